@@ -1,0 +1,81 @@
+# tresor -- build, test, run.
+#
+#   make            build/tresor (release flags, -O2 -g)
+#   make test       install deps, build, unit tests (cmocka), end-to-end tests (pytest)
+#   make asan       the same test suite against an ASan + UBSan build (build-asan/)
+#   make run        install deps, build, start `tresor serve` on ./tresor-data
+#   make unit       unit tests only;  make e2e  end-to-end tests only
+#   make check-src  banned functions and style checks
+#
+# CONF=asan selects the sanitizer build directory and flags.
+
+CONF ?= release
+ifeq ($(CONF),asan)
+  BUILD := build-asan
+  OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+  BUILD := build
+  OPT := -O2 -g
+endif
+
+CC ?= cc
+PKGS := libmicrohttpd jansson sqlite3 libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+          -D_GNU_SOURCE -Isrc $(OPT) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(OPT) $(EXTRA_LDFLAGS)
+LDLIBS := $(PKG_LIBS) -lpthread -lm
+
+SRCS := $(shell find src -name '*.c' | sort)
+OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
+LIB_OBJS := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
+UNIT_SRCS := $(wildcard tests/unit/*_test.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+PYTHON := /usr/bin/python3
+
+.PHONY: all test unit e2e asan run deps check-src clean bench
+all: $(BUILD)/tresor
+
+$(BUILD)/tresor: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+-include $(OBJS:.o=.d)
+
+deps:
+	@scripts/install-deps
+
+unit: $(UNIT_BINS)
+	@scripts/run-unit $(UNIT_BINS)
+
+e2e: $(BUILD)/tresor
+	TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) e2e
+
+asan: deps
+	$(MAKE) CONF=asan all
+	$(MAKE) CONF=asan unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(MAKE) CONF=asan e2e
+
+run: deps
+	$(MAKE) all
+	./$(BUILD)/tresor serve $(ARGS)
+
+check-src:
+	@scripts/check-src
+
+clean:
+	rm -rf build build-asan

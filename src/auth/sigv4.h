@@ -1,0 +1,113 @@
+/*
+ * sigv4.h -- AWS Signature Version 4 verification (server side).
+ *
+ * Spec: AWS "Signature Version 4 signing process"; test vectors in
+ * ../shared/testdata/sigv4 (see its README).  The request is described by
+ * struct sigv4_request, which borrows everything (the HTTP layer fills it);
+ * nothing here touches libmicrohttpd.
+ *
+ * Flow used by the server:
+ *   sigv4_parse()        Authorization header or presigned X-Amz-* query
+ *                        parameters -> struct sigv4_auth  (MissingAuthenticationToken,
+ *                        IncompleteSignature)
+ *   sigv4_check_time()   +-15 min skew (header) / X-Amz-Expires (query)
+ *                        ("Signature expired: ..." InvalidSignatureException)
+ *   (caller looks up the access key, checks the scope's region/service)
+ *   sigv4_signing_key()  kSigning; intermediates wiped.  A per-thread cache
+ *                        (sigv4_cache_*) keeps kSigning per access key,
+ *                        date, region and service in locked memory.
+ *   sigv4_verify()       canonical request -> string to sign -> HMAC,
+ *                        compared in constant time; also checks that a hex
+ *                        x-amz-content-sha256 equals SHA-256(body).
+ */
+#ifndef TR_SIGV4_H
+#define TR_SIGV4_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/result.h"
+
+struct sigv4_header { const char *name; const char *value; };
+
+struct sigv4_request {
+    const char *method;            /* "POST" */
+    const char *path;              /* raw path as on the wire, without '?' and query */
+    const char *query;             /* raw query string after '?', "" when none */
+    const struct sigv4_header *headers;  /* in arrival order; names any case */
+    size_t nheaders;
+    const uint8_t *body;
+    size_t body_len;
+};
+
+#define SIGV4_MAX_SIGNED_HEADERS 64
+
+struct sigv4_auth {
+    bool presigned;                /* from query parameters */
+    char access_key_id[129];
+    char date[9];                  /* YYYYMMDD from the credential scope */
+    char region[64];
+    char service[64];
+    char amz_date[17];             /* YYYYMMDDTHHMMSSZ (X-Amz-Date) */
+    time_t request_time;           /* amz_date as epoch seconds */
+    int64_t expires;               /* X-Amz-Expires (presigned), else 0 */
+    char signed_headers[1024];     /* as sent: "host;x-amz-date" */
+    char signature[65];            /* 64 lowercase hex */
+    const char *security_token;    /* X-Amz-Security-Token (borrowed), or NULL */
+};
+
+/* Extract the authentication parameters.  Errors (with AWS's messages):
+ *  TR_E_MISSING_AUTH            no Authorization header and no X-Amz-Algorithm query
+ *  TR_E_INCOMPLETE_SIGNATURE    malformed header, missing Credential/SignedHeaders/
+ *                               Signature, bad credential scope, missing/bad X-Amz-Date
+ */
+TR_RESULT sigv4_parse(const struct sigv4_request *rq, struct sigv4_auth *out);
+
+/* Header auth: |now - request_time| <= 15 minutes.  Presigned: now within
+ * [request_time - 15 min, request_time + expires].  Otherwise
+ * TR_E_INVALID_SIGNATURE "Signature expired: <amz> is now earlier than <now-15m> (<now> - 15 min.)"
+ * (or "... is now later than ..." for dates in the future).  The scope
+ * date must equal the first 8 characters of X-Amz-Date. */
+TR_RESULT sigv4_check_time(const struct sigv4_auth *a, time_t now);
+
+/* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request");
+ * every intermediate is wiped. */
+TR_RESULT sigv4_signing_key(const char *secret, size_t secret_len, const char *date,
+                            const char *region, const char *service, uint8_t out[32]);
+
+/* The canonical request and the string to sign (exposed for tests). */
+TR_RESULT sigv4_canonical_request(const struct sigv4_request *rq, const struct sigv4_auth *a,
+                                  bool normalize_path, struct buf *out);
+TR_RESULT sigv4_string_to_sign(const struct sigv4_auth *a, const struct buf *canonical_request,
+                               struct buf *out);
+
+/* Verify the signature with kSigning.  normalize_path is true for every
+ * service tresor serves (false only for the S3-style test vectors).
+ * TR_E_INVALID_SIGNATURE "The request signature we calculated does not match the
+ * signature you provided. Check your AWS Secret Access Key and signing method.
+ * Consult the service documentation for details." on mismatch. */
+TR_RESULT sigv4_verify(const struct sigv4_request *rq, const struct sigv4_auth *a,
+                       const uint8_t signing_key[32], bool normalize_path);
+
+/* Per-thread cache of signing keys (locked memory), keyed by access key id,
+ * date, region and service.  get copies the key out and returns true on a
+ * hit; put replaces the oldest entry.  sigv4_cache_clear wipes this
+ * thread's cache (e.g. when an access key is deleted; entries also never
+ * outlive a date change since the date is part of the key). */
+bool sigv4_cache_get(const struct sigv4_auth *a, uint8_t out[32]);
+void sigv4_cache_put(const struct sigv4_auth *a, const uint8_t key[32]);
+void sigv4_cache_clear(void);
+
+/* Client side (load generator, tests): sign a request, producing the
+ * Authorization header value into out (NUL-terminated).  amz_date is
+ * YYYYMMDDTHHMMSSZ; signed_headers lists lowercase names, sorted, ';'-joined,
+ * each present in rq->headers. */
+TR_RESULT sigv4_sign(const struct sigv4_request *rq, const char *access_key_id,
+                     const char *secret, const char *amz_date, const char *region,
+                     const char *service, const char *signed_headers,
+                     char *out, size_t out_len);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * buf.c -- capped, optionally secret byte buffers.  See buf.h.
+ */
+#include "core/buf.h"
+#include "core/secmem.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool buf_validate(const struct buf *b)
+{
+    if (!b) return false;
+    if (b->cap == 0) return b->len <= b->max || b->data == NULL;
+    return b->data != NULL && b->len <= b->cap && b->cap <= (uint64_t)b->max + 1;
+}
+
+TR_RESULT buf_reserve(struct buf *b, size_t extra)
+{
+    ENSURE_REF(b);
+    ENSURE(b->cap != 0 || b->len == 0 || b->data == NULL, TR_E_INTERNAL);
+    if ((uint64_t)b->len + extra > b->max)
+        BAIL(TR_E_VALIDATION, "value exceeds the maximum length of %u bytes", b->max);
+    /* +1 keeps room for the NUL of buf_cstr. */
+    size_t need = (size_t)b->len + extra + 1;
+    if (need <= b->cap) return TR_OK;
+    size_t ncap = b->cap ? b->cap : 64;
+    while (ncap < need) ncap *= 2;
+    if (ncap > (size_t)b->max + 1) ncap = (size_t)b->max + 1;
+    uint8_t *n = malloc(ncap);
+    ENSURE(n != NULL, TR_E_INTERNAL);
+    if (b->len) memcpy(n, b->data, b->len);
+    if (b->cap) {
+        if (b->secret) secure_zero(b->data, b->cap);
+        free(b->data);
+    }
+    b->data = n;
+    b->cap = (uint32_t)ncap;
+    return TR_OK;
+}
+
+TR_RESULT buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (n == 0) return TR_OK;
+    GUARD(buf_reserve(b, n));
+    memcpy(b->data + b->len, p, n);
+    b->len += (uint32_t)n;
+    return TR_OK;
+}
+
+TR_RESULT buf_append_str(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+TR_RESULT buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) { va_end(ap2); BAIL0(TR_E_INTERNAL); }
+    tr_result r = buf_reserve(b, (size_t)n);
+    if (tr_failed(r)) { va_end(ap2); return r; }
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    b->len += (uint32_t)n;
+    return TR_OK;
+}
+
+void buf_reset(struct buf *b)
+{
+    if (!b) return;
+    if (b->secret && b->data && b->len) secure_zero(b->data, b->len);
+    if (b->cap) b->len = 0;
+}
+
+void buf_free(struct buf *b)
+{
+    if (!b) return;
+    if (b->cap) {
+        if (b->secret) secure_zero(b->data, b->cap);
+        free(b->data);
+    }
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+TR_RESULT buf_cstr(struct buf *b, const char **out)
+{
+    GUARD(buf_reserve(b, 0));
+    b->data[b->len] = '\0';
+    *out = (const char *)b->data;
+    return TR_OK;
+}

@@ -1,0 +1,49 @@
+/*
+ * buf.h -- one type for owned and borrowed bytes, with a hard cap
+ * (s2n blob, curl dynbuf).
+ *
+ * Invariant (buf_validate): len <= cap (owned) and cap <= max.  A borrowed
+ * view has cap == 0 and is never freed.  A buffer marked secret is wiped
+ * whenever it is reset, grown (the old block) or freed.
+ */
+#ifndef TR_BUF_H
+#define TR_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/result.h"
+
+struct buf {
+    uint8_t *data;
+    uint32_t len;       /* bytes in use */
+    uint32_t cap;       /* bytes allocated; 0 = borrowed view, never freed */
+    uint32_t max;       /* growth ceiling */
+    unsigned secret:1;  /* wiped on free, reset and growth */
+};
+
+#define BUF_INIT(maxbytes)   ((struct buf){ .max = (maxbytes) })
+#define BUF_SECRET(maxbytes) ((struct buf){ .max = (maxbytes), .secret = 1 })
+
+/* A borrowed view of existing bytes. */
+static inline struct buf buf_view(const void *p, size_t n)
+{
+    return (struct buf){ .data = (uint8_t *)p, .len = (uint32_t)n, .max = (uint32_t)n };
+}
+
+bool buf_validate(const struct buf *b);
+/* Make room for `extra` more bytes; TR_E_VALIDATION past max. */
+TR_RESULT buf_reserve(struct buf *b, size_t extra);
+TR_RESULT buf_append(struct buf *b, const void *p, size_t n);
+TR_RESULT buf_append_str(struct buf *b, const char *s);
+TR_RESULT buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Keep the allocation, drop the content (wiped when secret). */
+void buf_reset(struct buf *b);
+/* Release (wiped when secret); a borrowed view is only forgotten. */
+void buf_free(struct buf *b);
+/* NUL-terminate without counting the NUL in len. */
+TR_RESULT buf_cstr(struct buf *b, const char **out);
+
+#endif

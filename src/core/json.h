@@ -1,0 +1,63 @@
+/*
+ * json.h -- typed getters over jansson for awsJson1_1 request members,
+ * with AWS's validation errors.
+ *
+ * Member names are the wire names ("KeyId"); AWS reports constraint
+ * failures with the member name in lower camel case ("keyId"):
+ *   1 validation error detected: Value '0' at 'numberOfBytes' failed to
+ *   satisfy constraint: Member must have value greater than or equal to 1
+ * A missing required member:
+ *   1 validation error detected: Value null at 'keyId' failed to satisfy
+ *   constraint: Member must not be null
+ * A member of the wrong JSON type is a SerializationException (as the AWS
+ * front end reports a type mismatch).  Values of secret members (Plaintext)
+ * are never echoed in messages.
+ */
+#ifndef TR_JSON_H
+#define TR_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/result.h"
+
+/* Refuse members not in `allowed` (NULL-terminated list of wire names):
+ * SerializationException naming the first unknown member. */
+TR_RESULT json_check_members(json_t *in, const char *const *allowed);
+
+/* String member; *out is NULL when absent and not required.  Length is
+ * counted in characters (UTF-8 code points), as AWS counts it. */
+TR_RESULT json_get_str(json_t *in, const char *name, bool required,
+                       size_t min_len, size_t max_len, const char **out);
+/* Integer member; *present tells whether it was there. */
+TR_RESULT json_get_int(json_t *in, const char *name, bool required,
+                       int64_t min, int64_t max, bool *present, int64_t *out);
+TR_RESULT json_get_bool(json_t *in, const char *name, bool *present, bool *out);
+/* Base64 blob member, decoded into out (use a secret buf for plaintext);
+ * min/max in decoded bytes.  Bad base64 is a SerializationException. */
+TR_RESULT json_get_blob(json_t *in, const char *name, bool required,
+                        size_t min_len, size_t max_len, struct buf *out);
+/* An array member of strings (each min..max chars), up to max_items;
+ * *out is NULL when absent. */
+TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
+                            size_t max_items, size_t min_len, size_t max_len,
+                            json_t **out);
+/* An object member whose values are all strings; *out is NULL when
+ * absent. */
+TR_RESULT json_get_str_map(json_t *in, const char *name, json_t **out);
+
+/* Validation failure with AWS's wording for one member. */
+tr_result json_invalid(const char *name, const char *value_repr, const char *constraint)
+    __attribute__((warn_unused_result));
+
+/* Base64 (standard alphabet, padded). */
+TR_RESULT b64_encode(const uint8_t *in, size_t n, struct buf *out);
+TR_RESULT b64_decode(const char *in, size_t n, struct buf *out);
+/* Set a base64 member from bytes. */
+TR_RESULT json_set_blob(json_t *obj, const char *name, const uint8_t *p, size_t n);
+/* Epoch seconds as the JSON number AWS sends. */
+TR_RESULT json_set_time(json_t *obj, const char *name, int64_t epoch);
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * rand.h -- cryptographically secure random bytes (OpenSSL RAND_bytes).
+ */
+#ifndef TR_RAND_H
+#define TR_RAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/result.h"
+
+TR_RESULT rand_bytes(void *out, size_t n);
+/* A random UUID v4, lowercase with dashes, into out[37]. */
+TR_RESULT rand_uuid(char out[37]);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * op.h -- what an operation handler sees: the request context and the
+ * handler signature.  Handlers never touch HTTP (router.c does); they get
+ * the parsed JSON input and return a JSON object or a tr_result error
+ * whose last-error message (errors.h) becomes the AWS error reply.
+ */
+#ifndef TR_OP_H
+#define TR_OP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/result.h"
+#include "store/store.h"
+
+struct keyring;
+
+struct principal {
+    int type;                   /* enum principal_type (store.h) */
+    char account_id[ACCOUNT_ID_LEN + 1];
+    char arn[512];              /* arn:aws:iam::A:root, ... */
+    char id[256];               /* account id for root; AIDA...; AROA...:session */
+};
+
+struct server_env {
+    store_t st;
+    struct keyring *kr;
+    const char *default_region;
+};
+
+struct req_ctx {
+    const struct server_env *env;
+    store_t st;                 /* env->st */
+    struct keyring *kr;         /* env->kr */
+    char region[64];            /* from the SigV4 credential scope */
+    char service[32];           /* "kms", "secretsmanager", ... */
+    struct principal who;       /* the authenticated caller */
+    char request_id[37];
+    int64_t now;                /* epoch seconds at request start (tr_now) */
+    const char *source_ip;
+};
+
+typedef TR_RESULT (*op_handler)(struct req_ctx *rc, json_t *in, json_t **out);
+
+/* Wall clock in epoch seconds, for every date the server records or
+ * compares (key deletion, rotation).  TRESOR_CLOCK_OFFSET (seconds, in the
+ * environment at start) shifts it; tests use it to make dates pass.  It
+ * does not shift the SigV4 clock window. */
+int64_t tr_now(void);
+void tr_clock_init(void);
+
+#endif

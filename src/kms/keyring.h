@@ -1,0 +1,39 @@
+/*
+ * keyring.h -- the root key and wrapping of everything secret at rest.
+ *
+ * The root key is 32 random bytes in DATA_DIR/root.key (mode 0600, created
+ * on first start; sealing it comes later).  In memory it lives in locked,
+ * non-dumpable pages (secmem).  keyring_wrap seals a secret (KMS key
+ * material, an IAM secret access key) with AES-256-GCM under the root key,
+ * binding a label (e.g. "kms-material:<key-id>:<version>") as AAD, so a
+ * wrapped value cannot be moved to another record.
+ */
+#ifndef TR_KEYRING_H
+#define TR_KEYRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/result.h"
+
+struct keyring;
+
+/* Load DATA_DIR/root.key, or create it (0600) when absent and create is
+ * true.  Refuses a root.key that is not exactly 32 bytes or that others
+ * can read. */
+TR_RESULT keyring_open(const char *data_dir, bool create, struct keyring **out);
+/* A keyring over given bytes (tests). */
+TR_RESULT keyring_from_bytes(const uint8_t root[32], struct keyring **out);
+void keyring_free(struct keyring *kr);
+
+/* Appends the wrapped form (format byte | iv | ct | tag) to out. */
+TR_RESULT keyring_wrap(const struct keyring *kr, const char *label,
+                       const uint8_t *pt, size_t n, struct buf *out);
+/* Appends the plaintext to out (a secret buf); TR_E_INTERNAL when the
+ * label or bytes do not authenticate (corrupt store or wrong root key). */
+TR_RESULT keyring_unwrap(const struct keyring *kr, const char *label,
+                         const uint8_t *wrapped, size_t n, struct buf *out);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * store.h -- the one storage interface (BearSSL-style vtable in the first
+ * field).  SQLite (store/sqlite.c) is the embedded default; PostgreSQL
+ * joins later behind the same class.
+ *
+ * Contract for every backend:
+ *  - Every function may be called from any worker thread at once.  Reads
+ *    must not serialize the threads (SQLite: one connection per thread,
+ *    WAL mode).
+ *  - Writes happen inside tx_begin/tx_commit on the calling thread; on any
+ *    failure the caller calls tx_rollback and nothing is left behind.
+ *    tx_commit is durable (synchronous=FULL under WAL).
+ *  - Secret columns (wrapped key material, wrapped secret access keys) are
+ *    stored exactly as given: the caller has already wrapped them under the
+ *    root key (kms/keyring.h).  The store never sees plaintext secrets.
+ *  - Lookups that find nothing return TR_E_KMS_NOT_FOUND with NO message;
+ *    the caller writes the AWS message.  Unique-constraint violations
+ *    return TR_E_KMS_ALREADY_EXISTS with no message.  Other failures are
+ *    TR_E_INTERNAL (logged with the SQLite message, never sent).
+ *  - Records filled by get/list own their heap strings; release with the
+ *    matching *_rec_free / *_list_free.
+ */
+#ifndef TR_STORE_H
+#define TR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/result.h"
+
+#define ACCOUNT_ID_LEN 12
+
+struct account_rec {
+    char id[ACCOUNT_ID_LEN + 1];
+    int64_t created;            /* epoch seconds */
+};
+
+enum principal_type { PRINCIPAL_ROOT = 0, PRINCIPAL_USER = 1, PRINCIPAL_ROLE_SESSION = 2 };
+
+struct access_key_rec {
+    char access_key_id[33];     /* AKIA... (20 chars) or ASIA... */
+    char account_id[ACCOUNT_ID_LEN + 1];
+    int principal_type;         /* enum principal_type */
+    char *principal_arn;        /* arn:aws:iam::A:root, ... */
+    char *principal_id;         /* account id for root, AIDA... for users */
+    bool active;
+    int64_t created;
+    int64_t expires;            /* 0 = never */
+    struct buf wrapped_secret;  /* keyring_wrap'd secret access key */
+};
+
+/* KMS key states, spelled as AWS spells them in KeyMetadata.KeyState. */
+#define KEY_STATE_ENABLED          "Enabled"
+#define KEY_STATE_DISABLED         "Disabled"
+#define KEY_STATE_PENDING_DELETION "PendingDeletion"
+
+struct key_rec {
+    char key_id[37];            /* UUID */
+    char account_id[ACCOUNT_ID_LEN + 1];
+    char region[32];
+    char *arn;
+    char *description;          /* "" when none */
+    char *policy;               /* the key policy document, as stored */
+    char key_state[24];         /* KEY_STATE_* */
+    char key_usage[24];         /* ENCRYPT_DECRYPT */
+    char key_spec[32];          /* SYMMETRIC_DEFAULT */
+    char origin[16];            /* AWS_KMS */
+    char key_manager[16];       /* CUSTOMER | AWS */
+    int64_t created;            /* epoch seconds */
+    int64_t deletion_date;      /* 0 unless PendingDeletion */
+    int pending_window_days;    /* 0 unless PendingDeletion */
+    bool rotation_enabled;
+    int rotation_period_days;   /* 90..2560; 365 default */
+    int64_t next_rotation;      /* 0 when rotation is off */
+    uint32_t current_material;  /* version of the material that encrypts */
+};
+
+struct material_rec {
+    char key_id[37];
+    uint32_t version;           /* 1 = the initial material */
+    int64_t created;
+    char rotation_type[16];     /* "" for the initial one, AUTOMATIC, ON_DEMAND */
+    struct buf wrapped;         /* keyring_wrap'd 32-byte material */
+};
+
+struct alias_rec {
+    char account_id[ACCOUNT_ID_LEN + 1];
+    char region[32];
+    char name[257];             /* alias/... */
+    char target_key_id[37];
+    int64_t created;
+    int64_t updated;
+};
+
+struct tag_rec { char *key; char *value; };
+
+struct store_class {
+    const char *name;
+    void (*close)(const struct store_class **st);
+
+    TR_RESULT (*tx_begin)(const struct store_class **st);
+    TR_RESULT (*tx_commit)(const struct store_class **st);
+    void (*tx_rollback)(const struct store_class **st);
+
+    TR_RESULT (*account_put)(const struct store_class **st, const struct account_rec *a);
+    TR_RESULT (*account_get)(const struct store_class **st, const char *id, struct account_rec *out);
+    /* The first account created (the server's default account). */
+    TR_RESULT (*account_first)(const struct store_class **st, struct account_rec *out);
+
+    TR_RESULT (*access_key_put)(const struct store_class **st, const struct access_key_rec *k);
+    TR_RESULT (*access_key_get)(const struct store_class **st, const char *akid, struct access_key_rec *out);
+
+    TR_RESULT (*key_put)(const struct store_class **st, const struct key_rec *k);      /* insert */
+    TR_RESULT (*key_update)(const struct store_class **st, const struct key_rec *k);   /* by key_id */
+    TR_RESULT (*key_get)(const struct store_class **st, const char *key_id, struct key_rec *out);
+    /* Keys of one account and region, ordered by key_id, those after
+     * `after` (NULL: from the start), at most `limit`. */
+    TR_RESULT (*key_list)(const struct store_class **st, const char *account, const char *region,
+                          const char *after, size_t limit, struct key_rec **out, size_t *n);
+    /* Keys, any account, whose deletion_date (PendingDeletion) or
+     * next_rotation is at or before `now`: the maintenance work list. */
+    TR_RESULT (*key_list_due)(const struct store_class **st, int64_t now,
+                              struct key_rec **out, size_t *n);
+    /* Delete a key with its materials, aliases and tags. */
+    TR_RESULT (*key_delete)(const struct store_class **st, const char *key_id);
+
+    TR_RESULT (*material_put)(const struct store_class **st, const struct material_rec *m);
+    TR_RESULT (*material_get)(const struct store_class **st, const char *key_id, uint32_t version,
+                              struct material_rec *out);
+    /* All versions of a key's material, oldest first. */
+    TR_RESULT (*material_list)(const struct store_class **st, const char *key_id,
+                               struct material_rec **out, size_t *n);
+
+    TR_RESULT (*alias_put)(const struct store_class **st, const struct alias_rec *a);    /* insert */
+    TR_RESULT (*alias_update)(const struct store_class **st, const struct alias_rec *a); /* by name */
+    TR_RESULT (*alias_get)(const struct store_class **st, const char *account, const char *region,
+                           const char *name, struct alias_rec *out);
+    TR_RESULT (*alias_delete)(const struct store_class **st, const char *account, const char *region,
+                              const char *name);
+    /* Aliases of an account and region (only those of key_id when it is
+     * not NULL), ordered by name, after `after`, at most `limit`. */
+    TR_RESULT (*alias_list)(const struct store_class **st, const char *account, const char *region,
+                            const char *key_id, const char *after, size_t limit,
+                            struct alias_rec **out, size_t *n);
+
+    /* Tags of any resource, by ARN.  tag_set inserts or replaces. */
+    TR_RESULT (*tag_set)(const struct store_class **st, const char *arn, const char *key, const char *value);
+    TR_RESULT (*tag_delete)(const struct store_class **st, const char *arn, const char *key);
+    /* Ordered by key. */
+    TR_RESULT (*tag_list)(const struct store_class **st, const char *arn, struct tag_rec **out, size_t *n);
+};
+
+typedef const struct store_class **store_t;
+
+/* Open (creating and migrating as needed) DATA_DIR/tresor.db. */
+TR_RESULT store_sqlite_open(const char *data_dir, store_t *out);
+/* An in-memory store shared by all threads of the process (tests). */
+TR_RESULT store_sqlite_open_memory(store_t *out);
+
+void access_key_rec_free(struct access_key_rec *k);
+void key_rec_free(struct key_rec *k);
+void key_list_free(struct key_rec *v, size_t n);
+void material_rec_free(struct material_rec *m);
+void material_list_free(struct material_rec *v, size_t n);
+void alias_list_free(struct alias_rec *v, size_t n);
+void tag_list_free(struct tag_rec *v, size_t n);
+
+#endif
