@@ -1,7 +1,6 @@
 /*
  * secmem.c -- secure_zero and the locked, non-dumpable allocator.
  */
-#define _GNU_SOURCE
 #include "core/secmem.h"
 
 #include <string.h>
