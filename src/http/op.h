@@ -43,6 +43,25 @@ struct req_ctx {
 
 typedef TR_RESULT (*op_handler)(struct req_ctx *rc, json_t *in, json_t **out);
 
+/* Operation flags. */
+#define OP_WRITE 0x1   /* router wraps the handler in tx_begin/tx_commit
+                          (tx_rollback on failure): all or nothing */
+
+/* One row of an operation table (kms/ops.c, later secrets/ops.c):
+ * the wire name after the X-Amz-Target prefix, the IAM action, the handler. */
+struct op_def {
+    const char *name;           /* "Encrypt" */
+    const char *action;         /* "kms:Encrypt" */
+    op_handler fn;
+    unsigned flags;
+};
+
+/* KMS: the table (NULL-name terminated) and periodic maintenance: purge
+ * keys whose deletion date has passed, rotate keys whose rotation date
+ * has passed.  Called at start-up and every minute by the server. */
+extern const struct op_def kms_ops[];
+TR_RESULT kms_maintenance(const struct server_env *env, int64_t now);
+
 /* Wall clock in epoch seconds, for every date the server records or
  * compares (key deletion, rotation).  TRESOR_CLOCK_OFFSET (seconds, in the
  * environment at start) shifts it; tests use it to make dates pass.  It
