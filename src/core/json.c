@@ -1,0 +1,292 @@
+/*
+ * json.c -- typed getters over jansson with AWS's validation wording.
+ *
+ * The awsJson1_1 front end of AWS rejects a member of the wrong JSON type
+ * before the service sees it (SerializationException), and the service
+ * then checks the model's constraints (ValidationException, with the
+ * member named in lower camel case).  These helpers reproduce both, so
+ * handlers read their input in a few lines each.  Lengths are counted in
+ * Unicode code points, as the model's min/max for strings are.
+ */
+#include "core/json.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+/* "KeyId" -> "keyId" (AWS names members this way in validation errors). */
+static void lower_camel(const char *name, char *out, size_t n)
+{
+    snprintf(out, n, "%s", name);
+    if (out[0]) out[0] = (char)tolower((unsigned char)out[0]);
+}
+
+tr_result json_invalid(const char *name, const char *value_repr, const char *constraint)
+{
+    char member[128];
+    lower_camel(name, member, sizeof member);
+    if (value_repr)
+        return tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION,
+            "1 validation error detected: Value %s at '%s' failed to satisfy constraint: %s",
+            value_repr, member, constraint);
+    return tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION,
+        "1 validation error detected: Value at '%s' failed to satisfy constraint: %s",
+        member, constraint);
+}
+
+static tr_result missing(const char *name)
+{
+    return json_invalid(name, "null", "Member must not be null");
+}
+
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "structure or map";
+    case JSON_ARRAY: return "list";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: case JSON_REAL: return "number";
+    case JSON_TRUE: case JSON_FALSE: return "boolean";
+    default: return "null";
+    }
+}
+
+static tr_result wrong_type(const char *name, const json_t *v, const char *want)
+{
+    return tr_fail_at(__FILE__, __LINE__, TR_E_SERIALIZATION,
+                      "Unexpected %s for member '%s': expected %s", type_name(v), name, want);
+}
+
+TR_RESULT json_check_members(json_t *in, const char *const *allowed)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(in, k, v) {
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(*a, k) == 0) { ok = true; break; }
+        if (!ok) {
+            /* Never echo an arbitrarily long attacker string. */
+            BAIL(TR_E_SERIALIZATION, "Unknown member '%.64s' in the request", k);
+        }
+    }
+    return TR_OK;
+}
+
+static size_t utf8_len(const char *s, size_t bytes)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < bytes; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80) n++;
+    return n;
+}
+
+/* Quote a value for a validation message: at most 64 characters. */
+static void quote_value(const char *s, char *out, size_t n)
+{
+    snprintf(out, n, "'%.64s'", s);
+}
+
+TR_RESULT json_get_str(json_t *in, const char *name, bool required,
+                       size_t min_len, size_t max_len, const char **out)
+{
+    *out = NULL;
+    json_t *v = json_object_get(in, name);
+    if (!v || json_is_null(v)) {
+        if (required) return missing(name);
+        return TR_OK;
+    }
+    if (!json_is_string(v)) return wrong_type(name, v, "string");
+    const char *s = json_string_value(v);
+    size_t len = utf8_len(s, json_string_length(v));
+    if (strlen(s) != json_string_length(v))
+        BAIL(TR_E_SERIALIZATION, "Member '%s' contains a NUL character", name);
+    char q[80], c[128];
+    if (len < min_len) {
+        quote_value(s, q, sizeof q);
+        snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min_len);
+        return json_invalid(name, q, c);
+    }
+    if (len > max_len) {
+        quote_value(s, q, sizeof q);
+        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max_len);
+        return json_invalid(name, q, c);
+    }
+    *out = s;
+    return TR_OK;
+}
+
+TR_RESULT json_get_int(json_t *in, const char *name, bool required,
+                       int64_t min, int64_t max, bool *present, int64_t *out)
+{
+    if (present) *present = false;
+    json_t *v = json_object_get(in, name);
+    if (!v || json_is_null(v)) {
+        if (required) return missing(name);
+        return TR_OK;
+    }
+    if (!json_is_integer(v)) return wrong_type(name, v, "integer");
+    int64_t x = (int64_t)json_integer_value(v);
+    char q[40], c[128];
+    if (x < min) {
+        snprintf(q, sizeof q, "'%lld'", (long long)x);
+        snprintf(c, sizeof c, "Member must have value greater than or equal to %lld", (long long)min);
+        return json_invalid(name, q, c);
+    }
+    if (x > max) {
+        snprintf(q, sizeof q, "'%lld'", (long long)x);
+        snprintf(c, sizeof c, "Member must have value less than or equal to %lld", (long long)max);
+        return json_invalid(name, q, c);
+    }
+    if (present) *present = true;
+    *out = x;
+    return TR_OK;
+}
+
+TR_RESULT json_get_bool(json_t *in, const char *name, bool *present, bool *out)
+{
+    if (present) *present = false;
+    json_t *v = json_object_get(in, name);
+    if (!v || json_is_null(v)) return TR_OK;
+    if (!json_is_boolean(v)) return wrong_type(name, v, "boolean");
+    if (present) *present = true;
+    *out = json_is_true(v);
+    return TR_OK;
+}
+
+TR_RESULT b64_encode(const uint8_t *in, size_t n, struct buf *out)
+{
+    ENSURE(n <= 0x30000000u, TR_E_INTERNAL);
+    size_t need = 4 * ((n + 2) / 3);
+    GUARD(buf_reserve(out, need));
+    int w = EVP_EncodeBlock(out->data + out->len, in, (int)n);
+    ENSURE(w >= 0 && (size_t)w == need, TR_E_INTERNAL);
+    out->len += (uint32_t)w;
+    return TR_OK;
+}
+
+static bool b64_char(unsigned char c)
+{
+    return isalnum(c) || c == '+' || c == '/';
+}
+
+TR_RESULT b64_decode(const char *in, size_t n, struct buf *out)
+{
+    ENSURE(n % 4 == 0, TR_E_SERIALIZATION);
+    size_t pad = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '=') {
+            if (i < n - 2) BAIL0(TR_E_SERIALIZATION);
+            pad++;
+        } else if (!b64_char(c) || pad) {
+            BAIL0(TR_E_SERIALIZATION);
+        }
+    }
+    if (n == 0) return TR_OK;
+    size_t raw = n / 4 * 3;
+    GUARD(buf_reserve(out, raw));
+    int w = EVP_DecodeBlock(out->data + out->len, (const unsigned char *)in, (int)n);
+    ENSURE(w >= 0 && (size_t)w == raw, TR_E_SERIALIZATION);
+    out->len += (uint32_t)(raw - pad);
+    return TR_OK;
+}
+
+TR_RESULT json_get_blob(json_t *in, const char *name, bool required,
+                        size_t min_len, size_t max_len, struct buf *out)
+{
+    json_t *v = json_object_get(in, name);
+    if (!v || json_is_null(v)) {
+        if (required) return missing(name);
+        return TR_OK;
+    }
+    if (!json_is_string(v)) return wrong_type(name, v, "base64-encoded blob");
+    const char *s = json_string_value(v);
+    size_t sl = json_string_length(v);
+    /* Check the decoded size bound before decoding anything. */
+    char c[128];
+    if (sl / 4 * 3 > max_len + 2) {
+        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max_len);
+        return json_invalid(name, NULL, c);
+    }
+    uint32_t before = out->len;
+    tr_result r = b64_decode(s, sl, out);
+    if (tr_failed(r))
+        BAIL(TR_E_SERIALIZATION, "Member '%s' is not valid base64", name);
+    size_t got = out->len - before;
+    if (got < min_len || got > max_len) {
+        buf_reset(out);
+        snprintf(c, sizeof c, got < min_len
+                 ? "Member must have length greater than or equal to %zu"
+                 : "Member must have length less than or equal to %zu",
+                 got < min_len ? min_len : max_len);
+        return json_invalid(name, NULL, c);
+    }
+    return TR_OK;
+}
+
+TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
+                            size_t max_items, size_t min_len, size_t max_len,
+                            json_t **out)
+{
+    *out = NULL;
+    json_t *v = json_object_get(in, name);
+    if (!v || json_is_null(v)) {
+        if (required) return missing(name);
+        return TR_OK;
+    }
+    if (!json_is_array(v)) return wrong_type(name, v, "list");
+    char c[128];
+    if (json_array_size(v) > max_items) {
+        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max_items);
+        return json_invalid(name, NULL, c);
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        if (!json_is_string(e)) return wrong_type(name, e, "string");
+        size_t len = utf8_len(json_string_value(e), json_string_length(e));
+        if (len < min_len || len > max_len) {
+            snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]",
+                     len < min_len ? "greater than or equal to" : "less than or equal to",
+                     len < min_len ? min_len : max_len);
+            return json_invalid(name, NULL, c);
+        }
+    }
+    *out = v;
+    return TR_OK;
+}
+
+TR_RESULT json_get_str_map(json_t *in, const char *name, json_t **out)
+{
+    *out = NULL;
+    json_t *v = json_object_get(in, name);
+    if (!v || json_is_null(v)) return TR_OK;
+    if (!json_is_object(v)) return wrong_type(name, v, "map");
+    const char *k;
+    json_t *e;
+    json_object_foreach(v, k, e) {
+        if (!json_is_string(e)) return wrong_type(name, e, "string");
+    }
+    *out = v;
+    return TR_OK;
+}
+
+TR_RESULT json_set_blob(json_t *obj, const char *name, const uint8_t *p, size_t n)
+{
+    struct buf b = BUF_INIT(1u << 24);
+    tr_result r = b64_encode(p, n, &b);
+    if (tr_failed(r)) { buf_free(&b); return r; }
+    json_t *s = json_stringn((const char *)b.data, b.len);
+    buf_free(&b);
+    ENSURE(s != NULL, TR_E_INTERNAL);
+    ENSURE(json_object_set_new(obj, name, s) == 0, TR_E_INTERNAL);
+    return TR_OK;
+}
+
+TR_RESULT json_set_time(json_t *obj, const char *name, int64_t epoch)
+{
+    ENSURE(json_object_set_new(obj, name, json_integer(epoch)) == 0, TR_E_INTERNAL);
+    return TR_OK;
+}
