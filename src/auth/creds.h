@@ -1,0 +1,20 @@
+/*
+ * creds.h -- authenticate a request: SigV4 + access-key lookup -> principal.
+ */
+#ifndef TR_CREDS_H
+#define TR_CREDS_H
+
+#include <time.h>
+
+#include "auth/sigv4.h"
+#include "http/op.h"
+
+/* Verify rq's signature for `service` in the server's region and fill
+ * *who with the caller.  Order of checks: signature parameters present
+ * and well formed -> credential scope (service, region) -> clock window ->
+ * access key known and active -> signature.  `now` is the real time. */
+TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request *rq,
+                       const char *service, time_t now, struct principal *who,
+                       struct sigv4_auth *a);
+
+#endif

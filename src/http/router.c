@@ -1,0 +1,253 @@
+/*
+ * router.c -- one request from bytes to reply: route, authenticate, decode,
+ * run the operation, render, log.
+ *
+ * Order of work for a POST (awsJson1_1):
+ *   X-Amz-Target prefix -> service (TrentService -> kms)
+ *   SigV4 -> principal                              (auth/creds.c)
+ *   operation lookup  -> UnknownOperationException
+ *   JSON decode       -> SerializationException
+ *   handler, inside a store transaction when the op writes
+ *   reply or AWS error body, x-amzn-RequestId, one log line
+ * No handler touches HTTP; this file never touches key material.
+ */
+#include "http/router.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "auth/creds.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "crypto/rand.h"
+
+struct service {
+    const char *target_prefix;   /* "TrentService." */
+    const char *signing_name;    /* "kms" */
+    const struct op_def *ops;
+    const char *internal_type;   /* the service's own 500 error type */
+    const char *message_member;  /* "message" (KMS) or "Message" (SM) */
+};
+
+static const struct service services[] = {
+    { "TrentService.", "kms", kms_ops, "KMSInternalException", "message" },
+};
+
+const char *http_header(const struct http_request *rq, const char *name)
+{
+    for (size_t i = 0; i < rq->nheaders; i++)
+        if (strcasecmp(rq->headers[i].name, name) == 0) return rq->headers[i].value;
+    return NULL;
+}
+
+static const struct service *find_service(const char *target)
+{
+    if (!target) return NULL;
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++) {
+        size_t n = strlen(services[i].target_prefix);
+        if (strncmp(target, services[i].target_prefix, n) == 0) return &services[i];
+    }
+    return NULL;
+}
+
+static const struct op_def *find_op(const struct service *svc, const char *name)
+{
+    for (const struct op_def *op = svc->ops; op->name; op++)
+        if (strcmp(op->name, name) == 0) return op;
+    return NULL;
+}
+
+/* Render the last error as an awsJson1_1 error reply. */
+static void render_error(const struct service *svc, struct http_response *resp)
+{
+    const struct tr_error_info *e = tr_last_error();
+    enum tr_err code = e->code ? e->code : TR_E_INTERNAL;
+    const char *type = tr_err_type(code);
+    if (tr_err_status(code) >= 500 && svc) type = svc->internal_type;
+    resp->status = tr_err_status(code);
+    resp->error_type = type;
+    resp->content_type = "application/x-amz-json-1.1";
+
+    json_t *o = json_object();
+    if (o) {
+        json_object_set_new(o, "__type", json_string(type));
+        if (e->has_message && tr_err_status(code) < 500)
+            json_object_set_new(o, svc ? svc->message_member : "message",
+                                json_string(e->message));
+        else if (tr_err_status(code) >= 500)
+            json_object_set_new(o, svc ? svc->message_member : "message",
+                                json_string("An internal error occurred."));
+        char *s = json_dumps(o, JSON_COMPACT);
+        if (s) {
+            buf_reset(&resp->body);
+            if (tr_failed(buf_append_str(&resp->body, s))) buf_reset(&resp->body);
+            free(s);
+        }
+        json_decref(o);
+    }
+}
+
+static TR_RESULT decode_body(const struct http_request *rq, json_t **out)
+{
+    *out = NULL;
+    if (rq->body_len == 0) {
+        *out = json_object();
+        ENSURE(*out != NULL, TR_E_INTERNAL);
+        return TR_OK;
+    }
+    json_error_t jerr;
+    json_t *v = json_loadb((const char *)rq->body, rq->body_len,
+                           JSON_REJECT_DUPLICATES, &jerr);
+    if (!v) BAIL(TR_E_SERIALIZATION, "Could not parse the request body as JSON");
+    if (!json_is_object(v)) {
+        json_decref(v);
+        BAIL(TR_E_SERIALIZATION, "Start of structure or map expected");
+    }
+    *out = v;
+    return TR_OK;
+}
+
+static TR_RESULT run_op(struct req_ctx *rc, const struct op_def *op, json_t *in, json_t **out)
+{
+    if (!(op->flags & OP_WRITE)) return op->fn(rc, in, out);
+    GUARD(rc->st[0]->tx_begin(rc->st));
+    tr_result r = op->fn(rc, in, out);
+    if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
+    if (tr_failed(r)) {
+        /* Keep the handler's error over anything rollback might do. */
+        rc->st[0]->tx_rollback(rc->st);
+        if (*out) { json_decref(*out); *out = NULL; }
+    }
+    return r;
+}
+
+static TR_RESULT render_json(json_t *v, struct http_response *resp)
+{
+    char *s = json_dumps(v, JSON_COMPACT);
+    ENSURE(s != NULL, TR_E_INTERNAL);
+    size_t n = strlen(s);
+    tr_result r = buf_append(&resp->body, s, n);
+    /* jansson's allocator wipes on free (main.c), so the dump of a reply
+     * that carried plaintext does not linger. */
+    free(s);
+    return r;
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void log_request(const struct http_request *rq, const char *target,
+                        const struct principal *who, const struct http_response *resp,
+                        int64_t start_us)
+{
+    if (!log_requests()) return;
+    char line[1024];
+    struct tm tm;
+    time_t t = time(NULL);
+    gmtime_r(&t, &tm);
+    char ts[32];
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const struct tr_error_info *e = tr_last_error();
+    int n = snprintf(line, sizeof line, "%s %s %.64s %.96s %.200s %d %lldus %s%s%s",
+                     ts, rq->method, rq->path, target ? target : "-",
+                     who && who->arn[0] ? who->arn : "-", resp->status,
+                     (long long)(mono_us() - start_us), resp->request_id,
+                     resp->error_type ? " " : "", resp->error_type ? resp->error_type : "");
+    if (n < 0) return;
+    if (n > (int)sizeof line - 64) n = (int)sizeof line - 64;
+    /* Internal faults carry file:line for the operator, never the client. */
+    if (resp->status >= 500 && e->file)
+        n += snprintf(line + n, sizeof line - (size_t)n, " at %s:%d", e->file, e->line);
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    log_line(line, n);
+}
+
+void router_handle(const struct server_env *env, const struct http_request *rq,
+                   struct http_response *resp)
+{
+    int64_t start = mono_us();
+    const struct service *svc = NULL;
+    const char *target = NULL;
+    struct req_ctx rc;
+    json_t *in = NULL, *out = NULL;
+    tr_result r = TR_OK;
+
+    memset(&rc, 0, sizeof rc);
+    tr_clear_error();
+    resp->status = 200;
+    resp->error_type = NULL;
+    resp->content_type = "application/x-amz-json-1.1";
+    if (tr_failed(rand_uuid(resp->request_id)))
+        snprintf(resp->request_id, sizeof resp->request_id, "00000000-0000-4000-8000-000000000000");
+
+    if (strcmp(rq->method, "GET") == 0 && strcmp(rq->path, "/health") == 0) {
+        resp->content_type = "application/json";
+        if (tr_failed(buf_append_str(&resp->body, "{\"status\":\"ok\"}"))) resp->status = 500;
+        log_request(rq, NULL, NULL, resp, start);
+        return;
+    }
+
+    if (rq->too_large) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_REQUEST_TOO_LARGE,
+                       "Request body exceeds the limit of %u bytes", REQUEST_BODY_MAX);
+        goto fail;
+    }
+    target = http_header(rq, "X-Amz-Target");
+    svc = find_service(target);
+    if (strcmp(rq->method, "POST") != 0 || strcmp(rq->path, "/") != 0 || !svc) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, NULL);
+        goto fail;
+    }
+
+    struct sigv4_request sreq = {
+        .method = rq->method, .path = rq->path, .query = rq->query,
+        .headers = rq->headers, .nheaders = rq->nheaders,
+        .body = rq->body, .body_len = rq->body_len,
+    };
+    struct sigv4_auth auth;
+    r = auth_request(env, &sreq, svc->signing_name, time(NULL), &rc.who, &auth);
+    if (tr_failed(r)) goto fail;
+
+    const struct op_def *op = find_op(svc, target + strlen(svc->target_prefix));
+    if (!op) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, NULL);
+        goto fail;
+    }
+    r = decode_body(rq, &in);
+    if (tr_failed(r)) goto fail;
+
+    rc.env = env;
+    rc.st = env->st;
+    rc.kr = env->kr;
+    snprintf(rc.region, sizeof rc.region, "%s", auth.region);
+    snprintf(rc.service, sizeof rc.service, "%s", svc->signing_name);
+    memcpy(rc.request_id, resp->request_id, sizeof rc.request_id);
+    rc.now = tr_now();
+    rc.source_ip = rq->source_ip;
+
+    r = run_op(&rc, op, in, &out);
+    if (tr_failed(r)) goto fail;
+    if (!out) out = json_object();
+    r = render_json(out, resp);
+    if (tr_failed(r)) goto fail;
+    json_decref(out);
+    json_decref(in);
+    log_request(rq, target, &rc.who, resp, start);
+    return;
+
+fail:
+    (void)r;
+    if (out) json_decref(out);
+    if (in) json_decref(in);
+    buf_reset(&resp->body);
+    render_error(svc, resp);
+    log_request(rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
+}

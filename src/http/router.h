@@ -1,0 +1,48 @@
+/*
+ * router.h -- the per-request coordinator, independent of the HTTP
+ * library: server.c turns a libmicrohttpd request into struct
+ * http_request and sends back struct http_response.
+ */
+#ifndef TR_ROUTER_H
+#define TR_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/sigv4.h"
+#include "core/buf.h"
+#include "http/op.h"
+
+#define REQUEST_BODY_MAX (1u << 20)     /* 1 MiB */
+#define RESPONSE_BODY_MAX (4u << 20)
+
+struct http_request {
+    const char *method;
+    const char *path;                   /* raw, without the query */
+    const char *query;                  /* raw, "" when none */
+    const struct sigv4_header *headers; /* arrival order */
+    size_t nheaders;
+    const uint8_t *body;
+    size_t body_len;
+    bool too_large;                     /* body exceeded REQUEST_BODY_MAX */
+    const char *source_ip;
+};
+
+struct http_response {
+    int status;
+    struct buf body;                    /* secret: wiped on release */
+    const char *content_type;
+    char request_id[37];
+    const char *error_type;             /* X-Amzn-ErrorType, or NULL */
+};
+
+/* Handle one request.  resp->body must be released with buf_free (it is
+ * a secret buf: replies can carry plaintext). */
+void router_handle(const struct server_env *env, const struct http_request *rq,
+                   struct http_response *resp);
+
+/* Case-insensitive header lookup: the first occurrence, or NULL. */
+const char *http_header(const struct http_request *rq, const char *name);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * accounts.c -- creating accounts and their root credentials.
+ *
+ * An account is a 12-digit id.  Its root user authenticates with an
+ * access key (AKIA + 16 characters of [A-Z2-7], like AWS's) and a 40-char
+ * secret; the secret is wrapped under the root key before it reaches the
+ * store ("access-key:<AKID>" label) and is handed back in the clear only
+ * once, to be written to the shared-credentials file.
+ */
+#include "iam/accounts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/secmem.h"
+#include "crypto/rand.h"
+#include "kms/keyring.h"
+
+bool account_id_valid(const char *s)
+{
+    if (!s || strlen(s) != ACCOUNT_ID_LEN) return false;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9') return false;
+    return true;
+}
+
+/* Uniform characters from `alphabet` (length a power of two). */
+static TR_RESULT random_chars(char *out, size_t n, const char *alphabet, unsigned mask)
+{
+    uint8_t r[64];
+    ENSURE(n <= sizeof r, TR_E_INTERNAL);
+    GUARD(rand_bytes(r, n));
+    for (size_t i = 0; i < n; i++) out[i] = alphabet[r[i] & mask];
+    out[n] = '\0';
+    secure_zero(r, sizeof r);
+    return TR_OK;
+}
+
+TR_RESULT account_random_id(char out[ACCOUNT_ID_LEN + 1])
+{
+    uint8_t r[ACCOUNT_ID_LEN * 2];
+    GUARD(rand_bytes(r, sizeof r));
+    for (int i = 0, j = 0; i < ACCOUNT_ID_LEN; j++) {
+        if (j >= (int)sizeof r) { GUARD(rand_bytes(r, sizeof r)); j = 0; }
+        if (r[j] >= 250) continue;              /* reject for uniformity */
+        int d = r[j] % 10;
+        if (i == 0 && d == 0) continue;
+        out[i++] = (char)('0' + d);
+    }
+    out[ACCOUNT_ID_LEN] = '\0';
+    return TR_OK;
+}
+
+TR_RESULT account_create(store_t st, const struct keyring *kr, const char *account_id,
+                         int64_t now, struct root_credentials *out)
+{
+    struct access_key_rec k = { 0 };
+    struct account_rec a = { 0 };
+    char arn[64], label[64];
+    bool in_tx = false;
+    tr_result r;
+
+    memset(out, 0, sizeof *out);
+    if (account_id) {
+        if (!account_id_valid(account_id))
+            BAIL(TR_E_VALIDATION, "account id must be 12 digits: '%.32s'", account_id);
+        snprintf(out->account_id, sizeof out->account_id, "%s", account_id);
+    } else {
+        GUARD(account_random_id(out->account_id));
+    }
+    memcpy(out->access_key_id, "AKIA", 4);
+    GUARD(random_chars(out->access_key_id + 4, 16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 31));
+    GUARD(random_chars(out->secret, 40,
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 63));
+
+    snprintf(a.id, sizeof a.id, "%s", out->account_id);
+    a.created = now;
+    snprintf(arn, sizeof arn, "arn:aws:iam::%s:root", out->account_id);
+    snprintf(label, sizeof label, "access-key:%s", out->access_key_id);
+    snprintf(k.access_key_id, sizeof k.access_key_id, "%s", out->access_key_id);
+    snprintf(k.account_id, sizeof k.account_id, "%s", out->account_id);
+    k.principal_type = PRINCIPAL_ROOT;
+    k.principal_arn = arn;
+    k.principal_id = a.id;
+    k.active = true;
+    k.created = now;
+    k.wrapped_secret = BUF_INIT(512);
+    r = keyring_wrap(kr, label, (const uint8_t *)out->secret, strlen(out->secret),
+                     &k.wrapped_secret);
+    if (tr_failed(r)) goto fail;
+
+    r = st[0]->tx_begin(st);
+    if (tr_failed(r)) goto fail;
+    in_tx = true;
+    r = st[0]->account_put(st, &a);
+    if (tr_failed(r)) {
+        if (tr_code(r) == TR_E_KMS_ALREADY_EXISTS)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_ALREADY_EXISTS,
+                           "account %s already exists", a.id);
+        goto fail;
+    }
+    r = st[0]->access_key_put(st, &k);
+    if (tr_failed(r)) goto fail;
+    r = st[0]->tx_commit(st);
+    if (tr_failed(r)) goto fail;
+    buf_free(&k.wrapped_secret);
+    return TR_OK;
+fail:
+    if (in_tx) st[0]->tx_rollback(st);
+    buf_free(&k.wrapped_secret);
+    secure_zero(out->secret, sizeof out->secret);
+    return r;
+}
+
+/* Read a whole small file into b (missing file: empty). */
+static TR_RESULT read_file(const char *path, struct buf *b)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) return TR_OK;
+        BAIL(TR_E_INTERNAL, "cannot read %s", path);
+    }
+    char chunk[4096];
+    size_t n;
+    tr_result r = TR_OK;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        r = buf_append(b, chunk, n);
+        if (tr_failed(r)) break;
+    }
+    fclose(f);
+    secure_zero(chunk, sizeof chunk);
+    return r;
+}
+
+/* Copy `old` into out without the section named `header` ("[tresor]"). */
+static TR_RESULT drop_section(const struct buf *old, const char *header, struct buf *out)
+{
+    bool skipping = false;
+    size_t i = 0, hl = strlen(header);
+    while (i < old->len) {
+        size_t e = i;
+        while (e < old->len && old->data[e] != '\n') e++;
+        size_t len = e - i;
+        const char *line = (const char *)old->data + i;
+        if (len > 0 && line[0] == '[')
+            skipping = len >= hl && memcmp(line, header, hl) == 0;
+        if (!skipping) {
+            GUARD(buf_append(out, line, len));
+            GUARD(buf_append(out, "\n", 1));
+        }
+        i = e + 1;
+    }
+    return TR_OK;
+}
+
+/* Write `content` to path atomically (temp file + rename), mode 0600. */
+static TR_RESULT write_atomic(const char *path, const struct buf *content)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) BAIL(TR_E_INTERNAL, "cannot write %s", tmp);
+    size_t off = 0;
+    while (off < content->len) {
+        ssize_t w = write(fd, content->data + off, content->len - off);
+        if (w <= 0) { close(fd); unlink(tmp); BAIL(TR_E_INTERNAL, "cannot write %s", tmp); }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) { unlink(tmp); BAIL(TR_E_INTERNAL, "cannot sync %s", tmp); }
+    if (rename(tmp, path) != 0) { unlink(tmp); BAIL(TR_E_INTERNAL, "cannot rename %s", tmp); }
+    return TR_OK;
+}
+
+static TR_RESULT update_ini(const char *path, const char *header, const char *body,
+                            bool secret)
+{
+    struct buf old = secret ? BUF_SECRET(1u << 20) : BUF_INIT(1u << 20);
+    struct buf out = secret ? BUF_SECRET(1u << 20) : BUF_INIT(1u << 20);
+    tr_result r = read_file(path, &old);
+    if (tr_ok(r)) r = drop_section(&old, header, &out);
+    if (tr_ok(r) && out.len && out.data[out.len - 1] != '\n') r = buf_append(&out, "\n", 1);
+    if (tr_ok(r)) r = buf_printf(&out, "%s\n%s", header, body);
+    if (tr_ok(r)) r = write_atomic(path, &out);
+    buf_free(&old);
+    buf_free(&out);
+    return r;
+}
+
+TR_RESULT credfile_write(const char *data_dir, const char *profile,
+                         const struct root_credentials *c, const char *region)
+{
+    char path[4096], header[160], body[256];
+    tr_result r;
+
+    snprintf(path, sizeof path, "%s/credentials", data_dir);
+    snprintf(header, sizeof header, "[%s]", profile);
+    snprintf(body, sizeof body, "aws_access_key_id = %s\naws_secret_access_key = %s\n",
+             c->access_key_id, c->secret);
+    r = update_ini(path, header, body, true);
+    secure_zero(body, sizeof body);
+    GUARD(r);
+
+    snprintf(path, sizeof path, "%s/config", data_dir);
+    snprintf(header, sizeof header, strcmp(profile, "default") == 0 ? "[%s]" : "[profile %s]", profile);
+    snprintf(body, sizeof body, "region = %s\n", region);
+    return update_ini(path, header, body, false);
+}

@@ -1,0 +1,38 @@
+/*
+ * accounts.h -- accounts, their root users' access keys, and the AWS
+ * shared-credentials files written for them.
+ */
+#ifndef TR_ACCOUNTS_H
+#define TR_ACCOUNTS_H
+
+#include <stdbool.h>
+
+#include "core/result.h"
+#include "store/store.h"
+
+struct keyring;
+
+struct root_credentials {
+    char account_id[ACCOUNT_ID_LEN + 1];
+    char access_key_id[21];
+    char secret[41];            /* wipe with secure_zero after use */
+};
+
+/* A 12-digit account id that does not start with 0. */
+TR_RESULT account_random_id(char out[ACCOUNT_ID_LEN + 1]);
+/* True when s is exactly 12 ASCII digits. */
+bool account_id_valid(const char *s);
+
+/* Create an account and an access key for its root user, in one
+ * transaction.  account_id may be NULL (random).  The secret is stored
+ * only wrapped under the root key; *out receives it in the clear once, so
+ * the caller can write the credentials file. */
+TR_RESULT account_create(store_t st, const struct keyring *kr, const char *account_id,
+                         int64_t now, struct root_credentials *out);
+
+/* Append (or replace) profile `profile` in DIR/credentials (mode 0600)
+ * and DIR/config (region). */
+TR_RESULT credfile_write(const char *data_dir, const char *profile,
+                         const struct root_credentials *c, const char *region);
+
+#endif

@@ -1,0 +1,266 @@
+/*
+ * main.c -- the tresor binary: subcommands and server start-up.
+ *
+ * serve: config (flags, then TRESOR_* environment) -> data dir -> root key
+ * -> store -> first-start initialization (account, root credentials,
+ * credentials file) -> maintenance -> sockets -> wait for SIGINT/SIGTERM,
+ * running maintenance every minute -> stop accepting, finish in-flight
+ * requests, close the store, wipe the root key.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/secmem.h"
+#include "crypto/hash.h"
+#include "http/server.h"
+#include "iam/accounts.h"
+#include "kms/keyring.h"
+#include "store/store.h"
+
+#define TRESOR_VERSION "0.1.0"
+
+struct serve_opts {
+    const char *listen;
+    const char *data_dir;
+    const char *region;
+    const char *account_id;
+    unsigned threads;
+};
+
+static const char *env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+static void usage_serve(FILE *f)
+{
+    fprintf(f,
+        "usage: tresor serve [options]\n"
+        "\n"
+        "Serve the AWS KMS API (awsJson1_1, SigV4) from a local store.\n"
+        "\n"
+        "  --listen ADDR:PORT   address to listen on    (TRESOR_LISTEN, default 127.0.0.1:8737)\n"
+        "  --data-dir DIR       root key, store, credentials (TRESOR_DATA_DIR, default ./tresor-data)\n"
+        "  --region REGION      the region served       (TRESOR_REGION, default us-east-1)\n"
+        "  --account-id ID      12-digit id of the account made on first start\n"
+        "                       (TRESOR_ACCOUNT_ID, default random)\n"
+        "  --threads N          HTTP worker threads     (TRESOR_THREADS, default: one per core)\n"
+        "  -h, --help           this text\n"
+        "\n"
+        "Other environment: TRESOR_LOG=quiet drops the per-request log lines;\n"
+        "TRESOR_CLOCK_OFFSET=SECONDS shifts the clock used for key deletion and\n"
+        "rotation dates (for tests; never the signature clock window).\n");
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: tresor <command> [options]\n"
+        "\n"
+        "commands:\n"
+        "  serve      run the server (tresor serve --help)\n"
+        "  version    print the version\n"
+        "  help       this text\n");
+}
+
+static bool region_valid(const char *r)
+{
+    /* e.g. us-east-1, eu-central-2, ap-southeast-3, us-gov-west-1 */
+    size_t n = strlen(r);
+    if (n < 9 || n > 30) return false;
+    int dashes = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = r[i];
+        if (c == '-') { if (i == 0 || r[i - 1] == '-') return false; dashes++; }
+        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+    }
+    return dashes >= 2 && r[n - 1] >= '0' && r[n - 1] <= '9';
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* jansson's allocator: wipe every block on free, since request and reply
+ * documents carry plaintext and data keys (base64) through jansson. */
+static void *json_alloc(size_t n) { return malloc(n); }
+static void json_release(void *p)
+{
+    if (!p) return;
+    secure_zero(p, malloc_usable_size(p));
+    free(p);
+}
+
+static int die(const char *what)
+{
+    const struct tr_error_info *e = tr_last_error();
+    fprintf(stderr, "tresor: %s: %s\n", what, e->has_message ? e->message : tr_err_type(e->code));
+    return 1;
+}
+
+static int serve(int argc, char **argv)
+{
+    struct serve_opts o = {
+        .listen = env_or("TRESOR_LISTEN", "127.0.0.1:8737"),
+        .data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data"),
+        .region = env_or("TRESOR_REGION", "us-east-1"),
+        .account_id = env_or("TRESOR_ACCOUNT_ID", NULL),
+    };
+    long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+    o.threads = (unsigned)(nproc > 0 ? nproc : 1);
+    const char *t = getenv("TRESOR_THREADS");
+    if (t && *t) o.threads = (unsigned)strtoul(t, NULL, 10);
+
+    static const struct option lo[] = {
+        { "listen", required_argument, 0, 'l' },
+        { "data-dir", required_argument, 0, 'd' },
+        { "region", required_argument, 0, 'r' },
+        { "account-id", required_argument, 0, 'a' },
+        { "threads", required_argument, 0, 't' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'l': o.listen = optarg; break;
+        case 'd': o.data_dir = optarg; break;
+        case 'r': o.region = optarg; break;
+        case 'a': o.account_id = optarg; break;
+        case 't': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'h': usage_serve(stdout); return 0;
+        default: usage_serve(stderr); return 2;
+        }
+    }
+    if (optind < argc) { fprintf(stderr, "tresor serve: unexpected argument '%s'\n", argv[optind]); return 2; }
+    if (!region_valid(o.region)) { fprintf(stderr, "tresor serve: invalid region '%s'\n", o.region); return 2; }
+    if (o.account_id && !account_id_valid(o.account_id)) {
+        fprintf(stderr, "tresor serve: --account-id must be 12 digits\n");
+        return 2;
+    }
+    if (o.threads < 1 || o.threads > 256) { fprintf(stderr, "tresor serve: --threads must be 1..256\n"); return 2; }
+    const char *q = getenv("TRESOR_LOG");
+    if (q && strcmp(q, "quiet") == 0) log_set_requests(0);
+
+    struct rlimit no_core = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &no_core);
+    signal(SIGPIPE, SIG_IGN);
+    json_set_alloc_funcs(json_alloc, json_release);
+    tr_clock_init();
+    if (tr_failed(crypto_init())) return die("crypto init");
+
+    if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tresor serve: cannot create %s: %s\n", o.data_dir, strerror(errno));
+        return 1;
+    }
+    char dir[PATH_MAX];
+    if (!realpath(o.data_dir, dir)) {
+        fprintf(stderr, "tresor serve: %s: %s\n", o.data_dir, strerror(errno));
+        return 1;
+    }
+    bool has_key = file_exists(dir, "root.key"), has_db = file_exists(dir, "tresor.db");
+    if (!has_key && has_db) {
+        fprintf(stderr, "tresor serve: %s/tresor.db exists but root.key is missing; refusing to start\n", dir);
+        return 1;
+    }
+
+    struct keyring *kr = NULL;
+    store_t st = NULL;
+    struct http_server *srv = NULL;
+    int rc = 1;
+    sigset_t sigs;
+    struct account_rec acct;
+
+    if (tr_failed(keyring_open(dir, !has_key, &kr))) { rc = die("root key"); goto out; }
+    if (tr_failed(store_sqlite_open(dir, &st))) { rc = die("store"); goto out; }
+
+    tr_result r = st[0]->account_first(st, &acct);
+    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) {
+        struct root_credentials cred;
+        r = account_create(st, kr, o.account_id, tr_now(), &cred);
+        if (tr_ok(r)) r = credfile_write(dir, "tresor", &cred, o.region);
+        secure_zero(&cred, sizeof cred);
+        if (tr_failed(r)) { rc = die("initialize"); goto out; }
+        r = st[0]->account_first(st, &acct);
+        log_msg("info", "initialized %s: account %s, root credentials in %s/credentials (profile tresor)",
+                dir, acct.id, dir);
+    }
+    if (tr_failed(r)) { rc = die("store"); goto out; }
+    if (o.account_id && strcmp(o.account_id, acct.id) != 0)
+        log_msg("warn", "--account-id %s ignored: %s was initialized with account %s",
+                o.account_id, dir, acct.id);
+
+    struct server_env env = { .st = st, .kr = kr, .default_region = o.region };
+    if (tr_failed(kms_maintenance(&env, tr_now()))) log_msg("error", "maintenance failed");
+
+    /* Block the stop signals before MHD starts its threads, so they are
+     * delivered to the sigtimedwait loop below and nowhere else. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    if (tr_failed(http_server_start(&env, o.listen, o.threads, &srv))) { rc = die("listen"); goto out; }
+
+    printf("tresor %s serving AWS KMS on http://%s (region %s, account %s)\n"
+           "data dir %s\n\n"
+           "Try it with the AWS CLI:\n"
+           "  AWS_SHARED_CREDENTIALS_FILE=%s/credentials AWS_CONFIG_FILE=%s/config \\\n"
+           "    aws --profile tresor --endpoint-url http://%s kms list-keys\n\n",
+           TRESOR_VERSION, o.listen, o.region, acct.id, dir, dir, dir, o.listen);
+    fflush(stdout);
+
+    for (;;) {
+        struct timespec tick = { 60, 0 };
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig == SIGINT || sig == SIGTERM) {
+            log_msg("info", "signal %d: stopping", sig);
+            break;
+        }
+        if (sig < 0 && errno == EAGAIN && tr_failed(kms_maintenance(&env, tr_now())))
+            log_msg("error", "maintenance failed");
+    }
+    rc = 0;
+out:
+    http_server_stop(srv);
+    if (st) st[0]->close(st);
+    keyring_free(kr);
+    crypto_thread_cleanup();
+    if (rc == 0) log_msg("info", "stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) { usage(stderr); return 2; }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0) return serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("tresor %s\n", TRESOR_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "tresor: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}
