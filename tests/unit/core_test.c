@@ -1,0 +1,253 @@
+/*
+ * core_test.c -- struct buf, the error slot, and the JSON getters with
+ * AWS's validation wording.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/ct.h"
+#include "core/json.h"
+#include "core/result.h"
+#include "core/secmem.h"
+
+static void test_buf_caps(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT(8);
+    assert_true(tr_ok(buf_append(&b, "12345678", 8)));
+    assert_true(buf_validate(&b));
+    tr_result r = buf_append(&b, "9", 1);
+    assert_int_equal(tr_code(r), TR_E_VALIDATION);
+    assert_int_equal(b.len, 8);
+    const char *s;
+    assert_true(tr_ok(buf_cstr(&b, &s)));
+    assert_string_equal(s, "12345678");
+    buf_reset(&b);
+    assert_int_equal(b.len, 0);
+    assert_true(tr_ok(buf_printf(&b, "%d-%s", 42, "x")));
+    assert_memory_equal(b.data, "42-x", 4);
+    buf_free(&b);
+    assert_null(b.data);
+}
+
+static void test_buf_secret_wiped_on_reset(void **state)
+{
+    (void)state;
+    struct buf b = BUF_SECRET(64);
+    assert_true(tr_ok(buf_append(&b, "topsecret", 9)));
+    uint8_t *p = b.data;
+    buf_reset(&b);
+    for (int i = 0; i < 9; i++) assert_int_equal(p[i], 0);
+    buf_free(&b);
+}
+
+static void test_buf_view(void **state)
+{
+    (void)state;
+    const char *s = "abc";
+    struct buf v = buf_view(s, 3);
+    assert_int_equal(v.cap, 0);
+    buf_free(&v); /* forgets, never frees */
+    assert_null(v.data);
+}
+
+static void test_ct_memeq(void **state)
+{
+    (void)state;
+    assert_true(ct_memeq("abcd", "abcd", 4));
+    assert_false(ct_memeq("abcd", "abce", 4));
+    assert_true(ct_memeq("", "", 0));
+}
+
+static void test_secmem(void **state)
+{
+    (void)state;
+    uint8_t *p = secmem_alloc(100);
+    assert_non_null(p);
+    for (int i = 0; i < 100; i++) assert_int_equal(p[i], 0);
+    memset(p, 0xAA, 100);
+    secmem_free(p, 100);
+    uint8_t x[4] = { 1, 2, 3, 4 };
+    secure_zero(x, sizeof x);
+    for (int i = 0; i < 4; i++) assert_int_equal(x[i], 0);
+}
+
+static void test_error_slot(void **state)
+{
+    (void)state;
+    tr_result r = tr_fail_at("f.c", 7, TR_E_KMS_DISABLED, "%s is disabled.", "arn:x");
+    assert_int_equal(tr_code(r), TR_E_KMS_DISABLED);
+    const struct tr_error_info *e = tr_last_error();
+    assert_string_equal(e->message, "arn:x is disabled.");
+    assert_true(e->has_message);
+    assert_string_equal(tr_err_type(e->code), "DisabledException");
+    assert_int_equal(tr_err_status(e->code), 400);
+    r = tr_fail_at("f.c", 8, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+    assert_false(tr_last_error()->has_message);
+    assert_string_equal(tr_err_type(TR_E_INTERNAL), "InternalFailure");
+    assert_int_equal(tr_err_status(TR_E_INTERNAL), 500);
+    tr_clear_error();
+    assert_int_equal(tr_last_error()->code, TR_E_OK);
+}
+
+static json_t *parse(const char *s)
+{
+    json_error_t e;
+    json_t *v = json_loads(s, 0, &e);
+    assert_non_null(v);
+    return v;
+}
+
+static void test_json_str(void **state)
+{
+    (void)state;
+    json_t *in = parse("{\"KeyId\":\"abc\",\"Num\":5,\"Long\":\"\\u00e9\\u00e9\"}");
+    const char *s;
+    assert_true(tr_ok(json_get_str(in, "KeyId", true, 1, 2048, &s)));
+    assert_string_equal(s, "abc");
+    assert_true(tr_ok(json_get_str(in, "Missing", false, 1, 10, &s)));
+    assert_null(s);
+    tr_result r = json_get_str(in, "Missing", true, 1, 10, &s);
+    assert_int_equal(tr_code(r), TR_E_VALIDATION);
+    assert_string_equal(tr_last_error()->message,
+        "1 validation error detected: Value null at 'missing' failed to satisfy constraint: "
+        "Member must not be null");
+    r = json_get_str(in, "Num", true, 1, 10, &s);
+    assert_int_equal(tr_code(r), TR_E_SERIALIZATION);
+    r = json_get_str(in, "KeyId", true, 1, 2, &s);
+    assert_int_equal(tr_code(r), TR_E_VALIDATION);
+    assert_string_equal(tr_last_error()->message,
+        "1 validation error detected: Value 'abc' at 'keyId' failed to satisfy constraint: "
+        "Member must have length less than or equal to 2");
+    /* two code points, four bytes: length counts characters */
+    assert_true(tr_ok(json_get_str(in, "Long", true, 2, 2, &s)));
+    json_decref(in);
+}
+
+static void test_json_int_bool(void **state)
+{
+    (void)state;
+    json_t *in = parse("{\"NumberOfBytes\":0,\"B\":true,\"S\":\"1\"}");
+    int64_t x;
+    bool present, b;
+    tr_result r = json_get_int(in, "NumberOfBytes", false, 1, 1024, &present, &x);
+    assert_int_equal(tr_code(r), TR_E_VALIDATION);
+    assert_string_equal(tr_last_error()->message,
+        "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: "
+        "Member must have value greater than or equal to 1");
+    r = json_get_int(in, "S", false, 1, 1024, &present, &x);
+    assert_int_equal(tr_code(r), TR_E_SERIALIZATION);
+    assert_true(tr_ok(json_get_int(in, "Absent", false, 1, 2, &present, &x)));
+    assert_false(present);
+    assert_true(tr_ok(json_get_bool(in, "B", &present, &b)));
+    assert_true(present && b);
+    r = json_get_bool(in, "S", &present, &b);
+    assert_int_equal(tr_code(r), TR_E_SERIALIZATION);
+    json_decref(in);
+}
+
+static void test_json_members(void **state)
+{
+    (void)state;
+    json_t *in = parse("{\"KeyId\":\"a\",\"Bogus\":1}");
+    static const char *const ok[] = { "KeyId", "Bogus", NULL };
+    static const char *const strict[] = { "KeyId", NULL };
+    assert_true(tr_ok(json_check_members(in, ok)));
+    tr_result r = json_check_members(in, strict);
+    assert_int_equal(tr_code(r), TR_E_SERIALIZATION);
+    assert_non_null(strstr(tr_last_error()->message, "Bogus"));
+    json_decref(in);
+}
+
+static void test_b64(void **state)
+{
+    (void)state;
+    static const struct { const char *raw, *enc; } v[] = {
+        { "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+        { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        struct buf e = BUF_INIT(64), d = BUF_INIT(64);
+        assert_true(tr_ok(b64_encode((const uint8_t *)v[i].raw, strlen(v[i].raw), &e)));
+        assert_int_equal(e.len, strlen(v[i].enc));
+        if (e.len) assert_memory_equal(e.data, v[i].enc, e.len);
+        assert_true(tr_ok(b64_decode(v[i].enc, strlen(v[i].enc), &d)));
+        assert_int_equal(d.len, strlen(v[i].raw));
+        if (d.len) assert_memory_equal(d.data, v[i].raw, d.len);
+        buf_free(&e);
+        buf_free(&d);
+    }
+    static const char *bad[] = { "Zg=", "Z===", "Zm9v!A==", "Zg==Zg==", "=Zg=", "Zm 9" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct buf d = BUF_INIT(64);
+        assert_true(tr_failed(b64_decode(bad[i], strlen(bad[i]), &d)));
+        buf_free(&d);
+    }
+}
+
+static void test_json_blob(void **state)
+{
+    (void)state;
+    json_t *in = parse("{\"Plaintext\":\"Zm9vYmFy\",\"Empty\":\"\",\"Bad\":\"@@@@\",\"N\":3}");
+    struct buf b = BUF_SECRET(4096);
+    assert_true(tr_ok(json_get_blob(in, "Plaintext", true, 1, 4096, &b)));
+    assert_int_equal(b.len, 6);
+    assert_memory_equal(b.data, "foobar", 6);
+    buf_reset(&b);
+    tr_result r = json_get_blob(in, "Plaintext", true, 1, 5, &b);
+    assert_int_equal(tr_code(r), TR_E_VALIDATION);
+    /* the message names the member but never echoes the secret value */
+    assert_null(strstr(tr_last_error()->message, "Zm9v"));
+    assert_non_null(strstr(tr_last_error()->message, "'plaintext'"));
+    assert_int_equal(b.len, 0);
+    r = json_get_blob(in, "Empty", true, 1, 10, &b);
+    assert_int_equal(tr_code(r), TR_E_VALIDATION);
+    r = json_get_blob(in, "Bad", true, 1, 10, &b);
+    assert_int_equal(tr_code(r), TR_E_SERIALIZATION);
+    r = json_get_blob(in, "N", true, 1, 10, &b);
+    assert_int_equal(tr_code(r), TR_E_SERIALIZATION);
+    buf_free(&b);
+    json_decref(in);
+}
+
+static void test_json_lists_maps(void **state)
+{
+    (void)state;
+    json_t *in = parse("{\"L\":[\"a\",\"bb\"],\"M\":{\"k\":\"v\"},\"BadM\":{\"k\":1},\"BadL\":[1]}");
+    json_t *o;
+    assert_true(tr_ok(json_get_str_list(in, "L", true, 10, 1, 5, &o)));
+    assert_int_equal(json_array_size(o), 2);
+    assert_int_equal(tr_code(json_get_str_list(in, "L", true, 1, 1, 5, &o)), TR_E_VALIDATION);
+    assert_int_equal(tr_code(json_get_str_list(in, "L", true, 10, 1, 1, &o)), TR_E_VALIDATION);
+    assert_int_equal(tr_code(json_get_str_list(in, "BadL", true, 10, 1, 5, &o)), TR_E_SERIALIZATION);
+    assert_true(tr_ok(json_get_str_map(in, "M", &o)));
+    assert_string_equal(json_string_value(json_object_get(o, "k")), "v");
+    assert_int_equal(tr_code(json_get_str_map(in, "BadM", &o)), TR_E_SERIALIZATION);
+    assert_true(tr_ok(json_get_str_map(in, "Absent", &o)));
+    assert_null(o);
+    json_decref(in);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_caps),
+        cmocka_unit_test(test_buf_secret_wiped_on_reset),
+        cmocka_unit_test(test_buf_view),
+        cmocka_unit_test(test_ct_memeq),
+        cmocka_unit_test(test_secmem),
+        cmocka_unit_test(test_error_slot),
+        cmocka_unit_test(test_json_str),
+        cmocka_unit_test(test_json_int_bool),
+        cmocka_unit_test(test_json_members),
+        cmocka_unit_test(test_b64),
+        cmocka_unit_test(test_json_blob),
+        cmocka_unit_test(test_json_lists_maps),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
