@@ -88,7 +88,7 @@ TR_RESULT aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t iv[AEAD_IV_LE
                     const uint8_t *pt, size_t pt_len,
                     uint8_t *ct, uint8_t tag[AEAD_TAG_LEN])
 {
-    EVP_CIPHER_CTX *c;
+    EVP_CIPHER_CTX *c = NULL;
     ENSURE(key && iv && tag && (aad || aad_len == 0)
            && ((pt && ct) || pt_len == 0), TR_E_INTERNAL);
     ENSURE(aad_len <= INT_MAX && pt_len <= INT_MAX, TR_E_INTERNAL);
@@ -113,7 +113,7 @@ TR_RESULT aead_open(const uint8_t key[AEAD_KEY_LEN], const uint8_t iv[AEAD_IV_LE
                     const uint8_t *ct, size_t ct_len,
                     const uint8_t tag[AEAD_TAG_LEN], uint8_t *pt)
 {
-    EVP_CIPHER_CTX *c;
+    EVP_CIPHER_CTX *c = NULL;
     ENSURE(key && iv && tag && (aad || aad_len == 0)
            && ((pt && ct) || ct_len == 0), TR_E_INTERNAL);
     ENSURE(aad_len <= INT_MAX && ct_len <= INT_MAX, TR_E_INTERNAL);

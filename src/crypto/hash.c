@@ -169,7 +169,7 @@ static bool mac_final(EVP_MAC_CTX *c, uint8_t out[SHA256_LEN])
 
 TR_RESULT sha256(const void *data, size_t len, uint8_t out[SHA256_LEN])
 {
-    EVP_MD_CTX *c;
+    EVP_MD_CTX *c = NULL;
     unsigned int n = 0;
     ENSURE(out != NULL && (data != NULL || len == 0), TR_E_INTERNAL);
     GUARD(md_ctx(&c));
@@ -183,7 +183,7 @@ TR_RESULT sha256(const void *data, size_t len, uint8_t out[SHA256_LEN])
 TR_RESULT hmac_sha256(const void *key, size_t key_len, const void *data,
                       size_t len, uint8_t out[SHA256_LEN])
 {
-    EVP_MAC_CTX *c;
+    EVP_MAC_CTX *c = NULL;
     ENSURE(out != NULL && (key != NULL || key_len == 0)
            && (data != NULL || len == 0), TR_E_INTERNAL);
     GUARD(mac_ctx(&c));
@@ -209,7 +209,7 @@ TR_RESULT hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt,
                       uint8_t *out, size_t out_len)
 {
     uint8_t prk[SHA256_LEN] = { 0 }, t[SHA256_LEN] = { 0 };
-    EVP_MAC_CTX *c;
+    EVP_MAC_CTX *c = NULL;
     bool ok;
 
     ENSURE(out_len <= 255 * SHA256_LEN, TR_E_INTERNAL);

@@ -53,7 +53,7 @@ static TR_RESULT rd_ptr(struct rd *r, size_t n, const uint8_t **out)
 
 static TR_RESULT rd_bytes(struct rd *r, void *dst, size_t n)
 {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     GUARD(rd_ptr(r, n, &p));
     memcpy(dst, p, n);
     return TR_OK;
@@ -66,7 +66,7 @@ static TR_RESULT rd_u8(struct rd *r, uint8_t *v)
 
 static TR_RESULT rd_u32be(struct rd *r, uint32_t *v)
 {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     GUARD(rd_ptr(r, 4, &p));
     *v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
     return TR_OK;

@@ -64,7 +64,7 @@ void keyring_free(struct keyring *kr)
 
 TR_RESULT keyring_from_bytes(const uint8_t root[32], struct keyring **out)
 {
-    struct keyring *kr;
+    struct keyring *kr = NULL;
     ENSURE(root != NULL && out != NULL, TR_E_INTERNAL);
     GUARD(keyring_alloc(&kr));
     memcpy(kr->root, root, ROOT_KEY_LEN);
