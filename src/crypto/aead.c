@@ -52,6 +52,7 @@ static TR_RESULT gcm_ctx(EVP_CIPHER_CTX **out)
             BAIL0(TR_E_INTERNAL);
         }
         t_gcm = c;
+        crypto_thread_track();
     }
     *out = t_gcm;
     return TR_OK;

@@ -51,6 +51,9 @@ static EVP_MAC *alg_hmac;
 static EVP_CIPHER *alg_gcm;
 static bool alg_ready;
 
+static pthread_key_t exit_key;
+static bool exit_key_ready;
+
 static _Thread_local EVP_MD_CTX *t_md;
 static _Thread_local EVP_MAC_CTX *t_mac;
 
@@ -58,8 +61,15 @@ static _Thread_local EVP_MAC_CTX *t_mac;
  * key, to which it is equivalent (HMAC pads keys with zeros to 64 bytes). */
 static const uint8_t zero_key[SHA256_LEN];
 
+static void on_thread_exit(void *unused)
+{
+    (void)unused;
+    crypto_thread_cleanup();
+}
+
 static void fetch_algorithms(void)
 {
+    exit_key_ready = pthread_key_create(&exit_key, on_thread_exit) == 0;
     alg_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     alg_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     alg_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
@@ -87,6 +97,11 @@ const EVP_CIPHER *crypto_aes256gcm(void)
     return alg_ready ? alg_gcm : NULL;
 }
 
+void crypto_thread_track(void)
+{
+    if (exit_key_ready) (void)pthread_setspecific(exit_key, (void *)1);
+}
+
 void crypto_thread_cleanup(void)
 {
     EVP_MD_CTX_free(t_md);
@@ -111,6 +126,7 @@ static TR_RESULT md_ctx(EVP_MD_CTX **out)
         GUARD(crypto_init());
         t_md = EVP_MD_CTX_new();
         if (!t_md) return OPENSSL_FAILED();
+        crypto_thread_track();
     }
     *out = t_md;
     return TR_OK;
@@ -133,6 +149,7 @@ static TR_RESULT mac_ctx(EVP_MAC_CTX **out)
             return OPENSSL_FAILED();
         }
         t_mac = c;
+        crypto_thread_track();
     }
     *out = t_mac;
     return TR_OK;

@@ -19,4 +19,10 @@ const EVP_CIPHER *crypto_aes256gcm(void);
 /* Free aead.c's context of the calling thread (from crypto_thread_cleanup). */
 void aead_thread_cleanup(void);
 
+/* Called whenever a per-thread context is created: arranges for
+ * crypto_thread_cleanup() to run when the thread exits (a pthread key
+ * destructor), so worker threads that libmicrohttpd starts and joins do not
+ * leak their contexts. */
+void crypto_thread_track(void);
+
 #endif
