@@ -1,0 +1,60 @@
+"""
+conftest.py -- fixtures for the tresor end-to-end suite.
+
+  tresor          session-scoped server shared by the tests that need no
+                  restart (each test creates its own keys and aliases)
+  kms             a boto3 KMS client for `tresor` (session-scoped too)
+  tresor_factory  function-scoped factory of private servers, for restart,
+                  clock-offset, signal and data-dir tests
+
+On teardown every server gets SIGTERM and must exit 0.  When a test fails,
+the stdout/stderr tails of the running servers are attached to the report.
+Nothing starts at import time.
+"""
+
+import pytest
+
+from tresor_e2e import ACTIVE_SERVERS, TresorServer
+
+
+@pytest.fixture(scope="session")
+def tresor(tmp_path_factory):
+    srv = TresorServer("shared", tmp_path_factory.mktemp("tresor-shared"))
+    srv.start()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="session")
+def kms(tresor):
+    return tresor.kms()
+
+
+@pytest.fixture
+def tresor_factory(tmp_path_factory):
+    made = []
+
+    def make(name="private", start=True, **start_kwargs):
+        srv = TresorServer(name, tmp_path_factory.mktemp(f"tresor-{name}"))
+        made.append(srv)
+        if start:
+            srv.start(**start_kwargs)
+        return srv
+
+    yield make
+    errors = []
+    for srv in made:
+        try:
+            srv.close()
+        except AssertionError as e:  # report every server, not just the first
+            errors.append(str(e))
+    assert not errors, "\n\n".join(errors)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for srv in list(ACTIVE_SERVERS):
+            rep.sections.append((f"tresor[{srv.name}] logs", srv.log_tail()))

@@ -1,0 +1,515 @@
+"""
+tresor_e2e.py -- shared machinery for the end-to-end tests.
+
+TresorServer starts a real `tresor serve` on a free port with its own data
+directory, waits for /health, reads the generated shared-credentials file and
+offers three ways to talk to it:
+
+  srv.kms()            a boto3 KMS client (credentials from DATA_DIR/credentials,
+                       retries off, client-side parameter validation off so the
+                       server's own validation is what we test)
+  srv.aws(...)         the AWS CLI v2 (/usr/bin/aws), returns (rc, json, stderr)
+  srv.raw(...)         one hand-made HTTP request, SigV4-signed with botocore's
+                       signer at a chosen time, with every header and the body
+                       open to tampering; returns a RawResponse
+  srv.call(op, **p)    an awsJson1_1 KMS call by operation name through raw(),
+                       raising botocore's ClientError like boto3 does (for the
+                       operations boto3 1.26's model lacks: ListKeyRotations,
+                       RotateKeyOnDemand, EnableKeyRotation's
+                       RotationPeriodInDays, GetKeyRotationStatus' newer members)
+
+Nothing here starts a process at import time.
+"""
+
+import base64
+import configparser
+import contextlib
+import datetime
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+REPO = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+ACCOUNT = "111122223333"
+AWS_CLI = "/usr/bin/aws"
+JSON_CT = "application/x-amz-json-1.1"
+
+KEY_ARN_PREFIX = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/"
+ALIAS_ARN_PREFIX = f"arn:aws:kms:{REGION}:{ACCOUNT}:"
+ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+BAD_SIGNATURE_MSG = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. "
+    "Consult the service documentation for details."
+)
+UNRECOGNIZED_CLIENT_MSG = "The security token included in the request is invalid."
+INCORRECT_KEY_MSG = (
+    "The key ID in the request does not identify a CMK that can perform this operation."
+)
+DELETED_KEY_CIPHERTEXT_MSG = (
+    "The ciphertext refers to a customer master key that does not exist, "
+    "does not exist in this region, or you are not allowed to access."
+)
+EITHER_BYTES_OR_SPEC_MSG = "Please specify either number of bytes or key spec."
+
+DAY = 86400
+
+# Servers currently running, so a failing test can show their logs.
+ACTIVE_SERVERS = []
+
+
+def tresor_bin():
+    return Path(os.environ.get("TRESOR_BIN") or (REPO / "build" / "tresor"))
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def key_arn(key_id):
+    return KEY_ARN_PREFIX + key_id
+
+
+def alias_arn(alias_name):
+    return ALIAS_ARN_PREFIX + alias_name
+
+
+def not_found_key_msg(key_id):
+    return f"Key '{key_arn(key_id)}' does not exist"
+
+
+def alias_not_found_msg(alias_name):
+    return f"Alias {alias_arn(alias_name)} is not found."
+
+
+def disabled_msg(key_id):
+    return f"{key_arn(key_id)} is disabled."
+
+
+def pending_deletion_msg(key_id):
+    return f"{key_arn(key_id)} is pending deletion."
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def sanitize_error_code(code):
+    """What botocore does with __type: keep the part after '#', before ':'."""
+    if code is None:
+        return None
+    if "#" in code:
+        code = code.rsplit("#", 1)[1]
+    if ":" in code:
+        code = code.split(":", 1)[0]
+    return code
+
+
+def assert_no_nulls(obj, path="$"):
+    """AWS omits absent members; a JSON null is a shape deviation."""
+    if obj is None:
+        raise AssertionError(f"JSON null at {path}")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            assert_no_nulls(v, f"{path}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            assert_no_nulls(v, f"{path}[{i}]")
+
+
+@contextlib.contextmanager
+def raises_aws(code, message=None, *, startswith=None, contains=None, status=400):
+    """Expect a botocore ClientError with this code (or one of a tuple of
+    codes), and optionally an exact message, a prefix or a substring."""
+    with pytest.raises(ClientError) as ei:
+        yield ei
+    resp = ei.value.response
+    err = resp.get("Error", {})
+    codes = code if isinstance(code, tuple) else (code,)
+    assert err.get("Code") in codes, f"expected {codes}, got {err!r}"
+    msg = err.get("Message")
+    if message is not None:
+        assert msg == message, f"message: expected {message!r}, got {msg!r}"
+    if startswith is not None:
+        assert msg is not None and msg.startswith(startswith), (
+            f"message {msg!r} does not start with {startswith!r}")
+    if contains is not None:
+        assert msg is not None and contains in msg, f"message {msg!r} lacks {contains!r}"
+    if status is not None:
+        got = resp.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        assert got == status, f"HTTP status: expected {status}, got {got}"
+
+
+def eventually(fn, timeout=6.0, interval=0.1):
+    """Retry fn until it stops raising AssertionError/ClientError (for work the
+    server does in the background right after start-up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except (AssertionError, ClientError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(interval)
+
+
+class _FixedTimeSigV4(SigV4Auth):
+    """botocore's SigV4 signer, signing at a chosen instant."""
+
+    def __init__(self, credentials, service_name, region_name, when):
+        super().__init__(credentials, service_name, region_name)
+        self._when = when
+
+    def add_auth(self, request):
+        request.context["timestamp"] = self._when.strftime(SIGV4_TIMESTAMP)
+        self._modify_request_before_signing(request)
+        canonical_request = self.canonical_request(request)
+        string_to_sign = self.string_to_sign(request, canonical_request)
+        signature = self.signature(string_to_sign, request)
+        self._inject_signature_to_request(request, signature)
+
+
+class RawResponse:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    @property
+    def request_id(self):
+        return self.headers.get("x-amzn-requestid")
+
+    @property
+    def error_code(self):
+        if isinstance(self.json, dict) and "__type" in self.json:
+            return sanitize_error_code(self.json["__type"])
+        return sanitize_error_code(self.headers.get("x-amzn-errortype"))
+
+    @property
+    def error_message(self):
+        if not isinstance(self.json, dict):
+            return None
+        return self.json.get("message", self.json.get("Message"))
+
+    def __repr__(self):
+        return f"RawResponse({self.status}, {self.headers!r}, {self.body[:500]!r})"
+
+
+class TresorServer:
+    """One `tresor serve` process over one data directory."""
+
+    def __init__(self, name, root):
+        self.name = name
+        self.root = Path(root)
+        self.data_dir = self.root / "data"
+        self.log_dir = self.root / "logs"
+        self.home = self.root / "home"
+        for d in (self.log_dir, self.home):
+            d.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        self.proc = None
+        self.port = None
+        self.starts = 0
+        self.stdout_path = None
+        self.stderr_path = None
+        self.access_key = None
+        self.secret_key = None
+        self.last_rc = None
+
+    # ---- process control -------------------------------------------------
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def _base_env(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("TRESOR_") and not k.startswith("AWS_")}
+        return env
+
+    def start(self, env_extra=None, use_env_config=False, timeout=20.0):
+        binary = tresor_bin()
+        if not binary.is_file() or not os.access(binary, os.X_OK):
+            pytest.fail(f"tresor binary not found or not executable: {binary} "
+                        "(build it with `make`, or set TRESOR_BIN)", pytrace=False)
+        assert self.proc is None, "server already running"
+        self.port = free_port()
+        self.starts += 1
+        self.stdout_path = self.log_dir / f"stdout.{self.starts}.log"
+        self.stderr_path = self.log_dir / f"stderr.{self.starts}.log"
+        env = self._base_env()
+        cmd = [str(binary), "serve"]
+        if use_env_config:
+            env.update({
+                "TRESOR_LISTEN": f"127.0.0.1:{self.port}",
+                "TRESOR_DATA_DIR": str(self.data_dir),
+                "TRESOR_REGION": REGION,
+                "TRESOR_ACCOUNT_ID": ACCOUNT,
+            })
+        else:
+            cmd += ["--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
+                    "--region", REGION, "--account-id", ACCOUNT]
+        env.update(env_extra or {})
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=err, env=env, cwd=str(self.root))
+        if self not in ACTIVE_SERVERS:
+            ACTIVE_SERVERS.append(self)
+        self._wait_healthy(timeout)
+        self._load_credentials()
+        return self
+
+    def _wait_healthy(self, timeout):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                rc = self.proc.returncode
+                self.proc = None
+                raise AssertionError(
+                    f"tresor exited with {rc} during start-up\n{self.log_tail()}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/health")
+                resp = conn.getresponse()
+                resp.read()
+                conn.close()
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+            except OSError as e:
+                last = repr(e)
+            time.sleep(0.05)
+        self.kill()
+        raise AssertionError(f"tresor not healthy after {timeout}s ({last})\n{self.log_tail()}")
+
+    def _load_credentials(self):
+        cp = configparser.ConfigParser()
+        path = self.data_dir / "credentials"
+        assert cp.read(path), f"{path} missing or unreadable"
+        assert cp.has_section("tresor"), f"{path} has no [tresor] profile"
+        self.access_key = cp.get("tresor", "aws_access_key_id").strip()
+        self.secret_key = cp.get("tresor", "aws_secret_access_key").strip()
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+        """Signal the server and return its exit code (None if not running)."""
+        if self.proc is None:
+            return None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            raise AssertionError(
+                f"tresor did not exit within {timeout}s of signal {sig}\n{self.log_tail()}")
+        self.proc = None
+        self.last_rc = rc
+        return rc
+
+    def stop_clean(self, sig=signal.SIGTERM):
+        rc = self.stop(sig)
+        assert rc == 0, f"tresor exited with {rc} after signal {sig}\n{self.log_tail()}"
+
+    def restart(self, env_extra=None):
+        """Stop (expecting exit 0) and start again over the same data dir.
+        The port changes: make new clients after a restart."""
+        self.stop_clean()
+        return self.start(env_extra)
+
+    def kill(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def close(self):
+        """Teardown: SIGTERM, exit code must be 0."""
+        try:
+            if self.proc is not None:
+                self.stop_clean()
+        finally:
+            if self in ACTIVE_SERVERS:
+                ACTIVE_SERVERS.remove(self)
+
+    # ---- logs ------------------------------------------------------------
+
+    def stderr_text(self):
+        return self._read_all("stderr")
+
+    def stdout_text(self):
+        return self._read_all("stdout")
+
+    def _read_all(self, which):
+        parts = []
+        for n in range(1, self.starts + 1):
+            p = self.log_dir / f"{which}.{n}.log"
+            if p.exists():
+                parts.append(p.read_bytes())
+        return b"".join(parts)
+
+    def log_tail(self, lines=60):
+        out = []
+        for which in ("stdout", "stderr"):
+            p = getattr(self, f"{which}_path")
+            if p and p.exists():
+                text = p.read_bytes().decode("utf-8", "replace").splitlines()
+                out.append(f"--- tresor[{self.name}] {which} (last {lines} lines) ---")
+                out.extend(text[-lines:])
+        return "\n".join(out)
+
+    # ---- clients ---------------------------------------------------------
+
+    def kms(self, validate=False, access_key=None, secret_key=None):
+        cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                     parameter_validation=validate, connect_timeout=5, read_timeout=30)
+        session = boto3.session.Session()
+        return session.client(
+            "kms", region_name=REGION, endpoint_url=self.endpoint, config=cfg,
+            aws_access_key_id=access_key or self.access_key,
+            aws_secret_access_key=secret_key or self.secret_key)
+
+    def cli_env(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("AWS_") and not k.startswith("TRESOR_")}
+        env.update({
+            "HOME": str(self.home),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.data_dir / "credentials"),
+            "AWS_CONFIG_FILE": str(self.data_dir / "config"),
+            "AWS_PAGER": "",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CLI_AUTO_PROMPT": "off",
+        })
+        return env
+
+    def aws(self, *args, timeout=60):
+        """Run `aws --endpoint-url E --profile tresor --output json kms ARGS`.
+        Returns (rc, parsed stdout JSON or None, stderr text)."""
+        cmd = [AWS_CLI, "--endpoint-url", self.endpoint, "--profile", "tresor",
+               "--output", "json", "kms", *[str(a) for a in args]]
+        p = subprocess.run(cmd, env=self.cli_env(), capture_output=True, timeout=timeout,
+                           cwd=str(self.home))
+        out = p.stdout.decode("utf-8", "replace").strip()
+        parsed = None
+        if out:
+            try:
+                parsed = json.loads(out)
+            except ValueError:
+                parsed = None
+        return p.returncode, parsed, p.stderr.decode("utf-8", "replace")
+
+    def build_request(self, target="TrentService.ListKeys", body=b"{}", *, sign=True,
+                      access_key=None, secret_key=None, service="kms", region=REGION,
+                      when=None, headers=None, drop_headers=(), content_sha256=None,
+                      send_body=None, authorization=None, method="POST", path="/"):
+        """The headers and payload of one request (see raw())."""
+        if not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        host = f"127.0.0.1:{self.port}"
+        hdrs = {"Host": host, "Content-Type": JSON_CT}
+        if target is not None:
+            hdrs["X-Amz-Target"] = target
+        hdrs.update(headers or {})
+        if content_sha256 is not None:
+            hdrs["X-Amz-Content-SHA256"] = content_sha256
+        if sign:
+            req = AWSRequest(method=method, url=f"{self.endpoint}{path}", data=body,
+                             headers=hdrs)
+            creds = Credentials(access_key or self.access_key, secret_key or self.secret_key)
+            signer = _FixedTimeSigV4(creds, service, region,
+                                     when or datetime.datetime.utcnow())
+            signer.add_auth(req)
+            final = {k: v for k, v in req.headers.items()}
+        else:
+            final = dict(hdrs)
+        if authorization is not None:
+            final["Authorization"] = authorization
+        lowered_drop = {h.lower() for h in drop_headers}
+        final = {k: v for k, v in final.items() if k.lower() not in lowered_drop}
+        payload = body if send_body is None else send_body
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        return final, payload
+
+    def raw(self, target="TrentService.ListKeys", body=b"{}", *, method="POST", path="/",
+            timeout=30, **kwargs):
+        """Send one HTTP request.  body (bytes, str or a JSON-able object) is
+        what gets signed; send_body, if given, is what gets sent instead.
+        headers are added before signing (so they are signed); drop_headers
+        are removed after signing; authorization replaces the Authorization
+        header after signing; when (a naive UTC datetime) is the signing time;
+        service/region set the credential scope."""
+        final, payload = self.build_request(target, body, method=method, path=path, **kwargs)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=payload, headers=final)
+            resp = conn.getresponse()
+            data = resp.read()
+            return RawResponse(resp.status, resp.getheaders(), data)
+        finally:
+            conn.close()
+
+    def call(self, op, **params):
+        """A KMS operation through raw(); blobs must be base64 strings here.
+        Returns the parsed JSON on success, raises ClientError otherwise."""
+        r = self.raw(f"TrentService.{op}", params)
+        if r.status == 200:
+            assert r.json is not None or r.body in (b"", b"{}"), r
+            return r.json if r.json is not None else {}
+        error = {
+            "Error": {"Code": r.error_code, "Message": r.error_message or ""},
+            "ResponseMetadata": {"HTTPStatusCode": r.status, "HTTPHeaders": r.headers,
+                                 "RequestId": r.request_id},
+        }
+        raise ClientError(error, op)
+
+    def get_health(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", "/health")
+            resp = conn.getresponse()
+            return RawResponse(resp.status, resp.getheaders(), resp.read())
+        finally:
+            conn.close()
+
+
+# ---- small KMS helpers ----------------------------------------------------
+
+def new_key(kms, **kwargs):
+    """CreateKey; returns KeyMetadata."""
+    return kms.create_key(**kwargs)["KeyMetadata"]
+
+
+def b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def unique(prefix):
+    return f"{prefix}-{os.urandom(6).hex()}"
