@@ -91,8 +91,9 @@ static bool region_valid(const char *r)
 
 static bool file_exists(const char *dir, const char *name)
 {
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    char p[PATH_MAX + 64];
+    int n = snprintf(p, sizeof p, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof p) return false;
     struct stat st;
     return stat(p, &st) == 0;
 }
