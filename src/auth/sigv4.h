@@ -44,6 +44,7 @@ struct sigv4_request {
 };
 
 #define SIGV4_MAX_SIGNED_HEADERS 64
+#define SIGV4_MAX_TOKEN_LEN 4096   /* decoded X-Amz-Security-Token from the query */
 
 struct sigv4_auth {
     bool presigned;                /* from query parameters */
@@ -57,6 +58,10 @@ struct sigv4_auth {
     char signed_headers[1024];     /* as sent: "host;x-amz-date" */
     char signature[65];            /* 64 lowercase hex */
     const char *security_token;    /* X-Amz-Security-Token (borrowed), or NULL */
+    /* A token that arrived as a (percent-encoded) query parameter is decoded
+     * here and security_token points into it: do not copy a sigv4_auth by
+     * value and use the copy's security_token. */
+    char security_token_buf[SIGV4_MAX_TOKEN_LEN + 1];
 };
 
 /* Extract the authentication parameters.  Errors (with AWS's messages):
@@ -69,8 +74,9 @@ TR_RESULT sigv4_parse(const struct sigv4_request *rq, struct sigv4_auth *out);
 /* Header auth: |now - request_time| <= 15 minutes.  Presigned: now within
  * [request_time - 15 min, request_time + expires].  Otherwise
  * TR_E_INVALID_SIGNATURE "Signature expired: <amz> is now earlier than <now-15m> (<now> - 15 min.)"
- * (or "... is now later than ..." for dates in the future).  The scope
- * date must equal the first 8 characters of X-Amz-Date. */
+ * (or "Signature not yet current: <amz> is still later than <now+15m> (<now> + 15 min.)"
+ * for dates in the future).  The scope date must equal the first 8
+ * characters of X-Amz-Date. */
 TR_RESULT sigv4_check_time(const struct sigv4_auth *a, time_t now);
 
 /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request");
@@ -91,6 +97,13 @@ TR_RESULT sigv4_string_to_sign(const struct sigv4_auth *a, const struct buf *can
  * Consult the service documentation for details." on mismatch. */
 TR_RESULT sigv4_verify(const struct sigv4_request *rq, const struct sigv4_auth *a,
                        const uint8_t signing_key[32], bool normalize_path);
+
+/* Whether sigv4_verify accepts "x-amz-content-sha256: UNSIGNED-PAYLOAD"
+ * (the body is then not covered by the signature).  Off by default: KMS
+ * bodies carry the whole operation, so tresor rejects it with
+ * InvalidSignatureException "The provided 'x-amz-content-sha256' header does
+ * not match what was computed."  Process-wide; set at start-up. */
+void sigv4_allow_unsigned_payload(bool allow);
 
 /* Per-thread cache of signing keys (locked memory), keyed by access key id,
  * date, region and service.  get copies the key out and returns true on a
