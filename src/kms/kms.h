@@ -1,0 +1,218 @@
+/*
+ * kms.h -- what the KMS operation files share (resolve.c, keys.c,
+ * crypt.c, aliases.c, tags.c, policy_check.c, authz.c, util.c, ops.c).
+ *
+ * The handlers themselves are reached through kms_ops[] (http/op.h); the
+ * declarations below are the internal seams between the files, plus the
+ * few C-level entry points Secrets Manager uses (kms_data_key_new,
+ * kms_blob_open, kms_managed_key) so that plaintext data keys never pass
+ * through JSON.  The layout of the whole directory is described at the
+ * top of keys.c.
+ */
+#ifndef TR_KMS_H
+#define TR_KMS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/result.h"
+#include "http/op.h"
+#include "kms/ciphertext.h"
+#include "store/store.h"
+
+#define KMS_ARN_MAX        2048     /* KeyIdType / ArnType max */
+#define KMS_MATERIAL_LEN   32       /* bytes of one key-material version */
+#define KMS_CT_MAX         6144     /* CiphertextType max */
+#define KMS_DATA_KEY_MAX   1024     /* NumberOfBytesType max */
+#define KMS_POLICY_MAX     32768    /* bytes; the real KMS key-policy quota */
+#define KMS_MAX_TAGS       50
+#define KMS_ON_DEMAND_MAX  25       /* on-demand rotations per key */
+#define KMS_DAY            86400
+
+/* ---------- resolve.c: KeyId in any form -> key record ---------------- */
+
+/* Which forms kms_resolve accepts besides a bare key id and a key ARN. */
+#define KR_ALIAS  0x1   /* "alias/name" and alias ARNs */
+#define KR_XACCT  0x2   /* ARNs naming another account (cross-account ops) */
+
+/* Resolve a KeyId as the caller gave it.  Fills *out (release with
+ * key_rec_free) or fails with AWS's NotFoundException wording:
+ *   "Invalid keyId '<id>'", "Key '<arn>' does not exist",
+ *   "Alias <alias arn> is not found.", "Invalid arn <region>". */
+TR_RESULT kms_resolve(struct req_ctx *rc, const char *id, unsigned flags,
+                      struct key_rec *out);
+/* A key named by its bare id, in the caller's account and region (the key
+ * of a ciphertext).  TR_E_KMS_NOT_FOUND with no message when absent. */
+TR_RESULT kms_key_lookup(store_t st, const char *key_id, struct key_rec *out);
+/* True for a well-formed key id (UUID; "mrk-" + 32 hex also parses). */
+bool kms_is_key_id(const char *s);
+/* "arn:aws:kms:<region>:<account>:<resource>" into out[KMS_ARN_MAX+1]. */
+void kms_arn(char *out, size_t n, const char *region, const char *account,
+             const char *resource);
+
+/* Key-state rules (AWS "Key states of KMS keys" table). */
+enum kms_state_rule {
+    KS_ANY,            /* DescribeKey, List*, Get*, DeleteAlias */
+    KS_USABLE,         /* Enabled only: Disabled -> DisabledException */
+    KS_NOT_PENDING,    /* Enabled or Disabled */
+    KS_PENDING         /* PendingDeletion only (CancelKeyDeletion) */
+};
+TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule);
+
+/* ---------- authz.c: the authorization seam -------------------------- */
+
+/* Decide whether rc->who may perform `action` (e.g. "kms:Decrypt") on key
+ * k (NULL for the account-level actions CreateKey, ListKeys, ListAliases,
+ * GenerateRandom).  Every handler calls it after the key is known to exist
+ * and before the key state is checked (SEMANTICS 7).  `ctx` is the
+ * request's encryption context (a JSON object) or NULL.  The policy
+ * evaluator of src/iam/ plugs in here. */
+TR_RESULT kms_authorize(struct req_ctx *rc, const char *action,
+                        const struct key_rec *k, json_t *ctx);
+
+/* ---------- keys.c: key records, materials, metadata ----------------- */
+
+/* A new key's properties (CreateKey and kms_managed_key). */
+struct kms_new_key {
+    const char *account;
+    const char *region;
+    const char *description;   /* NULL -> "" */
+    const char *policy;        /* NULL -> the default key policy */
+    const char *key_manager;   /* "CUSTOMER" or "AWS" */
+    bool rotation;             /* automatic rotation on at creation */
+    int64_t now;
+};
+/* Create a key with its first material version (inside the caller's
+ * transaction).  *out receives the stored record (key_rec_free). */
+TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
+                         const struct kms_new_key *nk, struct key_rec *out);
+/* Add material `version` (fresh random bytes, wrapped under the root key
+ * with the label "kms-material:<key-id>:<version>"). */
+TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
+                           uint32_t version, int64_t now, const char *rotation_type);
+/* Unwrap material `version` of a key into out (a secret buf the caller
+ * frees with buf_free, which wipes it).  TR_E_KMS_NOT_FOUND (no message)
+ * when the version does not exist. */
+TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *key_id,
+                            uint32_t version, struct buf *out);
+/* Rotate: new material version current+1 of the given type, current
+ * bumped, record updated in the store.  k is updated in place. */
+TR_RESULT kms_key_rotate(store_t st, const struct keyring *kr, struct key_rec *k,
+                         int64_t now, const char *rotation_type);
+/* KeyMaterialId of a material version: 64 lowercase hex characters. */
+TR_RESULT kms_material_id(const char *key_id, uint32_t version, char out[65]);
+/* The KeyMetadata structure of DescribeKey/CreateKey. */
+TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out);
+
+/* ---------- crypt.c: the C-level crypto entry points ------------------ */
+
+/* Seal pt under the key's current material; appends the blob to *blob. */
+TR_RESULT kms_blob_seal(struct req_ctx *rc, const struct key_rec *k,
+                        const struct enc_ctx *ctx, const uint8_t *pt, size_t n,
+                        struct buf *blob);
+/* Decrypt a ciphertext blob for rc->who: the key comes from the blob;
+ * key_id (any KeyId form, may be NULL) must name that same key.  Checks
+ * existence, authorization (`action`), key state, then the ciphertext.
+ * On success pt (a secret buf) holds the plaintext and *key the key record
+ * (key_rec_free); *material the material version that opened it. */
+TR_RESULT kms_blob_open(struct req_ctx *rc, const char *key_id, const char *action,
+                        const uint8_t *blob, size_t blob_len, json_t *ctx_json,
+                        struct buf *pt, struct key_rec *key, uint32_t *material);
+/* GenerateDataKey without JSON: n random bytes into pt (secret buf) and
+ * their blob under key_id (any KeyId form) into blob; *key filled. */
+TR_RESULT kms_data_key_new(struct req_ctx *rc, const char *key_id, const char *action,
+                           json_t *ctx_json, size_t n, struct buf *pt,
+                           struct buf *blob, struct key_rec *key);
+
+/* Build an enc_ctx over a JSON map (borrowed strings).  *pairs is heap
+ * memory the caller frees (free()); NULL map -> empty context. */
+TR_RESULT kms_enc_ctx(json_t *map, struct enc_pair **pairs, struct enc_ctx *out);
+
+/* ---------- aliases.c ------------------------------------------------ */
+
+/* The AWS managed key "alias/aws/<service>" of rc's account and region,
+ * created (with its AWS-set policy) the first time it is asked for.
+ * Must run inside a store transaction (an OP_WRITE operation). */
+TR_RESULT kms_managed_key(struct req_ctx *rc, const char *service, struct key_rec *out);
+
+/* ---------- tags.c --------------------------------------------------- */
+
+/* Validate a TagList member (CreateKey "Tags", TagResource "Tags") and
+ * store it on `arn`: at most 50 tags on the resource afterwards, no
+ * duplicate keys, no "aws:" prefix (tags already on the resource are
+ * counted from the store).  Only validates when arn is NULL. */
+TR_RESULT kms_tags_apply(struct req_ctx *rc, json_t *in, const char *member,
+                         bool required, const char *arn);
+
+/* ---------- policy_check.c ------------------------------------------- */
+
+/* Validate a key policy document (size, JSON, grammar, principals) and,
+ * unless bypass, the lockout safety check against `who`.  Failures are
+ * MalformedPolicyDocumentException (LimitExceededException past 32 KiB). */
+TR_RESULT kms_policy_check(const char *text, const struct principal *who, bool bypass);
+/* The default key policy of a new key, pretty-printed as KMS prints it;
+ * malloc'd, NUL-terminated (free()). */
+char *kms_default_policy(const char *account);
+/* Case-insensitive glob with '*' and '?' (IAM action matching). */
+bool kms_glob_ci(const char *pattern, const char *s);
+
+/* ---------- util.c: request helpers ---------------------------------- */
+
+/* An enum member: absent -> *out NULL; not in `allowed` (NULL-terminated)
+ * -> ValidationException "... Member must satisfy enum value set: [..]". */
+TR_RESULT kms_get_enum(json_t *in, const char *name, const char *const *allowed,
+                       const char **out);
+/* GrantTokens: accepted (0..10 tokens of 1..8192 chars) and ignored. */
+TR_RESULT kms_grant_tokens(json_t *in);
+/* Optional NullableBoolean member, false when absent. */
+TR_RESULT kms_get_flag(json_t *in, const char *name, bool *out);
+/* Pagination markers: an opaque base64 text of the last item's sort key. */
+TR_RESULT kms_marker_encode(const char *key, json_t *obj);
+/* Decode a Marker member into out (NUL-terminated, at most n-1 bytes);
+ * *present false when absent.  InvalidMarkerException when malformed. */
+TR_RESULT kms_marker_decode(json_t *in, char *out, size_t n, bool *present);
+/* Limit member: 1..1000 per the model, default `def`, clamped to `cap`. */
+TR_RESULT kms_get_limit(json_t *in, size_t def, size_t cap, size_t *out);
+/* Set a base64 member from secret bytes: the base64 text is built in a
+ * secret buffer and wiped; jansson keeps its own copy (see README). */
+TR_RESULT kms_set_secret_blob(json_t *obj, const char *name, const uint8_t *p, size_t n);
+/* Put a new JSON value under name; TR_E_INTERNAL when v is NULL. */
+TR_RESULT kms_set(json_t *obj, const char *name, json_t *v);
+
+/* ---------- handlers (ops.c lists them) ------------------------------ */
+
+#define KMS_HANDLER(fn) TR_RESULT fn(struct req_ctx *rc, json_t *in, json_t **out)
+KMS_HANDLER(op_create_key);
+KMS_HANDLER(op_describe_key);
+KMS_HANDLER(op_list_keys);
+KMS_HANDLER(op_enable_key);
+KMS_HANDLER(op_disable_key);
+KMS_HANDLER(op_schedule_key_deletion);
+KMS_HANDLER(op_cancel_key_deletion);
+KMS_HANDLER(op_update_key_description);
+KMS_HANDLER(op_enable_key_rotation);
+KMS_HANDLER(op_disable_key_rotation);
+KMS_HANDLER(op_get_key_rotation_status);
+KMS_HANDLER(op_rotate_key_on_demand);
+KMS_HANDLER(op_list_key_rotations);
+KMS_HANDLER(op_get_key_policy);
+KMS_HANDLER(op_put_key_policy);
+KMS_HANDLER(op_list_key_policies);
+KMS_HANDLER(op_encrypt);
+KMS_HANDLER(op_decrypt);
+KMS_HANDLER(op_re_encrypt);
+KMS_HANDLER(op_generate_data_key);
+KMS_HANDLER(op_generate_data_key_without_plaintext);
+KMS_HANDLER(op_generate_random);
+KMS_HANDLER(op_create_alias);
+KMS_HANDLER(op_update_alias);
+KMS_HANDLER(op_delete_alias);
+KMS_HANDLER(op_list_aliases);
+KMS_HANDLER(op_tag_resource);
+KMS_HANDLER(op_untag_resource);
+KMS_HANDLER(op_list_resource_tags);
+
+#endif

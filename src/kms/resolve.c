@@ -1,0 +1,186 @@
+/*
+ * resolve.c -- a KeyId as the caller wrote it -> the key record, and the
+ * key-state rules every operation applies.
+ *
+ * KMS accepts four spellings of a key (API reference, "KeyId"):
+ *   1234abcd-12ab-34cd-56ef-1234567890ab                  key id
+ *   arn:aws:kms:us-east-2:111122223333:key/1234abcd-...   key ARN
+ *   alias/ExampleAlias                                    alias name
+ *   arn:aws:kms:us-east-2:111122223333:alias/ExampleAlias alias ARN
+ * Bare ids and alias names are looked up in the caller's account and the
+ * region of the request's signature.  ARNs may name another account only
+ * for the operations AWS allows across accounts (KR_XACCT: the
+ * cryptographic operations, DescribeKey, GetKeyRotationStatus); elsewhere
+ * a foreign ARN is simply "not found", as is a key of another region.
+ *
+ * Errors (SEMANTICS 3.4), all NotFoundException:
+ *   malformed id        Invalid keyId '<id>'
+ *   unknown key         Key 'arn:aws:kms:R:A:key/<id>' does not exist
+ *   unknown alias       Alias arn:aws:kms:R:A:alias/<name> is not found.
+ *   ARN of other region Invalid arn <region>      (LocalStack's wording)
+ * The key-state messages (DisabledException "<arn> is disabled.",
+ * KMSInvalidStateException "<arn> is pending deletion.") live here too.
+ */
+#include "kms/kms.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+static bool all_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i])) return false;
+    return true;
+}
+
+bool kms_is_key_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 36) {
+        for (size_t i = 0; i < 36; i++) {
+            bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+            if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i])) return false;
+        }
+        return true;
+    }
+    return n == 4 + 32 && strncmp(s, "mrk-", 4) == 0 && all_hex(s + 4, 32);
+}
+
+void kms_arn(char *out, size_t n, const char *region, const char *account,
+             const char *resource)
+{
+    snprintf(out, n, "arn:aws:kms:%s:%s:%s", region, account, resource);
+}
+
+/* An ARN split into its parts; pointers into `buf`. */
+struct kms_arn_parts {
+    char buf[KMS_ARN_MAX + 1];
+    const char *region, *account, *resource;
+};
+
+static bool arn_split(const char *s, struct kms_arn_parts *p)
+{
+    if (strlen(s) > KMS_ARN_MAX) return false;
+    snprintf(p->buf, sizeof p->buf, "%s", s);
+    char *f[6];
+    char *c = p->buf;
+    for (int i = 0; i < 5; i++) {
+        f[i] = c;
+        c = strchr(c, ':');
+        if (!c) return false;
+        *c++ = '\0';
+    }
+    f[5] = c;
+    if (strcmp(f[0], "arn") != 0 || !f[1][0] || strcmp(f[2], "kms") != 0) return false;
+    if (!f[3][0] || strlen(f[4]) != ACCOUNT_ID_LEN) return false;
+    for (const char *d = f[4]; *d; d++)
+        if (!isdigit((unsigned char)*d)) return false;
+    p->region = f[3];
+    p->account = f[4];
+    p->resource = f[5];
+    return true;
+}
+
+static tr_result key_not_found(const char *region, const char *account, const char *key_id)
+{
+    return tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND,
+                      "Key 'arn:aws:kms:%s:%s:key/%s' does not exist", region, account, key_id);
+}
+
+TR_RESULT kms_key_lookup(store_t st, const char *key_id, struct key_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    return st[0]->key_get(st, key_id, out);
+}
+
+/* The key `key_id` of (account, region), or NotFoundException. */
+static TR_RESULT get_key_in(struct req_ctx *rc, const char *region, const char *account,
+                            const char *key_id, struct key_rec *out)
+{
+    if (!kms_is_key_id(key_id))
+        BAIL(TR_E_KMS_NOT_FOUND, "Invalid keyId '%s'", key_id);
+    tr_result r = kms_key_lookup(rc->st, key_id, out);
+    if (tr_failed(r)) {
+        key_rec_free(out);
+        if (tr_code(r) == TR_E_KMS_NOT_FOUND) return key_not_found(region, account, key_id);
+        return r;
+    }
+    if (strcmp(out->account_id, account) != 0 || strcmp(out->region, region) != 0) {
+        key_rec_free(out);
+        return key_not_found(region, account, key_id);
+    }
+    return TR_OK;
+}
+
+static TR_RESULT get_alias_in(struct req_ctx *rc, const char *region, const char *account,
+                              const char *name, struct key_rec *out)
+{
+    struct alias_rec a;
+    memset(&a, 0, sizeof a);
+    tr_result r = rc->st[0]->alias_get(rc->st, account, region, name, &a);
+    if (tr_failed(r)) {
+        if (tr_code(r) == TR_E_KMS_NOT_FOUND)
+            BAIL(TR_E_KMS_NOT_FOUND, "Alias arn:aws:kms:%s:%s:%s is not found.",
+                 region, account, name);
+        return r;
+    }
+    return get_key_in(rc, region, account, a.target_key_id, out);
+}
+
+TR_RESULT kms_resolve(struct req_ctx *rc, const char *id, unsigned flags,
+                      struct key_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    ENSURE_REF(id);
+    const char *account = rc->who.account_id;
+
+    if (strncmp(id, "arn:", 4) == 0) {
+        struct kms_arn_parts p;
+        if (!arn_split(id, &p)) BAIL(TR_E_KMS_NOT_FOUND, "Invalid keyId '%s'", id);
+        bool is_key = strncmp(p.resource, "key/", 4) == 0;
+        bool is_alias = strncmp(p.resource, "alias/", 6) == 0;
+        if (!is_key && !(is_alias && (flags & KR_ALIAS)))
+            BAIL(TR_E_KMS_NOT_FOUND, "Invalid keyId '%s'", id);
+        if (strcmp(p.region, rc->region) != 0)
+            BAIL(TR_E_KMS_NOT_FOUND, "Invalid arn %s", p.region);
+        bool foreign = strcmp(p.account, account) != 0;
+        if (is_key) {
+            if (foreign && !(flags & KR_XACCT)) {
+                if (!kms_is_key_id(p.resource + 4))
+                    BAIL(TR_E_KMS_NOT_FOUND, "Invalid keyId '%s'", p.resource + 4);
+                return key_not_found(p.region, p.account, p.resource + 4);
+            }
+            return get_key_in(rc, p.region, p.account, p.resource + 4, out);
+        }
+        if (foreign && !(flags & KR_XACCT))
+            BAIL(TR_E_KMS_NOT_FOUND, "Alias %s is not found.", id);
+        return get_alias_in(rc, p.region, p.account, p.resource, out);
+    }
+    if (strncmp(id, "alias/", 6) == 0) {
+        if (!(flags & KR_ALIAS)) BAIL(TR_E_KMS_NOT_FOUND, "Invalid keyId '%s'", id);
+        return get_alias_in(rc, rc->region, account, id, out);
+    }
+    return get_key_in(rc, rc->region, account, id, out);
+}
+
+TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule)
+{
+    bool disabled = strcmp(k->key_state, KEY_STATE_DISABLED) == 0;
+    bool pending = strcmp(k->key_state, KEY_STATE_PENDING_DELETION) == 0;
+    switch (rule) {
+    case KS_ANY:
+        return TR_OK;
+    case KS_USABLE:
+        if (disabled) BAIL(TR_E_KMS_DISABLED, "%s is disabled.", k->arn);
+        if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
+        return TR_OK;
+    case KS_NOT_PENDING:
+        if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
+        return TR_OK;
+    case KS_PENDING:
+        if (!pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is not pending deletion.", k->arn);
+        return TR_OK;
+    }
+    BAIL0(TR_E_INTERNAL);
+}

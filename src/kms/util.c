@@ -1,0 +1,113 @@
+/*
+ * util.c -- small request/response helpers shared by the KMS handlers:
+ * enum members, grant tokens, flags, Limit, pagination markers, and
+ * base64 output of secret bytes.
+ *
+ * Markers are opaque to clients (botocore's MarkerType, 1..1024 chars of
+ * [\u0020-\u00FF]); ours are the base64 text of the last returned item's
+ * sort key (a key id, an alias name, a tag key, a material version), so a
+ * list resumes with "after <key>" in the store.  A marker that does not
+ * decode is InvalidMarkerException.  Spec: botocore kms service-2.json.
+ */
+#include "kms/kms.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/json.h"
+
+TR_RESULT kms_set(json_t *obj, const char *name, json_t *v)
+{
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    ENSURE(json_object_set_new(obj, name, v) == 0, TR_E_INTERNAL);
+    return TR_OK;
+}
+
+TR_RESULT kms_get_enum(json_t *in, const char *name, const char *const *allowed,
+                       const char **out)
+{
+    const char *s;
+    GUARD(json_get_str(in, name, false, 0, (size_t)-1, &s));
+    *out = NULL;
+    if (!s) return TR_OK;
+    for (const char *const *a = allowed; *a; a++)
+        if (strcmp(*a, s) == 0) { *out = *a; return TR_OK; }
+
+    char set[512], q[160], c[600];
+    size_t used = 0;
+    set[0] = '\0';
+    for (const char *const *a = allowed; *a; a++) {
+        int w = snprintf(set + used, sizeof set - used, "%s%s", a == allowed ? "" : ", ", *a);
+        if (w < 0 || (size_t)w >= sizeof set - used) break;
+        used += (size_t)w;
+    }
+    snprintf(q, sizeof q, "'%.128s'", s);
+    snprintf(c, sizeof c, "Member must satisfy enum value set: [%s]", set);
+    return json_invalid(name, q, c);
+}
+
+TR_RESULT kms_grant_tokens(json_t *in)
+{
+    json_t *l;
+    return json_get_str_list(in, "GrantTokens", false, 10, 1, 8192, &l);
+}
+
+TR_RESULT kms_get_flag(json_t *in, const char *name, bool *out)
+{
+    bool present = false, v = false;
+    GUARD(json_get_bool(in, name, &present, &v));
+    *out = present && v;
+    return TR_OK;
+}
+
+TR_RESULT kms_get_limit(json_t *in, size_t def, size_t cap, size_t *out)
+{
+    bool present = false;
+    int64_t v = 0;
+    GUARD(json_get_int(in, "Limit", false, 1, 1000, &present, &v));
+    size_t n = present ? (size_t)v : def;
+    *out = n > cap ? cap : n;
+    return TR_OK;
+}
+
+TR_RESULT kms_marker_encode(const char *key, json_t *obj)
+{
+    struct buf b = BUF_INIT(2048);
+    tr_result r = b64_encode((const uint8_t *)key, strlen(key), &b);
+    if (tr_ok(r)) {
+        json_t *s = json_stringn((const char *)b.data, b.len);
+        r = kms_set(obj, "NextMarker", s);
+    }
+    buf_free(&b);
+    GUARD(r);
+    return kms_set(obj, "Truncated", json_true());
+}
+
+TR_RESULT kms_marker_decode(json_t *in, char *out, size_t n, bool *present)
+{
+    const char *s;
+    *present = false;
+    out[0] = '\0';
+    GUARD(json_get_str(in, "Marker", false, 1, 1024, &s));
+    if (!s) return TR_OK;
+    struct buf b = BUF_INIT((uint32_t)(n - 1));
+    tr_result r = b64_decode(s, strlen(s), &b);
+    bool ok = tr_ok(r) && b.len > 0 && b.len < n && memchr(b.data, '\0', b.len) == NULL;
+    if (ok) {
+        memcpy(out, b.data, b.len);
+        out[b.len] = '\0';
+    }
+    buf_free(&b);
+    if (!ok) BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
+    *present = true;
+    return TR_OK;
+}
+
+TR_RESULT kms_set_secret_blob(json_t *obj, const char *name, const uint8_t *p, size_t n)
+{
+    struct buf b = BUF_SECRET((uint32_t)(4 * ((n + 2) / 3) + 8));
+    tr_result r = b64_encode(p, n, &b);
+    if (tr_ok(r)) r = kms_set(obj, name, json_stringn((const char *)b.data, b.len));
+    buf_free(&b);   /* wipes the base64 text */
+    return r;
+}
