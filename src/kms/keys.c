@@ -1,0 +1,594 @@
+/*
+ * keys.c -- KMS keys: CreateKey, DescribeKey, ListKeys, EnableKey,
+ * DisableKey, ScheduleKeyDeletion, CancelKeyDeletion,
+ * UpdateKeyDescription, GetKeyPolicy, PutKeyPolicy, ListKeyPolicies; and
+ * the key/material primitives the other files build on.
+ *
+ * How src/kms/ is laid out
+ * ------------------------
+ *   ops.c          the operation table kms_ops[] (sorted by wire name):
+ *                  wire name, IAM action, handler, OP_WRITE
+ *   kms.h          what the files share
+ *   resolve.c      KeyId in any of its four forms -> key record; key-state
+ *                  rules and their messages
+ *   authz.c        kms_authorize(): the seam where the src/iam/ evaluator
+ *                  plugs in (exists -> authorized -> state -> ciphertext)
+ *   keys.c         this file: key lifecycle and key policies
+ *   rotation.c     automatic and on-demand rotation, ListKeyRotations,
+ *                  and kms_maintenance() (purge due keys, rotate due keys)
+ *   crypt.c        Encrypt, Decrypt, ReEncrypt, GenerateDataKey*,
+ *                  GenerateRandom, and their C entry points
+ *   aliases.c      CreateAlias, UpdateAlias, DeleteAlias, ListAliases,
+ *                  the AWS managed key aws/<service>
+ *   tags.c         TagResource, UntagResource, ListResourceTags
+ *   policy_check.c key-policy grammar and the lockout safety check
+ *   util.c         enums, markers, limits, secret base64 output
+ *   ciphertext.c, keyring.c (the crypto developer's): blob format and
+ *                  root-key wrapping
+ *
+ * Keys and material
+ * -----------------
+ * A key is one store row (struct key_rec) plus one material row per
+ * version: 32 random bytes, never stored in the clear, only as
+ * keyring_wrap(root key, label "kms-material:<key-id>:<version>").  The
+ * label is authenticated, so a wrapped material cannot be moved to another
+ * key or version.  key_rec.current_material is the version that encrypts;
+ * every version stays for decryption, because a ciphertext blob names the
+ * version that sealed it (ciphertext.h).  Rotation adds version n+1.
+ * Material is unwrapped into a secret buf for one operation and wiped at
+ * once (buf_free).
+ *
+ * Transactions: handlers flagged OP_WRITE run inside one store transaction
+ * opened by the router, so a failure leaves nothing behind; read-only
+ * handlers never write.  Dates are rc->now (tr_now: wall clock plus the
+ * test offset).  Spec: the botocore KMS model (service-2.json) for
+ * shapes and limits; docs/SEMANTICS.md 1.7, 3.4, 3.5, 7 for policies,
+ * errors and the order of checks.
+ */
+#include "kms/kms.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/secmem.h"
+#include "crypto/hash.h"
+#include "crypto/rand.h"
+#include "kms/keyring.h"
+
+/* ---------------------------------------------------------------------- */
+/* Material                                                                */
+
+static void material_label(char *out, size_t n, const char *key_id, uint32_t version)
+{
+    snprintf(out, n, "kms-material:%s:%u", key_id, (unsigned)version);
+}
+
+TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
+                           uint32_t version, int64_t now, const char *rotation_type)
+{
+    uint8_t m[KMS_MATERIAL_LEN];
+    char label[96];
+    struct material_rec rec;
+    tr_result r;
+
+    memset(&rec, 0, sizeof rec);
+    rec.wrapped = BUF_INIT(256);
+    r = rand_bytes(m, sizeof m);
+    if (tr_failed(r)) goto fail;
+    material_label(label, sizeof label, key_id, version);
+    r = keyring_wrap(kr, label, m, sizeof m, &rec.wrapped);
+    if (tr_failed(r)) goto fail;
+    snprintf(rec.key_id, sizeof rec.key_id, "%s", key_id);
+    rec.version = version;
+    rec.created = now;
+    snprintf(rec.rotation_type, sizeof rec.rotation_type, "%s", rotation_type);
+    r = st[0]->material_put(st, &rec);
+fail:
+    secure_zero(m, sizeof m);
+    buf_free(&rec.wrapped);
+    return r;
+}
+
+TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *key_id,
+                            uint32_t version, struct buf *out)
+{
+    struct material_rec rec;
+    char label[96];
+    tr_result r;
+
+    memset(&rec, 0, sizeof rec);
+    r = st[0]->material_get(st, key_id, version, &rec);
+    if (tr_failed(r)) goto fail;
+    material_label(label, sizeof label, key_id, version);
+    r = keyring_unwrap(kr, label, rec.wrapped.data, rec.wrapped.len, out);
+    if (tr_failed(r)) goto fail;
+    if (out->len != KMS_MATERIAL_LEN) {
+        buf_reset(out);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+fail:
+    material_rec_free(&rec);
+    return r;
+}
+
+TR_RESULT kms_material_id(const char *key_id, uint32_t version, char out[65])
+{
+    /* Public and stable: a digest of the key id and the version, never of
+     * the material itself. */
+    char s[96];
+    uint8_t d[SHA256_LEN];
+    int n = snprintf(s, sizeof s, "tresor-key-material:%s:%u", key_id, (unsigned)version);
+    ENSURE(n > 0 && (size_t)n < sizeof s, TR_E_INTERNAL);
+    GUARD(sha256(s, (size_t)n, d));
+    hex_encode(d, sizeof d, out);
+    return TR_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Key records                                                             */
+
+TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
+                         const struct kms_new_key *nk, struct key_rec *out)
+{
+    struct key_rec k;
+    char arn[KMS_ARN_MAX + 1], res[64];
+    char *dflt = NULL;
+    tr_result r;
+
+    memset(&k, 0, sizeof k);
+    memset(out, 0, sizeof *out);
+    r = rand_uuid(k.key_id);
+    if (tr_failed(r)) goto fail;
+    snprintf(res, sizeof res, "key/%s", k.key_id);
+    kms_arn(arn, sizeof arn, nk->region, nk->account, res);
+    if (!nk->policy) {
+        dflt = kms_default_policy(nk->account);
+        if (!dflt) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    }
+    snprintf(k.account_id, sizeof k.account_id, "%s", nk->account);
+    snprintf(k.region, sizeof k.region, "%s", nk->region);
+    k.arn = arn;
+    k.description = (char *)(nk->description ? nk->description : "");
+    k.policy = nk->policy ? (char *)nk->policy : dflt;
+    snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_ENABLED);
+    snprintf(k.key_usage, sizeof k.key_usage, "ENCRYPT_DECRYPT");
+    snprintf(k.key_spec, sizeof k.key_spec, "SYMMETRIC_DEFAULT");
+    snprintf(k.origin, sizeof k.origin, "AWS_KMS");
+    snprintf(k.key_manager, sizeof k.key_manager, "%s", nk->key_manager);
+    k.created = nk->now;
+    k.rotation_enabled = nk->rotation;
+    k.rotation_period_days = 365;
+    k.next_rotation = nk->rotation ? nk->now + 365 * (int64_t)KMS_DAY : 0;
+    k.current_material = 1;
+
+    r = st[0]->key_put(st, &k);
+    if (tr_failed(r)) goto fail;
+    r = kms_material_add(st, kr, k.key_id, 1, nk->now, "");
+    if (tr_failed(r)) goto fail;
+    r = kms_key_lookup(st, k.key_id, out);
+    if (tr_failed(r)) key_rec_free(out);
+fail:
+    free(dflt);
+    return r;
+}
+
+TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out)
+{
+    json_t *md = json_object();
+    char mid[65];
+    tr_result r = TR_OK;
+    bool pending = strcmp(k->key_state, KEY_STATE_PENDING_DELETION) == 0;
+
+    ENSURE(md != NULL, TR_E_INTERNAL);
+#define SET(name, v) do { r = kms_set(md, name, v); if (tr_failed(r)) goto fail; } while (0)
+    SET("AWSAccountId", json_string(k->account_id));
+    SET("KeyId", json_string(k->key_id));
+    SET("Arn", json_string(k->arn));
+    r = json_set_time(md, "CreationDate", k->created);
+    if (tr_failed(r)) goto fail;
+    SET("Enabled", json_boolean(strcmp(k->key_state, KEY_STATE_ENABLED) == 0));
+    SET("Description", json_string(k->description ? k->description : ""));
+    SET("KeyUsage", json_string(k->key_usage));
+    SET("KeyState", json_string(k->key_state));
+    if (pending) {
+        r = json_set_time(md, "DeletionDate", k->deletion_date);
+        if (tr_failed(r)) goto fail;
+    }
+    SET("Origin", json_string(k->origin));
+    SET("KeyManager", json_string(k->key_manager));
+    SET("CustomerMasterKeySpec", json_string(k->key_spec));
+    SET("KeySpec", json_string(k->key_spec));
+    SET("EncryptionAlgorithms", json_pack("[s]", "SYMMETRIC_DEFAULT"));
+    SET("MultiRegion", json_false());
+    if (pending) SET("PendingDeletionWindowInDays", json_integer(k->pending_window_days));
+    r = kms_material_id(k->key_id, k->current_material, mid);
+    if (tr_failed(r)) goto fail;
+    SET("CurrentKeyMaterialId", json_string(mid));
+#undef SET
+    *out = md;
+    return TR_OK;
+fail:
+    json_decref(md);
+    return r;
+}
+
+/* {"KeyMetadata": ...} */
+static TR_RESULT metadata_reply(const struct key_rec *k, json_t **out)
+{
+    json_t *md = NULL;
+    GUARD(kms_key_metadata(k, &md));
+    json_t *o = json_pack("{s:o}", "KeyMetadata", md);
+    ENSURE(o != NULL, TR_E_INTERNAL);
+    *out = o;
+    return TR_OK;
+}
+
+/* Policy member: 1..131072 characters of [\t\n\r\u0020-\u00FF] (model). */
+static TR_RESULT get_policy(json_t *in, bool required, const char **out)
+{
+    GUARD(json_get_str(in, "Policy", required, 1, 131072, out));
+    const unsigned char *p = (const unsigned char *)*out;
+    if (!p) return TR_OK;
+    for (; *p; p++) {
+        bool ok = *p >= 0x80 ? ((*p & 0xC0) == 0x80 || *p == 0xC2 || *p == 0xC3)
+                             : (*p >= 0x20 || *p == '\t' || *p == '\n' || *p == '\r');
+        if (!ok) {
+            char q[80];
+            snprintf(q, sizeof q, "'%.64s'", *out);
+            return json_invalid("Policy", q,
+                "Member must satisfy regular expression pattern: "
+                "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
+        }
+    }
+    return TR_OK;
+}
+
+/* PolicyName member: optional, 1..128 word characters, must be "default". */
+static TR_RESULT get_policy_name(json_t *in, bool *is_default)
+{
+    const char *s;
+    GUARD(json_get_str(in, "PolicyName", false, 1, 128, &s));
+    *is_default = true;
+    if (!s) return TR_OK;
+    for (const char *c = s; *c; c++) {
+        if (!(*c == '_' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
+              (*c >= 'A' && *c <= 'Z'))) {
+            char q[80];
+            snprintf(q, sizeof q, "'%.64s'", s);
+            return json_invalid("PolicyName", q,
+                                "Member must satisfy regular expression pattern: [\\w]+");
+        }
+    }
+    *is_default = strcmp(s, "default") == 0;
+    return TR_OK;
+}
+
+/* Resolve, authorize and check state: the prologue of most handlers. */
+static TR_RESULT key_for(struct req_ctx *rc, json_t *in, unsigned flags, const char *action,
+                         enum kms_state_rule rule, struct key_rec *k)
+{
+    const char *id;
+    memset(k, 0, sizeof *k);
+    GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
+    GUARD(kms_resolve(rc, id, flags, k));
+    tr_result r = kms_authorize(rc, action, k, NULL);
+    if (tr_ok(r)) r = kms_check_state(k, rule);
+    if (tr_failed(r)) key_rec_free(k);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* CreateKey                                                               */
+
+static const char *const KEY_USAGES[] = { "SIGN_VERIFY", "ENCRYPT_DECRYPT",
+                                          "GENERATE_VERIFY_MAC", "KEY_AGREEMENT", NULL };
+static const char *const CMK_SPECS[] = { "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256",
+                                         "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1",
+                                         "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256",
+                                         "HMAC_384", "HMAC_512", "SM2", NULL };
+static const char *const KEY_SPECS[] = { "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256",
+                                         "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1",
+                                         "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256",
+                                         "HMAC_384", "HMAC_512", "SM2", "ML_DSA_44",
+                                         "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519",
+                                         NULL };
+static const char *const ORIGINS[] = { "AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM",
+                                       "EXTERNAL_KEY_STORE", NULL };
+
+static TR_RESULT check_xks_key_id(const char *s)
+{
+    for (const char *c = s; *c; c++) {
+        if (!(*c == '-' || *c == '_' || *c == '.' || (*c >= '0' && *c <= '9') ||
+              (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) {
+            char q[80];
+            snprintf(q, sizeof q, "'%.64s'", s);
+            return json_invalid("XksKeyId", q,
+                "Member must satisfy regular expression pattern: ^[a-zA-Z0-9-_.]+$");
+        }
+    }
+    return TR_OK;
+}
+
+KMS_HANDLER(op_create_key)
+{
+    const char *policy, *desc, *usage, *cmk_spec, *spec, *origin, *cks, *xks;
+    bool bypass, multi;
+    struct key_rec k;
+    json_t *reply = NULL;
+    tr_result r;
+
+    memset(&k, 0, sizeof k);
+    /* 1. The model's constraints, member by member. */
+    GUARD(get_policy(in, false, &policy));
+    GUARD(json_get_str(in, "Description", false, 0, 8192, &desc));
+    GUARD(kms_get_enum(in, "KeyUsage", KEY_USAGES, &usage));
+    GUARD(kms_get_enum(in, "CustomerMasterKeySpec", CMK_SPECS, &cmk_spec));
+    GUARD(kms_get_enum(in, "KeySpec", KEY_SPECS, &spec));
+    GUARD(kms_get_enum(in, "Origin", ORIGINS, &origin));
+    GUARD(json_get_str(in, "CustomKeyStoreId", false, 1, 64, &cks));
+    GUARD(kms_get_flag(in, "BypassPolicyLockoutSafetyCheck", &bypass));
+    GUARD(kms_get_flag(in, "MultiRegion", &multi));
+    GUARD(json_get_str(in, "XksKeyId", false, 1, 128, &xks));
+    if (xks) GUARD(check_xks_key_id(xks));
+    GUARD(kms_tags_apply(rc, in, "Tags", false, NULL));
+
+    /* 2. What the combination means, and what tresor does not do yet. */
+    if (spec && cmk_spec)
+        BAIL(TR_E_VALIDATION, "You cannot specify KeySpec and CustomerMasterKeySpec in the "
+             "same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec "
+             "parameter instead.");
+    const char *eff = spec ? spec : cmk_spec ? cmk_spec : "SYMMETRIC_DEFAULT";
+    if (strcmp(eff, "SYMMETRIC_DEFAULT") != 0)
+        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support KeySpec %s yet: only "
+             "SYMMETRIC_DEFAULT (AES-256-GCM) keys can be created.", eff);
+    if (usage && strcmp(usage, "ENCRYPT_DECRYPT") != 0)
+        BAIL(TR_E_VALIDATION, "KeyUsage %s is not compatible with KeySpec SYMMETRIC_DEFAULT",
+             usage);
+    if (origin && strcmp(origin, "AWS_KMS") != 0)
+        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support Origin %s yet: only AWS_KMS "
+             "keys (key material generated by tresor) can be created.", origin);
+    if (cks)
+        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support custom key stores "
+             "(CustomKeyStoreId) yet.");
+    if (xks)
+        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support external key stores "
+             "(XksKeyId) yet.");
+    if (multi)
+        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support multi-Region keys "
+             "(MultiRegion=true) yet.");
+    GUARD(kms_authorize(rc, "kms:CreateKey", NULL, NULL));
+    if (policy) GUARD(kms_policy_check(policy, &rc->who, bypass));
+
+    /* 3. Write: the key, its first material, its tags. */
+    struct kms_new_key nk = {
+        .account = rc->who.account_id, .region = rc->region, .description = desc,
+        .policy = policy, .key_manager = "CUSTOMER", .rotation = false, .now = rc->now,
+    };
+    r = kms_key_create(rc->st, rc->kr, &nk, &k);
+    if (tr_failed(r)) goto fail;
+    r = kms_tags_apply(rc, in, "Tags", false, k.arn);
+    if (tr_failed(r)) goto fail;
+    r = metadata_reply(&k, &reply);
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+fail:
+    key_rec_free(&k);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* DescribeKey, ListKeys                                                   */
+
+KMS_HANDLER(op_describe_key)
+{
+    struct key_rec k;
+    GUARD(kms_grant_tokens(in));
+    GUARD(key_for(rc, in, KR_ALIAS | KR_XACCT, "kms:DescribeKey", KS_ANY, &k));
+    tr_result r = metadata_reply(&k, out);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_list_keys)
+{
+    size_t limit, n = 0;
+    bool has_marker;
+    char after[64];
+    struct key_rec *keys = NULL;
+    json_t *reply = NULL, *list = NULL;
+    tr_result r;
+
+    GUARD(kms_get_limit(in, 100, 1000, &limit));
+    GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
+    if (has_marker && !kms_is_key_id(after)) BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
+    GUARD(kms_authorize(rc, "kms:ListKeys", NULL, NULL));
+
+    r = rc->st[0]->key_list(rc->st, rc->who.account_id, rc->region,
+                            has_marker ? after : NULL, limit + 1, &keys, &n);
+    if (tr_failed(r)) goto fail;
+    reply = json_object();
+    list = json_array();
+    if (!reply || !list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    size_t shown = n > limit ? limit : n;
+    for (size_t i = 0; i < shown; i++) {
+        json_t *e = json_pack("{s:s, s:s}", "KeyId", keys[i].key_id, "KeyArn", keys[i].arn);
+        if (!e || json_array_append_new(list, e) != 0) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            goto fail;
+        }
+    }
+    r = kms_set(reply, "Keys", list);
+    list = NULL;
+    if (tr_failed(r)) goto fail;
+    if (n > limit) r = kms_marker_encode(keys[shown - 1].key_id, reply);
+    else r = kms_set(reply, "Truncated", json_false());
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(list);
+    json_decref(reply);
+    key_list_free(keys, n);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion,          */
+/* UpdateKeyDescription                                                    */
+
+static TR_RESULT set_state(struct req_ctx *rc, json_t *in, const char *action,
+                           const char *state)
+{
+    struct key_rec k;
+    GUARD(key_for(rc, in, KR_ALIAS, action, KS_NOT_PENDING, &k));
+    tr_result r = TR_OK;
+    if (strcmp(k.key_state, state) != 0) {
+        snprintf(k.key_state, sizeof k.key_state, "%s", state);
+        r = rc->st[0]->key_update(rc->st, &k);
+    }
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_enable_key)
+{
+    (void)out;
+    return set_state(rc, in, "kms:EnableKey", KEY_STATE_ENABLED);
+}
+
+KMS_HANDLER(op_disable_key)
+{
+    (void)out;
+    return set_state(rc, in, "kms:DisableKey", KEY_STATE_DISABLED);
+}
+
+KMS_HANDLER(op_schedule_key_deletion)
+{
+    bool present;
+    int64_t days = 30;
+    struct key_rec k;
+    json_t *reply = NULL;
+    tr_result r;
+
+    GUARD(json_get_int(in, "PendingWindowInDays", false, 1, 365, &present, &days));
+    if (!present) days = 30;
+    if (days < 7 || days > 30)
+        BAIL(TR_E_VALIDATION, "PendingWindowInDays should be between 7 and 30, but it is %lld",
+             (long long)days);
+    GUARD(key_for(rc, in, KR_ALIAS, "kms:ScheduleKeyDeletion", KS_NOT_PENDING, &k));
+
+    snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_PENDING_DELETION);
+    k.deletion_date = rc->now + days * KMS_DAY;
+    k.pending_window_days = (int)days;
+    r = rc->st[0]->key_update(rc->st, &k);
+    if (tr_failed(r)) goto fail;
+    reply = json_pack("{s:s, s:s, s:I}", "KeyId", k.arn, "KeyState", KEY_STATE_PENDING_DELETION,
+                      "PendingWindowInDays", (json_int_t)days);
+    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = json_set_time(reply, "DeletionDate", k.deletion_date);
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_cancel_key_deletion)
+{
+    struct key_rec k;
+    GUARD(key_for(rc, in, KR_ALIAS, "kms:CancelKeyDeletion", KS_PENDING, &k));
+    /* As AWS does: the key comes back Disabled; EnableKey turns it on. */
+    snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_DISABLED);
+    k.deletion_date = 0;
+    k.pending_window_days = 0;
+    tr_result r = rc->st[0]->key_update(rc->st, &k);
+    if (tr_ok(r)) {
+        *out = json_pack("{s:s}", "KeyId", k.arn);
+        if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_update_key_description)
+{
+    const char *desc;
+    struct key_rec k;
+    (void)out;
+    GUARD(json_get_str(in, "Description", true, 0, 8192, &desc));
+    GUARD(key_for(rc, in, KR_ALIAS, "kms:UpdateKeyDescription", KS_NOT_PENDING, &k));
+    char *old = k.description;
+    k.description = (char *)desc;
+    tr_result r = rc->st[0]->key_update(rc->st, &k);
+    k.description = old;
+    key_rec_free(&k);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Key policies                                                            */
+
+KMS_HANDLER(op_get_key_policy)
+{
+    bool is_default;
+    struct key_rec k;
+    GUARD(get_policy_name(in, &is_default));
+    GUARD(key_for(rc, in, KR_ALIAS, "kms:GetKeyPolicy", KS_ANY, &k));
+    tr_result r = TR_OK;
+    if (!is_default) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, "No such policy exists");
+    } else {
+        *out = json_pack("{s:s, s:s}", "Policy", k.policy, "PolicyName", "default");
+        if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_put_key_policy)
+{
+    const char *policy;
+    bool is_default, bypass;
+    struct key_rec k;
+    (void)out;
+    GUARD(get_policy(in, true, &policy));
+    GUARD(get_policy_name(in, &is_default));
+    GUARD(kms_get_flag(in, "BypassPolicyLockoutSafetyCheck", &bypass));
+    GUARD(key_for(rc, in, KR_ALIAS, "kms:PutKeyPolicy", KS_ANY, &k));
+    tr_result r;
+    if (!is_default) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED,
+                       "Only the default key policy is supported: PolicyName must be \"default\".");
+        goto fail;
+    }
+    r = kms_policy_check(policy, &rc->who, bypass);
+    if (tr_failed(r)) goto fail;
+    char *old = k.policy;
+    k.policy = (char *)policy;
+    r = rc->st[0]->key_update(rc->st, &k);
+    k.policy = old;
+fail:
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_list_key_policies)
+{
+    size_t limit;
+    bool has_marker;
+    char after[64];
+    struct key_rec k;
+    GUARD(kms_get_limit(in, 100, 1000, &limit));
+    GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
+    /* Only one policy exists and no marker is ever handed out. */
+    if (has_marker) BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
+    GUARD(key_for(rc, in, KR_ALIAS, "kms:ListKeyPolicies", KS_ANY, &k));
+    key_rec_free(&k);
+    *out = json_pack("{s:[s], s:b}", "PolicyNames", "default", "Truncated", 0);
+    ENSURE(*out != NULL, TR_E_INTERNAL);
+    return TR_OK;
+}

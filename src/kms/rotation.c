@@ -1,0 +1,293 @@
+/*
+ * rotation.c -- key-material rotation: EnableKeyRotation,
+ * DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand,
+ * ListKeyRotations; and kms_maintenance(), the periodic job that deletes
+ * keys whose waiting period is over and rotates keys whose rotation date
+ * has come.
+ *
+ * A rotation adds material version current+1 (rotation_type AUTOMATIC or
+ * ON_DEMAND) and makes it current.  Older versions stay: every blob names
+ * the version that sealed it, so old ciphertexts still decrypt.
+ *
+ * Automatic rotation (API reference, EnableKeyRotation /
+ * GetKeyRotationStatus):
+ *  - RotationPeriodInDays 90..2560, default 365; the first rotation is one
+ *    period after EnableKeyRotation.  Calling it again on an enabled key
+ *    keeps the schedule's base and applies the new period.
+ *  - Disabled keys are not rotated; once re-enabled, an overdue key is
+ *    rotated at the next maintenance run, then every period.
+ *  - A key pending deletion reports KeyRotationEnabled false and is not
+ *    rotated; CancelKeyDeletion brings the old status back (the flag is
+ *    kept in the record).
+ *  - When the server was down for more than one period, the key rotates
+ *    once and the next date is one period from now (no burst of rotations).
+ * On-demand rotation (RotateKeyOnDemand) leaves the automatic schedule
+ * alone; at most 25 per key (LimitExceededException).  Ours completes
+ * inside the request, so OnDemandRotationStartDate is never reported.
+ */
+#include "kms/kms.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/log.h"
+
+TR_RESULT kms_key_rotate(store_t st, const struct keyring *kr, struct key_rec *k,
+                         int64_t now, const char *rotation_type)
+{
+    uint32_t v = k->current_material + 1;
+    GUARD(kms_material_add(st, kr, k->key_id, v, now, rotation_type));
+    k->current_material = v;
+    return st[0]->key_update(st, k);
+}
+
+static TR_RESULT rotation_key(struct req_ctx *rc, json_t *in, unsigned flags,
+                              const char *action, enum kms_state_rule rule,
+                              struct key_rec *k)
+{
+    const char *id;
+    memset(k, 0, sizeof *k);
+    GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
+    GUARD(kms_resolve(rc, id, flags, k));
+    tr_result r = kms_authorize(rc, action, k, NULL);
+    if (tr_ok(r)) r = kms_check_state(k, rule);
+    if (tr_failed(r)) key_rec_free(k);
+    return r;
+}
+
+KMS_HANDLER(op_enable_key_rotation)
+{
+    bool present;
+    int64_t period = 365;
+    struct key_rec k;
+    (void)out;
+    GUARD(json_get_int(in, "RotationPeriodInDays", false, 90, 2560, &present, &period));
+    if (!present) period = 365;
+    GUARD(rotation_key(rc, in, KR_ALIAS, "kms:EnableKeyRotation", KS_USABLE, &k));
+    if (k.rotation_enabled && k.next_rotation > 0)
+        k.next_rotation += (period - k.rotation_period_days) * (int64_t)KMS_DAY;
+    else
+        k.next_rotation = rc->now + period * KMS_DAY;
+    k.rotation_enabled = true;
+    k.rotation_period_days = (int)period;
+    tr_result r = rc->st[0]->key_update(rc->st, &k);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_disable_key_rotation)
+{
+    struct key_rec k;
+    (void)out;
+    GUARD(rotation_key(rc, in, KR_ALIAS, "kms:DisableKeyRotation", KS_USABLE, &k));
+    tr_result r = TR_OK;
+    if (k.rotation_enabled) {
+        k.rotation_enabled = false;
+        k.next_rotation = 0;
+        r = rc->st[0]->key_update(rc->st, &k);
+    }
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_get_key_rotation_status)
+{
+    struct key_rec k;
+    json_t *reply = NULL;
+    tr_result r;
+    GUARD(rotation_key(rc, in, KR_ALIAS | KR_XACCT, "kms:GetKeyRotationStatus", KS_ANY, &k));
+    bool on = k.rotation_enabled && strcmp(k.key_state, KEY_STATE_PENDING_DELETION) != 0;
+    reply = json_pack("{s:b, s:s}", "KeyRotationEnabled", on, "KeyId", k.arn);
+    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    if (on) {
+        r = kms_set(reply, "RotationPeriodInDays", json_integer(k.rotation_period_days));
+        if (tr_failed(r)) goto fail;
+        r = json_set_time(reply, "NextRotationDate", k.next_rotation);
+        if (tr_failed(r)) goto fail;
+    }
+    *out = reply;
+    reply = NULL;
+    r = TR_OK;
+fail:
+    json_decref(reply);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_rotate_key_on_demand)
+{
+    struct key_rec k;
+    struct material_rec *mats = NULL;
+    size_t n = 0, on_demand = 0;
+    tr_result r;
+
+    GUARD(rotation_key(rc, in, KR_ALIAS, "kms:RotateKeyOnDemand", KS_USABLE, &k));
+    r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
+    if (tr_failed(r)) goto fail;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(mats[i].rotation_type, "ON_DEMAND") == 0) on_demand++;
+    if (on_demand >= KMS_ON_DEMAND_MAX) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_LIMIT_EXCEEDED,
+                       "%s has reached the maximum number of on-demand rotations (%d).",
+                       k.arn, KMS_ON_DEMAND_MAX);
+        goto fail;
+    }
+    r = kms_key_rotate(rc->st, rc->kr, &k, rc->now, "ON_DEMAND");
+    if (tr_failed(r)) goto fail;
+    *out = json_pack("{s:s}", "KeyId", k.key_id);
+    if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+fail:
+    material_list_free(mats, n);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_list_key_rotations)
+{
+    static const char *const INCLUDE[] = { "ALL_KEY_MATERIAL", "ROTATIONS_ONLY", NULL };
+    const char *include;
+    size_t limit, n = 0;
+    bool has_marker;
+    char after[32];
+    uint32_t after_v = 0;
+    struct key_rec k;
+    struct material_rec *mats = NULL;
+    json_t *reply = NULL, *list = NULL;
+    tr_result r;
+
+    GUARD(kms_get_enum(in, "IncludeKeyMaterial", INCLUDE, &include));
+    GUARD(kms_get_limit(in, 100, 1000, &limit));
+    GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
+    if (has_marker) {
+        char *end;
+        unsigned long v = strtoul(after, &end, 10);
+        if (*end || v == 0 || v > UINT32_MAX) BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
+        after_v = (uint32_t)v;
+    }
+    bool all = include && strcmp(include, "ALL_KEY_MATERIAL") == 0;
+    GUARD(rotation_key(rc, in, KR_ALIAS, "kms:ListKeyRotations", KS_ANY, &k));
+
+    r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
+    if (tr_failed(r)) goto fail;
+    reply = json_object();
+    list = json_array();
+    if (!reply || !list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    size_t shown = 0;
+    uint32_t last = 0;
+    bool more = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct material_rec *m = &mats[i];
+        bool initial = m->rotation_type[0] == '\0';
+        if ((initial && !all) || m->version <= after_v) continue;
+        if (shown == limit) { more = true; break; }
+        char mid[65];
+        r = kms_material_id(k.key_id, m->version, mid);
+        if (tr_failed(r)) goto fail;
+        json_t *e = json_pack("{s:s, s:s, s:s}", "KeyId", k.key_id, "KeyMaterialId", mid,
+                              "KeyMaterialState",
+                              m->version == k.current_material ? "CURRENT" : "NON_CURRENT");
+        if (!e || json_array_append_new(list, e) != 0) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            goto fail;
+        }
+        if (!initial) {
+            r = json_set_time(e, "RotationDate", m->created);
+            if (tr_ok(r)) r = kms_set(e, "RotationType", json_string(m->rotation_type));
+            if (tr_failed(r)) goto fail;
+        }
+        shown++;
+        last = m->version;
+    }
+    r = kms_set(reply, "Rotations", list);
+    list = NULL;
+    if (tr_failed(r)) goto fail;
+    if (more) {
+        char mk[16];
+        snprintf(mk, sizeof mk, "%" PRIu32, last);
+        r = kms_marker_encode(mk, reply);
+    } else {
+        r = kms_set(reply, "Truncated", json_false());
+    }
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(list);
+    json_decref(reply);
+    material_list_free(mats, n);
+    key_rec_free(&k);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Maintenance                                                             */
+
+/* One due key, in its own transaction.  The record is read again inside
+ * the transaction: another node (or a request) may have changed it. */
+static TR_RESULT maintain_one(const struct server_env *env, const char *key_id, int64_t now,
+                              bool *deleted, bool *rotated)
+{
+    store_t st = env->st;
+    struct key_rec k;
+    tr_result r;
+
+    *deleted = *rotated = false;
+    memset(&k, 0, sizeof k);
+    GUARD(st[0]->tx_begin(st));
+    r = kms_key_lookup(st, key_id, &k);
+    if (tr_failed(r)) {
+        if (tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;   /* gone already */
+        goto done;
+    }
+    if (strcmp(k.key_state, KEY_STATE_PENDING_DELETION) == 0) {
+        if (k.deletion_date > 0 && k.deletion_date <= now) {
+            r = st[0]->key_delete(st, k.key_id);
+            *deleted = tr_ok(r);
+        }
+        goto done;
+    }
+    if (k.rotation_enabled && k.next_rotation > 0 && k.next_rotation <= now &&
+        strcmp(k.key_state, KEY_STATE_ENABLED) == 0) {
+        int64_t period = (int64_t)k.rotation_period_days * KMS_DAY;
+        k.next_rotation += period;
+        if (k.next_rotation <= now) k.next_rotation = now + period;
+        r = kms_key_rotate(st, env->kr, &k, now, "AUTOMATIC");
+        *rotated = tr_ok(r);
+    }
+done:
+    if (tr_ok(r)) r = st[0]->tx_commit(st);
+    if (tr_failed(r)) {
+        st[0]->tx_rollback(st);
+        *deleted = *rotated = false;
+    }
+    key_rec_free(&k);
+    return r;
+}
+
+TR_RESULT kms_maintenance(const struct server_env *env, int64_t now)
+{
+    struct key_rec *due = NULL;
+    size_t n = 0;
+    tr_result first = TR_OK;
+
+    ENSURE_REF(env);
+    GUARD(env->st[0]->key_list_due(env->st, now, &due, &n));
+    for (size_t i = 0; i < n; i++) {
+        bool deleted, rotated;
+        tr_result r = maintain_one(env, due[i].key_id, now, &deleted, &rotated);
+        if (tr_failed(r)) {
+            log_msg("error", "kms maintenance: key %s: %s", due[i].key_id,
+                    tr_err_type(tr_code(r)));
+            if (tr_ok(first)) first = r;
+        } else if (deleted) {
+            log_msg("info", "kms maintenance: deleted key %s", due[i].arn);
+        } else if (rotated) {
+            log_msg("info", "kms maintenance: rotated key %s", due[i].arn);
+        }
+    }
+    key_list_free(due, n);
+    return first;
+}
