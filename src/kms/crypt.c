@@ -1,0 +1,510 @@
+/*
+ * crypt.c -- the cryptographic operations: Encrypt, Decrypt, ReEncrypt,
+ * GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom; and
+ * the C entry points Secrets Manager calls without going through JSON
+ * (kms_blob_seal, kms_blob_open, kms_data_key_new).
+ *
+ * Secrets: request plaintext, data keys and unwrapped key material live in
+ * secret bufs (BUF_SECRET), wiped when released; none of them is ever
+ * logged or put in an error message.  Plaintext output is base64-encoded
+ * in a secret buf (kms_set_secret_blob); the JSON copy belongs to jansson,
+ * whose allocator wipes on free (main.c).
+ *
+ * Decrypt, in the order SEMANTICS 7 fixes (exists -> authorized -> state
+ * -> ciphertext):
+ *  1. KeyId, when given, is resolved first (NotFoundException as usual).
+ *  2. The blob names its key.  A KeyId naming another key:
+ *     IncorrectKeyException "The key ID in the request does not identify a
+ *     CMK that can perform this operation."
+ *  3. Without KeyId, a blob whose key does not exist in this region (never
+ *     did, was deleted, belongs to another region) or belongs to another
+ *     account the caller may not use: AccessDeniedException "The ciphertext
+ *     refers to a customer master key that does not exist, does not exist
+ *     in this region, or you are not allowed to access." -- AWS's answer
+ *     (SEMANTICS 3.4), which also keeps key existence in other accounts
+ *     from leaking.  We chose it over InvalidCiphertextException because a
+ *     well-formed blob of a deleted key is exactly that case on AWS.
+ *  4. Authorization on that key (kms:Decrypt), then its state
+ *     (DisabledException / KMSInvalidStateException).
+ *  5. The ciphertext: a blob that does not parse, names a material version
+ *     the key does not have, or fails authentication (wrong encryption
+ *     context, tampered bytes) is InvalidCiphertextException with no
+ *     message -- one answer for all of them, so they cannot be told apart.
+ */
+#include "kms/kms.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "crypto/rand.h"
+#include "kms/keyring.h"
+
+static const char *const ENC_ALGS[] = { "SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
+                                        "RSAES_OAEP_SHA_256", "SM2PKE", NULL };
+static const char *const DATA_KEY_SPECS[] = { "AES_256", "AES_128", NULL };
+static const char *const DRY_RUN_MODIFIERS[] = { "IGNORE_CIPHERTEXT", NULL };
+
+static const char *const DRY_RUN_MSG =
+    "The request would have succeeded, but the DryRun option is set.";
+static const char *const CT_KEY_GONE_MSG =
+    "The ciphertext refers to a customer master key that does not exist, does not exist "
+    "in this region, or you are not allowed to access.";
+
+TR_RESULT kms_enc_ctx(json_t *map, struct enc_pair **pairs, struct enc_ctx *out)
+{
+    *pairs = NULL;
+    out->pairs = NULL;
+    out->n = 0;
+    if (!map || json_object_size(map) == 0) return TR_OK;
+    struct enc_pair *p = calloc(json_object_size(map), sizeof *p);
+    ENSURE(p != NULL, TR_E_INTERNAL);
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(map, k, v) {
+        p[i].key = k;
+        p[i].value = json_string_value(v);
+        i++;
+    }
+    *pairs = p;
+    out->pairs = p;
+    out->n = i;
+    return TR_OK;
+}
+
+/* The key's usage and the requested algorithm, for an encrypting or
+ * decrypting operation named `op`. */
+static TR_RESULT check_usage(const struct key_rec *k, const char *alg, const char *op)
+{
+    if (strcmp(k->key_usage, "ENCRYPT_DECRYPT") != 0)
+        BAIL(TR_E_KMS_INVALID_KEY_USAGE, "%s key usage is %s which is not valid for %s.",
+             k->arn, k->key_usage, op);
+    if (alg && strcmp(alg, "SYMMETRIC_DEFAULT") != 0)
+        BAIL(TR_E_KMS_INVALID_KEY_USAGE, "Algorithm %s is incompatible with key spec %s.",
+             alg, k->key_spec);
+    return TR_OK;
+}
+
+/* A key that can encrypt now: resolved (any form, cross-account allowed),
+ * authorized for `action`, Enabled, ENCRYPT_DECRYPT with `alg`. */
+static TR_RESULT usable_key(struct req_ctx *rc, const char *id, const char *action,
+                            json_t *ctx, const char *alg, const char *op, struct key_rec *k)
+{
+    GUARD(kms_resolve(rc, id, KR_ALIAS | KR_XACCT, k));
+    tr_result r = kms_authorize(rc, action, k, ctx);
+    if (tr_ok(r)) r = kms_check_state(k, KS_USABLE);
+    if (tr_ok(r)) r = check_usage(k, alg, op);
+    if (tr_failed(r)) key_rec_free(k);
+    return r;
+}
+
+TR_RESULT kms_blob_seal(struct req_ctx *rc, const struct key_rec *k,
+                        const struct enc_ctx *ctx, const uint8_t *pt, size_t n,
+                        struct buf *blob)
+{
+    uint8_t kid[CT_KEY_ID_LEN];
+    struct buf m = BUF_SECRET(64);
+    GUARD(uuid_to_bytes(k->key_id, kid));
+    tr_result r = kms_material_load(rc->st, rc->kr, k->key_id, k->current_material, &m);
+    if (tr_ok(r)) r = ciphertext_seal(kid, k->current_material, m.data, ctx, pt, n, blob);
+    buf_free(&m);
+    return r;
+}
+
+TR_RESULT kms_blob_open(struct req_ctx *rc, const char *key_id, const char *action,
+                        const uint8_t *blob, size_t blob_len, json_t *ctx_json,
+                        struct buf *pt, struct key_rec *key, uint32_t *material)
+{
+    struct key_rec given;
+    struct ct_blob ct;
+    struct enc_pair *pairs = NULL;
+    struct enc_ctx ctx;
+    struct buf m = BUF_SECRET(64);
+    char blob_key[37];
+    tr_result r = TR_OK;
+
+    memset(&given, 0, sizeof given);
+    memset(key, 0, sizeof *key);
+    if (key_id) GUARD(kms_resolve(rc, key_id, KR_ALIAS | KR_XACCT, &given));
+
+    bool parsed = blob && tr_ok(ciphertext_parse(blob, blob_len, &ct));
+    if (!parsed) {
+        if (!key_id) BAIL0(TR_E_KMS_INVALID_CIPHERTEXT);
+        *key = given;
+        memset(&given, 0, sizeof given);
+    } else {
+        uuid_from_bytes(ct.key_id, blob_key);
+        if (key_id) {
+            if (strcmp(given.key_id, blob_key) != 0) {
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INCORRECT_KEY,
+                    "The key ID in the request does not identify a CMK that can perform "
+                    "this operation.");
+                goto fail;
+            }
+            *key = given;
+            memset(&given, 0, sizeof given);
+        } else {
+            r = kms_key_lookup(rc->st, blob_key, key);
+            if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) goto fail;
+            if (tr_failed(r) || strcmp(key->region, rc->region) != 0) {
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_ACCESS_DENIED, "%s", CT_KEY_GONE_MSG);
+                goto fail;
+            }
+            if (strcmp(key->account_id, rc->who.account_id) != 0 &&
+                tr_failed(kms_authorize(rc, action, key, ctx_json))) {
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_ACCESS_DENIED, "%s", CT_KEY_GONE_MSG);
+                goto fail;
+            }
+        }
+    }
+    r = kms_authorize(rc, action, key, ctx_json);
+    if (tr_failed(r)) goto fail;
+    r = kms_check_state(key, KS_USABLE);
+    if (tr_failed(r)) goto fail;
+    r = check_usage(key, NULL, strchr(action, ':') + 1);
+    if (tr_failed(r)) goto fail;
+    if (!parsed) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL); goto fail; }
+
+    r = kms_enc_ctx(ctx_json, &pairs, &ctx);
+    if (tr_failed(r)) goto fail;
+    r = kms_material_load(rc->st, rc->kr, key->key_id, ct.material_version, &m);
+    if (tr_failed(r)) {
+        if (tr_code(r) == TR_E_KMS_NOT_FOUND)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+        goto fail;
+    }
+    r = ciphertext_open(&ct, m.data, &ctx, pt);
+    if (tr_failed(r)) goto fail;
+    *material = ct.material_version;
+fail:
+    buf_free(&m);
+    free(pairs);
+    key_rec_free(&given);
+    if (tr_failed(r)) key_rec_free(key);
+    return r;
+}
+
+TR_RESULT kms_data_key_new(struct req_ctx *rc, const char *key_id, const char *action,
+                           json_t *ctx_json, size_t n, struct buf *pt,
+                           struct buf *blob, struct key_rec *key)
+{
+    struct enc_pair *pairs = NULL;
+    struct enc_ctx ctx;
+    tr_result r;
+
+    memset(key, 0, sizeof *key);
+    ENSURE(n >= 1 && n <= KMS_DATA_KEY_MAX, TR_E_INTERNAL);
+    GUARD(usable_key(rc, key_id, action, ctx_json, NULL, strchr(action, ':') + 1, key));
+    r = buf_reserve(pt, n);
+    if (tr_failed(r)) goto fail;
+    r = rand_bytes(pt->data + pt->len, n);
+    if (tr_failed(r)) goto fail;
+    pt->len += (uint32_t)n;
+    r = kms_enc_ctx(ctx_json, &pairs, &ctx);
+    if (tr_failed(r)) goto fail;
+    r = kms_blob_seal(rc, key, &ctx, pt->data + pt->len - n, n, blob);
+fail:
+    free(pairs);
+    if (tr_failed(r)) {
+        buf_reset(pt);
+        key_rec_free(key);
+    }
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Handlers                                                                */
+
+/* DryRunModifiers: true when IGNORE_CIPHERTEXT is listed. */
+static TR_RESULT get_ignore_ciphertext(json_t *in, bool *ignore)
+{
+    json_t *l;
+    *ignore = false;
+    GUARD(json_get_str_list(in, "DryRunModifiers", false, (size_t)-1, 0, (size_t)-1, &l));
+    if (!l) return TR_OK;
+    size_t i;
+    json_t *e;
+    json_array_foreach(l, i, e) {
+        json_t *probe = json_pack("{s:O}", "DryRunModifiers", e);
+        const char *v;
+        ENSURE(probe != NULL, TR_E_INTERNAL);
+        tr_result r = kms_get_enum(probe, "DryRunModifiers", DRY_RUN_MODIFIERS, &v);
+        json_decref(probe);
+        GUARD(r);
+        *ignore = true;
+    }
+    return TR_OK;
+}
+
+static TR_RESULT refuse_recipient(json_t *in)
+{
+    json_t *v = json_object_get(in, "Recipient");
+    if (v && !json_is_null(v))
+        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support Recipient (attested "
+             "enclave encryption) yet.");
+    return TR_OK;
+}
+
+KMS_HANDLER(op_encrypt)
+{
+    const char *id, *alg;
+    json_t *ctx_json, *reply = NULL;
+    bool dry;
+    struct buf pt = BUF_SECRET(CT_MAX_PLAINTEXT + 8);
+    struct buf blob = BUF_INIT(KMS_CT_MAX + 1024);
+    struct enc_pair *pairs = NULL;
+    struct enc_ctx ctx;
+    struct key_rec k;
+    tr_result r;
+
+    memset(&k, 0, sizeof k);
+    r = json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id);
+    if (tr_ok(r)) r = json_get_blob(in, "Plaintext", true, 1, CT_MAX_PLAINTEXT, &pt);
+    if (tr_ok(r)) r = json_get_str_map(in, "EncryptionContext", &ctx_json);
+    if (tr_ok(r)) r = kms_grant_tokens(in);
+    if (tr_ok(r)) r = kms_get_enum(in, "EncryptionAlgorithm", ENC_ALGS, &alg);
+    if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
+    if (tr_ok(r)) r = usable_key(rc, id, "kms:Encrypt", ctx_json, alg, "Encrypt", &k);
+    if (tr_failed(r)) goto fail;
+    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+
+    r = kms_enc_ctx(ctx_json, &pairs, &ctx);
+    if (tr_failed(r)) goto fail;
+    r = kms_blob_seal(rc, &k, &ctx, pt.data, pt.len, &blob);
+    if (tr_failed(r)) goto fail;
+    reply = json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
+    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = json_set_blob(reply, "CiphertextBlob", blob.data, blob.len);
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    free(pairs);
+    buf_free(&pt);
+    buf_free(&blob);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_decrypt)
+{
+    const char *id, *alg;
+    json_t *ctx_json, *reply = NULL;
+    bool dry, ignore_ct;
+    struct buf blob = BUF_INIT(KMS_CT_MAX + 8);
+    struct buf pt = BUF_SECRET(CT_MAX_PLAINTEXT + 64);
+    struct key_rec k;
+    uint32_t version = 0;
+    char mid[65];
+    tr_result r;
+
+    memset(&k, 0, sizeof k);
+    r = json_get_blob(in, "CiphertextBlob", false, 1, KMS_CT_MAX, &blob);
+    if (tr_ok(r)) r = json_get_str_map(in, "EncryptionContext", &ctx_json);
+    if (tr_ok(r)) r = kms_grant_tokens(in);
+    if (tr_ok(r)) r = json_get_str(in, "KeyId", false, 1, KMS_ARN_MAX, &id);
+    if (tr_ok(r)) r = kms_get_enum(in, "EncryptionAlgorithm", ENC_ALGS, &alg);
+    if (tr_ok(r)) r = refuse_recipient(in);
+    if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
+    if (tr_ok(r)) r = get_ignore_ciphertext(in, &ignore_ct);
+    if (tr_failed(r)) goto fail;
+
+    if (dry && ignore_ct) {
+        /* Authorization and key state only; the blob is not looked at. */
+        if (!id) { r = json_invalid("KeyId", "null", "Member must not be null"); goto fail; }
+        r = usable_key(rc, id, "kms:Decrypt", ctx_json, alg, "Decrypt", &k);
+        if (tr_ok(r)) r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG);
+        goto fail;
+    }
+    if (!blob.data) {
+        r = json_invalid("CiphertextBlob", "null", "Member must not be null");
+        goto fail;
+    }
+    r = kms_blob_open(rc, id, "kms:Decrypt", blob.data, blob.len, ctx_json, &pt, &k, &version);
+    if (tr_ok(r)) r = check_usage(&k, alg, "Decrypt");
+    if (tr_ok(r) && dry) r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG);
+    if (tr_ok(r)) r = kms_material_id(k.key_id, version, mid);
+    if (tr_failed(r)) goto fail;
+
+    reply = json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
+                      "SYMMETRIC_DEFAULT", "KeyMaterialId", mid);
+    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = kms_set_secret_blob(reply, "Plaintext", pt.data, pt.len);
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    buf_free(&pt);
+    buf_free(&blob);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_re_encrypt)
+{
+    const char *src_id, *dst_id, *src_alg, *dst_alg;
+    json_t *src_ctx, *dst_ctx, *reply = NULL;
+    bool dry, ignore_ct;
+    struct buf blob = BUF_INIT(KMS_CT_MAX + 8);
+    struct buf pt = BUF_SECRET(CT_MAX_PLAINTEXT + 64);
+    struct buf out_blob = BUF_INIT(KMS_CT_MAX + 1024);
+    struct enc_pair *pairs = NULL;
+    struct enc_ctx ctx;
+    struct key_rec src, dst;
+    uint32_t version = 0;
+    char src_mid[65], dst_mid[65];
+    tr_result r;
+
+    memset(&src, 0, sizeof src);
+    memset(&dst, 0, sizeof dst);
+    r = json_get_blob(in, "CiphertextBlob", false, 1, KMS_CT_MAX, &blob);
+    if (tr_ok(r)) r = json_get_str_map(in, "SourceEncryptionContext", &src_ctx);
+    if (tr_ok(r)) r = json_get_str(in, "SourceKeyId", false, 1, KMS_ARN_MAX, &src_id);
+    if (tr_ok(r)) r = json_get_str(in, "DestinationKeyId", true, 1, KMS_ARN_MAX, &dst_id);
+    if (tr_ok(r)) r = json_get_str_map(in, "DestinationEncryptionContext", &dst_ctx);
+    if (tr_ok(r)) r = kms_get_enum(in, "SourceEncryptionAlgorithm", ENC_ALGS, &src_alg);
+    if (tr_ok(r)) r = kms_get_enum(in, "DestinationEncryptionAlgorithm", ENC_ALGS, &dst_alg);
+    if (tr_ok(r)) r = kms_grant_tokens(in);
+    if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
+    if (tr_ok(r)) r = get_ignore_ciphertext(in, &ignore_ct);
+    if (tr_failed(r)) goto fail;
+
+    if (dry && ignore_ct) {
+        if (!src_id) { r = json_invalid("SourceKeyId", "null", "Member must not be null"); goto fail; }
+        r = usable_key(rc, src_id, "kms:ReEncryptFrom", src_ctx, src_alg, "ReEncryptFrom", &src);
+    } else if (!blob.data) {
+        r = json_invalid("CiphertextBlob", "null", "Member must not be null");
+    } else {
+        r = kms_blob_open(rc, src_id, "kms:ReEncryptFrom", blob.data, blob.len, src_ctx,
+                          &pt, &src, &version);
+        if (tr_ok(r)) r = check_usage(&src, src_alg, "ReEncryptFrom");
+    }
+    if (tr_failed(r)) goto fail;
+    r = usable_key(rc, dst_id, "kms:ReEncryptTo", dst_ctx, dst_alg, "ReEncryptTo", &dst);
+    if (tr_failed(r)) goto fail;
+    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+
+    r = kms_enc_ctx(dst_ctx, &pairs, &ctx);
+    if (tr_failed(r)) goto fail;
+    r = kms_blob_seal(rc, &dst, &ctx, pt.data, pt.len, &out_blob);
+    buf_free(&pt);   /* used up: wipe now */
+    if (tr_failed(r)) goto fail;
+    r = kms_material_id(src.key_id, version, src_mid);
+    if (tr_ok(r)) r = kms_material_id(dst.key_id, dst.current_material, dst_mid);
+    if (tr_failed(r)) goto fail;
+    reply = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "SourceKeyId", src.arn, "KeyId", dst.arn,
+                      "SourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT",
+                      "DestinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT",
+                      "SourceKeyMaterialId", src_mid, "DestinationKeyMaterialId", dst_mid);
+    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = json_set_blob(reply, "CiphertextBlob", out_blob.data, out_blob.len);
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    free(pairs);
+    buf_free(&pt);
+    buf_free(&blob);
+    buf_free(&out_blob);
+    key_rec_free(&src);
+    key_rec_free(&dst);
+    return r;
+}
+
+static TR_RESULT data_key(struct req_ctx *rc, json_t *in, json_t **out, bool with_plaintext)
+{
+    const char *id, *spec;
+    json_t *ctx_json, *reply = NULL;
+    bool present, dry;
+    int64_t nbytes = 0;
+    struct buf pt = BUF_SECRET(KMS_DATA_KEY_MAX + 8);
+    struct buf blob = BUF_INIT(KMS_CT_MAX + 1024);
+    struct key_rec k;
+    char mid[65];
+    const char *action = with_plaintext ? "kms:GenerateDataKey"
+                                        : "kms:GenerateDataKeyWithoutPlaintext";
+    tr_result r;
+
+    memset(&k, 0, sizeof k);
+    r = json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id);
+    if (tr_ok(r)) r = json_get_str_map(in, "EncryptionContext", &ctx_json);
+    if (tr_ok(r)) r = json_get_int(in, "NumberOfBytes", false, 1, KMS_DATA_KEY_MAX, &present, &nbytes);
+    if (tr_ok(r)) r = kms_get_enum(in, "KeySpec", DATA_KEY_SPECS, &spec);
+    if (tr_ok(r)) r = kms_grant_tokens(in);
+    if (tr_ok(r) && with_plaintext) r = refuse_recipient(in);
+    if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
+    if (tr_failed(r)) goto fail;
+    if (present == (spec != NULL)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION,
+                       "Please specify either number of bytes or key spec.");
+        goto fail;
+    }
+    size_t n = spec ? (strcmp(spec, "AES_128") == 0 ? 16 : 32) : (size_t)nbytes;
+
+    if (dry) {
+        r = usable_key(rc, id, action, ctx_json, NULL, action + 4, &k);
+        if (tr_ok(r)) r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG);
+        goto fail;
+    }
+    r = kms_data_key_new(rc, id, action, ctx_json, n, &pt, &blob, &k);
+    if (tr_ok(r)) r = kms_material_id(k.key_id, k.current_material, mid);
+    if (tr_failed(r)) goto fail;
+    reply = json_pack("{s:s, s:s}", "KeyId", k.arn, "KeyMaterialId", mid);
+    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = json_set_blob(reply, "CiphertextBlob", blob.data, blob.len);
+    if (tr_ok(r) && with_plaintext) r = kms_set_secret_blob(reply, "Plaintext", pt.data, pt.len);
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    buf_free(&pt);
+    buf_free(&blob);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_generate_data_key)
+{
+    return data_key(rc, in, out, true);
+}
+
+KMS_HANDLER(op_generate_data_key_without_plaintext)
+{
+    return data_key(rc, in, out, false);
+}
+
+KMS_HANDLER(op_generate_random)
+{
+    const char *cks;
+    bool present;
+    int64_t n = 0;
+    struct buf b = BUF_SECRET(KMS_DATA_KEY_MAX + 8);
+    tr_result r;
+
+    GUARD(json_get_int(in, "NumberOfBytes", false, 1, KMS_DATA_KEY_MAX, &present, &n));
+    GUARD(json_get_str(in, "CustomKeyStoreId", false, 1, 64, &cks));
+    GUARD(refuse_recipient(in));
+    if (!present) BAIL(TR_E_VALIDATION, "NumberOfBytes is required.");
+    if (cks) BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support custom key stores "
+                  "(CustomKeyStoreId) yet.");
+    GUARD(kms_authorize(rc, "kms:GenerateRandom", NULL, NULL));
+
+    r = buf_reserve(&b, (size_t)n);
+    if (tr_failed(r)) goto fail;
+    r = rand_bytes(b.data, (size_t)n);
+    if (tr_failed(r)) goto fail;
+    b.len = (uint32_t)n;
+    json_t *reply = json_object();
+    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = kms_set_secret_blob(reply, "Plaintext", b.data, b.len);
+    if (tr_failed(r)) { json_decref(reply); goto fail; }
+    *out = reply;
+fail:
+    buf_free(&b);
+    return r;
+}
