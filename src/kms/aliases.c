@@ -1,0 +1,326 @@
+/*
+ * aliases.c -- CreateAlias, UpdateAlias, DeleteAlias, ListAliases, and the
+ * AWS managed key "aws/<service>" that Secrets Manager asks for.
+ *
+ * Naming rules (API reference, CreateAlias "AliasName"; messages from
+ * real KMS where known):
+ *  - 1..256 characters of ^[a-zA-Z0-9:/_-]+$ (the model's pattern)
+ *      -> ValidationException, the model's wording;
+ *  - must begin with "alias/" -> ValidationException 'Alias must start with
+ *      the prefix "alias/". Please see https://docs.aws.amazon.com/kms/
+ *      latest/developerguide/kms-alias.html' (seen from real KMS);
+ *  - ':' is allowed by the pattern (for ARNs elsewhere) but not in a name
+ *      -> ValidationException "<name> contains invalid characters for an
+ *      alias" (moto's wording, uncertain);
+ *  - "alias/aws/..." is reserved for AWS managed keys -> a customer gets
+ *      NotAuthorizedException with no message (moto's behaviour, uncertain).
+ * An alias lives in one account and region and must point at a key of the
+ * same account and region, never at another alias ("Aliases must refer to
+ * keys. Not aliases", moto's wording).  A key pending deletion cannot gain
+ * or be given an alias (KMSInvalidStateException); DeleteAlias works in
+ * every state.  An alias that exists -> AlreadyExistsException "An alias
+ * with the name <alias ARN> already exists"; an unknown one ->
+ * NotFoundException "Alias <alias ARN> is not found." (SEMANTICS 7).
+ * ListAliases lists only what exists: the predefined AWS aliases that AWS
+ * shows without a target are not invented here.  Limit 1..100, default 50.
+ */
+#include "kms/kms.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+
+#define RESERVED_PREFIX "alias/aws/"
+
+static TR_RESULT alias_name(json_t *in, const char **out)
+{
+    const char *s;
+    GUARD(json_get_str(in, "AliasName", true, 1, 256, &s));
+    for (const char *c = s; *c; c++) {
+        if (!(*c == ':' || *c == '/' || *c == '_' || *c == '-' || (*c >= '0' && *c <= '9') ||
+              (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) {
+            char q[300];
+            snprintf(q, sizeof q, "'%s'", s);
+            return json_invalid("AliasName", q,
+                "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$");
+        }
+    }
+    if (strncmp(s, "alias/", 6) != 0)
+        BAIL(TR_E_VALIDATION, "Alias must start with the prefix \"alias/\". Please see "
+             "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
+    if (strchr(s, ':'))
+        BAIL(TR_E_VALIDATION, "%s contains invalid characters for an alias", s);
+    if (s[6] == '\0')
+        BAIL(TR_E_KMS_INVALID_ALIAS_NAME, "Alias name must not be empty after the prefix "
+             "\"alias/\".");
+    if (strncmp(s, RESERVED_PREFIX, strlen(RESERVED_PREFIX)) == 0)
+        BAIL0(TR_E_KMS_NOT_AUTHORIZED);
+    *out = s;
+    return TR_OK;
+}
+
+/* TargetKeyId: a key id or key ARN of the caller's account and region. */
+static TR_RESULT target_key(struct req_ctx *rc, json_t *in, const char *action,
+                            struct key_rec *k)
+{
+    const char *id;
+    memset(k, 0, sizeof *k);
+    GUARD(json_get_str(in, "TargetKeyId", true, 1, KMS_ARN_MAX, &id));
+    if (strncmp(id, "alias/", 6) == 0 ||
+        (strncmp(id, "arn:", 4) == 0 && strstr(id, ":alias/")))
+        BAIL(TR_E_VALIDATION, "Aliases must refer to keys. Not aliases");
+    GUARD(kms_resolve(rc, id, 0, k));
+    tr_result r = kms_authorize(rc, action, k, NULL);
+    if (tr_ok(r)) r = kms_check_state(k, KS_NOT_PENDING);
+    if (tr_failed(r)) key_rec_free(k);
+    return r;
+}
+
+static tr_result alias_not_found(struct req_ctx *rc, const char *name)
+{
+    return tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND,
+                      "Alias arn:aws:kms:%s:%s:%s is not found.", rc->region,
+                      rc->who.account_id, name);
+}
+
+/* The alias record of `name` in the caller's account and region. */
+static TR_RESULT alias_get(struct req_ctx *rc, const char *name, struct alias_rec *a)
+{
+    memset(a, 0, sizeof *a);
+    tr_result r = rc->st[0]->alias_get(rc->st, rc->who.account_id, rc->region, name, a);
+    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) return alias_not_found(rc, name);
+    return r;
+}
+
+KMS_HANDLER(op_create_alias)
+{
+    const char *name;
+    struct alias_rec a;
+    struct key_rec k;
+    tr_result r;
+    (void)out;
+
+    GUARD(alias_name(in, &name));
+    r = rc->st[0]->alias_get(rc->st, rc->who.account_id, rc->region, name, &a);
+    if (tr_ok(r))
+        BAIL(TR_E_KMS_ALREADY_EXISTS, "An alias with the name arn:aws:kms:%s:%s:%s already exists",
+             rc->region, rc->who.account_id, name);
+    if (tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+    GUARD(target_key(rc, in, "kms:CreateAlias", &k));
+
+    memset(&a, 0, sizeof a);
+    snprintf(a.account_id, sizeof a.account_id, "%s", rc->who.account_id);
+    snprintf(a.region, sizeof a.region, "%.31s", rc->region);
+    snprintf(a.name, sizeof a.name, "%s", name);
+    snprintf(a.target_key_id, sizeof a.target_key_id, "%s", k.key_id);
+    a.created = a.updated = rc->now;
+    r = rc->st[0]->alias_put(rc->st, &a);
+    if (tr_failed(r) && tr_code(r) == TR_E_KMS_ALREADY_EXISTS)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_ALREADY_EXISTS,
+                       "An alias with the name arn:aws:kms:%s:%s:%s already exists",
+                       rc->region, rc->who.account_id, name);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_update_alias)
+{
+    const char *name;
+    struct alias_rec a;
+    struct key_rec k, old;
+    tr_result r;
+    (void)out;
+
+    memset(&old, 0, sizeof old);
+    GUARD(alias_name(in, &name));
+    GUARD(alias_get(rc, name, &a));
+    GUARD(target_key(rc, in, "kms:UpdateAlias", &k));
+    /* Moving an alias needs the permission on the key it leaves, too. */
+    r = kms_key_lookup(rc->st, a.target_key_id, &old);
+    if (tr_ok(r)) r = kms_authorize(rc, "kms:UpdateAlias", &old, NULL);
+    else if (tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;
+    if (tr_ok(r)) {
+        snprintf(a.target_key_id, sizeof a.target_key_id, "%s", k.key_id);
+        a.updated = rc->now;
+        r = rc->st[0]->alias_update(rc->st, &a);
+    }
+    key_rec_free(&old);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_delete_alias)
+{
+    const char *name;
+    struct alias_rec a;
+    struct key_rec k;
+    tr_result r;
+    (void)out;
+
+    memset(&k, 0, sizeof k);
+    GUARD(alias_name(in, &name));
+    GUARD(alias_get(rc, name, &a));
+    r = kms_key_lookup(rc->st, a.target_key_id, &k);
+    if (tr_ok(r)) r = kms_authorize(rc, "kms:DeleteAlias", &k, NULL);
+    else if (tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;
+    if (tr_ok(r)) r = rc->st[0]->alias_delete(rc->st, rc->who.account_id, rc->region, name);
+    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) r = alias_not_found(rc, name);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_list_aliases)
+{
+    const char *id;
+    size_t limit, n = 0;
+    bool has_marker;
+    char after[260];
+    struct key_rec k;
+    struct alias_rec *al = NULL;
+    json_t *reply = NULL, *list = NULL;
+    tr_result r;
+
+    memset(&k, 0, sizeof k);
+    GUARD(json_get_str(in, "KeyId", false, 1, KMS_ARN_MAX, &id));
+    GUARD(kms_get_limit(in, 50, 100, &limit));
+    GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
+    if (has_marker && strncmp(after, "alias/", 6) != 0)
+        BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
+    GUARD(kms_authorize(rc, "kms:ListAliases", NULL, NULL));
+    if (id) GUARD(kms_resolve(rc, id, 0, &k));
+
+    r = rc->st[0]->alias_list(rc->st, rc->who.account_id, rc->region, id ? k.key_id : NULL,
+                              has_marker ? after : NULL, limit + 1, &al, &n);
+    if (tr_failed(r)) goto fail;
+    reply = json_object();
+    list = json_array();
+    if (!reply || !list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    size_t shown = n > limit ? limit : n;
+    for (size_t i = 0; i < shown; i++) {
+        char arn[KMS_ARN_MAX + 1];
+        kms_arn(arn, sizeof arn, al[i].region, al[i].account_id, al[i].name);
+        json_t *e = json_pack("{s:s, s:s, s:s}", "AliasName", al[i].name, "AliasArn", arn,
+                              "TargetKeyId", al[i].target_key_id);
+        if (!e || json_array_append_new(list, e) != 0) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            goto fail;
+        }
+        r = json_set_time(e, "CreationDate", al[i].created);
+        if (tr_ok(r)) r = json_set_time(e, "LastUpdatedDate", al[i].updated);
+        if (tr_failed(r)) goto fail;
+    }
+    r = kms_set(reply, "Aliases", list);
+    list = NULL;
+    if (tr_failed(r)) goto fail;
+    if (n > limit) r = kms_marker_encode(al[shown - 1].name, reply);
+    else r = kms_set(reply, "Truncated", json_false());
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(list);
+    json_decref(reply);
+    alias_list_free(al, n);
+    key_rec_free(&k);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* AWS managed keys                                                        */
+
+/* The policy AWS sets on aws/secretsmanager (Id auto-secretsmanager-2,
+ * SEMANTICS 1.7), pretty-printed as KMS prints the policies it writes. */
+static char *secretsmanager_policy(const char *account, const char *region)
+{
+    static const char fmt[] =
+        "{\n"
+        "  \"Version\" : \"2012-10-17\",\n"
+        "  \"Id\" : \"auto-secretsmanager-2\",\n"
+        "  \"Statement\" : [ {\n"
+        "    \"Sid\" : \"Allow access through AWS Secrets Manager for all principals in the "
+        "account that are authorized to use AWS Secrets Manager\",\n"
+        "    \"Effect\" : \"Allow\",\n"
+        "    \"Principal\" : {\n"
+        "      \"AWS\" : \"*\"\n"
+        "    },\n"
+        "    \"Action\" : [ \"kms:Encrypt\", \"kms:Decrypt\", \"kms:ReEncrypt*\", "
+        "\"kms:CreateGrant\", \"kms:DescribeKey\" ],\n"
+        "    \"Resource\" : \"*\",\n"
+        "    \"Condition\" : {\n"
+        "      \"StringEquals\" : {\n"
+        "        \"kms:CallerAccount\" : \"%1$s\",\n"
+        "        \"kms:ViaService\" : \"secretsmanager.%2$s.amazonaws.com\"\n"
+        "      }\n"
+        "    }\n"
+        "  }, {\n"
+        "    \"Sid\" : \"Allow access through AWS Secrets Manager for all principals in the "
+        "account that are authorized to use AWS Secrets Manager\",\n"
+        "    \"Effect\" : \"Allow\",\n"
+        "    \"Principal\" : {\n"
+        "      \"AWS\" : \"*\"\n"
+        "    },\n"
+        "    \"Action\" : \"kms:GenerateDataKey*\",\n"
+        "    \"Resource\" : \"*\",\n"
+        "    \"Condition\" : {\n"
+        "      \"StringEquals\" : {\n"
+        "        \"kms:CallerAccount\" : \"%1$s\"\n"
+        "      },\n"
+        "      \"StringLike\" : {\n"
+        "        \"kms:ViaService\" : \"secretsmanager.%2$s.amazonaws.com\"\n"
+        "      }\n"
+        "    }\n"
+        "  }, {\n"
+        "    \"Sid\" : \"Allow direct access to key metadata to the account\",\n"
+        "    \"Effect\" : \"Allow\",\n"
+        "    \"Principal\" : {\n"
+        "      \"AWS\" : \"arn:aws:iam::%1$s:root\"\n"
+        "    },\n"
+        "    \"Action\" : [ \"kms:Describe*\", \"kms:Get*\", \"kms:List*\", "
+        "\"kms:RevokeGrant\" ],\n"
+        "    \"Resource\" : \"*\"\n"
+        "  } ]\n"
+        "}";
+    int n = snprintf(NULL, 0, fmt, account, region);
+    if (n < 0) return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (s) snprintf(s, (size_t)n + 1, fmt, account, region);
+    return s;
+}
+
+TR_RESULT kms_managed_key(struct req_ctx *rc, const char *service, struct key_rec *out)
+{
+    char name[257];
+    struct alias_rec a;
+    char *policy = NULL;
+    tr_result r;
+
+    memset(out, 0, sizeof *out);
+    ENSURE(strcmp(service, "secretsmanager") == 0, TR_E_INTERNAL);
+    snprintf(name, sizeof name, RESERVED_PREFIX "%s", service);
+    r = rc->st[0]->alias_get(rc->st, rc->who.account_id, rc->region, name, &a);
+    if (tr_ok(r)) return kms_key_lookup(rc->st, a.target_key_id, out);
+    if (tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+
+    policy = secretsmanager_policy(rc->who.account_id, rc->region);
+    ENSURE(policy != NULL, TR_E_INTERNAL);
+    struct kms_new_key nk = {
+        .account = rc->who.account_id, .region = rc->region,
+        .description = "Default key that protects my Secrets Manager data when no other key "
+                       "is defined",
+        .policy = policy, .key_manager = "AWS", .rotation = true, .now = rc->now,
+    };
+    r = kms_key_create(rc->st, rc->kr, &nk, out);
+    free(policy);
+    GUARD(r);
+    memset(&a, 0, sizeof a);
+    snprintf(a.account_id, sizeof a.account_id, "%s", rc->who.account_id);
+    snprintf(a.region, sizeof a.region, "%.31s", rc->region);
+    snprintf(a.name, sizeof a.name, "%s", name);
+    snprintf(a.target_key_id, sizeof a.target_key_id, "%s", out->key_id);
+    a.created = a.updated = rc->now;
+    r = rc->st[0]->alias_put(rc->st, &a);
+    if (tr_failed(r)) key_rec_free(out);
+    return r;
+}
