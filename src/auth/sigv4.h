@@ -109,7 +109,8 @@ void sigv4_allow_unsigned_payload(bool allow);
  * date, region and service.  get copies the key out and returns true on a
  * hit; put replaces the oldest entry.  sigv4_cache_clear wipes this
  * thread's cache (e.g. when an access key is deleted; entries also never
- * outlive a date change since the date is part of the key). */
+ * outlive a date change since the date is part of the key) and makes every
+ * other thread drop its entries at its next get/put. */
 bool sigv4_cache_get(const struct sigv4_auth *a, uint8_t out[32]);
 void sigv4_cache_put(const struct sigv4_auth *a, const uint8_t key[32]);
 void sigv4_cache_clear(void);
