@@ -25,7 +25,8 @@ static TR_RESULT check_scope(const struct server_env *env, const struct sigv4_au
         BAIL(TR_E_INVALID_SIGNATURE,
              "Credential should be scoped to correct service: '%s'. ", service);
     if (strcmp(a->region, env->default_region) != 0)
-        BAIL(TR_E_INVALID_SIGNATURE, "Credential should be scoped to a valid region. ");
+        BAIL(TR_E_INVALID_SIGNATURE, "Credential should be scoped to a valid region, not '%s'. ",
+             a->region);
     return TR_OK;
 }
 

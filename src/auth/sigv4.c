@@ -44,6 +44,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "core/ct.h"
@@ -901,6 +902,23 @@ static void cache_release(void)
     memset(&tcache, 0, sizeof tcache);
 }
 
+/* Wipe and unmap a thread's cache when the thread exits (HTTP workers are
+ * started and joined by libmicrohttpd, which offers no exit hook). */
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t cache_key;
+static bool cache_key_ready;
+
+static void cache_on_thread_exit(void *unused)
+{
+    (void)unused;
+    cache_release();
+}
+
+static void cache_key_init(void)
+{
+    cache_key_ready = pthread_key_create(&cache_key, cache_on_thread_exit) == 0;
+}
+
 /* Drop this thread's entries when another thread cleared the cache. */
 static void cache_sync(void)
 {
@@ -946,6 +964,8 @@ void sigv4_cache_put(const struct sigv4_auth *a, const uint8_t key[32])
     if (!tcache.keys) {
         tcache.keys = secmem_alloc(CACHE_SLOTS * SHA256_LEN);
         if (!tcache.keys) return;            /* no cache, not an error */
+        pthread_once(&cache_key_once, cache_key_init);
+        if (cache_key_ready) (void)pthread_setspecific(cache_key, (void *)1);
         tcache.generation = atomic_load(&cache_generation);
     }
     cache_sync();
