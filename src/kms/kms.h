@@ -34,7 +34,10 @@
 
 /* ---------- resolve.c: KeyId in any form -> key record ---------------- */
 
-/* Which forms kms_resolve accepts besides a bare key id and a key ARN. */
+/* Which forms kms_resolve accepts besides a bare key id and a key ARN.
+ * The API reference says, per operation, whether KeyId may be an alias:
+ * only DescribeKey and the cryptographic operations take one. */
+#define KR_KEY_ONLY 0x0 /* key id or key ARN of the caller's account */
 #define KR_ALIAS  0x1   /* "alias/name" and alias ARNs */
 #define KR_XACCT  0x2   /* ARNs naming another account (cross-account ops) */
 
@@ -68,8 +71,8 @@ TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule);
  * k (NULL for the account-level actions CreateKey, ListKeys, ListAliases,
  * GenerateRandom).  Every handler calls it after the key is known to exist
  * and before the key state is checked (SEMANTICS 7).  `ctx` is the
- * request's encryption context (a JSON object) or NULL.  The policy
- * evaluator of src/iam/ plugs in here. */
+ * request's encryption context (a JSON object) or NULL.  Evaluates the
+ * key policy (authz.c); the full evaluator of src/iam/ plugs in here. */
 TR_RESULT kms_authorize(struct req_ctx *rc, const char *action,
                         const struct key_rec *k, json_t *ctx);
 
@@ -151,12 +154,15 @@ TR_RESULT kms_tags_apply(struct req_ctx *rc, json_t *in, const char *member,
 
 /* Validate a key policy document (size, JSON, grammar, principals) and,
  * unless bypass, the lockout safety check against `who`.  Failures are
- * MalformedPolicyDocumentException (LimitExceededException past 32 KiB). */
-TR_RESULT kms_policy_check(const char *text, const struct principal *who, bool bypass);
+ * MalformedPolicyDocumentException (LimitExceededException past 32 KiB).
+ * `st` is where named principals will be looked up once IAM exists. */
+TR_RESULT kms_policy_check(store_t st, const char *text, const struct principal *who,
+                           bool bypass);
 /* The default key policy of a new key, pretty-printed as KMS prints it;
  * malloc'd, NUL-terminated (free()). */
 char *kms_default_policy(const char *account);
-/* Case-insensitive glob with '*' and '?' (IAM action matching). */
+/* Glob with '*' and '?': case-insensitive (IAM actions) or not (ARNs). */
+bool kms_glob(const char *pattern, const char *s, bool ci);
 bool kms_glob_ci(const char *pattern, const char *s);
 
 /* ---------- util.c: request helpers ---------------------------------- */

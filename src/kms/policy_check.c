@@ -15,10 +15,11 @@
  *     an optional Condition (an object of objects); nothing else;
  *   - principals: "*", or an object whose members are AWS, Service,
  *     Federated or CanonicalUser with a string or a non-empty array of
- *     strings; an AWS principal must look like an account id, an IAM or STS
- *     ARN, or "*", else "Policy contains a statement with one or more
- *     invalid principals." (SEMANTICS 1.7).  Whether the principal exists
- *     is for src/iam/ to check.
+ *     strings; an AWS principal must be "*", an account id,
+ *     arn:aws:iam::<acct>:root, or the ARN of an IAM user, role or session
+ *     that exists -- none can yet, as tresor has no IAM entities; else
+ *     "Policy contains a statement with one or more invalid principals."
+ *     (SEMANTICS 1.7).
  * Lockout safety check (unless BypassPolicyLockoutSafetyCheck): some Allow
  * statement without a Condition must name the caller (its ARN, the role of
  * an assumed-role session, arn:aws:iam::<acct>:root, the bare account id,
@@ -43,13 +44,14 @@ static const char *const LOCKOUT_MSG =
 static const char *const BAD_PRINCIPAL_MSG =
     "Policy contains a statement with one or more invalid principals.";
 
-bool kms_glob_ci(const char *p, const char *s)
+bool kms_glob(const char *p, const char *s, bool ci)
 {
     /* Iterative glob with one backtrack point: linear in practice. */
     const char *star = NULL, *resume = NULL;
     while (*s) {
         if (*p == '*') { star = p++; resume = s; continue; }
-        if (*p && (*p == '?' || tolower((unsigned char)*p) == tolower((unsigned char)*s))) {
+        if (*p && (*p == '?' || *p == *s ||
+                   (ci && tolower((unsigned char)*p) == tolower((unsigned char)*s)))) {
             p++; s++;
             continue;
         }
@@ -59,6 +61,11 @@ bool kms_glob_ci(const char *p, const char *s)
     }
     while (*p == '*') p++;
     return *p == '\0';
+}
+
+bool kms_glob_ci(const char *p, const char *s)
+{
+    return kms_glob(p, s, true);
 }
 
 static bool member_in(const char *k, const char *const *set)
@@ -88,8 +95,19 @@ static bool all_digits(const char *s, size_t n)
     return true;
 }
 
-/* An AWS principal value: "*", a 12-digit account, or an IAM/STS ARN. */
-static bool aws_principal_ok(const char *s)
+/* Does the IAM user, role or session `arn` exist?  tresor has no IAM
+ * users or roles yet (only account root credentials), so none does; the
+ * IAM entity store of src/iam/ answers here once it exists. */
+static bool iam_entity_exists(store_t st, const char *arn)
+{
+    (void)st;
+    (void)arn;
+    return false;
+}
+
+/* An AWS principal value: "*", a 12-digit account, arn:aws:iam::<acct>:root,
+ * or the ARN of an IAM entity that exists. */
+static bool aws_principal_ok(store_t st, const char *s)
 {
     if (strcmp(s, "*") == 0 || all_digits(s, ACCOUNT_ID_LEN)) return true;
     const char *rest;
@@ -99,10 +117,11 @@ static bool aws_principal_ok(const char *s)
     if (strlen(rest) < ACCOUNT_ID_LEN + 2 || rest[ACCOUNT_ID_LEN] != ':') return false;
     for (int i = 0; i < ACCOUNT_ID_LEN; i++)
         if (!isdigit((unsigned char)rest[i])) return false;
-    return rest[ACCOUNT_ID_LEN + 1] != '\0';
+    if (s[8] == 'i' && strcmp(rest + ACCOUNT_ID_LEN + 1, "root") == 0) return true;
+    return iam_entity_exists(st, s);
 }
 
-static TR_RESULT check_principal(json_t *v)
+static TR_RESULT check_principal(store_t st, json_t *v)
 {
     if (json_is_string(v)) {
         if (strcmp(json_string_value(v), "*") != 0) MALFORMED("%s", BAD_PRINCIPAL_MSG);
@@ -116,13 +135,13 @@ static TR_RESULT check_principal(json_t *v)
         if (!member_in(k, kinds) || !str_or_list(e)) MALFORMED("%s", BAD_PRINCIPAL_MSG);
         if (strcmp(k, "AWS") != 0) continue;
         if (json_is_string(e)) {
-            if (!aws_principal_ok(json_string_value(e))) MALFORMED("%s", BAD_PRINCIPAL_MSG);
+            if (!aws_principal_ok(st, json_string_value(e))) MALFORMED("%s", BAD_PRINCIPAL_MSG);
             continue;
         }
         size_t i;
         json_t *x;
         json_array_foreach(e, i, x)
-            if (!aws_principal_ok(json_string_value(x))) MALFORMED("%s", BAD_PRINCIPAL_MSG);
+            if (!aws_principal_ok(st, json_string_value(x))) MALFORMED("%s", BAD_PRINCIPAL_MSG);
     }
     return TR_OK;
 }
@@ -148,7 +167,7 @@ static TR_RESULT check_pair(json_t *st, const char *a, const char *not_a)
     return TR_OK;
 }
 
-static TR_RESULT check_statement(json_t *st)
+static TR_RESULT check_statement(store_t store, json_t *st)
 {
     static const char *const allowed[] = { "Sid", "Effect", "Principal", "NotPrincipal",
                                            "Action", "NotAction", "Resource", "NotResource",
@@ -170,7 +189,7 @@ static TR_RESULT check_statement(json_t *st)
     json_t *p = json_object_get(st, "Principal"), *np = json_object_get(st, "NotPrincipal");
     if ((p != NULL) == (np != NULL))
         MALFORMED("Policy statement must contain exactly one of Principal or NotPrincipal.");
-    GUARD(check_principal(p ? p : np));
+    GUARD(check_principal(store, p ? p : np));
     GUARD(check_pair(st, "Action", "NotAction"));
     GUARD(check_pair(st, "Resource", "NotResource"));
     json_t *cond = json_object_get(st, "Condition");
@@ -232,7 +251,8 @@ static bool lets_caller_put_policy(json_t *stmts, const struct principal *who)
     return false;
 }
 
-TR_RESULT kms_policy_check(const char *text, const struct principal *who, bool bypass)
+TR_RESULT kms_policy_check(store_t store, const char *text, const struct principal *who,
+                           bool bypass)
 {
     json_t *doc = NULL, *list = NULL;
     tr_result r = TR_OK;
@@ -286,7 +306,7 @@ TR_RESULT kms_policy_check(const char *text, const struct principal *who, bool b
     }
     size_t i;
     json_array_foreach(list, i, v) {
-        r = check_statement(v);
+        r = check_statement(store, v);
         if (tr_failed(r)) goto fail;
     }
     if (!bypass && !lets_caller_put_policy(list, who)) {
