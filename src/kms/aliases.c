@@ -71,7 +71,7 @@ static TR_RESULT target_key(struct req_ctx *rc, json_t *in, const char *action,
     if (strncmp(id, "alias/", 6) == 0 ||
         (strncmp(id, "arn:", 4) == 0 && strstr(id, ":alias/")))
         BAIL(TR_E_VALIDATION, "Aliases must refer to keys. Not aliases");
-    GUARD(kms_resolve(rc, id, 0, k));
+    GUARD(kms_resolve(rc, id, KR_KEY_ONLY, k));
     tr_result r = kms_authorize(rc, action, k, NULL);
     if (tr_ok(r)) r = kms_check_state(k, KS_NOT_PENDING);
     if (tr_failed(r)) key_rec_free(k);
@@ -96,6 +96,10 @@ static TR_RESULT alias_get(struct req_ctx *rc, const char *name, struct alias_re
 
 KMS_HANDLER(op_create_alias)
 {
+    static const char *const MEMBERS[] = {
+        "AliasName", "TargetKeyId", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     const char *name;
     struct alias_rec a;
     struct key_rec k;
@@ -127,6 +131,10 @@ KMS_HANDLER(op_create_alias)
 
 KMS_HANDLER(op_update_alias)
 {
+    static const char *const MEMBERS[] = {
+        "AliasName", "TargetKeyId", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     const char *name;
     struct alias_rec a;
     struct key_rec k, old;
@@ -153,6 +161,10 @@ KMS_HANDLER(op_update_alias)
 
 KMS_HANDLER(op_delete_alias)
 {
+    static const char *const MEMBERS[] = {
+        "AliasName", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     const char *name;
     struct alias_rec a;
     struct key_rec k;
@@ -173,6 +185,10 @@ KMS_HANDLER(op_delete_alias)
 
 KMS_HANDLER(op_list_aliases)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "Limit", "Marker", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     const char *id;
     size_t limit, n = 0;
     bool has_marker;
@@ -189,7 +205,7 @@ KMS_HANDLER(op_list_aliases)
     if (has_marker && strncmp(after, "alias/", 6) != 0)
         BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
     GUARD(kms_authorize(rc, "kms:ListAliases", NULL, NULL));
-    if (id) GUARD(kms_resolve(rc, id, 0, &k));
+    if (id) GUARD(kms_resolve(rc, id, KR_KEY_ONLY, &k));
 
     r = rc->st[0]->alias_list(rc->st, rc->who.account_id, rc->region, id ? k.key_id : NULL,
                               has_marker ? after : NULL, limit + 1, &al, &n);

@@ -313,6 +313,12 @@ static TR_RESULT check_xks_key_id(const char *s)
 
 KMS_HANDLER(op_create_key)
 {
+    static const char *const MEMBERS[] = {
+        "Policy", "Description", "KeyUsage", "CustomerMasterKeySpec", "KeySpec", "Origin",
+        "CustomKeyStoreId", "BypassPolicyLockoutSafetyCheck", "Tags", "MultiRegion",
+        "XksKeyId", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     const char *policy, *desc, *usage, *cmk_spec, *spec, *origin, *cks, *xks;
     bool bypass, multi;
     struct key_rec k;
@@ -359,7 +365,7 @@ KMS_HANDLER(op_create_key)
         BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support multi-Region keys "
              "(MultiRegion=true) yet.");
     GUARD(kms_authorize(rc, "kms:CreateKey", NULL, NULL));
-    if (policy) GUARD(kms_policy_check(policy, &rc->who, bypass));
+    if (policy) GUARD(kms_policy_check(rc->st, policy, &rc->who, bypass));
 
     /* 3. Write: the key, its first material, its tags. */
     struct kms_new_key nk = {
@@ -383,6 +389,10 @@ fail:
 
 KMS_HANDLER(op_describe_key)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "GrantTokens", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     GUARD(kms_grant_tokens(in));
     GUARD(key_for(rc, in, KR_ALIAS | KR_XACCT, "kms:DescribeKey", KS_ANY, &k));
@@ -393,6 +403,10 @@ KMS_HANDLER(op_describe_key)
 
 KMS_HANDLER(op_list_keys)
 {
+    static const char *const MEMBERS[] = {
+        "Limit", "Marker", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     size_t limit, n = 0;
     bool has_marker;
     char after[64];
@@ -442,7 +456,7 @@ static TR_RESULT set_state(struct req_ctx *rc, json_t *in, const char *action,
                            const char *state)
 {
     struct key_rec k;
-    GUARD(key_for(rc, in, KR_ALIAS, action, KS_NOT_PENDING, &k));
+    GUARD(key_for(rc, in, KR_KEY_ONLY, action, KS_NOT_PENDING, &k));
     tr_result r = TR_OK;
     if (strcmp(k.key_state, state) != 0) {
         snprintf(k.key_state, sizeof k.key_state, "%s", state);
@@ -454,18 +468,30 @@ static TR_RESULT set_state(struct req_ctx *rc, json_t *in, const char *action,
 
 KMS_HANDLER(op_enable_key)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     (void)out;
     return set_state(rc, in, "kms:EnableKey", KEY_STATE_ENABLED);
 }
 
 KMS_HANDLER(op_disable_key)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     (void)out;
     return set_state(rc, in, "kms:DisableKey", KEY_STATE_DISABLED);
 }
 
 KMS_HANDLER(op_schedule_key_deletion)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "PendingWindowInDays", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     bool present;
     int64_t days = 30;
     struct key_rec k;
@@ -477,7 +503,7 @@ KMS_HANDLER(op_schedule_key_deletion)
     if (days < 7 || days > 30)
         BAIL(TR_E_VALIDATION, "PendingWindowInDays should be between 7 and 30, but it is %lld",
              (long long)days);
-    GUARD(key_for(rc, in, KR_ALIAS, "kms:ScheduleKeyDeletion", KS_NOT_PENDING, &k));
+    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:ScheduleKeyDeletion", KS_NOT_PENDING, &k));
 
     snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_PENDING_DELETION);
     k.deletion_date = rc->now + days * KMS_DAY;
@@ -499,8 +525,12 @@ fail:
 
 KMS_HANDLER(op_cancel_key_deletion)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
-    GUARD(key_for(rc, in, KR_ALIAS, "kms:CancelKeyDeletion", KS_PENDING, &k));
+    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:CancelKeyDeletion", KS_PENDING, &k));
     /* As AWS does: the key comes back Disabled; EnableKey turns it on. */
     snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_DISABLED);
     k.deletion_date = 0;
@@ -516,11 +546,15 @@ KMS_HANDLER(op_cancel_key_deletion)
 
 KMS_HANDLER(op_update_key_description)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "Description", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     const char *desc;
     struct key_rec k;
     (void)out;
     GUARD(json_get_str(in, "Description", true, 0, 8192, &desc));
-    GUARD(key_for(rc, in, KR_ALIAS, "kms:UpdateKeyDescription", KS_NOT_PENDING, &k));
+    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:UpdateKeyDescription", KS_NOT_PENDING, &k));
     char *old = k.description;
     k.description = (char *)desc;
     tr_result r = rc->st[0]->key_update(rc->st, &k);
@@ -534,10 +568,14 @@ KMS_HANDLER(op_update_key_description)
 
 KMS_HANDLER(op_get_key_policy)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "PolicyName", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     bool is_default;
     struct key_rec k;
     GUARD(get_policy_name(in, &is_default));
-    GUARD(key_for(rc, in, KR_ALIAS, "kms:GetKeyPolicy", KS_ANY, &k));
+    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:GetKeyPolicy", KS_ANY, &k));
     tr_result r = TR_OK;
     if (!is_default) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, "No such policy exists");
@@ -551,6 +589,10 @@ KMS_HANDLER(op_get_key_policy)
 
 KMS_HANDLER(op_put_key_policy)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "PolicyName", "Policy", "BypassPolicyLockoutSafetyCheck", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     const char *policy;
     bool is_default, bypass;
     struct key_rec k;
@@ -558,14 +600,14 @@ KMS_HANDLER(op_put_key_policy)
     GUARD(get_policy(in, true, &policy));
     GUARD(get_policy_name(in, &is_default));
     GUARD(kms_get_flag(in, "BypassPolicyLockoutSafetyCheck", &bypass));
-    GUARD(key_for(rc, in, KR_ALIAS, "kms:PutKeyPolicy", KS_ANY, &k));
+    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:PutKeyPolicy", KS_ANY, &k));
     tr_result r;
     if (!is_default) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED,
                        "Only the default key policy is supported: PolicyName must be \"default\".");
         goto fail;
     }
-    r = kms_policy_check(policy, &rc->who, bypass);
+    r = kms_policy_check(rc->st, policy, &rc->who, bypass);
     if (tr_failed(r)) goto fail;
     char *old = k.policy;
     k.policy = (char *)policy;
@@ -578,6 +620,10 @@ fail:
 
 KMS_HANDLER(op_list_key_policies)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "Limit", "Marker", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     size_t limit;
     bool has_marker;
     char after[64];
@@ -586,7 +632,7 @@ KMS_HANDLER(op_list_key_policies)
     GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
     /* Only one policy exists and no marker is ever handed out. */
     if (has_marker) BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
-    GUARD(key_for(rc, in, KR_ALIAS, "kms:ListKeyPolicies", KS_ANY, &k));
+    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:ListKeyPolicies", KS_ANY, &k));
     key_rec_free(&k);
     *out = json_pack("{s:[s], s:b}", "PolicyNames", "default", "Truncated", 0);
     ENSURE(*out != NULL, TR_E_INTERNAL);

@@ -60,13 +60,17 @@ static TR_RESULT rotation_key(struct req_ctx *rc, json_t *in, unsigned flags,
 
 KMS_HANDLER(op_enable_key_rotation)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "RotationPeriodInDays", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     bool present;
     int64_t period = 365;
     struct key_rec k;
     (void)out;
     GUARD(json_get_int(in, "RotationPeriodInDays", false, 90, 2560, &present, &period));
     if (!present) period = 365;
-    GUARD(rotation_key(rc, in, KR_ALIAS, "kms:EnableKeyRotation", KS_USABLE, &k));
+    GUARD(rotation_key(rc, in, KR_KEY_ONLY, "kms:EnableKeyRotation", KS_USABLE, &k));
     if (k.rotation_enabled && k.next_rotation > 0)
         k.next_rotation += (period - k.rotation_period_days) * (int64_t)KMS_DAY;
     else
@@ -80,9 +84,13 @@ KMS_HANDLER(op_enable_key_rotation)
 
 KMS_HANDLER(op_disable_key_rotation)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     (void)out;
-    GUARD(rotation_key(rc, in, KR_ALIAS, "kms:DisableKeyRotation", KS_USABLE, &k));
+    GUARD(rotation_key(rc, in, KR_KEY_ONLY, "kms:DisableKeyRotation", KS_USABLE, &k));
     tr_result r = TR_OK;
     if (k.rotation_enabled) {
         k.rotation_enabled = false;
@@ -95,10 +103,14 @@ KMS_HANDLER(op_disable_key_rotation)
 
 KMS_HANDLER(op_get_key_rotation_status)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     json_t *reply = NULL;
     tr_result r;
-    GUARD(rotation_key(rc, in, KR_ALIAS | KR_XACCT, "kms:GetKeyRotationStatus", KS_ANY, &k));
+    GUARD(rotation_key(rc, in, KR_XACCT, "kms:GetKeyRotationStatus", KS_ANY, &k));
     bool on = k.rotation_enabled && strcmp(k.key_state, KEY_STATE_PENDING_DELETION) != 0;
     reply = json_pack("{s:b, s:s}", "KeyRotationEnabled", on, "KeyId", k.arn);
     if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -119,12 +131,16 @@ fail:
 
 KMS_HANDLER(op_rotate_key_on_demand)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     struct material_rec *mats = NULL;
     size_t n = 0, on_demand = 0;
     tr_result r;
 
-    GUARD(rotation_key(rc, in, KR_ALIAS, "kms:RotateKeyOnDemand", KS_USABLE, &k));
+    GUARD(rotation_key(rc, in, KR_KEY_ONLY, "kms:RotateKeyOnDemand", KS_USABLE, &k));
     r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
     if (tr_failed(r)) goto fail;
     for (size_t i = 0; i < n; i++)
@@ -147,6 +163,10 @@ fail:
 
 KMS_HANDLER(op_list_key_rotations)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "IncludeKeyMaterial", "Limit", "Marker", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     static const char *const INCLUDE[] = { "ALL_KEY_MATERIAL", "ROTATIONS_ONLY", NULL };
     const char *include;
     size_t limit, n = 0;
@@ -168,7 +188,7 @@ KMS_HANDLER(op_list_key_rotations)
         after_v = (uint32_t)v;
     }
     bool all = include && strcmp(include, "ALL_KEY_MATERIAL") == 0;
-    GUARD(rotation_key(rc, in, KR_ALIAS, "kms:ListKeyRotations", KS_ANY, &k));
+    GUARD(rotation_key(rc, in, KR_KEY_ONLY, "kms:ListKeyRotations", KS_ANY, &k));
 
     r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
     if (tr_failed(r)) goto fail;

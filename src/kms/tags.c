@@ -134,7 +134,7 @@ static TR_RESULT tag_key_for(struct req_ctx *rc, json_t *in, const char *action,
     const char *id;
     memset(k, 0, sizeof *k);
     GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
-    GUARD(kms_resolve(rc, id, KR_ALIAS, k));
+    GUARD(kms_resolve(rc, id, KR_KEY_ONLY, k));
     tr_result r = kms_authorize(rc, action, k, NULL);
     if (tr_ok(r)) r = kms_check_state(k, rule);
     if (tr_failed(r)) key_rec_free(k);
@@ -143,6 +143,10 @@ static TR_RESULT tag_key_for(struct req_ctx *rc, json_t *in, const char *action,
 
 KMS_HANDLER(op_tag_resource)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "Tags", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     (void)out;
     GUARD(kms_tags_apply(rc, in, "Tags", true, NULL));
@@ -154,6 +158,10 @@ KMS_HANDLER(op_tag_resource)
 
 KMS_HANDLER(op_untag_resource)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "TagKeys", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     json_t *keys;
     struct key_rec k;
     (void)out;
@@ -176,6 +184,10 @@ KMS_HANDLER(op_untag_resource)
 
 KMS_HANDLER(op_list_resource_tags)
 {
+    static const char *const MEMBERS[] = {
+        "KeyId", "Limit", "Marker", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
     size_t limit, n = 0;
     bool has_marker;
     char after[600];
