@@ -1088,18 +1088,16 @@ static void test_policies(void **state)
         "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"444455556666\"},"
         "\"Action\":\"kms:*\",\"Resource\":\"*\"}}", "BypassPolicyLockoutSafetyCheck", 1)));
 
-    /* An assumed-role caller is also named by its role ARN. */
-    snprintf(F->rc.who.arn, sizeof F->rc.who.arn,
-             "arn:aws:sts::" ACCT ":assumed-role/Admin/session-1");
-    F->rc.who.type = PRINCIPAL_ROLE_SESSION;
-    json_decref(call_ok("CreateKey", json_pack("{s:s}", "Policy",
-        "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::111122223333:"
-        "role/Admin\"},\"Action\":\"kms:PutKeyPolicy\",\"Resource\":\"*\"}}")));
+    /* IAM users and roles cannot exist yet, so naming one is refused. */
     policy_err("{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::"
-               "111122223333:role/Other\"},\"Action\":\"kms:PutKeyPolicy\",\"Resource\":\"*\"}}",
-               TR_E_KMS_MALFORMED_POLICY, lockout);
-    as_account(ACCT);
-    F->rc.who.type = PRINCIPAL_ROOT;
+               "111122223333:role/Admin\"},\"Action\":\"kms:PutKeyPolicy\",\"Resource\":\"*\"}}",
+               TR_E_KMS_MALFORMED_POLICY, bad_principal);
+    policy_err("{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"*\",\"arn:aws:iam::"
+               "111122223333:user/ghost\"]},\"Action\":\"kms:*\",\"Resource\":\"*\"}}",
+               TR_E_KMS_MALFORMED_POLICY, bad_principal);
+    policy_err("{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::"
+               "111122223333:rooted\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}}",
+               TR_E_KMS_MALFORMED_POLICY, bad_principal);
 
     /* PutKeyPolicy: same checks, text stored as given, nothing on failure. */
     call_err("PutKeyPolicy", json_pack("{s:s, s:s}", "KeyId", id, "Policy",
@@ -1128,6 +1126,180 @@ static void test_policies(void **state)
     assert_int_equal(call_code("CreateKey", json_pack("{s:s}", "Policy", "{\"a\":\"\xe2\x82\xac\"}")),
                      TR_E_VALIDATION);
     assert_int_equal(call_code("CreateKey", json_pack("{s:s}", "Policy", "{\x01}")), TR_E_VALIDATION);
+}
+
+/* ---- key-policy enforcement (authz.c) ------------------------------------- */
+
+/* CreateKey with a policy (lockout check bypassed); returns the key id. */
+static const char *key_with_policy(int slot, const char *policy)
+{
+    static char ids[4][37];
+    json_t *o = call_ok("CreateKey", json_pack("{s:s, s:b}", "Policy", policy,
+                        "BypassPolicyLockoutSafetyCheck", 1));
+    snprintf(ids[slot], sizeof ids[slot], "%s", sget(json_object_get(o, "KeyMetadata"), "KeyId"));
+    json_decref(o);
+    return ids[slot];
+}
+
+static void denied(const char *op, json_t *in, const char *action, const char *id, bool explicit_deny)
+{
+    char arn[128], msg[1200];
+    key_arn(id, arn, sizeof arn);
+    if (explicit_deny)
+        snprintf(msg, sizeof msg, "User: %s is not authorized to perform: %s on resource: %s "
+                 "with an explicit deny in a resource-based policy", F->rc.who.arn, action, arn);
+    else
+        snprintf(msg, sizeof msg, "User: %s is not authorized to perform: %s on resource: %s "
+                 "because no resource-based policy allows the %s action", F->rc.who.arn, action,
+                 arn, action);
+    call_err(op, in, TR_E_ACCESS_DENIED, msg);
+}
+
+static void test_policy_enforcement(void **state)
+{
+    (void)state;
+    /* Only Encrypt for the account: everything else is refused, even
+     * PutKeyPolicy (what the lockout check warns about). */
+    const char *locked = key_with_policy(0,
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::" ACCT
+        ":root\"},\"Action\":\"kms:Encrypt\",\"Resource\":\"*\"}]}");
+    char *blob = encrypt(locked, "locked in", NULL);
+    denied("DescribeKey", json_pack("{s:s}", "KeyId", locked), "kms:DescribeKey", locked, false);
+    denied("Decrypt", json_pack("{s:s}", "CiphertextBlob", blob), "kms:Decrypt", locked, false);
+    denied("PutKeyPolicy", json_pack("{s:s, s:s}", "KeyId", locked, "Policy", GOOD_POLICY),
+           "kms:PutKeyPolicy", locked, false);
+    /* Authorization comes before the key state (SEMANTICS 7). */
+    denied("DisableKey", json_pack("{s:s}", "KeyId", locked), "kms:DisableKey", locked, false);
+    free(blob);
+
+    /* An explicit Deny wins over the Allow. */
+    const char *guarded = key_with_policy(1,
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"" ACCT "\"},"
+        "\"Action\":\"kms:*\",\"Resource\":\"*\"},{\"Effect\":\"Deny\",\"Principal\":\"*\","
+        "\"Action\":[\"kms:ScheduleKey*\",\"kms:Disable*\"],\"Resource\":\"*\"}]}");
+    denied("ScheduleKeyDeletion", json_pack("{s:s}", "KeyId", guarded), "kms:ScheduleKeyDeletion",
+           guarded, true);
+    denied("DisableKeyRotation", json_pack("{s:s}", "KeyId", guarded), "kms:DisableKeyRotation",
+           guarded, true);
+    DO("EnableKeyRotation", json_pack("{s:s}", "KeyId", guarded));
+
+    /* Conditions on the encryption context (key name case-insensitive). */
+    const char *ctx_key = key_with_policy(2,
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"" ACCT "\"},"
+        "\"NotAction\":\"kms:Decrypt\",\"Resource\":\"*\"},{\"Effect\":\"Allow\",\"Principal\":"
+        "{\"AWS\":\"" ACCT "\"},\"Action\":\"kms:Decrypt\",\"Resource\":\"*\",\"Condition\":"
+        "{\"StringEquals\":{\"kms:EncryptionContext:App\":\"billing\"},\"ForAllValues:StringLike\":"
+        "{\"kms:EncryptionContextKeys\":[\"app\",\"env*\"]}}},{\"Effect\":\"Deny\",\"Principal\":"
+        "\"*\",\"Action\":\"kms:GenerateDataKey*\",\"Resource\":\"*\",\"Condition\":"
+        "{\"Null\":{\"kms:EncryptionContext:env\":\"true\"}}}]}");
+    char *ok_blob = encrypt(ctx_key, "billing data", json_pack("{s:s, s:s}", "app", "billing",
+                                                               "environment", "prod"));
+    char *bad_blob = encrypt(ctx_key, "other data", json_pack("{s:s}", "app", "other"));
+    char *extra_blob = encrypt(ctx_key, "extra", json_pack("{s:s, s:s}", "app", "billing",
+                                                           "owner", "me"));
+    decrypt_eq(ok_blob, json_pack("{s:s, s:s}", "app", "billing", "environment", "prod"),
+               "billing data");
+    denied("Decrypt", json_pack("{s:s, s:{s:s}}", "CiphertextBlob", bad_blob, "EncryptionContext",
+           "app", "other"), "kms:Decrypt", ctx_key, false);
+    denied("Decrypt", json_pack("{s:s, s:{s:s, s:s}}", "CiphertextBlob", extra_blob,
+           "EncryptionContext", "app", "billing", "owner", "me"), "kms:Decrypt", ctx_key, false);
+    denied("GenerateDataKey", json_pack("{s:s, s:s}", "KeyId", ctx_key, "KeySpec", "AES_256"),
+           "kms:GenerateDataKey", ctx_key, true);
+    json_decref(call_ok("GenerateDataKey", json_pack("{s:s, s:s, s:{s:s}}", "KeyId", ctx_key,
+                        "KeySpec", "AES_256", "EncryptionContext", "env", "x")));
+    free(ok_blob);
+    free(bad_blob);
+    free(extra_blob);
+
+    /* A Deny whose condition tresor cannot evaluate fails closed. */
+    const char *ip = key_with_policy(3,
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"kms:*\","
+        "\"Resource\":\"*\"},{\"Effect\":\"Deny\",\"Principal\":\"*\",\"Action\":\"kms:Encrypt\","
+        "\"Resource\":\"*\",\"Condition\":{\"NotIpAddress\":{\"aws:SourceIp\":\"10.0.0.0/8\"}}}]}");
+    denied("Encrypt", json_pack("{s:s, s:s}", "KeyId", ip, "Plaintext", "aGk="), "kms:Encrypt",
+           ip, true);
+    json_decref(call_ok("DescribeKey", json_pack("{s:s}", "KeyId", ip)));
+}
+
+/* Store a policy as is (IAM entities cannot be named through the API yet). */
+static void force_policy(const char *id, const char *policy)
+{
+    store_t st = F->rc.st;
+    struct key_rec k;
+    assert_int_equal(tr_code(kms_key_lookup(st, id, &k)), TR_E_OK);
+    char *old = k.policy;
+    k.policy = (char *)policy;
+    assert_int_equal(tr_code((*st)->tx_begin(st)), TR_E_OK);
+    assert_int_equal(tr_code((*st)->key_update(st, &k)), TR_E_OK);
+    assert_int_equal(tr_code((*st)->tx_commit(st)), TR_E_OK);
+    k.policy = old;
+    key_rec_free(&k);
+}
+
+static void test_policy_principals(void **state)
+{
+    (void)state;
+    const char *id = new_key(0);
+    force_policy(id,
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"arn:aws:iam::" ACCT
+        ":role/team/Admin\",\"arn:aws:iam::" ACCT ":user/alice\"]},\"Action\":\"kms:*\","
+        "\"Resource\":\"arn:aws:kms:*:" ACCT ":key/*\"}]}");
+    /* Root of the account is not named: refused. */
+    denied("DescribeKey", json_pack("{s:s}", "KeyId", id), "kms:DescribeKey", id, false);
+    /* A session of the named role (the path is not in the session ARN). */
+    snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:sts::" ACCT ":assumed-role/Admin/s1");
+    json_decref(call_ok("DescribeKey", json_pack("{s:s}", "KeyId", id)));
+    snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:sts::" ACCT ":assumed-role/Admins/s1");
+    denied("DescribeKey", json_pack("{s:s}", "KeyId", id), "kms:DescribeKey", id, false);
+    snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::" ACCT ":user/alice");
+    json_decref(call_ok("DescribeKey", json_pack("{s:s}", "KeyId", id)));
+    snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::" ACCT ":user/bob");
+    denied("DescribeKey", json_pack("{s:s}", "KeyId", id), "kms:DescribeKey", id, false);
+    as_account(ACCT);
+
+    /* Cross-account, granted by the key policy: usable by key ARN only. */
+    const char *shared = key_with_policy(1,
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"" ACCT "\","
+        "\"arn:aws:iam::" ACCT2 ":root\"]},\"Action\":\"kms:*\",\"Resource\":\"*\"}]}");
+    char arn[128];
+    key_arn(shared, arn, sizeof arn);
+    char *blob = encrypt(shared, "shared", NULL);
+    as_account(ACCT2);
+    decrypt_eq(blob, NULL, "shared");
+    json_decref(call_ok("DescribeKey", json_pack("{s:s}", "KeyId", arn)));
+    char *b2 = encrypt(arn, "from B", NULL);
+    char msg[200];
+    snprintf(msg, sizeof msg, "Key '%s' does not exist", arn);
+    call_err("DisableKey", json_pack("{s:s}", "KeyId", arn), TR_E_KMS_NOT_FOUND, msg);
+    as_account(ACCT);
+    decrypt_eq(b2, NULL, "from B");
+    free(b2);
+    free(blob);
+}
+
+static void test_key_only_operations(void **state)
+{
+    (void)state;
+    const char *id = new_key(0);
+    DO("CreateAlias", json_pack("{s:s, s:s}", "AliasName", "alias/k", "TargetKeyId", id));
+    static const char *const ops[] = { "EnableKey", "DisableKey", "ScheduleKeyDeletion",
+                                       "CancelKeyDeletion", "EnableKeyRotation",
+                                       "DisableKeyRotation", "GetKeyRotationStatus",
+                                       "RotateKeyOnDemand", "ListKeyRotations", "GetKeyPolicy",
+                                       "ListKeyPolicies", "ListResourceTags", NULL };
+    for (const char *const *op = ops; *op; op++) {
+        call_err(*op, json_pack("{s:s}", "KeyId", "alias/k"), TR_E_KMS_NOT_FOUND,
+                 "Invalid keyId 'alias/k'");
+        call_err(*op, json_pack("{s:s}", "KeyId", "arn:aws:kms:" REGION ":" ACCT ":alias/k"),
+                 TR_E_KMS_NOT_FOUND, "Invalid keyId 'arn:aws:kms:us-east-1:111122223333:alias/k'");
+    }
+    call_err("ListAliases", json_pack("{s:s}", "KeyId", "alias/k"), TR_E_KMS_NOT_FOUND,
+             "Invalid keyId 'alias/k'");
+    /* Unknown members are refused, as the awsJson front end does. */
+    call_err("DescribeKey", json_pack("{s:s, s:i}", "KeyId", id, "Bogus", 1), TR_E_SERIALIZATION,
+             "Unknown member 'Bogus' in the request");
+    call_err("Encrypt", json_pack("{s:s, s:s, s:s}", "KeyId", id, "Plaintext", "aGk=", "keyId", id),
+             TR_E_SERIALIZATION, "Unknown member 'keyId' in the request");
 }
 
 /* ---- validation and unsupported features ---------------------------------- */
@@ -1450,6 +1622,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_key_tags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tag_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_enforcement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_principals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_only_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_key_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crypto_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_keys, setup, teardown),
