@@ -130,7 +130,10 @@ TR_RESULT kms_blob_open(struct req_ctx *rc, const char *key_id, const char *acti
 
     bool parsed = blob && tr_ok(ciphertext_parse(blob, blob_len, &ct));
     if (!parsed) {
-        if (!key_id) BAIL0(TR_E_KMS_INVALID_CIPHERTEXT);
+        if (!key_id) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+            goto fail;
+        }
         *key = given;
         memset(&given, 0, sizeof given);
     } else {
