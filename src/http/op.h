@@ -21,7 +21,11 @@ struct principal {
     char account_id[ACCOUNT_ID_LEN + 1];
     char arn[512];              /* arn:aws:iam::A:root, ... */
     char id[256];               /* account id for root; AIDA...; AROA...:session */
+    char role_arn[512];         /* role sessions: the role's ARN (with path); else "" */
+    char access_key_id[33];     /* the access key the request was signed with */
 };
+
+struct identity;                /* iam/authz.h: the caller's policies, loaded once per request */
 
 struct server_env {
     store_t st;
@@ -39,6 +43,12 @@ struct req_ctx {
     char request_id[37];
     int64_t now;                /* epoch seconds at request start (tr_now) */
     const char *source_ip;
+    bool secure_transport;      /* aws:SecureTransport (TLS) */
+    /* Set when one service calls another on the caller's behalf
+     * (Secrets Manager -> KMS): "secretsmanager.<region>.amazonaws.com".
+     * NULL on direct calls.  Sets kms:ViaService and aws:ViaAWSService. */
+    const char *via_service;
+    struct identity *identity;  /* lazily loaded by iam_authorize; freed by the router */
 };
 
 typedef TR_RESULT (*op_handler)(struct req_ctx *rc, json_t *in, json_t **out);

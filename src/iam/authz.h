@@ -1,0 +1,86 @@
+/*
+ * authz.h -- authorization of a request with the policy engine: load the
+ * caller's identity side from the store once per request, build the
+ * request context (global condition keys), evaluate, and turn a denial
+ * into the service's AccessDenied error with AWS's message.
+ *
+ * Every service's handlers call iam_authorize(); KMS passes the key
+ * policy (RES_REQUIRED) and then consults grants on an implicit deny,
+ * Secrets Manager passes the secret's resource policy (RES_UNION), IAM
+ * and STS pass none or the role's trust policy.
+ */
+#ifndef TR_IAM_AUTHZ_H
+#define TR_IAM_AUTHZ_H
+
+#include "http/op.h"
+#include "iam/policy.h"
+
+/* The identity side of a principal (SEMANTICS 1.2, 1.5, 4.3). */
+struct identity {
+    struct named_policy *identity;   /* users: inline + attached + each group's; roles: the role's */
+    size_t nidentity;
+    struct named_policy boundary;    /* valid when has_boundary */
+    bool has_boundary;
+    struct named_policy *session;    /* session policies of a role session */
+    size_t nsession;
+    bool session_present;
+    bool root;                       /* an account root user */
+    /* Principal tags: user or role tags, then session tags (which win). */
+    char **tag_keys;
+    char **tag_values;
+    size_t ntags;
+    int64_t token_issued;            /* temporary credentials: issue time; else 0 */
+    bool mfa;                        /* aws:MultiFactorAuthPresent (temporary credentials) */
+    char *username;                  /* IAM users only (aws:username) */
+    void *owned;                     /* implementation storage */
+};
+
+/* Load who's identity side (policies compiled through policy_cache_get). */
+TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct identity *out);
+void iam_identity_free(struct identity *id);
+
+/* The request context under construction: global keys plus service keys. */
+#define CTX_MAX 96
+struct ctx_builder {
+    struct ctx_entry e[CTX_MAX];
+    size_t n;
+    struct buf strings;              /* owned copies of keys and values */
+    const char *ptrs[CTX_MAX * 4];   /* value arrays, pointing into strings */
+    size_t nptrs;
+};
+
+/* Start a context with the global keys SEMANTICS 1.1 lists that apply to
+ * rc (aws:PrincipalArn, aws:PrincipalAccount, aws:userid, aws:username,
+ * aws:PrincipalType, aws:PrincipalTag/*, aws:SourceIp (not on
+ * service-to-service calls), aws:SecureTransport, aws:CurrentTime,
+ * aws:EpochTime, aws:RequestedRegion, aws:ViaAWSService,
+ * aws:TokenIssueTime and aws:MultiFactorAuthPresent for temporary
+ * credentials). */
+TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id);
+TR_RESULT iam_ctx_add(struct ctx_builder *cb, const char *key, const char *value);
+TR_RESULT iam_ctx_add_multi(struct ctx_builder *cb, const char *key,
+                            const char *const *values, size_t n);
+void iam_ctx_free(struct ctx_builder *cb);
+
+struct authz_req {
+    const char *action;                      /* "kms:Decrypt" */
+    const char *resource;                    /* ARN, or "*" */
+    const char *resource_account;            /* owner of the resource */
+    const char *resource_as_given;           /* for the message (SM echoes SecretId); NULL = resource */
+    const struct named_policy *resource_policy;   /* NULL when none */
+    enum resource_mode mode;
+    const struct ctx_entry *extra;           /* service keys (kms:*, secretsmanager:*, sts:*, ...) */
+    size_t nextra;
+    /* Do not fail on deny: fill *out and return TR_OK (KMS consults
+     * grants after an implicit deny). */
+    bool no_fail;
+};
+
+/* Load rc->identity if needed, build the context, evaluate.  On deny
+ * (unless no_fail) fails with the service's code -- KMS and Secrets
+ * Manager TR_E_ACCESS_DENIED (AccessDeniedException, 400), IAM and STS
+ * TR_E_IAM_ACCESS_DENIED (AccessDenied, 403) -- and AWS's message.
+ * out may be NULL. */
+TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct eval_result *out);
+
+#endif

@@ -1,0 +1,192 @@
+/*
+ * policy.h -- the policy engine: policy documents compiled once, and a
+ * pure evaluator of one request against a set of compiled policies.
+ *
+ * Specification: ../shared/docs/SEMANTICS.md sections 1, 2 and 5.  Nothing
+ * here does I/O or touches the store: callers (iam/authz.c, kms/authz.c,
+ * the analyzer) gather the policies and the request context, and the
+ * engine decides.  The analyzer reuses the same evaluator, so there is
+ * one copy of the rules.
+ *
+ * Compiled policies are immutable and reference counted; they may be
+ * shared by any number of threads.  policy_cache_get() keeps compiled forms
+ * keyed by the document text, so a policy is parsed once, not per request.
+ */
+#ifndef TR_POLICY_H
+#define TR_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/result.h"
+
+/* What a document is; the validation rules differ (SEMANTICS 1.6, 1.7). */
+enum policy_kind {
+    POLICY_IDENTITY,   /* user/group/role inline or managed policy, permissions
+                          boundary, session policy: Principal/NotPrincipal refused */
+    POLICY_RESOURCE,   /* a resource policy (Secrets Manager): Principal required */
+    POLICY_TRUST,      /* a role trust policy: Principal required; sts: actions */
+    POLICY_KEY,        /* a KMS key policy: Principal required */
+};
+
+struct policy;         /* compiled, immutable */
+
+/* Parse and validate.  Failures are TR_E_POLICY_MALFORMED with AWS's
+ * message for IAM ("Syntax errors in policy.", "Policy document should not
+ * specify a principal.", "Missing required field Principal", "Invalid
+ * principal in policy: ...", ...); callers of other services map the code
+ * to their own error type (KMS: MalformedPolicyDocumentException). */
+TR_RESULT policy_compile(const char *text, size_t len, enum policy_kind kind,
+                         struct policy **out);
+/* A compiled policy for `text`, from the process-wide cache when present
+ * (compiled and inserted otherwise).  Returns a new reference. */
+TR_RESULT policy_cache_get(const char *text, size_t len, enum policy_kind kind,
+                           struct policy **out);
+struct policy *policy_ref(struct policy *p);
+void policy_unref(struct policy *p);
+
+size_t policy_statement_count(const struct policy *p);
+/* The Sid of statement i, or NULL. */
+const char *policy_statement_sid(const struct policy *p, size_t i);
+/* The Version of the document ("2012-10-17", "2008-10-17"; "" when absent). */
+const char *policy_version(const struct policy *p);
+/* For principal validation by the caller: call fn for every AWS principal
+ * string named in Principal/NotPrincipal (the caller checks existence). */
+TR_RESULT policy_each_aws_principal(const struct policy *p,
+                                    TR_RESULT (*fn)(void *arg, const char *principal),
+                                    void *arg);
+
+/* ---- the request ------------------------------------------------------ */
+
+/* One condition key of the request context.  Keys match
+ * case-insensitively (including suffixes like kms:EncryptionContext:k). */
+struct ctx_entry {
+    const char *key;             /* "aws:SourceIp", "kms:EncryptionContext:Dept" */
+    const char *const *values;   /* n values (n >= 1; n == 0 only for an empty multi-valued key) */
+    size_t n;
+    bool multi;                  /* a multi-valued key (kms:EncryptionContextKeys, aws:TagKeys, ...) */
+    bool unknown;                /* value unknown (static analysis): conditions on it are
+                                    reported, not decided (see eval_result.conditional) */
+};
+
+enum eval_principal_type {
+    EP_ROOT = 0,                 /* arn:aws:iam::A:root */
+    EP_USER = 1,                 /* arn:aws:iam::A:user/path/name */
+    EP_ROLE_SESSION = 2,         /* arn:aws:sts::A:assumed-role/name/session */
+    EP_ANONYMOUS = 3,            /* unauthenticated (matches only "*") */
+};
+
+struct eval_principal {
+    enum eval_principal_type type;
+    const char *arn;             /* the caller's ARN (the session ARN for sessions) */
+    const char *account;         /* 12 digits */
+    const char *role_arn;        /* sessions: arn:aws:iam::A:role/path/name; else NULL */
+};
+
+struct eval_request {
+    struct eval_principal who;
+    const char *action;          /* "kms:Decrypt" */
+    const char *resource;        /* the resource ARN; "*" for account-level actions */
+    const char *resource_account;/* the account that owns the resource */
+    const struct ctx_entry *ctx; /* every condition key the request has, including
+                                    aws:PrincipalArn, aws:username, aws:userid, ... */
+    size_t nctx;
+};
+
+/* ---- the policies that apply ----------------------------------------- */
+
+struct named_policy {
+    const struct policy *p;
+    const char *name;            /* evidence label: a managed policy ARN, "inline:user/alice/p1",
+                                    "key-policy:<key arn>", "trust:<role arn>", ... */
+};
+
+enum resource_mode {
+    RES_NONE,       /* no resource policy (IAM, STS GetSessionToken, account-level actions) */
+    RES_UNION,      /* Secrets Manager: same account, identity OR resource policy suffices */
+    RES_REQUIRED,   /* KMS key policy, role trust policy: the resource policy must allow,
+                       directly, or by naming the account, which delegates to identity policies */
+};
+
+struct policy_set {
+    const struct named_policy *identity;    /* user inline+attached+groups'; role's */
+    size_t nidentity;
+    const struct named_policy *boundary;    /* permissions boundary, NULL when none */
+    const struct named_policy *session;     /* session policies (inline Policy + PolicyArns) */
+    size_t nsession;
+    bool session_present;                   /* session policies were passed */
+    const struct named_policy *resource;    /* resource/key/trust policy, NULL when none */
+    enum resource_mode mode;
+    bool root_identity;                     /* the caller is an account root user: its identity
+                                               side allows everything in its own account */
+};
+
+/* ---- the decision ----------------------------------------------------- */
+
+enum decision { DECISION_IMPLICIT_DENY = 0, DECISION_ALLOW = 1, DECISION_EXPLICIT_DENY = 2 };
+
+/* Which kind of policy denied: picks the wording of AccessDenied messages
+ * (IAM troubleshoot_access-denied: "because no identity-based policy
+ * allows", "with an explicit deny in a resource-based policy", ...). */
+enum policy_type_word {
+    PT_NONE = 0, PT_IDENTITY, PT_RESOURCE, PT_BOUNDARY, PT_SESSION,
+};
+
+enum stmt_effect { EFFECT_ALLOW = 0, EFFECT_DENY = 1 };
+
+struct stmt_ref {
+    const struct named_policy *policy;   /* points into the policy_set */
+    size_t index;                        /* statement index in the document */
+    const char *sid;                     /* or NULL */
+    enum stmt_effect effect;
+    enum policy_type_word type;
+};
+
+/* How the resource policy named the caller (SEMANTICS 1.3 table). */
+enum principal_match {
+    PM_NONE = 0,
+    PM_ACCOUNT,      /* "A" / arn:aws:iam::A:root: delegation to the account */
+    PM_ROLE,         /* the role ARN of the caller's session */
+    PM_DIRECT,       /* the user ARN or the session ARN itself */
+    PM_EVERYONE,     /* "*" */
+};
+
+#define EVAL_MAX_REFS 16
+
+struct eval_result {
+    enum decision decision;
+    enum policy_type_word deny_type;  /* for DENY: which kind of policy decided */
+    enum principal_match resource_match;
+    /* ALLOW: one deciding Allow per policy type that had to allow;
+     * EXPLICIT_DENY: the denying statement(s);
+     * IMPLICIT_DENY: none (deny_type names the type that lacked an Allow). */
+    struct stmt_ref refs[EVAL_MAX_REFS];
+    size_t nrefs;
+    /* Static analysis: the decision depends on context keys marked
+     * unknown.  decision is then what holds if those conditions are true,
+     * and cond_refs name the statements whose conditions were assumed. */
+    bool conditional;
+    struct stmt_ref cond_refs[EVAL_MAX_REFS];
+    size_t ncond_refs;
+};
+
+/* Decide.  Pure: reads rq and ps only.  SEMANTICS 1.2 pseudo-code:
+ * explicit deny anywhere -> EXPLICIT_DENY; then the resource-policy rule
+ * of ps->mode with the 1.3 table for same-account callers, both sides for
+ * cross-account callers (1.4); identity policies; boundary; session. */
+TR_RESULT policy_evaluate(const struct eval_request *rq, const struct policy_set *ps,
+                          struct eval_result *out);
+
+/* AWS's AccessDenied wording for a denied result:
+ * "User: <arn> is not authorized to perform: <action> on resource: <resource>
+ *  because no identity-based policy allows the <action> action"
+ * "... with an explicit deny in a resource-based policy". */
+void policy_denied_message(const struct eval_request *rq, const struct eval_result *r,
+                           const char *resource_as_given, char *out, size_t n);
+
+/* Matching primitives, exposed for KMS grants, the analyzer and tests. */
+bool policy_action_match(const char *pattern, const char *action);   /* case-insensitive glob */
+bool policy_arn_match(const char *pattern, const char *arn);         /* case-sensitive glob */
+
+#endif
