@@ -23,6 +23,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "crypto/rand.h"
+#include "http/query_proto.h"
 
 struct service {
     const char *target_prefix;   /* "TrentService." */
@@ -34,6 +35,20 @@ struct service {
 
 static const struct service services[] = {
     { "TrentService.", "kms", kms_ops, "KMSInternalException", "message" },
+};
+
+/* Query-protocol services, chosen by the SigV4 credential scope. */
+struct qservice {
+    const char *signing_name;    /* "iam", "sts" */
+    const struct query_op *ops;
+    const char *xmlns;
+    const char *version;         /* the API version clients send */
+    const char *internal_code;
+};
+
+static const struct qservice qservices[] = {
+    { "iam", iam_ops, "https://iam.amazonaws.com/doc/2010-05-08/", "2010-05-08", "ServiceFailure" },
+    { "sts", sts_ops, "https://sts.amazonaws.com/doc/2011-06-15/", "2011-06-15", "InternalFailure" },
 };
 
 const char *http_header(const struct http_request *rq, const char *name)
@@ -170,6 +185,143 @@ static void log_request(const struct http_request *rq, const char *target,
     log_line(line, n);
 }
 
+/* The query protocol's spelling of an error (code, HTTP status). */
+static void query_error_code(const struct qservice *qs, enum tr_err code,
+                             const char **type, int *status)
+{
+    *type = tr_err_type(code);
+    *status = tr_err_status(code);
+    switch (code) {
+    case TR_E_MISSING_AUTH: *type = "MissingAuthenticationToken"; *status = 403; break;
+    case TR_E_INCOMPLETE_SIGNATURE: *type = "IncompleteSignature"; *status = 400; break;
+    case TR_E_INVALID_SIGNATURE: *type = "SignatureDoesNotMatch"; *status = 403; break;
+    case TR_E_UNRECOGNIZED_CLIENT: *type = "InvalidClientTokenId"; *status = 403; break;
+    case TR_E_EXPIRED_TOKEN: *type = "ExpiredToken"; *status = 400; break;
+    case TR_E_ACCESS_DENIED: *type = "AccessDenied"; *status = 403; break;
+    case TR_E_SERIALIZATION: case TR_E_VALIDATION: *type = "ValidationError"; *status = 400; break;
+    case TR_E_UNKNOWN_OPERATION: *type = "InvalidAction"; *status = 400; break;
+    case TR_E_REQUEST_TOO_LARGE: *type = "RequestEntityTooLarge"; *status = 413; break;
+    case TR_E_KMS_MALFORMED_POLICY: *type = "MalformedPolicyDocument"; *status = 400; break;
+    default:
+        if (*status >= 500) *type = qs ? qs->internal_code : "InternalFailure";
+        break;
+    }
+}
+
+static void render_query_error(const struct qservice *qs, struct http_response *resp)
+{
+    const struct tr_error_info *e = tr_last_error();
+    enum tr_err code = e->code ? e->code : TR_E_INTERNAL;
+    const char *type;
+    int status;
+    query_error_code(qs, code, &type, &status);
+    resp->status = status;
+    resp->error_type = type;
+    resp->content_type = "text/xml";
+    buf_reset(&resp->body);
+    struct xml x = { .b = &resp->body, .r = TR_OK };
+    if (tr_failed(buf_printf(&resp->body, "<ErrorResponse xmlns=\"%s\">",
+                             qs ? qs->xmlns : qservices[0].xmlns))) return;
+    xml_open(&x, "Error");
+    xml_text(&x, "Type", status >= 500 ? "Receiver" : "Sender");
+    xml_text(&x, "Code", type);
+    if (status >= 500) xml_text(&x, "Message", "An internal error occurred.");
+    else if (e->has_message) xml_text(&x, "Message", e->message);
+    xml_close(&x, "Error");
+    xml_text(&x, "RequestId", resp->request_id);
+    xml_close(&x, "ErrorResponse");
+    if (tr_failed(x.r)) buf_reset(&resp->body);
+}
+
+static const struct query_op *find_query_op(const struct qservice *qs, const char *name)
+{
+    for (const struct query_op *op = qs->ops; op->name; op++)
+        if (strcmp(op->name, name) == 0) return op;
+    return NULL;
+}
+
+static TR_RESULT run_query_op(struct req_ctx *rc, const struct qservice *qs,
+                              const struct query_op *op, const struct form *in,
+                              struct http_response *resp)
+{
+    struct xml x = { .b = &resp->body, .r = TR_OK };
+    GUARD(buf_printf(&resp->body, "<%sResponse xmlns=\"%s\">", op->name, qs->xmlns));
+    if (!(op->flags & QOP_NO_RESULT)) GUARD(buf_printf(&resp->body, "<%sResult>", op->name));
+    bool tx = op->flags & OP_WRITE;
+    if (tx) GUARD(rc->st[0]->tx_begin(rc->st));
+    tr_result r = op->fn(rc, in, &x);
+    if (tr_ok(r)) r = x.r;
+    if (tx) {
+        if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
+        if (tr_failed(r)) rc->st[0]->tx_rollback(rc->st);
+    }
+    GUARD(r);
+    if (!(op->flags & QOP_NO_RESULT)) GUARD(buf_printf(&resp->body, "</%sResult>", op->name));
+    return buf_printf(&resp->body, "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>",
+                      resp->request_id, op->name);
+}
+
+/* A form-encoded request: the service comes from the credential scope. */
+static void handle_query(const struct server_env *env, const struct http_request *rq,
+                         struct http_response *resp, struct req_ctx *rc, const char **target)
+{
+    const struct qservice *qs = NULL;
+    struct form form;
+    tr_result r;
+    bool have_form = false;
+
+    resp->content_type = "text/xml";
+    struct sigv4_request sreq = {
+        .method = rq->method, .path = rq->path, .query = rq->query,
+        .headers = rq->headers, .nheaders = rq->nheaders,
+        .body = rq->body, .body_len = rq->body_len,
+    };
+    struct sigv4_auth auth;
+    r = sigv4_parse(&sreq, &auth);
+    if (tr_failed(r)) goto fail;
+    for (size_t i = 0; i < sizeof qservices / sizeof qservices[0]; i++)
+        if (strcmp(auth.service, qservices[i].signing_name) == 0) qs = &qservices[i];
+    if (!qs) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INVALID_SIGNATURE,
+                       "Credential should be scoped to correct service. ");
+        goto fail;
+    }
+    r = auth_request(env, &sreq, qs->signing_name, time(NULL), &rc->who, &auth);
+    if (tr_failed(r)) goto fail;
+    r = form_parse(rq->body, rq->body_len, &form);
+    have_form = true;
+    if (tr_failed(r)) goto fail;
+    const char *action = form_get(&form, "Action");
+    if (!action || !*action) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_MISSING_ACTION, "Missing Action");
+        goto fail;
+    }
+    *target = action;
+    const char *version = form_get(&form, "Version");
+    const struct query_op *op = find_query_op(qs, action);
+    if (!op || !version || strcmp(version, qs->version) != 0) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION,
+                       "Could not find operation %.64s for version %.32s", action,
+                       version ? version : "NO_VERSION_SPECIFIED");
+        goto fail;
+    }
+    rc->env = env;
+    rc->st = env->st;
+    rc->kr = env->kr;
+    snprintf(rc->region, sizeof rc->region, "%s", auth.region);
+    snprintf(rc->service, sizeof rc->service, "%s", qs->signing_name);
+    memcpy(rc->request_id, resp->request_id, sizeof rc->request_id);
+    rc->now = tr_now();
+    rc->source_ip = rq->source_ip;
+    r = run_query_op(rc, qs, op, &form, resp);
+    if (tr_failed(r)) goto fail;
+    form_free(&form);
+    return;
+fail:
+    if (have_form) form_free(&form);
+    render_query_error(qs, resp);
+}
+
 void router_handle(const struct server_env *env, const struct http_request *rq,
                    struct http_response *resp)
 {
@@ -201,6 +353,11 @@ void router_handle(const struct server_env *env, const struct http_request *rq,
         goto fail;
     }
     target = http_header(rq, "X-Amz-Target");
+    if (!target && strcmp(rq->method, "POST") == 0 && strcmp(rq->path, "/") == 0) {
+        handle_query(env, rq, resp, &rc, &target);
+        log_request(rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
+        return;
+    }
     svc = find_service(target);
     if (strcmp(rq->method, "POST") != 0 || strcmp(rq->path, "/") != 0 || !svc) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, NULL);

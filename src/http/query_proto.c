@@ -1,0 +1,289 @@
+/*
+ * query_proto.c -- form decoding and XML writing for the query protocol
+ * (IAM, STS).  See query_proto.h.
+ *
+ * The form body is attacker-controlled: decoding is one linear pass into a
+ * capped buffer, parameter count is capped, and every value handed to a
+ * handler is NUL-terminated and decoded exactly once.  Values may carry
+ * policy documents and passwords, so the storage is a secret buf.
+ */
+#include "http/query_proto.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/json.h"
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode [p, e) into storage; returns the offset of the NUL-terminated result. */
+static TR_RESULT decode_part(struct buf *st, const uint8_t *p, const uint8_t *e, uint32_t *off)
+{
+    *off = st->len;
+    while (p < e) {
+        uint8_t c = *p++;
+        if (c == '+') c = ' ';
+        else if (c == '%') {
+            if (e - p < 2) BAIL(TR_E_QUERY_VALIDATION, "Malformed percent-encoding in the request body");
+            int hi = hexval(p[0]), lo = hexval(p[1]);
+            if (hi < 0 || lo < 0) BAIL(TR_E_QUERY_VALIDATION, "Malformed percent-encoding in the request body");
+            c = (uint8_t)(hi * 16 + lo);
+            p += 2;
+        }
+        if (c == 0) BAIL(TR_E_QUERY_VALIDATION, "NUL character in the request body");
+        GUARD(buf_append(st, &c, 1));
+    }
+    uint8_t z = 0;
+    return buf_append(st, &z, 1);
+}
+
+TR_RESULT form_parse(const uint8_t *body, size_t len, struct form *out)
+{
+    uint32_t koff[FORM_MAX_PARAMS], voff[FORM_MAX_PARAMS];
+    memset(out, 0, sizeof *out);
+    out->storage = BUF_SECRET((uint32_t)len * 1 + 2 * FORM_MAX_PARAMS + 16);
+    const uint8_t *p = body, *end = body + len;
+    while (p < end) {
+        const uint8_t *amp = memchr(p, '&', (size_t)(end - p));
+        const uint8_t *pe = amp ? amp : end;
+        if (pe > p) {
+            if (out->n >= FORM_MAX_PARAMS)
+                BAIL(TR_E_QUERY_VALIDATION, "Too many parameters in the request (at most %d)", FORM_MAX_PARAMS);
+            const uint8_t *eq = memchr(p, '=', (size_t)(pe - p));
+            GUARD(decode_part(&out->storage, p, eq ? eq : pe, &koff[out->n]));
+            GUARD(decode_part(&out->storage, eq ? eq + 1 : pe, pe, &voff[out->n]));
+            out->n++;
+        }
+        p = pe + (amp ? 1 : 0);
+    }
+    /* Pointers only once storage stopped moving. */
+    for (size_t i = 0; i < out->n; i++) {
+        out->kv[i].key = (const char *)out->storage.data + koff[i];
+        out->kv[i].value = (const char *)out->storage.data + voff[i];
+    }
+    return TR_OK;
+}
+
+void form_free(struct form *f)
+{
+    if (!f) return;
+    buf_free(&f->storage);
+    f->n = 0;
+}
+
+const char *form_get(const struct form *f, const char *key)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->kv[i].key, key) == 0) return f->kv[i].value;
+    return NULL;
+}
+
+static size_t utf8_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80) n++;
+    return n;
+}
+
+/* json_invalid's wording, under the query protocol's ValidationError code. */
+static tr_result invalid(const char *key, const char *value_repr, const char *constraint)
+{
+    char msg[TR_ERR_MSG_MAX];
+    tr_result r = json_invalid(key, value_repr, constraint);
+    (void)r;
+    snprintf(msg, sizeof msg, "%s", tr_last_error()->message);
+    return tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_VALIDATION, "%s", msg);
+}
+
+TR_RESULT form_str(const struct form *f, const char *key, bool required,
+                   size_t min_len, size_t max_len, const char **out)
+{
+    *out = form_get(f, key);
+    if (!*out) {
+        if (required) return invalid(key, "null", "Member must not be null");
+        return TR_OK;
+    }
+    size_t n = utf8_len(*out);
+    char q[80], c[128];
+    if (n < min_len || n > max_len) {
+        snprintf(q, sizeof q, "'%.64s'", *out);
+        snprintf(c, sizeof c, n < min_len ? "Member must have length greater than or equal to %zu"
+                                          : "Member must have length less than or equal to %zu",
+                 n < min_len ? min_len : max_len);
+        *out = NULL;
+        return invalid(key, q, c);
+    }
+    return TR_OK;
+}
+
+TR_RESULT form_int(const struct form *f, const char *key, bool required,
+                   int64_t min, int64_t max, bool *present, int64_t *out)
+{
+    if (present) *present = false;
+    const char *s = form_get(f, key);
+    if (!s) {
+        if (required) return invalid(key, "null", "Member must not be null");
+        return TR_OK;
+    }
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    char q[80], c[128];
+    snprintf(q, sizeof q, "'%.32s'", s);
+    if (!*s || *end) return invalid(key, q, "Member must be an integer");
+    if (v < min || v > max) {
+        snprintf(c, sizeof c, v < min ? "Member must have value greater than or equal to %lld"
+                                      : "Member must have value less than or equal to %lld",
+                 (long long)(v < min ? min : max));
+        return invalid(key, q, c);
+    }
+    if (present) *present = true;
+    *out = v;
+    return TR_OK;
+}
+
+TR_RESULT form_bool(const struct form *f, const char *key, bool *present, bool *out)
+{
+    if (present) *present = false;
+    const char *s = form_get(f, key);
+    if (!s) return TR_OK;
+    if (strcasecmp(s, "true") == 0) *out = true;
+    else if (strcasecmp(s, "false") == 0) *out = false;
+    else {
+        char q[80];
+        snprintf(q, sizeof q, "'%.32s'", s);
+        return invalid(key, q, "Member must be a boolean");
+    }
+    if (present) *present = true;
+    return TR_OK;
+}
+
+size_t form_list(const struct form *f, const char *name, const char **out, size_t max)
+{
+    char key[256];
+    size_t n = 0;
+    for (size_t i = 1; n < max; i++) {
+        snprintf(key, sizeof key, "%s.member.%zu", name, i);
+        const char *v = form_get(f, key);
+        if (!v) break;
+        out[n++] = v;
+    }
+    return n;
+}
+
+size_t form_pairs(const struct form *f, const char *name, const char **keys,
+                  const char **values, size_t max)
+{
+    char key[256];
+    size_t n = 0;
+    for (size_t i = 1; n < max; i++) {
+        snprintf(key, sizeof key, "%s.member.%zu.Key", name, i);
+        const char *k = form_get(f, key);
+        if (!k) break;
+        snprintf(key, sizeof key, "%s.member.%zu.Value", name, i);
+        const char *v = form_get(f, key);
+        keys[n] = k;
+        values[n] = v ? v : "";
+        n++;
+    }
+    return n;
+}
+
+/* ---- XML ----------------------------------------------------------- */
+
+static void put(struct xml *x, const char *s, size_t n)
+{
+    if (tr_ok(x->r)) x->r = buf_append(x->b, s, n);
+}
+
+static void put_escaped(struct xml *x, const char *s)
+{
+    const char *run = s;
+    for (; *s; s++) {
+        const char *rep = NULL;
+        switch (*s) {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '"': rep = "&quot;"; break;
+        case '\'': rep = "&apos;"; break;
+        case '\r': rep = "&#xD;"; break;
+        default: break;
+        }
+        if (rep) {
+            put(x, run, (size_t)(s - run));
+            put(x, rep, strlen(rep));
+            run = s + 1;
+        }
+    }
+    put(x, run, (size_t)(s - run));
+}
+
+void xml_open(struct xml *x, const char *tag)
+{
+    put(x, "<", 1); put(x, tag, strlen(tag)); put(x, ">", 1);
+}
+
+void xml_close(struct xml *x, const char *tag)
+{
+    put(x, "</", 2); put(x, tag, strlen(tag)); put(x, ">", 1);
+}
+
+void xml_text(struct xml *x, const char *tag, const char *text)
+{
+    xml_open(x, tag);
+    put_escaped(x, text ? text : "");
+    xml_close(x, tag);
+}
+
+void xml_int(struct xml *x, const char *tag, int64_t v)
+{
+    char n[32];
+    snprintf(n, sizeof n, "%lld", (long long)v);
+    xml_text(x, tag, n);
+}
+
+void xml_bool(struct xml *x, const char *tag, bool v)
+{
+    xml_text(x, tag, v ? "true" : "false");
+}
+
+void xml_time(struct xml *x, const char *tag, int64_t epoch)
+{
+    char t[32];
+    time_t tt = (time_t)epoch;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    xml_text(x, tag, t);
+}
+
+void xml_policy(struct xml *x, const char *tag, const char *doc)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    xml_open(x, tag);
+    char chunk[256];
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)(doc ? doc : ""); *p; p++) {
+        if (n > sizeof chunk - 4) { put(x, chunk, n); n = 0; }
+        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+            chunk[n++] = (char)*p;
+        } else {
+            chunk[n++] = '%';
+            chunk[n++] = hex[*p >> 4];
+            chunk[n++] = hex[*p & 15];
+        }
+    }
+    put(x, chunk, n);
+    xml_close(x, tag);
+}

@@ -1,0 +1,83 @@
+/*
+ * query_proto.h -- the AWS query protocol used by IAM and STS: a
+ * form-encoded request body (Action=CreateUser&Version=2010-05-08&...),
+ * lists as Name.member.N, maps as Name.member.N.Key/Value, and XML
+ * replies:
+ *   <OpResponse xmlns="..."><OpResult>...</OpResult>
+ *     <ResponseMetadata><RequestId>id</RequestId></ResponseMetadata></OpResponse>
+ * Errors are <ErrorResponse><Error><Type>Sender</Type><Code/><Message/>
+ * </Error><RequestId/></ErrorResponse> (SEMANTICS 4.1, 4.2).
+ */
+#ifndef TR_QUERY_PROTO_H
+#define TR_QUERY_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/result.h"
+#include "http/op.h"
+
+#define FORM_MAX_PARAMS 512
+
+struct form_kv { const char *key; const char *value; };
+
+struct form {
+    struct form_kv kv[FORM_MAX_PARAMS];
+    size_t n;
+    struct buf storage;           /* decoded keys and values (secret: policies, passwords) */
+};
+
+/* Decode an application/x-www-form-urlencoded body ('+' is a space,
+ * %XX escapes).  More than FORM_MAX_PARAMS parameters, or a bad escape,
+ * is a TR_E_QUERY_VALIDATION error. */
+TR_RESULT form_parse(const uint8_t *body, size_t len, struct form *out);
+void form_free(struct form *f);
+/* The value of `key`, or NULL. */
+const char *form_get(const struct form *f, const char *key);
+/* Typed getters with AWS's validation wording (member named in lower
+ * camel case): a missing required parameter is "Value null at 'userName'
+ * failed to satisfy constraint: Member must not be null". */
+TR_RESULT form_str(const struct form *f, const char *key, bool required,
+                   size_t min_len, size_t max_len, const char **out);
+TR_RESULT form_int(const struct form *f, const char *key, bool required,
+                   int64_t min, int64_t max, bool *present, int64_t *out);
+TR_RESULT form_bool(const struct form *f, const char *key, bool *present, bool *out);
+/* Values of a list parameter Name.member.1 .. Name.member.N in order
+ * (stops at the first gap); at most max. */
+size_t form_list(const struct form *f, const char *name, const char **out, size_t max);
+/* Key/value pairs of Name.member.N.Key / Name.member.N.Value (tags). */
+size_t form_pairs(const struct form *f, const char *name, const char **keys,
+                  const char **values, size_t max);
+
+/* XML writing: elements with escaped text. */
+struct xml { struct buf *b; tr_result r; };
+void xml_open(struct xml *x, const char *tag);
+void xml_close(struct xml *x, const char *tag);
+/* <tag>escaped text</tag> */
+void xml_text(struct xml *x, const char *tag, const char *text);
+void xml_int(struct xml *x, const char *tag, int64_t v);
+void xml_bool(struct xml *x, const char *tag, bool v);
+/* ISO 8601 UTC, "2026-01-01T00:00:00Z". */
+void xml_time(struct xml *x, const char *tag, int64_t epoch);
+/* Percent-encode a policy document the way IAM returns it (RFC 3986
+ * unreserved characters kept), then XML-escape, as element text. */
+void xml_policy(struct xml *x, const char *tag, const char *document);
+
+typedef TR_RESULT (*query_handler)(struct req_ctx *rc, const struct form *in, struct xml *out);
+
+#define QOP_NO_RESULT 0x100   /* the reply has no <OpResult> element */
+
+struct query_op {
+    const char *name;         /* "CreateUser" */
+    const char *action;       /* "iam:CreateUser" */
+    query_handler fn;
+    unsigned flags;           /* OP_WRITE, QOP_NO_RESULT */
+};
+
+/* NULL-name terminated tables. */
+extern const struct query_op iam_ops[];
+extern const struct query_op sts_ops[];
+
+#endif
