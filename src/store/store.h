@@ -49,6 +49,8 @@ struct access_key_rec {
     int64_t created;
     int64_t expires;            /* 0 = never */
     struct buf wrapped_secret;  /* keyring_wrap'd secret access key */
+    char *doc;                  /* JSON, NULL when none: for users {"user_name"}, for
+                                   sessions the token hash, role, session policies, tags */
 };
 
 /* KMS key states, spelled as AWS spells them in KeyMetadata.KeyState. */
@@ -95,6 +97,42 @@ struct alias_rec {
 };
 
 struct tag_rec { char *key; char *value; };
+
+/*
+ * Generic entities and relations, for IAM (users, roles, groups, managed
+ * policies), STS sessions and KMS grants: a few indexed columns plus a
+ * JSON document with the rest, so new kinds need no new store functions
+ * (and the PostgreSQL backend implements the same dozen calls).
+ *
+ *   entity kinds: "user", "role", "group", "policy", ...
+ *     unique: (kind, account_id, name), (kind, arn), (kind, id)
+ *   relation kinds (from -> to, ordered by `to`):
+ *     "member"   group ARN  -> user ARN
+ *     "attached" entity ARN -> managed policy ARN
+ *     "inline"   entity ARN -> policy name          (doc: the document)
+ *     "version"  policy ARN -> "v1", "v2", ...      (doc: document, dates)
+ *     "grant"    key ARN    -> grant id             (doc: the grant)
+ *   Deleting an entity does not cascade: callers check and delete
+ *   relations first (IAM refuses with DeleteConflict anyway).
+ */
+struct ent_rec {
+    char kind[16];
+    char account_id[ACCOUNT_ID_LEN + 1];
+    char *name;
+    char *id;                   /* unique id: AIDA..., AROA..., ANPA..., AGPA... */
+    char *arn;
+    char *path;                 /* "/" by default */
+    char *doc;                  /* JSON object: the kind's other fields */
+    int64_t created;
+};
+
+struct rel_rec {
+    char kind[16];
+    char *from;
+    char *to;
+    char *doc;                  /* JSON, "" when none */
+    int64_t created;
+};
 
 struct store_class {
     const char *name;
@@ -150,6 +188,43 @@ struct store_class {
     TR_RESULT (*tag_delete)(const struct store_class **st, const char *arn, const char *key);
     /* Ordered by key. */
     TR_RESULT (*tag_list)(const struct store_class **st, const char *arn, struct tag_rec **out, size_t *n);
+
+    /* Access keys of one principal (IAM ListAccessKeys), oldest first;
+     * update replaces active/expires/doc; delete by id. */
+    TR_RESULT (*access_key_list)(const struct store_class **st, const char *principal_arn,
+                                 struct access_key_rec **out, size_t *n);
+    TR_RESULT (*access_key_update)(const struct store_class **st, const struct access_key_rec *k);
+    TR_RESULT (*access_key_delete)(const struct store_class **st, const char *akid);
+    /* Delete temporary keys (expires != 0) that expired before `now`. */
+    TR_RESULT (*access_key_purge_expired)(const struct store_class **st, int64_t now);
+
+    TR_RESULT (*ent_put)(const struct store_class **st, const struct ent_rec *e);     /* insert */
+    TR_RESULT (*ent_update)(const struct store_class **st, const struct ent_rec *e);  /* by kind+arn: name, path, doc */
+    TR_RESULT (*ent_get)(const struct store_class **st, const char *kind, const char *account,
+                         const char *name, struct ent_rec *out);
+    TR_RESULT (*ent_get_arn)(const struct store_class **st, const char *kind, const char *arn,
+                             struct ent_rec *out);
+    TR_RESULT (*ent_get_id)(const struct store_class **st, const char *kind, const char *id,
+                            struct ent_rec *out);
+    TR_RESULT (*ent_delete)(const struct store_class **st, const char *kind, const char *arn);
+    /* Entities of a kind in an account whose path starts with path_prefix
+     * (NULL: any), ordered by name, after `after` (NULL: from the start),
+     * at most `limit`. */
+    TR_RESULT (*ent_list)(const struct store_class **st, const char *kind, const char *account,
+                          const char *path_prefix, const char *after, size_t limit,
+                          struct ent_rec **out, size_t *n);
+
+    TR_RESULT (*rel_put)(const struct store_class **st, const struct rel_rec *r);  /* insert or replace */
+    TR_RESULT (*rel_get)(const struct store_class **st, const char *kind, const char *from,
+                         const char *to, struct rel_rec *out);
+    TR_RESULT (*rel_delete)(const struct store_class **st, const char *kind, const char *from,
+                            const char *to);
+    /* Relations of a kind from `from` (ordered by to), after `after`, at most limit. */
+    TR_RESULT (*rel_list_from)(const struct store_class **st, const char *kind, const char *from,
+                               const char *after, size_t limit, struct rel_rec **out, size_t *n);
+    /* Relations of a kind pointing to `to` (ordered by from). */
+    TR_RESULT (*rel_list_to)(const struct store_class **st, const char *kind, const char *to,
+                             struct rel_rec **out, size_t *n);
 };
 
 typedef const struct store_class **store_t;
@@ -166,5 +241,10 @@ void material_rec_free(struct material_rec *m);
 void material_list_free(struct material_rec *v, size_t n);
 void alias_list_free(struct alias_rec *v, size_t n);
 void tag_list_free(struct tag_rec *v, size_t n);
+void access_key_list_free(struct access_key_rec *v, size_t n);
+void ent_rec_free(struct ent_rec *e);
+void ent_list_free(struct ent_rec *v, size_t n);
+void rel_rec_free(struct rel_rec *r);
+void rel_list_free(struct rel_rec *v, size_t n);
 
 #endif
