@@ -43,6 +43,10 @@ TR_RESULT policy_compile(const char *text, size_t len, enum policy_kind kind,
  * (compiled and inserted otherwise).  Returns a new reference. */
 TR_RESULT policy_cache_get(const char *text, size_t len, enum policy_kind kind,
                            struct policy **out);
+/* Drop every cached policy (tests, shutdown); holders keep their references. */
+void policy_cache_clear(void);
+/* Entries in the cache (at most a fixed bound; tests). */
+size_t policy_cache_size(void);
 struct policy *policy_ref(struct policy *p);
 void policy_unref(struct policy *p);
 

@@ -1,0 +1,445 @@
+/*
+ * policy_eval.c -- the decision: one request against the policies that
+ * apply to it.  Pure (reads its arguments only) and allocation-free.
+ *
+ * Spec: ../shared/docs/SEMANTICS.md 1.2 - 1.7, 1.10, 2.5, 5 (checklist
+ * 1 - 20), 7 (NotPrincipal).  In order:
+ *  1. Every policy is scanned once.  A statement applies when its Action
+ *     (NotAction), Resource (NotResource; a key policy's Resource is "this
+ *     key"), Principal (NotPrincipal) and Condition all match.  An
+ *     applying Deny anywhere -- identity, boundary, session, resource --
+ *     is final (EXPLICIT_DENY, deny_type = the first one's policy type;
+ *     the resource policy is consulted first).
+ *  2. Allows are recorded per policy type and, in the resource policy, per
+ *     how the principal was named (enum principal_match).
+ *  3. The identity side is identity AND boundary (when present) AND
+ *     session policies (when passed); a root caller's identity side allows
+ *     everything and is not limited by boundaries or sessions.
+ *  4. Same account:
+ *       RES_NONE      identity side;
+ *       RES_UNION     resource policy naming the caller (PM_DIRECT), or
+ *                     naming its role / everyone while boundary and session
+ *                     allow (1.3 table), or the identity side;
+ *       RES_REQUIRED  the same, except that the identity side counts only
+ *                     when the resource policy allows the caller's account
+ *                     (PM_ACCOUNT, delegation: 1.7, 1.10).
+ *     Cross account (resource_account != caller's account): the resource
+ *     policy must allow the caller, its role, its account or everyone, AND
+ *     the identity side must allow (1.4); RES_NONE allows nothing.
+ *     Anonymous callers: only a resource-policy Allow for "*".
+ *  "*" (PM_EVERYONE) needs no identity policy (AWS managed keys rely on
+ *  it) but, like a role ARN, stays limited by boundary and session
+ *  policies: our choice, SEMANTICS names no rule for it.
+ * Three-valued conditions: a statement whose conditions read an unknown
+ * key is assumed to apply when it is an Allow and not to apply when it is
+ * a Deny; both are listed in cond_refs and an ALLOW that depends on them
+ * is marked conditional.
+ */
+#include "iam/policy_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "iam/arn.h"
+
+#define NLEVELS 5   /* enum principal_match */
+
+struct side {
+    enum tri allow;
+    struct stmt_ref ref;      /* the first definite Allow, else the first unknown one */
+    bool has_ref;
+    bool ref_definite;
+};
+
+struct scan {
+    struct side lvl[NLEVELS];
+};
+
+struct evaluator {
+    const struct eval_request *rq;
+    struct eval_env env;
+    size_t svclen;            /* length of the request action's service prefix */
+    size_t actlen;
+    size_t reslen;
+    struct eval_result *out;
+    bool deny;                /* a definite Deny applied */
+    bool unknown_deny;        /* a Deny that might apply was assumed not to */
+};
+
+/* ---- matching ------------------------------------------------------------ */
+
+static bool action_matches(const struct evaluator *ev, const struct action_pat *a)
+{
+    const char *act = ev->rq->action;
+    if (a->all) return true;
+    if (a->svc_wild || ev->svclen == ev->actlen)
+        return glob_match(a->svc, a->svclen + 1u + a->namelen, act, ev->actlen, true);
+    if (a->svclen != ev->svclen || strncasecmp(a->svc, act, ev->svclen) != 0) return false;
+    return glob_match(a->name, a->namelen, act + ev->svclen + 1, ev->actlen - ev->svclen - 1, true);
+}
+
+static bool stmt_action(const struct evaluator *ev, const struct stmt *st)
+{
+    bool m = false;
+    for (size_t i = 0; i < st->nactions && !m; i++) m = action_matches(ev, &st->actions[i]);
+    return m != st->not_action;
+}
+
+static enum tri stmt_resource(const struct evaluator *ev, const struct policy *p, const struct stmt *st)
+{
+    if (!st->has_resource) return TRI_TRUE;
+    /* A key policy's Resource is "this key" (SEMANTICS 1.7). */
+    if (p->kind == POLICY_KEY && !st->not_resource) return TRI_TRUE;
+    enum tri m = TRI_FALSE;
+    for (size_t i = 0; i < st->nresources && m != TRI_TRUE; i++)
+        m = tri_or(m, pat_match(&st->resources[i], ev->rq->resource, ev->reslen, false, &ev->env));
+    return st->not_resource ? tri_not(m) : m;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+/* How one Principal entry names the caller (SEMANTICS 1.6). */
+static enum principal_match entry_match(const struct principal_ent *pe, const struct eval_principal *who)
+{
+    if (pe->kind == PE_EVERYONE) return PM_EVERYONE;
+    if (who->type == EP_ANONYMOUS) return PM_NONE;
+    switch (pe->kind) {
+    case PE_ACCOUNT: return str_eq(pe->account, who->account) ? PM_ACCOUNT : PM_NONE;
+    case PE_USER: return who->type == EP_USER && str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
+    case PE_SESSION:
+        return who->type == EP_ROLE_SESSION && str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
+    case PE_ROLE:
+        return who->type == EP_ROLE_SESSION && str_eq(pe->value, who->role_arn) ? PM_ROLE : PM_NONE;
+    case PE_FEDERATED_USER:
+    case PE_UNIQUE_ID: return str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
+    default: return PM_NONE;
+    }
+}
+
+static int pm_rank(enum principal_match m)
+{
+    static const int rank[NLEVELS] = { [PM_NONE] = 0, [PM_ACCOUNT] = 1, [PM_EVERYONE] = 2,
+                                       [PM_ROLE] = 3, [PM_DIRECT] = 4 };
+    return rank[m];
+}
+
+/* NotPrincipal exempts the caller only when it is named itself (user or
+ * session ARN), by its role, or -- for the account root user only -- by
+ * its account (SEMANTICS 2.5, 7). */
+static bool exempted(const struct stmt *st, const struct eval_principal *who)
+{
+    for (size_t i = 0; i < st->nprincipals; i++) {
+        const struct principal_ent *pe = &st->principals[i];
+        enum principal_match m = entry_match(pe, who);
+        if (m == PM_EVERYONE || m == PM_DIRECT || m == PM_ROLE) return true;
+        if (m == PM_ACCOUNT && who->type == EP_ROOT) return true;
+    }
+    return false;
+}
+
+static enum principal_match stmt_principal(const struct stmt *st, const struct eval_principal *who)
+{
+    if (st->not_principal) return exempted(st, who) ? PM_NONE : PM_EVERYONE;
+    enum principal_match best = PM_NONE;
+    for (size_t i = 0; i < st->nprincipals; i++) {
+        enum principal_match m = entry_match(&st->principals[i], who);
+        if (pm_rank(m) > pm_rank(best)) best = m;
+    }
+    return best;
+}
+
+/* Whether statement st applies; *pm = how it named the caller. */
+static enum tri stmt_applies(const struct evaluator *ev, const struct policy *p,
+                             const struct stmt *st, enum principal_match *pm)
+{
+    *pm = PM_NONE;
+    if (!stmt_action(ev, st)) return TRI_FALSE;
+    if (st->has_principal) {
+        *pm = stmt_principal(st, &ev->rq->who);
+        if (*pm == PM_NONE) return TRI_FALSE;
+    }
+    enum tri t = stmt_resource(ev, p, st);
+    if (t == TRI_FALSE) return t;
+    return tri_and(t, conds_eval(st->conds, st->nconds, &ev->env));
+}
+
+/* ---- scanning ------------------------------------------------------------ */
+
+static void add_ref(struct stmt_ref *refs, size_t *n, const struct stmt_ref *r)
+{
+    if (*n < EVAL_MAX_REFS) refs[(*n)++] = *r;
+}
+
+static void note_allow(struct side *sd, enum tri t, const struct stmt_ref *ref)
+{
+    sd->allow = tri_or(sd->allow, t);
+    if (!sd->has_ref || (t == TRI_TRUE && !sd->ref_definite)) {
+        sd->ref = *ref;
+        sd->has_ref = true;
+        sd->ref_definite = t == TRI_TRUE;
+    }
+}
+
+static void scan_policy(struct evaluator *ev, const struct named_policy *np,
+                        enum policy_type_word type, struct scan *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    if (!np || !np->p) return;
+    const struct policy *p = np->p;
+    for (size_t i = 0; i < p->nstmts; i++) {
+        const struct stmt *st = &p->stmts[i];
+        enum principal_match pm;
+        enum tri t = stmt_applies(ev, p, st, &pm);
+        if (t == TRI_FALSE) continue;
+        struct stmt_ref ref = { np, i, st->sid, st->effect, type };
+        if (st->effect == EFFECT_ALLOW) {
+            note_allow(&sc->lvl[pm], t, &ref);
+        } else if (t == TRI_TRUE) {
+            if (!ev->deny) ev->out->deny_type = type;
+            ev->deny = true;
+            add_ref(ev->out->refs, &ev->out->nrefs, &ref);
+        } else {
+            ev->unknown_deny = true;
+            add_ref(ev->out->cond_refs, &ev->out->ncond_refs, &ref);
+        }
+    }
+}
+
+/* Several policies of one type: their allows OR together. */
+static void scan_list(struct evaluator *ev, const struct named_policy *list, size_t n,
+                      enum policy_type_word type, struct side *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        struct scan sc;
+        scan_policy(ev, &list[i], type, &sc);
+        if (sc.lvl[PM_NONE].has_ref) note_allow(out, sc.lvl[PM_NONE].allow, &sc.lvl[PM_NONE].ref);
+    }
+}
+
+/* ---- deciding ------------------------------------------------------------ */
+
+/* A way to be allowed: the AND of its parts. */
+struct path {
+    enum tri t;
+    const struct side *parts[4];
+    size_t nparts;
+    enum principal_match pm;
+};
+
+static void path_start(struct path *pa, enum principal_match pm)
+{
+    *pa = (struct path){ .t = TRI_TRUE, .pm = pm };
+}
+
+/* AND one more side into the path; sd NULL = "allows, no statement" (root,
+ * an absent boundary or session policy). */
+static void path_and(struct path *pa, const struct side *sd)
+{
+    if (!sd) return;
+    pa->t = tri_and(pa->t, sd->allow);
+    if (sd->has_ref && pa->nparts < 4) pa->parts[pa->nparts++] = sd;
+}
+
+struct sides {
+    struct side id, pb, sp;
+    struct scan rs;
+    bool has_pb, has_sp, root;
+};
+
+static const struct side *opt(const struct side *s, bool present)
+{
+    return present ? s : NULL;
+}
+
+static void path_identity(struct path *pa, const struct sides *s)
+{
+    if (s->root) return;
+    path_and(pa, &s->id);
+    path_and(pa, opt(&s->pb, s->has_pb));
+    path_and(pa, opt(&s->sp, s->has_sp));
+}
+
+static void path_limits(struct path *pa, const struct sides *s)
+{
+    if (s->root) return;
+    path_and(pa, opt(&s->pb, s->has_pb));
+    path_and(pa, opt(&s->sp, s->has_sp));
+}
+
+/* The best resource-policy level that may allow: rank, definite first. */
+static enum principal_match best_level(const struct scan *rs, bool definite)
+{
+    static const enum principal_match order[] = { PM_DIRECT, PM_ROLE, PM_EVERYONE, PM_ACCOUNT };
+    for (size_t i = 0; i < 4; i++) {
+        enum tri t = rs->lvl[order[i]].allow;
+        if (t == TRI_TRUE || (!definite && t == TRI_UNKNOWN)) return order[i];
+    }
+    return PM_NONE;
+}
+
+static size_t candidate_paths(const struct evaluator *ev, const struct policy_set *ps,
+                              const struct sides *s, struct path *pa)
+{
+    const struct eval_principal *who = &ev->rq->who;
+    const char *ra = ev->rq->resource_account;
+    bool same = !ra || !*ra || str_eq(ra, who->account);
+    size_t n = 0;
+    if (who->type == EP_ANONYMOUS) {
+        if (ps->mode == RES_NONE) return 0;
+        path_start(&pa[n], PM_EVERYONE);
+        path_and(&pa[n++], &s->rs.lvl[PM_EVERYONE]);
+        return n;
+    }
+    if (!same) {
+        if (ps->mode == RES_NONE) return 0;
+        enum principal_match m = best_level(&s->rs, true);
+        if (m == PM_NONE) m = best_level(&s->rs, false);
+        if (m == PM_NONE) return 0;
+        path_start(&pa[n], m);
+        path_and(&pa[n], &s->rs.lvl[m]);
+        path_identity(&pa[n++], s);
+        return n;
+    }
+    if (ps->mode != RES_NONE) {
+        path_start(&pa[n], PM_DIRECT);
+        path_and(&pa[n++], &s->rs.lvl[PM_DIRECT]);
+        /* Named by its role, or "*": still limited (1.3 table). */
+        path_start(&pa[n], PM_ROLE);
+        path_and(&pa[n], &s->rs.lvl[PM_ROLE]);
+        path_limits(&pa[n++], s);
+        path_start(&pa[n], PM_EVERYONE);
+        path_and(&pa[n], &s->rs.lvl[PM_EVERYONE]);
+        path_limits(&pa[n++], s);
+    }
+    path_start(&pa[n], ps->mode == RES_REQUIRED ? PM_ACCOUNT : PM_NONE);
+    if (ps->mode == RES_REQUIRED) path_and(&pa[n], &s->rs.lvl[PM_ACCOUNT]);
+    path_identity(&pa[n++], s);
+    return n;
+}
+
+static enum policy_type_word identity_failure(const struct sides *s)
+{
+    if (!s->root && s->id.allow == TRI_FALSE) return PT_IDENTITY;
+    if (!s->root && s->has_pb && s->pb.allow == TRI_FALSE) return PT_BOUNDARY;
+    if (!s->root && s->has_sp && s->sp.allow == TRI_FALSE) return PT_SESSION;
+    return PT_IDENTITY;
+}
+
+/* Which kind of policy lacked an Allow (implicit deny). */
+static enum policy_type_word implicit_type(const struct evaluator *ev, const struct policy_set *ps,
+                                           const struct sides *s)
+{
+    const struct eval_principal *who = &ev->rq->who;
+    const char *ra = ev->rq->resource_account;
+    bool same = !ra || !*ra || str_eq(ra, who->account);
+    bool any_rp = best_level(&s->rs, false) != PM_NONE;
+    bool limited_rp = s->rs.lvl[PM_ROLE].allow != TRI_FALSE || s->rs.lvl[PM_EVERYONE].allow != TRI_FALSE;
+    if (who->type == EP_ANONYMOUS) return PT_RESOURCE;
+    if (!same) return any_rp ? identity_failure(s) : PT_RESOURCE;
+    if (ps->mode == RES_NONE) return identity_failure(s);
+    if (ps->mode == RES_REQUIRED && !any_rp) return PT_RESOURCE;
+    bool delegated = ps->mode == RES_REQUIRED && s->rs.lvl[PM_ACCOUNT].allow != TRI_FALSE;
+    if (limited_rp && !delegated && !s->root) {
+        if (s->has_pb && s->pb.allow == TRI_FALSE) return PT_BOUNDARY;
+        if (s->has_sp && s->sp.allow == TRI_FALSE) return PT_SESSION;
+    }
+    return identity_failure(s);
+}
+
+static void take_path(struct eval_result *out, const struct path *pa)
+{
+    out->nrefs = 0;
+    for (size_t i = 0; i < pa->nparts; i++) {
+        add_ref(out->refs, &out->nrefs, &pa->parts[i]->ref);
+        if (!pa->parts[i]->ref_definite) add_ref(out->cond_refs, &out->ncond_refs, &pa->parts[i]->ref);
+    }
+    out->resource_match = pa->pm;
+}
+
+static void decide(struct evaluator *ev, const struct policy_set *ps, const struct sides *s)
+{
+    struct eval_result *out = ev->out;
+    struct path pa[4];
+    size_t n = candidate_paths(ev, ps, s, pa);
+    const struct path *chosen = NULL;
+    for (size_t i = 0; i < n && !chosen; i++)
+        if (pa[i].t == TRI_TRUE) chosen = &pa[i];
+    for (size_t i = 0; i < n && !chosen; i++)
+        if (pa[i].t == TRI_UNKNOWN) chosen = &pa[i];
+    if (!chosen) {
+        out->decision = DECISION_IMPLICIT_DENY;
+        out->deny_type = implicit_type(ev, ps, s);
+        out->nrefs = 0;
+        out->resource_match = best_level(&s->rs, false);
+        return;
+    }
+    out->decision = DECISION_ALLOW;
+    take_path(out, chosen);
+    out->conditional = chosen->t == TRI_UNKNOWN || ev->unknown_deny;
+}
+
+TR_RESULT policy_evaluate(const struct eval_request *rq, const struct policy_set *ps,
+                          struct eval_result *out)
+{
+    ENSURE_REF(rq);
+    ENSURE_REF(ps);
+    ENSURE_REF(out);
+    ENSURE_REF(rq->action);
+    ENSURE_REF(rq->resource);
+    memset(out, 0, sizeof *out);
+    struct evaluator ev = { .rq = rq, .env = { rq->ctx, rq->nctx }, .out = out };
+    ev.actlen = strlen(rq->action);
+    const char *colon = memchr(rq->action, ':', ev.actlen);
+    ev.svclen = colon ? (size_t)(colon - rq->action) : ev.actlen;
+    ev.reslen = strlen(rq->resource);
+
+    struct sides s = { .root = ps->root_identity, .has_pb = ps->boundary != NULL,
+                       .has_sp = ps->session_present };
+    if (ps->mode != RES_NONE || ps->resource) scan_policy(&ev, ps->resource, PT_RESOURCE, &s.rs);
+    if (ps->mode == RES_NONE) memset(&s.rs, 0, sizeof s.rs);
+    scan_list(&ev, ps->identity, ps->nidentity, PT_IDENTITY, &s.id);
+    scan_list(&ev, ps->boundary, ps->boundary ? 1 : 0, PT_BOUNDARY, &s.pb);
+    scan_list(&ev, ps->session, ps->session_present ? ps->nsession : 0, PT_SESSION, &s.sp);
+    if (s.root) s.id.allow = s.pb.allow = s.sp.allow = TRI_TRUE;
+
+    if (ev.deny) {
+        out->decision = DECISION_EXPLICIT_DENY;
+        out->resource_match = best_level(&s.rs, false);
+        return TR_OK;
+    }
+    decide(&ev, ps, &s);
+    return TR_OK;
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+static const char *type_words(enum policy_type_word t, bool with_article)
+{
+    switch (t) {
+    case PT_RESOURCE: return with_article ? "a resource-based policy" : "resource-based policy";
+    case PT_BOUNDARY: return with_article ? "a permissions boundary" : "permissions boundary";
+    case PT_SESSION: return with_article ? "a session policy" : "session policy";
+    default: return with_article ? "an identity-based policy" : "identity-based policy";
+    }
+}
+
+void policy_denied_message(const struct eval_request *rq, const struct eval_result *r,
+                           const char *resource_as_given, char *out, size_t n)
+{
+    if (!out || n == 0) return;
+    const char *who = rq && rq->who.arn ? rq->who.arn : "anonymous";
+    const char *act = rq && rq->action ? rq->action : "";
+    const char *res = resource_as_given ? resource_as_given : (rq && rq->resource ? rq->resource : "");
+    if (r && r->decision == DECISION_EXPLICIT_DENY)
+        snprintf(out, n, "User: %s is not authorized to perform: %s on resource: %s "
+                 "with an explicit deny in %s", who, act, res, type_words(r->deny_type, true));
+    else
+        snprintf(out, n, "User: %s is not authorized to perform: %s on resource: %s "
+                 "because no %s allows the %s action", who, act, res,
+                 type_words(r ? r->deny_type : PT_IDENTITY, false), act);
+}
