@@ -58,7 +58,7 @@ const struct ctx_entry *ctx_find(const struct eval_env *env, const char *key, si
 static bool key_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           strchr(":/_.-@+=", c) != NULL;
+           (c != '\0' && strchr(":/_.-@+=", c) != NULL);
 }
 
 /* Parse a variable at s[i] == '$' (s[i+1] == '{'); on success fill pc and

@@ -342,7 +342,8 @@ static const struct ecase CASES[] = {
       .rp = P12(AP(AWS(U_CAROL), "kms:Decrypt")), .mode = RES_REQUIRED, .who = CAROL, .action = "kms:Decrypt",
       .res = KEY_A, .want = IMPL, .want_type = PT_IDENTITY },
     { .desc = "cross-account role session: role named, identity allows", .rule = "1.4",
-      .id = { P12(A("secretsmanager:*")) }, .rp = P12(AP(AWS("arn:aws:iam::444455556666:role/Ext"), "secretsmanager:*")),
+      .id = { P12(A("secretsmanager:*")) }, .rp = P12(AP(AWS("arn:aws:iam::444455556666:role/Ext"), "secr"
+          "etsmanager:*")),
       .mode = RES_UNION, .who = SESS_B, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_,
       .want_pm = PMX(PM_ROLE) },
     { .desc = "cross-account role session: the caller's boundary still applies", .rule = "1.4",
@@ -472,7 +473,8 @@ static const struct ecase CASES[] = {
       .rp = P12(AP(AWS(U_ALICE), "kms:*")), .mode = RES_REQUIRED, .who = ROOT_A, .action = "kms:Decrypt",
       .res = KEY_A, .want = IMPL, .want_type = PT_RESOURCE },
     { .desc = "key policy Resource is \"this key\" whatever it says", .rule = "1.7",
-      .rp = P12("{'Effect':'Allow','Principal':{'AWS':'" U_ALICE "'},'Action':'kms:*','Resource':'arn:aws:kms:us-east-1:111122223333:key/other'}"),
+      .rp = P12("{'Effect':'Allow','Principal':{'AWS':'" U_ALICE "'},'Action':'kms:*','Resource':'arn:aws"
+          ":kms:us-east-1:111122223333:key/other'}"),
       .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_ },
     { .desc = "IAM Deny still counts against a direct key-policy Allow", .rule = "1.7",
       .id = { P12(D("kms:Decrypt")) }, .rp = P12(AP(AWS(U_ALICE), "kms:*")), .mode = RES_REQUIRED, .who = ALICE,
@@ -560,7 +562,8 @@ static const struct ecase CASES[] = {
     CC("values of one key: OR, none", "5.14",
        C1("StringEquals", "aws:RequestedRegion", "['eu-west-1','us-east-2']"), "aws:RequestedRegion=us-east-1", IMPL),
     CC("negated operator with several values: NOR, one listed", "5.14",
-       C1("StringNotEquals", "aws:RequestedRegion", "['eu-west-1','us-east-1']"), "aws:RequestedRegion=us-east-1", IMPL),
+       C1("StringNotEquals", "aws:RequestedRegion", "['eu-west-1','us-east-1']"), "aws:RequestedRegion=us"
+           "-east-1", IMPL),
     CC("negated operator with several values: NOR, none listed", "5.14",
        C1("StringNotEquals", "aws:RequestedRegion", "['eu-west-1','us-east-1']"), "aws:RequestedRegion=ap-south-1",
        ALLOW_),
@@ -641,7 +644,8 @@ static const struct ecase CASES[] = {
        "s3:max-keys=9", IMPL),
     CC("Numeric with a request value that is not a number", "2.2",
        C1("NumericLessThan", "s3:max-keys", "'10'"), "s3:max-keys=abc", IMPL),
-    CC("numbers 1e3 and 1000 are equal", "2.2", C1("NumericEquals", "s3:max-keys", "'1e3'"), "s3:max-keys=1000", ALLOW_),
+    CC("numbers 1e3 and 1000 are equal", "2.2", C1("NumericEquals", "s3:max-keys", "'1e3'"), "s3:max-keys"
+        "=1000", ALLOW_),
     CC("DateLessThan with ISO 8601", "2.2", C1("DateLessThan", "aws:CurrentTime", "'2030-01-01T00:00:00Z'"),
        "aws:CurrentTime=2026-06-01T12:00:00Z", ALLOW_),
     CC("DateGreaterThan with ISO 8601", "2.2", C1("DateGreaterThan", "aws:CurrentTime", "'2030-01-01T00:00:00Z'"),
@@ -662,7 +666,8 @@ static const struct ecase CASES[] = {
     CC("a date that does not parse never matches", "2.2",
        C1("DateLessThan", "aws:CurrentTime", "'next tuesday'"), "aws:CurrentTime=2026-01-01T00:00:00Z", IMPL),
     CC("Bool true", "2.2", C1("Bool", "aws:SecureTransport", "'true'"), "aws:SecureTransport=true", ALLOW_),
-    CC("Bool is case-insensitive", "2.2", C1("Bool", "aws:SecureTransport", "'TRUE'"), "aws:SecureTransport=true", ALLOW_),
+    CC("Bool is case-insensitive", "2.2", C1("Bool", "aws:SecureTransport", "'TRUE'"), "aws:SecureTranspo"
+        "rt=true", ALLOW_),
     CC("Bool with a JSON boolean", "2.2", C1("Bool", "kms:GrantIsForAWSResource", "true"),
        "kms:GrantIsForAWSResource=true", ALLOW_),
     CC("Bool false does not match true", "2.2", C1("Bool", "aws:SecureTransport", "'false'"),
@@ -781,7 +786,8 @@ static const struct ecase CASES[] = {
       .who = SESS, .action = "secretsmanager:GetSecretValue",
       .res = "arn:aws:secretsmanager:us-east-1:111122223333:secret:-AbCdEf", .want = IMPL },
     { .desc = "a missing variable in NotResource: the exclusion matches nothing", .rule = "2.4",
-      .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:*:secret:${aws:username}-*'}") },
+      .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:"
+          "*:secret:${aws:username}-*'}") },
       .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_ },
     CC("${aws:PrincipalTag/team} in a condition value", "2.4",
        C1("StringEquals", "kms:EncryptionContext:team", "'${aws:PrincipalTag/team}'"),
@@ -829,11 +835,13 @@ static const struct ecase CASES[] = {
     CC("variables in Null values are not substituted", "2.4", C1("Null", "s3:prefix", "'${s3:flag}'"),
        "s3:flag=true", IMPL),
     { .desc = "variable in a resource policy's Resource", .rule = "2.4",
-      .rp = P12("{'Effect':'Allow','Principal':'*','Action':'secretsmanager:*','Resource':'arn:aws:secretsmanager:*:${aws:PrincipalAccount}:secret:*'}"),
+      .rp = P12("{'Effect':'Allow','Principal':'*','Action':'secretsmanager:*','Resource':'arn:aws:secret"
+          "smanager:*:${aws:PrincipalAccount}:secret:*'}"),
       .mode = RES_UNION, .who = ALICE, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_ },
     { .desc = "variable in a resource policy's Resource (other account's caller)", .rule = "2.4",
       .id = { P12(A("secretsmanager:*")) },
-      .rp = P12("{'Effect':'Allow','Principal':'*','Action':'secretsmanager:*','Resource':'arn:aws:secretsmanager:*:${aws:PrincipalAccount}:secret:*'}"),
+      .rp = P12("{'Effect':'Allow','Principal':'*','Action':'secretsmanager:*','Resource':'arn:aws:secret"
+          "smanager:*:${aws:PrincipalAccount}:secret:*'}"),
       .mode = RES_UNION, .who = CAROL, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = IMPL,
       .want_type = PT_RESOURCE },
 
@@ -871,7 +879,8 @@ static const struct ecase CASES[] = {
     RES("resource match is case-sensitive", "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/DB-*",
         SEC_A, IMPL),
     RES("* in a resource spans / and :", "arn:aws:secretsmanager:us-east-1:111122223333:*", SEC_A, ALLOW_),
-    RES("NAME-?????? matches the six-character suffix", "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db-??????",
+    RES("NAME-?????? matches the six-character suffix", "arn:aws:secretsmanager:us-east-1:111122223333:se"
+        "cret:prod/db-??????",
         SEC_A, ALLOW_),
     RES("NAME-?????? does not match another secret sharing the prefix",
         "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db-??????", SEC_A2, IMPL),
@@ -894,7 +903,8 @@ static const struct ecase CASES[] = {
       .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'" SEC_A "'}") }, .who = ALICE,
       .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = IMPL },
     { .desc = "NotResource + Deny: everything outside the list is denied", .rule = "5.12",
-      .id = { P12(A("secretsmanager:*") ",{'Effect':'Deny','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:*:secret:dev/*'}") },
+      .id = { P12(A("secretsmanager:*") ",{'Effect':'Deny','Action':'secretsmanager:*','NotResource':'arn"
+          ":aws:secretsmanager:*:*:secret:dev/*'}") },
       .who = ALICE, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = EXPL },
     { .desc = "NotPrincipal + Deny exempts the listed user", .rule = "7",
       .rp = P12(AP(AWS(A_ACCT), "secretsmanager:*") "," DNP(AWS2(U_ALICE, ROOT_ARN_A), "secretsmanager:*")),
@@ -930,7 +940,8 @@ static const struct ecase CASES[] = {
       .action = "kms:Decrypt", .res = KEY_A, .ctx = "?aws:SourceIp", .want = ALLOW_, .want_sid = "MaybeIp",
       .want_cond = COND_YES },
     { .desc = "unknown key in a Deny: assumed not to apply, reported", .rule = "unknown",
-      .id = { P12(A("kms:*") "," SID_DC("MaybeNo", "kms:Decrypt", C1("NotIpAddress", "aws:SourceIp", "'10.0.0.0/8'"))) },
+      .id = { P12(A("kms:*") "," SID_DC("MaybeNo", "kms:Decrypt", C1("NotIpAddress", "aws:SourceIp", "'10"
+          ".0.0.0/8'"))) },
       .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .ctx = "?aws:SourceIp", .want = ALLOW_,
       .want_sid = "MaybeNo", .want_cond = COND_YES },
     { .desc = "unknown Deny without any Allow: implicit deny, not conditional", .rule = "unknown",
@@ -962,7 +973,8 @@ static const struct ecase CASES[] = {
       .ctx = "?kms:ViaService;kms:CallerAccount=111122223333", .want = ALLOW_, .want_sid = "Via SM",
       .want_cond = COND_YES },
     { .desc = "an unknown key that cannot change a false condition", .rule = "unknown",
-      .id = { P12(AC("kms:Decrypt", "{'StringEquals':{'aws:RequestedRegion':'eu-west-1'},'Bool':{'aws:SecureTransport':'true'}}")) },
+      .id = { P12(AC("kms:Decrypt", "{'StringEquals':{'aws:RequestedRegion':'eu-west-1'},'Bool':{'aws:Sec"
+          "ureTransport':'true'}}")) },
       .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .ctx = "aws:RequestedRegion=us-east-1;?aws:SecureTransport",
       .want = IMPL },
     { .desc = "ForAllValues on an unknown key is unknown, not vacuous", .rule = "unknown",
@@ -1140,6 +1152,15 @@ static void test_evaluation_table(void **state)
     for (size_t i = 0; i < NCASES; i++)
         if (!run_case(&CASES[i])) failed++;
     print_message("evaluation cases: %zu, failed: %zu\n", NCASES, failed);
+    /* Tally by rule (SEMANTICS section, checklist item "5.N", section 7, "unknown"). */
+    for (size_t i = 0; i < NCASES; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++) seen = strcmp(CASES[k].rule, CASES[i].rule) == 0;
+        if (seen) continue;
+        size_t n = 0;
+        for (size_t k = i; k < NCASES; k++) n += strcmp(CASES[k].rule, CASES[i].rule) == 0;
+        print_message("  %-8s %zu\n", CASES[i].rule, n);
+    }
     assert_true(NCASES >= 180);
     assert_int_equal(failed, 0);
 }
@@ -1154,7 +1175,8 @@ struct vcase {
 
 static const struct vcase VCASES[] = {
     { POLICY_IDENTITY, "{not json", "This policy contains invalid Json" },
-    { POLICY_IDENTITY, "{'Version':'2012-10-17','Version':'2012-10-17','Statement':[]}", "This policy contains invalid Json" },
+    { POLICY_IDENTITY, "{'Version':'2012-10-17','Version':'2012-10-17','Statement':[]}", "This policy con"
+        "tains invalid Json" },
     { POLICY_IDENTITY, "{}", "Syntax errors in policy." },
     { POLICY_IDENTITY, "[]", "Syntax errors in policy." },
     { POLICY_IDENTITY, "{'Version':'2020-01-01','Statement':" A("s3:GetObject") "}", "Syntax errors in policy." },
@@ -1175,11 +1197,13 @@ static const struct vcase VCASES[] = {
     { POLICY_IDENTITY, P12("{'Effect':'Allow','Resource':'*'}"), "Policy statement must contain actions." },
     { POLICY_IDENTITY, P12("{'Effect':'Allow','Action':[],'Resource':'*'}"), "Policy statement must contain actions." },
     { POLICY_IDENTITY, P12("{'Effect':'Allow','Action':'s3:GetObject'}"), "Policy statement must contain resources." },
-    { POLICY_KEY, P12("{'Effect':'Allow','Principal':'*','Action':'kms:*'}"), "Policy statement must contain resources." },
+    { POLICY_KEY, P12("{'Effect':'Allow','Principal':'*','Action':'kms:*'}"), "Policy statement must cont"
+        "ain resources." },
     { POLICY_IDENTITY, P12("{'Effect':'Allow','Action':'s3:GetObject','Resource':[]}"),
       "Policy statement must contain resources." },
     { POLICY_IDENTITY, P12(A("")), "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc." },
-    { POLICY_IDENTITY, P12(A("GetObject")), "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc." },
+    { POLICY_IDENTITY, P12(A("GetObject")), "Actions/Conditions must be prefaced by a vendor, e.g., iam, "
+        "sdb, ec2, etc." },
     { POLICY_IDENTITY, P12(A(":GetObject")), "Vendor  is not valid" },
     { POLICY_IDENTITY, P12(A("iam :Get")), "Vendor iam  is not valid" },
     { POLICY_IDENTITY, P12(AR("s3:GetObject", "invalid")), "Resource invalid must be in ARN format or \"*\"." },
@@ -1189,7 +1213,8 @@ static const struct vcase VCASES[] = {
     { POLICY_IDENTITY, P12(SID_A("Dup", "s3:GetObject") "," SID_A("Dup", "s3:PutObject")),
       "Statement IDs (SID) in a single policy must be unique." },
     { POLICY_IDENTITY, P12(SID_A("Has space", "s3:GetObject")),
-      "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*" },
+      "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression "
+          "[0-9A-Za-z]*" },
     { POLICY_IDENTITY, P12(AP("'*'", "s3:GetObject")), "Policy document should not specify a principal." },
     { POLICY_IDENTITY, P12(DNP("'*'", "s3:GetObject")), "Policy document should not specify a principal." },
     { POLICY_RESOURCE, P12(A("secretsmanager:*")), "Missing required field Principal" },
@@ -1212,7 +1237,8 @@ static const struct vcase VCASES[] = {
       "Invalid principal in policy: \"arn:aws:iam::111122223333:root\"" },
     { POLICY_KEY, P12(AP("{}", "kms:*")), "Syntax errors in policy." },
     { POLICY_KEY, P12(AP("{'AWS':[]}", "kms:*")), "Syntax errors in policy." },
-    { POLICY_IDENTITY, P12(AC("s3:x", C1("StringEqualz", "aws:username", "'a'"))), "Invalid Condition type : StringEqualz" },
+    { POLICY_IDENTITY, P12(AC("s3:x", C1("StringEqualz", "aws:username", "'a'"))), "Invalid Condition typ"
+        "e : StringEqualz" },
     { POLICY_IDENTITY, P12(AC("s3:x", C1("NullIfExists", "aws:username", "'true'"))),
       "Invalid Condition type : NullIfExists" },
     { POLICY_IDENTITY, P12(AC("s3:x", C1("ForSomeValues:StringEquals", "aws:username", "'a'"))),
@@ -1345,7 +1371,8 @@ static void test_cache_eviction(void **state)
     char text[128];
     struct policy *first;
     for (int i = 0; i < 1500; i++) {
-        snprintf(text, sizeof text, "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"s3:A%d\",\"Resource\":\"*\"}}", i);
+        snprintf(text, sizeof text, "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"s3:A%d\",\"Resourc"
+            "e\":\"*\"}}", i);
         struct policy *p;
         assert_true(tr_ok(policy_cache_get(text, strlen(text), POLICY_IDENTITY, &p)));
         if (i == 0) first = p;
@@ -1367,7 +1394,8 @@ static void *cache_worker(void *arg)
     for (int i = 0; i < 4000; i++) {
         int k = (i * 7 + seed) % NDOCS;
         snprintf(text, sizeof text,
-                 "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"kms:Op%d\",\"Resource\":\"*\"}}", k);
+                 "{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"kms:Op%d\""
+                     ",\"Resource\":\"*\"}}", k);
         struct policy *p = NULL;
         if (tr_failed(policy_cache_get(text, strlen(text), POLICY_IDENTITY, &p)) || !p) return (void *)1;
         char act[32];
@@ -1424,7 +1452,8 @@ static void test_denied_messages(void **state)
     r.deny_type = PT_BOUNDARY;
     policy_denied_message(&rq, &r, "myapp/top-secret", m, sizeof m);
     assert_string_equal(m, "User: arn:aws:iam::111122223333:user/alice is not authorized to perform: kms:Decrypt "
-                           "on resource: myapp/top-secret because no permissions boundary allows the kms:Decrypt action");
+                           "on resource: myapp/top-secret because no permissions boundary allows the kms:"
+                               "Decrypt action");
     r.deny_type = PT_SESSION;
     policy_denied_message(&rq, &r, NULL, m, sizeof m);
     assert_non_null(strstr(m, " because no session policy allows the kms:Decrypt action"));
