@@ -6,6 +6,12 @@ conftest.py -- fixtures for the tresor end-to-end suite.
   kms             a boto3 KMS client for `tresor` (session-scoped too)
   tresor_factory  function-scoped factory of private servers, for restart,
                   clock-offset, signal and data-dir tests
+  authz_server    module-scoped private server for the IAM / STS /
+                  authorization suites (each module starts from an empty
+                  account, so listings and account-wide details are its own)
+  root            a Caller for account A's root user on authz_server
+  account_b       a Caller for account B's root user (444455556666), made on
+                  authz_server with `tresor account create`
 
 On teardown every server gets SIGTERM and must exit 0.  When a test fails,
 the stdout/stderr tails of the running servers are attached to the report.
@@ -14,7 +20,7 @@ Nothing starts at import time.
 
 import pytest
 
-from tresor_e2e import ACTIVE_SERVERS, TresorServer
+from tresor_e2e import ACCOUNT_B, ACTIVE_SERVERS, TresorServer
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +55,24 @@ def tresor_factory(tmp_path_factory):
         except AssertionError as e:  # report every server, not just the first
             errors.append(str(e))
     assert not errors, "\n\n".join(errors)
+
+
+@pytest.fixture(scope="module")
+def authz_server(tmp_path_factory):
+    srv = TresorServer("authz", tmp_path_factory.mktemp("tresor-authz"))
+    srv.start()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="module")
+def root(authz_server):
+    return authz_server.root_user
+
+
+@pytest.fixture(scope="module")
+def account_b(authz_server):
+    return authz_server.create_account(ACCOUNT_B)
 
 
 @pytest.hookimpl(hookwrapper=True)

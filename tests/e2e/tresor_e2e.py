@@ -18,6 +18,24 @@ offers three ways to talk to it:
                        RotateKeyOnDemand, EnableKeyRotation's
                        RotationPeriodInDays, GetKeyRotationStatus' newer members)
 
+and, for IAM, STS and authorization (the query-protocol services share the
+endpoint; the service comes from the SigV4 scope):
+
+  srv.root_user        a Caller for account A's root user (profile `tresor`)
+  srv.client(svc, ..)  a boto3 client for any service and any credentials
+  srv.iam(), srv.sts() boto3 IAM / STS clients as account A's root
+  srv.query(...)       one hand-made, signed query-protocol request (IAM/STS)
+  srv.cli(svc, ...)    the AWS CLI for any service, any profile or env creds
+  srv.run_tresor(...)  another `tresor` subcommand over this data dir
+  srv.create_account() `tresor account create`; a Caller for the new root
+
+  Caller               one identity's credentials: .kms .iam .sts clients,
+                       .session (a boto3 Session), .arn, .account
+  make_user(admin,..)  an IAM user with access keys (and policies); a Caller
+  make_role(admin,..)  an IAM role (and policies); the Role dict
+  assume_role(c, ..)   sts:AssumeRole as c; a Caller for the session
+  denied_msg(...)      AWS's AccessDenied wording
+
 Nothing here starts a process at import time.
 """
 
@@ -33,9 +51,12 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import boto3
+import botocore.session
 import pytest
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -71,6 +92,28 @@ DELETED_KEY_CIPHERTEXT_MSG = (
 EITHER_BYTES_OR_SPEC_MSG = "Please specify either number of bytes or key spec."
 
 DAY = 86400
+
+# ---- IAM / STS -------------------------------------------------------------
+
+ACCOUNT_B = "444455556666"        # the second account, made by `tresor account create`
+ROOT_ARN_B = f"arn:aws:iam::{ACCOUNT_B}:root"
+FORM_CT = "application/x-www-form-urlencoded; charset=utf-8"
+IAM_VERSION = "2010-05-08"
+STS_VERSION = "2011-06-15"
+IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+# Unique-ID and access-key formats (IAM reference_identifiers): a 4-letter
+# prefix, then upper-case letters and digits; 21 characters for unique IDs,
+# 20 for access key IDs; secret access keys are 40 characters.
+AIDA_RE = re.compile(r"^AIDA[A-Z0-9]{17}$")     # user
+AROA_RE = re.compile(r"^AROA[A-Z0-9]{17}$")     # role
+AGPA_RE = re.compile(r"^AGPA[A-Z0-9]{17}$")     # group
+ANPA_RE = re.compile(r"^ANPA[A-Z0-9]{17}$")     # managed policy
+AKIA_RE = re.compile(r"^AKIA[A-Z0-9]{16}$")     # long-term access key
+ASIA_RE = re.compile(r"^ASIA[A-Z0-9]{16}$")     # temporary access key
+
+INVALID_TOKEN_MSG = "The security token included in the request is invalid."
 
 # Servers currently running, so a failing test can show their logs.
 ACTIVE_SERVERS = []
@@ -214,6 +257,26 @@ class RawResponse:
         if not isinstance(self.json, dict):
             return None
         return self.json.get("message", self.json.get("Message"))
+
+    @property
+    def xml(self):
+        """The body parsed as XML (query protocol), or None."""
+        try:
+            return ET.fromstring(self.body)
+        except ET.ParseError:
+            return None
+
+    def xml_text(self, path):
+        """Text of the first element at `path` (slash-separated local names,
+        namespaces ignored, from the root's children), or None."""
+        node = self.xml
+        if node is None:
+            return None
+        for part in path.split("/"):
+            node = next((c for c in node if c.tag.rsplit("}", 1)[-1] == part), None)
+            if node is None:
+                return None
+        return node.text
 
     def __repr__(self):
         return f"RawResponse({self.status}, {self.headers!r}, {self.body[:500]!r})"
@@ -490,6 +553,110 @@ class TresorServer:
         }
         raise ClientError(error, op)
 
+    # ---- IAM, STS and other identities -------------------------------------
+
+    def client(self, service, access_key=None, secret_key=None, session_token=None,
+               validate=False, region=REGION):
+        """A boto3 client for `service` on this server (retries off; client-side
+        validation off unless asked, so the server's validation is tested)."""
+        return _boto3_session().client(
+            service, region_name=region, endpoint_url=self.endpoint,
+            config=client_config(validate),
+            aws_access_key_id=access_key or self.access_key,
+            aws_secret_access_key=secret_key or self.secret_key,
+            aws_session_token=session_token)
+
+    def iam(self, validate=False):
+        return self.client("iam", validate=validate)
+
+    def sts(self, validate=False):
+        return self.client("sts", validate=validate)
+
+    @property
+    def root_user(self):
+        """Account A's root user (the `tresor` profile), as a Caller."""
+        return Caller(self, self.access_key, self.secret_key, arn=ROOT_ARN,
+                      account=ACCOUNT, user_id=ACCOUNT)
+
+    def load_profile(self, profile):
+        """(access key, secret key) of `profile` in DATA_DIR/credentials."""
+        cp = configparser.ConfigParser()
+        path = self.data_dir / "credentials"
+        assert cp.read(path), f"{path} missing or unreadable"
+        assert cp.has_section(profile), f"{path} has no [{profile}] profile: {cp.sections()}"
+        return (cp.get(profile, "aws_access_key_id").strip(),
+                cp.get(profile, "aws_secret_access_key").strip())
+
+    def run_tresor(self, *args, timeout=30, env_extra=None):
+        """Run `tresor ARGS` (another subcommand, e.g. account create, policy
+        simulate); returns the CompletedProcess with text stdout/stderr."""
+        env = self._base_env()
+        env.update(env_extra or {})
+        return subprocess.run([str(tresor_bin()), *[str(a) for a in args]], env=env,
+                              capture_output=True, text=True, timeout=timeout,
+                              cwd=str(self.root))
+
+    def create_account(self, account_id=None):
+        """`tresor account create --data-dir DIR [--account-id ID]`: a Caller for
+        the new account's root user, read from profile tresor-<ID>."""
+        args = ["account", "create", "--data-dir", self.data_dir]
+        if account_id is not None:
+            args += ["--account-id", account_id]
+        p = self.run_tresor(*args)
+        assert p.returncode == 0, f"account create failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+        ids = re.findall(r"\b\d{12}\b", p.stdout)
+        assert ids, f"account create printed no account id: {p.stdout!r}"
+        acct = ids[-1]
+        if account_id is not None:
+            assert acct == account_id, p.stdout
+        ak, sk = self.load_profile(f"tresor-{acct}")
+        return Caller(self, ak, sk, arn=f"arn:aws:iam::{acct}:root", account=acct,
+                      user_id=acct)
+
+    def cli(self, service, *args, profile="tresor", creds=None, timeout=60):
+        """Run `aws --endpoint-url E [--profile P] --output json SERVICE ARGS`.
+        creds: a Caller whose keys (and session token) go in the environment
+        instead of a profile.  Returns (rc, parsed stdout JSON or None, stderr)."""
+        env = self.cli_env()
+        cmd = [AWS_CLI, "--endpoint-url", self.endpoint, "--output", "json"]
+        if creds is not None:
+            env.update({"AWS_ACCESS_KEY_ID": creds.access_key,
+                        "AWS_SECRET_ACCESS_KEY": creds.secret_key,
+                        "AWS_DEFAULT_REGION": REGION})
+            if creds.session_token:
+                env["AWS_SESSION_TOKEN"] = creds.session_token
+        elif profile is not None:
+            cmd += ["--profile", profile]
+        cmd += [service, *[str(a) for a in args]]
+        p = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout,
+                           cwd=str(self.home))
+        out = p.stdout.decode("utf-8", "replace").strip()
+        parsed = None
+        if out:
+            try:
+                parsed = json.loads(out)
+            except ValueError:
+                parsed = None
+        return p.returncode, parsed, p.stderr.decode("utf-8", "replace")
+
+    def query(self, service, action, params=None, *, version=None, access_key=None,
+              secret_key=None, session_token=None, body=None, **kwargs):
+        """One signed query-protocol request (IAM or STS): form body
+        Action=...&Version=...&params, SigV4 scope `service`.  Returns a
+        RawResponse (.xml parses the body)."""
+        if version is None:
+            version = IAM_VERSION if service == "iam" else STS_VERSION
+        if body is None:
+            fields = [("Action", action), ("Version", version)]
+            fields += list((params or {}).items())
+            body = urllib.parse.urlencode(fields)
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers["Content-Type"] = FORM_CT
+        if session_token is not None:
+            headers["X-Amz-Security-Token"] = session_token
+        return self.raw(None, body, service=service, access_key=access_key,
+                        secret_key=secret_key, headers=headers, **kwargs)
+
     def get_health(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
         try:
@@ -513,3 +680,282 @@ def b64(data):
 
 def unique(prefix):
     return f"{prefix}-{os.urandom(6).hex()}"
+
+
+# ---- identities: users, roles, sessions, accounts -------------------------
+
+_BOTO3_SESSION = None
+
+
+def _boto3_session():
+    """One boto3 Session over one botocore session, so the service models are
+    loaded once; every client gets explicit credentials."""
+    global _BOTO3_SESSION
+    if _BOTO3_SESSION is None:
+        _BOTO3_SESSION = boto3.session.Session(botocore_session=botocore.session.Session())
+    return _BOTO3_SESSION
+
+
+def client_config(validate=False):
+    return Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                  parameter_validation=validate, connect_timeout=5, read_timeout=30)
+
+
+class Caller:
+    """One identity's credentials on one server.
+
+    .kms .iam .sts   boto3 clients (made once, on first use)
+    .client(svc)     any other client
+    .session         a boto3 Session holding these credentials
+    .arn             the identity's ARN (user, root, or assumed-role session)
+    .account         its account id
+    .user_id         aws:userid (AIDA..., AROA...:session, or the account id)
+    .name            the user name (users) or the session name (sessions)
+    .response        the API response that made it (CreateAccessKey, AssumeRole, ...)
+    """
+
+    def __init__(self, server, access_key, secret_key, session_token=None, *, arn=None,
+                 account=ACCOUNT, user_id=None, name=None, response=None):
+        self.server = server
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.session_token = session_token
+        self.arn = arn
+        self.account = account
+        self.user_id = user_id
+        self.name = name
+        self.response = response
+        self._clients = {}
+
+    def client(self, service, validate=False):
+        # Never fall back to the server's root credentials.
+        assert self.access_key and self.secret_key, f"{self!r} has no access key"
+        return self.server.client(service, self.access_key, self.secret_key,
+                                  self.session_token, validate=validate)
+
+    def _cached(self, service):
+        if service not in self._clients:
+            self._clients[service] = self.client(service)
+        return self._clients[service]
+
+    @property
+    def kms(self):
+        return self._cached("kms")
+
+    @property
+    def iam(self):
+        return self._cached("iam")
+
+    @property
+    def sts(self):
+        return self._cached("sts")
+
+    @property
+    def session(self):
+        return boto3.session.Session(aws_access_key_id=self.access_key,
+                                     aws_secret_access_key=self.secret_key,
+                                     aws_session_token=self.session_token,
+                                     region_name=REGION)
+
+    def with_credentials(self, access_key=None, secret_key=None, session_token=None,
+                         drop_token=False):
+        """The same identity with some credential parts replaced (tampering tests)."""
+        token = None if drop_token else (session_token if session_token is not None
+                                         else self.session_token)
+        return Caller(self.server, access_key or self.access_key,
+                      secret_key or self.secret_key, token, arn=self.arn,
+                      account=self.account, user_id=self.user_id, name=self.name)
+
+    def __repr__(self):
+        return f"Caller({self.arn!r}, {self.access_key!r})"
+
+
+# ---- policy documents --------------------------------------------------------
+
+def statement(effect, action=None, resource="*", *, sid=None, condition=None,
+              principal=None, not_action=None, not_resource=None):
+    st = {}
+    if sid is not None:
+        st["Sid"] = sid
+    st["Effect"] = effect
+    if principal is not None:
+        st["Principal"] = principal
+    if action is not None:
+        st["Action"] = action
+    if not_action is not None:
+        st["NotAction"] = not_action
+    if not_resource is not None:
+        st["NotResource"] = not_resource
+    elif resource is not None:
+        st["Resource"] = resource
+    if condition is not None:
+        st["Condition"] = condition
+    return st
+
+
+def allow(action, resource="*", **kw):
+    return statement("Allow", action, resource, **kw)
+
+
+def deny(action, resource="*", **kw):
+    return statement("Deny", action, resource, **kw)
+
+
+def policy_doc(*statements, version="2012-10-17"):
+    """A policy document as the JSON text the APIs take."""
+    return json.dumps({"Version": version, "Statement": list(statements)})
+
+
+def trust_policy(principal, actions="sts:AssumeRole", condition=None, effect="Allow"):
+    """A role trust policy.  principal: an ARN or account id (or a list of
+    them) for "AWS", or a full Principal object."""
+    if not isinstance(principal, dict):
+        principal = {"AWS": principal}
+    st = {"Effect": effect, "Principal": principal, "Action": actions}
+    if condition is not None:
+        st["Condition"] = condition
+    return {"Version": "2012-10-17", "Statement": [st]}
+
+
+def user_arn(name, path="/", account=ACCOUNT):
+    return f"arn:aws:iam::{account}:user{path}{name}"
+
+
+def role_arn(name, path="/", account=ACCOUNT):
+    return f"arn:aws:iam::{account}:role{path}{name}"
+
+
+def group_arn(name, path="/", account=ACCOUNT):
+    return f"arn:aws:iam::{account}:group{path}{name}"
+
+
+def managed_policy_arn(name, path="/", account=ACCOUNT):
+    return f"arn:aws:iam::{account}:policy{path}{name}"
+
+
+def session_arn(role_name, session, account=ACCOUNT):
+    return f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}"
+
+
+_DENY_REASONS = {
+    "identity": "because no identity-based policy allows the {action} action",
+    "resource": "because no resource-based policy allows the {action} action",
+    "boundary": "because no permissions boundary allows the {action} action",
+    "session": "because no session policy allows the {action} action",
+    "explicit-identity": "with an explicit deny in an identity-based policy",
+    "explicit-resource": "with an explicit deny in a resource-based policy",
+    "explicit-boundary": "with an explicit deny in a permissions boundary",
+    "explicit-session": "with an explicit deny in a session policy",
+}
+
+
+def denied_msg(principal_arn, action, resource, reason="identity"):
+    """AWS's AccessDenied text (IAM troubleshoot_access-denied):
+    "User: P is not authorized to perform: A on resource: R <reason>".
+    reason None: no trailing clause (what STS says for sts:AssumeRole)."""
+    msg = f"User: {principal_arn} is not authorized to perform: {action} on resource: {resource}"
+    if reason is not None:
+        msg += " " + _DENY_REASONS[reason].format(action=action)
+    return msg
+
+
+# ---- making identities -----------------------------------------------------
+
+def _as_policy_text(policy):
+    if policy is None or isinstance(policy, str):
+        return policy
+    if isinstance(policy, dict) and "Statement" in policy:
+        return json.dumps(policy)
+    if isinstance(policy, dict):
+        return policy_doc(policy)
+    return policy_doc(*policy)
+
+
+def make_user(admin, name=None, *, path=None, policy=None, policy_name="inline",
+              managed=(), groups=(), tags=None, boundary=None, keys=True):
+    """Create an IAM user as `admin` (a Caller, normally an account root) and
+    return a Caller for it.  policy: an inline policy (a statement, a list of
+    statements, a document dict or JSON text); managed: policy ARNs to attach;
+    groups: group names to join; boundary: a permissions-boundary policy ARN.
+    keys=False makes no access key (the Caller then cannot sign)."""
+    name = name or unique("user")
+    kw = {"UserName": name}
+    if path is not None:
+        kw["Path"] = path
+    if tags:
+        kw["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+    if boundary is not None:
+        kw["PermissionsBoundary"] = boundary
+    user = admin.iam.create_user(**kw)["User"]
+    text = _as_policy_text(policy)
+    if text is not None:
+        admin.iam.put_user_policy(UserName=name, PolicyName=policy_name, PolicyDocument=text)
+    for arn in managed:
+        admin.iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    for g in groups:
+        admin.iam.add_user_to_group(GroupName=g, UserName=name)
+    ak = sk = None
+    resp = None
+    if keys:
+        resp = admin.iam.create_access_key(UserName=name)["AccessKey"]
+        ak, sk = resp["AccessKeyId"], resp["SecretAccessKey"]
+    c = Caller(admin.server, ak, sk, arn=user["Arn"], account=admin.account,
+               user_id=user["UserId"], name=name, response=resp)
+    c.user = user
+    return c
+
+
+def make_role(admin, name=None, *, trust, policy=None, policy_name="inline", path=None,
+              managed=(), boundary=None, max_session=None, tags=None, description=None):
+    """Create an IAM role as `admin`; trust: the trust policy (dict or JSON
+    text); policy: an inline permissions policy (as for make_user).  Returns
+    the Role dict of CreateRole."""
+    name = name or unique("role")
+    kw = {"RoleName": name,
+          "AssumeRolePolicyDocument": trust if isinstance(trust, str) else json.dumps(trust)}
+    if path is not None:
+        kw["Path"] = path
+    if boundary is not None:
+        kw["PermissionsBoundary"] = boundary
+    if max_session is not None:
+        kw["MaxSessionDuration"] = max_session
+    if tags:
+        kw["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+    if description is not None:
+        kw["Description"] = description
+    role = admin.iam.create_role(**kw)["Role"]
+    text = _as_policy_text(policy)
+    if text is not None:
+        admin.iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=text)
+    for arn in managed:
+        admin.iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+    return role
+
+
+def make_managed_policy(admin, *statements, name=None, path=None, document=None):
+    """CreatePolicy as `admin`; returns the Policy dict."""
+    kw = {"PolicyName": name or unique("pol"),
+          "PolicyDocument": document if document is not None else policy_doc(*statements)}
+    if path is not None:
+        kw["Path"] = path
+    return admin.iam.create_policy(**kw)["Policy"]
+
+
+def assume_role(caller, role_arn_, session_name=None, **kwargs):
+    """sts:AssumeRole as `caller`; returns a Caller for the role session."""
+    session_name = session_name or unique("s")
+    resp = caller.sts.assume_role(RoleArn=role_arn_, RoleSessionName=session_name, **kwargs)
+    cr = resp["Credentials"]
+    acct = role_arn_.split(":")[4]
+    return Caller(caller.server, cr["AccessKeyId"], cr["SecretAccessKey"], cr["SessionToken"],
+                  arn=resp["AssumedRoleUser"]["Arn"], account=acct,
+                  user_id=resp["AssumedRoleUser"]["AssumedRoleId"], name=session_name,
+                  response=resp)
+
+
+def assert_recent(ts, slack=300):
+    """A timestamp from the server is a tz-aware datetime close to now."""
+    now = utcnow()
+    assert isinstance(ts, datetime.datetime), ts
+    assert ts.tzinfo is not None, ts
+    assert abs((now - ts).total_seconds()) < slack, f"{ts} is not close to {now}"
