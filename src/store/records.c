@@ -1,0 +1,70 @@
+/*
+ * records.c -- release the heap parts of the records that store/store.h
+ * get and list calls fill.
+ *
+ * Every backend fills records the same way: strings and blobs are owned by
+ * the record, arrays are one malloc'd block.  Each function accepts a
+ * zeroed or already freed record (NULL pointers, empty bufs) and leaves the
+ * record zeroed, so calling it twice, or after a failed get, is safe.
+ * Wrapped blobs are ciphertext under the root key, yet they are wiped on
+ * release all the same (the bufs are filled with secret=1).
+ */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void access_key_rec_free(struct access_key_rec *k)
+{
+    if (!k) return;
+    free(k->principal_arn);
+    free(k->principal_id);
+    buf_free(&k->wrapped_secret);
+    memset(k, 0, sizeof *k);
+}
+
+void key_rec_free(struct key_rec *k)
+{
+    if (!k) return;
+    free(k->arn);
+    free(k->description);
+    free(k->policy);
+    memset(k, 0, sizeof *k);
+}
+
+void key_list_free(struct key_rec *v, size_t n)
+{
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) key_rec_free(&v[i]);
+    free(v);
+}
+
+void material_rec_free(struct material_rec *m)
+{
+    if (!m) return;
+    buf_free(&m->wrapped);
+    memset(m, 0, sizeof *m);
+}
+
+void material_list_free(struct material_rec *v, size_t n)
+{
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) material_rec_free(&v[i]);
+    free(v);
+}
+
+void alias_list_free(struct alias_rec *v, size_t n)
+{
+    (void)n;    /* alias records own no heap parts */
+    free(v);
+}
+
+void tag_list_free(struct tag_rec *v, size_t n)
+{
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].key);
+        free(v[i].value);
+    }
+    free(v);
+}
