@@ -1,0 +1,1405 @@
+/*
+ * sqlite.c -- the SQLite backend of store/store.h, the embedded default.
+ *
+ * Files.  DATA_DIR/tresor.db, created 0600 before SQLite opens it (SQLite
+ * gives the -wal and -shm files the mode of the database file).  Every
+ * connection runs with foreign_keys=ON, secure_delete=ON (deleted rows are
+ * overwritten), synchronous=FULL (a COMMIT is on disk when it returns),
+ * trusted_schema=OFF, SQLITE_DBCONFIG_DEFENSIVE and a 5 s busy timeout, so
+ * a writer waits for another writer instead of failing.  The database runs
+ * in WAL mode: readers never block the writer nor each other.
+ *
+ * Schema.  The migrations of store/schema.c run at open, the pending ones
+ * in one BEGIN IMMEDIATE transaction that also sets PRAGMA user_version to
+ * their count; a database newer than this build is refused.
+ *
+ * Threads.  Each thread that calls the store gets its own connection,
+ * opened lazily with SQLITE_OPEN_NOMUTEX and kept in a pthread_key_t of
+ * this store instance; the key's destructor closes it when the thread
+ * exits.  Every connection caches its prepared statements
+ * (SQLITE_PREPARE_PERSISTENT), and every call resets the statement it used
+ * and clears its bindings before returning, so a read costs one
+ * pthread_getspecific, the binds, the steps and the strings it returns.
+ * All connections are also on a list under a mutex; close() closes them
+ * all.  One more connection, the keeper, is opened first: it runs the
+ * migrations and keeps an in-memory database alive.  close() must not run
+ * while another thread still calls the store, or while a thread that used
+ * it is exiting (join the workers first, as MHD_stop_daemon does).
+ *
+ * Writers.  SQLite lets one writer in at a time, and a writer that finds
+ * the lock taken polls for it (busy handler, sleeping up to 100 ms), so a
+ * thread that writes in a loop can starve the others past the busy
+ * timeout.  The threads of one store therefore queue first on the write
+ * gate, first come first served with a direct hand-off, and only then take
+ * SQLite's lock, which is then contended by other processes alone.  The
+ * gate is held from tx_begin to tx_commit/tx_rollback, or for one
+ * statement outside a transaction; reads never touch it.  Waiting for it
+ * also times out after BUSY_TIMEOUT_MS (TR_E_INTERNAL), so a transaction
+ * left open by mistake does not hang every writer.
+ *
+ * Transactions.  tx_begin takes the gate and runs BEGIN IMMEDIATE on the
+ * calling thread's connection (the write lock at once, so a transaction
+ * never fails half way with SQLITE_BUSY); tx_commit is COMMIT; tx_rollback
+ * is ROLLBACK and does nothing when no transaction is open, so every
+ * failure path may call it.  A failed COMMIT (a deferred foreign key) keeps
+ * the transaction open: call tx_rollback.  Transactions do not nest.  A
+ * call made outside a transaction commits on its own; so does key_delete,
+ * which opens its own transaction for its four deletes when the caller has
+ * none.  A thread that exits inside a transaction rolls it back.
+ *
+ * Errors.  A lookup (or update, delete) that finds no row:
+ * TR_E_KMS_NOT_FOUND.  A UNIQUE or PRIMARY KEY violation:
+ * TR_E_KMS_ALREADY_EXISTS.  A FOREIGN KEY violation (a material or alias
+ * naming a key that does not exist; inside a transaction it shows up at
+ * tx_commit, because the foreign keys are deferred): TR_E_KMS_NOT_FOUND.
+ * All without a message.  Anything else is TR_E_INTERNAL, logged to stderr
+ * with the SQLite message and the SQL text.  Values are always bound, never
+ * written into SQL text, so no secret reaches a log line.
+ *
+ * Memory store.  store_sqlite_open_memory uses SQLite's memdb VFS with a
+ * process-unique name ("file:/tresor-mem-N?vfs=memdb"), which every
+ * connection of the store shares, so it is shared by all threads like the
+ * file store.  memdb has no WAL: it runs with journal_mode=MEMORY, and a
+ * reader waits (busy timeout) while a write transaction is open.  Meant
+ * for tests.
+ *
+ * Strings given to the put/update calls may be NULL, stored as "".  The
+ * fixed-size char arrays of the records are read with strnlen(sizeof), and
+ * a stored value too long for its array fails as TR_E_INTERNAL on read.
+ */
+#include "store/store.h"
+#include "store/schema.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUSY_TIMEOUT_MS 5000
+#define DB_FILE "tresor.db"
+
+/* ---- the statements, prepared once per connection -------------------- */
+
+#define ACCOUNT_COLS "id, created"
+#define AK_COLS "access_key_id, account_id, principal_type, principal_arn, " \
+    "principal_id, active, created, expires, wrapped_secret"
+#define KEY_COLS "key_id, account_id, region, arn, description, policy, " \
+    "key_state, key_usage, key_spec, origin, key_manager, created, " \
+    "deletion_date, pending_window_days, rotation_enabled, " \
+    "rotation_period_days, next_rotation, current_material"
+#define MAT_COLS "key_id, version, created, rotation_type, wrapped"
+#define ALIAS_COLS "account_id, region, name, target_key_id, created, updated"
+
+#define STATEMENTS(X) \
+    X(Q_BEGIN, "BEGIN IMMEDIATE") \
+    X(Q_COMMIT, "COMMIT") \
+    X(Q_ROLLBACK, "ROLLBACK") \
+    X(Q_ACCOUNT_PUT, "INSERT INTO accounts (" ACCOUNT_COLS ") VALUES (?1, ?2)") \
+    X(Q_ACCOUNT_GET, "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?1") \
+    X(Q_ACCOUNT_FIRST, "SELECT " ACCOUNT_COLS " FROM accounts " \
+      "ORDER BY created, rowid LIMIT 1") \
+    X(Q_AK_PUT, "INSERT INTO access_keys (" AK_COLS ") " \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)") \
+    X(Q_AK_GET, "SELECT " AK_COLS " FROM access_keys WHERE access_key_id = ?1") \
+    X(Q_KEY_PUT, "INSERT INTO kms_keys (" KEY_COLS ") VALUES (?1, ?2, ?3, ?4, " \
+      "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)") \
+    X(Q_KEY_UPDATE, "UPDATE kms_keys SET account_id = ?2, region = ?3, " \
+      "arn = ?4, description = ?5, policy = ?6, key_state = ?7, " \
+      "key_usage = ?8, key_spec = ?9, origin = ?10, key_manager = ?11, " \
+      "created = ?12, deletion_date = ?13, pending_window_days = ?14, " \
+      "rotation_enabled = ?15, rotation_period_days = ?16, " \
+      "next_rotation = ?17, current_material = ?18 WHERE key_id = ?1") \
+    X(Q_KEY_GET, "SELECT " KEY_COLS " FROM kms_keys WHERE key_id = ?1") \
+    X(Q_KEY_LIST, "SELECT " KEY_COLS " FROM kms_keys WHERE account_id = ?1 " \
+      "AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4") \
+    X(Q_KEY_DUE, "SELECT " KEY_COLS " FROM kms_keys " \
+      "WHERE (deletion_date > 0 AND deletion_date <= ?1) " \
+      "OR (next_rotation > 0 AND next_rotation <= ?1) ORDER BY key_id") \
+    X(Q_KEY_DEL_TAGS, "DELETE FROM tags " \
+      "WHERE arn = (SELECT arn FROM kms_keys WHERE key_id = ?1)") \
+    X(Q_KEY_DEL_MATERIALS, "DELETE FROM kms_key_materials WHERE key_id = ?1") \
+    X(Q_KEY_DEL_ALIASES, "DELETE FROM kms_aliases WHERE target_key_id = ?1") \
+    X(Q_KEY_DEL, "DELETE FROM kms_keys WHERE key_id = ?1") \
+    X(Q_MAT_PUT, "INSERT INTO kms_key_materials (" MAT_COLS ") " \
+      "VALUES (?1, ?2, ?3, ?4, ?5)") \
+    X(Q_MAT_GET, "SELECT " MAT_COLS " FROM kms_key_materials " \
+      "WHERE key_id = ?1 AND version = ?2") \
+    X(Q_MAT_LIST, "SELECT " MAT_COLS " FROM kms_key_materials " \
+      "WHERE key_id = ?1 ORDER BY version") \
+    X(Q_ALIAS_PUT, "INSERT INTO kms_aliases (" ALIAS_COLS ") " \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)") \
+    X(Q_ALIAS_UPDATE, "UPDATE kms_aliases SET target_key_id = ?4, " \
+      "updated = ?5 WHERE account_id = ?1 AND region = ?2 AND name = ?3") \
+    X(Q_ALIAS_GET, "SELECT " ALIAS_COLS " FROM kms_aliases " \
+      "WHERE account_id = ?1 AND region = ?2 AND name = ?3") \
+    X(Q_ALIAS_DEL, "DELETE FROM kms_aliases " \
+      "WHERE account_id = ?1 AND region = ?2 AND name = ?3") \
+    X(Q_ALIAS_LIST, "SELECT " ALIAS_COLS " FROM kms_aliases " \
+      "WHERE account_id = ?1 AND region = ?2 AND name > ?3 " \
+      "ORDER BY name LIMIT ?4") \
+    X(Q_ALIAS_LIST_KEY, "SELECT " ALIAS_COLS " FROM kms_aliases " \
+      "WHERE account_id = ?1 AND region = ?2 AND name > ?3 " \
+      "AND target_key_id = ?5 ORDER BY name LIMIT ?4") \
+    X(Q_TAG_SET, "INSERT INTO tags (arn, key, value) VALUES (?1, ?2, ?3) " \
+      "ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value") \
+    X(Q_TAG_DEL, "DELETE FROM tags WHERE arn = ?1 AND key = ?2") \
+    X(Q_TAG_LIST, "SELECT key, value FROM tags WHERE arn = ?1 ORDER BY key")
+
+enum qid {
+#define X(id, sql) id,
+    STATEMENTS(X)
+#undef X
+    Q__COUNT
+};
+
+static const char *const qsql[Q__COUNT] = {
+#define X(id, sql) [id] = sql,
+    STATEMENTS(X)
+#undef X
+};
+
+/* ---- the write gate ---------------------------------------------------- */
+
+/* A FIFO lock: the holder hands it straight to the oldest waiter. */
+struct gate_waiter { struct gate_waiter *next; bool granted; };
+
+struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;              /* CLOCK_MONOTONIC */
+    bool held;
+    struct gate_waiter *head, **tail;
+};
+
+static bool gate_init(struct gate *g)
+{
+    pthread_condattr_t ca;
+    bool ok = false;
+    if (pthread_condattr_init(&ca) != 0) return false;
+    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+        pthread_cond_init(&g->cv, &ca) == 0) {
+        if (pthread_mutex_init(&g->mu, NULL) == 0) ok = true;
+        else pthread_cond_destroy(&g->cv);
+    }
+    pthread_condattr_destroy(&ca);
+    g->held = false;
+    g->head = NULL;
+    g->tail = &g->head;
+    return ok;
+}
+
+static void gate_destroy(struct gate *g)
+{
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+}
+
+/* Wait (up to BUSY_TIMEOUT_MS) for the gate. */
+static TR_RESULT gate_enter(struct gate *g)
+{
+    struct gate_waiter w = { NULL, false };
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += BUSY_TIMEOUT_MS / 1000;
+    dl.tv_nsec += (long)(BUSY_TIMEOUT_MS % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+
+    pthread_mutex_lock(&g->mu);
+    if (!g->held && !g->head) {
+        g->held = true;
+        pthread_mutex_unlock(&g->mu);
+        return TR_OK;
+    }
+    *g->tail = &w;
+    g->tail = &w.next;
+    while (!w.granted) {
+        if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) == ETIMEDOUT && !w.granted) {
+            struct gate_waiter **pp = &g->head;
+            while (*pp != &w) pp = &(*pp)->next;
+            *pp = w.next;
+            if (!w.next) g->tail = pp;
+            pthread_mutex_unlock(&g->mu);
+            fprintf(stderr, "tresor: store: no write lock after %d ms\n", BUSY_TIMEOUT_MS);
+            BAIL0(TR_E_INTERNAL);
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return TR_OK;
+}
+
+static void gate_leave(struct gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    struct gate_waiter *w = g->head;
+    if (w) {
+        g->head = w->next;
+        if (!g->head) g->tail = &g->head;
+        w->granted = true;          /* held passes to w */
+        pthread_cond_broadcast(&g->cv);
+    } else {
+        g->held = false;
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+struct store_sqlite;
+
+struct conn {
+    struct conn *next, *prev;       /* on store_sqlite.conns, under mu */
+    struct store_sqlite *s;
+    sqlite3 *db;
+    bool writing;                   /* holds s->gate: tx_begin .. commit/rollback */
+    sqlite3_stmt *q[Q__COUNT];      /* prepared on first use */
+};
+
+struct store_sqlite {
+    const struct store_class *vt;   /* first: store_t points here */
+    pthread_mutex_t mu;             /* guards conns */
+    struct conn *conns;             /* every open connection */
+    pthread_key_t tls;              /* this thread's connection */
+    struct conn *keeper;            /* migrates; keeps a memory db alive */
+    struct gate gate;               /* queue of this process's writers */
+    bool memory;
+    int flags;                      /* sqlite3_open_v2 flags */
+    char name[];                    /* file name, or memdb URI */
+};
+
+static struct store_sqlite *self(store_t st)
+{
+    return (struct store_sqlite *)(void *)st;
+}
+
+/* Log an SQLite failure (never a bound value: only the SQL text). */
+static void sq_log(sqlite3 *db, int rc, const char *what)
+{
+    fprintf(stderr, "tresor: store: sqlite: %s (%d): %s [%s]\n",
+            sqlite3_errstr(rc), rc, db ? sqlite3_errmsg(db) : "-",
+            what ? what : "-");
+}
+
+/* Map an SQLite result code to ours (see the file comment). */
+static tr_result sq_fail(sqlite3 *db, int rc, const char *what, int line)
+{
+    switch (rc) {
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_UNIQUE:
+        return tr_fail_at(__FILE__, line, TR_E_KMS_ALREADY_EXISTS, NULL);
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return tr_fail_at(__FILE__, line, TR_E_KMS_NOT_FOUND, NULL);
+    default:
+        sq_log(db, rc, what);
+        return tr_fail_at(__FILE__, line, TR_E_INTERNAL, NULL);
+    }
+}
+#define SQ_FAIL(db, rc, what) sq_fail((db), (rc), (what), __LINE__)
+
+static void conn_unlink(struct store_sqlite *s, struct conn *c)
+{
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+/* Finalize the cached statements and close; rolls back an open
+ * transaction.  The caller has unlinked c. */
+static void conn_close(struct conn *c)
+{
+    for (size_t i = 0; i < Q__COUNT; i++) sqlite3_finalize(c->q[i]);
+    int rc = sqlite3_close(c->db);
+    if (rc != SQLITE_OK) sq_log(c->db, rc, "close");
+    free(c);
+}
+
+/* Unlink and close c, and free the write gate if c held it: as the
+ * pthread_key_t destructor when the thread that owned c exits, and by
+ * conn_discard. */
+static void conn_drop(void *p)
+{
+    struct conn *c = p;
+    struct store_sqlite *s = c->s;
+    bool writing = c->writing;
+    pthread_mutex_lock(&s->mu);
+    conn_unlink(s, c);
+    pthread_mutex_unlock(&s->mu);
+    conn_close(c);                  /* rolls back an open transaction */
+    if (writing) gate_leave(&s->gate);
+}
+
+/* Open a connection to s, configure it and put it on s->conns. */
+static TR_RESULT conn_open(struct store_sqlite *s, struct conn **out)
+{
+    static const char pragmas[] =
+        "PRAGMA foreign_keys = ON;"
+        "PRAGMA secure_delete = ON;"
+        "PRAGMA synchronous = FULL;"
+        "PRAGMA trusted_schema = OFF;";
+    struct conn *c = calloc(1, sizeof *c);
+    char *err = NULL;
+    int rc;
+
+    ENSURE(c != NULL, TR_E_INTERNAL);
+    c->s = s;
+    rc = sqlite3_open_v2(s->name, &c->db, s->flags, NULL);
+    if (rc != SQLITE_OK) goto fail;
+    sqlite3_extended_result_codes(c->db, 1);
+    rc = sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    if (rc != SQLITE_OK) goto fail;
+    rc = sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    if (rc != SQLITE_OK) goto fail;
+    rc = sqlite3_exec(c->db, pragmas, NULL, NULL, &err);
+    /* memdb has no WAL; a journal file would land in "/" on disk. */
+    if (rc == SQLITE_OK && s->memory)
+        rc = sqlite3_exec(c->db, "PRAGMA journal_mode = MEMORY", NULL, NULL, &err);
+    if (rc != SQLITE_OK) goto fail;
+
+    pthread_mutex_lock(&s->mu);
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    pthread_mutex_unlock(&s->mu);
+    *out = c;
+    return TR_OK;
+
+fail:
+    sq_log(c->db, rc, err ? err : "open");
+    sqlite3_free(err);
+    sqlite3_close(c->db);
+    free(c);
+    BAIL0(TR_E_INTERNAL);
+}
+
+/* This thread's connection to s, opened on first use. */
+static TR_RESULT conn_get(struct store_sqlite *s, struct conn **out)
+{
+    struct conn *c = pthread_getspecific(s->tls);
+    if (!c) {
+        GUARD(conn_open(s, &c));
+        if (pthread_setspecific(s->tls, c) != 0) {
+            pthread_mutex_lock(&s->mu);
+            conn_unlink(s, c);
+            pthread_mutex_unlock(&s->mu);
+            conn_close(c);
+            BAIL0(TR_E_INTERNAL);
+        }
+    }
+    *out = c;
+    return TR_OK;
+}
+
+/* The calling thread's connection and its prepared statement `id`. */
+static TR_RESULT prep(store_t st, enum qid id, struct conn **cp, sqlite3_stmt **qp)
+{
+    struct conn *c = NULL;
+    ENSURE_REF(st);
+    GUARD(conn_get(self(st), &c));
+    if (!c->q[id]) {
+        int rc = sqlite3_prepare_v3(c->db, qsql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->q[id], NULL);
+        if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, qsql[id]);
+    }
+    *cp = c;
+    *qp = c->q[id];
+    return TR_OK;
+}
+
+/* Ready a used statement for its next use (and drop pointers to the
+ * caller's memory). */
+static void q_release(sqlite3_stmt *q)
+{
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+}
+
+/* ---- binding parameters, in order ?1, ?2, ... -------------------------- */
+
+struct bind { sqlite3_stmt *q; int i; int rc; };
+
+static void b_text(struct bind *b, const char *s, size_t n)
+{
+    if (b->rc != SQLITE_OK) return;
+    if (n > INT_MAX) { b->rc = SQLITE_TOOBIG; return; }
+    b->rc = sqlite3_bind_text(b->q, ++b->i, s ? s : "", s ? (int)n : 0, SQLITE_STATIC);
+}
+
+static void b_str(struct bind *b, const char *s)
+{
+    b_text(b, s, s ? strlen(s) : 0);
+}
+
+/* A fixed char array of a record, which may lack its NUL when full. */
+#define b_chars(b, arr) b_text((b), (arr), strnlen((arr), sizeof (arr)))
+
+static void b_int(struct bind *b, int64_t v)
+{
+    if (b->rc != SQLITE_OK) return;
+    b->rc = sqlite3_bind_int64(b->q, ++b->i, v);
+}
+
+static void b_limit(struct bind *b, size_t v)
+{
+    b_int(b, v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+static void b_blob(struct bind *b, const struct buf *v)
+{
+    if (b->rc != SQLITE_OK) return;
+    /* A NULL pointer would bind SQL NULL, not an empty blob. */
+    b->rc = sqlite3_bind_blob(b->q, ++b->i, v->data ? (const void *)v->data : "",
+                              (int)v->len, SQLITE_STATIC);
+}
+
+/* ---- reading a row, column by column ----------------------------------- */
+
+struct row { sqlite3_stmt *q; int i; bool ok; };
+
+/* Into a fixed char array; fails when the value does not fit. */
+static void r_chars(struct row *r, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(r->q, r->i);
+    size_t n = (size_t)sqlite3_column_bytes(r->q, r->i);
+    r->i++;
+    if (!t || n >= cap) { r->ok = false; return; }
+    memcpy(dst, t, n);
+    dst[n] = '\0';
+}
+
+/* A heap string the record owns. */
+static void r_str(struct row *r, char **dst)
+{
+    const unsigned char *t = sqlite3_column_text(r->q, r->i);
+    size_t n = (size_t)sqlite3_column_bytes(r->q, r->i);
+    r->i++;
+    char *p = t ? malloc(n + 1) : NULL;
+    if (!p) { r->ok = false; return; }
+    memcpy(p, t, n);
+    p[n] = '\0';
+    *dst = p;
+}
+
+static int64_t r_int(struct row *r)
+{
+    return sqlite3_column_int64(r->q, r->i++);
+}
+
+/* An owned copy of a blob column (wiped when freed). */
+static void r_blob(struct row *r, struct buf *dst)
+{
+    const void *p = sqlite3_column_blob(r->q, r->i);
+    int n = sqlite3_column_bytes(r->q, r->i);
+    r->i++;
+    *dst = BUF_SECRET((uint32_t)n);
+    if (n > 0 && (!p || tr_failed(buf_append(dst, p, (size_t)n)))) r->ok = false;
+}
+
+/* Fill one record from the current row; false when out of memory or a
+ * value does not fit (the record may be partly filled: drop it). */
+typedef bool (*row_fn)(sqlite3_stmt *q, void *rec);
+typedef void (*drop_fn)(void *rec);
+
+static bool account_row(sqlite3_stmt *q, void *rec)
+{
+    struct account_rec *a = rec;
+    struct row r = { q, 0, true };
+    r_chars(&r, a->id, sizeof a->id);
+    a->created = r_int(&r);
+    return r.ok;
+}
+
+static bool access_key_row(sqlite3_stmt *q, void *rec)
+{
+    struct access_key_rec *k = rec;
+    struct row r = { q, 0, true };
+    r_chars(&r, k->access_key_id, sizeof k->access_key_id);
+    r_chars(&r, k->account_id, sizeof k->account_id);
+    k->principal_type = (int)r_int(&r);
+    r_str(&r, &k->principal_arn);
+    r_str(&r, &k->principal_id);
+    k->active = r_int(&r) != 0;
+    k->created = r_int(&r);
+    k->expires = r_int(&r);
+    r_blob(&r, &k->wrapped_secret);
+    return r.ok;
+}
+
+static bool key_row(sqlite3_stmt *q, void *rec)
+{
+    struct key_rec *k = rec;
+    struct row r = { q, 0, true };
+    r_chars(&r, k->key_id, sizeof k->key_id);
+    r_chars(&r, k->account_id, sizeof k->account_id);
+    r_chars(&r, k->region, sizeof k->region);
+    r_str(&r, &k->arn);
+    r_str(&r, &k->description);
+    r_str(&r, &k->policy);
+    r_chars(&r, k->key_state, sizeof k->key_state);
+    r_chars(&r, k->key_usage, sizeof k->key_usage);
+    r_chars(&r, k->key_spec, sizeof k->key_spec);
+    r_chars(&r, k->origin, sizeof k->origin);
+    r_chars(&r, k->key_manager, sizeof k->key_manager);
+    k->created = r_int(&r);
+    k->deletion_date = r_int(&r);
+    k->pending_window_days = (int)r_int(&r);
+    k->rotation_enabled = r_int(&r) != 0;
+    k->rotation_period_days = (int)r_int(&r);
+    k->next_rotation = r_int(&r);
+    k->current_material = (uint32_t)r_int(&r);
+    return r.ok;
+}
+
+static bool material_row(sqlite3_stmt *q, void *rec)
+{
+    struct material_rec *m = rec;
+    struct row r = { q, 0, true };
+    r_chars(&r, m->key_id, sizeof m->key_id);
+    m->version = (uint32_t)r_int(&r);
+    m->created = r_int(&r);
+    r_chars(&r, m->rotation_type, sizeof m->rotation_type);
+    r_blob(&r, &m->wrapped);
+    return r.ok;
+}
+
+static bool alias_row(sqlite3_stmt *q, void *rec)
+{
+    struct alias_rec *a = rec;
+    struct row r = { q, 0, true };
+    r_chars(&r, a->account_id, sizeof a->account_id);
+    r_chars(&r, a->region, sizeof a->region);
+    r_chars(&r, a->name, sizeof a->name);
+    r_chars(&r, a->target_key_id, sizeof a->target_key_id);
+    a->created = r_int(&r);
+    a->updated = r_int(&r);
+    return r.ok;
+}
+
+static bool tag_row(sqlite3_stmt *q, void *rec)
+{
+    struct tag_rec *t = rec;
+    struct row r = { q, 0, true };
+    r_str(&r, &t->key);
+    r_str(&r, &t->value);
+    return r.ok;
+}
+
+static void drop_nothing(void *rec) { (void)rec; }
+static void drop_access_key(void *rec) { access_key_rec_free(rec); }
+static void drop_key(void *rec) { key_rec_free(rec); }
+static void drop_material(void *rec) { material_rec_free(rec); }
+static void drop_tag(void *rec)
+{
+    struct tag_rec *t = rec;
+    free(t->key);
+    free(t->value);
+    t->key = t->value = NULL;
+}
+
+/* ---- running statements ------------------------------------------------ */
+
+static void log_bad_row(sqlite3_stmt *q)
+{
+    fprintf(stderr, "tresor: store: out of memory, or a value too long for its "
+            "record [%s]\n", sqlite3_sql(q));
+}
+
+/* Run a bound statement that returns no rows and release it; *changes
+ * (when not NULL) gets the number of rows it changed. */
+static TR_RESULT q_exec(struct conn *c, sqlite3_stmt *q, int bind_rc, int *changes)
+{
+    tr_result r = TR_OK;
+    int rc = bind_rc;
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    if (rc != SQLITE_DONE) r = SQ_FAIL(c->db, rc, sqlite3_sql(q));
+    else if (changes) *changes = sqlite3_changes(c->db);
+    q_release(q);
+    return r;
+}
+
+/* Run a bound write statement: as part of this thread's transaction, or
+ * else on its own through the write gate. */
+static TR_RESULT q_write(struct conn *c, sqlite3_stmt *q, int bind_rc, int *changes)
+{
+    if (c->writing) return q_exec(c, q, bind_rc, changes);
+    tr_result r = gate_enter(&c->s->gate);
+    if (tr_failed(r)) {
+        q_release(q);
+        return r;
+    }
+    r = q_exec(c, q, bind_rc, changes);
+    gate_leave(&c->s->gate);
+    return r;
+}
+
+/* Run a bound statement, fill *rec from its first row, release it.
+ * TR_E_KMS_NOT_FOUND when there is no row. */
+static TR_RESULT q_one(struct conn *c, sqlite3_stmt *q, int bind_rc, row_fn fill,
+                       drop_fn drop, void *rec)
+{
+    tr_result r = TR_OK;
+    int rc = bind_rc;
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        if (!fill(q, rec)) {
+            drop(rec);
+            log_bad_row(q);
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, NULL);
+    } else {
+        r = SQ_FAIL(c->db, rc, sqlite3_sql(q));
+    }
+    q_release(q);
+    return r;
+}
+
+/* Run a bound statement and collect every row into a malloc'd array of
+ * records of `size` bytes; release the statement.  On failure *out is
+ * NULL and *n 0. */
+static TR_RESULT q_all(struct conn *c, sqlite3_stmt *q, int bind_rc, size_t size,
+                       row_fn fill, drop_fn drop, void **out, size_t *n)
+{
+    unsigned char *v = NULL;
+    size_t len = 0, cap = 0;
+    tr_result r = TR_OK;
+    int rc = bind_rc;
+
+    *out = NULL;
+    *n = 0;
+    if (rc != SQLITE_OK) { r = SQ_FAIL(c->db, rc, sqlite3_sql(q)); goto fail; }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            unsigned char *nv = ncap < SIZE_MAX / size ? realloc(v, ncap * size) : NULL;
+            if (!nv) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+            v = nv;
+            cap = ncap;
+        }
+        void *rec = v + len * size;
+        memset(rec, 0, size);
+        if (!fill(q, rec)) {
+            drop(rec);
+            log_bad_row(q);
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            goto fail;
+        }
+        len++;
+    }
+    if (rc != SQLITE_DONE) { r = SQ_FAIL(c->db, rc, sqlite3_sql(q)); goto fail; }
+    q_release(q);
+    *out = v;
+    *n = len;
+    return TR_OK;
+
+fail:
+    q_release(q);
+    for (size_t i = 0; i < len; i++) drop(v + i * size);
+    free(v);
+    return r;
+}
+
+/* Run the parameterless statement `id` on c (BEGIN, COMMIT, ROLLBACK). */
+static TR_RESULT q_simple(struct conn *c, enum qid id)
+{
+    if (!c->q[id]) {
+        int rc = sqlite3_prepare_v3(c->db, qsql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->q[id], NULL);
+        if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, qsql[id]);
+    }
+    return q_exec(c, c->q[id], SQLITE_OK, NULL);
+}
+
+/* Roll back c's open transaction, if any.  Runs on failure paths, so it
+ * leaves this thread's last error (the caller's) alone and only logs.
+ * False when the ROLLBACK failed: c is then in an unknown state. */
+static bool conn_rollback(struct conn *c)
+{
+    sqlite3_stmt **q = &c->q[Q_ROLLBACK];
+    if (sqlite3_get_autocommit(c->db)) return true;
+    int rc = *q ? SQLITE_OK : sqlite3_prepare_v3(c->db, qsql[Q_ROLLBACK], -1,
+                                                 SQLITE_PREPARE_PERSISTENT, q, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(*q);
+        sqlite3_reset(*q);
+    }
+    if (rc == SQLITE_DONE) return true;
+    sq_log(c->db, rc, qsql[Q_ROLLBACK]);
+    return false;
+}
+
+/* Close this thread's connection for good (closing rolls back whatever is
+ * open); its next call opens a new one. */
+static void conn_discard(struct conn *c)
+{
+    pthread_setspecific(c->s->tls, NULL);
+    conn_drop(c);
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+/* Take the write gate, then BEGIN IMMEDIATE. */
+static TR_RESULT tx_open(struct conn *c)
+{
+    if (c->writing) {
+        fprintf(stderr, "tresor: store: tx_begin inside a transaction\n");
+        BAIL0(TR_E_INTERNAL);
+    }
+    GUARD(gate_enter(&c->s->gate));
+    tr_result r = q_simple(c, Q_BEGIN);
+    if (tr_failed(r)) {
+        gate_leave(&c->s->gate);
+        return r;
+    }
+    c->writing = true;
+    return TR_OK;
+}
+
+/* The transaction is over (committed or rolled back): free the gate. */
+static void tx_closed(struct conn *c)
+{
+    if (!c->writing) return;
+    c->writing = false;
+    gate_leave(&c->s->gate);
+}
+
+/* COMMIT.  When it fails with the transaction still open, the gate stays
+ * held until tx_abort. */
+static TR_RESULT tx_close(struct conn *c)
+{
+    if (!c->writing) {
+        fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
+        BAIL0(TR_E_INTERNAL);
+    }
+    tr_result r = q_simple(c, Q_COMMIT);
+    if (sqlite3_get_autocommit(c->db)) tx_closed(c);
+    return r;
+}
+
+/* ROLLBACK; when even that fails, give up the connection. */
+static void tx_abort(struct conn *c)
+{
+    if (conn_rollback(c)) tx_closed(c);
+    else conn_discard(c);
+}
+
+static TR_RESULT sq_tx_begin(store_t st)
+{
+    struct conn *c = NULL;
+    ENSURE_REF(st);
+    GUARD(conn_get(self(st), &c));
+    return tx_open(c);
+}
+
+static TR_RESULT sq_tx_commit(store_t st)
+{
+    struct conn *c = NULL;
+    ENSURE_REF(st);
+    GUARD(conn_get(self(st), &c));
+    return tx_close(c);
+}
+
+static void sq_tx_rollback(store_t st)
+{
+    if (!st) return;
+    /* A thread without a connection has no transaction to roll back. */
+    struct conn *c = pthread_getspecific(self(st)->tls);
+    if (c) tx_abort(c);
+}
+
+/* ---- accounts and access keys ------------------------------------------ */
+
+static TR_RESULT sq_account_put(store_t st, const struct account_rec *a)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(a);
+    GUARD(prep(st, Q_ACCOUNT_PUT, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_chars(&b, a->id);
+    b_int(&b, a->created);
+    return q_write(c, q, b.rc, NULL);
+}
+
+static TR_RESULT sq_account_get(store_t st, const char *id, struct account_rec *out)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(id);
+    ENSURE_REF(out);
+    memset(out, 0, sizeof *out);
+    GUARD(prep(st, Q_ACCOUNT_GET, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, id);
+    return q_one(c, q, b.rc, account_row, drop_nothing, out);
+}
+
+static TR_RESULT sq_account_first(store_t st, struct account_rec *out)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(out);
+    memset(out, 0, sizeof *out);
+    GUARD(prep(st, Q_ACCOUNT_FIRST, &c, &q));
+    return q_one(c, q, SQLITE_OK, account_row, drop_nothing, out);
+}
+
+static TR_RESULT sq_access_key_put(store_t st, const struct access_key_rec *k)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(k);
+    GUARD(prep(st, Q_AK_PUT, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_chars(&b, k->access_key_id);
+    b_chars(&b, k->account_id);
+    b_int(&b, k->principal_type);
+    b_str(&b, k->principal_arn);
+    b_str(&b, k->principal_id);
+    b_int(&b, k->active ? 1 : 0);
+    b_int(&b, k->created);
+    b_int(&b, k->expires);
+    b_blob(&b, &k->wrapped_secret);
+    return q_write(c, q, b.rc, NULL);
+}
+
+static TR_RESULT sq_access_key_get(store_t st, const char *akid, struct access_key_rec *out)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(akid);
+    ENSURE_REF(out);
+    memset(out, 0, sizeof *out);
+    GUARD(prep(st, Q_AK_GET, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, akid);
+    return q_one(c, q, b.rc, access_key_row, drop_access_key, out);
+}
+
+/* ---- KMS keys ---------------------------------------------------------- */
+
+/* The 18 columns of kms_keys, in KEY_COLS order (put and update). */
+static int bind_key(sqlite3_stmt *q, const struct key_rec *k)
+{
+    struct bind b = { q, 0, SQLITE_OK };
+    b_chars(&b, k->key_id);
+    b_chars(&b, k->account_id);
+    b_chars(&b, k->region);
+    b_str(&b, k->arn);
+    b_str(&b, k->description);
+    b_str(&b, k->policy);
+    b_chars(&b, k->key_state);
+    b_chars(&b, k->key_usage);
+    b_chars(&b, k->key_spec);
+    b_chars(&b, k->origin);
+    b_chars(&b, k->key_manager);
+    b_int(&b, k->created);
+    b_int(&b, k->deletion_date);
+    b_int(&b, k->pending_window_days);
+    b_int(&b, k->rotation_enabled ? 1 : 0);
+    b_int(&b, k->rotation_period_days);
+    b_int(&b, k->next_rotation);
+    b_int(&b, k->current_material);
+    return b.rc;
+}
+
+static TR_RESULT sq_key_put(store_t st, const struct key_rec *k)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(k);
+    GUARD(prep(st, Q_KEY_PUT, &c, &q));
+    return q_write(c, q, bind_key(q, k), NULL);
+}
+
+/* Writes every column but key_id. */
+static TR_RESULT sq_key_update(store_t st, const struct key_rec *k)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    int changes = 0;
+    ENSURE_REF(k);
+    GUARD(prep(st, Q_KEY_UPDATE, &c, &q));
+    GUARD(q_write(c, q, bind_key(q, k), &changes));
+    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    return TR_OK;
+}
+
+static TR_RESULT sq_key_get(store_t st, const char *key_id, struct key_rec *out)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(key_id);
+    ENSURE_REF(out);
+    memset(out, 0, sizeof *out);
+    GUARD(prep(st, Q_KEY_GET, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, key_id);
+    return q_one(c, q, b.rc, key_row, drop_key, out);
+}
+
+static TR_RESULT sq_key_list(store_t st, const char *account, const char *region,
+                             const char *after, size_t limit, struct key_rec **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(account);
+    ENSURE_REF(region);
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_KEY_LIST, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, account);
+    b_str(&b, region);
+    b_str(&b, after ? after : "");     /* every key_id sorts after "" */
+    b_limit(&b, limit);
+    return q_all(c, q, b.rc, sizeof **out, key_row, drop_key, (void **)out, n);
+}
+
+static TR_RESULT sq_key_list_due(store_t st, int64_t now, struct key_rec **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_KEY_DUE, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_int(&b, now);
+    return q_all(c, q, b.rc, sizeof **out, key_row, drop_key, (void **)out, n);
+}
+
+/* Run the one-parameter statement `id` with key_id (inside a transaction). */
+static TR_RESULT exec_by_key(store_t st, enum qid id, const char *key_id, int *changes)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    GUARD(prep(st, id, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, key_id);
+    return q_exec(c, q, b.rc, changes);
+}
+
+/* Tags first: they are found through the key's ARN. */
+static TR_RESULT sq_key_delete(store_t st, const char *key_id)
+{
+    static const enum qid steps[] = {
+        Q_KEY_DEL_TAGS, Q_KEY_DEL_MATERIALS, Q_KEY_DEL_ALIASES, Q_KEY_DEL,
+    };
+    struct conn *c = NULL;
+    bool own;
+    int changes = 0;
+    tr_result r = TR_OK;
+
+    ENSURE_REF(st);
+    ENSURE_REF(key_id);
+    GUARD(conn_get(self(st), &c));
+    own = !c->writing;
+    if (own) GUARD(tx_open(c));
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        r = exec_by_key(st, steps[i], key_id, &changes);
+        if (tr_failed(r)) goto fail;
+    }
+    if (changes == 0) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, NULL); goto fail; }
+    if (own) {
+        r = tx_close(c);
+        if (tr_failed(r)) goto fail;
+    }
+    return TR_OK;
+
+fail:
+    if (own) tx_abort(c);
+    return r;
+}
+
+/* ---- key materials ----------------------------------------------------- */
+
+static TR_RESULT sq_material_put(store_t st, const struct material_rec *m)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(m);
+    GUARD(prep(st, Q_MAT_PUT, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_chars(&b, m->key_id);
+    b_int(&b, m->version);
+    b_int(&b, m->created);
+    b_chars(&b, m->rotation_type);
+    b_blob(&b, &m->wrapped);
+    return q_write(c, q, b.rc, NULL);
+}
+
+static TR_RESULT sq_material_get(store_t st, const char *key_id, uint32_t version,
+                                 struct material_rec *out)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(key_id);
+    ENSURE_REF(out);
+    memset(out, 0, sizeof *out);
+    GUARD(prep(st, Q_MAT_GET, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, key_id);
+    b_int(&b, version);
+    return q_one(c, q, b.rc, material_row, drop_material, out);
+}
+
+static TR_RESULT sq_material_list(store_t st, const char *key_id,
+                                  struct material_rec **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(key_id);
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_MAT_LIST, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, key_id);
+    return q_all(c, q, b.rc, sizeof **out, material_row, drop_material, (void **)out, n);
+}
+
+/* ---- aliases ----------------------------------------------------------- */
+
+static TR_RESULT sq_alias_put(store_t st, const struct alias_rec *a)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(a);
+    GUARD(prep(st, Q_ALIAS_PUT, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_chars(&b, a->account_id);
+    b_chars(&b, a->region);
+    b_chars(&b, a->name);
+    b_chars(&b, a->target_key_id);
+    b_int(&b, a->created);
+    b_int(&b, a->updated);
+    return q_write(c, q, b.rc, NULL);
+}
+
+/* Sets target_key_id and updated; created is kept. */
+static TR_RESULT sq_alias_update(store_t st, const struct alias_rec *a)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    int changes = 0;
+    ENSURE_REF(a);
+    GUARD(prep(st, Q_ALIAS_UPDATE, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_chars(&b, a->account_id);
+    b_chars(&b, a->region);
+    b_chars(&b, a->name);
+    b_chars(&b, a->target_key_id);
+    b_int(&b, a->updated);
+    GUARD(q_write(c, q, b.rc, &changes));
+    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    return TR_OK;
+}
+
+static TR_RESULT sq_alias_get(store_t st, const char *account, const char *region,
+                              const char *name, struct alias_rec *out)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(account);
+    ENSURE_REF(region);
+    ENSURE_REF(name);
+    ENSURE_REF(out);
+    memset(out, 0, sizeof *out);
+    GUARD(prep(st, Q_ALIAS_GET, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, account);
+    b_str(&b, region);
+    b_str(&b, name);
+    return q_one(c, q, b.rc, alias_row, drop_nothing, out);
+}
+
+static TR_RESULT sq_alias_delete(store_t st, const char *account, const char *region,
+                                 const char *name)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    int changes = 0;
+    ENSURE_REF(account);
+    ENSURE_REF(region);
+    ENSURE_REF(name);
+    GUARD(prep(st, Q_ALIAS_DEL, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, account);
+    b_str(&b, region);
+    b_str(&b, name);
+    GUARD(q_write(c, q, b.rc, &changes));
+    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    return TR_OK;
+}
+
+static TR_RESULT sq_alias_list(store_t st, const char *account, const char *region,
+                               const char *key_id, const char *after, size_t limit,
+                               struct alias_rec **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(account);
+    ENSURE_REF(region);
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, key_id ? Q_ALIAS_LIST_KEY : Q_ALIAS_LIST, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, account);
+    b_str(&b, region);
+    b_str(&b, after ? after : "");     /* every name sorts after "" */
+    b_limit(&b, limit);
+    if (key_id) b_str(&b, key_id);
+    return q_all(c, q, b.rc, sizeof **out, alias_row, drop_nothing, (void **)out, n);
+}
+
+/* ---- tags -------------------------------------------------------------- */
+
+static TR_RESULT sq_tag_set(store_t st, const char *arn, const char *key, const char *value)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(arn);
+    ENSURE_REF(key);
+    GUARD(prep(st, Q_TAG_SET, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, arn);
+    b_str(&b, key);
+    b_str(&b, value);
+    return q_write(c, q, b.rc, NULL);
+}
+
+/* TR_E_KMS_NOT_FOUND when the resource has no such tag. */
+static TR_RESULT sq_tag_delete(store_t st, const char *arn, const char *key)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    int changes = 0;
+    ENSURE_REF(arn);
+    ENSURE_REF(key);
+    GUARD(prep(st, Q_TAG_DEL, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, arn);
+    b_str(&b, key);
+    GUARD(q_write(c, q, b.rc, &changes));
+    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    return TR_OK;
+}
+
+static TR_RESULT sq_tag_list(store_t st, const char *arn, struct tag_rec **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(arn);
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_TAG_LIST, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, arn);
+    return q_all(c, q, b.rc, sizeof **out, tag_row, drop_tag, (void **)out, n);
+}
+
+/* ---- open, migrate, close ---------------------------------------------- */
+
+/* Close every connection and free s.  See the file comment on threads. */
+static void sq_close(store_t st)
+{
+    if (!st) return;
+    struct store_sqlite *s = self(st);
+    /* No destructor runs for this key after this, in any thread. */
+    pthread_key_delete(s->tls);
+    pthread_mutex_lock(&s->mu);
+    while (s->conns) {
+        struct conn *c = s->conns;
+        conn_unlink(s, c);
+        conn_close(c);      /* the keeper was linked first: it closes last */
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_destroy(&s->mu);
+    gate_destroy(&s->gate);
+    free(s);
+}
+
+/* Switch the database file to WAL (persistent in the file). */
+static TR_RESULT set_wal(struct conn *c)
+{
+    sqlite3_stmt *q = NULL;
+    bool wal = false;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *mode = sqlite3_column_text(q, 0);
+        wal = mode && strcmp((const char *)mode, "wal") == 0;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, "PRAGMA journal_mode = WAL");
+    if (!wal) {
+        fprintf(stderr, "tresor: store: the database refuses WAL mode\n");
+        BAIL0(TR_E_INTERNAL);
+    }
+    return TR_OK;
+}
+
+static TR_RESULT user_version(struct conn *c, int *out)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &q, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int(q, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, "PRAGMA user_version");
+    return TR_OK;
+}
+
+/* Run the pending migrations, all in one transaction. */
+static TR_RESULT migrate(struct conn *c)
+{
+    char *err = NULL;
+    char sql[64];
+    int version = 0, rc = SQLITE_OK;
+    tr_result r = TR_OK;
+
+    GUARD(q_simple(c, Q_BEGIN));
+    r = user_version(c, &version);
+    if (tr_failed(r)) goto fail;
+    if (version < 0 || (size_t)version > store_schema_count) {
+        fprintf(stderr, "tresor: store: database schema version %d is not one this "
+                "build knows (1..%zu)\n", version, store_schema_count);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        goto fail;
+    }
+    for (size_t v = (size_t)version; v < store_schema_count; v++) {
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %zu", v + 1);
+        rc = sqlite3_exec(c->db, store_schema[v], NULL, NULL, &err);
+        if (rc == SQLITE_OK) rc = sqlite3_exec(c->db, sql, NULL, NULL, &err);
+        if (rc != SQLITE_OK) {
+            fprintf(stderr, "tresor: store: migration %zu failed: %s\n", v + 1,
+                    err ? err : sqlite3_errstr(rc));
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            goto fail;
+        }
+    }
+    r = q_simple(c, Q_COMMIT);
+    if (tr_failed(r)) goto fail;
+    return TR_OK;
+
+fail:
+    sqlite3_free(err);
+    (void)conn_rollback(c);     /* the store is closed next anyway */
+    return r;
+}
+
+static const struct store_class sqlite_class = {
+    .name = "sqlite",
+    .close = sq_close,
+    .tx_begin = sq_tx_begin,
+    .tx_commit = sq_tx_commit,
+    .tx_rollback = sq_tx_rollback,
+    .account_put = sq_account_put,
+    .account_get = sq_account_get,
+    .account_first = sq_account_first,
+    .access_key_put = sq_access_key_put,
+    .access_key_get = sq_access_key_get,
+    .key_put = sq_key_put,
+    .key_update = sq_key_update,
+    .key_get = sq_key_get,
+    .key_list = sq_key_list,
+    .key_list_due = sq_key_list_due,
+    .key_delete = sq_key_delete,
+    .material_put = sq_material_put,
+    .material_get = sq_material_get,
+    .material_list = sq_material_list,
+    .alias_put = sq_alias_put,
+    .alias_update = sq_alias_update,
+    .alias_get = sq_alias_get,
+    .alias_delete = sq_alias_delete,
+    .alias_list = sq_alias_list,
+    .tag_set = sq_tag_set,
+    .tag_delete = sq_tag_delete,
+    .tag_list = sq_tag_list,
+};
+
+/* Allocate a store for `name` (a file name, or a memdb URI) with its
+ * mutex, write gate and thread key; no connection yet. */
+static TR_RESULT store_new(const char *name, bool memory, struct store_sqlite **out)
+{
+    size_t len = strlen(name);
+    struct store_sqlite *s = calloc(1, sizeof *s + len + 1);
+    bool gate = false, mu = false;
+
+    ENSURE(s != NULL, TR_E_INTERNAL);
+    memcpy(s->name, name, len + 1);
+    s->vt = &sqlite_class;
+    s->memory = memory;
+    s->flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE |
+               SQLITE_OPEN_EXRESCODE | (memory ? SQLITE_OPEN_URI | SQLITE_OPEN_CREATE : 0);
+    gate = gate_init(&s->gate);
+    if (!gate) goto fail;
+    mu = pthread_mutex_init(&s->mu, NULL) == 0;
+    if (!mu) goto fail;
+    if (pthread_key_create(&s->tls, conn_drop) != 0) goto fail;
+    *out = s;
+    return TR_OK;
+
+fail:
+    if (mu) pthread_mutex_destroy(&s->mu);
+    if (gate) gate_destroy(&s->gate);
+    free(s);
+    BAIL0(TR_E_INTERNAL);
+}
+
+/* Open the store, switch a file to WAL, run the migrations. */
+static TR_RESULT open_store(const char *name, bool memory, store_t *out)
+{
+    struct store_sqlite *s = NULL;
+    GUARD(store_new(name, memory, &s));
+    tr_result r = conn_open(s, &s->keeper);
+    if (tr_ok(r) && !memory) r = set_wal(s->keeper);
+    if (tr_ok(r)) r = migrate(s->keeper);
+    if (tr_failed(r)) {
+        sq_close(&s->vt);
+        return r;
+    }
+    *out = &s->vt;
+    return TR_OK;
+}
+
+TR_RESULT store_sqlite_open(const char *data_dir, store_t *out)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    ENSURE_REF(data_dir);
+    ENSURE_REF(out);
+    *out = NULL;
+
+    int n = snprintf(path, sizeof path, "%s/%s", data_dir, DB_FILE);
+    ENSURE(n > 0 && (size_t)n < sizeof path, TR_E_INTERNAL);
+    if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tresor: store: mkdir %s: %s\n", data_dir, strerror(errno));
+        BAIL0(TR_E_INTERNAL);
+    }
+    /* Create the file ourselves, 0600; SQLite copies its mode to -wal/-shm. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "tresor: store: open %s: %s\n", path, strerror(errno));
+        BAIL0(TR_E_INTERNAL);
+    }
+    bool ok = fstat(fd, &sb) == 0 && ((sb.st_mode & 077) == 0 || fchmod(fd, 0600) == 0);
+    int saved = errno;
+    close(fd);
+    if (!ok) {
+        fprintf(stderr, "tresor: store: chmod 0600 %s: %s\n", path, strerror(saved));
+        BAIL0(TR_E_INTERNAL);
+    }
+    return open_store(path, false, out);
+}
+
+TR_RESULT store_sqlite_open_memory(store_t *out)
+{
+    static atomic_ulong seq;
+    char uri[64];
+    ENSURE_REF(out);
+    *out = NULL;
+    /* memdb shares a database among the connections that name it with a
+     * leading "/"; it lives until the last of them closes (the keeper). */
+    snprintf(uri, sizeof uri, "file:/tresor-mem-%lu?vfs=memdb",
+             atomic_fetch_add(&seq, 1) + 1);
+    return open_store(uri, true, out);
+}
