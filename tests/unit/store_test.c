@@ -1,0 +1,1468 @@
+/*
+ * store_test.c -- unit tests of the SQLite store (src/store/sqlite.c,
+ * src/store/records.c, src/store/schema.c) against the contract of
+ * src/store/store.h.
+ *
+ * Each test gets a fresh temporary DATA_DIR (removed afterwards) and a
+ * store opened on it.  Covered: every call, a round trip of every field,
+ * order and paging of the list calls, NOT_FOUND / ALREADY_EXISTS without a
+ * message, rollback leaving nothing behind, deferred foreign keys,
+ * durability across close and reopen, migrations (run once, an old
+ * database migrated, a newer one refused, the embedded SQL equal to the
+ * src/store/schema/NNN_*.sql files), file modes 0600, secure_delete,
+ * readers in several threads while two writers write, on the file and on
+ * the memory store, and SQLite running out of memory at every allocation
+ * of a short script (SQLite's fault injection, through its allocator).  Run from the repository root (scripts/run-unit does).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/schema.h"
+#include "store/store.h"
+
+#define OK(x) assert_int_equal(tr_code(x), TR_E_OK)
+#define FAILS(x, code) do { \
+        assert_int_equal(tr_code(x), (code)); \
+        assert_false(tr_last_error()->has_message); \
+    } while (0)
+#define CALL(st, fn, ...) ((*(st))->fn((st), __VA_ARGS__))
+#define TX(st, fn) ((*(st))->fn(st))
+
+#define ACCT "111122223333"
+#define ACCT2 "444455556666"
+#define REGION "us-east-1"
+
+struct fx {
+    char dir[64];
+    store_t st;
+};
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+static void rm_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/tresor-store-XXXXXX");
+    if (!mkdtemp(f->dir)) { free(f); return -1; }
+    if (tr_failed(store_sqlite_open(f->dir, &f->st))) { rm_dir(f->dir); free(f); return -1; }
+    *state = f;
+    return 0;
+}
+
+static int setup_memory(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    if (tr_failed(store_sqlite_open_memory(&f->st))) { free(f); return -1; }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f->st) (*f->st)->close(f->st);
+    if (f->dir[0]) rm_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void reopen(struct fx *f)
+{
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    OK(store_sqlite_open(f->dir, &f->st));
+}
+
+static void db_path(const struct fx *f, const char *suffix, char *out, size_t n)
+{
+    snprintf(out, n, "%s/tresor.db%s", f->dir, suffix);
+}
+
+/* ---- record builders ------------------------------------------------------ */
+
+struct key_fx {
+    struct key_rec k;
+    char arn[128];
+};
+
+static void mk_key(struct key_fx *x, const char *id, const char *acct, const char *region)
+{
+    memset(x, 0, sizeof *x);
+    snprintf(x->k.key_id, sizeof x->k.key_id, "%s", id);
+    snprintf(x->k.account_id, sizeof x->k.account_id, "%s", acct);
+    snprintf(x->k.region, sizeof x->k.region, "%s", region);
+    snprintf(x->arn, sizeof x->arn, "arn:aws:kms:%s:%s:key/%s", region, acct, id);
+    x->k.arn = x->arn;
+    x->k.description = (char *)"";
+    x->k.policy = (char *)"{\"Version\":\"2012-10-17\"}";
+    snprintf(x->k.key_state, sizeof x->k.key_state, "%s", KEY_STATE_ENABLED);
+    snprintf(x->k.key_usage, sizeof x->k.key_usage, "ENCRYPT_DECRYPT");
+    snprintf(x->k.key_spec, sizeof x->k.key_spec, "SYMMETRIC_DEFAULT");
+    snprintf(x->k.origin, sizeof x->k.origin, "AWS_KMS");
+    snprintf(x->k.key_manager, sizeof x->k.key_manager, "CUSTOMER");
+    x->k.created = 1700000000;
+    x->k.rotation_period_days = 365;
+    x->k.current_material = 1;
+}
+
+/* A UUID-shaped key id whose order follows i. */
+static void key_id_of(int i, char out[37])
+{
+    snprintf(out, 37, "%08u-0000-4000-8000-000000000000", (unsigned)i % 100000000u);
+}
+
+static void put_key(store_t st, const char *id, const char *acct, const char *region)
+{
+    struct key_fx x;
+    mk_key(&x, id, acct, region);
+    OK(CALL(st, key_put, &x.k));
+}
+
+static void put_material(store_t st, const char *key_id, uint32_t version,
+                         const void *wrapped, size_t n)
+{
+    struct material_rec m = { .version = version, .created = 1700000000 + version };
+    snprintf(m.key_id, sizeof m.key_id, "%s", key_id);
+    snprintf(m.rotation_type, sizeof m.rotation_type, "%s", version > 1 ? "ON_DEMAND" : "");
+    m.wrapped = buf_view(wrapped, n);
+    OK(CALL(st, material_put, &m));
+}
+
+static void put_alias(store_t st, const char *acct, const char *region, const char *name,
+                      const char *key_id)
+{
+    struct alias_rec a = { .created = 1700000100, .updated = 1700000100 };
+    snprintf(a.account_id, sizeof a.account_id, "%s", acct);
+    snprintf(a.region, sizeof a.region, "%s", region);
+    snprintf(a.name, sizeof a.name, "%s", name);
+    snprintf(a.target_key_id, sizeof a.target_key_id, "%s", key_id);
+    OK(CALL(st, alias_put, &a));
+}
+
+static void assert_key_equal(const struct key_rec *a, const struct key_rec *b)
+{
+    assert_string_equal(a->key_id, b->key_id);
+    assert_string_equal(a->account_id, b->account_id);
+    assert_string_equal(a->region, b->region);
+    assert_string_equal(a->arn, b->arn);
+    assert_string_equal(a->description, b->description);
+    assert_string_equal(a->policy, b->policy);
+    assert_string_equal(a->key_state, b->key_state);
+    assert_string_equal(a->key_usage, b->key_usage);
+    assert_string_equal(a->key_spec, b->key_spec);
+    assert_string_equal(a->origin, b->origin);
+    assert_string_equal(a->key_manager, b->key_manager);
+    assert_int_equal(a->created, b->created);
+    assert_int_equal(a->deletion_date, b->deletion_date);
+    assert_int_equal(a->pending_window_days, b->pending_window_days);
+    assert_int_equal(a->rotation_enabled, b->rotation_enabled);
+    assert_int_equal(a->rotation_period_days, b->rotation_period_days);
+    assert_int_equal(a->next_rotation, b->next_rotation);
+    assert_int_equal(a->current_material, b->current_material);
+}
+
+static size_t count_keys(store_t st, const char *acct, const char *region)
+{
+    struct key_rec *v;
+    size_t n;
+    OK(CALL(st, key_list, acct, region, NULL, SIZE_MAX, &v, &n));
+    key_list_free(v, n);
+    return n;
+}
+
+/* Does the file contain the bytes? (false when it does not exist) */
+static bool file_contains(const char *path, const void *needle, size_t n)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return false;
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *data = malloc(len > 0 ? (size_t)len : 1);
+    assert_non_null(data);
+    size_t got = fread(data, 1, (size_t)len, fp);
+    fclose(fp);
+    bool found = got >= n && memmem(data, got, needle, n) != NULL;
+    free(data);
+    return found;
+}
+
+/* ---- files and schema ----------------------------------------------------- */
+
+static void test_name_and_file_modes(void **state)
+{
+    struct fx *f = *state;
+    char p[512];
+    struct stat sb;
+    assert_string_equal((*f->st)->name, "sqlite");
+
+    put_key(f->st, "k1", ACCT, REGION);     /* a write brings the WAL in */
+    db_path(f, "", p, sizeof p);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    db_path(f, "-wal", p, sizeof p);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    db_path(f, "-shm", p, sizeof p);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
+static void test_open_tightens_mode_and_makes_dir(void **state)
+{
+    struct fx *f = *state;
+    char p[512], sub[256];
+    struct stat sb;
+    store_t st;
+
+    /* An existing, too readable (empty) database file gets 0600. */
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    db_path(f, "", p, sizeof p);
+    unlink(p);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(chmod(p, 0644), 0);
+    OK(store_sqlite_open(f->dir, &f->st));
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+
+    /* A missing DATA_DIR is created 0700. */
+    snprintf(sub, sizeof sub, "%s/sub", f->dir);
+    OK(store_sqlite_open(sub, &st));
+    (*st)->close(st);
+    assert_int_equal(stat(sub, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    rm_dir(sub);
+
+    /* A DATA_DIR that cannot be made fails cleanly. */
+    st = (store_t)(void *)1;
+    FAILS(store_sqlite_open("/proc/nonexistent/x", &st), TR_E_INTERNAL);
+    assert_null(st);
+}
+
+static int read_user_version(const char *path)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    int v = -1;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    if (sqlite3_step(q) == SQLITE_ROW) v = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_migrations_run_once(void **state)
+{
+    struct fx *f = *state;
+    char p[512];
+    struct account_rec a = { .id = ACCT, .created = 1 }, got;
+    db_path(f, "", p, sizeof p);
+
+    assert_true(store_schema_count >= 1);
+    assert_int_equal(read_user_version(p), (int)store_schema_count);
+    OK(CALL(f->st, account_put, &a));
+    /* Reopening runs nothing again (CREATE TABLE would fail) and keeps data. */
+    reopen(f);
+    reopen(f);
+    assert_int_equal(read_user_version(p), (int)store_schema_count);
+    OK(CALL(f->st, account_get, ACCT, &got));
+    assert_string_equal(got.id, ACCT);
+}
+
+static void test_migrates_an_old_database(void **state)
+{
+    struct fx *f = *state;
+    char p[512];
+    struct account_rec got;
+    db_path(f, "", p, sizeof p);
+    (*f->st)->close(f->st);
+    f->st = NULL;
+
+    /* A version-0 database with a table of its own: migrated, kept. */
+    unlink(p);
+    raw_exec(p, "CREATE TABLE legacy (x); INSERT INTO legacy VALUES (7);");
+    assert_int_equal(read_user_version(p), 0);
+    OK(store_sqlite_open(f->dir, &f->st));
+    assert_int_equal(read_user_version(p), (int)store_schema_count);
+    FAILS(CALL(f->st, account_get, ACCT, &got), TR_E_KMS_NOT_FOUND);
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    raw_exec(p, "SELECT x FROM legacy");
+
+    /* A failing migration leaves the database as it was: here the
+     * accounts table already exists, so 001 fails half way. */
+    unlink(p);
+    raw_exec(p, "CREATE TABLE kms_keys (x);");
+    FAILS(store_sqlite_open(f->dir, &f->st), TR_E_INTERNAL);
+    assert_null(f->st);
+    assert_int_equal(read_user_version(p), 0);
+    raw_exec(p, "SELECT x FROM kms_keys");
+    {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(db, "SELECT id FROM accounts", NULL, NULL, NULL),
+                             SQLITE_OK);
+        sqlite3_close(db);
+    }
+
+    /* A database from a newer build is refused. */
+    unlink(p);
+    raw_exec(p, "PRAGMA user_version = 999;");
+    FAILS(store_sqlite_open(f->dir, &f->st), TR_E_INTERNAL);
+    assert_null(f->st);
+    assert_int_equal(read_user_version(p), 999);
+
+    unlink(p);
+    OK(store_sqlite_open(f->dir, &f->st));
+}
+
+/* The embedded migrations are the .sql files, byte for byte. */
+static void test_schema_matches_sql_files(void **state)
+{
+    (void)state;
+    glob_t g;
+    int rc = glob("src/store/schema/[0-9][0-9][0-9]_*.sql", 0, NULL, &g);
+    if (rc != 0) fprintf(stderr, "store_test: run from the repository root\n");
+    assert_int_equal(rc, 0);
+    assert_int_equal(g.gl_pathc, store_schema_count);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "/%03zu_", i + 1);
+        assert_non_null(strstr(g.gl_pathv[i], want));
+        FILE *fp = fopen(g.gl_pathv[i], "rb");
+        assert_non_null(fp);
+        size_t n = strlen(store_schema[i]);
+        char *data = malloc(n + 2);
+        assert_non_null(data);
+        size_t got = fread(data, 1, n + 1, fp);
+        fclose(fp);
+        assert_int_equal(got, n);
+        assert_memory_equal(data, store_schema[i], n);
+        free(data);
+    }
+    globfree(&g);
+}
+
+/* ---- accounts and access keys -------------------------------------------- */
+
+static void test_accounts(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    struct account_rec a = { .id = ACCT, .created = 200 }, b = { .id = ACCT2, .created = 300 };
+    struct account_rec got;
+
+    FAILS(CALL(st, account_first, &got), TR_E_KMS_NOT_FOUND);
+    OK(CALL(st, account_put, &a));
+    OK(CALL(st, account_put, &b));
+    FAILS(CALL(st, account_put, &a), TR_E_KMS_ALREADY_EXISTS);
+
+    OK(CALL(st, account_get, ACCT2, &got));
+    assert_string_equal(got.id, ACCT2);
+    assert_int_equal(got.created, 300);
+    OK(CALL(st, account_first, &got));
+    assert_string_equal(got.id, ACCT);
+    assert_int_equal(got.created, 200);
+    FAILS(CALL(st, account_get, "999999999999", &got), TR_E_KMS_NOT_FOUND);
+}
+
+static void test_access_keys(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    uint8_t secret[256];
+    for (size_t i = 0; i < sizeof secret; i++) secret[i] = (uint8_t)i;    /* NULs too */
+    struct access_key_rec k = {
+        .access_key_id = "AKIAIOSFODNN7EXAMPLE",
+        .account_id = ACCT,
+        .principal_type = PRINCIPAL_USER,
+        .principal_arn = (char *)"arn:aws:iam::111122223333:user/alice",
+        .principal_id = (char *)"AIDAEXAMPLEALICE",
+        .active = true,
+        .created = 1700000000,
+        .expires = 1800000000,
+        .wrapped_secret = buf_view(secret, sizeof secret),
+    };
+    struct access_key_rec got;
+
+    OK(CALL(st, access_key_put, &k));
+    FAILS(CALL(st, access_key_put, &k), TR_E_KMS_ALREADY_EXISTS);
+    OK(CALL(st, access_key_get, "AKIAIOSFODNN7EXAMPLE", &got));
+    assert_string_equal(got.access_key_id, k.access_key_id);
+    assert_string_equal(got.account_id, ACCT);
+    assert_int_equal(got.principal_type, PRINCIPAL_USER);
+    assert_string_equal(got.principal_arn, k.principal_arn);
+    assert_string_equal(got.principal_id, k.principal_id);
+    assert_true(got.active);
+    assert_int_equal(got.created, 1700000000);
+    assert_int_equal(got.expires, 1800000000);
+    assert_int_equal(got.wrapped_secret.len, sizeof secret);
+    assert_memory_equal(got.wrapped_secret.data, secret, sizeof secret);
+    assert_true(buf_validate(&got.wrapped_secret));
+    access_key_rec_free(&got);
+    access_key_rec_free(&got);      /* freeing twice is safe */
+
+    /* A root key: inactive, never expires, NULL strings stored as "",
+     * and the longest id that fits (32 chars). */
+    struct access_key_rec r = {
+        .access_key_id = "ASIA0123456789ABCDEF0123456789AB",
+        .account_id = ACCT2,
+        .principal_type = PRINCIPAL_ROOT,
+        .principal_arn = NULL,
+        .principal_id = NULL,
+        .active = false,
+        .wrapped_secret = buf_view("", 0),
+    };
+    OK(CALL(st, access_key_put, &r));
+    OK(CALL(st, access_key_get, r.access_key_id, &got));
+    assert_string_equal(got.access_key_id, r.access_key_id);
+    assert_int_equal(got.principal_type, PRINCIPAL_ROOT);
+    assert_string_equal(got.principal_arn, "");
+    assert_string_equal(got.principal_id, "");
+    assert_false(got.active);
+    assert_int_equal(got.expires, 0);
+    assert_int_equal(got.wrapped_secret.len, 0);
+    access_key_rec_free(&got);
+
+    FAILS(CALL(st, access_key_get, "AKIANOTTHERE", &got), TR_E_KMS_NOT_FOUND);
+    assert_null(got.principal_arn);
+    access_key_rec_free(&got);      /* safe after a failed get */
+}
+
+/* ---- KMS keys -------------------------------------------------------------- */
+
+static void test_key_round_trip(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    struct key_fx x;
+    struct key_rec got;
+    size_t plen = 40000;
+    char *policy = malloc(plen + 1);
+    assert_non_null(policy);
+    for (size_t i = 0; i < plen; i++) policy[i] = (char)('a' + i % 26);
+    policy[plen] = '\0';
+
+    mk_key(&x, "1234abcd-12ab-34cd-56ef-1234567890ab", ACCT, "eu-west-3");
+    x.k.description = (char *)"d\xc3\xa9j\xc3\xa0 vu 'quoted' \"double\"; DROP TABLE kms_keys";
+    x.k.policy = policy;
+    x.k.created = 1700000001;
+    x.k.rotation_enabled = true;
+    x.k.rotation_period_days = 2560;
+    x.k.next_rotation = 1731536001;
+    x.k.current_material = 7;
+    snprintf(x.k.key_manager, sizeof x.k.key_manager, "AWS");
+    OK(CALL(st, key_put, &x.k));
+    FAILS(CALL(st, key_put, &x.k), TR_E_KMS_ALREADY_EXISTS);
+
+    OK(CALL(st, key_get, x.k.key_id, &got));
+    assert_key_equal(&got, &x.k);
+    key_rec_free(&got);
+
+    /* key_update writes every column but key_id. */
+    snprintf(x.k.account_id, sizeof x.k.account_id, "%s", ACCT2);
+    snprintf(x.k.region, sizeof x.k.region, "ap-southeast-2");
+    snprintf(x.arn, sizeof x.arn, "arn:aws:kms:ap-southeast-2:%s:key/x", ACCT2);
+    x.k.description = NULL;                                  /* stored as "" */
+    x.k.policy = (char *)"{}";
+    snprintf(x.k.key_state, sizeof x.k.key_state, "%s", KEY_STATE_PENDING_DELETION);
+    snprintf(x.k.key_usage, sizeof x.k.key_usage, "SIGN_VERIFY");
+    snprintf(x.k.key_spec, sizeof x.k.key_spec, "ECC_NIST_P256");
+    snprintf(x.k.origin, sizeof x.k.origin, "EXTERNAL");
+    snprintf(x.k.key_manager, sizeof x.k.key_manager, "CUSTOMER");
+    x.k.created = 5;
+    x.k.deletion_date = 1800000000;
+    x.k.pending_window_days = 30;
+    x.k.rotation_enabled = false;
+    x.k.rotation_period_days = 90;
+    x.k.next_rotation = 0;
+    x.k.current_material = UINT32_MAX;
+    OK(CALL(st, key_update, &x.k));
+    OK(CALL(st, key_get, x.k.key_id, &got));
+    x.k.description = (char *)"";
+    assert_key_equal(&got, &x.k);
+    key_rec_free(&got);
+
+    mk_key(&x, "00000000-0000-0000-0000-000000000000", ACCT, REGION);
+    FAILS(CALL(st, key_update, &x.k), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_get, x.k.key_id, &got), TR_E_KMS_NOT_FOUND);
+    assert_null(got.arn);
+    key_rec_free(&got);
+    free(policy);
+}
+
+static void test_key_list_order_and_paging(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    char id[37];
+    struct key_rec *v;
+    size_t n;
+
+    /* 25 keys in ACCT/REGION, inserted out of order, and noise. */
+    for (int i = 0; i < 25; i++) {
+        key_id_of((i * 7) % 25, id);
+        put_key(st, id, ACCT, REGION);
+    }
+    for (int i = 100; i < 103; i++) {
+        key_id_of(i, id);
+        put_key(st, id, ACCT, "eu-west-1");
+        key_id_of(i + 10, id);
+        put_key(st, id, ACCT2, REGION);
+    }
+
+    const char *after = NULL;
+    char last[37] = "";
+    int seen = 0;
+    for (int page = 0; page < 3; page++) {
+        OK(CALL(st, key_list, ACCT, REGION, after, 10, &v, &n));
+        assert_int_equal(n, page < 2 ? 10 : 5);
+        for (size_t i = 0; i < n; i++) {
+            key_id_of(seen++, id);
+            assert_string_equal(v[i].key_id, id);
+            assert_string_equal(v[i].account_id, ACCT);
+            assert_string_equal(v[i].region, REGION);
+            assert_non_null(v[i].arn);
+        }
+        snprintf(last, sizeof last, "%s", v[n - 1].key_id);
+        after = last;
+        key_list_free(v, n);
+    }
+    OK(CALL(st, key_list, ACCT, REGION, after, 10, &v, &n));
+    assert_int_equal(n, 0);
+    assert_null(v);
+    key_list_free(v, n);
+
+    /* An `after` between ids, limit 0, no match, one page of everything. */
+    OK(CALL(st, key_list, ACCT, REGION, "00000003-", 2, &v, &n));
+    assert_int_equal(n, 2);
+    key_id_of(3, id);
+    assert_string_equal(v[0].key_id, id);
+    key_list_free(v, n);
+    OK(CALL(st, key_list, ACCT, REGION, NULL, 0, &v, &n));
+    assert_int_equal(n, 0);
+    OK(CALL(st, key_list, "000000000000", REGION, NULL, 10, &v, &n));
+    assert_int_equal(n, 0);
+    assert_int_equal(count_keys(st, ACCT, REGION), 25);
+    assert_int_equal(count_keys(st, ACCT, "eu-west-1"), 3);
+    assert_int_equal(count_keys(st, ACCT2, REGION), 3);
+}
+
+static void test_key_list_due(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    const int64_t now = 1800000000;
+    struct { const char *id; const char *acct; int64_t del, rot; bool due; } cases[] = {
+        { "k-05-del-past",     ACCT,  now - 1, 0,       true  },
+        { "k-02-del-now",      ACCT2, now,     0,       true  },
+        { "k-08-del-future",   ACCT,  now + 1, 0,       false },
+        { "k-03-rot-past",     ACCT2, 0,       now - 9, true  },
+        { "k-07-rot-now",      ACCT,  0,       now,     true  },
+        { "k-01-rot-future",   ACCT,  0,       now + 9, false },
+        { "k-04-neither",      ACCT,  0,       0,       false },
+        { "k-06-both-future",  ACCT,  now + 1, now + 1, false },
+        { "k-09-del-and-rot",  ACCT,  now - 1, now - 1, true  },
+    };
+    struct key_rec *v;
+    size_t n;
+
+    OK(CALL(st, key_list_due, now, &v, &n));
+    assert_int_equal(n, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct key_fx x;
+        mk_key(&x, cases[i].id, cases[i].acct, REGION);
+        x.k.deletion_date = cases[i].del;
+        if (cases[i].del) {
+            snprintf(x.k.key_state, sizeof x.k.key_state, "%s", KEY_STATE_PENDING_DELETION);
+            x.k.pending_window_days = 7;
+        }
+        x.k.next_rotation = cases[i].rot;
+        x.k.rotation_enabled = cases[i].rot != 0;
+        OK(CALL(st, key_put, &x.k));
+    }
+    OK(CALL(st, key_list_due, now, &v, &n));
+    const char *want[] = { "k-02-del-now", "k-03-rot-past", "k-05-del-past",
+                           "k-07-rot-now", "k-09-del-and-rot" };
+    assert_int_equal(n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < n; i++) assert_string_equal(v[i].key_id, want[i]);
+    assert_int_equal(v[0].deletion_date, now);
+    assert_string_equal(v[0].key_state, KEY_STATE_PENDING_DELETION);
+    key_list_free(v, n);
+}
+
+static void test_key_delete(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    struct key_fx a, b;
+    struct key_rec got;
+    struct material_rec m;
+    struct material_rec *mv;
+    struct alias_rec al;
+    struct alias_rec *av;
+    struct tag_rec *tv;
+    size_t n;
+
+    mk_key(&a, "key-a", ACCT, REGION);
+    mk_key(&b, "key-b", ACCT, REGION);
+    OK(CALL(st, key_put, &a.k));
+    OK(CALL(st, key_put, &b.k));
+    for (uint32_t v = 1; v <= 3; v++) {
+        put_material(st, "key-a", v, "wrapped-a", 9);
+        put_material(st, "key-b", v, "wrapped-b", 9);
+    }
+    put_alias(st, ACCT, REGION, "alias/a1", "key-a");
+    put_alias(st, ACCT, REGION, "alias/a2", "key-a");
+    put_alias(st, ACCT, REGION, "alias/b1", "key-b");
+    OK(CALL(st, tag_set, a.arn, "env", "prod"));
+    OK(CALL(st, tag_set, a.arn, "team", "sec"));
+    OK(CALL(st, tag_set, b.arn, "env", "dev"));
+
+    /* Inside a transaction that rolls back: nothing changes. */
+    OK(TX(st, tx_begin));
+    OK(CALL(st, key_delete, "key-a"));
+    FAILS(CALL(st, key_get, "key-a", &got), TR_E_KMS_NOT_FOUND);
+    (*st)->tx_rollback(st);
+    OK(CALL(st, key_get, "key-a", &got));
+    key_rec_free(&got);
+
+    /* On its own (autocommit): the key, its materials, aliases, tags. */
+    OK(CALL(st, key_delete, "key-a"));
+    FAILS(CALL(st, key_get, "key-a", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, material_get, "key-a", 1, &m), TR_E_KMS_NOT_FOUND);
+    OK(CALL(st, material_list, "key-a", &mv, &n));
+    assert_int_equal(n, 0);
+    FAILS(CALL(st, alias_get, ACCT, REGION, "alias/a1", &al), TR_E_KMS_NOT_FOUND);
+    OK(CALL(st, tag_list, a.arn, &tv, &n));
+    assert_int_equal(n, 0);
+    FAILS(CALL(st, key_delete, "key-a"), TR_E_KMS_NOT_FOUND);
+
+    /* The other key keeps everything. */
+    OK(CALL(st, key_get, "key-b", &got));
+    key_rec_free(&got);
+    OK(CALL(st, material_list, "key-b", &mv, &n));
+    assert_int_equal(n, 3);
+    material_list_free(mv, n);
+    OK(CALL(st, alias_list, ACCT, REGION, NULL, NULL, 100, &av, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(av[0].name, "alias/b1");
+    alias_list_free(av, n);
+    OK(CALL(st, tag_list, b.arn, &tv, &n));
+    assert_int_equal(n, 1);
+    tag_list_free(tv, n);
+
+    /* Committed inside the caller's transaction. */
+    OK(TX(st, tx_begin));
+    OK(CALL(st, key_delete, "key-b"));
+    FAILS(CALL(st, key_delete, "key-b"), TR_E_KMS_NOT_FOUND);
+    OK(TX(st, tx_commit));
+    FAILS(CALL(st, key_get, "key-b", &got), TR_E_KMS_NOT_FOUND);
+    OK(CALL(st, material_list, "key-b", &mv, &n));
+    assert_int_equal(n, 0);
+}
+
+/* ---- materials, aliases, tags ----------------------------------------------- */
+
+static void test_materials(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    uint8_t w[3][60];
+    struct material_rec got, *v;
+    size_t n;
+    for (int i = 0; i < 3; i++)
+        for (size_t j = 0; j < sizeof w[i]; j++) w[i][j] = (uint8_t)(j * 31 + (size_t)i);
+
+    put_key(st, "mk", ACCT, REGION);
+    put_material(st, "mk", 3, w[2], sizeof w[2]);
+    put_material(st, "mk", 1, w[0], sizeof w[0]);
+    put_material(st, "mk", 2, w[1], sizeof w[1]);
+    {
+        struct material_rec dup = { .key_id = "mk", .version = 2, .wrapped = buf_view("x", 1) };
+        FAILS(CALL(st, material_put, &dup), TR_E_KMS_ALREADY_EXISTS);
+    }
+
+    OK(CALL(st, material_get, "mk", 2, &got));
+    assert_string_equal(got.key_id, "mk");
+    assert_int_equal(got.version, 2);
+    assert_int_equal(got.created, 1700000002);
+    assert_string_equal(got.rotation_type, "ON_DEMAND");
+    assert_int_equal(got.wrapped.len, sizeof w[1]);
+    assert_memory_equal(got.wrapped.data, w[1], sizeof w[1]);
+    material_rec_free(&got);
+    material_rec_free(&got);
+
+    OK(CALL(st, material_list, "mk", &v, &n));
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(v[i].version, i + 1);
+        assert_string_equal(v[i].rotation_type, i == 0 ? "" : "ON_DEMAND");
+        assert_int_equal(v[i].wrapped.len, sizeof w[i]);
+        assert_memory_equal(v[i].wrapped.data, w[i], sizeof w[i]);
+    }
+    material_list_free(v, n);
+
+    FAILS(CALL(st, material_get, "mk", 4, &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, material_get, "nope", 1, &got), TR_E_KMS_NOT_FOUND);
+    material_rec_free(&got);
+    OK(CALL(st, material_list, "nope", &v, &n));
+    assert_int_equal(n, 0);
+    assert_null(v);
+
+    /* A material of a key that does not exist (foreign key). */
+    struct material_rec orphan = { .key_id = "nope", .version = 1, .wrapped = buf_view("x", 1) };
+    FAILS(CALL(st, material_put, &orphan), TR_E_KMS_NOT_FOUND);
+}
+
+static void test_aliases(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    struct alias_rec got, *v;
+    size_t n;
+    char name[64];
+
+    put_key(st, "t1", ACCT, REGION);
+    put_key(st, "t2", ACCT, REGION);
+    /* 12 aliases of ACCT/REGION, alternately on t1 and t2, out of order. */
+    for (int i = 11; i >= 0; i--) {
+        snprintf(name, sizeof name, "alias/n%02d", i);
+        put_alias(st, ACCT, REGION, name, i % 2 ? "t2" : "t1");
+    }
+    put_alias(st, ACCT, "eu-west-1", "alias/n00", "t1");    /* same name elsewhere */
+    put_alias(st, ACCT2, REGION, "alias/n00", "t1");
+    {
+        struct alias_rec dup = { .account_id = ACCT, .region = REGION, .name = "alias/n03",
+                                 .target_key_id = "t1" };
+        FAILS(CALL(st, alias_put, &dup), TR_E_KMS_ALREADY_EXISTS);
+    }
+
+    OK(CALL(st, alias_get, ACCT, REGION, "alias/n03", &got));
+    assert_string_equal(got.account_id, ACCT);
+    assert_string_equal(got.region, REGION);
+    assert_string_equal(got.name, "alias/n03");
+    assert_string_equal(got.target_key_id, "t2");
+    assert_int_equal(got.created, 1700000100);
+    assert_int_equal(got.updated, 1700000100);
+    FAILS(CALL(st, alias_get, ACCT, REGION, "alias/none", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, alias_get, ACCT2, "eu-west-1", "alias/n00", &got), TR_E_KMS_NOT_FOUND);
+
+    /* Update: new target and time, created kept. */
+    struct alias_rec up = { .account_id = ACCT, .region = REGION, .name = "alias/n03",
+                            .target_key_id = "t1", .created = 1, .updated = 1700009999 };
+    OK(CALL(st, alias_update, &up));
+    OK(CALL(st, alias_get, ACCT, REGION, "alias/n03", &got));
+    assert_string_equal(got.target_key_id, "t1");
+    assert_int_equal(got.created, 1700000100);
+    assert_int_equal(got.updated, 1700009999);
+    snprintf(up.name, sizeof up.name, "alias/none");
+    FAILS(CALL(st, alias_update, &up), TR_E_KMS_NOT_FOUND);
+    snprintf(up.name, sizeof up.name, "alias/n03");
+    snprintf(up.target_key_id, sizeof up.target_key_id, "missing-key");
+    FAILS(CALL(st, alias_update, &up), TR_E_KMS_NOT_FOUND);      /* foreign key */
+
+    /* Paging over all, in name order. */
+    char last[257] = "";
+    const char *after = NULL;
+    int seen = 0;
+    for (int page = 0; page < 3; page++) {
+        OK(CALL(st, alias_list, ACCT, REGION, NULL, after, 5, &v, &n));
+        assert_int_equal(n, page < 2 ? 5 : 2);
+        for (size_t i = 0; i < n; i++) {
+            snprintf(name, sizeof name, "alias/n%02d", seen++);
+            assert_string_equal(v[i].name, name);
+            assert_string_equal(v[i].account_id, ACCT);
+        }
+        snprintf(last, sizeof last, "%s", v[n - 1].name);
+        after = last;
+        alias_list_free(v, n);
+    }
+    OK(CALL(st, alias_list, ACCT, REGION, NULL, after, 5, &v, &n));
+    assert_int_equal(n, 0);
+
+    /* By key: t2 has the odd ones but n03 (moved to t1). */
+    const char *t2[] = { "alias/n01", "alias/n05", "alias/n07", "alias/n09", "alias/n11" };
+    OK(CALL(st, alias_list, ACCT, REGION, "t2", NULL, 3, &v, &n));
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(v[i].name, t2[i]);
+        assert_string_equal(v[i].target_key_id, "t2");
+    }
+    alias_list_free(v, n);
+    OK(CALL(st, alias_list, ACCT, REGION, "t2", "alias/n05", 100, &v, &n));
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0].name, "alias/n07");
+    alias_list_free(v, n);
+    OK(CALL(st, alias_list, ACCT, "eu-west-1", "t1", NULL, 100, &v, &n));
+    assert_int_equal(n, 1);
+    alias_list_free(v, n);
+    OK(CALL(st, alias_list, ACCT, REGION, "nokey", NULL, 100, &v, &n));
+    assert_int_equal(n, 0);
+
+    OK(CALL(st, alias_delete, ACCT, REGION, "alias/n00"));
+    FAILS(CALL(st, alias_delete, ACCT, REGION, "alias/n00"), TR_E_KMS_NOT_FOUND);
+    OK(CALL(st, alias_get, ACCT, "eu-west-1", "alias/n00", &got));
+
+    /* An alias to a key that does not exist (foreign key). */
+    struct alias_rec orphan = { .account_id = ACCT, .region = REGION, .name = "alias/o",
+                                .target_key_id = "missing-key" };
+    FAILS(CALL(st, alias_put, &orphan), TR_E_KMS_NOT_FOUND);
+}
+
+static void test_tags(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    const char *arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf";
+    struct tag_rec *v;
+    size_t n;
+
+    OK(CALL(st, tag_list, arn, &v, &n));
+    assert_int_equal(n, 0);
+    assert_null(v);
+    OK(CALL(st, tag_set, arn, "zeta", "1"));
+    OK(CALL(st, tag_set, arn, "alpha", "2"));
+    OK(CALL(st, tag_set, arn, "Mid", ""));
+    OK(CALL(st, tag_set, arn, "alpha", "replaced"));
+    OK(CALL(st, tag_set, "arn:other", "alpha", "other"));
+
+    OK(CALL(st, tag_list, arn, &v, &n));
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0].key, "Mid");       /* binary order */
+    assert_string_equal(v[0].value, "");
+    assert_string_equal(v[1].key, "alpha");
+    assert_string_equal(v[1].value, "replaced");
+    assert_string_equal(v[2].key, "zeta");
+    assert_string_equal(v[2].value, "1");
+    tag_list_free(v, n);
+
+    OK(CALL(st, tag_delete, arn, "alpha"));
+    FAILS(CALL(st, tag_delete, arn, "alpha"), TR_E_KMS_NOT_FOUND);
+    OK(CALL(st, tag_list, arn, &v, &n));
+    assert_int_equal(n, 2);
+    tag_list_free(v, n);
+    OK(CALL(st, tag_list, "arn:other", &v, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].value, "other");
+    tag_list_free(v, n);
+}
+
+/* A stored value too long for its record (only a hand-edited database
+ * has one) fails the read cleanly, also in the middle of a list. */
+static void test_value_too_long_for_record(void **state)
+{
+    struct fx *f = *state;
+    char p[512];
+    struct key_rec got, *v;
+    size_t n;
+    db_path(f, "", p, sizeof p);
+
+    put_key(f->st, "a1", ACCT, REGION);
+    put_key(f->st, "a2", ACCT, REGION);
+    raw_exec(p, "INSERT INTO kms_keys VALUES ('zz', '" ACCT "', '" REGION "', 'arn', '', "
+                "'{}', 'AStateFarTooLongForTheRecordField', 'ENCRYPT_DECRYPT', "
+                "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1)");
+    FAILS(CALL(f->st, key_get, "zz", &got), TR_E_INTERNAL);
+    assert_null(got.arn);
+    v = (struct key_rec *)(void *)1;
+    FAILS(CALL(f->st, key_list, ACCT, REGION, NULL, 10, &v, &n), TR_E_INTERNAL);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    OK(CALL(f->st, key_get, "a1", &got));
+    key_rec_free(&got);
+    OK(CALL(f->st, key_list, ACCT, REGION, NULL, 2, &v, &n));
+    assert_int_equal(n, 2);
+    key_list_free(v, n);
+}
+
+/* ---- transactions and durability ------------------------------------------- */
+
+static void test_rollback_leaves_nothing(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    struct account_rec a = { .id = ACCT, .created = 1 };
+    struct access_key_rec k = { .access_key_id = "AKIAROLLBACK", .account_id = ACCT,
+                                .wrapped_secret = buf_view("s", 1) };
+    struct account_rec ga;
+    struct access_key_rec gk;
+    struct key_rec gkey;
+    struct material_rec gm;
+    struct alias_rec gal;
+    struct tag_rec *tv;
+    size_t n;
+
+    (*st)->tx_rollback(st);     /* no transaction: nothing happens */
+    OK(TX(st, tx_begin));
+    OK(CALL(st, account_put, &a));
+    OK(CALL(st, access_key_put, &k));
+    put_key(st, "rb-key", ACCT, REGION);
+    put_material(st, "rb-key", 1, "w", 1);
+    put_alias(st, ACCT, REGION, "alias/rb", "rb-key");
+    OK(CALL(st, tag_set, "arn:rb", "k", "v"));
+    /* The transaction sees its own writes. */
+    OK(CALL(st, key_get, "rb-key", &gkey));
+    key_rec_free(&gkey);
+    /* A failing write inside the transaction: the caller rolls back. */
+    FAILS(CALL(st, account_put, &a), TR_E_KMS_ALREADY_EXISTS);
+    (*st)->tx_rollback(st);
+    (*st)->tx_rollback(st);     /* twice is harmless */
+
+    FAILS(CALL(st, account_get, ACCT, &ga), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, account_first, &ga), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_get, "AKIAROLLBACK", &gk), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_get, "rb-key", &gkey), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, material_get, "rb-key", 1, &gm), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, alias_get, ACCT, REGION, "alias/rb", &gal), TR_E_KMS_NOT_FOUND);
+    OK(CALL(st, tag_list, "arn:rb", &tv, &n));
+    assert_int_equal(n, 0);
+
+    /* Not even after a reopen. */
+    reopen(*state);
+    st = ((struct fx *)*state)->st;
+    FAILS(CALL(st, key_get, "rb-key", &gkey), TR_E_KMS_NOT_FOUND);
+}
+
+static void test_transactions(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    struct key_rec got;
+    struct material_rec m;
+
+    /* Transactions do not nest. */
+    OK(TX(st, tx_begin));
+    FAILS(TX(st, tx_begin), TR_E_INTERNAL);
+    (*st)->tx_rollback(st);
+    FAILS(TX(st, tx_commit), TR_E_INTERNAL);      /* none open */
+
+    /* Foreign keys are checked at commit: any order inside. */
+    OK(TX(st, tx_begin));
+    put_material(st, "late-key", 1, "w", 1);
+    put_key(st, "late-key", ACCT, REGION);
+    OK(TX(st, tx_commit));
+    OK(CALL(st, material_get, "late-key", 1, &m));
+    material_rec_free(&m);
+
+    /* ... and an orphan fails the commit, which the caller rolls back. */
+    OK(TX(st, tx_begin));
+    put_key(st, "kept-out", ACCT, REGION);
+    put_material(st, "no-such-key", 1, "w", 1);
+    FAILS(TX(st, tx_commit), TR_E_KMS_NOT_FOUND);
+    (*st)->tx_rollback(st);
+    FAILS(CALL(st, key_get, "kept-out", &got), TR_E_KMS_NOT_FOUND);
+    OK(CALL(st, key_get, "late-key", &got));
+    key_rec_free(&got);
+}
+
+static void test_durable_across_reopen(void **state)
+{
+    struct fx *f = *state;
+    struct account_rec a = { .id = ACCT, .created = 42 }, ga;
+    struct key_fx x;
+    struct key_rec gk;
+    struct material_rec gm;
+    uint8_t w[48];
+    for (size_t i = 0; i < sizeof w; i++) w[i] = (uint8_t)(255 - i);
+
+    OK(TX(f->st, tx_begin));
+    OK(CALL(f->st, account_put, &a));
+    mk_key(&x, "durable", ACCT, REGION);
+    x.k.description = (char *)"kept";
+    OK(CALL(f->st, key_put, &x.k));
+    put_material(f->st, "durable", 1, w, sizeof w);
+    OK(TX(f->st, tx_commit));
+    OK(CALL(f->st, tag_set, x.arn, "k", "v"));         /* autocommit */
+
+    reopen(f);
+    OK(CALL(f->st, account_first, &ga));
+    assert_string_equal(ga.id, ACCT);
+    assert_int_equal(ga.created, 42);
+    OK(CALL(f->st, key_get, "durable", &gk));
+    assert_key_equal(&gk, &x.k);
+    key_rec_free(&gk);
+    OK(CALL(f->st, material_get, "durable", 1, &gm));
+    assert_int_equal(gm.wrapped.len, sizeof w);
+    assert_memory_equal(gm.wrapped.data, w, sizeof w);
+    material_rec_free(&gm);
+    struct tag_rec *tv;
+    size_t n;
+    OK(CALL(f->st, tag_list, x.arn, &tv, &n));
+    assert_int_equal(n, 1);
+    tag_list_free(tv, n);
+}
+
+/* Blobs are stored exactly as given; deleted ones are overwritten
+ * (secure_delete) and leave no trace in the file once closed. */
+static void test_blobs_exact_and_secure_delete(void **state)
+{
+    struct fx *f = *state;
+    char p[512];
+    uint8_t marker[64];
+    struct material_rec gm;
+    for (size_t i = 0; i < sizeof marker; i++) marker[i] = (uint8_t)(0xA5 ^ (i * 13));
+    db_path(f, "", p, sizeof p);
+
+    put_key(f->st, "sd-key", ACCT, REGION);
+    put_key(f->st, "sd-other", ACCT, REGION);
+    put_material(f->st, "sd-key", 1, marker, sizeof marker);
+    put_material(f->st, "sd-other", 1, "other-material", 14);
+    OK(CALL(f->st, material_get, "sd-key", 1, &gm));
+    assert_int_equal(gm.wrapped.len, sizeof marker);
+    assert_memory_equal(gm.wrapped.data, marker, sizeof marker);
+    material_rec_free(&gm);
+
+    reopen(f);      /* the last close checkpoints the WAL into the file */
+    assert_true(file_contains(p, marker, sizeof marker));
+
+    OK(CALL(f->st, key_delete, "sd-key"));
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    assert_false(file_contains(p, marker, sizeof marker));
+    db_path(f, "-wal", p, sizeof p);
+    assert_false(file_contains(p, marker, sizeof marker));
+    OK(store_sqlite_open(f->dir, &f->st));
+}
+
+/* ---- threads ------------------------------------------------------------------ */
+
+#define READERS 4
+#define WRITERS 2
+#define SEED_KEYS 20
+#define WRITER_TXS 60
+#define READER_LOOPS 400
+
+struct race {
+    store_t st;
+    atomic_int errors;
+    atomic_int writers_left;
+    atomic_long reads;
+    int id;
+};
+
+struct worker { struct race *r; int id; };
+
+static void race_fail(struct race *r, const char *what)
+{
+    const struct tr_error_info *e = tr_last_error();
+    fprintf(stderr, "store_test: thread: %s failed: %s (%s:%d)\n", what,
+            tr_err_type(e->code), e->file ? e->file : "-", e->line);
+    atomic_fetch_add(&r->errors, 1);
+}
+
+static void *reader(void *p)
+{
+    struct worker *w = p;
+    struct race *r = w->r;
+    store_t st = r->st;
+    char id[37];
+    for (int i = 0; i < READER_LOOPS || atomic_load(&r->writers_left) > 0; i++) {
+        struct key_rec k, *v;
+        struct material_rec m;
+        struct alias_rec *av;
+        struct tag_rec *tv;
+        size_t n;
+        key_id_of(i % SEED_KEYS, id);
+        if (tr_failed(CALL(st, key_get, id, &k))) { race_fail(r, "key_get"); continue; }
+        if (strcmp(k.key_id, id) != 0 || strcmp(k.policy, "{\"Version\":\"2012-10-17\"}") != 0)
+            race_fail(r, "key_get content");
+        key_rec_free(&k);
+        if (tr_failed(CALL(st, material_get, id, 1, &m))) race_fail(r, "material_get");
+        else if (m.wrapped.len != 37 || memcmp(m.wrapped.data, id, 37) != 0)
+            race_fail(r, "material content");
+        material_rec_free(&m);
+        if (tr_failed(CALL(st, key_list, ACCT, REGION, NULL, 50, &v, &n))) race_fail(r, "key_list");
+        else if (n < SEED_KEYS) race_fail(r, "key_list count");
+        key_list_free(v, n);
+        if (tr_failed(CALL(st, alias_list, ACCT, REGION, NULL, NULL, 50, &av, &n)))
+            race_fail(r, "alias_list");
+        alias_list_free(av, n);
+        if (tr_failed(CALL(st, tag_list, "arn:race", &tv, &n))) race_fail(r, "tag_list");
+        tag_list_free(tv, n);
+        atomic_fetch_add(&r->reads, 1);
+    }
+    return NULL;
+}
+
+static void *writer(void *p)
+{
+    struct worker *w = p;
+    struct race *r = w->r;
+    store_t st = r->st;
+    char id[37], name[64], tag[32];
+    for (int i = 0; i < WRITER_TXS; i++) {
+        struct key_fx x;
+        key_id_of(1000 + w->id * 10000 + i, id);
+        mk_key(&x, id, ACCT, REGION);
+        snprintf(name, sizeof name, "alias/w%d-%03d", w->id, i);
+        snprintf(tag, sizeof tag, "w%d-%03d", w->id, i);
+        struct material_rec m = { .version = 1, .wrapped = buf_view(id, 37) };
+        snprintf(m.key_id, sizeof m.key_id, "%s", id);
+        struct alias_rec a = { .account_id = ACCT, .region = REGION };
+        snprintf(a.name, sizeof a.name, "%s", name);
+        snprintf(a.target_key_id, sizeof a.target_key_id, "%s", id);
+
+        if (tr_failed(TX(st, tx_begin))) { race_fail(r, "tx_begin"); continue; }
+        if (tr_failed(CALL(st, key_put, &x.k)) || tr_failed(CALL(st, material_put, &m)) ||
+            tr_failed(CALL(st, alias_put, &a)) || tr_failed(CALL(st, tag_set, "arn:race", tag, id))) {
+            race_fail(r, "write");
+            (*st)->tx_rollback(st);
+            continue;
+        }
+        if (tr_failed(TX(st, tx_commit))) { race_fail(r, "tx_commit"); (*st)->tx_rollback(st); }
+        /* And a write on its own, outside a transaction. */
+        key_id_of(i % SEED_KEYS, id);
+        struct key_fx u;
+        mk_key(&u, id, ACCT, REGION);
+        u.k.created = 1700000000 + i;
+        if (tr_failed(CALL(st, key_update, &u.k))) race_fail(r, "key_update");
+    }
+    atomic_fetch_sub(&r->writers_left, 1);
+    return NULL;
+}
+
+static void run_race(store_t st)
+{
+    struct race r = { .st = st };
+    struct worker ws[READERS + WRITERS];
+    pthread_t th[READERS + WRITERS];
+    char id[37];
+
+    for (int i = 0; i < SEED_KEYS; i++) {
+        key_id_of(i, id);
+        put_key(st, id, ACCT, REGION);
+        put_material(st, id, 1, id, 37);
+    }
+    atomic_store(&r.writers_left, WRITERS);
+    for (int i = 0; i < READERS + WRITERS; i++) {
+        ws[i] = (struct worker){ &r, i };
+        assert_int_equal(pthread_create(&th[i], NULL, i < WRITERS ? writer : reader, &ws[i]), 0);
+    }
+    for (int i = 0; i < READERS + WRITERS; i++) pthread_join(th[i], NULL);
+
+    assert_int_equal(atomic_load(&r.errors), 0);
+    assert_true(atomic_load(&r.reads) >= READERS * READER_LOOPS);
+    assert_int_equal(count_keys(st, ACCT, REGION), SEED_KEYS + WRITERS * WRITER_TXS);
+    struct tag_rec *tv;
+    size_t n;
+    OK(CALL(st, tag_list, "arn:race", &tv, &n));
+    assert_int_equal(n, WRITERS * WRITER_TXS);
+    tag_list_free(tv, n);
+}
+
+static void test_concurrent_file(void **state)
+{
+    run_race(((struct fx *)*state)->st);
+}
+
+static void test_concurrent_memory(void **state)
+{
+    run_race(((struct fx *)*state)->st);
+}
+
+/* A transaction held open in one thread: readers go on (WAL) and see only
+ * committed data; a writer waits BUSY_TIMEOUT_MS (5 s) for the write gate
+ * and then fails, instead of hanging. */
+struct holder { store_t st; sem_t began, done; bool ok; };
+
+static void *hold_tx(void *p)
+{
+    struct holder *h = p;
+    struct key_fx x;
+    mk_key(&x, "uncommitted", ACCT, REGION);
+    h->ok = tr_ok(TX(h->st, tx_begin)) && tr_ok(CALL(h->st, key_put, &x.k));
+    sem_post(&h->began);
+    sem_wait(&h->done);
+    (*h->st)->tx_rollback(h->st);
+    return NULL;
+}
+
+static void test_open_transaction(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    struct holder h = { .st = st };
+    struct key_rec k;
+    struct timespec t0, t1;
+    pthread_t t;
+
+    put_key(st, "committed", ACCT, REGION);
+    assert_int_equal(sem_init(&h.began, 0, 0), 0);
+    assert_int_equal(sem_init(&h.done, 0, 0), 0);
+    assert_int_equal(pthread_create(&t, NULL, hold_tx, &h), 0);
+    sem_wait(&h.began);
+    assert_true(h.ok);
+
+    OK(CALL(st, key_get, "committed", &k));
+    key_rec_free(&k);
+    FAILS(CALL(st, key_get, "uncommitted", &k), TR_E_KMS_NOT_FOUND);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    FAILS(CALL(st, tag_set, "arn:t", "k", "v"), TR_E_INTERNAL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec >= 4);
+
+    sem_post(&h.done);
+    pthread_join(t, NULL);
+    OK(CALL(st, tag_set, "arn:t", "k", "v"));
+    FAILS(CALL(st, key_get, "uncommitted", &k), TR_E_KMS_NOT_FOUND);
+    sem_destroy(&h.began);
+    sem_destroy(&h.done);
+}
+
+static void *one_write(void *p)
+{
+    store_t st = p;
+    struct account_rec a = { .id = ACCT, .created = 9 };
+    return tr_ok(CALL(st, account_put, &a)) ? p : NULL;
+}
+
+static void *one_read(void *p)
+{
+    store_t st = p;
+    struct account_rec a;
+    return tr_ok(CALL(st, account_get, ACCT, &a)) && a.created == 9 ? p : NULL;
+}
+
+/* The memory store is one database for every thread, and outlives the
+ * threads (their connections close when they exit). */
+static void test_memory_shared_across_threads(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    pthread_t t;
+    void *res;
+    struct account_rec a;
+    store_t other;
+
+    assert_int_equal(pthread_create(&t, NULL, one_write, st), 0);
+    pthread_join(t, &res);
+    assert_ptr_equal(res, st);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(pthread_create(&t, NULL, one_read, st), 0);
+        pthread_join(t, &res);
+        assert_ptr_equal(res, st);
+    }
+    OK(CALL(st, account_get, ACCT, &a));
+
+    /* Two memory stores are two databases. */
+    OK(store_sqlite_open_memory(&other));
+    FAILS(CALL(other, account_get, ACCT, &a), TR_E_KMS_NOT_FOUND);
+    (*other)->close(other);
+}
+
+/* ---- out of memory inside SQLite -------------------------------------------- */
+
+/* SQLite's allocator, wrapped: when armed, the allocation numbered
+ * `oom_at` (counting from 1) fails, and when `oom_sticky` so do all the
+ * ones after it. */
+static sqlite3_mem_methods oom_real;
+static atomic_long oom_count, oom_at;
+static atomic_bool oom_sticky;
+
+static bool oom_now(void)
+{
+    long at = atomic_load(&oom_at);
+    if (at <= 0) return false;
+    long n = atomic_fetch_add(&oom_count, 1) + 1;
+    return atomic_load(&oom_sticky) ? n >= at : n == at;
+}
+
+static void *oom_malloc(int n) { return oom_now() ? NULL : oom_real.xMalloc(n); }
+static void *oom_realloc(void *p, int n) { return oom_now() ? NULL : oom_real.xRealloc(p, n); }
+
+static void oom_install(void)
+{
+    sqlite3_mem_methods m;
+    if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &oom_real) != SQLITE_OK) return;
+    m = oom_real;
+    m.xMalloc = oom_malloc;
+    m.xRealloc = oom_realloc;
+    (void)sqlite3_config(SQLITE_CONFIG_MALLOC, &m);
+}
+
+/* Whether a transient fault has fired already. */
+static bool oom_passed(void)
+{
+    return !atomic_load(&oom_sticky) && atomic_load(&oom_count) >= atomic_load(&oom_at);
+}
+
+/* One step of the script: it either gives `want`, or fails with
+ * TR_E_INTERNAL, and once a transient fault is behind, gives `want`. */
+static bool oom_step(tr_result r, enum tr_err want)
+{
+    if (tr_code(r) == want) return true;
+    assert_int_equal(tr_code(r), TR_E_INTERNAL);
+    return false;
+}
+
+/* Open a memory store and run a little of everything; every failure must
+ * be TR_E_INTERNAL (never a wrong NOT_FOUND, never a crash), nothing may
+ * leak, and once a fault that does not stick has passed, every call
+ * works again.  True when the whole script ran without an error. */
+static bool oom_script(void)
+{
+    store_t st;
+    struct key_fx x;
+    struct key_rec k, *kv;
+    struct material_rec m, *mv;
+    struct alias_rec *av;
+    struct tag_rec *tv;
+    size_t n;
+    bool clean = true, wrote = false;
+    tr_result r = store_sqlite_open_memory(&st);
+    if (!oom_step(r, TR_E_OK)) return false;
+
+    mk_key(&x, "oom-key", ACCT, REGION);
+    struct material_rec mp = { .key_id = "oom-key", .version = 1,
+                               .wrapped = buf_view("wrapped", 7) };
+    struct alias_rec ap = { .account_id = ACCT, .region = REGION, .name = "alias/oom",
+                            .target_key_id = "oom-key" };
+    r = TX(st, tx_begin);
+    if (tr_ok(r)) r = CALL(st, key_put, &x.k);
+    if (tr_ok(r)) r = CALL(st, material_put, &mp);
+    if (tr_ok(r)) r = CALL(st, alias_put, &ap);
+    if (tr_ok(r)) r = TX(st, tx_commit);
+    wrote = oom_step(r, TR_E_OK);
+    if (!wrote) (*st)->tx_rollback(st);
+    clean = wrote;
+
+#define STEP(call, want) do { \
+        bool after_ = oom_passed(); \
+        r = (call); \
+        bool ok_ = oom_step(r, (want)); \
+        assert_true(ok_ || !after_); \
+        clean = clean && ok_; \
+    } while (0)
+    enum tr_err found = wrote ? TR_E_OK : TR_E_KMS_NOT_FOUND;
+    STEP(CALL(st, tag_set, x.arn, "k", "v"), TR_E_OK);
+    STEP(CALL(st, key_get, "oom-key", &k), found);
+    key_rec_free(&k);
+    STEP(CALL(st, material_get, "oom-key", 1, &m), found);
+    material_rec_free(&m);
+    STEP(CALL(st, key_list, ACCT, REGION, NULL, 10, &kv, &n), TR_E_OK);
+    key_list_free(kv, n);
+    STEP(CALL(st, material_list, "oom-key", &mv, &n), TR_E_OK);
+    material_list_free(mv, n);
+    STEP(CALL(st, alias_list, ACCT, REGION, NULL, NULL, 10, &av, &n), TR_E_OK);
+    alias_list_free(av, n);
+    STEP(CALL(st, tag_list, x.arn, &tv, &n), TR_E_OK);
+    tag_list_free(tv, n);
+    STEP(CALL(st, key_delete, "oom-key"), found);
+    bool deleted = tr_ok(r);
+    STEP(CALL(st, key_get, "oom-key", &k), deleted ? TR_E_KMS_NOT_FOUND : found);
+    key_rec_free(&k);
+#undef STEP
+    atomic_store(&oom_at, 0);       /* close and clean up for real */
+    (*st)->close(st);
+    return clean;
+}
+
+static void test_sqlite_out_of_memory(void **state)
+{
+    (void)state;
+    int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+    assert_true(saved >= 0 && devnull >= 0);
+    dup2(devnull, 2);       /* every failure logs a line */
+    long at;
+    bool clean = false;
+    /* Every 5th allocation (the script makes a few thousand), failing
+     * once or for good by turns, until the script runs clean. */
+    for (at = 1; at < 20000 && !clean; at += 5) {
+        atomic_store(&oom_count, 0);
+        atomic_store(&oom_sticky, at % 2 == 1);
+        atomic_store(&oom_at, at);
+        clean = oom_script();
+    }
+    atomic_store(&oom_at, 0);
+    dup2(saved, 2);
+    close(saved);
+    close(devnull);
+    assert_true(clean);
+    assert_true(at > 20);   /* the faults did hit */
+}
+
+/* Record helpers accept zeroed records and empty lists. */
+static void test_free_helpers(void **state)
+{
+    (void)state;
+    struct access_key_rec ak = { 0 };
+    struct key_rec k = { 0 };
+    struct material_rec m = { 0 };
+    access_key_rec_free(&ak);
+    access_key_rec_free(NULL);
+    key_rec_free(&k);
+    key_rec_free(NULL);
+    material_rec_free(&m);
+    material_rec_free(NULL);
+    key_list_free(NULL, 0);
+    material_list_free(NULL, 0);
+    alias_list_free(NULL, 0);
+    tag_list_free(NULL, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_name_and_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_tightens_mode_and_makes_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrations_run_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_an_old_database, setup, teardown),
+        cmocka_unit_test(test_schema_matches_sql_files),
+        cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_list_order_and_paging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_list_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_materials, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_too_long_for_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blobs_exact_and_secure_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_memory, setup_memory, teardown),
+        cmocka_unit_test_setup_teardown(test_open_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_shared_across_threads, setup_memory, teardown),
+        cmocka_unit_test(test_sqlite_out_of_memory),
+        cmocka_unit_test(test_free_helpers),
+    };
+    oom_install();      /* before SQLite initializes */
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
