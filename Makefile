@@ -34,7 +34,7 @@ UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTHON := /usr/bin/python3
 
-.PHONY: all test unit e2e asan run deps check-src clean bench
+.PHONY: all test unit e2e asan run deps check-src clean bench fuzz
 all: $(BUILD)/tresor
 
 # V=1 shows the full commands.
@@ -83,5 +83,36 @@ run: deps
 check-src:
 	@scripts/check-src
 
+# libFuzzer targets (clang): fuzz/fuzz_<name>.c with seeds in fuzz/corpus/<name>/.
+# `make fuzz` runs each for FUZZ_SECONDS (default 60); new inputs go to
+# build-fuzz/corpus-<name>/, crashes to build-fuzz/.
+FUZZ_SECONDS ?= 60
+.SECONDARY:
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
+FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
+FUZZ_LIB_OBJS := $(filter-out build-fuzz/obj/src/main.o,$(SRCS:%.c=build-fuzz/obj/%.o))
+
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CLANG   $<"
+	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+build-fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJS)
+	@echo "  FUZZER  $@"
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(LDLIBS)
+
+fuzz: deps
+	@scripts/install-deps --fuzz
+	$(MAKE) $(FUZZ_BINS)
+	@set -e; for b in $(FUZZ_BINS); do \
+	  n=$${b#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+	  d=; [ -f fuzz/$$n.dict ] && d=-dict=fuzz/$$n.dict; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  $$b $$d -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build-fuzz/$$n- \
+	     build-fuzz/corpus-$$n fuzz/corpus/$$n 2>&1 | grep -E "^(stat::number_of_executed_units|stat::new_units_added|==|SUMMARY)|ERROR" || true; \
+	  ls build-fuzz/$$n-crash-* build-fuzz/$$n-leak-* build-fuzz/$$n-timeout-* 2>/dev/null && exit 1 || true; \
+	done
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
