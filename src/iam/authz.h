@@ -51,7 +51,7 @@ struct ctx_builder {
 
 /* Start a context with the global keys SEMANTICS 1.1 lists that apply to
  * rc (aws:PrincipalArn, aws:PrincipalAccount, aws:userid, aws:username,
- * aws:PrincipalType, aws:PrincipalTag/*, aws:SourceIp (not on
+ * aws:PrincipalType, aws:PrincipalTag/<key>, aws:SourceIp (not on
  * service-to-service calls), aws:SecureTransport, aws:CurrentTime,
  * aws:EpochTime, aws:RequestedRegion, aws:ViaAWSService,
  * aws:TokenIssueTime and aws:MultiFactorAuthPresent for temporary
