@@ -19,8 +19,16 @@ void access_key_rec_free(struct access_key_rec *k)
     if (!k) return;
     free(k->principal_arn);
     free(k->principal_id);
+    free(k->doc);
     buf_free(&k->wrapped_secret);
     memset(k, 0, sizeof *k);
+}
+
+void access_key_list_free(struct access_key_rec *v, size_t n)
+{
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) access_key_rec_free(&v[i]);
+    free(v);
 }
 
 void key_rec_free(struct key_rec *k)
@@ -66,5 +74,39 @@ void tag_list_free(struct tag_rec *v, size_t n)
         free(v[i].key);
         free(v[i].value);
     }
+    free(v);
+}
+
+void ent_rec_free(struct ent_rec *e)
+{
+    if (!e) return;
+    free(e->name);
+    free(e->id);
+    free(e->arn);
+    free(e->path);
+    free(e->doc);
+    memset(e, 0, sizeof *e);
+}
+
+void ent_list_free(struct ent_rec *v, size_t n)
+{
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) ent_rec_free(&v[i]);
+    free(v);
+}
+
+void rel_rec_free(struct rel_rec *r)
+{
+    if (!r) return;
+    free(r->from);
+    free(r->to);
+    free(r->doc);
+    memset(r, 0, sizeof *r);
+}
+
+void rel_list_free(struct rel_rec *v, size_t n)
+{
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) rel_rec_free(&v[i]);
     free(v);
 }
