@@ -63,9 +63,11 @@
  * reader waits (busy timeout) while a write transaction is open.  Meant
  * for tests.
  *
- * Strings given to the put/update calls may be NULL, stored as "".  The
- * fixed-size char arrays of the records are read with strnlen(sizeof), and
- * a stored value too long for its array fails as TR_E_INTERNAL on read.
+ * Strings given to the put/update calls may be NULL, stored as "", except
+ * where store.h gives a default: an access key's doc (NULL stays NULL), an
+ * entity's path ("/") and doc ("{}").  The fixed-size char arrays of the
+ * records are read with strnlen(sizeof), and a stored value too long for
+ * its array fails as TR_E_INTERNAL on read.
  */
 #include "store/store.h"
 #include "store/schema.h"
@@ -90,13 +92,15 @@
 
 #define ACCOUNT_COLS "id, created"
 #define AK_COLS "access_key_id, account_id, principal_type, principal_arn, " \
-    "principal_id, active, created, expires, wrapped_secret"
+    "principal_id, active, created, expires, wrapped_secret, doc"
 #define KEY_COLS "key_id, account_id, region, arn, description, policy, " \
     "key_state, key_usage, key_spec, origin, key_manager, created, " \
     "deletion_date, pending_window_days, rotation_enabled, " \
     "rotation_period_days, next_rotation, current_material"
 #define MAT_COLS "key_id, version, created, rotation_type, wrapped"
 #define ALIAS_COLS "account_id, region, name, target_key_id, created, updated"
+#define ENT_COLS "kind, account_id, name, id, arn, path, doc, created"
+#define REL_COLS "kind, src, dst, doc, created"
 
 #define STATEMENTS(X) \
     X(Q_BEGIN, "BEGIN IMMEDIATE") \
@@ -107,8 +111,14 @@
     X(Q_ACCOUNT_FIRST, "SELECT " ACCOUNT_COLS " FROM accounts " \
       "ORDER BY created, rowid LIMIT 1") \
     X(Q_AK_PUT, "INSERT INTO access_keys (" AK_COLS ") " \
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)") \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)") \
     X(Q_AK_GET, "SELECT " AK_COLS " FROM access_keys WHERE access_key_id = ?1") \
+    X(Q_AK_LIST, "SELECT " AK_COLS " FROM access_keys WHERE principal_arn = ?1 " \
+      "ORDER BY created, access_key_id") \
+    X(Q_AK_UPDATE, "UPDATE access_keys SET active = ?2, expires = ?3, doc = ?4 " \
+      "WHERE access_key_id = ?1") \
+    X(Q_AK_DEL, "DELETE FROM access_keys WHERE access_key_id = ?1") \
+    X(Q_AK_PURGE, "DELETE FROM access_keys WHERE expires <> 0 AND expires < ?1") \
     X(Q_KEY_PUT, "INSERT INTO kms_keys (" KEY_COLS ") VALUES (?1, ?2, ?3, ?4, " \
       "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)") \
     X(Q_KEY_UPDATE, "UPDATE kms_keys SET account_id = ?2, region = ?3, " \
@@ -151,7 +161,29 @@
     X(Q_TAG_SET, "INSERT INTO tags (arn, key, value) VALUES (?1, ?2, ?3) " \
       "ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value") \
     X(Q_TAG_DEL, "DELETE FROM tags WHERE arn = ?1 AND key = ?2") \
-    X(Q_TAG_LIST, "SELECT key, value FROM tags WHERE arn = ?1 ORDER BY key")
+    X(Q_TAG_LIST, "SELECT key, value FROM tags WHERE arn = ?1 ORDER BY key") \
+    X(Q_ENT_PUT, "INSERT INTO entities (" ENT_COLS ") " \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)") \
+    X(Q_ENT_UPDATE, "UPDATE entities SET name = ?3, path = ?4, doc = ?5 " \
+      "WHERE kind = ?1 AND arn = ?2") \
+    X(Q_ENT_GET, "SELECT " ENT_COLS " FROM entities " \
+      "WHERE kind = ?1 AND account_id = ?2 AND name = ?3") \
+    X(Q_ENT_GET_ARN, "SELECT " ENT_COLS " FROM entities WHERE kind = ?1 AND arn = ?2") \
+    X(Q_ENT_GET_ID, "SELECT " ENT_COLS " FROM entities WHERE kind = ?1 AND id = ?2") \
+    X(Q_ENT_DEL, "DELETE FROM entities WHERE kind = ?1 AND arn = ?2") \
+    X(Q_ENT_LIST, "SELECT " ENT_COLS " FROM entities " \
+      "WHERE kind = ?1 AND account_id = ?2 AND substr(path, 1, length(?3)) = ?3 " \
+      "AND name > ?4 ORDER BY name LIMIT ?5") \
+    X(Q_REL_PUT, "INSERT INTO relations (" REL_COLS ") VALUES (?1, ?2, ?3, ?4, ?5) " \
+      "ON CONFLICT (kind, src, dst) DO UPDATE SET doc = excluded.doc, " \
+      "created = excluded.created") \
+    X(Q_REL_GET, "SELECT " REL_COLS " FROM relations " \
+      "WHERE kind = ?1 AND src = ?2 AND dst = ?3") \
+    X(Q_REL_DEL, "DELETE FROM relations WHERE kind = ?1 AND src = ?2 AND dst = ?3") \
+    X(Q_REL_LIST_FROM, "SELECT " REL_COLS " FROM relations " \
+      "WHERE kind = ?1 AND src = ?2 AND dst > ?3 ORDER BY dst LIMIT ?4") \
+    X(Q_REL_LIST_TO, "SELECT " REL_COLS " FROM relations " \
+      "WHERE kind = ?1 AND dst = ?2 ORDER BY src")
 
 enum qid {
 #define X(id, sql) id,
@@ -436,6 +468,20 @@ static void b_str(struct bind *b, const char *s)
     b_text(b, s, s ? strlen(s) : 0);
 }
 
+/* A string, `dflt` when NULL. */
+static void b_str_or(struct bind *b, const char *s, const char *dflt)
+{
+    b_str(b, s ? s : dflt);
+}
+
+/* A string that may be SQL NULL. */
+static void b_opt(struct bind *b, const char *s)
+{
+    if (s) { b_str(b, s); return; }
+    if (b->rc != SQLITE_OK) return;
+    b->rc = sqlite3_bind_null(b->q, ++b->i);
+}
+
 /* A fixed char array of a record, which may lack its NUL when full. */
 #define b_chars(b, arr) b_text((b), (arr), strnlen((arr), sizeof (arr)))
 
@@ -486,6 +532,17 @@ static void r_str(struct row *r, char **dst)
     *dst = p;
 }
 
+/* A heap string, or NULL for SQL NULL. */
+static void r_opt(struct row *r, char **dst)
+{
+    if (sqlite3_column_type(r->q, r->i) == SQLITE_NULL) {
+        r->i++;
+        *dst = NULL;
+        return;
+    }
+    r_str(r, dst);
+}
+
 static int64_t r_int(struct row *r)
 {
     return sqlite3_column_int64(r->q, r->i++);
@@ -528,6 +585,7 @@ static bool access_key_row(sqlite3_stmt *q, void *rec)
     k->created = r_int(&r);
     k->expires = r_int(&r);
     r_blob(&r, &k->wrapped_secret);
+    r_opt(&r, &k->doc);
     return r.ok;
 }
 
@@ -590,7 +648,36 @@ static bool tag_row(sqlite3_stmt *q, void *rec)
     return r.ok;
 }
 
+static bool ent_row(sqlite3_stmt *q, void *rec)
+{
+    struct ent_rec *e = rec;
+    struct row r = { q, 0, true };
+    r_chars(&r, e->kind, sizeof e->kind);
+    r_chars(&r, e->account_id, sizeof e->account_id);
+    r_str(&r, &e->name);
+    r_str(&r, &e->id);
+    r_str(&r, &e->arn);
+    r_str(&r, &e->path);
+    r_str(&r, &e->doc);
+    e->created = r_int(&r);
+    return r.ok;
+}
+
+static bool rel_row(sqlite3_stmt *q, void *rec)
+{
+    struct rel_rec *l = rec;
+    struct row r = { q, 0, true };
+    r_chars(&r, l->kind, sizeof l->kind);
+    r_str(&r, &l->from);
+    r_str(&r, &l->to);
+    r_str(&r, &l->doc);
+    l->created = r_int(&r);
+    return r.ok;
+}
+
 static void drop_nothing(void *rec) { (void)rec; }
+static void drop_ent(void *rec) { ent_rec_free(rec); }
+static void drop_rel(void *rec) { rel_rec_free(rec); }
 static void drop_access_key(void *rec) { access_key_rec_free(rec); }
 static void drop_key(void *rec) { key_rec_free(rec); }
 static void drop_material(void *rec) { material_rec_free(rec); }
@@ -863,6 +950,7 @@ static TR_RESULT sq_access_key_put(store_t st, const struct access_key_rec *k)
     b_int(&b, k->created);
     b_int(&b, k->expires);
     b_blob(&b, &k->wrapped_secret);
+    b_opt(&b, k->doc);
     return q_write(c, q, b.rc, NULL);
 }
 
@@ -876,6 +964,62 @@ static TR_RESULT sq_access_key_get(store_t st, const char *akid, struct access_k
     struct bind b = { q, 0, SQLITE_OK };
     b_str(&b, akid);
     return q_one(c, q, b.rc, access_key_row, drop_access_key, out);
+}
+
+/* Oldest first. */
+static TR_RESULT sq_access_key_list(store_t st, const char *principal_arn,
+                                    struct access_key_rec **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(principal_arn);
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_AK_LIST, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, principal_arn);
+    return q_all(c, q, b.rc, sizeof **out, access_key_row, drop_access_key, (void **)out, n);
+}
+
+/* Writes active, expires and doc. */
+static TR_RESULT sq_access_key_update(store_t st, const struct access_key_rec *k)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    int changes = 0;
+    ENSURE_REF(k);
+    GUARD(prep(st, Q_AK_UPDATE, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_chars(&b, k->access_key_id);
+    b_int(&b, k->active ? 1 : 0);
+    b_int(&b, k->expires);
+    b_opt(&b, k->doc);
+    GUARD(q_write(c, q, b.rc, &changes));
+    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    return TR_OK;
+}
+
+static TR_RESULT sq_access_key_delete(store_t st, const char *akid)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    int changes = 0;
+    ENSURE_REF(akid);
+    GUARD(prep(st, Q_AK_DEL, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, akid);
+    GUARD(q_write(c, q, b.rc, &changes));
+    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    return TR_OK;
+}
+
+/* Keys with expires != 0 and expires < now; none is not an error. */
+static TR_RESULT sq_access_key_purge_expired(store_t st, int64_t now)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    GUARD(prep(st, Q_AK_PURGE, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_int(&b, now);
+    return q_write(c, q, b.rc, NULL);
 }
 
 /* ---- KMS keys ---------------------------------------------------------- */
@@ -1192,6 +1336,202 @@ static TR_RESULT sq_tag_list(store_t st, const char *arn, struct tag_rec **out, 
     return q_all(c, q, b.rc, sizeof **out, tag_row, drop_tag, (void **)out, n);
 }
 
+/* ---- entities and relations -------------------------------------------- */
+
+static TR_RESULT sq_ent_put(store_t st, const struct ent_rec *e)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(e);
+    GUARD(prep(st, Q_ENT_PUT, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_chars(&b, e->kind);
+    b_chars(&b, e->account_id);
+    b_str(&b, e->name);
+    b_str(&b, e->id);
+    b_str(&b, e->arn);
+    b_str_or(&b, e->path, "/");
+    b_str_or(&b, e->doc, "{}");
+    b_int(&b, e->created);
+    return q_write(c, q, b.rc, NULL);
+}
+
+/* By kind and arn; writes name, path and doc. */
+static TR_RESULT sq_ent_update(store_t st, const struct ent_rec *e)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    int changes = 0;
+    ENSURE_REF(e);
+    GUARD(prep(st, Q_ENT_UPDATE, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_chars(&b, e->kind);
+    b_str(&b, e->arn);
+    b_str(&b, e->name);
+    b_str_or(&b, e->path, "/");
+    b_str_or(&b, e->doc, "{}");
+    GUARD(q_write(c, q, b.rc, &changes));
+    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    return TR_OK;
+}
+
+/* One entity by kind and two more key columns (name, arn or id lookups). */
+static TR_RESULT ent_get_by(store_t st, enum qid id, const char *kind, const char *k1,
+                            const char *k2, struct ent_rec *out)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(kind);
+    ENSURE_REF(k1);
+    ENSURE_REF(out);
+    memset(out, 0, sizeof *out);
+    GUARD(prep(st, id, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, kind);
+    b_str(&b, k1);
+    if (k2) b_str(&b, k2);
+    return q_one(c, q, b.rc, ent_row, drop_ent, out);
+}
+
+static TR_RESULT sq_ent_get(store_t st, const char *kind, const char *account,
+                            const char *name, struct ent_rec *out)
+{
+    ENSURE_REF(name);
+    return ent_get_by(st, Q_ENT_GET, kind, account, name, out);
+}
+
+static TR_RESULT sq_ent_get_arn(store_t st, const char *kind, const char *arn,
+                                struct ent_rec *out)
+{
+    return ent_get_by(st, Q_ENT_GET_ARN, kind, arn, NULL, out);
+}
+
+static TR_RESULT sq_ent_get_id(store_t st, const char *kind, const char *id,
+                               struct ent_rec *out)
+{
+    return ent_get_by(st, Q_ENT_GET_ID, kind, id, NULL, out);
+}
+
+/* No cascade: the caller deletes the relations first. */
+static TR_RESULT sq_ent_delete(store_t st, const char *kind, const char *arn)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    int changes = 0;
+    ENSURE_REF(kind);
+    ENSURE_REF(arn);
+    GUARD(prep(st, Q_ENT_DEL, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, kind);
+    b_str(&b, arn);
+    GUARD(q_write(c, q, b.rc, &changes));
+    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    return TR_OK;
+}
+
+static TR_RESULT sq_ent_list(store_t st, const char *kind, const char *account,
+                             const char *path_prefix, const char *after, size_t limit,
+                             struct ent_rec **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(kind);
+    ENSURE_REF(account);
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_ENT_LIST, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, kind);
+    b_str(&b, account);
+    b_str(&b, path_prefix ? path_prefix : "");     /* every path starts with "" */
+    b_str(&b, after ? after : "");
+    b_limit(&b, limit);
+    return q_all(c, q, b.rc, sizeof **out, ent_row, drop_ent, (void **)out, n);
+}
+
+/* Insert, or replace the doc and created of an existing relation. */
+static TR_RESULT sq_rel_put(store_t st, const struct rel_rec *r)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(r);
+    GUARD(prep(st, Q_REL_PUT, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_chars(&b, r->kind);
+    b_str(&b, r->from);
+    b_str(&b, r->to);
+    b_str(&b, r->doc);
+    b_int(&b, r->created);
+    return q_write(c, q, b.rc, NULL);
+}
+
+static TR_RESULT sq_rel_get(store_t st, const char *kind, const char *from, const char *to,
+                            struct rel_rec *out)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(kind);
+    ENSURE_REF(from);
+    ENSURE_REF(to);
+    ENSURE_REF(out);
+    memset(out, 0, sizeof *out);
+    GUARD(prep(st, Q_REL_GET, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, kind);
+    b_str(&b, from);
+    b_str(&b, to);
+    return q_one(c, q, b.rc, rel_row, drop_rel, out);
+}
+
+static TR_RESULT sq_rel_delete(store_t st, const char *kind, const char *from, const char *to)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    int changes = 0;
+    ENSURE_REF(kind);
+    ENSURE_REF(from);
+    ENSURE_REF(to);
+    GUARD(prep(st, Q_REL_DEL, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, kind);
+    b_str(&b, from);
+    b_str(&b, to);
+    GUARD(q_write(c, q, b.rc, &changes));
+    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    return TR_OK;
+}
+
+static TR_RESULT sq_rel_list_from(store_t st, const char *kind, const char *from,
+                                  const char *after, size_t limit, struct rel_rec **out,
+                                  size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(kind);
+    ENSURE_REF(from);
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_REL_LIST_FROM, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, kind);
+    b_str(&b, from);
+    b_str(&b, after ? after : "");
+    b_limit(&b, limit);
+    return q_all(c, q, b.rc, sizeof **out, rel_row, drop_rel, (void **)out, n);
+}
+
+static TR_RESULT sq_rel_list_to(store_t st, const char *kind, const char *to,
+                                struct rel_rec **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(kind);
+    ENSURE_REF(to);
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_REL_LIST_TO, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, kind);
+    b_str(&b, to);
+    return q_all(c, q, b.rc, sizeof **out, rel_row, drop_rel, (void **)out, n);
+}
+
 /* ---- open, migrate, close ---------------------------------------------- */
 
 /* Close every connection and free s.  See the file comment on threads. */
@@ -1314,6 +1654,22 @@ static const struct store_class sqlite_class = {
     .tag_set = sq_tag_set,
     .tag_delete = sq_tag_delete,
     .tag_list = sq_tag_list,
+    .access_key_list = sq_access_key_list,
+    .access_key_update = sq_access_key_update,
+    .access_key_delete = sq_access_key_delete,
+    .access_key_purge_expired = sq_access_key_purge_expired,
+    .ent_put = sq_ent_put,
+    .ent_update = sq_ent_update,
+    .ent_get = sq_ent_get,
+    .ent_get_arn = sq_ent_get_arn,
+    .ent_get_id = sq_ent_get_id,
+    .ent_delete = sq_ent_delete,
+    .ent_list = sq_ent_list,
+    .rel_put = sq_rel_put,
+    .rel_get = sq_rel_get,
+    .rel_delete = sq_rel_delete,
+    .rel_list_from = sq_rel_list_from,
+    .rel_list_to = sq_rel_list_to,
 };
 
 /* Allocate a store for `name` (a file name, or a memdb URI) with its
