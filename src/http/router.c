@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -24,6 +25,7 @@
 #include "core/log.h"
 #include "crypto/rand.h"
 #include "http/query_proto.h"
+#include "iam/authz.h"
 
 struct service {
     const char *target_prefix;   /* "TrentService." */
@@ -261,6 +263,15 @@ static TR_RESULT run_query_op(struct req_ctx *rc, const struct qservice *qs,
                       resp->request_id, op->name);
 }
 
+/* Release what the request loaded lazily (the caller's identity side). */
+static void release_ctx(struct req_ctx *rc)
+{
+    if (!rc->identity) return;
+    iam_identity_free(rc->identity);
+    free(rc->identity);
+    rc->identity = NULL;
+}
+
 /* A form-encoded request: the service comes from the credential scope. */
 static void handle_query(const struct server_env *env, const struct http_request *rq,
                          struct http_response *resp, struct req_ctx *rc, const char **target)
@@ -316,9 +327,11 @@ static void handle_query(const struct server_env *env, const struct http_request
     r = run_query_op(rc, qs, op, &form, resp);
     if (tr_failed(r)) goto fail;
     form_free(&form);
+    release_ctx(rc);
     return;
 fail:
     if (have_form) form_free(&form);
+    release_ctx(rc);
     render_query_error(qs, resp);
 }
 
@@ -397,6 +410,7 @@ void router_handle(const struct server_env *env, const struct http_request *rq,
     if (tr_failed(r)) goto fail;
     json_decref(out);
     json_decref(in);
+    release_ctx(&rc);
     log_request(rq, target, &rc.who, resp, start);
     return;
 
@@ -404,6 +418,7 @@ fail:
     (void)r;
     if (out) json_decref(out);
     if (in) json_decref(in);
+    release_ctx(&rc);
     buf_reset(&resp->body);
     render_error(svc, resp);
     log_request(rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
