@@ -1,314 +1,350 @@
 /*
  * authz.c -- the one place KMS operations ask "may the caller do this?",
- * and a compact evaluator of key policies to answer it until the full
- * evaluator of src/iam/ replaces it.
+ * answered by the policy engine of src/iam/ (iam_authorize) the way KMS
+ * answers it.
  *
- * Every handler calls kms_authorize() once the target key is known to
+ * Every handler calls kms_authorize_in() once the target key is known to
  * exist and before it looks at the key state, so the order of checks is
  * the one SEMANTICS section 7 fixes: exists -> authorized -> state ->
  * ciphertext.  The router does not authorize KMS operations itself: the
  * resource (the key ARN) is only known after resolution, and for Decrypt
  * it comes out of the ciphertext blob.
  *
- * What is evaluated (SEMANTICS 1.2, 1.6, 1.7, 2.x), against the key's own
- * policy only:
- *  - an explicit Deny that applies wins: "User: <caller> is not
- *    authorized to perform: <action> on resource: <key ARN> with an
- *    explicit deny in a resource-based policy";
- *  - else an Allow that applies allows;
- *  - else "... because no resource-based policy allows the <action>
- *    action".
- * A statement applies when its Principal (or NotPrincipal), Action (or
- * NotAction), Resource (or NotResource) and Condition all match.
- * Principals: "*"; an account ("<id>" or arn:aws:iam::<id>:root) means
- * every principal of that account *if IAM allows it* -- IAM identity
- * policies do not exist in tresor yet, so that delegation is granted
- * (the account root user has every IAM permission anyway); a user or
- * session ARN matches exactly; a role ARN matches its sessions.
- * Actions match case-insensitively with * and ?; resources are "*" or a
- * pattern over the key ARN (case-sensitive).
- * Conditions: String{Equals,NotEquals,EqualsIgnoreCase,NotEqualsIgnoreCase,
- * Like,NotLike}, Arn{Equals,Like,NotEquals,NotLike}, Bool, Null, each with
- * ...IfExists and ForAnyValue:/ForAllValues:, over the context keys
- * kms:CallerAccount, kms:ViaService, kms:EncryptionContext:<k>,
- * kms:EncryptionContextKeys, aws:PrincipalArn, aws:PrincipalAccount,
- * aws:ViaAWSService.  A key not in the context is missing (positive
- * operators false, negated true, IfExists true).  An operator this file
- * does not know fails closed: the Allow does not apply, the Deny does.
- * Account-level actions (CreateKey, ListKeys, ListAliases,
- * GenerateRandom: k == NULL) are IAM-only and allowed for now.
+ * The decision (SEMANTICS 1.2, 1.7, 1.8, 5 items 2-5 and 27-29):
+ *  1. The request context: the global keys (iam_ctx_init, inside
+ *     iam_authorize) plus KMS's own (SEMANTICS 3.1) built here --
+ *     kms:CallerAccount; kms:ViaService only when another service calls
+ *     on the caller's behalf (rc->via_service); kms:EncryptionContext:<k>
+ *     per pair and kms:EncryptionContextKeys (multi-valued) when a context
+ *     is given; kms:KeySpec, kms:KeyUsage, kms:KeyOrigin, kms:MultiRegion
+ *     from the key (from the request for CreateKey); kms:EncryptionAlgorithm
+ *     for cryptographic operations; kms:RequestAlias when the caller named
+ *     the key by an alias; kms:ResourceAliases (multi-valued) the key's
+ *     aliases; for CreateGrant kms:GrantOperations, kms:GranteePrincipal,
+ *     kms:RetiringPrincipal, kms:GrantConstraintType and, for the grant
+ *     operations, kms:GrantIsForAWSResource (false on direct calls);
+ *     kms:BypassPolicyLockoutSafetyCheck for CreateKey and PutKeyPolicy.
+ *  2. Key operations: iam_authorize with the key policy (compiled through
+ *     the policy cache) in mode RES_REQUIRED: the key policy must allow,
+ *     directly or by naming the account, which delegates to the caller's
+ *     IAM policies; a caller of another account needs both.  The root
+ *     user gets no implicit access: its identity side allows everything,
+ *     but only where the key policy names its account.
+ *  3. An explicit deny anywhere fails at once; grants cannot override it.
+ *  4. An implicit deny consults the key's grants (grants.c).  A grant to
+ *     the caller itself (user, session, or the role of its session) in
+ *     the key's account suffices; a grant to an account, or to a caller of
+ *     another account, also needs the caller's identity side to allow
+ *     (SEMANTICS 7, "grants for a grantee in another account").
+ *  5. Still denied: AccessDeniedException with the engine's wording
+ *     (policy_denied_message), e.g. "... because no resource-based policy
+ *     allows the kms:Decrypt action" when the key policy did not allow,
+ *     "... because no identity-based policy allows ..." when it delegated
+ *     to IAM and IAM did not allow.
+ * Account-level actions (k == NULL) are decided by IAM policies alone
+ * (RES_NONE, resource "*").  A stored key policy that no longer compiles
+ * allows nothing (logged).  No policy rule lives here: the engine has
+ * the only copy.
  */
 #include "kms/kms.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-struct az {
-    const struct req_ctx *rc;
-    const char *action;
-    const struct key_rec *k;
-    json_t *ctx;          /* encryption context (object) or NULL */
-    char via[96];         /* kms:ViaService, "" when absent */
+#include "core/log.h"
+#include "iam/authz.h"
+
+/* ---- the KMS condition keys ------------------------------------------- */
+
+/* Entries and value arrays sized once, up front: values point into
+ * vals[], which never moves. */
+struct kctx {
+    struct ctx_entry *e;
+    size_t n, cap;
+    const char **vals;
+    size_t nvals, capv;
+    char **owned;                 /* "kms:EncryptionContext:<k>" names */
+    size_t nowned;
+    struct alias_rec *aliases;    /* the key's aliases (kms:ResourceAliases) */
+    size_t naliases;
+    char request_alias[260];
 };
 
-enum tri { T_FALSE = 0, T_TRUE = 1, T_UNKNOWN = 2 };
-
-/* ---- principals, actions, resources ---------------------------------- */
-
-static bool one_principal(const char *p, const struct principal *who)
+static void kctx_free(struct kctx *c)
 {
-    char root[64];
-    if (strcmp(p, "*") == 0) return true;
-    snprintf(root, sizeof root, "arn:aws:iam::%s:root", who->account_id);
-    if (strcmp(p, root) == 0 || strcmp(p, who->account_id) == 0) return true;
-    if (strcmp(p, who->arn) == 0) return true;
-    /* A role ARN (any path) names every session of that role. */
-    char prefix[64];
-    int n = snprintf(prefix, sizeof prefix, "arn:aws:sts::%s:assumed-role/", who->account_id);
-    if (n <= 0 || strncmp(who->arn, prefix, (size_t)n) != 0) return false;
-    const char *name = who->arn + n;
-    const char *slash = strchr(name, '/');
-    size_t len = slash ? (size_t)(slash - name) : strlen(name);
-    n = snprintf(prefix, sizeof prefix, "arn:aws:iam::%s:role/", who->account_id);
-    if (n <= 0 || strncmp(p, prefix, (size_t)n) != 0) return false;
-    const char *last = strrchr(p, '/');
-    return last && strlen(last + 1) == len && strncmp(last + 1, name, len) == 0;
+    for (size_t i = 0; i < c->nowned; i++) free(c->owned[i]);
+    free(c->owned);
+    free(c->e);
+    free(c->vals);
+    alias_list_free(c->aliases, c->naliases);
+    memset(c, 0, sizeof *c);
 }
 
-static bool principal_matches(json_t *p, const struct principal *who)
+/* Add key with the n values v (multi: a multi-valued key). */
+static TR_RESULT kctx_put(struct kctx *c, const char *key, const char *const *v, size_t n,
+                          bool multi)
 {
-    if (json_is_string(p)) return strcmp(json_string_value(p), "*") == 0;
-    json_t *aws = json_object_get(p, "AWS");
-    if (json_is_string(aws)) return one_principal(json_string_value(aws), who);
-    size_t i;
-    json_t *e;
-    json_array_foreach(aws, i, e)
-        if (json_is_string(e) && one_principal(json_string_value(e), who)) return true;
-    return false;
+    ENSURE(c->n < c->cap && c->nvals + n <= c->capv, TR_E_INTERNAL);
+    const char **dst = c->vals + c->nvals;
+    for (size_t i = 0; i < n; i++) dst[i] = v[i];
+    c->nvals += n;
+    c->e[c->n++] = (struct ctx_entry){ .key = key, .values = dst, .n = n, .multi = multi };
+    return TR_OK;
 }
 
-static bool list_matches(json_t *v, const char *s, bool ci)
+static TR_RESULT kctx_one(struct kctx *c, const char *key, const char *value)
 {
-    if (json_is_string(v)) return kms_glob(json_string_value(v), s, ci);
-    size_t i;
-    json_t *e;
-    json_array_foreach(v, i, e)
-        if (json_is_string(e) && kms_glob(json_string_value(e), s, ci)) return true;
-    return false;
+    if (!value) return TR_OK;
+    return kctx_put(c, key, &value, 1, false);
 }
 
-/* Element `pos` or its Not-form: whether the statement covers `s`. */
-static bool element_matches(json_t *st, const char *pos, const char *neg, const char *s, bool ci)
+/* kms:RequestAlias: the alias name ("alias/x") when KeyId was an alias
+ * name or an alias ARN. */
+static void request_alias(const char *given, char *out, size_t n)
 {
-    json_t *v = json_object_get(st, pos);
-    if (v) return list_matches(v, s, ci);
-    v = json_object_get(st, neg);
-    return v ? !list_matches(v, s, ci) : false;
-}
-
-/* ---- conditions --------------------------------------------------------- */
-
-/* The values of a context key (case-insensitive name); -1 when missing. */
-static int ctx_values(const struct az *z, const char *key, const char **vals, int max)
-{
-    const struct principal *who = &z->rc->who;
-    if (strcasecmp(key, "kms:CallerAccount") == 0 || strcasecmp(key, "aws:PrincipalAccount") == 0) {
-        vals[0] = who->account_id;
-        return 1;
+    out[0] = '\0';
+    if (!given) return;
+    if (strncmp(given, "alias/", 6) == 0) {
+        snprintf(out, n, "%s", given);
+        return;
     }
-    if (strcasecmp(key, "aws:PrincipalArn") == 0) { vals[0] = who->arn; return 1; }
-    if (strcasecmp(key, "kms:ViaService") == 0) {
-        if (!z->via[0]) return -1;
-        vals[0] = z->via;
-        return 1;
+    if (strncmp(given, "arn:", 4) != 0) return;
+    const char *p = given;
+    for (int i = 0; i < 5 && p; i++) {
+        p = strchr(p, ':');
+        if (p) p++;
     }
-    if (strcasecmp(key, "aws:ViaAWSService") == 0) {
-        vals[0] = z->via[0] ? "true" : "false";
-        return 1;
+    if (p && strncmp(p, "alias/", 6) == 0) snprintf(out, n, "%s", p);
+}
+
+static bool grant_action(const char *action)
+{
+    return strcmp(action, "kms:CreateGrant") == 0 || strcmp(action, "kms:ListGrants") == 0 ||
+           strcmp(action, "kms:RevokeGrant") == 0;
+}
+
+static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *action,
+                            const struct key_rec *k, const struct kms_authz_in *in)
+{
+    json_t *ctx = in && json_is_object(in->ctx) ? in->ctx : NULL;
+    const struct kms_grant_req *g = in ? in->grant : NULL;
+    size_t npairs = ctx ? json_object_size(ctx) : 0;
+    tr_result r = TR_OK;
+
+    memset(c, 0, sizeof *c);
+    if (k) {
+        r = rc->st[0]->alias_list(rc->st, k->account_id, k->region, k->key_id, NULL, 1000,
+                                  &c->aliases, &c->naliases);
+        if (tr_failed(r)) return r;
     }
-    const char *k;
-    json_t *v;
-    if (strcasecmp(key, "kms:EncryptionContextKeys") == 0) {
-        int n = 0;
-        if (!z->ctx || json_object_size(z->ctx) == 0) return -1;
-        json_object_foreach(z->ctx, k, v) {
-            if (n < max) vals[n++] = k;
+    c->cap = 24 + npairs;
+    c->capv = 24 + 2 * npairs + c->naliases + (g ? g->nops : 0);
+    c->e = calloc(c->cap, sizeof *c->e);
+    c->vals = calloc(c->capv, sizeof *c->vals);
+    c->owned = calloc(npairs + 1, sizeof *c->owned);
+    ENSURE(c->e && c->vals && c->owned, TR_E_INTERNAL);
+
+    GUARD(kctx_one(c, "kms:CallerAccount", rc->who.account_id));
+    GUARD(kctx_one(c, "kms:ViaService", rc->via_service));
+
+    if (npairs > 0) {
+        const char *key;
+        json_t *v;
+        size_t first = c->nvals;
+        json_object_foreach(ctx, key, v) {
+            size_t len = strlen(key) + sizeof "kms:EncryptionContext:";
+            char *name = malloc(len);
+            ENSURE(name != NULL, TR_E_INTERNAL);
+            snprintf(name, len, "kms:EncryptionContext:%s", key);
+            c->owned[c->nowned++] = name;
+            GUARD(kctx_one(c, name, json_string_value(v)));
         }
-        return n;
+        /* The keys, gathered as one multi-valued entry. */
+        const char **keys = calloc(npairs, sizeof *keys);
+        ENSURE(keys != NULL, TR_E_INTERNAL);
+        size_t i = 0;
+        json_object_foreach(ctx, key, v) keys[i++] = key;
+        r = kctx_put(c, "kms:EncryptionContextKeys", keys, npairs, true);
+        free(keys);
+        GUARD(r);
+        (void)first;
     }
-    static const char ec[] = "kms:EncryptionContext:";
-    if (strncasecmp(key, ec, sizeof ec - 1) == 0 && z->ctx) {
-        json_object_foreach(z->ctx, k, v) {
-            if (strcasecmp(k, key + sizeof ec - 1) == 0) {
-                vals[0] = json_string_value(v);
-                return 1;
-            }
+
+    const struct key_rec *props = k ? k : in ? in->props : NULL;
+    if (props) {
+        GUARD(kctx_one(c, "kms:KeySpec", props->key_spec));
+        GUARD(kctx_one(c, "kms:KeyUsage", props->key_usage));
+        GUARD(kctx_one(c, "kms:KeyOrigin", props->origin));
+        GUARD(kctx_one(c, "kms:MultiRegion", "false"));
+    }
+    if (in) GUARD(kctx_one(c, "kms:EncryptionAlgorithm", in->enc_alg));
+
+    request_alias(in ? in->key_id_given : NULL, c->request_alias, sizeof c->request_alias);
+    if (c->request_alias[0]) GUARD(kctx_one(c, "kms:RequestAlias", c->request_alias));
+    if (c->naliases > 0) {
+        const char **names = calloc(c->naliases, sizeof *names);
+        ENSURE(names != NULL, TR_E_INTERNAL);
+        for (size_t i = 0; i < c->naliases; i++) names[i] = c->aliases[i].name;
+        r = kctx_put(c, "kms:ResourceAliases", names, c->naliases, true);
+        free(names);
+        GUARD(r);
+    }
+
+    if (g) {
+        GUARD(kctx_put(c, "kms:GrantOperations", g->ops, g->nops, true));
+        GUARD(kctx_one(c, "kms:GranteePrincipal", g->grantee));
+        GUARD(kctx_one(c, "kms:RetiringPrincipal", g->retiring));
+        GUARD(kctx_one(c, "kms:GrantConstraintType", g->constraint_type));
+    }
+    if (grant_action(action))
+        GUARD(kctx_one(c, "kms:GrantIsForAWSResource", rc->via_service ? "true" : "false"));
+    if (in && in->has_bypass)
+        GUARD(kctx_one(c, "kms:BypassPolicyLockoutSafetyCheck", in->bypass ? "true" : "false"));
+    return TR_OK;
+}
+
+/* ---- evaluation ----------------------------------------------------------- */
+
+/* Evaluate against key policy `text` (NULL: IAM only, RES_NONE) without
+ * failing; *res is the engine's result. */
+static TR_RESULT evaluate(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                          const char *text, const struct kctx *c, struct eval_result *res)
+{
+    struct policy *pol = NULL;
+    char name[KMS_ARN_MAX + 16];
+    struct named_policy np;
+    tr_result r = TR_OK;
+
+    if (text) {
+        r = policy_cache_get(text, strlen(text), POLICY_KEY, &pol);
+        if (tr_failed(r)) {
+            if (tr_code(r) != TR_E_POLICY_MALFORMED) return r;
+            /* Stored before the engine existed and refused by it now:
+             * the policy allows nothing, rather than everything. */
+            log_msg("warn", "kms authz: key policy of %s does not compile; it allows nothing",
+                    k->arn);
+            pol = NULL;
         }
     }
-    return -1;
-}
-
-enum cmp { C_EQ, C_EQ_CI, C_LIKE, C_BOOL };
-
-/* Does context value `c` match one policy value `p`? */
-static bool value_match(enum cmp how, const char *p, const char *c)
-{
-    switch (how) {
-    case C_EQ:    return strcmp(p, c) == 0;
-    case C_EQ_CI: case C_BOOL: return strcasecmp(p, c) == 0;
-    case C_LIKE:  return kms_glob(p, c, false);
-    }
-    return false;
-}
-
-static bool any_value_matches(enum cmp how, json_t *pv, const char *c)
-{
-    if (json_is_string(pv)) return value_match(how, json_string_value(pv), c);
-    if (json_is_boolean(pv)) return value_match(how, json_is_true(pv) ? "true" : "false", c);
-    size_t i;
-    json_t *e;
-    json_array_foreach(pv, i, e) {
-        if (json_is_string(e) && value_match(how, json_string_value(e), c)) return true;
-        if (json_is_boolean(e) && value_match(how, json_is_true(e) ? "true" : "false", c))
-            return true;
-    }
-    return false;
-}
-
-/* One operator block ({"StringEquals": {key: values, ...}}): AND over keys. */
-static enum tri eval_operator(const struct az *z, const char *op_in, json_t *block)
-{
-    char op[64];
-    snprintf(op, sizeof op, "%s", op_in);
-    int set = 0;   /* 0 none, 1 ForAnyValue, 2 ForAllValues */
-    if (strncasecmp(op, "ForAnyValue:", 12) == 0) { set = 1; memmove(op, op + 12, strlen(op + 12) + 1); }
-    else if (strncasecmp(op, "ForAllValues:", 13) == 0) { set = 2; memmove(op, op + 13, strlen(op + 13) + 1); }
-    bool if_exists = false;
-    size_t ol = strlen(op);
-    if (ol > 8 && strcmp(op + ol - 8, "IfExists") == 0) { if_exists = true; op[ol - 8] = '\0'; }
-
-    static const struct { const char *name; enum cmp how; bool neg; } ops[] = {
-        { "StringEquals", C_EQ, false },       { "StringNotEquals", C_EQ, true },
-        { "StringEqualsIgnoreCase", C_EQ_CI, false },
-        { "StringNotEqualsIgnoreCase", C_EQ_CI, true },
-        { "StringLike", C_LIKE, false },       { "StringNotLike", C_LIKE, true },
-        { "ArnEquals", C_LIKE, false },        { "ArnLike", C_LIKE, false },
-        { "ArnNotEquals", C_LIKE, true },      { "ArnNotLike", C_LIKE, true },
-        { "Bool", C_BOOL, false },
+    snprintf(name, sizeof name, "key-policy:%s", k->arn);
+    np = (struct named_policy){ .p = pol, .name = name };
+    struct authz_req ar = {
+        .action = action,
+        .resource = k->arn,
+        .resource_account = text ? k->account_id : rc->who.account_id,
+        .resource_policy = text ? &np : NULL,
+        .mode = text ? RES_REQUIRED : RES_NONE,
+        .extra = c->e,
+        .nextra = c->n,
+        .no_fail = true,
     };
-    bool is_null = strcmp(op, "Null") == 0;
-    int found = -1;
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (strcmp(ops[i].name, op) == 0) found = (int)i;
-    if (!is_null && found < 0) return T_UNKNOWN;
-    if (!json_is_object(block)) return T_UNKNOWN;
-
-    const char *key;
-    json_t *pv;
-    json_object_foreach(block, key, pv) {
-        const char *vals[64];
-        int n = ctx_values(z, key, vals, 64);
-        if (is_null) {
-            bool want_missing = any_value_matches(C_BOOL, pv, "true");
-            if (want_missing != (n < 0)) return T_FALSE;
-            continue;
-        }
-        enum cmp how = ops[found].how;
-        bool neg = ops[found].neg;
-        bool ok;
-        if (n <= 0) {
-            /* Missing (or empty for set operators). */
-            ok = set == 2 ? true : set == 1 ? false : (if_exists || neg);
-        } else if (set == 2) {
-            ok = true;
-            for (int i = 0; i < n && ok; i++) ok = any_value_matches(how, pv, vals[i]) != neg;
-        } else {
-            ok = false;
-            for (int i = 0; i < n && !ok; i++) ok = any_value_matches(how, pv, vals[i]) != neg;
-            if (neg && set == 0) {
-                /* Single-valued negation: no value may match. */
-                ok = true;
-                for (int i = 0; i < n && ok; i++) ok = !any_value_matches(how, pv, vals[i]);
-            }
-        }
-        if (!ok) return T_FALSE;
-    }
-    return T_TRUE;
+    r = iam_authorize(rc, &ar, res);
+    policy_unref(pol);
+    return r;
 }
 
-static enum tri eval_condition(const struct az *z, json_t *cond)
+static tr_result denied(struct req_ctx *rc, const char *action, const char *resource,
+                        const struct eval_result *res)
 {
-    if (!cond) return T_TRUE;
-    if (!json_is_object(cond)) return T_UNKNOWN;
-    enum tri res = T_TRUE;
-    const char *op;
-    json_t *block;
-    json_object_foreach(cond, op, block) {
-        enum tri t = eval_operator(z, op, block);
-        if (t == T_FALSE) return T_FALSE;
-        if (t == T_UNKNOWN) res = T_UNKNOWN;
-    }
-    return res;
+    char msg[TR_ERR_MSG_MAX];
+    struct eval_request rq = {
+        .who = { .arn = rc->who.arn, .account = rc->who.account_id },
+        .action = action,
+        .resource = resource,
+    };
+    policy_denied_message(&rq, res, NULL, msg, sizeof msg);
+    return tr_fail_at(__FILE__, __LINE__, TR_E_ACCESS_DENIED, "%s", msg);
 }
 
-/* ---- the decision ------------------------------------------------------- */
-
-enum decision { D_NO_ALLOW, D_ALLOW, D_DENY };
-
-static enum decision evaluate(const struct az *z)
+TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                              const struct kms_authz_in *in, bool *allowed)
 {
-    json_t *doc = json_loads(z->k->policy ? z->k->policy : "", 0, NULL);
-    json_t *stmts = json_object_get(doc, "Statement");
-    json_t *one = NULL;
-    if (json_is_object(stmts)) {
-        one = json_array();
-        if (one) json_array_append(one, stmts);
-        stmts = one;
+    struct kctx c;
+    struct eval_result res;
+    tr_result r;
+
+    *allowed = false;
+    r = kctx_build(&c, rc, action, k, in);
+    if (tr_ok(r)) r = evaluate(rc, action, k, NULL, &c, &res);
+    if (tr_ok(r)) *allowed = res.decision == DECISION_ALLOW;
+    kctx_free(&c);
+    return r;
+}
+
+TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                            const char *policy_text, const struct kms_authz_in *in,
+                            bool *allowed)
+{
+    struct kctx c;
+    struct eval_result res;
+    tr_result r;
+
+    *allowed = false;
+    ENSURE_REF(policy_text);
+    r = kctx_build(&c, rc, action, k, in);
+    if (tr_ok(r)) r = evaluate(rc, action, k, policy_text, &c, &res);
+    if (tr_ok(r)) *allowed = res.decision == DECISION_ALLOW;
+    kctx_free(&c);
+    return r;
+}
+
+/* An implicit deny: may a grant still allow? */
+static TR_RESULT grant_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                              const struct kms_authz_in *in, const struct kctx *c, bool *allowed)
+{
+    enum kms_grant_match m = KG_NONE;
+    struct eval_result res;
+
+    *allowed = false;
+    if (in && in->no_grants) return TR_OK;
+    GUARD(kms_grants_allow(rc, action, k, in, &m));
+    if (m == KG_NONE) return TR_OK;
+    if (m == KG_DIRECT && strcmp(k->account_id, rc->who.account_id) == 0) {
+        *allowed = true;
+        return TR_OK;
     }
-    bool allow = false, deny = false;
-    size_t i;
-    json_t *st;
-    json_array_foreach(stmts, i, st) {
-        if (!json_is_object(st)) continue;
-        const char *eff = json_string_value(json_object_get(st, "Effect"));
-        if (!eff) continue;
-        bool is_deny = strcmp(eff, "Deny") == 0;
-        if (!is_deny && strcmp(eff, "Allow") != 0) continue;
-        json_t *p = json_object_get(st, "Principal"), *np = json_object_get(st, "NotPrincipal");
-        bool who_ok = p ? principal_matches(p, &z->rc->who)
-                        : np ? !principal_matches(np, &z->rc->who) : false;
-        if (!who_ok) continue;
-        if (!element_matches(st, "Action", "NotAction", z->action, true)) continue;
-        if (!element_matches(st, "Resource", "NotResource", z->k->arn, false)) continue;
-        enum tri c = eval_condition(z, json_object_get(st, "Condition"));
-        if (is_deny && c != T_FALSE) deny = true;
-        if (!is_deny && c == T_TRUE) allow = true;
+    /* A grant to an account, or to a caller of another account: the
+     * caller's own IAM side must allow as well. */
+    GUARD(evaluate(rc, action, k, NULL, c, &res));
+    *allowed = res.decision == DECISION_ALLOW;
+    return TR_OK;
+}
+
+TR_RESULT kms_authorize_in(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                           const struct kms_authz_in *in)
+{
+    struct kctx c;
+    struct eval_result res;
+    bool ok = false;
+    tr_result r;
+
+    r = kctx_build(&c, rc, action, k, in);
+    if (tr_failed(r)) goto fail;
+    if (!k) {
+        /* Account-level actions: IAM policies alone decide. */
+        struct authz_req ar = {
+            .action = action, .resource = "*", .resource_account = rc->who.account_id,
+            .mode = RES_NONE, .extra = c.e, .nextra = c.n,
+        };
+        r = iam_authorize(rc, &ar, NULL);
+        goto fail;
     }
-    json_decref(one);
-    json_decref(doc);
-    return deny ? D_DENY : allow ? D_ALLOW : D_NO_ALLOW;
+    r = evaluate(rc, action, k, k->policy ? k->policy : "", &c, &res);
+    if (tr_failed(r) || res.decision == DECISION_ALLOW) goto fail;
+    if (res.decision == DECISION_IMPLICIT_DENY) {
+        r = grant_allows(rc, action, k, in, &c, &ok);
+        if (tr_failed(r) || ok) goto fail;
+    }
+    r = denied(rc, action, k->arn, &res);
+fail:
+    kctx_free(&c);
+    return r;
 }
 
 TR_RESULT kms_authorize(struct req_ctx *rc, const char *action,
                         const struct key_rec *k, json_t *ctx)
 {
-    if (!k) return TR_OK;   /* account-level actions: IAM only, allowed for now */
-    struct az z = { .rc = rc, .action = action, .k = k,
-                    .ctx = json_is_object(ctx) ? ctx : NULL };
-    if (strcmp(rc->service, "secretsmanager") == 0)
-        snprintf(z.via, sizeof z.via, "secretsmanager.%s.amazonaws.com", rc->region);
-
-    switch (evaluate(&z)) {
-    case D_ALLOW:
-        return TR_OK;
-    case D_DENY:
-        BAIL(TR_E_ACCESS_DENIED, "User: %s is not authorized to perform: %s on resource: %s "
-             "with an explicit deny in a resource-based policy", rc->who.arn, action, k->arn);
-    case D_NO_ALLOW:
-        break;
-    }
-    BAIL(TR_E_ACCESS_DENIED, "User: %s is not authorized to perform: %s on resource: %s "
-         "because no resource-based policy allows the %s action",
-         rc->who.arn, action, k->arn, action);
+    struct kms_authz_in in = { .ctx = ctx };
+    return kms_authorize_in(rc, action, k, &in);
 }

@@ -86,13 +86,23 @@ static TR_RESULT check_usage(const struct key_rec *k, const char *alg, const cha
     return TR_OK;
 }
 
+/* The request keys of a cryptographic operation on a key named `given`
+ * (kms:RequestAlias), with context ctx and algorithm alg (absent: the
+ * default, SYMMETRIC_DEFAULT, is what kms:EncryptionAlgorithm sees). */
+static struct kms_authz_in crypto_in(const char *given, json_t *ctx, const char *alg)
+{
+    return (struct kms_authz_in){ .ctx = ctx, .key_id_given = given,
+                                  .enc_alg = alg ? alg : "SYMMETRIC_DEFAULT" };
+}
+
 /* A key that can encrypt now: resolved (any form, cross-account allowed),
  * authorized for `action`, Enabled, ENCRYPT_DECRYPT with `alg`. */
 static TR_RESULT usable_key(struct req_ctx *rc, const char *id, const char *action,
                             json_t *ctx, const char *alg, const char *op, struct key_rec *k)
 {
     GUARD(kms_resolve(rc, id, KR_ALIAS | KR_XACCT, k));
-    tr_result r = kms_authorize(rc, action, k, ctx);
+    struct kms_authz_in az = crypto_in(id, ctx, alg);
+    tr_result r = kms_authorize_in(rc, action, k, &az);
     if (tr_ok(r)) r = kms_check_state(k, KS_USABLE);
     if (tr_ok(r)) r = check_usage(k, alg, op);
     if (tr_failed(r)) key_rec_free(k);
@@ -116,12 +126,23 @@ TR_RESULT kms_blob_open(struct req_ctx *rc, const char *key_id, const char *acti
                         const uint8_t *blob, size_t blob_len, json_t *ctx_json,
                         struct buf *pt, struct key_rec *key, uint32_t *material)
 {
+    return kms_blob_open_alg(rc, key_id, action, NULL, blob, blob_len, ctx_json, pt, key,
+                             material);
+}
+
+TR_RESULT kms_blob_open_alg(struct req_ctx *rc, const char *key_id, const char *action,
+                            const char *alg, const uint8_t *blob, size_t blob_len,
+                            json_t *ctx_json, struct buf *pt, struct key_rec *key,
+                            uint32_t *material)
+{
+    struct kms_authz_in az = crypto_in(key_id, ctx_json, alg);
     struct key_rec given;
     struct ct_blob ct;
     struct enc_pair *pairs = NULL;
     struct enc_ctx ctx;
     struct buf m = BUF_SECRET(64);
     char blob_key[37];
+    bool authorized = false;
     tr_result r = TR_OK;
 
     memset(&given, 0, sizeof given);
@@ -154,15 +175,25 @@ TR_RESULT kms_blob_open(struct req_ctx *rc, const char *key_id, const char *acti
                 r = tr_fail_at(__FILE__, __LINE__, TR_E_ACCESS_DENIED, "%s", CT_KEY_GONE_MSG);
                 goto fail;
             }
-            if (strcmp(key->account_id, rc->who.account_id) != 0 &&
-                tr_failed(kms_authorize(rc, action, key, ctx_json))) {
-                r = tr_fail_at(__FILE__, __LINE__, TR_E_ACCESS_DENIED, "%s", CT_KEY_GONE_MSG);
-                goto fail;
+            /* Keys are global in the store: the blob's key may belong to
+             * another account, and is authorized against that account's
+             * key policy.  Denied, it is not even admitted to exist. */
+            if (strcmp(key->account_id, rc->who.account_id) != 0) {
+                r = kms_authorize_in(rc, action, key, &az);
+                if (tr_failed(r)) {
+                    if (tr_code(r) == TR_E_ACCESS_DENIED)
+                        r = tr_fail_at(__FILE__, __LINE__, TR_E_ACCESS_DENIED, "%s",
+                                       CT_KEY_GONE_MSG);
+                    goto fail;
+                }
+                authorized = true;
             }
         }
     }
-    r = kms_authorize(rc, action, key, ctx_json);
-    if (tr_failed(r)) goto fail;
+    if (!authorized) {
+        r = kms_authorize_in(rc, action, key, &az);
+        if (tr_failed(r)) goto fail;
+    }
     r = kms_check_state(key, KS_USABLE);
     if (tr_failed(r)) goto fail;
     r = check_usage(key, NULL, strchr(action, ':') + 1);
@@ -335,7 +366,8 @@ KMS_HANDLER(op_decrypt)
         r = json_invalid("CiphertextBlob", "null", "Member must not be null");
         goto fail;
     }
-    r = kms_blob_open(rc, id, "kms:Decrypt", blob.data, blob.len, ctx_json, &pt, &k, &version);
+    r = kms_blob_open_alg(rc, id, "kms:Decrypt", alg, blob.data, blob.len, ctx_json, &pt, &k,
+                          &version);
     if (tr_ok(r)) r = check_usage(&k, alg, "Decrypt");
     if (tr_ok(r) && dry) r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG);
     if (tr_ok(r)) r = kms_material_id(k.key_id, version, mid);
@@ -397,8 +429,8 @@ KMS_HANDLER(op_re_encrypt)
     } else if (!blob.data) {
         r = json_invalid("CiphertextBlob", "null", "Member must not be null");
     } else {
-        r = kms_blob_open(rc, src_id, "kms:ReEncryptFrom", blob.data, blob.len, src_ctx,
-                          &pt, &src, &version);
+        r = kms_blob_open_alg(rc, src_id, "kms:ReEncryptFrom", src_alg, blob.data, blob.len,
+                              src_ctx, &pt, &src, &version);
         if (tr_ok(r)) r = check_usage(&src, src_alg, "ReEncryptFrom");
     }
     if (tr_failed(r)) goto fail;

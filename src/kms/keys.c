@@ -11,8 +11,9 @@
  *   kms.h          what the files share
  *   resolve.c      KeyId in any of its four forms -> key record; key-state
  *                  rules and their messages
- *   authz.c        kms_authorize(): the seam where the src/iam/ evaluator
- *                  plugs in (exists -> authorized -> state -> ciphertext)
+ *   authz.c        kms_authorize(): KMS's condition keys, the key policy
+ *                  and IAM through the policy engine of src/iam/, then
+ *                  grants (exists -> authorized -> state -> ciphertext)
  *   keys.c         this file: key lifecycle and key policies
  *   rotation.c     automatic and on-demand rotation, ListKeyRotations,
  *                  and kms_maintenance() (purge due keys, rotate due keys)
@@ -21,7 +22,10 @@
  *   aliases.c      CreateAlias, UpdateAlias, DeleteAlias, ListAliases,
  *                  the AWS managed key aws/<service>
  *   tags.c         TagResource, UntagResource, ListResourceTags
- *   policy_check.c key-policy grammar and the lockout safety check
+ *   grants.c       CreateGrant, ListGrants, ListRetirableGrants,
+ *                  RetireGrant, RevokeGrant; grants in authorization
+ *   policy_check.c key-policy validation (engine grammar, principals that
+ *                  exist) and the lockout safety check
  *   util.c         enums, markers, limits, secret base64 output
  *   ciphertext.c, keyring.c (the crypto developer's): blob format and
  *                  root-key wrapping
@@ -139,8 +143,13 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
 
     memset(&k, 0, sizeof k);
     memset(out, 0, sizeof *out);
-    r = rand_uuid(k.key_id);
-    if (tr_failed(r)) goto fail;
+    if (nk->key_id) {
+        ENSURE(kms_is_key_id(nk->key_id), TR_E_INTERNAL);
+        snprintf(k.key_id, sizeof k.key_id, "%s", nk->key_id);
+    } else {
+        r = rand_uuid(k.key_id);
+        if (tr_failed(r)) goto fail;
+    }
     snprintf(res, sizeof res, "key/%s", k.key_id);
     kms_arn(arn, sizeof arn, nk->region, nk->account, res);
     if (!nk->policy) {
@@ -265,18 +274,28 @@ static TR_RESULT get_policy_name(json_t *in, bool *is_default)
     return TR_OK;
 }
 
-/* Resolve, authorize and check state: the prologue of most handlers. */
-static TR_RESULT key_for(struct req_ctx *rc, json_t *in, unsigned flags, const char *action,
-                         enum kms_state_rule rule, struct key_rec *k)
+/* Resolve, authorize (with az's request keys when not NULL) and check
+ * state: the prologue of most handlers. */
+static TR_RESULT key_for_in(struct req_ctx *rc, json_t *in, unsigned flags, const char *action,
+                            enum kms_state_rule rule, const struct kms_authz_in *az,
+                            struct key_rec *k)
 {
     const char *id;
     memset(k, 0, sizeof *k);
     GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
     GUARD(kms_resolve(rc, id, flags, k));
-    tr_result r = kms_authorize(rc, action, k, NULL);
+    struct kms_authz_in a = az ? *az : (struct kms_authz_in){ 0 };
+    a.key_id_given = id;
+    tr_result r = kms_authorize_in(rc, action, k, &a);
     if (tr_ok(r)) r = kms_check_state(k, rule);
     if (tr_failed(r)) key_rec_free(k);
     return r;
+}
+
+static TR_RESULT key_for(struct req_ctx *rc, json_t *in, unsigned flags, const char *action,
+                         enum kms_state_rule rule, struct key_rec *k)
+{
+    return key_for_in(rc, in, flags, action, rule, NULL, k);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -364,13 +383,33 @@ KMS_HANDLER(op_create_key)
     if (multi)
         BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support multi-Region keys "
              "(MultiRegion=true) yet.");
-    GUARD(kms_authorize(rc, "kms:CreateKey", NULL, NULL));
-    if (policy) GUARD(kms_policy_check(rc->st, policy, &rc->who, bypass));
+    /* The key asked for, before it exists: its properties are condition
+     * keys of CreateKey, and the lockout check evaluates PutKeyPolicy on
+     * its ARN. */
+    struct key_rec proto;
+    char new_id[37], res[64], arn[KMS_ARN_MAX + 1];
+    memset(&proto, 0, sizeof proto);
+    GUARD(rand_uuid(new_id));
+    snprintf(res, sizeof res, "key/%s", new_id);
+    kms_arn(arn, sizeof arn, rc->region, rc->who.account_id, res);
+    snprintf(proto.key_id, sizeof proto.key_id, "%s", new_id);
+    snprintf(proto.account_id, sizeof proto.account_id, "%s", rc->who.account_id);
+    snprintf(proto.region, sizeof proto.region, "%.31s", rc->region);
+    proto.arn = arn;
+    snprintf(proto.key_state, sizeof proto.key_state, "%s", KEY_STATE_ENABLED);
+    snprintf(proto.key_usage, sizeof proto.key_usage, "ENCRYPT_DECRYPT");
+    snprintf(proto.key_spec, sizeof proto.key_spec, "SYMMETRIC_DEFAULT");
+    snprintf(proto.origin, sizeof proto.origin, "AWS_KMS");
+    snprintf(proto.key_manager, sizeof proto.key_manager, "CUSTOMER");
+    struct kms_authz_in az = { .props = &proto, .has_bypass = true, .bypass = bypass };
+    GUARD(kms_authorize_in(rc, "kms:CreateKey", NULL, &az));
+    if (policy) GUARD(kms_policy_check(rc, policy, &proto, bypass));
 
     /* 3. Write: the key, its first material, its tags. */
     struct kms_new_key nk = {
         .account = rc->who.account_id, .region = rc->region, .description = desc,
         .policy = policy, .key_manager = "CUSTOMER", .rotation = false, .now = rc->now,
+        .key_id = new_id,
     };
     r = kms_key_create(rc->st, rc->kr, &nk, &k);
     if (tr_failed(r)) goto fail;
@@ -600,14 +639,15 @@ KMS_HANDLER(op_put_key_policy)
     GUARD(get_policy(in, true, &policy));
     GUARD(get_policy_name(in, &is_default));
     GUARD(kms_get_flag(in, "BypassPolicyLockoutSafetyCheck", &bypass));
-    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:PutKeyPolicy", KS_ANY, &k));
+    struct kms_authz_in az = { .has_bypass = true, .bypass = bypass };
+    GUARD(key_for_in(rc, in, KR_KEY_ONLY, "kms:PutKeyPolicy", KS_ANY, &az, &k));
     tr_result r;
     if (!is_default) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED,
                        "Only the default key policy is supported: PolicyName must be \"default\".");
         goto fail;
     }
-    r = kms_policy_check(rc->st, policy, &rc->who, bypass);
+    r = kms_policy_check(rc, policy, &k, bypass);
     if (tr_failed(r)) goto fail;
     char *old = k.policy;
     k.policy = (char *)policy;

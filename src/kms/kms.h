@@ -1,6 +1,7 @@
 /*
  * kms.h -- what the KMS operation files share (resolve.c, keys.c,
- * crypt.c, aliases.c, tags.c, policy_check.c, authz.c, util.c, ops.c).
+ * crypt.c, aliases.c, tags.c, grants.c, policy_check.c, authz.c, util.c,
+ * ops.c).
  *
  * The handlers themselves are reached through kms_ops[] (http/op.h); the
  * declarations below are the internal seams between the files, plus the
@@ -65,16 +66,82 @@ enum kms_state_rule {
 };
 TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule);
 
-/* ---------- authz.c: the authorization seam -------------------------- */
+/* ---------- authz.c: authorization with the policy engine ------------ */
+
+/* A CreateGrant request, for its condition keys (kms:GrantOperations,
+ * kms:GranteePrincipal, kms:RetiringPrincipal, kms:GrantConstraintType)
+ * and for a grantee that delegates through a grant of its own. */
+struct kms_grant_req {
+    const char *grantee;
+    const char *retiring;              /* NULL when none */
+    const char *const *ops;            /* "Encrypt", ... */
+    size_t nops;
+    const char *constraint_type;       /* NULL, "EncryptionContextEquals" or
+                                          "EncryptionContextSubset" */
+    json_t *constraint;                /* its map; NULL when none */
+};
+
+/* What a request brings to its authorization besides the action and the
+ * key.  Zero-initialise and fill what applies. */
+struct kms_authz_in {
+    json_t *ctx;                       /* EncryptionContext (object) or NULL */
+    const char *key_id_given;          /* KeyId as written: an alias sets kms:RequestAlias */
+    const char *enc_alg;               /* kms:EncryptionAlgorithm; NULL: not a crypto op */
+    bool has_bypass;                   /* CreateKey, PutKeyPolicy: */
+    bool bypass;                       /*   kms:BypassPolicyLockoutSafetyCheck */
+    const struct key_rec *props;       /* CreateKey (k == NULL): the key asked for, whose
+                                          KeySpec/KeyUsage/Origin set the kms:Key* keys */
+    const struct kms_grant_req *grant; /* CreateGrant */
+    bool no_grants;                    /* do not consult grants (RetireGrant checks the
+                                          grant being retired itself) */
+};
 
 /* Decide whether rc->who may perform `action` (e.g. "kms:Decrypt") on key
- * k (NULL for the account-level actions CreateKey, ListKeys, ListAliases,
- * GenerateRandom).  Every handler calls it after the key is known to exist
- * and before the key state is checked (SEMANTICS 7).  `ctx` is the
- * request's encryption context (a JSON object) or NULL.  Evaluates the
- * key policy (authz.c); the full evaluator of src/iam/ plugs in here. */
+ * k, as KMS does (SEMANTICS 1.7, 1.8, 3.1): the key policy must allow,
+ * directly or by naming the account, which delegates to IAM policies; an
+ * explicit deny anywhere is final; on an implicit deny the key's grants
+ * may still allow.  k NULL: the account-level actions (CreateKey,
+ * ListKeys, ListAliases, ListRetirableGrants, GenerateRandom), decided by
+ * IAM policies alone.  Every handler calls it after the key is known to
+ * exist and before the key state is checked (SEMANTICS 7).  Fails with
+ * AccessDeniedException and AWS's message. */
+TR_RESULT kms_authorize_in(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                           const struct kms_authz_in *in);
+/* The same with only an encryption context (or NULL). */
 TR_RESULT kms_authorize(struct req_ctx *rc, const char *action,
                         const struct key_rec *k, json_t *ctx);
+/* Would the key policy `policy_text` (compiled as a key policy; it must
+ * compile) let rc->who perform `action` on k, IAM policies included when
+ * it names the account?  Grants are not consulted: the lockout safety
+ * check of PutKeyPolicy/CreateKey (policy_check.c). */
+TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                            const char *policy_text, const struct kms_authz_in *in,
+                            bool *allowed);
+/* Does rc->who's identity side (its IAM policies, boundary and session
+ * policies; everything for a root user) allow `action` on k?  For grants
+ * to an account, and for grantees in another account (SEMANTICS 7). */
+TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                              const struct kms_authz_in *in, bool *allowed);
+
+/* ---------- grants.c ------------------------------------------------- */
+
+/* How a principal named in a grant (grantee or retiring principal) names
+ * the caller. */
+enum kms_grant_match {
+    KG_NONE = 0,
+    KG_ACCOUNT,   /* the caller's account: IAM must allow too (SEMANTICS 1.8, 7) */
+    KG_DIRECT,    /* the caller's user or session ARN, or the role of its session */
+};
+enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who);
+/* Does a grant on k allow rc->who to perform `action` with the request in
+ * `in` (operations, encryption-context constraints, the subset rule of
+ * CreateGrant)?  *out the best match found (KG_ACCOUNT: the caller still
+ * needs an identity-side allow, and so does any caller of another
+ * account). */
+TR_RESULT kms_grants_allow(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                           const struct kms_authz_in *in, enum kms_grant_match *out);
+/* Remove every grant of a key (the key is being deleted). */
+TR_RESULT kms_grants_delete_key(store_t st, const char *key_arn);
 
 /* ---------- keys.c: key records, materials, metadata ----------------- */
 
@@ -87,6 +154,7 @@ struct kms_new_key {
     const char *key_manager;   /* "CUSTOMER" or "AWS" */
     bool rotation;             /* automatic rotation on at creation */
     int64_t now;
+    const char *key_id;        /* NULL: a fresh random id */
 };
 /* Create a key with its first material version (inside the caller's
  * transaction).  *out receives the stored record (key_rec_free). */
@@ -124,6 +192,12 @@ TR_RESULT kms_blob_seal(struct req_ctx *rc, const struct key_rec *k,
 TR_RESULT kms_blob_open(struct req_ctx *rc, const char *key_id, const char *action,
                         const uint8_t *blob, size_t blob_len, json_t *ctx_json,
                         struct buf *pt, struct key_rec *key, uint32_t *material);
+/* The same with the request's EncryptionAlgorithm (NULL: the default),
+ * for kms:EncryptionAlgorithm. */
+TR_RESULT kms_blob_open_alg(struct req_ctx *rc, const char *key_id, const char *action,
+                            const char *alg, const uint8_t *blob, size_t blob_len,
+                            json_t *ctx_json, struct buf *pt, struct key_rec *key,
+                            uint32_t *material);
 /* GenerateDataKey without JSON: n random bytes into pt (secret buf) and
  * their blob under key_id (any KeyId form) into blob; *key filled. */
 TR_RESULT kms_data_key_new(struct req_ctx *rc, const char *key_id, const char *action,
@@ -152,18 +226,20 @@ TR_RESULT kms_tags_apply(struct req_ctx *rc, json_t *in, const char *member,
 
 /* ---------- policy_check.c ------------------------------------------- */
 
-/* Validate a key policy document (size, JSON, grammar, principals) and,
- * unless bypass, the lockout safety check against `who`.  Failures are
- * MalformedPolicyDocumentException (LimitExceededException past 32 KiB).
- * `st` is where named principals will be looked up once IAM exists. */
-TR_RESULT kms_policy_check(store_t st, const char *text, const struct principal *who,
+/* Validate a key policy document for key k (for CreateKey, the key about
+ * to be created): size, grammar (policy_compile, POLICY_KEY), principals
+ * that exist, and unless bypass the lockout safety check: rc->who must
+ * be able to call PutKeyPolicy under the new policy.  Failures are
+ * MalformedPolicyDocumentException (LimitExceededException past 32 KiB). */
+TR_RESULT kms_policy_check(struct req_ctx *rc, const char *text, const struct key_rec *k,
                            bool bypass);
+/* An AWS principal of a key policy or a grant: "*", an account id,
+ * arn:aws:iam::<acct>:root, or an IAM user, role or role session that
+ * exists.  *ok false otherwise. */
+TR_RESULT kms_principal_valid(store_t st, const char *principal, bool *ok);
 /* The default key policy of a new key, pretty-printed as KMS prints it;
  * malloc'd, NUL-terminated (free()). */
 char *kms_default_policy(const char *account);
-/* Glob with '*' and '?': case-insensitive (IAM actions) or not (ARNs). */
-bool kms_glob(const char *pattern, const char *s, bool ci);
-bool kms_glob_ci(const char *pattern, const char *s);
 
 /* ---------- util.c: request helpers ---------------------------------- */
 
@@ -220,5 +296,10 @@ KMS_HANDLER(op_list_aliases);
 KMS_HANDLER(op_tag_resource);
 KMS_HANDLER(op_untag_resource);
 KMS_HANDLER(op_list_resource_tags);
+KMS_HANDLER(op_create_grant);
+KMS_HANDLER(op_list_grants);
+KMS_HANDLER(op_list_retirable_grants);
+KMS_HANDLER(op_retire_grant);
+KMS_HANDLER(op_revoke_grant);
 
 #endif

@@ -8,10 +8,18 @@
  *   alias/ExampleAlias                                    alias name
  *   arn:aws:kms:us-east-2:111122223333:alias/ExampleAlias alias ARN
  * Bare ids and alias names are looked up in the caller's account and the
- * region of the request's signature.  ARNs may name another account only
- * for the operations AWS allows across accounts (KR_XACCT: the
- * cryptographic operations, DescribeKey, GetKeyRotationStatus); elsewhere
- * a foreign ARN is simply "not found", as is a key of another region.
+ * region of the request's signature: an alias name always means the
+ * caller's own alias.  ARNs may name another account only for the
+ * operations AWS allows across accounts (SEMANTICS 1.7, KMS
+ * key-policy-modifying-external-accounts): KR_XACCT is passed by the
+ * cryptographic operations (Encrypt, Decrypt, ReEncrypt, GenerateDataKey*),
+ * DescribeKey, GetKeyRotationStatus, CreateGrant, ListGrants, RetireGrant
+ * and RevokeGrant, and by no one else; elsewhere a foreign ARN is simply
+ * "not found" (the key is not in the caller's account), as is a key of
+ * another region.  A foreign alias ARN is honoured where aliases are
+ * (the cryptographic operations and DescribeKey: the model's KeyId
+ * documentation, "To specify a KMS key in a different Amazon Web Services
+ * account, you must use the key ARN or alias ARN").
  *
  * Errors (SEMANTICS 3.4), all NotFoundException:
  *   malformed id        Invalid keyId '<id>'

@@ -2,8 +2,8 @@
  * rotation.c -- key-material rotation: EnableKeyRotation,
  * DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand,
  * ListKeyRotations; and kms_maintenance(), the periodic job that deletes
- * keys whose waiting period is over and rotates keys whose rotation date
- * has come.
+ * keys whose waiting period is over (with their grants) and rotates keys
+ * whose rotation date has come.
  *
  * A rotation adds material version current+1 (rotation_type AUTOMATIC or
  * ON_DEMAND) and makes it current.  Older versions stay: every blob names
@@ -264,7 +264,10 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id, 
     }
     if (strcmp(k.key_state, KEY_STATE_PENDING_DELETION) == 0) {
         if (k.deletion_date > 0 && k.deletion_date <= now) {
-            r = st[0]->key_delete(st, k.key_id);
+            /* Its grants go with it (grants.c); the store removes the
+             * materials, aliases and tags. */
+            r = kms_grants_delete_key(st, k.arn);
+            if (tr_ok(r)) r = st[0]->key_delete(st, k.key_id);
             *deleted = tr_ok(r);
         }
         goto done;

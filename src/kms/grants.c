@@ -1,0 +1,977 @@
+/*
+ * grants.c -- KMS grants: CreateGrant, ListGrants, ListRetirableGrants,
+ * RetireGrant, RevokeGrant; and the two questions authz.c and the key
+ * lifecycle ask of them (does a grant allow this request?  remove a
+ * deleted key's grants).
+ *
+ * What a grant is (SEMANTICS 1.8; KMS grants.md, create-grant-overview.md;
+ * the botocore model's CreateGrant, GrantConstraints, GrantListEntry):
+ *  - one key, one grantee principal (a user, a role -- which covers its
+ *    sessions -- a role session, or an account), a list of grant
+ *    operations, an optional retiring principal, an optional constraint
+ *    EncryptionContextEquals (the request's context must be exactly the
+ *    constraint's pairs) or EncryptionContextSubset (all of its pairs
+ *    present, others allowed); at most 8 pairs, values of at most 384
+ *    characters.  Keys and values compare case-sensitively (SEMANTICS
+ *    1.8; the model's documentation calls constraint keys case-insensitive,
+ *    but our reference and tests follow the exact match).
+ *  - Grants only allow, never deny: authz.c consults them after an
+ *    implicit deny, never after an explicit one.  DescribeKey and
+ *    RetireGrant ignore constraints.  A grant that allows CreateGrant lets
+ *    its grantee create grants for a subset of its own operations with a
+ *    constraint at least as strict (every context the new grant allows,
+ *    the old one allows).
+ *  - A grant to an account, or to a principal of another account than the
+ *    key's, also needs the caller's own IAM policies (SEMANTICS 7).
+ *  - Grants take effect at once (no eventual consistency), so grant
+ *    tokens are accepted and need not be presented.
+ *  - Operations a symmetric encryption key cannot perform (Sign, Verify,
+ *    GetPublicKey, GenerateMac, VerifyMac, DeriveSharedSecret) are refused
+ *    with ValidationException; GenerateDataKeyPair* are symmetric-key
+ *    operations on AWS and are accepted.  A grant of CreateGrant alone is
+ *    refused ("Grants must not contain only the CreateGrant operation.",
+ *    seen from real KMS).
+ *
+ * Storage (docs/internals/IAM_STORE.md): relation "grant" from the key
+ * ARN to the grant id (64 lowercase hex), doc the grant as JSON
+ *   {"key_id", "name", "grantee", "retiring"?, "operations": [...],
+ *    "constraints": {"EncryptionContextEquals"|"EncryptionContextSubset":
+ *    {...}} | null, "issuing_account", "creation_date"};
+ * plus, for ListRetirableGrants, relation "retirable" from the retiring
+ * principal (as written) to the grant id, doc the key ARN.  Both are
+ * removed together (RetireGrant, RevokeGrant, key deletion).
+ *
+ * Grant tokens are opaque: base64 of 0x01 | the 32 bytes of the grant id |
+ * 16 random bytes, so each CreateGrant returns a new token and RetireGrant
+ * can find the grant from the token alone.  Name makes CreateGrant
+ * idempotent: the same name with the same grantee, retiring principal,
+ * operations and constraint returns the existing GrantId.
+ *
+ * Authorization: CreateGrant kms:CreateGrant (with kms:Grant* condition
+ * keys; the constraint's pairs as kms:EncryptionContext:*), ListGrants
+ * kms:ListGrants, RevokeGrant kms:RevokeGrant, all usable across accounts
+ * by key ARN; ListRetirableGrants kms:ListRetirableGrants (IAM only, the
+ * caller's account); RetireGrant by the grant's retiring principal, by
+ * its grantee when the grant includes RetireGrant, else kms:RetireGrant by
+ * key policy and IAM.  Unknown grant ids: NotFoundException "Grant ID
+ * <id> not found"; ids that are not 64 hex characters:
+ * InvalidGrantIdException.  Our wording where AWS's is not public.
+ */
+#include "kms/kms.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "crypto/hash.h"
+#include "crypto/rand.h"
+
+#define GRANT_REL "grant"
+#define RETIRABLE_REL "retirable"
+#define GRANT_ID_HEX 64
+#define GRANT_PAGE 500
+#define TOKEN_RAW (1 + 32 + 16)
+#define CONSTRAINT_PAIRS_MAX 8
+#define CONSTRAINT_VALUE_MAX 384
+#define EQUALS "EncryptionContextEquals"
+#define SUBSET "EncryptionContextSubset"
+
+static const char *const GRANT_OPS[] = {
+    "Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom", "ReEncryptTo", "Sign", "Verify", "GetPublicKey", "CreateGrant",
+    "RetireGrant", "DescribeKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateMac", "VerifyMac", "DeriveSharedSecret", NULL
+};
+/* Grant operations a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key cannot perform. */
+static const char *const NOT_SYMMETRIC[] = {
+    "Sign", "Verify", "GetPublicKey", "GenerateMac", "VerifyMac", "DeriveSharedSecret", NULL
+};
+
+static const char *const DRY_RUN_MSG =
+    "The request would have succeeded, but the DryRun option is set.";
+
+static bool in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(*list, s) == 0) return true;
+    return false;
+}
+
+static bool json_list_has(json_t *list, const char *s)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+        if (json_is_string(e) && strcmp(json_string_value(e), s) == 0) return true;
+    return false;
+}
+
+static bool is_grant_id(const char *s)
+{
+    if (strlen(s) != GRANT_ID_HEX) return false;
+    for (const char *c = s; *c; c++)
+        if (!isxdigit((unsigned char)*c) || isupper((unsigned char)*c)) return false;
+    return true;
+}
+
+static tr_result grant_not_found(const char *id)
+{
+    return tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, "Grant ID %.128s not found", id);
+}
+
+/* ---- principals ------------------------------------------------------- */
+
+enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who)
+{
+    char root[64];
+    if (!named || !named[0]) return KG_NONE;
+    if (strcmp(named, who->arn) == 0) return KG_DIRECT;
+    if (who->role_arn[0] && strcmp(named, who->role_arn) == 0) return KG_DIRECT;
+    snprintf(root, sizeof root, "arn:aws:iam::%s:root", who->account_id);
+    if (strcmp(named, root) == 0 || strcmp(named, who->account_id) == 0) return KG_ACCOUNT;
+    return KG_NONE;
+}
+
+/* The account a principal string belongs to, into out[13]; "" if none. */
+static void principal_account(const char *p, char out[ACCOUNT_ID_LEN + 1])
+{
+    out[0] = '\0';
+    size_t n = strlen(p);
+    if (n == ACCOUNT_ID_LEN && strspn(p, "0123456789") == n) {
+        memcpy(out, p, n + 1);
+        return;
+    }
+    const char *c = p;
+    for (int i = 0; i < 4 && c; i++) {
+        c = strchr(c, ':');
+        if (c) c++;
+    }
+    if (c && strspn(c, "0123456789") == ACCOUNT_ID_LEN && c[ACCOUNT_ID_LEN] == ':') {
+        memcpy(out, c, ACCOUNT_ID_LEN);
+        out[ACCOUNT_ID_LEN] = '\0';
+    }
+}
+
+/* A PrincipalIdType member: 1..256 of ^[\w+=,.@:/-]+$. */
+static TR_RESULT principal_member(json_t *in, const char *name, bool required, const char **out)
+{
+    GUARD(json_get_str(in, name, required, 1, 256, out));
+    if (!*out) return TR_OK;
+    for (const char *c = *out; *c; c++) {
+        if (!isalnum((unsigned char)*c) && !strchr("_+=,.@:/-", *c)) {
+            char q[300];
+            snprintf(q, sizeof q, "'%s'", *out);
+            return json_invalid(name, q,
+                                "Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$");
+        }
+    }
+    return TR_OK;
+}
+
+/* ---- constraints -------------------------------------------------------- */
+
+/* Does the request's encryption context (object or NULL) meet the grant's
+ * constraints (object, null or NULL)? */
+static bool context_meets(json_t *constraints, json_t *ctx)
+{
+    json_t *eq = json_object_get(constraints, EQUALS);
+    json_t *sub = json_object_get(constraints, SUBSET);
+    json_t *need = eq ? eq : sub;
+    if (!json_is_object(need)) return true;
+    size_t have = json_is_object(ctx) ? json_object_size(ctx) : 0;
+    if (eq && have != json_object_size(eq)) return false;
+    const char *k;
+    json_t *v;
+    json_object_foreach(need, k, v) {
+        json_t *got = json_is_object(ctx) ? json_object_get(ctx, k) : NULL;
+        if (!json_is_string(got) || !json_equal(got, v)) return false;
+    }
+    return true;
+}
+
+/* Is every pair of a also in b? */
+static bool pairs_within(json_t *a, json_t *b)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(a, k, v)
+        if (!json_equal(json_object_get(b, k), v)) return false;
+    return true;
+}
+
+/* May a grantee holding a grant with `parent` constraints create a grant
+ * with the requested constraint?  Only if every context the new grant
+ * allows, the parent allows. */
+static bool constraint_as_strict(json_t *parent, const struct kms_grant_req *g)
+{
+    json_t *peq = json_object_get(parent, EQUALS), *psub = json_object_get(parent, SUBSET);
+    if (!json_is_object(peq) && !json_is_object(psub)) return true;
+    if (!g->constraint_type || !g->constraint) return false;
+    bool child_eq = strcmp(g->constraint_type, EQUALS) == 0;
+    if (json_is_object(peq))
+        return child_eq && json_equal(peq, g->constraint);
+    /* Parent Subset S: the child's pairs must include S. */
+    return pairs_within(psub, g->constraint);
+}
+
+/* ---- reading grants ----------------------------------------------------- */
+
+/* The grants of a key, one page after `after`. */
+static TR_RESULT grant_page(store_t st, const char *key_arn, const char *after,
+                            struct rel_rec **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return st[0]->rel_list_from(st, GRANT_REL, key_arn, after, GRANT_PAGE, out, n);
+}
+
+/* Does this grant (doc) let rc->who do op with the request in `in`? */
+static enum kms_grant_match grant_permits(json_t *doc, const struct principal *who,
+                                          const char *op, const struct kms_authz_in *in)
+{
+    if (!json_list_has(json_object_get(doc, "operations"), op)) return KG_NONE;
+    enum kms_grant_match m =
+        kms_grant_principal_match(json_string_value(json_object_get(doc, "grantee")), who);
+    if (m == KG_NONE) return KG_NONE;
+    json_t *cons = json_object_get(doc, "constraints");
+    if (strcmp(op, "DescribeKey") == 0 || strcmp(op, "RetireGrant") == 0) return m;
+    if (strcmp(op, "CreateGrant") == 0) {
+        const struct kms_grant_req *g = in ? in->grant : NULL;
+        if (!g) return KG_NONE;
+        json_t *ops = json_object_get(doc, "operations");
+        for (size_t i = 0; i < g->nops; i++)
+            if (!json_list_has(ops, g->ops[i])) return KG_NONE;
+        return constraint_as_strict(cons, g) ? m : KG_NONE;
+    }
+    return context_meets(cons, in ? in->ctx : NULL) ? m : KG_NONE;
+}
+
+TR_RESULT kms_grants_allow(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                           const struct kms_authz_in *in, enum kms_grant_match *out)
+{
+    struct rel_rec *page = NULL;
+    size_t n = 0;
+    char after[GRANT_ID_HEX + 1] = "";
+    tr_result r = TR_OK;
+
+    *out = KG_NONE;
+    if (strncmp(action, "kms:", 4) != 0 || !in_list(action + 4, GRANT_OPS)) return TR_OK;
+    const char *op = action + 4;
+    for (;;) {
+        r = grant_page(rc->st, k->arn, after[0] ? after : NULL, &page, &n);
+        if (tr_failed(r)) goto fail;
+        for (size_t i = 0; i < n && *out != KG_DIRECT; i++) {
+            json_t *doc = json_loads(page[i].doc ? page[i].doc : "", 0, NULL);
+            enum kms_grant_match m = doc ? grant_permits(doc, &rc->who, op, in) : KG_NONE;
+            json_decref(doc);
+            if (m > *out) *out = m;
+        }
+        if (*out == KG_DIRECT || n < GRANT_PAGE) break;
+        snprintf(after, sizeof after, "%s", page[n - 1].to);
+        rel_list_free(page, n);
+        page = NULL;
+        n = 0;
+    }
+fail:
+    rel_list_free(page, n);
+    return r;
+}
+
+/* Delete one grant's relations. */
+static TR_RESULT grant_delete(store_t st, const char *key_arn, const char *grant_id, json_t *doc)
+{
+    const char *retiring = json_string_value(json_object_get(doc, "retiring"));
+    GUARD(st[0]->rel_delete(st, GRANT_REL, key_arn, grant_id));
+    if (retiring) {
+        tr_result r = st[0]->rel_delete(st, RETIRABLE_REL, retiring, grant_id);
+        if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+    }
+    return TR_OK;
+}
+
+TR_RESULT kms_grants_delete_key(store_t st, const char *key_arn)
+{
+    struct rel_rec *page = NULL;
+    size_t n = 0;
+    tr_result r = TR_OK;
+
+    do {
+        rel_list_free(page, n);
+        r = grant_page(st, key_arn, NULL, &page, &n);
+        if (tr_failed(r)) goto fail;
+        for (size_t i = 0; i < n; i++) {
+            json_t *doc = json_loads(page[i].doc ? page[i].doc : "", 0, NULL);
+            r = grant_delete(st, key_arn, page[i].to, doc);
+            json_decref(doc);
+            if (tr_failed(r)) goto fail;
+        }
+    } while (n == GRANT_PAGE);
+fail:
+    rel_list_free(page, n);
+    return r;
+}
+
+/* ---- list entries --------------------------------------------------------- */
+
+/* A GrantListEntry from a grant relation. */
+static TR_RESULT grant_entry(const struct rel_rec *rel, json_t **out)
+{
+    json_t *doc = json_loads(rel->doc ? rel->doc : "", 0, NULL);
+    json_t *e = NULL;
+    char issuing[64];
+    tr_result r = TR_OK;
+
+    *out = NULL;
+    if (!json_is_object(doc)) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    const char *name = json_string_value(json_object_get(doc, "name"));
+    const char *retiring = json_string_value(json_object_get(doc, "retiring"));
+    json_t *cons = json_object_get(doc, "constraints");
+    snprintf(issuing, sizeof issuing, "arn:aws:iam::%s:root",
+             json_string_value(json_object_get(doc, "issuing_account")) ?
+             json_string_value(json_object_get(doc, "issuing_account")) : "");
+    e = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:O?}", "KeyId", rel->from, "GrantId", rel->to,
+                  "Name", name ? name : "", "GranteePrincipal",
+                  json_string_value(json_object_get(doc, "grantee")),
+                  "IssuingAccount", issuing, "Operations", json_object_get(doc, "operations"));
+    if (!e) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = json_set_time(e, "CreationDate", rel->created);
+    if (tr_failed(r)) goto fail;
+    if (retiring) {
+        r = kms_set(e, "RetiringPrincipal", json_string(retiring));
+        if (tr_failed(r)) goto fail;
+    }
+    if (json_is_object(cons)) {
+        r = kms_set(e, "Constraints", json_deep_copy(cons));
+        if (tr_failed(r)) goto fail;
+    }
+    *out = e;
+    e = NULL;
+fail:
+    json_decref(e);
+    json_decref(doc);
+    return r;
+}
+
+/* The grant token of a grant: base64(0x01 | id bytes | 16 random bytes). */
+static TR_RESULT grant_token(const char *grant_id, json_t *reply)
+{
+    uint8_t raw[TOKEN_RAW];
+    struct buf b = BUF_INIT(128);
+    tr_result r = TR_OK;
+
+    raw[0] = 1;
+    for (size_t i = 0; i < 32; i++) {
+        unsigned v = 0;
+        if (sscanf(grant_id + 2 * i, "%2x", &v) != 1) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            goto fail;
+        }
+        raw[1 + i] = (uint8_t)v;
+    }
+    r = rand_bytes(raw + 33, 16);
+    if (tr_ok(r)) r = b64_encode(raw, sizeof raw, &b);
+    if (tr_ok(r)) r = kms_set(reply, "GrantToken", json_stringn((const char *)b.data, b.len));
+fail:
+    buf_free(&b);
+    return r;
+}
+
+/* The grant id inside a grant token, or InvalidGrantTokenException. */
+static TR_RESULT token_grant_id(const char *token, char out[GRANT_ID_HEX + 1])
+{
+    struct buf b = BUF_INIT(TOKEN_RAW + 8);   /* room for the decoder's rounding */
+    tr_result r = b64_decode(token, strlen(token), &b);
+    bool ok = tr_ok(r) && b.len == TOKEN_RAW && b.data[0] == 1;
+    if (ok) hex_encode(b.data + 1, 32, out);
+    buf_free(&b);
+    if (!ok)
+        BAIL(TR_E_KMS_INVALID_GRANT_TOKEN,
+             "The request was rejected because the specified grant token is not valid.");
+    return TR_OK;
+}
+
+/* ---- CreateGrant ------------------------------------------------------------ */
+
+/* Name: 1..256 of ^[a-zA-Z0-9:/_-]+$. */
+static TR_RESULT grant_name(json_t *in, const char **out)
+{
+    GUARD(json_get_str(in, "Name", false, 1, 256, out));
+    if (!*out) return TR_OK;
+    for (const char *c = *out; *c; c++) {
+        if (!isalnum((unsigned char)*c) && !strchr(":/_-", *c)) {
+            char q[300];
+            snprintf(q, sizeof q, "'%s'", *out);
+            return json_invalid("Name", q,
+                                "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$");
+        }
+    }
+    return TR_OK;
+}
+
+/* Operations: a list of GrantOperation values, deduplicated into ops[]
+ * (pointers into GRANT_OPS). */
+static TR_RESULT grant_operations(json_t *in, const char **ops, size_t *nops)
+{
+    json_t *list;
+    *nops = 0;
+    GUARD(json_get_str_list(in, "Operations", true, (size_t)-1, 0, (size_t)-1, &list));
+    char bad[512];
+    size_t used = 0;
+    bad[0] = '\0';
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) {
+        const char *s = json_string_value(e);
+        const char *const *known = GRANT_OPS;
+        while (*known && strcmp(*known, s) != 0) known++;
+        if (!*known) {
+            int w = snprintf(bad + used, sizeof bad - used, "%s%.64s", used ? ", " : "", s);
+            if (w > 0 && (size_t)w < sizeof bad - used) used += (size_t)w;
+            continue;
+        }
+        bool dup = false;
+        for (size_t j = 0; j < *nops; j++) dup = dup || ops[j] == *known;
+        if (!dup) ops[(*nops)++] = *known;
+    }
+    if (used) {
+        char q[600], c[700];
+        snprintf(q, sizeof q, "'[%s]'", bad);
+        snprintf(c, sizeof c, "Member must satisfy constraint: [Member must satisfy enum value "
+                 "set: [Decrypt, Encrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, "
+                 "ReEncryptFrom, ReEncryptTo, Sign, Verify, GetPublicKey, CreateGrant, "
+                 "RetireGrant, DescribeKey, GenerateDataKeyPair, "
+                 "GenerateDataKeyPairWithoutPlaintext, GenerateMac, VerifyMac, "
+                 "DeriveSharedSecret]]");
+        return json_invalid("Operations", q, c);
+    }
+    if (*nops == 0)
+        return json_invalid("Operations", "'[]'",
+                            "Member must have length greater than or equal to 1");
+    return TR_OK;
+}
+
+/* Constraints: at most one of the two maps, each at most 8 pairs with
+ * values of at most 384 characters. */
+static TR_RESULT grant_constraints(json_t *in, const char **type, json_t **map)
+{
+    static const char *const MEMBERS[] = { EQUALS, SUBSET, NULL };
+    json_t *c = json_object_get(in, "Constraints"), *eq, *sub;
+    *type = NULL;
+    *map = NULL;
+    if (!c || json_is_null(c)) return TR_OK;
+    if (!json_is_object(c))
+        BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Constraints': expected structure");
+    GUARD(json_check_members(c, MEMBERS));
+    GUARD(json_get_str_map(c, EQUALS, &eq));
+    GUARD(json_get_str_map(c, SUBSET, &sub));
+    if (eq && sub)
+        BAIL(TR_E_VALIDATION, "A grant can have only one constraint: EncryptionContextEquals "
+             "or EncryptionContextSubset.");
+    json_t *m = eq ? eq : sub;
+    if (!m) return TR_OK;
+    if (json_object_size(m) > CONSTRAINT_PAIRS_MAX)
+        BAIL(TR_E_VALIDATION, "A grant constraint can include up to %d encryption context pairs.",
+             CONSTRAINT_PAIRS_MAX);
+    const char *k;
+    json_t *v;
+    json_object_foreach(m, k, v) {
+        if (json_string_length(v) > CONSTRAINT_VALUE_MAX)
+            BAIL(TR_E_VALIDATION, "An encryption context value in a grant constraint cannot "
+                 "exceed %d characters.", CONSTRAINT_VALUE_MAX);
+    }
+    *type = eq ? EQUALS : SUBSET;
+    *map = m;
+    return TR_OK;
+}
+
+/* The operations fit the key (a symmetric encryption key). */
+static TR_RESULT check_ops_for_key(const struct key_rec *k, const char *const *ops, size_t n)
+{
+    char bad[256];
+    size_t used = 0;
+    bad[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!in_list(ops[i], NOT_SYMMETRIC)) continue;
+        int w = snprintf(bad + used, sizeof bad - used, "%s%s", used ? "," : "", ops[i]);
+        if (w > 0 && (size_t)w < sizeof bad - used) used += (size_t)w;
+    }
+    if (used)
+        BAIL(TR_E_VALIDATION, "Grant operations %s are not supported for a KMS key with key "
+             "spec %s and key usage %s.", bad, k->key_spec, k->key_usage);
+    if (n == 1 && strcmp(ops[0], "CreateGrant") == 0)
+        BAIL(TR_E_VALIDATION, "Grants must not contain only the CreateGrant operation.");
+    return TR_OK;
+}
+
+/* A grantee or retiring principal must name something that exists. */
+static TR_RESULT check_principal(store_t st, const char *p)
+{
+    bool ok = false;
+    if (!p) return TR_OK;
+    GUARD(kms_principal_valid(st, p, &ok));
+    if (!ok) BAIL(TR_E_KMS_INVALID_ARN, "ARN %.256s is not a valid principal.", p);
+    return TR_OK;
+}
+
+static bool same_ops(json_t *list, const char *const *ops, size_t n)
+{
+    if (json_array_size(list) != n) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!json_list_has(list, ops[i])) return false;
+    return true;
+}
+
+/* An existing grant with this name and the same parameters: its id into
+ * found[] ("" when none). */
+static TR_RESULT find_same_grant(store_t st, const char *key_arn, const char *name,
+                                 const struct kms_grant_req *g, char found[GRANT_ID_HEX + 1])
+{
+    struct rel_rec *page = NULL;
+    size_t n = 0;
+    char after[GRANT_ID_HEX + 1] = "";
+    tr_result r = TR_OK;
+
+    found[0] = '\0';
+    for (;;) {
+        r = grant_page(st, key_arn, after[0] ? after : NULL, &page, &n);
+        if (tr_failed(r)) goto fail;
+        for (size_t i = 0; i < n && !found[0]; i++) {
+            json_t *doc = json_loads(page[i].doc ? page[i].doc : "", 0, NULL);
+            json_t *cons = json_object_get(doc, "constraints");
+            json_t *want = g->constraint_type ? json_pack("{s:O}", g->constraint_type,
+                                                          g->constraint) : NULL;
+            const char *dn = json_string_value(json_object_get(doc, "name"));
+            const char *dr = json_string_value(json_object_get(doc, "retiring"));
+            bool same = dn && strcmp(dn, name) == 0 &&
+                strcmp(json_string_value(json_object_get(doc, "grantee")) ?
+                       json_string_value(json_object_get(doc, "grantee")) : "", g->grantee) == 0 &&
+                ((!dr && !g->retiring) || (dr && g->retiring && strcmp(dr, g->retiring) == 0)) &&
+                same_ops(json_object_get(doc, "operations"), g->ops, g->nops) &&
+                (want ? json_equal(want, cons) : !json_is_object(cons));
+            if (same) snprintf(found, GRANT_ID_HEX + 1, "%s", page[i].to);
+            json_decref(want);
+            json_decref(doc);
+        }
+        if (found[0] || n < GRANT_PAGE) break;
+        snprintf(after, sizeof after, "%s", page[n - 1].to);
+        rel_list_free(page, n);
+        page = NULL;
+        n = 0;
+    }
+fail:
+    rel_list_free(page, n);
+    return r;
+}
+
+/* Store a new grant; its id into id[]. */
+static TR_RESULT grant_store(struct req_ctx *rc, const struct key_rec *k, const char *name,
+                             const struct kms_grant_req *g, char id[GRANT_ID_HEX + 1])
+{
+    uint8_t raw[32];
+    json_t *doc = NULL, *ops = NULL;
+    char *text = NULL;
+    tr_result r;
+
+    r = rand_bytes(raw, sizeof raw);
+    if (tr_failed(r)) goto fail;
+    hex_encode(raw, sizeof raw, id);
+    ops = json_array();
+    if (!ops) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    for (size_t i = 0; i < g->nops; i++) {
+        if (json_array_append_new(ops, json_string(g->ops[i])) != 0) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            goto fail;
+        }
+    }
+    doc = json_pack("{s:s, s:s?, s:s, s:s?, s:O, s:n, s:s, s:I}", "key_id", k->key_id,
+                    "name", name, "grantee", g->grantee, "retiring", g->retiring,
+                    "operations", ops, "constraints", "issuing_account", rc->who.account_id,
+                    "creation_date", (json_int_t)rc->now);
+    if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    if (g->constraint_type) {
+        r = kms_set(doc, "constraints", json_pack("{s:O}", g->constraint_type, g->constraint));
+        if (tr_failed(r)) goto fail;
+    }
+    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    struct rel_rec rel = { .kind = GRANT_REL, .from = k->arn, .to = id, .doc = text,
+                           .created = rc->now };
+    r = rc->st[0]->rel_put(rc->st, &rel);
+    if (tr_failed(r)) goto fail;
+    if (g->retiring) {
+        struct rel_rec ret = { .kind = RETIRABLE_REL, .from = (char *)g->retiring, .to = id,
+                               .doc = k->arn, .created = rc->now };
+        r = rc->st[0]->rel_put(rc->st, &ret);
+    }
+fail:
+    free(text);
+    json_decref(doc);
+    json_decref(ops);
+    return r;
+}
+
+KMS_HANDLER(op_create_grant)
+{
+    static const char *const MEMBERS[] = {
+        "KeyId", "GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints",
+        "GrantTokens", "Name", "DryRun", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
+    const char *id, *name;
+    const char *ops[sizeof GRANT_OPS / sizeof GRANT_OPS[0]];
+    struct kms_grant_req g = { .ops = ops };
+    bool dry;
+    char gid[GRANT_ID_HEX + 1];
+    struct key_rec k;
+    json_t *reply = NULL;
+    tr_result r;
+
+    memset(&k, 0, sizeof k);
+    GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
+    GUARD(principal_member(in, "GranteePrincipal", true, &g.grantee));
+    GUARD(principal_member(in, "RetiringPrincipal", false, &g.retiring));
+    GUARD(grant_operations(in, ops, &g.nops));
+    GUARD(grant_constraints(in, &g.constraint_type, &g.constraint));
+    GUARD(kms_grant_tokens(in));
+    GUARD(grant_name(in, &name));
+    GUARD(kms_get_flag(in, "DryRun", &dry));
+
+    GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k));
+    struct kms_authz_in az = { .ctx = g.constraint, .key_id_given = id, .grant = &g };
+    r = kms_authorize_in(rc, "kms:CreateGrant", &k, &az);
+    if (tr_ok(r)) r = kms_check_state(&k, KS_USABLE);
+    if (tr_ok(r)) r = check_ops_for_key(&k, ops, g.nops);
+    if (tr_ok(r)) r = check_principal(rc->st, g.grantee);
+    if (tr_ok(r)) r = check_principal(rc->st, g.retiring);
+    if (tr_failed(r)) goto fail;
+    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+
+    gid[0] = '\0';
+    if (name) {
+        r = find_same_grant(rc->st, k.arn, name, &g, gid);
+        if (tr_failed(r)) goto fail;
+    }
+    if (!gid[0]) {
+        r = grant_store(rc, &k, name, &g, gid);
+        if (tr_failed(r)) goto fail;
+    }
+    reply = json_pack("{s:s}", "GrantId", gid);
+    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = grant_token(gid, reply);
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    key_rec_free(&k);
+    return r;
+}
+
+/* ---- ListGrants, ListRetirableGrants --------------------------------------- */
+
+/* Marker: a grant id. */
+static TR_RESULT grant_marker(json_t *in, char after[GRANT_ID_HEX + 1], bool *present)
+{
+    char m[GRANT_ID_HEX + 8];   /* room for the decoder's rounding */
+    GUARD(kms_marker_decode(in, m, sizeof m, present));
+    if (*present && !is_grant_id(m)) BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
+    after[0] = '\0';
+    if (*present) memcpy(after, m, GRANT_ID_HEX + 1);
+    return TR_OK;
+}
+
+/* {"Grants": list, "Truncated": ..., "NextMarker"?: ...}. */
+static TR_RESULT list_reply(json_t *list, const char *next, json_t **out)
+{
+    json_t *reply = json_object();
+    tr_result r;
+    if (!reply) { json_decref(list); BAIL0(TR_E_INTERNAL); }
+    r = kms_set(reply, "Grants", list);
+    if (tr_ok(r)) r = next ? kms_marker_encode(next, reply) : kms_set(reply, "Truncated", json_false());
+    if (tr_failed(r)) { json_decref(reply); return r; }
+    *out = reply;
+    return TR_OK;
+}
+
+KMS_HANDLER(op_list_grants)
+{
+    static const char *const MEMBERS[] = {
+        "Limit", "Marker", "KeyId", "GrantId", "GranteePrincipal", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
+    const char *id, *grant_id, *grantee;
+    size_t limit, n = 0;
+    bool has_marker;
+    char after[GRANT_ID_HEX + 1], next[GRANT_ID_HEX + 1] = "";
+    struct rel_rec *page = NULL;
+    struct key_rec k;
+    json_t *list = NULL;
+    tr_result r;
+
+    memset(&k, 0, sizeof k);
+    GUARD(kms_get_limit(in, 50, 100, &limit));
+    GUARD(grant_marker(in, after, &has_marker));
+    GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
+    GUARD(json_get_str(in, "GrantId", false, 1, 128, &grant_id));
+    GUARD(principal_member(in, "GranteePrincipal", false, &grantee));
+    GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k));
+    struct kms_authz_in az = { .key_id_given = id };
+    r = kms_authorize_in(rc, "kms:ListGrants", &k, &az);
+    if (tr_ok(r) && grant_id && !is_grant_id(grant_id))
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_GRANT_ID,
+                       "The request was rejected because the specified GrantId is not valid.");
+    if (tr_failed(r)) goto fail;
+
+    list = json_array();
+    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    bool more = true;
+    while (more && !next[0]) {
+        r = grant_page(rc->st, k.arn, after[0] ? after : NULL, &page, &n);
+        if (tr_failed(r)) goto fail;
+        more = n == GRANT_PAGE;
+        for (size_t i = 0; i < n && !next[0]; i++) {
+            if (grant_id && strcmp(grant_id, page[i].to) != 0) continue;
+            if (grantee) {
+                json_t *doc = json_loads(page[i].doc ? page[i].doc : "", 0, NULL);
+                const char *g = json_string_value(json_object_get(doc, "grantee"));
+                bool match = g && strcmp(g, grantee) == 0;
+                json_decref(doc);
+                if (!match) continue;
+            }
+            if (json_array_size(list) == limit) {
+                /* One more match exists: the page ends at the last one shown. */
+                json_t *last = json_array_get(list, limit - 1);
+                snprintf(next, sizeof next, "%s",
+                         json_string_value(json_object_get(last, "GrantId")));
+                break;
+            }
+            json_t *e;
+            r = grant_entry(&page[i], &e);
+            if (tr_failed(r)) goto fail;
+            if (json_array_append_new(list, e) != 0) {
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+                goto fail;
+            }
+        }
+        if (n > 0) snprintf(after, sizeof after, "%s", page[n - 1].to);
+        rel_list_free(page, n);
+        page = NULL;
+        n = 0;
+    }
+    r = list_reply(list, next[0] ? next : NULL, out);
+    list = NULL;
+fail:
+    json_decref(list);
+    rel_list_free(page, n);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_list_retirable_grants)
+{
+    static const char *const MEMBERS[] = {
+        "Limit", "Marker", "RetiringPrincipal", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
+    const char *retiring;
+    size_t limit, n = 0;
+    bool has_marker;
+    char after[GRANT_ID_HEX + 1], acct[ACCOUNT_ID_LEN + 1];
+    struct rel_rec *rels = NULL;
+    json_t *list = NULL;
+    tr_result r;
+
+    GUARD(kms_get_limit(in, 50, 100, &limit));
+    GUARD(grant_marker(in, after, &has_marker));
+    GUARD(principal_member(in, "RetiringPrincipal", true, &retiring));
+    GUARD(kms_authorize_in(rc, "kms:ListRetirableGrants", NULL, NULL));
+
+    list = json_array();
+    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    /* Only principals of the caller's account can be asked about. */
+    principal_account(retiring, acct);
+    if (strcmp(acct, rc->who.account_id) != 0) {
+        r = list_reply(list, NULL, out);
+        list = NULL;
+        goto fail;
+    }
+    r = rc->st[0]->rel_list_from(rc->st, RETIRABLE_REL, retiring, has_marker ? after : NULL,
+                                 limit + 1, &rels, &n);
+    if (tr_failed(r)) goto fail;
+    size_t shown = n > limit ? limit : n;
+    for (size_t i = 0; i < shown; i++) {
+        struct rel_rec g;
+        json_t *e;
+        memset(&g, 0, sizeof g);
+        r = rc->st[0]->rel_get(rc->st, GRANT_REL, rels[i].doc, rels[i].to, &g);
+        if (tr_failed(r)) {
+            if (tr_code(r) != TR_E_KMS_NOT_FOUND) goto fail;
+            r = TR_OK;      /* retired meanwhile */
+            continue;
+        }
+        r = grant_entry(&g, &e);
+        rel_rec_free(&g);
+        if (tr_failed(r)) goto fail;
+        if (json_array_append_new(list, e) != 0) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            goto fail;
+        }
+    }
+    r = list_reply(list, n > limit ? rels[shown - 1].to : NULL, out);
+    list = NULL;
+fail:
+    json_decref(list);
+    rel_list_free(rels, n);
+    return r;
+}
+
+/* ---- RetireGrant, RevokeGrant ----------------------------------------------- */
+
+/* The grant `grant_id` of key k: its relation into *rel. */
+static TR_RESULT grant_get(struct req_ctx *rc, const struct key_rec *k, const char *grant_id,
+                           struct rel_rec *rel)
+{
+    memset(rel, 0, sizeof *rel);
+    tr_result r = rc->st[0]->rel_get(rc->st, GRANT_REL, k->arn, grant_id, rel);
+    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) return grant_not_found(grant_id);
+    return r;
+}
+
+/* The key and grant a grant token names. */
+static TR_RESULT grant_by_token(struct req_ctx *rc, const char *token, struct key_rec *k,
+                                struct rel_rec *rel)
+{
+    char gid[GRANT_ID_HEX + 1];
+    struct rel_rec *rels = NULL;
+    size_t n = 0;
+    json_t *doc = NULL;
+    tr_result r;
+
+    memset(k, 0, sizeof *k);
+    memset(rel, 0, sizeof *rel);
+    GUARD(token_grant_id(token, gid));
+    r = rc->st[0]->rel_list_to(rc->st, GRANT_REL, gid, &rels, &n);
+    if (tr_failed(r)) goto fail;
+    if (n == 0) { r = grant_not_found(gid); goto fail; }
+    doc = json_loads(rels[0].doc ? rels[0].doc : "", 0, NULL);
+    const char *key_id = json_string_value(json_object_get(doc, "key_id"));
+    r = key_id ? kms_key_lookup(rc->st, key_id, k) : grant_not_found(gid);
+    if (tr_failed(r) || strcmp(k->region, rc->region) != 0 || strcmp(k->arn, rels[0].from) != 0) {
+        if (tr_ok(r) || tr_code(r) == TR_E_KMS_NOT_FOUND) r = grant_not_found(gid);
+        key_rec_free(k);
+        goto fail;
+    }
+    r = grant_get(rc, k, gid, rel);
+    if (tr_failed(r)) key_rec_free(k);
+fail:
+    json_decref(doc);
+    rel_list_free(rels, n);
+    return r;
+}
+
+/* RetireGrant's own rule: the retiring principal, or the grantee of a
+ * grant that includes RetireGrant; else kms:RetireGrant by policy. */
+static TR_RESULT may_retire(struct req_ctx *rc, const struct key_rec *k, json_t *doc,
+                            const char *given)
+{
+    enum kms_grant_match m =
+        kms_grant_principal_match(json_string_value(json_object_get(doc, "retiring")), &rc->who);
+    if (json_list_has(json_object_get(doc, "operations"), "RetireGrant")) {
+        enum kms_grant_match g =
+            kms_grant_principal_match(json_string_value(json_object_get(doc, "grantee")), &rc->who);
+        if (g > m) m = g;
+    }
+    struct kms_authz_in az = { .key_id_given = given, .no_grants = true };
+    if (m == KG_DIRECT) return TR_OK;
+    if (m == KG_ACCOUNT) {
+        bool ok = false;
+        GUARD(kms_identity_allows(rc, "kms:RetireGrant", k, &az, &ok));
+        if (ok) return TR_OK;
+    }
+    return kms_authorize_in(rc, "kms:RetireGrant", k, &az);
+}
+
+KMS_HANDLER(op_retire_grant)
+{
+    static const char *const MEMBERS[] = {
+        "GrantToken", "KeyId", "GrantId", "DryRun", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
+    const char *token, *id, *grant_id;
+    bool dry;
+    struct key_rec k;
+    struct rel_rec rel;
+    json_t *doc = NULL;
+    tr_result r;
+    (void)out;
+
+    memset(&k, 0, sizeof k);
+    memset(&rel, 0, sizeof rel);
+    GUARD(json_get_str(in, "GrantToken", false, 1, 8192, &token));
+    GUARD(json_get_str(in, "KeyId", false, 1, KMS_ARN_MAX, &id));
+    GUARD(json_get_str(in, "GrantId", false, 1, 128, &grant_id));
+    GUARD(kms_get_flag(in, "DryRun", &dry));
+    if (!token && !(id && grant_id))
+        BAIL(TR_E_VALIDATION, "Either GrantToken, or both KeyId and GrantId, must be specified.");
+
+    if (token) {
+        r = grant_by_token(rc, token, &k, &rel);
+    } else {
+        r = kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k);
+        if (tr_ok(r) && !is_grant_id(grant_id))
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_GRANT_ID,
+                           "The request was rejected because the specified GrantId is not valid.");
+        if (tr_ok(r)) r = grant_get(rc, &k, grant_id, &rel);
+    }
+    if (tr_failed(r)) goto fail;
+    doc = json_loads(rel.doc ? rel.doc : "", 0, NULL);
+    if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = may_retire(rc, &k, doc, id);
+    if (tr_failed(r)) goto fail;
+    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+    r = grant_delete(rc->st, k.arn, rel.to, doc);
+fail:
+    json_decref(doc);
+    rel_rec_free(&rel);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_revoke_grant)
+{
+    static const char *const MEMBERS[] = {
+        "KeyId", "GrantId", "DryRun", NULL
+    };
+    GUARD(json_check_members(in, MEMBERS));
+    const char *id, *grant_id;
+    bool dry;
+    struct key_rec k;
+    struct rel_rec rel;
+    json_t *doc = NULL;
+    tr_result r;
+    (void)out;
+
+    memset(&k, 0, sizeof k);
+    memset(&rel, 0, sizeof rel);
+    GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
+    GUARD(json_get_str(in, "GrantId", true, 1, 128, &grant_id));
+    GUARD(kms_get_flag(in, "DryRun", &dry));
+    GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k));
+    struct kms_authz_in az = { .key_id_given = id };
+    r = kms_authorize_in(rc, "kms:RevokeGrant", &k, &az);
+    if (tr_ok(r) && !is_grant_id(grant_id))
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_GRANT_ID,
+                       "The request was rejected because the specified GrantId is not valid.");
+    if (tr_ok(r)) r = grant_get(rc, &k, grant_id, &rel);
+    if (tr_failed(r)) goto fail;
+    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+    doc = json_loads(rel.doc ? rel.doc : "", 0, NULL);
+    r = grant_delete(rc->st, k.arn, rel.to, doc);
+fail:
+    json_decref(doc);
+    rel_rec_free(&rel);
+    key_rec_free(&k);
+    return r;
+}
