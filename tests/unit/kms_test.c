@@ -27,6 +27,8 @@
 #include "core/json.h"
 #include "crypto/hash.h"
 #include "http/op.h"
+#include "iam/authz.h"
+#include "iam/policy.h"
 #include "kms/keyring.h"
 #include "kms/kms.h"
 #include "store/store.h"
@@ -43,6 +45,8 @@ struct fx {
 };
 
 static struct fx *F;   /* the current fixture (tests run one at a time) */
+
+static void release_identity(void);
 
 static int setup(void **state)
 {
@@ -71,6 +75,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
+    release_identity();
+    policy_cache_clear();
     (*f->env.st)->close(f->env.st);
     keyring_free(f->env.kr);
     free(f);
@@ -89,15 +95,31 @@ static const struct op_def *find_op(const char *name)
     return NULL;
 }
 
+/* What the router frees when a request ends: the identity side that
+ * iam_authorize loaded lazily. */
+static void release_identity(void)
+{
+    if (!F->rc.identity) return;
+    iam_identity_free(F->rc.identity);
+    free(F->rc.identity);
+    F->rc.identity = NULL;
+}
+
 /* Run an operation as the router does; *out receives the reply. */
 static tr_result run(const char *name, json_t *in, json_t **out)
 {
     const struct op_def *op = find_op(name);
     store_t st = F->rc.st;
+    tr_result r;
     *out = NULL;
     tr_clear_error();
-    if (!(op->flags & OP_WRITE)) return op->fn(&F->rc, in, out);
-    tr_result r = (*st)->tx_begin(st);
+    release_identity();
+    if (!(op->flags & OP_WRITE)) {
+        r = op->fn(&F->rc, in, out);
+        release_identity();
+        return r;
+    }
+    r = (*st)->tx_begin(st);
     if (tr_failed(r)) return r;
     r = op->fn(&F->rc, in, out);
     if (tr_ok(r)) r = (*st)->tx_commit(st);
@@ -106,6 +128,7 @@ static tr_result run(const char *name, json_t *in, json_t **out)
         json_decref(*out);
         *out = NULL;
     }
+    release_identity();
     return r;
 }
 
@@ -240,6 +263,9 @@ static void decrypt_eq(const char *blob, json_t *ctx, const char *expect)
 
 static void as_account(const char *acct)
 {
+    release_identity();
+    F->rc.who.type = PRINCIPAL_ROOT;
+    F->rc.who.role_arn[0] = '\0';
     snprintf(F->rc.who.account_id, sizeof F->rc.who.account_id, "%s", acct);
     snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::%s:root", acct);
     snprintf(F->rc.who.id, sizeof F->rc.who.id, "%s", acct);
@@ -256,16 +282,20 @@ static void test_ops_table(void **state)
         assert_int_equal(strncmp(op->action, "kms:", 4), 0);
         if (n > 0) assert_true(strcmp(op[-1].name, op->name) < 0);
     }
-    assert_int_equal(n, 29);
+    assert_int_equal(n, 34);
     /* Read-only operations never write. */
     static const char *const ro[] = { "Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey",
                                       "GenerateDataKeyWithoutPlaintext", "GenerateRandom",
                                       "GetKeyPolicy", "GetKeyRotationStatus", "ListAliases",
                                       "ListKeyPolicies", "ListKeyRotations", "ListKeys",
-                                      "ListResourceTags", "ReEncrypt", NULL };
+                                      "ListResourceTags", "ReEncrypt", "ListGrants",
+                                      "ListRetirableGrants", NULL };
     for (const char *const *p = ro; *p; p++) assert_false(find_op(*p)->flags & OP_WRITE);
     assert_true(find_op("CreateKey")->flags & OP_WRITE);
     assert_true(find_op("RotateKeyOnDemand")->flags & OP_WRITE);
+    assert_true(find_op("CreateGrant")->flags & OP_WRITE);
+    assert_true(find_op("RetireGrant")->flags & OP_WRITE);
+    assert_true(find_op("RevokeGrant")->flags & OP_WRITE);
 }
 
 /* ---- CreateKey, DescribeKey, ListKeys --------------------------------------- */
@@ -1032,31 +1062,25 @@ static void test_policies(void **state)
     call_err("GetKeyPolicy", json_pack("{s:s, s:s}", "KeyId", id, "PolicyName", "other"),
              TR_E_KMS_NOT_FOUND, "No such policy exists");
 
-    policy_err("not json", TR_E_KMS_MALFORMED_POLICY, "The policy is not a valid JSON object.");
-    policy_err("[1]", TR_E_KMS_MALFORMED_POLICY, "The policy is not a valid JSON object.");
+    /* The engine's grammar and wording (policy_compile, POLICY_KEY). */
+    const char *syntax = "Syntax errors in policy.";
+    policy_err("not json", TR_E_KMS_MALFORMED_POLICY, "This policy contains invalid Json");
+    policy_err("[1]", TR_E_KMS_MALFORMED_POLICY, syntax);
     policy_err("{\"Version\":\"2012-10-17\",\"Version\":\"2012-10-17\",\"Statement\":[]}",
-               TR_E_KMS_MALFORMED_POLICY, "The policy is not a valid JSON object.");
-    policy_err("{\"Version\":\"2010-01-01\",\"Statement\":{}}", TR_E_KMS_MALFORMED_POLICY,
-               "Policy Version must be 2012-10-17 or 2008-10-17.");
-    policy_err("{\"Statement\":[]}", TR_E_KMS_MALFORMED_POLICY,
-               "Policy must contain a Statement: an object or a non-empty array.");
-    policy_err("{\"Foo\":1,\"Statement\":[]}", TR_E_KMS_MALFORMED_POLICY,
-               "Policy contains an unknown element 'Foo'.");
+               TR_E_KMS_MALFORMED_POLICY, "This policy contains invalid Json");
+    policy_err("{\"Version\":\"2010-01-01\",\"Statement\":{}}", TR_E_KMS_MALFORMED_POLICY, syntax);
+    policy_err("{\"Statement\":[]}", TR_E_KMS_MALFORMED_POLICY, syntax);
+    policy_err("{\"Foo\":1,\"Statement\":[]}", TR_E_KMS_MALFORMED_POLICY, syntax);
     policy_err("{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"kms:*\","
-               "\"Resource\":\"*\",\"Bogus\":1}}", TR_E_KMS_MALFORMED_POLICY,
-               "Policy statement contains an unknown element 'Bogus'.");
+               "\"Resource\":\"*\",\"Bogus\":1}}", TR_E_KMS_MALFORMED_POLICY, syntax);
     policy_err("{\"Statement\":{\"Effect\":\"Maybe\",\"Principal\":\"*\",\"Action\":\"kms:*\","
-               "\"Resource\":\"*\"}}", TR_E_KMS_MALFORMED_POLICY,
-               "Policy statement Effect must be Allow or Deny.");
+               "\"Resource\":\"*\"}}", TR_E_KMS_MALFORMED_POLICY, syntax);
     policy_err("{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"}}",
-               TR_E_KMS_MALFORMED_POLICY,
-               "Policy statement must contain exactly one of Principal or NotPrincipal.");
+               TR_E_KMS_MALFORMED_POLICY, "Missing required field Principal");
     policy_err("{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Resource\":\"*\"}}",
-               TR_E_KMS_MALFORMED_POLICY,
-               "Policy statement must contain exactly one of Action or NotAction.");
+               TR_E_KMS_MALFORMED_POLICY, "Policy statement must contain actions.");
     policy_err("{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"kms:*\"}}",
-               TR_E_KMS_MALFORMED_POLICY,
-               "Policy statement must contain exactly one of Resource or NotResource.");
+               TR_E_KMS_MALFORMED_POLICY, "Policy statement must contain resources.");
     policy_err("{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"bob\"},"
                "\"Action\":\"kms:*\",\"Resource\":\"*\"}}", TR_E_KMS_MALFORMED_POLICY, bad_principal);
     policy_err("{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"Nobody\":\"x\"},"
@@ -1079,7 +1103,7 @@ static void test_policies(void **state)
         "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"arn:aws:iam::444455556666:"
         "root\",\"*\"]},\"Action\":[\"kms:Encrypt\",\"kms:*Policy\"],\"Resource\":\"*\"}}",
         "{\"Version\":\"2008-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\","
-        "\"Action\":\"kms:PutKey?olicy\",\"NotResource\":\"x\"}]}",
+        "\"Action\":\"kms:PutKey?olicy\",\"NotResource\":\"arn:aws:kms:*:*:key/none\"}]}",
         NULL,
     };
     for (const char *const *p = ok_policies; *p; p++)
@@ -1088,7 +1112,8 @@ static void test_policies(void **state)
         "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"444455556666\"},"
         "\"Action\":\"kms:*\",\"Resource\":\"*\"}}", "BypassPolicyLockoutSafetyCheck", 1)));
 
-    /* IAM users and roles cannot exist yet, so naming one is refused. */
+    /* Users and roles that do not exist are refused (test_policy_principals
+     * names existing ones). */
     policy_err("{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::"
                "111122223333:role/Admin\"},\"Action\":\"kms:PutKeyPolicy\",\"Resource\":\"*\"}}",
                TR_E_KMS_MALFORMED_POLICY, bad_principal);
@@ -1221,41 +1246,129 @@ static void test_policy_enforcement(void **state)
     json_decref(call_ok("DescribeKey", json_pack("{s:s}", "KeyId", ip)));
 }
 
-/* Store a policy as is (IAM entities cannot be named through the API yet). */
-static void force_policy(const char *id, const char *policy)
+/* ---- IAM principals in the store (docs/internals/IAM_STORE.md) ------------ */
+
+static void store_tx(bool begin)
 {
     store_t st = F->rc.st;
-    struct key_rec k;
-    assert_int_equal(tr_code(kms_key_lookup(st, id, &k)), TR_E_OK);
-    char *old = k.policy;
-    k.policy = (char *)policy;
-    assert_int_equal(tr_code((*st)->tx_begin(st)), TR_E_OK);
-    assert_int_equal(tr_code((*st)->key_update(st, &k)), TR_E_OK);
-    assert_int_equal(tr_code((*st)->tx_commit(st)), TR_E_OK);
-    k.policy = old;
-    key_rec_free(&k);
+    assert_int_equal(tr_code(begin ? (*st)->tx_begin(st) : (*st)->tx_commit(st)), TR_E_OK);
+}
+
+/* An IAM user or role as IAM's Create* and Put*Policy leave it; policy
+ * (an identity policy document) may be NULL. */
+static void mk_entity(const char *kind, const char *acct, const char *path, const char *name,
+                      const char *policy)
+{
+    static int serial;
+    store_t st = F->rc.st;
+    char arn[256], id[32], pname[] = "p";
+    struct ent_rec e;
+    memset(&e, 0, sizeof e);
+    snprintf(arn, sizeof arn, "arn:aws:iam::%s:%s%s%s", acct, kind, path, name);
+    snprintf(id, sizeof id, "%s%017d", strcmp(kind, "user") == 0 ? "AIDA" : "AROA", ++serial);
+    snprintf(e.kind, sizeof e.kind, "%s", kind);
+    snprintf(e.account_id, sizeof e.account_id, "%s", acct);
+    e.name = (char *)name;
+    e.id = id;
+    e.arn = arn;
+    e.path = (char *)path;
+    e.doc = strcmp(kind, "role") == 0 ? "{\"trust\": \"{}\", \"max_session\": 3600}" : "{}";
+    e.created = NOW;
+    store_tx(true);
+    assert_int_equal(tr_code((*st)->ent_put(st, &e)), TR_E_OK);
+    if (policy) {
+        struct rel_rec r = { .kind = "inline", .from = arn, .to = pname, .doc = (char *)policy,
+                             .created = NOW };
+        assert_int_equal(tr_code((*st)->rel_put(st, &r)), TR_E_OK);
+    }
+    store_tx(false);
+}
+
+static void mk_user(const char *name, const char *policy)
+{
+    mk_entity("user", ACCT, "/", name, policy);
+}
+
+/* Act as user `name` of ACCT. */
+static void as_user(const char *acct, const char *name)
+{
+    release_identity();
+    memset(&F->rc.who, 0, sizeof F->rc.who);
+    F->rc.who.type = PRINCIPAL_USER;
+    snprintf(F->rc.who.account_id, sizeof F->rc.who.account_id, "%s", acct);
+    snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::%s:user/%s", acct, name);
+    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+}
+
+/* Act as session `session` of role path+name in ACCT. */
+static void as_session(const char *path, const char *role, const char *session)
+{
+    release_identity();
+    memset(&F->rc.who, 0, sizeof F->rc.who);
+    F->rc.who.type = PRINCIPAL_ROLE_SESSION;
+    snprintf(F->rc.who.account_id, sizeof F->rc.who.account_id, ACCT);
+    snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:sts::" ACCT ":assumed-role/%s/%s",
+             role, session);
+    snprintf(F->rc.who.role_arn, sizeof F->rc.who.role_arn, "arn:aws:iam::" ACCT ":role%s%s",
+             path, role);
+    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AROA-%s:%s", role, session);
+}
+
+/* The AccessDenied message for the current caller; why is "identity",
+ * "resource", "explicit-identity" or "explicit-resource". */
+static void denied_why(const char *op, json_t *in, const char *action, const char *resource,
+                       const char *why)
+{
+    char msg[1200];
+    bool expl = strncmp(why, "explicit-", 9) == 0;
+    const char *type = strcmp(why + (expl ? 9 : 0), "identity") == 0 ? "identity-based policy"
+                                                                      : "resource-based policy";
+    if (expl)
+        snprintf(msg, sizeof msg, "User: %s is not authorized to perform: %s on resource: %s "
+                 "with an explicit deny in %s %s", F->rc.who.arn, action, resource,
+                 type[0] == 'i' ? "an" : "a", type);
+    else
+        snprintf(msg, sizeof msg, "User: %s is not authorized to perform: %s on resource: %s "
+                 "because no %s allows the %s action", F->rc.who.arn, action, resource, type,
+                 action);
+    call_err(op, in, TR_E_ACCESS_DENIED, msg);
 }
 
 static void test_policy_principals(void **state)
 {
     (void)state;
-    const char *id = new_key(0);
-    force_policy(id,
+    mk_entity("role", ACCT, "/team/", "Admin", NULL);
+    mk_entity("role", ACCT, "/", "Admins", NULL);
+    mk_user("alice", NULL);
+    mk_user("bob", NULL);
+    const char *id = key_with_policy(0,
         "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"arn:aws:iam::" ACCT
         ":role/team/Admin\",\"arn:aws:iam::" ACCT ":user/alice\"]},\"Action\":\"kms:*\","
         "\"Resource\":\"arn:aws:kms:*:" ACCT ":key/*\"}]}");
     /* Root of the account is not named: refused. */
     denied("DescribeKey", json_pack("{s:s}", "KeyId", id), "kms:DescribeKey", id, false);
     /* A session of the named role (the path is not in the session ARN). */
-    snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:sts::" ACCT ":assumed-role/Admin/s1");
+    as_session("/team/", "Admin", "s1");
     json_decref(call_ok("DescribeKey", json_pack("{s:s}", "KeyId", id)));
-    snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:sts::" ACCT ":assumed-role/Admins/s1");
+    as_session("/", "Admins", "s1");
     denied("DescribeKey", json_pack("{s:s}", "KeyId", id), "kms:DescribeKey", id, false);
-    snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::" ACCT ":user/alice");
+    as_user(ACCT, "alice");
     json_decref(call_ok("DescribeKey", json_pack("{s:s}", "KeyId", id)));
-    snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::" ACCT ":user/bob");
+    as_user(ACCT, "bob");
     denied("DescribeKey", json_pack("{s:s}", "KeyId", id), "kms:DescribeKey", id, false);
     as_account(ACCT);
+
+    /* Existing users and roles may be named through the API. */
+    json_decref(call_ok("CreateKey", json_pack("{s:s}", "Policy",
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"" ACCT "\","
+        "\"arn:aws:iam::" ACCT ":user/bob\",\"arn:aws:iam::" ACCT ":role/team/Admin\","
+        "\"arn:aws:sts::" ACCT ":assumed-role/Admin/any\"]},\"Action\":\"kms:*\","
+        "\"Resource\":\"*\"}]}")));
+    call_err("CreateKey", json_pack("{s:s}", "Policy",
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"" ACCT "\","
+        "\"arn:aws:sts::" ACCT ":assumed-role/Nobody/any\"]},\"Action\":\"kms:*\","
+        "\"Resource\":\"*\"}]}"), TR_E_KMS_MALFORMED_POLICY,
+        "Policy contains a statement with one or more invalid principals.");
 
     /* Cross-account, granted by the key policy: usable by key ARN only. */
     const char *shared = key_with_policy(1,
@@ -1275,6 +1388,215 @@ static void test_policy_principals(void **state)
     decrypt_eq(b2, NULL, "from B");
     free(b2);
     free(blob);
+}
+
+/* The key policy decides, directly or by delegating to IAM (SEMANTICS
+ * 1.7, 5 items 2-5). */
+static void test_delegation(void **state)
+{
+    (void)state;
+    const char *dflt = new_key(0);
+    char dflt_arn[128], msg[1200];
+    key_arn(dflt, dflt_arn, sizeof dflt_arn);
+    char pol[1024];
+    snprintf(pol, sizeof pol, "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+             "\"Action\":[\"kms:Encrypt\",\"kms:Decrypt\"],\"Resource\":\"%s\"}]}", dflt_arn);
+    mk_user("carol", pol);
+    mk_user("dave", NULL);
+    mk_user("erin", "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+            "\"Action\":\"kms:*\",\"Resource\":\"*\"},{\"Effect\":\"Deny\",\"Action\":"
+            "\"kms:Decrypt\",\"Resource\":\"*\"}]}");
+    mk_user("admin", "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+            "\"Action\":\"kms:*\",\"Resource\":\"*\"}]}");
+
+    /* The default policy delegates to IAM: carol's policy counts. */
+    as_user(ACCT, "carol");
+    char *blob = encrypt(dflt, "delegated", json_pack("{s:s}", "a", "b"));
+    decrypt_eq(blob, json_pack("{s:s}", "a", "b"), "delegated");
+    denied_why("DescribeKey", json_pack("{s:s}", "KeyId", dflt), "kms:DescribeKey", dflt_arn,
+               "identity");
+    as_user(ACCT, "dave");
+    denied_why("Encrypt", json_pack("{s:s, s:s}", "KeyId", dflt, "Plaintext", "aGk="),
+               "kms:Encrypt", dflt_arn, "identity");
+    denied_why("Decrypt", json_pack("{s:s, s:{s:s}}", "CiphertextBlob", blob,
+               "EncryptionContext", "a", "b"), "kms:Decrypt", dflt_arn, "identity");
+    /* Account-level actions: IAM alone, resource "*". */
+    denied_why("CreateKey", json_object(), "kms:CreateKey", "*", "identity");
+    denied_why("ListKeys", json_object(), "kms:ListKeys", "*", "identity");
+    denied_why("ListAliases", json_object(), "kms:ListAliases", "*", "identity");
+    denied_why("GenerateRandom", json_pack("{s:i}", "NumberOfBytes", 8), "kms:GenerateRandom",
+               "*", "identity");
+    /* An explicit deny in IAM wins over the Allow next to it. */
+    as_user(ACCT, "erin");
+    denied_why("Decrypt", json_pack("{s:s, s:{s:s}}", "CiphertextBlob", blob,
+               "EncryptionContext", "a", "b"), "kms:Decrypt", dflt_arn, "explicit-identity");
+    free(blob);
+
+    /* Administration delegated to the account, use given to dave only. */
+    as_account(ACCT);
+    const char *direct = key_with_policy(1,
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::" ACCT
+        ":root\"},\"Action\":[\"kms:Describe*\",\"kms:Put*\",\"kms:Get*\"],\"Resource\":\"*\"},"
+        "{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::" ACCT ":user/dave\"},"
+        "\"Action\":[\"kms:Encrypt\",\"kms:Decrypt\"],\"Resource\":\"*\"}]}");
+    char direct_arn[128];
+    key_arn(direct, direct_arn, sizeof direct_arn);
+    as_user(ACCT, "dave");                       /* no IAM policy needed */
+    blob = encrypt(direct, "direct", NULL);
+    decrypt_eq(blob, NULL, "direct");
+    denied_why("DescribeKey", json_pack("{s:s}", "KeyId", direct), "kms:DescribeKey", direct_arn,
+               "identity");
+    as_user(ACCT, "admin");                      /* IAM allows all, but not for use */
+    json_decref(call_ok("DescribeKey", json_pack("{s:s}", "KeyId", direct)));
+    denied_why("Encrypt", json_pack("{s:s, s:s}", "KeyId", direct, "Plaintext", "aGk="),
+               "kms:Encrypt", direct_arn, "resource");
+    as_account(ACCT);                            /* the root user is no exception */
+    denied_why("Encrypt", json_pack("{s:s, s:s}", "KeyId", direct, "Plaintext", "aGk="),
+               "kms:Encrypt", direct_arn, "resource");
+    json_decref(call_ok("DescribeKey", json_pack("{s:s}", "KeyId", direct)));
+    free(blob);
+
+    /* The lockout check is evaluated with the engine, IAM included. */
+    const char *lockout = "The new key policy will not allow you to update the key policy in "
+                          "the future.";
+    as_user(ACCT, "admin");
+    call_err("PutKeyPolicy", json_pack("{s:s, s:s}", "KeyId", direct, "Policy",
+             "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::" ACCT
+             ":user/dave\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}]}"),
+             TR_E_KMS_MALFORMED_POLICY, lockout);
+    DO("PutKeyPolicy", json_pack("{s:s, s:s}", "KeyId", direct, "Policy",
+       "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"" ACCT "\"},"
+       "\"Action\":\"kms:PutKeyPolicy\",\"Resource\":\"*\"}]}"));
+    as_user(ACCT, "carol");                      /* account named, but carol's IAM says no */
+    snprintf(msg, sizeof msg, "User: arn:aws:iam::" ACCT ":user/carol is not authorized to "
+             "perform: kms:PutKeyPolicy on resource: %s because no identity-based policy allows "
+             "the kms:PutKeyPolicy action", direct_arn);
+    call_err("PutKeyPolicy", json_pack("{s:s, s:s}", "KeyId", direct, "Policy", GOOD_POLICY),
+             TR_E_ACCESS_DENIED, msg);
+    as_user(ACCT, "admin");
+    /* Naming the caller directly is enough, even if that shuts the root out. */
+    DO("PutKeyPolicy", json_pack("{s:s, s:s}", "KeyId", direct, "Policy",
+       "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::" ACCT
+       ":user/admin\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}]}"));
+    call_err("CreateKey", json_pack("{s:s}", "Policy",
+             "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::" ACCT
+             ":user/dave\"},\"Action\":\"kms:*\",\"Resource\":\"*\"}]}"),
+             TR_E_KMS_MALFORMED_POLICY, lockout);
+    as_account(ACCT);
+    denied_why("DescribeKey", json_pack("{s:s}", "KeyId", direct), "kms:DescribeKey", direct_arn,
+               "resource");
+}
+
+/* KMS condition keys (SEMANTICS 3.1). */
+static void test_condition_keys(void **state)
+{
+    (void)state;
+    const char *id = new_key(0);
+    char arn[128];
+    key_arn(id, arn, sizeof arn);
+    DO("CreateAlias", json_pack("{s:s, s:s}", "AliasName", "alias/f", "TargetKeyId", id));
+    mk_user("ra", "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+            "\"kms:Encrypt\",\"Resource\":\"*\",\"Condition\":{\"StringEquals\":"
+            "{\"kms:RequestAlias\":\"alias/f\"}}}]}");
+    mk_user("rs", "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+            "\"kms:Encrypt\",\"Resource\":\"*\",\"Condition\":{\"ForAnyValue:StringEquals\":"
+            "{\"kms:ResourceAliases\":\"alias/f\"}}}]}");
+    mk_user("vs", "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+            "\"kms:Encrypt\",\"Resource\":\"*\",\"Condition\":{\"StringEquals\":"
+            "{\"kms:ViaService\":\"secretsmanager.us-east-1.amazonaws.com\","
+            "\"kms:CallerAccount\":\"" ACCT "\",\"kms:KeySpec\":\"SYMMETRIC_DEFAULT\","
+            "\"kms:KeyUsage\":\"ENCRYPT_DECRYPT\",\"kms:KeyOrigin\":\"AWS_KMS\","
+            "\"kms:EncryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"},\"Bool\":"
+            "{\"kms:MultiRegion\":\"false\"}}}]}");
+    mk_user("ck", "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+            "\"kms:CreateKey\",\"Resource\":\"*\",\"Condition\":{\"StringEquals\":"
+            "{\"kms:KeySpec\":\"SYMMETRIC_DEFAULT\"},\"Bool\":"
+            "{\"kms:BypassPolicyLockoutSafetyCheck\":\"false\"}}}]}");
+
+    /* kms:RequestAlias: the alias the caller named, by name or ARN. */
+    as_user(ACCT, "ra");
+    free(encrypt("alias/f", "x", NULL));
+    free(encrypt("arn:aws:kms:" REGION ":" ACCT ":alias/f", "x", NULL));
+    denied_why("Encrypt", json_pack("{s:s, s:s}", "KeyId", id, "Plaintext", "aGk="),
+               "kms:Encrypt", arn, "identity");
+    /* kms:ResourceAliases: the key's aliases, however it was named. */
+    as_user(ACCT, "rs");
+    free(encrypt(id, "x", NULL));
+    as_account(ACCT);
+    DO("DeleteAlias", json_pack("{s:s}", "AliasName", "alias/f"));
+    as_user(ACCT, "rs");
+    denied_why("Encrypt", json_pack("{s:s, s:s}", "KeyId", id, "Plaintext", "aGk="),
+               "kms:Encrypt", arn, "identity");
+    /* kms:ViaService only when a service calls on the caller's behalf. */
+    as_user(ACCT, "vs");
+    denied_why("Encrypt", json_pack("{s:s, s:s}", "KeyId", id, "Plaintext", "aGk="),
+               "kms:Encrypt", arn, "identity");
+    F->rc.via_service = "secretsmanager.us-east-1.amazonaws.com";
+    free(encrypt(id, "x", NULL));
+    denied_why("Encrypt", json_pack("{s:s, s:s, s:s}", "KeyId", id, "Plaintext", "aGk=",
+               "EncryptionAlgorithm", "RSAES_OAEP_SHA_1"), "kms:Encrypt", arn, "identity");
+    F->rc.via_service = NULL;
+    /* CreateKey's request keys. */
+    as_user(ACCT, "ck");
+    json_decref(call_ok("CreateKey", json_object()));
+    denied_why("CreateKey", json_pack("{s:b}", "BypassPolicyLockoutSafetyCheck", 1),
+               "kms:CreateKey", "*", "identity");
+}
+
+/* Cross-account use: by key ARN, and only for the operations AWS allows
+ * across accounts (SEMANTICS 1.7, 5 item 29). */
+static void test_cross_account_operations(void **state)
+{
+    (void)state;
+    const char *own = new_key(1);
+    const char *shared = key_with_policy(0,
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":[\"" ACCT "\","
+        "\"arn:aws:iam::" ACCT2 ":root\"]},\"Action\":\"kms:*\",\"Resource\":\"*\"}]}");
+    char arn[128], msg[400];
+    key_arn(shared, arn, sizeof arn);
+    DO("CreateAlias", json_pack("{s:s, s:s}", "AliasName", "alias/shared", "TargetKeyId", shared));
+
+    as_account(ACCT2);
+    const char *mine = new_key(2);
+    /* ListKeys lists the caller's account only. */
+    json_t *o = call_ok("ListKeys", json_object());
+    json_t *keys = json_object_get(o, "Keys");
+    assert_int_equal(json_array_size(keys), 1);
+    assert_string_equal(sget(json_array_get(keys, 0), "KeyId"), mine);
+    json_decref(o);
+    (void)own;
+    /* Allowed across accounts, by ARN. */
+    json_decref(call_ok("DescribeKey", json_pack("{s:s}", "KeyId", arn)));
+    json_decref(call_ok("GetKeyRotationStatus", json_pack("{s:s}", "KeyId", arn)));
+    free(encrypt(arn, "b", NULL));
+    free(encrypt("arn:aws:kms:" REGION ":" ACCT ":alias/shared", "b", NULL));
+    json_decref(call_ok("GenerateDataKey", json_pack("{s:s, s:s}", "KeyId", arn, "KeySpec",
+                        "AES_256")));
+    json_decref(call_ok("ListGrants", json_pack("{s:s}", "KeyId", arn)));
+    o = call_ok("CreateGrant", json_pack("{s:s, s:s, s:[s]}", "KeyId", arn, "GranteePrincipal",
+                "arn:aws:iam::" ACCT2 ":root", "Operations", "Encrypt"));
+    DO("RevokeGrant", json_pack("{s:s, s:s}", "KeyId", arn, "GrantId", sget(o, "GrantId")));
+    json_decref(o);
+    /* An alias name always means the caller's own alias. */
+    call_err("DescribeKey", json_pack("{s:s}", "KeyId", "alias/shared"), TR_E_KMS_NOT_FOUND,
+             "Alias arn:aws:kms:" REGION ":" ACCT2 ":alias/shared is not found.");
+    /* Everything else: the key is not in the caller's account. */
+    snprintf(msg, sizeof msg, "Key '%s' does not exist", arn);
+    static const char *const key_ops[] = {
+        "EnableKey", "DisableKey", "ScheduleKeyDeletion", "CancelKeyDeletion",
+        "EnableKeyRotation", "DisableKeyRotation", "RotateKeyOnDemand", "ListKeyRotations",
+        "GetKeyPolicy", "ListKeyPolicies", "ListResourceTags", NULL };
+    for (const char *const *op = key_ops; *op; op++)
+        call_err(*op, json_pack("{s:s}", "KeyId", arn), TR_E_KMS_NOT_FOUND, msg);
+    call_err("PutKeyPolicy", json_pack("{s:s, s:s}", "KeyId", arn, "Policy", GOOD_POLICY),
+             TR_E_KMS_NOT_FOUND, msg);
+    call_err("UpdateKeyDescription", json_pack("{s:s, s:s}", "KeyId", arn, "Description", "x"),
+             TR_E_KMS_NOT_FOUND, msg);
+    call_err("TagResource", json_pack("{s:s, s:[{s:s, s:s}]}", "KeyId", arn, "Tags", "TagKey",
+             "a", "TagValue", "b"), TR_E_KMS_NOT_FOUND, msg);
+    call_err("CreateAlias", json_pack("{s:s, s:s}", "AliasName", "alias/mine", "TargetKeyId",
+             arn), TR_E_KMS_NOT_FOUND, msg);
+    as_account(ACCT);
 }
 
 static void test_key_only_operations(void **state)
@@ -1544,10 +1866,24 @@ static void test_managed_key(void **state)
              "Plaintext", "aGk="), TR_E_ACCESS_DENIED, msg);
     assert_int_equal(call_code("DisableKey", json_pack("{s:s}", "KeyId", k.key_id)),
                      TR_E_ACCESS_DENIED);
-    snprintf(F->rc.service, sizeof F->rc.service, "secretsmanager");
+    F->rc.via_service = "secretsmanager." REGION ".amazonaws.com";
     char *blob = encrypt("alias/aws/secretsmanager", "via SM", NULL);
     decrypt_eq(blob, NULL, "via SM");
-    snprintf(F->rc.service, sizeof F->rc.service, "kms");
+    /* Through Secrets Manager in another region: no. */
+    F->rc.via_service = "secretsmanager.eu-west-1.amazonaws.com";
+    assert_int_equal(call_code("Decrypt", json_pack("{s:s}", "CiphertextBlob", blob)),
+                     TR_E_ACCESS_DENIED);
+    /* Any principal of the account, with no IAM policy at all. */
+    mk_user("nobody", NULL);
+    as_user(ACCT, "nobody");
+    F->rc.via_service = "secretsmanager." REGION ".amazonaws.com";
+    decrypt_eq(blob, NULL, "via SM");
+    /* Never another account's, even through Secrets Manager. */
+    as_account(ACCT2);
+    assert_int_equal(call_code("Decrypt", json_pack("{s:s}", "CiphertextBlob", blob)),
+                     TR_E_ACCESS_DENIED);
+    as_account(ACCT);
+    F->rc.via_service = NULL;
     assert_int_equal(call_code("Decrypt", json_pack("{s:s}", "CiphertextBlob", blob)),
                      TR_E_ACCESS_DENIED);
     free(blob);
@@ -1584,28 +1920,28 @@ static void test_c_entry_points(void **state)
     buf_free(&blob);
 }
 
-static void test_glob(void **state)
+static void test_grant_principal_match(void **state)
 {
     (void)state;
-    assert_true(kms_glob_ci("kms:*", "kms:PutKeyPolicy"));
-    assert_true(kms_glob_ci("*", "kms:PutKeyPolicy"));
-    assert_true(kms_glob_ci("KMS:PUTKEYPOLICY", "kms:PutKeyPolicy"));
-    assert_true(kms_glob_ci("kms:Put*Policy", "kms:PutKeyPolicy"));
-    assert_true(kms_glob_ci("kms:*Key*", "kms:PutKeyPolicy"));
-    assert_true(kms_glob_ci("kms:PutKeyPolic?", "kms:PutKeyPolicy"));
-    assert_false(kms_glob_ci("kms:PutKeyPolic", "kms:PutKeyPolicy"));
-    assert_false(kms_glob_ci("kms:Get*", "kms:PutKeyPolicy"));
-    assert_false(kms_glob_ci("kms:PutKeyPolicy?", "kms:PutKeyPolicy"));
-    assert_false(kms_glob_ci("", "kms:PutKeyPolicy"));
-    assert_true(kms_glob_ci("", ""));
-    assert_true(kms_glob_ci("a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaab"));
-    assert_false(kms_glob_ci("a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    struct principal who = { .type = PRINCIPAL_ROLE_SESSION, .account_id = ACCT,
+                             .arn = "arn:aws:sts::" ACCT ":assumed-role/R/s",
+                             .role_arn = "arn:aws:iam::" ACCT ":role/p/R" };
+    assert_int_equal(kms_grant_principal_match(who.arn, &who), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/p/R", &who), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/R", &who), KG_NONE);
+    assert_int_equal(kms_grant_principal_match("arn:aws:sts::" ACCT ":assumed-role/R/t", &who),
+                     KG_NONE);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":root", &who), KG_ACCOUNT);
+    assert_int_equal(kms_grant_principal_match(ACCT, &who), KG_ACCOUNT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT2 ":root", &who), KG_NONE);
+    assert_int_equal(kms_grant_principal_match(NULL, &who), KG_NONE);
+    assert_int_equal(kms_grant_principal_match("", &who), KG_NONE);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_grant_principal_match),
         cmocka_unit_test_setup_teardown(test_ops_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_describe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found_messages, setup, teardown),
@@ -1624,6 +1960,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_enforcement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_principals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delegation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_condition_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cross_account_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_only_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_key_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crypto_validation, setup, teardown),
