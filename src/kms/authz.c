@@ -151,7 +151,6 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
     if (npairs > 0) {
         const char *key;
         json_t *v;
-        size_t first = c->nvals;
         json_object_foreach(ctx, key, v) {
             size_t len = strlen(key) + sizeof "kms:EncryptionContext:";
             char *name = malloc(len);
@@ -168,7 +167,6 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
         r = kctx_put(c, "kms:EncryptionContextKeys", keys, npairs, true);
         free(keys);
         GUARD(r);
-        (void)first;
     }
 
     const struct key_rec *props = k ? k : in ? in->props : NULL;
