@@ -6,14 +6,28 @@
  * signing key, then wiped; the signing key is kept in the per-thread cache
  * of sigv4.c (locked memory), so a steady client costs one store read and
  * one HMAC chain per request, not an unwrap.
+ *
+ * Temporary credentials (STS sessions, docs/internals/IAM_STORE.md) carry
+ * the SHA-256 of their session token in the access key's doc: the request
+ * must present X-Amz-Security-Token (header, or the presigned query's
+ * parameter) and its digest must match, compared in constant time.  A
+ * missing or wrong token, and any token sent with a permanent key, is
+ * "The security token included in the request is invalid." (AWS's
+ * InvalidClientTokenId / UnrecognizedClientException).  Expiry is judged
+ * by the server's business clock (tr_now(), as STS stamped it), so
+ * TRESOR_CLOCK_OFFSET moves it like every other recorded date.
  */
 #include "auth/creds.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/buf.h"
+#include "core/ct.h"
 #include "core/secmem.h"
+#include "crypto/hash.h"
 #include "kms/keyring.h"
 
 #define UNRECOGNIZED "The security token included in the request is invalid."
@@ -47,12 +61,46 @@ static TR_RESULT signing_key(const struct server_env *env, const struct access_k
     return r;
 }
 
+/* The session-token rule for key k (see the file comment).  *role_arn
+ * receives the session's role ARN from the doc ("" when none). */
+static TR_RESULT check_token(const struct access_key_rec *k, const char *token,
+                             char *role_arn, size_t role_arn_len)
+{
+    uint8_t want[SHA256_LEN], got[SHA256_LEN];
+    json_t *doc = k->doc ? json_loads(k->doc, 0, NULL) : NULL;
+    const char *hex = json_string_value(json_object_get(doc, "token_sha256"));
+    bool has_token = token && *token;
+    tr_result r = TR_OK;
+
+    role_arn[0] = '\0';
+    if (!hex) {
+        if (has_token) r = tr_fail_at(__FILE__, __LINE__, TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+        goto fail;
+    }
+    if (!has_token || strlen(hex) != 2 * SHA256_LEN || !hex_decode(hex, 2 * SHA256_LEN, want)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+        goto fail;
+    }
+    r = sha256(token, strlen(token), got);
+    if (tr_failed(r)) goto fail;
+    if (!ct_memeq(want, got, SHA256_LEN)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+        goto fail;
+    }
+    const char *ra = json_string_value(json_object_get(doc, "role_arn"));
+    snprintf(role_arn, role_arn_len, "%s", ra ? ra : "");
+fail:
+    json_decref(doc);
+    return r;
+}
+
 TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request *rq,
                        const char *service, time_t now, struct principal *who,
                        struct sigv4_auth *a)
 {
     struct access_key_rec k = { 0 };
     uint8_t key[32];
+    char role_arn[sizeof who->role_arn];
     tr_result r;
 
     GUARD(sigv4_parse(rq, a));
@@ -65,7 +113,10 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
         return r;
     }
     if (!k.active) { r = tr_fail_at(__FILE__, __LINE__, TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED); goto fail; }
-    if (k.expires && k.expires <= (int64_t)now) {
+    r = check_token(&k, a->security_token, role_arn, sizeof role_arn);
+    if (tr_failed(r)) goto fail;
+    /* `now` shifted by the business clock's offset (tr_now() - real time). */
+    if (k.expires && k.expires <= (int64_t)now + (tr_now() - (int64_t)time(NULL))) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_EXPIRED_TOKEN,
                        "The security token included in the request is expired");
         goto fail;
@@ -81,6 +132,8 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
     snprintf(who->account_id, sizeof who->account_id, "%s", k.account_id);
     snprintf(who->arn, sizeof who->arn, "%s", k.principal_arn ? k.principal_arn : "");
     snprintf(who->id, sizeof who->id, "%s", k.principal_id ? k.principal_id : "");
+    snprintf(who->role_arn, sizeof who->role_arn, "%s", role_arn);
+    snprintf(who->access_key_id, sizeof who->access_key_id, "%s", k.access_key_id);
     access_key_rec_free(&k);
     return TR_OK;
 fail:
