@@ -1,0 +1,20 @@
+/*
+ * sts.h -- STS housekeeping outside the operation table (the operations
+ * themselves are sts_ops in http/query_proto.h).
+ */
+#ifndef TR_IAM_STS_H
+#define TR_IAM_STS_H
+
+#include "http/op.h"
+
+/* Seconds an expired session key is kept, so that its holder is told
+ * ExpiredToken rather than "invalid" for a while. */
+#define STS_EXPIRED_GRACE 86400
+
+/* Periodic maintenance: delete temporary access keys (sessions) that
+ * expired more than STS_EXPIRED_GRACE seconds before `now` (tr_now()).
+ * Called at start-up and every minute by the server, like
+ * kms_maintenance. */
+TR_RESULT iam_maintenance(const struct server_env *env, int64_t now);
+
+#endif
