@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "core/log.h"
 #include "core/secmem.h"
 #include "crypto/hash.h"
@@ -37,12 +38,6 @@ struct serve_opts {
     const char *account_id;
     unsigned threads;
 };
-
-static const char *env_or(const char *name, const char *dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : dflt;
-}
 
 static void usage_serve(FILE *f)
 {
@@ -72,31 +67,9 @@ static void usage(FILE *f)
         "commands:\n"
         "  serve            run the server (tresor serve --help)\n"
         "  account create   add an account and its root credentials (tresor account create --help)\n"
+        "  policy simulate  ask the policy engine for a decision (tresor policy simulate --help)\n"
         "  version    print the version\n"
         "  help       this text\n");
-}
-
-static bool region_valid(const char *r)
-{
-    /* e.g. us-east-1, eu-central-2, ap-southeast-3, us-gov-west-1 */
-    size_t n = strlen(r);
-    if (n < 9 || n > 30) return false;
-    int dashes = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = r[i];
-        if (c == '-') { if (i == 0 || r[i - 1] == '-') return false; dashes++; }
-        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
-    }
-    return dashes >= 2 && r[n - 1] >= '0' && r[n - 1] <= '9';
-}
-
-static bool file_exists(const char *dir, const char *name)
-{
-    char p[PATH_MAX + 64];
-    int n = snprintf(p, sizeof p, "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= sizeof p) return false;
-    struct stat st;
-    return stat(p, &st) == 0;
 }
 
 /* jansson's allocator: wipe every block on free, since request and reply
@@ -107,13 +80,6 @@ static void json_release(void *p)
     if (!p) return;
     secure_zero(p, malloc_usable_size(p));
     free(p);
-}
-
-static int die(const char *what)
-{
-    const struct tr_error_info *e = tr_last_error();
-    fprintf(stderr, "tresor: %s: %s\n", what, e->has_message ? e->message : tr_err_type(e->code));
-    return 1;
 }
 
 static int serve(int argc, char **argv)
@@ -249,100 +215,6 @@ out:
     return rc;
 }
 
-static void usage_account(FILE *f)
-{
-    fprintf(f,
-        "usage: tresor account create [--account-id ID] [--data-dir DIR] [--region REGION]\n"
-        "\n"
-        "Create an account in the store of DIR (the server may be running) and\n"
-        "append its root user's access key to DIR/credentials as the profile\n"
-        "tresor-<ACCOUNT_ID> (region in DIR/config).  Prints the account id.\n"
-        "\n"
-        "  --account-id ID   12 digits (TRESOR_ACCOUNT_ID is NOT read here; default random)\n"
-        "  --data-dir DIR    (TRESOR_DATA_DIR, default ./tresor-data)\n"
-        "  --region REGION   written to the profile (TRESOR_REGION, default us-east-1)\n");
-}
-
-/* Open an initialized data dir read-write: the root key and the store. */
-static int open_data_dir(const char *data_dir, char dir[PATH_MAX], struct keyring **kr, store_t *st)
-{
-    if (!realpath(data_dir, dir)) {
-        fprintf(stderr, "tresor: %s: %s\n", data_dir, strerror(errno));
-        return 1;
-    }
-    if (!file_exists(dir, "root.key") || !file_exists(dir, "tresor.db")) {
-        fprintf(stderr, "tresor: %s is not an initialized data dir (run tresor serve first)\n", dir);
-        return 1;
-    }
-    if (tr_failed(crypto_init())) return die("crypto init");
-    if (tr_failed(keyring_open(dir, false, kr))) return die("root key");
-    if (tr_failed(store_sqlite_open(dir, st))) { keyring_free(*kr); *kr = NULL; return die("store"); }
-    return 0;
-}
-
-static int account_cmd(int argc, char **argv)
-{
-    if (argc < 2 || strcmp(argv[1], "create") != 0) {
-        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-            usage_account(stdout);
-            return 0;
-        }
-        usage_account(stderr);
-        return 2;
-    }
-    const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
-    const char *region = env_or("TRESOR_REGION", "us-east-1");
-    const char *account_id = NULL;
-    static const struct option lo[] = {
-        { "account-id", required_argument, 0, 'a' },
-        { "data-dir", required_argument, 0, 'd' },
-        { "region", required_argument, 0, 'r' },
-        { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
-    };
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "h", lo, NULL)) != -1) {
-        switch (c) {
-        case 'a': account_id = optarg; break;
-        case 'd': data_dir = optarg; break;
-        case 'r': region = optarg; break;
-        case 'h': usage_account(stdout); return 0;
-        default: usage_account(stderr); return 2;
-        }
-    }
-    if (account_id && !account_id_valid(account_id)) {
-        fprintf(stderr, "tresor account create: --account-id must be 12 digits\n");
-        return 2;
-    }
-    if (!region_valid(region)) { fprintf(stderr, "tresor account create: invalid region '%s'\n", region); return 2; }
-
-    char dir[PATH_MAX];
-    struct keyring *kr = NULL;
-    store_t st = NULL;
-    int rc = open_data_dir(data_dir, dir, &kr, &st);
-    if (rc) return rc;
-    struct root_credentials cred;
-    char profile[64];
-    tr_result r = account_create(st, kr, account_id, tr_now(), &cred);
-    if (tr_ok(r)) {
-        snprintf(profile, sizeof profile, "tresor-%s", cred.account_id);
-        r = credfile_write(dir, profile, &cred, region);
-    }
-    if (tr_ok(r)) {
-        printf("%s\n", cred.account_id);
-        fprintf(stderr, "created account %s; root credentials in %s/credentials (profile %s)\n",
-                cred.account_id, dir, profile);
-    } else {
-        rc = die("account create");
-    }
-    secure_zero(&cred, sizeof cred);
-    st[0]->close(st);
-    keyring_free(kr);
-    crypto_thread_cleanup();
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) { usage(stderr); return 2; }
@@ -350,7 +222,11 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0) return serve(argc - 1, argv + 1);
     if (strcmp(cmd, "account") == 0) {
         tr_clock_init();
-        return account_cmd(argc - 1, argv + 1);
+        return cmd_account(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "policy") == 0) {
+        tr_clock_init();
+        return cmd_policy(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("tresor %s\n", TRESOR_VERSION);

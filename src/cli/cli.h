@@ -1,0 +1,31 @@
+/*
+ * cli.h -- what the subcommands of the tresor binary share.
+ */
+#ifndef TR_CLI_H
+#define TR_CLI_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "store/store.h"
+
+struct keyring;
+
+/* getenv(name) when set and non-empty, else dflt. */
+const char *env_or(const char *name, const char *dflt);
+/* Print the last error as "tresor: <what>: <message>" and return 1. */
+int die(const char *what);
+/* An AWS region name such as us-east-1 or ap-southeast-3. */
+bool region_valid(const char *r);
+/* True when DIR/NAME exists. */
+int file_exists(const char *dir, const char *name);
+/* Open an initialized data dir: the root key and the store (the server may
+ * be running: SQLite serializes the writers).  dir receives the real path.
+ * Returns 0, or 1 after printing why. */
+int open_data_dir(const char *data_dir, char dir[PATH_MAX], struct keyring **kr, store_t *st);
+void close_data_dir(struct keyring *kr, store_t st);
+
+int cmd_account(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+
+#endif
