@@ -12,7 +12,8 @@
  * src/store/schema/NNN_*.sql files), file modes 0600, secure_delete,
  * readers in several threads while two writers write, on the file and on
  * the memory store, and SQLite running out of memory at every allocation
- * of a short script (SQLite's fault injection, through its allocator).  Run from the repository root (scripts/run-unit does).
+ * of a short script (SQLite's fault injection, through its allocator).
+ * Run from the repository root (scripts/run-unit does).
  */
 #include <stdarg.h>
 #include <stddef.h>
