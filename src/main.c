@@ -26,6 +26,7 @@
 #include "crypto/hash.h"
 #include "http/server.h"
 #include "iam/accounts.h"
+#include "iam/sts.h"
 #include "kms/keyring.h"
 #include "store/store.h"
 
@@ -80,6 +81,15 @@ static void json_release(void *p)
     if (!p) return;
     secure_zero(p, malloc_usable_size(p));
     free(p);
+}
+
+/* Periodic work: purge keys whose deletion date passed, rotate keys whose
+ * rotation date passed, drop expired session credentials. */
+static void maintenance(const struct server_env *env)
+{
+    int64_t now = tr_now();
+    if (tr_failed(kms_maintenance(env, now))) log_msg("error", "KMS maintenance failed");
+    if (tr_failed(iam_maintenance(env, now))) log_msg("error", "session maintenance failed");
 }
 
 static int serve(int argc, char **argv)
@@ -176,7 +186,7 @@ static int serve(int argc, char **argv)
                 o.account_id, dir, acct.id);
 
     struct server_env env = { .st = st, .kr = kr, .default_region = o.region };
-    if (tr_failed(kms_maintenance(&env, tr_now()))) log_msg("error", "maintenance failed");
+    maintenance(&env);
 
     /* Block the stop signals before MHD starts its threads, so they are
      * delivered to the sigtimedwait loop below and nowhere else. */
@@ -202,8 +212,7 @@ static int serve(int argc, char **argv)
             log_msg("info", "signal %d: stopping", sig);
             break;
         }
-        if (sig < 0 && errno == EAGAIN && tr_failed(kms_maintenance(&env, tr_now())))
-            log_msg("error", "maintenance failed");
+        if (sig < 0 && errno == EAGAIN) maintenance(&env);
     }
     rc = 0;
 out:
