@@ -1,0 +1,75 @@
+/*
+ * boundaries.c -- permissions boundaries of users and roles:
+ * Put/Delete User/RolePermissionsBoundary.
+ *
+ * The boundary is the entity doc's "boundary" (the managed policy ARN)
+ * plus the relation "boundary" policy ARN -> entity ARN that gives the
+ * policy its PermissionsBoundaryUsageCount (IAM_STORE.md); the caller's
+ * authorization caps the entity's identity policies with it (SEMANTICS
+ * 1.5).  The policy must be a managed policy of the account: NoSuchEntity
+ * "Scope ARN: <arn> does not exist or is not attachable." (AWS's text).
+ * The calls are authorized on the entity with iam:PermissionsBoundary =
+ * the requested boundary (Put) or the current one (Delete).  Deleting a
+ * boundary that is not set succeeds and changes nothing.
+ */
+#include "iam/iam_ops.h"
+
+#include "iam/iam_util.h"
+
+static TR_RESULT put_boundary(struct req_ctx *rc, const struct form *in,
+                              const struct iam_kind_param *k, const char *action)
+{
+    const char *name, *arn;
+    struct ent_rec e = { 0 };
+    GUARD(iam_param_entity(in, k, &name));
+    GUARD(iam_param_arn(in, "PermissionsBoundary", true, &arn));
+    struct iam_authz x = { .boundary = arn };
+    GUARD(iam_load(rc, action, k->kind, name, &x, &e));
+    tr_result r = iam_boundary_check(rc, arn);
+    if (tr_ok(r)) r = iam_boundary_set(rc, &e, arn);
+    ent_rec_free(&e);
+    return r;
+}
+
+static TR_RESULT delete_boundary(struct req_ctx *rc, const struct form *in,
+                                 const struct iam_kind_param *k, const char *action)
+{
+    const char *name;
+    struct ent_rec e = { 0 };
+    char current[IAM_ARN_MAX];
+    GUARD(iam_param_entity(in, k, &name));
+    struct iam_authz x = { .target_boundary = true };
+    GUARD(iam_load(rc, action, k->kind, name, &x, &e));
+    iam_boundary_of(&e, current);
+    tr_result r = current[0] ? iam_boundary_set(rc, &e, NULL) : TR_OK;
+    ent_rec_free(&e);
+    return r;
+}
+
+TR_RESULT iam_put_user_permissions_boundary(struct req_ctx *rc, const struct form *in,
+                                            struct xml *out)
+{
+    (void)out;
+    return put_boundary(rc, in, &IAM_P_USER64, "iam:PutUserPermissionsBoundary");
+}
+
+TR_RESULT iam_delete_user_permissions_boundary(struct req_ctx *rc, const struct form *in,
+                                               struct xml *out)
+{
+    (void)out;
+    return delete_boundary(rc, in, &IAM_P_USER64, "iam:DeleteUserPermissionsBoundary");
+}
+
+TR_RESULT iam_put_role_permissions_boundary(struct req_ctx *rc, const struct form *in,
+                                            struct xml *out)
+{
+    (void)out;
+    return put_boundary(rc, in, &IAM_P_ROLE, "iam:PutRolePermissionsBoundary");
+}
+
+TR_RESULT iam_delete_role_permissions_boundary(struct req_ctx *rc, const struct form *in,
+                                               struct xml *out)
+{
+    (void)out;
+    return delete_boundary(rc, in, &IAM_P_ROLE, "iam:DeleteRolePermissionsBoundary");
+}

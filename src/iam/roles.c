@@ -1,0 +1,185 @@
+/*
+ * roles.c -- CreateRole, GetRole, ListRoles, DeleteRole,
+ * UpdateAssumeRolePolicy, UpdateRole.
+ *
+ * A role is an entity of kind "role" (AROA..., IAM_STORE.md) whose doc is
+ * {"trust": "<trust policy text>", "description": "...",
+ *  "max_session": 3600, "boundary": "<policy arn>"?}.  The trust policy is
+ * stored and returned as given (URL-encoded in replies, SEMANTICS 4.4;
+ * "AWS": "111122223333" is not rewritten), after policy_compile as
+ * POLICY_TRUST and a check that every AWS principal exists
+ * (MalformedPolicyDocument "Invalid principal in policy: ...").  Its size
+ * is capped at 2048 non-white-space characters, AWS's default
+ * (LimitExceeded "Cannot exceed quota for ACLSizePerRole: 2048").
+ *
+ * MaxSessionDuration is 3600..43200 (default 3600); Description 0..1000
+ * characters of the model's pattern.  CreateRole's reply carries the trust
+ * policy, Description, PermissionsBoundary and Tags when set; GetRole adds
+ * MaxSessionDuration and an empty RoleLastUsed; ListRoles returns
+ * MaxSessionDuration but no boundary, tags or RoleLastUsed (as AWS).
+ * DeleteRole refuses while policies are attached ("Cannot delete entity,
+ * must detach all policies first.") or inline ("... must delete policies
+ * first."); the boundary relation and tags go with the role.
+ */
+#include "iam/iam_ops.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "iam/iam_util.h"
+
+#define TRUST_SIZE_MAX 2048
+
+static TR_RESULT write_role_listed(struct req_ctx *rc, struct xml *x, const struct ent_rec *e)
+{
+    return iam_xml_role_fields(rc, x, e, IAMX_MAX_SESSION | IAMX_DESCRIPTION);
+}
+
+/* Size quota and validation of a trust policy. */
+static TR_RESULT check_trust(struct req_ctx *rc, const char *text)
+{
+    if (iam_policy_size(text) > TRUST_SIZE_MAX)
+        BAIL(TR_E_IAM_LIMIT_EXCEEDED, "Cannot exceed quota for ACLSizePerRole: %d", TRUST_SIZE_MAX);
+    return iam_policy_validate(rc->st, text, POLICY_TRUST);
+}
+
+/* Description: 0..1000 of [\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]. */
+static TR_RESULT param_description(const struct form *in, const char **out)
+{
+    GUARD(form_str(in, "Description", false, 0, 1000, out));
+    if (!*out) return TR_OK;
+    for (const unsigned char *p = (const unsigned char *)*out; *p; p++) {
+        unsigned c = *p;
+        if (c == 0xC2 || c == 0xC3) {          /* U+0080..U+00FF in UTF-8 */
+            unsigned cp = ((c & 0x1F) << 6) | (p[1] & 0x3F);
+            if ((p[1] & 0xC0) == 0x80 && cp >= 0xA1) { p++; continue; }
+        } else if (c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c <= 0x7E)) {
+            continue;
+        }
+        return iam_invalid("Description", *out, "Member must satisfy regular expression pattern: "
+                           "[\\u0009\\u000A\\u000D\\u0020-\\u007E\\u00A1-\\u00FF]*");
+    }
+    return TR_OK;
+}
+
+/* The role doc of CreateRole. */
+static TR_RESULT role_doc(const char *trust, const char *desc, int64_t max_session, char **out)
+{
+    json_t *d = json_pack("{s:s,s:s,s:I}", "trust", trust, "description", desc ? desc : "",
+                          "max_session", (json_int_t)max_session);
+    ENSURE(d != NULL, TR_E_INTERNAL);
+    *out = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(d);
+    ENSURE(*out != NULL, TR_E_INTERNAL);
+    return TR_OK;
+}
+
+TR_RESULT iam_create_role(struct req_ctx *rc, const struct form *in, struct xml *out)
+{
+    const char *name, *path, *trust, *desc, *boundary;
+    int64_t max_session = 3600;
+    struct iam_tags tags;
+    char arn[IAM_ARN_MAX], *doc = NULL;
+    struct ent_rec role = { 0 };
+    tr_result r;
+
+    GUARD(iam_param_name(in, "RoleName", true, 64, &name));
+    GUARD(iam_param_document(in, "AssumeRolePolicyDocument", &trust));
+    GUARD(iam_param_path(in, "Path", true, &path));
+    GUARD(param_description(in, &desc));
+    GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, NULL, &max_session));
+    GUARD(iam_param_arn(in, "PermissionsBoundary", false, &boundary));
+    GUARD(iam_param_tags(in, "Tags", false, &tags));
+    GUARD(iam_arn(rc->who.account_id, IAM_ROLE, path, name, arn));
+    struct iam_authz x = { .boundary = boundary, .request_tags = &tags };
+    GUARD(iam_authz(rc, "iam:CreateRole", arn, NULL, &x));
+    if (boundary) GUARD(iam_boundary_check(rc, boundary));
+    GUARD(check_trust(rc, trust));
+    GUARD(role_doc(trust, desc, max_session, &doc));
+
+    r = iam_ent_insert(rc, IAM_ROLE, name, path, doc, &role);
+    free(doc);
+    if (tr_ok(r) && boundary) r = iam_boundary_set(rc, &role, boundary);
+    if (tr_ok(r)) r = iam_tags_apply(rc, role.arn, "Role", &tags);
+    if (tr_ok(r)) r = iam_xml_role(rc, out, "Role", &role, IAMX_BOUNDARY | IAMX_TAGS | IAMX_DESCRIPTION);
+    ent_rec_free(&role);
+    return r;
+}
+
+TR_RESULT iam_get_role(struct req_ctx *rc, const struct form *in, struct xml *out)
+{
+    const char *name;
+    struct ent_rec role = { 0 };
+    GUARD(iam_param_name(in, "RoleName", true, 64, &name));
+    GUARD(iam_load(rc, "iam:GetRole", IAM_ROLE, name, NULL, &role));
+    tr_result r = iam_xml_role(rc, out, "Role", &role,
+                               IAMX_BOUNDARY | IAMX_TAGS | IAMX_MAX_SESSION | IAMX_LAST_USED |
+                               IAMX_DESCRIPTION);
+    ent_rec_free(&role);
+    return r;
+}
+
+TR_RESULT iam_list_roles(struct req_ctx *rc, const struct form *in, struct xml *out)
+{
+    return iam_list_entities(rc, in, out, IAM_ROLE, "iam:ListRoles", "Roles", write_role_listed);
+}
+
+TR_RESULT iam_delete_role(struct req_ctx *rc, const struct form *in, struct xml *out)
+{
+    const char *name;
+    struct ent_rec role = { 0 };
+    (void)out;
+    GUARD(iam_param_name(in, "RoleName", true, 64, &name));
+    GUARD(iam_load(rc, "iam:DeleteRole", IAM_ROLE, name, NULL, &role));
+    tr_result r = iam_policies_conflict(rc, role.arn);
+    if (tr_ok(r)) r = iam_ent_remove(rc, &role);
+    ent_rec_free(&role);
+    return r;
+}
+
+/* Set doc members of a role (NULL values are left alone) and store it. */
+static TR_RESULT update_role_doc(struct req_ctx *rc, struct ent_rec *role, const char *trust,
+                                 const char *desc, const int64_t *max_session)
+{
+    json_t *d = iam_doc(role);
+    ENSURE(d != NULL, TR_E_INTERNAL);
+    int bad = 0;
+    if (trust) bad |= json_object_set_new(d, "trust", json_string(trust));
+    if (desc) bad |= json_object_set_new(d, "description", json_string(desc));
+    if (max_session) bad |= json_object_set_new(d, "max_session", json_integer(*max_session));
+    tr_result r = bad ? tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL) : iam_doc_store(role, d);
+    json_decref(d);
+    GUARD(r);
+    return rc->st[0]->ent_update(rc->st, role);
+}
+
+TR_RESULT iam_update_assume_role_policy(struct req_ctx *rc, const struct form *in,
+                                        struct xml *out)
+{
+    const char *name, *trust;
+    struct ent_rec role = { 0 };
+    (void)out;
+    GUARD(iam_param_name(in, "RoleName", true, 64, &name));
+    GUARD(iam_param_document(in, "PolicyDocument", &trust));
+    GUARD(iam_load(rc, "iam:UpdateAssumeRolePolicy", IAM_ROLE, name, NULL, &role));
+    tr_result r = check_trust(rc, trust);
+    if (tr_ok(r)) r = update_role_doc(rc, &role, trust, NULL, NULL);
+    ent_rec_free(&role);
+    return r;
+}
+
+TR_RESULT iam_update_role(struct req_ctx *rc, const struct form *in, struct xml *out)
+{
+    const char *name, *desc;
+    bool has_max = false;
+    int64_t max_session = 0;
+    struct ent_rec role = { 0 };
+    (void)out;
+    GUARD(iam_param_name(in, "RoleName", true, 64, &name));
+    GUARD(param_description(in, &desc));
+    GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, &has_max, &max_session));
+    GUARD(iam_load(rc, "iam:UpdateRole", IAM_ROLE, name, NULL, &role));
+    tr_result r = update_role_doc(rc, &role, NULL, desc, has_max ? &max_session : NULL);
+    ent_rec_free(&role);
+    return r;
+}
