@@ -273,8 +273,10 @@ static void release_ctx(struct req_ctx *rc)
 }
 
 /* A form-encoded request: the service comes from the credential scope. */
+/* target[] receives the Action name for the log line (copied: the form
+ * that holds it is released before the line is written). */
 static void handle_query(const struct server_env *env, const struct http_request *rq,
-                         struct http_response *resp, struct req_ctx *rc, const char **target)
+                         struct http_response *resp, struct req_ctx *rc, char target[96])
 {
     const struct qservice *qs = NULL;
     struct form form;
@@ -307,7 +309,7 @@ static void handle_query(const struct server_env *env, const struct http_request
         r = tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_MISSING_ACTION, "Missing Action");
         goto fail;
     }
-    *target = action;
+    snprintf(target, 96, "%.95s", action);
     const char *version = form_get(&form, "Version");
     const struct query_op *op = find_query_op(qs, action);
     if (!op || !version || strcmp(version, qs->version) != 0) {
@@ -367,8 +369,9 @@ void router_handle(const struct server_env *env, const struct http_request *rq,
     }
     target = http_header(rq, "X-Amz-Target");
     if (!target && strcmp(rq->method, "POST") == 0 && strcmp(rq->path, "/") == 0) {
-        handle_query(env, rq, resp, &rc, &target);
-        log_request(rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
+        char action[96] = "";
+        handle_query(env, rq, resp, &rc, action);
+        log_request(rq, action[0] ? action : NULL, rc.who.arn[0] ? &rc.who : NULL, resp, start);
         return;
     }
     svc = find_service(target);
