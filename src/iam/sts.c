@@ -10,7 +10,11 @@
  * the authenticated principal.
  *
  * AssumeRole, in order:
- *   1. parameters, with AWS's validation wording (ValidationError);
+ *   1. parameters, with AWS's validation wording (ValidationError) -- before
+ *      any authorization, as AWS's front end validates against the model
+ *      first (so a one-character RoleSessionName is a ValidationError even
+ *      for a caller who may not assume the role); the first failing member
+ *      is reported (AWS lists all of them: "2 validation errors ...");
  *   2. the account root user may not assume roles;
  *   3. the session policy compiles (MalformedPolicyDocument) and the
  *      packed size of session policies and tags fits (PackedPolicyTooLarge);
@@ -312,8 +316,13 @@ static TR_RESULT parse_assume(const struct form *in, struct assume *a)
 }
 
 /* The packed size of session policies and tags, in percent of what a
- * session can carry (our measure: non-blank policy characters, policy
- * ARNs, tag keys and values, against PACKED_BUDGET). */
+ * session can carry.  AWS's packing (compression) is not public; our
+ * measure is non-blank policy characters + policy ARNs + tag keys and
+ * values against PACKED_BUDGET, so the largest inline policy the model
+ * allows (2048 characters) alone fits.  Reported (PackedPolicySize) when
+ * a session policy, a policy ARN or a tag was passed, as AWS describes
+ * the member ("the packed size of the session policies and session tags
+ * combined"). */
 static TR_RESULT packed_size(struct assume *a)
 {
     if (!a->policy && !a->npolicy_arns && !a->ntags) return TR_OK;
