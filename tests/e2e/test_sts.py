@@ -140,7 +140,7 @@ def test_trust_naming_a_bare_account_id(root):
     assert identity(assume_role(u, role["Arn"]))["Account"] == ACCOUNT
     v = make_user(root)
     with assume_denied(v, role["Arn"]):
-        v.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s")
+        v.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss")
 
 
 def test_identity_policy_for_another_role_does_not_help(root):
@@ -148,7 +148,7 @@ def test_identity_policy_for_another_role_does_not_help(root):
     other = make_role(root, trust=trust_policy(ROOT_ARN))
     u = make_user(root, policy=allow("sts:AssumeRole", other["Arn"]))
     with assume_denied(u, role["Arn"]):
-        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s")
+        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss")
 
 
 def test_trust_not_naming_the_caller(root):
@@ -156,7 +156,7 @@ def test_trust_not_naming_the_caller(root):
     u = make_user(root, policy=allow("sts:AssumeRole", "*"))
     role = make_role(root, trust=trust_policy(named.arn))
     with assume_denied(u, role["Arn"]):
-        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s")
+        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss")
     assume_role(named, role["Arn"])
 
 
@@ -174,7 +174,7 @@ def test_identity_deny_blocks_a_trusted_user(root):
     with raises_aws("AccessDenied",
                     startswith=denied_msg(u.arn, "sts:AssumeRole", role["Arn"], None),
                     status=403):
-        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s")
+        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss")
 
 
 def test_deny_in_trust_policy(root):
@@ -188,7 +188,7 @@ def test_deny_in_trust_policy(root):
     with raises_aws("AccessDenied",
                     startswith=denied_msg(u.arn, "sts:AssumeRole", role["Arn"], None),
                     status=403):
-        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s")
+        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss")
     assume_role(v, role["Arn"])
 
 
@@ -196,7 +196,7 @@ def test_unknown_role_is_access_denied(root):
     u = make_user(root, policy=allow("sts:AssumeRole", "*"))
     missing = role_arn(unique("no-such-role"))
     with assume_denied(u, missing):
-        u.sts.assume_role(RoleArn=missing, RoleSessionName="s")
+        u.sts.assume_role(RoleArn=missing, RoleSessionName="ss")
 
 
 def test_access_denied_wire(authz_server, root):
@@ -365,7 +365,7 @@ def test_session_tags_need_tag_session_permission(root):
     u = make_user(root)
     role = _tag_gated_role(root, u, trust_actions=("sts:AssumeRole",))
     with assume_denied(u, role["Arn"], "sts:TagSession"):
-        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="t",
+        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="tt",
                           Tags=[{"Key": "team", "Value": "blue"}])
     assume_role(u, role["Arn"], "no-tags")
 
@@ -407,19 +407,19 @@ def test_duration_out_of_range(root, seconds, msg):
     with raises_aws("ValidationError",
                     f"1 validation error detected: Value '{seconds}' at 'durationSeconds' "
                     f"failed to satisfy constraint: {msg}"):
-        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="d", DurationSeconds=seconds)
+        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="dd", DurationSeconds=seconds)
 
 
 def test_duration_above_max_session_duration(root):
     u = make_user(root)
     role = make_role(root, trust=trust_policy(u.arn))
     with raises_aws("ValidationError", MAX_SESSION_MSG):
-        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="d", DurationSeconds=3601)
+        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="dd", DurationSeconds=3601)
     root.iam.update_role(RoleName=role["RoleName"], MaxSessionDuration=7200)
-    s = assume_role(u, role["Arn"], "d", DurationSeconds=7200)
+    s = assume_role(u, role["Arn"], "dd", DurationSeconds=7200)
     assert_expires_in(s.response["Credentials"]["Expiration"], 7200)
     with raises_aws("ValidationError", MAX_SESSION_MSG):
-        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="d", DurationSeconds=7201)
+        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="dd", DurationSeconds=7201)
 
 
 @pytest.mark.parametrize("name, msg", [
@@ -490,7 +490,7 @@ def test_trust_naming_the_role_covers_only_its_sessions(root):
     other = make_role(root, trust=trust_policy(u.arn), policy=allow("sts:AssumeRole", "*"))
     s = assume_role(u, other["Arn"], "other")
     with assume_denied(s, second["Arn"]):
-        s.sts.assume_role(RoleArn=second["Arn"], RoleSessionName="x")
+        s.sts.assume_role(RoleArn=second["Arn"], RoleSessionName="xx")
 
 
 # ---------------------------------------------------------------------------
@@ -523,14 +523,14 @@ def test_cross_account_assume_role(root, role_in_b):
 def test_cross_account_needs_the_identity_policy(root, role_in_b):
     u = make_user(root)
     with assume_denied(u, role_in_b["Arn"]):
-        u.sts.assume_role(RoleArn=role_in_b["Arn"], RoleSessionName="s")
+        u.sts.assume_role(RoleArn=role_in_b["Arn"], RoleSessionName="ss")
 
 
 def test_cross_account_trust_naming_the_user_still_needs_identity(root, account_b):
     u = make_user(root)
     role = make_role(account_b, trust=trust_policy(u.arn))
     with assume_denied(u, role["Arn"]):
-        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s")
+        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss")
     root.iam.put_user_policy(UserName=u.name, PolicyName="p",
                              PolicyDocument=policy_doc(allow("sts:AssumeRole", role["Arn"])))
     assert identity(assume_role(u, role["Arn"]))["Account"] == ACCOUNT_B
@@ -540,7 +540,7 @@ def test_cross_account_trust_not_naming_a(root, account_b):
     role = make_role(account_b, trust=trust_policy(f"arn:aws:iam::{ACCOUNT_B}:root"))
     u = make_user(root, policy=allow("sts:AssumeRole", "*"))
     with assume_denied(u, role["Arn"]):
-        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s")
+        u.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss")
 
 
 # ---------------------------------------------------------------------------
@@ -689,7 +689,7 @@ def test_cli_assume_role_and_caller_identity(authz_server, root):
     assert out == {"UserId": f"{role['RoleId']}:cli-session", "Account": ACCOUNT,
                    "Arn": session_arn(role["RoleName"], "cli-session")}
     rc, out, err = authz_server.cli("sts", "assume-role", "--role-arn", role["Arn"],
-                                    "--role-session-name", "x", creds=s)
+                                    "--role-session-name", "xx", creds=s)
     assert rc == 254, (rc, out, err)
     assert ("An error occurred (AccessDenied) when calling the AssumeRole operation: "
             + denied_msg(session_arn(role["RoleName"], "cli-session"), "sts:AssumeRole",
