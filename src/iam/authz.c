@@ -402,7 +402,9 @@ static TR_RESULT ctx_slot(struct ctx_builder *cb, const char *key, struct ctx_en
             return TR_OK;
         }
     }
-    if (cb->n >= CTX_MAX) BAIL(TR_E_INTERNAL, "too many request context keys");
+    if (cb->n >= CTX_MAX)
+        BAIL(TR_E_VALIDATION, "The request has too many encryption context pairs or tags to "
+             "authorize (at most %d condition keys).", CTX_MAX);
     struct ctx_entry *e = &cb->e[cb->n];
     memset(e, 0, sizeof *e);
     GUARD(ctx_str(cb, key, &e->key));
@@ -418,7 +420,8 @@ static TR_RESULT ctx_put(struct ctx_builder *cb, const char *key, const char *co
     ENSURE_REF(key);
     ENSURE(n > 0 || multi, TR_E_INTERNAL);
     if (cb->nptrs + n > sizeof cb->ptrs / sizeof cb->ptrs[0])
-        BAIL(TR_E_INTERNAL, "too many request context values");
+        BAIL(TR_E_VALIDATION, "The request has too many encryption context pairs or tags to "
+             "authorize.");
     size_t first = cb->nptrs;
     for (size_t i = 0; i < n; i++) {
         ENSURE_REF(values[i]);
