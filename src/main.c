@@ -84,12 +84,14 @@ static void json_release(void *p)
 }
 
 /* Periodic work: purge keys whose deletion date passed, rotate keys whose
- * rotation date passed, drop expired session credentials. */
+ * rotation date passed, drop expired session credentials, purge secrets
+ * whose recovery window ended. */
 static void maintenance(const struct server_env *env)
 {
     int64_t now = tr_now();
     if (tr_failed(kms_maintenance(env, now))) log_msg("error", "KMS maintenance failed");
     if (tr_failed(iam_maintenance(env, now))) log_msg("error", "session maintenance failed");
+    if (tr_failed(sm_maintenance(env, now))) log_msg("error", "Secrets Manager maintenance failed");
 }
 
 static int serve(int argc, char **argv)

@@ -70,6 +70,10 @@ struct op_def {
  * keys whose deletion date has passed, rotate keys whose rotation date
  * has passed.  Called at start-up and every minute by the server. */
 extern const struct op_def kms_ops[];
+/* Secrets Manager (secrets/ops.c) and its maintenance: purge secrets whose
+ * recovery window has ended. */
+extern const struct op_def sm_ops[];
+TR_RESULT sm_maintenance(const struct server_env *env, int64_t now);
 TR_RESULT kms_maintenance(const struct server_env *env, int64_t now);
 
 /* Wall clock in epoch seconds, for every date the server records or

@@ -37,6 +37,7 @@ struct service {
 
 static const struct service services[] = {
     { "TrentService.", "kms", kms_ops, "KMSInternalException", "message" },
+    { "secretsmanager.", "secretsmanager", sm_ops, "InternalServiceError", "Message" },
 };
 
 /* Query-protocol services, chosen by the SigV4 credential scope. */
