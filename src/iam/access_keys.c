@@ -65,7 +65,7 @@ static TR_RESULT key_owner(struct req_ctx *rc, const struct form *in, const char
         o->arn = rc->who.arn;
         return TR_OK;
     } else if (rc->who.type != PRINCIPAL_USER) {
-        BAIL(TR_E_VALIDATION, "Must specify userName when calling with non-User credentials");
+        BAIL(TR_E_QUERY_VALIDATION, "Must specify userName when calling with non-User credentials");
     } else {
         r = rc->st[0]->ent_get_arn(rc->st, IAM_USER, rc->who.arn, &o->user);
         if (tr_ok(r)) r = iam_authz(rc, action, o->user.arn, &o->user, NULL);

@@ -23,7 +23,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/json.h"
 
 static bool tag_char_ok(unsigned char c)
 {
@@ -45,7 +44,7 @@ static TR_RESULT check_tag_part(const char *member, size_t idx, const char *fiel
 {
     char name[96], c[160];
     snprintf(name, sizeof name, "%s.%zu.member.%s", member, idx, field);
-    if (!s) return json_invalid(name, "null", "Member must not be null");
+    if (!s) return iam_invalid_repr(name, "null", "Member must not be null");
     size_t n = utf8_chars(s);
     if (n < min || n > max) {
         snprintf(c, sizeof c, "Member must have length %s %zu",
@@ -84,14 +83,14 @@ TR_RESULT iam_param_tags(const struct form *in, const char *name, bool required,
         const char *v = form_get(in, key);
         if (!k && !v) break;
         if (out->n == IAM_MAX_TAGS)
-            return json_invalid("tags", NULL, "Member must have length less than or equal to 50");
+            return iam_invalid_repr("tags", NULL, "Member must have length less than or equal to 50");
         GUARD(check_tag_part("tags", i, "key", k, 1, 128));
         GUARD(check_tag_part("tags", i, "value", v, 0, 256));
         out->keys[out->n] = k;
         out->values[out->n] = v;
         out->n++;
     }
-    if (required && out->n == 0) return json_invalid("tags", "null", "Member must not be null");
+    if (required && out->n == 0) return iam_invalid_repr("tags", "null", "Member must not be null");
     for (size_t i = 0; i < out->n; i++)
         if (strncasecmp(out->keys[i], "aws:", 4) == 0)
             BAIL(TR_E_IAM_INVALID_INPUT, "Tag keys beginning with 'aws:' are reserved for AWS use.");
@@ -108,7 +107,7 @@ TR_RESULT iam_param_tag_keys(const struct form *in, const char *name, const char
         const char *k = form_get(in, key);
         if (!k) break;
         if (*n == IAM_MAX_TAGS)
-            return json_invalid("tagKeys", NULL, "Member must have length less than or equal to 50");
+            return iam_invalid_repr("tagKeys", NULL, "Member must have length less than or equal to 50");
         snprintf(key, sizeof key, "tagKeys.%zu.member", i);
         size_t len = utf8_chars(k);
         if (len < 1 || len > 128)
@@ -116,7 +115,7 @@ TR_RESULT iam_param_tag_keys(const struct form *in, const char *name, const char
                                                : "Member must have length less than or equal to 128");
         keys[(*n)++] = k;
     }
-    if (*n == 0) return json_invalid("tagKeys", "null", "Member must not be null");
+    if (*n == 0) return iam_invalid_repr("tagKeys", "null", "Member must not be null");
     return TR_OK;
 }
 

@@ -64,11 +64,20 @@ const char *iam_arn_name(const char *arn)
 
 /* ---- parameters -------------------------------------------------------- */
 
+tr_result iam_invalid_repr(const char *key, const char *repr, const char *constraint)
+{
+    char msg[TR_ERR_MSG_MAX];
+    tr_result r = json_invalid(key, repr, constraint);
+    (void)r;
+    snprintf(msg, sizeof msg, "%s", tr_last_error()->message);
+    return tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_VALIDATION, "%s", msg);
+}
+
 tr_result iam_invalid(const char *key, const char *value, const char *constraint)
 {
     char q[300];
     snprintf(q, sizeof q, "'%.256s'", value);
-    return json_invalid(key, q, constraint);
+    return iam_invalid_repr(key, q, constraint);
 }
 
 static bool name_char(unsigned char c)

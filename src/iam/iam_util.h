@@ -75,8 +75,13 @@ TR_RESULT iam_param_arn(const struct form *in, const char *key, bool required, c
 TR_RESULT iam_param_policy_arn(const struct form *in, const char *key, const char **out);
 /* Policy version id (v[1-9][0-9]*(\.[A-Za-z0-9-]*)?). */
 TR_RESULT iam_param_version(const struct form *in, const char *key, const char **out);
-/* A ValidationError for `key` (AWS's wording, member in lower camel case). */
+/* A ValidationError for `key` (AWS's wording, member in lower camel case,
+ * the value quoted), under the query protocol's code as form_str's. */
 tr_result iam_invalid(const char *key, const char *value, const char *constraint)
+    __attribute__((warn_unused_result));
+/* The same with the value's representation as given ("null", or NULL for
+ * none: "Value at 'tags' failed ..."). */
+tr_result iam_invalid_repr(const char *key, const char *repr, const char *constraint)
     __attribute__((warn_unused_result));
 
 /* ---- policy documents ------------------------------------------------- */

@@ -76,7 +76,7 @@ static TR_RESULT get_root(struct req_ctx *rc, struct xml *out)
 static TR_RESULT caller_user(struct req_ctx *rc, const char *action, struct ent_rec *out)
 {
     if (rc->who.type != PRINCIPAL_USER)
-        BAIL(TR_E_VALIDATION, "Must specify userName when calling with non-User credentials");
+        BAIL(TR_E_QUERY_VALIDATION, "Must specify userName when calling with non-User credentials");
     tr_result r = rc->st[0]->ent_get_arn(rc->st, IAM_USER, rc->who.arn, out);
     if (tr_failed(r)) {
         ent_rec_free(out);
