@@ -17,6 +17,9 @@
  * "Cannot exceed quota for AccessKeysPerUser: 2").  Temporary keys
  * (GetSessionToken, expires != 0) are not listed nor counted.
  *
+ * UpdateAccessKey takes Active or Inactive; "Expired" (in the model's
+ * enum, not settable) is InvalidInput with our wording.
+ *
  * An Inactive key stops authenticating at once (auth/creds.c checks
  * `active` on every request); after any change to a key the per-thread
  * signing-key caches are cleared (sigv4_cache_clear) so nothing derived
