@@ -1,0 +1,230 @@
+/*
+ * secrets.h -- what the Secrets Manager operation files share: the secret
+ * record in C, its load/save over the store's generic entities and
+ * relations, lookup by SecretId, authorization, the live check, the ARN
+ * builder, and the DescribeSecret-shaped JSON.
+ *
+ * Storage layout: docs/internals/IAM_STORE.md, section "Secrets" (entity
+ * kind "secret", name "<region>:<name>", path "/<region>/"; one relation of
+ * kind "secret-ver" per version, from the secret ARN to the version id).
+ * Semantics: ../shared/docs/SEMANTICS.md 1.9, 3.2, 3.3, 5 (22-24, 31-32)
+ * and 7.  Wire shapes: the botocore model secretsmanager/2017-10-17.
+ *
+ * Ownership: a struct secret filled by sm_find/sm_load owns every string
+ * and its versions; release with secret_free.  The entity doc as loaded is
+ * kept in `doc`, so fields this header does not know (added by other
+ * operations: rotation, replication) survive a load/modify/save.
+ *
+ * Secret values never pass through this file: envelope.c seals and opens
+ * them, and only base64 of ciphertext (edk, ct) is held here.
+ */
+#ifndef TR_SECRETS_H
+#define TR_SECRETS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/result.h"
+#include "http/op.h"
+#include "iam/policy.h"
+#include "store/store.h"
+
+#define SM_KIND            "secret"
+#define SM_VER_KIND        "secret-ver"
+#define SM_NAME_MAX        512
+#define SM_ID_MAX          2048      /* SecretIdType */
+#define SM_VALUE_MAX       65536     /* SecretStringType chars / SecretBinaryType bytes */
+#define SM_DESC_MAX        2048
+#define SM_TOKEN_MIN       32        /* ClientRequestTokenType / SecretVersionIdType */
+#define SM_TOKEN_MAX       64
+#define SM_STAGE_MAX       256
+#define SM_STAGES_MAX      20        /* labels per version (SecretVersionStagesType) */
+#define SM_MAX_TAGS        50
+#define SM_POLICY_MAX      20480     /* resource policy size limit (20 KB) */
+#define SM_MAX_VERSIONS    100       /* unlabeled versions beyond this are pruned */
+#define SM_SUFFIX_LEN      6         /* "-" + 6 random [A-Za-z0-9] after the name */
+#define SM_DAY             86400
+
+#define SM_CURRENT  "AWSCURRENT"
+#define SM_PREVIOUS "AWSPREVIOUS"
+#define SM_PENDING  "AWSPENDING"
+
+/* The messages every operation uses (SEMANTICS 3.3). */
+#define SM_MSG_NOT_FOUND     "Secrets Manager can't find the specified secret."
+#define SM_MSG_MARKED        "You can't perform this operation on the secret because it " \
+                             "was marked for deletion."
+#define SM_MSG_KMS_DENIED    "Access to KMS is not allowed"
+
+struct secret_version {
+    char *id;                   /* VersionId (the ClientRequestToken that made it) */
+    char **stages;              /* staging labels, in the order stored */
+    size_t nstages;
+    double created;             /* epoch seconds, millisecond precision */
+    int64_t seq;                /* creation order within the secret (1, 2, ...) */
+    int64_t last_accessed;      /* day precision; 0 = never */
+    char *key_arn;              /* the KMS key that sealed edk */
+    char *edk;                  /* base64 KMS ciphertext of the data key */
+    char *ct;                   /* base64 iv | ciphertext | tag */
+    bool binary;                /* SecretBinary (else SecretString) */
+    json_t *doc;                /* the relation doc as loaded (other fields kept); may be NULL */
+};
+
+struct secret {
+    char *id;                   /* entity id: 32 hex */
+    char *arn;                  /* arn:aws:secretsmanager:R:A:secret:NAME-XXXXXX */
+    char *name;                 /* the secret name (without "<region>:") */
+    char region[64];
+    char account[ACCOUNT_ID_LEN + 1];
+    char *description;          /* NULL when none */
+    char *kms_key_id;           /* as the caller gave it; NULL: aws/secretsmanager */
+    char *kms_key_arn;          /* the resolved key ARN; NULL until a value is written
+                                   under the managed key */
+    double created;             /* epoch seconds, millisecond precision (AWS sends
+                                   fractional timestamps; tests compare them) */
+    double last_changed;
+    int64_t last_accessed;      /* day precision; 0 = never */
+    double deleted_date;        /* 0 unless pending deletion */
+    char *policy;               /* resource policy text, NULL when none */
+    struct secret_version *versions;
+    size_t nversions;
+    json_t *doc;                /* the entity doc as loaded (other fields kept); may be NULL */
+};
+
+void secret_free(struct secret *s);
+
+/* ---- lookup and persistence -------------------------------------------- */
+
+/* Find a secret by SecretId as the caller gave it: a name (looked up in the
+ * caller's account and region), a full ARN, or a partial ARN (the ARN
+ * without the "-XXXXXX" suffix).  An ARN of another region is not found.
+ * Not found: TR_E_SM_RESOURCE_NOT_FOUND with SM_MSG_NOT_FOUND.  Secrets
+ * pending deletion ARE found (callers decide with sm_check_live). */
+TR_RESULT sm_find(struct req_ctx *rc, const char *secret_id, struct secret *out);
+/* The same without setting an error message when absent: *found false.
+ * Other failures are returned. */
+TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found);
+/* A secret by name in (account, region); *found false when absent. */
+TR_RESULT sm_lookup_name(store_t st, const char *account, const char *region,
+                         const char *name, struct secret *out, bool *found);
+/* Fill *out from a stored entity (and load its versions). */
+TR_RESULT sm_load(store_t st, const struct ent_rec *e, struct secret *out);
+/* Write the entity: insert when `insert`, else update by ARN.  Unknown
+ * fields of s->doc are preserved. */
+TR_RESULT sm_save(store_t st, const struct secret *s, bool insert);
+/* Insert or replace one version's relation. */
+TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secret_version *v);
+TR_RESULT sm_version_delete(store_t st, const struct secret *s, const char *version_id);
+/* Remove a secret entirely: its versions, tags and the entity (the purge
+ * at the end of the recovery window, ForceDeleteWithoutRecovery). */
+TR_RESULT sm_purge(store_t st, const struct secret *s);
+
+/* ---- versions and stages ------------------------------------------------ */
+
+struct secret_version *sm_version_by_id(const struct secret *s, const char *id);
+struct secret_version *sm_version_by_stage(const struct secret *s, const char *stage);
+bool sm_version_has_stage(const struct secret_version *v, const char *stage);
+/* Add/remove one label on a version in memory (the caller saves). */
+TR_RESULT sm_stage_add(struct secret_version *v, const char *stage);
+void sm_stage_remove(struct secret_version *v, const char *stage);
+/* Versions ordered by creation (seq), oldest first: sm_load sorts them. */
+/* Append a fresh version to s->versions (all fields NULL/0, id copied,
+ * seq = the highest + 1);
+ * returns it in *out (a pointer into s->versions, valid until the next
+ * append). */
+TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_version **out);
+
+/* ---- authorization ------------------------------------------------------ */
+
+/* Authorize rc->who for `action` ("secretsmanager:GetSecretValue") on the
+ * secret named by `secret_id_as_given`, in the order SEMANTICS 7 fixes:
+ *  - s NULL (not found): the identity side is evaluated against the id as
+ *    given (resource account: the ARN's, else the caller's); a denial is
+ *    AccessDeniedException, an allow lets the caller go on to
+ *    ResourceNotFoundException -- so an unauthorized caller learns nothing;
+ *  - s found: the secret's ARN with its resource policy (POLICY_RESOURCE)
+ *    joined RES_UNION (same account: identity OR resource policy; another
+ *    account: both).
+ * Adds secretsmanager:SecretId (the ARN, or the id as given), and for a
+ * found secret secretsmanager:ResourceTag/<k> and aws:ResourceTag/<k>;
+ * `extra` adds operation keys (secretsmanager:VersionId, VersionStage,
+ * KmsKeyId, Name, aws:RequestTag/<k>, aws:TagKeys...: see sm_ctx_*).  The
+ * message echoes the SecretId exactly as passed. */
+TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secret_id_as_given,
+                       const struct secret *s, const struct ctx_entry *extra, size_t nextra);
+/* The usual pair: authorize, then exists (sm_find's error).  When
+ * `must_be_live`, also sm_check_live.  On success *out is loaded. */
+TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,
+                             const struct ctx_entry *extra, size_t nextra, bool must_be_live,
+                             struct secret *out);
+/* Authorization for actions without a secret (CreateSecret, ListSecrets,
+ * GetRandomPassword, BatchGetSecretValue): resource "*" except CreateSecret,
+ * whose resource is the ARN it would get (`resource` non-NULL). */
+TR_RESULT sm_authorize_account(struct req_ctx *rc, const char *action, const char *resource,
+                               const struct ctx_entry *extra, size_t nextra);
+
+/* Condition keys of a request, built up by the operation.  Strings are
+ * owned copies (stable addresses); free with sm_ctx_free.  Too many keys
+ * is a ValidationException, as in iam/authz.c. */
+#define SM_CTX_MAX 128
+struct sm_ctx {
+    struct ctx_entry e[SM_CTX_MAX];
+    size_t n;
+    const char *ptrs[SM_CTX_MAX * 2];
+    size_t nptrs;
+    char *owned[SM_CTX_MAX * 3];
+    size_t nowned;
+};
+void sm_ctx_init(struct sm_ctx *c);
+TR_RESULT sm_ctx_add(struct sm_ctx *c, const char *key, const char *value);
+TR_RESULT sm_ctx_add_multi(struct sm_ctx *c, const char *key, const char *const *values, size_t n);
+/* aws:RequestTag/<k> for each tag and aws:TagKeys from a validated Tags
+ * array (NULL: nothing). */
+TR_RESULT sm_ctx_add_request_tags(struct sm_ctx *c, json_t *tags);
+void sm_ctx_free(struct sm_ctx *c);
+
+/* Pending deletion -> InvalidRequestException SM_MSG_MARKED. */
+TR_RESULT sm_check_live(const struct secret *s);
+
+/* ---- names, ARNs, parameters ------------------------------------------- */
+
+/* arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 random
+ * [A-Za-z0-9]>, malloc'd into *out. */
+TR_RESULT sm_arn_new(const char *region, const char *account, const char *name, char **out);
+/* Name: 1..512 chars of [A-Za-z0-9/_+=.@-] (ValidationException on the
+ * length, InvalidParameterException on the characters). */
+TR_RESULT sm_check_name(const char *name);
+/* A required SecretId member (1..2048). */
+TR_RESULT sm_get_secret_id(json_t *in, const char **out);
+/* Refuse members not in `allowed` (SerializationException, as the KMS
+ * handlers do). */
+TR_RESULT sm_check_members(json_t *in, const char *const *allowed);
+/* Tags member: a list of {Key, Value}, at most 50, key 1..128, value
+ * 0..256, no "aws:" prefix, no duplicate keys.  *out NULL when absent. */
+TR_RESULT sm_get_tags(json_t *in, const char *member, json_t **out);
+
+/* ---- replies ------------------------------------------------------------ */
+
+/* The DescribeSecret shape of s into obj: ARN, Name, Description,
+ * KmsKeyId (omitted for aws/secretsmanager), RotationEnabled, dates
+ * (LastChangedDate, LastAccessedDate, DeletedDate, CreatedDate), Tags
+ * (only when non-empty), VersionIdsToStages (labelled versions), plus the
+ * rotation fields the doc holds.  `versions`: include VersionIdsToStages
+ * (ListSecrets omits it unless IncludePlannedDeletion... callers choose). */
+TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool versions, json_t *obj);
+/* Tags of a resource ARN as [{"Key","Value"}], ordered by key. */
+TR_RESULT sm_tags_json(store_t st, const char *arn, json_t **out);
+/* Set obj[name] = v (stealing v); TR_E_INTERNAL when v is NULL. */
+TR_RESULT sm_set(json_t *obj, const char *name, json_t *v);
+
+/* Day precision (midnight UTC) of an epoch time, as LastAccessedDate is. */
+int64_t sm_day(int64_t t);
+/* "Now" for the dates of a secret: rc->now (the business clock, with
+ * TRESOR_CLOCK_OFFSET) plus the wall clock's milliseconds. */
+double sm_now(const struct req_ctx *rc);
+/* A date member as the JSON number AWS sends (epoch seconds, fractional). */
+TR_RESULT sm_set_date(json_t *obj, const char *name, double t);
+
+#endif
