@@ -885,7 +885,7 @@ def test_user_permissions_boundary(root, iam):
     u = make_user(root, keys=False)
     iam.put_user_permissions_boundary(UserName=u.name, PermissionsBoundary=pol["Arn"])
     assert iam.get_user(UserName=u.name)["User"]["PermissionsBoundary"] == {
-        "PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": pol["Arn"]}
+        "PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": pol["Arn"]}
     assert iam.get_policy(PolicyArn=pol["Arn"])["Policy"]["PermissionsBoundaryUsageCount"] == 1
     iam.delete_user_permissions_boundary(UserName=u.name)
     assert "PermissionsBoundary" not in iam.get_user(UserName=u.name)["User"]
@@ -896,7 +896,7 @@ def test_create_user_with_boundary(root, iam):
     pol = make_managed_policy(root, allow("kms:*"))
     name = unique("bounded")
     u = iam.create_user(UserName=name, PermissionsBoundary=pol["Arn"])["User"]
-    want = {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": pol["Arn"]}
+    want = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": pol["Arn"]}
     assert u["PermissionsBoundary"] == want
     assert iam.get_user(UserName=name)["User"]["PermissionsBoundary"] == want
 
@@ -907,7 +907,7 @@ def test_role_permissions_boundary(root, iam):
     role = make_role(root, trust=trust_policy(ROOT_ARN), boundary=pol["Arn"])
     name = role["RoleName"]
     assert iam.get_role(RoleName=name)["Role"]["PermissionsBoundary"] == {
-        "PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": pol["Arn"]}
+        "PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": pol["Arn"]}
     iam.put_role_permissions_boundary(RoleName=name, PermissionsBoundary=pol2["Arn"])
     assert iam.get_role(RoleName=name)["Role"]["PermissionsBoundary"][
         "PermissionsBoundaryArn"] == pol2["Arn"]
@@ -1072,7 +1072,7 @@ def test_wire_error_envelope(authz_server):
 def test_wire_policy_documents_are_url_encoded(authz_server, root, iam):
     u = make_user(root, keys=False)
     doc = {"Version": "2012-10-17", "Statement": [
-        {"Sid": "With spaces and + signs", "Effect": "Allow", "Action": "kms:Encrypt",
+        {"Sid": "PlusAndSpaceInValues", "Effect": "Allow", "Action": "kms:Encrypt",
          "Resource": "*", "Condition": {"StringEquals": {"kms:EncryptionContext:k": "a+b c"}}}]}
     iam.put_user_policy(UserName=u.name, PolicyName="enc", PolicyDocument=json.dumps(doc))
     r = authz_server.query("iam", "GetUserPolicy", {"UserName": u.name, "PolicyName": "enc"})
