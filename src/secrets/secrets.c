@@ -217,8 +217,13 @@ TR_RESULT sm_stage_add(struct secret_version *v, const char *stage)
     char **n = realloc(v->stages, (v->nstages + 1) * sizeof *n);
     ENSURE(n != NULL, TR_E_INTERNAL);
     v->stages = n;
-    v->stages[v->nstages] = strdup(stage);
-    ENSURE(v->stages[v->nstages] != NULL, TR_E_INTERNAL);
+    char *d = strdup(stage);
+    ENSURE(d != NULL, TR_E_INTERNAL);
+    /* Labels are kept sorted: AWS returns them in that order. */
+    size_t at = 0;
+    while (at < v->nstages && strcmp(v->stages[at], stage) < 0) at++;
+    memmove(&v->stages[at + 1], &v->stages[at], (v->nstages - at) * sizeof *v->stages);
+    v->stages[at] = d;
     v->nstages++;
     return TR_OK;
 }
@@ -460,7 +465,11 @@ TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *ou
         return TR_OK;
     }
     if (tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
-    /* A partial ARN: the name without the random suffix. */
+    /* A partial ARN is the ARN without "-XXXXXX".  An ARN whose seventh
+     * character from the end is '-' is taken as a full ARN (AWS: the
+     * partial ARN of a name like "x-a1b2c3" is not found). */
+    size_t n = strlen(p.rest);
+    if (n >= SM_SUFFIX_LEN + 1 && p.rest[n - SM_SUFFIX_LEN - 1] == '-') return TR_OK;
     return sm_lookup_name(rc->st, p.account, p.region, p.rest, out, found);
 }
 
@@ -789,6 +798,32 @@ TR_RESULT sm_tags_json(store_t st, const char *arn, json_t **out)
     return TR_OK;
 }
 
+TR_RESULT sm_versions_to_stages(const struct secret *s, json_t **out)
+{
+    *out = NULL;
+    json_t *m = NULL;
+    for (size_t i = 0; i < s->nversions; i++) {
+        const struct secret_version *v = &s->versions[i];
+        if (v->nstages == 0) continue;
+        if (!m) {
+            m = json_object();
+            ENSURE(m != NULL, TR_E_INTERNAL);
+        }
+        json_t *a = json_array();
+        if (!a || json_object_set_new(m, v->id, a) != 0) {
+            json_decref(m);
+            BAIL0(TR_E_INTERNAL);
+        }
+        for (size_t j = 0; j < v->nstages; j++)
+            if (json_array_append_new(a, json_string(v->stages[j])) != 0) {
+                json_decref(m);
+                BAIL0(TR_E_INTERNAL);
+            }
+    }
+    *out = m;
+    return TR_OK;
+}
+
 TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool versions, json_t *obj)
 {
     json_t *tags = NULL;
@@ -799,8 +834,10 @@ TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool vers
      * (SEMANTICS 1.9); otherwise AWS returns the key as it was given. */
     if (s->kms_key_id) GUARD(sm_set(obj, "KmsKeyId", json_string(s->kms_key_id)));
     json_t *d = s->doc;
-    bool rot = json_is_true(json_object_get(d, "rotation_enabled"));
-    GUARD(sm_set(obj, "RotationEnabled", json_boolean(rot)));
+    /* RotationEnabled only once rotation was configured (AWS omits it
+     * for a secret that never had rotation: recorded DescribeSecret). */
+    json_t *rot = json_object_get(d, "rotation_enabled");
+    if (json_is_boolean(rot)) GUARD(sm_set(obj, "RotationEnabled", json_boolean(json_is_true(rot))));
     const char *lambda = doc_str(d, "rotation_lambda_arn");
     if (lambda) GUARD(sm_set(obj, "RotationLambdaARN", json_string(lambda)));
     json_t *rules = json_object_get(d, "rotation_rules");
@@ -814,18 +851,9 @@ TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool vers
     if (json_array_size(tags) > 0) GUARD(sm_set(obj, "Tags", tags));
     else json_decref(tags);
     if (versions) {
-        json_t *m = json_object();
-        ENSURE(m != NULL, TR_E_INTERNAL);
-        GUARD(sm_set(obj, "VersionIdsToStages", m));
-        for (size_t i = 0; i < s->nversions; i++) {
-            const struct secret_version *v = &s->versions[i];
-            if (v->nstages == 0) continue;
-            json_t *a = json_array();
-            ENSURE(a != NULL, TR_E_INTERNAL);
-            GUARD(sm_set(m, v->id, a));
-            for (size_t j = 0; j < v->nstages; j++)
-                ENSURE(json_array_append_new(a, json_string(v->stages[j])) == 0, TR_E_INTERNAL);
-        }
+        json_t *m = NULL;
+        GUARD(sm_versions_to_stages(s, &m));
+        if (m) GUARD(sm_set(obj, "VersionIdsToStages", m));
     }
     if (s->created) GUARD(sm_set_date(obj, "CreatedDate", s->created));
     return TR_OK;

@@ -126,7 +126,8 @@ TR_RESULT sm_purge(store_t st, const struct secret *s);
 struct secret_version *sm_version_by_id(const struct secret *s, const char *id);
 struct secret_version *sm_version_by_stage(const struct secret *s, const char *stage);
 bool sm_version_has_stage(const struct secret_version *v, const char *stage);
-/* Add/remove one label on a version in memory (the caller saves). */
+/* Add/remove one label on a version in memory (the caller saves).  Labels
+ * are kept sorted, the order AWS returns them in. */
 TR_RESULT sm_stage_add(struct secret_version *v, const char *stage);
 void sm_stage_remove(struct secret_version *v, const char *stage);
 /* Versions ordered by creation (seq), oldest first: sm_load sorts them. */
@@ -207,13 +208,18 @@ TR_RESULT sm_get_tags(json_t *in, const char *member, json_t **out);
 
 /* ---- replies ------------------------------------------------------------ */
 
-/* The DescribeSecret shape of s into obj: ARN, Name, Description,
- * KmsKeyId (omitted for aws/secretsmanager), RotationEnabled, dates
- * (LastChangedDate, LastAccessedDate, DeletedDate, CreatedDate), Tags
- * (only when non-empty), VersionIdsToStages (labelled versions), plus the
- * rotation fields the doc holds.  `versions`: include VersionIdsToStages
- * (ListSecrets omits it unless IncludePlannedDeletion... callers choose). */
+/* The DescribeSecret shape of s into obj, as AWS records it: ARN, Name,
+ * Description (when set), KmsKeyId (omitted for aws/secretsmanager),
+ * RotationEnabled/RotationLambdaARN/RotationRules/LastRotatedDate/
+ * NextRotationDate (only when the doc holds rotation_enabled,
+ * rotation_lambda_arn, rotation_rules, last_rotated, next_rotation),
+ * LastChangedDate, LastAccessedDate, DeletedDate (when set), Tags (only
+ * when non-empty), VersionIdsToStages (when `versions` and some version
+ * has a label), CreatedDate. */
 TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool versions, json_t *obj);
+/* {version id: [labels]} of the labelled versions; *out NULL when none
+ * (ListSecrets sets it as SecretVersionsToStages). */
+TR_RESULT sm_versions_to_stages(const struct secret *s, json_t **out);
 /* Tags of a resource ARN as [{"Key","Value"}], ordered by key. */
 TR_RESULT sm_tags_json(store_t st, const char *arn, json_t **out);
 /* Set obj[name] = v (stealing v); TR_E_INTERNAL when v is NULL. */
