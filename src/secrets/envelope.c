@@ -1,0 +1,336 @@
+/*
+ * envelope.c -- seal and open secret values with per-version data keys
+ * from KMS, calling KMS as the caller through Secrets Manager.
+ *
+ * Seal (SYSTEM.md; SEMANTICS 3.2):
+ *   1. GenerateDataKey (AES_256, 32 bytes) on the secret's key, context
+ *      {"SecretARN": arn, "SecretVersionId": version id}, with
+ *      rc->via_service set for the call only;
+ *   2. AES-256-GCM over the value with a random 96-bit IV and the AAD
+ *      "tresor-secret-v1|<arn>|<version id>" -- the AAD binds a ct to its
+ *      secret and version, so swapping ct between versions or secrets in
+ *      the store fails to open;
+ *   3. the plaintext data key is wiped right after the seal; the version
+ *      doc keeps base64 of the KMS blob (edk) and of iv|ct|tag (ct).
+ * Open: KMS Decrypt of edk (the key comes from the blob; same context),
+ * then AES-256-GCM open; the data key is wiped at once.
+ *
+ * Errors (envelope.h has the table).  Choices where AWS is not public
+ * (SEMANTICS 7): a Disabled or PendingDeletion key gives
+ * DecryptionFailure on reads and EncryptionFailure on writes, each
+ * followed by KMS's sentence on the key state ("<key ARN> is disabled.");
+ * a tampered edk or ct gives DecryptionFailure (the value cannot be
+ * decrypted: one answer for both, as KMS blinds its own failures); an
+ * unknown KmsKeyId given by the caller is InvalidParameterException
+ * (boto3 issue #1533 reports that code for an invalid key id or alias).
+ *
+ * Nothing here logs, and no message carries a value or key byte.
+ */
+#include "secrets/envelope.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "crypto/aead.h"
+#include "crypto/rand.h"
+#include "kms/kms.h"
+
+#define AAD_PREFIX "tresor-secret-v1|"
+#define VALIDATE_VERSION "RequestToValidateKeyAccess"
+
+static const char *const ENC_FAIL_MSG =
+    "Secrets Manager can't encrypt the protected secret text using the provided KMS key. "
+    "Check that the KMS key is available, enabled, and not in an invalid state.";
+static const char *const DEC_FAIL_MSG =
+    "Secrets Manager can't decrypt the protected secret text using the provided KMS key.";
+
+/* rc->via_service for the duration of one KMS call. */
+struct via {
+    char name[96];
+    const char *saved;
+};
+
+static void via_enter(struct req_ctx *rc, struct via *v)
+{
+    snprintf(v->name, sizeof v->name, "secretsmanager.%s.amazonaws.com", rc->region);
+    v->saved = rc->via_service;
+    rc->via_service = v->name;
+}
+
+static void via_leave(struct req_ctx *rc, const struct via *v)
+{
+    rc->via_service = v->saved;
+}
+
+/* A KMS failure as Secrets Manager reports it.  `sealing` picks
+ * EncryptionFailure over DecryptionFailure. */
+static tr_result kms_failure(tr_result r, bool sealing)
+{
+    const struct tr_error_info *e = tr_last_error();
+    char kms_msg[TR_ERR_MSG_MAX];
+    snprintf(kms_msg, sizeof kms_msg, "%s", e->has_message ? e->message : "");
+    switch (tr_code(r)) {
+    case TR_E_ACCESS_DENIED:
+        return tr_fail_at(__FILE__, __LINE__, TR_E_ACCESS_DENIED, "%s", SM_MSG_KMS_DENIED);
+    case TR_E_KMS_DISABLED:
+    case TR_E_KMS_INVALID_STATE:
+        if (sealing)
+            return tr_fail_at(__FILE__, __LINE__, TR_E_SM_ENCRYPTION_FAILURE, "%s %s",
+                              ENC_FAIL_MSG, kms_msg);
+        return tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE, "%s %s",
+                          DEC_FAIL_MSG, kms_msg);
+    case TR_E_KMS_NOT_FOUND:
+    case TR_E_KMS_INVALID_KEY_USAGE:
+    case TR_E_KMS_INCORRECT_KEY:
+    case TR_E_KMS_INVALID_ARN:
+    case TR_E_KMS_INVALID_CIPHERTEXT:
+        if (sealing)
+            return tr_fail_at(__FILE__, __LINE__, TR_E_SM_ENCRYPTION_FAILURE, "%s", ENC_FAIL_MSG);
+        return tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE, "%s", DEC_FAIL_MSG);
+    default:
+        return r;   /* internal and validation failures pass unchanged */
+    }
+}
+
+static json_t *enc_context(const char *arn, const char *version_id)
+{
+    return json_pack("{s:s, s:s}", "SecretARN", arn, "SecretVersionId", version_id);
+}
+
+/* "tresor-secret-v1|<arn>|<version id>" into aad (a plain buf). */
+static TR_RESULT make_aad(const char *arn, const char *version_id, struct buf *aad)
+{
+    return buf_printf(aad, AAD_PREFIX "%s|%s", arn, version_id);
+}
+
+static bool is_managed_alias(const char *id)
+{
+    if (strcmp(id, SM_MANAGED_ALIAS) == 0) return true;
+    /* arn:aws:kms:<region>:<account>:alias/aws/secretsmanager */
+    size_t n = strlen(id), m = strlen(SM_MANAGED_ALIAS);
+    return strncmp(id, "arn:aws:kms:", 12) == 0 && n > m && id[n - m - 1] == ':' &&
+           strcmp(id + n - m, SM_MANAGED_ALIAS) == 0;
+}
+
+TR_RESULT sm_key_check(struct req_ctx *rc, const char *key_id, bool *managed, char **key_arn)
+{
+    struct key_rec k;
+    tr_result r;
+    *managed = false;
+    *key_arn = NULL;
+    memset(&k, 0, sizeof k);
+    if (!*key_id || is_managed_alias(key_id)) {
+        *managed = true;
+        r = kms_managed_key(rc, "secretsmanager", &k);
+    } else {
+        r = kms_resolve(rc, key_id, KR_ALIAS | KR_XACCT, &k);
+        if (tr_failed(r) && tr_code(r) != TR_E_INTERNAL)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_PARAMETER,
+                           "The KMS key %.200s is not valid or does not exist.", key_id);
+    }
+    if (tr_ok(r)) {
+        *key_arn = strdup(k.arn);
+        if (!*key_arn) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    key_rec_free(&k);
+    return r;
+}
+
+/* The key id to hand KMS for a new version of s. *label receives what
+ * the version records as its key (NULL: the managed key). */
+static TR_RESULT write_key(struct req_ctx *rc, struct secret *s, char **key_id)
+{
+    *key_id = NULL;
+    if (s->kms_key_id && !is_managed_alias(s->kms_key_id)) {
+        *key_id = strdup(s->kms_key_id);
+        ENSURE(*key_id != NULL, TR_E_INTERNAL);
+        return TR_OK;
+    }
+    if (s->kms_key_arn) {
+        *key_id = strdup(s->kms_key_arn);
+        ENSURE(*key_id != NULL, TR_E_INTERNAL);
+        return TR_OK;
+    }
+    /* aws/secretsmanager is created in the caller's account: it cannot
+     * protect another account's secret (its policy admits only
+     * kms:CallerAccount = the owner), so that call is the KMS denial. */
+    if (strcmp(s->account, rc->who.account_id) != 0)
+        BAIL(TR_E_ACCESS_DENIED, "%s", SM_MSG_KMS_DENIED);
+    struct key_rec k;
+    GUARD(kms_managed_key(rc, "secretsmanager", &k));
+    *key_id = strdup(k.arn);
+    key_rec_free(&k);
+    ENSURE(*key_id != NULL, TR_E_INTERNAL);
+    return TR_OK;
+}
+
+static TR_RESULT set_str(char **dst, const char *src)
+{
+    char *d = strdup(src);
+    ENSURE(d != NULL, TR_E_INTERNAL);
+    free(*dst);
+    *dst = d;
+    return TR_OK;
+}
+
+TR_RESULT sm_seal(struct req_ctx *rc, struct secret *s, struct secret_version *v,
+                  const uint8_t *pt, size_t n, bool binary)
+{
+    struct buf dk = BUF_SECRET(64);
+    struct buf blob = BUF_INIT(KMS_CT_MAX);
+    struct buf aad = BUF_INIT(SM_ID_MAX + 256);
+    struct buf box = BUF_INIT(SM_VALUE_MAX + AEAD_IV_LEN + AEAD_TAG_LEN);
+    struct buf b64 = BUF_INIT(2 * (SM_VALUE_MAX + 64));
+    struct key_rec key;
+    struct via via;
+    char *key_id = NULL;
+    const char *txt;
+    json_t *ctx = NULL;
+    tr_result r;
+
+    memset(&key, 0, sizeof key);
+    ENSURE(n <= SM_VALUE_MAX, TR_E_INTERNAL);
+    r = write_key(rc, s, &key_id);
+    if (tr_failed(r)) goto fail;
+    ctx = enc_context(s->arn, v->id);
+    if (!ctx) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+
+    via_enter(rc, &via);
+    r = kms_data_key_new(rc, key_id, "kms:GenerateDataKey", ctx, AEAD_KEY_LEN, &dk, &blob, &key);
+    via_leave(rc, &via);
+    if (tr_failed(r)) { r = kms_failure(r, true); goto fail; }
+    if (dk.len != AEAD_KEY_LEN) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+
+    r = make_aad(s->arn, v->id, &aad);
+    if (tr_ok(r)) r = buf_reserve(&box, n + AEAD_IV_LEN + AEAD_TAG_LEN);
+    if (tr_ok(r)) r = rand_bytes(box.data, AEAD_IV_LEN);
+    if (tr_ok(r))
+        r = aead_seal(dk.data, box.data, aad.data, aad.len, pt, n, box.data + AEAD_IV_LEN,
+                      box.data + AEAD_IV_LEN + n);
+    buf_free(&dk);   /* the data key is used up */
+    if (tr_failed(r)) goto fail;
+    box.len = (uint32_t)(n + AEAD_IV_LEN + AEAD_TAG_LEN);
+
+    r = b64_encode(box.data, box.len, &b64);
+    if (tr_ok(r)) r = buf_cstr(&b64, &txt);
+    if (tr_ok(r)) r = set_str(&v->ct, txt);
+    if (tr_failed(r)) goto fail;
+    buf_reset(&b64);
+    r = b64_encode(blob.data, blob.len, &b64);
+    if (tr_ok(r)) r = buf_cstr(&b64, &txt);
+    if (tr_ok(r)) r = set_str(&v->edk, txt);
+    if (tr_ok(r)) r = set_str(&v->key_arn, key.arn);
+    if (tr_ok(r)) r = set_str(&s->kms_key_arn, key.arn);
+    if (tr_failed(r)) goto fail;
+    v->binary = binary;
+    /* What ListSecretVersionIds shows as the version's key. */
+    if (!v->doc) v->doc = json_object();
+    if (!v->doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = sm_set(v->doc, "key_id", s->kms_key_id && !is_managed_alias(s->kms_key_id)
+                                     ? json_string(s->kms_key_id) : json_null());
+fail:
+    buf_free(&dk);
+    buf_free(&blob);
+    buf_free(&aad);
+    buf_free(&box);
+    buf_free(&b64);
+    key_rec_free(&key);
+    json_decref(ctx);
+    free(key_id);
+    return r;
+}
+
+TR_RESULT sm_open(struct req_ctx *rc, const struct secret *s, const struct secret_version *v,
+                  struct buf *out)
+{
+    struct buf dk = BUF_SECRET(64);
+    struct buf blob = BUF_INIT(KMS_CT_MAX);
+    struct buf box = BUF_INIT(SM_VALUE_MAX + AEAD_IV_LEN + AEAD_TAG_LEN);
+    struct buf aad = BUF_INIT(SM_ID_MAX + 256);
+    struct key_rec key;
+    struct via via;
+    uint32_t material = 0;
+    json_t *ctx = NULL;
+    tr_result r;
+
+    memset(&key, 0, sizeof key);
+    ENSURE(v->edk && v->ct, TR_E_INTERNAL);
+    r = b64_decode(v->edk, strlen(v->edk), &blob);
+    if (tr_ok(r)) r = b64_decode(v->ct, strlen(v->ct), &box);
+    if (tr_failed(r) || box.len < AEAD_IV_LEN + AEAD_TAG_LEN) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE, "%s", DEC_FAIL_MSG);
+        goto fail;
+    }
+    ctx = enc_context(s->arn, v->id);
+    if (!ctx) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+
+    via_enter(rc, &via);
+    r = kms_blob_open(rc, NULL, "kms:Decrypt", blob.data, blob.len, ctx, &dk, &key, &material);
+    via_leave(rc, &via);
+    if (tr_failed(r)) { r = kms_failure(r, false); goto fail; }
+    if (dk.len != AEAD_KEY_LEN) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE, "%s", DEC_FAIL_MSG);
+        goto fail;
+    }
+
+    size_t n = box.len - AEAD_IV_LEN - AEAD_TAG_LEN;
+    r = make_aad(s->arn, v->id, &aad);
+    if (tr_ok(r)) r = buf_reserve(out, n ? n : 1);
+    if (tr_failed(r)) goto fail;
+    r = aead_open(dk.data, box.data, aad.data, aad.len, box.data + AEAD_IV_LEN, n,
+                  box.data + AEAD_IV_LEN + n, out->data + out->len);
+    buf_free(&dk);
+    if (tr_failed(r)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE, "%s", DEC_FAIL_MSG);
+        goto fail;
+    }
+    out->len += (uint32_t)n;
+fail:
+    buf_free(&dk);
+    buf_free(&blob);
+    buf_free(&box);
+    buf_free(&aad);
+    key_rec_free(&key);
+    json_decref(ctx);
+    return r;
+}
+
+TR_RESULT sm_key_validate(struct req_ctx *rc, const struct secret *s, const char *key_id)
+{
+    struct buf dk = BUF_SECRET(64);
+    struct buf dk2 = BUF_SECRET(64);
+    struct buf blob = BUF_INIT(KMS_CT_MAX);
+    struct key_rec key, key2;
+    struct via via;
+    uint32_t material = 0;
+    json_t *ctx = enc_context(s->arn, VALIDATE_VERSION);
+    tr_result r;
+
+    memset(&key, 0, sizeof key);
+    memset(&key2, 0, sizeof key2);
+    ENSURE(ctx != NULL, TR_E_INTERNAL);
+    via_enter(rc, &via);
+    r = kms_data_key_new(rc, key_id, "kms:GenerateDataKey", ctx, AEAD_KEY_LEN, &dk, &blob, &key);
+    buf_free(&dk);
+    if (tr_ok(r))
+        r = kms_blob_open(rc, NULL, "kms:Decrypt", blob.data, blob.len, ctx, &dk2, &key2,
+                          &material);
+    via_leave(rc, &via);
+    buf_free(&dk2);
+    if (tr_failed(r)) r = kms_failure(r, true);
+    buf_free(&blob);
+    key_rec_free(&key);
+    key_rec_free(&key2);
+    json_decref(ctx);
+    return r;
+}
+
+const char *sm_version_key_label(const struct secret_version *v)
+{
+    json_t *k = v->doc ? json_object_get(v->doc, "key_id") : NULL;
+    if (json_is_string(k)) return json_string_value(k);
+    if (json_is_null(k) || !v->key_arn) return SM_DEFAULT_KEY_LABEL;
+    return v->key_arn;
+}

@@ -1,0 +1,69 @@
+/*
+ * envelope.h -- envelope encryption of secret values through KMS, as the
+ * caller (SYSTEM.md "The system, in short"; SEMANTICS 1.9, 3.2, 5 items
+ * 22-24).
+ *
+ * Every KMS call runs with rc->via_service =
+ * "secretsmanager.<region>.amazonaws.com" (kms:ViaService,
+ * aws:ViaAWSService) and the encryption context {"SecretARN": <arn>,
+ * "SecretVersionId": <version id>}; KMS authorizes rc->who (key policy,
+ * IAM, grants).  Failures come back as Secrets Manager errors:
+ *   KMS AccessDenied                 -> AccessDeniedException
+ *                                       "Access to KMS is not allowed"
+ *   key Disabled / PendingDeletion   -> DecryptionFailure (opening) or
+ *                                       EncryptionFailure (sealing), with
+ *                                       KMS's sentence on the key state
+ *   tampered edk or ct               -> DecryptionFailure
+ *   key gone while sealing           -> EncryptionFailure
+ * Plaintext values and data keys live in secret bufs only, wiped at once.
+ */
+#ifndef TR_SM_ENVELOPE_H
+#define TR_SM_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/result.h"
+#include "http/op.h"
+#include "secrets/secrets.h"
+#include "store/store.h"
+
+#define SM_MANAGED_ALIAS "alias/aws/secretsmanager"
+#define SM_DEFAULT_KEY_LABEL "DefaultEncryptionKey"   /* ListSecretVersionIds KmsKeyIds */
+
+/* Check a KmsKeyId the caller gave (CreateSecret, UpdateSecret): it must
+ * name a key (id, ARN, alias or alias ARN; another account's ARN is
+ * allowed).  Unknown -> InvalidParameterException.  "" or the managed
+ * alias name the managed key (created if needed: a write transaction).
+ * *managed tells which; *key_arn (malloc'd) receives the key ARN. */
+TR_RESULT sm_key_check(struct req_ctx *rc, const char *key_id, bool *managed, char **key_arn);
+
+/* Seal `pt` (n bytes) as version v of s: GenerateDataKey on the secret's
+ * key (s->kms_key_id, or aws/secretsmanager when NULL -- created on first
+ * use), AES-256-GCM with a random IV and AAD
+ * "tresor-secret-v1|<arn>|<version id>".  Fills v->edk, v->ct (base64),
+ * v->key_arn, v->binary, and s->kms_key_arn.  Needs a write transaction
+ * when the managed key may have to be created. */
+TR_RESULT sm_seal(struct req_ctx *rc, struct secret *s, struct secret_version *v,
+                  const uint8_t *pt, size_t n, bool binary);
+
+/* Open version v of s into out (a BUF_SECRET the caller frees with
+ * buf_free, which wipes it): KMS Decrypt of edk as rc->who, then
+ * AES-256-GCM.  A version without a value is an internal error (callers
+ * check v->ct first). */
+TR_RESULT sm_open(struct req_ctx *rc, const struct secret *s, const struct secret_version *v,
+                  struct buf *out);
+
+/* UpdateSecret with a new KmsKeyId: prove rc->who can use key_id through
+ * Secrets Manager -- GenerateDataKey then Decrypt with SecretVersionId
+ * "RequestToValidateKeyAccess" -- before anything is re-encrypted. */
+TR_RESULT sm_key_validate(struct req_ctx *rc, const struct secret *s, const char *key_id);
+
+/* The KmsKeyIds entry of a version (ListSecretVersionIds):
+ * "DefaultEncryptionKey" for aws/secretsmanager, else the key as given
+ * when the version was sealed (its ARN when unknown). */
+const char *sm_version_key_label(const struct secret_version *v);
+
+#endif
