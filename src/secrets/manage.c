@@ -1,0 +1,764 @@
+/*
+ * manage.c -- ListSecrets, DeleteSecret, RestoreSecret, and the purge of
+ * secrets whose recovery window ended (sm_purge_due, run by
+ * sm_maintenance).
+ *
+ * Deletion (botocore model DeleteSecret/RestoreSecret; SEMANTICS 3.3):
+ *   - RecoveryWindowInDays (default 30) must be 7..30, and cannot be given
+ *     with ForceDeleteWithoutRecovery=true: InvalidParameterException,
+ *     "You can't use ForceDeleteWithoutRecovery in conjunction with
+ *     RecoveryWindowInDays." / "The RecoveryWindowInDays value must be
+ *     between 7 and 30 days (inclusive)." -- both checked before the
+ *     secret is looked at.
+ *   - A scheduled deletion sets the secret's deleted_date to the time of
+ *     the request (the model: DeletedDate is "the date and time the
+ *     deletion of the secret occurred") and its doc's deletion_date to
+ *     that plus the window, which DeleteSecret returns as DeletionDate.
+ *     Deleting a secret already scheduled is InvalidRequestException
+ *     "...marked for deletion."
+ *   - ForceDeleteWithoutRecovery removes the secret at once (versions,
+ *     tags, entity: sm_purge), also when it was already scheduled; on a
+ *     secret that does not exist it answers as if it did (the model: "If
+ *     you forcibly delete an already deleted or nonexistent secret, the
+ *     operation does not return ResourceNotFoundException"), with the ARN
+ *     as given or one made up for the name, once the caller is authorized.
+ *   - RestoreSecret clears both dates; on a live secret it changes nothing.
+ *   - Every secret scheduled for deletion has one relation of kind
+ *     "secret-due" from "secretsmanager" to "<deletion epoch, 12 digits>|
+ *     <secret ARN>" (IAM_STORE.md): ordered by date, so the purge reads
+ *     only what is due, across all accounts, without a scan.
+ *
+ * ListSecrets: the caller's own account and region only (never another
+ * account); secrets pending deletion only with IncludePlannedDeletion.
+ * SortBy created-date (default) | last-accessed-date | last-changed-date |
+ * name, SortOrder asc (default) | desc, ties broken by name.  MaxResults
+ * 1..100 (default 100).  NextToken is base64 of "v1|<sort>|<order>|<sort
+ * key>|<name>", the last entry returned: the next page starts strictly
+ * after it, so pages neither repeat nor skip when secrets come and go.  A
+ * token that does not decode, or was made for another sort, is
+ * InvalidNextTokenException.  Filters (at most 10, ANDed; each with 1..10
+ * values, ORed) are matched by sm_filter_match below.  Each entry is the
+ * DescribeSecret shape with SecretVersionsToStages for the labelled
+ * versions.
+ *
+ * Authorization: secretsmanager:ListSecrets on "*"; DeleteSecret and
+ * RestoreSecret on the secret, SEMANTICS 7 order (sm_authorize).
+ */
+#include "secrets/manage.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "secrets/secrets.h"
+
+#define DUE_KIND "secret-due"
+#define DUE_FROM "secretsmanager"
+#define DUE_KEY_MAX (SM_ID_MAX + 32)
+
+#define MSG_CONJUNCTION "You can't use ForceDeleteWithoutRecovery in conjunction with " \
+                        "RecoveryWindowInDays."
+#define MSG_WINDOW      "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive)."
+#define MSG_BAD_TOKEN   "The NextToken value is invalid."
+
+#define LIST_MAX 100
+#define LIST_PAGE 500
+
+/* ---- the due index -------------------------------------------------------- */
+
+static void due_key(char *out, size_t n, double when, const char *arn)
+{
+    snprintf(out, n, "%012lld|%s", (long long)when, arn);
+}
+
+/* The scheduled purge date of a secret pending deletion (0 when none). */
+static double deletion_date(const struct secret *s)
+{
+    json_t *v = json_object_get(s->doc, "deletion_date");
+    return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+static TR_RESULT due_put(store_t st, const struct secret *s, double when)
+{
+    char key[DUE_KEY_MAX];
+    due_key(key, sizeof key, when, s->arn);
+    struct rel_rec r = { .from = DUE_FROM, .to = key, .doc = "", .created = (int64_t)when };
+    snprintf(r.kind, sizeof r.kind, "%s", DUE_KIND);
+    return st[0]->rel_put(st, &r);
+}
+
+/* Drop the due entry of a pending secret, if it has one. */
+static TR_RESULT due_drop(store_t st, const struct secret *s)
+{
+    if (s->deleted_date == 0) return TR_OK;
+    char key[DUE_KEY_MAX];
+    due_key(key, sizeof key, deletion_date(s), s->arn);
+    tr_result r = st[0]->rel_delete(st, DUE_KIND, DUE_FROM, key);
+    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;
+    return r;
+}
+
+/* ---- DeleteSecret / RestoreSecret ------------------------------------------ */
+
+static TR_RESULT reply_arn_name(const char *arn, const char *name, json_t **out)
+{
+    json_t *o = json_object();
+    ENSURE_REF(o);
+    tr_result r = sm_set(o, "ARN", json_string(arn));
+    if (tr_ok(r)) r = sm_set(o, "Name", json_string(name));
+    if (tr_failed(r)) { json_decref(o); return r; }
+    *out = o;
+    return TR_OK;
+}
+
+/* Force delete of a secret that does not exist: the answer AWS gives, with
+ * the ARN as given (and its name without the 6-character suffix) or an ARN
+ * made for the name in the caller's account and region. */
+static TR_RESULT reply_phantom(struct req_ctx *rc, const char *id, json_t **out)
+{
+    char *arn = NULL, name[SM_ID_MAX + 1];
+    tr_result r;
+    if (strncmp(id, "arn:", 4) == 0) {
+        const char *p = strstr(id, ":secret:");
+        snprintf(name, sizeof name, "%s", p ? p + 8 : id);
+        size_t n = strlen(name);
+        if (n > SM_SUFFIX_LEN + 1 && name[n - SM_SUFFIX_LEN - 1] == '-')
+            name[n - SM_SUFFIX_LEN - 1] = '\0';
+        arn = strdup(id);
+        ENSURE_REF(arn);
+    } else {
+        snprintf(name, sizeof name, "%s", id);
+        GUARD(sm_arn_new(rc->region, rc->who.account_id, id, &arn));
+    }
+    r = reply_arn_name(arn, name, out);
+    if (tr_ok(r)) r = sm_set_date(*out, "DeletionDate", sm_now(rc));
+    if (tr_failed(r) && *out) { json_decref(*out); *out = NULL; }
+    free(arn);
+    return r;
+}
+
+SM_HANDLER(sm_op_delete_secret)
+{
+    static const char *const MEMBERS[] = {
+        "SecretId", "RecoveryWindowInDays", "ForceDeleteWithoutRecovery", NULL
+    };
+    const char *id;
+    bool has_window = false, has_force = false, force = false, found = false;
+    int64_t window = 30;
+    struct secret s;
+    json_t *reply = NULL;
+    tr_result r;
+
+    memset(&s, 0, sizeof s);
+    GUARD(sm_check_members(in, MEMBERS));
+    GUARD(sm_get_secret_id(in, &id));
+    GUARD(json_get_int(in, "RecoveryWindowInDays", false, INT64_MIN, INT64_MAX, &has_window,
+                       &window));
+    GUARD(json_get_bool(in, "ForceDeleteWithoutRecovery", &has_force, &force));
+    if (force && has_window) BAIL(TR_E_SM_INVALID_PARAMETER, MSG_CONJUNCTION);
+    if (has_window && (window < 7 || window > 30)) BAIL(TR_E_SM_INVALID_PARAMETER, MSG_WINDOW);
+
+    GUARD(sm_lookup(rc, id, &s, &found));
+    r = sm_authorize(rc, "secretsmanager:DeleteSecret", id, found ? &s : NULL, NULL, 0);
+    if (tr_failed(r)) goto fail;
+    if (!found) {
+        if (force) r = reply_phantom(rc, id, &reply);
+        else r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_NOT_FOUND, "%s", SM_MSG_NOT_FOUND);
+        if (tr_failed(r)) goto fail;
+        *out = reply;
+        return TR_OK;
+    }
+    double now = sm_now(rc), when = now;
+    if (force) {
+        r = due_drop(rc->st, &s);
+        if (tr_ok(r)) r = sm_purge(rc->st, &s);
+    } else {
+        r = sm_check_live(&s);
+        if (tr_failed(r)) goto fail;
+        when = now + (double)window * SM_DAY;
+        s.deleted_date = now;
+        s.last_changed = now;
+        if (!s.doc) s.doc = json_object();
+        if (!s.doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+        r = sm_set(s.doc, "deletion_date", json_real(when));
+        if (tr_ok(r)) r = sm_save(rc->st, &s, false);
+        if (tr_ok(r)) r = due_put(rc->st, &s, when);
+    }
+    if (tr_ok(r)) r = reply_arn_name(s.arn, s.name, &reply);
+    if (tr_ok(r)) r = sm_set_date(reply, "DeletionDate", when);
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    secret_free(&s);
+    return r;
+}
+
+SM_HANDLER(sm_op_restore_secret)
+{
+    static const char *const MEMBERS[] = { "SecretId", NULL };
+    const char *id;
+    struct secret s;
+    tr_result r;
+
+    GUARD(sm_check_members(in, MEMBERS));
+    GUARD(sm_get_secret_id(in, &id));
+    GUARD(sm_find_authorized(rc, "secretsmanager:RestoreSecret", id, NULL, 0, false, &s));
+    r = TR_OK;
+    if (s.deleted_date != 0) {
+        r = due_drop(rc->st, &s);
+        s.deleted_date = 0;
+        s.last_changed = sm_now(rc);
+        if (s.doc) json_object_del(s.doc, "deletion_date");
+        if (tr_ok(r)) r = sm_save(rc->st, &s, false);
+    }
+    if (tr_ok(r)) r = reply_arn_name(s.arn, s.name, out);
+    secret_free(&s);
+    return r;
+}
+
+/* ---- the purge --------------------------------------------------------------- */
+
+/* One due entry, in its own transaction; *purged names what happened. */
+static TR_RESULT purge_one(const struct server_env *env, const char *key, int64_t now,
+                           bool *purged)
+{
+    store_t st = env->st;
+    struct rel_rec rel;
+    struct ent_rec e;
+    struct secret s;
+    bool loaded = false, have_ent = false, have_rel = false;
+    tr_result r;
+
+    *purged = false;
+    memset(&rel, 0, sizeof rel);
+    memset(&e, 0, sizeof e);
+    memset(&s, 0, sizeof s);
+    const char *arn = strchr(key, '|');
+    ENSURE_REF(arn);
+    arn++;
+    GUARD(st[0]->tx_begin(st));
+    /* Read again inside the transaction: a request (or another node) may
+     * have restored or purged it since the list was read. */
+    r = st[0]->rel_get(st, DUE_KIND, DUE_FROM, key, &rel);
+    if (tr_failed(r)) {
+        if (tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;
+        goto done;
+    }
+    have_rel = true;
+    r = st[0]->ent_get_arn(st, SM_KIND, arn, &e);
+    if (tr_failed(r)) {
+        if (tr_code(r) != TR_E_KMS_NOT_FOUND) goto done;
+        r = st[0]->rel_delete(st, DUE_KIND, DUE_FROM, key);   /* gone already */
+        goto done;
+    }
+    have_ent = true;
+    r = sm_load(st, &e, &s);
+    if (tr_failed(r)) goto done;
+    loaded = true;
+    if (s.deleted_date != 0 && deletion_date(&s) > (double)now) goto done;   /* not yet */
+    r = st[0]->rel_delete(st, DUE_KIND, DUE_FROM, key);
+    if (tr_ok(r) && s.deleted_date != 0) {
+        r = sm_purge(st, &s);
+        *purged = tr_ok(r);
+    }
+done:
+    if (tr_ok(r)) r = st[0]->tx_commit(st);
+    if (tr_failed(r)) {
+        st[0]->tx_rollback(st);
+        *purged = false;
+    }
+    if (loaded) secret_free(&s);
+    if (have_ent) ent_rec_free(&e);
+    if (have_rel) rel_rec_free(&rel);
+    return r;
+}
+
+TR_RESULT sm_purge_due(const struct server_env *env, int64_t now)
+{
+    char after[DUE_KEY_MAX] = "";
+    tr_result first = TR_OK;
+
+    ENSURE_REF(env);
+    for (;;) {
+        struct rel_rec *due = NULL;
+        size_t n = 0;
+        bool stop = false;
+        GUARD(env->st[0]->rel_list_from(env->st, DUE_KIND, DUE_FROM, after[0] ? after : NULL,
+                                        LIST_PAGE, &due, &n));
+        for (size_t i = 0; i < n && !stop; i++) {
+            const char *key = due[i].to;
+            if (strtoll(key, NULL, 10) > now) { stop = true; break; }   /* ordered by date */
+            bool purged = false;
+            tr_result r = purge_one(env, key, now, &purged);
+            const char *arn = strchr(key, '|');
+            if (tr_failed(r)) {
+                log_msg("error", "secrets maintenance: %s: %s", arn ? arn + 1 : key,
+                        tr_err_type(tr_code(r)));
+                if (tr_ok(first)) first = r;
+            } else if (purged) {
+                log_msg("info", "secrets maintenance: deleted secret %s", arn ? arn + 1 : key);
+            }
+            snprintf(after, sizeof after, "%s", key);
+        }
+        rel_list_free(due, n);
+        if (stop || n < LIST_PAGE) break;
+    }
+    return first;
+}
+
+/* ---- Filters ----------------------------------------------------------------- */
+
+/* Next word of s at *p: a run of letters and digits, split again where a
+ * lower-case letter or digit is followed by an upper-case one ("MyApp"
+ * is "My", "App").  Returns its length (0: no more words). */
+static size_t next_word(const char *s, size_t *p, const char **w)
+{
+    size_t i = *p;
+    while (s[i] && !isalnum((unsigned char)s[i])) i++;
+    size_t start = i;
+    while (s[i] && isalnum((unsigned char)s[i])) {
+        i++;
+        if (s[i] && isupper((unsigned char)s[i]) &&
+            (islower((unsigned char)s[i - 1]) || isdigit((unsigned char)s[i - 1])))
+            break;
+    }
+    *p = i;
+    *w = s + start;
+    return i - start;
+}
+
+/* Does every word of `value` begin some word of `attr` (case-insensitive)?
+ * A value without words matches nothing. */
+static bool words_match(const char *value, const char *attr)
+{
+    size_t p = 0, vn, nwords = 0;
+    const char *vw;
+    while ((vn = next_word(value, &p, &vw)) > 0) {
+        bool hit = false;
+        size_t q = 0, an;
+        const char *aw;
+        nwords++;
+        while (!hit && (an = next_word(attr, &q, &aw)) > 0)
+            hit = an >= vn && strncasecmp(aw, vw, vn) == 0;
+        if (!hit) return false;
+    }
+    return nwords > 0;
+}
+
+static bool prefix(const char *value, const char *attr, bool fold)
+{
+    size_t n = strlen(value);
+    return fold ? strncasecmp(attr, value, n) == 0 : strncmp(attr, value, n) == 0;
+}
+
+/* Does one positive value select the subject under `key`? */
+static bool value_matches(const char *key, const char *v, const struct sm_filter_subject *s)
+{
+    if (strcmp(key, "name") == 0) return prefix(v, s->name, false);
+    if (strcmp(key, "description") == 0)
+        return s->description && (prefix(v, s->description, true) || words_match(v, s->description));
+    if (strcmp(key, "primary-region") == 0) return s->primary_region && prefix(v, s->primary_region, false);
+    if (strcmp(key, "owning-service") == 0) return s->owning_service && prefix(v, s->owning_service, false);
+    bool keys = strcmp(key, "tag-key") == 0, vals = strcmp(key, "tag-value") == 0;
+    if (keys || vals) {
+        for (size_t i = 0; i < s->ntags; i++)
+            if (prefix(v, keys ? s->tag_keys[i] : s->tag_values[i], false)) return true;
+        return false;
+    }
+    if (strcmp(key, "all") == 0) {
+        if (words_match(v, s->name)) return true;
+        if (s->description && words_match(v, s->description)) return true;
+        if (s->primary_region && words_match(v, s->primary_region)) return true;
+        if (s->owning_service && words_match(v, s->owning_service)) return true;
+        for (size_t i = 0; i < s->ntags; i++)
+            if (words_match(v, s->tag_keys[i]) || words_match(v, s->tag_values[i])) return true;
+        return false;
+    }
+    return false;
+}
+
+bool sm_filter_match(const char *key, const char *const *values, size_t nvalues,
+                     const struct sm_filter_subject *s)
+{
+    for (size_t i = 0; i < nvalues; i++) {
+        const char *v = values[i];
+        bool negated = v[0] == '!';
+        if (value_matches(key, negated ? v + 1 : v, s) != negated) return true;
+    }
+    return false;
+}
+
+/* ---- ListSecrets --------------------------------------------------------------- */
+
+enum sort_by { SORT_CREATED, SORT_ACCESSED, SORT_CHANGED, SORT_NAME };
+static const char *const SORT_NAMES[] = {
+    "created-date", "last-accessed-date", "last-changed-date", "name", NULL
+};
+static const char *const FILTER_KEYS[] = {
+    "description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all", NULL
+};
+
+struct filter {
+    const char *key;
+    const char *values[10];
+    size_t n;
+};
+
+/* One secret as ListSecrets sees it. */
+struct item {
+    struct secret s;
+    struct tag_rec *tags;
+    size_t ntags;
+};
+
+struct list_req {
+    enum sort_by by;
+    bool desc;
+    struct filter filters[10];
+    size_t nfilters;
+    bool has_token;
+    double tok_num;                 /* the token's sort key (dates) */
+    char tok_key[SM_NAME_MAX + 1];  /* ... (name) */
+    char tok_name[SM_NAME_MAX + 1]; /* the tie-break */
+};
+
+static double sort_num(const struct item *it, enum sort_by by)
+{
+    switch (by) {
+    case SORT_CREATED: return it->s.created;
+    case SORT_ACCESSED: return (double)it->s.last_accessed;
+    case SORT_CHANGED: return it->s.last_changed;
+    default: return 0;
+    }
+}
+
+static int cmp_num(double a, double b)
+{
+    return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/* Ascending order of (sort key, name). */
+static int item_cmp_by(const struct item *a, const struct item *b, enum sort_by by)
+{
+    int c = by == SORT_NAME ? 0 : cmp_num(sort_num(a, by), sort_num(b, by));
+    return c ? c : strcmp(a->s.name, b->s.name);
+}
+
+static int item_qsort(const void *pa, const void *pb, void *arg)
+{
+    const struct list_req *q = arg;
+    int c = item_cmp_by(pa, pb, q->by);
+    return q->desc ? -c : c;
+}
+
+/* Is `it` strictly after the token's position in the requested order? */
+static bool after_token(const struct item *it, const struct list_req *q)
+{
+    int c = q->by == SORT_NAME ? strcmp(it->s.name, q->tok_key)
+                               : cmp_num(sort_num(it, q->by), q->tok_num);
+    if (!c) c = strcmp(it->s.name, q->tok_name);
+    return q->desc ? c < 0 : c > 0;
+}
+
+static tr_result bad_token(void)
+{
+    return tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_NEXT_TOKEN, MSG_BAD_TOKEN);
+}
+
+static TR_RESULT token_decode(const char *tok, struct list_req *q)
+{
+    struct buf b = BUF_INIT(4096);
+    const char *s;
+    char *f[5];
+    tr_result r = b64_decode(tok, strlen(tok), &b);
+    if (tr_ok(r)) r = buf_cstr(&b, &s);
+    if (tr_failed(r) || strlen(s) != b.len) { buf_free(&b); return bad_token(); }
+    /* v1|<sort>|<order>|<key>|<name>: names have no '|'. */
+    char *p = (char *)s;
+    for (int i = 0; i < 5; i++) {
+        f[i] = p;
+        char *bar = i < 4 ? strchr(p, '|') : NULL;
+        if (i < 4 && !bar) { buf_free(&b); return bad_token(); }
+        if (bar) { *bar = '\0'; p = bar + 1; }
+    }
+    bool ok = strcmp(f[0], "v1") == 0 && strcmp(f[1], SORT_NAMES[q->by]) == 0 &&
+              strcmp(f[2], q->desc ? "desc" : "asc") == 0 && strlen(f[3]) <= SM_NAME_MAX &&
+              *f[4] && strlen(f[4]) <= SM_NAME_MAX;
+    if (ok && q->by != SORT_NAME) {
+        char *end;
+        q->tok_num = strtod(f[3], &end);
+        ok = end != f[3] && *end == '\0';
+    }
+    if (ok) {
+        snprintf(q->tok_key, sizeof q->tok_key, "%s", f[3]);
+        snprintf(q->tok_name, sizeof q->tok_name, "%s", f[4]);
+    }
+    buf_free(&b);
+    if (!ok) return bad_token();
+    q->has_token = true;
+    return TR_OK;
+}
+
+static TR_RESULT token_encode(const struct item *it, const struct list_req *q, json_t *reply)
+{
+    struct buf raw = BUF_INIT(4096), enc = BUF_INIT(8192);
+    const char *s;
+    char key[64];
+    if (q->by == SORT_NAME) key[0] = '\0';
+    else snprintf(key, sizeof key, "%.17g", sort_num(it, q->by));
+    tr_result r = buf_printf(&raw, "v1|%s|%s|%s|%s", SORT_NAMES[q->by], q->desc ? "desc" : "asc",
+                             q->by == SORT_NAME ? it->s.name : key, it->s.name);
+    if (tr_ok(r)) r = b64_encode(raw.data, raw.len, &enc);
+    if (tr_ok(r)) r = buf_cstr(&enc, &s);
+    if (tr_ok(r)) r = sm_set(reply, "NextToken", json_string(s));
+    buf_free(&raw);
+    buf_free(&enc);
+    return r;
+}
+
+static TR_RESULT enum_value(json_t *in, const char *name, const char *const *allowed,
+                            const char *where, int *out)
+{
+    const char *v;
+    GUARD(json_get_str(in, name, false, 0, 256, &v));
+    if (!v) return TR_OK;
+    for (int i = 0; allowed[i]; i++)
+        if (strcmp(allowed[i], v) == 0) { *out = i; return TR_OK; }
+    char q[300], c[400], set[300] = "";
+    size_t used = 0;
+    for (int i = 0; allowed[i]; i++)
+        used += (size_t)snprintf(set + used, sizeof set - used, "%s%s", i ? ", " : "", allowed[i]);
+    snprintf(q, sizeof q, "'%.256s'", v);
+    snprintf(c, sizeof c, "Member must satisfy enum value set: [%s]", set);
+    return json_invalid(where, q, c);
+}
+
+static bool filter_value_ok(const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (!isalnum(ch) && !strchr(" :_@/+=.-!", ch)) return false;
+    }
+    return true;
+}
+
+static TR_RESULT parse_filters(json_t *in, struct list_req *q)
+{
+    json_t *fl = json_object_get(in, "Filters");
+    char where[64];
+    size_t i;
+    json_t *f;
+    if (!fl || json_is_null(fl)) return TR_OK;
+    if (!json_is_array(fl)) BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Filters': expected list");
+    if (json_array_size(fl) > 10)
+        return json_invalid("Filters", NULL, "Member must have length less than or equal to 10");
+    json_array_foreach(fl, i, f) {
+        struct filter *d = &q->filters[i];
+        if (!json_is_object(f))
+            BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Filters': expected structure");
+        snprintf(where, sizeof where, "filters.%zu.member.key", i + 1);
+        int k = -1;
+        GUARD(enum_value(f, "Key", FILTER_KEYS, where, &k));
+        if (k < 0) return json_invalid(where, "null", "Member must not be null");
+        d->key = FILTER_KEYS[k];
+        json_t *vals = json_object_get(f, "Values");
+        snprintf(where, sizeof where, "filters.%zu.member.values", i + 1);
+        if (!vals || json_is_null(vals)) return json_invalid(where, "null", "Member must not be null");
+        if (!json_is_array(vals))
+            BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Values': expected list");
+        size_t n = json_array_size(vals), j;
+        json_t *v;
+        if (n < 1 || n > 10)
+            return json_invalid(where, NULL, n < 1 ? "Member must have length greater than or equal to 1"
+                                                   : "Member must have length less than or equal to 10");
+        json_array_foreach(vals, j, v) {
+            if (!json_is_string(v))
+                BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Values': expected string");
+            const char *s = json_string_value(v);
+            char vq[600];
+            snprintf(vq, sizeof vq, "'%.512s'", s);
+            if (strlen(s) > 512)
+                return json_invalid(where, vq, "Member must have length less than or equal to 512");
+            if (!filter_value_ok(s))
+                return json_invalid(where, vq, "Member must satisfy regular expression pattern: "
+                                    "^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$");
+            d->values[j] = s;
+        }
+        d->n = n;
+        q->nfilters++;
+    }
+    return TR_OK;
+}
+
+static bool needs_tags(const struct list_req *q)
+{
+    for (size_t i = 0; i < q->nfilters; i++)
+        if (strncmp(q->filters[i].key, "tag-", 4) == 0 || strcmp(q->filters[i].key, "all") == 0)
+            return true;
+    return false;
+}
+
+static bool selected(const struct item *it, const struct list_req *q)
+{
+    const char *keys[SM_MAX_TAGS * 2], *vals[SM_MAX_TAGS * 2];
+    size_t nt = it->ntags < SM_MAX_TAGS * 2 ? it->ntags : SM_MAX_TAGS * 2;
+    for (size_t i = 0; i < nt; i++) {
+        keys[i] = it->tags[i].key;
+        vals[i] = it->tags[i].value ? it->tags[i].value : "";
+    }
+    struct sm_filter_subject sub = {
+        .name = it->s.name, .description = it->s.description,
+        .primary_region = it->s.region, .owning_service = NULL,
+        .tag_keys = keys, .tag_values = vals, .ntags = nt,
+    };
+    for (size_t i = 0; i < q->nfilters; i++)
+        if (!sm_filter_match(q->filters[i].key, q->filters[i].values, q->filters[i].n, &sub))
+            return false;
+    return true;
+}
+
+static void items_free(struct item *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        secret_free(&v[i].s);
+        tag_list_free(v[i].tags, v[i].ntags);
+    }
+    free(v);
+}
+
+/* Every secret of the caller's account and region that the request
+ * selects (planned deletions only when asked). */
+static TR_RESULT load_items(struct req_ctx *rc, const struct list_req *q, bool planned,
+                            struct item **out, size_t *nout)
+{
+    char path[80], after[SM_NAME_MAX + 80] = "";
+    struct item *v = NULL;
+    size_t n = 0, cap = 0;
+    tr_result r = TR_OK;
+
+    snprintf(path, sizeof path, "/%s/", rc->region);
+    for (;;) {
+        struct ent_rec *ents = NULL;
+        size_t ne = 0;
+        r = rc->st[0]->ent_list(rc->st, SM_KIND, rc->who.account_id, path, after[0] ? after : NULL,
+                                LIST_PAGE, &ents, &ne);
+        if (tr_failed(r)) goto fail;
+        for (size_t i = 0; i < ne && tr_ok(r); i++) {
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                struct item *nv = realloc(v, nc * sizeof *nv);
+                if (!nv) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); break; }
+                v = nv;
+                cap = nc;
+            }
+            struct item *it = &v[n];
+            memset(it, 0, sizeof *it);
+            r = sm_load(rc->st, &ents[i], &it->s);
+            if (tr_failed(r)) break;
+            n++;
+            if (it->s.deleted_date != 0 && !planned) {
+                secret_free(&it->s);
+                n--;
+                continue;
+            }
+            if (needs_tags(q)) r = rc->st[0]->tag_list(rc->st, it->s.arn, &it->tags, &it->ntags);
+            if (tr_ok(r) && !selected(it, q)) {
+                secret_free(&it->s);
+                tag_list_free(it->tags, it->ntags);
+                n--;
+            }
+        }
+        if (ne > 0) snprintf(after, sizeof after, "%s", ents[ne - 1].name);
+        ent_list_free(ents, ne);
+        if (tr_failed(r)) goto fail;
+        if (ne < LIST_PAGE) break;
+    }
+    *out = v;
+    *nout = n;
+    return TR_OK;
+fail:
+    items_free(v, n);
+    return r;
+}
+
+static TR_RESULT list_entry(struct req_ctx *rc, const struct item *it, json_t *list)
+{
+    json_t *e = json_object(), *m = NULL;
+    ENSURE_REF(e);
+    tr_result r = sm_describe_fill(rc, &it->s, false, e);
+    if (tr_ok(r)) r = sm_versions_to_stages(&it->s, &m);
+    if (tr_ok(r) && m) r = sm_set(e, "SecretVersionsToStages", m);
+    if (tr_ok(r) && json_array_append_new(list, e) != 0)
+        return tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    if (tr_failed(r)) json_decref(e);
+    return r;
+}
+
+SM_HANDLER(sm_op_list_secrets)
+{
+    static const char *const MEMBERS[] = {
+        "IncludePlannedDeletion", "MaxResults", "NextToken", "Filters", "SortOrder", "SortBy", NULL
+    };
+    static const char *const ORDERS[] = { "asc", "desc", NULL };
+    struct list_req *q = calloc(1, sizeof *q);
+    struct item *items = NULL;
+    size_t n = 0;
+    json_t *reply = NULL, *list = NULL;
+    const char *token = NULL;
+    bool planned = false;
+    int64_t max = LIST_MAX;
+    int by = SORT_CREATED, order = 0;
+    tr_result r;
+
+    ENSURE_REF(q);
+    r = sm_check_members(in, MEMBERS);
+    if (tr_ok(r)) r = json_get_bool(in, "IncludePlannedDeletion", NULL, &planned);
+    if (tr_ok(r)) r = json_get_int(in, "MaxResults", false, 1, LIST_MAX, NULL, &max);
+    if (tr_ok(r)) r = json_get_str(in, "NextToken", false, 1, 4096, &token);
+    if (tr_ok(r)) r = parse_filters(in, q);
+    if (tr_ok(r)) r = enum_value(in, "SortOrder", ORDERS, "sortOrder", &order);
+    if (tr_ok(r)) r = enum_value(in, "SortBy", SORT_NAMES, "sortBy", &by);
+    if (tr_failed(r)) goto fail;
+    q->by = (enum sort_by)by;
+    q->desc = order == 1;
+    if (token) {
+        r = token_decode(token, q);
+        if (tr_failed(r)) goto fail;
+    }
+    r = sm_authorize_account(rc, "secretsmanager:ListSecrets", NULL, NULL, 0);
+    if (tr_ok(r)) r = load_items(rc, q, planned, &items, &n);
+    if (tr_failed(r)) goto fail;
+    qsort_r(items, n, sizeof *items, item_qsort, q);
+
+    reply = json_object();
+    list = json_array();
+    if (!reply || !list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    size_t shown = 0, i = 0;
+    const struct item *last = NULL;
+    for (; i < n; i++) {
+        if (q->has_token && !after_token(&items[i], q)) continue;
+        if (shown == (size_t)max) break;
+        r = list_entry(rc, &items[i], list);
+        if (tr_failed(r)) goto fail;
+        last = &items[i];
+        shown++;
+    }
+    r = sm_set(reply, "SecretList", list);
+    list = NULL;
+    if (tr_ok(r) && i < n && last) r = token_encode(last, q, reply);
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(list);
+    json_decref(reply);
+    items_free(items, n);
+    free(q);
+    return r;
+}

@@ -1,0 +1,111 @@
+/*
+ * manage.h -- the Secrets Manager operations around the secret's life and
+ * metadata, as opposed to its value (secrets.h and the files beside it):
+ *
+ *   manage.c       ListSecrets, DeleteSecret, RestoreSecret, and the purge
+ *                  of secrets whose recovery window ended (sm_maintenance)
+ *   tags.c         TagResource, UntagResource
+ *   password.c     GetRandomPassword
+ *   policy.c       Put/Get/Delete/ValidateResourcePolicy and the rule that
+ *                  decides when a resource policy grants public access
+ *   unsupported.c  replication and rotation: registered, authorized and
+ *                  checked like the others, then refused
+ *
+ * Every handler validates its input with AWS's wording, authorizes through
+ * sm_authorize (secrets.h, SEMANTICS 7 order), and only then looks at the
+ * state of the secret.  Wire shapes: botocore secretsmanager/2017-10-17.
+ * The pure pieces (password generation, the public-policy rule, the
+ * ListSecrets filter matcher) are exposed for tests/unit/secrets_manage_test.c.
+ */
+#ifndef TR_SECRETS_MANAGE_H
+#define TR_SECRETS_MANAGE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/result.h"
+#include "http/op.h"
+
+#define SM_HANDLER(fn) TR_RESULT fn(struct req_ctx *rc, json_t *in, json_t **out)
+
+/* manage.c */
+SM_HANDLER(sm_op_list_secrets);
+SM_HANDLER(sm_op_delete_secret);
+SM_HANDLER(sm_op_restore_secret);
+/* tags.c */
+SM_HANDLER(sm_op_tag_resource);
+SM_HANDLER(sm_op_untag_resource);
+/* password.c */
+SM_HANDLER(sm_op_get_random_password);
+/* policy.c */
+SM_HANDLER(sm_op_put_resource_policy);
+SM_HANDLER(sm_op_get_resource_policy);
+SM_HANDLER(sm_op_delete_resource_policy);
+SM_HANDLER(sm_op_validate_resource_policy);
+/* unsupported.c */
+SM_HANDLER(sm_op_replicate_secret_to_regions);
+SM_HANDLER(sm_op_remove_regions_from_replication);
+SM_HANDLER(sm_op_stop_replication_to_replica);
+SM_HANDLER(sm_op_rotate_secret);
+SM_HANDLER(sm_op_cancel_rotate_secret);
+
+/* ---- manage.c ----------------------------------------------------------- */
+
+/* The purge: every secret whose deletion date is at or before `now` is
+ * removed for good (versions, tags, entity), each in its own transaction,
+ * with one log line naming its ARN.  Secrets pending deletion are found
+ * through the "secret-due" relation DeleteSecret writes (IAM_STORE.md).
+ * Returns the first failure after trying every due secret. */
+TR_RESULT sm_purge_due(const struct server_env *env, int64_t now);
+
+/* ListSecrets Filters: does one filter (Key, its Values) select a secret
+ * with these attributes?  Values are ORed; a value starting with "!" is
+ * negated (selects when the attribute does NOT match).  Prefix matching,
+ * case-sensitive, for name, tag-key, tag-value, primary-region,
+ * owning-service; description is case-insensitive and also matches the
+ * start of any word; "all" matches words of every attribute,
+ * case-insensitively.  Tags: parallel arrays of ntags keys and values. */
+struct sm_filter_subject {
+    const char *name;
+    const char *description;           /* NULL when none */
+    const char *primary_region;        /* NULL: none */
+    const char *owning_service;        /* NULL: none */
+    const char *const *tag_keys;
+    const char *const *tag_values;
+    size_t ntags;
+};
+bool sm_filter_match(const char *key, const char *const *values, size_t nvalues,
+                     const struct sm_filter_subject *s);
+
+/* ---- password.c --------------------------------------------------------- */
+
+/* GetRandomPassword options, with AWS's defaults from sm_password_defaults. */
+struct sm_password_opts {
+    int64_t length;                    /* 1..4096, default 32 */
+    const char *exclude;               /* ExcludeCharacters, "" when none */
+    bool exclude_numbers, exclude_punctuation, exclude_uppercase, exclude_lowercase;
+    bool include_space;
+    bool require_each;                 /* RequireEachIncludedType, default true */
+};
+void sm_password_defaults(struct sm_password_opts *o);
+/* The 32 punctuation characters AWS draws from. */
+extern const char SM_PUNCTUATION[];
+/* Generate into `out` (a secret buf; reset first).  Each character is
+ * drawn uniformly (rejection sampling over crypto/rand.h bytes) from the
+ * included classes minus ExcludeCharacters; with require_each, one
+ * character of each included class (lower, upper, digit, punctuation;
+ * never the space) sits at a random distinct position.  Failures are
+ * InvalidParameterException with AWS's messages. */
+TR_RESULT sm_password_generate(const struct sm_password_opts *o, struct buf *out);
+
+/* ---- policy.c ----------------------------------------------------------- */
+
+/* The rule behind BlockPublicPolicy and ValidateResourcePolicy's broad
+ * access check (documented at the top of policy.c).  `text` must already
+ * parse as JSON; *is_public tells the answer. */
+TR_RESULT sm_policy_is_public(const char *text, bool *is_public);
+
+#endif

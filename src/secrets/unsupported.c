@@ -1,0 +1,125 @@
+/*
+ * unsupported.c -- the replication and rotation operations, which tresor
+ * does not implement yet: ReplicateSecretToRegions,
+ * RemoveRegionsFromReplication, StopReplicationToReplica, RotateSecret,
+ * CancelRotateSecret.
+ *
+ * They are in the operation table so that a client gets a Secrets Manager
+ * answer rather than UnknownOperationException, and they behave like
+ * every other operation up to the point where the work would start: the
+ * members are validated as the model defines them (botocore
+ * secretsmanager/2017-10-17), the caller is authorized for
+ * secretsmanager:<Op> on the secret (SEMANTICS 7 order: an unauthorized
+ * caller learns nothing), the secret must exist and must not be pending
+ * deletion.  Then the request is refused with InvalidRequestException --
+ * the model's error for "a parameter value is not valid for the current
+ * state of the resource", which is what AWS answers when a secret cannot
+ * be rotated or replicated as asked (e.g. rotation without a Lambda
+ * function) -- and a message that says what is missing.  No state changes.
+ */
+#include "secrets/manage.h"
+
+#include <string.h>
+
+#include "core/json.h"
+#include "secrets/secrets.h"
+
+#define MSG_REPLICATION "Secrets Manager on this server does not support replicating secrets to " \
+                        "other Regions."
+#define MSG_ROTATION    "Secrets Manager on this server does not support rotation: there is no " \
+                        "Lambda service to run a rotation function."
+
+/* Authorize, find, require a live secret, then refuse with `msg`. */
+static TR_RESULT refuse(struct req_ctx *rc, const char *action, const char *id,
+                        const struct ctx_entry *extra, size_t nextra, const char *msg)
+{
+    struct secret s;
+    GUARD(sm_find_authorized(rc, action, id, extra, nextra, true, &s));
+    secret_free(&s);
+    BAIL(TR_E_SM_INVALID_REQUEST, "%s", msg);
+}
+
+/* A required list member with at least one element. */
+static TR_RESULT required_list(json_t *in, const char *name)
+{
+    json_t *v = json_object_get(in, name);
+    if (!v || json_is_null(v)) return json_invalid(name, "null", "Member must not be null");
+    if (!json_is_array(v)) BAIL(TR_E_SERIALIZATION, "Unexpected value for member '%s': expected list", name);
+    if (json_array_size(v) < 1)
+        return json_invalid(name, NULL, "Member must have length greater than or equal to 1");
+    return TR_OK;
+}
+
+SM_HANDLER(sm_op_replicate_secret_to_regions)
+{
+    static const char *const MEMBERS[] = {
+        "SecretId", "AddReplicaRegions", "ForceOverwriteReplicaSecret", NULL
+    };
+    const char *id;
+    bool force = false;
+    (void)out;
+    GUARD(sm_check_members(in, MEMBERS));
+    GUARD(sm_get_secret_id(in, &id));
+    GUARD(required_list(in, "AddReplicaRegions"));
+    GUARD(json_get_bool(in, "ForceOverwriteReplicaSecret", NULL, &force));
+    return refuse(rc, "secretsmanager:ReplicateSecretToRegions", id, NULL, 0, MSG_REPLICATION);
+}
+
+SM_HANDLER(sm_op_remove_regions_from_replication)
+{
+    static const char *const MEMBERS[] = { "SecretId", "RemoveReplicaRegions", NULL };
+    const char *id;
+    (void)out;
+    GUARD(sm_check_members(in, MEMBERS));
+    GUARD(sm_get_secret_id(in, &id));
+    GUARD(required_list(in, "RemoveReplicaRegions"));
+    return refuse(rc, "secretsmanager:RemoveRegionsFromReplication", id, NULL, 0, MSG_REPLICATION);
+}
+
+SM_HANDLER(sm_op_stop_replication_to_replica)
+{
+    static const char *const MEMBERS[] = { "SecretId", NULL };
+    const char *id;
+    (void)out;
+    GUARD(sm_check_members(in, MEMBERS));
+    GUARD(sm_get_secret_id(in, &id));
+    return refuse(rc, "secretsmanager:StopReplicationToReplica", id, NULL, 0, MSG_REPLICATION);
+}
+
+SM_HANDLER(sm_op_rotate_secret)
+{
+    static const char *const MEMBERS[] = {
+        "SecretId", "ClientRequestToken", "RotationLambdaARN", "RotationRules",
+        "ExternalSecretRotationMetadata", "ExternalSecretRotationRoleArn", "RotateImmediately", NULL
+    };
+    const char *id, *token, *lambda, *role;
+    bool now = true;
+    struct sm_ctx c;
+    tr_result r;
+    (void)out;
+    GUARD(sm_check_members(in, MEMBERS));
+    GUARD(sm_get_secret_id(in, &id));
+    GUARD(json_get_str(in, "ClientRequestToken", false, SM_TOKEN_MIN, SM_TOKEN_MAX, &token));
+    GUARD(json_get_str(in, "RotationLambdaARN", false, 0, 2048, &lambda));
+    GUARD(json_get_str(in, "ExternalSecretRotationRoleArn", false, 20, 2048, &role));
+    GUARD(json_get_bool(in, "RotateImmediately", NULL, &now));
+    json_t *rules = json_object_get(in, "RotationRules");
+    if (rules && !json_is_null(rules) && !json_is_object(rules))
+        BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'RotationRules': expected structure");
+    sm_ctx_init(&c);
+    r = lambda ? sm_ctx_add(&c, "secretsmanager:RotationLambdaARN", lambda) : TR_OK;
+    if (tr_ok(r))
+        r = refuse(rc, "secretsmanager:RotateSecret", id, c.e, c.n, MSG_ROTATION);
+    sm_ctx_free(&c);
+    return r;
+}
+
+SM_HANDLER(sm_op_cancel_rotate_secret)
+{
+    static const char *const MEMBERS[] = { "SecretId", NULL };
+    const char *id;
+    (void)out;
+    GUARD(sm_check_members(in, MEMBERS));
+    GUARD(sm_get_secret_id(in, &id));
+    return refuse(rc, "secretsmanager:CancelRotateSecret", id, NULL, 0, MSG_ROTATION);
+}
