@@ -247,7 +247,8 @@ TR_RESULT sm_open(struct req_ctx *rc, const struct secret *s, const struct secre
 {
     struct buf dk = BUF_SECRET(64);
     struct buf blob = BUF_INIT(KMS_CT_MAX);
-    struct buf box = BUF_INIT(SM_VALUE_MAX + AEAD_IV_LEN + AEAD_TAG_LEN);
+    /* b64_decode reserves for the padded length: a few bytes of slack. */
+    struct buf box = BUF_INIT(SM_VALUE_MAX + AEAD_IV_LEN + AEAD_TAG_LEN + 8);
     struct buf aad = BUF_INIT(SM_ID_MAX + 256);
     struct key_rec key;
     struct via via;

@@ -1,0 +1,935 @@
+/*
+ * values.c -- CreateSecret, GetSecretValue, BatchGetSecretValue,
+ * PutSecretValue and UpdateSecret: the operations that write or read a
+ * secret's value.
+ *
+ * Order in every handler: members and their AWS validation; authorization
+ * (sm_authorize, SEMANTICS 7: identity first, then existence, then the
+ * resource policy); the secret's state (pending deletion); the KMS hop
+ * (envelope.c) last.  Writers run in the router's transaction (OP_WRITE):
+ * a KMS refusal half-way leaves nothing behind.
+ *
+ * Versions (botocore docs of ClientRequestToken; AWS-recorded LocalStack
+ * snapshots):
+ *  - the ClientRequestToken (32..64 chars; the SDKs fill it) becomes the
+ *    VersionId; a raw request with a value and no token is
+ *    InvalidRequestException "You must provide a ClientRequestToken value.
+ *    We recommend a UUID-type value.";
+ *  - the same token again with the same value (and type) is an idempotent
+ *    retry: nothing changes and the reply is the same; with another value
+ *    it is ResourceExistsException "You can't modify an existing version,
+ *    you can only create new ones.".  Comparing needs the stored value, so
+ *    a retry also needs kms:Decrypt (as AWS documents);
+ *  - labels move with sm_labels_attach (versions.c).
+ *
+ * LastAccessedDate (day precision): GetSecretValue is a read operation.
+ * The date is written only when it changes -- the first read of a secret
+ * (or version) on a given day -- in a small transaction of its own, after
+ * the value was read; a failure of that write is ignored (the read already
+ * succeeded).  So the hot path stays read-only.
+ *
+ * Values: SecretString is 1..65536 characters (never echoed in a
+ * validation message), SecretBinary 1..65536 bytes; both at once is
+ * InvalidParameterException.  Plaintext lives in BUF_SECRET buffers only,
+ * wiped by buf_free; the JSON copies belong to jansson, whose allocator
+ * wipes on free (main.c).
+ *
+ * Choices where AWS is not public (recorded here and in the final report):
+ *  - AddReplicaRegions: replication is not supported; a non-empty list is
+ *    InvalidRequestException "tresor does not support replication of
+ *    secrets to other Regions." after validation and authorization;
+ *  - CreateSecret with Tags also needs secretsmanager:TagResource, as the
+ *    API reference says;
+ *  - UpdateSecret with a new KmsKeyId re-encrypts the AWSCURRENT,
+ *    AWSPENDING and AWSPREVIOUS versions in the same transaction; if any of
+ *    them cannot be opened (old key unusable) or sealed, the whole update
+ *    fails (AWS may skip the re-encryption; we prefer all or nothing).
+ */
+#include "secrets/values.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ct.h"
+#include "core/json.h"
+#include "crypto/rand.h"
+#include "kms/kms.h"
+#include "secrets/envelope.h"
+#include "secrets/manage.h"
+
+static const char *const MSG_NEED_TOKEN =
+    "You must provide a ClientRequestToken value. We recommend a UUID-type value.";
+static const char *const MSG_VERSION_EXISTS =
+    "You can't modify an existing version, you can only create new ones.";
+static const char *const MSG_BOTH_VALUES =
+    "You can't specify both a binary secret value and a string secret value in the same secret.";
+
+/* ---- request pieces ------------------------------------------------------ */
+
+/* A value of the request: SecretString or SecretBinary into pt (a
+ * BUF_SECRET(SM_VALUE_MAX)); *present false when neither. */
+static TR_RESULT get_value(json_t *in, struct buf *pt, bool *present, bool *binary)
+{
+    json_t *s = json_object_get(in, "SecretString");
+    json_t *b = json_object_get(in, "SecretBinary");
+    if (s && json_is_null(s)) s = NULL;
+    if (b && json_is_null(b)) b = NULL;
+    *present = false;
+    *binary = false;
+    if (s && b) BAIL(TR_E_SM_INVALID_PARAMETER, "%s", MSG_BOTH_VALUES);
+    if (s) {
+        if (!json_is_string(s))
+            BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'SecretString': expected string");
+        const char *p = json_string_value(s);
+        size_t bytes = json_string_length(s), chars = 0;
+        for (size_t i = 0; i < bytes; i++)
+            if (((unsigned char)p[i] & 0xC0) != 0x80) chars++;
+        /* The value is never quoted back. */
+        if (chars < 1)
+            return json_invalid("SecretString", NULL,
+                                "Member must have length greater than or equal to 1");
+        if (chars > SM_VALUE_MAX)
+            return json_invalid("SecretString", NULL,
+                                "Member must have length less than or equal to 65536");
+        GUARD(buf_append(pt, p, bytes));
+        *present = true;
+        return TR_OK;
+    }
+    if (b) {
+        GUARD(json_get_blob(in, "SecretBinary", false, 1, SM_VALUE_MAX, pt));
+        *present = true;
+        *binary = true;
+    }
+    return TR_OK;
+}
+
+static TR_RESULT get_token(json_t *in, const char **out)
+{
+    return json_get_str(in, "ClientRequestToken", false, SM_TOKEN_MIN, SM_TOKEN_MAX, out);
+}
+
+/* VersionStages: 1..20 labels of 1..256 characters; duplicates collapse. */
+static TR_RESULT get_stages(json_t *in, const char **labels, size_t *n)
+{
+    json_t *l;
+    *n = 0;
+    GUARD(json_get_str_list(in, "VersionStages", false, SM_STAGES_MAX, 1, SM_STAGE_MAX, &l));
+    if (!l) {
+        labels[(*n)++] = SM_CURRENT;
+        return TR_OK;
+    }
+    if (json_array_size(l) == 0)
+        return json_invalid("VersionStages", "'[]'",
+                            "Member must have length greater than or equal to 1");
+    size_t i;
+    json_t *e;
+    json_array_foreach(l, i, e) {
+        const char *s = json_string_value(e);
+        bool dup = false;
+        for (size_t j = 0; j < *n; j++)
+            if (strcmp(labels[j], s) == 0) dup = true;
+        if (!dup) labels[(*n)++] = s;
+    }
+    return TR_OK;
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static TR_RESULT reply_arn_name(const struct secret *s, json_t **out)
+{
+    json_t *o = json_pack("{s:s, s:s}", "ARN", s->arn, "Name", s->name);
+    ENSURE(o != NULL, TR_E_INTERNAL);
+    *out = o;
+    return TR_OK;
+}
+
+static TR_RESULT stages_json(const struct secret_version *v, json_t **out)
+{
+    json_t *a = json_array();
+    ENSURE(a != NULL, TR_E_INTERNAL);
+    for (size_t i = 0; i < v->nstages; i++)
+        if (json_array_append_new(a, json_string(v->stages[i])) != 0) {
+            json_decref(a);
+            BAIL0(TR_E_INTERNAL);
+        }
+    *out = a;
+    return TR_OK;
+}
+
+/* ---- a new version -------------------------------------------------------- */
+
+/* Is the stored version v's value the same as (pt, binary)?  Opens v as
+ * the caller (kms:Decrypt). */
+static TR_RESULT same_value(struct req_ctx *rc, const struct secret *s,
+                            const struct secret_version *v, const struct buf *pt, bool binary,
+                            bool *same)
+{
+    struct buf old = BUF_SECRET(SM_VALUE_MAX);
+    *same = false;
+    if (!v->ct) return TR_OK;
+    tr_result r = sm_open(rc, s, v, &old);
+    if (tr_ok(r))
+        *same = v->binary == binary && old.len == pt->len && ct_memeq(old.data, pt->data, pt->len);
+    buf_free(&old);
+    return r;
+}
+
+/* Write a new version `token` holding pt with `labels` (PutSecretValue,
+ * UpdateSecret, CreateSecret on an existing entity).  *out points into
+ * s->versions.  *existed tells an idempotent retry (nothing written). */
+static TR_RESULT new_version(struct req_ctx *rc, struct secret *s, const char *token,
+                             const struct buf *pt, bool binary, const char *const *labels,
+                             size_t nlabels, struct secret_version **out, bool *existed)
+{
+    struct secret_version *v = sm_version_by_id(s, token);
+    *existed = false;
+    if (v) {
+        bool same;
+        GUARD(same_value(rc, s, v, pt, binary, &same));
+        if (!same) BAIL(TR_E_SM_RESOURCE_EXISTS, "%s", MSG_VERSION_EXISTS);
+        *existed = true;
+        *out = v;
+        return TR_OK;
+    }
+    GUARD(sm_version_append(s, token, &v));
+    double created = v->created = sm_now(rc);
+    GUARD(sm_seal(rc, s, v, pt->data, pt->len, binary));
+    GUARD(sm_labels_attach(rc->st, s, v, labels, nlabels));
+    GUARD(sm_version_save(rc->st, s, v));
+    /* Pruning removes entries of s->versions: v is looked up again. */
+    GUARD(sm_versions_prune(rc->st, s));
+    *out = sm_version_by_id(s, token);
+    ENSURE(*out != NULL, TR_E_INTERNAL);
+    s->last_changed = created;
+    return TR_OK;
+}
+
+/* ---- CreateSecret ----------------------------------------------------------- */
+
+static TR_RESULT refuse_replicas(json_t *in)
+{
+    json_t *l = json_object_get(in, "AddReplicaRegions");
+    if (!l || json_is_null(l)) return TR_OK;
+    if (!json_is_array(l))
+        BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'AddReplicaRegions': expected list");
+    if (json_array_size(l) == 0) return TR_OK;
+    BAIL(TR_E_SM_INVALID_REQUEST, "tresor does not support replication of secrets to other "
+         "Regions.");
+}
+
+SM_VALUE_HANDLER(sm_op_create_secret)
+{
+    static const char *const MEMBERS[] = {
+        "Name", "ClientRequestToken", "Description", "KmsKeyId", "SecretBinary",
+        "SecretString", "Tags", "AddReplicaRegions", "ForceOverwriteReplicaSecret", "Type", NULL
+    };
+    struct buf pt = BUF_SECRET(SM_VALUE_MAX);
+    struct secret s, old;
+    struct sm_ctx *c = NULL;
+    const char *name, *token, *desc, *kms_id, *type;
+    json_t *tags, *reply = NULL;
+    bool has_value, binary, found = false, force, managed = false;
+    char *arn = NULL, *key_arn = NULL;
+    tr_result r;
+
+    memset(&s, 0, sizeof s);
+    memset(&old, 0, sizeof old);
+    GUARD(json_check_members(in, MEMBERS));
+    GUARD(json_get_str(in, "Name", true, 1, SM_NAME_MAX, &name));
+    GUARD(sm_check_name(name));
+    GUARD(get_token(in, &token));
+    GUARD(json_get_str(in, "Description", false, 0, SM_DESC_MAX, &desc));
+    GUARD(json_get_str(in, "KmsKeyId", false, 0, 2048, &kms_id));
+    GUARD(json_get_str(in, "Type", false, 0, 256, &type));
+    GUARD(json_get_bool(in, "ForceOverwriteReplicaSecret", NULL, &force));
+    GUARD(sm_get_tags(in, "Tags", &tags));
+    r = get_value(in, &pt, &has_value, &binary);
+    if (tr_ok(r) && has_value && !token)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_NEED_TOKEN);
+    if (tr_failed(r)) goto fail;
+
+    /* Authorization against the ARN the secret would get. */
+    r = sm_arn_new(rc->region, rc->who.account_id, name, &arn);
+    if (tr_failed(r)) goto fail;
+    c = malloc(sizeof *c);
+    if (!c) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    sm_ctx_init(c);
+    r = sm_ctx_add(c, "secretsmanager:Name", name);
+    if (tr_ok(r) && desc) r = sm_ctx_add(c, "secretsmanager:Description", desc);
+    if (tr_ok(r) && kms_id) r = sm_ctx_add(c, "secretsmanager:KmsKeyId", kms_id);
+    if (tr_ok(r)) r = sm_ctx_add(c, "secretsmanager:ForceOverwriteReplicaSecret",
+                                 force ? "true" : "false");
+    if (tr_ok(r)) r = sm_ctx_add_request_tags(c, tags);
+    if (tr_ok(r)) r = sm_authorize_account(rc, "secretsmanager:CreateSecret", arn, c->e, c->n);
+    if (tr_ok(r) && json_array_size(tags) > 0)
+        r = sm_authorize_account(rc, "secretsmanager:TagResource", arn, c->e, c->n);
+    if (tr_ok(r)) r = refuse_replicas(in);
+    if (tr_failed(r)) goto fail;
+
+    /* The name: free, pending deletion, or an idempotent retry. */
+    r = sm_lookup_name(rc->st, rc->who.account_id, rc->region, name, &old, &found);
+    if (tr_failed(r)) goto fail;
+    if (found) {
+        struct secret_version *v = token ? sm_version_by_id(&old, token) : NULL;
+        bool same = false;
+        if (old.deleted_date != 0) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "You can't create this "
+                           "secret because a secret with this name is already scheduled for "
+                           "deletion.");
+            goto fail;
+        }
+        if (v && has_value) {
+            r = same_value(rc, &old, v, &pt, binary, &same);
+            if (tr_failed(r)) goto fail;
+            if (!same) {
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_EXISTS, "%s",
+                               MSG_VERSION_EXISTS);
+                goto fail;
+            }
+            r = reply_arn_name(&old, &reply);
+            if (tr_ok(r)) r = sm_set(reply, "VersionId", json_string(v->id));
+            if (tr_failed(r)) goto fail;
+            goto done;
+        }
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_EXISTS,
+                       "The operation failed because the secret %s already exists.", name);
+        goto fail;
+    }
+
+    /* The key, when one was named: it must exist ("" is aws/secretsmanager). */
+    if (kms_id) {
+        r = sm_key_check(rc, kms_id, &managed, &key_arn);
+        if (tr_failed(r)) goto fail;
+    }
+
+    uint8_t idb[16];
+    char id[33];
+    r = rand_bytes(idb, sizeof idb);
+    if (tr_failed(r)) goto fail;
+    for (size_t i = 0; i < sizeof idb; i++) snprintf(id + 2 * i, 3, "%02x", idb[i]);
+    s.id = strdup(id);
+    s.arn = arn;
+    arn = NULL;
+    s.name = strdup(name);
+    snprintf(s.region, sizeof s.region, "%s", rc->region);
+    snprintf(s.account, sizeof s.account, "%s", rc->who.account_id);
+    s.description = desc ? strdup(desc) : NULL;
+    s.kms_key_id = (kms_id && *kms_id) ? strdup(kms_id) : NULL;
+    s.kms_key_arn = key_arn;
+    key_arn = NULL;
+    s.created = s.last_changed = sm_now(rc);
+    s.doc = json_object();
+    if (!s.id || !s.name || (desc && !s.description) || (kms_id && *kms_id && !s.kms_key_id) ||
+        !s.doc) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        goto fail;
+    }
+    if (type) r = sm_set(s.doc, "type", json_string(type));
+    if (tr_ok(r)) r = sm_save(rc->st, &s, true);
+    if (tr_failed(r)) {
+        if (tr_code(r) == TR_E_KMS_ALREADY_EXISTS)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_EXISTS,
+                           "The operation failed because the secret %s already exists.", name);
+        goto fail;
+    }
+    for (size_t i = 0; i < json_array_size(tags) && tr_ok(r); i++) {
+        json_t *t = json_array_get(tags, i);
+        const char *v = json_string_value(json_object_get(t, "Value"));
+        r = rc->st[0]->tag_set(rc->st, s.arn, json_string_value(json_object_get(t, "Key")),
+                               v ? v : "");
+    }
+    if (tr_failed(r)) goto fail;
+
+    r = reply_arn_name(&s, &reply);
+    if (tr_failed(r)) goto fail;
+    if (has_value) {
+        struct secret_version *v;
+        static const char *const current[] = { SM_CURRENT };
+        r = sm_version_append(&s, token, &v);
+        if (tr_failed(r)) goto fail;
+        v->created = s.created;   /* GetSecretValue's CreatedDate == LastChangedDate */
+        r = sm_seal(rc, &s, v, pt.data, pt.len, binary);
+        if (tr_ok(r)) r = sm_labels_attach(rc->st, &s, v, current, 1);
+        if (tr_ok(r)) r = sm_version_save(rc->st, &s, v);
+        if (tr_ok(r)) r = sm_save(rc->st, &s, false);   /* kms_key_arn of the managed key */
+        if (tr_ok(r)) r = sm_set(reply, "VersionId", json_string(token));
+        if (tr_failed(r)) goto fail;
+    }
+done:
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    buf_free(&pt);
+    secret_free(&s);
+    secret_free(&old);
+    if (c) { sm_ctx_free(c); free(c); }
+    free(arn);
+    free(key_arn);
+    return r;
+}
+
+/* ---- GetSecretValue -------------------------------------------------------- */
+
+/* LastAccessedDate: the first read of the day writes it, in a transaction
+ * of its own (see the file comment).  Failures are ignored. */
+static void touch_accessed(struct req_ctx *rc, const struct secret *s,
+                           const struct secret_version *v)
+{
+    int64_t day = sm_day(rc->now);
+    if (s->last_accessed == day && v->last_accessed == day) return;
+    struct ent_rec e;
+    struct secret cur;
+    memset(&e, 0, sizeof e);
+    memset(&cur, 0, sizeof cur);
+    if (tr_failed(rc->st[0]->tx_begin(rc->st))) { tr_clear_error(); return; }
+    tr_result r = rc->st[0]->ent_get_arn(rc->st, SM_KIND, s->arn, &e);
+    if (tr_ok(r)) r = sm_load(rc->st, &e, &cur);
+    if (tr_ok(r)) {
+        struct secret_version *cv = sm_version_by_id(&cur, v->id);
+        cur.last_accessed = day;
+        r = sm_save(rc->st, &cur, false);
+        if (tr_ok(r) && cv) {
+            cv->last_accessed = day;
+            r = sm_version_save(rc->st, &cur, cv);
+        }
+    }
+    if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
+    if (tr_failed(r)) {
+        rc->st[0]->tx_rollback(rc->st);
+        tr_clear_error();
+    }
+    ent_rec_free(&e);
+    secret_free(&cur);
+}
+
+/* The version a GetSecretValue-like request names. */
+static TR_RESULT pick_version(const struct secret *s, const char *vid, const char *stage,
+                              struct secret_version **out)
+{
+    *out = NULL;
+    if (vid) {
+        struct secret_version *v = sm_version_by_id(s, vid);
+        if (!v)
+            BAIL(TR_E_SM_RESOURCE_NOT_FOUND,
+                 "Secrets Manager can't find the specified secret value for VersionId: %s", vid);
+        if (stage && !sm_version_has_stage(v, stage))
+            BAIL(TR_E_SM_INVALID_REQUEST,
+                 "You provided a VersionStage that is not associated to the provided VersionId.");
+        *out = v;
+    } else {
+        const char *st = stage ? stage : SM_CURRENT;
+        *out = sm_version_by_stage(s, st);
+        if (!*out)
+            BAIL(TR_E_SM_RESOURCE_NOT_FOUND,
+                 "Secrets Manager can't find the specified secret value for staging label: %s", st);
+    }
+    if (!(*out)->ct)
+        BAIL(TR_E_SM_RESOURCE_NOT_FOUND,
+             "Secrets Manager can't find the specified secret value for staging label: %s",
+             stage ? stage : SM_CURRENT);
+    return TR_OK;
+}
+
+/* The GetSecretValue reply for version v of s (a found, authorized, live
+ * secret).  Opens the value as the caller. */
+static TR_RESULT value_reply(struct req_ctx *rc, const struct secret *s,
+                             const struct secret_version *v, json_t **out)
+{
+    struct buf pt = BUF_SECRET(SM_VALUE_MAX);
+    json_t *o = NULL, *st = NULL;
+    tr_result r = sm_open(rc, s, v, &pt);
+    if (tr_ok(r)) r = reply_arn_name(s, &o);
+    if (tr_ok(r)) r = sm_set(o, "VersionId", json_string(v->id));
+    if (tr_ok(r)) {
+        if (v->binary) r = kms_set_secret_blob(o, "SecretBinary", pt.data, pt.len);
+        else r = sm_set(o, "SecretString", json_stringn((const char *)pt.data, pt.len));
+    }
+    if (tr_ok(r)) r = stages_json(v, &st);
+    if (tr_ok(r)) { r = sm_set(o, "VersionStages", st); st = NULL; }
+    if (tr_ok(r) && v->created) r = sm_set_date(o, "CreatedDate", v->created);
+    buf_free(&pt);
+    if (tr_failed(r)) { json_decref(o); return r; }
+    *out = o;
+    return TR_OK;
+}
+
+SM_VALUE_HANDLER(sm_op_get_secret_value)
+{
+    static const char *const MEMBERS[] = { "SecretId", "VersionId", "VersionStage", NULL };
+    struct sm_ctx *c = NULL;
+    struct secret s;
+    struct secret_version *v;
+    const char *id, *vid, *stage;
+    tr_result r;
+
+    memset(&s, 0, sizeof s);
+    GUARD(json_check_members(in, MEMBERS));
+    GUARD(sm_get_secret_id(in, &id));
+    GUARD(json_get_str(in, "VersionId", false, SM_TOKEN_MIN, SM_TOKEN_MAX, &vid));
+    GUARD(json_get_str(in, "VersionStage", false, 1, SM_STAGE_MAX, &stage));
+    c = malloc(sizeof *c);
+    ENSURE(c != NULL, TR_E_INTERNAL);
+    sm_ctx_init(c);
+    r = TR_OK;
+    if (vid) r = sm_ctx_add(c, "secretsmanager:VersionId", vid);
+    if (tr_ok(r) && stage) r = sm_ctx_add(c, "secretsmanager:VersionStage", stage);
+    if (tr_ok(r))
+        r = sm_find_authorized(rc, "secretsmanager:GetSecretValue", id, c->e, c->n, true, &s);
+    if (tr_ok(r)) r = pick_version(&s, vid, stage, &v);
+    if (tr_ok(r)) r = value_reply(rc, &s, v, out);
+    if (tr_ok(r)) touch_accessed(rc, &s, v);
+    secret_free(&s);
+    sm_ctx_free(c);
+    free(c);
+    return r;
+}
+
+/* ---- BatchGetSecretValue ---------------------------------------------------- */
+
+/* One per-secret failure into Errors[]: {SecretId, ErrorCode, Message}. */
+static TR_RESULT add_error(json_t *errors, const char *secret_id)
+{
+    const struct tr_error_info *e = tr_last_error();
+    enum tr_err code = e->code ? e->code : TR_E_INTERNAL;
+    const char *type = tr_err_status(code) >= 500 ? "InternalServiceError" : tr_err_type(code);
+    json_t *o = json_pack("{s:s, s:s}", "SecretId", secret_id, "ErrorCode", type);
+    ENSURE(o != NULL, TR_E_INTERNAL);
+    if (e->has_message && tr_err_status(code) < 500)
+        json_object_set_new(o, "Message", json_string(e->message));
+    ENSURE(json_array_append_new(errors, o) == 0, TR_E_INTERNAL);
+    tr_clear_error();
+    return TR_OK;
+}
+
+/* GetSecretValue of one secret for BatchGetSecretValue; per-secret
+ * failures (authorization, not found, deleted, KMS) land in errors. */
+static TR_RESULT batch_one(struct req_ctx *rc, const char *id, json_t *values, json_t *errors)
+{
+    struct secret s;
+    struct secret_version *v = NULL;
+    json_t *o = NULL;
+    memset(&s, 0, sizeof s);
+    tr_result r = sm_find_authorized(rc, "secretsmanager:GetSecretValue", id, NULL, 0, true, &s);
+    if (tr_ok(r)) r = pick_version(&s, NULL, NULL, &v);
+    if (tr_ok(r)) r = value_reply(rc, &s, v, &o);
+    if (tr_ok(r)) {
+        touch_accessed(rc, &s, v);
+        secret_free(&s);
+        ENSURE(json_array_append_new(values, o) == 0, TR_E_INTERNAL);
+        return TR_OK;
+    }
+    secret_free(&s);
+    if (tr_code(r) == TR_E_INTERNAL) return r;
+    return add_error(errors, id);
+}
+
+/* The attributes of a stored secret for sm_filter_match. */
+static TR_RESULT filter_selects(store_t st, const struct secret *s, json_t *filters, bool *yes)
+{
+    struct tag_rec *tags = NULL;
+    size_t nt = 0;
+    const char **keys = NULL, **vals = NULL;
+    *yes = true;
+    GUARD(st[0]->tag_list(st, s->arn, &tags, &nt));
+    tr_result r = TR_OK;
+    if (nt) {
+        keys = calloc(nt, sizeof *keys);
+        vals = calloc(nt, sizeof *vals);
+        if (!keys || !vals) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+        for (size_t i = 0; i < nt; i++) {
+            keys[i] = tags[i].key;
+            vals[i] = tags[i].value ? tags[i].value : "";
+        }
+    }
+    struct sm_filter_subject subj = {
+        .name = s->name, .description = s->description,
+        .tag_keys = keys, .tag_values = vals, .ntags = nt,
+    };
+    size_t i;
+    json_t *f;
+    json_array_foreach(filters, i, f) {
+        const char *key = json_string_value(json_object_get(f, "Key"));
+        json_t *vl = json_object_get(f, "Values");
+        const char *v[10];
+        size_t nv = 0, j;
+        json_t *e;
+        json_array_foreach(vl, j, e)
+            if (nv < 10 && json_is_string(e)) v[nv++] = json_string_value(e);
+        if (!key || !sm_filter_match(key, v, nv, &subj)) { *yes = false; break; }
+    }
+fail:
+    free(keys);
+    free(vals);
+    tag_list_free(tags, nt);
+    return r;
+}
+
+static const char *const FILTER_KEYS[] = {
+    "description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all", NULL
+};
+
+static TR_RESULT check_filters(json_t *filters)
+{
+    if (!json_is_array(filters))
+        BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Filters': expected list");
+    if (json_array_size(filters) > 10)
+        return json_invalid("Filters", NULL, "Member must have length less than or equal to 10");
+    size_t i;
+    json_t *f;
+    json_array_foreach(filters, i, f) {
+        if (!json_is_object(f))
+            BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Filters': expected structure");
+        const char *key = json_string_value(json_object_get(f, "Key"));
+        bool ok = false;
+        for (const char *const *k = FILTER_KEYS; key && *k; k++)
+            if (strcmp(*k, key) == 0) ok = true;
+        char where[48];
+        snprintf(where, sizeof where, "filters.%zu.member.key", i + 1);
+        if (!ok)
+            return json_invalid(where, key ? "" : "null",
+                                "Member must satisfy enum value set: [all, name, tag-key, "
+                                "description, primary-region, owning-service, tag-value]");
+        json_t *vl = json_object_get(f, "Values");
+        if (!json_is_array(vl) || json_array_size(vl) < 1 || json_array_size(vl) > 10) {
+            snprintf(where, sizeof where, "filters.%zu.member.values", i + 1);
+            return json_invalid(where, NULL, json_is_array(vl) && json_array_size(vl) > 10
+                                ? "Member must have length less than or equal to 10"
+                                : "Member must have length greater than or equal to 1");
+        }
+        size_t j;
+        json_t *e;
+        json_array_foreach(vl, j, e) {
+            if (!json_is_string(e))
+                BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Values': expected string");
+            const char *s = json_string_value(e);
+            if (strlen(s) > 512)
+                return json_invalid(where, NULL, "Member must have length less than or equal to 512");
+            for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || strchr(" :_@/+=.-!", *p)))
+                    return json_invalid(where, NULL, "Member must satisfy regular expression "
+                                        "pattern: ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$");
+        }
+    }
+    return TR_OK;
+}
+
+/* NextToken: base64 of the stored name ("<region>:<name>") of the last
+ * secret returned. */
+static TR_RESULT token_decode(const char *tok, char *out, size_t n)
+{
+    struct buf b = BUF_INIT(SM_NAME_MAX + 80);
+    tr_result r = b64_decode(tok, strlen(tok), &b);
+    if (tr_ok(r) && (b.len == 0 || b.len >= n || memchr(b.data, 0, b.len)))
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_NEXT_TOKEN, NULL);
+    if (tr_ok(r)) {
+        memcpy(out, b.data, b.len);
+        out[b.len] = '\0';
+    }
+    buf_free(&b);
+    if (tr_failed(r))
+        BAIL(TR_E_SM_INVALID_NEXT_TOKEN, "The NextToken value is invalid.");
+    return TR_OK;
+}
+
+static TR_RESULT batch_filtered(struct req_ctx *rc, json_t *filters, size_t max,
+                                const char *next, json_t *values, json_t *errors, json_t *reply)
+{
+    char after[SM_NAME_MAX + 80] = "", prefix[80], last[SM_NAME_MAX + 80] = "";
+    size_t got = 0;
+    bool more = true;
+    if (next) GUARD(token_decode(next, after, sizeof after));
+    snprintf(prefix, sizeof prefix, "/%s/", rc->region);
+    while (got < max && more) {
+        struct ent_rec *ents = NULL;
+        size_t n = 0;
+        GUARD(rc->st[0]->ent_list(rc->st, SM_KIND, rc->who.account_id, prefix,
+                                  after[0] ? after : NULL, 100, &ents, &n));
+        more = n == 100;
+        tr_result r = TR_OK;
+        for (size_t i = 0; i < n && tr_ok(r); i++) {
+            snprintf(after, sizeof after, "%s", ents[i].name);
+            struct secret s;
+            bool yes = false;
+            r = sm_load(rc->st, &ents[i], &s);
+            if (tr_failed(r)) break;
+            if (s.deleted_date == 0) r = filter_selects(rc->st, &s, filters, &yes);
+            if (tr_ok(r) && yes) {
+                if (got == max) {
+                    more = true;
+                    secret_free(&s);
+                    goto page_full;
+                }
+                r = batch_one(rc, s.arn, values, errors);
+                got++;
+                snprintf(last, sizeof last, "%s", ents[i].name);
+            }
+            secret_free(&s);
+        }
+        ent_list_free(ents, n);
+        GUARD(r);
+        continue;
+page_full:
+        ent_list_free(ents, n);
+        break;
+    }
+    if (more && last[0]) {
+        struct buf b = BUF_INIT(2 * sizeof last);
+        const char *t;
+        tr_result r = b64_encode((const uint8_t *)last, strlen(last), &b);
+        if (tr_ok(r)) r = buf_cstr(&b, &t);
+        if (tr_ok(r)) r = sm_set(reply, "NextToken", json_string(t));
+        buf_free(&b);
+        GUARD(r);
+    }
+    return TR_OK;
+}
+
+SM_VALUE_HANDLER(sm_op_batch_get_secret_value)
+{
+    static const char *const MEMBERS[] = {
+        "SecretIdList", "Filters", "MaxResults", "NextToken", NULL
+    };
+    json_t *ids, *filters = json_object_get(in, "Filters");
+    json_t *reply = NULL, *values = NULL, *errors = NULL;
+    const char *next;
+    int64_t max = 20;
+    bool has_max;
+    tr_result r;
+
+    GUARD(json_check_members(in, MEMBERS));
+    GUARD(json_get_str_list(in, "SecretIdList", false, 20, 1, SM_ID_MAX, &ids));
+    if (ids && json_array_size(ids) == 0)
+        return json_invalid("SecretIdList", "'[]'", "Member must have length greater than or equal to 1");
+    if (filters && json_is_null(filters)) filters = NULL;
+    if (filters) GUARD(check_filters(filters));
+    GUARD(json_get_int(in, "MaxResults", false, 1, 20, &has_max, &max));
+    GUARD(json_get_str(in, "NextToken", false, 1, 4096, &next));
+    if (ids && filters)
+        BAIL(TR_E_SM_INVALID_PARAMETER,
+             "Either 'SecretIdList' or 'Filters' must be provided, but not both.");
+    if (!ids && !filters)
+        BAIL(TR_E_SM_INVALID_PARAMETER,
+             "Either 'SecretIdList' or 'Filters' must be provided, but not both.");
+    if (has_max && !filters)
+        BAIL(TR_E_SM_INVALID_PARAMETER, "'Filters' not specified. 'Filters' must also be "
+             "specified when 'MaxResults' is provided.");
+    GUARD(sm_authorize_account(rc, "secretsmanager:BatchGetSecretValue", NULL, NULL, 0));
+
+    reply = json_object();
+    values = json_array();
+    errors = json_array();
+    if (!reply || !values || !errors) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = TR_OK;
+    if (ids) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(ids, i, e) {
+            const char *id = json_string_value(e);
+            r = sm_check_name(strncmp(id, "arn:", 4) == 0 ? "" : id);
+            if (tr_failed(r)) r = add_error(errors, id);
+            else r = batch_one(rc, id, values, errors);
+            if (tr_failed(r)) goto fail;
+        }
+    } else {
+        r = batch_filtered(rc, filters, (size_t)max, next, values, errors, reply);
+        if (tr_failed(r)) goto fail;
+    }
+    r = sm_set(reply, "SecretValues", values);
+    values = NULL;
+    if (tr_ok(r)) { r = sm_set(reply, "Errors", errors); errors = NULL; }
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    json_decref(values);
+    json_decref(errors);
+    return r;
+}
+
+/* ---- PutSecretValue ----------------------------------------------------------- */
+
+SM_VALUE_HANDLER(sm_op_put_secret_value)
+{
+    static const char *const MEMBERS[] = {
+        "SecretId", "ClientRequestToken", "SecretBinary", "SecretString", "VersionStages",
+        "RotationToken", NULL
+    };
+    struct buf pt = BUF_SECRET(SM_VALUE_MAX);
+    struct secret s;
+    struct secret_version *v;
+    const char *id, *token, *rot, *labels[SM_STAGES_MAX + 1];
+    size_t nlabels;
+    bool has_value, binary, existed;
+    json_t *reply = NULL, *st = NULL;
+    tr_result r;
+
+    memset(&s, 0, sizeof s);
+    GUARD(json_check_members(in, MEMBERS));
+    GUARD(sm_get_secret_id(in, &id));
+    GUARD(get_token(in, &token));
+    GUARD(get_stages(in, labels, &nlabels));
+    GUARD(json_get_str(in, "RotationToken", false, 36, 256, &rot));
+    r = get_value(in, &pt, &has_value, &binary);
+    if (tr_failed(r)) goto fail;
+    r = sm_find_authorized(rc, "secretsmanager:PutSecretValue", id, NULL, 0, true, &s);
+    if (tr_failed(r)) goto fail;
+    if (!has_value) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST,
+                       "You must provide either SecretString or SecretBinary.");
+        goto fail;
+    }
+    if (!token) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_NEED_TOKEN);
+        goto fail;
+    }
+    r = new_version(rc, &s, token, &pt, binary, labels, nlabels, &v, &existed);
+    if (tr_ok(r) && !existed) r = sm_save(rc->st, &s, false);
+    if (tr_ok(r)) r = reply_arn_name(&s, &reply);
+    if (tr_ok(r)) r = sm_set(reply, "VersionId", json_string(v->id));
+    if (tr_ok(r)) r = stages_json(v, &st);
+    if (tr_ok(r)) { r = sm_set(reply, "VersionStages", st); st = NULL; }
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    buf_free(&pt);
+    secret_free(&s);
+    return r;
+}
+
+/* ---- UpdateSecret --------------------------------------------------------------- */
+
+/* Move s to the key `kms_id` ("" = aws/secretsmanager): validate access,
+ * then re-encrypt the AWSCURRENT, AWSPENDING and AWSPREVIOUS versions
+ * (open with the old key as the caller, seal under the new one). */
+static TR_RESULT change_key(struct req_ctx *rc, struct secret *s, const char *kms_id)
+{
+    struct buf pt = BUF_SECRET(SM_VALUE_MAX);
+    char *key_arn = NULL, *new_id = NULL;
+    bool managed;
+    tr_result r = sm_key_check(rc, kms_id, &managed, &key_arn);
+    if (tr_failed(r)) goto fail;
+    if (!managed) {
+        new_id = strdup(kms_id);
+        if (!new_id) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    }
+    /* Nothing to do when the key does not change. */
+    if (s->kms_key_arn && strcmp(s->kms_key_arn, key_arn) == 0 &&
+        ((!new_id && !s->kms_key_id) || (new_id && s->kms_key_id &&
+                                         strcmp(new_id, s->kms_key_id) == 0)))
+        goto fail;
+    r = sm_key_validate(rc, s, key_arn);
+    if (tr_failed(r)) goto fail;
+
+    /* Open everything first, under the old key... */
+    static const char *const LABELS[] = { SM_CURRENT, SM_PENDING, SM_PREVIOUS };
+    struct secret_version *todo[3];
+    size_t ntodo = 0;
+    for (size_t i = 0; i < 3; i++) {
+        struct secret_version *v = sm_version_by_stage(s, LABELS[i]);
+        bool dup = false;
+        for (size_t j = 0; j < ntodo; j++) dup |= todo[j] == v;
+        if (v && v->ct && !dup) todo[ntodo++] = v;
+    }
+    free(s->kms_key_id);
+    s->kms_key_id = new_id;
+    new_id = NULL;
+    free(s->kms_key_arn);
+    s->kms_key_arn = key_arn;
+    key_arn = NULL;
+    /* ...and seal each under the new one (s->kms_key_* now name it). */
+    for (size_t i = 0; i < ntodo && tr_ok(r); i++) {
+        struct secret_version *v = todo[i];
+        buf_reset(&pt);
+        /* sm_open needs the version's own edk, which names the old key. */
+        r = sm_open(rc, s, v, &pt);
+        if (tr_ok(r)) r = sm_seal(rc, s, v, pt.data, pt.len, v->binary);
+        if (tr_ok(r)) r = sm_version_save(rc->st, s, v);
+    }
+fail:
+    buf_free(&pt);
+    free(key_arn);
+    free(new_id);
+    return r;
+}
+
+SM_VALUE_HANDLER(sm_op_update_secret)
+{
+    static const char *const MEMBERS[] = {
+        "SecretId", "ClientRequestToken", "Description", "KmsKeyId", "SecretBinary",
+        "SecretString", "Type", NULL
+    };
+    static const char *const current[] = { SM_CURRENT };
+    struct buf pt = BUF_SECRET(SM_VALUE_MAX);
+    struct secret s;
+    struct secret_version *v = NULL;
+    struct sm_ctx *c = NULL;
+    const char *id, *token, *desc, *kms_id, *type;
+    bool has_value, binary, existed = false, changed = false;
+    json_t *reply = NULL;
+    tr_result r;
+
+    memset(&s, 0, sizeof s);
+    GUARD(json_check_members(in, MEMBERS));
+    GUARD(sm_get_secret_id(in, &id));
+    GUARD(get_token(in, &token));
+    GUARD(json_get_str(in, "Description", false, 0, SM_DESC_MAX, &desc));
+    GUARD(json_get_str(in, "KmsKeyId", false, 0, 2048, &kms_id));
+    GUARD(json_get_str(in, "Type", false, 0, 256, &type));
+    r = get_value(in, &pt, &has_value, &binary);
+    if (tr_failed(r)) goto fail;
+    c = malloc(sizeof *c);
+    if (!c) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    sm_ctx_init(c);
+    if (desc) r = sm_ctx_add(c, "secretsmanager:Description", desc);
+    if (tr_ok(r) && kms_id) r = sm_ctx_add(c, "secretsmanager:KmsKeyId", kms_id);
+    if (tr_ok(r)) r = sm_find_authorized(rc, "secretsmanager:UpdateSecret", id, c->e, c->n, true, &s);
+    if (tr_failed(r)) goto fail;
+    if (has_value && !token) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_NEED_TOKEN);
+        goto fail;
+    }
+    if (kms_id) {
+        r = change_key(rc, &s, kms_id);
+        if (tr_failed(r)) goto fail;
+        changed = true;
+    }
+    if (desc) {
+        char *d = strdup(desc);
+        if (!d) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+        free(s.description);
+        s.description = d;
+        changed = true;
+    }
+    if (type) {
+        r = sm_set(s.doc, "type", json_string(type));
+        if (tr_failed(r)) goto fail;
+        changed = true;
+    }
+    if (has_value) {
+        r = new_version(rc, &s, token, &pt, binary, current, 1, &v, &existed);
+        if (tr_failed(r)) goto fail;
+        changed |= !existed;
+    }
+    if (changed) {
+        s.last_changed = sm_now(rc);
+        r = sm_save(rc->st, &s, false);
+        if (tr_failed(r)) goto fail;
+    }
+    r = reply_arn_name(&s, &reply);
+    if (tr_ok(r) && v) r = sm_set(reply, "VersionId", json_string(v->id));
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    buf_free(&pt);
+    secret_free(&s);
+    if (c) { sm_ctx_free(c); free(c); }
+    return r;
+}
