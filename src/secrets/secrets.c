@@ -765,7 +765,7 @@ TR_RESULT sm_get_tags(json_t *in, const char *member, json_t **out)
             return json_invalid(where, NULL, "Member must have length less than or equal to 256");
         }
         if (strncasecmp(ks, "aws:", 4) == 0)
-            BAIL(TR_E_SM_INVALID_PARAMETER, "Invalid tag key. Tag keys cannot start with 'aws:'.");
+            BAIL(TR_E_SM_INVALID_PARAMETER, "You can't modify system tags. Tag key: '%s'.", ks);
         for (size_t j = 0; j < i; j++) {
             const char *kj = json_string_value(json_object_get(json_array_get(l, j), "Key"));
             if (kj && strcmp(kj, ks) == 0)

@@ -58,6 +58,11 @@
 #include "secrets/envelope.h"
 #include "secrets/manage.h"
 
+/* Request values: b64_decode reserves for the padded length, so the
+ * buffer has a few bytes of slack over the 65536-byte limit (the limit
+ * itself is checked by json_get_blob). */
+#define VALUE_BUF (SM_VALUE_MAX + 8)
+
 static const char *const MSG_NEED_TOKEN =
     "You must provide a ClientRequestToken value. We recommend a UUID-type value.";
 static const char *const MSG_VERSION_EXISTS =
@@ -165,7 +170,7 @@ static TR_RESULT same_value(struct req_ctx *rc, const struct secret *s,
                             const struct secret_version *v, const struct buf *pt, bool binary,
                             bool *same)
 {
-    struct buf old = BUF_SECRET(SM_VALUE_MAX);
+    struct buf old = BUF_SECRET(VALUE_BUF);
     *same = false;
     if (!v->ct) return TR_OK;
     tr_result r = sm_open(rc, s, v, &old);
@@ -224,7 +229,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
         "Name", "ClientRequestToken", "Description", "KmsKeyId", "SecretBinary",
         "SecretString", "Tags", "AddReplicaRegions", "ForceOverwriteReplicaSecret", "Type", NULL
     };
-    struct buf pt = BUF_SECRET(SM_VALUE_MAX);
+    struct buf pt = BUF_SECRET(VALUE_BUF);
     struct secret s, old;
     struct sm_ctx *c = NULL;
     const char *name, *token, *desc, *kms_id, *type;
@@ -437,7 +442,7 @@ static TR_RESULT pick_version(const struct secret *s, const char *vid, const cha
 static TR_RESULT value_reply(struct req_ctx *rc, const struct secret *s,
                              const struct secret_version *v, json_t **out)
 {
-    struct buf pt = BUF_SECRET(SM_VALUE_MAX);
+    struct buf pt = BUF_SECRET(VALUE_BUF);
     json_t *o = NULL, *st = NULL;
     tr_result r = sm_open(rc, s, v, &pt);
     if (tr_ok(r)) r = reply_arn_name(s, &o);
@@ -758,7 +763,7 @@ SM_VALUE_HANDLER(sm_op_put_secret_value)
         "SecretId", "ClientRequestToken", "SecretBinary", "SecretString", "VersionStages",
         "RotationToken", NULL
     };
-    struct buf pt = BUF_SECRET(SM_VALUE_MAX);
+    struct buf pt = BUF_SECRET(VALUE_BUF);
     struct secret s;
     struct secret_version *v;
     const char *id, *token, *rot, *labels[SM_STAGES_MAX + 1];
@@ -809,7 +814,7 @@ fail:
  * (open with the old key as the caller, seal under the new one). */
 static TR_RESULT change_key(struct req_ctx *rc, struct secret *s, const char *kms_id)
 {
-    struct buf pt = BUF_SECRET(SM_VALUE_MAX);
+    struct buf pt = BUF_SECRET(VALUE_BUF);
     char *key_arn = NULL, *new_id = NULL;
     bool managed;
     tr_result r = sm_key_check(rc, kms_id, &managed, &key_arn);
@@ -865,7 +870,7 @@ SM_VALUE_HANDLER(sm_op_update_secret)
         "SecretString", "Type", NULL
     };
     static const char *const current[] = { SM_CURRENT };
-    struct buf pt = BUF_SECRET(SM_VALUE_MAX);
+    struct buf pt = BUF_SECRET(VALUE_BUF);
     struct secret s;
     struct secret_version *v = NULL;
     struct sm_ctx *c = NULL;
