@@ -845,7 +845,15 @@ TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool vers
     if (doc_num(d, "last_rotated")) GUARD(sm_set_date(obj, "LastRotatedDate", doc_num(d, "last_rotated")));
     if (s->last_changed) GUARD(sm_set_date(obj, "LastChangedDate", s->last_changed));
     if (s->last_accessed) GUARD(sm_set_date(obj, "LastAccessedDate", (double)s->last_accessed));
-    if (s->deleted_date) GUARD(sm_set_date(obj, "DeletedDate", s->deleted_date));
+    /* DescribeSecret's DeletedDate is "the date the secret is scheduled
+     * for deletion" (model): the doc's deletion_date that DeleteSecret
+     * records (manage.c), else the request time.  ListSecrets documents
+     * its DeletedDate as when the deletion occurred: manage.c sets that
+     * one itself after this fill when it wants the other date. */
+    if (s->deleted_date) {
+        double when = doc_num(d, "deletion_date");
+        GUARD(sm_set_date(obj, "DeletedDate", when ? when : s->deleted_date));
+    }
     if (doc_num(d, "next_rotation")) GUARD(sm_set_date(obj, "NextRotationDate", doc_num(d, "next_rotation")));
     GUARD(sm_tags_json(rc->st, s->arn, &tags));
     if (json_array_size(tags) > 0) GUARD(sm_set(obj, "Tags", tags));
