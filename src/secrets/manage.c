@@ -734,7 +734,7 @@ SM_HANDLER(sm_op_list_secrets)
     r = sm_authorize_account(rc, "secretsmanager:ListSecrets", NULL, NULL, 0);
     if (tr_ok(r)) r = load_items(rc, q, planned, &items, &n);
     if (tr_failed(r)) goto fail;
-    qsort_r(items, n, sizeof *items, item_qsort, q);
+    if (n > 1) qsort_r(items, n, sizeof *items, item_qsort, q);
 
     reply = json_object();
     list = json_array();
