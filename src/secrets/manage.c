@@ -314,38 +314,41 @@ TR_RESULT sm_purge_due(const struct server_env *env, int64_t now)
 
 /* ---- Filters ----------------------------------------------------------------- */
 
-/* Next word of s at *p: a run of letters and digits, split again where a
- * lower-case letter or digit is followed by an upper-case one ("MyApp"
- * is "My", "App").  Returns its length (0: no more words). */
+/* Next word of a filter value at *p: a run of letters and digits.
+ * Returns its length (0: no more words). */
 static size_t next_word(const char *s, size_t *p, const char **w)
 {
     size_t i = *p;
     while (s[i] && !isalnum((unsigned char)s[i])) i++;
     size_t start = i;
-    while (s[i] && isalnum((unsigned char)s[i])) {
-        i++;
-        if (s[i] && isupper((unsigned char)s[i]) &&
-            (islower((unsigned char)s[i - 1]) || isdigit((unsigned char)s[i - 1])))
-            break;
-    }
+    while (s[i] && isalnum((unsigned char)s[i])) i++;
     *p = i;
     *w = s + start;
     return i - start;
 }
 
-/* Does every word of `value` begin some word of `attr` (case-insensitive)?
- * A value without words matches nothing. */
+/* Where a word of an attribute may start: at the start of a run of
+ * letters and digits, or at an upper-case letter after a lower-case one
+ * ("MyAppToken" has words at M, A and T). */
+static bool word_start(const char *attr, size_t i)
+{
+    unsigned char c = (unsigned char)attr[i];
+    if (!isalnum(c)) return false;
+    if (i == 0 || !isalnum((unsigned char)attr[i - 1])) return true;
+    return isupper(c) && islower((unsigned char)attr[i - 1]);
+}
+
+/* Does every word of `value` begin at a word start of `attr`
+ * (case-insensitive)?  A value without words matches nothing. */
 static bool words_match(const char *value, const char *attr)
 {
     size_t p = 0, vn, nwords = 0;
     const char *vw;
     while ((vn = next_word(value, &p, &vw)) > 0) {
         bool hit = false;
-        size_t q = 0, an;
-        const char *aw;
         nwords++;
-        while (!hit && (an = next_word(attr, &q, &aw)) > 0)
-            hit = an >= vn && strncasecmp(aw, vw, vn) == 0;
+        for (size_t i = 0; attr[i] && !hit; i++)
+            hit = word_start(attr, i) && strncasecmp(attr + i, vw, vn) == 0;
         if (!hit) return false;
     }
     return nwords > 0;

@@ -19,11 +19,14 @@
  *     aren't blocked", the model) and a public policy (below):
  *       PublicPolicyException "You can't attach a resource-based policy
  *       that allows broad access to the secret." (the user guide's text)
- *   - ValidateResourcePolicy never fails for the policy's content: it
- *     answers PolicyValidationPassed and one ValidationErrors entry per
- *     failed check, CheckName SYNTAX_CHECK, PRINCIPAL_CHECK,
- *     BROAD_ACCESS_CHECK or LOCKOUT_CHECK (our names: AWS does not publish
- *     its own).  The lockout check fails when the policy would explicitly
+ *   - ValidateResourcePolicy refuses a document that does not compile
+ *     as PutResourcePolicy does (the model lists
+ *     MalformedPolicyDocumentException for it); every other check is
+ *     answered, not failed: PolicyValidationPassed and one ValidationErrors
+ *     entry per failed check, CheckName PRINCIPAL_CHECK, BROAD_ACCESS_CHECK
+ *     or LOCKOUT_CHECK (our names: AWS does not publish its own), with
+ *     the user guide's messages.  The lockout check fails when the policy
+ *     would explicitly
  *     deny the caller secretsmanager:PutResourcePolicy on the secret
  *     ("Your requested changes will not allow you to manage this secret in
  *     the future.").
@@ -257,7 +260,6 @@ static TR_RESULT principal_exists(void *arg, const char *p)
 /* The outcome of the checks on one document. */
 struct check {
     bool syntax_ok, principals_ok, is_public, lockout;
-    char syntax_msg[TR_ERR_MSG_MAX];     /* the engine's reason */
     const char *principal_msg;
 };
 
@@ -303,8 +305,7 @@ static TR_RESULT check_policy(struct req_ctx *rc, const struct secret *s, const 
     if (tr_failed(r)) {
         if (tr_code(r) != TR_E_POLICY_MALFORMED) return r;
         const struct tr_error_info *e = tr_last_error();
-        snprintf(c->syntax_msg, sizeof c->syntax_msg, "%s", e->has_message ? e->message : MSG_SYNTAX);
-        if (strncmp(c->syntax_msg, "Invalid principal", 17) == 0) {
+        if (e->has_message && strncmp(e->message, "Invalid principal", 17) == 0) {
             c->syntax_ok = true;
             c->principals_ok = false;
             c->principal_msg = MSG_PRINCIPAL;
@@ -459,13 +460,12 @@ SM_HANDLER(sm_op_validate_resource_policy)
         r = sm_authorize_account(rc, "secretsmanager:ValidateResourcePolicy", NULL, NULL, 0);
     }
     if (tr_ok(r)) r = check_policy(rc, have ? &s : NULL, text, true, c);
+    if (tr_ok(r) && !c->syntax_ok) r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_MALFORMED_POLICY, MSG_SYNTAX);
     if (tr_failed(r)) goto fail;
     reply = json_object();
     errs = json_array();
     if (!reply || !errs) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    if (!c->syntax_ok) r = add_error(errs, "SYNTAX_CHECK", c->syntax_msg);
-    if (tr_ok(r) && c->syntax_ok && !c->principals_ok)
-        r = add_error(errs, "PRINCIPAL_CHECK", c->principal_msg);
+    if (!c->principals_ok) r = add_error(errs, "PRINCIPAL_CHECK", c->principal_msg);
     if (tr_ok(r) && c->is_public)
         r = add_error(errs, "BROAD_ACCESS_CHECK",
                       "This resource policy grants broad access to your secret.");

@@ -521,6 +521,16 @@ static void test_filter_match_unit(void **state)
     assert_true(sm_filter_match("all", a1, 1, &s));
     assert_false(sm_filter_match("all", a2, 1, &s));
     assert_true(sm_filter_match("all", a3, 1, &s));
+    /* Words of the value are not split at case changes; the attribute's are. */
+    const char *a4[] = { "PRODDB" }, *a5[] = { "APPPROD" }, *a6[] = { "rod" };
+    s.name = "F3A9prodDb";
+    assert_true(sm_filter_match("all", (const char *[]){ "f3a9" }, 1, &s));
+    assert_true(sm_filter_match("all", (const char *[]){ "F3A9PRODDB" }, 1, &s));
+    assert_true(sm_filter_match("all", (const char *[]){ "db" }, 1, &s));
+    s.name = "app/Prod-Db";
+    assert_false(sm_filter_match("all", a4, 1, &s));
+    assert_false(sm_filter_match("all", a5, 1, &s));
+    assert_false(sm_filter_match("all", a6, 1, &s));
 }
 
 /* ---- DeleteSecret, RestoreSecret, the purge --------------------------------------- */
@@ -1112,10 +1122,11 @@ static void test_validate_resource_policy(void **state)
     assert_string_equal(check_names(o), "BROAD_ACCESS_CHECK");
     json_decref(o);
 
-    o = validate(NULL, "{\"Statement\":[]");
-    assert_true(json_is_false(json_object_get(o, "PolicyValidationPassed")));
-    assert_string_equal(check_names(o), "SYNTAX_CHECK");
-    json_decref(o);
+    /* A document that does not compile is refused, as PutResourcePolicy does. */
+    call_err("ValidateResourcePolicy", json_pack("{s:s}", "ResourcePolicy", "{\"Statement\":[]"),
+             TR_E_SM_MALFORMED_POLICY, "This resource policy contains a syntax error.");
+    call_err("ValidateResourcePolicy", json_pack("{s:s, s:s}", "SecretId", "vp", "ResourcePolicy",
+                                                 "[]"), TR_E_SM_MALFORMED_POLICY, NULL);
 
     o = validate(NULL, STMT("Allow", "{\"AWS\":\"arn:aws:iam::" ACCT ":user/ghost\"}", ""));
     assert_string_equal(check_names(o), "PRINCIPAL_CHECK");
