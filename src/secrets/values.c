@@ -234,7 +234,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     struct sm_ctx *c = NULL;
     const char *name, *token, *desc, *kms_id, *type;
     json_t *tags, *reply = NULL;
-    bool has_value, binary, found = false, force, managed = false;
+    bool has_value, binary, found = false, force = false, managed = false;
     char *arn = NULL, *key_arn = NULL;
     tr_result r;
 
