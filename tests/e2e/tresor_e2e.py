@@ -28,6 +28,8 @@ endpoint; the service comes from the SigV4 scope):
   srv.cli(svc, ...)    the AWS CLI for any service, any profile or env creds
   srv.run_tresor(...)  another `tresor` subcommand over this data dir
   srv.create_account() `tresor account create`; a Caller for the new root
+  srv.sm()             a boto3 Secrets Manager client (root of account A), with
+                       the vendored model of tests/e2e/models (AWS_DATA_PATH)
 
   Caller               one identity's credentials: .kms .iam .sts clients,
                        .session (a boto3 Session), .arn, .account
@@ -65,6 +67,20 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 REPO = Path(__file__).resolve().parents[2]
+
+# Service models newer than the ones botocore 1.29 and the Debian AWS CLI
+# ship (Secrets Manager's BatchGetSecretValue came later): botocore and the
+# CLI look in the directories of AWS_DATA_PATH before their own data.  Set
+# here, at import, before any client exists; cli_env() passes it on.
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+
+def _data_path_with_models(current):
+    parts = [p for p in (current or "").split(os.pathsep) if p and p != str(MODELS_DIR)]
+    return os.pathsep.join([str(MODELS_DIR)] + parts)
+
+
+os.environ["AWS_DATA_PATH"] = _data_path_with_models(os.environ.get("AWS_DATA_PATH"))
 REGION = "us-east-1"
 ACCOUNT = "111122223333"
 AWS_CLI = "/usr/bin/aws"
@@ -467,6 +483,7 @@ class TresorServer:
             "AWS_PAGER": "",
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_CLI_AUTO_PROMPT": "off",
+            "AWS_DATA_PATH": str(MODELS_DIR),
         })
         return env
 
@@ -568,6 +585,9 @@ class TresorServer:
 
     def iam(self, validate=False):
         return self.client("iam", validate=validate)
+
+    def sm(self, validate=False):
+        return self.client("secretsmanager", validate=validate)
 
     def sts(self, validate=False):
         return self.client("sts", validate=validate)
