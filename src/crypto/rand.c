@@ -13,6 +13,7 @@
 #include "core/secmem.h"
 
 #include <limits.h>
+#include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -50,5 +51,22 @@ TR_RESULT rand_uuid(char out[37])
         if (g < 4) out[at[g][0] + at[g][1]] = '-';
     }
     out[36] = '\0';
+    return TR_OK;
+}
+
+TR_RESULT rand_chars(char *out, size_t n, const char *alphabet)
+{
+    size_t len = strlen(alphabet);
+    ENSURE(len > 0 && len <= 256 && (len & (len - 1)) == 0, TR_E_INTERNAL);
+    uint8_t r[64];
+    size_t done = 0;
+    while (done < n) {
+        size_t chunk = n - done < sizeof r ? n - done : sizeof r;
+        GUARD(rand_bytes(r, chunk));
+        for (size_t i = 0; i < chunk; i++) out[done + i] = alphabet[r[i] & (len - 1)];
+        done += chunk;
+    }
+    out[n] = '\0';
+    secure_zero(r, sizeof r);
     return TR_OK;
 }

@@ -10,6 +10,9 @@
 #include "core/result.h"
 
 TR_RESULT rand_bytes(void *out, size_t n);
+/* n characters drawn uniformly from `alphabet` (its length a power of two,
+ * at most 256) into out, NUL-terminated (out holds n + 1). */
+TR_RESULT rand_chars(char *out, size_t n, const char *alphabet);
 /* A random UUID v4, lowercase with dashes, into out[37]. */
 TR_RESULT rand_uuid(char out[37]);
 

@@ -33,11 +33,11 @@
 #include "auth/sigv4.h"
 #include "core/buf.h"
 #include "core/secmem.h"
+#include "iam/accounts.h"
 #include "iam/iam_util.h"
 #include "kms/keyring.h"
 
 #define KEYS_PER_USER 2
-#define SECRET_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 /* Whose keys an operation is about. */
 struct key_owner {
@@ -109,9 +109,7 @@ static TR_RESULT new_key(struct req_ctx *rc, const struct key_owner *o, char aki
     char label[64], doc[256];
     tr_result r;
 
-    memcpy(akid, "AKIA", 4);
-    GUARD(iam_random_chars(akid + 4, 16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 31));
-    GUARD(iam_random_chars(secret, 40, SECRET_ALPHABET, 63));
+    GUARD(access_key_generate("AKIA", akid, secret));
     snprintf(label, sizeof label, "access-key:%s", akid);
     snprintf(k.access_key_id, sizeof k.access_key_id, "%s", akid);
     snprintf(k.account_id, sizeof k.account_id, "%s", rc->who.account_id);

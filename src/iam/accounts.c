@@ -30,16 +30,13 @@ bool account_id_valid(const char *s)
     return true;
 }
 
-/* Uniform characters from `alphabet` (length a power of two). */
-static TR_RESULT random_chars(char *out, size_t n, const char *alphabet, unsigned mask)
+TR_RESULT access_key_generate(const char *prefix, char akid[21], char secret[41])
 {
-    uint8_t r[64];
-    ENSURE(n <= sizeof r, TR_E_INTERNAL);
-    GUARD(rand_bytes(r, n));
-    for (size_t i = 0; i < n; i++) out[i] = alphabet[r[i] & mask];
-    out[n] = '\0';
-    secure_zero(r, sizeof r);
-    return TR_OK;
+    ENSURE(strlen(prefix) == 4, TR_E_INTERNAL);
+    memcpy(akid, prefix, 4);
+    GUARD(rand_chars(akid + 4, 16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"));
+    return rand_chars(secret, 40,
+                      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
 }
 
 TR_RESULT account_random_id(char out[ACCOUNT_ID_LEN + 1])
@@ -74,10 +71,7 @@ TR_RESULT account_create(store_t st, const struct keyring *kr, const char *accou
     } else {
         GUARD(account_random_id(out->account_id));
     }
-    memcpy(out->access_key_id, "AKIA", 4);
-    GUARD(random_chars(out->access_key_id + 4, 16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 31));
-    GUARD(random_chars(out->secret, 40,
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 63));
+    GUARD(access_key_generate("AKIA", out->access_key_id, out->secret));
 
     snprintf(a.id, sizeof a.id, "%s", out->account_id);
     a.created = now;

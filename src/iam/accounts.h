@@ -18,6 +18,11 @@ struct root_credentials {
     char secret[41];            /* wipe with secure_zero after use */
 };
 
+/* A new access key: prefix ("AKIA" permanent, "ASIA" temporary) and 16
+ * characters of [A-Z2-7] into akid, 40 characters of [A-Za-z0-9+/] into
+ * secret (wipe it after use). */
+TR_RESULT access_key_generate(const char *prefix, char akid[21], char secret[41]);
+
 /* A 12-digit account id that does not start with 0. */
 TR_RESULT account_random_id(char out[ACCOUNT_ID_LEN + 1]);
 /* True when s is exactly 12 ASCII digits. */

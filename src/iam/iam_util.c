@@ -29,22 +29,11 @@
 
 /* ---- ids and ARNs ------------------------------------------------------ */
 
-TR_RESULT iam_random_chars(char *out, size_t n, const char *alphabet, unsigned mask)
-{
-    uint8_t r[64];
-    ENSURE(n <= sizeof r, TR_E_INTERNAL);
-    GUARD(rand_bytes(r, n));
-    for (size_t i = 0; i < n; i++) out[i] = alphabet[r[i] & mask];
-    out[n] = '\0';
-    secure_zero(r, sizeof r);
-    return TR_OK;
-}
-
 TR_RESULT iam_new_id(const char *prefix, char out[IAM_ID_LEN + 1])
 {
     ENSURE(strlen(prefix) == 4, TR_E_INTERNAL);
     memcpy(out, prefix, 4);
-    return iam_random_chars(out + 4, IAM_ID_LEN - 4, BASE32, 31);
+    return rand_chars(out + 4, IAM_ID_LEN - 4, BASE32);
 }
 
 TR_RESULT iam_arn(const char *account, const char *type, const char *path, const char *name,

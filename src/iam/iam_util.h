@@ -43,9 +43,6 @@
 
 /* prefix ("AIDA") + 17 random characters of [A-Z2-7]. */
 TR_RESULT iam_new_id(const char *prefix, char out[IAM_ID_LEN + 1]);
-/* n random characters of `alphabet` (64 characters or a power-of-two
- * prefix of it given by mask) into out[n+1]. */
-TR_RESULT iam_random_chars(char *out, size_t n, const char *alphabet, unsigned mask);
 /* arn:aws:iam::<account>:<type><path><name>; path "/" gives type/name. */
 TR_RESULT iam_arn(const char *account, const char *type, const char *path, const char *name,
                   char out[IAM_ARN_MAX]);

@@ -43,6 +43,7 @@
  * MFA: no MFA devices exist, so SerialNumber/TokenCode are checked for
  * shape only and aws:MultiFactorAuthPresent is always false.
  */
+#include "iam/accounts.h"
 #include "iam/sts.h"
 
 #include <jansson.h>
@@ -77,8 +78,6 @@
 #define ROOT_SESSION_MAX 3600
 #define GST_DEFAULT 43200
 
-static const char B32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* ---- GetCallerIdentity ------------------------------------------------- */
 
@@ -347,18 +346,6 @@ struct creds {
     char token_sha256[2 * SHA256_LEN + 1];
 };
 
-/* Uniform characters from a 32- or 64-letter alphabet. */
-static TR_RESULT random_chars(char *out, size_t n, const char *alphabet, unsigned mask)
-{
-    uint8_t r[64];
-    ENSURE(n <= sizeof r, TR_E_INTERNAL);
-    GUARD(rand_bytes(r, n));
-    for (size_t i = 0; i < n; i++) out[i] = alphabet[r[i] & mask];
-    out[n] = '\0';
-    secure_zero(r, sizeof r);
-    return TR_OK;
-}
-
 static void creds_wipe(struct creds *c)
 {
     secure_zero(c->secret, sizeof c->secret);
@@ -372,9 +359,7 @@ static TR_RESULT creds_new(struct creds *c)
     const char *tok;
     memset(c, 0, sizeof *c);
     c->token = BUF_SECRET(4 * TOKEN_RAW / 3 + 8);
-    memcpy(c->akid, "ASIA", 4);
-    GUARD(random_chars(c->akid + 4, 16, B32, 31));
-    GUARD(random_chars(c->secret, SECRET_LEN, B64, 63));
+    GUARD(access_key_generate("ASIA", c->akid, c->secret));
     tr_result r = rand_bytes(raw, sizeof raw);
     if (tr_ok(r)) r = b64_encode(raw, sizeof raw, &c->token);
     secure_zero(raw, sizeof raw);
