@@ -32,6 +32,9 @@
  *  - ListSecretVersionIds: oldest first; KmsKeyIds is
  *    ["DefaultEncryptionKey"] for versions under aws/secretsmanager
  *    (recorded), else the key as the caller named it.
+ * DescribeSecret and ListSecretVersionIds also answer for a secret pending
+ * deletion (DescribeSecret then shows DeletedDate); UpdateSecretVersionStage
+ * refuses it (InvalidRequestException "...marked for deletion.").
  * Choices: an unknown MoveToVersionId/RemoveFromVersionId is
  * InvalidParameterException "Not a valid version: <id>"; a
  * RemoveFromVersionId that does not carry the label is
