@@ -477,22 +477,23 @@ static tr_result bad_token(void)
 static TR_RESULT token_decode(const char *tok, struct list_req *q)
 {
     struct buf b = BUF_INIT(4096);
-    const char *s;
+    const char *s = NULL;
     char *f[5];
+    bool ok = false;
     tr_result r = b64_decode(tok, strlen(tok), &b);
     if (tr_ok(r)) r = buf_cstr(&b, &s);
-    if (tr_failed(r) || strlen(s) != b.len) { buf_free(&b); return bad_token(); }
+    if (tr_failed(r) || strlen(s) != b.len) goto fail;
     /* v1|<sort>|<order>|<key>|<name>: names have no '|'. */
     char *p = (char *)s;
     for (int i = 0; i < 5; i++) {
         f[i] = p;
         char *bar = i < 4 ? strchr(p, '|') : NULL;
-        if (i < 4 && !bar) { buf_free(&b); return bad_token(); }
+        if (i < 4 && !bar) goto fail;
         if (bar) { *bar = '\0'; p = bar + 1; }
     }
-    bool ok = strcmp(f[0], "v1") == 0 && strcmp(f[1], SORT_NAMES[q->by]) == 0 &&
-              strcmp(f[2], q->desc ? "desc" : "asc") == 0 && strlen(f[3]) <= SM_NAME_MAX &&
-              *f[4] && strlen(f[4]) <= SM_NAME_MAX;
+    ok = strcmp(f[0], "v1") == 0 && strcmp(f[1], SORT_NAMES[q->by]) == 0 &&
+         strcmp(f[2], q->desc ? "desc" : "asc") == 0 && strlen(f[3]) <= SM_NAME_MAX &&
+         *f[4] && strlen(f[4]) <= SM_NAME_MAX;
     if (ok && q->by != SORT_NAME) {
         char *end;
         q->tok_num = strtod(f[3], &end);
@@ -501,11 +502,11 @@ static TR_RESULT token_decode(const char *tok, struct list_req *q)
     if (ok) {
         snprintf(q->tok_key, sizeof q->tok_key, "%s", f[3]);
         snprintf(q->tok_name, sizeof q->tok_name, "%s", f[4]);
+        q->has_token = true;
     }
+fail:
     buf_free(&b);
-    if (!ok) return bad_token();
-    q->has_token = true;
-    return TR_OK;
+    return ok ? TR_OK : bad_token();
 }
 
 static TR_RESULT token_encode(const struct item *it, const struct list_req *q, json_t *reply)
