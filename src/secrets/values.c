@@ -94,7 +94,9 @@ static TR_RESULT get_value(json_t *in, struct buf *pt, bool *present, bool *bina
         if (chars < 1)
             return json_invalid("SecretString", NULL,
                                 "Member must have length greater than or equal to 1");
-        if (chars > SM_VALUE_MAX)
+        /* AWS's quota is 65,536 bytes per value; the model counts
+         * characters.  Both are enforced, with the model's message. */
+        if (chars > SM_VALUE_MAX || bytes > SM_VALUE_MAX)
             return json_invalid("SecretString", NULL,
                                 "Member must have length less than or equal to 65536");
         GUARD(buf_append(pt, p, bytes));
