@@ -40,7 +40,7 @@ TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct iden
 void iam_identity_free(struct identity *id);
 
 /* The request context under construction: global keys plus service keys. */
-#define CTX_MAX 96
+#define CTX_MAX 256          /* 50 tags give 100 keys (aws: and service ResourceTag) */
 struct ctx_builder {
     struct ctx_entry e[CTX_MAX];
     size_t n;
