@@ -1229,6 +1229,21 @@ static void test_dates(void **state)
     F->rc.now = NOW;
 }
 
+static void test_many_tags(void **state)
+{
+    (void)state;
+    json_t *tags = json_array();
+    for (int i = 0; i < 50; i++) {
+        char k[140], v[260];
+        snprintf(k, sizeof k, "key-%03d-%0120d", i, 0);
+        snprintf(v, sizeof v, "%0250d", i);
+        json_array_append_new(tags, json_pack("{s:s, s:s}", "Key", k, "Value", v));
+    }
+    DO("CreateSecret", json_pack("{s:s, s:s, s:s, s:o}", "Name", "tagged", "SecretString", "x",
+                                 "ClientRequestToken", tok(1), "Tags", tags));
+    value_eq("tagged", "x");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1250,6 +1265,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cross_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_tags, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
