@@ -44,7 +44,7 @@
 
 #define UNRECOGNIZED "The security token included in the request is invalid."
 #define REL_PAGE 256
-#define CTX_STRINGS_MAX 65536
+#define CTX_STRINGS_MAX (256 * 1024)
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -374,22 +374,37 @@ void iam_identity_free(struct identity *id)
 
 /* ---- the request context ------------------------------------------------ */
 
-/* Copy s into the builder's string arena.  The arena is reserved whole on
- * first use and never grows, so pointers into it stay valid. */
+/* The string arena: a chain of chunks, so copies never move and a small
+ * context costs one small allocation, not a reservation of the maximum. */
+struct ctx_chunk {
+    struct ctx_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+#define CTX_CHUNK 2048
+
+/* Copy s into the builder's string arena. */
 static TR_RESULT ctx_str(struct ctx_builder *cb, const char *s, const char **out)
 {
-    if (cb->strings.cap == 0) {
-        cb->strings = BUF_INIT(CTX_STRINGS_MAX);
-        GUARD(buf_reserve(&cb->strings, CTX_STRINGS_MAX));
-    }
     size_t n = strlen(s) + 1;
-    if ((size_t)cb->strings.len + n > CTX_STRINGS_MAX)
-        BAIL(TR_E_INTERNAL, "request context too large");
-    const uint8_t *before = cb->strings.data;
-    uint32_t off = cb->strings.len;
-    GUARD(buf_append(&cb->strings, s, n));
-    ENSURE(cb->strings.data == before, TR_E_INTERNAL);
-    *out = (const char *)cb->strings.data + off;
+    if (cb->strings_len + n > CTX_STRINGS_MAX)
+        BAIL(TR_E_VALIDATION, "The request has too many encryption context pairs or tags to "
+             "authorize.");
+    struct ctx_chunk *c = cb->chunks;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > CTX_CHUNK ? n : CTX_CHUNK;
+        c = malloc(sizeof *c + cap);
+        ENSURE(c != NULL, TR_E_INTERNAL);
+        c->next = cb->chunks;
+        c->used = 0;
+        c->cap = cap;
+        cb->chunks = c;
+    }
+    memcpy(c->data + c->used, s, n);
+    *out = c->data + c->used;
+    c->used += n;
+    cb->strings_len += n;
     return TR_OK;
 }
 
@@ -451,7 +466,12 @@ TR_RESULT iam_ctx_add_multi(struct ctx_builder *cb, const char *key,
 void iam_ctx_free(struct ctx_builder *cb)
 {
     if (!cb) return;
-    buf_free(&cb->strings);
+    while (cb->chunks) {
+        struct ctx_chunk *next = cb->chunks->next;
+        free(cb->chunks);
+        cb->chunks = next;
+    }
+    cb->strings_len = 0;
     cb->n = 0;
     cb->nptrs = 0;
 }

@@ -39,12 +39,16 @@ struct identity {
 TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct identity *out);
 void iam_identity_free(struct identity *id);
 
-/* The request context under construction: global keys plus service keys. */
+/* The request context under construction: global keys plus service keys.
+ * A zeroed builder is an empty one (service code that only collects extra
+ * keys for iam_authorize starts from memset 0). */
+struct ctx_chunk;
 #define CTX_MAX 256          /* 50 tags give 100 keys (aws: and service ResourceTag) */
 struct ctx_builder {
     struct ctx_entry e[CTX_MAX];
     size_t n;
-    struct buf strings;              /* owned copies of keys and values */
+    struct ctx_chunk *chunks;        /* owned copies of keys and values (never move) */
+    size_t strings_len;              /* bytes used in all chunks */
     const char *ptrs[CTX_MAX * 4];   /* value arrays, pointing into strings */
     size_t nptrs;
 };

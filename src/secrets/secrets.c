@@ -489,57 +489,12 @@ TR_RESULT sm_check_live(const struct secret *s)
 
 /* ---- condition keys ---------------------------------------------------------- */
 
-void sm_ctx_init(struct sm_ctx *c)
+void sm_ctx_init(struct ctx_builder *c)
 {
     memset(c, 0, sizeof *c);
 }
 
-void sm_ctx_free(struct sm_ctx *c)
-{
-    for (size_t i = 0; i < c->nowned; i++) free(c->owned[i]);
-    memset(c, 0, sizeof *c);
-}
-
-static TR_RESULT ctx_own(struct sm_ctx *c, const char *s, const char **out)
-{
-    if (c->nowned >= sizeof c->owned / sizeof c->owned[0])
-        BAIL(TR_E_VALIDATION, "The request has too many tags to authorize.");
-    char *d = strdup(s);
-    ENSURE(d != NULL, TR_E_INTERNAL);
-    c->owned[c->nowned++] = d;
-    *out = d;
-    return TR_OK;
-}
-
-static TR_RESULT ctx_put(struct sm_ctx *c, const char *key, const char *const *values, size_t n,
-                         bool multi)
-{
-    if (c->n >= SM_CTX_MAX || c->nptrs + n > sizeof c->ptrs / sizeof c->ptrs[0])
-        BAIL(TR_E_VALIDATION, "The request has too many tags to authorize.");
-    struct ctx_entry *e = &c->e[c->n];
-    memset(e, 0, sizeof *e);
-    GUARD(ctx_own(c, key, &e->key));
-    size_t first = c->nptrs;
-    for (size_t i = 0; i < n; i++) GUARD(ctx_own(c, values[i], &c->ptrs[first + i]));
-    c->nptrs += n;
-    e->values = &c->ptrs[first];
-    e->n = n;
-    e->multi = multi;
-    c->n++;
-    return TR_OK;
-}
-
-TR_RESULT sm_ctx_add(struct sm_ctx *c, const char *key, const char *value)
-{
-    return ctx_put(c, key, &value, 1, false);
-}
-
-TR_RESULT sm_ctx_add_multi(struct sm_ctx *c, const char *key, const char *const *values, size_t n)
-{
-    return ctx_put(c, key, values, n, true);
-}
-
-TR_RESULT sm_ctx_add_request_tags(struct sm_ctx *c, json_t *tags)
+TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags)
 {
     if (!tags) return TR_OK;
     const char *keys[SM_MAX_TAGS];
@@ -551,15 +506,15 @@ TR_RESULT sm_ctx_add_request_tags(struct sm_ctx *c, json_t *tags)
         if (!k) continue;
         char key[200];
         snprintf(key, sizeof key, "aws:RequestTag/%s", k);
-        GUARD(sm_ctx_add(c, key, v ? v : ""));
+        GUARD(iam_ctx_add(c, key, v ? v : ""));
         if (n < SM_MAX_TAGS) keys[n++] = k;
     }
-    return sm_ctx_add_multi(c, "aws:TagKeys", keys, n);
+    return iam_ctx_add_multi(c, "aws:TagKeys", keys, n);
 }
 
 /* ---- authorization ------------------------------------------------------------ */
 
-static TR_RESULT add_resource_tags(store_t st, const char *arn, struct sm_ctx *c)
+static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_builder *c)
 {
     struct tag_rec *tags = NULL;
     size_t n = 0;
@@ -568,9 +523,9 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct sm_ctx *c
     for (size_t i = 0; i < n && tr_ok(r); i++) {
         char key[200];
         snprintf(key, sizeof key, "secretsmanager:ResourceTag/%s", tags[i].key);
-        r = sm_ctx_add(c, key, tags[i].value ? tags[i].value : "");
+        r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
         snprintf(key, sizeof key, "aws:ResourceTag/%s", tags[i].key);
-        if (tr_ok(r)) r = sm_ctx_add(c, key, tags[i].value ? tags[i].value : "");
+        if (tr_ok(r)) r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
     }
     tag_list_free(tags, n);
     return r;
@@ -579,7 +534,7 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct sm_ctx *c
 TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secret_id_as_given,
                        const struct secret *s, const struct ctx_entry *extra, size_t nextra)
 {
-    struct sm_ctx *c = malloc(sizeof *c);
+    struct ctx_builder *c = malloc(sizeof *c);
     struct policy *pol = NULL;
     struct named_policy np;
     char name_arn[SM_ID_MAX + 128];
@@ -589,7 +544,8 @@ TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secre
     ENSURE(c != NULL, TR_E_INTERNAL);
     sm_ctx_init(c);
     for (size_t i = 0; i < nextra && tr_ok(r); i++)
-        r = ctx_put(c, extra[i].key, extra[i].values, extra[i].n, extra[i].multi);
+        r = extra[i].multi ? iam_ctx_add_multi(c, extra[i].key, extra[i].values, extra[i].n)
+                           : iam_ctx_add(c, extra[i].key, extra[i].values[0]);
     if (tr_failed(r)) goto fail;
 
     struct authz_req ar = {
@@ -600,7 +556,7 @@ TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secre
     if (s) {
         ar.resource = s->arn;
         ar.resource_account = s->account;
-        r = sm_ctx_add(c, "secretsmanager:SecretId", s->arn);
+        r = iam_ctx_add(c, "secretsmanager:SecretId", s->arn);
         if (tr_ok(r)) r = add_resource_tags(rc->st, s->arn, c);
         if (tr_failed(r)) goto fail;
         if (s->policy && *s->policy) {
@@ -634,7 +590,7 @@ TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secre
             ar.resource = name_arn;
             ar.resource_account = rc->who.account_id;
         }
-        r = sm_ctx_add(c, "secretsmanager:SecretId", secret_id_as_given);
+        r = iam_ctx_add(c, "secretsmanager:SecretId", secret_id_as_given);
         if (tr_failed(r)) goto fail;
     }
     ar.extra = c->e;
@@ -642,7 +598,7 @@ TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secre
     r = iam_authorize(rc, &ar, NULL);
 fail:
     if (pol) policy_unref(pol);
-    sm_ctx_free(c);
+    iam_ctx_free(c);
     free(c);
     return r;
 }

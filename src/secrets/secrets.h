@@ -29,6 +29,7 @@
 #include "core/buf.h"
 #include "core/result.h"
 #include "http/op.h"
+#include "iam/authz.h"
 #include "iam/policy.h"
 #include "store/store.h"
 
@@ -151,7 +152,7 @@ TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_vers
  * Adds secretsmanager:SecretId (the ARN, or the id as given), and for a
  * found secret secretsmanager:ResourceTag/<k> and aws:ResourceTag/<k>;
  * `extra` adds operation keys (secretsmanager:VersionId, VersionStage,
- * KmsKeyId, Name, aws:RequestTag/<k>, aws:TagKeys...: see sm_ctx_*).  The
+ * KmsKeyId, Name, aws:RequestTag/<k>, aws:TagKeys...: see sm_ctx_init and iam_ctx_add).  The
  * message echoes the SecretId exactly as passed. */
 TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secret_id_as_given,
                        const struct secret *s, const struct ctx_entry *extra, size_t nextra);
@@ -166,25 +167,13 @@ TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char 
 TR_RESULT sm_authorize_account(struct req_ctx *rc, const char *action, const char *resource,
                                const struct ctx_entry *extra, size_t nextra);
 
-/* Condition keys of a request, built up by the operation.  Strings are
- * owned copies (stable addresses); free with sm_ctx_free.  Too many keys
- * is a ValidationException, as in iam/authz.c. */
-#define SM_CTX_MAX 128
-struct sm_ctx {
-    struct ctx_entry e[SM_CTX_MAX];
-    size_t n;
-    const char *ptrs[SM_CTX_MAX * 2];
-    size_t nptrs;
-    char *owned[SM_CTX_MAX * 3];
-    size_t nowned;
-};
-void sm_ctx_init(struct sm_ctx *c);
-TR_RESULT sm_ctx_add(struct sm_ctx *c, const char *key, const char *value);
-TR_RESULT sm_ctx_add_multi(struct sm_ctx *c, const char *key, const char *const *values, size_t n);
+/* Condition keys of a request, built up by the operation: the request
+ * context builder of iam/authz.h (iam_ctx_add, iam_ctx_add_multi,
+ * iam_ctx_free), started empty by sm_ctx_init. */
+void sm_ctx_init(struct ctx_builder *c);
 /* aws:RequestTag/<k> for each tag and aws:TagKeys from a validated Tags
  * array (NULL: nothing). */
-TR_RESULT sm_ctx_add_request_tags(struct sm_ctx *c, json_t *tags);
-void sm_ctx_free(struct sm_ctx *c);
+TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags);
 
 /* Pending deletion -> InvalidRequestException SM_MSG_MARKED. */
 TR_RESULT sm_check_live(const struct secret *s);

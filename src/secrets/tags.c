@@ -54,7 +54,7 @@ SM_HANDLER(sm_op_tag_resource)
     static const char *const MEMBERS[] = { "SecretId", "Tags", NULL };
     const char *id;
     json_t *tags = NULL;
-    struct sm_ctx c;
+    struct ctx_builder c;
     struct secret s;
     struct tag_rec *have = NULL;
     size_t nhave = 0, i;
@@ -71,7 +71,7 @@ SM_HANDLER(sm_op_tag_resource)
     r = sm_ctx_add_request_tags(&c, tags);
     if (tr_ok(r))
         r = sm_find_authorized(rc, "secretsmanager:TagResource", id, c.e, c.n, true, &s);
-    sm_ctx_free(&c);
+    iam_ctx_free(&c);
     if (tr_failed(r)) goto fail;
 
     r = rc->st[0]->tag_list(rc->st, s.arn, &have, &nhave);
@@ -98,7 +98,7 @@ SM_HANDLER(sm_op_untag_resource)
     const char *id;
     json_t *keys = NULL, *e;
     const char **vals = NULL;
-    struct sm_ctx c;
+    struct ctx_builder c;
     struct secret s;
     size_t i, n;
     tr_result r;
@@ -113,10 +113,10 @@ SM_HANDLER(sm_op_untag_resource)
     ENSURE_REF(vals);
     json_array_foreach(keys, i, e) vals[i] = json_string_value(e);
     sm_ctx_init(&c);
-    r = sm_ctx_add_multi(&c, "aws:TagKeys", vals, n);
+    r = iam_ctx_add_multi(&c, "aws:TagKeys", vals, n);
     if (tr_ok(r))
         r = sm_find_authorized(rc, "secretsmanager:UntagResource", id, c.e, c.n, true, &s);
-    sm_ctx_free(&c);
+    iam_ctx_free(&c);
     if (tr_failed(r)) goto fail;
     for (i = 0; i < n; i++) {
         r = rc->st[0]->tag_delete(rc->st, s.arn, vals[i]);

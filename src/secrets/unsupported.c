@@ -94,7 +94,7 @@ SM_HANDLER(sm_op_rotate_secret)
     };
     const char *id, *token, *lambda, *role;
     bool now = true;
-    struct sm_ctx c;
+    struct ctx_builder c;
     tr_result r;
     (void)out;
     GUARD(sm_check_members(in, MEMBERS));
@@ -107,10 +107,10 @@ SM_HANDLER(sm_op_rotate_secret)
     if (rules && !json_is_null(rules) && !json_is_object(rules))
         BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'RotationRules': expected structure");
     sm_ctx_init(&c);
-    r = lambda ? sm_ctx_add(&c, "secretsmanager:RotationLambdaARN", lambda) : TR_OK;
+    r = lambda ? iam_ctx_add(&c, "secretsmanager:RotationLambdaARN", lambda) : TR_OK;
     if (tr_ok(r))
         r = refuse(rc, "secretsmanager:RotateSecret", id, c.e, c.n, MSG_ROTATION);
-    sm_ctx_free(&c);
+    iam_ctx_free(&c);
     return r;
 }
 

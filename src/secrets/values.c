@@ -233,7 +233,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     };
     struct buf pt = BUF_SECRET(VALUE_BUF);
     struct secret s, old;
-    struct sm_ctx *c = NULL;
+    struct ctx_builder *c = NULL;
     const char *name, *token, *desc, *kms_id, *type;
     json_t *tags, *reply = NULL;
     bool has_value, binary, found = false, force = false, managed = false;
@@ -262,10 +262,10 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     c = malloc(sizeof *c);
     if (!c) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     sm_ctx_init(c);
-    r = sm_ctx_add(c, "secretsmanager:Name", name);
-    if (tr_ok(r) && desc) r = sm_ctx_add(c, "secretsmanager:Description", desc);
-    if (tr_ok(r) && kms_id) r = sm_ctx_add(c, "secretsmanager:KmsKeyId", kms_id);
-    if (tr_ok(r)) r = sm_ctx_add(c, "secretsmanager:ForceOverwriteReplicaSecret",
+    r = iam_ctx_add(c, "secretsmanager:Name", name);
+    if (tr_ok(r) && desc) r = iam_ctx_add(c, "secretsmanager:Description", desc);
+    if (tr_ok(r) && kms_id) r = iam_ctx_add(c, "secretsmanager:KmsKeyId", kms_id);
+    if (tr_ok(r)) r = iam_ctx_add(c, "secretsmanager:ForceOverwriteReplicaSecret",
                                  force ? "true" : "false");
     if (tr_ok(r)) r = sm_ctx_add_request_tags(c, tags);
     if (tr_ok(r)) r = sm_authorize_account(rc, "secretsmanager:CreateSecret", arn, c->e, c->n);
@@ -371,7 +371,7 @@ fail:
     buf_free(&pt);
     secret_free(&s);
     secret_free(&old);
-    if (c) { sm_ctx_free(c); free(c); }
+    if (c) { iam_ctx_free(c); free(c); }
     free(arn);
     free(key_arn);
     return r;
@@ -465,7 +465,7 @@ static TR_RESULT value_reply(struct req_ctx *rc, const struct secret *s,
 SM_VALUE_HANDLER(sm_op_get_secret_value)
 {
     static const char *const MEMBERS[] = { "SecretId", "VersionId", "VersionStage", NULL };
-    struct sm_ctx *c = NULL;
+    struct ctx_builder *c = NULL;
     struct secret s;
     struct secret_version *v;
     const char *id, *vid, *stage;
@@ -480,15 +480,15 @@ SM_VALUE_HANDLER(sm_op_get_secret_value)
     ENSURE(c != NULL, TR_E_INTERNAL);
     sm_ctx_init(c);
     r = TR_OK;
-    if (vid) r = sm_ctx_add(c, "secretsmanager:VersionId", vid);
-    if (tr_ok(r) && stage) r = sm_ctx_add(c, "secretsmanager:VersionStage", stage);
+    if (vid) r = iam_ctx_add(c, "secretsmanager:VersionId", vid);
+    if (tr_ok(r) && stage) r = iam_ctx_add(c, "secretsmanager:VersionStage", stage);
     if (tr_ok(r))
         r = sm_find_authorized(rc, "secretsmanager:GetSecretValue", id, c->e, c->n, true, &s);
     if (tr_ok(r)) r = pick_version(&s, vid, stage, &v);
     if (tr_ok(r)) r = value_reply(rc, &s, v, out);
     if (tr_ok(r)) touch_accessed(rc, &s, v);
     secret_free(&s);
-    sm_ctx_free(c);
+    iam_ctx_free(c);
     free(c);
     return r;
 }
@@ -875,7 +875,7 @@ SM_VALUE_HANDLER(sm_op_update_secret)
     struct buf pt = BUF_SECRET(VALUE_BUF);
     struct secret s;
     struct secret_version *v = NULL;
-    struct sm_ctx *c = NULL;
+    struct ctx_builder *c = NULL;
     const char *id, *token, *desc, *kms_id, *type;
     bool has_value, binary, existed = false, changed = false;
     json_t *reply = NULL;
@@ -893,8 +893,8 @@ SM_VALUE_HANDLER(sm_op_update_secret)
     c = malloc(sizeof *c);
     if (!c) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     sm_ctx_init(c);
-    if (desc) r = sm_ctx_add(c, "secretsmanager:Description", desc);
-    if (tr_ok(r) && kms_id) r = sm_ctx_add(c, "secretsmanager:KmsKeyId", kms_id);
+    if (desc) r = iam_ctx_add(c, "secretsmanager:Description", desc);
+    if (tr_ok(r) && kms_id) r = iam_ctx_add(c, "secretsmanager:KmsKeyId", kms_id);
     if (tr_ok(r)) r = sm_find_authorized(rc, "secretsmanager:UpdateSecret", id, c->e, c->n, true, &s);
     if (tr_failed(r)) goto fail;
     if (has_value && !token) {
@@ -937,6 +937,6 @@ fail:
     json_decref(reply);
     buf_free(&pt);
     secret_free(&s);
-    if (c) { sm_ctx_free(c); free(c); }
+    if (c) { iam_ctx_free(c); free(c); }
     return r;
 }

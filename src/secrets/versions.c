@@ -266,7 +266,7 @@ SM_VALUE_HANDLER(sm_op_update_secret_version_stage)
         "SecretId", "VersionStage", "RemoveFromVersionId", "MoveToVersionId", NULL
     };
     struct secret s;
-    struct sm_ctx *c = NULL;
+    struct ctx_builder *c = NULL;
     const char *id, *label, *from_id, *to_id;
     bool *changed = NULL;
     json_t *reply = NULL;
@@ -281,7 +281,7 @@ SM_VALUE_HANDLER(sm_op_update_secret_version_stage)
     c = malloc(sizeof *c);
     ENSURE(c != NULL, TR_E_INTERNAL);
     sm_ctx_init(c);
-    r = sm_ctx_add(c, "secretsmanager:VersionStage", label);
+    r = iam_ctx_add(c, "secretsmanager:VersionStage", label);
     if (tr_ok(r))
         r = sm_find_authorized(rc, "secretsmanager:UpdateSecretVersionStage", id, c->e, c->n,
                                true, &s);
@@ -354,7 +354,7 @@ fail:
     json_decref(reply);
     free(changed);
     secret_free(&s);
-    sm_ctx_free(c);
+    iam_ctx_free(c);
     free(c);
     return r;
 }
