@@ -708,3 +708,29 @@ def test_expiration_is_iso8601_on_the_wire(authz_server, root):
     parsed = datetime.datetime.strptime(exp[:19], "%Y-%m-%dT%H:%M:%S").replace(
         tzinfo=datetime.timezone.utc)
     assert abs((parsed - utcnow()).total_seconds() - 3600) < 120
+
+
+EXPIRED_TOKEN_MSG = "The security token included in the request is expired"
+
+
+def test_session_credentials_expire(tresor_factory):
+    """Temporary credentials stop working once their expiry passes: the
+    server restarts with its business clock 16 minutes ahead, past a 900 s
+    session; the same credentials then get ExpiredToken (STS, query
+    protocol) and ExpiredTokenException (KMS, JSON protocol), while a
+    permanent key keeps working."""
+    srv = tresor_factory("expiry")
+    admin = srv.root_user
+    u = make_user(admin, policy=allow("sts:AssumeRole"))
+    role = make_role(admin, trust=trust_policy(u.arn), policy=allow("kms:ListKeys"))
+    s = assume_role(u, role["Arn"], DurationSeconds=900)
+    assert identity(s)["Arn"] == session_arn(role["RoleName"], s.name)
+
+    srv.restart({"TRESOR_CLOCK_OFFSET": str(16 * 60)})
+    s = Caller(srv, s.access_key, s.secret_key, s.session_token)
+    with raises_aws("ExpiredToken", EXPIRED_TOKEN_MSG, status=400):
+        s.sts.get_caller_identity()
+    with raises_aws("ExpiredTokenException", EXPIRED_TOKEN_MSG):
+        s.kms.list_keys()
+    still = Caller(srv, u.access_key, u.secret_key)
+    assert identity(still)["Arn"] == u.arn
