@@ -69,17 +69,22 @@ static void material_label(char *out, size_t n, const char *key_id, uint32_t ver
     snprintf(out, n, "kms-material:%s:%u", key_id, (unsigned)version);
 }
 
-TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
-                           uint32_t version, int64_t now, const char *rotation_type)
+/* Wrap and store material version `version` of key_id: the given bytes
+ * (fixed, dev mode's seed) or, when given is NULL, fresh random bytes.
+ * The local copy is wiped; `given` stays the caller's to wipe. */
+static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *key_id,
+                              uint32_t version, int64_t now, const char *rotation_type,
+                              const uint8_t *given)
 {
     uint8_t m[KMS_MATERIAL_LEN];
     char label[96];
     struct material_rec rec;
-    tr_result r;
+    tr_result r = TR_OK;
 
     memset(&rec, 0, sizeof rec);
     rec.wrapped = BUF_INIT(256);
-    r = rand_bytes(m, sizeof m);
+    if (given) memcpy(m, given, sizeof m);
+    else r = rand_bytes(m, sizeof m);
     if (tr_failed(r)) goto fail;
     material_label(label, sizeof label, key_id, version);
     r = keyring_wrap(kr, label, m, sizeof m, &rec.wrapped);
@@ -93,6 +98,12 @@ fail:
     secure_zero(m, sizeof m);
     buf_free(&rec.wrapped);
     return r;
+}
+
+TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
+                           uint32_t version, int64_t now, const char *rotation_type)
+{
+    return material_put(st, kr, key_id, version, now, rotation_type, NULL);
 }
 
 TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *key_id,
@@ -174,7 +185,7 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
 
     r = st[0]->key_put(st, &k);
     if (tr_failed(r)) goto fail;
-    r = kms_material_add(st, kr, k.key_id, 1, nk->now, "");
+    r = material_put(st, kr, k.key_id, 1, nk->now, "", nk->material);
     if (tr_failed(r)) goto fail;
     r = kms_key_lookup(st, k.key_id, out);
     if (tr_failed(r)) key_rec_free(out);

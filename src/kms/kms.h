@@ -155,6 +155,7 @@ struct kms_new_key {
     bool rotation;             /* automatic rotation on at creation */
     int64_t now;
     const char *key_id;        /* NULL: a fresh random id */
+    const uint8_t *material;   /* KMS_MATERIAL_LEN bytes (dev seed), NULL: random */
 };
 /* Create a key with its first material version (inside the caller's
  * transaction).  *out receives the stored record (key_rec_free). */
