@@ -6,6 +6,9 @@
  * credentials file) -> maintenance -> sockets -> wait for SIGINT/SIGTERM,
  * running maintenance every minute -> stop accepting, finish in-flight
  * requests, close the store, wipe the root key.
+ *
+ * --dev (src/dev/dev.h): loopback only, state in memory unless a data dir
+ * is given, any access key accepted; the dev-mode lines below are marked.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +27,7 @@
 #include "core/log.h"
 #include "core/secmem.h"
 #include "crypto/hash.h"
+#include "dev/dev.h"
 #include "http/server.h"
 #include "iam/accounts.h"
 #include "iam/sts.h"
@@ -38,6 +42,9 @@ struct serve_opts {
     const char *region;
     const char *account_id;
     unsigned threads;
+    /* dev mode (src/dev/dev.h) */
+    bool dev, enforce_iam, dir_given;
+    const char *seed;
 };
 
 static void usage_serve(FILE *f)
@@ -53,6 +60,13 @@ static void usage_serve(FILE *f)
         "  --account-id ID      12-digit id of the account made on first start\n"
         "                       (TRESOR_ACCOUNT_ID, default random)\n"
         "  --threads N          HTTP worker threads     (TRESOR_THREADS, default: one per core)\n"
+        "  --dev                development mode (TRESOR_DEV=1): loopback only, state in\n"
+        "                       memory unless --data-dir is given, any access key acts as\n"
+        "                       the root user, POST /moto-api/reset wipes all state;\n"
+        "                       --account-id defaults to 123456789012\n"
+        "  --seed FILE          dev mode: preload keys and secrets from a JSON file\n"
+        "  --enforce-iam        dev mode: known principals are authorized (the default;\n"
+        "                       accepted for scripts that say so)\n"
         "  -h, --help           this text\n"
         "\n"
         "Other environment: TRESOR_LOG=quiet drops the per-request log lines;\n"
@@ -106,6 +120,8 @@ static int serve(int argc, char **argv)
     o.threads = (unsigned)(nproc > 0 ? nproc : 1);
     const char *t = getenv("TRESOR_THREADS");
     if (t && *t) o.threads = (unsigned)strtoul(t, NULL, 10);
+    o.dir_given = getenv("TRESOR_DATA_DIR") && *getenv("TRESOR_DATA_DIR");
+    o.dev = strcmp(env_or("TRESOR_DEV", ""), "1") == 0;
 
     static const struct option lo[] = {
         { "listen", required_argument, 0, 'l' },
@@ -113,6 +129,9 @@ static int serve(int argc, char **argv)
         { "region", required_argument, 0, 'r' },
         { "account-id", required_argument, 0, 'a' },
         { "threads", required_argument, 0, 't' },
+        { "dev", no_argument, 0, 'D' },
+        { "seed", required_argument, 0, 'S' },
+        { "enforce-iam", no_argument, 0, 'E' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -121,10 +140,13 @@ static int serve(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case 'l': o.listen = optarg; break;
-        case 'd': o.data_dir = optarg; break;
+        case 'd': o.data_dir = optarg; o.dir_given = true; break;
         case 'r': o.region = optarg; break;
         case 'a': o.account_id = optarg; break;
         case 't': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'D': o.dev = true; break;
+        case 'S': o.seed = optarg; break;
+        case 'E': o.enforce_iam = true; break;
         case 'h': usage_serve(stdout); return 0;
         default: usage_serve(stderr); return 2;
         }
@@ -136,6 +158,17 @@ static int serve(int argc, char **argv)
         return 2;
     }
     if (o.threads < 1 || o.threads > 256) { fprintf(stderr, "tresor serve: --threads must be 1..256\n"); return 2; }
+    /* dev mode: checks before anything starts */
+    if ((o.seed || o.enforce_iam) && !o.dev) {
+        fprintf(stderr, "tresor serve: --seed and --enforce-iam need --dev\n");
+        return 2;
+    }
+    if (o.dev && !listen_is_loopback(o.listen)) {
+        fprintf(stderr, "tresor serve: --dev listens on loopback only (127.0.0.1, [::1], localhost), "
+                        "not '%s': a development server accepts any access key\n", o.listen);
+        return 2;
+    }
+    if (o.dev && !o.account_id) o.account_id = "123456789012";
     const char *q = getenv("TRESOR_LOG");
     if (q && strcmp(q, "quiet") == 0) log_set_requests(0);
 
@@ -146,11 +179,28 @@ static int serve(int argc, char **argv)
     tr_clock_init();
     if (tr_failed(crypto_init())) return die("crypto init");
 
+    struct keyring *kr = NULL;
+    store_t st = NULL;
+    struct http_server *srv = NULL;
+    int rc = 1;
+    sigset_t sigs;
+    struct account_rec acct;
+    struct server_env env = { .default_region = o.region };
+    char dir[PATH_MAX];
+    tr_result r;
+
+    if (o.dev && !o.dir_given) {       /* dev mode: memory only, no file written */
+        struct dev_opts dopts = { .account_id = o.account_id, .seed_path = o.seed, .in_memory = true };
+        if (tr_failed(dev_start(&env, &dopts))) { rc = die("dev mode"); goto out; }
+        memset(&acct, 0, sizeof acct);
+        snprintf(acct.id, sizeof acct.id, "%s", dev_account(env.dev));
+        snprintf(dir, sizeof dir, "(memory)");
+        goto started;
+    }
     if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "tresor serve: cannot create %s: %s\n", o.data_dir, strerror(errno));
         return 1;
     }
-    char dir[PATH_MAX];
     if (!realpath(o.data_dir, dir)) {
         fprintf(stderr, "tresor serve: %s: %s\n", o.data_dir, strerror(errno));
         return 1;
@@ -161,17 +211,10 @@ static int serve(int argc, char **argv)
         return 1;
     }
 
-    struct keyring *kr = NULL;
-    store_t st = NULL;
-    struct http_server *srv = NULL;
-    int rc = 1;
-    sigset_t sigs;
-    struct account_rec acct;
-
     if (tr_failed(keyring_open(dir, !has_key, &kr))) { rc = die("root key"); goto out; }
     if (tr_failed(store_sqlite_open(dir, &st))) { rc = die("store"); goto out; }
 
-    tr_result r = st[0]->account_first(st, &acct);
+    r = st[0]->account_first(st, &acct);
     if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) {
         struct root_credentials cred;
         r = account_create(st, kr, o.account_id, tr_now(), &cred);
@@ -187,7 +230,13 @@ static int serve(int argc, char **argv)
         log_msg("warn", "--account-id %s ignored: %s was initialized with account %s",
                 o.account_id, dir, acct.id);
 
-    struct server_env env = { .st = st, .kr = kr, .default_region = o.region };
+    env.st = st;
+    env.kr = kr;
+    if (o.dev) {
+        struct dev_opts dopts = { .account_id = acct.id, .seed_path = o.seed };
+        if (tr_failed(dev_start(&env, &dopts))) { rc = die("dev mode"); goto out; }
+    }
+started:
     maintenance(&env);
 
     /* Block the stop signals before MHD starts its threads, so they are
@@ -199,6 +248,18 @@ static int serve(int argc, char **argv)
 
     if (tr_failed(http_server_start(&env, o.listen, o.threads, &srv))) { rc = die("listen"); goto out; }
 
+    if (o.dev)
+        printf("*** tresor DEVELOPMENT SERVER: any access key is accepted, state is %s; "
+               "never use it for real secrets ***\n"
+               "dev mode on http://%s: account %s, any region, "
+               "POST /moto-api/reset wipes all state\n",
+               o.dir_given ? "in the data dir" : "in memory", o.listen, acct.id);
+    if (o.dev) log_msg("warn", "DEVELOPMENT SERVER: any access key is accepted");
+    if (o.dev)
+        printf("Try it with the AWS CLI:\n"
+               "  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=%s \\\n"
+               "    aws --endpoint-url http://%s kms list-keys\n\n", o.region, o.listen);
+    else
     printf("tresor %s serving AWS KMS on http://%s (region %s, account %s)\n"
            "data dir %s\n\n"
            "Try it with the AWS CLI:\n"
@@ -214,11 +275,16 @@ static int serve(int argc, char **argv)
             log_msg("info", "signal %d: stopping", sig);
             break;
         }
-        if (sig < 0 && errno == EAGAIN) maintenance(&env);
+        if (sig < 0 && errno == EAGAIN) {
+            if (env.dev) dev_enter(env.dev);       /* a reset may swap the store */
+            maintenance(&env);
+            if (env.dev) dev_leave(env.dev);
+        }
     }
     rc = 0;
 out:
     http_server_stop(srv);
+    dev_stop(&env);                    /* dev mode's in-memory store and key */
     if (st) st[0]->close(st);
     keyring_free(kr);
     crypto_thread_cleanup();

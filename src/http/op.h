@@ -27,10 +27,13 @@ struct principal {
 
 struct identity;                /* iam/authz.h: the caller's policies, loaded once per request */
 
+struct dev_state;                /* dev/dev.h: `tresor serve --dev` */
+
 struct server_env {
     store_t st;
     struct keyring *kr;
     const char *default_region;
+    struct dev_state *dev;      /* dev mode (dev/dev.h); NULL otherwise */
 };
 
 struct req_ctx {

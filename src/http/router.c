@@ -24,6 +24,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "crypto/rand.h"
+#include "dev/dev.h"
 #include "http/query_proto.h"
 #include "iam/authz.h"
 
@@ -338,8 +339,8 @@ fail:
     render_query_error(qs, resp);
 }
 
-void router_handle(const struct server_env *env, const struct http_request *rq,
-                   struct http_response *resp)
+static void route(const struct server_env *env, const struct http_request *rq,
+                  struct http_response *resp)
 {
     int64_t start = mono_us();
     const struct service *svc = NULL;
@@ -426,4 +427,36 @@ fail:
     buf_reset(&resp->body);
     render_error(svc, resp);
     log_request(rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
+}
+
+/* dev mode (dev/dev.h): the unsigned reset paths, and every other request
+ * inside the shared hold that a reset waits for.  Outside dev mode: no
+ * lock, straight to route(). */
+static void dev_reset_reply(const struct server_env *env, const struct http_request *rq,
+                            struct http_response *resp)
+{
+    int64_t start = mono_us();
+    tr_clear_error();
+    resp->error_type = NULL;
+    resp->content_type = "application/json";
+    if (tr_failed(rand_uuid(resp->request_id)))
+        snprintf(resp->request_id, sizeof resp->request_id, "00000000-0000-4000-8000-000000000000");
+    tr_result r = dev_reset(env->dev);
+    resp->status = tr_ok(r) ? 200 : tr_err_status(tr_code(r));
+    const char *msg = tr_ok(r) ? "{\"status\":\"reset\"}" : "{\"status\":\"refused\"}";
+    if (tr_failed(buf_append_str(&resp->body, msg))) resp->status = 500;
+    log_request(rq, NULL, NULL, resp, start);
+}
+
+void router_handle(const struct server_env *env, const struct http_request *rq,
+                   struct http_response *resp)
+{
+    if (!env->dev) { route(env, rq, resp); return; }
+    if (strcmp(rq->method, "POST") == 0 && dev_is_reset_path(rq->path)) {
+        dev_reset_reply(env, rq, resp);
+        return;
+    }
+    dev_enter(env->dev);
+    route(env, rq, resp);
+    dev_leave(env->dev);
 }

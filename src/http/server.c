@@ -83,6 +83,18 @@ TR_RESULT listen_addr_parse(const char *s, void *ss, unsigned *len)
     return TR_OK;
 }
 
+bool listen_is_loopback(const char *s)
+{
+    struct sockaddr_storage ss;
+    unsigned len = 0;
+    if (tr_failed(listen_addr_parse(s, &ss, &len))) return false;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss.ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+    return false;
+}
+
 /* Keep URL and arguments exactly as they arrived. */
 static size_t raw_unescape(void *cls, struct MHD_Connection *c, char *s)
 {

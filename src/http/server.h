@@ -11,6 +11,9 @@ struct http_server;
 
 /* Parse "ADDR:PORT" ("127.0.0.1:8737", "[::1]:8737", ":8737"). */
 TR_RESULT listen_addr_parse(const char *s, void *sockaddr_storage, unsigned *len);
+/* True when s parses to a loopback address (127.0.0.0/8, ::1, localhost):
+ * the only addresses `tresor serve --dev` listens on. */
+bool listen_is_loopback(const char *s);
 
 /* Start listening with a worker-thread pool of `threads` threads. */
 TR_RESULT http_server_start(const struct server_env *env, const char *listen,

@@ -1,0 +1,321 @@
+/*
+ * dev_test.c -- dev mode (src/dev/): the seed file, reset, and the
+ * authentication shortcut of auth/creds.c.
+ *
+ * Each test starts dev mode in memory (dev_start: random root key, a
+ * fresh store with the default account) and drives the seed through
+ * dev_seed_apply_json / dev_seed_apply, reset through dev_reset, and
+ * authentication through auth_request with requests signed by sigv4_sign.
+ *
+ * Covered: fixed key id and material (the stored material is the given
+ * bytes), aliases, key policy, regions, secrets; every refusal of a bad
+ * seed (not an object, unknown section, not a list, bad KeyId, short or
+ * non-base64 material, bad Region, bad Aliases/Policy types, a bad alias
+ * name, a bad file); reset empties the store and re-creates the account
+ * and the seed; the region and reset-path predicates; an unknown key is
+ * the root (any region, any date), a known key with a wrong secret is
+ * refused, and outside dev mode the unknown key is refused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/creds.h"
+#include "core/buf.h"
+#include "core/secmem.h"
+#include "crypto/hash.h"
+#include "dev/dev.h"
+#include "iam/accounts.h"
+#include "kms/kms.h"
+#include "kms/keyring.h"
+#include "store/store.h"
+
+#define ACCT "000000000000"
+#define KEY1 "11111111-2222-3333-4444-555555555555"
+#define KEY2 "66666666-7777-8888-9999-000000000000"
+/* base64 of bytes 0..31 */
+#define MAT "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+static struct server_env ENV;
+
+static void ok(tr_result r)
+{
+    if (tr_failed(r))
+        fail_msg("failed: %s: %s", tr_err_type(tr_code(r)),
+                 tr_last_error()->has_message ? tr_last_error()->message : "(no message)");
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (tr_failed(crypto_init())) return -1;
+    memset(&ENV, 0, sizeof ENV);
+    ENV.default_region = "us-east-1";
+    struct dev_opts o = { .account_id = ACCT, .in_memory = true };
+    return tr_failed(dev_start(&ENV, &o)) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    dev_stop(&ENV);
+    return 0;
+}
+
+static tr_result apply(const char *text)
+{
+    json_error_t err;
+    json_t *doc = json_loads(text, 0, &err);
+    if (!doc) fail_msg("bad test JSON: %s", err.text);
+    tr_result r = dev_seed_apply_json(&ENV, ACCT, doc);
+    json_decref(doc);
+    return r;
+}
+
+static size_t nkeys(const char *region)
+{
+    struct key_rec *v = NULL;
+    size_t n = 0;
+    ok(ENV.st[0]->key_list(ENV.st, ACCT, region, NULL, 1000, &v, &n));
+    key_list_free(v, n);
+    return n;
+}
+
+static void test_seed_keys(void **state)
+{
+    (void)state;
+    ok(apply("{\"keys\": ["
+             "{\"KeyId\": \"" KEY1 "\", \"Description\": \"seeded\", \"Material\": \"" MAT "\","
+             " \"Aliases\": [\"alias/app\", \"alias/other\"]},"
+             "{\"KeyId\": \"" KEY2 "\", \"Region\": \"eu-west-1\", \"Policy\": "
+             "{\"Version\": \"2012-10-17\", \"Statement\": [{\"Sid\": \"mine\", \"Effect\": \"Allow\","
+             " \"Principal\": {\"AWS\": \"arn:aws:iam::" ACCT ":root\"}, \"Action\": \"kms:*\","
+             " \"Resource\": \"*\"}]}},"
+             "{\"Description\": \"random id and material\"}]}"));
+    struct key_rec k;
+    ok(kms_key_lookup(ENV.st, KEY1, &k));
+    assert_string_equal(k.region, "us-east-1");
+    assert_string_equal(k.description, "seeded");
+    assert_string_equal(k.arn, "arn:aws:kms:us-east-1:" ACCT ":key/" KEY1);
+    key_rec_free(&k);
+
+    struct buf m = BUF_SECRET(64);
+    ok(kms_material_load(ENV.st, ENV.kr, KEY1, 1, &m));
+    assert_int_equal(m.len, 32);
+    for (unsigned i = 0; i < 32; i++) assert_int_equal(m.data[i], i);
+    buf_free(&m);
+
+    struct alias_rec a;
+    memset(&a, 0, sizeof a);
+    ok(ENV.st[0]->alias_get(ENV.st, ACCT, "us-east-1", "alias/other", &a));
+    assert_string_equal(a.target_key_id, KEY1);
+
+    ok(kms_key_lookup(ENV.st, KEY2, &k));
+    assert_string_equal(k.region, "eu-west-1");
+    assert_non_null(strstr(k.policy, "\"mine\""));
+    key_rec_free(&k);
+    assert_int_equal(nkeys("us-east-1"), 2);
+    assert_int_equal(nkeys("eu-west-1"), 1);
+}
+
+static void test_seed_secrets(void **state)
+{
+    (void)state;
+    ok(apply("{\"keys\": [{\"KeyId\": \"" KEY1 "\", \"Aliases\": [\"alias/app\"]}],"
+             " \"secrets\": [{\"Name\": \"db/password\", \"SecretString\": \"hunter2\","
+             " \"KmsKeyId\": \"alias/app\"},"
+             " {\"Name\": \"eu\", \"Region\": \"eu-west-1\", \"SecretBinary\": \"AAEC\"}]}"));
+    struct ent_rec e;
+    memset(&e, 0, sizeof e);
+    ok(ENV.st[0]->ent_get(ENV.st, "secret", ACCT, "us-east-1:db/password", &e));
+    assert_non_null(strstr(e.arn, "arn:aws:secretsmanager:us-east-1:" ACCT ":secret:db/password-"));
+    /* The value is sealed, never stored in the clear. */
+    assert_null(strstr(e.doc, "hunter2"));
+    ent_rec_free(&e);
+    memset(&e, 0, sizeof e);
+    ok(ENV.st[0]->ent_get(ENV.st, "secret", ACCT, "eu-west-1:eu", &e));
+    ent_rec_free(&e);
+}
+
+static void refused(const char *text, const char *words)
+{
+    tr_result r = apply(text);
+    assert_true(tr_failed(r));
+    if (!strstr(tr_last_error()->message, words))
+        fail_msg("'%s' not in '%s'", words, tr_last_error()->message);
+}
+
+static void test_seed_refusals(void **state)
+{
+    (void)state;
+    refused("[]", "JSON object");
+    refused("{\"users\": []}", "unknown section");
+    refused("{\"keys\": {}}", "must be a list");
+    refused("{\"keys\": [1]}", "must be an object");
+    refused("{\"keys\": [{\"KeyId\": \"nope\"}]}", "KeyId");
+    refused("{\"keys\": [{\"KeyId\": 7}]}", "KeyId");
+    refused("{\"keys\": [{\"Material\": \"c2hvcnQ=\"}]}", "32 bytes");
+    refused("{\"keys\": [{\"Material\": \"!!!!\"}]}", "32 bytes");
+    refused("{\"keys\": [{\"Material\": 5}]}", "32 bytes");
+    refused("{\"keys\": [{\"Region\": \"moon\"}]}", "Region");
+    refused("{\"keys\": [{\"Aliases\": \"alias/x\"}]}", "Aliases");
+    refused("{\"keys\": [{\"Policy\": 3}]}", "Policy");
+    tr_result r = apply("{\"keys\": [{\"Aliases\": [\"not-an-alias\"]}]}");
+    assert_true(tr_failed(r));
+    r = apply("{\"secrets\": [{\"SecretString\": \"no name\"}]}");
+    assert_true(tr_failed(r));
+    r = dev_seed_apply(&ENV, ACCT, "/nonexistent/seed.json");
+    assert_true(tr_failed(r));
+    assert_non_null(strstr(tr_last_error()->message, "seed /nonexistent/seed.json"));
+}
+
+static void test_seed_file_and_reset(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tresor-dev-test-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static const char doc[] = "{\"keys\": [{\"KeyId\": \"" KEY1 "\", \"Material\": \"" MAT "\"}]}";
+    assert_int_equal(write(fd, doc, sizeof doc - 1), (ssize_t)(sizeof doc - 1));
+    close(fd);
+
+    /* A server started with the seed, then reset: the seed comes back,
+     * what was made since does not. */
+    dev_stop(&ENV);
+    memset(&ENV, 0, sizeof ENV);
+    ENV.default_region = "us-east-1";
+    struct dev_opts o = { .account_id = ACCT, .seed_path = path, .in_memory = true };
+    ok(dev_start(&ENV, &o));
+    assert_string_equal(dev_account(ENV.dev), ACCT);
+    assert_int_equal(nkeys("us-east-1"), 1);
+    ok(apply("{\"keys\": [{}, {\"Region\": \"ap-south-1\"}]}"));
+    assert_int_equal(nkeys("us-east-1"), 2);
+    store_t before = ENV.st;
+    ok(dev_reset(ENV.dev));
+    assert_ptr_not_equal(ENV.st, before);
+    assert_int_equal(nkeys("us-east-1"), 1);
+    assert_int_equal(nkeys("ap-south-1"), 0);
+    struct account_rec a;
+    ok(ENV.st[0]->account_first(ENV.st, &a));
+    assert_string_equal(a.id, ACCT);
+    struct buf m = BUF_SECRET(64);
+    ok(kms_material_load(ENV.st, ENV.kr, KEY1, 1, &m));
+    assert_int_equal(m.data[31], 31);
+    buf_free(&m);
+    unlink(path);
+}
+
+static void test_predicates(void **state)
+{
+    (void)state;
+    assert_true(dev_region_ok("us-east-1"));
+    assert_true(dev_region_ok("us-gov-west-1"));
+    assert_false(dev_region_ok("moon"));
+    assert_false(dev_region_ok("us--east-1"));
+    assert_false(dev_region_ok("us-east-x"));
+    assert_false(dev_region_ok("US-EAST-1"));
+    assert_true(dev_is_reset_path("/moto-api/reset"));
+    assert_true(dev_is_reset_path("/_tresor/reset"));
+    assert_false(dev_is_reset_path("/moto-api/reset/"));
+    assert_false(dev_is_reset_path("/"));
+}
+
+/* ---- authentication ------------------------------------------------------ */
+
+struct signed_req {
+    struct sigv4_header h[4];
+    char auth[1024], date[32];
+    struct sigv4_request rq;
+};
+
+static const char BODY[] = "{}";
+
+static void sign(struct signed_req *s, const char *akid, const char *secret, const char *region,
+                 const char *amz_date)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->date, sizeof s->date, "%s", amz_date);
+    s->h[0] = (struct sigv4_header){ "Host", "localhost" };
+    s->h[1] = (struct sigv4_header){ "X-Amz-Date", s->date };
+    s->rq = (struct sigv4_request){ .method = "POST", .path = "/", .query = "", .headers = s->h,
+                                    .nheaders = 2, .body = (const uint8_t *)BODY,
+                                    .body_len = sizeof BODY - 1 };
+    ok(sigv4_sign(&s->rq, akid, secret, amz_date, region, "kms", "host;x-amz-date",
+                  s->auth, sizeof s->auth));
+    s->h[2] = (struct sigv4_header){ "Authorization", s->auth };
+    s->rq.nheaders = 3;
+}
+
+static void test_unknown_key_is_root(void **state)
+{
+    (void)state;
+    struct signed_req s;
+    struct principal who;
+    struct sigv4_auth a;
+
+    /* Any region, a date years ago, a made-up key. */
+    sign(&s, "test", "test", "eu-west-1", "20200101T000000Z");
+    ok(auth_request(&ENV, &s.rq, "kms", time(NULL), &who, &a));
+    assert_int_equal(who.type, PRINCIPAL_ROOT);
+    assert_string_equal(who.arn, "arn:aws:iam::" ACCT ":root");
+    assert_string_equal(who.account_id, ACCT);
+    assert_string_equal(a.region, "eu-west-1");
+
+    /* The scope still has to be well formed. */
+    sign(&s, "test", "test", "moon", "20200101T000000Z");
+    assert_true(tr_failed(auth_request(&ENV, &s.rq, "kms", time(NULL), &who, &a)));
+    assert_int_equal(tr_last_error()->code, TR_E_INVALID_SIGNATURE);
+
+    /* A known key is verified: the root's real key with a wrong secret. */
+    struct root_credentials cred;
+    ok(account_create(ENV.st, ENV.kr, "999988887777", tr_now(), &cred));
+    sign(&s, cred.access_key_id, "wrong-secret-wrong-secret-wrong-secret-00", "us-east-1",
+         "20200101T000000Z");
+    assert_true(tr_failed(auth_request(&ENV, &s.rq, "kms", time(NULL), &who, &a)));
+    assert_int_equal(tr_last_error()->code, TR_E_INVALID_SIGNATURE);
+    sign(&s, cred.access_key_id, cred.secret, "us-east-1", "20200101T000000Z");
+    ok(auth_request(&ENV, &s.rq, "kms", time(NULL), &who, &a));
+    assert_string_equal(who.account_id, "999988887777");
+    secure_zero(&cred, sizeof cred);
+
+    /* Outside dev mode the made-up key is refused, and so are the other
+     * region and the old date. */
+    struct dev_state *d = ENV.dev;
+    ENV.dev = NULL;
+    sign(&s, "test", "test", "us-east-1", "20200101T000000Z");
+    assert_true(tr_failed(auth_request(&ENV, &s.rq, "kms", time(NULL), &who, &a)));
+    sign(&s, "test", "test", "eu-west-1", "20200101T000000Z");
+    assert_true(tr_failed(auth_request(&ENV, &s.rq, "kms", time(NULL), &who, &a)));
+    assert_int_equal(tr_last_error()->code, TR_E_INVALID_SIGNATURE);
+    char now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(now, sizeof now, "%Y%m%dT%H%M%SZ", &tm);
+    sign(&s, "test", "test", "us-east-1", now);
+    assert_true(tr_failed(auth_request(&ENV, &s.rq, "kms", time(NULL), &who, &a)));
+    assert_int_equal(tr_last_error()->code, TR_E_UNRECOGNIZED_CLIENT);
+    ENV.dev = d;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_seed_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_secrets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_file_and_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_key_is_root, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
