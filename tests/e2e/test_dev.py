@@ -1,0 +1,377 @@
+"""
+test_dev.py -- `tresor serve --dev`: the local drop-in for test suites.
+
+Each test starts its own dev server (DevServer: a TresorServer started with
+--dev and no data dir, whose "root" credentials are the made-up test/test).
+Covered: made-up credentials create keys and secrets; both reset paths wipe
+everything; regions stay apart; --seed preloads keys (fixed id and material:
+a ciphertext from one run decrypts in the next), aliases, policies and
+secrets; a known user without policies is still denied (--enforce-iam and
+without it); outside dev mode the same credentials are refused; --dev on a
+non-loopback address is refused; TRESOR_DEV=1; nothing is written to disk.
+"""
+
+import base64
+import datetime
+import http.client
+import json
+import subprocess
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tresor_e2e import (ACTIVE_SERVERS, Caller, TresorServer, free_port, make_user,
+                        tresor_bin)
+
+DEV_ACCOUNT = "123456789012"
+
+
+class DevServer(TresorServer):
+    """A dev-mode server: state in memory, any access key accepted."""
+
+    def start(self, args=(), env_extra=None, timeout=20.0):
+        assert self.proc is None, "server already running"
+        self.port = free_port()
+        self.starts += 1
+        self.stdout_path = self.log_dir / f"stdout.{self.starts}.log"
+        self.stderr_path = self.log_dir / f"stderr.{self.starts}.log"
+        env = self._base_env()
+        env.update(env_extra or {})
+        cmd = [str(tresor_bin()), "serve", "--listen", f"127.0.0.1:{self.port}", *args]
+        if not (env_extra or {}).get("TRESOR_DEV"):
+            cmd.append("--dev")
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=err, env=env, cwd=str(self.root))
+        if self not in ACTIVE_SERVERS:
+            ACTIVE_SERVERS.append(self)
+        self._wait_healthy(timeout)
+        self.access_key, self.secret_key = "test", "test"
+        return self
+
+    def post(self, path):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("POST", path, body=b"")
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        return resp.status, body
+
+
+@pytest.fixture
+def dev_factory(tmp_path_factory):
+    made = []
+
+    def make(*args, env_extra=None, name="dev"):
+        srv = DevServer(name, tmp_path_factory.mktemp(f"tresor-{name}"))
+        made.append(srv)
+        return srv.start(args, env_extra=env_extra)
+
+    yield make
+    for srv in made:
+        srv.close()
+
+
+@pytest.fixture
+def dev(dev_factory):
+    return dev_factory()
+
+
+def key_ids(kms):
+    return sorted(k["KeyId"] for k in kms.list_keys()["Keys"])
+
+
+def secret_names(sm):
+    return sorted(s["Name"] for s in sm.list_secrets()["SecretList"])
+
+
+# ---- made-up credentials ----------------------------------------------------
+
+def test_made_up_credentials_create_keys_and_secrets(dev):
+    kms = dev.client("kms", "test", "test")
+    meta = kms.create_key(Description="dev")["KeyMetadata"]
+    assert meta["Arn"] == f"arn:aws:kms:us-east-1:{DEV_ACCOUNT}:key/{meta['KeyId']}"
+    blob = kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"hello")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"hello"
+    sm = dev.client("secretsmanager", "AKIAANYTHINGATALL123", "whatever")
+    sm.create_secret(Name="db/password", SecretString="s3cret")
+    assert sm.get_secret_value(SecretId="db/password")["SecretString"] == "s3cret"
+    ident = dev.client("sts", "test", "test").get_caller_identity()
+    assert ident["Account"] == DEV_ACCOUNT
+    assert ident["Arn"] == f"arn:aws:iam::{DEV_ACCOUNT}:root"
+    # Every made-up key is the same root user: they see the same state.
+    assert meta["KeyId"] in key_ids(dev.client("kms", "other", "key"))
+
+
+def test_banner_and_nothing_written(dev):
+    out = dev.stdout_text().decode()
+    assert "DEVELOPMENT SERVER" in out
+    assert not (dev.root / "tresor-data").exists()
+    assert not any(p.name in ("root.key", "tresor.db") for p in dev.root.rglob("*"))
+
+
+def test_clock_window_not_enforced(dev):
+    """Test suites freeze time: a request signed in 2020 is served."""
+    r = dev.raw("TrentService.ListKeys", {}, when=datetime.datetime(2020, 1, 1))
+    assert r.status == 200, r.body
+
+
+def test_account_id_000000000000(dev_factory):
+    srv = dev_factory("--account-id", "000000000000")
+    kms = srv.client("kms", "test", "test")
+    arn = kms.create_key()["KeyMetadata"]["Arn"]
+    assert ":000000000000:key/" in arn
+
+
+def test_tresor_dev_environment(dev_factory):
+    srv = dev_factory(env_extra={"TRESOR_DEV": "1"})
+    assert key_ids(srv.client("kms", "test", "test")) == []
+    assert b"DEVELOPMENT SERVER" in srv.stdout_text()
+
+
+# ---- reset ------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/moto-api/reset", "/_tresor/reset"])
+def test_reset_wipes_everything(dev, path):
+    kms = dev.client("kms", "test", "test")
+    sm = dev.client("secretsmanager", "test", "test")
+    iam = dev.client("iam", "test", "test")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/app", TargetKeyId=key)
+    sm.create_secret(Name="s", SecretString="v")
+    iam.create_user(UserName="alice")
+    eu = dev.client("kms", "test", "test", region="eu-west-1")
+    eu.create_key()
+
+    status, body = dev.post(path)
+    assert status == 200, body
+    assert json.loads(body) == {"status": "reset"}
+
+    assert key_ids(kms) == [] and key_ids(eu) == []
+    assert kms.list_aliases()["Aliases"] == [] or all(
+        a["AliasName"].startswith("alias/aws/") for a in kms.list_aliases()["Aliases"])
+    assert secret_names(sm) == []
+    assert [u["UserName"] for u in iam.list_users()["Users"]] == []
+    # A fresh start works like the first one: the same alias can be made again.
+    key2 = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/app", TargetKeyId=key2)
+    assert dev.client("sts", "test", "test").get_caller_identity()["Account"] == DEV_ACCOUNT
+
+
+def test_reset_while_requests_run(dev):
+    import threading
+    errors = []
+    stop = threading.Event()
+
+    def work():
+        kms = dev.client("kms", "test", "test")
+        while not stop.is_set():
+            try:
+                k = kms.create_key()["KeyMetadata"]["KeyId"]
+                kms.encrypt(KeyId=k, Plaintext=b"x")
+            except ClientError as e:  # the key may vanish in a reset: NotFound only
+                if e.response["Error"]["Code"] != "NotFoundException":
+                    errors.append(e)
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(10):
+            assert dev.post("/moto-api/reset")[0] == 200
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
+
+
+def test_reset_path_needs_dev_mode(tresor):
+    conn = http.client.HTTPConnection("127.0.0.1", tresor.port, timeout=10)
+    conn.request("POST", "/moto-api/reset", body=b"")
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status != 200
+
+
+# ---- regions ----------------------------------------------------------------
+
+def test_regions_stay_apart(dev):
+    east = dev.client("kms", "test", "test", region="us-east-1")
+    west = dev.client("kms", "test", "test", region="eu-west-1")
+    k_east = east.create_key()["KeyMetadata"]
+    k_west = west.create_key()["KeyMetadata"]
+    assert k_west["Arn"].startswith(f"arn:aws:kms:eu-west-1:{DEV_ACCOUNT}:key/")
+    assert key_ids(east) == [k_east["KeyId"]]
+    assert key_ids(west) == [k_west["KeyId"]]
+    with pytest.raises(ClientError) as e:
+        east.describe_key(KeyId=k_west["KeyId"])
+    assert e.value.response["Error"]["Code"] == "NotFoundException"
+
+    sm_east = dev.client("secretsmanager", "test", "test", region="us-east-1")
+    sm_west = dev.client("secretsmanager", "test", "test", region="eu-west-1")
+    arn = sm_west.create_secret(Name="only-west", SecretString="v")["ARN"]
+    assert arn.startswith(f"arn:aws:secretsmanager:eu-west-1:{DEV_ACCOUNT}:secret:only-west-")
+    assert secret_names(sm_east) == []
+    with pytest.raises(ClientError) as e:
+        sm_east.get_secret_value(SecretId="only-west")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    # The same name may exist in both regions.
+    sm_east.create_secret(Name="only-west", SecretString="east")
+    assert sm_west.get_secret_value(SecretId="only-west")["SecretString"] == "v"
+
+
+def test_invalid_region_refused(dev):
+    bad = dev.client("kms", "test", "test", region="nowhere")
+    with pytest.raises(ClientError) as e:
+        bad.list_keys()
+    assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+# ---- seed -------------------------------------------------------------------
+
+KEY_ID = "11111111-2222-3333-4444-555555555555"
+MATERIAL = base64.b64encode(bytes(range(32))).decode()
+
+
+def seed_doc():
+    return {
+        "keys": [
+            {"KeyId": KEY_ID, "Description": "seeded", "Material": MATERIAL,
+             "Aliases": ["alias/app", "alias/app-2"]},
+            {"KeyId": "66666666-7777-8888-9999-000000000000", "Region": "eu-west-1",
+             "Policy": {"Version": "2012-10-17", "Statement": [
+                 {"Sid": "root", "Effect": "Allow",
+                  "Principal": {"AWS": f"arn:aws:iam::{DEV_ACCOUNT}:root"},
+                  "Action": "kms:*", "Resource": "*"}]}},
+        ],
+        "secrets": [
+            {"Name": "db/password", "SecretString": "hunter2", "KmsKeyId": "alias/app"},
+            {"Name": "eu/only", "Region": "eu-west-1", "SecretBinary": "AAEC"},
+        ],
+    }
+
+
+def test_seed_preloads_and_is_reproducible(dev_factory, tmp_path):
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(seed_doc()))
+    one = dev_factory("--seed", str(seed), name="seed1")
+    kms = one.client("kms", "test", "test")
+    meta = kms.describe_key(KeyId="alias/app")["KeyMetadata"]
+    assert meta["KeyId"] == KEY_ID and meta["Description"] == "seeded"
+    names = sorted(a["AliasName"] for a in kms.list_aliases(KeyId=KEY_ID)["Aliases"])
+    assert names == ["alias/app", "alias/app-2"]
+    eu = one.client("kms", "test", "test", region="eu-west-1")
+    pol = json.loads(eu.get_key_policy(KeyId="66666666-7777-8888-9999-000000000000",
+                                       PolicyName="default")["Policy"])
+    assert pol["Statement"][0]["Sid"] == "root"
+    sm = one.client("secretsmanager", "test", "test")
+    assert sm.get_secret_value(SecretId="db/password")["SecretString"] == "hunter2"
+    assert sm.describe_secret(SecretId="db/password")["KmsKeyId"].endswith(KEY_ID) or \
+        sm.describe_secret(SecretId="db/password")["KmsKeyId"] == "alias/app"
+    sm_eu = one.client("secretsmanager", "test", "test", region="eu-west-1")
+    assert sm_eu.get_secret_value(SecretId="eu/only")["SecretBinary"] == b"\x00\x01\x02"
+    blob = kms.encrypt(KeyId="alias/app", Plaintext=b"across runs")["CiphertextBlob"]
+    one.close()
+
+    two = dev_factory("--seed", str(seed), name="seed2")
+    kms2 = two.client("kms", "test", "test")
+    assert kms2.decrypt(CiphertextBlob=blob)["Plaintext"] == b"across runs"
+
+    # A reset re-applies the seed: the fresh start is the seeded start.
+    kms2.create_key()
+    assert two.post("/_tresor/reset")[0] == 200
+    assert key_ids(kms2) == [KEY_ID]
+    assert kms2.decrypt(CiphertextBlob=blob)["Plaintext"] == b"across runs"
+
+
+@pytest.mark.parametrize("doc, words", [
+    ({"keys": [{"KeyId": KEY_ID, "Material": "c2hvcnQ="}]}, "32 bytes"),
+    ({"keys": [{"KeyId": "not-a-uuid"}]}, "KeyId"),
+    ({"groups": []}, "unknown section"),
+    ({"keys": [{"Region": "nowhere"}]}, "Region"),
+])
+def test_bad_seed_refused(tmp_path, doc, words):
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(doc))
+    p = subprocess.run([str(tresor_bin()), "serve", "--dev", "--listen",
+                        f"127.0.0.1:{free_port()}", "--seed", str(seed)],
+                       capture_output=True, timeout=20, cwd=str(tmp_path))
+    assert p.returncode != 0
+    assert words in p.stderr.decode(), p.stderr.decode()
+
+
+# ---- known principals are still authorized -----------------------------------
+
+@pytest.mark.parametrize("flags", [("--enforce-iam",), ()])
+def test_known_user_without_policies_denied(dev_factory, flags):
+    srv = dev_factory(*flags)
+    root = Caller(srv, "test", "test", arn=f"arn:aws:iam::{DEV_ACCOUNT}:root",
+                  account=DEV_ACCOUNT, user_id=DEV_ACCOUNT)
+    key = root.kms.create_key()["KeyMetadata"]["KeyId"]
+    bob = make_user(root, "bob")
+    assert bob.access_key.startswith("AKIA")
+    with pytest.raises(ClientError) as e:
+        bob.kms.encrypt(KeyId=key, Plaintext=b"x")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    # A known key is verified: the wrong secret is refused, not taken as root.
+    with pytest.raises(ClientError) as e:
+        srv.client("kms", bob.access_key, "wrong" * 8).list_keys()
+    assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+    # With a policy, the same user may.
+    root.iam.put_user_policy(UserName="bob", PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17",
+         "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]}))
+    bob.kms.encrypt(KeyId=key, Plaintext=b"x")
+
+
+# ---- outside dev mode, and where dev mode may listen ---------------------------
+
+def test_made_up_credentials_refused_without_dev(tresor):
+    with pytest.raises(ClientError) as e:
+        tresor.client("kms", "test", "test").list_keys()
+    assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:0", ":0", "192.0.2.1:0", "[::]:0"])
+def test_dev_refuses_non_loopback(tmp_path, listen):
+    p = subprocess.run([str(tresor_bin()), "serve", "--dev", "--listen", listen],
+                       capture_output=True, timeout=20, cwd=str(tmp_path))
+    assert p.returncode == 2
+    assert "loopback" in p.stderr.decode()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dev_on_ipv6_loopback(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([str(tresor_bin()), "serve", "--dev", "--listen", f"[::1]:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(tmp_path))
+    try:
+        line = proc.stdout.readline().decode()
+        assert "DEVELOPMENT SERVER" in line
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+
+
+def test_seed_needs_dev(tmp_path):
+    p = subprocess.run([str(tresor_bin()), "serve", "--seed", "x.json", "--data-dir",
+                        str(tmp_path / "d")], capture_output=True, timeout=20)
+    assert p.returncode == 2
+    assert "--dev" in p.stderr.decode()
+
+
+def test_dev_with_data_dir_keeps_state_and_refuses_reset(dev_factory, tmp_path):
+    data = tmp_path / "data"
+    srv = dev_factory("--data-dir", str(data), "--account-id", "000000000000")
+    kms = srv.client("kms", "test", "test")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    assert (data / "tresor.db").exists()
+    status, _ = srv.post("/moto-api/reset")
+    assert status == 400
+    assert key_ids(kms) == [key]
+    assert uuid.UUID(key)
