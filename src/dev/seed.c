@@ -9,16 +9,27 @@
  *     "secrets": [ { "Name": "db/password", "Region": "eu-west-1",
  *                    "SecretString": "..." | "SecretBinary": "<base64>",
  *                    "KmsKeyId": "alias/app", "Description": "...",
- *                    "ClientRequestToken": "<the first VersionId>" } ] }
+ *                    "ClientRequestToken": "<the first VersionId>" } ],
+ *     "policies": [ { "PolicyName": "app", "Path": "/", "PolicyDocument": {..} } ],
+ *     "users": [ { "UserName": "alice", "Path": "/", "Policies": { "name": {..} },
+ *                  "ManagedPolicies": ["arn:aws:iam::<acct>:policy/app"],
+ *                  "AccessKeys": [ { "AccessKeyId": "AKIA...",
+ *                                    "SecretAccessKey": "..." } ] } ],
+ *     "roles": [ { "RoleName": "app", "AssumeRolePolicyDocument": {..},
+ *                  "Path": "/", "Policies": {..}, "ManagedPolicies": [..] } ] }
  * Region defaults to the server's region.  A fixed KeyId and Material make
  * a key reproducible: a ciphertext made in one run decrypts in the next.
  *
  * Keys are created directly (kms_key_create with the given id and
- * material); aliases, policies and secrets go through the operation
- * handlers themselves (kms_ops, sm_ops) as the default account's root, so
+ * material), and so are users' fixed access keys (wrapped like
+ * CreateAccessKey's); aliases, key policies, secrets and every IAM entity go
+ * through the operation handlers themselves (kms_ops, sm_ops, iam_ops) as
+ * the default account's root, so
  * every rule the API applies (names, policy checks, envelope encryption)
- * applies to the seed too.  Errors name the entry that failed.  Material
- * is decoded into a secret buffer and wiped once wrapped.
+ * applies to the seed too.  Order: policies, keys, secrets, users, roles.
+ * Errors name the entry that failed.  Material is decoded into a secret
+ * buffer and wiped once wrapped; the form bodies that carry secret access
+ * keys are secret buffers too.
  */
 #include "dev/dev.h"
 
@@ -31,7 +42,9 @@
 #include "core/log.h"
 #include "core/secmem.h"
 #include "crypto/rand.h"
+#include "http/query_proto.h"
 #include "iam/authz.h"
+#include "kms/keyring.h"
 #include "kms/kms.h"
 
 /* A request context for the default account's root in `region`. */
@@ -198,34 +211,253 @@ fail:
     return r;
 }
 
+/* ---- IAM: through the query handlers -------------------------------------- */
+
+/* Append k=v to an x-www-form-urlencoded body (RFC 3986 unreserved kept). */
+static TR_RESULT form_add(struct buf *b, const char *k, const char *v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (b->len) GUARD(buf_append(b, "&", 1));
+    GUARD(buf_append_str(b, k));
+    GUARD(buf_append(b, "=", 1));
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+            GUARD(buf_append(b, p, 1));
+        } else {
+            char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+            GUARD(buf_append(b, e, 3));
+        }
+    }
+    return TR_OK;
+}
+
+/* Run IAM action `name` with the form `body` inside a transaction; the
+ * XML reply is dropped. */
+static TR_RESULT run_iam(struct req_ctx *rc, const char *name, const struct buf *body)
+{
+    const struct query_op *op = iam_ops;
+    struct form f;
+    struct buf reply = BUF_INIT(1024 * 1024);
+    struct xml x = { .b = &reply, .r = TR_OK };
+    tr_result r;
+
+    while (op->name && strcmp(op->name, name) != 0) op++;
+    ENSURE(op->name != NULL, TR_E_INTERNAL);
+    r = form_parse(body->data, body->len, &f);
+    if (tr_failed(r)) goto fail;
+    r = rc->st[0]->tx_begin(rc->st);
+    if (tr_ok(r)) {
+        r = op->fn(rc, &f, &x);
+        if (tr_ok(r)) r = x.r;
+        if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
+        else rc->st[0]->tx_rollback(rc->st);
+    }
+fail:
+    form_free(&f);
+    buf_free(&reply);
+    if (rc->identity) {
+        iam_identity_free(rc->identity);
+        free(rc->identity);
+        rc->identity = NULL;
+    }
+    return r;
+}
+
+/* One IAM call with up to three parameters (NULL values are left out). */
+static TR_RESULT iam_call(struct req_ctx *rc, const char *action, const char *k1, const char *v1,
+                          const char *k2, const char *v2, const char *k3, const char *v3)
+{
+    struct buf b = BUF_SECRET(256 * 1024);
+    tr_result r = form_add(&b, "Action", action);
+    if (tr_ok(r)) r = form_add(&b, "Version", "2010-05-08");
+    if (tr_ok(r) && v1) r = form_add(&b, k1, v1);
+    if (tr_ok(r) && v2) r = form_add(&b, k2, v2);
+    if (tr_ok(r) && v3) r = form_add(&b, k3, v3);
+    if (tr_ok(r)) r = run_iam(rc, action, &b);
+    buf_free(&b);
+    return r;
+}
+
+/* A policy document member: an object (serialized) or a string (copied).
+ * *out is NULL when the member is absent; free() it. */
+static TR_RESULT doc_text(json_t *e, const char *name, bool required, char **out)
+{
+    json_t *v = json_object_get(e, name);
+    *out = NULL;
+    if (!v && !required) return TR_OK;
+    if (json_is_object(v)) *out = json_dumps(v, JSON_COMPACT);
+    else if (json_is_string(v)) *out = strdup(json_string_value(v));
+    else BAIL(TR_E_VALIDATION, "seed: %s must be a policy (an object or a string)", name);
+    ENSURE(*out != NULL, TR_E_INTERNAL);
+    return TR_OK;
+}
+
+/* Inline ("Policies": {name: doc}) and attached ("ManagedPolicies": [arn])
+ * policies of a user or role. */
+static TR_RESULT entity_policies(struct req_ctx *rc, json_t *e, const char *kind, const char *name)
+{
+    json_t *pols = json_object_get(e, "Policies"), *managed = json_object_get(e, "ManagedPolicies");
+    const char *pname;
+    json_t *v;
+    size_t i;
+    bool user = strcmp(kind, "User") == 0;
+
+    if ((pols && !json_is_object(pols)) || (managed && !json_is_array(managed)))
+        BAIL(TR_E_VALIDATION, "seed: Policies must map names to policies, ManagedPolicies be a list");
+    json_object_foreach(pols, pname, v) {
+        json_t *holder = json_pack("{s:O}", "d", v);
+        char *text = NULL;
+        tr_result r = holder ? doc_text(holder, "d", true, &text)
+                             : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        json_decref(holder);
+        if (tr_ok(r))
+            r = iam_call(rc, user ? "PutUserPolicy" : "PutRolePolicy", user ? "UserName" : "RoleName",
+                         name, "PolicyName", pname, "PolicyDocument", text);
+        free(text);
+        GUARD(r);
+    }
+    json_array_foreach(managed, i, v) {
+        if (!json_is_string(v)) BAIL(TR_E_VALIDATION, "seed: ManagedPolicies must list policy ARNs");
+        GUARD(iam_call(rc, user ? "AttachUserPolicy" : "AttachRolePolicy", user ? "UserName" : "RoleName",
+                       name, "PolicyArn", json_string_value(v), NULL, NULL));
+    }
+    return TR_OK;
+}
+
+static bool akid_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 16 || n > 32) return false;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9'))) return false;
+    return true;
+}
+
+/* A fixed access key for user `e` (stored as CreateAccessKey stores one). */
+static TR_RESULT user_key(struct req_ctx *rc, const struct ent_rec *u, json_t *ak)
+{
+    const char *id = str_member(ak, "AccessKeyId"), *secret = str_member(ak, "SecretAccessKey");
+    struct access_key_rec k;
+    char label[64], *doc = NULL;
+    tr_result r;
+
+    if (!akid_ok(id) || !secret || !*secret || strlen(secret) > 128)
+        BAIL(TR_E_VALIDATION, "seed: AccessKeys need an AccessKeyId of 16-32 characters A-Z 0-9 "
+                              "and a SecretAccessKey of 1-128 characters");
+    memset(&k, 0, sizeof k);
+    snprintf(label, sizeof label, "access-key:%s", id);
+    snprintf(k.access_key_id, sizeof k.access_key_id, "%s", id);
+    snprintf(k.account_id, sizeof k.account_id, "%s", u->account_id);
+    k.principal_type = PRINCIPAL_USER;
+    k.principal_arn = u->arn;
+    k.principal_id = u->id;
+    k.active = true;
+    k.created = rc->now;
+    json_t *d = json_pack("{s:s}", "user_name", u->name);
+    doc = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    ENSURE(doc != NULL, TR_E_INTERNAL);
+    k.doc = doc;
+    k.wrapped_secret = BUF_INIT(512);
+    r = keyring_wrap(rc->kr, label, (const uint8_t *)secret, strlen(secret), &k.wrapped_secret);
+    if (tr_ok(r)) r = rc->st[0]->tx_begin(rc->st);
+    if (tr_ok(r)) {
+        r = rc->st[0]->access_key_put(rc->st, &k);
+        if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
+        else rc->st[0]->tx_rollback(rc->st);
+    }
+    buf_free(&k.wrapped_secret);
+    free(doc);
+    return r;
+}
+
+static TR_RESULT seed_user(const struct server_env *env, const char *account, json_t *e)
+{
+    struct req_ctx rc;
+    struct ent_rec u;
+    const char *name = str_member(e, "UserName");
+    json_t *keys = json_object_get(e, "AccessKeys"), *ak;
+    size_t i;
+
+    if (!name) BAIL(TR_E_VALIDATION, "seed: a user needs a UserName");
+    if (keys && !json_is_array(keys)) BAIL(TR_E_VALIDATION, "seed: AccessKeys must be a list");
+    root_ctx(env, account, env->default_region, "iam", &rc);
+    GUARD(iam_call(&rc, "CreateUser", "UserName", name, "Path", str_member(e, "Path"), NULL, NULL));
+    GUARD(entity_policies(&rc, e, "User", name));
+    memset(&u, 0, sizeof u);
+    GUARD(env->st[0]->ent_get(env->st, "user", account, name, &u));
+    tr_result r = TR_OK;
+    json_array_foreach(keys, i, ak) {
+        r = json_is_object(ak) ? user_key(&rc, &u, ak)
+                               : tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION,
+                                            "seed: AccessKeys must list objects");
+        if (tr_failed(r)) break;
+    }
+    ent_rec_free(&u);
+    return r;
+}
+
+static TR_RESULT seed_role(const struct server_env *env, const char *account, json_t *e)
+{
+    struct req_ctx rc;
+    const char *name = str_member(e, "RoleName");
+    char *trust = NULL;
+
+    if (!name) BAIL(TR_E_VALIDATION, "seed: a role needs a RoleName");
+    GUARD(doc_text(e, "AssumeRolePolicyDocument", true, &trust));
+    root_ctx(env, account, env->default_region, "iam", &rc);
+    tr_result r = iam_call(&rc, "CreateRole", "RoleName", name, "AssumeRolePolicyDocument", trust,
+                           "Path", str_member(e, "Path"));
+    free(trust);
+    GUARD(r);
+    return entity_policies(&rc, e, "Role", name);
+}
+
+static TR_RESULT seed_policy(const struct server_env *env, const char *account, json_t *e)
+{
+    struct req_ctx rc;
+    const char *name = str_member(e, "PolicyName");
+    char *text = NULL;
+
+    if (!name) BAIL(TR_E_VALIDATION, "seed: a policy needs a PolicyName");
+    GUARD(doc_text(e, "PolicyDocument", true, &text));
+    root_ctx(env, account, env->default_region, "iam", &rc);
+    tr_result r = iam_call(&rc, "CreatePolicy", "PolicyName", name, "PolicyDocument", text,
+                           "Path", str_member(e, "Path"));
+    free(text);
+    return r;
+}
+
+typedef TR_RESULT (*seed_fn)(const struct server_env *, const char *, json_t *);
+
 TR_RESULT dev_seed_apply_json(const struct server_env *env, const char *account, json_t *doc)
 {
-    static const char *const known[] = { "keys", "secrets" };
+    static const struct { const char *name; seed_fn fn; } sections[] = {
+        { "policies", seed_policy }, { "keys", seed_key }, { "secrets", seed_secret },
+        { "users", seed_user }, { "roles", seed_role },
+    };
+    const size_t nsec = sizeof sections / sizeof sections[0];
     const char *name;
     json_t *v, *e;
-    size_t i;
+    size_t i, j;
 
     if (!json_is_object(doc)) BAIL(TR_E_VALIDATION, "seed: the file must hold a JSON object");
     json_object_foreach(doc, name, v) {
-        bool ok = false;
-        for (i = 0; i < sizeof known / sizeof known[0]; i++) ok |= strcmp(name, known[i]) == 0;
-        if (!ok) BAIL(TR_E_VALIDATION, "seed: unknown section '%.64s' (keys, secrets)", name);
+        for (j = 0; j < nsec && strcmp(name, sections[j].name) != 0; j++) continue;
+        if (j == nsec)
+            BAIL(TR_E_VALIDATION, "seed: unknown section '%.64s' (policies, keys, secrets, users, roles)",
+                 name);
         if (!json_is_array(v)) BAIL(TR_E_VALIDATION, "seed: '%.64s' must be a list", name);
     }
-    json_array_foreach(json_object_get(doc, "keys"), i, e) {
-        if (!json_is_object(e)) BAIL(TR_E_VALIDATION, "seed: keys[%zu] must be an object", i);
-        tr_result r = seed_key(env, account, e);
-        if (tr_failed(r)) {
-            log_msg("error", "seed: keys[%zu]: %s", i, tr_last_error()->message);
-            return r;
-        }
-    }
-    json_array_foreach(json_object_get(doc, "secrets"), i, e) {
-        if (!json_is_object(e)) BAIL(TR_E_VALIDATION, "seed: secrets[%zu] must be an object", i);
-        tr_result r = seed_secret(env, account, e);
-        if (tr_failed(r)) {
-            log_msg("error", "seed: secrets[%zu]: %s", i, tr_last_error()->message);
-            return r;
+    for (j = 0; j < nsec; j++) {
+        json_array_foreach(json_object_get(doc, sections[j].name), i, e) {
+            if (!json_is_object(e)) BAIL(TR_E_VALIDATION, "seed: %s[%zu] must be an object", sections[j].name, i);
+            tr_result r = sections[j].fn(env, account, e);
+            if (tr_failed(r)) {
+                log_msg("error", "seed: %s[%zu]: %s", sections[j].name, i, tr_last_error()->message);
+                return r;
+            }
         }
     }
     return TR_OK;

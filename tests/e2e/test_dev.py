@@ -293,6 +293,8 @@ def test_seed_preloads_and_is_reproducible(dev_factory, tmp_path):
     ({"keys": [{"KeyId": KEY_ID, "Material": "c2hvcnQ="}]}, "32 bytes"),
     ({"keys": [{"KeyId": "not-a-uuid"}]}, "KeyId"),
     ({"groups": []}, "unknown section"),
+    ({"users": [{"UserName": "u", "AccessKeys": [{"AccessKeyId": "x", "SecretAccessKey": "y"}]}]},
+     "AccessKeyId"),
     ({"keys": [{"Region": "nowhere"}]}, "Region"),
 ])
 def test_bad_seed_refused(tmp_path, doc, words):
@@ -375,3 +377,47 @@ def test_dev_with_data_dir_keeps_state_and_refuses_reset(dev_factory, tmp_path):
     assert status == 400
     assert key_ids(kms) == [key]
     assert uuid.UUID(key)
+
+
+def test_seed_users_roles_policies(dev_factory, tmp_path):
+    """Seeded IAM: a user with a fixed access key signs as that user, its
+    attached managed policy allows, nothing else does (--enforce-iam);
+    a seeded role trusting that user can be assumed by it."""
+    allow_encrypt = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]}
+    doc = {
+        "policies": [{"PolicyName": "encrypt-only", "PolicyDocument": allow_encrypt}],
+        "keys": [{"KeyId": KEY_ID, "Material": MATERIAL, "Aliases": ["alias/app"]}],
+        "users": [
+            {"UserName": "ci", "ManagedPolicies": [f"arn:aws:iam::{DEV_ACCOUNT}:policy/encrypt-only"],
+             "AccessKeys": [{"AccessKeyId": "AKIASEEDEDCIUSER0001", "SecretAccessKey": "ci-secret"}]},
+            {"UserName": "nobody",
+             "AccessKeys": [{"AccessKeyId": "AKIASEEDEDNOBODY0001", "SecretAccessKey": "nb-secret"}]},
+        ],
+        "roles": [{"RoleName": "deployer", "AssumeRolePolicyDocument": {
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{DEV_ACCOUNT}:user/ci"},
+                "Action": "sts:AssumeRole"}]},
+            "Policies": {"all-kms": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}}}],
+    }
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(doc))
+    srv = dev_factory("--seed", str(seed), "--enforce-iam")
+    ci = srv.client("kms", "AKIASEEDEDCIUSER0001", "ci-secret")
+    assert srv.client("sts", "AKIASEEDEDCIUSER0001", "ci-secret").get_caller_identity()["Arn"] == \
+        f"arn:aws:iam::{DEV_ACCOUNT}:user/ci"
+    blob = ci.encrypt(KeyId="alias/app", Plaintext=b"x")["CiphertextBlob"]
+    with pytest.raises(ClientError) as e:
+        ci.decrypt(CiphertextBlob=blob)
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        srv.client("kms", "AKIASEEDEDNOBODY0001", "nb-secret").encrypt(KeyId="alias/app", Plaintext=b"x")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        srv.client("kms", "AKIASEEDEDCIUSER0001", "wrong").encrypt(KeyId="alias/app", Plaintext=b"x")
+    assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+    creds = srv.client("sts", "AKIASEEDEDCIUSER0001", "ci-secret").assume_role(
+        RoleArn=f"arn:aws:iam::{DEV_ACCOUNT}:role/deployer", RoleSessionName="ci")["Credentials"]
+    role_kms = srv.client("kms", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    assert role_kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"

@@ -11,7 +11,8 @@
  * bytes), aliases, key policy, regions, secrets; every refusal of a bad
  * seed (not an object, unknown section, not a list, bad KeyId, short or
  * non-base64 material, bad Region, bad Aliases/Policy types, a bad alias
- * name, a bad file); reset empties the store and re-creates the account
+ * name, a bad file); policies, users (inline and managed policies, fixed
+ * access keys stored wrapped) and roles, with their refusals; reset empties the store and re-creates the account
  * and the seed; the region and reset-path predicates; an unknown key is
  * the root (any region, any date), a known key with a wrong secret is
  * refused, and outside dev mode the unknown key is refused.
@@ -158,7 +159,7 @@ static void test_seed_refusals(void **state)
 {
     (void)state;
     refused("[]", "JSON object");
-    refused("{\"users\": []}", "unknown section");
+    refused("{\"groups\": []}", "unknown section");
     refused("{\"keys\": {}}", "must be a list");
     refused("{\"keys\": [1]}", "must be an object");
     refused("{\"keys\": [{\"KeyId\": \"nope\"}]}", "KeyId");
@@ -212,6 +213,55 @@ static void test_seed_file_and_reset(void **state)
     assert_int_equal(m.data[31], 31);
     buf_free(&m);
     unlink(path);
+}
+
+
+#define AKID "AKIASEEDEDALICE00001"
+#define SECRET "alice-secret-alice-secret-alice-secret-0"
+
+static void test_seed_iam(void **state)
+{
+    (void)state;
+    ok(apply("{\"policies\": [{\"PolicyName\": \"app\", \"Path\": \"/team/\", \"PolicyDocument\":"
+             " {\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\","
+             " \"Action\": \"kms:Encrypt\", \"Resource\": \"*\"}]}}],"
+             " \"users\": [{\"UserName\": \"alice\", \"Policies\": {\"inline\":"
+             " \"{\\\"Version\\\": \\\"2012-10-17\\\", \\\"Statement\\\": {\\\"Effect\\\": \\\"Deny\\\","
+             " \\\"Action\\\": \\\"kms:Decrypt\\\", \\\"Resource\\\": \\\"*\\\"}}\"},"
+             " \"ManagedPolicies\": [\"arn:aws:iam::" ACCT ":policy/team/app\"],"
+             " \"AccessKeys\": [{\"AccessKeyId\": \"" AKID "\", \"SecretAccessKey\": \"" SECRET "\"}]}],"
+             " \"roles\": [{\"RoleName\": \"app-role\", \"AssumeRolePolicyDocument\":"
+             " {\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Principal\":"
+             " {\"AWS\": \"arn:aws:iam::" ACCT ":root\"}, \"Action\": \"sts:AssumeRole\"}]},"
+             " \"Policies\": {\"p\": {\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\","
+             " \"Action\": \"kms:*\", \"Resource\": \"*\"}]}}}]}"));
+    struct ent_rec e;
+    memset(&e, 0, sizeof e);
+    ok(ENV.st[0]->ent_get(ENV.st, "user", ACCT, "alice", &e));
+    assert_string_equal(e.arn, "arn:aws:iam::" ACCT ":user/alice");
+    ent_rec_free(&e);
+    memset(&e, 0, sizeof e);
+    ok(ENV.st[0]->ent_get(ENV.st, "role", ACCT, "app-role", &e));
+    ent_rec_free(&e);
+    memset(&e, 0, sizeof e);
+    ok(ENV.st[0]->ent_get(ENV.st, "policy", ACCT, "app", &e));
+    ent_rec_free(&e);
+    struct access_key_rec k;
+    memset(&k, 0, sizeof k);
+    ok(ENV.st[0]->access_key_get(ENV.st, AKID, &k));
+    assert_int_equal(k.principal_type, PRINCIPAL_USER);
+    assert_string_equal(k.principal_arn, "arn:aws:iam::" ACCT ":user/alice");
+    /* Only wrapped: the secret is nowhere in the record in the clear. */
+    assert_null(memmem(k.wrapped_secret.data, k.wrapped_secret.len, SECRET, sizeof SECRET - 1));
+    access_key_rec_free(&k);
+
+    refused("{\"users\": [{\"UserName\": \"bob\", \"AccessKeys\": [{\"AccessKeyId\": \"short\","
+            " \"SecretAccessKey\": \"x\"}]}]}", "AccessKeyId");
+    refused("{\"users\": [{}]}", "UserName");
+    refused("{\"roles\": [{\"RoleName\": \"r\"}]}", "AssumeRolePolicyDocument");
+    refused("{\"policies\": [{\"PolicyName\": \"p\", \"PolicyDocument\": 1}]}", "PolicyDocument");
+    refused("{\"users\": [{\"UserName\": \"carol\", \"Policies\": []}]}", "Policies");
+    assert_true(tr_failed(apply("{\"users\": [{\"UserName\": \"alice\"}]}")));   /* exists */
 }
 
 static void test_predicates(void **state)
@@ -287,6 +337,16 @@ static void test_unknown_key_is_root(void **state)
     assert_string_equal(who.account_id, "999988887777");
     secure_zero(&cred, sizeof cred);
 
+    /* A seeded user's fixed key signs like a real one, as that user. */
+    ok(apply("{\"users\": [{\"UserName\": \"alice\", \"AccessKeys\": [{\"AccessKeyId\": \"" AKID "\","
+             " \"SecretAccessKey\": \"" SECRET "\"}]}]}"));
+    sign(&s, AKID, SECRET, "us-east-1", "20200101T000000Z");
+    ok(auth_request(&ENV, &s.rq, "kms", time(NULL), &who, &a));
+    assert_int_equal(who.type, PRINCIPAL_USER);
+    assert_string_equal(who.arn, "arn:aws:iam::" ACCT ":user/alice");
+    sign(&s, AKID, "not-the-secret", "us-east-1", "20200101T000000Z");
+    assert_true(tr_failed(auth_request(&ENV, &s.rq, "kms", time(NULL), &who, &a)));
+
     /* Outside dev mode the made-up key is refused, and so are the other
      * region and the old date. */
     struct dev_state *d = ENV.dev;
@@ -314,6 +374,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seed_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_file_and_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_iam, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key_is_root, setup, teardown),
     };
