@@ -618,6 +618,43 @@ fail:
     return r;
 }
 
+static const char *pt_word(enum policy_type_word t)
+{
+    switch (t) {
+    case PT_IDENTITY: return "identity";
+    case PT_RESOURCE: return "resource";
+    case PT_BOUNDARY: return "boundary";
+    case PT_SESSION: return "session";
+    default: return "policy";
+    }
+}
+
+static size_t ref_text(const struct stmt_ref *s, char *out, size_t n, size_t at, bool effect,
+                       const char *sep)
+{
+    if (at >= n) return at;
+    int k = snprintf(out + at, n - at, "%s%s%s %s #%zu%s%s%s", at ? sep : "",
+                     effect ? (s->effect == EFFECT_DENY ? "Deny " : "Allow ") : "",
+                     pt_word(s->type), s->policy && s->policy->name ? s->policy->name : "?",
+                     s->index, s->sid ? " (Sid " : "", s->sid ? s->sid : "", s->sid ? ")" : "");
+    return k < 0 ? at : at + (size_t)k;
+}
+
+void iam_result_evidence(const struct eval_result *r, char *out, size_t n)
+{
+    size_t at = 0;
+    if (n == 0) return;
+    out[0] = '\0';
+    for (size_t i = 0; i < r->nrefs; i++) at = ref_text(&r->refs[i], out, n, at, true, "; ");
+    if (r->conditional && at < n) {
+        int k = snprintf(out + at, n - at, "%sonly if the conditions of:", at ? "; " : "");
+        if (k > 0) at += (size_t)k;
+        for (size_t i = 0; i < r->ncond_refs && at < n; i++)
+            at = ref_text(&r->cond_refs[i], out, n, at, false, i ? ", " : " ");
+        if (at < n) snprintf(out + at, n - at, " hold");
+    }
+}
+
 /* ---- principals by ARN --------------------------------------------------- */
 
 /* What an ARN names (only the shapes principals take). */

@@ -87,6 +87,12 @@ struct authz_req {
  * out may be NULL. */
 TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct eval_result *out);
 
+/* The deciding statements of r as one line of evidence for the analyzer
+ * (`tresor who-can-decrypt`): "Allow identity <policy> #<index> (Sid S);
+ * ..." and, when r is conditional, "only if the conditions of: ...".
+ * Call it while the policies r points to are alive. */
+void iam_result_evidence(const struct eval_result *r, char *out, size_t n);
+
 /* The principal an ARN names, as the authenticated caller would be
  * (`tresor policy simulate`):
  *   arn:aws:iam::A:root              the root user of known account A;

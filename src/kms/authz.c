@@ -207,7 +207,8 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
 /* Evaluate against key policy `text` (NULL: IAM only, RES_NONE) without
  * failing; *res is the engine's result. */
 static TR_RESULT evaluate(struct req_ctx *rc, const char *action, const struct key_rec *k,
-                          const char *text, const struct kctx *c, struct eval_result *res)
+                          const char *text, const struct kctx *c, struct eval_result *res,
+                          char *ev, size_t nev)
 {
     struct policy *pol = NULL;
     char name[KMS_ARN_MAX + 16];
@@ -238,6 +239,8 @@ static TR_RESULT evaluate(struct req_ctx *rc, const char *action, const struct k
         .no_fail = true,
     };
     r = iam_authorize(rc, &ar, res);
+    /* The evidence names np, which dies here: format it now. */
+    if (tr_ok(r) && ev) iam_result_evidence(res, ev, nev);
     policy_unref(pol);
     return r;
 }
@@ -264,7 +267,7 @@ TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const stru
 
     *allowed = false;
     r = kctx_build(&c, rc, action, k, in);
-    if (tr_ok(r)) r = evaluate(rc, action, k, NULL, &c, &res);
+    if (tr_ok(r)) r = evaluate(rc, action, k, NULL, &c, &res, NULL, 0);
     if (tr_ok(r)) *allowed = res.decision == DECISION_ALLOW;
     kctx_free(&c);
     return r;
@@ -281,40 +284,96 @@ TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct
     *allowed = false;
     ENSURE_REF(policy_text);
     r = kctx_build(&c, rc, action, k, in);
-    if (tr_ok(r)) r = evaluate(rc, action, k, policy_text, &c, &res);
+    if (tr_ok(r)) r = evaluate(rc, action, k, policy_text, &c, &res, NULL, 0);
     if (tr_ok(r)) *allowed = res.decision == DECISION_ALLOW;
     kctx_free(&c);
     return r;
 }
 
-/* An implicit deny: may a grant still allow? */
+/* An implicit deny: may a grant still allow?  *m how the grant named the
+ * caller; ev (may be NULL) the IAM evidence when the caller's identity
+ * side had to allow too. */
 static TR_RESULT grant_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
-                              const struct kms_authz_in *in, const struct kctx *c, bool *allowed)
+                              const struct kms_authz_in *in, const struct kctx *c, bool *allowed,
+                              enum kms_grant_match *m, char *ev, size_t nev)
 {
-    enum kms_grant_match m = KG_NONE;
     struct eval_result res;
 
     *allowed = false;
+    *m = KG_NONE;
     if (in && in->no_grants) return TR_OK;
-    GUARD(kms_grants_allow(rc, action, k, in, &m));
-    if (m == KG_NONE) return TR_OK;
-    if (m == KG_DIRECT && strcmp(k->account_id, rc->who.account_id) == 0) {
+    GUARD(kms_grants_allow(rc, action, k, in, m));
+    if (*m == KG_NONE) return TR_OK;
+    if (*m == KG_DIRECT && strcmp(k->account_id, rc->who.account_id) == 0) {
         *allowed = true;
         return TR_OK;
     }
     /* A grant to an account, or to a caller of another account: the
      * caller's own IAM side must allow as well. */
-    GUARD(evaluate(rc, action, k, NULL, c, &res));
+    GUARD(evaluate(rc, action, k, NULL, c, &res, ev, nev));
     *allowed = res.decision == DECISION_ALLOW;
     return TR_OK;
+}
+
+/* The decision for a key operation (k non-NULL), shared by the server
+ * (kms_authorize_in) and the analyzer (kms_authorize_explain). */
+static TR_RESULT decide(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                        const struct kms_authz_in *in, const struct kctx *c,
+                        struct kms_explain *x)
+{
+    enum kms_grant_match m = KG_NONE;
+    bool ok = false;
+
+    GUARD(evaluate(rc, action, k, k->policy ? k->policy : "", c, &x->res, x->evidence,
+                   sizeof x->evidence));
+    x->conditional = x->res.conditional;
+    if (x->res.decision == DECISION_ALLOW) {
+        x->allowed = true;
+        x->source = KX_KEY_POLICY;
+        return TR_OK;
+    }
+    if (x->res.decision != DECISION_IMPLICIT_DENY) return TR_OK;
+    char gev[sizeof x->evidence] = "";
+    GUARD(grant_allows(rc, action, k, in, c, &ok, &m, gev, sizeof gev));
+    if (!ok) return TR_OK;
+    x->allowed = true;
+    x->source = KX_GRANT;
+    snprintf(x->evidence, sizeof x->evidence, "grant on %s to %s%s%s", k->arn,
+             m == KG_DIRECT ? "the caller" : "the caller's account", gev[0] ? "; IAM: " : "",
+             gev);
+    return TR_OK;
+}
+
+TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                                const struct kms_authz_in *in, struct kms_explain *out)
+{
+    struct kctx c;
+    tr_result r;
+
+    memset(out, 0, sizeof *out);
+    ENSURE_REF(k);
+    r = kctx_build(&c, rc, action, k, in);
+    if (tr_ok(r)) r = decide(rc, action, k, in, &c, out);
+    if (tr_ok(r) && !out->allowed) {
+        struct eval_request rq = {
+            .who = { .arn = rc->who.arn, .account = rc->who.account_id },
+            .action = action,
+            .resource = k->arn,
+        };
+        policy_denied_message(&rq, &out->res, NULL, out->message, sizeof out->message);
+    }
+    /* The refs named policies that are gone now. */
+    out->res.nrefs = 0;
+    out->res.ncond_refs = 0;
+    kctx_free(&c);
+    return r;
 }
 
 TR_RESULT kms_authorize_in(struct req_ctx *rc, const char *action, const struct key_rec *k,
                            const struct kms_authz_in *in)
 {
     struct kctx c;
-    struct eval_result res;
-    bool ok = false;
+    struct kms_explain *x = NULL;
     tr_result r;
 
     r = kctx_build(&c, rc, action, k, in);
@@ -328,14 +387,13 @@ TR_RESULT kms_authorize_in(struct req_ctx *rc, const char *action, const struct 
         r = iam_authorize(rc, &ar, NULL);
         goto fail;
     }
-    r = evaluate(rc, action, k, k->policy ? k->policy : "", &c, &res);
-    if (tr_failed(r) || res.decision == DECISION_ALLOW) goto fail;
-    if (res.decision == DECISION_IMPLICIT_DENY) {
-        r = grant_allows(rc, action, k, in, &c, &ok);
-        if (tr_failed(r) || ok) goto fail;
-    }
-    r = denied(rc, action, k->arn, &res);
+    x = calloc(1, sizeof *x);
+    if (!x) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = decide(rc, action, k, in, &c, x);
+    if (tr_failed(r) || x->allowed) goto fail;
+    r = denied(rc, action, k->arn, &x->res);
 fail:
+    free(x);
     kctx_free(&c);
     return r;
 }

@@ -21,6 +21,7 @@
 #include "core/buf.h"
 #include "core/result.h"
 #include "http/op.h"
+#include "iam/policy.h"
 #include "kms/ciphertext.h"
 #include "store/store.h"
 
@@ -122,6 +123,22 @@ TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct
  * to an account, and for grantees in another account (SEMANTICS 7). */
 TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
                               const struct kms_authz_in *in, bool *allowed);
+
+/* The same decision as kms_authorize_in for a key operation, told rather
+ * than enforced (the analyzer, `tresor who-can-decrypt`): never fails on a
+ * denial.  k must be non-NULL. */
+enum kms_source { KX_NONE = 0, KX_KEY_POLICY, KX_GRANT };
+struct kms_explain {
+    bool allowed;
+    enum kms_source source;            /* KX_KEY_POLICY: the key policy (with IAM when it
+                                          names the account); KX_GRANT: a grant */
+    bool conditional;                  /* depends on context keys marked unknown */
+    struct eval_result res;            /* the key-policy evaluation (refs cleared) */
+    char evidence[1024];               /* the deciding statements */
+    char message[1024];                /* denied: AWS's AccessDenied wording */
+};
+TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                                const struct kms_authz_in *in, struct kms_explain *out);
 
 /* ---------- grants.c ------------------------------------------------- */
 

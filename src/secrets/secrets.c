@@ -531,8 +531,11 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
     return r;
 }
 
-TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secret_id_as_given,
-                       const struct secret *s, const struct ctx_entry *extra, size_t nextra)
+/* sm_authorize, and when res is non-NULL the analyzer's variant: the
+ * decision in *res, the deciding statements in ev, no failure on deny. */
+static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *secret_id_as_given,
+                           const struct secret *s, const struct ctx_entry *extra, size_t nextra,
+                           struct eval_result *res, char *ev, size_t nev)
 {
     struct ctx_builder *c = malloc(sizeof *c);
     struct policy *pol = NULL;
@@ -595,12 +598,36 @@ TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secre
     }
     ar.extra = c->e;
     ar.nextra = c->n;
-    r = iam_authorize(rc, &ar, NULL);
+    ar.no_fail = res != NULL;
+    r = iam_authorize(rc, &ar, res);
+    if (tr_ok(r) && res && ev) iam_result_evidence(res, ev, nev);
+    if (tr_ok(r) && res && res->decision != DECISION_ALLOW && ev) {
+        struct eval_request rq = {
+            .who = { .arn = rc->who.arn, .account = rc->who.account_id },
+            .action = action, .resource = ar.resource, .resource_account = ar.resource_account,
+        };
+        policy_denied_message(&rq, res, secret_id_as_given, ev, nev);
+    }
+    if (res) res->nrefs = res->ncond_refs = 0;   /* np dies here */
 fail:
     if (pol) policy_unref(pol);
     iam_ctx_free(c);
     free(c);
     return r;
+}
+
+TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secret_id_as_given,
+                       const struct secret *s, const struct ctx_entry *extra, size_t nextra)
+{
+    return authorize(rc, action, secret_id_as_given, s, extra, nextra, NULL, NULL, 0);
+}
+
+TR_RESULT sm_authorize_explain(struct req_ctx *rc, const char *action, const struct secret *s,
+                               struct eval_result *res, char *ev, size_t nev)
+{
+    ENSURE_REF(s);
+    ENSURE_REF(res);
+    return authorize(rc, action, s->arn, s, NULL, 0, res, ev, nev);
 }
 
 TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,
