@@ -1,0 +1,113 @@
+/*
+ * analyze.h -- "who can decrypt this secret, and why" (SEMANTICS 6).
+ *
+ * Built once per account set: the principals (every IAM user and role,
+ * each account root user, accounts named by policies that the store does
+ * not hold) and the sts:AssumeRole graph between them (graph.c).  Decided
+ * per (principal, secret): secretsmanager:GetSecretValue on the secret,
+ * kms:Decrypt on its key as Secrets Manager asks it, the secret live and
+ * the key Enabled (who_can.c).  Every decision is the server's own code
+ * (sm_authorize_explain, kms_authorize_explain, iam_authorize with the
+ * trust policy as STS calls it): there is no second copy of the rules.
+ * Printed as text or JSON by report.c (schema: docs/WHO_CAN_DECRYPT.md).
+ */
+#ifndef TR_ANALYZE_H
+#define TR_ANALYZE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/op.h"
+#include "secrets/secrets.h"
+#include "store/store.h"
+
+#define AZ_MAX_HOPS 4     /* assume-role hops followed from a principal */
+#define AZ_EV_MAX 1024
+
+enum az_kind { AZ_ROOT, AZ_USER, AZ_ROLE, AZ_FOREIGN };
+
+struct az_node {
+    enum az_kind kind;
+    char arn[512];               /* root, user or role ARN; arn:aws:iam::X:root when foreign */
+    char account[ACCOUNT_ID_LEN + 1];
+    struct principal who;        /* how it calls (a role: a session of it) */
+};
+
+/* from may assume the role `to` (trust policy and, where needed, from's
+ * identity policies). */
+struct az_edge {
+    size_t from, to;
+    bool conditional;
+    char evidence[AZ_EV_MAX];
+};
+
+struct az_graph {
+    struct az_node *n;
+    size_t nn, capn;
+    struct az_edge *e;
+    size_t ne, cape;
+};
+
+/* The principals of `accounts` and of every account their roles' trust
+ * policies name (transitively), and the assume-role edges between them. */
+TR_RESULT az_graph_build(const struct server_env *env, const char *const *accounts,
+                         size_t naccounts, struct az_graph *g);
+void az_graph_free(struct az_graph *g);
+/* The node whose arn is `arn` (a user, role or root ARN), or SIZE_MAX. */
+size_t az_graph_find(const struct az_graph *g, const char *arn);
+/* Add a principal of a foreign account (not held by the store). */
+TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account);
+
+/* The secret under analysis. */
+struct az_target {
+    struct secret s;
+    struct key_rec key;
+    bool have_key;               /* the current version's key was found */
+    const char *version_id;      /* the current version (AWSCURRENT); NULL when none */
+    bool live;                   /* not pending deletion, has a value, key Enabled */
+    char why_not_live[256];
+    char **named;                /* accounts and "*" named by the resource and key policies */
+    size_t nnamed;
+};
+
+/* Load SECRET (name or ARN; a name is looked up in account/region). */
+TR_RESULT az_target_load(const struct server_env *env, const char *secret, const char *account,
+                         const char *region, struct az_target *t);
+void az_target_free(struct az_target *t);
+
+/* One principal's own access (no assume-role). */
+struct az_access {
+    bool gsv, kms, ok, conditional;
+    enum decision gsv_decision;
+    const char *kms_source;      /* "key-policy", "grant", "" */
+    char gsv_ev[AZ_EV_MAX];      /* deciding statements, or the AccessDenied message */
+    char kms_ev[AZ_EV_MAX];
+};
+TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
+                    const struct az_target *t, struct az_access *out);
+
+/* The answer for one principal: the path (node indices, from the
+ * principal to the final actor) and the final actor's access. */
+struct az_answer {
+    size_t node;
+    bool can;
+    bool conditional;
+    size_t path[AZ_MAX_HOPS + 1];
+    size_t edges[AZ_MAX_HOPS];
+    size_t npath;                /* nodes in path (1: direct) */
+};
+
+/* Decide every node of g against t: acc[g->nn] (each node's own access)
+ * and ans[g->nn] (reachability over the assume-role edges). */
+TR_RESULT az_who_can(const struct server_env *env, const struct az_graph *g,
+                     const struct az_target *t, struct az_access *acc, struct az_answer *ans);
+
+/* report.c */
+enum az_format { AZ_TEXT, AZ_JSON };
+void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
+               const struct az_answer *ans, enum az_format f);
+/* --explain: one principal's hops with their decisions. */
+void az_explain(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
+                const struct az_answer *ans, size_t node, enum az_format f);
+
+#endif

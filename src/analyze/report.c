@@ -1,0 +1,176 @@
+/*
+ * report.c -- the answer of who_can.c for a person (text: a table, then
+ * each path with its evidence) or a program (JSON; the schema is
+ * docs/WHO_CAN_DECRYPT.md and is kept stable: fields are only added).
+ */
+#include "analyze/analyze.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *kind_word(enum az_kind k)
+{
+    switch (k) {
+    case AZ_ROOT: return "root";
+    case AZ_USER: return "user";
+    case AZ_ROLE: return "role";
+    default: return "account";
+    }
+}
+
+/* "direct", "via role R", "via role R1 -> R2". */
+static void access_word(const struct az_graph *g, const struct az_answer *a, char *out, size_t n)
+{
+    size_t at = 0;
+    if (a->npath <= 1) {
+        snprintf(out, n, "direct");
+        return;
+    }
+    int k = snprintf(out, n, "via role ");
+    at = k > 0 ? (size_t)k : 0;
+    for (size_t i = 1; i < a->npath && at < n; i++) {
+        const char *arn = g->n[a->path[i]].arn;
+        const char *name = strrchr(arn, '/');
+        k = snprintf(out + at, n - at, "%s%s", i > 1 ? " -> " : "", name ? name + 1 : arn);
+        if (k > 0) at += (size_t)k;
+    }
+}
+
+static json_t *path_json(const struct az_graph *g, const struct az_access *acc,
+                         const struct az_answer *a)
+{
+    json_t *steps = json_array();
+    for (size_t i = 0; i + 1 < a->npath; i++) {
+        const struct az_edge *e = &g->e[a->edges[i]];
+        json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:s, s:b}",
+            "step", "sts:AssumeRole", "principal", g->n[e->from].arn, "role", g->n[e->to].arn,
+            "evidence", e->evidence, "conditional", e->conditional));
+    }
+    size_t q = a->path[a->npath - 1];
+    const struct az_access *x = &acc[q];
+    json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:b}", "step",
+        "secretsmanager:GetSecretValue", "principal", g->n[q].arn, "evidence", x->gsv_ev,
+        "allowed", x->gsv));
+    json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:s, s:b}", "step", "kms:Decrypt",
+        "principal", g->n[q].arn, "source", x->kms_source, "evidence", x->kms_ev, "allowed", x->kms));
+    return steps;
+}
+
+static json_t *target_json(const struct az_target *t)
+{
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:b, s:s?}", "arn", t->s.arn, "name",
+                     t->s.name, "account", t->s.account, "versionId", t->version_id,
+                     "keyArn", t->have_key ? t->key.arn : NULL,
+                     "keyState", t->have_key ? t->key.key_state : NULL, "live", t->live,
+                     "notLiveBecause", t->live ? NULL : t->why_not_live);
+}
+
+static void print_path(const struct az_graph *g, const struct az_access *acc,
+                       const struct az_answer *a)
+{
+    for (size_t i = 0; i + 1 < a->npath; i++) {
+        const struct az_edge *e = &g->e[a->edges[i]];
+        printf("    sts:AssumeRole %s -> %s\n      %s\n", g->n[e->from].arn, g->n[e->to].arn,
+               e->evidence);
+    }
+    size_t q = a->path[a->npath - 1];
+    printf("    secretsmanager:GetSecretValue as %s: %s\n      %s\n", g->n[q].arn,
+           acc[q].gsv ? "allowed" : "denied", acc[q].gsv_ev);
+    printf("    kms:Decrypt as %s%s%s: %s\n      %s\n", g->n[q].arn,
+           acc[q].kms_source[0] ? " by " : "", acc[q].kms_source,
+           acc[q].kms ? "allowed" : "denied", acc[q].kms_ev);
+}
+
+void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
+               const struct az_answer *ans, enum az_format f)
+{
+    char word[1200];
+    if (f == AZ_JSON) {
+        json_t *o = json_object(), *arr = json_array();
+        json_object_set_new(o, "secret", target_json(t));
+        for (size_t i = 0; i < g->nn; i++) {
+            if (!ans[i].can) continue;
+            size_t q = ans[i].path[ans[i].npath - 1];
+            access_word(g, &ans[i], word, sizeof word);
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o}",
+                "principal", g->n[i].arn, "type", kind_word(g->n[i].kind), "account",
+                g->n[i].account, "access", ans[i].npath > 1 ? "via-role" : "direct",
+                "conditional", ans[i].conditional, "keyPermission", acc[q].kms_source,
+                "path", path_json(g, acc, &ans[i])));
+        }
+        json_object_set_new(o, "principals", arr);
+        bool everyone = false;
+        for (size_t i = 0; i < t->nnamed; i++) everyone |= strcmp(t->named[i], "*") == 0;
+        json_object_set_new(o, "everyoneNamed", json_boolean(everyone));
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (s) puts(s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    printf("secret: %s\nkey:    %s (%s)\n", t->s.arn, t->have_key ? t->key.arn : "-",
+           t->have_key ? t->key.key_state : "-");
+    if (!t->live) printf("nobody can read it now: %s\n", t->why_not_live);
+    printf("\n%-64s  %-28s  %s\n", "PRINCIPAL", "ACCESS", "KEY PERMISSION");
+    for (size_t i = 0; i < g->nn; i++) {
+        if (!ans[i].can) continue;
+        size_t q = ans[i].path[ans[i].npath - 1];
+        char label[600];
+        access_word(g, &ans[i], word, sizeof word);
+        if (g->n[i].kind == AZ_FOREIGN)
+            snprintf(label, sizeof label, "any principal of account %s allowed by its own IAM",
+                     g->n[i].account);
+        else
+            snprintf(label, sizeof label, "%s", g->n[i].arn);
+        printf("%-64s  %-28s  %s\n", label, word, acc[q].kms_source);
+        if (ans[i].conditional) printf("%-64s  %s\n", "", "(conditional: see below)");
+    }
+    for (size_t i = 0; i < t->nnamed; i++)
+        if (strcmp(t->named[i], "*") == 0)
+            printf("%-64s  %s\n", "*", "named by a policy: any principal its conditions admit");
+    printf("\npaths:\n");
+    for (size_t i = 0; i < g->nn; i++) {
+        if (!ans[i].can) continue;
+        printf("  %s%s\n", g->n[i].arn, ans[i].conditional ? " (allowed only if the conditions below hold)" : "");
+        print_path(g, acc, &ans[i]);
+    }
+}
+
+void az_explain(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
+                const struct az_answer *ans, size_t node, enum az_format f)
+{
+    const struct az_answer *a = &ans[node];
+    if (f == AZ_JSON) {
+        json_t *o = json_pack("{s:o, s:s, s:b, s:b}", "secret", target_json(t), "principal",
+                              g->n[node].arn, "canDecrypt", a->can, "conditional", a->conditional);
+        json_t *own = json_pack("{s:b, s:s, s:b, s:s, s:s}", "getSecretValue", acc[node].gsv,
+                                "getSecretValueEvidence", acc[node].gsv_ev, "kmsDecrypt",
+                                acc[node].kms, "kmsSource", acc[node].kms_source, "kmsEvidence",
+                                acc[node].kms_ev);
+        json_object_set_new(o, "direct", own);
+        json_object_set_new(o, "path", a->can ? path_json(g, acc, a) : json_array());
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (s) puts(s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    printf("principal: %s\nsecret:    %s\nanswer:    %s\n", g->n[node].arn, t->s.arn,
+           a->can ? (a->conditional ? "can decrypt, only if conditions hold" : "can decrypt")
+                  : "cannot decrypt");
+    if (!t->live) printf("why:       %s\n", t->why_not_live);
+    printf("\nas itself:\n");
+    struct az_answer self = { .node = node, .path = { node }, .npath = 1 };
+    print_path(g, acc, &self);
+    size_t nroles = 0;
+    for (size_t e = 0; e < g->ne; e++) nroles += g->e[e].from == node;
+    printf("\nroles it can assume directly: %zu\n", nroles);
+    for (size_t e = 0; e < g->ne; e++)
+        if (g->e[e].from == node) printf("  %s\n    %s\n", g->n[g->e[e].to].arn, g->e[e].evidence);
+    if (a->can && a->npath > 1) {
+        printf("\npath:\n");
+        print_path(g, acc, a);
+    }
+}

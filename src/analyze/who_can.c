@@ -1,0 +1,290 @@
+/*
+ * who_can.c -- may principal Q obtain secret S's plaintext (SEMANTICS 6)?
+ *
+ *  (a) secretsmanager:GetSecretValue on S's ARN: sm_authorize_explain,
+ *      the decision GetSecretValue makes (identity policies joined with
+ *      S's resource policy, RES_UNION; both sides across accounts);
+ *  (b) kms:Decrypt on the key of S's current version as Secrets Manager
+ *      asks it: kms_authorize_explain with rc.via_service
+ *      "secretsmanager.<region>.amazonaws.com" and the encryption context
+ *      {SecretARN, SecretVersionId: the AWSCURRENT version} (SEMANTICS
+ *      3.2): the key policy, IAM by delegation, grants.  The managed key
+ *      aws/secretsmanager is decided by its own key policy the same way;
+ *  (c) S not pending deletion, a current value exists, the key Enabled
+ *      and in S's region.
+ * Then reachability: a principal can read S when it, or a role it can
+ * assume in at most AZ_MAX_HOPS hops (graph.c), satisfies (a)-(c).
+ *
+ * A role is evaluated as a session of it without session policies;
+ * principals of accounts the store does not hold cannot be evaluated:
+ * they are reported when both policies that must allow name them.
+ */
+#include "analyze/analyze.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iam/authz.h"
+#include "kms/kms.h"
+
+static void rc_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
+                    const char *region)
+{
+    memset(rc, 0, sizeof *rc);
+    rc->env = env;
+    rc->st = env->st;
+    rc->kr = env->kr;
+    rc->now = tr_now();
+    rc->who = n->who;
+    snprintf(rc->region, sizeof rc->region, "%s", region);
+    snprintf(rc->service, sizeof rc->service, "secretsmanager");
+}
+
+static void rc_done(struct req_ctx *rc)
+{
+    if (rc->identity) {
+        iam_identity_free(rc->identity);
+        free(rc->identity);
+        rc->identity = NULL;
+    }
+}
+
+/* ---- the target ------------------------------------------------------------ */
+
+static TR_RESULT named_add(struct az_target *t, const char *what)
+{
+    for (size_t i = 0; i < t->nnamed; i++)
+        if (strcmp(t->named[i], what) == 0) return TR_OK;
+    char **v = realloc(t->named, (t->nnamed + 1) * sizeof *v);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    t->named = v;
+    t->named[t->nnamed] = strdup(what);
+    ENSURE(t->named[t->nnamed] != NULL, TR_E_INTERNAL);
+    t->nnamed++;
+    return TR_OK;
+}
+
+static TR_RESULT on_named(void *arg, const char *p)
+{
+    struct az_target *t = arg;
+    if (strcmp(p, "*") == 0) return named_add(t, "*");
+    if (strncmp(p, "arn:aws:iam::", 13) == 0 || strncmp(p, "arn:aws:sts::", 13) == 0) {
+        char a[ACCOUNT_ID_LEN + 1];
+        snprintf(a, sizeof a, "%.12s", p + 13);
+        return named_add(t, a);
+    }
+    if (strlen(p) == ACCOUNT_ID_LEN) return named_add(t, p);
+    return TR_OK;
+}
+
+static TR_RESULT collect_named(struct az_target *t, const char *text, enum policy_kind kind)
+{
+    struct policy *p = NULL;
+    if (!text || !*text) return TR_OK;
+    tr_result r = policy_cache_get(text, strlen(text), kind, &p);
+    if (tr_failed(r)) return TR_OK;   /* a stored policy that does not compile allows nothing */
+    r = policy_each_aws_principal(p, on_named, t);
+    policy_unref(p);
+    return r;
+}
+
+TR_RESULT az_target_load(const struct server_env *env, const char *secret, const char *account,
+                         const char *region, struct az_target *t)
+{
+    bool found = false;
+    tr_result r;
+
+    memset(t, 0, sizeof *t);
+    if (strncmp(secret, "arn:", 4) == 0) {
+        /* arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME */
+        struct req_ctx rc = { .env = env, .st = env->st, .kr = env->kr };
+        const char *p = secret;
+        for (int i = 0; i < 3 && p; i++) { p = strchr(p, ':'); if (p) p++; }
+        if (!p) BAIL(TR_E_SM_RESOURCE_NOT_FOUND, "not a secret ARN: %s", secret);
+        snprintf(rc.region, sizeof rc.region, "%.*s", (int)strcspn(p, ":"), p);
+        p = strchr(p, ':');
+        if (p) snprintf(rc.who.account_id, sizeof rc.who.account_id, "%.12s", p + 1);
+        r = sm_lookup(&rc, secret, &t->s, &found);
+    } else {
+        r = sm_lookup_name(env->st, account, region, secret, &t->s, &found);
+    }
+    GUARD(r);
+    if (!found) BAIL(TR_E_SM_RESOURCE_NOT_FOUND, "no secret %s", secret);
+
+    struct secret_version *v = sm_version_by_stage(&t->s, "AWSCURRENT");
+    if (v) t->version_id = v->id;
+    if (v && v->key_arn) {
+        const char *id = strstr(v->key_arn, ":key/");
+        r = id ? kms_key_lookup(env->st, id + 5, &t->key) : TR_OK;
+        if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+        t->have_key = id && tr_ok(r);
+    }
+    t->live = false;
+    if (t->s.deleted_date != 0)
+        snprintf(t->why_not_live, sizeof t->why_not_live, "the secret is pending deletion");
+    else if (!v)
+        snprintf(t->why_not_live, sizeof t->why_not_live, "the secret has no current value");
+    else if (!t->have_key)
+        snprintf(t->why_not_live, sizeof t->why_not_live, "the key %s no longer exists",
+                 v->key_arn ? v->key_arn : "?");
+    else if (strcmp(t->key.key_state, KEY_STATE_ENABLED) != 0)
+        snprintf(t->why_not_live, sizeof t->why_not_live, "the key %s is %s", t->key.arn,
+                 t->key.key_state);
+    else if (strcmp(t->key.region, t->s.region) != 0)
+        snprintf(t->why_not_live, sizeof t->why_not_live, "the key is in another region");
+    else
+        t->live = true;
+    GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE));
+    if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY));
+    return TR_OK;
+}
+
+void az_target_free(struct az_target *t)
+{
+    secret_free(&t->s);
+    if (t->have_key) key_rec_free(&t->key);
+    for (size_t i = 0; i < t->nnamed; i++) free(t->named[i]);
+    free(t->named);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- one principal ---------------------------------------------------------- */
+
+static bool named(const struct az_target *t, const char *account)
+{
+    for (size_t i = 0; i < t->nnamed; i++)
+        if (strcmp(t->named[i], account) == 0 || strcmp(t->named[i], "*") == 0) return true;
+    return false;
+}
+
+TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
+                    const struct az_target *t, struct az_access *out)
+{
+    struct req_ctx rc;
+    struct eval_result res;
+    struct kms_explain *x = NULL;
+    json_t *ctx = NULL;
+    char via[128];
+    tr_result r = TR_OK;
+
+    memset(out, 0, sizeof *out);
+    out->kms_source = "";
+    if (n->kind == AZ_FOREIGN) {
+        /* Not visible: both the resource policy and the key policy must
+         * name the account; its own IAM decides the rest. */
+        out->gsv = out->kms = named(t, n->account);
+        out->ok = out->gsv && t->live;
+        out->conditional = true;
+        out->kms_source = "key-policy";
+        snprintf(out->gsv_ev, sizeof out->gsv_ev, "%s",
+                 out->gsv ? "named by the secret's resource or key policy; its own IAM must allow"
+                          : "named by no policy of the secret or its key");
+        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->gsv_ev);
+        return TR_OK;
+    }
+    rc_init(&rc, env, n, t->s.region);
+    r = sm_authorize_explain(&rc, "secretsmanager:GetSecretValue", &t->s, &res, out->gsv_ev,
+                             sizeof out->gsv_ev);
+    if (tr_failed(r)) goto fail;
+    out->gsv = res.decision == DECISION_ALLOW;
+    out->gsv_decision = res.decision;
+    out->conditional = res.conditional;
+    if (!t->have_key || !t->version_id) {
+        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", t->why_not_live);
+        goto fail;
+    }
+    x = calloc(1, sizeof *x);
+    ctx = json_pack("{s:s, s:s}", "SecretARN", t->s.arn, "SecretVersionId", t->version_id);
+    if (!x || !ctx) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", t->s.region);
+    rc.via_service = via;
+    struct kms_authz_in in = { .ctx = ctx, .enc_alg = "SYMMETRIC_DEFAULT" };
+    r = kms_authorize_explain(&rc, "kms:Decrypt", &t->key, &in, x);
+    if (tr_failed(r)) goto fail;
+    out->kms = x->allowed;
+    out->conditional |= x->allowed && x->conditional;
+    out->kms_source = !x->allowed ? "" : x->source == KX_GRANT ? "grant" : "key-policy";
+    snprintf(out->kms_ev, sizeof out->kms_ev, "%s", x->allowed ? x->evidence : x->message);
+    out->ok = out->gsv && out->kms && t->live;
+fail:
+    json_decref(ctx);
+    free(x);
+    rc_done(&rc);
+    return r;
+}
+
+/* ---- reachability ------------------------------------------------------------ */
+
+/* Breadth first from `start` over assume-role edges: the nearest node
+ * whose own access is ok, preferring one reached without conditions. */
+static void reach(const struct az_graph *g, const struct az_access *acc, size_t start,
+                  struct az_answer *ans, size_t *queue, size_t *prev_edge, size_t *depth)
+{
+    size_t head = 0, tail = 0, best = SIZE_MAX;
+    bool best_cond = true;
+
+    memset(ans, 0, sizeof *ans);
+    ans->node = start;
+    for (size_t i = 0; i < g->nn; i++) depth[i] = SIZE_MAX;
+    depth[start] = 0;
+    prev_edge[start] = SIZE_MAX;
+    queue[tail++] = start;
+    while (head < tail) {
+        size_t u = queue[head++];
+        if (acc[u].ok) {
+            bool cond = acc[u].conditional;
+            for (size_t e = prev_edge[u]; e != SIZE_MAX; e = prev_edge[g->e[e].from])
+                cond |= g->e[e].conditional;
+            if (best == SIZE_MAX || (best_cond && !cond)) {
+                best = u;
+                best_cond = cond;
+            }
+            if (!cond) break;
+        }
+        if (depth[u] == AZ_MAX_HOPS) continue;
+        for (size_t e = 0; e < g->ne; e++) {
+            if (g->e[e].from != u || depth[g->e[e].to] != SIZE_MAX) continue;
+            depth[g->e[e].to] = depth[u] + 1;
+            prev_edge[g->e[e].to] = e;
+            queue[tail++] = g->e[e].to;
+        }
+    }
+    if (best == SIZE_MAX) {
+        ans->path[0] = start;
+        ans->npath = 1;
+        return;
+    }
+    ans->can = true;
+    ans->conditional = best_cond;
+    size_t n = depth[best] + 1, u = best;
+    ans->npath = n;
+    for (size_t i = n; i-- > 0;) {
+        ans->path[i] = u;
+        if (i > 0) {
+            ans->edges[i - 1] = prev_edge[u];
+            u = g->e[prev_edge[u]].from;
+        }
+    }
+}
+
+TR_RESULT az_who_can(const struct server_env *env, const struct az_graph *g,
+                     const struct az_target *t, struct az_access *acc, struct az_answer *ans)
+{
+    size_t *queue = calloc(g->nn + 1, sizeof *queue);
+    size_t *prev = calloc(g->nn + 1, sizeof *prev);
+    size_t *depth = calloc(g->nn + 1, sizeof *depth);
+    tr_result r = TR_OK;
+
+    if (!queue || !prev || !depth) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    for (size_t i = 0; i < g->nn; i++) {
+        r = az_decide(env, &g->n[i], t, &acc[i]);
+        if (tr_failed(r)) goto fail;
+    }
+    for (size_t i = 0; i < g->nn; i++) reach(g, acc, i, &ans[i], queue, prev, depth);
+fail:
+    free(queue);
+    free(prev);
+    free(depth);
+    return r;
+}

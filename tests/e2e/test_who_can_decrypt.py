@@ -1,0 +1,297 @@
+"""
+test_who_can_decrypt.py -- `tresor who-can-decrypt` agrees with the
+server's own enforcement (SEMANTICS 6, docs/WHO_CAN_DECRYPT.md).
+
+For every scenario the analysis is run on the data dir, then every
+principal of the accounts involved tries for real: users and root users
+with their access keys, roles through a session obtained by a harness user
+that each trust policy admits by ARN (it adds an edge from the harness user
+only, so nobody else's answer changes).  Ground truth: the principal reads
+the secret itself, or through a chain of real AssumeRole calls.  The
+principal must be listed exactly when that ground truth is true.
+
+Scenarios: a hand-written one covering the building blocks of the issue
+(managed key, customer key with and without delegation, key-policy, IAM and
+grant permissions -- EncryptionContextSubset covering Secrets Manager,
+EncryptionContextEquals with only SecretARN not -- explicit deny, resource
+policy, group, permissions boundary, an assumable role, a second account),
+then random ones from seeds, each in an account of its own.
+"""
+
+import json
+import random
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tresor_e2e import (ACCOUNT, ACCOUNT_B, Caller, allow, deny, make_managed_policy,
+                        make_role, make_user, policy_doc, unique)
+
+GSV = "secretsmanager:GetSecretValue"
+
+
+def who_can(srv, secret_arn, *extra):
+    p = srv.run_tresor("who-can-decrypt", secret_arn, "--data-dir", srv.data_dir,
+                       "--format", "json", *extra)
+    assert p.returncode == 0, f"who-can-decrypt failed:\n{p.stdout}\n{p.stderr}"
+    return json.loads(p.stdout)
+
+
+def session(caller, role):
+    cr = caller.sts.assume_role(RoleArn=role, RoleSessionName="verify")["Credentials"]
+    return Caller(caller.server, cr["AccessKeyId"], cr["SecretAccessKey"], cr["SessionToken"],
+                  arn=role, account=role.split(":")[4])
+
+
+def reads(caller, secret_arn):
+    try:
+        caller.client("secretsmanager").get_secret_value(SecretId=secret_arn)
+        return True
+    except ClientError as e:
+        assert e.response["Error"]["Code"] in ("AccessDeniedException", "DecryptionFailure",
+                                                "InvalidRequestException"), e
+        return False
+
+
+def can_assume(caller, role):
+    try:
+        session(caller, role)
+        return True
+    except ClientError:
+        return False
+
+
+def ground_truth(callers, roles, harness, secrets):
+    """{principal arn: set of secret ARNs it reads, itself or via AssumeRole}."""
+    sessions = {r: session(harness, r) for r in roles}
+    actors = dict(callers)
+    actors.update(sessions)
+    direct = {arn: {s for s in secrets if reads(c, s)} for arn, c in actors.items()}
+    edges = {arn: [r for r in roles if r != arn and not arn.endswith(":root")
+                   and can_assume(c, r)] for arn, c in actors.items()}
+    truth = {}
+    for arn in actors:
+        seen, todo, got = {arn}, [arn], set()
+        while todo:
+            u = todo.pop()
+            got |= direct[u]
+            for r in edges[u]:
+                if r not in seen:
+                    seen.add(r)
+                    todo.append(r)
+        truth[arn] = got
+    return truth
+
+
+def check_agreement(srv, callers, roles, harness, secrets):
+    truth = ground_truth(callers, roles, harness, secrets)
+    checked = 0
+    for s in secrets:
+        out = who_can(srv, s)
+        listed = {p["principal"] for p in out["principals"]}
+        for arn in truth:
+            assert (arn in listed) == (s in truth[arn]), (
+                f"{arn} on {s}: analysis says {arn in listed}, the server says "
+                f"{s in truth[arn]}\n{json.dumps(out, indent=1)}")
+            checked += 1
+    return truth, checked
+
+
+def harness_user(root):
+    return make_user(root, unique("harness"), policy=allow("sts:AssumeRole"))
+
+
+def trust_with(harness, *statements):
+    return policy_doc(*statements, {"Effect": "Allow", "Principal": {"AWS": harness.arn},
+                                    "Action": "sts:AssumeRole"})
+
+
+@pytest.fixture(scope="module")
+def srv(authz_server):
+    return authz_server
+
+
+def test_hand_written_scenario(srv, root, account_b):
+    sm = root.client("secretsmanager")
+    b_root = account_b
+    kp_user = make_user(root, "wc-keypol", policy=allow(GSV))
+    key_policy = policy_doc(
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "KeyPolicyUser", "Effect": "Allow", "Principal": {"AWS": kp_user.arn},
+         "Action": "kms:Decrypt", "Resource": "*"},
+        {"Sid": "AccountB", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_B}:root"},
+         "Action": "kms:Decrypt", "Resource": "*"})
+    k1 = root.kms.create_key(Policy=key_policy)["KeyMetadata"]["Arn"]
+    # A key without delegation to IAM: the account may manage it, not decrypt.
+    k2 = root.kms.create_key(Policy=policy_doc(
+        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+         "NotAction": "kms:Decrypt", "Resource": "*"}))["KeyMetadata"]["Arn"]
+    s1 = sm.create_secret(Name="wc-s1", SecretString="one", KmsKeyId=k1)["ARN"]
+    s2 = sm.create_secret(Name="wc-s2", SecretString="two")["ARN"]            # aws/secretsmanager
+    s3 = sm.create_secret(Name="wc-s3", SecretString="three", KmsKeyId=k2)["ARN"]
+
+    harness = harness_user(root)
+    users = [kp_user]
+    users.append(make_user(root, "wc-gsv-only", policy=allow(GSV)))
+    users.append(make_user(root, "wc-iam", policy=[allow(GSV), allow("kms:Decrypt", k1),
+                                                   allow("kms:Decrypt", k2)]))
+    g_subset = make_user(root, "wc-grant-subset", policy=allow(GSV))
+    g_equals = make_user(root, "wc-grant-equals", policy=allow(GSV))
+    users += [g_subset, g_equals]
+    root.kms.create_grant(KeyId=k1, GranteePrincipal=g_subset.arn, Operations=["Decrypt"],
+                          Constraints={"EncryptionContextSubset": {"SecretARN": s1}})
+    root.kms.create_grant(KeyId=k1, GranteePrincipal=g_equals.arn, Operations=["Decrypt"],
+                          Constraints={"EncryptionContextEquals": {"SecretARN": s1}})
+    users.append(make_user(root, "wc-denied", policy=[allow(GSV), allow("kms:Decrypt"),
+                                                      deny(GSV, s1)]))
+    rp_user = make_user(root, "wc-rp", policy=allow("kms:Decrypt"))
+    users.append(rp_user)
+    root.iam.create_group(GroupName="wc-readers")
+    root.iam.put_group_policy(GroupName="wc-readers", PolicyName="read",
+                              PolicyDocument=policy_doc(allow(GSV), allow("kms:Decrypt")))
+    users.append(make_user(root, "wc-group", groups=["wc-readers"]))
+    bound = make_managed_policy(root, allow("kms:*"), name="wc-kms-only")["Arn"]
+    users.append(make_user(root, "wc-bounded", policy=[allow(GSV), allow("kms:Decrypt")],
+                           boundary=bound))
+    role1 = make_role(root, "wc-reader-role", trust=trust_with(
+        harness, {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                  "Action": "sts:AssumeRole"}),
+        policy=[allow(GSV), allow("kms:Decrypt")])["Arn"]
+    users.append(make_user(root, "wc-assumer", policy=allow("sts:AssumeRole", role1)))
+    users.append(make_user(root, "wc-no-assume"))
+    users.append(make_user(root, "wc-nothing", policy=allow("kms:Decrypt")))
+    sm.put_resource_policy(SecretId=s1, ResourcePolicy=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": rp_user.arn}, "Action": GSV, "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_B}:root"},
+         "Action": GSV, "Resource": "*"}))
+
+    # Account B: its IAM must allow too.
+    b_users = [make_user(b_root, "wc-b-reader", policy=[allow(GSV, s1), allow("kms:Decrypt", k1)]),
+               make_user(b_root, "wc-b-gsv", policy=allow(GSV, s1)),
+               make_user(b_root, "wc-b-none")]
+
+    callers = {u.arn: u for u in users + b_users + [harness]}
+    callers[root.arn] = root
+    callers[b_root.arn] = b_root
+    truth, checked = check_agreement(srv, callers, [role1], harness, [s1, s2, s3])
+
+    # The expected answers, spelled out (the agreement alone could hide a
+    # scenario that tests nothing).
+    def u(name, acct=ACCOUNT):
+        return f"arn:aws:iam::{acct}:user/{name}"
+    expect_s1 = {u("wc-keypol"), u("wc-iam"), u("wc-grant-subset"), u("wc-rp"), u("wc-group"),
+                 u("wc-assumer"), role1, u("wc-b-reader", ACCOUNT_B), harness.arn,
+                 f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{ACCOUNT_B}:root"}
+    got_s1 = {a for a, s in truth.items() if s1 in s}
+    assert got_s1 == expect_s1
+    assert u("wc-gsv-only") in {a for a, s in truth.items() if s2 in s}
+    assert {a for a, s in truth.items() if s3 in s} == set()
+    assert checked == 3 * len(truth)
+
+    # Evidence: the paths name what decided.
+    out = who_can(srv, s1)
+    by = {p["principal"]: p for p in out["principals"]}
+    assert by[u("wc-assumer")]["access"] == "via-role"
+    assert by[u("wc-assumer")]["path"][0]["role"] == role1
+    assert by[u("wc-grant-subset")]["keyPermission"] == "grant"
+    assert "KeyPolicyUser" in by[u("wc-keypol")]["path"][-1]["evidence"]
+    assert out["secret"]["keyArn"] == k1 and out["secret"]["live"] is True
+
+    # --explain: a denied principal gets the missing permission.
+    p = srv.run_tresor("who-can-decrypt", s1, "--data-dir", srv.data_dir,
+                       "--explain", u("wc-grant-equals"))
+    assert p.returncode == 0, p.stderr
+    assert "cannot decrypt" in p.stdout and "kms:Decrypt" in p.stdout
+    assert "is not authorized to perform: kms:Decrypt" in p.stdout
+    p = srv.run_tresor("who-can-decrypt", "wc-s1", "--data-dir", srv.data_dir)
+    assert p.returncode == 0, p.stderr
+    assert "PRINCIPAL" in p.stdout and "via role wc-reader-role" in p.stdout
+
+
+# ---- random scenarios --------------------------------------------------------
+
+BLOCKS_USER = [
+    lambda s, k, roles: [],
+    lambda s, k, roles: [allow(GSV)],
+    lambda s, k, roles: [allow(GSV, s)],
+    lambda s, k, roles: [allow(GSV), allow("kms:Decrypt")],
+    lambda s, k, roles: [allow("kms:Decrypt", k)],
+    lambda s, k, roles: [allow(GSV), deny("kms:Decrypt")],
+    lambda s, k, roles: [allow("sts:AssumeRole")],
+    lambda s, k, roles: [allow("sts:AssumeRole", roles[0])],
+    lambda s, k, roles: [allow(GSV), allow("sts:AssumeRole")],
+]
+
+
+def random_scenario(srv, seed):
+    rnd = random.Random(seed)
+    acct = f"7000{seed:08d}"
+    root = srv.create_account(acct)
+    sm = root.client("secretsmanager")
+    acct_root = f"arn:aws:iam::{acct}:root"
+    harness = harness_user(root)
+    nusers, nroles = rnd.randint(2, 4), rnd.randint(1, 3)
+    unames = [f"r{seed}-u{i}" for i in range(nusers)]
+    rnames = [f"r{seed}-role{i}" for i in range(nroles)]
+    uarns = [f"arn:aws:iam::{acct}:user/{n}" for n in unames]
+    rarns = [f"arn:aws:iam::{acct}:role/{n}" for n in rnames]
+
+    kind = rnd.choice(["managed", "delegating", "no-delegation"])
+    key = None
+    if kind != "managed":
+        stmts = []
+        if kind == "delegating":
+            stmts.append({"Effect": "Allow", "Principal": {"AWS": acct_root}, "Action": "kms:*",
+                          "Resource": "*"})
+        else:
+            stmts.append({"Effect": "Allow", "Principal": {"AWS": acct_root},
+                          "NotAction": "kms:Decrypt", "Resource": "*"})
+        key = root.kms.create_key(Policy=policy_doc(*stmts))["KeyMetadata"]["Arn"]
+    secret = sm.create_secret(Name=f"r{seed}-secret", SecretString="x",
+                              **({"KmsKeyId": key} if key else {}))["ARN"]
+    k = key or "*"
+
+    users = []
+    for name in unames:
+        pol = rnd.choice(BLOCKS_USER)(secret, k, rarns)
+        users.append(make_user(root, name, policy=pol or None))
+    for i, name in enumerate(rnames):
+        who = rnd.choice([acct_root, rnd.choice(uarns), rnd.choice(rarns[:i] or [acct_root])])
+        trust = trust_with(harness, {"Effect": "Allow", "Principal": {"AWS": who},
+                                     "Action": "sts:AssumeRole"})
+        pol = rnd.choice(BLOCKS_USER)(secret, k, rarns)
+        make_role(root, name, trust=trust, policy=pol or None)
+    if key and rnd.random() < 0.6:
+        # Key-policy statements need existing principals: add them now.
+        doc = json.loads(root.kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+        doc["Statement"].append({"Effect": "Allow", "Principal": {"AWS": rnd.choice(uarns + rarns)},
+                                 "Action": "kms:Decrypt", "Resource": "*"})
+        root.kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(doc))
+    if key and rnd.random() < 0.5:
+        c = rnd.choice(["EncryptionContextSubset", "EncryptionContextEquals", None])
+        kw = {"Constraints": {c: {"SecretARN": secret}}} if c else {}
+        root.kms.create_grant(KeyId=key, GranteePrincipal=rnd.choice(uarns + rarns),
+                              Operations=["Decrypt"], **kw)
+    if rnd.random() < 0.4:
+        sm.put_resource_policy(SecretId=secret, ResourcePolicy=policy_doc(
+            {"Effect": rnd.choice(["Allow", "Allow", "Deny"]),
+             "Principal": {"AWS": rnd.choice(uarns + rarns)}, "Action": GSV, "Resource": "*"}))
+    callers = {u.arn: u for u in users + [harness]}
+    callers[root.arn] = root
+    return callers, rarns, harness, [secret]
+
+
+SEEDS = range(1, 21)
+
+
+def test_random_scenarios_agree(srv):
+    total = readers = 0
+    for seed in SEEDS:
+        callers, roles, harness, secrets = random_scenario(srv, seed)
+        truth, checked = check_agreement(srv, callers, roles, harness, secrets)
+        total += checked
+        readers += sum(1 for v in truth.values() if v)
+    # Every seed checks its root user, harness, users and roles.
+    assert total >= 20 * 4
+    assert readers > 0
