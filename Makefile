@@ -83,6 +83,17 @@ run: deps
 check-src:
 	@scripts/check-src
 
+# Benchmarks (bench/README.md): the release server and the SigV4 load
+# generator, then bench/run (BENCH_ARGS: its options; default --scale 10000).
+build/bench/loadgen: bench/loadgen.c $(filter-out build/obj/src/main.o,$(SRCS:%.c=build/obj/%.o))
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+bench:
+	$(MAKE) CONF=release build/tresor build/bench/loadgen
+	bench/run $(or $(BENCH_ARGS),--scale 10000)
+
 # libFuzzer targets (clang): fuzz/fuzz_<name>.c with seeds in fuzz/corpus/<name>/.
 # `make fuzz` runs each for FUZZ_SECONDS (default 60); new inputs go to
 # build-fuzz/corpus-<name>/, crashes to build-fuzz/.
