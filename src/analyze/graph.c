@@ -161,9 +161,15 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
     struct req_ctx rc = { 0 };
     struct eval_result res;
     static const char *const any[] = { "" };
-    struct ctx_entry extra[] = {
-        { .key = "sts:RoleSessionName", .values = any, .n = 1, .unknown = true },
+    /* Chosen by the caller, or request-time: unknown (reported, not decided). */
+    static const char *const keys[] = {
+        "sts:RoleSessionName", "sts:ExternalId", "sts:SourceIdentity", "aws:TagKeys",
+        "aws:SourceIp", "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport",
+        "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge", "aws:TokenIssueTime",
     };
+    struct ctx_entry extra[sizeof keys / sizeof keys[0]];
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        extra[i] = (struct ctx_entry){ .key = keys[i], .values = any, .n = 1, .unknown = true };
     tr_result r;
 
     if (p->kind == AZ_ROOT || from == to || !trust) return TR_OK;
@@ -193,7 +199,8 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
     snprintf(rc.service, sizeof rc.service, "sts");
     struct authz_req ar = {
         .action = "sts:AssumeRole", .resource = role->arn, .resource_account = role->account,
-        .resource_policy = &np, .mode = RES_REQUIRED, .extra = extra, .nextra = 1,
+        .resource_policy = &np, .mode = RES_REQUIRED, .extra = extra,
+        .nextra = sizeof extra / sizeof extra[0],
         .no_fail = true,
     };
     r = iam_authorize(&rc, &ar, &res);

@@ -28,6 +28,21 @@
 #include "iam/authz.h"
 #include "kms/kms.h"
 
+/* Request-time keys the analysis cannot know (SEMANTICS 6): conditions
+ * on them are reported ("allowed only if ..."), never decided.  The KMS
+ * hop made by Secrets Manager has no aws:SourceIp at all (SEMANTICS 3.2):
+ * that absence is known, so it is not listed there. */
+static const char *const UNKNOWN_CALL[] = {
+    "aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:CurrentTime", "aws:EpochTime",
+    "aws:SecureTransport", "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge",
+    "aws:TokenIssueTime",
+};
+static const char *const UNKNOWN_VIA[] = {
+    "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport", "aws:MultiFactorAuthPresent",
+    "aws:MultiFactorAuthAge", "aws:TokenIssueTime",
+};
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 static void rc_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
                     const char *region)
 {
@@ -183,9 +198,14 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
         snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->gsv_ev);
         return TR_OK;
     }
+    struct ctx_entry unknown[NELEM(UNKNOWN_CALL)];
+    static const char *const none[] = { "" };
+    for (size_t i = 0; i < NELEM(UNKNOWN_CALL); i++)
+        unknown[i] = (struct ctx_entry){ .key = UNKNOWN_CALL[i], .values = none, .n = 1,
+                                         .unknown = true };
     rc_init(&rc, env, n, t->s.region);
-    r = sm_authorize_explain(&rc, "secretsmanager:GetSecretValue", &t->s, &res, out->gsv_ev,
-                             sizeof out->gsv_ev);
+    r = sm_authorize_explain(&rc, "secretsmanager:GetSecretValue", &t->s, unknown,
+                             NELEM(unknown), &res, out->gsv_ev, sizeof out->gsv_ev);
     if (tr_failed(r)) goto fail;
     out->gsv = res.decision == DECISION_ALLOW;
     out->gsv_decision = res.decision;
@@ -199,7 +219,8 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     if (!x || !ctx) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", t->s.region);
     rc.via_service = via;
-    struct kms_authz_in in = { .ctx = ctx, .enc_alg = "SYMMETRIC_DEFAULT" };
+    struct kms_authz_in in = { .ctx = ctx, .enc_alg = "SYMMETRIC_DEFAULT",
+                               .unknown = UNKNOWN_VIA, .nunknown = NELEM(UNKNOWN_VIA) };
     r = kms_authorize_explain(&rc, "kms:Decrypt", &t->key, &in, x);
     if (tr_failed(r)) goto fail;
     out->kms = x->allowed;

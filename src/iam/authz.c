@@ -463,6 +463,12 @@ TR_RESULT iam_ctx_add_multi(struct ctx_builder *cb, const char *key,
     return ctx_put(cb, key, values, n, true, false);
 }
 
+TR_RESULT iam_ctx_add_unknown(struct ctx_builder *cb, const char *key)
+{
+    static const char *const none[] = { "" };
+    return ctx_put(cb, key, none, 1, false, true);
+}
+
 void iam_ctx_free(struct ctx_builder *cb)
 {
     if (!cb) return;

@@ -64,6 +64,9 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
 TR_RESULT iam_ctx_add(struct ctx_builder *cb, const char *key, const char *value);
 TR_RESULT iam_ctx_add_multi(struct ctx_builder *cb, const char *key,
                             const char *const *values, size_t n);
+/* key with an unknown value (static analysis, policy.h ctx_entry.unknown):
+ * replaces a value iam_ctx_init gave it. */
+TR_RESULT iam_ctx_add_unknown(struct ctx_builder *cb, const char *key);
 void iam_ctx_free(struct ctx_builder *cb);
 
 struct authz_req {

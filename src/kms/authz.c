@@ -138,8 +138,8 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
                                   &c->aliases, &c->naliases);
         if (tr_failed(r)) return r;
     }
-    c->cap = 24 + npairs;
-    c->capv = 24 + 2 * npairs + c->naliases + (g ? g->nops : 0);
+    c->cap = 24 + npairs + (in ? in->nunknown : 0);
+    c->capv = 24 + 2 * npairs + c->naliases + (g ? g->nops : 0) + (in ? in->nunknown : 0);
     c->e = calloc(c->cap, sizeof *c->e);
     c->vals = calloc(c->capv, sizeof *c->vals);
     c->owned = calloc(npairs + 1, sizeof *c->owned);
@@ -199,6 +199,10 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
         GUARD(kctx_one(c, "kms:GrantIsForAWSResource", rc->via_service ? "true" : "false"));
     if (in && in->has_bypass)
         GUARD(kctx_one(c, "kms:BypassPolicyLockoutSafetyCheck", in->bypass ? "true" : "false"));
+    for (size_t i = 0; in && i < in->nunknown; i++) {
+        GUARD(kctx_one(c, in->unknown[i], ""));
+        c->e[c->n - 1].unknown = true;
+    }
     return TR_OK;
 }
 

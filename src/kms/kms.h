@@ -95,6 +95,9 @@ struct kms_authz_in {
     const struct kms_grant_req *grant; /* CreateGrant */
     bool no_grants;                    /* do not consult grants (RetireGrant checks the
                                           grant being retired itself) */
+    const char *const *unknown;        /* the analyzer: context keys whose value is
+                                          unknown (policy.h ctx_entry.unknown) */
+    size_t nunknown;
 };
 
 /* Decide whether rc->who may perform `action` (e.g. "kms:Decrypt") on key

@@ -547,8 +547,9 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
     ENSURE(c != NULL, TR_E_INTERNAL);
     sm_ctx_init(c);
     for (size_t i = 0; i < nextra && tr_ok(r); i++)
-        r = extra[i].multi ? iam_ctx_add_multi(c, extra[i].key, extra[i].values, extra[i].n)
-                           : iam_ctx_add(c, extra[i].key, extra[i].values[0]);
+        r = extra[i].unknown ? iam_ctx_add_unknown(c, extra[i].key)
+            : extra[i].multi ? iam_ctx_add_multi(c, extra[i].key, extra[i].values, extra[i].n)
+                             : iam_ctx_add(c, extra[i].key, extra[i].values[0]);
     if (tr_failed(r)) goto fail;
 
     struct authz_req ar = {
@@ -623,11 +624,12 @@ TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secre
 }
 
 TR_RESULT sm_authorize_explain(struct req_ctx *rc, const char *action, const struct secret *s,
+                               const struct ctx_entry *extra, size_t nextra,
                                struct eval_result *res, char *ev, size_t nev)
 {
     ENSURE_REF(s);
     ENSURE_REF(res);
-    return authorize(rc, action, s->arn, s, NULL, 0, res, ev, nev);
+    return authorize(rc, action, s->arn, s, extra, nextra, res, ev, nev);
 }
 
 TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,

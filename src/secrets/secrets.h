@@ -158,8 +158,10 @@ TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secre
                        const struct secret *s, const struct ctx_entry *extra, size_t nextra);
 /* The same decision for a found secret, told rather than enforced (the
  * analyzer): *res the decision (statement refs cleared), ev the deciding
- * statements when allowed, AWS's AccessDenied wording when denied. */
+ * statements when allowed, AWS's AccessDenied wording when denied.
+ * extra: as for sm_authorize; entries marked unknown stay unknown. */
 TR_RESULT sm_authorize_explain(struct req_ctx *rc, const char *action, const struct secret *s,
+                               const struct ctx_entry *extra, size_t nextra,
                                struct eval_result *res, char *ev, size_t nev);
 /* The usual pair: authorize, then exists (sm_find's error).  When
  * `must_be_live`, also sm_check_live.  On success *out is loaded. */
