@@ -79,7 +79,8 @@ void az_target_free(struct az_target *t);
 struct az_access {
     bool gsv, kms, ok, conditional;
     enum decision gsv_decision;
-    const char *kms_source;      /* "key-policy", "grant", "" */
+    const char *kms_source;      /* "key-policy", "grant", "managed-key" (the key policy of
+                                    aws/secretsmanager), "" */
     char gsv_ev[AZ_EV_MAX];      /* deciding statements, or the AccessDenied message */
     char kms_ev[AZ_EV_MAX];
 };

@@ -127,6 +127,9 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
         printf("%-64s  %-28s  %s\n", label, word, acc[q].kms_source);
         if (ans[i].conditional) printf("%-64s  %s\n", "", "(conditional: see below)");
     }
+    size_t nreaders = 0;
+    for (size_t i = 0; i < g->nn; i++) nreaders += ans[i].can;
+    if (nreaders == 0) printf("(nobody)\n");
     for (size_t i = 0; i < t->nnamed; i++)
         if (strcmp(t->named[i], "*") == 0)
             printf("%-64s  %s\n", "*", "named by a policy: any principal its conditions admit");

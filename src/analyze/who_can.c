@@ -225,7 +225,8 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     if (tr_failed(r)) goto fail;
     out->kms = x->allowed;
     out->conditional |= x->allowed && x->conditional;
-    out->kms_source = !x->allowed ? "" : x->source == KX_GRANT ? "grant" : "key-policy";
+    out->kms_source = !x->allowed ? "" : x->source == KX_GRANT ? "grant"
+                    : strcmp(t->key.key_manager, "AWS") == 0 ? "managed-key" : "key-policy";
     snprintf(out->kms_ev, sizeof out->kms_ev, "%s", x->allowed ? x->evidence : x->message);
     out->ok = out->gsv && out->kms && t->live;
 fail:

@@ -651,6 +651,10 @@ void iam_result_evidence(const struct eval_result *r, char *out, size_t n)
     size_t at = 0;
     if (n == 0) return;
     out[0] = '\0';
+    if (r->decision == DECISION_ALLOW && r->nrefs == 0) {
+        int k = snprintf(out, n, "no statement needed: an account root user in its own account");
+        at = k > 0 ? (size_t)k : 0;
+    }
     for (size_t i = 0; i < r->nrefs; i++) at = ref_text(&r->refs[i], out, n, at, true, "; ");
     if (r->conditional && at < n) {
         int k = snprintf(out + at, n - at, "%sonly if the conditions of:", at ? "; " : "");

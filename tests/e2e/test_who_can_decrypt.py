@@ -205,6 +205,8 @@ def test_hand_written_scenario(srv, root, account_b):
     assert by[u("wc-assumer")]["access"] == "via-role"
     assert by[u("wc-assumer")]["path"][0]["role"] == role1
     assert by[u("wc-grant-subset")]["keyPermission"] == "grant"
+    assert {p["keyPermission"] for p in who_can(srv, s2)["principals"]} == {"managed-key"}
+    assert who_can(srv, s3)["principals"] == []
     assert "KeyPolicyUser" in by[u("wc-keypol")]["path"][-1]["evidence"]
     assert out["secret"]["keyArn"] == k1 and out["secret"]["live"] is True
     vpn = by[u("wc-from-vpn")]
