@@ -342,7 +342,8 @@ static TR_RESULT decide(struct req_ctx *rc, const char *action, const struct key
     if (!ok) return TR_OK;
     x->allowed = true;
     x->source = KX_GRANT;
-    snprintf(x->evidence, sizeof x->evidence, "grant on %s to %s%s%s", k->arn,
+    /* Evidence is for people: a long grant line is cut, never overflowed. */
+    snprintf(x->evidence, sizeof x->evidence, "grant on %.300s to %s%s%.600s", k->arn,
              m == KG_DIRECT ? "the caller" : "the caller's account", gev[0] ? "; IAM: " : "",
              gev);
     return TR_OK;
