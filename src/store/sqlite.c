@@ -110,6 +110,7 @@
     X(Q_ACCOUNT_GET, "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?1") \
     X(Q_ACCOUNT_FIRST, "SELECT " ACCOUNT_COLS " FROM accounts " \
       "ORDER BY created, rowid LIMIT 1") \
+    X(Q_ACCOUNT_LIST, "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY created, rowid") \
     X(Q_AK_PUT, "INSERT INTO access_keys (" AK_COLS ") " \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)") \
     X(Q_AK_GET, "SELECT " AK_COLS " FROM access_keys WHERE access_key_id = ?1") \
@@ -935,6 +936,17 @@ static TR_RESULT sq_account_first(store_t st, struct account_rec *out)
     return q_one(c, q, SQLITE_OK, account_row, drop_nothing, out);
 }
 
+static TR_RESULT sq_account_list(store_t st, struct account_rec **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_ACCOUNT_LIST, &c, &q));
+    return q_all(c, q, SQLITE_OK, sizeof **out, account_row, drop_nothing, (void **)out, n);
+}
+
 static TR_RESULT sq_access_key_put(store_t st, const struct access_key_rec *k)
 {
     struct conn *c = NULL; sqlite3_stmt *q = NULL;
@@ -1635,6 +1647,7 @@ static const struct store_class sqlite_class = {
     .account_put = sq_account_put,
     .account_get = sq_account_get,
     .account_first = sq_account_first,
+    .account_list = sq_account_list,
     .access_key_put = sq_access_key_put,
     .access_key_get = sq_access_key_get,
     .key_put = sq_key_put,

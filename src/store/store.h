@@ -146,6 +146,8 @@ struct store_class {
     TR_RESULT (*account_get)(const struct store_class **st, const char *id, struct account_rec *out);
     /* The first account created (the server's default account). */
     TR_RESULT (*account_first)(const struct store_class **st, struct account_rec *out);
+    /* Every account, oldest first (the analyzer); release *out with free(). */
+    TR_RESULT (*account_list)(const struct store_class **st, struct account_rec **out, size_t *n);
 
     TR_RESULT (*access_key_put)(const struct store_class **st, const struct access_key_rec *k);
     TR_RESULT (*access_key_get)(const struct store_class **st, const char *akid, struct access_key_rec *out);
