@@ -305,7 +305,7 @@ int main(int argc, char **argv)
         tr_clock_init();
         return cmd_policy(argc - 1, argv + 1);
     }
-    if (strcmp(cmd, "who-can-decrypt") == 0) { tr_clock_init(); return cmd_who_can(argc - 1, argv + 1); }
+    if (strstr(cmd, "-can-decrypt")) return cmd_who_can(argc - 1, argv + 1);   /* who-, what- */
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("tresor %s\n", TRESOR_VERSION);
         return 0;

@@ -73,7 +73,14 @@ struct az_target {
 /* Load SECRET (name or ARN; a name is looked up in account/region). */
 TR_RESULT az_target_load(const struct server_env *env, const char *secret, const char *account,
                          const char *region, struct az_target *t);
+/* The same from a stored secret entity (what-can-decrypt walks them). */
+TR_RESULT az_target_from_ent(const struct server_env *env, const struct ent_rec *e,
+                             struct az_target *t);
 void az_target_free(struct az_target *t);
+/* Every account of the store plus `extra` (accounts named by policies,
+ * "*" skipped): *out an array of ids, free() it. */
+TR_RESULT az_accounts(store_t st, char *const *extra, size_t nextra,
+                      char (**out)[ACCOUNT_ID_LEN + 1], size_t *n);
 
 /* One principal's own access (no assume-role). */
 struct az_access {
@@ -107,6 +114,10 @@ TR_RESULT az_who_can(const struct server_env *env, const struct az_graph *g,
 enum az_format { AZ_TEXT, AZ_JSON };
 void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
                const struct az_answer *ans, enum az_format f);
+/* what-can-decrypt: the secrets node can read (one answer per target). */
+void az_report_principal(const struct az_graph *g, size_t node, const struct az_target *t,
+                         size_t nt, struct az_access *const *acc, const struct az_answer *ans,
+                         enum az_format f);
 /* --explain: one principal's hops with their decisions. */
 void az_explain(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
                 const struct az_answer *ans, size_t node, enum az_format f);

@@ -177,3 +177,48 @@ void az_explain(const struct az_graph *g, const struct az_target *t, const struc
         print_path(g, acc, a);
     }
 }
+
+void az_report_principal(const struct az_graph *g, size_t node, const struct az_target *t,
+                         size_t nt, struct az_access *const *acc, const struct az_answer *ans,
+                         enum az_format f)
+{
+    char word[1200];
+    if (f == AZ_JSON) {
+        json_t *o = json_pack("{s:s, s:s}", "principal", g->n[node].arn, "type",
+                              kind_word(g->n[node].kind));
+        json_t *arr = json_array();
+        for (size_t i = 0; i < nt; i++) {
+            if (!ans[i].can) continue;
+            size_t q = ans[i].path[ans[i].npath - 1];
+            json_array_append_new(arr, json_pack("{s:o, s:s, s:b, s:s, s:o}",
+                "secret", target_json(&t[i]), "access", ans[i].npath > 1 ? "via-role" : "direct",
+                "conditional", ans[i].conditional, "keyPermission", acc[i][q].kms_source,
+                "path", path_json(g, acc[i], &ans[i])));
+        }
+        json_object_set_new(o, "secrets", arr);
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (s) puts(s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    size_t n = 0;
+    printf("principal: %s\n\n%-72s  %-28s  %s\n", g->n[node].arn, "SECRET", "ACCESS",
+           "KEY PERMISSION");
+    for (size_t i = 0; i < nt; i++) {
+        if (!ans[i].can) continue;
+        size_t q = ans[i].path[ans[i].npath - 1];
+        access_word(g, &ans[i], word, sizeof word);
+        printf("%-72s  %-28s  %s%s\n", t[i].s.arn, word, acc[i][q].kms_source,
+               ans[i].conditional ? " (conditional)" : "");
+        n++;
+    }
+    if (n == 0) printf("(none)\n");
+    printf("\npaths:\n");
+    for (size_t i = 0; i < nt; i++) {
+        if (!ans[i].can) continue;
+        printf("  %s%s\n", t[i].s.arn,
+               ans[i].conditional ? " (allowed only if the conditions below hold)" : "");
+        print_path(g, acc[i], &ans[i]);
+    }
+}

@@ -104,6 +104,8 @@ static TR_RESULT collect_named(struct az_target *t, const char *text, enum polic
     return r;
 }
 
+static TR_RESULT finish(const struct server_env *env, struct az_target *t);
+
 TR_RESULT az_target_load(const struct server_env *env, const char *secret, const char *account,
                          const char *region, struct az_target *t)
 {
@@ -126,7 +128,21 @@ TR_RESULT az_target_load(const struct server_env *env, const char *secret, const
     }
     GUARD(r);
     if (!found) BAIL(TR_E_SM_RESOURCE_NOT_FOUND, "no secret %s", secret);
+    return finish(env, t);
+}
 
+TR_RESULT az_target_from_ent(const struct server_env *env, const struct ent_rec *e,
+                             struct az_target *t)
+{
+    memset(t, 0, sizeof *t);
+    GUARD(sm_load(env->st, e, &t->s));
+    return finish(env, t);
+}
+
+/* The current version, its key, liveness, the accounts the policies name. */
+static TR_RESULT finish(const struct server_env *env, struct az_target *t)
+{
+    tr_result r;
     struct secret_version *v = sm_version_by_stage(&t->s, "AWSCURRENT");
     if (v) t->version_id = v->id;
     if (v && v->key_arn) {
@@ -309,4 +325,30 @@ fail:
     free(prev);
     free(depth);
     return r;
+}
+
+TR_RESULT az_accounts(store_t st, char *const *extra, size_t nextra,
+                      char (**out)[ACCOUNT_ID_LEN + 1], size_t *n)
+{
+    struct account_rec *v = NULL;
+    size_t nv = 0, k = 0;
+
+    *out = NULL;
+    *n = 0;
+    GUARD(st[0]->account_list(st, &v, &nv));
+    char (*ids)[ACCOUNT_ID_LEN + 1] = calloc(nv + nextra + 1, sizeof *ids);
+    if (!ids) {
+        free(v);
+        BAIL0(TR_E_INTERNAL);
+    }
+    for (size_t i = 0; i < nv; i++) snprintf(ids[k++], sizeof ids[0], "%s", v[i].id);
+    for (size_t i = 0; i < nextra; i++) {
+        bool dup = strcmp(extra[i], "*") == 0;
+        for (size_t j = 0; j < k && !dup; j++) dup = strcmp(ids[j], extra[i]) == 0;
+        if (!dup) snprintf(ids[k++], sizeof ids[0], "%s", extra[i]);
+    }
+    free(v);
+    *out = ids;
+    *n = k;
+    return TR_OK;
 }

@@ -18,6 +18,10 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: tresor who-can-decrypt SECRET [options]\n"
+        "       tresor what-can-decrypt PRINCIPAL [--data-dir DIR] [--format text|json]\n"
+        "\n"
+        "what-can-decrypt: every secret of the store that PRINCIPAL (a user, role or\n"
+        "root ARN) can read, with the same evidence.\n"
         "\n"
         "Every principal that can obtain SECRET's plaintext (GetSecretValue on the\n"
         "secret and kms:Decrypt on its key as Secrets Manager asks it), directly or\n"
@@ -32,8 +36,93 @@ static void usage(FILE *f)
         "  -h, --help           this text\n");
 }
 
+/* what-can-decrypt PRINCIPAL: every secret of every account, decided
+ * for the one principal (the graph built once). */
+static int what_can(const struct server_env *env, const char *principal, enum az_format f)
+{
+    store_t st = env->st;
+    char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
+    const char **accts = NULL;
+    size_t nids = 0, nt = 0, capt = 0;
+    struct az_graph g = { 0 };
+    struct az_target *t = NULL;
+    struct az_access **acc = NULL;
+    struct az_answer *ans = NULL;
+    int rc = 2;
+
+    if (tr_failed(az_accounts(st, NULL, 0, &ids, &nids))) { rc = die("accounts"); goto out; }
+    /* The targets: every secret of every account. */
+    for (size_t a = 0; a < nids; a++) {
+        struct ent_rec *v = NULL;
+        size_t nv = 0;
+        if (tr_failed(st[0]->ent_list(st, "secret", ids[a], NULL, NULL, 100000, &v, &nv))) {
+            rc = die("secrets");
+            goto out;
+        }
+        for (size_t i = 0; i < nv; i++) {
+            if (nt == capt) {
+                size_t cap = capt ? 2 * capt : 16;
+                struct az_target *nv2 = realloc(t, cap * sizeof *t);
+                if (!nv2) { ent_list_free(v, nv); goto out; }
+                t = nv2;
+                capt = cap;
+            }
+            if (tr_failed(az_target_from_ent(env, &v[i], &t[nt]))) {
+                ent_list_free(v, nv);
+                rc = die("secret");
+                goto out;
+            }
+            nt++;
+        }
+        ent_list_free(v, nv);
+    }
+    accts = calloc(nids + 1, sizeof *accts);
+    if (!accts) goto out;
+    for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
+    if (tr_failed(az_graph_build(env, accts, nids, &g))) { rc = die("principals"); goto out; }
+    size_t node = az_graph_find(&g, principal);
+    if (node == SIZE_MAX) {
+        fprintf(stderr, "tresor what-can-decrypt: %s is not a user, role or root ARN of the "
+                        "store\n", principal);
+        goto out;
+    }
+    acc = calloc(nt + 1, sizeof *acc);
+    ans = calloc(nt + 1, sizeof *ans);
+    if (!acc || !ans) goto out;
+    struct az_answer *all = calloc(g.nn + 1, sizeof *all);
+    if (!all) goto out;
+    for (size_t i = 0; i < nt; i++) {
+        acc[i] = calloc(g.nn + 1, sizeof **acc);
+        if (!acc[i] || tr_failed(az_who_can(env, &g, &t[i], acc[i], all))) {
+            free(all);
+            rc = die("analysis");
+            goto out;
+        }
+        ans[i] = all[node];
+    }
+    free(all);
+    az_report_principal(&g, node, t, nt, acc, ans, f);
+    rc = 0;
+out:
+    for (size_t i = 0; acc && i < nt; i++) free(acc[i]);
+    free(acc);
+    free(ans);
+    for (size_t i = 0; i < nt; i++) az_target_free(&t[i]);
+    free(t);
+    free(accts);
+    free(ids);
+    az_graph_free(&g);
+    return rc;
+}
+
 int cmd_who_can(int argc, char **argv)
 {
+    bool what = strcmp(argv[0], "what-can-decrypt") == 0;
+    if (!what && strcmp(argv[0], "who-can-decrypt") != 0) {
+        usage(stderr);
+        return 2;
+    }
+    tr_clock_init();
     const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
     const char *region = env_or("TRESOR_REGION", "us-east-1");
     const char *account = NULL, *format = "text", *explain = NULL, *secret = NULL;
@@ -64,6 +153,10 @@ int cmd_who_can(int argc, char **argv)
         return 2;
     }
     secret = argv[optind];
+    if (what && (explain || account)) {
+        usage(stderr);
+        return 2;
+    }
 
     char dir[PATH_MAX];
     struct keyring *kr;
@@ -80,24 +173,28 @@ int cmd_who_can(int argc, char **argv)
     enum az_format f = strcmp(format, "json") == 0 ? AZ_JSON : AZ_TEXT;
     bool have_target = false;
 
+    if (what) {
+        rc = what_can(&env, secret, f);
+        goto out;
+    }
     if (!account) {
         if (tr_failed(st[0]->account_first(st, &first))) { rc = die("no account"); goto out; }
         account = first.id;
     }
     if (tr_failed(az_target_load(&env, secret, account, region, &t))) { rc = die(secret); goto out; }
     have_target = true;
-    /* The accounts to consider: the secret's, the key's, and every account
-     * the resource and key policies name (graph.c adds what trust
-     * policies name). */
-    const char **accts = calloc(t.nnamed + 2, sizeof *accts);
-    size_t na = 0;
-    if (!accts) goto out;
-    accts[na++] = t.s.account;
-    if (t.have_key) accts[na++] = t.key.account_id;
-    for (size_t i = 0; i < t.nnamed; i++)
-        if (strcmp(t.named[i], "*") != 0) accts[na++] = t.named[i];
-    tr_result r = az_graph_build(&env, accts, na, &g);
+    /* The accounts to consider: every account of the store, and the ones
+     * the resource and key policies name that the store does not hold
+     * (graph.c adds those trust policies name). */
+    char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
+    size_t nids = 0;
+    tr_result r = az_accounts(st, t.named, t.nnamed, &ids, &nids);
+    const char **accts = tr_ok(r) ? calloc(nids + 1, sizeof *accts) : NULL;
+    if (!accts) { free(ids); rc = die("accounts"); goto out; }
+    for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
+    r = az_graph_build(&env, accts, nids, &g);
     free(accts);
+    free(ids);
     if (tr_failed(r)) { rc = die("principals"); goto out; }
     acc = calloc(g.nn + 1, sizeof *acc);
     ans = calloc(g.nn + 1, sizeof *ans);
