@@ -114,6 +114,9 @@ TR_RESULT az_who_can(const struct server_env *env, const struct az_graph *g,
 enum az_format { AZ_TEXT, AZ_JSON };
 void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
                const struct az_answer *ans, enum az_format f);
+/* The JSON object az_report prints (--all gathers them). */
+json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
+                       const struct az_access *acc, const struct az_answer *ans);
 /* what-can-decrypt: the secrets node can read (one answer per target). */
 void az_report_principal(const struct az_graph *g, size_t node, const struct az_target *t,
                          size_t nt, struct az_access *const *acc, const struct az_answer *ans,

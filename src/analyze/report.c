@@ -83,12 +83,12 @@ static void print_path(const struct az_graph *g, const struct az_access *acc,
            acc[q].kms ? "allowed" : "denied", acc[q].kms_ev);
 }
 
-void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
-               const struct az_answer *ans, enum az_format f)
+json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
+                       const struct az_access *acc, const struct az_answer *ans)
 {
     char word[1200];
-    if (f == AZ_JSON) {
-        json_t *o = json_object(), *arr = json_array();
+    json_t *o = json_object(), *arr = json_array();
+    {
         json_object_set_new(o, "secret", target_json(t));
         for (size_t i = 0; i < g->nn; i++) {
             if (!ans[i].can) continue;
@@ -104,6 +104,16 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
         bool everyone = false;
         for (size_t i = 0; i < t->nnamed; i++) everyone |= strcmp(t->named[i], "*") == 0;
         json_object_set_new(o, "everyoneNamed", json_boolean(everyone));
+    }
+    return o;
+}
+
+void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
+               const struct az_answer *ans, enum az_format f)
+{
+    char word[1200];
+    if (f == AZ_JSON) {
+        json_t *o = az_report_json(g, t, acc, ans);
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (s) puts(s);
         free(s);

@@ -6,6 +6,7 @@
  * src/analyze/.
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: tresor who-can-decrypt SECRET [options]\n"
+        "       tresor who-can-decrypt --all [--account ID] [--region R] [--data-dir DIR] [--format F]\n"
         "       tresor what-can-decrypt PRINCIPAL [--data-dir DIR] [--format text|json]\n"
         "\n"
         "what-can-decrypt: every secret of the store that PRINCIPAL (a user, role or\n"
@@ -33,6 +35,7 @@ static void usage(FILE *f)
         "  --data-dir DIR       TRESOR_DATA_DIR, default ./tresor-data\n"
         "  --format text|json   output (json: docs/WHO_CAN_DECRYPT.md)\n"
         "  --explain PRINCIPAL  one principal (user, role or root ARN): each step's decision\n"
+        "  --all                every secret of the account and region, the graph built once\n"
         "  -h, --help           this text\n");
 }
 
@@ -115,6 +118,81 @@ out:
     return rc;
 }
 
+/* --all: every secret of `account` in `region`, the graph built once
+ * (accounts named by a secret's policies that the store does not hold
+ * join it as foreign principals). */
+static int all_secrets(const struct server_env *env, const char *account, const char *region,
+                       enum az_format f)
+{
+    store_t st = env->st;
+    char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
+    const char **accts = NULL;
+    size_t nids = 0, nv = 0;
+    struct ent_rec *v = NULL;
+    struct az_graph g = { 0 };
+    struct az_access *acc = NULL;
+    struct az_answer *ans = NULL;
+    json_t *arr = json_array();
+    char prefix[80];
+    int rc = 2;
+
+    snprintf(prefix, sizeof prefix, "/%s/", region);
+    if (!arr) goto out;
+    if (tr_failed(st[0]->ent_list(st, "secret", account, prefix, NULL, 100000, &v, &nv))) {
+        rc = die("secrets");
+        goto out;
+    }
+    if (tr_failed(az_accounts(st, NULL, 0, &ids, &nids))) { rc = die("accounts"); goto out; }
+    accts = calloc(nids + 1, sizeof *accts);
+    if (!accts) goto out;
+    for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
+    if (tr_failed(az_graph_build(env, accts, nids, &g))) { rc = die("principals"); goto out; }
+    for (size_t i = 0; i < nv; i++) {
+        struct az_target t;
+        if (tr_failed(az_target_from_ent(env, &v[i], &t))) { rc = die("secret"); goto out; }
+        tr_result r = TR_OK;
+        for (size_t k = 0; tr_ok(r) && k < t.nnamed; k++)
+            if (strcmp(t.named[k], "*") != 0 && az_graph_find(&g, t.named[k]) == SIZE_MAX) {
+                char root[64];
+                snprintf(root, sizeof root, "arn:aws:iam::%s:root", t.named[k]);
+                if (az_graph_find(&g, root) == SIZE_MAX) r = az_graph_add_foreign(&g, t.named[k]);
+            }
+        free(acc);
+        free(ans);
+        acc = calloc(g.nn + 1, sizeof *acc);
+        ans = calloc(g.nn + 1, sizeof *ans);
+        if (tr_ok(r) && (!acc || !ans)) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        if (tr_ok(r)) r = az_who_can(env, &g, &t, acc, ans);
+        if (tr_ok(r) && f == AZ_JSON) json_array_append_new(arr, az_report_json(&g, &t, acc, ans));
+        if (tr_ok(r) && f == AZ_TEXT) {
+            if (i) printf("\n----\n\n");
+            az_report(&g, &t, acc, ans, f);
+        }
+        az_target_free(&t);
+        if (tr_failed(r)) { rc = die("analysis"); goto out; }
+    }
+    if (f == AZ_JSON) {
+        json_t *o = json_pack("{s:s, s:s, s:O}", "account", account, "region", region,
+                              "secrets", arr);
+        char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        if (s) puts(s);
+        free(s);
+        json_decref(o);
+    } else if (nv == 0) {
+        printf("no secrets in account %s, region %s\n", account, region);
+    }
+    rc = 0;
+out:
+    json_decref(arr);
+    ent_list_free(v, nv);
+    free(acc);
+    free(ans);
+    free(accts);
+    free(ids);
+    az_graph_free(&g);
+    return rc;
+}
+
 int cmd_who_can(int argc, char **argv)
 {
     bool what = strcmp(argv[0], "what-can-decrypt") == 0;
@@ -126,12 +204,14 @@ int cmd_who_can(int argc, char **argv)
     const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
     const char *region = env_or("TRESOR_REGION", "us-east-1");
     const char *account = NULL, *format = "text", *explain = NULL, *secret = NULL;
+    bool all = false;
     static const struct option lo[] = {
         { "account", required_argument, 0, 'a' },
         { "region", required_argument, 0, 'g' },
         { "data-dir", required_argument, 0, 'd' },
         { "format", required_argument, 0, 'f' },
         { "explain", required_argument, 0, 'e' },
+        { "all", no_argument, 0, 'A' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -144,16 +224,18 @@ int cmd_who_can(int argc, char **argv)
         case 'd': data_dir = optarg; break;
         case 'f': format = optarg; break;
         case 'e': explain = optarg; break;
+        case 'A': all = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (optind != argc - 1 || (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)) {
+    if (optind != argc - (all ? 0 : 1) ||
+        (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)) {
         usage(stderr);
         return 2;
     }
-    secret = argv[optind];
-    if (what && (explain || account)) {
+    secret = all ? NULL : argv[optind];
+    if ((what && (explain || account || all)) || (all && explain)) {
         usage(stderr);
         return 2;
     }
@@ -180,6 +262,10 @@ int cmd_who_can(int argc, char **argv)
     if (!account) {
         if (tr_failed(st[0]->account_first(st, &first))) { rc = die("no account"); goto out; }
         account = first.id;
+    }
+    if (all) {
+        rc = all_secrets(&env, account, region, f);
+        goto out;
     }
     if (tr_failed(az_target_load(&env, secret, account, region, &t))) { rc = die(secret); goto out; }
     have_target = true;

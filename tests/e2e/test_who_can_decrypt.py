@@ -223,6 +223,14 @@ def test_hand_written_scenario(srv, root, account_b):
     assert "only if the conditions of" in vpn["path"][-2]["evidence"]
     assert all(not by[a]["conditional"] for a in expect_s1)
 
+    # --all: every secret of the account, the same answers as one by one.
+    p = srv.run_tresor("who-can-decrypt", "--all", "--data-dir", srv.data_dir, "--format", "json")
+    assert p.returncode == 0, p.stderr
+    every = {x["secret"]["arn"]: {q["principal"] for q in x["principals"]}
+             for x in json.loads(p.stdout)["secrets"]}
+    for s in (s1, s2, s3):
+        assert every[s] == {q["principal"] for q in who_can(srv, s)["principals"]}
+
     # --explain: a denied principal gets the missing permission.
     p = srv.run_tresor("who-can-decrypt", s1, "--data-dir", srv.data_dir,
                        "--explain", u("wc-grant-equals"))
