@@ -111,7 +111,7 @@ TR_RESULT az_who_can(const struct server_env *env, const struct az_graph *g,
                      const struct az_target *t, struct az_access *acc, struct az_answer *ans);
 
 /* report.c */
-enum az_format { AZ_TEXT, AZ_JSON };
+enum az_format { AZ_TEXT, AZ_JSON, AZ_DOT };
 void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
                const struct az_answer *ans, enum az_format f);
 /* The JSON object az_report prints (--all gathers them). */

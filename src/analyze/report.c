@@ -108,10 +108,94 @@ json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
     return o;
 }
 
+/* A DOT string: quotes and backslashes escaped, cut at `max` bytes. */
+static void dot_str(const char *s, size_t max)
+{
+    putchar('"');
+    for (size_t i = 0; s[i] && i < max; i++) {
+        if (s[i] == '"' || s[i] == '\\') putchar('\\');
+        putchar(s[i]);
+    }
+    if (strlen(s) > max) fputs("...", stdout);
+    putchar('"');
+}
+
+/* Graphviz: the principals that can read, the roles on their paths, the
+ * secret and the key; edges labeled with the allowing statements. */
+static void report_dot(const struct az_graph *g, const struct az_target *t,
+                       const struct az_access *acc, const struct az_answer *ans)
+{
+    bool *edge_done = calloc(g->ne + 1, sizeof *edge_done);
+    bool *actor_done = calloc(g->nn + 1, sizeof *actor_done);
+    bool *node_done = calloc(g->nn + 1, sizeof *node_done);
+    if (!edge_done || !actor_done || !node_done) goto fail;
+    printf("digraph who_can_decrypt {\n  rankdir=LR;\n  node [fontsize=10];\n"
+           "  edge [fontsize=8];\n  ");
+    dot_str(t->s.arn, 600);
+    printf(" [shape=box, style=bold];\n");
+    if (t->have_key) {
+        printf("  ");
+        dot_str(t->key.arn, 600);
+        printf(" [shape=hexagon];\n");
+    }
+    for (size_t i = 0; i < g->nn; i++) {
+        if (!ans[i].can) continue;
+        for (size_t k = 0; k < ans[i].npath; k++) {
+            size_t u = ans[i].path[k];
+            if (node_done[u]) continue;
+            node_done[u] = true;
+            printf("  ");
+            dot_str(g->n[u].arn, 600);
+            printf(" [shape=%s%s];\n", g->n[u].kind == AZ_ROLE ? "ellipse" : "box",
+                   ans[i].conditional ? ", style=dashed" : "");
+        }
+        for (size_t k = 0; k + 1 < ans[i].npath; k++) {
+            size_t e = ans[i].edges[k];
+            if (edge_done[e]) continue;
+            edge_done[e] = true;
+            printf("  ");
+            dot_str(g->n[g->e[e].from].arn, 600);
+            printf(" -> ");
+            dot_str(g->n[g->e[e].to].arn, 600);
+            printf(" [label=");
+            dot_str(g->e[e].evidence, 300);
+            printf("%s];\n", g->e[e].conditional ? ", style=dashed" : "");
+        }
+        size_t q = ans[i].path[ans[i].npath - 1];
+        if (actor_done[q]) continue;
+        actor_done[q] = true;
+        printf("  ");
+        dot_str(g->n[q].arn, 600);
+        printf(" -> ");
+        dot_str(t->s.arn, 600);
+        printf(" [label=");
+        dot_str(acc[q].gsv_ev, 300);
+        printf("];\n");
+        if (t->have_key) {
+            printf("  ");
+            dot_str(g->n[q].arn, 600);
+            printf(" -> ");
+            dot_str(t->key.arn, 600);
+            printf(" [label=");
+            dot_str(acc[q].kms_ev, 300);
+            printf(", color=gray];\n");
+        }
+    }
+    printf("}\n");
+fail:
+    free(edge_done);
+    free(actor_done);
+    free(node_done);
+}
+
 void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
                const struct az_answer *ans, enum az_format f)
 {
     char word[1200];
+    if (f == AZ_DOT) {
+        report_dot(g, t, acc, ans);
+        return;
+    }
     if (f == AZ_JSON) {
         json_t *o = az_report_json(g, t, acc, ans);
         char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

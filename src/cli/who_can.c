@@ -33,7 +33,8 @@ static void usage(FILE *f)
         "  --account ID         the account of a secret given by name (default: the first)\n"
         "  --region REGION      the region of a secret given by name (TRESOR_REGION, default us-east-1)\n"
         "  --data-dir DIR       TRESOR_DATA_DIR, default ./tresor-data\n"
-        "  --format text|json   output (json: docs/WHO_CAN_DECRYPT.md)\n"
+        "  --format text|json|dot  output (json: docs/WHO_CAN_DECRYPT.md; dot: Graphviz,\n"
+        "                       one secret, no --explain)\n"
         "  --explain PRINCIPAL  one principal (user, role or root ARN): each step's decision\n"
         "  --all                every secret of the account and region, the graph built once\n"
         "  -h, --help           this text\n");
@@ -229,8 +230,9 @@ int cmd_who_can(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (optind != argc - (all ? 0 : 1) ||
-        (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)) {
+    bool dot = strcmp(format, "dot") == 0;
+    if (optind != argc - (all ? 0 : 1) || (dot && (what || all || explain)) ||
+        (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 && !dot)) {
         usage(stderr);
         return 2;
     }
@@ -252,7 +254,7 @@ int cmd_who_can(int argc, char **argv)
     struct az_access *acc = NULL;
     struct az_answer *ans = NULL;
     struct account_rec first;
-    enum az_format f = strcmp(format, "json") == 0 ? AZ_JSON : AZ_TEXT;
+    enum az_format f = strcmp(format, "json") == 0 ? AZ_JSON : dot ? AZ_DOT : AZ_TEXT;
     bool have_target = false;
 
     if (what) {
