@@ -76,6 +76,9 @@ TR_RESULT az_target_load(const struct server_env *env, const char *secret, const
 /* The same from a stored secret entity (what-can-decrypt walks them). */
 TR_RESULT az_target_from_ent(const struct server_env *env, const struct ent_rec *e,
                              struct az_target *t);
+/* --with-key: the same secret as if its current version were sealed under
+ * `key` (a key id or key ARN; TR_E_KMS_NOT_FOUND when absent). */
+TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, const char *key);
 void az_target_free(struct az_target *t);
 /* Every account of the store plus `extra` (accounts named by policies,
  * "*" skipped): *out an array of ids, free() it. */
@@ -121,6 +124,11 @@ json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
 void az_report_principal(const struct az_graph *g, size_t node, const struct az_target *t,
                          size_t nt, struct az_access *const *acc, const struct az_answer *ans,
                          enum az_format f);
+/* --diff: who gains and who loses access between two answers over g
+ * (before: the secret as it is; after: --with-key). */
+void az_report_diff(const struct az_graph *g, const struct az_target *before,
+                    const struct az_answer *ans_before, const struct az_target *after,
+                    const struct az_answer *ans_after, enum az_format f);
 /* --explain: one principal's hops with their decisions. */
 void az_explain(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
                 const struct az_answer *ans, size_t node, enum az_format f);

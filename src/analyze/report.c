@@ -316,3 +316,36 @@ void az_report_principal(const struct az_graph *g, size_t node, const struct az_
         print_path(g, acc[i], &ans[i]);
     }
 }
+
+void az_report_diff(const struct az_graph *g, const struct az_target *before,
+                    const struct az_answer *ans_before, const struct az_target *after,
+                    const struct az_answer *ans_after, enum az_format f)
+{
+    if (f == AZ_JSON) {
+        json_t *gained = json_array(), *lost = json_array();
+        for (size_t i = 0; i < g->nn; i++) {
+            if (ans_after[i].can && !ans_before[i].can)
+                json_array_append_new(gained, json_string(g->n[i].arn));
+            if (!ans_after[i].can && ans_before[i].can)
+                json_array_append_new(lost, json_string(g->n[i].arn));
+        }
+        json_t *o = json_pack("{s:s, s:s?, s:s?, s:o, s:o}", "secret", before->s.arn, "key",
+                              before->have_key ? before->key.arn : NULL, "withKey",
+                              after->have_key ? after->key.arn : NULL, "gained", gained,
+                              "lost", lost);
+        char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        if (s) puts(s);
+        free(s);
+        json_decref(o);
+        return;
+    }
+    size_t n = 0;
+    printf("secret:   %s\nkey:      %s\nwith key: %s\n\n", before->s.arn,
+           before->have_key ? before->key.arn : "-", after->have_key ? after->key.arn : "-");
+    for (size_t i = 0; i < g->nn; i++) {
+        if (ans_after[i].can == ans_before[i].can) continue;
+        printf("%c %s\n", ans_after[i].can ? '+' : '-', g->n[i].arn);
+        n++;
+    }
+    if (n == 0) printf("(no change)\n");
+}

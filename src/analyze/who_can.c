@@ -104,7 +104,7 @@ static TR_RESULT collect_named(struct az_target *t, const char *text, enum polic
     return r;
 }
 
-static TR_RESULT finish(const struct server_env *env, struct az_target *t);
+static TR_RESULT finish(const struct server_env *env, struct az_target *t, const char *key);
 
 TR_RESULT az_target_load(const struct server_env *env, const char *secret, const char *account,
                          const char *region, struct az_target *t)
@@ -128,7 +128,7 @@ TR_RESULT az_target_load(const struct server_env *env, const char *secret, const
     }
     GUARD(r);
     if (!found) BAIL(TR_E_SM_RESOURCE_NOT_FOUND, "no secret %s", secret);
-    return finish(env, t);
+    return finish(env, t, NULL);
 }
 
 TR_RESULT az_target_from_ent(const struct server_env *env, const struct ent_rec *e,
@@ -136,20 +136,35 @@ TR_RESULT az_target_from_ent(const struct server_env *env, const struct ent_rec 
 {
     memset(t, 0, sizeof *t);
     GUARD(sm_load(env->st, e, &t->s));
-    return finish(env, t);
+    return finish(env, t, NULL);
 }
 
-/* The current version, its key, liveness, the accounts the policies name. */
-static TR_RESULT finish(const struct server_env *env, struct az_target *t)
+TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, const char *key)
+{
+    if (t->have_key) key_rec_free(&t->key);
+    t->have_key = false;
+    for (size_t i = 0; i < t->nnamed; i++) free(t->named[i]);
+    free(t->named);
+    t->named = NULL;
+    t->nnamed = 0;
+    return finish(env, t, key);
+}
+
+/* The current version, its key (or `key`: a key id or key ARN),
+ * liveness, the accounts the policies name. */
+static TR_RESULT finish(const struct server_env *env, struct az_target *t, const char *key)
 {
     tr_result r;
     struct secret_version *v = sm_version_by_stage(&t->s, "AWSCURRENT");
     if (v) t->version_id = v->id;
-    if (v && v->key_arn) {
-        const char *id = strstr(v->key_arn, ":key/");
-        r = id ? kms_key_lookup(env->st, id + 5, &t->key) : TR_OK;
+    const char *karn = key ? key : v ? v->key_arn : NULL;
+    if (v && karn) {
+        const char *id = strstr(karn, ":key/");
+        id = id ? id + 5 : key && kms_is_key_id(key) ? key : NULL;
+        r = id ? kms_key_lookup(env->st, id, &t->key) : TR_OK;
         if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
         t->have_key = id && tr_ok(r);
+        if (key && !t->have_key) BAIL(TR_E_KMS_NOT_FOUND, "no key %s", key);
     }
     t->live = false;
     if (t->s.deleted_date != 0)
@@ -158,7 +173,7 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t)
         snprintf(t->why_not_live, sizeof t->why_not_live, "the secret has no current value");
     else if (!t->have_key)
         snprintf(t->why_not_live, sizeof t->why_not_live, "the key %s no longer exists",
-                 v->key_arn ? v->key_arn : "?");
+                 karn ? karn : "?");
     else if (strcmp(t->key.key_state, KEY_STATE_ENABLED) != 0)
         snprintf(t->why_not_live, sizeof t->why_not_live, "the key %s is %s", t->key.arn,
                  t->key.key_state);

@@ -37,6 +37,8 @@ static void usage(FILE *f)
         "                       one secret, no --explain)\n"
         "  --explain PRINCIPAL  one principal (user, role or root ARN): each step's decision\n"
         "  --all                every secret of the account and region, the graph built once\n"
+        "  --with-key KEY       as if the secret were sealed under KEY (key id or ARN)\n"
+        "  --diff               with --with-key: who gains and who loses access\n"
         "  -h, --help           this text\n");
 }
 
@@ -194,6 +196,33 @@ out:
     return rc;
 }
 
+/* --with-key KEY --diff: the answer for the secret as if sealed under KEY,
+ * against `ans` (the answer as it is), over the same graph. */
+static int diff_with_key(const struct server_env *env, const struct az_graph *g,
+                         const struct az_target *t, const struct az_answer *ans,
+                         const char *secret, const char *account, const char *region,
+                         const char *key, enum az_format f)
+{
+    struct az_target t2;
+    struct az_access *acc2 = calloc(g->nn + 1, sizeof *acc2);
+    struct az_answer *ans2 = calloc(g->nn + 1, sizeof *ans2);
+    bool loaded = false;
+    int rc = 2;
+
+    if (!acc2 || !ans2) goto out;
+    if (tr_failed(az_target_load(env, secret, account, region, &t2))) { rc = die(secret); goto out; }
+    loaded = true;
+    if (tr_failed(az_target_with_key(env, &t2, key))) { rc = die(key); goto out; }
+    if (tr_failed(az_who_can(env, g, &t2, acc2, ans2))) { rc = die("analysis"); goto out; }
+    az_report_diff(g, t, ans, &t2, ans2, f);
+    rc = 0;
+out:
+    if (loaded) az_target_free(&t2);
+    free(acc2);
+    free(ans2);
+    return rc;
+}
+
 int cmd_who_can(int argc, char **argv)
 {
     bool what = strcmp(argv[0], "what-can-decrypt") == 0;
@@ -205,7 +234,8 @@ int cmd_who_can(int argc, char **argv)
     const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
     const char *region = env_or("TRESOR_REGION", "us-east-1");
     const char *account = NULL, *format = "text", *explain = NULL, *secret = NULL;
-    bool all = false;
+    bool all = false, diff = false;
+    const char *with_key = NULL;
     static const struct option lo[] = {
         { "account", required_argument, 0, 'a' },
         { "region", required_argument, 0, 'g' },
@@ -213,6 +243,8 @@ int cmd_who_can(int argc, char **argv)
         { "format", required_argument, 0, 'f' },
         { "explain", required_argument, 0, 'e' },
         { "all", no_argument, 0, 'A' },
+        { "with-key", required_argument, 0, 'k' },
+        { "diff", no_argument, 0, 'D' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -226,6 +258,8 @@ int cmd_who_can(int argc, char **argv)
         case 'f': format = optarg; break;
         case 'e': explain = optarg; break;
         case 'A': all = true; break;
+        case 'k': with_key = optarg; break;
+        case 'D': diff = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -237,7 +271,8 @@ int cmd_who_can(int argc, char **argv)
         return 2;
     }
     secret = all ? NULL : argv[optind];
-    if ((what && (explain || account || all)) || (all && explain)) {
+    if ((what && (explain || account || all)) || (all && explain) || (diff && !with_key) ||
+        ((all || what) && with_key) || (diff && (explain || dot))) {
         usage(stderr);
         return 2;
     }
@@ -271,6 +306,10 @@ int cmd_who_can(int argc, char **argv)
     }
     if (tr_failed(az_target_load(&env, secret, account, region, &t))) { rc = die(secret); goto out; }
     have_target = true;
+    if (with_key && !diff && tr_failed(az_target_with_key(&env, &t, with_key))) {
+        rc = die(with_key);
+        goto out;
+    }
     /* The accounts to consider: every account of the store, and the ones
      * the resource and key policies name that the store does not hold
      * (graph.c adds those trust policies name). */
@@ -288,6 +327,10 @@ int cmd_who_can(int argc, char **argv)
     ans = calloc(g.nn + 1, sizeof *ans);
     if (!acc || !ans) goto out;
     if (tr_failed(az_who_can(&env, &g, &t, acc, ans))) { rc = die("analysis"); goto out; }
+    if (diff) {
+        rc = diff_with_key(&env, &g, &t, ans, secret, account, region, with_key, f);
+        goto out;
+    }
     if (explain) {
         size_t node = az_graph_find(&g, explain);
         if (node == SIZE_MAX) {

@@ -340,3 +340,31 @@ def test_random_scenarios_agree(srv):
     # Every seed checks its root user, harness, users and roles.
     assert total >= 20 * 4
     assert readers > 0
+
+
+def test_with_key_predicts_the_rekeyed_secret(srv, root):
+    """--with-key K answers before the secret moves to K; after a real
+    UpdateSecret to K the server agrees; --diff lists the change."""
+    sm = root.client("secretsmanager")
+    harness = harness_user(root)
+    k_old = root.kms.create_key()["KeyMetadata"]["Arn"]
+    k_new = root.kms.create_key()["KeyMetadata"]["Arn"]
+    s = sm.create_secret(Name=unique("wk"), SecretString="v1", KmsKeyId=k_old)["ARN"]
+    old_only = make_user(root, unique("wk-old"), policy=[allow(GSV), allow("kms:Decrypt", k_old)])
+    new_only = make_user(root, unique("wk-new"), policy=[allow(GSV), allow("kms:Decrypt", k_new)])
+    both = make_user(root, unique("wk-both"), policy=[allow(GSV), allow("kms:Decrypt")])
+    role = make_role(root, unique("wk-role"), trust=trust_with(harness),
+                     policy=[allow(GSV), allow("kms:Decrypt", k_new)])["Arn"]
+    callers = {c.arn: c for c in (old_only, new_only, both, harness)}
+    callers[root.arn] = root
+
+    predicted = {p["principal"] for p in
+                 who_can(srv, s, "--with-key", k_new)["principals"] if not p["conditional"]}
+    diff = who_can(srv, s, "--with-key", k_new, "--diff")
+    assert old_only.arn in diff["lost"] and new_only.arn in diff["gained"]
+    assert role in diff["gained"] and both.arn not in diff["gained"] + diff["lost"]
+
+    sm.update_secret(SecretId=s, KmsKeyId=k_new, SecretString="v2")
+    truth = ground_truth(callers, [role], harness, [s])
+    assert predicted & set(truth) == {a for a, got in truth.items() if s in got}
+    assert who_can(srv, s)["secret"]["keyArn"] == k_new
