@@ -113,10 +113,27 @@ struct az_answer {
 TR_RESULT az_who_can(const struct server_env *env, const struct az_graph *g,
                      const struct az_target *t, struct az_access *acc, struct az_answer *ans);
 
+/* escalate.c: principals that cannot read S but hold a permission that
+ * lets them change the answer (resource policy, key policy, grant, their
+ * own IAM policies, another reader's access key or trust policy). */
+struct az_escalation {
+    size_t node;
+    char action[64];
+    char resource[512];
+    char evidence[AZ_EV_MAX];
+};
+TR_RESULT az_escalations(const struct server_env *env, const struct az_graph *g,
+                         const struct az_target *t, const struct az_answer *ans,
+                         struct az_escalation **out, size_t *n);
+
 /* report.c */
 enum az_format { AZ_TEXT, AZ_JSON, AZ_DOT };
 void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
                const struct az_answer *ans, enum az_format f);
+/* The "can gain access" list: text (a section) or JSON (printed alone,
+ * or added to `o` as "canGainAccess" when o is non-NULL). */
+void az_report_escalations(const struct az_graph *g, const struct az_escalation *e, size_t n,
+                           enum az_format f, json_t *o);
 /* The JSON object az_report prints (--all gathers them). */
 json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
                        const struct az_access *acc, const struct az_answer *ans);

@@ -349,3 +349,24 @@ void az_report_diff(const struct az_graph *g, const struct az_target *before,
     }
     if (n == 0) printf("(no change)\n");
 }
+
+void az_report_escalations(const struct az_graph *g, const struct az_escalation *e, size_t n,
+                           enum az_format f, json_t *o)
+{
+    if (f == AZ_JSON) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "principal",
+                                                 g->n[e[i].node].arn, "action", e[i].action,
+                                                 "resource", e[i].resource, "evidence",
+                                                 e[i].evidence));
+        if (o) json_object_set_new(o, "canGainAccess", arr);
+        else json_decref(arr);
+        return;
+    }
+    printf("\ncan gain access (cannot read now, may change the answer):\n");
+    if (n == 0) printf("  (nobody)\n");
+    for (size_t i = 0; i < n; i++)
+        printf("  %s\n    %s on %s\n      %s\n", g->n[e[i].node].arn, e[i].action,
+               e[i].resource, e[i].evidence);
+}

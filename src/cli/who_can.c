@@ -339,8 +339,27 @@ int cmd_who_can(int argc, char **argv)
             goto out;
         }
         az_explain(&g, &t, acc, ans, node, f);
-    } else {
+    } else if (f == AZ_DOT) {
         az_report(&g, &t, acc, ans, f);
+    } else {
+        struct az_escalation *esc = NULL;
+        size_t nesc = 0;
+        if (tr_failed(az_escalations(&env, &g, &t, ans, &esc, &nesc))) {
+            rc = die("escalations");
+            goto out;
+        }
+        if (f == AZ_JSON) {
+            json_t *o = az_report_json(&g, &t, acc, ans);
+            az_report_escalations(&g, esc, nesc, f, o);
+            char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            if (s) puts(s);
+            free(s);
+            json_decref(o);
+        } else {
+            az_report(&g, &t, acc, ans, f);
+            az_report_escalations(&g, esc, nesc, f, NULL);
+        }
+        free(esc);
     }
     rc = 0;
 out:

@@ -368,3 +368,40 @@ def test_with_key_predicts_the_rekeyed_secret(srv, root):
     truth = ground_truth(callers, [role], harness, [s])
     assert predicted & set(truth) == {a for a, got in truth.items() if s in got}
     assert who_can(srv, s)["secret"]["keyArn"] == k_new
+
+
+def test_can_gain_access(srv, root):
+    """Principals that cannot read but may change the answer are listed with
+    the permission that makes it possible; each permission is real (the
+    call succeeds), and the self-granting user then reads for real."""
+    sm = root.client("secretsmanager")
+    k = root.kms.create_key()["KeyMetadata"]["Arn"]
+    s = sm.create_secret(Name=unique("esc"), SecretString="v", KmsKeyId=k)["ARN"]
+    reader = make_user(root, unique("esc-reader"), policy=[allow(GSV), allow("kms:Decrypt")])
+    rp = make_user(root, unique("esc-rp"), policy=allow("secretsmanager:PutResourcePolicy", s))
+    self_user = make_user(root, unique("esc-self"))
+    root.iam.put_user_policy(UserName=self_user.name, PolicyName="self",
+                             PolicyDocument=policy_doc(allow("iam:PutUserPolicy", self_user.arn)))
+    grant = make_user(root, unique("esc-grant"), policy=allow("kms:CreateGrant", k))
+    ak = make_user(root, unique("esc-ak"), policy=allow("iam:CreateAccessKey", reader.arn))
+    nothing = make_user(root, unique("esc-nothing"))
+
+    out = who_can(srv, s)
+    listed = {p["principal"] for p in out["principals"]}
+    assert reader.arn in listed and not listed & {rp.arn, self_user.arn, grant.arn, ak.arn}
+    esc = {(e["principal"], e["action"], e["resource"]) for e in out["canGainAccess"]}
+    assert (rp.arn, "secretsmanager:PutResourcePolicy", s) in esc
+    assert (self_user.arn, "iam:PutUserPolicy", self_user.arn) in esc
+    assert (grant.arn, "kms:CreateGrant", k) in esc
+    assert (ak.arn, "iam:CreateAccessKey", reader.arn) in esc
+    assert not {e for e in esc if e[0] in (nothing.arn, reader.arn)}
+
+    # Each is a real permission.
+    rp.client("secretsmanager").put_resource_policy(SecretId=s, ResourcePolicy=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": rp.arn}, "Action": GSV, "Resource": "*"}))
+    grant.kms.create_grant(KeyId=k, GranteePrincipal=grant.arn, Operations=["Decrypt"])
+    ak.iam.create_access_key(UserName=reader.name)
+    assert not reads(self_user, s)
+    self_user.iam.put_user_policy(UserName=self_user.name, PolicyName="gain",
+                                  PolicyDocument=policy_doc(allow(GSV), allow("kms:Decrypt")))
+    assert reads(self_user, s)

@@ -1,0 +1,133 @@
+/*
+ * escalate.c -- who cannot read a secret now but may give themselves
+ * access (SEMANTICS 6, "or P can rewrite the deciding policy").
+ *
+ * For each principal that cannot read S, the permissions that would let it
+ * change the answer, each decided by the server's own code as the real
+ * call would be:
+ *   secretsmanager:PutResourcePolicy on S    (sm_authorize_explain)
+ *   kms:PutKeyPolicy, kms:CreateGrant on K   (kms_authorize_explain; customer keys)
+ *   iam:PutUserPolicy, iam:AttachUserPolicy  on itself (a user)
+ *   iam:PutRolePolicy, iam:AttachRolePolicy  on its own role (a role)
+ *   iam:CreateAccessKey on a user that can read S
+ *   iam:UpdateAssumeRolePolicy on a role that can read S
+ * IAM actions are authorized with the identity policies alone (RES_NONE,
+ * the target's ARN), as the IAM handlers do.  Only the principal's own
+ * permissions are checked, not those of roles it can assume.
+ */
+#include "analyze/analyze.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iam/authz.h"
+#include "kms/kms.h"
+
+static TR_RESULT push(struct az_escalation **v, size_t *n, size_t node, const char *action,
+                      const char *resource, const char *ev)
+{
+    struct az_escalation *nv = realloc(*v, (*n + 1) * sizeof *nv);
+    ENSURE(nv != NULL, TR_E_INTERNAL);
+    *v = nv;
+    struct az_escalation *e = &nv[(*n)++];
+    memset(e, 0, sizeof *e);
+    e->node = node;
+    snprintf(e->action, sizeof e->action, "%s", action);
+    snprintf(e->resource, sizeof e->resource, "%s", resource);
+    snprintf(e->evidence, sizeof e->evidence, "%s", ev);
+    return TR_OK;
+}
+
+/* An IAM action on `arn` by rc->who: identity policies alone. */
+static TR_RESULT iam_allows(struct req_ctx *rc, const char *action, const char *arn,
+                            const char *account, bool *ok, char *ev, size_t nev)
+{
+    struct eval_result res;
+    struct authz_req ar = {
+        .action = action, .resource = arn, .resource_account = account, .mode = RES_NONE,
+        .no_fail = true,
+    };
+    snprintf(rc->service, sizeof rc->service, "iam");
+    GUARD(iam_authorize(rc, &ar, &res));
+    *ok = res.decision == DECISION_ALLOW;
+    if (*ok) iam_result_evidence(&res, ev, nev);
+    return TR_OK;
+}
+
+static TR_RESULT one(const struct server_env *env, const struct az_graph *g,
+                     const struct az_target *t, const struct az_answer *ans, size_t i,
+                     struct az_escalation **out, size_t *n)
+{
+    const struct az_node *p = &g->n[i];
+    struct req_ctx rc = { 0 };
+    struct eval_result res;
+    struct kms_explain *x = calloc(1, sizeof *x);
+    char ev[AZ_EV_MAX];
+    bool ok = false;
+    tr_result r = TR_OK;
+
+    if (!x) BAIL0(TR_E_INTERNAL);
+    rc.env = env;
+    rc.st = env->st;
+    rc.kr = env->kr;
+    rc.now = tr_now();
+    rc.who = p->who;
+    snprintf(rc.region, sizeof rc.region, "%s", t->s.region);
+
+    snprintf(rc.service, sizeof rc.service, "secretsmanager");
+    r = sm_authorize_explain(&rc, "secretsmanager:PutResourcePolicy", &t->s, NULL, 0, &res, ev,
+                             sizeof ev);
+    if (tr_ok(r) && res.decision == DECISION_ALLOW)
+        r = push(out, n, i, "secretsmanager:PutResourcePolicy", t->s.arn, ev);
+    if (tr_ok(r) && t->have_key && strcmp(t->key.key_manager, "AWS") != 0) {
+        const char *acts[] = { "kms:PutKeyPolicy", "kms:CreateGrant" };
+        snprintf(rc.service, sizeof rc.service, "kms");
+        for (int k = 0; k < 2 && tr_ok(r); k++) {
+            struct kms_authz_in in = { 0 };
+            r = kms_authorize_explain(&rc, acts[k], &t->key, &in, x);
+            if (tr_ok(r) && x->allowed) r = push(out, n, i, acts[k], t->key.arn, x->evidence);
+        }
+    }
+    if (tr_ok(r) && (p->kind == AZ_USER || p->kind == AZ_ROLE)) {
+        const char *acts[2] = { "iam:PutUserPolicy", "iam:AttachUserPolicy" };
+        if (p->kind == AZ_ROLE) { acts[0] = "iam:PutRolePolicy"; acts[1] = "iam:AttachRolePolicy"; }
+        for (int k = 0; k < 2 && tr_ok(r); k++) {
+            r = iam_allows(&rc, acts[k], p->arn, p->account, &ok, ev, sizeof ev);
+            if (tr_ok(r) && ok) r = push(out, n, i, acts[k], p->arn, ev);
+        }
+    }
+    for (size_t u = 0; tr_ok(r) && u < g->nn; u++) {
+        if (u == i || !ans[u].can || ans[u].npath != 1) continue;
+        const char *act = g->n[u].kind == AZ_USER ? "iam:CreateAccessKey"
+                        : g->n[u].kind == AZ_ROLE ? "iam:UpdateAssumeRolePolicy" : NULL;
+        if (!act) continue;
+        r = iam_allows(&rc, act, g->n[u].arn, g->n[u].account, &ok, ev, sizeof ev);
+        if (tr_ok(r) && ok) r = push(out, n, i, act, g->n[u].arn, ev);
+    }
+    if (rc.identity) {
+        iam_identity_free(rc.identity);
+        free(rc.identity);
+    }
+    free(x);
+    return r;
+}
+
+TR_RESULT az_escalations(const struct server_env *env, const struct az_graph *g,
+                         const struct az_target *t, const struct az_answer *ans,
+                         struct az_escalation **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < g->nn; i++) {
+        if (ans[i].can || g->n[i].kind == AZ_FOREIGN) continue;
+        tr_result r = one(env, g, t, ans, i, out, n);
+        if (tr_failed(r)) {
+            free(*out);
+            *out = NULL;
+            *n = 0;
+            return r;
+        }
+    }
+    return TR_OK;
+}
