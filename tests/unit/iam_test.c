@@ -47,22 +47,17 @@
 #define ARN(kind, rest) "arn:aws:iam::" A ":" kind "/" rest
 #define BASE32 "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
-static struct server_env ENV;
-static struct req_ctx RC;
-static char XML[262144];                /* the last reply's result element */
+#define QH_OPS iam_ops
+#define QH_VERSION "2010-05-08"
+#define QH_SERVICE "iam"
+#include "query_harness.h"
+
+static void as_root(const char *acct)
+{
+    qh_as_root(acct);
+}
 
 /* ---- policy text (single quotes become double quotes) ------------------ */
-
-static const char *q(const char *s)
-{
-    static char bufs[8][8192];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, sizeof bufs[0], "%s", s);
-    for (char *p = b; *p; p++)
-        if (*p == '\'') *p = '"';
-    return b;
-}
 
 #define DOC(...) q("{'Version':'2012-10-17','Statement':[" __VA_ARGS__ "]}")
 #define ALLOW(act, res) "{'Effect':'Allow','Action':'" act "','Resource':'" res "'}"
@@ -72,31 +67,7 @@ static const char *q(const char *s)
 #define TRUST(p) DOC("{'Effect':'Allow','Principal':{'AWS':'" p "'},'Action':'sts:AssumeRole'}")
 #define SIMPLE DOC(ALLOW("kms:DescribeKey", "*"))
 
-static void ok(tr_result r)
-{
-    if (tr_failed(r))
-        fail_msg("failed: %s: %s", tr_err_type(tr_code(r)),
-                 tr_last_error()->has_message ? tr_last_error()->message : "(no message)");
-}
-
 /* ---- callers --------------------------------------------------------------- */
-
-static void reset_identity(void)
-{
-    iam_identity_free(RC.identity);
-    free(RC.identity);
-    RC.identity = NULL;
-}
-
-static void as_root(const char *acct)
-{
-    reset_identity();
-    memset(&RC.who, 0, sizeof RC.who);
-    RC.who.type = PRINCIPAL_ROOT;
-    snprintf(RC.who.account_id, sizeof RC.who.account_id, "%s", acct);
-    snprintf(RC.who.arn, sizeof RC.who.arn, "arn:aws:iam::%s:root", acct);
-    snprintf(RC.who.id, sizeof RC.who.id, "%s", acct);
-}
 
 /* Act as an existing user of account A. */
 static void as_user(const char *name)
@@ -124,139 +95,10 @@ static int setup(void **state)
 {
     static const uint8_t root[32] = "tresor-iam-test-root-key-32byte";
     (void)state;
-    if (tr_failed(crypto_init())) return -1;
-    memset(&ENV, 0, sizeof ENV);
-    if (tr_failed(store_sqlite_open_memory(&ENV.st))) return -1;
-    if (tr_failed(keyring_from_bytes(root, &ENV.kr))) return -1;
-    ENV.default_region = "us-east-1";
-    memset(&RC, 0, sizeof RC);
-    RC.env = &ENV;
-    RC.st = ENV.st;
-    RC.kr = ENV.kr;
-    RC.now = NOW;
-    RC.source_ip = "192.0.2.10";
-    snprintf(RC.region, sizeof RC.region, "us-east-1");
-    snprintf(RC.service, sizeof RC.service, "iam");
-    struct account_rec a = { .id = A, .created = NOW - 100 }, b = { .id = B, .created = NOW };
-    if (tr_failed(ENV.st[0]->account_put(ENV.st, &a))) return -1;
-    if (tr_failed(ENV.st[0]->account_put(ENV.st, &b))) return -1;
-    as_root(A);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    reset_identity();
-    ENV.st[0]->close(ENV.st);
-    keyring_free(ENV.kr);
-    policy_cache_clear();
-    sigv4_cache_clear();
-    crypto_thread_cleanup();
-    return 0;
+    return qh_setup(root, A, NOW - 100, B);
 }
 
 /* ---- driving the handlers -------------------------------------------------- */
-
-static const struct query_op *find_op(const char *name)
-{
-    for (const struct query_op *op = iam_ops; op->name; op++)
-        if (strcmp(op->name, name) == 0) return op;
-    fail_msg("no operation %s", name);
-    return NULL;
-}
-
-static void urlencode(struct buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (isalnum(*p) || strchr("-_.~", *p)) {
-            ok(buf_append(b, p, 1));
-        } else {
-            char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-            ok(buf_append(b, e, 3));
-        }
-    }
-}
-
-/* Run `name` with parameters kv (key, value, ..., NULL); the result
- * element's content lands in XML (empty on failure). */
-static tr_result call(const char *name, const char *const *kv)
-{
-    const struct query_op *op = find_op(name);
-    struct buf body = BUF_INIT(1 << 20), res = BUF_INIT(1 << 20);
-    struct form f;
-    ok(buf_printf(&body, "Action=%s&Version=2010-05-08", name));
-    for (size_t i = 0; kv && kv[i]; i += 2) {
-        ok(buf_append_str(&body, "&"));
-        urlencode(&body, kv[i]);
-        ok(buf_append_str(&body, "="));
-        urlencode(&body, kv[i + 1]);
-    }
-    ok(form_parse(body.data, body.len, &f));
-    reset_identity();
-    tr_clear_error();
-    struct xml x = { .b = &res, .r = TR_OK };
-    store_t st = RC.st;
-    tr_result r = TR_OK;
-    if (op->flags & OP_WRITE) r = st[0]->tx_begin(st);
-    if (tr_ok(r)) r = op->fn(&RC, &f, &x);
-    if (tr_ok(r)) r = x.r;
-    if (op->flags & OP_WRITE) {
-        if (tr_ok(r)) r = st[0]->tx_commit(st);
-        else st[0]->tx_rollback(st);
-    }
-    XML[0] = '\0';
-    if (tr_ok(r)) snprintf(XML, sizeof XML, "%.*s", (int)res.len, (const char *)res.data);
-    reset_identity();
-    form_free(&f);
-    buf_free(&body);
-    buf_free(&res);
-    return r;
-}
-
-#define P(...) ((const char *const[]){ __VA_ARGS__, NULL })
-
-static void call_ok(const char *name, const char *const *kv)
-{
-    tr_result r = call(name, kv);
-    if (tr_failed(r))
-        fail_msg("%s failed: %s: %s", name, tr_err_type(tr_code(r)),
-                 tr_last_error()->has_message ? tr_last_error()->message : "(no message)");
-}
-
-static void call_err(const char *name, const char *const *kv, enum tr_err code, const char *msg)
-{
-    tr_result r = call(name, kv);
-    if (tr_ok(r)) fail_msg("%s succeeded, expected %s", name, tr_err_type(code));
-    if (tr_code(r) != code)
-        fail_msg("%s: expected %s, got %s: %s", name, tr_err_type(code), tr_err_type(tr_code(r)),
-                 tr_last_error()->message);
-    if (msg) assert_string_equal(tr_last_error()->message, msg);
-}
-
-/* Text of the first <tag> in XML, or NULL. */
-static const char *get(const char *tag)
-{
-    static char out[4][16384];
-    static int next;
-    char open[96], close[96];
-    snprintf(open, sizeof open, "<%s>", tag);
-    snprintf(close, sizeof close, "</%s>", tag);
-    const char *s = strstr(XML, open);
-    if (!s) return NULL;
-    s += strlen(open);
-    const char *e = strstr(s, close);
-    if (!e) return NULL;
-    char *o = out[next++ % 4];
-    snprintf(o, sizeof out[0], "%.*s", (int)(e - s), s);
-    return o;
-}
-
-static bool has(const char *fragment)
-{
-    return strstr(XML, fragment) != NULL;
-}
 
 static size_t count(const char *fragment)
 {
