@@ -30,8 +30,11 @@
 #include "dev/dev.h"
 #include "http/server.h"
 #include "iam/accounts.h"
+#include "iam/authz.h"
 #include "iam/sts.h"
 #include "kms/keyring.h"
+#include "kms/kms.h"
+#include "secrets/secrets.h"
 #include "store/store.h"
 
 #define TRESOR_VERSION "0.1.0"
@@ -100,6 +103,15 @@ static void json_release(void *p)
 /* Periodic work: purge keys whose deletion date passed, rotate keys whose
  * rotation date passed, drop expired session credentials, purge secrets
  * whose recovery window ended. */
+/* The per-thread caches of the request path, all keyed by the store's
+ * generation (store.h), so they never answer from stale data. */
+static void request_caches_enable(bool on)
+{
+    iam_identity_cache_enable(on);
+    kms_cache_enable(on);
+    sm_cache_enable(on);
+}
+
 static void maintenance(const struct server_env *env)
 {
     int64_t now = tr_now();
@@ -245,6 +257,11 @@ started:
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    /* The request path's caches (bench/README.md); TRESOR_CACHE=off turns
+     * them off, to measure what they buy. */
+    const char *cache = getenv("TRESOR_CACHE");
+    request_caches_enable(!(cache && strcmp(cache, "off") == 0));
 
     if (tr_failed(http_server_start(&env, o.listen, o.threads, &srv))) { rc = die("listen"); goto out; }
 

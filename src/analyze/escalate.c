@@ -105,10 +105,7 @@ static TR_RESULT one(const struct server_env *env, const struct az_graph *g,
         r = iam_allows(&rc, act, g->n[u].arn, g->n[u].account, &ok, ev, sizeof ev);
         if (tr_ok(r) && ok) r = push(out, n, i, act, g->n[u].arn, ev);
     }
-    if (rc.identity) {
-        iam_identity_free(rc.identity);
-        free(rc.identity);
-    }
+    iam_identity_release(&rc);
     free(x);
     return r;
 }

@@ -250,7 +250,7 @@ int cmd_policy(int argc, char **argv)
     rc = res.decision == DECISION_ALLOW ? 0 : 1;
 out:
     iam_ctx_free(&extra);
-    if (rc_.identity) { iam_identity_free(rc_.identity); free(rc_.identity); }
+    iam_identity_release(&rc_);
     if (pol) policy_unref(pol);
     close_data_dir(kr, st);
     return rc;

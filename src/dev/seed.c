@@ -79,11 +79,7 @@ static TR_RESULT run(struct req_ctx *rc, const struct op_def *ops, const char *n
     if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
     else rc->st[0]->tx_rollback(rc->st);
     json_decref(out);
-    if (rc->identity) {
-        iam_identity_free(rc->identity);
-        free(rc->identity);
-        rc->identity = NULL;
-    }
+    iam_identity_release(rc);
     return r;
 }
 
@@ -256,11 +252,7 @@ static TR_RESULT run_iam(struct req_ctx *rc, const char *name, const struct buf 
 fail:
     form_free(&f);
     buf_free(&reply);
-    if (rc->identity) {
-        iam_identity_free(rc->identity);
-        free(rc->identity);
-        rc->identity = NULL;
-    }
+    iam_identity_release(rc);
     return r;
 }
 

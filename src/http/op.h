@@ -51,7 +51,10 @@ struct req_ctx {
      * (Secrets Manager -> KMS): "secretsmanager.<region>.amazonaws.com".
      * NULL on direct calls.  Sets kms:ViaService and aws:ViaAWSService. */
     const char *via_service;
-    struct identity *identity;  /* lazily loaded by iam_authorize; freed by the router */
+    struct identity *identity;  /* lazily loaded by iam_authorize; released by the router */
+    bool identity_borrowed;     /* identity belongs to the identity cache (iam/authz.h) */
+    bool writing;               /* a write operation: the router runs it in a transaction,
+                                   and read caches are bypassed (nothing read stays current) */
 };
 
 typedef TR_RESULT (*op_handler)(struct req_ctx *rc, json_t *in, json_t **out);

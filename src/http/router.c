@@ -132,6 +132,7 @@ static TR_RESULT decode_body(const struct http_request *rq, json_t **out)
 static TR_RESULT run_op(struct req_ctx *rc, const struct op_def *op, json_t *in, json_t **out)
 {
     if (!(op->flags & OP_WRITE)) return op->fn(rc, in, out);
+    rc->writing = true;
     GUARD(rc->st[0]->tx_begin(rc->st));
     tr_result r = op->fn(rc, in, out);
     if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
@@ -252,6 +253,7 @@ static TR_RESULT run_query_op(struct req_ctx *rc, const struct qservice *qs,
     GUARD(buf_printf(&resp->body, "<%sResponse xmlns=\"%s\">", op->name, qs->xmlns));
     if (!(op->flags & QOP_NO_RESULT)) GUARD(buf_printf(&resp->body, "<%sResult>", op->name));
     bool tx = op->flags & OP_WRITE;
+    rc->writing = tx;
     if (tx) GUARD(rc->st[0]->tx_begin(rc->st));
     tr_result r = op->fn(rc, in, &x);
     if (tr_ok(r)) r = x.r;
@@ -268,10 +270,7 @@ static TR_RESULT run_query_op(struct req_ctx *rc, const struct qservice *qs,
 /* Release what the request loaded lazily (the caller's identity side). */
 static void release_ctx(struct req_ctx *rc)
 {
-    if (!rc->identity) return;
-    iam_identity_free(rc->identity);
-    free(rc->identity);
-    rc->identity = NULL;
+    iam_identity_release(rc);
 }
 
 /* A form-encoded request: the service comes from the credential scope. */
@@ -363,6 +362,10 @@ static void route(const struct server_env *env, const struct http_request *rq,
         log_request(rq, NULL, NULL, resp, start);
         return;
     }
+
+    /* What other processes committed since this thread's last request
+     * invalidates its caches (store.h generation). */
+    if (env->st) env->st[0]->refresh(env->st);
 
     if (rq->too_large) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_REQUEST_TOO_LARGE,

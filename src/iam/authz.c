@@ -28,12 +28,15 @@
  * Deny).  A managed policy that has disappeared is skipped when attached,
  * and allows nothing when it is a boundary or session policy.
  *
- * The identity is loaded once per request into rc->identity; the router
- * frees it when the request ends.
+ * The identity is loaded once per request into rc->identity, or borrowed
+ * from this thread's identity cache (below); the router releases it when
+ * the request ends (iam_identity_release).
  */
 #include "iam/authz.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +375,127 @@ void iam_identity_free(struct identity *id)
     memset(id, 0, sizeof *id);
 }
 
+/* ---- the identity cache --------------------------------------------------- */
+
+/* Per thread, so a hit takes no lock: a few slots, least recently used
+ * evicted.  An entry is (principal type, ARN, role ARN, access key id) --
+ * the key id because a session's policies and tags live on its key --
+ * plus the store generation read before the identity was loaded. */
+#define IDC_SLOTS 8
+
+struct idc_slot {
+    struct identity *id;             /* NULL: empty */
+    uint64_t gen;
+    uint64_t used;                   /* tick of the last hit */
+    struct principal who;            /* type, arn, role_arn, access_key_id compared */
+};
+
+struct idc {
+    struct idc_slot slot[IDC_SLOTS];
+    uint64_t tick;
+};
+
+static atomic_bool idc_on;
+static pthread_key_t idc_key;
+static pthread_once_t idc_once = PTHREAD_ONCE_INIT;
+static bool idc_key_ok;
+
+static void identity_destroy(struct identity *id)
+{
+    if (!id) return;
+    iam_identity_free(id);
+    free(id);
+}
+
+static void idc_drop(void *p)
+{
+    struct idc *c = p;
+    for (size_t i = 0; i < IDC_SLOTS; i++) identity_destroy(c->slot[i].id);
+    free(c);
+}
+
+static void idc_init(void)
+{
+    idc_key_ok = pthread_key_create(&idc_key, idc_drop) == 0;
+}
+
+void iam_identity_cache_enable(bool on)
+{
+    pthread_once(&idc_once, idc_init);
+    atomic_store(&idc_on, on && idc_key_ok);
+}
+
+static bool same_principal(const struct principal *a, const struct principal *b)
+{
+    return a->type == b->type && strcmp(a->access_key_id, b->access_key_id) == 0 &&
+           strcmp(a->arn, b->arn) == 0 && strcmp(a->role_arn, b->role_arn) == 0 &&
+           strcmp(a->account_id, b->account_id) == 0 && strcmp(a->id, b->id) == 0;
+}
+
+/* This thread's cache, created on first use; NULL when off or out of memory. */
+static struct idc *idc_get(void)
+{
+    if (!atomic_load_explicit(&idc_on, memory_order_relaxed)) return NULL;
+    struct idc *c = pthread_getspecific(idc_key);
+    if (c) return c;
+    c = calloc(1, sizeof *c);
+    if (c && pthread_setspecific(idc_key, c) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+/* rc->identity for rc->who: borrowed from the cache when current, else
+ * loaded (and cached when the generation is known). */
+static TR_RESULT identity_for(struct req_ctx *rc)
+{
+    struct idc *c = idc_get();
+    uint64_t gen = c ? rc->st[0]->generation(rc->st) : STORE_GEN_NONE;
+    if (c && gen != STORE_GEN_NONE) {
+        for (size_t i = 0; i < IDC_SLOTS; i++) {
+            struct idc_slot *sl = &c->slot[i];
+            if (sl->id && sl->gen == gen && same_principal(&sl->who, &rc->who)) {
+                sl->used = ++c->tick;
+                rc->identity = sl->id;
+                rc->identity_borrowed = true;
+                return TR_OK;
+            }
+        }
+    }
+    struct identity *id = calloc(1, sizeof *id);
+    ENSURE(id != NULL, TR_E_INTERNAL);
+    tr_result r = iam_identity_load(rc->st, &rc->who, id);
+    if (tr_failed(r)) {
+        free(id);
+        return r;
+    }
+    rc->identity = id;
+    rc->identity_borrowed = false;
+    if (!c || gen == STORE_GEN_NONE) return TR_OK;
+    struct idc_slot *victim = &c->slot[0];
+    for (size_t i = 0; i < IDC_SLOTS; i++) {
+        struct idc_slot *sl = &c->slot[i];
+        if (!sl->id || sl->gen != gen) { victim = sl; break; }
+        if (sl->used < victim->used) victim = sl;
+    }
+    identity_destroy(victim->id);
+    victim->id = id;
+    victim->gen = gen;
+    victim->used = ++c->tick;
+    victim->who = rc->who;
+    rc->identity_borrowed = true;
+    return TR_OK;
+}
+
+void iam_identity_release(struct req_ctx *rc)
+{
+    if (!rc || !rc->identity) return;
+    if (!rc->identity_borrowed) identity_destroy(rc->identity);
+    rc->identity = NULL;
+    rc->identity_borrowed = false;
+}
+
 /* ---- the request context ------------------------------------------------ */
 
 /* The string arena: a chain of chunks, so copies never move and a small
@@ -452,6 +576,16 @@ static TR_RESULT ctx_put(struct ctx_builder *cb, const char *key, const char *co
     return TR_OK;
 }
 
+void iam_ctx_reset(struct ctx_builder *cb)
+{
+    /* Only the counters: entries and value pointers are written before
+     * they are read (ctx_slot, ctx_put), and the arrays are 18 KiB. */
+    cb->n = 0;
+    cb->chunks = NULL;
+    cb->strings_len = 0;
+    cb->nptrs = 0;
+}
+
 TR_RESULT iam_ctx_add(struct ctx_builder *cb, const char *key, const char *value)
 {
     return ctx_put(cb, key, &value, 1, false, false);
@@ -494,7 +628,7 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
 {
     ENSURE_REF(cb);
     ENSURE_REF(rc);
-    memset(cb, 0, sizeof *cb);
+    iam_ctx_reset(cb);
     const struct principal *who = &rc->who;
     bool session = who->type == PRINCIPAL_ROLE_SESSION;
     char num[32];
@@ -560,16 +694,7 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     ENSURE_REF(ar);
     ENSURE_REF(ar->action);
     ENSURE_REF(ar->resource);
-    if (!rc->identity) {
-        struct identity *id = calloc(1, sizeof *id);
-        ENSURE(id != NULL, TR_E_INTERNAL);
-        r = iam_identity_load(rc->st, &rc->who, id);
-        if (tr_failed(r)) {
-            free(id);
-            return r;
-        }
-        rc->identity = id;
-    }
+    if (!rc->identity) GUARD(identity_for(rc));
     const struct identity *id = rc->identity;
 
     cb = malloc(sizeof *cb);

@@ -39,6 +39,16 @@ struct identity {
 TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct identity *out);
 void iam_identity_free(struct identity *id);
 
+/* The identity cache (`tresor serve` turns it on): each thread keeps the
+ * identities it loaded last, keyed by the principal and its access key,
+ * and valid while the store's generation (store.h) is unchanged -- any
+ * write anywhere empties it in effect, so a changed policy, group or tag
+ * is seen by the next request.  Off, every request loads its own. */
+void iam_identity_cache_enable(bool on);
+/* End of a request: release rc->identity (owned, or borrowed from the
+ * cache) and clear it. */
+void iam_identity_release(struct req_ctx *rc);
+
 /* The request context under construction: global keys plus service keys.
  * A zeroed builder is an empty one (service code that only collects extra
  * keys for iam_authorize starts from memset 0). */
@@ -61,6 +71,9 @@ struct ctx_builder {
  * aws:TokenIssueTime and aws:MultiFactorAuthPresent for temporary
  * credentials). */
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id);
+/* Make cb an empty builder (as zeroing it would, without touching the
+ * arrays).  Do not use on a builder that holds strings: iam_ctx_free. */
+void iam_ctx_reset(struct ctx_builder *cb);
 TR_RESULT iam_ctx_add(struct ctx_builder *cb, const char *key, const char *value);
 TR_RESULT iam_ctx_add_multi(struct ctx_builder *cb, const char *key,
                             const char *const *values, size_t n);

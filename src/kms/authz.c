@@ -134,8 +134,7 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
 
     memset(c, 0, sizeof *c);
     if (k) {
-        r = rc->st[0]->alias_list(rc->st, k->account_id, k->region, k->key_id, NULL, 1000,
-                                  &c->aliases, &c->naliases);
+        r = kms_cached_key_aliases(rc->st, k, &c->aliases, &c->naliases);
         if (tr_failed(r)) return r;
     }
     c->cap = 24 + npairs + (in ? in->nunknown : 0);
@@ -220,7 +219,7 @@ static TR_RESULT evaluate(struct req_ctx *rc, const char *action, const struct k
     tr_result r = TR_OK;
 
     if (text) {
-        r = policy_cache_get(text, strlen(text), POLICY_KEY, &pol);
+        r = kms_cached_key_policy(rc->st, k, text, &pol);
         if (tr_failed(r)) {
             if (tr_code(r) != TR_E_POLICY_MALFORMED) return r;
             /* Stored before the engine existed and refused by it now:
@@ -321,15 +320,16 @@ static TR_RESULT grant_allows(struct req_ctx *rc, const char *action, const stru
 
 /* The decision for a key operation (k non-NULL), shared by the server
  * (kms_authorize_in) and the analyzer (kms_authorize_explain). */
+/* want_ev: fill x->evidence (the analyzer; the server only decides). */
 static TR_RESULT decide(struct req_ctx *rc, const char *action, const struct key_rec *k,
                         const struct kms_authz_in *in, const struct kctx *c,
-                        struct kms_explain *x)
+                        struct kms_explain *x, bool want_ev)
 {
     enum kms_grant_match m = KG_NONE;
     bool ok = false;
 
-    GUARD(evaluate(rc, action, k, k->policy ? k->policy : "", c, &x->res, x->evidence,
-                   sizeof x->evidence));
+    GUARD(evaluate(rc, action, k, k->policy ? k->policy : "", c, &x->res,
+                   want_ev ? x->evidence : NULL, want_ev ? sizeof x->evidence : 0));
     x->conditional = x->res.conditional;
     if (x->res.decision == DECISION_ALLOW) {
         x->allowed = true;
@@ -338,10 +338,11 @@ static TR_RESULT decide(struct req_ctx *rc, const char *action, const struct key
     }
     if (x->res.decision != DECISION_IMPLICIT_DENY) return TR_OK;
     char gev[sizeof x->evidence] = "";
-    GUARD(grant_allows(rc, action, k, in, c, &ok, &m, gev, sizeof gev));
+    GUARD(grant_allows(rc, action, k, in, c, &ok, &m, want_ev ? gev : NULL, want_ev ? sizeof gev : 0));
     if (!ok) return TR_OK;
     x->allowed = true;
     x->source = KX_GRANT;
+    if (!want_ev) return TR_OK;
     /* Evidence is for people: a long grant line is cut, never overflowed. */
     snprintf(x->evidence, sizeof x->evidence, "grant on %.300s to %s%s%.600s", k->arn,
              m == KG_DIRECT ? "the caller" : "the caller's account", gev[0] ? "; IAM: " : "",
@@ -358,7 +359,7 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
     memset(out, 0, sizeof *out);
     ENSURE_REF(k);
     r = kctx_build(&c, rc, action, k, in);
-    if (tr_ok(r)) r = decide(rc, action, k, in, &c, out);
+    if (tr_ok(r)) r = decide(rc, action, k, in, &c, out, true);
     if (tr_ok(r) && !out->allowed) {
         struct eval_request rq = {
             .who = { .arn = rc->who.arn, .account = rc->who.account_id },
@@ -394,7 +395,7 @@ TR_RESULT kms_authorize_in(struct req_ctx *rc, const char *action, const struct 
     }
     x = calloc(1, sizeof *x);
     if (!x) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = decide(rc, action, k, in, &c, x);
+    r = decide(rc, action, k, in, &c, x, false);
     if (tr_failed(r) || x->allowed) goto fail;
     r = denied(rc, action, k->arn, &x->res);
 fail:

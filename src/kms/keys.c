@@ -114,6 +114,7 @@ TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *ke
     tr_result r;
 
     memset(&rec, 0, sizeof rec);
+    if (kms_cached_material_get(st, key_id, version, out)) return TR_OK;
     r = st[0]->material_get(st, key_id, version, &rec);
     if (tr_failed(r)) goto fail;
     material_label(label, sizeof label, key_id, version);
@@ -122,6 +123,8 @@ TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *ke
     if (out->len != KMS_MATERIAL_LEN) {
         buf_reset(out);
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    } else {
+        kms_cached_material_put(st, key_id, version, out);
     }
 fail:
     material_rec_free(&rec);

@@ -52,6 +52,25 @@ TR_RESULT kms_resolve(struct req_ctx *rc, const char *id, unsigned flags,
 /* A key named by its bare id, in the caller's account and region (the key
  * of a ciphertext).  TR_E_KMS_NOT_FOUND with no message when absent. */
 TR_RESULT kms_key_lookup(store_t st, const char *key_id, struct key_rec *out);
+
+/* ---------- cache.c: the request path's per-thread key cache ----------- */
+
+/* `tresor serve` turns it on; off, every call reads the store. */
+void kms_cache_enable(bool on);
+/* key_get through the cache (a copy: release with key_rec_free). */
+TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out);
+/* The compiled form of `text`, a key policy of k (a reference: release
+ * with policy_unref); compiled once while k's entry is current. */
+TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char *text,
+                                struct policy **out);
+/* k's aliases, as alias_list would give them (release with free). */
+TR_RESULT kms_cached_key_aliases(store_t st, const struct key_rec *k, struct alias_rec **out,
+                                 size_t *n);
+/* Unwrapped material `version` of key_id into out (a secret buf), when
+ * cached: true.  _put caches what kms_material_load unwrapped. */
+bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out);
+void kms_cached_material_put(store_t st, const char *key_id, uint32_t version, const struct buf *m);
+
 /* True for a well-formed key id (UUID; "mrk-" + 32 hex also parses). */
 bool kms_is_key_id(const char *s);
 /* "arn:aws:kms:<region>:<account>:<resource>" into out[KMS_ARN_MAX+1]. */

@@ -98,8 +98,7 @@ static tr_result key_not_found(const char *region, const char *account, const ch
 
 TR_RESULT kms_key_lookup(store_t st, const char *key_id, struct key_rec *out)
 {
-    memset(out, 0, sizeof *out);
-    return st[0]->key_get(st, key_id, out);
+    return kms_cached_key_get(st, key_id, out);
 }
 
 /* The key `key_id` of (account, region), or NotFoundException. */

@@ -129,6 +129,67 @@ void secret_free(struct secret *s)
     memset(s, 0, sizeof *s);
 }
 
+/* ---- copying ------------------------------------------------------------- */
+
+static TR_RESULT doc_copy(json_t *from, json_t **to)
+{
+    *to = NULL;
+    if (!from) return TR_OK;
+    *to = json_deep_copy(from);
+    ENSURE(*to != NULL, TR_E_INTERNAL);
+    return TR_OK;
+}
+
+static TR_RESULT version_copy(const struct secret_version *from, struct secret_version *to)
+{
+    memset(to, 0, sizeof *to);
+    to->created = from->created;
+    to->seq = from->seq;
+    to->last_accessed = from->last_accessed;
+    to->binary = from->binary;
+    GUARD(dup_into(&to->id, from->id));
+    GUARD(dup_into(&to->key_arn, from->key_arn));
+    GUARD(dup_into(&to->edk, from->edk));
+    GUARD(dup_into(&to->ct, from->ct));
+    GUARD(doc_copy(from->doc, &to->doc));
+    if (from->nstages) {
+        to->stages = calloc(from->nstages, sizeof *to->stages);
+        ENSURE(to->stages != NULL, TR_E_INTERNAL);
+        for (; to->nstages < from->nstages; to->nstages++)
+            GUARD(dup_into(&to->stages[to->nstages], from->stages[to->nstages]));
+    }
+    return TR_OK;
+}
+
+TR_RESULT secret_copy(const struct secret *from, struct secret *to)
+{
+    memset(to, 0, sizeof *to);
+    memcpy(to->region, from->region, sizeof to->region);
+    memcpy(to->account, from->account, sizeof to->account);
+    to->created = from->created;
+    to->last_changed = from->last_changed;
+    to->last_accessed = from->last_accessed;
+    to->deleted_date = from->deleted_date;
+    tr_result r = dup_into(&to->id, from->id);
+    if (tr_ok(r)) r = dup_into(&to->arn, from->arn);
+    if (tr_ok(r)) r = dup_into(&to->name, from->name);
+    if (tr_ok(r)) r = dup_into(&to->description, from->description);
+    if (tr_ok(r)) r = dup_into(&to->kms_key_id, from->kms_key_id);
+    if (tr_ok(r)) r = dup_into(&to->kms_key_arn, from->kms_key_arn);
+    if (tr_ok(r)) r = dup_into(&to->policy, from->policy);
+    if (tr_ok(r)) r = doc_copy(from->doc, &to->doc);
+    if (tr_ok(r) && from->nversions) {
+        to->versions = calloc(from->nversions, sizeof *to->versions);
+        if (!to->versions) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    for (size_t i = 0; tr_ok(r) && i < from->nversions; i++) {
+        r = version_copy(&from->versions[i], &to->versions[i]);
+        to->nversions++;
+    }
+    if (tr_failed(r)) secret_free(to);
+    return r;
+}
+
 /* ---- versions ------------------------------------------------------------ */
 
 static TR_RESULT version_from_rel(const struct rel_rec *r, struct secret_version *v)
@@ -446,7 +507,23 @@ static bool parse_arn(const char *arn, struct sm_arn_parts *p)
     return *p->rest != '\0';
 }
 
+static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id, struct secret *out,
+                              bool *found);
+
 TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found)
+{
+    uint64_t gen = STORE_GEN_NONE;
+    if (sm_cache_get(rc, secret_id, out, &gen)) {
+        *found = true;
+        return TR_OK;
+    }
+    GUARD(lookup_store(rc, secret_id, out, found));
+    if (*found) sm_cache_put(rc, secret_id, gen, out);
+    return TR_OK;
+}
+
+static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id, struct secret *out,
+                              bool *found)
 {
     *found = false;
     memset(out, 0, sizeof *out);
@@ -491,7 +568,7 @@ TR_RESULT sm_check_live(const struct secret *s)
 
 void sm_ctx_init(struct ctx_builder *c)
 {
-    memset(c, 0, sizeof *c);
+    iam_ctx_reset(c);
 }
 
 TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags)

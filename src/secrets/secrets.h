@@ -95,6 +95,17 @@ struct secret {
 };
 
 void secret_free(struct secret *s);
+/* A deep copy (docs included): release with secret_free. */
+TR_RESULT secret_copy(const struct secret *from, struct secret *to);
+
+/* The request path's per-thread cache of looked-up secrets (cache.c):
+ * sm_lookup's result by (account, region, SecretId as given), valid while
+ * the store generation (store.h) is unchanged.  `tresor serve` turns it
+ * on.  _get copies a current entry into *out (true) and else gives the
+ * generation to tag a fresh load with; _put keeps a copy of s. */
+void sm_cache_enable(bool on);
+bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, struct secret *out, uint64_t *gen);
+void sm_cache_put(const struct req_ctx *rc, const char *secret_id, uint64_t gen, const struct secret *s);
 
 /* ---- lookup and persistence -------------------------------------------- */
 

@@ -184,7 +184,8 @@
     X(Q_REL_LIST_FROM, "SELECT " REL_COLS " FROM relations " \
       "WHERE kind = ?1 AND src = ?2 AND dst > ?3 ORDER BY dst LIMIT ?4") \
     X(Q_REL_LIST_TO, "SELECT " REL_COLS " FROM relations " \
-      "WHERE kind = ?1 AND dst = ?2 ORDER BY src")
+      "WHERE kind = ?1 AND dst = ?2 ORDER BY src") \
+    X(Q_DATA_VERSION, "PRAGMA data_version")
 
 enum qid {
 #define X(id, sql) id,
@@ -209,6 +210,7 @@ struct gate {
     pthread_cond_t cv;              /* CLOCK_MONOTONIC */
     bool held;
     struct gate_waiter *head, **tail;
+    atomic_uint_fast64_t gen;       /* +1 when the gate is taken and when it is left */
 };
 
 static bool gate_init(struct gate *g)
@@ -248,6 +250,7 @@ static TR_RESULT gate_enter(struct gate *g)
     if (!g->held && !g->head) {
         g->held = true;
         pthread_mutex_unlock(&g->mu);
+        atomic_fetch_add_explicit(&g->gen, 1, memory_order_release);
         return TR_OK;
     }
     *g->tail = &w;
@@ -264,11 +267,13 @@ static TR_RESULT gate_enter(struct gate *g)
         }
     }
     pthread_mutex_unlock(&g->mu);
+    atomic_fetch_add_explicit(&g->gen, 1, memory_order_release);
     return TR_OK;
 }
 
 static void gate_leave(struct gate *g)
 {
+    atomic_fetch_add_explicit(&g->gen, 1, memory_order_release);
     pthread_mutex_lock(&g->mu);
     struct gate_waiter *w = g->head;
     if (w) {
@@ -291,6 +296,8 @@ struct conn {
     struct store_sqlite *s;
     sqlite3 *db;
     bool writing;                   /* holds s->gate: tx_begin .. commit/rollback */
+    int64_t data_version;           /* PRAGMA data_version as last read */
+    uint64_t foreign;               /* times it changed: another process wrote */
     sqlite3_stmt *q[Q__COUNT];      /* prepared on first use */
 };
 
@@ -703,6 +710,9 @@ static void log_bad_row(sqlite3_stmt *q)
 static TR_RESULT q_exec(struct conn *c, sqlite3_stmt *q, int bind_rc, int *changes)
 {
     tr_result r = TR_OK;
+    /* Inside a transaction, the writer's own later reads must not hit
+     * what it cached before this statement (sq_generation). */
+    if (c->writing) atomic_fetch_add_explicit(&c->s->gate.gen, 1, memory_order_release);
     int rc = bind_rc;
     if (rc == SQLITE_OK) rc = sqlite3_step(q);
     if (rc != SQLITE_DONE) r = SQ_FAIL(c->db, rc, sqlite3_sql(q));
@@ -876,6 +886,37 @@ static void tx_abort(struct conn *c)
 {
     if (conn_rollback(c)) tx_closed(c);
     else conn_discard(c);
+}
+
+/* See store.h.  This process's writers all pass the gate, which counts
+ * each entry and exit (and each statement inside a transaction); a commit
+ * by another process is noticed by sq_refresh through PRAGMA data_version
+ * (which changes when any other connection commits) and counted in
+ * c->foreign.  The sum changes whenever either does.  No connection yet
+ * (or none to be had): STORE_GEN_NONE. */
+static uint64_t sq_generation(store_t st)
+{
+    if (!st) return STORE_GEN_NONE;
+    struct store_sqlite *s = self(st);
+    uint64_t g = atomic_load_explicit(&s->gate.gen, memory_order_acquire);
+    struct conn *c = pthread_getspecific(s->tls);
+    if (!c) return STORE_GEN_NONE;
+    uint64_t gen = g + (c->foreign << 32);
+    return gen == STORE_GEN_NONE ? 0 : gen;
+}
+
+static void sq_refresh(store_t st)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *q = NULL;
+    if (!st || tr_failed(prep(st, Q_DATA_VERSION, &c, &q))) return;
+    int rc = sqlite3_step(q);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW || v != c->data_version) {
+        c->data_version = v;
+        c->foreign++;
+    }
 }
 
 static TR_RESULT sq_tx_begin(store_t st)
@@ -1641,6 +1682,8 @@ fail:
 static const struct store_class sqlite_class = {
     .name = "sqlite",
     .close = sq_close,
+    .generation = sq_generation,
+    .refresh = sq_refresh,
     .tx_begin = sq_tx_begin,
     .tx_commit = sq_tx_commit,
     .tx_rollback = sq_tx_rollback,

@@ -137,6 +137,17 @@ struct rel_rec {
 struct store_class {
     const char *name;
     void (*close)(const struct store_class **st);
+    /* A number that changes whenever the stored data may have changed
+     * (any write of this process, committed or not; a commit by another
+     * process once refresh() has noticed it) -- the key of the request
+     * path's per-thread caches: what was read under generation G is still
+     * current while generation() == G.  Read it BEFORE reading the data
+     * it tags.  Cheap (an atomic load).  STORE_GEN_NONE: unknown, cache
+     * nothing. */
+    uint64_t (*generation)(const struct store_class **st);
+    /* Notice commits of other processes since the calling thread's last
+     * refresh (the router calls it as each request starts). */
+    void (*refresh)(const struct store_class **st);
 
     TR_RESULT (*tx_begin)(const struct store_class **st);
     TR_RESULT (*tx_commit)(const struct store_class **st);
@@ -230,6 +241,8 @@ struct store_class {
 };
 
 typedef const struct store_class **store_t;
+
+#define STORE_GEN_NONE UINT64_MAX
 
 /* Open (creating and migrating as needed) DATA_DIR/tresor.db. */
 TR_RESULT store_sqlite_open(const char *data_dir, store_t *out);

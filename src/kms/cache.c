@@ -1,0 +1,269 @@
+/*
+ * cache.c -- what the KMS request path reads of a key, kept per thread:
+ * the key record, its compiled key policy, its aliases and its unwrapped
+ * material versions.
+ *
+ * Why: a Decrypt or a Secrets Manager read otherwise reads the key record
+ * and the wrapped material from SQLite, unwraps the material with the
+ * root key, hashes the key-policy text to find its compiled form and lists
+ * the key's aliases (kms:ResourceAliases) -- on every request, for data
+ * that changes only when somebody writes.  bench/README.md has the figures.
+ *
+ * Validity: every entry carries the store generation (store.h) read
+ * before its data was read, and is used only while the generation is the
+ * same; any write of this process (or another process's commit, seen at
+ * the next request) moves it on.  Entries are per thread, so a hit takes
+ * no lock; a thread's entries are freed when it exits.
+ *
+ * Secrets: unwrapped material lives in one secmem region per thread
+ * (locked, not dumped) and is wiped when its entry is replaced and when
+ * the thread exits.  Callers get copies in their own secret buffers.
+ */
+#include "kms/kms.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/secmem.h"
+
+#define KC_SLOTS 16
+#define KC_MATS 4                       /* material versions kept per key */
+
+struct kc_entry {
+    bool used_slot;
+    uint64_t gen;
+    uint64_t tick;                      /* last use, for LRU eviction */
+    struct key_rec key;                 /* owned strings */
+    struct policy *pol;                 /* compiled key policy (a reference), or NULL */
+    bool pol_done;                      /* pol (NULL when it does not compile) is known */
+    tr_result pol_err;                  /* compile failure to replay */
+    struct alias_rec *aliases;
+    size_t naliases;
+    bool aliases_done;
+    uint32_t mat_version[KC_MATS];      /* 0: empty */
+};
+
+struct kc {
+    struct kc_entry e[KC_SLOTS];
+    uint8_t *mat;                       /* secmem: [KC_SLOTS][KC_MATS][KMS_MATERIAL_LEN] */
+    uint64_t tick;
+};
+
+#define KC_MAT_BYTES ((size_t)KC_SLOTS * KC_MATS * KMS_MATERIAL_LEN)
+
+static atomic_bool kc_on;
+static pthread_key_t kc_key;
+static pthread_once_t kc_once = PTHREAD_ONCE_INIT;
+static bool kc_key_ok;
+
+static uint8_t *mat_at(struct kc *c, size_t slot, size_t i)
+{
+    return c->mat + (slot * KC_MATS + i) * KMS_MATERIAL_LEN;
+}
+
+static void entry_clear(struct kc *c, size_t slot)
+{
+    struct kc_entry *e = &c->e[slot];
+    key_rec_free(&e->key);
+    if (e->pol) policy_unref(e->pol);
+    free(e->aliases);
+    secure_zero(mat_at(c, slot, 0), (size_t)KC_MATS * KMS_MATERIAL_LEN);
+    memset(e, 0, sizeof *e);
+}
+
+static void kc_drop(void *p)
+{
+    struct kc *c = p;
+    for (size_t i = 0; i < KC_SLOTS; i++) entry_clear(c, i);
+    secmem_free(c->mat, KC_MAT_BYTES);
+    free(c);
+}
+
+static void kc_init(void)
+{
+    kc_key_ok = pthread_key_create(&kc_key, kc_drop) == 0;
+}
+
+void kms_cache_enable(bool on)
+{
+    pthread_once(&kc_once, kc_init);
+    atomic_store(&kc_on, on && kc_key_ok);
+}
+
+static struct kc *kc_get(void)
+{
+    if (!atomic_load_explicit(&kc_on, memory_order_relaxed)) return NULL;
+    struct kc *c = pthread_getspecific(kc_key);
+    if (c) return c;
+    c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->mat = secmem_alloc(KC_MAT_BYTES);
+    if (!c->mat || pthread_setspecific(kc_key, c) != 0) {
+        if (c->mat) secmem_free(c->mat, KC_MAT_BYTES);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* The current entry for key_id, or NULL; *gen the generation now. */
+static struct kc_entry *kc_find(struct kc *c, store_t st, const char *key_id, uint64_t *gen)
+{
+    *gen = st[0]->generation(st);
+    if (*gen == STORE_GEN_NONE) return NULL;
+    for (size_t i = 0; i < KC_SLOTS; i++) {
+        struct kc_entry *e = &c->e[i];
+        if (e->used_slot && e->gen == *gen && strcmp(e->key.key_id, key_id) == 0) {
+            e->tick = ++c->tick;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static TR_RESULT dup_str(const char *s, char **out)
+{
+    *out = NULL;
+    if (!s) return TR_OK;
+    *out = strdup(s);
+    ENSURE(*out != NULL, TR_E_INTERNAL);
+    return TR_OK;
+}
+
+static TR_RESULT key_copy(const struct key_rec *from, struct key_rec *to)
+{
+    *to = *from;
+    to->arn = to->description = to->policy = NULL;
+    tr_result r = dup_str(from->arn, &to->arn);
+    if (tr_ok(r)) r = dup_str(from->description, &to->description);
+    if (tr_ok(r)) r = dup_str(from->policy, &to->policy);
+    if (tr_failed(r)) key_rec_free(to);
+    return r;
+}
+
+/* Put a copy of k, read under gen, in the least recently used (or a
+ * stale) slot.  Failure to copy only means no caching. */
+static void kc_put(struct kc *c, uint64_t gen, const struct key_rec *k)
+{
+    size_t victim = 0;
+    for (size_t i = 0; i < KC_SLOTS; i++) {
+        struct kc_entry *e = &c->e[i];
+        if (!e->used_slot || e->gen != gen || strcmp(e->key.key_id, k->key_id) == 0) {
+            victim = i;
+            break;
+        }
+        if (e->tick < c->e[victim].tick) victim = i;
+    }
+    entry_clear(c, victim);
+    struct kc_entry *e = &c->e[victim];
+    if (tr_failed(key_copy(k, &e->key))) {
+        memset(&e->key, 0, sizeof e->key);
+        return;
+    }
+    e->used_slot = true;
+    e->gen = gen;
+    e->tick = ++c->tick;
+}
+
+TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out)
+{
+    struct kc *c = kc_get();
+    uint64_t gen = STORE_GEN_NONE;
+    memset(out, 0, sizeof *out);
+    if (c) {
+        struct kc_entry *e = kc_find(c, st, key_id, &gen);
+        if (e) return key_copy(&e->key, out);
+    }
+    GUARD(st[0]->key_get(st, key_id, out));
+    if (c && gen != STORE_GEN_NONE) kc_put(c, gen, out);
+    return TR_OK;
+}
+
+/* The entry of k when current and holding the same policy text. */
+static struct kc_entry *entry_for(struct kc *c, store_t st, const struct key_rec *k)
+{
+    uint64_t gen;
+    struct kc_entry *e = kc_find(c, st, k->key_id, &gen);
+    if (!e) return NULL;
+    const char *a = e->key.policy ? e->key.policy : "";
+    const char *b = k->policy ? k->policy : "";
+    return strcmp(a, b) == 0 ? e : NULL;
+}
+
+TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char *text,
+                                struct policy **out)
+{
+    struct kc *c = kc_get();
+    struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
+    *out = NULL;
+    /* Only the key's own policy text is cached (PutKeyPolicy checks
+     * compile other texts). */
+    if (!e || strcmp(text, e->key.policy ? e->key.policy : "") != 0)
+        return policy_cache_get(text, strlen(text), POLICY_KEY, out);
+    if (!e->pol_done) {
+        e->pol_err = policy_cache_get(text, strlen(text), POLICY_KEY, &e->pol);
+        if (tr_failed(e->pol_err)) e->pol = NULL;
+        e->pol_done = true;
+        /* A failure is replayed below with its code (the message is gone
+         * after the first time; callers only look at the code). */
+        if (tr_failed(e->pol_err)) return e->pol_err;
+    }
+    if (tr_failed(e->pol_err)) return tr_fail_at(__FILE__, __LINE__, tr_code(e->pol_err), NULL);
+    *out = policy_ref(e->pol);
+    return TR_OK;
+}
+
+TR_RESULT kms_cached_key_aliases(store_t st, const struct key_rec *k, struct alias_rec **out,
+                                 size_t *n)
+{
+    struct kc *c = kc_get();
+    struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
+    *out = NULL;
+    *n = 0;
+    if (!e) return st[0]->alias_list(st, k->account_id, k->region, k->key_id, NULL, 1000, out, n);
+    if (!e->aliases_done) {
+        GUARD(st[0]->alias_list(st, k->account_id, k->region, k->key_id, NULL, 1000,
+                                &e->aliases, &e->naliases));
+        e->aliases_done = true;
+    }
+    if (!e->naliases) return TR_OK;
+    *out = malloc(e->naliases * sizeof **out);
+    ENSURE(*out != NULL, TR_E_INTERNAL);
+    memcpy(*out, e->aliases, e->naliases * sizeof **out);
+    *n = e->naliases;
+    return TR_OK;
+}
+
+bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out)
+{
+    struct kc *c = kc_get();
+    uint64_t gen;
+    struct kc_entry *e = c ? kc_find(c, st, key_id, &gen) : NULL;
+    if (!e || version == 0) return false;
+    size_t slot = (size_t)(e - c->e);
+    for (size_t i = 0; i < KC_MATS; i++) {
+        if (e->mat_version[i] != version) continue;
+        buf_reset(out);
+        return tr_ok(buf_append(out, mat_at(c, slot, i), KMS_MATERIAL_LEN));
+    }
+    return false;
+}
+
+void kms_cached_material_put(store_t st, const char *key_id, uint32_t version, const struct buf *m)
+{
+    struct kc *c = kc_get();
+    uint64_t gen;
+    struct kc_entry *e = c ? kc_find(c, st, key_id, &gen) : NULL;
+    if (!e || version == 0 || m->len != KMS_MATERIAL_LEN) return;
+    size_t slot = (size_t)(e - c->e), at = version % KC_MATS;
+    for (size_t i = 0; i < KC_MATS; i++) {
+        if (e->mat_version[i] == 0 || e->mat_version[i] == version) {
+            at = i;
+            break;
+        }
+    }
+    memcpy(mat_at(c, slot, at), m->data, KMS_MATERIAL_LEN);
+    e->mat_version[at] = version;
+}
