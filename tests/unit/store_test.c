@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kms/kms.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -1795,6 +1796,68 @@ static void test_sqlite_out_of_memory(void **state)
     assert_true(at > 20);   /* the faults did hit */
 }
 
+/* The generation (store.h) moves on every write of this process, at
+ * every statement inside a transaction, and on another process's commit
+ * once refresh() has noticed it; the KMS key cache built on it never
+ * answers from stale data. */
+static void test_generation_and_key_cache(void **state)
+{
+    struct fx *f = *state;
+    store_t st = f->st, other = NULL;
+    struct key_fx x;
+    struct key_rec got;
+    const char *id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    (*st)->refresh(st);
+    uint64_t g = (*st)->generation(st);
+    assert_true(g != STORE_GEN_NONE);
+    FAILS(CALL(st, key_get, id, &got), TR_E_KMS_NOT_FOUND);
+    assert_true((*st)->generation(st) == g);          /* reads change nothing */
+
+    mk_key(&x, id, ACCT, REGION);
+    OK(CALL(st, key_put, &x.k));
+    assert_true((*st)->generation(st) != g);
+    g = (*st)->generation(st);
+    OK(TX(st, tx_begin));
+    assert_true((*st)->generation(st) != g);
+    g = (*st)->generation(st);
+    x.k.description = (char *)"in a transaction";
+    OK(CALL(st, key_update, &x.k));
+    assert_true((*st)->generation(st) != g);
+    g = (*st)->generation(st);
+    OK(TX(st, tx_commit));
+    assert_true((*st)->generation(st) != g);
+
+    /* Another process: a second store on the same file. */
+    kms_cache_enable(true);
+    OK(kms_cached_key_get(st, id, &got));
+    assert_string_equal(got.description, "in a transaction");
+    key_rec_free(&got);
+    OK(store_sqlite_open(f->dir, &other));
+    x.k.description = (char *)"changed elsewhere";
+    OK(CALL(other, key_update, &x.k));
+    g = (*st)->generation(st);
+    OK(kms_cached_key_get(st, id, &got));             /* not noticed yet: cached */
+    assert_string_equal(got.description, "in a transaction");
+    key_rec_free(&got);
+    (*st)->refresh(st);
+    assert_true((*st)->generation(st) != g);
+    OK(kms_cached_key_get(st, id, &got));
+    assert_string_equal(got.description, "changed elsewhere");
+    key_rec_free(&got);
+    (*other)->close(other);
+
+    /* This process's own write is seen at once. */
+    x.k.description = (char *)"v3";
+    OK(CALL(st, key_update, &x.k));
+    OK(kms_cached_key_get(st, id, &got));
+    assert_string_equal(got.description, "v3");
+    key_rec_free(&got);
+    OK(CALL(st, key_delete, id));
+    FAILS(kms_cached_key_get(st, id, &got), TR_E_KMS_NOT_FOUND);
+    kms_cache_enable(false);
+}
+
 /* Record helpers accept zeroed records and empty lists. */
 static void test_free_helpers(void **state)
 {
@@ -1846,6 +1909,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_shared_across_threads, setup_memory, teardown),
         cmocka_unit_test(test_sqlite_out_of_memory),
         cmocka_unit_test(test_free_helpers),
+        cmocka_unit_test_setup_teardown(test_generation_and_key_cache, setup, teardown),
     };
     oom_install();      /* before SQLite initializes */
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
