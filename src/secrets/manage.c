@@ -636,8 +636,25 @@ static void items_free(struct item *v, size_t n)
     free(v);
 }
 
+/* Keep only what sorting and paging need (name, ARN, dates): a listing
+ * holds every secret of the account at once, and the page's entries are
+ * loaded again in full (page_entry). */
+static void slim(struct item *it)
+{
+    json_decref(it->s.doc);
+    it->s.doc = NULL;
+    free(it->s.description);
+    free(it->s.kms_key_id);
+    free(it->s.kms_key_arn);
+    free(it->s.policy);
+    it->s.description = it->s.kms_key_id = it->s.kms_key_arn = it->s.policy = NULL;
+    tag_list_free(it->tags, it->ntags);
+    it->tags = NULL;
+    it->ntags = 0;
+}
+
 /* Every secret of the caller's account and region that the request
- * selects (planned deletions only when asked). */
+ * selects (planned deletions only when asked), without versions. */
 static TR_RESULT load_items(struct req_ctx *rc, const struct list_req *q, bool planned,
                             struct item **out, size_t *nout)
 {
@@ -663,7 +680,7 @@ static TR_RESULT load_items(struct req_ctx *rc, const struct list_req *q, bool p
             }
             struct item *it = &v[n];
             memset(it, 0, sizeof *it);
-            r = sm_load(rc->st, &ents[i], &it->s);
+            r = sm_load_entity(rc->st, &ents[i], &it->s);
             if (tr_failed(r)) break;
             n++;
             if (it->s.deleted_date != 0 && !planned) {
@@ -676,6 +693,8 @@ static TR_RESULT load_items(struct req_ctx *rc, const struct list_req *q, bool p
                 secret_free(&it->s);
                 tag_list_free(it->tags, it->ntags);
                 n--;
+            } else if (tr_ok(r)) {
+                slim(it);
             }
         }
         if (ne > 0) snprintf(after, sizeof after, "%s", ents[ne - 1].name);
@@ -691,12 +710,28 @@ fail:
     return r;
 }
 
+/* The entry of a listed secret, loaded again in full (with its versions)
+ * by ARN; one deleted since the listing started is left out. */
 static TR_RESULT list_entry(struct req_ctx *rc, const struct item *it, json_t *list)
 {
+    struct ent_rec ent = { 0 };
+    struct secret full;
+    tr_result r = rc->st[0]->ent_get_arn(rc->st, SM_KIND, it->s.arn, &ent);
+    if (tr_failed(r)) {
+        if (tr_code(r) == TR_E_KMS_NOT_FOUND) return TR_OK;
+        return r;
+    }
+    r = sm_load(rc->st, &ent, &full);
+    ent_rec_free(&ent);
+    GUARD(r);
     json_t *e = json_object(), *m = NULL;
-    ENSURE_REF(e);
-    tr_result r = sm_describe_fill(rc, &it->s, false, e);
-    if (tr_ok(r)) r = sm_versions_to_stages(&it->s, &m);
+    if (!e) {
+        secret_free(&full);
+        BAIL0(TR_E_INTERNAL);
+    }
+    r = sm_describe_fill(rc, &full, false, e);
+    if (tr_ok(r)) r = sm_versions_to_stages(&full, &m);
+    secret_free(&full);
     if (tr_ok(r) && m) r = sm_set(e, "SecretVersionsToStages", m);
     if (tr_ok(r) && json_array_append_new(list, e) != 0)
         return tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);

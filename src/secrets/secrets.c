@@ -320,8 +320,9 @@ TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_vers
 
 /* ---- load / save ---------------------------------------------------------- */
 
-TR_RESULT sm_load(store_t st, const struct ent_rec *e, struct secret *out)
+TR_RESULT sm_load_entity(store_t st, const struct ent_rec *e, struct secret *out)
 {
+    (void)st;
     memset(out, 0, sizeof *out);
     tr_result r = TR_OK;
     json_error_t jerr;
@@ -352,8 +353,15 @@ TR_RESULT sm_load(store_t st, const struct ent_rec *e, struct secret *out)
     out->last_changed = doc_num(d, "last_changed");
     out->last_accessed = (int64_t)doc_num(d, "last_accessed");
     out->deleted_date = doc_num(d, "deleted_date");
-    r = load_versions(st, out);
 fail:
+    if (tr_failed(r)) secret_free(out);
+    return r;
+}
+
+TR_RESULT sm_load(store_t st, const struct ent_rec *e, struct secret *out)
+{
+    GUARD(sm_load_entity(st, e, out));
+    tr_result r = load_versions(st, out);
     if (tr_failed(r)) secret_free(out);
     return r;
 }

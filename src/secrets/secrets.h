@@ -123,6 +123,9 @@ TR_RESULT sm_lookup_name(store_t st, const char *account, const char *region,
                          const char *name, struct secret *out, bool *found);
 /* Fill *out from a stored entity (and load its versions). */
 TR_RESULT sm_load(store_t st, const struct ent_rec *e, struct secret *out);
+/* The same without the versions (nversions 0): what ListSecrets sorts
+ * and filters on. */
+TR_RESULT sm_load_entity(store_t st, const struct ent_rec *e, struct secret *out);
 /* Write the entity: insert when `insert`, else update by ARN.  Unknown
  * fields of s->doc are preserved. */
 TR_RESULT sm_save(store_t st, const struct secret *s, bool insert);
