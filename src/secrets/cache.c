@@ -63,6 +63,11 @@ void sm_cache_enable(bool on)
     atomic_store(&sc_on, on && sc_key_ok);
 }
 
+bool sm_cache_enabled(void)
+{
+    return atomic_load_explicit(&sc_on, memory_order_relaxed);
+}
+
 static struct sc *sc_get(void)
 {
     if (!atomic_load_explicit(&sc_on, memory_order_relaxed)) return NULL;

@@ -47,6 +47,7 @@
 #include "secrets/manage.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -636,6 +637,64 @@ static void items_free(struct item *v, size_t n)
     free(v);
 }
 
+/* The sorted listing a thread built last, for the next page of the same
+ * listing: paging through N secrets would otherwise load and sort all N
+ * for every page.  Only unfiltered listings (the usual paging loop) are
+ * kept; valid while the store generation (store.h) is unchanged, like the
+ * other request-path caches, and only when sm_cache_enable turned those
+ * on.  Freed when the thread exits. */
+struct listing {
+    uint64_t gen;
+    char account[ACCOUNT_ID_LEN + 1];
+    char region[64];
+    enum sort_by by;
+    bool desc, planned;
+    struct item *items;
+    size_t n;
+};
+
+static pthread_key_t listing_key;
+static pthread_once_t listing_once = PTHREAD_ONCE_INIT;
+static bool listing_key_ok;
+
+static void items_free(struct item *v, size_t n);
+
+static void listing_drop(void *p)
+{
+    struct listing *l = p;
+    items_free(l->items, l->n);
+    free(l);
+}
+
+static void listing_init(void)
+{
+    listing_key_ok = pthread_key_create(&listing_key, listing_drop) == 0;
+}
+
+/* This thread's listing slot when the listing q can be kept (else NULL). */
+static struct listing *listing_slot(const struct req_ctx *rc, const struct list_req *q)
+{
+    if (q->nfilters || rc->writing || !sm_cache_enabled()) return NULL;
+    pthread_once(&listing_once, listing_init);
+    if (!listing_key_ok) return NULL;
+    struct listing *l = pthread_getspecific(listing_key);
+    if (l) return l;
+    l = calloc(1, sizeof *l);
+    if (l && pthread_setspecific(listing_key, l) != 0) {
+        free(l);
+        l = NULL;
+    }
+    return l;
+}
+
+static bool listing_matches(const struct listing *l, const struct req_ctx *rc,
+                            const struct list_req *q, bool planned, uint64_t gen)
+{
+    return l->items && gen != STORE_GEN_NONE && l->gen == gen && l->by == q->by &&
+           l->desc == q->desc && l->planned == planned &&
+           strcmp(l->account, rc->who.account_id) == 0 && strcmp(l->region, rc->region) == 0;
+}
+
 /* Keep only what sorting and paging need (name, ARN, dates): a listing
  * holds every secret of the account at once, and the page's entries are
  * loaded again in full (page_entry). */
@@ -753,6 +812,8 @@ SM_HANDLER(sm_op_list_secrets)
     bool planned = false;
     int64_t max = LIST_MAX;
     int by = SORT_CREATED, order = 0;
+    struct listing *keep = NULL;
+    bool kept = false;
     tr_result r;
 
     ENSURE_REF(q);
@@ -771,9 +832,25 @@ SM_HANDLER(sm_op_list_secrets)
         if (tr_failed(r)) goto fail;
     }
     r = sm_authorize_account(rc, "secretsmanager:ListSecrets", NULL, NULL, 0);
-    if (tr_ok(r)) r = load_items(rc, q, planned, &items, &n);
     if (tr_failed(r)) goto fail;
-    if (n > 1) qsort_r(items, n, sizeof *items, item_qsort, q);
+    keep = listing_slot(rc, q);
+    uint64_t gen = keep ? rc->st[0]->generation(rc->st) : STORE_GEN_NONE;
+    if (keep && listing_matches(keep, rc, q, planned, gen)) {
+        items = keep->items;      /* still owned by the slot */
+        n = keep->n;
+    } else {
+        r = load_items(rc, q, planned, &items, &n);
+        if (tr_failed(r)) goto fail;
+        if (n > 1) qsort_r(items, n, sizeof *items, item_qsort, q);
+        if (keep && gen != STORE_GEN_NONE) {
+            items_free(keep->items, keep->n);
+            *keep = (struct listing){ .gen = gen, .by = q->by, .desc = q->desc, .planned = planned,
+                                      .items = items, .n = n };
+            snprintf(keep->account, sizeof keep->account, "%s", rc->who.account_id);
+            snprintf(keep->region, sizeof keep->region, "%s", rc->region);
+        }
+    }
+    kept = keep && items && keep->items == items;
 
     reply = json_object();
     list = json_array();
@@ -797,7 +874,7 @@ SM_HANDLER(sm_op_list_secrets)
 fail:
     json_decref(list);
     json_decref(reply);
-    items_free(items, n);
+    if (!kept) items_free(items, n);
     free(q);
     return r;
 }

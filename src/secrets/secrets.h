@@ -104,6 +104,7 @@ TR_RESULT secret_copy(const struct secret *from, struct secret *to);
  * on.  _get copies a current entry into *out (true) and else gives the
  * generation to tag a fresh load with; _put keeps a copy of s. */
 void sm_cache_enable(bool on);
+bool sm_cache_enabled(void);
 bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, struct secret *out, uint64_t *gen);
 void sm_cache_put(const struct req_ctx *rc, const char *secret_id, uint64_t gen, const struct secret *s);
 
