@@ -226,8 +226,12 @@ TR_RESULT sm_seal(struct req_ctx *rc, struct secret *s, struct secret_version *v
     if (tr_failed(r)) goto fail;
     v->binary = binary;
     /* What ListSecretVersionIds shows as the version's key. */
-    if (!v->doc) v->doc = json_object();
-    if (!v->doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    /* Copy before changing: a loaded version's doc may be shared with the
+     * version memo (secrets.c, version_copy). */
+    json_t *own = v->doc ? json_deep_copy(v->doc) : json_object();
+    if (!own) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    json_decref(v->doc);
+    v->doc = own;
     r = sm_set(v->doc, "key_id", s->kms_key_id && !is_managed_alias(s->kms_key_id)
                                      ? json_string(s->kms_key_id) : json_null());
 fail:

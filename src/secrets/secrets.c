@@ -30,6 +30,7 @@
  */
 #include "secrets/secrets.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,7 +152,9 @@ static TR_RESULT version_copy(const struct secret_version *from, struct secret_v
     GUARD(dup_into(&to->key_arn, from->key_arn));
     GUARD(dup_into(&to->edk, from->edk));
     GUARD(dup_into(&to->ct, from->ct));
-    GUARD(doc_copy(from->doc, &to->doc));
+    /* Shared, not copied: a version's doc is never changed in place
+     * (sm_version_save copies it; envelope.c replaces it). */
+    to->doc = json_incref(from->doc);
     if (from->nstages) {
         to->stages = calloc(from->nstages, sizeof *to->stages);
         ENSURE(to->stages != NULL, TR_E_INTERNAL);
@@ -192,7 +195,102 @@ TR_RESULT secret_copy(const struct secret *from, struct secret *to)
 
 /* ---- versions ------------------------------------------------------------ */
 
+static TR_RESULT version_parse(const struct rel_rec *r, struct secret_version *v);
+
+/* ---- the version memo ----------------------------------------------------
+ * A secret loads every version (up to SM_MAX_VERSIONS) to find labels and
+ * prune, and parsing their JSON documents was most of a PutSecretValue on
+ * a much-written secret.  Each thread remembers the versions it parsed,
+ * keyed by (secret ARN, version id) and confirmed by the document text
+ * itself: the same text always parses to the same version, so a hit is
+ * correct whatever was written since, and no invalidation is needed.
+ * Direct-mapped by a hash of the key; freed when the thread exits. */
+#define VM_SLOTS 4096          /* two-way: a key may sit in slot h or h ^ 1 */
+
+struct vm_slot {
+    char *arn;
+    char *text;                 /* the relation doc as stored */
+    struct secret_version v;    /* parsed; v.id is the version id */
+};
+
+static pthread_key_t vm_key;
+static pthread_once_t vm_once = PTHREAD_ONCE_INIT;
+static bool vm_key_ok;
+
+static void version_free(struct secret_version *v);
+
+static void vm_drop(void *p)
+{
+    struct vm_slot *t = p;
+    for (size_t i = 0; i < VM_SLOTS; i++) {
+        free(t[i].arn);
+        free(t[i].text);
+        version_free(&t[i].v);
+    }
+    free(t);
+}
+
+static void vm_init(void)
+{
+    vm_key_ok = pthread_key_create(&vm_key, vm_drop) == 0;
+}
+
+static struct vm_slot *vm_table(void)
+{
+    if (!sm_cache_enabled()) return NULL;
+    pthread_once(&vm_once, vm_init);
+    if (!vm_key_ok) return NULL;
+    struct vm_slot *t = pthread_getspecific(vm_key);
+    if (t) return t;
+    t = calloc(VM_SLOTS, sizeof *t);
+    if (t && pthread_setspecific(vm_key, t) != 0) {
+        free(t);
+        t = NULL;
+    }
+    return t;
+}
+
+static size_t vm_hash(const char *arn, const char *id)
+{
+    uint64_t h = 1469598103934665603ull;            /* FNV-1a */
+    for (const char *p = arn; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ '|') * 1099511628211ull;
+    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return (size_t)(h % VM_SLOTS);
+}
+
 static TR_RESULT version_from_rel(const struct rel_rec *r, struct secret_version *v)
+{
+    struct vm_slot *t = vm_table();
+    const char *text = r->doc ? r->doc : "";
+    if (!t || !r->from || !r->to) return version_parse(r, v);
+    size_t h = vm_hash(r->from, r->to);
+    struct vm_slot *sl = NULL;
+    for (size_t w = 0; w < 2; w++) {
+        struct vm_slot *c = &t[h ^ w];
+        if (c->arn && strcmp(c->v.id, r->to) == 0 && strcmp(c->arn, r->from) == 0) {
+            if (strcmp(c->text, text) == 0) return version_copy(&c->v, v);
+            sl = c;                         /* the same version, changed since */
+        }
+    }
+    /* Else the empty way, or the other way than last time. */
+    if (!sl) sl = !t[h].arn ? &t[h] : !t[h ^ 1].arn ? &t[h ^ 1] : &t[h ^ (t[h].v.seq & 1)];
+    GUARD(version_parse(r, v));
+    free(sl->arn);
+    free(sl->text);
+    version_free(&sl->v);
+    sl->arn = strdup(r->from);
+    sl->text = strdup(text);
+    if (!sl->arn || !sl->text || tr_failed(version_copy(v, &sl->v))) {
+        free(sl->arn);
+        free(sl->text);
+        version_free(&sl->v);
+        memset(sl, 0, sizeof *sl);
+    }
+    return TR_OK;
+}
+
+static TR_RESULT version_parse(const struct rel_rec *r, struct secret_version *v)
 {
     memset(v, 0, sizeof *v);
     GUARD(dup_into(&v->id, r->to));
