@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/creds.h"
 #include "cli/cli.h"
 #include "core/log.h"
 #include "core/secmem.h"
@@ -107,6 +108,7 @@ static void json_release(void *p)
  * generation (store.h), so they never answer from stale data. */
 static void request_caches_enable(bool on)
 {
+    auth_cache_enable(on);
     iam_identity_cache_enable(on);
     kms_cache_enable(on);
     sm_cache_enable(on);

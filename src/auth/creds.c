@@ -5,7 +5,10 @@
  * ("access-key:<AKID>" label).  It is unwrapped only to derive the SigV4
  * signing key, then wiped; the signing key is kept in the per-thread cache
  * of sigv4.c (locked memory), so a steady client costs one store read and
- * one HMAC chain per request, not an unwrap.
+ * one HMAC chain per request, not an unwrap.  What the access key's
+ * record says (principal, state, expiry, session-token digest) is kept per
+ * thread while the store generation is unchanged (ak_info_get), so a
+ * steady client costs no store read either.
  *
  * Temporary credentials (STS sessions, docs/internals/IAM_STORE.md) carry
  * the SHA-256 of their session token in the access key's doc: the request
@@ -19,10 +22,12 @@
  */
 #include "auth/creds.h"
 
-#include <stdio.h>
-#include <string.h>
-
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/buf.h"
 #include "core/ct.h"
@@ -46,54 +51,169 @@ static TR_RESULT check_scope(const struct server_env *env, const struct sigv4_au
     return TR_OK;
 }
 
-static TR_RESULT signing_key(const struct server_env *env, const struct access_key_rec *k,
+/* What authentication needs of an access key, read from its record and
+ * doc.  Kept per thread (below), so a steady client costs no store read
+ * and no JSON parse per request. */
+enum { TOK_NONE, TOK_HASH, TOK_BAD };
+
+struct ak_info {
+    char akid[33];
+    char account_id[ACCOUNT_ID_LEN + 1];
+    int type;
+    char arn[512];
+    char id[256];
+    bool active;
+    int64_t expires;
+    int token;                       /* TOK_NONE: a permanent key; TOK_HASH: a session,
+                                        token_hash set; TOK_BAD: a stored hash that does
+                                        not decode (no token can match) */
+    uint8_t token_hash[SHA256_LEN];
+    char role_arn[512];              /* sessions: the role's ARN; else "" */
+};
+
+/* *found false when the store has no such key. */
+static TR_RESULT ak_info_load(store_t st, const char *akid, struct ak_info *out, bool *found)
+{
+    struct access_key_rec k = { 0 };
+    memset(out, 0, sizeof *out);
+    *found = false;
+    tr_result r = st[0]->access_key_get(st, akid, &k);
+    if (tr_failed(r)) return tr_code(r) == TR_E_KMS_NOT_FOUND ? TR_OK : r;
+    *found = true;
+    snprintf(out->akid, sizeof out->akid, "%s", k.access_key_id);
+    snprintf(out->account_id, sizeof out->account_id, "%s", k.account_id);
+    out->type = k.principal_type;
+    snprintf(out->arn, sizeof out->arn, "%s", k.principal_arn ? k.principal_arn : "");
+    snprintf(out->id, sizeof out->id, "%s", k.principal_id ? k.principal_id : "");
+    out->active = k.active;
+    out->expires = k.expires;
+    json_t *doc = k.doc ? json_loads(k.doc, 0, NULL) : NULL;
+    const char *hex = json_string_value(json_object_get(doc, "token_sha256"));
+    if (hex) {
+        bool ok = strlen(hex) == 2 * SHA256_LEN && hex_decode(hex, 2 * SHA256_LEN, out->token_hash);
+        out->token = ok ? TOK_HASH : TOK_BAD;
+        const char *ra = json_string_value(json_object_get(doc, "role_arn"));
+        snprintf(out->role_arn, sizeof out->role_arn, "%s", ra ? ra : "");
+    }
+    json_decref(doc);
+    access_key_rec_free(&k);
+    return TR_OK;
+}
+
+#define AKC_SLOTS 8
+
+struct akc_slot {
+    bool used;
+    uint64_t gen;
+    uint64_t tick;
+    struct ak_info info;
+};
+
+struct akc {
+    struct akc_slot slot[AKC_SLOTS];
+    uint64_t tick;
+};
+
+static atomic_bool akc_on;
+static pthread_key_t akc_key;
+static pthread_once_t akc_once = PTHREAD_ONCE_INIT;
+static bool akc_key_ok;
+
+static void akc_init(void)
+{
+    akc_key_ok = pthread_key_create(&akc_key, free) == 0;
+}
+
+void auth_cache_enable(bool on)
+{
+    pthread_once(&akc_once, akc_init);
+    atomic_store(&akc_on, on && akc_key_ok);
+}
+
+static struct akc *akc_get(void)
+{
+    if (!atomic_load_explicit(&akc_on, memory_order_relaxed)) return NULL;
+    struct akc *c = pthread_getspecific(akc_key);
+    if (c) return c;
+    c = calloc(1, sizeof *c);
+    if (c && pthread_setspecific(akc_key, c) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+/* ak_info_load through this thread's cache: entries are valid while the
+ * store generation (store.h) is unchanged, so a key deactivated, deleted
+ * or expired-and-purged is seen by the next request.  Absent keys are
+ * not cached. */
+static TR_RESULT ak_info_get(store_t st, const char *akid, struct ak_info *out, bool *found)
+{
+    struct akc *c = akc_get();
+    uint64_t gen = c ? st[0]->generation(st) : STORE_GEN_NONE;
+    if (c && gen != STORE_GEN_NONE) {
+        for (size_t i = 0; i < AKC_SLOTS; i++) {
+            struct akc_slot *sl = &c->slot[i];
+            if (sl->used && sl->gen == gen && strcmp(sl->info.akid, akid) == 0) {
+                sl->tick = ++c->tick;
+                *out = sl->info;
+                *found = true;
+                return TR_OK;
+            }
+        }
+    }
+    GUARD(ak_info_load(st, akid, out, found));
+    if (!*found || !c || gen == STORE_GEN_NONE) return TR_OK;
+    struct akc_slot *victim = &c->slot[0];
+    for (size_t i = 0; i < AKC_SLOTS; i++) {
+        struct akc_slot *sl = &c->slot[i];
+        if (!sl->used || sl->gen != gen) { victim = sl; break; }
+        if (sl->tick < victim->tick) victim = sl;
+    }
+    *victim = (struct akc_slot){ .used = true, .gen = gen, .tick = ++c->tick, .info = *out };
+    return TR_OK;
+}
+
+/* The signing key of the request's scope: from sigv4.c's cache, else the
+ * secret is read again, unwrapped, used and wiped. */
+static TR_RESULT signing_key(const struct server_env *env, const char *akid,
                              const struct sigv4_auth *a, uint8_t key[32])
 {
     if (sigv4_cache_get(a, key)) return TR_OK;
+    struct access_key_rec k = { 0 };
+    tr_result r = env->st[0]->access_key_get(env->st, akid, &k);
+    if (tr_failed(r)) {
+        access_key_rec_free(&k);
+        if (tr_code(r) == TR_E_KMS_NOT_FOUND) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+        return r;
+    }
     char label[64];
-    snprintf(label, sizeof label, "access-key:%s", k->access_key_id);
+    snprintf(label, sizeof label, "access-key:%s", k.access_key_id);
     struct buf secret = BUF_SECRET(256);
-    tr_result r = keyring_unwrap(env->kr, label, k->wrapped_secret.data,
-                                 k->wrapped_secret.len, &secret);
+    r = keyring_unwrap(env->kr, label, k.wrapped_secret.data, k.wrapped_secret.len, &secret);
     if (tr_ok(r))
         r = sigv4_signing_key((const char *)secret.data, secret.len, a->date,
                               a->region, a->service, key);
     buf_free(&secret);
+    access_key_rec_free(&k);
     if (tr_ok(r)) sigv4_cache_put(a, key);
     return r;
 }
 
-/* The session-token rule for key k (see the file comment).  *role_arn
- * receives the session's role ARN from the doc ("" when none). */
-static TR_RESULT check_token(const struct access_key_rec *k, const char *token,
-                             char *role_arn, size_t role_arn_len)
+/* The session-token rule (see the file comment). */
+static TR_RESULT check_token(const struct ak_info *k, const char *token)
 {
-    uint8_t want[SHA256_LEN], got[SHA256_LEN];
-    json_t *doc = k->doc ? json_loads(k->doc, 0, NULL) : NULL;
-    const char *hex = json_string_value(json_object_get(doc, "token_sha256"));
+    uint8_t got[SHA256_LEN];
     bool has_token = token && *token;
-    tr_result r = TR_OK;
 
-    role_arn[0] = '\0';
-    if (!hex) {
-        if (has_token) r = tr_fail_at(__FILE__, __LINE__, TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-        goto fail;
+    if (k->token == TOK_NONE) {
+        if (has_token) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+        return TR_OK;
     }
-    if (!has_token || strlen(hex) != 2 * SHA256_LEN || !hex_decode(hex, 2 * SHA256_LEN, want)) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-        goto fail;
-    }
-    r = sha256(token, strlen(token), got);
-    if (tr_failed(r)) goto fail;
-    if (!ct_memeq(want, got, SHA256_LEN)) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-        goto fail;
-    }
-    const char *ra = json_string_value(json_object_get(doc, "role_arn"));
-    snprintf(role_arn, role_arn_len, "%s", ra ? ra : "");
-fail:
-    json_decref(doc);
-    return r;
+    if (k->token == TOK_BAD || !has_token) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+    GUARD(sha256(token, strlen(token), got));
+    if (!ct_memeq(k->token_hash, got, SHA256_LEN)) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+    return TR_OK;
 }
 
 /* dev mode (dev/dev.h): an access key the store does not know acts as the
@@ -116,46 +236,36 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
                        const char *service, time_t now, struct principal *who,
                        struct sigv4_auth *a)
 {
-    struct access_key_rec k = { 0 };
+    struct ak_info k;
     uint8_t key[32];
-    char role_arn[sizeof who->role_arn];
+    bool found = false;
     tr_result r;
 
     GUARD(sigv4_parse(rq, a));
     GUARD(check_scope(env, a, service));
     if (!env->dev) GUARD(sigv4_check_time(a, now));   /* dev: test suites freeze time */
 
-    r = env->st[0]->access_key_get(env->st, a->access_key_id, &k);
-    if (tr_failed(r)) {
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND && env->dev) return dev_root(env, a, who);
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-        return r;
+    GUARD(ak_info_get(env->st, a->access_key_id, &k, &found));
+    if (!found) {
+        if (env->dev) return dev_root(env, a, who);
+        BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
     }
-    if (!k.active) { r = tr_fail_at(__FILE__, __LINE__, TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED); goto fail; }
-    r = check_token(&k, a->security_token, role_arn, sizeof role_arn);
-    if (tr_failed(r)) goto fail;
+    if (!k.active) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+    GUARD(check_token(&k, a->security_token));
     /* `now` shifted by the business clock's offset (tr_now() - real time). */
-    if (k.expires && k.expires <= (int64_t)now + (tr_now() - (int64_t)time(NULL))) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_EXPIRED_TOKEN,
-                       "The security token included in the request is expired");
-        goto fail;
-    }
-    r = signing_key(env, &k, a, key);
-    if (tr_failed(r)) goto fail;
+    if (k.expires && k.expires <= (int64_t)now + (tr_now() - (int64_t)time(NULL)))
+        BAIL(TR_E_EXPIRED_TOKEN, "The security token included in the request is expired");
+    GUARD(signing_key(env, k.akid, a, key));
     r = sigv4_verify(rq, a, key, true);
     secure_zero(key, sizeof key);
-    if (tr_failed(r)) goto fail;
+    GUARD(r);
 
     memset(who, 0, sizeof *who);
-    who->type = k.principal_type;
+    who->type = k.type;
     snprintf(who->account_id, sizeof who->account_id, "%s", k.account_id);
-    snprintf(who->arn, sizeof who->arn, "%s", k.principal_arn ? k.principal_arn : "");
-    snprintf(who->id, sizeof who->id, "%s", k.principal_id ? k.principal_id : "");
-    snprintf(who->role_arn, sizeof who->role_arn, "%s", role_arn);
-    snprintf(who->access_key_id, sizeof who->access_key_id, "%s", k.access_key_id);
-    access_key_rec_free(&k);
+    snprintf(who->arn, sizeof who->arn, "%s", k.arn);
+    snprintf(who->id, sizeof who->id, "%s", k.id);
+    snprintf(who->role_arn, sizeof who->role_arn, "%s", k.role_arn);
+    snprintf(who->access_key_id, sizeof who->access_key_id, "%s", k.akid);
     return TR_OK;
-fail:
-    access_key_rec_free(&k);
-    return r;
 }
