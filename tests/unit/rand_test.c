@@ -54,9 +54,12 @@ static void bytes_no_stuck_bits(void **state)
     }
 }
 
+/* 200 UUIDs span several refills of the per-thread pool (32 per fill);
+ * all must be distinct, not only consecutive ones. */
 static void uuid_shape(void **state)
 {
     (void)state;
+    static char seen[200][37];
     char prev[37] = "";
     for (int n = 0; n < 200; n++) {
         char u[37];
@@ -74,6 +77,8 @@ static void uuid_shape(void **state)
         assert_non_null(strchr("89ab", u[19]));           /* variant 10 */
         assert_string_not_equal(u, prev);
         memcpy(prev, u, sizeof prev);
+        for (int m = 0; m < n; m++) assert_string_not_equal(u, seen[m]);
+        memcpy(seen[n], u, sizeof seen[n]);
     }
 }
 
