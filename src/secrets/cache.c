@@ -128,3 +128,116 @@ void sm_cache_put(const struct req_ctx *rc, const char *secret_id, uint64_t gen,
     e->tick = ++c->tick;
     e->used_slot = true;
 }
+
+/* ---- tags ------------------------------------------------------------------
+ * The tags of a secret ARN (secretsmanager:ResourceTag/<k> in every
+ * authorization, Tags in DescribeSecret), kept the same way. */
+#define TC_SLOTS 16
+
+struct tc_entry {
+    bool used_slot;
+    uint64_t gen;
+    uint64_t tick;
+    char *arn;
+    struct tag_rec *tags;
+    size_t n;
+};
+
+struct tc {
+    struct tc_entry e[TC_SLOTS];
+    uint64_t tick;
+};
+
+static pthread_key_t tc_key;
+static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
+static bool tc_key_ok;
+
+static void tc_clear(struct tc_entry *e)
+{
+    free(e->arn);
+    tag_list_free(e->tags, e->n);
+    memset(e, 0, sizeof *e);
+}
+
+static void tc_drop(void *p)
+{
+    struct tc *c = p;
+    for (size_t i = 0; i < TC_SLOTS; i++) tc_clear(&c->e[i]);
+    free(c);
+}
+
+static void tc_init(void)
+{
+    tc_key_ok = pthread_key_create(&tc_key, tc_drop) == 0;
+}
+
+static struct tc *tc_get(void)
+{
+    if (!sm_cache_enabled()) return NULL;
+    pthread_once(&tc_once, tc_init);
+    if (!tc_key_ok) return NULL;
+    struct tc *c = pthread_getspecific(tc_key);
+    if (c) return c;
+    c = calloc(1, sizeof *c);
+    if (c && pthread_setspecific(tc_key, c) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static TR_RESULT tags_copy(const struct tag_rec *from, size_t n, struct tag_rec **out, size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    if (!n) return TR_OK;
+    struct tag_rec *v = calloc(n, sizeof *v);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    for (size_t i = 0; i < n; i++) {
+        v[i].key = strdup(from[i].key ? from[i].key : "");
+        v[i].value = strdup(from[i].value ? from[i].value : "");
+        if (!v[i].key || !v[i].value) {
+            tag_list_free(v, i + 1);
+            BAIL0(TR_E_INTERNAL);
+        }
+    }
+    *out = v;
+    *nout = n;
+    return TR_OK;
+}
+
+TR_RESULT sm_cached_tags(store_t st, const char *arn, struct tag_rec **out, size_t *n)
+{
+    struct tc *c = tc_get();
+    uint64_t gen = c ? st[0]->generation(st) : STORE_GEN_NONE;
+    *out = NULL;
+    *n = 0;
+    if (c && gen != STORE_GEN_NONE) {
+        for (size_t i = 0; i < TC_SLOTS; i++) {
+            struct tc_entry *e = &c->e[i];
+            if (e->used_slot && e->gen == gen && strcmp(e->arn, arn) == 0) {
+                e->tick = ++c->tick;
+                return tags_copy(e->tags, e->n, out, n);
+            }
+        }
+    }
+    GUARD(st[0]->tag_list(st, arn, out, n));
+    if (!c || gen == STORE_GEN_NONE) return TR_OK;
+    size_t victim = 0;
+    for (size_t i = 0; i < TC_SLOTS; i++) {
+        struct tc_entry *e = &c->e[i];
+        if (!e->used_slot || e->gen != gen) { victim = i; break; }
+        if (e->tick < c->e[victim].tick) victim = i;
+    }
+    struct tc_entry *e = &c->e[victim];
+    tc_clear(e);
+    e->arn = strdup(arn);
+    if (!e->arn || tr_failed(tags_copy(*out, *n, &e->tags, &e->n))) {
+        tc_clear(e);
+        return TR_OK;
+    }
+    e->used_slot = true;
+    e->gen = gen;
+    e->tick = ++c->tick;
+    return TR_OK;
+}

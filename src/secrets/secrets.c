@@ -701,7 +701,7 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
 {
     struct tag_rec *tags = NULL;
     size_t n = 0;
-    GUARD(st[0]->tag_list(st, arn, &tags, &n));
+    GUARD(sm_cached_tags(st, arn, &tags, &n));
     tr_result r = TR_OK;
     for (size_t i = 0; i < n && tr_ok(r); i++) {
         char key[200];
@@ -951,7 +951,7 @@ TR_RESULT sm_tags_json(store_t st, const char *arn, json_t **out)
     struct tag_rec *tags = NULL;
     size_t n = 0;
     *out = NULL;
-    GUARD(st[0]->tag_list(st, arn, &tags, &n));
+    GUARD(sm_cached_tags(st, arn, &tags, &n));
     json_t *a = json_array();
     tr_result r = a ? TR_OK : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     for (size_t i = 0; i < n && tr_ok(r); i++) {
