@@ -532,10 +532,11 @@ static TR_RESULT ctx_str(struct ctx_builder *cb, const char *s, const char **out
     return TR_OK;
 }
 
-/* The entry for key (case-insensitive), a new one at the end if absent. */
-static TR_RESULT ctx_slot(struct ctx_builder *cb, const char *key, struct ctx_entry **out)
+/* The entry for key (case-insensitive), a new one at the end if absent
+ * (or, when `fresh`, at once: the caller knows it is absent). */
+static TR_RESULT ctx_slot(struct ctx_builder *cb, const char *key, bool fresh, struct ctx_entry **out)
 {
-    for (size_t i = 0; i < cb->n; i++) {
+    for (size_t i = 0; !fresh && i < cb->n; i++) {
         if (strcasecmp(cb->e[i].key, key) == 0) {
             *out = &cb->e[i];
             return TR_OK;
@@ -552,8 +553,10 @@ static TR_RESULT ctx_slot(struct ctx_builder *cb, const char *key, struct ctx_en
     return TR_OK;
 }
 
-static TR_RESULT ctx_put(struct ctx_builder *cb, const char *key, const char *const *values,
-                         size_t n, bool multi, bool unknown)
+/* fresh: key is known not to be in cb yet (iam_ctx_init's global keys,
+ * distinct by construction), so the search for it is skipped. */
+static TR_RESULT ctx_put_in(struct ctx_builder *cb, const char *key, const char *const *values,
+                            size_t n, bool multi, bool unknown, bool fresh)
 {
     ENSURE_REF(cb);
     ENSURE_REF(key);
@@ -567,13 +570,25 @@ static TR_RESULT ctx_put(struct ctx_builder *cb, const char *key, const char *co
         GUARD(ctx_str(cb, values[i], &cb->ptrs[first + i]));
     }
     struct ctx_entry *e = NULL;
-    GUARD(ctx_slot(cb, key, &e));
+    GUARD(ctx_slot(cb, key, fresh, &e));
     cb->nptrs += n;
     e->values = &cb->ptrs[first];
     e->n = n;
     e->multi = multi;
     e->unknown = unknown;
     return TR_OK;
+}
+
+static TR_RESULT ctx_put(struct ctx_builder *cb, const char *key, const char *const *values,
+                         size_t n, bool multi, bool unknown)
+{
+    return ctx_put_in(cb, key, values, n, multi, unknown, false);
+}
+
+/* A global key of iam_ctx_init: single-valued, not yet present. */
+static TR_RESULT ctx_global(struct ctx_builder *cb, const char *key, const char *value)
+{
+    return ctx_put_in(cb, key, &value, 1, false, false, true);
 }
 
 void iam_ctx_reset(struct ctx_builder *cb)
@@ -634,33 +649,33 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
     char num[32];
     tr_result r;
 
-    r = iam_ctx_add(cb, "aws:PrincipalArn", session && who->role_arn[0] ? who->role_arn : who->arn);
-    if (tr_ok(r)) r = iam_ctx_add(cb, "aws:PrincipalAccount", who->account_id);
-    if (tr_ok(r)) r = iam_ctx_add(cb, "aws:userid", who->id);
+    r = ctx_global(cb, "aws:PrincipalArn", session && who->role_arn[0] ? who->role_arn : who->arn);
+    if (tr_ok(r)) r = ctx_global(cb, "aws:PrincipalAccount", who->account_id);
+    if (tr_ok(r)) r = ctx_global(cb, "aws:userid", who->id);
     if (tr_ok(r) && who->type == PRINCIPAL_USER && id && id->username)
-        r = iam_ctx_add(cb, "aws:username", id->username);
+        r = ctx_global(cb, "aws:username", id->username);
     if (tr_ok(r))
-        r = iam_ctx_add(cb, "aws:PrincipalType", who->type == PRINCIPAL_ROOT ? "Account"
+        r = ctx_global(cb, "aws:PrincipalType", who->type == PRINCIPAL_ROOT ? "Account"
                                                  : session ? "AssumedRole" : "User");
     for (size_t i = 0; id && tr_ok(r) && i < id->ntags; i++) {
         char key[200];
         snprintf(key, sizeof key, "aws:PrincipalTag/%s", id->tag_keys[i]);
-        r = iam_ctx_add(cb, key, id->tag_values[i]);
+        r = iam_ctx_add(cb, key, id->tag_values[i]);   /* tags: searched */
     }
     /* Not on service-to-service calls (SEMANTICS 1.1, 3.2). */
     if (tr_ok(r) && rc->source_ip && *rc->source_ip && !rc->via_service)
-        r = iam_ctx_add(cb, "aws:SourceIp", rc->source_ip);
-    if (tr_ok(r)) r = iam_ctx_add(cb, "aws:SecureTransport", rc->secure_transport ? "true" : "false");
+        r = ctx_global(cb, "aws:SourceIp", rc->source_ip);
+    if (tr_ok(r)) r = ctx_global(cb, "aws:SecureTransport", rc->secure_transport ? "true" : "false");
     iso8601(rc->now, num);
-    if (tr_ok(r)) r = iam_ctx_add(cb, "aws:CurrentTime", num);
+    if (tr_ok(r)) r = ctx_global(cb, "aws:CurrentTime", num);
     snprintf(num, sizeof num, "%lld", (long long)rc->now);
-    if (tr_ok(r)) r = iam_ctx_add(cb, "aws:EpochTime", num);
-    if (tr_ok(r) && rc->region[0]) r = iam_ctx_add(cb, "aws:RequestedRegion", rc->region);
-    if (tr_ok(r)) r = iam_ctx_add(cb, "aws:ViaAWSService", rc->via_service ? "true" : "false");
+    if (tr_ok(r)) r = ctx_global(cb, "aws:EpochTime", num);
+    if (tr_ok(r) && rc->region[0]) r = ctx_global(cb, "aws:RequestedRegion", rc->region);
+    if (tr_ok(r)) r = ctx_global(cb, "aws:ViaAWSService", rc->via_service ? "true" : "false");
     if (tr_ok(r) && id && id->token_issued) {
         iso8601(id->token_issued, num);
-        r = iam_ctx_add(cb, "aws:TokenIssueTime", num);
-        if (tr_ok(r)) r = iam_ctx_add(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
+        r = ctx_global(cb, "aws:TokenIssueTime", num);
+        if (tr_ok(r)) r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     }
     if (tr_failed(r)) iam_ctx_free(cb);
     return r;
