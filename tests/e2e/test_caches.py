@@ -1,0 +1,153 @@
+"""
+The request path's per-thread caches (README "Benchmarks", src/store/store.h):
+what a client writes is what its very next request sees, on the same
+keep-alive connection, for every kind of cached data -- identity policies,
+access keys, KMS keys (state, key policy, aliases), secrets (values, tags,
+resource policies) and ListSecrets listings -- and a commit made by another
+process (here: Python's sqlite3 on the data directory) is seen by the next
+request too.  Each case flips the state back and forth several times in a
+row, so a stale answer cannot hide behind timing.
+"""
+
+import json
+import sqlite3
+
+import pytest
+
+from tresor_e2e import (
+    allow, deny, make_user, policy_doc, raises_aws, unique,
+)
+
+ROUNDS = 6
+
+
+def test_identity_policy_changes_are_seen_at_once(root):
+    key = root.kms.create_key()["KeyMetadata"]
+    u = make_user(root, policy=allow(["kms:Encrypt"], key["Arn"]))
+    for _ in range(ROUNDS):
+        u.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+        root.iam.put_user_policy(UserName=u.name, PolicyName="inline",
+                                 PolicyDocument=policy_doc(allow(["kms:Encrypt"], key["Arn"]),
+                                                           deny(["kms:Encrypt"], key["Arn"])))
+        with raises_aws("AccessDeniedException"):
+            u.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+        root.iam.put_user_policy(UserName=u.name, PolicyName="inline",
+                                 PolicyDocument=policy_doc(allow(["kms:Encrypt"], key["Arn"])))
+
+
+def test_access_key_state_is_seen_at_once(root):
+    u = make_user(root, policy=allow(["kms:ListKeys"]))
+    for _ in range(ROUNDS):
+        u.kms.list_keys()
+        root.iam.update_access_key(UserName=u.name, AccessKeyId=u.access_key, Status="Inactive")
+        with raises_aws("UnrecognizedClientException"):
+            u.kms.list_keys()
+        root.iam.update_access_key(UserName=u.name, AccessKeyId=u.access_key, Status="Active")
+    root.iam.delete_access_key(UserName=u.name, AccessKeyId=u.access_key)
+    with raises_aws("UnrecognizedClientException"):
+        u.kms.list_keys()
+
+
+def test_key_state_policy_and_aliases_are_seen_at_once(root):
+    key = root.kms.create_key()["KeyMetadata"]
+    other = root.kms.create_key()["KeyMetadata"]
+    alias = "alias/" + unique("cache")
+    root.kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    u = make_user(root, policy=allow(["kms:Encrypt", "kms:DescribeKey"], "*"))
+    for _ in range(ROUNDS):
+        u.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+        root.kms.disable_key(KeyId=key["KeyId"])
+        with raises_aws("DisabledException"):
+            u.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+        root.kms.enable_key(KeyId=key["KeyId"])
+        # The alias moves: the next request through it lands on the other key.
+        root.kms.update_alias(AliasName=alias, TargetKeyId=other["KeyId"])
+        assert u.kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == other["KeyId"]
+        root.kms.update_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+        assert u.kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == key["KeyId"]
+    # A key policy that no longer delegates to IAM (it names one other user,
+    # not the account): the user is refused at once.
+    keeper = make_user(root)
+    closed = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": keeper.arn}, "Action": "kms:*", "Resource": "*"}]})
+    root.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=closed,
+                            BypassPolicyLockoutSafetyCheck=True)
+    with raises_aws("AccessDeniedException"):
+        u.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+
+
+def test_secret_values_tags_and_policies_are_seen_at_once(root):
+    sm = root.client("secretsmanager")
+    name = unique("cache")
+    arn = sm.create_secret(Name=name, SecretString="v0")["ARN"]
+    u = make_user(root, policy=allow(["secretsmanager:GetSecretValue", "kms:Decrypt"], "*",
+                                     condition={"StringEquals":
+                                                {"secretsmanager:ResourceTag/team": "blue"}}))
+    usm = u.client("secretsmanager")
+    with raises_aws("AccessDeniedException"):
+        usm.get_secret_value(SecretId=name)
+    for i in range(ROUNDS):
+        sm.put_secret_value(SecretId=name, SecretString=f"v{i + 1}")
+        assert sm.get_secret_value(SecretId=name)["SecretString"] == f"v{i + 1}"
+        assert sm.get_secret_value(SecretId=arn)["SecretString"] == f"v{i + 1}"
+        sm.tag_resource(SecretId=name, Tags=[{"Key": "team", "Value": "blue"}])
+        assert usm.get_secret_value(SecretId=name)["SecretString"] == f"v{i + 1}"
+        sm.untag_resource(SecretId=name, TagKeys=["team"])
+        with raises_aws("AccessDeniedException"):
+            usm.get_secret_value(SecretId=name)
+    # A resource policy that denies: seen by the next read.
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "team", "Value": "blue"}])
+    usm.get_secret_value(SecretId=name)
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Principal": {"AWS": u.arn},
+            "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}))
+    with raises_aws("AccessDeniedException"):
+        usm.get_secret_value(SecretId=name)
+    sm.delete_resource_policy(SecretId=name)
+    usm.get_secret_value(SecretId=name)
+
+
+def test_listing_follows_creates_and_deletes(root):
+    sm = root.client("secretsmanager")
+    prefix = unique("list")
+
+    def names():
+        out, kw = [], {"MaxResults": 100}
+        while True:
+            r = sm.list_secrets(**kw)
+            out += [s["Name"] for s in r["SecretList"] if s["Name"].startswith(prefix)]
+            if "NextToken" not in r:
+                return out
+            kw["NextToken"] = r["NextToken"]
+
+    made = []
+    for i in range(ROUNDS):
+        made.append(f"{prefix}-{i}")
+        sm.create_secret(Name=made[-1], SecretString="x")
+        assert sorted(names()) == sorted(made)
+    sm.delete_secret(SecretId=made[0], ForceDeleteWithoutRecovery=True)
+    assert sorted(names()) == sorted(made[1:])
+
+
+def test_another_process_commit_is_seen_by_the_next_request(authz_server, root):
+    """The server learns of commits by other processes through SQLite's
+    data_version at the start of each request: change a secret's
+    description straight in the database, and the next DescribeSecret
+    shows it."""
+    sm = root.client("secretsmanager")
+    name = unique("foreign")
+    arn = sm.create_secret(Name=name, SecretString="x", Description="before")["ARN"]
+    for i in range(ROUNDS):
+        assert sm.describe_secret(SecretId=name)["Description"] in ("before", f"after-{i - 1}")
+        db = sqlite3.connect(str(authz_server.data_dir / "tresor.db"), timeout=10)
+        try:
+            doc = json.loads(db.execute("SELECT doc FROM entities WHERE kind = 'secret' AND arn = ?",
+                                        (arn,)).fetchone()[0])
+            doc["description"] = f"after-{i}"
+            with db:
+                db.execute("UPDATE entities SET doc = ? WHERE kind = 'secret' AND arn = ?",
+                           (json.dumps(doc), arn))
+        finally:
+            db.close()
+        assert sm.describe_secret(SecretId=name)["Description"] == f"after-{i}"
