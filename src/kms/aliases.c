@@ -61,13 +61,19 @@ static TR_RESULT alias_name(json_t *in, const char **out)
     return TR_OK;
 }
 
-/* TargetKeyId: a key id or key ARN of the caller's account and region. */
-static TR_RESULT target_key(struct req_ctx *rc, json_t *in, const char *action,
+/* TargetKeyId, checked against the model before anything is looked up
+ * (AWS validates the whole request first). */
+static TR_RESULT target_key_id(json_t *in, const char **id)
+{
+    return json_get_str(in, "TargetKeyId", true, 1, KMS_ARN_MAX, id);
+}
+
+/* The key TargetKeyId names: a key id or key ARN of the caller's account
+ * and region. */
+static TR_RESULT target_key(struct req_ctx *rc, const char *id, const char *action,
                             struct key_rec *k)
 {
-    const char *id;
     memset(k, 0, sizeof *k);
-    GUARD(json_get_str(in, "TargetKeyId", true, 1, KMS_ARN_MAX, &id));
     if (strncmp(id, "alias/", 6) == 0 ||
         (strncmp(id, "arn:", 4) == 0 && strstr(id, ":alias/")))
         BAIL(TR_E_VALIDATION, "Aliases must refer to keys. Not aliases");
@@ -100,19 +106,20 @@ KMS_HANDLER(op_create_alias)
         "AliasName", "TargetKeyId", NULL
     };
     GUARD(json_check_members(in, MEMBERS));
-    const char *name;
+    const char *name, *tid;
     struct alias_rec a;
     struct key_rec k;
     tr_result r;
     (void)out;
 
+    GUARD(target_key_id(in, &tid));
     GUARD(alias_name(in, &name));
     r = rc->st[0]->alias_get(rc->st, rc->who.account_id, rc->region, name, &a);
     if (tr_ok(r))
         BAIL(TR_E_KMS_ALREADY_EXISTS, "An alias with the name arn:aws:kms:%s:%s:%s already exists",
              rc->region, rc->who.account_id, name);
     if (tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
-    GUARD(target_key(rc, in, "kms:CreateAlias", &k));
+    GUARD(target_key(rc, tid, "kms:CreateAlias", &k));
 
     memset(&a, 0, sizeof a);
     snprintf(a.account_id, sizeof a.account_id, "%s", rc->who.account_id);
@@ -135,16 +142,17 @@ KMS_HANDLER(op_update_alias)
         "AliasName", "TargetKeyId", NULL
     };
     GUARD(json_check_members(in, MEMBERS));
-    const char *name;
+    const char *name, *tid;
     struct alias_rec a;
     struct key_rec k, old;
     tr_result r;
     (void)out;
 
     memset(&old, 0, sizeof old);
+    GUARD(target_key_id(in, &tid));
     GUARD(alias_name(in, &name));
     GUARD(alias_get(rc, name, &a));
-    GUARD(target_key(rc, in, "kms:UpdateAlias", &k));
+    GUARD(target_key(rc, tid, "kms:UpdateAlias", &k));
     /* Moving an alias needs the permission on the key it leaves, too. */
     r = kms_key_lookup(rc->st, a.target_key_id, &old);
     if (tr_ok(r)) r = kms_authorize(rc, "kms:UpdateAlias", &old, NULL);
