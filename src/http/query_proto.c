@@ -26,7 +26,36 @@ static int hexval(int c)
     return -1;
 }
 
-/* Decode [p, e) into storage; returns the offset of the NUL-terminated result. */
+/* Whether [s, s + n) is well-formed UTF-8 (RFC 3629: no overlong forms,
+ * no surrogates, nothing above U+10FFFF). */
+bool utf8_valid(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t more;
+        uint32_t cp;
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) { more = 1; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { more = 2; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { more = 3; cp = c & 0x07; }
+        else return false;
+        if (n - i - 1 < more) return false;
+        for (size_t k = 1; k <= more; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += more + 1;
+    }
+    return true;
+}
+
+/* Decode [p, e) into storage; returns the offset of the NUL-terminated
+ * result.  The decoded bytes must be UTF-8: every value reaches handlers,
+ * the store and XML replies as text. */
 static TR_RESULT decode_part(struct buf *st, const uint8_t *p, const uint8_t *e, uint32_t *off)
 {
     *off = st->len;
@@ -43,6 +72,8 @@ static TR_RESULT decode_part(struct buf *st, const uint8_t *p, const uint8_t *e,
         if (c == 0) BAIL(TR_E_QUERY_VALIDATION, "NUL character in the request body");
         GUARD(buf_append(st, &c, 1));
     }
+    if (!utf8_valid(st->data + *off, st->len - *off))
+        BAIL(TR_E_QUERY_VALIDATION, "Request parameters must be valid UTF-8");
     uint8_t z = 0;
     return buf_append(st, &z, 1);
 }
@@ -177,24 +208,6 @@ size_t form_list(const struct form *f, const char *name, const char **out, size_
         const char *v = form_get(f, key);
         if (!v) break;
         out[n++] = v;
-    }
-    return n;
-}
-
-size_t form_pairs(const struct form *f, const char *name, const char **keys,
-                  const char **values, size_t max)
-{
-    char key[256];
-    size_t n = 0;
-    for (size_t i = 1; n < max; i++) {
-        snprintf(key, sizeof key, "%s.member.%zu.Key", name, i);
-        const char *k = form_get(f, key);
-        if (!k) break;
-        snprintf(key, sizeof key, "%s.member.%zu.Value", name, i);
-        const char *v = form_get(f, key);
-        keys[n] = k;
-        values[n] = v ? v : "";
-        n++;
     }
     return n;
 }

@@ -30,10 +30,13 @@ struct form {
 };
 
 /* Decode an application/x-www-form-urlencoded body ('+' is a space,
- * %XX escapes).  More than FORM_MAX_PARAMS parameters, or a bad escape,
- * is a TR_E_QUERY_VALIDATION error. */
+ * %XX escapes).  More than FORM_MAX_PARAMS parameters, a bad escape, a
+ * NUL or a name or value that is not UTF-8 is a TR_E_QUERY_VALIDATION
+ * error. */
 TR_RESULT form_parse(const uint8_t *body, size_t len, struct form *out);
 void form_free(struct form *f);
+/* Whether [s, s + n) is well-formed UTF-8. */
+bool utf8_valid(const uint8_t *s, size_t n);
 /* The value of `key`, or NULL. */
 const char *form_get(const struct form *f, const char *key);
 /* Typed getters with AWS's validation wording (member named in lower
@@ -47,9 +50,6 @@ TR_RESULT form_bool(const struct form *f, const char *key, bool *present, bool *
 /* Values of a list parameter Name.member.1 .. Name.member.N in order
  * (stops at the first gap); at most max. */
 size_t form_list(const struct form *f, const char *name, const char **out, size_t max);
-/* Key/value pairs of Name.member.N.Key / Name.member.N.Value (tags). */
-size_t form_pairs(const struct form *f, const char *name, const char **keys,
-                  const char **values, size_t max);
 
 /* XML writing: elements with escaped text. */
 struct xml { struct buf *b; tr_result r; };

@@ -262,6 +262,33 @@ static void test_create_user_path_tags_and_special_names(void **state)
     call_ok("CreateUser", P("UserName", n64));
 }
 
+static void test_form_parse_utf8(void **state)
+{
+    (void)state;
+    static const struct { const char *body; bool ok; } v[] = {
+        { "Action=CreateUser&UserName=caf%C3%A9", true },
+        { "Action=CreateUser&Description=%F0%9F%94%91", true },
+        { "Action=CreateUser&UserName=ab%FF%FEcd", false },          /* not UTF-8 at all */
+        { "Action=CreateUser&UserName=%C3%28", false },              /* bad continuation */
+        { "Action=CreateUser&UserName=%C0%AF", false },              /* overlong '/' */
+        { "Action=CreateUser&UserName=%ED%A0%80", false },           /* a surrogate */
+        { "Action=CreateUser&UserName=%F4%90%80%80", false },        /* above U+10FFFF */
+        { "Action=CreateUser&UserName=%E2%82", false },              /* truncated */
+        { "Action=CreateUser&%FF=x", false },                        /* in a name */
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        struct form f;
+        tr_result r = form_parse((const uint8_t *)v[i].body, strlen(v[i].body), &f);
+        if (v[i].ok) {
+            assert_true(tr_ok(r));
+        } else {
+            assert_int_equal(tr_code(r), TR_E_QUERY_VALIDATION);
+            assert_string_equal(tr_last_error()->message, "Request parameters must be valid UTF-8");
+        }
+        form_free(&f);
+    }
+}
+
 static void test_create_user_validation(void **state)
 {
     (void)state;
@@ -1417,6 +1444,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_op_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_user_shape_and_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_user_path_tags_and_special_names, setup, teardown),
+        cmocka_unit_test(test_form_parse_utf8),
         cmocka_unit_test_setup_teardown(test_create_user_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_user_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_user, setup, teardown),
