@@ -232,11 +232,25 @@ static TR_RESULT parse_tags(const struct form *in, struct assume *a)
 {
     const char *keys[MAX_TAGS + 1], *values[MAX_TAGS + 1];
     char member[64];
-    size_t n = form_pairs(in, "Tags", keys, values, MAX_TAGS + 1);
+    size_t n = 0;
+    /* Tags.member.N.Key / .Value up to the first N with neither; both
+     * are required members of a Tag. */
+    for (size_t i = 1; n <= MAX_TAGS; i++) {
+        snprintf(member, sizeof member, "Tags.member.%zu.Key", i);
+        keys[n] = form_get(in, member);
+        snprintf(member, sizeof member, "Tags.member.%zu.Value", i);
+        values[n] = form_get(in, member);
+        if (!keys[n] && !values[n]) break;
+        n++;
+    }
     if (n > MAX_TAGS)
         BAIL(TR_E_QUERY_VALIDATION, "1 validation error detected: Value at 'tags' failed to satisfy "
              "constraint: Member must have length less than or equal to 50");
     for (size_t i = 0; i < n; i++) {
+        snprintf(member, sizeof member, "tags.%zu.member.key", i + 1);
+        if (!keys[i]) return invalid(member, NULL, "Member must not be null");
+        snprintf(member, sizeof member, "tags.%zu.member.value", i + 1);
+        if (!values[i]) return invalid(member, NULL, "Member must not be null");
         size_t kl = utf8_len(keys[i]), vl = utf8_len(values[i]);
         snprintf(member, sizeof member, "tags.%zu.member.key", i + 1);
         if (kl < 1) return invalid(member, keys[i], "Member must have length greater than or equal to 1");

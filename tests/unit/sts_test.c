@@ -492,6 +492,17 @@ static void test_session_policies(void **state)
     call_err("AssumeRole", kv, TR_E_QUERY_VALIDATION,
              "1 validation error detected: Value at 'policyArns' failed to satisfy constraint: "
              "Member must have length less than or equal to 10");
+
+    /* A tag needs both its Key and its Value (the model's Tag). */
+    call_err("AssumeRole", PARAMS("RoleArn", ROLE_ARN("App"), "RoleSessionName", "tv",
+                                  "Tags.member.1.Key", "team"), TR_E_QUERY_VALIDATION,
+             "1 validation error detected: Value null at 'tags.1.member.value' failed to satisfy "
+             "constraint: Member must not be null");
+    call_err("AssumeRole", PARAMS("RoleArn", ROLE_ARN("App"), "RoleSessionName", "tk",
+                                  "Tags.member.1.Key", "a", "Tags.member.1.Value", "b",
+                                  "Tags.member.2.Value", "blue"), TR_E_QUERY_VALIDATION,
+             "1 validation error detected: Value null at 'tags.2.member.key' failed to satisfy "
+             "constraint: Member must not be null");
 }
 
 static void test_tags_and_source_identity_permissions(void **state)
