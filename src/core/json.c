@@ -88,8 +88,23 @@ static void quote_value(const char *s, char *out, size_t n)
     snprintf(out, n, "'%.64s'", s);
 }
 
+static TR_RESULT get_str(json_t *in, const char *name, bool required, size_t min_len,
+                         size_t max_len, bool sensitive, const char **out);
+
 TR_RESULT json_get_str(json_t *in, const char *name, bool required,
                        size_t min_len, size_t max_len, const char **out)
+{
+    return get_str(in, name, required, min_len, max_len, false, out);
+}
+
+TR_RESULT json_get_sensitive_str(json_t *in, const char *name, bool required,
+                                 size_t min_len, size_t max_len, const char **out)
+{
+    return get_str(in, name, required, min_len, max_len, true, out);
+}
+
+static TR_RESULT get_str(json_t *in, const char *name, bool required, size_t min_len,
+                         size_t max_len, bool sensitive, const char **out)
 {
     *out = NULL;
     json_t *v = json_object_get(in, name);
@@ -106,12 +121,12 @@ TR_RESULT json_get_str(json_t *in, const char *name, bool required,
     if (len < min_len) {
         quote_value(s, q, sizeof q);
         snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min_len);
-        return json_invalid(name, q, c);
+        return json_invalid(name, sensitive ? NULL : q, c);
     }
     if (len > max_len) {
         quote_value(s, q, sizeof q);
         snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max_len);
-        return json_invalid(name, q, c);
+        return json_invalid(name, sensitive ? NULL : q, c);
     }
     *out = s;
     return TR_OK;
@@ -252,6 +267,46 @@ TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
                      len < min_len ? "greater than or equal to" : "less than or equal to",
                      len < min_len ? min_len : max_len);
             return json_invalid(name, NULL, c);
+        }
+    }
+    *out = v;
+    return TR_OK;
+}
+
+TR_RESULT json_get_struct_list(json_t *in, const char *name, bool required, size_t min_items,
+                               const struct json_field *fields, json_t **out)
+{
+    *out = NULL;
+    json_t *v = json_object_get(in, name);
+    if (!v || json_is_null(v)) {
+        if (required) return missing(name);
+        return TR_OK;
+    }
+    if (!json_is_array(v)) return wrong_type(name, v, "list");
+    char c[128];
+    if (json_array_size(v) < min_items) {
+        snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min_items);
+        return json_invalid(name, NULL, c);
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        if (!json_is_object(e)) return wrong_type(name, e, "structure");
+        const char *k;
+        json_t *m;
+        json_object_foreach(e, k, m) {
+            const struct json_field *f = fields;
+            while (f->name && strcmp(f->name, k) != 0) f++;
+            if (!f->name) BAIL(TR_E_SERIALIZATION, "Unknown member '%.64s' in the request", k);
+            if (json_is_null(m)) continue;
+            if (!json_is_string(m)) return wrong_type(f->name, m, "string");
+            size_t len = utf8_len(json_string_value(m), json_string_length(m));
+            if (len < f->min_len || len > f->max_len) {
+                snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]",
+                         len < f->min_len ? "greater than or equal to" : "less than or equal to",
+                         len < f->min_len ? f->min_len : f->max_len);
+                return json_invalid(name, NULL, c);
+            }
         }
     }
     *out = v;

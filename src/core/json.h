@@ -31,6 +31,10 @@ TR_RESULT json_check_members(json_t *in, const char *const *allowed);
  * counted in characters (UTF-8 code points), as AWS counts it. */
 TR_RESULT json_get_str(json_t *in, const char *name, bool required,
                        size_t min_len, size_t max_len, const char **out);
+/* The same for a member the model marks sensitive (a token, a password):
+ * its value is never quoted in the validation message. */
+TR_RESULT json_get_sensitive_str(json_t *in, const char *name, bool required,
+                                 size_t min_len, size_t max_len, const char **out);
 /* Integer member; *present tells whether it was there. */
 TR_RESULT json_get_int(json_t *in, const char *name, bool required,
                        int64_t min, int64_t max, bool *present, int64_t *out);
@@ -44,6 +48,18 @@ TR_RESULT json_get_blob(json_t *in, const char *name, bool required,
 TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
                             size_t max_items, size_t min_len, size_t max_len,
                             json_t **out);
+/* One string member of the structures of a list (json_get_struct_list):
+ * optional, min..max characters. */
+struct json_field {
+    const char *name;
+    size_t min_len, max_len;
+};
+/* An array member of structures whose members are the NULL-name
+ * terminated `fields` (strings; any other member is a
+ * SerializationException), with at least min_items elements; *out is
+ * NULL when absent. */
+TR_RESULT json_get_struct_list(json_t *in, const char *name, bool required, size_t min_items,
+                               const struct json_field *fields, json_t **out);
 /* An object member whose values are all strings; *out is NULL when
  * absent. */
 TR_RESULT json_get_str_map(json_t *in, const char *name, json_t **out);

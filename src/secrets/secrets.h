@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/result.h"
 #include "http/op.h"
 #include "iam/authz.h"
@@ -219,6 +220,8 @@ TR_RESULT sm_check_members(json_t *in, const char *const *allowed);
 /* Tags member: a list of {Key, Value}, at most 50, key 1..128, value
  * 0..256, no "aws:" prefix, no duplicate keys.  *out NULL when absent. */
 TR_RESULT sm_get_tags(json_t *in, const char *member, json_t **out);
+/* The fields of an AddReplicaRegions element (unsupported.c). */
+extern const struct json_field sm_replica_fields[];
 
 /* ---- replies ------------------------------------------------------------ */
 

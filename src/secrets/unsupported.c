@@ -19,6 +19,7 @@
  */
 #include "secrets/manage.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -39,15 +40,31 @@ static TR_RESULT refuse(struct req_ctx *rc, const char *action, const char *id,
     BAIL(TR_E_SM_INVALID_REQUEST, "%s", msg);
 }
 
-/* A required list member with at least one element. */
-static TR_RESULT required_list(json_t *in, const char *name)
+/* The model's ReplicaRegionType and ExternalSecretRotationMetadataItem. */
+const struct json_field sm_replica_fields[] = {
+    { "Region", 1, 128 }, { "KmsKeyId", 0, 2048 }, { NULL, 0, 0 },
+};
+static const struct json_field ROTATION_METADATA_FIELDS[] = {
+    { "Key", 1, 256 }, { "Value", 1, 2048 }, { NULL, 0, 0 },
+};
+
+/* RotationRules: a structure of AutomaticallyAfterDays (1..1000),
+ * Duration (2..3 characters) and ScheduleExpression (1..256). */
+static TR_RESULT rotation_rules(json_t *in)
 {
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) return json_invalid(name, "null", "Member must not be null");
-    if (!json_is_array(v)) BAIL(TR_E_SERIALIZATION, "Unexpected value for member '%s': expected list", name);
-    if (json_array_size(v) < 1)
-        return json_invalid(name, NULL, "Member must have length greater than or equal to 1");
-    return TR_OK;
+    static const char *const MEMBERS[] = {
+        "AutomaticallyAfterDays", "Duration", "ScheduleExpression", NULL
+    };
+    json_t *rules = json_object_get(in, "RotationRules");
+    const char *s;
+    int64_t days;
+    if (!rules || json_is_null(rules)) return TR_OK;
+    if (!json_is_object(rules))
+        BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'RotationRules': expected structure");
+    GUARD(json_check_members(rules, MEMBERS));
+    GUARD(json_get_int(rules, "AutomaticallyAfterDays", false, 1, 1000, NULL, &days));
+    GUARD(json_get_str(rules, "Duration", false, 2, 3, &s));
+    return json_get_str(rules, "ScheduleExpression", false, 1, 256, &s);
 }
 
 SM_HANDLER(sm_op_replicate_secret_to_regions)
@@ -57,10 +74,11 @@ SM_HANDLER(sm_op_replicate_secret_to_regions)
     };
     const char *id;
     bool force = false;
+    json_t *regions;
     (void)out;
     GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
-    GUARD(required_list(in, "AddReplicaRegions"));
+    GUARD(json_get_struct_list(in, "AddReplicaRegions", true, 1, sm_replica_fields, &regions));
     GUARD(json_get_bool(in, "ForceOverwriteReplicaSecret", NULL, &force));
     return refuse(rc, "secretsmanager:ReplicateSecretToRegions", id, NULL, 0, MSG_REPLICATION);
 }
@@ -69,10 +87,13 @@ SM_HANDLER(sm_op_remove_regions_from_replication)
 {
     static const char *const MEMBERS[] = { "SecretId", "RemoveReplicaRegions", NULL };
     const char *id;
+    json_t *regions;
     (void)out;
     GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
-    GUARD(required_list(in, "RemoveReplicaRegions"));
+    GUARD(json_get_str_list(in, "RemoveReplicaRegions", true, SIZE_MAX, 1, 128, &regions));
+    if (json_array_size(regions) < 1)
+        return json_invalid("RemoveReplicaRegions", NULL, "Member must have length greater than or equal to 1");
     return refuse(rc, "secretsmanager:RemoveRegionsFromReplication", id, NULL, 0, MSG_REPLICATION);
 }
 
@@ -94,6 +115,7 @@ SM_HANDLER(sm_op_rotate_secret)
     };
     const char *id, *token, *lambda, *role;
     bool now = true;
+    json_t *metadata;
     struct ctx_builder c;
     tr_result r;
     (void)out;
@@ -103,9 +125,9 @@ SM_HANDLER(sm_op_rotate_secret)
     GUARD(json_get_str(in, "RotationLambdaARN", false, 0, 2048, &lambda));
     GUARD(json_get_str(in, "ExternalSecretRotationRoleArn", false, 20, 2048, &role));
     GUARD(json_get_bool(in, "RotateImmediately", NULL, &now));
-    json_t *rules = json_object_get(in, "RotationRules");
-    if (rules && !json_is_null(rules) && !json_is_object(rules))
-        BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'RotationRules': expected structure");
+    GUARD(rotation_rules(in));
+    GUARD(json_get_struct_list(in, "ExternalSecretRotationMetadata", false, 0,
+                               ROTATION_METADATA_FIELDS, &metadata));
     sm_ctx_init(&c);
     r = lambda ? iam_ctx_add(&c, "secretsmanager:RotationLambdaARN", lambda) : TR_OK;
     if (tr_ok(r))

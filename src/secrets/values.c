@@ -214,13 +214,16 @@ static TR_RESULT new_version(struct req_ctx *rc, struct secret *s, const char *t
 
 /* ---- CreateSecret ----------------------------------------------------------- */
 
-static TR_RESULT refuse_replicas(json_t *in)
+/* AddReplicaRegions, checked against the model with the other members;
+ * refused (refuse_replicas) once the caller is authorized. */
+static TR_RESULT get_replicas(json_t *in, json_t **out)
 {
-    json_t *l = json_object_get(in, "AddReplicaRegions");
-    if (!l || json_is_null(l)) return TR_OK;
-    if (!json_is_array(l))
-        BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'AddReplicaRegions': expected list");
-    if (json_array_size(l) == 0) return TR_OK;
+    return json_get_struct_list(in, "AddReplicaRegions", false, 1, sm_replica_fields, out);
+}
+
+static TR_RESULT refuse_replicas(json_t *l)
+{
+    if (!l) return TR_OK;
     BAIL(TR_E_SM_INVALID_REQUEST, "tresor does not support replication of secrets to other "
          "Regions.");
 }
@@ -235,7 +238,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     struct secret s, old;
     struct ctx_builder *c = NULL;
     const char *name, *token, *desc, *kms_id, *type;
-    json_t *tags, *reply = NULL;
+    json_t *tags, *replicas, *reply = NULL;
     bool has_value, binary, found = false, force = false, managed = false;
     char *arn = NULL, *key_arn = NULL;
     tr_result r;
@@ -251,6 +254,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     GUARD(json_get_str(in, "Type", false, 0, 256, &type));
     GUARD(json_get_bool(in, "ForceOverwriteReplicaSecret", NULL, &force));
     GUARD(sm_get_tags(in, "Tags", &tags));
+    GUARD(get_replicas(in, &replicas));
     r = get_value(in, &pt, &has_value, &binary);
     if (tr_ok(r) && has_value && !token)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_NEED_TOKEN);
@@ -271,7 +275,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     if (tr_ok(r)) r = sm_authorize_account(rc, "secretsmanager:CreateSecret", arn, c->e, c->n);
     if (tr_ok(r) && json_array_size(tags) > 0)
         r = sm_authorize_account(rc, "secretsmanager:TagResource", arn, c->e, c->n);
-    if (tr_ok(r)) r = refuse_replicas(in);
+    if (tr_ok(r)) r = refuse_replicas(replicas);
     if (tr_failed(r)) goto fail;
 
     /* The name: free, pending deletion, or an idempotent retry. */
@@ -779,7 +783,7 @@ SM_VALUE_HANDLER(sm_op_put_secret_value)
     GUARD(sm_get_secret_id(in, &id));
     GUARD(get_token(in, &token));
     GUARD(get_stages(in, labels, &nlabels));
-    GUARD(json_get_str(in, "RotationToken", false, 36, 256, &rot));
+    GUARD(json_get_sensitive_str(in, "RotationToken", false, 36, 256, &rot));
     r = get_value(in, &pt, &has_value, &binary);
     if (tr_failed(r)) goto fail;
     r = sm_find_authorized(rc, "secretsmanager:PutSecretValue", id, NULL, 0, true, &s);

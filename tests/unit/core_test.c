@@ -233,6 +233,52 @@ static void test_json_lists_maps(void **state)
     json_decref(in);
 }
 
+static void test_json_sensitive_str(void **state)
+{
+    (void)state;
+    json_t *in = parse("{\"RotationToken\":\"tok-SECRET-tok\"}");
+    const char *s;
+    tr_result r = json_get_sensitive_str(in, "RotationToken", false, 1, 5, &s);
+    assert_int_equal(tr_code(r), TR_E_VALIDATION);
+    assert_string_equal(tr_last_error()->message,
+        "1 validation error detected: Value at 'rotationToken' failed to satisfy constraint: "
+        "Member must have length less than or equal to 5");
+    r = json_get_sensitive_str(in, "RotationToken", false, 20, 50, &s);
+    assert_int_equal(tr_code(r), TR_E_VALIDATION);
+    assert_null(strstr(tr_last_error()->message, "SECRET"));
+    assert_true(tr_ok(json_get_sensitive_str(in, "RotationToken", true, 1, 50, &s)));
+    assert_string_equal(s, "tok-SECRET-tok");
+    json_decref(in);
+}
+
+static void test_json_struct_list(void **state)
+{
+    (void)state;
+    static const struct json_field f[] = { { "Region", 1, 8 }, { "KmsKeyId", 0, 4 }, { NULL, 0, 0 } };
+    json_t *in = parse("{\"Ok\":[{\"Region\":\"us-x-1\"},{\"Region\":\"eu-x-1\",\"KmsKeyId\":\"\"}],"
+                       "\"Empty\":[],\"Long\":[{\"Region\":\"123456789\"}],\"Short\":[{\"Region\":\"\"}],"
+                       "\"Unknown\":[{\"Bogus\":\"x\"}],\"NotObj\":[\"us-x-1\"],\"NotStr\":[{\"Region\":1}],"
+                       "\"NotList\":{}}");
+    json_t *o;
+    assert_true(tr_ok(json_get_struct_list(in, "Ok", true, 1, f, &o)));
+    assert_int_equal(json_array_size(o), 2);
+    assert_true(tr_ok(json_get_struct_list(in, "Absent", false, 1, f, &o)));
+    assert_null(o);
+    assert_int_equal(tr_code(json_get_struct_list(in, "Absent", true, 1, f, &o)), TR_E_VALIDATION);
+    assert_int_equal(tr_code(json_get_struct_list(in, "Empty", false, 1, f, &o)), TR_E_VALIDATION);
+    assert_string_equal(tr_last_error()->message,
+        "1 validation error detected: Value at 'empty' failed to satisfy constraint: "
+        "Member must have length greater than or equal to 1");
+    assert_true(tr_ok(json_get_struct_list(in, "Empty", false, 0, f, &o)));
+    assert_int_equal(tr_code(json_get_struct_list(in, "Long", false, 1, f, &o)), TR_E_VALIDATION);
+    assert_int_equal(tr_code(json_get_struct_list(in, "Short", false, 1, f, &o)), TR_E_VALIDATION);
+    assert_int_equal(tr_code(json_get_struct_list(in, "Unknown", false, 1, f, &o)), TR_E_SERIALIZATION);
+    assert_int_equal(tr_code(json_get_struct_list(in, "NotObj", false, 1, f, &o)), TR_E_SERIALIZATION);
+    assert_int_equal(tr_code(json_get_struct_list(in, "NotStr", false, 1, f, &o)), TR_E_SERIALIZATION);
+    assert_int_equal(tr_code(json_get_struct_list(in, "NotList", false, 1, f, &o)), TR_E_SERIALIZATION);
+    json_decref(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +294,8 @@ int main(void)
         cmocka_unit_test(test_b64),
         cmocka_unit_test(test_json_blob),
         cmocka_unit_test(test_json_lists_maps),
+        cmocka_unit_test(test_json_sensitive_str),
+        cmocka_unit_test(test_json_struct_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
