@@ -267,6 +267,22 @@ static TR_RESULT run_query_op(struct req_ctx *rc, const struct qservice *qs,
                       resp->request_id, op->name);
 }
 
+/* The query service a request's credential scope names, without checking
+ * the signature (for errors raised before it can be checked); NULL when
+ * the scope names none. */
+static const struct qservice *scope_qservice(const struct http_request *rq)
+{
+    struct sigv4_request sreq = {
+        .method = rq->method, .path = rq->path, .query = rq->query,
+        .headers = rq->headers, .nheaders = rq->nheaders,
+    };
+    struct sigv4_auth auth;
+    if (tr_failed(sigv4_parse(&sreq, &auth))) return NULL;
+    for (size_t i = 0; i < sizeof qservices / sizeof qservices[0]; i++)
+        if (strcmp(auth.service, qservices[i].signing_name) == 0) return &qservices[i];
+    return NULL;
+}
+
 /* Release what the request loaded lazily (the caller's identity side). */
 static void release_ctx(struct req_ctx *rc)
 {
@@ -367,13 +383,24 @@ static void route(const struct server_env *env, const struct http_request *rq,
      * invalidates its caches (store.h generation). */
     if (env->st) env->st[0]->refresh(env->st);
 
+    target = http_header(rq, "X-Amz-Target");
+    bool query = !target && strcmp(rq->method, "POST") == 0 && strcmp(rq->path, "/") == 0;
     if (rq->too_large) {
+        /* In the shape of the protocol the request speaks: XML for a
+         * query-protocol request, else JSON with the service's own
+         * message member. */
+        const struct qservice *qs = query ? scope_qservice(rq) : NULL;
         r = tr_fail_at(__FILE__, __LINE__, TR_E_REQUEST_TOO_LARGE,
                        "Request body exceeds the limit of %u bytes", REQUEST_BODY_MAX);
+        if (query) {
+            render_query_error(qs, resp);
+            log_request(rq, NULL, NULL, resp, start);
+            return;
+        }
+        svc = find_service(target);
         goto fail;
     }
-    target = http_header(rq, "X-Amz-Target");
-    if (!target && strcmp(rq->method, "POST") == 0 && strcmp(rq->path, "/") == 0) {
+    if (query) {
         char action[96] = "";
         handle_query(env, rq, resp, &rc, action);
         log_request(rq, action[0] ? action : NULL, rc.who.arn[0] ? &rc.who : NULL, resp, start);
