@@ -82,3 +82,25 @@ def pytest_runtest_makereport(item, call):
     if rep.failed:
         for srv in list(ACTIVE_SERVERS):
             rep.sections.append((f"tresor[{srv.name}] logs", srv.log_tail()))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The size of the bad-input matrix (bad_input.py), when it ran."""
+    import sys
+    mod = sys.modules.get("bad_input")
+    if mod is None or not mod.MATRIX:
+        return
+    counts = mod.MATRIX
+    tr = terminalreporter
+    tr.section("bad-input matrix")
+    ops = {(s, o) for s, o, _ in counts}
+    tr.write_line(f"{sum(counts.values())} cases over {len(ops)} operations")
+    for svc in ("kms", "secretsmanager", "iam", "sts", "protocol"):
+        n = sum(v for (s, _, _), v in counts.items() if s == svc)
+        if n:
+            nops = len({o for s, o in ops if s == svc})
+            tr.write_line(f"  {svc:15} {n:6} cases, {nops:3} operations")
+    kinds = {}
+    for (_, _, k), v in counts.items():
+        kinds[k] = kinds.get(k, 0) + v
+    tr.write_line("  by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
