@@ -267,19 +267,40 @@ static TR_RESULT run_query_op(struct req_ctx *rc, const struct qservice *qs,
                       resp->request_id, op->name);
 }
 
-/* The query service a request's credential scope names, without checking
- * the signature (for errors raised before it can be checked); NULL when
- * the scope names none. */
-static const struct qservice *scope_qservice(const struct http_request *rq)
+/* The service name of a request's credential scope, read without checking
+ * the signature (for errors raised before it can be checked); false when
+ * there is none.  May overwrite the last error: call before setting one. */
+static bool scope_service(const struct http_request *rq, char name[64])
 {
     struct sigv4_request sreq = {
         .method = rq->method, .path = rq->path, .query = rq->query,
         .headers = rq->headers, .nheaders = rq->nheaders,
     };
     struct sigv4_auth auth;
-    if (tr_failed(sigv4_parse(&sreq, &auth))) return NULL;
+    bool ok = tr_ok(sigv4_parse(&sreq, &auth));
+    if (ok) snprintf(name, 64, "%s", auth.service);
+    return ok;
+}
+
+/* The query service the credential scope names, or NULL. */
+static const struct qservice *scope_qservice(const struct http_request *rq)
+{
+    char name[64];
+    if (!scope_service(rq, name)) return NULL;
     for (size_t i = 0; i < sizeof qservices / sizeof qservices[0]; i++)
-        if (strcmp(auth.service, qservices[i].signing_name) == 0) return &qservices[i];
+        if (strcmp(name, qservices[i].signing_name) == 0) return &qservices[i];
+    return NULL;
+}
+
+/* The awsJson1_1 service the credential scope names, or NULL: a request
+ * signed for KMS or Secrets Manager that lacks X-Amz-Target is that
+ * service's unknown operation, not a query-protocol request. */
+static const struct service *scope_json_service(const struct http_request *rq)
+{
+    char name[64];
+    if (!scope_service(rq, name)) return NULL;
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
+        if (strcmp(name, services[i].signing_name) == 0) return &services[i];
     return NULL;
 }
 
@@ -398,6 +419,10 @@ static void route(const struct server_env *env, const struct http_request *rq,
             return;
         }
         svc = find_service(target);
+        goto fail;
+    }
+    if (query && (svc = scope_json_service(rq)) != NULL) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, NULL);
         goto fail;
     }
     if (query) {
