@@ -699,6 +699,13 @@ static enum tr_err denied_code(const char *service)
     return TR_E_ACCESS_DENIED;
 }
 
+TR_RESULT iam_identity_get(struct req_ctx *rc)
+{
+    ENSURE_REF(rc);
+    if (rc->identity) return TR_OK;
+    return identity_for(rc);
+}
+
 TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct eval_result *out)
 {
     struct ctx_builder *cb = NULL;
@@ -709,7 +716,7 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     ENSURE_REF(ar);
     ENSURE_REF(ar->action);
     ENSURE_REF(ar->resource);
-    if (!rc->identity) GUARD(identity_for(rc));
+    GUARD(iam_identity_get(rc));
     const struct identity *id = rc->identity;
 
     cb = malloc(sizeof *cb);

@@ -38,6 +38,10 @@ struct identity {
 /* Load who's identity side (policies compiled through policy_cache_get). */
 TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct identity *out);
 void iam_identity_free(struct identity *id);
+/* rc->identity, loaded (or borrowed from the identity cache) on first use;
+ * the router releases it (iam_identity_release).  Credentials of a user or
+ * role that no longer exists are TR_E_UNRECOGNIZED_CLIENT. */
+TR_RESULT iam_identity_get(struct req_ctx *rc);
 
 /* The identity cache (`tresor serve` turns it on): each thread keeps the
  * identities it loaded last, keyed by the principal and its access key,

@@ -84,6 +84,11 @@
 static TR_RESULT op_get_caller_identity(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
     (void)in;
+    /* No permission is needed, but a user or role session must still
+     * exist: the session of a deleted role is as invalid here as
+     * everywhere else.  (An account root always exists; in dev mode it
+     * stands for any unknown key.) */
+    if (rc->who.type != PRINCIPAL_ROOT) GUARD(iam_identity_get(rc));
     xml_text(out, "UserId", rc->who.id);
     xml_text(out, "Account", rc->who.account_id);
     xml_text(out, "Arn", rc->who.arn);

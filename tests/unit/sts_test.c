@@ -210,7 +210,12 @@ static void test_op_table(void **state)
     assert_int_equal(find_op("GetSessionToken")->flags & OP_WRITE, OP_WRITE);
     assert_int_equal(find_op("GetCallerIdentity")->flags & OP_WRITE, 0);
     assert_string_equal(find_op("AssumeRole")->action, "sts:AssumeRole");
+    /* GetCallerIdentity needs no permission, but a caller that no longer
+     * exists is refused as everywhere else. */
     as_user("alice", "AIDAALICE00000000001");
+    call_err("GetCallerIdentity", NULL, TR_E_UNRECOGNIZED_CLIENT,
+             "The security token included in the request is invalid.");
+    put_user("alice", "AIDAALICE00000000001", NULL);
     call_ok("GetCallerIdentity", NULL);
     assert_string_equal(get("UserId"), "AIDAALICE00000000001");
     assert_string_equal(get("Account"), ACCT);
