@@ -219,11 +219,26 @@ static void put(struct xml *x, const char *s, size_t n)
     if (tr_ok(x->r)) x->r = buf_append(x->b, s, n);
 }
 
-static void put_escaped(struct xml *x, const char *s)
+/* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_seq(const uint8_t *s, size_t n)
 {
-    const char *run = s;
-    for (; *s; s++) {
+    size_t len = s[0] < 0x80 ? 1 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
+    if (len > n || !utf8_valid(s, len)) return 0;
+    return len;
+}
+
+/* Text content: the five XML escapes and CR; what XML 1.0 cannot carry
+ * at all -- control characters other than tab and newline, and bytes that
+ * are not UTF-8 (a value quoted in a message may be cut mid-character) --
+ * becomes U+FFFD, so every reply parses. */
+static void put_escaped(struct xml *x, const char *text)
+{
+    static const char REPLACEMENT[] = "\xEF\xBF\xBD";
+    const uint8_t *s = (const uint8_t *)text, *run = s;
+    size_t left = strlen(text);
+    while (left) {
         const char *rep = NULL;
+        size_t n = 1;
         switch (*s) {
         case '&': rep = "&amp;"; break;
         case '<': rep = "&lt;"; break;
@@ -231,15 +246,21 @@ static void put_escaped(struct xml *x, const char *s)
         case '"': rep = "&quot;"; break;
         case '\'': rep = "&apos;"; break;
         case '\r': rep = "&#xD;"; break;
-        default: break;
+        case '\t': case '\n': break;
+        default:
+            if (*s < 0x20) rep = REPLACEMENT;
+            else if (*s >= 0x80 && (n = utf8_seq(s, left)) == 0) { rep = REPLACEMENT; n = 1; }
+            break;
         }
         if (rep) {
-            put(x, run, (size_t)(s - run));
+            put(x, (const char *)run, (size_t)(s - run));
             put(x, rep, strlen(rep));
-            run = s + 1;
+            run = s + n;
         }
+        s += n;
+        left -= n;
     }
-    put(x, run, (size_t)(s - run));
+    put(x, (const char *)run, (size_t)(s - run));
 }
 
 void xml_open(struct xml *x, const char *tag)

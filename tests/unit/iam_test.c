@@ -289,6 +289,29 @@ static void test_form_parse_utf8(void **state)
     }
 }
 
+static void test_xml_text_is_always_well_formed(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *out; } v[] = {
+        { "plain", "<T>plain</T>" },
+        { "<a & 'b'>\"", "<T>&lt;a &amp; &apos;b&apos;&gt;&quot;</T>" },
+        { "tab\tnl\ncr\r", "<T>tab\tnl\ncr&#xD;</T>" },
+        { "caf\xC3\xA9 \xF0\x9F\x94\x91", "<T>caf\xC3\xA9 \xF0\x9F\x94\x91</T>" },
+        { "a\x01" "b\x1B", "<T>a\xEF\xBF\xBD" "b\xEF\xBF\xBD</T>" }, /* control characters */
+        { "x\xFFy", "<T>x\xEF\xBF\xBDy</T>" },                       /* not UTF-8 */
+        { "cut \xE2\x82", "<T>cut \xEF\xBF\xBD\xEF\xBF\xBD</T>" },    /* cut mid-character */
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        struct buf b = BUF_INIT(256);
+        struct xml x = { .b = &b, .r = TR_OK };
+        xml_text(&x, "T", v[i].in);
+        assert_true(tr_ok(x.r));
+        assert_int_equal(b.len, strlen(v[i].out));
+        assert_memory_equal(b.data, v[i].out, b.len);
+        buf_free(&b);
+    }
+}
+
 static void test_create_user_validation(void **state)
 {
     (void)state;
@@ -1445,6 +1468,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_user_shape_and_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_user_path_tags_and_special_names, setup, teardown),
         cmocka_unit_test(test_form_parse_utf8),
+        cmocka_unit_test(test_xml_text_is_always_well_formed),
         cmocka_unit_test_setup_teardown(test_create_user_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_user_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_user, setup, teardown),
