@@ -175,17 +175,22 @@ static long utf8_next(const unsigned char **p)
     return c;
 }
 
-TR_RESULT iam_param_document(const struct form *in, const char *key, const char **out)
+TR_RESULT iam_check_document_chars(const char *key, const char *doc)
 {
-    GUARD(form_str(in, key, true, 1, 131072, out));
-    const unsigned char *p = (const unsigned char *)*out;
+    const unsigned char *p = (const unsigned char *)doc;
     while (*p) {
         long c = utf8_next(&p);
         if (c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c <= 0xFF)) continue;
-        return iam_invalid(key, *out, "Member must satisfy regular expression pattern: "
-                                      "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
+        return iam_invalid(key, doc, "Member must satisfy regular expression pattern: "
+                                     "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
     }
     return TR_OK;
+}
+
+TR_RESULT iam_param_document(const struct form *in, const char *key, const char **out)
+{
+    GUARD(form_str(in, key, true, 1, 131072, out));
+    return iam_check_document_chars(key, *out);
 }
 
 TR_RESULT iam_param_arn(const struct form *in, const char *key, bool required, const char **out)
@@ -310,7 +315,16 @@ TR_RESULT iam_page_params(const struct form *in, struct iam_page *pg)
     int64_t max = 100;
     GUARD(form_int(in, "MaxItems", false, 1, 1000, &present, &max));
     pg->max = (size_t)max;
-    return form_str(in, "Marker", false, 1, 320, &pg->marker);
+    GUARD(form_str(in, "Marker", false, 1, 320, &pg->marker));
+    /* The model's markerType pattern [\u0020-\u00FF]+. */
+    for (const unsigned char *c = (const unsigned char *)pg->marker; c && *c; c++) {
+        bool two = (c[0] == 0xC2 || c[0] == 0xC3) && c[1];
+        if (*c < 0x20 || (*c >= 0x80 && !two))
+            return iam_invalid("Marker", pg->marker,
+                               "Member must satisfy regular expression pattern: [\\u0020-\\u00FF]+");
+        if (two) c++;
+    }
+    return TR_OK;
 }
 
 void iam_page_end(struct xml *x, bool truncated, const char *next)

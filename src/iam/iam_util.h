@@ -63,6 +63,9 @@ TR_RESULT iam_param_path_prefix(const struct form *in, const char *key, const ch
  * and dflt, else NULL when absent. */
 TR_RESULT iam_param_policy_path(const struct form *in, const char *key, bool dflt,
                                 const char **out);
+/* A policy document's characters: the model's policyDocumentType pattern
+ * [\u0009\u000A\u000D\u0020-\u00FF]+ (ValidationError naming key). */
+TR_RESULT iam_check_document_chars(const char *key, const char *doc);
 /* A policy document (1..131072 of [\u0009\u000A\u000D\u0020-\u00FF]). */
 TR_RESULT iam_param_document(const struct form *in, const char *key, const char **out);
 /* An ARN parameter (20..2048 characters). */

@@ -59,6 +59,7 @@
 #include "http/query_proto.h"
 #include "iam/arn.h"
 #include "iam/authz.h"
+#include "iam/iam_util.h"
 #include "kms/keyring.h"
 
 #define ROLE_CHAINING_MSG "The requested DurationSeconds exceeds the 1 hour session limit for roles " \
@@ -321,6 +322,7 @@ static TR_RESULT parse_assume(const struct form *in, struct assume *a)
                   &a->session_name));
     GUARD(form_int(in, "DurationSeconds", false, 900, 43200, &a->has_duration, &a->duration));
     GUARD(opt_str(in, "Policy", "policy", 1, 2048, NULL, NULL, &a->policy));
+    if (a->policy) GUARD(iam_check_document_chars("Policy", a->policy));
     GUARD(parse_policy_arns(in, a));
     GUARD(opt_str(in, "ExternalId", "externalId", 2, 1224, "+=,.@:/-", "[\\w+=,.@:\\/-]*", &a->external_id));
     GUARD(parse_tags(in, a));
