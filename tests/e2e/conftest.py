@@ -93,13 +93,16 @@ def pytest_terminal_summary(terminalreporter):
     counts = mod.MATRIX
     tr = terminalreporter
     tr.section("bad-input matrix")
-    ops = {(s, o) for s, o, _ in counts}
-    tr.write_line(f"{sum(counts.values())} cases over {len(ops)} operations")
+    served = {(s, o) for s, o, k in counts if k != "unserved" and s != "protocol"}
+    unserved = {(s, o) for s, o, k in counts if k == "unserved"}
+    tr.write_line(f"{sum(counts.values())} cases: {len(served)} operations served, "
+                  f"{len(unserved)} of the models' other operations, and the protocol")
     for svc in ("kms", "secretsmanager", "iam", "sts", "protocol"):
         n = sum(v for (s, _, _), v in counts.items() if s == svc)
         if n:
-            nops = len({o for s, o in ops if s == svc})
-            tr.write_line(f"  {svc:15} {n:6} cases, {nops:3} operations")
+            ns = len({o for s, o in served if s == svc})
+            nu = len({o for s, o in unserved if s == svc})
+            tr.write_line(f"  {svc:15} {n:6} cases, {ns:3} operations served, {nu:3} not")
     kinds = {}
     for (_, _, k), v in counts.items():
         kinds[k] = kinds.get(k, 0) + v
