@@ -102,7 +102,8 @@ def pytest_terminal_summary(terminalreporter):
         if n:
             ns = len({o for s, o in served if s == svc})
             nu = len({o for s, o in unserved if s == svc})
-            tr.write_line(f"  {svc:15} {n:6} cases, {ns:3} operations served, {nu:3} not")
+            tr.write_line(f"  {svc:15} {n:6} cases" + (
+                "" if svc == "protocol" else f", {ns:3} operations served, {nu:3} not"))
     kinds = {}
     for (_, _, k), v in counts.items():
         kinds[k] = kinds.get(k, 0) + v
