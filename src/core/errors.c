@@ -1,7 +1,8 @@
 /*
  * errors.c -- the error table and the per-thread last-error slot.
  *
- * BAIL sites record a code, a client-visible message and file:line here.
+ * BAIL sites record a code, a client-visible message (always well-formed
+ * UTF-8, core/utf8.h) and file:line here.
  * The request coordinator reads it once to render the AWS error reply and
  * the log line, then clears it.
  */
@@ -9,6 +10,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+
+#include "core/utf8.h"
 
 static const struct { const char *type; int status; } table[TR_E__COUNT] = {
     [TR_E_OK] = { "", 200 },
@@ -44,6 +47,8 @@ tr_result tr_fail_at(const char *file, int line, enum tr_err code,
         va_start(ap, fmt);
         vsnprintf(last.message, sizeof last.message, fmt, ap);
         va_end(ap);
+        /* Quoted values may be cut mid-character: replies carry UTF-8. */
+        utf8_repair(last.message, sizeof last.message);
     }
     return (tr_result){ (int)code };
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/json.h"
+#include "core/utf8.h"
 
 static int hexval(int c)
 {
@@ -24,33 +25,6 @@ static int hexval(int c)
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
-}
-
-/* Whether [s, s + n) is well-formed UTF-8 (RFC 3629: no overlong forms,
- * no surrogates, nothing above U+10FFFF). */
-bool utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t more;
-        uint32_t cp;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) { more = 1; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { more = 2; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { more = 3; cp = c & 0x07; }
-        else return false;
-        if (n - i - 1 < more) return false;
-        for (size_t k = 1; k <= more; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += more + 1;
-    }
-    return true;
 }
 
 /* Decode [p, e) into storage; returns the offset of the NUL-terminated
@@ -217,14 +191,6 @@ size_t form_list(const struct form *f, const char *name, const char **out, size_
 static void put(struct xml *x, const char *s, size_t n)
 {
     if (tr_ok(x->r)) x->r = buf_append(x->b, s, n);
-}
-
-/* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_seq(const uint8_t *s, size_t n)
-{
-    size_t len = s[0] < 0x80 ? 1 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
-    if (len > n || !utf8_valid(s, len)) return 0;
-    return len;
 }
 
 /* Text content: the five XML escapes and CR; what XML 1.0 cannot carry

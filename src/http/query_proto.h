@@ -35,8 +35,6 @@ struct form {
  * error. */
 TR_RESULT form_parse(const uint8_t *body, size_t len, struct form *out);
 void form_free(struct form *f);
-/* Whether [s, s + n) is well-formed UTF-8. */
-bool utf8_valid(const uint8_t *s, size_t n);
 /* The value of `key`, or NULL. */
 const char *form_get(const struct form *f, const char *key);
 /* Typed getters with AWS's validation wording (member named in lower

@@ -14,6 +14,7 @@
 #include "core/json.h"
 #include "core/result.h"
 #include "core/secmem.h"
+#include "core/utf8.h"
 
 static void test_buf_caps(void **state)
 {
@@ -279,6 +280,30 @@ static void test_json_struct_list(void **state)
     json_decref(in);
 }
 
+static void test_utf8(void **state)
+{
+    (void)state;
+    static const struct { const char *s; bool ok; } v[] = {
+        { "", true }, { "plain", true }, { "caf\xC3\xA9", true }, { "\xF0\x9F\x94\x91", true },
+        { "\xEF\xBF\xBD", true }, { "\xFF", false }, { "\xC3(", false }, { "\xC0\xAF", false },
+        { "\xE0\x80\xAF", false }, { "\xED\xA0\x80", false }, { "\xF4\x90\x80\x80", false },
+        { "\xE2\x82", false }, { "\x80", false },
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        assert_int_equal(utf8_valid((const uint8_t *)v[i].s, strlen(v[i].s)), v[i].ok);
+    char b[32] = "ab\xFF" "c\xE2\x82";
+    utf8_repair(b, sizeof b);
+    assert_string_equal(b, "ab\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD");
+    /* cut at a character boundary when the repair does not fit */
+    char t[8] = "a\xFF\xFF";
+    utf8_repair(t, 6);
+    assert_string_equal(t, "a\xEF\xBF\xBD");
+    /* a message quoting a value cut mid-character is repaired */
+    tr_result r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION, "Value '%.4s' at 'x'", "ab\xE2\x82\xAC");
+    (void)r;
+    assert_string_equal(tr_last_error()->message, "Value 'ab\xEF\xBF\xBD\xEF\xBF\xBD' at 'x'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_json_lists_maps),
         cmocka_unit_test(test_json_sensitive_str),
         cmocka_unit_test(test_json_struct_list),
+        cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
