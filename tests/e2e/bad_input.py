@@ -301,6 +301,11 @@ def _constraint_cases(service, name, shape, value, params, validation, sensitive
         if "max" in md and md["max"] < BODY_CAP // 2:
             v = _too_long(value if isinstance(value, str) else "a", md["max"] + 1)
             case("length", f"max+1={md['max'] + 1}", v, v[:24] if sensitive else None)
+            if md["max"] <= 8192 and not shape.metadata.get("pattern"):
+                # Three bytes a character: lengths count characters, and
+                # a quote of the value must not cut one in half.
+                case("length", f"max+1={md['max'] + 1}-multibyte", "\u20ac" * (md["max"] + 1),
+                     "\u20ac" * 8 if sensitive else None)
         if md.get("min", 0) >= 1:
             case("length", f"min-1={md['min'] - 1}", (value if isinstance(value, str)
                                                       else "a" * md["min"])[:md["min"] - 1])
