@@ -365,6 +365,9 @@ def json_cases(service, op):
     for name in required:
         cases.append(Case("missing", name, params={k: v for k, v in base.items() if k != name},
                           code="ValidationException", member=name))
+        # JSON null is no value: the same as absent.
+        cases.append(Case("missing", f"{name}:null", params=dict(base, **{name: None}),
+                          code="ValidationException", member=name))
     for name, ms in members.items():
         for tname, bad in WRONG_TYPES[ms.type_name]:
             cases.append(Case("type", f"{name}:{tname}", params=dict(base, **{name: bad}),
@@ -447,6 +450,8 @@ def json_body_cases(service, op, base, members):
     for label, body in [("array", b"[]"), ("string", b'"s"'), ("null", b"null"),
                         ("number", b"1"), ("truncated", _dumps(base)[:-1]),
                         ("trailing-garbage", _dumps(base) + b"}"),
+                        ("byte-order-mark", b"\xef\xbb\xbf" + _dumps(base)),
+                        ("two-documents", _dumps(base) + _dumps(base)),
                         ("nul-byte", _dumps(dict(base, Z="A")).replace(b'"A"', b'"\x00"'))]:
         cases.append(Case("malformed", label, body=body, code=ser))
     if first_str:
