@@ -116,6 +116,8 @@
     X(Q_AK_GET, "SELECT " AK_COLS " FROM access_keys WHERE access_key_id = ?1") \
     X(Q_AK_LIST, "SELECT " AK_COLS " FROM access_keys WHERE principal_arn = ?1 " \
       "ORDER BY created, access_key_id") \
+    X(Q_AK_LIST_ALL, "SELECT " AK_COLS " FROM access_keys WHERE access_key_id > ?1 " \
+      "ORDER BY access_key_id LIMIT ?2") \
     X(Q_AK_UPDATE, "UPDATE access_keys SET active = ?2, expires = ?3, doc = ?4 " \
       "WHERE access_key_id = ?1") \
     X(Q_AK_DEL, "DELETE FROM access_keys WHERE access_key_id = ?1") \
@@ -131,6 +133,8 @@
     X(Q_KEY_GET, "SELECT " KEY_COLS " FROM kms_keys WHERE key_id = ?1") \
     X(Q_KEY_LIST, "SELECT " KEY_COLS " FROM kms_keys WHERE account_id = ?1 " \
       "AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4") \
+    X(Q_KEY_LIST_ALL, "SELECT " KEY_COLS " FROM kms_keys WHERE key_id > ?1 " \
+      "ORDER BY key_id LIMIT ?2") \
     X(Q_KEY_DUE, "SELECT " KEY_COLS " FROM kms_keys " \
       "WHERE (deletion_date > 0 AND deletion_date <= ?1) " \
       "OR (next_rotation > 0 AND next_rotation <= ?1) ORDER BY key_id") \
@@ -185,6 +189,8 @@
       "WHERE kind = ?1 AND src = ?2 AND dst > ?3 ORDER BY dst LIMIT ?4") \
     X(Q_REL_LIST_TO, "SELECT " REL_COLS " FROM relations " \
       "WHERE kind = ?1 AND dst = ?2 ORDER BY src") \
+    X(Q_REL_LIST_KIND, "SELECT " REL_COLS " FROM relations " \
+      "WHERE kind = ?1 AND (src > ?2 OR (src = ?2 AND dst > ?3)) ORDER BY src, dst LIMIT ?4") \
     X(Q_DATA_VERSION, "PRAGMA data_version")
 
 enum qid {
@@ -1036,6 +1042,21 @@ static TR_RESULT sq_access_key_list(store_t st, const char *principal_arn,
 }
 
 /* Writes active, expires and doc. */
+static TR_RESULT sq_access_key_list_all(store_t st, const char *after, size_t limit,
+                                        struct access_key_rec **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_AK_LIST_ALL, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, after ? after : "");
+    b_limit(&b, limit);
+    return q_all(c, q, b.rc, sizeof **out, access_key_row, drop_access_key, (void **)out, n);
+}
+
 static TR_RESULT sq_access_key_update(store_t st, const struct access_key_rec *k)
 {
     struct conn *c = NULL; sqlite3_stmt *q = NULL;
@@ -1163,6 +1184,21 @@ static TR_RESULT sq_key_list_due(store_t st, int64_t now, struct key_rec **out, 
     GUARD(prep(st, Q_KEY_DUE, &c, &q));
     struct bind b = { q, 0, SQLITE_OK };
     b_int(&b, now);
+    return q_all(c, q, b.rc, sizeof **out, key_row, drop_key, (void **)out, n);
+}
+
+static TR_RESULT sq_key_list_all(store_t st, const char *after, size_t limit,
+                                 struct key_rec **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_KEY_LIST_ALL, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, after ? after : "");
+    b_limit(&b, limit);
     return q_all(c, q, b.rc, sizeof **out, key_row, drop_key, (void **)out, n);
 }
 
@@ -1585,6 +1621,78 @@ static TR_RESULT sq_rel_list_to(store_t st, const char *kind, const char *to,
     return q_all(c, q, b.rc, sizeof **out, rel_row, drop_rel, (void **)out, n);
 }
 
+static TR_RESULT sq_rel_list_kind(store_t st, const char *kind, const char *after_from,
+                                  const char *after_to, size_t limit, struct rel_rec **out,
+                                  size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    ENSURE_REF(kind);
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, Q_REL_LIST_KIND, &c, &q));
+    struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, kind);
+    b_str(&b, after_from ? after_from : "");
+    b_str(&b, after_from && after_to ? after_to : "");
+    b_limit(&b, limit);
+    return q_all(c, q, b.rc, sizeof **out, rel_row, drop_rel, (void **)out, n);
+}
+
+/* ---- the database's own checks ------------------------------------------ */
+
+static TR_RESULT user_version(struct conn *c, int *out);
+
+/* Run a PRAGMA that answers rows of text columns; each row that is not the
+ * single word "ok" goes to problem() as "<what>: col1 col2 ...". */
+static TR_RESULT pragma_rows(struct conn *c, const char *sql, const char *what,
+                             void (*problem)(void *arg, const char *text), void *arg,
+                             size_t *rows)
+{
+    sqlite3_stmt *q = NULL;
+    char line[512];
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &q, NULL);
+    *rows = 0;
+    if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, sql);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int ncol = sqlite3_column_count(q);
+        const unsigned char *first = sqlite3_column_text(q, 0);
+        if (ncol == 1 && first && strcmp((const char *)first, "ok") == 0) continue;
+        size_t len = (size_t)snprintf(line, sizeof line, "%s:", what);
+        for (int i = 0; i < ncol && len < sizeof line; i++) {
+            const unsigned char *t = sqlite3_column_text(q, i);
+            len += (size_t)snprintf(line + len, sizeof line - len, " %s",
+                                    t ? (const char *)t : "-");
+        }
+        (*rows)++;
+        problem(arg, line);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) return SQ_FAIL(c->db, rc, sql);
+    return TR_OK;
+}
+
+static TR_RESULT sq_self_check(store_t st, void (*problem)(void *arg, const char *text),
+                               void *arg, int *schema_version)
+{
+    struct conn *c = NULL;
+    size_t rows = 0;
+    ENSURE_REF(st);
+    ENSURE_REF(problem);
+    ENSURE_REF(schema_version);
+    GUARD(conn_get(self(st), &c));
+    GUARD(user_version(c, schema_version));
+    if (*schema_version < 0 || (size_t)*schema_version != store_schema_count) {
+        char line[128];
+        snprintf(line, sizeof line, "schema version %d, this build's is %zu", *schema_version,
+                 store_schema_count);
+        problem(arg, line);
+    }
+    GUARD(pragma_rows(c, "PRAGMA integrity_check", "integrity_check", problem, arg, &rows));
+    return pragma_rows(c, "PRAGMA foreign_key_check", "foreign_key_check", problem, arg, &rows);
+}
+
 /* ---- open, migrate, close ---------------------------------------------- */
 
 /* Close every connection and free s.  See the file comment on threads. */
@@ -1726,6 +1834,10 @@ static const struct store_class sqlite_class = {
     .rel_delete = sq_rel_delete,
     .rel_list_from = sq_rel_list_from,
     .rel_list_to = sq_rel_list_to,
+    .key_list_all = sq_key_list_all,
+    .access_key_list_all = sq_access_key_list_all,
+    .rel_list_kind = sq_rel_list_kind,
+    .self_check = sq_self_check,
 };
 
 /* Allocate a store for `name` (a file name, or a memdb URI) with its

@@ -238,6 +238,29 @@ struct store_class {
     /* Relations of a kind pointing to `to` (ordered by from). */
     TR_RESULT (*rel_list_to)(const struct store_class **st, const char *kind, const char *to,
                              struct rel_rec **out, size_t *n);
+
+    /* Whole-store listings and the database's own checks, for `tresor
+     * check` (analyze/check.h).  Listings are paged: the records after
+     * `after` in their order, at most `limit`. */
+    /* Every key of every account and region, ordered by key_id. */
+    TR_RESULT (*key_list_all)(const struct store_class **st, const char *after, size_t limit,
+                              struct key_rec **out, size_t *n);
+    /* Every access key, ordered by access_key_id. */
+    TR_RESULT (*access_key_list_all)(const struct store_class **st, const char *after,
+                                     size_t limit, struct access_key_rec **out, size_t *n);
+    /* Every relation of a kind, ordered by (from, to), after the pair
+     * (after_from, after_to) (after_from NULL: from the start). */
+    TR_RESULT (*rel_list_kind)(const struct store_class **st, const char *kind,
+                               const char *after_from, const char *after_to, size_t limit,
+                               struct rel_rec **out, size_t *n);
+    /* The backend's own consistency checks (SQLite: PRAGMA integrity_check
+     * and foreign_key_check) and *schema_version, the migrations applied;
+     * a schema version other than this build's is a problem too.  Each
+     * problem goes to problem(arg, one line, no secret).  Fails only when
+     * the checks cannot run. */
+    TR_RESULT (*self_check)(const struct store_class **st,
+                            void (*problem)(void *arg, const char *text), void *arg,
+                            int *schema_version);
 };
 
 typedef const struct store_class **store_t;
