@@ -122,6 +122,30 @@ TR_RESULT kms_blob_seal(struct req_ctx *rc, const struct key_rec *k,
     return r;
 }
 
+/* The last step of every open: the material version the blob names,
+ * unwrapped, then the ciphertext with the context.  A missing material
+ * version is InvalidCiphertextException, like a failed tag. */
+static TR_RESULT open_parsed(store_t st, const struct keyring *kr, const char *key_id,
+                             const struct ct_blob *ct, json_t *ctx_json, struct buf *pt)
+{
+    struct enc_pair *pairs = NULL;
+    struct enc_ctx ctx;
+    struct buf m = BUF_SECRET(64);
+    tr_result r = kms_enc_ctx(ctx_json, &pairs, &ctx);
+    if (tr_failed(r)) goto fail;
+    r = kms_material_load(st, kr, key_id, ct->material_version, &m);
+    if (tr_failed(r)) {
+        if (tr_code(r) == TR_E_KMS_NOT_FOUND)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+        goto fail;
+    }
+    r = ciphertext_open(ct, m.data, &ctx, pt);
+fail:
+    buf_free(&m);
+    free(pairs);
+    return r;
+}
+
 TR_RESULT kms_blob_open(struct req_ctx *rc, const char *key_id, const char *action,
                         const uint8_t *blob, size_t blob_len, json_t *ctx_json,
                         struct buf *pt, struct key_rec *key, uint32_t *material)
@@ -138,9 +162,6 @@ TR_RESULT kms_blob_open_alg(struct req_ctx *rc, const char *key_id, const char *
     struct kms_authz_in az = crypto_in(key_id, ctx_json, alg);
     struct key_rec given;
     struct ct_blob ct;
-    struct enc_pair *pairs = NULL;
-    struct enc_ctx ctx;
-    struct buf m = BUF_SECRET(64);
     char blob_key[37];
     bool authorized = false;
     tr_result r = TR_OK;
@@ -200,23 +221,26 @@ TR_RESULT kms_blob_open_alg(struct req_ctx *rc, const char *key_id, const char *
     if (tr_failed(r)) goto fail;
     if (!parsed) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL); goto fail; }
 
-    r = kms_enc_ctx(ctx_json, &pairs, &ctx);
-    if (tr_failed(r)) goto fail;
-    r = kms_material_load(rc->st, rc->kr, key->key_id, ct.material_version, &m);
-    if (tr_failed(r)) {
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND)
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
-        goto fail;
-    }
-    r = ciphertext_open(&ct, m.data, &ctx, pt);
+    r = open_parsed(rc->st, rc->kr, key->key_id, &ct, ctx_json, pt);
     if (tr_failed(r)) goto fail;
     *material = ct.material_version;
 fail:
-    buf_free(&m);
-    free(pairs);
     key_rec_free(&given);
     if (tr_failed(r)) key_rec_free(key);
     return r;
+}
+
+TR_RESULT kms_blob_open_offline(store_t st, const struct keyring *kr, const uint8_t *blob,
+                                size_t blob_len, json_t *ctx_json, struct buf *pt,
+                                char key_id[37], uint32_t *material)
+{
+    struct ct_blob ct;
+    key_id[0] = '\0';
+    GUARD(ciphertext_parse(blob, blob_len, &ct));
+    uuid_from_bytes(ct.key_id, key_id);
+    GUARD(open_parsed(st, kr, key_id, &ct, ctx_json, pt));
+    *material = ct.material_version;
+    return TR_OK;
 }
 
 TR_RESULT kms_data_key_new(struct req_ctx *rc, const char *key_id, const char *action,

@@ -238,6 +238,15 @@ TR_RESULT kms_blob_open_alg(struct req_ctx *rc, const char *key_id, const char *
                             const char *alg, const uint8_t *blob, size_t blob_len,
                             json_t *ctx_json, struct buf *pt, struct key_rec *key,
                             uint32_t *material);
+/* Open a ciphertext blob of this store with no caller: no authorization
+ * and any key state -- for the offline integrity check (`tresor check`,
+ * analyze/check.h), never for a request.  key_id receives the blob's key
+ * ("" when the blob does not parse); the same answers as Decrypt's last
+ * step otherwise (InvalidCiphertextException for a bad blob, context or
+ * tag, TR_E_INTERNAL for material that does not unwrap). */
+TR_RESULT kms_blob_open_offline(store_t st, const struct keyring *kr, const uint8_t *blob,
+                                size_t blob_len, json_t *ctx_json, struct buf *pt,
+                                char key_id[37], uint32_t *material);
 /* GenerateDataKey without JSON: n random bytes into pt (secret buf) and
  * their blob under key_id (any KeyId form) into blob; *key filled. */
 TR_RESULT kms_data_key_new(struct req_ctx *rc, const char *key_id, const char *action,

@@ -246,6 +246,47 @@ fail:
     return r;
 }
 
+/* The parts of a stored version: the KMS blob of its data key and
+ * iv | ciphertext | tag, decoded from base64.  DecryptionFailure when
+ * either does not decode or the box is too short. */
+static TR_RESULT decode_version(const struct secret_version *v, struct buf *blob, struct buf *box)
+{
+    ENSURE(v->edk && v->ct, TR_E_INTERNAL);
+    tr_result r = b64_decode(v->edk, strlen(v->edk), blob);
+    if (tr_ok(r)) r = b64_decode(v->ct, strlen(v->ct), box);
+    if (tr_failed(r) || box->len < AEAD_IV_LEN + AEAD_TAG_LEN)
+        BAIL(TR_E_SM_DECRYPTION_FAILURE, "%s", DEC_FAIL_MSG);
+    return TR_OK;
+}
+
+/* AES-256-GCM open of box with the data key dk (wiped here, success or
+ * not) and the version's AAD; the plaintext is appended to out. */
+static TR_RESULT open_box(struct buf *dk, const struct secret *s, const struct secret_version *v,
+                          const struct buf *box, struct buf *out)
+{
+    struct buf aad = BUF_INIT(SM_ID_MAX + 256);
+    tr_result r = TR_OK;
+    if (dk->len != AEAD_KEY_LEN) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE, "%s", DEC_FAIL_MSG);
+        goto fail;
+    }
+    size_t n = box->len - AEAD_IV_LEN - AEAD_TAG_LEN;
+    r = make_aad(s->arn, v->id, &aad);
+    if (tr_ok(r)) r = buf_reserve(out, n ? n : 1);
+    if (tr_failed(r)) goto fail;
+    r = aead_open(dk->data, box->data, aad.data, aad.len, box->data + AEAD_IV_LEN, n,
+                  box->data + AEAD_IV_LEN + n, out->data + out->len);
+    if (tr_failed(r)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE, "%s", DEC_FAIL_MSG);
+        goto fail;
+    }
+    out->len += (uint32_t)n;
+fail:
+    buf_free(dk);
+    buf_free(&aad);
+    return r;
+}
+
 TR_RESULT sm_open(struct req_ctx *rc, const struct secret *s, const struct secret_version *v,
                   struct buf *out)
 {
@@ -253,7 +294,6 @@ TR_RESULT sm_open(struct req_ctx *rc, const struct secret *s, const struct secre
     struct buf blob = BUF_INIT(KMS_CT_MAX);
     /* b64_decode reserves for the padded length: a few bytes of slack. */
     struct buf box = BUF_INIT(SM_VALUE_MAX + AEAD_IV_LEN + AEAD_TAG_LEN + 8);
-    struct buf aad = BUF_INIT(SM_ID_MAX + 256);
     struct key_rec key;
     struct via via;
     uint32_t material = 0;
@@ -261,13 +301,8 @@ TR_RESULT sm_open(struct req_ctx *rc, const struct secret *s, const struct secre
     tr_result r;
 
     memset(&key, 0, sizeof key);
-    ENSURE(v->edk && v->ct, TR_E_INTERNAL);
-    r = b64_decode(v->edk, strlen(v->edk), &blob);
-    if (tr_ok(r)) r = b64_decode(v->ct, strlen(v->ct), &box);
-    if (tr_failed(r) || box.len < AEAD_IV_LEN + AEAD_TAG_LEN) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE, "%s", DEC_FAIL_MSG);
-        goto fail;
-    }
+    r = decode_version(v, &blob, &box);
+    if (tr_failed(r)) goto fail;
     ctx = enc_context(s->arn, v->id);
     if (!ctx) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
 
@@ -275,29 +310,45 @@ TR_RESULT sm_open(struct req_ctx *rc, const struct secret *s, const struct secre
     r = kms_blob_open(rc, NULL, "kms:Decrypt", blob.data, blob.len, ctx, &dk, &key, &material);
     via_leave(rc, &via);
     if (tr_failed(r)) { r = kms_failure(r, false); goto fail; }
-    if (dk.len != AEAD_KEY_LEN) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE, "%s", DEC_FAIL_MSG);
-        goto fail;
-    }
-
-    size_t n = box.len - AEAD_IV_LEN - AEAD_TAG_LEN;
-    r = make_aad(s->arn, v->id, &aad);
-    if (tr_ok(r)) r = buf_reserve(out, n ? n : 1);
-    if (tr_failed(r)) goto fail;
-    r = aead_open(dk.data, box.data, aad.data, aad.len, box.data + AEAD_IV_LEN, n,
-                  box.data + AEAD_IV_LEN + n, out->data + out->len);
-    buf_free(&dk);
-    if (tr_failed(r)) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE, "%s", DEC_FAIL_MSG);
-        goto fail;
-    }
-    out->len += (uint32_t)n;
+    r = open_box(&dk, s, v, &box, out);
 fail:
     buf_free(&dk);
     buf_free(&blob);
     buf_free(&box);
-    buf_free(&aad);
     key_rec_free(&key);
+    json_decref(ctx);
+    return r;
+}
+
+TR_RESULT sm_open_offline(store_t st, const struct keyring *kr, const struct secret *s,
+                          const struct secret_version *v, struct buf *out)
+{
+    struct buf dk = BUF_SECRET(64);
+    struct buf blob = BUF_INIT(KMS_CT_MAX);
+    struct buf box = BUF_INIT(SM_VALUE_MAX + AEAD_IV_LEN + AEAD_TAG_LEN + 8);
+    char key_id[37];
+    uint32_t material = 0;
+    json_t *ctx = NULL;
+    tr_result r;
+
+    r = decode_version(v, &blob, &box);
+    if (tr_failed(r)) goto fail;
+    ctx = enc_context(s->arn, v->id);
+    if (!ctx) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = kms_blob_open_offline(st, kr, blob.data, blob.len, ctx, &dk, key_id, &material);
+    if (tr_failed(r)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE,
+                       "the data key does not decrypt under KMS key %s", key_id[0] ? key_id : "?");
+        goto fail;
+    }
+    r = open_box(&dk, s, v, &box, out);
+    if (tr_failed(r))
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE,
+                       "the data key opens, the value does not (ciphertext or AAD changed)");
+fail:
+    buf_free(&dk);
+    buf_free(&blob);
+    buf_free(&box);
     json_decref(ctx);
     return r;
 }

@@ -30,6 +30,8 @@
 #include "secrets/secrets.h"
 #include "store/store.h"
 
+struct keyring;
+
 #define SM_MANAGED_ALIAS "alias/aws/secretsmanager"
 #define SM_DEFAULT_KEY_LABEL "DefaultEncryptionKey"   /* ListSecretVersionIds KmsKeyIds */
 
@@ -55,6 +57,13 @@ TR_RESULT sm_seal(struct req_ctx *rc, struct secret *s, struct secret_version *v
  * check v->ct first). */
 TR_RESULT sm_open(struct req_ctx *rc, const struct secret *s, const struct secret_version *v,
                   struct buf *out);
+
+/* The same with no caller, for the offline integrity check (`tresor
+ * check`): KMS opens the data key without authorization and in any key
+ * state (kms_blob_open_offline), then AES-256-GCM as above.  The message
+ * of a failure says which step failed, never a byte of the value. */
+TR_RESULT sm_open_offline(store_t st, const struct keyring *kr, const struct secret *s,
+                          const struct secret_version *v, struct buf *out);
 
 /* UpdateSecret with a new KmsKeyId: prove rc->who can use key_id through
  * Secrets Manager -- GenerateDataKey then Decrypt with SecretVersionId
