@@ -87,6 +87,7 @@ static void usage(FILE *f)
         "  serve            run the server (tresor serve --help)\n"
         "  account create   add an account and its root credentials (tresor account create --help)\n"
         "  policy simulate  ask the policy engine for a decision (tresor policy simulate --help)\n"
+        "  check            check the store's integrity (tresor check --help)\n"
         "  version    print the version\n"
         "  help       this text\n");
 }
@@ -324,6 +325,7 @@ int main(int argc, char **argv)
         tr_clock_init();
         return cmd_policy(argc - 1, argv + 1);
     }
+    if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
     if (strstr(cmd, "-can-decrypt")) return cmd_who_can(argc - 1, argv + 1);   /* who-, what- */
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("tresor %s\n", TRESOR_VERSION);

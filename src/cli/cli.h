@@ -28,5 +28,6 @@ void close_data_dir(struct keyring *kr, store_t st);
 int cmd_account(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_who_can(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif
