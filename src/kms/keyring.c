@@ -2,12 +2,13 @@
  * keyring.c -- the root key, and wrapping of every secret kept at rest.
  *
  * Root key: DATA_DIR/root.key holds exactly 32 raw random bytes.  On first
- * start (create == true, file absent) it is created with
- * O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600, written, fsync'ed, and the
- * directory fsync'ed before anything is sealed under it, so two starting
- * processes cannot both create one and no secret is wrapped under a key
- * that is not yet durable (a crash mid-write leaves a short file, which
- * the next start refuses rather than silently replaces).  A root.key of any
+ * start (create == true, file absent) it is written and fsync'ed, mode
+ * 0600, in a file that is not yet root.key, then linked in as root.key
+ * (a link fails when the name exists, so two starting processes cannot
+ * both create one) and the directory fsync'ed, all before anything is
+ * sealed under it: no secret is wrapped under a key that is not yet
+ * durable, and a crash leaves no root.key or a whole one, never a short
+ * file (which the next start would refuse).  A root.key of any
  * other size, or one that grants any permission to group or other, is
  * refused: either is a sign of corruption or a careless copy, and serving
  * with it would risk data we could never decrypt or a key others can read.
@@ -110,35 +111,66 @@ static void fsync_dir(const char *dir)
     }
 }
 
+/* A new file for the root key in dir, not yet visible as root.key: an
+ * unnamed one (O_TMPFILE) where the file system has them, else a named
+ * temp file (*tmp receives its name, "" for an unnamed one). */
+static int open_new_key_file(const char *dir, char *tmp, size_t n)
+{
+    tmp[0] = '\0';
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+    snprintf(tmp, n, "%s/root.key.%ld.tmp", dir, (long)getpid());
+    (void)unlink(tmp);                  /* a stale one of an earlier crash */
+    return open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+/* Give the written file fd (named tmp, or unnamed when tmp is "") the name
+ * path; fails with EEXIST when path exists. */
+static int link_key_file(int fd, const char *tmp, const char *path)
+{
+    if (tmp[0]) return link(tmp, path);
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+}
+
 /*
- * Create path with fresh random bytes.  EEXIST (another process won the
- * race) is not an error: the caller then loads that file.  A partly
- * written file is removed.
+ * Create path with fresh random bytes, atomically: the bytes are written
+ * and fsync'ed in a file that is not yet root.key (open_new_key_file),
+ * which is then linked in as path and the directory fsync'ed.  A crash at
+ * any moment leaves no root.key or a whole one -- never the short file
+ * that load_root_key refuses for good (a kill between open(O_CREAT) and
+ * write() used to leave one, and the data dir could never start again).
+ * EEXIST at the link (another process won the race) is not an error: the
+ * caller then loads that file.
  */
 static TR_RESULT create_root_key(const char *dir, const char *path)
 {
     uint8_t key[ROOT_KEY_LEN];
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST) return TR_OK;
-        BAIL(TR_E_INTERNAL, "cannot create root key file %s: %s", path, strerror(errno));
-    }
+    char tmp[PATH_MAX + 32];
+    if (access(path, F_OK) == 0) return TR_OK;
+    int fd = open_new_key_file(dir, tmp, sizeof tmp);
+    if (fd < 0) BAIL(TR_E_INTERNAL, "cannot create root key file %s: %s", path, strerror(errno));
     if (tr_failed(rand_bytes(key, sizeof key))) {
         close(fd);
-        (void)unlink(path);
+        if (tmp[0]) (void)unlink(tmp);
         BAIL(TR_E_INTERNAL, "cannot generate a root key: the random generator failed");
     }
     bool ok = write_all(fd, key, sizeof key) && fsync(fd) == 0;
     int e = ok ? 0 : errno;
     secure_zero(key, sizeof key);
-    if (close(fd) != 0 && ok) {
+    bool raced = false;
+    if (ok && link_key_file(fd, tmp, path) != 0) {
+        raced = errno == EEXIST;
+        ok = raced;
+        e = errno;
+    }
+    if (close(fd) != 0 && ok && !raced) {
         ok = false;
         e = errno;
     }
-    if (!ok) {
-        (void)unlink(path);
-        BAIL(TR_E_INTERNAL, "cannot write root key file %s: %s", path, strerror(e));
-    }
+    if (tmp[0]) (void)unlink(tmp);
+    if (!ok) BAIL(TR_E_INTERNAL, "cannot write root key file %s: %s", path, strerror(e));
     fsync_dir(dir);
     return TR_OK;
 }

@@ -2,7 +2,7 @@
  * keyring_test.c -- root key file and wrapping (kms/keyring.c).
  *
  * Works in a fresh mkdtemp directory per test.  Covers: creation (mode
- * 0600, 32 bytes, never overwritten), reopening gives a keyring that
+ * 0600, 32 bytes, never overwritten, atomic: no temp file left), reopening gives a keyring that
  * unwraps earlier wraps, refusal of a group/other-accessible, short, long,
  * missing or symlinked root.key, and the tamper cases: wrong label, every
  * byte of a wrap flipped, truncation, another root key.
@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,43 @@ static void two_fresh_dirs_differ(void **state)
     rmdir(dir2);
 }
 
+/* Creation leaves root.key and nothing else (no temp file), and a
+ * root.key that appears first (another process won) is loaded, not
+ * replaced. */
+static void creation_is_atomic(void **state)
+{
+    struct tmp *t = *state;
+    struct keyring *kr = NULL;
+    assert_true(tr_ok(keyring_open(t->dir, true, &kr)));
+    keyring_free(kr);
+    DIR *d = opendir(t->dir);
+    assert_non_null(d);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        assert_string_equal(e->d_name, "root.key");
+        files++;
+    }
+    closedir(d);
+    assert_int_equal(files, 1);
+
+    uint8_t theirs[32];
+    memset(theirs, 0x5a, sizeof theirs);
+    assert_int_equal(unlink(t->key), 0);
+    write_file(t->key, theirs, sizeof theirs, 0600);
+    struct buf w = BUF_INIT(256), out = BUF_SECRET(64);
+    struct keyring *mine = NULL;
+    assert_true(tr_ok(keyring_open(t->dir, true, &kr)));
+    assert_true(tr_ok(keyring_from_bytes(theirs, &mine)));
+    assert_true(tr_ok(keyring_wrap(mine, label, secret, sizeof secret, &w)));
+    assert_true(tr_ok(keyring_unwrap(kr, label, w.data, w.len, &out)));
+    buf_free(&w);
+    buf_free(&out);
+    keyring_free(kr);
+    keyring_free(mine);
+}
+
 static void refuses_bad_root_key(void **state)
 {
     struct tmp *t = *state;
@@ -303,6 +341,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(create_and_reopen, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(two_fresh_dirs_differ, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(creation_is_atomic, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(refuses_bad_root_key, tmp_setup, tmp_teardown),
         cmocka_unit_test(wrong_label_and_tamper),
         cmocka_unit_test(empty_secret_and_bad_args),
