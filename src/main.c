@@ -123,6 +123,15 @@ static void maintenance(const struct server_env *env)
     if (tr_failed(sm_maintenance(env, now))) log_msg("error", "Secrets Manager maintenance failed");
 }
 
+/* First start: the default account's root credentials, profile tresor. */
+struct first_creds { const char *dir; const char *region; };
+
+static TR_RESULT write_first_creds(void *arg, const struct root_credentials *c)
+{
+    const struct first_creds *fc = arg;
+    return credfile_write(fc->dir, "tresor", c, fc->region);
+}
+
 static int serve(int argc, char **argv)
 {
     struct serve_opts o = {
@@ -232,8 +241,11 @@ static int serve(int argc, char **argv)
     r = st[0]->account_first(st, &acct);
     if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) {
         struct root_credentials cred;
-        r = account_create(st, kr, o.account_id, tr_now(), &cred);
-        if (tr_ok(r)) r = credfile_write(dir, "tresor", &cred, o.region);
+        struct first_creds fc = { dir, o.region };
+        /* The credentials file is written before the account commits
+         * (account_create_then): a crash in between never leaves an
+         * account whose root credentials are nowhere. */
+        r = account_create_then(st, kr, o.account_id, tr_now(), write_first_creds, &fc, &cred);
         secure_zero(&cred, sizeof cred);
         if (tr_failed(r)) { rc = die("initialize"); goto out; }
         r = st[0]->account_first(st, &acct);

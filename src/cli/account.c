@@ -26,6 +26,17 @@ static void usage_account(FILE *f)
         "  --region REGION   written to the profile (TRESOR_REGION, default us-east-1)\n");
 }
 
+/* The new account's profile tresor-<ID>, written before the account
+ * commits (account_create_then). */
+struct new_creds { const char *dir; const char *region; char *profile; };
+
+static TR_RESULT write_creds(void *arg, const struct root_credentials *c)
+{
+    struct new_creds *nc = arg;
+    snprintf(nc->profile, 64, "tresor-%s", c->account_id);
+    return credfile_write(nc->dir, nc->profile, c, nc->region);
+}
+
 int cmd_account(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "create") != 0) {
@@ -70,11 +81,8 @@ int cmd_account(int argc, char **argv)
     if (rc) return rc;
     struct root_credentials cred;
     char profile[64] = "";
-    tr_result r = account_create(st, kr, account_id, tr_now(), &cred);
-    if (tr_ok(r)) {
-        snprintf(profile, sizeof profile, "tresor-%s", cred.account_id);
-        r = credfile_write(dir, profile, &cred, region);
-    }
+    struct new_creds nc = { dir, region, profile };
+    tr_result r = account_create_then(st, kr, account_id, tr_now(), write_creds, &nc, &cred);
     if (tr_ok(r)) {
         printf("%s\n", cred.account_id);
         fprintf(stderr, "created account %s; root credentials in %s/credentials (profile %s)\n",

@@ -57,6 +57,13 @@ TR_RESULT account_random_id(char out[ACCOUNT_ID_LEN + 1])
 TR_RESULT account_create(store_t st, const struct keyring *kr, const char *account_id,
                          int64_t now, struct root_credentials *out)
 {
+    return account_create_then(st, kr, account_id, now, NULL, NULL, out);
+}
+
+TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *account_id,
+                              int64_t now, account_hook before_commit, void *arg,
+                              struct root_credentials *out)
+{
     struct access_key_rec k = { 0 };
     struct account_rec a = { 0 };
     char arn[64], label[64];
@@ -100,6 +107,8 @@ TR_RESULT account_create(store_t st, const struct keyring *kr, const char *accou
         goto fail;
     }
     r = st[0]->access_key_put(st, &k);
+    if (tr_failed(r)) goto fail;
+    if (before_commit) r = before_commit(arg, out);
     if (tr_failed(r)) goto fail;
     r = st[0]->tx_commit(st);
     if (tr_failed(r)) goto fail;
@@ -168,6 +177,16 @@ static TR_RESULT write_atomic(const char *path, const struct buf *content)
     }
     if (fsync(fd) != 0 || close(fd) != 0) { unlink(tmp); BAIL(TR_E_INTERNAL, "cannot sync %s", tmp); }
     if (rename(tmp, path) != 0) { unlink(tmp); BAIL(TR_E_INTERNAL, "cannot rename %s", tmp); }
+    /* The rename is durable once the directory is. */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
     return TR_OK;
 }
 

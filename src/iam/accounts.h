@@ -35,8 +35,20 @@ bool account_id_valid(const char *s);
 TR_RESULT account_create(store_t st, const struct keyring *kr, const char *account_id,
                          int64_t now, struct root_credentials *out);
 
+/* The same, calling before_commit(arg, the new credentials) inside the
+ * transaction, after the rows are written and before COMMIT; its failure
+ * rolls the account back.  Writing the credentials file there makes the
+ * pair crash-safe: a crash leaves no account (and perhaps a profile naming
+ * none, replaced by the next try), or an account whose credentials are on
+ * disk -- never an account no one has the credentials of. */
+typedef TR_RESULT (*account_hook)(void *arg, const struct root_credentials *c);
+TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *account_id,
+                              int64_t now, account_hook before_commit, void *arg,
+                              struct root_credentials *out);
+
 /* Append (or replace) profile `profile` in DIR/credentials (mode 0600)
- * and DIR/config (region). */
+ * and DIR/config (region), each replaced atomically (temp file, fsync,
+ * rename, directory fsync). */
 TR_RESULT credfile_write(const char *data_dir, const char *profile,
                          const struct root_credentials *c, const char *region);
 
