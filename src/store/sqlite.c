@@ -1912,6 +1912,13 @@ TR_RESULT store_sqlite_open(const char *data_dir, store_t *out)
         fprintf(stderr, "tresor: store: chmod 0600 %s: %s\n", path, strerror(saved));
         BAIL0(TR_E_INTERNAL);
     }
+    /* The file's name is durable before anything is committed in it (SQLite
+     * syncs the directory for the -wal it creates, not for this file). */
+    int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
     return open_store(path, false, out);
 }
 
