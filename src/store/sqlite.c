@@ -1645,7 +1645,8 @@ static TR_RESULT sq_rel_list_kind(store_t st, const char *kind, const char *afte
 static TR_RESULT user_version(struct conn *c, int *out);
 
 /* Run a PRAGMA that answers rows of text columns; each row that is not the
- * single word "ok" goes to problem() as "<what>: col1 col2 ...". */
+ * single word "ok" goes to problem() as "<what>: col1 col2 ..." on one line
+ * (integrity_check answers several lines in one row: joined with ';'). */
 static TR_RESULT pragma_rows(struct conn *c, const char *sql, const char *what,
                              void (*problem)(void *arg, const char *text), void *arg,
                              size_t *rows)
@@ -1665,6 +1666,7 @@ static TR_RESULT pragma_rows(struct conn *c, const char *sql, const char *what,
             len += (size_t)snprintf(line + len, sizeof line - len, " %s",
                                     t ? (const char *)t : "-");
         }
+        for (char *nl = strchr(line, '\n'); nl; nl = strchr(nl, '\n')) *nl = ';';
         (*rows)++;
         problem(arg, line);
     }

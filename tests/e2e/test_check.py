@@ -4,7 +4,8 @@ test_check.py -- `tresor check DIR`: the store's integrity check end to end.
 A server gets keys, an alias, a grant and secrets under the managed key and a
 customer key through boto3; `tresor check` passes while it runs and after it
 stops, and prints counts, never a value.  Then the stopped store is tampered
-with through Python's sqlite3 (an envelope, a label, a wrapped key material):
+with through Python's sqlite3 (an envelope, a label, a wrapped key material)
+or by overwriting a database page:
 the check exits 1 and names the record.  Usage errors exit 2; a directory that
 is not a data dir exits 1.
 """
@@ -104,6 +105,17 @@ def test_corrupt_key_material_is_reported(filled):
     assert p.returncode == 1, p.stdout
     assert f"kms key {filled.key_id}: material v1 does not unwrap under the root key" in p.stdout
     assert "the value does not decrypt" in p.stdout       # the secret under that key
+
+
+def test_corrupt_database_page_is_reported(filled):
+    filled.stop_clean()                   # checkpointed: everything is in tresor.db
+    path = filled.data_dir / "tresor.db"
+    with open(path, "r+b") as f:          # page 2 (4096 bytes a page): a table's root
+        f.seek(4096)
+        f.write(b"\xff" * 64)
+    p = check(filled)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "PROBLEM store: integrity_check:" in p.stdout, p.stdout
 
 
 def test_usage_and_not_a_data_dir(tresor_factory, tmp_path):
