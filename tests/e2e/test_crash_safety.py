@@ -19,9 +19,20 @@ on it, and everything the round touched is verified:
     that created it), so "last" is well defined.
 
 At the end every acknowledged write of every round is verified again, every
-key encrypts and decrypts, and `tresor check` passes.  TRESOR_CRASH_ROUNDS
-sets the rounds (default 25, well under a minute), TRESOR_CRASH_SEED the
-random seed (printed, so a failure can be replayed).  Retries are off
+key encrypts and decrypts, and `tresor check` passes.
+
+test_sigkill_on_a_filling_disk: the same rounds on a small tmpfs whose free
+space a filler file takes away and gives back: a write may also be refused
+with the service's 500, and then it must have left nothing.
+
+test_sigkill_during_first_start: kills anywhere in the first start leave a
+data dir the next start completes (a whole root key, root credentials on disk
+for the account in the store).
+
+TRESOR_CRASH_ROUNDS sets the rounds (default 25, well under a minute),
+TRESOR_CRASH_FULL_ROUNDS those on the filling disk (default 12),
+TRESOR_CRASH_INIT_ROUNDS the first-start kills (default 30), TRESOR_CRASH_SEED
+the random seed (printed, so a failure can be replayed).  Retries are off
 (total_max_attempts=1: botocore's `max_attempts` counts retries, so
 max_attempts=1 would still retry once).
 
@@ -55,6 +66,9 @@ from tresor_e2e import (ACCOUNT, REGION, ROOT_ARN, TresorServer, _boto3_session,
 ROUNDS = int(os.environ.get("TRESOR_CRASH_ROUNDS", "25"))
 SEED = int(os.environ.get("TRESOR_CRASH_SEED", "0")) or random.SystemRandom().randrange(1, 2**31)
 THREADS = int(os.environ.get("TRESOR_CRASH_THREADS", "4"))
+
+# A write refused for a full disk: the service's own 500 error.
+FULL_CODES = ("KMSInternalException", "InternalServiceError")
 
 OPS = (("create_secret", 2), ("put_secret_value", 5), ("create_key", 1),
        ("put_key_policy", 2), ("create_grant", 2))
@@ -104,6 +118,7 @@ class Secret:
         self.versions = {vid: value}      # acknowledged (or seen landed) versions
         self.current = vid                # the last of them
         self.pending = None               # (vid, value) in flight when the server died
+        self.failed = []                  # version ids whose write failed (500): must be absent
 
 
 class Key:
@@ -115,6 +130,8 @@ class Key:
         self.pending_policy = None        # Sid in flight
         self.grants = set()               # acknowledged grant ids
         self.pending_grant = None         # grant name in flight
+        self.failed_policies = set()      # Sids whose PutKeyPolicy failed (500)
+        self.failed_grants = set()        # names whose CreateGrant failed (500)
 
 
 class Ledger:
@@ -125,6 +142,8 @@ class Ledger:
         self.secrets = {}                 # name -> Secret
         self.keys = {}                    # key id -> Key
         self.pending_creates = []         # (owner, name, vid, value): CreateSecret in flight
+        self.failed_creates = []          # names whose CreateSecret failed (500): must be absent
+        self.refused = 0                  # writes refused with the service's 500 (full disk)
         self.acked = {op: 0 for op, _ in OPS}
         self.acked["encrypt_marker"] = 0
         self.inflight = 0
@@ -143,23 +162,53 @@ class Worker(threading.Thread):
     """One client: random writes on its own objects until told to stop or
     until the server goes away."""
 
-    def __init__(self, idx, ledger, kms, sm, rng, stop):
+    def __init__(self, idx, ledger, kms, sm, rng, stop, full_ok=False):
         super().__init__(daemon=True)
         self.idx, self.ledger, self.kms, self.sm = idx, ledger, kms, sm
-        self.rng, self.stop = rng, stop
+        self.rng, self.stop, self.full_ok = rng, stop, full_ok
         self.ops = [op for op, w in OPS for _ in range(w)]
+        self.current = None               # the object of the write under way
 
     def run(self):
         while not self.stop.is_set():
             op = self.rng.choice(self.ops)
+            self.current = None
             try:
                 getattr(self, op)()
             except BotoCoreError:
                 return                    # the server died mid-request: in flight
-            except Exception as e:        # a ClientError or a wrong reply
+            except ClientError as e:
+                if (self.full_ok and self.current != "read" and status_of(e) == 500
+                        and code_of(e) in FULL_CODES):
+                    self.refused(op)      # the disk is full: the write must leave nothing
+                    continue
                 with self.ledger.lock:
                     self.ledger.failures.append(f"{op}: {e!r}")
                 return
+            except Exception as e:        # a wrong reply
+                with self.ledger.lock:
+                    self.ledger.failures.append(f"{op}: {e!r}")
+                return
+
+    def refused(self, op):
+        """A write answered with the service's 500: not in flight any more,
+        failed -- verify() checks it left nothing."""
+        L, o = self.ledger, self.current
+        with L.lock:
+            L.refused += 1
+            L.inflight -= 1
+            if op == "create_secret" or op == "put_secret_value" and isinstance(o, tuple):
+                L.pending_creates.remove(o)
+                L.failed_creates.append(o[1])
+            elif op == "put_secret_value":
+                o.failed.append(o.pending[0])
+                o.pending = None
+            elif op == "put_key_policy" and o is not None:
+                o.failed_policies.add(o.pending_policy)
+                o.pending_policy = None
+            elif op == "create_grant" and o is not None:
+                o.failed_grants.add(o.pending_grant)
+                o.pending_grant = None
 
     def value(self):
         n = self.rng.choice((1, 16, 200, 3000))
@@ -169,7 +218,7 @@ class Worker(threading.Thread):
         L = self.ledger
         name = f"crash/{uuid.uuid4().hex[:12]}"
         vid, value = str(uuid.UUID(int=self.rng.getrandbits(128))), self.value()
-        entry = (self.idx, name, vid, value)
+        entry = self.current = (self.idx, name, vid, value)
         with L.lock:
             L.pending_creates.append(entry)
             L.inflight += 1
@@ -187,7 +236,7 @@ class Worker(threading.Thread):
         mine = L.owned(L.secrets, self.idx)
         if not mine:
             return self.create_secret()
-        s = self.rng.choice(mine)
+        s = self.current = self.rng.choice(mine)
         vid, value = str(uuid.UUID(int=self.rng.getrandbits(128))), self.value()
         with L.lock:
             s.pending = (vid, value)
@@ -213,6 +262,7 @@ class Worker(threading.Thread):
             L.touched_keys.add(k.key_id)
             L.acked["create_key"] += 1
         pt = self.rng.getrandbits(256).to_bytes(32, "big")
+        self.current = "read"             # Encrypt is a read: a 500 here is a failure
         blob = self.kms.encrypt(KeyId=k.key_id, Plaintext=pt)["CiphertextBlob"]
         with L.lock:
             k.marker = (blob, pt)
@@ -223,7 +273,7 @@ class Worker(threading.Thread):
         mine = L.owned(L.keys, self.idx)
         if not mine:
             return self.create_key()
-        k = self.rng.choice(mine)
+        k = self.current = self.rng.choice(mine)
         sid = f"crash{self.rng.getrandbits(48):x}"
         with L.lock:
             k.pending_policy = sid
@@ -241,7 +291,7 @@ class Worker(threading.Thread):
         mine = L.owned(L.keys, self.idx)
         if not mine:
             return self.create_key()
-        k = self.rng.choice(mine)
+        k = self.current = self.rng.choice(mine)
         name = f"g{self.rng.getrandbits(48):x}"
         with L.lock:
             k.pending_grant = name
@@ -279,6 +329,11 @@ def verify_secret(L, sm, s, full):
             s.current = vid
             L.landed += 1
         s.pending = None
+    for vid in s.failed:
+        L.checks += 1
+        assert get_value(sm, s.arn, VersionId=vid) is None, (
+            f"{s.name}: PutSecretValue {vid} failed (500) but its version exists")
+    s.failed = []
     cur = sm.get_secret_value(SecretId=s.arn)
     L.checks += 1
     assert cur["VersionId"] == s.current, (
@@ -304,6 +359,10 @@ def verify_pending_creates(L, sm):
         L.secrets[name] = Secret(owner, name, r["ARN"], vid, value)
         L.landed += 1
     L.pending_creates = []
+    for name in L.failed_creates:
+        L.checks += 1
+        assert get_value(sm, name) is None, f"CreateSecret {name} failed (500) but the secret exists"
+    L.failed_creates = []
 
 
 def verify_key(L, kms, k, full):
@@ -320,6 +379,8 @@ def verify_key(L, kms, k, full):
     if k.pending_policy:
         allowed.add(k.pending_policy)
     assert sid in allowed, f"key {k.key_id}: policy {sid}, expected one of {allowed}"
+    assert sid not in k.failed_policies, f"key {k.key_id}: a failed (500) PutKeyPolicy landed"
+    k.failed_policies.clear()
     if sid != (k.policy or "Enable IAM User Permissions"):
         k.policy = sid
         L.landed += 1
@@ -336,6 +397,9 @@ def verify_key(L, kms, k, full):
             L.landed += 1
         k.pending_grant = None
     assert len(ids) == len(k.grants), f"key {k.key_id}: grants nobody asked for"
+    assert not {g.get("Name") for g in grants} & k.failed_grants, (
+        f"key {k.key_id}: a failed (500) CreateGrant landed")
+    k.failed_grants.clear()
     if full:
         pt = os.urandom(24)
         blob = kms.encrypt(KeyId=k.key_id, Plaintext=pt)["CiphertextBlob"]
@@ -367,46 +431,62 @@ def new_server(tmp_path_factory, name):
     return TresorServer(name, tmp_path_factory.mktemp(f"tresor-{name}"))
 
 
-def test_sigkill_under_write_load(tmp_path_factory):
-    srv = new_server(tmp_path_factory, "crash")
-    rng = random.Random(SEED)
-    L = Ledger()
+def crash_rounds(srv, L, rng, rounds, full_ok=False, before_round=None):
+    """`rounds` rounds of: the write load from THREADS clients, SIGKILL
+    20-300 ms in, `tresor check` on the killed server's data dir, restart,
+    verify what the round touched.  Then verify everything and check once
+    more after a clean stop.  Returns the number of kills and the last
+    check's report."""
     kills = 0
-    t0 = time.monotonic()
-    print(f"\ncrash safety: seed {SEED}, {ROUNDS} rounds, {THREADS} threads")
     srv.start(env_extra={"TRESOR_LOG": "quiet"})
-    try:
-        for rnd in range(ROUNDS):
-            stop = threading.Event()
-            workers = []
-            for i in range(THREADS):
-                kms, sm = clients(srv)
-                workers.append(Worker(i, L, kms, sm, random.Random(rng.getrandbits(64)), stop))
-            for w in workers:
-                w.start()
-            time.sleep(rng.uniform(0.020, 0.300))
-            srv.kill()                    # SIGKILL, then reap
-            kills += 1
-            stop.set()
-            for w in workers:
-                w.join(30)
-                assert not w.is_alive(), "a client thread hangs after the kill"
-            assert not L.failures, f"round {rnd}: unexpected errors: {L.failures[:5]}"
-            out = assert_check_passes(srv, L, f"after kill {kills}")
-            srv.start(env_extra={"TRESOR_LOG": "quiet"})
-            verify(L, srv)
-        verify(L, srv, full=True)
-        srv.stop_clean()
-        out = assert_check_passes(srv, L, "at the end")
-    finally:
-        srv.close()
+    for rnd in range(rounds):
+        if before_round:
+            before_round(rnd)
+        stop = threading.Event()
+        workers = []
+        for i in range(THREADS):
+            kms, sm = clients(srv)
+            workers.append(Worker(i, L, kms, sm, random.Random(rng.getrandbits(64)), stop,
+                                  full_ok))
+        for w in workers:
+            w.start()
+        time.sleep(rng.uniform(0.020, 0.300))
+        srv.kill()                        # SIGKILL, then reap
+        kills += 1
+        stop.set()
+        for w in workers:
+            w.join(30)
+            assert not w.is_alive(), "a client thread hangs after the kill"
+        assert not L.failures, f"round {rnd}: unexpected errors: {L.failures[:5]}"
+        assert_check_passes(srv, L, f"after kill {kills}")
+        srv.start(env_extra={"TRESOR_LOG": "quiet"})
+        verify(L, srv)
+    if before_round:
+        before_round(None)                # room again for the last checks
+    verify(L, srv, full=True)
+    srv.stop_clean()
+    return kills, assert_check_passes(srv, L, "at the end")
+
+
+def report(title, L, rounds, kills, t0, out):
     acked = sum(L.acked.values())
     versions = sum(len(s.versions) for s in L.secrets.values())
-    print(f"crash safety: {ROUNDS} rounds, {kills} SIGKILLs, {acked} writes acknowledged "
-          f"{L.acked}, {L.landed} in-flight writes found landed, {len(L.secrets)} secrets with "
-          f"{versions} versions, {len(L.keys)} keys, {L.checks} checks, 0 failures, "
+    print(f"\n{title}: seed {SEED}, {rounds} rounds, {THREADS} threads, {kills} SIGKILLs, "
+          f"{acked} writes acknowledged {L.acked}, {L.landed} in-flight writes found landed, "
+          f"{L.refused} refused with a 500, {len(L.secrets)} secrets with {versions} versions, "
+          f"{len(L.keys)} keys, {L.checks} checks, 0 failures, "
           f"{time.monotonic() - t0:.1f}s\n{out.strip()}")
     assert acked > 0
+
+
+def test_sigkill_under_write_load(tmp_path_factory):
+    srv = new_server(tmp_path_factory, "crash")
+    L, t0 = Ledger(), time.monotonic()
+    try:
+        kills, out = crash_rounds(srv, L, random.Random(SEED), ROUNDS)
+    finally:
+        srv.close()
+    report("crash safety", L, ROUNDS, kills, t0, out)
 
 
 # ---- first start -----------------------------------------------------------------
@@ -470,8 +550,8 @@ INTERNAL = {"kms": ("KMSInternalException", 500),
             "secretsmanager": ("InternalServiceError", 500)}
 
 
-def mount_tmpfs(path):
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FULL_SIZE},mode=0700", "tmpfs",
+def mount_tmpfs(path, size=FULL_SIZE):
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
                         str(path)], capture_output=True, text=True)
     if p.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs for the disk-full test (needs root): "
@@ -697,3 +777,36 @@ def sm_list_names(sm):
         token = r.get("NextToken")
         if not token:
             return names
+
+
+FULL_ROUNDS = int(os.environ.get("TRESOR_CRASH_FULL_ROUNDS", "12"))
+
+
+def test_sigkill_on_a_filling_disk(tmp_path_factory):
+    """The SIGKILL rounds on a small tmpfs whose free space a filler file
+    takes away (down to 16..256 KiB) every other pair of rounds and gives
+    back in between: writes are acknowledged, refused with the service's
+    500 (those must have left nothing), or in flight at the kill; the server
+    is killed on a full disk, `tresor check` runs there, and it restarts
+    there."""
+    srv = new_server(tmp_path_factory, "crash-full")
+    mount_tmpfs(srv.data_dir, "64m")
+    rng = random.Random(SEED ^ 0x5eed)
+    L, t0 = Ledger(), time.monotonic()
+    filler = srv.data_dir / "filler"
+
+    def before_round(rnd):
+        if filler.exists():
+            filler.unlink()
+        if rnd is not None and rnd % 4 in (1, 2):
+            fill(srv.data_dir, rng.randrange(16, 256) * 1024)
+
+    try:
+        kills, out = crash_rounds(srv, L, rng, FULL_ROUNDS, full_ok=True,
+                                  before_round=before_round)
+    finally:
+        srv.kill()
+        umount(srv.data_dir)
+        srv.close()
+    report("crash safety on a filling disk", L, FULL_ROUNDS, kills, t0, out)
+    assert L.refused > 0, "the disk never filled"
