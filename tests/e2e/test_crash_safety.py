@@ -25,13 +25,15 @@ test_sigkill_on_a_filling_disk: the same rounds on a small tmpfs whose free
 space a filler file takes away and gives back: a write may also be refused
 with the service's 500, and then it must have left nothing.
 
-test_sigkill_during_first_start: kills anywhere in the first start leave a
-data dir the next start completes (a whole root key, root credentials on disk
-for the account in the store).
+test_sigkill_during_first_start, test_kill_at_each_file_call_of_first_start:
+kills anywhere in the first start -- at random moments, and (with strace's
+fault injection) on entry to every file-changing system call in turn -- leave
+a data dir the next start completes: a whole root key, root credentials on
+disk for the account in the store, a store that checks clean.
 
 TRESOR_CRASH_ROUNDS sets the rounds (default 25, well under a minute),
 TRESOR_CRASH_FULL_ROUNDS those on the filling disk (default 12),
-TRESOR_CRASH_INIT_ROUNDS the first-start kills (default 30), TRESOR_CRASH_SEED
+TRESOR_CRASH_INIT_ROUNDS the random first-start kills (default 15), TRESOR_CRASH_SEED
 the random seed (printed, so a failure can be replayed).  Retries are off
 (total_max_attempts=1: botocore's `max_attempts` counts retries, so
 max_attempts=1 would still retry once).
@@ -50,11 +52,14 @@ skipped with the reason when the mount fails.
 import json
 import os
 import random
+import signal
+import socket
 import string
 import subprocess
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from botocore.config import Config
@@ -491,7 +496,7 @@ def test_sigkill_under_write_load(tmp_path_factory):
 
 # ---- first start -----------------------------------------------------------------
 
-INIT_ROUNDS = int(os.environ.get("TRESOR_CRASH_INIT_ROUNDS", "30"))
+INIT_ROUNDS = int(os.environ.get("TRESOR_CRASH_INIT_ROUNDS", "15"))
 
 
 def test_sigkill_during_first_start(tmp_path_factory):
@@ -540,6 +545,79 @@ def test_sigkill_during_first_start(tmp_path_factory):
             srv.close()
     print(f"\nfirst start: {INIT_ROUNDS} kills within {1.5 * span * 1000:.0f} ms of the start, "
           f"files left -> count: {outcomes}")
+
+
+# Every file-changing system call of the first start, by kind: the first
+# start is killed (strace's fault injection) on entry to the N-th call of a
+# kind, for every N until the start gets through.
+STRACE = "/usr/bin/strace"
+FILE_CALLS = ("openat", "write", "pwrite64", "fsync", "fdatasync", "rename", "link", "linkat",
+              "unlink", "ftruncate")
+
+
+def first_start_under_strace(srv, call, nth, timeout=5.0):
+    """Start srv's first `tresor serve` under strace, killed on entry to the
+    nth `call`.  True when the kill happened; False when the start got
+    through (then the server is stopped)."""
+    srv.port = free_port()
+    p = subprocess.Popen([STRACE, "-f", "-qq", "-o", "/dev/null", "-e", f"trace={call}",
+                          "-e", f"inject={call}:signal=KILL:when={nth}", str(tresor_bin()),
+                          "serve", "--listen", f"127.0.0.1:{srv.port}", "--data-dir",
+                          str(srv.data_dir), "--region", REGION, "--account-id", ACCOUNT],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env={**srv._base_env(), "TRESOR_LOG": "quiet"})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            return True                   # killed (strace exits with the tracee)
+        if (srv.data_dir / "config").exists():
+            try:
+                socket.create_connection(("127.0.0.1", srv.port), 0.2).close()
+                break                     # serving: the nth call never came
+            except OSError:
+                pass
+        time.sleep(0.01)
+    # Through (or stuck): stop the tracee itself -- strace would detach it.
+    children = Path(f"/proc/{p.pid}/task/{p.pid}/children")
+    for pid in (children.read_text().split() if children.exists() else []):
+        os.kill(int(pid), signal.SIGTERM)
+    p.wait(timeout=15)
+    return False
+
+
+def test_kill_at_each_file_call_of_first_start(tmp_path_factory):
+    """Deterministic kill points for the first start: on entry to the N-th
+    openat, write, pwrite64, fsync, fdatasync, rename, link(at), unlink and
+    ftruncate, for every N.  After each, a normal start must come up with the
+    account's root credentials on disk and working, and `tresor check` must
+    pass.  (Killed at its first write, the first start used to leave a
+    0-byte root.key; killed after the account's commit, no credentials.)"""
+    if not os.access(STRACE, os.X_OK):
+        pytest.skip("strace is not installed")
+    probe = subprocess.run([STRACE, "-qq", "-o", "/dev/null", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"strace cannot trace here: {probe.stderr.decode().strip()}")
+    kills, t0 = {}, time.monotonic()
+    for call in FILE_CALLS:
+        nth = 0
+        while True:
+            nth += 1
+            assert nth < 400, f"the first start makes more than 400 {call} calls?"
+            srv = new_server(tmp_path_factory, f"kill-{call}-{nth}")
+            try:
+                killed = first_start_under_strace(srv, call, nth)
+                if killed:
+                    srv.start(env_extra={"TRESOR_LOG": "quiet"})
+                    assert srv.sts().get_caller_identity()["Account"] == ACCOUNT
+                    srv.stop_clean()
+                    assert_check_passes(srv, Ledger(), f"after a kill at {call} #{nth}")
+            finally:
+                srv.close()
+            if not killed:
+                break
+            kills[call] = nth
+    print(f"\nfirst start killed at every file call: {kills} "
+          f"({sum(kills.values())} kills, {time.monotonic() - t0:.1f}s)")
 
 
 # ---- disk full -----------------------------------------------------------------
