@@ -41,7 +41,7 @@ max_attempts=1 would still retry once).
 test_disk_full: the data dir is a small tmpfs, all but 64 KiB..1 MiB of it
 taken by a filler file; the write load runs until the store is full.  Writes
 then fail with the service's 500 error (KMSInternalException,
-InternalServiceError), reads keep working, nothing half-written is left; the
+InternalServiceError; an IAM CreateUser ServiceFailure), reads keep working, nothing half-written is left; the
 server is SIGKILLed while the disk is full, `tresor check` passes on the full
 disk, the server restarts on it and serves reads, the filler is deleted,
 writes work again, and after a restart every acknowledged write is intact and
@@ -813,6 +813,15 @@ def test_disk_full(tmp_path_factory):
 
         # Full: reads work, failed writes left nothing, acknowledged ones are there.
         checks = verify_full_load(load)
+        iam = srv.iam()
+        try:
+            iam.create_user(UserName="full-disk-user")     # IAM: the query protocol's 500
+        except ClientError as e:
+            assert code_of(e) == "ServiceFailure" and status_of(e) == 500, e.response
+            with pytest.raises(ClientError) as ei:
+                iam.get_user(UserName="full-disk-user")
+            assert code_of(ei.value) == "NoSuchEntity"
+            load.codes.add("ServiceFailure")
         assert sm_list_names(load.sm) >= set(load.secrets)
 
         # SIGKILL while full; the store checks clean on the full disk, and
