@@ -104,6 +104,7 @@
 
 #define STATEMENTS(X) \
     X(Q_BEGIN, "BEGIN IMMEDIATE") \
+    X(Q_BEGIN_READ, "BEGIN DEFERRED") \
     X(Q_COMMIT, "COMMIT") \
     X(Q_ROLLBACK, "ROLLBACK") \
     X(Q_ACCOUNT_PUT, "INSERT INTO accounts (" ACCOUNT_COLS ") VALUES (?1, ?2)") \
@@ -187,7 +188,11 @@
     X(Q_REL_DEL, "DELETE FROM relations WHERE kind = ?1 AND src = ?2 AND dst = ?3") \
     X(Q_REL_LIST_FROM, "SELECT " REL_COLS " FROM relations " \
       "WHERE kind = ?1 AND src = ?2 AND dst > ?3 ORDER BY dst LIMIT ?4") \
-    X(Q_REL_LIST_TO, "SELECT " REL_COLS " FROM relations " \
+    /* Without statistics SQLite prefers walking the primary key (kind,   \
+     * src, dst) over all rows of the kind, for the ORDER BY: a user's     \
+     * groups would cost a scan of every membership.  The index answers it \
+     * in order. */                                                         \
+    X(Q_REL_LIST_TO, "SELECT " REL_COLS " FROM relations INDEXED BY relations_by_dst " \
       "WHERE kind = ?1 AND dst = ?2 ORDER BY src") \
     X(Q_REL_LIST_KIND, "SELECT " REL_COLS " FROM relations " \
       "WHERE kind = ?1 AND (src > ?2 OR (src = ?2 AND dst > ?3)) ORDER BY src, dst LIMIT ?4") \
@@ -302,6 +307,7 @@ struct conn {
     struct store_sqlite *s;
     sqlite3 *db;
     bool writing;                   /* holds s->gate: tx_begin .. commit/rollback */
+    bool reading;                   /* inside read_begin .. read_end */
     int64_t data_version;           /* PRAGMA data_version as last read */
     uint64_t foreign;               /* times it changed: another process wrote */
     sqlite3_stmt *q[Q__COUNT];      /* prepared on first use */
@@ -939,6 +945,29 @@ static TR_RESULT sq_tx_commit(store_t st)
     ENSURE_REF(st);
     GUARD(conn_get(self(st), &c));
     return tx_close(c);
+}
+
+/* A read transaction: every read until read_end sees one snapshot, and
+ * takes the WAL read lock once instead of per statement.  Writers of
+ * other connections go on (WAL); this connection must not write. */
+static TR_RESULT sq_read_begin(store_t st)
+{
+    struct conn *c = NULL;
+    ENSURE_REF(st);
+    GUARD(conn_get(self(st), &c));
+    ENSURE(!c->writing && !c->reading, TR_E_INTERNAL);
+    GUARD(q_simple(c, Q_BEGIN_READ));
+    c->reading = true;
+    return TR_OK;
+}
+
+static void sq_read_end(store_t st)
+{
+    if (!st) return;
+    struct conn *c = pthread_getspecific(self(st)->tls);
+    if (!c || !c->reading) return;
+    c->reading = false;
+    if (tr_failed(q_simple(c, Q_COMMIT))) tx_abort(c);
 }
 
 static void sq_tx_rollback(store_t st)
@@ -1797,6 +1826,8 @@ static const struct store_class sqlite_class = {
     .tx_begin = sq_tx_begin,
     .tx_commit = sq_tx_commit,
     .tx_rollback = sq_tx_rollback,
+    .read_begin = sq_read_begin,
+    .read_end = sq_read_end,
     .account_put = sq_account_put,
     .account_get = sq_account_get,
     .account_first = sq_account_first,

@@ -152,6 +152,10 @@ struct store_class {
     TR_RESULT (*tx_begin)(const struct store_class **st);
     TR_RESULT (*tx_commit)(const struct store_class **st);
     void (*tx_rollback)(const struct store_class **st);
+    /* A long read-only pass on this thread (the analyzer): one consistent
+     * snapshot from read_begin to read_end, with no write in between. */
+    TR_RESULT (*read_begin)(const struct store_class **st);
+    void (*read_end)(const struct store_class **st);
 
     TR_RESULT (*account_put)(const struct store_class **st, const struct account_rec *a);
     TR_RESULT (*account_get)(const struct store_class **st, const char *id, struct account_rec *out);
