@@ -131,6 +131,73 @@ fail:
     return r;
 }
 
+/* ---- the analyzer's memo ---------------------------------------------------- */
+
+/* For one read-only pass over many identities (the analyzer): managed
+ * policies by ARN and each group's policies, loaded once.  Set for the
+ * duration of iam_identity_load_memo on this thread only. */
+struct memo_managed {
+    char *arn;
+    struct policy *p;         /* NULL: the policy or its version is gone */
+};
+struct memo_group {
+    char *arn;
+    struct named_policy *v;
+    size_t n;
+};
+struct iam_load_memo {
+    struct memo_managed *m;
+    size_t nm;
+    struct memo_group *g;
+    size_t ng;
+};
+static _Thread_local struct iam_load_memo *memo;
+
+struct iam_load_memo *iam_load_memo_new(void)
+{
+    return calloc(1, sizeof(struct iam_load_memo));
+}
+
+void iam_load_memo_free(struct iam_load_memo *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < m->nm; i++) {
+        free(m->m[i].arn);
+        if (m->m[i].p) policy_unref(m->m[i].p);
+    }
+    for (size_t i = 0; i < m->ng; i++) {
+        free(m->g[i].arn);
+        for (size_t k = 0; k < m->g[i].n; k++) np_release(&m->g[i].v[k]);
+        free(m->g[i].v);
+    }
+    free(m->m);
+    free(m->g);
+    free(m);
+}
+
+/* Remember managed policy arn (p may be NULL: gone); takes a reference. */
+static TR_RESULT memo_put_managed(const char *arn, struct policy *p)
+{
+    struct memo_managed *v = realloc(memo->m, (memo->nm + 1) * sizeof *v);
+    char *a = strdup(arn);
+    if (v) memo->m = v;
+    if (!v || !a) {
+        free(a);
+        BAIL0(TR_E_INTERNAL);
+    }
+    memo->m[memo->nm++] = (struct memo_managed){ .arn = a, .p = p ? policy_ref(p) : NULL };
+    return TR_OK;
+}
+
+/* Append copies (new references) of v[0..n) to a list. */
+static TR_RESULT np_copy(const struct named_policy *v, size_t n, struct named_policy **to,
+                         size_t *nto)
+{
+    for (size_t i = 0; i < n; i++)
+        GUARD(np_push(to, nto, v[i].p ? policy_ref((struct policy *)v[i].p) : NULL, v[i].name));
+    return TR_OK;
+}
+
 /* Append managed policy `arn` (named by its ARN) to a list.  A policy
  * that is gone is skipped, or added with no document (allows nothing)
  * when keep_missing. */
@@ -139,12 +206,24 @@ static TR_RESULT push_managed(store_t st, const char *arn, bool keep_missing,
 {
     char *text = NULL;
     struct policy *p = NULL;
+    for (size_t i = 0; memo && i < memo->nm; i++) {
+        if (strcmp(memo->m[i].arn, arn) != 0) continue;
+        if (!memo->m[i].p) return keep_missing ? np_push(v, n, NULL, arn) : TR_OK;
+        return np_push(v, n, policy_ref(memo->m[i].p), arn);
+    }
     tr_result r = managed_document(st, arn, &text);
-    if (is_not_found(r)) return keep_missing ? np_push(v, n, NULL, arn) : TR_OK;
+    if (is_not_found(r)) {
+        if (memo) GUARD(memo_put_managed(arn, NULL));
+        return keep_missing ? np_push(v, n, NULL, arn) : TR_OK;
+    }
     GUARD(r);
     r = compile_stored(text, arn, &p);
     free(text);
     GUARD(r);
+    if (memo && tr_failed(r = memo_put_managed(arn, p))) {
+        policy_unref(p);
+        return r;
+    }
     return np_push(v, n, p, arn);
 }
 
@@ -181,6 +260,26 @@ static TR_RESULT push_entity_policies(store_t st, const char *entity_arn, struct
         }
     }
     return TR_OK;
+}
+
+/* A group's inline and attached policies (from the memo when there is one). */
+static TR_RESULT push_group_policies(store_t st, const char *group_arn, struct identity *id)
+{
+    for (size_t i = 0; memo && i < memo->ng; i++)
+        if (strcmp(memo->g[i].arn, group_arn) == 0)
+            return np_copy(memo->g[i].v, memo->g[i].n, &id->identity, &id->nidentity);
+    size_t start = id->nidentity;
+    GUARD(push_entity_policies(st, group_arn, id));
+    if (!memo) return TR_OK;
+    struct memo_group *v = realloc(memo->g, (memo->ng + 1) * sizeof *v);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    memo->g = v;
+    struct memo_group *mg = &memo->g[memo->ng];
+    memset(mg, 0, sizeof *mg);
+    mg->arn = strdup(group_arn);
+    ENSURE(mg->arn != NULL, TR_E_INTERNAL);
+    memo->ng++;
+    return np_copy(id->identity + start, id->nidentity - start, &mg->v, &mg->n);
 }
 
 /* Set principal tag k = val, replacing an earlier value (session tags
@@ -322,7 +421,7 @@ TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct iden
         r = push_entity_policies(st, e.arn, out);
         if (tr_failed(r)) goto fail;
         r = st[0]->rel_list_to(st, "member", e.arn, &groups, &ngroups);
-        for (size_t i = 0; tr_ok(r) && i < ngroups; i++) r = push_entity_policies(st, groups[i].from, out);
+        for (size_t i = 0; tr_ok(r) && i < ngroups; i++) r = push_group_policies(st, groups[i].from, out);
         if (tr_failed(r)) goto fail;
         break;
     case PRINCIPAL_ROLE_SESSION:
@@ -353,6 +452,15 @@ fail:
     json_decref(edoc);
     rel_list_free(groups, ngroups);
     ent_rec_free(&e);
+    return r;
+}
+
+TR_RESULT iam_identity_load_memo(store_t st, const struct principal *who,
+                                 struct iam_load_memo *m, struct identity *out)
+{
+    memo = m;
+    tr_result r = iam_identity_load(st, who, out);
+    memo = NULL;
     return r;
 }
 

@@ -53,6 +53,16 @@ void iam_identity_cache_enable(bool on);
  * cache) and clear it. */
 void iam_identity_release(struct req_ctx *rc);
 
+/* The analyzer loads every principal of an account in one read-only pass:
+ * a memo keeps each managed policy and each group's policies after their
+ * first load, so a group shared by a thousand users is read once.  Not for
+ * request handling (nothing invalidates it). */
+struct iam_load_memo;
+struct iam_load_memo *iam_load_memo_new(void);
+void iam_load_memo_free(struct iam_load_memo *m);
+TR_RESULT iam_identity_load_memo(store_t st, const struct principal *who,
+                                 struct iam_load_memo *m, struct identity *out);
+
 /* The request context under construction: global keys plus service keys.
  * A zeroed builder is an empty one (service code that only collects extra
  * keys for iam_authorize starts from memset 0). */

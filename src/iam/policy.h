@@ -189,6 +189,16 @@ TR_RESULT policy_evaluate(const struct eval_request *rq, const struct policy_set
 void policy_denied_message(const struct eval_request *rq, const struct eval_result *r,
                            const char *resource_as_given, char *out, size_t n);
 
+/* Static analysis prefilter (the analyzer): whether some Allow statement
+ * of p could apply to `action` on `resource` (NULL: any resource) for
+ * `who` (NULL: any caller; checked only against statements that have a
+ * Principal), whatever the request context: conditions are ignored and
+ * resource patterns with policy variables count as matching.  false means
+ * p allows nothing of the kind -- a necessary condition for any Allow,
+ * never a decision. */
+bool policy_may_allow(const struct policy *p, const struct eval_principal *who,
+                      const char *action, const char *resource);
+
 /* Matching primitives, exposed for KMS grants, the analyzer and tests. */
 bool policy_action_match(const char *pattern, const char *action);   /* case-insensitive glob */
 bool policy_arn_match(const char *pattern, const char *arn);         /* case-sensitive glob */

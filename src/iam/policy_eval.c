@@ -416,6 +416,44 @@ TR_RESULT policy_evaluate(const struct eval_request *rq, const struct policy_set
     return TR_OK;
 }
 
+/* ---- static prefilter ------------------------------------------------------ */
+
+/* Whether resource pattern r could match `resource` for some context:
+ * patterns with variables count as matching (their value is not known
+ * here). */
+static bool pat_may_match(const struct pat *r, const char *resource, size_t n)
+{
+    if (r->pieces) return true;
+    return pat_match(r, resource, n, false, NULL) == TRI_TRUE;
+}
+
+bool policy_may_allow(const struct policy *p, const struct eval_principal *who,
+                      const char *action, const char *resource)
+{
+    if (!p || !action) return false;
+    struct eval_request rq = { .action = action, .resource = resource ? resource : "*" };
+    if (who) rq.who = *who;
+    struct evaluator ev = { .rq = &rq };
+    ev.actlen = strlen(action);
+    const char *colon = memchr(action, ':', ev.actlen);
+    ev.svclen = colon ? (size_t)(colon - action) : ev.actlen;
+    size_t rlen = resource ? strlen(resource) : 0;
+    for (size_t i = 0; i < p->nstmts; i++) {
+        const struct stmt *st = &p->stmts[i];
+        if (st->effect != EFFECT_ALLOW || !stmt_action(&ev, st)) continue;
+        if (who && st->has_principal && stmt_principal(st, who) == PM_NONE) continue;
+        if (!resource || !st->has_resource || (p->kind == POLICY_KEY && !st->not_resource))
+            return true;
+        bool any = false, vars = false;
+        for (size_t k = 0; k < st->nresources && !any; k++) {
+            vars |= st->resources[k].pieces != NULL;
+            any = pat_may_match(&st->resources[k], resource, rlen);
+        }
+        if (st->not_resource ? (vars || !any) : any) return true;
+    }
+    return false;
+}
+
 /* ---- messages ------------------------------------------------------------ */
 
 static const char *type_words(enum policy_type_word t, bool with_article)

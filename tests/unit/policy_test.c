@@ -1328,6 +1328,45 @@ static void test_accessors(void **state)
     policy_unref(p);
 }
 
+/* policy_may_allow: a necessary condition, never a decision. */
+static void test_may_allow(void **state)
+{
+    (void)state;
+    const char *s1 = "arn:aws:secretsmanager:us-east-1:" A_ACCT ":secret:app/db-AbCdEf";
+    const char *s2 = "arn:aws:secretsmanager:us-east-1:" A_ACCT ":secret:other-AbCdEf";
+    struct policy *p = compile_or_die(P12(AR("secretsmanager:Get*",
+                                             "arn:aws:secretsmanager:*:*:secret:app/*") ","
+                                          D("secretsmanager:GetSecretValue") ","
+                                          AC("kms:Decrypt", C1("IpAddress", "aws:SourceIp", "'10.0.0.0/8'"))),
+                                      POLICY_IDENTITY, "may");
+    assert_true(policy_may_allow(p, NULL, "secretsmanager:GetSecretValue", s1));
+    assert_false(policy_may_allow(p, NULL, "secretsmanager:GetSecretValue", s2));  /* resource */
+    assert_true(policy_may_allow(p, NULL, "secretsmanager:GetSecretValue", NULL));  /* anywhere */
+    assert_true(policy_may_allow(p, NULL, "kms:Decrypt", "*"));                    /* conditions ignored */
+    assert_false(policy_may_allow(p, NULL, "kms:Encrypt", NULL));                  /* Deny never allows */
+    policy_unref(p);
+    /* NotResource, and a variable in Resource (counts as matching). */
+    p = compile_or_die(P12("{'Effect':'Allow','Action':'secretsmanager:*',"
+                           "'NotResource':'arn:aws:secretsmanager:*:*:secret:app/*'},"
+                           AR("kms:Decrypt", "arn:aws:kms:*:*:key/${aws:PrincipalTag/key}")),
+                       POLICY_IDENTITY, "may-not");
+    assert_false(policy_may_allow(p, NULL, "secretsmanager:GetSecretValue", s1));
+    assert_true(policy_may_allow(p, NULL, "secretsmanager:GetSecretValue", s2));
+    assert_true(policy_may_allow(p, NULL, "kms:Decrypt", "arn:aws:kms:us-east-1:" A_ACCT ":key/k"));
+    policy_unref(p);
+    /* Principals: a user, its account, another account; "*". */
+    p = compile_or_die(P12(AP(AWS(U_ALICE), "kms:Decrypt") "," AP(AWS("444455556666"), "kms:Encrypt")),
+                       POLICY_KEY, "may-principal");
+    struct eval_principal alice = { .type = EP_USER, .arn = U_ALICE, .account = A_ACCT };
+    struct eval_principal bob = { .type = EP_USER, .arn = "arn:aws:iam::" A_ACCT ":user/bob",
+                                  .account = A_ACCT };
+    assert_true(policy_may_allow(p, &alice, "kms:Decrypt", "k"));
+    assert_false(policy_may_allow(p, &bob, "kms:Decrypt", "k"));
+    assert_false(policy_may_allow(p, &alice, "kms:Encrypt", "k"));
+    assert_true(policy_may_allow(p, NULL, "kms:Encrypt", "k"));
+    policy_unref(p);
+}
+
 /* ---- the cache ----------------------------------------------------------- */
 
 static void test_cache_identity_and_kinds(void **state)
@@ -1638,6 +1677,7 @@ int main(void)
         cmocka_unit_test(test_evaluation_table),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_accessors),
+        cmocka_unit_test(test_may_allow),
         cmocka_unit_test(test_cache_identity_and_kinds),
         cmocka_unit_test(test_cache_eviction),
         cmocka_unit_test(test_cache_threads),
