@@ -26,11 +26,21 @@
 
 enum az_kind { AZ_ROOT, AZ_USER, AZ_ROLE, AZ_FOREIGN };
 
+struct identity;
+
 struct az_node {
     enum az_kind kind;
     char arn[512];               /* root, user or role ARN; arn:aws:iam::X:root when foreign */
     char account[ACCOUNT_ID_LEN + 1];
     struct principal who;        /* how it calls (a role: a session of it) */
+    struct identity *id;         /* its identity side, loaded once (NULL when foreign) */
+    bool may_assume;             /* some identity statement may allow sts:AssumeRole */
+    struct policy *trust;        /* a role's compiled trust policy, or NULL */
+    size_t *gsv_pols;            /* indices in az_graph.gsv_pol of its identity policies
+                                    that may allow GetSecretValue somewhere */
+    size_t ngsv_pols;
+    bool into_done;              /* the edges into this role are computed */
+    size_t first_out, first_in;  /* edge lists (SIZE_MAX: none) */
 };
 
 /* from may assume the role `to` (trust policy and, where needed, from's
@@ -38,6 +48,7 @@ struct az_node {
 struct az_edge {
     size_t from, to;
     bool conditional;
+    size_t next_out, next_in;    /* the next edge out of `from`, into `to` */
     char evidence[AZ_EV_MAX];
 };
 
@@ -46,12 +57,31 @@ struct az_graph {
     size_t nn, capn;
     struct az_edge *e;
     size_t ne, cape;
+    const struct server_env *env;
+    bool lazy;                   /* edges into a role computed when first needed */
+    size_t *stamp;               /* scratch: per node (candidate dedup) */
+    size_t nstamp, stamp_gen;
+    /* The distinct identity policies (shared ones once) that may allow
+     * secretsmanager:GetSecretValue on some resource: az_who_can asks each
+     * once per secret instead of once per principal. */
+    const struct policy **gsv_pol;
+    size_t ngsv_pol;
 };
 
 /* The principals of `accounts` and of every account their roles' trust
- * policies name (transitively), and the assume-role edges between them. */
+ * policies name (transitively), each principal's identity side loaded
+ * once, and the assume-role edges between them. */
 TR_RESULT az_graph_build(const struct server_env *env, const char *const *accounts,
                          size_t naccounts, struct az_graph *g);
+/* The same; with lazy, the edges into a role are computed only when an
+ * answer needs them (az_who_can asks for the roles that lead to a
+ * reader), so one secret does not pay for the whole graph.
+ * az_graph_edges_all completes a lazy graph (--explain lists every role a
+ * principal can assume). */
+TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *accounts,
+                              size_t naccounts, bool lazy, struct az_graph *g);
+TR_RESULT az_graph_edges_into(struct az_graph *g, size_t role);
+TR_RESULT az_graph_edges_all(struct az_graph *g);
 void az_graph_free(struct az_graph *g);
 /* The node whose arn is `arn` (a user, role or root ARN), or SIZE_MAX. */
 size_t az_graph_find(const struct az_graph *g, const char *arn);
@@ -68,6 +98,8 @@ struct az_target {
     char why_not_live[256];
     char **named;                /* accounts and "*" named by the resource and key policies */
     size_t nnamed;
+    struct policy *rp;           /* the compiled resource policy, or NULL */
+    struct policy *kp;           /* the compiled key policy, or NULL */
 };
 
 /* Load SECRET (name or ARN; a name is looked up in account/region). */
@@ -94,8 +126,13 @@ struct az_access {
     char gsv_ev[AZ_EV_MAX];      /* deciding statements, or the AccessDenied message */
     char kms_ev[AZ_EV_MAX];
 };
+/* quick: a principal none of whose policies could allow GetSecretValue
+ * on the secret (policy_may_allow over its identity policies and the
+ * secret's resource policy) is denied without evaluating, with a short
+ * evidence line instead of AWS's AccessDenied message; the KMS step is
+ * decided only when GetSecretValue is allowed.  The answers are the same. */
 TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
-                    const struct az_target *t, struct az_access *out);
+                    const struct az_target *t, bool quick, struct az_access *out);
 
 /* The answer for one principal: the path (node indices, from the
  * principal to the final actor) and the final actor's access. */
@@ -108,10 +145,12 @@ struct az_answer {
     size_t npath;                /* nodes in path (1: direct) */
 };
 
-/* Decide every node of g against t: acc[g->nn] (each node's own access)
- * and ans[g->nn] (reachability over the assume-role edges). */
-TR_RESULT az_who_can(const struct server_env *env, const struct az_graph *g,
-                     const struct az_target *t, struct az_access *acc, struct az_answer *ans);
+/* Decide every node of g against t: acc[g->nn] (each node's own access,
+ * az_decide with `quick`) and ans[g->nn] (reachability over the
+ * assume-role edges; a lazy graph gets the edges it needs). */
+TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
+                     const struct az_target *t, bool quick, struct az_access *acc,
+                     struct az_answer *ans);
 
 /* escalate.c: principals that cannot read S but hold a permission that
  * lets them change the answer (resource policy, key policy, grant, their

@@ -39,6 +39,28 @@ static TR_RESULT push(struct az_escalation **v, size_t *n, size_t node, const ch
     return TR_OK;
 }
 
+/* Could n's identity policies allow action on arn (NULL: any)?  A
+ * necessary condition (policy_may_allow); root users: always. */
+static bool id_may(const struct az_node *n, const char *action, const char *arn)
+{
+    const struct identity *id = n->id;
+    if (!id || id->root) return true;
+    for (size_t k = 0; k < id->nidentity; k++)
+        if (policy_may_allow(id->identity[k].p, NULL, action, arn)) return true;
+    return false;
+}
+
+static struct eval_principal ep_of(const struct az_node *n)
+{
+    int t = n->who.type;
+    return (struct eval_principal){
+        .type = t == PRINCIPAL_ROOT ? EP_ROOT : t == PRINCIPAL_USER ? EP_USER
+              : t == PRINCIPAL_ROLE_SESSION ? EP_ROLE_SESSION : EP_ANONYMOUS,
+        .arn = n->who.arn, .account = n->who.account_id,
+        .role_arn = n->who.role_arn[0] ? n->who.role_arn : NULL,
+    };
+}
+
 /* An IAM action on `arn` by rc->who: identity policies alone. */
 static TR_RESULT iam_allows(struct req_ctx *rc, const char *action, const char *arn,
                             const char *account, bool *ok, char *ev, size_t nev)
@@ -55,6 +77,9 @@ static TR_RESULT iam_allows(struct req_ctx *rc, const char *action, const char *
     return TR_OK;
 }
 
+/* Each check is skipped when no policy that could decide it has a
+ * statement that could allow it (policy_may_allow): the answers are those
+ * of the full decisions, which run for the rest. */
 static TR_RESULT one(const struct server_env *env, const struct az_graph *g,
                      const struct az_target *t, const struct az_answer *ans, size_t i,
                      struct az_escalation **out, size_t *n)
@@ -73,18 +98,30 @@ static TR_RESULT one(const struct server_env *env, const struct az_graph *g,
     rc.kr = env->kr;
     rc.now = tr_now();
     rc.who = p->who;
+    rc.identity = p->id;         /* loaded once by az_graph_build; not ours to free */
+    rc.identity_borrowed = true;
     snprintf(rc.region, sizeof rc.region, "%s", t->s.region);
+    struct eval_principal who = ep_of(p), direct = who;
+    direct.account = "";         /* matches no account principal */
 
     snprintf(rc.service, sizeof rc.service, "secretsmanager");
-    r = sm_authorize_explain(&rc, "secretsmanager:PutResourcePolicy", &t->s, NULL, 0, &res, ev,
-                             sizeof ev);
-    if (tr_ok(r) && res.decision == DECISION_ALLOW)
-        r = push(out, n, i, "secretsmanager:PutResourcePolicy", t->s.arn, ev);
+    const char *prp = "secretsmanager:PutResourcePolicy";
+    if (id_may(p, prp, t->s.arn) || (t->rp && policy_may_allow(t->rp, &who, prp, t->s.arn))) {
+        r = sm_authorize_explain(&rc, prp, &t->s, NULL, 0, &res, ev, sizeof ev);
+        if (tr_ok(r) && res.decision == DECISION_ALLOW) r = push(out, n, i, prp, t->s.arn, ev);
+    }
     if (tr_ok(r) && t->have_key && strcmp(t->key.key_manager, "AWS") != 0) {
         const char *acts[] = { "kms:PutKeyPolicy", "kms:CreateGrant" };
         snprintf(rc.service, sizeof rc.service, "kms");
         for (int k = 0; k < 2 && tr_ok(r); k++) {
             struct kms_authz_in in = { 0 };
+            /* The key policy must allow (grants cannot give these here:
+             * kms_authz_in names no grant request): naming the caller, or
+             * its account, which delegates to its identity policies. */
+            if (!policy_may_allow(t->kp, &direct, acts[k], t->key.arn) &&
+                !(policy_may_allow(t->kp, &who, acts[k], t->key.arn) &&
+                  id_may(p, acts[k], t->key.arn)))
+                continue;
             r = kms_authorize_explain(&rc, acts[k], &t->key, &in, x);
             if (tr_ok(r) && x->allowed) r = push(out, n, i, acts[k], t->key.arn, x->evidence);
         }
@@ -93,15 +130,18 @@ static TR_RESULT one(const struct server_env *env, const struct az_graph *g,
         const char *acts[2] = { "iam:PutUserPolicy", "iam:AttachUserPolicy" };
         if (p->kind == AZ_ROLE) { acts[0] = "iam:PutRolePolicy"; acts[1] = "iam:AttachRolePolicy"; }
         for (int k = 0; k < 2 && tr_ok(r); k++) {
+            if (!id_may(p, acts[k], p->arn)) continue;
             r = iam_allows(&rc, acts[k], p->arn, p->account, &ok, ev, sizeof ev);
             if (tr_ok(r) && ok) r = push(out, n, i, acts[k], p->arn, ev);
         }
     }
-    for (size_t u = 0; tr_ok(r) && u < g->nn; u++) {
+    bool may_ak = id_may(p, "iam:CreateAccessKey", NULL);
+    bool may_tp = id_may(p, "iam:UpdateAssumeRolePolicy", NULL);
+    for (size_t u = 0; tr_ok(r) && (may_ak || may_tp) && u < g->nn; u++) {
         if (u == i || !ans[u].can || ans[u].npath != 1) continue;
-        const char *act = g->n[u].kind == AZ_USER ? "iam:CreateAccessKey"
-                        : g->n[u].kind == AZ_ROLE ? "iam:UpdateAssumeRolePolicy" : NULL;
-        if (!act) continue;
+        const char *act = g->n[u].kind == AZ_USER && may_ak ? "iam:CreateAccessKey"
+                        : g->n[u].kind == AZ_ROLE && may_tp ? "iam:UpdateAssumeRolePolicy" : NULL;
+        if (!act || !id_may(p, act, g->n[u].arn)) continue;
         r = iam_allows(&rc, act, g->n[u].arn, g->n[u].account, &ok, ev, sizeof ev);
         if (tr_ok(r) && ok) r = push(out, n, i, act, g->n[u].arn, ev);
     }

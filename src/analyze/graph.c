@@ -14,9 +14,20 @@
  * unknown (the caller picks it).  Root users cannot assume roles (STS
  * refuses them before any policy).  Foreign nodes get an edge when the
  * trust policy names their account (their own IAM is not visible).
+ *
+ * Cost (bench/who_can: 2,000 principals).  Each held node's identity is
+ * loaded once (iam_identity_load_memo) and reused by every decision.  The
+ * edges into role R are decided only for the candidates R's trust policy
+ * can admit: the principals it names by ARN, everyone for "*", and for a
+ * named account its principals whose identity policies may allow
+ * sts:AssumeRole on R (policy_may_allow) -- the same decisions as trying
+ * every pair, without the pairs that cannot pass.  A lazy graph decides
+ * the edges into a role only when an answer needs them (az_who_can walks
+ * back from the readers).
  */
 #include "analyze/analyze.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +47,7 @@ static TR_RESULT add_node(struct az_graph *g, enum az_kind kind, const char *arn
     struct az_node *n = &g->n[g->nn];
     memset(n, 0, sizeof *n);
     n->kind = kind;
+    n->first_out = n->first_in = SIZE_MAX;
     snprintf(n->arn, sizeof n->arn, "%s", arn);
     snprintf(n->account, sizeof n->account, "%s", account);
     g->nn++;
@@ -51,8 +63,10 @@ static TR_RESULT add_edge(struct az_graph *g, size_t from, size_t to, bool cond,
         g->e = v;
         g->cape = cap;
     }
-    g->e[g->ne] = (struct az_edge){ .from = from, .to = to, .conditional = cond };
+    g->e[g->ne] = (struct az_edge){ .from = from, .to = to, .conditional = cond,
+                                    .next_out = g->n[from].first_out, .next_in = g->n[to].first_in };
     snprintf(g->e[g->ne].evidence, sizeof g->e[g->ne].evidence, "%s", ev);
+    g->n[from].first_out = g->n[to].first_in = g->ne;
     g->ne++;
     return TR_OK;
 }
@@ -74,6 +88,16 @@ TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account)
 
 void az_graph_free(struct az_graph *g)
 {
+    for (size_t i = 0; i < g->nn; i++) {
+        if (g->n[i].id) {
+            iam_identity_free(g->n[i].id);
+            free(g->n[i].id);
+        }
+        policy_unref(g->n[i].trust);
+        free(g->n[i].gsv_pols);
+    }
+    free(g->stamp);
+    free(g->gsv_pol);
     free(g->n);
     free(g->e);
     memset(g, 0, sizeof *g);
@@ -195,6 +219,8 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
     rc.kr = env->kr;
     rc.now = tr_now();
     rc.who = p->who;
+    rc.identity = p->id;         /* loaded once by az_graph_build; not ours to free */
+    rc.identity_borrowed = p->id != NULL;
     snprintf(rc.region, sizeof rc.region, "%s", env->default_region);
     snprintf(rc.service, sizeof rc.service, "sts");
     struct authz_req ar = {
@@ -208,21 +234,172 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
         iam_result_evidence(&res, ev, sizeof ev);
         r = add_edge(g, from, to, res.conditional, ev);
     }
-    if (rc.identity) {
-        iam_identity_free(rc.identity);
-        free(rc.identity);
-    }
+    iam_identity_release(&rc);
     return r;
+}
+
+/* n's identity side, and whether any of its identity statements may
+ * allow sts:AssumeRole at all (root users never assume roles). */
+static TR_RESULT load_identity(store_t st, struct iam_load_memo *m, struct az_node *n)
+{
+    struct identity *id = calloc(1, sizeof *id);
+    ENSURE(id != NULL, TR_E_INTERNAL);
+    tr_result r = iam_identity_load_memo(st, &n->who, m, id);
+    if (tr_failed(r)) {
+        free(id);
+        return r;
+    }
+    n->id = id;
+    n->may_assume = false;
+    for (size_t k = 0; k < id->nidentity && n->kind != AZ_ROOT && !n->may_assume; k++)
+        n->may_assume = policy_may_allow(id->identity[k].p, NULL, "sts:AssumeRole", NULL);
+    return TR_OK;
+}
+
+/* ---- the GetSecretValue prefilter index ---------------------------------- */
+
+/* g->gsv_pol: every distinct identity policy (by compiled object: the
+ * policy cache shares one per document text) with a statement that may
+ * allow GetSecretValue somewhere; each node's indices into it. */
+static TR_RESULT gsv_index(struct az_graph *g)
+{
+    size_t cap = 1024, *slot = NULL;     /* open addressing: policy -> index + 1 */
+    tr_result r = TR_OK;
+
+    for (size_t i = 0; i < g->nn; i++)
+        if (g->n[i].id) cap += g->n[i].id->nidentity * 2;
+    slot = calloc(cap, sizeof *slot);
+    g->gsv_pol = calloc(cap, sizeof *g->gsv_pol);
+    if (!slot || !g->gsv_pol) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    for (size_t i = 0; i < g->nn; i++) {
+        struct az_node *n = &g->n[i];
+        if (!n->id || !n->id->nidentity) continue;
+        n->gsv_pols = calloc(n->id->nidentity, sizeof *n->gsv_pols);
+        if (!n->gsv_pols) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+        for (size_t k = 0; k < n->id->nidentity; k++) {
+            const struct policy *p = n->id->identity[k].p;
+            if (!p) continue;
+            size_t h = ((uintptr_t)p >> 4) % cap;
+            while (slot[h] && g->gsv_pol[slot[h] - 1] != p) h = (h + 1) % cap;
+            if (!slot[h]) {
+                if (!policy_may_allow(p, NULL, "secretsmanager:GetSecretValue", NULL)) continue;
+                g->gsv_pol[g->ngsv_pol++] = p;
+                slot[h] = g->ngsv_pol;
+            }
+            n->gsv_pols[n->ngsv_pols++] = slot[h] - 1;
+        }
+    }
+fail:
+    free(slot);
+    return r;
+}
+
+/* ---- edges into a role ------------------------------------------------------ */
+
+struct cand_ctx {
+    struct az_graph *g;
+    size_t role;
+    size_t *v;
+    size_t n, cap;
+    bool oom;
+};
+
+static void cand_add(struct cand_ctx *c, size_t node)
+{
+    struct az_graph *g = c->g;
+    if (node == c->role || g->stamp[node] == g->stamp_gen) return;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        size_t *v = realloc(c->v, cap * sizeof *v);
+        if (!v) { c->oom = true; return; }
+        c->v = v;
+        c->cap = cap;
+    }
+    g->stamp[node] = g->stamp_gen;
+    c->v[c->n++] = node;
+}
+
+/* Nodes a trust-policy principal could admit: "*" everyone; an account its
+ * nodes whose identity policies may allow sts:AssumeRole on the role (the
+ * trust then delegates to them) and its foreign node; an ARN that node. */
+static TR_RESULT on_trust_principal(void *arg, const char *p)
+{
+    struct cand_ctx *c = arg;
+    struct az_graph *g = c->g;
+    char a[ACCOUNT_ID_LEN + 1];
+    bool everyone = strcmp(p, "*") == 0;
+    bool account = !everyone && principal_account(p, a) &&
+                   (digits12(p, strlen(p)) || strcmp(p + strlen(p) - 5, ":root") == 0);
+    for (size_t i = 0; i < g->nn && (everyone || account); i++) {
+        const struct az_node *n = &g->n[i];
+        if (n->kind == AZ_ROOT) continue;
+        if (everyone) { cand_add(c, i); continue; }
+        if (strcmp(n->account, a) != 0) continue;
+        if (n->kind == AZ_FOREIGN) { cand_add(c, i); continue; }
+        if (!n->may_assume) continue;
+        bool may = false;
+        for (size_t k = 0; k < n->id->nidentity && !may; k++)
+            may = policy_may_allow(n->id->identity[k].p, NULL, "sts:AssumeRole",
+                                   g->n[c->role].arn);
+        if (may) cand_add(c, i);
+    }
+    if (!everyone && !account) {
+        size_t i = az_graph_find(g, p);
+        if (i != SIZE_MAX) cand_add(c, i);
+    }
+    return c->oom ? tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL) : TR_OK;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+TR_RESULT az_graph_edges_into(struct az_graph *g, size_t role)
+{
+    struct az_node *r = &g->n[role];
+    if (r->into_done || r->kind != AZ_ROLE) return TR_OK;
+    r->into_done = true;
+    if (!r->trust) return TR_OK;
+    if (g->nstamp < g->nn) {
+        size_t *v = realloc(g->stamp, g->nn * sizeof *v);
+        ENSURE(v != NULL, TR_E_INTERNAL);
+        for (size_t i = g->nstamp; i < g->nn; i++) v[i] = 0;
+        g->stamp = v;
+        g->nstamp = g->nn;
+    }
+    g->stamp_gen++;
+    struct cand_ctx c = { .g = g, .role = role };
+    tr_result res = policy_each_aws_principal(r->trust, on_trust_principal, &c);
+    /* Candidates in node order, so edges come out as a full scan would. */
+    if (c.n > 1) qsort(c.v, c.n, sizeof *c.v, cmp_size);
+    for (size_t i = 0; tr_ok(res) && i < c.n; i++)
+        res = assume_edge(g->env, g, c.v[i], role, g->n[role].trust);
+    free(c.v);
+    return res;
+}
+
+TR_RESULT az_graph_edges_all(struct az_graph *g)
+{
+    for (size_t i = 0; i < g->nn; i++) GUARD(az_graph_edges_into(g, i));
+    return TR_OK;
 }
 
 TR_RESULT az_graph_build(const struct server_env *env, const char *const *accounts,
                          size_t naccounts, struct az_graph *g)
 {
+    return az_graph_build_opts(env, accounts, naccounts, false, g);
+}
+
+TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *accounts,
+                              size_t naccounts, bool lazy, struct az_graph *g)
+{
     store_t st = env->st;
     struct acct_set todo = { 0 };
     struct ent_rec *v = NULL;
     size_t nv = 0;
-    struct policy **trusts = NULL;
+    struct iam_load_memo *memo = NULL;
     tr_result r = TR_OK;
 
     memset(g, 0, sizeof *g);
@@ -248,8 +425,8 @@ TR_RESULT az_graph_build(const struct server_env *env, const char *const *accoun
                 if (tr_ok(r) && k) {
                     struct policy *p = NULL;
                     r = role_trust(&v[j], &p);
+                    g->n[g->nn - 1].trust = p;     /* kept for the edges into it */
                     if (tr_ok(r) && p) r = policy_each_aws_principal(p, on_principal, &todo);
-                    policy_unref(p);
                 }
             }
             ent_list_free(v, nv);
@@ -259,35 +436,25 @@ TR_RESULT az_graph_build(const struct server_env *env, const char *const *accoun
     }
     if (tr_failed(r)) goto fail;
 
-    /* How each held node calls. */
-    for (size_t i = 0; i < g->nn; i++) {
-        if (g->n[i].kind == AZ_FOREIGN) continue;
-        r = iam_principal_from_arn(st, g->n[i].arn, &g->n[i].who);
-        if (tr_failed(r)) goto fail;
+    /* How each held node calls, and its identity side (loaded once; the
+     * managed and group policies they share once for all). */
+    memo = iam_load_memo_new();
+    if (!memo) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    for (size_t i = 0; i < g->nn && tr_ok(r); i++) {
+        struct az_node *n = &g->n[i];
+        if (n->kind == AZ_FOREIGN) continue;
+        r = iam_principal_from_arn(st, n->arn, &n->who);
+        if (tr_ok(r)) r = load_identity(st, memo, n);
     }
+    if (tr_failed(r)) goto fail;
 
-    /* Edges into every role. */
-    trusts = calloc(g->nn ? g->nn : 1, sizeof *trusts);
-    if (!trusts) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    for (size_t i = 0; i < g->nn; i++) {
-        if (g->n[i].kind != AZ_ROLE) continue;
-        struct ent_rec e = { 0 };
-        r = st[0]->ent_get_arn(st, "role", g->n[i].arn, &e);
-        if (tr_ok(r)) r = role_trust(&e, &trusts[i]);
-        ent_rec_free(&e);
-        if (tr_failed(r)) goto fail;
-    }
-    for (size_t to = 0; to < g->nn; to++) {
-        if (!trusts[to]) continue;
-        for (size_t from = 0; from < g->nn; from++) {
-            r = assume_edge(env, g, from, to, trusts[to]);
-            if (tr_failed(r)) goto fail;
-        }
-    }
+    r = gsv_index(g);
+    if (tr_failed(r)) goto fail;
+    g->env = env;
+    g->lazy = lazy;
+    if (!lazy) r = az_graph_edges_all(g);
 fail:
-    if (trusts)
-        for (size_t i = 0; i < g->nn; i++) policy_unref(trusts[i]);
-    free(trusts);
+    iam_load_memo_free(memo);
     free(todo.id);
     if (tr_failed(r)) az_graph_free(g);
     return r;

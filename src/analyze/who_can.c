@@ -15,6 +15,13 @@
  * Then reachability: a principal can read S when it, or a role it can
  * assume in at most AZ_MAX_HOPS hops (graph.c), satisfies (a)-(c).
  *
+ * Cost: with `quick`, a principal none of whose identity policies (nor
+ * the secret's resource policy) could allow GetSecretValue on S is denied
+ * without an evaluation (policy_may_allow, asked once per distinct policy
+ * and secret through az_graph.gsv_pol); the others are decided in full.
+ * Reachability walks back from the readers first, so only principals that
+ * can reach one get a breadth-first search.
+ *
  * A role is evaluated as a session of it without session policies;
  * principals of accounts the store does not hold cannot be evaluated:
  * they are reported when both policies that must allow name them.
@@ -52,17 +59,16 @@ static void rc_init(struct req_ctx *rc, const struct server_env *env, const stru
     rc->kr = env->kr;
     rc->now = tr_now();
     rc->who = n->who;
+    rc->identity = n->id;        /* loaded once by az_graph_build; not ours to free */
+    rc->identity_borrowed = n->id != NULL;
     snprintf(rc->region, sizeof rc->region, "%s", region);
     snprintf(rc->service, sizeof rc->service, "secretsmanager");
 }
 
-static void rc_done(struct req_ctx *rc)
+static void rc_done(struct req_ctx *rc, const struct az_node *n)
 {
-    if (rc->identity) {
-        iam_identity_free(rc->identity);
-        free(rc->identity);
-        rc->identity = NULL;
-    }
+    (void)n;
+    iam_identity_release(rc);
 }
 
 /* ---- the target ------------------------------------------------------------ */
@@ -147,6 +153,9 @@ TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, 
     free(t->named);
     t->named = NULL;
     t->nnamed = 0;
+    policy_unref(t->rp);
+    policy_unref(t->kp);
+    t->rp = t->kp = NULL;
     return finish(env, t, key);
 }
 
@@ -182,6 +191,12 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
     else
         t->live = true;
     GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE));
+    if (t->s.policy && *t->s.policy &&
+        tr_failed(policy_cache_get(t->s.policy, strlen(t->s.policy), POLICY_RESOURCE, &t->rp)))
+        t->rp = NULL;     /* a stored policy that does not compile allows nothing */
+    if (t->have_key && t->key.policy && *t->key.policy &&
+        tr_failed(policy_cache_get(t->key.policy, strlen(t->key.policy), POLICY_KEY, &t->kp)))
+        t->kp = NULL;
     if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY));
     return TR_OK;
 }
@@ -192,6 +207,8 @@ void az_target_free(struct az_target *t)
     if (t->have_key) key_rec_free(&t->key);
     for (size_t i = 0; i < t->nnamed; i++) free(t->named[i]);
     free(t->named);
+    policy_unref(t->rp);
+    policy_unref(t->kp);
     memset(t, 0, sizeof *t);
 }
 
@@ -204,8 +221,60 @@ static bool named(const struct az_target *t, const char *account)
     return false;
 }
 
+static enum eval_principal_type ep_type(int t)
+{
+    switch (t) {
+    case PRINCIPAL_ROOT: return EP_ROOT;
+    case PRINCIPAL_USER: return EP_USER;
+    case PRINCIPAL_ROLE_SESSION: return EP_ROLE_SESSION;
+    default: return EP_ANONYMOUS;
+    }
+}
+
+/* Could any policy allow n GetSecretValue on t?  A necessary condition
+ * (policy_may_allow): false means the evaluation would deny. */
+static bool gsv_possible(const struct az_node *n, const struct az_target *t)
+{
+    const struct identity *id = n->id;
+    if (!id || id->root) return true;
+    for (size_t k = 0; k < id->nidentity; k++)
+        if (policy_may_allow(id->identity[k].p, NULL, "secretsmanager:GetSecretValue", t->s.arn))
+            return true;
+    if (!t->rp) return false;
+    struct eval_principal who = {
+        .type = ep_type(n->who.type), .arn = n->who.arn, .account = n->who.account_id,
+        .role_arn = n->who.role_arn[0] ? n->who.role_arn : NULL,
+    };
+    return policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
+}
+
+/* Cheap on purpose: --all writes it for every principal of every secret. */
+static void quick_denial(const struct az_target *t, struct az_access *out)
+{
+    static const char why[] = "no identity or resource policy statement allows "
+                              "secretsmanager:GetSecretValue on the secret";
+    (void)t;
+    memcpy(out->gsv_ev, why, sizeof why);
+}
+
+/* gsv_possible through the graph's index: may[] holds, for each of
+ * g->gsv_pol, whether it may allow GetSecretValue on t. */
+static bool gsv_possible_indexed(const struct az_node *n, const struct az_target *t,
+                                 const unsigned char *may)
+{
+    if (!n->id || n->id->root) return true;
+    for (size_t k = 0; k < n->ngsv_pols; k++)
+        if (may[n->gsv_pols[k]]) return true;
+    if (!t->rp) return false;
+    struct eval_principal who = {
+        .type = ep_type(n->who.type), .arn = n->who.arn, .account = n->who.account_id,
+        .role_arn = n->who.role_arn[0] ? n->who.role_arn : NULL,
+    };
+    return policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
+}
+
 TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
-                    const struct az_target *t, struct az_access *out)
+                    const struct az_target *t, bool quick, struct az_access *out)
 {
     struct req_ctx rc;
     struct eval_result res;
@@ -214,7 +283,11 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     char via[128];
     tr_result r = TR_OK;
 
-    memset(out, 0, sizeof *out);
+    /* Not memset: the evidence buffers are large and --all decides every
+     * principal for every secret; an empty string is enough. */
+    out->gsv = out->kms = out->ok = out->conditional = false;
+    out->gsv_decision = DECISION_IMPLICIT_DENY;
+    out->gsv_ev[0] = out->kms_ev[0] = '\0';
     out->kms_source = "";
     if (n->kind == AZ_FOREIGN) {
         /* Not visible: both the resource policy and the key policy must
@@ -229,6 +302,10 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
         snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->gsv_ev);
         return TR_OK;
     }
+    if (quick && !gsv_possible(n, t)) {
+        quick_denial(t, out);
+        return TR_OK;
+    }
     struct ctx_entry unknown[NELEM(UNKNOWN_CALL)];
     static const char *const none[] = { "" };
     for (size_t i = 0; i < NELEM(UNKNOWN_CALL); i++)
@@ -241,6 +318,7 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     out->gsv = res.decision == DECISION_ALLOW;
     out->gsv_decision = res.decision;
     out->conditional = res.conditional;
+    if (quick && !out->gsv) goto fail;
     if (!t->have_key || !t->version_id) {
         snprintf(out->kms_ev, sizeof out->kms_ev, "%s", t->why_not_live);
         goto fail;
@@ -263,14 +341,15 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
 fail:
     json_decref(ctx);
     free(x);
-    rc_done(&rc);
+    rc_done(&rc, n);
     return r;
 }
 
 /* ---- reachability ------------------------------------------------------------ */
 
 /* Breadth first from `start` over assume-role edges: the nearest node
- * whose own access is ok, preferring one reached without conditions. */
+ * whose own access is ok, preferring one reached without conditions.
+ * depth[] is all SIZE_MAX on entry and on return. */
 static void reach(const struct az_graph *g, const struct az_access *acc, size_t start,
                   struct az_answer *ans, size_t *queue, size_t *prev_edge, size_t *depth)
 {
@@ -279,7 +358,6 @@ static void reach(const struct az_graph *g, const struct az_access *acc, size_t 
 
     memset(ans, 0, sizeof *ans);
     ans->node = start;
-    for (size_t i = 0; i < g->nn; i++) depth[i] = SIZE_MAX;
     depth[start] = 0;
     prev_edge[start] = SIZE_MAX;
     queue[tail++] = start;
@@ -296,8 +374,8 @@ static void reach(const struct az_graph *g, const struct az_access *acc, size_t 
             if (!cond) break;
         }
         if (depth[u] == AZ_MAX_HOPS) continue;
-        for (size_t e = 0; e < g->ne; e++) {
-            if (g->e[e].from != u || depth[g->e[e].to] != SIZE_MAX) continue;
+        for (size_t e = g->n[u].first_out; e != SIZE_MAX; e = g->e[e].next_out) {
+            if (depth[g->e[e].to] != SIZE_MAX) continue;
             depth[g->e[e].to] = depth[u] + 1;
             prev_edge[g->e[e].to] = e;
             queue[tail++] = g->e[e].to;
@@ -306,39 +384,90 @@ static void reach(const struct az_graph *g, const struct az_access *acc, size_t 
     if (best == SIZE_MAX) {
         ans->path[0] = start;
         ans->npath = 1;
-        return;
-    }
-    ans->can = true;
-    ans->conditional = best_cond;
-    size_t n = depth[best] + 1, u = best;
-    ans->npath = n;
-    for (size_t i = n; i-- > 0;) {
-        ans->path[i] = u;
-        if (i > 0) {
-            ans->edges[i - 1] = prev_edge[u];
-            u = g->e[prev_edge[u]].from;
+    } else {
+        ans->can = true;
+        ans->conditional = best_cond;
+        size_t n = depth[best] + 1, u = best;
+        ans->npath = n;
+        for (size_t i = n; i-- > 0;) {
+            ans->path[i] = u;
+            if (i > 0) {
+                ans->edges[i - 1] = prev_edge[u];
+                u = g->e[prev_edge[u]].from;
+            }
         }
     }
+    /* depth[] back to all SIZE_MAX for the next call (only what was touched). */
+    for (size_t i = 0; i < tail; i++) depth[queue[i]] = SIZE_MAX;
 }
 
-TR_RESULT az_who_can(const struct server_env *env, const struct az_graph *g,
-                     const struct az_target *t, struct az_access *acc, struct az_answer *ans)
+TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
+                     const struct az_target *t, bool quick, struct az_access *acc,
+                     struct az_answer *ans)
 {
     size_t *queue = calloc(g->nn + 1, sizeof *queue);
     size_t *prev = calloc(g->nn + 1, sizeof *prev);
     size_t *depth = calloc(g->nn + 1, sizeof *depth);
+    size_t *rdepth = calloc(g->nn + 1, sizeof *rdepth);
+    unsigned char *may = calloc(g->ngsv_pol + 1, 1);
+    size_t head = 0, tail = 0;
     tr_result r = TR_OK;
 
-    if (!queue || !prev || !depth) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    for (size_t i = 0; i < g->nn; i++) {
-        r = az_decide(env, &g->n[i], t, &acc[i]);
-        if (tr_failed(r)) goto fail;
+    if (!queue || !prev || !depth || !rdepth || !may) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        goto fail;
     }
-    for (size_t i = 0; i < g->nn; i++) reach(g, acc, i, &ans[i], queue, prev, depth);
+    for (size_t i = 0; quick && i < g->ngsv_pol; i++)
+        may[i] = policy_may_allow(g->gsv_pol[i], NULL, "secretsmanager:GetSecretValue", t->s.arn);
+    for (size_t i = 0; i < g->nn; i++) {
+        if (quick && !gsv_possible_indexed(&g->n[i], t, may)) {
+            struct az_access *a = &acc[i];
+            a->gsv = a->kms = a->ok = a->conditional = false;
+            a->gsv_decision = DECISION_IMPLICIT_DENY;
+            a->kms_ev[0] = '\0';
+            a->kms_source = "";
+            quick_denial(t, a);
+        } else {
+            r = az_decide(env, &g->n[i], t, quick, &acc[i]);
+            if (tr_failed(r)) goto fail;
+        }
+        rdepth[i] = SIZE_MAX;
+        if (acc[i].ok) {
+            rdepth[i] = 0;
+            queue[tail++] = i;
+        }
+    }
+    /* Backwards from the readers, at most AZ_MAX_HOPS: the only nodes
+     * that can have an answer, and (a lazy graph) the only roles whose
+     * incoming edges matter. */
+    while (head < tail) {
+        size_t u = queue[head++];
+        if (rdepth[u] == AZ_MAX_HOPS) continue;
+        r = az_graph_edges_into(g, u);
+        if (tr_failed(r)) goto fail;
+        for (size_t e = g->n[u].first_in; e != SIZE_MAX; e = g->e[e].next_in) {
+            size_t f = g->e[e].from;
+            if (rdepth[f] != SIZE_MAX) continue;
+            rdepth[f] = rdepth[u] + 1;
+            queue[tail++] = f;
+        }
+    }
+    for (size_t i = 0; i < g->nn; i++) depth[i] = SIZE_MAX;
+    for (size_t i = 0; i < g->nn; i++) {
+        if (rdepth[i] != SIZE_MAX) {
+            reach(g, acc, i, &ans[i], queue, prev, depth);
+            continue;
+        }
+        memset(&ans[i], 0, sizeof ans[i]);
+        ans[i].node = ans[i].path[0] = i;
+        ans[i].npath = 1;
+    }
 fail:
     free(queue);
     free(prev);
     free(depth);
+    free(rdepth);
+    free(may);
     return r;
 }
 

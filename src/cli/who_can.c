@@ -85,7 +85,7 @@ static int what_can(const struct server_env *env, const char *principal, enum az
     accts = calloc(nids + 1, sizeof *accts);
     if (!accts) goto out;
     for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
-    if (tr_failed(az_graph_build(env, accts, nids, &g))) { rc = die("principals"); goto out; }
+    if (tr_failed(az_graph_build_opts(env, accts, nids, true, &g))) { rc = die("principals"); goto out; }
     size_t node = az_graph_find(&g, principal);
     if (node == SIZE_MAX) {
         fprintf(stderr, "tresor what-can-decrypt: %s is not a user, role or root ARN of the "
@@ -99,7 +99,7 @@ static int what_can(const struct server_env *env, const char *principal, enum az
     if (!all) goto out;
     for (size_t i = 0; i < nt; i++) {
         acc[i] = calloc(g.nn + 1, sizeof **acc);
-        if (!acc[i] || tr_failed(az_who_can(env, &g, &t[i], acc[i], all))) {
+        if (!acc[i] || tr_failed(az_who_can(env, &g, &t[i], true, acc[i], all))) {
             free(all);
             rc = die("analysis");
             goto out;
@@ -135,12 +135,10 @@ static int all_secrets(const struct server_env *env, const char *account, const 
     struct az_graph g = { 0 };
     struct az_access *acc = NULL;
     struct az_answer *ans = NULL;
-    json_t *arr = json_array();
     char prefix[80];
     int rc = 2;
 
     snprintf(prefix, sizeof prefix, "/%s/", region);
-    if (!arr) goto out;
     if (tr_failed(st[0]->ent_list(st, "secret", account, prefix, NULL, 100000, &v, &nv))) {
         rc = die("secrets");
         goto out;
@@ -149,7 +147,20 @@ static int all_secrets(const struct server_env *env, const char *account, const 
     accts = calloc(nids + 1, sizeof *accts);
     if (!accts) goto out;
     for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
-    if (tr_failed(az_graph_build(env, accts, nids, &g))) { rc = die("principals"); goto out; }
+    if (tr_failed(az_graph_build_opts(env, accts, nids, true, &g))) { rc = die("principals"); goto out; }
+    /* JSON is streamed, one compact object per secret: the answers of ten
+     * thousand secrets are far too big to hold as one document. */
+    if (f == AZ_JSON) {
+        json_t *acct = json_string(account), *reg = json_string(region);
+        char *a = acct ? json_dumps(acct, JSON_ENCODE_ANY) : NULL;
+        char *rg = reg ? json_dumps(reg, JSON_ENCODE_ANY) : NULL;
+        printf("{\"account\": %s, \"region\": %s, \"secrets\": [", a ? a : "null", rg ? rg : "null");
+        free(a);
+        free(rg);
+        json_decref(acct);
+        json_decref(reg);
+    }
+    size_t cap = 0;
     for (size_t i = 0; i < nv; i++) {
         struct az_target t;
         if (tr_failed(az_target_from_ent(env, &v[i], &t))) { rc = die("secret"); goto out; }
@@ -160,13 +171,22 @@ static int all_secrets(const struct server_env *env, const char *account, const 
                 snprintf(root, sizeof root, "arn:aws:iam::%s:root", t.named[k]);
                 if (az_graph_find(&g, root) == SIZE_MAX) r = az_graph_add_foreign(&g, t.named[k]);
             }
-        free(acc);
-        free(ans);
-        acc = calloc(g.nn + 1, sizeof *acc);
-        ans = calloc(g.nn + 1, sizeof *ans);
-        if (tr_ok(r) && (!acc || !ans)) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-        if (tr_ok(r)) r = az_who_can(env, &g, &t, acc, ans);
-        if (tr_ok(r) && f == AZ_JSON) json_array_append_new(arr, az_report_json(&g, &t, acc, ans));
+        if (tr_ok(r) && g.nn > cap) {
+            free(acc);
+            free(ans);
+            cap = g.nn + 16;
+            acc = calloc(cap, sizeof *acc);
+            ans = calloc(cap, sizeof *ans);
+            if (!acc || !ans) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        }
+        if (tr_ok(r)) r = az_who_can(env, &g, &t, true, acc, ans);
+        if (tr_ok(r) && f == AZ_JSON) {
+            json_t *o = az_report_json(&g, &t, acc, ans);
+            char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            if (s) printf("%s\n%s", i ? "," : "", s);
+            free(s);
+            json_decref(o);
+        }
         if (tr_ok(r) && f == AZ_TEXT) {
             if (i) printf("\n----\n\n");
             az_report(&g, &t, acc, ans, f);
@@ -174,19 +194,10 @@ static int all_secrets(const struct server_env *env, const char *account, const 
         az_target_free(&t);
         if (tr_failed(r)) { rc = die("analysis"); goto out; }
     }
-    if (f == AZ_JSON) {
-        json_t *o = json_pack("{s:s, s:s, s:O}", "account", account, "region", region,
-                              "secrets", arr);
-        char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-        if (s) puts(s);
-        free(s);
-        json_decref(o);
-    } else if (nv == 0) {
-        printf("no secrets in account %s, region %s\n", account, region);
-    }
+    if (f == AZ_JSON) printf("]}\n");
+    else if (nv == 0) printf("no secrets in account %s, region %s\n", account, region);
     rc = 0;
 out:
-    json_decref(arr);
     ent_list_free(v, nv);
     free(acc);
     free(ans);
@@ -198,7 +209,7 @@ out:
 
 /* --with-key KEY --diff: the answer for the secret as if sealed under KEY,
  * against `ans` (the answer as it is), over the same graph. */
-static int diff_with_key(const struct server_env *env, const struct az_graph *g,
+static int diff_with_key(const struct server_env *env, struct az_graph *g,
                          const struct az_target *t, const struct az_answer *ans,
                          const char *secret, const char *account, const char *region,
                          const char *key, enum az_format f)
@@ -213,7 +224,7 @@ static int diff_with_key(const struct server_env *env, const struct az_graph *g,
     if (tr_failed(az_target_load(env, secret, account, region, &t2))) { rc = die(secret); goto out; }
     loaded = true;
     if (tr_failed(az_target_with_key(env, &t2, key))) { rc = die(key); goto out; }
-    if (tr_failed(az_who_can(env, g, &t2, acc2, ans2))) { rc = die("analysis"); goto out; }
+    if (tr_failed(az_who_can(env, g, &t2, true, acc2, ans2))) { rc = die("analysis"); goto out; }
     az_report_diff(g, t, ans, &t2, ans2, f);
     rc = 0;
 out:
@@ -284,6 +295,8 @@ int cmd_who_can(int argc, char **argv)
 
     int rc = 2;
     struct server_env env = { .st = st, .kr = kr, .default_region = region };
+    /* One snapshot for the whole answer (the server may be writing). */
+    bool snap = st[0]->read_begin && tr_ok(st[0]->read_begin(st));
     struct az_target t;
     struct az_graph g = { 0 };
     struct az_access *acc = NULL;
@@ -319,14 +332,17 @@ int cmd_who_can(int argc, char **argv)
     const char **accts = tr_ok(r) ? calloc(nids + 1, sizeof *accts) : NULL;
     if (!accts) { free(ids); rc = die("accounts"); goto out; }
     for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
-    r = az_graph_build(&env, accts, nids, &g);
+    /* --explain lists every role the principal can assume and each
+     * step's own decision: the whole graph, full decisions.  Otherwise the
+     * edges a reader's path needs, and quick denials. */
+    r = az_graph_build_opts(&env, accts, nids, !explain, &g);
     free(accts);
     free(ids);
     if (tr_failed(r)) { rc = die("principals"); goto out; }
     acc = calloc(g.nn + 1, sizeof *acc);
     ans = calloc(g.nn + 1, sizeof *ans);
     if (!acc || !ans) goto out;
-    if (tr_failed(az_who_can(&env, &g, &t, acc, ans))) { rc = die("analysis"); goto out; }
+    if (tr_failed(az_who_can(&env, &g, &t, !explain, acc, ans))) { rc = die("analysis"); goto out; }
     if (diff) {
         rc = diff_with_key(&env, &g, &t, ans, secret, account, region, with_key, f);
         goto out;
@@ -367,6 +383,7 @@ out:
     free(ans);
     az_graph_free(&g);
     if (have_target) az_target_free(&t);
+    if (snap) st[0]->read_end(st);
     close_data_dir(kr, st);
     return rc;
 }
