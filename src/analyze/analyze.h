@@ -125,6 +125,7 @@ struct az_access {
                                     aws/secretsmanager), "" */
     char gsv_ev[AZ_EV_MAX];      /* deciding statements, or the AccessDenied message */
     char kms_ev[AZ_EV_MAX];
+    char grant_id[65];           /* kms_source "grant": the grant's id */
 };
 /* quick: a principal none of whose policies could allow GetSecretValue
  * on the secret (policy_may_allow over its identity policies and the

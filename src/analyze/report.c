@@ -53,8 +53,10 @@ static json_t *path_json(const struct az_graph *g, const struct az_access *acc,
     json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:b}", "step",
         "secretsmanager:GetSecretValue", "principal", g->n[q].arn, "evidence", x->gsv_ev,
         "allowed", x->gsv));
-    json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:s, s:b}", "step", "kms:Decrypt",
-        "principal", g->n[q].arn, "source", x->kms_source, "evidence", x->kms_ev, "allowed", x->kms));
+    json_t *k = json_pack("{s:s, s:s, s:s, s:s, s:b}", "step", "kms:Decrypt",
+        "principal", g->n[q].arn, "source", x->kms_source, "evidence", x->kms_ev, "allowed", x->kms);
+    if (k && x->grant_id[0]) json_object_set_new(k, "grantId", json_string(x->grant_id));
+    json_array_append_new(steps, k);
     return steps;
 }
 

@@ -287,7 +287,7 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
      * principal for every secret; an empty string is enough. */
     out->gsv = out->kms = out->ok = out->conditional = false;
     out->gsv_decision = DECISION_IMPLICIT_DENY;
-    out->gsv_ev[0] = out->kms_ev[0] = '\0';
+    out->gsv_ev[0] = out->kms_ev[0] = out->grant_id[0] = '\0';
     out->kms_source = "";
     if (n->kind == AZ_FOREIGN) {
         /* Not visible: both the resource policy and the key policy must
@@ -337,6 +337,8 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     out->kms_source = !x->allowed ? "" : x->source == KX_GRANT ? "grant"
                     : strcmp(t->key.key_manager, "AWS") == 0 ? "managed-key" : "key-policy";
     snprintf(out->kms_ev, sizeof out->kms_ev, "%s", x->allowed ? x->evidence : x->message);
+    if (x->allowed && x->source == KX_GRANT)
+        snprintf(out->grant_id, sizeof out->grant_id, "%s", x->grant_id);
     out->ok = out->gsv && out->kms && t->live;
 fail:
     json_decref(ctx);
@@ -424,7 +426,7 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
             struct az_access *a = &acc[i];
             a->gsv = a->kms = a->ok = a->conditional = false;
             a->gsv_decision = DECISION_IMPLICIT_DENY;
-            a->kms_ev[0] = '\0';
+            a->kms_ev[0] = a->grant_id[0] = '\0';
             a->kms_source = "";
             quick_denial(t, a);
         } else {

@@ -298,14 +298,15 @@ TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct
  * side had to allow too. */
 static TR_RESULT grant_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
                               const struct kms_authz_in *in, const struct kctx *c, bool *allowed,
-                              enum kms_grant_match *m, char *ev, size_t nev)
+                              enum kms_grant_match *m, char grant_id[65], char *ev, size_t nev)
 {
     struct eval_result res;
 
     *allowed = false;
     *m = KG_NONE;
+    grant_id[0] = '\0';
     if (in && in->no_grants) return TR_OK;
-    GUARD(kms_grants_allow(rc, action, k, in, m));
+    GUARD(kms_grants_allow_id(rc, action, k, in, m, grant_id));
     if (*m == KG_NONE) return TR_OK;
     if (*m == KG_DIRECT && strcmp(k->account_id, rc->who.account_id) == 0) {
         *allowed = true;
@@ -338,15 +339,16 @@ static TR_RESULT decide(struct req_ctx *rc, const char *action, const struct key
     }
     if (x->res.decision != DECISION_IMPLICIT_DENY) return TR_OK;
     char gev[sizeof x->evidence] = "";
-    GUARD(grant_allows(rc, action, k, in, c, &ok, &m, want_ev ? gev : NULL, want_ev ? sizeof gev : 0));
+    GUARD(grant_allows(rc, action, k, in, c, &ok, &m, x->grant_id, want_ev ? gev : NULL,
+                       want_ev ? sizeof gev : 0));
     if (!ok) return TR_OK;
     x->allowed = true;
     x->source = KX_GRANT;
     if (!want_ev) return TR_OK;
     /* Evidence is for people: a long grant line is cut, never overflowed. */
-    snprintf(x->evidence, sizeof x->evidence, "grant on %.300s to %s%s%.600s", k->arn,
-             m == KG_DIRECT ? "the caller" : "the caller's account", gev[0] ? "; IAM: " : "",
-             gev);
+    snprintf(x->evidence, sizeof x->evidence, "grant %.64s on %.300s to %s%s%.500s", x->grant_id,
+             k->arn, m == KG_DIRECT ? "the caller" : "the caller's account",
+             gev[0] ? "; IAM: " : "", gev);
     return TR_OK;
 }
 

@@ -251,12 +251,21 @@ static enum kms_grant_match grant_permits(json_t *doc, const struct principal *w
 TR_RESULT kms_grants_allow(struct req_ctx *rc, const char *action, const struct key_rec *k,
                            const struct kms_authz_in *in, enum kms_grant_match *out)
 {
+    char id[GRANT_ID_HEX + 1];
+    return kms_grants_allow_id(rc, action, k, in, out, id);
+}
+
+TR_RESULT kms_grants_allow_id(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                              const struct kms_authz_in *in, enum kms_grant_match *out,
+                              char grant_id[GRANT_ID_HEX + 1])
+{
     struct rel_rec *page = NULL;
     size_t n = 0;
     char after[GRANT_ID_HEX + 1] = "";
     tr_result r = TR_OK;
 
     *out = KG_NONE;
+    grant_id[0] = '\0';
     if (strncmp(action, "kms:", 4) != 0 || !in_list(action + 4, GRANT_OPS)) return TR_OK;
     const char *op = action + 4;
     for (;;) {
@@ -266,7 +275,10 @@ TR_RESULT kms_grants_allow(struct req_ctx *rc, const char *action, const struct 
             json_t *doc = json_loads(page[i].doc ? page[i].doc : "", 0, NULL);
             enum kms_grant_match m = doc ? grant_permits(doc, &rc->who, op, in) : KG_NONE;
             json_decref(doc);
-            if (m > *out) *out = m;
+            if (m > *out) {
+                *out = m;
+                snprintf(grant_id, GRANT_ID_HEX + 1, "%s", page[i].to ? page[i].to : "");
+            }
         }
         if (*out == KG_DIRECT || n < GRANT_PAGE) break;
         snprintf(after, sizeof after, "%s", page[n - 1].to);

@@ -158,6 +158,7 @@ struct kms_explain {
     struct eval_result res;            /* the key-policy evaluation (refs cleared) */
     char evidence[1024];               /* the deciding statements */
     char message[1024];                /* denied: AWS's AccessDenied wording */
+    char grant_id[65];                 /* KX_GRANT: the grant that allowed (64 hex) */
 };
 TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const struct key_rec *k,
                                 const struct kms_authz_in *in, struct kms_explain *out);
@@ -179,6 +180,11 @@ enum kms_grant_match kms_grant_principal_match(const char *named, const struct p
  * account). */
 TR_RESULT kms_grants_allow(struct req_ctx *rc, const char *action, const struct key_rec *k,
                            const struct kms_authz_in *in, enum kms_grant_match *out);
+/* The same, and the id of the best matching grant in grant_id (64 hex
+ * digits and a NUL; "" when none). */
+TR_RESULT kms_grants_allow_id(struct req_ctx *rc, const char *action, const struct key_rec *k,
+                              const struct kms_authz_in *in, enum kms_grant_match *out,
+                              char grant_id[65]);
 /* Remove every grant of a key (the key is being deleted). */
 TR_RESULT kms_grants_delete_key(store_t st, const char *key_arn);
 
