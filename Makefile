@@ -34,7 +34,7 @@ UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTHON := /usr/bin/python3
 
-.PHONY: all test unit e2e asan run deps check-src clean bench fuzz
+.PHONY: all test unit e2e asan run deps check-src clean bench bench-analyze fuzz
 all: $(BUILD)/tresor
 
 # V=1 shows the full commands.
@@ -93,6 +93,12 @@ build/bench/loadgen: bench/loadgen.c $(filter-out build/obj/src/main.o,$(SRCS:%.
 bench:
 	$(MAKE) CONF=release build/tresor build/bench/loadgen
 	bench/run $(or $(BENCH_ARGS),--scale 10000)
+
+# who-can-decrypt on one secret and with --all over 1,000 users, 1,000
+# roles, 100 keys and 10,000 secrets (bench/who_can; BENCH_ARGS: its options).
+bench-analyze:
+	$(MAKE) CONF=release build/tresor
+	bench/who_can $(BENCH_ARGS)
 
 # libFuzzer targets (clang): fuzz/fuzz_<name>.c with seeds in fuzz/corpus/<name>/.
 # `make fuzz` runs each for FUZZ_SECONDS (default 60); new inputs go to
