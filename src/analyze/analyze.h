@@ -158,11 +158,13 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
  * own IAM policies, another reader's access key or trust policy). */
 struct az_escalation {
     size_t node;
+    size_t via;                  /* the role whose permission it is, reached by AssumeRole
+                                    (SIZE_MAX: node's own) */
     char action[64];
     char resource[512];
     char evidence[AZ_EV_MAX];
 };
-TR_RESULT az_escalations(const struct server_env *env, const struct az_graph *g,
+TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
                          const struct az_target *t, const struct az_answer *ans,
                          struct az_escalation **out, size_t *n);
 

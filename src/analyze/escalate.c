@@ -9,11 +9,16 @@
  *   kms:PutKeyPolicy, kms:CreateGrant on K   (kms_authorize_explain; customer keys)
  *   iam:PutUserPolicy, iam:AttachUserPolicy  on itself (a user)
  *   iam:PutRolePolicy, iam:AttachRolePolicy  on its own role (a role)
+ *   iam:CreatePolicyVersion on a managed policy attached to itself
+ *                            (directly or through a group) or its boundary
+ *   iam:DeleteUserPermissionsBoundary, iam:DeleteRolePermissionsBoundary
+ *                            on itself, when it would read without it
  *   iam:CreateAccessKey on a user that can read S
  *   iam:UpdateAssumeRolePolicy on a role that can read S
  * IAM actions are authorized with the identity policies alone (RES_NONE,
- * the target's ARN), as the IAM handlers do.  Only the principal's own
- * permissions are checked, not those of roles it can assume.
+ * the target's ARN), as the IAM handlers do.  A principal that can assume
+ * (in at most AZ_MAX_HOPS hops) a role holding such a permission is listed
+ * with the role's permissions, "via" the nearest such role.
  */
 #include "analyze/analyze.h"
 
@@ -33,6 +38,7 @@ static TR_RESULT push(struct az_escalation **v, size_t *n, size_t node, const ch
     struct az_escalation *e = &nv[(*n)++];
     memset(e, 0, sizeof *e);
     e->node = node;
+    e->via = SIZE_MAX;
     snprintf(e->action, sizeof e->action, "%s", action);
     snprintf(e->resource, sizeof e->resource, "%s", resource);
     snprintf(e->evidence, sizeof e->evidence, "%s", ev);
@@ -77,14 +83,56 @@ static TR_RESULT iam_allows(struct req_ctx *rc, const char *action, const char *
     return TR_OK;
 }
 
+static bool is_managed_arn(const char *name)
+{
+    return name && strncmp(name, "arn:aws:iam::", 13) == 0 && strstr(name, ":policy/") != NULL;
+}
+
+/* The managed policies that shape p (attached, its groups', its boundary):
+ * a new default version (iam:CreatePolicyVersion) rewrites them; and its
+ * boundary, which p may delete when p would read without it. */
+static TR_RESULT own_policies(const struct server_env *env, struct req_ctx *rc,
+                              const struct az_target *t, struct az_node *p, size_t i,
+                              struct az_escalation **out, size_t *n)
+{
+    struct identity *id = p->id;
+    char ev[AZ_EV_MAX];
+    bool ok = false;
+    size_t total = id->nidentity + (id->has_boundary ? 1 : 0);
+    for (size_t k = 0; k < total; k++) {
+        const char *arn = k < id->nidentity ? id->identity[k].name : id->boundary.name;
+        bool seen = false;
+        for (size_t j = 0; j < k && j < id->nidentity && !seen; j++)
+            seen = id->identity[j].name && strcmp(id->identity[j].name, arn) == 0;
+        if (!is_managed_arn(arn) || seen || !id_may(p, "iam:CreatePolicyVersion", arn)) continue;
+        GUARD(iam_allows(rc, "iam:CreatePolicyVersion", arn, p->account, &ok, ev, sizeof ev));
+        if (ok) GUARD(push(out, n, i, "iam:CreatePolicyVersion", arn, ev));
+    }
+    if (!id->has_boundary) return TR_OK;
+    const char *act = p->kind == AZ_USER ? "iam:DeleteUserPermissionsBoundary"
+                                         : "iam:DeleteRolePermissionsBoundary";
+    if (!id_may(p, act, p->arn)) return TR_OK;
+    GUARD(iam_allows(rc, act, p->arn, p->account, &ok, ev, sizeof ev));
+    if (!ok) return TR_OK;
+    /* Would it read without the boundary?  The same decision with it gone. */
+    struct az_access *a = calloc(1, sizeof *a);
+    ENSURE(a != NULL, TR_E_INTERNAL);
+    id->has_boundary = false;
+    tr_result r = az_decide(env, p, t, true, a);
+    id->has_boundary = true;
+    if (tr_ok(r) && a->ok) r = push(out, n, i, act, p->arn, ev);
+    free(a);
+    return r;
+}
+
 /* Each check is skipped when no policy that could decide it has a
  * statement that could allow it (policy_may_allow): the answers are those
  * of the full decisions, which run for the rest. */
-static TR_RESULT one(const struct server_env *env, const struct az_graph *g,
+static TR_RESULT one(const struct server_env *env, struct az_graph *g,
                      const struct az_target *t, const struct az_answer *ans, size_t i,
                      struct az_escalation **out, size_t *n)
 {
-    const struct az_node *p = &g->n[i];
+    struct az_node *p = &g->n[i];
     struct req_ctx rc = { 0 };
     struct eval_result res;
     struct kms_explain *x = calloc(1, sizeof *x);
@@ -135,6 +183,8 @@ static TR_RESULT one(const struct server_env *env, const struct az_graph *g,
             if (tr_ok(r) && ok) r = push(out, n, i, acts[k], p->arn, ev);
         }
     }
+    if (tr_ok(r) && (p->kind == AZ_USER || p->kind == AZ_ROLE) && p->id)
+        r = own_policies(env, &rc, t, p, i, out, n);
     bool may_ak = id_may(p, "iam:CreateAccessKey", NULL);
     bool may_tp = id_may(p, "iam:UpdateAssumeRolePolicy", NULL);
     for (size_t u = 0; tr_ok(r) && (may_ak || may_tp) && u < g->nn; u++) {
@@ -150,21 +200,70 @@ static TR_RESULT one(const struct server_env *env, const struct az_graph *g,
     return r;
 }
 
-TR_RESULT az_escalations(const struct server_env *env, const struct az_graph *g,
+/* Principals that reach a role with escalations of its own: the nearest
+ * such role's, "via" it (backwards from those roles over assume-role
+ * edges, at most AZ_MAX_HOPS). */
+static TR_RESULT via_roles(struct az_graph *g, const struct az_answer *ans,
+                           struct az_escalation **out, size_t *n)
+{
+    size_t *src = calloc(g->nn + 1, sizeof *src), *depth = calloc(g->nn + 1, sizeof *depth);
+    size_t *queue = calloc(g->nn + 1, sizeof *queue), head = 0, tail = 0, nown = *n;
+    tr_result r = TR_OK;
+
+    if (!src || !depth || !queue) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    for (size_t i = 0; i < g->nn; i++) src[i] = depth[i] = SIZE_MAX;
+    for (size_t k = 0; k < nown; k++) {
+        size_t u = (*out)[k].node;
+        if (g->n[u].kind != AZ_ROLE || src[u] != SIZE_MAX) continue;
+        src[u] = u;
+        depth[u] = 0;
+        queue[tail++] = u;
+    }
+    while (head < tail && tr_ok(r)) {
+        size_t u = queue[head++];
+        if (depth[u] == AZ_MAX_HOPS) continue;
+        r = az_graph_edges_into(g, u);
+        for (size_t e = g->n[u].first_in; tr_ok(r) && e != SIZE_MAX; e = g->e[e].next_in) {
+            size_t f = g->e[e].from;
+            if (depth[f] != SIZE_MAX) continue;
+            depth[f] = depth[u] + 1;
+            src[f] = src[u];
+            queue[tail++] = f;
+        }
+    }
+    for (size_t f = 0; tr_ok(r) && f < g->nn; f++) {
+        if (depth[f] == SIZE_MAX || depth[f] == 0 || ans[f].can || g->n[f].kind == AZ_FOREIGN)
+            continue;
+        for (size_t k = 0; tr_ok(r) && k < nown; k++) {
+            if ((*out)[k].node != src[f]) continue;
+            struct az_escalation e = (*out)[k];
+            r = push(out, n, f, e.action, e.resource, e.evidence);
+            if (tr_ok(r)) (*out)[*n - 1].via = src[f];
+        }
+    }
+fail:
+    free(src);
+    free(depth);
+    free(queue);
+    return r;
+}
+
+TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
                          const struct az_target *t, const struct az_answer *ans,
                          struct az_escalation **out, size_t *n)
 {
+    tr_result r = TR_OK;
     *out = NULL;
     *n = 0;
-    for (size_t i = 0; i < g->nn; i++) {
+    for (size_t i = 0; i < g->nn && tr_ok(r); i++) {
         if (ans[i].can || g->n[i].kind == AZ_FOREIGN) continue;
-        tr_result r = one(env, g, t, ans, i, out, n);
-        if (tr_failed(r)) {
-            free(*out);
-            *out = NULL;
-            *n = 0;
-            return r;
-        }
+        r = one(env, g, t, ans, i, out, n);
     }
-    return TR_OK;
+    if (tr_ok(r)) r = via_roles(g, ans, out, n);
+    if (tr_failed(r)) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return r;
 }

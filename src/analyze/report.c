@@ -357,11 +357,14 @@ void az_report_escalations(const struct az_graph *g, const struct az_escalation 
 {
     if (f == AZ_JSON) {
         json_t *arr = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "principal",
-                                                 g->n[e[i].node].arn, "action", e[i].action,
-                                                 "resource", e[i].resource, "evidence",
-                                                 e[i].evidence));
+        for (size_t i = 0; i < n; i++) {
+            json_t *x = json_pack("{s:s, s:s, s:s, s:s}", "principal", g->n[e[i].node].arn,
+                                  "action", e[i].action, "resource", e[i].resource,
+                                  "evidence", e[i].evidence);
+            if (x && e[i].via != SIZE_MAX)
+                json_object_set_new(x, "via", json_string(g->n[e[i].via].arn));
+            json_array_append_new(arr, x);
+        }
         if (o) json_object_set_new(o, "canGainAccess", arr);
         else json_decref(arr);
         return;
@@ -369,6 +372,7 @@ void az_report_escalations(const struct az_graph *g, const struct az_escalation 
     printf("\ncan gain access (cannot read now, may change the answer):\n");
     if (n == 0) printf("  (nobody)\n");
     for (size_t i = 0; i < n; i++)
-        printf("  %s\n    %s on %s\n      %s\n", g->n[e[i].node].arn, e[i].action,
-               e[i].resource, e[i].evidence);
+        printf("  %s\n    %s%s%s%s on %s\n      %s\n", g->n[e[i].node].arn,
+               e[i].via != SIZE_MAX ? "as " : "", e[i].via != SIZE_MAX ? g->n[e[i].via].arn : "",
+               e[i].via != SIZE_MAX ? ": " : "", e[i].action, e[i].resource, e[i].evidence);
 }

@@ -23,8 +23,9 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from tresor_e2e import (ACCOUNT, ACCOUNT_B, Caller, allow, deny, make_managed_policy,
-                        make_role, make_user, policy_doc, unique)
+from tresor_e2e import (ACCOUNT, ACCOUNT_B, Caller, allow, assume_role, deny,
+                        make_managed_policy, make_role, make_user, policy_doc, trust_policy,
+                        unique)
 
 GSV = "secretsmanager:GetSecretValue"
 
@@ -319,3 +320,63 @@ def test_can_gain_access(srv, root):
     self_user.iam.put_user_policy(UserName=self_user.name, PolicyName="gain",
                                   PolicyDocument=policy_doc(allow(GSV), allow("kms:Decrypt")))
     assert reads(self_user, s)
+
+
+def test_can_gain_access_policy_versions_boundaries_and_roles(srv, root):
+    """iam:CreatePolicyVersion on a managed policy attached to oneself,
+    iam:DeleteUserPermissionsBoundary on oneself (listed only when the
+    principal would read without it), and a role's permission reached by
+    AssumeRole ("via"): each listed, each performed for real, after which
+    the principal reads."""
+    sm = root.client("secretsmanager")
+    k = root.kms.create_key()["KeyMetadata"]["Arn"]
+    s = sm.create_secret(Name=unique("esc2"), SecretString="v", KmsKeyId=k)["ARN"]
+    acct = root.account
+
+    # A managed policy that lets its holders write its next version.
+    pname = unique("esc-pv-pol")
+    parn = f"arn:aws:iam::{acct}:policy/{pname}"
+    pv_doc = allow("iam:CreatePolicyVersion", parn)
+    make_managed_policy(root, pv_doc, name=pname)
+    pv = make_user(root, unique("esc-pv"), managed=[parn])
+
+    # A boundary that keeps its holder from reading; the identity allows.
+    bnd = make_managed_policy(root, allow("iam:*"), name=unique("esc-bnd-pol"))["Arn"]
+    bounded = make_user(root, unique("esc-bnd"), boundary=bnd)
+    root.iam.put_user_policy(UserName=bounded.name, PolicyName="p", PolicyDocument=policy_doc(
+        allow(GSV), allow("kms:Decrypt"), allow("iam:DeleteUserPermissionsBoundary", bounded.arn)))
+    # The same boundary and permission, but nothing to read with: not listed.
+    bounded_idle = make_user(root, unique("esc-bnd-idle"), boundary=bnd)
+    root.iam.put_user_policy(UserName=bounded_idle.name, PolicyName="p", PolicyDocument=policy_doc(
+        allow("iam:DeleteUserPermissionsBoundary", bounded_idle.arn)))
+
+    # A user whose only way is a role that may rewrite the secret's policy.
+    via = make_user(root, unique("esc-via"))
+    role = make_role(root, unique("esc-rp-role"), trust=trust_policy(via.arn),
+                     policy=allow("secretsmanager:PutResourcePolicy", s))["Arn"]
+    root.iam.put_user_policy(UserName=via.name, PolicyName="p", PolicyDocument=policy_doc(
+        allow("sts:AssumeRole", role), allow("kms:Decrypt")))
+
+    out = who_can(srv, s)
+    esc = {(e["principal"], e["action"], e["resource"], e.get("via")) for e in out["canGainAccess"]}
+    assert (pv.arn, "iam:CreatePolicyVersion", parn, None) in esc
+    assert (bounded.arn, "iam:DeleteUserPermissionsBoundary", bounded.arn, None) in esc
+    assert not {e for e in esc if e[0] == bounded_idle.arn}
+    assert (role, "secretsmanager:PutResourcePolicy", s, None) in esc
+    assert (via.arn, "secretsmanager:PutResourcePolicy", s, role) in esc
+    p = srv.run_tresor("who-can-decrypt", s, "--data-dir", srv.data_dir)
+    assert f"as {role}: secretsmanager:PutResourcePolicy on {s}" in p.stdout
+
+    # Each for real, then the read.
+    assert not reads(pv, s)
+    pv.iam.create_policy_version(PolicyArn=parn, SetAsDefault=True, PolicyDocument=policy_doc(
+        pv_doc, allow(GSV), allow("kms:Decrypt")))
+    assert reads(pv, s)
+    assert not reads(bounded, s)
+    bounded.iam.delete_user_permissions_boundary(UserName=bounded.name)
+    assert reads(bounded, s)
+    assert not reads(via, s)
+    assume_role(via, role).client("secretsmanager").put_resource_policy(
+        SecretId=s, ResourcePolicy=policy_doc(
+            {"Effect": "Allow", "Principal": {"AWS": via.arn}, "Action": GSV, "Resource": "*"}))
+    assert reads(via, s)
