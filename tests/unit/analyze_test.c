@@ -9,7 +9,8 @@
  * account: the identity policy must allow; naming a role: its sessions;
  * an explicit Deny in the trust policy); root users never assume; a
  * condition on sts:ExternalId makes the edge conditional, not absent;
- * cycles between roles are kept as edges (reachability stops on them).
+ * cycles between roles are kept as edges (reachability stops on them);
+ * a lazy graph's edges, asked role by role, are the full graph's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -202,6 +203,28 @@ static void test_graph(void **state)
     e = edge(&g, "arn:aws:iam::" FOREIGN ":root", R("cross"));
     assert_non_null(e);
     assert_true(e->conditional);
+
+    /* A lazy graph: no edge until asked; the edges into one role are the
+     * full graph's; completed, the same edges (candidates from the trust
+     * policies give what trying every pair gives). */
+    struct az_graph lz;
+    ok(az_graph_build_opts(&ENV, accts, 1, true, &lz));
+    assert_int_equal(lz.ne, 0);
+    ok(az_graph_edges_into(&lz, az_graph_find(&lz, R("by-account"))));
+    size_t into = 0;
+    for (size_t i = 0; i < g.ne; i++) into += g.e[i].to == az_graph_find(&g, R("by-account"));
+    assert_int_equal(lz.ne, into);
+    assert_non_null(edge(&lz, U("can-assume"), R("by-account")));
+    assert_null(edge(&lz, R("by-account"), R("by-role")));      /* not asked yet */
+    ok(az_graph_edges_all(&lz));
+    assert_int_equal(lz.ne, g.ne);
+    for (size_t i = 0; i < g.ne; i++) {
+        const struct az_edge *x = edge(&lz, g.n[g.e[i].from].arn, g.n[g.e[i].to].arn);
+        assert_non_null(x);
+        assert_int_equal(x->conditional, g.e[i].conditional);
+        assert_string_equal(x->evidence, g.e[i].evidence);
+    }
+    az_graph_free(&lz);
     az_graph_free(&g);
 }
 
