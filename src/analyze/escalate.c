@@ -11,6 +11,8 @@
  *   iam:PutRolePolicy, iam:AttachRolePolicy  on its own role (a role)
  *   iam:CreatePolicyVersion on a managed policy attached to itself
  *                            (directly or through a group) or its boundary
+ *   iam:SetDefaultPolicyVersion on such a policy, when another stored
+ *                            version of it would let it read
  *   iam:DeleteUserPermissionsBoundary, iam:DeleteRolePermissionsBoundary
  *                            on itself, when it would read without it
  *   iam:CreateAccessKey on a user that can read S
@@ -22,6 +24,7 @@
  */
 #include "analyze/analyze.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +91,42 @@ static bool is_managed_arn(const char *name)
     return name && strncmp(name, "arn:aws:iam::", 13) == 0 && strstr(name, ":policy/") != NULL;
 }
 
+/* iam:SetDefaultPolicyVersion on the managed policy p->id->identity[k]:
+ * listed when some other stored version of it, made the default, would
+ * let p read (the same decision with that version in its place). */
+static TR_RESULT other_version_reads(const struct server_env *env, const struct az_target *t,
+                                     struct az_node *p, size_t i, size_t k, const char *ev,
+                                     struct az_escalation **out, size_t *n)
+{
+    struct identity *id = p->id;
+    const char *arn = id->identity[k].name;
+    const struct policy *cur = id->identity[k].p;
+    struct rel_rec *v = NULL;
+    size_t nv = 0;
+    struct az_access *a = calloc(1, sizeof *a);
+    tr_result r = a ? env->st[0]->rel_list_from(env->st, "version", arn, NULL, 100, &v, &nv)
+                    : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    bool found = false;
+    for (size_t j = 0; tr_ok(r) && j < nv && !found; j++) {
+        json_t *d = json_loads(v[j].doc ? v[j].doc : "", 0, NULL);
+        const char *text = json_string_value(json_object_get(d, "document"));
+        struct policy *alt = NULL;
+        if (text && tr_ok(policy_cache_get(text, strlen(text), POLICY_IDENTITY, &alt)) &&
+            alt != cur) {
+            id->identity[k].p = alt;
+            r = az_decide(env, p, t, true, a);
+            id->identity[k].p = cur;
+            found = tr_ok(r) && a->ok;
+        }
+        policy_unref(alt);
+        json_decref(d);
+    }
+    if (found) r = push(out, n, i, "iam:SetDefaultPolicyVersion", arn, ev);
+    rel_list_free(v, nv);
+    free(a);
+    return r;
+}
+
 /* The managed policies that shape p (attached, its groups', its boundary):
  * a new default version (iam:CreatePolicyVersion) rewrites them; and its
  * boundary, which p may delete when p would read without it. */
@@ -107,6 +146,15 @@ static TR_RESULT own_policies(const struct server_env *env, struct req_ctx *rc,
         if (!is_managed_arn(arn) || seen || !id_may(p, "iam:CreatePolicyVersion", arn)) continue;
         GUARD(iam_allows(rc, "iam:CreatePolicyVersion", arn, p->account, &ok, ev, sizeof ev));
         if (ok) GUARD(push(out, n, i, "iam:CreatePolicyVersion", arn, ev));
+    }
+    for (size_t k = 0; k < id->nidentity; k++) {
+        const char *arn = id->identity[k].name;
+        bool seen = false;
+        for (size_t j = 0; j < k && !seen; j++)
+            seen = id->identity[j].name && strcmp(id->identity[j].name, arn) == 0;
+        if (!is_managed_arn(arn) || seen || !id_may(p, "iam:SetDefaultPolicyVersion", arn)) continue;
+        GUARD(iam_allows(rc, "iam:SetDefaultPolicyVersion", arn, p->account, &ok, ev, sizeof ev));
+        if (ok) GUARD(other_version_reads(env, t, p, i, k, ev, out, n));
     }
     if (!id->has_boundary) return TR_OK;
     const char *act = p->kind == AZ_USER ? "iam:DeleteUserPermissionsBoundary"

@@ -324,7 +324,8 @@ def test_can_gain_access(srv, root):
 
 def test_can_gain_access_policy_versions_boundaries_and_roles(srv, root):
     """iam:CreatePolicyVersion on a managed policy attached to oneself,
-    iam:DeleteUserPermissionsBoundary on oneself (listed only when the
+    iam:SetDefaultPolicyVersion on one whose other version reads (listed
+    only then), iam:DeleteUserPermissionsBoundary on oneself (listed only when the
     principal would read without it), and a role's permission reached by
     AssumeRole ("via"): each listed, each performed for real, after which
     the principal reads."""
@@ -339,6 +340,22 @@ def test_can_gain_access_policy_versions_boundaries_and_roles(srv, root):
     pv_doc = allow("iam:CreatePolicyVersion", parn)
     make_managed_policy(root, pv_doc, name=pname)
     pv = make_user(root, unique("esc-pv"), managed=[parn])
+
+    # A managed policy with a second, non-default version that reads; and
+    # one whose other version reads nothing (its holder is not listed).
+    sname = unique("esc-sd-pol")
+    sarn = f"arn:aws:iam::{acct}:policy/{sname}"
+    sd_doc = allow("iam:SetDefaultPolicyVersion", sarn)
+    make_managed_policy(root, sd_doc, name=sname)
+    root.iam.create_policy_version(PolicyArn=sarn, SetAsDefault=False, PolicyDocument=policy_doc(
+        sd_doc, allow(GSV), allow("kms:Decrypt")))
+    sd = make_user(root, unique("esc-sd"), managed=[sarn])
+    iname = unique("esc-sd-idle-pol")
+    iarn = f"arn:aws:iam::{acct}:policy/{iname}"
+    make_managed_policy(root, allow("iam:SetDefaultPolicyVersion", iarn), name=iname)
+    root.iam.create_policy_version(PolicyArn=iarn, SetAsDefault=False,
+                                   PolicyDocument=policy_doc(allow("kms:Decrypt")))
+    sd_idle = make_user(root, unique("esc-sd-idle"), managed=[iarn])
 
     # A boundary that keeps its holder from reading; the identity allows.
     bnd = make_managed_policy(root, allow("iam:*"), name=unique("esc-bnd-pol"))["Arn"]
@@ -362,6 +379,8 @@ def test_can_gain_access_policy_versions_boundaries_and_roles(srv, root):
     assert (pv.arn, "iam:CreatePolicyVersion", parn, None) in esc
     assert (bounded.arn, "iam:DeleteUserPermissionsBoundary", bounded.arn, None) in esc
     assert not {e for e in esc if e[0] == bounded_idle.arn}
+    assert (sd.arn, "iam:SetDefaultPolicyVersion", sarn, None) in esc
+    assert not {e for e in esc if e[0] == sd_idle.arn}
     assert (role, "secretsmanager:PutResourcePolicy", s, None) in esc
     assert (via.arn, "secretsmanager:PutResourcePolicy", s, role) in esc
     p = srv.run_tresor("who-can-decrypt", s, "--data-dir", srv.data_dir)
@@ -372,6 +391,9 @@ def test_can_gain_access_policy_versions_boundaries_and_roles(srv, root):
     pv.iam.create_policy_version(PolicyArn=parn, SetAsDefault=True, PolicyDocument=policy_doc(
         pv_doc, allow(GSV), allow("kms:Decrypt")))
     assert reads(pv, s)
+    assert not reads(sd, s)
+    sd.iam.set_default_policy_version(PolicyArn=sarn, VersionId="v2")
+    assert reads(sd, s)
     assert not reads(bounded, s)
     bounded.iam.delete_user_permissions_boundary(UserName=bounded.name)
     assert reads(bounded, s)
