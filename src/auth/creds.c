@@ -23,7 +23,6 @@
 #include "auth/creds.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include "core/buf.h"
 #include "core/ct.h"
 #include "core/secmem.h"
+#include "core/tls.h"
 #include "crypto/hash.h"
 #include "dev/dev.h"
 #include "kms/keyring.h"
@@ -115,32 +115,17 @@ struct akc {
 };
 
 static atomic_bool akc_on;
-static pthread_key_t akc_key;
-static pthread_once_t akc_once = PTHREAD_ONCE_INIT;
-static bool akc_key_ok;
-
-static void akc_init(void)
-{
-    akc_key_ok = pthread_key_create(&akc_key, free) == 0;
-}
+static struct tls_slot akc_slot = TLS_SLOT(free);
 
 void auth_cache_enable(bool on)
 {
-    pthread_once(&akc_once, akc_init);
-    atomic_store(&akc_on, on && akc_key_ok);
+    atomic_store(&akc_on, on);
 }
 
 static struct akc *akc_get(void)
 {
     if (!atomic_load_explicit(&akc_on, memory_order_relaxed)) return NULL;
-    struct akc *c = pthread_getspecific(akc_key);
-    if (c) return c;
-    c = calloc(1, sizeof *c);
-    if (c && pthread_setspecific(akc_key, c) != 0) {
-        free(c);
-        c = NULL;
-    }
-    return c;
+    return tls_get(&akc_slot, sizeof(struct akc));
 }
 
 /* ak_info_load through this thread's cache: entries are valid while the

@@ -35,7 +35,6 @@
 #include "iam/authz.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +42,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/tls.h"
 #include "iam/arn.h"
 
 #define UNRECOGNIZED "The security token included in the request is invalid."
@@ -504,9 +504,6 @@ struct idc {
 };
 
 static atomic_bool idc_on;
-static pthread_key_t idc_key;
-static pthread_once_t idc_once = PTHREAD_ONCE_INIT;
-static bool idc_key_ok;
 
 static void identity_destroy(struct identity *id)
 {
@@ -522,15 +519,11 @@ static void idc_drop(void *p)
     free(c);
 }
 
-static void idc_init(void)
-{
-    idc_key_ok = pthread_key_create(&idc_key, idc_drop) == 0;
-}
+static struct tls_slot idc_slot = TLS_SLOT(idc_drop);
 
 void iam_identity_cache_enable(bool on)
 {
-    pthread_once(&idc_once, idc_init);
-    atomic_store(&idc_on, on && idc_key_ok);
+    atomic_store(&idc_on, on);
 }
 
 static bool same_principal(const struct principal *a, const struct principal *b)
@@ -544,14 +537,7 @@ static bool same_principal(const struct principal *a, const struct principal *b)
 static struct idc *idc_get(void)
 {
     if (!atomic_load_explicit(&idc_on, memory_order_relaxed)) return NULL;
-    struct idc *c = pthread_getspecific(idc_key);
-    if (c) return c;
-    c = calloc(1, sizeof *c);
-    if (c && pthread_setspecific(idc_key, c) != 0) {
-        free(c);
-        c = NULL;
-    }
-    return c;
+    return tls_get(&idc_slot, sizeof(struct idc));
 }
 
 /* rc->identity for rc->who: borrowed from the cache when current, else

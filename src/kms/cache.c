@@ -21,12 +21,12 @@
  */
 #include "kms/kms.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/secmem.h"
+#include "core/tls.h"
 
 #define KC_SLOTS 16
 #define KC_MATS 4                       /* material versions kept per key */
@@ -54,9 +54,6 @@ struct kc {
 #define KC_MAT_BYTES ((size_t)KC_SLOTS * KC_MATS * KMS_MATERIAL_LEN)
 
 static atomic_bool kc_on;
-static pthread_key_t kc_key;
-static pthread_once_t kc_once = PTHREAD_ONCE_INIT;
-static bool kc_key_ok;
 
 static uint8_t *mat_at(struct kc *c, size_t slot, size_t i)
 {
@@ -76,36 +73,27 @@ static void entry_clear(struct kc *c, size_t slot)
 static void kc_drop(void *p)
 {
     struct kc *c = p;
-    for (size_t i = 0; i < KC_SLOTS; i++) entry_clear(c, i);
-    secmem_free(c->mat, KC_MAT_BYTES);
+    if (c->mat) {
+        for (size_t i = 0; i < KC_SLOTS; i++) entry_clear(c, i);
+        secmem_free(c->mat, KC_MAT_BYTES);
+    }
     free(c);
 }
 
-static void kc_init(void)
-{
-    kc_key_ok = pthread_key_create(&kc_key, kc_drop) == 0;
-}
+static struct tls_slot kc_slot = TLS_SLOT(kc_drop);
 
 void kms_cache_enable(bool on)
 {
-    pthread_once(&kc_once, kc_init);
-    atomic_store(&kc_on, on && kc_key_ok);
+    atomic_store(&kc_on, on);
 }
 
+/* This thread's cache; its material region is allocated with it. */
 static struct kc *kc_get(void)
 {
     if (!atomic_load_explicit(&kc_on, memory_order_relaxed)) return NULL;
-    struct kc *c = pthread_getspecific(kc_key);
-    if (c) return c;
-    c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->mat = secmem_alloc(KC_MAT_BYTES);
-    if (!c->mat || pthread_setspecific(kc_key, c) != 0) {
-        if (c->mat) secmem_free(c->mat, KC_MAT_BYTES);
-        free(c);
-        return NULL;
-    }
-    return c;
+    struct kc *c = tls_get(&kc_slot, sizeof *c);
+    if (c && !c->mat) c->mat = secmem_alloc(KC_MAT_BYTES);
+    return c && c->mat ? c : NULL;
 }
 
 /* The current entry for key_id, or NULL; *gen the generation now. */

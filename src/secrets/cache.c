@@ -17,7 +17,8 @@
  */
 #include "secrets/secrets.h"
 
-#include <pthread.h>
+#include "core/tls.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,6 @@ struct sc {
 };
 
 static atomic_bool sc_on;
-static pthread_key_t sc_key;
-static pthread_once_t sc_once = PTHREAD_ONCE_INIT;
-static bool sc_key_ok;
 
 static void sc_drop(void *p)
 {
@@ -52,15 +50,11 @@ static void sc_drop(void *p)
     free(c);
 }
 
-static void sc_init(void)
-{
-    sc_key_ok = pthread_key_create(&sc_key, sc_drop) == 0;
-}
+static struct tls_slot sc_slot = TLS_SLOT(sc_drop);
 
 void sm_cache_enable(bool on)
 {
-    pthread_once(&sc_once, sc_init);
-    atomic_store(&sc_on, on && sc_key_ok);
+    atomic_store(&sc_on, on);
 }
 
 bool sm_cache_enabled(void)
@@ -71,14 +65,7 @@ bool sm_cache_enabled(void)
 static struct sc *sc_get(void)
 {
     if (!atomic_load_explicit(&sc_on, memory_order_relaxed)) return NULL;
-    struct sc *c = pthread_getspecific(sc_key);
-    if (c) return c;
-    c = calloc(1, sizeof *c);
-    if (c && pthread_setspecific(sc_key, c) != 0) {
-        free(c);
-        c = NULL;
-    }
-    return c;
+    return tls_get(&sc_slot, sizeof(struct sc));
 }
 
 static bool same_key(const struct sc_entry *e, const struct req_ctx *rc, const char *id)
@@ -148,9 +135,6 @@ struct tc {
     uint64_t tick;
 };
 
-static pthread_key_t tc_key;
-static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
-static bool tc_key_ok;
 
 static void tc_clear(struct tc_entry *e)
 {
@@ -166,24 +150,11 @@ static void tc_drop(void *p)
     free(c);
 }
 
-static void tc_init(void)
-{
-    tc_key_ok = pthread_key_create(&tc_key, tc_drop) == 0;
-}
+static struct tls_slot tc_slot = TLS_SLOT(tc_drop);
 
 static struct tc *tc_get(void)
 {
-    if (!sm_cache_enabled()) return NULL;
-    pthread_once(&tc_once, tc_init);
-    if (!tc_key_ok) return NULL;
-    struct tc *c = pthread_getspecific(tc_key);
-    if (c) return c;
-    c = calloc(1, sizeof *c);
-    if (c && pthread_setspecific(tc_key, c) != 0) {
-        free(c);
-        c = NULL;
-    }
-    return c;
+    return sm_cache_enabled() ? tls_get(&tc_slot, sizeof(struct tc)) : NULL;
 }
 
 static TR_RESULT tags_copy(const struct tag_rec *from, size_t n, struct tag_rec **out, size_t *nout)

@@ -47,7 +47,6 @@
 #include "secrets/manage.h"
 
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +54,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/tls.h"
 #include "secrets/secrets.h"
 
 #define DUE_KIND "secret-due"
@@ -653,10 +653,6 @@ struct listing {
     size_t n;
 };
 
-static pthread_key_t listing_key;
-static pthread_once_t listing_once = PTHREAD_ONCE_INIT;
-static bool listing_key_ok;
-
 static void items_free(struct item *v, size_t n);
 
 static void listing_drop(void *p)
@@ -666,25 +662,13 @@ static void listing_drop(void *p)
     free(l);
 }
 
-static void listing_init(void)
-{
-    listing_key_ok = pthread_key_create(&listing_key, listing_drop) == 0;
-}
+static struct tls_slot listing_tls = TLS_SLOT(listing_drop);
 
 /* This thread's listing slot when the listing q can be kept (else NULL). */
 static struct listing *listing_slot(const struct req_ctx *rc, const struct list_req *q)
 {
     if (q->nfilters || rc->writing || !sm_cache_enabled()) return NULL;
-    pthread_once(&listing_once, listing_init);
-    if (!listing_key_ok) return NULL;
-    struct listing *l = pthread_getspecific(listing_key);
-    if (l) return l;
-    l = calloc(1, sizeof *l);
-    if (l && pthread_setspecific(listing_key, l) != 0) {
-        free(l);
-        l = NULL;
-    }
-    return l;
+    return tls_get(&listing_tls, sizeof(struct listing));
 }
 
 static bool listing_matches(const struct listing *l, const struct req_ctx *rc,

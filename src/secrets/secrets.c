@@ -30,7 +30,6 @@
  */
 #include "secrets/secrets.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +37,7 @@
 #include <time.h>
 
 #include "core/json.h"
+#include "core/tls.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
 
@@ -213,10 +213,6 @@ struct vm_slot {
     struct secret_version v;    /* parsed; v.id is the version id */
 };
 
-static pthread_key_t vm_key;
-static pthread_once_t vm_once = PTHREAD_ONCE_INIT;
-static bool vm_key_ok;
-
 static void version_free(struct secret_version *v);
 
 static void vm_drop(void *p)
@@ -230,24 +226,11 @@ static void vm_drop(void *p)
     free(t);
 }
 
-static void vm_init(void)
-{
-    vm_key_ok = pthread_key_create(&vm_key, vm_drop) == 0;
-}
+static struct tls_slot vm_tls = TLS_SLOT(vm_drop);
 
 static struct vm_slot *vm_table(void)
 {
-    if (!sm_cache_enabled()) return NULL;
-    pthread_once(&vm_once, vm_init);
-    if (!vm_key_ok) return NULL;
-    struct vm_slot *t = pthread_getspecific(vm_key);
-    if (t) return t;
-    t = calloc(VM_SLOTS, sizeof *t);
-    if (t && pthread_setspecific(vm_key, t) != 0) {
-        free(t);
-        t = NULL;
-    }
-    return t;
+    return sm_cache_enabled() ? tls_get(&vm_tls, VM_SLOTS * sizeof(struct vm_slot)) : NULL;
 }
 
 static size_t vm_hash(const char *arn, const char *id)
