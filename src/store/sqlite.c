@@ -1070,7 +1070,7 @@ static TR_RESULT sq_access_key_list(store_t st, const char *principal_arn,
     return q_all(c, q, b.rc, sizeof **out, access_key_row, drop_access_key, (void **)out, n);
 }
 
-/* Writes active, expires and doc. */
+/* Every access key, ordered by id, after `after`, at most `limit` (tresor check). */
 static TR_RESULT sq_access_key_list_all(store_t st, const char *after, size_t limit,
                                         struct access_key_rec **out, size_t *n)
 {
@@ -1086,6 +1086,7 @@ static TR_RESULT sq_access_key_list_all(store_t st, const char *after, size_t li
     return q_all(c, q, b.rc, sizeof **out, access_key_row, drop_access_key, (void **)out, n);
 }
 
+/* Writes active, expires and doc. */
 static TR_RESULT sq_access_key_update(store_t st, const struct access_key_rec *k)
 {
     struct conn *c = NULL; sqlite3_stmt *q = NULL;
