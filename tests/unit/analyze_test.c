@@ -11,6 +11,15 @@
  * condition on sts:ExternalId makes the edge conditional, not absent;
  * cycles between roles are kept as edges (reachability stops on them);
  * a lazy graph's edges, asked role by role, are the full graph's.
+ *
+ * Then the "can gain access" list of src/analyze/escalate.c, one test per
+ * kind of permission, over a secret and its customer key made by the
+ * server's own KMS and Secrets Manager handlers: each scenario has a
+ * principal for which exactly that permission opens the way (listed, with
+ * the permission, its target and the allowing statements), and twins for
+ * which it is missing, scoped to another resource, explicitly denied or
+ * outside a permissions boundary (not listed).  The principals that can
+ * assume a role holding such a permission are listed "via" it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +33,7 @@
 
 #include "analyze/analyze.h"
 #include "crypto/hash.h"
+#include "iam/authz.h"
 #include "iam/policy.h"
 #include "kms/keyring.h"
 #include "store/store.h"
@@ -228,10 +238,637 @@ static void test_graph(void **state)
     az_graph_free(&g);
 }
 
+/* ---- "can gain access" (escalate.c) ------------------------------------------ */
+
+/* The secret's owner: the root user of ACCT, calling the server's own
+ * KMS and Secrets Manager handlers as the router does. */
+static json_t *op(const char *name, json_t *in)
+{
+    const struct op_def *d = NULL;
+    struct req_ctx rc = { .env = &ENV, .st = ENV.st, .kr = ENV.kr, .now = NOW };
+    for (const struct op_def *x = sm_ops; x->name && !d; x++)
+        if (strcmp(x->name, name) == 0) d = x;
+    snprintf(rc.service, sizeof rc.service, d ? "secretsmanager" : "kms");
+    for (const struct op_def *x = kms_ops; x->name && !d; x++)
+        if (strcmp(x->name, name) == 0) d = x;
+    assert_non_null(d);
+    snprintf(rc.region, sizeof rc.region, "us-east-1");
+    rc.who.type = PRINCIPAL_ROOT;
+    snprintf(rc.who.account_id, sizeof rc.who.account_id, ACCT);
+    snprintf(rc.who.arn, sizeof rc.who.arn, "arn:aws:iam::" ACCT ":root");
+    snprintf(rc.who.id, sizeof rc.who.id, ACCT);
+    json_t *out = NULL;
+    ok(ENV.st[0]->tx_begin(ENV.st));
+    tr_result r = d->fn(&rc, in, &out);
+    if (tr_ok(r)) r = ENV.st[0]->tx_commit(ENV.st);
+    else ENV.st[0]->tx_rollback(ENV.st);
+    if (tr_failed(r))
+        fail_msg("%s: %s: %s", name, tr_err_type(tr_code(r)),
+                 tr_last_error()->has_message ? tr_last_error()->message : "");
+    iam_identity_release(&rc);
+    json_decref(in);
+    return out ? out : json_object();
+}
+
+/* A customer managed key (key_policy NULL: the default policy, the
+ * account's root kms:*, which delegates to IAM); its ARN into arn. */
+static void make_key(const char *key_policy, char *arn, size_t n)
+{
+    json_t *in = json_object();
+    if (key_policy) {
+        json_object_set_new(in, "Policy", json_string(q(key_policy)));
+        json_object_set_new(in, "BypassPolicyLockoutSafetyCheck", json_true());
+    }
+    json_t *o = op("CreateKey", in);
+    snprintf(arn, n, "%s", json_string_value(json_object_get(json_object_get(o, "KeyMetadata"),
+                                                             "Arn")));
+    json_decref(o);
+}
+
+/* A secret sealed under key_arn; its ARN into arn. */
+static void make_secret(const char *name, const char *key_arn, char *arn, size_t n)
+{
+    static int serial;
+    char token[40];
+    snprintf(token, sizeof token, "00000000-0000-4000-8000-%012d", ++serial);
+    json_t *o = op("CreateSecret", json_pack("{s:s, s:s, s:s, s:s}", "Name", name, "SecretString", "v",
+                                              "KmsKeyId", key_arn, "ClientRequestToken", token));
+    snprintf(arn, n, "%s", json_string_value(json_object_get(o, "ARN")));
+    json_decref(o);
+}
+
+static void put_rel(const char *kind, const char *from, const char *to, const char *doc)
+{
+    struct rel_rec r = { 0 };
+    snprintf(r.kind, sizeof r.kind, "%s", kind);
+    r.from = (char *)from;
+    r.to = (char *)to;
+    r.doc = (char *)doc;
+    r.created = NOW;
+    ok(ENV.st[0]->rel_put(ENV.st, &r));
+}
+
+/* A managed policy of ACCT: version v1 (the default) and, when given, a
+ * non-default v2.  Returns its ARN (static storage, a few at a time). */
+static const char *put_managed(const char *name, const char *v1, const char *v2)
+{
+    static char arns[4][256];
+    static int next;
+    static int serial;
+    char *arn = arns[next++ % 4], id[32];
+    snprintf(arn, sizeof arns[0], "arn:aws:iam::" ACCT ":policy/%s", name);
+    snprintf(id, sizeof id, "ANPA%017d", ++serial);
+    put_entity("policy", ACCT, name, id, arn,
+               "{\"default_version\": \"v1\", \"description\": \"\", \"next_version\": 3}");
+    const char *docs[2] = { v1, v2 };
+    for (int k = 0; k < 2 && docs[k]; k++) {
+        json_t *d = json_pack("{s:s}", "document", q(docs[k]));
+        char *text = json_dumps(d, JSON_COMPACT);
+        put_rel("version", arn, k == 0 ? "v1" : "v2", text);
+        free(text);
+        json_decref(d);
+    }
+    return arn;
+}
+
+/* A user whose entity doc is `doc` (a boundary: {"boundary": ARN}). */
+static void put_user_doc(const char *name, const char *id, const char *doc, const char *policy)
+{
+    char arn[256];
+    snprintf(arn, sizeof arn, "arn:aws:iam::" ACCT ":user/%s", name);
+    put_entity("user", ACCT, name, id, arn, doc);
+    if (policy) put_inline(arn, policy);
+}
+
+static const char *boundary_doc(const char *policy_arn)
+{
+    static char b[512];
+    snprintf(b, sizeof b, "{\"boundary\": \"%s\"}", policy_arn);
+    return b;
+}
+
+/* A role of ACCT with a permissions boundary. */
+static void put_role_bounded(const char *name, const char *id, const char *trust,
+                             const char *policy, const char *boundary)
+{
+    char arn[256];
+    snprintf(arn, sizeof arn, "arn:aws:iam::" ACCT ":role/%s", name);
+    json_t *d = json_pack("{s:s, s:s, s:i, s:s}", "trust", q(trust), "description", "",
+                          "max_session", 3600, "boundary", boundary);
+    char *doc = json_dumps(d, JSON_COMPACT);
+    put_entity("role", ACCT, name, id, arn, doc);
+    free(doc);
+    json_decref(d);
+    if (policy) put_inline(arn, policy);
+}
+
+/* The whole analysis of one secret, as `tresor who-can-decrypt` runs it. */
+struct run {
+    struct az_target t;
+    struct az_graph g;
+    struct az_access *acc;
+    struct az_answer *ans;
+    struct az_escalation *e;
+    size_t n;
+};
+
+static void analyze(const char *secret_arn, struct run *x)
+{
+    char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
+    size_t nids = 0;
+    memset(x, 0, sizeof *x);
+    ok(az_target_load(&ENV, secret_arn, ACCT, "us-east-1", &x->t));
+    assert_true(x->t.live);
+    ok(az_accounts(ENV.st, x->t.named, x->t.nnamed, &ids, &nids));
+    const char **accts = calloc(nids + 1, sizeof *accts);
+    assert_non_null(accts);
+    for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
+    ok(az_graph_build_opts(&ENV, accts, nids, true, &x->g));
+    free(accts);
+    free(ids);
+    x->acc = calloc(x->g.nn + 1, sizeof *x->acc);
+    x->ans = calloc(x->g.nn + 1, sizeof *x->ans);
+    assert_non_null(x->acc);
+    assert_non_null(x->ans);
+    ok(az_who_can(&ENV, &x->g, &x->t, true, x->acc, x->ans));
+    ok(az_escalations(&ENV, &x->g, &x->t, x->ans, &x->e, &x->n));
+}
+
+static void run_free(struct run *x)
+{
+    free(x->e);
+    free(x->acc);
+    free(x->ans);
+    az_graph_free(&x->g);
+    az_target_free(&x->t);
+}
+
+static bool reads(const struct run *x, const char *who)
+{
+    size_t i = az_graph_find(&x->g, who);
+    assert_true(i != SIZE_MAX);
+    return x->ans[i].can;
+}
+
+/* Is (who, action, resource) listed, its own (via NULL) or via that role? */
+static bool listed(const struct run *x, const char *who, const char *action, const char *resource,
+                   const char *via)
+{
+    size_t i = az_graph_find(&x->g, who);
+    assert_true(i != SIZE_MAX);
+    for (size_t k = 0; k < x->n; k++) {
+        const struct az_escalation *e = &x->e[k];
+        if (e->node != i || strcmp(e->action, action) != 0 || strcmp(e->resource, resource) != 0)
+            continue;
+        if (via ? e->via != SIZE_MAX && strcmp(x->g.n[e->via].arn, via) == 0 : e->via == SIZE_MAX)
+            return true;
+    }
+    return false;
+}
+
+/* Anything listed for who? */
+static bool listed_any(const struct run *x, const char *who)
+{
+    size_t i = az_graph_find(&x->g, who);
+    assert_true(i != SIZE_MAX);
+    for (size_t k = 0; k < x->n; k++)
+        if (x->e[k].node == i) return true;
+    return false;
+}
+
+/* The evidence of (who, action, resource), own. */
+static const char *evidence(const struct run *x, const char *who, const char *action,
+                            const char *resource)
+{
+    size_t i = az_graph_find(&x->g, who);
+    for (size_t k = 0; k < x->n; k++)
+        if (x->e[k].node == i && x->e[k].via == SIZE_MAX && strcmp(x->e[k].action, action) == 0 &&
+            strcmp(x->e[k].resource, resource) == 0) {
+            return x->e[k].evidence;
+        }
+    fail_msg("%s: %s on %s not listed", who, action, resource);
+    return NULL;
+}
+
+#define READ_ALL ALLOW("secretsmanager:GetSecretValue", "*") "," ALLOW("kms:Decrypt", "*")
+#define READ DOC(READ_ALL)
+#define DENY(act, res) "{'Effect':'Deny','Action':'" act "','Resource':'" res "'}"
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+    static char bufs[8][4096];
+    static int next;
+    char *b = bufs[next++ % 8];
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(b, sizeof bufs[0], f, ap);
+    va_end(ap);
+    return b;
+}
+
+static void put_group(const char *name, const char *id, const char *policy,
+                      const char *managed_arn)
+{
+    char arn[256];
+    snprintf(arn, sizeof arn, "arn:aws:iam::" ACCT ":group/%s", name);
+    put_entity("group", ACCT, name, id, arn, "{}");
+    if (policy) put_inline(arn, policy);
+    if (managed_arn) put_rel("attached", arn, managed_arn, "");
+}
+
+#define G(n) "arn:aws:iam::" ACCT ":group/" n
+#define P(n) "arn:aws:iam::" ACCT ":policy/" n
+#define SM(n) "arn:aws:secretsmanager:us-east-1:" ACCT ":secret:" n "-*"
+#define GSV_ONLY DOC(ALLOW("secretsmanager:GetSecretValue", "*"))
+
+/* The usual target: secret "esc-s" under a customer key with the default
+ * policy (the account's IAM decides), and "other" under another key. */
+static char KEY[256], SECRET[512], KEY2[256], SECRET2[512];
+
+static void target(void)
+{
+    make_key(NULL, KEY, sizeof KEY);
+    make_secret("esc-s", KEY, SECRET, sizeof SECRET);
+    make_key(NULL, KEY2, sizeof KEY2);
+    make_secret("other", KEY2, SECRET2, sizeof SECRET2);
+}
+
+/* secretsmanager:PutResourcePolicy on the secret: allowed by the identity
+ * policy, or by the secret's resource policy naming the user; not when it
+ * is scoped to another secret, denied explicitly, or outside a boundary. */
+static void test_esc_put_resource_policy(void **state)
+{
+    (void)state;
+    target();
+    const char *prp = "secretsmanager:PutResourcePolicy";
+    put_user(ACCT, "rp", "AIDAESCAAAAAAAAAAAA1",
+             DOC(ALLOW("secretsmanager:PutResourcePolicy", SM("esc-s")) "," ALLOW("kms:Decrypt", "*")));
+    put_user(ACCT, "rp-other", "AIDAESCAAAAAAAAAAAA2",
+             DOC(ALLOW("secretsmanager:PutResourcePolicy", SM("other")) "," ALLOW("kms:Decrypt", "*")));
+    put_user(ACCT, "rp-denied", "AIDAESCAAAAAAAAAAAA3",
+             DOC(ALLOW("secretsmanager:PutResourcePolicy", "*") "," ALLOW("kms:Decrypt", "*") ","
+                 DENY("secretsmanager:*", SM("esc-s"))));
+    const char *bnd = put_managed("kms-only", DOC(ALLOW("kms:*", "*")), NULL);
+    put_user_doc("rp-bounded", "AIDAESCAAAAAAAAAAAA4", boundary_doc(bnd),
+                 DOC(ALLOW("secretsmanager:PutResourcePolicy", "*") "," ALLOW("kms:Decrypt", "*")));
+    put_user(ACCT, "rp-res", "AIDAESCAAAAAAAAAAAA5", DOC(ALLOW("kms:Decrypt", "*")));
+    put_user(ACCT, "nothing", "AIDAESCAAAAAAAAAAAA6", NULL);
+    json_decref(op("PutResourcePolicy", json_pack("{s:s, s:s}", "SecretId", SECRET, "ResourcePolicy",
+        q(DOC("{'Effect':'Allow','Principal':{'AWS':'" U("rp-res") "'},"
+              "'Action':'secretsmanager:PutResourcePolicy','Resource':'*'}")))));
+
+    struct run x;
+    analyze(SECRET, &x);
+    assert_false(reads(&x, U("rp")));
+    assert_true(listed(&x, U("rp"), prp, SECRET, NULL));
+    assert_non_null(strstr(evidence(&x, U("rp"), prp, SECRET), "Allow identity inline:" U("rp") ":inline"));
+    assert_true(listed(&x, U("rp-res"), prp, SECRET, NULL));
+    assert_non_null(strstr(evidence(&x, U("rp-res"), prp, SECRET), "resource-policy:"));
+    assert_false(listed_any(&x, U("rp-other")));
+    assert_false(listed_any(&x, U("rp-denied")));
+    assert_false(listed_any(&x, U("rp-bounded")));
+    assert_false(listed_any(&x, U("nothing")));
+    run_free(&x);
+    /* On the other secret, the scoped one is listed and the first is not. */
+    analyze(SECRET2, &x);
+    assert_true(listed(&x, U("rp-other"), prp, SECRET2, NULL));
+    assert_false(listed_any(&x, U("rp")));
+    run_free(&x);
+}
+
+/* kms:PutKeyPolicy and kms:CreateGrant on the secret's key: allowed by the
+ * identity policy through the key policy's delegation; not on another key,
+ * not against an explicit Deny, not when the key policy does not delegate. */
+static void test_esc_key_policy_and_grant(void **state)
+{
+    (void)state;
+    target();
+    const char *acts[] = { "kms:PutKeyPolicy", "kms:CreateGrant" };
+    for (int k = 0; k < 2; k++) {
+        const char *n = k ? "cg" : "kp";
+        put_user(ACCT, n, k ? "AIDAESCBAAAAAAAAAAA1" : "AIDAESCBAAAAAAAAAAA2",
+                 fmt(DOC(ALLOW("secretsmanager:GetSecretValue", "*") "," ALLOW("%s", "%s")),
+                     acts[k], KEY));
+        put_user(ACCT, fmt("%s-other", n), k ? "AIDAESCBAAAAAAAAAAA3" : "AIDAESCBAAAAAAAAAAA4",
+                 fmt(DOC(ALLOW("secretsmanager:GetSecretValue", "*") "," ALLOW("%s", "%s")),
+                     acts[k], KEY2));
+        put_user(ACCT, fmt("%s-denied", n), k ? "AIDAESCBAAAAAAAAAAA5" : "AIDAESCBAAAAAAAAAAA6",
+                 fmt(DOC(ALLOW("secretsmanager:GetSecretValue", "*") "," ALLOW("kms:PutKeyPolicy", "*") ","
+                         ALLOW("kms:CreateGrant", "*") "," DENY("%s", "%s")), acts[k], KEY));
+    }
+    /* A key whose policy lets the account administer it but not change its
+     * policy or grants: the identity policy alone does not suffice. */
+    char key3[256], secret3[512];
+    make_key(DOC("{'Effect':'Allow','Principal':{'AWS':'arn:aws:iam::" ACCT ":root'},"
+                 "'NotAction':['kms:PutKeyPolicy','kms:CreateGrant'],'Resource':'*'}"),
+             key3, sizeof key3);
+    make_secret("esc-s3", key3, secret3, sizeof secret3);
+    put_user(ACCT, "kms-all", "AIDAESCBAAAAAAAAAAA7",
+             DOC(ALLOW("secretsmanager:GetSecretValue", "*") "," ALLOW("kms:PutKeyPolicy", "*") ","
+                 ALLOW("kms:CreateGrant", "*")));
+
+    struct run x;
+    analyze(SECRET, &x);
+    assert_true(listed(&x, U("kp"), "kms:PutKeyPolicy", KEY, NULL));
+    assert_non_null(strstr(evidence(&x, U("kp"), "kms:PutKeyPolicy", KEY), "Allow identity inline:" U("kp") ":inline"));
+    assert_non_null(strstr(evidence(&x, U("kp"), "kms:PutKeyPolicy", KEY),
+                           "(Sid Enable IAM User Permissions)"));
+    assert_false(listed(&x, U("kp"), "kms:CreateGrant", KEY, NULL));
+    assert_true(listed(&x, U("cg"), "kms:CreateGrant", KEY, NULL));
+    assert_false(listed(&x, U("cg"), "kms:PutKeyPolicy", KEY, NULL));
+    assert_true(listed(&x, U("kms-all"), "kms:PutKeyPolicy", KEY, NULL));
+    assert_true(listed(&x, U("kms-all"), "kms:CreateGrant", KEY, NULL));
+    assert_false(listed_any(&x, U("kp-other")));
+    assert_false(listed_any(&x, U("cg-other")));
+    assert_false(listed(&x, U("kp-denied"), "kms:PutKeyPolicy", KEY, NULL));
+    assert_true(listed(&x, U("kp-denied"), "kms:CreateGrant", KEY, NULL));
+    assert_false(listed(&x, U("cg-denied"), "kms:CreateGrant", KEY, NULL));
+    assert_true(listed(&x, U("cg-denied"), "kms:PutKeyPolicy", KEY, NULL));
+    run_free(&x);
+    analyze(secret3, &x);
+    assert_false(listed_any(&x, U("kms-all")));
+    run_free(&x);
+}
+
+/* iam:PutUserPolicy / iam:AttachUserPolicy on oneself; not on another
+ * user, not against a Deny, not outside the boundary. */
+static void test_esc_user_policies(void **state)
+{
+    (void)state;
+    target();
+    put_user(ACCT, "pup", "AIDAESCCAAAAAAAAAAA1", DOC(ALLOW("iam:PutUserPolicy", U("pup"))));
+    put_user(ACCT, "aup", "AIDAESCCAAAAAAAAAAA2", DOC(ALLOW("iam:AttachUserPolicy", U("aup"))));
+    put_user(ACCT, "pup-other", "AIDAESCCAAAAAAAAAAA3",
+             DOC(ALLOW("iam:PutUserPolicy", U("pup")) "," ALLOW("iam:AttachUserPolicy", U("aup"))));
+    put_user(ACCT, "aup-denied", "AIDAESCCAAAAAAAAAAA4",
+             DOC(ALLOW("iam:*", "*") "," DENY("iam:*User*", U("aup-denied"))));
+    const char *bnd = put_managed("sm-kms-only", READ, NULL);
+    put_user_doc("pup-bounded", "AIDAESCCAAAAAAAAAAA5", boundary_doc(bnd),
+                 DOC(ALLOW("iam:PutUserPolicy", "*") "," ALLOW("iam:AttachUserPolicy", "*")));
+
+    struct run x;
+    analyze(SECRET, &x);
+    assert_true(listed(&x, U("pup"), "iam:PutUserPolicy", U("pup"), NULL));
+    assert_false(listed(&x, U("pup"), "iam:AttachUserPolicy", U("pup"), NULL));
+    assert_true(listed(&x, U("aup"), "iam:AttachUserPolicy", U("aup"), NULL));
+    assert_false(listed(&x, U("aup"), "iam:PutUserPolicy", U("aup"), NULL));
+    assert_non_null(strstr(evidence(&x, U("aup"), "iam:AttachUserPolicy", U("aup")),
+                           "Allow identity inline:" U("aup") ":inline"));
+    assert_false(listed_any(&x, U("pup-other")));
+    assert_false(listed_any(&x, U("aup-denied")));
+    assert_false(listed_any(&x, U("pup-bounded")));
+    run_free(&x);
+}
+
+/* iam:PutRolePolicy / iam:AttachRolePolicy on the role itself (its
+ * sessions); not on another role, not outside its boundary. */
+static void test_esc_role_policies(void **state)
+{
+    (void)state;
+    target();
+    /* Trusting the account: only users allowed sts:AssumeRole, and none is. */
+    const char *nobody = DOC(TRUST("arn:aws:iam::" ACCT ":root"));
+    put_user(ACCT, "nobody", "AIDAESCDAAAAAAAAAAA1", NULL);
+    put_role(ACCT, "prp", "AROAESCDAAAAAAAAAAA1", nobody, DOC(ALLOW("iam:PutRolePolicy", R("prp"))));
+    put_role(ACCT, "arp", "AROAESCDAAAAAAAAAAA2", nobody, DOC(ALLOW("iam:AttachRolePolicy", R("arp"))));
+    put_role(ACCT, "prp-other", "AROAESCDAAAAAAAAAAA3", nobody,
+             DOC(ALLOW("iam:PutRolePolicy", R("prp")) "," ALLOW("iam:AttachRolePolicy", R("arp"))));
+    const char *bnd = put_managed("sm-kms-only", READ, NULL);
+    put_role_bounded("arp-bounded", "AROAESCDAAAAAAAAAAA4", nobody,
+                     DOC(ALLOW("iam:PutRolePolicy", "*") "," ALLOW("iam:AttachRolePolicy", "*")), bnd);
+
+    struct run x;
+    analyze(SECRET, &x);
+    assert_true(listed(&x, R("prp"), "iam:PutRolePolicy", R("prp"), NULL));
+    assert_false(listed(&x, R("prp"), "iam:AttachRolePolicy", R("prp"), NULL));
+    assert_true(listed(&x, R("arp"), "iam:AttachRolePolicy", R("arp"), NULL));
+    assert_non_null(strstr(evidence(&x, R("arp"), "iam:AttachRolePolicy", R("arp")),
+                           "Allow identity inline:" R("arp") ":inline"));
+    assert_false(listed_any(&x, R("prp-other")));
+    assert_false(listed_any(&x, R("arp-bounded")));
+    assert_false(listed_any(&x, U("nobody")));
+    run_free(&x);
+}
+
+/* iam:CreateAccessKey on a user that reads, iam:UpdateAssumeRolePolicy on
+ * a role that reads; not on ones that do not read, not against a Deny, not
+ * from another account (IAM acts in the caller's own account). */
+static void test_esc_access_key_and_trust(void **state)
+{
+    (void)state;
+    target();
+    put_user(ACCT, "reader", "AIDAESCFAAAAAAAAAAA1", READ);
+    put_user(ACCT, "idle", "AIDAESCFAAAAAAAAAAA2", NULL);
+    put_user(ACCT, "nobody", "AIDAESCFAAAAAAAAAAA8", NULL);
+    put_role(ACCT, "reader-role", "AROAESCFAAAAAAAAAAA1", DOC(TRUST(U("nobody"))), READ);
+    put_role(ACCT, "idle-role", "AROAESCFAAAAAAAAAAA2", DOC(TRUST(U("nobody"))), NULL);
+    put_user(ACCT, "ak", "AIDAESCFAAAAAAAAAAA3", DOC(ALLOW("iam:CreateAccessKey", U("reader"))));
+    put_user(ACCT, "tp", "AIDAESCFAAAAAAAAAAA4",
+             DOC(ALLOW("iam:UpdateAssumeRolePolicy", R("reader-role"))));
+    put_user(ACCT, "ak-idle", "AIDAESCFAAAAAAAAAAA5",
+             DOC(ALLOW("iam:CreateAccessKey", U("idle")) ","
+                 ALLOW("iam:UpdateAssumeRolePolicy", R("idle-role"))));
+    put_user(ACCT, "ak-denied", "AIDAESCFAAAAAAAAAAA6",
+             DOC(ALLOW("iam:CreateAccessKey", "*") "," ALLOW("iam:UpdateAssumeRolePolicy", "*") ","
+                 DENY("iam:CreateAccessKey", U("reader")) ","
+                 DENY("iam:UpdateAssumeRolePolicy", R("reader-role"))));
+    put_user(ACCT2, "ak-foreign", "AIDAESCFAAAAAAAAAAA7", DOC(ALLOW("iam:*", "*")));
+
+    struct run x;
+    analyze(SECRET, &x);
+    assert_true(reads(&x, U("reader")));
+    assert_true(reads(&x, R("reader-role")));
+    assert_false(reads(&x, U("idle")));
+    assert_false(reads(&x, R("idle-role")));
+    assert_true(listed(&x, U("ak"), "iam:CreateAccessKey", U("reader"), NULL));
+    assert_non_null(strstr(evidence(&x, U("ak"), "iam:CreateAccessKey", U("reader")),
+                           "Allow identity inline:" U("ak") ":inline"));
+    assert_true(listed(&x, U("tp"), "iam:UpdateAssumeRolePolicy", R("reader-role"), NULL));
+    assert_false(listed_any(&x, U("ak-idle")));
+    assert_false(listed_any(&x, U("ak-denied")));
+    /* iam:* in another account: its own user, not ACCT's reader or role. */
+    const char *foreign = "arn:aws:iam::" ACCT2 ":user/ak-foreign";
+    assert_true(listed(&x, foreign, "iam:PutUserPolicy", foreign, NULL));
+    assert_false(listed(&x, foreign, "iam:CreateAccessKey", U("reader"), NULL));
+    assert_false(listed(&x, foreign, "iam:UpdateAssumeRolePolicy", R("reader-role"), NULL));
+    assert_false(listed_any(&x, U("reader")));      /* readers are never listed */
+    run_free(&x);
+}
+
+/* iam:CreatePolicyVersion on a managed policy that shapes oneself:
+ * attached directly, through a group, or the permissions boundary; not on
+ * a policy attached to someone else, not against a Deny. */
+static void test_esc_create_policy_version(void **state)
+{
+    (void)state;
+    target();
+    const char *p1 = put_managed("pv-pol", DOC(ALLOW("iam:CreatePolicyVersion", P("pv-pol"))), NULL);
+    const char *p2 = put_managed("pv-group-pol",
+                                 DOC(ALLOW("iam:CreatePolicyVersion", P("pv-group-pol"))), NULL);
+    const char *p3 = put_managed("pv-bnd", DOC(ALLOW("iam:CreatePolicyVersion", P("pv-bnd")) ","
+                                               ALLOW("kms:*", "*")), NULL);
+    const char *p4 = put_managed("pv-elsewhere", DOC(ALLOW("iam:CreatePolicyVersion", P("pv-pol"))),
+                                 NULL);
+    put_user(ACCT, "pv", "AIDAESCGAAAAAAAAAAA1", NULL);
+    put_rel("attached", U("pv"), p1, "");
+    put_group("pv-group", "AGPAESCGAAAAAAAAAAA1", NULL, p2);
+    put_user(ACCT, "pv-member", "AIDAESCGAAAAAAAAAAA2", NULL);
+    put_rel("member", G("pv-group"), U("pv-member"), "");
+    put_user_doc("pv-bounded", "AIDAESCGAAAAAAAAAAA3", boundary_doc(p3),
+                 DOC(ALLOW("secretsmanager:GetSecretValue", "*") "," ALLOW("kms:Decrypt", "*") ","
+                     ALLOW("iam:CreatePolicyVersion", P("pv-bnd"))));
+    put_user(ACCT, "pv-other", "AIDAESCGAAAAAAAAAAA4", NULL);       /* may rewrite pv's policy */
+    put_rel("attached", U("pv-other"), p4, "");
+    put_user(ACCT, "pv-denied", "AIDAESCGAAAAAAAAAAA5", DOC(DENY("iam:CreatePolicyVersion", "*")));
+    put_rel("attached", U("pv-denied"), p1, "");
+
+    struct run x;
+    analyze(SECRET, &x);
+    assert_false(reads(&x, U("pv-bounded")));
+    assert_true(listed(&x, U("pv"), "iam:CreatePolicyVersion", p1, NULL));
+    assert_non_null(strstr(evidence(&x, U("pv"), "iam:CreatePolicyVersion", p1), p1));
+    assert_true(listed(&x, U("pv-member"), "iam:CreatePolicyVersion", p2, NULL));
+    assert_true(listed(&x, U("pv-bounded"), "iam:CreatePolicyVersion", p3, NULL));
+    assert_false(listed_any(&x, U("pv-other")));
+    assert_false(listed_any(&x, U("pv-denied")));
+    run_free(&x);
+}
+
+/* iam:SetDefaultPolicyVersion on an attached managed policy: listed when
+ * another stored version would let the holder read; not when the other
+ * version reads nothing, not against a Deny. */
+static void test_esc_set_default_policy_version(void **state)
+{
+    (void)state;
+    target();
+#define SDV(n) ALLOW("iam:SetDefaultPolicyVersion", P(n))
+    const char *s1 = put_managed("sd-pol", DOC(SDV("sd-pol")), DOC(SDV("sd-pol") "," READ_ALL));
+    const char *s2 = put_managed("sd-idle-pol", DOC(SDV("sd-idle-pol")),
+                                 DOC(SDV("sd-idle-pol") "," ALLOW("kms:Decrypt", "*")));
+    put_user(ACCT, "sd", "AIDAESCHAAAAAAAAAAA1", NULL);
+    put_rel("attached", U("sd"), s1, "");
+    put_user(ACCT, "sd-idle", "AIDAESCHAAAAAAAAAAA2", NULL);
+    put_rel("attached", U("sd-idle"), s2, "");
+    put_user(ACCT, "sd-denied", "AIDAESCHAAAAAAAAAAA3", DOC(DENY("iam:SetDefaultPolicyVersion", "*")));
+    put_rel("attached", U("sd-denied"), s1, "");
+#undef SDV
+
+    struct run x;
+    analyze(SECRET, &x);
+    assert_false(reads(&x, U("sd")));
+    assert_true(listed(&x, U("sd"), "iam:SetDefaultPolicyVersion", s1, NULL));
+    assert_non_null(strstr(evidence(&x, U("sd"), "iam:SetDefaultPolicyVersion", s1), s1));
+    assert_false(listed_any(&x, U("sd-idle")));
+    assert_false(listed_any(&x, U("sd-denied")));
+    run_free(&x);
+}
+
+/* iam:DeleteUserPermissionsBoundary / iam:DeleteRolePermissionsBoundary on
+ * oneself: listed when one would read without the boundary; not when one
+ * would not, not on someone else, not against a Deny. */
+static void test_esc_delete_boundary(void **state)
+{
+    (void)state;
+    target();
+    const char *bnd = put_managed("iam-only", DOC(ALLOW("iam:*", "*")), NULL);
+    put_user_doc("db", "AIDAESCIAAAAAAAAAAA1", boundary_doc(bnd),
+                 DOC(READ_ALL "," ALLOW("iam:DeleteUserPermissionsBoundary", U("db"))));
+    put_user_doc("db-idle", "AIDAESCIAAAAAAAAAAA2", boundary_doc(bnd),
+                 DOC(ALLOW("iam:DeleteUserPermissionsBoundary", U("db-idle"))));
+    put_user_doc("db-other", "AIDAESCIAAAAAAAAAAA3", boundary_doc(bnd),
+                 DOC(READ_ALL "," ALLOW("iam:DeleteUserPermissionsBoundary", U("db"))));
+    put_user_doc("db-denied", "AIDAESCIAAAAAAAAAAA4", boundary_doc(bnd),
+                 DOC(READ_ALL "," ALLOW("iam:Delete*Boundary", "*") "," DENY("iam:Delete*Boundary", "*")));
+    const char *nobody = DOC(TRUST(U("nobody")));
+    put_user(ACCT, "nobody", "AIDAESCIAAAAAAAAAAA5", NULL);
+    put_role_bounded("dr", "AROAESCIAAAAAAAAAAA1", nobody,
+                     DOC(READ_ALL "," ALLOW("iam:DeleteRolePermissionsBoundary", R("dr"))), bnd);
+    put_role_bounded("dr-idle", "AROAESCIAAAAAAAAAAA2", nobody,
+                     DOC(ALLOW("iam:DeleteRolePermissionsBoundary", R("dr-idle"))), bnd);
+    put_role_bounded("dr-other", "AROAESCIAAAAAAAAAAA3", nobody,
+                     DOC(READ_ALL "," ALLOW("iam:DeleteRolePermissionsBoundary", R("dr"))), bnd);
+    /* A user may not delete a role's boundary action on itself, and the
+     * user action is not the role's. */
+    put_role_bounded("dr-wrong-action", "AROAESCIAAAAAAAAAAA4", nobody,
+                     DOC(READ_ALL "," ALLOW("iam:DeleteUserPermissionsBoundary", "*")), bnd);
+
+    struct run x;
+    analyze(SECRET, &x);
+    assert_false(reads(&x, U("db")));
+    assert_true(listed(&x, U("db"), "iam:DeleteUserPermissionsBoundary", U("db"), NULL));
+    assert_non_null(strstr(evidence(&x, U("db"), "iam:DeleteUserPermissionsBoundary", U("db")),
+                           "Allow identity inline:" U("db") ":inline"));
+    assert_non_null(strstr(evidence(&x, U("db"), "iam:DeleteUserPermissionsBoundary", U("db")),
+                           "Allow boundary " P("iam-only")));
+    assert_false(listed_any(&x, U("db-idle")));
+    assert_false(listed_any(&x, U("db-other")));
+    assert_false(listed_any(&x, U("db-denied")));
+    assert_false(reads(&x, R("dr")));
+    assert_true(listed(&x, R("dr"), "iam:DeleteRolePermissionsBoundary", R("dr"), NULL));
+    assert_false(listed(&x, R("dr"), "iam:DeleteUserPermissionsBoundary", R("dr"), NULL));
+    assert_false(listed_any(&x, R("dr-idle")));
+    assert_false(listed_any(&x, R("dr-other")));
+    assert_false(listed_any(&x, R("dr-wrong-action")));
+    /* nobody may assume dr: dr's permission, via dr. */
+    assert_true(listed(&x, U("nobody"), "iam:DeleteRolePermissionsBoundary", R("dr"), R("dr")));
+    run_free(&x);
+}
+
+/* "via": a principal that can assume (one or more hops) a role holding
+ * such a permission is listed with the role's permission and the role;
+ * not one the trust policy does not admit, not one whose assume is
+ * denied, not a reader, and not for a role whose permission is on
+ * another secret. */
+static void test_esc_via_role(void **state)
+{
+    (void)state;
+    target();
+    put_user(ACCT, "via", "AIDAESCJAAAAAAAAAAA1", DOC(ALLOW("kms:Decrypt", "*")));
+    put_user(ACCT, "via-far", "AIDAESCJAAAAAAAAAAA2", NULL);
+    put_user(ACCT, "via-denied", "AIDAESCJAAAAAAAAAAA3",
+             DOC(ALLOW("sts:AssumeRole", "*") "," DENY("sts:AssumeRole", R("rp-role"))));
+    put_user(ACCT, "via-untrusted", "AIDAESCJAAAAAAAAAAA4", DOC(ALLOW("sts:AssumeRole", "*")));
+    put_user(ACCT, "via-reader", "AIDAESCJAAAAAAAAAAA5", READ);
+    put_user(ACCT, "via-scoped", "AIDAESCJAAAAAAAAAAA6", NULL);
+    put_role(ACCT, "rp-role", "AROAESCJAAAAAAAAAAA1",
+             DOC(TRUST(U("via")) "," TRUST(R("hop")) "," TRUST(U("via-reader")) ","
+                 TRUST(U("via-denied"))),
+             DOC(ALLOW("secretsmanager:PutResourcePolicy", SM("esc-s"))));
+    put_role(ACCT, "hop", "AROAESCJAAAAAAAAAAA2", DOC(TRUST(U("via-far"))),
+             DOC(ALLOW("sts:AssumeRole", R("rp-role"))));
+    put_role(ACCT, "scoped-role", "AROAESCJAAAAAAAAAAA3", DOC(TRUST(U("via-scoped"))),
+             DOC(ALLOW("secretsmanager:PutResourcePolicy", SM("other"))));
+
+    struct run x;
+    analyze(SECRET, &x);
+    const char *prp = "secretsmanager:PutResourcePolicy";
+    assert_true(listed(&x, R("rp-role"), prp, SECRET, NULL));
+    assert_true(listed(&x, U("via"), prp, SECRET, R("rp-role")));
+    assert_false(listed(&x, U("via"), prp, SECRET, NULL));
+    assert_true(listed(&x, R("hop"), prp, SECRET, R("rp-role")));
+    assert_true(listed(&x, U("via-far"), prp, SECRET, R("rp-role")));     /* two hops */
+    assert_false(listed_any(&x, U("via-denied")));
+    assert_false(listed_any(&x, U("via-untrusted")));
+    assert_false(listed_any(&x, U("via-reader")));
+    assert_false(listed_any(&x, U("via-scoped")));
+    assert_false(listed_any(&x, R("scoped-role")));
+    run_free(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_graph, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_esc_put_resource_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_esc_key_policy_and_grant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_esc_user_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_esc_role_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_esc_access_key_and_trust, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_esc_create_policy_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_esc_set_default_policy_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_esc_delete_boundary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_esc_via_role, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
