@@ -91,9 +91,27 @@ static bool is_managed_arn(const char *name)
     return name && strncmp(name, "arn:aws:iam::", 13) == 0 && strstr(name, ":policy/") != NULL;
 }
 
+/* Put `to` in every place of p's identity that holds the managed policy
+ * named `arn` (attached directly, through groups, and the boundary when it
+ * is the same policy), saving what was there in saved[nidentity + 1]; with
+ * to NULL, put saved back.  A policy's default version is one document
+ * wherever the policy is used. */
+static void swap_managed(struct identity *id, const char *arn, const struct policy *to,
+                         const struct policy **saved)
+{
+    for (size_t j = 0; j <= id->nidentity; j++) {
+        struct named_policy *np = j < id->nidentity ? &id->identity[j]
+                                : id->has_boundary ? &id->boundary : NULL;
+        if (!np || !np->name || strcmp(np->name, arn) != 0) continue;
+        if (to) saved[j] = np->p;
+        np->p = to ? to : saved[j];
+    }
+}
+
 /* iam:SetDefaultPolicyVersion on the managed policy p->id->identity[k]:
  * listed when some other stored version of it, made the default, would
- * let p read (the same decision with that version in its place). */
+ * let p read (the same decision with that version in every place p holds
+ * the policy). */
 static TR_RESULT other_version_reads(const struct server_env *env, const struct az_target *t,
                                      struct az_node *p, size_t i, size_t k, const char *ev,
                                      struct az_escalation **out, size_t *n)
@@ -104,8 +122,9 @@ static TR_RESULT other_version_reads(const struct server_env *env, const struct 
     struct rel_rec *v = NULL;
     size_t nv = 0;
     struct az_access *a = calloc(1, sizeof *a);
-    tr_result r = a ? env->st[0]->rel_list_from(env->st, "version", arn, NULL, 100, &v, &nv)
-                    : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    const struct policy **saved = calloc(id->nidentity + 1, sizeof *saved);
+    tr_result r = a && saved ? env->st[0]->rel_list_from(env->st, "version", arn, NULL, 100, &v, &nv)
+                             : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     bool found = false;
     for (size_t j = 0; tr_ok(r) && j < nv && !found; j++) {
         json_t *d = json_loads(v[j].doc ? v[j].doc : "", 0, NULL);
@@ -113,9 +132,9 @@ static TR_RESULT other_version_reads(const struct server_env *env, const struct 
         struct policy *alt = NULL;
         if (text && tr_ok(policy_cache_get(text, strlen(text), POLICY_IDENTITY, &alt)) &&
             alt != cur) {
-            id->identity[k].p = alt;
+            swap_managed(id, arn, alt, saved);
             r = az_decide(env, p, t, true, a);
-            id->identity[k].p = cur;
+            swap_managed(id, arn, NULL, saved);
             found = tr_ok(r) && a->ok;
         }
         policy_unref(alt);
@@ -123,6 +142,7 @@ static TR_RESULT other_version_reads(const struct server_env *env, const struct 
     }
     if (found) r = push(out, n, i, "iam:SetDefaultPolicyVersion", arn, ev);
     rel_list_free(v, nv);
+    free(saved);
     free(a);
     return r;
 }

@@ -736,8 +736,10 @@ static void test_esc_create_policy_version(void **state)
 }
 
 /* iam:SetDefaultPolicyVersion on an attached managed policy: listed when
- * another stored version would let the holder read; not when the other
- * version reads nothing, not against a Deny. */
+ * another stored version would let the holder read, decided with that
+ * version wherever the holder has the policy (attached twice, or also its
+ * boundary); not when the other version reads nothing, not against a
+ * Deny. */
 static void test_esc_set_default_policy_version(void **state)
 {
     (void)state;
@@ -746,12 +748,25 @@ static void test_esc_set_default_policy_version(void **state)
     const char *s1 = put_managed("sd-pol", DOC(SDV("sd-pol")), DOC(SDV("sd-pol") "," READ_ALL));
     const char *s2 = put_managed("sd-idle-pol", DOC(SDV("sd-idle-pol")),
                                  DOC(SDV("sd-idle-pol") "," ALLOW("kms:Decrypt", "*")));
+    /* v1 denies reading; v2 does not.  Held directly and through a group:
+     * with v2 the default, neither place denies. */
+    const char *s3 = put_managed("sd-deny-pol", DOC(SDV("sd-deny-pol") "," DENY("secretsmanager:*", "*")),
+                                 DOC(SDV("sd-deny-pol")));
+    /* Attached and also the boundary: v2 widens both. */
+    const char *s4 = put_managed("sd-bnd-pol", DOC(SDV("sd-bnd-pol")),
+                                 DOC(SDV("sd-bnd-pol") "," READ_ALL));
     put_user(ACCT, "sd", "AIDAESCHAAAAAAAAAAA1", NULL);
     put_rel("attached", U("sd"), s1, "");
     put_user(ACCT, "sd-idle", "AIDAESCHAAAAAAAAAAA2", NULL);
     put_rel("attached", U("sd-idle"), s2, "");
     put_user(ACCT, "sd-denied", "AIDAESCHAAAAAAAAAAA3", DOC(DENY("iam:SetDefaultPolicyVersion", "*")));
     put_rel("attached", U("sd-denied"), s1, "");
+    put_user(ACCT, "sd-twice", "AIDAESCHAAAAAAAAAAA4", READ);
+    put_rel("attached", U("sd-twice"), s3, "");
+    put_group("sd-group", "AGPAESCHAAAAAAAAAAA1", NULL, s3);
+    put_rel("member", G("sd-group"), U("sd-twice"), "");
+    put_user_doc("sd-bnd", "AIDAESCHAAAAAAAAAAA5", boundary_doc(s4), NULL);
+    put_rel("attached", U("sd-bnd"), s4, "");
 #undef SDV
 
     struct run x;
@@ -761,6 +776,10 @@ static void test_esc_set_default_policy_version(void **state)
     assert_non_null(strstr(evidence(&x, U("sd"), "iam:SetDefaultPolicyVersion", s1), s1));
     assert_false(listed_any(&x, U("sd-idle")));
     assert_false(listed_any(&x, U("sd-denied")));
+    assert_false(reads(&x, U("sd-twice")));
+    assert_true(listed(&x, U("sd-twice"), "iam:SetDefaultPolicyVersion", s3, NULL));
+    assert_false(reads(&x, U("sd-bnd")));
+    assert_true(listed(&x, U("sd-bnd"), "iam:SetDefaultPolicyVersion", s4, NULL));
     run_free(&x);
 }
 
