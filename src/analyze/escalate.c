@@ -9,6 +9,7 @@
  *   kms:PutKeyPolicy, kms:CreateGrant on K   (kms_authorize_explain; customer keys)
  *   iam:PutUserPolicy, iam:AttachUserPolicy  on itself (a user)
  *   iam:PutRolePolicy, iam:AttachRolePolicy  on its own role (a role)
+ *   iam:PutGroupPolicy, iam:AttachGroupPolicy on a group it is a member of
  *   iam:CreatePolicyVersion on a managed policy attached to itself
  *                            (directly or through a group) or its boundary
  *   iam:SetDefaultPolicyVersion on such a policy, when another stored
@@ -193,6 +194,29 @@ static TR_RESULT own_policies(const struct server_env *env, struct req_ctx *rc,
     return r;
 }
 
+/* The groups user p is a member of: iam:PutGroupPolicy and
+ * iam:AttachGroupPolicy on one of them rewrite p's own permissions. */
+static TR_RESULT own_groups(const struct server_env *env, struct req_ctx *rc, struct az_node *p,
+                            size_t i, struct az_escalation **out, size_t *n)
+{
+    static const char *const acts[] = { "iam:PutGroupPolicy", "iam:AttachGroupPolicy" };
+    struct rel_rec *groups = NULL;
+    size_t ng = 0;
+    char ev[AZ_EV_MAX];
+    bool ok = false;
+    if (!id_may(p, acts[0], NULL) && !id_may(p, acts[1], NULL)) return TR_OK;
+    tr_result r = env->st[0]->rel_list_to(env->st, "member", p->arn, &groups, &ng);
+    for (size_t g = 0; tr_ok(r) && g < ng; g++) {
+        for (int k = 0; k < 2 && tr_ok(r); k++) {
+            if (!id_may(p, acts[k], groups[g].from)) continue;
+            r = iam_allows(rc, acts[k], groups[g].from, p->account, &ok, ev, sizeof ev);
+            if (tr_ok(r) && ok) r = push(out, n, i, acts[k], groups[g].from, ev);
+        }
+    }
+    rel_list_free(groups, ng);
+    return r;
+}
+
 /* Each check is skipped when no policy that could decide it has a
  * statement that could allow it (policy_may_allow): the answers are those
  * of the full decisions, which run for the rest. */
@@ -251,6 +275,7 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
             if (tr_ok(r) && ok) r = push(out, n, i, acts[k], p->arn, ev);
         }
     }
+    if (tr_ok(r) && p->kind == AZ_USER) r = own_groups(env, &rc, p, i, out, n);
     if (tr_ok(r) && (p->kind == AZ_USER || p->kind == AZ_ROLE) && p->id)
         r = own_policies(env, &rc, t, p, i, out, n);
     bool may_ak = id_may(p, "iam:CreateAccessKey", NULL);

@@ -651,6 +651,39 @@ static void test_esc_role_policies(void **state)
     run_free(&x);
 }
 
+/* iam:PutGroupPolicy / iam:AttachGroupPolicy on a group one is a member
+ * of; not on a group one is not in, not against a Deny. */
+static void test_esc_group_policies(void **state)
+{
+    (void)state;
+    target();
+    put_group("g1", "AGPAESCEAAAAAAAAAAA1", NULL, NULL);
+    put_group("g2", "AGPAESCEAAAAAAAAAAA2", NULL, NULL);
+    put_user(ACCT, "pgp", "AIDAESCEAAAAAAAAAAA1", DOC(ALLOW("iam:PutGroupPolicy", G("g1"))));
+    put_user(ACCT, "agp", "AIDAESCEAAAAAAAAAAA2", DOC(ALLOW("iam:AttachGroupPolicy", G("g1"))));
+    put_user(ACCT, "gp-outsider", "AIDAESCEAAAAAAAAAAA3",
+             DOC(ALLOW("iam:PutGroupPolicy", G("g1")) "," ALLOW("iam:AttachGroupPolicy", G("g1"))));
+    put_user(ACCT, "gp-denied", "AIDAESCEAAAAAAAAAAA4",
+             DOC(ALLOW("iam:*GroupPolicy", "*") "," DENY("iam:*GroupPolicy", G("g1"))));
+    put_user(ACCT, "gp-scoped", "AIDAESCEAAAAAAAAAAA5", DOC(ALLOW("iam:PutGroupPolicy", G("g2"))));
+    put_rel("member", G("g1"), U("pgp"), "");
+    put_rel("member", G("g1"), U("agp"), "");
+    put_rel("member", G("g1"), U("gp-denied"), "");
+    put_rel("member", G("g1"), U("gp-scoped"), "");
+
+    struct run x;
+    analyze(SECRET, &x);
+    assert_true(listed(&x, U("pgp"), "iam:PutGroupPolicy", G("g1"), NULL));
+    assert_false(listed(&x, U("pgp"), "iam:AttachGroupPolicy", G("g1"), NULL));
+    assert_true(listed(&x, U("agp"), "iam:AttachGroupPolicy", G("g1"), NULL));
+    assert_non_null(strstr(evidence(&x, U("agp"), "iam:AttachGroupPolicy", G("g1")),
+                           "Allow identity inline:" U("agp") ":inline"));
+    assert_false(listed_any(&x, U("gp-outsider")));
+    assert_false(listed_any(&x, U("gp-denied")));
+    assert_false(listed_any(&x, U("gp-scoped")));
+    run_free(&x);
+}
+
 /* iam:CreateAccessKey on a user that reads, iam:UpdateAssumeRolePolicy on
  * a role that reads; not on ones that do not read, not against a Deny, not
  * from another account (IAM acts in the caller's own account). */
@@ -883,6 +916,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_esc_key_policy_and_grant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_user_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_role_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_esc_group_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_access_key_and_trust, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_create_policy_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_set_default_policy_version, setup, teardown),
