@@ -402,3 +402,57 @@ def test_can_gain_access_policy_versions_boundaries_and_roles(srv, root):
         SecretId=s, ResourcePolicy=policy_doc(
             {"Effect": "Allow", "Principal": {"AWS": via.arn}, "Action": GSV, "Resource": "*"}))
     assert reads(via, s)
+
+
+def test_can_gain_access_role_boundary_and_group_policy(srv, root):
+    """iam:DeleteRolePermissionsBoundary by a role on itself (listed only
+    when the role would read without the boundary; its assumers "via" it)
+    and iam:PutGroupPolicy by a user on a group it is a member of (not on
+    a group it is not in): each listed, each performed for real, after
+    which the principal reads."""
+    sm = root.client("secretsmanager")
+    k = root.kms.create_key()["KeyMetadata"]["Arn"]
+    s = sm.create_secret(Name=unique("esc3"), SecretString="v", KmsKeyId=k)["ARN"]
+    acct = root.account
+
+    # A role whose boundary keeps it from reading; its policy reads and
+    # lets it delete that boundary.  The same boundary and permission with
+    # nothing to read: not listed.
+    bnd = make_managed_policy(root, allow("iam:*"), name=unique("esc-rbnd-pol"))["Arn"]
+    assumer = make_user(root, unique("esc-rbnd-user"))
+    rname = unique("esc-rbnd")
+    rarn = f"arn:aws:iam::{acct}:role/{rname}"
+    make_role(root, rname, trust=trust_policy(assumer.arn), boundary=bnd, policy=[
+        allow(GSV), allow("kms:Decrypt"), allow("iam:DeleteRolePermissionsBoundary", rarn)])
+    iname = unique("esc-rbnd-idle")
+    iarn = f"arn:aws:iam::{acct}:role/{iname}"
+    make_role(root, iname, trust=trust_policy(assumer.arn), boundary=bnd,
+              policy=allow("iam:DeleteRolePermissionsBoundary", iarn))
+
+    # A group whose members may write its inline policies, and a user who
+    # may too but is not a member.
+    gname = unique("esc-grp")
+    garn = root.iam.create_group(GroupName=gname)["Group"]["Arn"]
+    member = make_user(root, unique("esc-grp-member"), groups=[gname],
+                       policy=allow("iam:PutGroupPolicy", garn))
+    outsider = make_user(root, unique("esc-grp-out"), policy=allow("iam:PutGroupPolicy", garn))
+
+    out = who_can(srv, s)
+    esc = {(e["principal"], e["action"], e["resource"], e.get("via")) for e in out["canGainAccess"]}
+    assert (rarn, "iam:DeleteRolePermissionsBoundary", rarn, None) in esc
+    assert (assumer.arn, "iam:DeleteRolePermissionsBoundary", rarn, rarn) in esc
+    assert not {e for e in esc if e[0] == iarn}
+    assert (member.arn, "iam:PutGroupPolicy", garn, None) in esc
+    assert not {e for e in esc if e[0] == outsider.arn}
+
+    # Each for real, then the read.
+    sess = assume_role(assumer, rarn)
+    assert not reads(sess, s)
+    sess.iam.delete_role_permissions_boundary(RoleName=rname)
+    assert reads(sess, s)
+    assert reads(assume_role(assumer, rarn), s)
+    assert rarn in {p["principal"] for p in who_can(srv, s)["principals"]}
+    assert not reads(member, s)
+    member.iam.put_group_policy(GroupName=gname, PolicyName="gain",
+                                PolicyDocument=policy_doc(allow(GSV), allow("kms:Decrypt")))
+    assert reads(member, s)
