@@ -30,6 +30,7 @@
 #define FX_ACCT2 "444455556666"
 #define FX_REGION "us-east-1"
 #define FX_NOW 1700000000
+#define FX_UNUSED __attribute__((unused))
 #define FX_KEY_ID "1234abcd-12ab-34cd-56ef-1234567890ab"
 
 /* The KMS key's material (version 1): fuzz/corpus blobs are sealed under it. */
@@ -39,7 +40,7 @@ static struct server_env FX_ENV;
 static struct req_ctx FX_RC;
 
 /* Drop the identity a handler loaded lazily (the router does it per request). */
-static void fx_release_identity(void)
+static FX_UNUSED void fx_release_identity(void)
 {
     if (!FX_RC.identity) return;
     iam_identity_free(FX_RC.identity);
@@ -48,7 +49,7 @@ static void fx_release_identity(void)
 }
 
 /* Become the root user of acct. */
-static void fx_as_root(const char *acct)
+static FX_UNUSED void fx_as_root(const char *acct)
 {
     fx_release_identity();
     memset(&FX_RC.who, 0, sizeof FX_RC.who);
@@ -58,14 +59,14 @@ static void fx_as_root(const char *acct)
     snprintf(FX_RC.who.id, sizeof FX_RC.who.id, "%s", acct);
 }
 
-static void fx_die(const char *what)
+static FX_UNUSED void fx_die(const char *what)
 {
     fprintf(stderr, "fuzz fixture: %s failed\n", what);
     abort();
 }
 
 /* Build the store, keyring, context and the fixed key (once). */
-static void fx_init(const char *service)
+static FX_UNUSED void fx_init(const char *service)
 {
     static const uint8_t root[32] = "tresor-fuzz-root-key-32-bytes!!!";
     if (tr_failed(crypto_init())) fx_die("crypto_init");
@@ -98,7 +99,7 @@ static void fx_init(const char *service)
 }
 
 /* Run one handler as the router does, rolling a writing one back. */
-static tr_result fx_run(const struct op_def *op, json_t *in, json_t **out, bool keep)
+static FX_UNUSED tr_result fx_run(const struct op_def *op, json_t *in, json_t **out, bool keep)
 {
     store_t st = FX_RC.st;
     tr_result r;
