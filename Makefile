@@ -113,11 +113,14 @@ FUZZ_LIB_OBJS := $(filter-out build-fuzz/obj/src/main.o,$(SRCS:%.c=build-fuzz/ob
 build-fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CLANG   $<"
-	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
+	$(Q)clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
 build-fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJS)
 	@echo "  FUZZER  $@"
-	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(LDLIBS)
+	$(Q)clang $(FUZZ_CFLAGS) -MMD -MP -MT $@ -MF $@.d -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(LDLIBS)
+
+# Header dependencies, so a changed struct never links with stale objects.
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_BINS:=.d)
 
 fuzz: deps
 	@scripts/install-deps --fuzz
