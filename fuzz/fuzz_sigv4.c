@@ -174,6 +174,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct buf creq = BUF_INIT(1 << 20), sts = BUF_INIT(4096);
         (void)sigv4_check_time(&a, T0);
         (void)sigv4_check_time(&a, a.request_time);
+        (void)sigv4_check_time(&a, a.request_time + 86400);
+        (void)sigv4_check_time(&a, a.request_time - 86400);
         if (tr_ok(sigv4_signing_key(SECRET, strlen(SECRET), a.date, a.region, a.service, key))) {
             sigv4_cache_put(&a, key);
             if (sigv4_cache_get(&a, cached) && memcmp(cached, key, 32) != 0) __builtin_trap();
