@@ -6,11 +6,17 @@
  * sealed under it), and a request context for the root user of an account.
  * The same setup as the unit tests (tests/unit/kms_test.c).
  *
- * Each input runs the way the router runs it, except that a writing
+ * Each input runs the way the router runs it (store refresh, then the
+ * handler, inside a transaction when it writes), with the request path's
+ * per-thread caches on as `tresor serve` has them, except that a writing
  * operation's transaction is always rolled back: the store holds the same
  * rows before every input, so inputs replay, and no input pays for a fresh
  * database.  (Commit-time checks, the deferred foreign keys, are thus not
  * reached; the unit tests cover them.)
+ *
+ * fx_caches(false) turns the caches off: the targets run an input both
+ * ways and require the same outcome, so a cache that answers from stale
+ * data shows up as a difference.
  */
 #ifndef TR_FUZZ_FIXTURE_H
 #define TR_FUZZ_FIXTURE_H
@@ -24,6 +30,7 @@
 #include "iam/authz.h"
 #include "kms/keyring.h"
 #include "kms/kms.h"
+#include "secrets/secrets.h"
 #include "store/store.h"
 
 #define FX_ACCT "111122223333"
@@ -42,10 +49,7 @@ static struct req_ctx FX_RC;
 /* Drop the identity a handler loaded lazily (the router does it per request). */
 static FX_UNUSED void fx_release_identity(void)
 {
-    if (!FX_RC.identity) return;
-    iam_identity_free(FX_RC.identity);
-    free(FX_RC.identity);
-    FX_RC.identity = NULL;
+    iam_identity_release(&FX_RC);
 }
 
 /* Become the root user of acct. */
@@ -63,6 +67,14 @@ static FX_UNUSED void fx_die(const char *what)
 {
     fprintf(stderr, "fuzz fixture: %s failed\n", what);
     abort();
+}
+
+/* The request path's caches (main.c turns them on for `tresor serve`). */
+static FX_UNUSED void fx_caches(bool on)
+{
+    iam_identity_cache_enable(on);
+    kms_cache_enable(on);
+    sm_cache_enable(on);
 }
 
 /* Build the store, keyring, context and the fixed key (once). */
@@ -96,6 +108,7 @@ static FX_UNUSED void fx_init(const char *service)
     if (tr_failed(kms_key_create(st, FX_ENV.kr, &nk, &k))) fx_die("kms_key_create");
     key_rec_free(&k);
     if (tr_failed(st[0]->tx_commit(st))) fx_die("tx_commit");
+    fx_caches(true);
 }
 
 /* Run one handler as the router does, rolling a writing one back. */
@@ -106,6 +119,7 @@ static FX_UNUSED tr_result fx_run(const struct op_def *op, json_t *in, json_t **
     *out = NULL;
     tr_clear_error();
     fx_release_identity();
+    st[0]->refresh(st);
     if (!(op->flags & OP_WRITE)) {
         r = op->fn(&FX_RC, in, out);
     } else {

@@ -10,7 +10,10 @@
  * cross-account paths).  The rest is the request body, decoded as the
  * router decodes it (empty -> {}, duplicate keys refused, an object
  * required), then handed to the handler; a reply is rendered with
- * json_dumps as the router renders it.
+ * json_dumps as the router renders it.  Each body runs twice, with the
+ * request path's caches on (as `tresor serve` runs) and off, and both runs
+ * must end with the same result code; a failure must be a client (4xx)
+ * error.
  *
  * The store (fixture.h) holds a key with a fixed id (FX_KEY_ID) and
  * material, alias/fuzz naming it, a grant on it, the secrets fuzz/secret
@@ -104,6 +107,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     tr_result r = fx_run(op, in, &out, false);
+    /* The same request with the caches off must end the same way. */
+    json_t *out2 = NULL;
+    fx_caches(false);
+    tr_result r2 = fx_run(op, in, &out2, false);
+    fx_caches(true);
+    json_decref(out2);
+    if (tr_code(r) != tr_code(r2)) {
+        fprintf(stderr, "%s: caches on: %s, off: %s\n", op->name, tr_err_type(tr_code(r)),
+                tr_err_type(tr_code(r2)));
+        __builtin_trap();
+    }
     if (tr_ok(r)) {
         char *s = json_dumps(out ? out : in, JSON_COMPACT);
         free(s);

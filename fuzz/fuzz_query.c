@@ -11,7 +11,9 @@
  * application/x-www-form-urlencoded body ("UserName=alice&Tags.member.1.Key=k"),
  * decoded by form_parse; the typed getters, lists and pairs are run over
  * it, and the decoded form goes to the handler as the router hands it
- * (Action and Version are not needed: byte 0 chose the operation).  A
+ * (Action and Version are not needed: byte 0 chose the operation).  Each
+ * form runs twice, with the request path's caches on (as `tresor serve`
+ * runs) and off, and both runs must end with the same result code; a
  * failure must be a client (4xx) error.
  *
  * The store (fixture.h) holds, besides the KMS key, the user alice (in
@@ -48,6 +50,7 @@ static tr_result qrun(const struct query_op *op, const struct form *f, struct bu
     tr_result r = TR_OK;
     tr_clear_error();
     fx_release_identity();
+    st[0]->refresh(st);
     if (op->flags & OP_WRITE) r = st[0]->tx_begin(st);
     if (tr_ok(r)) {
         r = op->fn(&FX_RC, f, &x);
@@ -160,8 +163,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else fx_as_root(FX_ACCT);
     snprintf(FX_RC.service, sizeof FX_RC.service, "%s", i < n_iam ? "iam" : "sts");
 
-    struct buf res = BUF_INIT(1 << 20);
+    struct buf res = BUF_INIT(1 << 20), res2 = BUF_INIT(1 << 20);
     tr_result r = qrun(op, &f, &res, false);
+    /* The same request with the caches off must end the same way. */
+    fx_caches(false);
+    tr_result r2 = qrun(op, &f, &res2, false);
+    fx_caches(true);
+    buf_free(&res2);
+    if (tr_code(r) != tr_code(r2)) {
+        fprintf(stderr, "%s: caches on: %s, off: %s\n", op->name, tr_err_type(tr_code(r)),
+                tr_err_type(tr_code(r2)));
+        __builtin_trap();
+    }
     if (tr_failed(r) && (tr_err_status(tr_code(r)) >= 500 || tr_err_status(tr_code(r)) < 400)) {
         /* Client input must give a client error, never an internal one. */
         fprintf(stderr, "%s: %s %s at %s:%d\n", op->name, tr_err_type(tr_code(r)),
