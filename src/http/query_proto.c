@@ -46,7 +46,8 @@ static TR_RESULT decode_part(struct buf *st, const uint8_t *p, const uint8_t *e,
         if (c == 0) BAIL(TR_E_QUERY_VALIDATION, "NUL character in the request body");
         GUARD(buf_append(st, &c, 1));
     }
-    if (!utf8_valid(st->data + *off, st->len - *off))
+    /* An empty first part leaves storage unallocated: no NULL + 0. */
+    if (st->len > *off && !utf8_valid(st->data + *off, st->len - *off))
         BAIL(TR_E_QUERY_VALIDATION, "Request parameters must be valid UTF-8");
     uint8_t z = 0;
     return buf_append(st, &z, 1);
