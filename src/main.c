@@ -12,22 +12,21 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <limits.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "auth/creds.h"
 #include "cli/cli.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/secmem.h"
 #include "crypto/hash.h"
+#include "crypto/mem.h"
 #include "dev/dev.h"
 #include "http/server.h"
 #include "iam/accounts.h"
@@ -90,16 +89,6 @@ static void usage(FILE *f)
         "  check            check the store's integrity (tresor check --help)\n"
         "  version    print the version\n"
         "  help       this text\n");
-}
-
-/* jansson's allocator: wipe every block on free, since request and reply
- * documents carry plaintext and data keys (base64) through jansson. */
-static void *json_alloc(size_t n) { return malloc(n); }
-static void json_release(void *p)
-{
-    if (!p) return;
-    secure_zero(p, malloc_usable_size(p));
-    free(p);
 }
 
 /* Periodic work: purge keys whose deletion date passed, rotate keys whose
@@ -196,10 +185,9 @@ static int serve(int argc, char **argv)
     const char *q = getenv("TRESOR_LOG");
     if (q && strcmp(q, "quiet") == 0) log_set_requests(0);
 
-    struct rlimit no_core = { 0, 0 };
-    setrlimit(RLIMIT_CORE, &no_core);
+    /* No core dumps, not dumpable (nor ptrace-able by the same user). */
+    if (tr_failed(process_harden())) return die("process hardening");
     signal(SIGPIPE, SIG_IGN);
-    json_set_alloc_funcs(json_alloc, json_release);
     tr_clock_init();
     if (tr_failed(crypto_init())) return die("crypto init");
 
@@ -320,12 +308,21 @@ out:
     if (st) st[0]->close(st);
     keyring_free(kr);
     crypto_thread_cleanup();
+    if (wipe_check_enabled()) {         /* the wipe-check build (core/secmem.h) */
+        char line[256];
+        wipe_check_summary(line, sizeof line);
+        log_msg("info", "%s", line);
+    }
     if (rc == 0) log_msg("info", "stopped");
     return rc;
 }
 
 int main(int argc, char **argv)
 {
+    /* Before anything allocates: OpenSSL and jansson blocks are wiped
+     * when freed (they carry keys, plaintext and data keys). */
+    if (tr_failed(crypto_use_wiping_allocator())) return die("OpenSSL allocator");
+    json_use_wiping_allocator();
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0) return serve(argc - 1, argv + 1);
@@ -340,7 +337,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
     if (strstr(cmd, "-can-decrypt")) return cmd_who_can(argc - 1, argv + 1);   /* who-, what- */
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("tresor %s\n", TRESOR_VERSION);
+        printf("tresor %s%s\n", TRESOR_VERSION, wipe_check_enabled() ? " (wipe-check build)" : "");
         return 0;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

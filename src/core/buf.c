@@ -1,5 +1,10 @@
 /*
  * buf.c -- capped, optionally secret byte buffers.  See buf.h.
+ *
+ * A secret buffer's bytes are wiped on every path that gives them up:
+ * buf_reset (the content), buf_reserve (the old block when it moves) and
+ * buf_free; the wipe-check build verifies each of those regions is zero
+ * right before it is reused or freed (core/secmem.h).
  */
 #include "core/buf.h"
 #include "core/secmem.h"
@@ -32,7 +37,10 @@ TR_RESULT buf_reserve(struct buf *b, size_t extra)
     ENSURE(n != NULL, TR_E_INTERNAL);
     if (b->len) memcpy(n, b->data, b->len);
     if (b->cap) {
-        if (b->secret) secure_zero(b->data, b->cap);
+        if (b->secret) {
+            secure_zero(b->data, b->cap);
+            WIPE_CHECK(WIPE_SITE_BUF, b->data, b->cap);
+        }
         free(b->data);
     }
     b->data = n;
@@ -73,7 +81,10 @@ TR_RESULT buf_printf(struct buf *b, const char *fmt, ...)
 void buf_reset(struct buf *b)
 {
     if (!b) return;
-    if (b->secret && b->data && b->len) secure_zero(b->data, b->len);
+    if (b->secret && b->data && b->len) {
+        secure_zero(b->data, b->len);
+        WIPE_CHECK(WIPE_SITE_BUF, b->data, b->len);
+    }
     if (b->cap) b->len = 0;
 }
 
@@ -81,7 +92,10 @@ void buf_free(struct buf *b)
 {
     if (!b) return;
     if (b->cap) {
-        if (b->secret) secure_zero(b->data, b->cap);
+        if (b->secret) {
+            secure_zero(b->data, b->cap);
+            WIPE_CHECK(WIPE_SITE_BUF, b->data, b->cap);
+        }
         free(b->data);
     }
     b->data = NULL;

@@ -13,7 +13,10 @@
 #include <ctype.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/secmem.h"
 
 /* "KeyId" -> "keyId" (AWS names members this way in validation errors). */
 static void lower_camel(const char *name, char *out, size_t n)
@@ -343,5 +346,34 @@ TR_RESULT json_set_blob(json_t *obj, const char *name, const uint8_t *p, size_t 
 TR_RESULT json_set_time(json_t *obj, const char *name, int64_t epoch)
 {
     ENSURE(json_object_set_new(obj, name, json_integer(epoch)) == 0, TR_E_INTERNAL);
+    return TR_OK;
+}
+
+void json_wiping_release(void *p)
+{
+    secmem_wiping_free(p, WIPE_SITE_JSON);
+}
+
+void json_use_wiping_allocator(void)
+{
+    json_set_alloc_funcs(malloc, json_wiping_release);
+}
+
+static int dump_append(const char *p, size_t n, void *out)
+{
+    return tr_ok(buf_append(out, p, n)) ? 0 : -1;
+}
+
+TR_RESULT json_dump_buf(const json_t *v, size_t flags, struct buf *out)
+{
+    ENSURE(v != NULL && out != NULL, TR_E_INTERNAL);
+    uint32_t before = out->len;
+    if (json_dump_callback(v, dump_append, out, flags) != 0) {
+        if (out->len > before && out->data) {
+            if (out->secret) secure_zero(out->data + before, out->len - before);
+            out->len = before;
+        }
+        BAIL0(TR_E_INTERNAL);
+    }
     return TR_OK;
 }

@@ -73,6 +73,18 @@ TR_RESULT b64_encode(const uint8_t *in, size_t n, struct buf *out);
 TR_RESULT b64_decode(const char *in, size_t n, struct buf *out);
 /* Set a base64 member from bytes. */
 TR_RESULT json_set_blob(json_t *obj, const char *name, const uint8_t *p, size_t n);
+
+/* Make jansson wipe every block it frees (secmem_wiping_free): request and
+ * reply documents carry plaintext and data keys (base64) through jansson.
+ * Call once, before the first jansson allocation. */
+void json_use_wiping_allocator(void);
+/* The block free() of the wiping allocator (exposed for the unit tests). */
+void json_wiping_release(void *p);
+/* Serialize v (json_dump_callback flags) straight into out, with no
+ * intermediate string: a reply that carries plaintext exists only in out
+ * (and in the jansson values, wiped on free).  On failure the bytes
+ * appended so far are wiped and dropped. */
+TR_RESULT json_dump_buf(const json_t *v, size_t flags, struct buf *out);
 /* Epoch seconds as the JSON number AWS sends. */
 TR_RESULT json_set_time(json_t *obj, const char *name, int64_t epoch);
 

@@ -99,12 +99,8 @@ static void render_error(const struct service *svc, struct http_response *resp)
         else if (tr_err_status(code) >= 500)
             json_object_set_new(o, svc ? svc->message_member : "message",
                                 json_string("An internal error occurred."));
-        char *s = json_dumps(o, JSON_COMPACT);
-        if (s) {
-            buf_reset(&resp->body);
-            if (tr_failed(buf_append_str(&resp->body, s))) buf_reset(&resp->body);
-            free(s);
-        }
+        buf_reset(&resp->body);
+        if (tr_failed(json_dump_buf(o, JSON_COMPACT, &resp->body))) buf_reset(&resp->body);
         json_decref(o);
     }
 }
@@ -144,16 +140,12 @@ static TR_RESULT run_op(struct req_ctx *rc, const struct op_def *op, json_t *in,
     return r;
 }
 
+/* The reply document, serialized straight into the secret reply buffer:
+ * json_dumps would make a malloc'd copy of a reply that may carry
+ * plaintext, which the caller frees with free() -- never wiped. */
 static TR_RESULT render_json(json_t *v, struct http_response *resp)
 {
-    char *s = json_dumps(v, JSON_COMPACT);
-    ENSURE(s != NULL, TR_E_INTERNAL);
-    size_t n = strlen(s);
-    tr_result r = buf_append(&resp->body, s, n);
-    /* jansson's allocator wipes on free (main.c), so the dump of a reply
-     * that carried plaintext does not linger. */
-    free(s);
-    return r;
+    return json_dump_buf(v, JSON_COMPACT, &resp->body);
 }
 
 static int64_t mono_us(void)

@@ -12,7 +12,6 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
-#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -136,11 +135,9 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
-static void free_reply(void *p)
+void http_reply_free(void *p)
 {
-    if (!p) return;
-    secure_zero(p, malloc_usable_size(p));
-    free(p);
+    secmem_wiping_free(p, WIPE_SITE_REPLY);
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct http_response *resp)
@@ -152,8 +149,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct http_response
     resp->body.data = NULL;
     resp->body.len = resp->body.cap = 0;
     struct MHD_Response *r =
-        MHD_create_response_from_buffer_with_free_callback(len, data, free_reply);
-    if (!r) { free_reply(data); return MHD_NO; }
+        MHD_create_response_from_buffer_with_free_callback(len, data, http_reply_free);
+    if (!r) { http_reply_free(data); return MHD_NO; }
     MHD_add_response_header(r, "Content-Type", resp->content_type);
     MHD_add_response_header(r, "x-amzn-RequestId", resp->request_id);
     if (resp->error_type) MHD_add_response_header(r, "X-Amzn-ErrorType", resp->error_type);

@@ -23,4 +23,9 @@ unsigned http_server_port(const struct http_server *s);
 /* Stop accepting, let in-flight requests finish, join the workers. */
 void http_server_stop(struct http_server *s);
 
+/* The free callback of every reply body handed to libmicrohttpd: the body
+ * (a secret buf's block: replies carry plaintext) is wiped whole, then
+ * freed (wipe-check site "reply"). */
+void http_reply_free(void *p);
+
 #endif
