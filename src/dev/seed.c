@@ -33,9 +33,12 @@
  */
 #include "dev/dev.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/json.h"
@@ -46,6 +49,8 @@
 #include "iam/authz.h"
 #include "kms/keyring.h"
 #include "kms/kms.h"
+
+#define SEED_FILE_MAX (64u << 20)
 
 /* A request context for the default account's root in `region`. */
 static void root_ctx(const struct server_env *env, const char *account, const char *region,
@@ -234,7 +239,7 @@ static TR_RESULT run_iam(struct req_ctx *rc, const char *name, const struct buf 
 {
     const struct query_op *op = iam_ops;
     struct form f;
-    struct buf reply = BUF_INIT(1024 * 1024);
+    struct buf reply = BUF_SECRET(1024 * 1024);   /* CreateAccessKey's carries the secret key */
     struct xml x = { .b = &reply, .r = TR_OK };
     tr_result r;
 
@@ -455,12 +460,50 @@ TR_RESULT dev_seed_apply_json(const struct server_env *env, const char *account,
     return TR_OK;
 }
 
+/* The seed file, read into a secret buf: it holds key material and secret
+ * values, and json_load_file would pass them through stdio's buffer, which
+ * fclose frees without wiping. */
+static TR_RESULT read_seed(const char *path, struct buf *out)
+{
+    uint8_t chunk[4096];
+    tr_result r = TR_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) BAIL(TR_E_VALIDATION, "seed %.200s: %s", path, strerror(errno));
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION, "seed %.200s: %s", path, strerror(errno));
+            break;
+        }
+        if (n == 0) break;
+        r = buf_append(out, chunk, (size_t)n);
+        if (tr_failed(r)) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION, "seed %.200s: larger than %u bytes",
+                           path, out->max);
+            break;
+        }
+    }
+    secure_zero(chunk, sizeof chunk);
+    close(fd);
+    return r;
+}
+
 TR_RESULT dev_seed_apply(const struct server_env *env, const char *account, const char *path)
 {
+    struct buf text = BUF_SECRET(SEED_FILE_MAX);
     json_error_t err;
-    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-    if (!doc) BAIL(TR_E_VALIDATION, "seed %.200s: line %d: %.120s", path, err.line, err.text);
-    tr_result r = dev_seed_apply_json(env, account, doc);
+    json_t *doc = NULL;
+    tr_result r = read_seed(path, &text);
+    if (tr_ok(r)) {
+        doc = json_loadb((const char *)text.data, text.len, JSON_REJECT_DUPLICATES, &err);
+        if (!doc)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION, "seed %.200s: line %d: %.120s",
+                           path, err.line, err.text);
+    }
+    buf_free(&text);
+    if (tr_failed(r)) return r;
+    r = dev_seed_apply_json(env, account, doc);
     json_decref(doc);
     return r;
 }
