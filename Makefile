@@ -3,16 +3,26 @@
 #   make            build/tresor (release flags, -O2 -g)
 #   make test       install deps, build, unit tests (cmocka), end-to-end tests (pytest)
 #   make asan       the same test suite against an ASan + UBSan build (build-asan/)
+#   make valgrind   unit tests and end-to-end tests (every tresor process) under
+#                   valgrind memcheck: no errors, no definite or indirect leaks
+#   make wipecheck  the debug build that verifies every wipe (build-wipecheck/):
+#                   its unit tests and tests/e2e/test_memory.py against it
 #   make run        install deps, build, start `tresor serve` on ./tresor-data
 #   make unit       unit tests only;  make e2e  end-to-end tests only
 #   make check-src  banned functions and style checks
 #
-# CONF=asan selects the sanitizer build directory and flags.
+# CONF=asan selects the sanitizer build directory and flags; CONF=wipecheck
+# the build whose release paths verify that secrets were wiped (-DTR_WIPE_CHECK,
+# src/core/secmem.h).
 
 CONF ?= release
 ifeq ($(CONF),asan)
   BUILD := build-asan
   OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(CONF),wipecheck)
+  BUILD := build-wipecheck
+  OPT := -O1 -g
+  CONF_DEFS := -DTR_WIPE_CHECK
 else
   BUILD := build
   OPT := -O2 -g
@@ -23,7 +33,7 @@ PKGS := libmicrohttpd jansson sqlite3 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
-          -D_GNU_SOURCE -Isrc $(OPT) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+          -D_GNU_SOURCE -Isrc $(OPT) $(CONF_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT) $(EXTRA_LDFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread -lm
 
@@ -34,7 +44,7 @@ UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTHON := /usr/bin/python3
 
-.PHONY: all test unit e2e asan run deps check-src clean bench bench-analyze fuzz
+.PHONY: all test unit e2e asan valgrind wipecheck run deps check-src clean bench bench-analyze fuzz
 all: $(BUILD)/tresor
 
 # V=1 shows the full commands.
@@ -75,6 +85,39 @@ asan: deps
 	$(MAKE) CONF=asan unit
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(MAKE) CONF=asan e2e
+
+# valgrind: the release build's unit tests and every tresor process the
+# end-to-end tests start (servers and CLI subcommands) under memcheck, each
+# with its own log (build/valgrind/ for the unit tests, the tests' log dirs
+# under build/valgrind/e2e/ for e2e); any error or definite/indirect leak
+# fails the run.  Suppressions: tests/valgrind.supp (third-party noise only,
+# each one explained).
+# test_who_can_random.py's seeds under valgrind (200 natively): each seed is
+# a who-can-decrypt --all run and hundreds of requests, seconds apiece there.
+VALGRIND_WHO_CAN_SEEDS ?= 3
+VALGRIND := valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect \
+            --errors-for-leak-kinds=definite,indirect --error-exitcode=97 --num-callers=40 \
+            --suppressions=$(CURDIR)/tests/valgrind.supp
+
+valgrind: deps
+	@scripts/install-deps --valgrind
+	$(MAKE) all
+	$(MAKE) $(UNIT_BINS)
+	@mkdir -p $(BUILD)/valgrind
+	TRESOR_UNIT_WRAPPER="$(VALGRIND) --log-file=$(CURDIR)/$(BUILD)/valgrind/{name}.log" \
+	  scripts/run-unit $(UNIT_BINS)
+	TRESOR_SERVER_WRAPPER="$(VALGRIND) --log-file={log}" TRESOR_WHO_CAN_SEEDS=$(VALGRIND_WHO_CAN_SEEDS) \
+	  $(MAKE) e2e PYTEST_ARGS="--basetemp=$(CURDIR)/$(BUILD)/valgrind/e2e $(PYTEST_ARGS)"
+
+# wipecheck: every unit test in the wipe-check build (a region that should
+# have been wiped aborts), then the memory tests against its server, which
+# check that the wipe checks ran for GetSecretValue, Decrypt, GenerateDataKey
+# and friends and that none failed.
+wipecheck: deps
+	$(MAKE) CONF=wipecheck all
+	$(MAKE) CONF=wipecheck unit
+	TRESOR_BIN=$(CURDIR)/build-wipecheck/tresor $(PYTHON) -m pytest -q -p no:cacheprovider \
+	  tests/e2e/test_memory.py $(PYTEST_ARGS)
 
 run: deps
 	$(MAKE) all
@@ -136,4 +179,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-wipecheck

@@ -15,12 +15,15 @@ conftest.py -- fixtures for the tresor end-to-end suite.
 
 On teardown every server gets SIGTERM and must exit 0.  When a test fails,
 the stdout/stderr tails of the running servers are attached to the report.
-Nothing starts at import time.
+Under TRESOR_SERVER_WRAPPER (valgrind), the session fails at its end if the
+log of any tresor process reports errors or leaks, including processes no
+test waited for.  Nothing starts at import time.
 """
 
 import pytest
 
-from tresor_e2e import ACCOUNT_B, ACTIVE_SERVERS, TresorServer
+from tresor_e2e import (ACCOUNT_B, ACTIVE_SERVERS, WRAPPER, WRAPPER_LOGS, TresorServer,
+                        wrapper_problems)
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +87,7 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append((f"tresor[{srv.name}] logs", srv.log_tail()))
 
 
-def pytest_terminal_summary(terminalreporter):
+def _bad_input_summary(terminalreporter):
     """The size of the bad-input matrix (bad_input.py), when it ran."""
     import sys
     mod = sys.modules.get("bad_input")
@@ -108,3 +111,24 @@ def pytest_terminal_summary(terminalreporter):
     for (_, _, k), v in counts.items():
         kinds[k] = kinds.get(k, 0) + v
     tr.write_line("  by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+
+
+_WRAPPER_REPORT = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not WRAPPER:
+        return
+    bad = [log for log in WRAPPER_LOGS if wrapper_problems(log) is not None]
+    _WRAPPER_REPORT[:] = [f"{len(WRAPPER_LOGS)} tresor processes under the wrapper, "
+                          f"{len(bad)} with errors or leaks"] + [f"  {log}" for log in bad]
+    if bad:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    _bad_input_summary(terminalreporter)
+    if _WRAPPER_REPORT:
+        terminalreporter.write_sep("-", "wrapper")
+        for line in _WRAPPER_REPORT:
+            terminalreporter.write_line(line)

@@ -21,8 +21,8 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from tresor_e2e import (ACTIVE_SERVERS, Caller, TresorServer, free_port, make_user,
-                        tresor_bin)
+from tresor_e2e import (Caller, TresorServer, assert_wrapper_clean, free_port, make_user,
+                        run_tresor_cmd, scaled, tresor_cmd)
 
 DEV_ACCOUNT = "123456789012"
 
@@ -38,14 +38,10 @@ class DevServer(TresorServer):
         self.stderr_path = self.log_dir / f"stderr.{self.starts}.log"
         env = self._base_env()
         env.update(env_extra or {})
-        cmd = [str(tresor_bin()), "serve", "--listen", f"127.0.0.1:{self.port}", *args]
+        cmd = ["serve", "--listen", f"127.0.0.1:{self.port}", *args]
         if not (env_extra or {}).get("TRESOR_DEV"):
             cmd.append("--dev")
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=err, env=env, cwd=str(self.root))
-        if self not in ACTIVE_SERVERS:
-            ACTIVE_SERVERS.append(self)
+        self._spawn(cmd, env)
         self._wait_healthy(timeout)
         self.access_key, self.secret_key = "test", "test"
         return self
@@ -300,9 +296,8 @@ def test_seed_preloads_and_is_reproducible(dev_factory, tmp_path):
 def test_bad_seed_refused(tmp_path, doc, words):
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps(doc))
-    p = subprocess.run([str(tresor_bin()), "serve", "--dev", "--listen",
-                        f"127.0.0.1:{free_port()}", "--seed", str(seed)],
-                       capture_output=True, timeout=20, cwd=str(tmp_path))
+    p = run_tresor_cmd(["serve", "--dev", "--listen", f"127.0.0.1:{free_port()}", "--seed", seed],
+                       tmp_path, capture_output=True, timeout=20, cwd=str(tmp_path))
     assert p.returncode != 0
     assert words in p.stderr.decode(), p.stderr.decode()
 
@@ -340,8 +335,9 @@ def test_made_up_credentials_refused_without_dev(tresor):
 
 
 @pytest.mark.parametrize("listen", ["0.0.0.0:0", ":0", "192.0.2.1:0", "[::]:0"])
-def test_dev_refuses_non_loopback(tmp_path, listen):
-    p = subprocess.run([str(tresor_bin()), "serve", "--dev", "--listen", listen],
+def test_dev_refuses_non_loopback(tmp_path, tmp_path_factory, listen):
+    logs = tmp_path_factory.mktemp("logs")
+    p = run_tresor_cmd(["serve", "--dev", "--listen", listen], logs,
                        capture_output=True, timeout=20, cwd=str(tmp_path))
     assert p.returncode == 2
     assert "loopback" in p.stderr.decode()
@@ -350,19 +346,21 @@ def test_dev_refuses_non_loopback(tmp_path, listen):
 
 def test_dev_on_ipv6_loopback(tmp_path):
     port = free_port()
-    proc = subprocess.Popen([str(tresor_bin()), "serve", "--dev", "--listen", f"[::1]:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(tmp_path))
+    argv, log = tresor_cmd(["serve", "--dev", "--listen", f"[::1]:{port}"], tmp_path)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            cwd=str(tmp_path))
     try:
         line = proc.stdout.readline().decode()
         assert "DEVELOPMENT SERVER" in line
     finally:
         proc.terminate()
-        assert proc.wait(timeout=15) == 0
+        assert proc.wait(timeout=scaled(15)) == 0
+    assert_wrapper_clean(log, "tresor serve --dev on [::1]")
 
 
 def test_seed_needs_dev(tmp_path):
-    p = subprocess.run([str(tresor_bin()), "serve", "--seed", "x.json", "--data-dir",
-                        str(tmp_path / "d")], capture_output=True, timeout=20)
+    p = run_tresor_cmd(["serve", "--seed", "x.json", "--data-dir", tmp_path / "d"], tmp_path,
+                       capture_output=True, timeout=20)
     assert p.returncode == 2
     assert "--dev" in p.stderr.decode()
 

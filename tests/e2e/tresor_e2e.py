@@ -38,6 +38,15 @@ endpoint; the service comes from the SigV4 scope):
   assume_role(c, ..)   sts:AssumeRole as c; a Caller for the session
   denied_msg(...)      AWS's AccessDenied wording
 
+Under a wrapper (`make valgrind`): TRESOR_SERVER_WRAPPER is a command
+prefix put before every tresor process the tests start -- the server and
+the CLI subcommands -- e.g. `valgrind --tool=memcheck ... --log-file={log}`.
+"{log}" becomes a log file of that process's own; when the process ends,
+that log is read, and errors or leaks reported in it fail the test (and the
+session, for processes no test waited for; conftest.py).
+TRESOR_TIMEOUT_SCALE multiplies the start-up, stop and subprocess timeouts
+(default 10 under a wrapper, 1 without).
+
 Nothing here starts a process at import time.
 """
 
@@ -46,9 +55,11 @@ import configparser
 import contextlib
 import datetime
 import http.client
+import itertools
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -137,6 +148,61 @@ ACTIVE_SERVERS = []
 
 def tresor_bin():
     return Path(os.environ.get("TRESOR_BIN") or (REPO / "build" / "tresor"))
+
+
+# ---- running tresor, possibly under a wrapper (valgrind) ------------------
+
+WRAPPER = shlex.split(os.environ.get("TRESOR_SERVER_WRAPPER", ""))
+TIMEOUT_SCALE = float(os.environ.get("TRESOR_TIMEOUT_SCALE") or (10 if WRAPPER else 1))
+WRAPPER_LOGS = []          # every wrapper log of the session (conftest checks them at the end)
+_wrapper_seq = itertools.count(1)
+
+
+def scaled(seconds):
+    """A timeout for work done by a tresor process (longer under a wrapper)."""
+    return seconds * TIMEOUT_SCALE
+
+
+def tresor_cmd(args, log_dir):
+    """(argv, wrapper log): `tresor ARGS`, behind TRESOR_SERVER_WRAPPER when it
+    is set, with "{log}" replaced by a fresh file in log_dir (None without)."""
+    argv = [str(tresor_bin()), *[str(a) for a in args]]
+    if not WRAPPER:
+        return argv, None
+    log = Path(log_dir) / f"wrapper.{os.getpid()}.{next(_wrapper_seq)}.log"
+    WRAPPER_LOGS.append(log)
+    return [w.replace("{log}", str(log)) for w in WRAPPER] + argv, log
+
+
+def wrapper_problems(log):
+    """The text of a wrapper log that reports errors (valgrind's final
+    "ERROR SUMMARY: N errors" with N > 0; leaks of the kinds the wrapper
+    counts as errors are included there), or None.  A log that is missing
+    is a problem too: nothing vouches for that process."""
+    if log is None:
+        return None
+    if not Path(log).exists():
+        return f"(the wrapper log {log} is missing)"
+    text = Path(log).read_text(errors="replace")
+    counts = re.findall(r"ERROR SUMMARY: (\d+) errors", text)
+    if counts and int(counts[-1]) > 0:
+        return text
+    return None
+
+
+def assert_wrapper_clean(log, what):
+    text = wrapper_problems(log)
+    if text is not None:
+        raise AssertionError(f"{what}: {log} reports errors or leaks:\n{text[-8000:]}")
+
+
+def run_tresor_cmd(args, log_dir, timeout=30, **kwargs):
+    """subprocess.run of `tresor ARGS` (wrapped when asked); the wrapper's log
+    must be clean.  Returns the CompletedProcess."""
+    argv, log = tresor_cmd(args, log_dir)
+    p = subprocess.run(argv, timeout=scaled(timeout), **kwargs)
+    assert_wrapper_clean(log, f"tresor {' '.join(str(a) for a in args)}")
+    return p
 
 
 def free_port():
@@ -318,6 +384,7 @@ class TresorServer:
         self.access_key = None
         self.secret_key = None
         self.last_rc = None
+        self.wrapper_log = None
 
     # ---- process control -------------------------------------------------
 
@@ -341,7 +408,7 @@ class TresorServer:
         self.stdout_path = self.log_dir / f"stdout.{self.starts}.log"
         self.stderr_path = self.log_dir / f"stderr.{self.starts}.log"
         env = self._base_env()
-        cmd = [str(binary), "serve"]
+        cmd = ["serve"]
         if use_env_config:
             env.update({
                 "TRESOR_LISTEN": f"127.0.0.1:{self.port}",
@@ -353,22 +420,30 @@ class TresorServer:
             cmd += ["--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
                     "--region", REGION, "--account-id", ACCOUNT]
         env.update(env_extra or {})
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=err, env=env, cwd=str(self.root))
-        if self not in ACTIVE_SERVERS:
-            ACTIVE_SERVERS.append(self)
+        self._spawn(cmd, env)
         self._wait_healthy(timeout)
         self._load_credentials()
         return self
 
+    def _spawn(self, args, env):
+        """Popen `tresor ARGS` (behind the wrapper, if any), output to this
+        start's log files."""
+        argv, self.wrapper_log = tresor_cmd(args, self.log_dir)
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=err, env=env, cwd=str(self.root))
+        if self not in ACTIVE_SERVERS:
+            ACTIVE_SERVERS.append(self)
+
     def _wait_healthy(self, timeout):
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 rc = self.proc.returncode
                 self.proc = None
+                assert_wrapper_clean(self.wrapper_log, f"tresor[{self.name}]")
                 raise AssertionError(
                     f"tresor exited with {rc} during start-up\n{self.log_tail()}")
             try:
@@ -395,10 +470,12 @@ class TresorServer:
         self.secret_key = cp.get("tresor", "aws_secret_access_key").strip()
 
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
-        """Signal the server and return its exit code (None if not running)."""
+        """Signal the server and return its exit code (None if not running).
+        Under a wrapper, errors or leaks in its log fail here."""
         if self.proc is None:
             return None
         self.proc.send_signal(sig)
+        timeout = scaled(timeout)
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -409,6 +486,7 @@ class TresorServer:
                 f"tresor did not exit within {timeout}s of signal {sig}\n{self.log_tail()}")
         self.proc = None
         self.last_rc = rc
+        assert_wrapper_clean(self.wrapper_log, f"tresor[{self.name}] (exit {rc})")
         return rc
 
     def stop_clean(self, sig=signal.SIGTERM):
@@ -612,9 +690,8 @@ class TresorServer:
         simulate); returns the CompletedProcess with text stdout/stderr."""
         env = self._base_env()
         env.update(env_extra or {})
-        return subprocess.run([str(tresor_bin()), *[str(a) for a in args]], env=env,
-                              capture_output=True, text=True, timeout=timeout,
-                              cwd=str(self.root))
+        return run_tresor_cmd(args, self.log_dir, timeout=timeout, env=env,
+                              capture_output=True, text=True, cwd=str(self.root))
 
     def create_account(self, account_id=None):
         """`tresor account create --data-dir DIR [--account-id ID]`: a Caller for
