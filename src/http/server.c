@@ -7,7 +7,8 @@
  * callback): SigV4 canonicalizes the bytes that were on the wire, and
  * MHD's own unescaping would lose them.  The request body is collected
  * into a capped secret buffer (it may carry plaintext), wiped when the
- * request completes; the reply buffer is wiped when MHD releases it.
+ * request completes, and each piece is wiped in MHD's own buffer once
+ * copied; the reply buffer is wiped when MHD releases it.
  */
 #include "http/server.h"
 
@@ -193,6 +194,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             cs->too_large = true;
             buf_free(&cs->body);
         }
+        /* These bytes (plaintext, secret values) sit in libmicrohttpd's
+         * connection buffer, reused for the next request and released at
+         * the end of the connection by code that makes no promise to wipe
+         * it; all of them are consumed here (size 0 below), so MHD never
+         * reads them again. */
+        secure_zero((void *)upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
