@@ -92,9 +92,12 @@ asan: deps
 # under build/valgrind/e2e/ for e2e); any error or definite/indirect leak
 # fails the run.  Suppressions: tests/valgrind.supp (third-party noise only,
 # each one explained).
-# test_who_can_random.py's seeds under valgrind (200 natively): each seed is
-# a who-can-decrypt --all run and hundreds of requests, seconds apiece there.
-VALGRIND_WHO_CAN_SEEDS ?= 3
+# The long loops, shortened under valgrind: test_who_can_random.py's seeds
+# (200 natively; each is a who-can-decrypt --all run and hundreds of
+# requests) and test_crash_safety.py's rounds (each restarts the server and
+# runs tresor check, seconds apiece under valgrind).
+VALGRIND_E2E_ENV ?= TRESOR_WHO_CAN_SEEDS=3 TRESOR_CRASH_ROUNDS=3 TRESOR_CRASH_INIT_ROUNDS=2 \
+                    TRESOR_CRASH_FULL_ROUNDS=2
 VALGRIND := valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect \
             --errors-for-leak-kinds=definite,indirect --error-exitcode=97 --num-callers=40 \
             --suppressions=$(CURDIR)/tests/valgrind.supp
@@ -106,7 +109,7 @@ valgrind: deps
 	@mkdir -p $(BUILD)/valgrind
 	TRESOR_UNIT_WRAPPER="$(VALGRIND) --log-file=$(CURDIR)/$(BUILD)/valgrind/{name}.log" \
 	  scripts/run-unit $(UNIT_BINS)
-	TRESOR_SERVER_WRAPPER="$(VALGRIND) --log-file={log}" TRESOR_WHO_CAN_SEEDS=$(VALGRIND_WHO_CAN_SEEDS) \
+	TRESOR_SERVER_WRAPPER="$(VALGRIND) --log-file={log}" $(VALGRIND_E2E_ENV) \
 	  $(MAKE) e2e PYTEST_ARGS="--basetemp=$(CURDIR)/$(BUILD)/valgrind/e2e $(PYTEST_ARGS)"
 
 # wipecheck: every unit test in the wipe-check build (a region that should
