@@ -80,11 +80,15 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) e2e
 
+# The sanitizer run repeats the suite with fewer random rounds (the release
+# run has the full counts): who-can-decrypt seeds and SIGKILL rounds.
+ASAN_E2E_ENV ?= TRESOR_WHO_CAN_SEEDS=50 TRESOR_CRASH_ROUNDS=10
+
 asan: deps
 	$(MAKE) CONF=asan all
 	$(MAKE) CONF=asan unit
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(MAKE) CONF=asan e2e
+	  $(ASAN_E2E_ENV) $(MAKE) CONF=asan e2e
 
 # valgrind: the release build's unit tests and every tresor process the
 # end-to-end tests start (servers and CLI subcommands) under memcheck, each
