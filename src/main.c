@@ -3,9 +3,9 @@
  *
  * serve: config (flags, then TRESOR_* environment) -> data dir -> root key
  * -> store -> first-start initialization (account, root credentials,
- * credentials file) -> maintenance -> sockets -> wait for SIGINT/SIGTERM,
- * running maintenance every minute -> stop accepting, finish in-flight
- * requests, close the store, wipe the root key.
+ * credentials file) -> DIR/config's region -> maintenance -> sockets ->
+ * wait for SIGINT/SIGTERM, running maintenance every minute -> stop
+ * accepting, finish in-flight requests, close the store, wipe the root key.
  *
  * --dev (src/dev/dev.h): loopback only, state in memory unless a data dir
  * is given, any access key accepted; the dev-mode lines below are marked.
@@ -227,7 +227,8 @@ static int serve(int argc, char **argv)
     if (tr_failed(store_sqlite_open(dir, &st))) { rc = die("store"); goto out; }
 
     r = st[0]->account_first(st, &acct);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) {
+    bool initialized = tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND;
+    if (initialized) {
         struct root_credentials cred;
         struct first_creds fc = { dir, o.region };
         /* The credentials file is written before the account commits
@@ -244,6 +245,18 @@ static int serve(int argc, char **argv)
     if (o.account_id && strcmp(o.account_id, acct.id) != 0)
         log_msg("warn", "--account-id %s ignored: %s was initialized with account %s",
                 o.account_id, dir, acct.id);
+    if (!initialized) {
+        /* DIR/config keeps the region this server serves: the banner's
+         * example reads it, and a profile for another region is refused. */
+        char was[64];
+        unsigned changed = 0;
+        if (tr_failed(credfile_set_region(dir, o.region, was, sizeof was, &changed)))
+            log_msg("warn", "%s/config: cannot set region %s: %s", dir, o.region,
+                    tr_last_error()->message);
+        else if (changed)
+            log_msg("info", "%s/config: the tresor profiles now name region %s (was %s)",
+                    dir, o.region, was[0] ? was : "none");
+    }
 
     env.st = st;
     env.kr = kr;

@@ -1,0 +1,87 @@
+"""
+test_lifecycle.py -- how `tresor serve` starts and stops.
+
+Start-up errors that name the real problem:
+
+  test_config_follows_the_region_on_restart: DIR/config names the region
+  the server now serves, and the banner's own example works.
+"""
+
+import json
+import re
+import subprocess
+
+from tresor_e2e import ACCOUNT_B, free_port
+
+
+# ---- helpers ----------------------------------------------------------------
+
+def start_with(srv, args, env_extra=None, timeout=20.0):
+    """Start srv like TresorServer.start, with `args` after `serve` instead
+    of the usual flags (--listen is added)."""
+    assert srv.proc is None, "server already running"
+    srv.port = free_port()
+    srv.starts += 1
+    srv.stdout_path = srv.log_dir / f"stdout.{srv.starts}.log"
+    srv.stderr_path = srv.log_dir / f"stderr.{srv.starts}.log"
+    env = srv._base_env()
+    env.update(env_extra or {})
+    srv._spawn(["serve", "--listen", f"127.0.0.1:{srv.port}", *args], env)
+    srv._wait_healthy(timeout)
+    srv._load_credentials()
+    return srv
+
+
+# ---- start-up errors that name the real problem ----------------------------
+
+def banner_example(srv):
+    """The shell command the banner offers ("Try it with the AWS CLI")."""
+    out = srv.stdout_path.read_text()
+    m = re.search(r"Try it with the AWS CLI:\n((?:  .*\n)+)", out)
+    assert m, out
+    return m.group(1).replace("\\\n", " ").strip()
+
+
+def test_config_follows_the_region_on_restart(tresor_factory):
+    """Restarted with another --region, DIR/config names it (the profiles
+    tresor writes; the rest of the file is kept) and the banner's own
+    example works with the AWS CLI."""
+    srv = tresor_factory("region")
+    other = srv.create_account(ACCOUNT_B)           # profile tresor-<ID>, region us-east-1
+    config = srv.data_dir / "config"
+    config.write_text(config.read_text().replace(
+        "[profile tresor]\n", "[profile tresor]\noutput = json\n") + "[profile mine]\nregion = ap-south-1\n")
+    srv.stop_clean()
+    start_with(srv, ["--data-dir", srv.data_dir, "--region", "eu-west-1"])
+    text = config.read_text()
+    sections = {}
+    for block in re.split(r"^(?=\[)", text, flags=re.M):
+        if block.strip():
+            head, _, rest = block.partition("\n")
+            sections[head.strip()] = rest
+    assert re.search(r"^region = eu-west-1$", sections["[profile tresor]"], re.M), text
+    assert re.search(r"^output = json$", sections["[profile tresor]"], re.M), text
+    assert re.search(r"^region = eu-west-1$", sections[f"[profile tresor-{ACCOUNT_B}]"], re.M), text
+    assert re.search(r"^region = ap-south-1$", sections["[profile mine]"], re.M), text
+    assert len(sections) == 3, text
+    assert re.search(r"config: the tresor profiles now name region eu-west-1 \(was us-east-1\)",
+                     srv.stderr_text().decode()), srv.log_tail()
+
+    env = {k: v for k, v in srv.cli_env().items()
+           if k not in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE")}
+    cmd = banner_example(srv)
+    assert f"AWS_CONFIG_FILE={srv.data_dir}/config" in cmd and "kms list-keys" in cmd, cmd
+    p = subprocess.run(["/bin/sh", "-c", cmd], env=env, capture_output=True, text=True,
+                       timeout=60, cwd=str(srv.home))
+    assert p.returncode == 0, (cmd, p.stderr)
+    assert "Keys" in json.loads(p.stdout), p.stdout
+    p = subprocess.run(["/bin/sh", "-c", cmd.replace("--profile tresor", f"--profile tresor-{ACCOUNT_B}")
+                        .replace("kms list-keys", "sts get-caller-identity")],
+                       env=env, capture_output=True, text=True, timeout=60, cwd=str(srv.home))
+    assert p.returncode == 0 and json.loads(p.stdout)["Account"] == other.account, p.stderr
+
+    srv.stop_clean()                                # the same region again: nothing to change
+    before = config.read_text()
+    start_with(srv, ["--data-dir", srv.data_dir, "--region", "eu-west-1"])
+    assert config.read_text() == before
+    assert srv.stderr_text().decode().count("now name region") == 1
