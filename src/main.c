@@ -1,11 +1,13 @@
 /*
  * main.c -- the tresor binary: subcommands and server start-up.
  *
- * serve: config (flags, then TRESOR_* environment) -> data dir -> root key
- * -> store -> first-start initialization (account, root credentials,
- * credentials file) -> DIR/config's region -> maintenance -> sockets ->
- * wait for SIGINT/SIGTERM, running maintenance every minute -> stop
- * accepting, finish in-flight requests, close the store, wipe the root key.
+ * serve: config (flags, then TRESOR_* environment) -> the listening socket
+ * (first: a port in use fails the start before the data dir is touched)
+ * -> data dir -> root key -> store -> first-start initialization (account,
+ * root credentials, credentials file) -> DIR/config's region -> maintenance
+ * -> HTTP workers -> wait for SIGINT/SIGTERM, running maintenance every
+ * minute -> stop accepting, finish in-flight requests, close the store,
+ * wipe the root key.
  *
  * --dev (src/dev/dev.h): loopback only, state in memory unless a data dir
  * is given, any access key accepted; the dev-mode lines below are marked.
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,6 +174,12 @@ static int serve(int argc, char **argv)
         return 2;
     }
     if (o.threads < 1 || o.threads > 256) { fprintf(stderr, "tresor serve: --threads must be 1..256\n"); return 2; }
+    struct sockaddr_storage listen_ss;
+    unsigned listen_len = 0;
+    if (tr_failed(listen_addr_parse(o.listen, &listen_ss, &listen_len))) {
+        fprintf(stderr, "tresor serve: --listen: %s\n", tr_last_error()->message);
+        return 2;
+    }
     /* dev mode: checks before anything starts */
     if ((o.seed || o.enforce_iam) && !o.dev) {
         fprintf(stderr, "tresor serve: --seed and --enforce-iam need --dev\n");
@@ -200,6 +209,15 @@ static int serve(int argc, char **argv)
     struct server_env env = { .default_region = o.region };
     char dir[PATH_MAX];
     tr_result r;
+    int listen_fd = -1;
+
+    /* The listening socket first: a port in use (or an address this host
+     * does not have) stops the start here, with the address and the
+     * reason, before a data dir is created or initialized. */
+    if (tr_failed(http_listen(o.listen, &listen_fd))) {
+        fprintf(stderr, "tresor: %s\n", tr_last_error()->message);
+        return 1;
+    }
 
     if (o.dev && !o.dir_given) {       /* dev mode: memory only, no file written */
         struct dev_opts dopts = { .account_id = o.account_id, .seed_path = o.seed, .in_memory = true };
@@ -211,16 +229,16 @@ static int serve(int argc, char **argv)
     }
     if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "tresor serve: cannot create %s: %s\n", o.data_dir, strerror(errno));
-        return 1;
+        goto out;
     }
     if (!realpath(o.data_dir, dir)) {
         fprintf(stderr, "tresor serve: %s: %s\n", o.data_dir, strerror(errno));
-        return 1;
+        goto out;
     }
     bool has_key = file_exists(dir, "root.key"), has_db = file_exists(dir, "tresor.db");
     if (!has_key && has_db) {
         fprintf(stderr, "tresor serve: %s/tresor.db exists but root.key is missing; refusing to start\n", dir);
-        return 1;
+        goto out;
     }
 
     if (tr_failed(keyring_open(dir, !has_key, &kr))) { rc = die("root key"); goto out; }
@@ -279,8 +297,9 @@ started:
     const char *cache = getenv("TRESOR_CACHE");
     request_caches_enable(!(cache && strcmp(cache, "off") == 0));
 
-    if (tr_failed(http_server_start(&env, o.listen, o.threads, &srv))) { rc = die("listen"); goto out; }
-
+    /* The banner before the workers start: the socket already takes
+     * connections (the backlog), so whoever sees the first answer -- a
+     * script waiting for /health -- finds the banner printed. */
     if (o.dev)
         printf("*** tresor DEVELOPMENT SERVER: any access key is accepted, state is %s; "
                "never use it for real secrets ***\n"
@@ -301,6 +320,10 @@ started:
            TRESOR_VERSION, o.listen, o.region, acct.id, dir, dir, dir, o.listen);
     fflush(stdout);
 
+    r = http_server_start(&env, listen_fd, o.threads, &srv);
+    listen_fd = -1;                     /* the server's now, even on failure */
+    if (tr_failed(r)) { rc = die("http server"); goto out; }
+
     for (;;) {
         struct timespec tick = { 60, 0 };
         int sig = sigtimedwait(&sigs, NULL, &tick);
@@ -316,6 +339,7 @@ started:
     }
     rc = 0;
 out:
+    if (listen_fd >= 0) close(listen_fd);
     http_server_stop(srv);
     dev_stop(&env);                    /* dev mode's in-memory store and key */
     if (st) st[0]->close(st);

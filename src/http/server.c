@@ -9,10 +9,16 @@
  * into a capped secret buffer (it may carry plaintext), wiped when the
  * request completes, and each piece is wiped in MHD's own buffer once
  * copied; the reply buffer is wiped when MHD releases it.
+ *
+ * The listening socket is opened here, before main.c touches the data dir
+ * (http_listen), so that a port in use fails the start with the address
+ * and the reason and leaves nothing behind; MHD is handed the socket.
  */
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -20,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/secmem.h"
@@ -30,6 +37,7 @@
 struct http_server {
     struct MHD_Daemon *d;
     const struct server_env *env;
+    int listen_fd;
 };
 
 struct conn_state {
@@ -93,6 +101,31 @@ bool listen_is_loopback(const char *s)
     if (ss.ss_family == AF_INET6)
         return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
     return false;
+}
+
+TR_RESULT http_listen(const char *listen_at, int *fd_out)
+{
+    struct sockaddr_storage ss;
+    unsigned sslen = 0;
+    int one = 1, fd = -1, err;
+    *fd_out = -1;
+    GUARD(listen_addr_parse(listen_at, &ss, &sslen));
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) goto fail;
+    /* As MHD does for the sockets it opens: a restart binds at once
+     * despite connections of the last run in TIME_WAIT; an IPv6 address
+     * is IPv6 only. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) goto fail;
+    if (ss.ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) goto fail;
+    if (bind(fd, (struct sockaddr *)&ss, sslen) != 0) goto fail;
+    if (listen(fd, SOMAXCONN) != 0) goto fail;
+    *fd_out = fd;
+    return TR_OK;
+fail:
+    err = errno;
+    if (fd >= 0) close(fd);
+    BAIL(TR_E_INTERNAL, "cannot listen on %s: %s", listen_at, strerror(err));
 }
 
 /* Keep URL and arguments exactly as they arrived. */
@@ -240,19 +273,19 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-TR_RESULT http_server_start(const struct server_env *env, const char *listen,
+TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
                             unsigned threads, struct http_server **out)
 {
-    struct sockaddr_storage ss;
-    unsigned sslen = 0;
-    GUARD(listen_addr_parse(listen, &ss, &sslen));
     struct http_server *s = calloc(1, sizeof *s);
-    ENSURE(s != NULL, TR_E_INTERNAL);
+    if (!s) {
+        close(listen_fd);
+        BAIL(TR_E_INTERNAL, "out of memory");
+    }
     s->env = env;
+    s->listen_fd = listen_fd;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
-    if (((struct sockaddr *)&ss)->sa_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_LISTEN_SOCKET, listen_fd,
                             MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1u,
                             MHD_OPTION_CONNECTION_LIMIT, 4096u,
                             MHD_OPTION_CONNECTION_TIMEOUT, 60u,
@@ -261,8 +294,9 @@ TR_RESULT http_server_start(const struct server_env *env, const char *listen,
                             MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, s,
                             MHD_OPTION_END);
     if (!s->d) {
+        if (fcntl(listen_fd, F_GETFD) != -1) close(listen_fd);   /* unless MHD did */
         free(s);
-        BAIL(TR_E_INTERNAL, "cannot listen on %s", listen);
+        BAIL(TR_E_INTERNAL, "cannot start the HTTP server");
     }
     *out = s;
     return TR_OK;
@@ -270,8 +304,12 @@ TR_RESULT http_server_start(const struct server_env *env, const char *listen,
 
 unsigned http_server_port(const struct http_server *s)
 {
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    return di ? di->port : 0;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) != 0) return 0;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
 }
 
 void http_server_stop(struct http_server *s)

@@ -15,8 +15,17 @@ TR_RESULT listen_addr_parse(const char *s, void *sockaddr_storage, unsigned *len
  * the only addresses `tresor serve --dev` listens on. */
 bool listen_is_loopback(const char *s);
 
-/* Start listening with a worker-thread pool of `threads` threads. */
-TR_RESULT http_server_start(const struct server_env *env, const char *listen,
+/* Open, bind and listen on "ADDR:PORT" (close-on-exec, non-blocking).
+ * main.c calls it before it touches the data dir, so that a port in use
+ * fails the start with one line naming the address and the reason
+ * ("cannot listen on 127.0.0.1:8737: Address already in use") and leaves
+ * nothing behind. */
+TR_RESULT http_listen(const char *listen, int *fd);
+
+/* Serve on listen_fd (from http_listen) with a worker-thread pool of
+ * `threads` threads.  The server owns listen_fd from here on, even when
+ * this fails. */
+TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
                             unsigned threads, struct http_server **out);
 /* The port actually bound (useful with port 0). */
 unsigned http_server_port(const struct http_server *s);

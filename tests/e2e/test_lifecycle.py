@@ -3,15 +3,19 @@ test_lifecycle.py -- how `tresor serve` starts and stops.
 
 Start-up errors that name the real problem:
 
+  test_port_in_use_fails_cleanly_and_leaves_no_data_dir: one line with the
+  address and the reason, exit 1, no data dir; the next start gets the
+  --account-id it asks for.
   test_config_follows_the_region_on_restart: DIR/config names the region
   the server now serves, and the banner's own example works.
 """
 
 import json
 import re
+import socket
 import subprocess
 
-from tresor_e2e import ACCOUNT_B, free_port
+from tresor_e2e import ACCOUNT, ACCOUNT_B, free_port
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -33,6 +37,27 @@ def start_with(srv, args, env_extra=None, timeout=20.0):
 
 
 # ---- start-up errors that name the real problem ----------------------------
+
+def test_port_in_use_fails_cleanly_and_leaves_no_data_dir(tresor_factory):
+    """A port in use: one line naming the address and the reason, exit 1,
+    no data dir created -- so the next start (with --account-id) makes the
+    account asked for, not the random one of the failed start."""
+    srv = tresor_factory("port-busy", start=False)
+    srv.data_dir.rmdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        p = srv.run_tresor("serve", "--listen", f"127.0.0.1:{port}", "--data-dir", srv.data_dir)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert p.stderr.splitlines() == [
+        f"tresor: cannot listen on 127.0.0.1:{port}: Address already in use"], p.stderr
+    assert p.stdout == "", p.stdout
+    assert not srv.data_dir.exists(), sorted(srv.data_dir.iterdir())
+    srv.start()                                     # --account-id ACCOUNT
+    assert srv.sts().get_caller_identity()["Account"] == ACCOUNT
+    assert b"ignored" not in srv.stderr_text(), srv.log_tail()
+
 
 def banner_example(srv):
     """The shell command the banner offers ("Try it with the AWS CLI")."""
