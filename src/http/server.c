@@ -2,7 +2,8 @@
  * server.c -- libmicrohttpd glue: connections, body collection with a
  * hard cap, and the hand-off to router.c.
  *
- * MHD runs an internal thread pool (one poller per core) with keep-alive.
+ * MHD runs an internal thread pool (one poll(2) loop per core) with
+ * keep-alive.
  * The URL and the query arguments are taken raw (a no-op unescape
  * callback): SigV4 canonicalizes the bytes that were on the wire, and
  * MHD's own unescaping would lose them.  The request body is collected
@@ -13,14 +14,27 @@
  * The listening socket is opened here, before main.c touches the data dir
  * (http_listen), so that a port in use fails the start with the address
  * and the reason and leaves nothing behind; MHD is handed the socket.
+ *
+ * MHD's own messages go through MHD_OPTION_EXTERNAL_LOGGER into tresor's
+ * log, one line each.  Its messages about one client's bad or broken
+ * request (the one for a malformed request carries MHD's HTML error page)
+ * are left out, and tresor reports the connection instead, with the
+ * peer's address, when it closes: one that sent data but never a request
+ * line is "not HTTP" (typically a TLS client on the plain-HTTP port); one
+ * that sent a request line but no request that reached tresor was
+ * malformed or cut short; a request that reached tresor but ended without
+ * its reply sent (the client went away, a timeout) is "cut short".
  */
 #include "http/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/tcp.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +47,7 @@
 #include "http/router.h"
 
 #define MAX_HEADERS 128
+#define PEER_MAX (INET6_ADDRSTRLEN + 8)        /* "[addr]:port" */
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -43,6 +58,15 @@ struct http_server {
 struct conn_state {
     struct buf body;
     bool too_large;
+};
+
+/* One TCP connection (MHD's socket context): who is on the other end,
+ * how many request lines MHD parsed on it and how many requests reached
+ * the access handler (both counted by the connection's worker thread). */
+struct conn_info {
+    char peer[PEER_MAX];
+    unsigned lines;
+    unsigned requests;
 };
 
 TR_RESULT listen_addr_parse(const char *s, void *ss, unsigned *len)
@@ -126,6 +150,121 @@ fail:
     err = errno;
     if (fd >= 0) close(fd);
     BAIL(TR_E_INTERNAL, "cannot listen on %s: %s", listen_at, strerror(err));
+}
+
+/* The peer of connection c as "addr:port" ("[addr]:port" for IPv6). */
+static void peer_name(struct MHD_Connection *c, char out[PEER_MAX])
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    out[0] = '\0';
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr) return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+        port = ntohs(v4->sin_port);
+        snprintf(out, PEER_MAX, "%s:%u", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+        port = ntohs(v6->sin6_port);
+        snprintf(out, PEER_MAX, "[%s]:%u", ip, port);
+    }
+}
+
+/* True when the peer sent data on connection c (TCP_INFO's count of
+ * segments with data, Linux 4.6 and later; a bare FIN is not data, so a
+ * port probe that connects and closes is not counted); false when unknown. */
+static bool peer_sent_data(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (!ci) return false;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(ci->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return false;
+    if (len < offsetof(struct tcp_info, tcpi_data_segs_in) + sizeof ti.tcpi_data_segs_in) return false;
+    return ti.tcpi_data_segs_in > 0;
+}
+
+static struct conn_info *conn_info_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a TCP connection opens or closes.  At the
+ * close, a connection that sent data but no request line, or a request
+ * line but no request the access handler saw, gets one log line (MHD's
+ * own message about it is left out, see mhd_log). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_info *info = calloc(1, sizeof *info);
+        if (info) peer_name(c, info->peer);
+        *socket_context = info;
+        return;
+    }
+    struct conn_info *info = *socket_context;
+    if (!info) return;
+    if (info->lines == 0) {
+        if (peer_sent_data(c))
+            log_msg("warn", "%s: not HTTP (no request line; a TLS client on the plain-HTTP port?); "
+                    "connection closed", info->peer);
+    } else if (info->lines > info->requests) {
+        log_msg("warn", "%s: bad HTTP request (malformed, too large or incomplete), refused before "
+                "processing; connection closed", info->peer);
+    }
+    free(info);
+    *socket_context = NULL;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: MHD parsed a request line on c.  The
+ * return value is the request's initial *con_cls, which must stay NULL
+ * (on_request allocates its state on the first call). */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls; (void)uri;
+    struct conn_info *info = conn_info_of(c);
+    if (info) info->lines++;
+    return NULL;
+}
+
+/* MHD's messages (libmicrohttpd 0.9.75) about one client's bad or broken
+ * request, which on_connection and on_completed report instead, naming
+ * the peer.  The first carries MHD's HTML error page: "Error processing
+ * request (HTTP response code is 400 ('<html><head><title>Request
+ * malformed</title>...')). Closing connection." */
+static const char *const client_faults[] = {
+    "Error processing request",
+    "Received HTTP/1.1 request without",
+    "Too large value of 'Content-Length'",
+    "Failed to parse `Content-Length'",
+    "Not enough memory in pool to",
+    "Connection was closed by remote side",
+    "Connection socket is closed when reading request",
+    "Socket has been disconnected when reading request",
+    "Failed to send ",
+};
+
+/* MHD_OPTION_EXTERNAL_LOGGER: MHD's messages, one log line each. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    for (size_t i = 0; i < sizeof client_faults / sizeof client_faults[0]; i++)
+        if (strncmp(fmt, client_faults[i], strlen(client_faults[i])) == 0) return;
+    char msg[512];
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    if (n < 0) return;
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+    size_t len = strlen(msg);
+    while (len > 0 && msg[len - 1] == ' ') msg[--len] = '\0';
+    if (len) log_msg("warn", "http: %s", msg);
 }
 
 /* Keep URL and arguments exactly as they arrived. */
@@ -214,6 +353,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct conn_state *cs = *con_cls;
 
     if (!cs) {
+        struct conn_info *info = conn_info_of(c);
+        if (info) info->requests++;
         cs = calloc(1, sizeof *cs);
         if (!cs) return MHD_NO;
         cs->body = BUF_SECRET(REQUEST_BODY_MAX);
@@ -262,12 +403,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return ret;
 }
 
+/* MHD_OPTION_NOTIFY_COMPLETED: a request that reached on_request is over.
+ * One that ended without its reply sent gets a log line (except at a
+ * stop). */
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls; (void)c; (void)toe;
+    (void)cls;
     struct conn_state *cs = *con_cls;
     if (!cs) return;
+    const char *why = toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "the client closed the connection"
+                    : toe == MHD_REQUEST_TERMINATED_READ_ERROR ? "read error"
+                    : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timed out"
+                    : toe == MHD_REQUEST_TERMINATED_WITH_ERROR ? "closed by the HTTP layer after an error"
+                    : NULL;
+    struct conn_info *info = conn_info_of(c);
+    if (why) log_msg("warn", "%s: request cut short (%s); connection closed", info ? info->peer : "?", why);
     buf_free(&cs->body);
     free(cs);
     *con_cls = NULL;
@@ -283,14 +434,22 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
     }
     s->env = env;
     s->listen_fd = listen_fd;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    /* poll(2), not epoll: libmicrohttpd 0.9.75's epoll loop can miss a
+     * client's end of stream after a partial request line (garbage, a TLS
+     * client giving up), keeping the connection -- and its log line --
+     * until the 60 s timeout.  At tens to hundreds of keep-alive
+     * connections poll costs nothing (bench/README.md). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,     /* first: MHD asks */
                             MHD_OPTION_LISTEN_SOCKET, listen_fd,
                             MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1u,
                             MHD_OPTION_CONNECTION_LIMIT, 4096u,
                             MHD_OPTION_CONNECTION_TIMEOUT, 60u,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
                             MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, s,
                             MHD_OPTION_END);
     if (!s->d) {

@@ -8,14 +8,21 @@ Start-up errors that name the real problem:
   --account-id it asks for.
   test_config_follows_the_region_on_restart: DIR/config names the region
   the server now serves, and the banner's own example works.
+  test_not_http_is_one_line_per_connection: a TLS client, garbage and a
+  malformed request get one log line each with the peer, no HTML.
 """
 
 import json
+import os
 import re
 import socket
+import ssl
 import subprocess
+import time
 
-from tresor_e2e import ACCOUNT, ACCOUNT_B, free_port
+import pytest
+
+from tresor_e2e import ACCOUNT, ACCOUNT_B, free_port, scaled
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -34,6 +41,27 @@ def start_with(srv, args, env_extra=None, timeout=20.0):
     srv._wait_healthy(timeout)
     srv._load_credentials()
     return srv
+
+
+def read_reply(s):
+    """The raw HTTP reply on socket s, read until the server closes it."""
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def wait_for_log(srv, pattern, since=0):
+    """The first match of pattern in the server's log after offset since."""
+    deadline = time.monotonic() + scaled(15)
+    while True:
+        m = re.search(pattern, srv.stderr_text()[since:].decode("utf-8", "replace"))
+        if m or time.monotonic() > deadline:
+            assert m, f"no {pattern!r} in the log:\n{srv.log_tail()}"
+            return m
+        time.sleep(0.02)
 
 
 # ---- start-up errors that name the real problem ----------------------------
@@ -110,3 +138,42 @@ def test_config_follows_the_region_on_restart(tresor_factory):
     start_with(srv, ["--data-dir", srv.data_dir, "--region", "eu-west-1"])
     assert config.read_text() == before
     assert srv.stderr_text().decode().count("now name region") == 1
+
+
+def test_not_http_is_one_line_per_connection(tresor_factory):
+    """A TLS client, garbage bytes and a malformed request on the plain-HTTP
+    port: one clear log line each, naming the peer, no HTML from the HTTP
+    library; the server keeps serving."""
+    srv = tresor_factory("not-http")
+    since = len(srv.stderr_text())
+    peers = {}
+
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+    peers["tls"] = s.getsockname()[1]
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with pytest.raises((ssl.SSLError, OSError)):
+        ctx.wrap_socket(s, server_hostname="localhost").close()
+    s.close()
+
+    for kind, data in (("garbage", os.urandom(200).replace(b"\n", b"") + b"\r\n\r\n"),
+                       ("binary", b"\x00\xff\xfe garbage"),
+                       ("malformed", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n")):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(5))
+        peers[kind] = s.getsockname()[1]
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        read_reply(s)                               # whatever the HTTP library answers
+        s.close()
+
+    assert srv.kms().list_keys()["Keys"] is not None
+    for kind, port in peers.items():
+        what = r"bad HTTP request \(malformed" if kind == "malformed" else "not HTTP"
+        wait_for_log(srv, rf"127\.0\.0\.1:{port}: {what}", since)
+    log = srv.stderr_text()[since:].decode("utf-8", "replace")
+    for kind, port in peers.items():
+        assert len(re.findall(rf"127\.0\.0\.1:{port}\b", log)) == 1, (kind, log)
+    assert "<html" not in log.lower() and "Error processing request" not in log, log
+    lines = [l for l in log.splitlines() if "POST /" not in l]
+    assert len(lines) == len(peers), log
