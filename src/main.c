@@ -6,8 +6,9 @@
  * -> data dir -> root key -> store -> first-start initialization (account,
  * root credentials, credentials file) -> DIR/config's region -> maintenance
  * -> HTTP workers -> wait for SIGINT/SIGTERM, running maintenance every
- * minute -> stop accepting, finish in-flight requests, close the store,
- * wipe the root key.
+ * minute -> the clean stop (stop accepting, answer the requests in flight
+ * for up to --shutdown-grace seconds, a second signal cuts it short) ->
+ * close the store, wipe the root key.
  *
  * --dev (src/dev/dev.h): loopback only, state in memory unless a data dir
  * is given, any access key accepted; the dev-mode lines below are marked.
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/creds.h"
@@ -48,6 +50,7 @@ struct serve_opts {
     const char *region;
     const char *account_id;
     unsigned threads;
+    unsigned grace;                 /* --shutdown-grace, seconds */
     /* dev mode (src/dev/dev.h) */
     bool dev, enforce_iam, dir_given;
     const char *seed;
@@ -66,6 +69,9 @@ static void usage_serve(FILE *f)
         "  --account-id ID      12-digit id of the account made on first start\n"
         "                       (TRESOR_ACCOUNT_ID, default random)\n"
         "  --threads N          HTTP worker threads     (TRESOR_THREADS, default: one per core)\n"
+        "  --shutdown-grace S   on SIGINT/SIGTERM, wait up to S seconds for the requests in\n"
+        "                       flight to be answered (TRESOR_SHUTDOWN_GRACE, default 10;\n"
+        "                       a second signal stops at once)\n"
         "  --dev                development mode (TRESOR_DEV=1): loopback only, state in\n"
         "                       memory unless --data-dir is given, any access key acts as\n"
         "                       the root user, POST /moto-api/reset wipes all state;\n"
@@ -124,6 +130,59 @@ static TR_RESULT write_first_creds(void *arg, const struct root_credentials *c)
     return credfile_write(fc->dir, "tresor", c, fc->region);
 }
 
+/* A whole number of seconds, 0..3600 (--shutdown-grace). */
+static bool parse_grace(const char *s, unsigned *out)
+{
+    char *end;
+    if (!s || *s < '0' || *s > '9') return false;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || v > 3600) return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The clean stop on signal sig (http/server.h): stop accepting, then wait
+ * for the requests in flight to be answered, up to `grace` seconds; a
+ * second SIGINT/SIGTERM stops waiting.  Says what it waits for and how it
+ * ended.  The caller then stops the server (http_server_stop). */
+static void stop_cleanly(struct http_server *srv, int sig, unsigned grace, const sigset_t *sigs)
+{
+    unsigned idle = 0, n = http_server_quiesce(srv, &idle), left = n;
+    log_msg("info", "stopping (signal %d): %u request%s in flight, waiting up to %u s for %s; "
+            "%u idle connection%s closed", sig, n, n == 1 ? "" : "s", grace, n == 1 ? "it" : "them",
+            idle, idle == 1 ? "" : "s");
+    double deadline = now_seconds() + grace;
+    for (;;) {
+        double rest = deadline - now_seconds();
+        unsigned slice = rest <= 0 ? 0 : rest < 0.05 ? (unsigned)(rest * 1000) : 50;
+        if (http_server_drain(srv, slice, &left)) {
+            log_msg("info", "stopping: all requests answered");
+            return;
+        }
+        if (now_seconds() >= deadline) {
+            log_msg("warn", "stopping: grace period of %u s over, %u request%s still in flight: "
+                    "closing %s connection%s unanswered", grace, left, left == 1 ? "" : "s",
+                    left == 1 ? "its" : "their", left == 1 ? "" : "s");
+            return;
+        }
+        struct timespec zero = { 0, 0 };
+        int again = sigtimedwait(sigs, NULL, &zero);
+        if (again == SIGINT || again == SIGTERM) {
+            log_msg("warn", "stopping: signal %d again, not waiting: %u request%s in flight, "
+                    "closing %s connection%s unanswered", again, left, left == 1 ? "" : "s",
+                    left == 1 ? "its" : "their", left == 1 ? "" : "s");
+            return;
+        }
+    }
+}
+
 static int serve(int argc, char **argv)
 {
     struct serve_opts o = {
@@ -134,6 +193,8 @@ static int serve(int argc, char **argv)
     };
     long nproc = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = (unsigned)(nproc > 0 ? nproc : 1);
+    o.grace = 10;
+    const char *grace_arg = env_or("TRESOR_SHUTDOWN_GRACE", NULL);
     const char *t = getenv("TRESOR_THREADS");
     if (t && *t) o.threads = (unsigned)strtoul(t, NULL, 10);
     o.dir_given = getenv("TRESOR_DATA_DIR") && *getenv("TRESOR_DATA_DIR");
@@ -145,6 +206,7 @@ static int serve(int argc, char **argv)
         { "region", required_argument, 0, 'r' },
         { "account-id", required_argument, 0, 'a' },
         { "threads", required_argument, 0, 't' },
+        { "shutdown-grace", required_argument, 0, 'g' },
         { "dev", no_argument, 0, 'D' },
         { "seed", required_argument, 0, 'S' },
         { "enforce-iam", no_argument, 0, 'E' },
@@ -160,6 +222,7 @@ static int serve(int argc, char **argv)
         case 'r': o.region = optarg; break;
         case 'a': o.account_id = optarg; break;
         case 't': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'g': grace_arg = optarg; break;
         case 'D': o.dev = true; break;
         case 'S': o.seed = optarg; break;
         case 'E': o.enforce_iam = true; break;
@@ -174,6 +237,10 @@ static int serve(int argc, char **argv)
         return 2;
     }
     if (o.threads < 1 || o.threads > 256) { fprintf(stderr, "tresor serve: --threads must be 1..256\n"); return 2; }
+    if (grace_arg && !parse_grace(grace_arg, &o.grace)) {
+        fprintf(stderr, "tresor serve: --shutdown-grace must be whole seconds, 0..3600\n");
+        return 2;
+    }
     struct sockaddr_storage listen_ss;
     unsigned listen_len = 0;
     if (tr_failed(listen_addr_parse(o.listen, &listen_ss, &listen_len))) {
@@ -328,7 +395,7 @@ started:
         struct timespec tick = { 60, 0 };
         int sig = sigtimedwait(&sigs, NULL, &tick);
         if (sig == SIGINT || sig == SIGTERM) {
-            log_msg("info", "signal %d: stopping", sig);
+            stop_cleanly(srv, sig, o.grace, &sigs);
             break;
         }
         if (sig < 0 && errno == EAGAIN) {
@@ -340,7 +407,10 @@ started:
     rc = 0;
 out:
     if (listen_fd >= 0) close(listen_fd);
-    http_server_stop(srv);
+    unsigned refused = http_server_stop(srv);
+    if (refused)
+        log_msg("info", "stopping: %u request%s refused unread (arrived as the stop closed %s connection%s)",
+                refused, refused == 1 ? "" : "s", refused == 1 ? "its" : "their", refused == 1 ? "" : "s");
     dev_stop(&env);                    /* dev mode's in-memory store and key */
     if (st) st[0]->close(st);
     keyring_free(kr);

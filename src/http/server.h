@@ -29,8 +29,20 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
                             unsigned threads, struct http_server **out);
 /* The port actually bound (useful with port 0). */
 unsigned http_server_port(const struct http_server *s);
-/* Stop accepting, let in-flight requests finish, join the workers. */
-void http_server_stop(struct http_server *s);
+
+/* A clean stop, in three steps (server.c explains the protocol).
+ * quiesce: stop accepting (new connections are refused), shut idle
+ * keep-alive connections down (*idle_closed: how many); every reply from
+ * now on closes its connection.  Returns the requests in flight.
+ * drain: wait up to ms for the requests in flight to be answered; true
+ * when none is left, and from then on a request that arrives on an idle
+ * keep-alive connection is refused unread.  *left: those still in flight.
+ * stop: close every connection (answered or not), join the workers, free;
+ * returns the number of requests refused unread since the quiesce.
+ * stop alone (no quiesce) is the immediate stop of an error path. */
+unsigned http_server_quiesce(struct http_server *s, unsigned *idle_closed);
+bool http_server_drain(struct http_server *s, unsigned ms, unsigned *left);
+unsigned http_server_stop(struct http_server *s);
 
 /* The free callback of every reply body handed to libmicrohttpd: the body
  * (a secret buf's block: replies carry plaintext) is wiped whole, then
