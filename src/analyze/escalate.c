@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "iam/authz.h"
 #include "kms/kms.h"
 
@@ -44,7 +45,7 @@ static TR_RESULT push(struct az_escalation **v, size_t *n, size_t node, const ch
     e->node = node;
     e->via = SIZE_MAX;
     snprintf(e->action, sizeof e->action, "%s", action);
-    snprintf(e->resource, sizeof e->resource, "%s", resource);
+    GUARD(str_copy(e->resource, sizeof e->resource, resource, "escalation resource"));
     snprintf(e->evidence, sizeof e->evidence, "%s", ev);
     return TR_OK;
 }

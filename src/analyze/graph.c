@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "iam/authz.h"
 
 static TR_RESULT add_node(struct az_graph *g, enum az_kind kind, const char *arn,
@@ -48,8 +49,8 @@ static TR_RESULT add_node(struct az_graph *g, enum az_kind kind, const char *arn
     memset(n, 0, sizeof *n);
     n->kind = kind;
     n->first_out = n->first_in = SIZE_MAX;
-    snprintf(n->arn, sizeof n->arn, "%s", arn);
-    snprintf(n->account, sizeof n->account, "%s", account);
+    GUARD(str_copy(n->arn, sizeof n->arn, arn, "principal ARN"));
+    GUARD(str_copy(n->account, sizeof n->account, account, "account id"));
     g->nn++;
     return TR_OK;
 }
@@ -181,7 +182,7 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
                              size_t to, struct policy *trust)
 {
     const struct az_node *p = &g->n[from], *role = &g->n[to];
-    char name[600], ev[AZ_EV_MAX] = "";
+    char name[PRINCIPAL_ARN_MAX + 8], ev[AZ_EV_MAX] = "";
     struct req_ctx rc = { 0 };
     struct eval_result res;
     static const char *const any[] = { "" };

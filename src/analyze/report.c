@@ -213,7 +213,7 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
     for (size_t i = 0; i < g->nn; i++) {
         if (!ans[i].can) continue;
         size_t q = ans[i].path[ans[i].npath - 1];
-        char label[600];
+        char label[PRINCIPAL_ARN_MAX];
         access_word(g, &ans[i], word, sizeof word);
         if (g->n[i].kind == AZ_FOREIGN)
             snprintf(label, sizeof label, "any principal of account %s allowed by its own IAM",

@@ -31,6 +31,7 @@
 #include "core/buf.h"
 #include "core/ct.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "core/tls.h"
 #include "crypto/hash.h"
 #include "dev/dev.h"
@@ -60,7 +61,7 @@ struct ak_info {
     char akid[33];
     char account_id[ACCOUNT_ID_LEN + 1];
     int type;
-    char arn[512];
+    char arn[PRINCIPAL_ARN_MAX];
     char id[256];
     bool active;
     int64_t expires;
@@ -68,36 +69,42 @@ struct ak_info {
                                         token_hash set; TOK_BAD: a stored hash that does
                                         not decode (no token can match) */
     uint8_t token_hash[SHA256_LEN];
-    char role_arn[512];              /* sessions: the role's ARN; else "" */
+    char role_arn[PRINCIPAL_ARN_MAX]; /* sessions: the role's ARN; else "" */
 };
 
-/* *found false when the store has no such key. */
+/* *found false when the store has no such key.  Every identifier is
+ * copied whole or the lookup fails (core/str.h): a cut ARN would name
+ * another principal. */
 static TR_RESULT ak_info_load(store_t st, const char *akid, struct ak_info *out, bool *found)
 {
     struct access_key_rec k = { 0 };
+    json_t *doc = NULL;
     memset(out, 0, sizeof *out);
     *found = false;
     tr_result r = st[0]->access_key_get(st, akid, &k);
     if (tr_failed(r)) return tr_code(r) == TR_E_KMS_NOT_FOUND ? TR_OK : r;
-    *found = true;
-    snprintf(out->akid, sizeof out->akid, "%s", k.access_key_id);
-    snprintf(out->account_id, sizeof out->account_id, "%s", k.account_id);
+    r = str_copy(out->akid, sizeof out->akid, k.access_key_id, "access key id");
+    if (tr_ok(r)) r = str_copy(out->account_id, sizeof out->account_id, k.account_id, "account id");
+    if (tr_ok(r)) r = str_copy(out->arn, sizeof out->arn, k.principal_arn, "principal ARN");
+    if (tr_ok(r)) r = str_copy(out->id, sizeof out->id, k.principal_id, "principal id");
+    if (tr_failed(r)) goto fail;
     out->type = k.principal_type;
-    snprintf(out->arn, sizeof out->arn, "%s", k.principal_arn ? k.principal_arn : "");
-    snprintf(out->id, sizeof out->id, "%s", k.principal_id ? k.principal_id : "");
     out->active = k.active;
     out->expires = k.expires;
-    json_t *doc = k.doc ? json_loads(k.doc, 0, NULL) : NULL;
+    doc = k.doc ? json_loads(k.doc, 0, NULL) : NULL;
     const char *hex = json_string_value(json_object_get(doc, "token_sha256"));
     if (hex) {
         bool ok = strlen(hex) == 2 * SHA256_LEN && hex_decode(hex, 2 * SHA256_LEN, out->token_hash);
         out->token = ok ? TOK_HASH : TOK_BAD;
         const char *ra = json_string_value(json_object_get(doc, "role_arn"));
-        snprintf(out->role_arn, sizeof out->role_arn, "%s", ra ? ra : "");
+        r = str_copy(out->role_arn, sizeof out->role_arn, ra, "session role ARN");
+        if (tr_failed(r)) goto fail;
     }
+    *found = true;
+fail:
     json_decref(doc);
     access_key_rec_free(&k);
-    return TR_OK;
+    return r;
 }
 
 #define AKC_SLOTS 8
@@ -245,12 +252,13 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
     secure_zero(key, sizeof key);
     GUARD(r);
 
+    /* ak_info's buffers are the principal's sizes: these copies fit. */
     memset(who, 0, sizeof *who);
     who->type = k.type;
-    snprintf(who->account_id, sizeof who->account_id, "%s", k.account_id);
-    snprintf(who->arn, sizeof who->arn, "%s", k.arn);
-    snprintf(who->id, sizeof who->id, "%s", k.id);
-    snprintf(who->role_arn, sizeof who->role_arn, "%s", k.role_arn);
-    snprintf(who->access_key_id, sizeof who->access_key_id, "%s", k.akid);
+    GUARD(str_copy(who->account_id, sizeof who->account_id, k.account_id, "account id"));
+    GUARD(str_copy(who->arn, sizeof who->arn, k.arn, "principal ARN"));
+    GUARD(str_copy(who->id, sizeof who->id, k.id, "principal id"));
+    GUARD(str_copy(who->role_arn, sizeof who->role_arn, k.role_arn, "session role ARN"));
+    GUARD(str_copy(who->access_key_id, sizeof who->access_key_id, k.akid, "access key id"));
     return TR_OK;
 }

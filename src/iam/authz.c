@@ -42,6 +42,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/str.h"
 #include "core/tls.h"
 #include "iam/arn.h"
 
@@ -1015,15 +1016,15 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
         r = lookup(st[0]->account_get(st, pa.account, &a), &found);
         if (tr_failed(r) || !found) break;
         out->type = PRINCIPAL_ROOT;
-        snprintf(out->arn, sizeof out->arn, "%s", arn);
-        snprintf(out->id, sizeof out->id, "%s", pa.account);
+        r = str_copy(out->arn, sizeof out->arn, arn, "principal ARN");
+        if (tr_ok(r)) r = str_copy(out->id, sizeof out->id, pa.account, "account id");
         break;
     case AK_USER:
         r = lookup(st[0]->ent_get_arn(st, "user", arn, &e), &found);
         if (tr_failed(r) || !found) break;
         out->type = PRINCIPAL_USER;
-        snprintf(out->arn, sizeof out->arn, "%s", e.arn);
-        snprintf(out->id, sizeof out->id, "%s", e.id);
+        r = str_copy(out->arn, sizeof out->arn, e.arn, "user ARN");
+        if (tr_ok(r)) r = str_copy(out->id, sizeof out->id, e.id, "user id");
         break;
     case AK_ROLE:
     case AK_SESSION:
@@ -1031,10 +1032,11 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
         else r = lookup(st[0]->ent_get(st, "role", pa.account, pa.role_name, &e), &found);
         if (tr_failed(r) || !found) break;
         out->type = PRINCIPAL_ROLE_SESSION;
-        snprintf(out->arn, sizeof out->arn, "arn:aws:sts::%s:assumed-role/%s/%s", pa.account, e.name,
-                 kind == AK_ROLE ? "simulated" : pa.session);
-        snprintf(out->id, sizeof out->id, "%s:%s", e.id, kind == AK_ROLE ? "simulated" : pa.session);
-        snprintf(out->role_arn, sizeof out->role_arn, "%s", e.arn);
+        const char *sess = kind == AK_ROLE ? "simulated" : pa.session;
+        r = str_format(out->arn, sizeof out->arn, "session ARN", "arn:aws:sts::%s:assumed-role/%s/%s",
+                       pa.account, e.name, sess);
+        if (tr_ok(r)) r = str_format(out->id, sizeof out->id, "session id", "%s:%s", e.id, sess);
+        if (tr_ok(r)) r = str_copy(out->role_arn, sizeof out->role_arn, e.arn, "role ARN");
         break;
     default:
         break;

@@ -54,6 +54,7 @@
 
 #include "core/json.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "crypto/hash.h"
 #include "crypto/rand.h"
 #include "http/query_proto.h"
@@ -593,10 +594,11 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     }
 
     /* The session. */
-    snprintf(session_arn, sizeof session_arn, "arn:aws:sts::%s:assumed-role/%s/%s", role.account_id,
-             role.name, a.session_name);
-    snprintf(session_id, sizeof session_id, "%s:%s", role.id, a.session_name);
-    r = creds_new(&c);
+    r = str_format(session_arn, sizeof session_arn, "session ARN", "arn:aws:sts::%s:assumed-role/%s/%s",
+                   role.account_id, role.name, a.session_name);
+    if (tr_ok(r))
+        r = str_format(session_id, sizeof session_id, "session id", "%s:%s", role.id, a.session_name);
+    if (tr_ok(r)) r = creds_new(&c);
     if (tr_failed(r)) goto fail;
     inherited = caller_session_doc(rc);
     doc = session_doc(&a, &c, rc->now, chained, inherited);

@@ -14,6 +14,7 @@
 #include "core/json.h"
 #include "core/result.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "core/utf8.h"
 
 static void test_buf_caps(void **state)
@@ -94,6 +95,26 @@ static void test_error_slot(void **state)
     assert_int_equal(tr_err_status(TR_E_INTERNAL), 500);
     tr_clear_error();
     assert_int_equal(tr_last_error()->code, TR_E_OK);
+}
+
+/* str_copy / str_format: whole or a loud failure, never a cut value. */
+static void test_str_copy(void **state)
+{
+    (void)state;
+    char b[8];
+    assert_true(tr_ok(str_copy(b, sizeof b, "1234567", "x")));
+    assert_string_equal(b, "1234567");
+    assert_true(tr_ok(str_copy(b, sizeof b, NULL, "x")));
+    assert_string_equal(b, "");
+    tr_result r = str_copy(b, sizeof b, "12345678", "the ARN");
+    assert_int_equal(tr_code(r), TR_E_INTERNAL);
+    assert_string_equal(b, "");
+    assert_non_null(strstr(tr_last_error()->message, "the ARN is 8 bytes"));
+    assert_true(tr_ok(str_format(b, sizeof b, "x", "%s:%d", "ab", 12)));
+    assert_string_equal(b, "ab:12");
+    r = str_format(b, sizeof b, "the id", "%s:%s", "abcd", "efgh");
+    assert_int_equal(tr_code(r), TR_E_INTERNAL);
+    assert_string_equal(b, "");
 }
 
 static json_t *parse(const char *s)
@@ -313,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_ct_memeq),
         cmocka_unit_test(test_secmem),
         cmocka_unit_test(test_error_slot),
+        cmocka_unit_test(test_str_copy),
         cmocka_unit_test(test_json_str),
         cmocka_unit_test(test_json_int_bool),
         cmocka_unit_test(test_json_members),

@@ -1,0 +1,140 @@
+"""
+test_identity.py -- identity, session and protocol rules an attacker would
+try to bend (issue 13), each driven against a real `tresor serve` with
+boto3 (or a hand-made request where boto3 cannot go wrong on purpose):
+
+  - the longest IAM names: a user at the maximum path (512) and name (64)
+    authenticates, is authorized, and is named whole in replies and in
+    AccessDenied messages;
+  - SigV4: every x-amz-* header sent must be signed (a captured DescribeKey
+    does not replay as ScheduleKeyDeletion), except the two AWS lets a
+    client add after signing (x-amz-security-token; x-amz-content-sha256,
+    whose value is checked against the body anyway);
+  - the request log: values from the request are escaped, and there is a
+    JSON log format;
+  - session tags: an inherited transitive tag cannot be set again in a
+    chained AssumeRole, whatever the case of its key;
+  - SourceIdentity: in the request context of the session's requests
+    (aws:SourceIdentity) and of chained AssumeRole calls
+    (sts:SourceIdentity); a chained AssumeRole cannot change it;
+  - GetSessionToken credentials cannot call IAM (no MFA here);
+  - principals named by unique id (AIDA..., AROA...) match;
+  - principals are bound by identity, not by name: a user or role deleted
+    and created again under the same name does not inherit what key
+    policies, resource policies, trust policies, grants and sessions gave
+    the old one; a renamed user keeps it;
+  - dev mode: a key tresor knew (deleted, or an expired session) is refused
+    as AWS would refuse it, never taken as the account root.
+"""
+
+import datetime
+import http.client
+import json
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tresor_e2e import (
+    ACCOUNT, INVALID_TOKEN_MSG, Caller, allow, assume_role, deny, denied_msg, make_role,
+    make_user, policy_doc, raises_aws, trust_policy, unique,
+)
+from test_dev import DEV_ACCOUNT, DevServer
+
+GSV = "secretsmanager:GetSecretValue"
+TRANSITIVE_MSG = ("One of the specified transitive tag keys can't be set because it conflicts "
+                  "with a transitive tag key from the calling session.")
+SOURCE_IDENTITY_MSG = "The source identity is already set for this assume role session"
+
+
+def send(srv, headers, payload, method="POST", path="/"):
+    """One HTTP request as given (headers already signed, or not)."""
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    try:
+        conn.request(method, path, body=payload, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+    finally:
+        conn.close()
+
+
+def delete_user_fully(admin, name):
+    """DeleteUser after what AWS makes you remove first."""
+    iam = admin.iam
+    for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=name, AccessKeyId=k["AccessKeyId"])
+    for p in iam.list_user_policies(UserName=name)["PolicyNames"]:
+        iam.delete_user_policy(UserName=name, PolicyName=p)
+    for p in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]:
+        iam.detach_user_policy(UserName=name, PolicyArn=p["PolicyArn"])
+    iam.delete_user(UserName=name)
+
+
+def delete_role_fully(admin, name):
+    iam = admin.iam
+    for p in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=name, PolicyName=p)
+    for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=name, PolicyArn=p["PolicyArn"])
+    iam.delete_role(RoleName=name)
+
+
+def aws_principals(policy_text):
+    """Every AWS principal string of a policy document, in order."""
+    out = []
+    for st in json.loads(policy_text)["Statement"]:
+        p = st.get("Principal") or st.get("NotPrincipal")
+        v = p.get("AWS") if isinstance(p, dict) else None
+        out += v if isinstance(v, list) else [v] if v else []
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The longest names IAM allows
+
+
+def test_user_at_maximum_path_and_name_length(authz_server, root):
+    path = "/" + "p" * 510 + "/"
+    name = unique("n")
+    name = name + "x" * (64 - len(name))
+    assert len(path) == 512 and len(name) == 64
+    key = root.kms.create_key()["KeyMetadata"]
+    u = make_user(root, name, path=path, policy=[
+        allow(["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"]),
+        allow(["secretsmanager:CreateSecret", GSV]),
+        allow("iam:GetUser"),
+        deny("kms:ScheduleKeyDeletion")])
+    arn = f"arn:aws:iam::{ACCOUNT}:user{path}{name}"
+    assert len(arn) == 606
+    assert u.arn == arn
+
+    ident = u.sts.get_caller_identity()
+    assert ident["Arn"] == arn and ident["UserId"] == u.user_id
+    assert u.iam.get_user()["User"]["Arn"] == arn
+    blob = u.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"long")["CiphertextBlob"]
+    assert u.kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"long"
+    sm = u.client("secretsmanager")
+    s = sm.create_secret(Name=unique("long"), SecretString="v")["ARN"]
+    assert sm.get_secret_value(SecretId=s)["SecretString"] == "v"
+
+    with raises_aws("AccessDeniedException",
+                    denied_msg(arn, "kms:ScheduleKeyDeletion", key["Arn"], "explicit-identity")):
+        u.kms.schedule_key_deletion(KeyId=key["Arn"])
+    with raises_aws("AccessDenied", denied_msg(arn, "iam:ListUsers", f"arn:aws:iam::{ACCOUNT}:user/"),
+                    status=403):
+        u.iam.list_users()
+
+    # Named in a key policy and in a resource policy, it matches.
+    k2 = root.kms.create_key(Policy=policy_doc(
+        allow("kms:*", principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"}),
+        allow("kms:Encrypt", principal={"AWS": arn})))["KeyMetadata"]
+    u.kms.encrypt(KeyId=k2["KeyId"], Plaintext=b"x")
+    s2 = root.client("secretsmanager").create_secret(Name=unique("long2"), SecretString="w")["ARN"]
+    root.client("secretsmanager").put_resource_policy(SecretId=s2, ResourcePolicy=policy_doc(
+        deny(GSV, principal={"AWS": arn})))
+    with raises_aws("AccessDeniedException",
+                    denied_msg(arn, GSV, s2, "explicit-resource")):
+        sm.get_secret_value(SecretId=s2)
+
+
