@@ -31,12 +31,13 @@ import datetime
 import http.client
 import json
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tresor_e2e import (
-    ACCOUNT, INVALID_TOKEN_MSG, Caller, allow, assume_role, deny, denied_msg, make_role,
+    ACCOUNT, IAM_NS, INVALID_TOKEN_MSG, Caller, allow, assume_role, deny, denied_msg, make_role,
     make_user, policy_doc, raises_aws, trust_policy, unique,
 )
 from test_dev import DEV_ACCOUNT, DevServer
@@ -136,5 +137,75 @@ def test_user_at_maximum_path_and_name_length(authz_server, root):
     with raises_aws("AccessDeniedException",
                     denied_msg(arn, GSV, s2, "explicit-resource")):
         sm.get_secret_value(SecretId=s2)
+
+
+# ---------------------------------------------------------------------------
+# SigV4: x-amz-* headers must be signed
+
+
+def _unsigned_target_request(srv, signed_target, sent_target, body):
+    headers, payload = srv.build_request(signed_target, body)
+    if signed_target is None:
+        headers["X-Amz-Target"] = sent_target
+    return headers, payload
+
+
+def test_unsigned_x_amz_target_is_refused(authz_server, root):
+    key = root.kms.create_key()["KeyMetadata"]
+    body = {"KeyId": key["KeyId"]}
+    # Signed without X-Amz-Target, sent with one: a captured DescribeKey
+    # replayed as ScheduleKeyDeletion.
+    headers, payload = _unsigned_target_request(authz_server, None,
+                                                "TrentService.ScheduleKeyDeletion", body)
+    auth = headers["Authorization"]
+    assert "x-amz-target" not in auth.split("SignedHeaders=")[1].split(",")[0]
+    status, _, raw = send(authz_server, headers, payload)
+    reply = json.loads(raw)
+    assert status == 400, raw
+    assert reply["__type"] == "InvalidSignatureException"
+    assert reply["message"] == "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+    assert root.kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_unsigned_x_amz_header_query_protocol(authz_server, root):
+    u = make_user(root, policy=allow("iam:*"))
+    headers, payload = authz_server.build_request(
+        None, "Action=ListUsers&Version=2010-05-08", service="iam",
+        access_key=u.access_key, secret_key=u.secret_key,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    headers["x-amz-meta-anything"] = "1"
+    status, _, raw = send(authz_server, headers, payload)
+    assert status == 403, raw
+    err = ET.fromstring(raw).find(f"{{{IAM_NS}}}Error")
+    assert err.find(f"{{{IAM_NS}}}Code").text == "SignatureDoesNotMatch"
+    assert err.find(f"{{{IAM_NS}}}Message").text == (
+        "'x-amz-meta-anything' must be a 'SignedHeader' in the AWS Authorization.")
+
+
+def test_signed_x_amz_headers_and_the_two_exceptions(authz_server, root):
+    # Every header boto3 sends is signed: it works.
+    assert root.kms.list_keys()["Keys"] is not None
+    # X-Amz-Security-Token added after signing (AWS's test suite,
+    # post-sts-header-after): accepted.
+    u = make_user(root, policy=allow("kms:ListKeys"))
+    cr = u.sts.get_session_token()["Credentials"]
+    headers, payload = authz_server.build_request(
+        "TrentService.ListKeys", b"{}", access_key=cr["AccessKeyId"],
+        secret_key=cr["SecretAccessKey"])
+    headers["X-Amz-Security-Token"] = cr["SessionToken"]
+    status, _, raw = send(authz_server, headers, payload)
+    assert status == 200, raw
+    # X-Amz-Content-SHA256 unsigned but equal to the body's hash: accepted;
+    # a wrong one is refused as before.
+    headers, payload = authz_server.build_request("TrentService.ListKeys", b"{}")
+    headers["X-Amz-Content-SHA256"] = (
+        "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a")
+    assert send(authz_server, headers, payload)[0] == 200
+    headers["X-Amz-Content-SHA256"] = "0" * 64
+    status, _, raw = send(authz_server, headers, payload)
+    assert status == 400 and json.loads(raw)["__type"] == "InvalidSignatureException"
+    # The AWS CLI signs what it sends.
+    rc, out, err = authz_server.cli("kms", "list-keys")
+    assert rc == 0, err
 
 
