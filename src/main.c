@@ -73,6 +73,7 @@ static void usage_serve(FILE *f)
         "  -h, --help           this text\n"
         "\n"
         "Other environment: TRESOR_LOG=quiet drops the per-request log lines;\n"
+        "TRESOR_LOG_FORMAT=json logs one JSON object per line instead of text;\n"
         "TRESOR_CLOCK_OFFSET=SECONDS shifts the clock used for key deletion and\n"
         "rotation dates (for tests; never the signature clock window).\n");
 }

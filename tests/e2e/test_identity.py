@@ -209,3 +209,69 @@ def test_signed_x_amz_headers_and_the_two_exceptions(authz_server, root):
     assert rc == 0, err
 
 
+# ---------------------------------------------------------------------------
+# The request log
+
+
+def _stderr(srv):
+    time.sleep(0.2)
+    raw = srv.stderr_text()
+    assert b"\x1b" not in raw                  # no terminal escape reaches the log
+    return raw.decode("utf-8")
+
+
+def _log_lines(srv, marker):
+    return [ln for ln in _stderr(srv).splitlines() if marker in ln]
+
+
+def test_request_log_escapes_request_values(tresor_factory):
+    srv = tresor_factory("logesc")
+    marker = unique("mk")
+    forged = f"TrentService.{marker} arn:aws:iam::{ACCOUNT}:root 200 1us \x1b[31mred\x1b[0m"
+    headers = {"Host": f"127.0.0.1:{srv.port}", "X-Amz-Target": forged,
+               "Content-Type": "application/x-amz-json-1.1"}
+    status, _, _ = send(srv, headers, b"{}")
+    assert status in (400, 403)
+    lines = _log_lines(srv, marker)
+    assert len(lines) == 1, lines
+    fields = lines[0].split(" ")
+    # time method path target principal status latency request-id error
+    assert fields[1] == "POST" and fields[2] == "/"
+    assert fields[3].startswith(f"TrentService.{marker}\\x20arn:aws:iam::"), fields
+    assert "\\x1b[31mred\\x1b[0m" in fields[3]
+    assert fields[4] == "-"
+    assert fields[5] == str(status)
+
+    # A query-protocol Action with a line break does not start a line.
+    marker2 = unique("mk")
+    r = srv.query("sts", f"GetCallerIdentity\n2099-01-01T00:00:00Z POST / {marker2} "
+                  f"arn:aws:iam::{ACCOUNT}:root 200")
+    assert r.status == 400
+    lines = _log_lines(srv, marker2)
+    assert len(lines) == 1 and lines[0].split(" ")[3].startswith("GetCallerIdentity\\x0a"), lines
+
+
+def test_request_log_json_format(tresor_factory):
+    srv = tresor_factory("logjson", env_extra={"TRESOR_LOG_FORMAT": "json"})
+    marker = unique("mk")
+    forged = f"TrentService.{marker} \"principal\":\"x\" \x1b[2J"
+    headers = {"Host": f"127.0.0.1:{srv.port}", "X-Amz-Target": forged,
+               "Content-Type": "application/x-amz-json-1.1"}
+    status, _, _ = send(srv, headers, b"{}")
+    srv.kms().list_keys()
+    lines = _stderr(srv).splitlines()
+    # Every line is one JSON object, the start-up messages included.
+    records = [json.loads(ln) for ln in lines]
+    forged_rec = [r for r in records if marker in (r.get("target") or "")]
+    assert len(forged_rec) == 1, records
+    rec = forged_rec[0]
+    assert rec["target"] == forged
+    assert rec["principal"] is None
+    assert rec["status"] == status and rec["method"] == "POST" and rec["path"] == "/"
+    assert set(rec) >= {"time", "method", "path", "target", "principal", "status", "latency_us",
+                        "request_id", "error"}
+    ok = [r for r in records if r.get("target") == "TrentService.ListKeys"]
+    assert ok and ok[-1]["principal"] == f"arn:aws:iam::{ACCOUNT}:root"
+    assert ok[-1]["status"] == 200 and ok[-1]["error"] is None
+
+
