@@ -192,9 +192,15 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
         "aws:SourceIp", "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport",
         "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge", "aws:TokenIssueTime",
     };
-    struct ctx_entry extra[sizeof keys / sizeof keys[0]];
+    struct ctx_entry extra[sizeof keys / sizeof keys[0] + 1];
+    size_t nextra = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        extra[i] = (struct ctx_entry){ .key = keys[i], .values = any, .n = 1, .unknown = true };
+        extra[nextra++] = (struct ctx_entry){ .key = keys[i], .values = any, .n = 1, .unknown = true };
+    /* A role's session may carry a source identity (role chaining): the
+     * assumer's choice, unknown here. */
+    if (p->kind == AZ_ROLE)
+        extra[nextra++] = (struct ctx_entry){ .key = "aws:SourceIdentity", .values = any, .n = 1,
+                                              .unknown = true };
     tr_result r;
 
     if (p->kind == AZ_ROOT || from == to || !trust) return TR_OK;
@@ -227,7 +233,7 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
     struct authz_req ar = {
         .action = "sts:AssumeRole", .resource = role->arn, .resource_account = role->account,
         .resource_policy = &np, .mode = RES_REQUIRED, .extra = extra,
-        .nextra = sizeof extra / sizeof extra[0],
+        .nextra = nextra,
         .no_fail = true,
     };
     r = iam_authorize(&rc, &ar, &res);

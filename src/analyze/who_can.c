@@ -48,6 +48,15 @@ static const char *const UNKNOWN_VIA[] = {
     "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport", "aws:MultiFactorAuthPresent",
     "aws:MultiFactorAuthAge", "aws:TokenIssueTime",
 };
+/* A role is asked as a session of it: whether that session has a source
+ * identity, and which, is the assumer's choice (sts:SourceIdentity), so
+ * aws:SourceIdentity is unknown for roles -- and absent, known, for users
+ * and root users, whose requests never carry one. */
+static const char *const UNKNOWN_VIA_SESSION[] = {
+    "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport", "aws:MultiFactorAuthPresent",
+    "aws:MultiFactorAuthAge", "aws:TokenIssueTime", "aws:SourceIdentity",
+};
+#define SESSION_UNKNOWN "aws:SourceIdentity"
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static void rc_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
@@ -306,14 +315,19 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
         quick_denial(t, out);
         return TR_OK;
     }
-    struct ctx_entry unknown[NELEM(UNKNOWN_CALL)];
+    struct ctx_entry unknown[NELEM(UNKNOWN_CALL) + 1];
     static const char *const none[] = { "" };
+    bool session = n->who.type == PRINCIPAL_ROLE_SESSION;
+    size_t nunknown = 0;
     for (size_t i = 0; i < NELEM(UNKNOWN_CALL); i++)
-        unknown[i] = (struct ctx_entry){ .key = UNKNOWN_CALL[i], .values = none, .n = 1,
-                                         .unknown = true };
+        unknown[nunknown++] = (struct ctx_entry){ .key = UNKNOWN_CALL[i], .values = none, .n = 1,
+                                                  .unknown = true };
+    if (session)
+        unknown[nunknown++] = (struct ctx_entry){ .key = SESSION_UNKNOWN, .values = none, .n = 1,
+                                                  .unknown = true };
     rc_init(&rc, env, n, t->s.region);
     r = sm_authorize_explain(&rc, "secretsmanager:GetSecretValue", &t->s, unknown,
-                             NELEM(unknown), &res, out->gsv_ev, sizeof out->gsv_ev);
+                             nunknown, &res, out->gsv_ev, sizeof out->gsv_ev);
     if (tr_failed(r)) goto fail;
     out->gsv = res.decision == DECISION_ALLOW;
     out->gsv_decision = res.decision;
@@ -329,7 +343,8 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", t->s.region);
     rc.via_service = via;
     struct kms_authz_in in = { .ctx = ctx, .enc_alg = "SYMMETRIC_DEFAULT",
-                               .unknown = UNKNOWN_VIA, .nunknown = NELEM(UNKNOWN_VIA) };
+                               .unknown = session ? UNKNOWN_VIA_SESSION : UNKNOWN_VIA,
+                               .nunknown = session ? NELEM(UNKNOWN_VIA_SESSION) : NELEM(UNKNOWN_VIA) };
     r = kms_authorize_explain(&rc, "kms:Decrypt", &t->key, &in, x);
     if (tr_failed(r)) goto fail;
     out->kms = x->allowed;

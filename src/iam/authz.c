@@ -15,7 +15,8 @@
  *  - role session: the role's inline and attached policies and boundary;
  *    the session policies kept in the session access key's doc ("policy"
  *    text and "policy_arns"); tags = role tags, then session tags (which
- *    win); the issue time and MFA flag of the session;
+ *    win); the issue time and MFA flag of the session; its source
+ *    identity (aws:SourceIdentity in every request of the session);
  *  - GetSessionToken sessions act as their user (or root) with the issue
  *    time set.
  * A user or role that no longer exists makes its credentials invalid:
@@ -365,6 +366,11 @@ static TR_RESULT load_session(store_t st, json_t *doc, bool role_session, struct
     json_object_foreach(json_object_get(doc, "tags"), k, e) {
         if (json_is_string(e)) GUARD(tag_put(id, k, json_string_value(e)));
     }
+    const char *si = json_string_value(json_object_get(doc, "source_identity"));
+    if (si) {
+        id->source_identity = strdup(si);
+        ENSURE(id->source_identity != NULL, TR_E_INTERNAL);
+    }
     return TR_OK;
 }
 
@@ -480,6 +486,7 @@ void iam_identity_free(struct identity *id)
     free(id->tag_keys);
     free(id->tag_values);
     free(id->username);
+    free(id->source_identity);
     free(id->owned);
     memset(id, 0, sizeof *id);
 }
@@ -772,6 +779,8 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
         r = ctx_global(cb, "aws:TokenIssueTime", num);
         if (tr_ok(r)) r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     }
+    if (tr_ok(r) && id && id->source_identity)
+        r = ctx_global(cb, "aws:SourceIdentity", id->source_identity);
     if (tr_failed(r)) iam_ctx_free(cb);
     return r;
 }

@@ -31,6 +31,7 @@ struct identity {
     size_t ntags;
     int64_t token_issued;            /* temporary credentials: issue time; else 0 */
     bool mfa;                        /* aws:MultiFactorAuthPresent (temporary credentials) */
+    char *source_identity;           /* role sessions that have one (aws:SourceIdentity) */
     char *username;                  /* IAM users only (aws:username) */
     void *owned;                     /* implementation storage */
 };
@@ -83,7 +84,7 @@ struct ctx_builder {
  * service-to-service calls), aws:SecureTransport, aws:CurrentTime,
  * aws:EpochTime, aws:RequestedRegion, aws:ViaAWSService,
  * aws:TokenIssueTime and aws:MultiFactorAuthPresent for temporary
- * credentials). */
+ * credentials, aws:SourceIdentity for a role session that has one). */
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id);
 /* Make cb an empty builder (as zeroing it would, without touching the
  * arrays).  Do not use on a builder that holds strings: iam_ctx_free. */

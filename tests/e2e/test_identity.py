@@ -275,3 +275,89 @@ def test_request_log_json_format(tresor_factory):
     assert ok[-1]["status"] == 200 and ok[-1]["error"] is None
 
 
+# ---------------------------------------------------------------------------
+# Session tags and SourceIdentity down a role chain
+
+
+def _chain_roles(root, first_policy=(), second_policy=(), second_trust_actions=None):
+    u = make_user(root, policy=allow(["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]))
+    acts = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
+    r1 = make_role(root, trust=trust_policy(u.arn, actions=acts),
+                   policy=[allow(acts), *first_policy])
+    r2 = make_role(root, trust=trust_policy(r1["Arn"], actions=second_trust_actions or acts),
+                   policy=list(second_policy) or None)
+    return u, r1, r2
+
+
+@pytest.mark.parametrize("key", ["team", "Team", "TEAM"])
+def test_transitive_tag_cannot_be_set_again(root, key):
+    u, r1, r2 = _chain_roles(root, second_policy=[allow(
+        "iam:GetRole", condition={"StringEquals": {"aws:PrincipalTag/Team": "blue"}})])
+    s1 = assume_role(u, r1["Arn"], Tags=[{"Key": "Team", "Value": "blue"}],
+                     TransitiveTagKeys=["Team"])
+    with raises_aws("InvalidParameterValue", TRANSITIVE_MSG):
+        s1.sts.assume_role(RoleArn=r2["Arn"], RoleSessionName="over",
+                           Tags=[{"Key": key, "Value": "red"}])
+    # Without the tag: it carries over, unchanged.
+    s2 = assume_role(s1, r2["Arn"])
+    s2.iam.get_role(RoleName=r2["RoleName"])
+
+
+def test_transitive_tags_carried_need_tag_session(root):
+    u, r1, r2 = _chain_roles(root, second_trust_actions=["sts:AssumeRole"])
+    s1 = assume_role(u, r1["Arn"], Tags=[{"Key": "Team", "Value": "blue"}],
+                     TransitiveTagKeys=["Team"])
+    with raises_aws("AccessDenied", denied_msg(s1.arn, "sts:TagSession", r2["Arn"], None),
+                    status=403):
+        s1.sts.assume_role(RoleArn=r2["Arn"], RoleSessionName="carry")
+    # A non-transitive tag is not carried: no sts:TagSession needed.
+    s1b = assume_role(u, r1["Arn"], Tags=[{"Key": "Team", "Value": "blue"}])
+    assume_role(s1b, r2["Arn"])
+
+
+def test_source_identity_in_session_requests(root):
+    u, r1, _ = _chain_roles(root, first_policy=[allow(
+        "iam:GetRole", condition={"StringEquals": {"aws:SourceIdentity": "alice"}})])
+    alice = assume_role(u, r1["Arn"], SourceIdentity="alice")
+    alice.iam.get_role(RoleName=r1["RoleName"])
+    bob = assume_role(u, r1["Arn"], SourceIdentity="bob")
+    with raises_aws("AccessDenied", denied_msg(bob.arn, "iam:GetRole", r1["Arn"]), status=403):
+        bob.iam.get_role(RoleName=r1["RoleName"])
+    nobody = assume_role(u, r1["Arn"])
+    with raises_aws("AccessDenied", denied_msg(nobody.arn, "iam:GetRole", r1["Arn"]),
+                    status=403):
+        nobody.iam.get_role(RoleName=r1["RoleName"])
+
+
+def test_source_identity_cannot_change_down_the_chain(root):
+    u, r1, r2 = _chain_roles(root)
+    s1 = assume_role(u, r1["Arn"], SourceIdentity="alice")
+    with raises_aws("ValidationError", SOURCE_IDENTITY_MSG):
+        s1.sts.assume_role(RoleArn=r2["Arn"], RoleSessionName="change", SourceIdentity="mallory")
+    same = assume_role(s1, r2["Arn"], SourceIdentity="alice")
+    assert same.response["SourceIdentity"] == "alice"
+    kept = assume_role(s1, r2["Arn"])
+    assert kept.response["SourceIdentity"] == "alice"
+
+
+def test_source_identity_in_chained_assume_role_context(root):
+    acts = ["sts:AssumeRole", "sts:SetSourceIdentity"]
+    u, r1, r2 = _chain_roles(root)
+    gated = make_role(root, trust=trust_policy(
+        r1["Arn"], actions=acts,
+        condition={"StringEquals": {"sts:SourceIdentity": "alice", "aws:SourceIdentity": "alice"}}))
+    s1 = assume_role(u, r1["Arn"], SourceIdentity="alice")
+    s2 = assume_role(s1, gated["Arn"])
+    assert s2.response["SourceIdentity"] == "alice"
+    other = assume_role(u, r1["Arn"], SourceIdentity="bob")
+    with raises_aws("AccessDenied", denied_msg(other.arn, "sts:AssumeRole", gated["Arn"], None),
+                    status=403):
+        other.sts.assume_role(RoleArn=gated["Arn"], RoleSessionName="xx")
+    # Carrying a source identity is setting it: the next role's trust policy
+    # must allow sts:SetSourceIdentity.
+    plain = make_role(root, trust=trust_policy(r1["Arn"]))
+    with raises_aws("AccessDenied", denied_msg(s1.arn, "sts:SetSourceIdentity", plain["Arn"], None),
+                    status=403):
+        s1.sts.assume_role(RoleArn=plain["Arn"], RoleSessionName="xx")
+
+
