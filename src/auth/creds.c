@@ -19,6 +19,9 @@
  * InvalidClientTokenId / UnrecognizedClientException).  Expiry is judged
  * by the server's business clock (tr_now(), as STS stamped it), so
  * TRESOR_CLOCK_OFFSET moves it like every other recorded date.
+ * GetSessionToken's credentials are refused by IAM the same way unless
+ * MFA was included when they were made (never, here: there are no MFA
+ * devices), as AWS refuses them.
  */
 #include "auth/creds.h"
 
@@ -69,6 +72,7 @@ struct ak_info {
                                         token_hash set; TOK_BAD: a stored hash that does
                                         not decode (no token can match) */
     uint8_t token_hash[SHA256_LEN];
+    bool mfa;                        /* sessions: MFA was included when it was made */
     char role_arn[PRINCIPAL_ARN_MAX]; /* sessions: the role's ARN; else "" */
 };
 
@@ -96,6 +100,7 @@ static TR_RESULT ak_info_load(store_t st, const char *akid, struct ak_info *out,
     if (hex) {
         bool ok = strlen(hex) == 2 * SHA256_LEN && hex_decode(hex, 2 * SHA256_LEN, out->token_hash);
         out->token = ok ? TOK_HASH : TOK_BAD;
+        out->mfa = json_is_true(json_object_get(doc, "mfa"));
         const char *ra = json_string_value(json_object_get(doc, "role_arn"));
         r = str_copy(out->role_arn, sizeof out->role_arn, ra, "session role ARN");
         if (tr_failed(r)) goto fail;
@@ -247,6 +252,11 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
     /* `now` shifted by the business clock's offset (tr_now() - real time). */
     if (k.expires && k.expires <= (int64_t)now + (tr_now() - (int64_t)time(NULL)))
         BAIL(TR_E_EXPIRED_TOKEN, "The security token included in the request is expired");
+    /* GetSessionToken's credentials (a session that is not a role's) call
+     * no IAM operation unless MFA was included (STS API reference,
+     * GetSessionToken); IAM answers as for any token it does not accept. */
+    if (k.token == TOK_HASH && k.type != PRINCIPAL_ROLE_SESSION && !k.mfa && strcmp(service, "iam") == 0)
+        BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
     GUARD(signing_key(env, k.akid, a, key));
     r = sigv4_verify(rq, a, key, true);
     secure_zero(key, sizeof key);

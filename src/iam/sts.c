@@ -51,7 +51,10 @@
  *
  * GetSessionToken: temporary credentials that act as the calling user
  * (or root), 900 s .. 36 h (root: at most one hour), not from session
- * credentials.  No permission is needed (as in AWS).
+ * credentials.  No permission is needed (as in AWS).  Like AWS's, they
+ * call no IAM operation without MFA (auth/creds.c answers
+ * InvalidClientTokenId), and of STS only AssumeRole and GetCallerIdentity
+ * (GetSessionToken from them is refused below).
  *
  * MFA: no MFA devices exist, so SerialNumber/TokenCode are checked for
  * shape only and aws:MultiFactorAuthPresent is always false.

@@ -361,3 +361,35 @@ def test_source_identity_in_chained_assume_role_context(root):
         s1.sts.assume_role(RoleArn=plain["Arn"], RoleSessionName="xx")
 
 
+# ---------------------------------------------------------------------------
+# GetSessionToken credentials and IAM
+
+
+def test_get_session_token_credentials_cannot_call_iam(root):
+    u = make_user(root, policy=[allow("iam:*"), allow("kms:ListKeys"), allow("sts:*")])
+    cr = u.sts.get_session_token()["Credentials"]
+    s = Caller(u.server, cr["AccessKeyId"], cr["SecretAccessKey"], cr["SessionToken"],
+               arn=u.arn, account=ACCOUNT)
+    with raises_aws("InvalidClientTokenId", INVALID_TOKEN_MSG, status=403):
+        s.iam.list_users()
+    with raises_aws("InvalidClientTokenId", INVALID_TOKEN_MSG, status=403):
+        s.iam.get_user()
+    # Everything else works: KMS, GetCallerIdentity, AssumeRole.
+    s.kms.list_keys()
+    assert s.sts.get_caller_identity()["Arn"] == u.arn
+    role = make_role(root, trust=trust_policy(u.arn))
+    assume_role(s, role["Arn"])
+    with raises_aws("AccessDenied", "Cannot call GetSessionToken with session credentials",
+                    status=403):
+        s.sts.get_session_token()
+    # The root user's session token too.
+    rc = root.sts.get_session_token()["Credentials"]
+    rs = Caller(root.server, rc["AccessKeyId"], rc["SecretAccessKey"], rc["SessionToken"])
+    with raises_aws("InvalidClientTokenId", INVALID_TOKEN_MSG, status=403):
+        rs.iam.list_users()
+    # Role sessions call IAM as before.
+    rs2 = assume_role(u, make_role(root, trust=trust_policy(u.arn),
+                                   policy=allow("iam:ListUsers"))["Arn"])
+    rs2.iam.list_users()
+
+
