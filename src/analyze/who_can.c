@@ -230,16 +230,6 @@ static bool named(const struct az_target *t, const char *account)
     return false;
 }
 
-static enum eval_principal_type ep_type(int t)
-{
-    switch (t) {
-    case PRINCIPAL_ROOT: return EP_ROOT;
-    case PRINCIPAL_USER: return EP_USER;
-    case PRINCIPAL_ROLE_SESSION: return EP_ROLE_SESSION;
-    default: return EP_ANONYMOUS;
-    }
-}
-
 /* Could any policy allow n GetSecretValue on t?  A necessary condition
  * (policy_may_allow): false means the evaluation would deny. */
 static bool gsv_possible(const struct az_node *n, const struct az_target *t)
@@ -250,10 +240,8 @@ static bool gsv_possible(const struct az_node *n, const struct az_target *t)
         if (policy_may_allow(id->identity[k].p, NULL, "secretsmanager:GetSecretValue", t->s.arn))
             return true;
     if (!t->rp) return false;
-    struct eval_principal who = {
-        .type = ep_type(n->who.type), .arn = n->who.arn, .account = n->who.account_id,
-        .role_arn = n->who.role_arn[0] ? n->who.role_arn : NULL,
-    };
+    struct eval_principal who;
+    iam_eval_principal(&n->who, &who);
     return policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
 }
 
@@ -275,10 +263,8 @@ static bool gsv_possible_indexed(const struct az_node *n, const struct az_target
     for (size_t k = 0; k < n->ngsv_pols; k++)
         if (may[n->gsv_pols[k]]) return true;
     if (!t->rp) return false;
-    struct eval_principal who = {
-        .type = ep_type(n->who.type), .arn = n->who.arn, .account = n->who.account_id,
-        .role_arn = n->who.role_arn[0] ? n->who.role_arn : NULL,
-    };
+    struct eval_principal who;
+    iam_eval_principal(&n->who, &who);
     return policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
 }
 

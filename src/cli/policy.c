@@ -240,10 +240,9 @@ int cmd_policy(int argc, char **argv)
     char msg[1024] = "";
     if (res.decision != DECISION_ALLOW) {
         struct eval_request er = {
-            .who = { .type = (enum eval_principal_type)rc_.who.type, .arn = rc_.who.arn,
-                     .account = rc_.who.account_id, .role_arn = rc_.who.role_arn[0] ? rc_.who.role_arn : NULL },
             .action = action, .resource = resource, .resource_account = account,
         };
+        iam_eval_principal(&rc_.who, &er.who);
         policy_denied_message(&er, &res, resource, msg, sizeof msg);
     }
     print_result(&res, msg, strcmp(format, "json") == 0, &rc_.who, action, resource);

@@ -803,6 +803,23 @@ static enum tr_err denied_code(const char *service)
     return TR_E_ACCESS_DENIED;
 }
 
+void iam_eval_principal(const struct principal *who, struct eval_principal *out)
+{
+    *out = (struct eval_principal){
+        .type = eval_type(who->type),
+        .arn = who->arn,
+        .account = who->account_id,
+        .role_arn = who->role_arn[0] ? who->role_arn : NULL,
+    };
+    if (who->type != PRINCIPAL_USER && who->type != PRINCIPAL_ROLE_SESSION) return;
+    size_t n = strlen(who->id);
+    const char *colon = who->type == PRINCIPAL_ROLE_SESSION ? strchr(who->id, ':') : NULL;
+    if (colon) n = (size_t)(colon - who->id);
+    if (n == 0) return;
+    out->unique_id = who->id;
+    out->unique_id_len = n;
+}
+
 TR_RESULT iam_identity_get(struct req_ctx *rc)
 {
     ENSURE_REF(rc);
@@ -834,18 +851,13 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     }
 
     struct eval_request rq = {
-        .who = {
-            .type = eval_type(rc->who.type),
-            .arn = rc->who.arn,
-            .account = rc->who.account_id,
-            .role_arn = rc->who.role_arn[0] ? rc->who.role_arn : NULL,
-        },
         .action = ar->action,
         .resource = ar->resource,
         .resource_account = ar->resource_account,
         .ctx = cb->e,
         .nctx = cb->n,
     };
+    iam_eval_principal(&rc->who, &rq.who);
     struct policy_set ps = {
         .identity = id->identity,
         .nidentity = id->nidentity,

@@ -111,6 +111,11 @@ struct authz_req {
     bool no_fail;
 };
 
+/* The policy engine's view of who (policy.h struct eval_principal): its
+ * type, ARNs, account, and unique id -- a user's own, a session's role's
+ * (who->id up to the ':'); none for a root user.  Borrows who. */
+void iam_eval_principal(const struct principal *who, struct eval_principal *out);
+
 /* Load rc->identity if needed, build the context, evaluate.  On deny
  * (unless no_fail) fails with the service's code -- KMS and Secrets
  * Manager TR_E_ACCESS_DENIED (AccessDeniedException, 400), IAM and STS

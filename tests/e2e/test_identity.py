@@ -30,6 +30,7 @@ boto3 (or a hand-made request where boto3 cannot go wrong on purpose):
 import datetime
 import http.client
 import json
+import sqlite3
 import time
 import xml.etree.ElementTree as ET
 
@@ -391,5 +392,41 @@ def test_get_session_token_credentials_cannot_call_iam(root):
     rs2 = assume_role(u, make_role(root, trust=trust_policy(u.arn),
                                    policy=allow("iam:ListUsers"))["Arn"])
     rs2.iam.list_users()
+
+
+# ---------------------------------------------------------------------------
+# Principals named by unique id
+
+
+def test_key_policy_deny_by_user_unique_id(root):
+    u = make_user(root, policy=allow("kms:*"))
+    key = root.kms.create_key(Policy=policy_doc(
+        allow("kms:*", principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"}),
+        deny("kms:Encrypt", principal={"AWS": u.user_id})))["KeyMetadata"]
+    with raises_aws("AccessDeniedException",
+                    denied_msg(u.arn, "kms:Encrypt", key["Arn"], "explicit-resource")):
+        u.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    u.kms.describe_key(KeyId=key["KeyId"])
+    other = make_user(root, policy=allow("kms:*"))
+    other.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+
+
+def test_resource_policy_allow_by_role_unique_id(root):
+    u = make_user(root, policy=allow("sts:AssumeRole"))
+    role = make_role(root, trust=trust_policy(u.arn))
+    sm = root.client("secretsmanager")
+    s = sm.create_secret(Name=unique("byid"), SecretString="v")["ARN"]
+    sess = assume_role(u, role["Arn"])
+    with raises_aws("AccessDeniedException"):
+        sess.client("secretsmanager").get_secret_value(SecretId=s)
+    sm.put_resource_policy(SecretId=s, ResourcePolicy=policy_doc(
+        allow(GSV, principal={"AWS": role["RoleId"]})))
+    assert sess.client("secretsmanager").get_secret_value(SecretId=s)["SecretString"] == "v"
+    # ... and a user's id matches no session of anything.
+    u2 = make_user(root)
+    sm.put_resource_policy(SecretId=s, ResourcePolicy=policy_doc(
+        allow(GSV, principal={"AWS": u2.user_id})))
+    with raises_aws("AccessDeniedException"):
+        sess.client("secretsmanager").get_secret_value(SecretId=s)
 
 
