@@ -163,8 +163,9 @@ static TR_RESULT role_trust(const struct ent_rec *e, struct policy **out)
     *out = NULL;
     json_t *doc = json_loads(e->doc ? e->doc : "{}", 0, NULL);
     const char *text = json_string_value(json_object_get(doc, "trust"));
+    const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
     tr_result r = TR_OK;
-    if (text) r = policy_cache_get(text, strlen(text), POLICY_TRUST, out);
+    if (text) r = policy_cache_get_bound(text, strlen(text), POLICY_TRUST, ids, out);
     json_decref(doc);
     return r;
 }

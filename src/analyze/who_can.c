@@ -201,10 +201,12 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
         t->live = true;
     GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE));
     if (t->s.policy && *t->s.policy &&
-        tr_failed(policy_cache_get(t->s.policy, strlen(t->s.policy), POLICY_RESOURCE, &t->rp)))
+        tr_failed(policy_cache_get_bound(t->s.policy, strlen(t->s.policy), POLICY_RESOURCE,
+                                         t->s.policy_ids, &t->rp)))
         t->rp = NULL;     /* a stored policy that does not compile allows nothing */
     if (t->have_key && t->key.policy && *t->key.policy &&
-        tr_failed(policy_cache_get(t->key.policy, strlen(t->key.policy), POLICY_KEY, &t->kp)))
+        tr_failed(policy_cache_get_bound(t->key.policy, strlen(t->key.policy), POLICY_KEY,
+                                         t->key.policy_ids, &t->kp)))
         t->kp = NULL;
     if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY));
     return TR_OK;

@@ -21,7 +21,10 @@
  *    time set.
  * A user or role that no longer exists makes its credentials invalid:
  * TR_E_UNRECOGNIZED_CLIENT, "The security token included in the request
- * is invalid." (what AWS answers for the keys of a deleted user).
+ * is invalid." (what AWS answers for the keys of a deleted user) -- and
+ * so does one deleted and created again under the same name: the
+ * credentials name the unique id they were issued to, which the new
+ * entity does not have (the sessions of a deleted role stay dead).
  *
  * Documents are compiled through policy_cache_get, so a policy is parsed
  * once per process, not per request.  A stored document that no longer
@@ -394,11 +397,22 @@ static TR_RESULT session_doc(store_t st, const struct principal *who, json_t **o
     return TR_OK;
 }
 
-static TR_RESULT load_entity(store_t st, const char *kind, const char *arn, struct ent_rec *e)
+/* The user or role whose credentials these are: the entity with this ARN
+ * and the unique id the credentials were issued to (who->id, up to the
+ * ':' of a session).  A user or role deleted and created again under the
+ * same name is another entity: the old credentials stay invalid. */
+static TR_RESULT load_entity(store_t st, const char *kind, const char *arn, const char *id,
+                             struct ent_rec *e)
 {
     tr_result r = st[0]->ent_get_arn(st, kind, arn, e);
     if (is_not_found(r)) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-    return r;
+    GUARD(r);
+    size_t n = strcspn(id, ":");
+    if (strlen(e->id) != n || strncmp(e->id, id, n) != 0) {
+        ent_rec_free(e);
+        BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+    }
+    return TR_OK;
 }
 
 TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct identity *out)
@@ -421,7 +435,7 @@ TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct iden
         out->root = true;
         break;
     case PRINCIPAL_USER:
-        r = load_entity(st, "user", who->arn, &e);
+        r = load_entity(st, "user", who->arn, who->id, &e);
         if (tr_failed(r)) goto fail;
         out->username = strdup(e.name);
         if (!out->username) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -432,7 +446,7 @@ TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct iden
         if (tr_failed(r)) goto fail;
         break;
     case PRINCIPAL_ROLE_SESSION:
-        r = who->role_arn[0] ? load_entity(st, "role", who->role_arn, &e)
+        r = who->role_arn[0] ? load_entity(st, "role", who->role_arn, who->id, &e)
                              : tr_fail_at(__FILE__, __LINE__, TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
         if (tr_failed(r)) goto fail;
         r = push_entity_policies(st, e.arn, out);

@@ -63,12 +63,14 @@
 #include "iam/sts.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/json.h"
+#include "core/log.h"
 #include "core/secmem.h"
 #include "core/str.h"
 #include "crypto/hash.h"
@@ -76,6 +78,7 @@
 #include "http/query_proto.h"
 #include "iam/arn.h"
 #include "iam/authz.h"
+#include "iam/bindings.h"
 #include "iam/iam_util.h"
 #include "kms/keyring.h"
 
@@ -611,8 +614,9 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     if (found) {
         rdoc = json_loads(role.doc ? role.doc : "{}", 0, NULL);
         const char *text = json_string_value(json_object_get(rdoc, "trust"));
+        const char *ids = json_string_value(json_object_get(rdoc, "trust_ids"));
         if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "role without a trust policy"); goto fail; }
-        r = policy_cache_get(text, strlen(text), POLICY_TRUST, &trust);
+        r = policy_cache_get_bound(text, strlen(text), POLICY_TRUST, ids, &trust);
         if (tr_failed(r)) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "stored trust policy"); goto fail; }
         snprintf(trust_name, sizeof trust_name, "trust:%s", role.arn);
         trust_np = (struct named_policy){ .p = trust, .name = trust_name };
@@ -710,6 +714,16 @@ fail:
 TR_RESULT iam_maintenance(const struct server_env *env, int64_t now)
 {
     store_t st = env->st;
+    /* Once per process, before the server serves: bind the principals of
+     * policies and grants saved before bindings existed
+     * (docs/internals/IAM_STORE.md); retried at the next pass if it fails. */
+    static atomic_bool bound_stored;
+    if (!atomic_load(&bound_stored)) {
+        size_t n = 0;
+        GUARD(iam_bind_stored(st, &n));
+        if (n) log_msg("info", "bound the principals of %zu policies and grants saved by an older tresor", n);
+        atomic_store(&bound_stored, true);
+    }
     GUARD(st[0]->tx_begin(st));
     tr_result r = st[0]->access_key_purge_expired(st, now - STS_EXPIRED_GRACE);
     if (tr_ok(r)) r = st[0]->tx_commit(st);

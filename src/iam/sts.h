@@ -14,7 +14,8 @@
 /* Periodic maintenance: delete temporary access keys (sessions) that
  * expired more than STS_EXPIRED_GRACE seconds before `now` (tr_now()).
  * Called at start-up and every minute by the server, like
- * kms_maintenance. */
+ * kms_maintenance.  The first call of a process also binds the
+ * principals of policies saved by an older tresor (iam/bindings.h). */
 TR_RESULT iam_maintenance(const struct server_env *env, int64_t now);
 
 #endif

@@ -144,6 +144,18 @@ const char *const store_schema[] = {
     ") WITHOUT ROWID;\n"
     "CREATE INDEX relations_by_dst ON relations (kind, dst, src);\n"
     ,
+    /* 003_principal_ids.sql */
+    "-- 003_principal_ids.sql -- key policies bound to principals' identities.\n"
+    "--\n"
+    "-- The unique ids of the IAM users and roles a key policy names, as they\n"
+    "-- were when the policy was saved (docs/internals/IAM_STORE.md, \"Principals\n"
+    "-- bound by identity\"): a JSON object from each user or role ARN to its\n"
+    "-- unique id.  NULL for a key whose policy was saved before bindings\n"
+    "-- existed; the server binds those at its first start.  Embedded as\n"
+    "-- store_schema[2] in store/schema.c.\n"
+    "\n"
+    "ALTER TABLE kms_keys ADD COLUMN policy_ids TEXT;\n"
+    ,
 };
 
 const size_t store_schema_count = sizeof store_schema / sizeof store_schema[0];

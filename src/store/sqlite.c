@@ -96,7 +96,7 @@
 #define KEY_COLS "key_id, account_id, region, arn, description, policy, " \
     "key_state, key_usage, key_spec, origin, key_manager, created, " \
     "deletion_date, pending_window_days, rotation_enabled, " \
-    "rotation_period_days, next_rotation, current_material"
+    "rotation_period_days, next_rotation, current_material, policy_ids"
 #define MAT_COLS "key_id, version, created, rotation_type, wrapped"
 #define ALIAS_COLS "account_id, region, name, target_key_id, created, updated"
 #define ENT_COLS "kind, account_id, name, id, arn, path, doc, created"
@@ -124,13 +124,13 @@
     X(Q_AK_DEL, "DELETE FROM access_keys WHERE access_key_id = ?1") \
     X(Q_AK_PURGE, "DELETE FROM access_keys WHERE expires <> 0 AND expires < ?1") \
     X(Q_KEY_PUT, "INSERT INTO kms_keys (" KEY_COLS ") VALUES (?1, ?2, ?3, ?4, " \
-      "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)") \
+      "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)") \
     X(Q_KEY_UPDATE, "UPDATE kms_keys SET account_id = ?2, region = ?3, " \
       "arn = ?4, description = ?5, policy = ?6, key_state = ?7, " \
       "key_usage = ?8, key_spec = ?9, origin = ?10, key_manager = ?11, " \
       "created = ?12, deletion_date = ?13, pending_window_days = ?14, " \
       "rotation_enabled = ?15, rotation_period_days = ?16, " \
-      "next_rotation = ?17, current_material = ?18 WHERE key_id = ?1") \
+      "next_rotation = ?17, current_material = ?18, policy_ids = ?19 WHERE key_id = ?1") \
     X(Q_KEY_GET, "SELECT " KEY_COLS " FROM kms_keys WHERE key_id = ?1") \
     X(Q_KEY_LIST, "SELECT " KEY_COLS " FROM kms_keys WHERE account_id = ?1 " \
       "AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4") \
@@ -631,6 +631,7 @@ static bool key_row(sqlite3_stmt *q, void *rec)
     k->rotation_period_days = (int)r_int(&r);
     k->next_rotation = r_int(&r);
     k->current_material = (uint32_t)r_int(&r);
+    r_opt(&r, &k->policy_ids);
     return r.ok;
 }
 
@@ -1128,7 +1129,7 @@ static TR_RESULT sq_access_key_purge_expired(store_t st, int64_t now)
 
 /* ---- KMS keys ---------------------------------------------------------- */
 
-/* The 18 columns of kms_keys, in KEY_COLS order (put and update). */
+/* The 19 columns of kms_keys, in KEY_COLS order (put and update). */
 static int bind_key(sqlite3_stmt *q, const struct key_rec *k)
 {
     struct bind b = { q, 0, SQLITE_OK };
@@ -1150,6 +1151,7 @@ static int bind_key(sqlite3_stmt *q, const struct key_rec *k)
     b_int(&b, k->rotation_period_days);
     b_int(&b, k->next_rotation);
     b_int(&b, k->current_material);
+    b_opt(&b, k->policy_ids);
     return b.rc;
 }
 

@@ -65,6 +65,8 @@ struct key_rec {
     char *arn;
     char *description;          /* "" when none */
     char *policy;               /* the key policy document, as stored */
+    char *policy_ids;           /* its principal binding (iam/bindings.h): a JSON object
+                                   of ARN -> unique id; NULL: saved before bindings */
     char key_state[24];         /* KEY_STATE_* */
     char key_usage[24];         /* ENCRYPT_DECRYPT */
     char key_spec[32];          /* SYMMETRIC_DEFAULT */

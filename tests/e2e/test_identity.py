@@ -430,3 +430,185 @@ def test_resource_policy_allow_by_role_unique_id(root):
         sess.client("secretsmanager").get_secret_value(SecretId=s)
 
 
+# ---------------------------------------------------------------------------
+# Principals bound by identity, not by name
+
+
+def test_recreated_user_does_not_inherit_key_policy_access(root):
+    name = unique("kp-user")
+    old = make_user(root, name)
+    key = root.kms.create_key(Policy=policy_doc(
+        allow("kms:*", principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"}),
+        allow("kms:Encrypt", principal={"AWS": old.arn})))["KeyMetadata"]
+    old.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    # While the user exists, the policy reads as written.
+    assert aws_principals(root.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")
+                          ["Policy"])[-1] == old.arn
+    delete_user_fully(root, name)
+    shown = root.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+    assert aws_principals(shown)[-1] == old.user_id
+    new = make_user(root, name)
+    assert new.arn == old.arn and new.user_id != old.user_id
+    with raises_aws("AccessDeniedException",
+                    denied_msg(new.arn, "kms:Encrypt", key["Arn"], "identity")):
+        new.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    shown = root.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+    assert aws_principals(shown)[-1] == old.user_id
+    # Naming the new user again binds the new one.
+    root.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy_doc(
+        allow("kms:*", principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"}),
+        allow("kms:Encrypt", principal={"AWS": new.arn})))
+    new.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+
+
+def test_renamed_user_keeps_key_policy_access(root):
+    name = unique("ren")
+    u = make_user(root, name)
+    key = root.kms.create_key(Policy=policy_doc(
+        allow("kms:*", principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"}),
+        allow("kms:Encrypt", principal={"AWS": u.arn})))["KeyMetadata"]
+    new_name = unique("ren2")
+    root.iam.update_user(UserName=name, NewUserName=new_name)
+    u.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    shown = root.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+    assert aws_principals(shown)[-1] == f"arn:aws:iam::{ACCOUNT}:user/{new_name}"
+
+
+def test_recreated_user_does_not_inherit_resource_policy_access(root):
+    name = unique("rp-user")
+    old = make_user(root, name, policy=allow("kms:Decrypt"))
+    sm = root.client("secretsmanager")
+    s = sm.create_secret(Name=unique("rp"), SecretString="v")["ARN"]
+    sm.put_resource_policy(SecretId=s, ResourcePolicy=policy_doc(
+        allow(GSV, principal={"AWS": old.arn})))
+    assert old.client("secretsmanager").get_secret_value(SecretId=s)["SecretString"] == "v"
+    delete_user_fully(root, name)
+    new = make_user(root, name, policy=allow("kms:Decrypt"))
+    with raises_aws("AccessDeniedException", denied_msg(new.arn, GSV, s)):
+        new.client("secretsmanager").get_secret_value(SecretId=s)
+    shown = sm.get_resource_policy(SecretId=s)["ResourcePolicy"]
+    assert aws_principals(shown) == [old.user_id]
+
+
+def test_recreated_user_does_not_inherit_grant(root):
+    name = unique("gr-user")
+    old = make_user(root, name)
+    key = root.kms.create_key()["KeyMetadata"]
+    root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=old.arn, Operations=["Encrypt"])
+    old.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    delete_user_fully(root, name)
+    new = make_user(root, name)
+    with raises_aws("AccessDeniedException",
+                    denied_msg(new.arn, "kms:Encrypt", key["Arn"], "identity")):
+        new.kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+
+
+def test_recreated_user_not_trusted_by_role(root):
+    name = unique("tr-user")
+    old = make_user(root, name, policy=allow("sts:AssumeRole"))
+    role = make_role(root, trust=trust_policy(old.arn))
+    assume_role(old, role["Arn"])
+    delete_user_fully(root, name)
+    trust = root.iam.get_role(RoleName=role["RoleName"])["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"]["AWS"] == old.user_id
+    new = make_user(root, name, policy=allow("sts:AssumeRole"))
+    with raises_aws("AccessDenied", denied_msg(new.arn, "sts:AssumeRole", role["Arn"], None),
+                    status=403):
+        new.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="xx")
+
+
+def test_session_of_deleted_role_stays_dead(root):
+    u = make_user(root, policy=allow("sts:AssumeRole"))
+    name = unique("dead-role")
+    role = make_role(root, name, trust=trust_policy(u.arn), policy=allow("kms:ListKeys"))
+    sess = assume_role(u, role["Arn"])
+    sess.kms.list_keys()
+    delete_role_fully(root, name)
+    with raises_aws("UnrecognizedClientException", INVALID_TOKEN_MSG):
+        sess.kms.list_keys()
+    make_role(root, name, trust=trust_policy(u.arn), policy=allow(["kms:ListKeys", "iam:*"]))
+    with raises_aws("UnrecognizedClientException", INVALID_TOKEN_MSG):
+        sess.kms.list_keys()
+    with raises_aws("InvalidClientTokenId", INVALID_TOKEN_MSG, status=403):
+        sess.iam.list_users()
+    with raises_aws("InvalidClientTokenId", INVALID_TOKEN_MSG, status=403):
+        sess.sts.get_caller_identity()
+    # A new session of the new role works.
+    assume_role(u, role["Arn"]).kms.list_keys()
+
+
+def test_recreated_role_not_named_by_old_policies(root):
+    u = make_user(root, policy=allow("sts:AssumeRole"))
+    name = unique("rp-role")
+    role = make_role(root, name, trust=trust_policy(u.arn), policy=allow("kms:Decrypt"))
+    sm = root.client("secretsmanager")
+    s = sm.create_secret(Name=unique("rr"), SecretString="v")["ARN"]
+    sm.put_resource_policy(SecretId=s, ResourcePolicy=policy_doc(
+        allow(GSV, principal={"AWS": role["Arn"]})))
+    assert assume_role(u, role["Arn"]).client("secretsmanager").get_secret_value(SecretId=s)
+    delete_role_fully(root, name)
+    new = make_role(root, name, trust=trust_policy(u.arn), policy=allow("kms:Decrypt"))
+    sess = assume_role(u, new["Arn"])
+    with raises_aws("AccessDeniedException", denied_msg(sess.arn, GSV, s)):
+        sess.client("secretsmanager").get_secret_value(SecretId=s)
+    assert aws_principals(sm.get_resource_policy(SecretId=s)["ResourcePolicy"]) == [role["RoleId"]]
+
+
+def test_policies_saved_before_bindings_are_bound_at_start(tresor_factory):
+    """A data dir of an older tresor (schema 2: no bindings anywhere): the
+    server binds its policies and grants when it starts, before it serves,
+    and `tresor check` verifies them."""
+    srv = tresor_factory("legacy")
+    root = srv.root_user
+    alice = make_user(root, "legacy-alice")
+    bob = make_user(root, "legacy-bob", policy=allow("sts:AssumeRole"))
+    carol = make_user(root, "legacy-carol", policy=allow("kms:Decrypt"))
+    dave = make_user(root, "legacy-dave")
+    key = root.kms.create_key(Policy=policy_doc(
+        allow("kms:*", principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"}),
+        allow("kms:Encrypt", principal={"AWS": alice.arn})))["KeyMetadata"]
+    role = make_role(root, trust=trust_policy(bob.arn))
+    sm = root.client("secretsmanager")
+    s = sm.create_secret(Name=unique("legacy"), SecretString="v")["ARN"]
+    sm.put_resource_policy(SecretId=s, ResourcePolicy=policy_doc(
+        allow(GSV, principal={"AWS": carol.arn})))
+    root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=dave.arn, Operations=["Encrypt"])
+    srv.stop_clean()
+    con = sqlite3.connect(str(srv.data_dir / "tresor.db"))
+    con.execute("ALTER TABLE kms_keys DROP COLUMN policy_ids")
+    con.execute("UPDATE entities SET doc = json_remove(doc, '$.trust_ids', '$.policy_ids')")
+    con.execute("UPDATE relations SET doc = json_remove(doc, '$.grantee_id', '$.retiring_id') "
+                "WHERE kind = 'grant'")
+    con.execute("PRAGMA user_version = 2")
+    con.commit()
+    con.close()
+
+    srv.start()
+    # Two key policies (the customer key's, aws/secretsmanager's), a trust
+    # policy, a resource policy and a grant.
+    assert "bound the principals of 5 policies and grants saved by an older tresor" in (
+        srv.stderr_text().decode())
+    root = srv.root_user
+    p = srv.run_tresor("check", "--data-dir", srv.data_dir)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "policies not yet bound to principals' ids 0" in p.stdout
+    for u in (alice, bob, carol, dave):
+        delete_user_fully(root, u.name)
+        make_user(root, u.name, policy=allow(["sts:AssumeRole", "kms:Decrypt"]))
+    new = {u.name: Caller(srv, *_new_key(root, u.name), arn=u.arn) for u in (alice, bob, carol, dave)}
+    for name in ("legacy-alice", "legacy-dave"):
+        with raises_aws("AccessDeniedException"):
+            new[name].client("kms").encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    with raises_aws("AccessDenied", status=403):
+        new["legacy-bob"].client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="xx")
+    with raises_aws("AccessDeniedException"):
+        new["legacy-carol"].client("secretsmanager").get_secret_value(SecretId=s)
+    shown = root.client("kms").get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+    assert aws_principals(shown)[-1] == alice.user_id
+
+
+def _new_key(admin, name):
+    ak = admin.client("iam").create_access_key(UserName=name)["AccessKey"]
+    return ak["AccessKeyId"], ak["SecretAccessKey"]
+
+

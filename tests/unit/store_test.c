@@ -1001,7 +1001,7 @@ static void test_value_too_long_for_record(void **state)
     put_key(f->st, "a2", ACCT, REGION);
     raw_exec(p, "INSERT INTO kms_keys VALUES ('zz', '" ACCT "', '" REGION "', 'arn', '', "
                 "'{}', 'AStateFarTooLongForTheRecordField', 'ENCRYPT_DECRYPT', "
-                "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1)");
+                "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1, NULL)");
     FAILS(CALL(f->st, key_get, "zz", &got), TR_E_INTERNAL);
     assert_null(got.arn);
     v = (struct key_rec *)(void *)1;
