@@ -22,6 +22,11 @@
  * GetSessionToken's credentials are refused by IAM the same way unless
  * MFA was included when they were made (never, here: there are no MFA
  * devices), as AWS refuses them.
+ *
+ * A key that is gone -- deleted, or a session purged some time after it
+ * expired -- leaves a tombstone in the store, and is refused as AWS would
+ * refuse it (refuse_known), never taken for a key tresor does not know:
+ * in dev mode those act as the account root.
  */
 #include "auth/creds.h"
 
@@ -213,7 +218,29 @@ static TR_RESULT check_token(const struct ak_info *k, const char *token)
     return TR_OK;
 }
 
-/* dev mode (dev/dev.h): an access key the store does not know acts as the
+/* An access key the store does not hold: one that existed once (its
+ * tombstone, store.h) is refused as AWS refuses it -- a session past its
+ * expiry that presents its own token is ExpiredToken, anything else
+ * "invalid" -- in dev mode too: such a key never falls through to the
+ * account root.  TR_OK when tresor never knew the key. */
+static TR_RESULT refuse_known(const struct server_env *env, const struct sigv4_auth *a, time_t now)
+{
+    int64_t expires = 0;
+    char hex[2 * SHA256_LEN + 1];
+    uint8_t want[SHA256_LEN], got[SHA256_LEN];
+    tr_result r = env->st[0]->access_key_tombstone_get(env->st, a->access_key_id, &expires, hex);
+    if (tr_failed(r)) return tr_code(r) == TR_E_KMS_NOT_FOUND ? TR_OK : r;
+    const char *token = a->security_token;
+    bool expired = expires && expires <= (int64_t)now + (tr_now() - (int64_t)time(NULL));
+    if (expired && hex[0] && token && *token && hex_decode(hex, 2 * SHA256_LEN, want)) {
+        GUARD(sha256(token, strlen(token), got));
+        if (ct_memeq(want, got, SHA256_LEN))
+            BAIL(TR_E_EXPIRED_TOKEN, "The security token included in the request is expired");
+    }
+    BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+}
+
+/* dev mode (dev/dev.h): an access key tresor never knew acts as the
  * default account's root user.  There is no secret, so no signature to
  * check; the scope (region, service) was checked by the caller. */
 static TR_RESULT dev_root(const struct server_env *env, const struct sigv4_auth *a,
@@ -244,6 +271,7 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
 
     GUARD(ak_info_get(env->st, a->access_key_id, &k, &found));
     if (!found) {
+        GUARD(refuse_known(env, a, now));
         if (env->dev) return dev_root(env, a, who);
         BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
     }

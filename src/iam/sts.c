@@ -725,7 +725,7 @@ TR_RESULT iam_maintenance(const struct server_env *env, int64_t now)
         atomic_store(&bound_stored, true);
     }
     GUARD(st[0]->tx_begin(st));
-    tr_result r = st[0]->access_key_purge_expired(st, now - STS_EXPIRED_GRACE);
+    tr_result r = st[0]->access_key_purge_expired(st, now - STS_EXPIRED_GRACE, now - STS_TOMBSTONE_KEEP);
     if (tr_ok(r)) r = st[0]->tx_commit(st);
     if (tr_failed(r)) st[0]->tx_rollback(st);
     return r;

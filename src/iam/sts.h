@@ -10,6 +10,10 @@
 /* Seconds an expired session key is kept, so that its holder is told
  * ExpiredToken rather than "invalid" for a while. */
 #define STS_EXPIRED_GRACE 86400
+/* Seconds the tombstone of a purged session is kept after its expiry:
+ * ExpiredToken for that long, rather than "invalid" (or, in dev mode, the
+ * account root).  Long-term keys' tombstones are kept for good. */
+#define STS_TOMBSTONE_KEEP (90 * 86400)
 
 /* Periodic maintenance: delete temporary access keys (sessions) that
  * expired more than STS_EXPIRED_GRACE seconds before `now` (tr_now()).

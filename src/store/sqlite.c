@@ -123,6 +123,18 @@
       "WHERE access_key_id = ?1") \
     X(Q_AK_DEL, "DELETE FROM access_keys WHERE access_key_id = ?1") \
     X(Q_AK_PURGE, "DELETE FROM access_keys WHERE expires <> 0 AND expires < ?1") \
+    X(Q_AK_TOMB, "INSERT OR REPLACE INTO access_key_tombstones " \
+      "(access_key_id, account_id, expires, token_sha256, removed) " \
+      "SELECT access_key_id, account_id, expires, json_extract(doc, '$.token_sha256'), " \
+      "CAST(strftime('%s', 'now') AS INTEGER) FROM access_keys WHERE access_key_id = ?1") \
+    X(Q_AK_TOMB_EXPIRED, "INSERT OR REPLACE INTO access_key_tombstones " \
+      "(access_key_id, account_id, expires, token_sha256, removed) " \
+      "SELECT access_key_id, account_id, expires, json_extract(doc, '$.token_sha256'), " \
+      "CAST(strftime('%s', 'now') AS INTEGER) FROM access_keys WHERE expires <> 0 AND expires < ?1") \
+    X(Q_AK_TOMB_PRUNE, "DELETE FROM access_key_tombstones WHERE expires <> 0 AND expires < ?1") \
+    X(Q_AK_UNTOMB, "DELETE FROM access_key_tombstones WHERE access_key_id = ?1") \
+    X(Q_AK_TOMB_GET, "SELECT expires, token_sha256 FROM access_key_tombstones " \
+      "WHERE access_key_id = ?1") \
     X(Q_KEY_PUT, "INSERT INTO kms_keys (" KEY_COLS ") VALUES (?1, ?2, ?3, ?4, " \
       "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)") \
     X(Q_KEY_UPDATE, "UPDATE kms_keys SET account_id = ?2, region = ?3, " \
@@ -1040,6 +1052,10 @@ static TR_RESULT sq_access_key_put(store_t st, const struct access_key_rec *k)
     b_int(&b, k->expires);
     b_blob(&b, &k->wrapped_secret);
     b_opt(&b, k->doc);
+    GUARD(q_write(c, q, b.rc, NULL));
+    GUARD(prep(st, Q_AK_UNTOMB, &c, &q));
+    b = (struct bind){ q, 0, SQLITE_OK };
+    b_chars(&b, k->access_key_id);
     return q_write(c, q, b.rc, NULL);
 }
 
@@ -1109,22 +1125,70 @@ static TR_RESULT sq_access_key_delete(store_t st, const char *akid)
     struct conn *c = NULL; sqlite3_stmt *q = NULL;
     int changes = 0;
     ENSURE_REF(akid);
-    GUARD(prep(st, Q_AK_DEL, &c, &q));
+    GUARD(prep(st, Q_AK_TOMB, &c, &q));
     struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, akid);
+    GUARD(q_write(c, q, b.rc, NULL));
+    GUARD(prep(st, Q_AK_DEL, &c, &q));
+    b = (struct bind){ q, 0, SQLITE_OK };
     b_str(&b, akid);
     GUARD(q_write(c, q, b.rc, &changes));
     ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
     return TR_OK;
 }
 
-/* Keys with expires != 0 and expires < now; none is not an error. */
-static TR_RESULT sq_access_key_purge_expired(store_t st, int64_t now)
+/* Keys with expires != 0 and expires < now, each leaving a tombstone;
+ * then the tombstones of sessions that expired before tombstones_before.
+ * None is not an error. */
+static TR_RESULT sq_access_key_purge_expired(store_t st, int64_t now, int64_t tombstones_before)
+{
+    static const int stmts[] = { Q_AK_TOMB_EXPIRED, Q_AK_PURGE, Q_AK_TOMB_PRUNE };
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        struct conn *c = NULL; sqlite3_stmt *q = NULL;
+        GUARD(prep(st, stmts[i], &c, &q));
+        struct bind b = { q, 0, SQLITE_OK };
+        b_int(&b, stmts[i] == Q_AK_TOMB_PRUNE ? tombstones_before : now);
+        GUARD(q_write(c, q, b.rc, NULL));
+    }
+    return TR_OK;
+}
+
+struct tomb { int64_t expires; char *token; };
+
+static bool tomb_row(sqlite3_stmt *q, void *rec)
+{
+    struct tomb *t = rec;
+    struct row r = { q, 0, true };
+    t->expires = r_int(&r);
+    r_opt(&r, &t->token);
+    return r.ok;
+}
+
+static void drop_tomb(void *rec)
+{
+    struct tomb *t = rec;
+    free(t->token);
+    t->token = NULL;
+}
+
+static TR_RESULT sq_access_key_tombstone_get(store_t st, const char *akid, int64_t *expires,
+                                             char token_sha256[65])
 {
     struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    GUARD(prep(st, Q_AK_PURGE, &c, &q));
+    struct tomb t = { 0 };
+    ENSURE_REF(akid);
+    ENSURE_REF(expires);
+    ENSURE_REF(token_sha256);
+    *expires = 0;
+    token_sha256[0] = '\0';
+    GUARD(prep(st, Q_AK_TOMB_GET, &c, &q));
     struct bind b = { q, 0, SQLITE_OK };
-    b_int(&b, now);
-    return q_write(c, q, b.rc, NULL);
+    b_str(&b, akid);
+    GUARD(q_one(c, q, b.rc, tomb_row, drop_tomb, &t));
+    *expires = t.expires;
+    if (t.token && strlen(t.token) == 64) memcpy(token_sha256, t.token, 65);
+    free(t.token);
+    return TR_OK;
 }
 
 /* ---- KMS keys ---------------------------------------------------------- */
@@ -1858,6 +1922,7 @@ static const struct store_class sqlite_class = {
     .access_key_update = sq_access_key_update,
     .access_key_delete = sq_access_key_delete,
     .access_key_purge_expired = sq_access_key_purge_expired,
+    .access_key_tombstone_get = sq_access_key_tombstone_get,
     .ent_put = sq_ent_put,
     .ent_update = sq_ent_update,
     .ent_get = sq_ent_get,

@@ -576,6 +576,7 @@ def test_policies_saved_before_bindings_are_bound_at_start(tresor_factory):
     srv.stop_clean()
     con = sqlite3.connect(str(srv.data_dir / "tresor.db"))
     con.execute("ALTER TABLE kms_keys DROP COLUMN policy_ids")
+    con.execute("DROP TABLE IF EXISTS access_key_tombstones")
     con.execute("UPDATE entities SET doc = json_remove(doc, '$.trust_ids', '$.policy_ids')")
     con.execute("UPDATE relations SET doc = json_remove(doc, '$.grantee_id', '$.retiring_id') "
                 "WHERE kind = 'grant'")
@@ -612,3 +613,85 @@ def _new_key(admin, name):
     return ak["AccessKeyId"], ak["SecretAccessKey"]
 
 
+# ---------------------------------------------------------------------------
+# Dev mode: a key tresor knew is never the account root
+
+
+@pytest.fixture
+def dev_server(tmp_path_factory):
+    made = []
+
+    def make(*args, env_extra=None):
+        srv = DevServer("dev-id", tmp_path_factory.mktemp("tresor-dev-id"))
+        made.append(srv)
+        return srv.start(args, env_extra=env_extra)
+
+    yield make
+    for srv in made:
+        srv.close()
+
+
+def _dev_root(srv):
+    return Caller(srv, "test", "test", arn=f"arn:aws:iam::{DEV_ACCOUNT}:root",
+                  account=DEV_ACCOUNT, user_id=DEV_ACCOUNT)
+
+
+def test_dev_deleted_key_is_not_root(dev_server):
+    srv = dev_server()
+    root = _dev_root(srv)
+    bob = make_user(root, "bob", policy=allow("kms:ListKeys"))
+    bob.kms.list_keys()
+    root.iam.delete_access_key(UserName="bob", AccessKeyId=bob.access_key)
+    with raises_aws("UnrecognizedClientException", INVALID_TOKEN_MSG):
+        bob.kms.list_keys()
+    with raises_aws("InvalidClientTokenId", INVALID_TOKEN_MSG, status=403):
+        bob.sts.get_caller_identity()
+    # Deleting the user too changes nothing.
+    root.iam.delete_user_policy(UserName="bob", PolicyName="inline")
+    root.iam.delete_user(UserName="bob")
+    with raises_aws("UnrecognizedClientException", INVALID_TOKEN_MSG):
+        bob.kms.create_key()
+    # An inactive key: refused as well.
+    carol = make_user(root, "carol", policy=allow("kms:ListKeys"))
+    root.iam.update_access_key(UserName="carol", AccessKeyId=carol.access_key, Status="Inactive")
+    with raises_aws("UnrecognizedClientException", INVALID_TOKEN_MSG):
+        carol.kms.list_keys()
+    # A key never seen is still the root user.
+    assert root.sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{DEV_ACCOUNT}:root"
+
+
+def test_dev_expired_session_is_not_root(dev_server, tmp_path):
+    data = tmp_path / "data"
+    srv = dev_server("--data-dir", str(data))
+    root = _dev_root(srv)
+    u = make_user(root, "sess-user", policy=allow("sts:AssumeRole"))
+    role = make_role(root, "sess-role", trust=trust_policy(u.arn), policy=allow("kms:ListKeys"))
+    sess = assume_role(u, role["Arn"], DurationSeconds=900)
+    gst_cr = u.sts.get_session_token(DurationSeconds=900)["Credentials"]
+    gst = Caller(srv, gst_cr["AccessKeyId"], gst_cr["SecretAccessKey"], gst_cr["SessionToken"])
+    sess.kms.list_keys()
+    # Two days later: the sessions expired and were purged at start-up.
+    srv.stop_clean()
+    srv.start(("--data-dir", str(data)), env_extra={"TRESOR_CLOCK_OFFSET": str(2 * 86400)})
+    for who in (sess, gst):      # the port changed: new clients
+        with raises_aws("ExpiredTokenException",
+                        "The security token included in the request is expired"):
+            who.client("kms").list_keys()
+        with raises_aws("ExpiredToken", status=400):
+            who.client("sts").get_caller_identity()
+    # Without its token, the key is no less known.
+    with raises_aws("UnrecognizedClientException", INVALID_TOKEN_MSG):
+        sess.with_credentials(drop_token=True).client("kms").list_keys()
+
+
+def test_expired_and_purged_session_outside_dev(tresor_factory):
+    srv = tresor_factory("purged")
+    root = srv.root_user
+    u = make_user(root, policy=allow("sts:AssumeRole"))
+    role = make_role(root, trust=trust_policy(u.arn), policy=allow("kms:ListKeys"))
+    sess = assume_role(u, role["Arn"], DurationSeconds=900)
+    srv.stop_clean()
+    srv.start(env_extra={"TRESOR_CLOCK_OFFSET": str(2 * 86400)})
+    with raises_aws("ExpiredTokenException",
+                    "The security token included in the request is expired"):
+        sess.client("kms").list_keys()
