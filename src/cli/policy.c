@@ -238,7 +238,7 @@ int cmd_policy(int argc, char **argv)
     };
     struct eval_result res;
     if (tr_failed(iam_authorize(&rc_, &ar, &res))) { rc = die("evaluate"); goto out; }
-    char msg[1024] = "";
+    char msg[TR_ERR_MSG_MAX] = "";
     if (res.decision != DECISION_ALLOW) {
         struct eval_request er = {
             .action = action, .resource = resource, .resource_account = account,
