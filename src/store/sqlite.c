@@ -101,6 +101,13 @@
 #define ALIAS_COLS "account_id, region, name, target_key_id, created, updated"
 #define ENT_COLS "kind, account_id, name, id, arn, path, doc, created"
 #define REL_COLS "kind, src, dst, doc, created"
+/* A tombstone from an access_keys row: the token digest of a session's doc
+ * (a doc that is not JSON has none), removed now (real time: only pruning
+ * and the operator read it). */
+#define TOMB_COLS "access_key_id, account_id, expires, token_sha256, removed"
+#define TOMB_FROM "access_key_id, account_id, expires, " \
+    "CASE WHEN json_valid(doc) THEN json_extract(doc, '$.token_sha256') END, " \
+    "CAST(strftime('%s', 'now') AS INTEGER)"
 
 #define STATEMENTS(X) \
     X(Q_BEGIN, "BEGIN IMMEDIATE") \
@@ -123,14 +130,10 @@
       "WHERE access_key_id = ?1") \
     X(Q_AK_DEL, "DELETE FROM access_keys WHERE access_key_id = ?1") \
     X(Q_AK_PURGE, "DELETE FROM access_keys WHERE expires <> 0 AND expires < ?1") \
-    X(Q_AK_TOMB, "INSERT OR REPLACE INTO access_key_tombstones " \
-      "(access_key_id, account_id, expires, token_sha256, removed) " \
-      "SELECT access_key_id, account_id, expires, json_extract(doc, '$.token_sha256'), " \
-      "CAST(strftime('%s', 'now') AS INTEGER) FROM access_keys WHERE access_key_id = ?1") \
-    X(Q_AK_TOMB_EXPIRED, "INSERT OR REPLACE INTO access_key_tombstones " \
-      "(access_key_id, account_id, expires, token_sha256, removed) " \
-      "SELECT access_key_id, account_id, expires, json_extract(doc, '$.token_sha256'), " \
-      "CAST(strftime('%s', 'now') AS INTEGER) FROM access_keys WHERE expires <> 0 AND expires < ?1") \
+    X(Q_AK_TOMB, "INSERT OR REPLACE INTO access_key_tombstones (" TOMB_COLS ") SELECT " TOMB_FROM \
+      " FROM access_keys WHERE access_key_id = ?1") \
+    X(Q_AK_TOMB_EXPIRED, "INSERT OR REPLACE INTO access_key_tombstones (" TOMB_COLS ") SELECT " \
+      TOMB_FROM " FROM access_keys WHERE expires <> 0 AND expires < ?1") \
     X(Q_AK_TOMB_PRUNE, "DELETE FROM access_key_tombstones WHERE expires <> 0 AND expires < ?1") \
     X(Q_AK_UNTOMB, "DELETE FROM access_key_tombstones WHERE access_key_id = ?1") \
     X(Q_AK_TOMB_GET, "SELECT expires, token_sha256 FROM access_key_tombstones " \

@@ -1112,7 +1112,10 @@ static void test_access_key_list_update_delete_purge(void **state)
     char doc[100];
     snprintf(doc, sizeof doc, "{\"token_sha256\":\"%064d\"}", 7);
     put_ak(st, "ASIA-tok", bob, 10, 2000, doc);
+    put_ak(st, "ASIA-bad", bob, 10, 2000, "not json");
     OK(CALL(st, access_key_purge_expired, 3000, 0));
+    OK(CALL(st, access_key_tombstone_get, "ASIA-bad", &exp, hex));
+    assert_string_equal(hex, "");
     OK(CALL(st, access_key_tombstone_get, "ASIA-tok", &exp, hex));
     assert_int_equal(exp, 2000);
     assert_int_equal(strlen(hex), 64);
