@@ -1,5 +1,5 @@
 /*
- * analyze.h -- "who can decrypt this secret, and why" (SEMANTICS 6).
+ * analyze.h -- "who can decrypt this secret, and why" (docs/AUTHORIZATION.md 7).
  *
  * Built once per account set: the principals (every IAM user and role,
  * each account root user, accounts named by policies that the store does

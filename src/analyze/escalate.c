@@ -1,6 +1,6 @@
 /*
  * escalate.c -- who cannot read a secret now but may give themselves
- * access (SEMANTICS 6, "or P can rewrite the deciding policy").
+ * access (docs/AUTHORIZATION.md 7, "could gain access").
  *
  * For each principal that cannot read S, the permissions that would let it
  * change the answer, each decided by the server's own code as the real

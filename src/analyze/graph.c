@@ -1,6 +1,6 @@
 /*
  * graph.c -- the principals of an account set and who can become whom
- * through sts:AssumeRole (SEMANTICS 1.10, 6).
+ * through sts:AssumeRole (docs/AUTHORIZATION.md 6.1, 7).
  *
  * Accounts: the ones asked for, then every account a role's trust policy
  * names, transitively (a principal of an account no policy names cannot

@@ -1,5 +1,6 @@
 /*
- * who_can.c -- may principal Q obtain secret S's plaintext (SEMANTICS 6)?
+ * who_can.c -- may principal Q obtain secret S's plaintext
+ * (docs/AUTHORIZATION.md 7)?
  *
  *  (a) secretsmanager:GetSecretValue on S's ARN: sm_authorize_explain,
  *      the decision GetSecretValue makes (identity policies joined with
@@ -7,9 +8,10 @@
  *  (b) kms:Decrypt on the key of S's current version as Secrets Manager
  *      asks it: kms_authorize_explain with rc.via_service
  *      "secretsmanager.<region>.amazonaws.com" and the encryption context
- *      {SecretARN, SecretVersionId: the AWSCURRENT version} (SEMANTICS
- *      3.2): the key policy, IAM by delegation, grants.  The managed key
- *      aws/secretsmanager is decided by its own key policy the same way;
+ *      {SecretARN, SecretVersionId: the AWSCURRENT version}
+ *      (docs/AUTHORIZATION.md 5.3): the key policy, IAM by delegation,
+ *      grants.  The managed key aws/secretsmanager is decided by its own key
+ *      policy the same way;
  *  (c) S not pending deletion, a current value exists, the key Enabled
  *      and in S's region.
  * Then reachability: a principal can read S when it, or a role it can
@@ -35,10 +37,11 @@
 #include "iam/authz.h"
 #include "kms/kms.h"
 
-/* Request-time keys the analysis cannot know (SEMANTICS 6): conditions
- * on them are reported ("allowed only if ..."), never decided.  The KMS
- * hop made by Secrets Manager has no aws:SourceIp at all (SEMANTICS 3.2):
- * that absence is known, so it is not listed there. */
+/* Request-time keys the analysis cannot know (docs/AUTHORIZATION.md 2.8):
+ * conditions on them are reported ("allowed only if ..."), never decided.
+ * The KMS hop made by Secrets Manager has no aws:SourceIp at all
+ * (docs/AUTHORIZATION.md 5.3): that absence is known, so it is not listed
+ * there. */
 static const char *const UNKNOWN_CALL[] = {
     "aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:CurrentTime", "aws:EpochTime",
     "aws:SecureTransport", "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge",

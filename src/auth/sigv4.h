@@ -1,8 +1,8 @@
 /*
  * sigv4.h -- AWS Signature Version 4 verification (server side).
  *
- * Spec: AWS "Signature Version 4 signing process"; test vectors in
- * ../shared/testdata/sigv4 (see its README).  The request is described by
+ * Spec: AWS "Signature Version 4 signing process", docs/WIRE.md 2; test
+ * vectors in tests/data/sigv4 (see its README).  The request is described by
  * struct sigv4_request, which borrows everything (the HTTP layer fills it);
  * nothing here touches libmicrohttpd.
  *

@@ -1,9 +1,9 @@
 /*
  * who_can.c -- `tresor who-can-decrypt SECRET`: every principal that can
- * obtain a secret's plaintext, and why (SEMANTICS 6; output schema in
- * docs/WHO_CAN_DECRYPT.md).  Reads the store directly (the server may be
- * running) and decides with the server's own authorization code through
- * src/analyze/.
+ * obtain a secret's plaintext, and why (docs/AUTHORIZATION.md 7; output
+ * schema in docs/WHO_CAN_DECRYPT.md).  Reads the store directly (the server
+ * may be running) and decides with the server's own authorization code
+ * through src/analyze/.
  */
 #include <getopt.h>
 #include <jansson.h>

@@ -6,7 +6,7 @@
  *   <OpResponse xmlns="..."><OpResult>...</OpResult>
  *     <ResponseMetadata><RequestId>id</RequestId></ResponseMetadata></OpResponse>
  * Errors are <ErrorResponse><Error><Type>Sender</Type><Code/><Message/>
- * </Error><RequestId/></ErrorResponse> (SEMANTICS 4.1, 4.2).
+ * </Error><RequestId/></ErrorResponse> (docs/WIRE.md 1.2, 4).
  */
 #ifndef TR_QUERY_PROTO_H
 #define TR_QUERY_PROTO_H

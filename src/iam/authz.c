@@ -3,8 +3,8 @@
  * loaded from the store, the request context of global condition keys,
  * the policy engine's decision, and AWS's AccessDenied on a denial.
  *
- * What the identity side is (SEMANTICS 1.2, 1.5, 4.3; the records are
- * those of docs/internals/IAM_STORE.md):
+ * What the identity side is (docs/AUTHORIZATION.md 2.1, 2.5, 6.2; the records
+ * are those of docs/internals/IAM_STORE.md):
  *  - root user: no policies; its identity side allows everything in its
  *    own account (policy_set.root_identity);
  *  - IAM user: its inline policies (rel "inline" from the user ARN), its
@@ -756,7 +756,7 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
         snprintf(key, sizeof key, "aws:PrincipalTag/%s", id->tag_keys[i]);
         r = iam_ctx_add(cb, key, id->tag_values[i]);   /* tags: searched */
     }
-    /* Not on service-to-service calls (SEMANTICS 1.1, 3.2). */
+    /* Not on service-to-service calls (docs/AUTHORIZATION.md 1.2, 5.3). */
     if (tr_ok(r) && rc->source_ip && *rc->source_ip && !rc->via_service)
         r = ctx_global(cb, "aws:SourceIp", rc->source_ip);
     if (tr_ok(r)) r = ctx_global(cb, "aws:SecureTransport", rc->secure_transport ? "true" : "false");

@@ -2,7 +2,7 @@
  * conditions.h -- the compiled form of condition values and of strings
  * that may carry policy variables, and their evaluation.
  *
- * Spec: ../shared/docs/SEMANTICS.md 2.1 - 2.4.  Everything that can be
+ * Spec: docs/AUTHORIZATION.md 3.4 - 3.7.  Everything that can be
  * decided when a policy is written is decided in cond_compile_block():
  * the operator and its modifiers, the lowercased key, and every value
  * parsed for its operator (numbers, dates, CIDRs, booleans, base64, ARNs
@@ -90,7 +90,7 @@ struct pat {
 };
 
 /* Compile s[0..n).  vars: the policy is Version 2012-10-17 and this
- * position allows variables (SEMANTICS 2.4). */
+ * position allows variables (docs/AUTHORIZATION.md 3.7). */
 TR_RESULT pat_compile(struct arena *a, const char *s, size_t n, bool wild, bool vars,
                       struct pat *out);
 /* Whether subject matches.  TRI_FALSE when a variable is missing without a

@@ -2,8 +2,8 @@
  * policy_eval.c -- the decision: one request against the policies that
  * apply to it.  Pure (reads its arguments only) and allocation-free.
  *
- * Spec: ../shared/docs/SEMANTICS.md 1.2 - 1.7, 1.10, 2.5, 5 (checklist
- * 1 - 20), 7 (NotPrincipal).  In order:
+ * Spec: docs/AUTHORIZATION.md 2 (the decision), 3.2 - 3.3 (matching,
+ * principals, NotPrincipal), 4.1 and 6.1 (delegation).  In order:
  *  1. Every policy is scanned once.  A statement applies when its Action
  *     (NotAction), Resource (NotResource; a key policy's Resource is "this
  *     key"), Principal (NotPrincipal) and Condition all match.  An
@@ -19,17 +19,17 @@
  *       RES_NONE      identity side;
  *       RES_UNION     resource policy naming the caller (PM_DIRECT), or
  *                     naming its role / everyone while boundary and session
- *                     allow (1.3 table), or the identity side;
+ *                     allow (2.3 table), or the identity side;
  *       RES_REQUIRED  the same, except that the identity side counts only
  *                     when the resource policy allows the caller's account
- *                     (PM_ACCOUNT, delegation: 1.7, 1.10).
+ *                     (PM_ACCOUNT, delegation: 4.1, 6.1).
  *     Cross account (resource_account != caller's account): the resource
  *     policy must allow the caller, its role, its account or everyone, AND
- *     the identity side must allow (1.4); RES_NONE allows nothing.
+ *     the identity side must allow (2.4); RES_NONE allows nothing.
  *     Anonymous callers: only a resource-policy Allow for "*".
  *  "*" (PM_EVERYONE) needs no identity policy (AWS managed keys rely on
  *  it) but, like a role ARN, stays limited by boundary and session
- *  policies: our choice, SEMANTICS names no rule for it.
+ *  policies: our choice (docs/AUTHORIZATION.md 8.1).
  * Three-valued conditions: a statement whose conditions read an unknown
  * key is assumed to apply when it is an Allow and not to apply when it is
  * a Deny; both are listed in cond_refs and an ALLOW that depends on them
@@ -89,7 +89,7 @@ static bool stmt_action(const struct evaluator *ev, const struct stmt *st)
 static enum tri stmt_resource(const struct evaluator *ev, const struct policy *p, const struct stmt *st)
 {
     if (!st->has_resource) return TRI_TRUE;
-    /* A key policy's Resource is "this key" (SEMANTICS 1.7). */
+    /* A key policy's Resource is "this key" (docs/AUTHORIZATION.md 4.1). */
     if (p->kind == POLICY_KEY && !st->not_resource) return TRI_TRUE;
     enum tri m = TRI_FALSE;
     for (size_t i = 0; i < st->nresources && m != TRI_TRUE; i++)
@@ -102,7 +102,7 @@ static bool str_eq(const char *a, const char *b)
     return a && b && strcmp(a, b) == 0;
 }
 
-/* How one Principal entry names the caller (SEMANTICS 1.6). */
+/* How one Principal entry names the caller (docs/AUTHORIZATION.md 3.3). */
 static enum principal_match entry_match(const struct principal_ent *pe, const struct eval_principal *who)
 {
     if (pe->kind == PE_EVERYONE) return PM_EVERYONE;
@@ -129,7 +129,7 @@ static int pm_rank(enum principal_match m)
 
 /* NotPrincipal exempts the caller only when it is named itself (user or
  * session ARN), by its role, or -- for the account root user only -- by
- * its account (SEMANTICS 2.5, 7). */
+ * its account (docs/AUTHORIZATION.md 3.3, 8.1). */
 static bool exempted(const struct stmt *st, const struct eval_principal *who)
 {
     for (size_t i = 0; i < st->nprincipals; i++) {
@@ -308,7 +308,7 @@ static size_t candidate_paths(const struct evaluator *ev, const struct policy_se
     if (ps->mode != RES_NONE) {
         path_start(&pa[n], PM_DIRECT);
         path_and(&pa[n++], &s->rs.lvl[PM_DIRECT]);
-        /* Named by its role, or "*": still limited (1.3 table). */
+        /* Named by its role, or "*": still limited (2.3 table). */
         path_start(&pa[n], PM_ROLE);
         path_and(&pa[n], &s->rs.lvl[PM_ROLE]);
         path_limits(&pa[n++], s);

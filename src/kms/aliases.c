@@ -20,7 +20,8 @@
  * or be given an alias (KMSInvalidStateException); DeleteAlias works in
  * every state.  An alias that exists -> AlreadyExistsException "An alias
  * with the name <alias ARN> already exists"; an unknown one ->
- * NotFoundException "Alias <alias ARN> is not found." (SEMANTICS 7).
+ * NotFoundException "Alias <alias ARN> is not found." (docs/AUTHORIZATION.md
+ * 8.1).
  * ListAliases lists only what exists: the predefined AWS aliases that AWS
  * shows without a target are not invented here.  Limit 1..100, default 50.
  */
@@ -255,7 +256,8 @@ fail:
 /* AWS managed keys                                                        */
 
 /* The policy AWS sets on aws/secretsmanager (Id auto-secretsmanager-2,
- * SEMANTICS 1.7), pretty-printed as KMS prints the policies it writes. */
+ * docs/AUTHORIZATION.md 4.7), pretty-printed as KMS prints the policies it
+ * writes. */
 static char *secretsmanager_policy(const char *account, const char *region)
 {
     static const char fmt[] =

@@ -5,14 +5,14 @@
  *
  * Every handler calls kms_authorize_in() once the target key is known to
  * exist and before it looks at the key state, so the order of checks is
- * the one SEMANTICS section 7 fixes: exists -> authorized -> state ->
+ * the one docs/AUTHORIZATION.md 4.6 fixes: exists -> authorized -> state ->
  * ciphertext.  The router does not authorize KMS operations itself: the
  * resource (the key ARN) is only known after resolution, and for Decrypt
  * it comes out of the ciphertext blob.
  *
- * The decision (SEMANTICS 1.2, 1.7, 1.8, 5 items 2-5 and 27-29):
+ * The decision (docs/AUTHORIZATION.md 2.2, 4.1 - 4.4):
  *  1. The request context: the global keys (iam_ctx_init, inside
- *     iam_authorize) plus KMS's own (SEMANTICS 3.1) built here --
+ *     iam_authorize) plus KMS's own (docs/AUTHORIZATION.md 4.2) built here --
  *     kms:CallerAccount; kms:ViaService only when another service calls
  *     on the caller's behalf (rc->via_service); kms:EncryptionContext:<k>
  *     per pair and kms:EncryptionContextKeys (multi-valued) when a context
@@ -35,7 +35,7 @@
  *     the caller itself (user, session, or the role of its session) in
  *     the key's account suffices; a grant to an account, or to a caller of
  *     another account, also needs the caller's identity side to allow
- *     (SEMANTICS 7, "grants for a grantee in another account").
+ *     (docs/AUTHORIZATION.md 4.3, 8.1).
  *  5. Still denied: AccessDeniedException with the engine's wording
  *     (policy_denied_message), e.g. "... because no resource-based policy
  *     allows the kms:Decrypt action" when the key policy did not allow,

@@ -10,8 +10,8 @@
  * in a secret buf (kms_set_secret_blob); the JSON copy belongs to jansson,
  * whose allocator wipes on free (main.c).
  *
- * Decrypt, in the order SEMANTICS 7 fixes (exists -> authorized -> state
- * -> ciphertext):
+ * Decrypt, in the order of docs/AUTHORIZATION.md 4.6 (exists -> authorized ->
+ * state -> ciphertext):
  *  1. KeyId, when given, is resolved first (NotFoundException as usual).
  *  2. The blob names its key.  A KeyId naming another key:
  *     IncorrectKeyException "The key ID in the request does not identify a
@@ -21,7 +21,7 @@
  *     account the caller may not use: AccessDeniedException "The ciphertext
  *     refers to a customer master key that does not exist, does not exist
  *     in this region, or you are not allowed to access." -- AWS's answer
- *     (SEMANTICS 3.4), which also keeps key existence in other accounts
+ *     (docs/WIRE.md 5.2), which also keeps key existence in other accounts
  *     from leaking.  We chose it over InvalidCiphertextException because a
  *     well-formed blob of a deleted key is exactly that case on AWS.
  *  4. Authorization on that key (kms:Decrypt), then its state

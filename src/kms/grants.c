@@ -4,17 +4,19 @@
  * lifecycle ask of them (does a grant allow this request?  remove a
  * deleted key's grants).
  *
- * What a grant is (SEMANTICS 1.8; KMS grants.md, create-grant-overview.md;
- * the botocore model's CreateGrant, GrantConstraints, GrantListEntry):
+ * What a grant is (docs/AUTHORIZATION.md 4.3; KMS grants.md,
+ * create-grant-overview.md; the botocore model's CreateGrant,
+ * GrantConstraints, GrantListEntry):
  *  - one key, one grantee principal (a user, a role -- which covers its
- *    sessions -- a role session, or an account), a list of grant
- *    operations, an optional retiring principal, an optional constraint
+ *    sessions -- a role session, or an account), a list of grant operations,
+ *    an optional retiring principal, an optional constraint
  *    EncryptionContextEquals (the request's context must be exactly the
  *    constraint's pairs) or EncryptionContextSubset (all of its pairs
  *    present, others allowed); at most 8 pairs, values of at most 384
- *    characters.  Keys and values compare case-sensitively (SEMANTICS
- *    1.8; the model's documentation calls constraint keys case-insensitive,
- *    but our reference and tests follow the exact match).
+ *    characters.  Keys and values compare case-sensitively
+ *    (docs/AUTHORIZATION.md 4.3; the model's documentation calls constraint
+ *    keys case-insensitive, but our reference and tests follow the exact
+ *    match).
  *  - Grants only allow, never deny: authz.c consults them after an
  *    implicit deny, never after an explicit one.  DescribeKey and
  *    RetireGrant ignore constraints.  A grant that allows CreateGrant lets
@@ -22,7 +24,8 @@
  *    constraint at least as strict (every context the new grant allows,
  *    the old one allows).
  *  - A grant to an account, or to a principal of another account than the
- *    key's, also needs the caller's own IAM policies (SEMANTICS 7).
+ *    key's, also needs the caller's own IAM policies
+ *    (docs/AUTHORIZATION.md 8.1).
  *  - Grants take effect at once (no eventual consistency), so grant
  *    tokens are accepted and need not be presented.
  *  - Operations a symmetric encryption key cannot perform (Sign, Verify,

@@ -46,8 +46,8 @@
  * opened by the router, so a failure leaves nothing behind; read-only
  * handlers never write.  Dates are rc->now (tr_now: wall clock plus the
  * test offset).  Spec: the botocore KMS model (service-2.json) for
- * shapes and limits; docs/SEMANTICS.md 1.7, 3.4, 3.5, 7 for policies,
- * errors and the order of checks.
+ * shapes and limits; docs/AUTHORIZATION.md 4 for policies and the order
+ * of checks, docs/WIRE.md 5.2 for errors.
  */
 #include "kms/kms.h"
 

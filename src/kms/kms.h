@@ -120,13 +120,13 @@ struct kms_authz_in {
 };
 
 /* Decide whether rc->who may perform `action` (e.g. "kms:Decrypt") on key
- * k, as KMS does (SEMANTICS 1.7, 1.8, 3.1): the key policy must allow,
- * directly or by naming the account, which delegates to IAM policies; an
- * explicit deny anywhere is final; on an implicit deny the key's grants
- * may still allow.  k NULL: the account-level actions (CreateKey,
- * ListKeys, ListAliases, ListRetirableGrants, GenerateRandom), decided by
- * IAM policies alone.  Every handler calls it after the key is known to
- * exist and before the key state is checked (SEMANTICS 7).  Fails with
+ * k, as KMS does (docs/AUTHORIZATION.md 4.1 - 4.3): the key policy must
+ * allow, directly or by naming the account, which delegates to IAM policies;
+ * an explicit deny anywhere is final; on an implicit deny the key's grants
+ * may still allow.  k NULL: the account-level actions (CreateKey, ListKeys,
+ * ListAliases, ListRetirableGrants, GenerateRandom), decided by IAM policies
+ * alone.  Every handler calls it after the key is known to exist and before
+ * the key state is checked (docs/AUTHORIZATION.md 4.6).  Fails with
  * AccessDeniedException and AWS's message. */
 TR_RESULT kms_authorize_in(struct req_ctx *rc, const char *action, const struct key_rec *k,
                            const struct kms_authz_in *in);
@@ -141,8 +141,9 @@ TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct
                             const char *policy_text, const struct kms_authz_in *in,
                             bool *allowed);
 /* Does rc->who's identity side (its IAM policies, boundary and session
- * policies; everything for a root user) allow `action` on k?  For grants
- * to an account, and for grantees in another account (SEMANTICS 7). */
+ * policies; everything for a root user) allow `action` on k?  For grants to
+ * an account, and for grantees in another account (docs/AUTHORIZATION.md
+ * 4.3). */
 TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
                               const struct kms_authz_in *in, bool *allowed);
 
@@ -169,7 +170,7 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
  * the caller. */
 enum kms_grant_match {
     KG_NONE = 0,
-    KG_ACCOUNT,   /* the caller's account: IAM must allow too (SEMANTICS 1.8, 7) */
+    KG_ACCOUNT,   /* the caller's account: IAM must allow too (docs/AUTHORIZATION.md 4.3) */
     KG_DIRECT,    /* the caller's user or session ARN, or the role of its session */
 };
 enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who);

@@ -6,7 +6,7 @@
  * Everything about the grammar and the meaning of a policy is the policy
  * engine's (src/iam/policy.h): the document is compiled as a key policy
  * (policy_compile, POLICY_KEY) and the lockout check evaluates it.  What
- * is KMS's own (SEMANTICS 1.7, 3.4, 5 item 30):
+ * is KMS's own (docs/AUTHORIZATION.md 4.5; docs/WIRE.md 5.2):
  *   - at most 32768 bytes (the KMS quota): LimitExceededException, as the
  *     API reference says for an over-long key policy;
  *   - a document the engine refuses: MalformedPolicyDocumentException

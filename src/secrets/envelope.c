@@ -2,7 +2,7 @@
  * envelope.c -- seal and open secret values with per-version data keys
  * from KMS, calling KMS as the caller through Secrets Manager.
  *
- * Seal (SYSTEM.md; SEMANTICS 3.2):
+ * Seal (docs/ARCHITECTURE.md 2; docs/AUTHORIZATION.md 5.3):
  *   1. GenerateDataKey (AES_256, 32 bytes) on the secret's key, context
  *      {"SecretARN": arn, "SecretVersionId": version id}, with
  *      rc->via_service set for the call only;
@@ -16,7 +16,7 @@
  * then AES-256-GCM open; the data key is wiped at once.
  *
  * Errors (envelope.h has the table).  Choices where AWS is not public
- * (SEMANTICS 7): a Disabled or PendingDeletion key gives
+ * (docs/AUTHORIZATION.md 8.1): a Disabled or PendingDeletion key gives
  * DecryptionFailure on reads and EncryptionFailure on writes, each
  * followed by KMS's sentence on the key state ("<key ARN> is disabled.");
  * a tampered edk or ct gives DecryptionFailure (the value cannot be

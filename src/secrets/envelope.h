@@ -1,7 +1,6 @@
 /*
  * envelope.h -- envelope encryption of secret values through KMS, as the
- * caller (SYSTEM.md "The system, in short"; SEMANTICS 1.9, 3.2, 5 items
- * 22-24).
+ * caller (docs/ARCHITECTURE.md 2; docs/AUTHORIZATION.md 5.3).
  *
  * Every KMS call runs with rc->via_service =
  * "secretsmanager.<region>.amazonaws.com" (kms:ViaService,

@@ -3,7 +3,7 @@
  * secrets whose recovery window ended (sm_purge_due, run by
  * sm_maintenance).
  *
- * Deletion (botocore model DeleteSecret/RestoreSecret; SEMANTICS 3.3):
+ * Deletion (botocore model DeleteSecret/RestoreSecret; docs/WIRE.md 5.3):
  *   - RecoveryWindowInDays (default 30) must be 7..30, and cannot be given
  *     with ForceDeleteWithoutRecovery=true: InvalidParameterException,
  *     "You can't use ForceDeleteWithoutRecovery in conjunction with
@@ -42,7 +42,7 @@
  * versions.
  *
  * Authorization: secretsmanager:ListSecrets on "*"; DeleteSecret and
- * RestoreSecret on the secret, SEMANTICS 7 order (sm_authorize).
+ * RestoreSecret on the secret, docs/AUTHORIZATION.md 5.2 order (sm_authorize).
  */
 #include "secrets/manage.h"
 

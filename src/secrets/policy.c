@@ -5,7 +5,7 @@
  * The document (1..20480 characters, stored exactly as given in the
  * secret's doc, "policy") is compiled by the policy engine as a resource
  * policy (policy_compile, POLICY_RESOURCE); sm_authorize joins it to every
- * later decision on the secret (RES_UNION, SEMANTICS 1.9).  Secrets
+ * later decision on the secret (RES_UNION, docs/AUTHORIZATION.md 5.1).  Secrets
  * Manager's own checks and wording (user guide, "Managing a resource-based
  * policy": the errors the service reports):
  *   - a document the engine refuses:          MalformedPolicyDocumentException
@@ -49,7 +49,8 @@
  * for aws:SourceIp: a CIDR no wider than /8 for IPv4 or /32 for IPv6).
  * Deny statements never make a policy public.
  *
- * Authorization: secretsmanager:<Op> on the secret (SEMANTICS 7 order);
+ * Authorization: secretsmanager:<Op> on the secret (docs/AUTHORIZATION.md
+ * 5.2 order);
  * ValidateResourcePolicy without a SecretId on "*".  Put and Delete need
  * the secret not pending deletion; Get works on it too.
  */

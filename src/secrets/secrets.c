@@ -1,7 +1,7 @@
 /*
- * secrets.c -- the secret record shared by every Secrets Manager
- * operation: load/save over the store's generic entities and relations,
- * lookup by SecretId, authorization in SEMANTICS 7's order, stages, the
+ * secrets.c -- the secret record shared by every Secrets Manager operation:
+ * load/save over the store's generic entities and relations, lookup by
+ * SecretId, authorization in docs/AUTHORIZATION.md 5.2's order, stages, the
  * ARN builder, parameter checks and the DescribeSecret-shaped reply.
  *
  * Storage (docs/internals/IAM_STORE.md "Secrets"): an entity of kind
@@ -12,7 +12,7 @@
  * edk, ct and binary (plus seq, the creation order, and last_accessed).
  * Fields of either doc that this file does not know are kept on save.
  *
- * Lookup (SEMANTICS 1.9, 5 item 31): a SecretId is a name (in the
+ * Lookup (docs/AUTHORIZATION.md 5.1): a SecretId is a name (in the
  * caller's account and region), a full ARN, or a partial ARN (the ARN
  * without "-XXXXXX").  Names that are not ARNs must match
  * [A-Za-z0-9/_+=.@-]: anything else is AWS's ValidationException "Invalid
@@ -20,11 +20,11 @@
  * the following: -/_+=.@!" (AWS-validated LocalStack test), for every
  * operation that takes a SecretId.
  *
- * Authorization (SEMANTICS 7): the caller's identity side is asked first,
- * against the id as given when the secret does not exist, so an
- * unauthorized caller cannot tell a missing secret from a forbidden one;
- * a found secret is authorized against its ARN with its resource policy
- * joined RES_UNION.
+ * Authorization (docs/AUTHORIZATION.md 5.2): the caller's identity side is
+ * asked first, against the id as given when the secret does not exist, so an
+ * unauthorized caller cannot tell a missing secret from a forbidden one; a
+ * found secret is authorized against its ARN with its resource policy joined
+ * RES_UNION.
  *
  * No secret value passes through this file.
  */
@@ -982,7 +982,7 @@ TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool vers
     GUARD(sm_set(obj, "Name", json_string(s->name)));
     if (s->description) GUARD(sm_set(obj, "Description", json_string(s->description)));
     /* KmsKeyId is omitted when the secret uses aws/secretsmanager
-     * (SEMANTICS 1.9); otherwise AWS returns the key as it was given. */
+     * (docs/AUTHORIZATION.md 5.3); otherwise AWS returns the key as it was given. */
     if (s->kms_key_id) GUARD(sm_set(obj, "KmsKeyId", json_string(s->kms_key_id)));
     json_t *d = s->doc;
     /* RotationEnabled only once rotation was configured (AWS omits it

@@ -7,8 +7,8 @@
  * Storage layout: docs/internals/IAM_STORE.md, section "Secrets" (entity
  * kind "secret", name "<region>:<name>", path "/<region>/"; one relation of
  * kind "secret-ver" per version, from the secret ARN to the version id).
- * Semantics: ../shared/docs/SEMANTICS.md 1.9, 3.2, 3.3, 5 (22-24, 31-32)
- * and 7.  Wire shapes: the botocore model secretsmanager/2017-10-17.
+ * Semantics: docs/AUTHORIZATION.md 5; errors: docs/WIRE.md 5.3.  Wire
+ * shapes: the botocore model secretsmanager/2017-10-17.
  *
  * Ownership: a struct secret filled by sm_find/sm_load owns every string
  * and its versions; release with secret_free.  The entity doc as loaded is
@@ -54,7 +54,7 @@
 #define SM_PREVIOUS "AWSPREVIOUS"
 #define SM_PENDING  "AWSPENDING"
 
-/* The messages every operation uses (SEMANTICS 3.3). */
+/* The messages every operation uses (docs/WIRE.md 5.3). */
 #define SM_MSG_NOT_FOUND     "Secrets Manager can't find the specified secret."
 #define SM_MSG_MARKED        "You can't perform this operation on the secret because it " \
                              "was marked for deletion."
@@ -160,7 +160,8 @@ TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_vers
 /* ---- authorization ------------------------------------------------------ */
 
 /* Authorize rc->who for `action` ("secretsmanager:GetSecretValue") on the
- * secret named by `secret_id_as_given`, in the order SEMANTICS 7 fixes:
+ * secret named by `secret_id_as_given`, in the order docs/AUTHORIZATION.md
+ * 5.2 fixes:
  *  - s NULL (not found): the identity side is evaluated against the id as
  *    given (resource account: the ARN's, else the caller's); a denial is
  *    AccessDeniedException, an allow lets the caller go on to

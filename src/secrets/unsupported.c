@@ -9,10 +9,10 @@
  * every other operation up to the point where the work would start: the
  * members are validated as the model defines them (botocore
  * secretsmanager/2017-10-17), the caller is authorized for
- * secretsmanager:<Op> on the secret (SEMANTICS 7 order: an unauthorized
- * caller learns nothing), the secret must exist and must not be pending
- * deletion.  Then the request is refused with InvalidRequestException --
- * the model's error for "a parameter value is not valid for the current
+ * secretsmanager:<Op> on the secret (docs/AUTHORIZATION.md 5.2 order: an
+ * unauthorized caller learns nothing), the secret must exist and must not be
+ * pending deletion.  Then the request is refused with InvalidRequestException
+ * -- the model's error for "a parameter value is not valid for the current
  * state of the resource", which is what AWS answers when a secret cannot
  * be rotated or replicated as asked (e.g. rotation without a Lambda
  * function) -- and a message that says what is missing.  No state changes.

@@ -4,9 +4,9 @@
  * secret's value.
  *
  * Order in every handler: members and their AWS validation; authorization
- * (sm_authorize, SEMANTICS 7: identity first, then existence, then the
- * resource policy); the secret's state (pending deletion); the KMS hop
- * (envelope.c) last.  Writers run in the router's transaction (OP_WRITE):
+ * (sm_authorize, docs/AUTHORIZATION.md 5.2: identity first, then existence,
+ * then the resource policy); the secret's state (pending deletion); the KMS
+ * hop (envelope.c) last.  Writers run in the router's transaction (OP_WRITE):
  * a KMS refusal half-way leaves nothing behind.
  *
  * Versions (botocore docs of ClientRequestToken; AWS-recorded LocalStack

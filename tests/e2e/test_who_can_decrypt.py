@@ -1,6 +1,6 @@
 """
 test_who_can_decrypt.py -- `tresor who-can-decrypt` agrees with the
-server's own enforcement (SEMANTICS 6, docs/WHO_CAN_DECRYPT.md).
+server's own enforcement (docs/AUTHORIZATION.md 7, docs/WHO_CAN_DECRYPT.md).
 
 For every scenario the analysis is run on the data dir, then every
 principal of the accounts involved tries for real: users and root users

@@ -1,7 +1,7 @@
 /*
  * authz_test.c -- request authorization (src/iam/authz.c): the identity
  * side loaded from hand-made IAM records (docs/internals/IAM_STORE.md),
- * the request context of global condition keys (SEMANTICS 1.1), the
+ * the request context of global condition keys (docs/AUTHORIZATION.md 1.2), the
  * decision and AWS's AccessDenied messages.
  *
  * Each test gets a fresh in-memory store.  Covered: a user's inline,

@@ -1193,7 +1193,7 @@ static void test_policy_enforcement(void **state)
     denied("Decrypt", json_pack("{s:s}", "CiphertextBlob", blob), "kms:Decrypt", locked, false);
     denied("PutKeyPolicy", json_pack("{s:s, s:s}", "KeyId", locked, "Policy", GOOD_POLICY),
            "kms:PutKeyPolicy", locked, false);
-    /* Authorization comes before the key state (SEMANTICS 7). */
+    /* Authorization comes before the key state (docs/AUTHORIZATION.md 4.6). */
     denied("DisableKey", json_pack("{s:s}", "KeyId", locked), "kms:DisableKey", locked, false);
     free(blob);
 
@@ -1390,8 +1390,8 @@ static void test_policy_principals(void **state)
     free(blob);
 }
 
-/* The key policy decides, directly or by delegating to IAM (SEMANTICS
- * 1.7, 5 items 2-5). */
+/* The key policy decides, directly or by delegating to IAM
+ * (docs/AUTHORIZATION.md 4.1). */
 static void test_delegation(void **state)
 {
     (void)state;
@@ -1487,7 +1487,7 @@ static void test_delegation(void **state)
                "resource");
 }
 
-/* KMS condition keys (SEMANTICS 3.1). */
+/* KMS condition keys (docs/AUTHORIZATION.md 4.2). */
 static void test_condition_keys(void **state)
 {
     (void)state;
@@ -1544,7 +1544,7 @@ static void test_condition_keys(void **state)
 }
 
 /* Cross-account use: by key ARN, and only for the operations AWS allows
- * across accounts (SEMANTICS 1.7, 5 item 29). */
+ * across accounts (docs/AUTHORIZATION.md 4.4). */
 static void test_cross_account_operations(void **state)
 {
     (void)state;
