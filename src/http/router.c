@@ -55,6 +55,10 @@ static const struct qservice qservices[] = {
     { "sts", sts_ops, "https://sts.amazonaws.com/doc/2011-06-15/", "2011-06-15", "InternalFailure" },
 };
 
+/* What AWS's awsJson front end says of a request it cannot map to an
+ * operation (a missing or unknown X-Amz-Target, a method other than POST). */
+#define UNKNOWN_OPERATION_MSG "The requested operation is not recognized by the service."
+
 const char *http_header(const struct http_request *rq, const char *name)
 {
     for (size_t i = 0; i < rq->nheaders; i++)
@@ -414,7 +418,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
         goto fail;
     }
     if (query && (svc = scope_json_service(rq)) != NULL) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, NULL);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
     }
     if (query) {
@@ -425,7 +429,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
     }
     svc = find_service(target);
     if (strcmp(rq->method, "POST") != 0 || strcmp(rq->path, "/") != 0 || !svc) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, NULL);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
     }
 
@@ -440,7 +444,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
 
     const struct op_def *op = find_op(svc, target + strlen(svc->target_prefix));
     if (!op) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, NULL);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
     }
     r = decode_body(rq, &in);
