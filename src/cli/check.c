@@ -4,6 +4,10 @@
  * full disk, a restore from backup -- or a running one (the check only
  * reads; SQLite lets it read beside the server).
  *
+ * The store is opened read-only (store_sqlite_open_readonly): the check
+ * creates, changes and migrates nothing, so it also runs on a read-only
+ * copy (a snapshot, a restored backup, a read-only mount).
+ *
  * Prints a short report: what was checked, with counts, then "clean", or
  * the first problems and their count.  Exit status 0 when clean, 1 with
  * problems or when the data dir does not open, 2 on a usage error.  No
@@ -56,7 +60,7 @@ int cmd_check(int argc, char **argv)
     char dir[PATH_MAX];
     struct keyring *kr;
     store_t st;
-    int rc = open_data_dir(data_dir, dir, &kr, &st);
+    int rc = open_data_dir_readonly(data_dir, dir, &kr, &st);
     if (rc) return rc;
     struct check_report rep;
     if (tr_failed(store_check(st, kr, &rep))) {
