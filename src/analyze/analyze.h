@@ -109,7 +109,10 @@ TR_RESULT az_target_load(const struct server_env *env, const char *secret, const
 TR_RESULT az_target_from_ent(const struct server_env *env, const struct ent_rec *e,
                              struct az_target *t);
 /* --with-key: the same secret as if its current version were sealed under
- * `key` (a key id or key ARN; TR_E_KMS_NOT_FOUND when absent). */
+ * `key`: a key id, key ARN, alias name or alias ARN, resolved as KMS
+ * resolves a KmsKeyId in the secret's account and region (kms_resolve);
+ * TR_E_KMS_NOT_FOUND with KMS's message when there is no such key or
+ * alias ("Alias arn:aws:kms:R:A:alias/x is not found."). */
 TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, const char *key);
 void az_target_free(struct az_target *t);
 /* Every account of the store plus `extra` (accounts named by policies,

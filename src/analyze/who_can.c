@@ -162,21 +162,28 @@ TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, 
     return finish(env, t, key);
 }
 
-/* The current version, its key (or `key`: a key id or key ARN),
- * liveness, the accounts the policies name. */
+/* The current version, its key (or `key`, resolved by kms_resolve as
+ * Secrets Manager's call to KMS would resolve a KmsKeyId: in the secret's
+ * account and region, a key id, key ARN, alias name or alias ARN; an ARN
+ * may name another account), liveness, the accounts the policies name. */
 static TR_RESULT finish(const struct server_env *env, struct az_target *t, const char *key)
 {
     tr_result r;
     struct secret_version *v = sm_version_by_stage(&t->s, "AWSCURRENT");
     if (v) t->version_id = v->id;
     const char *karn = key ? key : v ? v->key_arn : NULL;
-    if (v && karn) {
+    if (key) {
+        struct req_ctx rc = { .env = env, .st = env->st, .kr = env->kr };
+        snprintf(rc.region, sizeof rc.region, "%s", t->s.region);
+        snprintf(rc.who.account_id, sizeof rc.who.account_id, "%s", t->s.account);
+        GUARD(kms_resolve(&rc, key, KR_ALIAS | KR_XACCT, &t->key));
+        t->have_key = true;
+        karn = t->key.arn;
+    } else if (v && karn) {
         const char *id = strstr(karn, ":key/");
-        id = id ? id + 5 : key && kms_is_key_id(key) ? key : NULL;
-        r = id ? kms_key_lookup(env->st, id, &t->key) : TR_OK;
+        r = id ? kms_key_lookup(env->st, id + 5, &t->key) : TR_OK;
         if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
         t->have_key = id && tr_ok(r);
-        if (key && !t->have_key) BAIL(TR_E_KMS_NOT_FOUND, "no key %s", key);
     }
     t->live = false;
     if (t->s.deleted_date != 0)

@@ -37,7 +37,8 @@ static void usage(FILE *f)
         "                       one secret, no --explain)\n"
         "  --explain PRINCIPAL  one principal (user, role or root ARN): each step's decision\n"
         "  --all                every secret of the account and region, the graph built once\n"
-        "  --with-key KEY       as if the secret were sealed under KEY (key id or ARN)\n"
+        "  --with-key KEY       as if the secret were sealed under KEY (key id, key ARN,\n"
+        "                       alias name or alias ARN, in the secret's account and region)\n"
         "  --diff               with --with-key: who gains and who loses access\n"
         "  -h, --help           this text\n");
 }
@@ -207,6 +208,17 @@ out:
     return rc;
 }
 
+/* --with-key KEY names no key: KMS's message ("Alias arn:... is not
+ * found.", "Key '...' does not exist", "Invalid keyId '...'"), and exit
+ * status 2, as for any input that names nothing. */
+static int die_with_key(const char *key)
+{
+    char what[600];
+    snprintf(what, sizeof what, "--with-key %s", key);
+    (void)die(what);
+    return 2;
+}
+
 /* --with-key KEY --diff: the answer for the secret as if sealed under KEY,
  * against `ans` (the answer as it is), over the same graph. */
 static int diff_with_key(const struct server_env *env, struct az_graph *g,
@@ -223,7 +235,7 @@ static int diff_with_key(const struct server_env *env, struct az_graph *g,
     if (!acc2 || !ans2) goto out;
     if (tr_failed(az_target_load(env, secret, account, region, &t2))) { rc = die(secret); goto out; }
     loaded = true;
-    if (tr_failed(az_target_with_key(env, &t2, key))) { rc = die(key); goto out; }
+    if (tr_failed(az_target_with_key(env, &t2, key))) { rc = die_with_key(key); goto out; }
     if (tr_failed(az_who_can(env, g, &t2, true, acc2, ans2))) { rc = die("analysis"); goto out; }
     az_report_diff(g, t, ans, &t2, ans2, f);
     rc = 0;
@@ -320,7 +332,7 @@ int cmd_who_can(int argc, char **argv)
     if (tr_failed(az_target_load(&env, secret, account, region, &t))) { rc = die(secret); goto out; }
     have_target = true;
     if (with_key && !diff && tr_failed(az_target_with_key(&env, &t, with_key))) {
-        rc = die(with_key);
+        rc = die_with_key(with_key);
         goto out;
     }
     /* The accounts to consider: every account of the store, and the ones
