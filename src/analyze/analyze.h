@@ -24,7 +24,15 @@
 #define AZ_MAX_HOPS 4     /* assume-role hops followed from a principal */
 #define AZ_EV_MAX 1024
 
-enum az_kind { AZ_ROOT, AZ_USER, AZ_ROLE, AZ_FOREIGN };
+/* AZ_ANYONE: one node per graph, "any principal of an account the store
+ * does not hold and no policy names" (ARN and account "*"): a user of
+ * account "*" whose own IAM -- not visible -- is taken to allow everything,
+ * decided by the real rules against the secret's, key's and trust
+ * policies.  It reads only through a policy that admits "*" with
+ * conditions such a stranger can meet, so its answers are always
+ * conditional (its own IAM must allow too). */
+enum az_kind { AZ_ROOT, AZ_USER, AZ_ROLE, AZ_FOREIGN, AZ_ANYONE };
+#define AZ_ANYONE_ARN "*"
 
 struct identity;
 
@@ -98,6 +106,7 @@ struct az_target {
     char why_not_live[256];
     char **named;                /* accounts and "*" named by the resource and key policies */
     size_t nnamed;
+    bool everyone_rp, everyone_kp; /* the resource / key policy names "*" */
     struct policy *rp;           /* the compiled resource policy, or NULL */
     struct policy *kp;           /* the compiled key policy, or NULL */
 };

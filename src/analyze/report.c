@@ -10,14 +10,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kms/kms.h"
+
 static const char *kind_word(enum az_kind k)
 {
     switch (k) {
     case AZ_ROOT: return "root";
     case AZ_USER: return "user";
     case AZ_ROLE: return "role";
+    case AZ_ANYONE: return "anyone";
     default: return "account";
     }
+}
+
+/* The row label of a principal in the text table. */
+static void principal_label(const struct az_node *n, char *out, size_t len)
+{
+    if (n->kind == AZ_FOREIGN)
+        snprintf(out, len, "any principal of account %s allowed by its own IAM", n->account);
+    else if (n->kind == AZ_ANYONE)
+        snprintf(out, len, "* (any principal of another account, if its own IAM allows)");
+    else
+        snprintf(out, len, "%s", n->arn);
+}
+
+/* What "*" in the secret's or key's policy stands for, in words, when it
+ * admits no principal beyond those listed (when it does, the AZ_ANYONE
+ * row of the table says so).  Under the AWS managed key "*" is every
+ * principal of the key's account calling through Secrets Manager: its
+ * principals were all decided, so the readers listed are all there is. */
+static void everyone_note(const struct az_graph *g, const struct az_target *t,
+                          const struct az_answer *ans)
+{
+    for (size_t i = 0; i < g->nn; i++)
+        if (g->n[i].kind == AZ_ANYONE && ans[i].can) return;
+    if (t->everyone_kp && t->have_key && strcmp(t->key.key_manager, "AWS") == 0)
+        printf("\nThe key is the AWS managed key aws/secretsmanager. Its policy names every\n"
+               "principal (\"*\"), but only those of account %s calling through Secrets\n"
+               "Manager in %s: the readers are the principals above, the ones the\n"
+               "secret's permissions let read. No principal of another account can.\n",
+               t->key.account_id, t->key.region);
+    else if (t->everyone_kp)
+        printf("\nThe key policy names every principal (\"*\"); its conditions and the\n"
+               "secret's permissions let no principal read beyond those above.\n");
+    if (t->everyone_rp)
+        printf("\nThe secret's resource policy names every principal (\"*\"); no principal\n"
+               "beyond those above can read (the key or conditions stop the others).\n");
 }
 
 /* "direct", "via role R", "via role R1 -> R2". */
@@ -215,20 +253,14 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
         size_t q = ans[i].path[ans[i].npath - 1];
         char label[600];
         access_word(g, &ans[i], word, sizeof word);
-        if (g->n[i].kind == AZ_FOREIGN)
-            snprintf(label, sizeof label, "any principal of account %s allowed by its own IAM",
-                     g->n[i].account);
-        else
-            snprintf(label, sizeof label, "%s", g->n[i].arn);
+        principal_label(&g->n[i], label, sizeof label);
         printf("%-64s  %-28s  %s\n", label, word, acc[q].kms_source);
         if (ans[i].conditional) printf("%-64s  %s\n", "", "(conditional: see below)");
     }
     size_t nreaders = 0;
     for (size_t i = 0; i < g->nn; i++) nreaders += ans[i].can;
     if (nreaders == 0) printf("(nobody)\n");
-    for (size_t i = 0; i < t->nnamed; i++)
-        if (strcmp(t->named[i], "*") == 0)
-            printf("%-64s  %s\n", "*", "named by a policy: any principal its conditions admit");
+    everyone_note(g, t, ans);
     printf("\npaths:\n");
     for (size_t i = 0; i < g->nn; i++) {
         if (!ans[i].can) continue;

@@ -89,10 +89,19 @@ static TR_RESULT named_add(struct az_target *t, const char *what)
     return TR_OK;
 }
 
+struct named_ctx {
+    struct az_target *t;
+    bool star;                   /* the policy names "*" */
+};
+
 static TR_RESULT on_named(void *arg, const char *p)
 {
-    struct az_target *t = arg;
-    if (strcmp(p, "*") == 0) return named_add(t, "*");
+    struct named_ctx *c = arg;
+    struct az_target *t = c->t;
+    if (strcmp(p, "*") == 0) {
+        c->star = true;
+        return named_add(t, "*");
+    }
     if (strncmp(p, "arn:aws:iam::", 13) == 0 || strncmp(p, "arn:aws:sts::", 13) == 0) {
         char a[ACCOUNT_ID_LEN + 1];
         snprintf(a, sizeof a, "%.12s", p + 13);
@@ -102,14 +111,19 @@ static TR_RESULT on_named(void *arg, const char *p)
     return TR_OK;
 }
 
-static TR_RESULT collect_named(struct az_target *t, const char *text, enum policy_kind kind)
+/* Note the accounts and "*" the policy names; *star: it names "*". */
+static TR_RESULT collect_named(struct az_target *t, const char *text, enum policy_kind kind,
+                               bool *star)
 {
     struct policy *p = NULL;
+    struct named_ctx c = { .t = t };
+    *star = false;
     if (!text || !*text) return TR_OK;
     tr_result r = policy_cache_get(text, strlen(text), kind, &p);
     if (tr_failed(r)) return TR_OK;   /* a stored policy that does not compile allows nothing */
-    r = policy_each_aws_principal(p, on_named, t);
+    r = policy_each_aws_principal(p, on_named, &c);
     policy_unref(p);
+    *star = c.star;
     return r;
 }
 
@@ -200,14 +214,15 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
         snprintf(t->why_not_live, sizeof t->why_not_live, "the key is in another region");
     else
         t->live = true;
-    GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE));
+    GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE, &t->everyone_rp));
     if (t->s.policy && *t->s.policy &&
         tr_failed(policy_cache_get(t->s.policy, strlen(t->s.policy), POLICY_RESOURCE, &t->rp)))
         t->rp = NULL;     /* a stored policy that does not compile allows nothing */
     if (t->have_key && t->key.policy && *t->key.policy &&
         tr_failed(policy_cache_get(t->key.policy, strlen(t->key.policy), POLICY_KEY, &t->kp)))
         t->kp = NULL;
-    if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY));
+    t->everyone_kp = false;
+    if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp));
     return TR_OK;
 }
 
@@ -301,15 +316,20 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     out->kms_source = "";
     if (n->kind == AZ_FOREIGN) {
         /* Not visible: both the resource policy and the key policy must
-         * name the account; its own IAM decides the rest. */
-        out->gsv = out->kms = named(t, n->account);
-        out->ok = out->gsv && t->live;
+         * name the account; its own IAM decides the rest.  The AWS managed
+         * key admits only callers of its own account (kms:CallerAccount),
+         * whatever else is named. */
+        out->gsv = named(t, n->account);
+        out->kms = out->gsv && !(t->have_key && strcmp(t->key.key_manager, "AWS") == 0);
+        out->ok = out->gsv && out->kms && t->live;
         out->conditional = true;
-        out->kms_source = "key-policy";
+        out->kms_source = out->kms ? "key-policy" : "";
         snprintf(out->gsv_ev, sizeof out->gsv_ev, "%s",
                  out->gsv ? "named by the secret's resource or key policy; its own IAM must allow"
                           : "named by no policy of the secret or its key");
-        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->gsv_ev);
+        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->kms ? out->gsv_ev
+                 : out->gsv ? "the AWS managed key admits only principals of its own account"
+                 : out->gsv_ev);
         return TR_OK;
     }
     if (quick && !gsv_possible(n, t)) {
@@ -350,6 +370,8 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     if (x->allowed && x->source == KX_GRANT)
         snprintf(out->grant_id, sizeof out->grant_id, "%s", x->grant_id);
     out->ok = out->gsv && out->kms && t->live;
+    /* Any other account's principal: only if its own IAM allows too. */
+    if (n->kind == AZ_ANYONE) out->conditional = true;
 fail:
     json_decref(ctx);
     free(x);
