@@ -160,23 +160,89 @@ static void dot_str(const char *s, size_t max)
     putchar('"');
 }
 
+/* A node's short label: "user/alice", "role/app" (the name, not the
+ * path), "root"; with the account in front when it is not the secret's
+ * ("444455556666 user/bob"); "account X" for an account the store does
+ * not hold, "any other account" for AZ_ANYONE. */
+static void dot_node_label(const struct az_node *n, const char *home, char *out, size_t len)
+{
+    const char *other = strcmp(n->account, home) != 0 ? n->account : "";
+    const char *sep = *other ? " " : "";
+    const char *res = strrchr(n->arn, ':');
+    const char *name = strrchr(n->arn, '/');
+    switch (n->kind) {
+    case AZ_FOREIGN: snprintf(out, len, "account %s", n->account); break;
+    case AZ_ANYONE: snprintf(out, len, "any other account"); break;
+    case AZ_ROOT: snprintf(out, len, "%s%sroot", other, sep); break;
+    default:
+        snprintf(out, len, "%s%s%s/%s", other, sep, n->kind == AZ_ROLE ? "role" : "user",
+                 name ? name + 1 : res ? res + 1 : n->arn);
+        break;
+    }
+}
+
+/* One node: id the full ARN (unique), label short, tooltip the ARN. */
+static void dot_node(const char *id, const char *label, const char *attrs)
+{
+    printf("  ");
+    dot_str(id, 600);
+    printf(" [label=");
+    dot_str(label, 300);
+    printf(", tooltip=");
+    dot_str(id, 600);
+    printf("%s%s];\n", *attrs ? ", " : "", attrs);
+}
+
+/* One edge: a short label (the step), the deciding statements in its
+ * tooltip. */
+static void dot_edge(const char *from, const char *to, const char *label, const char *evidence,
+                     bool conditional, const char *attrs)
+{
+    printf("  ");
+    dot_str(from, 600);
+    printf(" -> ");
+    dot_str(to, 600);
+    printf(" [label=");
+    dot_str(label, 100);
+    printf(", tooltip=");
+    dot_str(evidence, AZ_EV_MAX);
+    printf("%s%s%s];\n", conditional ? ", style=dashed" : "", *attrs ? ", " : "", attrs);
+}
+
+/* "key alias/app" (the key's first alias), else "key 0f6c1a2b" (the
+ * first characters of its id). */
+static void dot_key_label(const struct az_graph *g, const struct az_target *t, char *out,
+                          size_t len)
+{
+    struct alias_rec *v = NULL;
+    size_t n = 0;
+    if (g->env && tr_ok(kms_cached_key_aliases(g->env->st, &t->key, &v, &n)) && n)
+        snprintf(out, len, "key %s", v[0].name);
+    else
+        snprintf(out, len, "key %.8s", t->key.key_id);
+    free(v);
+    tr_clear_error();
+}
+
 /* Graphviz: the principals that can read, the roles on their paths, the
- * secret and the key; edges labeled with the allowing statements. */
+ * secret and the key, with short labels (full ARNs in tooltips: the
+ * labels alone made drawings thousands of points wide); edges labeled
+ * with their step, the allowing statements in their tooltips. */
 static void report_dot(const struct az_graph *g, const struct az_target *t,
                        const struct az_access *acc, const struct az_answer *ans)
 {
     bool *edge_done = calloc(g->ne + 1, sizeof *edge_done);
     bool *actor_done = calloc(g->nn + 1, sizeof *actor_done);
     bool *node_done = calloc(g->nn + 1, sizeof *node_done);
+    char label[600], step[80];
     if (!edge_done || !actor_done || !node_done) goto fail;
     printf("digraph who_can_decrypt {\n  rankdir=LR;\n  node [fontsize=10];\n"
-           "  edge [fontsize=8];\n  ");
-    dot_str(t->s.arn, 600);
-    printf(" [shape=box, style=bold];\n");
+           "  edge [fontsize=8];\n");
+    snprintf(label, sizeof label, "secret %s", t->s.name);
+    dot_node(t->s.arn, label, "shape=box, style=bold");
     if (t->have_key) {
-        printf("  ");
-        dot_str(t->key.arn, 600);
-        printf(" [shape=hexagon];\n");
+        dot_key_label(g, t, label, sizeof label);
+        dot_node(t->key.arn, label, "shape=hexagon");
     }
     for (size_t i = 0; i < g->nn; i++) {
         if (!ans[i].can) continue;
@@ -184,41 +250,25 @@ static void report_dot(const struct az_graph *g, const struct az_target *t,
             size_t u = ans[i].path[k];
             if (node_done[u]) continue;
             node_done[u] = true;
-            printf("  ");
-            dot_str(g->n[u].arn, 600);
-            printf(" [shape=%s%s];\n", g->n[u].kind == AZ_ROLE ? "ellipse" : "box",
-                   ans[i].conditional ? ", style=dashed" : "");
+            dot_node_label(&g->n[u], t->s.account, label, sizeof label);
+            dot_node(g->n[u].arn, label, g->n[u].kind == AZ_ROLE
+                     ? (ans[i].conditional ? "shape=ellipse, style=dashed" : "shape=ellipse")
+                     : (ans[i].conditional ? "shape=box, style=dashed" : "shape=box"));
         }
         for (size_t k = 0; k + 1 < ans[i].npath; k++) {
             size_t e = ans[i].edges[k];
             if (edge_done[e]) continue;
             edge_done[e] = true;
-            printf("  ");
-            dot_str(g->n[g->e[e].from].arn, 600);
-            printf(" -> ");
-            dot_str(g->n[g->e[e].to].arn, 600);
-            printf(" [label=");
-            dot_str(g->e[e].evidence, 300);
-            printf("%s];\n", g->e[e].conditional ? ", style=dashed" : "");
+            dot_edge(g->n[g->e[e].from].arn, g->n[g->e[e].to].arn, "AssumeRole",
+                     g->e[e].evidence, g->e[e].conditional, "");
         }
         size_t q = ans[i].path[ans[i].npath - 1];
         if (actor_done[q]) continue;
         actor_done[q] = true;
-        printf("  ");
-        dot_str(g->n[q].arn, 600);
-        printf(" -> ");
-        dot_str(t->s.arn, 600);
-        printf(" [label=");
-        dot_str(acc[q].gsv_ev, 300);
-        printf("];\n");
+        dot_edge(g->n[q].arn, t->s.arn, "GetSecretValue", acc[q].gsv_ev, false, "");
         if (t->have_key) {
-            printf("  ");
-            dot_str(g->n[q].arn, 600);
-            printf(" -> ");
-            dot_str(t->key.arn, 600);
-            printf(" [label=");
-            dot_str(acc[q].kms_ev, 300);
-            printf(", color=gray];\n");
+            snprintf(step, sizeof step, "Decrypt (%s)", acc[q].kms_source);
+            dot_edge(g->n[q].arn, t->key.arn, step, acc[q].kms_ev, false, "color=gray");
         }
     }
     printf("}\n");

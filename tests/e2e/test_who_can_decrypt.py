@@ -239,8 +239,11 @@ def test_hand_written_scenario(srv, root, account_b):
     p = srv.run_tresor("who-can-decrypt", s1, "--data-dir", srv.data_dir, "--format", "dot")
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("digraph who_can_decrypt {") and p.stdout.rstrip().endswith("}")
-    assert f'"{u("wc-assumer")}" -> "{role1}" [label="Allow resource trust:' in p.stdout
-    assert f'"{role1}" -> "{s1}"' in p.stdout and f'"{k1}" [shape=hexagon]' in p.stdout
+    assert (f'"{u("wc-assumer")}" -> "{role1}" [label="AssumeRole", '
+            f'tooltip="Allow resource trust:') in p.stdout
+    assert f'"{role1}" -> "{s1}"' in p.stdout
+    assert f'"{k1}" [label="key {k1.split("/")[-1][:8]}", tooltip="{k1}", shape=hexagon]' \
+        in p.stdout
     assert u("wc-grant-equals") not in p.stdout
 
     # --explain: a denied principal gets the missing permission.

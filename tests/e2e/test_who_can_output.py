@@ -13,12 +13,19 @@ What `tresor who-can-decrypt` prints for a first user (docs/WHO_CAN_DECRYPT.md).
   - --with-key takes an alias name or alias ARN, resolved as KMS resolves
     it in the secret's account and region; an unknown alias is named in
     the error.
+  - --format dot labels nodes with short names (user/alice, role/app,
+    secret NAME, key alias/NAME), the full ARNs in tooltips, and edges with
+    their step, the deciding statements in tooltips.
 
 Every answer is checked against real GetSecretValue calls where the
 principal can make them.
 """
 
+import html
 import json
+import re
+import shutil
+import subprocess
 
 import pytest
 from botocore.exceptions import ClientError
@@ -26,6 +33,7 @@ from botocore.exceptions import ClientError
 from tresor_e2e import (ACCOUNT, ACCOUNT_B, allow, make_role, make_user, policy_doc, unique)
 
 GSV = "secretsmanager:GetSecretValue"
+DOT = shutil.which("dot")
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +201,67 @@ def test_with_key_alias(srv, root):
             p = who_can(srv, s, "--with-key", bad, *extra, rc=2)
             assert p.stdout == ""
             assert p.stderr.strip() == f"tresor: --with-key {bad}: {msg}", p.stderr
+
+
+# ---- --format dot --------------------------------------------------------------------
+
+def dot_attrs(dot, node_id):
+    """The attribute text of the node statement whose id is node_id."""
+    m = re.search(r'^  ' + re.escape(json.dumps(node_id)) + r' \[(.*)\];$', dot, re.M)
+    assert m, f"no node {node_id} in:\n{dot}"
+    return m.group(1)
+
+
+def test_dot_short_labels(srv, root):
+    kms, sm = root.kms, root.client("secretsmanager")
+    alias = "alias/" + unique("first-dot")
+    key = kms.create_key()["KeyMetadata"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    name = unique("prod/orders/db")
+    s = sm.create_secret(Name=name, SecretString="v", KmsKeyId=alias)["ARN"]
+    reader = make_user(root, unique("first-dot-user"), path="/services/",
+                       policy=[allow(GSV, s), allow("kms:Decrypt", key["Arn"])])
+    rname = unique("first-dot-role")
+    assumer = make_user(root, unique("first-dot-assumer"),
+                        policy=allow("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/{rname}"))
+    role = make_role(root, rname, trust={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": assumer.arn}, "Action": "sts:AssumeRole"}]},
+        policy=[allow(GSV, s), allow("kms:Decrypt", key["Arn"])])
+
+    dot = who_can(srv, s, fmt="dot").stdout
+    assert dot.startswith("digraph who_can_decrypt {") and dot.rstrip().endswith("}")
+    assert dot_attrs(dot, s) == (f'label="secret {name}", tooltip="{s}", shape=box, '
+                                 f'style=bold')
+    assert dot_attrs(dot, key["Arn"]) == (f'label="key {alias}", tooltip="{key["Arn"]}", '
+                                          f'shape=hexagon')
+    assert dot_attrs(dot, reader.arn) == (f'label="user/{reader.name}", '
+                                          f'tooltip="{reader.arn}", shape=box')
+    assert dot_attrs(dot, role["Arn"]).startswith(f'label="role/{rname}", '
+                                                  f'tooltip="{role["Arn"]}", shape=ellipse')
+    assert dot_attrs(dot, assumer.arn).startswith(f'label="user/{assumer.name}"')
+    assert dot_attrs(dot, f"arn:aws:iam::{ACCOUNT}:root").startswith('label="root"')
+    # Edges: the step as label, the statements in the tooltip.
+    edge = re.search(r'^  ' + re.escape(json.dumps(assumer.arn)) + r' -> '
+                     + re.escape(json.dumps(role["Arn"])) + r' \[(.*)\];$', dot, re.M)
+    assert edge and edge.group(1).startswith('label="AssumeRole", tooltip="Allow resource trust:')
+    assert f'"{reader.arn}" -> "{s}" [label="GetSecretValue", tooltip="Allow identity ' in dot
+    assert f'"{reader.arn}" -> "{key["Arn"]}" [label="Decrypt (key-policy)"' in dot
+    # No label carries an ARN.
+    labels = re.findall(r'label="((?:[^"\\]|\\.)*)"', dot)
+    assert labels and not [lb for lb in labels if "arn:" in lb], labels
+    # A key without an alias: the first characters of its id.
+    k2 = kms.create_key()["KeyMetadata"]
+    s2 = sm.create_secret(Name=unique("first/noalias"), SecretString="v",
+                          KmsKeyId=k2["Arn"])["ARN"]
+    dot2 = who_can(srv, s2, fmt="dot").stdout
+    assert dot_attrs(dot2, k2["Arn"]).startswith(f'label="key {k2["KeyId"][:8]}"')
+
+    if DOT is None:
+        pytest.skip("graphviz (dot) is not installed: the drawing itself is not checked")
+    svg = subprocess.run([DOT, "-Tsvg"], input=dot, capture_output=True, text=True, timeout=60)
+    assert svg.returncode == 0, svg.stderr
+    assert svg.stderr == "", svg.stderr
+    width = float(re.search(r'<svg width="([\d.]+)pt"', svg.stdout).group(1))
+    # Full-ARN labels drew this graph about 3,000 points wide.
+    assert width < 1200, width
+    assert f'xlink:title="{reader.arn}"' in html.unescape(svg.stdout)
