@@ -650,7 +650,7 @@ static TR_RESULT ctx_slot(struct ctx_builder *cb, const char *key, bool fresh, s
 /* fresh: key is known not to be in cb yet (iam_ctx_init's global keys,
  * distinct by construction), so the search for it is skipped. */
 static TR_RESULT ctx_put_in(struct ctx_builder *cb, const char *key, const char *const *values,
-                            size_t n, bool multi, bool unknown, bool fresh)
+                            size_t n, bool multi, bool unknown, bool identity_only, bool fresh)
 {
     ENSURE_REF(cb);
     ENSURE_REF(key);
@@ -670,19 +670,20 @@ static TR_RESULT ctx_put_in(struct ctx_builder *cb, const char *key, const char 
     e->n = n;
     e->multi = multi;
     e->unknown = unknown;
+    e->identity_only = identity_only;
     return TR_OK;
 }
 
 static TR_RESULT ctx_put(struct ctx_builder *cb, const char *key, const char *const *values,
                          size_t n, bool multi, bool unknown)
 {
-    return ctx_put_in(cb, key, values, n, multi, unknown, false);
+    return ctx_put_in(cb, key, values, n, multi, unknown, false, false);
 }
 
 /* A global key of iam_ctx_init: single-valued, not yet present. */
 static TR_RESULT ctx_global(struct ctx_builder *cb, const char *key, const char *value)
 {
-    return ctx_put_in(cb, key, &value, 1, false, false, true);
+    return ctx_put_in(cb, key, &value, 1, false, false, false, true);
 }
 
 void iam_ctx_reset(struct ctx_builder *cb)
@@ -819,7 +820,8 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     if (tr_failed(r)) { free(cb); cb = NULL; goto fail; }
     for (size_t i = 0; i < ar->nextra; i++) {
         const struct ctx_entry *x = &ar->extra[i];
-        r = ctx_put(cb, x->key, x->values, x->n, x->multi, x->unknown);
+        r = ctx_put_in(cb, x->key, x->values, x->n, x->multi, x->unknown, x->identity_only,
+                       false);
         if (tr_failed(r)) goto fail;
     }
 

@@ -5,8 +5,10 @@
  * Spec: docs/AUTHORIZATION.md 2 (the decision), 3.2 - 3.3 (matching,
  * principals, NotPrincipal), 4.1 and 6.1 (delegation).  In order:
  *  1. Every policy is scanned once.  A statement applies when its Action
- *     (NotAction), Resource (NotResource; a key policy's Resource is "this
- *     key"), Principal (NotPrincipal) and Condition all match.  An
+ *     (NotAction), Resource (NotResource; matched against the resource
+ *     ARN in key policies too, see stmt_resource), Principal (NotPrincipal)
+ *     and Condition all match -- in the resource policy, without the
+ *     context keys marked identity_only.  An
  *     applying Deny anywhere -- identity, boundary, session, resource --
  *     is final (EXPLICIT_DENY, deny_type = the first one's policy type;
  *     the resource policy is consulted first).
@@ -86,11 +88,20 @@ static bool stmt_action(const struct evaluator *ev, const struct stmt *st)
     return m != st->not_action;
 }
 
-static enum tri stmt_resource(const struct evaluator *ev, const struct policy *p, const struct stmt *st)
+/* Resource / NotResource against the request's resource.  Key policies
+ * are no exception: their "Resource": "*" is "this key" because "*"
+ * matches every ARN, and any other value is matched against the key's
+ * ARN like NotResource is, so Resource X and NotResource X never both
+ * apply.  That is how KMS reads them: the KMS developer guide ("Key
+ * policies", Resource element) calls "*" the value that means "this KMS
+ * key", and a key policy whose statement names some other ARN in
+ * Resource does not grant through that statement -- KMS's lockout
+ * safety check refuses such a policy ("The new key policy will not allow
+ * you to update the key policy in the future."), which it could not do
+ * if the statement applied to the key. */
+static enum tri stmt_resource(const struct evaluator *ev, const struct stmt *st)
 {
     if (!st->has_resource) return TRI_TRUE;
-    /* A key policy's Resource is "this key" (docs/AUTHORIZATION.md 4.1). */
-    if (p->kind == POLICY_KEY && !st->not_resource) return TRI_TRUE;
     enum tri m = TRI_FALSE;
     for (size_t i = 0; i < st->nresources && m != TRI_TRUE; i++)
         m = tri_or(m, pat_match(&st->resources[i], ev->rq->resource, ev->reslen, false, &ev->env));
@@ -153,8 +164,8 @@ static enum principal_match stmt_principal(const struct stmt *st, const struct e
 }
 
 /* Whether statement st applies; *pm = how it named the caller. */
-static enum tri stmt_applies(const struct evaluator *ev, const struct policy *p,
-                             const struct stmt *st, enum principal_match *pm)
+static enum tri stmt_applies(const struct evaluator *ev, const struct stmt *st,
+                             enum principal_match *pm)
 {
     *pm = PM_NONE;
     if (!stmt_action(ev, st)) return TRI_FALSE;
@@ -162,7 +173,7 @@ static enum tri stmt_applies(const struct evaluator *ev, const struct policy *p,
         *pm = stmt_principal(st, &ev->rq->who);
         if (*pm == PM_NONE) return TRI_FALSE;
     }
-    enum tri t = stmt_resource(ev, p, st);
+    enum tri t = stmt_resource(ev, st);
     if (t == TRI_FALSE) return t;
     return tri_and(t, conds_eval(st->conds, st->nconds, &ev->env));
 }
@@ -190,10 +201,11 @@ static void scan_policy(struct evaluator *ev, const struct named_policy *np,
     memset(sc, 0, sizeof *sc);
     if (!np || !np->p) return;
     const struct policy *p = np->p;
+    ev->env.resource_policy = type == PT_RESOURCE;
     for (size_t i = 0; i < p->nstmts; i++) {
         const struct stmt *st = &p->stmts[i];
         enum principal_match pm;
-        enum tri t = stmt_applies(ev, p, st, &pm);
+        enum tri t = stmt_applies(ev, st, &pm);
         if (t == TRI_FALSE) continue;
         struct stmt_ref ref = { np, i, st->sid, st->effect, type };
         if (st->effect == EFFECT_ALLOW) {
@@ -207,6 +219,7 @@ static void scan_policy(struct evaluator *ev, const struct named_policy *np,
             add_ref(ev->out->cond_refs, &ev->out->ncond_refs, &ref);
         }
     }
+    ev->env.resource_policy = false;
 }
 
 /* Several policies of one type: their allows OR together. */
@@ -442,8 +455,7 @@ bool policy_may_allow(const struct policy *p, const struct eval_principal *who,
         const struct stmt *st = &p->stmts[i];
         if (st->effect != EFFECT_ALLOW || !stmt_action(&ev, st)) continue;
         if (who && st->has_principal && stmt_principal(st, who) == PM_NONE) continue;
-        if (!resource || !st->has_resource || (p->kind == POLICY_KEY && !st->not_resource))
-            return true;
+        if (!resource || !st->has_resource) return true;
         bool any = false, vars = false;
         for (size_t k = 0; k < st->nresources && !any; k++) {
             vars |= st->resources[k].pieces != NULL;
