@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "http/op.h"
+#include "kms/kms.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -109,6 +110,9 @@ struct az_target {
     bool everyone_rp, everyone_kp; /* the resource / key policy names "*" */
     struct policy *rp;           /* the compiled resource policy, or NULL */
     struct policy *kp;           /* the compiled key policy, or NULL */
+    struct alias_rec *key_aliases;   /* the key's aliases and tags (kms:ResourceAliases, */
+    struct tag_rec *key_tags;        /* aws:ResourceTag/<k>), read once for every principal */
+    struct kms_key_attrs attrs;
 };
 
 /* Load SECRET (name or ARN; a name is looked up in account/region). */

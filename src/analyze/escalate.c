@@ -254,7 +254,7 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
         const char *acts[] = { "kms:PutKeyPolicy", "kms:CreateGrant" };
         snprintf(rc.service, sizeof rc.service, "kms");
         for (int k = 0; k < 2 && tr_ok(r); k++) {
-            struct kms_authz_in in = { 0 };
+            struct kms_authz_in in = { .key_attrs = &t->attrs };
             /* The key policy must allow (grants cannot give these here:
              * kms_authz_in names no grant request): naming the caller, or
              * its account, which delegates to its identity policies. */

@@ -173,6 +173,11 @@ TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, 
     policy_unref(t->rp);
     policy_unref(t->kp);
     t->rp = t->kp = NULL;
+    free(t->key_aliases);
+    free(t->key_tags);
+    t->key_aliases = NULL;
+    t->key_tags = NULL;
+    memset(&t->attrs, 0, sizeof t->attrs);
     return finish(env, t, key);
 }
 
@@ -223,6 +228,12 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
         t->kp = NULL;
     t->everyone_kp = false;
     if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp));
+    if (t->have_key) {
+        GUARD(kms_cached_key_aliases(env->st, &t->key, &t->key_aliases, &t->attrs.naliases));
+        GUARD(kms_cached_key_tags(env->st, &t->key, &t->key_tags, &t->attrs.ntags));
+        t->attrs.aliases = t->key_aliases;
+        t->attrs.tags = t->key_tags;
+    }
     return TR_OK;
 }
 
@@ -234,6 +245,8 @@ void az_target_free(struct az_target *t)
     free(t->named);
     policy_unref(t->rp);
     policy_unref(t->kp);
+    free(t->key_aliases);
+    free(t->key_tags);
     memset(t, 0, sizeof *t);
 }
 
@@ -359,7 +372,8 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", t->s.region);
     rc.via_service = via;
     struct kms_authz_in in = { .ctx = ctx, .enc_alg = "SYMMETRIC_DEFAULT",
-                               .unknown = UNKNOWN_VIA, .nunknown = NELEM(UNKNOWN_VIA) };
+                               .unknown = UNKNOWN_VIA, .nunknown = NELEM(UNKNOWN_VIA),
+                               .key_attrs = &t->attrs };
     r = kms_authorize_explain(&rc, "kms:Decrypt", &t->key, &in, x);
     if (tr_failed(r)) goto fail;
     out->kms = x->allowed;

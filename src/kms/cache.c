@@ -6,8 +6,9 @@
  * Why: a Decrypt or a Secrets Manager read otherwise reads the key record
  * and the wrapped material from SQLite, unwraps the material with the
  * root key, hashes the key-policy text to find its compiled form and lists
- * the key's aliases (kms:ResourceAliases) -- on every request, for data
- * that changes only when somebody writes.  bench/README.md has the figures.
+ * the key's aliases (kms:ResourceAliases) and tags (aws:ResourceTag/<k>)
+ * -- on every request, for data that changes only when somebody writes.
+ * bench/README.md has the figures.
  *
  * Validity: every entry carries the store generation (store.h) read
  * before its data was read, and is used only while the generation is the
@@ -42,6 +43,9 @@ struct kc_entry {
     struct alias_rec *aliases;
     size_t naliases;
     bool aliases_done;
+    struct tag_rec *tags;               /* one block (tags_flatten), or NULL */
+    size_t ntags, tags_bytes;
+    bool tags_done;
     uint32_t mat_version[KC_MATS];      /* 0: empty */
 };
 
@@ -66,6 +70,7 @@ static void entry_clear(struct kc *c, size_t slot)
     key_rec_free(&e->key);
     if (e->pol) policy_unref(e->pol);
     free(e->aliases);
+    free(e->tags);
     secure_zero(mat_at(c, slot, 0), (size_t)KC_MATS * KMS_MATERIAL_LEN);
     memset(e, 0, sizeof *e);
 }
@@ -221,6 +226,84 @@ TR_RESULT kms_cached_key_aliases(store_t st, const struct key_rec *k, struct ali
     ENSURE(*out != NULL, TR_E_INTERNAL);
     memcpy(*out, e->aliases, e->naliases * sizeof **out);
     *n = e->naliases;
+    return TR_OK;
+}
+
+/* The tags of list v[0..n) in one allocation: the array, then the
+ * strings it points to, so that a copy is one malloc and a release one
+ * free.  v is released.  *bytes: the block's size. */
+static TR_RESULT tags_flatten(struct tag_rec *v, size_t n, struct tag_rec **out, size_t *bytes)
+{
+    size_t need = n * sizeof *v;
+    *out = NULL;
+    *bytes = 0;
+    if (n == 0) {
+        tag_list_free(v, n);
+        return TR_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        need += strlen(v[i].key) + 1 + strlen(v[i].value ? v[i].value : "") + 1;
+    struct tag_rec *b = malloc(need);
+    if (!b) {
+        tag_list_free(v, n);
+        BAIL0(TR_E_INTERNAL);
+    }
+    char *p = (char *)(b + n);
+    for (size_t i = 0; i < n; i++) {
+        const char *val = v[i].value ? v[i].value : "";
+        size_t kl = strlen(v[i].key) + 1, vl = strlen(val) + 1;
+        b[i].key = memcpy(p, v[i].key, kl);
+        p += kl;
+        b[i].value = memcpy(p, val, vl);
+        p += vl;
+    }
+    tag_list_free(v, n);
+    *out = b;
+    *bytes = need;
+    return TR_OK;
+}
+
+/* A copy of the block `from` (n tags, `bytes` long) with its pointers
+ * moved to the copy. */
+static TR_RESULT tags_copy(const struct tag_rec *from, size_t n, size_t bytes,
+                           struct tag_rec **out)
+{
+    *out = NULL;
+    if (n == 0) return TR_OK;
+    struct tag_rec *b = malloc(bytes);
+    ENSURE(b != NULL, TR_E_INTERNAL);
+    memcpy(b, from, bytes);
+    for (size_t i = 0; i < n; i++) {
+        b[i].key = (char *)b + (from[i].key - (const char *)from);
+        b[i].value = (char *)b + (from[i].value - (const char *)from);
+    }
+    *out = b;
+    return TR_OK;
+}
+
+TR_RESULT kms_cached_key_tags(store_t st, const struct key_rec *k, struct tag_rec **out,
+                              size_t *n)
+{
+    struct kc *c = kc_get();
+    struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
+    struct tag_rec *v = NULL;
+    size_t nv = 0, bytes;
+    *out = NULL;
+    *n = 0;
+    if (!e) {
+        GUARD(st[0]->tag_list(st, k->arn, &v, &nv));
+        GUARD(tags_flatten(v, nv, out, &bytes));
+        *n = nv;
+        return TR_OK;
+    }
+    if (!e->tags_done) {
+        GUARD(st[0]->tag_list(st, k->arn, &v, &nv));
+        GUARD(tags_flatten(v, nv, &e->tags, &e->tags_bytes));
+        e->ntags = nv;
+        e->tags_done = true;
+    }
+    GUARD(tags_copy(e->tags, e->ntags, e->tags_bytes, out));
+    *n = e->ntags;
     return TR_OK;
 }
 
