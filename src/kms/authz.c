@@ -536,3 +536,19 @@ TR_RESULT kms_authorize(struct req_ctx *rc, const char *action,
     struct kms_authz_in in = { .ctx = ctx };
     return kms_authorize_in(rc, action, k, &in);
 }
+
+/* ---- aliases --------------------------------------------- */
+
+TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char *alias_name)
+{
+    char arn[KMS_ARN_MAX + 1];
+    ENSURE_REF(alias_name);
+    kms_arn(arn, sizeof arn, rc->region, rc->who.account_id, alias_name);
+    /* The KMS permissions table lists no condition key "when controlling
+     * access to the alias": the global keys only. */
+    struct authz_req ar = {
+        .action = action, .resource = arn, .resource_account = rc->who.account_id,
+        .mode = RES_NONE,
+    };
+    return iam_authorize(rc, &ar, NULL);
+}

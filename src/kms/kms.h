@@ -92,6 +92,14 @@ TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule);
 
 /* ---------- authz.c: authorization with the policy engine ------------ */
 
+/* How a principal named in a grant (grantee or retiring principal) names
+ * the caller. */
+enum kms_grant_match {
+    KG_NONE = 0,
+    KG_ACCOUNT,   /* the caller's account: IAM must allow too (SEMANTICS 1.8, 7) */
+    KG_DIRECT,    /* the caller's user or session ARN, or the role of its session */
+};
+
 /* A CreateGrant request, for its condition keys (kms:GrantOperations,
  * kms:GranteePrincipal, kms:RetiringPrincipal, kms:GrantConstraintType)
  * and for a grantee that delegates through a grant of its own. */
@@ -174,6 +182,12 @@ TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct
  * 4.3). */
 TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
                               const struct kms_authz_in *in, bool *allowed);
+/* CreateAlias, UpdateAlias and DeleteAlias on the alias itself: the
+ * alias ARN arn:aws:kms:<region>:<caller's account>:<alias_name>, decided
+ * by IAM policies alone (an alias has no key policy).  The operations
+ * authorize the key(s) too, with kms_authorize.  AccessDeniedException
+ * naming the alias ARN. */
+TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char *alias_name);
 
 /* The same decision as kms_authorize_in for a key operation, told rather
  * than enforced (the analyzer, `tresor who-can-decrypt`): never fails on a
@@ -194,13 +208,6 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
 
 /* ---------- grants.c ------------------------------------------------- */
 
-/* How a principal named in a grant (grantee or retiring principal) names
- * the caller. */
-enum kms_grant_match {
-    KG_NONE = 0,
-    KG_ACCOUNT,   /* the caller's account: IAM must allow too (docs/AUTHORIZATION.md 4.3) */
-    KG_DIRECT,    /* the caller's user or session ARN, or the role of its session */
-};
 enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who);
 /* Does a grant on k allow rc->who to perform `action` with the request in
  * `in` (operations, encryption-context constraints, the subset rule of
