@@ -537,7 +537,7 @@ TR_RESULT kms_authorize(struct req_ctx *rc, const char *action,
     return kms_authorize_in(rc, action, k, &in);
 }
 
-/* ---- aliases --------------------------------------------- */
+/* ---- aliases and RetireGrant --------------------------------------------- */
 
 TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char *alias_name)
 {
@@ -551,4 +551,39 @@ TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char
         .mode = RES_NONE,
     };
     return iam_authorize(rc, &ar, NULL);
+}
+
+TR_RESULT kms_authorize_retire(struct req_ctx *rc, const struct key_rec *k,
+                               const struct kms_authz_in *in, enum kms_grant_match named,
+                               const char *issuing_account)
+{
+    static const char ACTION[] = "kms:RetireGrant";
+    struct kctx c;
+    struct eval_result res;
+    tr_result r;
+
+    ENSURE_REF(k);
+    /* The caller's IAM side, for its explicit denies and for the accounts
+     * that delegate with kms:RetireGrant ("Retiring and revoking grants"). */
+    r = kctx_build(&c, rc, ACTION, k, in);
+    if (tr_ok(r)) r = evaluate(rc, ACTION, k, NULL, &c, &res, NULL, 0);
+    kctx_free(&c);
+    GUARD(r);
+    if (res.decision == DECISION_EXPLICIT_DENY) return denied(rc, ACTION, k->arn, &res);
+    if (named == KG_DIRECT) return TR_OK;
+    /* "As a backup, the AWS account in which the grant was created can
+     * retire the grant"; "the AWS account that owns the KMS key can
+     * delegate the kms:RetireGrant permission to an IAM principal in the
+     * account"; an account the grant names delegates the same way. */
+    bool delegates = named == KG_ACCOUNT || strcmp(k->account_id, rc->who.account_id) == 0 ||
+                     (issuing_account && strcmp(issuing_account, rc->who.account_id) == 0);
+    if (delegates && res.decision == DECISION_ALLOW) return TR_OK;
+    if (!delegates) {
+        /* Neither named by the grant nor of its account: the grant, which
+         * stands where a resource policy would, does not allow. */
+        res.decision = DECISION_IMPLICIT_DENY;
+        res.deny_type = PT_RESOURCE;
+        res.nrefs = 0;
+    }
+    return denied(rc, ACTION, k->arn, &res);
 }

@@ -188,6 +188,18 @@ TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const stru
  * authorize the key(s) too, with kms_authorize.  AccessDeniedException
  * naming the alias ARN. */
 TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char *alias_name);
+/* RetireGrant on a grant of key k.  The grant decides, not the key
+ * policy ("kms:RetireGrant ... is not effective in a key policy"):
+ * `named` is how the grant names the caller as its retiring principal,
+ * or as its grantee when it includes RetireGrant; issuing_account the
+ * account that created it.  Allowed: a caller named directly; a caller
+ * of an account the grant names, of the issuing account or of the key's
+ * account whose IAM policies allow kms:RetireGrant.  An explicit deny in
+ * the caller's IAM policies refuses in every case.  in: the grant's
+ * constraint (ctx, constraint_type). */
+TR_RESULT kms_authorize_retire(struct req_ctx *rc, const struct key_rec *k,
+                               const struct kms_authz_in *in, enum kms_grant_match named,
+                               const char *issuing_account);
 
 /* The same decision as kms_authorize_in for a key operation, told rather
  * than enforced (the analyzer, `tresor who-can-decrypt`): never fails on a
