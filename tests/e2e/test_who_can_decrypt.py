@@ -260,6 +260,59 @@ def test_hand_written_scenario(srv, root, account_b):
 # Random scenarios: test_who_can_random.py (a few hundred seeds).
 
 
+def test_key_tags_and_aliases_decide(srv, root):
+    """The KMS step's view of the secret's key: its tags (aws:ResourceTag/<k>,
+    seen by IAM policies only -- a key policy's statement on them does not
+    apply) and its aliases (kms:ResourceAliases); kms:RequestAlias is
+    absent, as Secrets Manager's Decrypt names no key.  The analysis and
+    real GetSecretValue calls agree, and the answers are the expected ones."""
+    sm = root.client("secretsmanager")
+    restricted = [{"TagKey": "classification", "TagValue": "restricted"}]
+    is_restricted = {"StringEquals": {"aws:ResourceTag/classification": "restricted"}}
+    k_tagged = root.kms.create_key(Tags=restricted)["KeyMetadata"]["Arn"]
+    k_aliased = root.kms.create_key()["KeyMetadata"]["Arn"]
+    prod = unique("alias/prod-wc")
+    root.kms.create_alias(AliasName=prod, TargetKeyId=k_aliased)
+    k_policy_tag = root.kms.create_key(Tags=restricted, BypassPolicyLockoutSafetyCheck=True,
+                                       Policy=policy_doc(
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "NotSeenHere", "Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt",
+         "Resource": "*", "Condition": is_restricted}))["KeyMetadata"]["Arn"]
+    s_tag = sm.create_secret(Name=unique("wc-tag"), SecretString="t", KmsKeyId=k_tagged)["ARN"]
+    s_alias = sm.create_secret(Name=unique("wc-alias"), SecretString="a", KmsKeyId=prod)["ARN"]
+    s_kp = sm.create_secret(Name=unique("wc-kp"), SecretString="k", KmsKeyId=k_policy_tag)["ARN"]
+
+    harness = harness_user(root)
+    prod_alias = {"ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/prod-wc*"}}
+    both = [allow(GSV), allow("kms:Decrypt")]
+    u_all = make_user(root, unique("wc-all"), policy=both)
+    u_tag_deny = make_user(root, unique("wc-tag-deny"),
+                           policy=both + [deny("kms:Decrypt", condition=is_restricted)])
+    u_tag_allow = make_user(root, unique("wc-tag-allow"),
+                            policy=[allow(GSV), allow("kms:Decrypt", condition=is_restricted)])
+    u_alias_deny = make_user(root, unique("wc-alias-deny"),
+                             policy=both + [deny("kms:Decrypt", condition=prod_alias)])
+    u_alias_allow = make_user(root, unique("wc-alias-allow"),
+                              policy=[allow(GSV), allow("kms:Decrypt", condition=prod_alias)])
+    u_req_alias = make_user(root, unique("wc-req-alias"), policy=[allow(GSV), allow(
+        "kms:Decrypt", condition={"StringEquals": {"kms:RequestAlias": prod}})])
+    role = make_role(root, unique("wc-alias-role"), trust=trust_with(harness),
+                     policy=[allow(GSV), allow("kms:Decrypt", condition=prod_alias)])["Arn"]
+    # The harness user only opens sessions: it could also assume the roles
+    # other tests of this module made, which the ground truth does not try.
+    users = (u_all, u_tag_deny, u_tag_allow, u_alias_deny, u_alias_allow, u_req_alias)
+    callers = {c.arn: c for c in users}
+    callers[root.arn] = root
+    truth, _ = check_agreement(srv, callers, [role], harness, [s_tag, s_alias, s_kp])
+
+    def readers(s):
+        return {a for a, got in truth.items() if s in got}
+    assert readers(s_tag) == {root.arn, u_all.arn, u_tag_allow.arn, u_alias_deny.arn}
+    assert readers(s_alias) == {root.arn, u_all.arn, u_tag_deny.arn, u_alias_allow.arn, role}
+    assert readers(s_kp) == {root.arn, u_all.arn, u_tag_allow.arn, u_alias_deny.arn}
+
+
 def test_with_key_predicts_the_rekeyed_secret(srv, root):
     """--with-key K answers before the secret moves to K; after a real
     UpdateSecret to K the server agrees; --diff lists the change."""
