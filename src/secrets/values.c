@@ -310,7 +310,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
 
     /* The key, when one was named: it must exist ("" is aws/secretsmanager). */
     if (kms_id) {
-        r = sm_key_check(rc, kms_id, &managed, &key_arn);
+        r = sm_key_check(rc, rc->who.account_id, rc->region, kms_id, &managed, &key_arn);
         if (tr_failed(r)) goto fail;
     }
 
@@ -823,7 +823,7 @@ static TR_RESULT change_key(struct req_ctx *rc, struct secret *s, const char *km
     struct buf pt = BUF_SECRET(VALUE_BUF);
     char *key_arn = NULL, *new_id = NULL;
     bool managed;
-    tr_result r = sm_key_check(rc, kms_id, &managed, &key_arn);
+    tr_result r = sm_key_check(rc, s->account, s->region, kms_id, &managed, &key_arn);
     if (tr_failed(r)) goto fail;
     if (!managed) {
         new_id = strdup(kms_id);

@@ -313,6 +313,39 @@ def test_key_tags_and_aliases_decide(srv, root):
     assert readers(s_kp) == {root.arn, u_all.arn, u_tag_allow.arn, u_alias_deny.arn}
 
 
+def test_cross_account_writer_keeps_the_owners_key(srv, root, account_b):
+    """A writer of account B with an alias of the same name as the secret's
+    KmsKeyId: the new version is sealed under the owner's key (the alias is
+    the secret's account's), so the owner and its readers keep reading."""
+    sm = root.client("secretsmanager")
+    alias = unique("alias/wc-app")
+    k_a = root.kms.create_key(Policy=policy_doc(
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "AccountB", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_B}:root"},
+         "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}))["KeyMetadata"]["Arn"]
+    root.kms.create_alias(AliasName=alias, TargetKeyId=k_a)
+    k_b = account_b.kms.create_key()["KeyMetadata"]["Arn"]
+    account_b.kms.create_alias(AliasName=alias, TargetKeyId=k_b)
+    s = sm.create_secret(Name=unique("wc-xacct"), SecretString="v1", KmsKeyId=alias)["ARN"]
+    writer = make_user(account_b, unique("wc-b-writer"),
+                       policy=[allow(["secretsmanager:PutSecretValue", GSV], s), allow("kms:*")])
+    sm.put_resource_policy(SecretId=s, ResourcePolicy=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": writer.arn},
+         "Action": ["secretsmanager:PutSecretValue", GSV], "Resource": "*"}))
+    reader = make_user(root, unique("wc-a-reader"), policy=[allow(GSV), allow("kms:Decrypt", k_a)])
+    writer.client("secretsmanager").put_secret_value(SecretId=s, SecretString="v2 from b")
+
+    harness = harness_user(root)
+    callers = {c.arn: c for c in (writer, reader)}
+    callers[root.arn] = root
+    callers[account_b.arn] = account_b
+    truth, _ = check_agreement(srv, callers, [], harness, [s])
+    assert who_can(srv, s)["secret"]["keyArn"] == k_a
+    assert {a for a, got in truth.items() if s in got} == {root.arn, reader.arn, writer.arn}
+
+
 def test_with_key_predicts_the_rekeyed_secret(srv, root):
     """--with-key K answers before the secret moves to K; after a real
     UpdateSecret to K the server agrees; --diff lists the change."""
