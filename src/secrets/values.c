@@ -730,6 +730,10 @@ SM_VALUE_HANDLER(sm_op_batch_get_secret_value)
         BAIL(TR_E_SM_INVALID_PARAMETER, "'Filters' not specified. 'Filters' must also be "
              "specified when 'MaxResults' is provided.");
     GUARD(sm_authorize_account(rc, "secretsmanager:BatchGetSecretValue", NULL, NULL, 0));
+    /* "If you use filters, you must also have secretsmanager:ListSecrets"
+     * (API reference): the filter form lists the account's secrets, and
+     * without it a caller would learn names, descriptions and tags. */
+    if (filters) GUARD(sm_authorize_account(rc, "secretsmanager:ListSecrets", NULL, NULL, 0));
 
     reply = json_object();
     values = json_array();
