@@ -55,10 +55,12 @@
  * developer guide's condition-key pages:
  *  - every operation on a key ("KMS key resource operations"):
  *    kms:CallerAccount, kms:ViaService (only when a service calls on the
- *    caller's behalf), kms:KeySpec, kms:KeyUsage, kms:KeyOrigin,
- *    kms:MultiRegion of the key, and -- "IAM policies only", so absent
- *    when the key policy is evaluated (identity_only) -- kms:ResourceAliases
- *    (multi-valued) and aws:ResourceTag/<k> for each of the key's tags;
+ *    caller's behalf), kms:KeySpec, kms:KeyUsage (and their deprecated
+ *    names kms:CustomerMasterKeySpec, kms:CustomerMasterKeyUsage),
+ *    kms:KeyOrigin, kms:MultiRegion of the key, and -- "IAM policies
+ *    only", so absent when the key policy is evaluated (identity_only) --
+ *    kms:ResourceAliases (multi-valued) and aws:ResourceTag/<k> for each
+ *    of the key's tags;
  *  - CreateKey: the same kms:Key* and kms:MultiRegion of the key asked
  *    for (its defaults when a member is omitted), kms:CallerAccount,
  *    aws:RequestTag/<k> and aws:TagKeys for its Tags, and
@@ -240,8 +242,9 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
         GUARD(kms_cached_key_tags(rc->st, k, &c->own_tags, &c->ntags));
         c->tags = c->own_tags;
     }
-    c->cap = 24 + npairs + c->ntags + nreq + nunknown;
-    c->capv = 24 + 2 * npairs + c->naliases + c->ntags + 2 * nreq + (g ? g->nops : 0) + nunknown;
+    /* 32: room for every fixed key (fewer than 30). */
+    c->cap = 32 + npairs + c->ntags + nreq + nunknown;
+    c->capv = 32 + 2 * npairs + c->naliases + c->ntags + 2 * nreq + (g ? g->nops : 0) + nunknown;
     json_object_foreach(ctx, key, v) c->capnames += sizeof EC_PREFIX + strlen(key);
     for (size_t i = 0; i < c->ntags; i++) c->capnames += sizeof RESOURCE_TAG + strlen(c->tags[i].key);
     c->capnames += tag_list_names(rtags);
@@ -274,6 +277,10 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
     if (props) {
         GUARD(kctx_one(c, "kms:KeySpec", props->key_spec));
         GUARD(kctx_one(c, "kms:KeyUsage", props->key_usage));
+        /* The deprecated names, which KMS still supports "to avoid
+         * breaking changes" (KMS condition keys page). */
+        GUARD(kctx_one(c, "kms:CustomerMasterKeySpec", props->key_spec));
+        GUARD(kctx_one(c, "kms:CustomerMasterKeyUsage", props->key_usage));
         GUARD(kctx_one(c, "kms:KeyOrigin", props->origin));
         GUARD(kctx_one(c, "kms:MultiRegion", "false"));
     }
