@@ -17,6 +17,9 @@
  *      error.
  * Tagging needs the key not pending deletion; listing works in any state.
  * ListResourceTags: Limit 1..50 (default 50), ordered by tag key.
+ * Authorization: TagResource with aws:RequestTag/<k> and aws:TagKeys,
+ * UntagResource with aws:TagKeys, each also with the key's own tags
+ * (aws:ResourceTag/<k>, for IAM policies only: authz.c).
  */
 #include "kms/kms.h"
 

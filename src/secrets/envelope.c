@@ -24,6 +24,11 @@
  * unknown KmsKeyId given by the caller is InvalidParameterException
  * (boto3 issue #1533 reports that code for an invalid key id or alias).
  *
+ * Which key: the secret's KmsKeyId, a key id or an alias name meaning a
+ * key of the secret's own account and region whoever writes
+ * (qualified_key_id), else the AWS managed key of the secret's account.
+ * Each version records the ARN of the key that sealed it (key_arn).
+ *
  * Nothing here logs, and no message carries a value or key byte.
  */
 #include "secrets/envelope.h"

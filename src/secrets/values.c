@@ -39,7 +39,9 @@
  *    InvalidRequestException "tresor does not support replication of
  *    secrets to other Regions." after validation and authorization;
  *  - CreateSecret with Tags also needs secretsmanager:TagResource, as the
- *    API reference says;
+ *    API reference says; BatchGetSecretValue with Filters also needs
+ *    secretsmanager:ListSecrets (the API reference again), on "*": the
+ *    whole call is refused without it;
  *  - UpdateSecret with a new KmsKeyId re-encrypts the AWSCURRENT,
  *    AWSPENDING and AWSPREVIOUS versions in the same transaction; if any of
  *    them cannot be opened (old key unusable) or sealed, the whole update
