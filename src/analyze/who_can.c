@@ -229,8 +229,8 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
     t->everyone_kp = false;
     if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp));
     if (t->have_key) {
-        GUARD(kms_cached_key_aliases(env->st, &t->key, &t->key_aliases, &t->attrs.naliases));
-        GUARD(kms_cached_key_tags(env->st, &t->key, &t->key_tags, &t->attrs.ntags));
+        GUARD(kms_cached_key_attrs(env->st, &t->key, &t->key_aliases, &t->attrs.naliases,
+                                   &t->key_tags, &t->attrs.ntags));
         t->attrs.aliases = t->key_aliases;
         t->attrs.tags = t->key_tags;
     }

@@ -237,9 +237,9 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
         c->tags = in->key_attrs->tags;
         c->ntags = in->key_attrs->ntags;
     } else if (k) {
-        GUARD(kms_cached_key_aliases(rc->st, k, &c->own_aliases, &c->naliases));
+        GUARD(kms_cached_key_attrs(rc->st, k, &c->own_aliases, &c->naliases, &c->own_tags,
+                                   &c->ntags));
         c->aliases = c->own_aliases;
-        GUARD(kms_cached_key_tags(rc->st, k, &c->own_tags, &c->ntags));
         c->tags = c->own_tags;
     }
     /* 32: room for every fixed key (fewer than 30). */

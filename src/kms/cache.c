@@ -208,27 +208,6 @@ TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char 
     return TR_OK;
 }
 
-TR_RESULT kms_cached_key_aliases(store_t st, const struct key_rec *k, struct alias_rec **out,
-                                 size_t *n)
-{
-    struct kc *c = kc_get();
-    struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
-    *out = NULL;
-    *n = 0;
-    if (!e) return st[0]->alias_list(st, k->account_id, k->region, k->key_id, NULL, 1000, out, n);
-    if (!e->aliases_done) {
-        GUARD(st[0]->alias_list(st, k->account_id, k->region, k->key_id, NULL, 1000,
-                                &e->aliases, &e->naliases));
-        e->aliases_done = true;
-    }
-    if (!e->naliases) return TR_OK;
-    *out = malloc(e->naliases * sizeof **out);
-    ENSURE(*out != NULL, TR_E_INTERNAL);
-    memcpy(*out, e->aliases, e->naliases * sizeof **out);
-    *n = e->naliases;
-    return TR_OK;
-}
-
 /* The tags of list v[0..n) in one allocation: the array, then the
  * strings it points to, so that a copy is one malloc and a release one
  * free.  v is released.  *bytes: the block's size. */
@@ -281,30 +260,62 @@ static TR_RESULT tags_copy(const struct tag_rec *from, size_t n, size_t bytes,
     return TR_OK;
 }
 
-TR_RESULT kms_cached_key_tags(store_t st, const struct key_rec *k, struct tag_rec **out,
-                              size_t *n)
+/* The aliases and tags of e's key, read into e once. */
+static TR_RESULT entry_attrs(struct kc_entry *e, store_t st)
 {
-    struct kc *c = kc_get();
-    struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
-    struct tag_rec *v = NULL;
-    size_t nv = 0, bytes;
-    *out = NULL;
-    *n = 0;
-    if (!e) {
-        GUARD(st[0]->tag_list(st, k->arn, &v, &nv));
-        GUARD(tags_flatten(v, nv, out, &bytes));
-        *n = nv;
-        return TR_OK;
+    const struct key_rec *k = &e->key;
+    if (!e->aliases_done) {
+        GUARD(st[0]->alias_list(st, k->account_id, k->region, k->key_id, NULL, 1000,
+                                &e->aliases, &e->naliases));
+        e->aliases_done = true;
     }
     if (!e->tags_done) {
+        struct tag_rec *v = NULL;
+        size_t nv = 0;
         GUARD(st[0]->tag_list(st, k->arn, &v, &nv));
         GUARD(tags_flatten(v, nv, &e->tags, &e->tags_bytes));
         e->ntags = nv;
         e->tags_done = true;
     }
-    GUARD(tags_copy(e->tags, e->ntags, e->tags_bytes, out));
-    *n = e->ntags;
     return TR_OK;
+}
+
+TR_RESULT kms_cached_key_attrs(store_t st, const struct key_rec *k, struct alias_rec **aliases,
+                               size_t *naliases, struct tag_rec **tags, size_t *ntags)
+{
+    struct kc *c = kc_get();
+    struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
+    struct tag_rec *v = NULL;
+    size_t nv = 0, bytes;
+    tr_result r;
+    *aliases = NULL;
+    *tags = NULL;
+    *naliases = *ntags = 0;
+    if (!e) {
+        GUARD(st[0]->alias_list(st, k->account_id, k->region, k->key_id, NULL, 1000, aliases,
+                                naliases));
+        r = st[0]->tag_list(st, k->arn, &v, &nv);
+        if (tr_ok(r)) r = tags_flatten(v, nv, tags, &bytes);
+        if (tr_ok(r)) *ntags = nv;
+        goto done;
+    }
+    GUARD(entry_attrs(e, st));
+    r = TR_OK;
+    if (e->naliases) {
+        *aliases = malloc(e->naliases * sizeof **aliases);
+        if (!*aliases) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        else memcpy(*aliases, e->aliases, e->naliases * sizeof **aliases);
+        *naliases = *aliases ? e->naliases : 0;
+    }
+    if (tr_ok(r)) r = tags_copy(e->tags, e->ntags, e->tags_bytes, tags);
+    if (tr_ok(r)) *ntags = e->ntags;
+done:
+    if (tr_failed(r)) {
+        alias_list_free(*aliases, *naliases);
+        *aliases = NULL;
+        *naliases = 0;
+    }
+    return r;
 }
 
 bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out)

@@ -63,13 +63,11 @@ TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out
  * with policy_unref); compiled once while k's entry is current. */
 TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char *text,
                                 struct policy **out);
-/* k's aliases, as alias_list would give them (release with free). */
-TR_RESULT kms_cached_key_aliases(store_t st, const struct key_rec *k, struct alias_rec **out,
-                                 size_t *n);
-/* k's tags, as tag_list would give them (ordered by key), in one block
- * with their strings: release with free(*out).  Values are never NULL. */
-TR_RESULT kms_cached_key_tags(store_t st, const struct key_rec *k, struct tag_rec **out,
-                              size_t *n);
+/* k's aliases, as alias_list would give them (release with free()), and
+ * its tags, as tag_list would give them (ordered by key) but in one block
+ * with their strings (release with free(); values are never NULL). */
+TR_RESULT kms_cached_key_attrs(store_t st, const struct key_rec *k, struct alias_rec **aliases,
+                               size_t *naliases, struct tag_rec **tags, size_t *ntags);
 /* Unwrapped material `version` of key_id into out (a secret buf), when
  * cached: true.  _put caches what kms_material_load unwrapped. */
 bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out);
