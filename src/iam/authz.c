@@ -627,10 +627,13 @@ static TR_RESULT ctx_str(struct ctx_builder *cb, const char *s, const char **out
 }
 
 /* The entry for key (case-insensitive), a new one at the end if absent
- * (or, when `fresh`, at once: the caller knows it is absent). */
+ * (or, when `fresh`, at once: the caller knows it is absent).  The global
+ * keys all begin with "aws:", so a service key ("kms:...") is looked for
+ * among the keys added after them only. */
 static TR_RESULT ctx_slot(struct ctx_builder *cb, const char *key, bool fresh, struct ctx_entry **out)
 {
-    for (size_t i = 0; !fresh && i < cb->n; i++) {
+    size_t from = strncasecmp(key, "aws:", 4) == 0 ? 0 : cb->nglobal;
+    for (size_t i = from; !fresh && i < cb->n; i++) {
         if (strcasecmp(cb->e[i].key, key) == 0) {
             *out = &cb->e[i];
             return TR_OK;
@@ -691,6 +694,7 @@ void iam_ctx_reset(struct ctx_builder *cb)
     /* Only the counters: entries and value pointers are written before
      * they are read (ctx_slot, ctx_put), and the arrays are 18 KiB. */
     cb->n = 0;
+    cb->nglobal = 0;
     cb->chunks = NULL;
     cb->strings_len = 0;
     cb->nptrs = 0;
@@ -723,6 +727,7 @@ void iam_ctx_free(struct ctx_builder *cb)
     }
     cb->strings_len = 0;
     cb->n = 0;
+    cb->nglobal = 0;
     cb->nptrs = 0;
 }
 
@@ -773,6 +778,7 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
         if (tr_ok(r)) r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     }
     if (tr_failed(r)) iam_ctx_free(cb);
+    else cb->nglobal = cb->n;
     return r;
 }
 
