@@ -238,6 +238,13 @@ int cmd_policy(int argc, char **argv)
         const char *eq = strchr(ctx_kv[i], '=');
         snprintf(key, sizeof key, "%.*s", (int)(eq - ctx_kv[i]), ctx_kv[i]);
         if (tr_failed(iam_ctx_add(&extra, key, eq + 1))) { rc = die("context"); goto out; }
+        /* A KMS key's tags and aliases are for IAM policies only, as the
+         * server decides them (kms/authz.c). */
+        for (size_t j = 0; j < extra.n && strncmp(label, "key-policy:", 11) == 0; j++)
+            if (strcasecmp(extra.e[j].key, key) == 0 &&
+                (strncasecmp(key, "aws:ResourceTag/", 16) == 0 ||
+                 strcasecmp(key, "kms:ResourceAliases") == 0))
+                extra.e[j].identity_only = true;
     }
     struct named_policy np = { .p = pol, .name = label };
     struct authz_req ar = {

@@ -209,7 +209,7 @@ def test_resource_tag_allow_is_abac(root):
     encrypt(u, other["KeyId"])
 
 
-def test_resource_tag_is_not_seen_by_key_policies(root):
+def test_resource_tag_is_not_seen_by_key_policies(root, authz_server):
     # "In AWS KMS, the aws:ResourceTag/tag-key condition key is supported
     # only in IAM policies ... It isn't supported in key policies."
     u = make_user(root, policy=allow("kms:*"))
@@ -218,6 +218,13 @@ def test_resource_tag_is_not_seen_by_key_policies(root):
         "Resource": "*", "Condition": RESTRICTED}),
         Tags=[{"TagKey": "classification", "TagValue": "restricted"}])
     encrypt(u, key["KeyId"])
+    # `tresor policy simulate` on the key reads a given tag the same way.
+    p = authz_server.run_tresor("policy", "simulate", "--data-dir", authz_server.data_dir,
+                                "--principal", u.arn, "--action", "kms:Encrypt",
+                                "--resource", key["Arn"], "--format", "json", "--context",
+                                "aws:ResourceTag/classification=restricted")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(p.stdout)["decision"] == "allowed"
 
 
 def test_request_tags_and_tag_keys(root):
