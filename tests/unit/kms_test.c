@@ -1506,6 +1506,8 @@ static void test_condition_keys(void **state)
             "{\"kms:ViaService\":\"secretsmanager.us-east-1.amazonaws.com\","
             "\"kms:CallerAccount\":\"" ACCT "\",\"kms:KeySpec\":\"SYMMETRIC_DEFAULT\","
             "\"kms:KeyUsage\":\"ENCRYPT_DECRYPT\",\"kms:KeyOrigin\":\"AWS_KMS\","
+            "\"kms:CustomerMasterKeySpec\":\"SYMMETRIC_DEFAULT\","
+            "\"kms:CustomerMasterKeyUsage\":\"ENCRYPT_DECRYPT\","
             "\"kms:EncryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"},\"Bool\":"
             "{\"kms:MultiRegion\":\"false\"}}}]}");
     /* The KMS guide's own example: allowed only when the request does not
