@@ -32,7 +32,7 @@
  * UpdateAlias on the new target and on the key the alias leaves,
  * DeleteAlias on the key it points to.  The alias is checked first, after
  * its existence (UpdateAlias, DeleteAlias: NotFoundException before
- * AccessDeniedException, SEMANTICS 7) and before CreateAlias learns
+ * AccessDeniedException, as for keys) and before CreateAlias learns
  * whether the name is taken.
  */
 #include "kms/kms.h"

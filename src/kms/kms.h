@@ -90,14 +90,6 @@ TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule);
 
 /* ---------- authz.c: authorization with the policy engine ------------ */
 
-/* How a principal named in a grant (grantee or retiring principal) names
- * the caller. */
-enum kms_grant_match {
-    KG_NONE = 0,
-    KG_ACCOUNT,   /* the caller's account: IAM must allow too (SEMANTICS 1.8, 7) */
-    KG_DIRECT,    /* the caller's user or session ARN, or the role of its session */
-};
-
 /* A CreateGrant request, for its condition keys (kms:GrantOperations,
  * kms:GranteePrincipal, kms:RetiringPrincipal, kms:GrantConstraintType)
  * and for a grantee that delegates through a grant of its own. */
@@ -186,18 +178,6 @@ TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const stru
  * authorize the key(s) too, with kms_authorize.  AccessDeniedException
  * naming the alias ARN. */
 TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char *alias_name);
-/* RetireGrant on a grant of key k.  The grant decides, not the key
- * policy ("kms:RetireGrant ... is not effective in a key policy"):
- * `named` is how the grant names the caller as its retiring principal,
- * or as its grantee when it includes RetireGrant; issuing_account the
- * account that created it.  Allowed: a caller named directly; a caller
- * of an account the grant names, of the issuing account or of the key's
- * account whose IAM policies allow kms:RetireGrant.  An explicit deny in
- * the caller's IAM policies refuses in every case.  in: the grant's
- * constraint (ctx, constraint_type). */
-TR_RESULT kms_authorize_retire(struct req_ctx *rc, const struct key_rec *k,
-                               const struct kms_authz_in *in, enum kms_grant_match named,
-                               const char *issuing_account);
 
 /* The same decision as kms_authorize_in for a key operation, told rather
  * than enforced (the analyzer, `tresor who-can-decrypt`): never fails on a
@@ -218,7 +198,26 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
 
 /* ---------- grants.c ------------------------------------------------- */
 
+/* How a principal named in a grant (grantee or retiring principal) names
+ * the caller. */
+enum kms_grant_match {
+    KG_NONE = 0,
+    KG_ACCOUNT,   /* the caller's account: IAM must allow too (SEMANTICS 1.8, 7) */
+    KG_DIRECT,    /* the caller's user or session ARN, or the role of its session */
+};
 enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who);
+/* (authz.c) RetireGrant on a grant of key k.  The grant decides, not the key
+ * policy ("kms:RetireGrant ... is not effective in a key policy"):
+ * `named` is how the grant names the caller as its retiring principal,
+ * or as its grantee when it includes RetireGrant; issuing_account the
+ * account that created it.  Allowed: a caller named directly; a caller
+ * of an account the grant names, of the issuing account or of the key's
+ * account whose IAM policies allow kms:RetireGrant.  An explicit deny in
+ * the caller's IAM policies refuses in every case.  in: the grant's
+ * constraint (ctx, constraint_type). */
+TR_RESULT kms_authorize_retire(struct req_ctx *rc, const struct key_rec *k,
+                               const struct kms_authz_in *in, enum kms_grant_match named,
+                               const char *issuing_account);
 /* Does a grant on k allow rc->who to perform `action` with the request in
  * `in` (operations, encryption-context constraints, the subset rule of
  * CreateGrant)?  *out the best match found (KG_ACCOUNT: the caller still

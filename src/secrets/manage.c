@@ -42,10 +42,7 @@
  * versions.
  *
  * Authorization: secretsmanager:ListSecrets on "*"; DeleteSecret and
- * RestoreSecret on the secret, docs/AUTHORIZATION.md 5.2 order (sm_authorize);
- * DeleteSecret with secretsmanager:ForceDeleteWithoutRecovery and
- * secretsmanager:RecoveryWindowInDays when the request has them, so the
- * Deny statements that guard against deletion without recovery apply.
+ * RestoreSecret on the secret, docs/AUTHORIZATION.md 5.2 order (sm_authorize).
  */
 #include "secrets/manage.h"
 
@@ -168,9 +165,11 @@ SM_HANDLER(sm_op_delete_secret)
     if (force && has_window) BAIL(TR_E_SM_INVALID_PARAMETER, MSG_CONJUNCTION);
     if (has_window && (window < 7 || window > 30)) BAIL(TR_E_SM_INVALID_PARAMETER, MSG_WINDOW);
 
-    /* The guard-rail keys, each present when its member is (Secrets
-     * Manager's permissions reference: "callers ... must pass the
-     * matching parameter"). */
+    /* The guard-rail keys secretsmanager:ForceDeleteWithoutRecovery and
+     * secretsmanager:RecoveryWindowInDays, each present when its member is
+     * (Secrets Manager's permissions reference: "callers ... must pass the
+     * matching parameter"), so the Deny statements that guard against
+     * deletion without recovery apply. */
     c = malloc(sizeof *c);
     ENSURE(c != NULL, TR_E_INTERNAL);
     sm_ctx_init(c);
