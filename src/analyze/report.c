@@ -214,14 +214,11 @@ static void dot_edge(const char *from, const char *to, const char *label, const 
 static void dot_key_label(const struct az_graph *g, const struct az_target *t, char *out,
                           size_t len)
 {
-    struct alias_rec *v = NULL;
-    size_t n = 0;
-    if (g->env && tr_ok(kms_cached_key_aliases(g->env->st, &t->key, &v, &n)) && n)
-        snprintf(out, len, "key %s", v[0].name);
+    (void)g;
+    if (t->key_aliases && t->attrs.naliases)
+        snprintf(out, len, "key %s", t->key_aliases[0].name);
     else
         snprintf(out, len, "key %.8s", t->key.key_id);
-    free(v);
-    tr_clear_error();
 }
 
 /* Graphviz: the principals that can read, the roles on their paths, the

@@ -202,7 +202,7 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
  * the caller. */
 enum kms_grant_match {
     KG_NONE = 0,
-    KG_ACCOUNT,   /* the caller's account: IAM must allow too (SEMANTICS 1.8, 7) */
+    KG_ACCOUNT,   /* the caller's account: IAM must allow too (docs/AUTHORIZATION.md 4.3) */
     KG_DIRECT,    /* the caller's user or session ARN, or the role of its session */
 };
 enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who);
