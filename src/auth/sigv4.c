@@ -5,9 +5,9 @@
  * derive kSigning, compare signatures in constant time; plus the
  * per-thread signing-key cache and the client-side signer.
  *
- * Spec: AWS "Signature Version 4 signing process".  The canonicalization
- * follows ../shared/testdata/sigv4/README.md, and every vector there
- * passes (tests/unit/sigv4_test.c):
+ * Spec: AWS "Signature Version 4 signing process"; docs/WIRE.md 2.  The
+ * canonicalization below passes every vector of AWS's SigV4 test suite
+ * (tests/data/sigv4, run by tests/unit/sigv4_test.c):
  *   URI      raw wire path; with normalize_path, "." / ".." segments are
  *            removed and empty segments collapsed (a trailing '/' kept when
  *            the input had one); then every byte but A-Za-z0-9-._~ and '/'

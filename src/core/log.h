@@ -4,8 +4,8 @@
  * log_msg() is for start-up, shutdown and internal faults; the request
  * log line is written by the router (http/router.c) through
  * log_write_request().  Neither ever receives secret bytes: callers pass
- * identifiers, codes and counts only (STYLE.md: log refuses secret bufs;
- * we simply never hand it one).  Each record is written with a single
+ * identifiers, codes and counts only: no secret buf is ever handed to the
+ * log.  Each record is written with a single
  * write(2) so lines from worker threads never interleave.
  *
  * Values taken from a request (method, path, X-Amz-Target or the query

@@ -6,7 +6,7 @@
  * PermissionsBoundary and Tags when set, ListUsers does not; GetRole adds
  * MaxSessionDuration and an empty RoleLastUsed, ListRoles
  * MaxSessionDuration only; policy documents (AssumeRolePolicyDocument) are
- * URL-encoded (xml_policy, SEMANTICS 4.4).  Callers pick with IAMX_*.
+ * URL-encoded (xml_policy, docs/WIRE.md 1.2).  Callers pick with IAMX_*.
  */
 #include "iam/iam_util.h"
 

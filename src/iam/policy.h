@@ -2,7 +2,7 @@
  * policy.h -- the policy engine: policy documents compiled once, and a
  * pure evaluator of one request against a set of compiled policies.
  *
- * Specification: ../shared/docs/SEMANTICS.md sections 1, 2 and 5.  Nothing
+ * Specification: docs/AUTHORIZATION.md sections 2 and 3.  Nothing
  * here does I/O or touches the store: callers (iam/authz.c, kms/authz.c,
  * the analyzer) gather the policies and the request context, and the
  * engine decides.  The analyzer reuses the same evaluator, so there is
@@ -21,7 +21,7 @@
 
 #include "core/result.h"
 
-/* What a document is; the validation rules differ (SEMANTICS 1.6, 1.7). */
+/* What a document is; the validation rules differ (docs/AUTHORIZATION.md 3.1). */
 enum policy_kind {
     POLICY_IDENTITY,   /* user/group/role inline or managed policy, permissions
                           boundary, session policy: Principal/NotPrincipal refused */
@@ -87,6 +87,10 @@ struct ctx_entry {
     bool multi;                  /* a multi-valued key (kms:EncryptionContextKeys, aws:TagKeys, ...) */
     bool unknown;                /* value unknown (static analysis): conditions on it are
                                     reported, not decided (see eval_result.conditional) */
+    bool identity_only;          /* absent when the resource policy is evaluated: KMS
+                                    supports aws:ResourceTag/<k> and kms:ResourceAliases
+                                    "in IAM policies only", never in key policies (KMS
+                                    developer guide, "ABAC for AWS KMS") */
 };
 
 enum eval_principal_type {
@@ -167,7 +171,7 @@ struct stmt_ref {
     enum policy_type_word type;
 };
 
-/* How the resource policy named the caller (SEMANTICS 1.3 table). */
+/* How the resource policy named the caller (docs/AUTHORIZATION.md 2.3 table). */
 enum principal_match {
     PM_NONE = 0,
     PM_ACCOUNT,      /* "A" / arn:aws:iam::A:root: delegation to the account */
@@ -195,10 +199,10 @@ struct eval_result {
     size_t ncond_refs;
 };
 
-/* Decide.  Pure: reads rq and ps only.  SEMANTICS 1.2 pseudo-code:
+/* Decide.  Pure: reads rq and ps only.  docs/AUTHORIZATION.md 2.2:
  * explicit deny anywhere -> EXPLICIT_DENY; then the resource-policy rule
- * of ps->mode with the 1.3 table for same-account callers, both sides for
- * cross-account callers (1.4); identity policies; boundary; session. */
+ * of ps->mode with the 2.3 table for same-account callers, both sides for
+ * cross-account callers (2.4); identity policies; boundary; session. */
 TR_RESULT policy_evaluate(const struct eval_request *rq, const struct policy_set *ps,
                           struct eval_result *out);
 

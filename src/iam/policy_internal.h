@@ -3,9 +3,9 @@
  * policy_parse.c (which builds it), policy_eval.c (which reads it) and
  * policy_cache.c (which keeps it).  Not for use outside src/iam/policy*.
  *
- * Everything evaluation needs is precomputed per statement (SEMANTICS
- * 1.6, 2.x): lowercased action patterns split at the service prefix,
- * "*" flags, resource patterns with variables pre-split, principals
+ * Everything evaluation needs is precomputed per statement
+ * (docs/AUTHORIZATION.md 3): lowercased action patterns split at the service
+ * prefix, "*" flags, resource patterns with variables pre-split, principals
  * classified, conditions compiled (conditions.h).  The whole form lives in
  * one arena, freed with the policy.
  */

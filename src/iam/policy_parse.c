@@ -2,8 +2,9 @@
  * policy_parse.c -- policy documents (JSON, via jansson) to the compiled
  * form of policy_internal.h, with IAM's validation and messages.
  *
- * Spec: ../shared/docs/SEMANTICS.md 1.6 (principals), 1.7 (key
- * policies), 2.x (conditions, variables, matching), 2.5 (NotPrincipal);
+ * Spec: docs/AUTHORIZATION.md 3.1 (documents), 3.2 (actions, resources),
+ * 3.3 (principals, NotPrincipal), 3.4 - 3.7 (conditions, variables), 4.1
+ * (key policies);
  * messages from IAM's MalformedPolicyDocument replies as captured in
  * public test suites and issue threads:
  *   invalid JSON, duplicate members  "This policy contains invalid Json"

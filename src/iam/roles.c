@@ -5,7 +5,7 @@
  * A role is an entity of kind "role" (AROA..., IAM_STORE.md) whose doc is
  * {"trust": "<trust policy text>", "trust_ids": {<binding>}, "description": "...",
  *  "max_session": 3600, "boundary": "<policy arn>"?}.  The trust policy is
- * stored and returned as given (URL-encoded in replies, SEMANTICS 4.4;
+ * stored and returned as given (URL-encoded in replies, docs/WIRE.md 1.2;
  * "AWS": "111122223333" is not rewritten), after policy_compile as
  * POLICY_TRUST and a check that every AWS principal exists
  * (MalformedPolicyDocument "Invalid principal in policy: ..."); the user

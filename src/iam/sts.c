@@ -2,9 +2,10 @@
  * sts.c -- the STS operations (query protocol): GetCallerIdentity,
  * AssumeRole, GetSessionToken; and the purge of expired sessions.
  *
- * Spec: SEMANTICS 1.10 (trust policies), 4.3 (shapes), 5 items 36-38;
- * the botocore STS model (2011-06-15) for parameter limits and patterns;
- * docs/internals/IAM_STORE.md for the session records.
+ * Spec: docs/AUTHORIZATION.md 6.1 - 6.3 (trust policies, sessions),
+ * docs/WIRE.md 5.5 (errors); the botocore STS model (2011-06-15) for
+ * parameter limits and patterns; docs/internals/IAM_STORE.md for the session
+ * records.
  *
  * GetCallerIdentity needs no permission and cannot be denied: it reports
  * the authenticated principal.
@@ -499,7 +500,7 @@ static TR_RESULT chain_rules(struct assume *a, json_t *inherited)
     return TR_OK;
 }
 
-/* The condition keys AssumeRole adds (SEMANTICS 1.10). */
+/* The condition keys AssumeRole adds (docs/AUTHORIZATION.md 6.1). */
 static TR_RESULT assume_context(const struct assume *a, struct ctx_builder *cb)
 {
     GUARD(iam_ctx_add(cb, "sts:RoleSessionName", a->session_name));

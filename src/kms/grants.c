@@ -4,17 +4,19 @@
  * lifecycle ask of them (does a grant allow this request?  remove a
  * deleted key's grants).
  *
- * What a grant is (SEMANTICS 1.8; KMS grants.md, create-grant-overview.md;
- * the botocore model's CreateGrant, GrantConstraints, GrantListEntry):
+ * What a grant is (docs/AUTHORIZATION.md 4.3; KMS grants.md,
+ * create-grant-overview.md; the botocore model's CreateGrant,
+ * GrantConstraints, GrantListEntry):
  *  - one key, one grantee principal (a user, a role -- which covers its
- *    sessions -- a role session, or an account), a list of grant
- *    operations, an optional retiring principal, an optional constraint
+ *    sessions -- a role session, or an account), a list of grant operations,
+ *    an optional retiring principal, an optional constraint
  *    EncryptionContextEquals (the request's context must be exactly the
  *    constraint's pairs) or EncryptionContextSubset (all of its pairs
  *    present, others allowed); at most 8 pairs, values of at most 384
- *    characters.  Keys and values compare case-sensitively (SEMANTICS
- *    1.8; the model's documentation calls constraint keys case-insensitive,
- *    but our reference and tests follow the exact match).
+ *    characters.  Keys and values compare case-sensitively
+ *    (docs/AUTHORIZATION.md 4.3; the model's documentation calls constraint
+ *    keys case-insensitive, but our reference and tests follow the exact
+ *    match).
  *  - Grants only allow, never deny: authz.c consults them after an
  *    implicit deny, never after an explicit one.  DescribeKey and
  *    RetireGrant ignore constraints.  A grant that allows CreateGrant lets
@@ -22,7 +24,8 @@
  *    constraint at least as strict (every context the new grant allows,
  *    the old one allows).
  *  - A grant to an account, or to a principal of another account than the
- *    key's, also needs the caller's own IAM policies (SEMANTICS 7).
+ *    key's, also needs the caller's own IAM policies
+ *    (docs/AUTHORIZATION.md 8.1).
  *  - Grants take effect at once (no eventual consistency), so grant
  *    tokens are accepted and need not be presented.
  *  - Operations a symmetric encryption key cannot perform (Sign, Verify,
@@ -51,9 +54,12 @@
  * keys; the constraint's pairs as kms:EncryptionContext:*), ListGrants
  * kms:ListGrants, RevokeGrant kms:RevokeGrant, all usable across accounts
  * by key ARN; ListRetirableGrants kms:ListRetirableGrants (IAM only, the
- * caller's account); RetireGrant by the grant's retiring principal, by
- * its grantee when the grant includes RetireGrant, else kms:RetireGrant by
- * key policy and IAM.  Unknown grant ids: NotFoundException "Grant ID
+ * caller's account); RetireGrant as the grant decides (authz.c,
+ * kms_authorize_retire): its retiring principal, its grantee when the
+ * grant includes RetireGrant, or a principal of an account the grant
+ * names, of the account that created it or of the key's account whose
+ * IAM policies allow kms:RetireGrant -- never by the key policy.
+ * Unknown grant ids: NotFoundException "Grant ID
  * <id> not found"; ids that are not 64 hex characters:
  * InvalidGrantIdException.  Our wording where AWS's is not public.
  */
@@ -910,10 +916,13 @@ fail:
     return r;
 }
 
-/* RetireGrant's own rule: the retiring principal, or the grantee of a
- * grant that includes RetireGrant; else kms:RetireGrant by policy. */
-static TR_RESULT may_retire(struct req_ctx *rc, const struct key_rec *k, json_t *doc,
-                            const char *given)
+/* RetireGrant's own rule (authz.c, kms_authorize_retire): how the grant
+ * names the caller -- as its retiring principal, or as its grantee when
+ * it includes RetireGrant -- and the account that issued it.  The
+ * grant's constraint is the request's kms:EncryptionContext:<k> and
+ * kms:GrantConstraintType (the Service Authorization Reference lists
+ * both for RetireGrant). */
+static TR_RESULT may_retire(struct req_ctx *rc, const struct key_rec *k, json_t *doc)
 {
     enum kms_grant_match m =
         kms_grant_principal_match(json_string_value(json_object_get(doc, "retiring")),
@@ -924,14 +933,16 @@ static TR_RESULT may_retire(struct req_ctx *rc, const struct key_rec *k, json_t 
                                       json_string_value(json_object_get(doc, "grantee_id")), &rc->who);
         if (g > m) m = g;
     }
-    struct kms_authz_in az = { .key_id_given = given, .no_grants = true };
-    if (m == KG_DIRECT) return TR_OK;
-    if (m == KG_ACCOUNT) {
-        bool ok = false;
-        GUARD(kms_identity_allows(rc, "kms:RetireGrant", k, &az, &ok));
-        if (ok) return TR_OK;
+    struct kms_authz_in az = { 0 };
+    json_t *cons = json_object_get(doc, "constraints");
+    const char *type = json_object_get(cons, EQUALS) ? EQUALS
+                     : json_object_get(cons, SUBSET) ? SUBSET : NULL;
+    if (type) {
+        az.ctx = json_object_get(cons, type);
+        az.constraint_type = type;
     }
-    return kms_authorize_in(rc, "kms:RetireGrant", k, &az);
+    return kms_authorize_retire(rc, k, &az, m,
+                                json_string_value(json_object_get(doc, "issuing_account")));
 }
 
 KMS_HANDLER(op_retire_grant)
@@ -969,7 +980,7 @@ KMS_HANDLER(op_retire_grant)
     if (tr_failed(r)) goto fail;
     doc = json_loads(rel.doc ? rel.doc : "", 0, NULL);
     if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = may_retire(rc, &k, doc, id);
+    r = may_retire(rc, &k, doc);
     if (tr_failed(r)) goto fail;
     if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
     r = grant_delete(rc->st, k.arn, rel.to, doc);

@@ -6,7 +6,7 @@
  * Everything about the grammar and the meaning of a policy is the policy
  * engine's (src/iam/policy.h): the document is compiled as a key policy
  * (policy_compile, POLICY_KEY) and the lockout check evaluates it.  What
- * is KMS's own (SEMANTICS 1.7, 3.4, 5 item 30):
+ * is KMS's own (docs/AUTHORIZATION.md 4.5; docs/WIRE.md 5.2):
  *   - at most 32768 bytes (the KMS quota): LimitExceededException, as the
  *     API reference says for an over-long key policy;
  *   - a document the engine refuses: MalformedPolicyDocumentException
@@ -112,11 +112,13 @@ TR_RESULT kms_policy_check(struct req_ctx *rc, const char *text, const struct ke
     r = policy_each_aws_principal(p, principal_exists, (void *)rc->st);
     if (tr_ok(r)) r = iam_bind_policy(rc->st, text, POLICY_KEY, &bound);
     if (tr_failed(r) || bypass) goto fail;
-    /* The key as it would be: the new policy with its binding. */
+    /* The key as it would be: the new policy with its binding; and the
+     * later PutKeyPolicy this check is about: a plain one, without
+     * BypassPolicyLockoutSafetyCheck (so no such condition key). */
     struct key_rec would = *k;
     would.policy = (char *)text;
     would.policy_ids = bound;
-    struct kms_authz_in in = { .has_bypass = true, .bypass = false };
+    struct kms_authz_in in = { 0 };
     r = kms_policy_allows(rc, "kms:PutKeyPolicy", &would, text, &in, &allowed);
     if (tr_ok(r) && !allowed)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_MALFORMED_POLICY, "%s", LOCKOUT_MSG);

@@ -3,18 +3,19 @@
  * authorization (src/kms/authz.c), driven through the operation table as
  * the router drives it.
  *
- * Each test gets a fresh in-memory store and IAM principals written into
- * it as IAM leaves them (docs/internals/IAM_STORE.md).  Covered
- * (SEMANTICS 1.8, 3.1, 7): CreateGrant's reply and validation (operations,
- * constraints, names, principals that exist, DryRun); ListGrants' entry
- * shape, filters and paging; grants allowing only their operations, to
- * users, roles (their sessions), sessions and accounts; constraints
- * EncryptionContextEquals/Subset, ignored for DescribeKey; explicit denies
- * beating grants; delegation through a grant's CreateGrant (subset of the
- * operations, constraint at least as strict); kms:Grant* condition keys;
- * idempotent names; RetireGrant by retiring principal, grantee, token or
- * policy; RevokeGrant; ListRetirableGrants; grantees in another account
- * needing their own IAM policy; grants removed with their key.
+ * Each test gets a fresh in-memory store and IAM principals written into it
+ * as IAM leaves them (docs/internals/IAM_STORE.md).  Covered
+ * (docs/AUTHORIZATION.md 4.2, 4.3, 8.1): CreateGrant's reply and validation
+ * (operations, constraints, names, principals that exist, DryRun);
+ * ListGrants' entry shape, filters and paging; grants allowing only their
+ * operations, to users, roles (their sessions), sessions and accounts;
+ * constraints EncryptionContextEquals/Subset, ignored for DescribeKey;
+ * explicit denies beating grants; delegation through a grant's CreateGrant
+ * (subset of the operations, constraint at least as strict); kms:Grant*
+ * condition keys; idempotent names; RetireGrant by retiring principal,
+ * grantee, token or policy; RevokeGrant; ListRetirableGrants; grantees in
+ * another account needing their own IAM policy; grants removed with their
+ * key.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -812,7 +813,7 @@ static void test_list_retirable(void **state)
              "allows the kms:ListRetirableGrants action");
 }
 
-/* Grantees in another account, and grants to accounts (SEMANTICS 7). */
+/* Grantees in another account, and grants to accounts (docs/AUTHORIZATION.md 4.3). */
 static void test_accounts(void **state)
 {
     (void)state;

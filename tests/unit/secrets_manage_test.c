@@ -1151,7 +1151,7 @@ static void test_validate_resource_policy(void **state)
 }
 
 /* A user of the account with no identity policy at all, allowed only by
- * the secret's resource policy (RES_UNION, SEMANTICS 1.3/1.9). */
+ * the secret's resource policy (RES_UNION, docs/AUTHORIZATION.md 2.3, 5.1). */
 static void test_authz_by_resource_policy(void **state)
 {
     (void)state;

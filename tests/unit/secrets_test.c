@@ -15,7 +15,7 @@
  * the AWS managed key created once with its policy and unusable directly;
  * tampering with the stored edk and ct (DecryptionFailure); that the store
  * never holds a plaintext value; validation and not-found wording; the
- * order of authorization (SEMANTICS 7) and resource policies;
+ * order of authorization (docs/AUTHORIZATION.md 5.2) and resource policies;
  * BatchGetSecretValue's per-secret errors; LastAccessedDate.
  */
 #include <stdarg.h>
