@@ -59,10 +59,13 @@ $(BUILD)/obj/%.o: %.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# Unit tests find their data (tests/data/) by absolute path, whatever the
+# current directory.
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -DTR_TESTDATA_DIR='"$(CURDIR)/tests/data"' -o $@ $< $(LIB_OBJS) \
+	  $(LDFLAGS) $(LDLIBS) -lcmocka
 
 -include $(OBJS:.o=.d)
 

@@ -3,8 +3,10 @@
  * and its date parsers (src/auth/sigv4_date.c).
  *
  * The input is one HTTP request as text, in the layout of the AWS test
- * suite's signed requests (../shared/testdata/sigv4, header-signed-request.txt,
- * query-signed-request.txt, classic .sreq):
+ * suite's signed requests (tests/data/sigv4: header-signed-request.txt,
+ * query-signed-request.txt, classic .sreq; the seeds corpus/sigv4/v4-* are
+ * copies of some of them, under the suite's Apache-2.0 licence, see
+ * tests/data/sigv4/README.md):
  *   METHOD SP target [SP HTTP/1.1] LF
  *   Name:value LF ...          (a line starting with SP/HT continues the
  *                               previous value, newline included)

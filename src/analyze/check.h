@@ -18,12 +18,20 @@
  *   secrets   every version's envelope opens (the data key through KMS
  *             with no caller, the value with AES-256-GCM: the server's
  *             own code, kms_blob_open_offline and sm_open_offline), under
- *             the managed key or a customer key alike; staging labels:
+ *             the managed key or a customer key alike, and the key it
+ *             records (key_arn) is the one its data key names; staging labels:
  *             exactly one AWSCURRENT when there are versions, no label on
  *             two versions or twice on one; every "secret-ver" relation
  *             belongs to a secret; a secret pending deletion has its
  *             "secret-due" entry and every entry has its secret;
- *   policies  every managed policy's default version exists.
+ *   policies  every managed policy's default version exists;
+ *   bindings  every principal binding saved with a key policy, a secret's
+ *             resource policy or a role's trust policy binds only ARNs the
+ *             policy names, user ARNs to AIDA... and role ARNs to
+ *             AROA... (iam/bindings.h), and so does a grant's bound
+ *             grantee and retiring principal.  Policies saved by an older
+ *             tresor, not yet bound, are counted (the server binds them
+ *             at its next start), not problems.
  * Plaintext is wiped as soon as it has opened, and no problem line carries
  * a secret byte: ids, ARNs and the step that failed only.
  */
@@ -43,7 +51,8 @@ struct keyring;
 struct check_report {
     int schema_version;       /* migrations applied, as found */
     size_t accounts, access_keys, keys, materials, aliases, grants;
-    size_t secrets, versions, values, policies;
+    size_t secrets, versions, values, policies, roles;
+    size_t unbound;           /* policies saved before bindings, not bound yet */
     size_t problems;          /* every problem found */
     size_t shown;             /* lines in line[] (the first problems) */
     char line[CHECK_SHOW_MAX][CHECK_LINE_MAX];

@@ -1,6 +1,6 @@
 /*
  * escalate.c -- who cannot read a secret now but may give themselves
- * access (SEMANTICS 6, "or P can rewrite the deciding policy").
+ * access (docs/AUTHORIZATION.md 7, "could gain access").
  *
  * For each principal that cannot read S, the permissions that would let it
  * change the answer, each decided by the server's own code as the real
@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "iam/authz.h"
 #include "kms/kms.h"
 
@@ -44,7 +45,7 @@ static TR_RESULT push(struct az_escalation **v, size_t *n, size_t node, const ch
     e->node = node;
     e->via = SIZE_MAX;
     snprintf(e->action, sizeof e->action, "%s", action);
-    snprintf(e->resource, sizeof e->resource, "%s", resource);
+    GUARD(str_copy(e->resource, sizeof e->resource, resource, "escalation resource"));
     snprintf(e->evidence, sizeof e->evidence, "%s", ev);
     return TR_OK;
 }
@@ -62,13 +63,9 @@ static bool id_may(const struct az_node *n, const char *action, const char *arn)
 
 static struct eval_principal ep_of(const struct az_node *n)
 {
-    int t = n->who.type;
-    return (struct eval_principal){
-        .type = t == PRINCIPAL_ROOT ? EP_ROOT : t == PRINCIPAL_USER ? EP_USER
-              : t == PRINCIPAL_ROLE_SESSION ? EP_ROLE_SESSION : EP_ANONYMOUS,
-        .arn = n->who.arn, .account = n->who.account_id,
-        .role_arn = n->who.role_arn[0] ? n->who.role_arn : NULL,
-    };
+    struct eval_principal who;
+    iam_eval_principal(&n->who, &who);
+    return who;
 }
 
 /* An IAM action on `arn` by rc->who: identity policies alone. */
@@ -254,7 +251,7 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
         const char *acts[] = { "kms:PutKeyPolicy", "kms:CreateGrant" };
         snprintf(rc.service, sizeof rc.service, "kms");
         for (int k = 0; k < 2 && tr_ok(r); k++) {
-            struct kms_authz_in in = { 0 };
+            struct kms_authz_in in = { .key_attrs = &t->attrs };
             /* The key policy must allow (grants cannot give these here:
              * kms_authz_in names no grant request): naming the caller, or
              * its account, which delegates to its identity policies. */
@@ -325,7 +322,8 @@ static TR_RESULT via_roles(struct az_graph *g, const struct az_answer *ans,
         }
     }
     for (size_t f = 0; tr_ok(r) && f < g->nn; f++) {
-        if (depth[f] == SIZE_MAX || depth[f] == 0 || ans[f].can || g->n[f].kind == AZ_FOREIGN)
+        if (depth[f] == SIZE_MAX || depth[f] == 0 || ans[f].can || g->n[f].kind == AZ_FOREIGN ||
+            g->n[f].kind == AZ_ANYONE)
             continue;
         for (size_t k = 0; tr_ok(r) && k < nown; k++) {
             if ((*out)[k].node != src[f]) continue;
@@ -349,7 +347,9 @@ TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
     *out = NULL;
     *n = 0;
     for (size_t i = 0; i < g->nn && tr_ok(r); i++) {
-        if (ans[i].can || g->n[i].kind == AZ_FOREIGN) continue;
+        /* Principals the store does not hold: their own permissions are
+         * not visible (the stand-in for "anyone" is allowed everything). */
+        if (ans[i].can || g->n[i].kind == AZ_FOREIGN || g->n[i].kind == AZ_ANYONE) continue;
         r = one(env, g, t, ans, i, out, n);
     }
     if (tr_ok(r)) r = via_roles(g, ans, out, n);

@@ -1,5 +1,6 @@
 /*
- * who_can.c -- may principal Q obtain secret S's plaintext (SEMANTICS 6)?
+ * who_can.c -- may principal Q obtain secret S's plaintext
+ * (docs/AUTHORIZATION.md 7)?
  *
  *  (a) secretsmanager:GetSecretValue on S's ARN: sm_authorize_explain,
  *      the decision GetSecretValue makes (identity policies joined with
@@ -7,9 +8,10 @@
  *  (b) kms:Decrypt on the key of S's current version as Secrets Manager
  *      asks it: kms_authorize_explain with rc.via_service
  *      "secretsmanager.<region>.amazonaws.com" and the encryption context
- *      {SecretARN, SecretVersionId: the AWSCURRENT version} (SEMANTICS
- *      3.2): the key policy, IAM by delegation, grants.  The managed key
- *      aws/secretsmanager is decided by its own key policy the same way;
+ *      {SecretARN, SecretVersionId: the AWSCURRENT version}
+ *      (docs/AUTHORIZATION.md 5.3): the key policy, IAM by delegation,
+ *      grants.  The managed key aws/secretsmanager is decided by its own key
+ *      policy the same way;
  *  (c) S not pending deletion, a current value exists, the key Enabled
  *      and in S's region.
  * Then reachability: a principal can read S when it, or a role it can
@@ -35,10 +37,11 @@
 #include "iam/authz.h"
 #include "kms/kms.h"
 
-/* Request-time keys the analysis cannot know (SEMANTICS 6): conditions
- * on them are reported ("allowed only if ..."), never decided.  The KMS
- * hop made by Secrets Manager has no aws:SourceIp at all (SEMANTICS 3.2):
- * that absence is known, so it is not listed there. */
+/* Request-time keys the analysis cannot know (docs/AUTHORIZATION.md 2.8):
+ * conditions on them are reported ("allowed only if ..."), never decided.
+ * The KMS hop made by Secrets Manager has no aws:SourceIp at all
+ * (docs/AUTHORIZATION.md 5.3): that absence is known, so it is not listed
+ * there. */
 static const char *const UNKNOWN_CALL[] = {
     "aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:CurrentTime", "aws:EpochTime",
     "aws:SecureTransport", "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge",
@@ -48,6 +51,15 @@ static const char *const UNKNOWN_VIA[] = {
     "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport", "aws:MultiFactorAuthPresent",
     "aws:MultiFactorAuthAge", "aws:TokenIssueTime",
 };
+/* A role is asked as a session of it: whether that session has a source
+ * identity, and which, is the assumer's choice (sts:SourceIdentity), so
+ * aws:SourceIdentity is unknown for roles -- and absent, known, for users
+ * and root users, whose requests never carry one. */
+static const char *const UNKNOWN_VIA_SESSION[] = {
+    "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport", "aws:MultiFactorAuthPresent",
+    "aws:MultiFactorAuthAge", "aws:TokenIssueTime", "aws:SourceIdentity",
+};
+#define SESSION_UNKNOWN "aws:SourceIdentity"
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static void rc_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
@@ -86,10 +98,19 @@ static TR_RESULT named_add(struct az_target *t, const char *what)
     return TR_OK;
 }
 
+struct named_ctx {
+    struct az_target *t;
+    bool star;                   /* the policy names "*" */
+};
+
 static TR_RESULT on_named(void *arg, const char *p)
 {
-    struct az_target *t = arg;
-    if (strcmp(p, "*") == 0) return named_add(t, "*");
+    struct named_ctx *c = arg;
+    struct az_target *t = c->t;
+    if (strcmp(p, "*") == 0) {
+        c->star = true;
+        return named_add(t, "*");
+    }
     if (strncmp(p, "arn:aws:iam::", 13) == 0 || strncmp(p, "arn:aws:sts::", 13) == 0) {
         char a[ACCOUNT_ID_LEN + 1];
         snprintf(a, sizeof a, "%.12s", p + 13);
@@ -99,14 +120,19 @@ static TR_RESULT on_named(void *arg, const char *p)
     return TR_OK;
 }
 
-static TR_RESULT collect_named(struct az_target *t, const char *text, enum policy_kind kind)
+/* Note the accounts and "*" the policy names; *star: it names "*". */
+static TR_RESULT collect_named(struct az_target *t, const char *text, enum policy_kind kind,
+                               bool *star)
 {
     struct policy *p = NULL;
+    struct named_ctx c = { .t = t };
+    *star = false;
     if (!text || !*text) return TR_OK;
     tr_result r = policy_cache_get(text, strlen(text), kind, &p);
     if (tr_failed(r)) return TR_OK;   /* a stored policy that does not compile allows nothing */
-    r = policy_each_aws_principal(p, on_named, t);
+    r = policy_each_aws_principal(p, on_named, &c);
     policy_unref(p);
+    *star = c.star;
     return r;
 }
 
@@ -156,24 +182,36 @@ TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, 
     policy_unref(t->rp);
     policy_unref(t->kp);
     t->rp = t->kp = NULL;
+    free(t->key_aliases);
+    free(t->key_tags);
+    t->key_aliases = NULL;
+    t->key_tags = NULL;
+    memset(&t->attrs, 0, sizeof t->attrs);
     return finish(env, t, key);
 }
 
-/* The current version, its key (or `key`: a key id or key ARN),
- * liveness, the accounts the policies name. */
+/* The current version, its key (or `key`, resolved by kms_resolve as
+ * Secrets Manager's call to KMS would resolve a KmsKeyId: in the secret's
+ * account and region, a key id, key ARN, alias name or alias ARN; an ARN
+ * may name another account), liveness, the accounts the policies name. */
 static TR_RESULT finish(const struct server_env *env, struct az_target *t, const char *key)
 {
     tr_result r;
     struct secret_version *v = sm_version_by_stage(&t->s, "AWSCURRENT");
     if (v) t->version_id = v->id;
     const char *karn = key ? key : v ? v->key_arn : NULL;
-    if (v && karn) {
+    if (key) {
+        struct req_ctx rc = { .env = env, .st = env->st, .kr = env->kr };
+        snprintf(rc.region, sizeof rc.region, "%s", t->s.region);
+        snprintf(rc.who.account_id, sizeof rc.who.account_id, "%s", t->s.account);
+        GUARD(kms_resolve(&rc, key, KR_ALIAS | KR_XACCT, &t->key));
+        t->have_key = true;
+        karn = t->key.arn;
+    } else if (v && karn) {
         const char *id = strstr(karn, ":key/");
-        id = id ? id + 5 : key && kms_is_key_id(key) ? key : NULL;
-        r = id ? kms_key_lookup(env->st, id, &t->key) : TR_OK;
+        r = id ? kms_key_lookup(env->st, id + 5, &t->key) : TR_OK;
         if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
         t->have_key = id && tr_ok(r);
-        if (key && !t->have_key) BAIL(TR_E_KMS_NOT_FOUND, "no key %s", key);
     }
     t->live = false;
     if (t->s.deleted_date != 0)
@@ -190,14 +228,23 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
         snprintf(t->why_not_live, sizeof t->why_not_live, "the key is in another region");
     else
         t->live = true;
-    GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE));
+    GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE, &t->everyone_rp));
     if (t->s.policy && *t->s.policy &&
-        tr_failed(policy_cache_get(t->s.policy, strlen(t->s.policy), POLICY_RESOURCE, &t->rp)))
+        tr_failed(policy_cache_get_bound(t->s.policy, strlen(t->s.policy), POLICY_RESOURCE,
+                                         t->s.policy_ids, &t->rp)))
         t->rp = NULL;     /* a stored policy that does not compile allows nothing */
     if (t->have_key && t->key.policy && *t->key.policy &&
-        tr_failed(policy_cache_get(t->key.policy, strlen(t->key.policy), POLICY_KEY, &t->kp)))
+        tr_failed(policy_cache_get_bound(t->key.policy, strlen(t->key.policy), POLICY_KEY,
+                                         t->key.policy_ids, &t->kp)))
         t->kp = NULL;
-    if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY));
+    t->everyone_kp = false;
+    if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp));
+    if (t->have_key) {
+        GUARD(kms_cached_key_attrs(env->st, &t->key, &t->key_aliases, &t->attrs.naliases,
+                                   &t->key_tags, &t->attrs.ntags));
+        t->attrs.aliases = t->key_aliases;
+        t->attrs.tags = t->key_tags;
+    }
     return TR_OK;
 }
 
@@ -209,6 +256,8 @@ void az_target_free(struct az_target *t)
     free(t->named);
     policy_unref(t->rp);
     policy_unref(t->kp);
+    free(t->key_aliases);
+    free(t->key_tags);
     memset(t, 0, sizeof *t);
 }
 
@@ -221,16 +270,6 @@ static bool named(const struct az_target *t, const char *account)
     return false;
 }
 
-static enum eval_principal_type ep_type(int t)
-{
-    switch (t) {
-    case PRINCIPAL_ROOT: return EP_ROOT;
-    case PRINCIPAL_USER: return EP_USER;
-    case PRINCIPAL_ROLE_SESSION: return EP_ROLE_SESSION;
-    default: return EP_ANONYMOUS;
-    }
-}
-
 /* Could any policy allow n GetSecretValue on t?  A necessary condition
  * (policy_may_allow): false means the evaluation would deny. */
 static bool gsv_possible(const struct az_node *n, const struct az_target *t)
@@ -241,10 +280,8 @@ static bool gsv_possible(const struct az_node *n, const struct az_target *t)
         if (policy_may_allow(id->identity[k].p, NULL, "secretsmanager:GetSecretValue", t->s.arn))
             return true;
     if (!t->rp) return false;
-    struct eval_principal who = {
-        .type = ep_type(n->who.type), .arn = n->who.arn, .account = n->who.account_id,
-        .role_arn = n->who.role_arn[0] ? n->who.role_arn : NULL,
-    };
+    struct eval_principal who;
+    iam_eval_principal(&n->who, &who);
     return policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
 }
 
@@ -266,10 +303,8 @@ static bool gsv_possible_indexed(const struct az_node *n, const struct az_target
     for (size_t k = 0; k < n->ngsv_pols; k++)
         if (may[n->gsv_pols[k]]) return true;
     if (!t->rp) return false;
-    struct eval_principal who = {
-        .type = ep_type(n->who.type), .arn = n->who.arn, .account = n->who.account_id,
-        .role_arn = n->who.role_arn[0] ? n->who.role_arn : NULL,
-    };
+    struct eval_principal who;
+    iam_eval_principal(&n->who, &who);
     return policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
 }
 
@@ -291,29 +326,39 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     out->kms_source = "";
     if (n->kind == AZ_FOREIGN) {
         /* Not visible: both the resource policy and the key policy must
-         * name the account; its own IAM decides the rest. */
-        out->gsv = out->kms = named(t, n->account);
-        out->ok = out->gsv && t->live;
+         * name the account; its own IAM decides the rest.  The AWS managed
+         * key admits only callers of its own account (kms:CallerAccount),
+         * whatever else is named. */
+        out->gsv = named(t, n->account);
+        out->kms = out->gsv && !(t->have_key && strcmp(t->key.key_manager, "AWS") == 0);
+        out->ok = out->gsv && out->kms && t->live;
         out->conditional = true;
-        out->kms_source = "key-policy";
+        out->kms_source = out->kms ? "key-policy" : "";
         snprintf(out->gsv_ev, sizeof out->gsv_ev, "%s",
                  out->gsv ? "named by the secret's resource or key policy; its own IAM must allow"
                           : "named by no policy of the secret or its key");
-        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->gsv_ev);
+        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->kms ? out->gsv_ev
+                 : out->gsv ? "the AWS managed key admits only principals of its own account"
+                 : out->gsv_ev);
         return TR_OK;
     }
     if (quick && !gsv_possible(n, t)) {
         quick_denial(t, out);
         return TR_OK;
     }
-    struct ctx_entry unknown[NELEM(UNKNOWN_CALL)];
+    struct ctx_entry unknown[NELEM(UNKNOWN_CALL) + 1];
     static const char *const none[] = { "" };
+    bool session = n->who.type == PRINCIPAL_ROLE_SESSION;
+    size_t nunknown = 0;
     for (size_t i = 0; i < NELEM(UNKNOWN_CALL); i++)
-        unknown[i] = (struct ctx_entry){ .key = UNKNOWN_CALL[i], .values = none, .n = 1,
-                                         .unknown = true };
+        unknown[nunknown++] = (struct ctx_entry){ .key = UNKNOWN_CALL[i], .values = none, .n = 1,
+                                                  .unknown = true };
+    if (session)
+        unknown[nunknown++] = (struct ctx_entry){ .key = SESSION_UNKNOWN, .values = none, .n = 1,
+                                                  .unknown = true };
     rc_init(&rc, env, n, t->s.region);
     r = sm_authorize_explain(&rc, "secretsmanager:GetSecretValue", &t->s, unknown,
-                             NELEM(unknown), &res, out->gsv_ev, sizeof out->gsv_ev);
+                             nunknown, &res, out->gsv_ev, sizeof out->gsv_ev);
     if (tr_failed(r)) goto fail;
     out->gsv = res.decision == DECISION_ALLOW;
     out->gsv_decision = res.decision;
@@ -329,7 +374,9 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", t->s.region);
     rc.via_service = via;
     struct kms_authz_in in = { .ctx = ctx, .enc_alg = "SYMMETRIC_DEFAULT",
-                               .unknown = UNKNOWN_VIA, .nunknown = NELEM(UNKNOWN_VIA) };
+                               .unknown = session ? UNKNOWN_VIA_SESSION : UNKNOWN_VIA,
+                               .nunknown = session ? NELEM(UNKNOWN_VIA_SESSION) : NELEM(UNKNOWN_VIA),
+                               .key_attrs = &t->attrs };
     r = kms_authorize_explain(&rc, "kms:Decrypt", &t->key, &in, x);
     if (tr_failed(r)) goto fail;
     out->kms = x->allowed;
@@ -340,6 +387,8 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     if (x->allowed && x->source == KX_GRANT)
         snprintf(out->grant_id, sizeof out->grant_id, "%s", x->grant_id);
     out->ok = out->gsv && out->kms && t->live;
+    /* Any other account's principal: only if its own IAM allows too. */
+    if (n->kind == AZ_ANYONE) out->conditional = true;
 fail:
     json_decref(ctx);
     free(x);

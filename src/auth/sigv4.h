@@ -1,8 +1,8 @@
 /*
  * sigv4.h -- AWS Signature Version 4 verification (server side).
  *
- * Spec: AWS "Signature Version 4 signing process"; test vectors in
- * ../shared/testdata/sigv4 (see its README).  The request is described by
+ * Spec: AWS "Signature Version 4 signing process", docs/WIRE.md 2; test
+ * vectors in tests/data/sigv4 (see its README).  The request is described by
  * struct sigv4_request, which borrows everything (the HTTP layer fills it);
  * nothing here touches libmicrohttpd.
  *
@@ -10,7 +10,8 @@
  *   sigv4_parse()        Authorization header or presigned X-Amz-* query
  *                        parameters -> struct sigv4_auth  (MissingAuthenticationToken,
  *                        IncompleteSignature)
- *   sigv4_check_time()   +-15 min skew (header) / X-Amz-Expires (query)
+ *   sigv4_check_time()   +-15 min skew (header) / X-Amz-Expires (query);
+ *                        sigv4_check_time_skew(): +-15 min for both (STS, IAM)
  *                        ("Signature expired: ..." InvalidSignatureException)
  *   (caller looks up the access key, checks the scope's region/service)
  *   sigv4_signing_key()  kSigning; intermediates wiped.  A per-thread cache
@@ -68,6 +69,10 @@ struct sigv4_auth {
  *  TR_E_MISSING_AUTH            no Authorization header and no X-Amz-Algorithm query
  *  TR_E_INCOMPLETE_SIGNATURE    malformed header, missing Credential/SignedHeaders/
  *                               Signature, bad credential scope, missing/bad X-Amz-Date
+ *  TR_E_INVALID_SIGNATURE       host not among SignedHeaders, or an x-amz-* header the
+ *                               request carries that is not ("'X-Amz-Target' must be a
+ *                               'SignedHeader' in the AWS Authorization.") -- except
+ *                               X-Amz-Security-Token and X-Amz-Content-SHA256
  */
 TR_RESULT sigv4_parse(const struct sigv4_request *rq, struct sigv4_auth *out);
 
@@ -78,6 +83,15 @@ TR_RESULT sigv4_parse(const struct sigv4_request *rq, struct sigv4_auth *out);
  * for dates in the future).  The scope date must equal the first 8
  * characters of X-Amz-Date. */
 TR_RESULT sigv4_check_time(const struct sigv4_auth *a, time_t now);
+
+/* The header rule, |now - X-Amz-Date| <= 15 minutes, for a presigned
+ * request too: X-Amz-Expires (already checked to be a number of at most a
+ * week by sigv4_parse) neither shortens nor lengthens the window.  This is
+ * how STS judges a presigned GetCallerIdentity: `aws eks get-token` and
+ * the Kubernetes AWS IAM authenticator presign with X-Amz-Expires=60 and
+ * hand the URL out as a token good for 14 minutes.  An expired request
+ * gets the header rule's message ("... (<now> - 15 min.)"). */
+TR_RESULT sigv4_check_time_skew(const struct sigv4_auth *a, time_t now);
 
 /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request");
  * every intermediate is wiped. */

@@ -10,7 +10,6 @@
  *
  * Exit status: 0 allowed, 1 denied, 2 usage or lookup error.
  */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,26 +17,38 @@
 #include <strings.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "http/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
 
 #define MAX_CTX 32
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: tresor policy simulate --principal ARN --action ACTION [--resource ARN]\n"
-        "                              [--context KEY=VALUE ...] [--format text|json]\n"
-        "                              [--data-dir DIR] [--region REGION]\n"
-        "\n"
-        "Evaluate one request with the policy engine and print the decision\n"
-        "(allowed, implicitDeny or explicitDeny) with the deciding statements.\n"
-        "PRINCIPAL: arn:aws:iam::A:root, a user ARN, or a role ARN (evaluated as a\n"
-        "session of the role).  RESOURCE defaults to \"*\"; a KMS key ARN brings in\n"
-        "the key policy, a role ARN with sts:AssumeRole the trust policy.\n"
-        "Exit status: 0 allowed, 1 denied, 2 error.\n");
-}
+static const struct cli_opt policy_opts[] = {
+    { "principal", 'p', "ARN", NULL, NULL,
+      "who asks: arn:aws:iam::A:root, a user ARN, or a role ARN (evaluated as a session of the role)" },
+    { "action", 'a', "ACTION", NULL, NULL, "what is asked, such as kms:Decrypt or sts:AssumeRole" },
+    { "resource", 'r', "ARN", NULL, "*",
+      "on what: a KMS key ARN brings in the key policy, a role ARN with sts:AssumeRole the trust policy" },
+    { "context", 'c', "KEY=VALUE", NULL, NULL,
+      "a request context key added or overridden, such as kms:EncryptionContext:app=web; repeat it, "
+      "up to 32 times" },
+    { "format", 'f', "FORMAT", NULL, "text", "text or json" },
+    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir of the store" },
+    { "region", 'g', "REGION", "TRESOR_REGION", "us-east-1", "the region of the request" },
+    { 0 },
+};
+
+static const struct cli_cmd policy_cmd = {
+    "policy simulate",
+    "--principal ARN --action ACTION [--resource ARN] [--context KEY=VALUE ...] "
+    "[--format text|json] [--data-dir DIR] [--region REGION]",
+    "Evaluate one request with the server's policy engine, over the store of DIR\n"
+    "(the server may be running), and print the decision (allowed, implicitDeny\n"
+    "or explicitDeny) with the statements that decided it.\n",
+    policy_opts,
+    "Exit status: 0 allowed, 1 denied, 2 usage or lookup error.\n", NULL,
+};
 
 /* The resource's own policy, if it has one the engine must consider. */
 static int resource_policy(store_t st, const char *action, const char *resource,
@@ -53,7 +64,7 @@ static int resource_policy(store_t st, const char *action, const char *resource,
             fprintf(stderr, "tresor policy simulate: no key %s\n", resource);
             return 2;
         }
-        tr_result r = policy_cache_get(k.policy, strlen(k.policy), POLICY_KEY, pol);
+        tr_result r = policy_cache_get_bound(k.policy, strlen(k.policy), POLICY_KEY, k.policy_ids, pol);
         snprintf(account, 13, "%s", k.account_id);
         key_rec_free(&k);
         if (tr_failed(r)) return die("key policy");
@@ -69,7 +80,8 @@ static int resource_policy(store_t st, const char *action, const char *resource,
         }
         json_t *doc = json_loads(e.doc ? e.doc : "{}", 0, NULL);
         const char *trust = json_string_value(json_object_get(doc, "trust"));
-        tr_result r = trust ? policy_cache_get(trust, strlen(trust), POLICY_TRUST, pol)
+        const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
+        tr_result r = trust ? policy_cache_get_bound(trust, strlen(trust), POLICY_TRUST, ids, pol)
                             : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "role has no trust policy");
         snprintf(account, 13, "%s", e.account_id);
         json_decref(doc);
@@ -153,49 +165,48 @@ static void print_result(const struct eval_result *res, const char *msg, bool js
 
 int cmd_policy(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "simulate") != 0) {
-        bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-        usage(help ? stdout : stderr);
-        return help ? 0 : 2;
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        cli_help(stdout, &policy_cmd);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "simulate") != 0) {    /* the one policy command */
+        if (argc < 2) fprintf(stderr, "tresor policy: missing command 'simulate'\n");
+        else fprintf(stderr, "tresor policy: unknown command '%s'\n", argv[1]);
+        cli_synopsis(stderr, &policy_cmd);
+        return 2;
     }
     const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
     const char *region = env_or("TRESOR_REGION", "us-east-1");
     const char *principal = NULL, *action = NULL, *resource = "*", *format = "text";
     const char *ctx_kv[MAX_CTX];
     size_t nctx = 0;
-    static const struct option lo[] = {
-        { "principal", required_argument, 0, 'p' },
-        { "action", required_argument, 0, 'a' },
-        { "resource", required_argument, 0, 'r' },
-        { "context", required_argument, 0, 'c' },
-        { "format", required_argument, 0, 'f' },
-        { "data-dir", required_argument, 0, 'd' },
-        { "region", required_argument, 0, 'g' },
-        { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
-    };
+    struct cli_parser p;
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "h", lo, NULL)) != -1) {
+    cli_parser_init(&p, &policy_cmd, argc - 1, argv + 1);
+    while ((c = cli_next(&p)) > 0) {
         switch (c) {
         case 'p': principal = optarg; break;
         case 'a': action = optarg; break;
         case 'r': resource = optarg; break;
         case 'c':
-            if (nctx >= MAX_CTX || !strchr(optarg, '=')) { usage(stderr); return 2; }
+            if (!strchr(optarg, '='))
+                return cli_usage_error(NULL, &policy_cmd, "--context must be KEY=VALUE, not '%s'", optarg);
+            if (nctx >= MAX_CTX)
+                return cli_usage_error(NULL, &policy_cmd, "--context: at most %d of them", MAX_CTX);
             ctx_kv[nctx++] = optarg;
             break;
         case 'f': format = optarg; break;
         case 'd': data_dir = optarg; break;
         case 'g': region = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
         }
     }
-    if (!principal || !action || (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)) {
-        usage(stderr);
-        return 2;
-    }
+    if (c < 0) return cli_exit(c);
+    if (optind < argc - 1)
+        return cli_usage_error(NULL, &policy_cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (!principal) return cli_usage_error(NULL, &policy_cmd, "--principal is required");
+    if (!action) return cli_usage_error(NULL, &policy_cmd, "--action is required");
+    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
+        return cli_usage_error(NULL, &policy_cmd, "--format must be text or json, not '%s'", format);
 
     char dir[PATH_MAX];
     struct keyring *kr;
@@ -228,6 +239,13 @@ int cmd_policy(int argc, char **argv)
         const char *eq = strchr(ctx_kv[i], '=');
         snprintf(key, sizeof key, "%.*s", (int)(eq - ctx_kv[i]), ctx_kv[i]);
         if (tr_failed(iam_ctx_add(&extra, key, eq + 1))) { rc = die("context"); goto out; }
+        /* A KMS key's tags and aliases are for IAM policies only, as the
+         * server decides them (kms/authz.c). */
+        for (size_t j = 0; j < extra.n && strncmp(label, "key-policy:", 11) == 0; j++)
+            if (strcasecmp(extra.e[j].key, key) == 0 &&
+                (strncasecmp(key, "aws:ResourceTag/", 16) == 0 ||
+                 strcasecmp(key, "kms:ResourceAliases") == 0))
+                extra.e[j].identity_only = true;
     }
     struct named_policy np = { .p = pol, .name = label };
     struct authz_req ar = {
@@ -237,13 +255,12 @@ int cmd_policy(int argc, char **argv)
     };
     struct eval_result res;
     if (tr_failed(iam_authorize(&rc_, &ar, &res))) { rc = die("evaluate"); goto out; }
-    char msg[1024] = "";
+    char msg[TR_ERR_MSG_MAX] = "";
     if (res.decision != DECISION_ALLOW) {
         struct eval_request er = {
-            .who = { .type = (enum eval_principal_type)rc_.who.type, .arn = rc_.who.arn,
-                     .account = rc_.who.account_id, .role_arn = rc_.who.role_arn[0] ? rc_.who.role_arn : NULL },
             .action = action, .resource = resource, .resource_account = account,
         };
+        iam_eval_principal(&rc_.who, &er.who);
         policy_denied_message(&er, &res, resource, msg, sizeof msg);
     }
     print_result(&res, msg, strcmp(format, "json") == 0, &rc_.who, action, resource);

@@ -6,10 +6,12 @@
  * test suite"):
  *   - state lives in memory (store_sqlite_open_memory, a random root key
  *     from keyring_from_bytes) unless --data-dir is given;
- *   - a request signed with an access key the store does not know acts as
- *     the root user of the default account; its signature is not checked
+ *   - a request signed with an access key tresor never knew acts as the
+ *     root user of the default account; its signature is not checked
  *     (there is no secret to check it with).  Known keys are verified as
- *     usual, and their principals are authorized as usual;
+ *     usual, and their principals are authorized as usual; keys it knew
+ *     (deleted, inactive, expired sessions: auth/creds.c) are refused as
+ *     outside dev mode;
  *   - the SigV4 clock window is not enforced; any valid region of the
  *     credential scope is served (each region's resources stay apart);
  *   - POST /moto-api/reset and POST /_tresor/reset (unsigned) swap in a
@@ -67,7 +69,9 @@ bool dev_region_ok(const char *region);
  * from memory once wrapped. */
 TR_RESULT dev_seed_apply(const struct server_env *env, const char *account,
                          const char *path);
-/* Apply a seed document already parsed (tests, dev_seed_apply). */
+/* Apply a seed document already parsed (tests, dev_seed_apply).  doc is
+ * modified: ${AccountId} and ${Region} are replaced as its entries are
+ * applied (seed.c).  A failure's message names the entry. */
 TR_RESULT dev_seed_apply_json(const struct server_env *env, const char *account,
                               json_t *doc);
 

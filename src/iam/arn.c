@@ -4,14 +4,14 @@
  *
  * Why a hand-written glob: a regex built from a policy pattern breaks on
  * `+ ( ) [ ]` and can backtrack exponentially on `a*a*a*...b`
- * (SEMANTICS 2.5 names PMapper's divergences).  The two-pointer glob
+ * (docs/AUTHORIZATION.md 3.2).  The two-pointer glob
  * remembers only the last `*` seen: when a literal fails it retries one
  * character further after that star.  This is correct for `*`/`?` globs
  * (a later star can always absorb what an earlier one would have) and
  * bounded by len(pattern) * len(subject) steps.
  *
  * Case: actions compare case-insensitively, ARNs case-sensitively
- * (SEMANTICS 2.5, checklist 11); only ASCII is folded, as AWS folds
+ * (docs/AUTHORIZATION.md 3.2); only ASCII is folded, as AWS folds
  * service prefixes and action names, which are ASCII.
  */
 #include "iam/arn.h"

@@ -1,8 +1,8 @@
 /*
  * arn.h -- ARN splitting and the wildcard matchers of the policy engine.
  *
- * Spec: ../shared/docs/SEMANTICS.md 2.2 (Arn* operators compare per colon
- * segment), 2.5 (actions case-insensitive, resources case-sensitive, `*`
+ * Spec: docs/AUTHORIZATION.md 3.5 (Arn* operators compare per colon
+ * segment), 3.2 (actions case-insensitive, resources case-sensitive, `*`
  * is any sequence including `/` and `:`, `?` exactly one character).
  * The glob is the two-pointer algorithm with a single backtrack point:
  * O(len(pattern) * len(subject)) in the worst case, never exponential,

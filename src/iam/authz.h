@@ -15,7 +15,7 @@
 #include "http/op.h"
 #include "iam/policy.h"
 
-/* The identity side of a principal (SEMANTICS 1.2, 1.5, 4.3). */
+/* The identity side of a principal (docs/AUTHORIZATION.md 2.1, 2.5, 6.2). */
 struct identity {
     struct named_policy *identity;   /* users: inline + attached + each group's; roles: the role's */
     size_t nidentity;
@@ -31,6 +31,7 @@ struct identity {
     size_t ntags;
     int64_t token_issued;            /* temporary credentials: issue time; else 0 */
     bool mfa;                        /* aws:MultiFactorAuthPresent (temporary credentials) */
+    char *source_identity;           /* role sessions that have one (aws:SourceIdentity) */
     char *username;                  /* IAM users only (aws:username) */
     void *owned;                     /* implementation storage */
 };
@@ -71,19 +72,22 @@ struct ctx_chunk;
 struct ctx_builder {
     struct ctx_entry e[CTX_MAX];
     size_t n;
+    size_t nglobal;                  /* e[0..nglobal): iam_ctx_init's keys, every one
+                                        "aws:"-prefixed (ctx_slot relies on it to look
+                                        for a service key among the later keys only) */
     struct ctx_chunk *chunks;        /* owned copies of keys and values (never move) */
     size_t strings_len;              /* bytes used in all chunks */
     const char *ptrs[CTX_MAX * 4];   /* value arrays, pointing into strings */
     size_t nptrs;
 };
 
-/* Start a context with the global keys SEMANTICS 1.1 lists that apply to
- * rc (aws:PrincipalArn, aws:PrincipalAccount, aws:userid, aws:username,
- * aws:PrincipalType, aws:PrincipalTag/<key>, aws:SourceIp (not on
- * service-to-service calls), aws:SecureTransport, aws:CurrentTime,
- * aws:EpochTime, aws:RequestedRegion, aws:ViaAWSService,
- * aws:TokenIssueTime and aws:MultiFactorAuthPresent for temporary
- * credentials). */
+/* Start a context with the global keys of docs/AUTHORIZATION.md 1.2 that
+ * apply to rc (aws:PrincipalArn, aws:PrincipalAccount, aws:userid,
+ * aws:username, aws:PrincipalType, aws:PrincipalTag/<key>, aws:SourceIp (not
+ * on service-to-service calls), aws:SecureTransport, aws:CurrentTime,
+ * aws:EpochTime, aws:RequestedRegion, aws:ViaAWSService, aws:TokenIssueTime
+ * and aws:MultiFactorAuthPresent for temporary credentials, aws:SourceIdentity
+ * for a role session that has one). */
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id);
 /* Make cb an empty builder (as zeroing it would, without touching the
  * arrays).  Do not use on a builder that holds strings: iam_ctx_free. */
@@ -109,6 +113,11 @@ struct authz_req {
      * grants after an implicit deny). */
     bool no_fail;
 };
+
+/* The policy engine's view of who (policy.h struct eval_principal): its
+ * type, ARNs, account, and unique id -- a user's own, a session's role's
+ * (who->id up to the ':'); none for a root user.  Borrows who. */
+void iam_eval_principal(const struct principal *who, struct eval_principal *out);
 
 /* Load rc->identity if needed, build the context, evaluate.  On deny
  * (unless no_fail) fails with the service's code -- KMS and Secrets

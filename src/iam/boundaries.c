@@ -2,12 +2,12 @@
  * boundaries.c -- permissions boundaries of users and roles:
  * Put/Delete User/RolePermissionsBoundary.
  *
- * The boundary is the entity doc's "boundary" (the managed policy ARN)
- * plus the relation "boundary" policy ARN -> entity ARN that gives the
- * policy its PermissionsBoundaryUsageCount (IAM_STORE.md); the caller's
- * authorization caps the entity's identity policies with it (SEMANTICS
- * 1.5).  The policy must be a managed policy of the account: NoSuchEntity
- * "Scope ARN: <arn> does not exist or is not attachable." (AWS's text).
+ * The boundary is the entity doc's "boundary" (the managed policy ARN) plus
+ * the relation "boundary" policy ARN -> entity ARN that gives the policy its
+ * PermissionsBoundaryUsageCount (IAM_STORE.md); the caller's authorization
+ * caps the entity's identity policies with it (docs/AUTHORIZATION.md 2.5).
+ * The policy must be a managed policy of the account: NoSuchEntity "Scope
+ * ARN: <arn> does not exist or is not attachable." (AWS's text).
  * The calls are authorized on the entity with iam:PermissionsBoundary =
  * the requested boundary (Put) or the current one (Delete).  Deleting a
  * boundary that is not set succeeds and changes nothing.

@@ -2,19 +2,19 @@
  * conditions.c -- condition operators, their modifiers, and strings with
  * policy variables: compile once, evaluate without allocating.
  *
- * Spec: ../shared/docs/SEMANTICS.md
- *  2.1  operators AND, keys AND, values OR; negated operators NOR; keys
+ * Spec: docs/AUTHORIZATION.md
+ *  3.4  operators AND, keys AND, values OR; negated operators NOR; keys
  *       case-insensitive; missing key: positive false, negated true,
  *       ...IfExists true; Null tests presence;
- *  2.2  the operator families (String, Numeric, Date, Bool, Binary, IP,
+ *  3.5  the operator families (String, Numeric, Date, Bool, Binary, IP,
  *       Arn per colon segment, Null);
- *  2.3  ForAnyValue (false on a missing or empty key) and ForAllValues
+ *  3.6  ForAnyValue (false on a missing or empty key) and ForAllValues
  *       (true on a missing or empty key), applied per request value, the
  *       negation inside the set operator;
- *  2.4  ${variables}: only in Version 2012-10-17, only in Resource and
+ *  3.7  ${variables}: only in Version 2012-10-17, only in Resource and
  *       String/Arn/Bool values, ${*} ${?} ${$}, 'default' values; a
  *       missing variable makes the value match nothing.
- * Choices where AWS is silent (documented in the report): a plain
+ * Choices where AWS is silent (docs/AUTHORIZATION.md 8.1): a plain
  * operator on a multi-valued key behaves as ForAnyValue (positive) or as
  * "no value matches" (negated); a variable naming a multi-valued key is
  * missing; IfExists wins over the set operators on a missing key; a value
@@ -48,7 +48,8 @@ const struct ctx_entry *ctx_find(const struct eval_env *env, const char *key, si
 {
     for (size_t i = 0; i < env->nctx; i++) {
         const char *k = env->ctx[i].key;
-        if (k && strncasecmp(k, key, keylen) == 0 && k[keylen] == '\0') return &env->ctx[i];
+        if (k && strncasecmp(k, key, keylen) == 0 && k[keylen] == '\0')
+            return env->resource_policy && env->ctx[i].identity_only ? NULL : &env->ctx[i];
     }
     return NULL;
 }
@@ -647,7 +648,8 @@ static TR_RESULT compile_values(struct arena *a, struct cond *c, json_t *vals, b
     c->vals = arena_alloc(a, (count ? count : 1) * sizeof *c->vals);
     ENSURE(c->vals, TR_E_INTERNAL);
     c->nvals = count;
-    /* Variables are allowed in String, Arn and Bool values only (2.4). */
+    /* Variables are allowed in String, Arn and Bool values only
+     * (docs/AUTHORIZATION.md 3.7). */
     bool v_ok = vars && (c->fam == CF_STRING || c->fam == CF_ARN || c->fam == CF_BOOL);
     for (size_t i = 0; i < count; i++) {
         json_t *e = json_is_array(vals) ? json_array_get(vals, i) : vals;

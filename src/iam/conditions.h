@@ -2,7 +2,7 @@
  * conditions.h -- the compiled form of condition values and of strings
  * that may carry policy variables, and their evaluation.
  *
- * Spec: ../shared/docs/SEMANTICS.md 2.1 - 2.4.  Everything that can be
+ * Spec: docs/AUTHORIZATION.md 3.4 - 3.7.  Everything that can be
  * decided when a policy is written is decided in cond_compile_block():
  * the operator and its modifiers, the lowercased key, and every value
  * parsed for its operator (numbers, dates, CIDRs, booleans, base64, ARNs
@@ -55,9 +55,12 @@ char *arena_strndup(struct arena *a, const char *s, size_t n, bool lower);
 struct eval_env {
     const struct ctx_entry *ctx;
     size_t nctx;
+    bool resource_policy;        /* the resource policy is being scanned: entries marked
+                                    identity_only are absent */
 };
 
-/* The context entry named key (case-insensitive), or NULL. */
+/* The context entry named key (case-insensitive), or NULL (also for an
+ * identity_only entry while the resource policy is scanned). */
 const struct ctx_entry *ctx_find(const struct eval_env *env, const char *key, size_t keylen);
 
 /* ---- strings with policy variables ------------------------------------- */
@@ -90,7 +93,7 @@ struct pat {
 };
 
 /* Compile s[0..n).  vars: the policy is Version 2012-10-17 and this
- * position allows variables (SEMANTICS 2.4). */
+ * position allows variables (docs/AUTHORIZATION.md 3.7). */
 TR_RESULT pat_compile(struct arena *a, const char *s, size_t n, bool wild, bool vars,
                       struct pat *out);
 /* Whether subject matches.  TRI_FALSE when a variable is missing without a

@@ -10,7 +10,7 @@
  * the caller's account (rc->who.account_id); relations "member",
  * "attached", "inline", "version", "boundary"; tags keyed by ARN.
  * Shapes, limits and patterns are the botocore IAM model's
- * (iam/2010-05-08/service-2.json); messages are SEMANTICS.md 4.2's.
+ * (iam/2010-05-08/service-2.json); messages are docs/WIRE.md 5.4's.
  */
 #ifndef TR_IAM_UTIL_H
 #define TR_IAM_UTIL_H

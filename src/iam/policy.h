@@ -2,7 +2,7 @@
  * policy.h -- the policy engine: policy documents compiled once, and a
  * pure evaluator of one request against a set of compiled policies.
  *
- * Specification: ../shared/docs/SEMANTICS.md sections 1, 2 and 5.  Nothing
+ * Specification: docs/AUTHORIZATION.md sections 2 and 3.  Nothing
  * here does I/O or touches the store: callers (iam/authz.c, kms/authz.c,
  * the analyzer) gather the policies and the request context, and the
  * engine decides.  The analyzer reuses the same evaluator, so there is
@@ -21,7 +21,7 @@
 
 #include "core/result.h"
 
-/* What a document is; the validation rules differ (SEMANTICS 1.6, 1.7). */
+/* What a document is; the validation rules differ (docs/AUTHORIZATION.md 3.1). */
 enum policy_kind {
     POLICY_IDENTITY,   /* user/group/role inline or managed policy, permissions
                           boundary, session policy: Principal/NotPrincipal refused */
@@ -43,6 +43,21 @@ TR_RESULT policy_compile(const char *text, size_t len, enum policy_kind kind,
  * (compiled and inserted otherwise).  Returns a new reference. */
 TR_RESULT policy_cache_get(const char *text, size_t len, enum policy_kind kind,
                            struct policy **out);
+/* The same for a stored resource, key or trust policy with its binding
+ * (docs/internals/IAM_STORE.md, "Principals bound by identity"): `ids`
+ * is the JSON object saved with the policy, from each user or role ARN
+ * it names to the unique id (AIDA..., AROA...) that ARN was bound to when
+ * the policy was saved.  Such a principal then matches that user, or
+ * that role's sessions, whatever its name is now -- and never another
+ * user or role given the same name later; a user or role ARN missing
+ * from the binding matches nothing.  ids NULL or "": no binding (a policy
+ * saved before bindings existed, or an identity policy): user and role
+ * ARNs match by ARN.  A binding that is not such an object is an internal
+ * error (failing closed). */
+TR_RESULT policy_compile_bound(const char *text, size_t len, enum policy_kind kind,
+                               const char *ids, struct policy **out);
+TR_RESULT policy_cache_get_bound(const char *text, size_t len, enum policy_kind kind,
+                                 const char *ids, struct policy **out);
 /* Drop every cached policy (tests, shutdown); holders keep their references. */
 void policy_cache_clear(void);
 /* Entries in the cache (at most a fixed bound; tests). */
@@ -72,6 +87,10 @@ struct ctx_entry {
     bool multi;                  /* a multi-valued key (kms:EncryptionContextKeys, aws:TagKeys, ...) */
     bool unknown;                /* value unknown (static analysis): conditions on it are
                                     reported, not decided (see eval_result.conditional) */
+    bool identity_only;          /* absent when the resource policy is evaluated: KMS
+                                    supports aws:ResourceTag/<k> and kms:ResourceAliases
+                                    "in IAM policies only", never in key policies (KMS
+                                    developer guide, "ABAC for AWS KMS") */
 };
 
 enum eval_principal_type {
@@ -86,6 +105,11 @@ struct eval_principal {
     const char *arn;             /* the caller's ARN (the session ARN for sessions) */
     const char *account;         /* 12 digits */
     const char *role_arn;        /* sessions: arn:aws:iam::A:role/path/name; else NULL */
+    /* The user's unique id (AIDA...), or the unique id of a session's role
+     * (AROA...), unique_id_len bytes; NULL for root and anonymous callers.
+     * Principals named by unique id, and bound ones, match on it. */
+    const char *unique_id;
+    size_t unique_id_len;
 };
 
 struct eval_request {
@@ -147,7 +171,7 @@ struct stmt_ref {
     enum policy_type_word type;
 };
 
-/* How the resource policy named the caller (SEMANTICS 1.3 table). */
+/* How the resource policy named the caller (docs/AUTHORIZATION.md 2.3 table). */
 enum principal_match {
     PM_NONE = 0,
     PM_ACCOUNT,      /* "A" / arn:aws:iam::A:root: delegation to the account */
@@ -175,10 +199,10 @@ struct eval_result {
     size_t ncond_refs;
 };
 
-/* Decide.  Pure: reads rq and ps only.  SEMANTICS 1.2 pseudo-code:
+/* Decide.  Pure: reads rq and ps only.  docs/AUTHORIZATION.md 2.2:
  * explicit deny anywhere -> EXPLICIT_DENY; then the resource-policy rule
- * of ps->mode with the 1.3 table for same-account callers, both sides for
- * cross-account callers (1.4); identity policies; boundary; session. */
+ * of ps->mode with the 2.3 table for same-account callers, both sides for
+ * cross-account callers (2.4); identity policies; boundary; session. */
 TR_RESULT policy_evaluate(const struct eval_request *rq, const struct policy_set *ps,
                           struct eval_result *out);
 

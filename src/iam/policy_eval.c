@@ -2,11 +2,13 @@
  * policy_eval.c -- the decision: one request against the policies that
  * apply to it.  Pure (reads its arguments only) and allocation-free.
  *
- * Spec: ../shared/docs/SEMANTICS.md 1.2 - 1.7, 1.10, 2.5, 5 (checklist
- * 1 - 20), 7 (NotPrincipal).  In order:
+ * Spec: docs/AUTHORIZATION.md 2 (the decision), 3.2 - 3.3 (matching,
+ * principals, NotPrincipal), 4.1 and 6.1 (delegation).  In order:
  *  1. Every policy is scanned once.  A statement applies when its Action
- *     (NotAction), Resource (NotResource; a key policy's Resource is "this
- *     key"), Principal (NotPrincipal) and Condition all match.  An
+ *     (NotAction), Resource (NotResource; matched against the resource
+ *     ARN in key policies too, see stmt_resource), Principal (NotPrincipal)
+ *     and Condition all match -- in the resource policy, without the
+ *     context keys marked identity_only.  An
  *     applying Deny anywhere -- identity, boundary, session, resource --
  *     is final (EXPLICIT_DENY, deny_type = the first one's policy type;
  *     the resource policy is consulted first).
@@ -19,17 +21,17 @@
  *       RES_NONE      identity side;
  *       RES_UNION     resource policy naming the caller (PM_DIRECT), or
  *                     naming its role / everyone while boundary and session
- *                     allow (1.3 table), or the identity side;
+ *                     allow (2.3 table), or the identity side;
  *       RES_REQUIRED  the same, except that the identity side counts only
  *                     when the resource policy allows the caller's account
- *                     (PM_ACCOUNT, delegation: 1.7, 1.10).
+ *                     (PM_ACCOUNT, delegation: 4.1, 6.1).
  *     Cross account (resource_account != caller's account): the resource
  *     policy must allow the caller, its role, its account or everyone, AND
- *     the identity side must allow (1.4); RES_NONE allows nothing.
+ *     the identity side must allow (2.4); RES_NONE allows nothing.
  *     Anonymous callers: only a resource-policy Allow for "*".
  *  "*" (PM_EVERYONE) needs no identity policy (AWS managed keys rely on
  *  it) but, like a role ARN, stays limited by boundary and session
- *  policies: our choice, SEMANTICS names no rule for it.
+ *  policies: our choice (docs/AUTHORIZATION.md 8.1).
  * Three-valued conditions: a statement whose conditions read an unknown
  * key is assumed to apply when it is an Allow and not to apply when it is
  * a Deny; both are listed in cond_refs and an ALLOW that depends on them
@@ -86,11 +88,20 @@ static bool stmt_action(const struct evaluator *ev, const struct stmt *st)
     return m != st->not_action;
 }
 
-static enum tri stmt_resource(const struct evaluator *ev, const struct policy *p, const struct stmt *st)
+/* Resource / NotResource against the request's resource.  Key policies
+ * are no exception: their "Resource": "*" is "this key" because "*"
+ * matches every ARN, and any other value is matched against the key's
+ * ARN like NotResource is, so Resource X and NotResource X never both
+ * apply.  That is how KMS reads them: the KMS developer guide ("Key
+ * policies", Resource element) calls "*" the value that means "this KMS
+ * key", and a key policy whose statement names some other ARN in
+ * Resource does not grant through that statement -- KMS's lockout
+ * safety check refuses such a policy ("The new key policy will not allow
+ * you to update the key policy in the future."), which it could not do
+ * if the statement applied to the key. */
+static enum tri stmt_resource(const struct evaluator *ev, const struct stmt *st)
 {
     if (!st->has_resource) return TRI_TRUE;
-    /* A key policy's Resource is "this key" (SEMANTICS 1.7). */
-    if (p->kind == POLICY_KEY && !st->not_resource) return TRI_TRUE;
     enum tri m = TRI_FALSE;
     for (size_t i = 0; i < st->nresources && m != TRI_TRUE; i++)
         m = tri_or(m, pat_match(&st->resources[i], ev->rq->resource, ev->reslen, false, &ev->env));
@@ -102,20 +113,35 @@ static bool str_eq(const char *a, const char *b)
     return a && b && strcmp(a, b) == 0;
 }
 
-/* How one Principal entry names the caller (SEMANTICS 1.6). */
+/* The caller's unique id (the user's, or its session's role's) is id. */
+static bool id_is(const char *id, const struct eval_principal *who)
+{
+    size_t n = strlen(id);
+    return who->unique_id && n > 0 && n == who->unique_id_len && memcmp(id, who->unique_id, n) == 0;
+}
+
+/* How one Principal entry names the caller (docs/AUTHORIZATION.md 3.3).  A user or
+ * role ARN of a bound policy (policy.h) matches on the unique id it was
+ * bound to; so does a principal written as a unique id (AIDA...: the user;
+ * AROA...: the role, so any of its sessions).  Unbound ARNs match by ARN. */
 static enum principal_match entry_match(const struct principal_ent *pe, const struct eval_principal *who)
 {
     if (pe->kind == PE_EVERYONE) return PM_EVERYONE;
     if (who->type == EP_ANONYMOUS) return PM_NONE;
     switch (pe->kind) {
     case PE_ACCOUNT: return str_eq(pe->account, who->account) ? PM_ACCOUNT : PM_NONE;
-    case PE_USER: return who->type == EP_USER && str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
+    case PE_USER:
+        if (who->type != EP_USER) return PM_NONE;
+        return (pe->id ? id_is(pe->id, who) : str_eq(pe->value, who->arn)) ? PM_DIRECT : PM_NONE;
     case PE_SESSION:
         return who->type == EP_ROLE_SESSION && str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
     case PE_ROLE:
-        return who->type == EP_ROLE_SESSION && str_eq(pe->value, who->role_arn) ? PM_ROLE : PM_NONE;
-    case PE_FEDERATED_USER:
-    case PE_UNIQUE_ID: return str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
+        if (who->type != EP_ROLE_SESSION) return PM_NONE;
+        return (pe->id ? id_is(pe->id, who) : str_eq(pe->value, who->role_arn)) ? PM_ROLE : PM_NONE;
+    case PE_UNIQUE_ID:
+        if (!id_is(pe->value, who)) return PM_NONE;
+        return who->type == EP_USER ? PM_DIRECT : who->type == EP_ROLE_SESSION ? PM_ROLE : PM_NONE;
+    case PE_FEDERATED_USER: return str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
     default: return PM_NONE;
     }
 }
@@ -129,7 +155,7 @@ static int pm_rank(enum principal_match m)
 
 /* NotPrincipal exempts the caller only when it is named itself (user or
  * session ARN), by its role, or -- for the account root user only -- by
- * its account (SEMANTICS 2.5, 7). */
+ * its account (docs/AUTHORIZATION.md 3.3, 8.1). */
 static bool exempted(const struct stmt *st, const struct eval_principal *who)
 {
     for (size_t i = 0; i < st->nprincipals; i++) {
@@ -153,8 +179,8 @@ static enum principal_match stmt_principal(const struct stmt *st, const struct e
 }
 
 /* Whether statement st applies; *pm = how it named the caller. */
-static enum tri stmt_applies(const struct evaluator *ev, const struct policy *p,
-                             const struct stmt *st, enum principal_match *pm)
+static enum tri stmt_applies(const struct evaluator *ev, const struct stmt *st,
+                             enum principal_match *pm)
 {
     *pm = PM_NONE;
     if (!stmt_action(ev, st)) return TRI_FALSE;
@@ -162,7 +188,7 @@ static enum tri stmt_applies(const struct evaluator *ev, const struct policy *p,
         *pm = stmt_principal(st, &ev->rq->who);
         if (*pm == PM_NONE) return TRI_FALSE;
     }
-    enum tri t = stmt_resource(ev, p, st);
+    enum tri t = stmt_resource(ev, st);
     if (t == TRI_FALSE) return t;
     return tri_and(t, conds_eval(st->conds, st->nconds, &ev->env));
 }
@@ -190,10 +216,11 @@ static void scan_policy(struct evaluator *ev, const struct named_policy *np,
     memset(sc, 0, sizeof *sc);
     if (!np || !np->p) return;
     const struct policy *p = np->p;
+    ev->env.resource_policy = type == PT_RESOURCE;
     for (size_t i = 0; i < p->nstmts; i++) {
         const struct stmt *st = &p->stmts[i];
         enum principal_match pm;
-        enum tri t = stmt_applies(ev, p, st, &pm);
+        enum tri t = stmt_applies(ev, st, &pm);
         if (t == TRI_FALSE) continue;
         struct stmt_ref ref = { np, i, st->sid, st->effect, type };
         if (st->effect == EFFECT_ALLOW) {
@@ -207,6 +234,7 @@ static void scan_policy(struct evaluator *ev, const struct named_policy *np,
             add_ref(ev->out->cond_refs, &ev->out->ncond_refs, &ref);
         }
     }
+    ev->env.resource_policy = false;
 }
 
 /* Several policies of one type: their allows OR together. */
@@ -308,7 +336,7 @@ static size_t candidate_paths(const struct evaluator *ev, const struct policy_se
     if (ps->mode != RES_NONE) {
         path_start(&pa[n], PM_DIRECT);
         path_and(&pa[n++], &s->rs.lvl[PM_DIRECT]);
-        /* Named by its role, or "*": still limited (1.3 table). */
+        /* Named by its role, or "*": still limited (2.3 table). */
         path_start(&pa[n], PM_ROLE);
         path_and(&pa[n], &s->rs.lvl[PM_ROLE]);
         path_limits(&pa[n++], s);
@@ -442,8 +470,7 @@ bool policy_may_allow(const struct policy *p, const struct eval_principal *who,
         const struct stmt *st = &p->stmts[i];
         if (st->effect != EFFECT_ALLOW || !stmt_action(&ev, st)) continue;
         if (who && st->has_principal && stmt_principal(st, who) == PM_NONE) continue;
-        if (!resource || !st->has_resource || (p->kind == POLICY_KEY && !st->not_resource))
-            return true;
+        if (!resource || !st->has_resource) return true;
         bool any = false, vars = false;
         for (size_t k = 0; k < st->nresources && !any; k++) {
             vars |= st->resources[k].pieces != NULL;

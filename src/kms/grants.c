@@ -4,17 +4,19 @@
  * lifecycle ask of them (does a grant allow this request?  remove a
  * deleted key's grants).
  *
- * What a grant is (SEMANTICS 1.8; KMS grants.md, create-grant-overview.md;
- * the botocore model's CreateGrant, GrantConstraints, GrantListEntry):
+ * What a grant is (docs/AUTHORIZATION.md 4.3; KMS grants.md,
+ * create-grant-overview.md; the botocore model's CreateGrant,
+ * GrantConstraints, GrantListEntry):
  *  - one key, one grantee principal (a user, a role -- which covers its
- *    sessions -- a role session, or an account), a list of grant
- *    operations, an optional retiring principal, an optional constraint
+ *    sessions -- a role session, or an account), a list of grant operations,
+ *    an optional retiring principal, an optional constraint
  *    EncryptionContextEquals (the request's context must be exactly the
  *    constraint's pairs) or EncryptionContextSubset (all of its pairs
  *    present, others allowed); at most 8 pairs, values of at most 384
- *    characters.  Keys and values compare case-sensitively (SEMANTICS
- *    1.8; the model's documentation calls constraint keys case-insensitive,
- *    but our reference and tests follow the exact match).
+ *    characters.  Keys and values compare case-sensitively
+ *    (docs/AUTHORIZATION.md 4.3; the model's documentation calls constraint
+ *    keys case-insensitive, but our reference and tests follow the exact
+ *    match).
  *  - Grants only allow, never deny: authz.c consults them after an
  *    implicit deny, never after an explicit one.  DescribeKey and
  *    RetireGrant ignore constraints.  A grant that allows CreateGrant lets
@@ -22,7 +24,8 @@
  *    constraint at least as strict (every context the new grant allows,
  *    the old one allows).
  *  - A grant to an account, or to a principal of another account than the
- *    key's, also needs the caller's own IAM policies (SEMANTICS 7).
+ *    key's, also needs the caller's own IAM policies
+ *    (docs/AUTHORIZATION.md 8.1).
  *  - Grants take effect at once (no eventual consistency), so grant
  *    tokens are accepted and need not be presented.
  *  - Operations a symmetric encryption key cannot perform (Sign, Verify,
@@ -51,9 +54,12 @@
  * keys; the constraint's pairs as kms:EncryptionContext:*), ListGrants
  * kms:ListGrants, RevokeGrant kms:RevokeGrant, all usable across accounts
  * by key ARN; ListRetirableGrants kms:ListRetirableGrants (IAM only, the
- * caller's account); RetireGrant by the grant's retiring principal, by
- * its grantee when the grant includes RetireGrant, else kms:RetireGrant by
- * key policy and IAM.  Unknown grant ids: NotFoundException "Grant ID
+ * caller's account); RetireGrant as the grant decides (authz.c,
+ * kms_authorize_retire): its retiring principal, its grantee when the
+ * grant includes RetireGrant, or a principal of an account the grant
+ * names, of the account that created it or of the key's account whose
+ * IAM policies allow kms:RetireGrant -- never by the key policy.
+ * Unknown grant ids: NotFoundException "Grant ID
  * <id> not found"; ids that are not 64 hex characters:
  * InvalidGrantIdException.  Our wording where AWS's is not public.
  */
@@ -67,6 +73,8 @@
 #include "core/json.h"
 #include "crypto/hash.h"
 #include "crypto/rand.h"
+#include "iam/authz.h"
+#include "iam/bindings.h"
 
 #define GRANT_REL "grant"
 #define RETIRABLE_REL "retirable"
@@ -123,10 +131,18 @@ static tr_result grant_not_found(const char *id)
 
 /* ---- principals ------------------------------------------------------- */
 
-enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who)
+enum kms_grant_match kms_grant_principal_match(const char *named, const char *named_id,
+                                               const struct principal *who)
 {
     char root[64];
     if (!named || !named[0]) return KG_NONE;
+    if (named_id) {
+        struct eval_principal ep;
+        iam_eval_principal(who, &ep);
+        size_t n = strlen(named_id);
+        bool same = ep.unique_id && ep.unique_id_len == n && memcmp(ep.unique_id, named_id, n) == 0;
+        return same ? KG_DIRECT : KG_NONE;
+    }
     if (strcmp(named, who->arn) == 0) return KG_DIRECT;
     if (who->role_arn[0] && strcmp(named, who->role_arn) == 0) return KG_DIRECT;
     snprintf(root, sizeof root, "arn:aws:iam::%s:root", who->account_id);
@@ -233,7 +249,8 @@ static enum kms_grant_match grant_permits(json_t *doc, const struct principal *w
 {
     if (!json_list_has(json_object_get(doc, "operations"), op)) return KG_NONE;
     enum kms_grant_match m =
-        kms_grant_principal_match(json_string_value(json_object_get(doc, "grantee")), who);
+        kms_grant_principal_match(json_string_value(json_object_get(doc, "grantee")),
+                                  json_string_value(json_object_get(doc, "grantee_id")), who);
     if (m == KG_NONE) return KG_NONE;
     json_t *cons = json_object_get(doc, "constraints");
     if (strcmp(op, "DescribeKey") == 0 || strcmp(op, "RetireGrant") == 0) return m;
@@ -556,7 +573,13 @@ static TR_RESULT find_same_grant(store_t st, const char *key_arn, const char *na
                                                           g->constraint) : NULL;
             const char *dn = json_string_value(json_object_get(doc, "name"));
             const char *dr = json_string_value(json_object_get(doc, "retiring"));
-            bool same = dn && strcmp(dn, name) == 0 &&
+            /* A grant to a user or role since deleted names another
+             * principal than the one of the same ARN now. */
+            const char *gi = json_string_value(json_object_get(doc, "grantee_id"));
+            const char *ri = json_string_value(json_object_get(doc, "retiring_id"));
+            bool same_ids = (!gi == !g->grantee_id) && (!gi || strcmp(gi, g->grantee_id) == 0) &&
+                            (!ri == !g->retiring_id) && (!ri || strcmp(ri, g->retiring_id) == 0);
+            bool same = dn && strcmp(dn, name) == 0 && same_ids &&
                 strcmp(json_string_value(json_object_get(doc, "grantee")) ?
                        json_string_value(json_object_get(doc, "grantee")) : "", g->grantee) == 0 &&
                 ((!dr && !g->retiring) || (dr && g->retiring && strcmp(dr, g->retiring) == 0)) &&
@@ -606,6 +629,9 @@ static TR_RESULT grant_store(struct req_ctx *rc, const struct key_rec *k, const 
         r = kms_set(doc, "constraints", json_pack("{s:O}", g->constraint_type, g->constraint));
         if (tr_failed(r)) goto fail;
     }
+    if (g->grantee_id) r = kms_set(doc, "grantee_id", json_string(g->grantee_id));
+    if (tr_ok(r) && g->retiring_id) r = kms_set(doc, "retiring_id", json_string(g->retiring_id));
+    if (tr_failed(r)) goto fail;
     text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     struct rel_rec rel = { .kind = GRANT_REL, .from = k->arn, .to = id, .doc = text,
@@ -635,7 +661,7 @@ KMS_HANDLER(op_create_grant)
     const char *ops[sizeof GRANT_OPS / sizeof GRANT_OPS[0]];
     struct kms_grant_req g = { .ops = ops };
     bool dry;
-    char gid[GRANT_ID_HEX + 1];
+    char gid[GRANT_ID_HEX + 1], *grantee_id = NULL, *retiring_id = NULL;
     struct key_rec k;
     json_t *reply = NULL;
     tr_result r;
@@ -657,6 +683,11 @@ KMS_HANDLER(op_create_grant)
     if (tr_ok(r)) r = check_ops_for_key(&k, ops, g.nops);
     if (tr_ok(r)) r = check_principal(rc->st, g.grantee);
     if (tr_ok(r)) r = check_principal(rc->st, g.retiring);
+    /* Bound to the users or roles they name now (iam/bindings.h). */
+    if (tr_ok(r)) r = iam_bind_principal(rc->st, g.grantee, &grantee_id);
+    if (tr_ok(r)) r = iam_bind_principal(rc->st, g.retiring, &retiring_id);
+    g.grantee_id = grantee_id;
+    g.retiring_id = retiring_id;
     if (tr_failed(r)) goto fail;
     if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
 
@@ -678,6 +709,8 @@ KMS_HANDLER(op_create_grant)
 fail:
     json_decref(reply);
     key_rec_free(&k);
+    free(grantee_id);
+    free(retiring_id);
     return r;
 }
 
@@ -883,26 +916,33 @@ fail:
     return r;
 }
 
-/* RetireGrant's own rule: the retiring principal, or the grantee of a
- * grant that includes RetireGrant; else kms:RetireGrant by policy. */
-static TR_RESULT may_retire(struct req_ctx *rc, const struct key_rec *k, json_t *doc,
-                            const char *given)
+/* RetireGrant's own rule (authz.c, kms_authorize_retire): how the grant
+ * names the caller -- as its retiring principal, or as its grantee when
+ * it includes RetireGrant -- and the account that issued it.  The
+ * grant's constraint is the request's kms:EncryptionContext:<k> and
+ * kms:GrantConstraintType (the Service Authorization Reference lists
+ * both for RetireGrant). */
+static TR_RESULT may_retire(struct req_ctx *rc, const struct key_rec *k, json_t *doc)
 {
     enum kms_grant_match m =
-        kms_grant_principal_match(json_string_value(json_object_get(doc, "retiring")), &rc->who);
+        kms_grant_principal_match(json_string_value(json_object_get(doc, "retiring")),
+                                  json_string_value(json_object_get(doc, "retiring_id")), &rc->who);
     if (json_list_has(json_object_get(doc, "operations"), "RetireGrant")) {
         enum kms_grant_match g =
-            kms_grant_principal_match(json_string_value(json_object_get(doc, "grantee")), &rc->who);
+            kms_grant_principal_match(json_string_value(json_object_get(doc, "grantee")),
+                                      json_string_value(json_object_get(doc, "grantee_id")), &rc->who);
         if (g > m) m = g;
     }
-    struct kms_authz_in az = { .key_id_given = given, .no_grants = true };
-    if (m == KG_DIRECT) return TR_OK;
-    if (m == KG_ACCOUNT) {
-        bool ok = false;
-        GUARD(kms_identity_allows(rc, "kms:RetireGrant", k, &az, &ok));
-        if (ok) return TR_OK;
+    struct kms_authz_in az = { 0 };
+    json_t *cons = json_object_get(doc, "constraints");
+    const char *type = json_object_get(cons, EQUALS) ? EQUALS
+                     : json_object_get(cons, SUBSET) ? SUBSET : NULL;
+    if (type) {
+        az.ctx = json_object_get(cons, type);
+        az.constraint_type = type;
     }
-    return kms_authorize_in(rc, "kms:RetireGrant", k, &az);
+    return kms_authorize_retire(rc, k, &az, m,
+                                json_string_value(json_object_get(doc, "issuing_account")));
 }
 
 KMS_HANDLER(op_retire_grant)
@@ -940,7 +980,7 @@ KMS_HANDLER(op_retire_grant)
     if (tr_failed(r)) goto fail;
     doc = json_loads(rel.doc ? rel.doc : "", 0, NULL);
     if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = may_retire(rc, &k, doc, id);
+    r = may_retire(rc, &k, doc);
     if (tr_failed(r)) goto fail;
     if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
     r = grant_delete(rc->st, k.arn, rel.to, doc);

@@ -46,8 +46,8 @@
  * opened by the router, so a failure leaves nothing behind; read-only
  * handlers never write.  Dates are rc->now (tr_now: wall clock plus the
  * test offset).  Spec: the botocore KMS model (service-2.json) for
- * shapes and limits; docs/SEMANTICS.md 1.7, 3.4, 3.5, 7 for policies,
- * errors and the order of checks.
+ * shapes and limits; docs/AUTHORIZATION.md 4 for policies and the order
+ * of checks, docs/WIRE.md 5.2 for errors.
  */
 #include "kms/kms.h"
 
@@ -59,6 +59,7 @@
 #include "core/secmem.h"
 #include "crypto/hash.h"
 #include "crypto/rand.h"
+#include "iam/bindings.h"
 #include "kms/keyring.h"
 
 /* ---------------------------------------------------------------------- */
@@ -152,7 +153,7 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
 {
     struct key_rec k;
     char arn[KMS_ARN_MAX + 1], res[64];
-    char *dflt = NULL;
+    char *dflt = NULL, *ids = NULL;
     tr_result r;
 
     memset(&k, 0, sizeof k);
@@ -175,6 +176,14 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
     k.arn = arn;
     k.description = (char *)(nk->description ? nk->description : "");
     k.policy = nk->policy ? (char *)nk->policy : dflt;
+    /* The policy's principals, bound as it is saved (iam/bindings.h). */
+    if (nk->policy_ids) {
+        k.policy_ids = (char *)nk->policy_ids;
+    } else {
+        r = iam_bind_policy(st, k.policy, POLICY_KEY, &ids);
+        if (tr_failed(r)) goto fail;
+        k.policy_ids = ids;
+    }
     snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_ENABLED);
     snprintf(k.key_usage, sizeof k.key_usage, "ENCRYPT_DECRYPT");
     snprintf(k.key_spec, sizeof k.key_spec, "SYMMETRIC_DEFAULT");
@@ -194,6 +203,7 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
     if (tr_failed(r)) key_rec_free(out);
 fail:
     free(dflt);
+    free(ids);
     return r;
 }
 
@@ -415,17 +425,20 @@ KMS_HANDLER(op_create_key)
     snprintf(proto.key_spec, sizeof proto.key_spec, "SYMMETRIC_DEFAULT");
     snprintf(proto.origin, sizeof proto.origin, "AWS_KMS");
     snprintf(proto.key_manager, sizeof proto.key_manager, "CUSTOMER");
-    struct kms_authz_in az = { .props = &proto, .has_bypass = true, .bypass = bypass };
+    struct kms_authz_in az = { .props = &proto, .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),
+                               .bypass = bypass, .request_tags = json_object_get(in, "Tags") };
     GUARD(kms_authorize_in(rc, "kms:CreateKey", NULL, &az));
-    if (policy) GUARD(kms_policy_check(rc, policy, &proto, bypass));
+    char *ids = NULL;
+    if (policy) GUARD(kms_policy_check(rc, policy, &proto, bypass, &ids));
 
     /* 3. Write: the key, its first material, its tags. */
     struct kms_new_key nk = {
         .account = rc->who.account_id, .region = rc->region, .description = desc,
-        .policy = policy, .key_manager = "CUSTOMER", .rotation = false, .now = rc->now,
-        .key_id = new_id,
+        .policy = policy, .policy_ids = ids, .key_manager = "CUSTOMER", .rotation = false,
+        .now = rc->now, .key_id = new_id,
     };
     r = kms_key_create(rc->st, rc->kr, &nk, &k);
+    free(ids);
     if (tr_failed(r)) goto fail;
     r = kms_tags_apply(rc, in, "Tags", false, k.arn);
     if (tr_failed(r)) goto fail;
@@ -556,7 +569,8 @@ KMS_HANDLER(op_schedule_key_deletion)
     if (days < 7 || days > 30)
         BAIL(TR_E_VALIDATION, "PendingWindowInDays should be between 7 and 30, but it is %lld",
              (long long)days);
-    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:ScheduleKeyDeletion", KS_NOT_PENDING, &k));
+    struct kms_authz_in az = { .pending_window_days = (int)days };
+    GUARD(key_for_in(rc, in, KR_KEY_ONLY, "kms:ScheduleKeyDeletion", KS_NOT_PENDING, &az, &k));
 
     snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_PENDING_DELETION);
     k.deletion_date = rc->now + days * KMS_DAY;
@@ -633,8 +647,13 @@ KMS_HANDLER(op_get_key_policy)
     if (!is_default) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, "No such policy exists");
     } else {
-        *out = json_pack("{s:s, s:s}", "Policy", k.policy, "PolicyName", "default");
-        if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        /* A bound principal gone since reads as its unique id (AWS). */
+        char *shown = NULL;
+        r = iam_policy_shown(rc->st, k.policy, k.policy_ids, &shown);
+        if (tr_ok(r)) *out = json_pack("{s:s, s:s}", "Policy", shown ? shown : k.policy, "PolicyName",
+                                       "default");
+        if (tr_ok(r) && !*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        free(shown);
     }
     key_rec_free(&k);
     return r;
@@ -653,7 +672,8 @@ KMS_HANDLER(op_put_key_policy)
     GUARD(get_policy(in, true, &policy));
     GUARD(get_policy_name(in, &is_default));
     GUARD(kms_get_flag(in, "BypassPolicyLockoutSafetyCheck", &bypass));
-    struct kms_authz_in az = { .has_bypass = true, .bypass = bypass };
+    struct kms_authz_in az = { .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),
+                               .bypass = bypass };
     GUARD(key_for_in(rc, in, KR_KEY_ONLY, "kms:PutKeyPolicy", KS_ANY, &az, &k));
     tr_result r;
     if (!is_default) {
@@ -661,12 +681,16 @@ KMS_HANDLER(op_put_key_policy)
                        "Only the default key policy is supported: PolicyName must be \"default\".");
         goto fail;
     }
-    r = kms_policy_check(rc, policy, &k, bypass);
+    char *ids = NULL;
+    r = kms_policy_check(rc, policy, &k, bypass, &ids);
     if (tr_failed(r)) goto fail;
-    char *old = k.policy;
+    char *old = k.policy, *old_ids = k.policy_ids;
     k.policy = (char *)policy;
+    k.policy_ids = ids;
     r = rc->st[0]->key_update(rc->st, &k);
     k.policy = old;
+    k.policy_ids = old_ids;
+    free(ids);
 fail:
     key_rec_free(&k);
     return r;

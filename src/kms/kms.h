@@ -63,9 +63,11 @@ TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out
  * with policy_unref); compiled once while k's entry is current. */
 TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char *text,
                                 struct policy **out);
-/* k's aliases, as alias_list would give them (release with free). */
-TR_RESULT kms_cached_key_aliases(store_t st, const struct key_rec *k, struct alias_rec **out,
-                                 size_t *n);
+/* k's aliases, as alias_list would give them (release with free()), and
+ * its tags, as tag_list would give them (ordered by key) but in one block
+ * with their strings (release with free(); values are never NULL). */
+TR_RESULT kms_cached_key_attrs(store_t st, const struct key_rec *k, struct alias_rec **aliases,
+                               size_t *naliases, struct tag_rec **tags, size_t *ntags);
 /* Unwrapped material `version` of key_id into out (a secret buf), when
  * cached: true.  _put caches what kms_material_load unwrapped. */
 bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out);
@@ -94,6 +96,10 @@ TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule);
 struct kms_grant_req {
     const char *grantee;
     const char *retiring;              /* NULL when none */
+    /* The unique ids grantee and retiring name now when they are user or
+     * role ARNs, bound into the grant (iam/bindings.h); else NULL. */
+    const char *grantee_id;
+    const char *retiring_id;
     const char *const *ops;            /* "Encrypt", ... */
     size_t nops;
     const char *constraint_type;       /* NULL, "EncryptionContextEquals" or
@@ -101,32 +107,56 @@ struct kms_grant_req {
     json_t *constraint;                /* its map; NULL when none */
 };
 
+/* A key's aliases and tags, loaded once by a caller that decides many
+ * requests on the same key (the analyzer); borrowed. */
+struct kms_key_attrs {
+    const struct alias_rec *aliases;
+    size_t naliases;
+    const struct tag_rec *tags;
+    size_t ntags;
+};
+
 /* What a request brings to its authorization besides the action and the
- * key.  Zero-initialise and fill what applies. */
+ * key.  Zero-initialise and fill what applies: each member sets the
+ * condition keys named beside it, and nothing else does (authz.c lists
+ * which keys each operation gets). */
 struct kms_authz_in {
-    json_t *ctx;                       /* EncryptionContext (object) or NULL */
+    json_t *ctx;                       /* EncryptionContext (object) or NULL:
+                                          kms:EncryptionContext:<k>, kms:EncryptionContextKeys */
     const char *key_id_given;          /* KeyId as written: an alias sets kms:RequestAlias */
     const char *enc_alg;               /* kms:EncryptionAlgorithm; NULL: not a crypto op */
-    bool has_bypass;                   /* CreateKey, PutKeyPolicy: */
+    bool has_bypass;                   /* CreateKey, PutKeyPolicy, only when the request
+                                          has BypassPolicyLockoutSafetyCheck: */
     bool bypass;                       /*   kms:BypassPolicyLockoutSafetyCheck */
     const struct key_rec *props;       /* CreateKey (k == NULL): the key asked for, whose
                                           KeySpec/KeyUsage/Origin set the kms:Key* keys */
     const struct kms_grant_req *grant; /* CreateGrant */
-    bool no_grants;                    /* do not consult grants (RetireGrant checks the
-                                          grant being retired itself) */
+    const char *constraint_type;       /* RetireGrant: the grant's constraint, for
+                                          kms:GrantConstraintType (its pairs come in ctx) */
+    json_t *request_tags;              /* CreateKey, TagResource: the validated Tags list
+                                          ([{TagKey, TagValue}]): aws:RequestTag/<k>, aws:TagKeys */
+    json_t *tag_keys;                  /* UntagResource: the validated TagKeys: aws:TagKeys */
+    int pending_window_days;           /* ScheduleKeyDeletion (0: not it):
+                                          kms:ScheduleKeyDeletionPendingWindowInDays */
+    int rotation_period_days;          /* EnableKeyRotation (0: not it): kms:RotationPeriodInDays */
+    int reencrypt_same;                /* ReEncrypt: kms:ReEncryptOnSameKey, 1 true, -1 false,
+                                          0 not a ReEncrypt */
+    bool no_grants;                    /* do not consult grants */
+    const struct kms_key_attrs *key_attrs; /* the key's aliases and tags when the caller
+                                          has them (NULL: read through the cache) */
     const char *const *unknown;        /* the analyzer: context keys whose value is
                                           unknown (policy.h ctx_entry.unknown) */
     size_t nunknown;
 };
 
 /* Decide whether rc->who may perform `action` (e.g. "kms:Decrypt") on key
- * k, as KMS does (SEMANTICS 1.7, 1.8, 3.1): the key policy must allow,
- * directly or by naming the account, which delegates to IAM policies; an
- * explicit deny anywhere is final; on an implicit deny the key's grants
- * may still allow.  k NULL: the account-level actions (CreateKey,
- * ListKeys, ListAliases, ListRetirableGrants, GenerateRandom), decided by
- * IAM policies alone.  Every handler calls it after the key is known to
- * exist and before the key state is checked (SEMANTICS 7).  Fails with
+ * k, as KMS does (docs/AUTHORIZATION.md 4.1 - 4.3): the key policy must
+ * allow, directly or by naming the account, which delegates to IAM policies;
+ * an explicit deny anywhere is final; on an implicit deny the key's grants
+ * may still allow.  k NULL: the account-level actions (CreateKey, ListKeys,
+ * ListAliases, ListRetirableGrants, GenerateRandom), decided by IAM policies
+ * alone.  Every handler calls it after the key is known to exist and before
+ * the key state is checked (docs/AUTHORIZATION.md 4.6).  Fails with
  * AccessDeniedException and AWS's message. */
 TR_RESULT kms_authorize_in(struct req_ctx *rc, const char *action, const struct key_rec *k,
                            const struct kms_authz_in *in);
@@ -141,10 +171,17 @@ TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct
                             const char *policy_text, const struct kms_authz_in *in,
                             bool *allowed);
 /* Does rc->who's identity side (its IAM policies, boundary and session
- * policies; everything for a root user) allow `action` on k?  For grants
- * to an account, and for grantees in another account (SEMANTICS 7). */
+ * policies; everything for a root user) allow `action` on k?  For grants to
+ * an account, and for grantees in another account (docs/AUTHORIZATION.md
+ * 4.3). */
 TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
                               const struct kms_authz_in *in, bool *allowed);
+/* CreateAlias, UpdateAlias and DeleteAlias on the alias itself: the
+ * alias ARN arn:aws:kms:<region>:<caller's account>:<alias_name>, decided
+ * by IAM policies alone (an alias has no key policy).  The operations
+ * authorize the key(s) too, with kms_authorize.  AccessDeniedException
+ * naming the alias ARN. */
+TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char *alias_name);
 
 /* The same decision as kms_authorize_in for a key operation, told rather
  * than enforced (the analyzer, `tresor who-can-decrypt`): never fails on a
@@ -169,10 +206,27 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
  * the caller. */
 enum kms_grant_match {
     KG_NONE = 0,
-    KG_ACCOUNT,   /* the caller's account: IAM must allow too (SEMANTICS 1.8, 7) */
+    KG_ACCOUNT,   /* the caller's account: IAM must allow too (docs/AUTHORIZATION.md 4.3) */
     KG_DIRECT,    /* the caller's user or session ARN, or the role of its session */
 };
-enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who);
+/* named_id: the unique id `named` was bound to when the grant was made
+ * (a user or role ARN; iam/bindings.h): then only that user, or that
+ * role's sessions, match -- whatever ARN they have now.  NULL: by ARN
+ * (session and account principals, and grants made before bindings). */
+enum kms_grant_match kms_grant_principal_match(const char *named, const char *named_id,
+                                               const struct principal *who);
+/* (authz.c) RetireGrant on a grant of key k.  The grant decides, not the key
+ * policy ("kms:RetireGrant ... is not effective in a key policy"):
+ * `named` is how the grant names the caller as its retiring principal,
+ * or as its grantee when it includes RetireGrant; issuing_account the
+ * account that created it.  Allowed: a caller named directly; a caller
+ * of an account the grant names, of the issuing account or of the key's
+ * account whose IAM policies allow kms:RetireGrant.  An explicit deny in
+ * the caller's IAM policies refuses in every case.  in: the grant's
+ * constraint (ctx, constraint_type). */
+TR_RESULT kms_authorize_retire(struct req_ctx *rc, const struct key_rec *k,
+                               const struct kms_authz_in *in, enum kms_grant_match named,
+                               const char *issuing_account);
 /* Does a grant on k allow rc->who to perform `action` with the request in
  * `in` (operations, encryption-context constraints, the subset rule of
  * CreateGrant)?  *out the best match found (KG_ACCOUNT: the caller still
@@ -196,6 +250,7 @@ struct kms_new_key {
     const char *region;
     const char *description;   /* NULL -> "" */
     const char *policy;        /* NULL -> the default key policy */
+    const char *policy_ids;    /* its principal binding (iam/bindings.h); NULL: made here */
     const char *key_manager;   /* "CUSTOMER" or "AWS" */
     bool rotation;             /* automatic rotation on at creation */
     int64_t now;
@@ -285,9 +340,11 @@ TR_RESULT kms_tags_apply(struct req_ctx *rc, json_t *in, const char *member,
  * to be created): size, grammar (policy_compile, POLICY_KEY), principals
  * that exist, and unless bypass the lockout safety check: rc->who must
  * be able to call PutKeyPolicy under the new policy.  Failures are
- * MalformedPolicyDocumentException (LimitExceededException past 32 KiB). */
+ * MalformedPolicyDocumentException (LimitExceededException past 32 KiB).
+ * *ids (when ids is not NULL): the policy's principal binding to store
+ * with it (iam/bindings.h), malloc'd. */
 TR_RESULT kms_policy_check(struct req_ctx *rc, const char *text, const struct key_rec *k,
-                           bool bypass);
+                           bool bypass, char **ids);
 /* An AWS principal of a key policy or a grant: "*", an account id,
  * arn:aws:iam::<acct>:root, or an IAM user, role or role session that
  * exists.  *ok false otherwise. */
@@ -306,6 +363,8 @@ TR_RESULT kms_get_enum(json_t *in, const char *name, const char *const *allowed,
 TR_RESULT kms_grant_tokens(json_t *in);
 /* Optional NullableBoolean member, false when absent. */
 TR_RESULT kms_get_flag(json_t *in, const char *name, bool *out);
+/* Whether the request has member `name` (present and not null). */
+bool kms_has_member(json_t *in, const char *name);
 /* Pagination markers: an opaque base64 text of the last item's sort key. */
 TR_RESULT kms_marker_encode(const char *key, json_t *obj);
 /* Decode a Marker member into out (NUL-terminated, at most n-1 bytes);

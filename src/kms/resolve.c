@@ -10,7 +10,7 @@
  * Bare ids and alias names are looked up in the caller's account and the
  * region of the request's signature: an alias name always means the
  * caller's own alias.  ARNs may name another account only for the
- * operations AWS allows across accounts (SEMANTICS 1.7, KMS
+ * operations AWS allows across accounts (docs/AUTHORIZATION.md 4.4; KMS
  * key-policy-modifying-external-accounts): KR_XACCT is passed by the
  * cryptographic operations (Encrypt, Decrypt, ReEncrypt, GenerateDataKey*),
  * DescribeKey, GetKeyRotationStatus, CreateGrant, ListGrants, RetireGrant
@@ -21,7 +21,7 @@
  * documentation, "To specify a KMS key in a different Amazon Web Services
  * account, you must use the key ARN or alias ARN").
  *
- * Errors (SEMANTICS 3.4), all NotFoundException:
+ * Errors (docs/WIRE.md 5.2), all NotFoundException:
  *   malformed id        Invalid keyId '<id>'
  *   unknown key         Key 'arn:aws:kms:R:A:key/<id>' does not exist
  *   unknown alias       Alias arn:aws:kms:R:A:alias/<name> is not found.

@@ -3,7 +3,7 @@
  * secrets whose recovery window ended (sm_purge_due, run by
  * sm_maintenance).
  *
- * Deletion (botocore model DeleteSecret/RestoreSecret; SEMANTICS 3.3):
+ * Deletion (botocore model DeleteSecret/RestoreSecret; docs/WIRE.md 5.3):
  *   - RecoveryWindowInDays (default 30) must be 7..30, and cannot be given
  *     with ForceDeleteWithoutRecovery=true: InvalidParameterException,
  *     "You can't use ForceDeleteWithoutRecovery in conjunction with
@@ -42,7 +42,7 @@
  * versions.
  *
  * Authorization: secretsmanager:ListSecrets on "*"; DeleteSecret and
- * RestoreSecret on the secret, SEMANTICS 7 order (sm_authorize).
+ * RestoreSecret on the secret, docs/AUTHORIZATION.md 5.2 order (sm_authorize).
  */
 #include "secrets/manage.h"
 
@@ -151,6 +151,8 @@ SM_HANDLER(sm_op_delete_secret)
     bool has_window = false, has_force = false, force = false, found = false;
     int64_t window = 30;
     struct secret s;
+    struct ctx_builder *c = NULL;
+    char days[24];
     json_t *reply = NULL;
     tr_result r;
 
@@ -163,15 +165,29 @@ SM_HANDLER(sm_op_delete_secret)
     if (force && has_window) BAIL(TR_E_SM_INVALID_PARAMETER, MSG_CONJUNCTION);
     if (has_window && (window < 7 || window > 30)) BAIL(TR_E_SM_INVALID_PARAMETER, MSG_WINDOW);
 
-    GUARD(sm_lookup(rc, id, &s, &found));
-    r = sm_authorize(rc, "secretsmanager:DeleteSecret", id, found ? &s : NULL, NULL, 0);
+    /* The guard-rail keys secretsmanager:ForceDeleteWithoutRecovery and
+     * secretsmanager:RecoveryWindowInDays, each present when its member is
+     * (Secrets Manager's permissions reference: "callers ... must pass the
+     * matching parameter"), so the Deny statements that guard against
+     * deletion without recovery apply. */
+    c = malloc(sizeof *c);
+    ENSURE(c != NULL, TR_E_INTERNAL);
+    sm_ctx_init(c);
+    snprintf(days, sizeof days, "%lld", (long long)window);
+    r = has_force ? iam_ctx_add(c, "secretsmanager:ForceDeleteWithoutRecovery",
+                                force ? "true" : "false") : TR_OK;
+    if (tr_ok(r) && has_window) r = iam_ctx_add(c, "secretsmanager:RecoveryWindowInDays", days);
+    if (tr_ok(r)) r = sm_lookup(rc, id, &s, &found);
+    if (tr_ok(r))
+        r = sm_authorize(rc, "secretsmanager:DeleteSecret", id, found ? &s : NULL, c->e, c->n);
     if (tr_failed(r)) goto fail;
     if (!found) {
         if (force) r = reply_phantom(rc, id, &reply);
         else r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_NOT_FOUND, "%s", SM_MSG_NOT_FOUND);
         if (tr_failed(r)) goto fail;
         *out = reply;
-        return TR_OK;
+        reply = NULL;
+        goto fail;
     }
     double now = sm_now(rc), when = now;
     if (force) {
@@ -197,6 +213,10 @@ SM_HANDLER(sm_op_delete_secret)
 fail:
     json_decref(reply);
     secret_free(&s);
+    if (c) {
+        iam_ctx_free(c);
+        free(c);
+    }
     return r;
 }
 
@@ -690,7 +710,8 @@ static void slim(struct item *it)
     free(it->s.kms_key_id);
     free(it->s.kms_key_arn);
     free(it->s.policy);
-    it->s.description = it->s.kms_key_id = it->s.kms_key_arn = it->s.policy = NULL;
+    free(it->s.policy_ids);
+    it->s.description = it->s.kms_key_id = it->s.kms_key_arn = it->s.policy = it->s.policy_ids = NULL;
     tag_list_free(it->tags, it->ntags);
     it->tags = NULL;
     it->ntags = 0;

@@ -12,10 +12,11 @@
  *                  checked like the others, then refused
  *
  * Every handler validates its input with AWS's wording, authorizes through
- * sm_authorize (secrets.h, SEMANTICS 7 order), and only then looks at the
- * state of the secret.  Wire shapes: botocore secretsmanager/2017-10-17.
- * The pure pieces (password generation, the public-policy rule, the
- * ListSecrets filter matcher) are exposed for tests/unit/secrets_manage_test.c.
+ * sm_authorize (secrets.h, docs/AUTHORIZATION.md 5.2 order), and only then
+ * looks at the state of the secret.  Wire shapes: botocore
+ * secretsmanager/2017-10-17.  The pure pieces (password generation, the
+ * public-policy rule, the ListSecrets filter matcher) are exposed for
+ * tests/unit/secrets_manage_test.c.
  */
 #ifndef TR_SECRETS_MANAGE_H
 #define TR_SECRETS_MANAGE_H

@@ -5,7 +5,7 @@
  * The document (1..20480 characters, stored exactly as given in the
  * secret's doc, "policy") is compiled by the policy engine as a resource
  * policy (policy_compile, POLICY_RESOURCE); sm_authorize joins it to every
- * later decision on the secret (RES_UNION, SEMANTICS 1.9).  Secrets
+ * later decision on the secret (RES_UNION, docs/AUTHORIZATION.md 5.1).  Secrets
  * Manager's own checks and wording (user guide, "Managing a resource-based
  * policy": the errors the service reports):
  *   - a document the engine refuses:          MalformedPolicyDocumentException
@@ -49,9 +49,11 @@
  * for aws:SourceIp: a CIDR no wider than /8 for IPv4 or /32 for IPv6).
  * Deny statements never make a policy public.
  *
- * Authorization: secretsmanager:<Op> on the secret (SEMANTICS 7 order);
+ * Authorization: secretsmanager:<Op> on the secret (docs/AUTHORIZATION.md
+ * 5.2 order);
  * ValidateResourcePolicy without a SecretId on "*".  Put and Delete need
- * the secret not pending deletion; Get works on it too.
+ * the secret not pending deletion; Get works on it too.  PutResourcePolicy
+ * has secretsmanager:BlockPublicPolicy when the request has the member.
  */
 #include "secrets/manage.h"
 
@@ -63,6 +65,7 @@
 
 #include "core/json.h"
 #include "iam/authz.h"
+#include "iam/bindings.h"
 #include "iam/policy.h"
 #include "kms/kms.h"
 #include "secrets/secrets.h"
@@ -355,7 +358,7 @@ SM_HANDLER(sm_op_put_resource_policy)
         "SecretId", "ResourcePolicy", "BlockPublicPolicy", NULL
     };
     const char *id, *text;
-    bool block = false;
+    bool block = false, has_block = false;
     struct secret s;
     struct check c;
     char *copy = NULL;
@@ -364,8 +367,14 @@ SM_HANDLER(sm_op_put_resource_policy)
     GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_str(in, "ResourcePolicy", true, 1, SM_POLICY_MAX, &text));
-    GUARD(json_get_bool(in, "BlockPublicPolicy", NULL, &block));
-    GUARD(sm_find_authorized(rc, "secretsmanager:PutResourcePolicy", id, NULL, 0, true, &s));
+    GUARD(json_get_bool(in, "BlockPublicPolicy", &has_block, &block));
+    /* secretsmanager:BlockPublicPolicy when the request has the member:
+     * the permissions reference's recommended Allow requires it true. */
+    static const char *const yes[] = { "true" }, *const no[] = { "false" };
+    struct ctx_entry bpp = { .key = "secretsmanager:BlockPublicPolicy", .values = block ? yes : no,
+                             .n = 1 };
+    GUARD(sm_find_authorized(rc, "secretsmanager:PutResourcePolicy", id, &bpp, has_block ? 1 : 0,
+                             true, &s));
     r = check_policy(rc, &s, text, false, &c);
     if (tr_failed(r)) goto fail;
     if (!c.syntax_ok) { r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_MALFORMED_POLICY, MSG_SYNTAX); goto fail; }
@@ -381,6 +390,11 @@ SM_HANDLER(sm_op_put_resource_policy)
     if (!copy) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     free(s.policy);
     s.policy = copy;
+    /* Its principals, bound as it is saved (iam/bindings.h). */
+    free(s.policy_ids);
+    s.policy_ids = NULL;
+    r = iam_bind_policy(rc->st, text, POLICY_RESOURCE, &s.policy_ids);
+    if (tr_failed(r)) goto fail;
     s.last_changed = sm_now(rc);
     r = sm_save(rc->st, &s, false);
     if (tr_ok(r)) r = reply_arn_name(&s, out);
@@ -401,7 +415,11 @@ SM_HANDLER(sm_op_get_resource_policy)
     GUARD(sm_find_authorized(rc, "secretsmanager:GetResourcePolicy", id, NULL, 0, false, &s));
     r = reply_arn_name(&s, out);
     if (tr_ok(r) && s.policy && *s.policy) {
-        r = sm_set(*out, "ResourcePolicy", json_string(s.policy));
+        /* A bound principal gone since reads as its unique id (AWS). */
+        char *shown = NULL;
+        r = iam_policy_shown(rc->st, s.policy, s.policy_ids, &shown);
+        if (tr_ok(r)) r = sm_set(*out, "ResourcePolicy", json_string(shown ? shown : s.policy));
+        free(shown);
         if (tr_failed(r)) { json_decref(*out); *out = NULL; }
     }
     secret_free(&s);
@@ -420,7 +438,8 @@ SM_HANDLER(sm_op_delete_resource_policy)
     GUARD(sm_find_authorized(rc, "secretsmanager:DeleteResourcePolicy", id, NULL, 0, true, &s));
     if (s.policy) {
         free(s.policy);
-        s.policy = NULL;
+        free(s.policy_ids);
+        s.policy = s.policy_ids = NULL;
         s.last_changed = sm_now(rc);
         r = sm_save(rc->st, &s, false);
     }

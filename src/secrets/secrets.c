@@ -1,7 +1,7 @@
 /*
- * secrets.c -- the secret record shared by every Secrets Manager
- * operation: load/save over the store's generic entities and relations,
- * lookup by SecretId, authorization in SEMANTICS 7's order, stages, the
+ * secrets.c -- the secret record shared by every Secrets Manager operation:
+ * load/save over the store's generic entities and relations, lookup by
+ * SecretId, authorization in docs/AUTHORIZATION.md 5.2's order, stages, the
  * ARN builder, parameter checks and the DescribeSecret-shaped reply.
  *
  * Storage (docs/internals/IAM_STORE.md "Secrets"): an entity of kind
@@ -12,7 +12,7 @@
  * edk, ct and binary (plus seq, the creation order, and last_accessed).
  * Fields of either doc that this file does not know are kept on save.
  *
- * Lookup (SEMANTICS 1.9, 5 item 31): a SecretId is a name (in the
+ * Lookup (docs/AUTHORIZATION.md 5.1): a SecretId is a name (in the
  * caller's account and region), a full ARN, or a partial ARN (the ARN
  * without "-XXXXXX").  Names that are not ARNs must match
  * [A-Za-z0-9/_+=.@-]: anything else is AWS's ValidationException "Invalid
@@ -20,11 +20,11 @@
  * the following: -/_+=.@!" (AWS-validated LocalStack test), for every
  * operation that takes a SecretId.
  *
- * Authorization (SEMANTICS 7): the caller's identity side is asked first,
- * against the id as given when the secret does not exist, so an
- * unauthorized caller cannot tell a missing secret from a forbidden one;
- * a found secret is authorized against its ARN with its resource policy
- * joined RES_UNION.
+ * Authorization (docs/AUTHORIZATION.md 5.2): the caller's identity side is
+ * asked first, against the id as given when the secret does not exist, so an
+ * unauthorized caller cannot tell a missing secret from a forbidden one; a
+ * found secret is authorized against its ARN with its resource policy joined
+ * RES_UNION.
  *
  * No secret value passes through this file.
  */
@@ -124,6 +124,7 @@ void secret_free(struct secret *s)
     free(s->kms_key_id);
     free(s->kms_key_arn);
     free(s->policy);
+    free(s->policy_ids);
     for (size_t i = 0; i < s->nversions; i++) version_free(&s->versions[i]);
     free(s->versions);
     json_decref(s->doc);
@@ -180,6 +181,7 @@ TR_RESULT secret_copy(const struct secret *from, struct secret *to)
     if (tr_ok(r)) r = dup_into(&to->kms_key_id, from->kms_key_id);
     if (tr_ok(r)) r = dup_into(&to->kms_key_arn, from->kms_key_arn);
     if (tr_ok(r)) r = dup_into(&to->policy, from->policy);
+    if (tr_ok(r)) r = dup_into(&to->policy_ids, from->policy_ids);
     if (tr_ok(r)) r = doc_copy(from->doc, &to->doc);
     if (tr_ok(r) && from->nversions) {
         to->versions = calloc(from->nversions, sizeof *to->versions);
@@ -428,6 +430,7 @@ TR_RESULT sm_load_entity(store_t st, const struct ent_rec *e, struct secret *out
     if (tr_ok(r)) r = dup_into(&out->kms_key_id, kid);
     if (tr_ok(r)) r = dup_into(&out->kms_key_arn, doc_str(d, "kms_key_arn"));
     if (tr_ok(r)) r = dup_into(&out->policy, doc_str(d, "policy"));
+    if (tr_ok(r)) r = dup_into(&out->policy_ids, doc_str(d, "policy_ids"));
     if (tr_failed(r)) goto fail;
     out->created = json_is_number(json_object_get(d, "created")) ? doc_num(d, "created")
                                                                  : (double)e->created;
@@ -477,6 +480,7 @@ TR_RESULT sm_save(store_t st, const struct secret *s, bool insert)
     if (tr_ok(r)) r = set_or_del_num(d, "last_accessed", (double)s->last_accessed);
     if (tr_ok(r)) r = set_or_del_num(d, "deleted_date", s->deleted_date);
     if (tr_ok(r)) r = set_or_del_str(d, "policy", s->policy);
+    if (tr_ok(r)) r = set_or_del_str(d, "policy_ids", s->policy ? s->policy_ids : NULL);
     if (tr_failed(r)) goto fail;
     text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -678,6 +682,31 @@ TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags)
     return iam_ctx_add_multi(c, "aws:TagKeys", keys, n);
 }
 
+TR_RESULT sm_ctx_add_request_keys(struct ctx_builder *c, const char *description,
+                                  const char *kms_key_id, const char *kms_key_arn,
+                                  const char *type)
+{
+    tr_result r = TR_OK;
+    if (description) r = iam_ctx_add(c, "secretsmanager:Description", description);
+    if (tr_ok(r) && kms_key_id) r = iam_ctx_add(c, "secretsmanager:KmsKeyId", kms_key_id);
+    if (tr_ok(r) && kms_key_arn) r = iam_ctx_add(c, "secretsmanager:KmsKeyArn", kms_key_arn);
+    if (tr_ok(r) && type) r = iam_ctx_add(c, "secretsmanager:Type", type);
+    return r;
+}
+
+TR_RESULT sm_ctx_add_replica_regions(struct ctx_builder *c, json_t *replicas)
+{
+    const char *regions[64];
+    size_t n = 0, i;
+    json_t *e;
+    if (!replicas) return TR_OK;
+    json_array_foreach(replicas, i, e) {
+        const char *r = json_string_value(json_object_get(e, "Region"));
+        if (r && n < sizeof regions / sizeof regions[0]) regions[n++] = r;
+    }
+    return iam_ctx_add_multi(c, "secretsmanager:AddReplicaRegions", regions, n);
+}
+
 /* ---- authorization ------------------------------------------------------------ */
 
 static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_builder *c)
@@ -695,6 +724,21 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
     }
     tag_list_free(tags, n);
     return r;
+}
+
+/* The secret's own attributes as the Service Authorization Reference's
+ * "Secret" resource type lists them: its tags (above),
+ * secretsmanager:resource/Type (the Type it was created or updated with)
+ * and secretsmanager:resource/AllowRotationLambdaArn (its rotation
+ * function, when one is recorded). */
+static TR_RESULT add_resource_keys(store_t st, const struct secret *s, struct ctx_builder *c)
+{
+    GUARD(add_resource_tags(st, s->arn, c));
+    const char *type = doc_str(s->doc, "type");
+    const char *lambda = doc_str(s->doc, "rotation_lambda_arn");
+    if (type) GUARD(iam_ctx_add(c, "secretsmanager:resource/Type", type));
+    if (lambda) GUARD(iam_ctx_add(c, "secretsmanager:resource/AllowRotationLambdaArn", lambda));
+    return TR_OK;
 }
 
 /* sm_authorize, and when res is non-NULL the analyzer's variant: the
@@ -727,13 +771,16 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
         ar.resource = s->arn;
         ar.resource_account = s->account;
         r = iam_ctx_add(c, "secretsmanager:SecretId", s->arn);
-        if (tr_ok(r)) r = add_resource_tags(rc->st, s->arn, c);
+        if (tr_ok(r)) r = add_resource_keys(rc->st, s, c);
         if (tr_failed(r)) goto fail;
         if (s->policy && *s->policy) {
-            r = policy_cache_get(s->policy, strlen(s->policy), POLICY_RESOURCE, &pol);
+            r = policy_cache_get_bound(s->policy, strlen(s->policy), POLICY_RESOURCE,
+                                       s->policy_ids, &pol);
             if (tr_failed(r)) {
                 /* A stored policy was validated when put; if it no longer
-                 * compiles it cannot allow anything. */
+                 * compiles it cannot allow anything.  (A broken binding
+                 * is an internal error: failing closed.) */
+                if (tr_code(r) != TR_E_POLICY_MALFORMED) goto fail;
                 pol = NULL;
                 r = TR_OK;
             } else {
@@ -982,7 +1029,7 @@ TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool vers
     GUARD(sm_set(obj, "Name", json_string(s->name)));
     if (s->description) GUARD(sm_set(obj, "Description", json_string(s->description)));
     /* KmsKeyId is omitted when the secret uses aws/secretsmanager
-     * (SEMANTICS 1.9); otherwise AWS returns the key as it was given. */
+     * (docs/AUTHORIZATION.md 5.3); otherwise AWS returns the key as it was given. */
     if (s->kms_key_id) GUARD(sm_set(obj, "KmsKeyId", json_string(s->kms_key_id)));
     json_t *d = s->doc;
     /* RotationEnabled only once rotation was configured (AWS omits it

@@ -7,8 +7,8 @@
  * Storage layout: docs/internals/IAM_STORE.md, section "Secrets" (entity
  * kind "secret", name "<region>:<name>", path "/<region>/"; one relation of
  * kind "secret-ver" per version, from the secret ARN to the version id).
- * Semantics: ../shared/docs/SEMANTICS.md 1.9, 3.2, 3.3, 5 (22-24, 31-32)
- * and 7.  Wire shapes: the botocore model secretsmanager/2017-10-17.
+ * Semantics: docs/AUTHORIZATION.md 5; errors: docs/WIRE.md 5.3.  Wire
+ * shapes: the botocore model secretsmanager/2017-10-17.
  *
  * Ownership: a struct secret filled by sm_find/sm_load owns every string
  * and its versions; release with secret_free.  The entity doc as loaded is
@@ -54,7 +54,7 @@
 #define SM_PREVIOUS "AWSPREVIOUS"
 #define SM_PENDING  "AWSPENDING"
 
-/* The messages every operation uses (SEMANTICS 3.3). */
+/* The messages every operation uses (docs/WIRE.md 5.3). */
 #define SM_MSG_NOT_FOUND     "Secrets Manager can't find the specified secret."
 #define SM_MSG_MARKED        "You can't perform this operation on the secret because it " \
                              "was marked for deletion."
@@ -90,6 +90,8 @@ struct secret {
     int64_t last_accessed;      /* day precision; 0 = never */
     double deleted_date;        /* 0 unless pending deletion */
     char *policy;               /* resource policy text, NULL when none */
+    char *policy_ids;           /* its principal binding (iam/bindings.h); NULL when none
+                                   or saved before bindings */
     struct secret_version *versions;
     size_t nversions;
     json_t *doc;                /* the entity doc as loaded (other fields kept); may be NULL */
@@ -160,7 +162,8 @@ TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_vers
 /* ---- authorization ------------------------------------------------------ */
 
 /* Authorize rc->who for `action` ("secretsmanager:GetSecretValue") on the
- * secret named by `secret_id_as_given`, in the order SEMANTICS 7 fixes:
+ * secret named by `secret_id_as_given`, in the order docs/AUTHORIZATION.md
+ * 5.2 fixes:
  *  - s NULL (not found): the identity side is evaluated against the id as
  *    given (resource account: the ARN's, else the caller's); a denial is
  *    AccessDeniedException, an allow lets the caller go on to
@@ -169,7 +172,9 @@ TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_vers
  *    joined RES_UNION (same account: identity OR resource policy; another
  *    account: both).
  * Adds secretsmanager:SecretId (the ARN, or the id as given), and for a
- * found secret secretsmanager:ResourceTag/<k> and aws:ResourceTag/<k>;
+ * found secret secretsmanager:ResourceTag/<k> and aws:ResourceTag/<k>,
+ * secretsmanager:resource/Type and resource/AllowRotationLambdaArn when
+ * the secret has them;
  * `extra` adds operation keys (secretsmanager:VersionId, VersionStage,
  * KmsKeyId, Name, aws:RequestTag/<k>, aws:TagKeys...: see sm_ctx_init and iam_ctx_add).  The
  * message echoes the SecretId exactly as passed. */
@@ -200,6 +205,16 @@ void sm_ctx_init(struct ctx_builder *c);
 /* aws:RequestTag/<k> for each tag and aws:TagKeys from a validated Tags
  * array (NULL: nothing). */
 TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags);
+/* CreateSecret, UpdateSecret: secretsmanager:Description, KmsKeyId,
+ * KmsKeyArn (the key KmsKeyId names, resolved in the secret's account)
+ * and Type, each when given (NULL: absent, as when the member is not in
+ * the request). */
+TR_RESULT sm_ctx_add_request_keys(struct ctx_builder *c, const char *description,
+                                  const char *kms_key_id, const char *kms_key_arn,
+                                  const char *type);
+/* secretsmanager:AddReplicaRegions (multi-valued) from a validated
+ * AddReplicaRegions list (NULL: nothing). */
+TR_RESULT sm_ctx_add_replica_regions(struct ctx_builder *c, json_t *replicas);
 
 /* Pending deletion -> InvalidRequestException SM_MSG_MARKED. */
 TR_RESULT sm_check_live(const struct secret *s);

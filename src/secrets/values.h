@@ -6,10 +6,10 @@
  * they share with values.c).
  *
  * Every handler validates its input with AWS's wording, authorizes
- * through sm_authorize (secrets.h, SEMANTICS 7 order), checks the state of
- * the secret, and only then touches KMS (envelope.h).  Wire shapes:
- * botocore secretsmanager/2017-10-17; recorded AWS behaviour of labels and
- * dates: the comments in versions.c.
+ * through sm_authorize (secrets.h, docs/AUTHORIZATION.md 5.2 order), checks
+ * the state of the secret, and only then touches KMS (envelope.h).  Wire
+ * shapes: botocore secretsmanager/2017-10-17; recorded AWS behaviour of
+ * labels and dates: the comments in versions.c.
  */
 #ifndef TR_SECRETS_VALUES_H
 #define TR_SECRETS_VALUES_H

@@ -65,6 +65,8 @@ struct key_rec {
     char *arn;
     char *description;          /* "" when none */
     char *policy;               /* the key policy document, as stored */
+    char *policy_ids;           /* its principal binding (iam/bindings.h): a JSON object
+                                   of ARN -> unique id; NULL: saved before bindings */
     char key_state[24];         /* KEY_STATE_* */
     char key_usage[24];         /* ENCRYPT_DECRYPT */
     char key_spec[32];          /* SYMMETRIC_DEFAULT */
@@ -211,9 +213,20 @@ struct store_class {
     TR_RESULT (*access_key_list)(const struct store_class **st, const char *principal_arn,
                                  struct access_key_rec **out, size_t *n);
     TR_RESULT (*access_key_update)(const struct store_class **st, const struct access_key_rec *k);
+    /* Deleting a key leaves a tombstone of it (access_key_tombstone_get);
+     * putting a key removes its tombstone (UpdateUser re-puts keys). */
     TR_RESULT (*access_key_delete)(const struct store_class **st, const char *akid);
-    /* Delete temporary keys (expires != 0) that expired before `now`. */
-    TR_RESULT (*access_key_purge_expired)(const struct store_class **st, int64_t now);
+    /* Delete temporary keys (expires != 0) that expired before `now`,
+     * leaving tombstones; drop the tombstones of sessions that expired
+     * before `tombstones_before`. */
+    TR_RESULT (*access_key_purge_expired)(const struct store_class **st, int64_t now,
+                                          int64_t tombstones_before);
+    /* The tombstone of an access key that existed once: *expires 0 for a
+     * long-term key, else the session's expiry; token_sha256 its token's
+     * digest in hex ("" when none).  TR_E_KMS_NOT_FOUND when there is
+     * none (never known, or pruned). */
+    TR_RESULT (*access_key_tombstone_get)(const struct store_class **st, const char *akid,
+                                          int64_t *expires, char token_sha256[65]);
 
     TR_RESULT (*ent_put)(const struct store_class **st, const struct ent_rec *e);     /* insert */
     TR_RESULT (*ent_update)(const struct store_class **st, const struct ent_rec *e);  /* by kind+arn: name, path, doc */
@@ -273,6 +286,16 @@ typedef const struct store_class **store_t;
 
 /* Open (creating and migrating as needed) DATA_DIR/tresor.db. */
 TR_RESULT store_sqlite_open(const char *data_dir, store_t *out);
+/* DATA_DIR/tresor.db read-only (`tresor check`): nothing is changed or
+ * migrated, and it works on a read-only copy (files 0444, a directory
+ * 0555, a read-only mount).  Without -wal and -shm files (a clean stop, a
+ * copy of a stopped data dir: every commit is in the file) it is opened
+ * immutable=1, so nothing is created beside it either; with them (a
+ * running server, a crash) mode=ro, which reads the WAL when the -shm
+ * file exists or the directory lets SQLite create it.  A -wal that cannot
+ * be read, a schema version other than this build's: TR_E_INTERNAL after
+ * a line on stderr saying which.  Writes fail (TR_E_INTERNAL). */
+TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out);
 /* An in-memory store shared by all threads of the process (tests). */
 TR_RESULT store_sqlite_open_memory(store_t *out);
 

@@ -5,8 +5,8 @@ permissions boundaries, tags, GetAccountAuthorizationDetails, paging, the
 query protocol on the wire, the AWS CLI, and `tresor account create`.
 
 Expected values, codes, HTTP statuses and messages are AWS's (botocore
-model for shapes and statuses; SEMANTICS.md section 4 for the envelope and
-the messages).  One private server per module (authz_server), names made
+model for shapes and statuses; docs/WIRE.md 1.2, 4 and 5.4 for the envelope
+and the messages).  One private server per module (authz_server), names made
 unique per test.
 """
 

@@ -1,5 +1,5 @@
 """
-Every IAM call is itself authorized (SEMANTICS 1.2, 1.5, 2): users start
+Every IAM call is itself authorized (docs/AUTHORIZATION.md 2, 3, 6.4): users start
 with no permissions; inline, group and attached managed policies allow;
 an explicit deny anywhere wins; permissions boundaries cap; policy
 variables, conditions, NotAction/NotResource and the matching rules

@@ -1,6 +1,6 @@
 """
-KMS authorization as KMS does it (SEMANTICS 1.3, 1.7, 1.8, 3.1, 3.4, 5
-items 2-6, 25-30): the key policy must allow, directly or by naming the
+KMS authorization as KMS does it (docs/AUTHORIZATION.md 2.3, 4; docs/WIRE.md
+5.2): the key policy must allow, directly or by naming the
 account (which delegates to IAM policies); nobody, not even the root user or
 the key's creator, has implicit access; explicit denies win everywhere;
 conditions (encryption context, kms:CallerAccount, kms:ViaService,

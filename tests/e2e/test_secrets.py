@@ -1,6 +1,6 @@
 """
-Secrets Manager end to end, as AWS answers (SYSTEM.md "The system, in
-short"; SEMANTICS 1.9, 3.2, 3.3, 5 items 22-24 and 31-32, 7): every
+Secrets Manager end to end, as AWS answers (docs/ARCHITECTURE.md 2;
+docs/AUTHORIZATION.md 5; docs/WIRE.md 5.3): every
 operation's values, shapes and errors through boto3 (and the AWS CLI for
 BatchGetSecretValue), envelope encryption under the AWS managed key or a
 customer key, versions and staging labels, deletion windows and the purge,

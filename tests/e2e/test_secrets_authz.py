@@ -1,6 +1,6 @@
 """
-Who can read a secret (SYSTEM.md "Who can decrypt a secret"; SEMANTICS 1.7,
-1.9, 3.2, 3.3, 5 items 22-24 and 31-32, 7).
+Who can read a secret (docs/ARCHITECTURE.md 2; docs/AUTHORIZATION.md 4.7, 5;
+docs/WIRE.md 5.3).
 
 Two hops: secretsmanager:GetSecretValue on the secret (identity policy or the
 secret's resource policy; both for another account), then kms:Decrypt on the
@@ -92,7 +92,7 @@ def as_list(v):
 def forged_blob(key_id):
     """A ciphertext blob (docs/internals/CIPHERTEXT.md layout) that names
     `key_id`, with random contents: Decrypt must refuse the caller before it
-    ever looks at the ciphertext (SEMANTICS 7, order of checks)."""
+    ever looks at the ciphertext (docs/AUTHORIZATION.md 4.6, order of checks)."""
     return (b"\x01" + uuid.UUID(key_id).bytes + (1).to_bytes(4, "big") + os.urandom(16)
             + os.urandom(12) + os.urandom(32) + os.urandom(16))
 

@@ -671,7 +671,7 @@ def test_get_session_token_for_root(root):
 
 
 # ---------------------------------------------------------------------------
-# AWS CLI: the walk of SYSTEM.md
+# AWS CLI: the walk of docs/ARCHITECTURE.md 2
 
 
 def test_cli_assume_role_and_caller_identity(authz_server, root):

@@ -1,5 +1,5 @@
 """
-THE WALK of SYSTEM.md ("Who can decrypt a secret"), with the AWS CLI only,
+The walk of docs/ARCHITECTURE.md 2 (who can decrypt a secret), with the AWS CLI only,
 step by step, as a user would type it:
 
   a secret under aws/secretsmanager; a role whose only policy allows

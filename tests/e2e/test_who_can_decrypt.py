@@ -1,6 +1,6 @@
 """
 test_who_can_decrypt.py -- `tresor who-can-decrypt` agrees with the
-server's own enforcement (SEMANTICS 6, docs/WHO_CAN_DECRYPT.md).
+server's own enforcement (docs/AUTHORIZATION.md 7, docs/WHO_CAN_DECRYPT.md).
 
 For every scenario the analysis is run on the data dir, then every
 principal of the accounts involved tries for real: users and root users
@@ -239,8 +239,11 @@ def test_hand_written_scenario(srv, root, account_b):
     p = srv.run_tresor("who-can-decrypt", s1, "--data-dir", srv.data_dir, "--format", "dot")
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("digraph who_can_decrypt {") and p.stdout.rstrip().endswith("}")
-    assert f'"{u("wc-assumer")}" -> "{role1}" [label="Allow resource trust:' in p.stdout
-    assert f'"{role1}" -> "{s1}"' in p.stdout and f'"{k1}" [shape=hexagon]' in p.stdout
+    assert (f'"{u("wc-assumer")}" -> "{role1}" [label="AssumeRole", '
+            f'tooltip="Allow resource trust:') in p.stdout
+    assert f'"{role1}" -> "{s1}"' in p.stdout
+    assert f'"{k1}" [label="key {k1.split("/")[-1][:8]}", tooltip="{k1}", shape=hexagon]' \
+        in p.stdout
     assert u("wc-grant-equals") not in p.stdout
 
     # --explain: a denied principal gets the missing permission.
@@ -255,6 +258,92 @@ def test_hand_written_scenario(srv, root, account_b):
 
 
 # Random scenarios: test_who_can_random.py (a few hundred seeds).
+
+
+def test_key_tags_and_aliases_decide(srv, root):
+    """The KMS step's view of the secret's key: its tags (aws:ResourceTag/<k>,
+    seen by IAM policies only -- a key policy's statement on them does not
+    apply) and its aliases (kms:ResourceAliases); kms:RequestAlias is
+    absent, as Secrets Manager's Decrypt names no key.  The analysis and
+    real GetSecretValue calls agree, and the answers are the expected ones."""
+    sm = root.client("secretsmanager")
+    restricted = [{"TagKey": "classification", "TagValue": "restricted"}]
+    is_restricted = {"StringEquals": {"aws:ResourceTag/classification": "restricted"}}
+    k_tagged = root.kms.create_key(Tags=restricted)["KeyMetadata"]["Arn"]
+    k_aliased = root.kms.create_key()["KeyMetadata"]["Arn"]
+    prod = unique("alias/prod-wc")
+    root.kms.create_alias(AliasName=prod, TargetKeyId=k_aliased)
+    k_policy_tag = root.kms.create_key(Tags=restricted, BypassPolicyLockoutSafetyCheck=True,
+                                       Policy=policy_doc(
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "NotSeenHere", "Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt",
+         "Resource": "*", "Condition": is_restricted}))["KeyMetadata"]["Arn"]
+    s_tag = sm.create_secret(Name=unique("wc-tag"), SecretString="t", KmsKeyId=k_tagged)["ARN"]
+    s_alias = sm.create_secret(Name=unique("wc-alias"), SecretString="a", KmsKeyId=prod)["ARN"]
+    s_kp = sm.create_secret(Name=unique("wc-kp"), SecretString="k", KmsKeyId=k_policy_tag)["ARN"]
+
+    harness = harness_user(root)
+    prod_alias = {"ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/prod-wc*"}}
+    both = [allow(GSV), allow("kms:Decrypt")]
+    u_all = make_user(root, unique("wc-all"), policy=both)
+    u_tag_deny = make_user(root, unique("wc-tag-deny"),
+                           policy=both + [deny("kms:Decrypt", condition=is_restricted)])
+    u_tag_allow = make_user(root, unique("wc-tag-allow"),
+                            policy=[allow(GSV), allow("kms:Decrypt", condition=is_restricted)])
+    u_alias_deny = make_user(root, unique("wc-alias-deny"),
+                             policy=both + [deny("kms:Decrypt", condition=prod_alias)])
+    u_alias_allow = make_user(root, unique("wc-alias-allow"),
+                              policy=[allow(GSV), allow("kms:Decrypt", condition=prod_alias)])
+    u_req_alias = make_user(root, unique("wc-req-alias"), policy=[allow(GSV), allow(
+        "kms:Decrypt", condition={"StringEquals": {"kms:RequestAlias": prod}})])
+    role = make_role(root, unique("wc-alias-role"), trust=trust_with(harness),
+                     policy=[allow(GSV), allow("kms:Decrypt", condition=prod_alias)])["Arn"]
+    # The harness user only opens sessions: it could also assume the roles
+    # other tests of this module made, which the ground truth does not try.
+    users = (u_all, u_tag_deny, u_tag_allow, u_alias_deny, u_alias_allow, u_req_alias)
+    callers = {c.arn: c for c in users}
+    callers[root.arn] = root
+    truth, _ = check_agreement(srv, callers, [role], harness, [s_tag, s_alias, s_kp])
+
+    def readers(s):
+        return {a for a, got in truth.items() if s in got}
+    assert readers(s_tag) == {root.arn, u_all.arn, u_tag_allow.arn, u_alias_deny.arn}
+    assert readers(s_alias) == {root.arn, u_all.arn, u_tag_deny.arn, u_alias_allow.arn, role}
+    assert readers(s_kp) == {root.arn, u_all.arn, u_tag_allow.arn, u_alias_deny.arn}
+
+
+def test_cross_account_writer_keeps_the_owners_key(srv, root, account_b):
+    """A writer of account B with an alias of the same name as the secret's
+    KmsKeyId: the new version is sealed under the owner's key (the alias is
+    the secret's account's), so the owner and its readers keep reading."""
+    sm = root.client("secretsmanager")
+    alias = unique("alias/wc-app")
+    k_a = root.kms.create_key(Policy=policy_doc(
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "AccountB", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_B}:root"},
+         "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}))["KeyMetadata"]["Arn"]
+    root.kms.create_alias(AliasName=alias, TargetKeyId=k_a)
+    k_b = account_b.kms.create_key()["KeyMetadata"]["Arn"]
+    account_b.kms.create_alias(AliasName=alias, TargetKeyId=k_b)
+    s = sm.create_secret(Name=unique("wc-xacct"), SecretString="v1", KmsKeyId=alias)["ARN"]
+    writer = make_user(account_b, unique("wc-b-writer"),
+                       policy=[allow(["secretsmanager:PutSecretValue", GSV], s), allow("kms:*")])
+    sm.put_resource_policy(SecretId=s, ResourcePolicy=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": writer.arn},
+         "Action": ["secretsmanager:PutSecretValue", GSV], "Resource": "*"}))
+    reader = make_user(root, unique("wc-a-reader"), policy=[allow(GSV), allow("kms:Decrypt", k_a)])
+    writer.client("secretsmanager").put_secret_value(SecretId=s, SecretString="v2 from b")
+
+    harness = harness_user(root)
+    callers = {c.arn: c for c in (writer, reader)}
+    callers[root.arn] = root
+    callers[account_b.arn] = account_b
+    truth, _ = check_agreement(srv, callers, [], harness, [s])
+    assert who_can(srv, s)["secret"]["keyArn"] == k_a
+    assert {a for a, got in truth.items() if s in got} == {root.arn, reader.arn, writer.arn}
 
 
 def test_with_key_predicts_the_rekeyed_secret(srv, root):
@@ -456,3 +545,76 @@ def test_can_gain_access_role_boundary_and_group_policy(srv, root):
     member.iam.put_group_policy(GroupName=gname, PolicyName="gain",
                                 PolicyDocument=policy_doc(allow(GSV), allow("kms:Decrypt")))
     assert reads(member, s)
+
+
+def _recreate_user(root, old, **kw):
+    """Delete user `old` (keys and inline policies first) and make another
+    of the same name: a new unique id behind the same ARN."""
+    for k in root.iam.list_access_keys(UserName=old.name)["AccessKeyMetadata"]:
+        root.iam.delete_access_key(UserName=old.name, AccessKeyId=k["AccessKeyId"])
+    for p in root.iam.list_user_policies(UserName=old.name)["PolicyNames"]:
+        root.iam.delete_user_policy(UserName=old.name, PolicyName=p)
+    root.iam.delete_user(UserName=old.name)
+    new = make_user(root, old.name, **kw)
+    assert new.arn == old.arn and new.user_id != old.user_id
+    return new
+
+
+def test_identity_bindings_agree(srv, root):
+    """Principals named by unique id, principals bound by identity (a user
+    deleted and created again under its name inherits nothing), and
+    aws:SourceIdentity: the analysis and the server agree."""
+    sm = root.client("secretsmanager")
+    harness = harness_user(root)
+    acct_stmt = {"Sid": "Delegate", "Effect": "Allow",
+                 "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*",
+                 "Resource": "*"}
+    denied_u = make_user(root, unique("wc-byid"), policy=[allow(GSV), allow("kms:Decrypt")])
+    k1 = root.kms.create_key(Policy=policy_doc(acct_stmt, {
+        "Sid": "DenyById", "Effect": "Deny", "Principal": {"AWS": denied_u.user_id},
+        "Action": "kms:Decrypt", "Resource": "*"}))["KeyMetadata"]["Arn"]
+    k2 = root.kms.create_key()["KeyMetadata"]["Arn"]
+    s1 = sm.create_secret(Name=unique("wc-id1"), SecretString="one", KmsKeyId=k1)["ARN"]
+    s2 = sm.create_secret(Name=unique("wc-id2"), SecretString="two", KmsKeyId=k2)["ARN"]
+
+    # Named by a resource policy, a grant and a trust policy, then deleted
+    # and created again under the same names.
+    rp_old = make_user(root, unique("wc-rp"), policy=allow("kms:Decrypt"))
+    sm.put_resource_policy(SecretId=s2, ResourcePolicy=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": rp_old.arn}, "Action": GSV, "Resource": "*"}))
+    gr_old = make_user(root, unique("wc-gr"), policy=allow(GSV))
+    root.kms.create_grant(KeyId=k2, GranteePrincipal=gr_old.arn, Operations=["Decrypt"],
+                          Constraints={"EncryptionContextSubset": {"SecretARN": s2}})
+    as_old = make_user(root, unique("wc-as"))
+    role = make_role(root, unique("wc-id-role"), trust=trust_with(harness, {
+        "Effect": "Allow", "Principal": {"AWS": as_old.arn}, "Action": "sts:AssumeRole"}),
+        policy=[allow(GSV), allow("kms:Decrypt")])["Arn"]
+    # Only this role: other tests' roles trust the whole account.
+    root.iam.put_user_policy(UserName=as_old.name, PolicyName="inline",
+                             PolicyDocument=policy_doc(allow("sts:AssumeRole", role)))
+    assert reads(rp_old, s2) and reads(gr_old, s2) and reads(session(as_old, role), s2)
+    rp_new = _recreate_user(root, rp_old, policy=allow("kms:Decrypt"))
+    gr_new = _recreate_user(root, gr_old, policy=allow(GSV))
+    as_new = _recreate_user(root, as_old, policy=allow("sts:AssumeRole", role))
+
+    # Reads only when its session carries the right source identity.
+    si_role = make_role(root, unique("wc-si-role"), trust=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": harness.arn},
+         "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}),
+        policy=[allow(GSV, condition={"StringEquals": {"aws:SourceIdentity": "alice"}}),
+                allow("kms:Decrypt")])["Arn"]
+    alice = harness.sts.assume_role(RoleArn=si_role, RoleSessionName="si",
+                                    SourceIdentity="alice")["Credentials"]
+    alice = Caller(srv, alice["AccessKeyId"], alice["SecretAccessKey"], alice["SessionToken"])
+    assert reads(alice, s2) and not reads(session(harness, si_role), s2)
+
+    users = [denied_u, rp_new, gr_new, as_new, harness]
+    callers = {u.arn: u for u in users}
+    truth, _ = check_agreement(srv, callers, [role, si_role], harness, [s1, s2])
+    assert {a for a, s in truth.items() if s1 in s} == {role, harness.arn}
+    assert {a for a, s in truth.items() if s2 in s} == {role, harness.arn, denied_u.arn}
+    listed = {p["principal"]: p for p in who_can(srv, s2)["principals"]}
+    assert not {rp_new.arn, gr_new.arn, as_new.arn} & set(listed)
+    assert listed[si_role]["conditional"] is True
+    assert "only if the conditions of" in listed[si_role]["path"][-2]["evidence"]
+    assert denied_u.arn not in {p["principal"] for p in who_can(srv, s1)["principals"]}

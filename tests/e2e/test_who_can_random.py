@@ -1,7 +1,7 @@
 """
 test_who_can_random.py -- `tresor who-can-decrypt` agrees with the server
 on random scenarios, a few hundred of them (issue 5, "CI runs a few
-hundred"; SEMANTICS 6 decides any disagreement).
+hundred"; docs/AUTHORIZATION.md 7 decides any disagreement).
 
 Each seed makes a scenario in an account A of its own, which holds the
 secrets, and in B, the other account (shared by a batch of seeds, each

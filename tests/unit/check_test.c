@@ -321,7 +321,7 @@ static void test_clean_store(void **state)
     run_check(&rep);
     for (size_t i = 0; i < rep.shown; i++) fprintf(stderr, "  problem: %s\n", rep.line[i]);
     assert_int_equal(rep.problems, 0);
-    assert_int_equal(rep.schema_version, 2);
+    assert_int_equal(rep.schema_version, 4);
     assert_int_equal(rep.accounts, 1);
     assert_int_equal(rep.access_keys, 1);
     assert_int_equal(rep.keys, 2);          /* the customer key and aws/secretsmanager */
@@ -383,6 +383,20 @@ static void test_corrupt_envelope_edk(void **state)
     (void)state;
     edit_version(VK, tamper_edk);
     expect_problem("version " VK ": the value does not decrypt: the data key does not decrypt");
+}
+
+static void other_key_arn(json_t *doc)
+{
+    json_object_set_new(doc, "key_arn", json_string("arn:aws:kms:us-east-1:111122223333:key/"
+                                                    "00000000-0000-0000-0000-000000000000"));
+}
+
+/* A version records the key that sealed it. */
+static void test_version_key_recorded_wrongly(void **state)
+{
+    (void)state;
+    edit_version(V2, other_key_arn);
+    expect_problem("version " V2 ": sealed under KMS key ");
 }
 
 static void test_half_envelope(void **state)
@@ -455,7 +469,7 @@ static void test_schema_version(void **state)
 {
     (void)state;
     raw_exec("PRAGMA user_version = 1", NULL, NULL);
-    expect_problem("schema version 1, this build's is 2");
+    expect_problem("schema version 1, this build's is 4");
 }
 
 int main(void)
@@ -469,6 +483,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_envelope_ct, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_envelope_edk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_envelope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_key_recorded_wrongly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_on_two_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_current_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_twice_on_one_version, setup, teardown),

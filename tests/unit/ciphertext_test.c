@@ -1,12 +1,12 @@
 /*
  * ciphertext_test.c -- the KMS ciphertext blob (kms/ciphertext.c).
  *
- * Besides round trips, the tamper cases STYLE.md asks for: every byte of a
- * blob flipped, every truncation, every wrong context, wrong material and
- * wrong key id must all fail the same way (TR_E_KMS_INVALID_CIPHERTEXT, no
- * message) and leave the output buffer as it was.  Two conformance tests
- * rebuild the format from docs/internals/CIPHERTEXT.md with hkdf_sha256 and
- * aead_* directly, so the document and the code cannot drift apart.
+ * Besides round trips, tamper cases: every byte of a blob flipped, every
+ * truncation, every wrong context, wrong material and wrong key id must all
+ * fail the same way (TR_E_KMS_INVALID_CIPHERTEXT, no message) and leave the
+ * output buffer as it was.  Two conformance tests rebuild the format from
+ * docs/internals/CIPHERTEXT.md with hkdf_sha256 and aead_* directly, so the
+ * document and the code cannot drift apart.
  */
 #include <stdarg.h>
 #include <stddef.h>

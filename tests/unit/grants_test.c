@@ -3,18 +3,19 @@
  * authorization (src/kms/authz.c), driven through the operation table as
  * the router drives it.
  *
- * Each test gets a fresh in-memory store and IAM principals written into
- * it as IAM leaves them (docs/internals/IAM_STORE.md).  Covered
- * (SEMANTICS 1.8, 3.1, 7): CreateGrant's reply and validation (operations,
- * constraints, names, principals that exist, DryRun); ListGrants' entry
- * shape, filters and paging; grants allowing only their operations, to
- * users, roles (their sessions), sessions and accounts; constraints
- * EncryptionContextEquals/Subset, ignored for DescribeKey; explicit denies
- * beating grants; delegation through a grant's CreateGrant (subset of the
- * operations, constraint at least as strict); kms:Grant* condition keys;
- * idempotent names; RetireGrant by retiring principal, grantee, token or
- * policy; RevokeGrant; ListRetirableGrants; grantees in another account
- * needing their own IAM policy; grants removed with their key.
+ * Each test gets a fresh in-memory store and IAM principals written into it
+ * as IAM leaves them (docs/internals/IAM_STORE.md).  Covered
+ * (docs/AUTHORIZATION.md 4.2, 4.3, 8.1): CreateGrant's reply and validation
+ * (operations, constraints, names, principals that exist, DryRun);
+ * ListGrants' entry shape, filters and paging; grants allowing only their
+ * operations, to users, roles (their sessions), sessions and accounts;
+ * constraints EncryptionContextEquals/Subset, ignored for DescribeKey;
+ * explicit denies beating grants; delegation through a grant's CreateGrant
+ * (subset of the operations, constraint at least as strict); kms:Grant*
+ * condition keys; idempotent names; RetireGrant by retiring principal,
+ * grantee, token or policy; RevokeGrant; ListRetirableGrants; grantees in
+ * another account needing their own IAM policy; grants removed with their
+ * key.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -240,7 +241,13 @@ static void as_user(const char *acct, const char *name)
     F->rc.who.type = PRINCIPAL_USER;
     snprintf(F->rc.who.account_id, sizeof F->rc.who.account_id, "%s", acct);
     snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::%s:user/%s", acct, name);
-    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    /* The user's own unique id (what its access key records), when it exists. */
+    struct ent_rec e = { 0 };
+    if (tr_ok(F->rc.st[0]->ent_get(F->rc.st, "user", acct, name, &e)))
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "%s", e.id);
+    else
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    ent_rec_free(&e);
 }
 
 static void as_session(const char *role, const char *session)
@@ -253,7 +260,12 @@ static void as_session(const char *role, const char *session)
              role, session);
     snprintf(F->rc.who.role_arn, sizeof F->rc.who.role_arn, "arn:aws:iam::" ACCT ":role/%s",
              role);
-    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AROA-%s:%s", role, session);
+    struct ent_rec e = { 0 };
+    if (tr_ok(F->rc.st[0]->ent_get(F->rc.st, "role", ACCT, role, &e)))
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "%s:%s", e.id, session);
+    else
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "AROA-%s:%s", role, session);
+    ent_rec_free(&e);
 }
 
 static const char *user_arn(const char *acct, const char *name)
@@ -801,7 +813,7 @@ static void test_list_retirable(void **state)
              "allows the kms:ListRetirableGrants action");
 }
 
-/* Grantees in another account, and grants to accounts (SEMANTICS 7). */
+/* Grantees in another account, and grants to accounts (docs/AUTHORIZATION.md 4.3). */
 static void test_accounts(void **state)
 {
     (void)state;

@@ -1193,7 +1193,7 @@ static void test_policy_enforcement(void **state)
     denied("Decrypt", json_pack("{s:s}", "CiphertextBlob", blob), "kms:Decrypt", locked, false);
     denied("PutKeyPolicy", json_pack("{s:s, s:s}", "KeyId", locked, "Policy", GOOD_POLICY),
            "kms:PutKeyPolicy", locked, false);
-    /* Authorization comes before the key state (SEMANTICS 7). */
+    /* Authorization comes before the key state (docs/AUTHORIZATION.md 4.6). */
     denied("DisableKey", json_pack("{s:s}", "KeyId", locked), "kms:DisableKey", locked, false);
     free(blob);
 
@@ -1297,7 +1297,13 @@ static void as_user(const char *acct, const char *name)
     F->rc.who.type = PRINCIPAL_USER;
     snprintf(F->rc.who.account_id, sizeof F->rc.who.account_id, "%s", acct);
     snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::%s:user/%s", acct, name);
-    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    /* The user's own unique id (what its access key records), when it exists. */
+    struct ent_rec e = { 0 };
+    if (tr_ok(F->rc.st[0]->ent_get(F->rc.st, "user", acct, name, &e)))
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "%s", e.id);
+    else
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    ent_rec_free(&e);
 }
 
 /* Act as session `session` of role path+name in ACCT. */
@@ -1311,7 +1317,12 @@ static void as_session(const char *path, const char *role, const char *session)
              role, session);
     snprintf(F->rc.who.role_arn, sizeof F->rc.who.role_arn, "arn:aws:iam::" ACCT ":role%s%s",
              path, role);
-    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AROA-%s:%s", role, session);
+    struct ent_rec e = { 0 };
+    if (tr_ok(F->rc.st[0]->ent_get(F->rc.st, "role", ACCT, role, &e)))
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "%s:%s", e.id, session);
+    else
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "AROA-%s:%s", role, session);
+    ent_rec_free(&e);
 }
 
 /* The AccessDenied message for the current caller; why is "identity",
@@ -1390,8 +1401,8 @@ static void test_policy_principals(void **state)
     free(blob);
 }
 
-/* The key policy decides, directly or by delegating to IAM (SEMANTICS
- * 1.7, 5 items 2-5). */
+/* The key policy decides, directly or by delegating to IAM
+ * (docs/AUTHORIZATION.md 4.1). */
 static void test_delegation(void **state)
 {
     (void)state;
@@ -1487,7 +1498,7 @@ static void test_delegation(void **state)
                "resource");
 }
 
-/* KMS condition keys (SEMANTICS 3.1). */
+/* KMS condition keys (docs/AUTHORIZATION.md 4.2). */
 static void test_condition_keys(void **state)
 {
     (void)state;
@@ -1506,12 +1517,16 @@ static void test_condition_keys(void **state)
             "{\"kms:ViaService\":\"secretsmanager.us-east-1.amazonaws.com\","
             "\"kms:CallerAccount\":\"" ACCT "\",\"kms:KeySpec\":\"SYMMETRIC_DEFAULT\","
             "\"kms:KeyUsage\":\"ENCRYPT_DECRYPT\",\"kms:KeyOrigin\":\"AWS_KMS\","
+            "\"kms:CustomerMasterKeySpec\":\"SYMMETRIC_DEFAULT\","
+            "\"kms:CustomerMasterKeyUsage\":\"ENCRYPT_DECRYPT\","
             "\"kms:EncryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"},\"Bool\":"
             "{\"kms:MultiRegion\":\"false\"}}}]}");
+    /* The KMS guide's own example: allowed only when the request does not
+     * carry BypassPolicyLockoutSafetyCheck at all. */
     mk_user("ck", "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
             "\"kms:CreateKey\",\"Resource\":\"*\",\"Condition\":{\"StringEquals\":"
-            "{\"kms:KeySpec\":\"SYMMETRIC_DEFAULT\"},\"Bool\":"
-            "{\"kms:BypassPolicyLockoutSafetyCheck\":\"false\"}}}]}");
+            "{\"kms:KeySpec\":\"SYMMETRIC_DEFAULT\"},\"Null\":"
+            "{\"kms:BypassPolicyLockoutSafetyCheck\":\"true\"}}}]}");
 
     /* kms:RequestAlias: the alias the caller named, by name or ARN. */
     as_user(ACCT, "ra");
@@ -1541,10 +1556,89 @@ static void test_condition_keys(void **state)
     json_decref(call_ok("CreateKey", json_object()));
     denied_why("CreateKey", json_pack("{s:b}", "BypassPolicyLockoutSafetyCheck", 1),
                "kms:CreateKey", "*", "identity");
+    denied_why("CreateKey", json_pack("{s:b}", "BypassPolicyLockoutSafetyCheck", 0),
+               "kms:CreateKey", "*", "identity");
+}
+
+/* Tags, guard rails and ReEncrypt: aws:ResourceTag/<k> (IAM policies
+ * only), aws:RequestTag/<k> and aws:TagKeys,
+ * kms:ScheduleKeyDeletionPendingWindowInDays, kms:RotationPeriodInDays,
+ * kms:ReEncryptOnSameKey. */
+static void test_tag_and_guard_keys(void **state)
+{
+    (void)state;
+    const char *plain = new_key(0), *tagged = new_key(1);
+    char parn[128], tarn[128];
+    key_arn(plain, parn, sizeof parn);
+    key_arn(tagged, tarn, sizeof tarn);
+    DO("TagResource", json_pack("{s:s, s:[{s:s, s:s}]}", "KeyId", tagged, "Tags", "TagKey",
+       "class", "TagValue", "restricted"));
+    mk_user("tg", "{\"Version\":\"2012-10-17\",\"Statement\":["
+            "{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"},"
+            "{\"Effect\":\"Deny\",\"Action\":\"kms:*\",\"Resource\":\"*\",\"Condition\":"
+            "{\"StringEquals\":{\"aws:ResourceTag/Class\":\"restricted\"}}},"
+            "{\"Effect\":\"Deny\",\"Action\":[\"kms:TagResource\",\"kms:UntagResource\","
+            "\"kms:CreateKey\"],\"Resource\":\"*\",\"Condition\":{\"ForAnyValue:StringEquals\":"
+            "{\"aws:TagKeys\":\"class\"}}},"
+            "{\"Effect\":\"Deny\",\"Action\":\"kms:TagResource\",\"Resource\":\"*\",\"Condition\":"
+            "{\"StringEquals\":{\"aws:RequestTag/owner\":\"root\"}}},"
+            "{\"Effect\":\"Deny\",\"Action\":\"kms:ScheduleKeyDeletion\",\"Resource\":\"*\","
+            "\"Condition\":{\"NumericLessThan\":{\"kms:ScheduleKeyDeletionPendingWindowInDays\":"
+            "\"30\"}}},"
+            "{\"Effect\":\"Deny\",\"Action\":\"kms:EnableKeyRotation\",\"Resource\":\"*\","
+            "\"Condition\":{\"NumericLessThan\":{\"kms:RotationPeriodInDays\":\"180\"}}},"
+            "{\"Effect\":\"Deny\",\"Action\":\"kms:ReEncrypt*\",\"Resource\":\"*\","
+            "\"Condition\":{\"Bool\":{\"kms:ReEncryptOnSameKey\":\"false\"}}}]}");
+    as_user(ACCT, "tg");
+    /* The key's tags, the tag key's case folded as IAM does. */
+    free(encrypt(plain, "x", NULL));
+    denied_why("Encrypt", json_pack("{s:s, s:s}", "KeyId", tagged, "Plaintext", "aGk="),
+               "kms:Encrypt", tarn, "explicit-identity");
+    denied_why("UntagResource", json_pack("{s:s, s:[s]}", "KeyId", tagged, "TagKeys", "class"),
+               "kms:UntagResource", tarn, "explicit-identity");
+    /* The request's tags. */
+    denied_why("TagResource", json_pack("{s:s, s:[{s:s, s:s}]}", "KeyId", plain, "Tags", "TagKey",
+               "class", "TagValue", "restricted"), "kms:TagResource", parn, "explicit-identity");
+    denied_why("TagResource", json_pack("{s:s, s:[{s:s, s:s}]}", "KeyId", plain, "Tags", "TagKey",
+               "owner", "TagValue", "root"), "kms:TagResource", parn, "explicit-identity");
+    DO("TagResource", json_pack("{s:s, s:[{s:s, s:s}]}", "KeyId", plain, "Tags", "TagKey",
+       "owner", "TagValue", "tg"));
+    DO("UntagResource", json_pack("{s:s, s:[s]}", "KeyId", plain, "TagKeys", "owner"));
+    denied_why("CreateKey", json_pack("{s:[{s:s, s:s}]}", "Tags", "TagKey", "class", "TagValue",
+               "x"), "kms:CreateKey", "*", "explicit-identity");
+    /* The guard rails: the window and the period, defaults included. */
+    denied_why("ScheduleKeyDeletion", json_pack("{s:s, s:i}", "KeyId", plain,
+               "PendingWindowInDays", 7), "kms:ScheduleKeyDeletion", parn, "explicit-identity");
+    denied_why("EnableKeyRotation", json_pack("{s:s, s:i}", "KeyId", plain,
+               "RotationPeriodInDays", 90), "kms:EnableKeyRotation", parn, "explicit-identity");
+    DO("EnableKeyRotation", json_pack("{s:s}", "KeyId", plain));
+    /* ReEncrypt onto another key is refused at both steps' first. */
+    char *blob = encrypt(plain, "again", NULL);
+    json_decref(call_ok("ReEncrypt", json_pack("{s:s, s:s}", "CiphertextBlob", blob,
+                        "DestinationKeyId", plain)));
+    as_account(ACCT);
+    const char *other = new_key(2);
+    as_user(ACCT, "tg");
+    denied_why("ReEncrypt", json_pack("{s:s, s:s}", "CiphertextBlob", blob, "DestinationKeyId",
+               other), "kms:ReEncryptFrom", parn, "explicit-identity");
+    free(blob);
+    DO("ScheduleKeyDeletion", json_pack("{s:s}", "KeyId", plain));
+
+    /* In a key policy the key's tags are not seen (KMS: aws:ResourceTag is
+     * supported "only in IAM policies"): its Deny does not apply. */
+    as_account(ACCT);
+    const char *kp = key_with_policy(3,
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"" ACCT "\"},"
+        "\"Action\":\"kms:*\",\"Resource\":\"*\"},{\"Effect\":\"Deny\",\"Principal\":\"*\","
+        "\"Action\":\"kms:Encrypt\",\"Resource\":\"*\",\"Condition\":{\"StringEquals\":"
+        "{\"aws:ResourceTag/class\":\"restricted\"}}}]}");
+    DO("TagResource", json_pack("{s:s, s:[{s:s, s:s}]}", "KeyId", kp, "Tags", "TagKey",
+       "class", "TagValue", "restricted"));
+    free(encrypt(kp, "x", NULL));
 }
 
 /* Cross-account use: by key ARN, and only for the operations AWS allows
- * across accounts (SEMANTICS 1.7, 5 item 29). */
+ * across accounts (docs/AUTHORIZATION.md 4.4). */
 static void test_cross_account_operations(void **state)
 {
     (void)state;
@@ -1926,16 +2020,29 @@ static void test_grant_principal_match(void **state)
     struct principal who = { .type = PRINCIPAL_ROLE_SESSION, .account_id = ACCT,
                              .arn = "arn:aws:sts::" ACCT ":assumed-role/R/s",
                              .role_arn = "arn:aws:iam::" ACCT ":role/p/R" };
-    assert_int_equal(kms_grant_principal_match(who.arn, &who), KG_DIRECT);
-    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/p/R", &who), KG_DIRECT);
-    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/R", &who), KG_NONE);
-    assert_int_equal(kms_grant_principal_match("arn:aws:sts::" ACCT ":assumed-role/R/t", &who),
+    assert_int_equal(kms_grant_principal_match(who.arn, NULL, &who), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/p/R", NULL, &who), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/R", NULL, &who), KG_NONE);
+    assert_int_equal(kms_grant_principal_match("arn:aws:sts::" ACCT ":assumed-role/R/t", NULL, &who),
                      KG_NONE);
-    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":root", &who), KG_ACCOUNT);
-    assert_int_equal(kms_grant_principal_match(ACCT, &who), KG_ACCOUNT);
-    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT2 ":root", &who), KG_NONE);
-    assert_int_equal(kms_grant_principal_match(NULL, &who), KG_NONE);
-    assert_int_equal(kms_grant_principal_match("", &who), KG_NONE);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":root", NULL, &who), KG_ACCOUNT);
+    assert_int_equal(kms_grant_principal_match(ACCT, NULL, &who), KG_ACCOUNT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT2 ":root", NULL, &who), KG_NONE);
+    assert_int_equal(kms_grant_principal_match(NULL, NULL, &who), KG_NONE);
+    assert_int_equal(kms_grant_principal_match("", NULL, &who), KG_NONE);
+    /* Bound to a role's id: its sessions match whatever the role's ARN
+     * is now, a role of the same ARN with another id does not. */
+    snprintf(who.id, sizeof who.id, "AROAROLE000000000001:s");
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/p/R", "AROAROLE000000000001",
+                                               &who), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/old", "AROAROLE000000000001",
+                                               &who), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/p/R", "AROAROLE000000000002",
+                                               &who), KG_NONE);
+    struct principal u = { .type = PRINCIPAL_USER, .account_id = ACCT,
+                           .arn = "arn:aws:iam::" ACCT ":user/bob", .id = "AIDABOB0000000000001" };
+    assert_int_equal(kms_grant_principal_match(u.arn, "AIDABOB0000000000001", &u), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match(u.arn, "AIDABOB0000000000002", &u), KG_NONE);
 }
 
 int main(void)
@@ -1962,6 +2069,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_principals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delegation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_condition_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tag_and_guard_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cross_account_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_only_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_key_validation, setup, teardown),

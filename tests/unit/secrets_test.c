@@ -15,7 +15,7 @@
  * the AWS managed key created once with its policy and unusable directly;
  * tampering with the stored edk and ct (DecryptionFailure); that the store
  * never holds a plaintext value; validation and not-found wording; the
- * order of authorization (SEMANTICS 7) and resource policies;
+ * order of authorization (docs/AUTHORIZATION.md 5.2) and resource policies;
  * BatchGetSecretValue's per-secret errors; LastAccessedDate.
  */
 #include <stdarg.h>
@@ -78,7 +78,13 @@ static void as_user(const char *acct, const char *name)
     F->rc.who.type = PRINCIPAL_USER;
     snprintf(F->rc.who.account_id, sizeof F->rc.who.account_id, "%s", acct);
     snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::%s:user/%s", acct, name);
-    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    /* The user's own unique id (what its access key records), when it exists. */
+    struct ent_rec e = { 0 };
+    if (tr_ok(F->rc.st[0]->ent_get(F->rc.st, "user", acct, name, &e)))
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "%s", e.id);
+    else
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    ent_rec_free(&e);
 }
 
 static int setup(void **state)

@@ -2,7 +2,7 @@
  * sigv4_test.c -- unit tests for auth/sigv4.c and auth/sigv4_date.c.
  *
  * 1. Every signed request of the AWS SigV4 test suite (README in
- *    ../shared/testdata/sigv4): v4/ header and query variants, extra/v4/,
+ *    tests/data/sigv4): v4/ header and query variants, extra/v4/,
  *    classic/ .sreq.  For each: parse, check the clock (frozen at
  *    20150830T123600Z), compare our canonical request and string to sign
  *    byte-exact with the files, check HMAC(kSigning, sts) against the
@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 
 #include "auth/sigv4.h"
@@ -308,15 +309,26 @@ static int run_classic_dir(const char *dir, struct suite_stats *st)
     return cases;
 }
 
+/* The suite's directory, or a clear line saying where it was looked for
+ * and the test fails: every test that reads the suite starts here. */
+static const char *suite_root(void)
+{
+    const char *root = vec_root();
+    struct stat sb;
+    const char *why = stat(root, &sb) != 0 ? strerror(errno) : S_ISDIR(sb.st_mode) ? NULL : "not a directory";
+    if (why) {
+        print_error("cannot open test data directory %s: %s (the SigV4 test suite, tests/data/sigv4 "
+                    "of the repository; SIGV4_TESTDATA=DIR points at another copy)\n", root, why);
+        fail();
+    }
+    return root;
+}
+
 static void test_suite_all_vectors(void **state)
 {
     (void)state;
     struct suite_stats st = { 0 };
-    const char *root = vec_root();
-    if (!vec_is_dir(root)) {
-        print_error("SigV4 test data not found at %s (set SIGV4_TESTDATA)\n", root);
-        fail();
-    }
+    const char *root = suite_root();
     int v4 = run_v4_dir(root, "v4", &st);
     int extra = run_v4_dir(root, "extra/v4", &st);
     char *classic_dir = path_join(root, "classic");
@@ -338,7 +350,7 @@ static void test_suite_all_vectors(void **state)
 
 static void load_case(const char *rel, struct vec_req *v)
 {
-    char *p = path_join(vec_root(), rel);
+    char *p = path_join(suite_root(), rel);
     bool ok = vec_load(p, v);
     if (!ok) print_error("cannot load %s\n", p);
     free(p);
@@ -620,6 +632,40 @@ static void test_clock_window(void **state)
     ASSERT_ERR(sigv4_check_time(&a, T0 - 16 * 60), TR_E_INVALID_SIGNATURE);
     assert_string_equal(last_msg(), "Signature not yet current: 20150830T123600Z is still later "
                         "than 20150830T123500Z (20150830T122000Z + 15 min.)");
+
+    /* The same presigned request judged as STS and IAM judge one: 15
+     * minutes either side of X-Amz-Date, X-Amz-Expires (3600) ignored. */
+    ASSERT_OK(sigv4_check_time_skew(&a, T0 + 15 * 60));
+    ASSERT_OK(sigv4_check_time_skew(&a, T0 - 15 * 60));
+    ASSERT_ERR(sigv4_check_time_skew(&a, T0 + 15 * 60 + 1), TR_E_INVALID_SIGNATURE);
+    assert_string_equal(last_msg(), "Signature expired: 20150830T123600Z is now earlier than "
+                        "20150830T123601Z (20150830T125101Z - 15 min.)");
+    ASSERT_ERR(sigv4_check_time_skew(&a, T0 + 3600), TR_E_INVALID_SIGNATURE);
+    ASSERT_ERR(sigv4_check_time_skew(&a, T0 - 15 * 60 - 1), TR_E_INVALID_SIGNATURE);
+    assert_string_equal(last_msg(), "Signature not yet current: 20150830T123600Z is still later "
+                        "than 20150830T123559Z (20150830T122059Z + 15 min.)");
+    /* A shorter X-Amz-Expires does not shorten it (the eks token case:
+     * 60 s presigned, used for 14 minutes) ... */
+    a.expires = 60;
+    ASSERT_ERR(sigv4_check_time(&a, T0 + 61), TR_E_INVALID_SIGNATURE);
+    ASSERT_OK(sigv4_check_time_skew(&a, T0 + 61));
+    ASSERT_OK(sigv4_check_time_skew(&a, T0 + 14 * 60));
+    /* ... nor does a week lengthen it. */
+    a.expires = 604800;
+    ASSERT_OK(sigv4_check_time(&a, T0 + 86400));
+    ASSERT_ERR(sigv4_check_time_skew(&a, T0 + 86400), TR_E_INVALID_SIGNATURE);
+    /* The scope date must still match. */
+    memcpy(a.date, "20150831", 8);
+    ASSERT_ERR(sigv4_check_time_skew(&a, T0), TR_E_INVALID_SIGNATURE);
+    assert_non_null(strstr(last_msg(), "Date in Credential scope does not match"));
+    vec_free(&v);
+
+    /* Header auth: the two rules are one. */
+    load_case("v4/get-vanilla/header-signed-request.txt", &v);
+    ASSERT_OK(sigv4_parse(&v.rq, &a));
+    for (int64_t d = -16 * 60; d <= 16 * 60; d += 30)
+        assert_int_equal(tr_ok(sigv4_check_time(&a, T0 + d)),
+                         tr_ok(sigv4_check_time_skew(&a, T0 + d)));
     vec_free(&v);
 }
 
@@ -650,6 +696,51 @@ static void test_remove_signed_header(void **state)
     vec_remove_header(&v, "My-Header1");
     ASSERT_ERR(verify_with(&v, SECRET, T0), TR_E_INVALID_SIGNATURE);
     vec_free(&v);
+}
+
+/* Every x-amz-* header must be signed, but X-Amz-Security-Token (AWS lets
+ * clients add it after signing) and X-Amz-Content-SHA256 (checked against
+ * the body).  X-Amz-Target added to a captured request is refused before
+ * anything else is looked at. */
+static void test_unsigned_x_amz_headers(void **state)
+{
+    (void)state;
+    static const char *const variants[] = { "v4/get-vanilla/header-signed-request.txt",
+                                            "v4/get-vanilla/query-signed-request.txt" };
+    for (size_t i = 0; i < 2; i++) {
+        struct vec_req v;
+        load_case(variants[i], &v);
+        ASSERT_OK(verify_with(&v, SECRET, T0));
+        vec_add_header(&v, "X-Amz-Target", "TrentService.ScheduleKeyDeletion");
+        ASSERT_ERR(parse_only(&v), TR_E_INVALID_SIGNATURE);
+        assert_string_equal(last_msg(), "'X-Amz-Target' must be a 'SignedHeader' in the AWS "
+                            "Authorization.");
+        vec_free(&v);
+
+        load_case(variants[i], &v);
+        vec_add_header(&v, "x-AMZ-meta-\x1b", "1");
+        ASSERT_ERR(parse_only(&v), TR_E_INVALID_SIGNATURE);
+        assert_string_equal(last_msg(), "'x-AMZ-meta-?' must be a 'SignedHeader' in the AWS "
+                            "Authorization.");
+        vec_free(&v);
+
+        load_case(variants[i], &v);
+        vec_add_header(&v, "X-Amz-Security-Token", "tok");
+        ASSERT_OK(parse_only(&v));
+        vec_free(&v);
+
+        load_case(variants[i], &v);
+        vec_add_header(&v, "X-Amz-Content-Sha256",
+                       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        ASSERT_OK(verify_with(&v, SECRET, T0));
+        vec_free(&v);
+
+        /* Not x-amz-: free to add (AWS's SDKs leave x-amzn-trace-id unsigned). */
+        load_case(variants[i], &v);
+        vec_add_header(&v, "X-Amzn-Trace-Id", "Root=1-abc");
+        ASSERT_OK(verify_with(&v, SECRET, T0));
+        vec_free(&v);
+    }
 }
 
 static void test_missing_auth(void **state)
@@ -734,7 +825,7 @@ static void test_malformed_authorization(void **state)
           "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
           "HTTP: '2015083' != '20150830', from '20150830T123600Z'.", false },
         { "AWS4-HMAC-SHA256 " GOOD_CRED ", SignedHeaders=x-amz-date, Signature=" GOOD_SIG,
-          TR_E_INCOMPLETE_SIGNATURE,
+          TR_E_INVALID_SIGNATURE,
           "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.", false },
         { "AWS4-HMAC-SHA256 " GOOD_CRED ", SignedHeaders=Host;x-amz-date, Signature=" GOOD_SIG,
           TR_E_INCOMPLETE_SIGNATURE, "SignedHeaders must be lowercase header names", true },
@@ -1175,7 +1266,7 @@ static void test_sign_verify_roundtrip(void **state)
     vec_remove_header(&v, "X-Amz-Date");
     vec_add_header(&v, "Date", "Sun, 30 Aug 2015 12:36:00 GMT");
     ASSERT_OK(sigv4_sign(&v.rq, "AKIDKMS", SECRET, "20150830T123600Z", "us-east-1", "kms",
-                         "date;host", authz, sizeof authz));
+                         "date;host;x-amz-target", authz, sizeof authz));
     vec_set_header(&v, "Authorization", authz);
     ASSERT_OK(verify_with(&v, SECRET, T0));
     ASSERT_OK(sigv4_parse(&v.rq, &a));
@@ -1198,7 +1289,7 @@ static void test_sign_verify_roundtrip(void **state)
         vec_set_path(&v, paths[i]);
         vec_set_query(&v, queries[i]);
         ASSERT_OK(sigv4_sign(&v.rq, "AKIDKMS", SECRET, "20150830T123600Z", "us-east-1", "kms",
-                             "host;x-amz-date", authz, sizeof authz));
+                             "host;x-amz-date;x-amz-target", authz, sizeof authz));
         vec_set_header(&v, "Authorization", authz);
         ASSERT_OK(verify_with(&v, SECRET, T0));
         vec_free(&v);
@@ -1395,6 +1486,7 @@ int main(void)
         cmocka_unit_test(test_tamper_scope),
         cmocka_unit_test(test_clock_window),
         cmocka_unit_test(test_remove_signed_header),
+        cmocka_unit_test(test_unsigned_x_amz_headers),
         cmocka_unit_test(test_missing_auth),
         cmocka_unit_test(test_malformed_authorization),
         cmocka_unit_test(test_malformed_presigned),

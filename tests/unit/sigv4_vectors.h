@@ -1,8 +1,8 @@
 /*
- * sigv4_vectors.h -- loader for the SigV4 test suite in
- * ../shared/testdata/sigv4 (override with $SIGV4_TESTDATA), following its
- * README: a tolerant request parser (method up to the first space, target
- * up to a trailing " HTTP/1.1", so literal spaces and raw UTF-8 survive;
+ * sigv4_vectors.h -- loader for the SigV4 test suite in tests/data/sigv4
+ * (override with $SIGV4_TESTDATA), following its README: a tolerant
+ * request parser (method up to the first space, target up to a trailing
+ * " HTTP/1.1", so literal spaces and raw UTF-8 survive;
  * obs-fold continuation lines appended to the previous header with their
  * newline; a blank line or end of file ends the headers; the body is
  * truncated to Content-Length), a context.json reader for the handful of
@@ -55,11 +55,20 @@ static char *vec_strndup(const char *s, size_t n)
 
 static char *vec_strdup(const char *s) { return vec_strndup(s, strlen(s)); }
 
-/* The test data directory (no trailing slash). */
+/* Where the repository's test data lives: the Makefile passes the absolute
+ * path of tests/data, so the tests find it from any current directory; a
+ * build outside the Makefile falls back to the path relative to the
+ * repository root. */
+#ifndef TR_TESTDATA_DIR
+#define TR_TESTDATA_DIR "tests/data"
+#endif
+
+/* The test data directory (no trailing slash): $SIGV4_TESTDATA when set,
+ * else tests/data/sigv4 of the repository. */
 static const char *vec_root(void)
 {
     const char *e = getenv("SIGV4_TESTDATA");
-    return e && *e ? e : "../shared/testdata/sigv4";
+    return e && *e ? e : TR_TESTDATA_DIR "/sigv4";
 }
 
 static bool vec_is_dir(const char *p)

@@ -300,6 +300,96 @@ static void raw_exec(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
+static void count_problem(void *arg, const char *text);
+
+static bool db_exists(const struct fx *f, const char *suffix)
+{
+    char p[512];
+    struct stat sb;
+    db_path(f, suffix, p, sizeof p);
+    return stat(p, &sb) == 0;
+}
+
+/* store_sqlite_open_readonly: reads what was committed -- through the WAL
+ * of a database another connection has open, from the file alone when it
+ * is stopped (immutable: nothing is created or touched beside it) --,
+ * refuses writes, a schema version other than this build's (no
+ * migration) and a missing database; a directory whose name a URI would
+ * misread ('?', '#', '%', ' ') works. */
+static void test_readonly(void **state)
+{
+    struct fx *f = *state;
+    char p[512], odd[600];
+    struct account_rec a = { .id = ACCT, .created = 1 }, b = { .id = ACCT2, .created = 2 };
+    struct account_rec c = { .id = "999988887777", .created = 3 }, got;
+    struct stat before, after;
+    store_t ro = NULL;
+    db_path(f, "", p, sizeof p);
+
+    OK(CALL(f->st, account_put, &a));
+    assert_true(db_exists(f, "-wal") && db_exists(f, "-shm"));
+    OK(store_sqlite_open_readonly(f->dir, &ro));
+    OK(CALL(ro, account_get, ACCT, &got));
+    OK(CALL(f->st, account_put, &b));          /* committed by the writer: seen */
+    (*ro)->refresh(ro);
+    OK(CALL(ro, account_get, ACCT2, &got));
+    FAILS(CALL(ro, account_put, &c), TR_E_INTERNAL);
+    FAILS(TX(ro, tx_begin), TR_E_INTERNAL);
+    FAILS(CALL(f->st, account_get, "999988887777", &got), TR_E_KMS_NOT_FOUND);
+    (*ro)->close(ro);
+    ro = NULL;
+
+    /* Stopped: the file alone, immutable; nothing created, nothing changed. */
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    assert_false(db_exists(f, "-wal") || db_exists(f, "-shm"));
+    assert_int_equal(stat(p, &before), 0);
+    OK(store_sqlite_open_readonly(f->dir, &ro));
+    OK(CALL(ro, account_get, ACCT2, &got));
+    assert_string_equal(got.id, ACCT2);
+    int version = -1;
+    size_t problems = 0;
+    OK(CALL(ro, self_check, count_problem, &problems, &version));
+    assert_int_equal(version, (int)store_schema_count);
+    assert_int_equal(problems, 0);
+    FAILS(CALL(ro, account_put, &c), TR_E_INTERNAL);
+    (*ro)->close(ro);
+    ro = NULL;
+    assert_false(db_exists(f, "-wal") || db_exists(f, "-shm") || db_exists(f, "-journal"));
+    assert_int_equal(stat(p, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+    assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+
+    /* Another build's schema: refused, not migrated. */
+    raw_exec(p, "PRAGMA user_version = 999;");
+    ro = (store_t)(void *)1;
+    FAILS(store_sqlite_open_readonly(f->dir, &ro), TR_E_INTERNAL);
+    assert_null(ro);
+    raw_exec(p, "PRAGMA user_version = 1;");
+    FAILS(store_sqlite_open_readonly(f->dir, &ro), TR_E_INTERNAL);
+    assert_int_equal(read_user_version(p), 1);
+    char set[64];
+    snprintf(set, sizeof set, "PRAGMA user_version = %zu;", store_schema_count);
+    raw_exec(p, set);
+
+    /* No database at all. */
+    unlink(p);
+    FAILS(store_sqlite_open_readonly(f->dir, &ro), TR_E_INTERNAL);
+    assert_false(db_exists(f, ""));
+
+    /* A directory name a URI would misread. */
+    snprintf(odd, sizeof odd, "%s/a?b#c%%20 d", f->dir);
+    OK(store_sqlite_open(odd, &ro));
+    OK(CALL(ro, account_put, &c));
+    (*ro)->close(ro);
+    OK(store_sqlite_open_readonly(odd, &ro));
+    OK(CALL(ro, account_get, "999988887777", &got));
+    (*ro)->close(ro);
+    rm_dir(odd);
+    OK(store_sqlite_open(f->dir, &f->st));
+}
+
 static void test_migrations_run_once(void **state)
 {
     struct fx *f = *state;
@@ -1001,7 +1091,7 @@ static void test_value_too_long_for_record(void **state)
     put_key(f->st, "a2", ACCT, REGION);
     raw_exec(p, "INSERT INTO kms_keys VALUES ('zz', '" ACCT "', '" REGION "', 'arn', '', "
                 "'{}', 'AStateFarTooLongForTheRecordField', 'ENCRYPT_DECRYPT', "
-                "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1)");
+                "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1, NULL)");
     FAILS(CALL(f->st, key_get, "zz", &got), TR_E_INTERNAL);
     assert_null(got.arn);
     v = (struct key_rec *)(void *)1;
@@ -1083,7 +1173,7 @@ static void test_access_key_list_update_delete_purge(void **state)
     FAILS(CALL(st, access_key_get, "AKIA1", &got), TR_E_KMS_NOT_FOUND);
 
     /* Purge: temporary keys that expired before now (1000). */
-    OK(CALL(st, access_key_purge_expired, 1000));
+    OK(CALL(st, access_key_purge_expired, 1000, 0));
     FAILS(CALL(st, access_key_get, "ASIA-old", &got), TR_E_KMS_NOT_FOUND);
     OK(CALL(st, access_key_get, "ASIA-now", &got));
     access_key_rec_free(&got);
@@ -1091,12 +1181,44 @@ static void test_access_key_list_update_delete_purge(void **state)
     access_key_rec_free(&got);
     OK(CALL(st, access_key_get, "AKIA3", &got));        /* expires 0: never */
     access_key_rec_free(&got);
-    OK(CALL(st, access_key_purge_expired, 1000));       /* nothing left: fine */
-    OK(CALL(st, access_key_purge_expired, INT64_MAX));
+    OK(CALL(st, access_key_purge_expired, 1000, 0));       /* nothing left: fine */
+    OK(CALL(st, access_key_purge_expired, INT64_MAX, 0));
     OK(CALL(st, access_key_list, bob, &v, &n));
     assert_int_equal(n, 1);
     assert_string_equal(v[0].access_key_id, "AKIA3");
     access_key_list_free(v, n);
+
+    /* What is gone left tombstones: a deleted key (expires 0), purged
+     * sessions (their expiry, and the token digest when the doc had one). */
+    int64_t exp;
+    char hex[65];
+    OK(CALL(st, access_key_tombstone_get, "AKIA1", &exp, hex));
+    assert_int_equal(exp, 0);
+    assert_string_equal(hex, "");
+    OK(CALL(st, access_key_tombstone_get, "ASIA-new", &exp, hex));
+    assert_int_equal(exp, 1001);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIA3", &exp, hex), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIANEVER", &exp, hex), TR_E_KMS_NOT_FOUND);
+    char doc[100];
+    snprintf(doc, sizeof doc, "{\"token_sha256\":\"%064d\"}", 7);
+    put_ak(st, "ASIA-tok", bob, 10, 2000, doc);
+    put_ak(st, "ASIA-bad", bob, 10, 2000, "not json");
+    OK(CALL(st, access_key_purge_expired, 3000, 0));
+    OK(CALL(st, access_key_tombstone_get, "ASIA-bad", &exp, hex));
+    assert_string_equal(hex, "");
+    OK(CALL(st, access_key_tombstone_get, "ASIA-tok", &exp, hex));
+    assert_int_equal(exp, 2000);
+    assert_int_equal(strlen(hex), 64);
+    /* A key put again (UpdateUser re-puts them) is no longer a tombstone. */
+    put_ak(st, "AKIA1", alice, 100, 0, NULL);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIA1", &exp, hex), TR_E_KMS_NOT_FOUND);
+    /* Session tombstones are pruned once their session expired long ago. */
+    OK(CALL(st, access_key_purge_expired, 3000, 1500));
+    FAILS(CALL(st, access_key_tombstone_get, "ASIA-new", &exp, hex), TR_E_KMS_NOT_FOUND);
+    OK(CALL(st, access_key_tombstone_get, "ASIA-tok", &exp, hex));
+    OK(CALL(st, access_key_delete, "AKIA1"));
+    OK(CALL(st, access_key_purge_expired, 3000, INT64_MAX));
+    OK(CALL(st, access_key_tombstone_get, "AKIA1", &exp, hex));     /* long-term: kept */
 }
 
 static void mk_ent(struct ent_rec *e, const char *kind, const char *acct, const char *name,
@@ -1975,6 +2097,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blobs_exact_and_secure_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_memory, setup_memory, teardown),
