@@ -515,7 +515,7 @@ void iam_identity_free(struct identity *id)
 
 struct idc_slot {
     struct identity *id;             /* NULL: empty */
-    uint64_t gen;
+    struct cache_gen gen;
     uint64_t used;                   /* tick of the last hit */
     struct principal who;            /* type, arn, role_arn, access_key_id compared */
 };
@@ -567,11 +567,11 @@ static struct idc *idc_get(void)
 static TR_RESULT identity_for(struct req_ctx *rc)
 {
     struct idc *c = idc_get();
-    uint64_t gen = c ? rc->st[0]->generation(rc->st) : STORE_GEN_NONE;
-    if (c && gen != STORE_GEN_NONE) {
+    struct cache_gen gen = c ? rc->st[0]->generation(rc->st) : CACHE_GEN_NONE;
+    if (c && cache_gen_known(gen)) {
         for (size_t i = 0; i < IDC_SLOTS; i++) {
             struct idc_slot *sl = &c->slot[i];
-            if (sl->id && sl->gen == gen && same_principal(&sl->who, &rc->who)) {
+            if (sl->id && cache_gen_same(sl->gen, gen) && same_principal(&sl->who, &rc->who)) {
                 sl->used = ++c->tick;
                 rc->identity = sl->id;
                 rc->identity_borrowed = true;
@@ -588,11 +588,11 @@ static TR_RESULT identity_for(struct req_ctx *rc)
     }
     rc->identity = id;
     rc->identity_borrowed = false;
-    if (!c || gen == STORE_GEN_NONE) return TR_OK;
+    if (!c || !cache_gen_known(gen)) return TR_OK;
     struct idc_slot *victim = &c->slot[0];
     for (size_t i = 0; i < IDC_SLOTS; i++) {
         struct idc_slot *sl = &c->slot[i];
-        if (!sl->id || sl->gen != gen) { victim = sl; break; }
+        if (!sl->id || !cache_gen_same(sl->gen, gen)) { victim = sl; break; }
         if (sl->used < victim->used) victim = sl;
     }
     identity_destroy(victim->id);

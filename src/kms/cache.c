@@ -34,7 +34,7 @@
 
 struct kc_entry {
     bool used_slot;
-    uint64_t gen;
+    struct cache_gen gen;
     uint64_t tick;                      /* last use, for LRU eviction */
     struct key_rec key;                 /* owned strings */
     struct policy *pol;                 /* compiled key policy (a reference), or NULL */
@@ -102,13 +102,13 @@ static struct kc *kc_get(void)
 }
 
 /* The current entry for key_id, or NULL; *gen the generation now. */
-static struct kc_entry *kc_find(struct kc *c, store_t st, const char *key_id, uint64_t *gen)
+static struct kc_entry *kc_find(struct kc *c, store_t st, const char *key_id, struct cache_gen *gen)
 {
     *gen = st[0]->generation(st);
-    if (*gen == STORE_GEN_NONE) return NULL;
+    if (!cache_gen_known(*gen)) return NULL;
     for (size_t i = 0; i < KC_SLOTS; i++) {
         struct kc_entry *e = &c->e[i];
-        if (e->used_slot && e->gen == *gen && strcmp(e->key.key_id, key_id) == 0) {
+        if (e->used_slot && cache_gen_same(e->gen, *gen) && strcmp(e->key.key_id, key_id) == 0) {
             e->tick = ++c->tick;
             return e;
         }
@@ -139,12 +139,12 @@ static TR_RESULT key_copy(const struct key_rec *from, struct key_rec *to)
 
 /* Put a copy of k, read under gen, in the least recently used (or a
  * stale) slot.  Failure to copy only means no caching. */
-static void kc_put(struct kc *c, uint64_t gen, const struct key_rec *k)
+static void kc_put(struct kc *c, struct cache_gen gen, const struct key_rec *k)
 {
     size_t victim = 0;
     for (size_t i = 0; i < KC_SLOTS; i++) {
         struct kc_entry *e = &c->e[i];
-        if (!e->used_slot || e->gen != gen || strcmp(e->key.key_id, k->key_id) == 0) {
+        if (!e->used_slot || !cache_gen_same(e->gen, gen) || strcmp(e->key.key_id, k->key_id) == 0) {
             victim = i;
             break;
         }
@@ -164,21 +164,21 @@ static void kc_put(struct kc *c, uint64_t gen, const struct key_rec *k)
 TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out)
 {
     struct kc *c = kc_get();
-    uint64_t gen = STORE_GEN_NONE;
+    struct cache_gen gen = CACHE_GEN_NONE;
     memset(out, 0, sizeof *out);
     if (c) {
         struct kc_entry *e = kc_find(c, st, key_id, &gen);
         if (e) return key_copy(&e->key, out);
     }
     GUARD(st[0]->key_get(st, key_id, out));
-    if (c && gen != STORE_GEN_NONE) kc_put(c, gen, out);
+    if (c && cache_gen_known(gen)) kc_put(c, gen, out);
     return TR_OK;
 }
 
 /* The entry of k when current and holding the same policy text. */
 static struct kc_entry *entry_for(struct kc *c, store_t st, const struct key_rec *k)
 {
-    uint64_t gen;
+    struct cache_gen gen;
     struct kc_entry *e = kc_find(c, st, k->key_id, &gen);
     if (!e) return NULL;
     const char *a = e->key.policy ? e->key.policy : "";
@@ -325,7 +325,7 @@ done:
 bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out)
 {
     struct kc *c = kc_get();
-    uint64_t gen;
+    struct cache_gen gen;
     struct kc_entry *e = c ? kc_find(c, st, key_id, &gen) : NULL;
     if (!e || version == 0) return false;
     size_t slot = (size_t)(e - c->e);
@@ -340,7 +340,7 @@ bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, s
 void kms_cached_material_put(store_t st, const char *key_id, uint32_t version, const struct buf *m)
 {
     struct kc *c = kc_get();
-    uint64_t gen;
+    struct cache_gen gen;
     struct kc_entry *e = c ? kc_find(c, st, key_id, &gen) : NULL;
     if (!e || version == 0 || m->len != KMS_MATERIAL_LEN) return;
     size_t slot = (size_t)(e - c->e), at = version % KC_MATS;

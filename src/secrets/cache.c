@@ -28,7 +28,7 @@
 
 struct sc_entry {
     bool used_slot;
-    uint64_t gen;
+    struct cache_gen gen;
     uint64_t tick;
     char account[ACCOUNT_ID_LEN + 1];
     char region[64];
@@ -74,16 +74,17 @@ static bool same_key(const struct sc_entry *e, const struct req_ctx *rc, const c
            strcmp(e->region, rc->region) == 0;
 }
 
-bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, struct secret *out, uint64_t *gen)
+bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, struct secret *out,
+                  struct cache_gen *gen)
 {
     struct sc *c = rc->writing ? NULL : sc_get();
-    *gen = STORE_GEN_NONE;
+    *gen = CACHE_GEN_NONE;
     if (!c || strlen(secret_id) >= SC_ID_MAX) return false;
     *gen = rc->st[0]->generation(rc->st);
-    if (*gen == STORE_GEN_NONE) return false;
+    if (!cache_gen_known(*gen)) return false;
     for (size_t i = 0; i < SC_SLOTS; i++) {
         struct sc_entry *e = &c->e[i];
-        if (!e->used_slot || e->gen != *gen || !same_key(e, rc, secret_id)) continue;
+        if (!e->used_slot || !cache_gen_same(e->gen, *gen) || !same_key(e, rc, secret_id)) continue;
         if (tr_failed(secret_copy(&e->s, out))) return false;
         e->tick = ++c->tick;
         return true;
@@ -91,14 +92,15 @@ bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, struct secret
     return false;
 }
 
-void sm_cache_put(const struct req_ctx *rc, const char *secret_id, uint64_t gen, const struct secret *s)
+void sm_cache_put(const struct req_ctx *rc, const char *secret_id, struct cache_gen gen,
+                  const struct secret *s)
 {
     struct sc *c = rc->writing ? NULL : sc_get();
-    if (!c || gen == STORE_GEN_NONE || strlen(secret_id) >= SC_ID_MAX) return;
+    if (!c || !cache_gen_known(gen) || strlen(secret_id) >= SC_ID_MAX) return;
     size_t victim = 0;
     for (size_t i = 0; i < SC_SLOTS; i++) {
         struct sc_entry *e = &c->e[i];
-        if (!e->used_slot || e->gen != gen || same_key(e, rc, secret_id)) {
+        if (!e->used_slot || !cache_gen_same(e->gen, gen) || same_key(e, rc, secret_id)) {
             victim = i;
             break;
         }
@@ -123,7 +125,7 @@ void sm_cache_put(const struct req_ctx *rc, const char *secret_id, uint64_t gen,
 
 struct tc_entry {
     bool used_slot;
-    uint64_t gen;
+    struct cache_gen gen;
     uint64_t tick;
     char *arn;
     struct tag_rec *tags;
@@ -180,24 +182,24 @@ static TR_RESULT tags_copy(const struct tag_rec *from, size_t n, struct tag_rec 
 TR_RESULT sm_cached_tags(store_t st, const char *arn, struct tag_rec **out, size_t *n)
 {
     struct tc *c = tc_get();
-    uint64_t gen = c ? st[0]->generation(st) : STORE_GEN_NONE;
+    struct cache_gen gen = c ? st[0]->generation(st) : CACHE_GEN_NONE;
     *out = NULL;
     *n = 0;
-    if (c && gen != STORE_GEN_NONE) {
+    if (c && cache_gen_known(gen)) {
         for (size_t i = 0; i < TC_SLOTS; i++) {
             struct tc_entry *e = &c->e[i];
-            if (e->used_slot && e->gen == gen && strcmp(e->arn, arn) == 0) {
+            if (e->used_slot && cache_gen_same(e->gen, gen) && strcmp(e->arn, arn) == 0) {
                 e->tick = ++c->tick;
                 return tags_copy(e->tags, e->n, out, n);
             }
         }
     }
     GUARD(st[0]->tag_list(st, arn, out, n));
-    if (!c || gen == STORE_GEN_NONE) return TR_OK;
+    if (!c || !cache_gen_known(gen)) return TR_OK;
     size_t victim = 0;
     for (size_t i = 0; i < TC_SLOTS; i++) {
         struct tc_entry *e = &c->e[i];
-        if (!e->used_slot || e->gen != gen) { victim = i; break; }
+        if (!e->used_slot || !cache_gen_same(e->gen, gen)) { victim = i; break; }
         if (e->tick < c->e[victim].tick) victim = i;
     }
     struct tc_entry *e = &c->e[victim];

@@ -664,7 +664,7 @@ static void items_free(struct item *v, size_t n)
  * other request-path caches, and only when sm_cache_enable turned those
  * on.  Freed when the thread exits. */
 struct listing {
-    uint64_t gen;
+    struct cache_gen gen;
     char account[ACCOUNT_ID_LEN + 1];
     char region[64];
     enum sort_by by;
@@ -692,9 +692,9 @@ static struct listing *listing_slot(const struct req_ctx *rc, const struct list_
 }
 
 static bool listing_matches(const struct listing *l, const struct req_ctx *rc,
-                            const struct list_req *q, bool planned, uint64_t gen)
+                            const struct list_req *q, bool planned, struct cache_gen gen)
 {
-    return l->items && gen != STORE_GEN_NONE && l->gen == gen && l->by == q->by &&
+    return l->items && cache_gen_known(gen) && cache_gen_same(l->gen, gen) && l->by == q->by &&
            l->desc == q->desc && l->planned == planned &&
            strcmp(l->account, rc->who.account_id) == 0 && strcmp(l->region, rc->region) == 0;
 }
@@ -839,7 +839,7 @@ SM_HANDLER(sm_op_list_secrets)
     r = sm_authorize_account(rc, "secretsmanager:ListSecrets", NULL, NULL, 0);
     if (tr_failed(r)) goto fail;
     keep = listing_slot(rc, q);
-    uint64_t gen = keep ? rc->st[0]->generation(rc->st) : STORE_GEN_NONE;
+    struct cache_gen gen = keep ? rc->st[0]->generation(rc->st) : CACHE_GEN_NONE;
     if (keep && listing_matches(keep, rc, q, planned, gen)) {
         items = keep->items;      /* still owned by the slot */
         n = keep->n;
@@ -847,7 +847,7 @@ SM_HANDLER(sm_op_list_secrets)
         r = load_items(rc, q, planned, &items, &n);
         if (tr_failed(r)) goto fail;
         if (n > 1) qsort_r(items, n, sizeof *items, item_qsort, q);
-        if (keep && gen != STORE_GEN_NONE) {
+        if (keep && cache_gen_known(gen)) {
             items_free(keep->items, keep->n);
             *keep = (struct listing){ .gen = gen, .by = q->by, .desc = q->desc, .planned = planned,
                                       .items = items, .n = n };

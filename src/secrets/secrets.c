@@ -605,7 +605,7 @@ static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id, struct 
 
 TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found)
 {
-    uint64_t gen = STORE_GEN_NONE;
+    struct cache_gen gen = CACHE_GEN_NONE;
     if (sm_cache_get(rc, secret_id, out, &gen)) {
         *found = true;
         return TR_OK;

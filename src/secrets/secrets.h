@@ -111,8 +111,10 @@ bool sm_cache_enabled(void);
 /* tag_list of a secret ARN through the same kind of cache (a copy:
  * release with tag_list_free). */
 TR_RESULT sm_cached_tags(store_t st, const char *arn, struct tag_rec **out, size_t *n);
-bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, struct secret *out, uint64_t *gen);
-void sm_cache_put(const struct req_ctx *rc, const char *secret_id, uint64_t gen, const struct secret *s);
+bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, struct secret *out,
+                  struct cache_gen *gen);
+void sm_cache_put(const struct req_ctx *rc, const char *secret_id, struct cache_gen gen,
+                  const struct secret *s);
 
 /* ---- lookup and persistence -------------------------------------------- */
 

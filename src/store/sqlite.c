@@ -335,6 +335,7 @@ struct store_sqlite {
     pthread_key_t tls;              /* this thread's connection */
     struct conn *keeper;            /* migrates; keeps a memory db alive */
     struct gate gate;               /* queue of this process's writers */
+    uint64_t epoch;                 /* of the generation: this store's own */
     bool memory;
     bool readonly;                  /* store_sqlite_open_readonly */
     int flags;                      /* sqlite3_open_v2 flags */
@@ -917,21 +918,21 @@ static void tx_abort(struct conn *c)
     else conn_discard(c);
 }
 
-/* See store.h.  This process's writers all pass the gate, which counts
- * each entry and exit (and each statement inside a transaction); a commit
- * by another process is noticed by sq_refresh through PRAGMA data_version
- * (which changes when any other connection commits) and counted in
- * c->foreign.  The sum changes whenever either does.  No connection yet
- * (or none to be had): STORE_GEN_NONE. */
-static uint64_t sq_generation(store_t st)
+/* See store.h.  The epoch is the store's own (store_new).  This
+ * process's writers all pass the gate, which counts each entry and exit
+ * (and each statement inside a transaction); a commit by another process
+ * is noticed by sq_refresh through PRAGMA data_version (which changes when
+ * any other connection commits) and counted in c->foreign.  The sum
+ * changes whenever either does.  No connection yet (or none to be had):
+ * CACHE_GEN_NONE. */
+static struct cache_gen sq_generation(store_t st)
 {
-    if (!st) return STORE_GEN_NONE;
+    if (!st) return CACHE_GEN_NONE;
     struct store_sqlite *s = self(st);
     uint64_t g = atomic_load_explicit(&s->gate.gen, memory_order_acquire);
     struct conn *c = pthread_getspecific(s->tls);
-    if (!c) return STORE_GEN_NONE;
-    uint64_t gen = g + (c->foreign << 32);
-    return gen == STORE_GEN_NONE ? 0 : gen;
+    if (!c) return CACHE_GEN_NONE;
+    return (struct cache_gen){ s->epoch, g + (c->foreign << 32) };
 }
 
 static void sq_refresh(store_t st)
@@ -1962,6 +1963,7 @@ static TR_RESULT store_new(const char *name, bool memory, struct store_sqlite **
     memcpy(s->name, name, len + 1);
     s->vt = &sqlite_class;
     s->memory = memory;
+    s->epoch = cache_epoch_new();
     s->flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE |
                SQLITE_OPEN_EXRESCODE | (memory ? SQLITE_OPEN_URI | SQLITE_OPEN_CREATE : 0);
     gate = gate_init(&s->gate);

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/cache.h"
 #include "core/result.h"
 
 #define ACCOUNT_ID_LEN 12
@@ -139,14 +140,15 @@ struct rel_rec {
 struct store_class {
     const char *name;
     void (*close)(const struct store_class **st);
-    /* A number that changes whenever the stored data may have changed
-     * (any write of this process, committed or not; a commit by another
-     * process once refresh() has noticed it) -- the key of the request
-     * path's per-thread caches: what was read under generation G is still
-     * current while generation() == G.  Read it BEFORE reading the data
-     * it tags.  Cheap (an atomic load).  STORE_GEN_NONE: unknown, cache
-     * nothing. */
-    uint64_t (*generation)(const struct store_class **st);
+    /* The generation (core/cache.h): this store's epoch, unique among
+     * the stores of the process, and a number that changes whenever the
+     * stored data may have changed (any write of this process, committed
+     * or not; a commit by another process once refresh() has noticed it)
+     * -- the key of the request path's per-thread caches: what was read
+     * under generation G is still current while generation() is G.  Read
+     * it BEFORE reading the data it tags.  Cheap (an atomic load).
+     * CACHE_GEN_NONE: unknown, cache nothing. */
+    struct cache_gen (*generation)(const struct store_class **st);
     /* Notice commits of other processes since the calling thread's last
      * refresh (the router calls it as each request starts). */
     void (*refresh)(const struct store_class **st);
@@ -281,8 +283,6 @@ struct store_class {
 };
 
 typedef const struct store_class **store_t;
-
-#define STORE_GEN_NONE UINT64_MAX
 
 /* Open (creating and migrating as needed) DATA_DIR/tresor.db. */
 TR_RESULT store_sqlite_open(const char *data_dir, store_t *out);

@@ -465,3 +465,285 @@ def test_seed_users_roles_policies(dev_factory, tmp_path):
         RoleArn=f"arn:aws:iam::{DEV_ACCOUNT}:role/deployer", RoleSessionName="ci")["Credentials"]
     role_kms = srv.client("kms", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     assert role_kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+
+
+# ---- reset: nothing read before it is answered after it --------------------------
+#
+# The request path keeps per-thread caches (docs/internals/CACHES.md).  A
+# reset swaps in a fresh store whose history can repeat the old one's write
+# for write.  Each test below makes the same requests after each reset with
+# other data -- a new value, policy, alias, tag, secret access key or key
+# material under the same names -- and reads it back once the writes are
+# done.  One worker thread (--threads 1) makes every request meet the same
+# thread's caches; the KMS tests read another seeded key first, so an entry
+# from before the reset would still be there to be found.
+
+ONE_THREAD = ("--threads", "1")
+ROUNDS_AFTER_RESET = 3
+OTHER_KEY_ID = "22222222-3333-4444-5555-666666666666"
+
+
+def reset(srv):
+    status, body = srv.post("/moto-api/reset")
+    assert status == 200, body
+
+
+def seeded_dev(dev_factory, tmp_path, doc, *flags):
+    """A one-thread dev server over the seed file tmp_path/seed.json (doc);
+    the file is read again at each reset, so a test may rewrite it."""
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(doc))
+    return dev_factory(*ONE_THREAD, "--seed", str(seed), *flags), seed
+
+
+def two_keys(material=MATERIAL, **extra):
+    """A seed with OTHER_KEY_ID, then KEY_ID (with `extra` members)."""
+    return {"keys": [{"KeyId": OTHER_KEY_ID},
+                     {"KeyId": KEY_ID, "Material": material, **extra}]}
+
+
+def dev_root(srv):
+    return Caller(srv, "test", "test", arn=f"arn:aws:iam::{DEV_ACCOUNT}:root",
+                  account=DEV_ACCOUNT, user_id=DEV_ACCOUNT)
+
+
+def error_code(fn, **kwargs):
+    """The AWS error code fn raises, or None when it succeeds."""
+    try:
+        fn(**kwargs)
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
+
+
+@pytest.mark.parametrize("seeded", [False, True], ids=["managed-key", "seeded-key"])
+def test_reset_secret_values(dev_factory, tmp_path, seeded):
+    """The report: secret X made again with another value after each reset
+    read back the first value with a seeded key, and "Access to KMS is not
+    allowed" under the managed key (the old managed key was taken for the
+    new one)."""
+    srv, _ = seeded_dev(dev_factory, tmp_path, two_keys(Aliases=["alias/app"]) if seeded else {})
+    sm = srv.client("secretsmanager", "test", "test")
+    kw = {"KmsKeyId": "alias/app"} if seeded else {}
+    for i in range(ROUNDS_AFTER_RESET):
+        reset(srv)
+        sm.create_secret(Name="s1", SecretBinary=b"value %d" % i, **kw)
+        assert sm.get_secret_value(SecretId="s1")["SecretBinary"] == b"value %d" % i
+
+
+def test_reset_secret_versions(dev_factory, tmp_path):
+    srv, _ = seeded_dev(dev_factory, tmp_path, {})
+    sm = srv.client("secretsmanager", "test", "test")
+    v1, v2, v3 = (str(uuid.UUID(int=n)) for n in (1, 2, 3))
+    for i in range(ROUNDS_AFTER_RESET):
+        reset(srv)
+        sm.create_secret(Name="db", SecretString=f"a{i}", ClientRequestToken=v1)
+        sm.put_secret_value(SecretId="db", SecretString=f"b{i}", ClientRequestToken=v2)
+        # The third version is staged in odd rounds only.
+        sm.put_secret_value(SecretId="db", SecretString=f"c{i}", ClientRequestToken=v3,
+                            VersionStages=["AWSPENDING" if i % 2 else "TEST"])
+        want = {v1: ["AWSPREVIOUS"], v2: ["AWSCURRENT"],
+                v3: ["AWSPENDING" if i % 2 else "TEST"]}
+        assert sm.describe_secret(SecretId="db")["VersionIdsToStages"] == want
+        listed = sm.list_secret_version_ids(SecretId="db", IncludeDeprecated=True)["Versions"]
+        assert {v["VersionId"]: v["VersionStages"] for v in listed} == want
+        assert sm.get_secret_value(SecretId="db", VersionId=v1)["SecretString"] == f"a{i}"
+
+
+def test_reset_secret_tags_and_resource_policy(dev_factory, tmp_path):
+    srv, _ = seeded_dev(dev_factory, tmp_path, {})
+    sm = srv.client("secretsmanager", "test", "test")
+    for i in range(ROUNDS_AFTER_RESET):
+        reset(srv)
+        color = ("blue", "gray")[i % 2]
+        arn = sm.create_secret(Name="tagged", SecretString="v",
+                               Tags=[{"Key": "team", "Value": color}])["ARN"]
+        sm.put_resource_policy(SecretId="tagged", ResourcePolicy=json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Sid": color, "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{DEV_ACCOUNT}:root"},
+                "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}))
+        described = sm.describe_secret(SecretId="tagged")
+        assert (described["ARN"], described["Tags"]) == (arn, [{"Key": "team", "Value": color}])
+        policy = json.loads(sm.get_resource_policy(SecretId="tagged")["ResourcePolicy"])
+        assert policy["Statement"][0]["Sid"] == color
+
+
+def test_reset_secret_listings(dev_factory, tmp_path):
+    srv, _ = seeded_dev(dev_factory, tmp_path, {})
+    sm = srv.client("secretsmanager", "test", "test")
+
+    def names():
+        out, kw = [], {"MaxResults": 1}
+        while True:
+            r = sm.list_secrets(**kw)
+            out += [s["Name"] for s in r["SecretList"]]
+            if "NextToken" not in r:
+                return out
+            kw["NextToken"] = r["NextToken"]
+
+    for i in range(ROUNDS_AFTER_RESET):
+        reset(srv)
+        made = [f"r{i}-a", f"r{i}-b", f"r{i}-c"]
+        for n in made:
+            sm.create_secret(Name=n, SecretString="x")
+        assert names() == made
+
+
+def test_reset_access_keys_made_by_iam(dev_factory, tmp_path):
+    """A user's access key from before a reset is a key the fresh store
+    never knew: in dev mode it acts as the account root."""
+    srv, _ = seeded_dev(dev_factory, tmp_path, {})
+    root = dev_root(srv)
+    old = None
+    for _ in range(ROUNDS_AFTER_RESET):
+        reset(srv)
+        user = make_user(root, "alice")
+        if old is not None:
+            assert old.sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{DEV_ACCOUNT}:root"
+        assert user.sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{DEV_ACCOUNT}:user/alice"
+        old = user
+
+
+def test_reset_identity_policies(dev_factory, tmp_path):
+    """A seeded user (the same access key each time) whose inline and
+    managed policies differ after each reset."""
+    akid = "AKIASEEDEDALICE00001"
+    doc = {"users": [{"UserName": "alice", "AccessKeys": [
+        {"AccessKeyId": akid, "SecretAccessKey": "alice-secret"}]}]}
+    srv, _ = seeded_dev(dev_factory, tmp_path, doc)
+    root = dev_root(srv)
+    alice = srv.client("kms", akid, "alice-secret")
+    calls = {"kms:ListKeys": alice.list_keys, "kms:ListAliases": alice.list_aliases}
+    for i in range(ROUNDS_AFTER_RESET):
+        reset(srv)
+        allowed, denied = ("kms:ListKeys", "kms:ListAliases")[::1 if i % 2 == 0 else -1]
+        root.iam.put_user_policy(UserName="alice", PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Action": allowed, "Resource": "*"}]}))
+        arn = root.iam.create_policy(PolicyName="m", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Deny", "Action": denied, "Resource": "*"}]}))["Policy"]["Arn"]
+        root.iam.attach_user_policy(UserName="alice", PolicyArn=arn)
+        assert error_code(calls[allowed]) is None
+        assert error_code(calls[denied]) == "AccessDeniedException"
+
+
+def test_reset_compiled_policies(dev_factory, tmp_path):
+    """The same key policy text after each reset names a user who is a new
+    entity each time: compiled policies are bound to the entity they name,
+    so the new bob may encrypt, and the old bob's key (unknown now: the
+    account root in dev mode) may not."""
+    srv, _ = seeded_dev(dev_factory, tmp_path, {})
+    root = dev_root(srv)
+    bob_arn = f"arn:aws:iam::{DEV_ACCOUNT}:user/bob"
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{DEV_ACCOUNT}:root"},
+         "NotAction": "kms:Encrypt", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": bob_arn}, "Action": "kms:Encrypt",
+         "Resource": "*"}]})
+    old = None
+    for _ in range(ROUNDS_AFTER_RESET):
+        reset(srv)
+        bob = make_user(root, "bob")
+        key = root.kms.create_key(Policy=policy)["KeyMetadata"]["KeyId"]
+        if old is not None:
+            assert error_code(old.kms.encrypt, KeyId=key, Plaintext=b"x") == "AccessDeniedException"
+        bob.kms.encrypt(KeyId=key, Plaintext=b"x")
+        old = bob
+
+
+def test_reset_key_record_and_policy(dev_factory, tmp_path):
+    srv, _ = seeded_dev(dev_factory, tmp_path, two_keys())
+    kms = srv.client("kms", "test", "test")
+    for i in range(ROUNDS_AFTER_RESET):
+        reset(srv)
+        may_encrypt = i % 2 == 0
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Sid": f"round{i}", "Effect": "Allow",
+             "Principal": {"AWS": f"arn:aws:iam::{DEV_ACCOUNT}:root"},
+             "NotAction": "kms:Decrypt" if may_encrypt else "kms:Encrypt", "Resource": "*"}]}
+        kms.update_key_description(KeyId=KEY_ID, Description=f"round {i}")
+        kms.put_key_policy(KeyId=KEY_ID, PolicyName="default", Policy=json.dumps(policy))
+        kms.describe_key(KeyId=OTHER_KEY_ID)
+        assert kms.describe_key(KeyId=KEY_ID)["KeyMetadata"]["Description"] == f"round {i}"
+        assert json.loads(kms.get_key_policy(KeyId=KEY_ID, PolicyName="default")["Policy"]) == policy
+        code = error_code(kms.encrypt, KeyId=KEY_ID, Plaintext=b"x")
+        assert code == (None if may_encrypt else "AccessDeniedException")
+
+
+def test_reset_key_state(dev_factory, tmp_path):
+    srv, _ = seeded_dev(dev_factory, tmp_path, two_keys())
+    kms = srv.client("kms", "test", "test")
+    for i in range(ROUNDS_AFTER_RESET):
+        reset(srv)
+        disabled = i % 2 == 0
+        kms.disable_key(KeyId=KEY_ID if disabled else OTHER_KEY_ID)
+        kms.describe_key(KeyId=OTHER_KEY_ID)
+        code = error_code(kms.encrypt, KeyId=KEY_ID, Plaintext=b"x")
+        assert code == ("DisabledException" if disabled else None)
+        state = kms.describe_key(KeyId=KEY_ID)["KeyMetadata"]["KeyState"]
+        assert state == ("Disabled" if disabled else "Enabled")
+
+
+def user_may_encrypt_if(root, condition):
+    """A new user whose inline policy allows kms:Encrypt under `condition`
+    (the key's default policy lets IAM policies count)."""
+    return make_user(root, "ci", policy={"Effect": "Allow", "Action": "kms:Encrypt",
+                                         "Resource": "*", "Condition": condition})
+
+
+def test_reset_key_aliases(dev_factory, tmp_path):
+    """kms:ResourceAliases: the key's aliases as the fresh store has them."""
+    srv, _ = seeded_dev(dev_factory, tmp_path, two_keys())
+    root = dev_root(srv)
+    for i in range(ROUNDS_AFTER_RESET):
+        reset(srv)
+        ci = user_may_encrypt_if(root, {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/one"}})
+        alias = ("alias/one", "alias/two")[i % 2]
+        root.kms.create_alias(AliasName=alias, TargetKeyId=KEY_ID)
+        root.kms.describe_key(KeyId=OTHER_KEY_ID)
+        code = error_code(ci.kms.encrypt, KeyId=KEY_ID, Plaintext=b"x")
+        assert code == (None if alias == "alias/one" else "AccessDeniedException")
+        assert [a["AliasName"] for a in root.kms.list_aliases(KeyId=KEY_ID)["Aliases"]] == [alias]
+
+
+def test_reset_key_tags(dev_factory, tmp_path):
+    """aws:ResourceTag/<k>: the key's tags as the fresh store has them."""
+    srv, _ = seeded_dev(dev_factory, tmp_path, two_keys())
+    root = dev_root(srv)
+    for i in range(ROUNDS_AFTER_RESET):
+        reset(srv)
+        ci = user_may_encrypt_if(root, {"StringEquals": {"aws:ResourceTag/team": "blue"}})
+        color = ("blue", "gray")[i % 2]
+        root.kms.tag_resource(KeyId=KEY_ID, Tags=[{"TagKey": "team", "TagValue": color}])
+        root.kms.describe_key(KeyId=OTHER_KEY_ID)
+        code = error_code(ci.kms.encrypt, KeyId=KEY_ID, Plaintext=b"x")
+        assert code == (None if color == "blue" else "AccessDeniedException")
+        tags = root.kms.list_resource_tags(KeyId=KEY_ID)["Tags"]
+        assert tags == [{"TagKey": "team", "TagValue": color}]
+
+
+def test_reset_key_material(dev_factory, tmp_path):
+    """A seeded key whose material changes between resets (the seed file is
+    read again): what the old material sealed no longer opens, and what the
+    new one seals opens in a fresh server seeded with it."""
+    def doc(i):
+        return two_keys(material=base64.b64encode(bytes([i]) * 32).decode())
+
+    srv, seed = seeded_dev(dev_factory, tmp_path, doc(0))
+    kms = srv.client("kms", "test", "test")
+    blobs = []
+    for i in range(ROUNDS_AFTER_RESET):
+        seed.write_text(json.dumps(doc(i)))
+        reset(srv)
+        kms.describe_key(KeyId=OTHER_KEY_ID)
+        blobs.append(kms.encrypt(KeyId=KEY_ID, Plaintext=b"round %d" % i)["CiphertextBlob"])
+        assert kms.decrypt(CiphertextBlob=blobs[-1])["Plaintext"] == b"round %d" % i
+        if i:
+            assert error_code(kms.decrypt, CiphertextBlob=blobs[-2]) == "InvalidCiphertextException"
+    last = tmp_path / "last.json"
+    last.write_text(json.dumps(doc(ROUNDS_AFTER_RESET - 1)))
+    fresh = dev_factory("--seed", str(last), name="fresh")
+    assert fresh.client("kms", "test", "test").decrypt(CiphertextBlob=blobs[-1])["Plaintext"] == \
+        b"round %d" % (ROUNDS_AFTER_RESET - 1)

@@ -2003,24 +2003,24 @@ static void test_generation_and_key_cache(void **state)
     const char *id = "1234abcd-12ab-34cd-56ef-1234567890ab";
 
     (*st)->refresh(st);
-    uint64_t g = (*st)->generation(st);
-    assert_true(g != STORE_GEN_NONE);
+    struct cache_gen g = (*st)->generation(st);
+    assert_true(cache_gen_known(g));
     FAILS(CALL(st, key_get, id, &got), TR_E_KMS_NOT_FOUND);
-    assert_true((*st)->generation(st) == g);          /* reads change nothing */
+    assert_true(cache_gen_same((*st)->generation(st), g));          /* reads change nothing */
 
     mk_key(&x, id, ACCT, REGION);
     OK(CALL(st, key_put, &x.k));
-    assert_true((*st)->generation(st) != g);
+    assert_false(cache_gen_same((*st)->generation(st), g));
     g = (*st)->generation(st);
     OK(TX(st, tx_begin));
-    assert_true((*st)->generation(st) != g);
+    assert_false(cache_gen_same((*st)->generation(st), g));
     g = (*st)->generation(st);
     x.k.description = (char *)"in a transaction";
     OK(CALL(st, key_update, &x.k));
-    assert_true((*st)->generation(st) != g);
+    assert_false(cache_gen_same((*st)->generation(st), g));
     g = (*st)->generation(st);
     OK(TX(st, tx_commit));
-    assert_true((*st)->generation(st) != g);
+    assert_false(cache_gen_same((*st)->generation(st), g));
 
     /* Another process: a second store on the same file. */
     kms_cache_enable(true);
@@ -2035,7 +2035,7 @@ static void test_generation_and_key_cache(void **state)
     assert_string_equal(got.description, "in a transaction");
     key_rec_free(&got);
     (*st)->refresh(st);
-    assert_true((*st)->generation(st) != g);
+    assert_false(cache_gen_same((*st)->generation(st), g));
     OK(kms_cached_key_get(st, id, &got));
     assert_string_equal(got.description, "changed elsewhere");
     key_rec_free(&got);
@@ -2049,6 +2049,40 @@ static void test_generation_and_key_cache(void **state)
     key_rec_free(&got);
     OK(CALL(st, key_delete, id));
     FAILS(kms_cached_key_get(st, id, &got), TR_E_KMS_NOT_FOUND);
+    kms_cache_enable(false);
+}
+
+/* A store opened after another -- dev mode's reset opens a fresh
+ * in-memory store -- never shares its generation, even after the same
+ * writes, so nothing cached from one is taken for the other's: here the
+ * same key id with another description. */
+static void test_generation_unique_per_store(void **state)
+{
+    (void)state;
+    store_t st[2] = { NULL, NULL };
+    struct cache_gen g[2];
+    struct key_fx x;
+    struct key_rec got;
+    const char *id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+    const char *desc[2] = { "the first store's", "the second store's" };
+
+    kms_cache_enable(true);
+    for (int i = 0; i < 2; i++) {
+        OK(store_sqlite_open_memory(&st[i]));
+        (*st[i])->refresh(st[i]);
+        mk_key(&x, id, ACCT, REGION);
+        x.k.description = (char *)desc[i];
+        OK(CALL(st[i], key_put, &x.k));
+        g[i] = (*st[i])->generation(st[i]);
+        assert_true(cache_gen_known(g[i]));
+        OK(kms_cached_key_get(st[i], id, &got));
+        assert_string_equal(got.description, desc[i]);
+        key_rec_free(&got);
+        if (i == 0) (*st[0])->close(st[0]);
+    }
+    assert_int_equal(g[0].n, g[1].n);                 /* the same history */
+    assert_false(cache_gen_same(g[0], g[1]));          /* another store */
+    (*st[1])->close(st[1]);
     kms_cache_enable(false);
 }
 
@@ -2106,6 +2140,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_out_of_memory),
         cmocka_unit_test(test_free_helpers),
         cmocka_unit_test_setup_teardown(test_generation_and_key_cache, setup, teardown),
+        cmocka_unit_test(test_generation_unique_per_store),
     };
     oom_install();      /* before SQLite initializes */
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
