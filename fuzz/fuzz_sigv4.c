@@ -179,8 +179,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)sigv4_check_time(&a, a.request_time + 86400);
         (void)sigv4_check_time(&a, a.request_time - 86400);
         if (tr_ok(sigv4_signing_key(SECRET, strlen(SECRET), a.date, a.region, a.service, key))) {
-            sigv4_cache_put(&a, key);
-            if (sigv4_cache_get(&a, cached) && memcmp(cached, key, 32) != 0) __builtin_trap();
+            const uint8_t *src = (const uint8_t *)SECRET;
+            sigv4_cache_put(&a, src, strlen(SECRET), key);
+            if (sigv4_cache_get(&a, src, strlen(SECRET), cached) && memcmp(cached, key, 32) != 0)
+                __builtin_trap();
             for (int norm = 0; norm <= 1; norm++) {
                 buf_reset(&creq);
                 buf_reset(&sts);

@@ -4,11 +4,13 @@
  * The secret access key is stored wrapped under the root key
  * ("access-key:<AKID>" label).  It is unwrapped only to derive the SigV4
  * signing key, then wiped; the signing key is kept in the per-thread cache
- * of sigv4.c (locked memory), so a steady client costs one store read and
- * one HMAC chain per request, not an unwrap.  What the access key's
- * record says (principal, state, expiry, session-token digest) is kept per
- * thread while the store generation is unchanged (ak_info_get), so a
- * steady client costs no store read either.
+ * of sigv4.c (locked memory), bound to the wrapped secret it came from, so
+ * a steady client costs one HMAC chain per request, not an unwrap, and a
+ * key id whose secret is another one (a store replaced by dev mode's
+ * reset) never meets a signing key of the old secret.  What the access
+ * key's record says (principal, state, expiry, session-token digest, the
+ * wrapped secret) is kept per thread while the store generation is
+ * unchanged (ak_info_get), so a steady client costs no store read either.
  *
  * Temporary credentials (STS sessions, docs/internals/IAM_STORE.md) carry
  * the SHA-256 of their session token in the access key's doc: the request
@@ -85,6 +87,8 @@ struct ak_info {
     uint8_t token_hash[SHA256_LEN];
     bool mfa;                        /* sessions: MFA was included when it was made */
     char role_arn[PRINCIPAL_ARN_MAX]; /* sessions: the role's ARN; else "" */
+    uint8_t wrapped[SIGV4_CACHE_SOURCE_MAX]; /* the wrapped secret (ciphertext) */
+    size_t wrapped_len;
 };
 
 /* *found false when the store has no such key.  Every identifier is
@@ -103,6 +107,13 @@ static TR_RESULT ak_info_load(store_t st, const char *akid, struct ak_info *out,
     if (tr_ok(r)) r = str_copy(out->arn, sizeof out->arn, k.principal_arn, "principal ARN");
     if (tr_ok(r)) r = str_copy(out->id, sizeof out->id, k.principal_id, "principal id");
     if (tr_failed(r)) goto fail;
+    if (k.wrapped_secret.len > sizeof out->wrapped) {
+        /* never written by tresor: it wraps at most 128 bytes of secret */
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        goto fail;
+    }
+    memcpy(out->wrapped, k.wrapped_secret.data, k.wrapped_secret.len);
+    out->wrapped_len = k.wrapped_secret.len;
     out->type = k.principal_type;
     out->active = k.active;
     out->expires = k.expires;
@@ -127,7 +138,7 @@ fail:
 
 struct akc_slot {
     bool used;
-    uint64_t gen;
+    struct cache_gen gen;
     uint64_t tick;
     struct ak_info info;
 };
@@ -158,11 +169,11 @@ static struct akc *akc_get(void)
 static TR_RESULT ak_info_get(store_t st, const char *akid, struct ak_info *out, bool *found)
 {
     struct akc *c = akc_get();
-    uint64_t gen = c ? st[0]->generation(st) : STORE_GEN_NONE;
-    if (c && gen != STORE_GEN_NONE) {
+    struct cache_gen gen = c ? st[0]->generation(st) : CACHE_GEN_NONE;
+    if (c && cache_gen_known(gen)) {
         for (size_t i = 0; i < AKC_SLOTS; i++) {
             struct akc_slot *sl = &c->slot[i];
-            if (sl->used && sl->gen == gen && strcmp(sl->info.akid, akid) == 0) {
+            if (sl->used && cache_gen_same(sl->gen, gen) && strcmp(sl->info.akid, akid) == 0) {
                 sl->tick = ++c->tick;
                 *out = sl->info;
                 *found = true;
@@ -171,40 +182,33 @@ static TR_RESULT ak_info_get(store_t st, const char *akid, struct ak_info *out, 
         }
     }
     GUARD(ak_info_load(st, akid, out, found));
-    if (!*found || !c || gen == STORE_GEN_NONE) return TR_OK;
+    if (!*found || !c || !cache_gen_known(gen)) return TR_OK;
     struct akc_slot *victim = &c->slot[0];
     for (size_t i = 0; i < AKC_SLOTS; i++) {
         struct akc_slot *sl = &c->slot[i];
-        if (!sl->used || sl->gen != gen) { victim = sl; break; }
+        if (!sl->used || !cache_gen_same(sl->gen, gen)) { victim = sl; break; }
         if (sl->tick < victim->tick) victim = sl;
     }
     *victim = (struct akc_slot){ .used = true, .gen = gen, .tick = ++c->tick, .info = *out };
     return TR_OK;
 }
 
-/* The signing key of the request's scope: from sigv4.c's cache, else the
- * secret is read again, unwrapped, used and wiped. */
-static TR_RESULT signing_key(const struct server_env *env, const char *akid,
+/* The signing key of the request's scope: from sigv4.c's cache when one
+ * was derived from this wrapped secret, else the secret is unwrapped,
+ * used and wiped. */
+static TR_RESULT signing_key(const struct server_env *env, const struct ak_info *k,
                              const struct sigv4_auth *a, uint8_t key[32])
 {
-    if (sigv4_cache_get(a, key)) return TR_OK;
-    struct access_key_rec k = { 0 };
-    tr_result r = env->st[0]->access_key_get(env->st, akid, &k);
-    if (tr_failed(r)) {
-        access_key_rec_free(&k);
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-        return r;
-    }
+    if (sigv4_cache_get(a, k->wrapped, k->wrapped_len, key)) return TR_OK;
     char label[64];
-    snprintf(label, sizeof label, "access-key:%s", k.access_key_id);
+    snprintf(label, sizeof label, "access-key:%s", k->akid);
     struct buf secret = BUF_SECRET(256);
-    r = keyring_unwrap(env->kr, label, k.wrapped_secret.data, k.wrapped_secret.len, &secret);
+    tr_result r = keyring_unwrap(env->kr, label, k->wrapped, k->wrapped_len, &secret);
     if (tr_ok(r))
         r = sigv4_signing_key((const char *)secret.data, secret.len, a->date,
                               a->region, a->service, key);
     buf_free(&secret);
-    access_key_rec_free(&k);
-    if (tr_ok(r)) sigv4_cache_put(a, key);
+    if (tr_ok(r)) sigv4_cache_put(a, k->wrapped, k->wrapped_len, key);
     return r;
 }
 
@@ -295,7 +299,7 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
      * GetSessionToken); IAM answers as for any token it does not accept. */
     if (k.token == TOK_HASH && k.type != PRINCIPAL_ROLE_SESSION && !k.mfa && strcmp(service, "iam") == 0)
         BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-    GUARD(signing_key(env, k.akid, a, key));
+    GUARD(signing_key(env, &k, a, key));
     r = sigv4_verify(rq, a, key, true);
     secure_zero(key, sizeof key);
     GUARD(r);

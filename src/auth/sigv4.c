@@ -923,6 +923,8 @@ struct cache_slot {
     char date[9];
     char region[64];
     char service[64];
+    uint8_t source[SIGV4_CACHE_SOURCE_MAX];
+    size_t source_len;
 };
 
 static atomic_uint cache_generation;   /* bumped by sigv4_cache_clear */
@@ -968,27 +970,31 @@ static void cache_sync(void)
     }
 }
 
-static bool slot_matches(const struct cache_slot *s, const struct sigv4_auth *a)
+static bool slot_matches(const struct cache_slot *s, const struct sigv4_auth *a,
+                         const uint8_t *source, size_t source_len)
 {
     return s->used && strcmp(s->access_key_id, a->access_key_id) == 0
         && strcmp(s->date, a->date) == 0 && strcmp(s->region, a->region) == 0
-        && strcmp(s->service, a->service) == 0;
+        && strcmp(s->service, a->service) == 0
+        && s->source_len == source_len && memcmp(s->source, source, source_len) == 0;
 }
 
-static bool auth_fits(const struct sigv4_auth *a)
+static bool auth_fits(const struct sigv4_auth *a, const uint8_t *source, size_t source_len)
 {
     return strnlen(a->access_key_id, sizeof a->access_key_id) < sizeof a->access_key_id
         && strnlen(a->date, sizeof a->date) < sizeof a->date
         && strnlen(a->region, sizeof a->region) < sizeof a->region
-        && strnlen(a->service, sizeof a->service) < sizeof a->service;
+        && strnlen(a->service, sizeof a->service) < sizeof a->service
+        && (source || source_len == 0) && source_len <= SIGV4_CACHE_SOURCE_MAX;
 }
 
-bool sigv4_cache_get(const struct sigv4_auth *a, uint8_t out[32])
+bool sigv4_cache_get(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
+                     uint8_t out[32])
 {
-    if (!a || !out || !tcache.keys || !auth_fits(a)) return false;
+    if (!a || !out || !tcache.keys || !auth_fits(a, source, source_len)) return false;
     cache_sync();
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
-        if (!slot_matches(&tcache.slot[i], a)) continue;
+        if (!slot_matches(&tcache.slot[i], a, source, source_len)) continue;
         tcache.slot[i].stamp = ++tcache.clock;
         memcpy(out, tcache.keys[i], SHA256_LEN);
         return true;
@@ -996,9 +1002,10 @@ bool sigv4_cache_get(const struct sigv4_auth *a, uint8_t out[32])
     return false;
 }
 
-void sigv4_cache_put(const struct sigv4_auth *a, const uint8_t key[32])
+void sigv4_cache_put(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
+                     const uint8_t key[32])
 {
-    if (!a || !key || !auth_fits(a)) return;
+    if (!a || !key || !auth_fits(a, source, source_len)) return;
     if (!tcache.keys) {
         tcache.keys = secmem_alloc(CACHE_SLOTS * SHA256_LEN);
         if (!tcache.keys) return;            /* no cache, not an error */
@@ -1009,7 +1016,7 @@ void sigv4_cache_put(const struct sigv4_auth *a, const uint8_t key[32])
     cache_sync();
     size_t victim = 0;
     for (size_t i = 0; i < CACHE_SLOTS; i++) {
-        if (slot_matches(&tcache.slot[i], a)) { victim = i; break; }
+        if (slot_matches(&tcache.slot[i], a, source, source_len)) { victim = i; break; }
         if (!tcache.slot[i].used) { if (tcache.slot[victim].used) victim = i; continue; }
         if (tcache.slot[victim].used && tcache.slot[i].stamp < tcache.slot[victim].stamp) victim = i;
     }
@@ -1021,6 +1028,8 @@ void sigv4_cache_put(const struct sigv4_auth *a, const uint8_t key[32])
     snprintf(s->date, sizeof s->date, "%s", a->date);
     snprintf(s->region, sizeof s->region, "%s", a->region);
     snprintf(s->service, sizeof s->service, "%s", a->service);
+    if (source_len) memcpy(s->source, source, source_len);
+    s->source_len = source_len;
 }
 
 void sigv4_cache_clear(void)

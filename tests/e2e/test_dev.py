@@ -605,6 +605,27 @@ def test_reset_access_keys_made_by_iam(dev_factory, tmp_path):
         old = user
 
 
+def test_reset_seeded_access_key_with_another_secret(dev_factory, tmp_path):
+    """A seeded access key id whose user and secret change between resets
+    (the seed file is read again): the new secret signs as the new user,
+    the old one no longer signs."""
+    akid = "AKIASEEDEDROTATED001"
+
+    def doc(i):
+        return {"users": [{"UserName": f"user{i}", "AccessKeys": [
+            {"AccessKeyId": akid, "SecretAccessKey": f"secret-{i}"}]}]}
+
+    srv, seed = seeded_dev(dev_factory, tmp_path, doc(0))
+    for i in range(ROUNDS_AFTER_RESET):
+        seed.write_text(json.dumps(doc(i)))
+        reset(srv)
+        sts = srv.client("sts", akid, f"secret-{i}")
+        assert sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{DEV_ACCOUNT}:user/user{i}"
+        if i:
+            old = srv.client("sts", akid, f"secret-{i - 1}")
+            assert error_code(old.get_caller_identity) == "SignatureDoesNotMatch"
+
+
 def test_reset_identity_policies(dev_factory, tmp_path):
     """A seeded user (the same access key each time) whose inline and
     managed policies differ after each reset."""

@@ -1109,6 +1109,9 @@ static void fill_auth(struct sigv4_auth *a, const char *akid, const char *date,
     snprintf(a->service, sizeof a->service, "%s", service);
 }
 
+/* What a cached signing key was derived from (a wrapped secret, in creds.c). */
+static const uint8_t SRC[] = "wrapped secret";
+
 static void *other_thread_clear(void *arg)
 {
     (void)arg;
@@ -1124,9 +1127,9 @@ static void *other_thread_probe(void *arg)
     struct thread_probe *p = arg;
     uint8_t k[32], put[32];
     memset(put, 7, sizeof put);
-    p->hit_before = sigv4_cache_get(&p->a, k);   /* another thread's cache is separate */
-    sigv4_cache_put(&p->a, put);
-    p->hit_after = sigv4_cache_get(&p->a, k) && k[0] == 7;
+    p->hit_before = sigv4_cache_get(&p->a, SRC, sizeof SRC, k);   /* another thread's cache is separate */
+    sigv4_cache_put(&p->a, SRC, sizeof SRC, put);
+    p->hit_after = sigv4_cache_get(&p->a, SRC, sizeof SRC, k) && k[0] == 7;
     sigv4_cache_clear();
     return NULL;
 }
@@ -1138,11 +1141,11 @@ static void test_cache(void **state)
     uint8_t key[32], got[32];
     sigv4_cache_clear();
     fill_auth(&a, "AKIDEXAMPLE", "20150830", "us-east-1", "kms");
-    assert_false(sigv4_cache_get(&a, got));
+    assert_false(sigv4_cache_get(&a, SRC, sizeof SRC, got));
     memset(key, 0x11, sizeof key);
-    sigv4_cache_put(&a, key);
+    sigv4_cache_put(&a, SRC, sizeof SRC, key);
     memset(got, 0, sizeof got);
-    assert_true(sigv4_cache_get(&a, got));
+    assert_true(sigv4_cache_get(&a, SRC, sizeof SRC, got));
     assert_memory_equal(got, key, 32);
 
     /* Every field is part of the cache key. */
@@ -1154,12 +1157,17 @@ static void test_cache(void **state)
     };
     for (int i = 0; i < 4; i++) {
         fill_auth(&b, f[i][0], f[i][1], f[i][2], f[i][3]);
-        assert_false(sigv4_cache_get(&b, got));
+        assert_false(sigv4_cache_get(&b, SRC, sizeof SRC, got));
     }
+    /* ... and so is what the key was derived from: another secret under
+     * the same access key id never gets it. */
+    static const uint8_t other_src[] = "another wrapped secret";
+    assert_false(sigv4_cache_get(&a, other_src, sizeof other_src, got));
+    assert_false(sigv4_cache_get(&a, SRC, sizeof SRC - 1, got));
     /* Put on an existing entry replaces it. */
     memset(key, 0x22, sizeof key);
-    sigv4_cache_put(&a, key);
-    assert_true(sigv4_cache_get(&a, got));
+    sigv4_cache_put(&a, SRC, sizeof SRC, key);
+    assert_true(sigv4_cache_get(&a, SRC, sizeof SRC, got));
     assert_int_equal(got[0], 0x22);
 
     /* LRU over 8 slots: touch `a`, add 8 others; `a` was least recently
@@ -1169,14 +1177,14 @@ static void test_cache(void **state)
         snprintf(id, sizeof id, "AKID%02d", i);
         fill_auth(&b, id, "20150830", "us-east-1", "kms");
         memset(key, i, sizeof key);
-        sigv4_cache_put(&b, key);
-        if (i < 7) assert_true(sigv4_cache_get(&a, got));   /* keeps a fresh */
+        sigv4_cache_put(&b, SRC, sizeof SRC, key);
+        if (i < 7) assert_true(sigv4_cache_get(&a, SRC, sizeof SRC, got));   /* keeps a fresh */
     }
-    assert_true(sigv4_cache_get(&a, got));
+    assert_true(sigv4_cache_get(&a, SRC, sizeof SRC, got));
     fill_auth(&b, "AKID00", "20150830", "us-east-1", "kms");
-    assert_false(sigv4_cache_get(&b, got));                 /* evicted */
+    assert_false(sigv4_cache_get(&b, SRC, sizeof SRC, got));                 /* evicted */
     fill_auth(&b, "AKID07", "20150830", "us-east-1", "kms");
-    assert_true(sigv4_cache_get(&b, got));
+    assert_true(sigv4_cache_get(&b, SRC, sizeof SRC, got));
     assert_int_equal(got[0], 7);
 
     /* Another thread has its own cache. */
@@ -1187,19 +1195,19 @@ static void test_cache(void **state)
     assert_false(p.hit_before);
     assert_true(p.hit_after);
     /* ... whose clear also invalidates ours (lazily). */
-    assert_false(sigv4_cache_get(&a, got));
-    sigv4_cache_put(&a, key);
-    assert_true(sigv4_cache_get(&a, got));
+    assert_false(sigv4_cache_get(&a, SRC, sizeof SRC, got));
+    sigv4_cache_put(&a, SRC, sizeof SRC, key);
+    assert_true(sigv4_cache_get(&a, SRC, sizeof SRC, got));
     assert_int_equal(pthread_create(&t, NULL, other_thread_clear, NULL), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
-    assert_false(sigv4_cache_get(&a, got));
+    assert_false(sigv4_cache_get(&a, SRC, sizeof SRC, got));
 
     /* Clear, then use again. */
-    sigv4_cache_put(&a, key);
+    sigv4_cache_put(&a, SRC, sizeof SRC, key);
     sigv4_cache_clear();
-    assert_false(sigv4_cache_get(&a, got));
-    sigv4_cache_put(&a, key);
-    assert_true(sigv4_cache_get(&a, got));
+    assert_false(sigv4_cache_get(&a, SRC, sizeof SRC, got));
+    sigv4_cache_put(&a, SRC, sizeof SRC, key);
+    assert_true(sigv4_cache_get(&a, SRC, sizeof SRC, got));
     sigv4_cache_clear();
 }
 
