@@ -42,7 +42,7 @@
 #include "core/ct.h"
 #include "core/secmem.h"
 #include "core/str.h"
-#include "core/tls.h"
+#include "core/tlocal.h"
 #include "crypto/hash.h"
 #include "dev/dev.h"
 #include "kms/keyring.h"
@@ -149,7 +149,7 @@ struct akc {
 };
 
 static atomic_bool akc_on;
-static struct tls_slot akc_slot = TLS_SLOT(free);
+static struct tlocal_slot akc_slot = TLOCAL_SLOT(free);
 
 void auth_cache_enable(bool on)
 {
@@ -159,7 +159,7 @@ void auth_cache_enable(bool on)
 static struct akc *akc_get(void)
 {
     if (!atomic_load_explicit(&akc_on, memory_order_relaxed)) return NULL;
-    return tls_get(&akc_slot, sizeof(struct akc));
+    return tlocal_get(&akc_slot, sizeof(struct akc));
 }
 
 /* ak_info_load through this thread's cache: entries are valid while the

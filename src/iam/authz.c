@@ -47,7 +47,7 @@
 #include <time.h>
 
 #include "core/str.h"
-#include "core/tls.h"
+#include "core/tlocal.h"
 #include "iam/arn.h"
 
 #define UNRECOGNIZED "The security token included in the request is invalid."
@@ -541,7 +541,7 @@ static void idc_drop(void *p)
     free(c);
 }
 
-static struct tls_slot idc_slot = TLS_SLOT(idc_drop);
+static struct tlocal_slot idc_slot = TLOCAL_SLOT(idc_drop);
 
 void iam_identity_cache_enable(bool on)
 {
@@ -559,7 +559,7 @@ static bool same_principal(const struct principal *a, const struct principal *b)
 static struct idc *idc_get(void)
 {
     if (!atomic_load_explicit(&idc_on, memory_order_relaxed)) return NULL;
-    return tls_get(&idc_slot, sizeof(struct idc));
+    return tlocal_get(&idc_slot, sizeof(struct idc));
 }
 
 /* rc->identity for rc->who: borrowed from the cache when current, else

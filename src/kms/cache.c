@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "core/secmem.h"
-#include "core/tls.h"
+#include "core/tlocal.h"
 
 #define KC_SLOTS 16
 #define KC_MATS 4                       /* material versions kept per key */
@@ -85,7 +85,7 @@ static void kc_drop(void *p)
     free(c);
 }
 
-static struct tls_slot kc_slot = TLS_SLOT(kc_drop);
+static struct tlocal_slot kc_slot = TLOCAL_SLOT(kc_drop);
 
 void kms_cache_enable(bool on)
 {
@@ -96,7 +96,7 @@ void kms_cache_enable(bool on)
 static struct kc *kc_get(void)
 {
     if (!atomic_load_explicit(&kc_on, memory_order_relaxed)) return NULL;
-    struct kc *c = tls_get(&kc_slot, sizeof *c);
+    struct kc *c = tlocal_get(&kc_slot, sizeof *c);
     if (c && !c->mat) c->mat = secmem_alloc(KC_MAT_BYTES);
     return c && c->mat ? c : NULL;
 }

@@ -17,7 +17,7 @@
  */
 #include "secrets/secrets.h"
 
-#include "core/tls.h"
+#include "core/tlocal.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -50,7 +50,7 @@ static void sc_drop(void *p)
     free(c);
 }
 
-static struct tls_slot sc_slot = TLS_SLOT(sc_drop);
+static struct tlocal_slot sc_slot = TLOCAL_SLOT(sc_drop);
 
 void sm_cache_enable(bool on)
 {
@@ -65,7 +65,7 @@ bool sm_cache_enabled(void)
 static struct sc *sc_get(void)
 {
     if (!atomic_load_explicit(&sc_on, memory_order_relaxed)) return NULL;
-    return tls_get(&sc_slot, sizeof(struct sc));
+    return tlocal_get(&sc_slot, sizeof(struct sc));
 }
 
 static bool same_key(const struct sc_entry *e, const struct req_ctx *rc, const char *id)
@@ -152,11 +152,11 @@ static void tc_drop(void *p)
     free(c);
 }
 
-static struct tls_slot tc_slot = TLS_SLOT(tc_drop);
+static struct tlocal_slot tc_slot = TLOCAL_SLOT(tc_drop);
 
 static struct tc *tc_get(void)
 {
-    return sm_cache_enabled() ? tls_get(&tc_slot, sizeof(struct tc)) : NULL;
+    return sm_cache_enabled() ? tlocal_get(&tc_slot, sizeof(struct tc)) : NULL;
 }
 
 static TR_RESULT tags_copy(const struct tag_rec *from, size_t n, struct tag_rec **out, size_t *nout)

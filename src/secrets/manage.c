@@ -54,7 +54,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
-#include "core/tls.h"
+#include "core/tlocal.h"
 #include "secrets/secrets.h"
 
 #define DUE_KIND "secret-due"
@@ -682,13 +682,13 @@ static void listing_drop(void *p)
     free(l);
 }
 
-static struct tls_slot listing_tls = TLS_SLOT(listing_drop);
+static struct tlocal_slot listing_tls = TLOCAL_SLOT(listing_drop);
 
 /* This thread's listing slot when the listing q can be kept (else NULL). */
 static struct listing *listing_slot(const struct req_ctx *rc, const struct list_req *q)
 {
     if (q->nfilters || rc->writing || !sm_cache_enabled()) return NULL;
-    return tls_get(&listing_tls, sizeof(struct listing));
+    return tlocal_get(&listing_tls, sizeof(struct listing));
 }
 
 static bool listing_matches(const struct listing *l, const struct req_ctx *rc,

@@ -37,7 +37,7 @@
 #include <time.h>
 
 #include "core/json.h"
-#include "core/tls.h"
+#include "core/tlocal.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
 
@@ -228,11 +228,11 @@ static void vm_drop(void *p)
     free(t);
 }
 
-static struct tls_slot vm_tls = TLS_SLOT(vm_drop);
+static struct tlocal_slot vm_tls = TLOCAL_SLOT(vm_drop);
 
 static struct vm_slot *vm_table(void)
 {
-    return sm_cache_enabled() ? tls_get(&vm_tls, VM_SLOTS * sizeof(struct vm_slot)) : NULL;
+    return sm_cache_enabled() ? tlocal_get(&vm_tls, VM_SLOTS * sizeof(struct vm_slot)) : NULL;
 }
 
 static size_t vm_hash(const char *arn, const char *id)

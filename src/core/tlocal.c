@@ -1,21 +1,21 @@
 /*
- * tls.c -- see tls.h.
+ * tlocal.c -- see tlocal.h.
  */
-#include "core/tls.h"
+#include "core/tlocal.h"
 
 #include <stdlib.h>
 
-static pthread_mutex_t tls_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t tlocal_mu = PTHREAD_MUTEX_INITIALIZER;
 
-void *tls_get(struct tls_slot *s, size_t size)
+void *tlocal_get(struct tlocal_slot *s, size_t size)
 {
     if (!atomic_load_explicit(&s->ready, memory_order_acquire)) {
-        pthread_mutex_lock(&tls_mu);
+        pthread_mutex_lock(&tlocal_mu);
         if (!atomic_load_explicit(&s->ready, memory_order_relaxed)) {
             s->ok = pthread_key_create(&s->key, s->drop) == 0;
             atomic_store_explicit(&s->ready, true, memory_order_release);
         }
-        pthread_mutex_unlock(&tls_mu);
+        pthread_mutex_unlock(&tlocal_mu);
     }
     if (!s->ok) return NULL;
     void *p = pthread_getspecific(s->key);
