@@ -27,3 +27,12 @@ void *tlocal_get(struct tlocal_slot *s, size_t size)
     }
     return p;
 }
+
+void tlocal_release(struct tlocal_slot *s)
+{
+    if (!atomic_load_explicit(&s->ready, memory_order_acquire) || !s->ok) return;
+    void *p = pthread_getspecific(s->key);
+    if (!p) return;
+    (void)pthread_setspecific(s->key, NULL);
+    s->drop(p);
+}

@@ -1,9 +1,10 @@
 /*
  * tlocal.h -- thread-local objects: one object per thread, created on
  * first use and freed when the thread exits: what the request path's
- * per-thread caches are built on (auth/creds.c, iam/authz.c, kms/cache.c,
- * secrets/cache.c, secrets.c, secrets/manage.c).  (Named so that it is
- * not taken for transport TLS.)
+ * per-thread caches are built on (core/cache.c; auth/creds.c,
+ * iam/authz.c, kms/cache.c, secrets/cache.c, secrets.c and
+ * secrets/manage.c until they move onto it).  (Named so that it is not
+ * taken for transport TLS.)
  *
  *   static void my_drop(void *p) { ...; free(p); }
  *   static struct tlocal_slot my_slot = TLOCAL_SLOT(my_drop);
@@ -11,7 +12,8 @@
  *
  * The pthread key is made the first time any thread asks; a thread's
  * object is handed to `drop` when that thread exits (not for the main
- * thread, whose objects live until the process ends).
+ * thread, whose objects live until the process ends, or until
+ * tlocal_release).
  */
 #ifndef TR_TLOCAL_H
 #define TR_TLOCAL_H
@@ -33,5 +35,8 @@ struct tlocal_slot {
 /* The calling thread's object (size bytes, zeroed when created); NULL when
  * memory or keys ran out -- callers then go without a cache. */
 void *tlocal_get(struct tlocal_slot *s, size_t size);
+/* Hand the calling thread's object (if any) to `drop` now, as its exit
+ * would: for the main thread, whose objects no exit hook releases. */
+void tlocal_release(struct tlocal_slot *s);
 
 #endif
