@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cache.h"
 #include "crypto/hash.h"
 #include "http/op.h"
 #include "iam/authz.h"
@@ -72,6 +73,7 @@ static FX_UNUSED void fx_die(const char *what)
 /* The request path's caches (main.c turns them on for `tresor serve`). */
 static FX_UNUSED void fx_caches(bool on)
 {
+    cache_enable(on);
     iam_identity_cache_enable(on);
     kms_cache_enable(on);
     sm_cache_enable(on);

@@ -39,6 +39,7 @@
 #include "auth/sigv4.h"
 #include "auth/sigv4_date.h"
 #include "core/buf.h"
+#include "core/cache.h"
 #include "core/errors.h"
 
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -156,6 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct sigv4_auth a;     /* large (token buffer): not on the stack */
     struct req q;
+    cache_enable(true);             /* the signing-key cache is exercised below */
     if (size > 64 * 1024) return 0;
     memset(&q, 0, sizeof q);
     q.text = malloc(size + 1);

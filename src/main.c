@@ -24,9 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth/creds.h"
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "core/cache.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/secmem.h"
@@ -132,7 +132,7 @@ static void usage(FILE *f)
  * generation (store.h), so they never answer from stale data. */
 static void request_caches_enable(bool on)
 {
-    auth_cache_enable(on);
+    cache_enable(on);                  /* core/cache.h's classes */
     iam_identity_cache_enable(on);
     kms_cache_enable(on);
     sm_cache_enable(on);

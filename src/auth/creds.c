@@ -33,16 +33,15 @@
 #include "auth/creds.h"
 
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/cache.h"
 #include "core/ct.h"
 #include "core/secmem.h"
 #include "core/str.h"
-#include "core/tlocal.h"
 #include "crypto/hash.h"
 #include "dev/dev.h"
 #include "kms/keyring.h"
@@ -134,62 +133,28 @@ fail:
     return r;
 }
 
-#define AKC_SLOTS 8
+/* ak_info_load through this thread's cache (core/cache.h), by access key
+ * id: entries are valid while the store generation is unchanged, so a key
+ * deactivated, deleted or expired-and-purged is seen by the next request.
+ * Absent keys are not cached.  *out is the cache's entry (valid until this
+ * thread's next ak_info_get) or `scratch`. */
+static struct cache_class access_keys =
+    CACHE_CLASS("access-keys", CACHE_BY_GENERATION, .slots = 8, .value_size = sizeof(struct ak_info));
 
-struct akc_slot {
-    bool used;
-    struct cache_gen gen;
-    uint64_t tick;
-    struct ak_info info;
-};
-
-struct akc {
-    struct akc_slot slot[AKC_SLOTS];
-    uint64_t tick;
-};
-
-static atomic_bool akc_on;
-static struct tlocal_slot akc_slot = TLOCAL_SLOT(free);
-
-void auth_cache_enable(bool on)
+static TR_RESULT ak_info_get(store_t st, const char *akid, struct ak_info *scratch,
+                             const struct ak_info **out, bool *found)
 {
-    atomic_store(&akc_on, on);
-}
-
-static struct akc *akc_get(void)
-{
-    if (!atomic_load_explicit(&akc_on, memory_order_relaxed)) return NULL;
-    return tlocal_get(&akc_slot, sizeof(struct akc));
-}
-
-/* ak_info_load through this thread's cache: entries are valid while the
- * store generation (store.h) is unchanged, so a key deactivated, deleted
- * or expired-and-purged is seen by the next request.  Absent keys are
- * not cached. */
-static TR_RESULT ak_info_get(store_t st, const char *akid, struct ak_info *out, bool *found)
-{
-    struct akc *c = akc_get();
-    struct cache_gen gen = c ? st[0]->generation(st) : CACHE_GEN_NONE;
-    if (c && cache_gen_known(gen)) {
-        for (size_t i = 0; i < AKC_SLOTS; i++) {
-            struct akc_slot *sl = &c->slot[i];
-            if (sl->used && cache_gen_same(sl->gen, gen) && strcmp(sl->info.akid, akid) == 0) {
-                sl->tick = ++c->tick;
-                *out = sl->info;
-                *found = true;
-                return TR_OK;
-            }
-        }
-    }
-    GUARD(ak_info_load(st, akid, out, found));
-    if (!*found || !c || !cache_gen_known(gen)) return TR_OK;
-    struct akc_slot *victim = &c->slot[0];
-    for (size_t i = 0; i < AKC_SLOTS; i++) {
-        struct akc_slot *sl = &c->slot[i];
-        if (!sl->used || !cache_gen_same(sl->gen, gen)) { victim = sl; break; }
-        if (sl->tick < victim->tick) victim = sl;
-    }
-    *victim = (struct akc_slot){ .used = true, .gen = gen, .tick = ++c->tick, .info = *out };
+    struct cache_key key;
+    struct cache_gen gen = cache_enabled() ? st[0]->generation(st) : CACHE_GEN_NONE;
+    cache_key_init(&key);
+    cache_key_str(&key, akid);
+    *out = cache_get(&access_keys, &key, gen);
+    *found = *out != NULL;
+    if (*out) return TR_OK;
+    *out = scratch;
+    GUARD(ak_info_load(st, akid, scratch, found));
+    struct ak_info *v = *found ? cache_put(&access_keys, &key, gen) : NULL;
+    if (v) *v = *scratch;
     return TR_OK;
 }
 
@@ -270,7 +235,8 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
                        const char *service, time_t now, struct principal *who,
                        struct sigv4_auth *a)
 {
-    struct ak_info k;
+    struct ak_info scratch;
+    const struct ak_info *k;
     uint8_t key[32];
     bool found = false;
     tr_result r;
@@ -283,34 +249,34 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
     if (!env->dev)
         GUARD(query_service(service) ? sigv4_check_time_skew(a, now) : sigv4_check_time(a, now));
 
-    GUARD(ak_info_get(env->st, a->access_key_id, &k, &found));
+    GUARD(ak_info_get(env->st, a->access_key_id, &scratch, &k, &found));
     if (!found) {
         GUARD(refuse_known(env, a, now));
         if (env->dev) return dev_root(env, a, who);
         BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
     }
-    if (!k.active) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-    GUARD(check_token(&k, a->security_token));
+    if (!k->active) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+    GUARD(check_token(k, a->security_token));
     /* `now` shifted by the business clock's offset (tr_now() - real time). */
-    if (k.expires && k.expires <= (int64_t)now + (tr_now() - (int64_t)time(NULL)))
+    if (k->expires && k->expires <= (int64_t)now + (tr_now() - (int64_t)time(NULL)))
         BAIL(TR_E_EXPIRED_TOKEN, "The security token included in the request is expired");
     /* GetSessionToken's credentials (a session that is not a role's) call
      * no IAM operation unless MFA was included (STS API reference,
      * GetSessionToken); IAM answers as for any token it does not accept. */
-    if (k.token == TOK_HASH && k.type != PRINCIPAL_ROLE_SESSION && !k.mfa && strcmp(service, "iam") == 0)
+    if (k->token == TOK_HASH && k->type != PRINCIPAL_ROLE_SESSION && !k->mfa && strcmp(service, "iam") == 0)
         BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-    GUARD(signing_key(env, &k, a, key));
+    GUARD(signing_key(env, k, a, key));
     r = sigv4_verify(rq, a, key, true);
     secure_zero(key, sizeof key);
     GUARD(r);
 
     /* ak_info's buffers are the principal's sizes: these copies fit. */
     memset(who, 0, sizeof *who);
-    who->type = k.type;
-    GUARD(str_copy(who->account_id, sizeof who->account_id, k.account_id, "account id"));
-    GUARD(str_copy(who->arn, sizeof who->arn, k.arn, "principal ARN"));
-    GUARD(str_copy(who->id, sizeof who->id, k.id, "principal id"));
-    GUARD(str_copy(who->role_arn, sizeof who->role_arn, k.role_arn, "session role ARN"));
-    GUARD(str_copy(who->access_key_id, sizeof who->access_key_id, k.akid, "access key id"));
+    who->type = k->type;
+    GUARD(str_copy(who->account_id, sizeof who->account_id, k->account_id, "account id"));
+    GUARD(str_copy(who->arn, sizeof who->arn, k->arn, "principal ARN"));
+    GUARD(str_copy(who->id, sizeof who->id, k->id, "principal id"));
+    GUARD(str_copy(who->role_arn, sizeof who->role_arn, k->role_arn, "session role ARN"));
+    GUARD(str_copy(who->access_key_id, sizeof who->access_key_id, k->akid, "access key id"));
     return TR_OK;
 }

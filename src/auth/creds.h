@@ -21,8 +21,4 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
                        const char *service, time_t now, struct principal *who,
                        struct sigv4_auth *a);
 
-/* Keep what an access key's record says per thread while the store
- * generation is unchanged (`tresor serve` turns it on). */
-void auth_cache_enable(bool on);
-
 #endif

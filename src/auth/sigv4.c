@@ -46,10 +46,10 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
-#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/cache.h"
 #include "core/ct.h"
 #include "core/secmem.h"
 #include "crypto/hash.h"
@@ -914,128 +914,51 @@ TR_RESULT sigv4_parse(const struct sigv4_request *rq, struct sigv4_auth *out)
 
 /* ---- per-thread signing-key cache ------------------------------------ */
 
-#define CACHE_SLOTS 8
+/* A core/cache.h class: the key is (access key id, date, region, service),
+ * the content the wrapped secret the signing key was derived from, the
+ * signing key itself the entry's locked memory.  8 per thread, least
+ * recently used evicted. */
+static struct cache_class signing_keys =
+    CACHE_CLASS("signing-keys", CACHE_BY_CONTENT, .slots = 8, .secret_size = SHA256_LEN);
 
-struct cache_slot {
-    bool used;
-    uint64_t stamp;                /* last use, for LRU */
-    char access_key_id[129];
-    char date[9];
-    char region[64];
-    char service[64];
-    uint8_t source[SIGV4_CACHE_SOURCE_MAX];
-    size_t source_len;
-};
-
-static atomic_uint cache_generation;   /* bumped by sigv4_cache_clear */
-
-static _Thread_local struct {
-    uint8_t (*keys)[SHA256_LEN];   /* CACHE_SLOTS keys in locked memory */
-    unsigned generation;
-    uint64_t clock;
-    struct cache_slot slot[CACHE_SLOTS];
-} tcache;
-
-static void cache_release(void)
+static bool cache_key_of(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
+                         struct cache_key *k)
 {
-    if (tcache.keys) secmem_free(tcache.keys, CACHE_SLOTS * SHA256_LEN);   /* wipes */
-    memset(&tcache, 0, sizeof tcache);
-}
-
-/* Wipe and unmap a thread's cache when the thread exits (HTTP workers are
- * started and joined by libmicrohttpd, which offers no exit hook). */
-static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
-static pthread_key_t cache_key;
-static bool cache_key_ready;
-
-static void cache_on_thread_exit(void *unused)
-{
-    (void)unused;
-    cache_release();
-}
-
-static void cache_key_init(void)
-{
-    cache_key_ready = pthread_key_create(&cache_key, cache_on_thread_exit) == 0;
-}
-
-/* Drop this thread's entries when another thread cleared the cache. */
-static void cache_sync(void)
-{
-    unsigned g = atomic_load(&cache_generation);
-    if (tcache.generation != g) {
-        if (tcache.keys) secure_zero(tcache.keys, CACHE_SLOTS * SHA256_LEN);
-        memset(tcache.slot, 0, sizeof tcache.slot);
-        tcache.generation = g;
-    }
-}
-
-static bool slot_matches(const struct cache_slot *s, const struct sigv4_auth *a,
-                         const uint8_t *source, size_t source_len)
-{
-    return s->used && strcmp(s->access_key_id, a->access_key_id) == 0
-        && strcmp(s->date, a->date) == 0 && strcmp(s->region, a->region) == 0
-        && strcmp(s->service, a->service) == 0
-        && s->source_len == source_len && memcmp(s->source, source, source_len) == 0;
-}
-
-static bool auth_fits(const struct sigv4_auth *a, const uint8_t *source, size_t source_len)
-{
-    return strnlen(a->access_key_id, sizeof a->access_key_id) < sizeof a->access_key_id
-        && strnlen(a->date, sizeof a->date) < sizeof a->date
-        && strnlen(a->region, sizeof a->region) < sizeof a->region
-        && strnlen(a->service, sizeof a->service) < sizeof a->service
-        && (source || source_len == 0) && source_len <= SIGV4_CACHE_SOURCE_MAX;
+    if (!a || (!source && source_len) || source_len > SIGV4_CACHE_SOURCE_MAX) return false;
+    cache_key_init(k);
+    cache_key_str(k, a->access_key_id);
+    cache_key_str(k, a->date);
+    cache_key_str(k, a->region);
+    cache_key_str(k, a->service);
+    return true;
 }
 
 bool sigv4_cache_get(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
                      uint8_t out[32])
 {
-    if (!a || !out || !tcache.keys || !auth_fits(a, source, source_len)) return false;
-    cache_sync();
-    for (size_t i = 0; i < CACHE_SLOTS; i++) {
-        if (!slot_matches(&tcache.slot[i], a, source, source_len)) continue;
-        tcache.slot[i].stamp = ++tcache.clock;
-        memcpy(out, tcache.keys[i], SHA256_LEN);
-        return true;
-    }
-    return false;
+    struct cache_key k;
+    if (!out || !cache_key_of(a, source, source_len, &k)) return false;
+    void *v = cache_get_by_content(&signing_keys, &k, source, source_len);
+    const uint8_t *key = v ? cache_secret(&signing_keys, v) : NULL;
+    if (!key) return false;
+    memcpy(out, key, SHA256_LEN);
+    return true;
 }
 
 void sigv4_cache_put(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
                      const uint8_t key[32])
 {
-    if (!a || !key || !auth_fits(a, source, source_len)) return;
-    if (!tcache.keys) {
-        tcache.keys = secmem_alloc(CACHE_SLOTS * SHA256_LEN);
-        if (!tcache.keys) return;            /* no cache, not an error */
-        pthread_once(&cache_key_once, cache_key_init);
-        if (cache_key_ready) (void)pthread_setspecific(cache_key, (void *)1);
-        tcache.generation = atomic_load(&cache_generation);
-    }
-    cache_sync();
-    size_t victim = 0;
-    for (size_t i = 0; i < CACHE_SLOTS; i++) {
-        if (slot_matches(&tcache.slot[i], a, source, source_len)) { victim = i; break; }
-        if (!tcache.slot[i].used) { if (tcache.slot[victim].used) victim = i; continue; }
-        if (tcache.slot[victim].used && tcache.slot[i].stamp < tcache.slot[victim].stamp) victim = i;
-    }
-    struct cache_slot *s = &tcache.slot[victim];
-    memcpy(tcache.keys[victim], key, SHA256_LEN);
-    s->used = true;
-    s->stamp = ++tcache.clock;
-    snprintf(s->access_key_id, sizeof s->access_key_id, "%s", a->access_key_id);
-    snprintf(s->date, sizeof s->date, "%s", a->date);
-    snprintf(s->region, sizeof s->region, "%s", a->region);
-    snprintf(s->service, sizeof s->service, "%s", a->service);
-    if (source_len) memcpy(s->source, source, source_len);
-    s->source_len = source_len;
+    struct cache_key k;
+    if (!key || !cache_key_of(a, source, source_len, &k)) return;
+    void *v = cache_put_by_content(&signing_keys, &k, source, source_len);
+    uint8_t *slot = v ? cache_secret(&signing_keys, v) : NULL;
+    if (slot) memcpy(slot, key, SHA256_LEN);
+    else if (v) cache_drop(&signing_keys, v);
 }
 
 void sigv4_cache_clear(void)
 {
-    atomic_fetch_add(&cache_generation, 1);
-    cache_release();
+    cache_flush(&signing_keys);
 }
 
 /* ---- client-side signer ---------------------------------------------- */

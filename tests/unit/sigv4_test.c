@@ -29,6 +29,7 @@
 
 #include "auth/sigv4.h"
 #include "core/buf.h"
+#include "core/cache.h"
 #include "core/errors.h"
 #include "crypto/hash.h"
 #include "sigv4_vectors.h"
@@ -1139,6 +1140,7 @@ static void test_cache(void **state)
     (void)state;
     struct sigv4_auth a, b;
     uint8_t key[32], got[32];
+    cache_enable(true);                 /* `tresor serve` turns the caches on */
     sigv4_cache_clear();
     fill_auth(&a, "AKIDEXAMPLE", "20150830", "us-east-1", "kms");
     assert_false(sigv4_cache_get(&a, SRC, sizeof SRC, got));
@@ -1209,6 +1211,7 @@ static void test_cache(void **state)
     sigv4_cache_put(&a, SRC, sizeof SRC, key);
     assert_true(sigv4_cache_get(&a, SRC, sizeof SRC, got));
     sigv4_cache_clear();
+    cache_enable(false);
 }
 
 static void kms_request(struct vec_req *v, const char *body)
