@@ -57,7 +57,7 @@ struct req_ctx {
      * NULL on direct calls.  Sets kms:ViaService and aws:ViaAWSService. */
     const char *via_service;
     struct identity *identity;  /* lazily loaded by iam_authorize; released by the router */
-    bool identity_borrowed;     /* identity belongs to the identity cache (iam/authz.h) */
+    bool identity_borrowed;     /* identity is not the request's to release (the analyzer's) */
     bool writing;               /* a write operation: the router runs it in a transaction,
                                    and read caches are bypassed (nothing read stays current) */
 };

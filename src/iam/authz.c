@@ -32,22 +32,21 @@
  * Deny).  A managed policy that has disappeared is skipped when attached,
  * and allows nothing when it is a boundary or session policy.
  *
- * The identity is loaded once per request into rc->identity, or borrowed
- * from this thread's identity cache (below); the router releases it when
+ * The identity is loaded once per request into rc->identity, or shared
+ * with this thread's identity cache (below); the router releases it when
  * the request ends (iam_identity_release).
  */
 #include "iam/authz.h"
 
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "core/cache.h"
 #include "core/str.h"
-#include "core/tlocal.h"
 #include "iam/arn.h"
 
 #define UNRECOGNIZED "The security token included in the request is invalid."
@@ -507,107 +506,94 @@ void iam_identity_free(struct identity *id)
 
 /* ---- the identity cache --------------------------------------------------- */
 
-/* Per thread, so a hit takes no lock: a few slots, least recently used
- * evicted.  An entry is (principal type, ARN, role ARN, access key id) --
- * the key id because a session's policies and tags live on its key --
- * plus the store generation read before the identity was loaded. */
-#define IDC_SLOTS 8
-
-struct idc_slot {
-    struct identity *id;             /* NULL: empty */
-    struct cache_gen gen;
-    uint64_t used;                   /* tick of the last hit */
-    struct principal who;            /* type, arn, role_arn, access_key_id compared */
+/* A core/cache.h class, per thread: the identity by (principal type,
+ * access key id, ARN, role ARN, unique id) -- the key id because a
+ * session's policies and tags live on its key; the account is in the ARN
+ * -- valid while the store generation read before it was loaded is
+ * current.  The cache and the requests it lends an identity to each hold
+ * a reference (one thread only, so a plain count), so an entry evicted
+ * while a request uses its identity lives on until the request lets go. */
+struct shared_identity {
+    struct identity id;              /* first: &sh->id is sh */
+    unsigned refs;
 };
 
-struct idc {
-    struct idc_slot slot[IDC_SLOTS];
-    uint64_t tick;
+static struct identity *identity_new(void)
+{
+    struct shared_identity *sh = calloc(1, sizeof *sh);
+    if (!sh) return NULL;
+    sh->refs = 1;
+    return &sh->id;
+}
+
+static void identity_unref(struct identity *id)
+{
+    struct shared_identity *sh = (struct shared_identity *)(void *)id;
+    if (!sh || --sh->refs > 0) return;
+    iam_identity_free(&sh->id);
+    free(sh);
+}
+
+struct idc_value {
+    struct identity *id;             /* the cache's reference */
 };
 
-static atomic_bool idc_on;
-
-static void identity_destroy(struct identity *id)
+static void idc_release(void *value)
 {
-    if (!id) return;
-    iam_identity_free(id);
-    free(id);
+    struct idc_value *v = value;
+    identity_unref(v->id);
 }
 
-static void idc_drop(void *p)
+static struct cache_class identities =
+    CACHE_CLASS("identities", CACHE_BY_GENERATION, .slots = 8,
+                .value_size = sizeof(struct idc_value), .release = idc_release);
+
+static void principal_key(const struct principal *who, struct cache_key *k)
 {
-    struct idc *c = p;
-    for (size_t i = 0; i < IDC_SLOTS; i++) identity_destroy(c->slot[i].id);
-    free(c);
+    cache_key_init(k);
+    cache_key_u64(k, (uint64_t)who->type);
+    cache_key_str(k, who->access_key_id);
+    cache_key_str(k, who->arn);
+    cache_key_str(k, who->role_arn);
+    cache_key_str(k, who->id);
 }
 
-static struct tlocal_slot idc_slot = TLOCAL_SLOT(idc_drop);
-
-void iam_identity_cache_enable(bool on)
-{
-    atomic_store(&idc_on, on);
-}
-
-static bool same_principal(const struct principal *a, const struct principal *b)
-{
-    return a->type == b->type && strcmp(a->access_key_id, b->access_key_id) == 0 &&
-           strcmp(a->arn, b->arn) == 0 && strcmp(a->role_arn, b->role_arn) == 0 &&
-           strcmp(a->account_id, b->account_id) == 0 && strcmp(a->id, b->id) == 0;
-}
-
-/* This thread's cache, created on first use; NULL when off or out of memory. */
-static struct idc *idc_get(void)
-{
-    if (!atomic_load_explicit(&idc_on, memory_order_relaxed)) return NULL;
-    return tlocal_get(&idc_slot, sizeof(struct idc));
-}
-
-/* rc->identity for rc->who: borrowed from the cache when current, else
- * loaded (and cached when the generation is known). */
+/* rc->identity for rc->who, a reference the request holds: shared with
+ * the cache when current, else loaded (and cached when the generation is
+ * known). */
 static TR_RESULT identity_for(struct req_ctx *rc)
 {
-    struct idc *c = idc_get();
-    struct cache_gen gen = c ? rc->st[0]->generation(rc->st) : CACHE_GEN_NONE;
-    if (c && cache_gen_known(gen)) {
-        for (size_t i = 0; i < IDC_SLOTS; i++) {
-            struct idc_slot *sl = &c->slot[i];
-            if (sl->id && cache_gen_same(sl->gen, gen) && same_principal(&sl->who, &rc->who)) {
-                sl->used = ++c->tick;
-                rc->identity = sl->id;
-                rc->identity_borrowed = true;
-                return TR_OK;
-            }
-        }
+    struct cache_key key;
+    struct cache_gen gen = cache_enabled() ? rc->st[0]->generation(rc->st) : CACHE_GEN_NONE;
+    principal_key(&rc->who, &key);
+    struct idc_value *hit = cache_get(&identities, &key, gen);
+    if (hit) {
+        ((struct shared_identity *)(void *)hit->id)->refs++;
+        rc->identity = hit->id;
+        rc->identity_borrowed = false;
+        return TR_OK;
     }
-    struct identity *id = calloc(1, sizeof *id);
+    struct identity *id = identity_new();
     ENSURE(id != NULL, TR_E_INTERNAL);
     tr_result r = iam_identity_load(rc->st, &rc->who, id);
     if (tr_failed(r)) {
-        free(id);
+        identity_unref(id);
         return r;
     }
     rc->identity = id;
     rc->identity_borrowed = false;
-    if (!c || !cache_gen_known(gen)) return TR_OK;
-    struct idc_slot *victim = &c->slot[0];
-    for (size_t i = 0; i < IDC_SLOTS; i++) {
-        struct idc_slot *sl = &c->slot[i];
-        if (!sl->id || !cache_gen_same(sl->gen, gen)) { victim = sl; break; }
-        if (sl->used < victim->used) victim = sl;
+    struct idc_value *v = cache_put(&identities, &key, gen);
+    if (v) {
+        ((struct shared_identity *)(void *)id)->refs++;
+        v->id = id;
     }
-    identity_destroy(victim->id);
-    victim->id = id;
-    victim->gen = gen;
-    victim->used = ++c->tick;
-    victim->who = rc->who;
-    rc->identity_borrowed = true;
     return TR_OK;
 }
 
 void iam_identity_release(struct req_ctx *rc)
 {
     if (!rc || !rc->identity) return;
-    if (!rc->identity_borrowed) identity_destroy(rc->identity);
+    if (!rc->identity_borrowed) identity_unref(rc->identity);
     rc->identity = NULL;
     rc->identity_borrowed = false;
 }

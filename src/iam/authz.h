@@ -39,19 +39,18 @@ struct identity {
 /* Load who's identity side (policies compiled through policy_cache_get). */
 TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct identity *out);
 void iam_identity_free(struct identity *id);
-/* rc->identity, loaded (or borrowed from the identity cache) on first use;
- * the router releases it (iam_identity_release).  Credentials of a user or
- * role that no longer exists are TR_E_UNRECOGNIZED_CLIENT. */
+/* rc->identity, loaded (or shared with this thread's identity cache) on
+ * first use; the router releases it (iam_identity_release).  Credentials
+ * of a user or role that no longer exists are TR_E_UNRECOGNIZED_CLIENT.
+ * The identity cache (core/cache.h, on in `tresor serve`) keeps the
+ * identities a thread loaded last, keyed by the principal and its access
+ * key, and valid while the store's generation (store.h) is unchanged --
+ * any write anywhere empties it in effect, so a changed policy, group or
+ * tag is seen by the next request.  Off, every request loads its own. */
 TR_RESULT iam_identity_get(struct req_ctx *rc);
 
-/* The identity cache (`tresor serve` turns it on): each thread keeps the
- * identities it loaded last, keyed by the principal and its access key,
- * and valid while the store's generation (store.h) is unchanged -- any
- * write anywhere empties it in effect, so a changed policy, group or tag
- * is seen by the next request.  Off, every request loads its own. */
-void iam_identity_cache_enable(bool on);
-/* End of a request: release rc->identity (owned, or borrowed from the
- * cache) and clear it. */
+/* End of a request: release rc->identity (the request's reference, or
+ * nothing when borrowed from its owner) and clear it. */
 void iam_identity_release(struct req_ctx *rc);
 
 /* The analyzer loads every principal of an account in one read-only pass:
