@@ -133,7 +133,6 @@ static void usage(FILE *f)
 static void request_caches_enable(bool on)
 {
     cache_enable(on);                  /* core/cache.h's classes */
-    kms_cache_enable(on);
     sm_cache_enable(on);
 }
 

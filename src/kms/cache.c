@@ -10,32 +10,29 @@
  * -- on every request, for data that changes only when somebody writes.
  * bench/README.md has the figures.
  *
+ * One class of core/cache.h ("kms-keys"), by key id, 16 keys per thread.
  * Validity: every entry carries the store generation (store.h) read
- * before its data was read, and is used only while the generation is the
- * same; any write of this process (or another process's commit, seen at
- * the next request) moves it on.  Entries are per thread, so a hit takes
- * no lock; a thread's entries are freed when it exits.
+ * before its key record was read, and is used only while the generation
+ * is the same; any write of this process (or another process's commit,
+ * seen at the next request) moves it on.  The policy, aliases, tags and
+ * material are read into a current entry when first asked for, under the
+ * same generation.  Entries are per thread, so a hit takes no lock; a
+ * thread's entries are freed when it exits.
  *
- * Secrets: unwrapped material lives in one secmem region per thread
- * (locked, not dumped) and is wiped when its entry is replaced and when
- * the thread exits.  Callers get copies in their own secret buffers.
+ * Secrets: unwrapped material lives in the entry's locked memory (secmem:
+ * locked, not dumped), wiped when the entry is dropped or replaced and
+ * when the thread exits.  Callers get copies in their own secret buffers.
  */
 #include "kms/kms.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/secmem.h"
-#include "core/tlocal.h"
+#include "core/cache.h"
 
-#define KC_SLOTS 16
 #define KC_MATS 4                       /* material versions kept per key */
 
-struct kc_entry {
-    bool used_slot;
-    struct cache_gen gen;
-    uint64_t tick;                      /* last use, for LRU eviction */
+struct kc_value {
     struct key_rec key;                 /* owned strings */
     struct policy *pol;                 /* compiled key policy (a reference), or NULL */
     bool pol_done;                      /* pol (NULL when it does not compile) is known */
@@ -46,74 +43,36 @@ struct kc_entry {
     struct tag_rec *tags;               /* one block (tags_flatten), or NULL */
     size_t ntags, tags_bytes;
     bool tags_done;
-    uint32_t mat_version[KC_MATS];      /* 0: empty */
+    uint32_t mat_version[KC_MATS];      /* 0: empty; the material is the entry's secret */
 };
 
-struct kc {
-    struct kc_entry e[KC_SLOTS];
-    uint8_t *mat;                       /* secmem: [KC_SLOTS][KC_MATS][KMS_MATERIAL_LEN] */
-    uint64_t tick;
-};
-
-#define KC_MAT_BYTES ((size_t)KC_SLOTS * KC_MATS * KMS_MATERIAL_LEN)
-
-static atomic_bool kc_on;
-
-static uint8_t *mat_at(struct kc *c, size_t slot, size_t i)
+static void kc_release(void *value)
 {
-    return c->mat + (slot * KC_MATS + i) * KMS_MATERIAL_LEN;
+    struct kc_value *v = value;
+    key_rec_free(&v->key);
+    if (v->pol) policy_unref(v->pol);
+    free(v->aliases);
+    free(v->tags);
 }
 
-static void entry_clear(struct kc *c, size_t slot)
+/* The entry's locked memory: KC_MATS materials, mat_version[i]'s at i. */
+static struct cache_class kms_keys =
+    CACHE_CLASS("kms-keys", CACHE_BY_GENERATION, .slots = 16, .value_size = sizeof(struct kc_value),
+                .secret_size = (size_t)KC_MATS * KMS_MATERIAL_LEN, .release = kc_release);
+
+static void key_of(const char *key_id, struct cache_key *k)
 {
-    struct kc_entry *e = &c->e[slot];
-    key_rec_free(&e->key);
-    if (e->pol) policy_unref(e->pol);
-    free(e->aliases);
-    free(e->tags);
-    secure_zero(mat_at(c, slot, 0), (size_t)KC_MATS * KMS_MATERIAL_LEN);
-    memset(e, 0, sizeof *e);
+    cache_key_init(k);
+    cache_key_str(k, key_id);
 }
 
-static void kc_drop(void *p)
+/* The current entry of key_id, or NULL. */
+static struct kc_value *kc_find(store_t st, const char *key_id)
 {
-    struct kc *c = p;
-    if (c->mat) {
-        for (size_t i = 0; i < KC_SLOTS; i++) entry_clear(c, i);
-        secmem_free(c->mat, KC_MAT_BYTES);
-    }
-    free(c);
-}
-
-static struct tlocal_slot kc_slot = TLOCAL_SLOT(kc_drop);
-
-void kms_cache_enable(bool on)
-{
-    atomic_store(&kc_on, on);
-}
-
-/* This thread's cache; its material region is allocated with it. */
-static struct kc *kc_get(void)
-{
-    if (!atomic_load_explicit(&kc_on, memory_order_relaxed)) return NULL;
-    struct kc *c = tlocal_get(&kc_slot, sizeof *c);
-    if (c && !c->mat) c->mat = secmem_alloc(KC_MAT_BYTES);
-    return c && c->mat ? c : NULL;
-}
-
-/* The current entry for key_id, or NULL; *gen the generation now. */
-static struct kc_entry *kc_find(struct kc *c, store_t st, const char *key_id, struct cache_gen *gen)
-{
-    *gen = st[0]->generation(st);
-    if (!cache_gen_known(*gen)) return NULL;
-    for (size_t i = 0; i < KC_SLOTS; i++) {
-        struct kc_entry *e = &c->e[i];
-        if (e->used_slot && cache_gen_same(e->gen, *gen) && strcmp(e->key.key_id, key_id) == 0) {
-            e->tick = ++c->tick;
-            return e;
-        }
-    }
-    return NULL;
+    if (!cache_enabled()) return NULL;
+    struct cache_key k;
+    key_of(key_id, &k);
+    return cache_get(&kms_keys, &k, st[0]->generation(st));
 }
 
 static TR_RESULT dup_str(const char *s, char **out)
@@ -137,49 +96,27 @@ static TR_RESULT key_copy(const struct key_rec *from, struct key_rec *to)
     return r;
 }
 
-/* Put a copy of k, read under gen, in the least recently used (or a
- * stale) slot.  Failure to copy only means no caching. */
-static void kc_put(struct kc *c, struct cache_gen gen, const struct key_rec *k)
-{
-    size_t victim = 0;
-    for (size_t i = 0; i < KC_SLOTS; i++) {
-        struct kc_entry *e = &c->e[i];
-        if (!e->used_slot || !cache_gen_same(e->gen, gen) || strcmp(e->key.key_id, k->key_id) == 0) {
-            victim = i;
-            break;
-        }
-        if (e->tick < c->e[victim].tick) victim = i;
-    }
-    entry_clear(c, victim);
-    struct kc_entry *e = &c->e[victim];
-    if (tr_failed(key_copy(k, &e->key))) {
-        memset(&e->key, 0, sizeof e->key);
-        return;
-    }
-    e->used_slot = true;
-    e->gen = gen;
-    e->tick = ++c->tick;
-}
-
 TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out)
 {
-    struct kc *c = kc_get();
-    struct cache_gen gen = CACHE_GEN_NONE;
+    struct cache_key k;
+    struct cache_gen gen = cache_enabled() ? st[0]->generation(st) : CACHE_GEN_NONE;
     memset(out, 0, sizeof *out);
-    if (c) {
-        struct kc_entry *e = kc_find(c, st, key_id, &gen);
-        if (e) return key_copy(&e->key, out);
-    }
+    key_of(key_id, &k);
+    const struct kc_value *hit = cache_get(&kms_keys, &k, gen);
+    if (hit) return key_copy(&hit->key, out);
     GUARD(st[0]->key_get(st, key_id, out));
-    if (c && cache_gen_known(gen)) kc_put(c, gen, out);
+    struct kc_value *v = cache_put(&kms_keys, &k, gen);
+    if (v && tr_failed(key_copy(out, &v->key))) {
+        memset(&v->key, 0, sizeof v->key);      /* key_copy released what it made */
+        cache_drop(&kms_keys, v);                /* failure to copy only means no caching */
+    }
     return TR_OK;
 }
 
 /* The entry of k when current and holding the same policy text. */
-static struct kc_entry *entry_for(struct kc *c, store_t st, const struct key_rec *k)
+static struct kc_value *entry_for(store_t st, const struct key_rec *k)
 {
-    struct cache_gen gen;
-    struct kc_entry *e = kc_find(c, st, k->key_id, &gen);
+    struct kc_value *e = kc_find(st, k->key_id);
     if (!e) return NULL;
     const char *a = e->key.policy ? e->key.policy : "";
     const char *b = k->policy ? k->policy : "";
@@ -189,8 +126,7 @@ static struct kc_entry *entry_for(struct kc *c, store_t st, const struct key_rec
 TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char *text,
                                 struct policy **out)
 {
-    struct kc *c = kc_get();
-    struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
+    struct kc_value *e = entry_for(st, k);
     *out = NULL;
     /* The key's own policy is compiled with its binding; another text
      * (PutKeyPolicy's checks pass the new one in a copy of k) with k's
@@ -265,7 +201,7 @@ static TR_RESULT tags_copy(const struct tag_rec *from, size_t n, size_t bytes,
 }
 
 /* The aliases and tags of e's key, read into e once. */
-static TR_RESULT entry_attrs(struct kc_entry *e, store_t st)
+static TR_RESULT entry_attrs(struct kc_value *e, store_t st)
 {
     const struct key_rec *k = &e->key;
     if (!e->aliases_done) {
@@ -287,8 +223,7 @@ static TR_RESULT entry_attrs(struct kc_entry *e, store_t st)
 TR_RESULT kms_cached_key_attrs(store_t st, const struct key_rec *k, struct alias_rec **aliases,
                                size_t *naliases, struct tag_rec **tags, size_t *ntags)
 {
-    struct kc *c = kc_get();
-    struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
+    struct kc_value *e = entry_for(st, k);
     struct tag_rec *v = NULL;
     size_t nv = 0, bytes;
     tr_result r;
@@ -324,32 +259,29 @@ done:
 
 bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out)
 {
-    struct kc *c = kc_get();
-    struct cache_gen gen;
-    struct kc_entry *e = c ? kc_find(c, st, key_id, &gen) : NULL;
-    if (!e || version == 0) return false;
-    size_t slot = (size_t)(e - c->e);
+    struct kc_value *e = kc_find(st, key_id);
+    const uint8_t *mat = e ? cache_secret(&kms_keys, e) : NULL;
+    if (!mat || version == 0) return false;
     for (size_t i = 0; i < KC_MATS; i++) {
         if (e->mat_version[i] != version) continue;
         buf_reset(out);
-        return tr_ok(buf_append(out, mat_at(c, slot, i), KMS_MATERIAL_LEN));
+        return tr_ok(buf_append(out, mat + i * KMS_MATERIAL_LEN, KMS_MATERIAL_LEN));
     }
     return false;
 }
 
 void kms_cached_material_put(store_t st, const char *key_id, uint32_t version, const struct buf *m)
 {
-    struct kc *c = kc_get();
-    struct cache_gen gen;
-    struct kc_entry *e = c ? kc_find(c, st, key_id, &gen) : NULL;
-    if (!e || version == 0 || m->len != KMS_MATERIAL_LEN) return;
-    size_t slot = (size_t)(e - c->e), at = version % KC_MATS;
+    struct kc_value *e = kc_find(st, key_id);
+    uint8_t *mat = e ? cache_secret(&kms_keys, e) : NULL;
+    if (!mat || version == 0 || m->len != KMS_MATERIAL_LEN) return;
+    size_t at = version % KC_MATS;
     for (size_t i = 0; i < KC_MATS; i++) {
         if (e->mat_version[i] == 0 || e->mat_version[i] == version) {
             at = i;
             break;
         }
     }
-    memcpy(mat_at(c, slot, at), m->data, KMS_MATERIAL_LEN);
+    memcpy(mat + at * KMS_MATERIAL_LEN, m->data, KMS_MATERIAL_LEN);
     e->mat_version[at] = version;
 }

@@ -55,9 +55,9 @@ TR_RESULT kms_key_lookup(store_t st, const char *key_id, struct key_rec *out);
 
 /* ---------- cache.c: the request path's per-thread key cache ----------- */
 
-/* `tresor serve` turns it on; off, every call reads the store. */
-void kms_cache_enable(bool on);
-/* key_get through the cache (a copy: release with key_rec_free). */
+/* On when core/cache.h's caches are (`tresor serve`); off, every call
+ * reads the store.  key_get through the cache (a copy: release with
+ * key_rec_free). */
 TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out);
 /* The compiled form of `text`, a key policy of k (a reference: release
  * with policy_unref); compiled once while k's entry is current. */

@@ -2023,7 +2023,7 @@ static void test_generation_and_key_cache(void **state)
     assert_false(cache_gen_same((*st)->generation(st), g));
 
     /* Another process: a second store on the same file. */
-    kms_cache_enable(true);
+    cache_enable(true);
     OK(kms_cached_key_get(st, id, &got));
     assert_string_equal(got.description, "in a transaction");
     key_rec_free(&got);
@@ -2049,7 +2049,7 @@ static void test_generation_and_key_cache(void **state)
     key_rec_free(&got);
     OK(CALL(st, key_delete, id));
     FAILS(kms_cached_key_get(st, id, &got), TR_E_KMS_NOT_FOUND);
-    kms_cache_enable(false);
+    cache_enable(false);
 }
 
 /* A store opened after another -- dev mode's reset opens a fresh
@@ -2066,7 +2066,7 @@ static void test_generation_unique_per_store(void **state)
     const char *id = "1234abcd-12ab-34cd-56ef-1234567890ab";
     const char *desc[2] = { "the first store's", "the second store's" };
 
-    kms_cache_enable(true);
+    cache_enable(true);
     for (int i = 0; i < 2; i++) {
         OK(store_sqlite_open_memory(&st[i]));
         (*st[i])->refresh(st[i]);
@@ -2083,7 +2083,7 @@ static void test_generation_unique_per_store(void **state)
     assert_int_equal(g[0].n, g[1].n);                 /* the same history */
     assert_false(cache_gen_same(g[0], g[1]));          /* another store */
     (*st[1])->close(st[1]);
-    kms_cache_enable(false);
+    cache_enable(false);
 }
 
 /* Record helpers accept zeroed records and empty lists. */
