@@ -74,7 +74,6 @@ static FX_UNUSED void fx_die(const char *what)
 static FX_UNUSED void fx_caches(bool on)
 {
     cache_enable(on);
-    sm_cache_enable(on);
 }
 
 /* Build the store, keyring, context and the fixed key (once). */

@@ -128,14 +128,6 @@ static void usage(FILE *f)
 /* Periodic work: purge keys whose deletion date passed, rotate keys whose
  * rotation date passed, drop expired session credentials, purge secrets
  * whose recovery window ended. */
-/* The per-thread caches of the request path, all keyed by the store's
- * generation (store.h), so they never answer from stale data. */
-static void request_caches_enable(bool on)
-{
-    cache_enable(on);                  /* core/cache.h's classes */
-    sm_cache_enable(on);
-}
-
 static void maintenance(const struct server_env *env)
 {
     int64_t now = tr_now();
@@ -370,10 +362,11 @@ started:
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-    /* The request path's caches (bench/README.md); TRESOR_CACHE=off turns
-     * them off, to measure what they buy. */
+    /* The request path's per-thread caches (core/cache.h,
+     * docs/internals/CACHES.md), which never answer from stale data; the
+     * one place TRESOR_CACHE=off is read, to measure what they buy. */
     const char *cache = getenv("TRESOR_CACHE");
-    request_caches_enable(!(cache && strcmp(cache, "off") == 0));
+    cache_enable(!(cache && strcmp(cache, "off") == 0));
 
     /* The banner before the workers start: the socket already takes
      * connections (the backlog), so whoever sees the first answer -- a
@@ -422,6 +415,7 @@ out:
     if (refused)
         log_msg("info", "stopping: %u request%s refused unread (arrived as the stop closed %s connection%s)",
                 refused, refused == 1 ? "" : "s", refused == 1 ? "its" : "their", refused == 1 ? "" : "s");
+    cache_thread_release();            /* the main thread's (maintenance), wiped */
     dev_stop(&env);                    /* dev mode's in-memory store and key */
     if (st) st[0]->close(st);
     keyring_free(kr);

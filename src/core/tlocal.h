@@ -1,10 +1,8 @@
 /*
  * tlocal.h -- thread-local objects: one object per thread, created on
  * first use and freed when the thread exits: what the request path's
- * per-thread caches are built on (core/cache.c; auth/creds.c,
- * iam/authz.c, kms/cache.c, secrets/cache.c, secrets.c and
- * secrets/manage.c until they move onto it).  (Named so that it is not
- * taken for transport TLS.)
+ * per-thread caches are built on (core/cache.c).  (Named so that it is
+ * not taken for transport TLS.)
  *
  *   static void my_drop(void *p) { ...; free(p); }
  *   static struct tlocal_slot my_slot = TLOCAL_SLOT(my_drop);

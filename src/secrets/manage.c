@@ -52,9 +52,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/cache.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "core/tlocal.h"
 #include "secrets/secrets.h"
 
 #define DUE_KIND "secret-due"
@@ -659,44 +659,38 @@ static void items_free(struct item *v, size_t n)
 
 /* The sorted listing a thread built last, for the next page of the same
  * listing: paging through N secrets would otherwise load and sort all N
- * for every page.  Only unfiltered listings (the usual paging loop) are
- * kept; valid while the store generation (store.h) is unchanged, like the
- * other request-path caches, and only when sm_cache_enable turned those
- * on.  Freed when the thread exits. */
+ * for every page.  A core/cache.h class of one entry per thread, by
+ * (account, region, sort, order, planned deletions): only unfiltered
+ * listings (the usual paging loop) are kept, never by a write; valid while
+ * the store generation (store.h) is unchanged, like the other request-path
+ * caches.  Freed when the thread exits. */
 struct listing {
-    struct cache_gen gen;
-    char account[ACCOUNT_ID_LEN + 1];
-    char region[64];
-    enum sort_by by;
-    bool desc, planned;
     struct item *items;
     size_t n;
 };
 
 static void items_free(struct item *v, size_t n);
 
-static void listing_drop(void *p)
+static void listing_release(void *value)
 {
-    struct listing *l = p;
+    struct listing *l = value;
     items_free(l->items, l->n);
-    free(l);
 }
 
-static struct tlocal_slot listing_tls = TLOCAL_SLOT(listing_drop);
+static struct cache_class listings =
+    CACHE_CLASS("secret-listings", CACHE_BY_GENERATION, .slots = 1,
+                .value_size = sizeof(struct listing), .release = listing_release);
 
-/* This thread's listing slot when the listing q can be kept (else NULL). */
-static struct listing *listing_slot(const struct req_ctx *rc, const struct list_req *q)
+/* The key of listing q, or false when q is not to be kept. */
+static bool listing_key(const struct req_ctx *rc, const struct list_req *q, bool planned,
+                        struct cache_key *k)
 {
-    if (q->nfilters || rc->writing || !sm_cache_enabled()) return NULL;
-    return tlocal_get(&listing_tls, sizeof(struct listing));
-}
-
-static bool listing_matches(const struct listing *l, const struct req_ctx *rc,
-                            const struct list_req *q, bool planned, struct cache_gen gen)
-{
-    return l->items && cache_gen_known(gen) && cache_gen_same(l->gen, gen) && l->by == q->by &&
-           l->desc == q->desc && l->planned == planned &&
-           strcmp(l->account, rc->who.account_id) == 0 && strcmp(l->region, rc->region) == 0;
+    if (q->nfilters || rc->writing || !cache_enabled()) return false;
+    cache_key_init(k);
+    cache_key_str(k, rc->who.account_id);
+    cache_key_str(k, rc->region);
+    cache_key_u64(k, (uint64_t)q->by << 2 | (uint64_t)q->desc << 1 | (uint64_t)planned);
+    return true;
 }
 
 /* Keep only what sorting and paging need (name, ARN, dates): a listing
@@ -817,8 +811,8 @@ SM_HANDLER(sm_op_list_secrets)
     bool planned = false;
     int64_t max = LIST_MAX;
     int by = SORT_CREATED, order = 0;
-    struct listing *keep = NULL;
-    bool kept = false;
+    struct cache_key *key = NULL;
+    struct listing *kept = NULL;
     tr_result r;
 
     ENSURE_REF(q);
@@ -838,24 +832,23 @@ SM_HANDLER(sm_op_list_secrets)
     }
     r = sm_authorize_account(rc, "secretsmanager:ListSecrets", NULL, NULL, 0);
     if (tr_failed(r)) goto fail;
-    keep = listing_slot(rc, q);
-    struct cache_gen gen = keep ? rc->st[0]->generation(rc->st) : CACHE_GEN_NONE;
-    if (keep && listing_matches(keep, rc, q, planned, gen)) {
-        items = keep->items;      /* still owned by the slot */
-        n = keep->n;
+    key = malloc(sizeof *key);
+    if (key && !listing_key(rc, q, planned, key)) {
+        free(key);
+        key = NULL;
+    }
+    struct cache_gen gen = key ? rc->st[0]->generation(rc->st) : CACHE_GEN_NONE;
+    kept = key ? cache_get(&listings, key, gen) : NULL;
+    if (kept) {
+        items = kept->items;      /* still the cache's */
+        n = kept->n;
     } else {
         r = load_items(rc, q, planned, &items, &n);
         if (tr_failed(r)) goto fail;
         if (n > 1) qsort_r(items, n, sizeof *items, item_qsort, q);
-        if (keep && cache_gen_known(gen)) {
-            items_free(keep->items, keep->n);
-            *keep = (struct listing){ .gen = gen, .by = q->by, .desc = q->desc, .planned = planned,
-                                      .items = items, .n = n };
-            snprintf(keep->account, sizeof keep->account, "%s", rc->who.account_id);
-            snprintf(keep->region, sizeof keep->region, "%s", rc->region);
-        }
+        kept = key ? cache_put(&listings, key, gen) : NULL;
+        if (kept) *kept = (struct listing){ .items = items, .n = n };
     }
-    kept = keep && items && keep->items == items;
 
     reply = json_object();
     list = json_array();
@@ -880,6 +873,7 @@ fail:
     json_decref(list);
     json_decref(reply);
     if (!kept) items_free(items, n);
+    free(key);
     free(q);
     return r;
 }

@@ -36,8 +36,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/cache.h"
 #include "core/json.h"
-#include "core/tlocal.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
 
@@ -202,76 +202,43 @@ static TR_RESULT version_parse(const struct rel_rec *r, struct secret_version *v
 /* ---- the version memo ----------------------------------------------------
  * A secret loads every version (up to SM_MAX_VERSIONS) to find labels and
  * prune, and parsing their JSON documents was most of a PutSecretValue on
- * a much-written secret.  Each thread remembers the versions it parsed,
- * keyed by (secret ARN, version id) and confirmed by the document text
- * itself: the same text always parses to the same version, so a hit is
- * correct whatever was written since, and no invalidation is needed.
- * Direct-mapped by a hash of the key; freed when the thread exits. */
-#define VM_SLOTS 4096          /* two-way: a key may sit in slot h or h ^ 1 */
+ * a much-written secret.  Each thread remembers the versions it parsed
+ * (the core/cache.h class "secret-versions", CACHE_BY_CONTENT), keyed by
+ * (secret ARN, version id) and confirmed by the document text itself: the
+ * same text always parses to the same version, so a hit is correct
+ * whatever was written since, in this store or any other, and writes need
+ * not invalidate it.  4096 per thread, two ways per set; freed when the
+ * thread exits. */
+static void version_free(struct secret_version *v);
 
-struct vm_slot {
-    char *arn;
-    char *text;                 /* the relation doc as stored */
+struct vm_value {
     struct secret_version v;    /* parsed; v.id is the version id */
 };
 
-static void version_free(struct secret_version *v);
-
-static void vm_drop(void *p)
+static void vm_release(void *value)
 {
-    struct vm_slot *t = p;
-    for (size_t i = 0; i < VM_SLOTS; i++) {
-        free(t[i].arn);
-        free(t[i].text);
-        version_free(&t[i].v);
-    }
-    free(t);
+    struct vm_value *m = value;
+    version_free(&m->v);
 }
 
-static struct tlocal_slot vm_tls = TLOCAL_SLOT(vm_drop);
-
-static struct vm_slot *vm_table(void)
-{
-    return sm_cache_enabled() ? tlocal_get(&vm_tls, VM_SLOTS * sizeof(struct vm_slot)) : NULL;
-}
-
-static size_t vm_hash(const char *arn, const char *id)
-{
-    uint64_t h = 1469598103934665603ull;            /* FNV-1a */
-    for (const char *p = arn; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    h = (h ^ '|') * 1099511628211ull;
-    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return (size_t)(h % VM_SLOTS);
-}
+static struct cache_class parsed_versions =
+    CACHE_CLASS("secret-versions", CACHE_BY_CONTENT, .slots = 4096, .ways = 2,
+                .value_size = sizeof(struct vm_value), .release = vm_release);
 
 static TR_RESULT version_from_rel(const struct rel_rec *r, struct secret_version *v)
 {
-    struct vm_slot *t = vm_table();
     const char *text = r->doc ? r->doc : "";
-    if (!t || !r->from || !r->to) return version_parse(r, v);
-    size_t h = vm_hash(r->from, r->to);
-    struct vm_slot *sl = NULL;
-    for (size_t w = 0; w < 2; w++) {
-        struct vm_slot *c = &t[h ^ w];
-        if (c->arn && strcmp(c->v.id, r->to) == 0 && strcmp(c->arn, r->from) == 0) {
-            if (strcmp(c->text, text) == 0) return version_copy(&c->v, v);
-            sl = c;                         /* the same version, changed since */
-        }
-    }
-    /* Else the empty way, or the other way than last time. */
-    if (!sl) sl = !t[h].arn ? &t[h] : !t[h ^ 1].arn ? &t[h ^ 1] : &t[h ^ (t[h].v.seq & 1)];
+    if (!r->from || !r->to || !cache_enabled()) return version_parse(r, v);
+    struct cache_key k;
+    size_t len = strlen(text);
+    cache_key_init(&k);
+    cache_key_str(&k, r->from);
+    cache_key_str(&k, r->to);
+    const struct vm_value *hit = cache_get_by_content(&parsed_versions, &k, text, len);
+    if (hit) return version_copy(&hit->v, v);
     GUARD(version_parse(r, v));
-    free(sl->arn);
-    free(sl->text);
-    version_free(&sl->v);
-    sl->arn = strdup(r->from);
-    sl->text = strdup(text);
-    if (!sl->arn || !sl->text || tr_failed(version_copy(v, &sl->v))) {
-        free(sl->arn);
-        free(sl->text);
-        version_free(&sl->v);
-        memset(sl, 0, sizeof *sl);
-    }
+    struct vm_value *m = cache_put_by_content(&parsed_versions, &k, text, len);
+    if (m && tr_failed(version_copy(v, &m->v))) cache_drop(&parsed_versions, m);
     return TR_OK;
 }
 

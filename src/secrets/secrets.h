@@ -103,11 +103,10 @@ TR_RESULT secret_copy(const struct secret *from, struct secret *to);
 
 /* The request path's per-thread cache of looked-up secrets (cache.c):
  * sm_lookup's result by (account, region, SecretId as given), valid while
- * the store generation (store.h) is unchanged.  `tresor serve` turns it
- * on.  _get copies a current entry into *out (true) and else gives the
- * generation to tag a fresh load with; _put keeps a copy of s. */
-void sm_cache_enable(bool on);
-bool sm_cache_enabled(void);
+ * the store generation (store.h) is unchanged; on when core/cache.h's
+ * caches are (`tresor serve`).  _get copies a current entry into *out
+ * (true) and else gives the generation to tag a fresh load with; _put
+ * keeps a copy of s. */
 /* tag_list of a secret ARN through the same kind of cache (a copy:
  * release with tag_list_free). */
 TR_RESULT sm_cached_tags(store_t st, const char *arn, struct tag_rec **out, size_t *n);
