@@ -18,6 +18,15 @@
  * evicts the first entry not referenced since its last pass (an LRU
  * approximation that needs no list update on hits).  An evicted policy
  * lives on until its last holder drops its reference.
+ *
+ * Why it is not one of core/cache.h's per-thread caches: a compiled
+ * policy is immutable and reference-counted, and the same texts are used
+ * by every thread, so one shared copy saves a compile and the memory per
+ * thread; its key is the content itself, so it is never stale in any
+ * generation or store, and TRESOR_CACHE does not turn it off (every
+ * command compiles through it).  It counts its hits, misses and evictions
+ * in core/cache.h's counters ("policies"), per thread, like the others
+ * (docs/internals/CACHES.md).
  */
 #include "iam/policy_internal.h"
 
@@ -25,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cache.h"
 #include "crypto/hash.h"
 
 #define POLICY_CACHE_MAX 1024
@@ -45,6 +55,7 @@ static pthread_rwlock_t cache_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct centry *buckets[CACHE_BUCKETS];
 static struct centry *slots[POLICY_CACHE_MAX];
 static size_t nslots, hand;
+static struct cache_class counters = CACHE_CLASS("policies", CACHE_BY_CONTENT, .slots = 0);
 
 static size_t bucket_of(const uint8_t *d, enum policy_kind kind)
 {
@@ -84,6 +95,7 @@ static size_t take_slot(void)
         size_t s = hand;
         hand = (hand + 1) % POLICY_CACHE_MAX;
         if (atomic_exchange(&e->referenced, false)) continue;
+        cache_note(&counters, CACHE_EVICTIONS);
         unlink_entry(e);
         entry_free(e);
         slots[s] = NULL;
@@ -176,6 +188,7 @@ TR_RESULT policy_cache_get_bound(const char *text, size_t len, enum policy_kind 
     r = sha256(k, klen, d);
     if (tr_failed(r)) goto fail;
     struct policy *p = lookup(d, kind, k, klen);
+    cache_note(&counters, p ? CACHE_HITS : CACHE_MISSES);
     if (!p) {
         struct policy *compiled;
         r = policy_compile_bound(text, len, kind, ids, &compiled);
