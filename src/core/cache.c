@@ -67,6 +67,7 @@ static uint64_t key_hash(const unsigned char *p, size_t n)
 struct entry {
     uint64_t hash;
     uint64_t used;              /* tick of the last use; 0: empty */
+    uint64_t serial;            /* unique to this entry in the process (cache_again) */
     struct cache_gen gen;       /* CACHE_BY_GENERATION */
     unsigned char *bytes;       /* the key, then the content (CACHE_BY_CONTENT) */
     uint32_t klen, clen;
@@ -92,6 +93,7 @@ struct cache_thread {
 };
 
 static atomic_bool enabled;
+static atomic_uint_fast64_t serials;    /* entries made: put, the slow path */
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cache_class *classes[CACHE_CLASSES_MAX];
 static unsigned nclasses;
@@ -367,7 +369,8 @@ static void *put(struct cache_class *c, const struct cache_key *k, struct cache_
     if (clen) memcpy(bytes + k->len, content, clen);
     struct entry *e = &t->e[victim];
     *e = (struct entry){ .hash = h, .used = ++t->tick, .gen = gen, .bytes = bytes,
-                         .klen = (uint32_t)k->len, .clen = (uint32_t)clen };
+                         .klen = (uint32_t)k->len, .clen = (uint32_t)clen,
+                         .serial = atomic_fetch_add_explicit(&serials, 1, memory_order_relaxed) + 1 };
     t->last = victim;
     return value_at(t, victim);
 }
@@ -416,6 +419,29 @@ void cache_drop(struct cache_class *c, void *value)
     struct table *t = table_if_any(c);
     long at = index_of(t, value);
     if (at >= 0) entry_clear(t, (size_t)at);
+}
+
+struct cache_ref cache_ref_of(struct cache_class *c, void *value)
+{
+    struct table *t = table_if_any(c);
+    long at = index_of(t, value);
+    if (at < 0 || !t->e[at].used) return (struct cache_ref){ NULL, 0, 0 };
+    return (struct cache_ref){ value, t->e[at].serial, (size_t)at };
+}
+
+void *cache_again(struct cache_class *c, struct cache_ref r, struct cache_gen now)
+{
+    if (!r.value || c->validity != CACHE_BY_GENERATION) return NULL;
+    struct table *t = table_for(c);
+    if (!t || !t->e || r.at >= c->slots) return NULL;
+    struct entry *e = &t->e[r.at];
+    /* The serial is unique to one entry ever made: the value is its. */
+    if (!e->used || e->serial != r.serial || !cache_gen_known(now) || !cache_gen_same(e->gen, now))
+        return NULL;
+    e->used = ++t->tick;
+    t->last = r.at;
+    count(t, CACHE_HITS);
+    return value_at(t, r.at);
 }
 
 void *cache_secret(struct cache_class *c, void *value)

@@ -169,6 +169,20 @@ void *cache_get_by_content(struct cache_class *c, const struct cache_key *k,
 void *cache_put_by_content(struct cache_class *c, const struct cache_key *k,
                            const void *content, size_t len);
 
+/* A value to come back to without building its key again: what cache_get
+ * or cache_put returned, and which entry it was.  cache_again gives the
+ * value back while that entry is still there and fresh under `now`
+ * (CACHE_BY_GENERATION classes), else NULL: for a caller that asks for
+ * one entry several times in a request (kms/cache.c: a key's record,
+ * policy, aliases and tags, material). */
+struct cache_ref {
+    void *value;
+    uint64_t serial;
+    size_t at;                  /* the entry's index */
+};
+struct cache_ref cache_ref_of(struct cache_class *c, void *value);
+void *cache_again(struct cache_class *c, struct cache_ref r, struct cache_gen now);
+
 /* Remove the entry whose value this is (a fill that failed). */
 void cache_drop(struct cache_class *c, void *value);
 /* The locked memory of value's entry (c->secret_size bytes). */

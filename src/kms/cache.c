@@ -60,6 +60,10 @@ static struct cache_class kms_keys =
     CACHE_CLASS("kms-keys", CACHE_BY_GENERATION, .slots = 16, .value_size = sizeof(struct kc_value),
                 .secret_size = (size_t)KC_MATS * KMS_MATERIAL_LEN, .release = kc_release);
 
+/* The entry this thread looked up last: a request asks for one key's
+ * record, then its policy, aliases and tags, and material. */
+static _Thread_local struct cache_ref last_key;
+
 static void key_of(const char *key_id, struct cache_key *k)
 {
     cache_key_init(k);
@@ -70,9 +74,14 @@ static void key_of(const char *key_id, struct cache_key *k)
 static struct kc_value *kc_find(store_t st, const char *key_id)
 {
     if (!cache_enabled()) return NULL;
+    struct cache_gen now = st[0]->generation(st);
+    struct kc_value *v = cache_again(&kms_keys, last_key, now);
+    if (v && strcmp(v->key.key_id, key_id) == 0) return v;
     struct cache_key k;
     key_of(key_id, &k);
-    return cache_get(&kms_keys, &k, st[0]->generation(st));
+    v = cache_get(&kms_keys, &k, now);
+    if (v) last_key = cache_ref_of(&kms_keys, v);
+    return v;
 }
 
 static TR_RESULT dup_str(const char *s, char **out)
@@ -102,13 +111,18 @@ TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out
     struct cache_gen gen = cache_enabled() ? st[0]->generation(st) : CACHE_GEN_NONE;
     memset(out, 0, sizeof *out);
     key_of(key_id, &k);
-    const struct kc_value *hit = cache_get(&kms_keys, &k, gen);
-    if (hit) return key_copy(&hit->key, out);
+    struct kc_value *hit = cache_get(&kms_keys, &k, gen);
+    if (hit) {
+        last_key = cache_ref_of(&kms_keys, hit);
+        return key_copy(&hit->key, out);
+    }
     GUARD(st[0]->key_get(st, key_id, out));
     struct kc_value *v = cache_put(&kms_keys, &k, gen);
     if (v && tr_failed(key_copy(out, &v->key))) {
         memset(&v->key, 0, sizeof v->key);      /* key_copy released what it made */
         cache_drop(&kms_keys, v);                /* failure to copy only means no caching */
+    } else if (v) {
+        last_key = cache_ref_of(&kms_keys, v);
     }
     return TR_OK;
 }

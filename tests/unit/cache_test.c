@@ -2,6 +2,7 @@
  * cache_test.c -- core/cache.h: keys, the staleness rule (generation,
  * epoch, content, flush), the switch, eviction within a set, the entry
  * lifecycle (release on replace, drop, eviction, flush, thread exit),
+ * coming back to an entry by reference,
  * secrets zeroed when an entry is made and wiped when it goes, and the
  * counters summed over live and exited threads.
  */
@@ -247,6 +248,28 @@ static void test_sets(void **state)
     assert_true(kept >= 2 && kept <= 8);
 }
 
+static void test_again(void **state)
+{
+    (void)state;
+    struct val *v = put_n(&by_gen, "r", G1, 1);
+    struct cache_ref r = cache_ref_of(&by_gen, v);
+    assert_ptr_equal(cache_again(&by_gen, r, G1), v);
+    assert_null(cache_again(&by_gen, r, G2));                /* not fresh */
+    put_n(&by_gen, "r", G1, 2);                              /* another entry, maybe the same slot */
+    assert_null(cache_again(&by_gen, r, G1));
+    r = cache_ref_of(&by_gen, cache_get(&by_gen, &(struct cache_key){ 0 }, G1));
+    assert_null(r.value);                                    /* nothing to come back to */
+    assert_null(cache_again(&by_gen, r, G1));
+    v = put_n(&by_gen, "s", G1, 3);
+    r = cache_ref_of(&by_gen, v);
+    cache_flush(&by_gen);
+    assert_null(cache_again(&by_gen, r, G1));
+    struct cache_key k;
+    key1(&k, "c");
+    void *c = cache_put_by_content(&by_content, &k, "x", 1);
+    assert_null(cache_again(&by_content, cache_ref_of(&by_content, c), G1)); /* by generation only */
+}
+
 static void test_secrets(void **state)
 {
     (void)state;
@@ -329,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_switch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction_and_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_and_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counters_only, setup, teardown),
