@@ -5,10 +5,13 @@
  * Reset swaps the store under the exclusive lock: no request is inside
  * the store while env->st changes, and the old store is closed only then,
  * so nothing in flight ever sees a closed handle.  Requests arriving
- * during a reset wait for it (they then see the fresh store).  Per-thread
- * caches survive a reset safely: the SigV4 cache is keyed by access key
- * (the fresh store's keys are new random ids) and the policy cache by
- * document text.
+ * during a reset wait for it (they then see the fresh store).  Nothing
+ * cached from the old store is ever taken for the new one's
+ * (docs/internals/CACHES.md): the request path's caches are keyed by the
+ * store generation, whose epoch is new with every store, or by the
+ * content they were made from (a version's text, the wrapped secret a
+ * signing key came from, a policy's text); the old store's entries are
+ * dropped as each thread meets them.
  */
 #include "dev/dev.h"
 
