@@ -511,27 +511,18 @@ void iam_identity_free(struct identity *id)
  * session's policies and tags live on its key; the account is in the ARN
  * -- valid while the store generation read before it was loaded is
  * current.  The cache and the requests it lends an identity to each hold
- * a reference (one thread only, so a plain count), so an entry evicted
- * while a request uses its identity lives on until the request lets go. */
-struct shared_identity {
-    struct identity id;              /* first: &sh->id is sh */
-    unsigned refs;
-};
-
-static struct identity *identity_new(void)
+ * a reference (id->refs; one thread only, so a plain count), so an entry
+ * evicted while a request uses its identity lives on until the request
+ * lets go. */
+static void identity_destroy(struct identity *id)
 {
-    struct shared_identity *sh = calloc(1, sizeof *sh);
-    if (!sh) return NULL;
-    sh->refs = 1;
-    return &sh->id;
+    iam_identity_free(id);
+    free(id);
 }
 
 static void identity_unref(struct identity *id)
 {
-    struct shared_identity *sh = (struct shared_identity *)(void *)id;
-    if (!sh || --sh->refs > 0) return;
-    iam_identity_free(&sh->id);
-    free(sh);
+    if (id && --id->refs == 0) identity_destroy(id);
 }
 
 struct idc_value {
@@ -568,23 +559,24 @@ static TR_RESULT identity_for(struct req_ctx *rc)
     principal_key(&rc->who, &key);
     struct idc_value *hit = cache_get(&identities, &key, gen);
     if (hit) {
-        ((struct shared_identity *)(void *)hit->id)->refs++;
+        hit->id->refs++;
         rc->identity = hit->id;
         rc->identity_borrowed = false;
         return TR_OK;
     }
-    struct identity *id = identity_new();
+    struct identity *id = calloc(1, sizeof *id);
     ENSURE(id != NULL, TR_E_INTERNAL);
     tr_result r = iam_identity_load(rc->st, &rc->who, id);
     if (tr_failed(r)) {
-        identity_unref(id);
+        free(id);                    /* iam_identity_load released what it loaded */
         return r;
     }
+    id->refs = 1;                    /* the request's */
     rc->identity = id;
     rc->identity_borrowed = false;
     struct idc_value *v = cache_put(&identities, &key, gen);
     if (v) {
-        ((struct shared_identity *)(void *)id)->refs++;
+        id->refs++;
         v->id = id;
     }
     return TR_OK;
@@ -593,7 +585,10 @@ static TR_RESULT identity_for(struct req_ctx *rc)
 void iam_identity_release(struct req_ctx *rc)
 {
     if (!rc || !rc->identity) return;
-    if (!rc->identity_borrowed) identity_unref(rc->identity);
+    if (!rc->identity_borrowed) {           /* else its owner's (the analyzer's) */
+        if (rc->identity->refs) identity_unref(rc->identity);
+        else identity_destroy(rc->identity);    /* made and loaded by the caller */
+    }
     rc->identity = NULL;
     rc->identity_borrowed = false;
 }

@@ -34,6 +34,8 @@ struct identity {
     char *source_identity;           /* role sessions that have one (aws:SourceIdentity) */
     char *username;                  /* IAM users only (aws:username) */
     void *owned;                     /* implementation storage */
+    unsigned refs;                   /* shared with this thread's identity cache (authz.c):
+                                        the references held; 0: whoever made it owns it */
 };
 
 /* Load who's identity side (policies compiled through policy_cache_get). */
@@ -49,8 +51,9 @@ void iam_identity_free(struct identity *id);
  * tag is seen by the next request.  Off, every request loads its own. */
 TR_RESULT iam_identity_get(struct req_ctx *rc);
 
-/* End of a request: release rc->identity (the request's reference, or
- * nothing when borrowed from its owner) and clear it. */
+/* End of a request: release rc->identity and clear it -- nothing when
+ * borrowed (rc->identity_borrowed), the request's reference when shared
+ * with the cache, else free it (one calloc'd and loaded by the caller). */
 void iam_identity_release(struct req_ctx *rc);
 
 /* The analyzer loads every principal of an account in one read-only pass:

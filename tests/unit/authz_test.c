@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/cache.h"
 #include "crypto/hash.h"
 #include "http/op.h"
 #include "iam/authz.h"
@@ -407,6 +408,45 @@ static void test_session_policy_arn_gone_allows_nothing(void **state)
             "'policy_arns':['" ARN("policy", "Gone") "']}");
     as_session(SESS_APP, ROLE_APP, "AROAAPP0000000000001:s1", "ASIASESSIONAPP000003");
     expect_denied("iam:ListRoles", ARN("role", ""), "because no session policy allows the iam:ListRoles action");
+}
+
+/* The identity cache (caches on, as in `tresor serve`): a request holds a
+ * reference to the identity it shares with the cache, so the cache may
+ * drop its entry meanwhile; an identity a caller made and loaded itself
+ * (policy simulate) is freed by iam_identity_release as before. */
+static void test_identity_cache_references(void **state)
+{
+    (void)state;
+    make_alice();
+    cache_enable(true);
+    ST[0]->refresh(ST);
+    assert_int_equal(authz("iam:GetUser", USER_ALICE), TR_E_OK);
+    struct identity *first = RC.identity;
+    iam_identity_release(&RC);
+    as_user(USER_ALICE, "AIDAALICE00000000001", NULL);
+    assert_int_equal(authz("iam:GetUser", USER_ALICE), TR_E_OK);
+    assert_ptr_equal(RC.identity, first);                   /* shared with the cache */
+    struct req_ctx held = RC;                               /* alice's request goes on */
+    RC.identity = NULL;
+    /* A write moves the generation; the next request (the root's) finds
+     * alice's entry stale and takes its place. */
+    put_inline(USER_ALICE, "later", DOC(ALLOW("iam:ListUsers", "*")));
+    as_root(ACCT);
+    assert_int_equal(authz("iam:GetUser", USER_ALICE), TR_E_OK);
+    iam_identity_release(&RC);
+    assert_string_equal(held.identity->username, "alice"); /* still the request's */
+    iam_identity_release(&held);
+    /* Made and loaded by the caller: released whole. */
+    as_user(USER_ALICE, "AIDAALICE00000000001", NULL);
+    RC.identity = calloc(1, sizeof *RC.identity);
+    assert_non_null(RC.identity);
+    ok(iam_identity_load(ST, &RC.who, RC.identity));
+    RC.identity_borrowed = false;
+    assert_int_equal(authz("iam:ListUsers", ARN("user", "")), TR_E_OK);
+    iam_identity_release(&RC);
+    assert_null(RC.identity);
+    cache_thread_release();
+    cache_enable(false);
 }
 
 static void test_root(void **state)
@@ -793,6 +833,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_principal_tags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_policy_arn_gone_allows_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_cache_references, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_session_token_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gone_principals_are_unrecognized, setup, teardown),
