@@ -165,7 +165,7 @@ static TR_RESULT role_trust(const struct ent_rec *e, struct policy **out)
     json_t *doc = json_loads(e->doc ? e->doc : "{}", 0, NULL);
     const char *text = json_string_value(json_object_get(doc, "trust"));
     tr_result r = TR_OK;
-    if (text) r = policy_cache_get(text, strlen(text), POLICY_TRUST, out);
+    if (text) r = policy_cache_get_stored(text, strlen(text), POLICY_TRUST, e->arn, out);
     json_decref(doc);
     return r;
 }

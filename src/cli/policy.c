@@ -64,7 +64,7 @@ static int resource_policy(store_t st, const char *action, const char *resource,
             fprintf(stderr, "tresor policy simulate: no key %s\n", resource);
             return 2;
         }
-        tr_result r = policy_cache_get(k.policy, strlen(k.policy), POLICY_KEY, pol);
+        tr_result r = policy_cache_get_stored(k.policy, strlen(k.policy), POLICY_KEY, k.arn, pol);
         snprintf(account, 13, "%s", k.account_id);
         key_rec_free(&k);
         if (tr_failed(r)) return die("key policy");
@@ -80,7 +80,7 @@ static int resource_policy(store_t st, const char *action, const char *resource,
         }
         json_t *doc = json_loads(e.doc ? e.doc : "{}", 0, NULL);
         const char *trust = json_string_value(json_object_get(doc, "trust"));
-        tr_result r = trust ? policy_cache_get(trust, strlen(trust), POLICY_TRUST, pol)
+        tr_result r = trust ? policy_cache_get_stored(trust, strlen(trust), POLICY_TRUST, e.arn, pol)
                             : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "role has no trust policy");
         snprintf(account, 13, "%s", e.account_id);
         json_decref(doc);

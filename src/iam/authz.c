@@ -24,9 +24,10 @@
  *
  * Documents are compiled through policy_cache_get, so a policy is parsed
  * once per process, not per request.  A stored document that no longer
- * compiles is an internal error (failing closed: skipping it could drop a
- * Deny).  A managed policy that has disappeared is skipped when attached,
- * and allows nothing when it is a boundary or session policy.
+ * compiles denies every request of its principal (policy_cache_get_stored,
+ * docs/AUTHORIZATION.md 2.9: skipping it could drop a Deny).  A managed
+ * policy that has disappeared is skipped when attached, and allows
+ * nothing when it is a boundary or session policy.
  *
  * The identity is loaded once per request into rc->identity, or borrowed
  * from this thread's identity cache (below); the router releases it when
@@ -91,13 +92,11 @@ static void np_release(struct named_policy *np)
     np->name = NULL;
 }
 
-/* Compile a stored identity-policy document (through the cache). */
+/* Compile a stored identity-policy document (through the cache; one that
+ * no longer compiles denies everything, docs/AUTHORIZATION.md 2.9). */
 static TR_RESULT compile_stored(const char *text, const char *name, struct policy **out)
 {
-    tr_result r = policy_cache_get(text, strlen(text), POLICY_IDENTITY, out);
-    if (tr_failed(r))
-        BAIL(TR_E_INTERNAL, "stored policy %.256s no longer compiles", name);
-    return TR_OK;
+    return policy_cache_get_stored(text, strlen(text), POLICY_IDENTITY, name, out);
 }
 
 /* The default version's document of managed policy `arn` (malloc'd).

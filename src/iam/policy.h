@@ -43,6 +43,18 @@ TR_RESULT policy_compile(const char *text, size_t len, enum policy_kind kind,
  * (compiled and inserted otherwise).  Returns a new reference. */
 TR_RESULT policy_cache_get(const char *text, size_t len, enum policy_kind kind,
                            struct policy **out);
+/* A policy the store holds (an identity, key, resource or trust policy),
+ * compiled through the cache under the one fail-closed rule of
+ * docs/AUTHORIZATION.md 2.9: a document that no longer compiles is
+ * replaced by a policy that explicitly denies every action on every
+ * resource to every principal (one Deny statement, Sid
+ * StoredPolicyDoesNotCompile), and a warning naming it -- never quoting it
+ * -- goes to the log.  name: for an identity policy its name (a managed
+ * policy's ARN, "inline:<entity ARN>:<name>"), for the others the ARN of
+ * the resource it belongs to.  Fails only as policy_cache_get does for
+ * other reasons than the document (out of memory). */
+TR_RESULT policy_cache_get_stored(const char *text, size_t len, enum policy_kind kind,
+                                  const char *name, struct policy **out);
 /* Drop every cached policy (tests, shutdown); holders keep their references. */
 void policy_cache_clear(void);
 /* Entries in the cache (at most a fixed bound; tests). */

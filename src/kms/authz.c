@@ -36,8 +36,8 @@
  *     to IAM and IAM did not allow.
  * Account-level actions (k == NULL) are decided by IAM policies alone
  * (RES_NONE, resource "*").  A stored key policy that no longer compiles
- * allows nothing (logged).  No policy rule lives here: the engine has
- * the only copy.
+ * denies every request on its key (logged; docs/AUTHORIZATION.md 2.9).
+ * No policy rule lives here: the engine has the only copy.
  */
 #include "kms/kms.h"
 
@@ -350,15 +350,9 @@ static TR_RESULT evaluate(struct req_ctx *rc, const char *action, const struct k
     tr_result r = TR_OK;
 
     if (text) {
-        r = kms_cached_key_policy(rc->st, k, text, &pol);
-        if (tr_failed(r)) {
-            if (tr_code(r) != TR_E_POLICY_MALFORMED) return r;
-            /* Stored before the engine existed and refused by it now:
-             * the policy allows nothing, rather than everything. */
-            log_msg("warn", "kms authz: key policy of %s does not compile; it allows nothing",
-                    k->arn);
-            pol = NULL;
-        }
+        /* A stored policy that no longer compiles denies everything
+         * (docs/AUTHORIZATION.md 2.9), grants included. */
+        GUARD(kms_cached_key_policy(rc->st, k, text, &pol));
     }
     snprintf(name, sizeof name, "key-policy:%s", k->arn);
     np = (struct named_policy){ .p = pol, .name = name };

@@ -38,8 +38,7 @@ struct kc_entry {
     uint64_t tick;                      /* last use, for LRU eviction */
     struct key_rec key;                 /* owned strings */
     struct policy *pol;                 /* compiled key policy (a reference), or NULL */
-    bool pol_done;                      /* pol (NULL when it does not compile) is known */
-    tr_result pol_err;                  /* compile failure to replay */
+    bool pol_done;                      /* pol is known */
     struct alias_rec *aliases;
     size_t naliases;
     bool aliases_done;
@@ -192,18 +191,14 @@ TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char 
     struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
     *out = NULL;
     /* Only the key's own policy text is cached (PutKeyPolicy checks
-     * compile other texts). */
+     * compile other texts).  A stored policy that no longer compiles
+     * denies everything (docs/AUTHORIZATION.md 2.9). */
     if (!e || strcmp(text, e->key.policy ? e->key.policy : "") != 0)
-        return policy_cache_get(text, strlen(text), POLICY_KEY, out);
+        return policy_cache_get_stored(text, strlen(text), POLICY_KEY, k->arn, out);
     if (!e->pol_done) {
-        e->pol_err = policy_cache_get(text, strlen(text), POLICY_KEY, &e->pol);
-        if (tr_failed(e->pol_err)) e->pol = NULL;
+        GUARD(policy_cache_get_stored(text, strlen(text), POLICY_KEY, k->arn, &e->pol));
         e->pol_done = true;
-        /* A failure is replayed below with its code (the message is gone
-         * after the first time; callers only look at the code). */
-        if (tr_failed(e->pol_err)) return e->pol_err;
     }
-    if (tr_failed(e->pol_err)) return tr_fail_at(__FILE__, __LINE__, tr_code(e->pol_err), NULL);
     *out = policy_ref(e->pol);
     return TR_OK;
 }

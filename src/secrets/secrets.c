@@ -770,18 +770,15 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
         if (tr_ok(r)) r = add_resource_keys(rc->st, s, c);
         if (tr_failed(r)) goto fail;
         if (s->policy && *s->policy) {
-            r = policy_cache_get(s->policy, strlen(s->policy), POLICY_RESOURCE, &pol);
-            if (tr_failed(r)) {
-                /* A stored policy was validated when put; if it no longer
-                 * compiles it cannot allow anything. */
-                pol = NULL;
-                r = TR_OK;
-            } else {
-                snprintf(label, sizeof label, "resource-policy:%s", s->arn);
-                np.p = pol;
-                np.name = label;
-                ar.resource_policy = &np;
-            }
+            /* Validated when put; one that no longer compiles denies every
+             * request on the secret, Deny statements never dropped
+             * (docs/AUTHORIZATION.md 2.9). */
+            r = policy_cache_get_stored(s->policy, strlen(s->policy), POLICY_RESOURCE, s->arn, &pol);
+            if (tr_failed(r)) goto fail;
+            snprintf(label, sizeof label, "resource-policy:%s", s->arn);
+            np.p = pol;
+            np.name = label;
+            ar.resource_policy = &np;
         }
     } else {
         /* Not found: the identity side against the id as given.  A name

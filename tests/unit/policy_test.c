@@ -1444,6 +1444,67 @@ static void test_cache_identity_and_kinds(void **state)
     free(j);
 }
 
+/* docs/AUTHORIZATION.md 2.9: a stored policy that no longer compiles
+ * becomes one explicit Deny of everything, for every kind, whoever asks
+ * (the root user too), whatever the other policies allow; a document that
+ * compiles is returned as policy_cache_get returns it. */
+static void test_cache_stored_fails_closed(void **state)
+{
+    (void)state;
+    static const char *const broken[] = { "{broken", "[]", "{\"Statement\":[]}",
+                                          "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\"}}" };
+    static const enum policy_kind kinds[] = { POLICY_IDENTITY, POLICY_RESOURCE, POLICY_TRUST,
+                                              POLICY_KEY };
+    struct policy *allow_all = compile_or_die(P12(A("*")), POLICY_IDENTITY, "allow-all");
+    struct named_policy id = { allow_all, "allow-all" };
+    for (size_t b = 0; b < sizeof broken / sizeof broken[0]; b++) {
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            struct policy *p = NULL;
+            tr_clear_error();
+            assert_true(tr_ok(policy_cache_get_stored(broken[b], strlen(broken[b]), kinds[k],
+                                                      "arn:test", &p)));
+            assert_non_null(p);
+            /* The engine's message (it may quote the text) is not kept. */
+            assert_int_equal(tr_last_error()->code, TR_E_OK);
+            assert_int_equal(policy_statement_count(p), 1);
+            assert_string_equal(policy_statement_sid(p, 0), "StoredPolicyDoesNotCompile");
+            assert_false(policy_may_allow(p, NULL, "kms:Decrypt", NULL));
+            for (int root = 0; root < 2; root++) {
+                struct eval_request rq = {
+                    .who = { .type = root ? EP_ROOT : EP_USER,
+                             .arn = root ? "arn:aws:iam::" A_ACCT ":root" : U_ALICE,
+                             .account = A_ACCT },
+                    .action = "kms:Decrypt", .resource = KEY_A, .resource_account = A_ACCT,
+                };
+                struct named_policy np = { p, "stored" };
+                struct policy_set ps = { .identity = &id, .nidentity = 1, .root_identity = root };
+                if (kinds[k] == POLICY_IDENTITY) {
+                    ps.boundary = &np;      /* as a boundary: still a Deny */
+                } else {
+                    ps.resource = &np;
+                    ps.mode = kinds[k] == POLICY_RESOURCE ? RES_UNION : RES_REQUIRED;
+                }
+                struct eval_result r;
+                assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+                assert_int_equal(r.decision, DECISION_EXPLICIT_DENY);
+                assert_int_equal(r.deny_type, kinds[k] == POLICY_IDENTITY ? PT_BOUNDARY : PT_RESOURCE);
+            }
+            policy_unref(p);
+        }
+    }
+    /* A document that compiles is itself. */
+    char *j = json_of(P12(AP("'*'", "kms:*")));
+    struct policy *a = NULL, *c = NULL;
+    assert_true(tr_ok(policy_cache_get_stored(j, strlen(j), POLICY_KEY, "arn:test", &a)));
+    assert_true(tr_ok(policy_cache_get(j, strlen(j), POLICY_KEY, &c)));
+    assert_ptr_equal(a, c);
+    assert_true(policy_may_allow(a, NULL, "kms:Decrypt", NULL));
+    policy_unref(a);
+    policy_unref(c);
+    free(j);
+    policy_unref(allow_all);
+}
+
 static void test_cache_eviction(void **state)
 {
     (void)state;
@@ -1721,6 +1782,7 @@ int main(void)
         cmocka_unit_test(test_may_allow),
         cmocka_unit_test(test_cache_identity_and_kinds),
         cmocka_unit_test(test_cache_eviction),
+        cmocka_unit_test(test_cache_stored_fails_closed),
         cmocka_unit_test(test_cache_threads),
         cmocka_unit_test(test_denied_messages),
         cmocka_unit_test(test_glob_edges),
