@@ -13,16 +13,18 @@
 #
 # CONF=asan selects the sanitizer build directory and flags; CONF=wipecheck
 # the build whose release paths verify that secrets were wiped (-DTR_WIPE_CHECK,
-# src/core/secmem.h).
+# src/core/secmem.h).  Both, and the fuzzers, check invariants (-DTR_DEBUG:
+# ALWAYS/NEVER of src/core/result.h abort when one fails).
 
 CONF ?= release
 ifeq ($(CONF),asan)
   BUILD := build-asan
   OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  CONF_DEFS := -DTR_DEBUG
 else ifeq ($(CONF),wipecheck)
   BUILD := build-wipecheck
   OPT := -O1 -g
-  CONF_DEFS := -DTR_WIPE_CHECK
+  CONF_DEFS := -DTR_WIPE_CHECK -DTR_DEBUG
 else
   BUILD := build
   OPT := -O2 -g
@@ -168,7 +170,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
 FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
-               -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
+               -D_GNU_SOURCE -DTR_DEBUG -Isrc $(PKG_CFLAGS)
 FUZZ_LIB_OBJS := $(filter-out build-fuzz/obj/src/main.o,$(SRCS:%.c=build-fuzz/obj/%.o))
 
 build-fuzz/obj/%.o: %.c

@@ -158,7 +158,8 @@ static int serve(int argc, char **argv)
     const char *t = getenv("TRESOR_THREADS");
     if (t && *t && !cli_uint(t, 1, 256, &o.threads))
         return cli_usage_error(NULL, &serve_cmd, "TRESOR_THREADS must be a number from 1 to 256, not '%s'", t);
-    o.dir_given = getenv("TRESOR_DATA_DIR") && *getenv("TRESOR_DATA_DIR");
+    const char *dd = getenv("TRESOR_DATA_DIR");
+    o.dir_given = dd && *dd;
     o.dev = strcmp(env_or("TRESOR_DEV", ""), "1") == 0;
 
     struct cli_parser p;
@@ -241,7 +242,7 @@ static int serve(int argc, char **argv)
     if (tr_failed(store_sqlite_open(dir, &st))) { rc = die("store"); goto out; }
 
     r = st[0]->account_first(st, &acct);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) {
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) {
         struct root_credentials cred;
         struct first_creds fc = { dir, o.region };
         /* The credentials file is written before the account commits

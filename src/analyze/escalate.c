@@ -103,7 +103,8 @@ static void swap_managed(struct identity *id, const char *arn, const struct poli
     for (size_t j = 0; j <= id->nidentity; j++) {
         struct named_policy *np = j < id->nidentity ? &id->identity[j]
                                 : id->has_boundary ? &id->boundary : NULL;
-        if (!np || !np->name || strcmp(np->name, arn) != 0) continue;
+        /* Every loaded policy is named (np_push, authz.c). */
+        if (!np || NEVER(!np->name) || strcmp(np->name, arn) != 0) continue;
         if (to) saved[j] = np->p;
         np->p = to ? to : saved[j];
     }

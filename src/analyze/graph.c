@@ -452,7 +452,7 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
         char arn[64];
         r = st[0]->account_get(st, a, &ar);
         if (tr_failed(r)) {
-            if (tr_code(r) != TR_E_KMS_NOT_FOUND && tr_code(r) != TR_E_IAM_NO_SUCH_ENTITY) break;
+            if (tr_code(r) != TR_E_STORE_NOT_FOUND && tr_code(r) != TR_E_IAM_NO_SUCH_ENTITY) break;
             r = az_graph_add_foreign(g, a);
             continue;
         }

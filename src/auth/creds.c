@@ -84,7 +84,7 @@ static TR_RESULT ak_info_load(store_t st, const char *akid, struct ak_info *out,
     memset(out, 0, sizeof *out);
     *found = false;
     tr_result r = st[0]->access_key_get(st, akid, &k);
-    if (tr_failed(r)) return tr_code(r) == TR_E_KMS_NOT_FOUND ? TR_OK : r;
+    if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
     *found = true;
     snprintf(out->akid, sizeof out->akid, "%s", k.access_key_id);
     snprintf(out->account_id, sizeof out->account_id, "%s", k.account_id);
@@ -175,7 +175,7 @@ static TR_RESULT signing_key(const struct server_env *env, const char *akid,
     tr_result r = env->st[0]->access_key_get(env->st, akid, &k);
     if (tr_failed(r)) {
         access_key_rec_free(&k);
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
         return r;
     }
     char label[64];

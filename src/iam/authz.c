@@ -54,7 +54,7 @@
 
 static bool is_not_found(tr_result r)
 {
-    return tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND;
+    return tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
 }
 
 /* A JSON object from a stored document; NULL when absent or not an object. */
@@ -100,7 +100,7 @@ static TR_RESULT compile_stored(const char *text, const char *name, struct polic
 }
 
 /* The default version's document of managed policy `arn` (malloc'd).
- * TR_E_KMS_NOT_FOUND (no message) when the policy or version is gone. */
+ * TR_E_STORE_NOT_FOUND (no message) when the policy or version is gone. */
 static TR_RESULT managed_document(store_t st, const char *arn, char **out)
 {
     struct ent_rec e = { 0 };
@@ -113,12 +113,12 @@ static TR_RESULT managed_document(store_t st, const char *arn, char **out)
     if (tr_failed(r)) goto fail;
     ed = doc_object(e.doc);
     const char *ver = json_string_value(json_object_get(ed, "default_version"));
-    if (!ver) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, NULL); goto fail; }
+    if (!ver) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL); goto fail; }
     r = st[0]->rel_get(st, "version", arn, ver, &v);
     if (tr_failed(r)) goto fail;
     vd = doc_object(v.doc);
     const char *text = json_string_value(json_object_get(vd, "document"));
-    if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, NULL); goto fail; }
+    if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL); goto fail; }
     *out = strdup(text);
     if (!*out) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = TR_OK;

@@ -55,7 +55,7 @@ static const struct kind_info *kind_info(const char *kind)
     return NULL;
 }
 
-tr_result iam_no_such(const char *kind, const char *name)
+tr_result (iam_no_such)(const char *kind, const char *name)
 {
     const struct kind_info *k = kind_info(kind);
     if (!k) return tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
@@ -68,7 +68,7 @@ static TR_RESULT found_or_not(tr_result r, struct ent_rec *out, bool *found)
     *found = tr_ok(r);
     if (tr_ok(r)) return TR_OK;
     ent_rec_free(out);
-    if (tr_code(r) == TR_E_KMS_NOT_FOUND) return TR_OK;
+    if (tr_code(r) == TR_E_STORE_NOT_FOUND) return TR_OK;
     return r;
 }
 
@@ -134,9 +134,9 @@ TR_RESULT iam_ent_insert(struct req_ctx *rc, const char *kind, const char *name,
     for (int attempt = 0; attempt < 3; attempt++) {
         GUARD(iam_new_id(k->id_prefix, id));
         r = rc->st[0]->ent_put(rc->st, &e);
-        if (tr_ok(r) || tr_code(r) != TR_E_KMS_ALREADY_EXISTS) break;
+        if (tr_ok(r) || tr_code(r) != TR_E_STORE_EXISTS) break;
     }
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_ALREADY_EXISTS)
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_EXISTS)
         return tr_fail_at(__FILE__, __LINE__, TR_E_IAM_ENTITY_EXISTS, k->exists_fmt, name);
     GUARD(r);
     return rc->st[0]->ent_get_arn(rc->st, kind, arn, out);
@@ -328,7 +328,7 @@ TR_RESULT iam_ent_remove(struct req_ctx *rc, const struct ent_rec *e)
     iam_boundary_of(e, b);
     if (b[0]) {
         tr_result r = rc->st[0]->rel_delete(rc->st, "boundary", b, e->arn);
-        if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
     }
     GUARD(iam_tags_clear(rc, e->arn));
     return rc->st[0]->ent_delete(rc->st, e->kind, e->arn);
@@ -362,8 +362,7 @@ TR_RESULT iam_boundary_set(struct req_ctx *rc, struct ent_rec *e, const char *ar
     iam_boundary_of(e, old);
     if (old[0]) {
         r = rc->st[0]->rel_delete(rc->st, "boundary", old, e->arn);
-        if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) goto done;
-        r = TR_OK;
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) goto done;
     }
     if (arn) {
         r = iam_boundary_rel(rc, arn, e->arn);

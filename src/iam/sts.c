@@ -564,7 +564,7 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     /* The role and its trust policy. */
     r = rc->st[0]->ent_get_arn(rc->st, "role", a.role_arn, &role);
     found = tr_ok(r);
-    if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) goto fail;
+    if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) goto fail;
     if (found) {
         rdoc = json_loads(role.doc ? role.doc : "{}", 0, NULL);
         const char *text = json_string_value(json_object_get(rdoc, "trust"));

@@ -50,7 +50,7 @@
 TR_RESULT kms_resolve(struct req_ctx *rc, const char *id, unsigned flags,
                       struct key_rec *out);
 /* A key named by its bare id, in the caller's account and region (the key
- * of a ciphertext).  TR_E_KMS_NOT_FOUND with no message when absent. */
+ * of a ciphertext).  TR_E_STORE_NOT_FOUND with no message when absent. */
 TR_RESULT kms_key_lookup(store_t st, const char *key_id, struct key_rec *out);
 
 /* ---------- cache.c: the request path's per-thread key cache ----------- */
@@ -256,7 +256,7 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
 TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
                            uint32_t version, int64_t now, const char *rotation_type);
 /* Unwrap material `version` of a key into out (a secret buf the caller
- * frees with buf_free, which wipes it).  TR_E_KMS_NOT_FOUND (no message)
+ * frees with buf_free, which wipes it).  TR_E_STORE_NOT_FOUND (no message)
  * when the version does not exist. */
 TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *key_id,
                             uint32_t version, struct buf *out);

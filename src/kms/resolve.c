@@ -110,7 +110,7 @@ static TR_RESULT get_key_in(struct req_ctx *rc, const char *region, const char *
     tr_result r = kms_key_lookup(rc->st, key_id, out);
     if (tr_failed(r)) {
         key_rec_free(out);
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND) return key_not_found(region, account, key_id);
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND) return key_not_found(region, account, key_id);
         return r;
     }
     if (strcmp(out->account_id, account) != 0 || strcmp(out->region, region) != 0) {
@@ -127,7 +127,7 @@ static TR_RESULT get_alias_in(struct req_ctx *rc, const char *region, const char
     memset(&a, 0, sizeof a);
     tr_result r = rc->st[0]->alias_get(rc->st, account, region, name, &a);
     if (tr_failed(r)) {
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND)
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND)
             BAIL(TR_E_KMS_NOT_FOUND, "Alias arn:aws:kms:%s:%s:%s is not found.",
                  region, account, name);
         return r;

@@ -541,7 +541,7 @@ TR_RESULT sm_purge(store_t st, const struct secret *s)
     size_t nt = 0;
     for (size_t i = 0; i < s->nversions; i++) {
         tr_result r = sm_version_delete(st, s, s->versions[i].id);
-        if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
     }
     GUARD(st[0]->tag_list(st, s->arn, &tags, &nt));
     tr_result r = TR_OK;
@@ -564,7 +564,7 @@ TR_RESULT sm_lookup_name(store_t st, const char *account, const char *region,
     snprintf(key, sizeof key, "%s:%s", region, name);
     memset(&e, 0, sizeof e);
     tr_result r = st[0]->ent_get(st, SM_KIND, account, key, &e);
-    if (tr_failed(r)) return tr_code(r) == TR_E_KMS_NOT_FOUND ? TR_OK : r;
+    if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
     r = sm_load(st, &e, out);
     ent_rec_free(&e);
     GUARD(r);
@@ -630,7 +630,7 @@ static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id, struct 
         *found = true;
         return TR_OK;
     }
-    if (tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+    if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
     /* A partial ARN is the ARN without "-XXXXXX".  An ARN whose seventh
      * character from the end is '-' is taken as a full ARN (AWS: the
      * partial ARN of a name like "x-a1b2c3" is not found). */
