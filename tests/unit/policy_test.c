@@ -1141,7 +1141,7 @@ static const char *const DECISION_NAME[] = { "IMPLICIT_DENY", "ALLOW", "EXPLICIT
 /* Run one case; print what went wrong and return false on a mismatch. */
 static bool run_case(const struct ecase *c)
 {
-    struct named_policy id[3], pb, sp[2], rp;
+    struct named_policy id[3], pb = { 0 }, sp[2], rp = { 0 };
     size_t nid = 0, nsp = 0;
     for (; nid < 3 && c->id[nid]; nid++)
         id[nid] = (struct named_policy){ compile_or_die(c->id[nid], POLICY_IDENTITY, c->desc), "identity" };
