@@ -13,11 +13,15 @@
 #
 #   make scan       clang's static analyzer over every source file and unit test
 #                   (build-scan/); any report fails it
+#   make check-hardening  the release binary's hardening (PIE, RELRO, BIND_NOW, ...)
 #
 # CONF=asan selects the sanitizer build directory and flags; CONF=wipecheck
 # the build whose release paths verify that secrets were wiped (-DTR_WIPE_CHECK,
 # src/core/secmem.h).  Both, and the fuzzers, check invariants (-DTR_DEBUG:
-# ALWAYS/NEVER of src/core/result.h abort when one fails).
+# ALWAYS/NEVER of src/core/result.h abort when one fails).  The release build
+# is hardened: _FORTIFY_SOURCE=3 (checked copies and formats where sizes are
+# known), -fstack-protector-strong, a position-independent executable, and
+# full RELRO (-z relro -z now: the GOT read-only once loaded).
 
 CONF ?= release
 ifeq ($(CONF),asan)
@@ -36,6 +40,8 @@ else ifeq ($(CONF),scan)
 else
   BUILD := build
   OPT := -O2 -g
+  HARDEN := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
+  HARDEN_LD := -pie -Wl,-z,relro,-z,now
 endif
 
 CC ?= cc
@@ -43,8 +49,8 @@ PKGS := libmicrohttpd jansson sqlite3 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
-          -D_GNU_SOURCE -Isrc $(OPT) $(CONF_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := $(OPT) $(EXTRA_LDFLAGS)
+          -D_GNU_SOURCE -Isrc $(OPT) $(HARDEN) $(CONF_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(OPT) $(HARDEN_LD) $(EXTRA_LDFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread -lm
 
 SRCS := $(shell find src -name '*.c' | sort)
@@ -55,7 +61,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTHON := /usr/bin/python3
 
 .PHONY: all test unit unit-bins e2e asan valgrind wipecheck run deps check-src clean bench bench-analyze \
-        fuzz scan
+        fuzz scan check-hardening
 all: $(BUILD)/tresor
 
 # V=1 shows the full commands.
@@ -155,6 +161,9 @@ run: deps
 
 check-src:
 	@scripts/check-src
+
+check-hardening: $(BUILD)/tresor
+	@scripts/check-hardening $(BUILD)/tresor
 
 # Benchmarks (bench/README.md): the release server and the SigV4 load
 # generator, then bench/run (BENCH_ARGS: its options; default --scale 10000).
