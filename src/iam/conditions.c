@@ -206,6 +206,7 @@ static bool spans_match(const struct span *sp, size_t nsp, const char *s, size_t
             continue;
         }
         if (!have_star) return false;
+        glob_restarts++;
         p = star;
         cur_adv(sp, nsp, &p);
         i = ++mark;
