@@ -13,6 +13,8 @@
 #
 #   make scan       clang's static analyzer over every source file and unit test
 #                   (build-scan/); any report fails it
+#   make coverage   unit and end-to-end tests against a gcov build (build-coverage/):
+#                   line and branch coverage, an HTML report in build-coverage/html/
 #   make check-hardening  the release binary's hardening (PIE, RELRO, BIND_NOW, ...)
 #
 # CONF=asan selects the sanitizer build directory and flags; CONF=wipecheck
@@ -37,6 +39,10 @@ else ifeq ($(CONF),scan)
   OPT := -O0 -g
   CONF_DEFS := -DTR_DEBUG
   UNIT_CFLAGS := -include tests/unit/scan_cmocka.h
+else ifeq ($(CONF),coverage)
+  BUILD := build-coverage
+  OPT := -O0 -g --coverage -fprofile-update=atomic
+  CONF_DEFS := -DTR_COVERAGE
 else
   BUILD := build
   OPT := -O2 -g
@@ -61,7 +67,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTHON := /usr/bin/python3
 
 .PHONY: all test unit unit-bins e2e asan valgrind wipecheck run deps check-src clean bench bench-analyze \
-        fuzz scan check-hardening
+        fuzz scan coverage check-hardening
 all: $(BUILD)/tresor
 
 # V=1 shows the full commands.
@@ -229,5 +235,28 @@ scan:
 	rm -rf build-scan
 	$(SCAN_BUILD) --status-bugs -o build-scan/reports $(MAKE) CONF=scan all unit-bins
 
+# coverage: a gcov build (CONF=coverage: -O0 --coverage, and -DTR_COVERAGE so
+# ALWAYS/NEVER branches, which no test can take, are not counted), the unit
+# tests and the end-to-end tests against it (every tresor process adds its
+# counts when it exits; the long random loops shortened as under ASan), then
+# lcov's line and branch summary of src/ and an HTML report in
+# build-coverage/html/.  PYTEST_ARGS narrows the e2e run.
+COVERAGE_E2E_ENV ?= $(ASAN_E2E_ENV)
+LCOV := lcov --quiet --rc lcov_branch_coverage=1
+coverage: deps
+	@scripts/install-deps --coverage
+	$(MAKE) CONF=coverage all unit-bins
+	$(LCOV) --zerocounters --directory build-coverage
+	$(MAKE) CONF=coverage unit
+	$(COVERAGE_E2E_ENV) $(MAKE) CONF=coverage e2e
+	$(LCOV) --capture --directory build-coverage/obj --base-directory $(CURDIR) \
+	  --output-file build-coverage/all.info
+	$(LCOV) --extract build-coverage/all.info '$(CURDIR)/src/*' --output-file build-coverage/coverage.info
+	rm -rf build-coverage/html
+	genhtml --quiet --branch-coverage --title tresor --output-directory build-coverage/html \
+	  build-coverage/coverage.info
+	@lcov --rc lcov_branch_coverage=1 --summary build-coverage/coverage.info 2>&1 | grep -E "lines|branches"
+	@echo "coverage: build-coverage/html/index.html"
+
 clean:
-	rm -rf build build-asan build-fuzz build-wipecheck build-scan
+	rm -rf build build-asan build-fuzz build-wipecheck build-scan build-coverage
