@@ -77,6 +77,8 @@ static const struct cli_row serve_env[] = {
                                      "(for tests; never the SigV4 clock window)" },
     { "TRESOR_LOG_FORMAT=json", "log one JSON object per line instead of text" },
     { "TRESOR_CACHE=off", "turn off the request path's per-thread caches, to measure what they buy" },
+    { "TRESOR_AUTHZ_TRACE=FILE", "for tests: append every authorization's action, resource and condition "
+                                 "key names to FILE" },
     { 0 },
 };
 
@@ -280,6 +282,9 @@ started:
      * them off, to measure what they buy. */
     const char *cache = getenv("TRESOR_CACHE");
     request_caches_enable(!(cache && strcmp(cache, "off") == 0));
+    /* Tests only: a record of every authorization (src/iam/authz_trace.c). */
+    const char *trace = getenv("TRESOR_AUTHZ_TRACE");
+    if (trace && *trace && tr_failed(iam_authz_trace_open(trace))) { rc = die("TRESOR_AUTHZ_TRACE"); goto out; }
 
     if (tr_failed(http_server_start(&env, o.listen, o.threads, &srv))) { rc = die("listen"); goto out; }
 

@@ -848,6 +848,13 @@ TR_RESULT iam_identity_get(struct req_ctx *rc)
     return identity_for(rc);
 }
 
+static iam_authz_observer observer;
+
+void iam_authz_observe(iam_authz_observer fn)
+{
+    observer = fn;
+}
+
 TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct eval_result *out)
 {
     struct ctx_builder *cb = NULL;
@@ -880,6 +887,7 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
         .nctx = cb->n,
     };
     iam_eval_principal(&rc->who, &rq.who);
+    if (observer) observer(rc, ar, cb->e, cb->n);
     struct policy_set ps = {
         .identity = id->identity,
         .nidentity = id->nidentity,

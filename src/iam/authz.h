@@ -126,6 +126,18 @@ void iam_eval_principal(const struct principal *who, struct eval_principal *out)
  * out may be NULL. */
 TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct eval_result *out);
 
+/* Observation, for the tests that hold the code to its table
+ * (src/iam/authz_table.def): the observer sees every decision iam_authorize
+ * makes -- the request, what is asked, and the complete request context --
+ * just before the engine decides.  Set once, before the first request (not
+ * thread-safe); NULL, the default, costs one pointer test per decision. */
+typedef void (*iam_authz_observer)(const struct req_ctx *rc, const struct authz_req *ar,
+                                   const struct ctx_entry *ctx, size_t n);
+void iam_authz_observe(iam_authz_observer fn);
+/* `tresor serve` with TRESOR_AUTHZ_TRACE=FILE: append one JSON line per
+ * decision to FILE, condition key names and flags only (authz_trace.c). */
+TR_RESULT iam_authz_trace_open(const char *path);
+
 /* The deciding statements of r as one line of evidence for the analyzer
  * (`tresor who-can-decrypt`): "Allow identity <policy> #<index> (Sid S);
  * ..." and, when r is conditional, "only if the conditions of: ...".
