@@ -194,6 +194,7 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
         "sts:RoleSessionName", "sts:ExternalId", "sts:SourceIdentity", "aws:TagKeys",
         "aws:SourceIp", "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport",
         "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge", "aws:TokenIssueTime",
+        "aws:UserAgent", "aws:referer",
     };
     struct ctx_entry extra[sizeof keys / sizeof keys[0] + 1];
     size_t nextra = 0;

@@ -39,13 +39,13 @@
 
 /* Request-time keys the analysis cannot know (docs/AUTHORIZATION.md 2.8):
  * conditions on them are reported ("allowed only if ..."), never decided.
- * The KMS hop made by Secrets Manager has no aws:SourceIp at all
- * (docs/AUTHORIZATION.md 5.3): that absence is known, so it is not listed
- * there. */
+ * The KMS hop made by Secrets Manager has no aws:SourceIp or aws:referer
+ * at all, and Secrets Manager as its aws:UserAgent (docs/AUTHORIZATION.md
+ * 5.3): those are known, so they are not listed there. */
 static const char *const UNKNOWN_CALL[] = {
     "aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:CurrentTime", "aws:EpochTime",
     "aws:SecureTransport", "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge",
-    "aws:TokenIssueTime",
+    "aws:TokenIssueTime", "aws:UserAgent", "aws:referer",
 };
 static const char *const UNKNOWN_VIA[] = {
     "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport", "aws:MultiFactorAuthPresent",

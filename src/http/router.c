@@ -360,6 +360,8 @@ static void handle_query(const struct server_env *env, const struct http_request
     memcpy(rc->request_id, resp->request_id, sizeof rc->request_id);
     rc->now = tr_now();
     rc->source_ip = rq->source_ip;
+    rc->user_agent = http_header(rq, "User-Agent");
+    rc->referer = http_header(rq, "Referer");
     r = run_query_op(rc, qs, op, &form, resp);
     if (tr_failed(r)) goto fail;
     form_free(&form);
@@ -459,6 +461,8 @@ static void route(const struct server_env *env, const struct http_request *rq,
     memcpy(rc.request_id, resp->request_id, sizeof rc.request_id);
     rc.now = tr_now();
     rc.source_ip = rq->source_ip;
+    rc.user_agent = http_header(rq, "User-Agent");
+    rc.referer = http_header(rq, "Referer");
 
     r = run_op(&rc, op, in, &out);
     if (tr_failed(r)) goto fail;

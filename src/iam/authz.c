@@ -761,6 +761,18 @@ static void iso8601(int64_t epoch, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* aws:UserAgent: the client's User-Agent header ("" without one); on a
+ * call one service makes for another, the calling service's principal
+ * name ("secretsmanager.amazonaws.com" for "secretsmanager.<region>.
+ * amazonaws.com"), as CloudTrail records such calls. */
+static const char *user_agent(const struct req_ctx *rc, char out[96])
+{
+    if (!rc->via_service) return rc->user_agent ? rc->user_agent : "";
+    size_t n = strcspn(rc->via_service, ".");
+    snprintf(out, 96, "%.*s.amazonaws.com", (int)(n < 64 ? n : 64), rc->via_service);
+    return out;
+}
+
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id)
 {
     ENSURE_REF(cb);
@@ -794,11 +806,19 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
     if (tr_ok(r)) r = ctx_global(cb, "aws:EpochTime", num);
     if (tr_ok(r) && rc->region[0]) r = ctx_global(cb, "aws:RequestedRegion", rc->region);
     if (tr_ok(r)) r = ctx_global(cb, "aws:ViaAWSService", rc->via_service ? "true" : "false");
+    /* Callers are never AWS service principals. */
+    if (tr_ok(r)) r = ctx_global(cb, "aws:PrincipalIsAWSService", "false");
+    char ua[96];
+    if (tr_ok(r)) r = ctx_global(cb, "aws:UserAgent", user_agent(rc, ua));
+    if (tr_ok(r) && rc->referer && !rc->via_service) r = ctx_global(cb, "aws:referer", rc->referer);
     if (tr_ok(r) && id && id->token_issued) {
         iso8601(id->token_issued, num);
         r = ctx_global(cb, "aws:TokenIssueTime", num);
-        if (tr_ok(r)) r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     }
+    /* Temporary credentials, and a service's call for the caller, which
+     * AWS makes with temporary credentials (docs/AUTHORIZATION.md 1.2). */
+    if (tr_ok(r) && id && (id->token_issued || rc->via_service))
+        r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     if (tr_ok(r) && id && id->source_identity)
         r = ctx_global(cb, "aws:SourceIdentity", id->source_identity);
     if (tr_failed(r)) iam_ctx_free(cb);
@@ -872,6 +892,12 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     if (!cb) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = iam_ctx_init(cb, rc, id);
     if (tr_failed(r)) { free(cb); cb = NULL; goto fail; }
+    /* The resource's account: a global key, known only here. */
+    if (ar->resource_account) {
+        r = ctx_put_in(cb, "aws:ResourceAccount", &ar->resource_account, 1, false, false, false, true);
+        if (tr_failed(r)) goto fail;
+        cb->nglobal = cb->n;
+    }
     for (size_t i = 0; i < ar->nextra; i++) {
         const struct ctx_entry *x = &ar->extra[i];
         r = ctx_put_in(cb, x->key, x->values, x->n, x->multi, x->unknown, x->identity_only,
