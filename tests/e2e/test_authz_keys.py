@@ -150,3 +150,80 @@ def test_mfa_present_is_false_on_the_hop_for_long_term_credentials(root):
         "kms:Decrypt", condition={"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}})])
     with kms_denied(w, "kms:Decrypt", key["Arn"], "explicit-identity"):
         w.kms.decrypt(CiphertextBlob=blob)
+
+
+# ---------------------------------------------------------------------------
+# IAM: iam:ResourceTag, a managed policy's tags, iam:PermissionsBoundary
+
+
+def test_iam_resource_tag_of_users_and_roles(root):
+    admins = {"Key": "team", "Value": "admins"}
+    tagged_user = unique("tagged")
+    root.iam.create_user(UserName=tagged_user, Tags=[admins])
+    plain_user = unique("plain")
+    root.iam.create_user(UserName=plain_user)
+    trust = json.dumps(trust_policy(ROOT_ARN))
+    tagged_role = root.iam.create_role(RoleName=unique("tagged"), AssumeRolePolicyDocument=trust,
+                                       Tags=[admins])["Role"]
+    u = make_user(root, policy=[allow("iam:*"), deny(["iam:GetUser", "iam:GetRole"], condition={
+        "StringEquals": {"iam:ResourceTag/team": "admins"}})])
+    with iam_denied(u, "iam:GetUser", f"arn:aws:iam::{ACCOUNT}:user/{tagged_user}"):
+        u.iam.get_user(UserName=tagged_user)
+    u.iam.get_user(UserName=plain_user)
+    with iam_denied(u, "iam:GetRole", tagged_role["Arn"]):
+        u.iam.get_role(RoleName=tagged_role["RoleName"])
+
+
+def test_resource_tag_of_a_managed_policy(root):
+    tagged = root.iam.create_policy(PolicyName=unique("pol"), PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [allow("kms:ListKeys")]}),
+        Tags=[{"Key": "tier", "Value": "gold"}])["Policy"]
+    plain = make_managed_policy(root, allow("kms:ListKeys"))
+    u = make_user(root, policy=[allow("iam:*"), deny("iam:GetPolicy", condition={
+        "StringEquals": {"aws:ResourceTag/tier": "gold"}})])
+    with iam_denied(u, "iam:GetPolicy", tagged["Arn"]):
+        u.iam.get_policy(PolicyArn=tagged["Arn"])
+    u.iam.get_policy(PolicyArn=plain["Arn"])
+
+
+@pytest.mark.parametrize("action", ["GetRole", "UpdateRole", "UpdateAssumeRolePolicy",
+                                    "DeleteRole"])
+def test_permissions_boundary_of_the_role(root, action):
+    boundary = make_managed_policy(root, allow("*"))["Arn"]
+    trust = json.dumps(trust_policy(ROOT_ARN))
+    bounded = make_role(root, trust=trust, boundary=boundary)
+    free = make_role(root, trust=trust)
+    u = make_user(root, policy=[allow("iam:*"), deny(f"iam:{action}", condition={
+        "StringEquals": {"iam:PermissionsBoundary": boundary}})])
+
+    def call(role):
+        kw = {"RoleName": role["RoleName"]}
+        if action == "UpdateRole":
+            kw["Description"] = "d"
+        if action == "UpdateAssumeRolePolicy":
+            kw["PolicyDocument"] = trust
+        return getattr(u.iam, {"GetRole": "get_role", "UpdateRole": "update_role",
+                               "UpdateAssumeRolePolicy": "update_assume_role_policy",
+                               "DeleteRole": "delete_role"}[action])(**kw)
+
+    with iam_denied(u, f"iam:{action}", bounded["Arn"]):
+        call(bounded)
+    call(free)
+
+
+def test_reading_an_inline_policy_has_no_permissions_boundary(root):
+    # The reference lists iam:PermissionsBoundary for Put and Delete of an
+    # inline policy, not for Get: a guard on the key does not reach reads.
+    boundary = make_managed_policy(root, allow("*"))["Arn"]
+    trust = json.dumps(trust_policy(ROOT_ARN))
+    role = make_role(root, trust=trust, boundary=boundary, policy=allow("kms:ListKeys"))
+    user = make_user(root, boundary=boundary, policy=allow("kms:ListKeys"), keys=False)
+    guard = {"StringLike": {"iam:PermissionsBoundary": "*"}}
+    u = make_user(root, policy=[allow("iam:*"), deny(
+        ["iam:GetRolePolicy", "iam:GetUserPolicy", "iam:PutRolePolicy"], condition=guard)])
+    u.iam.get_role_policy(RoleName=role["RoleName"], PolicyName="inline")
+    u.iam.get_user_policy(UserName=user.name, PolicyName="inline")
+    with iam_denied(u, "iam:PutRolePolicy", role["Arn"]):
+        u.iam.put_role_policy(RoleName=role["RoleName"], PolicyName="x",
+                              PolicyDocument=json.dumps({"Version": "2012-10-17",
+                                                         "Statement": [allow("kms:ListKeys")]}))
