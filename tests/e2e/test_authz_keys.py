@@ -227,3 +227,21 @@ def test_reading_an_inline_policy_has_no_permissions_boundary(root):
         u.iam.put_role_policy(RoleName=role["RoleName"], PolicyName="x",
                               PolicyDocument=json.dumps({"Version": "2012-10-17",
                                                          "Statement": [allow("kms:ListKeys")]}))
+
+
+# ---------------------------------------------------------------------------
+# STS: the role's tags on AssumeRole
+
+
+@pytest.mark.parametrize("key", ["aws:ResourceTag/env", "iam:ResourceTag/env"])
+def test_assume_role_sees_the_roles_tags(root, key):
+    trust = trust_policy(ROOT_ARN)          # delegates to the caller's IAM policies
+    prod = make_role(root, trust=trust, tags={"env": "prod"})
+    dev = make_role(root, trust=trust, tags={"env": "dev"})
+    u = make_user(root, policy=allow("sts:AssumeRole", condition={
+        "StringEquals": {key: "prod"}}))
+    s = assume_role(u, prod["Arn"])
+    assert s.arn.endswith(f":assumed-role/{prod['RoleName']}/{s.name}")
+    with raises_aws("AccessDenied", denied_msg(u.arn, "sts:AssumeRole", dev["Arn"], None),
+                    status=403):
+        assume_role(u, dev["Arn"])
