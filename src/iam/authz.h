@@ -112,6 +112,10 @@ struct authz_req {
     /* Do not fail on deny: fill *out and return TR_OK (KMS consults
      * grants after an implicit deny). */
     bool no_fail;
+    /* A hypothetical decision, not the request's own authorization: the
+     * lockout checks of PutKeyPolicy and PutResourcePolicy ask whether a
+     * later request would be allowed (observers are told). */
+    bool what_if;
 };
 
 /* The policy engine's view of who (policy.h struct eval_principal): its

@@ -8,11 +8,13 @@
  *   {"action": "kms:Decrypt", "resource": "<ARN or *>",
  *    "resource_account": "111122223333", "principal": "User",
  *    "temporary": false, "via": "secretsmanager.us-east-1.amazonaws.com",
+ *    "what_if": false,
  *    "keys": [["aws:PrincipalArn", ""], ["kms:EncryptionContextKeys", "m"], ...]}
  *
  * principal is aws:PrincipalType's value; temporary whether the caller
  * signed with temporary credentials; via the service calling for the
- * caller, or null; each key comes with its flags: m multi-valued, i seen
+ * caller, or null; what_if true for a lockout check's hypothetical
+ * decision (authz_req.what_if); each key comes with its flags: m multi-valued, i seen
  * by IAM policies only, u unknown (the analyzer).  Names only, never a
  * value: nothing a condition compares is written down.
  *
@@ -52,11 +54,12 @@ static void trace_one(const struct req_ctx *rc, const struct authz_req *ar,
         ok = json_array_append_new(keys, json_pack("[ss]", ctx[i].key, flags)) == 0;
     }
     bool temporary = rc->identity && rc->identity->token_issued != 0;
-    json_t *rec = ok ? json_pack("{s:s, s:s, s:s?, s:s, s:b, s:s?, s:o}", "action", ar->action,
+    json_t *rec = ok ? json_pack("{s:s, s:s, s:s?, s:s, s:b, s:s?, s:b, s:o}", "action", ar->action,
                                  "resource", ar->resource,
                                  "resource_account", ar->resource_account,
                                  "principal", principal_type(rc->who.type),
-                                 "temporary", temporary, "via", rc->via_service, "keys", keys)
+                                 "temporary", temporary, "via", rc->via_service,
+                                 "what_if", ar->what_if, "keys", keys)
                      : NULL;
     if (!rec) json_decref(keys);
     char *line = rec ? json_dumps(rec, JSON_COMPACT) : NULL;

@@ -101,6 +101,7 @@ struct kctx {
     size_t naliases;
     const struct tag_rec *tags;   /* the key's tags (aws:ResourceTag/<k>), one block */
     size_t ntags;
+    bool what_if;                 /* a lockout check (authz_req.what_if) */
     struct alias_rec *own_aliases;    /* what kctx_build read (freed), or NULL */
     struct tag_rec *own_tags;
     char request_alias[260];
@@ -371,6 +372,7 @@ static TR_RESULT evaluate(struct req_ctx *rc, const char *action, const struct k
         .extra = c->e,
         .nextra = c->n,
         .no_fail = true,
+        .what_if = c->what_if,
     };
     r = iam_authorize(rc, &ar, res);
     /* The evidence names np, which dies here: format it now. */
@@ -418,6 +420,7 @@ TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct
     *allowed = false;
     ENSURE_REF(policy_text);
     r = kctx_build(&c, rc, action, k, in);
+    c.what_if = true;                  /* the lockout check's question */
     if (tr_ok(r)) r = evaluate(rc, action, k, policy_text, &c, &res, NULL, 0);
     if (tr_ok(r)) *allowed = res.decision == DECISION_ALLOW;
     kctx_free(&c);
