@@ -13,6 +13,7 @@ construction"):
     and left out, bare and tagged resources, root, IAM user, role session,
     GetSessionToken credentials, the Secrets Manager -> KMS hop), and every
     decision it records has exactly its row's resource and keys;
+  - docs/CONDITION_KEYS.md carries the tables generated from it.
 
 The coverage -- condition keys set / listed by the reference, resource
 types covered / listed, per service -- is printed.  Without the reference
@@ -24,8 +25,8 @@ import json
 import pytest
 
 from authz_driver import drive
-from authz_table import (Reference, check_reference, check_trace, coverage,
-                         format_coverage, load_table, norm, pinned_version,
+from authz_table import (REPO, Reference, check_reference, check_trace, coverage,
+                         format_coverage, load_table, markdown, norm, pinned_version,
                          reference_path, table_sets, trace_sets)
 from tresor_e2e import TresorServer
 
@@ -95,3 +96,9 @@ def test_every_served_action_was_decided_or_is_never(table, decisions):
     decided = {r["action"] for r in decisions if not r.get("what_if")}
     assert decided == set(table.actions())
 
+
+def test_condition_keys_page_is_generated_from_the_table(table):
+    page = (REPO / "docs" / "CONDITION_KEYS.md").read_text()
+    want = markdown(table)
+    assert want in page, ("docs/CONDITION_KEYS.md is not what src/iam/authz_table.def says: "
+                          "run scripts/authz-table --update")
