@@ -83,11 +83,14 @@ struct ctx_builder {
 
 /* Start a context with the global keys of docs/AUTHORIZATION.md 1.2 that
  * apply to rc (aws:PrincipalArn, aws:PrincipalAccount, aws:userid,
- * aws:username, aws:PrincipalType, aws:PrincipalTag/<key>, aws:SourceIp (not
- * on service-to-service calls), aws:SecureTransport, aws:CurrentTime,
- * aws:EpochTime, aws:RequestedRegion, aws:ViaAWSService, aws:TokenIssueTime
- * and aws:MultiFactorAuthPresent for temporary credentials, aws:SourceIdentity
- * for a role session that has one). */
+ * aws:username, aws:PrincipalType, aws:PrincipalTag/<key>,
+ * aws:PrincipalIsAWSService, aws:SourceIp and aws:referer (not on
+ * service-to-service calls), aws:SecureTransport, aws:CurrentTime,
+ * aws:EpochTime, aws:RequestedRegion, aws:ViaAWSService, aws:UserAgent,
+ * aws:TokenIssueTime for temporary credentials, aws:MultiFactorAuthPresent
+ * for those and service-to-service calls, aws:SourceIdentity for a role
+ * session that has one).  iam_authorize adds aws:ResourceAccount.  The
+ * list, with each key's presence, is src/iam/authz_table.def's GLOBAL rows. */
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id);
 /* Make cb an empty builder (as zeroing it would, without touching the
  * arrays).  Do not use on a builder that holds strings: iam_ctx_free. */

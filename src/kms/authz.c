@@ -85,7 +85,8 @@
  *    365, when omitted: "This type of condition works even when the
  *    parameter doesn't appear in the request", KMS condition keys page);
  *  - ListKeys, ListAliases, ListRetirableGrants, GenerateRandom: none.
- * The ones deliberately not set are listed in docs/CONDITION_KEYS.md. */
+ * src/iam/authz_table.def has them per operation, and the ones deliberately
+ * not set with the reason. */
 
 /* One allocation holds the entries, the value pointers and the composed
  * key names; values point into vals[], which never moves. */
