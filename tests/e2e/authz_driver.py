@@ -480,6 +480,19 @@ class Driver:
         self.do("DeletePolicy", i.delete_policy, PolicyArn=parn)
         if p2:
             self.do("DeletePolicy (tags)", i.delete_policy, PolicyArn=p2["Policy"]["Arn"])
+        # Without UserName: the caller itself -- a user, or the root user,
+        # decided on the account's root ARN.
+        self.do("GetUser (self)", i.get_user)
+        self.do("ListAccessKeys (self)", i.list_access_keys)
+        r = self.root.iam
+        self.do("GetUser (root)", r.get_user)
+        k = self.do("CreateAccessKey (root)", r.create_access_key)
+        self.do("ListAccessKeys (root)", r.list_access_keys)
+        if k:
+            kid = k["AccessKey"]["AccessKeyId"]
+            self.do("UpdateAccessKey (root)", r.update_access_key, AccessKeyId=kid,
+                    Status="Inactive")
+            self.do("DeleteAccessKey (root)", r.delete_access_key, AccessKeyId=kid)
         # The same calls as the root user and as a role session: their
         # contexts differ in the global keys only.
         for who in (self.root, self.session):
