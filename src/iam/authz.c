@@ -792,7 +792,7 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
         r = ctx_global(cb, "aws:PrincipalType", who->type == PRINCIPAL_ROOT ? "Account"
                                                  : session ? "AssumedRole" : "User");
     for (size_t i = 0; id && tr_ok(r) && i < id->ntags; i++) {
-        char key[200];
+        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
         snprintf(key, sizeof key, "aws:PrincipalTag/%s", id->tag_keys[i]);
         r = iam_ctx_add(cb, key, id->tag_values[i]);   /* tags: searched */
     }

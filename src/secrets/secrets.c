@@ -674,7 +674,7 @@ TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags)
         const char *k = json_string_value(json_object_get(t, "Key"));
         const char *v = json_string_value(json_object_get(t, "Value"));
         if (!k) continue;
-        char key[200];
+        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
         snprintf(key, sizeof key, "aws:RequestTag/%s", k);
         GUARD(iam_ctx_add(c, key, v ? v : ""));
         if (n < SM_MAX_TAGS) keys[n++] = k;
@@ -716,7 +716,7 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
     GUARD(sm_cached_tags(st, arn, &tags, &n));
     tr_result r = TR_OK;
     for (size_t i = 0; i < n && tr_ok(r); i++) {
-        char key[200];
+        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
         snprintf(key, sizeof key, "secretsmanager:ResourceTag/%s", tags[i].key);
         r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
         snprintf(key, sizeof key, "aws:ResourceTag/%s", tags[i].key);

@@ -245,3 +245,26 @@ def test_assume_role_sees_the_roles_tags(root, key):
     with raises_aws("AccessDenied", denied_msg(u.arn, "sts:AssumeRole", dev["Arn"], None),
                     status=403):
         assume_role(u, dev["Arn"])
+
+
+# ---------------------------------------------------------------------------
+# Long tag keys: a 128-character key of multibyte characters is one condition
+# key, whole (the names were cut at 200 bytes)
+
+
+def test_a_long_multibyte_tag_key_is_a_condition_key_whole(root):
+    long_key = "é" * 128                    # 128 characters, 256 bytes
+    sm = root.client("secretsmanager")
+    s = sm.create_secret(Name=unique("longtag/secret"), SecretString="v",
+                         Tags=[{"Key": long_key, "Value": "locked"}])
+    u = make_user(root, policy=[allow("secretsmanager:*"), deny(
+        "secretsmanager:GetSecretValue",
+        condition={"StringEquals": {f"secretsmanager:ResourceTag/{long_key}": "locked"}})],
+        tags={long_key: "x"})
+    with raises_aws("AccessDeniedException", denied_msg(u.arn, "secretsmanager:GetSecretValue",
+                                                        s["ARN"], "explicit-identity")):
+        u.client("secretsmanager").get_secret_value(SecretId=s["ARN"])
+    # The caller's own tag of that key, as aws:PrincipalTag/<key>.
+    v = make_user(root, policy=allow("kms:ListKeys", condition={
+        "StringEquals": {f"aws:PrincipalTag/{long_key}": "x"}}), tags={long_key: "x"})
+    v.kms.list_keys()
