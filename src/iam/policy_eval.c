@@ -5,8 +5,9 @@
  * Spec: docs/AUTHORIZATION.md 2 (the decision), 3.2 - 3.3 (matching,
  * principals, NotPrincipal), 4.1 and 6.1 (delegation).  In order:
  *  1. Every policy is scanned once.  A statement applies when its Action
- *     (NotAction), Resource (NotResource; a key policy's Resource is "this
- *     key"), Principal (NotPrincipal) and Condition all match.  An
+ *     (NotAction), Resource (NotResource), Principal (NotPrincipal; never
+ *     an exemption from a Deny for a caller with a boundary) and
+ *     Condition all match.  An
  *     applying Deny anywhere -- identity, boundary, session, resource --
  *     is final (EXPLICIT_DENY, deny_type = the first one's policy type;
  *     the resource policy is consulted first).
@@ -17,9 +18,10 @@
  *     everything and is not limited by boundaries or sessions.
  *  4. Same account:
  *       RES_NONE      identity side;
- *       RES_UNION     resource policy naming the caller (PM_DIRECT), or
- *                     naming its role / everyone while boundary and session
- *                     allow (2.3 table), or the identity side;
+ *       RES_UNION     resource policy naming the caller (PM_DIRECT) or
+ *                     everyone ("*", PM_EVERYONE), or naming its role while
+ *                     boundary and session allow (2.3 table), or the
+ *                     identity side;
  *       RES_REQUIRED  the same, except that the identity side counts only
  *                     when the resource policy allows the caller's account
  *                     (PM_ACCOUNT, delegation: 4.1, 6.1).
@@ -27,9 +29,11 @@
  *     policy must allow the caller, its role, its account or everyone, AND
  *     the identity side must allow (2.4); RES_NONE allows nothing.
  *     Anonymous callers: only a resource-policy Allow for "*".
- *  "*" (PM_EVERYONE) needs no identity policy (AWS managed keys rely on
- *  it) but, like a role ARN, stays limited by boundary and session
- *  policies: our choice (docs/AUTHORIZATION.md 8.1).
+ *  "*" (PM_EVERYONE) names whoever calls, so in the caller's own account
+ *  it grants as directly as the caller's own ARN: no identity policy
+ *  needed, and an implicit deny in a boundary or session policy does not
+ *  limit it (docs/AUTHORIZATION.md 2.3, where the reading is argued; the
+ *  AWS managed key aws/secretsmanager relies on it).
  * Three-valued conditions: a statement whose conditions read an unknown
  * key is assumed to apply when it is an Allow and not to apply when it is
  * a Deny; both are listed in cond_refs and an ALLOW that depends on them
@@ -63,6 +67,7 @@ struct evaluator {
     size_t actlen;
     size_t reslen;
     struct eval_result *out;
+    bool has_boundary;        /* the caller has a permissions boundary (NotPrincipal, 3.3) */
     bool deny;                /* a definite Deny applied */
     bool unknown_deny;        /* a Deny that might apply was assumed not to */
 };
@@ -86,11 +91,11 @@ static bool stmt_action(const struct evaluator *ev, const struct stmt *st)
     return m != st->not_action;
 }
 
-static enum tri stmt_resource(const struct evaluator *ev, const struct policy *p, const struct stmt *st)
+static enum tri stmt_resource(const struct evaluator *ev, const struct stmt *st)
 {
+    /* A key policy's Resource and NotResource match the key's ARN like any
+     * other ("*" is "this key"; docs/AUTHORIZATION.md 4.1). */
     if (!st->has_resource) return TRI_TRUE;
-    /* A key policy's Resource is "this key" (docs/AUTHORIZATION.md 4.1). */
-    if (p->kind == POLICY_KEY && !st->not_resource) return TRI_TRUE;
     enum tri m = TRI_FALSE;
     for (size_t i = 0; i < st->nresources && m != TRI_TRUE; i++)
         m = tri_or(m, pat_match(&st->resources[i], ev->rq->resource, ev->reslen, false, &ev->env));
@@ -122,16 +127,21 @@ static enum principal_match entry_match(const struct principal_ent *pe, const st
 
 static int pm_rank(enum principal_match m)
 {
-    static const int rank[NLEVELS] = { [PM_NONE] = 0, [PM_ACCOUNT] = 1, [PM_EVERYONE] = 2,
-                                       [PM_ROLE] = 3, [PM_DIRECT] = 4 };
+    static const int rank[NLEVELS] = { [PM_NONE] = 0, [PM_ACCOUNT] = 1, [PM_ROLE] = 2,
+                                       [PM_EVERYONE] = 3, [PM_DIRECT] = 4 };
     return rank[m];
 }
 
 /* NotPrincipal exempts the caller only when it is named itself (user or
  * session ARN), by its role, or -- for the account root user only -- by
- * its account (docs/AUTHORIZATION.md 3.3, 8.1). */
-static bool exempted(const struct stmt *st, const struct eval_principal *who)
+ * its account (docs/AUTHORIZATION.md 3.3, 8.1).  A caller with a
+ * permissions boundary is never exempted from a Deny: AWS's boundaries
+ * page says such a Deny "will always deny any IAM principal that has a
+ * permissions boundary policy attached, regardless of the values specified
+ * in the NotPrincipal element" (docs/AUTHORIZATION.md 3.3). */
+static bool exempted(const struct stmt *st, const struct eval_principal *who, bool has_boundary)
 {
+    if (has_boundary && st->effect == EFFECT_DENY) return false;
     for (size_t i = 0; i < st->nprincipals; i++) {
         const struct principal_ent *pe = &st->principals[i];
         enum principal_match m = entry_match(pe, who);
@@ -141,9 +151,10 @@ static bool exempted(const struct stmt *st, const struct eval_principal *who)
     return false;
 }
 
-static enum principal_match stmt_principal(const struct stmt *st, const struct eval_principal *who)
+static enum principal_match stmt_principal(const struct stmt *st, const struct eval_principal *who,
+                                           bool has_boundary)
 {
-    if (st->not_principal) return exempted(st, who) ? PM_NONE : PM_EVERYONE;
+    if (st->not_principal) return exempted(st, who, has_boundary) ? PM_NONE : PM_EVERYONE;
     enum principal_match best = PM_NONE;
     for (size_t i = 0; i < st->nprincipals; i++) {
         enum principal_match m = entry_match(&st->principals[i], who);
@@ -153,16 +164,16 @@ static enum principal_match stmt_principal(const struct stmt *st, const struct e
 }
 
 /* Whether statement st applies; *pm = how it named the caller. */
-static enum tri stmt_applies(const struct evaluator *ev, const struct policy *p,
-                             const struct stmt *st, enum principal_match *pm)
+static enum tri stmt_applies(const struct evaluator *ev, const struct stmt *st,
+                             enum principal_match *pm)
 {
     *pm = PM_NONE;
     if (!stmt_action(ev, st)) return TRI_FALSE;
     if (st->has_principal) {
-        *pm = stmt_principal(st, &ev->rq->who);
+        *pm = stmt_principal(st, &ev->rq->who, ev->has_boundary);
         if (*pm == PM_NONE) return TRI_FALSE;
     }
-    enum tri t = stmt_resource(ev, p, st);
+    enum tri t = stmt_resource(ev, st);
     if (t == TRI_FALSE) return t;
     return tri_and(t, conds_eval(st->conds, st->nconds, &ev->env));
 }
@@ -193,7 +204,7 @@ static void scan_policy(struct evaluator *ev, const struct named_policy *np,
     for (size_t i = 0; i < p->nstmts; i++) {
         const struct stmt *st = &p->stmts[i];
         enum principal_match pm;
-        enum tri t = stmt_applies(ev, p, st, &pm);
+        enum tri t = stmt_applies(ev, st, &pm);
         if (t == TRI_FALSE) continue;
         struct stmt_ref ref = { np, i, st->sid, st->effect, type };
         if (st->effect == EFFECT_ALLOW) {
@@ -274,7 +285,7 @@ static void path_limits(struct path *pa, const struct sides *s)
 /* The best resource-policy level that may allow: rank, definite first. */
 static enum principal_match best_level(const struct scan *rs, bool definite)
 {
-    static const enum principal_match order[] = { PM_DIRECT, PM_ROLE, PM_EVERYONE, PM_ACCOUNT };
+    static const enum principal_match order[] = { PM_DIRECT, PM_EVERYONE, PM_ROLE, PM_ACCOUNT };
     for (size_t i = 0; i < 4; i++) {
         enum tri t = rs->lvl[order[i]].allow;
         if (t == TRI_TRUE || (!definite && t == TRI_UNKNOWN)) return order[i];
@@ -306,14 +317,15 @@ static size_t candidate_paths(const struct evaluator *ev, const struct policy_se
         return n;
     }
     if (ps->mode != RES_NONE) {
+        /* Named itself, or by "*" (which names whoever calls): final
+         * (2.3 table). */
         path_start(&pa[n], PM_DIRECT);
         path_and(&pa[n++], &s->rs.lvl[PM_DIRECT]);
-        /* Named by its role, or "*": still limited (2.3 table). */
+        path_start(&pa[n], PM_EVERYONE);
+        path_and(&pa[n++], &s->rs.lvl[PM_EVERYONE]);
+        /* Named by its role: still limited (2.3 table). */
         path_start(&pa[n], PM_ROLE);
         path_and(&pa[n], &s->rs.lvl[PM_ROLE]);
-        path_limits(&pa[n++], s);
-        path_start(&pa[n], PM_EVERYONE);
-        path_and(&pa[n], &s->rs.lvl[PM_EVERYONE]);
         path_limits(&pa[n++], s);
     }
     path_start(&pa[n], ps->mode == RES_REQUIRED ? PM_ACCOUNT : PM_NONE);
@@ -338,7 +350,7 @@ static enum policy_type_word implicit_type(const struct evaluator *ev, const str
     const char *ra = ev->rq->resource_account;
     bool same = !ra || !*ra || str_eq(ra, who->account);
     bool any_rp = best_level(&s->rs, false) != PM_NONE;
-    bool limited_rp = s->rs.lvl[PM_ROLE].allow != TRI_FALSE || s->rs.lvl[PM_EVERYONE].allow != TRI_FALSE;
+    bool limited_rp = s->rs.lvl[PM_ROLE].allow != TRI_FALSE;
     if (who->type == EP_ANONYMOUS) return PT_RESOURCE;
     if (!same) return any_rp ? identity_failure(s) : PT_RESOURCE;
     if (ps->mode == RES_NONE) return identity_failure(s);
@@ -392,7 +404,8 @@ TR_RESULT policy_evaluate(const struct eval_request *rq, const struct policy_set
     ENSURE_REF(rq->action);
     ENSURE_REF(rq->resource);
     memset(out, 0, sizeof *out);
-    struct evaluator ev = { .rq = rq, .env = { rq->ctx, rq->nctx }, .out = out };
+    struct evaluator ev = { .rq = rq, .env = { rq->ctx, rq->nctx }, .out = out,
+                            .has_boundary = ps->boundary != NULL };
     ev.actlen = strlen(rq->action);
     const char *colon = memchr(rq->action, ':', ev.actlen);
     ev.svclen = colon ? (size_t)(colon - rq->action) : ev.actlen;
@@ -441,9 +454,8 @@ bool policy_may_allow(const struct policy *p, const struct eval_principal *who,
     for (size_t i = 0; i < p->nstmts; i++) {
         const struct stmt *st = &p->stmts[i];
         if (st->effect != EFFECT_ALLOW || !stmt_action(&ev, st)) continue;
-        if (who && st->has_principal && stmt_principal(st, who) == PM_NONE) continue;
-        if (!resource || !st->has_resource || (p->kind == POLICY_KEY && !st->not_resource))
-            return true;
+        if (who && st->has_principal && stmt_principal(st, who, false) == PM_NONE) continue;
+        if (!resource || !st->has_resource) return true;
         bool any = false, vars = false;
         for (size_t k = 0; k < st->nresources && !any; k++) {
             vars |= st->resources[k].pieces != NULL;
