@@ -137,8 +137,11 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
         r = kms_cached_key_aliases(rc->st, k, &c->aliases, &c->naliases);
         if (tr_failed(r)) return r;
     }
-    c->cap = 24 + npairs + (in ? in->nunknown : 0);
-    c->capv = 24 + 2 * npairs + c->naliases + (g ? g->nops : 0) + (in ? in->nunknown : 0);
+    size_t nextra_vals = 0;
+    for (size_t i = 0; in && i < in->nextra; i++) nextra_vals += in->extra[i].n;
+    c->cap = 24 + npairs + (in ? in->nunknown + in->nextra : 0);
+    c->capv = 24 + 2 * npairs + c->naliases + (g ? g->nops : 0) + (in ? in->nunknown : 0) +
+              nextra_vals;
     c->e = calloc(c->cap, sizeof *c->e);
     c->vals = calloc(c->capv, sizeof *c->vals);
     c->owned = calloc(npairs + 1, sizeof *c->owned);
@@ -201,6 +204,11 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
     for (size_t i = 0; in && i < in->nunknown; i++) {
         GUARD(kctx_one(c, in->unknown[i], ""));
         c->e[c->n - 1].unknown = true;
+    }
+    for (size_t i = 0; in && i < in->nextra; i++) {
+        const struct ctx_entry *x = &in->extra[i];
+        GUARD(kctx_put(c, x->key, x->values, x->n, x->multi));
+        c->e[c->n - 1].unknown = x->unknown;
     }
     return TR_OK;
 }
@@ -359,8 +367,28 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
     tr_result r;
 
     memset(out, 0, sizeof *out);
-    ENSURE_REF(k);
     r = kctx_build(&c, rc, action, k, in);
+    if (tr_ok(r) && !k) {
+        /* Account-level actions: IAM policies alone decide (as in
+         * kms_authorize_in). */
+        struct authz_req ar = {
+            .action = action, .resource = "*", .resource_account = rc->who.account_id,
+            .mode = RES_NONE, .extra = c.e, .nextra = c.n, .no_fail = true,
+        };
+        r = iam_authorize(rc, &ar, &out->res);
+        if (tr_ok(r)) iam_result_evidence(&out->res, out->evidence, sizeof out->evidence);
+        out->allowed = out->res.decision == DECISION_ALLOW;
+        out->conditional = out->res.conditional;
+        if (tr_ok(r) && !out->allowed) {
+            struct eval_request rq = { .who = { .arn = rc->who.arn, .account = rc->who.account_id },
+                                       .action = action, .resource = "*" };
+            policy_denied_message(&rq, &out->res, NULL, out->message, sizeof out->message);
+        }
+        out->res.nrefs = 0;
+        out->res.ncond_refs = 0;
+        kctx_free(&c);
+        return r;
+    }
     if (tr_ok(r)) r = decide(rc, action, k, in, &c, out, true);
     if (tr_ok(r) && !out->allowed) {
         struct eval_request rq = {
