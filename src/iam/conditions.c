@@ -252,6 +252,20 @@ enum tri pat_match(const struct pat *p, const char *subject, size_t n, bool ci,
     return spans_match(sp, p->npieces, subject, n, ci) ? TRI_TRUE : TRI_FALSE;
 }
 
+enum tri pat_resolvable(const struct pat *p, const struct eval_env *env)
+{
+    if (p->bad) return TRI_FALSE;
+    enum tri t = TRI_TRUE;
+    for (size_t k = 0; p->pieces && k < p->npieces; k++) {
+        struct span v;
+        if (p->pieces[k].kind != PIECE_VAR) continue;
+        enum tri x = var_value(&p->pieces[k], env, &v);
+        if (x == TRI_FALSE) return TRI_FALSE;
+        t = tri_and(t, x);
+    }
+    return t;
+}
+
 /* ---- value parsers ------------------------------------------------------- */
 
 static bool digits(const char *s, size_t n, size_t *i, size_t count, int64_t *v)

@@ -99,7 +99,15 @@ static enum tri stmt_resource(const struct evaluator *ev, const struct stmt *st)
     enum tri m = TRI_FALSE;
     for (size_t i = 0; i < st->nresources && m != TRI_TRUE; i++)
         m = tri_or(m, pat_match(&st->resources[i], ev->rq->resource, ev->reslen, false, &ev->env));
-    return st->not_resource ? tri_not(m) : m;
+    if (!st->not_resource) return m;
+    /* A variable without a value makes the statement invalid (IAM guide:
+     * "any attempt to match it fails"), not its NotResource true
+     * (docs/AUTHORIZATION.md 3.7). */
+    enum tri ok = TRI_TRUE;
+    for (size_t i = 0; i < st->nresources && ok != TRI_FALSE; i++)
+        if (st->resources[i].pieces || st->resources[i].bad)
+            ok = tri_and(ok, pat_resolvable(&st->resources[i], &ev->env));
+    return tri_and(ok, tri_not(m));
 }
 
 static bool str_eq(const char *a, const char *b)

@@ -819,10 +819,6 @@ static const struct ecase CASES[] = {
       .id = { P12(AR("secretsmanager:*", "arn:aws:secretsmanager:us-east-1:111122223333:secret:${aws:username}*")) },
       .who = SESS, .action = "secretsmanager:GetSecretValue",
       .res = "arn:aws:secretsmanager:us-east-1:111122223333:secret:-AbCdEf", .want = IMPL },
-    { .desc = "a missing variable in NotResource: the exclusion matches nothing", .rule = "3.7",
-      .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:"
-          "*:secret:${aws:username}-*'}") },
-      .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_ },
     CC("${aws:PrincipalTag/team} in a condition value", "3.7",
        C1("StringEquals", "kms:EncryptionContext:team", "'${aws:PrincipalTag/team}'"),
        "kms:EncryptionContext:team=blue;aws:PrincipalTag/team=blue", ALLOW_),
@@ -880,6 +876,22 @@ static const struct ecase CASES[] = {
       .mode = RES_UNION, .who = ALICE, .action = "secretsmanager:GetSecretValue",
       .res = "arn:aws:secretsmanager:us-east-1:111122223333:secret:blue-AbCdEf", .ctx = "aws:PrincipalTag/team=red",
       .want = IMPL },
+    { .desc = "Allow NotResource with a variable that has no value: the statement does not apply", .rule = "3.7",
+      .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:*:"
+          "secret:${aws:username}-*'}") },
+      .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = IMPL },
+    { .desc = "Deny NotResource with a variable that has no value: the statement does not apply", .rule = "3.7",
+      .id = { P12(A("secretsmanager:*") ",{'Effect':'Deny','Action':'secretsmanager:*','NotResource':"
+          "['arn:aws:secretsmanager:*:*:secret:prod/*','arn:aws:secretsmanager:*:*:secret:${aws:username}-*']}") },
+      .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A2, .want = ALLOW_ },
+    { .desc = "NotResource with the variable's value: applies outside it", .rule = "3.7",
+      .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:*:"
+          "secret:${aws:username}-*'}") },
+      .who = ALICE, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_ },
+    { .desc = "NotResource with a default value is resolvable", .rule = "3.7",
+      .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:*:"
+          "secret:${aws:username, 'nobody'}-*'}") },
+      .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_ },
     { .desc = "2008 policy: ${...} in the account field is literal text, matching nothing", .rule = "3.7",
       .id = { P08(AR("secretsmanager:*", "arn:aws:secretsmanager:*:${aws:PrincipalAccount}:secret:*")) },
       .who = ALICE, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = IMPL },
