@@ -230,3 +230,107 @@ def test_simulate_agrees_with_the_live_server(authz_server, root, account_b):
         for i, a, x, o, c in disagreements[:5])
     assert checked >= N * 0.8, f"only {checked} of {N} cases could be built ({skipped} refused)"
     assert counts["allowed"] and counts["denied"] and (counts["explicit"] or N < 50), counts
+
+
+# ---------------------------------------------------------------------------
+# The simulate bugs of issue 13, one by one (each also in the cases above)
+
+
+def sim(srv, *args):
+    p = srv.run_tresor("policy", "simulate", "--data-dir", srv.data_dir, "--format", "json", *args)
+    assert p.returncode in (0, 1), f"simulate failed ({p.returncode}): {p.stdout}\n{p.stderr}"
+    return json.loads(p.stdout)
+
+
+def test_simulate_takes_the_secrets_resource_policy_and_account(authz_server, root, account_b):
+    sm = root.client("secretsmanager")
+    reader = make_user(root, keys=False)
+    arn = sm.create_secret(Name=f"sim-rp-{os.urandom(4).hex()}", SecretString="v")["ARN"]
+    sm.put_resource_policy(SecretId=arn, ResourcePolicy=json.dumps(gen.doc([{
+        "Effect": "Allow", "Principal": {"AWS": reader.arn}, "Action": "secretsmanager:DescribeSecret",
+        "Resource": "*"}])))
+    out = sim(authz_server, "--principal", reader.arn, "--action", "secretsmanager:DescribeSecret",
+              "--resource", arn)
+    assert out["decision"] == "allowed", out
+    # A caller of another account whose own IAM allows everything: the
+    # secret's account must allow too.
+    b = make_user(account_b, policy=allow("secretsmanager:*"))
+    out = sim(authz_server, "--principal", b.arn, "--action", "secretsmanager:DescribeSecret",
+              "--resource", arn)
+    assert out["decision"] == "implicitDeny", out
+    assert out["message"] == (f"User: {b.arn} is not authorized to perform: secretsmanager:DescribeSecret "
+                              f"on resource: {arn} because no resource-based policy allows the "
+                              "secretsmanager:DescribeSecret action"), out
+    with pytest.raises(ClientError):
+        b.client("secretsmanager").describe_secret(SecretId=arn)
+
+
+def test_simulate_sets_the_kms_request_keys(authz_server, root, account_b):
+    key = root.kms.create_key(Policy=json.dumps(gen.doc([
+        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": root.arn}, "Action": "kms:*",
+         "Resource": "*"},
+        {"Sid": "B", "Effect": "Allow", "Principal": {"AWS": ACCOUNT_B}, "Action": "kms:*",
+         "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": ACCOUNT_B,
+                                                          "kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+                                        "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["app", "tier"]},
+                                        "Null": {"kms:EncryptionContextKeys": "false"}}}])))["KeyMetadata"]["Arn"]
+    b = make_user(account_b, policy=allow("kms:*"))
+    args = ["--principal", b.arn, "--action", "kms:Encrypt", "--resource", key, "--source-ip", "127.0.0.1"]
+    out = sim(authz_server, *args, "--encryption-context", "app=web", "--encryption-context", "tier=1")
+    assert out["decision"] == "allowed", out
+    b.kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"app": "web", "tier": "1"})
+    out = sim(authz_server, *args, "--encryption-context", "app=web", "--encryption-context", "zone=1")
+    assert out["decision"] == "implicitDeny", out
+    # A multi-valued key given by hand: both values count.
+    out = sim(authz_server, *args, "--context", "kms:EncryptionContextKeys=app",
+              "--context", "kms:EncryptionContextKeys=zone")
+    assert out["decision"] == "implicitDeny", out
+    out = sim(authz_server, *args, "--context", "kms:EncryptionContextKeys=app",
+              "--context", "kms:EncryptionContextKeys=tier")
+    assert out["decision"] == "allowed", out
+    # An operation KMS keeps in the key's account: denied, as the server's
+    # NotFoundException denies it.
+    out = sim(authz_server, "--principal", b.arn, "--action", "kms:GetKeyPolicy", "--resource", key)
+    assert out["decision"] == "implicitDeny" and "NotFoundException" in out["message"], out
+    with pytest.raises(ClientError) as ei:
+        b.kms.get_key_policy(KeyId=key, PolicyName="default")
+    assert ei.value.response["Error"]["Code"] == "NotFoundException"
+
+
+def test_simulate_sees_a_sessions_policy_tags_and_issue_time(authz_server, root):
+    u = make_user(root, policy=allow(["sts:AssumeRole", "sts:TagSession"]))
+    role = root.iam.create_role(RoleName=f"sim-role-{os.urandom(4).hex()}", AssumeRolePolicyDocument=json.dumps(
+        gen.doc([{"Effect": "Allow", "Principal": {"AWS": u.arn},
+                  "Action": ["sts:AssumeRole", "sts:TagSession"]}])))["Role"]
+    root.iam.put_role_policy(RoleName=role["RoleName"], PolicyName="p", PolicyDocument=json.dumps(gen.doc([
+        {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:PrincipalTag/team": "red"}, "Null": {"aws:TokenIssueTime": "false"}}},
+        {"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"}])))
+    s = assume_role(u, role["Arn"], "sim-s", Tags=[{"Key": "team", "Value": "red"}],
+                    Policy=json.dumps(gen.doc([{"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}])))
+    users = f"arn:aws:iam::{ACCOUNT}:user/"
+    out = sim(authz_server, "--access-key-id", s.access_key, "--action", "iam:ListUsers", "--resource", users)
+    assert out["decision"] == "allowed", out
+    s.iam.list_users()
+    out = sim(authz_server, "--access-key-id", s.access_key, "--action", "iam:ListRoles", "--resource", users)
+    assert out["decision"] == "implicitDeny" and out["denyType"] == "session", out
+    with pytest.raises(ClientError):
+        s.iam.list_roles()
+    # The same session described by hand.
+    out = sim(authz_server, "--principal", s.arn, "--session-tag", "team=red", "--action", "iam:ListRoles",
+              "--resource", users, "--session-policy", json.dumps(gen.doc([
+                  {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}])))
+    assert out["decision"] == "implicitDeny" and out["denyType"] == "session", out
+    assert any("session policies given" in a for a in out["assumptions"]), out
+
+
+def test_simulate_says_what_it_does_not_know(authz_server, root):
+    u = make_user(root, keys=False, policy=allow("iam:ListUsers", condition={
+        "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
+    users = f"arn:aws:iam::{ACCOUNT}:user/"
+    out = sim(authz_server, "--principal", u.arn, "--action", "iam:ListUsers", "--resource", users)
+    assert out["decision"] == "allowed" and out["conditional"] is True, out
+    assert any("aws:SourceIp unknown" in a for a in out["assumptions"]), out
+    out = sim(authz_server, "--principal", u.arn, "--action", "iam:ListUsers", "--resource", users,
+              "--source-ip", "127.0.0.1")
+    assert out["decision"] == "implicitDeny" and out["conditional"] is False, out
