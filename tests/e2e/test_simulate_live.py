@@ -202,6 +202,7 @@ def test_simulate_agrees_with_the_live_server(authz_server, root, account_b):
     world = World(authz_server, {ACCOUNT: root, ACCOUNT_B: account_b})
     cases = gen.generate(SEED, N)
     checked = skipped = by_hand = 0
+    why_skipped = {}
     counts = {"allowed": 0, "denied": 0, "explicit": 0}
     disagreements = []
     for case in cases:
@@ -209,8 +210,10 @@ def test_simulate_agrees_with_the_live_server(authz_server, root, account_b):
             subst = world.build(case)
             caller, session_kw = world.caller(case, subst)
             world.resource_policy(case, subst)
-        except Skip:
+        except Skip as e:
             skipped += 1
+            why = str(e).split("'Message': ")[-1][:80]
+            why_skipped[why] = why_skipped.get(why, 0) + 1
             continue
         resource = world.real(case["resource"]["arn"], subst)
         allowed, explicit = live(caller, case, resource)
@@ -224,7 +227,7 @@ def test_simulate_agrees_with_the_live_server(authz_server, root, account_b):
         counts["allowed" if allowed else "denied"] += 1
         counts["explicit"] += explicit
     print(f"simulate vs live: {checked} cases ({by_hand} sessions described by hand), "
-          f"{skipped} not buildable, {counts}, {len(disagreements)} disagreements")
+          f"{skipped} not buildable {why_skipped}, {counts}, {len(disagreements)} disagreements")
     assert not disagreements, "\n".join(
         f"case {i}: live allowed={a} explicit={x}; simulate {json.dumps(o)}\n  {json.dumps(c)}"
         for i, a, x, o, c in disagreements[:5])
