@@ -13,7 +13,10 @@ each driven through a real `tresor serve` as an attacker or a user would
     key aws/secretsmanager serves a user whose boundary allows
     secretsmanager:GetSecretValue but not kms:Decrypt;
   * a key policy's Resource is matched against the key's ARN: a statement
-    naming another key does not apply (4.1).
+    naming another key does not apply (4.1);
+  * a NotResource whose policy variable has no value makes its statement
+    inapplicable, not applicable everywhere (3.7; found by the
+    differential test, tests/differential/README.md).
 
 who-can-decrypt's answers for the same set-ups are compared with real
 GetSecretValue calls in test_who_can_decrypt.py.
@@ -21,7 +24,6 @@ GetSecretValue calls in test_who_can_decrypt.py.
 
 import json
 
-import pytest
 from botocore.exceptions import ClientError
 
 from tresor_e2e import (ACCOUNT, REGION, ROOT_ARN, allow, assume_role, deny, denied_msg,
@@ -121,6 +123,29 @@ def test_resource_and_key_policies_with_a_variable_in_the_account_are_refused(ro
     key = root.kms.create_key()["KeyMetadata"]["KeyId"]
     with raises_aws("MalformedPolicyDocumentException", LEGACY, status=400):
         root.kms.put_key_policy(KeyId=key, PolicyName="default", Policy=key_doc)
+
+
+def test_not_resource_with_a_variable_without_value_does_not_apply(root):
+    """A role session has no aws:username: a NotResource built on it makes
+    its statement invalid (AWS: "any attempt to match it fails"), so the
+    Allow grants nothing, and a Deny denies nothing."""
+    s = new_secret(root)
+    role = make_role(root, trust=trust_policy(ROOT_ARN), policy=[
+        {"Effect": "Allow", "Action": DESCRIBE,
+         "NotResource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:${{aws:username}}-*"}])
+    assume = make_user(root, policy=allow("sts:AssumeRole"))
+    sess = assume_role(assume, role["Arn"])
+    with raises_aws("AccessDeniedException", denied_msg(sess.arn, DESCRIBE, s, "identity")):
+        sm(sess).describe_secret(SecretId=s)
+    # For a user the variable has a value: the NotResource applies.
+    u = make_user(root, policy={"Effect": "Allow", "Action": DESCRIBE,
+                                "NotResource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:${{aws:username}}-*"})
+    assert sm(u).describe_secret(SecretId=s)["ARN"] == s
+    # A Deny built the same way does not deny the session.
+    root.iam.put_role_policy(RoleName=role["RoleName"], PolicyName="inline", PolicyDocument=doc(
+        allow(DESCRIBE), {"Effect": "Deny", "Action": DESCRIBE,
+                          "NotResource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:${{aws:username}}-*"}))
+    assert sm(assume_role(assume, role["Arn"])).describe_secret(SecretId=s)["ARN"] == s
 
 
 # ---------------------------------------------------------------------------

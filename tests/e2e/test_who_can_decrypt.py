@@ -476,6 +476,10 @@ def test_boundaries_star_and_not_principal(srv, root):
     other_key_user = make_user(root, unique("wc-b-otherkey"), policy=allow(GSV))
     role = make_role(root, unique("wc-b-role"), trust=trust_with(harness), policy=allow(GSV),
                      boundary=gsv_only)["Arn"]
+    # A session has no aws:username: a NotResource naming it does not apply.
+    not_mine = make_role(root, unique("wc-b-notmine"), trust=trust_with(harness), policy={
+        "Effect": "Allow", "Action": GSV,
+        "NotResource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:${{aws:username}}-*"})["Arn"]
 
     s_managed = sm.create_secret(Name=unique("wc-b-managed"), SecretString="m")["ARN"]
     s_np = sm.create_secret(Name=unique("wc-b-np"), SecretString="np")["ARN"]
@@ -497,8 +501,9 @@ def test_boundaries_star_and_not_principal(srv, root):
     users = [bounded, plain, listed_bounded, star_user, other_key_user, harness]
     callers = {u.arn: u for u in users}
     callers[root.arn] = root
-    truth, _ = check_agreement(srv, callers, [role], harness, [s_managed, s_np, s_key],
+    truth, _ = check_agreement(srv, callers, [role, not_mine], harness, [s_managed, s_np, s_key],
                                what=False)
+    assert truth[not_mine] == set()
     assert s_managed in truth[bounded.arn] and s_managed in truth[role]
     assert s_np in truth[plain.arn] and s_np not in truth[listed_bounded.arn]
     assert s_np not in truth[bounded.arn]

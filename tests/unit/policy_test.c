@@ -890,7 +890,7 @@ static const struct ecase CASES[] = {
       .who = ALICE, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_ },
     { .desc = "NotResource with a default value is resolvable", .rule = "3.7",
       .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:*:"
-          "secret:${aws:username, 'nobody'}-*'}") },
+          "secret:${aws:username, \\u0027nobody\\u0027}-*'}") },
       .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_ },
     { .desc = "2008 policy: ${...} in the account field is literal text, matching nothing", .rule = "3.7",
       .id = { P08(AR("secretsmanager:*", "arn:aws:secretsmanager:*:${aws:PrincipalAccount}:secret:*")) },
