@@ -123,6 +123,10 @@ class Gen:
             lambda: {self.pick("DateGreaterThan", "DateLessThan"):
                      {"aws:CurrentTime": self.pick("2020-01-01T00:00:00Z", "2099-01-01T00:00:00Z")}},
             lambda: {"StringEquals": {"aws:RequestedRegion": self.pick(REGION, "eu-west-1")}},
+            lambda: {self.pick("StringNotEquals", "StringNotLike", "StringEquals", "StringNotEqualsIfExists"):
+                     {"aws:PrincipalTag/team": self.pick("${aws:username}", ["blue", "${aws:username}"])}},
+            lambda: {self.pick("ArnNotLike", "ArnLike"):
+                     {"aws:PrincipalArn": f"arn:aws:iam::*:user/${{aws:username}}"}},
         ]
         if res["type"] == "key":
             opts += [

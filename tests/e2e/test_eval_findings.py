@@ -14,9 +14,9 @@ each driven through a real `tresor serve` as an attacker or a user would
     secretsmanager:GetSecretValue but not kms:Decrypt;
   * a key policy's Resource is matched against the key's ARN: a statement
     naming another key does not apply (4.1);
-  * a NotResource whose policy variable has no value makes its statement
-    inapplicable, not applicable everywhere (3.7; found by the
-    differential test, tests/differential/README.md).
+  * a NotResource, or a negated condition, whose policy variable has no
+    value makes its statement inapplicable, not applicable everywhere (3.7;
+    found by the differential test, tests/differential/README.md).
 
 who-can-decrypt's answers for the same set-ups are compared with real
 GetSecretValue calls in test_who_can_decrypt.py.
@@ -145,6 +145,27 @@ def test_not_resource_with_a_variable_without_value_does_not_apply(root):
     root.iam.put_role_policy(RoleName=role["RoleName"], PolicyName="inline", PolicyDocument=doc(
         allow(DESCRIBE), {"Effect": "Deny", "Action": DESCRIBE,
                           "NotResource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:${{aws:username}}-*"}))
+    assert sm(assume_role(assume, role["Arn"])).describe_secret(SecretId=s)["ARN"] == s
+
+
+def test_negated_condition_on_a_variable_without_value_does_not_apply(root):
+    """StringNotEquals with ${aws:username}: for a role session (no
+    username) the match fails and the statement does not apply, Allow or
+    Deny; for a user it compares as usual."""
+    s = new_secret(root)
+    cond = {"StringNotEquals": {"aws:PrincipalTag/team": "${aws:username}"}}
+    role = make_role(root, trust=trust_policy(ROOT_ARN), tags={"team": "red"},
+                     policy=[allow(DESCRIBE, condition=cond)])
+    assume = make_user(root, policy=allow("sts:AssumeRole"))
+    sess = assume_role(assume, role["Arn"])
+    with raises_aws("AccessDeniedException", denied_msg(sess.arn, DESCRIBE, s, "identity")):
+        sm(sess).describe_secret(SecretId=s)
+    u = make_user(root, tags={"team": "red"}, policy=allow(DESCRIBE, condition=cond))
+    assert sm(u).describe_secret(SecretId=s)["ARN"] == s
+    # A Deny on the same condition does not deny the session.
+    root.iam.put_role_policy(RoleName=role["RoleName"], PolicyName="inline", PolicyDocument=doc(
+        allow(DESCRIBE), deny(DESCRIBE, condition={"ArnNotLike": {
+            "aws:PrincipalArn": "arn:aws:iam::*:user/${aws:username}"}})))
     assert sm(assume_role(assume, role["Arn"])).describe_secret(SecretId=s)["ARN"] == s
 
 
