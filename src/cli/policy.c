@@ -321,6 +321,7 @@ static void take_result(struct sim_result *out, const struct eval_request *rq,
     out->decision = res->decision;
     out->conditional = res->conditional;
     out->deny_type = res->deny_type;
+    json_decref(out->stmts);
     out->stmts = stmts_json(res);
     iam_result_evidence(res, out->evidence, sizeof out->evidence);
     if (res->decision != DECISION_ALLOW)
@@ -378,6 +379,7 @@ static void take_kms(struct sim_result *out, const struct kms_explain *x)
                   : x->res.decision == DECISION_ALLOW ? DECISION_IMPLICIT_DENY : x->res.decision;
     out->conditional = x->conditional;
     out->deny_type = x->res.deny_type;
+    json_decref(out->stmts);
     out->stmts = json_array();
     snprintf(out->evidence, sizeof out->evidence, "%s", x->evidence);
     snprintf(out->message, sizeof out->message, "%s", x->message);
