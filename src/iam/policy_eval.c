@@ -91,10 +91,19 @@ static bool stmt_action(const struct evaluator *ev, const struct stmt *st)
     return m != st->not_action;
 }
 
+/* Resource / NotResource against the request's resource.  Key policies
+ * are no exception: their "Resource": "*" is "this key" because "*"
+ * matches every ARN, and any other value is matched against the key's
+ * ARN like NotResource is, so Resource X and NotResource X never both
+ * apply.  That is how KMS reads them: the KMS developer guide ("Key
+ * policies", Resource element) calls "*" the value that means "this KMS
+ * key", and a key policy whose statement names some other ARN in
+ * Resource does not grant through that statement -- KMS's lockout
+ * safety check refuses such a policy ("The new key policy will not allow
+ * you to update the key policy in the future."), which it could not do
+ * if the statement applied to the key. */
 static enum tri stmt_resource(const struct evaluator *ev, const struct stmt *st)
 {
-    /* A key policy's Resource and NotResource match the key's ARN like any
-     * other ("*" is "this key"; docs/AUTHORIZATION.md 4.1). */
     if (!st->has_resource) return TRI_TRUE;
     enum tri m = TRI_FALSE;
     for (size_t i = 0; i < st->nresources && m != TRI_TRUE; i++)
@@ -159,8 +168,9 @@ static bool exempted(const struct stmt *st, const struct eval_principal *who, bo
     return false;
 }
 
-static enum principal_match stmt_principal(const struct stmt *st, const struct eval_principal *who,
-                                           bool has_boundary)
+/* has_boundary: the caller has a permissions boundary (NotPrincipal). */
+static enum principal_match stmt_principal_b(const struct stmt *st, const struct eval_principal *who,
+                                             bool has_boundary)
 {
     if (st->not_principal) return exempted(st, who, has_boundary) ? PM_NONE : PM_EVERYONE;
     enum principal_match best = PM_NONE;
@@ -171,6 +181,11 @@ static enum principal_match stmt_principal(const struct stmt *st, const struct e
     return best;
 }
 
+static enum principal_match stmt_principal(const struct stmt *st, const struct eval_principal *who)
+{
+    return stmt_principal_b(st, who, false);
+}
+
 /* Whether statement st applies; *pm = how it named the caller. */
 static enum tri stmt_applies(const struct evaluator *ev, const struct stmt *st,
                              enum principal_match *pm)
@@ -178,7 +193,7 @@ static enum tri stmt_applies(const struct evaluator *ev, const struct stmt *st,
     *pm = PM_NONE;
     if (!stmt_action(ev, st)) return TRI_FALSE;
     if (st->has_principal) {
-        *pm = stmt_principal(st, &ev->rq->who, ev->has_boundary);
+        *pm = stmt_principal_b(st, &ev->rq->who, ev->has_boundary);
         if (*pm == PM_NONE) return TRI_FALSE;
     }
     enum tri t = stmt_resource(ev, st);
@@ -462,7 +477,7 @@ bool policy_may_allow(const struct policy *p, const struct eval_principal *who,
     for (size_t i = 0; i < p->nstmts; i++) {
         const struct stmt *st = &p->stmts[i];
         if (st->effect != EFFECT_ALLOW || !stmt_action(&ev, st)) continue;
-        if (who && st->has_principal && stmt_principal(st, who, false) == PM_NONE) continue;
+        if (who && st->has_principal && stmt_principal(st, who) == PM_NONE) continue;
         if (!resource || !st->has_resource) return true;
         bool any = false, vars = false;
         for (size_t k = 0; k < st->nresources && !any; k++) {

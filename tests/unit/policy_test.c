@@ -494,21 +494,23 @@ static const struct ecase CASES[] = {
     { .desc = "root has no implicit access to a key whose policy omits the account", .rule = "4.1",
       .rp = P12(AP(AWS(U_ALICE), "kms:*")), .mode = RES_REQUIRED, .who = ROOT_A, .action = "kms:Decrypt",
       .res = KEY_A, .want = IMPL, .want_type = PT_RESOURCE },
-    { .desc = "key policy Resource naming another key does not apply to this key", .rule = "4.1",
+    /* A key policy's Resource and NotResource are matched against the key's
+     * ARN, "*" being "this key" (policy_eval.c, stmt_resource). */
+    { .desc = "key policy Resource naming another key does not apply", .rule = "4.1",
       .rp = P12("{'Effect':'Allow','Principal':{'AWS':'" U_ALICE "'},'Action':'kms:*','Resource':'arn:aws"
           ":kms:us-east-1:111122223333:key/other'}"),
       .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = IMPL,
       .want_type = PT_RESOURCE },
-    { .desc = "key policy Resource naming the key's own ARN applies", .rule = "4.1",
+    { .desc = "key policy Resource naming the key itself applies", .rule = "4.1",
       .rp = P12("{'Effect':'Allow','Principal':{'AWS':'" U_ALICE "'},'Action':'kms:*','Resource':'" KEY_A "'}"),
       .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_ },
-    { .desc = "key policy NotResource naming another key applies to this key", .rule = "4.1",
+    { .desc = "key policy NotResource naming another key applies", .rule = "4.1",
       .rp = P12("{'Effect':'Allow','Principal':{'AWS':'" U_ALICE "'},'Action':'kms:*','NotResource':'arn:aws"
           ":kms:us-east-1:111122223333:key/other'}"),
       .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_ },
-    { .desc = "key policy NotResource naming this key does not apply", .rule = "4.1",
-      .rp = P12(AP(AWS(U_ALICE), "kms:*") ",{'Effect':'Deny','Principal':'*','Action':'kms:*',"
-          "'NotResource':'" KEY_A "'}"),
+    { .desc = "key policy Deny with NotResource naming the key itself does not apply", .rule = "4.1",
+      .rp = P12(AP(AWS(U_ALICE), "kms:*") ",{'Effect':'Deny','Principal':'*','Action':'kms:*','NotResource':'"
+          KEY_A "'}"),
       .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_ },
     { .desc = "IAM Deny still counts against a direct key-policy Allow", .rule = "4.1",
       .id = { P12(D("kms:Decrypt")) }, .rp = P12(AP(AWS(U_ALICE), "kms:*")), .mode = RES_REQUIRED, .who = ALICE,
