@@ -9,7 +9,9 @@
  * entities; set: the IAM user alice of that account, whose policies allow
  * iam:* and sts:* but deny access-key operations on other users).  The rest is an
  * application/x-www-form-urlencoded body ("UserName=alice&Tags.member.1.Key=k"),
- * decoded by form_parse; the typed getters and lists are run over
+ * decoded by form_parse (and, split at its first '?', by
+ * form_parse_request as a query string and a body, which must agree with
+ * form_parse on the joined bytes); the typed getters and lists are run over
  * it, and the decoded form goes to the handler as the router hands it
  * (Action and Version are not needed: byte 0 chose the operation).  Each
  * form runs twice, with the request path's caches on (as `tresor serve`
@@ -140,6 +142,35 @@ static void exercise_form(const struct form *f)
     tr_clear_error();
 }
 
+/* form_parse_request (a GET's or POST's query string with the body) on
+ * the same bytes split at their first '?': the query part, then the body
+ * part.  When it succeeds it must hold exactly the parameters, in order,
+ * that form_parse finds in "query&body"; it may fail only as client
+ * input (a name in both parts among the reasons). */
+static void check_split(const uint8_t *p, size_t n)
+{
+    const uint8_t *qm = memchr(p, '?', n);
+    if (!qm) return;
+    size_t qlen = (size_t)(qm - p), blen = n - qlen - 1;
+    struct form a, b;
+    struct buf joined = BUF_INIT(1 << 21);
+    tr_result ra = form_parse_request(p, qlen, qm + 1, blen, &a);
+    if (tr_failed(ra) && tr_code(ra) != TR_E_QUERY_VALIDATION) __builtin_trap();
+    if (tr_ok(ra)) {
+        if (tr_failed(buf_append(&joined, p, qlen)) || tr_failed(buf_append(&joined, "&", 1)) ||
+            tr_failed(buf_append(&joined, qm + 1, blen)))
+            __builtin_trap();
+        if (tr_failed(form_parse(joined.data, joined.len, &b)) || a.n != b.n) __builtin_trap();
+        for (size_t i = 0; i < a.n; i++)
+            if (strcmp(a.kv[i].key, b.kv[i].key) != 0 || strcmp(a.kv[i].value, b.kv[i].value) != 0)
+                __builtin_trap();
+        form_free(&b);
+    }
+    form_free(&a);
+    buf_free(&joined);
+    tr_clear_error();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -148,6 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = true;
     }
     if (size < 1) return 0;
+    check_split(data + 1, size - 1);
     size_t i = (data[0] & 0x7f) % (n_iam + n_sts);
     const struct query_op *op = op_at(i);
     struct form f;

@@ -11,7 +11,6 @@
  * is given, any access key accepted; the dev-mode lines below are marked.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 
 #include "auth/creds.h"
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/secmem.h"
@@ -50,45 +50,69 @@ struct serve_opts {
     const char *seed;
 };
 
-static void usage_serve(FILE *f)
-{
-    fprintf(f,
-        "usage: tresor serve [options]\n"
-        "\n"
-        "Serve the AWS KMS API (awsJson1_1, SigV4) from a local store.\n"
-        "\n"
-        "  --listen ADDR:PORT   address to listen on    (TRESOR_LISTEN, default 127.0.0.1:8737)\n"
-        "  --data-dir DIR       root key, store, credentials (TRESOR_DATA_DIR, default ./tresor-data)\n"
-        "  --region REGION      the region served       (TRESOR_REGION, default us-east-1)\n"
-        "  --account-id ID      12-digit id of the account made on first start\n"
-        "                       (TRESOR_ACCOUNT_ID, default random)\n"
-        "  --threads N          HTTP worker threads     (TRESOR_THREADS, default: one per core)\n"
-        "  --dev                development mode (TRESOR_DEV=1): loopback only, state in\n"
-        "                       memory unless --data-dir is given, any access key acts as\n"
-        "                       the root user, POST /moto-api/reset wipes all state;\n"
-        "                       --account-id defaults to 123456789012\n"
-        "  --seed FILE          dev mode: preload keys and secrets from a JSON file\n"
-        "  --enforce-iam        dev mode: known principals are authorized (the default;\n"
-        "                       accepted for scripts that say so)\n"
-        "  -h, --help           this text\n"
-        "\n"
-        "Other environment: TRESOR_LOG=quiet drops the per-request log lines;\n"
-        "TRESOR_CLOCK_OFFSET=SECONDS shifts the clock used for key deletion and\n"
-        "rotation dates (for tests; never the signature clock window).\n");
-}
+static const struct cli_opt serve_opts[] = {
+    { "listen", 'l', "ADDR:PORT", "TRESOR_LISTEN", "127.0.0.1:8737",
+      "address and port to listen on ([::1]:8737 for IPv6)" },
+    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data",
+      "the root key, the store and the credentials files; with --dev, state is in memory unless "
+      "this is given" },
+    { "region", 'r', "REGION", "TRESOR_REGION", "us-east-1",
+      "the region this server is: requests signed for another are refused (--dev serves every region)" },
+    { "account-id", 'a', "ID", "TRESOR_ACCOUNT_ID", "random",
+      "the 12-digit id of the account created on first start; with --dev, 123456789012 unless given" },
+    { "threads", 't', "N", "TRESOR_THREADS", "one per core", "HTTP worker threads, 1 to 256" },
+    { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
+      "development server for test suites: loopback only, any access key acts as the root user of "
+      "the account, POST /moto-api/reset wipes all state" },
+    { "seed", 'S', "FILE", NULL, NULL,
+      "with --dev: preload policies, keys, secrets, users and roles from a JSON file" },
+    { "enforce-iam", 'E', NULL, NULL, NULL,
+      "with --dev: accepted and changes nothing; known principals are always authorized" },
+    { 0 },
+};
+
+static const struct cli_row serve_env[] = {
+    { "TRESOR_LOG=quiet", "drop the one-line-per-request log" },
+    { "TRESOR_CLOCK_OFFSET=SECONDS", "added to the clock used for key deletion and rotation dates "
+                                     "(for tests; never the SigV4 clock window)" },
+    { "TRESOR_CACHE=off", "turn off the request path's per-thread caches, to measure what they buy" },
+    { 0 },
+};
+
+static const struct cli_cmd serve_cmd = {
+    "serve",
+    "[--listen ADDR:PORT] [--data-dir DIR] [--region REGION] [--account-id ID] [--threads N] "
+    "[--dev [--seed FILE] [--enforce-iam]]",
+    "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
+    "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
+    "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
+    "--endpoint-url.  SIGINT or SIGTERM stops it cleanly.\n",
+    serve_opts, NULL, serve_env,
+};
+
+static const struct cli_row commands[] = {
+    { "serve", "run the server: AWS KMS, Secrets Manager, IAM and STS on one endpoint" },
+    { "who-can-decrypt", "who can read a secret's plaintext, and why: every path, with the "
+                         "statements that allow it" },
+    { "what-can-decrypt", "every secret a principal can read, and why" },
+    { "policy simulate", "one decision of the policy engine, with the statements that made it" },
+    { "account create", "another account in the store, with its root user's credentials" },
+    { "check", "the store's integrity check (after a crash, a full disk, a restore)" },
+    { "version", "print the version" },
+    { "help", "this text" },
+};
 
 static void usage(FILE *f)
 {
     fprintf(f,
         "usage: tresor <command> [options]\n"
         "\n"
-        "commands:\n"
-        "  serve            run the server (tresor serve --help)\n"
-        "  account create   add an account and its root credentials (tresor account create --help)\n"
-        "  policy simulate  ask the policy engine for a decision (tresor policy simulate --help)\n"
-        "  check            check the store's integrity (tresor check --help)\n"
-        "  version    print the version\n"
-        "  help       this text\n");
+        "A self-hosted AWS KMS, Secrets Manager, IAM and STS, which answers who can\n"
+        "decrypt a secret, and why.\n"
+        "\n"
+        "commands:\n");
+    cli_columns(f, commands, sizeof commands / sizeof commands[0]);
+    fprintf(f, "\n'tresor <command> --help' describes a command and every option it takes.\n");
 }
 
 /* Periodic work: purge keys whose deletion date passed, rotate keys whose
@@ -132,55 +156,45 @@ static int serve(int argc, char **argv)
     long nproc = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = (unsigned)(nproc > 0 ? nproc : 1);
     const char *t = getenv("TRESOR_THREADS");
-    if (t && *t) o.threads = (unsigned)strtoul(t, NULL, 10);
+    if (t && *t && !cli_uint(t, 1, 256, &o.threads))
+        return cli_usage_error(NULL, &serve_cmd, "TRESOR_THREADS must be a number from 1 to 256, not '%s'", t);
     o.dir_given = getenv("TRESOR_DATA_DIR") && *getenv("TRESOR_DATA_DIR");
     o.dev = strcmp(env_or("TRESOR_DEV", ""), "1") == 0;
 
-    static const struct option lo[] = {
-        { "listen", required_argument, 0, 'l' },
-        { "data-dir", required_argument, 0, 'd' },
-        { "region", required_argument, 0, 'r' },
-        { "account-id", required_argument, 0, 'a' },
-        { "threads", required_argument, 0, 't' },
-        { "dev", no_argument, 0, 'D' },
-        { "seed", required_argument, 0, 'S' },
-        { "enforce-iam", no_argument, 0, 'E' },
-        { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
-    };
+    struct cli_parser p;
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    cli_parser_init(&p, &serve_cmd, argc, argv);
+    while ((c = cli_next(&p)) > 0) {
         switch (c) {
         case 'l': o.listen = optarg; break;
         case 'd': o.data_dir = optarg; o.dir_given = true; break;
         case 'r': o.region = optarg; break;
         case 'a': o.account_id = optarg; break;
-        case 't': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 't':
+            if (!cli_uint(optarg, 1, 256, &o.threads))
+                return cli_usage_error(NULL, &serve_cmd, "--threads must be a number from 1 to 256, not '%s'",
+                                       optarg);
+            break;
         case 'D': o.dev = true; break;
         case 'S': o.seed = optarg; break;
         case 'E': o.enforce_iam = true; break;
-        case 'h': usage_serve(stdout); return 0;
-        default: usage_serve(stderr); return 2;
         }
     }
-    if (optind < argc) { fprintf(stderr, "tresor serve: unexpected argument '%s'\n", argv[optind]); return 2; }
-    if (!region_valid(o.region)) { fprintf(stderr, "tresor serve: invalid region '%s'\n", o.region); return 2; }
-    if (o.account_id && !account_id_valid(o.account_id)) {
-        fprintf(stderr, "tresor serve: --account-id must be 12 digits\n");
-        return 2;
-    }
+    if (c < 0) return cli_exit(c);
+    if (optind < argc) return cli_usage_error(NULL, &serve_cmd, "unexpected argument '%s'", argv[optind]);
+    if (!region_valid(o.region))
+        return cli_usage_error(NULL, &serve_cmd, "%s must be a region name such as us-east-1, not '%s'",
+                               cli_source(o.region, "TRESOR_REGION", "--region"), o.region);
+    if (o.account_id && !account_id_valid(o.account_id))
+        return cli_usage_error(NULL, &serve_cmd, "%s must be 12 digits, not '%s'",
+                               cli_source(o.account_id, "TRESOR_ACCOUNT_ID", "--account-id"), o.account_id);
     if (o.threads < 1 || o.threads > 256) { fprintf(stderr, "tresor serve: --threads must be 1..256\n"); return 2; }
     /* dev mode: checks before anything starts */
-    if ((o.seed || o.enforce_iam) && !o.dev) {
-        fprintf(stderr, "tresor serve: --seed and --enforce-iam need --dev\n");
-        return 2;
-    }
-    if (o.dev && !listen_is_loopback(o.listen)) {
-        fprintf(stderr, "tresor serve: --dev listens on loopback only (127.0.0.1, [::1], localhost), "
-                        "not '%s': a development server accepts any access key\n", o.listen);
-        return 2;
-    }
+    if ((o.seed || o.enforce_iam) && !o.dev)
+        return cli_usage_error(NULL, &serve_cmd, "%s needs --dev", o.seed ? "--seed" : "--enforce-iam");
+    if (o.dev && !listen_is_loopback(o.listen))
+        return cli_usage_error(NULL, &serve_cmd, "--dev listens on loopback only (127.0.0.1, [::1], localhost), "
+                               "not '%s': a development server accepts any access key", o.listen);
     if (o.dev && !o.account_id) o.account_id = "123456789012";
     const char *q = getenv("TRESOR_LOG");
     if (q && strcmp(q, "quiet") == 0) log_set_requests(0);
@@ -271,7 +285,7 @@ started:
     if (o.dev)
         printf("*** tresor DEVELOPMENT SERVER: any access key is accepted, state is %s; "
                "never use it for real secrets ***\n"
-               "dev mode on http://%s: account %s, any region, "
+               "dev mode: AWS KMS, Secrets Manager, IAM and STS on http://%s: account %s, any region, "
                "POST /moto-api/reset wipes all state\n",
                o.dir_given ? "in the data dir" : "in memory", o.listen, acct.id);
     if (o.dev) log_msg("warn", "DEVELOPMENT SERVER: any access key is accepted");
@@ -280,7 +294,7 @@ started:
                "  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=%s \\\n"
                "    aws --endpoint-url http://%s kms list-keys\n\n", o.region, o.listen);
     else
-    printf("tresor %s serving AWS KMS on http://%s (region %s, account %s)\n"
+    printf("tresor %s serving AWS KMS, Secrets Manager, IAM and STS on http://%s (region %s, account %s)\n"
            "data dir %s\n\n"
            "Try it with the AWS CLI:\n"
            "  AWS_SHARED_CREDENTIALS_FILE=%s/credentials AWS_CONFIG_FILE=%s/config \\\n"
@@ -323,7 +337,11 @@ int main(int argc, char **argv)
      * when freed (they carry keys, plaintext and data keys). */
     if (tr_failed(crypto_use_wiping_allocator())) return die("OpenSSL allocator");
     json_use_wiping_allocator();
-    if (argc < 2) { usage(stderr); return 2; }
+    if (argc < 2) {
+        fprintf(stderr, "tresor: missing command\n");
+        usage(stderr);
+        return 2;
+    }
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0) return serve(argc - 1, argv + 1);
     if (strcmp(cmd, "account") == 0) {
@@ -335,7 +353,8 @@ int main(int argc, char **argv)
         return cmd_policy(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
-    if (strstr(cmd, "-can-decrypt")) return cmd_who_can(argc - 1, argv + 1);   /* who-, what- */
+    if (strcmp(cmd, "who-can-decrypt") == 0 || strcmp(cmd, "what-can-decrypt") == 0)
+        return cmd_who_can(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("tresor %s%s\n", TRESOR_VERSION, wipe_check_enabled() ? " (wipe-check build)" : "");
         return 0;

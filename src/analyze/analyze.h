@@ -18,13 +18,22 @@
 #include <stddef.h>
 
 #include "http/op.h"
+#include "kms/kms.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
 #define AZ_MAX_HOPS 4     /* assume-role hops followed from a principal */
 #define AZ_EV_MAX 1024
 
-enum az_kind { AZ_ROOT, AZ_USER, AZ_ROLE, AZ_FOREIGN };
+/* AZ_ANYONE: one node per graph, "any principal of an account the store
+ * does not hold and no policy names" (ARN and account "*"): a user of
+ * account "*" whose own IAM -- not visible -- is taken to allow everything,
+ * decided by the real rules against the secret's, key's and trust
+ * policies.  It reads only through a policy that admits "*" with
+ * conditions such a stranger can meet, so its answers are always
+ * conditional (its own IAM must allow too). */
+enum az_kind { AZ_ROOT, AZ_USER, AZ_ROLE, AZ_FOREIGN, AZ_ANYONE };
+#define AZ_ANYONE_ARN "*"
 
 struct identity;
 
@@ -98,8 +107,12 @@ struct az_target {
     char why_not_live[256];
     char **named;                /* accounts and "*" named by the resource and key policies */
     size_t nnamed;
+    bool everyone_rp, everyone_kp; /* the resource / key policy names "*" */
     struct policy *rp;           /* the compiled resource policy, or NULL */
     struct policy *kp;           /* the compiled key policy, or NULL */
+    struct alias_rec *key_aliases;   /* the key's aliases and tags (kms:ResourceAliases, */
+    struct tag_rec *key_tags;        /* aws:ResourceTag/<k>), read once for every principal */
+    struct kms_key_attrs attrs;
 };
 
 /* Load SECRET (name or ARN; a name is looked up in account/region). */
@@ -109,7 +122,10 @@ TR_RESULT az_target_load(const struct server_env *env, const char *secret, const
 TR_RESULT az_target_from_ent(const struct server_env *env, const struct ent_rec *e,
                              struct az_target *t);
 /* --with-key: the same secret as if its current version were sealed under
- * `key` (a key id or key ARN; TR_E_KMS_NOT_FOUND when absent). */
+ * `key`: a key id, key ARN, alias name or alias ARN, resolved as KMS
+ * resolves a KmsKeyId in the secret's account and region (kms_resolve);
+ * TR_E_KMS_NOT_FOUND with KMS's message when there is no such key or
+ * alias ("Alias arn:aws:kms:R:A:alias/x is not found."). */
 TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, const char *key);
 void az_target_free(struct az_target *t);
 /* Every account of the store plus `extra` (accounts named by policies,

@@ -302,7 +302,8 @@ static void check_versions(store_t st, const struct keyring *kr, const struct se
             continue;
         }
         struct buf pt = BUF_SECRET(SM_VALUE_MAX + 8);
-        if (tr_failed(sm_open_offline(st, kr, s, v, &pt))) {
+        char key_id[37];
+        if (tr_failed(sm_open_offline(st, kr, s, v, &pt, key_id))) {
             const struct tr_error_info *e = tr_last_error();
             problem(rep, "secret %s version %s: the value does not decrypt: %s", s->arn, v->id,
                     e->has_message ? e->message : tr_err_type(e->code));
@@ -311,6 +312,13 @@ static void check_versions(store_t st, const struct keyring *kr, const struct se
             rep->values++;
         }
         buf_free(&pt);                            /* wipes the value */
+        /* The key a version records is the key that sealed it: reads,
+         * ListSecretVersionIds and who-can-decrypt go by the record. */
+        size_t kl = v->key_arn ? strlen(v->key_arn) : 0;
+        if (key_id[0] && v->key_arn && (kl < 37 || strcmp(v->key_arn + kl - 36, key_id) != 0 ||
+                                        v->key_arn[kl - 37] != '/'))
+            problem(rep, "secret %s version %s: sealed under KMS key %s, recorded as %.300s",
+                    s->arn, v->id, key_id, v->key_arn);
     }
 }
 

@@ -18,7 +18,8 @@
  *   secrets   every version's envelope opens (the data key through KMS
  *             with no caller, the value with AES-256-GCM: the server's
  *             own code, kms_blob_open_offline and sm_open_offline), under
- *             the managed key or a customer key alike; staging labels:
+ *             the managed key or a customer key alike, and the key it
+ *             records (key_arn) is the one its data key names; staging labels:
  *             exactly one AWSCURRENT when there are versions, no label on
  *             two versions or twice on one; every "secret-ver" relation
  *             belongs to a secret; a secret pending deletion has its

@@ -254,7 +254,7 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
         const char *acts[] = { "kms:PutKeyPolicy", "kms:CreateGrant" };
         snprintf(rc.service, sizeof rc.service, "kms");
         for (int k = 0; k < 2 && tr_ok(r); k++) {
-            struct kms_authz_in in = { 0 };
+            struct kms_authz_in in = { .key_attrs = &t->attrs };
             /* The key policy must allow (grants cannot give these here:
              * kms_authz_in names no grant request): naming the caller, or
              * its account, which delegates to its identity policies. */
@@ -325,7 +325,8 @@ static TR_RESULT via_roles(struct az_graph *g, const struct az_answer *ans,
         }
     }
     for (size_t f = 0; tr_ok(r) && f < g->nn; f++) {
-        if (depth[f] == SIZE_MAX || depth[f] == 0 || ans[f].can || g->n[f].kind == AZ_FOREIGN)
+        if (depth[f] == SIZE_MAX || depth[f] == 0 || ans[f].can || g->n[f].kind == AZ_FOREIGN ||
+            g->n[f].kind == AZ_ANYONE)
             continue;
         for (size_t k = 0; tr_ok(r) && k < nown; k++) {
             if ((*out)[k].node != src[f]) continue;
@@ -349,7 +350,9 @@ TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
     *out = NULL;
     *n = 0;
     for (size_t i = 0; i < g->nn && tr_ok(r); i++) {
-        if (ans[i].can || g->n[i].kind == AZ_FOREIGN) continue;
+        /* Principals the store does not hold: their own permissions are
+         * not visible (the stand-in for "anyone" is allowed everything). */
+        if (ans[i].can || g->n[i].kind == AZ_FOREIGN || g->n[i].kind == AZ_ANYONE) continue;
         r = one(env, g, t, ans, i, out, n);
     }
     if (tr_ok(r)) r = via_roles(g, ans, out, n);

@@ -3,10 +3,12 @@
  * through sts:AssumeRole (docs/AUTHORIZATION.md 6.1, 7).
  *
  * Accounts: the ones asked for, then every account a role's trust policy
- * names, transitively (a principal of an account no policy names cannot
- * reach the secret's account's roles).  Held accounts contribute their
- * root user, users and roles; accounts the store does not hold become one
- * "foreign" node each ("any principal of X that its own IAM allows").
+ * names, transitively.  Held accounts contribute their root user, users
+ * and roles; accounts the store does not hold become one "foreign" node
+ * each ("any principal of X that its own IAM allows"); and one node,
+ * AZ_ANYONE, stands for the principals of every other account, which only
+ * a policy naming "*" can admit (analyze.h), decided by the real rules
+ * like a held user.
  *
  * Edges: P -> R when STS would let P assume R: the same iam_authorize
  * call op_assume_role makes (action sts:AssumeRole on the role ARN, the
@@ -232,7 +234,8 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
     r = iam_authorize(&rc, &ar, &res);
     if (tr_ok(r) && res.decision == DECISION_ALLOW) {
         iam_result_evidence(&res, ev, sizeof ev);
-        r = add_edge(g, from, to, res.conditional, ev);
+        /* AZ_ANYONE: only if its own IAM allows too. */
+        r = add_edge(g, from, to, res.conditional || p->kind == AZ_ANYONE, ev);
     }
     iam_identity_release(&rc);
     return r;
@@ -254,6 +257,44 @@ static TR_RESULT load_identity(store_t st, struct iam_load_memo *m, struct az_no
     for (size_t k = 0; k < id->nidentity && n->kind != AZ_ROOT && !n->may_assume; k++)
         n->may_assume = policy_may_allow(id->identity[k].p, NULL, "sts:AssumeRole", NULL);
     return TR_OK;
+}
+
+/* The AZ_ANYONE node's caller and identity side (analyze.h): a user of
+ * account "*" -- an account id no policy can name, so only "*" and
+ * conditions it meets admit it -- with one identity policy allowing
+ * everything (its own IAM is not visible; the answer says "if its own IAM
+ * allows" by being conditional). */
+static TR_RESULT load_anyone(struct az_node *n)
+{
+    static const char doc[] = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
+                              "\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}";
+    struct identity *id = calloc(1, sizeof *id);
+    struct named_policy *np = calloc(1, sizeof *np);
+    char *name = strdup("its own account's IAM (not visible: taken to allow)");
+    struct policy *p = NULL;
+    tr_result r = TR_OK;
+
+    if (!id || !np || !name) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = policy_cache_get(doc, sizeof doc - 1, POLICY_IDENTITY, &p);
+    if (tr_failed(r)) goto fail;
+    np->p = p;
+    np->name = name;
+    id->identity = np;
+    id->nidentity = 1;
+    memset(&n->who, 0, sizeof n->who);
+    n->who.type = PRINCIPAL_USER;
+    snprintf(n->who.account_id, sizeof n->who.account_id, "*");
+    snprintf(n->who.arn, sizeof n->who.arn, "arn:aws:iam::*:user/*");
+    snprintf(n->who.id, sizeof n->who.id, "*");
+    n->id = id;
+    n->may_assume = true;
+    return TR_OK;
+
+fail:
+    free(name);
+    free(np);
+    free(id);
+    return r;
 }
 
 /* ---- the GetSecretValue prefilter index ---------------------------------- */
@@ -434,6 +475,7 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
             nv = 0;
         }
     }
+    if (tr_ok(r)) r = add_node(g, AZ_ANYONE, AZ_ANYONE_ARN, "*");
     if (tr_failed(r)) goto fail;
 
     /* How each held node calls, and its identity side (loaded once; the
@@ -443,6 +485,10 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
     for (size_t i = 0; i < g->nn && tr_ok(r); i++) {
         struct az_node *n = &g->n[i];
         if (n->kind == AZ_FOREIGN) continue;
+        if (n->kind == AZ_ANYONE) {
+            r = load_anyone(n);
+            continue;
+        }
         r = iam_principal_from_arn(st, n->arn, &n->who);
         if (tr_ok(r)) r = load_identity(st, memo, n);
     }

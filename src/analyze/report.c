@@ -10,14 +10,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kms/kms.h"
+
 static const char *kind_word(enum az_kind k)
 {
     switch (k) {
     case AZ_ROOT: return "root";
     case AZ_USER: return "user";
     case AZ_ROLE: return "role";
+    case AZ_ANYONE: return "anyone";
     default: return "account";
     }
+}
+
+/* The row label of a principal in the text table. */
+static void principal_label(const struct az_node *n, char *out, size_t len)
+{
+    if (n->kind == AZ_FOREIGN)
+        snprintf(out, len, "any principal of account %s allowed by its own IAM", n->account);
+    else if (n->kind == AZ_ANYONE)
+        snprintf(out, len, "* (any principal of another account, if its own IAM allows)");
+    else
+        snprintf(out, len, "%s", n->arn);
+}
+
+/* What "*" in the secret's or key's policy stands for, in words, when it
+ * admits no principal beyond those listed (when it does, the AZ_ANYONE
+ * row of the table says so).  Under the AWS managed key "*" is every
+ * principal of the key's account calling through Secrets Manager: its
+ * principals were all decided, so the readers listed are all there is. */
+static void everyone_note(const struct az_graph *g, const struct az_target *t,
+                          const struct az_answer *ans)
+{
+    for (size_t i = 0; i < g->nn; i++)
+        if (g->n[i].kind == AZ_ANYONE && ans[i].can) return;
+    if (t->everyone_kp && t->have_key && strcmp(t->key.key_manager, "AWS") == 0)
+        printf("\nThe key is the AWS managed key aws/secretsmanager. Its policy names every\n"
+               "principal (\"*\"), but only those of account %s calling through Secrets\n"
+               "Manager in %s: the readers are the principals above, the ones the\n"
+               "secret's permissions let read. No principal of another account can.\n",
+               t->key.account_id, t->key.region);
+    else if (t->everyone_kp)
+        printf("\nThe key policy names every principal (\"*\"); its conditions and the\n"
+               "secret's permissions let no principal read beyond those above.\n");
+    if (t->everyone_rp)
+        printf("\nThe secret's resource policy names every principal (\"*\"); no principal\n"
+               "beyond those above can read (the key or conditions stop the others).\n");
 }
 
 /* "direct", "via role R", "via role R1 -> R2". */
@@ -122,23 +160,86 @@ static void dot_str(const char *s, size_t max)
     putchar('"');
 }
 
+/* A node's short label: "user/alice", "role/app" (the name, not the
+ * path), "root"; with the account in front when it is not the secret's
+ * ("444455556666 user/bob"); "account X" for an account the store does
+ * not hold, "any other account" for AZ_ANYONE. */
+static void dot_node_label(const struct az_node *n, const char *home, char *out, size_t len)
+{
+    const char *other = strcmp(n->account, home) != 0 ? n->account : "";
+    const char *sep = *other ? " " : "";
+    const char *res = strrchr(n->arn, ':');
+    const char *name = strrchr(n->arn, '/');
+    switch (n->kind) {
+    case AZ_FOREIGN: snprintf(out, len, "account %s", n->account); break;
+    case AZ_ANYONE: snprintf(out, len, "any other account"); break;
+    case AZ_ROOT: snprintf(out, len, "%s%sroot", other, sep); break;
+    default:
+        snprintf(out, len, "%s%s%s/%s", other, sep, n->kind == AZ_ROLE ? "role" : "user",
+                 name ? name + 1 : res ? res + 1 : n->arn);
+        break;
+    }
+}
+
+/* One node: id the full ARN (unique), label short, tooltip the ARN. */
+static void dot_node(const char *id, const char *label, const char *attrs)
+{
+    printf("  ");
+    dot_str(id, 600);
+    printf(" [label=");
+    dot_str(label, 300);
+    printf(", tooltip=");
+    dot_str(id, 600);
+    printf("%s%s];\n", *attrs ? ", " : "", attrs);
+}
+
+/* One edge: a short label (the step), the deciding statements in its
+ * tooltip. */
+static void dot_edge(const char *from, const char *to, const char *label, const char *evidence,
+                     bool conditional, const char *attrs)
+{
+    printf("  ");
+    dot_str(from, 600);
+    printf(" -> ");
+    dot_str(to, 600);
+    printf(" [label=");
+    dot_str(label, 100);
+    printf(", tooltip=");
+    dot_str(evidence, AZ_EV_MAX);
+    printf("%s%s%s];\n", conditional ? ", style=dashed" : "", *attrs ? ", " : "", attrs);
+}
+
+/* "key alias/app" (the key's first alias), else "key 0f6c1a2b" (the
+ * first characters of its id). */
+static void dot_key_label(const struct az_graph *g, const struct az_target *t, char *out,
+                          size_t len)
+{
+    (void)g;
+    if (t->key_aliases && t->attrs.naliases)
+        snprintf(out, len, "key %s", t->key_aliases[0].name);
+    else
+        snprintf(out, len, "key %.8s", t->key.key_id);
+}
+
 /* Graphviz: the principals that can read, the roles on their paths, the
- * secret and the key; edges labeled with the allowing statements. */
+ * secret and the key, with short labels (full ARNs in tooltips: the
+ * labels alone made drawings thousands of points wide); edges labeled
+ * with their step, the allowing statements in their tooltips. */
 static void report_dot(const struct az_graph *g, const struct az_target *t,
                        const struct az_access *acc, const struct az_answer *ans)
 {
     bool *edge_done = calloc(g->ne + 1, sizeof *edge_done);
     bool *actor_done = calloc(g->nn + 1, sizeof *actor_done);
     bool *node_done = calloc(g->nn + 1, sizeof *node_done);
+    char label[600], step[80];
     if (!edge_done || !actor_done || !node_done) goto fail;
     printf("digraph who_can_decrypt {\n  rankdir=LR;\n  node [fontsize=10];\n"
-           "  edge [fontsize=8];\n  ");
-    dot_str(t->s.arn, 600);
-    printf(" [shape=box, style=bold];\n");
+           "  edge [fontsize=8];\n");
+    snprintf(label, sizeof label, "secret %s", t->s.name);
+    dot_node(t->s.arn, label, "shape=box, style=bold");
     if (t->have_key) {
-        printf("  ");
-        dot_str(t->key.arn, 600);
-        printf(" [shape=hexagon];\n");
+        dot_key_label(g, t, label, sizeof label);
+        dot_node(t->key.arn, label, "shape=hexagon");
     }
     for (size_t i = 0; i < g->nn; i++) {
         if (!ans[i].can) continue;
@@ -146,41 +247,25 @@ static void report_dot(const struct az_graph *g, const struct az_target *t,
             size_t u = ans[i].path[k];
             if (node_done[u]) continue;
             node_done[u] = true;
-            printf("  ");
-            dot_str(g->n[u].arn, 600);
-            printf(" [shape=%s%s];\n", g->n[u].kind == AZ_ROLE ? "ellipse" : "box",
-                   ans[i].conditional ? ", style=dashed" : "");
+            dot_node_label(&g->n[u], t->s.account, label, sizeof label);
+            dot_node(g->n[u].arn, label, g->n[u].kind == AZ_ROLE
+                     ? (ans[i].conditional ? "shape=ellipse, style=dashed" : "shape=ellipse")
+                     : (ans[i].conditional ? "shape=box, style=dashed" : "shape=box"));
         }
         for (size_t k = 0; k + 1 < ans[i].npath; k++) {
             size_t e = ans[i].edges[k];
             if (edge_done[e]) continue;
             edge_done[e] = true;
-            printf("  ");
-            dot_str(g->n[g->e[e].from].arn, 600);
-            printf(" -> ");
-            dot_str(g->n[g->e[e].to].arn, 600);
-            printf(" [label=");
-            dot_str(g->e[e].evidence, 300);
-            printf("%s];\n", g->e[e].conditional ? ", style=dashed" : "");
+            dot_edge(g->n[g->e[e].from].arn, g->n[g->e[e].to].arn, "AssumeRole",
+                     g->e[e].evidence, g->e[e].conditional, "");
         }
         size_t q = ans[i].path[ans[i].npath - 1];
         if (actor_done[q]) continue;
         actor_done[q] = true;
-        printf("  ");
-        dot_str(g->n[q].arn, 600);
-        printf(" -> ");
-        dot_str(t->s.arn, 600);
-        printf(" [label=");
-        dot_str(acc[q].gsv_ev, 300);
-        printf("];\n");
+        dot_edge(g->n[q].arn, t->s.arn, "GetSecretValue", acc[q].gsv_ev, false, "");
         if (t->have_key) {
-            printf("  ");
-            dot_str(g->n[q].arn, 600);
-            printf(" -> ");
-            dot_str(t->key.arn, 600);
-            printf(" [label=");
-            dot_str(acc[q].kms_ev, 300);
-            printf(", color=gray];\n");
+            snprintf(step, sizeof step, "Decrypt (%s)", acc[q].kms_source);
+            dot_edge(g->n[q].arn, t->key.arn, step, acc[q].kms_ev, false, "color=gray");
         }
     }
     printf("}\n");
@@ -215,20 +300,14 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
         size_t q = ans[i].path[ans[i].npath - 1];
         char label[600];
         access_word(g, &ans[i], word, sizeof word);
-        if (g->n[i].kind == AZ_FOREIGN)
-            snprintf(label, sizeof label, "any principal of account %s allowed by its own IAM",
-                     g->n[i].account);
-        else
-            snprintf(label, sizeof label, "%s", g->n[i].arn);
+        principal_label(&g->n[i], label, sizeof label);
         printf("%-64s  %-28s  %s\n", label, word, acc[q].kms_source);
         if (ans[i].conditional) printf("%-64s  %s\n", "", "(conditional: see below)");
     }
     size_t nreaders = 0;
     for (size_t i = 0; i < g->nn; i++) nreaders += ans[i].can;
     if (nreaders == 0) printf("(nobody)\n");
-    for (size_t i = 0; i < t->nnamed; i++)
-        if (strcmp(t->named[i], "*") == 0)
-            printf("%-64s  %s\n", "*", "named by a policy: any principal its conditions admit");
+    everyone_note(g, t, ans);
     printf("\npaths:\n");
     for (size_t i = 0; i < g->nn; i++) {
         if (!ans[i].can) continue;

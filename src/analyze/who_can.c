@@ -89,10 +89,19 @@ static TR_RESULT named_add(struct az_target *t, const char *what)
     return TR_OK;
 }
 
+struct named_ctx {
+    struct az_target *t;
+    bool star;                   /* the policy names "*" */
+};
+
 static TR_RESULT on_named(void *arg, const char *p)
 {
-    struct az_target *t = arg;
-    if (strcmp(p, "*") == 0) return named_add(t, "*");
+    struct named_ctx *c = arg;
+    struct az_target *t = c->t;
+    if (strcmp(p, "*") == 0) {
+        c->star = true;
+        return named_add(t, "*");
+    }
     if (strncmp(p, "arn:aws:iam::", 13) == 0 || strncmp(p, "arn:aws:sts::", 13) == 0) {
         char a[ACCOUNT_ID_LEN + 1];
         snprintf(a, sizeof a, "%.12s", p + 13);
@@ -102,14 +111,19 @@ static TR_RESULT on_named(void *arg, const char *p)
     return TR_OK;
 }
 
-static TR_RESULT collect_named(struct az_target *t, const char *text, enum policy_kind kind)
+/* Note the accounts and "*" the policy names; *star: it names "*". */
+static TR_RESULT collect_named(struct az_target *t, const char *text, enum policy_kind kind,
+                               bool *star)
 {
     struct policy *p = NULL;
+    struct named_ctx c = { .t = t };
+    *star = false;
     if (!text || !*text) return TR_OK;
     tr_result r = policy_cache_get(text, strlen(text), kind, &p);
     if (tr_failed(r)) return TR_OK;   /* a stored policy that does not compile allows nothing */
-    r = policy_each_aws_principal(p, on_named, t);
+    r = policy_each_aws_principal(p, on_named, &c);
     policy_unref(p);
+    *star = c.star;
     return r;
 }
 
@@ -159,24 +173,36 @@ TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, 
     policy_unref(t->rp);
     policy_unref(t->kp);
     t->rp = t->kp = NULL;
+    free(t->key_aliases);
+    free(t->key_tags);
+    t->key_aliases = NULL;
+    t->key_tags = NULL;
+    memset(&t->attrs, 0, sizeof t->attrs);
     return finish(env, t, key);
 }
 
-/* The current version, its key (or `key`: a key id or key ARN),
- * liveness, the accounts the policies name. */
+/* The current version, its key (or `key`, resolved by kms_resolve as
+ * Secrets Manager's call to KMS would resolve a KmsKeyId: in the secret's
+ * account and region, a key id, key ARN, alias name or alias ARN; an ARN
+ * may name another account), liveness, the accounts the policies name. */
 static TR_RESULT finish(const struct server_env *env, struct az_target *t, const char *key)
 {
     tr_result r;
     struct secret_version *v = sm_version_by_stage(&t->s, "AWSCURRENT");
     if (v) t->version_id = v->id;
     const char *karn = key ? key : v ? v->key_arn : NULL;
-    if (v && karn) {
+    if (key) {
+        struct req_ctx rc = { .env = env, .st = env->st, .kr = env->kr };
+        snprintf(rc.region, sizeof rc.region, "%s", t->s.region);
+        snprintf(rc.who.account_id, sizeof rc.who.account_id, "%s", t->s.account);
+        GUARD(kms_resolve(&rc, key, KR_ALIAS | KR_XACCT, &t->key));
+        t->have_key = true;
+        karn = t->key.arn;
+    } else if (v && karn) {
         const char *id = strstr(karn, ":key/");
-        id = id ? id + 5 : key && kms_is_key_id(key) ? key : NULL;
-        r = id ? kms_key_lookup(env->st, id, &t->key) : TR_OK;
+        r = id ? kms_key_lookup(env->st, id + 5, &t->key) : TR_OK;
         if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
         t->have_key = id && tr_ok(r);
-        if (key && !t->have_key) BAIL(TR_E_KMS_NOT_FOUND, "no key %s", key);
     }
     t->live = false;
     if (t->s.deleted_date != 0)
@@ -193,14 +219,21 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
         snprintf(t->why_not_live, sizeof t->why_not_live, "the key is in another region");
     else
         t->live = true;
-    GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE));
+    GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE, &t->everyone_rp));
     if (t->s.policy && *t->s.policy &&
         tr_failed(policy_cache_get(t->s.policy, strlen(t->s.policy), POLICY_RESOURCE, &t->rp)))
         t->rp = NULL;     /* a stored policy that does not compile allows nothing */
     if (t->have_key && t->key.policy && *t->key.policy &&
         tr_failed(policy_cache_get(t->key.policy, strlen(t->key.policy), POLICY_KEY, &t->kp)))
         t->kp = NULL;
-    if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY));
+    t->everyone_kp = false;
+    if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp));
+    if (t->have_key) {
+        GUARD(kms_cached_key_attrs(env->st, &t->key, &t->key_aliases, &t->attrs.naliases,
+                                   &t->key_tags, &t->attrs.ntags));
+        t->attrs.aliases = t->key_aliases;
+        t->attrs.tags = t->key_tags;
+    }
     return TR_OK;
 }
 
@@ -212,6 +245,8 @@ void az_target_free(struct az_target *t)
     free(t->named);
     policy_unref(t->rp);
     policy_unref(t->kp);
+    free(t->key_aliases);
+    free(t->key_tags);
     memset(t, 0, sizeof *t);
 }
 
@@ -294,15 +329,20 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     out->kms_source = "";
     if (n->kind == AZ_FOREIGN) {
         /* Not visible: both the resource policy and the key policy must
-         * name the account; its own IAM decides the rest. */
-        out->gsv = out->kms = named(t, n->account);
-        out->ok = out->gsv && t->live;
+         * name the account; its own IAM decides the rest.  The AWS managed
+         * key admits only callers of its own account (kms:CallerAccount),
+         * whatever else is named. */
+        out->gsv = named(t, n->account);
+        out->kms = out->gsv && !(t->have_key && strcmp(t->key.key_manager, "AWS") == 0);
+        out->ok = out->gsv && out->kms && t->live;
         out->conditional = true;
-        out->kms_source = "key-policy";
+        out->kms_source = out->kms ? "key-policy" : "";
         snprintf(out->gsv_ev, sizeof out->gsv_ev, "%s",
                  out->gsv ? "named by the secret's resource or key policy; its own IAM must allow"
                           : "named by no policy of the secret or its key");
-        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->gsv_ev);
+        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->kms ? out->gsv_ev
+                 : out->gsv ? "the AWS managed key admits only principals of its own account"
+                 : out->gsv_ev);
         return TR_OK;
     }
     if (quick && !gsv_possible(n, t)) {
@@ -332,7 +372,8 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", t->s.region);
     rc.via_service = via;
     struct kms_authz_in in = { .ctx = ctx, .enc_alg = "SYMMETRIC_DEFAULT",
-                               .unknown = UNKNOWN_VIA, .nunknown = NELEM(UNKNOWN_VIA) };
+                               .unknown = UNKNOWN_VIA, .nunknown = NELEM(UNKNOWN_VIA),
+                               .key_attrs = &t->attrs };
     r = kms_authorize_explain(&rc, "kms:Decrypt", &t->key, &in, x);
     if (tr_failed(r)) goto fail;
     out->kms = x->allowed;
@@ -343,6 +384,8 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     if (x->allowed && x->source == KX_GRANT)
         snprintf(out->grant_id, sizeof out->grant_id, "%s", x->grant_id);
     out->ok = out->gsv && out->kms && t->live;
+    /* Any other account's principal: only if its own IAM allows too. */
+    if (n->kind == AZ_ANYONE) out->conditional = true;
 fail:
     json_decref(ctx);
     free(x);

@@ -10,7 +10,8 @@
  *   sigv4_parse()        Authorization header or presigned X-Amz-* query
  *                        parameters -> struct sigv4_auth  (MissingAuthenticationToken,
  *                        IncompleteSignature)
- *   sigv4_check_time()   +-15 min skew (header) / X-Amz-Expires (query)
+ *   sigv4_check_time()   +-15 min skew (header) / X-Amz-Expires (query);
+ *                        sigv4_check_time_skew(): +-15 min for both (STS, IAM)
  *                        ("Signature expired: ..." InvalidSignatureException)
  *   (caller looks up the access key, checks the scope's region/service)
  *   sigv4_signing_key()  kSigning; intermediates wiped.  A per-thread cache
@@ -78,6 +79,15 @@ TR_RESULT sigv4_parse(const struct sigv4_request *rq, struct sigv4_auth *out);
  * for dates in the future).  The scope date must equal the first 8
  * characters of X-Amz-Date. */
 TR_RESULT sigv4_check_time(const struct sigv4_auth *a, time_t now);
+
+/* The header rule, |now - X-Amz-Date| <= 15 minutes, for a presigned
+ * request too: X-Amz-Expires (already checked to be a number of at most a
+ * week by sigv4_parse) neither shortens nor lengthens the window.  This is
+ * how STS judges a presigned GetCallerIdentity: `aws eks get-token` and
+ * the Kubernetes AWS IAM authenticator presign with X-Amz-Expires=60 and
+ * hand the URL out as a token good for 14 minutes.  An expired request
+ * gets the header rule's message ("... (<now> - 15 min.)"). */
+TR_RESULT sigv4_check_time_skew(const struct sigv4_auth *a, time_t now);
 
 /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request");
  * every intermediate is wiped. */

@@ -3,28 +3,29 @@
  * with its root user's credentials appended to DIR/credentials as the
  * profile tresor-<ACCOUNT_ID>.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "core/secmem.h"
 #include "http/op.h"
 #include "iam/accounts.h"
 
-static void usage_account(FILE *f)
-{
-    fprintf(f,
-        "usage: tresor account create [--account-id ID] [--data-dir DIR] [--region REGION]\n"
-        "\n"
-        "Create an account in the store of DIR (the server may be running) and\n"
-        "append its root user's access key to DIR/credentials as the profile\n"
-        "tresor-<ACCOUNT_ID> (region in DIR/config).  Prints the account id.\n"
-        "\n"
-        "  --account-id ID   12 digits (default random)\n"
-        "  --data-dir DIR    (TRESOR_DATA_DIR, default ./tresor-data)\n"
-        "  --region REGION   written to the profile (TRESOR_REGION, default us-east-1)\n");
-}
+static const struct cli_opt account_opts[] = {
+    { "account-id", 'a', "ID", NULL, "random", "the new account's 12-digit id" },
+    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir of the store" },
+    { "region", 'r', "REGION", "TRESOR_REGION", "us-east-1", "the region written to the profile" },
+    { 0 },
+};
+
+static const struct cli_cmd account_cmd = {
+    "account create", "[--account-id ID] [--data-dir DIR] [--region REGION]",
+    "Create an account in the store of DIR (the server may be running) and\n"
+    "append its root user's access key to DIR/credentials as the profile\n"
+    "tresor-<ACCOUNT_ID> (region in DIR/config).  Prints the account id.\n",
+    account_opts, NULL, NULL,
+};
 
 /* The new account's profile tresor-<ID>, written before the account
  * commits (account_create_then). */
@@ -39,40 +40,36 @@ static TR_RESULT write_creds(void *arg, const struct root_credentials *c)
 
 int cmd_account(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "create") != 0) {
-        bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-        usage_account(help ? stdout : stderr);
-        return help ? 0 : 2;
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        cli_help(stdout, &account_cmd);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "create") != 0) {    /* the one account command */
+        if (argc < 2) fprintf(stderr, "tresor account: missing command 'create'\n");
+        else fprintf(stderr, "tresor account: unknown command '%s'\n", argv[1]);
+        cli_synopsis(stderr, &account_cmd);
+        return 2;
     }
     const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
     const char *region = env_or("TRESOR_REGION", "us-east-1");
     const char *account_id = NULL;
-    static const struct option lo[] = {
-        { "account-id", required_argument, 0, 'a' },
-        { "data-dir", required_argument, 0, 'd' },
-        { "region", required_argument, 0, 'r' },
-        { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
-    };
+    struct cli_parser p;
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "h", lo, NULL)) != -1) {
+    cli_parser_init(&p, &account_cmd, argc - 1, argv + 1);
+    while ((c = cli_next(&p)) > 0) {
         switch (c) {
         case 'a': account_id = optarg; break;
         case 'd': data_dir = optarg; break;
         case 'r': region = optarg; break;
-        case 'h': usage_account(stdout); return 0;
-        default: usage_account(stderr); return 2;
         }
     }
-    if (account_id && !account_id_valid(account_id)) {
-        fprintf(stderr, "tresor account create: --account-id must be 12 digits\n");
-        return 2;
-    }
-    if (!region_valid(region)) {
-        fprintf(stderr, "tresor account create: invalid region '%s'\n", region);
-        return 2;
-    }
+    if (c < 0) return cli_exit(c);
+    if (optind < argc - 1) return cli_usage_error(NULL, &account_cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (account_id && !account_id_valid(account_id))
+        return cli_usage_error(NULL, &account_cmd, "--account-id must be 12 digits, not '%s'", account_id);
+    if (!region_valid(region))
+        return cli_usage_error(NULL, &account_cmd, "%s must be a region name such as us-east-1, not '%s'",
+                               cli_source(region, "TRESOR_REGION", "--region"), region);
 
     char dir[PATH_MAX];
     struct keyring *kr;

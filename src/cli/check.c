@@ -4,59 +4,54 @@
  * full disk, a restore from backup -- or a running one (the check only
  * reads; SQLite lets it read beside the server).
  *
+ * The store is opened read-only (store_sqlite_open_readonly): the check
+ * creates, changes and migrates nothing, so it also runs on a read-only
+ * copy (a snapshot, a restored backup, a read-only mount).
+ *
  * Prints a short report: what was checked, with counts, then "clean", or
  * the first problems and their count.  Exit status 0 when clean, 1 with
  * problems or when the data dir does not open, 2 on a usage error.  No
  * secret is ever printed.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "analyze/check.h"
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "store/schema.h"
 
-static void usage_check(FILE *f)
-{
-    fprintf(f,
-        "usage: tresor check [--data-dir DIR]\n"
-        "\n"
-        "Check the integrity of the store of DIR: SQLite's integrity and foreign-key\n"
-        "checks, the schema version, every KMS key's material and every access key\n"
-        "unwrapping under the root key, every secret version decrypting, staging\n"
-        "labels, grants, aliases and purge entries pointing at what exists.\n"
-        "Exit status 0 when clean, 1 when a problem is found.\n"
-        "\n"
-        "  --data-dir DIR    (TRESOR_DATA_DIR, default ./tresor-data)\n");
-}
+static const struct cli_opt check_opts[] = {
+    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir to check" },
+    { 0 },
+};
+
+static const struct cli_cmd check_cmd = {
+    "check", "[--data-dir DIR]",
+    "Check the integrity of the store of DIR: SQLite's integrity and foreign-key\n"
+    "checks, the schema version, every KMS key's material and every access key\n"
+    "unwrapping under the root key, every secret version decrypting, staging\n"
+    "labels, grants, aliases and purge entries pointing at what exists.  Works on\n"
+    "a stopped server's data dir and beside a running server.\n",
+    check_opts,
+    "Exit status: 0 clean, 1 a problem found (or DIR does not open), 2 usage error.\n", NULL,
+};
 
 int cmd_check(int argc, char **argv)
 {
     const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
-    static const struct option lo[] = {
-        { "data-dir", required_argument, 0, 'd' },
-        { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
-    };
+    struct cli_parser p;
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        switch (c) {
-        case 'd': data_dir = optarg; break;
-        case 'h': usage_check(stdout); return 0;
-        default: usage_check(stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "tresor check: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    cli_parser_init(&p, &check_cmd, argc, argv);
+    while ((c = cli_next(&p)) > 0)
+        if (c == 'd') data_dir = optarg;
+    if (c < 0) return cli_exit(c);
+    if (optind < argc) return cli_usage_error(NULL, &check_cmd, "unexpected argument '%s'", argv[optind]);
 
     char dir[PATH_MAX];
     struct keyring *kr;
     store_t st;
-    int rc = open_data_dir(data_dir, dir, &kr, &st);
+    int rc = open_data_dir_readonly(data_dir, dir, &kr, &st);
     if (rc) return rc;
     struct check_report rep;
     if (tr_failed(store_check(st, kr, &rep))) {

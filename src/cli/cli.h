@@ -23,6 +23,11 @@ int file_exists(const char *dir, const char *name);
  * be running: SQLite serializes the writers).  dir receives the real path.
  * Returns 0, or 1 after printing why. */
 int open_data_dir(const char *data_dir, char dir[PATH_MAX], struct keyring **kr, store_t *st);
+/* The same, the store opened read-only (store_sqlite_open_readonly):
+ * for commands that only read, on a data dir that may be a read-only
+ * copy. */
+int open_data_dir_readonly(const char *data_dir, char dir[PATH_MAX], struct keyring **kr,
+                           store_t *st);
 void close_data_dir(struct keyring *kr, store_t st);
 
 int cmd_account(int argc, char **argv);

@@ -48,7 +48,8 @@ int file_exists(const char *dir, const char *name)
     return stat(p, &st) == 0;
 }
 
-int open_data_dir(const char *data_dir, char dir[PATH_MAX], struct keyring **kr, store_t *st)
+static int open_dir(const char *data_dir, bool readonly, char dir[PATH_MAX], struct keyring **kr,
+                    store_t *st)
 {
     *kr = NULL;
     *st = NULL;
@@ -62,12 +63,23 @@ int open_data_dir(const char *data_dir, char dir[PATH_MAX], struct keyring **kr,
     }
     if (tr_failed(crypto_init())) return die("crypto init");
     if (tr_failed(keyring_open(dir, false, kr))) return die("root key");
-    if (tr_failed(store_sqlite_open(dir, st))) {
+    if (tr_failed(readonly ? store_sqlite_open_readonly(dir, st) : store_sqlite_open(dir, st))) {
         keyring_free(*kr);
         *kr = NULL;
         return die("store");
     }
     return 0;
+}
+
+int open_data_dir(const char *data_dir, char dir[PATH_MAX], struct keyring **kr, store_t *st)
+{
+    return open_dir(data_dir, false, dir, kr, st);
+}
+
+int open_data_dir_readonly(const char *data_dir, char dir[PATH_MAX], struct keyring **kr,
+                           store_t *st)
+{
+    return open_dir(data_dir, true, dir, kr, st);
 }
 
 void close_data_dir(struct keyring *kr, store_t st)

@@ -34,7 +34,6 @@
  *
  * Exit status: 0 allowed, 1 denied, 2 usage or lookup error.
  */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +42,7 @@
 #include <strings.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "http/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
@@ -53,27 +53,42 @@
 #define MAX_NOTES 24
 #define TXT_MAX 1024
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: tresor policy simulate (--principal ARN | --access-key-id AKID) --action ACTION\n"
-        "                              [--resource ARN] [--context KEY=VALUE ...]\n"
-        "                              [--encryption-context KEY=VALUE ...] [--source-ip ADDR]\n"
-        "                              [--via-service secretsmanager]\n"
-        "                              [--session-policy JSON|file://PATH ...]\n"
-        "                              [--session-policy-arn ARN ...] [--session-tag KEY=VALUE ...]\n"
-        "                              [--format text|json] [--data-dir DIR] [--region REGION]\n"
-        "\n"
-        "Decide one request as the server would, with its code, and print the\n"
-        "decision (allowed, implicitDeny or explicitDeny), what decided it and what\n"
-        "was assumed.  PRINCIPAL: arn:aws:iam::A:root, a user ARN, a role ARN (a\n"
-        "session of the role) or a session ARN; --access-key-id names real\n"
-        "credentials instead (a real session's policies, tags and issue time).\n"
-        "RESOURCE (default \"*\"): a KMS key or alias ARN brings in the key policy and\n"
-        "grants, a secret ARN the secret's resource policy, a role ARN with\n"
-        "sts:AssumeRole the trust policy.  A --context key given twice has both values.\n"
-        "Exit status: 0 allowed, 1 denied, 2 error.\n");
-}
+static const struct cli_opt policy_opts[] = {
+    { "principal", 'p', "ARN", NULL, NULL,
+      "who asks: arn:aws:iam::A:root, a user ARN, a role ARN (a session of the role) or a session ARN" },
+    { "access-key-id", 'k', "AKID", NULL, NULL,
+      "who asks, by real credentials: a real session's policies, tags and issue time as stored" },
+    { "action", 'a', "ACTION", NULL, NULL, "what is asked, such as kms:Decrypt or sts:AssumeRole" },
+    { "resource", 'r', "ARN", NULL, "*",
+      "on what: a KMS key or alias ARN brings in the key policy and grants, a secret ARN the secret's "
+      "resource policy, a role ARN with sts:AssumeRole the trust policy" },
+    { "context", 'c', "KEY=VALUE", NULL, NULL,
+      "a request context key added or replaced; a key given twice has both values (up to 64)" },
+    { "encryption-context", 'e', "KEY=VALUE", NULL, NULL, "a pair of the request's encryption context" },
+    { "source-ip", 'i', "ADDR", NULL, NULL, "the caller's address (aws:SourceIp; unknown when absent)" },
+    { "via-service", 'v', "SERVICE", NULL, NULL,
+      "secretsmanager: the request is Secrets Manager's KMS call for the caller" },
+    { "session-policy", 's', "JSON", NULL, NULL, "the session policy (JSON, or file://PATH) of a role session" },
+    { "session-policy-arn", 'S', "ARN", NULL, NULL, "a managed session policy of a role session" },
+    { "session-tag", 't', "KEY=VALUE", NULL, NULL, "a session tag of a role session" },
+    { "format", 'f', "FORMAT", NULL, "text", "text or json" },
+    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir of the store" },
+    { "region", 'g', "REGION", "TRESOR_REGION", "us-east-1", "the region of the request" },
+    { 0 },
+};
+
+static const struct cli_cmd policy_cmd = {
+    "policy simulate",
+    "(--principal ARN | --access-key-id AKID) --action ACTION [--resource ARN] "
+    "[--context KEY=VALUE ...] [--encryption-context KEY=VALUE ...] [--source-ip ADDR] "
+    "[--via-service secretsmanager] [--session-policy JSON ...] [--session-policy-arn ARN ...] "
+    "[--session-tag KEY=VALUE ...] [--format text|json] [--data-dir DIR] [--region REGION]",
+    "Decide one request as the server would, with its code, over the store of DIR\n"
+    "(the server may be running), and print the decision (allowed, implicitDeny or\n"
+    "explicitDeny), what decided it and what was assumed.\n",
+    policy_opts,
+    "Exit status: 0 allowed, 1 denied, 2 usage or lookup error.\n", NULL,
+};
 
 /* ---- what the command was told ------------------------------------------ */
 
@@ -628,62 +643,58 @@ static void print_result(const struct sim_result *r, const struct notes *nt, boo
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    static const struct option lo[] = {
-        { "principal", required_argument, 0, 'p' },
-        { "access-key-id", required_argument, 0, 'k' },
-        { "action", required_argument, 0, 'a' },
-        { "resource", required_argument, 0, 'r' },
-        { "context", required_argument, 0, 'c' },
-        { "encryption-context", required_argument, 0, 'e' },
-        { "source-ip", required_argument, 0, 'i' },
-        { "via-service", required_argument, 0, 'v' },
-        { "session-policy", required_argument, 0, 's' },
-        { "session-policy-arn", required_argument, 0, 'S' },
-        { "session-tag", required_argument, 0, 't' },
-        { "format", required_argument, 0, 'f' },
-        { "data-dir", required_argument, 0, 'd' },
-        { "region", required_argument, 0, 'g' },
-        { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
-    };
+    struct cli_parser p;
     int c;
-    bool ok = true;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "h", lo, NULL)) != -1) {
+    cli_parser_init(&p, &policy_cmd, argc - 1, argv + 1);
+    while ((c = cli_next(&p)) > 0) {
+        bool ok = true;
         switch (c) {
         case 'p': o->principal = optarg; break;
         case 'k': o->access_key = optarg; break;
         case 'a': o->action = optarg; break;
         case 'r': o->resource = optarg; break;
-        case 'c': ok &= strchr(optarg, '=') && add_push(o->ctx, &o->nctx, optarg); break;
-        case 'e': ok &= strchr(optarg, '=') && add_push(o->ec, &o->nec, optarg); break;
+        case 'c': case 'e': case 't':
+            if (!strchr(optarg, '='))
+                return cli_usage_error(NULL, &policy_cmd, "%s must be KEY=VALUE, not '%s'",
+                                       c == 'c' ? "--context" : c == 'e' ? "--encryption-context"
+                                                                        : "--session-tag", optarg);
+            ok = add_push(c == 'c' ? o->ctx : c == 'e' ? o->ec : o->stag,
+                          c == 'c' ? &o->nctx : c == 'e' ? &o->nec : &o->nstag, optarg);
+            break;
         case 'i': o->source_ip = optarg; break;
         case 'v': o->via = optarg; break;
-        case 's': ok &= add_push(o->sp, &o->nsp, optarg); break;
-        case 'S': ok &= add_push(o->sparn, &o->nsparn, optarg); break;
-        case 't': ok &= add_push(o->stag, &o->nstag, optarg); break;
+        case 's': ok = add_push(o->sp, &o->nsp, optarg); break;
+        case 'S': ok = add_push(o->sparn, &o->nsparn, optarg); break;
         case 'f': o->format = optarg; break;
         case 'd': o->data_dir = optarg; break;
         case 'g': o->region = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
         }
+        if (!ok) return cli_usage_error(NULL, &policy_cmd, "at most %d of each repeated option", MAX_ARGS);
     }
-    if (!ok || (!o->principal && !o->access_key) || !o->action ||
-        (strcmp(o->format, "text") != 0 && strcmp(o->format, "json") != 0) ||
-        (o->via && strcmp(o->via, "secretsmanager") != 0)) {
-        usage(stderr);
-        return 2;
-    }
+    if (c < 0) return cli_exit(c);
+    if (optind < argc - 1)
+        return cli_usage_error(NULL, &policy_cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (!o->principal && !o->access_key)
+        return cli_usage_error(NULL, &policy_cmd, "--principal or --access-key-id is required");
+    if (!o->action) return cli_usage_error(NULL, &policy_cmd, "--action is required");
+    if (strcmp(o->format, "text") != 0 && strcmp(o->format, "json") != 0)
+        return cli_usage_error(NULL, &policy_cmd, "--format must be text or json, not '%s'", o->format);
+    if (o->via && strcmp(o->via, "secretsmanager") != 0)
+        return cli_usage_error(NULL, &policy_cmd, "--via-service must be secretsmanager, not '%s'", o->via);
     return -1;
 }
 
 int cmd_policy(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "simulate") != 0) {
-        bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-        usage(help ? stdout : stderr);
-        return help ? 0 : 2;
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        cli_help(stdout, &policy_cmd);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "simulate") != 0) {    /* the one policy command */
+        if (argc < 2) fprintf(stderr, "tresor policy: missing command 'simulate'\n");
+        else fprintf(stderr, "tresor policy: unknown command '%s'\n", argv[1]);
+        cli_synopsis(stderr, &policy_cmd);
+        return 2;
     }
     struct opts o = { .resource = "*", .format = "text",
                       .data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data"),
@@ -723,6 +734,12 @@ int cmd_policy(int argc, char **argv)
         goto out;
     }
     if (tr_failed(build_extra(&o, extra))) { rc = die("context"); goto out; }
+    /* A KMS key's tags and aliases are for IAM policies only, as the
+     * server decides them (kms/authz.c). */
+    for (size_t j = 0; j < extra->n && strncmp(o.resource, "arn:aws:kms:", 12) == 0; j++)
+        if (strncasecmp(extra->e[j].key, "aws:ResourceTag/", 16) == 0 ||
+            strcasecmp(extra->e[j].key, "kms:ResourceAliases") == 0)
+            extra->e[j].identity_only = true;
     if (!o.via && !o.source_ip && !ctx_given(&o, "aws:SourceIp")) {
         if (tr_failed(iam_ctx_add_unknown(extra, "aws:SourceIp"))) { rc = die("context"); goto out; }
         note(&nt, "aws:SourceIp unknown (give it with --source-ip)");

@@ -5,7 +5,6 @@
  * may be running) and decides with the server's own authorization code
  * through src/analyze/.
  */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,34 +12,56 @@
 
 #include "analyze/analyze.h"
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "iam/authz.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: tresor who-can-decrypt SECRET [options]\n"
-        "       tresor who-can-decrypt --all [--account ID] [--region R] [--data-dir DIR] [--format F]\n"
-        "       tresor what-can-decrypt PRINCIPAL [--data-dir DIR] [--format text|json]\n"
-        "\n"
-        "what-can-decrypt: every secret of the store that PRINCIPAL (a user, role or\n"
-        "root ARN) can read, with the same evidence.\n"
-        "\n"
-        "Every principal that can obtain SECRET's plaintext (GetSecretValue on the\n"
-        "secret and kms:Decrypt on its key as Secrets Manager asks it), directly or\n"
-        "through sts:AssumeRole, with the statements that allow each step.\n"
-        "\n"
-        "  SECRET               a secret name or ARN\n"
-        "  --account ID         the account of a secret given by name (default: the first)\n"
-        "  --region REGION      the region of a secret given by name (TRESOR_REGION, default us-east-1)\n"
-        "  --data-dir DIR       TRESOR_DATA_DIR, default ./tresor-data\n"
-        "  --format text|json|dot  output (json: docs/WHO_CAN_DECRYPT.md; dot: Graphviz,\n"
-        "                       one secret, no --explain)\n"
-        "  --explain PRINCIPAL  one principal (user, role or root ARN): each step's decision\n"
-        "  --all                every secret of the account and region, the graph built once\n"
-        "  --with-key KEY       as if the secret were sealed under KEY (key id or ARN)\n"
-        "  --diff               with --with-key: who gains and who loses access\n"
-        "  -h, --help           this text\n");
-}
+static const struct cli_opt who_opts[] = {
+    { NULL, 0, "SECRET", NULL, NULL, "a secret name (in --account and --region) or ARN" },
+    { "all", 'A', NULL, NULL, NULL, "every secret of the account and region instead, the graph built once" },
+    { "format", 'f', "FORMAT", NULL, "text",
+      "text, json (docs/WHO_CAN_DECRYPT.md) or dot: Graphviz, one SECRET, no --explain" },
+    { "explain", 'e', "PRINCIPAL", NULL, NULL,
+      "one principal (a user, role or root ARN): each step's decision, allowed or not" },
+    { "with-key", 'k', "KEY", NULL, NULL,
+      "the answer as if SECRET were sealed under KEY (a key id, key ARN, alias name or "
+      "alias ARN, in the secret's account and region), as update-secret --kms-key-id "
+      "would make it" },
+    { "diff", 'D', NULL, NULL, NULL, "with --with-key: who gains and who loses access" },
+    { "account", 'a', "ID", NULL, NULL,
+      "the account of a SECRET given by name, and of --all; by default the store's first" },
+    { "region", 'g', "REGION", "TRESOR_REGION", "us-east-1", "the region of a SECRET given by name, and of --all" },
+    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir of the store" },
+    { 0 },
+};
+
+static const struct cli_cmd who_cmd = {
+    "who-can-decrypt",
+    "SECRET [--format text|json|dot] [--explain PRINCIPAL] [--with-key KEY [--diff]] "
+    "[--account ID] [--region REGION] [--data-dir DIR]\n"
+    "--all [--format text|json] [--account ID] [--region REGION] [--data-dir DIR]",
+    "Every principal that can obtain SECRET's plaintext -- GetSecretValue on the\n"
+    "secret and kms:Decrypt on its key as Secrets Manager asks it -- directly or\n"
+    "through sts:AssumeRole, with the statements that allow each step; answers\n"
+    "that hang on request-time conditions are \"allowed only if\"; then who could\n"
+    "gain access by changing permissions they hold.  Reads the store of DIR (the\n"
+    "server may be running) and decides with the server's own authorization code.\n",
+    who_opts, NULL, NULL,
+};
+
+static const struct cli_opt what_opts[] = {
+    { NULL, 0, "PRINCIPAL", NULL, NULL, "a user, role or root ARN of the store" },
+    { "format", 'f', "FORMAT", NULL, "text", "text or json" },
+    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir of the store" },
+    { 0 },
+};
+
+static const struct cli_cmd what_cmd = {
+    "what-can-decrypt", "PRINCIPAL [--format text|json] [--data-dir DIR]",
+    "Every secret of the store, in every account and region, that PRINCIPAL can\n"
+    "read, with the same evidence as who-can-decrypt.  Reads the store of DIR\n"
+    "(the server may be running).\n",
+    what_opts, NULL, NULL,
+};
 
 /* what-can-decrypt PRINCIPAL: every secret of every account, decided
  * for the one principal (the graph built once). */
@@ -207,6 +228,17 @@ out:
     return rc;
 }
 
+/* --with-key KEY names no key: KMS's message ("Alias arn:... is not
+ * found.", "Key '...' does not exist", "Invalid keyId '...'"), and exit
+ * status 2, as for any input that names nothing. */
+static int die_with_key(const char *key)
+{
+    char what[600];
+    snprintf(what, sizeof what, "--with-key %s", key);
+    (void)die(what);
+    return 2;
+}
+
 /* --with-key KEY --diff: the answer for the secret as if sealed under KEY,
  * against `ans` (the answer as it is), over the same graph. */
 static int diff_with_key(const struct server_env *env, struct az_graph *g,
@@ -223,7 +255,7 @@ static int diff_with_key(const struct server_env *env, struct az_graph *g,
     if (!acc2 || !ans2) goto out;
     if (tr_failed(az_target_load(env, secret, account, region, &t2))) { rc = die(secret); goto out; }
     loaded = true;
-    if (tr_failed(az_target_with_key(env, &t2, key))) { rc = die(key); goto out; }
+    if (tr_failed(az_target_with_key(env, &t2, key))) { rc = die_with_key(key); goto out; }
     if (tr_failed(az_who_can(env, g, &t2, true, acc2, ans2))) { rc = die("analysis"); goto out; }
     az_report_diff(g, t, ans, &t2, ans2, f);
     rc = 0;
@@ -237,31 +269,17 @@ out:
 int cmd_who_can(int argc, char **argv)
 {
     bool what = strcmp(argv[0], "what-can-decrypt") == 0;
-    if (!what && strcmp(argv[0], "who-can-decrypt") != 0) {
-        usage(stderr);
-        return 2;
-    }
+    const struct cli_cmd *cmd = what ? &what_cmd : &who_cmd;
     tr_clock_init();
     const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
     const char *region = env_or("TRESOR_REGION", "us-east-1");
     const char *account = NULL, *format = "text", *explain = NULL, *secret = NULL;
     bool all = false, diff = false;
     const char *with_key = NULL;
-    static const struct option lo[] = {
-        { "account", required_argument, 0, 'a' },
-        { "region", required_argument, 0, 'g' },
-        { "data-dir", required_argument, 0, 'd' },
-        { "format", required_argument, 0, 'f' },
-        { "explain", required_argument, 0, 'e' },
-        { "all", no_argument, 0, 'A' },
-        { "with-key", required_argument, 0, 'k' },
-        { "diff", no_argument, 0, 'D' },
-        { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
-    };
+    struct cli_parser p;
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    cli_parser_init(&p, cmd, argc, argv);
+    while ((c = cli_next(&p)) > 0) {
         switch (c) {
         case 'a': account = optarg; break;
         case 'g': region = optarg; break;
@@ -271,22 +289,28 @@ int cmd_who_can(int argc, char **argv)
         case 'A': all = true; break;
         case 'k': with_key = optarg; break;
         case 'D': diff = true; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
         }
     }
-    bool dot = strcmp(format, "dot") == 0;
-    if (optind != argc - (all ? 0 : 1) || (dot && (what || all || explain)) ||
-        (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 && !dot)) {
-        usage(stderr);
-        return 2;
-    }
+    if (c < 0) return cli_exit(c);
+    bool dot = !what && strcmp(format, "dot") == 0;
+    int nargs = argc - optind;
+    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 && !dot)
+        return cli_usage_error(NULL, cmd, "--format must be text%s json%s, not '%s'", what ? " or" : ",",
+                               what ? "" : " or dot", format);
+    if (all && nargs > 0) return cli_usage_error(NULL, cmd, "--all takes no SECRET, not '%s'", argv[optind]);
+    if (!all && nargs == 0)
+        return cli_usage_error(NULL, cmd, what ? "missing PRINCIPAL (a user, role or root ARN)"
+                                               : "missing SECRET (a secret name or ARN), or --all");
+    if (nargs > 1) return cli_usage_error(NULL, cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (all && (explain || with_key))
+        return cli_usage_error(NULL, cmd, "%s needs one SECRET, not --all", explain ? "--explain" : "--with-key");
+    if (dot && (all || explain))
+        return cli_usage_error(NULL, cmd, "--format dot draws one SECRET, not with %s",
+                               all ? "--all" : "--explain");
+    if (diff && !with_key) return cli_usage_error(NULL, cmd, "--diff needs --with-key");
+    if (diff && (explain || dot))
+        return cli_usage_error(NULL, cmd, "--diff does not combine with %s", explain ? "--explain" : "--format dot");
     secret = all ? NULL : argv[optind];
-    if ((what && (explain || account || all)) || (all && explain) || (diff && !with_key) ||
-        ((all || what) && with_key) || (diff && (explain || dot))) {
-        usage(stderr);
-        return 2;
-    }
 
     char dir[PATH_MAX];
     struct keyring *kr;
@@ -320,7 +344,7 @@ int cmd_who_can(int argc, char **argv)
     if (tr_failed(az_target_load(&env, secret, account, region, &t))) { rc = die(secret); goto out; }
     have_target = true;
     if (with_key && !diff && tr_failed(az_target_with_key(&env, &t, with_key))) {
-        rc = die(with_key);
+        rc = die_with_key(with_key);
         goto out;
     }
     /* The accounts to consider: every account of the store, and the ones

@@ -67,7 +67,9 @@ bool dev_region_ok(const char *region);
  * from memory once wrapped. */
 TR_RESULT dev_seed_apply(const struct server_env *env, const char *account,
                          const char *path);
-/* Apply a seed document already parsed (tests, dev_seed_apply). */
+/* Apply a seed document already parsed (tests, dev_seed_apply).  doc is
+ * modified: ${AccountId} and ${Region} are replaced as its entries are
+ * applied (seed.c).  A failure's message names the entry. */
 TR_RESULT dev_seed_apply_json(const struct server_env *env, const char *account,
                               json_t *doc);
 

@@ -20,6 +20,19 @@
  * Region defaults to the server's region.  A fixed KeyId and Material make
  * a key reproducible: a ciphertext made in one run decrypts in the next.
  *
+ * Variables (README, "Use it in your test suite"): everything a seed makes
+ * lives in the default account, so an entry says "this account" with
+ * ${AccountId}, and "this entry's region" with ${Region} (a key's or a
+ * secret's Region, else the server's), in any string value of the entry --
+ * ARNs in policies, ManagedPolicies, KmsKeyId, descriptions.  Member names
+ * are not expanded, and neither are the members that are data, kept byte
+ * for byte: SecretString, SecretBinary, Material, SecretAccessKey.  A
+ * ${Name} of letters and digits that is neither variable is a mistake
+ * (${AcountId}) and stops the seed naming it; anything else in ${...} --
+ * IAM's policy variables ${aws:username}, ${*}, ${?}, ${$} -- is left for
+ * the policy engine.  An ARN with another account id names that account,
+ * a foreign one, as on AWS.
+ *
  * Keys are created directly (kms_key_create with the given id and
  * material), and so are users' fixed access keys (wrapped like
  * CreateAccessKey's); aliases, key policies, secrets and every IAM entity go
@@ -27,7 +40,8 @@
  * the default account's root, so
  * every rule the API applies (names, policy checks, envelope encryption)
  * applies to the seed too.  Order: policies, keys, secrets, users, roles.
- * Errors name the entry that failed.  Material is decoded into a secret
+ * Errors name the entry that failed (the message becomes "seed:
+ * keys[0]: ...").  Material is decoded into a secret
  * buffer and wiped once wrapped; the form bodies that carry secret access
  * keys are secret buffers too.
  */
@@ -42,7 +56,6 @@
 
 #include "core/buf.h"
 #include "core/json.h"
-#include "core/log.h"
 #include "core/secmem.h"
 #include "crypto/rand.h"
 #include "http/query_proto.h"
@@ -426,7 +439,111 @@ static TR_RESULT seed_policy(const struct server_env *env, const char *account, 
     return r;
 }
 
+/* ---- ${AccountId} and ${Region} ------------------------------------------ */
+
+struct seed_vars { const char *account; const char *region; };
+
+/* Members whose values are data, stored exactly as written. */
+static bool opaque_member(const char *name)
+{
+    return strcmp(name, "SecretString") == 0 || strcmp(name, "SecretBinary") == 0 ||
+           strcmp(name, "Material") == 0 || strcmp(name, "SecretAccessKey") == 0;
+}
+
+/* True for a seed variable's shape: a letter, then letters and digits.
+ * IAM's policy variables all have a colon (aws:username) or are one of
+ * * ? $, so they never take this shape. */
+static bool var_name_shape(const char *p, size_t n)
+{
+    if (n == 0 || !((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z'))) return false;
+    for (size_t i = 1; i < n; i++)
+        if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9')))
+            return false;
+    return true;
+}
+
+/* The string value v with the variables replaced (in place; untouched when
+ * it holds none).  TR_E_VALIDATION for an unknown ${Name}. */
+static TR_RESULT expand_string(json_t *v, const struct seed_vars *vars)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v), i = 0;
+    struct buf out = BUF_INIT(SEED_FILE_MAX);
+    tr_result r = TR_OK;
+
+    if (!memmem(s, n, "${", 2)) return TR_OK;
+    while (tr_ok(r) && i < n) {
+        const char *open = memmem(s + i, n - i, "${", 2);
+        const char *close = open ? memchr(open + 2, '}', (size_t)(s + n - open - 2)) : NULL;
+        if (!close) {                       /* no more variables: the rest as is */
+            r = buf_append(&out, s + i, n - i);
+            break;
+        }
+        const char *name = open + 2;
+        size_t nlen = (size_t)(close - name);
+        const char *val = NULL;
+        if (var_name_shape(name, nlen)) {
+            if (nlen == 9 && memcmp(name, "AccountId", 9) == 0) val = vars->account;
+            else if (nlen == 6 && memcmp(name, "Region", 6) == 0) val = vars->region;
+            else {
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION,
+                               "unknown variable ${%.*s} (a seed knows ${AccountId} and ${Region})",
+                               (int)(nlen > 64 ? 64 : nlen), name);
+                break;
+            }
+        }
+        r = buf_append(&out, s + i, (size_t)(open - (s + i)));
+        if (tr_ok(r)) r = val ? buf_append_str(&out, val) : buf_append(&out, open, nlen + 3);
+        i = (size_t)(close + 1 - s);
+    }
+    if (tr_ok(r) && json_string_setn(v, out.len ? (const char *)out.data : "", out.len) != 0)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    buf_free(&out);
+    return r;
+}
+
+/* Expand every string value under v but the opaque members' (a JSON
+ * document nests at most JSON_PARSER_MAX_DEPTH levels). */
+static TR_RESULT expand_value(json_t *v, const struct seed_vars *vars)
+{
+    const char *k;
+    json_t *m;
+    size_t i;
+
+    if (json_is_string(v)) return expand_string(v, vars);
+    json_object_foreach(v, k, m)
+        if (!opaque_member(k)) GUARD(expand_value(m, vars));
+    json_array_foreach(v, i, m) GUARD(expand_value(m, vars));
+    return TR_OK;
+}
+
+/* Expand entry e of a section: ${Region} is the entry's own Region (itself
+ * expanded against the server's) for keys and secrets, the server's for
+ * the IAM entries, which have none. */
+static TR_RESULT expand_entry(const struct server_env *env, const char *account, json_t *e)
+{
+    struct seed_vars vars = { account, env->default_region };
+    json_t *region = json_object_get(e, "Region");
+    if (json_is_string(region)) {
+        GUARD(expand_string(region, &vars));
+        vars.region = json_string_value(region);
+    }
+    return expand_value(e, &vars);
+}
+
 typedef TR_RESULT (*seed_fn)(const struct server_env *, const char *, json_t *);
+
+/* The failure r of entry `section`[i], its message prefixed with the entry
+ * ("seed: keys[0]: ..."), the error code kept. */
+static tr_result entry_failed(const char *section, size_t i, tr_result r)
+{
+    const struct tr_error_info *e = tr_last_error();
+    char msg[TR_ERR_MSG_MAX];
+    const char *m = e->has_message ? e->message : tr_err_type(tr_code(r));
+    if (strncmp(m, "seed: ", 6) == 0) m += 6;        /* the checks above say "seed: " too */
+    snprintf(msg, sizeof msg, "%s", m);
+    return tr_fail_at(__FILE__, __LINE__, tr_code(r), "seed: %s[%zu]: %s", section, i, msg);
+}
 
 TR_RESULT dev_seed_apply_json(const struct server_env *env, const char *account, json_t *doc)
 {
@@ -450,11 +567,9 @@ TR_RESULT dev_seed_apply_json(const struct server_env *env, const char *account,
     for (j = 0; j < nsec; j++) {
         json_array_foreach(json_object_get(doc, sections[j].name), i, e) {
             if (!json_is_object(e)) BAIL(TR_E_VALIDATION, "seed: %s[%zu] must be an object", sections[j].name, i);
-            tr_result r = sections[j].fn(env, account, e);
-            if (tr_failed(r)) {
-                log_msg("error", "seed: %s[%zu]: %s", sections[j].name, i, tr_last_error()->message);
-                return r;
-            }
+            tr_result r = expand_entry(env, account, e);
+            if (tr_ok(r)) r = sections[j].fn(env, account, e);
+            if (tr_failed(r)) return entry_failed(sections[j].name, i, r);
         }
     }
     return TR_OK;

@@ -1,6 +1,7 @@
 /*
  * query_proto.h -- the AWS query protocol used by IAM and STS: a
- * form-encoded request body (Action=CreateUser&Version=2010-05-08&...),
+ * form-encoded request body (Action=CreateUser&Version=2010-05-08&...) or
+ * query string (a GET, e.g. a presigned GetCallerIdentity URL), or both,
  * lists as Name.member.N, maps as Name.member.N.Key/Value, and XML
  * replies:
  *   <OpResponse xmlns="..."><OpResult>...</OpResult>
@@ -34,6 +35,15 @@ struct form {
  * NUL or a name or value that is not UTF-8 is a TR_E_QUERY_VALIDATION
  * error. */
 TR_RESULT form_parse(const uint8_t *body, size_t len, struct form *out);
+/* The parameters of a query-protocol request: those of the (raw) query
+ * string, then those of the form body, decoded by the same rules.  A
+ * parameter name found in both is a TR_E_QUERY_VALIDATION error; within
+ * one of them the first occurrence is the one form_get returns.  The
+ * query string's X-Amz-* signature parameters are kept like any other
+ * (no handler reads them).  out must be released with form_free even on
+ * failure. */
+TR_RESULT form_parse_request(const uint8_t *query, size_t qlen, const uint8_t *body, size_t blen,
+                             struct form *out);
 void form_free(struct form *f);
 /* The value of `key`, or NULL. */
 const char *form_get(const struct form *f, const char *key);

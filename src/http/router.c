@@ -9,6 +9,13 @@
  *   JSON decode       -> SerializationException
  *   handler, inside a store transaction when the op writes
  *   reply or AWS error body, x-amzn-RequestId, one log line
+ * A request to "/" without X-Amz-Target, GET or POST, is a query-protocol
+ * request (IAM, STS: the credential scope says which, from the
+ * Authorization header or a presigned URL's X-Amz-Credential): SigV4, then
+ * Action, Version and the parameters from the query string and the form
+ * body (http/query_proto.c), XML reply.  Unless the scope names KMS or
+ * Secrets Manager: they take only POST with X-Amz-Target, and anything
+ * else is their UnknownOperationException.
  * No handler touches HTTP; this file never touches key material.
  */
 #include "http/router.h"
@@ -54,6 +61,10 @@ static const struct qservice qservices[] = {
     { "iam", iam_ops, "https://iam.amazonaws.com/doc/2010-05-08/", "2010-05-08", "ServiceFailure" },
     { "sts", sts_ops, "https://sts.amazonaws.com/doc/2011-06-15/", "2011-06-15", "InternalFailure" },
 };
+
+/* What AWS's awsJson front end says of a request it cannot map to an
+ * operation (a missing or unknown X-Amz-Target, a method other than POST). */
+#define UNKNOWN_OPERATION_MSG "The requested operation is not recognized by the service."
 
 const char *http_header(const struct http_request *rq, const char *name)
 {
@@ -302,7 +313,8 @@ static void release_ctx(struct req_ctx *rc)
     iam_identity_release(rc);
 }
 
-/* A form-encoded request: the service comes from the credential scope. */
+/* A query-protocol request (GET or POST): the service comes from the
+ * credential scope, the parameters from the query string and the body. */
 /* target[] receives the Action name for the log line (copied: the form
  * that holds it is released before the line is written). */
 static void handle_query(const struct server_env *env, const struct http_request *rq,
@@ -331,7 +343,8 @@ static void handle_query(const struct server_env *env, const struct http_request
     }
     r = auth_request(env, &sreq, qs->signing_name, time(NULL), &rc->who, &auth);
     if (tr_failed(r)) goto fail;
-    r = form_parse(rq->body, rq->body_len, &form);
+    r = form_parse_request((const uint8_t *)rq->query, strlen(rq->query), rq->body,
+                           rq->body_len, &form);
     have_form = true;
     if (tr_failed(r)) goto fail;
     const char *action = form_get(&form, "Action");
@@ -397,7 +410,8 @@ static void route(const struct server_env *env, const struct http_request *rq,
     if (env->st) env->st[0]->refresh(env->st);
 
     target = http_header(rq, "X-Amz-Target");
-    bool query = !target && strcmp(rq->method, "POST") == 0 && strcmp(rq->path, "/") == 0;
+    bool query = !target && strcmp(rq->path, "/") == 0 &&
+                 (strcmp(rq->method, "POST") == 0 || strcmp(rq->method, "GET") == 0);
     if (rq->too_large) {
         /* In the shape of the protocol the request speaks: XML for a
          * query-protocol request, else JSON with the service's own
@@ -414,7 +428,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
         goto fail;
     }
     if (query && (svc = scope_json_service(rq)) != NULL) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, NULL);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
     }
     if (query) {
@@ -425,7 +439,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
     }
     svc = find_service(target);
     if (strcmp(rq->method, "POST") != 0 || strcmp(rq->path, "/") != 0 || !svc) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, NULL);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
     }
 
@@ -440,7 +454,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
 
     const struct op_def *op = find_op(svc, target + strlen(svc->target_prefix));
     if (!op) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, NULL);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
     }
     r = decode_body(rq, &in);

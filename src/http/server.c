@@ -205,7 +205,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 
     struct sigv4_header headers[MAX_HEADERS];
-    struct buf query = BUF_INIT(64 * 1024);
+    /* Secret: a presigned URL carries its session token in the query. */
+    struct buf query = BUF_SECRET(64 * 1024);
     struct collect col = { .h = headers, .query = &query };
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &col);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &col);

@@ -627,10 +627,13 @@ static TR_RESULT ctx_str(struct ctx_builder *cb, const char *s, const char **out
 }
 
 /* The entry for key (case-insensitive), a new one at the end if absent
- * (or, when `fresh`, at once: the caller knows it is absent). */
+ * (or, when `fresh`, at once: the caller knows it is absent).  The global
+ * keys all begin with "aws:", so a service key ("kms:...") is looked for
+ * among the keys added after them only. */
 static TR_RESULT ctx_slot(struct ctx_builder *cb, const char *key, bool fresh, struct ctx_entry **out)
 {
-    for (size_t i = 0; !fresh && i < cb->n; i++) {
+    size_t from = strncasecmp(key, "aws:", 4) == 0 ? 0 : cb->nglobal;
+    for (size_t i = from; !fresh && i < cb->n; i++) {
         if (strcasecmp(cb->e[i].key, key) == 0) {
             *out = &cb->e[i];
             return TR_OK;
@@ -650,7 +653,7 @@ static TR_RESULT ctx_slot(struct ctx_builder *cb, const char *key, bool fresh, s
 /* fresh: key is known not to be in cb yet (iam_ctx_init's global keys,
  * distinct by construction), so the search for it is skipped. */
 static TR_RESULT ctx_put_in(struct ctx_builder *cb, const char *key, const char *const *values,
-                            size_t n, bool multi, bool unknown, bool fresh)
+                            size_t n, bool multi, bool unknown, bool identity_only, bool fresh)
 {
     ENSURE_REF(cb);
     ENSURE_REF(key);
@@ -670,19 +673,20 @@ static TR_RESULT ctx_put_in(struct ctx_builder *cb, const char *key, const char 
     e->n = n;
     e->multi = multi;
     e->unknown = unknown;
+    e->identity_only = identity_only;
     return TR_OK;
 }
 
 static TR_RESULT ctx_put(struct ctx_builder *cb, const char *key, const char *const *values,
                          size_t n, bool multi, bool unknown)
 {
-    return ctx_put_in(cb, key, values, n, multi, unknown, false);
+    return ctx_put_in(cb, key, values, n, multi, unknown, false, false);
 }
 
 /* A global key of iam_ctx_init: single-valued, not yet present. */
 static TR_RESULT ctx_global(struct ctx_builder *cb, const char *key, const char *value)
 {
-    return ctx_put_in(cb, key, &value, 1, false, false, true);
+    return ctx_put_in(cb, key, &value, 1, false, false, false, true);
 }
 
 void iam_ctx_reset(struct ctx_builder *cb)
@@ -690,6 +694,7 @@ void iam_ctx_reset(struct ctx_builder *cb)
     /* Only the counters: entries and value pointers are written before
      * they are read (ctx_slot, ctx_put), and the arrays are 18 KiB. */
     cb->n = 0;
+    cb->nglobal = 0;
     cb->chunks = NULL;
     cb->strings_len = 0;
     cb->nptrs = 0;
@@ -722,6 +727,7 @@ void iam_ctx_free(struct ctx_builder *cb)
     }
     cb->strings_len = 0;
     cb->n = 0;
+    cb->nglobal = 0;
     cb->nptrs = 0;
 }
 
@@ -772,6 +778,7 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
         if (tr_ok(r)) r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     }
     if (tr_failed(r)) iam_ctx_free(cb);
+    else cb->nglobal = cb->n;
     return r;
 }
 
@@ -819,7 +826,8 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     if (tr_failed(r)) { free(cb); cb = NULL; goto fail; }
     for (size_t i = 0; i < ar->nextra; i++) {
         const struct ctx_entry *x = &ar->extra[i];
-        r = ctx_put(cb, x->key, x->values, x->n, x->multi, x->unknown);
+        r = ctx_put_in(cb, x->key, x->values, x->n, x->multi, x->unknown, x->identity_only,
+                       false);
         if (tr_failed(r)) goto fail;
     }
 

@@ -71,6 +71,9 @@ struct ctx_chunk;
 struct ctx_builder {
     struct ctx_entry e[CTX_MAX];
     size_t n;
+    size_t nglobal;                  /* e[0..nglobal): iam_ctx_init's keys, every one
+                                        "aws:"-prefixed (ctx_slot relies on it to look
+                                        for a service key among the later keys only) */
     struct ctx_chunk *chunks;        /* owned copies of keys and values (never move) */
     size_t strings_len;              /* bytes used in all chunks */
     const char *ptrs[CTX_MAX * 4];   /* value arrays, pointing into strings */

@@ -49,7 +49,8 @@ const struct ctx_entry *ctx_find(const struct eval_env *env, const char *key, si
 {
     for (size_t i = 0; i < env->nctx; i++) {
         const char *k = env->ctx[i].key;
-        if (k && strncasecmp(k, key, keylen) == 0 && k[keylen] == '\0') return &env->ctx[i];
+        if (k && strncasecmp(k, key, keylen) == 0 && k[keylen] == '\0')
+            return env->resource_policy && env->ctx[i].identity_only ? NULL : &env->ctx[i];
     }
     return NULL;
 }

@@ -55,9 +55,12 @@ char *arena_strndup(struct arena *a, const char *s, size_t n, bool lower);
 struct eval_env {
     const struct ctx_entry *ctx;
     size_t nctx;
+    bool resource_policy;        /* the resource policy is being scanned: entries marked
+                                    identity_only are absent */
 };
 
-/* The context entry named key (case-insensitive), or NULL. */
+/* The context entry named key (case-insensitive), or NULL (also for an
+ * identity_only entry while the resource policy is scanned). */
 const struct ctx_entry *ctx_find(const struct eval_env *env, const char *key, size_t keylen);
 
 /* ---- strings with policy variables ------------------------------------- */

@@ -72,6 +72,10 @@ struct ctx_entry {
     bool multi;                  /* a multi-valued key (kms:EncryptionContextKeys, aws:TagKeys, ...) */
     bool unknown;                /* value unknown (static analysis): conditions on it are
                                     reported, not decided (see eval_result.conditional) */
+    bool identity_only;          /* absent when the resource policy is evaluated: KMS
+                                    supports aws:ResourceTag/<k> and kms:ResourceAliases
+                                    "in IAM policies only", never in key policies (KMS
+                                    developer guide, "ABAC for AWS KMS") */
 };
 
 enum eval_principal_type {

@@ -5,9 +5,11 @@
  * Spec: docs/AUTHORIZATION.md 2 (the decision), 3.2 - 3.3 (matching,
  * principals, NotPrincipal), 4.1 and 6.1 (delegation).  In order:
  *  1. Every policy is scanned once.  A statement applies when its Action
- *     (NotAction), Resource (NotResource), Principal (NotPrincipal; never
- *     an exemption from a Deny for a caller with a boundary) and
- *     Condition all match.  An
+ *     (NotAction), Resource (NotResource; matched against the resource
+ *     ARN in key policies too, see stmt_resource), Principal (NotPrincipal;
+ *     never an exemption from a Deny for a caller with a boundary) and
+ *     Condition all match -- in the resource policy, without the context
+ *     keys marked identity_only.  An
  *     applying Deny anywhere -- identity, boundary, session, resource --
  *     is final (EXPLICIT_DENY, deny_type = the first one's policy type;
  *     the resource policy is consulted first).
@@ -224,6 +226,7 @@ static void scan_policy(struct evaluator *ev, const struct named_policy *np,
     memset(sc, 0, sizeof *sc);
     if (!np || !np->p) return;
     const struct policy *p = np->p;
+    ev->env.resource_policy = type == PT_RESOURCE;
     for (size_t i = 0; i < p->nstmts; i++) {
         const struct stmt *st = &p->stmts[i];
         enum principal_match pm;
@@ -241,6 +244,7 @@ static void scan_policy(struct evaluator *ev, const struct named_policy *np,
             add_ref(ev->out->cond_refs, &ev->out->ncond_refs, &ref);
         }
     }
+    ev->env.resource_policy = false;
 }
 
 /* Several policies of one type: their allows OR together. */

@@ -24,6 +24,16 @@
  * 8.1).
  * ListAliases lists only what exists: the predefined AWS aliases that AWS
  * shows without a target are not invented here.  Limit 1..100, default 50.
+ *
+ * Authorization (KMS developer guide, "Controlling access to aliases"):
+ * each alias operation needs its permission on the alias -- the alias ARN
+ * in IAM policies, which alone decide since an alias has no key policy
+ * (kms_authorize_alias) -- and on the key: CreateAlias on the target key,
+ * UpdateAlias on the new target and on the key the alias leaves,
+ * DeleteAlias on the key it points to.  The alias is checked first, after
+ * its existence (UpdateAlias, DeleteAlias: NotFoundException before
+ * AccessDeniedException, as for keys) and before CreateAlias learns
+ * whether the name is taken.
  */
 #include "kms/kms.h"
 
@@ -115,6 +125,7 @@ KMS_HANDLER(op_create_alias)
 
     GUARD(target_key_id(in, &tid));
     GUARD(alias_name(in, &name));
+    GUARD(kms_authorize_alias(rc, "kms:CreateAlias", name));
     r = rc->st[0]->alias_get(rc->st, rc->who.account_id, rc->region, name, &a);
     if (tr_ok(r))
         BAIL(TR_E_KMS_ALREADY_EXISTS, "An alias with the name arn:aws:kms:%s:%s:%s already exists",
@@ -153,6 +164,7 @@ KMS_HANDLER(op_update_alias)
     GUARD(target_key_id(in, &tid));
     GUARD(alias_name(in, &name));
     GUARD(alias_get(rc, name, &a));
+    GUARD(kms_authorize_alias(rc, "kms:UpdateAlias", name));
     GUARD(target_key(rc, tid, "kms:UpdateAlias", &k));
     /* Moving an alias needs the permission on the key it leaves, too. */
     r = kms_key_lookup(rc->st, a.target_key_id, &old);
@@ -183,6 +195,7 @@ KMS_HANDLER(op_delete_alias)
     memset(&k, 0, sizeof k);
     GUARD(alias_name(in, &name));
     GUARD(alias_get(rc, name, &a));
+    GUARD(kms_authorize_alias(rc, "kms:DeleteAlias", name));
     r = kms_key_lookup(rc->st, a.target_key_id, &k);
     if (tr_ok(r)) r = kms_authorize(rc, "kms:DeleteAlias", &k, NULL);
     else if (tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;

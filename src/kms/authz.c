@@ -12,18 +12,11 @@
  *
  * The decision (docs/AUTHORIZATION.md 2.2, 4.1 - 4.4):
  *  1. The request context: the global keys (iam_ctx_init, inside
- *     iam_authorize) plus KMS's own (docs/AUTHORIZATION.md 4.2) built here --
- *     kms:CallerAccount; kms:ViaService only when another service calls
- *     on the caller's behalf (rc->via_service); kms:EncryptionContext:<k>
- *     per pair and kms:EncryptionContextKeys (multi-valued) when a context
- *     is given; kms:KeySpec, kms:KeyUsage, kms:KeyOrigin, kms:MultiRegion
- *     from the key (from the request for CreateKey); kms:EncryptionAlgorithm
- *     for cryptographic operations; kms:RequestAlias when the caller named
- *     the key by an alias; kms:ResourceAliases (multi-valued) the key's
- *     aliases; for CreateGrant kms:GrantOperations, kms:GranteePrincipal,
- *     kms:RetiringPrincipal, kms:GrantConstraintType and, for the grant
- *     operations, kms:GrantIsForAWSResource (false on direct calls);
- *     kms:BypassPolicyLockoutSafetyCheck for CreateKey and PutKeyPolicy.
+ *     iam_authorize) plus KMS's own and the tag keys, built here
+ *     (kctx_build; the list per operation is at "the KMS condition keys"
+ *     below).  The key's tags (aws:ResourceTag/<k>) and aliases
+ *     (kms:ResourceAliases) are visible to IAM policies only, as KMS
+ *     documents: a key policy evaluates without them.
  *  2. Key operations: iam_authorize with the key policy (compiled through
  *     the policy cache) in mode RES_REQUIRED: the key policy must allow,
  *     directly or by naming the account, which delegates to the caller's
@@ -57,46 +50,109 @@
 
 /* ---- the KMS condition keys ------------------------------------------- */
 
-/* Entries and value arrays sized once, up front: values point into
- * vals[], which never moves. */
+/* Which keys each operation gets, from the Service Authorization
+ * Reference (kms actions and the "key" resource type) and the KMS
+ * developer guide's condition-key pages:
+ *  - every operation on a key ("KMS key resource operations"):
+ *    kms:CallerAccount, kms:ViaService (only when a service calls on the
+ *    caller's behalf), kms:KeySpec, kms:KeyUsage (and their deprecated
+ *    names kms:CustomerMasterKeySpec, kms:CustomerMasterKeyUsage),
+ *    kms:KeyOrigin, kms:MultiRegion of the key, and -- "IAM policies
+ *    only", so absent when the key policy is evaluated (identity_only) --
+ *    kms:ResourceAliases (multi-valued) and aws:ResourceTag/<k> for each
+ *    of the key's tags;
+ *  - CreateKey: the same kms:Key* and kms:MultiRegion of the key asked
+ *    for (its defaults when a member is omitted), kms:CallerAccount,
+ *    aws:RequestTag/<k> and aws:TagKeys for its Tags, and
+ *    kms:BypassPolicyLockoutSafetyCheck when the member is in the request
+ *    (the guide's own example allows PutKeyPolicy only under
+ *    "Null": {"kms:BypassPolicyLockoutSafetyCheck": true});
+ *  - Encrypt, Decrypt, ReEncrypt (From and To), GenerateDataKey*:
+ *    kms:EncryptionAlgorithm (SYMMETRIC_DEFAULT when omitted),
+ *    kms:EncryptionContext:<k> and kms:EncryptionContextKeys when a context
+ *    is given, kms:RequestAlias when KeyId was an alias name or alias ARN
+ *    (DescribeKey too; the other operations take no alias);
+ *    ReEncrypt also kms:ReEncryptOnSameKey;
+ *  - CreateGrant: kms:GrantOperations, kms:GranteePrincipal,
+ *    kms:RetiringPrincipal, kms:GrantConstraintType and the constraint's
+ *    pairs as kms:EncryptionContext:<k>; CreateGrant, ListGrants and
+ *    RevokeGrant kms:GrantIsForAWSResource; RetireGrant the retired
+ *    grant's constraint (kms:GrantConstraintType, its pairs);
+ *  - TagResource aws:RequestTag/<k> and aws:TagKeys, UntagResource
+ *    aws:TagKeys; PutKeyPolicy kms:BypassPolicyLockoutSafetyCheck as for
+ *    CreateKey; ScheduleKeyDeletion kms:ScheduleKeyDeletionPendingWindowInDays
+ *    and EnableKeyRotation kms:RotationPeriodInDays (the defaults, 30 and
+ *    365, when omitted: "This type of condition works even when the
+ *    parameter doesn't appear in the request", KMS condition keys page);
+ *  - ListKeys, ListAliases, ListRetirableGrants, GenerateRandom: none.
+ * The ones deliberately not set are listed in docs/CONDITION_KEYS.md. */
+
+/* One allocation holds the entries, the value pointers and the composed
+ * key names; values point into vals[], which never moves. */
 struct kctx {
     struct ctx_entry *e;
     size_t n, cap;
     const char **vals;
     size_t nvals, capv;
-    char **owned;                 /* "kms:EncryptionContext:<k>" names */
-    size_t nowned;
-    struct alias_rec *aliases;    /* the key's aliases (kms:ResourceAliases) */
+    char *names;                  /* "kms:EncryptionContext:<k>", "aws:ResourceTag/<k>", ... */
+    size_t nnames, capnames;
+    void *block;
+    const struct alias_rec *aliases;  /* the key's aliases (kms:ResourceAliases) */
     size_t naliases;
+    const struct tag_rec *tags;   /* the key's tags (aws:ResourceTag/<k>), one block */
+    size_t ntags;
+    struct alias_rec *own_aliases;    /* what kctx_build read (freed), or NULL */
+    struct tag_rec *own_tags;
     char request_alias[260];
+    char num[2][24];
 };
 
 static void kctx_free(struct kctx *c)
 {
-    for (size_t i = 0; i < c->nowned; i++) free(c->owned[i]);
-    free(c->owned);
-    free(c->e);
-    free(c->vals);
-    alias_list_free(c->aliases, c->naliases);
+    free(c->block);
+    free(c->own_aliases);
+    free(c->own_tags);
     memset(c, 0, sizeof *c);
 }
 
-/* Add key with the n values v (multi: a multi-valued key). */
-static TR_RESULT kctx_put(struct kctx *c, const char *key, const char *const *v, size_t n,
-                          bool multi)
+/* Room for n more values; NULL when the sizing below was wrong. */
+static const char **kctx_vals(struct kctx *c, size_t n)
 {
-    ENSURE(c->n < c->cap && c->nvals + n <= c->capv, TR_E_INTERNAL);
-    const char **dst = c->vals + c->nvals;
-    for (size_t i = 0; i < n; i++) dst[i] = v[i];
+    if (c->nvals + n > c->capv) return NULL;
+    const char **d = c->vals + c->nvals;
     c->nvals += n;
-    c->e[c->n++] = (struct ctx_entry){ .key = key, .values = dst, .n = n, .multi = multi };
+    return d;
+}
+
+/* Add key with the n values v (already in vals[] when v points there). */
+static TR_RESULT kctx_add(struct kctx *c, const char *key, const char **v, size_t n,
+                          bool multi, bool identity_only)
+{
+    ENSURE(c->n < c->cap, TR_E_INTERNAL);
+    c->e[c->n++] = (struct ctx_entry){ .key = key, .values = v, .n = n, .multi = multi,
+                                       .identity_only = identity_only };
     return TR_OK;
 }
 
 static TR_RESULT kctx_one(struct kctx *c, const char *key, const char *value)
 {
     if (!value) return TR_OK;
-    return kctx_put(c, key, &value, 1, false);
+    const char **v = kctx_vals(c, 1);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    v[0] = value;
+    return kctx_add(c, key, v, 1, false, false);
+}
+
+/* prefix + suffix, in names[]. */
+static const char *kctx_name(struct kctx *c, const char *prefix, const char *suffix)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix);
+    if (c->nnames + pl + sl + 1 > c->capnames) return NULL;
+    char *d = c->names + c->nnames;
+    memcpy(d, prefix, pl);
+    memcpy(d + pl, suffix, sl + 1);
+    c->nnames += pl + sl + 1;
+    return d;
 }
 
 /* kms:RequestAlias: the alias name ("alias/x") when KeyId was an alias
@@ -124,57 +180,110 @@ static bool grant_action(const char *action)
            strcmp(action, "kms:RevokeGrant") == 0;
 }
 
+#define EC_PREFIX "kms:EncryptionContext:"
+#define RESOURCE_TAG "aws:ResourceTag/"
+#define REQUEST_TAG "aws:RequestTag/"
+
+/* The request's tags: aws:RequestTag/<k> for each, aws:TagKeys (all
+ * keys: the list of Tags, or TagKeys). */
+static TR_RESULT add_request_tags(struct kctx *c, json_t *tags, json_t *tag_keys)
+{
+    json_t *list = tags ? tags : tag_keys;
+    size_t n = json_array_size(list), i;
+    json_t *t;
+    if (!list) return TR_OK;
+    const char **keys = kctx_vals(c, n);
+    ENSURE(keys != NULL || n == 0, TR_E_INTERNAL);
+    json_array_foreach(list, i, t) {
+        const char *k = tags ? json_string_value(json_object_get(t, "TagKey"))
+                             : json_string_value(t);
+        ENSURE(k != NULL, TR_E_INTERNAL);
+        keys[i] = k;
+        if (!tags) continue;
+        const char *name = kctx_name(c, REQUEST_TAG, k);
+        ENSURE(name != NULL, TR_E_INTERNAL);
+        GUARD(kctx_one(c, name, json_string_value(json_object_get(t, "TagValue"))));
+    }
+    return kctx_add(c, "aws:TagKeys", keys, n, true, false);
+}
+
+static size_t tag_list_names(json_t *tags)
+{
+    size_t bytes = 0, i;
+    json_t *t;
+    json_array_foreach(tags, i, t)
+        bytes += sizeof REQUEST_TAG + strlen(json_string_value(json_object_get(t, "TagKey")) ?
+                                             json_string_value(json_object_get(t, "TagKey")) : "");
+    return bytes;
+}
+
 static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *action,
                             const struct key_rec *k, const struct kms_authz_in *in)
 {
     json_t *ctx = in && json_is_object(in->ctx) ? in->ctx : NULL;
     const struct kms_grant_req *g = in ? in->grant : NULL;
+    json_t *rtags = in && json_is_array(in->request_tags) ? in->request_tags : NULL;
+    json_t *rkeys = !rtags && in && json_is_array(in->tag_keys) ? in->tag_keys : NULL;
     size_t npairs = ctx ? json_object_size(ctx) : 0;
-    tr_result r = TR_OK;
+    size_t nreq = json_array_size(rtags) + json_array_size(rkeys);
+    size_t nunknown = in ? in->nunknown : 0;
+    const char *key;
+    json_t *v;
 
     memset(c, 0, sizeof *c);
-    if (k) {
-        r = kms_cached_key_aliases(rc->st, k, &c->aliases, &c->naliases);
-        if (tr_failed(r)) return r;
+    if (k && in && in->key_attrs) {
+        c->aliases = in->key_attrs->aliases;
+        c->naliases = in->key_attrs->naliases;
+        c->tags = in->key_attrs->tags;
+        c->ntags = in->key_attrs->ntags;
+    } else if (k) {
+        GUARD(kms_cached_key_attrs(rc->st, k, &c->own_aliases, &c->naliases, &c->own_tags,
+                                   &c->ntags));
+        c->aliases = c->own_aliases;
+        c->tags = c->own_tags;
     }
-    size_t nextra_vals = 0;
-    for (size_t i = 0; in && i < in->nextra; i++) nextra_vals += in->extra[i].n;
-    c->cap = 24 + npairs + (in ? in->nunknown + in->nextra : 0);
-    c->capv = 24 + 2 * npairs + c->naliases + (g ? g->nops : 0) + (in ? in->nunknown : 0) +
+    size_t nextra = in ? in->nextra : 0, nextra_vals = 0;
+    for (size_t i = 0; i < nextra; i++) nextra_vals += in->extra[i].n;
+    /* 32: room for every fixed key (fewer than 30). */
+    c->cap = 32 + npairs + c->ntags + nreq + nunknown + nextra;
+    c->capv = 32 + 2 * npairs + c->naliases + c->ntags + 2 * nreq + (g ? g->nops : 0) + nunknown +
               nextra_vals;
-    c->e = calloc(c->cap, sizeof *c->e);
-    c->vals = calloc(c->capv, sizeof *c->vals);
-    c->owned = calloc(npairs + 1, sizeof *c->owned);
-    ENSURE(c->e && c->vals && c->owned, TR_E_INTERNAL);
+    json_object_foreach(ctx, key, v) c->capnames += sizeof EC_PREFIX + strlen(key);
+    for (size_t i = 0; i < c->ntags; i++) c->capnames += sizeof RESOURCE_TAG + strlen(c->tags[i].key);
+    c->capnames += tag_list_names(rtags);
+    size_t ebytes = c->cap * sizeof *c->e, vbytes = c->capv * sizeof *c->vals;
+    c->block = calloc(1, ebytes + vbytes + c->capnames + 1);
+    ENSURE(c->block != NULL, TR_E_INTERNAL);
+    c->e = c->block;
+    c->vals = (const char **)((char *)c->block + ebytes);
+    c->names = (char *)c->block + ebytes + vbytes;
 
-    GUARD(kctx_one(c, "kms:CallerAccount", rc->who.account_id));
+    if (k || strcmp(action, "kms:CreateKey") == 0)
+        GUARD(kctx_one(c, "kms:CallerAccount", rc->who.account_id));
     GUARD(kctx_one(c, "kms:ViaService", rc->via_service));
 
     if (npairs > 0) {
-        const char *key;
-        json_t *v;
         json_object_foreach(ctx, key, v) {
-            size_t len = strlen(key) + sizeof "kms:EncryptionContext:";
-            char *name = malloc(len);
+            const char *name = kctx_name(c, EC_PREFIX, key);
             ENSURE(name != NULL, TR_E_INTERNAL);
-            snprintf(name, len, "kms:EncryptionContext:%s", key);
-            c->owned[c->nowned++] = name;
             GUARD(kctx_one(c, name, json_string_value(v)));
         }
         /* The keys, gathered as one multi-valued entry. */
-        const char **keys = calloc(npairs, sizeof *keys);
+        const char **keys = kctx_vals(c, npairs);
         ENSURE(keys != NULL, TR_E_INTERNAL);
         size_t i = 0;
         json_object_foreach(ctx, key, v) keys[i++] = key;
-        r = kctx_put(c, "kms:EncryptionContextKeys", keys, npairs, true);
-        free(keys);
-        GUARD(r);
+        GUARD(kctx_add(c, "kms:EncryptionContextKeys", keys, npairs, true, false));
     }
 
     const struct key_rec *props = k ? k : in ? in->props : NULL;
     if (props) {
         GUARD(kctx_one(c, "kms:KeySpec", props->key_spec));
         GUARD(kctx_one(c, "kms:KeyUsage", props->key_usage));
+        /* The deprecated names, which KMS still supports "to avoid
+         * breaking changes" (KMS condition keys page). */
+        GUARD(kctx_one(c, "kms:CustomerMasterKeySpec", props->key_spec));
+        GUARD(kctx_one(c, "kms:CustomerMasterKeyUsage", props->key_usage));
         GUARD(kctx_one(c, "kms:KeyOrigin", props->origin));
         GUARD(kctx_one(c, "kms:MultiRegion", "false"));
     }
@@ -182,32 +291,57 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
 
     request_alias(in ? in->key_id_given : NULL, c->request_alias, sizeof c->request_alias);
     if (c->request_alias[0]) GUARD(kctx_one(c, "kms:RequestAlias", c->request_alias));
-    if (c->naliases > 0) {
-        const char **names = calloc(c->naliases, sizeof *names);
-        ENSURE(names != NULL, TR_E_INTERNAL);
+    if (k) {
+        /* The key's own attributes: IAM policies only. */
+        const char **names = kctx_vals(c, c->naliases);
+        ENSURE(names != NULL || c->naliases == 0, TR_E_INTERNAL);
         for (size_t i = 0; i < c->naliases; i++) names[i] = c->aliases[i].name;
-        r = kctx_put(c, "kms:ResourceAliases", names, c->naliases, true);
-        free(names);
-        GUARD(r);
+        if (c->naliases > 0)
+            GUARD(kctx_add(c, "kms:ResourceAliases", names, c->naliases, true, true));
+        for (size_t i = 0; i < c->ntags; i++) {
+            const char *name = kctx_name(c, RESOURCE_TAG, c->tags[i].key);
+            const char **tv = kctx_vals(c, 1);
+            ENSURE(name != NULL && tv != NULL, TR_E_INTERNAL);
+            tv[0] = c->tags[i].value;
+            GUARD(kctx_add(c, name, tv, 1, false, true));
+        }
     }
 
     if (g) {
-        GUARD(kctx_put(c, "kms:GrantOperations", g->ops, g->nops, true));
+        const char **ops = kctx_vals(c, g->nops);
+        ENSURE(ops != NULL || g->nops == 0, TR_E_INTERNAL);
+        for (size_t i = 0; i < g->nops; i++) ops[i] = g->ops[i];
+        GUARD(kctx_add(c, "kms:GrantOperations", ops, g->nops, true, false));
         GUARD(kctx_one(c, "kms:GranteePrincipal", g->grantee));
         GUARD(kctx_one(c, "kms:RetiringPrincipal", g->retiring));
         GUARD(kctx_one(c, "kms:GrantConstraintType", g->constraint_type));
     }
+    if (in) GUARD(kctx_one(c, "kms:GrantConstraintType", in->constraint_type));
     if (grant_action(action))
         GUARD(kctx_one(c, "kms:GrantIsForAWSResource", rc->via_service ? "true" : "false"));
     if (in && in->has_bypass)
         GUARD(kctx_one(c, "kms:BypassPolicyLockoutSafetyCheck", in->bypass ? "true" : "false"));
-    for (size_t i = 0; in && i < in->nunknown; i++) {
+    if (rtags || rkeys) GUARD(add_request_tags(c, rtags, rkeys));
+    if (in && in->pending_window_days > 0) {
+        snprintf(c->num[0], sizeof c->num[0], "%d", in->pending_window_days);
+        GUARD(kctx_one(c, "kms:ScheduleKeyDeletionPendingWindowInDays", c->num[0]));
+    }
+    if (in && in->rotation_period_days > 0) {
+        snprintf(c->num[1], sizeof c->num[1], "%d", in->rotation_period_days);
+        GUARD(kctx_one(c, "kms:RotationPeriodInDays", c->num[1]));
+    }
+    if (in && in->reencrypt_same)
+        GUARD(kctx_one(c, "kms:ReEncryptOnSameKey", in->reencrypt_same > 0 ? "true" : "false"));
+    for (size_t i = 0; i < nunknown; i++) {
         GUARD(kctx_one(c, in->unknown[i], ""));
         c->e[c->n - 1].unknown = true;
     }
-    for (size_t i = 0; in && i < in->nextra; i++) {
+    for (size_t i = 0; i < nextra; i++) {
         const struct ctx_entry *x = &in->extra[i];
-        GUARD(kctx_put(c, x->key, x->values, x->n, x->multi));
+        const char **vals = kctx_vals(c, x->n);
+        ENSURE(vals != NULL, TR_E_INTERNAL);
+        for (size_t j = 0; j < x->n; j++) vals[j] = x->values[j];
+        GUARD(kctx_add(c, x->key, vals, x->n, x->multi, x->identity_only));
         c->e[c->n - 1].unknown = x->unknown;
     }
     return TR_OK;
@@ -439,4 +573,55 @@ TR_RESULT kms_authorize(struct req_ctx *rc, const char *action,
 {
     struct kms_authz_in in = { .ctx = ctx };
     return kms_authorize_in(rc, action, k, &in);
+}
+
+/* ---- aliases and RetireGrant --------------------------------------------- */
+
+TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char *alias_name)
+{
+    char arn[KMS_ARN_MAX + 1];
+    ENSURE_REF(alias_name);
+    kms_arn(arn, sizeof arn, rc->region, rc->who.account_id, alias_name);
+    /* The KMS permissions table lists no condition key "when controlling
+     * access to the alias": the global keys only. */
+    struct authz_req ar = {
+        .action = action, .resource = arn, .resource_account = rc->who.account_id,
+        .mode = RES_NONE,
+    };
+    return iam_authorize(rc, &ar, NULL);
+}
+
+TR_RESULT kms_authorize_retire(struct req_ctx *rc, const struct key_rec *k,
+                               const struct kms_authz_in *in, enum kms_grant_match named,
+                               const char *issuing_account)
+{
+    static const char ACTION[] = "kms:RetireGrant";
+    struct kctx c;
+    struct eval_result res;
+    tr_result r;
+
+    ENSURE_REF(k);
+    /* The caller's IAM side, for its explicit denies and for the accounts
+     * that delegate with kms:RetireGrant ("Retiring and revoking grants"). */
+    r = kctx_build(&c, rc, ACTION, k, in);
+    if (tr_ok(r)) r = evaluate(rc, ACTION, k, NULL, &c, &res, NULL, 0);
+    kctx_free(&c);
+    GUARD(r);
+    if (res.decision == DECISION_EXPLICIT_DENY) return denied(rc, ACTION, k->arn, &res);
+    if (named == KG_DIRECT) return TR_OK;
+    /* "As a backup, the AWS account in which the grant was created can
+     * retire the grant"; "the AWS account that owns the KMS key can
+     * delegate the kms:RetireGrant permission to an IAM principal in the
+     * account"; an account the grant names delegates the same way. */
+    bool delegates = named == KG_ACCOUNT || strcmp(k->account_id, rc->who.account_id) == 0 ||
+                     (issuing_account && strcmp(issuing_account, rc->who.account_id) == 0);
+    if (delegates && res.decision == DECISION_ALLOW) return TR_OK;
+    if (!delegates) {
+        /* Neither named by the grant nor of its account: the grant, which
+         * stands where a resource policy would, does not allow. */
+        res.decision = DECISION_IMPLICIT_DENY;
+        res.deny_type = PT_RESOURCE;
+        res.nrefs = 0;
+    }
+    return denied(rc, ACTION, k->arn, &res);
 }

@@ -6,8 +6,9 @@
  * Why: a Decrypt or a Secrets Manager read otherwise reads the key record
  * and the wrapped material from SQLite, unwraps the material with the
  * root key, hashes the key-policy text to find its compiled form and lists
- * the key's aliases (kms:ResourceAliases) -- on every request, for data
- * that changes only when somebody writes.  bench/README.md has the figures.
+ * the key's aliases (kms:ResourceAliases) and tags (aws:ResourceTag/<k>)
+ * -- on every request, for data that changes only when somebody writes.
+ * bench/README.md has the figures.
  *
  * Validity: every entry carries the store generation (store.h) read
  * before its data was read, and is used only while the generation is the
@@ -42,6 +43,9 @@ struct kc_entry {
     struct alias_rec *aliases;
     size_t naliases;
     bool aliases_done;
+    struct tag_rec *tags;               /* one block (tags_flatten), or NULL */
+    size_t ntags, tags_bytes;
+    bool tags_done;
     uint32_t mat_version[KC_MATS];      /* 0: empty */
 };
 
@@ -66,6 +70,7 @@ static void entry_clear(struct kc *c, size_t slot)
     key_rec_free(&e->key);
     if (e->pol) policy_unref(e->pol);
     free(e->aliases);
+    free(e->tags);
     secure_zero(mat_at(c, slot, 0), (size_t)KC_MATS * KMS_MATERIAL_LEN);
     memset(e, 0, sizeof *e);
 }
@@ -203,25 +208,114 @@ TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char 
     return TR_OK;
 }
 
-TR_RESULT kms_cached_key_aliases(store_t st, const struct key_rec *k, struct alias_rec **out,
-                                 size_t *n)
+/* The tags of list v[0..n) in one allocation: the array, then the
+ * strings it points to, so that a copy is one malloc and a release one
+ * free.  v is released.  *bytes: the block's size. */
+static TR_RESULT tags_flatten(struct tag_rec *v, size_t n, struct tag_rec **out, size_t *bytes)
 {
-    struct kc *c = kc_get();
-    struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
+    size_t need = n * sizeof *v;
     *out = NULL;
-    *n = 0;
-    if (!e) return st[0]->alias_list(st, k->account_id, k->region, k->key_id, NULL, 1000, out, n);
+    *bytes = 0;
+    if (n == 0) {
+        tag_list_free(v, n);
+        return TR_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        need += strlen(v[i].key) + 1 + strlen(v[i].value ? v[i].value : "") + 1;
+    struct tag_rec *b = malloc(need);
+    if (!b) {
+        tag_list_free(v, n);
+        BAIL0(TR_E_INTERNAL);
+    }
+    char *p = (char *)(b + n);
+    for (size_t i = 0; i < n; i++) {
+        const char *val = v[i].value ? v[i].value : "";
+        size_t kl = strlen(v[i].key) + 1, vl = strlen(val) + 1;
+        b[i].key = memcpy(p, v[i].key, kl);
+        p += kl;
+        b[i].value = memcpy(p, val, vl);
+        p += vl;
+    }
+    tag_list_free(v, n);
+    *out = b;
+    *bytes = need;
+    return TR_OK;
+}
+
+/* A copy of the block `from` (n tags, `bytes` long) with its pointers
+ * moved to the copy. */
+static TR_RESULT tags_copy(const struct tag_rec *from, size_t n, size_t bytes,
+                           struct tag_rec **out)
+{
+    *out = NULL;
+    if (n == 0) return TR_OK;
+    struct tag_rec *b = malloc(bytes);
+    ENSURE(b != NULL, TR_E_INTERNAL);
+    memcpy(b, from, bytes);
+    for (size_t i = 0; i < n; i++) {
+        b[i].key = (char *)b + (from[i].key - (const char *)from);
+        b[i].value = (char *)b + (from[i].value - (const char *)from);
+    }
+    *out = b;
+    return TR_OK;
+}
+
+/* The aliases and tags of e's key, read into e once. */
+static TR_RESULT entry_attrs(struct kc_entry *e, store_t st)
+{
+    const struct key_rec *k = &e->key;
     if (!e->aliases_done) {
         GUARD(st[0]->alias_list(st, k->account_id, k->region, k->key_id, NULL, 1000,
                                 &e->aliases, &e->naliases));
         e->aliases_done = true;
     }
-    if (!e->naliases) return TR_OK;
-    *out = malloc(e->naliases * sizeof **out);
-    ENSURE(*out != NULL, TR_E_INTERNAL);
-    memcpy(*out, e->aliases, e->naliases * sizeof **out);
-    *n = e->naliases;
+    if (!e->tags_done) {
+        struct tag_rec *v = NULL;
+        size_t nv = 0;
+        GUARD(st[0]->tag_list(st, k->arn, &v, &nv));
+        GUARD(tags_flatten(v, nv, &e->tags, &e->tags_bytes));
+        e->ntags = nv;
+        e->tags_done = true;
+    }
     return TR_OK;
+}
+
+TR_RESULT kms_cached_key_attrs(store_t st, const struct key_rec *k, struct alias_rec **aliases,
+                               size_t *naliases, struct tag_rec **tags, size_t *ntags)
+{
+    struct kc *c = kc_get();
+    struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
+    struct tag_rec *v = NULL;
+    size_t nv = 0, bytes;
+    tr_result r;
+    *aliases = NULL;
+    *tags = NULL;
+    *naliases = *ntags = 0;
+    if (!e) {
+        GUARD(st[0]->alias_list(st, k->account_id, k->region, k->key_id, NULL, 1000, aliases,
+                                naliases));
+        r = st[0]->tag_list(st, k->arn, &v, &nv);
+        if (tr_ok(r)) r = tags_flatten(v, nv, tags, &bytes);
+        if (tr_ok(r)) *ntags = nv;
+        goto done;
+    }
+    GUARD(entry_attrs(e, st));
+    r = TR_OK;
+    if (e->naliases) {
+        *aliases = malloc(e->naliases * sizeof **aliases);
+        if (!*aliases) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        else memcpy(*aliases, e->aliases, e->naliases * sizeof **aliases);
+        *naliases = *aliases ? e->naliases : 0;
+    }
+    if (tr_ok(r)) r = tags_copy(e->tags, e->ntags, e->tags_bytes, tags);
+    if (tr_ok(r)) *ntags = e->ntags;
+done:
+    if (tr_failed(r)) {
+        alias_list_free(*aliases, *naliases);
+        *aliases = NULL;
+        *naliases = 0;
+    }
+    return r;
 }
 
 bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out)

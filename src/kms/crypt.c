@@ -96,17 +96,26 @@ static struct kms_authz_in crypto_in(const char *given, json_t *ctx, const char 
 }
 
 /* A key that can encrypt now: resolved (any form, cross-account allowed),
- * authorized for `action`, Enabled, ENCRYPT_DECRYPT with `alg`. */
-static TR_RESULT usable_key(struct req_ctx *rc, const char *id, const char *action,
-                            json_t *ctx, const char *alg, const char *op, struct key_rec *k)
+ * authorized for `action` (with kms:ReEncryptOnSameKey when same_as is
+ * the other key of a ReEncrypt), Enabled, ENCRYPT_DECRYPT with `alg`. */
+static TR_RESULT usable_key_as(struct req_ctx *rc, const char *id, const char *action,
+                               json_t *ctx, const char *alg, const char *op,
+                               const char *same_as, struct key_rec *k)
 {
     GUARD(kms_resolve(rc, id, KR_ALIAS | KR_XACCT, k));
     struct kms_authz_in az = crypto_in(id, ctx, alg);
+    if (same_as) az.reencrypt_same = strcmp(same_as, k->key_id) == 0 ? 1 : -1;
     tr_result r = kms_authorize_in(rc, action, k, &az);
     if (tr_ok(r)) r = kms_check_state(k, KS_USABLE);
     if (tr_ok(r)) r = check_usage(k, alg, op);
     if (tr_failed(r)) key_rec_free(k);
     return r;
+}
+
+static TR_RESULT usable_key(struct req_ctx *rc, const char *id, const char *action,
+                            json_t *ctx, const char *alg, const char *op, struct key_rec *k)
+{
+    return usable_key_as(rc, id, action, ctx, alg, op, NULL, k);
 }
 
 TR_RESULT kms_blob_seal(struct req_ctx *rc, const struct key_rec *k,
@@ -154,10 +163,12 @@ TR_RESULT kms_blob_open(struct req_ctx *rc, const char *key_id, const char *acti
                              material);
 }
 
-TR_RESULT kms_blob_open_alg(struct req_ctx *rc, const char *key_id, const char *action,
-                            const char *alg, const uint8_t *blob, size_t blob_len,
-                            json_t *ctx_json, struct buf *pt, struct key_rec *key,
-                            uint32_t *material)
+/* kms_blob_open_alg, and for ReEncrypt same_as: the destination key's
+ * id, for kms:ReEncryptOnSameKey ("" when it does not resolve). */
+static TR_RESULT blob_open(struct req_ctx *rc, const char *key_id, const char *action,
+                           const char *alg, const char *same_as, const uint8_t *blob,
+                           size_t blob_len, json_t *ctx_json, struct buf *pt,
+                           struct key_rec *key, uint32_t *material)
 {
     struct kms_authz_in az = crypto_in(key_id, ctx_json, alg);
     struct key_rec given;
@@ -199,6 +210,7 @@ TR_RESULT kms_blob_open_alg(struct req_ctx *rc, const char *key_id, const char *
             /* Keys are global in the store: the blob's key may belong to
              * another account, and is authorized against that account's
              * key policy.  Denied, it is not even admitted to exist. */
+            if (same_as) az.reencrypt_same = strcmp(same_as, key->key_id) == 0 ? 1 : -1;
             if (strcmp(key->account_id, rc->who.account_id) != 0) {
                 r = kms_authorize_in(rc, action, key, &az);
                 if (tr_failed(r)) {
@@ -212,6 +224,7 @@ TR_RESULT kms_blob_open_alg(struct req_ctx *rc, const char *key_id, const char *
         }
     }
     if (!authorized) {
+        if (same_as) az.reencrypt_same = strcmp(same_as, key->key_id) == 0 ? 1 : -1;
         r = kms_authorize_in(rc, action, key, &az);
         if (tr_failed(r)) goto fail;
     }
@@ -228,6 +241,15 @@ fail:
     key_rec_free(&given);
     if (tr_failed(r)) key_rec_free(key);
     return r;
+}
+
+TR_RESULT kms_blob_open_alg(struct req_ctx *rc, const char *key_id, const char *action,
+                            const char *alg, const uint8_t *blob, size_t blob_len,
+                            json_t *ctx_json, struct buf *pt, struct key_rec *key,
+                            uint32_t *material)
+{
+    return blob_open(rc, key_id, action, alg, NULL, blob, blob_len, ctx_json, pt, key,
+                     material);
 }
 
 TR_RESULT kms_blob_open_offline(store_t st, const struct keyring *kr, const uint8_t *blob,
@@ -430,7 +452,7 @@ KMS_HANDLER(op_re_encrypt)
     struct enc_ctx ctx;
     struct key_rec src, dst;
     uint32_t version = 0;
-    char src_mid[65], dst_mid[65];
+    char src_mid[65], dst_mid[65], dst_key_id[37] = "";
     tr_result r;
 
     memset(&src, 0, sizeof src);
@@ -447,18 +469,29 @@ KMS_HANDLER(op_re_encrypt)
     if (tr_ok(r)) r = get_ignore_ciphertext(in, &ignore_ct);
     if (tr_failed(r)) goto fail;
 
+    /* kms:ReEncryptOnSameKey on both steps: is the destination the key
+     * the ciphertext was made under?  The destination is looked at here
+     * without failing; its own errors come at its own step. */
+    if (tr_ok(kms_resolve(rc, dst_id, KR_ALIAS | KR_XACCT, &dst)))
+        snprintf(dst_key_id, sizeof dst_key_id, "%s", dst.key_id);
+    else
+        tr_clear_error();
+    key_rec_free(&dst);
+    memset(&dst, 0, sizeof dst);
     if (dry && ignore_ct) {
         if (!src_id) { r = json_invalid("SourceKeyId", "null", "Member must not be null"); goto fail; }
-        r = usable_key(rc, src_id, "kms:ReEncryptFrom", src_ctx, src_alg, "ReEncryptFrom", &src);
+        r = usable_key_as(rc, src_id, "kms:ReEncryptFrom", src_ctx, src_alg, "ReEncryptFrom",
+                          dst_key_id, &src);
     } else if (!blob.data) {
         r = json_invalid("CiphertextBlob", "null", "Member must not be null");
     } else {
-        r = kms_blob_open_alg(rc, src_id, "kms:ReEncryptFrom", src_alg, blob.data, blob.len,
-                              src_ctx, &pt, &src, &version);
+        r = blob_open(rc, src_id, "kms:ReEncryptFrom", src_alg, dst_key_id, blob.data, blob.len,
+                      src_ctx, &pt, &src, &version);
         if (tr_ok(r)) r = check_usage(&src, src_alg, "ReEncryptFrom");
     }
     if (tr_failed(r)) goto fail;
-    r = usable_key(rc, dst_id, "kms:ReEncryptTo", dst_ctx, dst_alg, "ReEncryptTo", &dst);
+    r = usable_key_as(rc, dst_id, "kms:ReEncryptTo", dst_ctx, dst_alg, "ReEncryptTo", src.key_id,
+                      &dst);
     if (tr_failed(r)) goto fail;
     if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
 

@@ -54,9 +54,12 @@
  * keys; the constraint's pairs as kms:EncryptionContext:*), ListGrants
  * kms:ListGrants, RevokeGrant kms:RevokeGrant, all usable across accounts
  * by key ARN; ListRetirableGrants kms:ListRetirableGrants (IAM only, the
- * caller's account); RetireGrant by the grant's retiring principal, by
- * its grantee when the grant includes RetireGrant, else kms:RetireGrant by
- * key policy and IAM.  Unknown grant ids: NotFoundException "Grant ID
+ * caller's account); RetireGrant as the grant decides (authz.c,
+ * kms_authorize_retire): its retiring principal, its grantee when the
+ * grant includes RetireGrant, or a principal of an account the grant
+ * names, of the account that created it or of the key's account whose
+ * IAM policies allow kms:RetireGrant -- never by the key policy.
+ * Unknown grant ids: NotFoundException "Grant ID
  * <id> not found"; ids that are not 64 hex characters:
  * InvalidGrantIdException.  Our wording where AWS's is not public.
  */
@@ -886,10 +889,13 @@ fail:
     return r;
 }
 
-/* RetireGrant's own rule: the retiring principal, or the grantee of a
- * grant that includes RetireGrant; else kms:RetireGrant by policy. */
-static TR_RESULT may_retire(struct req_ctx *rc, const struct key_rec *k, json_t *doc,
-                            const char *given)
+/* RetireGrant's own rule (authz.c, kms_authorize_retire): how the grant
+ * names the caller -- as its retiring principal, or as its grantee when
+ * it includes RetireGrant -- and the account that issued it.  The
+ * grant's constraint is the request's kms:EncryptionContext:<k> and
+ * kms:GrantConstraintType (the Service Authorization Reference lists
+ * both for RetireGrant). */
+static TR_RESULT may_retire(struct req_ctx *rc, const struct key_rec *k, json_t *doc)
 {
     enum kms_grant_match m =
         kms_grant_principal_match(json_string_value(json_object_get(doc, "retiring")), &rc->who);
@@ -898,14 +904,16 @@ static TR_RESULT may_retire(struct req_ctx *rc, const struct key_rec *k, json_t 
             kms_grant_principal_match(json_string_value(json_object_get(doc, "grantee")), &rc->who);
         if (g > m) m = g;
     }
-    struct kms_authz_in az = { .key_id_given = given, .no_grants = true };
-    if (m == KG_DIRECT) return TR_OK;
-    if (m == KG_ACCOUNT) {
-        bool ok = false;
-        GUARD(kms_identity_allows(rc, "kms:RetireGrant", k, &az, &ok));
-        if (ok) return TR_OK;
+    struct kms_authz_in az = { 0 };
+    json_t *cons = json_object_get(doc, "constraints");
+    const char *type = json_object_get(cons, EQUALS) ? EQUALS
+                     : json_object_get(cons, SUBSET) ? SUBSET : NULL;
+    if (type) {
+        az.ctx = json_object_get(cons, type);
+        az.constraint_type = type;
     }
-    return kms_authorize_in(rc, "kms:RetireGrant", k, &az);
+    return kms_authorize_retire(rc, k, &az, m,
+                                json_string_value(json_object_get(doc, "issuing_account")));
 }
 
 KMS_HANDLER(op_retire_grant)
@@ -943,7 +951,7 @@ KMS_HANDLER(op_retire_grant)
     if (tr_failed(r)) goto fail;
     doc = json_loads(rel.doc ? rel.doc : "", 0, NULL);
     if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = may_retire(rc, &k, doc, id);
+    r = may_retire(rc, &k, doc);
     if (tr_failed(r)) goto fail;
     if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
     r = grant_delete(rc->st, k.arn, rel.to, doc);

@@ -415,7 +415,8 @@ KMS_HANDLER(op_create_key)
     snprintf(proto.key_spec, sizeof proto.key_spec, "SYMMETRIC_DEFAULT");
     snprintf(proto.origin, sizeof proto.origin, "AWS_KMS");
     snprintf(proto.key_manager, sizeof proto.key_manager, "CUSTOMER");
-    struct kms_authz_in az = { .props = &proto, .has_bypass = true, .bypass = bypass };
+    struct kms_authz_in az = { .props = &proto, .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),
+                               .bypass = bypass, .request_tags = json_object_get(in, "Tags") };
     GUARD(kms_authorize_in(rc, "kms:CreateKey", NULL, &az));
     if (policy) GUARD(kms_policy_check(rc, policy, &proto, bypass));
 
@@ -556,7 +557,8 @@ KMS_HANDLER(op_schedule_key_deletion)
     if (days < 7 || days > 30)
         BAIL(TR_E_VALIDATION, "PendingWindowInDays should be between 7 and 30, but it is %lld",
              (long long)days);
-    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:ScheduleKeyDeletion", KS_NOT_PENDING, &k));
+    struct kms_authz_in az = { .pending_window_days = (int)days };
+    GUARD(key_for_in(rc, in, KR_KEY_ONLY, "kms:ScheduleKeyDeletion", KS_NOT_PENDING, &az, &k));
 
     snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_PENDING_DELETION);
     k.deletion_date = rc->now + days * KMS_DAY;
@@ -653,7 +655,8 @@ KMS_HANDLER(op_put_key_policy)
     GUARD(get_policy(in, true, &policy));
     GUARD(get_policy_name(in, &is_default));
     GUARD(kms_get_flag(in, "BypassPolicyLockoutSafetyCheck", &bypass));
-    struct kms_authz_in az = { .has_bypass = true, .bypass = bypass };
+    struct kms_authz_in az = { .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),
+                               .bypass = bypass };
     GUARD(key_for_in(rc, in, KR_KEY_ONLY, "kms:PutKeyPolicy", KS_ANY, &az, &k));
     tr_result r;
     if (!is_default) {

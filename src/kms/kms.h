@@ -63,9 +63,11 @@ TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out
  * with policy_unref); compiled once while k's entry is current. */
 TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char *text,
                                 struct policy **out);
-/* k's aliases, as alias_list would give them (release with free). */
-TR_RESULT kms_cached_key_aliases(store_t st, const struct key_rec *k, struct alias_rec **out,
-                                 size_t *n);
+/* k's aliases, as alias_list would give them (release with free()), and
+ * its tags, as tag_list would give them (ordered by key) but in one block
+ * with their strings (release with free(); values are never NULL). */
+TR_RESULT kms_cached_key_attrs(store_t st, const struct key_rec *k, struct alias_rec **aliases,
+                               size_t *naliases, struct tag_rec **tags, size_t *ntags);
 /* Unwrapped material `version` of key_id into out (a secret buf), when
  * cached: true.  _put caches what kms_material_load unwrapped. */
 bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out);
@@ -105,19 +107,43 @@ struct kms_grant_req {
     json_t *constraint;                /* its map; NULL when none */
 };
 
+/* A key's aliases and tags, loaded once by a caller that decides many
+ * requests on the same key (the analyzer); borrowed. */
+struct kms_key_attrs {
+    const struct alias_rec *aliases;
+    size_t naliases;
+    const struct tag_rec *tags;
+    size_t ntags;
+};
+
 /* What a request brings to its authorization besides the action and the
- * key.  Zero-initialise and fill what applies. */
+ * key.  Zero-initialise and fill what applies: each member sets the
+ * condition keys named beside it, and nothing else does (authz.c lists
+ * which keys each operation gets). */
 struct kms_authz_in {
-    json_t *ctx;                       /* EncryptionContext (object) or NULL */
+    json_t *ctx;                       /* EncryptionContext (object) or NULL:
+                                          kms:EncryptionContext:<k>, kms:EncryptionContextKeys */
     const char *key_id_given;          /* KeyId as written: an alias sets kms:RequestAlias */
     const char *enc_alg;               /* kms:EncryptionAlgorithm; NULL: not a crypto op */
-    bool has_bypass;                   /* CreateKey, PutKeyPolicy: */
+    bool has_bypass;                   /* CreateKey, PutKeyPolicy, only when the request
+                                          has BypassPolicyLockoutSafetyCheck: */
     bool bypass;                       /*   kms:BypassPolicyLockoutSafetyCheck */
     const struct key_rec *props;       /* CreateKey (k == NULL): the key asked for, whose
                                           KeySpec/KeyUsage/Origin set the kms:Key* keys */
     const struct kms_grant_req *grant; /* CreateGrant */
-    bool no_grants;                    /* do not consult grants (RetireGrant checks the
-                                          grant being retired itself) */
+    const char *constraint_type;       /* RetireGrant: the grant's constraint, for
+                                          kms:GrantConstraintType (its pairs come in ctx) */
+    json_t *request_tags;              /* CreateKey, TagResource: the validated Tags list
+                                          ([{TagKey, TagValue}]): aws:RequestTag/<k>, aws:TagKeys */
+    json_t *tag_keys;                  /* UntagResource: the validated TagKeys: aws:TagKeys */
+    int pending_window_days;           /* ScheduleKeyDeletion (0: not it):
+                                          kms:ScheduleKeyDeletionPendingWindowInDays */
+    int rotation_period_days;          /* EnableKeyRotation (0: not it): kms:RotationPeriodInDays */
+    int reencrypt_same;                /* ReEncrypt: kms:ReEncryptOnSameKey, 1 true, -1 false,
+                                          0 not a ReEncrypt */
+    bool no_grants;                    /* do not consult grants */
+    const struct kms_key_attrs *key_attrs; /* the key's aliases and tags when the caller
+                                          has them (NULL: read through the cache) */
     const char *const *unknown;        /* the analyzer: context keys whose value is
                                           unknown (policy.h ctx_entry.unknown) */
     size_t nunknown;
@@ -153,6 +179,12 @@ TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct
  * 4.3). */
 TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
                               const struct kms_authz_in *in, bool *allowed);
+/* CreateAlias, UpdateAlias and DeleteAlias on the alias itself: the
+ * alias ARN arn:aws:kms:<region>:<caller's account>:<alias_name>, decided
+ * by IAM policies alone (an alias has no key policy).  The operations
+ * authorize the key(s) too, with kms_authorize.  AccessDeniedException
+ * naming the alias ARN. */
+TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char *alias_name);
 
 /* The same decision as kms_authorize_in, told rather than enforced (the
  * analyzer, `tresor who-can-decrypt`, `tresor policy simulate`): never
@@ -181,6 +213,18 @@ enum kms_grant_match {
     KG_DIRECT,    /* the caller's user or session ARN, or the role of its session */
 };
 enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who);
+/* (authz.c) RetireGrant on a grant of key k.  The grant decides, not the key
+ * policy ("kms:RetireGrant ... is not effective in a key policy"):
+ * `named` is how the grant names the caller as its retiring principal,
+ * or as its grantee when it includes RetireGrant; issuing_account the
+ * account that created it.  Allowed: a caller named directly; a caller
+ * of an account the grant names, of the issuing account or of the key's
+ * account whose IAM policies allow kms:RetireGrant.  An explicit deny in
+ * the caller's IAM policies refuses in every case.  in: the grant's
+ * constraint (ctx, constraint_type). */
+TR_RESULT kms_authorize_retire(struct req_ctx *rc, const struct key_rec *k,
+                               const struct kms_authz_in *in, enum kms_grant_match named,
+                               const char *issuing_account);
 /* Does a grant on k allow rc->who to perform `action` with the request in
  * `in` (operations, encryption-context constraints, the subset rule of
  * CreateGrant)?  *out the best match found (KG_ACCOUNT: the caller still
@@ -314,6 +358,8 @@ TR_RESULT kms_get_enum(json_t *in, const char *name, const char *const *allowed,
 TR_RESULT kms_grant_tokens(json_t *in);
 /* Optional NullableBoolean member, false when absent. */
 TR_RESULT kms_get_flag(json_t *in, const char *name, bool *out);
+/* Whether the request has member `name` (present and not null). */
+bool kms_has_member(json_t *in, const char *name);
 /* Pagination markers: an opaque base64 text of the last item's sort key. */
 TR_RESULT kms_marker_encode(const char *key, json_t *obj);
 /* Decode a Marker member into out (NUL-terminated, at most n-1 bytes);

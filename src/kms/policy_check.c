@@ -105,7 +105,9 @@ TR_RESULT kms_policy_check(struct req_ctx *rc, const char *text, const struct ke
     }
     r = policy_each_aws_principal(p, principal_exists, (void *)rc->st);
     if (tr_failed(r) || bypass) goto fail;
-    struct kms_authz_in in = { .has_bypass = true, .bypass = false };
+    /* The later PutKeyPolicy this check is about: a plain one, without
+     * BypassPolicyLockoutSafetyCheck (so no such condition key). */
+    struct kms_authz_in in = { 0 };
     r = kms_policy_allows(rc, "kms:PutKeyPolicy", k, text, &in, &allowed);
     if (tr_ok(r) && !allowed)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_MALFORMED_POLICY, "%s", LOCKOUT_MSG);

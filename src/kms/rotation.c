@@ -44,18 +44,26 @@ TR_RESULT kms_key_rotate(store_t st, const struct keyring *kr, struct key_rec *k
     return st[0]->key_update(st, k);
 }
 
-static TR_RESULT rotation_key(struct req_ctx *rc, json_t *in, unsigned flags,
-                              const char *action, enum kms_state_rule rule,
-                              struct key_rec *k)
+static TR_RESULT rotation_key_in(struct req_ctx *rc, json_t *in, unsigned flags,
+                                 const char *action, enum kms_state_rule rule,
+                                 const struct kms_authz_in *az, struct key_rec *k)
 {
     const char *id;
     memset(k, 0, sizeof *k);
     GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
     GUARD(kms_resolve(rc, id, flags, k));
-    tr_result r = kms_authorize(rc, action, k, NULL);
+    tr_result r = kms_authorize_in(rc, action, k, az);
     if (tr_ok(r)) r = kms_check_state(k, rule);
     if (tr_failed(r)) key_rec_free(k);
     return r;
+}
+
+static TR_RESULT rotation_key(struct req_ctx *rc, json_t *in, unsigned flags,
+                              const char *action, enum kms_state_rule rule,
+                              struct key_rec *k)
+{
+    struct kms_authz_in az = { 0 };
+    return rotation_key_in(rc, in, flags, action, rule, &az, k);
 }
 
 KMS_HANDLER(op_enable_key_rotation)
@@ -70,7 +78,8 @@ KMS_HANDLER(op_enable_key_rotation)
     (void)out;
     GUARD(json_get_int(in, "RotationPeriodInDays", false, 90, 2560, &present, &period));
     if (!present) period = 365;
-    GUARD(rotation_key(rc, in, KR_KEY_ONLY, "kms:EnableKeyRotation", KS_USABLE, &k));
+    struct kms_authz_in az = { .rotation_period_days = (int)period };
+    GUARD(rotation_key_in(rc, in, KR_KEY_ONLY, "kms:EnableKeyRotation", KS_USABLE, &az, &k));
     if (k.rotation_enabled && k.next_rotation > 0)
         k.next_rotation += (period - k.rotation_period_days) * (int64_t)KMS_DAY;
     else

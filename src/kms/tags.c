@@ -17,6 +17,9 @@
  *      error.
  * Tagging needs the key not pending deletion; listing works in any state.
  * ListResourceTags: Limit 1..50 (default 50), ordered by tag key.
+ * Authorization: TagResource with aws:RequestTag/<k> and aws:TagKeys,
+ * UntagResource with aws:TagKeys, each also with the key's own tags
+ * (aws:ResourceTag/<k>, for IAM policies only: authz.c).
  */
 #include "kms/kms.h"
 
@@ -128,14 +131,17 @@ fail:
     return r;
 }
 
+/* The key named by KeyId, authorized for `action` with the request's
+ * tag keys in az (aws:RequestTag/<k>, aws:TagKeys; NULL: none). */
 static TR_RESULT tag_key_for(struct req_ctx *rc, json_t *in, const char *action,
-                             enum kms_state_rule rule, struct key_rec *k)
+                             enum kms_state_rule rule, const struct kms_authz_in *az,
+                             struct key_rec *k)
 {
     const char *id;
     memset(k, 0, sizeof *k);
     GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
     GUARD(kms_resolve(rc, id, KR_KEY_ONLY, k));
-    tr_result r = kms_authorize(rc, action, k, NULL);
+    tr_result r = kms_authorize_in(rc, action, k, az);
     if (tr_ok(r)) r = kms_check_state(k, rule);
     if (tr_failed(r)) key_rec_free(k);
     return r;
@@ -150,7 +156,8 @@ KMS_HANDLER(op_tag_resource)
     struct key_rec k;
     (void)out;
     GUARD(kms_tags_apply(rc, in, "Tags", true, NULL));
-    GUARD(tag_key_for(rc, in, "kms:TagResource", KS_NOT_PENDING, &k));
+    struct kms_authz_in az = { .request_tags = json_object_get(in, "Tags") };
+    GUARD(tag_key_for(rc, in, "kms:TagResource", KS_NOT_PENDING, &az, &k));
     tr_result r = kms_tags_apply(rc, in, "Tags", true, k.arn);
     key_rec_free(&k);
     return r;
@@ -171,7 +178,8 @@ KMS_HANDLER(op_untag_resource)
     json_array_foreach(keys, i, e)
         if (reserved(json_string_value(e)))
             BAIL(TR_E_KMS_TAG, "Tags beginning with aws: are reserved");
-    GUARD(tag_key_for(rc, in, "kms:UntagResource", KS_NOT_PENDING, &k));
+    struct kms_authz_in az = { .tag_keys = keys };
+    GUARD(tag_key_for(rc, in, "kms:UntagResource", KS_NOT_PENDING, &az, &k));
     tr_result r = TR_OK;
     json_array_foreach(keys, i, e) {
         r = rc->st[0]->tag_delete(rc->st, k.arn, json_string_value(e));
@@ -198,7 +206,7 @@ KMS_HANDLER(op_list_resource_tags)
 
     GUARD(kms_get_limit(in, 50, 50, &limit));
     GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
-    GUARD(tag_key_for(rc, in, "kms:ListResourceTags", KS_ANY, &k));
+    GUARD(tag_key_for(rc, in, "kms:ListResourceTags", KS_ANY, NULL, &k));
     r = rc->st[0]->tag_list(rc->st, k.arn, &tags, &n);
     if (tr_failed(r)) goto fail;
     reply = json_object();

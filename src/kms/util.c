@@ -60,6 +60,12 @@ TR_RESULT kms_get_flag(json_t *in, const char *name, bool *out)
     return TR_OK;
 }
 
+bool kms_has_member(json_t *in, const char *name)
+{
+    json_t *v = json_object_get(in, name);
+    return v && !json_is_null(v);
+}
+
 TR_RESULT kms_get_limit(json_t *in, size_t def, size_t cap, size_t *out)
 {
     bool present = false;

@@ -24,6 +24,11 @@
  * unknown KmsKeyId given by the caller is InvalidParameterException
  * (boto3 issue #1533 reports that code for an invalid key id or alias).
  *
+ * Which key: the secret's KmsKeyId, a key id or an alias name meaning a
+ * key of the secret's own account and region whoever writes
+ * (qualified_key_id), else the AWS managed key of the secret's account.
+ * Each version records the ARN of the key that sealed it (key_arn).
+ *
  * Nothing here logs, and no message carries a value or key byte.
  */
 #include "secrets/envelope.h"
@@ -114,22 +119,51 @@ static bool is_managed_alias(const char *id)
            strcmp(id + n - m, SM_MANAGED_ALIAS) == 0;
 }
 
-TR_RESULT sm_key_check(struct req_ctx *rc, const char *key_id, bool *managed, char **key_arn)
+/* A secret's KmsKeyId as KMS must be asked: a key id or an alias name
+ * means a key of the secret's own account and region, whoever calls --
+ * handed to KMS as is it would resolve in the caller's account, and a
+ * writer of another account would seal the owner's new versions under a
+ * key of its own -- so it becomes the key ARN or alias ARN there.  ARNs
+ * are kept.  malloc'd into *out. */
+static TR_RESULT qualified_key_id(const char *account, const char *region, const char *id,
+                                  char **out)
+{
+    *out = NULL;
+    size_t n = strlen(id) + strlen(account) + strlen(region) + 32;
+    char *q = malloc(n);
+    ENSURE(q != NULL, TR_E_INTERNAL);
+    if (strncmp(id, "arn:", 4) == 0) snprintf(q, n, "%s", id);
+    else if (strncmp(id, "alias/", 6) == 0) snprintf(q, n, "arn:aws:kms:%s:%s:%s", region, account, id);
+    else snprintf(q, n, "arn:aws:kms:%s:%s:key/%s", region, account, id);
+    *out = q;
+    return TR_OK;
+}
+
+TR_RESULT sm_key_check(struct req_ctx *rc, const char *account, const char *region,
+                       const char *key_id, bool *managed, char **key_arn)
 {
     struct key_rec k;
+    char *q = NULL;
     tr_result r;
     *managed = false;
     *key_arn = NULL;
     memset(&k, 0, sizeof k);
     if (!*key_id || is_managed_alias(key_id)) {
         *managed = true;
+        /* The managed key of another account's secret cannot serve this
+         * caller: its key policy admits only callers of that account
+         * (kms:CallerAccount), so the KMS step would be refused. */
+        if (strcmp(account, rc->who.account_id) != 0)
+            BAIL(TR_E_ACCESS_DENIED, "%s", SM_MSG_KMS_DENIED);
         r = kms_managed_key(rc, "secretsmanager", &k);
     } else {
-        r = kms_resolve(rc, key_id, KR_ALIAS | KR_XACCT, &k);
+        r = qualified_key_id(account, region, key_id, &q);
+        if (tr_ok(r)) r = kms_resolve(rc, q, KR_ALIAS | KR_XACCT, &k);
         if (tr_failed(r) && tr_code(r) != TR_E_INTERNAL)
             r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_PARAMETER,
                            "The KMS key %.200s is not valid or does not exist.", key_id);
     }
+    free(q);
     if (tr_ok(r)) {
         *key_arn = strdup(k.arn);
         if (!*key_arn) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
@@ -138,16 +172,30 @@ TR_RESULT sm_key_check(struct req_ctx *rc, const char *key_id, bool *managed, ch
     return r;
 }
 
-/* The key id to hand KMS for a new version of s. *label receives what
- * the version records as its key (NULL: the managed key). */
+char *sm_key_arn_peek(struct req_ctx *rc, const char *account, const char *region,
+                      const char *key_id)
+{
+    struct key_rec k;
+    char *q = NULL, *arn = NULL;
+    memset(&k, 0, sizeof k);
+    if (!key_id || !*key_id) return NULL;
+    if (tr_ok(qualified_key_id(account, region, key_id, &q)) &&
+        tr_ok(kms_resolve(rc, q, KR_ALIAS | KR_XACCT, &k)))
+        arn = strdup(k.arn);
+    tr_clear_error();
+    key_rec_free(&k);
+    free(q);
+    return arn;
+}
+
+/* The key id to hand KMS for a new version of s (malloc'd): its KmsKeyId
+ * in its own account (qualified_key_id), or the key it was last sealed
+ * under when it uses the managed key. */
 static TR_RESULT write_key(struct req_ctx *rc, struct secret *s, char **key_id)
 {
     *key_id = NULL;
-    if (s->kms_key_id && !is_managed_alias(s->kms_key_id)) {
-        *key_id = strdup(s->kms_key_id);
-        ENSURE(*key_id != NULL, TR_E_INTERNAL);
-        return TR_OK;
-    }
+    if (s->kms_key_id && !is_managed_alias(s->kms_key_id))
+        return qualified_key_id(s->account, s->region, s->kms_key_id, key_id);
     if (s->kms_key_arn) {
         *key_id = strdup(s->kms_key_arn);
         ENSURE(*key_id != NULL, TR_E_INTERNAL);
@@ -321,16 +369,16 @@ fail:
 }
 
 TR_RESULT sm_open_offline(store_t st, const struct keyring *kr, const struct secret *s,
-                          const struct secret_version *v, struct buf *out)
+                          const struct secret_version *v, struct buf *out, char key_id[37])
 {
     struct buf dk = BUF_SECRET(64);
     struct buf blob = BUF_INIT(KMS_CT_MAX);
     struct buf box = BUF_INIT(SM_VALUE_MAX + AEAD_IV_LEN + AEAD_TAG_LEN + 8);
-    char key_id[37];
     uint32_t material = 0;
     json_t *ctx = NULL;
     tr_result r;
 
+    key_id[0] = '\0';
     r = decode_version(v, &blob, &box);
     if (tr_failed(r)) goto fail;
     ctx = enc_context(s->arn, v->id);

@@ -151,6 +151,8 @@ SM_HANDLER(sm_op_delete_secret)
     bool has_window = false, has_force = false, force = false, found = false;
     int64_t window = 30;
     struct secret s;
+    struct ctx_builder *c = NULL;
+    char days[24];
     json_t *reply = NULL;
     tr_result r;
 
@@ -163,15 +165,29 @@ SM_HANDLER(sm_op_delete_secret)
     if (force && has_window) BAIL(TR_E_SM_INVALID_PARAMETER, MSG_CONJUNCTION);
     if (has_window && (window < 7 || window > 30)) BAIL(TR_E_SM_INVALID_PARAMETER, MSG_WINDOW);
 
-    GUARD(sm_lookup(rc, id, &s, &found));
-    r = sm_authorize(rc, "secretsmanager:DeleteSecret", id, found ? &s : NULL, NULL, 0);
+    /* The guard-rail keys secretsmanager:ForceDeleteWithoutRecovery and
+     * secretsmanager:RecoveryWindowInDays, each present when its member is
+     * (Secrets Manager's permissions reference: "callers ... must pass the
+     * matching parameter"), so the Deny statements that guard against
+     * deletion without recovery apply. */
+    c = malloc(sizeof *c);
+    ENSURE(c != NULL, TR_E_INTERNAL);
+    sm_ctx_init(c);
+    snprintf(days, sizeof days, "%lld", (long long)window);
+    r = has_force ? iam_ctx_add(c, "secretsmanager:ForceDeleteWithoutRecovery",
+                                force ? "true" : "false") : TR_OK;
+    if (tr_ok(r) && has_window) r = iam_ctx_add(c, "secretsmanager:RecoveryWindowInDays", days);
+    if (tr_ok(r)) r = sm_lookup(rc, id, &s, &found);
+    if (tr_ok(r))
+        r = sm_authorize(rc, "secretsmanager:DeleteSecret", id, found ? &s : NULL, c->e, c->n);
     if (tr_failed(r)) goto fail;
     if (!found) {
         if (force) r = reply_phantom(rc, id, &reply);
         else r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_NOT_FOUND, "%s", SM_MSG_NOT_FOUND);
         if (tr_failed(r)) goto fail;
         *out = reply;
-        return TR_OK;
+        reply = NULL;
+        goto fail;
     }
     double now = sm_now(rc), when = now;
     if (force) {
@@ -197,6 +213,10 @@ SM_HANDLER(sm_op_delete_secret)
 fail:
     json_decref(reply);
     secret_free(&s);
+    if (c) {
+        iam_ctx_free(c);
+        free(c);
+    }
     return r;
 }
 

@@ -52,7 +52,8 @@
  * Authorization: secretsmanager:<Op> on the secret (docs/AUTHORIZATION.md
  * 5.2 order);
  * ValidateResourcePolicy without a SecretId on "*".  Put and Delete need
- * the secret not pending deletion; Get works on it too.
+ * the secret not pending deletion; Get works on it too.  PutResourcePolicy
+ * has secretsmanager:BlockPublicPolicy when the request has the member.
  */
 #include "secrets/manage.h"
 
@@ -356,7 +357,7 @@ SM_HANDLER(sm_op_put_resource_policy)
         "SecretId", "ResourcePolicy", "BlockPublicPolicy", NULL
     };
     const char *id, *text;
-    bool block = false;
+    bool block = false, has_block = false;
     struct secret s;
     struct check c;
     char *copy = NULL;
@@ -365,8 +366,14 @@ SM_HANDLER(sm_op_put_resource_policy)
     GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_str(in, "ResourcePolicy", true, 1, SM_POLICY_MAX, &text));
-    GUARD(json_get_bool(in, "BlockPublicPolicy", NULL, &block));
-    GUARD(sm_find_authorized(rc, "secretsmanager:PutResourcePolicy", id, NULL, 0, true, &s));
+    GUARD(json_get_bool(in, "BlockPublicPolicy", &has_block, &block));
+    /* secretsmanager:BlockPublicPolicy when the request has the member:
+     * the permissions reference's recommended Allow requires it true. */
+    static const char *const yes[] = { "true" }, *const no[] = { "false" };
+    struct ctx_entry bpp = { .key = "secretsmanager:BlockPublicPolicy", .values = block ? yes : no,
+                             .n = 1 };
+    GUARD(sm_find_authorized(rc, "secretsmanager:PutResourcePolicy", id, &bpp, has_block ? 1 : 0,
+                             true, &s));
     r = check_policy(rc, &s, text, false, &c);
     if (tr_failed(r)) goto fail;
     if (!c.syntax_ok) { r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_MALFORMED_POLICY, MSG_SYNTAX); goto fail; }

@@ -678,6 +678,31 @@ TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags)
     return iam_ctx_add_multi(c, "aws:TagKeys", keys, n);
 }
 
+TR_RESULT sm_ctx_add_request_keys(struct ctx_builder *c, const char *description,
+                                  const char *kms_key_id, const char *kms_key_arn,
+                                  const char *type)
+{
+    tr_result r = TR_OK;
+    if (description) r = iam_ctx_add(c, "secretsmanager:Description", description);
+    if (tr_ok(r) && kms_key_id) r = iam_ctx_add(c, "secretsmanager:KmsKeyId", kms_key_id);
+    if (tr_ok(r) && kms_key_arn) r = iam_ctx_add(c, "secretsmanager:KmsKeyArn", kms_key_arn);
+    if (tr_ok(r) && type) r = iam_ctx_add(c, "secretsmanager:Type", type);
+    return r;
+}
+
+TR_RESULT sm_ctx_add_replica_regions(struct ctx_builder *c, json_t *replicas)
+{
+    const char *regions[64];
+    size_t n = 0, i;
+    json_t *e;
+    if (!replicas) return TR_OK;
+    json_array_foreach(replicas, i, e) {
+        const char *r = json_string_value(json_object_get(e, "Region"));
+        if (r && n < sizeof regions / sizeof regions[0]) regions[n++] = r;
+    }
+    return iam_ctx_add_multi(c, "secretsmanager:AddReplicaRegions", regions, n);
+}
+
 /* ---- authorization ------------------------------------------------------------ */
 
 static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_builder *c)
@@ -695,6 +720,21 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
     }
     tag_list_free(tags, n);
     return r;
+}
+
+/* The secret's own attributes as the Service Authorization Reference's
+ * "Secret" resource type lists them: its tags (above),
+ * secretsmanager:resource/Type (the Type it was created or updated with)
+ * and secretsmanager:resource/AllowRotationLambdaArn (its rotation
+ * function, when one is recorded). */
+static TR_RESULT add_resource_keys(store_t st, const struct secret *s, struct ctx_builder *c)
+{
+    GUARD(add_resource_tags(st, s->arn, c));
+    const char *type = doc_str(s->doc, "type");
+    const char *lambda = doc_str(s->doc, "rotation_lambda_arn");
+    if (type) GUARD(iam_ctx_add(c, "secretsmanager:resource/Type", type));
+    if (lambda) GUARD(iam_ctx_add(c, "secretsmanager:resource/AllowRotationLambdaArn", lambda));
+    return TR_OK;
 }
 
 /* sm_authorize, and when res is non-NULL the analyzer's variant: the
@@ -727,7 +767,7 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
         ar.resource = s->arn;
         ar.resource_account = s->account;
         r = iam_ctx_add(c, "secretsmanager:SecretId", s->arn);
-        if (tr_ok(r)) r = add_resource_tags(rc->st, s->arn, c);
+        if (tr_ok(r)) r = add_resource_keys(rc->st, s, c);
         if (tr_failed(r)) goto fail;
         if (s->policy && *s->policy) {
             r = policy_cache_get(s->policy, strlen(s->policy), POLICY_RESOURCE, &pol);

@@ -170,7 +170,9 @@ TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_vers
  *    joined RES_UNION (same account: identity OR resource policy; another
  *    account: both).
  * Adds secretsmanager:SecretId (the ARN, or the id as given), and for a
- * found secret secretsmanager:ResourceTag/<k> and aws:ResourceTag/<k>;
+ * found secret secretsmanager:ResourceTag/<k> and aws:ResourceTag/<k>,
+ * secretsmanager:resource/Type and resource/AllowRotationLambdaArn when
+ * the secret has them;
  * `extra` adds operation keys (secretsmanager:VersionId, VersionStage,
  * KmsKeyId, Name, aws:RequestTag/<k>, aws:TagKeys...: see sm_ctx_init and iam_ctx_add).  The
  * message echoes the SecretId exactly as passed. */
@@ -208,6 +210,16 @@ void sm_ctx_init(struct ctx_builder *c);
 /* aws:RequestTag/<k> for each tag and aws:TagKeys from a validated Tags
  * array (NULL: nothing). */
 TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags);
+/* CreateSecret, UpdateSecret: secretsmanager:Description, KmsKeyId,
+ * KmsKeyArn (the key KmsKeyId names, resolved in the secret's account)
+ * and Type, each when given (NULL: absent, as when the member is not in
+ * the request). */
+TR_RESULT sm_ctx_add_request_keys(struct ctx_builder *c, const char *description,
+                                  const char *kms_key_id, const char *kms_key_arn,
+                                  const char *type);
+/* secretsmanager:AddReplicaRegions (multi-valued) from a validated
+ * AddReplicaRegions list (NULL: nothing). */
+TR_RESULT sm_ctx_add_replica_regions(struct ctx_builder *c, json_t *replicas);
 
 /* Pending deletion -> InvalidRequestException SM_MSG_MARKED. */
 TR_RESULT sm_check_live(const struct secret *s);

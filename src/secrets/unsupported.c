@@ -73,14 +73,23 @@ SM_HANDLER(sm_op_replicate_secret_to_regions)
         "SecretId", "AddReplicaRegions", "ForceOverwriteReplicaSecret", NULL
     };
     const char *id;
-    bool force = false;
+    bool force = false, has_force = false;
     json_t *regions;
+    struct ctx_builder c;
+    tr_result r;
     (void)out;
     GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_struct_list(in, "AddReplicaRegions", true, 1, sm_replica_fields, &regions));
-    GUARD(json_get_bool(in, "ForceOverwriteReplicaSecret", NULL, &force));
-    return refuse(rc, "secretsmanager:ReplicateSecretToRegions", id, NULL, 0, MSG_REPLICATION);
+    GUARD(json_get_bool(in, "ForceOverwriteReplicaSecret", &has_force, &force));
+    sm_ctx_init(&c);
+    r = sm_ctx_add_replica_regions(&c, regions);
+    if (tr_ok(r) && has_force)
+        r = iam_ctx_add(&c, "secretsmanager:ForceOverwriteReplicaSecret", force ? "true" : "false");
+    if (tr_ok(r))
+        r = refuse(rc, "secretsmanager:ReplicateSecretToRegions", id, c.e, c.n, MSG_REPLICATION);
+    iam_ctx_free(&c);
+    return r;
 }
 
 SM_HANDLER(sm_op_remove_regions_from_replication)
@@ -114,8 +123,8 @@ SM_HANDLER(sm_op_rotate_secret)
         "ExternalSecretRotationMetadata", "ExternalSecretRotationRoleArn", "RotateImmediately", NULL
     };
     const char *id, *token, *lambda, *role;
-    bool now = true;
-    json_t *metadata;
+    bool now = true, has_now = false;
+    json_t *metadata, *rules;
     struct ctx_builder c;
     tr_result r;
     (void)out;
@@ -124,12 +133,22 @@ SM_HANDLER(sm_op_rotate_secret)
     GUARD(json_get_str(in, "ClientRequestToken", false, SM_TOKEN_MIN, SM_TOKEN_MAX, &token));
     GUARD(json_get_str(in, "RotationLambdaARN", false, 0, 2048, &lambda));
     GUARD(json_get_str(in, "ExternalSecretRotationRoleArn", false, 20, 2048, &role));
-    GUARD(json_get_bool(in, "RotateImmediately", NULL, &now));
+    GUARD(json_get_bool(in, "RotateImmediately", &has_now, &now));
     GUARD(rotation_rules(in));
     GUARD(json_get_struct_list(in, "ExternalSecretRotationMetadata", false, 0,
                                ROTATION_METADATA_FIELDS, &metadata));
+    rules = json_object_get(in, "RotationRules");
+    /* The request's keys (Service Authorization Reference, RotateSecret),
+     * each when its member is there; ModifyRotationRules is whether the
+     * request changes the rules, so it is always known. */
     sm_ctx_init(&c);
     r = lambda ? iam_ctx_add(&c, "secretsmanager:RotationLambdaARN", lambda) : TR_OK;
+    if (tr_ok(r) && role) r = iam_ctx_add(&c, "secretsmanager:ExternalSecretRotationRoleArn", role);
+    if (tr_ok(r) && has_now)
+        r = iam_ctx_add(&c, "secretsmanager:RotateImmediately", now ? "true" : "false");
+    if (tr_ok(r))
+        r = iam_ctx_add(&c, "secretsmanager:ModifyRotationRules",
+                        rules && !json_is_null(rules) ? "true" : "false");
     if (tr_ok(r))
         r = refuse(rc, "secretsmanager:RotateSecret", id, c.e, c.n, MSG_ROTATION);
     iam_ctx_free(&c);

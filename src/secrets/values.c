@@ -39,7 +39,9 @@
  *    InvalidRequestException "tresor does not support replication of
  *    secrets to other Regions." after validation and authorization;
  *  - CreateSecret with Tags also needs secretsmanager:TagResource, as the
- *    API reference says;
+ *    API reference says; BatchGetSecretValue with Filters also needs
+ *    secretsmanager:ListSecrets (the API reference again), on "*": the
+ *    whole call is refused without it;
  *  - UpdateSecret with a new KmsKeyId re-encrypts the AWSCURRENT,
  *    AWSPENDING and AWSPREVIOUS versions in the same transaction; if any of
  *    them cannot be opened (old key unusable) or sealed, the whole update
@@ -239,8 +241,8 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     struct ctx_builder *c = NULL;
     const char *name, *token, *desc, *kms_id, *type;
     json_t *tags, *replicas, *reply = NULL;
-    bool has_value, binary, found = false, force = false, managed = false;
-    char *arn = NULL, *key_arn = NULL;
+    bool has_value, binary, found = false, force = false, has_force = false, managed = false;
+    char *arn = NULL, *key_arn = NULL, *peek_arn = NULL;
     tr_result r;
 
     memset(&s, 0, sizeof s);
@@ -252,7 +254,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     GUARD(json_get_str(in, "Description", false, 0, SM_DESC_MAX, &desc));
     GUARD(json_get_str(in, "KmsKeyId", false, 0, 2048, &kms_id));
     GUARD(json_get_str(in, "Type", false, 0, 256, &type));
-    GUARD(json_get_bool(in, "ForceOverwriteReplicaSecret", NULL, &force));
+    GUARD(json_get_bool(in, "ForceOverwriteReplicaSecret", &has_force, &force));
     GUARD(sm_get_tags(in, "Tags", &tags));
     GUARD(get_replicas(in, &replicas));
     r = get_value(in, &pt, &has_value, &binary);
@@ -266,11 +268,12 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     c = malloc(sizeof *c);
     if (!c) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     sm_ctx_init(c);
+    peek_arn = kms_id ? sm_key_arn_peek(rc, rc->who.account_id, rc->region, kms_id) : NULL;
     r = iam_ctx_add(c, "secretsmanager:Name", name);
-    if (tr_ok(r) && desc) r = iam_ctx_add(c, "secretsmanager:Description", desc);
-    if (tr_ok(r) && kms_id) r = iam_ctx_add(c, "secretsmanager:KmsKeyId", kms_id);
-    if (tr_ok(r)) r = iam_ctx_add(c, "secretsmanager:ForceOverwriteReplicaSecret",
-                                 force ? "true" : "false");
+    if (tr_ok(r)) r = sm_ctx_add_request_keys(c, desc, kms_id, peek_arn, type);
+    if (tr_ok(r) && has_force)
+        r = iam_ctx_add(c, "secretsmanager:ForceOverwriteReplicaSecret", force ? "true" : "false");
+    if (tr_ok(r)) r = sm_ctx_add_replica_regions(c, replicas);
     if (tr_ok(r)) r = sm_ctx_add_request_tags(c, tags);
     if (tr_ok(r)) r = sm_authorize_account(rc, "secretsmanager:CreateSecret", arn, c->e, c->n);
     if (tr_ok(r) && json_array_size(tags) > 0)
@@ -310,7 +313,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
 
     /* The key, when one was named: it must exist ("" is aws/secretsmanager). */
     if (kms_id) {
-        r = sm_key_check(rc, kms_id, &managed, &key_arn);
+        r = sm_key_check(rc, rc->who.account_id, rc->region, kms_id, &managed, &key_arn);
         if (tr_failed(r)) goto fail;
     }
 
@@ -378,6 +381,7 @@ fail:
     if (c) { iam_ctx_free(c); free(c); }
     free(arn);
     free(key_arn);
+    free(peek_arn);
     return r;
 }
 
@@ -728,6 +732,10 @@ SM_VALUE_HANDLER(sm_op_batch_get_secret_value)
         BAIL(TR_E_SM_INVALID_PARAMETER, "'Filters' not specified. 'Filters' must also be "
              "specified when 'MaxResults' is provided.");
     GUARD(sm_authorize_account(rc, "secretsmanager:BatchGetSecretValue", NULL, NULL, 0));
+    /* "If you use filters, you must also have secretsmanager:ListSecrets"
+     * (API reference): the filter form lists the account's secrets, and
+     * without it a caller would learn names, descriptions and tags. */
+    if (filters) GUARD(sm_authorize_account(rc, "secretsmanager:ListSecrets", NULL, NULL, 0));
 
     reply = json_object();
     values = json_array();
@@ -823,7 +831,7 @@ static TR_RESULT change_key(struct req_ctx *rc, struct secret *s, const char *km
     struct buf pt = BUF_SECRET(VALUE_BUF);
     char *key_arn = NULL, *new_id = NULL;
     bool managed;
-    tr_result r = sm_key_check(rc, kms_id, &managed, &key_arn);
+    tr_result r = sm_key_check(rc, s->account, s->region, kms_id, &managed, &key_arn);
     if (tr_failed(r)) goto fail;
     if (!managed) {
         new_id = strdup(kms_id);
@@ -881,7 +889,8 @@ SM_VALUE_HANDLER(sm_op_update_secret)
     struct secret_version *v = NULL;
     struct ctx_builder *c = NULL;
     const char *id, *token, *desc, *kms_id, *type;
-    bool has_value, binary, existed = false, changed = false;
+    bool has_value, binary, existed = false, changed = false, found = false;
+    char *peek_arn = NULL;
     json_t *reply = NULL;
     tr_result r;
 
@@ -897,9 +906,19 @@ SM_VALUE_HANDLER(sm_op_update_secret)
     c = malloc(sizeof *c);
     if (!c) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     sm_ctx_init(c);
-    if (desc) r = iam_ctx_add(c, "secretsmanager:Description", desc);
-    if (tr_ok(r) && kms_id) r = iam_ctx_add(c, "secretsmanager:KmsKeyId", kms_id);
-    if (tr_ok(r)) r = sm_find_authorized(rc, "secretsmanager:UpdateSecret", id, c->e, c->n, true, &s);
+    /* sm_find_authorized's steps, with the secret's account known for
+     * secretsmanager:KmsKeyArn in between. */
+    r = sm_lookup(rc, id, &s, &found);
+    if (tr_failed(r)) goto fail;
+    if (kms_id)
+        peek_arn = sm_key_arn_peek(rc, found ? s.account : rc->who.account_id,
+                                   found ? s.region : rc->region, kms_id);
+    r = sm_ctx_add_request_keys(c, desc, kms_id, peek_arn, type);
+    if (tr_ok(r)) r = sm_authorize(rc, "secretsmanager:UpdateSecret", id, found ? &s : NULL,
+                                   c->e, c->n);
+    if (tr_ok(r) && !found)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_NOT_FOUND, "%s", SM_MSG_NOT_FOUND);
+    if (tr_ok(r)) r = sm_check_live(&s);
     if (tr_failed(r)) goto fail;
     if (has_value && !token) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_NEED_TOKEN);
@@ -942,5 +961,6 @@ fail:
     buf_free(&pt);
     secret_free(&s);
     if (c) { iam_ctx_free(c); free(c); }
+    free(peek_arn);
     return r;
 }

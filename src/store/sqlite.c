@@ -321,6 +321,7 @@ struct store_sqlite {
     struct conn *keeper;            /* migrates; keeps a memory db alive */
     struct gate gate;               /* queue of this process's writers */
     bool memory;
+    bool readonly;                  /* store_sqlite_open_readonly */
     int flags;                      /* sqlite3_open_v2 flags */
     char name[];                    /* file name, or memdb URI */
 };
@@ -935,6 +936,11 @@ static TR_RESULT sq_tx_begin(store_t st)
 {
     struct conn *c = NULL;
     ENSURE_REF(st);
+    /* SQLite would open the transaction and fail at the first write. */
+    if (self(st)->readonly) {
+        fprintf(stderr, "tresor: store: a write transaction on a store opened read-only\n");
+        BAIL0(TR_E_INTERNAL);
+    }
     GUARD(conn_get(self(st), &c));
     return tx_open(c);
 }
@@ -1954,6 +1960,109 @@ TR_RESULT store_sqlite_open(const char *data_dir, store_t *out)
         close(dfd);
     }
     return open_store(path, false, out);
+}
+
+/* ---- read-only ------------------------------------------------------------ */
+
+#define RO_FLAGS (SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE | \
+                  SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_URI)
+
+/* "file:" + path percent-encoded (a URI filename: '?', '#' and '%' would
+ * otherwise mean something) + query. */
+static TR_RESULT file_uri(const char *path, const char *query, char *out, size_t cap)
+{
+    static const char hx[] = "0123456789ABCDEF";
+    size_t o = 0;
+    ENSURE(cap > 5, TR_E_INTERNAL);
+    memcpy(out, "file:", 5);
+    o = 5;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || strchr("/-._~", *p);
+        ENSURE(o + 4 < cap, TR_E_INTERNAL);
+        if (plain) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hx[*p >> 4];
+            out[o++] = hx[*p & 15];
+        }
+    }
+    int n = snprintf(out + o, cap - o, "%s", query);
+    ENSURE(n >= 0 && (size_t)n < cap - o, TR_E_INTERNAL);
+    return TR_OK;
+}
+
+/* Can a read-only connection read `uri`?  SQLite's result code. */
+static int ro_probe(const char *uri)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(uri, &db, RO_FLAGS, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    if (rc != SQLITE_OK && db) rc = sqlite3_extended_errcode(db);
+    sqlite3_close(db);
+    return rc;
+}
+
+static bool path_exists(const char *base, const char *suffix)
+{
+    char p[PATH_MAX + 16];
+    struct stat sb;
+    int n = snprintf(p, sizeof p, "%s%s", base, suffix);
+    return n > 0 && (size_t)n < sizeof p && stat(p, &sb) == 0;
+}
+
+TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
+{
+    char path[PATH_MAX], uri[3 * PATH_MAX + 64];
+    struct store_sqlite *s = NULL;
+    int version = 0;
+    tr_result r;
+    ENSURE_REF(data_dir);
+    ENSURE_REF(out);
+    *out = NULL;
+
+    int n = snprintf(path, sizeof path, "%s/%s", data_dir, DB_FILE);
+    ENSURE(n > 0 && (size_t)n < sizeof path, TR_E_INTERNAL);
+    if (!path_exists(path, "")) {
+        fprintf(stderr, "tresor: store: %s: %s\n", path, strerror(errno));
+        BAIL0(TR_E_INTERNAL);
+    }
+    /* Neither -wal nor -shm: no connection has the database open (a
+     * WAL-mode connection keeps both) and every commit is in the file --
+     * a clean stop, a copy of a stopped data dir.  Read it as immutable:
+     * no locks, no WAL, nothing created beside it.  Otherwise read it in
+     * WAL mode, which needs the -shm file or a directory to create it in;
+     * the file alone would be out of date, so failing that, refuse. */
+    bool wal = path_exists(path, "-wal"), shm = path_exists(path, "-shm");
+    GUARD(file_uri(path, wal || shm ? "?mode=ro" : "?mode=ro&immutable=1", uri, sizeof uri));
+    int rc = ro_probe(uri);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "tresor: store: %s cannot be read (%s)%s\n", path, sqlite3_errstr(rc),
+                wal && !shm ? ": its -wal file holds transactions that are not in the database "
+                              "file yet, and reading them needs the -shm file or a directory "
+                              "it can be created in" : "");
+        BAIL0(TR_E_INTERNAL);
+    }
+    GUARD(store_new(uri, false, &s));
+    s->flags = RO_FLAGS;
+    s->readonly = true;
+    r = conn_open(s, &s->keeper);
+    if (tr_ok(r)) r = user_version(s->keeper, &version);
+    if (tr_ok(r) && (version < 0 || (size_t)version != store_schema_count)) {
+        fprintf(stderr, "tresor: store: database schema version %d is not this build's (%zu)%s\n",
+                version, store_schema_count,
+                version >= 0 && (size_t)version < store_schema_count
+                ? ": a read-only open cannot migrate it (start tresor serve on it once, or use "
+                  "the tresor that wrote it)" : "");
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    if (tr_failed(r)) {
+        sq_close(&s->vt);
+        return r;
+    }
+    *out = &s->vt;
+    return TR_OK;
 }
 
 TR_RESULT store_sqlite_open_memory(store_t *out)

@@ -273,6 +273,16 @@ typedef const struct store_class **store_t;
 
 /* Open (creating and migrating as needed) DATA_DIR/tresor.db. */
 TR_RESULT store_sqlite_open(const char *data_dir, store_t *out);
+/* DATA_DIR/tresor.db read-only (`tresor check`): nothing is changed or
+ * migrated, and it works on a read-only copy (files 0444, a directory
+ * 0555, a read-only mount).  Without -wal and -shm files (a clean stop, a
+ * copy of a stopped data dir: every commit is in the file) it is opened
+ * immutable=1, so nothing is created beside it either; with them (a
+ * running server, a crash) mode=ro, which reads the WAL when the -shm
+ * file exists or the directory lets SQLite create it.  A -wal that cannot
+ * be read, a schema version other than this build's: TR_E_INTERNAL after
+ * a line on stderr saying which.  Writes fail (TR_E_INTERNAL). */
+TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out);
 /* An in-memory store shared by all threads of the process (tests). */
 TR_RESULT store_sqlite_open_memory(store_t *out);
 

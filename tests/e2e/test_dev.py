@@ -6,7 +6,8 @@ Each test starts its own dev server (DevServer: a TresorServer started with
 Covered: made-up credentials create keys and secrets; both reset paths wipe
 everything; regions stay apart; --seed preloads keys (fixed id and material:
 a ciphertext from one run decrypts in the next), aliases, policies and
-secrets; a known user without policies is still denied (--enforce-iam and
+secrets; the README's seed, whose ARNs say ${AccountId}, in the default
+account and in 000000000000; a known user without policies is still denied (--enforce-iam and
 without it); outside dev mode the same credentials are refused; --dev on a
 non-loopback address is refused; TRESOR_DEV=1; nothing is written to disk.
 """
@@ -21,6 +22,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+import readme
 from tresor_e2e import (Caller, TresorServer, assert_wrapper_clean, free_port, make_user,
                         run_tresor_cmd, scaled, tresor_cmd)
 
@@ -300,6 +302,50 @@ def test_bad_seed_refused(tmp_path, doc, words):
                        tmp_path, capture_output=True, timeout=20, cwd=str(tmp_path))
     assert p.returncode != 0
     assert words in p.stderr.decode(), p.stderr.decode()
+
+
+@pytest.mark.parametrize("account", [None, "000000000000"])
+def test_readme_seed_in_any_account(dev_factory, tmp_path, account):
+    """The README's seed as written: its ARNs say ${AccountId}, so it loads
+    into the default account and into --account-id 000000000000 alike, and
+    its entries work as the README describes."""
+    seed = tmp_path / "seed.json"
+    seed.write_text(readme.file_block("seed.json"))
+    srv = dev_factory("--seed", str(seed), *(["--account-id", account] if account else []))
+    acct = account or DEV_ACCOUNT
+    kms = srv.client("kms", "test", "test", region="eu-west-1")
+    meta = kms.describe_key(KeyId="alias/app")["KeyMetadata"]
+    assert meta["Arn"] == f"arn:aws:kms:eu-west-1:{acct}:key/11111111-2222-3333-4444-555555555555"
+    policy = json.loads(kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{acct}:root"}
+    sm = srv.client("secretsmanager", "test", "test", region="eu-west-1")
+    assert sm.get_secret_value(SecretId="db/password")["SecretString"] == "hunter2"
+    # ci: its managed policy (attached by its ${AccountId} ARN) allows
+    # Encrypt, its inline policy denies Decrypt.
+    ci = srv.client("kms", "AKIASEEDEDCIUSER0001", "ci-secret", region="eu-west-1")
+    blob = ci.encrypt(KeyId="alias/app", Plaintext=b"x")["CiphertextBlob"]
+    with pytest.raises(ClientError) as e:
+        ci.decrypt(CiphertextBlob=blob)
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    # deployer trusts this account's user ci.
+    sts = srv.client("sts", "AKIASEEDEDCIUSER0001", "ci-secret")
+    assert sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{acct}:user/ci"
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{acct}:role/deployer",
+                            RoleSessionName="readme")["Credentials"]
+    role_kms = srv.client("kms", creds["AccessKeyId"], creds["SecretAccessKey"],
+                          creds["SessionToken"], region="eu-west-1")
+    assert role_kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+
+
+def test_seed_unknown_variable_names_the_entry(tmp_path):
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"keys": [{"Description": "ok"}, {"Policy": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*",
+        "Principal": {"AWS": "arn:aws:iam::${AcountId}:root"}, "Resource": "*"}]}}]}))
+    p = run_tresor_cmd(["serve", "--dev", "--listen", f"127.0.0.1:{free_port()}", "--seed", seed],
+                       tmp_path, capture_output=True, timeout=20, cwd=str(tmp_path))
+    assert p.returncode == 1
+    assert "seed: keys[1]: unknown variable ${AcountId}" in p.stderr.decode(), p.stderr.decode()
 
 
 # ---- known principals are still authorized -----------------------------------

@@ -72,9 +72,12 @@ def test_signed_raw_request_ok(tresor):
 
 
 def test_unknown_operation(tresor):
+    """AWS's awsJson front end names no operation, but says what happened:
+    "The requested operation is not recognized by the service."."""
     r = tresor.raw("TrentService.NoSuchOperation", {})
     assert r.status == 400, r
     assert r.error_code == "UnknownOperationException", r
+    assert r.error_message == "The requested operation is not recognized by the service.", r
     assert r.headers.get("content-type", "").startswith("application/x-amz-json-1.1")
 
 

@@ -239,8 +239,11 @@ def test_hand_written_scenario(srv, root, account_b):
     p = srv.run_tresor("who-can-decrypt", s1, "--data-dir", srv.data_dir, "--format", "dot")
     assert p.returncode == 0, p.stderr
     assert p.stdout.startswith("digraph who_can_decrypt {") and p.stdout.rstrip().endswith("}")
-    assert f'"{u("wc-assumer")}" -> "{role1}" [label="Allow resource trust:' in p.stdout
-    assert f'"{role1}" -> "{s1}"' in p.stdout and f'"{k1}" [shape=hexagon]' in p.stdout
+    assert (f'"{u("wc-assumer")}" -> "{role1}" [label="AssumeRole", '
+            f'tooltip="Allow resource trust:') in p.stdout
+    assert f'"{role1}" -> "{s1}"' in p.stdout
+    assert f'"{k1}" [label="key {k1.split("/")[-1][:8]}", tooltip="{k1}", shape=hexagon]' \
+        in p.stdout
     assert u("wc-grant-equals") not in p.stdout
 
     # --explain: a denied principal gets the missing permission.
@@ -255,6 +258,92 @@ def test_hand_written_scenario(srv, root, account_b):
 
 
 # Random scenarios: test_who_can_random.py (a few hundred seeds).
+
+
+def test_key_tags_and_aliases_decide(srv, root):
+    """The KMS step's view of the secret's key: its tags (aws:ResourceTag/<k>,
+    seen by IAM policies only -- a key policy's statement on them does not
+    apply) and its aliases (kms:ResourceAliases); kms:RequestAlias is
+    absent, as Secrets Manager's Decrypt names no key.  The analysis and
+    real GetSecretValue calls agree, and the answers are the expected ones."""
+    sm = root.client("secretsmanager")
+    restricted = [{"TagKey": "classification", "TagValue": "restricted"}]
+    is_restricted = {"StringEquals": {"aws:ResourceTag/classification": "restricted"}}
+    k_tagged = root.kms.create_key(Tags=restricted)["KeyMetadata"]["Arn"]
+    k_aliased = root.kms.create_key()["KeyMetadata"]["Arn"]
+    prod = unique("alias/prod-wc")
+    root.kms.create_alias(AliasName=prod, TargetKeyId=k_aliased)
+    k_policy_tag = root.kms.create_key(Tags=restricted, BypassPolicyLockoutSafetyCheck=True,
+                                       Policy=policy_doc(
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "NotSeenHere", "Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt",
+         "Resource": "*", "Condition": is_restricted}))["KeyMetadata"]["Arn"]
+    s_tag = sm.create_secret(Name=unique("wc-tag"), SecretString="t", KmsKeyId=k_tagged)["ARN"]
+    s_alias = sm.create_secret(Name=unique("wc-alias"), SecretString="a", KmsKeyId=prod)["ARN"]
+    s_kp = sm.create_secret(Name=unique("wc-kp"), SecretString="k", KmsKeyId=k_policy_tag)["ARN"]
+
+    harness = harness_user(root)
+    prod_alias = {"ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/prod-wc*"}}
+    both = [allow(GSV), allow("kms:Decrypt")]
+    u_all = make_user(root, unique("wc-all"), policy=both)
+    u_tag_deny = make_user(root, unique("wc-tag-deny"),
+                           policy=both + [deny("kms:Decrypt", condition=is_restricted)])
+    u_tag_allow = make_user(root, unique("wc-tag-allow"),
+                            policy=[allow(GSV), allow("kms:Decrypt", condition=is_restricted)])
+    u_alias_deny = make_user(root, unique("wc-alias-deny"),
+                             policy=both + [deny("kms:Decrypt", condition=prod_alias)])
+    u_alias_allow = make_user(root, unique("wc-alias-allow"),
+                              policy=[allow(GSV), allow("kms:Decrypt", condition=prod_alias)])
+    u_req_alias = make_user(root, unique("wc-req-alias"), policy=[allow(GSV), allow(
+        "kms:Decrypt", condition={"StringEquals": {"kms:RequestAlias": prod}})])
+    role = make_role(root, unique("wc-alias-role"), trust=trust_with(harness),
+                     policy=[allow(GSV), allow("kms:Decrypt", condition=prod_alias)])["Arn"]
+    # The harness user only opens sessions: it could also assume the roles
+    # other tests of this module made, which the ground truth does not try.
+    users = (u_all, u_tag_deny, u_tag_allow, u_alias_deny, u_alias_allow, u_req_alias)
+    callers = {c.arn: c for c in users}
+    callers[root.arn] = root
+    truth, _ = check_agreement(srv, callers, [role], harness, [s_tag, s_alias, s_kp])
+
+    def readers(s):
+        return {a for a, got in truth.items() if s in got}
+    assert readers(s_tag) == {root.arn, u_all.arn, u_tag_allow.arn, u_alias_deny.arn}
+    assert readers(s_alias) == {root.arn, u_all.arn, u_tag_deny.arn, u_alias_allow.arn, role}
+    assert readers(s_kp) == {root.arn, u_all.arn, u_tag_allow.arn, u_alias_deny.arn}
+
+
+def test_cross_account_writer_keeps_the_owners_key(srv, root, account_b):
+    """A writer of account B with an alias of the same name as the secret's
+    KmsKeyId: the new version is sealed under the owner's key (the alias is
+    the secret's account's), so the owner and its readers keep reading."""
+    sm = root.client("secretsmanager")
+    alias = unique("alias/wc-app")
+    k_a = root.kms.create_key(Policy=policy_doc(
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "AccountB", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_B}:root"},
+         "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}))["KeyMetadata"]["Arn"]
+    root.kms.create_alias(AliasName=alias, TargetKeyId=k_a)
+    k_b = account_b.kms.create_key()["KeyMetadata"]["Arn"]
+    account_b.kms.create_alias(AliasName=alias, TargetKeyId=k_b)
+    s = sm.create_secret(Name=unique("wc-xacct"), SecretString="v1", KmsKeyId=alias)["ARN"]
+    writer = make_user(account_b, unique("wc-b-writer"),
+                       policy=[allow(["secretsmanager:PutSecretValue", GSV], s), allow("kms:*")])
+    sm.put_resource_policy(SecretId=s, ResourcePolicy=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": writer.arn},
+         "Action": ["secretsmanager:PutSecretValue", GSV], "Resource": "*"}))
+    reader = make_user(root, unique("wc-a-reader"), policy=[allow(GSV), allow("kms:Decrypt", k_a)])
+    writer.client("secretsmanager").put_secret_value(SecretId=s, SecretString="v2 from b")
+
+    harness = harness_user(root)
+    callers = {c.arn: c for c in (writer, reader)}
+    callers[root.arn] = root
+    callers[account_b.arn] = account_b
+    truth, _ = check_agreement(srv, callers, [], harness, [s])
+    assert who_can(srv, s)["secret"]["keyArn"] == k_a
+    assert {a for a, got in truth.items() if s in got} == {root.arn, reader.arn, writer.arn}
 
 
 def test_with_key_predicts_the_rekeyed_secret(srv, root):

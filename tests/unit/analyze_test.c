@@ -174,6 +174,9 @@ static void test_graph(void **state)
     put_role(ACCT, "external-id", "AROAAAAAAAAAAAAAAAA4",
              DOC(TRUST_IF("arn:aws:iam::" ACCT ":root", "{'StringEquals':{'sts:ExternalId':'x'}}")),
              NULL);
+    /* Any account: the stand-in for principals nobody names gets an edge
+     * (conditional: its own IAM must allow too). */
+    put_role(ACCT, "open", "AROAAAAAAAAAAAAAAAA6", DOC(TRUST("*")), NULL);
     /* Another held account, and one the store does not hold. */
     put_role(ACCT, "cross", "AROAAAAAAAAAAAAAAAA5",
              DOC(TRUST("arn:aws:iam::" ACCT2 ":root") "," TRUST("arn:aws:iam::" FOREIGN ":root")),
@@ -183,14 +186,30 @@ static void test_graph(void **state)
     struct az_graph g;
     ok(az_graph_build(&ENV, accts, 1, &g));
 
-    /* Principals: both held accounts' roots and users, the roles, one foreign node. */
+    /* Principals: both held accounts' roots and users, the roles, one
+     * foreign node, and the stand-in for any other account. */
     assert_true(az_graph_find(&g, "arn:aws:iam::" ACCT ":root") != SIZE_MAX);
     assert_true(az_graph_find(&g, "arn:aws:iam::" ACCT2 ":root") != SIZE_MAX);
     assert_true(az_graph_find(&g, "arn:aws:iam::" ACCT2 ":user/other") != SIZE_MAX);
     size_t f = az_graph_find(&g, "arn:aws:iam::" FOREIGN ":root");
     assert_true(f != SIZE_MAX);
     assert_int_equal(g.n[f].kind, AZ_FOREIGN);
-    assert_int_equal(g.nn, 2 + 4 + 5 + 1);
+    assert_int_equal(g.nn, 2 + 4 + 6 + 1 + 1);
+    const struct az_edge *e;
+    size_t any = az_graph_find(&g, AZ_ANYONE_ARN);
+    assert_true(any != SIZE_MAX);
+    assert_int_equal(g.n[any].kind, AZ_ANYONE);
+    assert_string_equal(g.n[any].account, "*");
+    e = NULL;
+    for (size_t i = 0; i < g.ne; i++)
+        if (g.e[i].from == any) {
+            assert_string_equal(g.n[g.e[i].to].arn, R("open"));   /* only "*" admits it */
+            e = &g.e[i];
+        }
+    assert_non_null(e);
+    assert_true(e->conditional);
+    assert_non_null(edge(&g, U("can-assume"), R("open")));
+    assert_null(edge(&g, "arn:aws:iam::" ACCT ":root", R("open")));
 
     assert_non_null(edge(&g, U("can-assume"), R("by-account")));
     assert_null(edge(&g, U("no-policy"), R("by-account")));
@@ -202,7 +221,7 @@ static void test_graph(void **state)
     assert_null(edge(&g, U("can-assume"), R("by-role")));
     assert_non_null(edge(&g, U("no-policy"), R("by-user")));
     assert_null(edge(&g, U("can-assume"), R("by-user")));
-    const struct az_edge *e = edge(&g, U("can-assume"), R("external-id"));
+    e = edge(&g, U("can-assume"), R("external-id"));
     assert_non_null(e);
     assert_true(e->conditional);
     assert_non_null(strstr(e->evidence, "only if the conditions of"));
@@ -497,6 +516,80 @@ static void target(void)
 /* secretsmanager:PutResourcePolicy on the secret: allowed by the identity
  * policy, or by the secret's resource policy naming the user; not when it
  * is scoped to another secret, denied explicitly, or outside a boundary. */
+/* AZ_ANYONE, a principal of an account no policy names, decided by the
+ * real rules: it reads through a key policy and a resource policy that
+ * both admit "*" (conditional: its own IAM must allow too), and through a
+ * role whose trust policy admits "*"; never by itself under the AWS
+ * managed key, whose "*" is limited to callers of its own account (nor
+ * does an account the store does not hold that the resource policy
+ * names).  It is never
+ * offered as one who "can gain access". */
+static void test_anyone(void **state)
+{
+    (void)state;
+    char key[256], key2[256], open_s[512], role_s[512], managed_s[512];
+    make_key(DOC("{'Sid':'Everyone','Effect':'Allow','Principal':{'AWS':'*'},"
+                 "'Action':'kms:*','Resource':'*'}"), key, sizeof key);
+    make_secret("open-s", key, open_s, sizeof open_s);
+    json_decref(op("PutResourcePolicy", json_pack("{s:s, s:s}", "SecretId", open_s,
+        "ResourcePolicy", q(DOC("{'Effect':'Allow','Principal':{'AWS':'*'},"
+                                "'Action':'secretsmanager:GetSecretValue','Resource':'*'}")))));
+    make_key(NULL, key2, sizeof key2);
+    make_secret("role-s", key2, role_s, sizeof role_s);
+    put_role(ACCT, "open-reader", "AROAANYAAAAAAAAAAAA1", DOC(TRUST("*")), READ);
+    json_t *o = op("CreateSecret", json_pack("{s:s, s:s, s:s}", "Name", "managed-s",
+                                             "SecretString", "v", "ClientRequestToken",
+                                             "00000000-0000-4000-8000-00000000aaaa"));
+    snprintf(managed_s, sizeof managed_s, "%s", json_string_value(json_object_get(o, "ARN")));
+    json_decref(o);
+    json_decref(op("PutResourcePolicy", json_pack("{s:s, s:s}", "SecretId", managed_s,
+        "ResourcePolicy", q(DOC("{'Effect':'Allow','Principal':{'AWS':['*','arn:aws:iam::" FOREIGN
+                                ":root']},'Action':'secretsmanager:GetSecretValue',"
+                                "'Resource':'*'}")))));
+
+    struct run x;
+    analyze(open_s, &x);
+    assert_true(x.t.everyone_rp && x.t.everyone_kp);
+    size_t a = az_graph_find(&x.g, AZ_ANYONE_ARN);
+    assert_true(x.ans[a].can && x.ans[a].conditional);
+    assert_int_equal(x.ans[a].npath, 1);
+    assert_string_equal(x.acc[a].kms_source, "key-policy");
+    assert_non_null(strstr(x.acc[a].kms_ev, "(Sid Everyone)"));
+    assert_non_null(strstr(x.acc[a].gsv_ev, "resource-policy:"));
+    assert_false(listed_any(&x, AZ_ANYONE_ARN));
+    run_free(&x);
+
+    analyze(role_s, &x);
+    assert_false(x.t.everyone_rp || x.t.everyone_kp);
+    a = az_graph_find(&x.g, AZ_ANYONE_ARN);
+    assert_true(x.ans[a].can && x.ans[a].conditional);
+    assert_int_equal(x.ans[a].npath, 2);
+    assert_string_equal(x.g.n[x.ans[a].path[1]].arn, R("open-reader"));
+    assert_false(x.acc[a].gsv);          /* not on its own: only as the role */
+    run_free(&x);
+
+    analyze(managed_s, &x);
+    assert_true(x.t.everyone_rp && x.t.everyone_kp);
+    assert_string_equal(x.t.key.key_manager, "AWS");
+    a = az_graph_find(&x.g, AZ_ANYONE_ARN);
+    assert_true(x.acc[a].gsv);           /* the resource policy admits it ... */
+    assert_false(x.acc[a].kms);          /* ... the managed key does not */
+    assert_false(x.acc[a].ok);
+    /* (It still reads as the role any account may assume: a principal of
+     * the key's account.) */
+    assert_true(x.ans[a].can);
+    assert_int_equal(x.ans[a].npath, 2);
+    assert_string_equal(x.g.n[x.ans[a].path[1]].arn, R("open-reader"));
+    assert_non_null(strstr(x.acc[a].kms_ev, "is not authorized to perform: kms:Decrypt"));
+    size_t f = az_graph_find(&x.g, "arn:aws:iam::" FOREIGN ":root");
+    assert_true(f != SIZE_MAX);
+    assert_false(x.ans[f].can);
+    assert_non_null(strstr(x.acc[f].kms_ev, "the AWS managed key admits only principals of its "
+                                            "own account"));
+    assert_true(reads(&x, "arn:aws:iam::" ACCT ":root"));
+    run_free(&x);
+}
+
 static void test_esc_put_resource_policy(void **state)
 {
     (void)state;
@@ -912,6 +1005,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_graph, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_anyone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_put_resource_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_key_policy_and_grant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_user_policies, setup, teardown),

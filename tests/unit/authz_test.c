@@ -525,6 +525,16 @@ static void test_context_keys(void **state)
     expect_key(&cb, "aws:ViaAWSService", "false");
     assert_null(find(&cb, "aws:TokenIssueTime"));
     assert_null(find(&cb, "aws:MultiFactorAuthPresent"));
+    /* Every global key is "aws:" (ctx_slot looks for a service key among
+     * the later keys only), and a service key added later is found. */
+    assert_int_equal(cb.nglobal, cb.n);
+    for (size_t i = 0; i < cb.n; i++) assert_int_equal(strncmp(cb.e[i].key, "aws:", 4), 0);
+    ok(iam_ctx_add(&cb, "kms:CallerAccount", "1"));
+    ok(iam_ctx_add(&cb, "KMS:calleraccount", "2"));
+    ok(iam_ctx_add(&cb, "AWS:sourceip", "198.51.100.1"));
+    expect_key(&cb, "kms:CallerAccount", "2");
+    expect_key(&cb, "aws:SourceIp", "198.51.100.1");
+    assert_int_equal(cb.n, cb.nglobal + 1);
     iam_ctx_free(&cb);
 
     /* Service-to-service: no aws:SourceIp, aws:ViaAWSService true. */

@@ -385,6 +385,20 @@ static void test_corrupt_envelope_edk(void **state)
     expect_problem("version " VK ": the value does not decrypt: the data key does not decrypt");
 }
 
+static void other_key_arn(json_t *doc)
+{
+    json_object_set_new(doc, "key_arn", json_string("arn:aws:kms:us-east-1:111122223333:key/"
+                                                    "00000000-0000-0000-0000-000000000000"));
+}
+
+/* A version records the key that sealed it. */
+static void test_version_key_recorded_wrongly(void **state)
+{
+    (void)state;
+    edit_version(V2, other_key_arn);
+    expect_problem("version " V2 ": sealed under KMS key ");
+}
+
 static void test_half_envelope(void **state)
 {
     (void)state;
@@ -469,6 +483,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_envelope_ct, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_envelope_edk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_envelope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_key_recorded_wrongly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_on_two_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_current_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_twice_on_one_version, setup, teardown),

@@ -12,7 +12,10 @@
  * seed (not an object, unknown section, not a list, bad KeyId, short or
  * non-base64 material, bad Region, bad Aliases/Policy types, a bad alias
  * name, a bad file); policies, users (inline and managed policies, fixed
- * access keys stored wrapped) and roles, with their refusals; reset empties the store and re-creates the account
+ * access keys stored wrapped) and roles, with their refusals; the seed's
+ * variables ${AccountId} and ${Region} (expanded in every string but the
+ * data members, IAM's ${aws:...} left alone, an unknown one refused with
+ * the entry named); reset empties the store and re-creates the account
  * and the seed; the region and reset-path predicates; an unknown key is
  * the root (any region, any date), a known key with a wrong secret is
  * refused, and outside dev mode the unknown key is refused.
@@ -264,6 +267,84 @@ static void test_seed_iam(void **state)
     assert_true(tr_failed(apply("{\"users\": [{\"UserName\": \"alice\"}]}")));   /* exists */
 }
 
+/* ${AccountId} and ${Region}: replaced in every string value of an entry
+ * but the data members; IAM's own ${aws:...} variables left alone; an
+ * unknown ${Name} refused with the entry named. */
+static void test_seed_variables(void **state)
+{
+    (void)state;
+    json_error_t err;
+    json_t *doc = json_loads(
+        "{\"policies\": [{\"PolicyName\": \"own\", \"PolicyDocument\": {\"Version\": \"2012-10-17\","
+        "  \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"kms:Encrypt\","
+        "  \"Resource\": \"arn:aws:kms:${Region}:${AccountId}:key/*\"}]}}],"
+        " \"keys\": [{\"KeyId\": \"" KEY1 "\", \"Region\": \"eu-west-1\","
+        "  \"Description\": \"key of ${AccountId} in ${Region}\", \"Policy\": {\"Version\": \"2012-10-17\","
+        "  \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"AWS\": \"arn:aws:iam::${AccountId}:root\"},"
+        "  \"Action\": \"kms:*\", \"Resource\": \"*\"}]}},"
+        "  {\"KeyId\": \"" KEY2 "\", \"Region\": \"${Region}\", \"Description\": \"${Region}\"}],"
+        " \"secrets\": [{\"Name\": \"s\", \"SecretString\": \"${AccountId} ${Nope}\", \"Region\": \"eu-west-1\","
+        "  \"KmsKeyId\": \"arn:aws:kms:${Region}:${AccountId}:key/" KEY1 "\"}],"
+        " \"users\": [{\"UserName\": \"alice\", \"ManagedPolicies\": [\"arn:aws:iam::${AccountId}:policy/own\"],"
+        "  \"Policies\": {\"home\": {\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\","
+        "  \"Action\": \"kms:*\", \"Resource\": \"arn:aws:kms:*:${AccountId}:alias/${aws:username}-${*}\"}]}},"
+        "  \"AccessKeys\": [{\"AccessKeyId\": \"" AKID "\", \"SecretAccessKey\": \"${Region}\"}]}]}",
+        0, &err);
+    if (!doc) fail_msg("bad test JSON: %s", err.text);
+    ok(dev_seed_apply_json(&ENV, ACCT, doc));
+
+    struct key_rec k;
+    ok(kms_key_lookup(ENV.st, KEY1, &k));
+    assert_string_equal(k.description, "key of " ACCT " in eu-west-1");
+    assert_non_null(strstr(k.policy, "arn:aws:iam::" ACCT ":root"));
+    key_rec_free(&k);
+    ok(kms_key_lookup(ENV.st, KEY2, &k));
+    assert_string_equal(k.region, "us-east-1");          /* ${Region} as Region: the server's */
+    assert_string_equal(k.description, "us-east-1");
+    key_rec_free(&k);
+
+    /* The document shows what was applied: data members as written, IAM's
+     * variables untouched, the rest expanded. */
+    json_t *secret = json_array_get(json_object_get(doc, "secrets"), 0);
+    assert_string_equal(json_string_value(json_object_get(secret, "SecretString")), "${AccountId} ${Nope}");
+    assert_string_equal(json_string_value(json_object_get(secret, "KmsKeyId")),
+                        "arn:aws:kms:eu-west-1:" ACCT ":key/" KEY1);
+    json_t *user = json_array_get(json_object_get(doc, "users"), 0);
+    json_t *stmt = json_array_get(json_object_get(json_object_get(json_object_get(user, "Policies"), "home"),
+                                                  "Statement"), 0);
+    assert_string_equal(json_string_value(json_object_get(stmt, "Resource")),
+                        "arn:aws:kms:*:" ACCT ":alias/${aws:username}-${*}");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(user, "ManagedPolicies"), 0)),
+                        "arn:aws:iam::" ACCT ":policy/own");
+    json_t *ak = json_array_get(json_object_get(user, "AccessKeys"), 0);
+    assert_string_equal(json_string_value(json_object_get(ak, "SecretAccessKey")), "${Region}");
+    json_t *pstmt = json_array_get(json_object_get(json_object_get(json_array_get(
+        json_object_get(doc, "policies"), 0), "PolicyDocument"), "Statement"), 0);
+    assert_string_equal(json_string_value(json_object_get(pstmt, "Resource")),
+                        "arn:aws:kms:us-east-1:" ACCT ":key/*");
+    json_decref(doc);
+    /* The user's managed policy was attached through the expanded ARN. */
+    struct ent_rec e;
+    memset(&e, 0, sizeof e);
+    ok(ENV.st[0]->ent_get(ENV.st, "user", ACCT, "alice", &e));
+    ent_rec_free(&e);
+
+    /* A misspelt variable stops the seed, naming the entry and the name;
+     * so does one inside a policy of a later entry. */
+    refused("{\"keys\": [{\"Description\": \"${AcountId}\"}]}", "seed: keys[0]: unknown variable ${AcountId}");
+    refused("{\"roles\": [{\"RoleName\": \"ok\", \"AssumeRolePolicyDocument\": {\"Version\": \"2012-10-17\","
+            " \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"AWS\": \"arn:aws:iam::${AccountId}:root\"},"
+            " \"Action\": \"sts:AssumeRole\"}]}},"
+            " {\"RoleName\": \"bad\", \"AssumeRolePolicyDocument\": {\"Version\": \"2012-10-17\","
+            " \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"AWS\": \"arn:aws:iam::${accountid}:root\"},"
+            " \"Action\": \"sts:AssumeRole\"}]}}]}", "seed: roles[1]: unknown variable ${accountid}");
+    /* Without the variable, another account's root in a key policy is a
+     * foreign account, and the key policy would lock this account out. */
+    refused("{\"keys\": [{\"Policy\": {\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\","
+            " \"Principal\": {\"AWS\": \"arn:aws:iam::123456789012:root\"}, \"Action\": \"kms:*\","
+            " \"Resource\": \"*\"}]}}]}", "seed: keys[0]: The new key policy will not allow you");
+}
+
 static void test_predicates(void **state)
 {
     (void)state;
@@ -375,6 +456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seed_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_file_and_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_iam, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_variables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key_is_root, setup, teardown),
     };

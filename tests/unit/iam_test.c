@@ -289,6 +289,90 @@ static void test_form_parse_utf8(void **state)
     }
 }
 
+/* form_parse_request: the query string's parameters, then the body's; a
+ * name in both is refused; each source decoded by the form's rules. */
+static void test_form_parse_request(void **state)
+{
+    (void)state;
+    struct form f;
+#define QB(q, b) form_parse_request((const uint8_t *)(q), strlen(q), (const uint8_t *)(b), \
+                                    strlen(b), &f)
+    /* The query string alone (a GET), the body alone, and split. */
+    assert_true(tr_ok(QB("Action=GetUser&Version=2010-05-08&UserName=caf%C3%A9+x", "")));
+    assert_int_equal(f.n, 3);
+    assert_string_equal(form_get(&f, "UserName"), "caf\xC3\xA9 x");
+    form_free(&f);
+    assert_true(tr_ok(QB("", "Action=GetUser&UserName=a")));
+    assert_int_equal(f.n, 2);
+    assert_string_equal(form_get(&f, "Action"), "GetUser");
+    form_free(&f);
+    assert_true(tr_ok(QB("Action=GetUser&Version=2010-05-08&X-Amz-Date=20260101T000000Z",
+                         "UserName=bob")));
+    assert_int_equal(f.n, 4);
+    assert_string_equal(form_get(&f, "Action"), "GetUser");
+    assert_string_equal(form_get(&f, "UserName"), "bob");
+    assert_string_equal(form_get(&f, "X-Amz-Date"), "20260101T000000Z");
+    form_free(&f);
+    assert_true(tr_ok(QB("", "")));
+    assert_int_equal(f.n, 0);
+    assert_null(form_get(&f, "Action"));
+    form_free(&f);
+    /* Within one source the first occurrence wins, as form_parse does. */
+    assert_true(tr_ok(QB("UserName=a&UserName=b", "")));
+    assert_string_equal(form_get(&f, "UserName"), "a");
+    form_free(&f);
+    /* One name in both places: refused, whichever value. */
+    static const char *const both[][2] = {
+        { "UserName=a", "UserName=b" }, { "UserName=a", "UserName=a" },
+        { "Action=GetUser&UserName=a", "Path=%2F&UserName=" }, { "Action=X", "Action=X" },
+        { "X-Amz-Signature=00", "X-Amz-Signature=00" },
+    };
+    for (size_t i = 0; i < sizeof both / sizeof both[0]; i++) {
+        tr_result r = QB(both[i][0], both[i][1]);
+        assert_int_equal(tr_code(r), TR_E_QUERY_VALIDATION);
+        assert_non_null(strstr(tr_last_error()->message,
+                               "is given both in the query string and in the request body"));
+        form_free(&f);
+    }
+    /* A name differing in case, or in encoding only, is another name /
+     * the same name. */
+    assert_true(tr_ok(QB("username=a", "UserName=b")));
+    form_free(&f);
+    assert_int_equal(tr_code(QB("User%4Eame=a", "UserName=b")), TR_E_QUERY_VALIDATION);
+    form_free(&f);
+    /* Each source's decoding errors name it. */
+    static const struct { const char *q, *b, *msg; } bad[] = {
+        { "UserName=%4", "", "Malformed percent-encoding in the query string" },
+        { "UserName=%G0", "", "Malformed percent-encoding in the query string" },
+        { "", "UserName=%4", "Malformed percent-encoding in the request body" },
+        { "UserName=a%00b", "", "NUL character in the query string" },
+        { "", "UserName=a%00b", "NUL character in the request body" },
+        { "UserName=%FF", "", "Request parameters must be valid UTF-8" },
+        { "Action=GetUser", "%C3%28=x", "Request parameters must be valid UTF-8" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(tr_code(QB(bad[i].q, bad[i].b)), TR_E_QUERY_VALIDATION);
+        assert_string_equal(tr_last_error()->message, bad[i].msg);
+        form_free(&f);
+    }
+    /* The parameter cap counts both sources together. */
+    struct buf q = BUF_INIT(1 << 16), b = BUF_INIT(1 << 16);
+    for (int i = 0; i < FORM_MAX_PARAMS / 2; i++) {
+        assert_true(tr_ok(buf_printf(&q, "%sq%d=1", i ? "&" : "", i)));
+        assert_true(tr_ok(buf_printf(&b, "%sb%d=1", i ? "&" : "", i)));
+    }
+    assert_true(tr_ok(form_parse_request(q.data, q.len, b.data, b.len, &f)));
+    assert_int_equal(f.n, FORM_MAX_PARAMS);
+    form_free(&f);
+    assert_true(tr_ok(buf_append_str(&b, "&one=more")));
+    assert_int_equal(tr_code(form_parse_request(q.data, q.len, b.data, b.len, &f)),
+                     TR_E_QUERY_VALIDATION);
+    form_free(&f);
+    buf_free(&q);
+    buf_free(&b);
+#undef QB
+}
+
 static void test_xml_text_is_always_well_formed(void **state)
 {
     (void)state;
@@ -1468,6 +1552,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_user_shape_and_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_user_path_tags_and_special_names, setup, teardown),
         cmocka_unit_test(test_form_parse_utf8),
+        cmocka_unit_test(test_form_parse_request),
         cmocka_unit_test(test_xml_text_is_always_well_formed),
         cmocka_unit_test_setup_teardown(test_create_user_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_user_duplicates, setup, teardown),

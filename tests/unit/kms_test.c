@@ -1506,12 +1506,16 @@ static void test_condition_keys(void **state)
             "{\"kms:ViaService\":\"secretsmanager.us-east-1.amazonaws.com\","
             "\"kms:CallerAccount\":\"" ACCT "\",\"kms:KeySpec\":\"SYMMETRIC_DEFAULT\","
             "\"kms:KeyUsage\":\"ENCRYPT_DECRYPT\",\"kms:KeyOrigin\":\"AWS_KMS\","
+            "\"kms:CustomerMasterKeySpec\":\"SYMMETRIC_DEFAULT\","
+            "\"kms:CustomerMasterKeyUsage\":\"ENCRYPT_DECRYPT\","
             "\"kms:EncryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"},\"Bool\":"
             "{\"kms:MultiRegion\":\"false\"}}}]}");
+    /* The KMS guide's own example: allowed only when the request does not
+     * carry BypassPolicyLockoutSafetyCheck at all. */
     mk_user("ck", "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
             "\"kms:CreateKey\",\"Resource\":\"*\",\"Condition\":{\"StringEquals\":"
-            "{\"kms:KeySpec\":\"SYMMETRIC_DEFAULT\"},\"Bool\":"
-            "{\"kms:BypassPolicyLockoutSafetyCheck\":\"false\"}}}]}");
+            "{\"kms:KeySpec\":\"SYMMETRIC_DEFAULT\"},\"Null\":"
+            "{\"kms:BypassPolicyLockoutSafetyCheck\":\"true\"}}}]}");
 
     /* kms:RequestAlias: the alias the caller named, by name or ARN. */
     as_user(ACCT, "ra");
@@ -1541,6 +1545,85 @@ static void test_condition_keys(void **state)
     json_decref(call_ok("CreateKey", json_object()));
     denied_why("CreateKey", json_pack("{s:b}", "BypassPolicyLockoutSafetyCheck", 1),
                "kms:CreateKey", "*", "identity");
+    denied_why("CreateKey", json_pack("{s:b}", "BypassPolicyLockoutSafetyCheck", 0),
+               "kms:CreateKey", "*", "identity");
+}
+
+/* Tags, guard rails and ReEncrypt: aws:ResourceTag/<k> (IAM policies
+ * only), aws:RequestTag/<k> and aws:TagKeys,
+ * kms:ScheduleKeyDeletionPendingWindowInDays, kms:RotationPeriodInDays,
+ * kms:ReEncryptOnSameKey. */
+static void test_tag_and_guard_keys(void **state)
+{
+    (void)state;
+    const char *plain = new_key(0), *tagged = new_key(1);
+    char parn[128], tarn[128];
+    key_arn(plain, parn, sizeof parn);
+    key_arn(tagged, tarn, sizeof tarn);
+    DO("TagResource", json_pack("{s:s, s:[{s:s, s:s}]}", "KeyId", tagged, "Tags", "TagKey",
+       "class", "TagValue", "restricted"));
+    mk_user("tg", "{\"Version\":\"2012-10-17\",\"Statement\":["
+            "{\"Effect\":\"Allow\",\"Action\":\"kms:*\",\"Resource\":\"*\"},"
+            "{\"Effect\":\"Deny\",\"Action\":\"kms:*\",\"Resource\":\"*\",\"Condition\":"
+            "{\"StringEquals\":{\"aws:ResourceTag/Class\":\"restricted\"}}},"
+            "{\"Effect\":\"Deny\",\"Action\":[\"kms:TagResource\",\"kms:UntagResource\","
+            "\"kms:CreateKey\"],\"Resource\":\"*\",\"Condition\":{\"ForAnyValue:StringEquals\":"
+            "{\"aws:TagKeys\":\"class\"}}},"
+            "{\"Effect\":\"Deny\",\"Action\":\"kms:TagResource\",\"Resource\":\"*\",\"Condition\":"
+            "{\"StringEquals\":{\"aws:RequestTag/owner\":\"root\"}}},"
+            "{\"Effect\":\"Deny\",\"Action\":\"kms:ScheduleKeyDeletion\",\"Resource\":\"*\","
+            "\"Condition\":{\"NumericLessThan\":{\"kms:ScheduleKeyDeletionPendingWindowInDays\":"
+            "\"30\"}}},"
+            "{\"Effect\":\"Deny\",\"Action\":\"kms:EnableKeyRotation\",\"Resource\":\"*\","
+            "\"Condition\":{\"NumericLessThan\":{\"kms:RotationPeriodInDays\":\"180\"}}},"
+            "{\"Effect\":\"Deny\",\"Action\":\"kms:ReEncrypt*\",\"Resource\":\"*\","
+            "\"Condition\":{\"Bool\":{\"kms:ReEncryptOnSameKey\":\"false\"}}}]}");
+    as_user(ACCT, "tg");
+    /* The key's tags, the tag key's case folded as IAM does. */
+    free(encrypt(plain, "x", NULL));
+    denied_why("Encrypt", json_pack("{s:s, s:s}", "KeyId", tagged, "Plaintext", "aGk="),
+               "kms:Encrypt", tarn, "explicit-identity");
+    denied_why("UntagResource", json_pack("{s:s, s:[s]}", "KeyId", tagged, "TagKeys", "class"),
+               "kms:UntagResource", tarn, "explicit-identity");
+    /* The request's tags. */
+    denied_why("TagResource", json_pack("{s:s, s:[{s:s, s:s}]}", "KeyId", plain, "Tags", "TagKey",
+               "class", "TagValue", "restricted"), "kms:TagResource", parn, "explicit-identity");
+    denied_why("TagResource", json_pack("{s:s, s:[{s:s, s:s}]}", "KeyId", plain, "Tags", "TagKey",
+               "owner", "TagValue", "root"), "kms:TagResource", parn, "explicit-identity");
+    DO("TagResource", json_pack("{s:s, s:[{s:s, s:s}]}", "KeyId", plain, "Tags", "TagKey",
+       "owner", "TagValue", "tg"));
+    DO("UntagResource", json_pack("{s:s, s:[s]}", "KeyId", plain, "TagKeys", "owner"));
+    denied_why("CreateKey", json_pack("{s:[{s:s, s:s}]}", "Tags", "TagKey", "class", "TagValue",
+               "x"), "kms:CreateKey", "*", "explicit-identity");
+    /* The guard rails: the window and the period, defaults included. */
+    denied_why("ScheduleKeyDeletion", json_pack("{s:s, s:i}", "KeyId", plain,
+               "PendingWindowInDays", 7), "kms:ScheduleKeyDeletion", parn, "explicit-identity");
+    denied_why("EnableKeyRotation", json_pack("{s:s, s:i}", "KeyId", plain,
+               "RotationPeriodInDays", 90), "kms:EnableKeyRotation", parn, "explicit-identity");
+    DO("EnableKeyRotation", json_pack("{s:s}", "KeyId", plain));
+    /* ReEncrypt onto another key is refused at both steps' first. */
+    char *blob = encrypt(plain, "again", NULL);
+    json_decref(call_ok("ReEncrypt", json_pack("{s:s, s:s}", "CiphertextBlob", blob,
+                        "DestinationKeyId", plain)));
+    as_account(ACCT);
+    const char *other = new_key(2);
+    as_user(ACCT, "tg");
+    denied_why("ReEncrypt", json_pack("{s:s, s:s}", "CiphertextBlob", blob, "DestinationKeyId",
+               other), "kms:ReEncryptFrom", parn, "explicit-identity");
+    free(blob);
+    DO("ScheduleKeyDeletion", json_pack("{s:s}", "KeyId", plain));
+
+    /* In a key policy the key's tags are not seen (KMS: aws:ResourceTag is
+     * supported "only in IAM policies"): its Deny does not apply. */
+    as_account(ACCT);
+    const char *kp = key_with_policy(3,
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"" ACCT "\"},"
+        "\"Action\":\"kms:*\",\"Resource\":\"*\"},{\"Effect\":\"Deny\",\"Principal\":\"*\","
+        "\"Action\":\"kms:Encrypt\",\"Resource\":\"*\",\"Condition\":{\"StringEquals\":"
+        "{\"aws:ResourceTag/class\":\"restricted\"}}}]}");
+    DO("TagResource", json_pack("{s:s, s:[{s:s, s:s}]}", "KeyId", kp, "Tags", "TagKey",
+       "class", "TagValue", "restricted"));
+    free(encrypt(kp, "x", NULL));
 }
 
 /* Cross-account use: by key ARN, and only for the operations AWS allows
@@ -1962,6 +2045,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_principals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delegation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_condition_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tag_and_guard_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cross_account_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_only_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_key_validation, setup, teardown),

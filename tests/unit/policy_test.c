@@ -13,8 +13,9 @@
  * glob edge cases including pathological patterns, value parsers, and a
  * timing of policy_evaluate.
  *
- * Context string syntax in the table: "key=value;key2[]=a|b;key3[]=;?key4"
- * ("[]" a multi-valued key, "?" a key whose value is unknown).
+ * Context string syntax in the table: "key=value;key2[]=a|b;key3[]=;?key4;!key5=v"
+ * ("[]" a multi-valued key, "?" a key whose value is unknown, "!" a key
+ * that identity policies see and the resource policy does not).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -512,6 +513,28 @@ static const struct ecase CASES[] = {
       .rp = P12(AP(AWS(U_ALICE), "kms:*") ",{'Effect':'Deny','Principal':'*','Action':'kms:*','NotResource':'"
           KEY_A "'}"),
       .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_ },
+    /* KMS's aws:ResourceTag/<k> and kms:ResourceAliases are for IAM policies
+     * only: the key policy evaluates without them. */
+    { .desc = "identity-only key: a key policy Deny on it does not see it", .rule = "4.1",
+      .rp = P12(AP(AWS(U_ALICE), "kms:*") ",{'Effect':'Deny','Principal':'*','Action':'kms:*','Resource':'*',"
+          "'Condition':{'StringEquals':{'aws:ResourceTag/class':'restricted'}}}"),
+      .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A,
+      .ctx = "!aws:ResourceTag/class=restricted", .want = ALLOW_ },
+    { .desc = "identity-only key: an IAM Deny on it applies", .rule = "4.1",
+      .id = { P12("{'Effect':'Deny','Action':'kms:*','Resource':'*','Condition':{'StringEquals':"
+          "{'aws:ResourceTag/class':'restricted'}}}") },
+      .rp = P12(AP(AWS(U_ALICE), "kms:*")), .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt",
+      .res = KEY_A, .ctx = "!aws:ResourceTag/class=restricted", .want = EXPL, .want_type = PT_IDENTITY },
+    { .desc = "identity-only key: absent from the key policy, so a negated condition holds", .rule = "4.1",
+      .rp = P12(AP(AWS(U_ALICE), "kms:*") ",{'Effect':'Deny','Principal':'*','Action':'kms:*','Resource':'*',"
+          "'Condition':{'StringNotEquals':{'aws:ResourceTag/class':'public'}}}"),
+      .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A,
+      .ctx = "!aws:ResourceTag/class=public", .want = EXPL, .want_type = PT_RESOURCE },
+    { .desc = "identity-only key: an IAM Allow conditioned on it allows", .rule = "4.1",
+      .id = { P12("{'Effect':'Allow','Action':'kms:Decrypt','Resource':'*','Condition':"
+          "{'ForAnyValue:StringEquals':{'kms:ResourceAliases':'alias/app'}}}") },
+      .rp = DEFAULT_KEY_POLICY, .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A,
+      .ctx = "!kms:ResourceAliases[]=alias/app|alias/other", .want = ALLOW_ },
     { .desc = "IAM Deny still counts against a direct key-policy Allow", .rule = "4.1",
       .id = { P12(D("kms:Decrypt")) }, .rp = P12(AP(AWS(U_ALICE), "kms:*")), .mode = RES_REQUIRED, .who = ALICE,
       .action = "kms:Decrypt", .res = KEY_A, .want = EXPL, .want_type = PT_IDENTITY },
@@ -1114,6 +1137,10 @@ static void ctx_parse(struct ctx_store *cs, const char *spec)
         struct ctx_entry *e = &cs->e[cs->n];
         const char **vals = cs->vals[cs->n];
         *e = (struct ctx_entry){ .values = vals };
+        if (item[0] == '!') {
+            e->identity_only = true;
+            item++;
+        }
         if (item[0] == '?') {
             e->key = item + 1;
             e->unknown = true;

@@ -632,6 +632,40 @@ static void test_clock_window(void **state)
     ASSERT_ERR(sigv4_check_time(&a, T0 - 16 * 60), TR_E_INVALID_SIGNATURE);
     assert_string_equal(last_msg(), "Signature not yet current: 20150830T123600Z is still later "
                         "than 20150830T123500Z (20150830T122000Z + 15 min.)");
+
+    /* The same presigned request judged as STS and IAM judge one: 15
+     * minutes either side of X-Amz-Date, X-Amz-Expires (3600) ignored. */
+    ASSERT_OK(sigv4_check_time_skew(&a, T0 + 15 * 60));
+    ASSERT_OK(sigv4_check_time_skew(&a, T0 - 15 * 60));
+    ASSERT_ERR(sigv4_check_time_skew(&a, T0 + 15 * 60 + 1), TR_E_INVALID_SIGNATURE);
+    assert_string_equal(last_msg(), "Signature expired: 20150830T123600Z is now earlier than "
+                        "20150830T123601Z (20150830T125101Z - 15 min.)");
+    ASSERT_ERR(sigv4_check_time_skew(&a, T0 + 3600), TR_E_INVALID_SIGNATURE);
+    ASSERT_ERR(sigv4_check_time_skew(&a, T0 - 15 * 60 - 1), TR_E_INVALID_SIGNATURE);
+    assert_string_equal(last_msg(), "Signature not yet current: 20150830T123600Z is still later "
+                        "than 20150830T123559Z (20150830T122059Z + 15 min.)");
+    /* A shorter X-Amz-Expires does not shorten it (the eks token case:
+     * 60 s presigned, used for 14 minutes) ... */
+    a.expires = 60;
+    ASSERT_ERR(sigv4_check_time(&a, T0 + 61), TR_E_INVALID_SIGNATURE);
+    ASSERT_OK(sigv4_check_time_skew(&a, T0 + 61));
+    ASSERT_OK(sigv4_check_time_skew(&a, T0 + 14 * 60));
+    /* ... nor does a week lengthen it. */
+    a.expires = 604800;
+    ASSERT_OK(sigv4_check_time(&a, T0 + 86400));
+    ASSERT_ERR(sigv4_check_time_skew(&a, T0 + 86400), TR_E_INVALID_SIGNATURE);
+    /* The scope date must still match. */
+    memcpy(a.date, "20150831", 8);
+    ASSERT_ERR(sigv4_check_time_skew(&a, T0), TR_E_INVALID_SIGNATURE);
+    assert_non_null(strstr(last_msg(), "Date in Credential scope does not match"));
+    vec_free(&v);
+
+    /* Header auth: the two rules are one. */
+    load_case("v4/get-vanilla/header-signed-request.txt", &v);
+    ASSERT_OK(sigv4_parse(&v.rq, &a));
+    for (int64_t d = -16 * 60; d <= 16 * 60; d += 30)
+        assert_int_equal(tr_ok(sigv4_check_time(&a, T0 + d)),
+                         tr_ok(sigv4_check_time_skew(&a, T0 + d)));
     vec_free(&v);
 }
 

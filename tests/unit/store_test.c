@@ -300,6 +300,96 @@ static void raw_exec(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
+static void count_problem(void *arg, const char *text);
+
+static bool db_exists(const struct fx *f, const char *suffix)
+{
+    char p[512];
+    struct stat sb;
+    db_path(f, suffix, p, sizeof p);
+    return stat(p, &sb) == 0;
+}
+
+/* store_sqlite_open_readonly: reads what was committed -- through the WAL
+ * of a database another connection has open, from the file alone when it
+ * is stopped (immutable: nothing is created or touched beside it) --,
+ * refuses writes, a schema version other than this build's (no
+ * migration) and a missing database; a directory whose name a URI would
+ * misread ('?', '#', '%', ' ') works. */
+static void test_readonly(void **state)
+{
+    struct fx *f = *state;
+    char p[512], odd[600];
+    struct account_rec a = { .id = ACCT, .created = 1 }, b = { .id = ACCT2, .created = 2 };
+    struct account_rec c = { .id = "999988887777", .created = 3 }, got;
+    struct stat before, after;
+    store_t ro = NULL;
+    db_path(f, "", p, sizeof p);
+
+    OK(CALL(f->st, account_put, &a));
+    assert_true(db_exists(f, "-wal") && db_exists(f, "-shm"));
+    OK(store_sqlite_open_readonly(f->dir, &ro));
+    OK(CALL(ro, account_get, ACCT, &got));
+    OK(CALL(f->st, account_put, &b));          /* committed by the writer: seen */
+    (*ro)->refresh(ro);
+    OK(CALL(ro, account_get, ACCT2, &got));
+    FAILS(CALL(ro, account_put, &c), TR_E_INTERNAL);
+    FAILS(TX(ro, tx_begin), TR_E_INTERNAL);
+    FAILS(CALL(f->st, account_get, "999988887777", &got), TR_E_KMS_NOT_FOUND);
+    (*ro)->close(ro);
+    ro = NULL;
+
+    /* Stopped: the file alone, immutable; nothing created, nothing changed. */
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    assert_false(db_exists(f, "-wal") || db_exists(f, "-shm"));
+    assert_int_equal(stat(p, &before), 0);
+    OK(store_sqlite_open_readonly(f->dir, &ro));
+    OK(CALL(ro, account_get, ACCT2, &got));
+    assert_string_equal(got.id, ACCT2);
+    int version = -1;
+    size_t problems = 0;
+    OK(CALL(ro, self_check, count_problem, &problems, &version));
+    assert_int_equal(version, (int)store_schema_count);
+    assert_int_equal(problems, 0);
+    FAILS(CALL(ro, account_put, &c), TR_E_INTERNAL);
+    (*ro)->close(ro);
+    ro = NULL;
+    assert_false(db_exists(f, "-wal") || db_exists(f, "-shm") || db_exists(f, "-journal"));
+    assert_int_equal(stat(p, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+    assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+
+    /* Another build's schema: refused, not migrated. */
+    raw_exec(p, "PRAGMA user_version = 999;");
+    ro = (store_t)(void *)1;
+    FAILS(store_sqlite_open_readonly(f->dir, &ro), TR_E_INTERNAL);
+    assert_null(ro);
+    raw_exec(p, "PRAGMA user_version = 1;");
+    FAILS(store_sqlite_open_readonly(f->dir, &ro), TR_E_INTERNAL);
+    assert_int_equal(read_user_version(p), 1);
+    char set[64];
+    snprintf(set, sizeof set, "PRAGMA user_version = %zu;", store_schema_count);
+    raw_exec(p, set);
+
+    /* No database at all. */
+    unlink(p);
+    FAILS(store_sqlite_open_readonly(f->dir, &ro), TR_E_INTERNAL);
+    assert_false(db_exists(f, ""));
+
+    /* A directory name a URI would misread. */
+    snprintf(odd, sizeof odd, "%s/a?b#c%%20 d", f->dir);
+    OK(store_sqlite_open(odd, &ro));
+    OK(CALL(ro, account_put, &c));
+    (*ro)->close(ro);
+    OK(store_sqlite_open_readonly(odd, &ro));
+    OK(CALL(ro, account_get, "999988887777", &got));
+    (*ro)->close(ro);
+    rm_dir(odd);
+    OK(store_sqlite_open(f->dir, &f->st));
+}
+
 static void test_migrations_run_once(void **state)
 {
     struct fx *f = *state;
@@ -1975,6 +2065,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blobs_exact_and_secure_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_memory, setup_memory, teardown),

@@ -1,0 +1,93 @@
+/*
+ * opts.h -- the subcommands' options and their help, from one table per
+ * command.
+ *
+ * A command's table lists every flag it accepts: the value's name, the
+ * environment variable read when the flag is absent, the default, and one
+ * sentence of help.  cli_next() builds getopt_long's option list from that
+ * table, so no flag can be accepted without appearing in --help, and
+ * cli_help() prints the table with every description starting in one
+ * column.  Every usage error is one line, "tresor CMD: what is wrong",
+ * then the synopsis, on stderr, and exit status 2.
+ *
+ *     struct cli_parser p;
+ *     int c;
+ *     cli_parser_init(&p, &check_cmd, argc, argv);
+ *     while ((c = cli_next(&p)) > 0)
+ *         switch (c) { case 'd': data_dir = optarg; break; }
+ *     if (c < 0) return cli_exit(c);      (--help printed: 0; an error: 2)
+ *     ... operands are argv[optind] .. argv[argc - 1]
+ */
+#ifndef TR_CLI_OPTS_H
+#define TR_CLI_OPTS_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* What cli_next returns besides an option's val. */
+#define CLI_END   0     /* no more options; operands start at optind */
+#define CLI_HELP  (-1)  /* --help was printed to stdout: exit 0 */
+#define CLI_ERROR (-2)  /* an error line and the synopsis went to stderr: exit 2 */
+
+#define CLI_MAX_OPTS 24
+
+struct cli_opt {
+    const char *name;   /* long flag without "--"; NULL for an operand (SECRET) */
+    int val;            /* what cli_next returns for the flag, > 0 */
+    const char *arg;    /* the value's name ("DIR"), the operand's; NULL for a switch */
+    const char *env;    /* environment variable read when the flag is absent, or NULL */
+    const char *dflt;   /* the default the help shows, or NULL */
+    const char *help;   /* one sentence, wrapped by cli_help; NULL ends the table */
+};
+
+/* A row of a two-column list: a flag, a command, a variable, and its text. */
+struct cli_row { const char *left, *right; };
+
+struct cli_cmd {
+    const char *name;       /* "serve", "policy simulate": follows "tresor " */
+    const char *synopsis;   /* the forms of use without "tresor NAME", '\n' between (wrapped) */
+    const char *about;      /* what the command does, lines of at most 79 columns */
+    const struct cli_opt *opts;
+    const char *more;       /* printed after the options (exit status...), or NULL */
+    const struct cli_row *envs;   /* other environment variables, { 0 }-terminated, or NULL */
+};
+
+struct cli_parser {
+    const struct cli_cmd *cmd;
+    int argc;
+    char **argv;
+    FILE *out, *err;        /* stdout and stderr; tests capture them */
+    bool started;
+    struct option lo[CLI_MAX_OPTS + 2];   /* cmd's flags and --help, built on the first cli_next */
+};
+
+void cli_parser_init(struct cli_parser *p, const struct cli_cmd *cmd, int argc, char **argv);
+/* The next option's val; CLI_END, CLI_HELP or CLI_ERROR (messages printed).
+ * optarg holds a flag's value.  An unknown or ambiguous flag, a missing
+ * value and a value given to a switch are errors that name the flag. */
+int cli_next(struct cli_parser *p);
+/* The exit status for CLI_HELP (0) and CLI_ERROR (2). */
+int cli_exit(int c);
+
+/* The whole help of cmd: synopsis, about, the options in one column, more. */
+void cli_help(FILE *f, const struct cli_cmd *cmd);
+/* The synopsis: "usage: tresor NAME ..." and its other lines. */
+void cli_synopsis(FILE *f, const struct cli_cmd *cmd);
+/* "tresor NAME: <fmt>" then the synopsis and a pointer to --help, on err
+ * (stderr when NULL).  Returns 2, the exit status of a usage error. */
+int cli_usage_error(FILE *err, const struct cli_cmd *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Two columns, the right one starting in one column for every row and
+ * wrapped to 79 columns (cli_help's options; the list of commands). */
+void cli_columns(FILE *f, const struct cli_row *rows, size_t n);
+
+/* s as a decimal number in lo..hi, nothing else around it. */
+bool cli_uint(const char *s, unsigned lo, unsigned hi, unsigned *out);
+/* Which of flag and env supplied value: env when value is getenv(env)'s
+ * own string (env_or returns it), flag otherwise -- for error lines. */
+const char *cli_source(const char *value, const char *env, const char *flag);
+
+#endif

@@ -1,0 +1,285 @@
+/*
+ * opts_test.c -- the subcommands' option tables (src/cli/opts.c).
+ *
+ * Covered: cli_help lists every flag of the table with its value, its
+ * environment variable and default, descriptions starting in one column
+ * and no line past 79 columns (a long left column moves its text to the
+ * next line); the synopsis wraps between bracket groups only; cli_next
+ * returns the table's vals with optarg, permutes operands to the end,
+ * prints --help to out; every usage error is one line naming the command
+ * and the flag (unknown, ambiguous, missing value, value given to a
+ * switch, unknown short flag), then the synopsis, on err; parsing twice in
+ * one process starts over; cli_uint takes only plain decimal numbers in
+ * range; cli_source tells the environment's value from a flag's.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/opts.h"
+
+static const struct cli_opt demo_opts[] = {
+    { NULL, 0, "THING", NULL, NULL, "the thing to work on" },
+    { "data-dir", 'd', "DIR", "DEMO_DIR", "./demo", "where the data lives" },
+    { "dev", 'D', NULL, NULL, NULL, "a switch" },
+    { "format", 'f', "FORMAT", NULL, "text", "text or json, and a sentence long enough to be wrapped "
+                                           "onto a second line of the help" },
+    { "a-very-long-flag-name", 'L', "VALUE", NULL, NULL, "pushed to the next line" },
+    { 0 },
+};
+
+static const struct cli_cmd demo_cmd = {
+    "demo", "THING [--data-dir DIR] [--dev] [--format text|json] [--a-very-long-flag-name VALUE] "
+            "[--another [--nested GROUP]]",
+    "What the demo does.\n", demo_opts, "Exit status: 0.\n", NULL,
+};
+
+struct capture { char *text; size_t len; FILE *f; };
+
+static void cap_open(struct capture *c)
+{
+    c->text = NULL;
+    c->len = 0;
+    c->f = open_memstream(&c->text, &c->len);
+    assert_non_null(c->f);
+}
+
+static const char *cap_close(struct capture *c)
+{
+    fclose(c->f);
+    return c->text;
+}
+
+/* Every line at most 79 columns; the lines of the options list start
+ * their description in one column (continuations too). */
+static void check_layout(const char *text)
+{
+    int col = -1;
+    bool in_opts = false;
+    const char *p = text;
+    while (*p) {
+        size_t n = strcspn(p, "\n");
+        if (n > 79) fail_msg("line over 79 columns: %.*s", (int)n, p);
+        if (n == 8 && strncmp(p, "options:", 8) == 0) in_opts = true;
+        else if (n == 22 && strncmp(p, "arguments and options:", 22) == 0) in_opts = true;
+        else if (n == 0) in_opts = false;
+        else if (in_opts) {
+            /* "  left  text" or "  left" alone, or "<col spaces>text" */
+            size_t lead = strspn(p, " ");
+            if (lead == 2) {
+                const char *gap = memmem(p + 2, n - 2, "  ", 2);
+                if (gap) {
+                    int c = (int)(gap - p) + (int)strspn(gap, " ");
+                    if (col < 0) col = c;
+                    assert_int_equal(c, col);
+                }
+            } else {
+                if (col < 0) col = (int)lead;
+                assert_int_equal((int)lead, col);
+            }
+        }
+        p += n;
+        if (*p) p++;
+    }
+    assert_true(col > 0);
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    struct capture c;
+    cap_open(&c);
+    cli_help(c.f, &demo_cmd);
+    const char *t = cap_close(&c);
+    assert_non_null(strstr(t, "usage: tresor demo THING [--data-dir DIR] [--dev]"));
+    assert_non_null(strstr(t, "\narguments and options:\n"));
+    assert_non_null(strstr(t, "\n  THING "));
+    assert_non_null(strstr(t, "\n  --data-dir DIR "));
+    assert_non_null(strstr(t, "(DEMO_DIR, default ./demo)"));
+    assert_non_null(strstr(t, "\n  --dev "));
+    assert_non_null(strstr(t, "(default text)"));
+    assert_non_null(strstr(t, "\n  --a-very-long-flag-name VALUE\n"));
+    assert_non_null(strstr(t, "\n  -h, --help "));
+    assert_non_null(strstr(t, "\nExit status: 0.\n"));
+    assert_null(strchr(t, '\x01'));                      /* the non-breaking marks print as spaces */
+    /* A bracket group is never split across lines. */
+    assert_non_null(strstr(t, "[--another [--nested GROUP]]"));
+    check_layout(t);
+    free(c.text);
+}
+
+static void test_columns_wrap(void **state)
+{
+    (void)state;
+    static const struct cli_row rows[] = {
+        { "short", "one two three four five six seven eight nine ten eleven twelve thirteen "
+                   "fourteen fifteen sixteen seventeen" },
+        { "a-longer-left", "text" },
+    };
+    struct capture c;
+    cap_open(&c);
+    cli_columns(c.f, rows, 2);
+    const char *t = cap_close(&c);
+    assert_string_equal(t,
+        "  short          one two three four five six seven eight nine ten eleven twelve\n"
+        "                 thirteen fourteen fifteen sixteen seventeen\n"
+        "  a-longer-left  text\n");
+    free(c.text);
+}
+
+/* Parse argv (NULL-terminated) with demo_cmd; out and err captured. */
+struct run { int vals[16]; const char *args[16]; int n, last, first_operand; char *out, *err; };
+
+static void parse(struct run *r, char **argv)
+{
+    struct capture o, e;
+    struct cli_parser p;
+    int argc = 0, c;
+    while (argv[argc]) argc++;
+    memset(r, 0, sizeof *r);
+    cap_open(&o);
+    cap_open(&e);
+    cli_parser_init(&p, &demo_cmd, argc, argv);
+    p.out = o.f;
+    p.err = e.f;
+    while ((c = cli_next(&p)) > 0 && r->n < 16) {
+        r->vals[r->n] = c;
+        r->args[r->n++] = optarg;
+    }
+    r->last = c;
+    r->first_operand = optind;
+    cap_close(&o);
+    cap_close(&e);
+    r->out = o.text;
+    r->err = e.text;
+}
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static void test_next(void **state)
+{
+    (void)state;
+    struct run r;
+    char *argv[] = { "demo", "thing", "--data-dir", "/d", "--dev", "--format=json", "more", NULL };
+    parse(&r, argv);
+    assert_int_equal(r.last, CLI_END);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.vals[0], 'd');
+    assert_string_equal(r.args[0], "/d");
+    assert_int_equal(r.vals[1], 'D');
+    assert_int_equal(r.vals[2], 'f');
+    assert_string_equal(r.args[2], "json");
+    /* Operands are moved after the flags. */
+    assert_int_equal(r.first_operand, 5);
+    assert_string_equal(argv[5], "thing");
+    assert_string_equal(argv[6], "more");
+    assert_string_equal(r.err, "");
+    run_free(&r);
+
+    /* A second parse in the same process starts over. */
+    char *again[] = { "demo", "--dev", NULL };
+    parse(&r, again);
+    assert_int_equal(r.last, CLI_END);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.first_operand, 2);
+    run_free(&r);
+
+    char *help[] = { "demo", "--dev", "--help", "--bogus", NULL };
+    parse(&r, help);
+    assert_int_equal(r.last, CLI_HELP);
+    assert_int_equal(cli_exit(r.last), 0);
+    assert_non_null(strstr(r.out, "usage: tresor demo"));
+    assert_string_equal(r.err, "");
+    run_free(&r);
+}
+
+/* One error line, then the synopsis, on err; nothing on out. */
+static void error_is(char **argv, const char *line)
+{
+    struct run r;
+    parse(&r, argv);
+    assert_int_equal(r.last, CLI_ERROR);
+    assert_int_equal(cli_exit(r.last), 2);
+    size_t n = strcspn(r.err, "\n");
+    if (n != strlen(line) || strncmp(r.err, line, n) != 0)
+        fail_msg("expected '%s', got '%.*s'", line, (int)n, r.err);
+    assert_true(strncmp(r.err + n + 1, "usage: tresor demo ", 19) == 0);
+    assert_string_equal(r.out, "");
+    run_free(&r);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    error_is((char *[]){ "demo", "--bogus", NULL }, "tresor demo: unknown option '--bogus'");
+    error_is((char *[]){ "demo", "--bogus=7", NULL }, "tresor demo: unknown option '--bogus'");
+    error_is((char *[]){ "demo", "-x", NULL }, "tresor demo: unknown option '-x'");
+    error_is((char *[]){ "demo", "-d", NULL }, "tresor demo: unknown option '-d'");
+    error_is((char *[]){ "demo", "--data-dir", NULL }, "tresor demo: --data-dir needs a value (DIR)");
+    error_is((char *[]){ "demo", "--dev=yes", NULL }, "tresor demo: --dev takes no value");
+    error_is((char *[]){ "demo", "--d", NULL }, "tresor demo: ambiguous option '--d' (--data-dir, --dev)");
+    /* An unambiguous prefix is the flag (getopt_long's rule). */
+    struct run r;
+    parse(&r, (char *[]){ "demo", "--form", "json", NULL });
+    assert_int_equal(r.last, CLI_END);
+    assert_int_equal(r.vals[0], 'f');
+    run_free(&r);
+
+    struct capture e;
+    cap_open(&e);
+    assert_int_equal(cli_usage_error(e.f, &demo_cmd, "--format must be text or json, not '%s'", "yaml"), 2);
+    const char *t = cap_close(&e);
+    static const char want[] = "tresor demo: --format must be text or json, not 'yaml'\nusage: tresor demo ";
+    assert_true(strncmp(t, want, sizeof want - 1) == 0);
+    assert_non_null(strstr(t, "tresor demo --help"));
+    free(e.text);
+}
+
+static void test_uint_and_source(void **state)
+{
+    (void)state;
+    unsigned v = 99;
+    assert_true(cli_uint("1", 1, 256, &v) && v == 1);
+    assert_true(cli_uint("256", 1, 256, &v) && v == 256);
+    v = 99;
+    assert_false(cli_uint("0", 1, 256, &v));
+    assert_false(cli_uint("257", 1, 256, &v));
+    assert_false(cli_uint("3x", 1, 256, &v));
+    assert_false(cli_uint(" 3", 1, 256, &v));
+    assert_false(cli_uint("-3", 1, 256, &v));
+    assert_false(cli_uint("+3", 1, 256, &v));
+    assert_false(cli_uint("", 1, 256, &v));
+    assert_false(cli_uint(NULL, 1, 256, &v));
+    assert_false(cli_uint("99999999999999999999", 1, 256, &v));
+    assert_int_equal(v, 99);                                   /* untouched on refusal */
+
+    setenv("OPTS_TEST_REGION", "moon", 1);
+    const char *from_env = getenv("OPTS_TEST_REGION");
+    assert_string_equal(cli_source(from_env, "OPTS_TEST_REGION", "--region"), "OPTS_TEST_REGION");
+    char flag_value[] = "moon";
+    assert_string_equal(cli_source(flag_value, "OPTS_TEST_REGION", "--region"), "--region");
+    unsetenv("OPTS_TEST_REGION");
+    assert_string_equal(cli_source(flag_value, "OPTS_TEST_REGION", "--region"), "--region");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_columns_wrap),
+        cmocka_unit_test(test_next),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_uint_and_source),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
