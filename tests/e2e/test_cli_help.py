@@ -160,7 +160,7 @@ def test_subcommand_help(empty, cmd):
 def test_every_listed_flag_is_accepted(empty, cmd):
     """Each flag --help lists parses (the run then stops at --help)."""
     switches = ("--dev", "--enforce-iam", "--all", "--diff")
-    values = {"--threads": "2", "--context": "k=v"}
+    values = {"--threads": "2", "--context": "k=v", "--encryption-context": "k=v", "--session-tag": "k=v"}
     for flag, _, _ in FLAGS[cmd]:
         value = [] if flag in switches else [values.get(flag, "x")]
         p = tresor(empty, *cmd.split(), flag, *value, "--help")
