@@ -51,7 +51,7 @@
 
 #define MAX_ARGS 64
 #define MAX_NOTES 24
-#define TXT_MAX 1024
+#define TXT_MAX TR_ERR_MSG_MAX
 
 static const struct cli_opt policy_opts[] = {
     { "principal", 'p', "ARN", NULL, NULL,
@@ -354,10 +354,8 @@ static TR_RESULT decide_iam(struct req_ctx *rc, const char *action, const char *
         .resource_policy = rp, .mode = mode, .extra = extra->e, .nextra = extra->n, .no_fail = true,
     };
     GUARD(iam_authorize(rc, &ar, &res));
-    struct eval_request rq = {
-        .who = { .arn = rc->who.arn, .account = rc->who.account_id },
-        .action = action, .resource = resource,
-    };
+    struct eval_request rq = { .action = action, .resource = resource };
+    iam_eval_principal(&rc->who, &rq.who);
     take_result(out, &rq, &res, NULL);
     return TR_OK;
 }
@@ -532,9 +530,10 @@ static int decide_trust(struct req_ctx *rc, const struct opts *o, struct ctx_bui
     json_t *doc = json_loads(e.doc ? e.doc : "{}", 0, NULL);
     const char *trust = json_string_value(json_object_get(doc, "trust"));
     struct policy *pol = NULL;
-    char label[600];
+    const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
+    char label[700];
     int rcode = 0;
-    if (!trust || tr_failed(policy_cache_get(trust, strlen(trust), POLICY_TRUST, &pol))) {
+    if (!trust || tr_failed(policy_cache_get_bound(trust, strlen(trust), POLICY_TRUST, ids, &pol))) {
         rcode = die("trust policy");
         goto out;
     }

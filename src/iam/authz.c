@@ -15,12 +15,16 @@
  *  - role session: the role's inline and attached policies and boundary;
  *    the session policies kept in the session access key's doc ("policy"
  *    text and "policy_arns"); tags = role tags, then session tags (which
- *    win); the issue time and MFA flag of the session;
+ *    win); the issue time and MFA flag of the session; its source
+ *    identity (aws:SourceIdentity in every request of the session);
  *  - GetSessionToken sessions act as their user (or root) with the issue
  *    time set.
  * A user or role that no longer exists makes its credentials invalid:
  * TR_E_UNRECOGNIZED_CLIENT, "The security token included in the request
- * is invalid." (what AWS answers for the keys of a deleted user).
+ * is invalid." (what AWS answers for the keys of a deleted user) -- and
+ * so does one deleted and created again under the same name: the
+ * credentials name the unique id they were issued to, which the new
+ * entity does not have (the sessions of a deleted role stay dead).
  *
  * Documents are compiled through policy_cache_get, so a policy is parsed
  * once per process, not per request.  A stored document that no longer
@@ -42,6 +46,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/str.h"
 #include "core/tls.h"
 #include "iam/arn.h"
 
@@ -364,6 +369,11 @@ static TR_RESULT load_session(store_t st, json_t *doc, bool role_session, struct
     json_object_foreach(json_object_get(doc, "tags"), k, e) {
         if (json_is_string(e)) GUARD(tag_put(id, k, json_string_value(e)));
     }
+    const char *si = json_string_value(json_object_get(doc, "source_identity"));
+    if (si) {
+        id->source_identity = strdup(si);
+        ENSURE(id->source_identity != NULL, TR_E_INTERNAL);
+    }
     return TR_OK;
 }
 
@@ -387,11 +397,22 @@ static TR_RESULT session_doc(store_t st, const struct principal *who, json_t **o
     return TR_OK;
 }
 
-static TR_RESULT load_entity(store_t st, const char *kind, const char *arn, struct ent_rec *e)
+/* The user or role whose credentials these are: the entity with this ARN
+ * and the unique id the credentials were issued to (who->id, up to the
+ * ':' of a session).  A user or role deleted and created again under the
+ * same name is another entity: the old credentials stay invalid. */
+static TR_RESULT load_entity(store_t st, const char *kind, const char *arn, const char *id,
+                             struct ent_rec *e)
 {
     tr_result r = st[0]->ent_get_arn(st, kind, arn, e);
     if (is_not_found(r)) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-    return r;
+    GUARD(r);
+    size_t n = strcspn(id, ":");
+    if (strlen(e->id) != n || strncmp(e->id, id, n) != 0) {
+        ent_rec_free(e);
+        BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+    }
+    return TR_OK;
 }
 
 TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct identity *out)
@@ -414,7 +435,7 @@ TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct iden
         out->root = true;
         break;
     case PRINCIPAL_USER:
-        r = load_entity(st, "user", who->arn, &e);
+        r = load_entity(st, "user", who->arn, who->id, &e);
         if (tr_failed(r)) goto fail;
         out->username = strdup(e.name);
         if (!out->username) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -425,7 +446,7 @@ TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct iden
         if (tr_failed(r)) goto fail;
         break;
     case PRINCIPAL_ROLE_SESSION:
-        r = who->role_arn[0] ? load_entity(st, "role", who->role_arn, &e)
+        r = who->role_arn[0] ? load_entity(st, "role", who->role_arn, who->id, &e)
                              : tr_fail_at(__FILE__, __LINE__, TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
         if (tr_failed(r)) goto fail;
         r = push_entity_policies(st, e.arn, out);
@@ -479,6 +500,7 @@ void iam_identity_free(struct identity *id)
     free(id->tag_keys);
     free(id->tag_values);
     free(id->username);
+    free(id->source_identity);
     free(id->owned);
     memset(id, 0, sizeof *id);
 }
@@ -777,6 +799,8 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
         r = ctx_global(cb, "aws:TokenIssueTime", num);
         if (tr_ok(r)) r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     }
+    if (tr_ok(r) && id && id->source_identity)
+        r = ctx_global(cb, "aws:SourceIdentity", id->source_identity);
     if (tr_failed(r)) iam_ctx_free(cb);
     else cb->nglobal = cb->n;
     return r;
@@ -798,6 +822,23 @@ static enum tr_err denied_code(const char *service)
 {
     if (strcmp(service, "iam") == 0 || strcmp(service, "sts") == 0) return TR_E_IAM_ACCESS_DENIED;
     return TR_E_ACCESS_DENIED;
+}
+
+void iam_eval_principal(const struct principal *who, struct eval_principal *out)
+{
+    *out = (struct eval_principal){
+        .type = eval_type(who->type),
+        .arn = who->arn,
+        .account = who->account_id,
+        .role_arn = who->role_arn[0] ? who->role_arn : NULL,
+    };
+    if (who->type != PRINCIPAL_USER && who->type != PRINCIPAL_ROLE_SESSION) return;
+    size_t n = strlen(who->id);
+    const char *colon = who->type == PRINCIPAL_ROLE_SESSION ? strchr(who->id, ':') : NULL;
+    if (colon) n = (size_t)(colon - who->id);
+    if (n == 0) return;
+    out->unique_id = who->id;
+    out->unique_id_len = n;
 }
 
 TR_RESULT iam_identity_get(struct req_ctx *rc)
@@ -832,18 +873,13 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     }
 
     struct eval_request rq = {
-        .who = {
-            .type = eval_type(rc->who.type),
-            .arn = rc->who.arn,
-            .account = rc->who.account_id,
-            .role_arn = rc->who.role_arn[0] ? rc->who.role_arn : NULL,
-        },
         .action = ar->action,
         .resource = ar->resource,
         .resource_account = ar->resource_account,
         .ctx = cb->e,
         .nctx = cb->n,
     };
+    iam_eval_principal(&rc->who, &rq.who);
     struct policy_set ps = {
         .identity = id->identity,
         .nidentity = id->nidentity,
@@ -1023,15 +1059,15 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
         r = lookup(st[0]->account_get(st, pa.account, &a), &found);
         if (tr_failed(r) || !found) break;
         out->type = PRINCIPAL_ROOT;
-        snprintf(out->arn, sizeof out->arn, "%s", arn);
-        snprintf(out->id, sizeof out->id, "%s", pa.account);
+        r = str_copy(out->arn, sizeof out->arn, arn, "principal ARN");
+        if (tr_ok(r)) r = str_copy(out->id, sizeof out->id, pa.account, "account id");
         break;
     case AK_USER:
         r = lookup(st[0]->ent_get_arn(st, "user", arn, &e), &found);
         if (tr_failed(r) || !found) break;
         out->type = PRINCIPAL_USER;
-        snprintf(out->arn, sizeof out->arn, "%s", e.arn);
-        snprintf(out->id, sizeof out->id, "%s", e.id);
+        r = str_copy(out->arn, sizeof out->arn, e.arn, "user ARN");
+        if (tr_ok(r)) r = str_copy(out->id, sizeof out->id, e.id, "user id");
         break;
     case AK_ROLE:
     case AK_SESSION:
@@ -1039,10 +1075,11 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
         else r = lookup(st[0]->ent_get(st, "role", pa.account, pa.role_name, &e), &found);
         if (tr_failed(r) || !found) break;
         out->type = PRINCIPAL_ROLE_SESSION;
-        snprintf(out->arn, sizeof out->arn, "arn:aws:sts::%s:assumed-role/%s/%s", pa.account, e.name,
-                 kind == AK_ROLE ? "simulated" : pa.session);
-        snprintf(out->id, sizeof out->id, "%s:%s", e.id, kind == AK_ROLE ? "simulated" : pa.session);
-        snprintf(out->role_arn, sizeof out->role_arn, "%s", e.arn);
+        const char *sess = kind == AK_ROLE ? "simulated" : pa.session;
+        r = str_format(out->arn, sizeof out->arn, "session ARN", "arn:aws:sts::%s:assumed-role/%s/%s",
+                       pa.account, e.name, sess);
+        if (tr_ok(r)) r = str_format(out->id, sizeof out->id, "session id", "%s:%s", e.id, sess);
+        if (tr_ok(r)) r = str_copy(out->role_arn, sizeof out->role_arn, e.arn, "role ARN");
         break;
     default:
         break;

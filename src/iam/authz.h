@@ -31,6 +31,7 @@ struct identity {
     size_t ntags;
     int64_t token_issued;            /* temporary credentials: issue time; else 0 */
     bool mfa;                        /* aws:MultiFactorAuthPresent (temporary credentials) */
+    char *source_identity;           /* role sessions that have one (aws:SourceIdentity) */
     char *username;                  /* IAM users only (aws:username) */
     void *owned;                     /* implementation storage */
 };
@@ -85,7 +86,8 @@ struct ctx_builder {
  * aws:username, aws:PrincipalType, aws:PrincipalTag/<key>, aws:SourceIp (not
  * on service-to-service calls), aws:SecureTransport, aws:CurrentTime,
  * aws:EpochTime, aws:RequestedRegion, aws:ViaAWSService, aws:TokenIssueTime
- * and aws:MultiFactorAuthPresent for temporary credentials). */
+ * and aws:MultiFactorAuthPresent for temporary credentials, aws:SourceIdentity
+ * for a role session that has one). */
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id);
 /* Make cb an empty builder (as zeroing it would, without touching the
  * arrays).  Do not use on a builder that holds strings: iam_ctx_free. */
@@ -111,6 +113,11 @@ struct authz_req {
      * grants after an implicit deny). */
     bool no_fail;
 };
+
+/* The policy engine's view of who (policy.h struct eval_principal): its
+ * type, ARNs, account, and unique id -- a user's own, a session's role's
+ * (who->id up to the ':'); none for a root user.  Borrows who. */
+void iam_eval_principal(const struct principal *who, struct eval_principal *out);
 
 /* Load rc->identity if needed, build the context, evaluate.  On deny
  * (unless no_fail) fails with the service's code -- KMS and Secrets

@@ -43,6 +43,21 @@ TR_RESULT policy_compile(const char *text, size_t len, enum policy_kind kind,
  * (compiled and inserted otherwise).  Returns a new reference. */
 TR_RESULT policy_cache_get(const char *text, size_t len, enum policy_kind kind,
                            struct policy **out);
+/* The same for a stored resource, key or trust policy with its binding
+ * (docs/internals/IAM_STORE.md, "Principals bound by identity"): `ids`
+ * is the JSON object saved with the policy, from each user or role ARN
+ * it names to the unique id (AIDA..., AROA...) that ARN was bound to when
+ * the policy was saved.  Such a principal then matches that user, or
+ * that role's sessions, whatever its name is now -- and never another
+ * user or role given the same name later; a user or role ARN missing
+ * from the binding matches nothing.  ids NULL or "": no binding (a policy
+ * saved before bindings existed, or an identity policy): user and role
+ * ARNs match by ARN.  A binding that is not such an object is an internal
+ * error (failing closed). */
+TR_RESULT policy_compile_bound(const char *text, size_t len, enum policy_kind kind,
+                               const char *ids, struct policy **out);
+TR_RESULT policy_cache_get_bound(const char *text, size_t len, enum policy_kind kind,
+                                 const char *ids, struct policy **out);
 /* Drop every cached policy (tests, shutdown); holders keep their references. */
 void policy_cache_clear(void);
 /* Entries in the cache (at most a fixed bound; tests). */
@@ -90,6 +105,11 @@ struct eval_principal {
     const char *arn;             /* the caller's ARN (the session ARN for sessions) */
     const char *account;         /* 12 digits */
     const char *role_arn;        /* sessions: arn:aws:iam::A:role/path/name; else NULL */
+    /* The user's unique id (AIDA...), or the unique id of a session's role
+     * (AROA...), unique_id_len bytes; NULL for root and anonymous callers.
+     * Principals named by unique id, and bound ones, match on it. */
+    const char *unique_id;
+    size_t unique_id_len;
 };
 
 struct eval_request {

@@ -126,20 +126,35 @@ static bool str_eq(const char *a, const char *b)
     return a && b && strcmp(a, b) == 0;
 }
 
-/* How one Principal entry names the caller (docs/AUTHORIZATION.md 3.3). */
+/* The caller's unique id (the user's, or its session's role's) is id. */
+static bool id_is(const char *id, const struct eval_principal *who)
+{
+    size_t n = strlen(id);
+    return who->unique_id && n > 0 && n == who->unique_id_len && memcmp(id, who->unique_id, n) == 0;
+}
+
+/* How one Principal entry names the caller (docs/AUTHORIZATION.md 3.3).  A user or
+ * role ARN of a bound policy (policy.h) matches on the unique id it was
+ * bound to; so does a principal written as a unique id (AIDA...: the user;
+ * AROA...: the role, so any of its sessions).  Unbound ARNs match by ARN. */
 static enum principal_match entry_match(const struct principal_ent *pe, const struct eval_principal *who)
 {
     if (pe->kind == PE_EVERYONE) return PM_EVERYONE;
     if (who->type == EP_ANONYMOUS) return PM_NONE;
     switch (pe->kind) {
     case PE_ACCOUNT: return str_eq(pe->account, who->account) ? PM_ACCOUNT : PM_NONE;
-    case PE_USER: return who->type == EP_USER && str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
+    case PE_USER:
+        if (who->type != EP_USER) return PM_NONE;
+        return (pe->id ? id_is(pe->id, who) : str_eq(pe->value, who->arn)) ? PM_DIRECT : PM_NONE;
     case PE_SESSION:
         return who->type == EP_ROLE_SESSION && str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
     case PE_ROLE:
-        return who->type == EP_ROLE_SESSION && str_eq(pe->value, who->role_arn) ? PM_ROLE : PM_NONE;
-    case PE_FEDERATED_USER:
-    case PE_UNIQUE_ID: return str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
+        if (who->type != EP_ROLE_SESSION) return PM_NONE;
+        return (pe->id ? id_is(pe->id, who) : str_eq(pe->value, who->role_arn)) ? PM_ROLE : PM_NONE;
+    case PE_UNIQUE_ID:
+        if (!id_is(pe->value, who)) return PM_NONE;
+        return who->type == EP_USER ? PM_DIRECT : who->type == EP_ROLE_SESSION ? PM_ROLE : PM_NONE;
+    case PE_FEDERATED_USER: return str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
     default: return PM_NONE;
     }
 }

@@ -100,6 +100,10 @@ TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule);
 struct kms_grant_req {
     const char *grantee;
     const char *retiring;              /* NULL when none */
+    /* The unique ids grantee and retiring name now when they are user or
+     * role ARNs, bound into the grant (iam/bindings.h); else NULL. */
+    const char *grantee_id;
+    const char *retiring_id;
     const char *const *ops;            /* "Encrypt", ... */
     size_t nops;
     const char *constraint_type;       /* NULL, "EncryptionContextEquals" or
@@ -212,7 +216,12 @@ enum kms_grant_match {
     KG_ACCOUNT,   /* the caller's account: IAM must allow too (docs/AUTHORIZATION.md 4.3) */
     KG_DIRECT,    /* the caller's user or session ARN, or the role of its session */
 };
-enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who);
+/* named_id: the unique id `named` was bound to when the grant was made
+ * (a user or role ARN; iam/bindings.h): then only that user, or that
+ * role's sessions, match -- whatever ARN they have now.  NULL: by ARN
+ * (session and account principals, and grants made before bindings). */
+enum kms_grant_match kms_grant_principal_match(const char *named, const char *named_id,
+                                               const struct principal *who);
 /* (authz.c) RetireGrant on a grant of key k.  The grant decides, not the key
  * policy ("kms:RetireGrant ... is not effective in a key policy"):
  * `named` is how the grant names the caller as its retiring principal,
@@ -248,6 +257,7 @@ struct kms_new_key {
     const char *region;
     const char *description;   /* NULL -> "" */
     const char *policy;        /* NULL -> the default key policy */
+    const char *policy_ids;    /* its principal binding (iam/bindings.h); NULL: made here */
     const char *key_manager;   /* "CUSTOMER" or "AWS" */
     bool rotation;             /* automatic rotation on at creation */
     int64_t now;
@@ -337,9 +347,11 @@ TR_RESULT kms_tags_apply(struct req_ctx *rc, json_t *in, const char *member,
  * to be created): size, grammar (policy_compile, POLICY_KEY), principals
  * that exist, and unless bypass the lockout safety check: rc->who must
  * be able to call PutKeyPolicy under the new policy.  Failures are
- * MalformedPolicyDocumentException (LimitExceededException past 32 KiB). */
+ * MalformedPolicyDocumentException (LimitExceededException past 32 KiB).
+ * *ids (when ids is not NULL): the policy's principal binding to store
+ * with it (iam/bindings.h), malloc'd. */
 TR_RESULT kms_policy_check(struct req_ctx *rc, const char *text, const struct key_rec *k,
-                           bool bypass);
+                           bool bypass, char **ids);
 /* An AWS principal of a key policy or a grant: "*", an account id,
  * arn:aws:iam::<acct>:root, or an IAM user, role or role session that
  * exists.  *ok false otherwise. */

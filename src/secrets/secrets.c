@@ -124,6 +124,7 @@ void secret_free(struct secret *s)
     free(s->kms_key_id);
     free(s->kms_key_arn);
     free(s->policy);
+    free(s->policy_ids);
     for (size_t i = 0; i < s->nversions; i++) version_free(&s->versions[i]);
     free(s->versions);
     json_decref(s->doc);
@@ -180,6 +181,7 @@ TR_RESULT secret_copy(const struct secret *from, struct secret *to)
     if (tr_ok(r)) r = dup_into(&to->kms_key_id, from->kms_key_id);
     if (tr_ok(r)) r = dup_into(&to->kms_key_arn, from->kms_key_arn);
     if (tr_ok(r)) r = dup_into(&to->policy, from->policy);
+    if (tr_ok(r)) r = dup_into(&to->policy_ids, from->policy_ids);
     if (tr_ok(r)) r = doc_copy(from->doc, &to->doc);
     if (tr_ok(r) && from->nversions) {
         to->versions = calloc(from->nversions, sizeof *to->versions);
@@ -428,6 +430,7 @@ TR_RESULT sm_load_entity(store_t st, const struct ent_rec *e, struct secret *out
     if (tr_ok(r)) r = dup_into(&out->kms_key_id, kid);
     if (tr_ok(r)) r = dup_into(&out->kms_key_arn, doc_str(d, "kms_key_arn"));
     if (tr_ok(r)) r = dup_into(&out->policy, doc_str(d, "policy"));
+    if (tr_ok(r)) r = dup_into(&out->policy_ids, doc_str(d, "policy_ids"));
     if (tr_failed(r)) goto fail;
     out->created = json_is_number(json_object_get(d, "created")) ? doc_num(d, "created")
                                                                  : (double)e->created;
@@ -477,6 +480,7 @@ TR_RESULT sm_save(store_t st, const struct secret *s, bool insert)
     if (tr_ok(r)) r = set_or_del_num(d, "last_accessed", (double)s->last_accessed);
     if (tr_ok(r)) r = set_or_del_num(d, "deleted_date", s->deleted_date);
     if (tr_ok(r)) r = set_or_del_str(d, "policy", s->policy);
+    if (tr_ok(r)) r = set_or_del_str(d, "policy_ids", s->policy ? s->policy_ids : NULL);
     if (tr_failed(r)) goto fail;
     text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -770,10 +774,13 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
         if (tr_ok(r)) r = add_resource_keys(rc->st, s, c);
         if (tr_failed(r)) goto fail;
         if (s->policy && *s->policy) {
-            r = policy_cache_get(s->policy, strlen(s->policy), POLICY_RESOURCE, &pol);
+            r = policy_cache_get_bound(s->policy, strlen(s->policy), POLICY_RESOURCE,
+                                       s->policy_ids, &pol);
             if (tr_failed(r)) {
                 /* A stored policy was validated when put; if it no longer
-                 * compiles it cannot allow anything. */
+                 * compiles it cannot allow anything.  (A broken binding
+                 * is an internal error: failing closed.) */
+                if (tr_code(r) != TR_E_POLICY_MALFORMED) goto fail;
                 pol = NULL;
                 r = TR_OK;
             } else {

@@ -90,6 +90,8 @@ struct secret {
     int64_t last_accessed;      /* day precision; 0 = never */
     double deleted_date;        /* 0 unless pending deletion */
     char *policy;               /* resource policy text, NULL when none */
+    char *policy_ids;           /* its principal binding (iam/bindings.h); NULL when none
+                                   or saved before bindings */
     struct secret_version *versions;
     size_t nversions;
     json_t *doc;                /* the entity doc as loaded (other fields kept); may be NULL */

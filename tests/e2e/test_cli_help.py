@@ -33,6 +33,7 @@ FLAGS = {
               ("--region", "TRESOR_REGION", "us-east-1"),
               ("--account-id", "TRESOR_ACCOUNT_ID", "random"),
               ("--threads", "TRESOR_THREADS", "one per core"),
+              ("--shutdown-grace", "TRESOR_SHUTDOWN_GRACE", "10"),
               ("--dev", "TRESOR_DEV=1", None), ("--seed", None, None), ("--enforce-iam", None, None)],
     "who-can-decrypt": [("--all", None, None), ("--format", None, "text"), ("--explain", None, None),
                         ("--with-key", None, None), ("--diff", None, None), ("--account", None, None),

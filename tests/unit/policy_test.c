@@ -142,6 +142,7 @@ struct ecase {
     const char *pb;
     const char *sp[2];
     const char *rp;
+    const char *rp_ids;           /* the resource policy's binding (policy.h), or NULL */
     enum resource_mode mode;
     enum policy_kind rkind;       /* 0 (POLICY_IDENTITY) = from the action */
     enum who_id who;
@@ -472,9 +473,53 @@ static const struct ecase CASES[] = {
     { .desc = "a service principal does not match a user", .rule = "3.3",
       .rp = P12(AP("{'Service':'ec2.amazonaws.com'}", "kms:*")), .mode = RES_REQUIRED, .who = ALICE,
       .action = "kms:Decrypt", .res = KEY_A, .want = IMPL, .want_type = PT_RESOURCE },
-    { .desc = "a unique id (deleted entity) matches nothing", .rule = "3.3",
+    { .desc = "a user's unique id names that user", .rule = "3.3",
       .rp = P12(AP(AWS("AIDAALICEEXAMPLE00001"), "kms:*")), .mode = RES_REQUIRED, .who = ALICE,
+      .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_, .want_pm = PMX(PM_DIRECT) },
+    { .desc = "a unique id (deleted entity) matches nobody else", .rule = "1.6",
+      .rp = P12(AP(AWS("AIDAGONEEXAMPLE000001"), "kms:*")), .mode = RES_REQUIRED, .who = ALICE,
       .action = "kms:Decrypt", .res = KEY_A, .want = IMPL, .want_type = PT_RESOURCE },
+    { .desc = "a Deny naming a user's unique id denies that user", .rule = "3.3",
+      .rp = P12(AP(AWS(A_ACCT), "kms:*") "," "{'Effect':'Deny','Principal':{'AWS':'AIDAALICEEXAMPLE00001'},"
+                "'Action':'kms:Decrypt','Resource':'*'}"), .mode = RES_REQUIRED, .who = ALICE,
+      .id = { P12(A("kms:*")) }, .action = "kms:Decrypt", .res = KEY_A, .want = EXPL,
+      .want_type = PT_RESOURCE },
+    { .desc = "a role's unique id names its sessions, as its ARN does", .rule = "3.3, 2.3",
+      .rp = P12(AP(AWS("AROAAPPEXAMPLE000001"), "secretsmanager:*")), .mode = RES_UNION, .who = SESS2,
+      .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_, .want_pm = PMX(PM_ROLE) },
+    { .desc = "a user's unique id is not a role's", .rule = "3.3",
+      .rp = P12(AP(AWS("AIDAALICEEXAMPLE00001"), "secretsmanager:*")), .mode = RES_UNION, .who = SESS,
+      .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = IMPL },
+    /* Bound policies (policy.h): a user or role ARN matches on the id it was
+     * bound to when the policy was saved, never on the name. */
+    { .desc = "a bound user ARN matches the user of that id", .rule = "3.3",
+      .rp = P12(AP(AWS(U_ALICE), "kms:*")), .rp_ids = "{'" U_ALICE "':'AIDAALICEEXAMPLE00001'}",
+      .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_ },
+    { .desc = "a bound user ARN does not match a new user of that name", .rule = "3.3",
+      .rp = P12(AP(AWS(U_ALICE), "kms:*")), .rp_ids = "{'" U_ALICE "':'AIDAOLDALICE000000001'}",
+      .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = IMPL,
+      .want_type = PT_RESOURCE },
+    { .desc = "a bound user ARN follows its user when renamed", .rule = "3.3",
+      .rp = P12(AP(AWS("arn:aws:iam::111122223333:user/old-name"), "kms:*")),
+      .rp_ids = "{'arn:aws:iam::111122223333:user/old-name':'AIDAALICEEXAMPLE00001'}",
+      .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_ },
+    { .desc = "a user ARN left out of a binding names nothing", .rule = "3.3",
+      .rp = P12(AP(AWS(U_ALICE), "kms:*")), .rp_ids = "{}",
+      .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = IMPL,
+      .want_type = PT_RESOURCE },
+    { .desc = "a bound role ARN matches the sessions of the role of that id", .rule = "3.3",
+      .rp = P12(AP(AWS(ROLE_APP), "secretsmanager:*")), .rp_ids = "{'" ROLE_APP "':'AROAAPPEXAMPLE000001'}",
+      .mode = RES_UNION, .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A,
+      .want = ALLOW_, .want_pm = PMX(PM_ROLE) },
+    { .desc = "a bound role ARN: not the sessions of a new role of that name", .rule = "3.3",
+      .rp = P12(AP(AWS(ROLE_APP), "secretsmanager:*")), .rp_ids = "{'" ROLE_APP "':'AROAOLDAPP0000000001'}",
+      .mode = RES_UNION, .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A,
+      .want = IMPL },
+    { .desc = "NotPrincipal with a bound ARN exempts only the bound user", .rule = "3.3",
+      .rp = P12(AP(AWS(A_ACCT), "kms:*") "," "{'Effect':'Deny','NotPrincipal':{'AWS':['" U_ALICE "','"
+                A_ACCT "']},'Action':'kms:*','Resource':'*'}"),
+      .rp_ids = "{'" U_ALICE "':'AIDAOLDALICE000000001'}", .mode = RES_REQUIRED, .who = ALICE,
+      .id = { P12(A("kms:*")) }, .action = "kms:Decrypt", .res = KEY_A, .want = EXPL },
     { .desc = "user ARN does not match a same-named user of another account", .rule = "3.3",
       .rp = P12(AP(AWS("arn:aws:iam::444455556666:user/alice"), "kms:*")), .mode = RES_REQUIRED, .who = ALICE,
       .action = "kms:Decrypt", .res = KEY_A, .want = IMPL, .want_type = PT_RESOURCE },
@@ -1098,15 +1143,22 @@ static char *json_of(const char *s)
     return d;
 }
 
-static struct policy *compile_or_die(const char *text, enum policy_kind kind, const char *desc)
+static struct policy *compile_bound_or_die(const char *text, enum policy_kind kind, const char *ids,
+                                           const char *desc)
 {
-    char *j = json_of(text);
+    char *j = json_of(text), *b = ids ? json_of(ids) : NULL;
     struct policy *p = NULL;
-    tr_result r = policy_compile(j, strlen(j), kind, &p);
+    tr_result r = policy_compile_bound(j, strlen(j), kind, b, &p);
     if (tr_failed(r)) print_error("case \"%s\": policy did not compile: %s\n  %s\n", desc, tr_last_error()->message, j);
     free(j);
+    free(b);
     assert_true(tr_ok(r));
     return p;
+}
+
+static struct policy *compile_or_die(const char *text, enum policy_kind kind, const char *desc)
+{
+    return compile_bound_or_die(text, kind, NULL, desc);
 }
 
 #define MAX_CTX 24
@@ -1213,17 +1265,23 @@ static bool run_case(const struct ecase *c)
     for (; nsp < 2 && c->sp[nsp]; nsp++)
         sp[nsp] = (struct named_policy){ compile_or_die(c->sp[nsp], POLICY_IDENTITY, c->desc), "session" };
     if (c->pb) pb = (struct named_policy){ compile_or_die(c->pb, POLICY_IDENTITY, c->desc), "boundary" };
-    if (c->rp) rp = (struct named_policy){ compile_or_die(c->rp, resource_kind(c), c->desc), "resource" };
+    if (c->rp)
+        rp = (struct named_policy){ compile_bound_or_die(c->rp, resource_kind(c), c->rp_ids, c->desc),
+                                    "resource" };
 
     const struct who_def *w = &CAST[c->who];
     struct ctx_store cs = { 0 };
     ctx_parse(&cs, c->ctx);
     ctx_auto(&cs, w);
     struct eval_request rq = {
-        .who = { w->type, w->arn, w->account, w->role_arn },
+        .who = { w->type, w->arn, w->account, w->role_arn, NULL, 0 },
         .action = c->action, .resource = c->res, .resource_account = account_of(c->res),
         .ctx = cs.e, .nctx = cs.n,
     };
+    if (w->type == EP_USER || w->type == EP_ROLE_SESSION) {   /* a session's: its role's */
+        rq.who.unique_id = w->userid;
+        rq.who.unique_id_len = strcspn(w->userid, ":");
+    }
     struct policy_set ps = {
         .identity = id, .nidentity = nid, .boundary = c->pb ? &pb : NULL,
         .session = sp, .nsession = nsp, .session_present = nsp > 0,
