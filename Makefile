@@ -77,8 +77,15 @@ deps:
 unit: $(UNIT_BINS)
 	@scripts/run-unit $(UNIT_BINS)
 
-e2e: $(BUILD)/tresor
-	TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+# tresor's side of the differential test (tests/differential/README.md).
+$(BUILD)/tests/diff_eval: tests/differential/diff_eval.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS)
+
+e2e: $(BUILD)/tresor $(BUILD)/tests/diff_eval
+	TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor TRESOR_DIFF_EVAL=$(CURDIR)/$(BUILD)/tests/diff_eval \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) all

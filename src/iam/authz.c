@@ -1127,3 +1127,35 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
     snprintf(out->account_id, sizeof out->account_id, "%s", pa.account);
     return TR_OK;
 }
+
+TR_RESULT iam_principal_from_access_key(store_t st, const char *akid, struct principal *out)
+{
+    struct access_key_rec k = { 0 };
+    ENSURE_REF(st);
+    ENSURE_REF(akid);
+    ENSURE_REF(out);
+    memset(out, 0, sizeof *out);
+    tr_result r = st[0]->access_key_get(st, akid, &k);
+    if (is_not_found(r)) BAIL(TR_E_IAM_NO_SUCH_ENTITY, "The access key %.64s does not exist.", akid);
+    GUARD(r);
+    out->type = k.principal_type;
+    snprintf(out->account_id, sizeof out->account_id, "%s", k.account_id);
+    snprintf(out->arn, sizeof out->arn, "%s", k.principal_arn ? k.principal_arn : "");
+    snprintf(out->id, sizeof out->id, "%s", k.principal_id ? k.principal_id : "");
+    snprintf(out->access_key_id, sizeof out->access_key_id, "%s", k.access_key_id);
+    json_t *doc = doc_object(k.doc);
+    const char *ra = json_string_value(json_object_get(doc, "role_arn"));
+    if (k.principal_type == PRINCIPAL_ROLE_SESSION && ra)
+        snprintf(out->role_arn, sizeof out->role_arn, "%s", ra);
+    json_decref(doc);
+    access_key_rec_free(&k);
+    return TR_OK;
+}
+
+TR_RESULT iam_identity_add_session(store_t st, json_t *doc, bool role_session, struct identity *id)
+{
+    ENSURE_REF(st);
+    ENSURE_REF(doc);
+    ENSURE_REF(id);
+    return load_session(st, doc, role_session, id);
+}

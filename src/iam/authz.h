@@ -162,6 +162,22 @@ void iam_result_evidence(const struct eval_result *r, char *out, size_t n);
  * Anything else: TR_E_IAM_NO_SUCH_ENTITY with a message naming the ARN. */
 TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *out);
 
+/* The principal access key `akid` authenticates, as a request signed with
+ * it would be (`tresor policy simulate --access-key-id`): type, account,
+ * ARN, id, the role of a session, the key id (so iam_identity_load reads a
+ * session's policies, tags and issue time).  TR_E_IAM_NO_SUCH_ENTITY when
+ * the store has no such key. */
+TR_RESULT iam_principal_from_access_key(store_t st, const char *akid, struct principal *out);
+
+/* Give `id` the session part that AssumeRole or GetSessionToken stores on
+ * a temporary credential, from a document of that shape: {"issued": epoch
+ * seconds, "mfa": bool, and for role sessions "policy": text,
+ * "policy_arns": [ARN...], "tags": {key: value}} -- read the way
+ * iam_identity_load reads a real session's (`tresor policy simulate`
+ * describes a session that way).  Documents are compiled as stored ones:
+ * validate them first. */
+TR_RESULT iam_identity_add_session(store_t st, json_t *doc, bool role_session, struct identity *id);
+
 /* Whether `arn` names an existing principal (KMS key-policy principal
  * validation): a known account ("A" or arn:aws:iam::A:root), an existing
  * user or role ARN or unique id (AIDA..., AROA...), or a session ARN of an

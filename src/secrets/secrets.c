@@ -845,6 +845,19 @@ TR_RESULT sm_authorize_explain(struct req_ctx *rc, const char *action, const str
     return authorize(rc, action, s->arn, s, extra, nextra, res, ev, nev);
 }
 
+TR_RESULT sm_authorize_id_explain(struct req_ctx *rc, const char *action, const char *secret_id,
+                                  const struct ctx_entry *extra, size_t nextra, bool *found,
+                                  struct eval_result *res, char *ev, size_t nev)
+{
+    struct secret s;
+    ENSURE_REF(secret_id);
+    ENSURE_REF(res);
+    GUARD(sm_lookup(rc, secret_id, &s, found));
+    tr_result r = authorize(rc, action, secret_id, *found ? &s : NULL, extra, nextra, res, ev, nev);
+    if (*found) secret_free(&s);
+    return r;
+}
+
 TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,
                              const struct ctx_entry *extra, size_t nextra, bool must_be_live,
                              struct secret *out)
