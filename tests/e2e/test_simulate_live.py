@@ -232,7 +232,8 @@ def test_simulate_agrees_with_the_live_server(authz_server, root, account_b):
         f"case {i}: live allowed={a} explicit={x}; simulate {json.dumps(o)}\n  {json.dumps(c)}"
         for i, a, x, o, c in disagreements[:5])
     assert checked >= N * 0.8, f"only {checked} of {N} cases could be built ({skipped} refused)"
-    assert counts["allowed"] and counts["denied"] and (counts["explicit"] or N < 50), counts
+    # A run this small (8 cases under valgrind) may draw one outcome only.
+    assert (counts["allowed"] and counts["denied"] and counts["explicit"]) or N < 50, counts
 
 
 # ---------------------------------------------------------------------------
