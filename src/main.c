@@ -1,11 +1,14 @@
 /*
  * main.c -- the tresor binary: subcommands and server start-up.
  *
- * serve: config (flags, then TRESOR_* environment) -> data dir -> root key
- * -> store -> first-start initialization (account, root credentials,
- * credentials file) -> maintenance -> sockets -> wait for SIGINT/SIGTERM,
- * running maintenance every minute -> stop accepting, finish in-flight
- * requests, close the store, wipe the root key.
+ * serve: config (flags, then TRESOR_* environment) -> the listening socket
+ * (first: a port in use fails the start before the data dir is touched)
+ * -> data dir -> root key -> store -> first-start initialization (account,
+ * root credentials, credentials file) -> DIR/config's region -> maintenance
+ * -> HTTP workers -> wait for SIGINT/SIGTERM, running maintenance every
+ * minute -> the clean stop (stop accepting, answer the requests in flight
+ * for up to --shutdown-grace seconds, a second signal cuts it short) ->
+ * close the store, wipe the root key.
  *
  * --dev (src/dev/dev.h): loopback only, state in memory unless a data dir
  * is given, any access key accepted; the dev-mode lines below are marked.
@@ -16,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/creds.h"
@@ -45,6 +50,7 @@ struct serve_opts {
     const char *region;
     const char *account_id;
     unsigned threads;
+    unsigned grace;                 /* --shutdown-grace, seconds */
     /* dev mode (src/dev/dev.h) */
     bool dev, enforce_iam, dir_given;
     const char *seed;
@@ -61,6 +67,9 @@ static const struct cli_opt serve_opts[] = {
     { "account-id", 'a', "ID", "TRESOR_ACCOUNT_ID", "random",
       "the 12-digit id of the account created on first start; with --dev, 123456789012 unless given" },
     { "threads", 't', "N", "TRESOR_THREADS", "one per core", "HTTP worker threads, 1 to 256" },
+    { "shutdown-grace", 'g', "S", "TRESOR_SHUTDOWN_GRACE", "10",
+      "on SIGINT or SIGTERM, wait up to S seconds (0 to 3600) for the requests in flight to be "
+      "answered; a second signal stops at once" },
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -75,14 +84,17 @@ static const struct cli_row serve_env[] = {
     { "TRESOR_LOG=quiet", "drop the one-line-per-request log" },
     { "TRESOR_CLOCK_OFFSET=SECONDS", "added to the clock used for key deletion and rotation dates "
                                      "(for tests; never the SigV4 clock window)" },
+    { "TRESOR_LOG_FORMAT=json", "log one JSON object per line instead of text" },
     { "TRESOR_CACHE=off", "turn off the request path's per-thread caches, to measure what they buy" },
+    { "TRESOR_AUTHZ_TRACE=FILE", "for tests: append every authorization's action, resource and condition "
+                                 "key names to FILE" },
     { 0 },
 };
 
 static const struct cli_cmd serve_cmd = {
     "serve",
     "[--listen ADDR:PORT] [--data-dir DIR] [--region REGION] [--account-id ID] [--threads N] "
-    "[--dev [--seed FILE] [--enforce-iam]]",
+    "[--shutdown-grace S] [--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
     "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
@@ -145,6 +157,59 @@ static TR_RESULT write_first_creds(void *arg, const struct root_credentials *c)
     return credfile_write(fc->dir, "tresor", c, fc->region);
 }
 
+/* A whole number of seconds, 0..3600 (--shutdown-grace). */
+static bool parse_grace(const char *s, unsigned *out)
+{
+    char *end;
+    if (!s || *s < '0' || *s > '9') return false;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || v > 3600) return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The clean stop on signal sig (http/server.h): stop accepting, then wait
+ * for the requests in flight to be answered, up to `grace` seconds; a
+ * second SIGINT/SIGTERM stops waiting.  Says what it waits for and how it
+ * ended.  The caller then stops the server (http_server_stop). */
+static void stop_cleanly(struct http_server *srv, int sig, unsigned grace, const sigset_t *sigs)
+{
+    unsigned idle = 0, n = http_server_quiesce(srv, &idle), left = n;
+    log_msg("info", "stopping (signal %d): %u request%s in flight, waiting up to %u s for %s; "
+            "%u idle connection%s closed", sig, n, n == 1 ? "" : "s", grace, n == 1 ? "it" : "them",
+            idle, idle == 1 ? "" : "s");
+    double deadline = now_seconds() + grace;
+    for (;;) {
+        double rest = deadline - now_seconds();
+        unsigned slice = rest <= 0 ? 0 : rest < 0.05 ? (unsigned)(rest * 1000) : 50;
+        if (http_server_drain(srv, slice, &left)) {
+            log_msg("info", "stopping: all requests answered");
+            return;
+        }
+        if (now_seconds() >= deadline) {
+            log_msg("warn", "stopping: grace period of %u s over, %u request%s still in flight: "
+                    "closing %s connection%s unanswered", grace, left, left == 1 ? "" : "s",
+                    left == 1 ? "its" : "their", left == 1 ? "" : "s");
+            return;
+        }
+        struct timespec zero = { 0, 0 };
+        int again = sigtimedwait(sigs, NULL, &zero);
+        if (again == SIGINT || again == SIGTERM) {
+            log_msg("warn", "stopping: signal %d again, not waiting: %u request%s in flight, "
+                    "closing %s connection%s unanswered", again, left, left == 1 ? "" : "s",
+                    left == 1 ? "its" : "their", left == 1 ? "" : "s");
+            return;
+        }
+    }
+}
+
 static int serve(int argc, char **argv)
 {
     struct serve_opts o = {
@@ -155,6 +220,8 @@ static int serve(int argc, char **argv)
     };
     long nproc = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = (unsigned)(nproc > 0 ? nproc : 1);
+    o.grace = 10;
+    const char *grace_arg = env_or("TRESOR_SHUTDOWN_GRACE", NULL);
     const char *t = getenv("TRESOR_THREADS");
     if (t && *t && !cli_uint(t, 1, 256, &o.threads))
         return cli_usage_error(NULL, &serve_cmd, "TRESOR_THREADS must be a number from 1 to 256, not '%s'", t);
@@ -176,6 +243,7 @@ static int serve(int argc, char **argv)
                 return cli_usage_error(NULL, &serve_cmd, "--threads must be a number from 1 to 256, not '%s'",
                                        optarg);
             break;
+        case 'g': grace_arg = optarg; break;
         case 'D': o.dev = true; break;
         case 'S': o.seed = optarg; break;
         case 'E': o.enforce_iam = true; break;
@@ -190,6 +258,15 @@ static int serve(int argc, char **argv)
         return cli_usage_error(NULL, &serve_cmd, "%s must be 12 digits, not '%s'",
                                cli_source(o.account_id, "TRESOR_ACCOUNT_ID", "--account-id"), o.account_id);
     if (o.threads < 1 || o.threads > 256) { fprintf(stderr, "tresor serve: --threads must be 1..256\n"); return 2; }
+    if (grace_arg && !parse_grace(grace_arg, &o.grace))
+        return cli_usage_error(NULL, &serve_cmd, "%s must be whole seconds, 0..3600, not '%s'",
+                               cli_source(grace_arg, "TRESOR_SHUTDOWN_GRACE", "--shutdown-grace"),
+                               grace_arg);
+    struct sockaddr_storage listen_ss;
+    unsigned listen_len = 0;
+    if (tr_failed(listen_addr_parse(o.listen, &listen_ss, &listen_len)))
+        return cli_usage_error(NULL, &serve_cmd, "%s: %s",
+                               cli_source(o.listen, "TRESOR_LISTEN", "--listen"), tr_last_error()->message);
     /* dev mode: checks before anything starts */
     if ((o.seed || o.enforce_iam) && !o.dev)
         return cli_usage_error(NULL, &serve_cmd, "%s needs --dev", o.seed ? "--seed" : "--enforce-iam");
@@ -215,6 +292,15 @@ static int serve(int argc, char **argv)
     struct server_env env = { .default_region = o.region };
     char dir[PATH_MAX];
     tr_result r;
+    int listen_fd = -1;
+
+    /* The listening socket first: a port in use (or an address this host
+     * does not have) stops the start here, with the address and the
+     * reason, before a data dir is created or initialized. */
+    if (tr_failed(http_listen(o.listen, &listen_fd))) {
+        fprintf(stderr, "tresor: %s\n", tr_last_error()->message);
+        return 1;
+    }
 
     if (o.dev && !o.dir_given) {       /* dev mode: memory only, no file written */
         struct dev_opts dopts = { .account_id = o.account_id, .seed_path = o.seed, .in_memory = true };
@@ -226,23 +312,24 @@ static int serve(int argc, char **argv)
     }
     if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "tresor serve: cannot create %s: %s\n", o.data_dir, strerror(errno));
-        return 1;
+        goto out;
     }
     if (!realpath(o.data_dir, dir)) {
         fprintf(stderr, "tresor serve: %s: %s\n", o.data_dir, strerror(errno));
-        return 1;
+        goto out;
     }
     bool has_key = file_exists(dir, "root.key"), has_db = file_exists(dir, "tresor.db");
     if (!has_key && has_db) {
         fprintf(stderr, "tresor serve: %s/tresor.db exists but root.key is missing; refusing to start\n", dir);
-        return 1;
+        goto out;
     }
 
     if (tr_failed(keyring_open(dir, !has_key, &kr))) { rc = die("root key"); goto out; }
     if (tr_failed(store_sqlite_open(dir, &st))) { rc = die("store"); goto out; }
 
     r = st[0]->account_first(st, &acct);
-    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) {
+    bool initialized = tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
+    if (initialized) {
         struct root_credentials cred;
         struct first_creds fc = { dir, o.region };
         /* The credentials file is written before the account commits
@@ -259,6 +346,18 @@ static int serve(int argc, char **argv)
     if (o.account_id && strcmp(o.account_id, acct.id) != 0)
         log_msg("warn", "--account-id %s ignored: %s was initialized with account %s",
                 o.account_id, dir, acct.id);
+    if (!initialized) {
+        /* DIR/config keeps the region this server serves: the banner's
+         * example reads it, and a profile for another region is refused. */
+        char was[64];
+        unsigned changed = 0;
+        if (tr_failed(credfile_set_region(dir, o.region, was, sizeof was, &changed)))
+            log_msg("warn", "%s/config: cannot set region %s: %s", dir, o.region,
+                    tr_last_error()->message);
+        else if (changed)
+            log_msg("info", "%s/config: the tresor profiles now name region %s (was %s)",
+                    dir, o.region, was[0] ? was : "none");
+    }
 
     env.st = st;
     env.kr = kr;
@@ -280,9 +379,13 @@ started:
      * them off, to measure what they buy. */
     const char *cache = getenv("TRESOR_CACHE");
     request_caches_enable(!(cache && strcmp(cache, "off") == 0));
+    /* Tests only: a record of every authorization (src/iam/authz_trace.c). */
+    const char *trace = getenv("TRESOR_AUTHZ_TRACE");
+    if (trace && *trace && tr_failed(iam_authz_trace_open(trace))) { rc = die("TRESOR_AUTHZ_TRACE"); goto out; }
 
-    if (tr_failed(http_server_start(&env, o.listen, o.threads, &srv))) { rc = die("listen"); goto out; }
-
+    /* The banner before the workers start: the socket already takes
+     * connections (the backlog), so whoever sees the first answer -- a
+     * script waiting for /health -- finds the banner printed. */
     if (o.dev)
         printf("*** tresor DEVELOPMENT SERVER: any access key is accepted, state is %s; "
                "never use it for real secrets ***\n"
@@ -303,11 +406,15 @@ started:
            TRESOR_VERSION, o.listen, o.region, acct.id, dir, dir, dir, o.listen);
     fflush(stdout);
 
+    r = http_server_start(&env, listen_fd, o.threads, &srv);
+    listen_fd = -1;                     /* the server's now, even on failure */
+    if (tr_failed(r)) { rc = die("http server"); goto out; }
+
     for (;;) {
         struct timespec tick = { 60, 0 };
         int sig = sigtimedwait(&sigs, NULL, &tick);
         if (sig == SIGINT || sig == SIGTERM) {
-            log_msg("info", "signal %d: stopping", sig);
+            stop_cleanly(srv, sig, o.grace, &sigs);
             break;
         }
         if (sig < 0 && errno == EAGAIN) {
@@ -318,7 +425,11 @@ started:
     }
     rc = 0;
 out:
-    http_server_stop(srv);
+    if (listen_fd >= 0) close(listen_fd);
+    unsigned refused = http_server_stop(srv);
+    if (refused)
+        log_msg("info", "stopping: %u request%s refused unread (arrived as the stop closed %s connection%s)",
+                refused, refused == 1 ? "" : "s", refused == 1 ? "its" : "their", refused == 1 ? "" : "s");
     dev_stop(&env);                    /* dev mode's in-memory store and key */
     if (st) st[0]->close(st);
     keyring_free(kr);

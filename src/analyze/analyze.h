@@ -39,7 +39,7 @@ struct identity;
 
 struct az_node {
     enum az_kind kind;
-    char arn[512];               /* root, user or role ARN; arn:aws:iam::X:root when foreign */
+    char arn[PRINCIPAL_ARN_MAX]; /* root, user or role ARN; arn:aws:iam::X:root when foreign */
     char account[ACCOUNT_ID_LEN + 1];
     struct principal who;        /* how it calls (a role: a session of it) */
     struct identity *id;         /* its identity side, loaded once (NULL when foreign) */
@@ -178,7 +178,7 @@ struct az_escalation {
     size_t via;                  /* the role whose permission it is, reached by AssumeRole
                                     (SIZE_MAX: node's own) */
     char action[64];
-    char resource[512];
+    char resource[PRINCIPAL_ARN_MAX];
     char evidence[AZ_EV_MAX];
 };
 TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,

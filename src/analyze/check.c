@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "iam/bindings.h"
 #include "kms/keyring.h"
 #include "kms/kms.h"
 #include "secrets/envelope.h"
@@ -86,6 +87,23 @@ static void check_access_keys(store_t st, const struct keyring *kr, struct check
         access_key_list_free(v, n);
         if (n < PAGE) return;
     }
+}
+
+/* ---- principal bindings ----------------------------------------------------- */
+
+/* A policy's binding (iam/bindings.h): well formed, or counted as not
+ * yet bound when there is none. */
+static void check_binding(const char *what, const char *name, const char *text, enum policy_kind kind,
+                          const char *ids, struct check_report *rep)
+{
+    const char *why;
+    if (!text) return;
+    if (!ids) {
+        rep->unbound++;
+        return;
+    }
+    if (!iam_binding_valid(text, kind, ids, &why))
+        problem(rep, "%s %.300s: the principal binding of its policy is wrong: %s", what, name, why);
 }
 
 /* ---- KMS keys, materials, aliases ----------------------------------------- */
@@ -162,6 +180,7 @@ static void check_key(store_t st, const struct keyring *kr, const struct key_rec
     json_t *pol = k->policy ? json_loads(k->policy, 0, NULL) : NULL;
     if (!json_is_object(pol)) problem(rep, "kms key %s: the key policy is not a JSON object", k->key_id);
     json_decref(pol);
+    check_binding("kms key", k->key_id, k->policy, POLICY_KEY, k->policy_ids, rep);
     check_materials(st, kr, k, rep);
     check_aliases(st, k, rep);
 }
@@ -256,6 +275,15 @@ static void check_grant(store_t st, const struct rel_rec *r, struct check_report
     else if (retiring && !rel_exists(st, RETIRABLE_KIND, retiring, r->to, r->from))
         problem(rep, "grant %.64s of key %s: no retirable entry for its retiring principal",
                 r->to, key_id);
+    static const char *const members[][2] = { { "grantee", "grantee_id" }, { "retiring", "retiring_id" } };
+    for (size_t i = 0; i < 2; i++) {
+        const char *arn = json_string_value(json_object_get(doc, members[i][0]));
+        const char *id = json_string_value(json_object_get(doc, members[i][1]));
+        const char *want = arn && strstr(arn, ":user/") ? "AIDA" : arn && strstr(arn, ":role/") ? "AROA" : NULL;
+        if (json_object_get(doc, members[i][1]) && (!want || !id || strncmp(id, want, 4) != 0))
+            problem(rep, "grant %.64s of key %s: its %s is bound to no %s id", r->to, key_id,
+                    members[i][0], want ? (want[1] == 'I' ? "user" : "role") : "user or role");
+    }
     json_decref(doc);
 }
 
@@ -334,6 +362,7 @@ static void check_secret(store_t st, const struct keyring *kr, const struct ent_
     }
     check_labels(&s, rep);
     check_versions(st, kr, &s, rep);
+    check_binding("secret", s.arn, s.policy, POLICY_RESOURCE, s.policy_ids, rep);
     if (s.deleted_date != 0) {
         json_t *d = json_object_get(s.doc, "deletion_date");
         char due[64 + SM_ID_MAX];
@@ -419,6 +448,34 @@ static void check_policies(store_t st, const char *account, struct check_report 
     free(after);
 }
 
+/* ---- IAM roles ------------------------------------------------------------------ */
+
+static void check_roles(store_t st, const char *account, struct check_report *rep)
+{
+    char *after = NULL;
+    for (;;) {
+        struct ent_rec *v = NULL;
+        size_t n = 0;
+        if (tr_failed(st[0]->ent_list(st, "role", account, NULL, after, PAGE, &v, &n))) {
+            unreadable(rep, "roles");
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            json_t *doc = json_loads(v[i].doc ? v[i].doc : "", 0, NULL);
+            rep->roles++;
+            check_binding("role", v[i].arn, json_string_value(json_object_get(doc, "trust")), POLICY_TRUST,
+                          json_string_value(json_object_get(doc, "trust_ids")), rep);
+            json_decref(doc);
+        }
+        free(after);
+        after = n ? strdup(v[n - 1].name) : NULL;
+        ent_list_free(v, n);
+        if (n < PAGE) break;
+        if (!after) { problem(rep, "roles: out of memory"); break; }
+    }
+    free(after);
+}
+
 TR_RESULT store_check(store_t st, const struct keyring *kr, struct check_report *rep)
 {
     struct account_rec *accts = NULL;
@@ -444,6 +501,7 @@ TR_RESULT store_check(store_t st, const struct keyring *kr, struct check_report 
     for (size_t i = 0; i < na; i++) {
         check_secrets(st, kr, accts[i].id, rep);
         check_policies(st, accts[i].id, rep);
+        check_roles(st, accts[i].id, rep);
     }
     free(accts);
     return TR_OK;

@@ -24,7 +24,14 @@
  *             two versions or twice on one; every "secret-ver" relation
  *             belongs to a secret; a secret pending deletion has its
  *             "secret-due" entry and every entry has its secret;
- *   policies  every managed policy's default version exists.
+ *   policies  every managed policy's default version exists;
+ *   bindings  every principal binding saved with a key policy, a secret's
+ *             resource policy or a role's trust policy binds only ARNs the
+ *             policy names, user ARNs to AIDA... and role ARNs to
+ *             AROA... (iam/bindings.h), and so does a grant's bound
+ *             grantee and retiring principal.  Policies saved by an older
+ *             tresor, not yet bound, are counted (the server binds them
+ *             at its next start), not problems.
  * Plaintext is wiped as soon as it has opened, and no problem line carries
  * a secret byte: ids, ARNs and the step that failed only.
  */
@@ -44,7 +51,8 @@ struct keyring;
 struct check_report {
     int schema_version;       /* migrations applied, as found */
     size_t accounts, access_keys, keys, materials, aliases, grants;
-    size_t secrets, versions, values, policies;
+    size_t secrets, versions, values, policies, roles;
+    size_t unbound;           /* policies saved before bindings, not bound yet */
     size_t problems;          /* every problem found */
     size_t shown;             /* lines in line[] (the first problems) */
     char line[CHECK_SHOW_MAX][CHECK_LINE_MAX];

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "iam/authz.h"
 #include "kms/kms.h"
 
@@ -44,7 +45,7 @@ static TR_RESULT push(struct az_escalation **v, size_t *n, size_t node, const ch
     e->node = node;
     e->via = SIZE_MAX;
     snprintf(e->action, sizeof e->action, "%s", action);
-    snprintf(e->resource, sizeof e->resource, "%s", resource);
+    GUARD(str_copy(e->resource, sizeof e->resource, resource, "escalation resource"));
     snprintf(e->evidence, sizeof e->evidence, "%s", ev);
     return TR_OK;
 }
@@ -62,13 +63,9 @@ static bool id_may(const struct az_node *n, const char *action, const char *arn)
 
 static struct eval_principal ep_of(const struct az_node *n)
 {
-    int t = n->who.type;
-    return (struct eval_principal){
-        .type = t == PRINCIPAL_ROOT ? EP_ROOT : t == PRINCIPAL_USER ? EP_USER
-              : t == PRINCIPAL_ROLE_SESSION ? EP_ROLE_SESSION : EP_ANONYMOUS,
-        .arn = n->who.arn, .account = n->who.account_id,
-        .role_arn = n->who.role_arn[0] ? n->who.role_arn : NULL,
-    };
+    struct eval_principal who;
+    iam_eval_principal(&n->who, &who);
+    return who;
 }
 
 /* An IAM action on `arn` by rc->who: identity policies alone. */

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "iam/authz.h"
 
 static TR_RESULT add_node(struct az_graph *g, enum az_kind kind, const char *arn,
@@ -50,8 +51,8 @@ static TR_RESULT add_node(struct az_graph *g, enum az_kind kind, const char *arn
     memset(n, 0, sizeof *n);
     n->kind = kind;
     n->first_out = n->first_in = SIZE_MAX;
-    snprintf(n->arn, sizeof n->arn, "%s", arn);
-    snprintf(n->account, sizeof n->account, "%s", account);
+    GUARD(str_copy(n->arn, sizeof n->arn, arn, "principal ARN"));
+    GUARD(str_copy(n->account, sizeof n->account, account, "account id"));
     g->nn++;
     return TR_OK;
 }
@@ -164,8 +165,9 @@ static TR_RESULT role_trust(const struct ent_rec *e, struct policy **out)
     *out = NULL;
     json_t *doc = json_loads(e->doc ? e->doc : "{}", 0, NULL);
     const char *text = json_string_value(json_object_get(doc, "trust"));
+    const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
     tr_result r = TR_OK;
-    if (text) r = policy_cache_get_stored(text, strlen(text), POLICY_TRUST, e->arn, out);
+    if (text) r = policy_cache_get_stored(text, strlen(text), POLICY_TRUST, ids, e->arn, out);
     json_decref(doc);
     return r;
 }
@@ -183,7 +185,7 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
                              size_t to, struct policy *trust)
 {
     const struct az_node *p = &g->n[from], *role = &g->n[to];
-    char name[600], ev[AZ_EV_MAX] = "";
+    char name[PRINCIPAL_ARN_MAX + 8], ev[AZ_EV_MAX] = "";
     struct req_ctx rc = { 0 };
     struct eval_result res;
     static const char *const any[] = { "" };
@@ -192,10 +194,17 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
         "sts:RoleSessionName", "sts:ExternalId", "sts:SourceIdentity", "aws:TagKeys",
         "aws:SourceIp", "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport",
         "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge", "aws:TokenIssueTime",
+        "aws:UserAgent", "aws:referer",
     };
-    struct ctx_entry extra[sizeof keys / sizeof keys[0]];
+    struct ctx_entry extra[sizeof keys / sizeof keys[0] + 1];
+    size_t nextra = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        extra[i] = (struct ctx_entry){ .key = keys[i], .values = any, .n = 1, .unknown = true };
+        extra[nextra++] = (struct ctx_entry){ .key = keys[i], .values = any, .n = 1, .unknown = true };
+    /* A role's session may carry a source identity (role chaining): the
+     * assumer's choice, unknown here. */
+    if (p->kind == AZ_ROLE)
+        extra[nextra++] = (struct ctx_entry){ .key = "aws:SourceIdentity", .values = any, .n = 1,
+                                              .unknown = true };
     tr_result r;
 
     if (p->kind == AZ_ROOT || from == to || !trust) return TR_OK;
@@ -228,7 +237,7 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
     struct authz_req ar = {
         .action = "sts:AssumeRole", .resource = role->arn, .resource_account = role->account,
         .resource_policy = &np, .mode = RES_REQUIRED, .extra = extra,
-        .nextra = sizeof extra / sizeof extra[0],
+        .nextra = nextra,
         .no_fail = true,
     };
     r = iam_authorize(&rc, &ar, &res);

@@ -185,11 +185,11 @@ static void dot_node_label(const struct az_node *n, const char *home, char *out,
 static void dot_node(const char *id, const char *label, const char *attrs)
 {
     printf("  ");
-    dot_str(id, 600);
+    dot_str(id, 1024);
     printf(" [label=");
     dot_str(label, 300);
     printf(", tooltip=");
-    dot_str(id, 600);
+    dot_str(id, 1024);
     printf("%s%s];\n", *attrs ? ", " : "", attrs);
 }
 
@@ -199,9 +199,9 @@ static void dot_edge(const char *from, const char *to, const char *label, const 
                      bool conditional, const char *attrs)
 {
     printf("  ");
-    dot_str(from, 600);
+    dot_str(from, 1024);
     printf(" -> ");
-    dot_str(to, 600);
+    dot_str(to, 1024);
     printf(" [label=");
     dot_str(label, 100);
     printf(", tooltip=");
@@ -231,7 +231,7 @@ static void report_dot(const struct az_graph *g, const struct az_target *t,
     bool *edge_done = calloc(g->ne + 1, sizeof *edge_done);
     bool *actor_done = calloc(g->nn + 1, sizeof *actor_done);
     bool *node_done = calloc(g->nn + 1, sizeof *node_done);
-    char label[600], step[80];
+    char label[700], step[80];
     if (!edge_done || !actor_done || !node_done) goto fail;
     printf("digraph who_can_decrypt {\n  rankdir=LR;\n  node [fontsize=10];\n"
            "  edge [fontsize=8];\n");
@@ -298,7 +298,7 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
     for (size_t i = 0; i < g->nn; i++) {
         if (!ans[i].can) continue;
         size_t q = ans[i].path[ans[i].npath - 1];
-        char label[600];
+        char label[PRINCIPAL_ARN_MAX];
         access_word(g, &ans[i], word, sizeof word);
         principal_label(&g->n[i], label, sizeof label);
         printf("%-64s  %-28s  %s\n", label, word, acc[q].kms_source);

@@ -39,18 +39,27 @@
 
 /* Request-time keys the analysis cannot know (docs/AUTHORIZATION.md 2.8):
  * conditions on them are reported ("allowed only if ..."), never decided.
- * The KMS hop made by Secrets Manager has no aws:SourceIp at all
- * (docs/AUTHORIZATION.md 5.3): that absence is known, so it is not listed
- * there. */
+ * The KMS hop made by Secrets Manager has no aws:SourceIp or aws:referer
+ * at all, and Secrets Manager as its aws:UserAgent (docs/AUTHORIZATION.md
+ * 5.3): those are known, so they are not listed there. */
 static const char *const UNKNOWN_CALL[] = {
     "aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:CurrentTime", "aws:EpochTime",
     "aws:SecureTransport", "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge",
-    "aws:TokenIssueTime",
+    "aws:TokenIssueTime", "aws:UserAgent", "aws:referer",
 };
 static const char *const UNKNOWN_VIA[] = {
     "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport", "aws:MultiFactorAuthPresent",
     "aws:MultiFactorAuthAge", "aws:TokenIssueTime",
 };
+/* A role is asked as a session of it: whether that session has a source
+ * identity, and which, is the assumer's choice (sts:SourceIdentity), so
+ * aws:SourceIdentity is unknown for roles -- and absent, known, for users
+ * and root users, whose requests never carry one. */
+static const char *const UNKNOWN_VIA_SESSION[] = {
+    "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport", "aws:MultiFactorAuthPresent",
+    "aws:MultiFactorAuthAge", "aws:TokenIssueTime", "aws:SourceIdentity",
+};
+#define SESSION_UNKNOWN "aws:SourceIdentity"
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static void rc_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
@@ -229,11 +238,11 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
     /* Stored policies that no longer compile deny, as the server's do. */
     GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE, &t->everyone_rp, &t->rp_broken));
     if (t->s.policy && *t->s.policy)
-        GUARD(policy_cache_get_stored(t->s.policy, strlen(t->s.policy), POLICY_RESOURCE, t->s.arn,
-                                      &t->rp));
+        GUARD(policy_cache_get_stored(t->s.policy, strlen(t->s.policy), POLICY_RESOURCE,
+                                      t->s.policy_ids, t->s.arn, &t->rp));
     if (t->have_key && t->key.policy && *t->key.policy)
-        GUARD(policy_cache_get_stored(t->key.policy, strlen(t->key.policy), POLICY_KEY, t->key.arn,
-                                      &t->kp));
+        GUARD(policy_cache_get_stored(t->key.policy, strlen(t->key.policy), POLICY_KEY,
+                                      t->key.policy_ids, t->key.arn, &t->kp));
     t->everyone_kp = t->kp_broken = false;
     if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp, &t->kp_broken));
     if (t->have_key) {
@@ -267,16 +276,6 @@ static bool named(const struct az_target *t, const char *account)
     return false;
 }
 
-static enum eval_principal_type ep_type(int t)
-{
-    switch (t) {
-    case PRINCIPAL_ROOT: return EP_ROOT;
-    case PRINCIPAL_USER: return EP_USER;
-    case PRINCIPAL_ROLE_SESSION: return EP_ROLE_SESSION;
-    default: return EP_ANONYMOUS;
-    }
-}
-
 /* Could any policy allow n GetSecretValue on t?  A necessary condition
  * (policy_may_allow): false means the evaluation would deny. */
 static bool gsv_possible(const struct az_node *n, const struct az_target *t)
@@ -287,10 +286,8 @@ static bool gsv_possible(const struct az_node *n, const struct az_target *t)
         if (policy_may_allow(id->identity[k].p, NULL, "secretsmanager:GetSecretValue", t->s.arn))
             return true;
     if (!t->rp) return false;
-    struct eval_principal who = {
-        .type = ep_type(n->who.type), .arn = n->who.arn, .account = n->who.account_id,
-        .role_arn = n->who.role_arn[0] ? n->who.role_arn : NULL,
-    };
+    struct eval_principal who;
+    iam_eval_principal(&n->who, &who);
     return policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
 }
 
@@ -312,10 +309,8 @@ static bool gsv_possible_indexed(const struct az_node *n, const struct az_target
     for (size_t k = 0; k < n->ngsv_pols; k++)
         if (may[n->gsv_pols[k]]) return true;
     if (!t->rp) return false;
-    struct eval_principal who = {
-        .type = ep_type(n->who.type), .arn = n->who.arn, .account = n->who.account_id,
-        .role_arn = n->who.role_arn[0] ? n->who.role_arn : NULL,
-    };
+    struct eval_principal who;
+    iam_eval_principal(&n->who, &who);
     return policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
 }
 
@@ -358,14 +353,19 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
         quick_denial(t, out);
         return TR_OK;
     }
-    struct ctx_entry unknown[NELEM(UNKNOWN_CALL)];
+    struct ctx_entry unknown[NELEM(UNKNOWN_CALL) + 1];
     static const char *const none[] = { "" };
+    bool session = n->who.type == PRINCIPAL_ROLE_SESSION;
+    size_t nunknown = 0;
     for (size_t i = 0; i < NELEM(UNKNOWN_CALL); i++)
-        unknown[i] = (struct ctx_entry){ .key = UNKNOWN_CALL[i], .values = none, .n = 1,
-                                         .unknown = true };
+        unknown[nunknown++] = (struct ctx_entry){ .key = UNKNOWN_CALL[i], .values = none, .n = 1,
+                                                  .unknown = true };
+    if (session)
+        unknown[nunknown++] = (struct ctx_entry){ .key = SESSION_UNKNOWN, .values = none, .n = 1,
+                                                  .unknown = true };
     rc_init(&rc, env, n, t->s.region);
     r = sm_authorize_explain(&rc, "secretsmanager:GetSecretValue", &t->s, unknown,
-                             NELEM(unknown), &res, out->gsv_ev, sizeof out->gsv_ev);
+                             nunknown, &res, out->gsv_ev, sizeof out->gsv_ev);
     if (tr_failed(r)) goto fail;
     out->gsv = res.decision == DECISION_ALLOW;
     out->gsv_decision = res.decision;
@@ -381,7 +381,8 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", t->s.region);
     rc.via_service = via;
     struct kms_authz_in in = { .ctx = ctx, .enc_alg = "SYMMETRIC_DEFAULT",
-                               .unknown = UNKNOWN_VIA, .nunknown = NELEM(UNKNOWN_VIA),
+                               .unknown = session ? UNKNOWN_VIA_SESSION : UNKNOWN_VIA,
+                               .nunknown = session ? NELEM(UNKNOWN_VIA_SESSION) : NELEM(UNKNOWN_VIA),
                                .key_attrs = &t->attrs };
     r = kms_authorize_explain(&rc, "kms:Decrypt", &t->key, &in, x);
     if (tr_failed(r)) goto fail;

@@ -19,6 +19,14 @@
  * InvalidClientTokenId / UnrecognizedClientException).  Expiry is judged
  * by the server's business clock (tr_now(), as STS stamped it), so
  * TRESOR_CLOCK_OFFSET moves it like every other recorded date.
+ * GetSessionToken's credentials are refused by IAM the same way unless
+ * MFA was included when they were made (never, here: there are no MFA
+ * devices), as AWS refuses them.
+ *
+ * A key that is gone -- deleted, or a session purged some time after it
+ * expired -- leaves a tombstone in the store, and is refused as AWS would
+ * refuse it (refuse_known), never taken for a key tresor does not know:
+ * in dev mode those act as the account root.
  */
 #include "auth/creds.h"
 
@@ -31,6 +39,7 @@
 #include "core/buf.h"
 #include "core/ct.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "core/tls.h"
 #include "crypto/hash.h"
 #include "dev/dev.h"
@@ -66,7 +75,7 @@ struct ak_info {
     char akid[33];
     char account_id[ACCOUNT_ID_LEN + 1];
     int type;
-    char arn[512];
+    char arn[PRINCIPAL_ARN_MAX];
     char id[256];
     bool active;
     int64_t expires;
@@ -74,36 +83,44 @@ struct ak_info {
                                         token_hash set; TOK_BAD: a stored hash that does
                                         not decode (no token can match) */
     uint8_t token_hash[SHA256_LEN];
-    char role_arn[512];              /* sessions: the role's ARN; else "" */
+    bool mfa;                        /* sessions: MFA was included when it was made */
+    char role_arn[PRINCIPAL_ARN_MAX]; /* sessions: the role's ARN; else "" */
 };
 
-/* *found false when the store has no such key. */
+/* *found false when the store has no such key.  Every identifier is
+ * copied whole or the lookup fails (core/str.h): a cut ARN would name
+ * another principal. */
 static TR_RESULT ak_info_load(store_t st, const char *akid, struct ak_info *out, bool *found)
 {
     struct access_key_rec k = { 0 };
+    json_t *doc = NULL;
     memset(out, 0, sizeof *out);
     *found = false;
     tr_result r = st[0]->access_key_get(st, akid, &k);
     if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
-    *found = true;
-    snprintf(out->akid, sizeof out->akid, "%s", k.access_key_id);
-    snprintf(out->account_id, sizeof out->account_id, "%s", k.account_id);
+    r = str_copy(out->akid, sizeof out->akid, k.access_key_id, "access key id");
+    if (tr_ok(r)) r = str_copy(out->account_id, sizeof out->account_id, k.account_id, "account id");
+    if (tr_ok(r)) r = str_copy(out->arn, sizeof out->arn, k.principal_arn, "principal ARN");
+    if (tr_ok(r)) r = str_copy(out->id, sizeof out->id, k.principal_id, "principal id");
+    if (tr_failed(r)) goto fail;
     out->type = k.principal_type;
-    snprintf(out->arn, sizeof out->arn, "%s", k.principal_arn ? k.principal_arn : "");
-    snprintf(out->id, sizeof out->id, "%s", k.principal_id ? k.principal_id : "");
     out->active = k.active;
     out->expires = k.expires;
-    json_t *doc = k.doc ? json_loads(k.doc, 0, NULL) : NULL;
+    doc = k.doc ? json_loads(k.doc, 0, NULL) : NULL;
     const char *hex = json_string_value(json_object_get(doc, "token_sha256"));
     if (hex) {
         bool ok = strlen(hex) == 2 * SHA256_LEN && hex_decode(hex, 2 * SHA256_LEN, out->token_hash);
         out->token = ok ? TOK_HASH : TOK_BAD;
+        out->mfa = json_is_true(json_object_get(doc, "mfa"));
         const char *ra = json_string_value(json_object_get(doc, "role_arn"));
-        snprintf(out->role_arn, sizeof out->role_arn, "%s", ra ? ra : "");
+        r = str_copy(out->role_arn, sizeof out->role_arn, ra, "session role ARN");
+        if (tr_failed(r)) goto fail;
     }
+    *found = true;
+fail:
     json_decref(doc);
     access_key_rec_free(&k);
-    return TR_OK;
+    return r;
 }
 
 #define AKC_SLOTS 8
@@ -207,7 +224,29 @@ static TR_RESULT check_token(const struct ak_info *k, const char *token)
     return TR_OK;
 }
 
-/* dev mode (dev/dev.h): an access key the store does not know acts as the
+/* An access key the store does not hold: one that existed once (its
+ * tombstone, store.h) is refused as AWS refuses it -- a session past its
+ * expiry that presents its own token is ExpiredToken, anything else
+ * "invalid" -- in dev mode too: such a key never falls through to the
+ * account root.  TR_OK when tresor never knew the key. */
+static TR_RESULT refuse_known(const struct server_env *env, const struct sigv4_auth *a, time_t now)
+{
+    int64_t expires = 0;
+    char hex[2 * SHA256_LEN + 1];
+    uint8_t want[SHA256_LEN], got[SHA256_LEN];
+    tr_result r = env->st[0]->access_key_tombstone_get(env->st, a->access_key_id, &expires, hex);
+    if (tr_failed(r)) return tr_code(r) == TR_E_KMS_NOT_FOUND ? TR_OK : r;
+    const char *token = a->security_token;
+    bool expired = expires && expires <= (int64_t)now + (tr_now() - (int64_t)time(NULL));
+    if (expired && hex[0] && token && *token && hex_decode(hex, 2 * SHA256_LEN, want)) {
+        GUARD(sha256(token, strlen(token), got));
+        if (ct_memeq(want, got, SHA256_LEN))
+            BAIL(TR_E_EXPIRED_TOKEN, "The security token included in the request is expired");
+    }
+    BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+}
+
+/* dev mode (dev/dev.h): an access key tresor never knew acts as the
  * default account's root user.  There is no secret, so no signature to
  * check; the scope (region, service) was checked by the caller. */
 static TR_RESULT dev_root(const struct server_env *env, const struct sigv4_auth *a,
@@ -242,6 +281,7 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
 
     GUARD(ak_info_get(env->st, a->access_key_id, &k, &found));
     if (!found) {
+        GUARD(refuse_known(env, a, now));
         if (env->dev) return dev_root(env, a, who);
         BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
     }
@@ -250,17 +290,23 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
     /* `now` shifted by the business clock's offset (tr_now() - real time). */
     if (k.expires && k.expires <= (int64_t)now + (tr_now() - (int64_t)time(NULL)))
         BAIL(TR_E_EXPIRED_TOKEN, "The security token included in the request is expired");
+    /* GetSessionToken's credentials (a session that is not a role's) call
+     * no IAM operation unless MFA was included (STS API reference,
+     * GetSessionToken); IAM answers as for any token it does not accept. */
+    if (k.token == TOK_HASH && k.type != PRINCIPAL_ROLE_SESSION && !k.mfa && strcmp(service, "iam") == 0)
+        BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
     GUARD(signing_key(env, k.akid, a, key));
     r = sigv4_verify(rq, a, key, true);
     secure_zero(key, sizeof key);
     GUARD(r);
 
+    /* ak_info's buffers are the principal's sizes: these copies fit. */
     memset(who, 0, sizeof *who);
     who->type = k.type;
-    snprintf(who->account_id, sizeof who->account_id, "%s", k.account_id);
-    snprintf(who->arn, sizeof who->arn, "%s", k.arn);
-    snprintf(who->id, sizeof who->id, "%s", k.id);
-    snprintf(who->role_arn, sizeof who->role_arn, "%s", k.role_arn);
-    snprintf(who->access_key_id, sizeof who->access_key_id, "%s", k.akid);
+    GUARD(str_copy(who->account_id, sizeof who->account_id, k.account_id, "account id"));
+    GUARD(str_copy(who->arn, sizeof who->arn, k.arn, "principal ARN"));
+    GUARD(str_copy(who->id, sizeof who->id, k.id, "principal id"));
+    GUARD(str_copy(who->role_arn, sizeof who->role_arn, k.role_arn, "session role ARN"));
+    GUARD(str_copy(who->access_key_id, sizeof who->access_key_id, k.akid, "access key id"));
     return TR_OK;
 }

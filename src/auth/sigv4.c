@@ -19,6 +19,8 @@
  *   headers  the SignedHeaders names in order; every occurrence of a name
  *            in arrival order, value trimmed with whitespace runs (folded
  *            lines included) collapsed to one space, joined with ','.
+ *            host must be signed, and so must every x-amz-* header sent
+ *            (check_unsigned has the two exceptions).
  *   payload  the x-amz-content-sha256 value when present, else
  *            hex(SHA-256(body)).  sigv4_verify checks that a hex value
  *            equals SHA-256(body); UNSIGNED-PAYLOAD is refused unless
@@ -46,6 +48,7 @@
 #include <stdio.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/ct.h"
 #include "core/secmem.h"
@@ -66,6 +69,7 @@
 #define MSG_MISMATCH "The request signature we calculated does not match the signature you " \
     "provided. Check your AWS Secret Access Key and signing method. Consult the service " \
     "documentation for details."
+#define MSG_MUST_SIGN "'%s' must be a 'SignedHeader' in the AWS Authorization."
 #define MSG_PAYLOAD "The provided 'x-amz-content-sha256' header does not match what was computed."
 #define MSG_DATE "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601"
 #define MSG_QUERY_MISSING "AWS query-string parameters must include 'X-Amz-Algorithm', " \
@@ -462,9 +466,42 @@ static TR_RESULT check_signed_headers(const char *sh)
         if (!e) break;
         p = e + 1;
     }
-    if (!host)
-        BAIL(TR_E_INCOMPLETE_SIGNATURE,
-             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+    if (!host) BAIL(TR_E_INVALID_SIGNATURE, MSG_MUST_SIGN, "Host' or ':authority");
+    return TR_OK;
+}
+
+/* Whether the ';'-list sh (lowercase, checked) names header `name` (any case). */
+static bool signed_has(const char *sh, const char *name)
+{
+    const char *p = sh;
+    for (;;) {
+        const char *e = strchr(p, ';');
+        if (name_eq(name, (struct span){ p, e ? (size_t)(e - p) : strlen(p) })) return true;
+        if (!e) return false;
+        p = e + 1;
+    }
+}
+
+/* Every x-amz-* header of the request must be signed (AWS SigV4: "host"
+ * and every x-amz-* header the request includes), so that none can be
+ * added to or changed in a captured request -- X-Amz-Target chooses the
+ * operation.  Two exceptions, both as AWS makes them: X-Amz-Security-Token,
+ * which AWS lets a client add after signing (its test suite's
+ * post-sts-header-after; the token is checked against the session's
+ * digest anyway), and X-Amz-Content-SHA256, which sigv4_verify requires
+ * to equal the body's hash (AWS S3 leaves it unsigned too). */
+static TR_RESULT check_unsigned(const struct sigv4_request *rq, const struct sigv4_auth *a)
+{
+    char eb[ECHO_MAX + 4];
+    for (size_t i = 0; i < rq->nheaders; i++) {
+        const char *name = rq->headers[i].name;
+        if (!name || strncasecmp(name, "x-amz-", 6) != 0) continue;
+        if (name_eq(name, span_of("x-amz-security-token"))
+            || name_eq(name, span_of("x-amz-content-sha256")))
+            continue;
+        if (!signed_has(a->signed_headers, name))
+            BAIL(TR_E_INVALID_SIGNATURE, MSG_MUST_SIGN, echo(span_of(name), eb));
+    }
     return TR_OK;
 }
 
@@ -871,7 +908,8 @@ TR_RESULT sigv4_parse(const struct sigv4_request *rq, struct sigv4_auth *out)
     if (by_header && q.has_alg)
         BAIL(TR_E_INCOMPLETE_SIGNATURE, "Only one auth mechanism allowed; only the X-Amz-Algorithm "
              "query parameter or the Authorization header should be specified");
-    return by_header ? parse_header_auth(rq, authz, &q, out) : parse_query_auth(rq, &q, out);
+    GUARD(by_header ? parse_header_auth(rq, authz, &q, out) : parse_query_auth(rq, &q, out));
+    return check_unsigned(rq, out);
 }
 
 /* ---- per-thread signing-key cache ------------------------------------ */

@@ -69,6 +69,10 @@ struct sigv4_auth {
  *  TR_E_MISSING_AUTH            no Authorization header and no X-Amz-Algorithm query
  *  TR_E_INCOMPLETE_SIGNATURE    malformed header, missing Credential/SignedHeaders/
  *                               Signature, bad credential scope, missing/bad X-Amz-Date
+ *  TR_E_INVALID_SIGNATURE       host not among SignedHeaders, or an x-amz-* header the
+ *                               request carries that is not ("'X-Amz-Target' must be a
+ *                               'SignedHeader' in the AWS Authorization.") -- except
+ *                               X-Amz-Security-Token and X-Amz-Content-SHA256
  */
 TR_RESULT sigv4_parse(const struct sigv4_request *rq, struct sigv4_auth *out);
 

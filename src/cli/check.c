@@ -69,6 +69,8 @@ int cmd_check(int argc, char **argv)
            rep.materials, rep.aliases, rep.grants);
     printf("  secrets %zu, versions %zu, values decrypted %zu\n", rep.secrets, rep.versions,
            rep.values);
+    printf("  roles %zu; policies not yet bound to principals' ids %zu%s\n", rep.roles, rep.unbound,
+           rep.unbound ? " (saved by an older tresor: bound when the server next starts)" : "");
     if (rep.problems == 0) {
         printf("clean\n");
         return 0;

@@ -14,7 +14,10 @@ enum tr_err {
     TR_E__COUNT
 };
 
-#define TR_ERR_MSG_MAX 1024
+/* Room for AWS's longest messages whole: an AccessDenied names the caller's
+ * ARN (up to 606 characters, http/op.h) and the resource as given (a
+ * SecretId or RoleArn: up to 2048). */
+#define TR_ERR_MSG_MAX 4096
 
 struct tr_error_info {
     enum tr_err code;

@@ -6,10 +6,12 @@
  * test suite"):
  *   - state lives in memory (store_sqlite_open_memory, a random root key
  *     from keyring_from_bytes) unless --data-dir is given;
- *   - a request signed with an access key the store does not know acts as
- *     the root user of the default account; its signature is not checked
+ *   - a request signed with an access key tresor never knew acts as the
+ *     root user of the default account; its signature is not checked
  *     (there is no secret to check it with).  Known keys are verified as
- *     usual, and their principals are authorized as usual;
+ *     usual, and their principals are authorized as usual; keys it knew
+ *     (deleted, inactive, expired sessions: auth/creds.c) are refused as
+ *     outside dev mode;
  *   - the SigV4 clock window is not enforced; any valid region of the
  *     credential scope is served (each region's resources stay apart);
  *   - POST /moto-api/reset and POST /_tresor/reset (unsigned) swap in a

@@ -16,12 +16,17 @@
 
 struct keyring;
 
+/* The longest ARN a principal has: arn:aws:iam::<12 digits>:user or :role,
+ * a path of up to 512 characters and a name of up to 64 (IAM's limits):
+ * 606 characters.  Session ARNs have no path and are much shorter. */
+#define PRINCIPAL_ARN_MAX 640
+
 struct principal {
     int type;                   /* enum principal_type (store.h) */
     char account_id[ACCOUNT_ID_LEN + 1];
-    char arn[512];              /* arn:aws:iam::A:root, ... */
+    char arn[PRINCIPAL_ARN_MAX];      /* arn:aws:iam::A:root, ... */
     char id[256];               /* account id for root; AIDA...; AROA...:session */
-    char role_arn[512];         /* role sessions: the role's ARN (with path); else "" */
+    char role_arn[PRINCIPAL_ARN_MAX]; /* role sessions: the role's ARN (with path); else "" */
     char access_key_id[33];     /* the access key the request was signed with */
 };
 
@@ -46,6 +51,8 @@ struct req_ctx {
     char request_id[37];
     int64_t now;                /* epoch seconds at request start (tr_now) */
     const char *source_ip;
+    const char *user_agent;     /* the User-Agent header (aws:UserAgent), or NULL */
+    const char *referer;        /* the Referer header (aws:referer), or NULL */
     bool secure_transport;      /* aws:SecureTransport (TLS) */
     /* Set when one service calls another on the caller's behalf
      * (Secrets Manager -> KMS): "secretsmanager.<region>.amazonaws.com".

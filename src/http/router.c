@@ -185,26 +185,17 @@ static void log_request(const struct http_request *rq, const char *target,
                         int64_t start_us)
 {
     if (!log_requests()) return;
-    char line[1024];
-    struct tm tm;
-    time_t t = time(NULL);
-    gmtime_r(&t, &tm);
-    char ts[32];
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
     const struct tr_error_info *e = tr_last_error();
-    int n = snprintf(line, sizeof line, "%s %s %.64s %.96s %.200s %d %lldus %s%s%s",
-                     ts, rq->method, rq->path, target ? target : "-",
-                     who && who->arn[0] ? who->arn : "-", resp->status,
-                     (long long)(mono_us() - start_us), resp->request_id,
-                     resp->error_type ? " " : "", resp->error_type ? resp->error_type : "");
-    if (n < 0) return;
-    if (n > (int)sizeof line - 64) n = (int)sizeof line - 64;
-    /* Internal faults carry file:line for the operator, never the client. */
-    if (resp->status >= 500 && e->file)
-        n += snprintf(line + n, sizeof line - (size_t)n, " at %s:%d", e->file, e->line);
-    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
-    line[n++] = '\n';
-    log_line(line, n);
+    /* Internal faults carry file:line for the operator, never the client.
+     * Everything from the request is escaped by log_write_request. */
+    struct log_request r = {
+        .method = rq->method, .path = rq->path, .target = target,
+        .principal = who && who->arn[0] ? who->arn : NULL,
+        .status = resp->status, .latency_us = mono_us() - start_us,
+        .request_id = resp->request_id, .error = resp->error_type,
+        .fault_file = resp->status >= 500 ? e->file : NULL, .fault_line = e->line,
+    };
+    log_write_request(&r);
 }
 
 /* The query protocol's spelling of an error (code, HTTP status): its
@@ -386,6 +377,8 @@ static void handle_query(const struct server_env *env, const struct http_request
     memcpy(rc->request_id, resp->request_id, sizeof rc->request_id);
     rc->now = tr_now();
     rc->source_ip = rq->source_ip;
+    rc->user_agent = http_header(rq, "User-Agent");
+    rc->referer = http_header(rq, "Referer");
     r = run_query_op(rc, qs, op, &form, resp);
     if (tr_failed(r)) goto fail;
     form_free(&form);
@@ -485,6 +478,8 @@ static void route(const struct server_env *env, const struct http_request *rq,
     memcpy(rc.request_id, resp->request_id, sizeof rc.request_id);
     rc.now = tr_now();
     rc.source_ip = rq->source_ip;
+    rc.user_agent = http_header(rq, "User-Agent");
+    rc.referer = http_header(rq, "Referer");
 
     r = run_op(&rc, op, in, &out);
     if (tr_failed(r)) goto fail;

@@ -224,3 +224,92 @@ TR_RESULT credfile_write(const char *data_dir, const char *profile,
     snprintf(body, sizeof body, "region = %s\n", region);
     return update_ini(path, header, body, false);
 }
+
+/* True when the config-file line l (len bytes, no newline) is the header
+ * of a profile tresor writes: "[profile tresor]" (serve) or
+ * "[profile tresor-<12 digits>]" (tresor account create). */
+static bool own_profile_header(const char *l, size_t len)
+{
+    static const char pre[] = "[profile tresor";
+    size_t pl = sizeof pre - 1;
+    if (len < pl + 1 || memcmp(l, pre, pl) != 0 || l[len - 1] != ']') return false;
+    if (len == pl + 1) return true;
+    if (len != pl + 1 + ACCOUNT_ID_LEN + 1 || l[pl] != '-') return false;
+    for (size_t i = pl + 1; i < len - 1; i++)
+        if (l[i] < '0' || l[i] > '9') return false;
+    return true;
+}
+
+/* "region = X" (spaces around '=' optional): X's offset and length. */
+static bool region_line(const char *l, size_t len, size_t *at, size_t *vlen)
+{
+    size_t i = 0;
+    while (i < len && (l[i] == ' ' || l[i] == '\t')) i++;
+    if (len - i < 6 || memcmp(l + i, "region", 6) != 0) return false;
+    i += 6;
+    while (i < len && (l[i] == ' ' || l[i] == '\t')) i++;
+    if (i >= len || l[i] != '=') return false;
+    i++;
+    while (i < len && (l[i] == ' ' || l[i] == '\t')) i++;
+    size_t e = len;
+    while (e > i && (l[e - 1] == ' ' || l[e - 1] == '\t' || l[e - 1] == '\r')) e--;
+    *at = i;
+    *vlen = e - i;
+    return true;
+}
+
+TR_RESULT credfile_set_region(const char *data_dir, const char *region,
+                              char *was, size_t was_size, unsigned *changed)
+{
+    char path[4096];
+    struct buf old = BUF_INIT(1u << 20), out = BUF_INIT(1u << 20);
+    bool own = false, has_region = false, seen_tresor = false, in_tresor = false;
+    size_t i = 0;
+    tr_result r = TR_OK;
+
+    *changed = 0;
+    if (was_size) was[0] = '\0';
+    snprintf(path, sizeof path, "%s/config", data_dir);
+    r = read_file(path, &old);
+    while (tr_ok(r) && i < old.len) {
+        size_t e = i;
+        while (e < old.len && old.data[e] != '\n') e++;
+        const char *line = (const char *)old.data + i;
+        size_t len = e - i, at, vlen, hl = len;
+        if (len > 0 && line[0] == '[') {
+            if (own && !has_region) {       /* the section we leave had no region */
+                r = buf_printf(&out, "region = %s\n", region);
+                (*changed)++;
+            }
+            while (hl > 0 && (line[hl - 1] == ' ' || line[hl - 1] == '\t' || line[hl - 1] == '\r')) hl--;
+            own = own_profile_header(line, hl);
+            in_tresor = own && hl == sizeof "[profile tresor]" - 1;
+            seen_tresor = seen_tresor || in_tresor;
+            has_region = false;
+        } else if (own && region_line(line, len, &at, &vlen)) {
+            has_region = true;
+            if (in_tresor && was_size) snprintf(was, was_size, "%.*s", (int)vlen, line + at);
+            if (vlen != strlen(region) || memcmp(line + at, region, vlen) != 0) {
+                if (tr_ok(r)) r = buf_printf(&out, "%.*s%s\n", (int)at, line, region);
+                (*changed)++;
+                i = e + 1;
+                continue;
+            }
+        }
+        if (tr_ok(r)) r = buf_append(&out, line, len);
+        if (tr_ok(r)) r = buf_append(&out, "\n", 1);
+        i = e + 1;
+    }
+    if (tr_ok(r) && own && !has_region) {
+        r = buf_printf(&out, "region = %s\n", region);
+        (*changed)++;
+    }
+    if (tr_ok(r) && !seen_tresor) {         /* gone: the profile the banner names */
+        r = buf_printf(&out, "[profile tresor]\nregion = %s\n", region);
+        (*changed)++;
+    }
+    if (tr_ok(r) && *changed) r = write_atomic(path, &out);
+    buf_free(&old);
+    buf_free(&out);
+    return r;
+}

@@ -52,4 +52,14 @@ TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *
 TR_RESULT credfile_write(const char *data_dir, const char *profile,
                          const struct root_credentials *c, const char *region);
 
+/* Make DIR/config name `region` in every profile tresor writes there
+ * ("tresor", and "tresor-<ID>" of tresor account create), so that they
+ * work against a server restarted with another --region.  Only the region
+ * lines change (one is added to a section that lacks it, and the section
+ * [profile tresor] is added back if it is gone); the file is replaced
+ * atomically, and only when something changed.  was: the region profile
+ * tresor named before ("" if none); *changed: how many lines changed. */
+TR_RESULT credfile_set_region(const char *data_dir, const char *region,
+                              char *was, size_t was_size, unsigned *changed);
+
 #endif

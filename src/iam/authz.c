@@ -15,12 +15,16 @@
  *  - role session: the role's inline and attached policies and boundary;
  *    the session policies kept in the session access key's doc ("policy"
  *    text and "policy_arns"); tags = role tags, then session tags (which
- *    win); the issue time and MFA flag of the session;
+ *    win); the issue time and MFA flag of the session; its source
+ *    identity (aws:SourceIdentity in every request of the session);
  *  - GetSessionToken sessions act as their user (or root) with the issue
  *    time set.
  * A user or role that no longer exists makes its credentials invalid:
  * TR_E_UNRECOGNIZED_CLIENT, "The security token included in the request
- * is invalid." (what AWS answers for the keys of a deleted user).
+ * is invalid." (what AWS answers for the keys of a deleted user) -- and
+ * so does one deleted and created again under the same name: the
+ * credentials name the unique id they were issued to, which the new
+ * entity does not have (the sessions of a deleted role stay dead).
  *
  * Documents are compiled through policy_cache_get, so a policy is parsed
  * once per process, not per request.  A stored document that no longer
@@ -43,6 +47,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/str.h"
 #include "core/tls.h"
 #include "iam/arn.h"
 
@@ -96,7 +101,7 @@ static void np_release(struct named_policy *np)
  * no longer compiles denies everything, docs/AUTHORIZATION.md 2.9). */
 static TR_RESULT compile_stored(const char *text, const char *name, struct policy **out)
 {
-    return policy_cache_get_stored(text, strlen(text), POLICY_IDENTITY, name, out);
+    return policy_cache_get_stored(text, strlen(text), POLICY_IDENTITY, NULL, name, out);
 }
 
 /* The default version's document of managed policy `arn` (malloc'd).
@@ -363,6 +368,11 @@ static TR_RESULT load_session(store_t st, json_t *doc, bool role_session, struct
     json_object_foreach(json_object_get(doc, "tags"), k, e) {
         if (json_is_string(e)) GUARD(tag_put(id, k, json_string_value(e)));
     }
+    const char *si = json_string_value(json_object_get(doc, "source_identity"));
+    if (si) {
+        id->source_identity = strdup(si);
+        ENSURE(id->source_identity != NULL, TR_E_INTERNAL);
+    }
     return TR_OK;
 }
 
@@ -386,11 +396,22 @@ static TR_RESULT session_doc(store_t st, const struct principal *who, json_t **o
     return TR_OK;
 }
 
-static TR_RESULT load_entity(store_t st, const char *kind, const char *arn, struct ent_rec *e)
+/* The user or role whose credentials these are: the entity with this ARN
+ * and the unique id the credentials were issued to (who->id, up to the
+ * ':' of a session).  A user or role deleted and created again under the
+ * same name is another entity: the old credentials stay invalid. */
+static TR_RESULT load_entity(store_t st, const char *kind, const char *arn, const char *id,
+                             struct ent_rec *e)
 {
     tr_result r = st[0]->ent_get_arn(st, kind, arn, e);
     if (is_not_found(r)) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-    return r;
+    GUARD(r);
+    size_t n = strcspn(id, ":");
+    if (strlen(e->id) != n || strncmp(e->id, id, n) != 0) {
+        ent_rec_free(e);
+        BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
+    }
+    return TR_OK;
 }
 
 TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct identity *out)
@@ -413,7 +434,7 @@ TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct iden
         out->root = true;
         break;
     case PRINCIPAL_USER:
-        r = load_entity(st, "user", who->arn, &e);
+        r = load_entity(st, "user", who->arn, who->id, &e);
         if (tr_failed(r)) goto fail;
         out->username = strdup(e.name);
         if (!out->username) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -424,7 +445,7 @@ TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct iden
         if (tr_failed(r)) goto fail;
         break;
     case PRINCIPAL_ROLE_SESSION:
-        r = who->role_arn[0] ? load_entity(st, "role", who->role_arn, &e)
+        r = who->role_arn[0] ? load_entity(st, "role", who->role_arn, who->id, &e)
                              : tr_fail_at(__FILE__, __LINE__, TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
         if (tr_failed(r)) goto fail;
         r = push_entity_policies(st, e.arn, out);
@@ -478,6 +499,7 @@ void iam_identity_free(struct identity *id)
     free(id->tag_keys);
     free(id->tag_values);
     free(id->username);
+    free(id->source_identity);
     free(id->owned);
     memset(id, 0, sizeof *id);
 }
@@ -738,6 +760,18 @@ static void iso8601(int64_t epoch, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* aws:UserAgent: the client's User-Agent header ("" without one); on a
+ * call one service makes for another, the calling service's principal
+ * name ("secretsmanager.amazonaws.com" for "secretsmanager.<region>.
+ * amazonaws.com"), as CloudTrail records such calls. */
+static const char *user_agent(const struct req_ctx *rc, char out[96])
+{
+    if (!rc->via_service) return rc->user_agent ? rc->user_agent : "";
+    size_t n = strcspn(rc->via_service, ".");
+    snprintf(out, 96, "%.*s.amazonaws.com", (int)(n < 64 ? n : 64), rc->via_service);
+    return out;
+}
+
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id)
 {
     ENSURE_REF(cb);
@@ -757,7 +791,7 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
         r = ctx_global(cb, "aws:PrincipalType", who->type == PRINCIPAL_ROOT ? "Account"
                                                  : session ? "AssumedRole" : "User");
     for (size_t i = 0; id && tr_ok(r) && i < id->ntags; i++) {
-        char key[200];
+        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
         snprintf(key, sizeof key, "aws:PrincipalTag/%s", id->tag_keys[i]);
         r = iam_ctx_add(cb, key, id->tag_values[i]);   /* tags: searched */
     }
@@ -771,11 +805,21 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
     if (tr_ok(r)) r = ctx_global(cb, "aws:EpochTime", num);
     if (tr_ok(r) && rc->region[0]) r = ctx_global(cb, "aws:RequestedRegion", rc->region);
     if (tr_ok(r)) r = ctx_global(cb, "aws:ViaAWSService", rc->via_service ? "true" : "false");
+    /* Callers are never AWS service principals. */
+    if (tr_ok(r)) r = ctx_global(cb, "aws:PrincipalIsAWSService", "false");
+    char ua[96];
+    if (tr_ok(r)) r = ctx_global(cb, "aws:UserAgent", user_agent(rc, ua));
+    if (tr_ok(r) && rc->referer && !rc->via_service) r = ctx_global(cb, "aws:referer", rc->referer);
     if (tr_ok(r) && id && id->token_issued) {
         iso8601(id->token_issued, num);
         r = ctx_global(cb, "aws:TokenIssueTime", num);
-        if (tr_ok(r)) r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     }
+    /* Temporary credentials, and a service's call for the caller, which
+     * AWS makes with temporary credentials (docs/AUTHORIZATION.md 1.2). */
+    if (tr_ok(r) && id && (id->token_issued || rc->via_service))
+        r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
+    if (tr_ok(r) && id && id->source_identity)
+        r = ctx_global(cb, "aws:SourceIdentity", id->source_identity);
     if (tr_failed(r)) iam_ctx_free(cb);
     else cb->nglobal = cb->n;
     return r;
@@ -799,11 +843,35 @@ static enum tr_err denied_code(const char *service)
     return TR_E_ACCESS_DENIED;
 }
 
+void iam_eval_principal(const struct principal *who, struct eval_principal *out)
+{
+    *out = (struct eval_principal){
+        .type = eval_type(who->type),
+        .arn = who->arn,
+        .account = who->account_id,
+        .role_arn = who->role_arn[0] ? who->role_arn : NULL,
+    };
+    if (who->type != PRINCIPAL_USER && who->type != PRINCIPAL_ROLE_SESSION) return;
+    size_t n = strlen(who->id);
+    const char *colon = who->type == PRINCIPAL_ROLE_SESSION ? strchr(who->id, ':') : NULL;
+    if (colon) n = (size_t)(colon - who->id);
+    if (n == 0) return;
+    out->unique_id = who->id;
+    out->unique_id_len = n;
+}
+
 TR_RESULT iam_identity_get(struct req_ctx *rc)
 {
     ENSURE_REF(rc);
     if (rc->identity) return TR_OK;
     return identity_for(rc);
+}
+
+static iam_authz_observer observer;
+
+void iam_authz_observe(iam_authz_observer fn)
+{
+    observer = fn;
 }
 
 TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct eval_result *out)
@@ -823,6 +891,12 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     if (!cb) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = iam_ctx_init(cb, rc, id);
     if (tr_failed(r)) { free(cb); cb = NULL; goto fail; }
+    /* The resource's account: a global key, known only here. */
+    if (ar->resource_account) {
+        r = ctx_put_in(cb, "aws:ResourceAccount", &ar->resource_account, 1, false, false, false, true);
+        if (tr_failed(r)) goto fail;
+        cb->nglobal = cb->n;
+    }
     for (size_t i = 0; i < ar->nextra; i++) {
         const struct ctx_entry *x = &ar->extra[i];
         r = ctx_put_in(cb, x->key, x->values, x->n, x->multi, x->unknown, x->identity_only,
@@ -831,18 +905,14 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     }
 
     struct eval_request rq = {
-        .who = {
-            .type = eval_type(rc->who.type),
-            .arn = rc->who.arn,
-            .account = rc->who.account_id,
-            .role_arn = rc->who.role_arn[0] ? rc->who.role_arn : NULL,
-        },
         .action = ar->action,
         .resource = ar->resource,
         .resource_account = ar->resource_account,
         .ctx = cb->e,
         .nctx = cb->n,
     };
+    iam_eval_principal(&rc->who, &rq.who);
+    if (observer) observer(rc, ar, cb->e, cb->n);
     struct policy_set ps = {
         .identity = id->identity,
         .nidentity = id->nidentity,
@@ -1022,15 +1092,15 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
         r = lookup(st[0]->account_get(st, pa.account, &a), &found);
         if (tr_failed(r) || !found) break;
         out->type = PRINCIPAL_ROOT;
-        snprintf(out->arn, sizeof out->arn, "%s", arn);
-        snprintf(out->id, sizeof out->id, "%s", pa.account);
+        r = str_copy(out->arn, sizeof out->arn, arn, "principal ARN");
+        if (tr_ok(r)) r = str_copy(out->id, sizeof out->id, pa.account, "account id");
         break;
     case AK_USER:
         r = lookup(st[0]->ent_get_arn(st, "user", arn, &e), &found);
         if (tr_failed(r) || !found) break;
         out->type = PRINCIPAL_USER;
-        snprintf(out->arn, sizeof out->arn, "%s", e.arn);
-        snprintf(out->id, sizeof out->id, "%s", e.id);
+        r = str_copy(out->arn, sizeof out->arn, e.arn, "user ARN");
+        if (tr_ok(r)) r = str_copy(out->id, sizeof out->id, e.id, "user id");
         break;
     case AK_ROLE:
     case AK_SESSION:
@@ -1038,10 +1108,11 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
         else r = lookup(st[0]->ent_get(st, "role", pa.account, pa.role_name, &e), &found);
         if (tr_failed(r) || !found) break;
         out->type = PRINCIPAL_ROLE_SESSION;
-        snprintf(out->arn, sizeof out->arn, "arn:aws:sts::%s:assumed-role/%s/%s", pa.account, e.name,
-                 kind == AK_ROLE ? "simulated" : pa.session);
-        snprintf(out->id, sizeof out->id, "%s:%s", e.id, kind == AK_ROLE ? "simulated" : pa.session);
-        snprintf(out->role_arn, sizeof out->role_arn, "%s", e.arn);
+        const char *sess = kind == AK_ROLE ? "simulated" : pa.session;
+        r = str_format(out->arn, sizeof out->arn, "session ARN", "arn:aws:sts::%s:assumed-role/%s/%s",
+                       pa.account, e.name, sess);
+        if (tr_ok(r)) r = str_format(out->id, sizeof out->id, "session id", "%s:%s", e.id, sess);
+        if (tr_ok(r)) r = str_copy(out->role_arn, sizeof out->role_arn, e.arn, "role ARN");
         break;
     default:
         break;
@@ -1054,4 +1125,36 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
     }
     snprintf(out->account_id, sizeof out->account_id, "%s", pa.account);
     return TR_OK;
+}
+
+TR_RESULT iam_principal_from_access_key(store_t st, const char *akid, struct principal *out)
+{
+    struct access_key_rec k = { 0 };
+    ENSURE_REF(st);
+    ENSURE_REF(akid);
+    ENSURE_REF(out);
+    memset(out, 0, sizeof *out);
+    tr_result r = st[0]->access_key_get(st, akid, &k);
+    if (is_not_found(r)) BAIL(TR_E_IAM_NO_SUCH_ENTITY, "The access key %.64s does not exist.", akid);
+    GUARD(r);
+    out->type = k.principal_type;
+    snprintf(out->account_id, sizeof out->account_id, "%s", k.account_id);
+    snprintf(out->arn, sizeof out->arn, "%s", k.principal_arn ? k.principal_arn : "");
+    snprintf(out->id, sizeof out->id, "%s", k.principal_id ? k.principal_id : "");
+    snprintf(out->access_key_id, sizeof out->access_key_id, "%s", k.access_key_id);
+    json_t *doc = doc_object(k.doc);
+    const char *ra = json_string_value(json_object_get(doc, "role_arn"));
+    if (k.principal_type == PRINCIPAL_ROLE_SESSION && ra)
+        snprintf(out->role_arn, sizeof out->role_arn, "%s", ra);
+    json_decref(doc);
+    access_key_rec_free(&k);
+    return TR_OK;
+}
+
+TR_RESULT iam_identity_add_session(store_t st, json_t *doc, bool role_session, struct identity *id)
+{
+    ENSURE_REF(st);
+    ENSURE_REF(doc);
+    ENSURE_REF(id);
+    return load_session(st, doc, role_session, id);
 }

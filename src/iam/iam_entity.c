@@ -19,7 +19,8 @@
  * GetAccountAuthorizationDetails "*" -- resource_account = the caller's
  * account, no resource policy (RES_NONE), and the IAM condition keys:
  * iam:PolicyARN, iam:PermissionsBoundary, aws:RequestTag/k, aws:TagKeys,
- * and aws:ResourceTag/k of an existing target user or role.  The order is
+ * aws:ResourceTag/k of an existing target user, role or managed policy, and
+ * iam:ResourceTag/k of a user or role (src/iam/authz_table.def).  The order is
  * AWS's: parameters are validated first, then the caller is authorized
  * (on the ARN the target has, or would have under "/" when it does not
  * exist), and only then does a missing target give NoSuchEntity.
@@ -144,7 +145,7 @@ TR_RESULT iam_ent_insert(struct req_ctx *rc, const char *kind, const char *name,
 
 /* ---- authorization ----------------------------------------------------- */
 
-#define CTX_EXTRA (2 * IAM_MAX_TAGS + 4)
+#define CTX_EXTRA (3 * IAM_MAX_TAGS + 4)    /* aws: and iam:ResourceTag, aws:RequestTag */
 
 /* The extra condition keys of one call; key strings live in `names`. */
 struct extra_ctx {
@@ -187,9 +188,17 @@ static void add_request_keys(struct extra_ctx *c, const struct iam_authz *x, con
     if (x->tag_keys && x->ntag_keys) add_multi(c, "aws:TagKeys", x->tag_keys, x->ntag_keys);
 }
 
-static bool tagged_kind(const struct ent_rec *e)
+/* The resource types whose tags the Service Authorization Reference lists:
+ * user and role (aws:ResourceTag/k, iam:ResourceTag/k), policy
+ * (aws:ResourceTag/k).  Groups have no tags. */
+static bool user_or_role(const struct ent_rec *e)
 {
     return e && (strcmp(e->kind, IAM_USER) == 0 || strcmp(e->kind, IAM_ROLE) == 0);
+}
+
+static bool tagged_kind(const struct ent_rec *e)
+{
+    return user_or_role(e) || (e && strcmp(e->kind, IAM_POLICY) == 0);
 }
 
 TR_RESULT iam_authz(struct req_ctx *rc, const char *action, const char *resource,
@@ -205,7 +214,10 @@ TR_RESULT iam_authz(struct req_ctx *rc, const char *action, const char *resource
     if (tagged_kind(target)) {
         r = rc->st[0]->tag_list(rc->st, target->arn, &tags, &ntags);
         if (tr_failed(r)) goto done;
-        for (size_t i = 0; i < ntags; i++) add1(c, "aws:ResourceTag/", tags[i].key, tags[i].value);
+        for (size_t i = 0; i < ntags; i++) {
+            add1(c, "aws:ResourceTag/", tags[i].key, tags[i].value);
+            if (user_or_role(target)) add1(c, "iam:ResourceTag/", tags[i].key, tags[i].value);
+        }
     }
     if (x) {
         if (x->boundary) snprintf(boundary, sizeof boundary, "%s", x->boundary);

@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "iam/bindings.h"
+
 static void common_fields(struct xml *x, const struct ent_rec *e, const char *name_tag,
                           const char *id_tag)
 {
@@ -48,7 +50,15 @@ TR_RESULT iam_xml_role_fields(struct req_ctx *rc, struct xml *x, const struct en
     json_t *d = iam_doc(r);
     ENSURE(d != NULL, TR_E_INTERNAL);
     common_fields(x, r, "RoleName", "RoleId");
-    xml_policy(x, "AssumeRolePolicyDocument", iam_doc_str(d, "trust"));
+    /* A bound principal gone since reads as its unique id (AWS). */
+    char *shown = NULL;
+    tr_result res = iam_policy_shown(rc->st, iam_doc_str(d, "trust"), iam_doc_str(d, "trust_ids"), &shown);
+    if (tr_failed(res)) {
+        json_decref(d);
+        return res;
+    }
+    xml_policy(x, "AssumeRolePolicyDocument", shown ? shown : iam_doc_str(d, "trust"));
+    free(shown);
     const char *desc = iam_doc_str(d, "description");
     if ((flags & IAMX_DESCRIPTION) && desc && *desc) xml_text(x, "Description", desc);
     if (flags & IAMX_MAX_SESSION) {

@@ -39,7 +39,10 @@ static TR_RESULT load_target(struct req_ctx *rc, const struct form *in,
     const char *name;
     GUARD(iam_param_entity(in, k, &name));
     GUARD(iam_param_name(in, "PolicyName", true, 128, policy_name));
-    struct iam_authz x = { .target_boundary = strcmp(k->kind, IAM_GROUP) != 0 };
+    /* iam:PermissionsBoundary: the user's or role's boundary, for Put and
+     * Delete (the Service Authorization Reference lists none for Get). */
+    struct iam_authz x = { .target_boundary = strcmp(k->kind, IAM_GROUP) != 0 &&
+                                              strncmp(action, "iam:Get", 7) != 0 };
     return iam_load(rc, action, k->kind, name, &x, e);
 }
 

@@ -43,18 +43,36 @@ TR_RESULT policy_compile(const char *text, size_t len, enum policy_kind kind,
  * (compiled and inserted otherwise).  Returns a new reference. */
 TR_RESULT policy_cache_get(const char *text, size_t len, enum policy_kind kind,
                            struct policy **out);
-/* A policy the store holds (an identity, key, resource or trust policy),
- * compiled through the cache under the one fail-closed rule of
+/* The same for a stored resource, key or trust policy with its binding
+ * (docs/internals/IAM_STORE.md, "Principals bound by identity"): `ids`
+ * is the JSON object saved with the policy, from each user or role ARN
+ * it names to the unique id (AIDA..., AROA...) that ARN was bound to when
+ * the policy was saved.  Such a principal then matches that user, or
+ * that role's sessions, whatever its name is now -- and never another
+ * user or role given the same name later; a user or role ARN missing
+ * from the binding matches nothing.  ids NULL or "": no binding (a policy
+ * saved before bindings existed, or an identity policy): user and role
+ * ARNs match by ARN.  A binding that is not such an object is an internal
+ * error (failing closed). */
+TR_RESULT policy_compile_bound(const char *text, size_t len, enum policy_kind kind,
+                               const char *ids, struct policy **out);
+TR_RESULT policy_cache_get_bound(const char *text, size_t len, enum policy_kind kind,
+                                 const char *ids, struct policy **out);
+/* A policy the store holds (an identity, key, resource or trust policy,
+ * with its binding `ids` as for policy_cache_get_bound; NULL for identity
+ * policies), compiled through the cache under the one fail-closed rule of
  * docs/AUTHORIZATION.md 2.9: a document that no longer compiles is
  * replaced by a policy that explicitly denies every action on every
  * resource to every principal (one Deny statement, Sid
  * StoredPolicyDoesNotCompile), and a warning naming it -- never quoting it
  * -- goes to the log.  name: for an identity policy its name (a managed
  * policy's ARN, "inline:<entity ARN>:<name>"), for the others the ARN of
- * the resource it belongs to.  Fails only as policy_cache_get does for
- * other reasons than the document (out of memory). */
+ * the resource it belongs to.  Every reader of a stored policy uses this,
+ * never policy_cache_get or policy_cache_get_bound.  Fails only as
+ * policy_cache_get_bound does for other reasons than the document (out of
+ * memory, a binding that is not an object: internal errors). */
 TR_RESULT policy_cache_get_stored(const char *text, size_t len, enum policy_kind kind,
-                                  const char *name, struct policy **out);
+                                  const char *ids, const char *name, struct policy **out);
 /* Drop every cached policy (tests, shutdown); holders keep their references. */
 void policy_cache_clear(void);
 /* Entries in the cache (at most a fixed bound; tests). */
@@ -102,6 +120,11 @@ struct eval_principal {
     const char *arn;             /* the caller's ARN (the session ARN for sessions) */
     const char *account;         /* 12 digits */
     const char *role_arn;        /* sessions: arn:aws:iam::A:role/path/name; else NULL */
+    /* The user's unique id (AIDA...), or the unique id of a session's role
+     * (AROA...), unique_id_len bytes; NULL for root and anonymous callers.
+     * Principals named by unique id, and bound ones, match on it. */
+    const char *unique_id;
+    size_t unique_id_len;
 };
 
 struct eval_request {

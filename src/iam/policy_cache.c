@@ -1,6 +1,7 @@
 /*
- * policy_cache.c -- compiled policies keyed by (kind, document text), so
- * a policy is parsed once per process, not once per request.
+ * policy_cache.c -- compiled policies keyed by (kind, document text, and
+ * the principal binding saved with it, if any), so a policy is parsed once
+ * per process, not once per request.
  *
  * Why: every authorized request evaluates a handful of policies whose
  * text rarely changes; compiling JSON each time would dominate the cost
@@ -147,19 +148,45 @@ static struct policy *insert(const uint8_t *d, enum policy_kind kind, const char
 TR_RESULT policy_cache_get(const char *text, size_t len, enum policy_kind kind,
                            struct policy **out)
 {
+    return policy_cache_get_bound(text, len, kind, NULL, out);
+}
+
+/* With a binding, the cache key is the text, a NUL, and the binding:
+ * the same text bound differently is a different compiled policy. */
+TR_RESULT policy_cache_get_bound(const char *text, size_t len, enum policy_kind kind,
+                                 const char *ids, struct policy **out)
+{
     uint8_t d[SHA256_LEN];
+    char *key = NULL;
+    const char *k = text;
+    size_t klen = len;
+    tr_result r = TR_OK;
     ENSURE_REF(out);
     *out = NULL;
     ENSURE_REF(text);
-    GUARD(sha256(text, len, d));
-    struct policy *p = lookup(d, kind, text, len);
+    if (ids && *ids) {
+        size_t ilen = strlen(ids);
+        key = malloc(len + 1 + ilen);
+        ENSURE(key != NULL, TR_E_INTERNAL);
+        memcpy(key, text, len);
+        key[len] = '\0';
+        memcpy(key + len + 1, ids, ilen);
+        k = key;
+        klen = len + 1 + ilen;
+    }
+    r = sha256(k, klen, d);
+    if (tr_failed(r)) goto fail;
+    struct policy *p = lookup(d, kind, k, klen);
     if (!p) {
         struct policy *compiled;
-        GUARD(policy_compile(text, len, kind, &compiled));
-        p = insert(d, kind, text, len, compiled);
+        r = policy_compile_bound(text, len, kind, ids, &compiled);
+        if (tr_failed(r)) goto fail;
+        p = insert(d, kind, k, klen, compiled);
     }
     *out = p;
-    return TR_OK;
+fail:
+    free(key);
+    return r;
 }
 
 /* What a stored policy that no longer compiles becomes (2.9): one
@@ -182,10 +209,10 @@ static const char *const kind_words[] = {
 };
 
 TR_RESULT policy_cache_get_stored(const char *text, size_t len, enum policy_kind kind,
-                                  const char *name, struct policy **out)
+                                  const char *ids, const char *name, struct policy **out)
 {
     ENSURE((unsigned)kind < sizeof deny_all / sizeof deny_all[0], TR_E_INTERNAL);
-    tr_result r = policy_cache_get(text, len, kind, out);
+    tr_result r = policy_cache_get_bound(text, len, kind, ids, out);
     if (tr_ok(r) || tr_code(r) != TR_E_POLICY_MALFORMED) return r;
     /* The engine's message may quote the document: it stays out of the log. */
     tr_clear_error();

@@ -33,7 +33,7 @@ enum pe_kind {
     PE_ROLE,                  /* arn:aws:iam::A:role/path/name */
     PE_SESSION,               /* arn:aws:sts::A:assumed-role/name/session */
     PE_FEDERATED_USER,        /* arn:aws:sts::A:federated-user/name */
-    PE_UNIQUE_ID,             /* AIDA..., AROA...: a deleted entity, matches nothing */
+    PE_UNIQUE_ID,             /* AIDA..., AROA...: the user, or the role's sessions, with that id */
     PE_SERVICE,               /* {"Service": ...} */
     PE_FEDERATED,             /* {"Federated": ...} */
     PE_CANONICAL,             /* {"CanonicalUser": ...} */
@@ -43,6 +43,10 @@ struct principal_ent {
     enum pe_kind kind;
     const char *value;        /* as written */
     char account[13];         /* PE_ACCOUNT: the account id */
+    /* PE_USER, PE_ROLE of a policy compiled with a binding (policy.h):
+     * the unique id the ARN was bound to when the policy was saved ("":
+     * bound to nothing); NULL without a binding (matched by ARN). */
+    const char *id;
 };
 
 struct stmt {

@@ -181,13 +181,24 @@ static TR_RESULT compile_actions(struct arena *a, json_t *v, struct stmt *st)
 
 /* ---- resources ----------------------------------------------------------- */
 
-static TR_RESULT check_resource(const char *s, size_t n)
+/* vars: the document substitutes policy variables (Version 2012-10-17).
+ * A variable may stand only in the resource part, after the fifth colon
+ * (IAM guide, policy variables: "You can't use a variable to replace parts
+ * of the ARN before the fifth colon, such as the service or account");
+ * IAM refuses a document with one before it as "The policy failed legacy
+ * parsing", and so does tresor, for every kind of document
+ * (docs/AUTHORIZATION.md 3.7).  Splitting at colons finds it whatever the
+ * variable's own colons do: "${aws:PrincipalAccount}" leaves "${aws" in
+ * one of the first five parts. */
+static TR_RESULT check_resource(const char *s, size_t n, bool vars)
 {
     if (n == 1 && s[0] == '*') return TR_OK;
     if (!memchr(s, ':', n) || n < 4 || memcmp(s, "arn:", 4) != 0)
         MALFORMED("Resource %s must be in ARN format or \"*\".", s);
     struct arn_parts ap;
     if (!arn_split(s, n, &ap)) MALFORMED("The policy failed legacy parsing");
+    for (size_t i = 0; vars && i < 5; i++)
+        if (memmem(ap.part[i], ap.len[i], "${", 2)) MALFORMED("The policy failed legacy parsing");
     const char *p = ap.part[1];
     size_t pl = ap.len[1];
     bool wild = memchr(p, '*', pl) || memchr(p, '?', pl) || memchr(p, '$', pl);
@@ -207,7 +218,7 @@ static TR_RESULT compile_resources(struct arena *a, json_t *v, bool vars, struct
         json_t *e = list_at(v, i);
         const char *s = json_string_value(e);
         size_t len = json_string_length(e);
-        GUARD(check_resource(s, len));
+        GUARD(check_resource(s, len, vars));
         GUARD(pat_compile(a, s, len, true, vars, &st->resources[i]));
     }
     st->nresources = n;
@@ -490,8 +501,47 @@ void policy_free(struct policy *p)
     free(p);
 }
 
+/* Give each user and role principal of p its bound id from `ids` (a JSON
+ * object text; see policy.h), or "" when the binding has none for it. */
+static TR_RESULT apply_binding(struct policy *p, const char *ids)
+{
+    json_t *b = json_loads(ids, JSON_REJECT_DUPLICATES, NULL);
+    tr_result r = TR_OK;
+    if (!json_is_object(b)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "a stored principal binding is not an object");
+        goto fail;
+    }
+    for (size_t i = 0; i < p->nstmts; i++) {
+        struct stmt *st = &p->stmts[i];
+        for (size_t k = 0; k < st->nprincipals; k++) {
+            struct principal_ent *pe = &st->principals[k];
+            if (pe->kind != PE_USER && pe->kind != PE_ROLE) continue;
+            json_t *v = json_object_get(b, pe->value);
+            const char *id = json_string_value(v);
+            const char *prefix = pe->kind == PE_USER ? "AIDA" : "AROA";
+            if (v && (!id || strncmp(id, prefix, 4) != 0 || strlen(id) > 128)) {
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL,
+                               "a stored principal binding names no %s id for %.256s",
+                               pe->kind == PE_USER ? "user" : "role", pe->value);
+                goto fail;
+            }
+            pe->id = arena_strndup(p->arena, id ? id : "", id ? strlen(id) : 0, false);
+            if (!pe->id) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+        }
+    }
+fail:
+    json_decref(b);
+    return r;
+}
+
 TR_RESULT policy_compile(const char *text, size_t len, enum policy_kind kind,
                          struct policy **out)
+{
+    return policy_compile_bound(text, len, kind, NULL, out);
+}
+
+TR_RESULT policy_compile_bound(const char *text, size_t len, enum policy_kind kind,
+                               const char *ids, struct policy **out)
 {
     tr_result r = TR_OK;
     json_t *doc = NULL;
@@ -513,6 +563,10 @@ TR_RESULT policy_compile(const char *text, size_t len, enum policy_kind kind,
     }
     r = compile_document(doc, p);
     if (tr_failed(r)) goto fail;
+    if (ids && *ids) {
+        r = apply_binding(p, ids);
+        if (tr_failed(r)) goto fail;
+    }
     json_decref(doc);
     *out = p;
     return TR_OK;

@@ -3,12 +3,14 @@
  * UpdateAssumeRolePolicy, UpdateRole.
  *
  * A role is an entity of kind "role" (AROA..., IAM_STORE.md) whose doc is
- * {"trust": "<trust policy text>", "description": "...",
+ * {"trust": "<trust policy text>", "trust_ids": {<binding>}, "description": "...",
  *  "max_session": 3600, "boundary": "<policy arn>"?}.  The trust policy is
  * stored and returned as given (URL-encoded in replies, docs/WIRE.md 1.2;
  * "AWS": "111122223333" is not rewritten), after policy_compile as
  * POLICY_TRUST and a check that every AWS principal exists
- * (MalformedPolicyDocument "Invalid principal in policy: ...").  Its size
+ * (MalformedPolicyDocument "Invalid principal in policy: ..."); the user
+ * and role ARNs it names are bound to their unique ids (iam/bindings.h),
+ * so a principal deleted since reads as its id in replies.  Its size
  * is capped at 2048 non-white-space characters, AWS's default
  * (LimitExceeded "Cannot exceed quota for ACLSizePerRole: 2048").
  *
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "iam/bindings.h"
 #include "iam/iam_util.h"
 
 #define TRUST_SIZE_MAX 2048
@@ -35,12 +38,15 @@ static TR_RESULT write_role_listed(struct req_ctx *rc, struct xml *x, const stru
     return iam_xml_role_fields(rc, x, e, IAMX_MAX_SESSION | IAMX_DESCRIPTION);
 }
 
-/* Size quota and validation of a trust policy. */
-static TR_RESULT check_trust(struct req_ctx *rc, const char *text)
+/* Size quota and validation of a trust policy; *ids its binding
+ * (malloc'd). */
+static TR_RESULT check_trust(struct req_ctx *rc, const char *text, char **ids)
 {
+    *ids = NULL;
     if (iam_policy_size(text) > TRUST_SIZE_MAX)
         BAIL(TR_E_IAM_LIMIT_EXCEEDED, "Cannot exceed quota for ACLSizePerRole: %d", TRUST_SIZE_MAX);
-    return iam_policy_validate(rc->st, text, POLICY_TRUST);
+    GUARD(iam_policy_validate(rc->st, text, POLICY_TRUST));
+    return iam_bind_policy(rc->st, text, POLICY_TRUST, ids);
 }
 
 /* Description: 0..1000 of [\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]. */
@@ -63,10 +69,11 @@ static TR_RESULT param_description(const struct form *in, const char **out)
 }
 
 /* The role doc of CreateRole. */
-static TR_RESULT role_doc(const char *trust, const char *desc, int64_t max_session, char **out)
+static TR_RESULT role_doc(const char *trust, const char *ids, const char *desc, int64_t max_session,
+                          char **out)
 {
-    json_t *d = json_pack("{s:s,s:s,s:I}", "trust", trust, "description", desc ? desc : "",
-                          "max_session", (json_int_t)max_session);
+    json_t *d = json_pack("{s:s,s:s,s:s,s:I}", "trust", trust, "trust_ids", ids,
+                          "description", desc ? desc : "", "max_session", (json_int_t)max_session);
     ENSURE(d != NULL, TR_E_INTERNAL);
     *out = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(d);
@@ -74,12 +81,17 @@ static TR_RESULT role_doc(const char *trust, const char *desc, int64_t max_sessi
     return TR_OK;
 }
 
+/* iam:PermissionsBoundary: the role's boundary, on every operation the
+ * Service Authorization Reference lists the key for (GetRole, DeleteRole,
+ * UpdateRole, UpdateAssumeRolePolicy). */
+static const struct iam_authz TARGET_BOUNDARY = { .target_boundary = true };
+
 TR_RESULT iam_create_role(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
     const char *name, *path, *trust, *desc, *boundary;
     int64_t max_session = 3600;
     struct iam_tags tags;
-    char arn[IAM_ARN_MAX], *doc = NULL;
+    char arn[IAM_ARN_MAX], *doc = NULL, *ids = NULL;
     struct ent_rec role = { 0 };
     tr_result r;
 
@@ -94,8 +106,10 @@ TR_RESULT iam_create_role(struct req_ctx *rc, const struct form *in, struct xml 
     struct iam_authz x = { .boundary = boundary, .request_tags = &tags };
     GUARD(iam_authz(rc, "iam:CreateRole", arn, NULL, &x));
     if (boundary) GUARD(iam_boundary_check(rc, boundary));
-    GUARD(check_trust(rc, trust));
-    GUARD(role_doc(trust, desc, max_session, &doc));
+    GUARD(check_trust(rc, trust, &ids));
+    r = role_doc(trust, ids, desc, max_session, &doc);
+    free(ids);
+    GUARD(r);
 
     r = iam_ent_insert(rc, IAM_ROLE, name, path, doc, &role);
     free(doc);
@@ -111,7 +125,7 @@ TR_RESULT iam_get_role(struct req_ctx *rc, const struct form *in, struct xml *ou
     const char *name;
     struct ent_rec role = { 0 };
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
-    GUARD(iam_load(rc, "iam:GetRole", IAM_ROLE, name, NULL, &role));
+    GUARD(iam_load(rc, "iam:GetRole", IAM_ROLE, name, &TARGET_BOUNDARY, &role));
     tr_result r = iam_xml_role(rc, out, "Role", &role,
                                IAMX_BOUNDARY | IAMX_TAGS | IAMX_MAX_SESSION | IAMX_LAST_USED |
                                IAMX_DESCRIPTION);
@@ -130,7 +144,7 @@ TR_RESULT iam_delete_role(struct req_ctx *rc, const struct form *in, struct xml 
     struct ent_rec role = { 0 };
     (void)out;
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
-    GUARD(iam_load(rc, "iam:DeleteRole", IAM_ROLE, name, NULL, &role));
+    GUARD(iam_load(rc, "iam:DeleteRole", IAM_ROLE, name, &TARGET_BOUNDARY, &role));
     tr_result r = iam_policies_conflict(rc, role.arn);
     if (tr_ok(r)) r = iam_ent_remove(rc, &role);
     ent_rec_free(&role);
@@ -139,12 +153,13 @@ TR_RESULT iam_delete_role(struct req_ctx *rc, const struct form *in, struct xml 
 
 /* Set doc members of a role (NULL values are left alone) and store it. */
 static TR_RESULT update_role_doc(struct req_ctx *rc, struct ent_rec *role, const char *trust,
-                                 const char *desc, const int64_t *max_session)
+                                 const char *ids, const char *desc, const int64_t *max_session)
 {
     json_t *d = iam_doc(role);
     ENSURE(d != NULL, TR_E_INTERNAL);
     int bad = 0;
     if (trust) bad |= json_object_set_new(d, "trust", json_string(trust));
+    if (trust) bad |= json_object_set_new(d, "trust_ids", json_string(ids));
     if (desc) bad |= json_object_set_new(d, "description", json_string(desc));
     if (max_session) bad |= json_object_set_new(d, "max_session", json_integer(*max_session));
     tr_result r = bad ? tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL) : iam_doc_store(role, d);
@@ -161,9 +176,11 @@ TR_RESULT iam_update_assume_role_policy(struct req_ctx *rc, const struct form *i
     (void)out;
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
     GUARD(iam_param_document(in, "PolicyDocument", &trust));
-    GUARD(iam_load(rc, "iam:UpdateAssumeRolePolicy", IAM_ROLE, name, NULL, &role));
-    tr_result r = check_trust(rc, trust);
-    if (tr_ok(r)) r = update_role_doc(rc, &role, trust, NULL, NULL);
+    GUARD(iam_load(rc, "iam:UpdateAssumeRolePolicy", IAM_ROLE, name, &TARGET_BOUNDARY, &role));
+    char *ids = NULL;
+    tr_result r = check_trust(rc, trust, &ids);
+    if (tr_ok(r)) r = update_role_doc(rc, &role, trust, ids, NULL, NULL);
+    free(ids);
     ent_rec_free(&role);
     return r;
 }
@@ -178,8 +195,8 @@ TR_RESULT iam_update_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
     GUARD(param_description(in, &desc));
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, &has_max, &max_session));
-    GUARD(iam_load(rc, "iam:UpdateRole", IAM_ROLE, name, NULL, &role));
-    tr_result r = update_role_doc(rc, &role, NULL, desc, has_max ? &max_session : NULL);
+    GUARD(iam_load(rc, "iam:UpdateRole", IAM_ROLE, name, &TARGET_BOUNDARY, &role));
+    tr_result r = update_role_doc(rc, &role, NULL, NULL, desc, has_max ? &max_session : NULL);
     ent_rec_free(&role);
     return r;
 }

@@ -27,7 +27,9 @@
  *      cross-account callers always need both).  An unknown role is
  *      refused with the same AccessDenied, so existence does not leak.
  *      STS's message has no "because ..." clause.  sts:TagSession when
- *      tags are passed, sts:SetSourceIdentity when a source identity is;
+ *      tags are passed or transitive tags are carried, sts:SetSourceIdentity
+ *      when a source identity is passed or carried (role chaining: the
+ *      new session's source identity is set by the call either way);
  *   6. DurationSeconds against the role's MaxSessionDuration (only now:
  *      the role's settings are not told to unauthorized callers);
  *   7. new credentials: ASIA key id, 40-character secret, a random
@@ -35,11 +37,25 @@
  *      ("access-key:<AKID>"), the token only as its SHA-256, and both are
  *      wiped from memory once the reply is written.
  * Session tags marked transitive, and the source identity, carry over to
- * sessions of roles assumed from the session (role chaining).
+ * sessions of roles assumed from the session (role chaining), and neither
+ * can be changed down the chain (IAM User Guide, "Chaining roles with
+ * session tags" and "Monitor and control actions taken with assumed
+ * roles"): a Tags key equal, in any case, to a carried transitive key is
+ * InvalidParameterValue "One of the specified transitive tag keys can't be
+ * set because it conflicts with a transitive tag key from the calling
+ * session."; a SourceIdentity other than the carried one is ValidationError
+ * "The source identity is already set for this assume role session" (the
+ * same one is accepted).  Both checks come right after validation, before
+ * authorization: they are about the request, not the role.  The carried
+ * source identity is sts:SourceIdentity in the call's request context, and
+ * the calling session's aws:SourceIdentity (iam/authz.c) is there too.
  *
  * GetSessionToken: temporary credentials that act as the calling user
  * (or root), 900 s .. 36 h (root: at most one hour), not from session
- * credentials.  No permission is needed (as in AWS).
+ * credentials.  No permission is needed (as in AWS).  Like AWS's, they
+ * call no IAM operation without MFA (auth/creds.c answers
+ * InvalidClientTokenId), and of STS only AssumeRole and GetCallerIdentity
+ * (GetSessionToken from them is refused below).
  *
  * MFA: no MFA devices exist, so SerialNumber/TokenCode are checked for
  * shape only and aws:MultiFactorAuthPresent is always false.
@@ -48,18 +64,22 @@
 #include "iam/sts.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/json.h"
+#include "core/log.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "crypto/hash.h"
 #include "crypto/rand.h"
 #include "http/query_proto.h"
 #include "iam/arn.h"
 #include "iam/authz.h"
+#include "iam/bindings.h"
 #include "iam/iam_util.h"
 #include "kms/keyring.h"
 
@@ -69,6 +89,9 @@
 #define SESSION_CREDS_MSG "Cannot call GetSessionToken with session credentials"
 #define ROOT_ASSUME_MSG "Roles may not be assumed by root accounts."
 #define DUP_TAGS_MSG "Duplicate tag keys found. Please note that Tag keys are case insensitive."
+#define TRANSITIVE_MSG "One of the specified transitive tag keys can't be set because it conflicts " \
+                       "with a transitive tag key from the calling session."
+#define SOURCE_SET_MSG "The source identity is already set for this assume role session"
 
 #define MAX_TAGS 50
 #define MAX_POLICY_ARNS 10
@@ -231,7 +254,8 @@ struct assume {
     size_t ntags;
     const char *transitive[MAX_TAGS];
     size_t ntransitive;
-    const char *source_identity;
+    const char *source_identity;   /* passed, or carried from the calling session */
+    bool carries_tags;        /* the calling session has transitive tags (role chaining) */
     int packed_percent;       /* 0 when no session policy or tag was passed */
 };
 
@@ -453,6 +477,29 @@ static json_t *caller_session_doc(const struct req_ctx *rc)
     return d;
 }
 
+/* Role chaining: what the calling session carries cannot be changed (see
+ * the file comment).  a->source_identity becomes the carried one, which
+ * points into `inherited` (the caller keeps it alive). */
+static TR_RESULT chain_rules(struct assume *a, json_t *inherited)
+{
+    size_t i;
+    json_t *e, *itags = json_object_get(inherited, "tags");
+    json_array_foreach(json_object_get(inherited, "transitive_tag_keys"), i, e) {
+        const char *k = json_string_value(e);
+        if (!k || !json_is_string(json_object_get(itags, k))) continue;
+        a->carries_tags = true;
+        for (size_t j = 0; j < a->ntags; j++)
+            if (strcasecmp(a->tag_keys[j], k) == 0)
+                BAIL(TR_E_STS_INVALID_PARAMETER_VALUE, "%s", TRANSITIVE_MSG);
+    }
+    const char *si = json_string_value(json_object_get(inherited, "source_identity"));
+    if (!si) return TR_OK;
+    if (a->source_identity && strcmp(a->source_identity, si) != 0)
+        BAIL(TR_E_QUERY_VALIDATION, "%s", SOURCE_SET_MSG);
+    a->source_identity = si;
+    return TR_OK;
+}
+
 /* The condition keys AssumeRole adds (docs/AUTHORIZATION.md 6.1). */
 static TR_RESULT assume_context(const struct assume *a, struct ctx_builder *cb)
 {
@@ -461,12 +508,31 @@ static TR_RESULT assume_context(const struct assume *a, struct ctx_builder *cb)
     if (a->source_identity) GUARD(iam_ctx_add(cb, "sts:SourceIdentity", a->source_identity));
     if (a->ntransitive) GUARD(iam_ctx_add_multi(cb, "sts:TransitiveTagKeys", a->transitive, a->ntransitive));
     for (size_t i = 0; i < a->ntags; i++) {
-        char key[160];
+        char key[16 + 4 * 128 + 1];     /* "aws:ResourceTag/" + a UTF-8 tag key */
         snprintf(key, sizeof key, "aws:RequestTag/%s", a->tag_keys[i]);
         GUARD(iam_ctx_add(cb, key, a->tag_values[i]));
     }
     if (a->ntags) GUARD(iam_ctx_add_multi(cb, "aws:TagKeys", a->tag_keys, a->ntags));
     return TR_OK;
+}
+
+/* The role's tags, as the Service Authorization Reference lists them for
+ * its role resource type: aws:ResourceTag/<k> and iam:ResourceTag/<k>. */
+static TR_RESULT role_tags_context(struct req_ctx *rc, const char *role_arn, struct ctx_builder *cb)
+{
+    struct tag_rec *tags = NULL;
+    size_t n = 0;
+    GUARD(rc->st[0]->tag_list(rc->st, role_arn, &tags, &n));
+    tr_result r = TR_OK;
+    for (size_t i = 0; i < n && tr_ok(r); i++) {
+        char key[16 + 4 * 128 + 1];     /* "aws:ResourceTag/" + a UTF-8 tag key */
+        snprintf(key, sizeof key, "aws:ResourceTag/%s", tags[i].key);
+        r = iam_ctx_add(cb, key, tags[i].value ? tags[i].value : "");
+        snprintf(key, sizeof key, "iam:ResourceTag/%s", tags[i].key);
+        if (tr_ok(r)) r = iam_ctx_add(cb, key, tags[i].value ? tags[i].value : "");
+    }
+    tag_list_free(tags, n);
+    return r;
 }
 
 /* Authorize `action` on the role; STS's AccessDenied has no "because"
@@ -516,10 +582,8 @@ static json_t *session_doc(const struct assume *a, const struct creds *c, int64_
         ok &= json_object_set(tags, json_string_value(e), v) == 0;
         ok &= json_array_append(trans, e) == 0;
     }
-    for (i = 0; tags && i < a->ntags; i++) {
-        if (json_object_get(tags, a->tag_keys[i])) continue;
+    for (i = 0; tags && i < a->ntags; i++)       /* none is carried: chain_rules */
         ok &= json_object_set_new(tags, a->tag_keys[i], json_string(a->tag_values[i])) == 0;
-    }
     for (i = 0; trans && i < a->ntransitive; i++)
         ok &= json_array_append_new(trans, json_string(a->transitive[i])) == 0;
     if (tags && json_object_size(tags)) ok &= json_object_set(d, "tags", tags) == 0;
@@ -527,9 +591,8 @@ static json_t *session_doc(const struct assume *a, const struct creds *c, int64_
     json_decref(tags);
     json_decref(trans);
     ok &= tags && trans;
-    const char *si = a->source_identity ? a->source_identity
-                                        : json_string_value(json_object_get(inherited, "source_identity"));
-    if (si) ok &= json_object_set_new(d, "source_identity", json_string(si)) == 0;
+    if (a->source_identity)
+        ok &= json_object_set_new(d, "source_identity", json_string(a->source_identity)) == 0;
     if (!ok) {
         json_decref(d);
         return NULL;
@@ -560,6 +623,9 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     GUARD(packed_size(&a));
     bool chained = rc->who.type == PRINCIPAL_ROLE_SESSION;
     if (chained && a.duration > CHAINED_MAX) BAIL(TR_E_QUERY_VALIDATION, "%s", ROLE_CHAINING_MSG);
+    inherited = caller_session_doc(rc);
+    r = chain_rules(&a, inherited);
+    if (tr_failed(r)) goto fail;
 
     /* The role and its trust policy. */
     r = rc->st[0]->ent_get_arn(rc->st, "role", a.role_arn, &role);
@@ -568,9 +634,10 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     if (found) {
         rdoc = json_loads(role.doc ? role.doc : "{}", 0, NULL);
         const char *text = json_string_value(json_object_get(rdoc, "trust"));
+        const char *ids = json_string_value(json_object_get(rdoc, "trust_ids"));
         if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "role without a trust policy"); goto fail; }
         /* One that no longer compiles denies (docs/AUTHORIZATION.md 2.9). */
-        r = policy_cache_get_stored(text, strlen(text), POLICY_TRUST, role.arn, &trust);
+        r = policy_cache_get_stored(text, strlen(text), POLICY_TRUST, ids, role.arn, &trust);
         if (tr_failed(r)) goto fail;
         snprintf(trust_name, sizeof trust_name, "trust:%s", role.arn);
         trust_np = (struct named_policy){ .p = trust, .name = trust_name };
@@ -580,10 +647,11 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     cb = calloc(1, sizeof *cb);
     if (!cb) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = assume_context(&a, cb);
+    if (tr_ok(r) && found) r = role_tags_context(rc, role.arn, cb);
     if (tr_failed(r)) goto fail;
     const struct named_policy *tp = found ? &trust_np : NULL;
     r = authorize_on_role(rc, &a, "sts:AssumeRole", tp, cb);
-    if (tr_ok(r) && a.ntags) r = authorize_on_role(rc, &a, "sts:TagSession", tp, cb);
+    if (tr_ok(r) && (a.ntags || a.carries_tags)) r = authorize_on_role(rc, &a, "sts:TagSession", tp, cb);
     if (tr_ok(r) && a.source_identity) r = authorize_on_role(rc, &a, "sts:SetSourceIdentity", tp, cb);
     if (tr_failed(r)) goto fail;
 
@@ -595,12 +663,12 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     }
 
     /* The session. */
-    snprintf(session_arn, sizeof session_arn, "arn:aws:sts::%s:assumed-role/%s/%s", role.account_id,
-             role.name, a.session_name);
-    snprintf(session_id, sizeof session_id, "%s:%s", role.id, a.session_name);
-    r = creds_new(&c);
+    r = str_format(session_arn, sizeof session_arn, "session ARN", "arn:aws:sts::%s:assumed-role/%s/%s",
+                   role.account_id, role.name, a.session_name);
+    if (tr_ok(r))
+        r = str_format(session_id, sizeof session_id, "session id", "%s:%s", role.id, a.session_name);
+    if (tr_ok(r)) r = creds_new(&c);
     if (tr_failed(r)) goto fail;
-    inherited = caller_session_doc(rc);
     doc = session_doc(&a, &c, rc->now, chained, inherited);
     if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     int64_t expires = rc->now + a.duration;
@@ -668,8 +736,18 @@ fail:
 TR_RESULT iam_maintenance(const struct server_env *env, int64_t now)
 {
     store_t st = env->st;
+    /* Once per process, before the server serves: bind the principals of
+     * policies and grants saved before bindings existed
+     * (docs/internals/IAM_STORE.md); retried at the next pass if it fails. */
+    static atomic_bool bound_stored;
+    if (!atomic_load(&bound_stored)) {
+        size_t n = 0;
+        GUARD(iam_bind_stored(st, &n));
+        if (n) log_msg("info", "bound the principals of %zu policies and grants saved by an older tresor", n);
+        atomic_store(&bound_stored, true);
+    }
     GUARD(st[0]->tx_begin(st));
-    tr_result r = st[0]->access_key_purge_expired(st, now - STS_EXPIRED_GRACE);
+    tr_result r = st[0]->access_key_purge_expired(st, now - STS_EXPIRED_GRACE, now - STS_TOMBSTONE_KEEP);
     if (tr_ok(r)) r = st[0]->tx_commit(st);
     if (tr_failed(r)) st[0]->tx_rollback(st);
     return r;

@@ -10,11 +10,16 @@
 /* Seconds an expired session key is kept, so that its holder is told
  * ExpiredToken rather than "invalid" for a while. */
 #define STS_EXPIRED_GRACE 86400
+/* Seconds the tombstone of a purged session is kept after its expiry:
+ * ExpiredToken for that long, rather than "invalid" (or, in dev mode, the
+ * account root).  Long-term keys' tombstones are kept for good. */
+#define STS_TOMBSTONE_KEEP (90 * 86400)
 
 /* Periodic maintenance: delete temporary access keys (sessions) that
  * expired more than STS_EXPIRED_GRACE seconds before `now` (tr_now()).
  * Called at start-up and every minute by the server, like
- * kms_maintenance. */
+ * kms_maintenance.  The first call of a process also binds the
+ * principals of policies saved by an older tresor (iam/bindings.h). */
 TR_RESULT iam_maintenance(const struct server_env *env, int64_t now);
 
 #endif

@@ -127,10 +127,11 @@ static TR_RESULT dup_str(const char *s, char **out)
 static TR_RESULT key_copy(const struct key_rec *from, struct key_rec *to)
 {
     *to = *from;
-    to->arn = to->description = to->policy = NULL;
+    to->arn = to->description = to->policy = to->policy_ids = NULL;
     tr_result r = dup_str(from->arn, &to->arn);
     if (tr_ok(r)) r = dup_str(from->description, &to->description);
     if (tr_ok(r)) r = dup_str(from->policy, &to->policy);
+    if (tr_ok(r)) r = dup_str(from->policy_ids, &to->policy_ids);
     if (tr_failed(r)) key_rec_free(to);
     return r;
 }
@@ -190,13 +191,17 @@ TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char 
     struct kc *c = kc_get();
     struct kc_entry *e = c ? entry_for(c, st, k) : NULL;
     *out = NULL;
-    /* Only the key's own policy text is cached (PutKeyPolicy checks
-     * compile other texts).  A stored policy that no longer compiles
-     * denies everything (docs/AUTHORIZATION.md 2.9). */
+    /* The key's own policy is compiled with its binding; another text
+     * (PutKeyPolicy's checks pass the new one in a copy of k) with k's
+     * binding when k carries that text.  Only the key's own policy text
+     * is cached here.  A stored policy that no longer compiles denies
+     * everything (docs/AUTHORIZATION.md 2.9). */
+    const char *ids = k->policy && strcmp(text, k->policy) == 0 ? k->policy_ids : NULL;
     if (!e || strcmp(text, e->key.policy ? e->key.policy : "") != 0)
-        return policy_cache_get_stored(text, strlen(text), POLICY_KEY, k->arn, out);
+        return policy_cache_get_stored(text, strlen(text), POLICY_KEY, ids, k->arn, out);
     if (!e->pol_done) {
-        GUARD(policy_cache_get_stored(text, strlen(text), POLICY_KEY, k->arn, &e->pol));
+        GUARD(policy_cache_get_stored(text, strlen(text), POLICY_KEY, e->key.policy_ids, k->arn,
+                                      &e->pol));
         e->pol_done = true;
     }
     *out = policy_ref(e->pol);

@@ -73,6 +73,8 @@
 #include "core/json.h"
 #include "crypto/hash.h"
 #include "crypto/rand.h"
+#include "iam/authz.h"
+#include "iam/bindings.h"
 
 #define GRANT_REL "grant"
 #define RETIRABLE_REL "retirable"
@@ -129,10 +131,18 @@ static tr_result grant_not_found(const char *id)
 
 /* ---- principals ------------------------------------------------------- */
 
-enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who)
+enum kms_grant_match kms_grant_principal_match(const char *named, const char *named_id,
+                                               const struct principal *who)
 {
     char root[64];
     if (!named || !named[0]) return KG_NONE;
+    if (named_id) {
+        struct eval_principal ep;
+        iam_eval_principal(who, &ep);
+        size_t n = strlen(named_id);
+        bool same = ep.unique_id && ep.unique_id_len == n && memcmp(ep.unique_id, named_id, n) == 0;
+        return same ? KG_DIRECT : KG_NONE;
+    }
     if (strcmp(named, who->arn) == 0) return KG_DIRECT;
     if (who->role_arn[0] && strcmp(named, who->role_arn) == 0) return KG_DIRECT;
     snprintf(root, sizeof root, "arn:aws:iam::%s:root", who->account_id);
@@ -239,7 +249,8 @@ static enum kms_grant_match grant_permits(json_t *doc, const struct principal *w
 {
     if (!json_list_has(json_object_get(doc, "operations"), op)) return KG_NONE;
     enum kms_grant_match m =
-        kms_grant_principal_match(json_string_value(json_object_get(doc, "grantee")), who);
+        kms_grant_principal_match(json_string_value(json_object_get(doc, "grantee")),
+                                  json_string_value(json_object_get(doc, "grantee_id")), who);
     if (m == KG_NONE) return KG_NONE;
     json_t *cons = json_object_get(doc, "constraints");
     if (strcmp(op, "DescribeKey") == 0 || strcmp(op, "RetireGrant") == 0) return m;
@@ -562,7 +573,13 @@ static TR_RESULT find_same_grant(store_t st, const char *key_arn, const char *na
                                                           g->constraint) : NULL;
             const char *dn = json_string_value(json_object_get(doc, "name"));
             const char *dr = json_string_value(json_object_get(doc, "retiring"));
-            bool same = dn && strcmp(dn, name) == 0 &&
+            /* A grant to a user or role since deleted names another
+             * principal than the one of the same ARN now. */
+            const char *gi = json_string_value(json_object_get(doc, "grantee_id"));
+            const char *ri = json_string_value(json_object_get(doc, "retiring_id"));
+            bool same_ids = (!gi == !g->grantee_id) && (!gi || strcmp(gi, g->grantee_id) == 0) &&
+                            (!ri == !g->retiring_id) && (!ri || strcmp(ri, g->retiring_id) == 0);
+            bool same = dn && strcmp(dn, name) == 0 && same_ids &&
                 strcmp(json_string_value(json_object_get(doc, "grantee")) ?
                        json_string_value(json_object_get(doc, "grantee")) : "", g->grantee) == 0 &&
                 ((!dr && !g->retiring) || (dr && g->retiring && strcmp(dr, g->retiring) == 0)) &&
@@ -612,6 +629,9 @@ static TR_RESULT grant_store(struct req_ctx *rc, const struct key_rec *k, const 
         r = kms_set(doc, "constraints", json_pack("{s:O}", g->constraint_type, g->constraint));
         if (tr_failed(r)) goto fail;
     }
+    if (g->grantee_id) r = kms_set(doc, "grantee_id", json_string(g->grantee_id));
+    if (tr_ok(r) && g->retiring_id) r = kms_set(doc, "retiring_id", json_string(g->retiring_id));
+    if (tr_failed(r)) goto fail;
     text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     struct rel_rec rel = { .kind = GRANT_REL, .from = k->arn, .to = id, .doc = text,
@@ -641,7 +661,7 @@ KMS_HANDLER(op_create_grant)
     const char *ops[sizeof GRANT_OPS / sizeof GRANT_OPS[0]];
     struct kms_grant_req g = { .ops = ops };
     bool dry;
-    char gid[GRANT_ID_HEX + 1];
+    char gid[GRANT_ID_HEX + 1], *grantee_id = NULL, *retiring_id = NULL;
     struct key_rec k;
     json_t *reply = NULL;
     tr_result r;
@@ -663,6 +683,11 @@ KMS_HANDLER(op_create_grant)
     if (tr_ok(r)) r = check_ops_for_key(&k, ops, g.nops);
     if (tr_ok(r)) r = check_principal(rc->st, g.grantee);
     if (tr_ok(r)) r = check_principal(rc->st, g.retiring);
+    /* Bound to the users or roles they name now (iam/bindings.h). */
+    if (tr_ok(r)) r = iam_bind_principal(rc->st, g.grantee, &grantee_id);
+    if (tr_ok(r)) r = iam_bind_principal(rc->st, g.retiring, &retiring_id);
+    g.grantee_id = grantee_id;
+    g.retiring_id = retiring_id;
     if (tr_failed(r)) goto fail;
     if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
 
@@ -684,6 +709,8 @@ KMS_HANDLER(op_create_grant)
 fail:
     json_decref(reply);
     key_rec_free(&k);
+    free(grantee_id);
+    free(retiring_id);
     return r;
 }
 
@@ -897,10 +924,12 @@ fail:
 static TR_RESULT may_retire(struct req_ctx *rc, const struct key_rec *k, json_t *doc)
 {
     enum kms_grant_match m =
-        kms_grant_principal_match(json_string_value(json_object_get(doc, "retiring")), &rc->who);
+        kms_grant_principal_match(json_string_value(json_object_get(doc, "retiring")),
+                                  json_string_value(json_object_get(doc, "retiring_id")), &rc->who);
     if (json_list_has(json_object_get(doc, "operations"), "RetireGrant")) {
         enum kms_grant_match g =
-            kms_grant_principal_match(json_string_value(json_object_get(doc, "grantee")), &rc->who);
+            kms_grant_principal_match(json_string_value(json_object_get(doc, "grantee")),
+                                      json_string_value(json_object_get(doc, "grantee_id")), &rc->who);
         if (g > m) m = g;
     }
     struct kms_authz_in az = { 0 };

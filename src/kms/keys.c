@@ -59,6 +59,7 @@
 #include "core/secmem.h"
 #include "crypto/hash.h"
 #include "crypto/rand.h"
+#include "iam/bindings.h"
 #include "kms/keyring.h"
 
 /* ---------------------------------------------------------------------- */
@@ -152,7 +153,7 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
 {
     struct key_rec k;
     char arn[KMS_ARN_MAX + 1], res[64];
-    char *dflt = NULL;
+    char *dflt = NULL, *ids = NULL;
     tr_result r;
 
     memset(&k, 0, sizeof k);
@@ -175,6 +176,14 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
     k.arn = arn;
     k.description = (char *)(nk->description ? nk->description : "");
     k.policy = nk->policy ? (char *)nk->policy : dflt;
+    /* The policy's principals, bound as it is saved (iam/bindings.h). */
+    if (nk->policy_ids) {
+        k.policy_ids = (char *)nk->policy_ids;
+    } else {
+        r = iam_bind_policy(st, k.policy, POLICY_KEY, &ids);
+        if (tr_failed(r)) goto fail;
+        k.policy_ids = ids;
+    }
     snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_ENABLED);
     snprintf(k.key_usage, sizeof k.key_usage, "ENCRYPT_DECRYPT");
     snprintf(k.key_spec, sizeof k.key_spec, "SYMMETRIC_DEFAULT");
@@ -194,6 +203,7 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
     if (tr_failed(r)) key_rec_free(out);
 fail:
     free(dflt);
+    free(ids);
     return r;
 }
 
@@ -418,15 +428,17 @@ KMS_HANDLER(op_create_key)
     struct kms_authz_in az = { .props = &proto, .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),
                                .bypass = bypass, .request_tags = json_object_get(in, "Tags") };
     GUARD(kms_authorize_in(rc, "kms:CreateKey", NULL, &az));
-    if (policy) GUARD(kms_policy_check(rc, policy, &proto, bypass));
+    char *ids = NULL;
+    if (policy) GUARD(kms_policy_check(rc, policy, &proto, bypass, &ids));
 
     /* 3. Write: the key, its first material, its tags. */
     struct kms_new_key nk = {
         .account = rc->who.account_id, .region = rc->region, .description = desc,
-        .policy = policy, .key_manager = "CUSTOMER", .rotation = false, .now = rc->now,
-        .key_id = new_id,
+        .policy = policy, .policy_ids = ids, .key_manager = "CUSTOMER", .rotation = false,
+        .now = rc->now, .key_id = new_id,
     };
     r = kms_key_create(rc->st, rc->kr, &nk, &k);
+    free(ids);
     if (tr_failed(r)) goto fail;
     r = kms_tags_apply(rc, in, "Tags", false, k.arn);
     if (tr_failed(r)) goto fail;
@@ -635,8 +647,13 @@ KMS_HANDLER(op_get_key_policy)
     if (!is_default) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, "No such policy exists");
     } else {
-        *out = json_pack("{s:s, s:s}", "Policy", k.policy, "PolicyName", "default");
-        if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        /* A bound principal gone since reads as its unique id (AWS). */
+        char *shown = NULL;
+        r = iam_policy_shown(rc->st, k.policy, k.policy_ids, &shown);
+        if (tr_ok(r)) *out = json_pack("{s:s, s:s}", "Policy", shown ? shown : k.policy, "PolicyName",
+                                       "default");
+        if (tr_ok(r) && !*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        free(shown);
     }
     key_rec_free(&k);
     return r;
@@ -664,12 +681,16 @@ KMS_HANDLER(op_put_key_policy)
                        "Only the default key policy is supported: PolicyName must be \"default\".");
         goto fail;
     }
-    r = kms_policy_check(rc, policy, &k, bypass);
+    char *ids = NULL;
+    r = kms_policy_check(rc, policy, &k, bypass, &ids);
     if (tr_failed(r)) goto fail;
-    char *old = k.policy;
+    char *old = k.policy, *old_ids = k.policy_ids;
     k.policy = (char *)policy;
+    k.policy_ids = ids;
     r = rc->st[0]->key_update(rc->st, &k);
     k.policy = old;
+    k.policy_ids = old_ids;
+    free(ids);
 fail:
     key_rec_free(&k);
     return r;

@@ -75,6 +75,10 @@ void kms_cached_material_put(store_t st, const char *key_id, uint32_t version, c
 
 /* True for a well-formed key id (UUID; "mrk-" + 32 hex also parses). */
 bool kms_is_key_id(const char *s);
+/* Whether `action` ("kms:Decrypt") may name a key of another account: the
+ * operations that resolve with KR_XACCT (docs/AUTHORIZATION.md 4.4).  The
+ * others answer NotFoundException for a foreign key ARN. */
+bool kms_action_cross_account(const char *action);
 /* "arn:aws:kms:<region>:<account>:<resource>" into out[KMS_ARN_MAX+1]. */
 void kms_arn(char *out, size_t n, const char *region, const char *account,
              const char *resource);
@@ -96,6 +100,10 @@ TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule);
 struct kms_grant_req {
     const char *grantee;
     const char *retiring;              /* NULL when none */
+    /* The unique ids grantee and retiring name now when they are user or
+     * role ARNs, bound into the grant (iam/bindings.h); else NULL. */
+    const char *grantee_id;
+    const char *retiring_id;
     const char *const *ops;            /* "Encrypt", ... */
     size_t nops;
     const char *constraint_type;       /* NULL, "EncryptionContextEquals" or
@@ -143,6 +151,9 @@ struct kms_authz_in {
     const char *const *unknown;        /* the analyzer: context keys whose value is
                                           unknown (policy.h ctx_entry.unknown) */
     size_t nunknown;
+    const struct ctx_entry *extra;     /* `tresor policy simulate`: keys given by hand,
+                                          added last (they replace keys of the same name) */
+    size_t nextra;
 };
 
 /* Decide whether rc->who may perform `action` (e.g. "kms:Decrypt") on key
@@ -179,9 +190,9 @@ TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const stru
  * naming the alias ARN. */
 TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char *alias_name);
 
-/* The same decision as kms_authorize_in for a key operation, told rather
- * than enforced (the analyzer, `tresor who-can-decrypt`): never fails on a
- * denial.  k must be non-NULL. */
+/* The same decision as kms_authorize_in, told rather than enforced (the
+ * analyzer, `tresor who-can-decrypt`, `tresor policy simulate`): never
+ * fails on a denial.  k NULL: an account-level action (IAM alone). */
 enum kms_source { KX_NONE = 0, KX_KEY_POLICY, KX_GRANT };
 struct kms_explain {
     bool allowed;
@@ -205,7 +216,12 @@ enum kms_grant_match {
     KG_ACCOUNT,   /* the caller's account: IAM must allow too (docs/AUTHORIZATION.md 4.3) */
     KG_DIRECT,    /* the caller's user or session ARN, or the role of its session */
 };
-enum kms_grant_match kms_grant_principal_match(const char *named, const struct principal *who);
+/* named_id: the unique id `named` was bound to when the grant was made
+ * (a user or role ARN; iam/bindings.h): then only that user, or that
+ * role's sessions, match -- whatever ARN they have now.  NULL: by ARN
+ * (session and account principals, and grants made before bindings). */
+enum kms_grant_match kms_grant_principal_match(const char *named, const char *named_id,
+                                               const struct principal *who);
 /* (authz.c) RetireGrant on a grant of key k.  The grant decides, not the key
  * policy ("kms:RetireGrant ... is not effective in a key policy"):
  * `named` is how the grant names the caller as its retiring principal,
@@ -241,6 +257,7 @@ struct kms_new_key {
     const char *region;
     const char *description;   /* NULL -> "" */
     const char *policy;        /* NULL -> the default key policy */
+    const char *policy_ids;    /* its principal binding (iam/bindings.h); NULL: made here */
     const char *key_manager;   /* "CUSTOMER" or "AWS" */
     bool rotation;             /* automatic rotation on at creation */
     int64_t now;
@@ -330,9 +347,11 @@ TR_RESULT kms_tags_apply(struct req_ctx *rc, json_t *in, const char *member,
  * to be created): size, grammar (policy_compile, POLICY_KEY), principals
  * that exist, and unless bypass the lockout safety check: rc->who must
  * be able to call PutKeyPolicy under the new policy.  Failures are
- * MalformedPolicyDocumentException (LimitExceededException past 32 KiB). */
+ * MalformedPolicyDocumentException (LimitExceededException past 32 KiB).
+ * *ids (when ids is not NULL): the policy's principal binding to store
+ * with it (iam/bindings.h), malloc'd. */
 TR_RESULT kms_policy_check(struct req_ctx *rc, const char *text, const struct key_rec *k,
-                           bool bypass);
+                           bool bypass, char **ids);
 /* An AWS principal of a key policy or a grant: "*", an account id,
  * arn:aws:iam::<acct>:root, or an IAM user, role or role session that
  * exists.  *ok false otherwise. */

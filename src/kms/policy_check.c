@@ -23,6 +23,9 @@
  *     naming the caller, its role or everyone, or naming its account and
  *     the caller's IAM policies allowing): else "The new key policy will
  *     not allow you to update the key policy in the future."
+ *   - each user or role ARN it names is bound to that entity's unique id
+ *     (iam/bindings.h); the caller stores the binding with the text, and
+ *     the lockout check evaluates the policy as bound.
  * The text is stored as given; only the default policy is generated here,
  * pretty-printed the way KMS prints the policies it writes (botocore's
  * GetKeyPolicy example).
@@ -36,6 +39,7 @@
 
 #include "core/errors.h"
 #include "iam/authz.h"
+#include "iam/bindings.h"
 #include "iam/policy.h"
 
 static const char *const LOCKOUT_MSG =
@@ -88,12 +92,14 @@ static tr_result malformed(void)
 }
 
 TR_RESULT kms_policy_check(struct req_ctx *rc, const char *text, const struct key_rec *k,
-                           bool bypass)
+                           bool bypass, char **ids)
 {
     struct policy *p = NULL;
+    char *bound = NULL;
     bool allowed = false;
     tr_result r;
 
+    if (ids) *ids = NULL;
     size_t len = strlen(text);
     if (len > KMS_POLICY_MAX)
         BAIL(TR_E_KMS_LIMIT_EXCEEDED,
@@ -104,15 +110,22 @@ TR_RESULT kms_policy_check(struct req_ctx *rc, const char *text, const struct ke
         return r;
     }
     r = policy_each_aws_principal(p, principal_exists, (void *)rc->st);
+    if (tr_ok(r)) r = iam_bind_policy(rc->st, text, POLICY_KEY, &bound);
     if (tr_failed(r) || bypass) goto fail;
-    /* The later PutKeyPolicy this check is about: a plain one, without
+    /* The key as it would be: the new policy with its binding; and the
+     * later PutKeyPolicy this check is about: a plain one, without
      * BypassPolicyLockoutSafetyCheck (so no such condition key). */
+    struct key_rec would = *k;
+    would.policy = (char *)text;
+    would.policy_ids = bound;
     struct kms_authz_in in = { 0 };
-    r = kms_policy_allows(rc, "kms:PutKeyPolicy", k, text, &in, &allowed);
+    r = kms_policy_allows(rc, "kms:PutKeyPolicy", &would, text, &in, &allowed);
     if (tr_ok(r) && !allowed)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_MALFORMED_POLICY, "%s", LOCKOUT_MSG);
 fail:
     policy_unref(p);
+    if (tr_ok(r) && ids) *ids = bound;
+    else free(bound);
     return r;
 }
 

@@ -34,6 +34,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static bool all_hex(const char *s, size_t n)
 {
@@ -53,6 +54,18 @@ bool kms_is_key_id(const char *s)
         return true;
     }
     return n == 4 + 32 && strncmp(s, "mrk-", 4) == 0 && all_hex(s + 4, 32);
+}
+
+bool kms_action_cross_account(const char *action)
+{
+    static const char *const XACCT[] = {
+        "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey", "kms:GetKeyRotationStatus",
+        "kms:CreateGrant", "kms:ListGrants", "kms:RetireGrant", "kms:RevokeGrant",
+    };
+    for (size_t i = 0; action && i < sizeof XACCT / sizeof XACCT[0]; i++)
+        if (strcasecmp(action, XACCT[i]) == 0) return true;
+    return false;
 }
 
 void kms_arn(char *out, size_t n, const char *region, const char *account,

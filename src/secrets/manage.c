@@ -710,7 +710,8 @@ static void slim(struct item *it)
     free(it->s.kms_key_id);
     free(it->s.kms_key_arn);
     free(it->s.policy);
-    it->s.description = it->s.kms_key_id = it->s.kms_key_arn = it->s.policy = NULL;
+    free(it->s.policy_ids);
+    it->s.description = it->s.kms_key_id = it->s.kms_key_arn = it->s.policy = it->s.policy_ids = NULL;
     tag_list_free(it->tags, it->ntags);
     it->tags = NULL;
     it->ntags = 0;

@@ -65,6 +65,7 @@
 
 #include "core/json.h"
 #include "iam/authz.h"
+#include "iam/bindings.h"
 #include "iam/policy.h"
 #include "kms/kms.h"
 #include "secrets/secrets.h"
@@ -284,6 +285,7 @@ static TR_RESULT lockout_check(struct req_ctx *rc, const struct secret *s, const
         .extra = &extra,
         .nextra = 1,
         .no_fail = true,
+        .what_if = true,
     };
     memset(&er, 0, sizeof er);
     GUARD(iam_authorize(rc, &ar, &er));
@@ -389,6 +391,11 @@ SM_HANDLER(sm_op_put_resource_policy)
     if (!copy) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     free(s.policy);
     s.policy = copy;
+    /* Its principals, bound as it is saved (iam/bindings.h). */
+    free(s.policy_ids);
+    s.policy_ids = NULL;
+    r = iam_bind_policy(rc->st, text, POLICY_RESOURCE, &s.policy_ids);
+    if (tr_failed(r)) goto fail;
     s.last_changed = sm_now(rc);
     r = sm_save(rc->st, &s, false);
     if (tr_ok(r)) r = reply_arn_name(&s, out);
@@ -409,7 +416,11 @@ SM_HANDLER(sm_op_get_resource_policy)
     GUARD(sm_find_authorized(rc, "secretsmanager:GetResourcePolicy", id, NULL, 0, false, &s));
     r = reply_arn_name(&s, out);
     if (tr_ok(r) && s.policy && *s.policy) {
-        r = sm_set(*out, "ResourcePolicy", json_string(s.policy));
+        /* A bound principal gone since reads as its unique id (AWS). */
+        char *shown = NULL;
+        r = iam_policy_shown(rc->st, s.policy, s.policy_ids, &shown);
+        if (tr_ok(r)) r = sm_set(*out, "ResourcePolicy", json_string(shown ? shown : s.policy));
+        free(shown);
         if (tr_failed(r)) { json_decref(*out); *out = NULL; }
     }
     secret_free(&s);
@@ -428,7 +439,8 @@ SM_HANDLER(sm_op_delete_resource_policy)
     GUARD(sm_find_authorized(rc, "secretsmanager:DeleteResourcePolicy", id, NULL, 0, true, &s));
     if (s.policy) {
         free(s.policy);
-        s.policy = NULL;
+        free(s.policy_ids);
+        s.policy = s.policy_ids = NULL;
         s.last_changed = sm_now(rc);
         r = sm_save(rc->st, &s, false);
     }

@@ -124,6 +124,7 @@ void secret_free(struct secret *s)
     free(s->kms_key_id);
     free(s->kms_key_arn);
     free(s->policy);
+    free(s->policy_ids);
     for (size_t i = 0; i < s->nversions; i++) version_free(&s->versions[i]);
     free(s->versions);
     json_decref(s->doc);
@@ -180,6 +181,7 @@ TR_RESULT secret_copy(const struct secret *from, struct secret *to)
     if (tr_ok(r)) r = dup_into(&to->kms_key_id, from->kms_key_id);
     if (tr_ok(r)) r = dup_into(&to->kms_key_arn, from->kms_key_arn);
     if (tr_ok(r)) r = dup_into(&to->policy, from->policy);
+    if (tr_ok(r)) r = dup_into(&to->policy_ids, from->policy_ids);
     if (tr_ok(r)) r = doc_copy(from->doc, &to->doc);
     if (tr_ok(r) && from->nversions) {
         to->versions = calloc(from->nversions, sizeof *to->versions);
@@ -428,6 +430,7 @@ TR_RESULT sm_load_entity(store_t st, const struct ent_rec *e, struct secret *out
     if (tr_ok(r)) r = dup_into(&out->kms_key_id, kid);
     if (tr_ok(r)) r = dup_into(&out->kms_key_arn, doc_str(d, "kms_key_arn"));
     if (tr_ok(r)) r = dup_into(&out->policy, doc_str(d, "policy"));
+    if (tr_ok(r)) r = dup_into(&out->policy_ids, doc_str(d, "policy_ids"));
     if (tr_failed(r)) goto fail;
     out->created = json_is_number(json_object_get(d, "created")) ? doc_num(d, "created")
                                                                  : (double)e->created;
@@ -477,6 +480,7 @@ TR_RESULT sm_save(store_t st, const struct secret *s, bool insert)
     if (tr_ok(r)) r = set_or_del_num(d, "last_accessed", (double)s->last_accessed);
     if (tr_ok(r)) r = set_or_del_num(d, "deleted_date", s->deleted_date);
     if (tr_ok(r)) r = set_or_del_str(d, "policy", s->policy);
+    if (tr_ok(r)) r = set_or_del_str(d, "policy_ids", s->policy ? s->policy_ids : NULL);
     if (tr_failed(r)) goto fail;
     text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -670,7 +674,7 @@ TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags)
         const char *k = json_string_value(json_object_get(t, "Key"));
         const char *v = json_string_value(json_object_get(t, "Value"));
         if (!k) continue;
-        char key[200];
+        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
         snprintf(key, sizeof key, "aws:RequestTag/%s", k);
         GUARD(iam_ctx_add(c, key, v ? v : ""));
         if (n < SM_MAX_TAGS) keys[n++] = k;
@@ -712,7 +716,7 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
     GUARD(sm_cached_tags(st, arn, &tags, &n));
     tr_result r = TR_OK;
     for (size_t i = 0; i < n && tr_ok(r); i++) {
-        char key[200];
+        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
         snprintf(key, sizeof key, "secretsmanager:ResourceTag/%s", tags[i].key);
         r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
         snprintf(key, sizeof key, "aws:ResourceTag/%s", tags[i].key);
@@ -772,8 +776,10 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
         if (s->policy && *s->policy) {
             /* Validated when put; one that no longer compiles denies every
              * request on the secret, Deny statements never dropped
-             * (docs/AUTHORIZATION.md 2.9). */
-            r = policy_cache_get_stored(s->policy, strlen(s->policy), POLICY_RESOURCE, s->arn, &pol);
+             * (docs/AUTHORIZATION.md 2.9).  (A broken binding is an
+             * internal error: failing closed.) */
+            r = policy_cache_get_stored(s->policy, strlen(s->policy), POLICY_RESOURCE, s->policy_ids,
+                                        s->arn, &pol);
             if (tr_failed(r)) goto fail;
             snprintf(label, sizeof label, "resource-policy:%s", s->arn);
             np.p = pol;
@@ -833,6 +839,19 @@ TR_RESULT sm_authorize_explain(struct req_ctx *rc, const char *action, const str
     ENSURE_REF(s);
     ENSURE_REF(res);
     return authorize(rc, action, s->arn, s, extra, nextra, res, ev, nev);
+}
+
+TR_RESULT sm_authorize_id_explain(struct req_ctx *rc, const char *action, const char *secret_id,
+                                  const struct ctx_entry *extra, size_t nextra, bool *found,
+                                  struct eval_result *res, char *ev, size_t nev)
+{
+    struct secret s;
+    ENSURE_REF(secret_id);
+    ENSURE_REF(res);
+    GUARD(sm_lookup(rc, secret_id, &s, found));
+    tr_result r = authorize(rc, action, secret_id, *found ? &s : NULL, extra, nextra, res, ev, nev);
+    if (*found) secret_free(&s);
+    return r;
 }
 
 TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,

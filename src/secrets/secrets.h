@@ -90,6 +90,8 @@ struct secret {
     int64_t last_accessed;      /* day precision; 0 = never */
     double deleted_date;        /* 0 unless pending deletion */
     char *policy;               /* resource policy text, NULL when none */
+    char *policy_ids;           /* its principal binding (iam/bindings.h); NULL when none
+                                   or saved before bindings */
     struct secret_version *versions;
     size_t nversions;
     json_t *doc;                /* the entity doc as loaded (other fields kept); may be NULL */
@@ -185,6 +187,13 @@ TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secre
 TR_RESULT sm_authorize_explain(struct req_ctx *rc, const char *action, const struct secret *s,
                                const struct ctx_entry *extra, size_t nextra,
                                struct eval_result *res, char *ev, size_t nev);
+/* The same for a secret as named in a request (`tresor policy simulate`):
+ * looked up as the request would look it up (sm_lookup); a secret that is
+ * not found is decided as sm_authorize decides it, against the id as
+ * given.  *found tells which. */
+TR_RESULT sm_authorize_id_explain(struct req_ctx *rc, const char *action, const char *secret_id,
+                                  const struct ctx_entry *extra, size_t nextra, bool *found,
+                                  struct eval_result *res, char *ev, size_t nev);
 /* The usual pair: authorize, then exists (sm_find's error).  When
  * `must_be_live`, also sm_check_live.  On success *out is loaded. */
 TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,

@@ -37,6 +37,7 @@ void key_rec_free(struct key_rec *k)
     free(k->arn);
     free(k->description);
     free(k->policy);
+    free(k->policy_ids);
     memset(k, 0, sizeof *k);
 }
 

@@ -144,6 +144,40 @@ const char *const store_schema[] = {
     ") WITHOUT ROWID;\n"
     "CREATE INDEX relations_by_dst ON relations (kind, dst, src);\n"
     ,
+    /* 003_principal_ids.sql */
+    "-- 003_principal_ids.sql -- key policies bound to principals' identities.\n"
+    "--\n"
+    "-- The unique ids of the IAM users and roles a key policy names, as they\n"
+    "-- were when the policy was saved (docs/internals/IAM_STORE.md, \"Principals\n"
+    "-- bound by identity\"): a JSON object from each user or role ARN to its\n"
+    "-- unique id.  NULL for a key whose policy was saved before bindings\n"
+    "-- existed; the server binds those at its first start.  Embedded as\n"
+    "-- store_schema[2] in store/schema.c.\n"
+    "\n"
+    "ALTER TABLE kms_keys ADD COLUMN policy_ids TEXT;\n"
+    ,
+    /* 004_access_key_tombstones.sql */
+    "-- 004_access_key_tombstones.sql -- access keys that existed once.\n"
+    "--\n"
+    "-- A deleted access key, or a session purged after it expired, leaves a\n"
+    "-- tombstone, so that its id keeps being refused as AWS refuses it\n"
+    "-- (InvalidClientTokenId / UnrecognizedClientException, ExpiredToken for\n"
+    "-- a session past its expiry) -- in dev mode too, where an access key\n"
+    "-- tresor never knew acts as the account root.  Written and removed by the\n"
+    "-- store's access-key calls themselves (store/sqlite.c).  Tombstones of\n"
+    "-- sessions are pruned some time after the session expired; those of\n"
+    "-- long-term keys are kept.  Embedded as store_schema[3] in store/schema.c.\n"
+    "\n"
+    "CREATE TABLE access_key_tombstones (\n"
+    "    access_key_id   TEXT    NOT NULL PRIMARY KEY,\n"
+    "    account_id      TEXT    NOT NULL,\n"
+    "    expires         INTEGER NOT NULL,   -- 0: a long-term key; else the session's expiry\n"
+    "    token_sha256    TEXT,               -- sessions: the token's digest (hex); else NULL\n"
+    "    removed         INTEGER NOT NULL    -- when it was deleted or purged (epoch seconds)\n"
+    ") WITHOUT ROWID;\n"
+    "-- Pruning the tombstones of sessions long expired.\n"
+    "CREATE INDEX access_key_tombstones_by_expiry ON access_key_tombstones (expires) WHERE expires <> 0;\n"
+    ,
 };
 
 const size_t store_schema_count = sizeof store_schema / sizeof store_schema[0];

@@ -103,11 +103,18 @@
 #define KEY_COLS "key_id, account_id, region, arn, description, policy, " \
     "key_state, key_usage, key_spec, origin, key_manager, created, " \
     "deletion_date, pending_window_days, rotation_enabled, " \
-    "rotation_period_days, next_rotation, current_material"
+    "rotation_period_days, next_rotation, current_material, policy_ids"
 #define MAT_COLS "key_id, version, created, rotation_type, wrapped"
 #define ALIAS_COLS "account_id, region, name, target_key_id, created, updated"
 #define ENT_COLS "kind, account_id, name, id, arn, path, doc, created"
 #define REL_COLS "kind, src, dst, doc, created"
+/* A tombstone from an access_keys row: the token digest of a session's doc
+ * (a doc that is not JSON has none), removed now (real time: only pruning
+ * and the operator read it). */
+#define TOMB_COLS "access_key_id, account_id, expires, token_sha256, removed"
+#define TOMB_FROM "access_key_id, account_id, expires, " \
+    "CASE WHEN json_valid(doc) THEN json_extract(doc, '$.token_sha256') END, " \
+    "CAST(strftime('%s', 'now') AS INTEGER)"
 
 #define STATEMENTS(X) \
     X(Q_BEGIN, "BEGIN IMMEDIATE") \
@@ -130,14 +137,22 @@
       "WHERE access_key_id = ?1") \
     X(Q_AK_DEL, "DELETE FROM access_keys WHERE access_key_id = ?1") \
     X(Q_AK_PURGE, "DELETE FROM access_keys WHERE expires <> 0 AND expires < ?1") \
+    X(Q_AK_TOMB, "INSERT OR REPLACE INTO access_key_tombstones (" TOMB_COLS ") SELECT " TOMB_FROM \
+      " FROM access_keys WHERE access_key_id = ?1") \
+    X(Q_AK_TOMB_EXPIRED, "INSERT OR REPLACE INTO access_key_tombstones (" TOMB_COLS ") SELECT " \
+      TOMB_FROM " FROM access_keys WHERE expires <> 0 AND expires < ?1") \
+    X(Q_AK_TOMB_PRUNE, "DELETE FROM access_key_tombstones WHERE expires <> 0 AND expires < ?1") \
+    X(Q_AK_UNTOMB, "DELETE FROM access_key_tombstones WHERE access_key_id = ?1") \
+    X(Q_AK_TOMB_GET, "SELECT expires, token_sha256 FROM access_key_tombstones " \
+      "WHERE access_key_id = ?1") \
     X(Q_KEY_PUT, "INSERT INTO kms_keys (" KEY_COLS ") VALUES (?1, ?2, ?3, ?4, " \
-      "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)") \
+      "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)") \
     X(Q_KEY_UPDATE, "UPDATE kms_keys SET account_id = ?2, region = ?3, " \
       "arn = ?4, description = ?5, policy = ?6, key_state = ?7, " \
       "key_usage = ?8, key_spec = ?9, origin = ?10, key_manager = ?11, " \
       "created = ?12, deletion_date = ?13, pending_window_days = ?14, " \
       "rotation_enabled = ?15, rotation_period_days = ?16, " \
-      "next_rotation = ?17, current_material = ?18 WHERE key_id = ?1") \
+      "next_rotation = ?17, current_material = ?18, policy_ids = ?19 WHERE key_id = ?1") \
     X(Q_KEY_GET, "SELECT " KEY_COLS " FROM kms_keys WHERE key_id = ?1") \
     X(Q_KEY_LIST, "SELECT " KEY_COLS " FROM kms_keys WHERE account_id = ?1 " \
       "AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4") \
@@ -653,6 +668,7 @@ static bool key_row(sqlite3_stmt *q, void *rec)
     k->rotation_period_days = (int)r_int(&r);
     k->next_rotation = r_int(&r);
     k->current_material = (uint32_t)r_int(&r);
+    r_opt(&r, &k->policy_ids);
     return r.ok;
 }
 
@@ -1067,6 +1083,10 @@ static TR_RESULT sq_access_key_put(store_t st, const struct access_key_rec *k)
     b_int(&b, k->expires);
     b_blob(&b, &k->wrapped_secret);
     b_opt(&b, k->doc);
+    GUARD(q_write(c, q, b.rc, NULL));
+    GUARD(prep(st, Q_AK_UNTOMB, &c, &q));
+    b = (struct bind){ q, 0, SQLITE_OK };
+    b_chars(&b, k->access_key_id);
     return q_write(c, q, b.rc, NULL);
 }
 
@@ -1136,27 +1156,75 @@ static TR_RESULT sq_access_key_delete(store_t st, const char *akid)
     struct conn *c = NULL; sqlite3_stmt *q = NULL;
     int changes = 0;
     ENSURE_REF(akid);
-    GUARD(prep(st, Q_AK_DEL, &c, &q));
+    GUARD(prep(st, Q_AK_TOMB, &c, &q));
     struct bind b = { q, 0, SQLITE_OK };
+    b_str(&b, akid);
+    GUARD(q_write(c, q, b.rc, NULL));
+    GUARD(prep(st, Q_AK_DEL, &c, &q));
+    b = (struct bind){ q, 0, SQLITE_OK };
     b_str(&b, akid);
     GUARD(q_write(c, q, b.rc, &changes));
     ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 
-/* Keys with expires != 0 and expires < now; none is not an error. */
-static TR_RESULT sq_access_key_purge_expired(store_t st, int64_t now)
+/* Keys with expires != 0 and expires < now, each leaving a tombstone;
+ * then the tombstones of sessions that expired before tombstones_before.
+ * None is not an error. */
+static TR_RESULT sq_access_key_purge_expired(store_t st, int64_t now, int64_t tombstones_before)
+{
+    static const int stmts[] = { Q_AK_TOMB_EXPIRED, Q_AK_PURGE, Q_AK_TOMB_PRUNE };
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        struct conn *c = NULL; sqlite3_stmt *q = NULL;
+        GUARD(prep(st, stmts[i], &c, &q));
+        struct bind b = { q, 0, SQLITE_OK };
+        b_int(&b, stmts[i] == Q_AK_TOMB_PRUNE ? tombstones_before : now);
+        GUARD(q_write(c, q, b.rc, NULL));
+    }
+    return TR_OK;
+}
+
+struct tomb { int64_t expires; char *token; };
+
+static bool tomb_row(sqlite3_stmt *q, void *rec)
+{
+    struct tomb *t = rec;
+    struct row r = { q, 0, true };
+    t->expires = r_int(&r);
+    r_opt(&r, &t->token);
+    return r.ok;
+}
+
+static void drop_tomb(void *rec)
+{
+    struct tomb *t = rec;
+    free(t->token);
+    t->token = NULL;
+}
+
+static TR_RESULT sq_access_key_tombstone_get(store_t st, const char *akid, int64_t *expires,
+                                             char token_sha256[65])
 {
     struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    GUARD(prep(st, Q_AK_PURGE, &c, &q));
+    struct tomb t = { 0 };
+    ENSURE_REF(akid);
+    ENSURE_REF(expires);
+    ENSURE_REF(token_sha256);
+    *expires = 0;
+    token_sha256[0] = '\0';
+    GUARD(prep(st, Q_AK_TOMB_GET, &c, &q));
     struct bind b = { q, 0, SQLITE_OK };
-    b_int(&b, now);
-    return q_write(c, q, b.rc, NULL);
+    b_str(&b, akid);
+    GUARD(q_one(c, q, b.rc, tomb_row, drop_tomb, &t));
+    *expires = t.expires;
+    if (t.token && strlen(t.token) == 64) memcpy(token_sha256, t.token, 65);
+    free(t.token);
+    return TR_OK;
 }
 
 /* ---- KMS keys ---------------------------------------------------------- */
 
-/* The 18 columns of kms_keys, in KEY_COLS order (put and update). */
+/* The 19 columns of kms_keys, in KEY_COLS order (put and update). */
 static int bind_key(sqlite3_stmt *q, const struct key_rec *k)
 {
     struct bind b = { q, 0, SQLITE_OK };
@@ -1178,6 +1246,7 @@ static int bind_key(sqlite3_stmt *q, const struct key_rec *k)
     b_int(&b, k->rotation_period_days);
     b_int(&b, k->next_rotation);
     b_int(&b, k->current_material);
+    b_opt(&b, k->policy_ids);
     return b.rc;
 }
 
@@ -1884,6 +1953,7 @@ static const struct store_class sqlite_class = {
     .access_key_update = sq_access_key_update,
     .access_key_delete = sq_access_key_delete,
     .access_key_purge_expired = sq_access_key_purge_expired,
+    .access_key_tombstone_get = sq_access_key_tombstone_get,
     .ent_put = sq_ent_put,
     .ent_update = sq_ent_update,
     .ent_get = sq_ent_get,

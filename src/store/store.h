@@ -71,6 +71,8 @@ struct key_rec {
     char *arn;
     char *description;          /* "" when none */
     char *policy;               /* the key policy document, as stored */
+    char *policy_ids;           /* its principal binding (iam/bindings.h): a JSON object
+                                   of ARN -> unique id; NULL: saved before bindings */
     char key_state[24];         /* KEY_STATE_* */
     char key_usage[24];         /* ENCRYPT_DECRYPT */
     char key_spec[32];          /* SYMMETRIC_DEFAULT */
@@ -217,9 +219,20 @@ struct store_class {
     TR_RESULT (*access_key_list)(const struct store_class **st, const char *principal_arn,
                                  struct access_key_rec **out, size_t *n);
     TR_RESULT (*access_key_update)(const struct store_class **st, const struct access_key_rec *k);
+    /* Deleting a key leaves a tombstone of it (access_key_tombstone_get);
+     * putting a key removes its tombstone (UpdateUser re-puts keys). */
     TR_RESULT (*access_key_delete)(const struct store_class **st, const char *akid);
-    /* Delete temporary keys (expires != 0) that expired before `now`. */
-    TR_RESULT (*access_key_purge_expired)(const struct store_class **st, int64_t now);
+    /* Delete temporary keys (expires != 0) that expired before `now`,
+     * leaving tombstones; drop the tombstones of sessions that expired
+     * before `tombstones_before`. */
+    TR_RESULT (*access_key_purge_expired)(const struct store_class **st, int64_t now,
+                                          int64_t tombstones_before);
+    /* The tombstone of an access key that existed once: *expires 0 for a
+     * long-term key, else the session's expiry; token_sha256 its token's
+     * digest in hex ("" when none).  TR_E_KMS_NOT_FOUND when there is
+     * none (never known, or pruned). */
+    TR_RESULT (*access_key_tombstone_get)(const struct store_class **st, const char *akid,
+                                          int64_t *expires, char token_sha256[65]);
 
     TR_RESULT (*ent_put)(const struct store_class **st, const struct ent_rec *e);     /* insert */
     TR_RESULT (*ent_update)(const struct store_class **st, const struct ent_rec *e);  /* by kind+arn: name, path, doc */

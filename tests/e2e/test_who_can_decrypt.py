@@ -545,3 +545,128 @@ def test_can_gain_access_role_boundary_and_group_policy(srv, root):
     member.iam.put_group_policy(GroupName=gname, PolicyName="gain",
                                 PolicyDocument=policy_doc(allow(GSV), allow("kms:Decrypt")))
     assert reads(member, s)
+
+
+def test_boundaries_star_and_not_principal(srv, root):
+    """Issue 13's rules, analysis against real reads (docs/AUTHORIZATION.md
+    2.3, 3.3, 4.1): the managed key's "*" is not limited by a boundary
+    without kms:Decrypt (users and role sessions); a Deny with NotPrincipal
+    denies a listed principal that has a boundary; a key policy's "*"
+    grant reaches a bounded user; a key-policy statement naming another
+    key grants nothing."""
+    sm = root.client("secretsmanager")
+    harness = harness_user(root)
+    gsv_only = make_managed_policy(root, allow(GSV), name=unique("wc-gsv-bnd"))["Arn"]
+    no_kms = make_managed_policy(root, allow("secretsmanager:*"), name=unique("wc-nokms"))["Arn"]
+    bounded = make_user(root, unique("wc-b-gsv"), policy=allow(GSV), boundary=gsv_only)
+    plain = make_user(root, unique("wc-b-plain"), policy=allow(GSV))
+    listed_bounded = make_user(root, unique("wc-b-listed"), policy=allow(GSV), boundary=no_kms)
+    star_user = make_user(root, unique("wc-b-star"), policy=allow(GSV), boundary=no_kms)
+    other_key_user = make_user(root, unique("wc-b-otherkey"), policy=allow(GSV))
+    role = make_role(root, unique("wc-b-role"), trust=trust_with(harness), policy=allow(GSV),
+                     boundary=gsv_only)["Arn"]
+    # A session has no aws:username: a NotResource naming it does not apply.
+    not_mine = make_role(root, unique("wc-b-notmine"), trust=trust_with(harness), policy={
+        "Effect": "Allow", "Action": GSV,
+        "NotResource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:${{aws:username}}-*"})["Arn"]
+
+    s_managed = sm.create_secret(Name=unique("wc-b-managed"), SecretString="m")["ARN"]
+    s_np = sm.create_secret(Name=unique("wc-b-np"), SecretString="np")["ARN"]
+    sm.put_resource_policy(SecretId=s_np, ResourcePolicy=policy_doc(
+        {"Effect": "Deny", "NotPrincipal": {"AWS": [plain.arn, listed_bounded.arn, root.arn,
+                                                    harness.arn]},
+         "Action": GSV, "Resource": "*"}))
+    other = root.kms.create_key()["KeyMetadata"]["Arn"]
+    admin = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": root.arn},
+             "NotAction": "kms:Decrypt", "Resource": "*"}
+    k = root.kms.create_key(Policy=policy_doc(
+        admin,
+        {"Sid": "Star", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt",
+         "Resource": "*", "Condition": {"ArnEquals": {"aws:PrincipalArn": star_user.arn}}},
+        {"Sid": "OtherKey", "Effect": "Allow", "Principal": {"AWS": other_key_user.arn},
+         "Action": "kms:Decrypt", "Resource": other}))["KeyMetadata"]["Arn"]
+    s_key = sm.create_secret(Name=unique("wc-b-key"), SecretString="k", KmsKeyId=k)["ARN"]
+
+    users = [bounded, plain, listed_bounded, star_user, other_key_user, harness]
+    callers = {u.arn: u for u in users}
+    callers[root.arn] = root
+    truth, _ = check_agreement(srv, callers, [role, not_mine], harness, [s_managed, s_np, s_key],
+                               what=False)
+    assert truth[not_mine] == set()
+    assert s_managed in truth[bounded.arn] and s_managed in truth[role]
+    assert s_np in truth[plain.arn] and s_np not in truth[listed_bounded.arn]
+    assert s_np not in truth[bounded.arn]
+    assert s_key in truth[star_user.arn] and s_key not in truth[other_key_user.arn]
+
+
+def _recreate_user(root, old, **kw):
+    """Delete user `old` (keys and inline policies first) and make another
+    of the same name: a new unique id behind the same ARN."""
+    for k in root.iam.list_access_keys(UserName=old.name)["AccessKeyMetadata"]:
+        root.iam.delete_access_key(UserName=old.name, AccessKeyId=k["AccessKeyId"])
+    for p in root.iam.list_user_policies(UserName=old.name)["PolicyNames"]:
+        root.iam.delete_user_policy(UserName=old.name, PolicyName=p)
+    root.iam.delete_user(UserName=old.name)
+    new = make_user(root, old.name, **kw)
+    assert new.arn == old.arn and new.user_id != old.user_id
+    return new
+
+
+def test_identity_bindings_agree(srv, root):
+    """Principals named by unique id, principals bound by identity (a user
+    deleted and created again under its name inherits nothing), and
+    aws:SourceIdentity: the analysis and the server agree."""
+    sm = root.client("secretsmanager")
+    harness = harness_user(root)
+    acct_stmt = {"Sid": "Delegate", "Effect": "Allow",
+                 "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*",
+                 "Resource": "*"}
+    denied_u = make_user(root, unique("wc-byid"), policy=[allow(GSV), allow("kms:Decrypt")])
+    k1 = root.kms.create_key(Policy=policy_doc(acct_stmt, {
+        "Sid": "DenyById", "Effect": "Deny", "Principal": {"AWS": denied_u.user_id},
+        "Action": "kms:Decrypt", "Resource": "*"}))["KeyMetadata"]["Arn"]
+    k2 = root.kms.create_key()["KeyMetadata"]["Arn"]
+    s1 = sm.create_secret(Name=unique("wc-id1"), SecretString="one", KmsKeyId=k1)["ARN"]
+    s2 = sm.create_secret(Name=unique("wc-id2"), SecretString="two", KmsKeyId=k2)["ARN"]
+
+    # Named by a resource policy, a grant and a trust policy, then deleted
+    # and created again under the same names.
+    rp_old = make_user(root, unique("wc-rp"), policy=allow("kms:Decrypt"))
+    sm.put_resource_policy(SecretId=s2, ResourcePolicy=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": rp_old.arn}, "Action": GSV, "Resource": "*"}))
+    gr_old = make_user(root, unique("wc-gr"), policy=allow(GSV))
+    root.kms.create_grant(KeyId=k2, GranteePrincipal=gr_old.arn, Operations=["Decrypt"],
+                          Constraints={"EncryptionContextSubset": {"SecretARN": s2}})
+    as_old = make_user(root, unique("wc-as"))
+    role = make_role(root, unique("wc-id-role"), trust=trust_with(harness, {
+        "Effect": "Allow", "Principal": {"AWS": as_old.arn}, "Action": "sts:AssumeRole"}),
+        policy=[allow(GSV), allow("kms:Decrypt")])["Arn"]
+    # Only this role: other tests' roles trust the whole account.
+    root.iam.put_user_policy(UserName=as_old.name, PolicyName="inline",
+                             PolicyDocument=policy_doc(allow("sts:AssumeRole", role)))
+    assert reads(rp_old, s2) and reads(gr_old, s2) and reads(session(as_old, role), s2)
+    rp_new = _recreate_user(root, rp_old, policy=allow("kms:Decrypt"))
+    gr_new = _recreate_user(root, gr_old, policy=allow(GSV))
+    as_new = _recreate_user(root, as_old, policy=allow("sts:AssumeRole", role))
+
+    # Reads only when its session carries the right source identity.
+    si_role = make_role(root, unique("wc-si-role"), trust=policy_doc(
+        {"Effect": "Allow", "Principal": {"AWS": harness.arn},
+         "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}),
+        policy=[allow(GSV, condition={"StringEquals": {"aws:SourceIdentity": "alice"}}),
+                allow("kms:Decrypt")])["Arn"]
+    alice = harness.sts.assume_role(RoleArn=si_role, RoleSessionName="si",
+                                    SourceIdentity="alice")["Credentials"]
+    alice = Caller(srv, alice["AccessKeyId"], alice["SecretAccessKey"], alice["SessionToken"])
+    assert reads(alice, s2) and not reads(session(harness, si_role), s2)
+
+    users = [denied_u, rp_new, gr_new, as_new, harness]
+    callers = {u.arn: u for u in users}
+    truth, _ = check_agreement(srv, callers, [role, si_role], harness, [s1, s2])
+    assert {a for a, s in truth.items() if s1 in s} == {role, harness.arn}
+    assert {a for a, s in truth.items() if s2 in s} == {role, harness.arn, denied_u.arn}
+    listed = {p["principal"]: p for p in who_can(srv, s2)["principals"]}
+    assert not {rp_new.arn, gr_new.arn, as_new.arn} & set(listed)
+    assert listed[si_role]["conditional"] is True
+    assert "only if the conditions of" in listed[si_role]["path"][-2]["evidence"]
+    assert denied_u.arn not in {p["principal"] for p in who_can(srv, s1)["principals"]}

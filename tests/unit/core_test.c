@@ -16,8 +16,10 @@
 #include "core/buf.h"
 #include "core/ct.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/result.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "core/utf8.h"
 #include "http/router.h"
 
@@ -230,6 +232,46 @@ static void test_invariants(void **state)
         assert_int_equal(WEXITSTATUS(status), 3);
 #endif
     }
+}
+
+/* str_copy / str_format: whole or a loud failure, never a cut value. */
+static void test_str_copy(void **state)
+{
+    (void)state;
+    char b[8];
+    assert_true(tr_ok(str_copy(b, sizeof b, "1234567", "x")));
+    assert_string_equal(b, "1234567");
+    assert_true(tr_ok(str_copy(b, sizeof b, NULL, "x")));
+    assert_string_equal(b, "");
+    tr_result r = str_copy(b, sizeof b, "12345678", "the ARN");
+    assert_int_equal(tr_code(r), TR_E_INTERNAL);
+    assert_string_equal(b, "");
+    assert_non_null(strstr(tr_last_error()->message, "the ARN is 8 bytes"));
+    assert_true(tr_ok(str_format(b, sizeof b, "x", "%s:%d", "ab", 12)));
+    assert_string_equal(b, "ab:12");
+    r = str_format(b, sizeof b, "the id", "%s:%s", "abcd", "efgh");
+    assert_int_equal(tr_code(r), TR_E_INTERNAL);
+    assert_string_equal(b, "");
+}
+
+/* The request log's escapes: one line, no field passing for another, no
+ * terminal control byte. */
+static void test_log_escapes(void **state)
+{
+    (void)state;
+    char b[64];
+    log_escape_text("TrentService.X arn:aws:iam::1:root\n\x1b[2J\\\xc3\xa9", b, sizeof b);
+    assert_string_equal(b, "TrentService.X\\x20arn:aws:iam::1:root\\x0a\\x1b[2J\\x5c\\xc3\\xa9");
+    log_escape_json("a\"b\\c\n\x1b\xc3\xa9\xe2\x80\xae\xf0\x9f\x98\x80\xff\x7f", b, sizeof b);
+    assert_string_equal(b, "a\\\"b\\\\c\\u000a\\u001b\\u00e9\\u202e\\ud83d\\ude00\\ufffd\\u007f");
+    /* Cut at a whole escape, marked. */
+    char s8[8];
+    log_escape_text("\x01\x02\x03", s8, sizeof s8);
+    assert_string_equal(s8, "\\x01...");
+    log_escape_text("abcdefghij", s8, sizeof s8);
+    assert_string_equal(s8, "abcd...");
+    log_escape_json(NULL, s8, sizeof s8);
+    assert_string_equal(s8, "");
 }
 
 static json_t *parse(const char *s)
@@ -451,6 +493,8 @@ int main(void)
         cmocka_unit_test(test_error_slot),
         cmocka_unit_test(test_error_table),
         cmocka_unit_test(test_invariants),
+        cmocka_unit_test(test_str_copy),
+        cmocka_unit_test(test_log_escapes),
         cmocka_unit_test(test_json_str),
         cmocka_unit_test(test_json_int_bool),
         cmocka_unit_test(test_json_members),

@@ -244,7 +244,13 @@ static void as_user(const char *acct, const char *name)
     F->rc.who.type = PRINCIPAL_USER;
     snprintf(F->rc.who.account_id, sizeof F->rc.who.account_id, "%s", acct);
     snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::%s:user/%s", acct, name);
-    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    /* The user's own unique id (what its access key records), when it exists. */
+    struct ent_rec e = { 0 };
+    if (tr_ok(F->rc.st[0]->ent_get(F->rc.st, "user", acct, name, &e)))
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "%s", e.id);
+    else
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    ent_rec_free(&e);
 }
 
 static void as_session(const char *role, const char *session)
@@ -257,7 +263,12 @@ static void as_session(const char *role, const char *session)
              role, session);
     snprintf(F->rc.who.role_arn, sizeof F->rc.who.role_arn, "arn:aws:iam::" ACCT ":role/%s",
              role);
-    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AROA-%s:%s", role, session);
+    struct ent_rec e = { 0 };
+    if (tr_ok(F->rc.st[0]->ent_get(F->rc.st, "role", ACCT, role, &e)))
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "%s:%s", e.id, session);
+    else
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "AROA-%s:%s", role, session);
+    ent_rec_free(&e);
 }
 
 static const char *user_arn(const char *acct, const char *name)

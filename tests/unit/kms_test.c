@@ -1300,7 +1300,13 @@ static void as_user(const char *acct, const char *name)
     F->rc.who.type = PRINCIPAL_USER;
     snprintf(F->rc.who.account_id, sizeof F->rc.who.account_id, "%s", acct);
     snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::%s:user/%s", acct, name);
-    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    /* The user's own unique id (what its access key records), when it exists. */
+    struct ent_rec e = { 0 };
+    if (tr_ok(F->rc.st[0]->ent_get(F->rc.st, "user", acct, name, &e)))
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "%s", e.id);
+    else
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    ent_rec_free(&e);
 }
 
 /* Act as session `session` of role path+name in ACCT. */
@@ -1314,7 +1320,12 @@ static void as_session(const char *path, const char *role, const char *session)
              role, session);
     snprintf(F->rc.who.role_arn, sizeof F->rc.who.role_arn, "arn:aws:iam::" ACCT ":role%s%s",
              path, role);
-    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AROA-%s:%s", role, session);
+    struct ent_rec e = { 0 };
+    if (tr_ok(F->rc.st[0]->ent_get(F->rc.st, "role", ACCT, role, &e)))
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "%s:%s", e.id, session);
+    else
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "AROA-%s:%s", role, session);
+    ent_rec_free(&e);
 }
 
 /* The AccessDenied message for the current caller; why is "identity",
@@ -2012,16 +2023,29 @@ static void test_grant_principal_match(void **state)
     struct principal who = { .type = PRINCIPAL_ROLE_SESSION, .account_id = ACCT,
                              .arn = "arn:aws:sts::" ACCT ":assumed-role/R/s",
                              .role_arn = "arn:aws:iam::" ACCT ":role/p/R" };
-    assert_int_equal(kms_grant_principal_match(who.arn, &who), KG_DIRECT);
-    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/p/R", &who), KG_DIRECT);
-    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/R", &who), KG_NONE);
-    assert_int_equal(kms_grant_principal_match("arn:aws:sts::" ACCT ":assumed-role/R/t", &who),
+    assert_int_equal(kms_grant_principal_match(who.arn, NULL, &who), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/p/R", NULL, &who), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/R", NULL, &who), KG_NONE);
+    assert_int_equal(kms_grant_principal_match("arn:aws:sts::" ACCT ":assumed-role/R/t", NULL, &who),
                      KG_NONE);
-    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":root", &who), KG_ACCOUNT);
-    assert_int_equal(kms_grant_principal_match(ACCT, &who), KG_ACCOUNT);
-    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT2 ":root", &who), KG_NONE);
-    assert_int_equal(kms_grant_principal_match(NULL, &who), KG_NONE);
-    assert_int_equal(kms_grant_principal_match("", &who), KG_NONE);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":root", NULL, &who), KG_ACCOUNT);
+    assert_int_equal(kms_grant_principal_match(ACCT, NULL, &who), KG_ACCOUNT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT2 ":root", NULL, &who), KG_NONE);
+    assert_int_equal(kms_grant_principal_match(NULL, NULL, &who), KG_NONE);
+    assert_int_equal(kms_grant_principal_match("", NULL, &who), KG_NONE);
+    /* Bound to a role's id: its sessions match whatever the role's ARN
+     * is now, a role of the same ARN with another id does not. */
+    snprintf(who.id, sizeof who.id, "AROAROLE000000000001:s");
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/p/R", "AROAROLE000000000001",
+                                               &who), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/old", "AROAROLE000000000001",
+                                               &who), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match("arn:aws:iam::" ACCT ":role/p/R", "AROAROLE000000000002",
+                                               &who), KG_NONE);
+    struct principal u = { .type = PRINCIPAL_USER, .account_id = ACCT,
+                           .arn = "arn:aws:iam::" ACCT ":user/bob", .id = "AIDABOB0000000000001" };
+    assert_int_equal(kms_grant_principal_match(u.arn, "AIDABOB0000000000001", &u), KG_DIRECT);
+    assert_int_equal(kms_grant_principal_match(u.arn, "AIDABOB0000000000002", &u), KG_NONE);
 }
 
 int main(void)

@@ -142,6 +142,7 @@ struct ecase {
     const char *pb;
     const char *sp[2];
     const char *rp;
+    const char *rp_ids;           /* the resource policy's binding (policy.h), or NULL */
     enum resource_mode mode;
     enum policy_kind rkind;       /* 0 (POLICY_IDENTITY) = from the action */
     enum who_id who;
@@ -297,9 +298,31 @@ static const struct ecase CASES[] = {
     { .desc = "role ARN in key policy limited by the session policy", .rule = "2.3",
       .sp = { P12(A("s3:*")) }, .rp = P12(AP(AWS(ROLE_APP), "kms:Decrypt")), .mode = RES_REQUIRED, .who = SESS,
       .action = "kms:Decrypt", .res = KEY_A, .want = IMPL, .want_type = PT_SESSION },
-    { .desc = "\"*\" in a resource policy is limited by the boundary (our choice)", .rule = "2.3",
+    { .desc = "\"*\" in a resource policy: not limited by a user's boundary", .rule = "2.3",
       .pb = P12(A("s3:*")), .rp = P12(AP("'*'", "secretsmanager:*")), .mode = RES_UNION, .who = ALICE,
-      .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = IMPL, .want_type = PT_BOUNDARY },
+      .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_, .want_pm = PMX(PM_EVERYONE) },
+    { .desc = "\"*\" in a resource policy: not limited by a session's boundary", .rule = "2.3",
+      .pb = P12(A("s3:*")), .rp = P12(AP("'*'", "secretsmanager:*")), .mode = RES_UNION, .who = SESS,
+      .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_, .want_pm = PMX(PM_EVERYONE) },
+    { .desc = "\"*\" in a key policy: not limited by the session policy", .rule = "2.3",
+      .sp = { P12(A("s3:*")) }, .rp = P12(AP("'*'", "kms:Decrypt")), .mode = RES_REQUIRED, .who = SESS,
+      .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_, .want_pm = PMX(PM_EVERYONE) },
+    { .desc = "\"*\" and the role in one statement: \"*\" counts (not limited)", .rule = "2.3",
+      .pb = P12(A("s3:*")), .rp = P12(AP(AWS2(ROLE_APP, "*"), "kms:Decrypt")),
+      .mode = RES_REQUIRED, .who = SESS, .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_,
+      .want_pm = PMX(PM_EVERYONE) },
+    { .desc = "\"*\" across accounts still needs the caller's boundary", .rule = "2.4",
+      .id = { P12(A("secretsmanager:*")) }, .pb = P12(A("s3:*")), .rp = P12(AP("'*'", "secretsmanager:*")),
+      .mode = RES_UNION, .who = CAROL, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = IMPL,
+      .want_type = PT_BOUNDARY },
+    { .desc = "aws/secretsmanager key: a user's boundary without kms:Decrypt does not limit it", .rule = "2.3",
+      .id = { P12(A("secretsmanager:GetSecretValue")) }, .pb = P12(A("secretsmanager:GetSecretValue")),
+      .rp = SM_MANAGED_KEY_POLICY, .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A,
+      .ctx = VIA_SM ";kms:CallerAccount=111122223333", .want = ALLOW_, .want_pm = PMX(PM_EVERYONE),
+      .want_sid = "Via SM" },
+    { .desc = "\"*\" does not bypass an explicit Deny in the boundary", .rule = "2.3",
+      .pb = P12(D("kms:Decrypt")), .rp = P12(AP("'*'", "kms:Decrypt")), .mode = RES_REQUIRED, .who = ALICE,
+      .action = "kms:Decrypt", .res = KEY_A, .want = EXPL, .want_type = PT_BOUNDARY },
     { .desc = "\"*\" in a key policy allows without IAM policies", .rule = "2.3",
       .rp = P12(APC("{'AWS':'*'}", "kms:Decrypt", C1("StringEquals", "kms:CallerAccount", "'111122223333'"))),
       .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A,
@@ -450,9 +473,53 @@ static const struct ecase CASES[] = {
     { .desc = "a service principal does not match a user", .rule = "3.3",
       .rp = P12(AP("{'Service':'ec2.amazonaws.com'}", "kms:*")), .mode = RES_REQUIRED, .who = ALICE,
       .action = "kms:Decrypt", .res = KEY_A, .want = IMPL, .want_type = PT_RESOURCE },
-    { .desc = "a unique id (deleted entity) matches nothing", .rule = "3.3",
+    { .desc = "a user's unique id names that user", .rule = "3.3",
       .rp = P12(AP(AWS("AIDAALICEEXAMPLE00001"), "kms:*")), .mode = RES_REQUIRED, .who = ALICE,
+      .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_, .want_pm = PMX(PM_DIRECT) },
+    { .desc = "a unique id (deleted entity) matches nobody else", .rule = "1.6",
+      .rp = P12(AP(AWS("AIDAGONEEXAMPLE000001"), "kms:*")), .mode = RES_REQUIRED, .who = ALICE,
       .action = "kms:Decrypt", .res = KEY_A, .want = IMPL, .want_type = PT_RESOURCE },
+    { .desc = "a Deny naming a user's unique id denies that user", .rule = "3.3",
+      .rp = P12(AP(AWS(A_ACCT), "kms:*") "," "{'Effect':'Deny','Principal':{'AWS':'AIDAALICEEXAMPLE00001'},"
+                "'Action':'kms:Decrypt','Resource':'*'}"), .mode = RES_REQUIRED, .who = ALICE,
+      .id = { P12(A("kms:*")) }, .action = "kms:Decrypt", .res = KEY_A, .want = EXPL,
+      .want_type = PT_RESOURCE },
+    { .desc = "a role's unique id names its sessions, as its ARN does", .rule = "3.3, 2.3",
+      .rp = P12(AP(AWS("AROAAPPEXAMPLE000001"), "secretsmanager:*")), .mode = RES_UNION, .who = SESS2,
+      .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_, .want_pm = PMX(PM_ROLE) },
+    { .desc = "a user's unique id is not a role's", .rule = "3.3",
+      .rp = P12(AP(AWS("AIDAALICEEXAMPLE00001"), "secretsmanager:*")), .mode = RES_UNION, .who = SESS,
+      .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = IMPL },
+    /* Bound policies (policy.h): a user or role ARN matches on the id it was
+     * bound to when the policy was saved, never on the name. */
+    { .desc = "a bound user ARN matches the user of that id", .rule = "3.3",
+      .rp = P12(AP(AWS(U_ALICE), "kms:*")), .rp_ids = "{'" U_ALICE "':'AIDAALICEEXAMPLE00001'}",
+      .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_ },
+    { .desc = "a bound user ARN does not match a new user of that name", .rule = "3.3",
+      .rp = P12(AP(AWS(U_ALICE), "kms:*")), .rp_ids = "{'" U_ALICE "':'AIDAOLDALICE000000001'}",
+      .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = IMPL,
+      .want_type = PT_RESOURCE },
+    { .desc = "a bound user ARN follows its user when renamed", .rule = "3.3",
+      .rp = P12(AP(AWS("arn:aws:iam::111122223333:user/old-name"), "kms:*")),
+      .rp_ids = "{'arn:aws:iam::111122223333:user/old-name':'AIDAALICEEXAMPLE00001'}",
+      .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = ALLOW_ },
+    { .desc = "a user ARN left out of a binding names nothing", .rule = "3.3",
+      .rp = P12(AP(AWS(U_ALICE), "kms:*")), .rp_ids = "{}",
+      .mode = RES_REQUIRED, .who = ALICE, .action = "kms:Decrypt", .res = KEY_A, .want = IMPL,
+      .want_type = PT_RESOURCE },
+    { .desc = "a bound role ARN matches the sessions of the role of that id", .rule = "3.3",
+      .rp = P12(AP(AWS(ROLE_APP), "secretsmanager:*")), .rp_ids = "{'" ROLE_APP "':'AROAAPPEXAMPLE000001'}",
+      .mode = RES_UNION, .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A,
+      .want = ALLOW_, .want_pm = PMX(PM_ROLE) },
+    { .desc = "a bound role ARN: not the sessions of a new role of that name", .rule = "3.3",
+      .rp = P12(AP(AWS(ROLE_APP), "secretsmanager:*")), .rp_ids = "{'" ROLE_APP "':'AROAOLDAPP0000000001'}",
+      .mode = RES_UNION, .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A,
+      .want = IMPL },
+    { .desc = "NotPrincipal with a bound ARN exempts only the bound user", .rule = "3.3",
+      .rp = P12(AP(AWS(A_ACCT), "kms:*") "," "{'Effect':'Deny','NotPrincipal':{'AWS':['" U_ALICE "','"
+                A_ACCT "']},'Action':'kms:*','Resource':'*'}"),
+      .rp_ids = "{'" U_ALICE "':'AIDAOLDALICE000000001'}", .mode = RES_REQUIRED, .who = ALICE,
+      .id = { P12(A("kms:*")) }, .action = "kms:Decrypt", .res = KEY_A, .want = EXPL },
     { .desc = "user ARN does not match a same-named user of another account", .rule = "3.3",
       .rp = P12(AP(AWS("arn:aws:iam::444455556666:user/alice"), "kms:*")), .mode = RES_REQUIRED, .who = ALICE,
       .action = "kms:Decrypt", .res = KEY_A, .want = IMPL, .want_type = PT_RESOURCE },
@@ -822,10 +889,6 @@ static const struct ecase CASES[] = {
       .id = { P12(AR("secretsmanager:*", "arn:aws:secretsmanager:us-east-1:111122223333:secret:${aws:username}*")) },
       .who = SESS, .action = "secretsmanager:GetSecretValue",
       .res = "arn:aws:secretsmanager:us-east-1:111122223333:secret:-AbCdEf", .want = IMPL },
-    { .desc = "a missing variable in NotResource: the exclusion matches nothing", .rule = "3.7",
-      .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:"
-          "*:secret:${aws:username}-*'}") },
-      .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_ },
     CC("${aws:PrincipalTag/team} in a condition value", "3.7",
        C1("StringEquals", "kms:EncryptionContext:team", "'${aws:PrincipalTag/team}'"),
        "kms:EncryptionContext:team=blue;aws:PrincipalTag/team=blue", ALLOW_),
@@ -838,8 +901,18 @@ static const struct ecase CASES[] = {
     CC("missing variable: positive string condition false", "3.7",
        C1("StringEquals", "kms:EncryptionContext:team", "'${aws:PrincipalTag/team}'"),
        "kms:EncryptionContext:team=", IMPL),
-    CC("missing variable: negated string condition true", "3.7",
+    CC("missing variable: a negated condition with it is false", "3.7",
        C1("StringNotEquals", "kms:EncryptionContext:team", "'${aws:PrincipalTag/team}'"),
+       "kms:EncryptionContext:team=blue", IMPL),
+    CC("missing variable: false for a negated condition whatever the other values", "3.7",
+       C1("StringNotLike", "kms:EncryptionContext:team", "['red','${aws:PrincipalTag/team}']"),
+       "kms:EncryptionContext:team=blue", IMPL),
+    CC("missing variable in ArnNotLike: false", "3.7",
+       C1("ArnNotLike", "aws:PrincipalArn", "'arn:aws:iam::*:user/${aws:PrincipalTag/team}'"), "", IMPL),
+    CC("missing variable: a negated condition on an absent key is still true", "3.7",
+       C1("StringNotEquals", "kms:EncryptionContext:team", "'${aws:PrincipalTag/team}'"), "", ALLOW_),
+    CC("missing variable: a positive condition's other values still match", "3.7",
+       C1("StringEquals", "kms:EncryptionContext:team", "['${aws:PrincipalTag/team}','blue']"),
        "kms:EncryptionContext:team=blue", ALLOW_),
     CC08("2008 policy: the variable is compared literally", "3.7",
          C1("StringEquals", "kms:EncryptionContext:team", "'${aws:PrincipalTag/team}'"),
@@ -871,16 +944,37 @@ static const struct ecase CASES[] = {
        C1("StringEquals", "s3:prefix", "'${aws:TagKeys}'"), "s3:prefix=a;aws:TagKeys[]=a", IMPL),
     CC("variables in Null values are not substituted", "3.7", C1("Null", "s3:prefix", "'${s3:flag}'"),
        "s3:flag=true", IMPL),
-    { .desc = "variable in a resource policy's Resource", .rule = "3.7",
+    { .desc = "variable in a resource policy's Resource (the resource part)", .rule = "3.7",
       .rp = P12("{'Effect':'Allow','Principal':'*','Action':'secretsmanager:*','Resource':'arn:aws:secret"
-          "smanager:*:${aws:PrincipalAccount}:secret:*'}"),
-      .mode = RES_UNION, .who = ALICE, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_ },
-    { .desc = "variable in a resource policy's Resource (other account's caller)", .rule = "3.7",
-      .id = { P12(A("secretsmanager:*")) },
+          "smanager:*:111122223333:secret:${aws:PrincipalTag/team}-*'}"),
+      .mode = RES_UNION, .who = ALICE, .action = "secretsmanager:GetSecretValue",
+      .res = "arn:aws:secretsmanager:us-east-1:111122223333:secret:red-AbCdEf", .ctx = "aws:PrincipalTag/team=red",
+      .want = ALLOW_ },
+    { .desc = "variable in a resource policy's Resource: another value", .rule = "3.7",
       .rp = P12("{'Effect':'Allow','Principal':'*','Action':'secretsmanager:*','Resource':'arn:aws:secret"
-          "smanager:*:${aws:PrincipalAccount}:secret:*'}"),
-      .mode = RES_UNION, .who = CAROL, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = IMPL,
-      .want_type = PT_RESOURCE },
+          "smanager:*:111122223333:secret:${aws:PrincipalTag/team}-*'}"),
+      .mode = RES_UNION, .who = ALICE, .action = "secretsmanager:GetSecretValue",
+      .res = "arn:aws:secretsmanager:us-east-1:111122223333:secret:blue-AbCdEf", .ctx = "aws:PrincipalTag/team=red",
+      .want = IMPL },
+    { .desc = "Allow NotResource with a variable that has no value: the statement does not apply", .rule = "3.7",
+      .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:*:"
+          "secret:${aws:username}-*'}") },
+      .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = IMPL },
+    { .desc = "Deny NotResource with a variable that has no value: the statement does not apply", .rule = "3.7",
+      .id = { P12(A("secretsmanager:*") ",{'Effect':'Deny','Action':'secretsmanager:*','NotResource':"
+          "['arn:aws:secretsmanager:*:*:secret:prod/*','arn:aws:secretsmanager:*:*:secret:${aws:username}-*']}") },
+      .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A2, .want = ALLOW_ },
+    { .desc = "NotResource with the variable's value: applies outside it", .rule = "3.7",
+      .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:*:"
+          "secret:${aws:username}-*'}") },
+      .who = ALICE, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_ },
+    { .desc = "NotResource with a default value is resolvable", .rule = "3.7",
+      .id = { P12("{'Effect':'Allow','Action':'secretsmanager:*','NotResource':'arn:aws:secretsmanager:*:*:"
+          "secret:${aws:username, \\u0027nobody\\u0027}-*'}") },
+      .who = SESS, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = ALLOW_ },
+    { .desc = "2008 policy: ${...} in the account field is literal text, matching nothing", .rule = "3.7",
+      .id = { P08(AR("secretsmanager:*", "arn:aws:secretsmanager:*:${aws:PrincipalAccount}:secret:*")) },
+      .who = ALICE, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = IMPL },
 
     /* ---- 3.2 Action / Resource / NotX matching ---- */
 #define ACT(d, pat, act, w) \
@@ -966,6 +1060,22 @@ static const struct ecase CASES[] = {
     { .desc = "NotPrincipal + Deny: anonymous is denied", .rule = "3.3",
       .rp = P12(AP("'*'", "secretsmanager:*") "," DNP(AWS(U_ALICE), "secretsmanager:*")), .mode = RES_UNION,
       .who = ANON, .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = EXPL },
+    { .desc = "NotPrincipal + Deny: a listed user with a boundary is denied all the same", .rule = "3.3",
+      .rp = P12(AP(AWS(A_ACCT), "secretsmanager:*") "," DNP(AWS2(U_ALICE, ROOT_ARN_A), "secretsmanager:*")),
+      .id = { P12(A("secretsmanager:*")) }, .pb = P12(A("secretsmanager:*")), .mode = RES_UNION, .who = ALICE,
+      .action = "secretsmanager:GetSecretValue", .res = SEC_A, .want = EXPL, .want_type = PT_RESOURCE },
+    { .desc = "NotPrincipal + Deny: a listed session whose role has a boundary is denied", .rule = "3.3",
+      .rp = P12(DNP(AWS2(S_S1, ROOT_ARN_A), "kms:*") "," AP(AWS(S_S1), "kms:*")), .pb = P12(A("kms:*")),
+      .mode = RES_REQUIRED, .who = SESS, .action = "kms:Decrypt", .res = KEY_A, .want = EXPL,
+      .want_type = PT_RESOURCE },
+    { .desc = "NotPrincipal + Deny: a listed role's session with a boundary is denied", .rule = "3.3",
+      .rp = P12(DNP(AWS2(ROLE_APP, ROOT_ARN_A), "secretsmanager:*")), .id = { P12(A("secretsmanager:*")) },
+      .pb = P12(A("*")), .mode = RES_UNION, .who = SESS2, .action = "secretsmanager:GetSecretValue",
+      .res = SEC_A, .want = EXPL, .want_type = PT_RESOURCE },
+    { .desc = "NotPrincipal + Deny: a boundary does not matter to a statement for another action", .rule = "3.3",
+      .rp = P12(DNP(AWS(U_ALICE), "secretsmanager:DeleteSecret")), .id = { P12(A("secretsmanager:*")) },
+      .pb = P12(A("*")), .mode = RES_UNION, .who = ALICE, .action = "secretsmanager:GetSecretValue",
+      .res = SEC_A, .want = ALLOW_ },
     { .desc = "NotPrincipal + Deny: other account's users are denied", .rule = "3.3",
       .rp = P12(AP(AWS(B_ACCT), "secretsmanager:*") "," DNP(AWS(ROOT_ARN_A), "secretsmanager:*")),
       .id = { P12(A("secretsmanager:*")) }, .mode = RES_UNION, .who = CAROL,
@@ -1033,15 +1143,22 @@ static char *json_of(const char *s)
     return d;
 }
 
-static struct policy *compile_or_die(const char *text, enum policy_kind kind, const char *desc)
+static struct policy *compile_bound_or_die(const char *text, enum policy_kind kind, const char *ids,
+                                           const char *desc)
 {
-    char *j = json_of(text);
+    char *j = json_of(text), *b = ids ? json_of(ids) : NULL;
     struct policy *p = NULL;
-    tr_result r = policy_compile(j, strlen(j), kind, &p);
+    tr_result r = policy_compile_bound(j, strlen(j), kind, b, &p);
     if (tr_failed(r)) print_error("case \"%s\": policy did not compile: %s\n  %s\n", desc, tr_last_error()->message, j);
     free(j);
+    free(b);
     assert_true(tr_ok(r));
     return p;
+}
+
+static struct policy *compile_or_die(const char *text, enum policy_kind kind, const char *desc)
+{
+    return compile_bound_or_die(text, kind, NULL, desc);
 }
 
 #define MAX_CTX 24
@@ -1148,17 +1265,23 @@ static bool run_case(const struct ecase *c)
     for (; nsp < 2 && c->sp[nsp]; nsp++)
         sp[nsp] = (struct named_policy){ compile_or_die(c->sp[nsp], POLICY_IDENTITY, c->desc), "session" };
     if (c->pb) pb = (struct named_policy){ compile_or_die(c->pb, POLICY_IDENTITY, c->desc), "boundary" };
-    if (c->rp) rp = (struct named_policy){ compile_or_die(c->rp, resource_kind(c), c->desc), "resource" };
+    if (c->rp)
+        rp = (struct named_policy){ compile_bound_or_die(c->rp, resource_kind(c), c->rp_ids, c->desc),
+                                    "resource" };
 
     const struct who_def *w = &CAST[c->who];
     struct ctx_store cs = { 0 };
     ctx_parse(&cs, c->ctx);
     ctx_auto(&cs, w);
     struct eval_request rq = {
-        .who = { w->type, w->arn, w->account, w->role_arn },
+        .who = { w->type, w->arn, w->account, w->role_arn, NULL, 0 },
         .action = c->action, .resource = c->res, .resource_account = account_of(c->res),
         .ctx = cs.e, .nctx = cs.n,
     };
+    if (w->type == EP_USER || w->type == EP_ROLE_SESSION) {   /* a session's: its role's */
+        rq.who.unique_id = w->userid;
+        rq.who.unique_id_len = strcspn(w->userid, ":");
+    }
     struct policy_set ps = {
         .identity = id, .nidentity = nid, .boundary = c->pb ? &pb : NULL,
         .session = sp, .nsession = nsp, .session_present = nsp > 0,
@@ -1249,6 +1372,17 @@ static const struct vcase VCASES[] = {
     { POLICY_IDENTITY, P12(A("iam :Get")), "Vendor iam  is not valid" },
     { POLICY_IDENTITY, P12(AR("s3:GetObject", "invalid")), "Resource invalid must be in ARN format or \"*\"." },
     { POLICY_IDENTITY, P12(AR("s3:GetObject", "arn:awss3::example-bucket/*")), "The policy failed legacy parsing" },
+    { POLICY_IDENTITY, P12(AR("s3:x", "arn:${aws:partition}:s3:::b/${aws:username}/*")),
+      "The policy failed legacy parsing" },
+    { POLICY_IDENTITY, P12(AR("kms:x", "arn:aws:kms:*:${aws:PrincipalAccount}:key/*")),
+      "The policy failed legacy parsing" },
+    { POLICY_IDENTITY, P12("{'Effect':'Deny','Action':'kms:x','NotResource':'arn:aws:kms:${aws:RequestedRegion}"
+        ":111122223333:key/*'}"), "The policy failed legacy parsing" },
+    { POLICY_IDENTITY, P12(AR("kms:x", "arn:aws:${aws:x}:*:*:key/*")), "The policy failed legacy parsing" },
+    { POLICY_RESOURCE, P12("{'Effect':'Allow','Principal':'*','Action':'secretsmanager:*','Resource':'arn:aws:"
+        "secretsmanager:*:${aws:PrincipalAccount}:secret:*'}"), "The policy failed legacy parsing" },
+    { POLICY_KEY, P12("{'Effect':'Deny','Principal':'*','Action':'kms:*','Resource':'arn:aws:kms:*:"
+        "${aws:PrincipalAccount}:key/*'}"), "The policy failed legacy parsing" },
     { POLICY_IDENTITY, P12(AR("s3:GetObject", "arn:aws2:s3:::example-bucket/*")),
       "Partition \"aws2\" is not valid for resource \"arn:aws2:s3:::example-bucket/*\"." },
     { POLICY_IDENTITY, P12(SID_A("Dup", "s3:GetObject") "," SID_A("Dup", "s3:PutObject")),
@@ -1308,7 +1442,9 @@ static const struct vcase VCASES[] = {
     { POLICY_RESOURCE, P12(AP(AWS("AROAEXAMPLEID0000001"), "secretsmanager:*")), NULL },
     { POLICY_RESOURCE, P12(AP(AWS("arn:aws-cn:iam::111122223333:role/a/b/c"), "secretsmanager:*")), NULL },
     { POLICY_RESOURCE, P12(DNP(AWS2(U_ALICE, ROOT_ARN_A), "secretsmanager:*")), NULL },
-    { POLICY_IDENTITY, P12(AR("s3:x", "arn:${aws:partition}:s3:::b/${aws:username}/*")), NULL },
+    { POLICY_IDENTITY, P12(AR("s3:x", "arn:aws:s3:::b/${aws:username}/*")), NULL },
+    { POLICY_IDENTITY, P12(AR("s3:x", "arn:aws:s3:::${aws:username}:${aws:userid}")), NULL },
+    { POLICY_IDENTITY, P08(AR("s3:x", "arn:aws:kms:*:${aws:PrincipalAccount}:key/*")), NULL },
     { POLICY_IDENTITY, P12(AC("s3:x", C1("ForAnyValue:StringLikeIfExists", "aws:TagKeys", "'a*'"))), NULL },
     { POLICY_IDENTITY, P12(AC("s3:x", C1("DateLessThan", "aws:CurrentTime", "'bad date'"))), NULL },
 };
@@ -1462,7 +1598,7 @@ static void test_cache_stored_fails_closed(void **state)
             struct policy *p = NULL;
             tr_clear_error();
             assert_true(tr_ok(policy_cache_get_stored(broken[b], strlen(broken[b]), kinds[k],
-                                                      "arn:test", &p)));
+                                                      NULL, "arn:test", &p)));
             assert_non_null(p);
             /* The engine's message (it may quote the text) is not kept. */
             assert_int_equal(tr_last_error()->code, TR_E_OK);
@@ -1495,7 +1631,7 @@ static void test_cache_stored_fails_closed(void **state)
     /* A document that compiles is itself. */
     char *j = json_of(P12(AP("'*'", "kms:*")));
     struct policy *a = NULL, *c = NULL;
-    assert_true(tr_ok(policy_cache_get_stored(j, strlen(j), POLICY_KEY, "arn:test", &a)));
+    assert_true(tr_ok(policy_cache_get_stored(j, strlen(j), POLICY_KEY, NULL, "arn:test", &a)));
     assert_true(tr_ok(policy_cache_get(j, strlen(j), POLICY_KEY, &c)));
     assert_ptr_equal(a, c);
     assert_true(policy_may_allow(a, NULL, "kms:Decrypt", NULL));

@@ -76,7 +76,13 @@ static void as_user(const char *name)
     RC.who.type = PRINCIPAL_USER;
     snprintf(RC.who.account_id, sizeof RC.who.account_id, ACCT);
     snprintf(RC.who.arn, sizeof RC.who.arn, "arn:aws:iam::" ACCT ":user/%s", name);
-    snprintf(RC.who.id, sizeof RC.who.id, "AIDA-%s", name);
+    /* The user's own unique id (what its access key records), when it exists. */
+    struct ent_rec e = { 0 };
+    if (tr_ok(RC.st[0]->ent_get(RC.st, "user", ACCT, name, &e)))
+        snprintf(RC.who.id, sizeof RC.who.id, "%s", e.id);
+    else
+        snprintf(RC.who.id, sizeof RC.who.id, "AIDA-%s", name);
+    ent_rec_free(&e);
 }
 
 static int setup(void **state)

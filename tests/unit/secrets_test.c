@@ -78,7 +78,13 @@ static void as_user(const char *acct, const char *name)
     F->rc.who.type = PRINCIPAL_USER;
     snprintf(F->rc.who.account_id, sizeof F->rc.who.account_id, "%s", acct);
     snprintf(F->rc.who.arn, sizeof F->rc.who.arn, "arn:aws:iam::%s:user/%s", acct, name);
-    snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    /* The user's own unique id (what its access key records), when it exists. */
+    struct ent_rec e = { 0 };
+    if (tr_ok(F->rc.st[0]->ent_get(F->rc.st, "user", acct, name, &e)))
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "%s", e.id);
+    else
+        snprintf(F->rc.who.id, sizeof F->rc.who.id, "AIDA-%s", name);
+    ent_rec_free(&e);
 }
 
 static int setup(void **state)

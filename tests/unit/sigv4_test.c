@@ -699,6 +699,51 @@ static void test_remove_signed_header(void **state)
     vec_free(&v);
 }
 
+/* Every x-amz-* header must be signed, but X-Amz-Security-Token (AWS lets
+ * clients add it after signing) and X-Amz-Content-SHA256 (checked against
+ * the body).  X-Amz-Target added to a captured request is refused before
+ * anything else is looked at. */
+static void test_unsigned_x_amz_headers(void **state)
+{
+    (void)state;
+    static const char *const variants[] = { "v4/get-vanilla/header-signed-request.txt",
+                                            "v4/get-vanilla/query-signed-request.txt" };
+    for (size_t i = 0; i < 2; i++) {
+        struct vec_req v;
+        load_case(variants[i], &v);
+        ASSERT_OK(verify_with(&v, SECRET, T0));
+        vec_add_header(&v, "X-Amz-Target", "TrentService.ScheduleKeyDeletion");
+        ASSERT_ERR(parse_only(&v), TR_E_INVALID_SIGNATURE);
+        assert_string_equal(last_msg(), "'X-Amz-Target' must be a 'SignedHeader' in the AWS "
+                            "Authorization.");
+        vec_free(&v);
+
+        load_case(variants[i], &v);
+        vec_add_header(&v, "x-AMZ-meta-\x1b", "1");
+        ASSERT_ERR(parse_only(&v), TR_E_INVALID_SIGNATURE);
+        assert_string_equal(last_msg(), "'x-AMZ-meta-?' must be a 'SignedHeader' in the AWS "
+                            "Authorization.");
+        vec_free(&v);
+
+        load_case(variants[i], &v);
+        vec_add_header(&v, "X-Amz-Security-Token", "tok");
+        ASSERT_OK(parse_only(&v));
+        vec_free(&v);
+
+        load_case(variants[i], &v);
+        vec_add_header(&v, "X-Amz-Content-Sha256",
+                       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        ASSERT_OK(verify_with(&v, SECRET, T0));
+        vec_free(&v);
+
+        /* Not x-amz-: free to add (AWS's SDKs leave x-amzn-trace-id unsigned). */
+        load_case(variants[i], &v);
+        vec_add_header(&v, "X-Amzn-Trace-Id", "Root=1-abc");
+        ASSERT_OK(verify_with(&v, SECRET, T0));
+        vec_free(&v);
+    }
+}
+
 static void test_missing_auth(void **state)
 {
     (void)state;
@@ -781,7 +826,7 @@ static void test_malformed_authorization(void **state)
           "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
           "HTTP: '2015083' != '20150830', from '20150830T123600Z'.", false },
         { "AWS4-HMAC-SHA256 " GOOD_CRED ", SignedHeaders=x-amz-date, Signature=" GOOD_SIG,
-          TR_E_INCOMPLETE_SIGNATURE,
+          TR_E_INVALID_SIGNATURE,
           "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.", false },
         { "AWS4-HMAC-SHA256 " GOOD_CRED ", SignedHeaders=Host;x-amz-date, Signature=" GOOD_SIG,
           TR_E_INCOMPLETE_SIGNATURE, "SignedHeaders must be lowercase header names", true },
@@ -1222,7 +1267,7 @@ static void test_sign_verify_roundtrip(void **state)
     vec_remove_header(&v, "X-Amz-Date");
     vec_add_header(&v, "Date", "Sun, 30 Aug 2015 12:36:00 GMT");
     ASSERT_OK(sigv4_sign(&v.rq, "AKIDKMS", SECRET, "20150830T123600Z", "us-east-1", "kms",
-                         "date;host", authz, sizeof authz));
+                         "date;host;x-amz-target", authz, sizeof authz));
     vec_set_header(&v, "Authorization", authz);
     ASSERT_OK(verify_with(&v, SECRET, T0));
     ASSERT_OK(sigv4_parse(&v.rq, &a));
@@ -1245,7 +1290,7 @@ static void test_sign_verify_roundtrip(void **state)
         vec_set_path(&v, paths[i]);
         vec_set_query(&v, queries[i]);
         ASSERT_OK(sigv4_sign(&v.rq, "AKIDKMS", SECRET, "20150830T123600Z", "us-east-1", "kms",
-                             "host;x-amz-date", authz, sizeof authz));
+                             "host;x-amz-date;x-amz-target", authz, sizeof authz));
         vec_set_header(&v, "Authorization", authz);
         ASSERT_OK(verify_with(&v, SECRET, T0));
         vec_free(&v);
@@ -1475,6 +1520,7 @@ int main(void)
         cmocka_unit_test(test_tamper_scope),
         cmocka_unit_test(test_clock_window),
         cmocka_unit_test(test_remove_signed_header),
+        cmocka_unit_test(test_unsigned_x_amz_headers),
         cmocka_unit_test(test_missing_auth),
         cmocka_unit_test(test_malformed_authorization),
         cmocka_unit_test(test_malformed_presigned),

@@ -1250,7 +1250,7 @@ static void test_value_too_long_for_record(void **state)
     put_key(f->st, "a2", ACCT, REGION);
     raw_exec(p, "INSERT INTO kms_keys VALUES ('zz', '" ACCT "', '" REGION "', 'arn', '', "
                 "'{}', 'AStateFarTooLongForTheRecordField', 'ENCRYPT_DECRYPT', "
-                "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1)");
+                "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1, NULL)");
     FAILS(CALL(f->st, key_get, "zz", &got), TR_E_INTERNAL);
     assert_null(got.arn);
     v = (struct key_rec *)(void *)1;
@@ -1332,7 +1332,7 @@ static void test_access_key_list_update_delete_purge(void **state)
     FAILS(CALL(st, access_key_get, "AKIA1", &got), TR_E_STORE_NOT_FOUND);
 
     /* Purge: temporary keys that expired before now (1000). */
-    OK(CALL(st, access_key_purge_expired, 1000));
+    OK(CALL(st, access_key_purge_expired, 1000, 0));
     FAILS(CALL(st, access_key_get, "ASIA-old", &got), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, access_key_get, "ASIA-now", &got));
     access_key_rec_free(&got);
@@ -1340,12 +1340,44 @@ static void test_access_key_list_update_delete_purge(void **state)
     access_key_rec_free(&got);
     OK(CALL(st, access_key_get, "AKIA3", &got));        /* expires 0: never */
     access_key_rec_free(&got);
-    OK(CALL(st, access_key_purge_expired, 1000));       /* nothing left: fine */
-    OK(CALL(st, access_key_purge_expired, INT64_MAX));
+    OK(CALL(st, access_key_purge_expired, 1000, 0));       /* nothing left: fine */
+    OK(CALL(st, access_key_purge_expired, INT64_MAX, 0));
     OK(CALL(st, access_key_list, bob, &v, &n));
     assert_int_equal(n, 1);
     assert_string_equal(v[0].access_key_id, "AKIA3");
     access_key_list_free(v, n);
+
+    /* What is gone left tombstones: a deleted key (expires 0), purged
+     * sessions (their expiry, and the token digest when the doc had one). */
+    int64_t exp;
+    char hex[65];
+    OK(CALL(st, access_key_tombstone_get, "AKIA1", &exp, hex));
+    assert_int_equal(exp, 0);
+    assert_string_equal(hex, "");
+    OK(CALL(st, access_key_tombstone_get, "ASIA-new", &exp, hex));
+    assert_int_equal(exp, 1001);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIA3", &exp, hex), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIANEVER", &exp, hex), TR_E_KMS_NOT_FOUND);
+    char doc[100];
+    snprintf(doc, sizeof doc, "{\"token_sha256\":\"%064d\"}", 7);
+    put_ak(st, "ASIA-tok", bob, 10, 2000, doc);
+    put_ak(st, "ASIA-bad", bob, 10, 2000, "not json");
+    OK(CALL(st, access_key_purge_expired, 3000, 0));
+    OK(CALL(st, access_key_tombstone_get, "ASIA-bad", &exp, hex));
+    assert_string_equal(hex, "");
+    OK(CALL(st, access_key_tombstone_get, "ASIA-tok", &exp, hex));
+    assert_int_equal(exp, 2000);
+    assert_int_equal(strlen(hex), 64);
+    /* A key put again (UpdateUser re-puts them) is no longer a tombstone. */
+    put_ak(st, "AKIA1", alice, 100, 0, NULL);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIA1", &exp, hex), TR_E_KMS_NOT_FOUND);
+    /* Session tombstones are pruned once their session expired long ago. */
+    OK(CALL(st, access_key_purge_expired, 3000, 1500));
+    FAILS(CALL(st, access_key_tombstone_get, "ASIA-new", &exp, hex), TR_E_KMS_NOT_FOUND);
+    OK(CALL(st, access_key_tombstone_get, "ASIA-tok", &exp, hex));
+    OK(CALL(st, access_key_delete, "AKIA1"));
+    OK(CALL(st, access_key_purge_expired, 3000, INT64_MAX));
+    OK(CALL(st, access_key_tombstone_get, "AKIA1", &exp, hex));     /* long-term: kept */
 }
 
 static void mk_ent(struct ent_rec *e, const char *kind, const char *acct, const char *name,

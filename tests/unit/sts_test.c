@@ -633,7 +633,12 @@ static void test_role_chaining(void **state)
     put_role(ACCT, "First", "AROAFIRST00000000001", "/",
              DOC(TRUST(USER_ARN("alice"), "['sts:AssumeRole','sts:TagSession','sts:SetSourceIdentity']")), 3600, NULL);
     put_role(ACCT, "Second", "AROASECOND0000000001", "/",
-             DOC(TRUST(ROLE_ARN("First"), "['sts:AssumeRole','sts:TagSession']")), 43200, NULL);
+             DOC(TRUST(ROLE_ARN("First"), "['sts:AssumeRole','sts:TagSession','sts:SetSourceIdentity']")),
+             43200, NULL);
+    put_role(ACCT, "NoSource", "AROANOSOURCE00000001", "/",
+             DOC(TRUST(ROLE_ARN("First"), "['sts:AssumeRole','sts:TagSession']")), 3600, NULL);
+    put_role(ACCT, "NoTags", "AROANOTAGS0000000001", "/",
+             DOC(TRUST(ROLE_ARN("First"), "['sts:AssumeRole','sts:SetSourceIdentity']")), 3600, NULL);
     as_user("alice", "AIDAALICE00000000001");
     const char *first = assume(ROLE_ARN("First"), "hop1",
                                PARAMS("Tags.member.1.Key", "team", "Tags.member.1.Value", "blue",
@@ -644,15 +649,39 @@ static void test_role_chaining(void **state)
     as_key(akid1);
     call_err("AssumeRole", PARAMS("RoleArn", ROLE_ARN("Second"), "RoleSessionName", "hop2", "DurationSeconds", "3601"),
              TR_E_QUERY_VALIDATION, ROLE_CHAINING_MSG);
+    /* A carried transitive tag cannot be set again, in any case; nor can
+     * the source identity change (the same one is fine). */
+    static const char *const keys[] = { "team", "Team", "TEAM" };
+    for (size_t i = 0; i < 3; i++)
+        call_err("AssumeRole", PARAMS("RoleArn", ROLE_ARN("Second"), "RoleSessionName", "hop2",
+                                      "Tags.member.1.Key", keys[i], "Tags.member.1.Value", "red"),
+                 TR_E_STS_INVALID_PARAMETER_VALUE,
+                 "One of the specified transitive tag keys can't be set because it conflicts with a "
+                 "transitive tag key from the calling session.");
+    call_err("AssumeRole", PARAMS("RoleArn", ROLE_ARN("Second"), "RoleSessionName", "hop2",
+                                  "SourceIdentity", "mallory"),
+             TR_E_QUERY_VALIDATION, "The source identity is already set for this assume role session");
+    /* Carrying them is setting them: the trust policy must allow both. */
+    denied("arn:aws:sts::" ACCT ":assumed-role/First/hop1", "sts:SetSourceIdentity", ROLE_ARN("NoSource"),
+           want, sizeof want);
+    call_err("AssumeRole", PARAMS("RoleArn", ROLE_ARN("NoSource"), "RoleSessionName", "hop2"),
+             TR_E_IAM_ACCESS_DENIED, want);
+    denied("arn:aws:sts::" ACCT ":assumed-role/First/hop1", "sts:TagSession", ROLE_ARN("NoTags"),
+           want, sizeof want);
+    call_err("AssumeRole", PARAMS("RoleArn", ROLE_ARN("NoTags"), "RoleSessionName", "hop2"),
+             TR_E_IAM_ACCESS_DENIED, want);
     const char *second = assume(ROLE_ARN("Second"), "hop2",
-                                PARAMS("Tags.member.1.Key", "team", "Tags.member.1.Value", "red"));
+                                PARAMS("Tags.member.1.Key", "colour", "Tags.member.1.Value", "red",
+                                       "SourceIdentity", "alice"));
     assert_string_equal(get("Expiration"), "2023-11-14T23:13:20Z");
+    assert_string_equal(get("SourceIdentity"), "alice");
     struct access_key_rec k = { 0 };
     ok(ENV.st[0]->access_key_get(ENV.st, second, &k));
     json_t *d = json_loads(k.doc, 0, NULL);
     assert_true(json_is_true(json_object_get(d, "chained")));
     json_t *tags = json_object_get(d, "tags");
-    assert_string_equal(json_string_value(json_object_get(tags, "team")), "blue");   /* transitive wins */
+    assert_string_equal(json_string_value(json_object_get(tags, "team")), "blue");   /* carried */
+    assert_string_equal(json_string_value(json_object_get(tags, "colour")), "red");
     assert_null(json_object_get(tags, "temp"));                                       /* not transitive */
     assert_string_equal(json_string_value(json_object_get(d, "source_identity")), "alice");
     json_decref(d);
