@@ -533,7 +533,9 @@ static int decide_trust(struct req_ctx *rc, const struct opts *o, struct ctx_bui
     const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
     char label[700];
     int rcode = 0;
-    if (!trust || tr_failed(policy_cache_get_bound(trust, strlen(trust), POLICY_TRUST, ids, &pol))) {
+    /* As AssumeRole reads it: bound, and denying when it no longer
+     * compiles (docs/AUTHORIZATION.md 2.9). */
+    if (!trust || tr_failed(policy_cache_get_stored(trust, strlen(trust), POLICY_TRUST, ids, e.arn, &pol))) {
         rcode = die("trust policy");
         goto out;
     }

@@ -65,6 +65,13 @@ def set_secret_policy(srv, arn, text):
         db.close()
 
 
+def simulate(srv, who, action, resource):
+    p = srv.run_tresor("policy", "simulate", "--principal", who, "--action", action,
+                       "--resource", resource, "--data-dir", srv.data_dir)
+    assert MARKER not in p.stdout + p.stderr
+    return p
+
+
 def assert_logged(srv, name):
     """The warning names the policy and never quotes it."""
     log = srv.stderr_text().decode(errors="replace")
@@ -175,6 +182,9 @@ def test_trust_policy_denies_assume_role(authz_server, root):
     with raises_aws("AccessDenied", status=403):
         u.sts.assume_role(RoleArn=role, RoleSessionName="after")
     assert_logged(authz_server, f"trust policy of {role}")
+    # policy simulate reads it as AssumeRole does (it used to stop at it).
+    p = simulate(authz_server, u.arn, "sts:AssumeRole", role)
+    assert p.returncode == 1 and "explicitDeny" in p.stdout, p.stdout + p.stderr
 
 
 def test_the_analysis_follows_the_same_rule(authz_server, root):
