@@ -15,6 +15,9 @@ are here to catch.  Each kind: a secret's resource policy, a KMS key policy
 (whose grant must not allow either), an IAM identity policy and a
 permissions boundary, a role's trust policy; then the analysis commands
 (`who-can-decrypt`, `policy simulate`), which decide with the same rule.
+A key policy and a resource policy that name a user are stored with their
+binding (the user's unique id, docs/internals/IAM_STORE.md): broken with
+the binding left in place, they fail closed the same way.
 """
 
 import json
@@ -63,6 +66,21 @@ def set_secret_policy(srv, arn, text):
                        (json.dumps(doc), arn))
     finally:
         db.close()
+
+
+def stored_binding(srv, sql, *args):
+    """The binding saved beside a policy (a JSON object text), as a dict."""
+    db = sqlite3.connect(str(srv.data_dir / "tresor.db"), timeout=10)
+    try:
+        text = db.execute(sql, args).fetchone()[0]
+    finally:
+        db.close()
+    return json.loads(text) if text else None
+
+
+def secret_binding(srv, arn):
+    doc = stored_binding(srv, "SELECT doc FROM entities WHERE kind = 'secret' AND arn = ?", arn)
+    return json.loads(doc["policy_ids"]) if doc.get("policy_ids") else None
 
 
 def simulate(srv, who, action, resource):
@@ -218,6 +236,72 @@ def test_the_analysis_follows_the_same_rule(authz_server, root):
     assert p.returncode == 1, p.stdout + p.stderr
     assert "explicitDeny" in p.stdout
     assert MARKER not in p.stdout + p.stderr
+
+
+def test_bound_resource_policy_fails_closed(authz_server, root):
+    """A resource policy that names a user is stored with its binding;
+    broken, with the binding still beside it, it denies as any other."""
+    sm = root.client("secretsmanager")
+    arn = sm.create_secret(Name=unique("broken-bound-rp"), SecretString="v")["ARN"]
+    u = make_user(root, policy=allow([GSV, "secretsmanager:DescribeSecret"], "*"))
+    other = make_user(root, policy=allow(GSV, "*"))
+    usm = u.client("secretsmanager")
+    no_reader = deny(GSV, principal={"AWS": u.arn})
+    sm.put_resource_policy(SecretId=arn, ResourcePolicy=policy_doc(no_reader))
+    assert secret_binding(authz_server, arn) == {u.arn: u.user_id}
+    with raises_aws("AccessDeniedException"):
+        usm.get_secret_value(SecretId=arn)
+    other.client("secretsmanager").get_secret_value(SecretId=arn)
+
+    set_secret_policy(authz_server, arn, broken(no_reader))
+    assert secret_binding(authz_server, arn) == {u.arn: u.user_id}
+    with raises_aws("AccessDeniedException", denied_msg(u.arn, GSV, arn, "explicit-resource")):
+        usm.get_secret_value(SecretId=arn)
+    with raises_aws("AccessDeniedException"):
+        usm.describe_secret(SecretId=arn)
+    with raises_aws("AccessDeniedException",
+                    denied_msg(other.arn, GSV, arn, "explicit-resource")):
+        other.client("secretsmanager").get_secret_value(SecretId=arn)
+    assert_logged(authz_server, f"resource policy of {arn}")
+
+    p = authz_server.run_tresor("who-can-decrypt", arn, "--data-dir", authz_server.data_dir,
+                                "--format", "json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(p.stdout)["principals"] == []
+    p = simulate(authz_server, other.arn, GSV, arn)
+    assert p.returncode == 1 and "explicitDeny" in p.stdout, p.stdout + p.stderr
+
+
+def test_bound_key_policy_fails_closed(authz_server, root):
+    """A key policy that names a user (allowing it Encrypt directly) is
+    stored with its binding; broken, with the binding still beside it, it
+    denies that user, the root user and the user's grant."""
+    key = root.kms.create_key()["KeyMetadata"]
+    account = key["Arn"].split(":")[4]
+    u = make_user(root)
+    g = make_user(root)
+    root.kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=g.arn, Operations=["Encrypt"])
+    keep = [allow("kms:*", principal={"AWS": f"arn:aws:iam::{account}:root"}),
+            allow("kms:Encrypt", principal={"AWS": u.arn}),
+            deny("kms:Decrypt", principal={"AWS": u.arn})]
+    root.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy_doc(*keep))
+    ids = "SELECT policy_ids FROM kms_keys WHERE key_id = ?"
+    assert stored_binding(authz_server, ids, key["KeyId"]) == {u.arn: u.user_id}
+    u.kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")
+    g.kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")
+
+    rewrite(authz_server, "UPDATE kms_keys SET policy = ? WHERE key_id = ?",
+            broken(*keep), key["KeyId"])
+    assert stored_binding(authz_server, ids, key["KeyId"]) == {u.arn: u.user_id}
+    for who in (u, g):
+        with raises_aws("AccessDeniedException",
+                        denied_msg(who.arn, "kms:Encrypt", key["Arn"], "explicit-resource")):
+            who.kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")
+    with raises_aws("AccessDeniedException"):
+        root.kms.describe_key(KeyId=key["KeyId"])
+    assert_logged(authz_server, f"key policy of {key['Arn']}")
+    p = simulate(authz_server, u.arn, "kms:Encrypt", key["Arn"])
+    assert p.returncode == 1 and "explicitDeny" in p.stdout, p.stdout + p.stderr
 
 
 @pytest.mark.parametrize("text", ["{not json", "[]", '{"Statement": []}'])

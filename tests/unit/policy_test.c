@@ -1583,7 +1583,7 @@ static void test_cache_identity_and_kinds(void **state)
 /* docs/AUTHORIZATION.md 2.9: a stored policy that no longer compiles
  * becomes one explicit Deny of everything, for every kind, whoever asks
  * (the root user too), whatever the other policies allow; a document that
- * compiles is returned as policy_cache_get returns it. */
+ * compiles is returned as policy_cache_get_bound returns it. */
 static void test_cache_stored_fails_closed(void **state)
 {
     (void)state;
@@ -1638,6 +1638,34 @@ static void test_cache_stored_fails_closed(void **state)
     policy_unref(a);
     policy_unref(c);
     free(j);
+
+    /* With a binding: a document that compiles is the bound policy, one
+     * that does not is the same Deny whatever its binding, and a binding
+     * that is not an object stays an internal error (no Deny made up). */
+    char *bj = json_of(P12(AP(AWS(U_ALICE), "kms:*")));
+    char *ids = json_of("{'" U_ALICE "':'AIDAALICEEXAMPLE00001'}");
+    struct policy *bound = NULL, *plain = NULL, *deny = NULL;
+    assert_true(tr_ok(policy_cache_get_stored(bj, strlen(bj), POLICY_KEY, ids, "arn:test", &a)));
+    assert_true(tr_ok(policy_cache_get_bound(bj, strlen(bj), POLICY_KEY, ids, &bound)));
+    assert_true(tr_ok(policy_cache_get(bj, strlen(bj), POLICY_KEY, &plain)));
+    assert_ptr_equal(a, bound);
+    assert_ptr_not_equal(a, plain);
+    policy_unref(a);
+    policy_unref(bound);
+    policy_unref(plain);
+    tr_clear_error();
+    assert_true(tr_ok(policy_cache_get_stored("{broken", 7, POLICY_KEY, ids, "arn:test", &deny)));
+    assert_int_equal(tr_last_error()->code, TR_E_OK);
+    assert_int_equal(policy_statement_count(deny), 1);
+    assert_string_equal(policy_statement_sid(deny, 0), "StoredPolicyDoesNotCompile");
+    policy_unref(deny);
+    a = NULL;
+    tr_result r = policy_cache_get_stored(bj, strlen(bj), POLICY_KEY, "[]", "arn:test", &a);
+    assert_int_equal(tr_code(r), TR_E_INTERNAL);
+    assert_null(a);
+    tr_clear_error();
+    free(ids);
+    free(bj);
     policy_unref(allow_all);
 }
 
