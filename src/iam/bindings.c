@@ -17,7 +17,7 @@
 
 static bool is_not_found(tr_result r)
 {
-    return tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND;
+    return tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
 }
 
 /* The entity kind ("user", "role") an IAM principal ARN names, or NULL. */

@@ -229,7 +229,7 @@ struct store_class {
                                           int64_t tombstones_before);
     /* The tombstone of an access key that existed once: *expires 0 for a
      * long-term key, else the session's expiry; token_sha256 its token's
-     * digest in hex ("" when none).  TR_E_KMS_NOT_FOUND when there is
+     * digest in hex ("" when none).  TR_E_STORE_NOT_FOUND when there is
      * none (never known, or pruned). */
     TR_RESULT (*access_key_tombstone_get)(const struct store_class **st, const char *akid,
                                           int64_t *expires, char token_sha256[65]);

@@ -1356,8 +1356,8 @@ static void test_access_key_list_update_delete_purge(void **state)
     assert_string_equal(hex, "");
     OK(CALL(st, access_key_tombstone_get, "ASIA-new", &exp, hex));
     assert_int_equal(exp, 1001);
-    FAILS(CALL(st, access_key_tombstone_get, "AKIA3", &exp, hex), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, access_key_tombstone_get, "AKIANEVER", &exp, hex), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIA3", &exp, hex), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIANEVER", &exp, hex), TR_E_STORE_NOT_FOUND);
     char doc[100];
     snprintf(doc, sizeof doc, "{\"token_sha256\":\"%064d\"}", 7);
     put_ak(st, "ASIA-tok", bob, 10, 2000, doc);
@@ -1370,10 +1370,10 @@ static void test_access_key_list_update_delete_purge(void **state)
     assert_int_equal(strlen(hex), 64);
     /* A key put again (UpdateUser re-puts them) is no longer a tombstone. */
     put_ak(st, "AKIA1", alice, 100, 0, NULL);
-    FAILS(CALL(st, access_key_tombstone_get, "AKIA1", &exp, hex), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIA1", &exp, hex), TR_E_STORE_NOT_FOUND);
     /* Session tombstones are pruned once their session expired long ago. */
     OK(CALL(st, access_key_purge_expired, 3000, 1500));
-    FAILS(CALL(st, access_key_tombstone_get, "ASIA-new", &exp, hex), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_tombstone_get, "ASIA-new", &exp, hex), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, access_key_tombstone_get, "ASIA-tok", &exp, hex));
     OK(CALL(st, access_key_delete, "AKIA1"));
     OK(CALL(st, access_key_purge_expired, 3000, INT64_MAX));
