@@ -130,6 +130,7 @@ static void test_error_table(void **state)
         { TR_E_REQUEST_TOO_LARGE, "RequestEntityTooLarge", 413 },
         { TR_E_KMS_MALFORMED_POLICY, "MalformedPolicyDocument", 400 },
         { TR_E_IAM_NO_SUCH_ENTITY, "NoSuchEntity", 404 },
+        { TR_E_STS_INVALID_PARAMETER_VALUE, "InvalidParameterValue", 400 },
         { TR_E_KMS_DISABLED, "DisabledException", 400 },    /* as awsJson spells it */
     };
     for (size_t i = 0; i < sizeof query / sizeof query[0]; i++) {
