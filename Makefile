@@ -12,7 +12,7 @@
 #   make check-src  banned functions and style checks
 #
 #   make scan       clang's static analyzer over every source file and unit test
-#                   (build-scan/); any report fails it
+#                   (and tests/differential/diff_eval.c; build-scan/); any report fails it
 #   make coverage   unit and end-to-end tests against a gcov build (build-coverage/):
 #                   line and branch coverage, an HTML report in build-coverage/html/
 #   make check-hardening  the release binary's hardening (PIE, RELRO, BIND_NOW, ...)
@@ -233,7 +233,8 @@ fuzz: deps
 	done
 
 # scan: scan-build (clang's analyzer, Debian's clang-tools) over a fresh
-# build of every source file and every unit test, with the invariants on
+# build of every source file, every unit test and the differential test's
+# driver (tests/differential/diff_eval.c), with the invariants on
 # (CONF=scan: -O0 -DTR_DEBUG, so ALWAYS/NEVER read as assertions); the
 # reports go to build-scan/reports/ (scan-view opens them), and any report
 # fails the target.  Each false positive is explained where the analyser
@@ -242,7 +243,8 @@ SCAN_BUILD ?= scan-build
 scan:
 	@scripts/install-deps --scan
 	rm -rf build-scan
-	$(SCAN_BUILD) --status-bugs -o build-scan/reports $(MAKE) CONF=scan all unit-bins
+	$(SCAN_BUILD) --status-bugs -o build-scan/reports $(MAKE) CONF=scan all unit-bins \
+	  build-scan/tests/diff_eval
 
 # coverage: a gcov build (CONF=coverage: -O0 --coverage, and -DTR_COVERAGE so
 # ALWAYS/NEVER branches, which no test can take, are not counted), the unit

@@ -642,7 +642,18 @@ static void print_result(const struct sim_result *r, const struct notes *nt, boo
 
 /* ---- the command ----------------------------------------------------------- */
 
-static int parse_args(int argc, char **argv, struct opts *o)
+/* parse_args stops: the command exits with `code`. */
+static bool stop(int *status, int code)
+{
+    *status = code;
+    return false;
+}
+
+/* true: o is complete (a principal or an access key, an action, a known
+ * format) and the command goes on; false: it exits with *status (--help
+ * printed: 0; a usage error: 2).  The answer is the boolean, not a range
+ * of statuses, so no status a helper returns can read as "go on". */
+static bool parse_args(int argc, char **argv, struct opts *o, int *status)
 {
     struct cli_parser p;
     int c;
@@ -656,9 +667,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 'r': o->resource = optarg; break;
         case 'c': case 'e': case 't':
             if (!strchr(optarg, '='))
-                return cli_usage_error(NULL, &policy_cmd, "%s must be KEY=VALUE, not '%s'",
-                                       c == 'c' ? "--context" : c == 'e' ? "--encryption-context"
-                                                                        : "--session-tag", optarg);
+                return stop(status, cli_usage_error(NULL, &policy_cmd, "%s must be KEY=VALUE, not '%s'",
+                                                    c == 'c' ? "--context"
+                                                    : c == 'e' ? "--encryption-context" : "--session-tag",
+                                                    optarg));
             ok = add_push(c == 'c' ? o->ctx : c == 'e' ? o->ec : o->stag,
                           c == 'c' ? &o->nctx : c == 'e' ? &o->nec : &o->nstag, optarg);
             break;
@@ -670,19 +682,25 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 'd': o->data_dir = optarg; break;
         case 'g': o->region = optarg; break;
         }
-        if (!ok) return cli_usage_error(NULL, &policy_cmd, "at most %d of each repeated option", MAX_ARGS);
+        if (!ok)
+            return stop(status, cli_usage_error(NULL, &policy_cmd, "at most %d of each repeated option",
+                                                MAX_ARGS));
     }
-    if (c < 0) return cli_exit(c);
+    if (c < 0) return stop(status, cli_exit(c));
     if (optind < argc - 1)
-        return cli_usage_error(NULL, &policy_cmd, "unexpected argument '%s'", argv[optind + 1]);
+        return stop(status, cli_usage_error(NULL, &policy_cmd, "unexpected argument '%s'",
+                                            argv[optind + 1]));
     if (!o->principal && !o->access_key)
-        return cli_usage_error(NULL, &policy_cmd, "--principal or --access-key-id is required");
-    if (!o->action) return cli_usage_error(NULL, &policy_cmd, "--action is required");
+        return stop(status, cli_usage_error(NULL, &policy_cmd,
+                                            "--principal or --access-key-id is required"));
+    if (!o->action) return stop(status, cli_usage_error(NULL, &policy_cmd, "--action is required"));
     if (strcmp(o->format, "text") != 0 && strcmp(o->format, "json") != 0)
-        return cli_usage_error(NULL, &policy_cmd, "--format must be text or json, not '%s'", o->format);
+        return stop(status, cli_usage_error(NULL, &policy_cmd, "--format must be text or json, not '%s'",
+                                            o->format));
     if (o->via && strcmp(o->via, "secretsmanager") != 0)
-        return cli_usage_error(NULL, &policy_cmd, "--via-service must be secretsmanager, not '%s'", o->via);
-    return -1;
+        return stop(status, cli_usage_error(NULL, &policy_cmd,
+                                            "--via-service must be secretsmanager, not '%s'", o->via));
+    return true;
 }
 
 int cmd_policy(int argc, char **argv)
@@ -700,8 +718,8 @@ int cmd_policy(int argc, char **argv)
     struct opts o = { .resource = "*", .format = "text",
                       .data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data"),
                       .region = env_or("TRESOR_REGION", "us-east-1") };
-    int rc = parse_args(argc, argv, &o);
-    if (rc >= 0) return rc;
+    int rc;
+    if (!parse_args(argc, argv, &o, &rc)) return rc;
 
     char dir[PATH_MAX], via[128];
     struct keyring *kr;
