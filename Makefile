@@ -11,21 +11,43 @@
 #   make unit       unit tests only;  make e2e  end-to-end tests only
 #   make check-src  banned functions and style checks
 #
+#   make scan       clang's static analyzer over every source file and unit test
+#                   (and tests/differential/diff_eval.c; build-scan/); any report fails it
+#   make coverage   unit and end-to-end tests against a gcov build (build-coverage/):
+#                   line and branch coverage, an HTML report in build-coverage/html/
+#   make check-hardening  the release binary's hardening (PIE, RELRO, BIND_NOW, ...)
+#
 # CONF=asan selects the sanitizer build directory and flags; CONF=wipecheck
 # the build whose release paths verify that secrets were wiped (-DTR_WIPE_CHECK,
-# src/core/secmem.h).
+# src/core/secmem.h).  Both, and the fuzzers, check invariants (-DTR_DEBUG:
+# ALWAYS/NEVER of src/core/result.h abort when one fails).  The release build
+# is hardened: _FORTIFY_SOURCE=3 (checked copies and formats where sizes are
+# known), -fstack-protector-strong, a position-independent executable, and
+# full RELRO (-z relro -z now: the GOT read-only once loaded).
 
 CONF ?= release
 ifeq ($(CONF),asan)
   BUILD := build-asan
   OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  CONF_DEFS := -DTR_DEBUG
 else ifeq ($(CONF),wipecheck)
   BUILD := build-wipecheck
   OPT := -O1 -g
-  CONF_DEFS := -DTR_WIPE_CHECK
+  CONF_DEFS := -DTR_WIPE_CHECK -DTR_DEBUG
+else ifeq ($(CONF),scan)
+  BUILD := build-scan
+  OPT := -O0 -g
+  CONF_DEFS := -DTR_DEBUG
+  UNIT_CFLAGS := -include tests/unit/scan_cmocka.h
+else ifeq ($(CONF),coverage)
+  BUILD := build-coverage
+  OPT := -O0 -g --coverage -fprofile-update=atomic
+  CONF_DEFS := -DTR_COVERAGE
 else
   BUILD := build
   OPT := -O2 -g
+  HARDEN := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
+  HARDEN_LD := -pie -Wl,-z,relro,-z,now
 endif
 
 CC ?= cc
@@ -33,8 +55,8 @@ PKGS := libmicrohttpd jansson sqlite3 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
-          -D_GNU_SOURCE -Isrc $(OPT) $(CONF_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := $(OPT) $(EXTRA_LDFLAGS)
+          -D_GNU_SOURCE -Isrc $(OPT) $(HARDEN) $(CONF_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(OPT) $(HARDEN_LD) $(EXTRA_LDFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread -lm
 
 SRCS := $(shell find src -name '*.c' | sort)
@@ -44,7 +66,8 @@ UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTHON := /usr/bin/python3
 
-.PHONY: all test unit e2e asan valgrind wipecheck run deps check-src clean bench bench-analyze fuzz
+.PHONY: all test unit unit-bins e2e asan valgrind wipecheck run deps check-src clean bench bench-analyze \
+        fuzz scan coverage check-hardening
 all: $(BUILD)/tresor
 
 # V=1 shows the full commands.
@@ -64,10 +87,12 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Itests/unit -DTR_TESTDATA_DIR='"$(CURDIR)/tests/data"' -o $@ $< $(LIB_OBJS) \
+	$(Q)$(CC) $(CFLAGS) $(UNIT_CFLAGS) -Itests/unit -DTR_TESTDATA_DIR='"$(CURDIR)/tests/data"' -o $@ $< $(LIB_OBJS) \
 	  $(LDFLAGS) $(LDLIBS) -lcmocka
 
 -include $(OBJS:.o=.d)
+# The unit tests' own headers are not tracked; the one that reads the table is.
+$(BUILD)/tests/authz_table_test: src/iam/authz_table.def
 
 deps:
 	@scripts/install-deps
@@ -75,8 +100,17 @@ deps:
 unit: $(UNIT_BINS)
 	@scripts/run-unit $(UNIT_BINS)
 
-e2e: $(BUILD)/tresor
-	TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+unit-bins: $(UNIT_BINS)
+
+# tresor's side of the differential test (tests/differential/README.md).
+$(BUILD)/tests/diff_eval: tests/differential/diff_eval.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS)
+
+e2e: $(BUILD)/tresor $(BUILD)/tests/diff_eval
+	TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor TRESOR_DIFF_EVAL=$(CURDIR)/$(BUILD)/tests/diff_eval \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) all
@@ -143,6 +177,9 @@ run: deps
 check-src:
 	@scripts/check-src
 
+check-hardening: $(BUILD)/tresor
+	@scripts/check-hardening $(BUILD)/tresor
+
 # Benchmarks (bench/README.md): the release server and the SigV4 load
 # generator, then bench/run (BENCH_ARGS: its options; default --scale 10000).
 build/bench/loadgen: bench/loadgen.c $(filter-out build/obj/src/main.o,$(SRCS:%.c=build/obj/%.o))
@@ -168,7 +205,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
 FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
-               -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
+               -D_GNU_SOURCE -DTR_DEBUG -Isrc $(PKG_CFLAGS)
 FUZZ_LIB_OBJS := $(filter-out build-fuzz/obj/src/main.o,$(SRCS:%.c=build-fuzz/obj/%.o))
 
 build-fuzz/obj/%.o: %.c
@@ -195,5 +232,42 @@ fuzz: deps
 	  ls build-fuzz/$$n-crash-* build-fuzz/$$n-leak-* build-fuzz/$$n-timeout-* 2>/dev/null && exit 1 || true; \
 	done
 
+# scan: scan-build (clang's analyzer, Debian's clang-tools) over a fresh
+# build of every source file, every unit test and the differential test's
+# driver (tests/differential/diff_eval.c), with the invariants on
+# (CONF=scan: -O0 -DTR_DEBUG, so ALWAYS/NEVER read as assertions); the
+# reports go to build-scan/reports/ (scan-view opens them), and any report
+# fails the target.  Each false positive is explained where the analyser
+# stops: docs/internals/RESULT.md ("Failures the analyser can see").
+SCAN_BUILD ?= scan-build
+scan:
+	@scripts/install-deps --scan
+	rm -rf build-scan
+	$(SCAN_BUILD) --status-bugs -o build-scan/reports $(MAKE) CONF=scan all unit-bins \
+	  build-scan/tests/diff_eval
+
+# coverage: a gcov build (CONF=coverage: -O0 --coverage, and -DTR_COVERAGE so
+# ALWAYS/NEVER branches, which no test can take, are not counted), the unit
+# tests and the end-to-end tests against it (every tresor process adds its
+# counts when it exits; the long random loops shortened as under ASan), then
+# lcov's line and branch summary of src/ and an HTML report in
+# build-coverage/html/.  PYTEST_ARGS narrows the e2e run.
+COVERAGE_E2E_ENV ?= $(ASAN_E2E_ENV)
+LCOV := lcov --quiet --rc lcov_branch_coverage=1
+coverage: deps
+	@scripts/install-deps --coverage
+	$(MAKE) CONF=coverage all unit-bins
+	$(LCOV) --zerocounters --directory build-coverage
+	$(MAKE) CONF=coverage unit
+	$(COVERAGE_E2E_ENV) $(MAKE) CONF=coverage e2e
+	$(LCOV) --capture --directory build-coverage/obj --base-directory $(CURDIR) \
+	  --output-file build-coverage/all.info
+	$(LCOV) --extract build-coverage/all.info '$(CURDIR)/src/*' --output-file build-coverage/coverage.info
+	rm -rf build-coverage/html
+	genhtml --quiet --branch-coverage --title tresor --output-directory build-coverage/html \
+	  build-coverage/coverage.info
+	@lcov --rc lcov_branch_coverage=1 --summary build-coverage/coverage.info 2>&1 | grep -E "lines|branches"
+	@echo "coverage: build-coverage/html/index.html"
+
 clean:
-	rm -rf build build-asan build-fuzz build-wipecheck
+	rm -rf build build-asan build-fuzz build-wipecheck build-scan build-coverage

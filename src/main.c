@@ -86,6 +86,8 @@ static const struct cli_row serve_env[] = {
                                      "(for tests; never the SigV4 clock window)" },
     { "TRESOR_LOG_FORMAT=json", "log one JSON object per line instead of text" },
     { "TRESOR_CACHE=off", "turn off the request path's per-thread caches, to measure what they buy" },
+    { "TRESOR_AUTHZ_TRACE=FILE", "for tests: append every authorization's action, resource and condition "
+                                 "key names to FILE" },
     { 0 },
 };
 
@@ -213,7 +215,8 @@ static int serve(int argc, char **argv)
     const char *t = getenv("TRESOR_THREADS");
     if (t && *t && !cli_uint(t, 1, 256, &o.threads))
         return cli_usage_error(NULL, &serve_cmd, "TRESOR_THREADS must be a number from 1 to 256, not '%s'", t);
-    o.dir_given = getenv("TRESOR_DATA_DIR") && *getenv("TRESOR_DATA_DIR");
+    const char *dd = getenv("TRESOR_DATA_DIR");
+    o.dir_given = dd && *dd;
     o.dev = strcmp(env_or("TRESOR_DEV", ""), "1") == 0;
 
     struct cli_parser p;
@@ -315,7 +318,7 @@ static int serve(int argc, char **argv)
     if (tr_failed(store_sqlite_open(dir, &st))) { rc = die("store"); goto out; }
 
     r = st[0]->account_first(st, &acct);
-    bool initialized = tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND;
+    bool initialized = tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
     if (initialized) {
         struct root_credentials cred;
         struct first_creds fc = { dir, o.region };
@@ -367,6 +370,9 @@ started:
      * one place TRESOR_CACHE=off is read, to measure what they buy. */
     const char *cache = getenv("TRESOR_CACHE");
     cache_enable(!(cache && strcmp(cache, "off") == 0));
+    /* Tests only: a record of every authorization (src/iam/authz_trace.c). */
+    const char *trace = getenv("TRESOR_AUTHZ_TRACE");
+    if (trace && *trace && tr_failed(iam_authz_trace_open(trace))) { rc = die("TRESOR_AUTHZ_TRACE"); goto out; }
 
     /* The banner before the workers start: the socket already takes
      * connections (the backlog), so whoever sees the first answer -- a

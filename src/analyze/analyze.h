@@ -108,6 +108,7 @@ struct az_target {
     char **named;                /* accounts and "*" named by the resource and key policies */
     size_t nnamed;
     bool everyone_rp, everyone_kp; /* the resource / key policy names "*" */
+    bool rp_broken, kp_broken;   /* ... no longer compiles (so it denies everything) */
     struct policy *rp;           /* the compiled resource policy, or NULL */
     struct policy *kp;           /* the compiled key policy, or NULL */
     struct alias_rec *key_aliases;   /* the key's aliases and tags (kms:ResourceAliases, */

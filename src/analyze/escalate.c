@@ -100,7 +100,8 @@ static void swap_managed(struct identity *id, const char *arn, const struct poli
     for (size_t j = 0; j <= id->nidentity; j++) {
         struct named_policy *np = j < id->nidentity ? &id->identity[j]
                                 : id->has_boundary ? &id->boundary : NULL;
-        if (!np || !np->name || strcmp(np->name, arn) != 0) continue;
+        /* Every loaded policy is named (np_push, authz.c). */
+        if (!np || NEVER(!np->name) || strcmp(np->name, arn) != 0) continue;
         if (to) saved[j] = np->p;
         np->p = to ? to : saved[j];
     }
@@ -109,7 +110,9 @@ static void swap_managed(struct identity *id, const char *arn, const struct poli
 /* iam:SetDefaultPolicyVersion on the managed policy p->id->identity[k]:
  * listed when some other stored version of it, made the default, would
  * let p read (the same decision with that version in every place p holds
- * the policy). */
+ * the policy).  A version that no longer compiles would deny everything
+ * as the default (docs/AUTHORIZATION.md 2.9), so it cannot be one: it is
+ * skipped, with no warning about a document nothing evaluates. */
 static TR_RESULT other_version_reads(const struct server_env *env, const struct az_target *t,
                                      struct az_node *p, size_t i, size_t k, const char *ev,
                                      struct az_escalation **out, size_t *n)

@@ -167,7 +167,7 @@ static TR_RESULT role_trust(const struct ent_rec *e, struct policy **out)
     const char *text = json_string_value(json_object_get(doc, "trust"));
     const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
     tr_result r = TR_OK;
-    if (text) r = policy_cache_get_bound(text, strlen(text), POLICY_TRUST, ids, out);
+    if (text) r = policy_cache_get_stored(text, strlen(text), POLICY_TRUST, ids, e->arn, out);
     json_decref(doc);
     return r;
 }
@@ -194,6 +194,7 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
         "sts:RoleSessionName", "sts:ExternalId", "sts:SourceIdentity", "aws:TagKeys",
         "aws:SourceIp", "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport",
         "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge", "aws:TokenIssueTime",
+        "aws:UserAgent", "aws:referer",
     };
     struct ctx_entry extra[sizeof keys / sizeof keys[0] + 1];
     size_t nextra = 0;
@@ -460,7 +461,7 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
         char arn[64];
         r = st[0]->account_get(st, a, &ar);
         if (tr_failed(r)) {
-            if (tr_code(r) != TR_E_KMS_NOT_FOUND && tr_code(r) != TR_E_IAM_NO_SUCH_ENTITY) break;
+            if (tr_code(r) != TR_E_STORE_NOT_FOUND && tr_code(r) != TR_E_IAM_NO_SUCH_ENTITY) break;
             r = az_graph_add_foreign(g, a);
             continue;
         }

@@ -39,13 +39,13 @@
 
 /* Request-time keys the analysis cannot know (docs/AUTHORIZATION.md 2.8):
  * conditions on them are reported ("allowed only if ..."), never decided.
- * The KMS hop made by Secrets Manager has no aws:SourceIp at all
- * (docs/AUTHORIZATION.md 5.3): that absence is known, so it is not listed
- * there. */
+ * The KMS hop made by Secrets Manager has no aws:SourceIp or aws:referer
+ * at all, and Secrets Manager as its aws:UserAgent (docs/AUTHORIZATION.md
+ * 5.3): those are known, so they are not listed there. */
 static const char *const UNKNOWN_CALL[] = {
     "aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:CurrentTime", "aws:EpochTime",
     "aws:SecureTransport", "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge",
-    "aws:TokenIssueTime",
+    "aws:TokenIssueTime", "aws:UserAgent", "aws:referer",
 };
 static const char *const UNKNOWN_VIA[] = {
     "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport", "aws:MultiFactorAuthPresent",
@@ -120,16 +120,23 @@ static TR_RESULT on_named(void *arg, const char *p)
     return TR_OK;
 }
 
-/* Note the accounts and "*" the policy names; *star: it names "*". */
+/* Note the accounts and "*" the policy names; *star: it names "*";
+ * *broken: it no longer compiles (it then names no one, and denies every
+ * request it takes part in: docs/AUTHORIZATION.md 2.9). */
 static TR_RESULT collect_named(struct az_target *t, const char *text, enum policy_kind kind,
-                               bool *star)
+                               bool *star, bool *broken)
 {
     struct policy *p = NULL;
     struct named_ctx c = { .t = t };
-    *star = false;
+    *star = *broken = false;
     if (!text || !*text) return TR_OK;
     tr_result r = policy_cache_get(text, strlen(text), kind, &p);
-    if (tr_failed(r)) return TR_OK;   /* a stored policy that does not compile allows nothing */
+    if (tr_failed(r) && tr_code(r) == TR_E_POLICY_MALFORMED) {
+        tr_clear_error();
+        *broken = true;
+        return TR_OK;
+    }
+    GUARD(r);
     r = policy_each_aws_principal(p, on_named, &c);
     policy_unref(p);
     *star = c.star;
@@ -210,7 +217,7 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
     } else if (v && karn) {
         const char *id = strstr(karn, ":key/");
         r = id ? kms_key_lookup(env->st, id + 5, &t->key) : TR_OK;
-        if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
         t->have_key = id && tr_ok(r);
     }
     t->live = false;
@@ -228,17 +235,16 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
         snprintf(t->why_not_live, sizeof t->why_not_live, "the key is in another region");
     else
         t->live = true;
-    GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE, &t->everyone_rp));
-    if (t->s.policy && *t->s.policy &&
-        tr_failed(policy_cache_get_bound(t->s.policy, strlen(t->s.policy), POLICY_RESOURCE,
-                                         t->s.policy_ids, &t->rp)))
-        t->rp = NULL;     /* a stored policy that does not compile allows nothing */
-    if (t->have_key && t->key.policy && *t->key.policy &&
-        tr_failed(policy_cache_get_bound(t->key.policy, strlen(t->key.policy), POLICY_KEY,
-                                         t->key.policy_ids, &t->kp)))
-        t->kp = NULL;
-    t->everyone_kp = false;
-    if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp));
+    /* Stored policies that no longer compile deny, as the server's do. */
+    GUARD(collect_named(t, t->s.policy, POLICY_RESOURCE, &t->everyone_rp, &t->rp_broken));
+    if (t->s.policy && *t->s.policy)
+        GUARD(policy_cache_get_stored(t->s.policy, strlen(t->s.policy), POLICY_RESOURCE,
+                                      t->s.policy_ids, t->s.arn, &t->rp));
+    if (t->have_key && t->key.policy && *t->key.policy)
+        GUARD(policy_cache_get_stored(t->key.policy, strlen(t->key.policy), POLICY_KEY,
+                                      t->key.policy_ids, t->key.arn, &t->kp));
+    t->everyone_kp = t->kp_broken = false;
+    if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp, &t->kp_broken));
     if (t->have_key) {
         GUARD(kms_cached_key_attrs(env->st, &t->key, &t->key_aliases, &t->attrs.naliases,
                                    &t->key_tags, &t->attrs.ntags));
@@ -329,8 +335,9 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
          * name the account; its own IAM decides the rest.  The AWS managed
          * key admits only callers of its own account (kms:CallerAccount),
          * whatever else is named. */
-        out->gsv = named(t, n->account);
-        out->kms = out->gsv && !(t->have_key && strcmp(t->key.key_manager, "AWS") == 0);
+        out->gsv = named(t, n->account) && !t->rp_broken;
+        out->kms = out->gsv && !t->kp_broken &&
+                   !(t->have_key && strcmp(t->key.key_manager, "AWS") == 0);
         out->ok = out->gsv && out->kms && t->live;
         out->conditional = true;
         out->kms_source = out->kms ? "key-policy" : "";

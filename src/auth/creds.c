@@ -100,7 +100,7 @@ static TR_RESULT ak_info_load(store_t st, const char *akid, struct ak_info *out,
     memset(out, 0, sizeof *out);
     *found = false;
     tr_result r = st[0]->access_key_get(st, akid, &k);
-    if (tr_failed(r)) return tr_code(r) == TR_E_KMS_NOT_FOUND ? TR_OK : r;
+    if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
     r = str_copy(out->akid, sizeof out->akid, k.access_key_id, "access key id");
     if (tr_ok(r)) r = str_copy(out->account_id, sizeof out->account_id, k.account_id, "account id");
     if (tr_ok(r)) r = str_copy(out->arn, sizeof out->arn, k.principal_arn, "principal ARN");
@@ -204,7 +204,7 @@ static TR_RESULT refuse_known(const struct server_env *env, const struct sigv4_a
     char hex[2 * SHA256_LEN + 1];
     uint8_t want[SHA256_LEN], got[SHA256_LEN];
     tr_result r = env->st[0]->access_key_tombstone_get(env->st, a->access_key_id, &expires, hex);
-    if (tr_failed(r)) return tr_code(r) == TR_E_KMS_NOT_FOUND ? TR_OK : r;
+    if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
     const char *token = a->security_token;
     bool expired = expires && expires <= (int64_t)now + (tr_now() - (int64_t)time(NULL));
     if (expired && hex[0] && token && *token && hex_decode(hex, 2 * SHA256_LEN, want)) {

@@ -22,6 +22,13 @@
 #define TR_CLI_OPTS_H
 
 #include <getopt.h>
+
+#ifdef __clang_analyzer__
+/* getopt_long sets optarg for every flag that takes a value, and cli_next
+ * returns such a flag's val only with it; the analyser cannot know that,
+ * and would take optarg for NULL in every `case` that reads it. */
+#define optarg (optarg ? optarg : (char *)"")
+#endif
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>

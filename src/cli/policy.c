@@ -1,16 +1,41 @@
 /*
- * policy.c -- `tresor policy simulate`: ask the server's own policy engine
- * whether a principal may perform an action on a resource, and which
- * statements decide.  Reads the store (the server may be running) and
- * evaluates exactly as a request would be evaluated: the principal's
- * identity policies, boundary and session policies, plus the resource's
- * policy when the resource has one (a KMS key's key policy; a role's trust
- * policy for sts:AssumeRole).  Context keys given with --context are added
- * to (or override) the request context.
+ * policy.c -- `tresor policy simulate`: would the server allow this
+ * request, and why?  Reads the store (the server may be running) and
+ * decides with the server's own code, the request context included
+ * (docs/AUTHORIZATION.md 7.1):
+ *
+ *   a KMS key or alias ARN  kms_authorize_explain: the key policy, IAM by
+ *                           delegation, grants, every KMS condition key the
+ *                           live path sets (kms:CallerAccount, the key's
+ *                           properties, kms:EncryptionAlgorithm for the
+ *                           cryptographic operations, kms:RequestAlias,
+ *                           kms:ResourceAliases, the encryption context);
+ *                           an operation KMS does not allow across accounts
+ *                           is denied for a key of another account (the
+ *                           server answers NotFoundException);
+ *   "*" with a kms: action  the same, account-level (IAM alone);
+ *   a secret ARN            sm_authorize_id_explain: looked up as a request
+ *                           looks it up, the secret's resource policy, its
+ *                           tags, secretsmanager:SecretId, the secret's own
+ *                           account (a missing secret as the server decides
+ *                           one, against the ARN as given);
+ *   a role ARN, sts:AssumeRole (TagSession, SetSourceIdentity)
+ *                           the trust policy as STS asks it;
+ *   anything else           the identity side alone (IAM's own actions get
+ *                           the target user's or role's aws:ResourceTag).
+ *
+ * The principal is an ARN (a role ARN means a session of it) or a real
+ * access key (--access-key-id: a real session's policies, tags and issue
+ * time).  Session policies and tags may be given by hand.  --context keys
+ * are added last (a key given twice has both values; multi-valued keys
+ * are multi-valued).  What the request would have but the command cannot
+ * know -- the caller's address -- is marked unknown unless given, and
+ * the decision then says what it depends on.  Every assumption is printed.
  *
  * Exit status: 0 allowed, 1 denied, 2 usage or lookup error.
  */
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +46,31 @@
 #include "http/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
+#include "kms/kms.h"
+#include "secrets/secrets.h"
 
-#define MAX_CTX 32
+#define MAX_ARGS 64
+#define MAX_NOTES 24
+#define TXT_MAX TR_ERR_MSG_MAX
 
 static const struct cli_opt policy_opts[] = {
     { "principal", 'p', "ARN", NULL, NULL,
-      "who asks: arn:aws:iam::A:root, a user ARN, or a role ARN (evaluated as a session of the role)" },
+      "who asks: arn:aws:iam::A:root, a user ARN, a role ARN (a session of the role) or a session ARN" },
+    { "access-key-id", 'k', "AKID", NULL, NULL,
+      "who asks, by real credentials: a real session's policies, tags and issue time as stored" },
     { "action", 'a', "ACTION", NULL, NULL, "what is asked, such as kms:Decrypt or sts:AssumeRole" },
     { "resource", 'r', "ARN", NULL, "*",
-      "on what: a KMS key ARN brings in the key policy, a role ARN with sts:AssumeRole the trust policy" },
+      "on what: a KMS key or alias ARN brings in the key policy and grants, a secret ARN the secret's "
+      "resource policy, a role ARN with sts:AssumeRole the trust policy" },
     { "context", 'c', "KEY=VALUE", NULL, NULL,
-      "a request context key added or overridden, such as kms:EncryptionContext:app=web; repeat it, "
-      "up to 32 times" },
+      "a request context key added or replaced; a key given twice has both values (up to 64)" },
+    { "encryption-context", 'e', "KEY=VALUE", NULL, NULL, "a pair of the request's encryption context" },
+    { "source-ip", 'i', "ADDR", NULL, NULL, "the caller's address (aws:SourceIp; unknown when absent)" },
+    { "via-service", 'v', "SERVICE", NULL, NULL,
+      "secretsmanager: the request is Secrets Manager's KMS call for the caller" },
+    { "session-policy", 's', "JSON", NULL, NULL, "the session policy (JSON, or file://PATH) of a role session" },
+    { "session-policy-arn", 'S', "ARN", NULL, NULL, "a managed session policy of a role session" },
+    { "session-tag", 't', "KEY=VALUE", NULL, NULL, "a session tag of a role session" },
     { "format", 'f', "FORMAT", NULL, "text", "text or json" },
     { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir of the store" },
     { "region", 'g', "REGION", "TRESOR_REGION", "us-east-1", "the region of the request" },
@@ -41,58 +79,509 @@ static const struct cli_opt policy_opts[] = {
 
 static const struct cli_cmd policy_cmd = {
     "policy simulate",
-    "--principal ARN --action ACTION [--resource ARN] [--context KEY=VALUE ...] "
-    "[--format text|json] [--data-dir DIR] [--region REGION]",
-    "Evaluate one request with the server's policy engine, over the store of DIR\n"
-    "(the server may be running), and print the decision (allowed, implicitDeny\n"
-    "or explicitDeny) with the statements that decided it.\n",
+    "(--principal ARN | --access-key-id AKID) --action ACTION [--resource ARN] "
+    "[--context KEY=VALUE ...] [--encryption-context KEY=VALUE ...] [--source-ip ADDR] "
+    "[--via-service secretsmanager] [--session-policy JSON ...] [--session-policy-arn ARN ...] "
+    "[--session-tag KEY=VALUE ...] [--format text|json] [--data-dir DIR] [--region REGION]",
+    "Decide one request as the server would, with its code, over the store of DIR\n"
+    "(the server may be running), and print the decision (allowed, implicitDeny or\n"
+    "explicitDeny), what decided it and what was assumed.\n",
     policy_opts,
     "Exit status: 0 allowed, 1 denied, 2 usage or lookup error.\n", NULL,
 };
 
-/* The resource's own policy, if it has one the engine must consider. */
-static int resource_policy(store_t st, const char *action, const char *resource,
-                           struct policy **pol, enum resource_mode *mode, char *account,
-                           char *label, size_t label_len)
+/* ---- what the command was told ------------------------------------------ */
+
+struct opts {
+    const char *principal, *access_key, *action, *resource, *format, *data_dir, *region;
+    const char *source_ip, *via;
+    const char *ctx[MAX_ARGS], *ec[MAX_ARGS], *sp[MAX_ARGS], *sparn[MAX_ARGS], *stag[MAX_ARGS];
+    size_t nctx, nec, nsp, nsparn, nstag;
+};
+
+struct notes {
+    char *v[MAX_NOTES];
+    size_t n;
+};
+
+static void note(struct notes *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct notes *n, const char *fmt, ...)
 {
-    *pol = NULL;
-    *mode = RES_NONE;
-    char region[64], acct[16], key_id[64];
-    if (sscanf(resource, "arn:aws:kms:%63[^:]:%15[^:]:key/%63s", region, acct, key_id) == 3) {
-        struct key_rec k = { 0 };
-        if (tr_failed(st[0]->key_get(st, key_id, &k))) {
-            fprintf(stderr, "tresor policy simulate: no key %s\n", resource);
+    char buf[TXT_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n->n < MAX_NOTES && (n->v[n->n] = strdup(buf)) != NULL) n->n++;
+}
+
+static void notes_free(struct notes *n)
+{
+    for (size_t i = 0; i < n->n; i++) free(n->v[i]);
+    n->n = 0;
+}
+
+/* The decision, however it was reached. */
+struct sim_result {
+    enum decision decision;
+    bool conditional;
+    enum policy_type_word deny_type;
+    char evidence[TXT_MAX];
+    char message[TXT_MAX];
+    json_t *stmts;               /* deciding statements (where the engine's refs survive) */
+};
+
+static bool add_push(const char **v, size_t *n, const char *s)
+{
+    if (*n >= MAX_ARGS) return false;
+    v[(*n)++] = s;
+    return true;
+}
+
+static bool kv_split(const char *s, char *key, size_t keylen, const char **val)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq || eq == s || (size_t)(eq - s) >= keylen) return false;
+    snprintf(key, keylen, "%.*s", (int)(eq - s), s);
+    *val = eq + 1;
+    return true;
+}
+
+/* ---- the request context given by hand ----------------------------------- */
+
+static bool known_multi(const char *key)
+{
+    static const char *const MULTI[] = {
+        "kms:EncryptionContextKeys", "kms:GrantOperations", "kms:ResourceAliases", "aws:TagKeys",
+        "sts:TransitiveTagKeys", "aws:CalledVia", "aws:PrincipalOrgPaths",
+    };
+    for (size_t i = 0; i < sizeof MULTI / sizeof MULTI[0]; i++)
+        if (strcasecmp(key, MULTI[i]) == 0) return true;
+    return false;
+}
+
+static bool ctx_given(const struct opts *o, const char *key)
+{
+    char k[256];
+    const char *v;
+    for (size_t i = 0; i < o->nctx; i++)
+        if (kv_split(o->ctx[i], k, sizeof k, &v) && strcasecmp(k, key) == 0) return true;
+    return false;
+}
+
+/* --context, grouped by key (case-insensitive): a key given twice, or a
+ * multi-valued one, becomes multi-valued. */
+static TR_RESULT build_extra(const struct opts *o, struct ctx_builder *cb)
+{
+    bool used[MAX_ARGS] = { false };
+    for (size_t i = 0; i < o->nctx; i++) {
+        if (used[i]) continue;
+        char key[256], k2[256];
+        const char *vals[MAX_ARGS];
+        size_t n = 0;
+        const char *v;
+        if (!kv_split(o->ctx[i], key, sizeof key, &v)) BAIL(TR_E_VALIDATION, "bad --context %s", o->ctx[i]);
+        for (size_t j = i; j < o->nctx; j++) {
+            if (used[j] || !kv_split(o->ctx[j], k2, sizeof k2, &v) || strcasecmp(key, k2) != 0) continue;
+            used[j] = true;
+            vals[n++] = v;
+        }
+        if (n > 1 || known_multi(key)) GUARD(iam_ctx_add_multi(cb, key, vals, n));
+        else GUARD(iam_ctx_add(cb, key, vals[0]));
+    }
+    return TR_OK;
+}
+
+/* ---- the principal and its identity side --------------------------------- */
+
+static TR_RESULT read_text(const char *arg, char **out)
+{
+    *out = NULL;
+    if (strncmp(arg, "file://", 7) != 0) {
+        *out = strdup(arg);
+        ENSURE(*out != NULL, TR_E_INTERNAL);
+        return TR_OK;
+    }
+    FILE *f = fopen(arg + 7, "rb");
+    if (!f) BAIL(TR_E_VALIDATION, "cannot read %s", arg + 7);
+    char *buf = calloc(1, 1 << 17);
+    size_t n = buf ? fread(buf, 1, (1 << 17) - 1, f) : 0;
+    fclose(f);
+    ENSURE(buf != NULL, TR_E_INTERNAL);
+    buf[n] = '\0';
+    *out = buf;
+    return TR_OK;
+}
+
+/* The session part given by hand, in the shape AssumeRole stores
+ * (iam_identity_add_session); each inline policy validated first, as
+ * AssumeRole validates it. */
+static TR_RESULT session_by_hand(const struct opts *o, struct req_ctx *rc, struct identity *id,
+                                 struct notes *nt)
+{
+    json_t *doc = json_object(), *arns = json_array(), *tags = json_object();
+    tr_result r = TR_OK;
+    char *text = NULL;
+    bool session = rc->who.type == PRINCIPAL_ROLE_SESSION;
+    if (!doc || !arns || !tags) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        goto out;
+    }
+    if ((o->nsp || o->nsparn || o->nstag) && !session) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION, "session policies and tags need a role "
+                       "session (a role or session ARN)");
+        goto out;
+    }
+    if (rc->who.access_key_id[0] && (o->nsp || o->nsparn || o->nstag)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION, "real credentials have their own session "
+                       "policies and tags: give them for a session named by ARN");
+        goto out;
+    }
+    if (o->nsp > 1) {   /* AssumeRole takes one inline policy */
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION, "AssumeRole takes one inline session policy");
+        goto out;
+    }
+    if (o->nsp) {
+        struct policy *p = NULL;
+        r = read_text(o->sp[0], &text);
+        if (tr_ok(r)) r = policy_compile(text, strlen(text), POLICY_IDENTITY, &p);
+        policy_unref(p);
+        if (tr_failed(r)) goto out;
+        json_object_set_new(doc, "policy", json_string(text));
+    }
+    for (size_t i = 0; i < o->nsparn; i++) json_array_append_new(arns, json_string(o->sparn[i]));
+    for (size_t i = 0; i < o->nstag; i++) {
+        char k[256];
+        const char *v;
+        if (!kv_split(o->stag[i], k, sizeof k, &v)) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION, "bad --session-tag %s", o->stag[i]);
+            goto out;
+        }
+        json_object_set_new(tags, k, json_string(v));
+    }
+    json_object_set(doc, "policy_arns", arns);
+    json_object_set(doc, "tags", tags);
+    if (!rc->who.access_key_id[0] && session) {
+        /* A live session always has its issue time. */
+        json_object_set_new(doc, "issued", json_integer((json_int_t)rc->now));
+        note(nt, "a session issued now, without MFA (aws:TokenIssueTime, aws:MultiFactorAuthPresent)");
+    } else if (!o->nsp && !o->nsparn && !o->nstag) {
+        goto out;
+    }
+    r = iam_identity_add_session(rc->st, doc, session, id);
+    if (o->nsp || o->nsparn) note(nt, "the session policies given: %zu inline, %zu managed", o->nsp, o->nsparn);
+    if (o->nstag) note(nt, "the session tags given (over the role's tags of the same key)");
+out:
+    free(text);
+    json_decref(doc);
+    json_decref(arns);
+    json_decref(tags);
+    return r;
+}
+
+/* rc->who and rc->identity. */
+static TR_RESULT load_principal(const struct opts *o, struct req_ctx *rc, struct notes *nt)
+{
+    if (o->access_key) {
+        GUARD(iam_principal_from_access_key(rc->st, o->access_key, &rc->who));
+        if (o->principal && strcmp(o->principal, rc->who.arn) != 0 &&
+            strcmp(o->principal, rc->who.role_arn) != 0)
+            BAIL(TR_E_VALIDATION, "access key %s belongs to %s, not %s", o->access_key, rc->who.arn,
+                 o->principal);
+        note(nt, "the credentials %s of %s, as stored (a session's policies, tags, issue time)",
+             o->access_key, rc->who.arn);
+    } else {
+        GUARD(iam_principal_from_arn(rc->st, o->principal, &rc->who));
+        if (rc->who.type == PRINCIPAL_ROLE_SESSION)
+            note(nt, "%s: a session %s%s", o->principal, rc->who.arn,
+                 o->nsp || o->nsparn ? "" : " without session policies");
+    }
+    struct identity *id = calloc(1, sizeof *id);
+    ENSURE(id != NULL, TR_E_INTERNAL);
+    tr_result r = iam_identity_load(rc->st, &rc->who, id);
+    if (tr_ok(r)) r = session_by_hand(o, rc, id, nt);
+    if (tr_failed(r)) {
+        iam_identity_free(id);
+        free(id);
+        return r;
+    }
+    rc->identity = id;
+    rc->identity_borrowed = false;
+    return TR_OK;
+}
+
+/* ---- deciding ------------------------------------------------------------- */
+
+static json_t *stmts_json(const struct eval_result *res)
+{
+    static const char *const TYPE[] = { "", "identity", "resource", "boundary", "session" };
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < res->nrefs; i++) {
+        const struct stmt_ref *s = &res->refs[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "policy", json_string(s->policy && s->policy->name ? s->policy->name : ""));
+        json_object_set_new(e, "index", json_integer((json_int_t)s->index));
+        json_object_set_new(e, "sid", s->sid ? json_string(s->sid) : json_null());
+        json_object_set_new(e, "effect", json_string(s->effect == EFFECT_DENY ? "Deny" : "Allow"));
+        json_object_set_new(e, "type", json_string(TYPE[s->type <= PT_SESSION ? s->type : 0]));
+        json_array_append_new(arr, e);
+    }
+    return arr;
+}
+
+/* An engine result whose policies are alive: statements, evidence, message. */
+static void take_result(struct sim_result *out, const struct eval_request *rq,
+                        const struct eval_result *res, const char *resource_as_given)
+{
+    out->decision = res->decision;
+    out->conditional = res->conditional;
+    out->deny_type = res->deny_type;
+    json_decref(out->stmts);
+    out->stmts = stmts_json(res);
+    iam_result_evidence(res, out->evidence, sizeof out->evidence);
+    if (res->decision != DECISION_ALLOW)
+        policy_denied_message(rq, res, resource_as_given, out->message, sizeof out->message);
+}
+
+static TR_RESULT decide_iam(struct req_ctx *rc, const char *action, const char *resource,
+                            const char *resource_account, const struct named_policy *rp,
+                            enum resource_mode mode, const struct ctx_builder *extra,
+                            struct sim_result *out)
+{
+    struct eval_result res;
+    struct authz_req ar = {
+        .action = action, .resource = resource, .resource_account = resource_account,
+        .resource_policy = rp, .mode = mode, .extra = extra->e, .nextra = extra->n, .no_fail = true,
+    };
+    GUARD(iam_authorize(rc, &ar, &res));
+    struct eval_request rq = { .action = action, .resource = resource };
+    iam_eval_principal(&rc->who, &rq.who);
+    take_result(out, &rq, &res, NULL);
+    return TR_OK;
+}
+
+/* The account field of an ARN when it is one (12 digits), else NULL. */
+static const char *arn_account(const char *arn, char out[ACCOUNT_ID_LEN + 1])
+{
+    const char *p = arn;
+    for (int i = 0; i < 4 && p; i++) {
+        p = strchr(p, ':');
+        if (p) p++;
+    }
+    if (strncmp(arn, "arn:", 4) != 0 || !p || strspn(p, "0123456789") != ACCOUNT_ID_LEN ||
+        p[ACCOUNT_ID_LEN] != ':')
+        return NULL;
+    snprintf(out, ACCOUNT_ID_LEN + 1, "%.12s", p);
+    return out;
+}
+
+static bool crypto_action(const char *action)
+{
+    static const char *const CRYPTO[] = {
+        "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+    };
+    for (size_t i = 0; i < sizeof CRYPTO / sizeof CRYPTO[0]; i++)
+        if (strcasecmp(action, CRYPTO[i]) == 0) return true;
+    return false;
+}
+
+static void take_kms(struct sim_result *out, const struct kms_explain *x)
+{
+    out->decision = x->allowed ? DECISION_ALLOW
+                  : x->res.decision == DECISION_ALLOW ? DECISION_IMPLICIT_DENY : x->res.decision;
+    out->conditional = x->conditional;
+    out->deny_type = x->res.deny_type;
+    json_decref(out->stmts);
+    out->stmts = json_array();
+    snprintf(out->evidence, sizeof out->evidence, "%s", x->evidence);
+    snprintf(out->message, sizeof out->message, "%s", x->message);
+}
+
+/* A KMS key or alias ARN, or "*" with a kms: action. */
+static int decide_kms(struct req_ctx *rc, const struct opts *o, const struct ctx_builder *extra,
+                      json_t *enc_ctx, struct sim_result *out, struct notes *nt)
+{
+    struct kms_explain x;
+    struct kms_authz_in in = { .ctx = enc_ctx, .extra = extra->e, .nextra = extra->n };
+    if (crypto_action(o->action)) {
+        in.enc_alg = "SYMMETRIC_DEFAULT";
+        note(nt, "kms:EncryptionAlgorithm SYMMETRIC_DEFAULT, the algorithm of a request that names none");
+    }
+    if (strcmp(o->resource, "*") == 0) {
+        struct key_rec proto;
+        memset(&proto, 0, sizeof proto);
+        if (strcasecmp(o->action, "kms:CreateKey") == 0) {
+            /* CreateKey's keys: the key asked for (as keys.c builds it). */
+            snprintf(proto.key_usage, sizeof proto.key_usage, "ENCRYPT_DECRYPT");
+            snprintf(proto.key_spec, sizeof proto.key_spec, "SYMMETRIC_DEFAULT");
+            snprintf(proto.origin, sizeof proto.origin, "AWS_KMS");
+            in.props = &proto;
+            in.has_bypass = true;
+            note(nt, "the key asked for is the default one (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, AWS_KMS), "
+                 "without BypassPolicyLockoutSafetyCheck");
+        }
+        if (tr_failed(kms_authorize_explain(rc, o->action, NULL, &in, &x))) return die("evaluate");
+        take_kms(out, &x);
+        return 0;
+    }
+    char region[64], acct[16], rest[400];
+    if (sscanf(o->resource, "arn:aws:kms:%63[^:]:%15[^:]:%399s", region, acct, rest) != 3 ||
+        strcmp(region, rc->region) != 0) {
+        fprintf(stderr, "tresor policy simulate: no key %s in %s\n", o->resource, rc->region);
+        return 2;
+    }
+    char key_id[80] = "";
+    if (strncmp(rest, "alias/", 6) == 0) {
+        struct alias_rec a = { 0 };
+        if (tr_failed(rc->st[0]->alias_get(rc->st, acct, region, rest, &a))) {
+            fprintf(stderr, "tresor policy simulate: no alias %s\n", o->resource);
             return 2;
         }
-        tr_result r = policy_cache_get_bound(k.policy, strlen(k.policy), POLICY_KEY, k.policy_ids, pol);
-        snprintf(account, 13, "%s", k.account_id);
+        snprintf(key_id, sizeof key_id, "%.64s", a.target_key_id);
+        in.key_id_given = o->resource;
+    } else if (strncmp(rest, "key/", 4) == 0) {
+        snprintf(key_id, sizeof key_id, "%.64s", rest + 4);
+    }
+    struct key_rec k = { 0 };
+    if (!key_id[0] || tr_failed(kms_key_lookup(rc->st, key_id, &k)) || strcmp(k.account_id, acct) != 0 ||
+        strcmp(k.region, region) != 0) {
         key_rec_free(&k);
-        if (tr_failed(r)) return die("key policy");
-        *mode = RES_REQUIRED;
-        snprintf(label, label_len, "key-policy:%s", resource);
+        fprintf(stderr, "tresor policy simulate: no key %s\n", o->resource);
+        return 2;
+    }
+    if (strcmp(k.account_id, rc->who.account_id) != 0 && !kms_action_cross_account(o->action)) {
+        out->decision = DECISION_IMPLICIT_DENY;
+        out->deny_type = PT_RESOURCE;
+        out->stmts = json_array();
+        snprintf(out->message, sizeof out->message, "%s cannot name a key of another account: the "
+                 "server answers NotFoundException \"Key '%s' does not exist\"", o->action, k.arn);
+        key_rec_free(&k);
         return 0;
     }
-    if (strncasecmp(action, "sts:AssumeRole", 14) == 0 && strstr(resource, ":role/")) {
-        struct ent_rec e = { 0 };
-        if (tr_failed(st[0]->ent_get_arn(st, "role", resource, &e))) {
-            fprintf(stderr, "tresor policy simulate: no role %s\n", resource);
-            return 2;
-        }
-        json_t *doc = json_loads(e.doc ? e.doc : "{}", 0, NULL);
-        const char *trust = json_string_value(json_object_get(doc, "trust"));
-        const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
-        tr_result r = trust ? policy_cache_get_bound(trust, strlen(trust), POLICY_TRUST, ids, pol)
-                            : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "role has no trust policy");
-        snprintf(account, 13, "%s", e.account_id);
-        json_decref(doc);
-        ent_rec_free(&e);
-        if (tr_failed(r)) return die("trust policy");
-        *mode = RES_REQUIRED;
-        snprintf(label, label_len, "trust:%s", resource);
-        return 0;
-    }
+    if (strcmp(k.key_state, KEY_STATE_ENABLED) != 0)
+        note(nt, "the key is %s: authorization is decided first, then the key state (a usable key "
+             "is needed by the cryptographic operations)", k.key_state);
+    tr_result r = kms_authorize_explain(rc, o->action, &k, &in, &x);
+    key_rec_free(&k);
+    if (tr_failed(r)) return die("evaluate");
+    take_kms(out, &x);
     return 0;
 }
+
+static bool account_level_sm(const char *action)
+{
+    static const char *const ACCT[] = {
+        "secretsmanager:CreateSecret", "secretsmanager:ListSecrets", "secretsmanager:GetRandomPassword",
+        "secretsmanager:BatchGetSecretValue",
+    };
+    for (size_t i = 0; i < sizeof ACCT / sizeof ACCT[0]; i++)
+        if (strcasecmp(action, ACCT[i]) == 0) return true;
+    return false;
+}
+
+static int decide_secret(struct req_ctx *rc, const struct opts *o, const struct ctx_builder *extra,
+                         struct sim_result *out, struct notes *nt)
+{
+    if (account_level_sm(o->action)) {
+        if (tr_failed(decide_iam(rc, o->action, o->resource, rc->who.account_id, NULL, RES_NONE, extra, out)))
+            return die("evaluate");
+        note(nt, "%s is decided by the caller's identity side, in its own account", o->action);
+        return 0;
+    }
+    struct eval_result res;
+    char ev[TXT_MAX] = "";
+    bool found = false;
+    if (tr_failed(sm_authorize_id_explain(rc, o->action, o->resource, extra->e, extra->n, &found, &res,
+                                          ev, sizeof ev)))
+        return die("evaluate");
+    out->decision = res.decision;
+    out->conditional = res.conditional;
+    out->deny_type = res.deny_type;
+    out->stmts = json_array();
+    snprintf(res.decision == DECISION_ALLOW ? out->evidence : out->message, TXT_MAX, "%s", ev);
+    if (found) note(nt, "the secret's resource policy and tags, as stored");
+    else note(nt, "no such secret: decided against the ARN as given, as the server decides a missing "
+              "secret (an allowed caller then gets ResourceNotFoundException)");
+    if (strcasecmp(o->action, "secretsmanager:GetSecretValue") == 0 ||
+        strcasecmp(o->action, "secretsmanager:PutSecretValue") == 0)
+        note(nt, "only %s itself: Secrets Manager then calls KMS as the caller (simulate kms:Decrypt "
+             "or kms:GenerateDataKey on the secret's key with --via-service secretsmanager and the "
+             "context SecretARN, SecretVersionId)", o->action);
+    return 0;
+}
+
+static int decide_trust(struct req_ctx *rc, const struct opts *o, struct ctx_builder *extra,
+                        struct sim_result *out, struct notes *nt)
+{
+    out->stmts = json_array();
+    out->decision = DECISION_IMPLICIT_DENY;
+    if (rc->who.type == PRINCIPAL_ROOT) {
+        snprintf(out->message, sizeof out->message, "Roles may not be assumed by root accounts.");
+        return 0;
+    }
+    struct ent_rec e = { 0 };
+    if (tr_failed(rc->st[0]->ent_get_arn(rc->st, "role", o->resource, &e))) {
+        snprintf(out->message, sizeof out->message, "User: %s is not authorized to perform: %s on "
+                 "resource: %s", rc->who.arn, o->action, o->resource);
+        note(nt, "no such role: STS denies it as it denies a forbidden one");
+        return 0;
+    }
+    json_t *doc = json_loads(e.doc ? e.doc : "{}", 0, NULL);
+    const char *trust = json_string_value(json_object_get(doc, "trust"));
+    struct policy *pol = NULL;
+    const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
+    char label[700];
+    int rcode = 0;
+    /* As AssumeRole reads it: bound, and denying when it no longer
+     * compiles (docs/AUTHORIZATION.md 2.9). */
+    if (!trust || tr_failed(policy_cache_get_stored(trust, strlen(trust), POLICY_TRUST, ids, e.arn, &pol))) {
+        rcode = die("trust policy");
+        goto out;
+    }
+    if (!ctx_given(o, "sts:RoleSessionName")) {
+        if (tr_failed(iam_ctx_add_unknown(extra, "sts:RoleSessionName"))) { rcode = die("context"); goto out; }
+        note(nt, "sts:RoleSessionName unknown (give it with --context)");
+    }
+    snprintf(label, sizeof label, "trust:%s", e.arn);
+    struct named_policy np = { .p = pol, .name = label };
+    if (tr_failed(decide_iam(rc, o->action, o->resource, e.account_id, &np, RES_REQUIRED, extra, out)))
+        rcode = die("evaluate");
+    if (out->decision != DECISION_ALLOW)   /* STS's message has no "because" clause */
+        snprintf(out->message, sizeof out->message, "User: %s is not authorized to perform: %s on "
+                 "resource: %s", rc->who.arn, o->action, o->resource);
+out:
+    policy_unref(pol);
+    json_decref(doc);
+    ent_rec_free(&e);
+    return rcode;
+}
+
+static bool ctx_builder_has(const struct ctx_builder *cb, const char *key)
+{
+    for (size_t i = 0; i < cb->n; i++)
+        if (strcasecmp(cb->e[i].key, key) == 0) return true;
+    return false;
+}
+
+/* IAM's own actions: the target user's or role's tags as aws:ResourceTag. */
+static TR_RESULT iam_target_tags(struct req_ctx *rc, const char *resource, struct ctx_builder *extra)
+{
+    if (!strstr(resource, ":user/") && !strstr(resource, ":role/")) return TR_OK;
+    struct tag_rec *t = NULL;
+    size_t n = 0;
+    GUARD(rc->st[0]->tag_list(rc->st, resource, &t, &n));
+    tr_result r = TR_OK;
+    for (size_t i = 0; i < n && tr_ok(r); i++) {
+        char key[300];
+        snprintf(key, sizeof key, "aws:ResourceTag/%s", t[i].key);
+        if (!ctx_builder_has(extra, key)) r = iam_ctx_add(extra, key, t[i].value ? t[i].value : "");
+    }
+    tag_list_free(t, n);
+    return r;
+}
+
+/* ---- printing -------------------------------------------------------------- */
 
 static const char *decision_word(enum decision d)
 {
@@ -110,57 +599,108 @@ static const char *type_word(enum policy_type_word t)
     }
 }
 
-static void print_result(const struct eval_result *res, const char *msg, bool json_out,
+static void print_result(const struct sim_result *r, const struct notes *nt, bool json_out,
                          const struct principal *who, const char *action, const char *resource)
 {
     if (json_out) {
-        json_t *o = json_object(), *arr = json_array(), *conds = json_array();
-        json_object_set_new(o, "decision", json_string(decision_word(res->decision)));
+        json_t *o = json_object(), *as = json_array();
+        json_object_set_new(o, "decision", json_string(decision_word(r->decision)));
         json_object_set_new(o, "principal", json_string(who->arn));
         json_object_set_new(o, "action", json_string(action));
         json_object_set_new(o, "resource", json_string(resource));
-        for (size_t i = 0; i < res->nrefs; i++) {
-            const struct stmt_ref *s = &res->refs[i];
-            json_t *e = json_object();
-            json_object_set_new(e, "policy", json_string(s->policy ? s->policy->name : ""));
-            json_object_set_new(e, "index", json_integer((json_int_t)s->index));
-            json_object_set_new(e, "sid", s->sid ? json_string(s->sid) : json_null());
-            json_object_set_new(e, "effect", json_string(s->effect == EFFECT_DENY ? "Deny" : "Allow"));
-            json_object_set_new(e, "type", json_string(type_word(s->type)));
-            json_array_append_new(arr, e);
+        json_object_set(o, "matchedStatements", r->stmts);
+        json_object_set_new(o, "evidence", json_string(r->evidence));
+        json_object_set_new(o, "conditional", json_boolean(r->conditional));
+        if (r->decision != DECISION_ALLOW) {
+            json_object_set_new(o, "denyType", json_string(type_word(r->deny_type)));
+            json_object_set_new(o, "message", json_string(r->message));
         }
-        for (size_t i = 0; i < res->ncond_refs; i++) {
-            const struct stmt_ref *s = &res->cond_refs[i];
-            json_t *e = json_object();
-            json_object_set_new(e, "policy", json_string(s->policy ? s->policy->name : ""));
-            json_object_set_new(e, "index", json_integer((json_int_t)s->index));
-            json_array_append_new(conds, e);
-        }
-        json_object_set_new(o, "matchedStatements", arr);
-        json_object_set_new(o, "conditional", json_boolean(res->conditional));
-        json_object_set_new(o, "conditionalStatements", conds);
-        if (res->decision != DECISION_ALLOW) {
-            json_object_set_new(o, "denyType", json_string(type_word(res->deny_type)));
-            json_object_set_new(o, "message", json_string(msg));
-        }
+        for (size_t i = 0; i < nt->n; i++) json_array_append_new(as, json_string(nt->v[i]));
+        json_object_set_new(o, "assumptions", as);
         char *s = json_dumps(o, JSON_INDENT(2));
         if (s) { puts(s); free(s); }
         json_decref(o);
         return;
     }
-    printf("decision:  %s\nprincipal: %s\naction:    %s\nresource:  %s\n",
-           decision_word(res->decision), who->arn, action, resource);
-    if (res->decision != DECISION_ALLOW) printf("why:       %s\n", msg);
-    if (res->nrefs) printf("deciding statements:\n");
-    for (size_t i = 0; i < res->nrefs; i++) {
-        const struct stmt_ref *s = &res->refs[i];
-        printf("  %-5s %-9s %s statement %zu%s%s%s\n", s->effect == EFFECT_DENY ? "Deny" : "Allow",
-               type_word(s->type), s->policy ? s->policy->name : "?", s->index,
-               s->sid ? " (Sid " : "", s->sid ? s->sid : "", s->sid ? ")" : "");
+    printf("decision:  %s%s\nprincipal: %s\naction:    %s\nresource:  %s\n", decision_word(r->decision),
+           r->conditional ? " (only if the conditions named below hold)" : "", who->arn, action, resource);
+    if (r->decision != DECISION_ALLOW) printf("why:       %s\n", r->message);
+    if (r->evidence[0]) printf("evidence:  %s\n", r->evidence);
+    size_t i;
+    json_t *e;
+    if (json_array_size(r->stmts)) printf("deciding statements:\n");
+    json_array_foreach(r->stmts, i, e) {
+        const char *sid = json_string_value(json_object_get(e, "sid"));
+        printf("  %-5s %-9s %s statement %lld%s%s%s\n", json_string_value(json_object_get(e, "effect")),
+               json_string_value(json_object_get(e, "type")), json_string_value(json_object_get(e, "policy")),
+               (long long)json_integer_value(json_object_get(e, "index")), sid ? " (Sid " : "",
+               sid ? sid : "", sid ? ")" : "");
     }
-    if (res->conditional)
-        printf("note: the decision holds only if the conditions of %zu statement(s) hold\n",
-               res->ncond_refs);
+    if (nt->n) printf("assumed:\n");
+    for (i = 0; i < nt->n; i++) printf("  - %s\n", nt->v[i]);
+}
+
+/* ---- the command ----------------------------------------------------------- */
+
+/* parse_args stops: the command exits with `code`. */
+static bool stop(int *status, int code)
+{
+    *status = code;
+    return false;
+}
+
+/* true: o is complete (a principal or an access key, an action, a known
+ * format) and the command goes on; false: it exits with *status (--help
+ * printed: 0; a usage error: 2).  The answer is the boolean, not a range
+ * of statuses, so no status a helper returns can read as "go on". */
+static bool parse_args(int argc, char **argv, struct opts *o, int *status)
+{
+    struct cli_parser p;
+    int c;
+    cli_parser_init(&p, &policy_cmd, argc - 1, argv + 1);
+    while ((c = cli_next(&p)) > 0) {
+        bool ok = true;
+        switch (c) {
+        case 'p': o->principal = optarg; break;
+        case 'k': o->access_key = optarg; break;
+        case 'a': o->action = optarg; break;
+        case 'r': o->resource = optarg; break;
+        case 'c': case 'e': case 't':
+            if (!strchr(optarg, '='))
+                return stop(status, cli_usage_error(NULL, &policy_cmd, "%s must be KEY=VALUE, not '%s'",
+                                                    c == 'c' ? "--context"
+                                                    : c == 'e' ? "--encryption-context" : "--session-tag",
+                                                    optarg));
+            ok = add_push(c == 'c' ? o->ctx : c == 'e' ? o->ec : o->stag,
+                          c == 'c' ? &o->nctx : c == 'e' ? &o->nec : &o->nstag, optarg);
+            break;
+        case 'i': o->source_ip = optarg; break;
+        case 'v': o->via = optarg; break;
+        case 's': ok = add_push(o->sp, &o->nsp, optarg); break;
+        case 'S': ok = add_push(o->sparn, &o->nsparn, optarg); break;
+        case 'f': o->format = optarg; break;
+        case 'd': o->data_dir = optarg; break;
+        case 'g': o->region = optarg; break;
+        }
+        if (!ok)
+            return stop(status, cli_usage_error(NULL, &policy_cmd, "at most %d of each repeated option",
+                                                MAX_ARGS));
+    }
+    if (c < 0) return stop(status, cli_exit(c));
+    if (optind < argc - 1)
+        return stop(status, cli_usage_error(NULL, &policy_cmd, "unexpected argument '%s'",
+                                            argv[optind + 1]));
+    if (!o->principal && !o->access_key)
+        return stop(status, cli_usage_error(NULL, &policy_cmd,
+                                            "--principal or --access-key-id is required"));
+    if (!o->action) return stop(status, cli_usage_error(NULL, &policy_cmd, "--action is required"));
+    if (strcmp(o->format, "text") != 0 && strcmp(o->format, "json") != 0)
+        return stop(status, cli_usage_error(NULL, &policy_cmd, "--format must be text or json, not '%s'",
+                                            o->format));
+    if (o->via && strcmp(o->via, "secretsmanager") != 0)
+        return stop(status, cli_usage_error(NULL, &policy_cmd,
+                                            "--via-service must be secretsmanager, not '%s'", o->via));
+    return true;
 }
 
 int cmd_policy(int argc, char **argv)
@@ -175,100 +715,100 @@ int cmd_policy(int argc, char **argv)
         cli_synopsis(stderr, &policy_cmd);
         return 2;
     }
-    const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
-    const char *region = env_or("TRESOR_REGION", "us-east-1");
-    const char *principal = NULL, *action = NULL, *resource = "*", *format = "text";
-    const char *ctx_kv[MAX_CTX];
-    size_t nctx = 0;
-    struct cli_parser p;
-    int c;
-    cli_parser_init(&p, &policy_cmd, argc - 1, argv + 1);
-    while ((c = cli_next(&p)) > 0) {
-        switch (c) {
-        case 'p': principal = optarg; break;
-        case 'a': action = optarg; break;
-        case 'r': resource = optarg; break;
-        case 'c':
-            if (!strchr(optarg, '='))
-                return cli_usage_error(NULL, &policy_cmd, "--context must be KEY=VALUE, not '%s'", optarg);
-            if (nctx >= MAX_CTX)
-                return cli_usage_error(NULL, &policy_cmd, "--context: at most %d of them", MAX_CTX);
-            ctx_kv[nctx++] = optarg;
-            break;
-        case 'f': format = optarg; break;
-        case 'd': data_dir = optarg; break;
-        case 'g': region = optarg; break;
-        }
-    }
-    if (c < 0) return cli_exit(c);
-    if (optind < argc - 1)
-        return cli_usage_error(NULL, &policy_cmd, "unexpected argument '%s'", argv[optind + 1]);
-    if (!principal) return cli_usage_error(NULL, &policy_cmd, "--principal is required");
-    if (!action) return cli_usage_error(NULL, &policy_cmd, "--action is required");
-    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
-        return cli_usage_error(NULL, &policy_cmd, "--format must be text or json, not '%s'", format);
+    struct opts o = { .resource = "*", .format = "text",
+                      .data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data"),
+                      .region = env_or("TRESOR_REGION", "us-east-1") };
+    int rc;
+    if (!parse_args(argc, argv, &o, &rc)) return rc;
 
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], via[128];
     struct keyring *kr;
     store_t st;
-    if (open_data_dir(data_dir, dir, &kr, &st)) return 2;
+    if (open_data_dir(o.data_dir, dir, &kr, &st)) return 2;
 
-    int rc = 2;
-    struct policy *pol = NULL;
-    struct req_ctx rc_ = { 0 };
-    struct server_env env = { .st = st, .kr = kr, .default_region = region };
-    struct ctx_builder extra = { 0 };
-    char account[16] = "", label[600] = "";
-    enum resource_mode mode;
+    rc = 2;
+    struct req_ctx r = { 0 };
+    struct server_env env = { .st = st, .kr = kr, .default_region = o.region };
+    struct ctx_builder *extra = calloc(1, sizeof *extra);
+    struct notes nt = { 0 };
+    struct sim_result res = { 0 };
+    json_t *enc_ctx = NULL;
+    if (!extra) { rc = die("memory"); goto out; }
 
-    rc_.env = &env;
-    rc_.st = st;
-    rc_.kr = kr;
-    rc_.now = tr_now();
-    snprintf(rc_.region, sizeof rc_.region, "%s", region);
-    snprintf(rc_.service, sizeof rc_.service, "%.*s", (int)strcspn(action, ":"), action);
-    if (tr_failed(iam_principal_from_arn(st, principal, &rc_.who))) {
-        fprintf(stderr, "tresor policy simulate: unknown principal %s\n", principal);
+    r.env = &env;
+    r.st = st;
+    r.kr = kr;
+    r.now = tr_now();
+    snprintf(r.region, sizeof r.region, "%s", o.region);
+    snprintf(r.service, sizeof r.service, "%.*s", (int)strcspn(o.action, ":"), o.action);
+    if (o.via) {
+        snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", o.region);
+        r.via_service = via;
+        note(&nt, "called by Secrets Manager for the caller (kms:ViaService %s, aws:ViaAWSService true, "
+             "no aws:SourceIp)", via);
+    }
+    if (o.source_ip) r.source_ip = o.source_ip;
+    if (tr_failed(load_principal(&o, &r, &nt))) {
+        fprintf(stderr, "tresor policy simulate: %s\n", tr_last_error()->message);
         goto out;
     }
-    if (resource_policy(st, action, resource, &pol, &mode, account, label, sizeof label)) goto out;
-    if (!account[0]) snprintf(account, sizeof account, "%s", rc_.who.account_id);
+    if (tr_failed(build_extra(&o, extra))) { rc = die("context"); goto out; }
+    /* A KMS key's tags and aliases are for IAM policies only, as the
+     * server decides them (kms/authz.c). */
+    for (size_t j = 0; j < extra->n && strncmp(o.resource, "arn:aws:kms:", 12) == 0; j++)
+        if (strncasecmp(extra->e[j].key, "aws:ResourceTag/", 16) == 0 ||
+            strcasecmp(extra->e[j].key, "kms:ResourceAliases") == 0)
+            extra->e[j].identity_only = true;
+    if (!o.via && !o.source_ip && !ctx_given(&o, "aws:SourceIp")) {
+        if (tr_failed(iam_ctx_add_unknown(extra, "aws:SourceIp"))) { rc = die("context"); goto out; }
+        note(&nt, "aws:SourceIp unknown (give it with --source-ip)");
+    }
+    if (o.nctx) note(&nt, "the %zu --context value(s) given, over the keys the request would have", o.nctx);
+    if (o.nec) {
+        enc_ctx = json_object();
+        for (size_t i = 0; enc_ctx && i < o.nec; i++) {
+            char k[256];
+            const char *v;
+            if (kv_split(o.ec[i], k, sizeof k, &v)) json_object_set_new(enc_ctx, k, json_string(v));
+        }
+    }
 
-    for (size_t i = 0; i < nctx; i++) {
-        char key[256];
-        const char *eq = strchr(ctx_kv[i], '=');
-        snprintf(key, sizeof key, "%.*s", (int)(eq - ctx_kv[i]), ctx_kv[i]);
-        if (tr_failed(iam_ctx_add(&extra, key, eq + 1))) { rc = die("context"); goto out; }
-        /* A KMS key's tags and aliases are for IAM policies only, as the
-         * server decides them (kms/authz.c). */
-        for (size_t j = 0; j < extra.n && strncmp(label, "key-policy:", 11) == 0; j++)
-            if (strcasecmp(extra.e[j].key, key) == 0 &&
-                (strncasecmp(key, "aws:ResourceTag/", 16) == 0 ||
-                 strcasecmp(key, "kms:ResourceAliases") == 0))
-                extra.e[j].identity_only = true;
+    bool kms_res = strncmp(o.resource, "arn:aws:kms:", 12) == 0 ||
+                   (strcmp(o.resource, "*") == 0 && strncasecmp(o.action, "kms:", 4) == 0);
+    bool trust = strstr(o.resource, ":role/") && strncasecmp(o.action, "sts:", 4) == 0 &&
+                 (strcasecmp(o.action, "sts:AssumeRole") == 0 || strcasecmp(o.action, "sts:TagSession") == 0 ||
+                  strcasecmp(o.action, "sts:SetSourceIdentity") == 0);
+    int d;
+    if (kms_res) {
+        d = decide_kms(&r, &o, extra, enc_ctx, &res, &nt);
+    } else if (strncmp(o.resource, "arn:aws:secretsmanager:", 23) == 0 ||
+               (strcmp(o.resource, "*") == 0 && account_level_sm(o.action))) {
+        d = decide_secret(&r, &o, extra, &res, &nt);
+    } else if (trust) {
+        d = decide_trust(&r, &o, extra, &res, &nt);
+    } else {
+        char acct[ACCOUNT_ID_LEN + 1];
+        const char *ra = arn_account(o.resource, acct);
+        d = 0;
+        if (strncasecmp(o.action, "iam:", 4) == 0) {
+            ra = NULL;   /* IAM acts in the caller's own account */
+            if (tr_failed(iam_target_tags(&r, o.resource, extra))) d = die("tags");
+        }
+        if (!d && tr_failed(decide_iam(&r, o.action, o.resource, ra ? ra : r.who.account_id, NULL, RES_NONE,
+                                       extra, &res)))
+            d = die("evaluate");
+        if (!d) note(&nt, "no resource policy: the identity side alone decides");
     }
-    struct named_policy np = { .p = pol, .name = label };
-    struct authz_req ar = {
-        .action = action, .resource = resource, .resource_account = account,
-        .resource_policy = pol ? &np : NULL, .mode = mode,
-        .extra = extra.e, .nextra = extra.n, .no_fail = true,
-    };
-    struct eval_result res;
-    if (tr_failed(iam_authorize(&rc_, &ar, &res))) { rc = die("evaluate"); goto out; }
-    char msg[TR_ERR_MSG_MAX] = "";
-    if (res.decision != DECISION_ALLOW) {
-        struct eval_request er = {
-            .action = action, .resource = resource, .resource_account = account,
-        };
-        iam_eval_principal(&rc_.who, &er.who);
-        policy_denied_message(&er, &res, resource, msg, sizeof msg);
-    }
-    print_result(&res, msg, strcmp(format, "json") == 0, &rc_.who, action, resource);
+    if (d) { rc = d; goto out; }
+    print_result(&res, &nt, strcmp(o.format, "json") == 0, &r.who, o.action, o.resource);
     rc = res.decision == DECISION_ALLOW ? 0 : 1;
 out:
-    iam_ctx_free(&extra);
-    iam_identity_release(&rc_);
-    if (pol) policy_unref(pol);
+    json_decref(res.stmts);
+    json_decref(enc_ctx);
+    notes_free(&nt);
+    if (extra) iam_ctx_free(extra);
+    free(extra);
+    iam_identity_release(&r);
     close_data_dir(kr, st);
     return rc;
 }

@@ -17,8 +17,9 @@
 bool buf_validate(const struct buf *b)
 {
     if (!b) return false;
-    if (b->cap == 0) return b->len <= b->max || b->data == NULL;
-    return b->data != NULL && b->len <= b->cap && b->cap <= (uint64_t)b->max + 1;
+    if (b->data == NULL) return b->len == 0 && b->cap == 0;
+    if (b->cap == 0) return b->len <= b->max;
+    return b->len <= b->cap && b->cap <= (uint64_t)b->max + 1;
 }
 
 TR_RESULT buf_reserve(struct buf *b, size_t extra)
@@ -30,6 +31,9 @@ TR_RESULT buf_reserve(struct buf *b, size_t extra)
     /* +1 keeps room for the NUL of buf_cstr. */
     size_t need = (size_t)b->len + extra + 1;
     if (need <= b->cap) return TR_OK;
+    /* Growing moves the bytes: the buffer must be what it says it is
+     * (checked here, off the path of an append that fits). */
+    if (NEVER(!buf_validate(b))) BAIL0(TR_E_INTERNAL);
     size_t ncap = b->cap ? b->cap : 64;
     while (ncap < need) ncap *= 2;
     if (ncap > (size_t)b->max + 1) ncap = (size_t)b->max + 1;

@@ -2,9 +2,12 @@
  * buf.h -- one type for owned and borrowed bytes, with a hard cap
  * (s2n blob, curl dynbuf).
  *
- * Invariant (buf_validate): len <= cap (owned) and cap <= max.  A borrowed
- * view has cap == 0 and is never freed.  A buffer marked secret is wiped
- * whenever it is reset, grown (the old block) or freed.
+ * Invariant (buf_validate): no data means nothing (len == cap == 0); an
+ * owned buffer has len <= cap <= max + 1 (the +1 for buf_cstr's NUL); a
+ * borrowed view has cap == 0, len <= max, and is never freed.  buf_reserve
+ * checks it with NEVER (core/result.h) before it grows a buffer.  A buffer
+ * marked secret is wiped whenever it is reset, grown (the old block) or
+ * freed.
  */
 #ifndef TR_BUF_H
 #define TR_BUF_H

@@ -8,7 +8,7 @@
 
 enum tr_err {
     TR_E_OK = 0,
-#define X(name, type, status) name,
+#define X(name, type, status, qcode, qstatus) name,
 #include "core/errors.def"
 #undef X
     TR_E__COUNT
@@ -27,9 +27,12 @@ struct tr_error_info {
     int line;
 };
 
-/* The AWS __type and HTTP status of a code. */
+/* The awsJson __type and HTTP status of a code. */
 const char *tr_err_type(enum tr_err code);
 int tr_err_status(enum tr_err code);
+/* The query protocol's Code and HTTP status of a code (IAM, STS). */
+const char *tr_err_query_code(enum tr_err code);
+int tr_err_query_status(enum tr_err code);
 
 /* This thread's last error (valid until the next tr_fail_at). */
 const struct tr_error_info *tr_last_error(void);

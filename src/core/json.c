@@ -25,7 +25,7 @@ static void lower_camel(const char *name, char *out, size_t n)
     if (out[0]) out[0] = (char)tolower((unsigned char)out[0]);
 }
 
-tr_result json_invalid(const char *name, const char *value_repr, const char *constraint)
+tr_result (json_invalid)(const char *name, const char *value_repr, const char *constraint)
 {
     char member[128];
     lower_camel(name, member, sizeof member);

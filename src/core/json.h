@@ -64,9 +64,11 @@ TR_RESULT json_get_struct_list(json_t *in, const char *name, bool required, size
  * absent. */
 TR_RESULT json_get_str_map(json_t *in, const char *name, json_t **out);
 
-/* Validation failure with AWS's wording for one member. */
+/* Validation failure with AWS's wording for one member (always a failure,
+ * and known to be one: TR_FAILURE, core/result.h). */
 tr_result json_invalid(const char *name, const char *value_repr, const char *constraint)
     __attribute__((warn_unused_result));
+#define json_invalid(...) TR_FAILURE(json_invalid(__VA_ARGS__))
 
 /* Base64 (standard alphabet, padded). */
 TR_RESULT b64_encode(const uint8_t *in, size_t n, struct buf *out);

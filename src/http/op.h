@@ -51,6 +51,8 @@ struct req_ctx {
     char request_id[37];
     int64_t now;                /* epoch seconds at request start (tr_now) */
     const char *source_ip;
+    const char *user_agent;     /* the User-Agent header (aws:UserAgent), or NULL */
+    const char *referer;        /* the Referer header (aws:referer), or NULL */
     bool secure_transport;      /* aws:SecureTransport (TLS) */
     /* Set when one service calls another on the caller's behalf
      * (Secrets Manager -> KMS): "secretsmanager.<region>.amazonaws.com".

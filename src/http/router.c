@@ -41,11 +41,15 @@ struct service {
     const struct op_def *ops;
     const char *internal_type;   /* the service's own 500 error type */
     const char *message_member;  /* "message" (KMS) or "Message" (SM) */
+    const char *not_found_type;  /* its spelling of the store's not-found ... */
+    const char *exists_type;     /* ... and exists (errors.def) */
 };
 
 static const struct service services[] = {
-    { "TrentService.", "kms", kms_ops, "KMSInternalException", "message" },
-    { "secretsmanager.", "secretsmanager", sm_ops, "InternalServiceError", "Message" },
+    { "TrentService.", "kms", kms_ops, "KMSInternalException", "message",
+      "NotFoundException", "AlreadyExistsException" },
+    { "secretsmanager.", "secretsmanager", sm_ops, "InternalServiceError", "Message",
+      "ResourceNotFoundException", "ResourceExistsException" },
 };
 
 /* Query-protocol services, chosen by the SigV4 credential scope. */
@@ -90,13 +94,23 @@ static const struct op_def *find_op(const struct service *svc, const char *name)
     return NULL;
 }
 
+/* The awsJson spelling of an error: errors.def's, with the service's own
+ * internal error for 5xx and its own not-found and exists for the store's. */
+static const char *json_error_type(const struct service *svc, enum tr_err code)
+{
+    if (!svc) return tr_err_type(code);
+    if (tr_err_status(code) >= 500) return svc->internal_type;
+    if (code == TR_E_STORE_NOT_FOUND) return svc->not_found_type;
+    if (code == TR_E_STORE_EXISTS) return svc->exists_type;
+    return tr_err_type(code);
+}
+
 /* Render the last error as an awsJson1_1 error reply. */
 static void render_error(const struct service *svc, struct http_response *resp)
 {
     const struct tr_error_info *e = tr_last_error();
     enum tr_err code = e->code ? e->code : TR_E_INTERNAL;
-    const char *type = tr_err_type(code);
-    if (tr_err_status(code) >= 500 && svc) type = svc->internal_type;
+    const char *type = json_error_type(svc, code);
     resp->status = tr_err_status(code);
     resp->error_type = type;
     resp->content_type = "application/x-amz-json-1.1";
@@ -184,33 +198,36 @@ static void log_request(const struct http_request *rq, const char *target,
     log_write_request(&r);
 }
 
-/* The query protocol's spelling of an error (code, HTTP status). */
+/* The query protocol's spelling of an error (code, HTTP status): its
+ * columns of errors.def, and the service's own internal error for 5xx. */
 static void query_error_code(const struct qservice *qs, enum tr_err code,
                              const char **type, int *status)
 {
-    *type = tr_err_type(code);
-    *status = tr_err_status(code);
-    switch (code) {
-    case TR_E_MISSING_AUTH: *type = "MissingAuthenticationToken"; *status = 403; break;
-    case TR_E_INCOMPLETE_SIGNATURE: *type = "IncompleteSignature"; *status = 400; break;
-    case TR_E_INVALID_SIGNATURE: *type = "SignatureDoesNotMatch"; *status = 403; break;
-    case TR_E_UNRECOGNIZED_CLIENT: *type = "InvalidClientTokenId"; *status = 403; break;
-    case TR_E_EXPIRED_TOKEN: *type = "ExpiredToken"; *status = 400; break;
-    case TR_E_ACCESS_DENIED: *type = "AccessDenied"; *status = 403; break;
-    case TR_E_SERIALIZATION: case TR_E_VALIDATION: *type = "ValidationError"; *status = 400; break;
-    case TR_E_UNKNOWN_OPERATION: *type = "InvalidAction"; *status = 400; break;
-    case TR_E_REQUEST_TOO_LARGE: *type = "RequestEntityTooLarge"; *status = 413; break;
-    case TR_E_KMS_MALFORMED_POLICY: *type = "MalformedPolicyDocument"; *status = 400; break;
-    default:
-        if (*status >= 500) *type = qs ? qs->internal_code : "InternalFailure";
-        break;
-    }
+    *type = tr_err_query_code(code);
+    *status = tr_err_query_status(code);
+    if (*status >= 500) *type = qs ? qs->internal_code : "InternalFailure";
 }
 
-static void render_query_error(const struct qservice *qs, struct http_response *resp)
+void router_error_spelling(const char *service, enum tr_err code, const char **type, int *status)
+{
+    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
+        if (strcmp(services[i].signing_name, service) == 0) {
+            *type = json_error_type(&services[i], code);
+            *status = tr_err_status(code);
+            return;
+        }
+    const struct qservice *qs = NULL;
+    for (size_t i = 0; i < sizeof qservices / sizeof qservices[0]; i++)
+        if (strcmp(qservices[i].signing_name, service) == 0) qs = &qservices[i];
+    query_error_code(qs, code, type, status);
+}
+
+/* Render failure r (its message in the last-error slot) as a query-protocol
+ * error reply. */
+static void render_query_error(const struct qservice *qs, tr_result r, struct http_response *resp)
 {
     const struct tr_error_info *e = tr_last_error();
-    enum tr_err code = e->code ? e->code : TR_E_INTERNAL;
+    enum tr_err code = e->code ? e->code : tr_failed(r) ? tr_code(r) : TR_E_INTERNAL;
     const char *type;
     int status;
     query_error_code(qs, code, &type, &status);
@@ -360,6 +377,8 @@ static void handle_query(const struct server_env *env, const struct http_request
     memcpy(rc->request_id, resp->request_id, sizeof rc->request_id);
     rc->now = tr_now();
     rc->source_ip = rq->source_ip;
+    rc->user_agent = http_header(rq, "User-Agent");
+    rc->referer = http_header(rq, "Referer");
     r = run_query_op(rc, qs, op, &form, resp);
     if (tr_failed(r)) goto fail;
     form_free(&form);
@@ -368,7 +387,7 @@ static void handle_query(const struct server_env *env, const struct http_request
 fail:
     if (have_form) form_free(&form);
     release_ctx(rc);
-    render_query_error(qs, resp);
+    render_query_error(qs, r, resp);
 }
 
 static void route(const struct server_env *env, const struct http_request *rq,
@@ -411,7 +430,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
         r = tr_fail_at(__FILE__, __LINE__, TR_E_REQUEST_TOO_LARGE,
                        "Request body exceeds the limit of %u bytes", REQUEST_BODY_MAX);
         if (query) {
-            render_query_error(qs, resp);
+            render_query_error(qs, r, resp);
             log_request(rq, NULL, NULL, resp, start);
             return;
         }
@@ -459,6 +478,8 @@ static void route(const struct server_env *env, const struct http_request *rq,
     memcpy(rc.request_id, resp->request_id, sizeof rc.request_id);
     rc.now = tr_now();
     rc.source_ip = rq->source_ip;
+    rc.user_agent = http_header(rq, "User-Agent");
+    rc.referer = http_header(rq, "Referer");
 
     r = run_op(&rc, op, in, &out);
     if (tr_failed(r)) goto fail;

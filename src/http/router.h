@@ -42,6 +42,12 @@ struct http_response {
 void router_handle(const struct server_env *env, const struct http_request *rq,
                    struct http_response *resp);
 
+/* The error a reply carries for code (docs/WIRE.md 5): its __type (KMS,
+ * Secrets Manager) or query Code (IAM, STS) and HTTP status.  service: a
+ * signing name, "kms", "secretsmanager", "iam" or "sts" (anything else:
+ * errors.def's query spelling). */
+void router_error_spelling(const char *service, enum tr_err code, const char **type, int *status);
+
 /* Case-insensitive header lookup: the first occurrence, or NULL. */
 const char *http_header(const struct http_request *rq, const char *name);
 

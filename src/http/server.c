@@ -644,7 +644,7 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
 
 unsigned http_server_port(const struct http_server *s)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = { 0 };   /* filled by getsockname; zeroed for the analyser */
     socklen_t len = sizeof ss;
     if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) != 0) return 0;
     if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);

@@ -74,7 +74,7 @@ static TR_RESULT key_owner(struct req_ctx *rc, const struct form *in, const char
         if (tr_ok(r)) r = iam_authz(rc, action, o->user.arn, &o->user, NULL);
         if (tr_failed(r)) {
             owner_free(o);
-            if (tr_code(r) == TR_E_KMS_NOT_FOUND) return iam_no_such(IAM_USER, iam_arn_name(rc->who.arn));
+            if (tr_code(r) == TR_E_STORE_NOT_FOUND) return iam_no_such(IAM_USER, iam_arn_name(rc->who.arn));
             return r;
         }
     }
@@ -199,10 +199,10 @@ static TR_RESULT owned_key(struct req_ctx *rc, const struct key_owner *o, const 
 {
     tr_result r = rc->st[0]->access_key_get(rc->st, akid, k);
     if (tr_ok(r) && (k->expires != 0 || !k->principal_arn || strcmp(k->principal_arn, o->arn) != 0))
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, NULL);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL);
     if (tr_failed(r)) {
         access_key_rec_free(k);
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND)
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND)
             BAIL(TR_E_IAM_NO_SUCH_ENTITY, "The Access Key with id %s cannot be found.", akid);
     }
     return r;

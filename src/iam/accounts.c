@@ -101,7 +101,7 @@ TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *
     in_tx = true;
     r = st[0]->account_put(st, &a);
     if (tr_failed(r)) {
-        if (tr_code(r) == TR_E_KMS_ALREADY_EXISTS)
+        if (tr_code(r) == TR_E_STORE_EXISTS)
             r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_ALREADY_EXISTS,
                            "account %s already exists", a.id);
         goto fail;

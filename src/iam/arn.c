@@ -30,6 +30,8 @@ static inline bool char_eq(char a, char b, bool ci)
     return a == b || (ci && fold((unsigned char)a) == fold((unsigned char)b));
 }
 
+_Thread_local size_t glob_restarts;
+
 bool glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool ci)
 {
     size_t p = 0, i = 0;
@@ -46,6 +48,7 @@ bool glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool c
             continue;
         }
         if (star == (size_t)-1) return false;
+        glob_restarts++;
         p = star + 1;
         i = ++mark;
     }

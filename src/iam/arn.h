@@ -18,6 +18,15 @@
  * character, everything else literal; ci folds ASCII case. */
 bool glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool ci);
 
+/* This thread's count of glob restarts (a literal failed after a `*`, and
+ * the match resumes one subject character further after that star), in
+ * glob_match and the variables-aware matcher of conditions.c.  The mark
+ * a restart resumes from only moves forward, so a match restarts at most
+ * len(subject) times, and each restart scans at most len(pattern): the
+ * O(len(pattern) * len(subject)) bound, which policy_test checks with it.
+ * Counted in the restart branch only, off the matching fast path. */
+extern _Thread_local size_t glob_restarts;
+
 /* arn:partition:service:region:account:resource, split at the first five
  * colons (the resource part keeps any further colons). */
 #define ARN_PARTS 6

@@ -76,7 +76,7 @@ static TR_RESULT detach(struct req_ctx *rc, const struct form *in,
     struct ent_rec e = { 0 };
     GUARD(load_target(rc, in, k, action, &arn, &e));
     tr_result r = rc->st[0]->rel_delete(rc->st, "attached", e.arn, arn);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND)
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_NO_SUCH_ENTITY, "Policy %s was not found.", arn);
     ent_rec_free(&e);
     return r;

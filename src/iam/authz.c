@@ -28,9 +28,10 @@
  *
  * Documents are compiled through policy_cache_get, so a policy is parsed
  * once per process, not per request.  A stored document that no longer
- * compiles is an internal error (failing closed: skipping it could drop a
- * Deny).  A managed policy that has disappeared is skipped when attached,
- * and allows nothing when it is a boundary or session policy.
+ * compiles denies every request of its principal (policy_cache_get_stored,
+ * docs/AUTHORIZATION.md 2.9: skipping it could drop a Deny).  A managed
+ * policy that has disappeared is skipped when attached, and allows
+ * nothing when it is a boundary or session policy.
  *
  * The identity is loaded once per request into rc->identity, or shared
  * with this thread's identity cache (below); the router releases it when
@@ -57,7 +58,7 @@
 
 static bool is_not_found(tr_result r)
 {
-    return tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND;
+    return tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
 }
 
 /* A JSON object from a stored document; NULL when absent or not an object. */
@@ -95,17 +96,15 @@ static void np_release(struct named_policy *np)
     np->name = NULL;
 }
 
-/* Compile a stored identity-policy document (through the cache). */
+/* Compile a stored identity-policy document (through the cache; one that
+ * no longer compiles denies everything, docs/AUTHORIZATION.md 2.9). */
 static TR_RESULT compile_stored(const char *text, const char *name, struct policy **out)
 {
-    tr_result r = policy_cache_get(text, strlen(text), POLICY_IDENTITY, out);
-    if (tr_failed(r))
-        BAIL(TR_E_INTERNAL, "stored policy %.256s no longer compiles", name);
-    return TR_OK;
+    return policy_cache_get_stored(text, strlen(text), POLICY_IDENTITY, NULL, name, out);
 }
 
 /* The default version's document of managed policy `arn` (malloc'd).
- * TR_E_KMS_NOT_FOUND (no message) when the policy or version is gone. */
+ * TR_E_STORE_NOT_FOUND (no message) when the policy or version is gone. */
 static TR_RESULT managed_document(store_t st, const char *arn, char **out)
 {
     struct ent_rec e = { 0 };
@@ -118,12 +117,12 @@ static TR_RESULT managed_document(store_t st, const char *arn, char **out)
     if (tr_failed(r)) goto fail;
     ed = doc_object(e.doc);
     const char *ver = json_string_value(json_object_get(ed, "default_version"));
-    if (!ver) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, NULL); goto fail; }
+    if (!ver) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL); goto fail; }
     r = st[0]->rel_get(st, "version", arn, ver, &v);
     if (tr_failed(r)) goto fail;
     vd = doc_object(v.doc);
     const char *text = json_string_value(json_object_get(vd, "document"));
-    if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, NULL); goto fail; }
+    if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL); goto fail; }
     *out = strdup(text);
     if (!*out) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = TR_OK;
@@ -742,6 +741,18 @@ static void iso8601(int64_t epoch, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* aws:UserAgent: the client's User-Agent header ("" without one); on a
+ * call one service makes for another, the calling service's principal
+ * name ("secretsmanager.amazonaws.com" for "secretsmanager.<region>.
+ * amazonaws.com"), as CloudTrail records such calls. */
+static const char *user_agent(const struct req_ctx *rc, char out[96])
+{
+    if (!rc->via_service) return rc->user_agent ? rc->user_agent : "";
+    size_t n = strcspn(rc->via_service, ".");
+    snprintf(out, 96, "%.*s.amazonaws.com", (int)(n < 64 ? n : 64), rc->via_service);
+    return out;
+}
+
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id)
 {
     ENSURE_REF(cb);
@@ -761,7 +772,7 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
         r = ctx_global(cb, "aws:PrincipalType", who->type == PRINCIPAL_ROOT ? "Account"
                                                  : session ? "AssumedRole" : "User");
     for (size_t i = 0; id && tr_ok(r) && i < id->ntags; i++) {
-        char key[200];
+        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
         snprintf(key, sizeof key, "aws:PrincipalTag/%s", id->tag_keys[i]);
         r = iam_ctx_add(cb, key, id->tag_values[i]);   /* tags: searched */
     }
@@ -775,11 +786,19 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
     if (tr_ok(r)) r = ctx_global(cb, "aws:EpochTime", num);
     if (tr_ok(r) && rc->region[0]) r = ctx_global(cb, "aws:RequestedRegion", rc->region);
     if (tr_ok(r)) r = ctx_global(cb, "aws:ViaAWSService", rc->via_service ? "true" : "false");
+    /* Callers are never AWS service principals. */
+    if (tr_ok(r)) r = ctx_global(cb, "aws:PrincipalIsAWSService", "false");
+    char ua[96];
+    if (tr_ok(r)) r = ctx_global(cb, "aws:UserAgent", user_agent(rc, ua));
+    if (tr_ok(r) && rc->referer && !rc->via_service) r = ctx_global(cb, "aws:referer", rc->referer);
     if (tr_ok(r) && id && id->token_issued) {
         iso8601(id->token_issued, num);
         r = ctx_global(cb, "aws:TokenIssueTime", num);
-        if (tr_ok(r)) r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     }
+    /* Temporary credentials, and a service's call for the caller, which
+     * AWS makes with temporary credentials (docs/AUTHORIZATION.md 1.2). */
+    if (tr_ok(r) && id && (id->token_issued || rc->via_service))
+        r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     if (tr_ok(r) && id && id->source_identity)
         r = ctx_global(cb, "aws:SourceIdentity", id->source_identity);
     if (tr_failed(r)) iam_ctx_free(cb);
@@ -829,6 +848,13 @@ TR_RESULT iam_identity_get(struct req_ctx *rc)
     return identity_for(rc);
 }
 
+static iam_authz_observer observer;
+
+void iam_authz_observe(iam_authz_observer fn)
+{
+    observer = fn;
+}
+
 TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct eval_result *out)
 {
     struct ctx_builder *cb = NULL;
@@ -846,6 +872,12 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     if (!cb) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = iam_ctx_init(cb, rc, id);
     if (tr_failed(r)) { free(cb); cb = NULL; goto fail; }
+    /* The resource's account: a global key, known only here. */
+    if (ar->resource_account) {
+        r = ctx_put_in(cb, "aws:ResourceAccount", &ar->resource_account, 1, false, false, false, true);
+        if (tr_failed(r)) goto fail;
+        cb->nglobal = cb->n;
+    }
     for (size_t i = 0; i < ar->nextra; i++) {
         const struct ctx_entry *x = &ar->extra[i];
         r = ctx_put_in(cb, x->key, x->values, x->n, x->multi, x->unknown, x->identity_only,
@@ -861,6 +893,7 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
         .nctx = cb->n,
     };
     iam_eval_principal(&rc->who, &rq.who);
+    if (observer) observer(rc, ar, cb->e, cb->n);
     struct policy_set ps = {
         .identity = id->identity,
         .nidentity = id->nidentity,
@@ -1073,4 +1106,36 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
     }
     snprintf(out->account_id, sizeof out->account_id, "%s", pa.account);
     return TR_OK;
+}
+
+TR_RESULT iam_principal_from_access_key(store_t st, const char *akid, struct principal *out)
+{
+    struct access_key_rec k = { 0 };
+    ENSURE_REF(st);
+    ENSURE_REF(akid);
+    ENSURE_REF(out);
+    memset(out, 0, sizeof *out);
+    tr_result r = st[0]->access_key_get(st, akid, &k);
+    if (is_not_found(r)) BAIL(TR_E_IAM_NO_SUCH_ENTITY, "The access key %.64s does not exist.", akid);
+    GUARD(r);
+    out->type = k.principal_type;
+    snprintf(out->account_id, sizeof out->account_id, "%s", k.account_id);
+    snprintf(out->arn, sizeof out->arn, "%s", k.principal_arn ? k.principal_arn : "");
+    snprintf(out->id, sizeof out->id, "%s", k.principal_id ? k.principal_id : "");
+    snprintf(out->access_key_id, sizeof out->access_key_id, "%s", k.access_key_id);
+    json_t *doc = doc_object(k.doc);
+    const char *ra = json_string_value(json_object_get(doc, "role_arn"));
+    if (k.principal_type == PRINCIPAL_ROLE_SESSION && ra)
+        snprintf(out->role_arn, sizeof out->role_arn, "%s", ra);
+    json_decref(doc);
+    access_key_rec_free(&k);
+    return TR_OK;
+}
+
+TR_RESULT iam_identity_add_session(store_t st, json_t *doc, bool role_session, struct identity *id)
+{
+    ENSURE_REF(st);
+    ENSURE_REF(doc);
+    ENSURE_REF(id);
+    return load_session(st, doc, role_session, id);
 }

@@ -85,11 +85,14 @@ struct ctx_builder {
 
 /* Start a context with the global keys of docs/AUTHORIZATION.md 1.2 that
  * apply to rc (aws:PrincipalArn, aws:PrincipalAccount, aws:userid,
- * aws:username, aws:PrincipalType, aws:PrincipalTag/<key>, aws:SourceIp (not
- * on service-to-service calls), aws:SecureTransport, aws:CurrentTime,
- * aws:EpochTime, aws:RequestedRegion, aws:ViaAWSService, aws:TokenIssueTime
- * and aws:MultiFactorAuthPresent for temporary credentials, aws:SourceIdentity
- * for a role session that has one). */
+ * aws:username, aws:PrincipalType, aws:PrincipalTag/<key>,
+ * aws:PrincipalIsAWSService, aws:SourceIp and aws:referer (not on
+ * service-to-service calls), aws:SecureTransport, aws:CurrentTime,
+ * aws:EpochTime, aws:RequestedRegion, aws:ViaAWSService, aws:UserAgent,
+ * aws:TokenIssueTime for temporary credentials, aws:MultiFactorAuthPresent
+ * for those and service-to-service calls, aws:SourceIdentity for a role
+ * session that has one).  iam_authorize adds aws:ResourceAccount.  The
+ * list, with each key's presence, is src/iam/authz_table.def's GLOBAL rows. */
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id);
 /* Make cb an empty builder (as zeroing it would, without touching the
  * arrays).  Do not use on a builder that holds strings: iam_ctx_free. */
@@ -114,6 +117,10 @@ struct authz_req {
     /* Do not fail on deny: fill *out and return TR_OK (KMS consults
      * grants after an implicit deny). */
     bool no_fail;
+    /* A hypothetical decision, not the request's own authorization: the
+     * lockout checks of PutKeyPolicy and PutResourcePolicy ask whether a
+     * later request would be allowed (observers are told). */
+    bool what_if;
 };
 
 /* The policy engine's view of who (policy.h struct eval_principal): its
@@ -127,6 +134,18 @@ void iam_eval_principal(const struct principal *who, struct eval_principal *out)
  * TR_E_IAM_ACCESS_DENIED (AccessDenied, 403) -- and AWS's message.
  * out may be NULL. */
 TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct eval_result *out);
+
+/* Observation, for the tests that hold the code to its table
+ * (src/iam/authz_table.def): the observer sees every decision iam_authorize
+ * makes -- the request, what is asked, and the complete request context --
+ * just before the engine decides.  Set once, before the first request (not
+ * thread-safe); NULL, the default, costs one pointer test per decision. */
+typedef void (*iam_authz_observer)(const struct req_ctx *rc, const struct authz_req *ar,
+                                   const struct ctx_entry *ctx, size_t n);
+void iam_authz_observe(iam_authz_observer fn);
+/* `tresor serve` with TRESOR_AUTHZ_TRACE=FILE: append one JSON line per
+ * decision to FILE, condition key names and flags only (authz_trace.c). */
+TR_RESULT iam_authz_trace_open(const char *path);
 
 /* The deciding statements of r as one line of evidence for the analyzer
  * (`tresor who-can-decrypt`): "Allow identity <policy> #<index> (Sid S);
@@ -144,6 +163,22 @@ void iam_result_evidence(const struct eval_result *r, char *out, size_t n);
  *   arn:aws:sts::A:assumed-role/R/S  a session S of existing role R.
  * Anything else: TR_E_IAM_NO_SUCH_ENTITY with a message naming the ARN. */
 TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *out);
+
+/* The principal access key `akid` authenticates, as a request signed with
+ * it would be (`tresor policy simulate --access-key-id`): type, account,
+ * ARN, id, the role of a session, the key id (so iam_identity_load reads a
+ * session's policies, tags and issue time).  TR_E_IAM_NO_SUCH_ENTITY when
+ * the store has no such key. */
+TR_RESULT iam_principal_from_access_key(store_t st, const char *akid, struct principal *out);
+
+/* Give `id` the session part that AssumeRole or GetSessionToken stores on
+ * a temporary credential, from a document of that shape: {"issued": epoch
+ * seconds, "mfa": bool, and for role sessions "policy": text,
+ * "policy_arns": [ARN...], "tags": {key: value}} -- read the way
+ * iam_identity_load reads a real session's (`tresor policy simulate`
+ * describes a session that way).  Documents are compiled as stored ones:
+ * validate them first. */
+TR_RESULT iam_identity_add_session(store_t st, json_t *doc, bool role_session, struct identity *id);
 
 /* Whether `arn` names an existing principal (KMS key-policy principal
  * validation): a known account ("A" or arn:aws:iam::A:root), an existing

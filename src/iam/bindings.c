@@ -17,7 +17,7 @@
 
 static bool is_not_found(tr_result r)
 {
-    return tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND;
+    return tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
 }
 
 /* The entity kind ("user", "role") an IAM principal ARN names, or NULL. */
@@ -225,8 +225,8 @@ bool iam_binding_valid(const char *text, enum policy_kind kind, const char *ids,
 
 #define PAGE 200
 
-/* A policy that does not compile any more is left unbound (it allows
- * nothing); other failures stop the pass. */
+/* A policy that does not compile any more is left unbound (it denies
+ * everything, docs/AUTHORIZATION.md 2.9); other failures stop the pass. */
 static TR_RESULT bind_or_skip(store_t st, const char *text, enum policy_kind kind, char **out)
 {
     tr_result r = iam_bind_policy(st, text, kind, out);

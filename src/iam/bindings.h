@@ -53,7 +53,7 @@ bool iam_binding_valid(const char *text, enum policy_kind kind, const char *ids,
  * policies and secret resource policies without one, grants whose user
  * or role grantee (or retiring principal) has no bound id.  One store
  * transaction; a record whose policy no longer compiles is left as it is
- * (it allows nothing).  The server runs it once, in its first maintenance
+ * (it denies everything: docs/AUTHORIZATION.md 2.9).  The server runs it once, in its first maintenance
  * pass, before it serves (iam_maintenance); *bound counts what changed. */
 TR_RESULT iam_bind_stored(store_t st, size_t *bound);
 

@@ -13,7 +13,8 @@
  *       negation inside the set operator;
  *  3.7  ${variables}: only in Version 2012-10-17, only in Resource and
  *       String/Arn/Bool values, ${*} ${?} ${$}, 'default' values; a
- *       missing variable makes the value match nothing.
+ *       missing variable makes the value match nothing, and a negated
+ *       condition with such a value false.
  * Choices where AWS is silent (docs/AUTHORIZATION.md 8.1): a plain
  * operator on a multi-valued key behaves as ForAnyValue (positive) or as
  * "no value matches" (negated); a variable naming a multi-valued key is
@@ -206,6 +207,7 @@ static bool spans_match(const struct span *sp, size_t nsp, const char *s, size_t
             continue;
         }
         if (!have_star) return false;
+        glob_restarts++;
         p = star;
         cur_adv(sp, nsp, &p);
         i = ++mark;
@@ -251,6 +253,20 @@ enum tri pat_match(const struct pat *p, const char *subject, size_t n, bool ci,
         }
     }
     return spans_match(sp, p->npieces, subject, n, ci) ? TRI_TRUE : TRI_FALSE;
+}
+
+enum tri pat_resolvable(const struct pat *p, const struct eval_env *env)
+{
+    if (p->bad) return TRI_FALSE;
+    enum tri t = TRI_TRUE;
+    for (size_t k = 0; p->pieces && k < p->npieces; k++) {
+        struct span v;
+        if (p->pieces[k].kind != PIECE_VAR) continue;
+        enum tri x = var_value(&p->pieces[k], env, &v);
+        if (x == TRI_FALSE) return TRI_FALSE;
+        t = tri_and(t, x);
+    }
+    return t;
 }
 
 /* ---- value parsers ------------------------------------------------------- */
@@ -799,6 +815,23 @@ static enum tri null_eval(const struct cond *c, bool absent)
     return TRI_FALSE;
 }
 
+/* Whether every policy value's variables have values (String, Bool and
+ * Arn values carry variables). */
+static enum tri values_resolvable(const struct cond *c, const struct eval_env *env)
+{
+    enum tri t = TRI_TRUE;
+    for (size_t i = 0; i < c->nvals && t != TRI_FALSE; i++) {
+        const struct cond_value *v = &c->vals[i];
+        if (!v->ok) continue;
+        if (c->fam == CF_STRING || c->fam == CF_BOOL) {
+            t = tri_and(t, pat_resolvable(&v->u.str, env));
+        } else if (c->fam == CF_ARN) {
+            for (int k = 0; k < 6 && t != TRI_FALSE; k++) t = tri_and(t, pat_resolvable(&v->u.arn[k], env));
+        }
+    }
+    return t;
+}
+
 enum tri cond_eval(const struct cond *c, const struct eval_env *env)
 {
     const struct ctx_entry *e = ctx_find(env, c->key, c->keylen);
@@ -810,6 +843,12 @@ enum tri cond_eval(const struct cond *c, const struct eval_env *env)
         if (c->for_any) return TRI_FALSE;
         return c->negated ? TRI_TRUE : TRI_FALSE;
     }
+    /* A negated operator with a value whose variable has no value: the
+     * match fails, and the condition with it (IAM guide: "any attempt to
+     * match it fails and causes the statement to be invalid"); a positive
+     * operator's other values may still match (docs/AUTHORIZATION.md 3.7). */
+    enum tri ok = c->negated ? values_resolvable(c, env) : TRI_TRUE;
+    if (ok == TRI_FALSE) return TRI_FALSE;
     /* Per request value: the operator's truth (negated = matches none). */
     bool all = c->for_all || (!c->for_any && c->negated);
     enum tri acc = all ? TRI_TRUE : TRI_FALSE;
@@ -819,7 +858,7 @@ enum tri cond_eval(const struct cond *c, const struct eval_env *env)
         acc = all ? tri_and(acc, m) : tri_or(acc, m);
         if (acc == (all ? TRI_FALSE : TRI_TRUE)) break;
     }
-    return acc;
+    return tri_and(ok, acc);
 }
 
 enum tri conds_eval(const struct cond *c, size_t n, const struct eval_env *env)

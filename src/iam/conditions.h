@@ -100,6 +100,11 @@ TR_RESULT pat_compile(struct arena *a, const char *s, size_t n, bool wild, bool 
  * default; TRI_UNKNOWN when a variable's key is unknown. */
 enum tri pat_match(const struct pat *p, const char *subject, size_t n, bool ci,
                    const struct eval_env *env);
+/* Whether every variable of p has a value (or a default): TRI_FALSE when
+ * one is missing (or p has too many variables), TRI_UNKNOWN when one's key
+ * is unknown.  A NotResource pattern that is not resolvable makes its
+ * statement inapplicable (docs/AUTHORIZATION.md 3.7). */
+enum tri pat_resolvable(const struct pat *p, const struct eval_env *env);
 
 /* ---- conditions ---------------------------------------------------------- */
 

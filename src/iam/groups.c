@@ -137,7 +137,7 @@ TR_RESULT iam_add_user_to_group(struct req_ctx *rc, const struct form *in, struc
     tr_result r = rc->st[0]->rel_get(rc->st, "member", g.arn, u.arn, &have);
     rel_rec_free(&have);
     if (tr_ok(r)) goto done;                         /* already a member */
-    if (tr_code(r) != TR_E_KMS_NOT_FOUND) goto done;
+    if (tr_code(r) != TR_E_STORE_NOT_FOUND) goto done;
     r = rc->st[0]->rel_list_to(rc->st, "member", u.arn, &groups, &n);
     rel_list_free(groups, n);
     if (tr_ok(r) && n >= GROUPS_PER_USER)
@@ -161,7 +161,7 @@ TR_RESULT iam_remove_user_from_group(struct req_ctx *rc, const struct form *in, 
 
     GUARD(group_and_user(rc, in, "iam:RemoveUserFromGroup", &g, &u));
     tr_result r = rc->st[0]->rel_delete(rc->st, "member", g.arn, u.arn);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND)
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_NO_SUCH_ENTITY, "User %s is not in group %s.",
                        u.name, g.name);
     ent_rec_free(&g);

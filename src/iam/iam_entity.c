@@ -19,7 +19,8 @@
  * GetAccountAuthorizationDetails "*" -- resource_account = the caller's
  * account, no resource policy (RES_NONE), and the IAM condition keys:
  * iam:PolicyARN, iam:PermissionsBoundary, aws:RequestTag/k, aws:TagKeys,
- * and aws:ResourceTag/k of an existing target user or role.  The order is
+ * aws:ResourceTag/k of an existing target user, role or managed policy, and
+ * iam:ResourceTag/k of a user or role (src/iam/authz_table.def).  The order is
  * AWS's: parameters are validated first, then the caller is authorized
  * (on the ARN the target has, or would have under "/" when it does not
  * exist), and only then does a missing target give NoSuchEntity.
@@ -55,7 +56,7 @@ static const struct kind_info *kind_info(const char *kind)
     return NULL;
 }
 
-tr_result iam_no_such(const char *kind, const char *name)
+tr_result (iam_no_such)(const char *kind, const char *name)
 {
     const struct kind_info *k = kind_info(kind);
     if (!k) return tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
@@ -68,7 +69,7 @@ static TR_RESULT found_or_not(tr_result r, struct ent_rec *out, bool *found)
     *found = tr_ok(r);
     if (tr_ok(r)) return TR_OK;
     ent_rec_free(out);
-    if (tr_code(r) == TR_E_KMS_NOT_FOUND) return TR_OK;
+    if (tr_code(r) == TR_E_STORE_NOT_FOUND) return TR_OK;
     return r;
 }
 
@@ -134,9 +135,9 @@ TR_RESULT iam_ent_insert(struct req_ctx *rc, const char *kind, const char *name,
     for (int attempt = 0; attempt < 3; attempt++) {
         GUARD(iam_new_id(k->id_prefix, id));
         r = rc->st[0]->ent_put(rc->st, &e);
-        if (tr_ok(r) || tr_code(r) != TR_E_KMS_ALREADY_EXISTS) break;
+        if (tr_ok(r) || tr_code(r) != TR_E_STORE_EXISTS) break;
     }
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_ALREADY_EXISTS)
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_EXISTS)
         return tr_fail_at(__FILE__, __LINE__, TR_E_IAM_ENTITY_EXISTS, k->exists_fmt, name);
     GUARD(r);
     return rc->st[0]->ent_get_arn(rc->st, kind, arn, out);
@@ -144,7 +145,7 @@ TR_RESULT iam_ent_insert(struct req_ctx *rc, const char *kind, const char *name,
 
 /* ---- authorization ----------------------------------------------------- */
 
-#define CTX_EXTRA (2 * IAM_MAX_TAGS + 4)
+#define CTX_EXTRA (3 * IAM_MAX_TAGS + 4)    /* aws: and iam:ResourceTag, aws:RequestTag */
 
 /* The extra condition keys of one call; key strings live in `names`. */
 struct extra_ctx {
@@ -187,9 +188,17 @@ static void add_request_keys(struct extra_ctx *c, const struct iam_authz *x, con
     if (x->tag_keys && x->ntag_keys) add_multi(c, "aws:TagKeys", x->tag_keys, x->ntag_keys);
 }
 
-static bool tagged_kind(const struct ent_rec *e)
+/* The resource types whose tags the Service Authorization Reference lists:
+ * user and role (aws:ResourceTag/k, iam:ResourceTag/k), policy
+ * (aws:ResourceTag/k).  Groups have no tags. */
+static bool user_or_role(const struct ent_rec *e)
 {
     return e && (strcmp(e->kind, IAM_USER) == 0 || strcmp(e->kind, IAM_ROLE) == 0);
+}
+
+static bool tagged_kind(const struct ent_rec *e)
+{
+    return user_or_role(e) || (e && strcmp(e->kind, IAM_POLICY) == 0);
 }
 
 TR_RESULT iam_authz(struct req_ctx *rc, const char *action, const char *resource,
@@ -205,7 +214,10 @@ TR_RESULT iam_authz(struct req_ctx *rc, const char *action, const char *resource
     if (tagged_kind(target)) {
         r = rc->st[0]->tag_list(rc->st, target->arn, &tags, &ntags);
         if (tr_failed(r)) goto done;
-        for (size_t i = 0; i < ntags; i++) add1(c, "aws:ResourceTag/", tags[i].key, tags[i].value);
+        for (size_t i = 0; i < ntags; i++) {
+            add1(c, "aws:ResourceTag/", tags[i].key, tags[i].value);
+            if (user_or_role(target)) add1(c, "iam:ResourceTag/", tags[i].key, tags[i].value);
+        }
     }
     if (x) {
         if (x->boundary) snprintf(boundary, sizeof boundary, "%s", x->boundary);
@@ -328,7 +340,7 @@ TR_RESULT iam_ent_remove(struct req_ctx *rc, const struct ent_rec *e)
     iam_boundary_of(e, b);
     if (b[0]) {
         tr_result r = rc->st[0]->rel_delete(rc->st, "boundary", b, e->arn);
-        if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
     }
     GUARD(iam_tags_clear(rc, e->arn));
     return rc->st[0]->ent_delete(rc->st, e->kind, e->arn);
@@ -362,8 +374,7 @@ TR_RESULT iam_boundary_set(struct req_ctx *rc, struct ent_rec *e, const char *ar
     iam_boundary_of(e, old);
     if (old[0]) {
         r = rc->st[0]->rel_delete(rc->st, "boundary", old, e->arn);
-        if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) goto done;
-        r = TR_OK;
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) goto done;
     }
     if (arn) {
         r = iam_boundary_rel(rc, arn, e->arn);

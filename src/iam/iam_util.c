@@ -53,7 +53,7 @@ const char *iam_arn_name(const char *arn)
 
 /* ---- parameters -------------------------------------------------------- */
 
-tr_result iam_invalid_repr(const char *key, const char *repr, const char *constraint)
+tr_result (iam_invalid_repr)(const char *key, const char *repr, const char *constraint)
 {
     char msg[TR_ERR_MSG_MAX];
     tr_result r = json_invalid(key, repr, constraint);
@@ -62,7 +62,7 @@ tr_result iam_invalid_repr(const char *key, const char *repr, const char *constr
     return tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_VALIDATION, "%s", msg);
 }
 
-tr_result iam_invalid(const char *key, const char *value, const char *constraint)
+tr_result (iam_invalid)(const char *key, const char *value, const char *constraint)
 {
     char q[300];
     snprintf(q, sizeof q, "'%.256s'", value);

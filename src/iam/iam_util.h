@@ -83,6 +83,9 @@ tr_result iam_invalid(const char *key, const char *value, const char *constraint
  * none: "Value at 'tags' failed ..."). */
 tr_result iam_invalid_repr(const char *key, const char *repr, const char *constraint)
     __attribute__((warn_unused_result));
+/* Both always fail, and are known to (TR_FAILURE, core/result.h). */
+#define iam_invalid(...) TR_FAILURE(iam_invalid(__VA_ARGS__))
+#define iam_invalid_repr(...) TR_FAILURE(iam_invalid_repr(__VA_ARGS__))
 
 /* ---- policy documents ------------------------------------------------- */
 
@@ -105,6 +108,7 @@ TR_RESULT iam_find_policy(struct req_ctx *rc, const char *arn, struct ent_rec *o
 /* NoSuchEntity for kind/name: "The user with name bob cannot be found.",
  * for a policy (name = ARN) "Policy <arn> was not found." */
 tr_result iam_no_such(const char *kind, const char *name) __attribute__((warn_unused_result));
+#define iam_no_such(...) TR_FAILURE(iam_no_such(__VA_ARGS__))   /* always fails */
 /* EntityAlreadyExists unless no other entity of the kind in the account
  * has `name` (IAM names differ by more than case); self_arn (or NULL) is
  * the entity being renamed. */

@@ -39,7 +39,10 @@ static TR_RESULT load_target(struct req_ctx *rc, const struct form *in,
     const char *name;
     GUARD(iam_param_entity(in, k, &name));
     GUARD(iam_param_name(in, "PolicyName", true, 128, policy_name));
-    struct iam_authz x = { .target_boundary = strcmp(k->kind, IAM_GROUP) != 0 };
+    /* iam:PermissionsBoundary: the user's or role's boundary, for Put and
+     * Delete (the Service Authorization Reference lists none for Get). */
+    struct iam_authz x = { .target_boundary = strcmp(k->kind, IAM_GROUP) != 0 &&
+                                              strncmp(action, "iam:Get", 7) != 0 };
     return iam_load(rc, action, k->kind, name, &x, e);
 }
 
@@ -92,7 +95,7 @@ static TR_RESULT get_policy(struct req_ctx *rc, const struct form *in, struct xm
     struct rel_rec rel = { 0 };
     GUARD(load_target(rc, in, k, action, &policy, &e));
     tr_result r = rc->st[0]->rel_get(rc->st, "inline", e.arn, policy, &rel);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) r = no_such_policy(&e, policy);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = no_such_policy(&e, policy);
     if (tr_ok(r)) {
         xml_text(out, k->param, e.name);
         xml_text(out, "PolicyName", policy);
@@ -110,7 +113,7 @@ static TR_RESULT delete_policy(struct req_ctx *rc, const struct form *in,
     struct ent_rec e = { 0 };
     GUARD(load_target(rc, in, k, action, &policy, &e));
     tr_result r = rc->st[0]->rel_delete(rc->st, "inline", e.arn, policy);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) r = no_such_policy(&e, policy);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = no_such_policy(&e, policy);
     ent_rec_free(&e);
     return r;
 }

@@ -96,7 +96,7 @@ static TR_RESULT get_version(struct req_ctx *rc, const struct ent_rec *p, const 
                              struct rel_rec *out)
 {
     tr_result r = rc->st[0]->rel_get(rc->st, "version", p->arn, vid, out);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND)
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND)
         BAIL(TR_E_IAM_NO_SUCH_ENTITY, "Policy %s version %s does not exist or is not attachable.",
              p->arn, vid);
     return r;
@@ -590,7 +590,7 @@ static TR_RESULT select_entities(struct req_ctx *rc, const struct arn_list *arns
         if (!kind || (q->filter && strcmp(q->filter, word) != 0)) continue;
         struct ent_rec e = { 0 };
         tr_result r = rc->st[0]->ent_get_arn(rc->st, kind, arns->v[i], &e);
-        if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) continue;
+        if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) continue;
         GUARD(r);
         if (q->prefix && strncmp(e.path, q->prefix, strlen(q->prefix)) != 0) {
             ent_rec_free(&e);

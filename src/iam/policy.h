@@ -58,6 +58,21 @@ TR_RESULT policy_compile_bound(const char *text, size_t len, enum policy_kind ki
                                const char *ids, struct policy **out);
 TR_RESULT policy_cache_get_bound(const char *text, size_t len, enum policy_kind kind,
                                  const char *ids, struct policy **out);
+/* A policy the store holds (an identity, key, resource or trust policy,
+ * with its binding `ids` as for policy_cache_get_bound; NULL for identity
+ * policies), compiled through the cache under the one fail-closed rule of
+ * docs/AUTHORIZATION.md 2.9: a document that no longer compiles is
+ * replaced by a policy that explicitly denies every action on every
+ * resource to every principal (one Deny statement, Sid
+ * StoredPolicyDoesNotCompile), and a warning naming it -- never quoting it
+ * -- goes to the log.  name: for an identity policy its name (a managed
+ * policy's ARN, "inline:<entity ARN>:<name>"), for the others the ARN of
+ * the resource it belongs to.  Every reader of a stored policy uses this,
+ * never policy_cache_get or policy_cache_get_bound.  Fails only as
+ * policy_cache_get_bound does for other reasons than the document (out of
+ * memory, a binding that is not an object: internal errors). */
+TR_RESULT policy_cache_get_stored(const char *text, size_t len, enum policy_kind kind,
+                                  const char *ids, const char *name, struct policy **out);
 /* Drop every cached policy (tests, shutdown); holders keep their references. */
 void policy_cache_clear(void);
 /* Entries in the cache (at most a fixed bound; tests). */

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "core/cache.h"
+#include "core/log.h"
 #include "crypto/hash.h"
 
 #define POLICY_CACHE_MAX 1024
@@ -199,6 +200,38 @@ TR_RESULT policy_cache_get_bound(const char *text, size_t len, enum policy_kind 
 fail:
     free(key);
     return r;
+}
+
+/* What a stored policy that no longer compiles becomes (2.9): one
+ * statement that denies every action on every resource; the kinds that
+ * require a Principal get "*", which matches every caller. */
+#define DENY_ALL_STMT(principal) \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"StoredPolicyDoesNotCompile\"," \
+    "\"Effect\":\"Deny\"," principal "\"Action\":\"*\",\"Resource\":\"*\"}]}"
+static const char *const deny_all[] = {
+    [POLICY_IDENTITY] = DENY_ALL_STMT(""),
+    [POLICY_RESOURCE] = DENY_ALL_STMT("\"Principal\":\"*\","),
+    [POLICY_TRUST] = DENY_ALL_STMT("\"Principal\":\"*\","),
+    [POLICY_KEY] = DENY_ALL_STMT("\"Principal\":\"*\","),
+};
+static const char *const kind_words[] = {
+    [POLICY_IDENTITY] = "identity policy",
+    [POLICY_RESOURCE] = "resource policy of",
+    [POLICY_TRUST] = "trust policy of",
+    [POLICY_KEY] = "key policy of",
+};
+
+TR_RESULT policy_cache_get_stored(const char *text, size_t len, enum policy_kind kind,
+                                  const char *ids, const char *name, struct policy **out)
+{
+    ENSURE((unsigned)kind < sizeof deny_all / sizeof deny_all[0], TR_E_INTERNAL);
+    tr_result r = policy_cache_get_bound(text, len, kind, ids, out);
+    if (tr_ok(r) || tr_code(r) != TR_E_POLICY_MALFORMED) return r;
+    /* The engine's message may quote the document: it stays out of the log. */
+    tr_clear_error();
+    log_msg("warn", "stored %s %.512s does not compile: it denies every request it takes part in",
+            kind_words[kind], name ? name : "?");
+    return policy_cache_get(deny_all[kind], strlen(deny_all[kind]), kind, out);
 }
 
 void policy_cache_clear(void)

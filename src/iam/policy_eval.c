@@ -6,9 +6,10 @@
  * principals, NotPrincipal), 4.1 and 6.1 (delegation).  In order:
  *  1. Every policy is scanned once.  A statement applies when its Action
  *     (NotAction), Resource (NotResource; matched against the resource
- *     ARN in key policies too, see stmt_resource), Principal (NotPrincipal)
- *     and Condition all match -- in the resource policy, without the
- *     context keys marked identity_only.  An
+ *     ARN in key policies too, see stmt_resource), Principal (NotPrincipal;
+ *     never an exemption from a Deny for a caller with a boundary) and
+ *     Condition all match -- in the resource policy, without the context
+ *     keys marked identity_only.  An
  *     applying Deny anywhere -- identity, boundary, session, resource --
  *     is final (EXPLICIT_DENY, deny_type = the first one's policy type;
  *     the resource policy is consulted first).
@@ -19,9 +20,10 @@
  *     everything and is not limited by boundaries or sessions.
  *  4. Same account:
  *       RES_NONE      identity side;
- *       RES_UNION     resource policy naming the caller (PM_DIRECT), or
- *                     naming its role / everyone while boundary and session
- *                     allow (2.3 table), or the identity side;
+ *       RES_UNION     resource policy naming the caller (PM_DIRECT) or
+ *                     everyone ("*", PM_EVERYONE), or naming its role while
+ *                     boundary and session allow (2.3 table), or the
+ *                     identity side;
  *       RES_REQUIRED  the same, except that the identity side counts only
  *                     when the resource policy allows the caller's account
  *                     (PM_ACCOUNT, delegation: 4.1, 6.1).
@@ -29,9 +31,11 @@
  *     policy must allow the caller, its role, its account or everyone, AND
  *     the identity side must allow (2.4); RES_NONE allows nothing.
  *     Anonymous callers: only a resource-policy Allow for "*".
- *  "*" (PM_EVERYONE) needs no identity policy (AWS managed keys rely on
- *  it) but, like a role ARN, stays limited by boundary and session
- *  policies: our choice (docs/AUTHORIZATION.md 8.1).
+ *  "*" (PM_EVERYONE) names whoever calls, so in the caller's own account
+ *  it grants as directly as the caller's own ARN: no identity policy
+ *  needed, and an implicit deny in a boundary or session policy does not
+ *  limit it (docs/AUTHORIZATION.md 2.3, where the reading is argued; the
+ *  AWS managed key aws/secretsmanager relies on it).
  * Three-valued conditions: a statement whose conditions read an unknown
  * key is assumed to apply when it is an Allow and not to apply when it is
  * a Deny; both are listed in cond_refs and an ALLOW that depends on them
@@ -65,6 +69,7 @@ struct evaluator {
     size_t actlen;
     size_t reslen;
     struct eval_result *out;
+    bool has_boundary;        /* the caller has a permissions boundary (NotPrincipal, 3.3) */
     bool deny;                /* a definite Deny applied */
     bool unknown_deny;        /* a Deny that might apply was assumed not to */
 };
@@ -105,7 +110,15 @@ static enum tri stmt_resource(const struct evaluator *ev, const struct stmt *st)
     enum tri m = TRI_FALSE;
     for (size_t i = 0; i < st->nresources && m != TRI_TRUE; i++)
         m = tri_or(m, pat_match(&st->resources[i], ev->rq->resource, ev->reslen, false, &ev->env));
-    return st->not_resource ? tri_not(m) : m;
+    if (!st->not_resource) return m;
+    /* A variable without a value makes the statement invalid (IAM guide:
+     * "any attempt to match it fails"), not its NotResource true
+     * (docs/AUTHORIZATION.md 3.7). */
+    enum tri ok = TRI_TRUE;
+    for (size_t i = 0; i < st->nresources && ok != TRI_FALSE; i++)
+        if (st->resources[i].pieces || st->resources[i].bad)
+            ok = tri_and(ok, pat_resolvable(&st->resources[i], &ev->env));
+    return tri_and(ok, tri_not(m));
 }
 
 static bool str_eq(const char *a, const char *b)
@@ -148,16 +161,21 @@ static enum principal_match entry_match(const struct principal_ent *pe, const st
 
 static int pm_rank(enum principal_match m)
 {
-    static const int rank[NLEVELS] = { [PM_NONE] = 0, [PM_ACCOUNT] = 1, [PM_EVERYONE] = 2,
-                                       [PM_ROLE] = 3, [PM_DIRECT] = 4 };
+    static const int rank[NLEVELS] = { [PM_NONE] = 0, [PM_ACCOUNT] = 1, [PM_ROLE] = 2,
+                                       [PM_EVERYONE] = 3, [PM_DIRECT] = 4 };
     return rank[m];
 }
 
 /* NotPrincipal exempts the caller only when it is named itself (user or
  * session ARN), by its role, or -- for the account root user only -- by
- * its account (docs/AUTHORIZATION.md 3.3, 8.1). */
-static bool exempted(const struct stmt *st, const struct eval_principal *who)
+ * its account (docs/AUTHORIZATION.md 3.3, 8.1).  A caller with a
+ * permissions boundary is never exempted from a Deny: AWS's boundaries
+ * page says such a Deny "will always deny any IAM principal that has a
+ * permissions boundary policy attached, regardless of the values specified
+ * in the NotPrincipal element" (docs/AUTHORIZATION.md 3.3). */
+static bool exempted(const struct stmt *st, const struct eval_principal *who, bool has_boundary)
 {
+    if (has_boundary && st->effect == EFFECT_DENY) return false;
     for (size_t i = 0; i < st->nprincipals; i++) {
         const struct principal_ent *pe = &st->principals[i];
         enum principal_match m = entry_match(pe, who);
@@ -167,15 +185,22 @@ static bool exempted(const struct stmt *st, const struct eval_principal *who)
     return false;
 }
 
-static enum principal_match stmt_principal(const struct stmt *st, const struct eval_principal *who)
+/* has_boundary: the caller has a permissions boundary (NotPrincipal). */
+static enum principal_match stmt_principal_b(const struct stmt *st, const struct eval_principal *who,
+                                             bool has_boundary)
 {
-    if (st->not_principal) return exempted(st, who) ? PM_NONE : PM_EVERYONE;
+    if (st->not_principal) return exempted(st, who, has_boundary) ? PM_NONE : PM_EVERYONE;
     enum principal_match best = PM_NONE;
     for (size_t i = 0; i < st->nprincipals; i++) {
         enum principal_match m = entry_match(&st->principals[i], who);
         if (pm_rank(m) > pm_rank(best)) best = m;
     }
     return best;
+}
+
+static enum principal_match stmt_principal(const struct stmt *st, const struct eval_principal *who)
+{
+    return stmt_principal_b(st, who, false);
 }
 
 /* Whether statement st applies; *pm = how it named the caller. */
@@ -185,7 +210,7 @@ static enum tri stmt_applies(const struct evaluator *ev, const struct stmt *st,
     *pm = PM_NONE;
     if (!stmt_action(ev, st)) return TRI_FALSE;
     if (st->has_principal) {
-        *pm = stmt_principal(st, &ev->rq->who);
+        *pm = stmt_principal_b(st, &ev->rq->who, ev->has_boundary);
         if (*pm == PM_NONE) return TRI_FALSE;
     }
     enum tri t = stmt_resource(ev, st);
@@ -302,7 +327,7 @@ static void path_limits(struct path *pa, const struct sides *s)
 /* The best resource-policy level that may allow: rank, definite first. */
 static enum principal_match best_level(const struct scan *rs, bool definite)
 {
-    static const enum principal_match order[] = { PM_DIRECT, PM_ROLE, PM_EVERYONE, PM_ACCOUNT };
+    static const enum principal_match order[] = { PM_DIRECT, PM_EVERYONE, PM_ROLE, PM_ACCOUNT };
     for (size_t i = 0; i < 4; i++) {
         enum tri t = rs->lvl[order[i]].allow;
         if (t == TRI_TRUE || (!definite && t == TRI_UNKNOWN)) return order[i];
@@ -334,14 +359,15 @@ static size_t candidate_paths(const struct evaluator *ev, const struct policy_se
         return n;
     }
     if (ps->mode != RES_NONE) {
+        /* Named itself, or by "*" (which names whoever calls): final
+         * (2.3 table). */
         path_start(&pa[n], PM_DIRECT);
         path_and(&pa[n++], &s->rs.lvl[PM_DIRECT]);
-        /* Named by its role, or "*": still limited (2.3 table). */
+        path_start(&pa[n], PM_EVERYONE);
+        path_and(&pa[n++], &s->rs.lvl[PM_EVERYONE]);
+        /* Named by its role: still limited (2.3 table). */
         path_start(&pa[n], PM_ROLE);
         path_and(&pa[n], &s->rs.lvl[PM_ROLE]);
-        path_limits(&pa[n++], s);
-        path_start(&pa[n], PM_EVERYONE);
-        path_and(&pa[n], &s->rs.lvl[PM_EVERYONE]);
         path_limits(&pa[n++], s);
     }
     path_start(&pa[n], ps->mode == RES_REQUIRED ? PM_ACCOUNT : PM_NONE);
@@ -366,7 +392,7 @@ static enum policy_type_word implicit_type(const struct evaluator *ev, const str
     const char *ra = ev->rq->resource_account;
     bool same = !ra || !*ra || str_eq(ra, who->account);
     bool any_rp = best_level(&s->rs, false) != PM_NONE;
-    bool limited_rp = s->rs.lvl[PM_ROLE].allow != TRI_FALSE || s->rs.lvl[PM_EVERYONE].allow != TRI_FALSE;
+    bool limited_rp = s->rs.lvl[PM_ROLE].allow != TRI_FALSE;
     if (who->type == EP_ANONYMOUS) return PT_RESOURCE;
     if (!same) return any_rp ? identity_failure(s) : PT_RESOURCE;
     if (ps->mode == RES_NONE) return identity_failure(s);
@@ -420,7 +446,8 @@ TR_RESULT policy_evaluate(const struct eval_request *rq, const struct policy_set
     ENSURE_REF(rq->action);
     ENSURE_REF(rq->resource);
     memset(out, 0, sizeof *out);
-    struct evaluator ev = { .rq = rq, .env = { rq->ctx, rq->nctx }, .out = out };
+    struct evaluator ev = { .rq = rq, .env = { rq->ctx, rq->nctx }, .out = out,
+                            .has_boundary = ps->boundary != NULL };
     ev.actlen = strlen(rq->action);
     const char *colon = memchr(rq->action, ':', ev.actlen);
     ev.svclen = colon ? (size_t)(colon - rq->action) : ev.actlen;

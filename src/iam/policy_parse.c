@@ -181,13 +181,24 @@ static TR_RESULT compile_actions(struct arena *a, json_t *v, struct stmt *st)
 
 /* ---- resources ----------------------------------------------------------- */
 
-static TR_RESULT check_resource(const char *s, size_t n)
+/* vars: the document substitutes policy variables (Version 2012-10-17).
+ * A variable may stand only in the resource part, after the fifth colon
+ * (IAM guide, policy variables: "You can't use a variable to replace parts
+ * of the ARN before the fifth colon, such as the service or account");
+ * IAM refuses a document with one before it as "The policy failed legacy
+ * parsing", and so does tresor, for every kind of document
+ * (docs/AUTHORIZATION.md 3.7).  Splitting at colons finds it whatever the
+ * variable's own colons do: "${aws:PrincipalAccount}" leaves "${aws" in
+ * one of the first five parts. */
+static TR_RESULT check_resource(const char *s, size_t n, bool vars)
 {
     if (n == 1 && s[0] == '*') return TR_OK;
     if (!memchr(s, ':', n) || n < 4 || memcmp(s, "arn:", 4) != 0)
         MALFORMED("Resource %s must be in ARN format or \"*\".", s);
     struct arn_parts ap;
     if (!arn_split(s, n, &ap)) MALFORMED("The policy failed legacy parsing");
+    for (size_t i = 0; vars && i < 5; i++)
+        if (memmem(ap.part[i], ap.len[i], "${", 2)) MALFORMED("The policy failed legacy parsing");
     const char *p = ap.part[1];
     size_t pl = ap.len[1];
     bool wild = memchr(p, '*', pl) || memchr(p, '?', pl) || memchr(p, '$', pl);
@@ -207,7 +218,7 @@ static TR_RESULT compile_resources(struct arena *a, json_t *v, bool vars, struct
         json_t *e = list_at(v, i);
         const char *s = json_string_value(e);
         size_t len = json_string_length(e);
-        GUARD(check_resource(s, len));
+        GUARD(check_resource(s, len, vars));
         GUARD(pat_compile(a, s, len, true, vars, &st->resources[i]));
     }
     st->nresources = n;

@@ -508,12 +508,31 @@ static TR_RESULT assume_context(const struct assume *a, struct ctx_builder *cb)
     if (a->source_identity) GUARD(iam_ctx_add(cb, "sts:SourceIdentity", a->source_identity));
     if (a->ntransitive) GUARD(iam_ctx_add_multi(cb, "sts:TransitiveTagKeys", a->transitive, a->ntransitive));
     for (size_t i = 0; i < a->ntags; i++) {
-        char key[160];
+        char key[16 + 4 * 128 + 1];     /* "aws:ResourceTag/" + a UTF-8 tag key */
         snprintf(key, sizeof key, "aws:RequestTag/%s", a->tag_keys[i]);
         GUARD(iam_ctx_add(cb, key, a->tag_values[i]));
     }
     if (a->ntags) GUARD(iam_ctx_add_multi(cb, "aws:TagKeys", a->tag_keys, a->ntags));
     return TR_OK;
+}
+
+/* The role's tags, as the Service Authorization Reference lists them for
+ * its role resource type: aws:ResourceTag/<k> and iam:ResourceTag/<k>. */
+static TR_RESULT role_tags_context(struct req_ctx *rc, const char *role_arn, struct ctx_builder *cb)
+{
+    struct tag_rec *tags = NULL;
+    size_t n = 0;
+    GUARD(rc->st[0]->tag_list(rc->st, role_arn, &tags, &n));
+    tr_result r = TR_OK;
+    for (size_t i = 0; i < n && tr_ok(r); i++) {
+        char key[16 + 4 * 128 + 1];     /* "aws:ResourceTag/" + a UTF-8 tag key */
+        snprintf(key, sizeof key, "aws:ResourceTag/%s", tags[i].key);
+        r = iam_ctx_add(cb, key, tags[i].value ? tags[i].value : "");
+        snprintf(key, sizeof key, "iam:ResourceTag/%s", tags[i].key);
+        if (tr_ok(r)) r = iam_ctx_add(cb, key, tags[i].value ? tags[i].value : "");
+    }
+    tag_list_free(tags, n);
+    return r;
 }
 
 /* Authorize `action` on the role; STS's AccessDenied has no "because"
@@ -611,14 +630,15 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     /* The role and its trust policy. */
     r = rc->st[0]->ent_get_arn(rc->st, "role", a.role_arn, &role);
     found = tr_ok(r);
-    if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) goto fail;
+    if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) goto fail;
     if (found) {
         rdoc = json_loads(role.doc ? role.doc : "{}", 0, NULL);
         const char *text = json_string_value(json_object_get(rdoc, "trust"));
         const char *ids = json_string_value(json_object_get(rdoc, "trust_ids"));
         if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "role without a trust policy"); goto fail; }
-        r = policy_cache_get_bound(text, strlen(text), POLICY_TRUST, ids, &trust);
-        if (tr_failed(r)) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "stored trust policy"); goto fail; }
+        /* One that no longer compiles denies (docs/AUTHORIZATION.md 2.9). */
+        r = policy_cache_get_stored(text, strlen(text), POLICY_TRUST, ids, role.arn, &trust);
+        if (tr_failed(r)) goto fail;
         snprintf(trust_name, sizeof trust_name, "trust:%s", role.arn);
         trust_np = (struct named_policy){ .p = trust, .name = trust_name };
     }
@@ -627,6 +647,7 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     cb = calloc(1, sizeof *cb);
     if (!cb) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = assume_context(&a, cb);
+    if (tr_ok(r) && found) r = role_tags_context(rc, role.arn, cb);
     if (tr_failed(r)) goto fail;
     const struct named_policy *tp = found ? &trust_np : NULL;
     r = authorize_on_role(rc, &a, "sts:AssumeRole", tp, cb);

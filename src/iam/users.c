@@ -80,7 +80,7 @@ static TR_RESULT caller_user(struct req_ctx *rc, const char *action, struct ent_
     tr_result r = rc->st[0]->ent_get_arn(rc->st, IAM_USER, rc->who.arn, out);
     if (tr_failed(r)) {
         ent_rec_free(out);
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND) return iam_no_such(IAM_USER, iam_arn_name(rc->who.arn));
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND) return iam_no_such(IAM_USER, iam_arn_name(rc->who.arn));
         return r;
     }
     r = iam_authz(rc, action, out->arn, out, NULL);

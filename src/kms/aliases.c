@@ -107,7 +107,7 @@ static TR_RESULT alias_get(struct req_ctx *rc, const char *name, struct alias_re
 {
     memset(a, 0, sizeof *a);
     tr_result r = rc->st[0]->alias_get(rc->st, rc->who.account_id, rc->region, name, a);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) return alias_not_found(rc, name);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) return alias_not_found(rc, name);
     return r;
 }
 
@@ -130,7 +130,7 @@ KMS_HANDLER(op_create_alias)
     if (tr_ok(r))
         BAIL(TR_E_KMS_ALREADY_EXISTS, "An alias with the name arn:aws:kms:%s:%s:%s already exists",
              rc->region, rc->who.account_id, name);
-    if (tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+    if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
     GUARD(target_key(rc, tid, "kms:CreateAlias", &k));
 
     memset(&a, 0, sizeof a);
@@ -140,7 +140,7 @@ KMS_HANDLER(op_create_alias)
     snprintf(a.target_key_id, sizeof a.target_key_id, "%s", k.key_id);
     a.created = a.updated = rc->now;
     r = rc->st[0]->alias_put(rc->st, &a);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_ALREADY_EXISTS)
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_EXISTS)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_ALREADY_EXISTS,
                        "An alias with the name arn:aws:kms:%s:%s:%s already exists",
                        rc->region, rc->who.account_id, name);
@@ -169,7 +169,7 @@ KMS_HANDLER(op_update_alias)
     /* Moving an alias needs the permission on the key it leaves, too. */
     r = kms_key_lookup(rc->st, a.target_key_id, &old);
     if (tr_ok(r)) r = kms_authorize(rc, "kms:UpdateAlias", &old, NULL);
-    else if (tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;
+    else if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
     if (tr_ok(r)) {
         snprintf(a.target_key_id, sizeof a.target_key_id, "%s", k.key_id);
         a.updated = rc->now;
@@ -198,9 +198,9 @@ KMS_HANDLER(op_delete_alias)
     GUARD(kms_authorize_alias(rc, "kms:DeleteAlias", name));
     r = kms_key_lookup(rc->st, a.target_key_id, &k);
     if (tr_ok(r)) r = kms_authorize(rc, "kms:DeleteAlias", &k, NULL);
-    else if (tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;
+    else if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
     if (tr_ok(r)) r = rc->st[0]->alias_delete(rc->st, rc->who.account_id, rc->region, name);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) r = alias_not_found(rc, name);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = alias_not_found(rc, name);
     key_rec_free(&k);
     return r;
 }
@@ -340,7 +340,7 @@ TR_RESULT kms_managed_key(struct req_ctx *rc, const char *service, struct key_re
     snprintf(name, sizeof name, RESERVED_PREFIX "%s", service);
     r = rc->st[0]->alias_get(rc->st, rc->who.account_id, rc->region, name, &a);
     if (tr_ok(r)) return kms_key_lookup(rc->st, a.target_key_id, out);
-    if (tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+    if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
 
     policy = secretsmanager_policy(rc->who.account_id, rc->region);
     ENSURE(policy != NULL, TR_E_INTERNAL);

@@ -36,8 +36,8 @@
  *     to IAM and IAM did not allow.
  * Account-level actions (k == NULL) are decided by IAM policies alone
  * (RES_NONE, resource "*").  A stored key policy that no longer compiles
- * allows nothing (logged).  No policy rule lives here: the engine has
- * the only copy.
+ * denies every request on its key (logged; docs/AUTHORIZATION.md 2.9).
+ * No policy rule lives here: the engine has the only copy.
  */
 #include "kms/kms.h"
 
@@ -85,7 +85,8 @@
  *    365, when omitted: "This type of condition works even when the
  *    parameter doesn't appear in the request", KMS condition keys page);
  *  - ListKeys, ListAliases, ListRetirableGrants, GenerateRandom: none.
- * The ones deliberately not set are listed in docs/CONDITION_KEYS.md. */
+ * src/iam/authz_table.def has them per operation, and the ones deliberately
+ * not set with the reason. */
 
 /* One allocation holds the entries, the value pointers and the composed
  * key names; values point into vals[], which never moves. */
@@ -101,6 +102,7 @@ struct kctx {
     size_t naliases;
     const struct tag_rec *tags;   /* the key's tags (aws:ResourceTag/<k>), one block */
     size_t ntags;
+    bool what_if;                 /* a lockout check (authz_req.what_if) */
     struct alias_rec *own_aliases;    /* what kctx_build read (freed), or NULL */
     struct tag_rec *own_tags;
     char request_alias[260];
@@ -242,9 +244,12 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
         c->aliases = c->own_aliases;
         c->tags = c->own_tags;
     }
+    size_t nextra = in ? in->nextra : 0, nextra_vals = 0;
+    for (size_t i = 0; i < nextra; i++) nextra_vals += in->extra[i].n;
     /* 32: room for every fixed key (fewer than 30). */
-    c->cap = 32 + npairs + c->ntags + nreq + nunknown;
-    c->capv = 32 + 2 * npairs + c->naliases + c->ntags + 2 * nreq + (g ? g->nops : 0) + nunknown;
+    c->cap = 32 + npairs + c->ntags + nreq + nunknown + nextra;
+    c->capv = 32 + 2 * npairs + c->naliases + c->ntags + 2 * nreq + (g ? g->nops : 0) + nunknown +
+              nextra_vals;
     json_object_foreach(ctx, key, v) c->capnames += sizeof EC_PREFIX + strlen(key);
     for (size_t i = 0; i < c->ntags; i++) c->capnames += sizeof RESOURCE_TAG + strlen(c->tags[i].key);
     c->capnames += tag_list_names(rtags);
@@ -333,6 +338,14 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
         GUARD(kctx_one(c, in->unknown[i], ""));
         c->e[c->n - 1].unknown = true;
     }
+    for (size_t i = 0; i < nextra; i++) {
+        const struct ctx_entry *x = &in->extra[i];
+        const char **vals = kctx_vals(c, x->n);
+        ENSURE(vals != NULL, TR_E_INTERNAL);
+        for (size_t j = 0; j < x->n; j++) vals[j] = x->values[j];
+        GUARD(kctx_add(c, x->key, vals, x->n, x->multi, x->identity_only));
+        c->e[c->n - 1].unknown = x->unknown;
+    }
     return TR_OK;
 }
 
@@ -350,15 +363,9 @@ static TR_RESULT evaluate(struct req_ctx *rc, const char *action, const struct k
     tr_result r = TR_OK;
 
     if (text) {
-        r = kms_cached_key_policy(rc->st, k, text, &pol);
-        if (tr_failed(r)) {
-            if (tr_code(r) != TR_E_POLICY_MALFORMED) return r;
-            /* Stored before the engine existed and refused by it now:
-             * the policy allows nothing, rather than everything. */
-            log_msg("warn", "kms authz: key policy of %s does not compile; it allows nothing",
-                    k->arn);
-            pol = NULL;
-        }
+        /* A stored policy that no longer compiles denies everything
+         * (docs/AUTHORIZATION.md 2.9), grants included. */
+        GUARD(kms_cached_key_policy(rc->st, k, text, &pol));
     }
     snprintf(name, sizeof name, "key-policy:%s", k->arn);
     np = (struct named_policy){ .p = pol, .name = name };
@@ -371,6 +378,7 @@ static TR_RESULT evaluate(struct req_ctx *rc, const char *action, const struct k
         .extra = c->e,
         .nextra = c->n,
         .no_fail = true,
+        .what_if = c->what_if,
     };
     r = iam_authorize(rc, &ar, res);
     /* The evidence names np, which dies here: format it now. */
@@ -418,6 +426,7 @@ TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct
     *allowed = false;
     ENSURE_REF(policy_text);
     r = kctx_build(&c, rc, action, k, in);
+    c.what_if = true;                  /* the lockout check's question */
     if (tr_ok(r)) r = evaluate(rc, action, k, policy_text, &c, &res, NULL, 0);
     if (tr_ok(r)) *allowed = res.decision == DECISION_ALLOW;
     kctx_free(&c);
@@ -490,8 +499,28 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
     tr_result r;
 
     memset(out, 0, sizeof *out);
-    ENSURE_REF(k);
     r = kctx_build(&c, rc, action, k, in);
+    if (tr_ok(r) && !k) {
+        /* Account-level actions: IAM policies alone decide (as in
+         * kms_authorize_in). */
+        struct authz_req ar = {
+            .action = action, .resource = "*", .resource_account = rc->who.account_id,
+            .mode = RES_NONE, .extra = c.e, .nextra = c.n, .no_fail = true,
+        };
+        r = iam_authorize(rc, &ar, &out->res);
+        if (tr_ok(r)) iam_result_evidence(&out->res, out->evidence, sizeof out->evidence);
+        out->allowed = out->res.decision == DECISION_ALLOW;
+        out->conditional = out->res.conditional;
+        if (tr_ok(r) && !out->allowed) {
+            struct eval_request rq = { .who = { .arn = rc->who.arn, .account = rc->who.account_id },
+                                       .action = action, .resource = "*" };
+            policy_denied_message(&rq, &out->res, NULL, out->message, sizeof out->message);
+        }
+        out->res.nrefs = 0;
+        out->res.ncond_refs = 0;
+        kctx_free(&c);
+        return r;
+    }
     if (tr_ok(r)) r = decide(rc, action, k, in, &c, out, true);
     if (tr_ok(r) && !out->allowed) {
         struct eval_request rq = {

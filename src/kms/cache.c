@@ -35,8 +35,7 @@
 struct kc_value {
     struct key_rec key;                 /* owned strings */
     struct policy *pol;                 /* compiled key policy (a reference), or NULL */
-    bool pol_done;                      /* pol (NULL when it does not compile) is known */
-    tr_result pol_err;                  /* compile failure to replay */
+    bool pol_done;                      /* pol is known */
     struct alias_rec *aliases;
     size_t naliases;
     bool aliases_done;
@@ -145,19 +144,16 @@ TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char 
     /* The key's own policy is compiled with its binding; another text
      * (PutKeyPolicy's checks pass the new one in a copy of k) with k's
      * binding when k carries that text.  Only the key's own policy text
-     * is cached here. */
+     * is cached here.  A stored policy that no longer compiles denies
+     * everything (docs/AUTHORIZATION.md 2.9). */
     const char *ids = k->policy && strcmp(text, k->policy) == 0 ? k->policy_ids : NULL;
     if (!e || strcmp(text, e->key.policy ? e->key.policy : "") != 0)
-        return policy_cache_get_bound(text, strlen(text), POLICY_KEY, ids, out);
+        return policy_cache_get_stored(text, strlen(text), POLICY_KEY, ids, k->arn, out);
     if (!e->pol_done) {
-        e->pol_err = policy_cache_get_bound(text, strlen(text), POLICY_KEY, e->key.policy_ids, &e->pol);
-        if (tr_failed(e->pol_err)) e->pol = NULL;
+        GUARD(policy_cache_get_stored(text, strlen(text), POLICY_KEY, e->key.policy_ids, k->arn,
+                                      &e->pol));
         e->pol_done = true;
-        /* A failure is replayed below with its code (the message is gone
-         * after the first time; callers only look at the code). */
-        if (tr_failed(e->pol_err)) return e->pol_err;
     }
-    if (tr_failed(e->pol_err)) return tr_fail_at(__FILE__, __LINE__, tr_code(e->pol_err), NULL);
     *out = policy_ref(e->pol);
     return TR_OK;
 }

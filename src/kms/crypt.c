@@ -144,7 +144,7 @@ static TR_RESULT open_parsed(store_t st, const struct keyring *kr, const char *k
     if (tr_failed(r)) goto fail;
     r = kms_material_load(st, kr, key_id, ct->material_version, &m);
     if (tr_failed(r)) {
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND)
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND)
             r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
         goto fail;
     }
@@ -202,7 +202,7 @@ static TR_RESULT blob_open(struct req_ctx *rc, const char *key_id, const char *a
             memset(&given, 0, sizeof given);
         } else {
             r = kms_key_lookup(rc->st, blob_key, key);
-            if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) goto fail;
+            if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) goto fail;
             if (tr_failed(r) || strcmp(key->region, rc->region) != 0) {
                 r = tr_fail_at(__FILE__, __LINE__, TR_E_ACCESS_DENIED, "%s", CT_KEY_GONE_MSG);
                 goto fail;

@@ -315,7 +315,7 @@ static TR_RESULT grant_delete(store_t st, const char *key_arn, const char *grant
     GUARD(st[0]->rel_delete(st, GRANT_REL, key_arn, grant_id));
     if (retiring) {
         tr_result r = st[0]->rel_delete(st, RETIRABLE_REL, retiring, grant_id);
-        if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
     }
     return TR_OK;
 }
@@ -852,9 +852,8 @@ KMS_HANDLER(op_list_retirable_grants)
         memset(&g, 0, sizeof g);
         r = rc->st[0]->rel_get(rc->st, GRANT_REL, rels[i].doc, rels[i].to, &g);
         if (tr_failed(r)) {
-            if (tr_code(r) != TR_E_KMS_NOT_FOUND) goto fail;
-            r = TR_OK;      /* retired meanwhile */
-            continue;
+            if (tr_code(r) != TR_E_STORE_NOT_FOUND) goto fail;
+            continue;       /* retired meanwhile */
         }
         r = grant_entry(&g, &e);
         rel_rec_free(&g);
@@ -880,7 +879,7 @@ static TR_RESULT grant_get(struct req_ctx *rc, const struct key_rec *k, const ch
 {
     memset(rel, 0, sizeof *rel);
     tr_result r = rc->st[0]->rel_get(rc->st, GRANT_REL, k->arn, grant_id, rel);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) return grant_not_found(grant_id);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) return grant_not_found(grant_id);
     return r;
 }
 
@@ -904,7 +903,7 @@ static TR_RESULT grant_by_token(struct req_ctx *rc, const char *token, struct ke
     const char *key_id = json_string_value(json_object_get(doc, "key_id"));
     r = key_id ? kms_key_lookup(rc->st, key_id, k) : grant_not_found(gid);
     if (tr_failed(r) || strcmp(k->region, rc->region) != 0 || strcmp(k->arn, rels[0].from) != 0) {
-        if (tr_ok(r) || tr_code(r) == TR_E_KMS_NOT_FOUND) r = grant_not_found(gid);
+        if (tr_ok(r) || tr_code(r) == TR_E_STORE_NOT_FOUND) r = grant_not_found(gid);
         key_rec_free(k);
         goto fail;
     }

@@ -50,7 +50,7 @@
 TR_RESULT kms_resolve(struct req_ctx *rc, const char *id, unsigned flags,
                       struct key_rec *out);
 /* A key named by its bare id, in the caller's account and region (the key
- * of a ciphertext).  TR_E_KMS_NOT_FOUND with no message when absent. */
+ * of a ciphertext).  TR_E_STORE_NOT_FOUND with no message when absent. */
 TR_RESULT kms_key_lookup(store_t st, const char *key_id, struct key_rec *out);
 
 /* ---------- cache.c: the request path's per-thread key cache ----------- */
@@ -75,6 +75,10 @@ void kms_cached_material_put(store_t st, const char *key_id, uint32_t version, c
 
 /* True for a well-formed key id (UUID; "mrk-" + 32 hex also parses). */
 bool kms_is_key_id(const char *s);
+/* Whether `action` ("kms:Decrypt") may name a key of another account: the
+ * operations that resolve with KR_XACCT (docs/AUTHORIZATION.md 4.4).  The
+ * others answer NotFoundException for a foreign key ARN. */
+bool kms_action_cross_account(const char *action);
 /* "arn:aws:kms:<region>:<account>:<resource>" into out[KMS_ARN_MAX+1]. */
 void kms_arn(char *out, size_t n, const char *region, const char *account,
              const char *resource);
@@ -147,6 +151,9 @@ struct kms_authz_in {
     const char *const *unknown;        /* the analyzer: context keys whose value is
                                           unknown (policy.h ctx_entry.unknown) */
     size_t nunknown;
+    const struct ctx_entry *extra;     /* `tresor policy simulate`: keys given by hand,
+                                          added last (they replace keys of the same name) */
+    size_t nextra;
 };
 
 /* Decide whether rc->who may perform `action` (e.g. "kms:Decrypt") on key
@@ -183,9 +190,9 @@ TR_RESULT kms_identity_allows(struct req_ctx *rc, const char *action, const stru
  * naming the alias ARN. */
 TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char *alias_name);
 
-/* The same decision as kms_authorize_in for a key operation, told rather
- * than enforced (the analyzer, `tresor who-can-decrypt`): never fails on a
- * denial.  k must be non-NULL. */
+/* The same decision as kms_authorize_in, told rather than enforced (the
+ * analyzer, `tresor who-can-decrypt`, `tresor policy simulate`): never
+ * fails on a denial.  k NULL: an account-level action (IAM alone). */
 enum kms_source { KX_NONE = 0, KX_KEY_POLICY, KX_GRANT };
 struct kms_explain {
     bool allowed;
@@ -266,7 +273,7 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
 TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
                            uint32_t version, int64_t now, const char *rotation_type);
 /* Unwrap material `version` of a key into out (a secret buf the caller
- * frees with buf_free, which wipes it).  TR_E_KMS_NOT_FOUND (no message)
+ * frees with buf_free, which wipes it).  TR_E_STORE_NOT_FOUND (no message)
  * when the version does not exist. */
 TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *key_id,
                             uint32_t version, struct buf *out);

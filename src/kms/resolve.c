@@ -34,6 +34,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static bool all_hex(const char *s, size_t n)
 {
@@ -53,6 +54,18 @@ bool kms_is_key_id(const char *s)
         return true;
     }
     return n == 4 + 32 && strncmp(s, "mrk-", 4) == 0 && all_hex(s + 4, 32);
+}
+
+bool kms_action_cross_account(const char *action)
+{
+    static const char *const XACCT[] = {
+        "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey", "kms:GetKeyRotationStatus",
+        "kms:CreateGrant", "kms:ListGrants", "kms:RetireGrant", "kms:RevokeGrant",
+    };
+    for (size_t i = 0; action && i < sizeof XACCT / sizeof XACCT[0]; i++)
+        if (strcasecmp(action, XACCT[i]) == 0) return true;
+    return false;
 }
 
 void kms_arn(char *out, size_t n, const char *region, const char *account,
@@ -110,7 +123,7 @@ static TR_RESULT get_key_in(struct req_ctx *rc, const char *region, const char *
     tr_result r = kms_key_lookup(rc->st, key_id, out);
     if (tr_failed(r)) {
         key_rec_free(out);
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND) return key_not_found(region, account, key_id);
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND) return key_not_found(region, account, key_id);
         return r;
     }
     if (strcmp(out->account_id, account) != 0 || strcmp(out->region, region) != 0) {
@@ -127,7 +140,7 @@ static TR_RESULT get_alias_in(struct req_ctx *rc, const char *region, const char
     memset(&a, 0, sizeof a);
     tr_result r = rc->st[0]->alias_get(rc->st, account, region, name, &a);
     if (tr_failed(r)) {
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND)
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND)
             BAIL(TR_E_KMS_NOT_FOUND, "Alias arn:aws:kms:%s:%s:%s is not found.",
                  region, account, name);
         return r;

@@ -268,7 +268,7 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id, 
     GUARD(st[0]->tx_begin(st));
     r = kms_key_lookup(st, key_id, &k);
     if (tr_failed(r)) {
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;   /* gone already */
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;   /* gone already */
         goto done;
     }
     if (strcmp(k.key_state, KEY_STATE_PENDING_DELETION) == 0) {

@@ -183,7 +183,7 @@ KMS_HANDLER(op_untag_resource)
     tr_result r = TR_OK;
     json_array_foreach(keys, i, e) {
         r = rc->st[0]->tag_delete(rc->st, k.arn, json_string_value(e));
-        if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;
+        if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
         if (tr_failed(r)) break;
     }
     key_rec_free(&k);

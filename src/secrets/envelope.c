@@ -87,6 +87,7 @@ static tr_result kms_failure(tr_result r, bool sealing)
         return tr_fail_at(__FILE__, __LINE__, TR_E_SM_DECRYPTION_FAILURE, "%s %s",
                           DEC_FAIL_MSG, kms_msg);
     case TR_E_KMS_NOT_FOUND:
+    case TR_E_STORE_NOT_FOUND:
     case TR_E_KMS_INVALID_KEY_USAGE:
     case TR_E_KMS_INCORRECT_KEY:
     case TR_E_KMS_INVALID_ARN:
@@ -159,7 +160,7 @@ TR_RESULT sm_key_check(struct req_ctx *rc, const char *account, const char *regi
     } else {
         r = qualified_key_id(account, region, key_id, &q);
         if (tr_ok(r)) r = kms_resolve(rc, q, KR_ALIAS | KR_XACCT, &k);
-        if (tr_failed(r) && tr_code(r) != TR_E_INTERNAL)
+        if (tr_failed(r) && tr_err_status(tr_code(r)) < 500)   /* not internal (the store's too) */
             r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_PARAMETER,
                            "The KMS key %.200s is not valid or does not exist.", key_id);
     }

@@ -99,7 +99,7 @@ static TR_RESULT due_drop(store_t st, const struct secret *s)
     char key[DUE_KEY_MAX];
     due_key(key, sizeof key, deletion_date(s), s->arn);
     tr_result r = st[0]->rel_delete(st, DUE_KIND, DUE_FROM, key);
-    if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
     return r;
 }
 
@@ -268,13 +268,13 @@ static TR_RESULT purge_one(const struct server_env *env, const char *key, int64_
      * have restored or purged it since the list was read. */
     r = st[0]->rel_get(st, DUE_KIND, DUE_FROM, key, &rel);
     if (tr_failed(r)) {
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
         goto done;
     }
     have_rel = true;
     r = st[0]->ent_get_arn(st, SM_KIND, arn, &e);
     if (tr_failed(r)) {
-        if (tr_code(r) != TR_E_KMS_NOT_FOUND) goto done;
+        if (tr_code(r) != TR_E_STORE_NOT_FOUND) goto done;
         r = st[0]->rel_delete(st, DUE_KIND, DUE_FROM, key);   /* gone already */
         goto done;
     }
@@ -776,7 +776,7 @@ static TR_RESULT list_entry(struct req_ctx *rc, const struct item *it, json_t *l
     struct secret full;
     tr_result r = rc->st[0]->ent_get_arn(rc->st, SM_KIND, it->s.arn, &ent);
     if (tr_failed(r)) {
-        if (tr_code(r) == TR_E_KMS_NOT_FOUND) return TR_OK;
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND) return TR_OK;
         return r;
     }
     r = sm_load(rc->st, &ent, &full);
@@ -845,6 +845,8 @@ SM_HANDLER(sm_op_list_secrets)
     } else {
         r = load_items(rc, q, planned, &items, &n);
         if (tr_failed(r)) goto fail;
+        /* load_items hands back an array whenever it found an item. */
+        if (NEVER(n > 0 && !items)) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
         if (n > 1) qsort_r(items, n, sizeof *items, item_qsort, q);
         kept = key ? cache_put(&listings, key, gen) : NULL;
         if (kept) *kept = (struct listing){ .items = items, .n = n };

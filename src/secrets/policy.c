@@ -285,6 +285,7 @@ static TR_RESULT lockout_check(struct req_ctx *rc, const struct secret *s, const
         .extra = &extra,
         .nextra = 1,
         .no_fail = true,
+        .what_if = true,
     };
     memset(&er, 0, sizeof er);
     GUARD(iam_authorize(rc, &ar, &er));

@@ -512,7 +512,7 @@ TR_RESULT sm_purge(store_t st, const struct secret *s)
     size_t nt = 0;
     for (size_t i = 0; i < s->nversions; i++) {
         tr_result r = sm_version_delete(st, s, s->versions[i].id);
-        if (tr_failed(r) && tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
     }
     GUARD(st[0]->tag_list(st, s->arn, &tags, &nt));
     tr_result r = TR_OK;
@@ -535,7 +535,7 @@ TR_RESULT sm_lookup_name(store_t st, const char *account, const char *region,
     snprintf(key, sizeof key, "%s:%s", region, name);
     memset(&e, 0, sizeof e);
     tr_result r = st[0]->ent_get(st, SM_KIND, account, key, &e);
-    if (tr_failed(r)) return tr_code(r) == TR_E_KMS_NOT_FOUND ? TR_OK : r;
+    if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
     r = sm_load(st, &e, out);
     ent_rec_free(&e);
     GUARD(r);
@@ -601,7 +601,7 @@ static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id, struct 
         *found = true;
         return TR_OK;
     }
-    if (tr_code(r) != TR_E_KMS_NOT_FOUND) return r;
+    if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
     /* A partial ARN is the ARN without "-XXXXXX".  An ARN whose seventh
      * character from the end is '-' is taken as a full ARN (AWS: the
      * partial ARN of a name like "x-a1b2c3" is not found). */
@@ -641,7 +641,7 @@ TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags)
         const char *k = json_string_value(json_object_get(t, "Key"));
         const char *v = json_string_value(json_object_get(t, "Value"));
         if (!k) continue;
-        char key[200];
+        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
         snprintf(key, sizeof key, "aws:RequestTag/%s", k);
         GUARD(iam_ctx_add(c, key, v ? v : ""));
         if (n < SM_MAX_TAGS) keys[n++] = k;
@@ -683,7 +683,7 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
     GUARD(sm_cached_tags(st, arn, &tags, &n));
     tr_result r = TR_OK;
     for (size_t i = 0; i < n && tr_ok(r); i++) {
-        char key[200];
+        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
         snprintf(key, sizeof key, "secretsmanager:ResourceTag/%s", tags[i].key);
         r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
         snprintf(key, sizeof key, "aws:ResourceTag/%s", tags[i].key);
@@ -741,21 +741,17 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
         if (tr_ok(r)) r = add_resource_keys(rc->st, s, c);
         if (tr_failed(r)) goto fail;
         if (s->policy && *s->policy) {
-            r = policy_cache_get_bound(s->policy, strlen(s->policy), POLICY_RESOURCE,
-                                       s->policy_ids, &pol);
-            if (tr_failed(r)) {
-                /* A stored policy was validated when put; if it no longer
-                 * compiles it cannot allow anything.  (A broken binding
-                 * is an internal error: failing closed.) */
-                if (tr_code(r) != TR_E_POLICY_MALFORMED) goto fail;
-                pol = NULL;
-                r = TR_OK;
-            } else {
-                snprintf(label, sizeof label, "resource-policy:%s", s->arn);
-                np.p = pol;
-                np.name = label;
-                ar.resource_policy = &np;
-            }
+            /* Validated when put; one that no longer compiles denies every
+             * request on the secret, Deny statements never dropped
+             * (docs/AUTHORIZATION.md 2.9).  (A broken binding is an
+             * internal error: failing closed.) */
+            r = policy_cache_get_stored(s->policy, strlen(s->policy), POLICY_RESOURCE, s->policy_ids,
+                                        s->arn, &pol);
+            if (tr_failed(r)) goto fail;
+            snprintf(label, sizeof label, "resource-policy:%s", s->arn);
+            np.p = pol;
+            np.name = label;
+            ar.resource_policy = &np;
         }
     } else {
         /* Not found: the identity side against the id as given.  A name
@@ -810,6 +806,19 @@ TR_RESULT sm_authorize_explain(struct req_ctx *rc, const char *action, const str
     ENSURE_REF(s);
     ENSURE_REF(res);
     return authorize(rc, action, s->arn, s, extra, nextra, res, ev, nev);
+}
+
+TR_RESULT sm_authorize_id_explain(struct req_ctx *rc, const char *action, const char *secret_id,
+                                  const struct ctx_entry *extra, size_t nextra, bool *found,
+                                  struct eval_result *res, char *ev, size_t nev)
+{
+    struct secret s;
+    ENSURE_REF(secret_id);
+    ENSURE_REF(res);
+    GUARD(sm_lookup(rc, secret_id, &s, found));
+    tr_result r = authorize(rc, action, secret_id, *found ? &s : NULL, extra, nextra, res, ev, nev);
+    if (*found) secret_free(&s);
+    return r;
 }
 
 TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,

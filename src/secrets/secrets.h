@@ -188,6 +188,13 @@ TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secre
 TR_RESULT sm_authorize_explain(struct req_ctx *rc, const char *action, const struct secret *s,
                                const struct ctx_entry *extra, size_t nextra,
                                struct eval_result *res, char *ev, size_t nev);
+/* The same for a secret as named in a request (`tresor policy simulate`):
+ * looked up as the request would look it up (sm_lookup); a secret that is
+ * not found is decided as sm_authorize decides it, against the id as
+ * given.  *found tells which. */
+TR_RESULT sm_authorize_id_explain(struct req_ctx *rc, const char *action, const char *secret_id,
+                                  const struct ctx_entry *extra, size_t nextra, bool *found,
+                                  struct eval_result *res, char *ev, size_t nev);
 /* The usual pair: authorize, then exists (sm_find's error).  When
  * `must_be_live`, also sm_check_live.  On success *out is loaded. */
 TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,

@@ -120,7 +120,7 @@ SM_HANDLER(sm_op_untag_resource)
     if (tr_failed(r)) goto fail;
     for (i = 0; i < n; i++) {
         r = rc->st[0]->tag_delete(rc->st, s.arn, vals[i]);
-        if (tr_failed(r) && tr_code(r) == TR_E_KMS_NOT_FOUND) r = TR_OK;
+        if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
         if (tr_failed(r)) goto fail;
     }
 fail:

@@ -342,7 +342,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     if (type) r = sm_set(s.doc, "type", json_string(type));
     if (tr_ok(r)) r = sm_save(rc->st, &s, true);
     if (tr_failed(r)) {
-        if (tr_code(r) == TR_E_KMS_ALREADY_EXISTS)
+        if (tr_code(r) == TR_E_STORE_EXISTS)
             r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_EXISTS,
                            "The operation failed because the secret %s already exists.", name);
         goto fail;
@@ -536,7 +536,7 @@ static TR_RESULT batch_one(struct req_ctx *rc, const char *id, json_t *values, j
         return TR_OK;
     }
     secret_free(&s);
-    if (tr_code(r) == TR_E_INTERNAL) return r;
+    if (tr_err_status(tr_code(r)) >= 500) return r;   /* internal: the store's too */
     return add_error(errors, id);
 }
 
@@ -741,7 +741,6 @@ SM_VALUE_HANDLER(sm_op_batch_get_secret_value)
     values = json_array();
     errors = json_array();
     if (!reply || !values || !errors) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = TR_OK;
     if (ids) {
         size_t i;
         json_t *e;

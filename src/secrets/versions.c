@@ -83,6 +83,7 @@ static TR_RESULT demote_current(struct secret *s, struct secret_version *from, b
 TR_RESULT sm_labels_attach(store_t st, struct secret *s, struct secret_version *v,
                            const char *const *labels, size_t n)
 {
+    ENSURE_REF(v);
     bool *changed = calloc(s->nversions ? s->nversions : 1, sizeof *changed);
     struct secret_version *old_current = NULL;
     bool takes_pending = false;

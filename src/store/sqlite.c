@@ -34,7 +34,7 @@
  * SQLite's lock, which is then contended by other processes alone.  The
  * gate is held from tx_begin to tx_commit/tx_rollback, or for one
  * statement outside a transaction; reads never touch it.  Waiting for it
- * also times out after BUSY_TIMEOUT_MS (TR_E_INTERNAL), so a transaction
+ * also times out after BUSY_TIMEOUT_MS (TR_E_STORE_BUSY), so a transaction
  * left open by mistake does not hang every writer.
  *
  * Transactions.  tx_begin takes the gate and runs BEGIN IMMEDIATE on the
@@ -47,13 +47,20 @@
  * which opens its own transaction for its four deletes when the caller has
  * none.  A thread that exits inside a transaction rolls it back.
  *
- * Errors.  A lookup (or update, delete) that finds no row:
- * TR_E_KMS_NOT_FOUND.  A UNIQUE or PRIMARY KEY violation:
- * TR_E_KMS_ALREADY_EXISTS.  A FOREIGN KEY violation (a material or alias
- * naming a key that does not exist; inside a transaction it shows up at
- * tx_commit, because the foreign keys are deferred): TR_E_KMS_NOT_FOUND.
- * All without a message.  Anything else is TR_E_INTERNAL, logged to stderr
- * with the SQLite message and the SQL text.  Values are always bound, never
+ * Errors: the store's own codes (errors.def), never a service's.  A lookup
+ * (or update, delete) that finds no row: TR_E_STORE_NOT_FOUND.  A UNIQUE or
+ * PRIMARY KEY violation: TR_E_STORE_EXISTS.  A FOREIGN KEY violation (a
+ * material or alias naming a key that does not exist; inside a transaction
+ * it shows up at tx_commit, because the foreign keys are deferred):
+ * TR_E_STORE_NOT_FOUND.  All without a message.  The other failures are
+ * logged to stderr with the SQLite message and the SQL text, and named by
+ * their kind: the lock not had in time (SQLITE_BUSY, SQLITE_LOCKED, the
+ * write gate) TR_E_STORE_BUSY; a full disk or database (SQLITE_FULL)
+ * TR_E_STORE_FULL; a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB)
+ * TR_E_STORE_CORRUPT; a write to a store opened read-only (SQLITE_READONLY,
+ * tx_begin there) TR_E_STORE_READONLY; a failed read or write of the files
+ * (SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_PERM) TR_E_STORE_IO; anything else
+ * (out of memory, misuse) TR_E_INTERNAL.  Values are always bound, never
  * written into SQL text, so no secret reaches a log line.
  *
  * Memory store.  store_sqlite_open_memory uses SQLite's memdb VFS with a
@@ -289,7 +296,7 @@ static TR_RESULT gate_enter(struct gate *g)
             if (!w.next) g->tail = pp;
             pthread_mutex_unlock(&g->mu);
             fprintf(stderr, "tresor: store: no write lock after %d ms\n", BUSY_TIMEOUT_MS);
-            BAIL0(TR_E_INTERNAL);
+            BAIL0(TR_E_STORE_BUSY);
         }
     }
     pthread_mutex_unlock(&g->mu);
@@ -355,21 +362,35 @@ static void sq_log(sqlite3 *db, int rc, const char *what)
             what ? what : "-");
 }
 
-/* Map an SQLite result code to ours (see the file comment). */
-static tr_result sq_fail(sqlite3 *db, int rc, const char *what, int line)
+/* Our code for an SQLite result code (see the file comment). */
+static enum tr_err sq_code(int rc)
 {
     switch (rc) {
     case SQLITE_CONSTRAINT_PRIMARYKEY:
     case SQLITE_CONSTRAINT_UNIQUE:
-        return tr_fail_at(__FILE__, line, TR_E_KMS_ALREADY_EXISTS, NULL);
+        return TR_E_STORE_EXISTS;
     case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return tr_fail_at(__FILE__, line, TR_E_KMS_NOT_FOUND, NULL);
-    default:
-        sq_log(db, rc, what);
-        return tr_fail_at(__FILE__, line, TR_E_INTERNAL, NULL);
+        return TR_E_STORE_NOT_FOUND;
+    }
+    switch (rc & 0xff) {
+    case SQLITE_BUSY: case SQLITE_LOCKED: return TR_E_STORE_BUSY;
+    case SQLITE_FULL: return TR_E_STORE_FULL;
+    case SQLITE_CORRUPT: case SQLITE_NOTADB: return TR_E_STORE_CORRUPT;
+    case SQLITE_READONLY: return TR_E_STORE_READONLY;
+    case SQLITE_IOERR: case SQLITE_CANTOPEN: case SQLITE_PERM: return TR_E_STORE_IO;
+    default: return TR_E_INTERNAL;
     }
 }
-#define SQ_FAIL(db, rc, what) sq_fail((db), (rc), (what), __LINE__)
+
+/* Map an SQLite result code to ours, logging what is not an answer. */
+static tr_result sq_fail(sqlite3 *db, int rc, const char *what, int line)
+{
+    enum tr_err code = sq_code(rc);
+    if (code != TR_E_STORE_EXISTS && code != TR_E_STORE_NOT_FOUND) sq_log(db, rc, what);
+    return tr_fail_at(__FILE__, line, code, NULL);
+}
+/* A failure (TR_FAILURE: whatever the call depth, the analyser knows). */
+#define SQ_FAIL(db, rc, what) TR_FAILURE(sq_fail((db), (rc), (what), __LINE__))
 
 static void conn_unlink(struct store_sqlite *s, struct conn *c)
 {
@@ -444,7 +465,7 @@ fail:
     sqlite3_free(err);
     sqlite3_close(c->db);
     free(c);
-    BAIL0(TR_E_INTERNAL);
+    BAIL0(sq_code(rc));
 }
 
 /* This thread's connection to s, opened on first use. */
@@ -767,7 +788,7 @@ static TR_RESULT q_write(struct conn *c, sqlite3_stmt *q, int bind_rc, int *chan
 }
 
 /* Run a bound statement, fill *rec from its first row, release it.
- * TR_E_KMS_NOT_FOUND when there is no row. */
+ * TR_E_STORE_NOT_FOUND when there is no row. */
 static TR_RESULT q_one(struct conn *c, sqlite3_stmt *q, int bind_rc, row_fn fill,
                        drop_fn drop, void *rec)
 {
@@ -781,7 +802,7 @@ static TR_RESULT q_one(struct conn *c, sqlite3_stmt *q, int bind_rc, row_fn fill
             r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         }
     } else if (rc == SQLITE_DONE) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, NULL);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL);
     } else {
         r = SQ_FAIL(c->db, rc, sqlite3_sql(q));
     }
@@ -956,7 +977,7 @@ static TR_RESULT sq_tx_begin(store_t st)
     /* SQLite would open the transaction and fail at the first write. */
     if (self(st)->readonly) {
         fprintf(stderr, "tresor: store: a write transaction on a store opened read-only\n");
-        BAIL0(TR_E_INTERNAL);
+        BAIL0(TR_E_STORE_READONLY);
     }
     GUARD(conn_get(self(st), &c));
     return tx_open(c);
@@ -1126,7 +1147,7 @@ static TR_RESULT sq_access_key_update(store_t st, const struct access_key_rec *k
     b_int(&b, k->expires);
     b_opt(&b, k->doc);
     GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 
@@ -1143,7 +1164,7 @@ static TR_RESULT sq_access_key_delete(store_t st, const char *akid)
     b = (struct bind){ q, 0, SQLITE_OK };
     b_str(&b, akid);
     GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 
@@ -1245,7 +1266,7 @@ static TR_RESULT sq_key_update(store_t st, const struct key_rec *k)
     ENSURE_REF(k);
     GUARD(prep(st, Q_KEY_UPDATE, &c, &q));
     GUARD(q_write(c, q, bind_key(q, k), &changes));
-    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 
@@ -1338,7 +1359,7 @@ static TR_RESULT sq_key_delete(store_t st, const char *key_id)
         r = exec_by_key(st, steps[i], key_id, &changes);
         if (tr_failed(r)) goto fail;
     }
-    if (changes == 0) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, NULL); goto fail; }
+    if (changes == 0) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL); goto fail; }
     if (own) {
         r = tx_close(c);
         if (tr_failed(r)) goto fail;
@@ -1426,7 +1447,7 @@ static TR_RESULT sq_alias_update(store_t st, const struct alias_rec *a)
     b_chars(&b, a->target_key_id);
     b_int(&b, a->updated);
     GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 
@@ -1461,7 +1482,7 @@ static TR_RESULT sq_alias_delete(store_t st, const char *account, const char *re
     b_str(&b, region);
     b_str(&b, name);
     GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 
@@ -1501,7 +1522,7 @@ static TR_RESULT sq_tag_set(store_t st, const char *arn, const char *key, const 
     return q_write(c, q, b.rc, NULL);
 }
 
-/* TR_E_KMS_NOT_FOUND when the resource has no such tag. */
+/* TR_E_STORE_NOT_FOUND when the resource has no such tag. */
 static TR_RESULT sq_tag_delete(store_t st, const char *arn, const char *key)
 {
     struct conn *c = NULL; sqlite3_stmt *q = NULL;
@@ -1513,7 +1534,7 @@ static TR_RESULT sq_tag_delete(store_t st, const char *arn, const char *key)
     b_str(&b, arn);
     b_str(&b, key);
     GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 
@@ -1564,7 +1585,7 @@ static TR_RESULT sq_ent_update(store_t st, const struct ent_rec *e)
     b_str_or(&b, e->path, "/");
     b_str_or(&b, e->doc, "{}");
     GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 
@@ -1616,7 +1637,7 @@ static TR_RESULT sq_ent_delete(store_t st, const char *kind, const char *arn)
     b_str(&b, kind);
     b_str(&b, arn);
     GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 
@@ -1686,7 +1707,7 @@ static TR_RESULT sq_rel_delete(store_t st, const char *kind, const char *from, c
     b_str(&b, from);
     b_str(&b, to);
     GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_KMS_NOT_FOUND);
+    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 

@@ -13,10 +13,16 @@
  *  - Secret columns (wrapped key material, wrapped secret access keys) are
  *    stored exactly as given: the caller has already wrapped them under the
  *    root key (kms/keyring.h).  The store never sees plaintext secrets.
- *  - Lookups that find nothing return TR_E_KMS_NOT_FOUND with NO message;
- *    the caller writes the AWS message.  Unique-constraint violations
- *    return TR_E_KMS_ALREADY_EXISTS with no message.  Other failures are
- *    TR_E_INTERNAL (logged with the SQLite message, never sent).
+ *  - Failures carry the store's own codes (errors.def), never a service's:
+ *    lookups that find nothing return TR_E_STORE_NOT_FOUND with NO
+ *    message, and the caller writes its service's error and AWS's
+ *    message; unique-constraint violations return TR_E_STORE_EXISTS with
+ *    no message.  Other failures are logged with the backend's message
+ *    (never sent) and name their kind: TR_E_STORE_BUSY (no lock in time),
+ *    TR_E_STORE_FULL (no space), TR_E_STORE_CORRUPT (a damaged database),
+ *    TR_E_STORE_READONLY (a write to a store opened read-only),
+ *    TR_E_STORE_IO (the files cannot be read or written), TR_E_INTERNAL
+ *    (anything else); clients see their service's internal error.
  *  - Records filled by get/list own their heap strings; release with the
  *    matching *_rec_free / *_list_free.
  */
@@ -225,7 +231,7 @@ struct store_class {
                                           int64_t tombstones_before);
     /* The tombstone of an access key that existed once: *expires 0 for a
      * long-term key, else the session's expiry; token_sha256 its token's
-     * digest in hex ("" when none).  TR_E_KMS_NOT_FOUND when there is
+     * digest in hex ("" when none).  TR_E_STORE_NOT_FOUND when there is
      * none (never known, or pruned). */
     TR_RESULT (*access_key_tombstone_get)(const struct store_class **st, const char *akid,
                                           int64_t *expires, char token_sha256[65]);
@@ -294,7 +300,7 @@ TR_RESULT store_sqlite_open(const char *data_dir, store_t *out);
  * running server, a crash) mode=ro, which reads the WAL when the -shm
  * file exists or the directory lets SQLite create it.  A -wal that cannot
  * be read, a schema version other than this build's: TR_E_INTERNAL after
- * a line on stderr saying which.  Writes fail (TR_E_INTERNAL). */
+ * a line on stderr saying which.  Writes fail (TR_E_STORE_READONLY). */
 TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out);
 /* An in-memory store shared by all threads of the process (tests). */
 TR_RESULT store_sqlite_open_memory(store_t *out);

@@ -126,8 +126,20 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+def _differential_summary(terminalreporter):
+    """The differential test's figures (test_differential.py), when it ran."""
+    import sys
+    mod = sys.modules.get("test_differential")
+    if mod is None or not mod.REPORT:
+        return
+    terminalreporter.section("differential")
+    for line in mod.REPORT:
+        terminalreporter.write_line(line)
+
+
 def pytest_terminal_summary(terminalreporter):
     _bad_input_summary(terminalreporter)
+    _differential_summary(terminalreporter)
     if _WRAPPER_REPORT:
         terminalreporter.write_sep("-", "wrapper")
         for line in _WRAPPER_REPORT:

@@ -40,8 +40,12 @@ FLAGS = {
                         ("--region", "TRESOR_REGION", "us-east-1"),
                         ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
     "what-can-decrypt": [("--format", None, "text"), ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
-    "policy simulate": [("--principal", None, None), ("--action", None, None),
-                        ("--resource", None, "*"), ("--context", None, None), ("--format", None, "text"),
+    "policy simulate": [("--principal", None, None), ("--access-key-id", None, None),
+                        ("--action", None, None), ("--resource", None, "*"), ("--context", None, None),
+                        ("--encryption-context", None, None), ("--source-ip", None, None),
+                        ("--via-service", None, None), ("--session-policy", None, None),
+                        ("--session-policy-arn", None, None), ("--session-tag", None, None),
+                        ("--format", None, "text"),
                         ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"),
                         ("--region", "TRESOR_REGION", "us-east-1")],
     "account create": [("--account-id", None, "random"),
@@ -157,7 +161,7 @@ def test_subcommand_help(empty, cmd):
 def test_every_listed_flag_is_accepted(empty, cmd):
     """Each flag --help lists parses (the run then stops at --help)."""
     switches = ("--dev", "--enforce-iam", "--all", "--diff")
-    values = {"--threads": "2", "--context": "k=v"}
+    values = {"--threads": "2", "--context": "k=v", "--encryption-context": "k=v", "--session-tag": "k=v"}
     for flag, _, _ in FLAGS[cmd]:
         value = [] if flag in switches else [values.get(flag, "x")]
         p = tresor(empty, *cmd.split(), flag, *value, "--help")
@@ -210,7 +214,7 @@ ERRORS = [
      "what-can-decrypt: --format must be text or json, not 'dot'"),
     (["what-can-decrypt", "p", "--explain", "q"], None, "what-can-decrypt: unknown option '--explain'"),
     (["what-can-decrypt"], None, "what-can-decrypt: missing PRINCIPAL (a user, role or root ARN)"),
-    (["policy", "simulate", "--action", "kms:Decrypt"], None, "policy simulate: --principal is required"),
+    (["policy", "simulate", "--action", "kms:Decrypt"], None, "policy simulate: --principal or --access-key-id is required"),
     (["policy", "simulate", "--principal", "p"], None, "policy simulate: --action is required"),
     (["policy", "simulate", "--principal", "p", "--action", "a", "--format", "yaml"], None,
      "policy simulate: --format must be text or json, not 'yaml'"),

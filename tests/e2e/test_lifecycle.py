@@ -332,16 +332,27 @@ def start_graced(srv, grace):
 
 def stalled_create_secret(srv, name, value="in flight"):
     """A signed CreateSecret whose headers and half of whose body are sent:
-    (socket, the rest of the body)."""
+    (socket, the rest of the body).  The headers carry `Expect:
+    100-continue` and the body waits for the server's `100 Continue`, which
+    it sends from the request's first access-handler call: once it is read,
+    the request is in flight (whatever the machine's load), so a signal
+    sent next always finds it there."""
     body = json.dumps({"Name": name, "SecretString": value,
                        "ClientRequestToken": str(uuid.uuid4())})
     headers, payload = srv.build_request("secretsmanager.CreateSecret", body,
                                          service="secretsmanager")
     head = "POST / HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    head += f"Content-Length: {len(payload)}\r\n\r\n"
+    head += f"Content-Length: {len(payload)}\r\nExpect: 100-continue\r\n\r\n"
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(30))
+    s.sendall(head.encode())
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(4096)
+        assert chunk, f"connection closed before 100 Continue: {got!r}"
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 100"), got
     half = len(payload) // 2
-    s.sendall(head.encode() + payload[:half])
+    s.sendall(payload[:half])
     return s, payload[half:]
 
 

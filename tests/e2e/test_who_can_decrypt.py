@@ -547,6 +547,58 @@ def test_can_gain_access_role_boundary_and_group_policy(srv, root):
     assert reads(member, s)
 
 
+def test_boundaries_star_and_not_principal(srv, root):
+    """Issue 13's rules, analysis against real reads (docs/AUTHORIZATION.md
+    2.3, 3.3, 4.1): the managed key's "*" is not limited by a boundary
+    without kms:Decrypt (users and role sessions); a Deny with NotPrincipal
+    denies a listed principal that has a boundary; a key policy's "*"
+    grant reaches a bounded user; a key-policy statement naming another
+    key grants nothing."""
+    sm = root.client("secretsmanager")
+    harness = harness_user(root)
+    gsv_only = make_managed_policy(root, allow(GSV), name=unique("wc-gsv-bnd"))["Arn"]
+    no_kms = make_managed_policy(root, allow("secretsmanager:*"), name=unique("wc-nokms"))["Arn"]
+    bounded = make_user(root, unique("wc-b-gsv"), policy=allow(GSV), boundary=gsv_only)
+    plain = make_user(root, unique("wc-b-plain"), policy=allow(GSV))
+    listed_bounded = make_user(root, unique("wc-b-listed"), policy=allow(GSV), boundary=no_kms)
+    star_user = make_user(root, unique("wc-b-star"), policy=allow(GSV), boundary=no_kms)
+    other_key_user = make_user(root, unique("wc-b-otherkey"), policy=allow(GSV))
+    role = make_role(root, unique("wc-b-role"), trust=trust_with(harness), policy=allow(GSV),
+                     boundary=gsv_only)["Arn"]
+    # A session has no aws:username: a NotResource naming it does not apply.
+    not_mine = make_role(root, unique("wc-b-notmine"), trust=trust_with(harness), policy={
+        "Effect": "Allow", "Action": GSV,
+        "NotResource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:${{aws:username}}-*"})["Arn"]
+
+    s_managed = sm.create_secret(Name=unique("wc-b-managed"), SecretString="m")["ARN"]
+    s_np = sm.create_secret(Name=unique("wc-b-np"), SecretString="np")["ARN"]
+    sm.put_resource_policy(SecretId=s_np, ResourcePolicy=policy_doc(
+        {"Effect": "Deny", "NotPrincipal": {"AWS": [plain.arn, listed_bounded.arn, root.arn,
+                                                    harness.arn]},
+         "Action": GSV, "Resource": "*"}))
+    other = root.kms.create_key()["KeyMetadata"]["Arn"]
+    admin = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": root.arn},
+             "NotAction": "kms:Decrypt", "Resource": "*"}
+    k = root.kms.create_key(Policy=policy_doc(
+        admin,
+        {"Sid": "Star", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt",
+         "Resource": "*", "Condition": {"ArnEquals": {"aws:PrincipalArn": star_user.arn}}},
+        {"Sid": "OtherKey", "Effect": "Allow", "Principal": {"AWS": other_key_user.arn},
+         "Action": "kms:Decrypt", "Resource": other}))["KeyMetadata"]["Arn"]
+    s_key = sm.create_secret(Name=unique("wc-b-key"), SecretString="k", KmsKeyId=k)["ARN"]
+
+    users = [bounded, plain, listed_bounded, star_user, other_key_user, harness]
+    callers = {u.arn: u for u in users}
+    callers[root.arn] = root
+    truth, _ = check_agreement(srv, callers, [role, not_mine], harness, [s_managed, s_np, s_key],
+                               what=False)
+    assert truth[not_mine] == set()
+    assert s_managed in truth[bounded.arn] and s_managed in truth[role]
+    assert s_np in truth[plain.arn] and s_np not in truth[listed_bounded.arn]
+    assert s_np not in truth[bounded.arn]
+    assert s_key in truth[star_user.arn] and s_key not in truth[other_key_user.arn]
+
+
 def _recreate_user(root, old, **kw):
     """Delete user `old` (keys and inline policies first) and make another
     of the same name: a new unique id behind the same ARN."""

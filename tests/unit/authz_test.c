@@ -563,8 +563,13 @@ static void test_context_keys(void **state)
     expect_key(&cb, "aws:EpochTime", "1700000000");
     expect_key(&cb, "aws:RequestedRegion", "us-east-1");
     expect_key(&cb, "aws:ViaAWSService", "false");
+    expect_key(&cb, "aws:PrincipalIsAWSService", "false");
+    expect_key(&cb, "aws:UserAgent", "");           /* no User-Agent header */
+    assert_null(find(&cb, "aws:referer"));
     assert_null(find(&cb, "aws:TokenIssueTime"));
     assert_null(find(&cb, "aws:MultiFactorAuthPresent"));
+    assert_null(find(&cb, "aws:MultiFactorAuthAge"));
+    assert_null(find(&cb, "aws:CalledVia"));
     /* Every global key is "aws:" (ctx_slot looks for a service key among
      * the later keys only), and a service key added later is found. */
     assert_int_equal(cb.nglobal, cb.n);
@@ -577,13 +582,31 @@ static void test_context_keys(void **state)
     assert_int_equal(cb.n, cb.nglobal + 1);
     iam_ctx_free(&cb);
 
-    /* Service-to-service: no aws:SourceIp, aws:ViaAWSService true. */
+    /* The client's headers. */
+    RC.user_agent = "Boto3/1.26.27 Python/3.11.2";
+    RC.referer = "https://console.example/";
+    ok(iam_ctx_init(&cb, &RC, RC.identity));
+    expect_key(&cb, "aws:UserAgent", "Boto3/1.26.27 Python/3.11.2");
+    expect_key(&cb, "aws:referer", "https://console.example/");
+    iam_ctx_free(&cb);
+
+    /* Service-to-service: no aws:SourceIp, aws:ViaAWSService true, the
+     * service as the user agent, no referer, and aws:MultiFactorAuthPresent
+     * false even for long-term credentials (AWS calls with temporary ones);
+     * aws:CalledVia is not set for Secrets Manager. */
     RC.via_service = "secretsmanager.us-east-1.amazonaws.com";
     ok(iam_ctx_init(&cb, &RC, RC.identity));
     assert_null(find(&cb, "aws:SourceIp"));
     expect_key(&cb, "aws:ViaAWSService", "true");
+    expect_key(&cb, "aws:UserAgent", "secretsmanager.amazonaws.com");
+    assert_null(find(&cb, "aws:referer"));
+    expect_key(&cb, "aws:MultiFactorAuthPresent", "false");
+    assert_null(find(&cb, "aws:TokenIssueTime"));
+    assert_null(find(&cb, "aws:CalledVia"));
+    assert_null(find(&cb, "aws:CalledViaFirst"));
     iam_ctx_free(&cb);
     RC.via_service = NULL;
+    RC.user_agent = RC.referer = NULL;
 
     /* A role session: the role ARN, AssumedRole, no username, the
      * temporary-credential keys. */
@@ -677,6 +700,52 @@ static void test_extra_keys(void **state)
     assert_int_equal(tr_code(iam_authorize(&RC, &ar, NULL)), TR_E_IAM_ACCESS_DENIED);
     ar.nextra = 2;
     ok(iam_authorize(&RC, &ar, NULL));
+}
+
+/* The observation hook: every decision, with its complete context. */
+static struct {
+    int calls;
+    char action[64], resource[128];
+    bool resource_account, principal_is_service;
+    size_t nkeys;
+} seen;
+
+static void observe(const struct req_ctx *rc, const struct authz_req *ar,
+                    const struct ctx_entry *ctx, size_t n)
+{
+    (void)rc;
+    seen.calls++;
+    snprintf(seen.action, sizeof seen.action, "%s", ar->action);
+    snprintf(seen.resource, sizeof seen.resource, "%s", ar->resource);
+    seen.nkeys = n;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(ctx[i].key, "aws:ResourceAccount") == 0 && strcmp(ctx[i].values[0], ACCT2) == 0)
+            seen.resource_account = true;
+        if (strcmp(ctx[i].key, "aws:PrincipalIsAWSService") == 0)
+            seen.principal_is_service = true;
+    }
+}
+
+static void test_observer_sees_every_decision(void **state)
+{
+    (void)state;
+    make_alice();
+    memset(&seen, 0, sizeof seen);
+    iam_authz_observe(observe);
+    const char *yes[] = { "yes" };
+    struct ctx_entry extra = { .key = "iam:Special", .values = yes, .n = 1 };
+    /* aws:ResourceAccount is the resource's account, not the caller's. */
+    struct authz_req ar = { .action = "iam:GetUser", .resource = "arn:aws:iam::" ACCT2 ":user/x",
+                            .resource_account = ACCT2, .extra = &extra, .nextra = 1 };
+    assert_int_equal(tr_code(iam_authorize(&RC, &ar, NULL)), TR_E_IAM_ACCESS_DENIED);
+    assert_int_equal(authz("iam:GetUser", USER_ALICE), TR_E_OK);
+    iam_authz_observe(NULL);
+    assert_int_equal(authz("iam:GetUser", USER_ALICE), TR_E_OK);   /* unobserved */
+    assert_int_equal(seen.calls, 2);
+    assert_string_equal(seen.action, "iam:GetUser");
+    assert_string_equal(seen.resource, USER_ALICE);
+    assert_true(seen.resource_account);
+    assert_true(seen.principal_is_service);
 }
 
 static void test_denial_codes_and_no_fail(void **state)
@@ -840,6 +909,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_context_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_builder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extra_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_observer_sees_every_decision, setup, teardown),
         cmocka_unit_test_setup_teardown(test_denial_codes_and_no_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trust_policy_required, setup, teardown),
         cmocka_unit_test_setup_teardown(test_principal_from_arn, setup, teardown),

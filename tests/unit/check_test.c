@@ -140,10 +140,12 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     if (!f) return -1;
     snprintf(f->dir, sizeof f->dir, "/tmp/tresor-check-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    if (tr_failed(crypto_init())) return -1;
-    if (tr_failed(store_sqlite_open(f->dir, &f->env.st))) return -1;
-    if (tr_failed(keyring_from_bytes(root, &f->env.kr))) return -1;
+    if (!mkdtemp(f->dir) || tr_failed(crypto_init()) || tr_failed(store_sqlite_open(f->dir, &f->env.st)) ||
+        tr_failed(keyring_from_bytes(root, &f->env.kr))) {
+        if (f->env.st) (*f->env.st)->close(f->env.st);
+        free(f);
+        return -1;
+    }
     f->env.default_region = REGION;
     f->rc.env = &f->env;
     f->rc.st = f->env.st;

@@ -7,7 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/ct.h"
@@ -17,6 +21,7 @@
 #include "core/secmem.h"
 #include "core/str.h"
 #include "core/utf8.h"
+#include "http/router.h"
 
 static void test_buf_caps(void **state)
 {
@@ -91,11 +96,143 @@ static void test_error_slot(void **state)
     assert_string_equal(tr_err_type(e->code), "DisabledException");
     assert_int_equal(tr_err_status(e->code), 400);
     r = tr_fail_at("f.c", 8, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+    assert_int_equal(tr_code(r), TR_E_KMS_INVALID_CIPHERTEXT);
     assert_false(tr_last_error()->has_message);
     assert_string_equal(tr_err_type(TR_E_INTERNAL), "InternalFailure");
     assert_int_equal(tr_err_status(TR_E_INTERNAL), 500);
     tr_clear_error();
     assert_int_equal(tr_last_error()->code, TR_E_OK);
+}
+
+/* One table (errors.def): every code has both protocols' spellings; the
+ * query protocol's are those IAM and STS send (they were a switch in the
+ * router before); each service spells internal errors, and the store's
+ * not-found and exists, its own way. */
+static void test_error_table(void **state)
+{
+    (void)state;
+    for (int c = 1; c < TR_E__COUNT; c++) {
+        assert_true(tr_err_type((enum tr_err)c)[0] != '\0');
+        assert_true(tr_err_query_code((enum tr_err)c)[0] != '\0');
+        assert_in_range(tr_err_status((enum tr_err)c), 400, 599);
+        assert_in_range(tr_err_query_status((enum tr_err)c), 400, 599);
+    }
+    static const struct { enum tr_err code; const char *qcode; int qstatus; } query[] = {
+        { TR_E_MISSING_AUTH, "MissingAuthenticationToken", 403 },
+        { TR_E_INCOMPLETE_SIGNATURE, "IncompleteSignature", 400 },
+        { TR_E_INVALID_SIGNATURE, "SignatureDoesNotMatch", 403 },
+        { TR_E_UNRECOGNIZED_CLIENT, "InvalidClientTokenId", 403 },
+        { TR_E_EXPIRED_TOKEN, "ExpiredToken", 400 },
+        { TR_E_ACCESS_DENIED, "AccessDenied", 403 },
+        { TR_E_SERIALIZATION, "ValidationError", 400 },
+        { TR_E_VALIDATION, "ValidationError", 400 },
+        { TR_E_UNKNOWN_OPERATION, "InvalidAction", 400 },
+        { TR_E_REQUEST_TOO_LARGE, "RequestEntityTooLarge", 413 },
+        { TR_E_KMS_MALFORMED_POLICY, "MalformedPolicyDocument", 400 },
+        { TR_E_IAM_NO_SUCH_ENTITY, "NoSuchEntity", 404 },
+        { TR_E_STS_INVALID_PARAMETER_VALUE, "InvalidParameterValue", 400 },
+        { TR_E_KMS_DISABLED, "DisabledException", 400 },    /* as awsJson spells it */
+    };
+    for (size_t i = 0; i < sizeof query / sizeof query[0]; i++) {
+        assert_string_equal(tr_err_query_code(query[i].code), query[i].qcode);
+        assert_int_equal(tr_err_query_status(query[i].code), query[i].qstatus);
+    }
+    static const struct { const char *svc; enum tr_err code; const char *type; int status; } wire[] = {
+        { "kms", TR_E_INTERNAL, "KMSInternalException", 500 },
+        { "secretsmanager", TR_E_INTERNAL, "InternalServiceError", 500 },
+        { "iam", TR_E_INTERNAL, "ServiceFailure", 500 },
+        { "sts", TR_E_INTERNAL, "InternalFailure", 500 },
+        { "kms", TR_E_STORE_FULL, "KMSInternalException", 500 },
+        { "secretsmanager", TR_E_STORE_CORRUPT, "InternalServiceError", 500 },
+        { "iam", TR_E_STORE_BUSY, "ServiceFailure", 500 },
+        { "sts", TR_E_STORE_IO, "InternalFailure", 500 },
+        { "kms", TR_E_STORE_NOT_FOUND, "NotFoundException", 400 },
+        { "secretsmanager", TR_E_STORE_NOT_FOUND, "ResourceNotFoundException", 400 },
+        { "iam", TR_E_STORE_NOT_FOUND, "NoSuchEntity", 404 },
+        { "kms", TR_E_STORE_EXISTS, "AlreadyExistsException", 400 },
+        { "secretsmanager", TR_E_STORE_EXISTS, "ResourceExistsException", 400 },
+        { "iam", TR_E_STORE_EXISTS, "EntityAlreadyExists", 409 },
+        { "kms", TR_E_ACCESS_DENIED, "AccessDeniedException", 400 },
+        { "sts", TR_E_ACCESS_DENIED, "AccessDenied", 403 },
+        { "secretsmanager", TR_E_KMS_DISABLED, "DisabledException", 400 },
+        { "iam", TR_E_QUERY_VALIDATION, "ValidationError", 400 },
+    };
+    for (size_t i = 0; i < sizeof wire / sizeof wire[0]; i++) {
+        const char *type = NULL;
+        int status = 0;
+        router_error_spelling(wire[i].svc, wire[i].code, &type, &status);
+        assert_string_equal(type, wire[i].type);
+        assert_int_equal(status, wire[i].status);
+    }
+}
+
+static int invariant_zero(void) { return 0; }
+
+/* What a child process says on stderr and how it ends (for the debug
+ * builds' aborts). */
+static int in_child(void (*fn)(void), char *err, size_t n)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        fn();
+        _exit(0);
+    }
+    close(fds[1]);
+    ssize_t got = read(fds[0], err, n - 1);
+    err[got > 0 ? got : 0] = '\0';
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+static void false_always(void) { if (!ALWAYS(invariant_zero() == 1)) _exit(3); }
+static void true_never(void) { if (NEVER(invariant_zero() == 0)) _exit(3); }
+static void ok_failure(void)
+{
+    tr_result r = TR_FAILURE(TR_OK);
+    _exit(tr_code(r) == TR_E_INTERNAL ? 3 : 4);
+}
+
+/* ALWAYS/NEVER and the failure guarantees of result.h: a held invariant
+ * is the condition's value in every build; a broken one aborts with
+ * file:line in debug builds (TR_DEBUG) and is the condition's value in
+ * release builds; a failure is never TR_OK, even one made with TR_E_OK. */
+static void test_invariants(void **state)
+{
+    (void)state;
+    assert_int_equal(ALWAYS(invariant_zero() == 0), 1);
+    assert_int_equal(NEVER(invariant_zero() == 1), 0);
+    tr_result r = tr_fail_at("f.c", 1, TR_E_OK, NULL);
+    assert_int_equal(tr_code(r), TR_E_INTERNAL);
+    assert_int_equal(tr_last_error()->code, TR_E_INTERNAL);
+    r = TR_FAILURE(tr_fail_at("f.c", 2, TR_E_KMS_DISABLED, NULL));
+    assert_int_equal(tr_code(r), TR_E_KMS_DISABLED);
+    tr_clear_error();
+
+    char err[512];
+    void (*const broken[])(void) = { false_always, true_never, ok_failure };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        int status = in_child(broken[i], err, sizeof err);
+#if defined(TR_COVERAGE)
+        /* The constants 1 and 0: nothing is checked, nothing aborts. */
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), i < 2 ? 0 : 4);
+#elif defined(TR_DEBUG)
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(WTERMSIG(status), SIGABRT);
+        assert_non_null(strstr(err, "tests/unit/core_test.c:"));
+        assert_non_null(strstr(err, ": invariant failed: "));
+#else
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 3);
+#endif
+    }
 }
 
 /* str_copy / str_format: whole or a loud failure, never a cut value. */
@@ -355,6 +492,8 @@ int main(void)
         cmocka_unit_test(test_ct_memeq),
         cmocka_unit_test(test_secmem),
         cmocka_unit_test(test_error_slot),
+        cmocka_unit_test(test_error_table),
+        cmocka_unit_test(test_invariants),
         cmocka_unit_test(test_str_copy),
         cmocka_unit_test(test_log_escapes),
         cmocka_unit_test(test_json_str),

@@ -53,9 +53,12 @@ static int setup(void **state)
     static const uint8_t root[32] = "tresor-kms-test-root-key-32bytes";
     struct fx *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    if (tr_failed(crypto_init())) return -1;
-    if (tr_failed(store_sqlite_open_memory(&f->env.st))) return -1;
-    if (tr_failed(keyring_from_bytes(root, &f->env.kr))) return -1;
+    if (tr_failed(crypto_init()) || tr_failed(store_sqlite_open_memory(&f->env.st)) ||
+        tr_failed(keyring_from_bytes(root, &f->env.kr))) {
+        if (f->env.st) (*f->env.st)->close(f->env.st);
+        free(f);
+        return -1;
+    }
     f->env.default_region = REGION;
     f->rc.env = &f->env;
     f->rc.st = f->env.st;

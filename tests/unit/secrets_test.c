@@ -92,9 +92,12 @@ static int setup(void **state)
     static const uint8_t root[32] = "tresor-sm-test-root-key-32bytes!";
     struct fx *f = calloc(1, sizeof *f);
     if (!f) return -1;
-    if (tr_failed(crypto_init())) return -1;
-    if (tr_failed(store_sqlite_open_memory(&f->env.st))) return -1;
-    if (tr_failed(keyring_from_bytes(root, &f->env.kr))) return -1;
+    if (tr_failed(crypto_init()) || tr_failed(store_sqlite_open_memory(&f->env.st)) ||
+        tr_failed(keyring_from_bytes(root, &f->env.kr))) {
+        if (f->env.st) (*f->env.st)->close(f->env.st);
+        free(f);
+        return -1;
+    }
     f->env.default_region = REGION;
     f->rc.env = &f->env;
     f->rc.st = f->env.st;
@@ -263,6 +266,7 @@ static void labels_eq(const char *id, int token, const char *expect)
         if (strcmp(sget(v, "VersionId"), tok(token)) != 0) continue;
         json_t *st = json_object_get(v, "VersionStages");
         got = st ? json_dumps(st, JSON_COMPACT) : strdup("[]");
+        break;                                      /* version ids are unique */
     }
     if (!got) fail_msg("version %d not listed", token);
     if (strcmp(got, expect) != 0) fail_msg("version %d: labels %s, expected %s", token, got, expect);

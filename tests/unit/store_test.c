@@ -32,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,11 +105,22 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Open f's store again (closed, f->st NULL) / close and open it again.
+ * Through a local store_t: a call given a const pointer into *f (f->dir)
+ * leaves all of *f unchanged as far as clang's analyzer knows, so opening
+ * straight into f->st would read to it as f->st still NULL. */
+static void reopen_closed(struct fx *f)
+{
+    store_t st = NULL;
+    OK(store_sqlite_open(f->dir, &st));
+    f->st = st;
+}
+
 static void reopen(struct fx *f)
 {
     (*f->st)->close(f->st);
     f->st = NULL;
-    OK(store_sqlite_open(f->dir, &f->st));
+    reopen_closed(f);
 }
 
 static void db_path(const struct fx *f, const char *suffix, char *out, size_t n)
@@ -261,7 +274,7 @@ static void test_open_tightens_mode_and_makes_dir(void **state)
     assert_non_null(fp);
     fclose(fp);
     assert_int_equal(chmod(p, 0644), 0);
-    OK(store_sqlite_open(f->dir, &f->st));
+    reopen_closed(f);
     assert_int_equal(stat(p, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
 
@@ -310,6 +323,152 @@ static bool db_exists(const struct fx *f, const char *suffix)
     return stat(p, &sb) == 0;
 }
 
+/* Fault injection (SQLite's own way): a VFS over the default one whose
+ * writes answer SQLITE_FULL, as a full disk does, while ff_full is set. */
+struct ff_file {
+    sqlite3_file base;
+    sqlite3_file *real;            /* the default VFS's file, right after */
+};
+static atomic_bool ff_full;
+static sqlite3_vfs *ff_real;
+static sqlite3_vfs ff_vfs;
+#define FF(f) (((struct ff_file *)(void *)(f))->real)
+
+static int ff_close(sqlite3_file *f) { return FF(f)->pMethods->xClose(FF(f)); }
+static int ff_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+    return FF(f)->pMethods->xRead(FF(f), b, n, o);
+}
+static int ff_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+    return atomic_load(&ff_full) ? SQLITE_FULL : FF(f)->pMethods->xWrite(FF(f), b, n, o);
+}
+static int ff_truncate(sqlite3_file *f, sqlite3_int64 n) { return FF(f)->pMethods->xTruncate(FF(f), n); }
+static int ff_sync(sqlite3_file *f, int fl) { return FF(f)->pMethods->xSync(FF(f), fl); }
+static int ff_size(sqlite3_file *f, sqlite3_int64 *n) { return FF(f)->pMethods->xFileSize(FF(f), n); }
+static int ff_lock(sqlite3_file *f, int l) { return FF(f)->pMethods->xLock(FF(f), l); }
+static int ff_unlock(sqlite3_file *f, int l) { return FF(f)->pMethods->xUnlock(FF(f), l); }
+static int ff_check(sqlite3_file *f, int *out) { return FF(f)->pMethods->xCheckReservedLock(FF(f), out); }
+static int ff_fcntl(sqlite3_file *f, int op, void *a) { return FF(f)->pMethods->xFileControl(FF(f), op, a); }
+static int ff_sector(sqlite3_file *f) { return FF(f)->pMethods->xSectorSize(FF(f)); }
+static int ff_devchar(sqlite3_file *f) { return FF(f)->pMethods->xDeviceCharacteristics(FF(f)); }
+static int ff_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp)
+{
+    return FF(f)->pMethods->xShmMap(FF(f), pg, sz, ext, pp);
+}
+static int ff_shm_lock(sqlite3_file *f, int off, int n, int fl) { return FF(f)->pMethods->xShmLock(FF(f), off, n, fl); }
+static void ff_shm_barrier(sqlite3_file *f) { FF(f)->pMethods->xShmBarrier(FF(f)); }
+static int ff_shm_unmap(sqlite3_file *f, int del) { return FF(f)->pMethods->xShmUnmap(FF(f), del); }
+static int ff_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **pp)
+{
+    return FF(f)->pMethods->xFetch(FF(f), o, n, pp);
+}
+static int ff_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p) { return FF(f)->pMethods->xUnfetch(FF(f), o, p); }
+
+static const sqlite3_io_methods ff_io = {
+    3, ff_close, ff_read, ff_write, ff_truncate, ff_sync, ff_size, ff_lock, ff_unlock, ff_check,
+    ff_fcntl, ff_sector, ff_devchar, ff_shm_map, ff_shm_lock, ff_shm_barrier, ff_shm_unmap,
+    ff_fetch, ff_unfetch,
+};
+
+static int ff_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)
+{
+    (void)vfs;
+    struct ff_file *p = (struct ff_file *)(void *)file;
+    p->real = (sqlite3_file *)(void *)&p[1];
+    p->base.pMethods = NULL;
+    int rc = ff_real->xOpen(ff_real, name, p->real, flags, out_flags);
+    if (p->real->pMethods) p->base.pMethods = &ff_io;
+    return rc;
+}
+
+/* Make ff_vfs the default VFS (on) or give the default back (off). */
+static void ff_install(bool on)
+{
+    if (on) {
+        ff_real = sqlite3_vfs_find(NULL);
+        assert_non_null(ff_real);
+        assert_true(ff_real->iVersion >= 3);
+        ff_vfs = *ff_real;
+        ff_vfs.zName = "tresor-test-full";
+        ff_vfs.szOsFile = (int)sizeof(struct ff_file) + ff_real->szOsFile;
+        ff_vfs.xOpen = ff_open;
+        assert_int_equal(sqlite3_vfs_register(&ff_vfs, 1), SQLITE_OK);
+    } else {
+        assert_int_equal(sqlite3_vfs_register(ff_real, 1), SQLITE_OK);
+        sqlite3_vfs_unregister(&ff_vfs);
+    }
+}
+
+/* The store's own codes name each kind of failure (store.h), whatever
+ * service asked, with no message: a full disk (the VFS above) is
+ * TR_E_STORE_FULL; a write the file system refuses (here: past a
+ * file-size limit) TR_E_STORE_IO; a damaged database (every page but the
+ * first overwritten) TR_E_STORE_CORRUPT.  The store works again once the
+ * disk has room. */
+static void test_failure_kinds(void **state)
+{
+    struct fx *f = *state;
+    struct account_rec a = { .id = ACCT, .created = 1 }, got;
+    char p[128], wal[128];
+    OK(CALL(f->st, account_put, &a));
+    snprintf(p, sizeof p, "%s/tresor.db", f->dir);
+    snprintf(wal, sizeof wal, "%s/tresor.db-wal", f->dir);
+
+    /* Full. */
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    ff_install(true);
+    reopen_closed(f);
+    atomic_store(&ff_full, true);
+    OK(CALL(f->st, account_get, ACCT, &got));
+    FAILS(CALL(f->st, tag_set, "arn:full", "k", "v"), TR_E_STORE_FULL);
+    atomic_store(&ff_full, false);
+    OK(CALL(f->st, tag_set, "arn:full", "k", "v"));
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    ff_install(false);
+    reopen_closed(f);
+
+    /* I/O: a soft limit just past the files' current sizes. */
+    char big[16384];
+    memset(big, 'v', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    struct stat db, w;
+    assert_int_equal(stat(p, &db), 0);
+    if (stat(wal, &w) != 0) w.st_size = 0;
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)(db.st_size > w.st_size ? db.st_size : w.st_size) + 50001;
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    tr_result r = TR_OK;
+    char key[32];
+    for (int i = 0; i < 64 && tr_ok(r); i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        r = CALL(f->st, tag_set, "arn:big", key, big);
+    }
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, was);
+    FAILS(r, TR_E_STORE_IO);
+
+    /* Corrupt: closed (the WAL checkpointed into the file), every page
+     * after the first overwritten: the open that reads the schema fails. */
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    int fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &db), 0);
+    char junk[4096];
+    memset(junk, 0x5a, sizeof junk);
+    for (off_t o = 4096; o < db.st_size; o += 4096)
+        assert_int_equal(pwrite(fd, junk, sizeof junk, o), (ssize_t)sizeof junk);
+    close(fd);
+    FAILS(store_sqlite_open(f->dir, &f->st), TR_E_STORE_CORRUPT);
+    assert_null(f->st);
+}
+
 /* store_sqlite_open_readonly: reads what was committed -- through the WAL
  * of a database another connection has open, from the file alone when it
  * is stopped (immutable: nothing is created or touched beside it) --,
@@ -333,9 +492,9 @@ static void test_readonly(void **state)
     OK(CALL(f->st, account_put, &b));          /* committed by the writer: seen */
     (*ro)->refresh(ro);
     OK(CALL(ro, account_get, ACCT2, &got));
-    FAILS(CALL(ro, account_put, &c), TR_E_INTERNAL);
-    FAILS(TX(ro, tx_begin), TR_E_INTERNAL);
-    FAILS(CALL(f->st, account_get, "999988887777", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(ro, account_put, &c), TR_E_STORE_READONLY);
+    FAILS(TX(ro, tx_begin), TR_E_STORE_READONLY);
+    FAILS(CALL(f->st, account_get, "999988887777", &got), TR_E_STORE_NOT_FOUND);
     (*ro)->close(ro);
     ro = NULL;
 
@@ -352,7 +511,7 @@ static void test_readonly(void **state)
     OK(CALL(ro, self_check, count_problem, &problems, &version));
     assert_int_equal(version, (int)store_schema_count);
     assert_int_equal(problems, 0);
-    FAILS(CALL(ro, account_put, &c), TR_E_INTERNAL);
+    FAILS(CALL(ro, account_put, &c), TR_E_STORE_READONLY);
     (*ro)->close(ro);
     ro = NULL;
     assert_false(db_exists(f, "-wal") || db_exists(f, "-shm") || db_exists(f, "-journal"));
@@ -387,7 +546,7 @@ static void test_readonly(void **state)
     OK(CALL(ro, account_get, "999988887777", &got));
     (*ro)->close(ro);
     rm_dir(odd);
-    OK(store_sqlite_open(f->dir, &f->st));
+    reopen_closed(f);
 }
 
 static void test_migrations_run_once(void **state)
@@ -421,9 +580,9 @@ static void test_migrates_an_old_database(void **state)
     unlink(p);
     raw_exec(p, "CREATE TABLE legacy (x); INSERT INTO legacy VALUES (7);");
     assert_int_equal(read_user_version(p), 0);
-    OK(store_sqlite_open(f->dir, &f->st));
+    reopen_closed(f);
     assert_int_equal(read_user_version(p), (int)store_schema_count);
-    FAILS(CALL(f->st, account_get, ACCT, &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(f->st, account_get, ACCT, &got), TR_E_STORE_NOT_FOUND);
     (*f->st)->close(f->st);
     f->st = NULL;
     raw_exec(p, "SELECT x FROM legacy");
@@ -456,7 +615,7 @@ static void test_migrates_an_old_database(void **state)
                                       "5, 0, x'00ff')", NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
     }
-    OK(store_sqlite_open(f->dir, &f->st));
+    reopen_closed(f);
     assert_int_equal(read_user_version(p), (int)store_schema_count);
     {
         struct access_key_rec k;
@@ -466,7 +625,7 @@ static void test_migrates_an_old_database(void **state)
         assert_int_equal(k.wrapped_secret.len, 2);
         assert_int_equal(k.wrapped_secret.data[1], 0xff);
         access_key_rec_free(&k);
-        FAILS(CALL(f->st, ent_get_id, "user", "AIDA", &e), TR_E_KMS_NOT_FOUND);
+        FAILS(CALL(f->st, ent_get_id, "user", "AIDA", &e), TR_E_STORE_NOT_FOUND);
     }
     (*f->st)->close(f->st);
     f->st = NULL;
@@ -479,7 +638,7 @@ static void test_migrates_an_old_database(void **state)
     assert_int_equal(read_user_version(p), 999);
 
     unlink(p);
-    OK(store_sqlite_open(f->dir, &f->st));
+    reopen_closed(f);
 }
 
 /* The embedded migrations are the .sql files, byte for byte. */
@@ -517,10 +676,10 @@ static void test_accounts(void **state)
     struct account_rec a = { .id = ACCT, .created = 200 }, b = { .id = ACCT2, .created = 300 };
     struct account_rec got;
 
-    FAILS(CALL(st, account_first, &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, account_first, &got), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, account_put, &a));
     OK(CALL(st, account_put, &b));
-    FAILS(CALL(st, account_put, &a), TR_E_KMS_ALREADY_EXISTS);
+    FAILS(CALL(st, account_put, &a), TR_E_STORE_EXISTS);
 
     OK(CALL(st, account_get, ACCT2, &got));
     assert_string_equal(got.id, ACCT2);
@@ -528,7 +687,7 @@ static void test_accounts(void **state)
     OK(CALL(st, account_first, &got));
     assert_string_equal(got.id, ACCT);
     assert_int_equal(got.created, 200);
-    FAILS(CALL(st, account_get, "999999999999", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, account_get, "999999999999", &got), TR_E_STORE_NOT_FOUND);
 }
 
 static void test_access_keys(void **state)
@@ -550,7 +709,7 @@ static void test_access_keys(void **state)
     struct access_key_rec got;
 
     OK(CALL(st, access_key_put, &k));
-    FAILS(CALL(st, access_key_put, &k), TR_E_KMS_ALREADY_EXISTS);
+    FAILS(CALL(st, access_key_put, &k), TR_E_STORE_EXISTS);
     OK(CALL(st, access_key_get, "AKIAIOSFODNN7EXAMPLE", &got));
     assert_string_equal(got.access_key_id, k.access_key_id);
     assert_string_equal(got.account_id, ACCT);
@@ -588,7 +747,7 @@ static void test_access_keys(void **state)
     assert_int_equal(got.wrapped_secret.len, 0);
     access_key_rec_free(&got);
 
-    FAILS(CALL(st, access_key_get, "AKIANOTTHERE", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_get, "AKIANOTTHERE", &got), TR_E_STORE_NOT_FOUND);
     assert_null(got.principal_arn);
     access_key_rec_free(&got);      /* safe after a failed get */
 }
@@ -616,7 +775,7 @@ static void test_key_round_trip(void **state)
     x.k.current_material = 7;
     snprintf(x.k.key_manager, sizeof x.k.key_manager, "AWS");
     OK(CALL(st, key_put, &x.k));
-    FAILS(CALL(st, key_put, &x.k), TR_E_KMS_ALREADY_EXISTS);
+    FAILS(CALL(st, key_put, &x.k), TR_E_STORE_EXISTS);
 
     OK(CALL(st, key_get, x.k.key_id, &got));
     assert_key_equal(&got, &x.k);
@@ -647,8 +806,8 @@ static void test_key_round_trip(void **state)
     key_rec_free(&got);
 
     mk_key(&x, "00000000-0000-0000-0000-000000000000", ACCT, REGION);
-    FAILS(CALL(st, key_update, &x.k), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, key_get, x.k.key_id, &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_update, &x.k), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, x.k.key_id, &got), TR_E_STORE_NOT_FOUND);
     assert_null(got.arn);
     key_rec_free(&got);
     free(policy);
@@ -854,21 +1013,21 @@ static void test_key_delete(void **state)
     /* Inside a transaction that rolls back: nothing changes. */
     OK(TX(st, tx_begin));
     OK(CALL(st, key_delete, "key-a"));
-    FAILS(CALL(st, key_get, "key-a", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_get, "key-a", &got), TR_E_STORE_NOT_FOUND);
     (*st)->tx_rollback(st);
     OK(CALL(st, key_get, "key-a", &got));
     key_rec_free(&got);
 
     /* On its own (autocommit): the key, its materials, aliases, tags. */
     OK(CALL(st, key_delete, "key-a"));
-    FAILS(CALL(st, key_get, "key-a", &got), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, material_get, "key-a", 1, &m), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_get, "key-a", &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, material_get, "key-a", 1, &m), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, material_list, "key-a", &mv, &n));
     assert_int_equal(n, 0);
-    FAILS(CALL(st, alias_get, ACCT, REGION, "alias/a1", &al), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, alias_get, ACCT, REGION, "alias/a1", &al), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, tag_list, a.arn, &tv, &n));
     assert_int_equal(n, 0);
-    FAILS(CALL(st, key_delete, "key-a"), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_delete, "key-a"), TR_E_STORE_NOT_FOUND);
 
     /* The other key keeps everything. */
     OK(CALL(st, key_get, "key-b", &got));
@@ -887,9 +1046,9 @@ static void test_key_delete(void **state)
     /* Committed inside the caller's transaction. */
     OK(TX(st, tx_begin));
     OK(CALL(st, key_delete, "key-b"));
-    FAILS(CALL(st, key_delete, "key-b"), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_delete, "key-b"), TR_E_STORE_NOT_FOUND);
     OK(TX(st, tx_commit));
-    FAILS(CALL(st, key_get, "key-b", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_get, "key-b", &got), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, material_list, "key-b", &mv, &n));
     assert_int_equal(n, 0);
 }
@@ -911,7 +1070,7 @@ static void test_materials(void **state)
     put_material(st, "mk", 2, w[1], sizeof w[1]);
     {
         struct material_rec dup = { .key_id = "mk", .version = 2, .wrapped = buf_view("x", 1) };
-        FAILS(CALL(st, material_put, &dup), TR_E_KMS_ALREADY_EXISTS);
+        FAILS(CALL(st, material_put, &dup), TR_E_STORE_EXISTS);
     }
 
     OK(CALL(st, material_get, "mk", 2, &got));
@@ -934,8 +1093,8 @@ static void test_materials(void **state)
     }
     material_list_free(v, n);
 
-    FAILS(CALL(st, material_get, "mk", 4, &got), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, material_get, "nope", 1, &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, material_get, "mk", 4, &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, material_get, "nope", 1, &got), TR_E_STORE_NOT_FOUND);
     material_rec_free(&got);
     OK(CALL(st, material_list, "nope", &v, &n));
     assert_int_equal(n, 0);
@@ -943,7 +1102,7 @@ static void test_materials(void **state)
 
     /* A material of a key that does not exist (foreign key). */
     struct material_rec orphan = { .key_id = "nope", .version = 1, .wrapped = buf_view("x", 1) };
-    FAILS(CALL(st, material_put, &orphan), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, material_put, &orphan), TR_E_STORE_NOT_FOUND);
 }
 
 static void test_aliases(void **state)
@@ -965,7 +1124,7 @@ static void test_aliases(void **state)
     {
         struct alias_rec dup = { .account_id = ACCT, .region = REGION, .name = "alias/n03",
                                  .target_key_id = "t1" };
-        FAILS(CALL(st, alias_put, &dup), TR_E_KMS_ALREADY_EXISTS);
+        FAILS(CALL(st, alias_put, &dup), TR_E_STORE_EXISTS);
     }
 
     OK(CALL(st, alias_get, ACCT, REGION, "alias/n03", &got));
@@ -975,8 +1134,8 @@ static void test_aliases(void **state)
     assert_string_equal(got.target_key_id, "t2");
     assert_int_equal(got.created, 1700000100);
     assert_int_equal(got.updated, 1700000100);
-    FAILS(CALL(st, alias_get, ACCT, REGION, "alias/none", &got), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, alias_get, ACCT2, "eu-west-1", "alias/n00", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, alias_get, ACCT, REGION, "alias/none", &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, alias_get, ACCT2, "eu-west-1", "alias/n00", &got), TR_E_STORE_NOT_FOUND);
 
     /* Update: new target and time, created kept. */
     struct alias_rec up = { .account_id = ACCT, .region = REGION, .name = "alias/n03",
@@ -987,10 +1146,10 @@ static void test_aliases(void **state)
     assert_int_equal(got.created, 1700000100);
     assert_int_equal(got.updated, 1700009999);
     snprintf(up.name, sizeof up.name, "alias/none");
-    FAILS(CALL(st, alias_update, &up), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, alias_update, &up), TR_E_STORE_NOT_FOUND);
     snprintf(up.name, sizeof up.name, "alias/n03");
     snprintf(up.target_key_id, sizeof up.target_key_id, "missing-key");
-    FAILS(CALL(st, alias_update, &up), TR_E_KMS_NOT_FOUND);      /* foreign key */
+    FAILS(CALL(st, alias_update, &up), TR_E_STORE_NOT_FOUND);      /* foreign key */
 
     /* Paging over all, in name order. */
     char last[257] = "";
@@ -1031,13 +1190,13 @@ static void test_aliases(void **state)
     assert_int_equal(n, 0);
 
     OK(CALL(st, alias_delete, ACCT, REGION, "alias/n00"));
-    FAILS(CALL(st, alias_delete, ACCT, REGION, "alias/n00"), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, alias_delete, ACCT, REGION, "alias/n00"), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, alias_get, ACCT, "eu-west-1", "alias/n00", &got));
 
     /* An alias to a key that does not exist (foreign key). */
     struct alias_rec orphan = { .account_id = ACCT, .region = REGION, .name = "alias/o",
                                 .target_key_id = "missing-key" };
-    FAILS(CALL(st, alias_put, &orphan), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, alias_put, &orphan), TR_E_STORE_NOT_FOUND);
 }
 
 static void test_tags(void **state)
@@ -1067,7 +1226,7 @@ static void test_tags(void **state)
     tag_list_free(v, n);
 
     OK(CALL(st, tag_delete, arn, "alpha"));
-    FAILS(CALL(st, tag_delete, arn, "alpha"), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, tag_delete, arn, "alpha"), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, tag_list, arn, &v, &n));
     assert_int_equal(n, 2);
     tag_list_free(v, n);
@@ -1166,15 +1325,15 @@ static void test_access_key_list_update_delete_purge(void **state)
     assert_string_equal(got.doc, "{\"status\":\"Inactive\"}");
     access_key_rec_free(&got);
     snprintf(up.access_key_id, sizeof up.access_key_id, "AKIANONE");
-    FAILS(CALL(st, access_key_update, &up), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_update, &up), TR_E_STORE_NOT_FOUND);
 
     OK(CALL(st, access_key_delete, "AKIA1"));
-    FAILS(CALL(st, access_key_delete, "AKIA1"), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, access_key_get, "AKIA1", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_delete, "AKIA1"), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, access_key_get, "AKIA1", &got), TR_E_STORE_NOT_FOUND);
 
     /* Purge: temporary keys that expired before now (1000). */
     OK(CALL(st, access_key_purge_expired, 1000, 0));
-    FAILS(CALL(st, access_key_get, "ASIA-old", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_get, "ASIA-old", &got), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, access_key_get, "ASIA-now", &got));
     access_key_rec_free(&got);
     OK(CALL(st, access_key_get, "ASIA-new", &got));
@@ -1197,8 +1356,8 @@ static void test_access_key_list_update_delete_purge(void **state)
     assert_string_equal(hex, "");
     OK(CALL(st, access_key_tombstone_get, "ASIA-new", &exp, hex));
     assert_int_equal(exp, 1001);
-    FAILS(CALL(st, access_key_tombstone_get, "AKIA3", &exp, hex), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, access_key_tombstone_get, "AKIANEVER", &exp, hex), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIA3", &exp, hex), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIANEVER", &exp, hex), TR_E_STORE_NOT_FOUND);
     char doc[100];
     snprintf(doc, sizeof doc, "{\"token_sha256\":\"%064d\"}", 7);
     put_ak(st, "ASIA-tok", bob, 10, 2000, doc);
@@ -1211,10 +1370,10 @@ static void test_access_key_list_update_delete_purge(void **state)
     assert_int_equal(strlen(hex), 64);
     /* A key put again (UpdateUser re-puts them) is no longer a tombstone. */
     put_ak(st, "AKIA1", alice, 100, 0, NULL);
-    FAILS(CALL(st, access_key_tombstone_get, "AKIA1", &exp, hex), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_tombstone_get, "AKIA1", &exp, hex), TR_E_STORE_NOT_FOUND);
     /* Session tombstones are pruned once their session expired long ago. */
     OK(CALL(st, access_key_purge_expired, 3000, 1500));
-    FAILS(CALL(st, access_key_tombstone_get, "ASIA-new", &exp, hex), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, access_key_tombstone_get, "ASIA-new", &exp, hex), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, access_key_tombstone_get, "ASIA-tok", &exp, hex));
     OK(CALL(st, access_key_delete, "AKIA1"));
     OK(CALL(st, access_key_purge_expired, 3000, INT64_MAX));
@@ -1264,21 +1423,21 @@ static void test_entities(void **state)
     ent_rec_free(&got);
 
     /* Not found: other kind, other account, other case. */
-    FAILS(CALL(st, ent_get, "user", ACCT, "Admin", &got), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, ent_get, "role", ACCT2, "Admin", &got), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, ent_get, "role", ACCT, "admin", &got), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, ent_get_arn, "role", "arn:none", &got), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, ent_get_id, "role", "AROANONE", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, ent_get, "user", ACCT, "Admin", &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, ent_get, "role", ACCT2, "Admin", &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, ent_get, "role", ACCT, "admin", &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, ent_get_arn, "role", "arn:none", &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, ent_get_id, "role", "AROANONE", &got), TR_E_STORE_NOT_FOUND);
     assert_null(got.name);
 
     /* Unique by (kind, arn), (kind, account, name), (kind, id) ... */
     struct ent_rec d;
     mk_ent(&d, "role", ACCT, "Other", "AROAOTHER", e.arn, "/");
-    FAILS(CALL(st, ent_put, &d), TR_E_KMS_ALREADY_EXISTS);
+    FAILS(CALL(st, ent_put, &d), TR_E_STORE_EXISTS);
     mk_ent(&d, "role", ACCT, "Admin", "AROAOTHER", "arn:other", "/");
-    FAILS(CALL(st, ent_put, &d), TR_E_KMS_ALREADY_EXISTS);
+    FAILS(CALL(st, ent_put, &d), TR_E_STORE_EXISTS);
     mk_ent(&d, "role", ACCT, "Other", "AROAADMIN", "arn:other", "/");
-    FAILS(CALL(st, ent_put, &d), TR_E_KMS_ALREADY_EXISTS);
+    FAILS(CALL(st, ent_put, &d), TR_E_STORE_EXISTS);
     /* ... but the same name in another account or kind is fine, and a NULL
      * path and doc default to "/" and "{}". */
     mk_ent(&d, "role", ACCT2, "Admin", "AROAADMIN2", "arn:aws:iam::444455556666:role/Admin", NULL);
@@ -1305,19 +1464,19 @@ static void test_entities(void **state)
     assert_string_equal(got.account_id, ACCT);
     assert_int_equal(got.created, 1700000000);
     ent_rec_free(&got);
-    FAILS(CALL(st, ent_get, "role", ACCT, "Admin", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, ent_get, "role", ACCT, "Admin", &got), TR_E_STORE_NOT_FOUND);
     mk_ent(&u, "role", ACCT, "Renamed", "x", "arn:none", "/");
-    FAILS(CALL(st, ent_update, &u), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, ent_update, &u), TR_E_STORE_NOT_FOUND);
 
     /* A rename onto a taken name. */
     mk_ent(&d, "role", ACCT, "Taken", "AROATAKEN", "arn:aws:iam::111122223333:role/Taken", "/");
     OK(CALL(st, ent_put, &d));
     mk_ent(&u, "role", ACCT, "Taken", "x", e.arn, "/");
-    FAILS(CALL(st, ent_update, &u), TR_E_KMS_ALREADY_EXISTS);
+    FAILS(CALL(st, ent_update, &u), TR_E_STORE_EXISTS);
 
     OK(CALL(st, ent_delete, "role", d.arn));
-    FAILS(CALL(st, ent_delete, "role", d.arn), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, ent_delete, "user", e.arn), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, ent_delete, "role", d.arn), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, ent_delete, "user", e.arn), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, ent_delete, "role", e.arn));
 
     /* List: 12 users under /a/ and /b/, out of order; by name, paged,
@@ -1412,9 +1571,9 @@ static void test_relations(void **state)
     OK(CALL(st, rel_get, "member", g1, "arn:aws:iam::111122223333:user/u0", &got));
     assert_string_equal(got.doc, "");
     rel_rec_free(&got);
-    FAILS(CALL(st, rel_get, "member", g1, "nobody", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, rel_get, "member", g1, "nobody", &got), TR_E_STORE_NOT_FOUND);
     FAILS(CALL(st, rel_get, "inline", g1, "arn:aws:iam::111122223333:user/u0", &got),
-          TR_E_KMS_NOT_FOUND);
+          TR_E_STORE_NOT_FOUND);
     assert_null(got.from);
 
     /* From a group, ordered by `to`, paged. */
@@ -1448,7 +1607,7 @@ static void test_relations(void **state)
 
     OK(CALL(st, rel_delete, "member", g2, "arn:aws:iam::111122223333:user/u3"));
     FAILS(CALL(st, rel_delete, "member", g2, "arn:aws:iam::111122223333:user/u3"),
-          TR_E_KMS_NOT_FOUND);
+          TR_E_STORE_NOT_FOUND);
     OK(CALL(st, rel_list_to, "member", "arn:aws:iam::111122223333:user/u3", &v, &n));
     assert_int_equal(n, 1);
     rel_list_free(v, n);
@@ -1500,23 +1659,23 @@ static void test_rollback_leaves_nothing(void **state)
     OK(CALL(st, key_get, "rb-key", &gkey));
     key_rec_free(&gkey);
     /* A failing write inside the transaction: the caller rolls back. */
-    FAILS(CALL(st, account_put, &a), TR_E_KMS_ALREADY_EXISTS);
+    FAILS(CALL(st, account_put, &a), TR_E_STORE_EXISTS);
     (*st)->tx_rollback(st);
     (*st)->tx_rollback(st);     /* twice is harmless */
 
-    FAILS(CALL(st, account_get, ACCT, &ga), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, account_first, &ga), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, access_key_get, "AKIAROLLBACK", &gk), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, key_get, "rb-key", &gkey), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, material_get, "rb-key", 1, &gm), TR_E_KMS_NOT_FOUND);
-    FAILS(CALL(st, alias_get, ACCT, REGION, "alias/rb", &gal), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, account_get, ACCT, &ga), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, account_first, &ga), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, access_key_get, "AKIAROLLBACK", &gk), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, "rb-key", &gkey), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, material_get, "rb-key", 1, &gm), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, alias_get, ACCT, REGION, "alias/rb", &gal), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, tag_list, "arn:rb", &tv, &n));
     assert_int_equal(n, 0);
 
     /* Not even after a reopen. */
     reopen(*state);
     st = ((struct fx *)*state)->st;
-    FAILS(CALL(st, key_get, "rb-key", &gkey), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_get, "rb-key", &gkey), TR_E_STORE_NOT_FOUND);
 }
 
 static void test_transactions(void **state)
@@ -1543,9 +1702,9 @@ static void test_transactions(void **state)
     OK(TX(st, tx_begin));
     put_key(st, "kept-out", ACCT, REGION);
     put_material(st, "no-such-key", 1, "w", 1);
-    FAILS(TX(st, tx_commit), TR_E_KMS_NOT_FOUND);
+    FAILS(TX(st, tx_commit), TR_E_STORE_NOT_FOUND);
     (*st)->tx_rollback(st);
-    FAILS(CALL(st, key_get, "kept-out", &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_get, "kept-out", &got), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, key_get, "late-key", &got));
     key_rec_free(&got);
 }
@@ -1616,7 +1775,7 @@ static void test_blobs_exact_and_secure_delete(void **state)
     assert_false(file_contains(p, marker, sizeof marker));
     db_path(f, "-wal", p, sizeof p);
     assert_false(file_contains(p, marker, sizeof marker));
-    OK(store_sqlite_open(f->dir, &f->st));
+    reopen_closed(f);
 }
 
 /* ---- threads ------------------------------------------------------------------ */
@@ -1792,16 +1951,16 @@ static void test_open_transaction(void **state)
 
     OK(CALL(st, key_get, "committed", &k));
     key_rec_free(&k);
-    FAILS(CALL(st, key_get, "uncommitted", &k), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_get, "uncommitted", &k), TR_E_STORE_NOT_FOUND);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    FAILS(CALL(st, tag_set, "arn:t", "k", "v"), TR_E_INTERNAL);
+    FAILS(CALL(st, tag_set, "arn:t", "k", "v"), TR_E_STORE_BUSY);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_true(t1.tv_sec - t0.tv_sec >= 4);
 
     sem_post(&h.done);
     pthread_join(t, NULL);
     OK(CALL(st, tag_set, "arn:t", "k", "v"));
-    FAILS(CALL(st, key_get, "uncommitted", &k), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_get, "uncommitted", &k), TR_E_STORE_NOT_FOUND);
     sem_destroy(&h.began);
     sem_destroy(&h.done);
 }
@@ -1842,7 +2001,7 @@ static void test_memory_shared_across_threads(void **state)
 
     /* Two memory stores are two databases. */
     OK(store_sqlite_open_memory(&other));
-    FAILS(CALL(other, account_get, ACCT, &a), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(other, account_get, ACCT, &a), TR_E_STORE_NOT_FOUND);
     (*other)->close(other);
 }
 
@@ -1929,7 +2088,7 @@ static bool oom_script(void)
         assert_true(ok_ || !after_); \
         clean = clean && ok_; \
     } while (0)
-    enum tr_err found = wrote ? TR_E_OK : TR_E_KMS_NOT_FOUND;
+    enum tr_err found = wrote ? TR_E_OK : TR_E_STORE_NOT_FOUND;
     STEP(CALL(st, tag_set, x.arn, "k", "v"), TR_E_OK);
     STEP(CALL(st, key_get, "oom-key", &k), found);
     key_rec_free(&k);
@@ -1955,10 +2114,10 @@ static bool oom_script(void)
     STEP(CALL(st, rel_put, &rp), TR_E_OK);
     STEP(CALL(st, rel_list_to, "member", "arn:oom", &rv, &n), TR_E_OK);
     rel_list_free(rv, n);
-    STEP(CALL(st, ent_delete, "user", "arn:oom"), have_ent ? TR_E_OK : TR_E_KMS_NOT_FOUND);
+    STEP(CALL(st, ent_delete, "user", "arn:oom"), have_ent ? TR_E_OK : TR_E_STORE_NOT_FOUND);
     STEP(CALL(st, key_delete, "oom-key"), found);
     bool deleted = tr_ok(r);
-    STEP(CALL(st, key_get, "oom-key", &k), deleted ? TR_E_KMS_NOT_FOUND : found);
+    STEP(CALL(st, key_get, "oom-key", &k), deleted ? TR_E_STORE_NOT_FOUND : found);
     key_rec_free(&k);
 #undef STEP
     atomic_store(&oom_at, 0);       /* close and clean up for real */
@@ -2005,7 +2164,7 @@ static void test_generation_and_key_cache(void **state)
     (*st)->refresh(st);
     struct cache_gen g = (*st)->generation(st);
     assert_true(cache_gen_known(g));
-    FAILS(CALL(st, key_get, id, &got), TR_E_KMS_NOT_FOUND);
+    FAILS(CALL(st, key_get, id, &got), TR_E_STORE_NOT_FOUND);
     assert_true(cache_gen_same((*st)->generation(st), g));          /* reads change nothing */
 
     mk_key(&x, id, ACCT, REGION);
@@ -2048,7 +2207,7 @@ static void test_generation_and_key_cache(void **state)
     assert_string_equal(got.description, "v3");
     key_rec_free(&got);
     OK(CALL(st, key_delete, id));
-    FAILS(kms_cached_key_get(st, id, &got), TR_E_KMS_NOT_FOUND);
+    FAILS(kms_cached_key_get(st, id, &got), TR_E_STORE_NOT_FOUND);
     cache_enable(false);
 }
 
@@ -2136,6 +2295,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_memory, setup_memory, teardown),
         cmocka_unit_test_setup_teardown(test_open_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_shared_across_threads, setup_memory, teardown),
         cmocka_unit_test(test_sqlite_out_of_memory),
         cmocka_unit_test(test_free_helpers),

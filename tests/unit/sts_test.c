@@ -920,7 +920,7 @@ static void test_maintenance(void **state)
     ok(ENV.st[0]->access_key_get(ENV.st, short_key, &k));
     access_key_rec_free(&k);
     ok(iam_maintenance(&ENV, NOW + 901 + STS_EXPIRED_GRACE));
-    assert_int_equal(tr_code(ENV.st[0]->access_key_get(ENV.st, short_key, &k)), TR_E_KMS_NOT_FOUND);
+    assert_int_equal(tr_code(ENV.st[0]->access_key_get(ENV.st, short_key, &k)), TR_E_STORE_NOT_FOUND);
     ok(ENV.st[0]->access_key_get(ENV.st, long_key, &k));
     access_key_rec_free(&k);
 }
