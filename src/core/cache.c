@@ -267,7 +267,7 @@ static inline struct table *table_for(struct cache_class *c)
     if (!t) return NULL;
     uint64_t f = atomic_load_explicit(&c->flushes, memory_order_acquire);
     if (t->flushes != f) {
-        for (size_t i = 0; i < c->slots; i++) {
+        for (size_t i = 0; t->e && i < c->slots; i++) {
             if (!t->e[i].used) continue;
             entry_clear(t, i);
             count(t, CACHE_STALE);
