@@ -170,7 +170,8 @@ wipecheck: deps
 	TRESOR_BIN=$(CURDIR)/build-wipecheck/tresor $(PYTHON) -m pytest -q -p no:cacheprovider \
 	  tests/e2e/test_memory.py $(PYTEST_ARGS)
 
-run: deps
+run:
+	@scripts/install-deps --build
 	$(MAKE) all
 	./$(BUILD)/tresor serve $(ARGS)
 
