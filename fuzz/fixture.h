@@ -29,7 +29,7 @@
 #include "crypto/hash.h"
 #include "http/op.h"
 #include "iam/authz.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 #include "kms/kms.h"
 #include "secrets/secrets.h"
 #include "store/store.h"

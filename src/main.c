@@ -37,7 +37,7 @@
 #include "iam/accounts.h"
 #include "iam/authz.h"
 #include "iam/sts.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 #include "kms/kms.h"
 #include "secrets/secrets.h"
 #include "store/store.h"

@@ -44,7 +44,7 @@
 #include "core/str.h"
 #include "crypto/hash.h"
 #include "dev/dev.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 
 #define UNRECOGNIZED "The security token included in the request is invalid."
 

@@ -24,7 +24,7 @@
 #include "core/secmem.h"
 #include "crypto/rand.h"
 #include "iam/accounts.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 
 struct dev_state {
     pthread_rwlock_t lock;

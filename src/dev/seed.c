@@ -60,7 +60,7 @@
 #include "crypto/rand.h"
 #include "http/query_proto.h"
 #include "iam/authz.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 #include "kms/kms.h"
 
 #define SEED_FILE_MAX (64u << 20)

@@ -35,7 +35,7 @@
 #include "core/secmem.h"
 #include "iam/accounts.h"
 #include "iam/iam_util.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 
 #define KEYS_PER_USER 2
 

@@ -20,7 +20,7 @@
 #include "core/buf.h"
 #include "core/secmem.h"
 #include "crypto/rand.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 
 bool account_id_valid(const char *s)
 {

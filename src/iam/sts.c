@@ -81,7 +81,7 @@
 #include "iam/authz.h"
 #include "iam/bindings.h"
 #include "iam/iam_util.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 
 #define ROLE_CHAINING_MSG "The requested DurationSeconds exceeds the 1 hour session limit for roles " \
                           "assumed by role chaining."

@@ -38,7 +38,7 @@
 
 #include "core/json.h"
 #include "crypto/rand.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 
 static const char *const ENC_ALGS[] = { "SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
                                         "RSAES_OAEP_SHA_256", "SM2PKE", NULL };

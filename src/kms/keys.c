@@ -27,8 +27,8 @@
  *   policy_check.c key-policy validation (engine grammar, principals that
  *                  exist) and the lockout safety check
  *   util.c         enums, markers, limits, secret base64 output
- *   ciphertext.c, keyring.c (the crypto developer's): blob format and
- *                  root-key wrapping
+ *   ciphertext.c   the blob format (the root-key wrapping is
+ *                  crypto/keyring.c)
  *
  * Keys and material
  * -----------------
@@ -60,7 +60,7 @@
 #include "crypto/hash.h"
 #include "crypto/rand.h"
 #include "iam/bindings.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 
 /* ---------------------------------------------------------------------- */
 /* Material                                                                */

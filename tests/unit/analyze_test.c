@@ -35,7 +35,7 @@
 #include "crypto/hash.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 #include "store/store.h"
 
 #define ACCT "111122223333"

@@ -40,7 +40,7 @@
 #include "dev/dev.h"
 #include "iam/accounts.h"
 #include "kms/kms.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 #include "store/store.h"
 
 #define ACCT "000000000000"

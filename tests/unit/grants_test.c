@@ -33,7 +33,7 @@
 #include "http/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 #include "kms/kms.h"
 #include "store/store.h"
 

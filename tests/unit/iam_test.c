@@ -37,7 +37,7 @@
 #include "http/query_proto.h"
 #include "iam/authz.h"
 #include "iam/iam_util.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 #include "store/store.h"
 
 #define A "111122223333"

@@ -23,7 +23,7 @@
 #include "http/query_proto.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 #include "store/store.h"
 
 #define QH_UNUSED __attribute__((unused))

@@ -37,7 +37,7 @@
 #include "http/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 #include "secrets/manage.h"
 #include "secrets/secrets.h"
 #include "store/store.h"

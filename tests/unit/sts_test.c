@@ -42,7 +42,7 @@
 #include "http/query_proto.h"
 #include "iam/authz.h"
 #include "iam/sts.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 #include "store/store.h"
 
 #define ACCT "111122223333"
