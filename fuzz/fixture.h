@@ -27,7 +27,7 @@
 
 #include "core/cache.h"
 #include "crypto/hash.h"
-#include "http/op.h"
+#include "op/op.h"
 #include "iam/authz.h"
 #include "crypto/keyring.h"
 #include "kms/kms.h"

@@ -1,6 +1,6 @@
 /*
  * fuzz_query.c -- libFuzzer target for the query protocol (IAM, STS):
- * the form decoding of src/http/query_proto.c and the IAM and STS
+ * the form decoding of src/op/query_proto.c and the IAM and STS
  * operation handlers behind it.
  *
  * The input: byte 0 picks the operation (low 7 bits, modulo the number of
@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "fixture.h"
-#include "http/query_proto.h"
+#include "op/query_proto.h"
 
 static size_t n_iam, n_sts;
 

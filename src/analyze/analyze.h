@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "http/op.h"
+#include "op/op.h"
 #include "kms/kms.h"
 #include "secrets/secrets.h"
 #include "store/store.h"

@@ -9,7 +9,7 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "core/secmem.h"
-#include "http/op.h"
+#include "op/op.h"
 #include "iam/accounts.h"
 
 static const struct cli_opt account_opts[] = {

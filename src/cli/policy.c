@@ -43,7 +43,7 @@
 
 #include "cli/cli.h"
 #include "cli/opts.h"
-#include "http/op.h"
+#include "op/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
 #include "kms/kms.h"

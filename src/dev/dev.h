@@ -29,7 +29,7 @@
 #include <stdbool.h>
 
 #include "core/result.h"
-#include "http/op.h"
+#include "op/op.h"
 
 struct dev_opts {
     const char *account_id;    /* the default account (000000000000 allowed) */

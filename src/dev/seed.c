@@ -58,7 +58,7 @@
 #include "core/json.h"
 #include "core/secmem.h"
 #include "crypto/rand.h"
-#include "http/query_proto.h"
+#include "op/query_proto.h"
 #include "iam/authz.h"
 #include "crypto/keyring.h"
 #include "kms/kms.h"

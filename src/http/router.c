@@ -13,7 +13,7 @@
  * request (IAM, STS: the credential scope says which, from the
  * Authorization header or a presigned URL's X-Amz-Credential): SigV4, then
  * Action, Version and the parameters from the query string and the form
- * body (http/query_proto.c), XML reply.  Unless the scope names KMS or
+ * body (op/query_proto.c), XML reply.  Unless the scope names KMS or
  * Secrets Manager: they take only POST with X-Amz-Target, and anything
  * else is their UnknownOperationException.
  * No handler touches HTTP; this file never touches key material.
@@ -32,7 +32,7 @@
 #include "core/log.h"
 #include "crypto/rand.h"
 #include "dev/dev.h"
-#include "http/query_proto.h"
+#include "op/query_proto.h"
 #include "iam/authz.h"
 
 struct service {

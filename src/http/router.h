@@ -12,7 +12,7 @@
 
 #include "auth/sigv4.h"
 #include "core/buf.h"
-#include "http/op.h"
+#include "op/op.h"
 
 #define REQUEST_BODY_MAX (1u << 20)     /* 1 MiB */
 #define RESPONSE_BODY_MAX (4u << 20)

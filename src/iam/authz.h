@@ -12,7 +12,7 @@
 #ifndef TR_IAM_AUTHZ_H
 #define TR_IAM_AUTHZ_H
 
-#include "http/op.h"
+#include "op/op.h"
 #include "iam/policy.h"
 
 /* The identity side of a principal (docs/AUTHORIZATION.md 2.1, 2.5, 6.2). */

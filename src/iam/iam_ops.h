@@ -14,7 +14,7 @@
 #ifndef TR_IAM_OPS_H
 #define TR_IAM_OPS_H
 
-#include "http/query_proto.h"
+#include "op/query_proto.h"
 
 #define IAM_W  (OP_WRITE | QOP_NO_RESULT)
 #define IAM_WR OP_WRITE

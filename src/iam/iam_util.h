@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http/query_proto.h"
+#include "op/query_proto.h"
 #include "iam/policy.h"
 #include "store/store.h"
 

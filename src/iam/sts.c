@@ -76,7 +76,7 @@
 #include "core/str.h"
 #include "crypto/hash.h"
 #include "crypto/rand.h"
-#include "http/query_proto.h"
+#include "op/query_proto.h"
 #include "iam/arn.h"
 #include "iam/authz.h"
 #include "iam/bindings.h"

@@ -1,11 +1,11 @@
 /*
  * sts.h -- STS housekeeping outside the operation table (the operations
- * themselves are sts_ops in http/query_proto.h).
+ * themselves are sts_ops in op/query_proto.h).
  */
 #ifndef TR_IAM_STS_H
 #define TR_IAM_STS_H
 
-#include "http/op.h"
+#include "op/op.h"
 
 /* Seconds an expired session key is kept, so that its holder is told
  * ExpiredToken rather than "invalid" for a while. */

@@ -3,7 +3,7 @@
  * crypt.c, aliases.c, tags.c, grants.c, policy_check.c, authz.c, util.c,
  * ops.c).
  *
- * The handlers themselves are reached through kms_ops[] (http/op.h); the
+ * The handlers themselves are reached through kms_ops[] (op/op.h); the
  * declarations below are the internal seams between the files, plus the
  * few C-level entry points Secrets Manager uses (kms_data_key_new,
  * kms_blob_open, kms_managed_key) so that plaintext data keys never pass
@@ -20,7 +20,7 @@
 
 #include "core/buf.h"
 #include "core/result.h"
-#include "http/op.h"
+#include "op/op.h"
 #include "iam/policy.h"
 #include "kms/ciphertext.h"
 #include "store/store.h"

@@ -28,7 +28,7 @@
 
 #include "core/buf.h"
 #include "core/result.h"
-#include "http/op.h"
+#include "op/op.h"
 
 #define SM_HANDLER(fn) TR_RESULT fn(struct req_ctx *rc, json_t *in, json_t **out)
 

@@ -10,7 +10,7 @@
  * the resource is the secret, known only once the SecretId is resolved.
  * Spec: botocore secretsmanager/2017-10-17/service-2.json (operations).
  */
-#include "http/op.h"
+#include "op/op.h"
 #include "secrets/manage.h"
 #include "secrets/values.h"
 

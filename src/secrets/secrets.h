@@ -29,7 +29,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/result.h"
-#include "http/op.h"
+#include "op/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
 #include "store/store.h"

@@ -19,7 +19,7 @@
 #include <stddef.h>
 
 #include "core/result.h"
-#include "http/op.h"
+#include "op/op.h"
 #include "secrets/secrets.h"
 
 #define SM_VALUE_HANDLER(fn) TR_RESULT fn(struct req_ctx *rc, json_t *in, json_t **out)

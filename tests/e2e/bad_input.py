@@ -47,7 +47,7 @@ from tresor_e2e import ACCOUNT, REPO, sanitize_error_code
 MATRIX = collections.Counter()
 
 BODY_CAP = 1 << 20            # REQUEST_BODY_MAX in src/http/router.h
-FORM_MAX_PARAMS = 512         # src/http/query_proto.h
+FORM_MAX_PARAMS = 512         # src/op/query_proto.h
 DEEP = 10000                  # nesting levels; jansson stops at 2048
 
 JSON_SERVICES = {"kms": "TrentService", "secretsmanager": "secretsmanager"}

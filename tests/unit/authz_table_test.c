@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http/op.h"
-#include "http/query_proto.h"
+#include "op/op.h"
+#include "op/query_proto.h"
 
 struct row {
     const char *action, *resource, *keys;

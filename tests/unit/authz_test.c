@@ -29,7 +29,7 @@
 
 #include "core/cache.h"
 #include "crypto/hash.h"
-#include "http/op.h"
+#include "op/op.h"
 #include "iam/authz.h"
 #include "store/store.h"
 

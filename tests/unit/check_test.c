@@ -28,7 +28,7 @@
 
 #include "analyze/check.h"
 #include "crypto/hash.h"
-#include "http/op.h"
+#include "op/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
 #include "crypto/keyring.h"

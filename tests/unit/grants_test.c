@@ -30,7 +30,7 @@
 
 #include "core/json.h"
 #include "crypto/hash.h"
-#include "http/op.h"
+#include "op/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
 #include "crypto/keyring.h"

@@ -19,8 +19,8 @@
 
 #include "auth/sigv4.h"
 #include "crypto/hash.h"
-#include "http/op.h"
-#include "http/query_proto.h"
+#include "op/op.h"
+#include "op/query_proto.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
 #include "crypto/keyring.h"

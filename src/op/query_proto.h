@@ -18,7 +18,7 @@
 
 #include "core/buf.h"
 #include "core/result.h"
-#include "http/op.h"
+#include "op/op.h"
 
 #define FORM_MAX_PARAMS 512
 

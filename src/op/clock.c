@@ -7,7 +7,7 @@
  * or rotation date pass without waiting days; it never shifts the SigV4
  * clock window, which always uses the real time.
  */
-#include "http/op.h"
+#include "op/op.h"
 
 #include <errno.h>
 #include <stdlib.h>
