@@ -27,10 +27,10 @@
 
 #include "core/cache.h"
 #include "crypto/hash.h"
-#include "op/op.h"
-#include "iam/authz.h"
 #include "crypto/keyring.h"
+#include "iam/authz.h"
 #include "kms/kms.h"
+#include "op/op.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 

@@ -20,8 +20,8 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "iam/bindings.h"
 #include "crypto/keyring.h"
+#include "iam/bindings.h"
 #include "kms/kms.h"
 #include "secrets/envelope.h"
 #include "secrets/secrets.h"

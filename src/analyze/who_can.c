@@ -36,6 +36,7 @@
 
 #include "iam/authz.h"
 #include "kms/kms.h"
+#include "op/clock.h"
 
 /* Request-time keys the analysis cannot know (docs/AUTHORIZATION.md 2.8):
  * conditions on them are reported ("allowed only if ..."), never decided.

@@ -43,8 +43,9 @@
 #include "core/secmem.h"
 #include "core/str.h"
 #include "crypto/hash.h"
-#include "dev/dev.h"
 #include "crypto/keyring.h"
+#include "dev/dev.h"
+#include "op/clock.h"
 
 #define UNRECOGNIZED "The security token included in the request is invalid."
 

@@ -43,10 +43,11 @@
 
 #include "cli/cli.h"
 #include "cli/opts.h"
-#include "op/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
 #include "kms/kms.h"
+#include "op/clock.h"
+#include "op/op.h"
 #include "secrets/secrets.h"
 
 #define MAX_ARGS 64

@@ -22,9 +22,10 @@
 
 #include "core/log.h"
 #include "core/secmem.h"
+#include "crypto/keyring.h"
 #include "crypto/rand.h"
 #include "iam/accounts.h"
-#include "crypto/keyring.h"
+#include "op/clock.h"
 
 struct dev_state {
     pthread_rwlock_t lock;

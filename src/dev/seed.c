@@ -57,11 +57,12 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/secmem.h"
-#include "crypto/rand.h"
-#include "op/query_proto.h"
-#include "iam/authz.h"
 #include "crypto/keyring.h"
+#include "crypto/rand.h"
+#include "iam/authz.h"
 #include "kms/kms.h"
+#include "op/clock.h"
+#include "op/query_proto.h"
 
 #define SEED_FILE_MAX (64u << 20)
 

@@ -32,8 +32,9 @@
 #include "core/log.h"
 #include "crypto/rand.h"
 #include "dev/dev.h"
-#include "op/query_proto.h"
 #include "iam/authz.h"
+#include "op/clock.h"
+#include "op/query_proto.h"
 
 struct service {
     const char *target_prefix;   /* "TrentService." */

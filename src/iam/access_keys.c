@@ -33,9 +33,9 @@
 #include "auth/sigv4.h"
 #include "core/buf.h"
 #include "core/secmem.h"
+#include "crypto/keyring.h"
 #include "iam/accounts.h"
 #include "iam/iam_util.h"
-#include "crypto/keyring.h"
 
 #define KEYS_PER_USER 2
 

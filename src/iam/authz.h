@@ -12,8 +12,8 @@
 #ifndef TR_IAM_AUTHZ_H
 #define TR_IAM_AUTHZ_H
 
-#include "op/op.h"
 #include "iam/policy.h"
+#include "op/op.h"
 
 /* The identity side of a principal (docs/AUTHORIZATION.md 2.1, 2.5, 6.2). */
 struct identity {

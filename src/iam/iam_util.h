@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "op/query_proto.h"
 #include "iam/policy.h"
+#include "op/query_proto.h"
 #include "store/store.h"
 
 #define IAM_ID_LEN   21            /* AIDA + 17 of [A-Z2-7] */

@@ -75,13 +75,13 @@
 #include "core/secmem.h"
 #include "core/str.h"
 #include "crypto/hash.h"
+#include "crypto/keyring.h"
 #include "crypto/rand.h"
-#include "op/query_proto.h"
 #include "iam/arn.h"
 #include "iam/authz.h"
 #include "iam/bindings.h"
 #include "iam/iam_util.h"
-#include "crypto/keyring.h"
+#include "op/query_proto.h"
 
 #define ROLE_CHAINING_MSG "The requested DurationSeconds exceeds the 1 hour session limit for roles " \
                           "assumed by role chaining."

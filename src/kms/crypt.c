@@ -37,8 +37,8 @@
 #include <string.h>
 
 #include "core/json.h"
-#include "crypto/rand.h"
 #include "crypto/keyring.h"
+#include "crypto/rand.h"
 
 static const char *const ENC_ALGS[] = { "SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
                                         "RSAES_OAEP_SHA_256", "SM2PKE", NULL };

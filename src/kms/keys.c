@@ -58,9 +58,9 @@
 #include "core/json.h"
 #include "core/secmem.h"
 #include "crypto/hash.h"
+#include "crypto/keyring.h"
 #include "crypto/rand.h"
 #include "iam/bindings.h"
-#include "crypto/keyring.h"
 
 /* ---------------------------------------------------------------------- */
 /* Material                                                                */

@@ -20,9 +20,9 @@
 
 #include "core/buf.h"
 #include "core/result.h"
-#include "op/op.h"
 #include "iam/policy.h"
 #include "kms/ciphertext.h"
+#include "op/op.h"
 #include "store/store.h"
 
 #define KMS_ARN_MAX        2048     /* KeyIdType / ArnType max */

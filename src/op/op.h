@@ -49,7 +49,7 @@ struct req_ctx {
     char service[32];           /* "kms", "secretsmanager", ... */
     struct principal who;       /* the authenticated caller */
     char request_id[37];
-    int64_t now;                /* epoch seconds at request start (tr_now) */
+    int64_t now;                /* epoch seconds at request start (op/clock.h: tr_now) */
     const char *source_ip;
     const char *user_agent;     /* the User-Agent header (aws:UserAgent), or NULL */
     const char *referer;        /* the Referer header (aws:referer), or NULL */
@@ -88,12 +88,5 @@ extern const struct op_def kms_ops[];
 extern const struct op_def sm_ops[];
 TR_RESULT sm_maintenance(const struct server_env *env, int64_t now);
 TR_RESULT kms_maintenance(const struct server_env *env, int64_t now);
-
-/* Wall clock in epoch seconds, for every date the server records or
- * compares (key deletion, rotation).  TRESOR_CLOCK_OFFSET (seconds, in the
- * environment at start) shifts it; tests use it to make dates pass.  It
- * does not shift the SigV4 clock window. */
-int64_t tr_now(void);
-void tr_clock_init(void);
 
 #endif

@@ -29,9 +29,9 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/result.h"
-#include "op/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
+#include "op/op.h"
 #include "store/store.h"
 
 #define SM_KIND            "secret"

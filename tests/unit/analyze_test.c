@@ -33,9 +33,9 @@
 
 #include "analyze/analyze.h"
 #include "crypto/hash.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "crypto/keyring.h"
 #include "store/store.h"
 
 #define ACCT "111122223333"

@@ -29,8 +29,8 @@
 
 #include "core/cache.h"
 #include "crypto/hash.h"
-#include "op/op.h"
 #include "iam/authz.h"
+#include "op/op.h"
 #include "store/store.h"
 
 #define ACCT "111122223333"

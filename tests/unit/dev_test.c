@@ -37,10 +37,11 @@
 #include "core/buf.h"
 #include "core/secmem.h"
 #include "crypto/hash.h"
+#include "crypto/keyring.h"
 #include "dev/dev.h"
 #include "iam/accounts.h"
 #include "kms/kms.h"
-#include "crypto/keyring.h"
+#include "op/clock.h"
 #include "store/store.h"
 
 #define ACCT "000000000000"

@@ -30,11 +30,11 @@
 
 #include "core/json.h"
 #include "crypto/hash.h"
-#include "op/op.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "crypto/keyring.h"
 #include "kms/kms.h"
+#include "op/op.h"
 #include "store/store.h"
 
 #define ACCT "111122223333"

@@ -33,11 +33,11 @@
 
 #include "auth/sigv4.h"
 #include "crypto/hash.h"
-#include "op/op.h"
-#include "op/query_proto.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/iam_util.h"
-#include "crypto/keyring.h"
+#include "op/op.h"
+#include "op/query_proto.h"
 #include "store/store.h"
 
 #define A "111122223333"

@@ -19,11 +19,11 @@
 
 #include "auth/sigv4.h"
 #include "crypto/hash.h"
-#include "op/op.h"
-#include "op/query_proto.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "crypto/keyring.h"
+#include "op/op.h"
+#include "op/query_proto.h"
 #include "store/store.h"
 
 #define QH_UNUSED __attribute__((unused))

@@ -34,10 +34,10 @@
 
 #include "core/json.h"
 #include "crypto/hash.h"
-#include "op/op.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "crypto/keyring.h"
+#include "op/op.h"
 #include "secrets/manage.h"
 #include "secrets/secrets.h"
 #include "store/store.h"

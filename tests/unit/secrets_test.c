@@ -31,11 +31,11 @@
 
 #include "core/json.h"
 #include "crypto/hash.h"
-#include "op/op.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "crypto/keyring.h"
 #include "kms/kms.h"
+#include "op/op.h"
 #include "secrets/envelope.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
