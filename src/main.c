@@ -297,7 +297,7 @@ static int serve(int argc, char **argv)
         struct dev_opts dopts = { .account_id = o.account_id, .seed_path = o.seed, .in_memory = true };
         if (tr_failed(dev_start(&env, &dopts))) { rc = die("dev mode"); goto out; }
         memset(&acct, 0, sizeof acct);
-        snprintf(acct.id, sizeof acct.id, "%s", dev_account(env.dev));
+        snprintf(acct.id, sizeof acct.id, "%s", dev_account(env.dev->state));
         snprintf(dir, sizeof dir, "(memory)");
         goto started;
     }
@@ -410,9 +410,9 @@ started:
             break;
         }
         if (sig < 0 && errno == EAGAIN) {
-            if (env.dev) dev_enter(env.dev);       /* a reset may swap the store */
+            if (env.dev) dev_enter(env.dev->state);       /* a reset may swap the store */
             maintenance(&env);
-            if (env.dev) dev_leave(env.dev);
+            if (env.dev) dev_leave(env.dev->state);
         }
     }
     rc = 0;

@@ -31,7 +31,6 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "crypto/rand.h"
-#include "dev/dev.h"
 #include "iam/authz.h"
 #include "op/clock.h"
 #include "op/query_proto.h"
@@ -503,7 +502,7 @@ fail:
     log_request(rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
 }
 
-/* dev mode (dev/dev.h): the unsigned reset paths, and every other request
+/* dev mode (op.h dev_hooks, set by dev/dev.c): the unsigned reset paths, and every other request
  * inside the shared hold that a reset waits for.  Outside dev mode: no
  * lock, straight to route(). */
 static void dev_reset_reply(const struct server_env *env, const struct http_request *rq,
@@ -515,7 +514,7 @@ static void dev_reset_reply(const struct server_env *env, const struct http_requ
     resp->content_type = "application/json";
     if (tr_failed(rand_uuid(resp->request_id)))
         snprintf(resp->request_id, sizeof resp->request_id, "00000000-0000-4000-8000-000000000000");
-    tr_result r = dev_reset(env->dev);
+    tr_result r = env->dev->reset(env->dev->state);
     resp->status = tr_ok(r) ? 200 : tr_err_status(tr_code(r));
     const char *msg = tr_ok(r) ? "{\"status\":\"reset\"}" : "{\"status\":\"refused\"}";
     if (tr_failed(buf_append_str(&resp->body, msg))) resp->status = 500;
@@ -526,11 +525,11 @@ void router_handle(const struct server_env *env, const struct http_request *rq,
                    struct http_response *resp)
 {
     if (!env->dev) { route(env, rq, resp); return; }
-    if (strcmp(rq->method, "POST") == 0 && dev_is_reset_path(rq->path)) {
+    if (strcmp(rq->method, "POST") == 0 && env->dev->is_reset_path(rq->path)) {
         dev_reset_reply(env, rq, resp);
         return;
     }
-    dev_enter(env->dev);
+    env->dev->enter(env->dev->state);
     route(env, rq, resp);
-    dev_leave(env->dev);
+    env->dev->leave(env->dev->state);
 }

@@ -34,11 +34,30 @@ struct identity;                /* iam/authz.h: the caller's policies, loaded on
 
 struct dev_state;                /* dev/dev.h: `tresor serve --dev` */
 
+/* What `tresor serve --dev` changes in the layers below dev/: dev_start
+ * (dev/dev.h) fills one in and points env->dev at it; NULL outside dev
+ * mode.  Authentication (auth/creds.c) and the router (http/router.c)
+ * reach dev mode only through it. */
+struct dev_hooks {
+    struct dev_state *state;    /* the argument of the calls below */
+    /* Authentication: an access key tresor never knew acts as the root
+     * user of this account, its signature unchecked; any region of AWS's
+     * shape is served, the SigV4 clock window is not enforced. */
+    const char *account;
+    bool (*region_ok)(const char *region);
+    /* The request path: every request inside a shared hold (a reset takes
+     * it exclusively), and the unsigned reset paths. */
+    void (*enter)(struct dev_state *d);
+    void (*leave)(struct dev_state *d);
+    bool (*is_reset_path)(const char *path);
+    TR_RESULT (*reset)(struct dev_state *d);
+};
+
 struct server_env {
     store_t st;
     struct keyring *kr;
     const char *default_region;
-    struct dev_state *dev;      /* dev mode (dev/dev.h); NULL otherwise */
+    const struct dev_hooks *dev; /* dev mode; NULL otherwise */
 };
 
 struct req_ctx {

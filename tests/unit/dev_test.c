@@ -200,12 +200,12 @@ static void test_seed_file_and_reset(void **state)
     ENV.default_region = "us-east-1";
     struct dev_opts o = { .account_id = ACCT, .seed_path = path, .in_memory = true };
     ok(dev_start(&ENV, &o));
-    assert_string_equal(dev_account(ENV.dev), ACCT);
+    assert_string_equal(dev_account(ENV.dev->state), ACCT);
     assert_int_equal(nkeys("us-east-1"), 1);
     ok(apply("{\"keys\": [{}, {\"Region\": \"ap-south-1\"}]}"));
     assert_int_equal(nkeys("us-east-1"), 2);
     store_t before = ENV.st;
-    ok(dev_reset(ENV.dev));
+    ok(dev_reset(ENV.dev->state));
     assert_ptr_not_equal(ENV.st, before);
     assert_int_equal(nkeys("us-east-1"), 1);
     assert_int_equal(nkeys("ap-south-1"), 0);
@@ -431,7 +431,7 @@ static void test_unknown_key_is_root(void **state)
 
     /* Outside dev mode the made-up key is refused, and so are the other
      * region and the old date. */
-    struct dev_state *d = ENV.dev;
+    const struct dev_hooks *d = ENV.dev;
     ENV.dev = NULL;
     sign(&s, "test", "test", "us-east-1", "20200101T000000Z");
     assert_true(tr_failed(auth_request(&ENV, &s.rq, "kms", time(NULL), &who, &a)));
