@@ -120,11 +120,11 @@ static FX_UNUSED tr_result fx_run(const struct op_def *op, json_t *in, json_t **
     fx_release_identity();
     st[0]->refresh(st);
     if (!(op->flags & OP_WRITE)) {
-        r = op->fn(&FX_RC, in, out);
+        r = op->fn.json(&FX_RC, in, out);
     } else {
         r = st[0]->tx_begin(st);
         if (tr_ok(r)) {
-            r = op->fn(&FX_RC, in, out);
+            r = op->fn.json(&FX_RC, in, out);
             if (keep && tr_ok(r)) r = st[0]->tx_commit(st);
             if (!keep || tr_failed(r)) st[0]->tx_rollback(st);
         }

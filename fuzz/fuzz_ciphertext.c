@@ -28,6 +28,7 @@
 
 #include "fixture.h"
 #include "kms/ciphertext.h"
+#include "kms/kms.h"
 
 #define MAX_PAIRS 16
 #define MAX_BLOB 8192

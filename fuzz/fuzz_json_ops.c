@@ -26,6 +26,8 @@
 #include <stdint.h>
 
 #include "fixture.h"
+#include "kms/kms.h"
+#include "secrets/ops.h"
 
 static size_t n_kms, n_sm;
 

@@ -27,25 +27,27 @@
 #include <stdint.h>
 
 #include "fixture.h"
+#include "iam/iam_ops.h"
+#include "iam/sts.h"
 #include "op/query_proto.h"
 
 static size_t n_iam, n_sts;
 
-static const struct query_op *op_at(size_t i)
+static const struct op_def *op_at(size_t i)
 {
     return i < n_iam ? &iam_ops[i] : &sts_ops[i - n_iam];
 }
 
-static const struct query_op *op_named(const struct query_op *table, const char *name)
+static const struct op_def *op_named(const struct op_def *table, const char *name)
 {
-    for (const struct query_op *op = table; op->name; op++)
+    for (const struct op_def *op = table; op->name; op++)
         if (strcmp(op->name, name) == 0) return op;
     fx_die(name);
     return NULL;
 }
 
 /* Run a handler the way the router's run_query_op does; keep: commit. */
-static tr_result qrun(const struct query_op *op, const struct form *f, struct buf *res, bool keep)
+static tr_result qrun(const struct op_def *op, const struct form *f, struct buf *res, bool keep)
 {
     store_t st = FX_RC.st;
     struct xml x = { .b = res, .r = TR_OK };
@@ -55,7 +57,7 @@ static tr_result qrun(const struct query_op *op, const struct form *f, struct bu
     st[0]->refresh(st);
     if (op->flags & OP_WRITE) r = st[0]->tx_begin(st);
     if (tr_ok(r)) {
-        r = op->fn(&FX_RC, f, &x);
+        r = op->fn.query(&FX_RC, f, &x);
         if (tr_ok(r)) r = x.r;
         if (op->flags & OP_WRITE) {
             if (keep && tr_ok(r)) r = st[0]->tx_commit(st);
@@ -68,7 +70,7 @@ static tr_result qrun(const struct query_op *op, const struct form *f, struct bu
 
 static char alice_id[64];
 
-static void setup_call(const struct query_op *table, const char *name, const char *body)
+static void setup_call(const struct op_def *table, const char *name, const char *body)
 {
     struct form f;
     struct buf res = BUF_INIT(1 << 20);
@@ -181,7 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) return 0;
     check_split(data + 1, size - 1);
     size_t i = (data[0] & 0x7f) % (n_iam + n_sts);
-    const struct query_op *op = op_at(i);
+    const struct op_def *op = op_at(i);
     struct form f;
     if (tr_failed(form_parse(data + 1, size - 1, &f))) {
         form_free(&f);

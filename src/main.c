@@ -40,6 +40,7 @@
 #include "iam/sts.h"
 #include "kms/kms.h"
 #include "op/clock.h"
+#include "secrets/ops.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 

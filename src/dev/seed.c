@@ -60,9 +60,11 @@
 #include "crypto/keyring.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
+#include "iam/iam_ops.h"
 #include "kms/kms.h"
 #include "op/clock.h"
 #include "op/query_proto.h"
+#include "secrets/ops.h"
 
 #define SEED_FILE_MAX (64u << 20)
 
@@ -94,7 +96,7 @@ static TR_RESULT run(struct req_ctx *rc, const struct op_def *ops, const char *n
     ENSURE(op->name != NULL, TR_E_INTERNAL);
     json_t *out = NULL;
     GUARD(rc->st[0]->tx_begin(rc->st));
-    tr_result r = op->fn(rc, in, &out);
+    tr_result r = op->fn.json(rc, in, &out);
     if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
     else rc->st[0]->tx_rollback(rc->st);
     json_decref(out);
@@ -251,7 +253,7 @@ static TR_RESULT form_add(struct buf *b, const char *k, const char *v)
  * XML reply is dropped. */
 static TR_RESULT run_iam(struct req_ctx *rc, const char *name, const struct buf *body)
 {
-    const struct query_op *op = iam_ops;
+    const struct op_def *op = iam_ops;
     struct form f;
     struct buf reply = BUF_SECRET(1024 * 1024);   /* CreateAccessKey's carries the secret key */
     struct xml x = { .b = &reply, .r = TR_OK };
@@ -263,7 +265,7 @@ static TR_RESULT run_iam(struct req_ctx *rc, const char *name, const struct buf 
     if (tr_failed(r)) goto fail;
     r = rc->st[0]->tx_begin(rc->st);
     if (tr_ok(r)) {
-        r = op->fn(rc, &f, &x);
+        r = op->fn.query(rc, &f, &x);
         if (tr_ok(r)) r = x.r;
         if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
         else rc->st[0]->tx_rollback(rc->st);

@@ -32,8 +32,12 @@
 #include "core/log.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
+#include "iam/iam_ops.h"
+#include "iam/sts.h"
+#include "kms/kms.h"
 #include "op/clock.h"
 #include "op/query_proto.h"
+#include "secrets/ops.h"
 
 struct service {
     const char *target_prefix;   /* "TrentService." */
@@ -55,7 +59,7 @@ static const struct service services[] = {
 /* Query-protocol services, chosen by the SigV4 credential scope. */
 struct qservice {
     const char *signing_name;    /* "iam", "sts" */
-    const struct query_op *ops;
+    const struct op_def *ops;
     const char *xmlns;
     const char *version;         /* the API version clients send */
     const char *internal_code;
@@ -152,10 +156,10 @@ static TR_RESULT decode_body(const struct http_request *rq, json_t **out)
 
 static TR_RESULT run_op(struct req_ctx *rc, const struct op_def *op, json_t *in, json_t **out)
 {
-    if (!(op->flags & OP_WRITE)) return op->fn(rc, in, out);
+    if (!(op->flags & OP_WRITE)) return op->fn.json(rc, in, out);
     rc->writing = true;
     GUARD(rc->st[0]->tx_begin(rc->st));
-    tr_result r = op->fn(rc, in, out);
+    tr_result r = op->fn.json(rc, in, out);
     if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
     if (tr_failed(r)) {
         /* Keep the handler's error over anything rollback might do. */
@@ -249,31 +253,31 @@ static void render_query_error(const struct qservice *qs, tr_result r, struct ht
     if (tr_failed(x.r)) buf_reset(&resp->body);
 }
 
-static const struct query_op *find_query_op(const struct qservice *qs, const char *name)
+static const struct op_def *find_query_op(const struct qservice *qs, const char *name)
 {
-    for (const struct query_op *op = qs->ops; op->name; op++)
+    for (const struct op_def *op = qs->ops; op->name; op++)
         if (strcmp(op->name, name) == 0) return op;
     return NULL;
 }
 
 static TR_RESULT run_query_op(struct req_ctx *rc, const struct qservice *qs,
-                              const struct query_op *op, const struct form *in,
+                              const struct op_def *op, const struct form *in,
                               struct http_response *resp)
 {
     struct xml x = { .b = &resp->body, .r = TR_OK };
     GUARD(buf_printf(&resp->body, "<%sResponse xmlns=\"%s\">", op->name, qs->xmlns));
-    if (!(op->flags & QOP_NO_RESULT)) GUARD(buf_printf(&resp->body, "<%sResult>", op->name));
+    if (!(op->flags & OP_NO_RESULT)) GUARD(buf_printf(&resp->body, "<%sResult>", op->name));
     bool tx = op->flags & OP_WRITE;
     rc->writing = tx;
     if (tx) GUARD(rc->st[0]->tx_begin(rc->st));
-    tr_result r = op->fn(rc, in, &x);
+    tr_result r = op->fn.query(rc, in, &x);
     if (tr_ok(r)) r = x.r;
     if (tx) {
         if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
         if (tr_failed(r)) rc->st[0]->tx_rollback(rc->st);
     }
     GUARD(r);
-    if (!(op->flags & QOP_NO_RESULT)) GUARD(buf_printf(&resp->body, "</%sResult>", op->name));
+    if (!(op->flags & OP_NO_RESULT)) GUARD(buf_printf(&resp->body, "</%sResult>", op->name));
     return buf_printf(&resp->body, "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>",
                       resp->request_id, op->name);
 }
@@ -362,7 +366,7 @@ static void handle_query(const struct server_env *env, const struct http_request
     }
     snprintf(target, 96, "%.95s", action);
     const char *version = form_get(&form, "Version");
-    const struct query_op *op = find_query_op(qs, action);
+    const struct op_def *op = find_query_op(qs, action);
     if (!op || !version || strcmp(version, qs->version) != 0) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION,
                        "Could not find operation %.64s for version %.32s", action,

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "iam/policy.h"
+#include "op/op.h"
 #include "op/query_proto.h"
 #include "store/store.h"
 

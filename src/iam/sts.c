@@ -753,9 +753,10 @@ TR_RESULT iam_maintenance(const struct server_env *env, int64_t now)
     return r;
 }
 
-const struct query_op sts_ops[] = {
-    { "AssumeRole", "sts:AssumeRole", op_assume_role, OP_WRITE },
-    { "GetCallerIdentity", "sts:GetCallerIdentity", op_get_caller_identity, 0 },
-    { "GetSessionToken", "sts:GetSessionToken", op_get_session_token, OP_WRITE },
-    { NULL, NULL, NULL, 0 },
+/* ---- the operation table (sts_ops.def) ------------------------------------ */
+
+const struct op_def sts_ops[] = {
+#define OP(name, handler, flags) OP_QUERY_ROW(#name, "sts:" #name, handler, flags),
+#include "iam/sts_ops.def"
+    { 0 },
 };

@@ -1,6 +1,6 @@
 /*
- * sts.h -- STS housekeeping outside the operation table (the operations
- * themselves are sts_ops in op/query_proto.h).
+ * sts.h -- the STS service as the rest of tresor sees it: its operation
+ * table (sts_ops.def; the handlers are sts.c's own) and its housekeeping.
  */
 #ifndef TR_IAM_STS_H
 #define TR_IAM_STS_H
@@ -14,6 +14,9 @@
  * ExpiredToken for that long, rather than "invalid" (or, in dev mode, the
  * account root).  Long-term keys' tombstones are kept for good. */
 #define STS_TOMBSTONE_KEEP (90 * 86400)
+
+/* The operation table (NULL-name terminated), made from sts_ops.def. */
+extern const struct op_def sts_ops[];
 
 /* Periodic maintenance: delete temporary access keys (sessions) that
  * expired more than STS_EXPIRED_GRACE seconds before `now` (tr_now()).

@@ -1,8 +1,10 @@
 /*
- * op.h -- what an operation handler sees: the request context and the
- * handler signature.  Handlers never touch HTTP (router.c does); they get
- * the parsed JSON input and return a JSON object or a tr_result error
- * whose last-error message (errors.h) becomes the AWS error reply.
+ * op.h -- what an operation handler sees: the caller (struct principal),
+ * the request context, the server's shared state; and the one operation
+ * descriptor every service's table is made of.  Handlers never touch HTTP
+ * (http/router.c does): they get the decoded input of their protocol and
+ * give back a reply or a tr_result error whose last-error message
+ * (errors.h) becomes the AWS error reply.
  */
 #ifndef TR_OP_H
 #define TR_OP_H
@@ -83,29 +85,48 @@ struct req_ctx {
                                    and read caches are bypassed (nothing read stays current) */
 };
 
-typedef TR_RESULT (*op_handler)(struct req_ctx *rc, json_t *in, json_t **out);
+/* ---- the operation descriptor ------------------------------------------ */
+
+struct form;                    /* op/query_proto.h: a query request's parameters */
+struct xml;                     /* op/query_proto.h: an XML reply being written */
+
+/* The protocol an operation speaks, which says how its input is decoded
+ * and its reply rendered: awsJson1_1 (KMS, Secrets Manager) or the AWS
+ * query protocol (IAM, STS). */
+enum op_proto { OP_JSON, OP_QUERY };
+
+/* The handler of each protocol.  JSON: the request body's object in, the
+ * reply object out (*out NULL: the empty object).  Query: the parameters
+ * in, the content of the <OpResult> element written to out.  Either fails
+ * with a tr_result whose last-error message (errors.h) becomes the AWS
+ * error reply. */
+typedef TR_RESULT (*op_json_handler)(struct req_ctx *rc, json_t *in, json_t **out);
+typedef TR_RESULT (*op_query_handler)(struct req_ctx *rc, const struct form *in, struct xml *out);
+/* A handler's declaration and definition: OP_JSON_HANDLER(op_decrypt) { ... } */
+#define OP_JSON_HANDLER(fn) TR_RESULT fn(struct req_ctx *rc, json_t *in, json_t **out)
+#define OP_QUERY_HANDLER(fn) TR_RESULT fn(struct req_ctx *rc, const struct form *in, struct xml *out)
 
 /* Operation flags. */
-#define OP_WRITE 0x1   /* router wraps the handler in tx_begin/tx_commit
-                          (tx_rollback on failure): all or nothing */
+#define OP_WRITE     0x1   /* one store transaction around the handler (tx_rollback
+                              on failure): all or nothing */
+#define OP_NO_RESULT 0x2   /* query protocol: the reply has no <OpResult> element */
 
-/* One row of an operation table (kms/ops.c, later secrets/ops.c):
- * the wire name after the X-Amz-Target prefix, the IAM action, the handler. */
+/* One operation of one service, the same for all four: a row of the
+ * service's table (kms/ops.def, secrets/ops.def, iam/iam_ops.def,
+ * iam/sts_ops.def; docs/internals/OPERATIONS.md). */
 struct op_def {
-    const char *name;           /* "Encrypt" */
-    const char *action;         /* "kms:Encrypt" */
-    op_handler fn;
-    unsigned flags;
+    const char *name;           /* the wire name: "Encrypt", "CreateUser" */
+    const char *action;         /* the IAM action it is authorized as: "kms:Encrypt" */
+    enum op_proto proto;        /* which member of fn */
+    union {
+        op_json_handler json;
+        op_query_handler query;
+    } fn;
+    unsigned flags;             /* OP_WRITE, OP_NO_RESULT */
 };
 
-/* KMS: the table (NULL-name terminated) and periodic maintenance: purge
- * keys whose deletion date has passed, rotate keys whose rotation date
- * has passed.  Called at start-up and every minute by the server. */
-extern const struct op_def kms_ops[];
-/* Secrets Manager (secrets/ops.c) and its maintenance: purge secrets whose
- * recovery window has ended. */
-extern const struct op_def sm_ops[];
-TR_RESULT sm_maintenance(const struct server_env *env, int64_t now);
-TR_RESULT kms_maintenance(const struct server_env *env, int64_t now);
+/* A row, by protocol: the compiler checks the handler's type. */
+#define OP_JSON_ROW(name, action, handler, flags) { name, action, OP_JSON, { .json = handler }, flags }
+#define OP_QUERY_ROW(name, action, handler, flags) { name, action, OP_QUERY, { .query = handler }, flags }
 
 #endif

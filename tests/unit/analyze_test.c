@@ -36,6 +36,8 @@
 #include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
+#include "kms/kms.h"
+#include "secrets/ops.h"
 #include "store/store.h"
 
 #define ACCT "111122223333"
@@ -278,7 +280,7 @@ static json_t *op(const char *name, json_t *in)
     snprintf(rc.who.id, sizeof rc.who.id, ACCT);
     json_t *out = NULL;
     ok(ENV.st[0]->tx_begin(ENV.st));
-    tr_result r = d->fn(&rc, in, &out);
+    tr_result r = d->fn.json(&rc, in, &out);
     if (tr_ok(r)) r = ENV.st[0]->tx_commit(ENV.st);
     else ENV.st[0]->tx_rollback(ENV.st);
     if (tr_failed(r))

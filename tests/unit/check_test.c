@@ -33,6 +33,7 @@
 #include "iam/policy.h"
 #include "kms/kms.h"
 #include "op/op.h"
+#include "secrets/ops.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -88,7 +89,7 @@ static json_t *call_ok(const char *name, json_t *in)
     tr_clear_error();
     release_identity();
     assert_true(tr_ok((*st)->tx_begin(st)));
-    tr_result r = op->fn(&F->rc, in, &out);
+    tr_result r = op->fn.json(&F->rc, in, &out);
     if (tr_ok(r)) r = (*st)->tx_commit(st);
     if (tr_failed(r)) {
         (*st)->tx_rollback(st);

@@ -129,7 +129,7 @@ static tr_result run(const char *name, json_t *in, json_t **out)
         r = (*st)->tx_begin(st);
         if (tr_failed(r)) return r;
     }
-    r = op->fn(&F->rc, in, out);
+    r = op->fn.json(&F->rc, in, out);
     if (op->flags & OP_WRITE) {
         if (tr_ok(r)) r = (*st)->tx_commit(st);
         if (tr_failed(r)) (*st)->tx_rollback(st);

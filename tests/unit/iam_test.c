@@ -50,6 +50,7 @@
 #define QH_OPS iam_ops
 #define QH_VERSION "2010-05-08"
 #define QH_SERVICE "iam"
+#include "iam/iam_ops.h"
 #include "query_harness.h"
 
 static void as_root(const char *acct)
@@ -202,7 +203,7 @@ static void test_op_table(void **state)
 {
     (void)state;
     size_t n = 0;
-    for (const struct query_op *op = iam_ops; op->name; op++, n++) {
+    for (const struct op_def *op = iam_ops; op->name; op++, n++) {
         char action[128];
         snprintf(action, sizeof action, "iam:%s", op->name);
         assert_string_equal(op->action, action);
@@ -210,7 +211,7 @@ static void test_op_table(void **state)
         bool reads = strncmp(op->name, "Get", 3) == 0 || strncmp(op->name, "List", 4) == 0;
         assert_int_equal(op->flags & OP_WRITE, reads ? 0 : OP_WRITE);
         bool output = reads || strncmp(op->name, "Create", 6) == 0 || strcmp(op->name, "UpdateRole") == 0;
-        assert_int_equal(op->flags & QOP_NO_RESULT, output ? 0 : QOP_NO_RESULT);
+        assert_int_equal(op->flags & OP_NO_RESULT, output ? 0 : OP_NO_RESULT);
     }
     assert_int_equal(n, 64);
 }

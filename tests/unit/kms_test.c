@@ -118,13 +118,13 @@ static tr_result run(const char *name, json_t *in, json_t **out)
     tr_clear_error();
     release_identity();
     if (!(op->flags & OP_WRITE)) {
-        r = op->fn(&F->rc, in, out);
+        r = op->fn.json(&F->rc, in, out);
         release_identity();
         return r;
     }
     r = (*st)->tx_begin(st);
     if (tr_failed(r)) return r;
-    r = op->fn(&F->rc, in, out);
+    r = op->fn.json(&F->rc, in, out);
     if (tr_ok(r)) r = (*st)->tx_commit(st);
     if (tr_failed(r)) {
         (*st)->tx_rollback(st);
@@ -281,7 +281,7 @@ static void test_ops_table(void **state)
     (void)state;
     size_t n = 0;
     for (const struct op_def *op = kms_ops; op->name; op++, n++) {
-        assert_non_null(op->fn);
+        assert_non_null(op->fn.json);
         assert_int_equal(strncmp(op->action, "kms:", 4), 0);
         if (n > 0) assert_true(strcmp(op[-1].name, op->name) < 0);
     }

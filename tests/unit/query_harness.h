@@ -108,9 +108,9 @@ static QH_UNUSED int teardown(void **state)
     return 0;
 }
 
-static QH_UNUSED const struct query_op *find_op(const char *name)
+static QH_UNUSED const struct op_def *find_op(const char *name)
 {
-    for (const struct query_op *op = QH_OPS; op->name; op++)
+    for (const struct op_def *op = QH_OPS; op->name; op++)
         if (strcmp(op->name, name) == 0) return op;
     fail_msg("no operation %s", name);
     return NULL;
@@ -134,7 +134,7 @@ static QH_UNUSED void urlencode(struct buf *b, const char *s)
  * identity is reloaded per call, as per request. */
 static QH_UNUSED tr_result call(const char *name, const char *const *kv)
 {
-    const struct query_op *op = find_op(name);
+    const struct op_def *op = find_op(name);
     struct buf body = BUF_INIT(1 << 20), res = BUF_INIT(1 << 20);
     struct form f;
     ok(buf_printf(&body, "Action=%s&Version=%s", name, QH_VERSION));
@@ -151,7 +151,7 @@ static QH_UNUSED tr_result call(const char *name, const char *const *kv)
     store_t st = RC.st;
     tr_result r = TR_OK;
     if (op->flags & OP_WRITE) r = st[0]->tx_begin(st);
-    if (tr_ok(r)) r = op->fn(&RC, &f, &x);
+    if (tr_ok(r)) r = op->fn.query(&RC, &f, &x);
     if (tr_ok(r)) r = x.r;
     if (op->flags & OP_WRITE) {
         if (tr_ok(r)) r = st[0]->tx_commit(st);

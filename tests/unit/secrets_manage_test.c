@@ -39,6 +39,7 @@
 #include "iam/policy.h"
 #include "op/op.h"
 #include "secrets/manage.h"
+#include "secrets/ops.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -135,13 +136,13 @@ static tr_result run(const char *name, json_t *in, json_t **out)
     tr_clear_error();
     release_identity();
     if (!(op->flags & OP_WRITE)) {
-        r = op->fn(&RC, in, out);
+        r = op->fn.json(&RC, in, out);
         release_identity();
         return r;
     }
     r = (*st)->tx_begin(st);
     if (tr_failed(r)) return r;
-    r = op->fn(&RC, in, out);
+    r = op->fn.json(&RC, in, out);
     if (tr_ok(r)) r = (*st)->tx_commit(st);
     if (tr_failed(r)) {
         (*st)->tx_rollback(st);

@@ -37,6 +37,7 @@
 #include "kms/kms.h"
 #include "op/op.h"
 #include "secrets/envelope.h"
+#include "secrets/ops.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -149,11 +150,11 @@ static tr_result run(const char *name, json_t *in, json_t **out)
     tr_clear_error();
     release_identity();
     if (!(op->flags & OP_WRITE)) {
-        r = op->fn(&F->rc, in, out);
+        r = op->fn.json(&F->rc, in, out);
     } else {
         r = (*st)->tx_begin(st);
         if (tr_failed(r)) return r;
-        r = op->fn(&F->rc, in, out);
+        r = op->fn.json(&F->rc, in, out);
         if (tr_ok(r)) r = (*st)->tx_commit(st);
         if (tr_failed(r)) {
             (*st)->tx_rollback(st);
@@ -324,7 +325,7 @@ static void test_ops_table(void **state)
 {
     (void)state;
     for (const struct op_def *op = sm_ops; op->name; op++) {
-        assert_non_null(op->fn);
+        assert_non_null(op->fn.json);
         if (op != sm_ops) assert_true(strcmp(op[-1].name, op->name) < 0);
     }
     static const char *const writes[] = { "CreateSecret", "PutSecretValue", "UpdateSecret",
