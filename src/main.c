@@ -37,6 +37,7 @@
 #include "http/server.h"
 #include "iam/accounts.h"
 #include "iam/authz.h"
+#include "iam/iam_ops.h"
 #include "iam/sts.h"
 #include "kms/kms.h"
 #include "op/clock.h"
@@ -128,6 +129,12 @@ static void usage(FILE *f)
     cli_columns(f, commands, sizeof commands / sizeof commands[0]);
     fprintf(f, "\n'tresor <command> --help' describes a command and every option it takes.\n");
 }
+
+/* The services this server serves, registered with it: the router knows
+ * them only through this list (op.h struct op_service).  IAM comes first
+ * of the query-protocol services: its namespace answers a query request
+ * whose credential scope names none of them. */
+static const struct op_service *const served[] = { &kms_service, &sm_service, &iam_service, &sts_service };
 
 /* Periodic work: purge keys whose deletion date passed, rotate keys whose
  * rotation date passed, drop expired session credentials, purge secrets
@@ -281,7 +288,9 @@ static int serve(int argc, char **argv)
     int rc = 1;
     sigset_t sigs;
     struct account_rec acct;
-    struct server_env env = { .default_region = o.region };
+    struct server_env env = {
+        .default_region = o.region, .services = served, .nservices = sizeof served / sizeof served[0],
+    };
     char dir[PATH_MAX];
     tr_result r;
     int listen_fd = -1;

@@ -32,43 +32,31 @@
 #include "core/log.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
-#include "iam/iam_ops.h"
-#include "iam/sts.h"
-#include "kms/kms.h"
 #include "op/clock.h"
 #include "op/query_proto.h"
-#include "secrets/ops.h"
 
-struct service {
-    const char *target_prefix;   /* "TrentService." */
-    const char *signing_name;    /* "kms" */
-    const struct op_def *ops;
-    const char *internal_type;   /* the service's own 500 error type */
-    const char *message_member;  /* "message" (KMS) or "Message" (SM) */
-    const char *not_found_type;  /* its spelling of the store's not-found ... */
-    const char *exists_type;     /* ... and exists (errors.def) */
-};
+/* The services are those main registered in env->services (op.h struct
+ * op_service): this file knows them by their descriptors alone. */
 
-static const struct service services[] = {
-    { "TrentService.", "kms", kms_ops, "KMSInternalException", "message",
-      "NotFoundException", "AlreadyExistsException" },
-    { "secretsmanager.", "secretsmanager", sm_ops, "InternalServiceError", "Message",
-      "ResourceNotFoundException", "ResourceExistsException" },
-};
+/* The registered service of protocol `proto` whose signing name is
+ * `name`, or NULL. */
+static const struct op_service *service_named(const struct server_env *env, enum op_proto proto,
+                                              const char *name)
+{
+    for (size_t i = 0; i < env->nservices; i++)
+        if (env->services[i]->proto == proto && strcmp(env->services[i]->name, name) == 0)
+            return env->services[i];
+    return NULL;
+}
 
-/* Query-protocol services, chosen by the SigV4 credential scope. */
-struct qservice {
-    const char *signing_name;    /* "iam", "sts" */
-    const struct op_def *ops;
-    const char *xmlns;
-    const char *version;         /* the API version clients send */
-    const char *internal_code;
-};
-
-static const struct qservice qservices[] = {
-    { "iam", iam_ops, "https://iam.amazonaws.com/doc/2010-05-08/", "2010-05-08", "ServiceFailure" },
-    { "sts", sts_ops, "https://sts.amazonaws.com/doc/2011-06-15/", "2011-06-15", "InternalFailure" },
-};
+/* The namespace of a query-protocol error whose credential scope names no
+ * query service: the first registered one's (IAM's). */
+static const char *default_xmlns(const struct server_env *env)
+{
+    for (size_t i = 0; i < env->nservices; i++)
+        if (env->services[i]->proto == OP_QUERY) return env->services[i]->xmlns;
+    return "";
+}
 
 /* What AWS's awsJson front end says of a request it cannot map to an
  * operation (a missing or unknown X-Amz-Target, a method other than POST). */
@@ -81,17 +69,20 @@ const char *http_header(const struct http_request *rq, const char *name)
     return NULL;
 }
 
-static const struct service *find_service(const char *target)
+/* The awsJson1_1 service whose X-Amz-Target prefix target has, or NULL. */
+static const struct op_service *find_service(const struct server_env *env, const char *target)
 {
     if (!target) return NULL;
-    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++) {
-        size_t n = strlen(services[i].target_prefix);
-        if (strncmp(target, services[i].target_prefix, n) == 0) return &services[i];
+    for (size_t i = 0; i < env->nservices; i++) {
+        const struct op_service *svc = env->services[i];
+        if (svc->proto != OP_JSON) continue;
+        size_t n = strlen(svc->target_prefix);
+        if (strncmp(target, svc->target_prefix, n) == 0) return svc;
     }
     return NULL;
 }
 
-static const struct op_def *find_op(const struct service *svc, const char *name)
+static const struct op_def *find_op(const struct op_service *svc, const char *name)
 {
     for (const struct op_def *op = svc->ops; op->name; op++)
         if (strcmp(op->name, name) == 0) return op;
@@ -100,17 +91,17 @@ static const struct op_def *find_op(const struct service *svc, const char *name)
 
 /* The awsJson spelling of an error: errors.def's, with the service's own
  * internal error for 5xx and its own not-found and exists for the store's. */
-static const char *json_error_type(const struct service *svc, enum tr_err code)
+static const char *json_error_type(const struct op_service *svc, enum tr_err code)
 {
     if (!svc) return tr_err_type(code);
-    if (tr_err_status(code) >= 500) return svc->internal_type;
+    if (tr_err_status(code) >= 500) return svc->internal_error;
     if (code == TR_E_STORE_NOT_FOUND) return svc->not_found_type;
     if (code == TR_E_STORE_EXISTS) return svc->exists_type;
     return tr_err_type(code);
 }
 
 /* Render the last error as an awsJson1_1 error reply. */
-static void render_error(const struct service *svc, struct http_response *resp)
+static void render_error(const struct op_service *svc, struct http_response *resp)
 {
     const struct tr_error_info *e = tr_last_error();
     enum tr_err code = e->code ? e->code : TR_E_INTERNAL;
@@ -204,31 +195,29 @@ static void log_request(const struct http_request *rq, const char *target,
 
 /* The query protocol's spelling of an error (code, HTTP status): its
  * columns of errors.def, and the service's own internal error for 5xx. */
-static void query_error_code(const struct qservice *qs, enum tr_err code,
+static void query_error_code(const struct op_service *qs, enum tr_err code,
                              const char **type, int *status)
 {
     *type = tr_err_query_code(code);
     *status = tr_err_query_status(code);
-    if (*status >= 500) *type = qs ? qs->internal_code : "InternalFailure";
+    if (*status >= 500) *type = qs ? qs->internal_error : "InternalFailure";
 }
 
-void router_error_spelling(const char *service, enum tr_err code, const char **type, int *status)
+void router_error_spelling(const struct op_service *svc, enum tr_err code, const char **type,
+                           int *status)
 {
-    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
-        if (strcmp(services[i].signing_name, service) == 0) {
-            *type = json_error_type(&services[i], code);
-            *status = tr_err_status(code);
-            return;
-        }
-    const struct qservice *qs = NULL;
-    for (size_t i = 0; i < sizeof qservices / sizeof qservices[0]; i++)
-        if (strcmp(qservices[i].signing_name, service) == 0) qs = &qservices[i];
-    query_error_code(qs, code, type, status);
+    if (svc && svc->proto == OP_JSON) {
+        *type = json_error_type(svc, code);
+        *status = tr_err_status(code);
+        return;
+    }
+    query_error_code(svc, code, type, status);
 }
 
 /* Render failure r (its message in the last-error slot) as a query-protocol
  * error reply. */
-static void render_query_error(const struct qservice *qs, tr_result r, struct http_response *resp)
+static void render_query_error(const struct server_env *env, const struct op_service *qs, tr_result r,
+                               struct http_response *resp)
 {
     const struct tr_error_info *e = tr_last_error();
     enum tr_err code = e->code ? e->code : tr_failed(r) ? tr_code(r) : TR_E_INTERNAL;
@@ -241,7 +230,7 @@ static void render_query_error(const struct qservice *qs, tr_result r, struct ht
     buf_reset(&resp->body);
     struct xml x = { .b = &resp->body, .r = TR_OK };
     if (tr_failed(buf_printf(&resp->body, "<ErrorResponse xmlns=\"%s\">",
-                             qs ? qs->xmlns : qservices[0].xmlns))) return;
+                             qs ? qs->xmlns : default_xmlns(env)))) return;
     xml_open(&x, "Error");
     xml_text(&x, "Type", status >= 500 ? "Receiver" : "Sender");
     xml_text(&x, "Code", type);
@@ -253,14 +242,14 @@ static void render_query_error(const struct qservice *qs, tr_result r, struct ht
     if (tr_failed(x.r)) buf_reset(&resp->body);
 }
 
-static const struct op_def *find_query_op(const struct qservice *qs, const char *name)
+static const struct op_def *find_query_op(const struct op_service *qs, const char *name)
 {
     for (const struct op_def *op = qs->ops; op->name; op++)
         if (strcmp(op->name, name) == 0) return op;
     return NULL;
 }
 
-static TR_RESULT run_query_op(struct req_ctx *rc, const struct qservice *qs,
+static TR_RESULT run_query_op(struct req_ctx *rc, const struct op_service *qs,
                               const struct op_def *op, const struct form *in,
                               struct http_response *resp)
 {
@@ -298,25 +287,23 @@ static bool scope_service(const struct http_request *rq, char name[64])
 }
 
 /* The query service the credential scope names, or NULL. */
-static const struct qservice *scope_qservice(const struct http_request *rq)
+static const struct op_service *scope_qservice(const struct server_env *env,
+                                               const struct http_request *rq)
 {
     char name[64];
     if (!scope_service(rq, name)) return NULL;
-    for (size_t i = 0; i < sizeof qservices / sizeof qservices[0]; i++)
-        if (strcmp(name, qservices[i].signing_name) == 0) return &qservices[i];
-    return NULL;
+    return service_named(env, OP_QUERY, name);
 }
 
 /* The awsJson1_1 service the credential scope names, or NULL: a request
  * signed for KMS or Secrets Manager that lacks X-Amz-Target is that
  * service's unknown operation, not a query-protocol request. */
-static const struct service *scope_json_service(const struct http_request *rq)
+static const struct op_service *scope_json_service(const struct server_env *env,
+                                                   const struct http_request *rq)
 {
     char name[64];
     if (!scope_service(rq, name)) return NULL;
-    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
-        if (strcmp(name, services[i].signing_name) == 0) return &services[i];
-    return NULL;
+    return service_named(env, OP_JSON, name);
 }
 
 /* Release what the request loaded lazily (the caller's identity side). */
@@ -332,7 +319,7 @@ static void release_ctx(struct req_ctx *rc)
 static void handle_query(const struct server_env *env, const struct http_request *rq,
                          struct http_response *resp, struct req_ctx *rc, char target[96])
 {
-    const struct qservice *qs = NULL;
+    const struct op_service *qs = NULL;
     struct form form;
     tr_result r;
     bool have_form = false;
@@ -346,14 +333,13 @@ static void handle_query(const struct server_env *env, const struct http_request
     struct sigv4_auth auth;
     r = sigv4_parse(&sreq, &auth);
     if (tr_failed(r)) goto fail;
-    for (size_t i = 0; i < sizeof qservices / sizeof qservices[0]; i++)
-        if (strcmp(auth.service, qservices[i].signing_name) == 0) qs = &qservices[i];
+    qs = service_named(env, OP_QUERY, auth.service);
     if (!qs) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INVALID_SIGNATURE,
                        "Credential should be scoped to correct service. ");
         goto fail;
     }
-    r = auth_request(env, &sreq, qs->signing_name, time(NULL), &rc->who, &auth);
+    r = auth_request(env, &sreq, qs->name, time(NULL), &rc->who, &auth);
     if (tr_failed(r)) goto fail;
     r = form_parse_request((const uint8_t *)rq->query, strlen(rq->query), rq->body,
                            rq->body_len, &form);
@@ -377,7 +363,7 @@ static void handle_query(const struct server_env *env, const struct http_request
     rc->st = env->st;
     rc->kr = env->kr;
     snprintf(rc->region, sizeof rc->region, "%s", auth.region);
-    snprintf(rc->service, sizeof rc->service, "%s", qs->signing_name);
+    snprintf(rc->service, sizeof rc->service, "%s", qs->name);
     memcpy(rc->request_id, resp->request_id, sizeof rc->request_id);
     rc->now = tr_now();
     rc->source_ip = rq->source_ip;
@@ -391,14 +377,14 @@ static void handle_query(const struct server_env *env, const struct http_request
 fail:
     if (have_form) form_free(&form);
     release_ctx(rc);
-    render_query_error(qs, r, resp);
+    render_query_error(env, qs, r, resp);
 }
 
 static void route(const struct server_env *env, const struct http_request *rq,
                   struct http_response *resp)
 {
     int64_t start = mono_us();
-    const struct service *svc = NULL;
+    const struct op_service *svc = NULL;
     const char *target = NULL;
     struct req_ctx rc;
     json_t *in = NULL, *out = NULL;
@@ -430,18 +416,18 @@ static void route(const struct server_env *env, const struct http_request *rq,
         /* In the shape of the protocol the request speaks: XML for a
          * query-protocol request, else JSON with the service's own
          * message member. */
-        const struct qservice *qs = query ? scope_qservice(rq) : NULL;
+        const struct op_service *qs = query ? scope_qservice(env, rq) : NULL;
         r = tr_fail_at(__FILE__, __LINE__, TR_E_REQUEST_TOO_LARGE,
                        "Request body exceeds the limit of %u bytes", REQUEST_BODY_MAX);
         if (query) {
-            render_query_error(qs, r, resp);
+            render_query_error(env, qs, r, resp);
             log_request(rq, NULL, NULL, resp, start);
             return;
         }
-        svc = find_service(target);
+        svc = find_service(env, target);
         goto fail;
     }
-    if (query && (svc = scope_json_service(rq)) != NULL) {
+    if (query && (svc = scope_json_service(env, rq)) != NULL) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
     }
@@ -451,7 +437,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
         log_request(rq, action[0] ? action : NULL, rc.who.arn[0] ? &rc.who : NULL, resp, start);
         return;
     }
-    svc = find_service(target);
+    svc = find_service(env, target);
     if (strcmp(rq->method, "POST") != 0 || strcmp(rq->path, "/") != 0 || !svc) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
@@ -463,7 +449,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
         .body = rq->body, .body_len = rq->body_len,
     };
     struct sigv4_auth auth;
-    r = auth_request(env, &sreq, svc->signing_name, time(NULL), &rc.who, &auth);
+    r = auth_request(env, &sreq, svc->name, time(NULL), &rc.who, &auth);
     if (tr_failed(r)) goto fail;
 
     const struct op_def *op = find_op(svc, target + strlen(svc->target_prefix));
@@ -478,7 +464,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
     rc.st = env->st;
     rc.kr = env->kr;
     snprintf(rc.region, sizeof rc.region, "%s", auth.region);
-    snprintf(rc.service, sizeof rc.service, "%s", svc->signing_name);
+    snprintf(rc.service, sizeof rc.service, "%s", svc->name);
     memcpy(rc.request_id, resp->request_id, sizeof rc.request_id);
     rc.now = tr_now();
     rc.source_ip = rq->source_ip;

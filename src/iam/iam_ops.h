@@ -10,8 +10,10 @@
 #include "op/op.h"
 #include "op/query_proto.h"
 
-/* The operation table (NULL-name terminated), made from iam_ops.def. */
+/* The operation table (NULL-name terminated), made from iam_ops.def, and
+ * the service main.c registers. */
 extern const struct op_def iam_ops[];
+extern const struct op_service iam_service;
 
 /* The handlers, one per row of iam_ops.def. */
 #define OP(name, handler, flags) OP_QUERY_HANDLER(handler);

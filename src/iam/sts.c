@@ -753,10 +753,15 @@ TR_RESULT iam_maintenance(const struct server_env *env, int64_t now)
     return r;
 }
 
-/* ---- the operation table (sts_ops.def) ------------------------------------ */
+/* ---- the operation table (sts_ops.def) and the service -------------------- */
 
 const struct op_def sts_ops[] = {
 #define OP(name, handler, flags) OP_QUERY_ROW(#name, "sts:" #name, handler, flags),
 #include "iam/sts_ops.def"
     { 0 },
+};
+
+const struct op_service sts_service = {
+    .name = "sts", .proto = OP_QUERY, .ops = sts_ops, .internal_error = "InternalFailure",
+    .xmlns = "https://sts.amazonaws.com/doc/2011-06-15/", .version = "2011-06-15",
 };

@@ -15,8 +15,10 @@
  * account root).  Long-term keys' tombstones are kept for good. */
 #define STS_TOMBSTONE_KEEP (90 * 86400)
 
-/* The operation table (NULL-name terminated), made from sts_ops.def. */
+/* The operation table (NULL-name terminated), made from sts_ops.def, and
+ * the service main.c registers. */
 extern const struct op_def sts_ops[];
+extern const struct op_service sts_service;
 
 /* Periodic maintenance: delete temporary access keys (sessions) that
  * expired more than STS_EXPIRED_GRACE seconds before `now` (tr_now()).

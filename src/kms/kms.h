@@ -387,8 +387,10 @@ TR_RESULT kms_set(json_t *obj, const char *name, json_t *v);
 
 /* ---------- the service: ops.def, ops.c ------------------------------ */
 
-/* The operation table (NULL-name terminated), made from ops.def. */
+/* The operation table (NULL-name terminated), made from ops.def, and the
+ * service main.c registers. */
 extern const struct op_def kms_ops[];
+extern const struct op_service kms_service;
 /* Periodic maintenance (rotation.c): purge keys whose deletion date has
  * passed, rotate keys whose rotation date has passed.  Called at start-up
  * and every minute by the server. */

@@ -1,6 +1,6 @@
 /*
  * ops.c -- the KMS operation table, made from ops.def (the rows and what
- * they mean are described there).
+ * they mean are described there), and the service's descriptor.
  */
 #include "kms/kms.h"
 
@@ -9,4 +9,10 @@ const struct op_def kms_ops[] = {
 #define OP_AS(name, action, handler, flags) OP_JSON_ROW(#name, action, handler, flags),
 #include "kms/ops.def"
     { 0 },
+};
+
+const struct op_service kms_service = {
+    .name = "kms", .proto = OP_JSON, .ops = kms_ops, .internal_error = "KMSInternalException",
+    .target_prefix = "TrentService.", .message_member = "message",
+    .not_found_type = "NotFoundException", .exists_type = "AlreadyExistsException",
 };

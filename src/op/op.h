@@ -55,10 +55,17 @@ struct dev_hooks {
     TR_RESULT (*reset)(struct dev_state *d);
 };
 
+struct op_service;
+
+/* The server's shared state, which every request runs against. */
 struct server_env {
     store_t st;
     struct keyring *kr;
     const char *default_region;
+    /* The services served (main.c registers them): the router knows them
+     * only through this list. */
+    const struct op_service *const *services;
+    size_t nservices;
     const struct dev_hooks *dev; /* dev mode; NULL otherwise */
 };
 
@@ -128,5 +135,24 @@ struct op_def {
 /* A row, by protocol: the compiler checks the handler's type. */
 #define OP_JSON_ROW(name, action, handler, flags) { name, action, OP_JSON, { .json = handler }, flags }
 #define OP_QUERY_ROW(name, action, handler, flags) { name, action, OP_QUERY, { .query = handler }, flags }
+
+/* A service: its operation table, and what the router needs to reach it
+ * and to spell its errors.  Each service defines its own beside its
+ * table (kms_service, sm_service, iam_service, sts_service); main.c
+ * registers them in the server_env. */
+struct op_service {
+    const char *name;             /* the SigV4 signing name: "kms", "secretsmanager", "iam", "sts" */
+    enum op_proto proto;          /* the protocol of every operation in ops */
+    const struct op_def *ops;     /* the table, sorted by name, NULL-name terminated */
+    const char *internal_error;   /* its own 5xx: the __type (JSON) or Code (query) */
+    /* awsJson1_1 */
+    const char *target_prefix;    /* X-Amz-Target before the operation: "TrentService." */
+    const char *message_member;   /* "message" (KMS) or "Message" (Secrets Manager) */
+    const char *not_found_type;   /* its spelling of the store's not-found ... */
+    const char *exists_type;      /* ... and exists (errors.def) */
+    /* query */
+    const char *xmlns;            /* the replies' namespace */
+    const char *version;          /* the API version clients send: "2010-05-08" */
+};
 
 #endif

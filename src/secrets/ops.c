@@ -1,7 +1,7 @@
 /*
  * ops.c -- the Secrets Manager operation table, made from ops.def (the
- * rows and what they mean are described there), and the periodic
- * maintenance.
+ * rows and what they mean are described there), the service's
+ * descriptor, and the periodic maintenance.
  */
 #include "secrets/ops.h"
 
@@ -11,6 +11,13 @@ const struct op_def sm_ops[] = {
 #define OP(name, handler, flags) OP_JSON_ROW(#name, "secretsmanager:" #name, handler, flags),
 #include "secrets/ops.def"
     { 0 },
+};
+
+const struct op_service sm_service = {
+    .name = "secretsmanager", .proto = OP_JSON, .ops = sm_ops,
+    .internal_error = "InternalServiceError", .target_prefix = "secretsmanager.",
+    .message_member = "Message", .not_found_type = "ResourceNotFoundException",
+    .exists_type = "ResourceExistsException",
 };
 
 TR_RESULT sm_maintenance(const struct server_env *env, int64_t now)

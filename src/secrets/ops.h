@@ -10,8 +10,10 @@
 #include "core/result.h"
 #include "op/op.h"
 
-/* The operation table (NULL-name terminated), made from ops.def. */
+/* The operation table (NULL-name terminated), made from ops.def, and the
+ * service main.c registers. */
 extern const struct op_def sm_ops[];
+extern const struct op_service sm_service;
 
 /* Purge the secrets whose recovery window has ended (manage.c), each in
  * its own transaction, one log line each.  Called at start-up and every
