@@ -2,13 +2,17 @@
  * router.c -- one request from bytes to reply: route, authenticate, decode,
  * run the operation, render, log.
  *
+ * The services are those main.c registered (server_env.services, op.h
+ * struct op_service); this file knows nothing else of them.
+ *
  * Order of work for a POST (awsJson1_1):
  *   X-Amz-Target prefix -> service (TrentService -> kms)
  *   SigV4 -> principal                              (auth/creds.c)
  *   operation lookup  -> UnknownOperationException
  *   JSON decode       -> SerializationException
- *   handler, inside a store transaction when the op writes
- *   reply or AWS error body, x-amzn-RequestId, one log line
+ *   op_run: the handler, inside a store transaction when the op writes,
+ *   and the reply rendered                          (op/op.c)
+ *   or the AWS error body; x-amzn-RequestId, one log line
  * A request to "/" without X-Amz-Target, GET or POST, is a query-protocol
  * request (IAM, STS: the credential scope says which, from the
  * Authorization header or a presigned URL's X-Amz-Credential): SigV4, then
@@ -31,7 +35,6 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "crypto/rand.h"
-#include "iam/authz.h"
 #include "op/clock.h"
 #include "op/query_proto.h"
 
@@ -79,13 +82,6 @@ static const struct op_service *find_service(const struct server_env *env, const
         size_t n = strlen(svc->target_prefix);
         if (strncmp(target, svc->target_prefix, n) == 0) return svc;
     }
-    return NULL;
-}
-
-static const struct op_def *find_op(const struct op_service *svc, const char *name)
-{
-    for (const struct op_def *op = svc->ops; op->name; op++)
-        if (strcmp(op->name, name) == 0) return op;
     return NULL;
 }
 
@@ -143,29 +139,6 @@ static TR_RESULT decode_body(const struct http_request *rq, json_t **out)
     }
     *out = v;
     return TR_OK;
-}
-
-static TR_RESULT run_op(struct req_ctx *rc, const struct op_def *op, json_t *in, json_t **out)
-{
-    if (!(op->flags & OP_WRITE)) return op->fn.json(rc, in, out);
-    rc->writing = true;
-    GUARD(rc->st[0]->tx_begin(rc->st));
-    tr_result r = op->fn.json(rc, in, out);
-    if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
-    if (tr_failed(r)) {
-        /* Keep the handler's error over anything rollback might do. */
-        rc->st[0]->tx_rollback(rc->st);
-        if (*out) { json_decref(*out); *out = NULL; }
-    }
-    return r;
-}
-
-/* The reply document, serialized straight into the secret reply buffer:
- * json_dumps would make a malloc'd copy of a reply that may carry
- * plaintext, which the caller frees with free() -- never wiped. */
-static TR_RESULT render_json(json_t *v, struct http_response *resp)
-{
-    return json_dump_buf(v, JSON_COMPACT, &resp->body);
 }
 
 static int64_t mono_us(void)
@@ -242,35 +215,6 @@ static void render_query_error(const struct server_env *env, const struct op_ser
     if (tr_failed(x.r)) buf_reset(&resp->body);
 }
 
-static const struct op_def *find_query_op(const struct op_service *qs, const char *name)
-{
-    for (const struct op_def *op = qs->ops; op->name; op++)
-        if (strcmp(op->name, name) == 0) return op;
-    return NULL;
-}
-
-static TR_RESULT run_query_op(struct req_ctx *rc, const struct op_service *qs,
-                              const struct op_def *op, const struct form *in,
-                              struct http_response *resp)
-{
-    struct xml x = { .b = &resp->body, .r = TR_OK };
-    GUARD(buf_printf(&resp->body, "<%sResponse xmlns=\"%s\">", op->name, qs->xmlns));
-    if (!(op->flags & OP_NO_RESULT)) GUARD(buf_printf(&resp->body, "<%sResult>", op->name));
-    bool tx = op->flags & OP_WRITE;
-    rc->writing = tx;
-    if (tx) GUARD(rc->st[0]->tx_begin(rc->st));
-    tr_result r = op->fn.query(rc, in, &x);
-    if (tr_ok(r)) r = x.r;
-    if (tx) {
-        if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
-        if (tr_failed(r)) rc->st[0]->tx_rollback(rc->st);
-    }
-    GUARD(r);
-    if (!(op->flags & OP_NO_RESULT)) GUARD(buf_printf(&resp->body, "</%sResult>", op->name));
-    return buf_printf(&resp->body, "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>",
-                      resp->request_id, op->name);
-}
-
 /* The service name of a request's credential scope, read without checking
  * the signature (for errors raised before it can be checked); false when
  * there is none.  May overwrite the last error: call before setting one. */
@@ -304,12 +248,6 @@ static const struct op_service *scope_json_service(const struct server_env *env,
     char name[64];
     if (!scope_service(rq, name)) return NULL;
     return service_named(env, OP_JSON, name);
-}
-
-/* Release what the request loaded lazily (the caller's identity side). */
-static void release_ctx(struct req_ctx *rc)
-{
-    iam_identity_release(rc);
 }
 
 /* A query-protocol request (GET or POST): the service comes from the
@@ -352,7 +290,7 @@ static void handle_query(const struct server_env *env, const struct http_request
     }
     snprintf(target, 96, "%.95s", action);
     const char *version = form_get(&form, "Version");
-    const struct op_def *op = find_query_op(qs, action);
+    const struct op_def *op = op_find(qs, action);
     if (!op || !version || strcmp(version, qs->version) != 0) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION,
                        "Could not find operation %.64s for version %.32s", action,
@@ -363,20 +301,17 @@ static void handle_query(const struct server_env *env, const struct http_request
     rc->st = env->st;
     rc->kr = env->kr;
     snprintf(rc->region, sizeof rc->region, "%s", auth.region);
-    snprintf(rc->service, sizeof rc->service, "%s", qs->name);
     memcpy(rc->request_id, resp->request_id, sizeof rc->request_id);
     rc->now = tr_now();
     rc->source_ip = rq->source_ip;
     rc->user_agent = http_header(rq, "User-Agent");
     rc->referer = http_header(rq, "Referer");
-    r = run_query_op(rc, qs, op, &form, resp);
+    r = op_run(rc, qs, op, &(struct op_input){ .form = &form }, &resp->body);
     if (tr_failed(r)) goto fail;
     form_free(&form);
-    release_ctx(rc);
     return;
 fail:
     if (have_form) form_free(&form);
-    release_ctx(rc);
     render_query_error(env, qs, r, resp);
 }
 
@@ -387,7 +322,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
     const struct op_service *svc = NULL;
     const char *target = NULL;
     struct req_ctx rc;
-    json_t *in = NULL, *out = NULL;
+    json_t *in = NULL;
     tr_result r = TR_OK;
 
     memset(&rc, 0, sizeof rc);
@@ -452,7 +387,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
     r = auth_request(env, &sreq, svc->name, time(NULL), &rc.who, &auth);
     if (tr_failed(r)) goto fail;
 
-    const struct op_def *op = find_op(svc, target + strlen(svc->target_prefix));
+    const struct op_def *op = op_find(svc, target + strlen(svc->target_prefix));
     if (!op) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
@@ -464,37 +399,29 @@ static void route(const struct server_env *env, const struct http_request *rq,
     rc.st = env->st;
     rc.kr = env->kr;
     snprintf(rc.region, sizeof rc.region, "%s", auth.region);
-    snprintf(rc.service, sizeof rc.service, "%s", svc->name);
     memcpy(rc.request_id, resp->request_id, sizeof rc.request_id);
     rc.now = tr_now();
     rc.source_ip = rq->source_ip;
     rc.user_agent = http_header(rq, "User-Agent");
     rc.referer = http_header(rq, "Referer");
 
-    r = run_op(&rc, op, in, &out);
+    r = op_run(&rc, svc, op, &(struct op_input){ .json = in }, &resp->body);
     if (tr_failed(r)) goto fail;
-    if (!out) out = json_object();
-    r = render_json(out, resp);
-    if (tr_failed(r)) goto fail;
-    json_decref(out);
     json_decref(in);
-    release_ctx(&rc);
     log_request(rq, target, &rc.who, resp, start);
     return;
 
 fail:
     (void)r;
-    if (out) json_decref(out);
     if (in) json_decref(in);
-    release_ctx(&rc);
     buf_reset(&resp->body);
     render_error(svc, resp);
     log_request(rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
 }
 
-/* dev mode (op.h dev_hooks, set by dev/dev.c): the unsigned reset paths, and every other request
- * inside the shared hold that a reset waits for.  Outside dev mode: no
- * lock, straight to route(). */
+/* dev mode (op.h dev_hooks, set by dev/dev.c): the unsigned reset paths,
+ * and every other request inside the shared hold that a reset waits for.
+ * Outside dev mode: no lock, straight to route(). */
 static void dev_reset_reply(const struct server_env *env, const struct http_request *rq,
                             struct http_response *resp)
 {

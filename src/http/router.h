@@ -15,7 +15,7 @@
 #include "op/op.h"
 
 #define REQUEST_BODY_MAX (1u << 20)     /* 1 MiB */
-#define RESPONSE_BODY_MAX (4u << 20)
+#define RESPONSE_BODY_MAX OP_REPLY_MAX  /* op_run renders into it */
 
 struct http_request {
     const char *method;

@@ -34,8 +34,9 @@
  * nothing when it is a boundary or session policy.
  *
  * The identity is loaded once per request into rc->identity, or shared
- * with this thread's identity cache (below); the router releases it when
- * the request ends (iam_identity_release).
+ * with this thread's identity cache (below), and iam_identity_release is
+ * set as the request's release (op.h rc->release): op_run lets it go when
+ * the operation ends.
  */
 #include "iam/authz.h"
 
@@ -561,6 +562,7 @@ static TR_RESULT identity_for(struct req_ctx *rc)
         hit->id->refs++;
         rc->identity = hit->id;
         rc->identity_borrowed = false;
+        rc->release = iam_identity_release;
         return TR_OK;
     }
     struct identity *id = calloc(1, sizeof *id);
@@ -573,6 +575,7 @@ static TR_RESULT identity_for(struct req_ctx *rc)
     id->refs = 1;                    /* the request's */
     rc->identity = id;
     rc->identity_borrowed = false;
+    rc->release = iam_identity_release;
     struct idc_value *v = cache_put(&identities, &key, gen);
     if (v) {
         id->refs++;
@@ -583,6 +586,7 @@ static TR_RESULT identity_for(struct req_ctx *rc)
 
 void iam_identity_release(struct req_ctx *rc)
 {
+    if (rc && rc->release == iam_identity_release) rc->release = NULL;
     if (!rc || !rc->identity) return;
     if (!rc->identity_borrowed) {           /* else its owner's (the analyzer's) */
         if (rc->identity->refs) identity_unref(rc->identity);

@@ -42,7 +42,8 @@ struct identity {
 TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct identity *out);
 void iam_identity_free(struct identity *id);
 /* rc->identity, loaded (or shared with this thread's identity cache) on
- * first use; the router releases it (iam_identity_release).  Credentials
+ * first use, with iam_identity_release set as the request's release
+ * (op.h rc->release: op_run calls it when the operation ends).  Credentials
  * of a user or role that no longer exists are TR_E_UNRECOGNIZED_CLIENT.
  * The identity cache (core/cache.h, on in `tresor serve`) keeps the
  * identities a thread loaded last, keyed by the principal and its access
@@ -51,9 +52,10 @@ void iam_identity_free(struct identity *id);
  * tag is seen by the next request.  Off, every request loads its own. */
 TR_RESULT iam_identity_get(struct req_ctx *rc);
 
-/* End of a request: release rc->identity and clear it -- nothing when
- * borrowed (rc->identity_borrowed), the request's reference when shared
- * with the cache, else free it (one calloc'd and loaded by the caller). */
+/* End of a request: release rc->identity and clear it (and rc->release,
+ * when it is this function) -- nothing when borrowed
+ * (rc->identity_borrowed), the request's reference when shared with the
+ * cache, else free it (one calloc'd and loaded by the caller). */
 void iam_identity_release(struct req_ctx *rc);
 
 /* The analyzer loads every principal of an account in one read-only pass:

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/result.h"
 #include "store/store.h"
 
@@ -86,9 +87,14 @@ struct req_ctx {
      * (Secrets Manager -> KMS): "secretsmanager.<region>.amazonaws.com".
      * NULL on direct calls.  Sets kms:ViaService and aws:ViaAWSService. */
     const char *via_service;
-    struct identity *identity;  /* lazily loaded by iam_authorize; released by the router */
+    struct identity *identity;  /* lazily loaded by iam_authorize (iam/authz.h) */
     bool identity_borrowed;     /* identity is not the request's to release (the analyzer's) */
-    bool writing;               /* a write operation: the router runs it in a transaction,
+    /* Whoever attaches to the request something that must be let go when
+     * it ends sets this to the function that lets it go (iam/authz.c, when
+     * it loads rc->identity); op_run calls it last, through op_release. */
+    void (*release)(struct req_ctx *rc);
+    const struct op_def *op;    /* the operation op_run runs */
+    bool writing;               /* a write operation: op_run runs it in a transaction,
                                    and read caches are bypassed (nothing read stays current) */
 };
 
@@ -154,5 +160,44 @@ struct op_service {
     const char *xmlns;            /* the replies' namespace */
     const char *version;          /* the API version clients send: "2010-05-08" */
 };
+
+/* ---- running an operation ----------------------------------------------- */
+
+/* The operation of svc named name, or NULL. */
+const struct op_def *op_find(const struct op_service *svc, const char *name);
+
+/* The decoded request, in the member of op's protocol. */
+struct op_input {
+    json_t *json;               /* OP_JSON: the request body's object (borrowed) */
+    const struct form *form;    /* OP_QUERY: the parameters */
+};
+
+/* The largest reply op_run renders (the router's reply buffer cap). */
+#define OP_REPLY_MAX (4u << 20)
+
+/* Run operation op of service svc for the caller and request rc describes,
+ * the one way every caller does (the router, dev mode's seed, the unit
+ * tests; docs/internals/OPERATIONS.md):
+ *   rc->op, rc->service and rc->writing from the row and the service;
+ *   OP_WRITE: tx_begin; the handler; tx_commit, or tx_rollback on any
+ *   failure (the handler's error is the one returned);
+ *   the reply rendered into reply (a secret buf: replies carry
+ *   plaintext) -- JSON: the handler's object, {} when it gave none; query:
+ *   <OpResponse xmlns><OpResult>...</OpResult><ResponseMetadata>
+ *   <RequestId/></ResponseMetadata></OpResponse> (no OpResult with
+ *   OP_NO_RESULT);
+ *   op_release(rc).
+ * On failure reply holds nothing useful and the last error (errors.h) says
+ * what failed; the caller renders the error in its protocol's shape. */
+TR_RESULT op_run(struct req_ctx *rc, const struct op_service *svc, const struct op_def *op,
+                 const struct op_input *in, struct buf *reply);
+/* op_run, except that a writing operation's transaction is rolled back
+ * even when the operation succeeds: the store is left as it was (the fuzz
+ * targets replay every input against the same rows). */
+TR_RESULT op_dry_run(struct req_ctx *rc, const struct op_service *svc, const struct op_def *op,
+                     const struct op_input *in, struct buf *reply);
+
+/* The end of a request: rc->release, if set, called once and cleared. */
+void op_release(struct req_ctx *rc);
 
 #endif

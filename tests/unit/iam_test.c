@@ -35,6 +35,7 @@
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
 #include "iam/authz.h"
+#include "iam/iam_ops.h"
 #include "iam/iam_util.h"
 #include "op/op.h"
 #include "op/query_proto.h"
@@ -47,10 +48,9 @@
 #define ARN(kind, rest) "arn:aws:iam::" A ":" kind "/" rest
 #define BASE32 "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
-#define QH_OPS iam_ops
+#define QH_SVC (&iam_service)
 #define QH_VERSION "2010-05-08"
 #define QH_SERVICE "iam"
-#include "iam/iam_ops.h"
 #include "query_harness.h"
 
 static void as_root(const char *acct)

@@ -54,7 +54,7 @@
 #define MAX_SESSION_MSG "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
 #define INVALID_TOKEN "The security token included in the request is invalid."
 
-#define QH_OPS sts_ops
+#define QH_SVC (&sts_service)
 #define QH_VERSION "2011-06-15"
 #define QH_SERVICE "sts"
 #include "query_harness.h"
