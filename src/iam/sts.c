@@ -650,7 +650,7 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     if (tr_ok(r) && found) r = role_tags_context(rc, role.arn, cb);
     if (tr_failed(r)) goto fail;
     const struct named_policy *tp = found ? &trust_np : NULL;
-    r = authorize_on_role(rc, &a, "sts:AssumeRole", tp, cb);
+    r = authorize_on_role(rc, &a, rc->op->action, tp, cb);
     if (tr_ok(r) && (a.ntags || a.carries_tags)) r = authorize_on_role(rc, &a, "sts:TagSession", tp, cb);
     if (tr_ok(r) && a.source_identity) r = authorize_on_role(rc, &a, "sts:SetSourceIdentity", tp, cb);
     if (tr_failed(r)) goto fail;

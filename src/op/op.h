@@ -93,7 +93,8 @@ struct req_ctx {
      * it ends sets this to the function that lets it go (iam/authz.c, when
      * it loads rc->identity); op_run calls it last, through op_release. */
     void (*release)(struct req_ctx *rc);
-    const struct op_def *op;    /* the operation op_run runs */
+    const struct op_def *op;    /* the operation op_run runs: handlers authorize
+                                   rc->op->action, their row's */
     bool writing;               /* a write operation: op_run runs it in a transaction,
                                    and read caches are bypassed (nothing read stays current) */
 };

@@ -70,7 +70,7 @@ SM_HANDLER(sm_op_tag_resource)
     sm_ctx_init(&c);
     r = sm_ctx_add_request_tags(&c, tags);
     if (tr_ok(r))
-        r = sm_find_authorized(rc, "secretsmanager:TagResource", id, c.e, c.n, true, &s);
+        r = sm_find_authorized(rc, rc->op->action, id, c.e, c.n, true, &s);
     iam_ctx_free(&c);
     if (tr_failed(r)) goto fail;
 
@@ -115,7 +115,7 @@ SM_HANDLER(sm_op_untag_resource)
     sm_ctx_init(&c);
     r = iam_ctx_add_multi(&c, "aws:TagKeys", vals, n);
     if (tr_ok(r))
-        r = sm_find_authorized(rc, "secretsmanager:UntagResource", id, c.e, c.n, true, &s);
+        r = sm_find_authorized(rc, rc->op->action, id, c.e, c.n, true, &s);
     iam_ctx_free(&c);
     if (tr_failed(r)) goto fail;
     for (i = 0; i < n; i++) {
