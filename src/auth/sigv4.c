@@ -60,7 +60,7 @@
 #define MAX_QUERY_PARAMS 256
 #define MAX_PATH_LEN (8 * 1024)
 #define MAX_AUTHZ_LEN 4096
-#define MAX_CANONICAL (512 * 1024)
+#define MAX_CANONICAL SIGV4_MAX_CANONICAL
 #define MAX_SECRET_LEN 256
 #define MAX_EXPIRES 604800
 #define ECHO_MAX 128          /* attacker bytes quoted in one message field */
@@ -969,11 +969,9 @@ TR_RESULT sigv4_sign(const struct sigv4_request *rq, const char *access_key_id,
                      char *out, size_t out_len)
 {
     struct sigv4_auth a;
-    struct buf creq = BUF_INIT(MAX_CANONICAL);
+    struct buf creq = BUF_INIT(SIGV4_MAX_CANONICAL), sts = BUF_INIT(512);
     uint8_t key[SHA256_LEN], mac[SHA256_LEN];
-    char hex[65], sts[STS_MAX];
-    struct span payload;
-    size_t sts_len;
+    char hex[65];
     tr_result r = TR_OK;
 
     ENSURE_REF(rq); ENSURE_REF(rq->method); ENSURE_REF(rq->path);
@@ -982,33 +980,31 @@ TR_RESULT sigv4_sign(const struct sigv4_request *rq, const char *access_key_id,
     memset(&a, 0, sizeof a);
     secure_zero(key, sizeof key);
     if (out_len) out[0] = '\0';
-    struct span akid = span_of(access_key_id), reg = span_of(region), svc = span_of(service);
-    if (akid.n == 0 || akid.n >= sizeof a.access_key_id || reg.n == 0 || reg.n >= sizeof a.region
-        || svc.n == 0 || svc.n >= sizeof a.service
+    size_t nid = strlen(access_key_id), nreg = strlen(region), nsvc = strlen(service);
+    if (nid == 0 || nid >= sizeof a.access_key_id || nreg == 0 || nreg >= sizeof a.region
+        || nsvc == 0 || nsvc >= sizeof a.service
         || strnlen(signed_headers, sizeof a.signed_headers) >= sizeof a.signed_headers)
         FAIL(TR_E_VALIDATION, "sigv4_sign: credential scope or SignedHeaders out of range");
-    r = set_iso_date(span_of(amz_date), &a);
-    if (tr_failed(r)) goto fail;
-    memcpy(a.access_key_id, akid.p, akid.n);
+    if (strnlen(amz_date, 17) != 16 || !sigv4_date_parse_iso(amz_date, 16, &a.request_time))
+        FAIL(TR_E_INCOMPLETE_SIGNATURE, "sigv4_sign: the date must be YYYYMMDDTHHMMSSZ");
+    memcpy(a.amz_date, amz_date, 16);
+    memcpy(a.access_key_id, access_key_id, nid);
     memcpy(a.date, amz_date, 8);
-    memcpy(a.region, reg.p, reg.n);
-    memcpy(a.service, svc.p, svc.n);
+    memcpy(a.region, region, nreg);
+    memcpy(a.service, service, nsvc);
     memcpy(a.signed_headers, signed_headers, strlen(signed_headers));
 
-    r = payload_line(rq, false, hex, &payload);
+    /* The verifier's own canonicalization, string to sign and key. */
+    r = sigv4_canonical_request(rq, &a, true, &creq);
     if (tr_failed(r)) goto fail;
-    r = buf_reserve(&creq, canonical_estimate(rq, &a));
-    if (tr_failed(r)) goto fail;
-    r = build_canonical(rq, &a, true, payload, &creq);
-    if (tr_failed(r)) goto fail;
-    r = sts_build(&a, &creq, sts, sizeof sts, &sts_len);
+    r = sigv4_string_to_sign(&a, &creq, &sts);
     if (tr_failed(r)) goto fail;
     r = sigv4_signing_key(secret, strlen(secret), a.date, a.region, a.service, key);
     if (tr_failed(r)) goto fail;
-    r = hmac_sha256(key, sizeof key, sts, sts_len, mac);
+    r = hmac_sha256(key, sizeof key, sts.data, sts.len, mac);
     if (tr_failed(r)) goto fail;
     hex_encode(mac, sizeof mac, hex);
-    int n = snprintf(out, out_len, ALGORITHM " Credential=%s/%s/%s/%s/" TERMINATOR
+    int n = snprintf(out, out_len, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request"
                      ", SignedHeaders=%s, Signature=%s",
                      a.access_key_id, a.date, a.region, a.service, a.signed_headers, hex);
     if (n < 0 || (size_t)n >= out_len) {
@@ -1018,5 +1014,6 @@ TR_RESULT sigv4_sign(const struct sigv4_request *rq, const char *access_key_id,
 fail:
     secure_zero(key, sizeof key);
     buf_free(&creq);
+    buf_free(&sts);
     return r;
 }

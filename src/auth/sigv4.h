@@ -45,6 +45,7 @@ struct sigv4_request {
 };
 
 #define SIGV4_MAX_SIGNED_HEADERS 64
+#define SIGV4_MAX_CANONICAL (512 * 1024)  /* bytes of a canonical request */
 #define SIGV4_MAX_TOKEN_LEN 4096   /* decoded X-Amz-Security-Token from the query */
 
 struct sigv4_auth {
