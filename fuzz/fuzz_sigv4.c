@@ -37,6 +37,7 @@
 #include <strings.h>
 
 #include "auth/sigv4.h"
+#include "auth/sigv4_cache.h"
 #include "auth/sigv4_date.h"
 #include "core/buf.h"
 #include "core/cache.h"

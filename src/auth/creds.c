@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/sigv4_cache.h"
 #include "core/buf.h"
 #include "core/cache.h"
 #include "core/ct.h"

@@ -3,7 +3,8 @@
  * parse the Authorization header or the presigned X-Amz-* query
  * parameters, rebuild the canonical request and the string to sign,
  * derive kSigning, compare signatures in constant time; plus the
- * per-thread signing-key cache and the client-side signer.
+ * client-side signer.  The per-thread cache of signing keys is
+ * sigv4_cache.c.
  *
  * Spec: AWS "Signature Version 4 signing process"; docs/WIRE.md 2.  The
  * canonicalization below passes every vector of AWS's SigV4 test suite
@@ -38,8 +39,8 @@
  * sanitized (printable ASCII) and truncated, and never echo a signature.
  *
  * Secrets: the "AWS4"+secret block and kDate/kRegion/kService are wiped
- * as soon as kSigning exists; cached signing keys live in secmem_alloc'd
- * (locked, non-dumpable) memory, one block per thread.
+ * as soon as kSigning exists; cached signing keys live in locked,
+ * non-dumpable memory (sigv4_cache.c).
  */
 #include "auth/sigv4.h"
 #include "auth/sigv4_date.h"
@@ -49,7 +50,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/cache.h"
 #include "core/ct.h"
 #include "core/secmem.h"
 #include "crypto/hash.h"
@@ -910,55 +910,6 @@ TR_RESULT sigv4_parse(const struct sigv4_request *rq, struct sigv4_auth *out)
              "query parameter or the Authorization header should be specified");
     GUARD(by_header ? parse_header_auth(rq, authz, &q, out) : parse_query_auth(rq, &q, out));
     return check_unsigned(rq, out);
-}
-
-/* ---- per-thread signing-key cache ------------------------------------ */
-
-/* A core/cache.h class: the key is (access key id, date, region, service),
- * the content the wrapped secret the signing key was derived from, the
- * signing key itself the entry's locked memory.  8 per thread, least
- * recently used evicted. */
-static struct cache_class signing_keys =
-    CACHE_CLASS("signing-keys", CACHE_BY_CONTENT, .slots = 8, .secret_size = SHA256_LEN);
-
-static bool cache_key_of(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
-                         struct cache_key *k)
-{
-    if (!a || (!source && source_len) || source_len > SIGV4_CACHE_SOURCE_MAX) return false;
-    cache_key_init(k);
-    cache_key_str(k, a->access_key_id);
-    cache_key_str(k, a->date);
-    cache_key_str(k, a->region);
-    cache_key_str(k, a->service);
-    return true;
-}
-
-bool sigv4_cache_get(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
-                     uint8_t out[32])
-{
-    struct cache_key k;
-    if (!out || !cache_key_of(a, source, source_len, &k)) return false;
-    void *v = cache_get_by_content(&signing_keys, &k, source, source_len);
-    const uint8_t *key = v ? cache_secret(&signing_keys, v) : NULL;
-    if (!key) return false;
-    memcpy(out, key, SHA256_LEN);
-    return true;
-}
-
-void sigv4_cache_put(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
-                     const uint8_t key[32])
-{
-    struct cache_key k;
-    if (!key || !cache_key_of(a, source, source_len, &k)) return;
-    void *v = cache_put_by_content(&signing_keys, &k, source, source_len);
-    uint8_t *slot = v ? cache_secret(&signing_keys, v) : NULL;
-    if (slot) memcpy(slot, key, SHA256_LEN);
-    else if (v) cache_drop(&signing_keys, v);
-}
-
-void sigv4_cache_clear(void)
-{
-    cache_flush(&signing_keys);
 }
 
 /* ---- client-side signer ---------------------------------------------- */

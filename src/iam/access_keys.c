@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "auth/sigv4.h"
+#include "auth/sigv4_cache.h"
 #include "core/buf.h"
 #include "core/secmem.h"
 #include "crypto/keyring.h"

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "auth/sigv4.h"
+#include "auth/sigv4_cache.h"
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
 #include "iam/authz.h"
