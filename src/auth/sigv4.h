@@ -120,13 +120,4 @@ TR_RESULT sigv4_verify(const struct sigv4_request *rq, const struct sigv4_auth *
  * not match what was computed."  Process-wide; set at start-up. */
 void sigv4_allow_unsigned_payload(bool allow);
 
-/* Client side (load generator, tests): sign a request, producing the
- * Authorization header value into out (NUL-terminated).  amz_date is
- * YYYYMMDDTHHMMSSZ; signed_headers lists lowercase names, sorted, ';'-joined,
- * each present in rq->headers. */
-TR_RESULT sigv4_sign(const struct sigv4_request *rq, const char *access_key_id,
-                     const char *secret, const char *amz_date, const char *region,
-                     const char *service, const char *signed_headers,
-                     char *out, size_t out_len);
-
 #endif

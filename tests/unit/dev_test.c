@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "auth/creds.h"
+#include "auth/sigv4_sign.h"
 #include "core/buf.h"
 #include "core/secmem.h"
 #include "crypto/hash.h"

@@ -57,6 +57,7 @@
 #define QH_SVC (&sts_service)
 #define QH_VERSION "2011-06-15"
 #define QH_SERVICE "sts"
+#include "auth/sigv4_sign.h"
 #include "query_harness.h"
 
 /* ---- policy text (single quotes become double quotes) ----------------- */
