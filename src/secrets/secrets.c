@@ -88,13 +88,13 @@ TR_RESULT sm_set_date(json_t *obj, const char *name, double t)
     return sm_set(obj, name, json_real(t));
 }
 
-static double doc_num(json_t *doc, const char *k)
+double sm_doc_num(json_t *doc, const char *k)
 {
     json_t *v = json_object_get(doc, k);
     return json_is_number(v) ? json_number_value(v) : 0;
 }
 
-static const char *doc_str(json_t *doc, const char *k)
+const char *sm_doc_str(json_t *doc, const char *k)
 {
     json_t *v = json_object_get(doc, k);
     return json_is_string(v) ? json_string_value(v) : NULL;
@@ -262,13 +262,13 @@ static TR_RESULT version_parse(const struct rel_rec *r, struct secret_version *v
             v->nstages++;
         }
     }
-    v->created = doc_num(v->doc, "created");
-    v->seq = (int64_t)doc_num(v->doc, "seq");
-    v->last_accessed = (int64_t)doc_num(v->doc, "last_accessed");
+    v->created = sm_doc_num(v->doc, "created");
+    v->seq = (int64_t)sm_doc_num(v->doc, "seq");
+    v->last_accessed = (int64_t)sm_doc_num(v->doc, "last_accessed");
     v->binary = json_is_true(json_object_get(v->doc, "binary"));
-    GUARD(dup_into(&v->key_arn, doc_str(v->doc, "key_arn")));
-    GUARD(dup_into(&v->edk, doc_str(v->doc, "edk")));
-    GUARD(dup_into(&v->ct, doc_str(v->doc, "ct")));
+    GUARD(dup_into(&v->key_arn, sm_doc_str(v->doc, "key_arn")));
+    GUARD(dup_into(&v->edk, sm_doc_str(v->doc, "edk")));
+    GUARD(dup_into(&v->ct, sm_doc_str(v->doc, "ct")));
     return TR_OK;
 }
 
@@ -393,17 +393,17 @@ TR_RESULT sm_load_entity(store_t st, const struct ent_rec *e, struct secret *out
     const char *kid = json_is_string(json_object_get(d, "kms_key_id"))
                           ? json_string_value(json_object_get(d, "kms_key_id")) : NULL;
     if (kid && !*kid) kid = NULL;
-    r = dup_into(&out->description, doc_str(d, "description"));
+    r = dup_into(&out->description, sm_doc_str(d, "description"));
     if (tr_ok(r)) r = dup_into(&out->kms_key_id, kid);
-    if (tr_ok(r)) r = dup_into(&out->kms_key_arn, doc_str(d, "kms_key_arn"));
-    if (tr_ok(r)) r = dup_into(&out->policy, doc_str(d, "policy"));
-    if (tr_ok(r)) r = dup_into(&out->policy_ids, doc_str(d, "policy_ids"));
+    if (tr_ok(r)) r = dup_into(&out->kms_key_arn, sm_doc_str(d, "kms_key_arn"));
+    if (tr_ok(r)) r = dup_into(&out->policy, sm_doc_str(d, "policy"));
+    if (tr_ok(r)) r = dup_into(&out->policy_ids, sm_doc_str(d, "policy_ids"));
     if (tr_failed(r)) goto fail;
-    out->created = json_is_number(json_object_get(d, "created")) ? doc_num(d, "created")
+    out->created = json_is_number(json_object_get(d, "created")) ? sm_doc_num(d, "created")
                                                                  : (double)e->created;
-    out->last_changed = doc_num(d, "last_changed");
-    out->last_accessed = (int64_t)doc_num(d, "last_accessed");
-    out->deleted_date = doc_num(d, "deleted_date");
+    out->last_changed = sm_doc_num(d, "last_changed");
+    out->last_accessed = (int64_t)sm_doc_num(d, "last_accessed");
+    out->deleted_date = sm_doc_num(d, "deleted_date");
 fail:
     if (tr_failed(r)) secret_free(out);
     return r;
@@ -543,14 +543,7 @@ TR_RESULT sm_lookup_name(store_t st, const char *account, const char *region,
     return TR_OK;
 }
 
-/* The parts of arn:aws:secretsmanager:<region>:<account>:secret:<rest>. */
-struct sm_arn_parts {
-    char region[64];
-    char account[ACCOUNT_ID_LEN + 1];
-    const char *rest;
-};
-
-static bool parse_arn(const char *arn, struct sm_arn_parts *p)
+bool sm_parse_arn(const char *arn, struct sm_arn_parts *p)
 {
     static const char PFX[] = "arn:aws:secretsmanager:";
     if (strncmp(arn, PFX, sizeof PFX - 1) != 0) return false;
@@ -590,7 +583,7 @@ static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id, struct 
     if (strncmp(secret_id, "arn:", 4) != 0)
         return sm_lookup_name(rc->st, rc->who.account_id, rc->region, secret_id, out, found);
     struct sm_arn_parts p;
-    if (!parse_arn(secret_id, &p) || strcmp(p.region, rc->region) != 0) return TR_OK;
+    if (!sm_parse_arn(secret_id, &p) || strcmp(p.region, rc->region) != 0) return TR_OK;
     struct ent_rec e;
     memset(&e, 0, sizeof e);
     tr_result r = rc->st[0]->ent_get_arn(rc->st, SM_KIND, secret_id, &e);
@@ -701,8 +694,8 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
 static TR_RESULT add_resource_keys(store_t st, const struct secret *s, struct ctx_builder *c)
 {
     GUARD(add_resource_tags(st, s->arn, c));
-    const char *type = doc_str(s->doc, "type");
-    const char *lambda = doc_str(s->doc, "rotation_lambda_arn");
+    const char *type = sm_doc_str(s->doc, "type");
+    const char *lambda = sm_doc_str(s->doc, "rotation_lambda_arn");
     if (type) GUARD(iam_ctx_add(c, "secretsmanager:resource/Type", type));
     if (lambda) GUARD(iam_ctx_add(c, "secretsmanager:resource/AllowRotationLambdaArn", lambda));
     return TR_OK;
@@ -762,7 +755,7 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
             struct sm_arn_parts p;
             ar.resource = secret_id_as_given;
             snprintf(name_arn, sizeof name_arn, "%s",
-                     parse_arn(secret_id_as_given, &p) ? p.account : rc->who.account_id);
+                     sm_parse_arn(secret_id_as_given, &p) ? p.account : rc->who.account_id);
             ar.resource_account = name_arn;
         } else {
             snprintf(name_arn, sizeof name_arn, "arn:aws:secretsmanager:%s:%s:secret:%s",
@@ -1012,11 +1005,11 @@ TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool vers
      * for a secret that never had rotation: recorded DescribeSecret). */
     json_t *rot = json_object_get(d, "rotation_enabled");
     if (json_is_boolean(rot)) GUARD(sm_set(obj, "RotationEnabled", json_boolean(json_is_true(rot))));
-    const char *lambda = doc_str(d, "rotation_lambda_arn");
+    const char *lambda = sm_doc_str(d, "rotation_lambda_arn");
     if (lambda) GUARD(sm_set(obj, "RotationLambdaARN", json_string(lambda)));
     json_t *rules = json_object_get(d, "rotation_rules");
     if (json_is_object(rules)) GUARD(sm_set(obj, "RotationRules", json_deep_copy(rules)));
-    if (doc_num(d, "last_rotated")) GUARD(sm_set_date(obj, "LastRotatedDate", doc_num(d, "last_rotated")));
+    if (sm_doc_num(d, "last_rotated")) GUARD(sm_set_date(obj, "LastRotatedDate", sm_doc_num(d, "last_rotated")));
     if (s->last_changed) GUARD(sm_set_date(obj, "LastChangedDate", s->last_changed));
     if (s->last_accessed) GUARD(sm_set_date(obj, "LastAccessedDate", (double)s->last_accessed));
     /* DescribeSecret's DeletedDate is "the date the secret is scheduled
@@ -1025,10 +1018,10 @@ TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool vers
      * its DeletedDate as when the deletion occurred: manage.c sets that
      * one itself after this fill when it wants the other date. */
     if (s->deleted_date) {
-        double when = doc_num(d, "deletion_date");
+        double when = sm_doc_num(d, "deletion_date");
         GUARD(sm_set_date(obj, "DeletedDate", when ? when : s->deleted_date));
     }
-    if (doc_num(d, "next_rotation")) GUARD(sm_set_date(obj, "NextRotationDate", doc_num(d, "next_rotation")));
+    if (sm_doc_num(d, "next_rotation")) GUARD(sm_set_date(obj, "NextRotationDate", sm_doc_num(d, "next_rotation")));
     GUARD(sm_tags_json(rc->st, s->arn, &tags));
     if (json_array_size(tags) > 0) GUARD(sm_set(obj, "Tags", tags));
     else json_decref(tags);

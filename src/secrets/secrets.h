@@ -115,6 +115,11 @@ bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, struct secret
 void sm_cache_put(const struct req_ctx *rc, const char *secret_id, struct cache_gen gen,
                   const struct secret *s);
 
+/* A member of a stored document: its number (0 when absent or not a
+ * number) or its string (NULL when absent or not a string). */
+double sm_doc_num(json_t *doc, const char *k);
+const char *sm_doc_str(json_t *doc, const char *k);
+
 /* ---- lookup and persistence -------------------------------------------- */
 
 /* Find a secret by SecretId as the caller gave it: a name (looked up in the
@@ -126,6 +131,14 @@ TR_RESULT sm_find(struct req_ctx *rc, const char *secret_id, struct secret *out)
 /* The same without setting an error message when absent: *found false.
  * Other failures are returned. */
 TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found);
+/* The parts of arn:aws:secretsmanager:<region>:<account>:secret:<rest>. */
+struct sm_arn_parts {
+    char region[64];
+    char account[ACCOUNT_ID_LEN + 1];
+    const char *rest;
+};
+/* Split a secret ARN (rest non-empty); false when arn is not one. */
+bool sm_parse_arn(const char *arn, struct sm_arn_parts *p);
 /* A secret by name in (account, region); *found false when absent. */
 TR_RESULT sm_lookup_name(store_t st, const char *account, const char *region,
                          const char *name, struct secret *out, bool *found);
