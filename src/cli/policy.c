@@ -48,6 +48,7 @@
 #include "kms/kms.h"
 #include "op/clock.h"
 #include "op/op.h"
+#include "secrets/authz.h"
 #include "secrets/secrets.h"
 
 #define MAX_ARGS 64

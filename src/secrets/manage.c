@@ -55,6 +55,10 @@
 #include "core/cache.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "secrets/authz.h"
+#include "secrets/describe.h"
+#include "secrets/lookup.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 
 #define DUE_KIND "secret-due"

@@ -12,7 +12,7 @@
  *                  checked like the others, then refused
  *
  * Every handler validates its input with AWS's wording, authorizes through
- * sm_authorize (secrets.h, docs/AUTHORIZATION.md 5.2 order), and only then
+ * sm_authorize (authz.h, docs/AUTHORIZATION.md 5.2 order), and only then
  * looks at the state of the secret.  Wire shapes: botocore
  * secretsmanager/2017-10-17.  The pure pieces (password generation, the
  * public-policy rule, the ListSecrets filter matcher) are exposed for

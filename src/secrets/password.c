@@ -42,6 +42,9 @@
 #include "core/json.h"
 #include "core/secmem.h"
 #include "crypto/rand.h"
+#include "secrets/authz.h"
+#include "secrets/describe.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 
 const char SM_PUNCTUATION[] = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";

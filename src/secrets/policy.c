@@ -68,6 +68,9 @@
 #include "iam/bindings.h"
 #include "iam/policy.h"
 #include "kms/kms.h"
+#include "secrets/authz.h"
+#include "secrets/describe.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 
 #define MSG_SYNTAX    "This resource policy contains a syntax error."

@@ -6,7 +6,7 @@
  * (sm_purge).  The request rules (botocore model, Tag shape; Secrets
  * Manager quotas):
  *   - Tags is required; each Key 1..128 and Value 0..256 characters, no
- *     "aws:" prefix, no key twice: sm_get_tags (secrets.c), shared with
+ *     "aws:" prefix, no key twice: sm_get_tags (params.c), shared with
  *     CreateSecret so both say the same thing;
  *   - TagKeys is required, each 1..128 characters (ValidationException in
  *     the front end's wording);
@@ -31,6 +31,8 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "secrets/authz.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 
 #define TAG_KEY_MAX 128

@@ -23,6 +23,8 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "secrets/authz.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 
 #define MSG_REPLICATION "Secrets Manager on this server does not support replicating secrets to " \

@@ -57,8 +57,12 @@
 #include "core/json.h"
 #include "crypto/rand.h"
 #include "kms/kms.h"
+#include "secrets/authz.h"
+#include "secrets/describe.h"
 #include "secrets/envelope.h"
+#include "secrets/lookup.h"
 #include "secrets/manage.h"
+#include "secrets/params.h"
 
 /* Request values: b64_decode reserves for the padded length, so the
  * buffer has a few bytes of slack over the 65536-byte limit (the limit

@@ -6,7 +6,7 @@
  * they share with values.c).
  *
  * Every handler validates its input with AWS's wording, authorizes
- * through sm_authorize (secrets.h, docs/AUTHORIZATION.md 5.2 order), checks
+ * through sm_authorize (authz.h, docs/AUTHORIZATION.md 5.2 order), checks
  * the state of the secret, and only then touches KMS (envelope.h).  Wire
  * shapes: botocore secretsmanager/2017-10-17; recorded AWS behaviour of
  * labels and dates: the comments in versions.c.

@@ -48,7 +48,10 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "secrets/authz.h"
+#include "secrets/describe.h"
 #include "secrets/envelope.h"
+#include "secrets/params.h"
 
 /* ---- label rules ------------------------------------------------------------ */
 

@@ -39,8 +39,10 @@
 #include "iam/policy.h"
 #include "op/op.h"
 #include "op_harness.h"
+#include "secrets/lookup.h"
 #include "secrets/manage.h"
 #include "secrets/ops.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 

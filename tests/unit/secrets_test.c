@@ -38,6 +38,7 @@
 #include "op/op.h"
 #include "op_harness.h"
 #include "secrets/envelope.h"
+#include "secrets/lookup.h"
 #include "secrets/ops.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
