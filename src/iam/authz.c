@@ -63,7 +63,7 @@ static bool is_not_found(tr_result r)
 }
 
 /* A JSON object from a stored document; NULL when absent or not an object. */
-static json_t *doc_object(const char *text)
+json_t *iam_stored_doc(const char *text)
 {
     if (!text || !*text) return NULL;
     json_t *d = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
@@ -116,12 +116,12 @@ static TR_RESULT managed_document(store_t st, const char *arn, char **out)
     *out = NULL;
     r = st[0]->ent_get_arn(st, "policy", arn, &e);
     if (tr_failed(r)) goto fail;
-    ed = doc_object(e.doc);
+    ed = iam_stored_doc(e.doc);
     const char *ver = json_string_value(json_object_get(ed, "default_version"));
     if (!ver) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL); goto fail; }
     r = st[0]->rel_get(st, "version", arn, ver, &v);
     if (tr_failed(r)) goto fail;
-    vd = doc_object(v.doc);
+    vd = iam_stored_doc(v.doc);
     const char *text = json_string_value(json_object_get(vd, "document"));
     if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL); goto fail; }
     *out = strdup(text);
@@ -391,7 +391,7 @@ static TR_RESULT session_doc(store_t st, const struct principal *who, json_t **o
     tr_result r = st[0]->access_key_get(st, who->access_key_id, &k);
     if (is_not_found(r)) BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
     GUARD(r);
-    *out = doc_object(k.doc);
+    *out = iam_stored_doc(k.doc);
     access_key_rec_free(&k);
     return TR_OK;
 }
@@ -456,7 +456,7 @@ TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct iden
         goto fail;
     }
     if (!out->root) {
-        edoc = doc_object(e.doc);
+        edoc = iam_stored_doc(e.doc);
         r = load_boundary(st, edoc, out);
         if (tr_ok(r)) r = load_tags(st, e.arn, out);
         if (tr_failed(r)) goto fail;
@@ -723,6 +723,21 @@ TR_RESULT iam_ctx_add_unknown(struct ctx_builder *cb, const char *key)
     return ctx_put(cb, key, none, 1, false, true);
 }
 
+TR_RESULT iam_ctx_add_global(struct ctx_builder *cb, const char *key, const char *value)
+{
+    ENSURE_REF(cb);
+    ENSURE(cb->nglobal == cb->n, TR_E_INTERNAL);
+    GUARD(ctx_put_in(cb, key, &value, 1, false, false, false, true));
+    cb->nglobal = cb->n;
+    return TR_OK;
+}
+
+TR_RESULT iam_ctx_add_entry(struct ctx_builder *cb, const struct ctx_entry *x)
+{
+    ENSURE_REF(x);
+    return ctx_put_in(cb, x->key, x->values, x->n, x->multi, x->unknown, x->identity_only, false);
+}
+
 void iam_ctx_free(struct ctx_builder *cb)
 {
     if (!cb) return;
@@ -878,14 +893,11 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     if (tr_failed(r)) { free(cb); cb = NULL; goto fail; }
     /* The resource's account: a global key, known only here. */
     if (ar->resource_account) {
-        r = ctx_put_in(cb, "aws:ResourceAccount", &ar->resource_account, 1, false, false, false, true);
+        r = iam_ctx_add_global(cb, "aws:ResourceAccount", ar->resource_account);
         if (tr_failed(r)) goto fail;
-        cb->nglobal = cb->n;
     }
     for (size_t i = 0; i < ar->nextra; i++) {
-        const struct ctx_entry *x = &ar->extra[i];
-        r = ctx_put_in(cb, x->key, x->values, x->n, x->multi, x->unknown, x->identity_only,
-                       false);
+        r = iam_ctx_add_entry(cb, &ar->extra[i]);
         if (tr_failed(r)) goto fail;
     }
 
@@ -1018,7 +1030,7 @@ static enum arn_kind classify(const char *arn, struct parsed_arn *pa)
 static TR_RESULT lookup(tr_result r, bool *found)
 {
     *found = tr_ok(r);
-    if (is_not_found(r)) return TR_OK;
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) return TR_OK;
     return r;
 }
 
@@ -1120,14 +1132,15 @@ TR_RESULT iam_principal_from_access_key(store_t st, const char *akid, struct pri
     ENSURE_REF(out);
     memset(out, 0, sizeof *out);
     tr_result r = st[0]->access_key_get(st, akid, &k);
-    if (is_not_found(r)) BAIL(TR_E_IAM_NO_SUCH_ENTITY, "The access key %.64s does not exist.", akid);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND)
+        BAIL(TR_E_IAM_NO_SUCH_ENTITY, "The access key %.64s does not exist.", akid);
     GUARD(r);
     out->type = k.principal_type;
     snprintf(out->account_id, sizeof out->account_id, "%s", k.account_id);
     snprintf(out->arn, sizeof out->arn, "%s", k.principal_arn ? k.principal_arn : "");
     snprintf(out->id, sizeof out->id, "%s", k.principal_id ? k.principal_id : "");
     snprintf(out->access_key_id, sizeof out->access_key_id, "%s", k.access_key_id);
-    json_t *doc = doc_object(k.doc);
+    json_t *doc = iam_stored_doc(k.doc);
     const char *ra = json_string_value(json_object_get(doc, "role_arn"));
     if (k.principal_type == PRINCIPAL_ROLE_SESSION && ra)
         snprintf(out->role_arn, sizeof out->role_arn, "%s", ra);

@@ -38,6 +38,10 @@ struct identity {
                                         the references held; 0: whoever made it owns it */
 };
 
+/* A stored JSON document's object; NULL when the text is absent, empty or
+ * not an object.  Release with json_decref. */
+json_t *iam_stored_doc(const char *text);
+
 /* Load who's identity side (policies compiled through policy_cache_get). */
 TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct identity *out);
 void iam_identity_free(struct identity *id);
@@ -105,6 +109,11 @@ TR_RESULT iam_ctx_add_multi(struct ctx_builder *cb, const char *key,
 /* key with an unknown value (static analysis, policy.h ctx_entry.unknown):
  * replaces a value iam_ctx_init gave it. */
 TR_RESULT iam_ctx_add_unknown(struct ctx_builder *cb, const char *key);
+/* A global key after iam_ctx_init's, before any service key (iam_authorize:
+ * aws:ResourceAccount); not already present. */
+TR_RESULT iam_ctx_add_global(struct ctx_builder *cb, const char *key, const char *value);
+/* A copy of entry x, with its flags (an authz_req's extra keys). */
+TR_RESULT iam_ctx_add_entry(struct ctx_builder *cb, const struct ctx_entry *x);
 void iam_ctx_free(struct ctx_builder *cb);
 
 struct authz_req {
