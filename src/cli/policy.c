@@ -45,6 +45,7 @@
 #include "cli/opts.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
+#include "iam/principals.h"
 #include "kms/kms.h"
 #include "op/clock.h"
 #include "op/op.h"

@@ -48,7 +48,7 @@
  * same one is accepted).  Both checks come right after validation, before
  * authorization: they are about the request, not the role.  The carried
  * source identity is sts:SourceIdentity in the call's request context, and
- * the calling session's aws:SourceIdentity (iam/authz.c) is there too.
+ * the calling session's aws:SourceIdentity (iam/context.c) is there too.
  *
  * GetSessionToken: temporary credentials that act as the calling user
  * (or root), 900 s .. 36 h (root: at most one hour), not from session

@@ -33,7 +33,7 @@ struct principal {
     char access_key_id[33];     /* the access key the request was signed with */
 };
 
-struct identity;                /* iam/authz.h: the caller's policies, loaded once per request */
+struct identity;                /* iam/identity.h: the caller's policies, loaded once per request */
 
 struct dev_state;                /* dev/dev.h: `tresor serve --dev` */
 
@@ -90,7 +90,7 @@ struct req_ctx {
     struct identity *identity;  /* lazily loaded by iam_authorize (iam/authz.h) */
     bool identity_borrowed;     /* identity is not the request's to release (the analyzer's) */
     /* Whoever attaches to the request something that must be let go when
-     * it ends sets this to the function that lets it go (iam/authz.c, when
+     * it ends sets this to the function that lets it go (iam/identity.c, when
      * it loads rc->identity); op_run calls it last, through op_release. */
     void (*release)(struct req_ctx *rc);
     const struct op_def *op;    /* the operation op_run runs: handlers authorize

@@ -62,7 +62,7 @@ TR_RESULT sm_authorize_account(struct req_ctx *rc, const char *action, const cha
                                const struct ctx_entry *extra, size_t nextra);
 
 /* Condition keys of a request, built up by the operation: the request
- * context builder of iam/authz.h (iam_ctx_add, iam_ctx_add_multi,
+ * context builder of iam/context.h (iam_ctx_add, iam_ctx_add_multi,
  * iam_ctx_free), started empty by sm_ctx_init. */
 void sm_ctx_init(struct ctx_builder *c);
 /* aws:RequestTag/<k> for each tag and aws:TagKeys from a validated Tags
