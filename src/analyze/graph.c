@@ -36,6 +36,8 @@
 
 #include "core/str.h"
 #include "iam/authz.h"
+#include "iam/principals.h"
+#include "op/clock.h"
 
 static TR_RESULT add_node(struct az_graph *g, enum az_kind kind, const char *arn,
                           const char *account)

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "iam/authz.h"
+#include "op/clock.h"
 
 static const struct cli_opt who_opts[] = {
     { NULL, 0, "SECRET", NULL, NULL, "a secret name (in --account and --region) or ARN" },

@@ -20,8 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http/query_proto.h"
 #include "iam/policy.h"
+#include "op/op.h"
+#include "op/query_proto.h"
 #include "store/store.h"
 
 #define IAM_ID_LEN   21            /* AIDA + 17 of [A-Z2-7] */
