@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/secmem.h"
+#include "core/utf8.h"
 
 /* "KeyId" -> "keyId" (AWS names members this way in validation errors). */
 static void lower_camel(const char *name, char *out, size_t n)
@@ -77,14 +78,6 @@ TR_RESULT json_check_members(json_t *in, const char *const *allowed)
     return TR_OK;
 }
 
-static size_t utf8_len(const char *s, size_t bytes)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < bytes; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80) n++;
-    return n;
-}
-
 /* Quote a value for a validation message: at most 64 characters. */
 static void quote_value(const char *s, char *out, size_t n)
 {
@@ -117,7 +110,7 @@ static TR_RESULT get_str(json_t *in, const char *name, bool required, size_t min
     }
     if (!json_is_string(v)) return wrong_type(name, v, "string");
     const char *s = json_string_value(v);
-    size_t len = utf8_len(s, json_string_length(v));
+    size_t len = utf8_count(s, json_string_length(v));
     if (strlen(s) != json_string_length(v))
         BAIL(TR_E_SERIALIZATION, "Member '%s' contains a NUL character", name);
     char q[80], c[128];
@@ -264,7 +257,7 @@ TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
     json_t *e;
     json_array_foreach(v, i, e) {
         if (!json_is_string(e)) return wrong_type(name, e, "string");
-        size_t len = utf8_len(json_string_value(e), json_string_length(e));
+        size_t len = utf8_count(json_string_value(e), json_string_length(e));
         if (len < min_len || len > max_len) {
             snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]",
                      len < min_len ? "greater than or equal to" : "less than or equal to",
@@ -303,7 +296,7 @@ TR_RESULT json_get_struct_list(json_t *in, const char *name, bool required, size
             if (!f->name) BAIL(TR_E_SERIALIZATION, "Unknown member '%.64s' in the request", k);
             if (json_is_null(m)) continue;
             if (!json_is_string(m)) return wrong_type(f->name, m, "string");
-            size_t len = utf8_len(json_string_value(m), json_string_length(m));
+            size_t len = utf8_count(json_string_value(m), json_string_length(m));
             if (len < f->min_len || len > f->max_len) {
                 snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]",
                          len < f->min_len ? "greater than or equal to" : "less than or equal to",

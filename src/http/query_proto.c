@@ -125,14 +125,6 @@ const char *form_get(const struct form *f, const char *key)
     return NULL;
 }
 
-static size_t utf8_len(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
-}
-
 /* json_invalid's wording, under the query protocol's ValidationError code. */
 static tr_result invalid(const char *key, const char *value_repr, const char *constraint)
 {
@@ -151,7 +143,7 @@ TR_RESULT form_str(const struct form *f, const char *key, bool required,
         if (required) return invalid(key, "null", "Member must not be null");
         return TR_OK;
     }
-    size_t n = utf8_len(*out);
+    size_t n = utf8_strlen(*out);
     char q[80], c[128];
     if (n < min_len || n > max_len) {
         snprintf(q, sizeof q, "'%.64s'", *out);

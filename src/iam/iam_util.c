@@ -21,6 +21,7 @@
 
 #include "core/json.h"
 #include "core/secmem.h"
+#include "core/utf8.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
@@ -156,34 +157,12 @@ TR_RESULT iam_param_policy_path(const struct form *in, const char *key, bool dfl
     return TR_OK;
 }
 
-/* Decode one UTF-8 code point at *p (advancing it); -1 when malformed. */
-static long utf8_next(const unsigned char **p)
-{
-    const unsigned char *s = *p;
-    long c;
-    int extra;
-    if (s[0] < 0x80) { *p = s + 1; return s[0]; }
-    if ((s[0] & 0xE0) == 0xC0) { c = s[0] & 0x1F; extra = 1; }
-    else if ((s[0] & 0xF0) == 0xE0) { c = s[0] & 0x0F; extra = 2; }
-    else if ((s[0] & 0xF8) == 0xF0) { c = s[0] & 0x07; extra = 3; }
-    else return -1;
-    for (int i = 1; i <= extra; i++) {
-        if ((s[i] & 0xC0) != 0x80) return -1;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    *p = s + extra + 1;
-    return c;
-}
-
 TR_RESULT iam_check_document_chars(const char *key, const char *doc)
 {
-    const unsigned char *p = (const unsigned char *)doc;
-    while (*p) {
-        long c = utf8_next(&p);
-        if (c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c <= 0xFF)) continue;
+    static const struct utf8_range DOC_CHARS[] = { { 0x09, 0x0A }, { 0x0D, 0x0D }, { 0x20, 0xFF } };
+    if (!utf8_in_class(doc, DOC_CHARS, sizeof DOC_CHARS / sizeof DOC_CHARS[0]))
         return iam_invalid(key, doc, "Member must satisfy regular expression pattern: "
                                      "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
-    }
     return TR_OK;
 }
 
@@ -317,13 +296,10 @@ TR_RESULT iam_page_params(const struct form *in, struct iam_page *pg)
     pg->max = (size_t)max;
     GUARD(form_str(in, "Marker", false, 1, 320, &pg->marker));
     /* The model's markerType pattern [\u0020-\u00FF]+. */
-    for (const unsigned char *c = (const unsigned char *)pg->marker; c && *c; c++) {
-        bool two = (c[0] == 0xC2 || c[0] == 0xC3) && c[1];
-        if (*c < 0x20 || (*c >= 0x80 && !two))
-            return iam_invalid("Marker", pg->marker,
-                               "Member must satisfy regular expression pattern: [\\u0020-\\u00FF]+");
-        if (two) c++;
-    }
+    static const struct utf8_range MARKER_CHARS[] = { { 0x20, 0xFF } };
+    if (pg->marker && !utf8_in_class(pg->marker, MARKER_CHARS, 1))
+        return iam_invalid("Marker", pg->marker,
+                           "Member must satisfy regular expression pattern: [\\u0020-\\u00FF]+");
     return TR_OK;
 }
 

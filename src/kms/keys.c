@@ -57,6 +57,7 @@
 
 #include "core/json.h"
 #include "core/secmem.h"
+#include "core/utf8.h"
 #include "crypto/hash.h"
 #include "crypto/rand.h"
 #include "iam/bindings.h"
@@ -262,18 +263,13 @@ static TR_RESULT metadata_reply(const struct key_rec *k, json_t **out)
 static TR_RESULT get_policy(json_t *in, bool required, const char **out)
 {
     GUARD(json_get_str(in, "Policy", required, 1, 131072, out));
-    const unsigned char *p = (const unsigned char *)*out;
-    if (!p) return TR_OK;
-    for (; *p; p++) {
-        bool ok = *p >= 0x80 ? ((*p & 0xC0) == 0x80 || *p == 0xC2 || *p == 0xC3)
-                             : (*p >= 0x20 || *p == '\t' || *p == '\n' || *p == '\r');
-        if (!ok) {
-            char q[80];
-            snprintf(q, sizeof q, "'%.64s'", *out);
-            return json_invalid("Policy", q,
-                "Member must satisfy regular expression pattern: "
-                "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
-        }
+    static const struct utf8_range CHARS[] = { { 0x09, 0x0A }, { 0x0D, 0x0D }, { 0x20, 0xFF } };
+    if (*out && !utf8_in_class(*out, CHARS, sizeof CHARS / sizeof CHARS[0])) {
+        char q[80];
+        snprintf(q, sizeof q, "'%.64s'", *out);
+        return json_invalid("Policy", q,
+            "Member must satisfy regular expression pattern: "
+            "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
     }
     return TR_OK;
 }

@@ -28,14 +28,7 @@
 #include <strings.h>
 
 #include "core/json.h"
-
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
-}
+#include "core/utf8.h"
 
 static tr_result length_error(const char *member, size_t idx, const char *field,
                               const char *value, bool too_long, size_t bound)
@@ -91,7 +84,7 @@ TR_RESULT kms_tags_apply(struct req_ctx *rc, json_t *in, const char *member,
         if (strlen(json_string_value(k)) != json_string_length(k) ||
             strlen(json_string_value(v)) != json_string_length(v))
             BAIL(TR_E_SERIALIZATION, "Member '%s' contains a NUL character", member);
-        size_t kl = utf8_chars(json_string_value(k)), vl = utf8_chars(json_string_value(v));
+        size_t kl = utf8_strlen(json_string_value(k)), vl = utf8_strlen(json_string_value(v));
         if (kl < 1) return length_error(member, i + 1, "tagKey", "", false, 1);
         if (kl > 128) return length_error(member, i + 1, "tagKey", json_string_value(k), true, 128);
         if (vl > 256) return length_error(member, i + 1, "tagValue", json_string_value(v), true, 256);

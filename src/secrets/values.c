@@ -55,6 +55,7 @@
 
 #include "core/ct.h"
 #include "core/json.h"
+#include "core/utf8.h"
 #include "crypto/rand.h"
 #include "kms/kms.h"
 #include "secrets/envelope.h"
@@ -89,9 +90,7 @@ static TR_RESULT get_value(json_t *in, struct buf *pt, bool *present, bool *bina
         if (!json_is_string(s))
             BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'SecretString': expected string");
         const char *p = json_string_value(s);
-        size_t bytes = json_string_length(s), chars = 0;
-        for (size_t i = 0; i < bytes; i++)
-            if (((unsigned char)p[i] & 0xC0) != 0x80) chars++;
+        size_t bytes = json_string_length(s), chars = utf8_count(p, bytes);
         /* The value is never quoted back. */
         if (chars < 1)
             return json_invalid("SecretString", NULL,

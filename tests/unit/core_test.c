@@ -483,6 +483,75 @@ static void test_utf8(void **state)
     assert_string_equal(tr_last_error()->message, "Value 'ab\xEF\xBF\xBD\xEF\xBF\xBD' at 'x'");
 }
 
+/* utf8_decode: the code point and length of one well-formed sequence;
+ * overlong forms, surrogates, values above U+10FFFF, stray continuation
+ * bytes and sequences cut short are refused. */
+static void test_utf8_decode(void **state)
+{
+    (void)state;
+    static const struct { const char *s; size_t n; int32_t cp; size_t len; } v[] = {
+        { "A", 1, 'A', 1 }, { "\x7F", 1, 0x7F, 1 }, { "\xC2\x80", 2, 0x80, 2 },
+        { "\xC3\xBF", 2, 0xFF, 2 }, { "\xDF\xBF", 2, 0x7FF, 2 }, { "\xE0\xA0\x80", 3, 0x800, 3 },
+        { "\xEF\xBF\xBD", 3, 0xFFFD, 3 }, { "\xF0\x90\x80\x80", 4, 0x10000, 4 },
+        { "\xF4\x8F\xBF\xBF", 4, 0x10FFFF, 4 },
+        /* overlong: U+002F as two, three and four bytes; U+07FF as three */
+        { "\xC0\xAF", 2, -1, 0 }, { "\xC1\xBF", 2, -1, 0 }, { "\xE0\x80\xAF", 3, -1, 0 },
+        { "\xF0\x80\x80\xAF", 4, -1, 0 }, { "\xE0\x9F\xBF", 3, -1, 0 },
+        /* surrogates, above U+10FFFF, bytes that never start a sequence */
+        { "\xED\xA0\x80", 3, -1, 0 }, { "\xED\xBF\xBF", 3, -1, 0 }, { "\xF4\x90\x80\x80", 4, -1, 0 },
+        { "\xF5\x80\x80\x80", 4, -1, 0 }, { "\xFF", 1, -1, 0 }, { "\x80", 1, -1, 0 },
+        /* cut short by n, or by a byte that does not continue */
+        { "\xC3\xA9", 1, -1, 0 }, { "\xE2\x82\xAC", 2, -1, 0 }, { "\xE2(\xAC", 3, -1, 0 },
+        { "", 0, -1, 0 },
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        size_t len = 99;
+        assert_int_equal(utf8_decode((const uint8_t *)v[i].s, v[i].n, &len), v[i].cp);
+        assert_int_equal(len, v[i].len);
+        assert_int_equal(utf8_seq((const uint8_t *)v[i].s, v[i].n), v[i].len);
+    }
+}
+
+/* utf8_count counts the bytes that do not continue a sequence, as the
+ * models count characters; malformed bytes count as they come. */
+static void test_utf8_count(void **state)
+{
+    (void)state;
+    assert_int_equal(utf8_strlen(""), 0);
+    assert_int_equal(utf8_strlen("plain"), 5);
+    assert_int_equal(utf8_strlen("caf\xC3\xA9"), 4);
+    assert_int_equal(utf8_strlen("\xF0\x9F\x94\x91!"), 2);
+    assert_int_equal(utf8_count("\xE2\x82\xAC\xE2\x82\xAC", 3), 1);   /* stops at n */
+    assert_int_equal(utf8_count("a\0b", 3), 3);                           /* NUL is a character */
+    assert_int_equal(utf8_strlen("\xFF\xFE"), 2);                         /* stray lead bytes */
+    assert_int_equal(utf8_strlen("\x80\xBF"), 0);                         /* stray continuations */
+    assert_int_equal(utf8_strlen("\xC0\xAF"), 1);                         /* overlong: one */
+}
+
+/* utf8_in_class: every code point in one of the ranges, and well-formed. */
+static void test_utf8_in_class(void **state)
+{
+    (void)state;
+    static const struct utf8_range doc[] = { { 0x09, 0x0A }, { 0x0D, 0x0D }, { 0x20, 0xFF } };
+    static const struct utf8_range desc[] = { { 0x09, 0x0A }, { 0x0D, 0x0D }, { 0x20, 0x7E }, { 0xA1, 0xFF } };
+    size_t nd = sizeof doc / sizeof doc[0], ne = sizeof desc / sizeof desc[0];
+    assert_true(utf8_in_class("", doc, nd));
+    assert_true(utf8_in_class("{\"a\":\t1}\r\n", doc, nd));
+    assert_true(utf8_in_class("caf\xC3\xA9 \xC2\x80 \xC3\xBF \x7F", doc, nd));
+    assert_false(utf8_in_class("\x01", doc, nd));
+    assert_false(utf8_in_class("\x0B", doc, nd));
+    assert_false(utf8_in_class("\xC4\x80", doc, nd));                 /* U+0100 */
+    assert_false(utf8_in_class("\xE2\x82\xAC", doc, nd));             /* U+20AC */
+    assert_false(utf8_in_class("\xC3", doc, nd));                       /* cut */
+    assert_false(utf8_in_class("\xC1\x81", doc, nd));                   /* overlong 'A' */
+    assert_false(utf8_in_class("\xE0\x81\x81", doc, nd));              /* overlong 'A' */
+    assert_true(utf8_in_class("a~\xC2\xA1\xC3\xBF", desc, ne));
+    assert_false(utf8_in_class("\x7F", desc, ne));
+    assert_false(utf8_in_class("\xC2\xA0", desc, ne));                   /* U+00A0 */
+    assert_false(utf8_in_class("\xC2\x80", desc, ne));
+    assert_false(utf8_in_class("x", desc, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +574,9 @@ int main(void)
         cmocka_unit_test(test_json_sensitive_str),
         cmocka_unit_test(test_json_struct_list),
         cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_utf8_decode),
+        cmocka_unit_test(test_utf8_count),
+        cmocka_unit_test(test_utf8_in_class),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
