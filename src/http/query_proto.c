@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
+#include "core/date.h"
 #include "core/json.h"
 #include "core/utf8.h"
 
@@ -284,11 +284,8 @@ void xml_bool(struct xml *x, const char *tag, bool v)
 
 void xml_time(struct xml *x, const char *tag, int64_t epoch)
 {
-    char t[32];
-    time_t tt = (time_t)epoch;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char t[DATE_ISO8601_LEN];
+    date_iso8601(epoch, t);
     xml_text(x, tag, t);
 }
 

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/date.h"
 #include "iam/arn.h"
 
 #define MSG_SYNTAX "Syntax errors in policy."
@@ -282,21 +283,6 @@ static bool digits(const char *s, size_t n, size_t *i, size_t count, int64_t *v)
     return true;
 }
 
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static bool leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 /* Epoch seconds, optionally negative and with a fraction. */
 static bool parse_epoch(const char *s, size_t n, int64_t *ms)
 {
@@ -365,7 +351,6 @@ static bool parse_zone(const char *s, size_t n, size_t *i, int64_t *ms)
 
 bool cond_parse_date(const char *s, size_t n, int64_t *ms)
 {
-    static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     if (n == 0) return false;
     if (parse_epoch(s, n, ms)) return true;
     size_t i = 0;
@@ -373,7 +358,7 @@ bool cond_parse_date(const char *s, size_t n, int64_t *ms)
     if (!digits(s, n, &i, 4, &y) || i >= n || s[i++] != '-' || !digits(s, n, &i, 2, &m) ||
         i >= n || s[i++] != '-' || !digits(s, n, &i, 2, &d))
         return false;
-    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap(y))) return false;
+    if (!date_valid(y, m, d)) return false;
     int64_t v = days_from_civil(y, m, d) * 86400000;
     if (i < n && (s[i] == 'T' || s[i] == 't' || s[i] == ' ')) {
         i++;

@@ -1,0 +1,148 @@
+/*
+ * core_codec_test.c -- the small codecs of src/core: calendar arithmetic
+ * and timestamps (date.c).
+ *
+ * Edge cases first: leap years (every fourth, not every hundredth, every
+ * four hundredth), month ends, the days around the epoch and before it,
+ * the clamp to four-digit years; then a sweep against the C library's
+ * timegm/gmtime_r as an oracle.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/date.h"
+
+/* ---- date.c ---------------------------------------------------------------- */
+
+static void test_date_leap_and_month_ends(void **state)
+{
+    (void)state;
+    assert_true(date_leap(2024));
+    assert_false(date_leap(2023));
+    assert_false(date_leap(1900));
+    assert_false(date_leap(2100));
+    assert_true(date_leap(2000));
+    assert_true(date_leap(1600));
+    assert_true(date_leap(0));
+    assert_false(date_leap(-1));
+    assert_true(date_leap(-4));
+    static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    for (int m = 1; m <= 12; m++) {
+        assert_int_equal(date_month_days(2023, m), days[m - 1]);
+        assert_int_equal(date_month_days(2024, m), m == 2 ? 29 : days[m - 1]);
+        assert_true(date_valid(2023, m, days[m - 1]));
+        assert_false(date_valid(2023, m, days[m - 1] + (m == 2 ? 2 : 1)));
+        assert_false(date_valid(2023, m, 0));
+    }
+    assert_true(date_valid(2024, 2, 29));
+    assert_false(date_valid(2023, 2, 29));
+    assert_false(date_valid(1900, 2, 29));
+    assert_true(date_valid(2000, 2, 29));
+    assert_false(date_valid(2023, 0, 1));
+    assert_false(date_valid(2023, 13, 1));
+    assert_false(date_valid(2023, -1, 1));
+    assert_false(date_valid(2023, 1, 32));
+}
+
+static void test_date_days(void **state)
+{
+    (void)state;
+    static const struct { int64_t y; int m, d; int64_t days; } v[] = {
+        { 1970, 1, 1, 0 }, { 1969, 12, 31, -1 }, { 1970, 3, 1, 59 }, { 1972, 3, 1, 790 },
+        { 2000, 2, 29, 11016 }, { 2000, 3, 1, 11017 }, { 2038, 1, 19, 24855 },
+        { 0, 1, 1, -719528 }, { 9999, 12, 31, 2932896 }, { 1600, 2, 29, -135081 },
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        assert_int_equal(days_from_civil(v[i].y, v[i].m, v[i].d), v[i].days);
+        int64_t y;
+        int m, d;
+        civil_from_days(v[i].days, &y, &m, &d);
+        assert_int_equal(y, v[i].y);
+        assert_int_equal(m, v[i].m);
+        assert_int_equal(d, v[i].d);
+    }
+    /* Every day of 1896..2104, both ways, and consecutive. */
+    int64_t z = days_from_civil(1896, 1, 1);
+    for (int64_t y = 1896; y <= 2104; y++)
+        for (int m = 1; m <= 12; m++)
+            for (int d = 1; d <= date_month_days(y, m); d++, z++) {
+                assert_int_equal(days_from_civil(y, m, d), z);
+                int64_t yy;
+                int mm, dd;
+                civil_from_days(z, &yy, &mm, &dd);
+                assert_true(yy == y && mm == m && dd == d);
+            }
+}
+
+static void test_date_format(void **state)
+{
+    (void)state;
+    static const struct { int64_t t; const char *ext, *basic; } v[] = {
+        { 0, "1970-01-01T00:00:00Z", "19700101T000000Z" },
+        { -1, "1969-12-31T23:59:59Z", "19691231T235959Z" },
+        { 951782400, "2000-02-29T00:00:00Z", "20000229T000000Z" },
+        { 1440938160, "2015-08-30T12:36:00Z", "20150830T123600Z" },
+        { 1709251199, "2024-02-29T23:59:59Z", "20240229T235959Z" },
+        { 4102444800, "2100-01-01T00:00:00Z", "21000101T000000Z" },
+        /* four-digit years only: clamped to 0000-01-01 .. 9999-12-31 */
+        { -62167219200, "0000-01-01T00:00:00Z", "00000101T000000Z" },
+        { -62167219201, "0000-01-01T00:00:00Z", "00000101T000000Z" },
+        { INT64_MIN, "0000-01-01T00:00:00Z", "00000101T000000Z" },
+        { 253402300799, "9999-12-31T23:59:59Z", "99991231T235959Z" },
+        { 253402300800, "9999-12-31T23:59:59Z", "99991231T235959Z" },
+        { INT64_MAX, "9999-12-31T23:59:59Z", "99991231T235959Z" },
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char ext[DATE_ISO8601_LEN], basic[DATE_BASIC_LEN];
+        memset(ext, 'x', sizeof ext);
+        memset(basic, 'x', sizeof basic);
+        date_iso8601(v[i].t, ext);
+        date_iso8601_basic(v[i].t, basic);
+        assert_string_equal(ext, v[i].ext);
+        assert_string_equal(basic, v[i].basic);
+    }
+    struct date_civil c;
+    date_split(-86400 - 3723, &c);         /* 1969-12-30T22:57:57Z */
+    assert_true(c.year == 1969 && c.month == 12 && c.day == 30);
+    assert_true(c.hour == 22 && c.minute == 57 && c.second == 57);
+}
+
+/* What strftime writes for the years the C library holds. */
+static void test_date_matches_libc(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t t = (int64_t)(x % (253402300800u + 62167219200u)) - 62167219200;
+        if (i < 2000) t = (int64_t)(x % 4102444800u);      /* 1970..2100, densely */
+        time_t tt = (time_t)t;
+        struct tm tm;
+        char want[32], got[DATE_ISO8601_LEN];
+        assert_non_null(gmtime_r(&tt, &tm));
+        strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        date_iso8601(t, got);
+        if (tm.tm_year + 1900 >= 1000) assert_string_equal(got, want);   /* %Y does not pad */
+        assert_int_equal(days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) * 86400 +
+                         tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec, t);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_date_leap_and_month_ends),
+        cmocka_unit_test(test_date_days),
+        cmocka_unit_test(test_date_format),
+        cmocka_unit_test(test_date_matches_libc),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
