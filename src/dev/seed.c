@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/hex.h"
 #include "core/json.h"
 #include "core/secmem.h"
 #include "crypto/rand.h"
@@ -230,20 +231,10 @@ fail:
 /* Append k=v to an x-www-form-urlencoded body (RFC 3986 unreserved kept). */
 static TR_RESULT form_add(struct buf *b, const char *k, const char *v)
 {
-    static const char hex[] = "0123456789ABCDEF";
     if (b->len) GUARD(buf_append(b, "&", 1));
     GUARD(buf_append_str(b, k));
     GUARD(buf_append(b, "=", 1));
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-            GUARD(buf_append(b, p, 1));
-        } else {
-            char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-            GUARD(buf_append(b, e, 3));
-        }
-    }
-    return TR_OK;
+    return pct_encode(b, v, strlen(v), NULL);
 }
 
 /* Run IAM action `name` with the form `body` inside a transaction; the

@@ -70,8 +70,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/json.h"
-#include "crypto/hash.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
 #include "iam/bindings.h"
@@ -391,13 +391,9 @@ static TR_RESULT grant_token(const char *grant_id, json_t *reply)
     tr_result r = TR_OK;
 
     raw[0] = 1;
-    for (size_t i = 0; i < 32; i++) {
-        unsigned v = 0;
-        if (sscanf(grant_id + 2 * i, "%2x", &v) != 1) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
-        raw[1 + i] = (uint8_t)v;
+    if (!hex_decode(grant_id, 64, raw + 1)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        goto fail;
     }
     r = rand_bytes(raw + 33, 16);
     if (tr_ok(r)) r = b64_encode(raw, sizeof raw, &b);

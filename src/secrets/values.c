@@ -54,6 +54,7 @@
 #include <string.h>
 
 #include "core/ct.h"
+#include "core/hex.h"
 #include "core/json.h"
 #include "core/utf8.h"
 #include "crypto/rand.h"
@@ -320,7 +321,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     char id[33];
     r = rand_bytes(idb, sizeof idb);
     if (tr_failed(r)) goto fail;
-    for (size_t i = 0; i < sizeof idb; i++) snprintf(id + 2 * i, 3, "%02x", idb[i]);
+    hex_encode(idb, sizeof idb, id);
     s.id = strdup(id);
     s.arn = arn;
     arn = NULL;

@@ -92,6 +92,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hex.h"
+
 #define BUSY_TIMEOUT_MS 5000
 #define DB_FILE "tresor.db"
 
@@ -2064,25 +2066,15 @@ TR_RESULT store_sqlite_open(const char *data_dir, store_t *out)
  * otherwise mean something) + query. */
 static TR_RESULT file_uri(const char *path, const char *query, char *out, size_t cap)
 {
-    static const char hx[] = "0123456789ABCDEF";
-    size_t o = 0;
-    ENSURE(cap > 5, TR_E_INTERNAL);
-    memcpy(out, "file:", 5);
-    o = 5;
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                     (*p >= '0' && *p <= '9') || strchr("/-._~", *p);
-        ENSURE(o + 4 < cap, TR_E_INTERNAL);
-        if (plain) {
-            out[o++] = (char)*p;
-        } else {
-            out[o++] = '%';
-            out[o++] = hx[*p >> 4];
-            out[o++] = hx[*p & 15];
-        }
-    }
-    int n = snprintf(out + o, cap - o, "%s", query);
-    ENSURE(n >= 0 && (size_t)n < cap - o, TR_E_INTERNAL);
+    struct buf u = BUF_INIT(cap > 0 && cap <= UINT32_MAX ? (uint32_t)(cap - 1) : 0);
+    const char *text = NULL;
+    tr_result r = buf_append_str(&u, "file:");
+    if (tr_ok(r)) r = pct_encode(&u, path, strlen(path), "/");
+    if (tr_ok(r)) r = buf_append_str(&u, query);
+    if (tr_ok(r)) r = buf_cstr(&u, &text);
+    if (tr_ok(r)) memcpy(out, text, (size_t)u.len + 1);
+    buf_free(&u);
+    ENSURE(tr_ok(r), TR_E_INTERNAL);
     return TR_OK;
 }
 

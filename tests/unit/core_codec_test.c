@@ -1,11 +1,12 @@
 /*
  * core_codec_test.c -- the small codecs of src/core: calendar arithmetic
- * and timestamps (date.c).
+ * and timestamps (date.c), hex and percent-encoding (hex.c).
  *
  * Edge cases first: leap years (every fourth, not every hundredth, every
  * four hundredth), month ends, the days around the epoch and before it,
- * the clamp to four-digit years; then a sweep against the C library's
- * timegm/gmtime_r as an oracle.
+ * the clamp to four-digit years, then a sweep against the C library's
+ * gmtime_r as an oracle; odd-length and non-digit hex, a NUL inside it;
+ * percent-encoding of every byte value, and at a buffer's cap.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 
 #include "core/date.h"
+#include "core/hex.h"
 
 /* ---- date.c ---------------------------------------------------------------- */
 
@@ -136,6 +138,86 @@ static void test_date_matches_libc(void **state)
     }
 }
 
+/* ---- hex.c ----------------------------------------------------------------- */
+
+static void test_hex(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        int want = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        assert_int_equal(hex_digit((unsigned char)c), want);
+    }
+    uint8_t all[256], back[256];
+    char text[513];
+    for (int i = 0; i < 256; i++) all[i] = (uint8_t)i;
+    hex_encode(all, sizeof all, text);
+    assert_int_equal(strlen(text), 512);
+    assert_memory_equal(text, "000102", 6);
+    assert_string_equal(text + 506, "fdfeff");
+    assert_true(hex_decode(text, 512, back));
+    assert_memory_equal(back, all, sizeof all);
+    hex_encode(all, 0, text);
+    assert_string_equal(text, "");
+
+    uint8_t out[4] = { 0 };
+    assert_true(hex_decode("DeadBEEF", 8, out));
+    assert_memory_equal(out, "\xde\xad\xbe\xef", 4);
+    assert_true(hex_decode("", 0, NULL));
+    assert_false(hex_decode("abc", 3, out));            /* odd length */
+    assert_false(hex_decode("a", 1, out));
+    assert_false(hex_decode(NULL, 2, out));
+    assert_false(hex_decode("ab", 2, NULL));
+    memset(out, 0x55, sizeof out);
+    assert_false(hex_decode("abcdxg00", 8, out));       /* a non-digit: what came before is wiped */
+    assert_memory_equal(out, "\0\0\x55\x55", 4);
+    assert_false(hex_decode("ab\0d", 4, out));          /* a NUL, and nothing past it read */
+    assert_false(hex_decode("ab 1", 4, out));
+    assert_false(hex_decode("0x12", 4, out));
+    assert_false(hex_decode("+1", 2, out));
+}
+
+static void test_pct_encode(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT(1024);
+    assert_true(tr_ok(pct_encode(&b, "AZaz09-._~", 10, NULL)));
+    assert_int_equal(b.len, 10);
+    assert_memory_equal(b.data, "AZaz09-._~", 10);
+    buf_reset(&b);
+    assert_true(tr_ok(pct_encode(&b, "a b/c%\xC3\xA9\n", 9, NULL)));
+    assert_int_equal(b.len, 21);
+    assert_memory_equal(b.data, "a%20b%2Fc%25%C3%A9%0A", 21);
+    buf_reset(&b);
+    assert_true(tr_ok(pct_encode(&b, "/tmp/a b?", 9, "/")));
+    assert_int_equal(b.len, 13);
+    assert_memory_equal(b.data, "/tmp/a%20b%3F", 13);
+    buf_reset(&b);
+    assert_true(tr_ok(pct_encode(&b, "a\0b", 3, "/")));    /* NUL is encoded, never kept */
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.data, "a%00b", 5);
+    buf_reset(&b);
+    assert_true(tr_ok(pct_encode(&b, NULL, 0, NULL)));
+    assert_int_equal(b.len, 0);
+    /* Every byte: unreserved kept, the rest %XX in uppercase. */
+    char all[256];
+    for (int i = 0; i < 256; i++) all[i] = (char)i;
+    assert_true(tr_ok(pct_encode(&b, all, 256, NULL)));
+    assert_int_equal(b.len, 66 + 3 * 190);
+    assert_memory_equal(b.data, "%00%01", 6);
+    assert_memory_equal(b.data + b.len - 3, "%FF", 3);
+    buf_free(&b);
+
+    /* Exactly what it writes is reserved: "a b" (5 bytes) fits a cap of 5. */
+    struct buf small = BUF_INIT(5);
+    assert_true(tr_ok(pct_encode(&small, "a b", 3, NULL)));
+    assert_int_equal(small.len, 5);
+    tr_result r = pct_encode(&small, "x", 1, NULL);
+    assert_true(tr_failed(r));
+    assert_int_equal(small.len, 5);
+    buf_free(&small);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,6 +225,8 @@ int main(void)
         cmocka_unit_test(test_date_days),
         cmocka_unit_test(test_date_format),
         cmocka_unit_test(test_date_matches_libc),
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_pct_encode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
