@@ -11,7 +11,6 @@
 #include "core/json.h"
 
 #include <ctype.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,44 +162,6 @@ TR_RESULT json_get_bool(json_t *in, const char *name, bool *present, bool *out)
     if (!json_is_boolean(v)) return wrong_type(name, v, "boolean");
     if (present) *present = true;
     *out = json_is_true(v);
-    return TR_OK;
-}
-
-TR_RESULT b64_encode(const uint8_t *in, size_t n, struct buf *out)
-{
-    ENSURE(n <= 0x30000000u, TR_E_INTERNAL);
-    size_t need = 4 * ((n + 2) / 3);
-    GUARD(buf_reserve(out, need));
-    int w = EVP_EncodeBlock(out->data + out->len, in, (int)n);
-    ENSURE(w >= 0 && (size_t)w == need, TR_E_INTERNAL);
-    out->len += (uint32_t)w;
-    return TR_OK;
-}
-
-static bool b64_char(unsigned char c)
-{
-    return isalnum(c) || c == '+' || c == '/';
-}
-
-TR_RESULT b64_decode(const char *in, size_t n, struct buf *out)
-{
-    ENSURE(n % 4 == 0, TR_E_SERIALIZATION);
-    size_t pad = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '=') {
-            if (i < n - 2) BAIL0(TR_E_SERIALIZATION);
-            pad++;
-        } else if (!b64_char(c) || pad) {
-            BAIL0(TR_E_SERIALIZATION);
-        }
-    }
-    if (n == 0) return TR_OK;
-    size_t raw = n / 4 * 3;
-    GUARD(buf_reserve(out, raw));
-    int w = EVP_DecodeBlock(out->data + out->len, (const unsigned char *)in, (int)n);
-    ENSURE(w >= 0 && (size_t)w == raw, TR_E_SERIALIZATION);
-    out->len += (uint32_t)(raw - pad);
     return TR_OK;
 }
 

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/b64.h"
 #include "core/date.h"
 #include "iam/arn.h"
 
@@ -438,44 +439,6 @@ static bool cidr_contains(const struct cidr *net, const struct cidr *ip)
     return (net->addr[full] & mask) == (ip->addr[full] & mask);
 }
 
-static int b64_val(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* Decode standard base64 (padding optional).  With out: write up to cap
- * bytes.  With want: compare against want[0..cap) instead.  *len gets the
- * decoded length; false on bad input, overflow or (want) a mismatch. */
-static bool b64_walk(const char *s, size_t n, uint8_t *out, const uint8_t *want, size_t cap,
-                     size_t *len)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t k = 0, i = 0;
-    for (; i < n && s[i] != '='; i++) {
-        int v = b64_val(s[i]);
-        if (v < 0) return false;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits < 8) continue;
-        bits -= 8;
-        uint8_t byte = (uint8_t)(acc >> bits);
-        if (k >= cap) return false;
-        if (out) out[k] = byte;
-        if (want && want[k] != byte) return false;
-        k++;
-    }
-    for (; i < n; i++)
-        if (s[i] != '=') return false;
-    *len = k;
-    return true;
-}
-
 /* ---- compiling ----------------------------------------------------------- */
 
 struct op_def {
@@ -622,7 +585,7 @@ static TR_RESULT compile_value(struct arena *a, const struct cond *c, const char
         size_t len = 0;
         uint8_t *buf = arena_alloc(a, n + 1);
         ENSURE(buf, TR_E_INTERNAL);
-        v->ok = b64_walk(s, n, buf, NULL, n, &len);
+        v->ok = b64_decode_loose(s, n, buf, n, &len);
         v->u.bin.p = buf;
         v->u.bin.n = len;
         return TR_OK;
@@ -765,7 +728,6 @@ static enum tri arn_value_match(const struct cond_value *v, const struct req_val
 static enum tri value_match(const struct cond *c, const struct cond_value *v,
                             const struct req_val *r, const struct eval_env *env)
 {
-    size_t len;
     if (!v->ok || !r->ok) return TRI_FALSE;
     switch (c->fam) {
     case CF_STRING: return pat_match(&v->u.str, r->s, r->n, c->cmp == CMP_EQ_IC, env);
@@ -775,8 +737,7 @@ static enum tri value_match(const struct cond *c, const struct cond_value *v,
     case CF_IP: return cidr_contains(&v->u.ip, &r->ip) ? TRI_TRUE : TRI_FALSE;
     case CF_ARN: return arn_value_match(v, r, env);
     case CF_BINARY:
-        return b64_walk(r->s, r->n, NULL, v->u.bin.p, v->u.bin.n, &len) && len == v->u.bin.n
-                   ? TRI_TRUE : TRI_FALSE;
+        return b64_equal_loose(r->s, r->n, v->u.bin.p, v->u.bin.n) ? TRI_TRUE : TRI_FALSE;
     case CF_NULL: return TRI_FALSE;
     }
     return TRI_FALSE;

@@ -1,12 +1,16 @@
 /*
  * core_codec_test.c -- the small codecs of src/core: calendar arithmetic
- * and timestamps (date.c), hex and percent-encoding (hex.c).
+ * and timestamps (date.c), hex and percent-encoding (hex.c), base64
+ * (b64.c).
  *
  * Edge cases first: leap years (every fourth, not every hundredth, every
  * four hundredth), month ends, the days around the epoch and before it,
  * the clamp to four-digit years, then a sweep against the C library's
  * gmtime_r as an oracle; odd-length and non-digit hex, a NUL inside it;
- * percent-encoding of every byte value, and at a buffer's cap.
+ * percent-encoding of every byte value, and at a buffer's cap; base64
+ * padding, bytes outside the alphabet (and above 0x7F), '=' inside the
+ * text, the reservation at a buffer's cap, the loose grammar of policy
+ * conditions, and OpenSSL's EVP_DecodeBlock as an oracle.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +21,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
+#include "core/b64.h"
 #include "core/date.h"
 #include "core/hex.h"
 
@@ -218,6 +225,123 @@ static void test_pct_encode(void **state)
     buf_free(&small);
 }
 
+/* ---- b64.c ----------------------------------------------------------------- */
+
+static void test_b64_strict(void **state)
+{
+    (void)state;
+    static const struct { const char *enc; const char *raw; size_t n; } good[] = {
+        { "", "", 0 }, { "AA==", "\0", 1 }, { "AAA=", "\0\0", 2 }, { "AAAA", "\0\0\0", 3 },
+        { "+/+/", "\xfb\xff\xbf", 3 }, { "Zm9vYmFy", "foobar", 6 },
+        { "Zh==", "f", 1 },                     /* bits past the last byte are ignored */
+        { "Zm9=", "fo", 2 },
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct buf d = BUF_INIT(64);
+        assert_true(tr_ok(b64_decode(good[i].enc, strlen(good[i].enc), &d)));
+        assert_int_equal(d.len, good[i].n);
+        if (d.len) assert_memory_equal(d.data, good[i].raw, d.len);
+        buf_free(&d);
+    }
+    static const char *bad[] = {
+        "Z", "Zg", "Zg=", "Zm9vY", "=", "====", "Z===", "=Zg=", "Zg=A", "Zg==Zg==", "Zm9v!A==",
+        "Zm 9", "Zm9v\n", "Zm-_", "Zm9\xC3", "Zm9\xFF", "Zg==\0\0\0\0",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct buf d = BUF_INIT(64);
+        size_t n = strlen(bad[i]);
+        if (i == sizeof bad / sizeof bad[0] - 1) n = 8;      /* NULs inside the text */
+        tr_result r = b64_decode(bad[i], n, &d);
+        assert_int_equal(tr_code(r), TR_E_SERIALIZATION);
+        assert_int_equal(d.len, 0);
+        buf_free(&d);
+    }
+    /* A NUL length is nothing; n / 4 * 3 bytes are reserved, so "Zg==" (one
+     * byte) needs a cap of three, and bad text fails before the cap does. */
+    struct buf d = BUF_INIT(2);
+    assert_true(tr_ok(b64_decode("Zg==", 0, &d)));
+    assert_int_equal(tr_code(b64_decode("Zg==", 4, &d)), TR_E_VALIDATION);
+    assert_int_equal(tr_code(b64_decode("Z!==", 4, &d)), TR_E_SERIALIZATION);
+    assert_int_equal(d.len, 0);
+    buf_free(&d);
+    d = BUF_INIT(3);
+    assert_true(tr_ok(b64_decode("Zg==", 4, &d)));
+    assert_int_equal(d.len, 1);
+    assert_int_equal(tr_code(b64_decode("Zg==", 4, &d)), TR_E_VALIDATION);   /* appends */
+    buf_free(&d);
+}
+
+/* Encoding, and decoding against OpenSSL's decoder, for every length up
+ * to 200 bytes of pseudo-random data. */
+static void test_b64_round_trip(void **state)
+{
+    (void)state;
+    uint8_t raw[200], want[200];
+    uint32_t x = 2463534242u;
+    for (size_t n = 0; n <= sizeof raw; n++) {
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+            raw[i] = (uint8_t)x;
+        }
+        struct buf e = BUF_INIT(400), d = BUF_INIT(202);   /* n / 4 * 3 is reserved */
+        assert_true(tr_ok(b64_encode(raw, n, &e)));
+        assert_int_equal(e.len, 4 * ((n + 2) / 3));
+        assert_true(tr_ok(b64_decode((const char *)e.data, e.len, &d)));
+        assert_int_equal(d.len, n);
+        if (n) assert_memory_equal(d.data, raw, n);
+        if (n) {
+            int w = EVP_DecodeBlock(want, e.data, (int)e.len);
+            assert_true(w >= (int)n);
+            assert_memory_equal(want, d.data, n);
+        }
+        size_t len = 0;
+        uint8_t loose[200];
+        assert_true(b64_decode_loose((const char *)e.data, e.len, loose, sizeof loose, &len));
+        assert_int_equal(len, n);
+        if (n) assert_memory_equal(loose, raw, n);
+        assert_true(b64_equal_loose((const char *)e.data, e.len, raw, n));
+        buf_free(&e);
+        buf_free(&d);
+    }
+}
+
+/* The loose grammar of Binary conditions: padding optional. */
+static void test_b64_loose(void **state)
+{
+    (void)state;
+    uint8_t out[8];
+    size_t len = 99;
+    assert_true(b64_decode_loose("Zg", 2, out, sizeof out, &len));
+    assert_int_equal(len, 1);
+    assert_int_equal(out[0], 'f');
+    assert_true(b64_decode_loose("Zg=", 3, out, sizeof out, &len));
+    assert_int_equal(len, 1);
+    assert_true(b64_decode_loose("Zg===", 5, out, sizeof out, &len));
+    assert_int_equal(len, 1);
+    assert_true(b64_decode_loose("Zm9v", 4, out, sizeof out, &len));
+    assert_int_equal(len, 3);
+    assert_true(b64_decode_loose("Z", 1, out, sizeof out, &len));     /* six bits: no byte */
+    assert_int_equal(len, 0);
+    assert_true(b64_decode_loose("", 0, out, sizeof out, &len));
+    assert_int_equal(len, 0);
+    assert_true(b64_decode_loose("===", 3, out, sizeof out, &len));
+    assert_int_equal(len, 0);
+    assert_false(b64_decode_loose("Zg=A", 4, out, sizeof out, &len));
+    assert_false(b64_decode_loose("Z g", 3, out, sizeof out, &len));
+    assert_false(b64_decode_loose("Z\xC3\xA9", 3, out, sizeof out, &len));
+    assert_false(b64_decode_loose("Zm9vYmFy", 8, out, 5, &len));       /* past cap */
+    assert_true(b64_decode_loose("Zm9vYmFy", 8, out, 6, &len));
+    assert_int_equal(len, 6);
+
+    assert_true(b64_equal_loose("Zm9v", 4, (const uint8_t *)"foo", 3));
+    assert_true(b64_equal_loose("Zm9v==", 6, (const uint8_t *)"foo", 3));
+    assert_false(b64_equal_loose("Zm9v", 4, (const uint8_t *)"fo", 2));  /* longer */
+    assert_false(b64_equal_loose("Zm8", 3, (const uint8_t *)"foo", 3));  /* shorter */
+    assert_false(b64_equal_loose("Zm9w", 4, (const uint8_t *)"foo", 3)); /* differs */
+    assert_false(b64_equal_loose("Zm9!", 4, (const uint8_t *)"foo", 3));
+    assert_true(b64_equal_loose("", 0, NULL, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +351,9 @@ int main(void)
         cmocka_unit_test(test_date_matches_libc),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_pct_encode),
+        cmocka_unit_test(test_b64_strict),
+        cmocka_unit_test(test_b64_round_trip),
+        cmocka_unit_test(test_b64_loose),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
