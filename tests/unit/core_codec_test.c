@@ -1,7 +1,7 @@
 /*
  * core_codec_test.c -- the small codecs of src/core: calendar arithmetic
  * and timestamps (date.c), hex and percent-encoding (hex.c), base64
- * (b64.c).
+ * (b64.c), the bounds-checked read cursor (rd.c).
  *
  * Edge cases first: leap years (every fourth, not every hundredth, every
  * four hundredth), month ends, the days around the epoch and before it,
@@ -10,7 +10,9 @@
  * percent-encoding of every byte value, and at a buffer's cap; base64
  * padding, bytes outside the alphabet (and above 0x7F), '=' inside the
  * text, the reservation at a buffer's cap, the loose grammar of policy
- * conditions, and OpenSSL's EVP_DecodeBlock as an oracle.
+ * conditions, and OpenSSL's EVP_DecodeBlock as an oracle; reads up to
+ * and past the end of a cursor, which fail with its code and move
+ * nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include "core/b64.h"
 #include "core/date.h"
 #include "core/hex.h"
+#include "core/rd.h"
 
 /* ---- date.c ---------------------------------------------------------------- */
 
@@ -342,6 +345,53 @@ static void test_b64_loose(void **state)
     assert_true(b64_equal_loose("", 0, NULL, 0));
 }
 
+/* ---- rd.c ------------------------------------------------------------------ */
+
+static void test_rd(void **state)
+{
+    (void)state;
+    static const uint8_t blob[] = { 0x01, 0xde, 0xad, 0xbe, 0xef, 'a', 'b', 'c' };
+    struct rd r = rd_init(blob, sizeof blob, TR_E_KMS_INVALID_CIPHERTEXT);
+    uint8_t v8 = 0;
+    uint32_t v32 = 0;
+    uint8_t two[2];
+    const uint8_t *p = NULL;
+    assert_true(tr_ok(rd_u8(&r, &v8)));
+    assert_int_equal(v8, 1);
+    assert_true(tr_ok(rd_u32be(&r, &v32)));
+    assert_int_equal(v32, 0xdeadbeefu);
+    assert_int_equal(r.left, 3);
+    assert_true(tr_ok(rd_ptr(&r, 0, &p)));                  /* an empty read */
+    assert_ptr_equal(p, blob + 5);
+    /* Past the end: the cursor's code, no message, nothing moved. */
+    tr_result e = rd_u32be(&r, &v32);
+    assert_int_equal(tr_code(e), TR_E_KMS_INVALID_CIPHERTEXT);
+    assert_false(tr_last_error()->has_message);
+    assert_int_equal(v32, 0xdeadbeefu);
+    assert_int_equal(tr_code(rd_ptr(&r, 4, &p)), TR_E_KMS_INVALID_CIPHERTEXT);
+    assert_ptr_equal(p, blob + 5);
+    assert_int_equal(tr_code(rd_ptr(&r, SIZE_MAX, &p)), TR_E_KMS_INVALID_CIPHERTEXT);
+    assert_int_equal(tr_code(rd_end(&r)), TR_E_KMS_INVALID_CIPHERTEXT);
+    assert_int_equal(r.left, 3);
+    assert_ptr_equal(r.p, blob + 5);
+    assert_true(tr_ok(rd_bytes(&r, two, 2)));
+    assert_memory_equal(two, "ab", 2);
+    assert_int_equal(tr_code(rd_bytes(&r, two, 2)), TR_E_KMS_INVALID_CIPHERTEXT);
+    assert_memory_equal(two, "ab", 2);
+    assert_true(tr_ok(rd_u8(&r, &v8)));
+    assert_int_equal(v8, 'c');
+    assert_true(tr_ok(rd_end(&r)));
+    assert_int_equal(tr_code(rd_u8(&r, &v8)), TR_E_KMS_INVALID_CIPHERTEXT);
+    assert_int_equal(v8, 'c');
+
+    /* An empty cursor, and none at all: every read but an empty one fails. */
+    r = rd_init(NULL, 5, TR_E_SERIALIZATION);
+    assert_int_equal(r.left, 0);
+    assert_true(tr_ok(rd_end(&r)));
+    assert_int_equal(tr_code(rd_u8(&r, &v8)), TR_E_SERIALIZATION);
+    assert_true(tr_ok(rd_bytes(&r, two, 0)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_b64_strict),
         cmocka_unit_test(test_b64_round_trip),
         cmocka_unit_test(test_b64_loose),
+        cmocka_unit_test(test_rd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
