@@ -47,6 +47,7 @@
 #include <time.h>
 
 #include "core/cache.h"
+#include "core/date.h"
 #include "core/str.h"
 #include "iam/arn.h"
 
@@ -735,10 +736,7 @@ void iam_ctx_free(struct ctx_builder *cb)
 
 static void iso8601(int64_t epoch, char out[32])
 {
-    time_t t = (time_t)epoch;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    date_iso8601(epoch, out);
 }
 
 /* aws:UserAgent: the client's User-Agent header ("" without one); on a
