@@ -3,6 +3,8 @@
  */
 #include "core/b64.h"
 
+#include <string.h>
+
 #include <openssl/evp.h>
 
 /* The 6-bit value of each ASCII byte of the alphabet, -1 for the others. */
@@ -24,18 +26,28 @@ static int value(char c)
 }
 
 /*
- * The decoder.  Reads [s, s + n) up to the first '=', which must be
- * followed by '=' only; each whole byte of the bits read goes to out
- * (when not NULL) and is compared with want (when not NULL), at most cap
- * of them.  *len gets the count.  false on a byte outside the alphabet,
- * a non-'=' after a '=', more than cap bytes, or a mismatch with want.
+ * The decoder.  Reads [s, s + n) up to the first '=' (or the end), and
+ * sets *stop there; each whole byte of the bits read goes to out (when
+ * not NULL) and is compared with want (when not NULL), at most cap of
+ * them; *len gets the count.  false on a byte outside the alphabet
+ * before *stop, more than cap bytes, or a mismatch with want.  Whole
+ * groups of four go at once; the bit accumulator takes the rest.
  */
 static bool walk(const char *s, size_t n, uint8_t *out, const uint8_t *want, size_t cap,
-                 size_t *len)
+                 size_t *stop, size_t *len)
 {
+    size_t k = 0, i = 0;
+    for (; i + 4 <= n && k + 3 <= cap; i += 4) {
+        int a = value(s[i]), b = value(s[i + 1]), c = value(s[i + 2]), d = value(s[i + 3]);
+        if ((a | b | c | d) < 0) break;                 /* '=', or bad: byte by byte */
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        uint8_t g[3] = { (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+        if (out) memcpy(out + k, g, 3);
+        if (want && memcmp(want + k, g, 3) != 0) return false;
+        k += 3;
+    }
     uint32_t acc = 0;
     int bits = 0;
-    size_t k = 0, i = 0;
     for (; i < n && s[i] != '='; i++) {
         int v = value(s[i]);
         if (v < 0) return false;
@@ -49,9 +61,19 @@ static bool walk(const char *s, size_t n, uint8_t *out, const uint8_t *want, siz
         if (want && want[k] != byte) return false;
         k++;
     }
+    *stop = i;
+    *len = k;
+    return true;
+}
+
+/* The loose grammar: after the first '=', only '='. */
+static bool walk_loose(const char *s, size_t n, uint8_t *out, const uint8_t *want, size_t cap,
+                       size_t *len)
+{
+    size_t i = 0;
+    if (!walk(s, n, out, want, cap, &i, len)) return false;
     for (; i < n; i++)
         if (s[i] != '=') return false;
-    *len = k;
     return true;
 }
 
@@ -66,34 +88,32 @@ TR_RESULT b64_encode(const uint8_t *in, size_t n, struct buf *out)
     return TR_OK;
 }
 
+/*
+ * The strict grammar: the text is a multiple of 4 long, and its last one
+ * or two bytes may be '=' and no other may.  Bad text fails before the
+ * reservation can (the check walk of a failed reservation tells which).
+ */
 TR_RESULT b64_decode(const char *in, size_t n, struct buf *out)
 {
     ENSURE(n % 4 == 0, TR_E_SERIALIZATION);
-    size_t pad = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (in[i] == '=') {
-            if (i < n - 2) BAIL0(TR_E_SERIALIZATION);
-            pad++;
-        } else if (value(in[i]) < 0 || pad) {
-            BAIL0(TR_E_SERIALIZATION);
-        }
-    }
     if (n == 0) return TR_OK;
+    size_t body = n - (in[n - 1] == '=') - (in[n - 1] == '=' && in[n - 2] == '='), stop = 0;
     size_t raw = n / 4 * 3, got = 0;
-    GUARD(buf_reserve(out, raw));
-    bool ok = walk(in, n, out->data + out->len, NULL, raw, &got);
-    ENSURE(ok && got == raw - pad, TR_E_SERIALIZATION);
+    tr_result r = buf_reserve(out, raw);
+    bool ok = walk(in, body, tr_ok(r) ? out->data + out->len : NULL, NULL, raw, &stop, &got);
+    ENSURE(ok && stop == body, TR_E_SERIALIZATION);
+    GUARD(r);
     out->len += (uint32_t)got;
     return TR_OK;
 }
 
 bool b64_decode_loose(const char *s, size_t n, uint8_t *out, size_t cap, size_t *len)
 {
-    return walk(s, n, out, NULL, cap, len);
+    return walk_loose(s, n, out, NULL, cap, len);
 }
 
 bool b64_equal_loose(const char *s, size_t n, const uint8_t *want, size_t wn)
 {
     size_t len = 0;
-    return walk(s, n, NULL, want, wn, &len) && len == wn;
+    return walk_loose(s, n, NULL, want, wn, &len) && len == wn;
 }
