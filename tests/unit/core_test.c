@@ -552,6 +552,24 @@ static void test_utf8_in_class(void **state)
     assert_false(utf8_in_class("x", desc, 0));
 }
 
+/* region_valid: AWS's region shape, and nothing that could be mistaken
+ * for one. */
+static void test_region_valid(void **state)
+{
+    (void)state;
+    static const char *ok[] = {
+        "us-east-1", "eu-central-2", "ap-southeast-3", "us-gov-west-1", "cn-north-1",
+        "a-b-ccccc1", "x-y-12345678901234567890123456",
+    };
+    static const char *bad[] = {
+        "", "moon", "us-east", "useast-1", "us-east-", "-us-east-1", "us--east-1", "us-east-a",
+        "US-EAST-1", "us_east_1", "us-east-1 ", "us-east-1/", "a-b-1", "x-y-123456789012345678901234567",
+        "us-e\xC3\xA9st-1",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) assert_true(region_valid(ok[i]));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_false(region_valid(bad[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_utf8_decode),
         cmocka_unit_test(test_utf8_count),
         cmocka_unit_test(test_utf8_in_class),
+        cmocka_unit_test(test_region_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
