@@ -85,6 +85,17 @@ static void format(int64_t epoch, const char sep[6], char *out)
     *p = '\0';
 }
 
+void date_deadline(clockid_t clock, unsigned long ms, struct timespec *out)
+{
+    clock_gettime(clock, out);
+    out->tv_sec += (time_t)(ms / 1000);
+    out->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}
+
 void date_iso8601(int64_t epoch, char out[DATE_ISO8601_LEN])
 {
     format(epoch, "--T::Z", out);

@@ -8,13 +8,15 @@
  * holds.  Times are seconds since 1970-01-01T00:00:00Z, with no leap
  * seconds (POSIX time).  Used by the SigV4 date parsers, the policy
  * engine's date conditions, and every timestamp tresor writes (XML
- * replies, log lines, condition keys).
+ * replies, log lines, condition keys).  And deadlines, for the timed
+ * waits of the store's write gate and the server's drain.
  */
 #ifndef TR_DATE_H
 #define TR_DATE_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Whether y is a leap year (every fourth, but not every hundredth,
  * except every four hundredth). */
@@ -45,5 +47,9 @@ void date_iso8601(int64_t epoch, char out[DATE_ISO8601_LEN]);
 /* "YYYYMMDDTHHMMSSZ" (ISO 8601 basic, SigV4's X-Amz-Date), NUL-terminated. */
 #define DATE_BASIC_LEN 17
 void date_iso8601_basic(int64_t epoch, char out[DATE_BASIC_LEN]);
+
+/* The instant ms milliseconds from now on `clock` (CLOCK_MONOTONIC,
+ * CLOCK_REALTIME): the absolute deadline pthread_cond_timedwait takes. */
+void date_deadline(clockid_t clock, unsigned long ms, struct timespec *out);
 
 #endif

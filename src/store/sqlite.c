@@ -92,6 +92,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/date.h"
 #include "core/hex.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -276,10 +277,7 @@ static TR_RESULT gate_enter(struct gate *g)
 {
     struct gate_waiter w = { NULL, false };
     struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += BUSY_TIMEOUT_MS / 1000;
-    dl.tv_nsec += (long)(BUSY_TIMEOUT_MS % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+    date_deadline(CLOCK_MONOTONIC, BUSY_TIMEOUT_MS, &dl);
 
     pthread_mutex_lock(&g->mu);
     if (!g->held && !g->head) {

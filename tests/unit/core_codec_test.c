@@ -125,6 +125,23 @@ static void test_date_format(void **state)
     assert_true(c.hour == 22 && c.minute == 57 && c.second == 57);
 }
 
+static void test_date_deadline(void **state)
+{
+    (void)state;
+    static const unsigned long ms[] = { 0, 1, 999, 1000, 1001, 5000, 86400001 };
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        struct timespec before, dl, after;
+        clock_gettime(CLOCK_MONOTONIC, &before);
+        date_deadline(CLOCK_MONOTONIC, ms[i], &dl);
+        clock_gettime(CLOCK_MONOTONIC, &after);
+        assert_true(dl.tv_nsec >= 0 && dl.tv_nsec < 1000000000L);
+        int64_t lo = (int64_t)before.tv_sec * 1000000000 + before.tv_nsec + (int64_t)ms[i] * 1000000;
+        int64_t hi = (int64_t)after.tv_sec * 1000000000 + after.tv_nsec + (int64_t)ms[i] * 1000000;
+        int64_t got = (int64_t)dl.tv_sec * 1000000000 + dl.tv_nsec;
+        assert_true(got >= lo && got <= hi);
+    }
+}
+
 /* What strftime writes for the years the C library holds. */
 static void test_date_matches_libc(void **state)
 {
@@ -399,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_date_days),
         cmocka_unit_test(test_date_format),
         cmocka_unit_test(test_date_matches_libc),
+        cmocka_unit_test(test_date_deadline),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_pct_encode),
         cmocka_unit_test(test_b64_strict),
