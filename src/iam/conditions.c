@@ -693,27 +693,22 @@ static void parse_request_value(const struct cond *c, const char *s, struct req_
     }
 }
 
-static bool order(enum cond_cmp cmp, double a, double b)
+/* Whether a request value that compares to the policy value as `sign`
+ * says (-1 less, 0 equal, 1 greater) satisfies cmp.  Numbers are never
+ * NaN (cond_parse_number takes finite values only), so every pair of
+ * values compares. */
+static bool order(enum cond_cmp cmp, int sign)
 {
     switch (cmp) {
-    case CMP_LT: return a < b;
-    case CMP_LE: return a <= b;
-    case CMP_GT: return a > b;
-    case CMP_GE: return a >= b;
-    default: return a == b;
+    case CMP_LT: return sign < 0;
+    case CMP_LE: return sign <= 0;
+    case CMP_GT: return sign > 0;
+    case CMP_GE: return sign >= 0;
+    default: return sign == 0;
     }
 }
 
-static bool order_i(enum cond_cmp cmp, int64_t a, int64_t b)
-{
-    switch (cmp) {
-    case CMP_LT: return a < b;
-    case CMP_LE: return a <= b;
-    case CMP_GT: return a > b;
-    case CMP_GE: return a >= b;
-    default: return a == b;
-    }
-}
+#define SIGN(a, b) (((a) > (b)) - ((a) < (b)))
 
 static enum tri arn_value_match(const struct cond_value *v, const struct req_val *r,
                                 const struct eval_env *env)
@@ -732,8 +727,8 @@ static enum tri value_match(const struct cond *c, const struct cond_value *v,
     switch (c->fam) {
     case CF_STRING: return pat_match(&v->u.str, r->s, r->n, c->cmp == CMP_EQ_IC, env);
     case CF_BOOL: return pat_match(&v->u.str, r->s, r->n, true, env);
-    case CF_NUMERIC: return order(c->cmp, r->num, v->u.num) ? TRI_TRUE : TRI_FALSE;
-    case CF_DATE: return order_i(c->cmp, r->ms, v->u.ms) ? TRI_TRUE : TRI_FALSE;
+    case CF_NUMERIC: return order(c->cmp, SIGN(r->num, v->u.num)) ? TRI_TRUE : TRI_FALSE;
+    case CF_DATE: return order(c->cmp, SIGN(r->ms, v->u.ms)) ? TRI_TRUE : TRI_FALSE;
     case CF_IP: return cidr_contains(&v->u.ip, &r->ip) ? TRI_TRUE : TRI_FALSE;
     case CF_ARN: return arn_value_match(v, r, env);
     case CF_BINARY:
