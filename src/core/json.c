@@ -61,6 +61,34 @@ static tr_result wrong_type(const char *name, const json_t *v, const char *want)
                       "Unexpected %s for member '%s': expected %s", type_name(v), name, want);
 }
 
+/* What a member must be. */
+enum shape { SHAPE_STRING, SHAPE_INTEGER, SHAPE_BOOLEAN, SHAPE_ARRAY, SHAPE_OBJECT };
+
+static bool has_shape(const json_t *v, enum shape s)
+{
+    switch (s) {
+    case SHAPE_STRING: return json_is_string(v);
+    case SHAPE_INTEGER: return json_is_integer(v);
+    case SHAPE_BOOLEAN: return json_is_boolean(v);
+    case SHAPE_ARRAY: return json_is_array(v);
+    case SHAPE_OBJECT: return json_is_object(v);
+    }
+    return false;
+}
+
+/* in's member `name` into *v: NULL when it is absent or null (the
+ * missing-member error when required), the wrong-type error (expected
+ * `want`) when it is not of shape s. */
+static TR_RESULT member(json_t *in, const char *name, bool required, enum shape s,
+                        const char *want, json_t **v)
+{
+    *v = json_object_get(in, name);
+    if (*v && json_is_null(*v)) *v = NULL;
+    if (!*v) return required ? missing(name) : TR_OK;
+    if (!has_shape(*v, s)) return wrong_type(name, *v, want);
+    return TR_OK;
+}
+
 TR_RESULT json_check_members(json_t *in, const char *const *allowed)
 {
     const char *k;
@@ -101,13 +129,10 @@ TR_RESULT json_get_sensitive_str(json_t *in, const char *name, bool required,
 static TR_RESULT get_str(json_t *in, const char *name, bool required, size_t min_len,
                          size_t max_len, bool sensitive, const char **out)
 {
+    json_t *v;
     *out = NULL;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) {
-        if (required) return missing(name);
-        return TR_OK;
-    }
-    if (!json_is_string(v)) return wrong_type(name, v, "string");
+    GUARD(member(in, name, required, SHAPE_STRING, "string", &v));
+    if (!v) return TR_OK;
     const char *s = json_string_value(v);
     size_t len = utf8_count(s, json_string_length(v));
     if (strlen(s) != json_string_length(v))
@@ -130,13 +155,10 @@ static TR_RESULT get_str(json_t *in, const char *name, bool required, size_t min
 TR_RESULT json_get_int(json_t *in, const char *name, bool required,
                        int64_t min, int64_t max, bool *present, int64_t *out)
 {
+    json_t *v;
     if (present) *present = false;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) {
-        if (required) return missing(name);
-        return TR_OK;
-    }
-    if (!json_is_integer(v)) return wrong_type(name, v, "integer");
+    GUARD(member(in, name, required, SHAPE_INTEGER, "integer", &v));
+    if (!v) return TR_OK;
     int64_t x = (int64_t)json_integer_value(v);
     char q[40], c[128];
     if (x < min) {
@@ -156,10 +178,10 @@ TR_RESULT json_get_int(json_t *in, const char *name, bool required,
 
 TR_RESULT json_get_bool(json_t *in, const char *name, bool *present, bool *out)
 {
+    json_t *v;
     if (present) *present = false;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) return TR_OK;
-    if (!json_is_boolean(v)) return wrong_type(name, v, "boolean");
+    GUARD(member(in, name, false, SHAPE_BOOLEAN, "boolean", &v));
+    if (!v) return TR_OK;
     if (present) *present = true;
     *out = json_is_true(v);
     return TR_OK;
@@ -168,12 +190,9 @@ TR_RESULT json_get_bool(json_t *in, const char *name, bool *present, bool *out)
 TR_RESULT json_get_blob(json_t *in, const char *name, bool required,
                         size_t min_len, size_t max_len, struct buf *out)
 {
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) {
-        if (required) return missing(name);
-        return TR_OK;
-    }
-    if (!json_is_string(v)) return wrong_type(name, v, "base64-encoded blob");
+    json_t *v;
+    GUARD(member(in, name, required, SHAPE_STRING, "base64-encoded blob", &v));
+    if (!v) return TR_OK;
     const char *s = json_string_value(v);
     size_t sl = json_string_length(v);
     /* Check the decoded size bound before decoding anything. */
@@ -202,13 +221,10 @@ TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
                             size_t max_items, size_t min_len, size_t max_len,
                             json_t **out)
 {
+    json_t *v;
     *out = NULL;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) {
-        if (required) return missing(name);
-        return TR_OK;
-    }
-    if (!json_is_array(v)) return wrong_type(name, v, "list");
+    GUARD(member(in, name, required, SHAPE_ARRAY, "list", &v));
+    if (!v) return TR_OK;
     char c[128];
     if (json_array_size(v) > max_items) {
         snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max_items);
@@ -233,13 +249,10 @@ TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
 TR_RESULT json_get_struct_list(json_t *in, const char *name, bool required, size_t min_items,
                                const struct json_field *fields, json_t **out)
 {
+    json_t *v;
     *out = NULL;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) {
-        if (required) return missing(name);
-        return TR_OK;
-    }
-    if (!json_is_array(v)) return wrong_type(name, v, "list");
+    GUARD(member(in, name, required, SHAPE_ARRAY, "list", &v));
+    if (!v) return TR_OK;
     char c[128];
     if (json_array_size(v) < min_items) {
         snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min_items);
@@ -272,10 +285,10 @@ TR_RESULT json_get_struct_list(json_t *in, const char *name, bool required, size
 
 TR_RESULT json_get_str_map(json_t *in, const char *name, json_t **out)
 {
+    json_t *v;
     *out = NULL;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) return TR_OK;
-    if (!json_is_object(v)) return wrong_type(name, v, "map");
+    GUARD(member(in, name, false, SHAPE_OBJECT, "map", &v));
+    if (!v) return TR_OK;
     const char *k;
     json_t *e;
     json_object_foreach(v, k, e) {
