@@ -222,6 +222,10 @@ TR_RESULT iam_xml_role(struct req_ctx *rc, struct xml *x, const char *tag,
                        const struct ent_rec *r, unsigned flags);
 /* <PermissionsBoundary> of e when it has one. */
 void iam_xml_boundary(struct xml *x, const struct ent_rec *e);
+/* <tag> with a <member> for each relation of `kind` from arn (all of
+ * them), its content written by member(). */
+TR_RESULT iam_xml_relations(struct req_ctx *rc, struct xml *x, const char *tag, const char *kind,
+                            const char *arn, void (*member)(struct xml *x, const struct rel_rec *r));
 /* <AttachedPolicies>/<AttachedManagedPolicies> list of entity_arn, all of
  * them (details) -- PolicyName, PolicyArn members. */
 TR_RESULT iam_xml_attached(struct req_ctx *rc, struct xml *x, const char *tag,
