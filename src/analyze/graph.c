@@ -57,6 +57,21 @@ static TR_RESULT add_node(struct az_graph *g, enum az_kind kind, const char *arn
     return TR_OK;
 }
 
+void az_ctx_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
+                 const char *region, const char *service)
+{
+    memset(rc, 0, sizeof *rc);
+    rc->env = env;
+    rc->st = env->st;
+    rc->kr = env->kr;
+    rc->now = tr_now();
+    rc->who = n->who;
+    rc->identity = n->id;
+    rc->identity_borrowed = n->id != NULL;
+    snprintf(rc->region, sizeof rc->region, "%s", region);
+    snprintf(rc->service, sizeof rc->service, "%s", service);
+}
+
 static TR_RESULT add_edge(struct az_graph *g, size_t from, size_t to, bool cond, const char *ev)
 {
     if (g->ne == g->cape) {
@@ -225,15 +240,7 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
             GUARD(add_edge(g, from, to, true, "trust policy names the account; its own IAM must allow sts:AssumeRole"));
         return TR_OK;
     }
-    rc.env = env;
-    rc.st = env->st;
-    rc.kr = env->kr;
-    rc.now = tr_now();
-    rc.who = p->who;
-    rc.identity = p->id;         /* loaded once by az_graph_build; not ours to free */
-    rc.identity_borrowed = p->id != NULL;
-    snprintf(rc.region, sizeof rc.region, "%s", env->default_region);
-    snprintf(rc.service, sizeof rc.service, "sts");
+    az_ctx_init(&rc, env, p, env->default_region, "sts");
     struct authz_req ar = {
         .action = "sts:AssumeRole", .resource = role->arn, .resource_account = role->account,
         .resource_policy = &np, .mode = RES_REQUIRED, .extra = extra,

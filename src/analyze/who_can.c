@@ -62,21 +62,6 @@ static const char *const UNKNOWN_VIA_SESSION[] = {
 #define SESSION_UNKNOWN "aws:SourceIdentity"
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static void rc_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
-                    const char *region)
-{
-    memset(rc, 0, sizeof *rc);
-    rc->env = env;
-    rc->st = env->st;
-    rc->kr = env->kr;
-    rc->now = tr_now();
-    rc->who = n->who;
-    rc->identity = n->id;        /* loaded once by az_graph_build; not ours to free */
-    rc->identity_borrowed = n->id != NULL;
-    snprintf(rc->region, sizeof rc->region, "%s", region);
-    snprintf(rc->service, sizeof rc->service, "secretsmanager");
-}
-
 static void rc_done(struct req_ctx *rc, const struct az_node *n)
 {
     (void)n;
@@ -363,7 +348,7 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     if (session)
         unknown[nunknown++] = (struct ctx_entry){ .key = SESSION_UNKNOWN, .values = none, .n = 1,
                                                   .unknown = true };
-    rc_init(&rc, env, n, t->s.region);
+    az_ctx_init(&rc, env, n, t->s.region, "secretsmanager");
     r = sm_authorize_explain(&rc, "secretsmanager:GetSecretValue", &t->s, unknown,
                              nunknown, &res, out->gsv_ev, sizeof out->gsv_ev);
     if (tr_failed(r)) goto fail;
