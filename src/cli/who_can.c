@@ -13,6 +13,7 @@
 #include "analyze/analyze.h"
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "core/array.h"
 #include "iam/authz.h"
 
 static const struct cli_opt who_opts[] = {
@@ -87,13 +88,9 @@ static int what_can(const struct server_env *env, const char *principal, enum az
             goto out;
         }
         for (size_t i = 0; i < nv; i++) {
-            if (nt == capt) {
-                size_t cap = capt ? 2 * capt : 16;
-                struct az_target *nv2 = realloc(t, cap * sizeof *t);
-                if (!nv2) { ent_list_free(v, nv); goto out; }
-                t = nv2;
-                capt = cap;
-            }
+            struct az_target *nv2 = array_grow(t, &capt, nt, sizeof *t, 16);
+            if (!nv2) { ent_list_free(v, nv); goto out; }
+            t = nv2;
             if (tr_failed(az_target_from_ent(env, &v[i], &t[nt]))) {
                 ent_list_free(v, nv);
                 rc = die("secret");

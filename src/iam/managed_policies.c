@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array.h"
 #include "iam/iam_util.h"
 
 #define POLICY_SIZE_MAX 6144
@@ -496,13 +497,9 @@ static TR_RESULT arn_list_add(struct arn_list *l, const char *s)
 {
     for (size_t i = 0; i < l->n; i++)
         if (strcmp(l->v[i], s) == 0) return TR_OK;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        char **nv = realloc(l->v, cap * sizeof *nv);
-        ENSURE(nv != NULL, TR_E_INTERNAL);
-        l->v = nv;
-        l->cap = cap;
-    }
+    char **nv = array_grow(l->v, &l->cap, l->n, sizeof *nv, 16);
+    ENSURE(nv != NULL, TR_E_INTERNAL);
+    l->v = nv;
     l->v[l->n] = strdup(s);
     ENSURE(l->v[l->n] != NULL, TR_E_INTERNAL);
     l->n++;

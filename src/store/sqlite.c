@@ -92,6 +92,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/array.h"
 #include "core/date.h"
 #include "core/hex.h"
 
@@ -862,13 +863,9 @@ static TR_RESULT q_all(struct conn *c, sqlite3_stmt *q, int bind_rc, const struc
     *n = 0;
     if (rc != SQLITE_OK) { r = SQ_FAIL(c->db, rc, sqlite3_sql(q)); goto fail; }
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            unsigned char *nv = ncap < SIZE_MAX / size ? realloc(v, ncap * size) : NULL;
-            if (!nv) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-            v = nv;
-            cap = ncap;
-        }
+        unsigned char *nv = array_grow(v, &cap, len, size, 8);
+        if (!nv) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+        v = nv;
         void *rec = v + len * size;
         memset(rec, 0, size);
         if (!t->fill(q, rec)) {

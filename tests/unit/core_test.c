@@ -9,10 +9,12 @@
 #include <cmocka.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/array.h"
 #include "core/buf.h"
 #include "core/ct.h"
 #include "core/json.h"
@@ -570,6 +572,39 @@ static void test_region_valid(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_false(region_valid(bad[i]));
 }
 
+/* array_grow: doubling from `first`, the array untouched below its
+ * capacity, and no size that overflows. */
+static void test_array_grow(void **state)
+{
+    (void)state;
+    size_t cap = 0;
+    uint32_t *v = array_grow(NULL, &cap, 0, sizeof *v, 4);
+    assert_non_null(v);
+    assert_int_equal(cap, 4);
+    for (uint32_t i = 0; i < 4; i++) v[i] = i;
+    assert_ptr_equal(array_grow(v, &cap, 3, sizeof *v, 4), v);     /* room already */
+    assert_int_equal(cap, 4);
+    v = array_grow(v, &cap, 4, sizeof *v, 4);
+    assert_non_null(v);
+    assert_int_equal(cap, 8);
+    for (uint32_t i = 0; i < 4; i++) assert_int_equal(v[i], i);   /* kept */
+    v = array_grow(v, &cap, 8, sizeof *v, 4);
+    assert_int_equal(cap, 16);
+    /* Too large: NULL, the array and its capacity as they were. */
+    size_t big = SIZE_MAX / 2 + 1;
+    assert_null(array_grow(v, &big, big, 1, 4));
+    assert_int_equal(big, SIZE_MAX / 2 + 1);
+    size_t c2 = 16;
+    assert_null(array_grow(v, &c2, 16, SIZE_MAX / 16, 4));
+    assert_int_equal(c2, 16);
+    size_t c3 = 0;
+    assert_null(array_grow(v, &c3, 0, sizeof *v, 0));             /* no first size */
+    assert_null(array_grow(v, &c3, 0, 0, 4));                     /* no element size */
+    assert_int_equal(c3, 0);
+    assert_int_equal(v[3], 3);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -596,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_utf8_count),
         cmocka_unit_test(test_utf8_in_class),
         cmocka_unit_test(test_region_valid),
+        cmocka_unit_test(test_array_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
