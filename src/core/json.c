@@ -217,6 +217,20 @@ TR_RESULT json_get_blob(json_t *in, const char *name, bool required,
     return TR_OK;
 }
 
+/* The length of the string s, an element of the list `name` (or a member
+ * of one of its structures), against min..max: the list's validation
+ * error when outside. */
+static TR_RESULT element_length(const char *name, const json_t *s, size_t min_len, size_t max_len)
+{
+    size_t len = utf8_count(json_string_value(s), json_string_length(s));
+    if (len >= min_len && len <= max_len) return TR_OK;
+    char c[128];
+    snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]",
+             len < min_len ? "greater than or equal to" : "less than or equal to",
+             len < min_len ? min_len : max_len);
+    return json_invalid(name, NULL, c);
+}
+
 TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
                             size_t max_items, size_t min_len, size_t max_len,
                             json_t **out)
@@ -234,13 +248,7 @@ TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
     json_t *e;
     json_array_foreach(v, i, e) {
         if (!json_is_string(e)) return wrong_type(name, e, "string");
-        size_t len = utf8_count(json_string_value(e), json_string_length(e));
-        if (len < min_len || len > max_len) {
-            snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]",
-                     len < min_len ? "greater than or equal to" : "less than or equal to",
-                     len < min_len ? min_len : max_len);
-            return json_invalid(name, NULL, c);
-        }
+        GUARD(element_length(name, e, min_len, max_len));
     }
     *out = v;
     return TR_OK;
@@ -270,13 +278,7 @@ TR_RESULT json_get_struct_list(json_t *in, const char *name, bool required, size
             if (!f->name) BAIL(TR_E_SERIALIZATION, "Unknown member '%.64s' in the request", k);
             if (json_is_null(m)) continue;
             if (!json_is_string(m)) return wrong_type(f->name, m, "string");
-            size_t len = utf8_count(json_string_value(m), json_string_length(m));
-            if (len < f->min_len || len > f->max_len) {
-                snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]",
-                         len < f->min_len ? "greater than or equal to" : "less than or equal to",
-                         len < f->min_len ? f->min_len : f->max_len);
-                return json_invalid(name, NULL, c);
-            }
+            GUARD(element_length(name, m, f->min_len, f->max_len));
         }
     }
     *out = v;
