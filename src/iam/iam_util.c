@@ -99,30 +99,40 @@ static bool path_ok(const char *s)
     return true;
 }
 
-TR_RESULT iam_param_path(const struct form *in, const char *key, bool dflt, const char **out)
+/* \u002F[\u0021-\u007F]* */
+static bool path_prefix_ok(const char *s)
+{
+    bool ok = s[0] == '/';
+    for (const unsigned char *p = (const unsigned char *)s; ok && *p; p++)
+        ok = *p >= 0x21 && *p <= 0x7F;
+    return ok;
+}
+
+/* An optional path parameter of 1..512 characters: "/" when absent and
+ * dflt, else NULL; one that ok() refuses is a ValidationError citing
+ * `pattern`. */
+static TR_RESULT path_param(const struct form *in, const char *key, bool dflt,
+                            bool (*ok)(const char *s), const char *pattern, const char **out)
 {
     GUARD(form_str(in, key, false, 1, 512, out));
     if (!*out) {
         if (dflt) *out = "/";
         return TR_OK;
     }
-    if (!path_ok(*out))
-        return iam_invalid(key, *out, "Member must satisfy regular expression pattern: "
-                                      "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)");
+    if (!ok(*out)) return iam_invalid(key, *out, pattern);
     return TR_OK;
+}
+
+TR_RESULT iam_param_path(const struct form *in, const char *key, bool dflt, const char **out)
+{
+    return path_param(in, key, dflt, path_ok, "Member must satisfy regular expression pattern: "
+                      "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)", out);
 }
 
 TR_RESULT iam_param_path_prefix(const struct form *in, const char *key, const char **out)
 {
-    GUARD(form_str(in, key, false, 1, 512, out));
-    if (!*out) return TR_OK;
-    bool ok = (*out)[0] == '/';
-    for (const unsigned char *p = (const unsigned char *)*out; ok && *p; p++)
-        ok = *p >= 0x21 && *p <= 0x7F;
-    if (!ok)
-        return iam_invalid(key, *out, "Member must satisfy regular expression pattern: "
-                                      "\\u002F[\\u0021-\\u007F]*");
-    return TR_OK;
+    return path_param(in, key, false, path_prefix_ok, "Member must satisfy regular expression "
+                      "pattern: \\u002F[\\u0021-\\u007F]*", out);
 }
 
 /* ((/[A-Za-z0-9\.,\+@=_-]+)*)/ : non-empty segments between slashes. */
@@ -146,15 +156,8 @@ static bool policy_path_ok(const char *s)
 TR_RESULT iam_param_policy_path(const struct form *in, const char *key, bool dflt,
                                 const char **out)
 {
-    GUARD(form_str(in, key, false, 1, 512, out));
-    if (!*out) {
-        if (dflt) *out = "/";
-        return TR_OK;
-    }
-    if (!policy_path_ok(*out))
-        return iam_invalid(key, *out, "Member must satisfy regular expression pattern: "
-                                      "((/[A-Za-z0-9\\.,\\+@=_-]+)*)/");
-    return TR_OK;
+    return path_param(in, key, dflt, policy_path_ok, "Member must satisfy regular expression "
+                      "pattern: ((/[A-Za-z0-9\\.,\\+@=_-]+)*)/", out);
 }
 
 TR_RESULT iam_check_document_chars(const char *key, const char *doc)
