@@ -346,6 +346,29 @@ TR_RESULT iam_ent_remove(struct req_ctx *rc, const struct ent_rec *e)
     return rc->st[0]->ent_delete(rc->st, e->kind, e->arn);
 }
 
+TR_RESULT iam_create_checks(struct req_ctx *rc, const struct form *in, const char *kind,
+                            const char *action, const char *path, const char *name,
+                            char arn[IAM_ARN_MAX], const char **boundary, struct iam_tags *tags)
+{
+    GUARD(iam_param_arn(in, "PermissionsBoundary", false, boundary));
+    GUARD(iam_param_tags(in, "Tags", false, tags));
+    GUARD(iam_arn(rc->who.account_id, kind, path, name, arn));
+    struct iam_authz x = { .boundary = *boundary, .request_tags = tags };
+    GUARD(iam_authz(rc, action, arn, NULL, &x));
+    if (*boundary) GUARD(iam_boundary_check(rc, *boundary));
+    return TR_OK;
+}
+
+TR_RESULT iam_create_insert(struct req_ctx *rc, const char *kind, const char *kind_word,
+                            const char *name, const char *path, const char *doc,
+                            const char *boundary, const struct iam_tags *tags, struct ent_rec *out)
+{
+    tr_result r = iam_ent_insert(rc, kind, name, path, doc, out);
+    if (tr_ok(r) && boundary) r = iam_boundary_set(rc, out, boundary);
+    if (tr_ok(r)) r = iam_tags_apply(rc, out->arn, kind_word, tags);
+    return r;
+}
+
 TR_RESULT iam_boundary_check(struct req_ctx *rc, const char *arn)
 {
     struct ent_rec p;

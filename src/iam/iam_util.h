@@ -269,6 +269,19 @@ TR_RESULT iam_policies_conflict(struct req_ctx *rc, const char *arn);
 /* Remove an entity that passed its conflict checks: its boundary
  * relation, its tags, then the record. */
 TR_RESULT iam_ent_remove(struct req_ctx *rc, const struct ent_rec *e);
+/* The common end of CreateUser's and CreateRole's checks, after their own
+ * parameters: PermissionsBoundary and Tags, the new entity's ARN (kind,
+ * path, name), `action` authorized on it with the boundary and the
+ * request's tags, and the boundary policy's existence. */
+TR_RESULT iam_create_checks(struct req_ctx *rc, const struct form *in, const char *kind,
+                            const char *action, const char *path, const char *name,
+                            char arn[IAM_ARN_MAX], const char **boundary, struct iam_tags *tags);
+/* Insert the user or role that passed iam_create_checks, then set its
+ * boundary (when given) and tags (kind_word: "User", "Role"); *out as
+ * iam_ent_insert's. */
+TR_RESULT iam_create_insert(struct req_ctx *rc, const char *kind, const char *kind_word,
+                            const char *name, const char *path, const char *doc,
+                            const char *boundary, const struct iam_tags *tags, struct ent_rec *out);
 /* A permissions-boundary policy must be a managed policy of the account:
  * NoSuchEntity "Scope ARN: <arn> does not exist or is not attachable." */
 TR_RESULT iam_boundary_check(struct req_ctx *rc, const char *arn);

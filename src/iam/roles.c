@@ -96,21 +96,14 @@ TR_RESULT iam_create_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(iam_param_path(in, "Path", true, &path));
     GUARD(param_description(in, &desc));
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, NULL, &max_session));
-    GUARD(iam_param_arn(in, "PermissionsBoundary", false, &boundary));
-    GUARD(iam_param_tags(in, "Tags", false, &tags));
-    GUARD(iam_arn(rc->who.account_id, IAM_ROLE, path, name, arn));
-    struct iam_authz x = { .boundary = boundary, .request_tags = &tags };
-    GUARD(iam_authz(rc, "iam:CreateRole", arn, NULL, &x));
-    if (boundary) GUARD(iam_boundary_check(rc, boundary));
+    GUARD(iam_create_checks(rc, in, IAM_ROLE, "iam:CreateRole", path, name, arn, &boundary, &tags));
     GUARD(check_trust(rc, trust, &ids));
     r = role_doc(trust, ids, desc, max_session, &doc);
     free(ids);
     GUARD(r);
 
-    r = iam_ent_insert(rc, IAM_ROLE, name, path, doc, &role);
+    r = iam_create_insert(rc, IAM_ROLE, "Role", name, path, doc, boundary, &tags, &role);
     free(doc);
-    if (tr_ok(r) && boundary) r = iam_boundary_set(rc, &role, boundary);
-    if (tr_ok(r)) r = iam_tags_apply(rc, role.arn, "Role", &tags);
     if (tr_ok(r)) r = iam_xml_role(rc, out, "Role", &role, IAMX_BOUNDARY | IAMX_TAGS | IAMX_DESCRIPTION);
     ent_rec_free(&role);
     return r;
