@@ -40,16 +40,8 @@ static TR_RESULT write_creds(void *arg, const struct root_credentials *c)
 
 int cmd_account(int argc, char **argv)
 {
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        cli_help(stdout, &account_cmd);
-        return 0;
-    }
-    if (argc < 2 || strcmp(argv[1], "create") != 0) {    /* the one account command */
-        if (argc < 2) fprintf(stderr, "tresor account: missing command 'create'\n");
-        else fprintf(stderr, "tresor account: unknown command '%s'\n", argv[1]);
-        cli_synopsis(stderr, &account_cmd);
-        return 2;
-    }
+    int status;
+    if (!cli_one_command(argc, argv, "account", "create", &account_cmd, &status)) return status;
     const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
     const char *region = env_or("TRESOR_REGION", "us-east-1");
     const char *account_id = NULL;

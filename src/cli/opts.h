@@ -87,6 +87,13 @@ void cli_synopsis(FILE *f, const struct cli_cmd *cmd);
 int cli_usage_error(FILE *err, const struct cli_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A command group of one command (`tresor account create`): true when
+ * argv[1] names it; else false, with *status the exit status after the
+ * group's help (--help, -h: 0) or a usage error (no command, another
+ * one: 2). */
+bool cli_one_command(int argc, char **argv, const char *group, const char *command,
+                     const struct cli_cmd *cmd, int *status);
+
 /* Two columns, the right one starting in one column for every row and
  * wrapped to 79 columns (cli_help's options; the list of commands). */
 void cli_columns(FILE *f, const struct cli_row *rows, size_t n);

@@ -705,20 +705,11 @@ static bool parse_args(int argc, char **argv, struct opts *o, int *status)
 
 int cmd_policy(int argc, char **argv)
 {
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        cli_help(stdout, &policy_cmd);
-        return 0;
-    }
-    if (argc < 2 || strcmp(argv[1], "simulate") != 0) {    /* the one policy command */
-        if (argc < 2) fprintf(stderr, "tresor policy: missing command 'simulate'\n");
-        else fprintf(stderr, "tresor policy: unknown command '%s'\n", argv[1]);
-        cli_synopsis(stderr, &policy_cmd);
-        return 2;
-    }
+    int rc;
+    if (!cli_one_command(argc, argv, "policy", "simulate", &policy_cmd, &rc)) return rc;
     struct opts o = { .resource = "*", .format = "text",
                       .data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data"),
                       .region = env_or("TRESOR_REGION", "us-east-1") };
-    int rc;
     if (!parse_args(argc, argv, &o, &rc)) return rc;
 
     char dir[PATH_MAX], via[128];
