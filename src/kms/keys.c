@@ -473,7 +473,7 @@ KMS_HANDLER(op_list_keys)
     bool has_marker;
     char after[64];
     struct key_rec *keys = NULL;
-    json_t *reply = NULL, *list = NULL;
+    json_t *list = NULL;
     tr_result r;
 
     GUARD(kms_get_limit(in, 100, 1000, &limit));
@@ -484,9 +484,8 @@ KMS_HANDLER(op_list_keys)
     r = rc->st[0]->key_list(rc->st, rc->who.account_id, rc->region,
                             has_marker ? after : NULL, limit + 1, &keys, &n);
     if (tr_failed(r)) goto fail;
-    reply = json_object();
     list = json_array();
-    if (!reply || !list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     size_t shown = n > limit ? limit : n;
     for (size_t i = 0; i < shown; i++) {
         json_t *e = json_pack("{s:s, s:s}", "KeyId", keys[i].key_id, "KeyArn", keys[i].arn);
@@ -495,17 +494,10 @@ KMS_HANDLER(op_list_keys)
             goto fail;
         }
     }
-    r = kms_set(reply, "Keys", list);
+    r = kms_list_reply("Keys", list, n > limit ? keys[shown - 1].key_id : NULL, out);
     list = NULL;
-    if (tr_failed(r)) goto fail;
-    if (n > limit) r = kms_marker_encode(keys[shown - 1].key_id, reply);
-    else r = kms_set(reply, "Truncated", json_false());
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
 fail:
     json_decref(list);
-    json_decref(reply);
     key_list_free(keys, n);
     return r;
 }

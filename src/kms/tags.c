@@ -194,7 +194,7 @@ KMS_HANDLER(op_list_resource_tags)
     char after[600];
     struct key_rec k;
     struct tag_rec *tags = NULL;
-    json_t *reply = NULL, *list = NULL;
+    json_t *list = NULL;
     tr_result r;
 
     GUARD(kms_get_limit(in, 50, 50, &limit));
@@ -202,9 +202,8 @@ KMS_HANDLER(op_list_resource_tags)
     GUARD(tag_key_for(rc, in, "kms:ListResourceTags", KS_ANY, NULL, &k));
     r = rc->st[0]->tag_list(rc->st, k.arn, &tags, &n);
     if (tr_failed(r)) goto fail;
-    reply = json_object();
     list = json_array();
-    if (!reply || !list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     size_t shown = 0;
     const char *last = NULL;
     bool more = false;
@@ -219,17 +218,10 @@ KMS_HANDLER(op_list_resource_tags)
         shown++;
         last = tags[i].key;
     }
-    r = kms_set(reply, "Tags", list);
+    r = kms_list_reply("Tags", list, more ? last : NULL, out);
     list = NULL;
-    if (tr_failed(r)) goto fail;
-    if (more) r = kms_marker_encode(last, reply);
-    else r = kms_set(reply, "Truncated", json_false());
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
 fail:
     json_decref(list);
-    json_decref(reply);
     tag_list_free(tags, n);
     key_rec_free(&k);
     return r;
