@@ -9,7 +9,7 @@
 #                   its unit tests and tests/e2e/test_memory.py against it
 #   make run        install deps, build, start `tresor serve` on ./tresor-data
 #   make unit       unit tests only;  make e2e  end-to-end tests only
-#   make check-src  banned functions and style checks
+#   make check-src  banned functions, style checks, the layer order of src/
 #
 #   make scan       clang's static analyzer over every source file and unit test
 #                   (and tests/differential/diff_eval.c; build-scan/); any report fails it
@@ -181,7 +181,8 @@ wipecheck: deps
 	TRESOR_BIN=$(CURDIR)/build-wipecheck/tresor $(PYTHON) -m pytest -q -p no:cacheprovider \
 	  tests/e2e/test_memory.py $(PYTEST_ARGS)
 
-run: deps
+run:
+	@scripts/install-deps --build
 	$(MAKE) all
 	./$(BUILD)/tresor serve $(ARGS)
 

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "auth/sigv4.h"
+#include "auth/sigv4_sign.h"
 #include "crypto/hash.h"
 
 #define MAX_SPECS 16

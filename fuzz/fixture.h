@@ -6,13 +6,14 @@
  * sealed under it), and a request context for the root user of an account.
  * The same setup as the unit tests (tests/unit/kms_test.c).
  *
- * Each input runs the way the router runs it (store refresh, then the
- * handler, inside a transaction when it writes), with the request path's
- * per-thread caches on as `tresor serve` has them, except that a writing
- * operation's transaction is always rolled back: the store holds the same
- * rows before every input, so inputs replay, and no input pays for a fresh
- * database.  (Commit-time checks, the deferred foreign keys, are thus not
- * reached; the unit tests cover them.)
+ * Each input runs the way the router runs it (store refresh, then op_run:
+ * the handler, inside a transaction when it writes, and the reply
+ * rendered), with the request path's per-thread caches on as `tresor
+ * serve` has them, except that a writing operation's transaction is
+ * always rolled back (op_dry_run): the store holds the same rows before
+ * every input, so inputs replay, and no input pays for a fresh database.
+ * (Commit-time checks, the deferred foreign keys, are thus not reached;
+ * the unit tests cover them.)
  *
  * fx_caches(false) turns the caches off: the targets run an input both
  * ways and require the same outcome, so a cache that answers from stale
@@ -27,10 +28,10 @@
 
 #include "core/cache.h"
 #include "crypto/hash.h"
-#include "http/op.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
-#include "kms/keyring.h"
 #include "kms/kms.h"
+#include "op/op.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -110,30 +111,33 @@ static FX_UNUSED void fx_init(const char *service)
     fx_caches(true);
 }
 
-/* Run one handler as the router does, rolling a writing one back. */
-static FX_UNUSED tr_result fx_run(const struct op_def *op, json_t *in, json_t **out, bool keep)
+/* Run one operation as the router does; keep: commit what it writes,
+ * else roll it back (op_dry_run).  The query protocol's operations take a
+ * form and leave the XML reply in reply; JSON ones take in, and *out is
+ * the reply parsed back (the reply must be a JSON object). */
+static FX_UNUSED tr_result fx_op(const struct op_service *svc, const struct op_def *op,
+                                 const struct op_input *in, struct buf *reply, bool keep)
 {
     store_t st = FX_RC.st;
-    tr_result r;
-    *out = NULL;
     tr_clear_error();
     fx_release_identity();
     st[0]->refresh(st);
-    if (!(op->flags & OP_WRITE)) {
-        r = op->fn(&FX_RC, in, out);
-    } else {
-        r = st[0]->tx_begin(st);
-        if (tr_ok(r)) {
-            r = op->fn(&FX_RC, in, out);
-            if (keep && tr_ok(r)) r = st[0]->tx_commit(st);
-            if (!keep || tr_failed(r)) st[0]->tx_rollback(st);
-        }
-    }
-    if (tr_failed(r) && *out) {
-        json_decref(*out);
-        *out = NULL;
-    }
+    tr_result r = (keep ? op_run : op_dry_run)(&FX_RC, svc, op, in, reply);
     fx_release_identity();
+    return r;
+}
+
+static FX_UNUSED tr_result fx_run(const struct op_service *svc, const struct op_def *op, json_t *in,
+                                  json_t **out, bool keep)
+{
+    struct buf reply = BUF_SECRET(OP_REPLY_MAX);
+    *out = NULL;
+    tr_result r = fx_op(svc, op, &(struct op_input){ .json = in }, &reply, keep);
+    if (tr_ok(r)) {
+        *out = json_loadb((const char *)reply.data, reply.len, 0, NULL);
+        if (!json_is_object(*out)) __builtin_trap();
+    }
+    buf_free(&reply);
     return r;
 }
 

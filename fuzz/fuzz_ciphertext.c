@@ -28,6 +28,7 @@
 
 #include "fixture.h"
 #include "kms/ciphertext.h"
+#include "kms/kms.h"
 
 #define MAX_PAIRS 16
 #define MAX_BLOB 8192
@@ -86,7 +87,7 @@ static tr_result kms_decrypt(const uint8_t *blob, size_t len, const struct enc_p
     if (n) json_object_set(in, "EncryptionContext", ctx);
     if (name_key)
         json_object_set_new(in, "KeyId", json_string("arn:aws:kms:" FX_REGION ":" FX_ACCT ":key/" FX_KEY_ID));
-    r = fx_run(decrypt_op, in, &out, false);
+    r = fx_run(&kms_service, decrypt_op, in, &out, false);
     if (tr_ok(r)) {
         const char *p = json_string_value(json_object_get(out, "Plaintext"));
         uint8_t raw[MAX_BLOB];
@@ -109,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static uint8_t key_id[CT_KEY_ID_LEN];
     if (!ready) {
         fx_init("kms");
-        for (decrypt_op = kms_ops; strcmp(decrypt_op->name, "Decrypt") != 0; decrypt_op++) continue;
+        decrypt_op = op_find(&kms_service, "Decrypt");
         if (tr_failed(uuid_to_bytes(FX_KEY_ID, key_id))) fx_die("uuid_to_bytes");
         ready = true;
     }

@@ -26,6 +26,8 @@
 #include <stdint.h>
 
 #include "fixture.h"
+#include "kms/kms.h"
+#include "secrets/ops.h"
 
 static size_t n_kms, n_sm;
 
@@ -34,21 +36,20 @@ static const struct op_def *op_at(size_t i)
     return i < n_kms ? &kms_ops[i] : &sm_ops[i - n_kms];
 }
 
-static const struct op_def *op_named(const struct op_def *table, const char *name)
+static const struct op_def *op_named(const struct op_service *svc, const char *name)
 {
-    for (const struct op_def *op = table; op->name; op++)
-        if (strcmp(op->name, name) == 0) return op;
-    fx_die(name);
-    return NULL;
+    const struct op_def *op = op_find(svc, name);
+    if (!op) fx_die(name);
+    return op;
 }
 
 /* Run an operation on a JSON text and keep what it writes (set-up only). */
-static void setup_call(const struct op_def *table, const char *name, const char *body)
+static void setup_call(const struct op_service *svc, const char *name, const char *body)
 {
     json_error_t jerr;
     json_t *in = json_loads(body, 0, &jerr), *out = NULL;
     if (!in) fx_die(body);
-    if (tr_failed(fx_run(op_named(table, name), in, &out, true))) {
+    if (tr_failed(fx_run(svc, op_named(svc, name), in, &out, true))) {
         fprintf(stderr, "%s: %s\n", name, tr_last_error()->message);
         fx_die(name);
     }
@@ -61,24 +62,23 @@ static void init(void)
     fx_init("kms");
     while (kms_ops[n_kms].name) n_kms++;
     while (sm_ops[n_sm].name) n_sm++;
-    setup_call(kms_ops, "CreateAlias", "{\"AliasName\":\"alias/fuzz\",\"TargetKeyId\":\"" FX_KEY_ID "\"}");
-    setup_call(kms_ops, "CreateGrant", "{\"KeyId\":\"" FX_KEY_ID "\",\"GranteePrincipal\":"
+    setup_call(&kms_service, "CreateAlias", "{\"AliasName\":\"alias/fuzz\",\"TargetKeyId\":\"" FX_KEY_ID "\"}");
+    setup_call(&kms_service, "CreateGrant", "{\"KeyId\":\"" FX_KEY_ID "\",\"GranteePrincipal\":"
                "\"arn:aws:iam::" FX_ACCT2 ":root\",\"Operations\":[\"Decrypt\"],\"Name\":\"g1\"}");
-    setup_call(kms_ops, "TagResource", "{\"KeyId\":\"" FX_KEY_ID "\",\"Tags\":"
+    setup_call(&kms_service, "TagResource", "{\"KeyId\":\"" FX_KEY_ID "\",\"Tags\":"
                "[{\"TagKey\":\"team\",\"TagValue\":\"blue\"}]}");
-    snprintf(FX_RC.service, sizeof FX_RC.service, "secretsmanager");
-    setup_call(sm_ops, "CreateSecret", "{\"Name\":\"fuzz/secret\",\"KmsKeyId\":\"alias/fuzz\","
+    setup_call(&sm_service, "CreateSecret", "{\"Name\":\"fuzz/secret\",\"KmsKeyId\":\"alias/fuzz\","
                "\"SecretString\":\"hunter2\",\"ClientRequestToken\":\"11111111-1111-4111-8111-111111111111\"}");
-    setup_call(sm_ops, "CreateSecret", "{\"Name\":\"fuzz/managed\",\"SecretBinary\":\"AAEC\","
+    setup_call(&sm_service, "CreateSecret", "{\"Name\":\"fuzz/managed\",\"SecretBinary\":\"AAEC\","
                "\"ClientRequestToken\":\"44444444-4444-4444-8444-444444444444\"}");
-    setup_call(sm_ops, "PutResourcePolicy", "{\"SecretId\":\"fuzz/secret\",\"ResourcePolicy\":"
+    setup_call(&sm_service, "PutResourcePolicy", "{\"SecretId\":\"fuzz/secret\",\"ResourcePolicy\":"
                "\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":\\\"Allow\\\","
                "\\\"Principal\\\":{\\\"AWS\\\":\\\"arn:aws:iam::" FX_ACCT2 ":root\\\"},"
                "\\\"Action\\\":\\\"secretsmanager:GetSecretValue\\\",\\\"Resource\\\":\\\"*\\\"}]}\"}");
     /* Reads record the day of last access in a transaction of their own:
      * do it now, so that later reads leave the store as it is. */
-    setup_call(sm_ops, "GetSecretValue", "{\"SecretId\":\"fuzz/secret\"}");
-    setup_call(sm_ops, "GetSecretValue", "{\"SecretId\":\"fuzz/managed\"}");
+    setup_call(&sm_service, "GetSecretValue", "{\"SecretId\":\"fuzz/secret\"}");
+    setup_call(&sm_service, "GetSecretValue", "{\"SecretId\":\"fuzz/managed\"}");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -91,8 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) return 0;
     size_t i = (data[0] & 0x7f) % (n_kms + n_sm);
     const struct op_def *op = op_at(i);
+    const struct op_service *svc = i < n_kms ? &kms_service : &sm_service;
     fx_as_root(data[0] & 0x80 ? FX_ACCT2 : FX_ACCT);
-    snprintf(FX_RC.service, sizeof FX_RC.service, "%s", i < n_kms ? "kms" : "secretsmanager");
 
     json_t *in, *out = NULL;
     if (size == 1) {
@@ -106,11 +106,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(in);
         return 0;
     }
-    tr_result r = fx_run(op, in, &out, false);
+    tr_result r = fx_run(svc, op, in, &out, false);
     /* The same request with the caches off must end the same way. */
     json_t *out2 = NULL;
     fx_caches(false);
-    tr_result r2 = fx_run(op, in, &out2, false);
+    tr_result r2 = fx_run(svc, op, in, &out2, false);
     fx_caches(true);
     json_decref(out2);
     if (tr_code(r) != tr_code(r2)) {

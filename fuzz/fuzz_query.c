@@ -1,6 +1,6 @@
 /*
  * fuzz_query.c -- libFuzzer target for the query protocol (IAM, STS):
- * the form decoding of src/http/query_proto.c and the IAM and STS
+ * the form decoding of src/op/query_proto.c and the IAM and STS
  * operation handlers behind it.
  *
  * The input: byte 0 picks the operation (low 7 bits, modulo the number of
@@ -27,54 +27,33 @@
 #include <stdint.h>
 
 #include "fixture.h"
-#include "http/query_proto.h"
+#include "iam/iam_ops.h"
+#include "iam/sts.h"
+#include "op/query_proto.h"
 
 static size_t n_iam, n_sts;
 
-static const struct query_op *op_at(size_t i)
+static const struct op_def *op_at(size_t i)
 {
     return i < n_iam ? &iam_ops[i] : &sts_ops[i - n_iam];
 }
 
-static const struct query_op *op_named(const struct query_op *table, const char *name)
+static const struct op_def *op_named(const struct op_service *svc, const char *name)
 {
-    for (const struct query_op *op = table; op->name; op++)
-        if (strcmp(op->name, name) == 0) return op;
-    fx_die(name);
-    return NULL;
-}
-
-/* Run a handler the way the router's run_query_op does; keep: commit. */
-static tr_result qrun(const struct query_op *op, const struct form *f, struct buf *res, bool keep)
-{
-    store_t st = FX_RC.st;
-    struct xml x = { .b = res, .r = TR_OK };
-    tr_result r = TR_OK;
-    tr_clear_error();
-    fx_release_identity();
-    st[0]->refresh(st);
-    if (op->flags & OP_WRITE) r = st[0]->tx_begin(st);
-    if (tr_ok(r)) {
-        r = op->fn(&FX_RC, f, &x);
-        if (tr_ok(r)) r = x.r;
-        if (op->flags & OP_WRITE) {
-            if (keep && tr_ok(r)) r = st[0]->tx_commit(st);
-            if (!keep || tr_failed(r)) st[0]->tx_rollback(st);
-        }
-    }
-    fx_release_identity();
-    return r;
+    const struct op_def *op = op_find(svc, name);
+    if (!op) fx_die(name);
+    return op;
 }
 
 static char alice_id[64];
 
-static void setup_call(const struct query_op *table, const char *name, const char *body)
+static void setup_call(const struct op_service *svc, const char *name, const char *body)
 {
     struct form f;
-    struct buf res = BUF_INIT(1 << 20);
+    struct buf res = BUF_INIT(OP_REPLY_MAX);
     const char *id;
     if (tr_failed(form_parse((const uint8_t *)body, strlen(body), &f))) fx_die(body);
-    if (tr_failed(qrun(op_named(table, name), &f, &res, true))) {
+    if (tr_failed(fx_op(svc, op_named(svc, name), &(struct op_input){ .form = &f }, &res, true))) {
         fprintf(stderr, "%s: %s\n", name, tr_last_error()->message);
         fx_die(name);
     }
@@ -111,15 +90,15 @@ static void init(void)
     fx_init("iam");
     while (iam_ops[n_iam].name) n_iam++;
     while (sts_ops[n_sts].name) n_sts++;
-    setup_call(iam_ops, "CreateUser", "UserName=alice&Tags.member.1.Key=team&Tags.member.1.Value=blue");
-    setup_call(iam_ops, "CreateGroup", "GroupName=devs");
-    setup_call(iam_ops, "AddUserToGroup", "GroupName=devs&UserName=alice");
-    setup_call(iam_ops, "CreateRole", "RoleName=App&Path=%2Fsvc%2F&AssumeRolePolicyDocument=" TRUST);
-    setup_call(iam_ops, "CreatePolicy", "PolicyName=P1&PolicyDocument=" ALLOW);
-    setup_call(iam_ops, "AttachUserPolicy",
+    setup_call(&iam_service, "CreateUser", "UserName=alice&Tags.member.1.Key=team&Tags.member.1.Value=blue");
+    setup_call(&iam_service, "CreateGroup", "GroupName=devs");
+    setup_call(&iam_service, "AddUserToGroup", "GroupName=devs&UserName=alice");
+    setup_call(&iam_service, "CreateRole", "RoleName=App&Path=%2Fsvc%2F&AssumeRolePolicyDocument=" TRUST);
+    setup_call(&iam_service, "CreatePolicy", "PolicyName=P1&PolicyDocument=" ALLOW);
+    setup_call(&iam_service, "AttachUserPolicy",
                "UserName=alice&PolicyArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Apolicy%2FP1");
-    setup_call(iam_ops, "PutUserPolicy", "UserName=alice&PolicyName=inline&PolicyDocument=" ALLOW);
-    setup_call(iam_ops, "PutUserPolicy", "UserName=alice&PolicyName=admin&PolicyDocument=" ADMIN);
+    setup_call(&iam_service, "PutUserPolicy", "UserName=alice&PolicyName=inline&PolicyDocument=" ALLOW);
+    setup_call(&iam_service, "PutUserPolicy", "UserName=alice&PolicyName=admin&PolicyDocument=" ADMIN);
     if (!alice_id[0]) fx_die("alice's UserId");
 }
 
@@ -181,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) return 0;
     check_split(data + 1, size - 1);
     size_t i = (data[0] & 0x7f) % (n_iam + n_sts);
-    const struct query_op *op = op_at(i);
+    const struct op_def *op = op_at(i);
     struct form f;
     if (tr_failed(form_parse(data + 1, size - 1, &f))) {
         form_free(&f);
@@ -191,13 +170,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     exercise_form(&f);
     if (data[0] & 0x80) as_alice();
     else fx_as_root(FX_ACCT);
-    snprintf(FX_RC.service, sizeof FX_RC.service, "%s", i < n_iam ? "iam" : "sts");
+    const struct op_service *svc = i < n_iam ? &iam_service : &sts_service;
 
-    struct buf res = BUF_INIT(1 << 20), res2 = BUF_INIT(1 << 20);
-    tr_result r = qrun(op, &f, &res, false);
+    struct buf res = BUF_INIT(OP_REPLY_MAX), res2 = BUF_INIT(OP_REPLY_MAX);
+    tr_result r = fx_op(svc, op, &(struct op_input){ .form = &f }, &res, false);
     /* The same request with the caches off must end the same way. */
     fx_caches(false);
-    tr_result r2 = qrun(op, &f, &res2, false);
+    tr_result r2 = fx_op(svc, op, &(struct op_input){ .form = &f }, &res2, false);
     fx_caches(true);
     buf_free(&res2);
     if (tr_code(r) != tr_code(r2)) {

@@ -37,7 +37,9 @@
 #include <strings.h>
 
 #include "auth/sigv4.h"
+#include "auth/sigv4_cache.h"
 #include "auth/sigv4_date.h"
+#include "auth/sigv4_sign.h"
 #include "core/buf.h"
 #include "core/cache.h"
 #include "core/errors.h"

@@ -31,14 +31,17 @@
 #include "core/log.h"
 #include "core/secmem.h"
 #include "crypto/hash.h"
+#include "crypto/keyring.h"
 #include "crypto/mem.h"
 #include "dev/dev.h"
 #include "http/server.h"
 #include "iam/accounts.h"
 #include "iam/authz.h"
+#include "iam/iam_ops.h"
 #include "iam/sts.h"
-#include "kms/keyring.h"
 #include "kms/kms.h"
+#include "op/clock.h"
+#include "secrets/ops.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -126,6 +129,12 @@ static void usage(FILE *f)
     cli_columns(f, commands, sizeof commands / sizeof commands[0]);
     fprintf(f, "\n'tresor <command> --help' describes a command and every option it takes.\n");
 }
+
+/* The services this server serves, registered with it: the router knows
+ * them only through this list (op.h struct op_service).  IAM comes first
+ * of the query-protocol services: its namespace answers a query request
+ * whose credential scope names none of them. */
+static const struct op_service *const served[] = { &kms_service, &sm_service, &iam_service, &sts_service };
 
 /* Periodic work: purge keys whose deletion date passed, rotate keys whose
  * rotation date passed, drop expired session credentials, purge secrets
@@ -279,7 +288,9 @@ static int serve(int argc, char **argv)
     int rc = 1;
     sigset_t sigs;
     struct account_rec acct;
-    struct server_env env = { .default_region = o.region };
+    struct server_env env = {
+        .default_region = o.region, .services = served, .nservices = sizeof served / sizeof served[0],
+    };
     char dir[PATH_MAX];
     tr_result r;
     int listen_fd = -1;
@@ -296,7 +307,7 @@ static int serve(int argc, char **argv)
         struct dev_opts dopts = { .account_id = o.account_id, .seed_path = o.seed, .in_memory = true };
         if (tr_failed(dev_start(&env, &dopts))) { rc = die("dev mode"); goto out; }
         memset(&acct, 0, sizeof acct);
-        snprintf(acct.id, sizeof acct.id, "%s", dev_account(env.dev));
+        snprintf(acct.id, sizeof acct.id, "%s", dev_account(env.dev->state));
         snprintf(dir, sizeof dir, "(memory)");
         goto started;
     }
@@ -409,9 +420,9 @@ started:
             break;
         }
         if (sig < 0 && errno == EAGAIN) {
-            if (env.dev) dev_enter(env.dev);       /* a reset may swap the store */
+            if (env.dev) dev_enter(env.dev->state);       /* a reset may swap the store */
             maintenance(&env);
-            if (env.dev) dev_leave(env.dev);
+            if (env.dev) dev_leave(env.dev->state);
         }
     }
     rc = 0;

@@ -17,8 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "http/op.h"
 #include "kms/kms.h"
+#include "op/op.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 

@@ -2,7 +2,7 @@
  * check.c -- the store's integrity check: what analyze/check.h lists,
  * with the server's own code for every decryption (kms/keys.c unwraps
  * materials, kms/crypt.c and secrets/envelope.c open envelopes,
- * kms/keyring.c unwraps access keys): there is no second copy of the
+ * crypto/keyring.c unwraps access keys): there is no second copy of the
  * crypto or of the record layouts here.
  *
  * Everything is read in pages of PAGE records, so a large store is
@@ -20,8 +20,8 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "crypto/keyring.h"
 #include "iam/bindings.h"
-#include "kms/keyring.h"
 #include "kms/kms.h"
 #include "secrets/envelope.h"
 #include "secrets/secrets.h"

@@ -33,6 +33,8 @@
 #include "core/str.h"
 #include "iam/authz.h"
 #include "kms/kms.h"
+#include "op/clock.h"
+#include "secrets/authz.h"
 
 static TR_RESULT push(struct az_escalation **v, size_t *n, size_t node, const char *action,
                       const char *resource, const char *ev)

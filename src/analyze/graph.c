@@ -37,6 +37,8 @@
 #include "core/array.h"
 #include "core/str.h"
 #include "iam/authz.h"
+#include "iam/principals.h"
+#include "op/clock.h"
 
 static TR_RESULT add_node(struct az_graph *g, enum az_kind kind, const char *arn,
                           const char *account)

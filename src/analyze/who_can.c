@@ -36,6 +36,9 @@
 
 #include "iam/authz.h"
 #include "kms/kms.h"
+#include "op/clock.h"
+#include "secrets/authz.h"
+#include "secrets/lookup.h"
 
 /* Request-time keys the analysis cannot know (docs/AUTHORIZATION.md 2.8):
  * conditions on them are reported ("allowed only if ..."), never decided.

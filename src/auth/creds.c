@@ -37,14 +37,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/sigv4_cache.h"
 #include "core/buf.h"
 #include "core/cache.h"
 #include "core/ct.h"
 #include "core/secmem.h"
 #include "core/str.h"
 #include "crypto/hash.h"
-#include "dev/dev.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
+#include "op/clock.h"
 
 #define UNRECOGNIZED "The security token included in the request is invalid."
 
@@ -54,8 +55,8 @@ static TR_RESULT check_scope(const struct server_env *env, const struct sigv4_au
     if (strcmp(a->service, service) != 0)
         BAIL(TR_E_INVALID_SIGNATURE,
              "Credential should be scoped to correct service: '%s'. ", service);
-    /* dev mode: any region, each kept apart (dev/dev.h) */
-    if (env->dev ? !dev_region_ok(a->region) : strcmp(a->region, env->default_region) != 0)
+    /* dev mode: any region, each kept apart (op.h dev_hooks) */
+    if (env->dev ? !env->dev->region_ok(a->region) : strcmp(a->region, env->default_region) != 0)
         BAIL(TR_E_INVALID_SIGNATURE, "Credential should be scoped to a valid region, not '%s'. ",
              a->region);
     return TR_OK;
@@ -215,13 +216,13 @@ static TR_RESULT refuse_known(const struct server_env *env, const struct sigv4_a
     BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
 }
 
-/* dev mode (dev/dev.h): an access key tresor never knew acts as the
+/* dev mode (op.h dev_hooks): an access key tresor never knew acts as the
  * default account's root user.  There is no secret, so no signature to
  * check; the scope (region, service) was checked by the caller. */
 static TR_RESULT dev_root(const struct server_env *env, const struct sigv4_auth *a,
                           struct principal *who)
 {
-    const char *acct = dev_account(env->dev);
+    const char *acct = env->dev->account;
     memset(who, 0, sizeof *who);
     who->type = PRINCIPAL_ROOT;
     snprintf(who->account_id, sizeof who->account_id, "%s", acct);

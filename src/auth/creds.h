@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "auth/sigv4.h"
-#include "http/op.h"
+#include "op/op.h"
 
 /* Verify rq's signature for `service` in the server's region and fill
  * *who with the caller.  Order of checks: signature parameters present

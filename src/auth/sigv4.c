@@ -3,7 +3,8 @@
  * parse the Authorization header or the presigned X-Amz-* query
  * parameters, rebuild the canonical request and the string to sign,
  * derive kSigning, compare signatures in constant time; plus the
- * per-thread signing-key cache and the client-side signer.
+ * client-side signer.  The per-thread cache of signing keys is
+ * sigv4_cache.c.
  *
  * Spec: AWS "Signature Version 4 signing process"; docs/WIRE.md 2.  The
  * canonicalization below passes every vector of AWS's SigV4 test suite
@@ -38,8 +39,8 @@
  * sanitized (printable ASCII) and truncated, and never echo a signature.
  *
  * Secrets: the "AWS4"+secret block and kDate/kRegion/kService are wiped
- * as soon as kSigning exists; cached signing keys live in secmem_alloc'd
- * (locked, non-dumpable) memory, one block per thread.
+ * as soon as kSigning exists; cached signing keys live in locked,
+ * non-dumpable memory (sigv4_cache.c).
  */
 #include "auth/sigv4.h"
 #include "auth/sigv4_date.h"
@@ -49,7 +50,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/cache.h"
 #include "core/ct.h"
 #include "core/secmem.h"
 #include "crypto/hash.h"
@@ -60,7 +60,7 @@
 #define MAX_QUERY_PARAMS 256
 #define MAX_PATH_LEN (8 * 1024)
 #define MAX_AUTHZ_LEN 4096
-#define MAX_CANONICAL (512 * 1024)
+#define MAX_CANONICAL SIGV4_MAX_CANONICAL
 #define MAX_SECRET_LEN 256
 #define MAX_EXPIRES 604800
 #define ECHO_MAX 128          /* attacker bytes quoted in one message field */
@@ -907,113 +907,4 @@ TR_RESULT sigv4_parse(const struct sigv4_request *rq, struct sigv4_auth *out)
              "query parameter or the Authorization header should be specified");
     GUARD(by_header ? parse_header_auth(rq, authz, &q, out) : parse_query_auth(rq, &q, out));
     return check_unsigned(rq, out);
-}
-
-/* ---- per-thread signing-key cache ------------------------------------ */
-
-/* A core/cache.h class: the key is (access key id, date, region, service),
- * the content the wrapped secret the signing key was derived from, the
- * signing key itself the entry's locked memory.  8 per thread, least
- * recently used evicted. */
-static struct cache_class signing_keys =
-    CACHE_CLASS("signing-keys", CACHE_BY_CONTENT, .slots = 8, .secret_size = SHA256_LEN);
-
-static bool cache_key_of(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
-                         struct cache_key *k)
-{
-    if (!a || (!source && source_len) || source_len > SIGV4_CACHE_SOURCE_MAX) return false;
-    cache_key_init(k);
-    cache_key_str(k, a->access_key_id);
-    cache_key_str(k, a->date);
-    cache_key_str(k, a->region);
-    cache_key_str(k, a->service);
-    return true;
-}
-
-bool sigv4_cache_get(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
-                     uint8_t out[32])
-{
-    struct cache_key k;
-    if (!out || !cache_key_of(a, source, source_len, &k)) return false;
-    void *v = cache_get_by_content(&signing_keys, &k, source, source_len);
-    const uint8_t *key = v ? cache_secret(&signing_keys, v) : NULL;
-    if (!key) return false;
-    memcpy(out, key, SHA256_LEN);
-    return true;
-}
-
-void sigv4_cache_put(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
-                     const uint8_t key[32])
-{
-    struct cache_key k;
-    if (!key || !cache_key_of(a, source, source_len, &k)) return;
-    void *v = cache_put_by_content(&signing_keys, &k, source, source_len);
-    uint8_t *slot = v ? cache_secret(&signing_keys, v) : NULL;
-    if (slot) memcpy(slot, key, SHA256_LEN);
-    else if (v) cache_drop(&signing_keys, v);
-}
-
-void sigv4_cache_clear(void)
-{
-    cache_flush(&signing_keys);
-}
-
-/* ---- client-side signer ---------------------------------------------- */
-
-TR_RESULT sigv4_sign(const struct sigv4_request *rq, const char *access_key_id,
-                     const char *secret, const char *amz_date, const char *region,
-                     const char *service, const char *signed_headers,
-                     char *out, size_t out_len)
-{
-    struct sigv4_auth a;
-    struct buf creq = BUF_INIT(MAX_CANONICAL);
-    uint8_t key[SHA256_LEN], mac[SHA256_LEN];
-    char hex[65], sts[STS_MAX];
-    struct span payload;
-    size_t sts_len;
-    tr_result r = TR_OK;
-
-    ENSURE_REF(rq); ENSURE_REF(rq->method); ENSURE_REF(rq->path);
-    ENSURE_REF(access_key_id); ENSURE_REF(secret); ENSURE_REF(amz_date);
-    ENSURE_REF(region); ENSURE_REF(service); ENSURE_REF(signed_headers); ENSURE_REF(out);
-    memset(&a, 0, sizeof a);
-    secure_zero(key, sizeof key);
-    if (out_len) out[0] = '\0';
-    struct span akid = span_of(access_key_id), reg = span_of(region), svc = span_of(service);
-    if (akid.n == 0 || akid.n >= sizeof a.access_key_id || reg.n == 0 || reg.n >= sizeof a.region
-        || svc.n == 0 || svc.n >= sizeof a.service
-        || strnlen(signed_headers, sizeof a.signed_headers) >= sizeof a.signed_headers)
-        FAIL(TR_E_VALIDATION, "sigv4_sign: credential scope or SignedHeaders out of range");
-    r = set_iso_date(span_of(amz_date), &a);
-    if (tr_failed(r)) goto fail;
-    memcpy(a.access_key_id, akid.p, akid.n);
-    memcpy(a.date, amz_date, 8);
-    memcpy(a.region, reg.p, reg.n);
-    memcpy(a.service, svc.p, svc.n);
-    memcpy(a.signed_headers, signed_headers, strlen(signed_headers));
-
-    r = payload_line(rq, false, hex, &payload);
-    if (tr_failed(r)) goto fail;
-    r = buf_reserve(&creq, canonical_estimate(rq, &a));
-    if (tr_failed(r)) goto fail;
-    r = build_canonical(rq, &a, true, payload, &creq);
-    if (tr_failed(r)) goto fail;
-    r = sts_build(&a, &creq, sts, sizeof sts, &sts_len);
-    if (tr_failed(r)) goto fail;
-    r = sigv4_signing_key(secret, strlen(secret), a.date, a.region, a.service, key);
-    if (tr_failed(r)) goto fail;
-    r = hmac_sha256(key, sizeof key, sts, sts_len, mac);
-    if (tr_failed(r)) goto fail;
-    hex_encode(mac, sizeof mac, hex);
-    int n = snprintf(out, out_len, ALGORITHM " Credential=%s/%s/%s/%s/" TERMINATOR
-                     ", SignedHeaders=%s, Signature=%s",
-                     a.access_key_id, a.date, a.region, a.service, a.signed_headers, hex);
-    if (n < 0 || (size_t)n >= out_len) {
-        if (out_len) out[0] = '\0';
-        FAIL(TR_E_VALIDATION, "sigv4_sign: output buffer too small (%d bytes needed)", n + 1);
-    }
-fail:
-    secure_zero(key, sizeof key);
-    buf_free(&creq);
-    return r;
 }

@@ -15,7 +15,7 @@
  *                        ("Signature expired: ..." InvalidSignatureException)
  *   (caller looks up the access key, checks the scope's region/service)
  *   sigv4_signing_key()  kSigning; intermediates wiped.  A per-thread cache
- *                        (sigv4_cache_*) keeps kSigning per access key,
+ *                        (sigv4_cache.h) keeps kSigning per access key,
  *                        date, region and service in locked memory.
  *   sigv4_verify()       canonical request -> string to sign -> HMAC,
  *                        compared in constant time; also checks that a hex
@@ -45,6 +45,7 @@ struct sigv4_request {
 };
 
 #define SIGV4_MAX_SIGNED_HEADERS 64
+#define SIGV4_MAX_CANONICAL (512 * 1024)  /* bytes of a canonical request */
 #define SIGV4_MAX_TOKEN_LEN 4096   /* decoded X-Amz-Security-Token from the query */
 
 struct sigv4_auth {
@@ -118,33 +119,5 @@ TR_RESULT sigv4_verify(const struct sigv4_request *rq, const struct sigv4_auth *
  * InvalidSignatureException "The provided 'x-amz-content-sha256' header does
  * not match what was computed."  Process-wide; set at start-up. */
 void sigv4_allow_unsigned_payload(bool allow);
-
-/* Per-thread cache of signing keys (locked memory, core/cache.h), keyed by
- * access key id, date, region and service, and bound to `source`: the
- * bytes the key was derived from stand for -- the wrapped secret access
- * key, ciphertext, at most SIGV4_CACHE_SOURCE_MAX bytes (longer: not
- * cached) -- so a key derived from another secret under the same access
- * key id (a store replaced by dev mode's reset, a seed that changed) is
- * never handed out.  get copies the key out and returns true on a hit;
- * put replaces the oldest entry.  sigv4_cache_clear wipes this thread's
- * cache (e.g. when an access key is deleted; entries also never outlive a
- * date change since the date is part of the key) and makes every other
- * thread drop its entries at its next get/put.  Off unless cache_enable
- * turned the caches on (TRESOR_CACHE). */
-#define SIGV4_CACHE_SOURCE_MAX 192
-bool sigv4_cache_get(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
-                     uint8_t out[32]);
-void sigv4_cache_put(const struct sigv4_auth *a, const uint8_t *source, size_t source_len,
-                     const uint8_t key[32]);
-void sigv4_cache_clear(void);
-
-/* Client side (load generator, tests): sign a request, producing the
- * Authorization header value into out (NUL-terminated).  amz_date is
- * YYYYMMDDTHHMMSSZ; signed_headers lists lowercase names, sorted, ';'-joined,
- * each present in rq->headers. */
-TR_RESULT sigv4_sign(const struct sigv4_request *rq, const char *access_key_id,
-                     const char *secret, const char *amz_date, const char *region,
-                     const char *service, const char *signed_headers,
-                     char *out, size_t out_len);
 
 #endif

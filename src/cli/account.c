@@ -9,8 +9,9 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "core/secmem.h"
-#include "http/op.h"
 #include "iam/accounts.h"
+#include "op/clock.h"
+#include "op/op.h"
 
 static const struct cli_opt account_opts[] = {
     { "account-id", 'a', "ID", NULL, "random", "the new account's 12-digit id" },

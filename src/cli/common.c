@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "crypto/hash.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 
 const char *env_or(const char *name, const char *dflt)
 {

@@ -43,10 +43,13 @@
 
 #include "cli/cli.h"
 #include "cli/opts.h"
-#include "http/op.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
+#include "iam/principals.h"
 #include "kms/kms.h"
+#include "op/clock.h"
+#include "op/op.h"
+#include "secrets/authz.h"
 #include "secrets/secrets.h"
 
 #define MAX_ARGS 64

@@ -15,6 +15,7 @@
 #include "cli/opts.h"
 #include "core/array.h"
 #include "iam/authz.h"
+#include "op/clock.h"
 
 static const struct cli_opt who_opts[] = {
     { NULL, 0, "SECRET", NULL, NULL, "a secret name (in --account and --region) or ARN" },

@@ -37,7 +37,7 @@
  * returns its zeroed value to fill; cache_drop removes one that could not
  * be filled.  A value pointer stays valid until this thread's next
  * cache_put, cache_drop or cache_flush of the same class: copy out what
- * must live longer (or, as iam/authz.c does, keep a reference count in
+ * must live longer (or, as iam/identity.c does, keep a reference count in
  * the value).
  *
  * The switch: cache_enable(false) (TRESOR_CACHE=off, main.c) makes every

@@ -15,7 +15,7 @@ enum tr_err {
 };
 
 /* Room for AWS's longest messages whole: an AccessDenied names the caller's
- * ARN (up to 606 characters, http/op.h) and the resource as given (a
+ * ARN (up to 606 characters, op/op.h) and the resource as given (a
  * SecretId or RoleArn: up to 2048). */
 #define TR_ERR_MSG_MAX 4096
 

@@ -23,11 +23,13 @@
 #include "core/log.h"
 #include "core/secmem.h"
 #include "core/str.h"
+#include "crypto/keyring.h"
 #include "crypto/rand.h"
 #include "iam/accounts.h"
-#include "kms/keyring.h"
+#include "op/clock.h"
 
 struct dev_state {
+    struct dev_hooks hooks;    /* env->dev: what the layers below call */
     pthread_rwlock_t lock;
     struct server_env *env;    /* main's; reset swaps env->st */
     char account[ACCOUNT_ID_LEN + 1];
@@ -89,6 +91,11 @@ TR_RESULT dev_start(struct server_env *env, const struct dev_opts *o)
     d->seed_path = o->seed_path;
     d->in_memory = o->in_memory;
     d->env = env;
+    d->hooks = (struct dev_hooks){
+        .state = d, .account = d->account, .region_ok = dev_region_ok,
+        .enter = dev_enter, .leave = dev_leave, .is_reset_path = dev_is_reset_path,
+        .reset = dev_reset,
+    };
     if (o->in_memory) {
         r = rand_bytes(root, sizeof root);
         if (tr_ok(r)) r = keyring_from_bytes(root, &env->kr);
@@ -101,7 +108,7 @@ TR_RESULT dev_start(struct server_env *env, const struct dev_opts *o)
         r = dev_seed_apply(env, d->account, o->seed_path);
         if (tr_failed(r)) goto fail;
     }
-    env->dev = d;
+    env->dev = &d->hooks;
     return TR_OK;
 fail:
     if (d->owns_keyring) { keyring_free(env->kr); env->kr = NULL; }
@@ -112,7 +119,7 @@ fail:
 
 void dev_stop(struct server_env *env)
 {
-    struct dev_state *d = env->dev;
+    struct dev_state *d = env->dev ? env->dev->state : NULL;
     if (!d) return;
     if (d->in_memory && env->st) { env->st[0]->close(env->st); env->st = NULL; }
     if (d->owns_keyring) { keyring_free(env->kr); env->kr = NULL; }

@@ -17,6 +17,10 @@
  *   - POST /moto-api/reset and POST /_tresor/reset (unsigned) swap in a
  *     fresh store: the default account re-created, the seed re-applied.
  *
+ * The layers below dev/ (authentication, the router) reach it through
+ * the hooks dev_start puts in env->dev (op.h struct dev_hooks), which
+ * call the functions below.
+ *
  * Concurrency of reset: a pthread rwlock.  Every request holds it shared
  * (uncontended in a test suite: one atomic increment and decrement), the
  * reset holds it exclusively while it swaps env->st and closes the old
@@ -29,7 +33,7 @@
 #include <stdbool.h>
 
 #include "core/result.h"
-#include "http/op.h"
+#include "op/op.h"
 
 struct dev_opts {
     const char *account_id;    /* the default account (000000000000 allowed) */
@@ -39,7 +43,9 @@ struct dev_opts {
 
 /* Set up dev mode over env (env->kr, env->default_region set; env->st set
  * when !in_memory).  For in_memory, creates the root key, the store, the
- * default account and applies the seed.  On success env->dev is set.
+ * default account and applies the seed.  On success env->dev points to
+ * dev mode's hooks (op.h), whose state is the struct dev_state the
+ * functions below take.
  * With a data dir, the caller has already opened store and account. */
 TR_RESULT dev_start(struct server_env *env, const struct dev_opts *o);
 /* Release what dev_start made (the store when in memory, the keyring when

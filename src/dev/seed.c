@@ -35,15 +35,14 @@
  *
  * Keys are created directly (kms_key_create with the given id and
  * material), and so are users' fixed access keys (wrapped like
- * CreateAccessKey's); aliases, key policies, secrets and every IAM entity go
- * through the operation handlers themselves (kms_ops, sm_ops, iam_ops) as
- * the default account's root, so
- * every rule the API applies (names, policy checks, envelope encryption)
- * applies to the seed too.  Order: policies, keys, secrets, users, roles.
- * Errors name the entry that failed (the message becomes "seed:
- * keys[0]: ...").  Material is decoded into a secret
- * buffer and wiped once wrapped; the form bodies that carry secret access
- * keys are secret buffers too.
+ * CreateAccessKey's); aliases, key policies, secrets and every IAM entity
+ * go through the operations themselves (op_run, op/op.h, as a request
+ * does) as the default account's root, so every rule the API applies
+ * (names, policy checks, envelope encryption) applies to the seed too.
+ * Order: policies, keys, secrets, users, roles.  Errors name the entry
+ * that failed (the message becomes "seed: keys[0]: ...").  Material is
+ * decoded into a secret buffer and wiped once wrapped; the form bodies
+ * that carry secret access keys are secret buffers too.
  */
 #include "dev/dev.h"
 
@@ -58,11 +57,13 @@
 #include "core/hex.h"
 #include "core/json.h"
 #include "core/secmem.h"
+#include "crypto/keyring.h"
 #include "crypto/rand.h"
-#include "http/query_proto.h"
-#include "iam/authz.h"
-#include "kms/keyring.h"
+#include "iam/iam_ops.h"
 #include "kms/kms.h"
+#include "op/clock.h"
+#include "op/query_proto.h"
+#include "secrets/ops.h"
 
 #define SEED_FILE_MAX (64u << 20)
 
@@ -85,21 +86,25 @@ static void root_ctx(const struct server_env *env, const char *account, const ch
     rc->source_ip = "127.0.0.1";
 }
 
-/* Run operation `name` of `ops` with `in` inside a transaction, as the
- * API would; the reply is dropped. */
-static TR_RESULT run(struct req_ctx *rc, const struct op_def *ops, const char *name, json_t *in)
+/* Run operation `name` of `svc` with `in` (op_run: inside a transaction,
+ * as the API would); the reply is dropped.  Replies can carry secrets
+ * (CreateAccessKey's secret key): the buffer is a secret one. */
+static TR_RESULT run(struct req_ctx *rc, const struct op_service *svc, const char *name,
+                     const struct op_input *in)
 {
-    const struct op_def *op = ops;
-    while (op->name && strcmp(op->name, name) != 0) op++;
-    ENSURE(op->name != NULL, TR_E_INTERNAL);
-    json_t *out = NULL;
-    GUARD(rc->st[0]->tx_begin(rc->st));
-    tr_result r = op->fn(rc, in, &out);
-    if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
-    else rc->st[0]->tx_rollback(rc->st);
-    json_decref(out);
-    iam_identity_release(rc);
+    const struct op_def *op = op_find(svc, name);
+    ENSURE(op != NULL, TR_E_INTERNAL);
+    struct buf reply = BUF_SECRET(OP_REPLY_MAX);
+    tr_result r = op_run(rc, svc, op, in, &reply);
+    buf_free(&reply);
     return r;
+}
+
+/* run with a JSON input (NULL: json_pack failed, an internal error). */
+static TR_RESULT run_json(struct req_ctx *rc, const struct op_service *svc, const char *name, json_t *in)
+{
+    ENSURE(in != NULL, TR_E_INTERNAL);
+    return run(rc, svc, name, &(struct op_input){ .json = in });
 }
 
 static const char *str_member(json_t *o, const char *name)
@@ -177,7 +182,7 @@ static TR_RESULT seed_key(const struct server_env *env, const char *account, jso
         policy = json_is_string(pol) ? strdup(json_string_value(pol)) : json_dumps(pol, JSON_COMPACT);
         json_t *in = json_pack("{s:s, s:s, s:s}", "KeyId", k.key_id, "PolicyName", "default",
                                "Policy", policy ? policy : "");
-        r = in ? run(&rc, kms_ops, "PutKeyPolicy", in) : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        r = run_json(&rc, &kms_service, "PutKeyPolicy", in);
         json_decref(in);
         if (tr_failed(r)) goto fail;
     }
@@ -185,7 +190,7 @@ static TR_RESULT seed_key(const struct server_env *env, const char *account, jso
     json_t *a;
     json_array_foreach(aliases, i, a) {
         json_t *in = json_pack("{s:O, s:s}", "AliasName", a, "TargetKeyId", k.key_id);
-        r = in ? run(&rc, kms_ops, "CreateAlias", in) : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        r = run_json(&rc, &kms_service, "CreateAlias", in);
         json_decref(in);
         if (tr_failed(r)) goto fail;
     }
@@ -220,7 +225,7 @@ static TR_RESULT seed_secret(const struct server_env *env, const char *account, 
         if (tr_failed(r)) goto fail;
     }
     root_ctx(env, account, region, "secretsmanager", &rc);
-    r = run(&rc, sm_ops, "CreateSecret", in);
+    r = run_json(&rc, &sm_service, "CreateSecret", in);
 fail:
     json_decref(in);
     return r;
@@ -237,31 +242,14 @@ static TR_RESULT form_add(struct buf *b, const char *k, const char *v)
     return pct_encode(b, v, strlen(v), NULL);
 }
 
-/* Run IAM action `name` with the form `body` inside a transaction; the
+/* Run IAM action `name` with the form `body` (op_run, as run above); the
  * XML reply is dropped. */
 static TR_RESULT run_iam(struct req_ctx *rc, const char *name, const struct buf *body)
 {
-    const struct query_op *op = iam_ops;
     struct form f;
-    struct buf reply = BUF_SECRET(1024 * 1024);   /* CreateAccessKey's carries the secret key */
-    struct xml x = { .b = &reply, .r = TR_OK };
-    tr_result r;
-
-    while (op->name && strcmp(op->name, name) != 0) op++;
-    ENSURE(op->name != NULL, TR_E_INTERNAL);
-    r = form_parse(body->data, body->len, &f);
-    if (tr_failed(r)) goto fail;
-    r = rc->st[0]->tx_begin(rc->st);
-    if (tr_ok(r)) {
-        r = op->fn(rc, &f, &x);
-        if (tr_ok(r)) r = x.r;
-        if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
-        else rc->st[0]->tx_rollback(rc->st);
-    }
-fail:
+    tr_result r = form_parse(body->data, body->len, &f);
+    if (tr_ok(r)) r = run(rc, &iam_service, name, &(struct op_input){ .form = &f });
     form_free(&f);
-    buf_free(&reply);
-    iam_identity_release(rc);
     return r;
 }
 

@@ -2,18 +2,22 @@
  * router.c -- one request from bytes to reply: route, authenticate, decode,
  * run the operation, render, log.
  *
+ * The services are those main.c registered (server_env.services, op.h
+ * struct op_service); this file knows nothing else of them.
+ *
  * Order of work for a POST (awsJson1_1):
  *   X-Amz-Target prefix -> service (TrentService -> kms)
  *   SigV4 -> principal                              (auth/creds.c)
  *   operation lookup  -> UnknownOperationException
  *   JSON decode       -> SerializationException
- *   handler, inside a store transaction when the op writes
- *   reply or AWS error body, x-amzn-RequestId, one log line
+ *   op_run: the handler, inside a store transaction when the op writes,
+ *   and the reply rendered                          (op/op.c)
+ *   or the AWS error body; x-amzn-RequestId, one log line
  * A request to "/" without X-Amz-Target, GET or POST, is a query-protocol
  * request (IAM, STS: the credential scope says which, from the
  * Authorization header or a presigned URL's X-Amz-Credential): SigV4, then
  * Action, Version and the parameters from the query string and the form
- * body (http/query_proto.c), XML reply.  Unless the scope names KMS or
+ * body (op/query_proto.c), XML reply.  Unless the scope names KMS or
  * Secrets Manager: they take only POST with X-Amz-Target, and anything
  * else is their UnknownOperationException.
  * No handler touches HTTP; this file never touches key material.
@@ -31,40 +35,31 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "crypto/rand.h"
-#include "dev/dev.h"
-#include "http/query_proto.h"
-#include "iam/authz.h"
+#include "op/clock.h"
+#include "op/query_proto.h"
 
-struct service {
-    const char *target_prefix;   /* "TrentService." */
-    const char *signing_name;    /* "kms" */
-    const struct op_def *ops;
-    const char *internal_type;   /* the service's own 500 error type */
-    const char *message_member;  /* "message" (KMS) or "Message" (SM) */
-    const char *not_found_type;  /* its spelling of the store's not-found ... */
-    const char *exists_type;     /* ... and exists (errors.def) */
-};
+/* The services are those main registered in env->services (op.h struct
+ * op_service): this file knows them by their descriptors alone. */
 
-static const struct service services[] = {
-    { "TrentService.", "kms", kms_ops, "KMSInternalException", "message",
-      "NotFoundException", "AlreadyExistsException" },
-    { "secretsmanager.", "secretsmanager", sm_ops, "InternalServiceError", "Message",
-      "ResourceNotFoundException", "ResourceExistsException" },
-};
+/* The registered service of protocol `proto` whose signing name is
+ * `name`, or NULL. */
+static const struct op_service *service_named(const struct server_env *env, enum op_proto proto,
+                                              const char *name)
+{
+    for (size_t i = 0; i < env->nservices; i++)
+        if (env->services[i]->proto == proto && strcmp(env->services[i]->name, name) == 0)
+            return env->services[i];
+    return NULL;
+}
 
-/* Query-protocol services, chosen by the SigV4 credential scope. */
-struct qservice {
-    const char *signing_name;    /* "iam", "sts" */
-    const struct query_op *ops;
-    const char *xmlns;
-    const char *version;         /* the API version clients send */
-    const char *internal_code;
-};
-
-static const struct qservice qservices[] = {
-    { "iam", iam_ops, "https://iam.amazonaws.com/doc/2010-05-08/", "2010-05-08", "ServiceFailure" },
-    { "sts", sts_ops, "https://sts.amazonaws.com/doc/2011-06-15/", "2011-06-15", "InternalFailure" },
-};
+/* The namespace of a query-protocol error whose credential scope names no
+ * query service: the first registered one's (IAM's). */
+static const char *default_xmlns(const struct server_env *env)
+{
+    for (size_t i = 0; i < env->nservices; i++)
+        if (env->services[i]->proto == OP_QUERY) return env->services[i]->xmlns;
+    return "";
+}
 
 /* What AWS's awsJson front end says of a request it cannot map to an
  * operation (a missing or unknown X-Amz-Target, a method other than POST). */
@@ -77,36 +72,32 @@ const char *http_header(const struct http_request *rq, const char *name)
     return NULL;
 }
 
-static const struct service *find_service(const char *target)
+/* The awsJson1_1 service whose X-Amz-Target prefix target has, or NULL. */
+static const struct op_service *find_service(const struct server_env *env, const char *target)
 {
     if (!target) return NULL;
-    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++) {
-        size_t n = strlen(services[i].target_prefix);
-        if (strncmp(target, services[i].target_prefix, n) == 0) return &services[i];
+    for (size_t i = 0; i < env->nservices; i++) {
+        const struct op_service *svc = env->services[i];
+        if (svc->proto != OP_JSON) continue;
+        size_t n = strlen(svc->target_prefix);
+        if (strncmp(target, svc->target_prefix, n) == 0) return svc;
     }
-    return NULL;
-}
-
-static const struct op_def *find_op(const struct service *svc, const char *name)
-{
-    for (const struct op_def *op = svc->ops; op->name; op++)
-        if (strcmp(op->name, name) == 0) return op;
     return NULL;
 }
 
 /* The awsJson spelling of an error: errors.def's, with the service's own
  * internal error for 5xx and its own not-found and exists for the store's. */
-static const char *json_error_type(const struct service *svc, enum tr_err code)
+static const char *json_error_type(const struct op_service *svc, enum tr_err code)
 {
     if (!svc) return tr_err_type(code);
-    if (tr_err_status(code) >= 500) return svc->internal_type;
+    if (tr_err_status(code) >= 500) return svc->internal_error;
     if (code == TR_E_STORE_NOT_FOUND) return svc->not_found_type;
     if (code == TR_E_STORE_EXISTS) return svc->exists_type;
     return tr_err_type(code);
 }
 
 /* Render the last error as an awsJson1_1 error reply. */
-static void render_error(const struct service *svc, struct http_response *resp)
+static void render_error(const struct op_service *svc, struct http_response *resp)
 {
     const struct tr_error_info *e = tr_last_error();
     enum tr_err code = e->code ? e->code : TR_E_INTERNAL;
@@ -150,29 +141,6 @@ static TR_RESULT decode_body(const struct http_request *rq, json_t **out)
     return TR_OK;
 }
 
-static TR_RESULT run_op(struct req_ctx *rc, const struct op_def *op, json_t *in, json_t **out)
-{
-    if (!(op->flags & OP_WRITE)) return op->fn(rc, in, out);
-    rc->writing = true;
-    GUARD(rc->st[0]->tx_begin(rc->st));
-    tr_result r = op->fn(rc, in, out);
-    if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
-    if (tr_failed(r)) {
-        /* Keep the handler's error over anything rollback might do. */
-        rc->st[0]->tx_rollback(rc->st);
-        if (*out) { json_decref(*out); *out = NULL; }
-    }
-    return r;
-}
-
-/* The reply document, serialized straight into the secret reply buffer:
- * json_dumps would make a malloc'd copy of a reply that may carry
- * plaintext, which the caller frees with free() -- never wiped. */
-static TR_RESULT render_json(json_t *v, struct http_response *resp)
-{
-    return json_dump_buf(v, JSON_COMPACT, &resp->body);
-}
-
 static int64_t mono_us(void)
 {
     struct timespec ts;
@@ -200,31 +168,29 @@ static void log_request(const struct http_request *rq, const char *target,
 
 /* The query protocol's spelling of an error (code, HTTP status): its
  * columns of errors.def, and the service's own internal error for 5xx. */
-static void query_error_code(const struct qservice *qs, enum tr_err code,
+static void query_error_code(const struct op_service *qs, enum tr_err code,
                              const char **type, int *status)
 {
     *type = tr_err_query_code(code);
     *status = tr_err_query_status(code);
-    if (*status >= 500) *type = qs ? qs->internal_code : "InternalFailure";
+    if (*status >= 500) *type = qs ? qs->internal_error : "InternalFailure";
 }
 
-void router_error_spelling(const char *service, enum tr_err code, const char **type, int *status)
+void router_error_spelling(const struct op_service *svc, enum tr_err code, const char **type,
+                           int *status)
 {
-    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
-        if (strcmp(services[i].signing_name, service) == 0) {
-            *type = json_error_type(&services[i], code);
-            *status = tr_err_status(code);
-            return;
-        }
-    const struct qservice *qs = NULL;
-    for (size_t i = 0; i < sizeof qservices / sizeof qservices[0]; i++)
-        if (strcmp(qservices[i].signing_name, service) == 0) qs = &qservices[i];
-    query_error_code(qs, code, type, status);
+    if (svc && svc->proto == OP_JSON) {
+        *type = json_error_type(svc, code);
+        *status = tr_err_status(code);
+        return;
+    }
+    query_error_code(svc, code, type, status);
 }
 
 /* Render failure r (its message in the last-error slot) as a query-protocol
  * error reply. */
-static void render_query_error(const struct qservice *qs, tr_result r, struct http_response *resp)
+static void render_query_error(const struct server_env *env, const struct op_service *qs, tr_result r,
+                               struct http_response *resp)
 {
     const struct tr_error_info *e = tr_last_error();
     enum tr_err code = e->code ? e->code : tr_failed(r) ? tr_code(r) : TR_E_INTERNAL;
@@ -237,7 +203,7 @@ static void render_query_error(const struct qservice *qs, tr_result r, struct ht
     buf_reset(&resp->body);
     struct xml x = { .b = &resp->body, .r = TR_OK };
     if (tr_failed(buf_printf(&resp->body, "<ErrorResponse xmlns=\"%s\">",
-                             qs ? qs->xmlns : qservices[0].xmlns))) return;
+                             qs ? qs->xmlns : default_xmlns(env)))) return;
     xml_open(&x, "Error");
     xml_text(&x, "Type", status >= 500 ? "Receiver" : "Sender");
     xml_text(&x, "Code", type);
@@ -247,35 +213,6 @@ static void render_query_error(const struct qservice *qs, tr_result r, struct ht
     xml_text(&x, "RequestId", resp->request_id);
     xml_close(&x, "ErrorResponse");
     if (tr_failed(x.r)) buf_reset(&resp->body);
-}
-
-static const struct query_op *find_query_op(const struct qservice *qs, const char *name)
-{
-    for (const struct query_op *op = qs->ops; op->name; op++)
-        if (strcmp(op->name, name) == 0) return op;
-    return NULL;
-}
-
-static TR_RESULT run_query_op(struct req_ctx *rc, const struct qservice *qs,
-                              const struct query_op *op, const struct form *in,
-                              struct http_response *resp)
-{
-    struct xml x = { .b = &resp->body, .r = TR_OK };
-    GUARD(buf_printf(&resp->body, "<%sResponse xmlns=\"%s\">", op->name, qs->xmlns));
-    if (!(op->flags & QOP_NO_RESULT)) GUARD(buf_printf(&resp->body, "<%sResult>", op->name));
-    bool tx = op->flags & OP_WRITE;
-    rc->writing = tx;
-    if (tx) GUARD(rc->st[0]->tx_begin(rc->st));
-    tr_result r = op->fn(rc, in, &x);
-    if (tr_ok(r)) r = x.r;
-    if (tx) {
-        if (tr_ok(r)) r = rc->st[0]->tx_commit(rc->st);
-        if (tr_failed(r)) rc->st[0]->tx_rollback(rc->st);
-    }
-    GUARD(r);
-    if (!(op->flags & QOP_NO_RESULT)) GUARD(buf_printf(&resp->body, "</%sResult>", op->name));
-    return buf_printf(&resp->body, "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>",
-                      resp->request_id, op->name);
 }
 
 /* The service name of a request's credential scope, read without checking
@@ -294,31 +231,23 @@ static bool scope_service(const struct http_request *rq, char name[64])
 }
 
 /* The query service the credential scope names, or NULL. */
-static const struct qservice *scope_qservice(const struct http_request *rq)
+static const struct op_service *scope_qservice(const struct server_env *env,
+                                               const struct http_request *rq)
 {
     char name[64];
     if (!scope_service(rq, name)) return NULL;
-    for (size_t i = 0; i < sizeof qservices / sizeof qservices[0]; i++)
-        if (strcmp(name, qservices[i].signing_name) == 0) return &qservices[i];
-    return NULL;
+    return service_named(env, OP_QUERY, name);
 }
 
 /* The awsJson1_1 service the credential scope names, or NULL: a request
  * signed for KMS or Secrets Manager that lacks X-Amz-Target is that
  * service's unknown operation, not a query-protocol request. */
-static const struct service *scope_json_service(const struct http_request *rq)
+static const struct op_service *scope_json_service(const struct server_env *env,
+                                                   const struct http_request *rq)
 {
     char name[64];
     if (!scope_service(rq, name)) return NULL;
-    for (size_t i = 0; i < sizeof services / sizeof services[0]; i++)
-        if (strcmp(name, services[i].signing_name) == 0) return &services[i];
-    return NULL;
-}
-
-/* Release what the request loaded lazily (the caller's identity side). */
-static void release_ctx(struct req_ctx *rc)
-{
-    iam_identity_release(rc);
+    return service_named(env, OP_JSON, name);
 }
 
 /* A query-protocol request (GET or POST): the service comes from the
@@ -328,7 +257,7 @@ static void release_ctx(struct req_ctx *rc)
 static void handle_query(const struct server_env *env, const struct http_request *rq,
                          struct http_response *resp, struct req_ctx *rc, char target[96])
 {
-    const struct qservice *qs = NULL;
+    const struct op_service *qs = NULL;
     struct form form;
     tr_result r;
     bool have_form = false;
@@ -342,14 +271,13 @@ static void handle_query(const struct server_env *env, const struct http_request
     struct sigv4_auth auth;
     r = sigv4_parse(&sreq, &auth);
     if (tr_failed(r)) goto fail;
-    for (size_t i = 0; i < sizeof qservices / sizeof qservices[0]; i++)
-        if (strcmp(auth.service, qservices[i].signing_name) == 0) qs = &qservices[i];
+    qs = service_named(env, OP_QUERY, auth.service);
     if (!qs) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INVALID_SIGNATURE,
                        "Credential should be scoped to correct service. ");
         goto fail;
     }
-    r = auth_request(env, &sreq, qs->signing_name, time(NULL), &rc->who, &auth);
+    r = auth_request(env, &sreq, qs->name, time(NULL), &rc->who, &auth);
     if (tr_failed(r)) goto fail;
     r = form_parse_request((const uint8_t *)rq->query, strlen(rq->query), rq->body,
                            rq->body_len, &form);
@@ -362,7 +290,7 @@ static void handle_query(const struct server_env *env, const struct http_request
     }
     snprintf(target, 96, "%.95s", action);
     const char *version = form_get(&form, "Version");
-    const struct query_op *op = find_query_op(qs, action);
+    const struct op_def *op = op_find(qs, action);
     if (!op || !version || strcmp(version, qs->version) != 0) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION,
                        "Could not find operation %.64s for version %.32s", action,
@@ -373,31 +301,28 @@ static void handle_query(const struct server_env *env, const struct http_request
     rc->st = env->st;
     rc->kr = env->kr;
     snprintf(rc->region, sizeof rc->region, "%s", auth.region);
-    snprintf(rc->service, sizeof rc->service, "%s", qs->signing_name);
     memcpy(rc->request_id, resp->request_id, sizeof rc->request_id);
     rc->now = tr_now();
     rc->source_ip = rq->source_ip;
     rc->user_agent = http_header(rq, "User-Agent");
     rc->referer = http_header(rq, "Referer");
-    r = run_query_op(rc, qs, op, &form, resp);
+    r = op_run(rc, qs, op, &(struct op_input){ .form = &form }, &resp->body);
     if (tr_failed(r)) goto fail;
     form_free(&form);
-    release_ctx(rc);
     return;
 fail:
     if (have_form) form_free(&form);
-    release_ctx(rc);
-    render_query_error(qs, r, resp);
+    render_query_error(env, qs, r, resp);
 }
 
 static void route(const struct server_env *env, const struct http_request *rq,
                   struct http_response *resp)
 {
     int64_t start = mono_us();
-    const struct service *svc = NULL;
+    const struct op_service *svc = NULL;
     const char *target = NULL;
     struct req_ctx rc;
-    json_t *in = NULL, *out = NULL;
+    json_t *in = NULL;
     tr_result r = TR_OK;
 
     memset(&rc, 0, sizeof rc);
@@ -426,18 +351,18 @@ static void route(const struct server_env *env, const struct http_request *rq,
         /* In the shape of the protocol the request speaks: XML for a
          * query-protocol request, else JSON with the service's own
          * message member. */
-        const struct qservice *qs = query ? scope_qservice(rq) : NULL;
+        const struct op_service *qs = query ? scope_qservice(env, rq) : NULL;
         r = tr_fail_at(__FILE__, __LINE__, TR_E_REQUEST_TOO_LARGE,
                        "Request body exceeds the limit of %u bytes", REQUEST_BODY_MAX);
         if (query) {
-            render_query_error(qs, r, resp);
+            render_query_error(env, qs, r, resp);
             log_request(rq, NULL, NULL, resp, start);
             return;
         }
-        svc = find_service(target);
+        svc = find_service(env, target);
         goto fail;
     }
-    if (query && (svc = scope_json_service(rq)) != NULL) {
+    if (query && (svc = scope_json_service(env, rq)) != NULL) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
     }
@@ -447,7 +372,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
         log_request(rq, action[0] ? action : NULL, rc.who.arn[0] ? &rc.who : NULL, resp, start);
         return;
     }
-    svc = find_service(target);
+    svc = find_service(env, target);
     if (strcmp(rq->method, "POST") != 0 || strcmp(rq->path, "/") != 0 || !svc) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
@@ -459,10 +384,10 @@ static void route(const struct server_env *env, const struct http_request *rq,
         .body = rq->body, .body_len = rq->body_len,
     };
     struct sigv4_auth auth;
-    r = auth_request(env, &sreq, svc->signing_name, time(NULL), &rc.who, &auth);
+    r = auth_request(env, &sreq, svc->name, time(NULL), &rc.who, &auth);
     if (tr_failed(r)) goto fail;
 
-    const struct op_def *op = find_op(svc, target + strlen(svc->target_prefix));
+    const struct op_def *op = op_find(svc, target + strlen(svc->target_prefix));
     if (!op) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
@@ -474,37 +399,29 @@ static void route(const struct server_env *env, const struct http_request *rq,
     rc.st = env->st;
     rc.kr = env->kr;
     snprintf(rc.region, sizeof rc.region, "%s", auth.region);
-    snprintf(rc.service, sizeof rc.service, "%s", svc->signing_name);
     memcpy(rc.request_id, resp->request_id, sizeof rc.request_id);
     rc.now = tr_now();
     rc.source_ip = rq->source_ip;
     rc.user_agent = http_header(rq, "User-Agent");
     rc.referer = http_header(rq, "Referer");
 
-    r = run_op(&rc, op, in, &out);
+    r = op_run(&rc, svc, op, &(struct op_input){ .json = in }, &resp->body);
     if (tr_failed(r)) goto fail;
-    if (!out) out = json_object();
-    r = render_json(out, resp);
-    if (tr_failed(r)) goto fail;
-    json_decref(out);
     json_decref(in);
-    release_ctx(&rc);
     log_request(rq, target, &rc.who, resp, start);
     return;
 
 fail:
     (void)r;
-    if (out) json_decref(out);
     if (in) json_decref(in);
-    release_ctx(&rc);
     buf_reset(&resp->body);
     render_error(svc, resp);
     log_request(rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
 }
 
-/* dev mode (dev/dev.h): the unsigned reset paths, and every other request
- * inside the shared hold that a reset waits for.  Outside dev mode: no
- * lock, straight to route(). */
+/* dev mode (op.h dev_hooks, set by dev/dev.c): the unsigned reset paths,
+ * and every other request inside the shared hold that a reset waits for.
+ * Outside dev mode: no lock, straight to route(). */
 static void dev_reset_reply(const struct server_env *env, const struct http_request *rq,
                             struct http_response *resp)
 {
@@ -514,7 +431,7 @@ static void dev_reset_reply(const struct server_env *env, const struct http_requ
     resp->content_type = "application/json";
     if (tr_failed(rand_uuid(resp->request_id)))
         snprintf(resp->request_id, sizeof resp->request_id, "00000000-0000-4000-8000-000000000000");
-    tr_result r = dev_reset(env->dev);
+    tr_result r = env->dev->reset(env->dev->state);
     resp->status = tr_ok(r) ? 200 : tr_err_status(tr_code(r));
     const char *msg = tr_ok(r) ? "{\"status\":\"reset\"}" : "{\"status\":\"refused\"}";
     if (tr_failed(buf_append_str(&resp->body, msg))) resp->status = 500;
@@ -525,11 +442,11 @@ void router_handle(const struct server_env *env, const struct http_request *rq,
                    struct http_response *resp)
 {
     if (!env->dev) { route(env, rq, resp); return; }
-    if (strcmp(rq->method, "POST") == 0 && dev_is_reset_path(rq->path)) {
+    if (strcmp(rq->method, "POST") == 0 && env->dev->is_reset_path(rq->path)) {
         dev_reset_reply(env, rq, resp);
         return;
     }
-    dev_enter(env->dev);
+    env->dev->enter(env->dev->state);
     route(env, rq, resp);
-    dev_leave(env->dev);
+    env->dev->leave(env->dev->state);
 }

@@ -12,10 +12,10 @@
 
 #include "auth/sigv4.h"
 #include "core/buf.h"
-#include "http/op.h"
+#include "op/op.h"
 
 #define REQUEST_BODY_MAX (1u << 20)     /* 1 MiB */
-#define RESPONSE_BODY_MAX (4u << 20)
+#define RESPONSE_BODY_MAX OP_REPLY_MAX  /* op_run renders into it */
 
 struct http_request {
     const char *method;
@@ -42,11 +42,11 @@ struct http_response {
 void router_handle(const struct server_env *env, const struct http_request *rq,
                    struct http_response *resp);
 
-/* The error a reply carries for code (docs/WIRE.md 5): its __type (KMS,
- * Secrets Manager) or query Code (IAM, STS) and HTTP status.  service: a
- * signing name, "kms", "secretsmanager", "iam" or "sts" (anything else:
- * errors.def's query spelling). */
-void router_error_spelling(const char *service, enum tr_err code, const char **type, int *status);
+/* The error a reply of service svc carries for code (docs/WIRE.md 5): its
+ * __type (awsJson1_1: KMS, Secrets Manager) or query Code (IAM, STS) and
+ * HTTP status.  svc NULL: errors.def's query spelling. */
+void router_error_spelling(const struct op_service *svc, enum tr_err code, const char **type,
+                           int *status);
 
 /* Case-insensitive header lookup: the first occurrence, or NULL. */
 const char *http_header(const struct http_request *rq, const char *name);

@@ -5,7 +5,7 @@
 #define TR_SERVER_H
 
 #include "core/result.h"
-#include "http/op.h"
+#include "op/op.h"
 
 struct http_server;
 

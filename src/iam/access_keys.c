@@ -31,11 +31,12 @@
 #include <string.h>
 
 #include "auth/sigv4.h"
+#include "auth/sigv4_cache.h"
 #include "core/buf.h"
 #include "core/secmem.h"
+#include "crypto/keyring.h"
 #include "iam/accounts.h"
 #include "iam/iam_util.h"
-#include "kms/keyring.h"
 
 #define KEYS_PER_USER 2
 
@@ -143,7 +144,7 @@ TR_RESULT iam_create_access_key(struct req_ctx *rc, const struct form *in, struc
     char akid[21], secret[41];
     tr_result r;
 
-    GUARD(key_owner(rc, in, "iam:CreateAccessKey", &o));
+    GUARD(key_owner(rc, in, rc->op->action, &o));
     r = owner_keys(rc, &o, &keys, &n);
     access_key_list_free(keys, n);
     if (tr_ok(r) && n >= KEYS_PER_USER)
@@ -172,7 +173,7 @@ TR_RESULT iam_list_access_keys(struct req_ctx *rc, const struct form *in, struct
     size_t n = 0, i = 0, shown = 0;
 
     GUARD(iam_page_params(in, &pg));
-    GUARD(key_owner(rc, in, "iam:ListAccessKeys", &o));
+    GUARD(key_owner(rc, in, rc->op->action, &o));
     tr_result r = owner_keys(rc, &o, &keys, &n);
     if (pg.marker)
         while (i < n && strcmp(keys[i].access_key_id, pg.marker) != 0) i++;
@@ -234,7 +235,7 @@ TR_RESULT iam_update_access_key(struct req_ctx *rc, const struct form *in, struc
     if (!active && strcmp(status, "Inactive") != 0)
         return iam_invalid("Status", status,
                            "Member must satisfy enum value set: [Active, Inactive, Expired]");
-    GUARD(key_owner(rc, in, "iam:UpdateAccessKey", &o));
+    GUARD(key_owner(rc, in, rc->op->action, &o));
     tr_result r = owned_key(rc, &o, akid, &k);
     if (tr_ok(r)) {
         k.active = active;
@@ -254,7 +255,7 @@ TR_RESULT iam_delete_access_key(struct req_ctx *rc, const struct form *in, struc
     (void)out;
 
     GUARD(param_key_id(in, &akid));
-    GUARD(key_owner(rc, in, "iam:DeleteAccessKey", &o));
+    GUARD(key_owner(rc, in, rc->op->action, &o));
     tr_result r = owned_key(rc, &o, akid, &k);
     if (tr_ok(r)) r = rc->st[0]->access_key_delete(rc->st, akid);
     if (tr_ok(r)) sigv4_cache_clear();

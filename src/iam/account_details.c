@@ -160,7 +160,7 @@ TR_RESULT iam_get_account_authorization_details(struct req_ctx *rc, const struct
     GUARD(parse_filter(in, &w));
     GUARD(iam_page_params(in, &pg));
     GUARD(parse_marker(pg.marker, &w));
-    GUARD(iam_authz(rc, "iam:GetAccountAuthorizationDetails", "*", NULL, NULL));
+    GUARD(iam_authz(rc, rc->op->action, "*", NULL, NULL));
     w.left = pg.max;
     for (size_t p = 0; p < NPHASES; p++) {
         xml_open(out, PHASES[p].list_tag);

@@ -19,8 +19,8 @@
 
 #include "core/buf.h"
 #include "core/secmem.h"
+#include "crypto/keyring.h"
 #include "crypto/rand.h"
-#include "kms/keyring.h"
 
 bool account_id_valid(const char *s)
 {

@@ -122,25 +122,25 @@ static TR_RESULT list_attached(struct req_ctx *rc, const struct form *in, struct
 }
 
 #define ATTACH_OPS(X) \
-    X(user, User, IAM_P_USER64) \
-    X(group, Group, IAM_P_GROUP) \
-    X(role, Role, IAM_P_ROLE)
+    X(user, IAM_P_USER64) \
+    X(group, IAM_P_GROUP) \
+    X(role, IAM_P_ROLE)
 
-#define X(lower, Upper, param) \
+#define X(lower, param) \
     TR_RESULT iam_attach_##lower##_policy(struct req_ctx *rc, const struct form *in, struct xml *out) \
     { \
         (void)out; \
-        return attach(rc, in, &param, "iam:Attach" #Upper "Policy"); \
+        return attach(rc, in, &param, rc->op->action); \
     } \
     TR_RESULT iam_detach_##lower##_policy(struct req_ctx *rc, const struct form *in, struct xml *out) \
     { \
         (void)out; \
-        return detach(rc, in, &param, "iam:Detach" #Upper "Policy"); \
+        return detach(rc, in, &param, rc->op->action); \
     } \
     TR_RESULT iam_list_attached_##lower##_policies(struct req_ctx *rc, const struct form *in, \
                                                    struct xml *out) \
     { \
-        return list_attached(rc, in, out, &param, "iam:ListAttached" #Upper "Policies"); \
+        return list_attached(rc, in, out, &param, rc->op->action); \
     }
 ATTACH_OPS(X)
 #undef X

@@ -50,26 +50,26 @@ TR_RESULT iam_put_user_permissions_boundary(struct req_ctx *rc, const struct for
                                             struct xml *out)
 {
     (void)out;
-    return put_boundary(rc, in, &IAM_P_USER64, "iam:PutUserPermissionsBoundary");
+    return put_boundary(rc, in, &IAM_P_USER64, rc->op->action);
 }
 
 TR_RESULT iam_delete_user_permissions_boundary(struct req_ctx *rc, const struct form *in,
                                                struct xml *out)
 {
     (void)out;
-    return delete_boundary(rc, in, &IAM_P_USER64, "iam:DeleteUserPermissionsBoundary");
+    return delete_boundary(rc, in, &IAM_P_USER64, rc->op->action);
 }
 
 TR_RESULT iam_put_role_permissions_boundary(struct req_ctx *rc, const struct form *in,
                                             struct xml *out)
 {
     (void)out;
-    return put_boundary(rc, in, &IAM_P_ROLE, "iam:PutRolePermissionsBoundary");
+    return put_boundary(rc, in, &IAM_P_ROLE, rc->op->action);
 }
 
 TR_RESULT iam_delete_role_permissions_boundary(struct req_ctx *rc, const struct form *in,
                                                struct xml *out)
 {
     (void)out;
-    return delete_boundary(rc, in, &IAM_P_ROLE, "iam:DeleteRolePermissionsBoundary");
+    return delete_boundary(rc, in, &IAM_P_ROLE, rc->op->action);
 }

@@ -74,23 +74,23 @@ static TR_RESULT list_tags(struct req_ctx *rc, const struct form *in, struct xml
 }
 
 #define TAG_OPS(X) \
-    X(user, User, IAM_P_USER) \
-    X(role, Role, IAM_P_ROLE)
+    X(user, IAM_P_USER) \
+    X(role, IAM_P_ROLE)
 
-#define X(lower, Upper, param) \
+#define X(lower, param) \
     TR_RESULT iam_tag_##lower(struct req_ctx *rc, const struct form *in, struct xml *out) \
     { \
         (void)out; \
-        return tag(rc, in, &param, "iam:Tag" #Upper); \
+        return tag(rc, in, &param, rc->op->action); \
     } \
     TR_RESULT iam_untag_##lower(struct req_ctx *rc, const struct form *in, struct xml *out) \
     { \
         (void)out; \
-        return untag(rc, in, &param, "iam:Untag" #Upper); \
+        return untag(rc, in, &param, rc->op->action); \
     } \
     TR_RESULT iam_list_##lower##_tags(struct req_ctx *rc, const struct form *in, struct xml *out) \
     { \
-        return list_tags(rc, in, out, &param, "iam:List" #Upper "Tags"); \
+        return list_tags(rc, in, out, &param, rc->op->action); \
     }
 TAG_OPS(X)
 #undef X

@@ -40,7 +40,7 @@ TR_RESULT iam_create_group(struct req_ctx *rc, const struct form *in, struct xml
     GUARD(iam_param_name(in, "GroupName", true, 128, &name));
     GUARD(iam_param_path(in, "Path", true, &path));
     GUARD(iam_arn(rc->who.account_id, IAM_GROUP, path, name, arn));
-    GUARD(iam_authz(rc, "iam:CreateGroup", arn, NULL, NULL));
+    GUARD(iam_authz(rc, rc->op->action, arn, NULL, NULL));
     GUARD(iam_ent_insert(rc, IAM_GROUP, name, path, "{}", &g));
     xml_open(out, "Group");
     iam_xml_group_fields(out, &g);
@@ -78,7 +78,7 @@ TR_RESULT iam_get_group(struct req_ctx *rc, const struct form *in, struct xml *o
 
     GUARD(iam_param_name(in, "GroupName", true, 128, &name));
     GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load(rc, "iam:GetGroup", IAM_GROUP, name, NULL, &g));
+    GUARD(iam_load(rc, rc->op->action, IAM_GROUP, name, NULL, &g));
     xml_open(out, "Group");
     iam_xml_group_fields(out, &g);
     xml_close(out, "Group");
@@ -89,7 +89,7 @@ TR_RESULT iam_get_group(struct req_ctx *rc, const struct form *in, struct xml *o
 
 TR_RESULT iam_list_groups(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
-    return iam_list_entities(rc, in, out, IAM_GROUP, "iam:ListGroups", "Groups", write_group);
+    return iam_list_entities(rc, in, out, IAM_GROUP, rc->op->action, "Groups", write_group);
 }
 
 TR_RESULT iam_delete_group(struct req_ctx *rc, const struct form *in, struct xml *out)
@@ -100,7 +100,7 @@ TR_RESULT iam_delete_group(struct req_ctx *rc, const struct form *in, struct xml
     (void)out;
 
     GUARD(iam_param_name(in, "GroupName", true, 128, &name));
-    GUARD(iam_load(rc, "iam:DeleteGroup", IAM_GROUP, name, NULL, &g));
+    GUARD(iam_load(rc, rc->op->action, IAM_GROUP, name, NULL, &g));
     tr_result r = iam_rel_any(rc, "member", g.arn, &members);
     if (tr_ok(r) && members)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_DELETE_CONFLICT,
@@ -133,7 +133,7 @@ TR_RESULT iam_add_user_to_group(struct req_ctx *rc, const struct form *in, struc
     size_t n = 0;
     (void)out;
 
-    GUARD(group_and_user(rc, in, "iam:AddUserToGroup", &g, &u));
+    GUARD(group_and_user(rc, in, rc->op->action, &g, &u));
     tr_result r = rc->st[0]->rel_get(rc->st, "member", g.arn, u.arn, &have);
     rel_rec_free(&have);
     if (tr_ok(r)) goto done;                         /* already a member */
@@ -159,7 +159,7 @@ TR_RESULT iam_remove_user_from_group(struct req_ctx *rc, const struct form *in, 
     struct ent_rec g = { 0 }, u = { 0 };
     (void)out;
 
-    GUARD(group_and_user(rc, in, "iam:RemoveUserFromGroup", &g, &u));
+    GUARD(group_and_user(rc, in, rc->op->action, &g, &u));
     tr_result r = rc->st[0]->rel_delete(rc->st, "member", g.arn, u.arn);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_NO_SUCH_ENTITY, "User %s is not in group %s.",
@@ -179,7 +179,7 @@ TR_RESULT iam_list_groups_for_user(struct req_ctx *rc, const struct form *in, st
 
     GUARD(iam_param_name(in, "UserName", true, 128, &name));
     GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load(rc, "iam:ListGroupsForUser", IAM_USER, name, NULL, &u));
+    GUARD(iam_load(rc, rc->op->action, IAM_USER, name, NULL, &u));
     tr_result r = rc->st[0]->rel_list_to(rc->st, "member", u.arn, &v, &n);
     if (pg.marker)
         while (i < n && strcmp(v[i].from, pg.marker) <= 0) i++;

@@ -347,14 +347,14 @@ TR_RESULT iam_ent_remove(struct req_ctx *rc, const struct ent_rec *e)
 }
 
 TR_RESULT iam_create_checks(struct req_ctx *rc, const struct form *in, const char *kind,
-                            const char *action, const char *path, const char *name,
+                            const char *path, const char *name,
                             char arn[IAM_ARN_MAX], const char **boundary, struct iam_tags *tags)
 {
     GUARD(iam_param_arn(in, "PermissionsBoundary", false, boundary));
     GUARD(iam_param_tags(in, "Tags", false, tags));
     GUARD(iam_arn(rc->who.account_id, kind, path, name, arn));
     struct iam_authz x = { .boundary = *boundary, .request_tags = tags };
-    GUARD(iam_authz(rc, action, arn, NULL, &x));
+    GUARD(iam_authz(rc, rc->op->action, arn, NULL, &x));
     if (*boundary) GUARD(iam_boundary_check(rc, *boundary));
     return TR_OK;
 }

@@ -25,6 +25,7 @@
 #include "crypto/rand.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
+#include "iam/principals.h"
 
 #define BASE32 "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 

@@ -20,8 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http/query_proto.h"
 #include "iam/policy.h"
+#include "op/op.h"
+#include "op/query_proto.h"
 #include "store/store.h"
 
 #define IAM_ID_LEN   21            /* AIDA + 17 of [A-Z2-7] */
@@ -271,10 +272,10 @@ TR_RESULT iam_policies_conflict(struct req_ctx *rc, const char *arn);
 TR_RESULT iam_ent_remove(struct req_ctx *rc, const struct ent_rec *e);
 /* The common end of CreateUser's and CreateRole's checks, after their own
  * parameters: PermissionsBoundary and Tags, the new entity's ARN (kind,
- * path, name), `action` authorized on it with the boundary and the
+ * path, name), its row's action authorized on it with the boundary and the
  * request's tags, and the boundary policy's existence. */
 TR_RESULT iam_create_checks(struct req_ctx *rc, const struct form *in, const char *kind,
-                            const char *action, const char *path, const char *name,
+                            const char *path, const char *name,
                             char arn[IAM_ARN_MAX], const char **boundary, struct iam_tags *tags);
 /* Insert the user or role that passed iam_create_checks, then set its
  * boundary (when given) and tags (kind_word: "User", "Role"); *out as

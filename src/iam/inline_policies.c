@@ -141,28 +141,28 @@ static TR_RESULT list_policies(struct req_ctx *rc, const struct form *in, struct
 }
 
 #define INLINE_OPS(X) \
-    X(user, User, IAM_P_USER) \
-    X(group, Group, IAM_P_GROUP) \
-    X(role, Role, IAM_P_ROLE)
+    X(user, IAM_P_USER) \
+    X(group, IAM_P_GROUP) \
+    X(role, IAM_P_ROLE)
 
-#define X(lower, Upper, param) \
+#define X(lower, param) \
     TR_RESULT iam_put_##lower##_policy(struct req_ctx *rc, const struct form *in, struct xml *out) \
     { \
         (void)out; \
-        return put_policy(rc, in, &param, "iam:Put" #Upper "Policy"); \
+        return put_policy(rc, in, &param, rc->op->action); \
     } \
     TR_RESULT iam_get_##lower##_policy(struct req_ctx *rc, const struct form *in, struct xml *out) \
     { \
-        return get_policy(rc, in, out, &param, "iam:Get" #Upper "Policy"); \
+        return get_policy(rc, in, out, &param, rc->op->action); \
     } \
     TR_RESULT iam_delete_##lower##_policy(struct req_ctx *rc, const struct form *in, struct xml *out) \
     { \
         (void)out; \
-        return delete_policy(rc, in, &param, "iam:Delete" #Upper "Policy"); \
+        return delete_policy(rc, in, &param, rc->op->action); \
     } \
     TR_RESULT iam_list_##lower##_policies(struct req_ctx *rc, const struct form *in, struct xml *out) \
     { \
-        return list_policies(rc, in, out, &param, "iam:List" #Upper "Policies"); \
+        return list_policies(rc, in, out, &param, rc->op->action); \
     }
 INLINE_OPS(X)
 #undef X

@@ -150,7 +150,7 @@ TR_RESULT iam_create_policy(struct req_ctx *rc, const struct form *in, struct xm
     GUARD(iam_param_tags(in, "Tags", false, &tags));
     GUARD(iam_arn(rc->who.account_id, IAM_POLICY, path, name, arn));
     struct iam_authz x = { .request_tags = &tags };
-    GUARD(iam_authz(rc, "iam:CreatePolicy", arn, NULL, &x));
+    GUARD(iam_authz(rc, rc->op->action, arn, NULL, &x));
     GUARD(check_document(rc, text));
     GUARD(new_policy_doc(desc, rc->now, &doc));
     tr_result r = iam_ent_insert(rc, IAM_POLICY, name, path, doc, &p);
@@ -171,7 +171,7 @@ TR_RESULT iam_get_policy(struct req_ctx *rc, const struct form *in, struct xml *
     const char *arn;
     struct ent_rec p = { 0 };
     GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
-    GUARD(iam_load_policy(rc, "iam:GetPolicy", arn, NULL, &p));
+    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
     xml_open(out, "Policy");
     tr_result r = iam_xml_policy_fields(rc, out, &p, IAMX_DESCRIPTION | IAMX_TAGS);
     xml_close(out, "Policy");
@@ -188,7 +188,7 @@ TR_RESULT iam_delete_policy(struct req_ctx *rc, const struct form *in, struct xm
     (void)out;
 
     GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
-    GUARD(iam_load_policy(rc, "iam:DeletePolicy", arn, NULL, &p));
+    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
     tr_result r = iam_policy_counts(rc, p.arn, &attached, &bound);
     if (tr_ok(r) && (attached || bound))
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_DELETE_CONFLICT,
@@ -240,7 +240,7 @@ TR_RESULT iam_create_policy_version(struct req_ctx *rc, const struct form *in, s
     GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
     GUARD(iam_param_document(in, "PolicyDocument", &text));
     GUARD(form_bool(in, "SetAsDefault", NULL, &set_default));
-    GUARD(iam_load_policy(rc, "iam:CreatePolicyVersion", arn, NULL, &p));
+    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
     tr_result r = check_document(rc, text);
     if (tr_ok(r)) r = versions(rc, p.arn, &v, &n);
     rel_list_free(v, n);
@@ -268,7 +268,7 @@ TR_RESULT iam_get_policy_version(struct req_ctx *rc, const struct form *in, stru
 
     GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
     GUARD(iam_param_version(in, "VersionId", &vid));
-    GUARD(iam_load_policy(rc, "iam:GetPolicyVersion", arn, NULL, &p));
+    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
     tr_result r = get_version(rc, &p, vid, &v);
     if (tr_ok(r)) r = version_text(&v, &text);
     if (tr_ok(r)) {
@@ -294,7 +294,7 @@ TR_RESULT iam_list_policy_versions(struct req_ctx *rc, const struct form *in, st
 
     GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
     GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load_policy(rc, "iam:ListPolicyVersions", arn, NULL, &p));
+    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
     tr_result r = versions(rc, p.arn, &v, &n);
     default_version(&p, dv);
     if (pg.marker)      /* newest first: resume below the marker's number */
@@ -322,7 +322,7 @@ TR_RESULT iam_delete_policy_version(struct req_ctx *rc, const struct form *in, s
 
     GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
     GUARD(iam_param_version(in, "VersionId", &vid));
-    GUARD(iam_load_policy(rc, "iam:DeletePolicyVersion", arn, NULL, &p));
+    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
     tr_result r = get_version(rc, &p, vid, &v);
     default_version(&p, dv);
     if (tr_ok(r) && strcmp(dv, vid) == 0)
@@ -345,7 +345,7 @@ TR_RESULT iam_set_default_policy_version(struct req_ctx *rc, const struct form *
 
     GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
     GUARD(iam_param_version(in, "VersionId", &vid));
-    GUARD(iam_load_policy(rc, "iam:SetDefaultPolicyVersion", arn, NULL, &p));
+    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
     tr_result r = get_version(rc, &p, vid, &v);
     if (tr_ok(r)) {
         d = iam_doc(&p);
@@ -468,7 +468,7 @@ TR_RESULT iam_list_policies(struct req_ctx *rc, const struct form *in, struct xm
     GUARD(iam_page_params(in, &pg));
     f.boundary_usage = usage && strcmp(usage, "PermissionsBoundary") == 0;
     iam_list_resource(rc, IAM_POLICY, prefix, resource);
-    GUARD(iam_authz(rc, "iam:ListPolicies", resource, NULL, NULL));
+    GUARD(iam_authz(rc, rc->op->action, resource, NULL, NULL));
     tr_result r = TR_OK;
     xml_open(out, "Policies");
     if (!scope || strcmp(scope, "AWS") != 0)
@@ -620,7 +620,7 @@ TR_RESULT iam_list_entities_for_policy(struct req_ctx *rc, const struct form *in
     GUARD(iam_param_path(in, "PathPrefix", false, &q.prefix));
     GUARD(param_enum(in, "PolicyUsageFilter", USAGE, "PermissionsPolicy, PermissionsBoundary", &usage));
     GUARD(iam_page_params(in, &q.pg));
-    GUARD(iam_load_policy(rc, "iam:ListEntitiesForPolicy", arn, NULL, &p));
+    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
     tr_result r = policy_users(rc, p.arn, usage, &arns);
     sel = tr_ok(r) ? calloc(q.pg.max, sizeof *sel) : NULL;
     if (tr_ok(r) && !sel) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);

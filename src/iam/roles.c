@@ -96,7 +96,7 @@ TR_RESULT iam_create_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(iam_param_path(in, "Path", true, &path));
     GUARD(param_description(in, &desc));
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, NULL, &max_session));
-    GUARD(iam_create_checks(rc, in, IAM_ROLE, "iam:CreateRole", path, name, arn, &boundary, &tags));
+    GUARD(iam_create_checks(rc, in, IAM_ROLE, path, name, arn, &boundary, &tags));
     GUARD(check_trust(rc, trust, &ids));
     r = role_doc(trust, ids, desc, max_session, &doc);
     free(ids);
@@ -114,7 +114,7 @@ TR_RESULT iam_get_role(struct req_ctx *rc, const struct form *in, struct xml *ou
     const char *name;
     struct ent_rec role = { 0 };
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
-    GUARD(iam_load(rc, "iam:GetRole", IAM_ROLE, name, &TARGET_BOUNDARY, &role));
+    GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
     tr_result r = iam_xml_role(rc, out, "Role", &role,
                                IAMX_BOUNDARY | IAMX_TAGS | IAMX_MAX_SESSION | IAMX_LAST_USED |
                                IAMX_DESCRIPTION);
@@ -124,7 +124,7 @@ TR_RESULT iam_get_role(struct req_ctx *rc, const struct form *in, struct xml *ou
 
 TR_RESULT iam_list_roles(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
-    return iam_list_entities(rc, in, out, IAM_ROLE, "iam:ListRoles", "Roles", write_role_listed);
+    return iam_list_entities(rc, in, out, IAM_ROLE, rc->op->action, "Roles", write_role_listed);
 }
 
 TR_RESULT iam_delete_role(struct req_ctx *rc, const struct form *in, struct xml *out)
@@ -133,7 +133,7 @@ TR_RESULT iam_delete_role(struct req_ctx *rc, const struct form *in, struct xml 
     struct ent_rec role = { 0 };
     (void)out;
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
-    GUARD(iam_load(rc, "iam:DeleteRole", IAM_ROLE, name, &TARGET_BOUNDARY, &role));
+    GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
     tr_result r = iam_policies_conflict(rc, role.arn);
     if (tr_ok(r)) r = iam_ent_remove(rc, &role);
     ent_rec_free(&role);
@@ -165,7 +165,7 @@ TR_RESULT iam_update_assume_role_policy(struct req_ctx *rc, const struct form *i
     (void)out;
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
     GUARD(iam_param_document(in, "PolicyDocument", &trust));
-    GUARD(iam_load(rc, "iam:UpdateAssumeRolePolicy", IAM_ROLE, name, &TARGET_BOUNDARY, &role));
+    GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
     char *ids = NULL;
     tr_result r = check_trust(rc, trust, &ids);
     if (tr_ok(r)) r = update_role_doc(rc, &role, trust, ids, NULL, NULL);
@@ -184,7 +184,7 @@ TR_RESULT iam_update_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
     GUARD(param_description(in, &desc));
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, &has_max, &max_session));
-    GUARD(iam_load(rc, "iam:UpdateRole", IAM_ROLE, name, &TARGET_BOUNDARY, &role));
+    GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
     tr_result r = update_role_doc(rc, &role, NULL, NULL, desc, has_max ? &max_session : NULL);
     ent_rec_free(&role);
     return r;

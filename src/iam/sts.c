@@ -48,7 +48,7 @@
  * same one is accepted).  Both checks come right after validation, before
  * authorization: they are about the request, not the role.  The carried
  * source identity is sts:SourceIdentity in the call's request context, and
- * the calling session's aws:SourceIdentity (iam/authz.c) is there too.
+ * the calling session's aws:SourceIdentity (iam/context.c) is there too.
  *
  * GetSessionToken: temporary credentials that act as the calling user
  * (or root), 900 s .. 36 h (root: at most one hour), not from session
@@ -76,13 +76,13 @@
 #include "core/str.h"
 #include "core/utf8.h"
 #include "crypto/hash.h"
+#include "crypto/keyring.h"
 #include "crypto/rand.h"
-#include "http/query_proto.h"
 #include "iam/arn.h"
 #include "iam/authz.h"
 #include "iam/bindings.h"
 #include "iam/iam_util.h"
-#include "kms/keyring.h"
+#include "op/query_proto.h"
 
 #define ROLE_CHAINING_MSG "The requested DurationSeconds exceeds the 1 hour session limit for roles " \
                           "assumed by role chaining."
@@ -643,7 +643,7 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     if (tr_ok(r) && found) r = role_tags_context(rc, role.arn, cb);
     if (tr_failed(r)) goto fail;
     const struct named_policy *tp = found ? &trust_np : NULL;
-    r = authorize_on_role(rc, &a, "sts:AssumeRole", tp, cb);
+    r = authorize_on_role(rc, &a, rc->op->action, tp, cb);
     if (tr_ok(r) && (a.ntags || a.carries_tags)) r = authorize_on_role(rc, &a, "sts:TagSession", tp, cb);
     if (tr_ok(r) && a.source_identity) r = authorize_on_role(rc, &a, "sts:SetSourceIdentity", tp, cb);
     if (tr_failed(r)) goto fail;
@@ -746,9 +746,15 @@ TR_RESULT iam_maintenance(const struct server_env *env, int64_t now)
     return r;
 }
 
-const struct query_op sts_ops[] = {
-    { "AssumeRole", "sts:AssumeRole", op_assume_role, OP_WRITE },
-    { "GetCallerIdentity", "sts:GetCallerIdentity", op_get_caller_identity, 0 },
-    { "GetSessionToken", "sts:GetSessionToken", op_get_session_token, OP_WRITE },
-    { NULL, NULL, NULL, 0 },
+/* ---- the operation table (sts_ops.def) and the service -------------------- */
+
+const struct op_def sts_ops[] = {
+#define OP(name, handler, flags) OP_QUERY_ROW(#name, "sts:" #name, handler, flags),
+#include "iam/sts_ops.def"
+    { 0 },
+};
+
+const struct op_service sts_service = {
+    .name = "sts", .proto = OP_QUERY, .ops = sts_ops, .internal_error = "InternalFailure",
+    .xmlns = "https://sts.amazonaws.com/doc/2011-06-15/", .version = "2011-06-15",
 };

@@ -1,11 +1,11 @@
 /*
- * sts.h -- STS housekeeping outside the operation table (the operations
- * themselves are sts_ops in http/query_proto.h).
+ * sts.h -- the STS service as the rest of tresor sees it: its operation
+ * table (sts_ops.def; the handlers are sts.c's own) and its housekeeping.
  */
 #ifndef TR_IAM_STS_H
 #define TR_IAM_STS_H
 
-#include "http/op.h"
+#include "op/op.h"
 
 /* Seconds an expired session key is kept, so that its holder is told
  * ExpiredToken rather than "invalid" for a while. */
@@ -14,6 +14,11 @@
  * ExpiredToken for that long, rather than "invalid" (or, in dev mode, the
  * account root).  Long-term keys' tombstones are kept for good. */
 #define STS_TOMBSTONE_KEEP (90 * 86400)
+
+/* The operation table (NULL-name terminated), made from sts_ops.def, and
+ * the service main.c registers. */
+extern const struct op_def sts_ops[];
+extern const struct op_service sts_service;
 
 /* Periodic maintenance: delete temporary access keys (sessions) that
  * expired more than STS_EXPIRED_GRACE seconds before `now` (tr_now()).

@@ -43,7 +43,7 @@ TR_RESULT iam_create_user(struct req_ctx *rc, const struct form *in, struct xml 
 
     GUARD(iam_param_name(in, "UserName", true, 64, &name));
     GUARD(iam_param_path(in, "Path", true, &path));
-    GUARD(iam_create_checks(rc, in, IAM_USER, "iam:CreateUser", path, name, arn, &boundary, &tags));
+    GUARD(iam_create_checks(rc, in, IAM_USER, path, name, arn, &boundary, &tags));
 
     r = iam_create_insert(rc, IAM_USER, "User", name, path, "{}", boundary, &tags, &u);
     if (tr_ok(r)) r = iam_xml_user(rc, out, "User", &u, IAMX_BOUNDARY | IAMX_TAGS);
@@ -55,7 +55,7 @@ TR_RESULT iam_create_user(struct req_ctx *rc, const struct form *in, struct xml 
 static TR_RESULT get_root(struct req_ctx *rc, struct xml *out)
 {
     struct account_rec a;
-    GUARD(iam_authz(rc, "iam:GetUser", rc->who.arn, NULL, NULL));
+    GUARD(iam_authz(rc, rc->op->action, rc->who.arn, NULL, NULL));
     GUARD(rc->st[0]->account_get(rc->st, rc->who.account_id, &a));
     xml_open(out, "User");
     xml_text(out, "UserId", rc->who.account_id);
@@ -86,9 +86,9 @@ TR_RESULT iam_get_user(struct req_ctx *rc, const struct form *in, struct xml *ou
     const char *name;
     struct ent_rec u = { 0 };
     GUARD(iam_param_name(in, "UserName", false, 128, &name));
-    if (name) GUARD(iam_load(rc, "iam:GetUser", IAM_USER, name, NULL, &u));
+    if (name) GUARD(iam_load(rc, rc->op->action, IAM_USER, name, NULL, &u));
     else if (rc->who.type == PRINCIPAL_ROOT) return get_root(rc, out);
-    else GUARD(caller_user(rc, "iam:GetUser", &u));
+    else GUARD(caller_user(rc, rc->op->action, &u));
     tr_result r = iam_xml_user(rc, out, "User", &u, IAMX_BOUNDARY | IAMX_TAGS);
     ent_rec_free(&u);
     return r;
@@ -96,7 +96,7 @@ TR_RESULT iam_get_user(struct req_ctx *rc, const struct form *in, struct xml *ou
 
 TR_RESULT iam_list_users(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
-    return iam_list_entities(rc, in, out, IAM_USER, "iam:ListUsers", "Users", write_user_listed);
+    return iam_list_entities(rc, in, out, IAM_USER, rc->op->action, "Users", write_user_listed);
 }
 
 /* DeleteConflict checks of DeleteUser, in this order: long-term access
@@ -137,7 +137,7 @@ TR_RESULT iam_delete_user(struct req_ctx *rc, const struct form *in, struct xml 
     struct ent_rec u = { 0 };
     (void)out;
     GUARD(iam_param_name(in, "UserName", true, 128, &name));
-    GUARD(iam_load(rc, "iam:DeleteUser", IAM_USER, name, NULL, &u));
+    GUARD(iam_load(rc, rc->op->action, IAM_USER, name, NULL, &u));
     tr_result r = user_conflicts(rc, &u);
     if (tr_ok(r)) r = drop_keys(rc, u.arn);
     if (tr_ok(r)) r = iam_ent_remove(rc, &u);
@@ -228,12 +228,12 @@ TR_RESULT iam_update_user(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(iam_param_name(in, "UserName", true, 128, &name));
     GUARD(iam_param_path(in, "NewPath", false, &new_path));
     GUARD(iam_param_name(in, "NewUserName", false, 64, &new_name));
-    GUARD(iam_load(rc, "iam:UpdateUser", IAM_USER, name, NULL, &u));
+    GUARD(iam_load(rc, rc->op->action, IAM_USER, name, NULL, &u));
     if (!new_name) new_name = u.name;
     if (!new_path) new_path = u.path;
     r = iam_arn(rc->who.account_id, IAM_USER, new_path, new_name, new_arn);
     if (tr_ok(r) && strcmp(new_arn, u.arn) != 0) {
-        r = iam_authz(rc, "iam:UpdateUser", new_arn, NULL, NULL);
+        r = iam_authz(rc, rc->op->action, new_arn, NULL, NULL);
         if (tr_ok(r)) r = iam_name_free(rc, IAM_USER, new_name, u.arn);
         if (tr_ok(r)) r = rename_user(rc, &u, new_name, new_path, new_arn);
     }

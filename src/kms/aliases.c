@@ -125,13 +125,13 @@ KMS_HANDLER(op_create_alias)
 
     GUARD(target_key_id(in, &tid));
     GUARD(alias_name(in, &name));
-    GUARD(kms_authorize_alias(rc, "kms:CreateAlias", name));
+    GUARD(kms_authorize_alias(rc, rc->op->action, name));
     r = rc->st[0]->alias_get(rc->st, rc->who.account_id, rc->region, name, &a);
     if (tr_ok(r))
         BAIL(TR_E_KMS_ALREADY_EXISTS, "An alias with the name arn:aws:kms:%s:%s:%s already exists",
              rc->region, rc->who.account_id, name);
     if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
-    GUARD(target_key(rc, tid, "kms:CreateAlias", &k));
+    GUARD(target_key(rc, tid, rc->op->action, &k));
 
     memset(&a, 0, sizeof a);
     snprintf(a.account_id, sizeof a.account_id, "%s", rc->who.account_id);
@@ -164,11 +164,11 @@ KMS_HANDLER(op_update_alias)
     GUARD(target_key_id(in, &tid));
     GUARD(alias_name(in, &name));
     GUARD(alias_get(rc, name, &a));
-    GUARD(kms_authorize_alias(rc, "kms:UpdateAlias", name));
-    GUARD(target_key(rc, tid, "kms:UpdateAlias", &k));
+    GUARD(kms_authorize_alias(rc, rc->op->action, name));
+    GUARD(target_key(rc, tid, rc->op->action, &k));
     /* Moving an alias needs the permission on the key it leaves, too. */
     r = kms_key_lookup(rc->st, a.target_key_id, &old);
-    if (tr_ok(r)) r = kms_authorize(rc, "kms:UpdateAlias", &old, NULL);
+    if (tr_ok(r)) r = kms_authorize(rc, rc->op->action, &old, NULL);
     else if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
     if (tr_ok(r)) {
         snprintf(a.target_key_id, sizeof a.target_key_id, "%s", k.key_id);
@@ -195,9 +195,9 @@ KMS_HANDLER(op_delete_alias)
     memset(&k, 0, sizeof k);
     GUARD(alias_name(in, &name));
     GUARD(alias_get(rc, name, &a));
-    GUARD(kms_authorize_alias(rc, "kms:DeleteAlias", name));
+    GUARD(kms_authorize_alias(rc, rc->op->action, name));
     r = kms_key_lookup(rc->st, a.target_key_id, &k);
-    if (tr_ok(r)) r = kms_authorize(rc, "kms:DeleteAlias", &k, NULL);
+    if (tr_ok(r)) r = kms_authorize(rc, rc->op->action, &k, NULL);
     else if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
     if (tr_ok(r)) r = rc->st[0]->alias_delete(rc->st, rc->who.account_id, rc->region, name);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = alias_not_found(rc, name);
@@ -226,7 +226,7 @@ KMS_HANDLER(op_list_aliases)
     GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
     if (has_marker && strncmp(after, "alias/", 6) != 0)
         BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
-    GUARD(kms_authorize(rc, "kms:ListAliases", NULL, NULL));
+    GUARD(kms_authorize(rc, rc->op->action, NULL, NULL));
     if (id) GUARD(kms_resolve(rc, id, KR_KEY_ONLY, &k));
 
     r = rc->st[0]->alias_list(rc->st, rc->who.account_id, rc->region, id ? k.key_id : NULL,

@@ -37,8 +37,8 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "crypto/keyring.h"
 #include "crypto/rand.h"
-#include "kms/keyring.h"
 
 static const char *const ENC_ALGS[] = { "SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
                                         "RSAES_OAEP_SHA_256", "SM2PKE", NULL };
@@ -350,7 +350,7 @@ KMS_HANDLER(op_encrypt)
     if (tr_ok(r)) r = kms_grant_tokens(in);
     if (tr_ok(r)) r = kms_get_enum(in, "EncryptionAlgorithm", ENC_ALGS, &alg);
     if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
-    if (tr_ok(r)) r = usable_key(rc, id, "kms:Encrypt", ctx_json, alg, "Encrypt", &k);
+    if (tr_ok(r)) r = usable_key(rc, id, rc->op->action, ctx_json, alg, "Encrypt", &k);
     if (tr_failed(r)) goto fail;
     if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
 
@@ -404,7 +404,7 @@ KMS_HANDLER(op_decrypt)
     if (dry && ignore_ct) {
         /* Authorization and key state only; the blob is not looked at. */
         if (!id) { r = json_invalid("KeyId", "null", "Member must not be null"); goto fail; }
-        r = usable_key(rc, id, "kms:Decrypt", ctx_json, alg, "Decrypt", &k);
+        r = usable_key(rc, id, rc->op->action, ctx_json, alg, "Decrypt", &k);
         if (tr_ok(r)) r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG);
         goto fail;
     }
@@ -412,7 +412,7 @@ KMS_HANDLER(op_decrypt)
         r = json_invalid("CiphertextBlob", "null", "Member must not be null");
         goto fail;
     }
-    r = kms_blob_open_alg(rc, id, "kms:Decrypt", alg, blob.data, blob.len, ctx_json, &pt, &k,
+    r = kms_blob_open_alg(rc, id, rc->op->action, alg, blob.data, blob.len, ctx_json, &pt, &k,
                           &version);
     if (tr_ok(r)) r = check_usage(&k, alg, "Decrypt");
     if (tr_ok(r) && dry) r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG);
@@ -480,12 +480,12 @@ KMS_HANDLER(op_re_encrypt)
     memset(&dst, 0, sizeof dst);
     if (dry && ignore_ct) {
         if (!src_id) { r = json_invalid("SourceKeyId", "null", "Member must not be null"); goto fail; }
-        r = usable_key_as(rc, src_id, "kms:ReEncryptFrom", src_ctx, src_alg, "ReEncryptFrom",
+        r = usable_key_as(rc, src_id, rc->op->action, src_ctx, src_alg, "ReEncryptFrom",
                           dst_key_id, &src);
     } else if (!blob.data) {
         r = json_invalid("CiphertextBlob", "null", "Member must not be null");
     } else {
-        r = blob_open(rc, src_id, "kms:ReEncryptFrom", src_alg, dst_key_id, blob.data, blob.len,
+        r = blob_open(rc, src_id, rc->op->action, src_alg, dst_key_id, blob.data, blob.len,
                       src_ctx, &pt, &src, &version);
         if (tr_ok(r)) r = check_usage(&src, src_alg, "ReEncryptFrom");
     }
@@ -533,8 +533,7 @@ static TR_RESULT data_key(struct req_ctx *rc, json_t *in, json_t **out, bool wit
     struct buf blob = BUF_INIT(KMS_CT_MAX + 1024);
     struct key_rec k;
     char mid[65];
-    const char *action = with_plaintext ? "kms:GenerateDataKey"
-                                        : "kms:GenerateDataKeyWithoutPlaintext";
+    const char *action = rc->op->action;     /* GenerateDataKey[WithoutPlaintext] */
     tr_result r;
 
     memset(&k, 0, sizeof k);
@@ -614,7 +613,7 @@ KMS_HANDLER(op_generate_random)
     if (!present) BAIL(TR_E_VALIDATION, "NumberOfBytes is required.");
     if (cks) BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support custom key stores "
                   "(CustomKeyStoreId) yet.");
-    GUARD(kms_authorize(rc, "kms:GenerateRandom", NULL, NULL));
+    GUARD(kms_authorize(rc, rc->op->action, NULL, NULL));
 
     r = buf_reserve(&b, (size_t)n);
     if (tr_failed(r)) goto fail;

@@ -674,7 +674,7 @@ KMS_HANDLER(op_create_grant)
 
     GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k));
     struct kms_authz_in az = { .ctx = g.constraint, .key_id_given = id, .grant = &g };
-    r = kms_authorize_in(rc, "kms:CreateGrant", &k, &az);
+    r = kms_authorize_in(rc, rc->op->action, &k, &az);
     if (tr_ok(r)) r = kms_check_state(&k, KS_USABLE);
     if (tr_ok(r)) r = check_ops_for_key(&k, ops, g.nops);
     if (tr_ok(r)) r = check_principal(rc->st, g.grantee);
@@ -746,7 +746,7 @@ KMS_HANDLER(op_list_grants)
     GUARD(principal_member(in, "GranteePrincipal", false, &grantee));
     GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k));
     struct kms_authz_in az = { .key_id_given = id };
-    r = kms_authorize_in(rc, "kms:ListGrants", &k, &az);
+    r = kms_authorize_in(rc, rc->op->action, &k, &az);
     if (tr_ok(r) && grant_id && !is_grant_id(grant_id))
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_GRANT_ID,
                        "The request was rejected because the specified GrantId is not valid.");
@@ -814,7 +814,7 @@ KMS_HANDLER(op_list_retirable_grants)
     GUARD(kms_get_limit(in, 50, 100, &limit));
     GUARD(grant_marker(in, after, &has_marker));
     GUARD(principal_member(in, "RetiringPrincipal", true, &retiring));
-    GUARD(kms_authorize_in(rc, "kms:ListRetirableGrants", NULL, NULL));
+    GUARD(kms_authorize_in(rc, rc->op->action, NULL, NULL));
 
     list = json_array();
     if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -994,7 +994,7 @@ KMS_HANDLER(op_revoke_grant)
     GUARD(kms_get_flag(in, "DryRun", &dry));
     GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k));
     struct kms_authz_in az = { .key_id_given = id };
-    r = kms_authorize_in(rc, "kms:RevokeGrant", &k, &az);
+    r = kms_authorize_in(rc, rc->op->action, &k, &az);
     if (tr_ok(r) && !is_grant_id(grant_id))
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_GRANT_ID,
                        "The request was rejected because the specified GrantId is not valid.");

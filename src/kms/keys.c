@@ -27,8 +27,8 @@
  *   policy_check.c key-policy validation (engine grammar, principals that
  *                  exist) and the lockout safety check
  *   util.c         enums, markers, limits, secret base64 output
- *   ciphertext.c, keyring.c (the crypto developer's): blob format and
- *                  root-key wrapping
+ *   ciphertext.c   the blob format (the root-key wrapping is
+ *                  crypto/keyring.c)
  *
  * Keys and material
  * -----------------
@@ -59,9 +59,9 @@
 #include "core/secmem.h"
 #include "core/utf8.h"
 #include "crypto/hash.h"
+#include "crypto/keyring.h"
 #include "crypto/rand.h"
 #include "iam/bindings.h"
-#include "kms/keyring.h"
 
 /* ---------------------------------------------------------------------- */
 /* Material                                                                */
@@ -423,7 +423,7 @@ KMS_HANDLER(op_create_key)
     snprintf(proto.key_manager, sizeof proto.key_manager, "CUSTOMER");
     struct kms_authz_in az = { .props = &proto, .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),
                                .bypass = bypass, .request_tags = json_object_get(in, "Tags") };
-    GUARD(kms_authorize_in(rc, "kms:CreateKey", NULL, &az));
+    GUARD(kms_authorize_in(rc, rc->op->action, NULL, &az));
     char *ids = NULL;
     if (policy) GUARD(kms_policy_check(rc, policy, &proto, bypass, &ids));
 
@@ -457,7 +457,7 @@ KMS_HANDLER(op_describe_key)
     GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     GUARD(kms_grant_tokens(in));
-    GUARD(key_for(rc, in, KR_ALIAS | KR_XACCT, "kms:DescribeKey", KS_ANY, &k));
+    GUARD(key_for(rc, in, KR_ALIAS | KR_XACCT, rc->op->action, KS_ANY, &k));
     tr_result r = metadata_reply(&k, out);
     key_rec_free(&k);
     return r;
@@ -479,7 +479,7 @@ KMS_HANDLER(op_list_keys)
     GUARD(kms_get_limit(in, 100, 1000, &limit));
     GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
     if (has_marker && !kms_is_key_id(after)) BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
-    GUARD(kms_authorize(rc, "kms:ListKeys", NULL, NULL));
+    GUARD(kms_authorize(rc, rc->op->action, NULL, NULL));
 
     r = rc->st[0]->key_list(rc->st, rc->who.account_id, rc->region,
                             has_marker ? after : NULL, limit + 1, &keys, &n);
@@ -527,7 +527,7 @@ KMS_HANDLER(op_enable_key)
     };
     GUARD(json_check_members(in, MEMBERS));
     (void)out;
-    return set_state(rc, in, "kms:EnableKey", KEY_STATE_ENABLED);
+    return set_state(rc, in, rc->op->action, KEY_STATE_ENABLED);
 }
 
 KMS_HANDLER(op_disable_key)
@@ -537,7 +537,7 @@ KMS_HANDLER(op_disable_key)
     };
     GUARD(json_check_members(in, MEMBERS));
     (void)out;
-    return set_state(rc, in, "kms:DisableKey", KEY_STATE_DISABLED);
+    return set_state(rc, in, rc->op->action, KEY_STATE_DISABLED);
 }
 
 KMS_HANDLER(op_schedule_key_deletion)
@@ -558,7 +558,7 @@ KMS_HANDLER(op_schedule_key_deletion)
         BAIL(TR_E_VALIDATION, "PendingWindowInDays should be between 7 and 30, but it is %lld",
              (long long)days);
     struct kms_authz_in az = { .pending_window_days = (int)days };
-    GUARD(key_for_in(rc, in, KR_KEY_ONLY, "kms:ScheduleKeyDeletion", KS_NOT_PENDING, &az, &k));
+    GUARD(key_for_in(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &az, &k));
 
     snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_PENDING_DELETION);
     k.deletion_date = rc->now + days * KMS_DAY;
@@ -585,7 +585,7 @@ KMS_HANDLER(op_cancel_key_deletion)
     };
     GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
-    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:CancelKeyDeletion", KS_PENDING, &k));
+    GUARD(key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_PENDING, &k));
     /* As AWS does: the key comes back Disabled; EnableKey turns it on. */
     snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_DISABLED);
     k.deletion_date = 0;
@@ -609,7 +609,7 @@ KMS_HANDLER(op_update_key_description)
     struct key_rec k;
     (void)out;
     GUARD(json_get_str(in, "Description", true, 0, 8192, &desc));
-    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:UpdateKeyDescription", KS_NOT_PENDING, &k));
+    GUARD(key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &k));
     char *old = k.description;
     k.description = (char *)desc;
     tr_result r = rc->st[0]->key_update(rc->st, &k);
@@ -630,7 +630,7 @@ KMS_HANDLER(op_get_key_policy)
     bool is_default;
     struct key_rec k;
     GUARD(get_policy_name(in, &is_default));
-    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:GetKeyPolicy", KS_ANY, &k));
+    GUARD(key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, &k));
     tr_result r = TR_OK;
     if (!is_default) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, "No such policy exists");
@@ -662,7 +662,7 @@ KMS_HANDLER(op_put_key_policy)
     GUARD(kms_get_flag(in, "BypassPolicyLockoutSafetyCheck", &bypass));
     struct kms_authz_in az = { .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),
                                .bypass = bypass };
-    GUARD(key_for_in(rc, in, KR_KEY_ONLY, "kms:PutKeyPolicy", KS_ANY, &az, &k));
+    GUARD(key_for_in(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, &az, &k));
     tr_result r;
     if (!is_default) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED,
@@ -698,7 +698,7 @@ KMS_HANDLER(op_list_key_policies)
     GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
     /* Only one policy exists and no marker is ever handed out. */
     if (has_marker) BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
-    GUARD(key_for(rc, in, KR_KEY_ONLY, "kms:ListKeyPolicies", KS_ANY, &k));
+    GUARD(key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, &k));
     key_rec_free(&k);
     *out = json_pack("{s:[s], s:b}", "PolicyNames", "default", "Truncated", 0);
     ENSURE(*out != NULL, TR_E_INTERNAL);

@@ -3,7 +3,7 @@
  * crypt.c, aliases.c, tags.c, grants.c, policy_check.c, authz.c, util.c,
  * ops.c).
  *
- * The handlers themselves are reached through kms_ops[] (http/op.h); the
+ * The handlers themselves are reached through kms_ops[] (ops.def); the
  * declarations below are the internal seams between the files, plus the
  * few C-level entry points Secrets Manager uses (kms_data_key_new,
  * kms_blob_open, kms_managed_key) so that plaintext data keys never pass
@@ -20,9 +20,9 @@
 
 #include "core/buf.h"
 #include "core/result.h"
-#include "http/op.h"
 #include "iam/policy.h"
 #include "kms/ciphertext.h"
+#include "op/op.h"
 #include "store/store.h"
 
 #define KMS_ARN_MAX        2048     /* KeyIdType / ArnType max */
@@ -390,42 +390,21 @@ TR_RESULT kms_set_secret_blob(json_t *obj, const char *name, const uint8_t *p, s
 /* Put a new JSON value under name; TR_E_INTERNAL when v is NULL. */
 TR_RESULT kms_set(json_t *obj, const char *name, json_t *v);
 
-/* ---------- handlers (ops.c lists them) ------------------------------ */
+/* ---------- the service: ops.def, ops.c ------------------------------ */
 
-#define KMS_HANDLER(fn) TR_RESULT fn(struct req_ctx *rc, json_t *in, json_t **out)
-KMS_HANDLER(op_create_key);
-KMS_HANDLER(op_describe_key);
-KMS_HANDLER(op_list_keys);
-KMS_HANDLER(op_enable_key);
-KMS_HANDLER(op_disable_key);
-KMS_HANDLER(op_schedule_key_deletion);
-KMS_HANDLER(op_cancel_key_deletion);
-KMS_HANDLER(op_update_key_description);
-KMS_HANDLER(op_enable_key_rotation);
-KMS_HANDLER(op_disable_key_rotation);
-KMS_HANDLER(op_get_key_rotation_status);
-KMS_HANDLER(op_rotate_key_on_demand);
-KMS_HANDLER(op_list_key_rotations);
-KMS_HANDLER(op_get_key_policy);
-KMS_HANDLER(op_put_key_policy);
-KMS_HANDLER(op_list_key_policies);
-KMS_HANDLER(op_encrypt);
-KMS_HANDLER(op_decrypt);
-KMS_HANDLER(op_re_encrypt);
-KMS_HANDLER(op_generate_data_key);
-KMS_HANDLER(op_generate_data_key_without_plaintext);
-KMS_HANDLER(op_generate_random);
-KMS_HANDLER(op_create_alias);
-KMS_HANDLER(op_update_alias);
-KMS_HANDLER(op_delete_alias);
-KMS_HANDLER(op_list_aliases);
-KMS_HANDLER(op_tag_resource);
-KMS_HANDLER(op_untag_resource);
-KMS_HANDLER(op_list_resource_tags);
-KMS_HANDLER(op_create_grant);
-KMS_HANDLER(op_list_grants);
-KMS_HANDLER(op_list_retirable_grants);
-KMS_HANDLER(op_retire_grant);
-KMS_HANDLER(op_revoke_grant);
+/* The operation table (NULL-name terminated), made from ops.def, and the
+ * service main.c registers. */
+extern const struct op_def kms_ops[];
+extern const struct op_service kms_service;
+/* Periodic maintenance (rotation.c): purge keys whose deletion date has
+ * passed, rotate keys whose rotation date has passed.  Called at start-up
+ * and every minute by the server. */
+TR_RESULT kms_maintenance(const struct server_env *env, int64_t now);
+
+/* The handlers, one per row of ops.def; KMS_HANDLER(op_x) { ... } defines
+ * one. */
+#define KMS_HANDLER(fn) OP_JSON_HANDLER(fn)
+#define OP(name, handler, flags) KMS_HANDLER(handler);
+#include "kms/ops.def"
 
 #endif

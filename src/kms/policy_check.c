@@ -41,6 +41,7 @@
 #include "iam/authz.h"
 #include "iam/bindings.h"
 #include "iam/policy.h"
+#include "iam/principals.h"
 
 static const char *const LOCKOUT_MSG =
     "The new key policy will not allow you to update the key policy in the future.";

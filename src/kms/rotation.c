@@ -79,7 +79,7 @@ KMS_HANDLER(op_enable_key_rotation)
     GUARD(json_get_int(in, "RotationPeriodInDays", false, 90, 2560, &present, &period));
     if (!present) period = 365;
     struct kms_authz_in az = { .rotation_period_days = (int)period };
-    GUARD(rotation_key_in(rc, in, KR_KEY_ONLY, "kms:EnableKeyRotation", KS_USABLE, &az, &k));
+    GUARD(rotation_key_in(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, &az, &k));
     if (k.rotation_enabled && k.next_rotation > 0)
         k.next_rotation += (period - k.rotation_period_days) * (int64_t)KMS_DAY;
     else
@@ -99,7 +99,7 @@ KMS_HANDLER(op_disable_key_rotation)
     GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     (void)out;
-    GUARD(rotation_key(rc, in, KR_KEY_ONLY, "kms:DisableKeyRotation", KS_USABLE, &k));
+    GUARD(rotation_key(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, &k));
     tr_result r = TR_OK;
     if (k.rotation_enabled) {
         k.rotation_enabled = false;
@@ -119,7 +119,7 @@ KMS_HANDLER(op_get_key_rotation_status)
     struct key_rec k;
     json_t *reply = NULL;
     tr_result r;
-    GUARD(rotation_key(rc, in, KR_XACCT, "kms:GetKeyRotationStatus", KS_ANY, &k));
+    GUARD(rotation_key(rc, in, KR_XACCT, rc->op->action, KS_ANY, &k));
     bool on = k.rotation_enabled && strcmp(k.key_state, KEY_STATE_PENDING_DELETION) != 0;
     reply = json_pack("{s:b, s:s}", "KeyRotationEnabled", on, "KeyId", k.arn);
     if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -149,7 +149,7 @@ KMS_HANDLER(op_rotate_key_on_demand)
     size_t n = 0, on_demand = 0;
     tr_result r;
 
-    GUARD(rotation_key(rc, in, KR_KEY_ONLY, "kms:RotateKeyOnDemand", KS_USABLE, &k));
+    GUARD(rotation_key(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, &k));
     r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
     if (tr_failed(r)) goto fail;
     for (size_t i = 0; i < n; i++)
@@ -197,7 +197,7 @@ KMS_HANDLER(op_list_key_rotations)
         after_v = (uint32_t)v;
     }
     bool all = include && strcmp(include, "ALL_KEY_MATERIAL") == 0;
-    GUARD(rotation_key(rc, in, KR_KEY_ONLY, "kms:ListKeyRotations", KS_ANY, &k));
+    GUARD(rotation_key(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, &k));
 
     r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
     if (tr_failed(r)) goto fail;

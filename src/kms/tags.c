@@ -150,7 +150,7 @@ KMS_HANDLER(op_tag_resource)
     (void)out;
     GUARD(kms_tags_apply(rc, in, "Tags", true, NULL));
     struct kms_authz_in az = { .request_tags = json_object_get(in, "Tags") };
-    GUARD(tag_key_for(rc, in, "kms:TagResource", KS_NOT_PENDING, &az, &k));
+    GUARD(tag_key_for(rc, in, rc->op->action, KS_NOT_PENDING, &az, &k));
     tr_result r = kms_tags_apply(rc, in, "Tags", true, k.arn);
     key_rec_free(&k);
     return r;
@@ -172,7 +172,7 @@ KMS_HANDLER(op_untag_resource)
         if (reserved(json_string_value(e)))
             BAIL(TR_E_KMS_TAG, "Tags beginning with aws: are reserved");
     struct kms_authz_in az = { .tag_keys = keys };
-    GUARD(tag_key_for(rc, in, "kms:UntagResource", KS_NOT_PENDING, &az, &k));
+    GUARD(tag_key_for(rc, in, rc->op->action, KS_NOT_PENDING, &az, &k));
     tr_result r = TR_OK;
     json_array_foreach(keys, i, e) {
         r = rc->st[0]->tag_delete(rc->st, k.arn, json_string_value(e));
@@ -199,7 +199,7 @@ KMS_HANDLER(op_list_resource_tags)
 
     GUARD(kms_get_limit(in, 50, 50, &limit));
     GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
-    GUARD(tag_key_for(rc, in, "kms:ListResourceTags", KS_ANY, NULL, &k));
+    GUARD(tag_key_for(rc, in, rc->op->action, KS_ANY, NULL, &k));
     r = rc->st[0]->tag_list(rc->st, k.arn, &tags, &n);
     if (tr_failed(r)) goto fail;
     list = json_array();

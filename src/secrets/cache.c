@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "core/cache.h"
+#include "secrets/cache.h"
 
 struct sc_value {
     struct secret s;

@@ -41,6 +41,7 @@
 #include "crypto/aead.h"
 #include "crypto/rand.h"
 #include "kms/kms.h"
+#include "secrets/describe.h"
 
 #define AAD_PREFIX "tresor-secret-v1|"
 #define VALIDATE_VERSION "RequestToValidateKeyAccess"

@@ -25,7 +25,7 @@
 
 #include "core/buf.h"
 #include "core/result.h"
-#include "http/op.h"
+#include "op/op.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 

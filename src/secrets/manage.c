@@ -56,6 +56,10 @@
 #include "core/cache.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "secrets/authz.h"
+#include "secrets/describe.h"
+#include "secrets/lookup.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 
 #define DUE_KIND "secret-due"
@@ -180,7 +184,7 @@ SM_HANDLER(sm_op_delete_secret)
     if (tr_ok(r) && has_window) r = iam_ctx_add(c, "secretsmanager:RecoveryWindowInDays", days);
     if (tr_ok(r)) r = sm_lookup(rc, id, &s, &found);
     if (tr_ok(r))
-        r = sm_authorize(rc, "secretsmanager:DeleteSecret", id, found ? &s : NULL, c->e, c->n);
+        r = sm_authorize(rc, rc->op->action, id, found ? &s : NULL, c->e, c->n);
     if (tr_failed(r)) goto fail;
     if (!found) {
         if (force) r = reply_phantom(rc, id, &reply);
@@ -230,7 +234,7 @@ SM_HANDLER(sm_op_restore_secret)
 
     GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, "secretsmanager:RestoreSecret", id, NULL, 0, false, &s));
+    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
     r = TR_OK;
     if (s.deleted_date != 0) {
         r = due_drop(rc->st, &s);
@@ -827,7 +831,7 @@ SM_HANDLER(sm_op_list_secrets)
         r = token_decode(token, q);
         if (tr_failed(r)) goto fail;
     }
-    r = sm_authorize_account(rc, "secretsmanager:ListSecrets", NULL, NULL, 0);
+    r = sm_authorize_account(rc, rc->op->action, NULL, NULL, 0);
     if (tr_failed(r)) goto fail;
     key = malloc(sizeof *key);
     if (key && !listing_key(rc, q, planned, key)) {

@@ -12,7 +12,7 @@
  *                  checked like the others, then refused
  *
  * Every handler validates its input with AWS's wording, authorizes through
- * sm_authorize (secrets.h, docs/AUTHORIZATION.md 5.2 order), and only then
+ * sm_authorize (authz.h, docs/AUTHORIZATION.md 5.2 order), and only then
  * looks at the state of the secret.  Wire shapes: botocore
  * secretsmanager/2017-10-17.  The pure pieces (password generation, the
  * public-policy rule, the ListSecrets filter matcher) are exposed for
@@ -28,30 +28,11 @@
 
 #include "core/buf.h"
 #include "core/result.h"
-#include "http/op.h"
+#include "op/op.h"
+#include "secrets/ops.h"
 
-#define SM_HANDLER(fn) TR_RESULT fn(struct req_ctx *rc, json_t *in, json_t **out)
-
-/* manage.c */
-SM_HANDLER(sm_op_list_secrets);
-SM_HANDLER(sm_op_delete_secret);
-SM_HANDLER(sm_op_restore_secret);
-/* tags.c */
-SM_HANDLER(sm_op_tag_resource);
-SM_HANDLER(sm_op_untag_resource);
-/* password.c */
-SM_HANDLER(sm_op_get_random_password);
-/* policy.c */
-SM_HANDLER(sm_op_put_resource_policy);
-SM_HANDLER(sm_op_get_resource_policy);
-SM_HANDLER(sm_op_delete_resource_policy);
-SM_HANDLER(sm_op_validate_resource_policy);
-/* unsupported.c */
-SM_HANDLER(sm_op_replicate_secret_to_regions);
-SM_HANDLER(sm_op_remove_regions_from_replication);
-SM_HANDLER(sm_op_stop_replication_to_replica);
-SM_HANDLER(sm_op_rotate_secret);
-SM_HANDLER(sm_op_cancel_rotate_secret);
+/* The handlers of manage.c, tags.c, password.c, policy.c and unsupported.c
+ * are declared, with every other, by secrets/ops.h. */
 
 /* ---- manage.c ----------------------------------------------------------- */
 

@@ -42,6 +42,9 @@
 #include "core/json.h"
 #include "core/secmem.h"
 #include "crypto/rand.h"
+#include "secrets/authz.h"
+#include "secrets/describe.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 
 const char SM_PUNCTUATION[] = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
@@ -212,7 +215,7 @@ SM_HANDLER(sm_op_get_random_password)
     GUARD(get_flag(in, "ExcludeLowercase", &o.exclude_lowercase));
     GUARD(get_flag(in, "IncludeSpace", &o.include_space));
     GUARD(get_flag(in, "RequireEachIncludedType", &o.require_each));
-    GUARD(sm_authorize_account(rc, "secretsmanager:GetRandomPassword", NULL, NULL, 0));
+    GUARD(sm_authorize_account(rc, rc->op->action, NULL, NULL, 0));
 
     r = sm_password_generate(&o, &pw);
     if (tr_ok(r)) r = buf_cstr(&pw, &s);

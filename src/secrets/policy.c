@@ -68,6 +68,9 @@
 #include "iam/bindings.h"
 #include "iam/policy.h"
 #include "kms/kms.h"
+#include "secrets/authz.h"
+#include "secrets/describe.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 
 #define MSG_SYNTAX    "This resource policy contains a syntax error."
@@ -374,7 +377,7 @@ SM_HANDLER(sm_op_put_resource_policy)
     static const char *const yes[] = { "true" }, *const no[] = { "false" };
     struct ctx_entry bpp = { .key = "secretsmanager:BlockPublicPolicy", .values = block ? yes : no,
                              .n = 1 };
-    GUARD(sm_find_authorized(rc, "secretsmanager:PutResourcePolicy", id, &bpp, has_block ? 1 : 0,
+    GUARD(sm_find_authorized(rc, rc->op->action, id, &bpp, has_block ? 1 : 0,
                              true, &s));
     r = check_policy(rc, &s, text, false, &c);
     if (tr_failed(r)) goto fail;
@@ -413,7 +416,7 @@ SM_HANDLER(sm_op_get_resource_policy)
 
     GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, "secretsmanager:GetResourcePolicy", id, NULL, 0, false, &s));
+    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
     r = reply_arn_name(&s, out);
     if (tr_ok(r) && s.policy && *s.policy) {
         /* A bound principal gone since reads as its unique id (AWS). */
@@ -436,7 +439,7 @@ SM_HANDLER(sm_op_delete_resource_policy)
 
     GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, "secretsmanager:DeleteResourcePolicy", id, NULL, 0, true, &s));
+    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, true, &s));
     if (s.policy) {
         free(s.policy);
         free(s.policy_ids);
@@ -474,10 +477,10 @@ SM_HANDLER(sm_op_validate_resource_policy)
     if (tr_ok(r)) r = json_get_str(in, "ResourcePolicy", true, 1, SM_POLICY_MAX, &text);
     if (tr_failed(r)) goto fail;
     if (id) {
-        r = sm_find_authorized(rc, "secretsmanager:ValidateResourcePolicy", id, NULL, 0, false, &s);
+        r = sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s);
         have = tr_ok(r);
     } else {
-        r = sm_authorize_account(rc, "secretsmanager:ValidateResourcePolicy", NULL, NULL, 0);
+        r = sm_authorize_account(rc, rc->op->action, NULL, NULL, 0);
     }
     if (tr_ok(r)) r = check_policy(rc, have ? &s : NULL, text, true, c);
     if (tr_ok(r) && !c->syntax_ok) r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_MALFORMED_POLICY, MSG_SYNTAX);

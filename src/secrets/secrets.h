@@ -1,8 +1,10 @@
 /*
- * secrets.h -- what the Secrets Manager operation files share: the secret
- * record in C, its load/save over the store's generic entities and
- * relations, lookup by SecretId, authorization, the live check, the ARN
- * builder, and the DescribeSecret-shaped JSON.
+ * secrets.h -- the secret record every Secrets Manager operation shares:
+ * the record in C, its versions and staging labels, and its load/save over
+ * the store's generic entities and relations (secrets.c).  Beside it:
+ * lookup.h (a secret by SecretId), authz.h (authorization and condition
+ * keys), params.h (names, ARNs, members), describe.h (the DescribeSecret
+ * shape), cache.h (the request path's caches).
  *
  * Storage layout: docs/internals/IAM_STORE.md, section "Secrets" (entity
  * kind "secret", name "<region>:<name>", path "/<region>/"; one relation of
@@ -29,9 +31,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/result.h"
-#include "http/op.h"
-#include "iam/authz.h"
-#include "iam/policy.h"
+#include "op/op.h"
 #include "store/store.h"
 
 #define SM_KIND            "secret"
@@ -101,34 +101,15 @@ void secret_free(struct secret *s);
 /* A deep copy (docs included): release with secret_free. */
 TR_RESULT secret_copy(const struct secret *from, struct secret *to);
 
-/* The request path's per-thread cache of looked-up secrets (cache.c):
- * sm_lookup's result by (account, region, SecretId as given), valid while
- * the store generation (store.h) is unchanged; on when core/cache.h's
- * caches are (`tresor serve`).  _get copies a current entry into *out
- * (true) and else gives the generation to tag a fresh load with; _put
- * keeps a copy of s. */
-/* tag_list of a secret ARN through the same kind of cache (a copy:
- * release with tag_list_free). */
-TR_RESULT sm_cached_tags(store_t st, const char *arn, struct tag_rec **out, size_t *n);
-bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, struct secret *out,
-                  struct cache_gen *gen);
-void sm_cache_put(const struct req_ctx *rc, const char *secret_id, struct cache_gen gen,
-                  const struct secret *s);
+/* Set obj[name] = v (stealing v); TR_E_INTERNAL when v is NULL. */
+TR_RESULT sm_set(json_t *obj, const char *name, json_t *v);
+/* A member of a stored document: its number (0 when absent or not a
+ * number) or its string (NULL when absent or not a string). */
+double sm_doc_num(json_t *doc, const char *k);
+const char *sm_doc_str(json_t *doc, const char *k);
 
-/* ---- lookup and persistence -------------------------------------------- */
+/* ---- persistence ------------------------------------------------------- */
 
-/* Find a secret by SecretId as the caller gave it: a name (looked up in the
- * caller's account and region), a full ARN, or a partial ARN (the ARN
- * without the "-XXXXXX" suffix).  An ARN of another region is not found.
- * Not found: TR_E_SM_RESOURCE_NOT_FOUND with SM_MSG_NOT_FOUND.  Secrets
- * pending deletion ARE found (callers decide with sm_check_live). */
-TR_RESULT sm_find(struct req_ctx *rc, const char *secret_id, struct secret *out);
-/* The same without setting an error message when absent: *found false.
- * Other failures are returned. */
-TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found);
-/* A secret by name in (account, region); *found false when absent. */
-TR_RESULT sm_lookup_name(store_t st, const char *account, const char *region,
-                         const char *name, struct secret *out, bool *found);
 /* Fill *out from a stored entity (and load its versions). */
 TR_RESULT sm_load(store_t st, const struct ent_rec *e, struct secret *out);
 /* The same without the versions (nversions 0): what ListSecrets sorts
@@ -160,117 +141,12 @@ void sm_stage_remove(struct secret_version *v, const char *stage);
  * append). */
 TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_version **out);
 
-/* ---- authorization ------------------------------------------------------ */
-
-/* Authorize rc->who for `action` ("secretsmanager:GetSecretValue") on the
- * secret named by `secret_id_as_given`, in the order docs/AUTHORIZATION.md
- * 5.2 fixes:
- *  - s NULL (not found): the identity side is evaluated against the id as
- *    given (resource account: the ARN's, else the caller's); a denial is
- *    AccessDeniedException, an allow lets the caller go on to
- *    ResourceNotFoundException -- so an unauthorized caller learns nothing;
- *  - s found: the secret's ARN with its resource policy (POLICY_RESOURCE)
- *    joined RES_UNION (same account: identity OR resource policy; another
- *    account: both).
- * Adds secretsmanager:SecretId (the ARN, or the id as given), and for a
- * found secret secretsmanager:ResourceTag/<k> and aws:ResourceTag/<k>,
- * secretsmanager:resource/Type and resource/AllowRotationLambdaArn when
- * the secret has them;
- * `extra` adds operation keys (secretsmanager:VersionId, VersionStage,
- * KmsKeyId, Name, aws:RequestTag/<k>, aws:TagKeys...: see sm_ctx_init and iam_ctx_add).  The
- * message echoes the SecretId exactly as passed. */
-TR_RESULT sm_authorize(struct req_ctx *rc, const char *action, const char *secret_id_as_given,
-                       const struct secret *s, const struct ctx_entry *extra, size_t nextra);
-/* The same decision for a found secret, told rather than enforced (the
- * analyzer): *res the decision (statement refs cleared), ev the deciding
- * statements when allowed, AWS's AccessDenied wording when denied.
- * extra: as for sm_authorize; entries marked unknown stay unknown. */
-TR_RESULT sm_authorize_explain(struct req_ctx *rc, const char *action, const struct secret *s,
-                               const struct ctx_entry *extra, size_t nextra,
-                               struct eval_result *res, char *ev, size_t nev);
-/* The same for a secret as named in a request (`tresor policy simulate`):
- * looked up as the request would look it up (sm_lookup); a secret that is
- * not found is decided as sm_authorize decides it, against the id as
- * given.  *found tells which. */
-TR_RESULT sm_authorize_id_explain(struct req_ctx *rc, const char *action, const char *secret_id,
-                                  const struct ctx_entry *extra, size_t nextra, bool *found,
-                                  struct eval_result *res, char *ev, size_t nev);
-/* The usual pair: authorize, then exists (sm_find's error).  When
- * `must_be_live`, also sm_check_live.  On success *out is loaded. */
-TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,
-                             const struct ctx_entry *extra, size_t nextra, bool must_be_live,
-                             struct secret *out);
-/* Authorization for actions without a secret (CreateSecret, ListSecrets,
- * GetRandomPassword, BatchGetSecretValue): resource "*" except CreateSecret,
- * whose resource is the ARN it would get (`resource` non-NULL). */
-TR_RESULT sm_authorize_account(struct req_ctx *rc, const char *action, const char *resource,
-                               const struct ctx_entry *extra, size_t nextra);
-
-/* Condition keys of a request, built up by the operation: the request
- * context builder of iam/authz.h (iam_ctx_add, iam_ctx_add_multi,
- * iam_ctx_free), started empty by sm_ctx_init. */
-void sm_ctx_init(struct ctx_builder *c);
-/* aws:RequestTag/<k> for each tag and aws:TagKeys from a validated Tags
- * array (NULL: nothing). */
-TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags);
-/* CreateSecret, UpdateSecret: secretsmanager:Description, KmsKeyId,
- * KmsKeyArn (the key KmsKeyId names, resolved in the secret's account)
- * and Type, each when given (NULL: absent, as when the member is not in
- * the request). */
-TR_RESULT sm_ctx_add_request_keys(struct ctx_builder *c, const char *description,
-                                  const char *kms_key_id, const char *kms_key_arn,
-                                  const char *type);
-/* secretsmanager:AddReplicaRegions (multi-valued) from a validated
- * AddReplicaRegions list (NULL: nothing). */
-TR_RESULT sm_ctx_add_replica_regions(struct ctx_builder *c, json_t *replicas);
-
-/* Pending deletion -> InvalidRequestException SM_MSG_MARKED. */
-TR_RESULT sm_check_live(const struct secret *s);
-
-/* ---- names, ARNs, parameters ------------------------------------------- */
-
-/* arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 random
- * [A-Za-z0-9]>, malloc'd into *out. */
-TR_RESULT sm_arn_new(const char *region, const char *account, const char *name, char **out);
-/* Name: 1..512 chars of [A-Za-z0-9/_+=.@-] (ValidationException on the
- * length, InvalidParameterException on the characters). */
-TR_RESULT sm_check_name(const char *name);
-/* A required SecretId member (1..2048). */
-TR_RESULT sm_get_secret_id(json_t *in, const char **out);
-/* Refuse members not in `allowed` (SerializationException, as the KMS
- * handlers do). */
-TR_RESULT sm_check_members(json_t *in, const char *const *allowed);
-/* Tags member: a list of {Key, Value}, at most 50, key 1..128, value
- * 0..256, no "aws:" prefix, no duplicate keys.  *out NULL when absent. */
-TR_RESULT sm_get_tags(json_t *in, const char *member, json_t **out);
-/* The fields of an AddReplicaRegions element (unsupported.c). */
-extern const struct json_field sm_replica_fields[];
-
-/* ---- replies ------------------------------------------------------------ */
-
-/* The DescribeSecret shape of s into obj, as AWS records it: ARN, Name,
- * Description (when set), KmsKeyId (omitted for aws/secretsmanager),
- * RotationEnabled/RotationLambdaARN/RotationRules/LastRotatedDate/
- * NextRotationDate (only when the doc holds rotation_enabled,
- * rotation_lambda_arn, rotation_rules, last_rotated, next_rotation),
- * LastChangedDate, LastAccessedDate, DeletedDate (when set), Tags (only
- * when non-empty), VersionIdsToStages (when `versions` and some version
- * has a label), CreatedDate. */
-TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool versions, json_t *obj);
-/* {version id: [labels]} of the labelled versions; *out NULL when none
- * (ListSecrets sets it as SecretVersionsToStages). */
-TR_RESULT sm_versions_to_stages(const struct secret *s, json_t **out);
-/* Tags of a resource ARN as [{"Key","Value"}], ordered by key. */
-TR_RESULT sm_tags_json(store_t st, const char *arn, json_t **out);
-/* Set obj[name] = v (stealing v); TR_E_INTERNAL when v is NULL. */
-TR_RESULT sm_set(json_t *obj, const char *name, json_t *v);
+/* ---- dates --------------------------------------------------------------- */
 
 /* Day precision (midnight UTC) of an epoch time, as LastAccessedDate is. */
 int64_t sm_day(int64_t t);
 /* "Now" for the dates of a secret: rc->now (the business clock, with
  * TRESOR_CLOCK_OFFSET) plus the wall clock's milliseconds. */
 double sm_now(const struct req_ctx *rc);
-/* A date member as the JSON number AWS sends (epoch seconds, fractional). */
-TR_RESULT sm_set_date(json_t *obj, const char *name, double t);
 
 #endif

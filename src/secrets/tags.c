@@ -6,7 +6,7 @@
  * (sm_purge).  The request rules (botocore model, Tag shape; Secrets
  * Manager quotas):
  *   - Tags is required; each Key 1..128 and Value 0..256 characters, no
- *     "aws:" prefix, no key twice: sm_get_tags (secrets.c), shared with
+ *     "aws:" prefix, no key twice: sm_get_tags (params.c), shared with
  *     CreateSecret so both say the same thing;
  *   - TagKeys is required, each 1..128 characters (ValidationException in
  *     the front end's wording);
@@ -31,6 +31,8 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "secrets/authz.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 
 #define TAG_KEY_MAX 128
@@ -70,7 +72,7 @@ SM_HANDLER(sm_op_tag_resource)
     sm_ctx_init(&c);
     r = sm_ctx_add_request_tags(&c, tags);
     if (tr_ok(r))
-        r = sm_find_authorized(rc, "secretsmanager:TagResource", id, c.e, c.n, true, &s);
+        r = sm_find_authorized(rc, rc->op->action, id, c.e, c.n, true, &s);
     iam_ctx_free(&c);
     if (tr_failed(r)) goto fail;
 
@@ -115,7 +117,7 @@ SM_HANDLER(sm_op_untag_resource)
     sm_ctx_init(&c);
     r = iam_ctx_add_multi(&c, "aws:TagKeys", vals, n);
     if (tr_ok(r))
-        r = sm_find_authorized(rc, "secretsmanager:UntagResource", id, c.e, c.n, true, &s);
+        r = sm_find_authorized(rc, rc->op->action, id, c.e, c.n, true, &s);
     iam_ctx_free(&c);
     if (tr_failed(r)) goto fail;
     for (i = 0; i < n; i++) {

@@ -23,6 +23,8 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "secrets/authz.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 
 #define MSG_REPLICATION "Secrets Manager on this server does not support replicating secrets to " \
@@ -87,7 +89,7 @@ SM_HANDLER(sm_op_replicate_secret_to_regions)
     if (tr_ok(r) && has_force)
         r = iam_ctx_add(&c, "secretsmanager:ForceOverwriteReplicaSecret", force ? "true" : "false");
     if (tr_ok(r))
-        r = refuse(rc, "secretsmanager:ReplicateSecretToRegions", id, c.e, c.n, MSG_REPLICATION);
+        r = refuse(rc, rc->op->action, id, c.e, c.n, MSG_REPLICATION);
     iam_ctx_free(&c);
     return r;
 }
@@ -103,7 +105,7 @@ SM_HANDLER(sm_op_remove_regions_from_replication)
     GUARD(json_get_str_list(in, "RemoveReplicaRegions", true, SIZE_MAX, 1, 128, &regions));
     if (json_array_size(regions) < 1)
         return json_invalid("RemoveReplicaRegions", NULL, "Member must have length greater than or equal to 1");
-    return refuse(rc, "secretsmanager:RemoveRegionsFromReplication", id, NULL, 0, MSG_REPLICATION);
+    return refuse(rc, rc->op->action, id, NULL, 0, MSG_REPLICATION);
 }
 
 SM_HANDLER(sm_op_stop_replication_to_replica)
@@ -113,7 +115,7 @@ SM_HANDLER(sm_op_stop_replication_to_replica)
     (void)out;
     GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
-    return refuse(rc, "secretsmanager:StopReplicationToReplica", id, NULL, 0, MSG_REPLICATION);
+    return refuse(rc, rc->op->action, id, NULL, 0, MSG_REPLICATION);
 }
 
 SM_HANDLER(sm_op_rotate_secret)
@@ -150,7 +152,7 @@ SM_HANDLER(sm_op_rotate_secret)
         r = iam_ctx_add(&c, "secretsmanager:ModifyRotationRules",
                         rules && !json_is_null(rules) ? "true" : "false");
     if (tr_ok(r))
-        r = refuse(rc, "secretsmanager:RotateSecret", id, c.e, c.n, MSG_ROTATION);
+        r = refuse(rc, rc->op->action, id, c.e, c.n, MSG_ROTATION);
     iam_ctx_free(&c);
     return r;
 }
@@ -162,5 +164,5 @@ SM_HANDLER(sm_op_cancel_rotate_secret)
     (void)out;
     GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
-    return refuse(rc, "secretsmanager:CancelRotateSecret", id, NULL, 0, MSG_ROTATION);
+    return refuse(rc, rc->op->action, id, NULL, 0, MSG_ROTATION);
 }

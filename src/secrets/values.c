@@ -59,8 +59,12 @@
 #include "core/utf8.h"
 #include "crypto/rand.h"
 #include "kms/kms.h"
+#include "secrets/authz.h"
+#include "secrets/describe.h"
 #include "secrets/envelope.h"
+#include "secrets/lookup.h"
 #include "secrets/manage.h"
+#include "secrets/params.h"
 
 /* Request values: b64_decode reserves for the padded length, so the
  * buffer has a few bytes of slack over the 65536-byte limit (the limit
@@ -275,7 +279,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
         r = iam_ctx_add(c, "secretsmanager:ForceOverwriteReplicaSecret", force ? "true" : "false");
     if (tr_ok(r)) r = sm_ctx_add_replica_regions(c, replicas);
     if (tr_ok(r)) r = sm_ctx_add_request_tags(c, tags);
-    if (tr_ok(r)) r = sm_authorize_account(rc, "secretsmanager:CreateSecret", arn, c->e, c->n);
+    if (tr_ok(r)) r = sm_authorize_account(rc, rc->op->action, arn, c->e, c->n);
     if (tr_ok(r) && json_array_size(tags) > 0)
         r = sm_authorize_account(rc, "secretsmanager:TagResource", arn, c->e, c->n);
     if (tr_ok(r)) r = refuse_replicas(replicas);
@@ -491,7 +495,7 @@ SM_VALUE_HANDLER(sm_op_get_secret_value)
     if (vid) r = iam_ctx_add(c, "secretsmanager:VersionId", vid);
     if (tr_ok(r) && stage) r = iam_ctx_add(c, "secretsmanager:VersionStage", stage);
     if (tr_ok(r))
-        r = sm_find_authorized(rc, "secretsmanager:GetSecretValue", id, c->e, c->n, true, &s);
+        r = sm_find_authorized(rc, rc->op->action, id, c->e, c->n, true, &s);
     if (tr_ok(r)) r = pick_version(&s, vid, stage, &v);
     if (tr_ok(r)) r = value_reply(rc, &s, v, out);
     if (tr_ok(r)) touch_accessed(rc, &s, v);
@@ -731,7 +735,7 @@ SM_VALUE_HANDLER(sm_op_batch_get_secret_value)
     if (has_max && !filters)
         BAIL(TR_E_SM_INVALID_PARAMETER, "'Filters' not specified. 'Filters' must also be "
              "specified when 'MaxResults' is provided.");
-    GUARD(sm_authorize_account(rc, "secretsmanager:BatchGetSecretValue", NULL, NULL, 0));
+    GUARD(sm_authorize_account(rc, rc->op->action, NULL, NULL, 0));
     /* "If you use filters, you must also have secretsmanager:ListSecrets"
      * (API reference): the filter form lists the account's secrets, and
      * without it a caller would learn names, descriptions and tags. */
@@ -793,7 +797,7 @@ SM_VALUE_HANDLER(sm_op_put_secret_value)
     GUARD(json_get_sensitive_str(in, "RotationToken", false, 36, 256, &rot));
     r = get_value(in, &pt, &has_value, &binary);
     if (tr_failed(r)) goto fail;
-    r = sm_find_authorized(rc, "secretsmanager:PutSecretValue", id, NULL, 0, true, &s);
+    r = sm_find_authorized(rc, rc->op->action, id, NULL, 0, true, &s);
     if (tr_failed(r)) goto fail;
     if (!has_value) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST,
@@ -913,7 +917,7 @@ SM_VALUE_HANDLER(sm_op_update_secret)
         peek_arn = sm_key_arn_peek(rc, found ? s.account : rc->who.account_id,
                                    found ? s.region : rc->region, kms_id);
     r = sm_ctx_add_request_keys(c, desc, kms_id, peek_arn, type);
-    if (tr_ok(r)) r = sm_authorize(rc, "secretsmanager:UpdateSecret", id, found ? &s : NULL,
+    if (tr_ok(r)) r = sm_authorize(rc, rc->op->action, id, found ? &s : NULL,
                                    c->e, c->n);
     if (tr_ok(r) && !found)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_NOT_FOUND, "%s", SM_MSG_NOT_FOUND);

@@ -6,7 +6,7 @@
  * they share with values.c).
  *
  * Every handler validates its input with AWS's wording, authorizes
- * through sm_authorize (secrets.h, docs/AUTHORIZATION.md 5.2 order), checks
+ * through sm_authorize (authz.h, docs/AUTHORIZATION.md 5.2 order), checks
  * the state of the secret, and only then touches KMS (envelope.h).  Wire
  * shapes: botocore secretsmanager/2017-10-17; recorded AWS behaviour of
  * labels and dates: the comments in versions.c.
@@ -19,21 +19,13 @@
 #include <stddef.h>
 
 #include "core/result.h"
-#include "http/op.h"
+#include "op/op.h"
+#include "secrets/ops.h"
 #include "secrets/secrets.h"
 
-#define SM_VALUE_HANDLER(fn) TR_RESULT fn(struct req_ctx *rc, json_t *in, json_t **out)
-
-/* values.c */
-SM_VALUE_HANDLER(sm_op_create_secret);
-SM_VALUE_HANDLER(sm_op_get_secret_value);
-SM_VALUE_HANDLER(sm_op_batch_get_secret_value);
-SM_VALUE_HANDLER(sm_op_put_secret_value);
-SM_VALUE_HANDLER(sm_op_update_secret);
-/* versions.c */
-SM_VALUE_HANDLER(sm_op_describe_secret);
-SM_VALUE_HANDLER(sm_op_list_secret_version_ids);
-SM_VALUE_HANDLER(sm_op_update_secret_version_stage);
+/* The handlers of values.c and versions.c are declared, with every other,
+ * by secrets/ops.h; SM_VALUE_HANDLER(sm_op_x) { ... } defines one. */
+#define SM_VALUE_HANDLER(fn) SM_HANDLER(fn)
 
 /* ---- versions.c: label rules shared with values.c ------------------------ */
 

@@ -48,7 +48,10 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "secrets/authz.h"
+#include "secrets/describe.h"
 #include "secrets/envelope.h"
+#include "secrets/params.h"
 
 /* ---- label rules ------------------------------------------------------------ */
 
@@ -146,7 +149,7 @@ SM_VALUE_HANDLER(sm_op_describe_secret)
     json_t *o = NULL;
     GUARD(json_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, "secretsmanager:DescribeSecret", id, NULL, 0, false, &s));
+    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
     o = json_object();
     tr_result r = o ? sm_describe_fill(rc, &s, true, o)
                     : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
@@ -228,7 +231,7 @@ SM_VALUE_HANDLER(sm_op_list_secret_version_ids)
     GUARD(json_get_str(in, "NextToken", false, 1, 4096, &next));
     GUARD(json_get_bool(in, "IncludeDeprecated", NULL, &deprecated));
     if (next) GUARD(seq_token_decode(next, &after));
-    GUARD(sm_find_authorized(rc, "secretsmanager:ListSecretVersionIds", id, NULL, 0, false, &s));
+    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
 
     reply = json_pack("{s:s, s:s}", "ARN", s.arn, "Name", s.name);
     list = json_array();
@@ -284,7 +287,7 @@ SM_VALUE_HANDLER(sm_op_update_secret_version_stage)
     sm_ctx_init(c);
     r = iam_ctx_add(c, "secretsmanager:VersionStage", label);
     if (tr_ok(r))
-        r = sm_find_authorized(rc, "secretsmanager:UpdateSecretVersionStage", id, c->e, c->n,
+        r = sm_find_authorized(rc, rc->op->action, id, c->e, c->n,
                                true, &s);
     if (tr_failed(r)) goto fail;
 

@@ -12,7 +12,7 @@
  *    tx_commit is durable (synchronous=FULL under WAL).
  *  - Secret columns (wrapped key material, wrapped secret access keys) are
  *    stored exactly as given: the caller has already wrapped them under the
- *    root key (kms/keyring.h).  The store never sees plaintext secrets.
+ *    root key (crypto/keyring.h).  The store never sees plaintext secrets.
  *  - Failures carry the store's own codes (errors.def), never a service's:
  *    lookups that find nothing return TR_E_STORE_NOT_FOUND with NO
  *    message, and the caller writes its service's error and AWS's

@@ -7,9 +7,9 @@ serving, and the store is unchanged.
 Used by test_bad_input_matrix.py (per operation) and
 test_bad_input_protocol.py (HTTP, SigV4 and session cases, once each).
 
-The operations come from the server's own tables (src/kms/ops.c,
-src/secrets/ops.c, src/iam/iam_ops.h, src/iam/sts.c), so a new operation
-joins the matrix by being served.  The models are botocore's, with the
+The operations come from the server's own tables (src/kms/ops.def,
+src/secrets/ops.def, src/iam/iam_ops.def, src/iam/sts_ops.def), so a new
+operation joins the matrix by being served.  The models are botocore's, with the
 vendored Secrets Manager model of tests/e2e/models first (AWS_DATA_PATH is
 set by tresor_e2e at import).
 
@@ -47,7 +47,7 @@ from tresor_e2e import ACCOUNT, REPO, sanitize_error_code
 MATRIX = collections.Counter()
 
 BODY_CAP = 1 << 20            # REQUEST_BODY_MAX in src/http/router.h
-FORM_MAX_PARAMS = 512         # src/http/query_proto.h
+FORM_MAX_PARAMS = 512         # src/op/query_proto.h
 DEEP = 10000                  # nesting levels; jansson stops at 2048
 
 JSON_SERVICES = {"kms": "TrentService", "secretsmanager": "secretsmanager"}
@@ -93,16 +93,9 @@ def model(service):
 
 def served_operations(service):
     """The operation names of the server's own table for `service`."""
-    if service == "kms":
-        text = (REPO / "src/kms/ops.c").read_text()
-        names = re.findall(r"^\s+KMS_OP\((\w+),", text, re.M) + \
-            re.findall(r'^\s+\{ "(\w+)", "kms:', text, re.M)
-    elif service == "secretsmanager":
-        names = re.findall(r"^\s+SM_OP\((\w+),", (REPO / "src/secrets/ops.c").read_text(), re.M)
-    elif service == "iam":
-        names = re.findall(r"X\((\w+), iam_", (REPO / "src/iam/iam_ops.h").read_text())
-    else:
-        names = re.findall(r'\{ "(\w+)", "sts:', (REPO / "src/iam/sts.c").read_text())
+    table = {"kms": "src/kms/ops.def", "secretsmanager": "src/secrets/ops.def",
+             "iam": "src/iam/iam_ops.def", "sts": "src/iam/sts_ops.def"}[service]
+    names = re.findall(r"^OP(?:_AS)?\((\w+),", (REPO / table).read_text(), re.M)
     assert names, f"no operations found for {service}"
     return sorted(set(names))
 

@@ -33,9 +33,12 @@
 
 #include "analyze/analyze.h"
 #include "crypto/hash.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "kms/keyring.h"
+#include "kms/kms.h"
+#include "op_harness.h"
+#include "secrets/ops.h"
 #include "store/store.h"
 
 #define ACCT "111122223333"
@@ -263,30 +266,20 @@ static void test_graph(void **state)
  * KMS and Secrets Manager handlers as the router does. */
 static json_t *op(const char *name, json_t *in)
 {
-    const struct op_def *d = NULL;
     struct req_ctx rc = { .env = &ENV, .st = ENV.st, .kr = ENV.kr, .now = NOW };
-    for (const struct op_def *x = sm_ops; x->name && !d; x++)
-        if (strcmp(x->name, name) == 0) d = x;
-    snprintf(rc.service, sizeof rc.service, d ? "secretsmanager" : "kms");
-    for (const struct op_def *x = kms_ops; x->name && !d; x++)
-        if (strcmp(x->name, name) == 0) d = x;
-    assert_non_null(d);
+    const struct op_service *svc = op_find(&sm_service, name) ? &sm_service : &kms_service;
     snprintf(rc.region, sizeof rc.region, "us-east-1");
     rc.who.type = PRINCIPAL_ROOT;
     snprintf(rc.who.account_id, sizeof rc.who.account_id, ACCT);
     snprintf(rc.who.arn, sizeof rc.who.arn, "arn:aws:iam::" ACCT ":root");
     snprintf(rc.who.id, sizeof rc.who.id, ACCT);
     json_t *out = NULL;
-    ok(ENV.st[0]->tx_begin(ENV.st));
-    tr_result r = d->fn(&rc, in, &out);
-    if (tr_ok(r)) r = ENV.st[0]->tx_commit(ENV.st);
-    else ENV.st[0]->tx_rollback(ENV.st);
+    tr_result r = oh_json(&rc, svc, name, in, &out);
     if (tr_failed(r))
         fail_msg("%s: %s: %s", name, tr_err_type(tr_code(r)),
                  tr_last_error()->has_message ? tr_last_error()->message : "");
-    iam_identity_release(&rc);
     json_decref(in);
-    return out ? out : json_object();
+    return out;
 }
 
 /* A customer managed key (key_policy NULL: the default policy, the

@@ -15,8 +15,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http/op.h"
-#include "http/query_proto.h"
+#include "iam/iam_ops.h"
+#include "iam/sts.h"
+#include "kms/kms.h"
+#include "op/op.h"
+#include "op/query_proto.h"
+#include "secrets/ops.h"
 
 struct row {
     const char *action, *resource, *keys;
@@ -63,9 +67,9 @@ static bool is_op_action(const char *action)
         if (strcmp(o->action, action) == 0) return true;
     for (const struct op_def *o = sm_ops; o->name; o++)
         if (strcmp(o->action, action) == 0) return true;
-    for (const struct query_op *o = iam_ops; o->name; o++)
+    for (const struct op_def *o = iam_ops; o->name; o++)
         if (strcmp(o->action, action) == 0) return true;
-    for (const struct query_op *o = sts_ops; o->name; o++)
+    for (const struct op_def *o = sts_ops; o->name; o++)
         if (strcmp(o->action, action) == 0) return true;
     return false;
 }
@@ -85,9 +89,9 @@ static void test_every_operation_has_rows(void **state)
         if (!has_row(o->action)) fail_msg("kms %s (%s): no row in authz_table.def", o->name, o->action);
     for (const struct op_def *o = sm_ops; o->name; o++, n++)
         if (!has_row(o->action)) fail_msg("secretsmanager %s: no row in authz_table.def", o->name);
-    for (const struct query_op *o = iam_ops; o->name; o++, n++)
+    for (const struct op_def *o = iam_ops; o->name; o++, n++)
         if (!has_row(o->action)) fail_msg("iam %s: no row in authz_table.def", o->name);
-    for (const struct query_op *o = sts_ops; o->name; o++, n++)
+    for (const struct op_def *o = sts_ops; o->name; o++, n++)
         if (!has_row(o->action)) fail_msg("sts %s: no row in authz_table.def", o->name);
     assert_true(n > 120);
 }

@@ -1,5 +1,6 @@
 /*
- * authz_test.c -- request authorization (src/iam/authz.c): the identity
+ * authz_test.c -- request authorization (src/iam/identity.c, context.c,
+ * authz.c, principals.c): the identity
  * side loaded from hand-made IAM records (docs/internals/IAM_STORE.md),
  * the request context of global condition keys (docs/AUTHORIZATION.md 1.2), the
  * decision and AWS's AccessDenied messages.
@@ -29,8 +30,9 @@
 
 #include "core/cache.h"
 #include "crypto/hash.h"
-#include "http/op.h"
 #include "iam/authz.h"
+#include "iam/principals.h"
+#include "op/op.h"
 #include "store/store.h"
 
 #define ACCT "111122223333"

@@ -34,13 +34,15 @@
 #include <unistd.h>
 
 #include "auth/creds.h"
+#include "auth/sigv4_sign.h"
 #include "core/buf.h"
 #include "core/secmem.h"
 #include "crypto/hash.h"
+#include "crypto/keyring.h"
 #include "dev/dev.h"
 #include "iam/accounts.h"
 #include "kms/kms.h"
-#include "kms/keyring.h"
+#include "op/clock.h"
 #include "store/store.h"
 
 #define ACCT "000000000000"
@@ -199,12 +201,12 @@ static void test_seed_file_and_reset(void **state)
     ENV.default_region = "us-east-1";
     struct dev_opts o = { .account_id = ACCT, .seed_path = path, .in_memory = true };
     ok(dev_start(&ENV, &o));
-    assert_string_equal(dev_account(ENV.dev), ACCT);
+    assert_string_equal(dev_account(ENV.dev->state), ACCT);
     assert_int_equal(nkeys("us-east-1"), 1);
     ok(apply("{\"keys\": [{}, {\"Region\": \"ap-south-1\"}]}"));
     assert_int_equal(nkeys("us-east-1"), 2);
     store_t before = ENV.st;
-    ok(dev_reset(ENV.dev));
+    ok(dev_reset(ENV.dev->state));
     assert_ptr_not_equal(ENV.st, before);
     assert_int_equal(nkeys("us-east-1"), 1);
     assert_int_equal(nkeys("ap-south-1"), 0);
@@ -430,7 +432,7 @@ static void test_unknown_key_is_root(void **state)
 
     /* Outside dev mode the made-up key is refused, and so are the other
      * region and the old date. */
-    struct dev_state *d = ENV.dev;
+    const struct dev_hooks *d = ENV.dev;
     ENV.dev = NULL;
     sign(&s, "test", "test", "us-east-1", "20200101T000000Z");
     assert_true(tr_failed(auth_request(&ENV, &s.rq, "kms", time(NULL), &who, &a)));

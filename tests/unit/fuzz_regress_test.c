@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "core/errors.h"
-#include "http/query_proto.h"
+#include "op/query_proto.h"
 
 static tr_result parse(const char *body, struct form *f)
 {

@@ -30,11 +30,12 @@
 
 #include "core/json.h"
 #include "crypto/hash.h"
-#include "http/op.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "kms/keyring.h"
 #include "kms/kms.h"
+#include "op/op.h"
+#include "op_harness.h"
 #include "store/store.h"
 
 #define ACCT "111122223333"
@@ -109,35 +110,11 @@ static int teardown(void **state)
 
 /* ---- driving the handlers ---------------------------------------------- */
 
-static const struct op_def *find_op(const char *name)
-{
-    for (const struct op_def *op = kms_ops; op->name; op++)
-        if (strcmp(op->name, name) == 0) return op;
-    fail_msg("no operation %s", name);
-    return NULL;
-}
-
+/* Run an operation as the router does (op_harness.h). */
 static tr_result run(const char *name, json_t *in, json_t **out)
 {
-    const struct op_def *op = find_op(name);
-    store_t st = F->rc.st;
-    tr_result r;
-    *out = NULL;
-    tr_clear_error();
     release_identity();
-    if (op->flags & OP_WRITE) {
-        r = (*st)->tx_begin(st);
-        if (tr_failed(r)) return r;
-    }
-    r = op->fn(&F->rc, in, out);
-    if (op->flags & OP_WRITE) {
-        if (tr_ok(r)) r = (*st)->tx_commit(st);
-        if (tr_failed(r)) (*st)->tx_rollback(st);
-    }
-    if (tr_failed(r)) {
-        json_decref(*out);
-        *out = NULL;
-    }
+    tr_result r = oh_json(&F->rc, &kms_service, name, in, out);
     release_identity();
     return r;
 }

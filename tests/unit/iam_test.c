@@ -33,11 +33,12 @@
 
 #include "auth/sigv4.h"
 #include "crypto/hash.h"
-#include "http/op.h"
-#include "http/query_proto.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
+#include "iam/iam_ops.h"
 #include "iam/iam_util.h"
-#include "kms/keyring.h"
+#include "op/op.h"
+#include "op/query_proto.h"
 #include "store/store.h"
 
 #define A "111122223333"
@@ -47,7 +48,7 @@
 #define ARN(kind, rest) "arn:aws:iam::" A ":" kind "/" rest
 #define BASE32 "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
-#define QH_OPS iam_ops
+#define QH_SVC (&iam_service)
 #define QH_VERSION "2010-05-08"
 #define QH_SERVICE "iam"
 #include "query_harness.h"
@@ -202,7 +203,7 @@ static void test_op_table(void **state)
 {
     (void)state;
     size_t n = 0;
-    for (const struct query_op *op = iam_ops; op->name; op++, n++) {
+    for (const struct op_def *op = iam_ops; op->name; op++, n++) {
         char action[128];
         snprintf(action, sizeof action, "iam:%s", op->name);
         assert_string_equal(op->action, action);
@@ -210,7 +211,7 @@ static void test_op_table(void **state)
         bool reads = strncmp(op->name, "Get", 3) == 0 || strncmp(op->name, "List", 4) == 0;
         assert_int_equal(op->flags & OP_WRITE, reads ? 0 : OP_WRITE);
         bool output = reads || strncmp(op->name, "Create", 6) == 0 || strcmp(op->name, "UpdateRole") == 0;
-        assert_int_equal(op->flags & QOP_NO_RESULT, output ? 0 : QOP_NO_RESULT);
+        assert_int_equal(op->flags & OP_NO_RESULT, output ? 0 : OP_NO_RESULT);
     }
     assert_int_equal(n, 64);
 }

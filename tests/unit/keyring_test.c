@@ -1,5 +1,5 @@
 /*
- * keyring_test.c -- root key file and wrapping (kms/keyring.c).
+ * keyring_test.c -- root key file and wrapping (crypto/keyring.c).
  *
  * Works in a fresh mkdtemp directory per test.  Covers: creation (mode
  * 0600, 32 bytes, never overwritten, atomic: no temp file left), reopening gives a keyring that
@@ -23,7 +23,7 @@
 
 #include "core/buf.h"
 #include "crypto/hash.h"
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 
 #define WRAP_OVERHEAD (1 + 12 + 16)
 

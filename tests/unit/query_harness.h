@@ -2,12 +2,14 @@
  * query_harness.h -- what the unit tests of query-protocol handlers (IAM,
  * STS) share: an in-memory store with two accounts, a request context,
  * callers, and a driver that form-encodes parameters, runs one operation
- * the way the router does (inside a store transaction when it writes,
- * rolled back on failure) and keeps the result element's XML.
+ * through op_harness.h's oh_query (op_run: inside a store transaction when
+ * it writes, rolled back on failure, the reply rendered) and keeps the
+ * result element's XML.
  *
  * Before including it, a test defines NOW (epoch seconds of the request),
- * QH_OPS (the operation table), QH_VERSION (the API version sent) and
- * QH_SERVICE ("iam", "sts").  Everything here is static and may go unused.
+ * QH_SVC (the service: &iam_service, &sts_service), QH_VERSION (the API
+ * version sent) and QH_SERVICE ("iam", "sts").  Everything here is static
+ * and may go unused.
  */
 #ifndef TR_QUERY_HARNESS_H
 #define TR_QUERY_HARNESS_H
@@ -18,12 +20,14 @@
 #include <string.h>
 
 #include "auth/sigv4.h"
+#include "auth/sigv4_cache.h"
 #include "crypto/hash.h"
-#include "http/op.h"
-#include "http/query_proto.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "kms/keyring.h"
+#include "op/op.h"
+#include "op/query_proto.h"
+#include "op_harness.h"
 #include "store/store.h"
 
 #define QH_UNUSED __attribute__((unused))
@@ -108,12 +112,9 @@ static QH_UNUSED int teardown(void **state)
     return 0;
 }
 
-static QH_UNUSED const struct query_op *find_op(const char *name)
+static QH_UNUSED const struct op_def *find_op(const char *name)
 {
-    for (const struct query_op *op = QH_OPS; op->name; op++)
-        if (strcmp(op->name, name) == 0) return op;
-    fail_msg("no operation %s", name);
-    return NULL;
+    return oh_find(QH_SVC, name);
 }
 
 static QH_UNUSED void urlencode(struct buf *b, const char *s)
@@ -134,9 +135,7 @@ static QH_UNUSED void urlencode(struct buf *b, const char *s)
  * identity is reloaded per call, as per request. */
 static QH_UNUSED tr_result call(const char *name, const char *const *kv)
 {
-    const struct query_op *op = find_op(name);
-    struct buf body = BUF_INIT(1 << 20), res = BUF_INIT(1 << 20);
-    struct form f;
+    struct buf body = BUF_INIT(1 << 20);
     ok(buf_printf(&body, "Action=%s&Version=%s", name, QH_VERSION));
     for (size_t i = 0; kv && kv[i]; i += 2) {
         ok(buf_append_str(&body, "&"));
@@ -144,25 +143,10 @@ static QH_UNUSED tr_result call(const char *name, const char *const *kv)
         ok(buf_append_str(&body, "="));
         urlencode(&body, kv[i + 1]);
     }
-    ok(form_parse(body.data, body.len, &f));
     reset_identity();
-    tr_clear_error();
-    struct xml x = { .b = &res, .r = TR_OK };
-    store_t st = RC.st;
-    tr_result r = TR_OK;
-    if (op->flags & OP_WRITE) r = st[0]->tx_begin(st);
-    if (tr_ok(r)) r = op->fn(&RC, &f, &x);
-    if (tr_ok(r)) r = x.r;
-    if (op->flags & OP_WRITE) {
-        if (tr_ok(r)) r = st[0]->tx_commit(st);
-        else st[0]->tx_rollback(st);
-    }
-    XML[0] = '\0';
-    if (tr_ok(r)) snprintf(XML, sizeof XML, "%.*s", (int)res.len, (const char *)res.data);
+    tr_result r = oh_query(&RC, QH_SVC, name, &body, XML, sizeof XML);
     reset_identity();
-    form_free(&f);
     buf_free(&body);
-    buf_free(&res);
     return r;
 }
 

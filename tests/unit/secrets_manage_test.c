@@ -34,11 +34,15 @@
 
 #include "core/json.h"
 #include "crypto/hash.h"
-#include "http/op.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "kms/keyring.h"
+#include "op/op.h"
+#include "op_harness.h"
+#include "secrets/lookup.h"
 #include "secrets/manage.h"
+#include "secrets/ops.h"
+#include "secrets/params.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -120,34 +124,14 @@ static int teardown(void **state)
 
 static const struct op_def *find_op(const char *name)
 {
-    for (const struct op_def *op = sm_ops; op->name; op++)
-        if (strcmp(op->name, name) == 0) return op;
-    fail_msg("no operation %s", name);
-    return NULL;
+    return oh_find(&sm_service, name);
 }
 
+/* Run an operation as the router does (op_harness.h). */
 static tr_result run(const char *name, json_t *in, json_t **out)
 {
-    const struct op_def *op = find_op(name);
-    store_t st = RC.st;
-    tr_result r;
-    *out = NULL;
-    tr_clear_error();
     release_identity();
-    if (!(op->flags & OP_WRITE)) {
-        r = op->fn(&RC, in, out);
-        release_identity();
-        return r;
-    }
-    r = (*st)->tx_begin(st);
-    if (tr_failed(r)) return r;
-    r = op->fn(&RC, in, out);
-    if (tr_ok(r)) r = (*st)->tx_commit(st);
-    if (tr_failed(r)) {
-        (*st)->tx_rollback(st);
-        json_decref(*out);
-        *out = NULL;
-    }
+    tr_result r = oh_json(&RC, &sm_service, name, in, out);
     release_identity();
     return r;
 }

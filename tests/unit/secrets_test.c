@@ -31,12 +31,15 @@
 
 #include "core/json.h"
 #include "crypto/hash.h"
-#include "http/op.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
-#include "kms/keyring.h"
 #include "kms/kms.h"
+#include "op/op.h"
+#include "op_harness.h"
 #include "secrets/envelope.h"
+#include "secrets/lookup.h"
+#include "secrets/ops.h"
 #include "secrets/secrets.h"
 #include "store/store.h"
 
@@ -133,34 +136,12 @@ static const struct op_def *find_in(const struct op_def *table, const char *name
 }
 
 /* Run an operation of Secrets Manager, or of KMS when the name is one of
- * its, as the router does. */
+ * its, as the router does (op_harness.h). */
 static tr_result run(const char *name, json_t *in, json_t **out)
 {
-    const struct op_def *op = find_in(sm_ops, name);
-    snprintf(F->rc.service, sizeof F->rc.service, "secretsmanager");
-    if (!op) {
-        op = find_in(kms_ops, name);
-        snprintf(F->rc.service, sizeof F->rc.service, "kms");
-    }
-    if (!op) fail_msg("no operation %s", name);
-    store_t st = F->rc.st;
-    tr_result r;
-    *out = NULL;
-    tr_clear_error();
+    const struct op_service *svc = find_in(sm_ops, name) ? &sm_service : &kms_service;
     release_identity();
-    if (!(op->flags & OP_WRITE)) {
-        r = op->fn(&F->rc, in, out);
-    } else {
-        r = (*st)->tx_begin(st);
-        if (tr_failed(r)) return r;
-        r = op->fn(&F->rc, in, out);
-        if (tr_ok(r)) r = (*st)->tx_commit(st);
-        if (tr_failed(r)) {
-            (*st)->tx_rollback(st);
-            json_decref(*out);
-            *out = NULL;
-        }
-    }
+    tr_result r = oh_json(&F->rc, svc, name, in, out);
     release_identity();
     /* Handlers must leave the hop marker as they found it. */
     assert_null(F->rc.via_service);
@@ -324,7 +305,7 @@ static void test_ops_table(void **state)
 {
     (void)state;
     for (const struct op_def *op = sm_ops; op->name; op++) {
-        assert_non_null(op->fn);
+        assert_non_null(op->fn.json);
         if (op != sm_ops) assert_true(strcmp(op[-1].name, op->name) < 0);
     }
     static const char *const writes[] = { "CreateSecret", "PutSecretValue", "UpdateSecret",

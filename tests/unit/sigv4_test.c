@@ -29,6 +29,8 @@
 #include <pthread.h>
 
 #include "auth/sigv4.h"
+#include "auth/sigv4_cache.h"
+#include "auth/sigv4_sign.h"
 #include "core/buf.h"
 #include "core/cache.h"
 #include "core/errors.h"

@@ -38,11 +38,11 @@
 #include "auth/creds.h"
 #include "core/json.h"
 #include "crypto/hash.h"
-#include "http/op.h"
-#include "http/query_proto.h"
+#include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/sts.h"
-#include "kms/keyring.h"
+#include "op/op.h"
+#include "op/query_proto.h"
 #include "store/store.h"
 
 #define ACCT "111122223333"
@@ -54,9 +54,10 @@
 #define MAX_SESSION_MSG "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
 #define INVALID_TOKEN "The security token included in the request is invalid."
 
-#define QH_OPS sts_ops
+#define QH_SVC (&sts_service)
 #define QH_VERSION "2011-06-15"
 #define QH_SERVICE "sts"
+#include "auth/sigv4_sign.h"
 #include "query_harness.h"
 
 /* ---- policy text (single quotes become double quotes) ----------------- */

@@ -8,7 +8,7 @@
  * decoded exactly once.  Values may carry policy documents and passwords,
  * so the storage is a secret buf.
  */
-#include "http/query_proto.h"
+#include "op/query_proto.h"
 
 #include <stdio.h>
 #include <stdlib.h>

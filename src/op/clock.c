@@ -1,5 +1,5 @@
 /*
- * clock.c -- the server's business clock (see op.h: tr_now).
+ * clock.c -- the server's business clock (clock.h: tr_now).
  *
  * Dates the server records or compares (key creation, deletion, rotation)
  * come from tr_now(): the wall clock plus TRESOR_CLOCK_OFFSET seconds,
@@ -7,7 +7,7 @@
  * or rotation date pass without waiting days; it never shifts the SigV4
  * clock window, which always uses the real time.
  */
-#include "http/op.h"
+#include "op/clock.h"
 
 #include <errno.h>
 #include <stdlib.h>

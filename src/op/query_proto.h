@@ -18,7 +18,6 @@
 
 #include "core/buf.h"
 #include "core/result.h"
-#include "http/op.h"
 
 #define FORM_MAX_PARAMS 512
 
@@ -72,20 +71,5 @@ void xml_time(struct xml *x, const char *tag, int64_t epoch);
 /* Percent-encode a policy document the way IAM returns it (RFC 3986
  * unreserved characters kept), then XML-escape, as element text. */
 void xml_policy(struct xml *x, const char *tag, const char *document);
-
-typedef TR_RESULT (*query_handler)(struct req_ctx *rc, const struct form *in, struct xml *out);
-
-#define QOP_NO_RESULT 0x100   /* the reply has no <OpResult> element */
-
-struct query_op {
-    const char *name;         /* "CreateUser" */
-    const char *action;       /* "iam:CreateUser" */
-    query_handler fn;
-    unsigned flags;           /* OP_WRITE, QOP_NO_RESULT */
-};
-
-/* NULL-name terminated tables. */
-extern const struct query_op iam_ops[];
-extern const struct query_op sts_ops[];
 
 #endif

@@ -26,7 +26,7 @@
  * mismatch means corruption or the wrong root key, never a client error.
  * No message ever contains key or plaintext bytes.
  */
-#include "kms/keyring.h"
+#include "crypto/keyring.h"
 
 #include "core/secmem.h"
 #include "crypto/aead.h"

@@ -1,0 +1,104 @@
+/*
+ * op.c -- op_run: one operation of any service, run the same way by every
+ * caller -- the router for a request, dev mode's seed, the unit tests'
+ * harness (contract in op.h; docs/internals/OPERATIONS.md).
+ *
+ * The order is the one a request needs: the transaction of a writing
+ * operation is committed before anything of the reply is known to be
+ * good, and nothing the handler wrote survives a failure -- the handler's,
+ * the commit's, or the rendering's of a query reply (whose envelope
+ * surrounds the handler's output).  The reply of a JSON operation is
+ * rendered straight into the caller's secret buffer (json_dump_buf):
+ * json_dumps would make a malloc'd copy of a reply that may carry
+ * plaintext, freed with free() -- never wiped.
+ */
+#include "op/op.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "op/query_proto.h"
+
+const struct op_def *op_find(const struct op_service *svc, const char *name)
+{
+    for (const struct op_def *op = svc->ops; op->name; op++)
+        if (strcmp(op->name, name) == 0) return op;
+    return NULL;
+}
+
+void op_release(struct req_ctx *rc)
+{
+    void (*release)(struct req_ctx *) = rc->release;
+    rc->release = NULL;
+    if (release) release(rc);
+}
+
+/* The end of a writing operation's transaction: commit when r is a
+ * success and commit is asked for, else roll back.  The first failure is
+ * the one returned: rollback's never replaces the handler's. */
+static tr_result tx_end(store_t st, tr_result r, bool commit)
+{
+    if (tr_ok(r) && commit) r = st[0]->tx_commit(st);
+    if (tr_failed(r) || !commit) st[0]->tx_rollback(st);
+    return r;
+}
+
+static TR_RESULT run_json(struct req_ctx *rc, const struct op_def *op, json_t *in, bool commit,
+                          struct buf *reply)
+{
+    json_t *out = NULL;
+    tr_result r = TR_OK;
+    if (rc->writing) r = rc->st[0]->tx_begin(rc->st);
+    if (tr_ok(r)) {
+        r = op->fn.json(rc, in, &out);
+        if (rc->writing) r = tx_end(rc->st, r, commit);
+    }
+    if (tr_ok(r)) r = out ? json_dump_buf(out, JSON_COMPACT, reply) : buf_append_str(reply, "{}");
+    json_decref(out);
+    return r;
+}
+
+static TR_RESULT run_query(struct req_ctx *rc, const struct op_service *svc, const struct op_def *op,
+                           const struct form *in, bool commit, struct buf *reply)
+{
+    struct xml x = { .b = reply, .r = TR_OK };
+    bool result = !(op->flags & OP_NO_RESULT);
+    GUARD(buf_printf(reply, "<%sResponse xmlns=\"%s\">", op->name, svc->xmlns));
+    if (result) GUARD(buf_printf(reply, "<%sResult>", op->name));
+    if (rc->writing) GUARD(rc->st[0]->tx_begin(rc->st));
+    tr_result r = op->fn.query(rc, in, &x);
+    if (tr_ok(r)) r = x.r;
+    if (rc->writing) r = tx_end(rc->st, r, commit);
+    GUARD(r);
+    if (result) GUARD(buf_printf(reply, "</%sResult>", op->name));
+    return buf_printf(reply, "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>",
+                      rc->request_id, op->name);
+}
+
+static TR_RESULT run(struct req_ctx *rc, const struct op_service *svc, const struct op_def *op,
+                     const struct op_input *in, bool commit, struct buf *reply)
+{
+    ENSURE_REF(rc); ENSURE_REF(svc); ENSURE_REF(op); ENSURE_REF(in); ENSURE_REF(reply);
+    ENSURE(op->proto == svc->proto, TR_E_INTERNAL);
+    ENSURE(op->proto == OP_JSON ? in->json != NULL : in->form != NULL, TR_E_INTERNAL);
+    rc->op = op;
+    snprintf(rc->service, sizeof rc->service, "%s", svc->name);
+    rc->writing = (op->flags & OP_WRITE) != 0;
+    tr_result r = op->proto == OP_JSON ? run_json(rc, op, in->json, commit, reply)
+                                       : run_query(rc, svc, op, in->form, commit, reply);
+    op_release(rc);
+    return r;
+}
+
+TR_RESULT op_run(struct req_ctx *rc, const struct op_service *svc, const struct op_def *op,
+                 const struct op_input *in, struct buf *reply)
+{
+    return run(rc, svc, op, in, true, reply);
+}
+
+TR_RESULT op_dry_run(struct req_ctx *rc, const struct op_service *svc, const struct op_def *op,
+                     const struct op_input *in, struct buf *reply)
+{
+    return run(rc, svc, op, in, false, reply);
+}
