@@ -312,3 +312,18 @@ void iam_page_end(struct xml *x, bool truncated, const char *next)
     xml_bool(x, "IsTruncated", truncated);
     if (truncated && next) xml_text(x, "Marker", next);
 }
+
+TR_RESULT iam_page_write(struct req_ctx *rc, struct xml *x, const char *tag,
+                         const struct iam_page *pg, size_t first, size_t n, iam_item_writer fn,
+                         void *arg)
+{
+    const char *last = NULL;
+    size_t i = first, shown = 0;
+    tr_result r = TR_OK;
+    xml_open(x, tag);
+    for (; i < n && shown < pg->max && tr_ok(r); i++, shown++) r = fn(rc, x, arg, i, &last);
+    xml_close(x, tag);
+    GUARD(r);
+    iam_page_end(x, i < n, last);
+    return TR_OK;
+}

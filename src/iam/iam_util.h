@@ -177,6 +177,18 @@ struct iam_page {
 TR_RESULT iam_page_params(const struct form *in, struct iam_page *pg);
 /* <IsTruncated> and, when truncated, <Marker>next</Marker>. */
 void iam_page_end(struct xml *x, bool truncated, const char *next);
+/* Writes the <member> element of item i of the list that arg holds, and
+ * sets *key to what a Marker resuming after it names. */
+typedef TR_RESULT (*iam_item_writer)(struct req_ctx *rc, struct xml *x, void *arg, size_t i,
+                                     const char **key);
+/* One page of an ordered list of n items, from item `first` (the first
+ * after the marker): <tag> with the <member> of each of at most pg->max
+ * items, written by fn, then IsTruncated -- true when items remain -- and
+ * the Marker of the last one shown.  A list read from the store with a
+ * limit of pg->max + 1 pages the same way (first 0). */
+TR_RESULT iam_page_write(struct req_ctx *rc, struct xml *x, const char *tag,
+                         const struct iam_page *pg, size_t first, size_t n, iam_item_writer fn,
+                         void *arg);
 
 /* ---- tags -------------------------------------------------------------- */
 
@@ -253,6 +265,11 @@ extern const struct iam_kind_param IAM_P_ROLE;     /* 1..64 */
 /* The name parameter of k from `in`. */
 TR_RESULT iam_param_entity(const struct form *in, const struct iam_kind_param *k,
                            const char **name);
+/* The handler of one operation of a family that differs only by the
+ * entity kind it names (AttachUserPolicy, AttachGroupPolicy, ...): fn
+ * with the kind's parameter. */
+#define IAM_KIND_HANDLER(handler, fn, param) \
+    OP_QUERY_HANDLER(handler) { return fn(rc, in, out, &(param)); }
 
 /* ListUsers / ListGroups / ListRoles: PathPrefix, Marker, MaxItems; the
  * entities of `kind` ordered by name, each written by fn inside
