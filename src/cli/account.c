@@ -15,8 +15,8 @@
 
 static const struct cli_opt account_opts[] = {
     { "account-id", 'a', "ID", NULL, "random", "the new account's 12-digit id" },
-    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir of the store" },
-    { "region", 'r', "REGION", "TRESOR_REGION", "us-east-1", "the region written to the profile" },
+    CLI_OPT_DATA_DIR("the data dir of the store"),
+    CLI_OPT_REGION('r', "the region written to the profile"),
     { 0 },
 };
 
@@ -43,8 +43,8 @@ int cmd_account(int argc, char **argv)
 {
     int status;
     if (!cli_one_command(argc, argv, "account", "create", &account_cmd, &status)) return status;
-    const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
-    const char *region = env_or("TRESOR_REGION", "us-east-1");
+    const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
+    const char *region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT);
     const char *account_id = NULL;
     struct cli_parser p;
     int c;

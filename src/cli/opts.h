@@ -49,6 +49,17 @@ struct cli_opt {
     const char *help;   /* one sentence, wrapped by cli_help; NULL ends the table */
 };
 
+/* The data dir and region every command that reads a store shares: each
+ * one's environment variable and default, and its row in a table. */
+#define CLI_DATA_DIR_ENV     "TRESOR_DATA_DIR"
+#define CLI_DATA_DIR_DEFAULT "./tresor-data"
+#define CLI_REGION_ENV       "TRESOR_REGION"
+#define CLI_REGION_DEFAULT   "us-east-1"
+#define CLI_OPT_DATA_DIR(help) \
+    { "data-dir", 'd', "DIR", CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT, help }
+#define CLI_OPT_REGION(val, help) \
+    { "region", val, "REGION", CLI_REGION_ENV, CLI_REGION_DEFAULT, help }
+
 /* A row of a two-column list: a flag, a command, a variable, and its text. */
 struct cli_row { const char *left, *right; };
 
