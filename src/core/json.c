@@ -11,6 +11,7 @@
 #include "core/json.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,19 +232,29 @@ static TR_RESULT element_length(const char *name, const json_t *s, size_t min_le
     return json_invalid(name, NULL, c);
 }
 
+/* The list member `name` into *v (NULL when absent) with min_items ..
+ * max_items elements: "Member must have length ... than or equal to N". */
+static TR_RESULT list_member(json_t *in, const char *name, bool required, size_t min_items,
+                             size_t max_items, json_t **v)
+{
+    GUARD(member(in, name, required, SHAPE_ARRAY, "list", v));
+    if (!*v) return TR_OK;
+    size_t n = json_array_size(*v);
+    if (n >= min_items && n <= max_items) return TR_OK;
+    char c[128];
+    snprintf(c, sizeof c, "Member must have length %s than or equal to %zu",
+             n < min_items ? "greater" : "less", n < min_items ? min_items : max_items);
+    return json_invalid(name, NULL, c);
+}
+
 TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
                             size_t max_items, size_t min_len, size_t max_len,
                             json_t **out)
 {
     json_t *v;
     *out = NULL;
-    GUARD(member(in, name, required, SHAPE_ARRAY, "list", &v));
+    GUARD(list_member(in, name, required, 0, max_items, &v));
     if (!v) return TR_OK;
-    char c[128];
-    if (json_array_size(v) > max_items) {
-        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max_items);
-        return json_invalid(name, NULL, c);
-    }
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e) {
@@ -259,13 +270,8 @@ TR_RESULT json_get_struct_list(json_t *in, const char *name, bool required, size
 {
     json_t *v;
     *out = NULL;
-    GUARD(member(in, name, required, SHAPE_ARRAY, "list", &v));
+    GUARD(list_member(in, name, required, min_items, SIZE_MAX, &v));
     if (!v) return TR_OK;
-    char c[128];
-    if (json_array_size(v) < min_items) {
-        snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min_items);
-        return json_invalid(name, NULL, c);
-    }
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e) {

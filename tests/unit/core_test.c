@@ -420,6 +420,9 @@ static void test_json_lists_maps(void **state)
     assert_true(tr_ok(json_get_str_list(in, "L", true, 10, 1, 5, &o)));
     assert_int_equal(json_array_size(o), 2);
     assert_int_equal(tr_code(json_get_str_list(in, "L", true, 1, 1, 5, &o)), TR_E_VALIDATION);
+    assert_string_equal(tr_last_error()->message,
+        "1 validation error detected: Value at 'l' failed to satisfy constraint: "
+        "Member must have length less than or equal to 1");
     assert_int_equal(tr_code(json_get_str_list(in, "L", true, 10, 1, 1, &o)), TR_E_VALIDATION);
     assert_int_equal(tr_code(json_get_str_list(in, "BadL", true, 10, 1, 5, &o)), TR_E_SERIALIZATION);
     assert_true(tr_ok(json_get_str_map(in, "M", &o)));
