@@ -113,7 +113,7 @@ struct az_target {
     bool live;                   /* not pending deletion, has a value, key Enabled */
     char why_not_live[256];
     char **named;                /* accounts and "*" named by the resource and key policies */
-    size_t nnamed;
+    size_t nnamed, capnamed;     /* (a set: strs_add_unique, core/array.h) */
     bool everyone_rp, everyone_kp; /* the resource / key policy names "*" */
     bool rp_broken, kp_broken;   /* ... no longer compiles (so it denies everything) */
     struct policy *rp;           /* the compiled resource policy, or NULL */

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array.h"
 #include "iam/authz.h"
 #include "kms/kms.h"
 #include "op/clock.h"
@@ -75,15 +76,7 @@ static void rc_done(struct req_ctx *rc, const struct az_node *n)
 
 static TR_RESULT named_add(struct az_target *t, const char *what)
 {
-    for (size_t i = 0; i < t->nnamed; i++)
-        if (strcmp(t->named[i], what) == 0) return TR_OK;
-    char **v = realloc(t->named, (t->nnamed + 1) * sizeof *v);
-    ENSURE(v != NULL, TR_E_INTERNAL);
-    t->named = v;
-    t->named[t->nnamed] = strdup(what);
-    ENSURE(t->named[t->nnamed] != NULL, TR_E_INTERNAL);
-    t->nnamed++;
-    return TR_OK;
+    return strs_add_unique(&t->named, &t->nnamed, &t->capnamed, what);
 }
 
 struct named_ctx {
@@ -170,10 +163,9 @@ TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, 
 {
     if (t->have_key) key_rec_free(&t->key);
     t->have_key = false;
-    for (size_t i = 0; i < t->nnamed; i++) free(t->named[i]);
-    free(t->named);
+    strs_free(t->named, t->nnamed);
     t->named = NULL;
-    t->nnamed = 0;
+    t->nnamed = t->capnamed = 0;
     policy_unref(t->rp);
     policy_unref(t->kp);
     t->rp = t->kp = NULL;
@@ -246,8 +238,7 @@ void az_target_free(struct az_target *t)
 {
     secret_free(&t->s);
     if (t->have_key) key_rec_free(&t->key);
-    for (size_t i = 0; i < t->nnamed; i++) free(t->named[i]);
-    free(t->named);
+    strs_free(t->named, t->nnamed);
     policy_unref(t->rp);
     policy_unref(t->kp);
     free(t->key_aliases);

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 void *array_grow(void *p, size_t *cap, size_t n, size_t elem, size_t first)
 {
@@ -16,4 +17,23 @@ void *array_grow(void *p, size_t *cap, size_t n, size_t elem, size_t first)
     if (!v) return NULL;
     *cap = ncap;
     return v;
+}
+
+TR_RESULT strs_add_unique(char ***v, size_t *n, size_t *cap, const char *s)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*v)[i], s) == 0) return TR_OK;
+    char **nv = array_grow(*v, cap, *n, sizeof *nv, 16);
+    ENSURE(nv != NULL, TR_E_INTERNAL);
+    *v = nv;
+    nv[*n] = strdup(s);
+    ENSURE(nv[*n] != NULL, TR_E_INTERNAL);
+    (*n)++;
+    return TR_OK;
+}
+
+void strs_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
 }

@@ -12,11 +12,19 @@
 
 #include <stddef.h>
 
+#include "core/result.h"
+
 /* Room for element n of the array p (elements of elem bytes, *cap of them
  * allocated, n <= *cap): p itself when n < *cap; else p reallocated to
  * twice *cap elements (first when *cap is 0) and *cap updated.  NULL when
  * the size would overflow or memory runs out: p and *cap are then left
  * as they were (p is still the caller's to free). */
 void *array_grow(void *p, size_t *cap, size_t n, size_t elem, size_t first);
+
+/* A set of strings as a growing array: add a copy of s to the *n strings
+ * of *v (*cap allocated, grown by array_grow) unless one equals it. */
+TR_RESULT strs_add_unique(char ***v, size_t *n, size_t *cap, const char *s);
+/* Free the n strings of v, then v. */
+void strs_free(char **v, size_t n);
 
 #endif

@@ -498,23 +498,14 @@ struct arn_list {
 
 static void arn_list_free(struct arn_list *l)
 {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
+    strs_free(l->v, l->n);
     memset(l, 0, sizeof *l);
 }
 
 /* Add s unless present. */
 static TR_RESULT arn_list_add(struct arn_list *l, const char *s)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i], s) == 0) return TR_OK;
-    char **nv = array_grow(l->v, &l->cap, l->n, sizeof *nv, 16);
-    ENSURE(nv != NULL, TR_E_INTERNAL);
-    l->v = nv;
-    l->v[l->n] = strdup(s);
-    ENSURE(l->v[l->n] != NULL, TR_E_INTERNAL);
-    l->n++;
-    return TR_OK;
+    return strs_add_unique(&l->v, &l->n, &l->cap, s);
 }
 
 static int cmp_str(const void *a, const void *b)

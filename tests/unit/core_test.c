@@ -623,6 +623,29 @@ static void test_array_grow(void **state)
     free(v);
 }
 
+/* strs_add_unique: copies, in order, each string once; strs_free frees
+ * them all (ASan checks). */
+static void test_strs_add_unique(void **state)
+{
+    (void)state;
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    char word[8];
+    for (int i = 0; i < 40; i++) {
+        snprintf(word, sizeof word, "w%d", i % 20);
+        assert_true(tr_ok(strs_add_unique(&v, &n, &cap, word)));
+    }
+    assert_int_equal(n, 20);
+    assert_true(cap >= n);
+    assert_string_equal(v[0], "w0");
+    assert_string_equal(v[19], "w19");
+    assert_ptr_not_equal(v[0], word);
+    assert_true(tr_ok(strs_add_unique(&v, &n, &cap, "")));
+    assert_int_equal(n, 21);
+    strs_free(v, n);
+    strs_free(NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -650,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_utf8_in_class),
         cmocka_unit_test(test_region_valid),
         cmocka_unit_test(test_array_grow),
+        cmocka_unit_test(test_strs_add_unique),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
