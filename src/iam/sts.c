@@ -500,11 +500,8 @@ static TR_RESULT assume_context(const struct assume *a, struct ctx_builder *cb)
     if (a->external_id) GUARD(iam_ctx_add(cb, "sts:ExternalId", a->external_id));
     if (a->source_identity) GUARD(iam_ctx_add(cb, "sts:SourceIdentity", a->source_identity));
     if (a->ntransitive) GUARD(iam_ctx_add_multi(cb, "sts:TransitiveTagKeys", a->transitive, a->ntransitive));
-    for (size_t i = 0; i < a->ntags; i++) {
-        char key[16 + 4 * 128 + 1];     /* "aws:ResourceTag/" + a UTF-8 tag key */
-        snprintf(key, sizeof key, "aws:RequestTag/%s", a->tag_keys[i]);
-        GUARD(iam_ctx_add(cb, key, a->tag_values[i]));
-    }
+    for (size_t i = 0; i < a->ntags; i++)
+        GUARD(iam_ctx_add_tag(cb, "aws:RequestTag/", a->tag_keys[i], a->tag_values[i]));
     if (a->ntags) GUARD(iam_ctx_add_multi(cb, "aws:TagKeys", a->tag_keys, a->ntags));
     return TR_OK;
 }
@@ -518,11 +515,8 @@ static TR_RESULT role_tags_context(struct req_ctx *rc, const char *role_arn, str
     GUARD(rc->st[0]->tag_list(rc->st, role_arn, &tags, &n));
     tr_result r = TR_OK;
     for (size_t i = 0; i < n && tr_ok(r); i++) {
-        char key[16 + 4 * 128 + 1];     /* "aws:ResourceTag/" + a UTF-8 tag key */
-        snprintf(key, sizeof key, "aws:ResourceTag/%s", tags[i].key);
-        r = iam_ctx_add(cb, key, tags[i].value ? tags[i].value : "");
-        snprintf(key, sizeof key, "iam:ResourceTag/%s", tags[i].key);
-        if (tr_ok(r)) r = iam_ctx_add(cb, key, tags[i].value ? tags[i].value : "");
+        r = iam_ctx_add_tag(cb, "aws:ResourceTag/", tags[i].key, tags[i].value);
+        if (tr_ok(r)) r = iam_ctx_add_tag(cb, "iam:ResourceTag/", tags[i].key, tags[i].value);
     }
     tag_list_free(tags, n);
     return r;
