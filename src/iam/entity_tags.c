@@ -63,14 +63,11 @@ static TR_RESULT write_tag(struct req_ctx *rc, struct xml *x, void *arg, size_t 
 static TR_RESULT list_tags(struct req_ctx *rc, const struct form *in, struct xml *out,
                            const struct iam_kind_param *k)
 {
-    const char *name;
     struct iam_page pg;
     struct ent_rec e = { 0 };
     struct tag_rec *tags = NULL;
     size_t n = 0, first = 0;
-    GUARD(iam_param_entity(in, k, &name));
-    GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load(rc, rc->op->action, k->kind, name, NULL, &e));
+    GUARD(iam_load_listing(rc, in, k, &pg, &e));
     tr_result r = rc->st[0]->tag_list(rc->st, e.arn, &tags, &n);
     if (pg.marker)
         while (first < n && strcmp(tags[first].key, pg.marker) <= 0) first++;

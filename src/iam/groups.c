@@ -85,13 +85,10 @@ static TR_RESULT write_members(struct req_ctx *rc, struct xml *out, const struct
 
 TR_RESULT iam_get_group(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
-    const char *name;
     struct iam_page pg;
     struct ent_rec g = { 0 };
 
-    GUARD(iam_param_name(in, "GroupName", true, 128, &name));
-    GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load(rc, rc->op->action, IAM_GROUP, name, NULL, &g));
+    GUARD(iam_load_listing(rc, in, &IAM_P_GROUP, &pg, &g));
     xml_open(out, "Group");
     iam_xml_group_fields(out, &g);
     xml_close(out, "Group");
@@ -184,15 +181,12 @@ TR_RESULT iam_remove_user_from_group(struct req_ctx *rc, const struct form *in, 
 
 TR_RESULT iam_list_groups_for_user(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
-    const char *name;
     struct iam_page pg;
     struct ent_rec u = { 0 };
     struct rel_rec *v = NULL;
     size_t n = 0, first = 0;
 
-    GUARD(iam_param_name(in, "UserName", true, 128, &name));
-    GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load(rc, rc->op->action, IAM_USER, name, NULL, &u));
+    GUARD(iam_load_listing(rc, in, &IAM_P_USER, &pg, &u));
     tr_result r = rc->st[0]->rel_list_to(rc->st, "member", u.arn, &v, &n);
     if (pg.marker)
         while (first < n && strcmp(v[first].from, pg.marker) <= 0) first++;

@@ -283,6 +283,16 @@ TR_RESULT iam_param_entity(const struct form *in, const struct iam_kind_param *k
     return iam_param_name(in, k->param, true, k->max_len, name);
 }
 
+TR_RESULT iam_load_listing(struct req_ctx *rc, const struct form *in,
+                           const struct iam_kind_param *k, struct iam_page *pg,
+                           struct ent_rec *e)
+{
+    const char *name;
+    GUARD(iam_param_entity(in, k, &name));
+    GUARD(iam_page_params(in, pg));
+    return iam_load(rc, rc->op->action, k->kind, name, NULL, e);
+}
+
 /* The entities of a listing and the writer of one's fields. */
 struct ent_list { const struct ent_rec *v; iam_ent_writer fn; };
 

@@ -265,6 +265,12 @@ extern const struct iam_kind_param IAM_P_ROLE;     /* 1..64 */
 /* The name parameter of k from `in`. */
 TR_RESULT iam_param_entity(const struct form *in, const struct iam_kind_param *k,
                            const char **name);
+/* The start of a listing of one entity's relations: the name parameter of
+ * k and MaxItems/Marker, then the entity loaded as iam_load does for the
+ * operation's action (no extra condition keys). */
+TR_RESULT iam_load_listing(struct req_ctx *rc, const struct form *in,
+                           const struct iam_kind_param *k, struct iam_page *pg,
+                           struct ent_rec *e);
 /* The handler of one operation of a family that differs only by the
  * entity kind it names (AttachUserPolicy, AttachGroupPolicy, ...): fn
  * with the kind's parameter. */

@@ -133,14 +133,11 @@ static TR_RESULT write_name(struct req_ctx *rc, struct xml *x, void *arg, size_t
 static TR_RESULT list_policies(struct req_ctx *rc, const struct form *in, struct xml *out,
                                const struct iam_kind_param *k)
 {
-    const char *name;
     struct iam_page pg;
     struct ent_rec e = { 0 };
     struct rel_rec *v = NULL;
     size_t n = 0;
-    GUARD(iam_param_entity(in, k, &name));
-    GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load(rc, rc->op->action, k->kind, name, NULL, &e));
+    GUARD(iam_load_listing(rc, in, k, &pg, &e));
     tr_result r = rc->st[0]->rel_list_from(rc->st, "inline", e.arn, pg.marker, pg.max + 1, &v, &n);
     if (tr_ok(r)) r = iam_page_write(rc, out, "PolicyNames", &pg, 0, n, write_name, v);
     rel_list_free(v, n);
