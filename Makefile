@@ -55,7 +55,7 @@ PKGS := libmicrohttpd jansson sqlite3 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
-          -D_GNU_SOURCE -Isrc $(OPT) $(HARDEN) $(CONF_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+          -D_GNU_SOURCE -Isrc -I$(BUILD)/gen $(OPT) $(HARDEN) $(CONF_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT) $(HARDEN_LD) $(EXTRA_LDFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread -lm
 
@@ -91,6 +91,17 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	  $(LDFLAGS) $(LDLIBS) -lcmocka
 
 -include $(OBJS:.o=.d)
+
+# The schema migrations: src/store/schema/NNN_*.sql are the one copy;
+# scripts/schema-c writes them as the C string literals store/schema.c
+# includes (generated into the build directory, never committed).
+SCHEMA_SQL := $(sort $(wildcard src/store/schema/[0-9][0-9][0-9]_*.sql))
+$(BUILD)/gen/store/schema_sql.inc build-fuzz/gen/store/schema_sql.inc: $(SCHEMA_SQL) scripts/schema-c
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q)scripts/schema-c $@ $(SCHEMA_SQL)
+$(BUILD)/obj/src/store/schema.o: $(BUILD)/gen/store/schema_sql.inc
+build-fuzz/obj/src/store/schema.o: build-fuzz/gen/store/schema_sql.inc
 # The unit tests' own headers are not tracked; the one that reads the table is.
 $(BUILD)/tests/authz_table_test: src/iam/authz_table.def
 
@@ -206,7 +217,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/%)
 FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
-               -D_GNU_SOURCE -DTR_DEBUG -Isrc $(PKG_CFLAGS)
+               -D_GNU_SOURCE -DTR_DEBUG -Isrc -Ibuild-fuzz/gen $(PKG_CFLAGS)
 FUZZ_LIB_OBJS := $(filter-out build-fuzz/obj/src/main.o,$(SRCS:%.c=build-fuzz/obj/%.o))
 
 build-fuzz/obj/%.o: %.c

@@ -96,6 +96,13 @@ void az_graph_free(struct az_graph *g);
 size_t az_graph_find(const struct az_graph *g, const char *arn);
 /* Add a principal of a foreign account (not held by the store). */
 TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account);
+/* A request context that decides as node n (rc zeroed first): env's store
+ * and keyring, the clock now, n's principal and its identity as
+ * az_graph_build loaded it (borrowed: not the context's to free; when n
+ * has none, the first decision loads one, which iam_identity_release
+ * frees), in region for service. */
+void az_ctx_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
+                 const char *region, const char *service);
 
 /* The secret under analysis. */
 struct az_target {
@@ -106,7 +113,7 @@ struct az_target {
     bool live;                   /* not pending deletion, has a value, key Enabled */
     char why_not_live[256];
     char **named;                /* accounts and "*" named by the resource and key policies */
-    size_t nnamed;
+    size_t nnamed, capnamed;     /* (a set: strs_add_unique, core/array.h) */
     bool everyone_rp, everyone_kp; /* the resource / key policy names "*" */
     bool rp_broken, kp_broken;   /* ... no longer compiles (so it denies everything) */
     struct policy *rp;           /* the compiled resource policy, or NULL */

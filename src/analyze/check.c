@@ -374,23 +374,28 @@ static void check_secret(store_t st, const struct keyring *kr, const struct ent_
     secret_free(&s);
 }
 
-static void check_secrets(store_t st, const struct keyring *kr, const char *account,
-                          struct check_report *rep)
+/* Every entity of `kind` in account, page by page, through fn; `what`
+ * names them in problems. */
+typedef void (*ent_fn)(store_t st, const struct keyring *kr, const struct ent_rec *e,
+                       struct check_report *rep);
+
+static void each_ent(store_t st, const struct keyring *kr, const char *kind, const char *account,
+                     const char *what, ent_fn fn, struct check_report *rep)
 {
     char *after = NULL;
     for (;;) {
         struct ent_rec *v = NULL;
         size_t n = 0;
-        if (tr_failed(st[0]->ent_list(st, SM_KIND, account, NULL, after, PAGE, &v, &n))) {
-            unreadable(rep, "secrets");
+        if (tr_failed(st[0]->ent_list(st, kind, account, NULL, after, PAGE, &v, &n))) {
+            unreadable(rep, what);
             break;
         }
-        for (size_t i = 0; i < n; i++) check_secret(st, kr, &v[i], rep);
+        for (size_t i = 0; i < n; i++) fn(st, kr, &v[i], rep);
         free(after);
         after = n ? strdup(v[n - 1].name) : NULL;
         ent_list_free(v, n);
         if (n < PAGE) break;
-        if (!after) { problem(rep, "secrets: out of memory"); break; }
+        if (!after) { problem(rep, "%s: out of memory", what); break; }
     }
     free(after);
 }
@@ -420,60 +425,31 @@ static void check_due(store_t st, const struct rel_rec *r, struct check_report *
 
 /* ---- IAM managed policies ----------------------------------------------------- */
 
-static void check_policies(store_t st, const char *account, struct check_report *rep)
+static void check_policy(store_t st, const struct keyring *kr, const struct ent_rec *e,
+                         struct check_report *rep)
 {
-    char *after = NULL;
-    for (;;) {
-        struct ent_rec *v = NULL;
-        size_t n = 0;
-        if (tr_failed(st[0]->ent_list(st, "policy", account, NULL, after, PAGE, &v, &n))) {
-            unreadable(rep, "managed policies");
-            break;
-        }
-        for (size_t i = 0; i < n; i++) {
-            json_t *doc = json_loads(v[i].doc ? v[i].doc : "", 0, NULL);
-            const char *dv = json_string_value(json_object_get(doc, "default_version"));
-            rep->policies++;
-            if (!dv || !rel_exists(st, "version", v[i].arn, dv, NULL))
-                problem(rep, "managed policy %.300s: its default version %.16s does not exist",
-                        v[i].arn, dv ? dv : "(none)");
-            json_decref(doc);
-        }
-        free(after);
-        after = n ? strdup(v[n - 1].name) : NULL;
-        ent_list_free(v, n);
-        if (n < PAGE) break;
-        if (!after) { problem(rep, "managed policies: out of memory"); break; }
-    }
-    free(after);
+    (void)kr;
+    json_t *doc = json_loads(e->doc ? e->doc : "", 0, NULL);
+    const char *dv = json_string_value(json_object_get(doc, "default_version"));
+    rep->policies++;
+    if (!dv || !rel_exists(st, "version", e->arn, dv, NULL))
+        problem(rep, "managed policy %.300s: its default version %.16s does not exist",
+                e->arn, dv ? dv : "(none)");
+    json_decref(doc);
 }
 
 /* ---- IAM roles ------------------------------------------------------------------ */
 
-static void check_roles(store_t st, const char *account, struct check_report *rep)
+static void check_role(store_t st, const struct keyring *kr, const struct ent_rec *e,
+                       struct check_report *rep)
 {
-    char *after = NULL;
-    for (;;) {
-        struct ent_rec *v = NULL;
-        size_t n = 0;
-        if (tr_failed(st[0]->ent_list(st, "role", account, NULL, after, PAGE, &v, &n))) {
-            unreadable(rep, "roles");
-            break;
-        }
-        for (size_t i = 0; i < n; i++) {
-            json_t *doc = json_loads(v[i].doc ? v[i].doc : "", 0, NULL);
-            rep->roles++;
-            check_binding("role", v[i].arn, json_string_value(json_object_get(doc, "trust")), POLICY_TRUST,
-                          json_string_value(json_object_get(doc, "trust_ids")), rep);
-            json_decref(doc);
-        }
-        free(after);
-        after = n ? strdup(v[n - 1].name) : NULL;
-        ent_list_free(v, n);
-        if (n < PAGE) break;
-        if (!after) { problem(rep, "roles: out of memory"); break; }
-    }
-    free(after);
+    (void)st;
+    (void)kr;
+    json_t *doc = json_loads(e->doc ? e->doc : "", 0, NULL);
+    rep->roles++;
+    check_binding("role", e->arn, json_string_value(json_object_get(doc, "trust")), POLICY_TRUST,
+                  json_string_value(json_object_get(doc, "trust_ids")), rep);
+    json_decref(doc);
 }
 
 TR_RESULT store_check(store_t st, const struct keyring *kr, struct check_report *rep)
@@ -499,9 +475,9 @@ TR_RESULT store_check(store_t st, const struct keyring *kr, struct check_report 
     }
     rep->accounts = na;
     for (size_t i = 0; i < na; i++) {
-        check_secrets(st, kr, accts[i].id, rep);
-        check_policies(st, accts[i].id, rep);
-        check_roles(st, accts[i].id, rep);
+        each_ent(st, kr, SM_KIND, accts[i].id, "secrets", check_secret, rep);
+        each_ent(st, kr, "policy", accts[i].id, "managed policies", check_policy, rep);
+        each_ent(st, kr, "role", accts[i].id, "roles", check_role, rep);
     }
     free(accts);
     return TR_OK;

@@ -235,18 +235,10 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
     tr_result r = TR_OK;
 
     if (!x) BAIL0(TR_E_INTERNAL);
-    rc.env = env;
-    rc.st = env->st;
-    rc.kr = env->kr;
-    rc.now = tr_now();
-    rc.who = p->who;
-    rc.identity = p->id;         /* loaded once by az_graph_build; not ours to free */
-    rc.identity_borrowed = true;
-    snprintf(rc.region, sizeof rc.region, "%s", t->s.region);
+    az_ctx_init(&rc, env, p, t->s.region, "secretsmanager");
     struct eval_principal who = ep_of(p), direct = who;
     direct.account = "";         /* matches no account principal */
 
-    snprintf(rc.service, sizeof rc.service, "secretsmanager");
     const char *prp = "secretsmanager:PutResourcePolicy";
     if (id_may(p, prp, t->s.arn) || (t->rp && policy_may_allow(t->rp, &who, prp, t->s.arn))) {
         r = sm_authorize_explain(&rc, prp, &t->s, NULL, 0, &res, ev, sizeof ev);

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array.h"
 #include "core/str.h"
 #include "iam/authz.h"
 #include "iam/principals.h"
@@ -42,13 +43,9 @@
 static TR_RESULT add_node(struct az_graph *g, enum az_kind kind, const char *arn,
                           const char *account)
 {
-    if (g->nn == g->capn) {
-        size_t cap = g->capn ? 2 * g->capn : 32;
-        struct az_node *v = realloc(g->n, cap * sizeof *v);
-        ENSURE(v != NULL, TR_E_INTERNAL);
-        g->n = v;
-        g->capn = cap;
-    }
+    struct az_node *v = array_grow(g->n, &g->capn, g->nn, sizeof *v, 32);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    g->n = v;
     struct az_node *n = &g->n[g->nn];
     memset(n, 0, sizeof *n);
     n->kind = kind;
@@ -59,15 +56,26 @@ static TR_RESULT add_node(struct az_graph *g, enum az_kind kind, const char *arn
     return TR_OK;
 }
 
+void az_ctx_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
+                 const char *region, const char *service)
+{
+    memset(rc, 0, sizeof *rc);
+    rc->env = env;
+    rc->st = env->st;
+    rc->kr = env->kr;
+    rc->now = tr_now();
+    rc->who = n->who;
+    rc->identity = n->id;
+    rc->identity_borrowed = n->id != NULL;
+    snprintf(rc->region, sizeof rc->region, "%s", region);
+    snprintf(rc->service, sizeof rc->service, "%s", service);
+}
+
 static TR_RESULT add_edge(struct az_graph *g, size_t from, size_t to, bool cond, const char *ev)
 {
-    if (g->ne == g->cape) {
-        size_t cap = g->cape ? 2 * g->cape : 32;
-        struct az_edge *v = realloc(g->e, cap * sizeof *v);
-        ENSURE(v != NULL, TR_E_INTERNAL);
-        g->e = v;
-        g->cape = cap;
-    }
+    struct az_edge *v = array_grow(g->e, &g->cape, g->ne, sizeof *v, 32);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    g->e = v;
     g->e[g->ne] = (struct az_edge){ .from = from, .to = to, .conditional = cond,
                                     .next_out = g->n[from].first_out, .next_in = g->n[to].first_in };
     snprintf(g->e[g->ne].evidence, sizeof g->e[g->ne].evidence, "%s", ev);
@@ -143,13 +151,9 @@ static TR_RESULT acct_add(struct acct_set *s, const char *id)
 {
     for (size_t i = 0; i < s->n; i++)
         if (strcmp(s->id[i], id) == 0) return TR_OK;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 8;
-        void *v = realloc(s->id, cap * sizeof *s->id);
-        ENSURE(v != NULL, TR_E_INTERNAL);
-        s->id = v;
-        s->cap = cap;
-    }
+    void *v = array_grow(s->id, &s->cap, s->n, sizeof *s->id, 8);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    s->id = v;
     snprintf(s->id[s->n++], sizeof s->id[0], "%s", id);
     return TR_OK;
 }
@@ -227,15 +231,7 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
             GUARD(add_edge(g, from, to, true, "trust policy names the account; its own IAM must allow sts:AssumeRole"));
         return TR_OK;
     }
-    rc.env = env;
-    rc.st = env->st;
-    rc.kr = env->kr;
-    rc.now = tr_now();
-    rc.who = p->who;
-    rc.identity = p->id;         /* loaded once by az_graph_build; not ours to free */
-    rc.identity_borrowed = p->id != NULL;
-    snprintf(rc.region, sizeof rc.region, "%s", env->default_region);
-    snprintf(rc.service, sizeof rc.service, "sts");
+    az_ctx_init(&rc, env, p, env->default_region, "sts");
     struct authz_req ar = {
         .action = "sts:AssumeRole", .resource = role->arn, .resource_account = role->account,
         .resource_policy = &np, .mode = RES_REQUIRED, .extra = extra,
@@ -360,13 +356,9 @@ static void cand_add(struct cand_ctx *c, size_t node)
 {
     struct az_graph *g = c->g;
     if (node == c->role || g->stamp[node] == g->stamp_gen) return;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 64;
-        size_t *v = realloc(c->v, cap * sizeof *v);
-        if (!v) { c->oom = true; return; }
-        c->v = v;
-        c->cap = cap;
-    }
+    size_t *v = array_grow(c->v, &c->cap, c->n, sizeof *v, 64);
+    if (!v) { c->oom = true; return; }
+    c->v = v;
     g->stamp[node] = g->stamp_gen;
     c->v[c->n++] = node;
 }

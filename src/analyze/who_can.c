@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array.h"
 #include "iam/authz.h"
 #include "kms/kms.h"
 #include "op/clock.h"
@@ -65,21 +66,6 @@ static const char *const UNKNOWN_VIA_SESSION[] = {
 #define SESSION_UNKNOWN "aws:SourceIdentity"
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static void rc_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
-                    const char *region)
-{
-    memset(rc, 0, sizeof *rc);
-    rc->env = env;
-    rc->st = env->st;
-    rc->kr = env->kr;
-    rc->now = tr_now();
-    rc->who = n->who;
-    rc->identity = n->id;        /* loaded once by az_graph_build; not ours to free */
-    rc->identity_borrowed = n->id != NULL;
-    snprintf(rc->region, sizeof rc->region, "%s", region);
-    snprintf(rc->service, sizeof rc->service, "secretsmanager");
-}
-
 static void rc_done(struct req_ctx *rc, const struct az_node *n)
 {
     (void)n;
@@ -90,15 +76,7 @@ static void rc_done(struct req_ctx *rc, const struct az_node *n)
 
 static TR_RESULT named_add(struct az_target *t, const char *what)
 {
-    for (size_t i = 0; i < t->nnamed; i++)
-        if (strcmp(t->named[i], what) == 0) return TR_OK;
-    char **v = realloc(t->named, (t->nnamed + 1) * sizeof *v);
-    ENSURE(v != NULL, TR_E_INTERNAL);
-    t->named = v;
-    t->named[t->nnamed] = strdup(what);
-    ENSURE(t->named[t->nnamed] != NULL, TR_E_INTERNAL);
-    t->nnamed++;
-    return TR_OK;
+    return strs_add_unique(&t->named, &t->nnamed, &t->capnamed, what);
 }
 
 struct named_ctx {
@@ -185,10 +163,9 @@ TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, 
 {
     if (t->have_key) key_rec_free(&t->key);
     t->have_key = false;
-    for (size_t i = 0; i < t->nnamed; i++) free(t->named[i]);
-    free(t->named);
+    strs_free(t->named, t->nnamed);
     t->named = NULL;
-    t->nnamed = 0;
+    t->nnamed = t->capnamed = 0;
     policy_unref(t->rp);
     policy_unref(t->kp);
     t->rp = t->kp = NULL;
@@ -261,8 +238,7 @@ void az_target_free(struct az_target *t)
 {
     secret_free(&t->s);
     if (t->have_key) key_rec_free(&t->key);
-    for (size_t i = 0; i < t->nnamed; i++) free(t->named[i]);
-    free(t->named);
+    strs_free(t->named, t->nnamed);
     policy_unref(t->rp);
     policy_unref(t->kp);
     free(t->key_aliases);
@@ -366,7 +342,7 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     if (session)
         unknown[nunknown++] = (struct ctx_entry){ .key = SESSION_UNKNOWN, .values = none, .n = 1,
                                                   .unknown = true };
-    rc_init(&rc, env, n, t->s.region);
+    az_ctx_init(&rc, env, n, t->s.region, "secretsmanager");
     r = sm_authorize_explain(&rc, "secretsmanager:GetSecretValue", &t->s, unknown,
                              nunknown, &res, out->gsv_ev, sizeof out->gsv_ev);
     if (tr_failed(r)) goto fail;

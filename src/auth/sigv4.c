@@ -135,10 +135,7 @@ static bool is_printable(struct span s)
 
 static int hexval(unsigned char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+    return hex_digit(c);
 }
 
 /* Attacker text for a message: at most ECHO_MAX bytes, anything outside

@@ -4,9 +4,9 @@
  *
  * Dates are attacker-controlled, so the parsers take an explicit length,
  * read only digits at fixed offsets and range-check every field before
- * doing arithmetic.  The conversion is Howard Hinnant's days_from_civil /
- * civil_from_days (proleptic Gregorian, exact for any 64-bit day count),
- * which avoids timegm() and anything that depends on TZ or the locale.
+ * doing arithmetic.  The conversion is core/date.h's (proleptic
+ * Gregorian, exact for any 64-bit day count), which avoids timegm() and
+ * anything that depends on TZ or the locale.
  *
  * The window (AWS behaviour, "Signature Version 4 signing process"):
  *   header auth  |now - X-Amz-Date| <= 15 minutes
@@ -26,41 +26,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/date.h"
+
 #define SKEW_SECONDS (15 * 60)
-
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int month_days(int64_t y, int m)
-{
-    static const int len[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    return m == 2 && is_leap(y) ? 29 : len[m - 1];
-}
 
 /* n decimal digits at s, or -1 if any is not a digit. */
 static int digits(const char *s, size_t n)
@@ -75,7 +43,7 @@ static int digits(const char *s, size_t n)
 
 static bool to_epoch(int y, int mo, int d, int h, int mi, int s, time_t *out)
 {
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo)) return false;
+    if (y < 0 || !date_valid(y, mo, d)) return false;
     if (h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return false;
     *out = (time_t)(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s);
     return true;
@@ -109,35 +77,9 @@ bool sigv4_date_parse_http(const char *s, size_t n, time_t *out)
                     digits(s + 17, 2), digits(s + 20, 2), digits(s + 23, 2), out);
 }
 
-static void put_digits(char *p, int64_t v, int width)
-{
-    for (int i = width - 1; i >= 0; i--) {
-        p[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-}
-
 void sigv4_date_format(time_t t, char out[17])
 {
-    const int64_t lo = days_from_civil(0, 1, 1) * 86400;
-    const int64_t hi = days_from_civil(9999, 12, 31) * 86400 + 86399;
-    int64_t v = (int64_t)t;
-    if (v < lo) v = lo;
-    if (v > hi) v = hi;
-    int64_t days = v >= 0 ? v / 86400 : -((-v + 86399) / 86400);
-    int64_t secs = v - days * 86400;
-    int64_t y;
-    int m, d;
-    civil_from_days(days, &y, &m, &d);
-    put_digits(out, y, 4);
-    put_digits(out + 4, m, 2);
-    put_digits(out + 6, d, 2);
-    out[8] = 'T';
-    put_digits(out + 9, secs / 3600, 2);
-    put_digits(out + 11, secs / 60 % 60, 2);
-    put_digits(out + 13, secs % 60, 2);
-    out[15] = 'Z';
-    out[16] = '\0';
+    date_iso8601_basic((int64_t)t, out);
 }
 
 static TR_RESULT check_time(const struct sigv4_auth *a, time_t now, bool honor_expires)

@@ -15,8 +15,8 @@
 
 static const struct cli_opt account_opts[] = {
     { "account-id", 'a', "ID", NULL, "random", "the new account's 12-digit id" },
-    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir of the store" },
-    { "region", 'r', "REGION", "TRESOR_REGION", "us-east-1", "the region written to the profile" },
+    CLI_OPT_DATA_DIR("the data dir of the store"),
+    CLI_OPT_REGION('r', "the region written to the profile"),
     { 0 },
 };
 
@@ -41,18 +41,10 @@ static TR_RESULT write_creds(void *arg, const struct root_credentials *c)
 
 int cmd_account(int argc, char **argv)
 {
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        cli_help(stdout, &account_cmd);
-        return 0;
-    }
-    if (argc < 2 || strcmp(argv[1], "create") != 0) {    /* the one account command */
-        if (argc < 2) fprintf(stderr, "tresor account: missing command 'create'\n");
-        else fprintf(stderr, "tresor account: unknown command '%s'\n", argv[1]);
-        cli_synopsis(stderr, &account_cmd);
-        return 2;
-    }
-    const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
-    const char *region = env_or("TRESOR_REGION", "us-east-1");
+    int status;
+    if (!cli_one_command(argc, argv, "account", "create", &account_cmd, &status)) return status;
+    const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
+    const char *region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT);
     const char *account_id = NULL;
     struct cli_parser p;
     int c;

@@ -22,7 +22,7 @@
 #include "store/schema.h"
 
 static const struct cli_opt check_opts[] = {
-    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir to check" },
+    CLI_OPT_DATA_DIR("the data dir to check"),
     { 0 },
 };
 
@@ -39,7 +39,7 @@ static const struct cli_cmd check_cmd = {
 
 int cmd_check(int argc, char **argv)
 {
-    const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
+    const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
     struct cli_parser p;
     int c;
     cli_parser_init(&p, &check_cmd, argc, argv);

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdbool.h>
 
+#include "core/str.h"       /* region_valid */
 #include "store/store.h"
 
 struct keyring;
@@ -15,8 +16,6 @@ struct keyring;
 const char *env_or(const char *name, const char *dflt);
 /* Print the last error as "tresor: <what>: <message>" and return 1. */
 int die(const char *what);
-/* An AWS region name such as us-east-1 or ap-southeast-3. */
-bool region_valid(const char *r);
 /* True when DIR/NAME exists. */
 int file_exists(const char *dir, const char *name);
 /* Open an initialized data dir: the root key and the store (the server may

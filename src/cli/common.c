@@ -25,20 +25,6 @@ int die(const char *what)
     return 1;
 }
 
-bool region_valid(const char *r)
-{
-    /* e.g. us-east-1, eu-central-2, ap-southeast-3, us-gov-west-1 */
-    size_t n = strlen(r);
-    if (n < 9 || n > 30) return false;
-    int dashes = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = r[i];
-        if (c == '-') { if (i == 0 || r[i - 1] == '-') return false; dashes++; }
-        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
-    }
-    return dashes >= 2 && r[n - 1] >= '0' && r[n - 1] <= '9';
-}
-
 int file_exists(const char *dir, const char *name)
 {
     char p[PATH_MAX + 64];

@@ -143,6 +143,22 @@ int cli_usage_error(FILE *err, const struct cli_cmd *cmd, const char *fmt, ...)
     return 2;
 }
 
+bool cli_one_command(int argc, char **argv, const char *group, const char *command,
+                     const struct cli_cmd *cmd, int *status)
+{
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        cli_help(stdout, cmd);
+        *status = 0;
+        return false;
+    }
+    if (argc >= 2 && strcmp(argv[1], command) == 0) return true;
+    if (argc < 2) fprintf(stderr, "tresor %s: missing command '%s'\n", group, command);
+    else fprintf(stderr, "tresor %s: unknown command '%s'\n", group, argv[1]);
+    cli_synopsis(stderr, cmd);
+    *status = 2;
+    return false;
+}
+
 void cli_parser_init(struct cli_parser *p, const struct cli_cmd *cmd, int argc, char **argv)
 {
     memset(p, 0, sizeof *p);

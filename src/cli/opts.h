@@ -49,6 +49,17 @@ struct cli_opt {
     const char *help;   /* one sentence, wrapped by cli_help; NULL ends the table */
 };
 
+/* The data dir and region every command that reads a store shares: each
+ * one's environment variable and default, and its row in a table. */
+#define CLI_DATA_DIR_ENV     "TRESOR_DATA_DIR"
+#define CLI_DATA_DIR_DEFAULT "./tresor-data"
+#define CLI_REGION_ENV       "TRESOR_REGION"
+#define CLI_REGION_DEFAULT   "us-east-1"
+#define CLI_OPT_DATA_DIR(help) \
+    { "data-dir", 'd', "DIR", CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT, help }
+#define CLI_OPT_REGION(val, help) \
+    { "region", val, "REGION", CLI_REGION_ENV, CLI_REGION_DEFAULT, help }
+
 /* A row of a two-column list: a flag, a command, a variable, and its text. */
 struct cli_row { const char *left, *right; };
 
@@ -86,6 +97,13 @@ void cli_synopsis(FILE *f, const struct cli_cmd *cmd);
  * (stderr when NULL).  Returns 2, the exit status of a usage error. */
 int cli_usage_error(FILE *err, const struct cli_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A command group of one command (`tresor account create`): true when
+ * argv[1] names it; else false, with *status the exit status after the
+ * group's help (--help, -h: 0) or a usage error (no command, another
+ * one: 2). */
+bool cli_one_command(int argc, char **argv, const char *group, const char *command,
+                     const struct cli_cmd *cmd, int *status);
 
 /* Two columns, the right one starting in one column for every row and
  * wrapped to 79 columns (cli_help's options; the list of commands). */

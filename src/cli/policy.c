@@ -75,8 +75,8 @@ static const struct cli_opt policy_opts[] = {
     { "session-policy-arn", 'S', "ARN", NULL, NULL, "a managed session policy of a role session" },
     { "session-tag", 't', "KEY=VALUE", NULL, NULL, "a session tag of a role session" },
     { "format", 'f', "FORMAT", NULL, "text", "text or json" },
-    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir of the store" },
-    { "region", 'g', "REGION", "TRESOR_REGION", "us-east-1", "the region of the request" },
+    CLI_OPT_DATA_DIR("the data dir of the store"),
+    CLI_OPT_REGION('g', "the region of the request"),
     { 0 },
 };
 
@@ -708,20 +708,11 @@ static bool parse_args(int argc, char **argv, struct opts *o, int *status)
 
 int cmd_policy(int argc, char **argv)
 {
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        cli_help(stdout, &policy_cmd);
-        return 0;
-    }
-    if (argc < 2 || strcmp(argv[1], "simulate") != 0) {    /* the one policy command */
-        if (argc < 2) fprintf(stderr, "tresor policy: missing command 'simulate'\n");
-        else fprintf(stderr, "tresor policy: unknown command '%s'\n", argv[1]);
-        cli_synopsis(stderr, &policy_cmd);
-        return 2;
-    }
-    struct opts o = { .resource = "*", .format = "text",
-                      .data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data"),
-                      .region = env_or("TRESOR_REGION", "us-east-1") };
     int rc;
+    if (!cli_one_command(argc, argv, "policy", "simulate", &policy_cmd, &rc)) return rc;
+    struct opts o = { .resource = "*", .format = "text",
+                      .data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT),
+                      .region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT) };
     if (!parse_args(argc, argv, &o, &rc)) return rc;
 
     char dir[PATH_MAX], via[128];

@@ -13,6 +13,7 @@
 #include "analyze/analyze.h"
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "core/array.h"
 #include "iam/authz.h"
 #include "op/clock.h"
 
@@ -30,8 +31,8 @@ static const struct cli_opt who_opts[] = {
     { "diff", 'D', NULL, NULL, NULL, "with --with-key: who gains and who loses access" },
     { "account", 'a', "ID", NULL, NULL,
       "the account of a SECRET given by name, and of --all; by default the store's first" },
-    { "region", 'g', "REGION", "TRESOR_REGION", "us-east-1", "the region of a SECRET given by name, and of --all" },
-    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir of the store" },
+    CLI_OPT_REGION('g', "the region of a SECRET given by name, and of --all"),
+    CLI_OPT_DATA_DIR("the data dir of the store"),
     { 0 },
 };
 
@@ -52,7 +53,7 @@ static const struct cli_cmd who_cmd = {
 static const struct cli_opt what_opts[] = {
     { NULL, 0, "PRINCIPAL", NULL, NULL, "a user, role or root ARN of the store" },
     { "format", 'f', "FORMAT", NULL, "text", "text or json" },
-    { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data", "the data dir of the store" },
+    CLI_OPT_DATA_DIR("the data dir of the store"),
     { 0 },
 };
 
@@ -88,13 +89,9 @@ static int what_can(const struct server_env *env, const char *principal, enum az
             goto out;
         }
         for (size_t i = 0; i < nv; i++) {
-            if (nt == capt) {
-                size_t cap = capt ? 2 * capt : 16;
-                struct az_target *nv2 = realloc(t, cap * sizeof *t);
-                if (!nv2) { ent_list_free(v, nv); goto out; }
-                t = nv2;
-                capt = cap;
-            }
+            struct az_target *nv2 = array_grow(t, &capt, nt, sizeof *t, 16);
+            if (!nv2) { ent_list_free(v, nv); goto out; }
+            t = nv2;
             if (tr_failed(az_target_from_ent(env, &v[i], &t[nt]))) {
                 ent_list_free(v, nv);
                 rc = die("secret");
@@ -272,8 +269,8 @@ int cmd_who_can(int argc, char **argv)
     bool what = strcmp(argv[0], "what-can-decrypt") == 0;
     const struct cli_cmd *cmd = what ? &what_cmd : &who_cmd;
     tr_clock_init();
-    const char *data_dir = env_or("TRESOR_DATA_DIR", "./tresor-data");
-    const char *region = env_or("TRESOR_REGION", "us-east-1");
+    const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
+    const char *region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT);
     const char *account = NULL, *format = "text", *explain = NULL, *secret = NULL;
     bool all = false, diff = false;
     const char *with_key = NULL;

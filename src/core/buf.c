@@ -22,6 +22,17 @@ bool buf_validate(const struct buf *b)
     return b->len <= b->cap && b->cap <= (uint64_t)b->max + 1;
 }
 
+/* Free b's block (an owned one: cap != 0), wiped first when secret. */
+static void release_block(struct buf *b)
+{
+    if (!b->cap) return;
+    if (b->secret) {
+        secure_zero(b->data, b->cap);
+        WIPE_CHECK(WIPE_SITE_BUF, b->data, b->cap);
+    }
+    free(b->data);
+}
+
 TR_RESULT buf_reserve(struct buf *b, size_t extra)
 {
     ENSURE_REF(b);
@@ -40,13 +51,7 @@ TR_RESULT buf_reserve(struct buf *b, size_t extra)
     uint8_t *n = malloc(ncap);
     ENSURE(n != NULL, TR_E_INTERNAL);
     if (b->len) memcpy(n, b->data, b->len);
-    if (b->cap) {
-        if (b->secret) {
-            secure_zero(b->data, b->cap);
-            WIPE_CHECK(WIPE_SITE_BUF, b->data, b->cap);
-        }
-        free(b->data);
-    }
+    release_block(b);
     b->data = n;
     b->cap = (uint32_t)ncap;
     return TR_OK;
@@ -95,13 +100,7 @@ void buf_reset(struct buf *b)
 void buf_free(struct buf *b)
 {
     if (!b) return;
-    if (b->cap) {
-        if (b->secret) {
-            secure_zero(b->data, b->cap);
-            WIPE_CHECK(WIPE_SITE_BUF, b->data, b->cap);
-        }
-        free(b->data);
-    }
+    release_block(b);
     b->data = NULL;
     b->len = b->cap = 0;
 }

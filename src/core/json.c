@@ -11,12 +11,13 @@
 #include "core/json.h"
 
 #include <ctype.h>
-#include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/secmem.h"
+#include "core/utf8.h"
 
 /* "KeyId" -> "keyId" (AWS names members this way in validation errors). */
 static void lower_camel(const char *name, char *out, size_t n)
@@ -61,6 +62,34 @@ static tr_result wrong_type(const char *name, const json_t *v, const char *want)
                       "Unexpected %s for member '%s': expected %s", type_name(v), name, want);
 }
 
+/* What a member must be. */
+enum shape { SHAPE_STRING, SHAPE_INTEGER, SHAPE_BOOLEAN, SHAPE_ARRAY, SHAPE_OBJECT };
+
+static bool has_shape(const json_t *v, enum shape s)
+{
+    switch (s) {
+    case SHAPE_STRING: return json_is_string(v);
+    case SHAPE_INTEGER: return json_is_integer(v);
+    case SHAPE_BOOLEAN: return json_is_boolean(v);
+    case SHAPE_ARRAY: return json_is_array(v);
+    case SHAPE_OBJECT: return json_is_object(v);
+    }
+    return false;
+}
+
+/* in's member `name` into *v: NULL when it is absent or null (the
+ * missing-member error when required), the wrong-type error (expected
+ * `want`) when it is not of shape s. */
+static TR_RESULT member(json_t *in, const char *name, bool required, enum shape s,
+                        const char *want, json_t **v)
+{
+    *v = json_object_get(in, name);
+    if (*v && json_is_null(*v)) *v = NULL;
+    if (!*v) return required ? missing(name) : TR_OK;
+    if (!has_shape(*v, s)) return wrong_type(name, *v, want);
+    return TR_OK;
+}
+
 TR_RESULT json_check_members(json_t *in, const char *const *allowed)
 {
     const char *k;
@@ -75,14 +104,6 @@ TR_RESULT json_check_members(json_t *in, const char *const *allowed)
         }
     }
     return TR_OK;
-}
-
-static size_t utf8_len(const char *s, size_t bytes)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < bytes; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80) n++;
-    return n;
 }
 
 /* Quote a value for a validation message: at most 64 characters. */
@@ -109,15 +130,12 @@ TR_RESULT json_get_sensitive_str(json_t *in, const char *name, bool required,
 static TR_RESULT get_str(json_t *in, const char *name, bool required, size_t min_len,
                          size_t max_len, bool sensitive, const char **out)
 {
+    json_t *v;
     *out = NULL;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) {
-        if (required) return missing(name);
-        return TR_OK;
-    }
-    if (!json_is_string(v)) return wrong_type(name, v, "string");
+    GUARD(member(in, name, required, SHAPE_STRING, "string", &v));
+    if (!v) return TR_OK;
     const char *s = json_string_value(v);
-    size_t len = utf8_len(s, json_string_length(v));
+    size_t len = utf8_count(s, json_string_length(v));
     if (strlen(s) != json_string_length(v))
         BAIL(TR_E_SERIALIZATION, "Member '%s' contains a NUL character", name);
     char q[80], c[128];
@@ -138,13 +156,10 @@ static TR_RESULT get_str(json_t *in, const char *name, bool required, size_t min
 TR_RESULT json_get_int(json_t *in, const char *name, bool required,
                        int64_t min, int64_t max, bool *present, int64_t *out)
 {
+    json_t *v;
     if (present) *present = false;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) {
-        if (required) return missing(name);
-        return TR_OK;
-    }
-    if (!json_is_integer(v)) return wrong_type(name, v, "integer");
+    GUARD(member(in, name, required, SHAPE_INTEGER, "integer", &v));
+    if (!v) return TR_OK;
     int64_t x = (int64_t)json_integer_value(v);
     char q[40], c[128];
     if (x < min) {
@@ -164,62 +179,21 @@ TR_RESULT json_get_int(json_t *in, const char *name, bool required,
 
 TR_RESULT json_get_bool(json_t *in, const char *name, bool *present, bool *out)
 {
+    json_t *v;
     if (present) *present = false;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) return TR_OK;
-    if (!json_is_boolean(v)) return wrong_type(name, v, "boolean");
+    GUARD(member(in, name, false, SHAPE_BOOLEAN, "boolean", &v));
+    if (!v) return TR_OK;
     if (present) *present = true;
     *out = json_is_true(v);
-    return TR_OK;
-}
-
-TR_RESULT b64_encode(const uint8_t *in, size_t n, struct buf *out)
-{
-    ENSURE(n <= 0x30000000u, TR_E_INTERNAL);
-    size_t need = 4 * ((n + 2) / 3);
-    GUARD(buf_reserve(out, need));
-    int w = EVP_EncodeBlock(out->data + out->len, in, (int)n);
-    ENSURE(w >= 0 && (size_t)w == need, TR_E_INTERNAL);
-    out->len += (uint32_t)w;
-    return TR_OK;
-}
-
-static bool b64_char(unsigned char c)
-{
-    return isalnum(c) || c == '+' || c == '/';
-}
-
-TR_RESULT b64_decode(const char *in, size_t n, struct buf *out)
-{
-    ENSURE(n % 4 == 0, TR_E_SERIALIZATION);
-    size_t pad = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '=') {
-            if (i < n - 2) BAIL0(TR_E_SERIALIZATION);
-            pad++;
-        } else if (!b64_char(c) || pad) {
-            BAIL0(TR_E_SERIALIZATION);
-        }
-    }
-    if (n == 0) return TR_OK;
-    size_t raw = n / 4 * 3;
-    GUARD(buf_reserve(out, raw));
-    int w = EVP_DecodeBlock(out->data + out->len, (const unsigned char *)in, (int)n);
-    ENSURE(w >= 0 && (size_t)w == raw, TR_E_SERIALIZATION);
-    out->len += (uint32_t)(raw - pad);
     return TR_OK;
 }
 
 TR_RESULT json_get_blob(json_t *in, const char *name, bool required,
                         size_t min_len, size_t max_len, struct buf *out)
 {
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) {
-        if (required) return missing(name);
-        return TR_OK;
-    }
-    if (!json_is_string(v)) return wrong_type(name, v, "base64-encoded blob");
+    json_t *v;
+    GUARD(member(in, name, required, SHAPE_STRING, "base64-encoded blob", &v));
+    if (!v) return TR_OK;
     const char *s = json_string_value(v);
     size_t sl = json_string_length(v);
     /* Check the decoded size bound before decoding anything. */
@@ -244,33 +218,48 @@ TR_RESULT json_get_blob(json_t *in, const char *name, bool required,
     return TR_OK;
 }
 
+/* The length of the string s, an element of the list `name` (or a member
+ * of one of its structures), against min..max: the list's validation
+ * error when outside. */
+static TR_RESULT element_length(const char *name, const json_t *s, size_t min_len, size_t max_len)
+{
+    size_t len = utf8_count(json_string_value(s), json_string_length(s));
+    if (len >= min_len && len <= max_len) return TR_OK;
+    char c[128];
+    snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]",
+             len < min_len ? "greater than or equal to" : "less than or equal to",
+             len < min_len ? min_len : max_len);
+    return json_invalid(name, NULL, c);
+}
+
+/* The list member `name` into *v (NULL when absent) with min_items ..
+ * max_items elements: "Member must have length ... than or equal to N". */
+static TR_RESULT list_member(json_t *in, const char *name, bool required, size_t min_items,
+                             size_t max_items, json_t **v)
+{
+    GUARD(member(in, name, required, SHAPE_ARRAY, "list", v));
+    if (!*v) return TR_OK;
+    size_t n = json_array_size(*v);
+    if (n >= min_items && n <= max_items) return TR_OK;
+    char c[128];
+    snprintf(c, sizeof c, "Member must have length %s than or equal to %zu",
+             n < min_items ? "greater" : "less", n < min_items ? min_items : max_items);
+    return json_invalid(name, NULL, c);
+}
+
 TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
                             size_t max_items, size_t min_len, size_t max_len,
                             json_t **out)
 {
+    json_t *v;
     *out = NULL;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) {
-        if (required) return missing(name);
-        return TR_OK;
-    }
-    if (!json_is_array(v)) return wrong_type(name, v, "list");
-    char c[128];
-    if (json_array_size(v) > max_items) {
-        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max_items);
-        return json_invalid(name, NULL, c);
-    }
+    GUARD(list_member(in, name, required, 0, max_items, &v));
+    if (!v) return TR_OK;
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e) {
         if (!json_is_string(e)) return wrong_type(name, e, "string");
-        size_t len = utf8_len(json_string_value(e), json_string_length(e));
-        if (len < min_len || len > max_len) {
-            snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]",
-                     len < min_len ? "greater than or equal to" : "less than or equal to",
-                     len < min_len ? min_len : max_len);
-            return json_invalid(name, NULL, c);
-        }
+        GUARD(element_length(name, e, min_len, max_len));
     }
     *out = v;
     return TR_OK;
@@ -279,18 +268,10 @@ TR_RESULT json_get_str_list(json_t *in, const char *name, bool required,
 TR_RESULT json_get_struct_list(json_t *in, const char *name, bool required, size_t min_items,
                                const struct json_field *fields, json_t **out)
 {
+    json_t *v;
     *out = NULL;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) {
-        if (required) return missing(name);
-        return TR_OK;
-    }
-    if (!json_is_array(v)) return wrong_type(name, v, "list");
-    char c[128];
-    if (json_array_size(v) < min_items) {
-        snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min_items);
-        return json_invalid(name, NULL, c);
-    }
+    GUARD(list_member(in, name, required, min_items, SIZE_MAX, &v));
+    if (!v) return TR_OK;
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e) {
@@ -303,13 +284,7 @@ TR_RESULT json_get_struct_list(json_t *in, const char *name, bool required, size
             if (!f->name) BAIL(TR_E_SERIALIZATION, "Unknown member '%.64s' in the request", k);
             if (json_is_null(m)) continue;
             if (!json_is_string(m)) return wrong_type(f->name, m, "string");
-            size_t len = utf8_len(json_string_value(m), json_string_length(m));
-            if (len < f->min_len || len > f->max_len) {
-                snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]",
-                         len < f->min_len ? "greater than or equal to" : "less than or equal to",
-                         len < f->min_len ? f->min_len : f->max_len);
-                return json_invalid(name, NULL, c);
-            }
+            GUARD(element_length(name, m, f->min_len, f->max_len));
         }
     }
     *out = v;
@@ -318,10 +293,10 @@ TR_RESULT json_get_struct_list(json_t *in, const char *name, bool required, size
 
 TR_RESULT json_get_str_map(json_t *in, const char *name, json_t **out)
 {
+    json_t *v;
     *out = NULL;
-    json_t *v = json_object_get(in, name);
-    if (!v || json_is_null(v)) return TR_OK;
-    if (!json_is_object(v)) return wrong_type(name, v, "map");
+    GUARD(member(in, name, false, SHAPE_OBJECT, "map", &v));
+    if (!v) return TR_OK;
     const char *k;
     json_t *e;
     json_object_foreach(v, k, e) {

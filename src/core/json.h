@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/b64.h"
 #include "core/buf.h"
 #include "core/result.h"
 
@@ -70,10 +71,7 @@ tr_result json_invalid(const char *name, const char *value_repr, const char *con
     __attribute__((warn_unused_result));
 #define json_invalid(...) TR_FAILURE(json_invalid(__VA_ARGS__))
 
-/* Base64 (standard alphabet, padded). */
-TR_RESULT b64_encode(const uint8_t *in, size_t n, struct buf *out);
-TR_RESULT b64_decode(const char *in, size_t n, struct buf *out);
-/* Set a base64 member from bytes. */
+/* Set a base64 member from bytes (base64: core/b64.h, included here). */
 TR_RESULT json_set_blob(json_t *obj, const char *name, const uint8_t *p, size_t n);
 
 /* Make jansson wipe every block it frees (secmem_wiping_free): request and

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/date.h"
 #include "core/utf8.h"
 
 #define FIELD_MAX 2048       /* escaped bytes of one field (a raw byte takes up to 6) */
@@ -131,13 +132,11 @@ void log_escape_json(const char *s, char *out, size_t cap)
 
 /* ---- records ---------------------------------------------------------------- */
 
-static void timestamp(char out[32])
+static void timestamp(char out[DATE_ISO8601_LEN])
 {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    date_iso8601((int64_t)ts.tv_sec, out);
 }
 
 /* Append "key":"escaped" or "key":null to a JSON line. */
@@ -161,7 +160,7 @@ static void finish(char *line, int n)
 
 void log_msg(const char *level, const char *fmt, ...)
 {
-    char msg[2048], ts[32];
+    char msg[2048], ts[DATE_ISO8601_LEN];
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(msg, sizeof msg, fmt, ap);
@@ -184,7 +183,7 @@ void log_msg(const char *level, const char *fmt, ...)
 
 void log_write_request(const struct log_request *r)
 {
-    char line[LOG_LINE_MAX], ts[32], num[32];
+    char line[LOG_LINE_MAX], ts[DATE_ISO8601_LEN], num[32];
     int n;
     if (!requests_on || !r) return;
     timestamp(ts);

@@ -20,6 +20,19 @@ TR_RESULT str_copy(char *dst, size_t cap, const char *src, const char *what)
     return TR_OK;
 }
 
+bool region_valid(const char *r)
+{
+    size_t n = strlen(r);
+    if (n < 9 || n > 30) return false;
+    int dashes = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = r[i];
+        if (c == '-') { if (i == 0 || r[i - 1] == '-') return false; dashes++; }
+        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+    }
+    return dashes >= 2 && r[n - 1] >= '0' && r[n - 1] <= '9';
+}
+
 TR_RESULT str_format(char *dst, size_t cap, const char *what, const char *fmt, ...)
 {
     ENSURE_REF(dst);

@@ -1,5 +1,6 @@
 /*
- * str.h -- checked copies of C strings into fixed buffers.
+ * str.h -- checked copies of C strings into fixed buffers, and the
+ * shape of a region name.
  *
  * snprintf("%s") into a fixed buffer cuts a value that does not fit and
  * says nothing; for an identifier (an ARN, a unique id, an access key id)
@@ -11,6 +12,7 @@
 #ifndef TR_STR_H
 #define TR_STR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/result.h"
@@ -21,5 +23,12 @@ TR_RESULT str_copy(char *dst, size_t cap, const char *src, const char *what);
 /* As snprintf into dst[cap], or fail as above when the result is cut. */
 TR_RESULT str_format(char *dst, size_t cap, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Whether r has the shape of an AWS region name (us-east-1, eu-central-2,
+ * ap-southeast-3, us-gov-west-1): 9..30 characters, lowercase letters and
+ * digits in three or more words joined by single dashes, ending in a
+ * digit.  The CLI's --region, dev mode's any-region signing and seed
+ * files all check with it. */
+bool region_valid(const char *r);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * hash.c -- SHA-256, HMAC-SHA256, HKDF-SHA256 and hex, over OpenSSL 3.
+ * hash.c -- SHA-256, HMAC-SHA256 and HKDF-SHA256, over OpenSSL 3.
  *
  * Why it looks like this: in OpenSSL 3 every EVP_sha256()-style lookup,
  * one-shot HMAC() and fresh context goes through the provider machinery
@@ -255,40 +255,4 @@ TR_RESULT hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt,
         return OPENSSL_FAILED();
     }
     return TR_OK;
-}
-
-void hex_encode(const uint8_t *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 0x0f];
-    }
-    out[2 * n] = '\0';
-}
-
-/* The value of one hex digit, or -1. */
-static int hex_digit(unsigned char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* hex_len digits into hex_len/2 bytes; on bad input, the bytes written so
- * far are wiped and the result is false. */
-int hex_decode(const char *in, size_t hex_len, uint8_t *out)
-{
-    if (!in || hex_len % 2 != 0 || (!out && hex_len)) return false;
-    for (size_t i = 0; i < hex_len; i += 2) {
-        int hi = hex_digit((unsigned char)in[i]);
-        int lo = hi < 0 ? -1 : hex_digit((unsigned char)in[i + 1]);   /* not past a NUL */
-        if (lo < 0) {
-            secure_zero(out, i / 2);
-            return false;
-        }
-        out[i / 2] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
 }

@@ -1,5 +1,6 @@
 /*
- * hash.h -- SHA-256, HMAC-SHA256, HKDF-SHA256 and hex, over OpenSSL 3.
+ * hash.h -- SHA-256, HMAC-SHA256 and HKDF-SHA256, over OpenSSL 3 (digests
+ * are written in hex: core/hex.h, included here).
  *
  * Algorithms are fetched once (crypto_init) and each thread reuses its own
  * digest / MAC contexts, created on first use: OpenSSL 3's one-shot helpers
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/hex.h"
 #include "core/result.h"
 
 #define SHA256_LEN 32
@@ -31,10 +33,5 @@ TR_RESULT hmac_sha256(const void *key, size_t key_len, const void *data,
 TR_RESULT hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt,
                       size_t salt_len, const void *info, size_t info_len,
                       uint8_t *out, size_t out_len);
-
-/* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
-void hex_encode(const uint8_t *in, size_t n, char *out);
-/* Parse exactly 2n hex digits (either case) into out; false on bad input. */
-int hex_decode(const char *in, size_t hex_len, uint8_t *out);
 
 #endif

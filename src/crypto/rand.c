@@ -11,8 +11,8 @@
  * per UUID cost as much as the rest of a request id's work.
  */
 #include "crypto/rand.h"
-#include "crypto/hash.h"
 
+#include "core/hex.h"
 #include "core/secmem.h"
 
 #include <limits.h>

@@ -22,6 +22,7 @@
 
 #include "core/log.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "crypto/keyring.h"
 #include "crypto/rand.h"
 #include "iam/accounts.h"
@@ -49,16 +50,7 @@ bool dev_is_reset_path(const char *path)
 
 bool dev_region_ok(const char *r)
 {
-    /* e.g. us-east-1, eu-central-2, us-gov-west-1 (cli/common.c's rule) */
-    size_t n = strlen(r);
-    if (n < 9 || n > 30) return false;
-    int dashes = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = r[i];
-        if (c == '-') { if (i == 0 || r[i - 1] == '-') return false; dashes++; }
-        else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
-    }
-    return dashes >= 2 && r[n - 1] >= '0' && r[n - 1] <= '9';
+    return region_valid(r);
 }
 
 /* A fresh in-memory store with the default account (and the seed) in it. */

@@ -67,7 +67,7 @@ TR_RESULT dev_reset(struct dev_state *d);
 /* True for the reset paths ("/moto-api/reset", "/_tresor/reset"). */
 bool dev_is_reset_path(const char *path);
 
-/* True for a region name of AWS's shape ("eu-west-1"). */
+/* True for a region name of AWS's shape ("eu-west-1"): region_valid. */
 bool dev_region_ok(const char *region);
 
 /* Apply a seed file (seed.c) to st as the default account's root.  The

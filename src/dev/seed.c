@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/hex.h"
 #include "core/json.h"
 #include "core/secmem.h"
 #include "crypto/keyring.h"
@@ -235,20 +236,10 @@ fail:
 /* Append k=v to an x-www-form-urlencoded body (RFC 3986 unreserved kept). */
 static TR_RESULT form_add(struct buf *b, const char *k, const char *v)
 {
-    static const char hex[] = "0123456789ABCDEF";
     if (b->len) GUARD(buf_append(b, "&", 1));
     GUARD(buf_append_str(b, k));
     GUARD(buf_append(b, "=", 1));
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-            GUARD(buf_append(b, p, 1));
-        } else {
-            char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-            GUARD(buf_append(b, e, 3));
-        }
-    }
-    return TR_OK;
+    return pct_encode(b, v, strlen(v), NULL);
 }
 
 /* Run IAM action `name` with the form `body` (op_run, as run above); the
@@ -396,35 +387,46 @@ static TR_RESULT seed_user(const struct server_env *env, const char *account, js
     return r;
 }
 
-static TR_RESULT seed_role(const struct server_env *env, const char *account, json_t *e)
+/* An IAM entity made from a name and one policy document: a role (its
+ * trust policy; then its own policies) or a managed policy. */
+struct doc_entity {
+    const char *what;           /* for messages: "role" */
+    const char *name;           /* the name member, and CreateX's parameter */
+    const char *action;         /* CreateRole */
+    const char *doc;            /* the document member, and CreateX's parameter */
+    const char *policies_of;    /* entity_policies' kind, or NULL: none */
+};
+
+static TR_RESULT seed_doc_entity(const struct server_env *env, const char *account, json_t *e,
+                                 const struct doc_entity *k)
 {
     struct req_ctx rc;
-    const char *name = str_member(e, "RoleName");
-    char *trust = NULL;
+    const char *name = str_member(e, k->name);
+    char *text = NULL;
 
-    if (!name) BAIL(TR_E_VALIDATION, "seed: a role needs a RoleName");
-    GUARD(doc_text(e, "AssumeRolePolicyDocument", true, &trust));
+    if (!name) BAIL(TR_E_VALIDATION, "seed: a %s needs a %s", k->what, k->name);
+    GUARD(doc_text(e, k->doc, true, &text));
     root_ctx(env, account, env->default_region, "iam", &rc);
-    tr_result r = iam_call(&rc, "CreateRole", "RoleName", name, "AssumeRolePolicyDocument", trust,
-                           "Path", str_member(e, "Path"));
-    free(trust);
+    tr_result r = iam_call(&rc, k->action, k->name, name, k->doc, text, "Path", str_member(e, "Path"));
+    free(text);
     GUARD(r);
-    return entity_policies(&rc, e, "Role", name);
+    return k->policies_of ? entity_policies(&rc, e, k->policies_of, name) : TR_OK;
+}
+
+static TR_RESULT seed_role(const struct server_env *env, const char *account, json_t *e)
+{
+    static const struct doc_entity role = {
+        "role", "RoleName", "CreateRole", "AssumeRolePolicyDocument", "Role",
+    };
+    return seed_doc_entity(env, account, e, &role);
 }
 
 static TR_RESULT seed_policy(const struct server_env *env, const char *account, json_t *e)
 {
-    struct req_ctx rc;
-    const char *name = str_member(e, "PolicyName");
-    char *text = NULL;
-
-    if (!name) BAIL(TR_E_VALIDATION, "seed: a policy needs a PolicyName");
-    GUARD(doc_text(e, "PolicyDocument", true, &text));
-    root_ctx(env, account, env->default_region, "iam", &rc);
-    tr_result r = iam_call(&rc, "CreatePolicy", "PolicyName", name, "PolicyDocument", text,
-                           "Path", str_member(e, "Path"));
-    free(text);
-    return r;
+    static const struct doc_entity policy = {
+        "policy", "PolicyName", "CreatePolicy", "PolicyDocument", NULL,
+    };
+    return seed_doc_entity(env, account, e, &policy);
 }
 
 /* ---- ${AccountId} and ${Region} ------------------------------------------ */

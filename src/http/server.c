@@ -83,6 +83,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/date.h"
 #include "core/log.h"
 #include "core/secmem.h"
 #include "http/router.h"
@@ -704,10 +705,7 @@ unsigned http_server_quiesce(struct http_server *s, unsigned *idle_closed)
 bool http_server_drain(struct http_server *s, unsigned ms, unsigned *left)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
+    date_deadline(CLOCK_REALTIME, ms, &until);
     pthread_mutex_lock(&s->lock);
     while (!drained(s))
         if (pthread_cond_timedwait(&s->idle, &s->lock, &until) != 0) break;

@@ -165,30 +165,40 @@ TR_RESULT iam_create_access_key(struct req_ctx *rc, const struct form *in, struc
     return r;
 }
 
+/* The keys of a listing and their owner's name (NULL: the root user). */
+struct key_list { const struct access_key_rec *keys; const char *user_name; };
+
+static TR_RESULT write_key(struct req_ctx *rc, struct xml *x, void *arg, size_t i,
+                           const char **key)
+{
+    const struct key_list *l = arg;
+    const struct access_key_rec *k = &l->keys[i];
+    (void)rc;
+    xml_open(x, "member");
+    if (l->user_name) xml_text(x, "UserName", l->user_name);
+    xml_text(x, "AccessKeyId", k->access_key_id);
+    xml_text(x, "Status", k->active ? "Active" : "Inactive");
+    xml_time(x, "CreateDate", k->created);
+    xml_close(x, "member");
+    *key = k->access_key_id;
+    return TR_OK;
+}
+
 TR_RESULT iam_list_access_keys(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
     struct iam_page pg;
     struct key_owner o;
     struct access_key_rec *keys = NULL;
-    size_t n = 0, i = 0, shown = 0;
+    size_t n = 0, first = 0;
 
     GUARD(iam_page_params(in, &pg));
     GUARD(key_owner(rc, in, rc->op->action, &o));
     tr_result r = owner_keys(rc, &o, &keys, &n);
     if (pg.marker)
-        while (i < n && strcmp(keys[i].access_key_id, pg.marker) != 0) i++;
-    if (pg.marker && i < n) i++;       /* resume after the marker's key */
-    xml_open(out, "AccessKeyMetadata");
-    for (; tr_ok(r) && i < n && shown < pg.max; i++, shown++) {
-        xml_open(out, "member");
-        if (o.name) xml_text(out, "UserName", o.name);
-        xml_text(out, "AccessKeyId", keys[i].access_key_id);
-        xml_text(out, "Status", keys[i].active ? "Active" : "Inactive");
-        xml_time(out, "CreateDate", keys[i].created);
-        xml_close(out, "member");
-    }
-    xml_close(out, "AccessKeyMetadata");
-    if (tr_ok(r)) iam_page_end(out, i < n, shown ? keys[i - 1].access_key_id : NULL);
+        while (first < n && strcmp(keys[first].access_key_id, pg.marker) != 0) first++;
+    if (pg.marker && first < n) first++;       /* resume after the marker's key */
+    struct key_list l = { keys, o.name };
+    if (tr_ok(r)) r = iam_page_write(rc, out, "AccessKeyMetadata", &pg, first, n, write_key, &l);
     access_key_list_free(keys, n);
     owner_free(&o);
     return r;

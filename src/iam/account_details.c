@@ -23,22 +23,16 @@
 
 #include "iam/iam_util.h"
 
+static void inline_member(struct xml *x, const struct rel_rec *r)
+{
+    xml_text(x, "PolicyName", r->to);
+    xml_policy(x, "PolicyDocument", r->doc);
+}
+
 /* <tag> of the inline policies of arn: PolicyName, PolicyDocument. */
 static TR_RESULT write_inline(struct req_ctx *rc, struct xml *x, const char *tag, const char *arn)
 {
-    struct rel_rec *v = NULL;
-    size_t n = 0;
-    GUARD(rc->st[0]->rel_list_from(rc->st, "inline", arn, NULL, IAM_ALL, &v, &n));
-    xml_open(x, tag);
-    for (size_t i = 0; i < n; i++) {
-        xml_open(x, "member");
-        xml_text(x, "PolicyName", v[i].to);
-        xml_policy(x, "PolicyDocument", v[i].doc);
-        xml_close(x, "member");
-    }
-    xml_close(x, tag);
-    rel_list_free(v, n);
-    return TR_OK;
+    return iam_xml_relations(rc, x, tag, "inline", arn, inline_member);
 }
 
 static TR_RESULT user_detail(struct req_ctx *rc, struct xml *x, const struct ent_rec *u)

@@ -26,29 +26,30 @@
 
 #define POLICIES_PER_ENTITY 10
 
-/* The entity named by k, authorized for action with iam:PolicyARN. */
+/* The entity named by k, authorized for the operation with iam:PolicyARN. */
 static TR_RESULT load_target(struct req_ctx *rc, const struct form *in,
-                             const struct iam_kind_param *k, const char *action,
-                             const char **policy_arn, struct ent_rec *e)
+                             const struct iam_kind_param *k, const char **policy_arn,
+                             struct ent_rec *e)
 {
     const char *name;
     GUARD(iam_param_entity(in, k, &name));
     GUARD(iam_param_policy_arn(in, "PolicyArn", policy_arn));
     struct iam_authz x = { .policy_arn = *policy_arn,
                            .target_boundary = strcmp(k->kind, IAM_GROUP) != 0 };
-    return iam_load(rc, action, k->kind, name, &x, e);
+    return iam_load(rc, rc->op->action, k->kind, name, &x, e);
 }
 
-static TR_RESULT attach(struct req_ctx *rc, const struct form *in,
-                        const struct iam_kind_param *k, const char *action)
+static TR_RESULT attach(struct req_ctx *rc, const struct form *in, struct xml *out,
+                        const struct iam_kind_param *k)
 {
     const char *arn;
     struct ent_rec e = { 0 }, p = { 0 };
     struct rel_rec *v = NULL;
     size_t n = 0;
     bool found = false, already = false;
+    (void)out;
 
-    GUARD(load_target(rc, in, k, action, &arn, &e));
+    GUARD(load_target(rc, in, k, &arn, &e));
     tr_result r = iam_find_policy(rc, arn, &p, &found);
     if (tr_ok(r) && !found)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_NO_SUCH_ENTITY,
@@ -69,12 +70,13 @@ static TR_RESULT attach(struct req_ctx *rc, const struct form *in,
     return r;
 }
 
-static TR_RESULT detach(struct req_ctx *rc, const struct form *in,
-                        const struct iam_kind_param *k, const char *action)
+static TR_RESULT detach(struct req_ctx *rc, const struct form *in, struct xml *out,
+                        const struct iam_kind_param *k)
 {
     const char *arn;
     struct ent_rec e = { 0 };
-    GUARD(load_target(rc, in, k, action, &arn, &e));
+    (void)out;
+    GUARD(load_target(rc, in, k, &arn, &e));
     tr_result r = rc->st[0]->rel_delete(rc->st, "attached", e.arn, arn);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_NO_SUCH_ENTITY, "Policy %s was not found.", arn);
@@ -89,33 +91,50 @@ static bool path_matches(const char *policy_arn, const char *prefix)
     return !prefix || (p && strncmp(p + 7, prefix, strlen(prefix)) == 0);
 }
 
+/* Move the attachments whose policy path starts with prefix to the front
+ * of v, in their order; returns how many. */
+static size_t keep_matching(struct rel_rec *v, size_t n, const char *prefix)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!path_matches(v[i].to, prefix)) continue;
+        struct rel_rec t = v[kept];
+        v[kept++] = v[i];
+        v[i] = t;
+    }
+    return kept;
+}
+
+static TR_RESULT write_attached(struct req_ctx *rc, struct xml *x, void *arg, size_t i,
+                                const char **key)
+{
+    const struct rel_rec *a = (const struct rel_rec *)arg + i;
+    (void)rc;
+    xml_open(x, "member");
+    xml_text(x, "PolicyName", iam_arn_name(a->to));
+    xml_text(x, "PolicyArn", a->to);
+    xml_close(x, "member");
+    *key = a->to;
+    return TR_OK;
+}
+
 static TR_RESULT list_attached(struct req_ctx *rc, const struct form *in, struct xml *out,
-                               const struct iam_kind_param *k, const char *action)
+                               const struct iam_kind_param *k)
 {
     const char *name, *prefix;
     struct iam_page pg;
     struct ent_rec e = { 0 };
     struct rel_rec *v = NULL;
-    size_t n = 0, shown = 0, i = 0;
+    size_t n = 0;
 
     GUARD(iam_param_entity(in, k, &name));
     GUARD(iam_param_policy_path(in, "PathPrefix", false, &prefix));
     GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load(rc, action, k->kind, name, NULL, &e));
+    GUARD(iam_load(rc, rc->op->action, k->kind, name, NULL, &e));
     tr_result r = rc->st[0]->rel_list_from(rc->st, "attached", e.arn, pg.marker, IAM_ALL, &v, &n);
-    xml_open(out, "AttachedPolicies");
-    for (; tr_ok(r) && i < n; i++) {
-        if (!path_matches(v[i].to, prefix)) continue;
-        if (shown == pg.max) break;
-        xml_open(out, "member");
-        xml_text(out, "PolicyName", iam_arn_name(v[i].to));
-        xml_text(out, "PolicyArn", v[i].to);
-        xml_close(out, "member");
-        shown++;
-    }
-    xml_close(out, "AttachedPolicies");
-    /* Stopped at a match beyond the page: resume after the last shown. */
-    if (tr_ok(r)) iam_page_end(out, i < n, shown ? v[i - 1].to : NULL);
+    if (tr_ok(r))
+        r = iam_page_write(rc, out, "AttachedPolicies", &pg, 0, keep_matching(v, n, prefix),
+                           write_attached, v);
     rel_list_free(v, n);
     ent_rec_free(&e);
     return r;
@@ -127,20 +146,8 @@ static TR_RESULT list_attached(struct req_ctx *rc, const struct form *in, struct
     X(role, IAM_P_ROLE)
 
 #define X(lower, param) \
-    TR_RESULT iam_attach_##lower##_policy(struct req_ctx *rc, const struct form *in, struct xml *out) \
-    { \
-        (void)out; \
-        return attach(rc, in, &param, rc->op->action); \
-    } \
-    TR_RESULT iam_detach_##lower##_policy(struct req_ctx *rc, const struct form *in, struct xml *out) \
-    { \
-        (void)out; \
-        return detach(rc, in, &param, rc->op->action); \
-    } \
-    TR_RESULT iam_list_attached_##lower##_policies(struct req_ctx *rc, const struct form *in, \
-                                                   struct xml *out) \
-    { \
-        return list_attached(rc, in, out, &param, rc->op->action); \
-    }
+    IAM_KIND_HANDLER(iam_attach_##lower##_policy, attach, param) \
+    IAM_KIND_HANDLER(iam_detach_##lower##_policy, detach, param) \
+    IAM_KIND_HANDLER(iam_list_attached_##lower##_policies, list_attached, param)
 ATTACH_OPS(X)
 #undef X

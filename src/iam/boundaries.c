@@ -16,60 +16,39 @@
 
 #include "iam/iam_util.h"
 
-static TR_RESULT put_boundary(struct req_ctx *rc, const struct form *in,
-                              const struct iam_kind_param *k, const char *action)
+static TR_RESULT put_boundary(struct req_ctx *rc, const struct form *in, struct xml *out,
+                              const struct iam_kind_param *k)
 {
     const char *name, *arn;
     struct ent_rec e = { 0 };
+    (void)out;
     GUARD(iam_param_entity(in, k, &name));
     GUARD(iam_param_arn(in, "PermissionsBoundary", true, &arn));
     struct iam_authz x = { .boundary = arn };
-    GUARD(iam_load(rc, action, k->kind, name, &x, &e));
+    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, &e));
     tr_result r = iam_boundary_check(rc, arn);
     if (tr_ok(r)) r = iam_boundary_set(rc, &e, arn);
     ent_rec_free(&e);
     return r;
 }
 
-static TR_RESULT delete_boundary(struct req_ctx *rc, const struct form *in,
-                                 const struct iam_kind_param *k, const char *action)
+static TR_RESULT delete_boundary(struct req_ctx *rc, const struct form *in, struct xml *out,
+                                 const struct iam_kind_param *k)
 {
     const char *name;
     struct ent_rec e = { 0 };
     char current[IAM_ARN_MAX];
+    (void)out;
     GUARD(iam_param_entity(in, k, &name));
     struct iam_authz x = { .target_boundary = true };
-    GUARD(iam_load(rc, action, k->kind, name, &x, &e));
+    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, &e));
     iam_boundary_of(&e, current);
     tr_result r = current[0] ? iam_boundary_set(rc, &e, NULL) : TR_OK;
     ent_rec_free(&e);
     return r;
 }
 
-TR_RESULT iam_put_user_permissions_boundary(struct req_ctx *rc, const struct form *in,
-                                            struct xml *out)
-{
-    (void)out;
-    return put_boundary(rc, in, &IAM_P_USER64, rc->op->action);
-}
-
-TR_RESULT iam_delete_user_permissions_boundary(struct req_ctx *rc, const struct form *in,
-                                               struct xml *out)
-{
-    (void)out;
-    return delete_boundary(rc, in, &IAM_P_USER64, rc->op->action);
-}
-
-TR_RESULT iam_put_role_permissions_boundary(struct req_ctx *rc, const struct form *in,
-                                            struct xml *out)
-{
-    (void)out;
-    return put_boundary(rc, in, &IAM_P_ROLE, rc->op->action);
-}
-
-TR_RESULT iam_delete_role_permissions_boundary(struct req_ctx *rc, const struct form *in,
-                                               struct xml *out)
-{
-    (void)out;
-    return delete_boundary(rc, in, &IAM_P_ROLE, rc->op->action);
-}
+IAM_KIND_HANDLER(iam_put_user_permissions_boundary, put_boundary, IAM_P_USER64)
+IAM_KIND_HANDLER(iam_delete_user_permissions_boundary, delete_boundary, IAM_P_USER64)
+IAM_KIND_HANDLER(iam_put_role_permissions_boundary, put_boundary, IAM_P_ROLE)
+IAM_KIND_HANDLER(iam_delete_role_permissions_boundary, delete_boundary, IAM_P_ROLE)

@@ -33,6 +33,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/b64.h"
+#include "core/date.h"
 #include "iam/arn.h"
 
 #define MSG_SYNTAX "Syntax errors in policy."
@@ -282,21 +284,6 @@ static bool digits(const char *s, size_t n, size_t *i, size_t count, int64_t *v)
     return true;
 }
 
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static bool leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 /* Epoch seconds, optionally negative and with a fraction. */
 static bool parse_epoch(const char *s, size_t n, int64_t *ms)
 {
@@ -365,7 +352,6 @@ static bool parse_zone(const char *s, size_t n, size_t *i, int64_t *ms)
 
 bool cond_parse_date(const char *s, size_t n, int64_t *ms)
 {
-    static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     if (n == 0) return false;
     if (parse_epoch(s, n, ms)) return true;
     size_t i = 0;
@@ -373,7 +359,7 @@ bool cond_parse_date(const char *s, size_t n, int64_t *ms)
     if (!digits(s, n, &i, 4, &y) || i >= n || s[i++] != '-' || !digits(s, n, &i, 2, &m) ||
         i >= n || s[i++] != '-' || !digits(s, n, &i, 2, &d))
         return false;
-    if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap(y))) return false;
+    if (!date_valid(y, m, d)) return false;
     int64_t v = days_from_civil(y, m, d) * 86400000;
     if (i < n && (s[i] == 'T' || s[i] == 't' || s[i] == ' ')) {
         i++;
@@ -451,44 +437,6 @@ static bool cidr_contains(const struct cidr *net, const struct cidr *ip)
     if (rest == 0) return true;
     uint8_t mask = (uint8_t)(0xffu << (8u - rest));
     return (net->addr[full] & mask) == (ip->addr[full] & mask);
-}
-
-static int b64_val(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* Decode standard base64 (padding optional).  With out: write up to cap
- * bytes.  With want: compare against want[0..cap) instead.  *len gets the
- * decoded length; false on bad input, overflow or (want) a mismatch. */
-static bool b64_walk(const char *s, size_t n, uint8_t *out, const uint8_t *want, size_t cap,
-                     size_t *len)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t k = 0, i = 0;
-    for (; i < n && s[i] != '='; i++) {
-        int v = b64_val(s[i]);
-        if (v < 0) return false;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits < 8) continue;
-        bits -= 8;
-        uint8_t byte = (uint8_t)(acc >> bits);
-        if (k >= cap) return false;
-        if (out) out[k] = byte;
-        if (want && want[k] != byte) return false;
-        k++;
-    }
-    for (; i < n; i++)
-        if (s[i] != '=') return false;
-    *len = k;
-    return true;
 }
 
 /* ---- compiling ----------------------------------------------------------- */
@@ -637,7 +585,7 @@ static TR_RESULT compile_value(struct arena *a, const struct cond *c, const char
         size_t len = 0;
         uint8_t *buf = arena_alloc(a, n + 1);
         ENSURE(buf, TR_E_INTERNAL);
-        v->ok = b64_walk(s, n, buf, NULL, n, &len);
+        v->ok = b64_decode_loose(s, n, buf, n, &len);
         v->u.bin.p = buf;
         v->u.bin.n = len;
         return TR_OK;
@@ -745,27 +693,22 @@ static void parse_request_value(const struct cond *c, const char *s, struct req_
     }
 }
 
-static bool order(enum cond_cmp cmp, double a, double b)
+/* Whether a request value that compares to the policy value as `sign`
+ * says (-1 less, 0 equal, 1 greater) satisfies cmp.  Numbers are never
+ * NaN (cond_parse_number takes finite values only), so every pair of
+ * values compares. */
+static bool order(enum cond_cmp cmp, int sign)
 {
     switch (cmp) {
-    case CMP_LT: return a < b;
-    case CMP_LE: return a <= b;
-    case CMP_GT: return a > b;
-    case CMP_GE: return a >= b;
-    default: return a == b;
+    case CMP_LT: return sign < 0;
+    case CMP_LE: return sign <= 0;
+    case CMP_GT: return sign > 0;
+    case CMP_GE: return sign >= 0;
+    default: return sign == 0;
     }
 }
 
-static bool order_i(enum cond_cmp cmp, int64_t a, int64_t b)
-{
-    switch (cmp) {
-    case CMP_LT: return a < b;
-    case CMP_LE: return a <= b;
-    case CMP_GT: return a > b;
-    case CMP_GE: return a >= b;
-    default: return a == b;
-    }
-}
+#define SIGN(a, b) (((a) > (b)) - ((a) < (b)))
 
 static enum tri arn_value_match(const struct cond_value *v, const struct req_val *r,
                                 const struct eval_env *env)
@@ -780,18 +723,16 @@ static enum tri arn_value_match(const struct cond_value *v, const struct req_val
 static enum tri value_match(const struct cond *c, const struct cond_value *v,
                             const struct req_val *r, const struct eval_env *env)
 {
-    size_t len;
     if (!v->ok || !r->ok) return TRI_FALSE;
     switch (c->fam) {
     case CF_STRING: return pat_match(&v->u.str, r->s, r->n, c->cmp == CMP_EQ_IC, env);
     case CF_BOOL: return pat_match(&v->u.str, r->s, r->n, true, env);
-    case CF_NUMERIC: return order(c->cmp, r->num, v->u.num) ? TRI_TRUE : TRI_FALSE;
-    case CF_DATE: return order_i(c->cmp, r->ms, v->u.ms) ? TRI_TRUE : TRI_FALSE;
+    case CF_NUMERIC: return order(c->cmp, SIGN(r->num, v->u.num)) ? TRI_TRUE : TRI_FALSE;
+    case CF_DATE: return order(c->cmp, SIGN(r->ms, v->u.ms)) ? TRI_TRUE : TRI_FALSE;
     case CF_IP: return cidr_contains(&v->u.ip, &r->ip) ? TRI_TRUE : TRI_FALSE;
     case CF_ARN: return arn_value_match(v, r, env);
     case CF_BINARY:
-        return b64_walk(r->s, r->n, NULL, v->u.bin.p, v->u.bin.n, &len) && len == v->u.bin.n
-                   ? TRI_TRUE : TRI_FALSE;
+        return b64_equal_loose(r->s, r->n, v->u.bin.p, v->u.bin.n) ? TRI_TRUE : TRI_FALSE;
     case CF_NULL: return TRI_FALSE;
     }
     return TRI_FALSE;

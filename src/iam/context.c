@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/date.h"
+
 #define CTX_STRINGS_MAX (256 * 1024)
 
 /* ---- the request context ------------------------------------------------ */
@@ -135,6 +137,14 @@ TR_RESULT iam_ctx_add_multi(struct ctx_builder *cb, const char *key,
     return ctx_put(cb, key, values, n, true, false);
 }
 
+TR_RESULT iam_ctx_add_tag(struct ctx_builder *cb, const char *prefix, const char *tag_key,
+                          const char *value)
+{
+    char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
+    snprintf(key, sizeof key, "%s%s", prefix, tag_key);
+    return iam_ctx_add(cb, key, value ? value : "");
+}
+
 TR_RESULT iam_ctx_add_unknown(struct ctx_builder *cb, const char *key)
 {
     static const char *const none[] = { "" };
@@ -172,10 +182,7 @@ void iam_ctx_free(struct ctx_builder *cb)
 
 static void iso8601(int64_t epoch, char out[32])
 {
-    time_t t = (time_t)epoch;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    date_iso8601(epoch, out);
 }
 
 /* aws:UserAgent: the client's User-Agent header ("" without one); on a
@@ -208,11 +215,8 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
     if (tr_ok(r))
         r = ctx_global(cb, "aws:PrincipalType", who->type == PRINCIPAL_ROOT ? "Account"
                                                  : session ? "AssumedRole" : "User");
-    for (size_t i = 0; id && tr_ok(r) && i < id->ntags; i++) {
-        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
-        snprintf(key, sizeof key, "aws:PrincipalTag/%s", id->tag_keys[i]);
-        r = iam_ctx_add(cb, key, id->tag_values[i]);   /* tags: searched */
-    }
+    for (size_t i = 0; id && tr_ok(r) && i < id->ntags; i++)   /* tags: searched */
+        r = iam_ctx_add_tag(cb, "aws:PrincipalTag/", id->tag_keys[i], id->tag_values[i]);
     /* Not on service-to-service calls (docs/AUTHORIZATION.md 1.2, 5.3). */
     if (tr_ok(r) && rc->source_ip && *rc->source_ip && !rc->via_service)
         r = ctx_global(cb, "aws:SourceIp", rc->source_ip);

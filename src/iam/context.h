@@ -46,6 +46,10 @@ void iam_ctx_reset(struct ctx_builder *cb);
 TR_RESULT iam_ctx_add(struct ctx_builder *cb, const char *key, const char *value);
 TR_RESULT iam_ctx_add_multi(struct ctx_builder *cb, const char *key,
                             const char *const *values, size_t n);
+/* The key of a tag, <prefix><tag_key> ("aws:ResourceTag/" + "team"), with
+ * the tag's value ("" for NULL). */
+TR_RESULT iam_ctx_add_tag(struct ctx_builder *cb, const char *prefix, const char *tag_key,
+                          const char *value);
 /* key with an unknown value (static analysis, policy.h ctx_entry.unknown):
  * replaces a value iam_ctx_init gave it. */
 TR_RESULT iam_ctx_add_unknown(struct ctx_builder *cb, const char *key);

@@ -49,36 +49,46 @@ TR_RESULT iam_create_group(struct req_ctx *rc, const struct form *in, struct xml
     return TR_OK;
 }
 
+/* Memberships, each written as the entity at one of its ends: the user
+ * (a group's members) or the group (a user's groups). */
+struct memberships { const struct rel_rec *v; bool groups; };
+
+static TR_RESULT write_membership(struct req_ctx *rc, struct xml *x, void *arg, size_t i,
+                                  const char **key)
+{
+    const struct memberships *m = arg;
+    const char *arn = m->groups ? m->v[i].from : m->v[i].to;
+    struct ent_rec e = { 0 };
+    tr_result r = rc->st[0]->ent_get_arn(rc->st, m->groups ? IAM_GROUP : IAM_USER, arn, &e);
+    if (tr_ok(r)) {
+        xml_open(x, "member");
+        r = m->groups ? write_group(rc, x, &e) : iam_xml_user_fields(rc, x, &e, 0);
+        xml_close(x, "member");
+    }
+    ent_rec_free(&e);
+    *key = arn;
+    return r;
+}
+
 /* Users of g after the marker (a user ARN), up to pg->max. */
 static TR_RESULT write_members(struct req_ctx *rc, struct xml *out, const struct ent_rec *g,
                                const struct iam_page *pg)
 {
     struct rel_rec *v = NULL;
-    size_t n = 0, shown = 0;
+    size_t n = 0;
     GUARD(rc->st[0]->rel_list_from(rc->st, "member", g->arn, pg->marker, pg->max + 1, &v, &n));
-    tr_result r = TR_OK;
-    xml_open(out, "Users");
-    for (size_t i = 0; i < n && shown < pg->max && tr_ok(r); i++, shown++) {
-        struct ent_rec u = { 0 };
-        r = rc->st[0]->ent_get_arn(rc->st, IAM_USER, v[i].to, &u);
-        if (tr_ok(r)) r = iam_xml_user(rc, out, "member", &u, 0);
-        ent_rec_free(&u);
-    }
-    xml_close(out, "Users");
-    if (tr_ok(r)) iam_page_end(out, n > pg->max, shown ? v[shown - 1].to : NULL);
+    struct memberships m = { v, false };
+    tr_result r = iam_page_write(rc, out, "Users", pg, 0, n, write_membership, &m);
     rel_list_free(v, n);
     return r;
 }
 
 TR_RESULT iam_get_group(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
-    const char *name;
     struct iam_page pg;
     struct ent_rec g = { 0 };
 
-    GUARD(iam_param_name(in, "GroupName", true, 128, &name));
-    GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load(rc, rc->op->action, IAM_GROUP, name, NULL, &g));
+    GUARD(iam_load_listing(rc, in, &IAM_P_GROUP, &pg, &g));
     xml_open(out, "Group");
     iam_xml_group_fields(out, &g);
     xml_close(out, "Group");
@@ -171,31 +181,17 @@ TR_RESULT iam_remove_user_from_group(struct req_ctx *rc, const struct form *in, 
 
 TR_RESULT iam_list_groups_for_user(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
-    const char *name;
     struct iam_page pg;
     struct ent_rec u = { 0 };
     struct rel_rec *v = NULL;
-    size_t n = 0, i = 0, shown = 0;
+    size_t n = 0, first = 0;
 
-    GUARD(iam_param_name(in, "UserName", true, 128, &name));
-    GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load(rc, rc->op->action, IAM_USER, name, NULL, &u));
+    GUARD(iam_load_listing(rc, in, &IAM_P_USER, &pg, &u));
     tr_result r = rc->st[0]->rel_list_to(rc->st, "member", u.arn, &v, &n);
     if (pg.marker)
-        while (i < n && strcmp(v[i].from, pg.marker) <= 0) i++;
-    xml_open(out, "Groups");
-    for (; tr_ok(r) && i < n && shown < pg.max; i++, shown++) {
-        struct ent_rec g = { 0 };
-        r = rc->st[0]->ent_get_arn(rc->st, IAM_GROUP, v[i].from, &g);
-        if (tr_ok(r)) {
-            xml_open(out, "member");
-            iam_xml_group_fields(out, &g);
-            xml_close(out, "member");
-        }
-        ent_rec_free(&g);
-    }
-    xml_close(out, "Groups");
-    if (tr_ok(r)) iam_page_end(out, i < n, shown ? v[i - 1].from : NULL);
+        while (first < n && strcmp(v[first].from, pg.marker) <= 0) first++;
+    struct memberships m = { v, true };
+    if (tr_ok(r)) r = iam_page_write(rc, out, "Groups", &pg, first, n, write_membership, &m);
     rel_list_free(v, n);
     ent_rec_free(&u);
     return r;

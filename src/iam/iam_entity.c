@@ -283,6 +283,30 @@ TR_RESULT iam_param_entity(const struct form *in, const struct iam_kind_param *k
     return iam_param_name(in, k->param, true, k->max_len, name);
 }
 
+TR_RESULT iam_load_listing(struct req_ctx *rc, const struct form *in,
+                           const struct iam_kind_param *k, struct iam_page *pg,
+                           struct ent_rec *e)
+{
+    const char *name;
+    GUARD(iam_param_entity(in, k, &name));
+    GUARD(iam_page_params(in, pg));
+    return iam_load(rc, rc->op->action, k->kind, name, NULL, e);
+}
+
+/* The entities of a listing and the writer of one's fields. */
+struct ent_list { const struct ent_rec *v; iam_ent_writer fn; };
+
+static TR_RESULT write_listed(struct req_ctx *rc, struct xml *x, void *arg, size_t i,
+                              const char **key)
+{
+    const struct ent_list *l = arg;
+    xml_open(x, "member");
+    tr_result r = l->fn(rc, x, &l->v[i]);
+    xml_close(x, "member");
+    *key = l->v[i].name;
+    return r;
+}
+
 TR_RESULT iam_list_entities(struct req_ctx *rc, const struct form *in, struct xml *out,
                             const char *kind, const char *action, const char *list_tag,
                             iam_ent_writer fn)
@@ -299,17 +323,8 @@ TR_RESULT iam_list_entities(struct req_ctx *rc, const struct form *in, struct xm
     GUARD(iam_authz(rc, action, resource, NULL, NULL));
     GUARD(rc->st[0]->ent_list(rc->st, kind, rc->who.account_id, prefix, pg.marker, pg.max + 1,
                               &v, &n));
-    bool truncated = n > pg.max;
-    size_t shown = truncated ? pg.max : n;
-    tr_result r = TR_OK;
-    xml_open(out, list_tag);
-    for (size_t i = 0; i < shown && tr_ok(r); i++) {
-        xml_open(out, "member");
-        r = fn(rc, out, &v[i]);
-        xml_close(out, "member");
-    }
-    xml_close(out, list_tag);
-    if (tr_ok(r)) iam_page_end(out, truncated, shown ? v[shown - 1].name : NULL);
+    struct ent_list l = { v, fn };
+    tr_result r = iam_page_write(rc, out, list_tag, &pg, 0, n, write_listed, &l);
     ent_list_free(v, n);
     return r;
 }
@@ -344,6 +359,29 @@ TR_RESULT iam_ent_remove(struct req_ctx *rc, const struct ent_rec *e)
     }
     GUARD(iam_tags_clear(rc, e->arn));
     return rc->st[0]->ent_delete(rc->st, e->kind, e->arn);
+}
+
+TR_RESULT iam_create_checks(struct req_ctx *rc, const struct form *in, const char *kind,
+                            const char *path, const char *name,
+                            char arn[IAM_ARN_MAX], const char **boundary, struct iam_tags *tags)
+{
+    GUARD(iam_param_arn(in, "PermissionsBoundary", false, boundary));
+    GUARD(iam_param_tags(in, "Tags", false, tags));
+    GUARD(iam_arn(rc->who.account_id, kind, path, name, arn));
+    struct iam_authz x = { .boundary = *boundary, .request_tags = tags };
+    GUARD(iam_authz(rc, rc->op->action, arn, NULL, &x));
+    if (*boundary) GUARD(iam_boundary_check(rc, *boundary));
+    return TR_OK;
+}
+
+TR_RESULT iam_create_insert(struct req_ctx *rc, const char *kind, const char *kind_word,
+                            const char *name, const char *path, const char *doc,
+                            const char *boundary, const struct iam_tags *tags, struct ent_rec *out)
+{
+    tr_result r = iam_ent_insert(rc, kind, name, path, doc, out);
+    if (tr_ok(r) && boundary) r = iam_boundary_set(rc, out, boundary);
+    if (tr_ok(r)) r = iam_tags_apply(rc, out->arn, kind_word, tags);
+    return r;
 }
 
 TR_RESULT iam_boundary_check(struct req_ctx *rc, const char *arn)

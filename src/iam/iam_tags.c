@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/utf8.h"
 
 static bool tag_char_ok(unsigned char c)
 {
@@ -31,21 +32,13 @@ static bool tag_char_ok(unsigned char c)
            strchr(" _.:/=+-@", c) != NULL;
 }
 
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
-}
-
 static TR_RESULT check_tag_part(const char *member, size_t idx, const char *field,
                                 const char *s, size_t min, size_t max)
 {
     char name[96], c[160];
     snprintf(name, sizeof name, "%s.%zu.member.%s", member, idx, field);
     if (!s) return iam_invalid_repr(name, "null", "Member must not be null");
-    size_t n = utf8_chars(s);
+    size_t n = utf8_strlen(s);
     if (n < min || n > max) {
         snprintf(c, sizeof c, "Member must have length %s %zu",
                  n < min ? "greater than or equal to" : "less than or equal to",
@@ -109,7 +102,7 @@ TR_RESULT iam_param_tag_keys(const struct form *in, const char *name, const char
         if (*n == IAM_MAX_TAGS)
             return iam_invalid_repr("tagKeys", NULL, "Member must have length less than or equal to 50");
         snprintf(key, sizeof key, "tagKeys.%zu.member", i);
-        size_t len = utf8_chars(k);
+        size_t len = utf8_strlen(k);
         if (len < 1 || len > 128)
             return iam_invalid(key, k, len < 1 ? "Member must have length greater than or equal to 1"
                                                : "Member must have length less than or equal to 128");

@@ -21,6 +21,7 @@
 
 #include "core/json.h"
 #include "core/secmem.h"
+#include "core/utf8.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
 #include "iam/policy.h"
@@ -99,30 +100,40 @@ static bool path_ok(const char *s)
     return true;
 }
 
-TR_RESULT iam_param_path(const struct form *in, const char *key, bool dflt, const char **out)
+/* \u002F[\u0021-\u007F]* */
+static bool path_prefix_ok(const char *s)
+{
+    bool ok = s[0] == '/';
+    for (const unsigned char *p = (const unsigned char *)s; ok && *p; p++)
+        ok = *p >= 0x21 && *p <= 0x7F;
+    return ok;
+}
+
+/* An optional path parameter of 1..512 characters: "/" when absent and
+ * dflt, else NULL; one that ok() refuses is a ValidationError citing
+ * `pattern`. */
+static TR_RESULT path_param(const struct form *in, const char *key, bool dflt,
+                            bool (*ok)(const char *s), const char *pattern, const char **out)
 {
     GUARD(form_str(in, key, false, 1, 512, out));
     if (!*out) {
         if (dflt) *out = "/";
         return TR_OK;
     }
-    if (!path_ok(*out))
-        return iam_invalid(key, *out, "Member must satisfy regular expression pattern: "
-                                      "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)");
+    if (!ok(*out)) return iam_invalid(key, *out, pattern);
     return TR_OK;
+}
+
+TR_RESULT iam_param_path(const struct form *in, const char *key, bool dflt, const char **out)
+{
+    return path_param(in, key, dflt, path_ok, "Member must satisfy regular expression pattern: "
+                      "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)", out);
 }
 
 TR_RESULT iam_param_path_prefix(const struct form *in, const char *key, const char **out)
 {
-    GUARD(form_str(in, key, false, 1, 512, out));
-    if (!*out) return TR_OK;
-    bool ok = (*out)[0] == '/';
-    for (const unsigned char *p = (const unsigned char *)*out; ok && *p; p++)
-        ok = *p >= 0x21 && *p <= 0x7F;
-    if (!ok)
-        return iam_invalid(key, *out, "Member must satisfy regular expression pattern: "
-                                      "\\u002F[\\u0021-\\u007F]*");
-    return TR_OK;
+    return path_param(in, key, false, path_prefix_ok, "Member must satisfy regular expression "
+                      "pattern: \\u002F[\\u0021-\\u007F]*", out);
 }
 
 /* ((/[A-Za-z0-9\.,\+@=_-]+)*)/ : non-empty segments between slashes. */
@@ -146,45 +157,16 @@ static bool policy_path_ok(const char *s)
 TR_RESULT iam_param_policy_path(const struct form *in, const char *key, bool dflt,
                                 const char **out)
 {
-    GUARD(form_str(in, key, false, 1, 512, out));
-    if (!*out) {
-        if (dflt) *out = "/";
-        return TR_OK;
-    }
-    if (!policy_path_ok(*out))
-        return iam_invalid(key, *out, "Member must satisfy regular expression pattern: "
-                                      "((/[A-Za-z0-9\\.,\\+@=_-]+)*)/");
-    return TR_OK;
-}
-
-/* Decode one UTF-8 code point at *p (advancing it); -1 when malformed. */
-static long utf8_next(const unsigned char **p)
-{
-    const unsigned char *s = *p;
-    long c;
-    int extra;
-    if (s[0] < 0x80) { *p = s + 1; return s[0]; }
-    if ((s[0] & 0xE0) == 0xC0) { c = s[0] & 0x1F; extra = 1; }
-    else if ((s[0] & 0xF0) == 0xE0) { c = s[0] & 0x0F; extra = 2; }
-    else if ((s[0] & 0xF8) == 0xF0) { c = s[0] & 0x07; extra = 3; }
-    else return -1;
-    for (int i = 1; i <= extra; i++) {
-        if ((s[i] & 0xC0) != 0x80) return -1;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    *p = s + extra + 1;
-    return c;
+    return path_param(in, key, dflt, policy_path_ok, "Member must satisfy regular expression "
+                      "pattern: ((/[A-Za-z0-9\\.,\\+@=_-]+)*)/", out);
 }
 
 TR_RESULT iam_check_document_chars(const char *key, const char *doc)
 {
-    const unsigned char *p = (const unsigned char *)doc;
-    while (*p) {
-        long c = utf8_next(&p);
-        if (c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c <= 0xFF)) continue;
+    static const struct utf8_range DOC_CHARS[] = { { 0x09, 0x0A }, { 0x0D, 0x0D }, { 0x20, 0xFF } };
+    if (!utf8_in_class(doc, DOC_CHARS, sizeof DOC_CHARS / sizeof DOC_CHARS[0]))
         return iam_invalid(key, doc, "Member must satisfy regular expression pattern: "
                                      "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
-    }
     return TR_OK;
 }
 
@@ -318,13 +300,10 @@ TR_RESULT iam_page_params(const struct form *in, struct iam_page *pg)
     pg->max = (size_t)max;
     GUARD(form_str(in, "Marker", false, 1, 320, &pg->marker));
     /* The model's markerType pattern [\u0020-\u00FF]+. */
-    for (const unsigned char *c = (const unsigned char *)pg->marker; c && *c; c++) {
-        bool two = (c[0] == 0xC2 || c[0] == 0xC3) && c[1];
-        if (*c < 0x20 || (*c >= 0x80 && !two))
-            return iam_invalid("Marker", pg->marker,
-                               "Member must satisfy regular expression pattern: [\\u0020-\\u00FF]+");
-        if (two) c++;
-    }
+    static const struct utf8_range MARKER_CHARS[] = { { 0x20, 0xFF } };
+    if (pg->marker && !utf8_in_class(pg->marker, MARKER_CHARS, 1))
+        return iam_invalid("Marker", pg->marker,
+                           "Member must satisfy regular expression pattern: [\\u0020-\\u00FF]+");
     return TR_OK;
 }
 
@@ -332,4 +311,19 @@ void iam_page_end(struct xml *x, bool truncated, const char *next)
 {
     xml_bool(x, "IsTruncated", truncated);
     if (truncated && next) xml_text(x, "Marker", next);
+}
+
+TR_RESULT iam_page_write(struct req_ctx *rc, struct xml *x, const char *tag,
+                         const struct iam_page *pg, size_t first, size_t n, iam_item_writer fn,
+                         void *arg)
+{
+    const char *last = NULL;
+    size_t i = first, shown = 0;
+    tr_result r = TR_OK;
+    xml_open(x, tag);
+    for (; i < n && shown < pg->max && tr_ok(r); i++, shown++) r = fn(rc, x, arg, i, &last);
+    xml_close(x, tag);
+    GUARD(r);
+    iam_page_end(x, i < n, last);
+    return TR_OK;
 }

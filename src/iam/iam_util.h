@@ -177,6 +177,18 @@ struct iam_page {
 TR_RESULT iam_page_params(const struct form *in, struct iam_page *pg);
 /* <IsTruncated> and, when truncated, <Marker>next</Marker>. */
 void iam_page_end(struct xml *x, bool truncated, const char *next);
+/* Writes the <member> element of item i of the list that arg holds, and
+ * sets *key to what a Marker resuming after it names. */
+typedef TR_RESULT (*iam_item_writer)(struct req_ctx *rc, struct xml *x, void *arg, size_t i,
+                                     const char **key);
+/* One page of an ordered list of n items, from item `first` (the first
+ * after the marker): <tag> with the <member> of each of at most pg->max
+ * items, written by fn, then IsTruncated -- true when items remain -- and
+ * the Marker of the last one shown.  A list read from the store with a
+ * limit of pg->max + 1 pages the same way (first 0). */
+TR_RESULT iam_page_write(struct req_ctx *rc, struct xml *x, const char *tag,
+                         const struct iam_page *pg, size_t first, size_t n, iam_item_writer fn,
+                         void *arg);
 
 /* ---- tags -------------------------------------------------------------- */
 
@@ -223,6 +235,10 @@ TR_RESULT iam_xml_role(struct req_ctx *rc, struct xml *x, const char *tag,
                        const struct ent_rec *r, unsigned flags);
 /* <PermissionsBoundary> of e when it has one. */
 void iam_xml_boundary(struct xml *x, const struct ent_rec *e);
+/* <tag> with a <member> for each relation of `kind` from arn (all of
+ * them), its content written by member(). */
+TR_RESULT iam_xml_relations(struct req_ctx *rc, struct xml *x, const char *tag, const char *kind,
+                            const char *arn, void (*member)(struct xml *x, const struct rel_rec *r));
 /* <AttachedPolicies>/<AttachedManagedPolicies> list of entity_arn, all of
  * them (details) -- PolicyName, PolicyArn members. */
 TR_RESULT iam_xml_attached(struct req_ctx *rc, struct xml *x, const char *tag,
@@ -249,6 +265,17 @@ extern const struct iam_kind_param IAM_P_ROLE;     /* 1..64 */
 /* The name parameter of k from `in`. */
 TR_RESULT iam_param_entity(const struct form *in, const struct iam_kind_param *k,
                            const char **name);
+/* The start of a listing of one entity's relations: the name parameter of
+ * k and MaxItems/Marker, then the entity loaded as iam_load does for the
+ * operation's action (no extra condition keys). */
+TR_RESULT iam_load_listing(struct req_ctx *rc, const struct form *in,
+                           const struct iam_kind_param *k, struct iam_page *pg,
+                           struct ent_rec *e);
+/* The handler of one operation of a family that differs only by the
+ * entity kind it names (AttachUserPolicy, AttachGroupPolicy, ...): fn
+ * with the kind's parameter. */
+#define IAM_KIND_HANDLER(handler, fn, param) \
+    OP_QUERY_HANDLER(handler) { return fn(rc, in, out, &(param)); }
 
 /* ListUsers / ListGroups / ListRoles: PathPrefix, Marker, MaxItems; the
  * entities of `kind` ordered by name, each written by fn inside
@@ -266,6 +293,19 @@ TR_RESULT iam_policies_conflict(struct req_ctx *rc, const char *arn);
 /* Remove an entity that passed its conflict checks: its boundary
  * relation, its tags, then the record. */
 TR_RESULT iam_ent_remove(struct req_ctx *rc, const struct ent_rec *e);
+/* The common end of CreateUser's and CreateRole's checks, after their own
+ * parameters: PermissionsBoundary and Tags, the new entity's ARN (kind,
+ * path, name), its row's action authorized on it with the boundary and the
+ * request's tags, and the boundary policy's existence. */
+TR_RESULT iam_create_checks(struct req_ctx *rc, const struct form *in, const char *kind,
+                            const char *path, const char *name,
+                            char arn[IAM_ARN_MAX], const char **boundary, struct iam_tags *tags);
+/* Insert the user or role that passed iam_create_checks, then set its
+ * boundary (when given) and tags (kind_word: "User", "Role"); *out as
+ * iam_ent_insert's. */
+TR_RESULT iam_create_insert(struct req_ctx *rc, const char *kind, const char *kind_word,
+                            const char *name, const char *path, const char *doc,
+                            const char *boundary, const struct iam_tags *tags, struct ent_rec *out);
 /* A permissions-boundary policy must be a managed policy of the account:
  * NoSuchEntity "Scope ARN: <arn> does not exist or is not attachable." */
 TR_RESULT iam_boundary_check(struct req_ctx *rc, const char *arn);

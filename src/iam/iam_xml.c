@@ -124,38 +124,56 @@ TR_RESULT iam_xml_policy_fields(struct req_ctx *rc, struct xml *x, const struct 
     return TR_OK;
 }
 
+typedef TR_RESULT (*fields_fn)(struct req_ctx *rc, struct xml *x, const struct ent_rec *e,
+                               unsigned flags);
+
+/* <tag>fields of e</tag>. */
+static TR_RESULT element(struct req_ctx *rc, struct xml *x, const char *tag, fields_fn fields,
+                         const struct ent_rec *e, unsigned flags)
+{
+    xml_open(x, tag);
+    GUARD(fields(rc, x, e, flags));
+    xml_close(x, tag);
+    return TR_OK;
+}
+
 TR_RESULT iam_xml_user(struct req_ctx *rc, struct xml *x, const char *tag,
                        const struct ent_rec *u, unsigned flags)
 {
-    xml_open(x, tag);
-    GUARD(iam_xml_user_fields(rc, x, u, flags));
-    xml_close(x, tag);
-    return TR_OK;
+    return element(rc, x, tag, iam_xml_user_fields, u, flags);
 }
 
 TR_RESULT iam_xml_role(struct req_ctx *rc, struct xml *x, const char *tag,
                        const struct ent_rec *r, unsigned flags)
 {
-    xml_open(x, tag);
-    GUARD(iam_xml_role_fields(rc, x, r, flags));
-    xml_close(x, tag);
-    return TR_OK;
+    return element(rc, x, tag, iam_xml_role_fields, r, flags);
 }
 
-TR_RESULT iam_xml_attached(struct req_ctx *rc, struct xml *x, const char *tag,
-                           const char *entity_arn)
+TR_RESULT iam_xml_relations(struct req_ctx *rc, struct xml *x, const char *tag, const char *kind,
+                            const char *arn, void (*member)(struct xml *x, const struct rel_rec *r))
 {
     struct rel_rec *v = NULL;
     size_t n = 0;
-    GUARD(rc->st[0]->rel_list_from(rc->st, "attached", entity_arn, NULL, IAM_ALL, &v, &n));
+    GUARD(rc->st[0]->rel_list_from(rc->st, kind, arn, NULL, IAM_ALL, &v, &n));
     xml_open(x, tag);
     for (size_t i = 0; i < n; i++) {
         xml_open(x, "member");
-        xml_text(x, "PolicyName", iam_arn_name(v[i].to));
-        xml_text(x, "PolicyArn", v[i].to);
+        member(x, &v[i]);
         xml_close(x, "member");
     }
     xml_close(x, tag);
     rel_list_free(v, n);
     return TR_OK;
+}
+
+static void attached_member(struct xml *x, const struct rel_rec *r)
+{
+    xml_text(x, "PolicyName", iam_arn_name(r->to));
+    xml_text(x, "PolicyArn", r->to);
+}
+
+TR_RESULT iam_xml_attached(struct req_ctx *rc, struct xml *x, const char *tag,
+                           const char *entity_arn)
+{
+    return iam_xml_relations(rc, x, tag, "attached", entity_arn, attached_member);
 }

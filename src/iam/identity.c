@@ -47,6 +47,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/array.h"
 #include "core/cache.h"
 
 #define UNRECOGNIZED "The security token included in the request is invalid."
@@ -148,9 +149,9 @@ struct memo_group {
 };
 struct iam_load_memo {
     struct memo_managed *m;
-    size_t nm;
+    size_t nm, capm;
     struct memo_group *g;
-    size_t ng;
+    size_t ng, capg;
 };
 static _Thread_local struct iam_load_memo *memo;
 
@@ -179,7 +180,7 @@ void iam_load_memo_free(struct iam_load_memo *m)
 /* Remember managed policy arn (p may be NULL: gone); takes a reference. */
 static TR_RESULT memo_put_managed(const char *arn, struct policy *p)
 {
-    struct memo_managed *v = realloc(memo->m, (memo->nm + 1) * sizeof *v);
+    struct memo_managed *v = array_grow(memo->m, &memo->capm, memo->nm, sizeof *v, 16);
     char *a = strdup(arn);
     if (v) memo->m = v;
     if (!v || !a) {
@@ -272,12 +273,11 @@ static TR_RESULT push_group_policies(store_t st, const char *group_arn, struct i
     size_t start = id->nidentity;
     GUARD(push_entity_policies(st, group_arn, id));
     if (!memo) return TR_OK;
-    struct memo_group *v = realloc(memo->g, (memo->ng + 1) * sizeof *v);
+    struct memo_group *v = array_grow(memo->g, &memo->capg, memo->ng, sizeof *v, 16);
     ENSURE(v != NULL, TR_E_INTERNAL);
     memo->g = v;
-    struct memo_group *mg = &memo->g[memo->ng];
-    memset(mg, 0, sizeof *mg);
-    mg->arn = strdup(group_arn);
+    struct memo_group *mg = &v[memo->ng];
+    *mg = (struct memo_group){ .arn = strdup(group_arn) };
     ENSURE(mg->arn != NULL, TR_E_INTERNAL);
     memo->ng++;
     return np_copy(id->identity + start, id->nidentity - start, &mg->v, &mg->n);

@@ -31,12 +31,12 @@ static size_t quota_of(const char *kind)
     return 10240;
 }
 
-/* The entity of k (authorized for action) and PolicyName. */
+/* The entity of k (authorized for the operation) and PolicyName. */
 static TR_RESULT load_target(struct req_ctx *rc, const struct form *in,
-                             const struct iam_kind_param *k, const char *action,
-                             const char **policy_name, struct ent_rec *e)
+                             const struct iam_kind_param *k, const char **policy_name,
+                             struct ent_rec *e)
 {
-    const char *name;
+    const char *action = rc->op->action, *name;
     GUARD(iam_param_entity(in, k, &name));
     GUARD(iam_param_name(in, "PolicyName", true, 128, policy_name));
     /* iam:PermissionsBoundary: the user's or role's boundary, for Put and
@@ -68,13 +68,14 @@ static TR_RESULT check_quota(struct req_ctx *rc, const struct ent_rec *e, const 
     return TR_OK;
 }
 
-static TR_RESULT put_policy(struct req_ctx *rc, const struct form *in,
-                            const struct iam_kind_param *k, const char *action)
+static TR_RESULT put_policy(struct req_ctx *rc, const struct form *in, struct xml *out,
+                            const struct iam_kind_param *k)
 {
     const char *policy, *text;
     struct ent_rec e = { 0 };
+    (void)out;
     GUARD(iam_param_document(in, "PolicyDocument", &text));
-    GUARD(load_target(rc, in, k, action, &policy, &e));
+    GUARD(load_target(rc, in, k, &policy, &e));
     tr_result r = iam_policy_validate(rc->st, text, POLICY_IDENTITY);
     if (tr_ok(r)) r = check_quota(rc, &e, policy, text);
     if (tr_ok(r)) {
@@ -88,12 +89,12 @@ static TR_RESULT put_policy(struct req_ctx *rc, const struct form *in,
 }
 
 static TR_RESULT get_policy(struct req_ctx *rc, const struct form *in, struct xml *out,
-                            const struct iam_kind_param *k, const char *action)
+                            const struct iam_kind_param *k)
 {
     const char *policy;
     struct ent_rec e = { 0 };
     struct rel_rec rel = { 0 };
-    GUARD(load_target(rc, in, k, action, &policy, &e));
+    GUARD(load_target(rc, in, k, &policy, &e));
     tr_result r = rc->st[0]->rel_get(rc->st, "inline", e.arn, policy, &rel);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = no_such_policy(&e, policy);
     if (tr_ok(r)) {
@@ -106,35 +107,39 @@ static TR_RESULT get_policy(struct req_ctx *rc, const struct form *in, struct xm
     return r;
 }
 
-static TR_RESULT delete_policy(struct req_ctx *rc, const struct form *in,
-                               const struct iam_kind_param *k, const char *action)
+static TR_RESULT delete_policy(struct req_ctx *rc, const struct form *in, struct xml *out,
+                               const struct iam_kind_param *k)
 {
     const char *policy;
     struct ent_rec e = { 0 };
-    GUARD(load_target(rc, in, k, action, &policy, &e));
+    (void)out;
+    GUARD(load_target(rc, in, k, &policy, &e));
     tr_result r = rc->st[0]->rel_delete(rc->st, "inline", e.arn, policy);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = no_such_policy(&e, policy);
     ent_rec_free(&e);
     return r;
 }
 
-static TR_RESULT list_policies(struct req_ctx *rc, const struct form *in, struct xml *out,
-                               const struct iam_kind_param *k, const char *action)
+static TR_RESULT write_name(struct req_ctx *rc, struct xml *x, void *arg, size_t i,
+                            const char **key)
 {
-    const char *name;
+    const struct rel_rec *p = (const struct rel_rec *)arg + i;
+    (void)rc;
+    xml_text(x, "member", p->to);
+    *key = p->to;
+    return TR_OK;
+}
+
+static TR_RESULT list_policies(struct req_ctx *rc, const struct form *in, struct xml *out,
+                               const struct iam_kind_param *k)
+{
     struct iam_page pg;
     struct ent_rec e = { 0 };
     struct rel_rec *v = NULL;
     size_t n = 0;
-    GUARD(iam_param_entity(in, k, &name));
-    GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load(rc, action, k->kind, name, NULL, &e));
+    GUARD(iam_load_listing(rc, in, k, &pg, &e));
     tr_result r = rc->st[0]->rel_list_from(rc->st, "inline", e.arn, pg.marker, pg.max + 1, &v, &n);
-    size_t shown = n > pg.max ? pg.max : n;
-    xml_open(out, "PolicyNames");
-    for (size_t i = 0; tr_ok(r) && i < shown; i++) xml_text(out, "member", v[i].to);
-    xml_close(out, "PolicyNames");
-    if (tr_ok(r)) iam_page_end(out, n > pg.max, shown ? v[shown - 1].to : NULL);
+    if (tr_ok(r)) r = iam_page_write(rc, out, "PolicyNames", &pg, 0, n, write_name, v);
     rel_list_free(v, n);
     ent_rec_free(&e);
     return r;
@@ -146,23 +151,9 @@ static TR_RESULT list_policies(struct req_ctx *rc, const struct form *in, struct
     X(role, IAM_P_ROLE)
 
 #define X(lower, param) \
-    TR_RESULT iam_put_##lower##_policy(struct req_ctx *rc, const struct form *in, struct xml *out) \
-    { \
-        (void)out; \
-        return put_policy(rc, in, &param, rc->op->action); \
-    } \
-    TR_RESULT iam_get_##lower##_policy(struct req_ctx *rc, const struct form *in, struct xml *out) \
-    { \
-        return get_policy(rc, in, out, &param, rc->op->action); \
-    } \
-    TR_RESULT iam_delete_##lower##_policy(struct req_ctx *rc, const struct form *in, struct xml *out) \
-    { \
-        (void)out; \
-        return delete_policy(rc, in, &param, rc->op->action); \
-    } \
-    TR_RESULT iam_list_##lower##_policies(struct req_ctx *rc, const struct form *in, struct xml *out) \
-    { \
-        return list_policies(rc, in, out, &param, rc->op->action); \
-    }
+    IAM_KIND_HANDLER(iam_put_##lower##_policy, put_policy, param) \
+    IAM_KIND_HANDLER(iam_get_##lower##_policy, get_policy, param) \
+    IAM_KIND_HANDLER(iam_delete_##lower##_policy, delete_policy, param) \
+    IAM_KIND_HANDLER(iam_list_##lower##_policies, list_policies, param)
 INLINE_OPS(X)
 #undef X

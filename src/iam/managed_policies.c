@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/array.h"
 #include "iam/iam_util.h"
 
 #define POLICY_SIZE_MAX 6144
@@ -282,30 +283,41 @@ TR_RESULT iam_get_policy_version(struct req_ctx *rc, const struct form *in, stru
     return r;
 }
 
+/* A policy's versions (newest first) and its default version's id. */
+struct version_list { const struct rel_rec *v; char default_version[32]; };
+
+static TR_RESULT write_version(struct req_ctx *rc, struct xml *x, void *arg, size_t i,
+                               const char **key)
+{
+    const struct version_list *l = arg;
+    const char *vid = l->v[i].to;
+    bool is_default = strcmp(l->default_version, vid) == 0;
+    (void)rc;
+    xml_open(x, "member");
+    xml_version(x, vid, is_default, l->v[i].created, NULL);
+    xml_close(x, "member");
+    *key = vid;
+    return TR_OK;
+}
+
 TR_RESULT iam_list_policy_versions(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
     const char *arn;
     struct iam_page pg;
     struct ent_rec p = { 0 };
     struct rel_rec *v = NULL;
-    size_t n = 0, i = 0, shown = 0;
-    char dv[32];
+    size_t n = 0, first = 0;
+    struct version_list l = { NULL, "" };
 
     GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
     GUARD(iam_page_params(in, &pg));
     GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
     tr_result r = versions(rc, p.arn, &v, &n);
-    default_version(&p, dv);
+    default_version(&p, l.default_version);
     if (pg.marker)      /* newest first: resume below the marker's number */
-        while (i < n && version_number(v[i].to) >= version_number(pg.marker)) i++;
-    xml_open(out, "Versions");
-    for (; tr_ok(r) && i < n && shown < pg.max; i++, shown++) {
-        xml_open(out, "member");
-        xml_version(out, v[i].to, strcmp(dv, v[i].to) == 0, v[i].created, NULL);
-        xml_close(out, "member");
-    }
-    xml_close(out, "Versions");
-    if (tr_ok(r)) iam_page_end(out, i < n, shown ? v[i - 1].to : NULL);
+        while (first < n && version_number(v[first].to) >= version_number(pg.marker)) first++;
+    l.v = v;
+    if (tr_ok(r)) r = iam_page_write(rc, out, "Versions", &pg, first, n, write_version, &l);
     rel_list_free(v, n);
     ent_rec_free(&p);
     return r;
@@ -486,27 +498,14 @@ struct arn_list {
 
 static void arn_list_free(struct arn_list *l)
 {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
+    strs_free(l->v, l->n);
     memset(l, 0, sizeof *l);
 }
 
 /* Add s unless present. */
 static TR_RESULT arn_list_add(struct arn_list *l, const char *s)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i], s) == 0) return TR_OK;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        char **nv = realloc(l->v, cap * sizeof *nv);
-        ENSURE(nv != NULL, TR_E_INTERNAL);
-        l->v = nv;
-        l->cap = cap;
-    }
-    l->v[l->n] = strdup(s);
-    ENSURE(l->v[l->n] != NULL, TR_E_INTERNAL);
-    l->n++;
-    return TR_OK;
+    return strs_add_unique(&l->v, &l->n, &l->cap, s);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -133,6 +133,19 @@ static json_t *list_at(json_t *v, size_t i)
     return json_is_array(v) ? json_array_get(v, i) : v;
 }
 
+/* A statement's Action or Resource list v: n strings, at least one (else
+ * "Policy statement must contain <what>."), and room in the arena for n
+ * compiled elements of `size` bytes each. */
+static TR_RESULT stmt_list(struct arena *a, json_t *v, const char *what, size_t size, size_t *n,
+                           void **elems)
+{
+    GUARD(str_list(v, n));
+    if (*n == 0) MALFORMED("Policy statement must contain %s.", what);
+    *elems = arena_alloc(a, *n * size);
+    ENSURE(*elems, TR_E_INTERNAL);
+    return TR_OK;
+}
+
 /* ---- actions ------------------------------------------------------------- */
 
 static bool vendor_char(char c)
@@ -167,10 +180,9 @@ static TR_RESULT compile_action(struct arena *a, const char *s, size_t n, struct
 static TR_RESULT compile_actions(struct arena *a, json_t *v, struct stmt *st)
 {
     size_t n;
-    GUARD(str_list(v, &n));
-    if (n == 0) MALFORMED("Policy statement must contain actions.");
-    st->actions = arena_alloc(a, n * sizeof *st->actions);
-    ENSURE(st->actions, TR_E_INTERNAL);
+    void *elems;
+    GUARD(stmt_list(a, v, "actions", sizeof *st->actions, &n, &elems));
+    st->actions = elems;
     for (size_t i = 0; i < n; i++) {
         json_t *e = list_at(v, i);
         GUARD(compile_action(a, json_string_value(e), json_string_length(e), &st->actions[i]));
@@ -210,10 +222,9 @@ static TR_RESULT check_resource(const char *s, size_t n, bool vars)
 static TR_RESULT compile_resources(struct arena *a, json_t *v, bool vars, struct stmt *st)
 {
     size_t n;
-    GUARD(str_list(v, &n));
-    if (n == 0) MALFORMED("Policy statement must contain resources.");
-    st->resources = arena_alloc(a, n * sizeof *st->resources);
-    ENSURE(st->resources, TR_E_INTERNAL);
+    void *elems;
+    GUARD(stmt_list(a, v, "resources", sizeof *st->resources, &n, &elems));
+    st->resources = elems;
     for (size_t i = 0; i < n; i++) {
         json_t *e = list_at(v, i);
         const char *s = json_string_value(e);

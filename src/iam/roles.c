@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "iam/bindings.h"
 #include "iam/iam_util.h"
 
@@ -54,17 +55,12 @@ static TR_RESULT param_description(const struct form *in, const char **out)
 {
     GUARD(form_str(in, "Description", false, 0, 1000, out));
     if (!*out) return TR_OK;
-    for (const unsigned char *p = (const unsigned char *)*out; *p; p++) {
-        unsigned c = *p;
-        if (c == 0xC2 || c == 0xC3) {          /* U+0080..U+00FF in UTF-8 */
-            unsigned cp = ((c & 0x1F) << 6) | (p[1] & 0x3F);
-            if ((p[1] & 0xC0) == 0x80 && cp >= 0xA1) { p++; continue; }
-        } else if (c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c <= 0x7E)) {
-            continue;
-        }
+    static const struct utf8_range CHARS[] = {
+        { 0x09, 0x0A }, { 0x0D, 0x0D }, { 0x20, 0x7E }, { 0xA1, 0xFF },
+    };
+    if (!utf8_in_class(*out, CHARS, sizeof CHARS / sizeof CHARS[0]))
         return iam_invalid("Description", *out, "Member must satisfy regular expression pattern: "
                            "[\\u0009\\u000A\\u000D\\u0020-\\u007E\\u00A1-\\u00FF]*");
-    }
     return TR_OK;
 }
 
@@ -100,21 +96,14 @@ TR_RESULT iam_create_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(iam_param_path(in, "Path", true, &path));
     GUARD(param_description(in, &desc));
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, NULL, &max_session));
-    GUARD(iam_param_arn(in, "PermissionsBoundary", false, &boundary));
-    GUARD(iam_param_tags(in, "Tags", false, &tags));
-    GUARD(iam_arn(rc->who.account_id, IAM_ROLE, path, name, arn));
-    struct iam_authz x = { .boundary = boundary, .request_tags = &tags };
-    GUARD(iam_authz(rc, rc->op->action, arn, NULL, &x));
-    if (boundary) GUARD(iam_boundary_check(rc, boundary));
+    GUARD(iam_create_checks(rc, in, IAM_ROLE, path, name, arn, &boundary, &tags));
     GUARD(check_trust(rc, trust, &ids));
     r = role_doc(trust, ids, desc, max_session, &doc);
     free(ids);
     GUARD(r);
 
-    r = iam_ent_insert(rc, IAM_ROLE, name, path, doc, &role);
+    r = iam_create_insert(rc, IAM_ROLE, "Role", name, path, doc, boundary, &tags, &role);
     free(doc);
-    if (tr_ok(r) && boundary) r = iam_boundary_set(rc, &role, boundary);
-    if (tr_ok(r)) r = iam_tags_apply(rc, role.arn, "Role", &tags);
     if (tr_ok(r)) r = iam_xml_role(rc, out, "Role", &role, IAMX_BOUNDARY | IAMX_TAGS | IAMX_DESCRIPTION);
     ent_rec_free(&role);
     return r;

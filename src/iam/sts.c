@@ -74,6 +74,7 @@
 #include "core/log.h"
 #include "core/secmem.h"
 #include "core/str.h"
+#include "core/utf8.h"
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
 #include "crypto/rand.h"
@@ -134,14 +135,6 @@ static tr_result invalid(const char *member, const char *value, const char *cons
                       "constraint: %s", value, member, constraint);
 }
 
-static size_t utf8_len(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
-}
-
 static bool word_char(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -173,7 +166,7 @@ static TR_RESULT opt_str(const struct form *in, const char *key, const char *mem
     char c[160];
     *out = NULL;
     if (!v) return TR_OK;
-    size_t n = utf8_len(v);
+    size_t n = utf8_strlen(v);
     if (n < min) {
         snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min);
         return invalid(member, v, c);
@@ -282,7 +275,7 @@ static TR_RESULT parse_tags(const struct form *in, struct assume *a)
         if (!keys[i]) return invalid(member, NULL, "Member must not be null");
         snprintf(member, sizeof member, "tags.%zu.member.value", i + 1);
         if (!values[i]) return invalid(member, NULL, "Member must not be null");
-        size_t kl = utf8_len(keys[i]), vl = utf8_len(values[i]);
+        size_t kl = utf8_strlen(keys[i]), vl = utf8_strlen(values[i]);
         snprintf(member, sizeof member, "tags.%zu.member.key", i + 1);
         if (kl < 1) return invalid(member, keys[i], "Member must have length greater than or equal to 1");
         if (kl > 128) return invalid(member, keys[i], "Member must have length less than or equal to 128");
@@ -307,7 +300,7 @@ static TR_RESULT parse_tags(const struct form *in, struct assume *a)
         BAIL(TR_E_QUERY_VALIDATION, "1 validation error detected: Value at 'transitiveTagKeys' failed to "
              "satisfy constraint: Member must have length less than or equal to 50");
     for (size_t i = 0; i < n; i++) {
-        size_t kl = utf8_len(tk[i]);
+        size_t kl = utf8_strlen(tk[i]);
         snprintf(member, sizeof member, "transitiveTagKeys.%zu.member", i + 1);
         if (kl < 1 || kl > 128 || !tag_chars_ok(tk[i]))
             return invalid(member, tk[i], kl < 1 ? "Member must have length greater than or equal to 1"
@@ -331,7 +324,7 @@ static TR_RESULT parse_policy_arns(const struct form *in, struct assume *a)
             BAIL(TR_E_QUERY_VALIDATION, "1 validation error detected: Value at 'policyArns' failed to "
                  "satisfy constraint: Member must have length less than or equal to 10");
         snprintf(member, sizeof member, "policyArns.%zu.member.arn", i);
-        size_t n = utf8_len(v);
+        size_t n = utf8_strlen(v);
         if (n < 20) return invalid(member, v, "Member must have length greater than or equal to 20");
         if (n > 2048) return invalid(member, v, "Member must have length less than or equal to 2048");
         a->policy_arns[a->npolicy_arns++] = v;
@@ -507,11 +500,8 @@ static TR_RESULT assume_context(const struct assume *a, struct ctx_builder *cb)
     if (a->external_id) GUARD(iam_ctx_add(cb, "sts:ExternalId", a->external_id));
     if (a->source_identity) GUARD(iam_ctx_add(cb, "sts:SourceIdentity", a->source_identity));
     if (a->ntransitive) GUARD(iam_ctx_add_multi(cb, "sts:TransitiveTagKeys", a->transitive, a->ntransitive));
-    for (size_t i = 0; i < a->ntags; i++) {
-        char key[16 + 4 * 128 + 1];     /* "aws:ResourceTag/" + a UTF-8 tag key */
-        snprintf(key, sizeof key, "aws:RequestTag/%s", a->tag_keys[i]);
-        GUARD(iam_ctx_add(cb, key, a->tag_values[i]));
-    }
+    for (size_t i = 0; i < a->ntags; i++)
+        GUARD(iam_ctx_add_tag(cb, "aws:RequestTag/", a->tag_keys[i], a->tag_values[i]));
     if (a->ntags) GUARD(iam_ctx_add_multi(cb, "aws:TagKeys", a->tag_keys, a->ntags));
     return TR_OK;
 }
@@ -525,11 +515,8 @@ static TR_RESULT role_tags_context(struct req_ctx *rc, const char *role_arn, str
     GUARD(rc->st[0]->tag_list(rc->st, role_arn, &tags, &n));
     tr_result r = TR_OK;
     for (size_t i = 0; i < n && tr_ok(r); i++) {
-        char key[16 + 4 * 128 + 1];     /* "aws:ResourceTag/" + a UTF-8 tag key */
-        snprintf(key, sizeof key, "aws:ResourceTag/%s", tags[i].key);
-        r = iam_ctx_add(cb, key, tags[i].value ? tags[i].value : "");
-        snprintf(key, sizeof key, "iam:ResourceTag/%s", tags[i].key);
-        if (tr_ok(r)) r = iam_ctx_add(cb, key, tags[i].value ? tags[i].value : "");
+        r = iam_ctx_add_tag(cb, "aws:ResourceTag/", tags[i].key, tags[i].value);
+        if (tr_ok(r)) r = iam_ctx_add_tag(cb, "iam:ResourceTag/", tags[i].key, tags[i].value);
     }
     tag_list_free(tags, n);
     return r;

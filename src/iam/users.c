@@ -43,16 +43,9 @@ TR_RESULT iam_create_user(struct req_ctx *rc, const struct form *in, struct xml 
 
     GUARD(iam_param_name(in, "UserName", true, 64, &name));
     GUARD(iam_param_path(in, "Path", true, &path));
-    GUARD(iam_param_arn(in, "PermissionsBoundary", false, &boundary));
-    GUARD(iam_param_tags(in, "Tags", false, &tags));
-    GUARD(iam_arn(rc->who.account_id, IAM_USER, path, name, arn));
-    struct iam_authz x = { .boundary = boundary, .request_tags = &tags };
-    GUARD(iam_authz(rc, rc->op->action, arn, NULL, &x));
-    if (boundary) GUARD(iam_boundary_check(rc, boundary));
+    GUARD(iam_create_checks(rc, in, IAM_USER, path, name, arn, &boundary, &tags));
 
-    r = iam_ent_insert(rc, IAM_USER, name, path, "{}", &u);
-    if (tr_ok(r) && boundary) r = iam_boundary_set(rc, &u, boundary);
-    if (tr_ok(r)) r = iam_tags_apply(rc, u.arn, "User", &tags);
+    r = iam_create_insert(rc, IAM_USER, "User", name, path, "{}", boundary, &tags, &u);
     if (tr_ok(r)) r = iam_xml_user(rc, out, "User", &u, IAMX_BOUNDARY | IAMX_TAGS);
     ent_rec_free(&u);
     return r;

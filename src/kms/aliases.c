@@ -217,7 +217,7 @@ KMS_HANDLER(op_list_aliases)
     char after[260];
     struct key_rec k;
     struct alias_rec *al = NULL;
-    json_t *reply = NULL, *list = NULL;
+    json_t *list = NULL;
     tr_result r;
 
     memset(&k, 0, sizeof k);
@@ -232,9 +232,8 @@ KMS_HANDLER(op_list_aliases)
     r = rc->st[0]->alias_list(rc->st, rc->who.account_id, rc->region, id ? k.key_id : NULL,
                               has_marker ? after : NULL, limit + 1, &al, &n);
     if (tr_failed(r)) goto fail;
-    reply = json_object();
     list = json_array();
-    if (!reply || !list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     size_t shown = n > limit ? limit : n;
     for (size_t i = 0; i < shown; i++) {
         char arn[KMS_ARN_MAX + 1];
@@ -249,17 +248,10 @@ KMS_HANDLER(op_list_aliases)
         if (tr_ok(r)) r = json_set_time(e, "LastUpdatedDate", al[i].updated);
         if (tr_failed(r)) goto fail;
     }
-    r = kms_set(reply, "Aliases", list);
+    r = kms_list_reply("Aliases", list, n > limit ? al[shown - 1].name : NULL, out);
     list = NULL;
-    if (tr_failed(r)) goto fail;
-    if (n > limit) r = kms_marker_encode(al[shown - 1].name, reply);
-    else r = kms_set(reply, "Truncated", json_false());
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
 fail:
     json_decref(list);
-    json_decref(reply);
     alias_list_free(al, n);
     key_rec_free(&k);
     return r;

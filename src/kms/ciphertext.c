@@ -22,6 +22,7 @@
  */
 #include "kms/ciphertext.h"
 
+#include "core/rd.h"
 #include "core/secmem.h"
 #include "crypto/aead.h"
 #include "crypto/hash.h"
@@ -38,39 +39,7 @@
 static const char kdf_label[] = "tresor/kms/v1";   /* 13 bytes, no NUL */
 #define KDF_INFO_LEN (sizeof kdf_label - 1 + CT_KEY_ID_LEN + 4)
 
-/* ---- bounds-checked read cursor: every short read is a bad ciphertext ---- */
-
-struct rd { const uint8_t *p; size_t left; };
-
-static TR_RESULT rd_ptr(struct rd *r, size_t n, const uint8_t **out)
-{
-    ENSURE(r->left >= n, TR_E_KMS_INVALID_CIPHERTEXT);
-    *out = r->p;
-    r->p += n;
-    r->left -= n;
-    return TR_OK;
-}
-
-static TR_RESULT rd_bytes(struct rd *r, void *dst, size_t n)
-{
-    const uint8_t *p = NULL;
-    GUARD(rd_ptr(r, n, &p));
-    memcpy(dst, p, n);
-    return TR_OK;
-}
-
-static TR_RESULT rd_u8(struct rd *r, uint8_t *v)
-{
-    return rd_bytes(r, v, 1);
-}
-
-static TR_RESULT rd_u32be(struct rd *r, uint32_t *v)
-{
-    const uint8_t *p = NULL;
-    GUARD(rd_ptr(r, 4, &p));
-    *v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-    return TR_OK;
-}
+/* ---- writing ---- */
 
 static void put_u32be(uint8_t *p, uint32_t v)
 {
@@ -123,7 +92,8 @@ void uuid_from_bytes(const uint8_t in[CT_KEY_ID_LEN], char out[37])
 TR_RESULT ciphertext_parse(const uint8_t *blob, size_t len, struct ct_blob *out)
 {
     struct ct_blob ct = { 0 };
-    struct rd r = { blob, len };
+    /* Every short read is a bad ciphertext. */
+    struct rd r = rd_init(blob, len, TR_E_KMS_INVALID_CIPHERTEXT);
     ENSURE(out != NULL && (blob != NULL || len == 0), TR_E_KMS_INVALID_CIPHERTEXT);
 
     GUARD(rd_u8(&r, &ct.version));
@@ -139,7 +109,7 @@ TR_RESULT ciphertext_parse(const uint8_t *blob, size_t len, struct ct_blob *out)
     ENSURE(ct.body_len <= CT_MAX_PLAINTEXT, TR_E_KMS_INVALID_CIPHERTEXT);
     GUARD(rd_ptr(&r, ct.body_len, &ct.body));
     GUARD(rd_ptr(&r, AEAD_TAG_LEN, &ct.tag));
-    ENSURE(r.left == 0, TR_E_KMS_INVALID_CIPHERTEXT);
+    GUARD(rd_end(&r));
     *out = ct;
     return TR_OK;
 }

@@ -70,8 +70,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/json.h"
-#include "crypto/hash.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
 #include "iam/bindings.h"
@@ -391,13 +391,9 @@ static TR_RESULT grant_token(const char *grant_id, json_t *reply)
     tr_result r = TR_OK;
 
     raw[0] = 1;
-    for (size_t i = 0; i < 32; i++) {
-        unsigned v = 0;
-        if (sscanf(grant_id + 2 * i, "%2x", &v) != 1) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
-        raw[1 + i] = (uint8_t)v;
+    if (!hex_decode(grant_id, 64, raw + 1)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        goto fail;
     }
     r = rand_bytes(raw + 33, 16);
     if (tr_ok(r)) r = b64_encode(raw, sizeof raw, &b);
@@ -727,19 +723,6 @@ static TR_RESULT grant_marker(json_t *in, char after[GRANT_ID_HEX + 1], bool *pr
     return TR_OK;
 }
 
-/* {"Grants": list, "Truncated": ..., "NextMarker"?: ...}. */
-static TR_RESULT list_reply(json_t *list, const char *next, json_t **out)
-{
-    json_t *reply = json_object();
-    tr_result r;
-    if (!reply) { json_decref(list); BAIL0(TR_E_INTERNAL); }
-    r = kms_set(reply, "Grants", list);
-    if (tr_ok(r)) r = next ? kms_marker_encode(next, reply) : kms_set(reply, "Truncated", json_false());
-    if (tr_failed(r)) { json_decref(reply); return r; }
-    *out = reply;
-    return TR_OK;
-}
-
 KMS_HANDLER(op_list_grants)
 {
     static const char *const MEMBERS[] = {
@@ -805,7 +788,7 @@ KMS_HANDLER(op_list_grants)
         page = NULL;
         n = 0;
     }
-    r = list_reply(list, next[0] ? next : NULL, out);
+    r = kms_list_reply("Grants", list, next[0] ? next : NULL, out);
     list = NULL;
 fail:
     json_decref(list);
@@ -838,7 +821,7 @@ KMS_HANDLER(op_list_retirable_grants)
     /* Only principals of the caller's account can be asked about. */
     principal_account(retiring, acct);
     if (strcmp(acct, rc->who.account_id) != 0) {
-        r = list_reply(list, NULL, out);
+        r = kms_list_reply("Grants", list, NULL, out);
         list = NULL;
         goto fail;
     }
@@ -863,7 +846,7 @@ KMS_HANDLER(op_list_retirable_grants)
             goto fail;
         }
     }
-    r = list_reply(list, n > limit ? rels[shown - 1].to : NULL, out);
+    r = kms_list_reply("Grants", list, n > limit ? rels[shown - 1].to : NULL, out);
     list = NULL;
 fail:
     json_decref(list);

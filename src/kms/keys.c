@@ -57,6 +57,7 @@
 
 #include "core/json.h"
 #include "core/secmem.h"
+#include "core/utf8.h"
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
 #include "crypto/rand.h"
@@ -262,18 +263,13 @@ static TR_RESULT metadata_reply(const struct key_rec *k, json_t **out)
 static TR_RESULT get_policy(json_t *in, bool required, const char **out)
 {
     GUARD(json_get_str(in, "Policy", required, 1, 131072, out));
-    const unsigned char *p = (const unsigned char *)*out;
-    if (!p) return TR_OK;
-    for (; *p; p++) {
-        bool ok = *p >= 0x80 ? ((*p & 0xC0) == 0x80 || *p == 0xC2 || *p == 0xC3)
-                             : (*p >= 0x20 || *p == '\t' || *p == '\n' || *p == '\r');
-        if (!ok) {
-            char q[80];
-            snprintf(q, sizeof q, "'%.64s'", *out);
-            return json_invalid("Policy", q,
-                "Member must satisfy regular expression pattern: "
-                "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
-        }
+    static const struct utf8_range CHARS[] = { { 0x09, 0x0A }, { 0x0D, 0x0D }, { 0x20, 0xFF } };
+    if (*out && !utf8_in_class(*out, CHARS, sizeof CHARS / sizeof CHARS[0])) {
+        char q[80];
+        snprintf(q, sizeof q, "'%.64s'", *out);
+        return json_invalid("Policy", q,
+            "Member must satisfy regular expression pattern: "
+            "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
     }
     return TR_OK;
 }
@@ -477,7 +473,7 @@ KMS_HANDLER(op_list_keys)
     bool has_marker;
     char after[64];
     struct key_rec *keys = NULL;
-    json_t *reply = NULL, *list = NULL;
+    json_t *list = NULL;
     tr_result r;
 
     GUARD(kms_get_limit(in, 100, 1000, &limit));
@@ -488,9 +484,8 @@ KMS_HANDLER(op_list_keys)
     r = rc->st[0]->key_list(rc->st, rc->who.account_id, rc->region,
                             has_marker ? after : NULL, limit + 1, &keys, &n);
     if (tr_failed(r)) goto fail;
-    reply = json_object();
     list = json_array();
-    if (!reply || !list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     size_t shown = n > limit ? limit : n;
     for (size_t i = 0; i < shown; i++) {
         json_t *e = json_pack("{s:s, s:s}", "KeyId", keys[i].key_id, "KeyArn", keys[i].arn);
@@ -499,17 +494,10 @@ KMS_HANDLER(op_list_keys)
             goto fail;
         }
     }
-    r = kms_set(reply, "Keys", list);
+    r = kms_list_reply("Keys", list, n > limit ? keys[shown - 1].key_id : NULL, out);
     list = NULL;
-    if (tr_failed(r)) goto fail;
-    if (n > limit) r = kms_marker_encode(keys[shown - 1].key_id, reply);
-    else r = kms_set(reply, "Truncated", json_false());
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
 fail:
     json_decref(list);
-    json_decref(reply);
     key_list_free(keys, n);
     return r;
 }

@@ -374,6 +374,11 @@ TR_RESULT kms_get_flag(json_t *in, const char *name, bool *out);
 bool kms_has_member(json_t *in, const char *name);
 /* Pagination markers: an opaque base64 text of the last item's sort key. */
 TR_RESULT kms_marker_encode(const char *key, json_t *obj);
+/* The reply of a List operation: {member: list, "Truncated": false}, or
+ * with next (the sort key of the last item shown, when more follow)
+ * {member: list, "NextMarker": <next's marker>, "Truncated": true}.  list
+ * is taken, whatever the result. */
+TR_RESULT kms_list_reply(const char *member, json_t *list, const char *next, json_t **out);
 /* Decode a Marker member into out (NUL-terminated, at most n-1 bytes);
  * *present false when absent.  InvalidMarkerException when malformed. */
 TR_RESULT kms_marker_decode(json_t *in, char *out, size_t n, bool *present);

@@ -184,7 +184,7 @@ KMS_HANDLER(op_list_key_rotations)
     uint32_t after_v = 0;
     struct key_rec k;
     struct material_rec *mats = NULL;
-    json_t *reply = NULL, *list = NULL;
+    json_t *list = NULL;
     tr_result r;
 
     GUARD(kms_get_enum(in, "IncludeKeyMaterial", INCLUDE, &include));
@@ -201,9 +201,8 @@ KMS_HANDLER(op_list_key_rotations)
 
     r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
     if (tr_failed(r)) goto fail;
-    reply = json_object();
     list = json_array();
-    if (!reply || !list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     size_t shown = 0;
     uint32_t last = 0;
     bool more = false;
@@ -230,22 +229,12 @@ KMS_HANDLER(op_list_key_rotations)
         shown++;
         last = m->version;
     }
-    r = kms_set(reply, "Rotations", list);
+    char mk[16];
+    snprintf(mk, sizeof mk, "%" PRIu32, last);
+    r = kms_list_reply("Rotations", list, more ? mk : NULL, out);
     list = NULL;
-    if (tr_failed(r)) goto fail;
-    if (more) {
-        char mk[16];
-        snprintf(mk, sizeof mk, "%" PRIu32, last);
-        r = kms_marker_encode(mk, reply);
-    } else {
-        r = kms_set(reply, "Truncated", json_false());
-    }
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
 fail:
     json_decref(list);
-    json_decref(reply);
     material_list_free(mats, n);
     key_rec_free(&k);
     return r;

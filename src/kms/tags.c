@@ -28,14 +28,7 @@
 #include <strings.h>
 
 #include "core/json.h"
-
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
-}
+#include "core/utf8.h"
 
 static tr_result length_error(const char *member, size_t idx, const char *field,
                               const char *value, bool too_long, size_t bound)
@@ -91,7 +84,7 @@ TR_RESULT kms_tags_apply(struct req_ctx *rc, json_t *in, const char *member,
         if (strlen(json_string_value(k)) != json_string_length(k) ||
             strlen(json_string_value(v)) != json_string_length(v))
             BAIL(TR_E_SERIALIZATION, "Member '%s' contains a NUL character", member);
-        size_t kl = utf8_chars(json_string_value(k)), vl = utf8_chars(json_string_value(v));
+        size_t kl = utf8_strlen(json_string_value(k)), vl = utf8_strlen(json_string_value(v));
         if (kl < 1) return length_error(member, i + 1, "tagKey", "", false, 1);
         if (kl > 128) return length_error(member, i + 1, "tagKey", json_string_value(k), true, 128);
         if (vl > 256) return length_error(member, i + 1, "tagValue", json_string_value(v), true, 256);
@@ -201,7 +194,7 @@ KMS_HANDLER(op_list_resource_tags)
     char after[600];
     struct key_rec k;
     struct tag_rec *tags = NULL;
-    json_t *reply = NULL, *list = NULL;
+    json_t *list = NULL;
     tr_result r;
 
     GUARD(kms_get_limit(in, 50, 50, &limit));
@@ -209,9 +202,8 @@ KMS_HANDLER(op_list_resource_tags)
     GUARD(tag_key_for(rc, in, rc->op->action, KS_ANY, NULL, &k));
     r = rc->st[0]->tag_list(rc->st, k.arn, &tags, &n);
     if (tr_failed(r)) goto fail;
-    reply = json_object();
     list = json_array();
-    if (!reply || !list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     size_t shown = 0;
     const char *last = NULL;
     bool more = false;
@@ -226,17 +218,10 @@ KMS_HANDLER(op_list_resource_tags)
         shown++;
         last = tags[i].key;
     }
-    r = kms_set(reply, "Tags", list);
+    r = kms_list_reply("Tags", list, more ? last : NULL, out);
     list = NULL;
-    if (tr_failed(r)) goto fail;
-    if (more) r = kms_marker_encode(last, reply);
-    else r = kms_set(reply, "Truncated", json_false());
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
 fail:
     json_decref(list);
-    json_decref(reply);
     tag_list_free(tags, n);
     key_rec_free(&k);
     return r;

@@ -89,6 +89,18 @@ TR_RESULT kms_marker_encode(const char *key, json_t *obj)
     return kms_set(obj, "Truncated", json_true());
 }
 
+TR_RESULT kms_list_reply(const char *member, json_t *list, const char *next, json_t **out)
+{
+    json_t *reply = json_object();
+    tr_result r;
+    if (!reply) { json_decref(list); BAIL0(TR_E_INTERNAL); }
+    r = kms_set(reply, member, list);
+    if (tr_ok(r)) r = next ? kms_marker_encode(next, reply) : kms_set(reply, "Truncated", json_false());
+    if (tr_failed(r)) { json_decref(reply); return r; }
+    *out = reply;
+    return TR_OK;
+}
+
 TR_RESULT kms_marker_decode(json_t *in, char *out, size_t n, bool *present)
 {
     const char *s;

@@ -10,23 +10,15 @@
  */
 #include "op/query_proto.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
+#include "core/date.h"
+#include "core/hex.h"
 #include "core/json.h"
 #include "core/utf8.h"
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 /* Decode [p, e) into storage; returns the offset of the NUL-terminated
  * result.  The decoded bytes must be UTF-8: every value reaches handlers,
@@ -41,7 +33,7 @@ static TR_RESULT decode_part(struct buf *st, const uint8_t *p, const uint8_t *e,
         if (c == '+') c = ' ';
         else if (c == '%') {
             if (e - p < 2) BAIL(TR_E_QUERY_VALIDATION, "Malformed percent-encoding in the %s", where);
-            int hi = hexval(p[0]), lo = hexval(p[1]);
+            int hi = hex_digit(p[0]), lo = hex_digit(p[1]);
             if (hi < 0 || lo < 0) BAIL(TR_E_QUERY_VALIDATION, "Malformed percent-encoding in the %s", where);
             c = (uint8_t)(hi * 16 + lo);
             p += 2;
@@ -125,14 +117,6 @@ const char *form_get(const struct form *f, const char *key)
     return NULL;
 }
 
-static size_t utf8_len(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
-}
-
 /* json_invalid's wording, under the query protocol's ValidationError code. */
 static tr_result invalid(const char *key, const char *value_repr, const char *constraint)
 {
@@ -151,7 +135,7 @@ TR_RESULT form_str(const struct form *f, const char *key, bool required,
         if (required) return invalid(key, "null", "Member must not be null");
         return TR_OK;
     }
-    size_t n = utf8_len(*out);
+    size_t n = utf8_strlen(*out);
     char q[80], c[128];
     if (n < min_len || n > max_len) {
         snprintf(q, sizeof q, "'%.64s'", *out);
@@ -292,30 +276,15 @@ void xml_bool(struct xml *x, const char *tag, bool v)
 
 void xml_time(struct xml *x, const char *tag, int64_t epoch)
 {
-    char t[32];
-    time_t tt = (time_t)epoch;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char t[DATE_ISO8601_LEN];
+    date_iso8601(epoch, t);
     xml_text(x, tag, t);
 }
 
 void xml_policy(struct xml *x, const char *tag, const char *doc)
 {
-    static const char hex[] = "0123456789ABCDEF";
     xml_open(x, tag);
-    char chunk[256];
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)(doc ? doc : ""); *p; p++) {
-        if (n > sizeof chunk - 4) { put(x, chunk, n); n = 0; }
-        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-            chunk[n++] = (char)*p;
-        } else {
-            chunk[n++] = '%';
-            chunk[n++] = hex[*p >> 4];
-            chunk[n++] = hex[*p & 15];
-        }
-    }
-    put(x, chunk, n);
+    /* Only unreserved characters and %XX: nothing left to XML-escape. */
+    if (doc && tr_ok(x->r)) x->r = pct_encode(x->b, doc, strlen(doc), NULL);
     xml_close(x, tag);
 }

@@ -52,6 +52,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/array.h"
 #include "core/cache.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -733,13 +734,9 @@ static TR_RESULT load_items(struct req_ctx *rc, const struct list_req *q, bool p
                                 LIST_PAGE, &ents, &ne);
         if (tr_failed(r)) goto fail;
         for (size_t i = 0; i < ne && tr_ok(r); i++) {
-            if (n == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                struct item *nv = realloc(v, nc * sizeof *nv);
-                if (!nv) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); break; }
-                v = nv;
-                cap = nc;
-            }
+            struct item *nv = array_grow(v, &cap, n, sizeof *nv, 64);
+            if (!nv) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); break; }
+            v = nv;
             struct item *it = &v[n];
             memset(it, 0, sizeof *it);
             r = sm_load_entity(rc->st, &ents[i], &it->s);

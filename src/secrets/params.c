@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/utf8.h"
 #include "crypto/rand.h"
 
 static const char *const NAME_INVALID_MSG =
@@ -71,10 +72,7 @@ TR_RESULT sm_check_members(json_t *in, const char *const *allowed)
 
 static size_t utf8_chars(const char *s)
 {
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
+    return utf8_strlen(s);
 }
 
 TR_RESULT sm_get_tags(json_t *in, const char *member, json_t **out)

@@ -54,7 +54,9 @@
 #include <string.h>
 
 #include "core/ct.h"
+#include "core/hex.h"
 #include "core/json.h"
+#include "core/utf8.h"
 #include "crypto/rand.h"
 #include "kms/kms.h"
 #include "secrets/authz.h"
@@ -93,9 +95,7 @@ static TR_RESULT get_value(json_t *in, struct buf *pt, bool *present, bool *bina
         if (!json_is_string(s))
             BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'SecretString': expected string");
         const char *p = json_string_value(s);
-        size_t bytes = json_string_length(s), chars = 0;
-        for (size_t i = 0; i < bytes; i++)
-            if (((unsigned char)p[i] & 0xC0) != 0x80) chars++;
+        size_t bytes = json_string_length(s), chars = utf8_count(p, bytes);
         /* The value is never quoted back. */
         if (chars < 1)
             return json_invalid("SecretString", NULL,
@@ -325,7 +325,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     char id[33];
     r = rand_bytes(idb, sizeof idb);
     if (tr_failed(r)) goto fail;
-    for (size_t i = 0; i < sizeof idb; i++) snprintf(id + 2 * i, 3, "%02x", idb[i]);
+    hex_encode(idb, sizeof idb, id);
     s.id = strdup(id);
     s.arn = arn;
     arn = NULL;

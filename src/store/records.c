@@ -24,13 +24,6 @@ void access_key_rec_free(struct access_key_rec *k)
     memset(k, 0, sizeof *k);
 }
 
-void access_key_list_free(struct access_key_rec *v, size_t n)
-{
-    if (!v) return;
-    for (size_t i = 0; i < n; i++) access_key_rec_free(&v[i]);
-    free(v);
-}
-
 void key_rec_free(struct key_rec *k)
 {
     if (!k) return;
@@ -41,25 +34,11 @@ void key_rec_free(struct key_rec *k)
     memset(k, 0, sizeof *k);
 }
 
-void key_list_free(struct key_rec *v, size_t n)
-{
-    if (!v) return;
-    for (size_t i = 0; i < n; i++) key_rec_free(&v[i]);
-    free(v);
-}
-
 void material_rec_free(struct material_rec *m)
 {
     if (!m) return;
     buf_free(&m->wrapped);
     memset(m, 0, sizeof *m);
-}
-
-void material_list_free(struct material_rec *v, size_t n)
-{
-    if (!v) return;
-    for (size_t i = 0; i < n; i++) material_rec_free(&v[i]);
-    free(v);
 }
 
 void alias_list_free(struct alias_rec *v, size_t n)
@@ -68,14 +47,12 @@ void alias_list_free(struct alias_rec *v, size_t n)
     free(v);
 }
 
-void tag_list_free(struct tag_rec *v, size_t n)
+void tag_rec_free(struct tag_rec *t)
 {
-    if (!v) return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].key);
-        free(v[i].value);
-    }
-    free(v);
+    if (!t) return;
+    free(t->key);
+    free(t->value);
+    memset(t, 0, sizeof *t);
 }
 
 void ent_rec_free(struct ent_rec *e)
@@ -89,13 +66,6 @@ void ent_rec_free(struct ent_rec *e)
     memset(e, 0, sizeof *e);
 }
 
-void ent_list_free(struct ent_rec *v, size_t n)
-{
-    if (!v) return;
-    for (size_t i = 0; i < n; i++) ent_rec_free(&v[i]);
-    free(v);
-}
-
 void rel_rec_free(struct rel_rec *r)
 {
     if (!r) return;
@@ -105,9 +75,18 @@ void rel_rec_free(struct rel_rec *r)
     memset(r, 0, sizeof *r);
 }
 
-void rel_list_free(struct rel_rec *v, size_t n)
-{
-    if (!v) return;
-    for (size_t i = 0; i < n; i++) rel_rec_free(&v[i]);
-    free(v);
-}
+/* An array of records: each one released, then the block. */
+#define LIST_FREE(name, type, rec_free) \
+    void name(type *v, size_t n) \
+    { \
+        if (!v) return; \
+        for (size_t i = 0; i < n; i++) rec_free(&v[i]); \
+        free(v); \
+    }
+
+LIST_FREE(access_key_list_free, struct access_key_rec, access_key_rec_free)
+LIST_FREE(key_list_free, struct key_rec, key_rec_free)
+LIST_FREE(material_list_free, struct material_rec, material_rec_free)
+LIST_FREE(tag_list_free, struct tag_rec, tag_rec_free)
+LIST_FREE(ent_list_free, struct ent_rec, ent_rec_free)
+LIST_FREE(rel_list_free, struct rel_rec, rel_rec_free)

@@ -92,6 +92,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/array.h"
+#include "core/date.h"
+#include "core/hex.h"
+
 #define BUSY_TIMEOUT_MS 5000
 #define DB_FILE "tresor.db"
 
@@ -274,10 +278,7 @@ static TR_RESULT gate_enter(struct gate *g)
 {
     struct gate_waiter w = { NULL, false };
     struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += BUSY_TIMEOUT_MS / 1000;
-    dl.tv_nsec += (long)(BUSY_TIMEOUT_MS % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+    date_deadline(CLOCK_MONOTONIC, BUSY_TIMEOUT_MS, &dl);
 
     pthread_mutex_lock(&g->mu);
     if (!g->held && !g->head) {
@@ -486,17 +487,21 @@ static TR_RESULT conn_get(struct store_sqlite *s, struct conn **out)
     return TR_OK;
 }
 
+/* c's statement `id`, prepared on first use: SQLite's result code. */
+static int stmt(struct conn *c, enum qid id)
+{
+    if (c->q[id]) return SQLITE_OK;
+    return sqlite3_prepare_v3(c->db, qsql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->q[id], NULL);
+}
+
 /* The calling thread's connection and its prepared statement `id`. */
 static TR_RESULT prep(store_t st, enum qid id, struct conn **cp, sqlite3_stmt **qp)
 {
     struct conn *c = NULL;
     ENSURE_REF(st);
     GUARD(conn_get(self(st), &c));
-    if (!c->q[id]) {
-        int rc = sqlite3_prepare_v3(c->db, qsql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &c->q[id], NULL);
-        if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, qsql[id]);
-    }
+    int rc = stmt(c, id);
+    if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, qsql[id]);
     *cp = c;
     *qp = c->q[id];
     return TR_OK;
@@ -510,56 +515,82 @@ static void q_release(sqlite3_stmt *q)
     sqlite3_clear_bindings(q);
 }
 
-/* ---- binding parameters, in order ?1, ?2, ... -------------------------- */
+/* ---- parameters, bound in order ?1, ?2, ... ------------------------------ */
 
-struct bind { sqlite3_stmt *q; int i; int rc; };
+/*
+ * The parameters of a statement are a list of struct arg, written where
+ * the statement runs with the constructors below (ARGS() makes the list):
+ *   TEXT(s)   a string; NULL binds ""
+ *   NEED(s)   a string the call cannot do without: NULL fails the call
+ *             with TR_E_INTERNAL before anything is read or written
+ *   OPT(s)    a string; NULL binds SQL NULL
+ *   CHARS(a)  a fixed char array of a record, which may lack its NUL when full
+ *   INT(v)    an integer;  LIMIT(v) a size_t row limit, capped at INT64_MAX
+ *   BLOB(p)   the bytes of the struct buf *p (an empty blob, never NULL)
+ * Strings and blobs are bound SQLITE_STATIC: the caller's memory, until
+ * the statement is released (q_release) before the call returns.
+ */
+enum arg_kind { ARG_TEXT, ARG_NEED, ARG_OPT, ARG_INT, ARG_BLOB };
 
-static void b_text(struct bind *b, const char *s, size_t n)
+struct arg {
+    enum arg_kind kind;
+    const char *s;              /* TEXT, NEED, OPT */
+    size_t n;                   /* their length; SIZE_MAX: strlen(s) */
+    int64_t i;                  /* INT */
+    const struct buf *b;        /* BLOB */
+};
+
+#define TEXT(x)   ((struct arg){ .kind = ARG_TEXT, .s = (x), .n = SIZE_MAX })
+#define NEED(x)   ((struct arg){ .kind = ARG_NEED, .s = (x), .n = SIZE_MAX })
+#define OPT(x)    ((struct arg){ .kind = ARG_OPT, .s = (x), .n = SIZE_MAX })
+#define CHARS(a)  ((struct arg){ .kind = ARG_TEXT, .s = (a), .n = strnlen((a), sizeof (a)) })
+#define INT(v)    ((struct arg){ .kind = ARG_INT, .i = (int64_t)(v) })
+#define LIMIT(v)  INT((v) > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(v))
+#define BLOB(p)   ((struct arg){ .kind = ARG_BLOB, .b = (p) })
+/* A list of parameters, as the two arguments (array, count) the run_*
+ * calls take. */
+#define ARGS(...) (const struct arg[]){ __VA_ARGS__ }, \
+                  sizeof (const struct arg[]){ __VA_ARGS__ } / sizeof (struct arg)
+#define NO_ARGS   NULL, 0
+
+/* TR_E_INTERNAL when a NEED parameter is NULL (a caller's bug). */
+static TR_RESULT args_check(const struct arg *a, size_t n)
 {
-    if (b->rc != SQLITE_OK) return;
-    if (n > INT_MAX) { b->rc = SQLITE_TOOBIG; return; }
-    b->rc = sqlite3_bind_text(b->q, ++b->i, s ? s : "", s ? (int)n : 0, SQLITE_STATIC);
+    for (size_t i = 0; i < n; i++) ENSURE(a[i].kind != ARG_NEED || a[i].s != NULL, TR_E_INTERNAL);
+    return TR_OK;
 }
 
-static void b_str(struct bind *b, const char *s)
+static int bind_text(sqlite3_stmt *q, int at, const char *s, size_t n)
 {
-    b_text(b, s, s ? strlen(s) : 0);
+    size_t len = !s ? 0 : n == SIZE_MAX ? strlen(s) : n;
+    if (len > INT_MAX) return SQLITE_TOOBIG;
+    return sqlite3_bind_text(q, at, s ? s : "", (int)len, SQLITE_STATIC);
 }
 
-/* A string, `dflt` when NULL. */
-static void b_str_or(struct bind *b, const char *s, const char *dflt)
+/* Bind a[0..n) to ?1..?n: SQLite's result code. */
+static int args_bind(sqlite3_stmt *q, const struct arg *a, size_t n)
 {
-    b_str(b, s ? s : dflt);
-}
-
-/* A string that may be SQL NULL. */
-static void b_opt(struct bind *b, const char *s)
-{
-    if (s) { b_str(b, s); return; }
-    if (b->rc != SQLITE_OK) return;
-    b->rc = sqlite3_bind_null(b->q, ++b->i);
-}
-
-/* A fixed char array of a record, which may lack its NUL when full. */
-#define b_chars(b, arr) b_text((b), (arr), strnlen((arr), sizeof (arr)))
-
-static void b_int(struct bind *b, int64_t v)
-{
-    if (b->rc != SQLITE_OK) return;
-    b->rc = sqlite3_bind_int64(b->q, ++b->i, v);
-}
-
-static void b_limit(struct bind *b, size_t v)
-{
-    b_int(b, v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v);
-}
-
-static void b_blob(struct bind *b, const struct buf *v)
-{
-    if (b->rc != SQLITE_OK) return;
-    /* A NULL pointer would bind SQL NULL, not an empty blob. */
-    b->rc = sqlite3_bind_blob(b->q, ++b->i, v->data ? (const void *)v->data : "",
-                              (int)v->len, SQLITE_STATIC);
+    int rc = SQLITE_OK;
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+        int at = (int)i + 1;
+        switch (a[i].kind) {
+        case ARG_INT:
+            rc = sqlite3_bind_int64(q, at, a[i].i);
+            break;
+        case ARG_BLOB:
+            /* A NULL pointer would bind SQL NULL, not an empty blob. */
+            rc = sqlite3_bind_blob(q, at, a[i].b->data ? (const void *)a[i].b->data : "",
+                                   (int)a[i].b->len, SQLITE_STATIC);
+            break;
+        case ARG_OPT:
+        case ARG_TEXT:
+        case ARG_NEED:
+            rc = a[i].kind == ARG_OPT && !a[i].s ? sqlite3_bind_null(q, at)
+                                                 : bind_text(q, at, a[i].s, a[i].n);
+            break;
+        }
+    }
+    return rc;
 }
 
 /* ---- reading a row, column by column ----------------------------------- */
@@ -740,13 +771,20 @@ static void drop_rel(void *rec) { rel_rec_free(rec); }
 static void drop_access_key(void *rec) { access_key_rec_free(rec); }
 static void drop_key(void *rec) { key_rec_free(rec); }
 static void drop_material(void *rec) { material_rec_free(rec); }
-static void drop_tag(void *rec)
-{
-    struct tag_rec *t = rec;
-    free(t->key);
-    free(t->value);
-    t->key = t->value = NULL;
-}
+static void drop_tag(void *rec) { tag_rec_free(rec); }
+
+/* What a statement's rows fill: records of `size` bytes. */
+struct rec_type { size_t size; row_fn fill; drop_fn drop; };
+
+static const struct rec_type ACCOUNT = { sizeof (struct account_rec), account_row, drop_nothing };
+static const struct rec_type ACCESS_KEY = { sizeof (struct access_key_rec), access_key_row,
+                                            drop_access_key };
+static const struct rec_type KEY = { sizeof (struct key_rec), key_row, drop_key };
+static const struct rec_type MATERIAL = { sizeof (struct material_rec), material_row, drop_material };
+static const struct rec_type ALIAS = { sizeof (struct alias_rec), alias_row, drop_nothing };
+static const struct rec_type TAG = { sizeof (struct tag_rec), tag_row, drop_tag };
+static const struct rec_type ENT = { sizeof (struct ent_rec), ent_row, drop_ent };
+static const struct rec_type REL = { sizeof (struct rel_rec), rel_row, drop_rel };
 
 /* ---- running statements ------------------------------------------------ */
 
@@ -787,17 +825,17 @@ static TR_RESULT q_write(struct conn *c, sqlite3_stmt *q, int bind_rc, int *chan
     return r;
 }
 
-/* Run a bound statement, fill *rec from its first row, release it.
+/* Run a bound statement, fill *rec (a t) from its first row, release it.
  * TR_E_STORE_NOT_FOUND when there is no row. */
-static TR_RESULT q_one(struct conn *c, sqlite3_stmt *q, int bind_rc, row_fn fill,
-                       drop_fn drop, void *rec)
+static TR_RESULT q_one(struct conn *c, sqlite3_stmt *q, int bind_rc, const struct rec_type *t,
+                       void *rec)
 {
     tr_result r = TR_OK;
     int rc = bind_rc;
     if (rc == SQLITE_OK) rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
-        if (!fill(q, rec)) {
-            drop(rec);
+        if (!t->fill(q, rec)) {
+            t->drop(rec);
             log_bad_row(q);
             r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         }
@@ -811,13 +849,13 @@ static TR_RESULT q_one(struct conn *c, sqlite3_stmt *q, int bind_rc, row_fn fill
 }
 
 /* Run a bound statement and collect every row into a malloc'd array of
- * records of `size` bytes; release the statement.  On failure *out is
- * NULL and *n 0. */
-static TR_RESULT q_all(struct conn *c, sqlite3_stmt *q, int bind_rc, size_t size,
-                       row_fn fill, drop_fn drop, void **out, size_t *n)
+ * records (each a t); release the statement.  On failure *out is NULL
+ * and *n 0. */
+static TR_RESULT q_all(struct conn *c, sqlite3_stmt *q, int bind_rc, const struct rec_type *t,
+                       void **out, size_t *n)
 {
     unsigned char *v = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0, cap = 0, size = t->size;
     tr_result r = TR_OK;
     int rc = bind_rc;
 
@@ -825,17 +863,13 @@ static TR_RESULT q_all(struct conn *c, sqlite3_stmt *q, int bind_rc, size_t size
     *n = 0;
     if (rc != SQLITE_OK) { r = SQ_FAIL(c->db, rc, sqlite3_sql(q)); goto fail; }
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            unsigned char *nv = ncap < SIZE_MAX / size ? realloc(v, ncap * size) : NULL;
-            if (!nv) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-            v = nv;
-            cap = ncap;
-        }
+        unsigned char *nv = array_grow(v, &cap, len, size, 8);
+        if (!nv) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+        v = nv;
         void *rec = v + len * size;
         memset(rec, 0, size);
-        if (!fill(q, rec)) {
-            drop(rec);
+        if (!t->fill(q, rec)) {
+            t->drop(rec);
             log_bad_row(q);
             r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
             goto fail;
@@ -850,19 +884,69 @@ static TR_RESULT q_all(struct conn *c, sqlite3_stmt *q, int bind_rc, size_t size
 
 fail:
     q_release(q);
-    for (size_t i = 0; i < len; i++) drop(v + i * size);
+    for (size_t i = 0; i < len; i++) t->drop(v + i * size);
     free(v);
     return r;
+}
+
+/*
+ * The calls of store.h, in four shapes.  Each checks the NEED parameters
+ * first (nothing is read or written when one is NULL), then prepares,
+ * binds and runs the statement on this thread's connection, and releases
+ * it before returning.
+ */
+
+/* One row into *rec (a t, zeroed first); TR_E_STORE_NOT_FOUND when none. */
+static TR_RESULT run_get(store_t st, enum qid id, const struct rec_type *t, const struct arg *a,
+                         size_t na, void *rec)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    GUARD(args_check(a, na));
+    ENSURE_REF(rec);
+    memset(rec, 0, t->size);
+    GUARD(prep(st, id, &c, &q));
+    return q_one(c, q, args_bind(q, a, na), t, rec);
+}
+
+/* Every row into a malloc'd array of t (*out NULL and *n 0 on failure). */
+static TR_RESULT run_list(store_t st, enum qid id, const struct rec_type *t, const struct arg *a,
+                          size_t na, void **out, size_t *n)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    GUARD(args_check(a, na));
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    GUARD(prep(st, id, &c, &q));
+    return q_all(c, q, args_bind(q, a, na), t, out, n);
+}
+
+/* A write (q_write: in this thread's transaction, or on its own through
+ * the gate); *changes, when not NULL, gets the rows it changed. */
+static TR_RESULT run_write(store_t st, enum qid id, const struct arg *a, size_t na, int *changes)
+{
+    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    GUARD(args_check(a, na));
+    GUARD(prep(st, id, &c, &q));
+    return q_write(c, q, args_bind(q, a, na), changes);
+}
+
+/* A write that must change a row: TR_E_STORE_NOT_FOUND when none matched
+ * (an update or delete of something that is not there). */
+static TR_RESULT run_change(store_t st, enum qid id, const struct arg *a, size_t na)
+{
+    int changes = 0;
+    GUARD(run_write(st, id, a, na, &changes));
+    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
+    return TR_OK;
 }
 
 /* Run the parameterless statement `id` on c (BEGIN, COMMIT, ROLLBACK). */
 static TR_RESULT q_simple(struct conn *c, enum qid id)
 {
-    if (!c->q[id]) {
-        int rc = sqlite3_prepare_v3(c->db, qsql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &c->q[id], NULL);
-        if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, qsql[id]);
-    }
+    int rc = stmt(c, id);
+    if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, qsql[id]);
     return q_exec(c, c->q[id], SQLITE_OK, NULL);
 }
 
@@ -871,13 +955,11 @@ static TR_RESULT q_simple(struct conn *c, enum qid id)
  * False when the ROLLBACK failed: c is then in an unknown state. */
 static bool conn_rollback(struct conn *c)
 {
-    sqlite3_stmt **q = &c->q[Q_ROLLBACK];
     if (sqlite3_get_autocommit(c->db)) return true;
-    int rc = *q ? SQLITE_OK : sqlite3_prepare_v3(c->db, qsql[Q_ROLLBACK], -1,
-                                                 SQLITE_PREPARE_PERSISTENT, q, NULL);
+    int rc = stmt(c, Q_ROLLBACK);
     if (rc == SQLITE_OK) {
-        rc = sqlite3_step(*q);
-        sqlite3_reset(*q);
+        rc = sqlite3_step(c->q[Q_ROLLBACK]);
+        sqlite3_reset(c->q[Q_ROLLBACK]);
     }
     if (rc == SQLITE_DONE) return true;
     sq_log(c->db, rc, qsql[Q_ROLLBACK]);
@@ -1026,146 +1108,69 @@ static void sq_tx_rollback(store_t st)
 
 static TR_RESULT sq_account_put(store_t st, const struct account_rec *a)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
     ENSURE_REF(a);
-    GUARD(prep(st, Q_ACCOUNT_PUT, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_chars(&b, a->id);
-    b_int(&b, a->created);
-    return q_write(c, q, b.rc, NULL);
+    return run_write(st, Q_ACCOUNT_PUT, ARGS(CHARS(a->id), INT(a->created)), NULL);
 }
 
 static TR_RESULT sq_account_get(store_t st, const char *id, struct account_rec *out)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(id);
-    ENSURE_REF(out);
-    memset(out, 0, sizeof *out);
-    GUARD(prep(st, Q_ACCOUNT_GET, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, id);
-    return q_one(c, q, b.rc, account_row, drop_nothing, out);
+    return run_get(st, Q_ACCOUNT_GET, &ACCOUNT, ARGS(NEED(id)), out);
 }
 
 static TR_RESULT sq_account_first(store_t st, struct account_rec *out)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(out);
-    memset(out, 0, sizeof *out);
-    GUARD(prep(st, Q_ACCOUNT_FIRST, &c, &q));
-    return q_one(c, q, SQLITE_OK, account_row, drop_nothing, out);
+    return run_get(st, Q_ACCOUNT_FIRST, &ACCOUNT, NO_ARGS, out);
 }
 
 static TR_RESULT sq_account_list(store_t st, struct account_rec **out, size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_ACCOUNT_LIST, &c, &q));
-    return q_all(c, q, SQLITE_OK, sizeof **out, account_row, drop_nothing, (void **)out, n);
+    return run_list(st, Q_ACCOUNT_LIST, &ACCOUNT, NO_ARGS, (void **)out, n);
 }
 
+/* Putting a key removes its tombstone (store.h). */
 static TR_RESULT sq_access_key_put(store_t st, const struct access_key_rec *k)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
     ENSURE_REF(k);
-    GUARD(prep(st, Q_AK_PUT, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_chars(&b, k->access_key_id);
-    b_chars(&b, k->account_id);
-    b_int(&b, k->principal_type);
-    b_str(&b, k->principal_arn);
-    b_str(&b, k->principal_id);
-    b_int(&b, k->active ? 1 : 0);
-    b_int(&b, k->created);
-    b_int(&b, k->expires);
-    b_blob(&b, &k->wrapped_secret);
-    b_opt(&b, k->doc);
-    GUARD(q_write(c, q, b.rc, NULL));
-    GUARD(prep(st, Q_AK_UNTOMB, &c, &q));
-    b = (struct bind){ q, 0, SQLITE_OK };
-    b_chars(&b, k->access_key_id);
-    return q_write(c, q, b.rc, NULL);
+    GUARD(run_write(st, Q_AK_PUT, ARGS(CHARS(k->access_key_id), CHARS(k->account_id),
+                                       INT(k->principal_type), TEXT(k->principal_arn),
+                                       TEXT(k->principal_id), INT(k->active ? 1 : 0),
+                                       INT(k->created), INT(k->expires),
+                                       BLOB(&k->wrapped_secret), OPT(k->doc)), NULL));
+    return run_write(st, Q_AK_UNTOMB, ARGS(CHARS(k->access_key_id)), NULL);
 }
 
 static TR_RESULT sq_access_key_get(store_t st, const char *akid, struct access_key_rec *out)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(akid);
-    ENSURE_REF(out);
-    memset(out, 0, sizeof *out);
-    GUARD(prep(st, Q_AK_GET, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, akid);
-    return q_one(c, q, b.rc, access_key_row, drop_access_key, out);
+    return run_get(st, Q_AK_GET, &ACCESS_KEY, ARGS(NEED(akid)), out);
 }
 
 /* Oldest first. */
 static TR_RESULT sq_access_key_list(store_t st, const char *principal_arn,
                                     struct access_key_rec **out, size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(principal_arn);
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_AK_LIST, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, principal_arn);
-    return q_all(c, q, b.rc, sizeof **out, access_key_row, drop_access_key, (void **)out, n);
+    return run_list(st, Q_AK_LIST, &ACCESS_KEY, ARGS(NEED(principal_arn)), (void **)out, n);
 }
 
 /* Every access key, ordered by id, after `after`, at most `limit` (tresor check). */
 static TR_RESULT sq_access_key_list_all(store_t st, const char *after, size_t limit,
                                         struct access_key_rec **out, size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_AK_LIST_ALL, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, after ? after : "");
-    b_limit(&b, limit);
-    return q_all(c, q, b.rc, sizeof **out, access_key_row, drop_access_key, (void **)out, n);
+    return run_list(st, Q_AK_LIST_ALL, &ACCESS_KEY, ARGS(TEXT(after), LIMIT(limit)), (void **)out, n);
 }
 
 /* Writes active, expires and doc. */
 static TR_RESULT sq_access_key_update(store_t st, const struct access_key_rec *k)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    int changes = 0;
     ENSURE_REF(k);
-    GUARD(prep(st, Q_AK_UPDATE, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_chars(&b, k->access_key_id);
-    b_int(&b, k->active ? 1 : 0);
-    b_int(&b, k->expires);
-    b_opt(&b, k->doc);
-    GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
-    return TR_OK;
+    return run_change(st, Q_AK_UPDATE, ARGS(CHARS(k->access_key_id), INT(k->active ? 1 : 0),
+                                            INT(k->expires), OPT(k->doc)));
 }
 
+/* The tombstone first: it is made from the row. */
 static TR_RESULT sq_access_key_delete(store_t st, const char *akid)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    int changes = 0;
-    ENSURE_REF(akid);
-    GUARD(prep(st, Q_AK_TOMB, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, akid);
-    GUARD(q_write(c, q, b.rc, NULL));
-    GUARD(prep(st, Q_AK_DEL, &c, &q));
-    b = (struct bind){ q, 0, SQLITE_OK };
-    b_str(&b, akid);
-    GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
-    return TR_OK;
+    GUARD(run_write(st, Q_AK_TOMB, ARGS(NEED(akid)), NULL));
+    return run_change(st, Q_AK_DEL, ARGS(NEED(akid)));
 }
 
 /* Keys with expires != 0 and expires < now, each leaving a tombstone;
@@ -1173,15 +1178,9 @@ static TR_RESULT sq_access_key_delete(store_t st, const char *akid)
  * None is not an error. */
 static TR_RESULT sq_access_key_purge_expired(store_t st, int64_t now, int64_t tombstones_before)
 {
-    static const int stmts[] = { Q_AK_TOMB_EXPIRED, Q_AK_PURGE, Q_AK_TOMB_PRUNE };
-    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
-        struct conn *c = NULL; sqlite3_stmt *q = NULL;
-        GUARD(prep(st, stmts[i], &c, &q));
-        struct bind b = { q, 0, SQLITE_OK };
-        b_int(&b, stmts[i] == Q_AK_TOMB_PRUNE ? tombstones_before : now);
-        GUARD(q_write(c, q, b.rc, NULL));
-    }
-    return TR_OK;
+    GUARD(run_write(st, Q_AK_TOMB_EXPIRED, ARGS(INT(now)), NULL));
+    GUARD(run_write(st, Q_AK_PURGE, ARGS(INT(now)), NULL));
+    return run_write(st, Q_AK_TOMB_PRUNE, ARGS(INT(tombstones_before)), NULL);
 }
 
 struct tomb { int64_t expires; char *token; };
@@ -1202,20 +1201,18 @@ static void drop_tomb(void *rec)
     t->token = NULL;
 }
 
+static const struct rec_type TOMB = { sizeof (struct tomb), tomb_row, drop_tomb };
+
 static TR_RESULT sq_access_key_tombstone_get(store_t st, const char *akid, int64_t *expires,
                                              char token_sha256[65])
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    struct tomb t = { 0 };
+    struct tomb t;
     ENSURE_REF(akid);
     ENSURE_REF(expires);
     ENSURE_REF(token_sha256);
     *expires = 0;
     token_sha256[0] = '\0';
-    GUARD(prep(st, Q_AK_TOMB_GET, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, akid);
-    GUARD(q_one(c, q, b.rc, tomb_row, drop_tomb, &t));
+    GUARD(run_get(st, Q_AK_TOMB_GET, &TOMB, ARGS(NEED(akid)), &t));
     *expires = t.expires;
     if (t.token && strlen(t.token) == 64) memcpy(token_sha256, t.token, 65);
     free(t.token);
@@ -1225,118 +1222,59 @@ static TR_RESULT sq_access_key_tombstone_get(store_t st, const char *akid, int64
 /* ---- KMS keys ---------------------------------------------------------- */
 
 /* The 19 columns of kms_keys, in KEY_COLS order (put and update). */
-static int bind_key(sqlite3_stmt *q, const struct key_rec *k)
+#define KEY_NARGS 19
+static void key_args(const struct key_rec *k, struct arg a[KEY_NARGS])
 {
-    struct bind b = { q, 0, SQLITE_OK };
-    b_chars(&b, k->key_id);
-    b_chars(&b, k->account_id);
-    b_chars(&b, k->region);
-    b_str(&b, k->arn);
-    b_str(&b, k->description);
-    b_str(&b, k->policy);
-    b_chars(&b, k->key_state);
-    b_chars(&b, k->key_usage);
-    b_chars(&b, k->key_spec);
-    b_chars(&b, k->origin);
-    b_chars(&b, k->key_manager);
-    b_int(&b, k->created);
-    b_int(&b, k->deletion_date);
-    b_int(&b, k->pending_window_days);
-    b_int(&b, k->rotation_enabled ? 1 : 0);
-    b_int(&b, k->rotation_period_days);
-    b_int(&b, k->next_rotation);
-    b_int(&b, k->current_material);
-    b_opt(&b, k->policy_ids);
-    return b.rc;
+    const struct arg v[KEY_NARGS] = {
+        CHARS(k->key_id), CHARS(k->account_id), CHARS(k->region), TEXT(k->arn),
+        TEXT(k->description), TEXT(k->policy), CHARS(k->key_state), CHARS(k->key_usage),
+        CHARS(k->key_spec), CHARS(k->origin), CHARS(k->key_manager), INT(k->created),
+        INT(k->deletion_date), INT(k->pending_window_days), INT(k->rotation_enabled ? 1 : 0),
+        INT(k->rotation_period_days), INT(k->next_rotation), INT(k->current_material),
+        OPT(k->policy_ids),
+    };
+    memcpy(a, v, sizeof v);
 }
 
 static TR_RESULT sq_key_put(store_t st, const struct key_rec *k)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
+    struct arg a[KEY_NARGS];
     ENSURE_REF(k);
-    GUARD(prep(st, Q_KEY_PUT, &c, &q));
-    return q_write(c, q, bind_key(q, k), NULL);
+    key_args(k, a);
+    return run_write(st, Q_KEY_PUT, a, KEY_NARGS, NULL);
 }
 
 /* Writes every column but key_id. */
 static TR_RESULT sq_key_update(store_t st, const struct key_rec *k)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    int changes = 0;
+    struct arg a[KEY_NARGS];
     ENSURE_REF(k);
-    GUARD(prep(st, Q_KEY_UPDATE, &c, &q));
-    GUARD(q_write(c, q, bind_key(q, k), &changes));
-    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
-    return TR_OK;
+    key_args(k, a);
+    return run_change(st, Q_KEY_UPDATE, a, KEY_NARGS);
 }
 
 static TR_RESULT sq_key_get(store_t st, const char *key_id, struct key_rec *out)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(key_id);
-    ENSURE_REF(out);
-    memset(out, 0, sizeof *out);
-    GUARD(prep(st, Q_KEY_GET, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, key_id);
-    return q_one(c, q, b.rc, key_row, drop_key, out);
+    return run_get(st, Q_KEY_GET, &KEY, ARGS(NEED(key_id)), out);
 }
 
+/* Every key_id sorts after "" (TEXT(NULL)): no `after`, the first page. */
 static TR_RESULT sq_key_list(store_t st, const char *account, const char *region,
                              const char *after, size_t limit, struct key_rec **out, size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(account);
-    ENSURE_REF(region);
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_KEY_LIST, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, account);
-    b_str(&b, region);
-    b_str(&b, after ? after : "");     /* every key_id sorts after "" */
-    b_limit(&b, limit);
-    return q_all(c, q, b.rc, sizeof **out, key_row, drop_key, (void **)out, n);
+    return run_list(st, Q_KEY_LIST, &KEY, ARGS(NEED(account), NEED(region), TEXT(after), LIMIT(limit)),
+                    (void **)out, n);
 }
 
 static TR_RESULT sq_key_list_due(store_t st, int64_t now, struct key_rec **out, size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_KEY_DUE, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_int(&b, now);
-    return q_all(c, q, b.rc, sizeof **out, key_row, drop_key, (void **)out, n);
+    return run_list(st, Q_KEY_DUE, &KEY, ARGS(INT(now)), (void **)out, n);
 }
 
 static TR_RESULT sq_key_list_all(store_t st, const char *after, size_t limit,
                                  struct key_rec **out, size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_KEY_LIST_ALL, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, after ? after : "");
-    b_limit(&b, limit);
-    return q_all(c, q, b.rc, sizeof **out, key_row, drop_key, (void **)out, n);
-}
-
-/* Run the one-parameter statement `id` with key_id (inside a transaction). */
-static TR_RESULT exec_by_key(store_t st, enum qid id, const char *key_id, int *changes)
-{
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    GUARD(prep(st, id, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, key_id);
-    return q_exec(c, q, b.rc, changes);
+    return run_list(st, Q_KEY_LIST_ALL, &KEY, ARGS(TEXT(after), LIMIT(limit)), (void **)out, n);
 }
 
 /* Tags first: they are found through the key's ARN. */
@@ -1356,7 +1294,7 @@ static TR_RESULT sq_key_delete(store_t st, const char *key_id)
     own = !c->writing;
     if (own) GUARD(tx_open(c));
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        r = exec_by_key(st, steps[i], key_id, &changes);
+        r = run_write(st, steps[i], ARGS(TEXT(key_id)), &changes);
         if (tr_failed(r)) goto fail;
     }
     if (changes == 0) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL); goto fail; }
@@ -1375,396 +1313,176 @@ fail:
 
 static TR_RESULT sq_material_put(store_t st, const struct material_rec *m)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
     ENSURE_REF(m);
-    GUARD(prep(st, Q_MAT_PUT, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_chars(&b, m->key_id);
-    b_int(&b, m->version);
-    b_int(&b, m->created);
-    b_chars(&b, m->rotation_type);
-    b_blob(&b, &m->wrapped);
-    return q_write(c, q, b.rc, NULL);
+    return run_write(st, Q_MAT_PUT, ARGS(CHARS(m->key_id), INT(m->version), INT(m->created),
+                                         CHARS(m->rotation_type), BLOB(&m->wrapped)), NULL);
 }
 
 static TR_RESULT sq_material_get(store_t st, const char *key_id, uint32_t version,
                                  struct material_rec *out)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(key_id);
-    ENSURE_REF(out);
-    memset(out, 0, sizeof *out);
-    GUARD(prep(st, Q_MAT_GET, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, key_id);
-    b_int(&b, version);
-    return q_one(c, q, b.rc, material_row, drop_material, out);
+    return run_get(st, Q_MAT_GET, &MATERIAL, ARGS(NEED(key_id), INT(version)), out);
 }
 
 static TR_RESULT sq_material_list(store_t st, const char *key_id,
                                   struct material_rec **out, size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(key_id);
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_MAT_LIST, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, key_id);
-    return q_all(c, q, b.rc, sizeof **out, material_row, drop_material, (void **)out, n);
+    return run_list(st, Q_MAT_LIST, &MATERIAL, ARGS(NEED(key_id)), (void **)out, n);
 }
 
 /* ---- aliases ----------------------------------------------------------- */
 
 static TR_RESULT sq_alias_put(store_t st, const struct alias_rec *a)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
     ENSURE_REF(a);
-    GUARD(prep(st, Q_ALIAS_PUT, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_chars(&b, a->account_id);
-    b_chars(&b, a->region);
-    b_chars(&b, a->name);
-    b_chars(&b, a->target_key_id);
-    b_int(&b, a->created);
-    b_int(&b, a->updated);
-    return q_write(c, q, b.rc, NULL);
+    return run_write(st, Q_ALIAS_PUT, ARGS(CHARS(a->account_id), CHARS(a->region), CHARS(a->name),
+                                           CHARS(a->target_key_id), INT(a->created),
+                                           INT(a->updated)), NULL);
 }
 
 /* Sets target_key_id and updated; created is kept. */
 static TR_RESULT sq_alias_update(store_t st, const struct alias_rec *a)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    int changes = 0;
     ENSURE_REF(a);
-    GUARD(prep(st, Q_ALIAS_UPDATE, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_chars(&b, a->account_id);
-    b_chars(&b, a->region);
-    b_chars(&b, a->name);
-    b_chars(&b, a->target_key_id);
-    b_int(&b, a->updated);
-    GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
-    return TR_OK;
+    return run_change(st, Q_ALIAS_UPDATE, ARGS(CHARS(a->account_id), CHARS(a->region),
+                                               CHARS(a->name), CHARS(a->target_key_id),
+                                               INT(a->updated)));
 }
 
 static TR_RESULT sq_alias_get(store_t st, const char *account, const char *region,
                               const char *name, struct alias_rec *out)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(account);
-    ENSURE_REF(region);
-    ENSURE_REF(name);
-    ENSURE_REF(out);
-    memset(out, 0, sizeof *out);
-    GUARD(prep(st, Q_ALIAS_GET, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, account);
-    b_str(&b, region);
-    b_str(&b, name);
-    return q_one(c, q, b.rc, alias_row, drop_nothing, out);
+    return run_get(st, Q_ALIAS_GET, &ALIAS, ARGS(NEED(account), NEED(region), NEED(name)), out);
 }
 
 static TR_RESULT sq_alias_delete(store_t st, const char *account, const char *region,
                                  const char *name)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    int changes = 0;
-    ENSURE_REF(account);
-    ENSURE_REF(region);
-    ENSURE_REF(name);
-    GUARD(prep(st, Q_ALIAS_DEL, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, account);
-    b_str(&b, region);
-    b_str(&b, name);
-    GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
-    return TR_OK;
+    return run_change(st, Q_ALIAS_DEL, ARGS(NEED(account), NEED(region), NEED(name)));
 }
 
+/* Every name sorts after "" (TEXT(NULL)); with key_id, Q_ALIAS_LIST_KEY
+ * takes it as a fifth parameter. */
 static TR_RESULT sq_alias_list(store_t st, const char *account, const char *region,
                                const char *key_id, const char *after, size_t limit,
                                struct alias_rec **out, size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(account);
-    ENSURE_REF(region);
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, key_id ? Q_ALIAS_LIST_KEY : Q_ALIAS_LIST, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, account);
-    b_str(&b, region);
-    b_str(&b, after ? after : "");     /* every name sorts after "" */
-    b_limit(&b, limit);
-    if (key_id) b_str(&b, key_id);
-    return q_all(c, q, b.rc, sizeof **out, alias_row, drop_nothing, (void **)out, n);
+    const struct arg a[] = { NEED(account), NEED(region), TEXT(after), LIMIT(limit), TEXT(key_id) };
+    return run_list(st, key_id ? Q_ALIAS_LIST_KEY : Q_ALIAS_LIST, &ALIAS, a, key_id ? 5 : 4,
+                    (void **)out, n);
 }
 
 /* ---- tags -------------------------------------------------------------- */
 
 static TR_RESULT sq_tag_set(store_t st, const char *arn, const char *key, const char *value)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(arn);
-    ENSURE_REF(key);
-    GUARD(prep(st, Q_TAG_SET, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, arn);
-    b_str(&b, key);
-    b_str(&b, value);
-    return q_write(c, q, b.rc, NULL);
+    return run_write(st, Q_TAG_SET, ARGS(NEED(arn), NEED(key), TEXT(value)), NULL);
 }
 
 /* TR_E_STORE_NOT_FOUND when the resource has no such tag. */
 static TR_RESULT sq_tag_delete(store_t st, const char *arn, const char *key)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    int changes = 0;
-    ENSURE_REF(arn);
-    ENSURE_REF(key);
-    GUARD(prep(st, Q_TAG_DEL, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, arn);
-    b_str(&b, key);
-    GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
-    return TR_OK;
+    return run_change(st, Q_TAG_DEL, ARGS(NEED(arn), NEED(key)));
 }
 
 static TR_RESULT sq_tag_list(store_t st, const char *arn, struct tag_rec **out, size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(arn);
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_TAG_LIST, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, arn);
-    return q_all(c, q, b.rc, sizeof **out, tag_row, drop_tag, (void **)out, n);
+    return run_list(st, Q_TAG_LIST, &TAG, ARGS(NEED(arn)), (void **)out, n);
 }
 
 /* ---- entities and relations -------------------------------------------- */
 
 static TR_RESULT sq_ent_put(store_t st, const struct ent_rec *e)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
     ENSURE_REF(e);
-    GUARD(prep(st, Q_ENT_PUT, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_chars(&b, e->kind);
-    b_chars(&b, e->account_id);
-    b_str(&b, e->name);
-    b_str(&b, e->id);
-    b_str(&b, e->arn);
-    b_str_or(&b, e->path, "/");
-    b_str_or(&b, e->doc, "{}");
-    b_int(&b, e->created);
-    return q_write(c, q, b.rc, NULL);
+    return run_write(st, Q_ENT_PUT, ARGS(CHARS(e->kind), CHARS(e->account_id), TEXT(e->name),
+                                         TEXT(e->id), TEXT(e->arn), TEXT(e->path ? e->path : "/"),
+                                         TEXT(e->doc ? e->doc : "{}"), INT(e->created)), NULL);
 }
 
 /* By kind and arn; writes name, path and doc. */
 static TR_RESULT sq_ent_update(store_t st, const struct ent_rec *e)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    int changes = 0;
     ENSURE_REF(e);
-    GUARD(prep(st, Q_ENT_UPDATE, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_chars(&b, e->kind);
-    b_str(&b, e->arn);
-    b_str(&b, e->name);
-    b_str_or(&b, e->path, "/");
-    b_str_or(&b, e->doc, "{}");
-    GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
-    return TR_OK;
-}
-
-/* One entity by kind and two more key columns (name, arn or id lookups). */
-static TR_RESULT ent_get_by(store_t st, enum qid id, const char *kind, const char *k1,
-                            const char *k2, struct ent_rec *out)
-{
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(kind);
-    ENSURE_REF(k1);
-    ENSURE_REF(out);
-    memset(out, 0, sizeof *out);
-    GUARD(prep(st, id, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, kind);
-    b_str(&b, k1);
-    if (k2) b_str(&b, k2);
-    return q_one(c, q, b.rc, ent_row, drop_ent, out);
+    return run_change(st, Q_ENT_UPDATE, ARGS(CHARS(e->kind), TEXT(e->arn), TEXT(e->name),
+                                             TEXT(e->path ? e->path : "/"),
+                                             TEXT(e->doc ? e->doc : "{}")));
 }
 
 static TR_RESULT sq_ent_get(store_t st, const char *kind, const char *account,
                             const char *name, struct ent_rec *out)
 {
-    ENSURE_REF(name);
-    return ent_get_by(st, Q_ENT_GET, kind, account, name, out);
+    return run_get(st, Q_ENT_GET, &ENT, ARGS(NEED(kind), NEED(account), NEED(name)), out);
 }
 
 static TR_RESULT sq_ent_get_arn(store_t st, const char *kind, const char *arn,
                                 struct ent_rec *out)
 {
-    return ent_get_by(st, Q_ENT_GET_ARN, kind, arn, NULL, out);
+    return run_get(st, Q_ENT_GET_ARN, &ENT, ARGS(NEED(kind), NEED(arn)), out);
 }
 
 static TR_RESULT sq_ent_get_id(store_t st, const char *kind, const char *id,
                                struct ent_rec *out)
 {
-    return ent_get_by(st, Q_ENT_GET_ID, kind, id, NULL, out);
+    return run_get(st, Q_ENT_GET_ID, &ENT, ARGS(NEED(kind), NEED(id)), out);
 }
 
 /* No cascade: the caller deletes the relations first. */
 static TR_RESULT sq_ent_delete(store_t st, const char *kind, const char *arn)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    int changes = 0;
-    ENSURE_REF(kind);
-    ENSURE_REF(arn);
-    GUARD(prep(st, Q_ENT_DEL, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, kind);
-    b_str(&b, arn);
-    GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
-    return TR_OK;
+    return run_change(st, Q_ENT_DEL, ARGS(NEED(kind), NEED(arn)));
 }
 
+/* Every path starts with "" and every name sorts after it (TEXT(NULL)). */
 static TR_RESULT sq_ent_list(store_t st, const char *kind, const char *account,
                              const char *path_prefix, const char *after, size_t limit,
                              struct ent_rec **out, size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(kind);
-    ENSURE_REF(account);
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_ENT_LIST, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, kind);
-    b_str(&b, account);
-    b_str(&b, path_prefix ? path_prefix : "");     /* every path starts with "" */
-    b_str(&b, after ? after : "");
-    b_limit(&b, limit);
-    return q_all(c, q, b.rc, sizeof **out, ent_row, drop_ent, (void **)out, n);
+    return run_list(st, Q_ENT_LIST, &ENT, ARGS(NEED(kind), NEED(account), TEXT(path_prefix),
+                                               TEXT(after), LIMIT(limit)), (void **)out, n);
 }
 
 /* Insert, or replace the doc and created of an existing relation. */
 static TR_RESULT sq_rel_put(store_t st, const struct rel_rec *r)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
     ENSURE_REF(r);
-    GUARD(prep(st, Q_REL_PUT, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_chars(&b, r->kind);
-    b_str(&b, r->from);
-    b_str(&b, r->to);
-    b_str(&b, r->doc);
-    b_int(&b, r->created);
-    return q_write(c, q, b.rc, NULL);
+    return run_write(st, Q_REL_PUT, ARGS(CHARS(r->kind), TEXT(r->from), TEXT(r->to), TEXT(r->doc),
+                                         INT(r->created)), NULL);
 }
 
 static TR_RESULT sq_rel_get(store_t st, const char *kind, const char *from, const char *to,
                             struct rel_rec *out)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(kind);
-    ENSURE_REF(from);
-    ENSURE_REF(to);
-    ENSURE_REF(out);
-    memset(out, 0, sizeof *out);
-    GUARD(prep(st, Q_REL_GET, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, kind);
-    b_str(&b, from);
-    b_str(&b, to);
-    return q_one(c, q, b.rc, rel_row, drop_rel, out);
+    return run_get(st, Q_REL_GET, &REL, ARGS(NEED(kind), NEED(from), NEED(to)), out);
 }
 
 static TR_RESULT sq_rel_delete(store_t st, const char *kind, const char *from, const char *to)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    int changes = 0;
-    ENSURE_REF(kind);
-    ENSURE_REF(from);
-    ENSURE_REF(to);
-    GUARD(prep(st, Q_REL_DEL, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, kind);
-    b_str(&b, from);
-    b_str(&b, to);
-    GUARD(q_write(c, q, b.rc, &changes));
-    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
-    return TR_OK;
+    return run_change(st, Q_REL_DEL, ARGS(NEED(kind), NEED(from), NEED(to)));
 }
 
 static TR_RESULT sq_rel_list_from(store_t st, const char *kind, const char *from,
                                   const char *after, size_t limit, struct rel_rec **out,
                                   size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(kind);
-    ENSURE_REF(from);
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_REL_LIST_FROM, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, kind);
-    b_str(&b, from);
-    b_str(&b, after ? after : "");
-    b_limit(&b, limit);
-    return q_all(c, q, b.rc, sizeof **out, rel_row, drop_rel, (void **)out, n);
+    return run_list(st, Q_REL_LIST_FROM, &REL, ARGS(NEED(kind), NEED(from), TEXT(after), LIMIT(limit)),
+                    (void **)out, n);
 }
 
 static TR_RESULT sq_rel_list_to(store_t st, const char *kind, const char *to,
                                 struct rel_rec **out, size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(kind);
-    ENSURE_REF(to);
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_REL_LIST_TO, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, kind);
-    b_str(&b, to);
-    return q_all(c, q, b.rc, sizeof **out, rel_row, drop_rel, (void **)out, n);
+    return run_list(st, Q_REL_LIST_TO, &REL, ARGS(NEED(kind), NEED(to)), (void **)out, n);
 }
 
+/* After the pair (after_from, after_to); no after_from: from the start. */
 static TR_RESULT sq_rel_list_kind(store_t st, const char *kind, const char *after_from,
                                   const char *after_to, size_t limit, struct rel_rec **out,
                                   size_t *n)
 {
-    struct conn *c = NULL; sqlite3_stmt *q = NULL;
-    ENSURE_REF(kind);
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
-    GUARD(prep(st, Q_REL_LIST_KIND, &c, &q));
-    struct bind b = { q, 0, SQLITE_OK };
-    b_str(&b, kind);
-    b_str(&b, after_from ? after_from : "");
-    b_str(&b, after_from && after_to ? after_to : "");
-    b_limit(&b, limit);
-    return q_all(c, q, b.rc, sizeof **out, rel_row, drop_rel, (void **)out, n);
+    return run_list(st, Q_REL_LIST_KIND, &REL, ARGS(NEED(kind), TEXT(after_from),
+                                                    TEXT(after_from ? after_to : NULL), LIMIT(limit)),
+                    (void **)out, n);
 }
 
 /* ---- the database's own checks ------------------------------------------ */
@@ -2064,25 +1782,15 @@ TR_RESULT store_sqlite_open(const char *data_dir, store_t *out)
  * otherwise mean something) + query. */
 static TR_RESULT file_uri(const char *path, const char *query, char *out, size_t cap)
 {
-    static const char hx[] = "0123456789ABCDEF";
-    size_t o = 0;
-    ENSURE(cap > 5, TR_E_INTERNAL);
-    memcpy(out, "file:", 5);
-    o = 5;
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                     (*p >= '0' && *p <= '9') || strchr("/-._~", *p);
-        ENSURE(o + 4 < cap, TR_E_INTERNAL);
-        if (plain) {
-            out[o++] = (char)*p;
-        } else {
-            out[o++] = '%';
-            out[o++] = hx[*p >> 4];
-            out[o++] = hx[*p & 15];
-        }
-    }
-    int n = snprintf(out + o, cap - o, "%s", query);
-    ENSURE(n >= 0 && (size_t)n < cap - o, TR_E_INTERNAL);
+    struct buf u = BUF_INIT(cap > 0 && cap <= UINT32_MAX ? (uint32_t)(cap - 1) : 0);
+    const char *text = NULL;
+    tr_result r = buf_append_str(&u, "file:");
+    if (tr_ok(r)) r = pct_encode(&u, path, strlen(path), "/");
+    if (tr_ok(r)) r = buf_append_str(&u, query);
+    if (tr_ok(r)) r = buf_cstr(&u, &text);
+    if (tr_ok(r)) memcpy(out, text, (size_t)u.len + 1);
+    buf_free(&u);
+    ENSURE(tr_ok(r), TR_E_INTERNAL);
     return TR_OK;
 }
 

@@ -311,6 +311,7 @@ void key_list_free(struct key_rec *v, size_t n);
 void material_rec_free(struct material_rec *m);
 void material_list_free(struct material_rec *v, size_t n);
 void alias_list_free(struct alias_rec *v, size_t n);
+void tag_rec_free(struct tag_rec *t);
 void tag_list_free(struct tag_rec *v, size_t n);
 void access_key_list_free(struct access_key_rec *v, size_t n);
 void ent_rec_free(struct ent_rec *e);

@@ -234,6 +234,80 @@ def test_list_users_paging(iam):
     assert sorted(seen) == names
 
 
+def _walk(call, list_key, **kw):
+    """Every page of a listing at MaxItems 1, then 2: the items of each walk
+    in order (each page truncated with a Marker until the last, which has
+    none), checked equal to the listing's one unpaged page."""
+    whole = call(**kw)
+    assert whole["IsTruncated"] is False and "Marker" not in whole
+    for size in (1, 2):
+        seen, marker = [], None
+        for _ in range(20):
+            resp = call(**kw, MaxItems=size, **({"Marker": marker} if marker else {}))
+            seen += resp[list_key]
+            if not resp["IsTruncated"]:
+                assert "Marker" not in resp
+                break
+            assert len(resp[list_key]) == size
+            marker = resp["Marker"]
+        else:
+            raise AssertionError(f"{list_key} never stopped paging")
+        assert seen == whole[list_key], (size, list_key)
+    return whole[list_key]
+
+
+def test_paging_of_every_entity_list(root, iam):
+    """The listings of one entity's relations page alike: MaxItems items a
+    page, IsTruncated and a Marker while more remain, none lost or twice."""
+    prefix = f"/pp{os.urandom(3).hex()}/"
+    pols = sorted([make_managed_policy(root, allow("kms:DescribeKey"), path=prefix)["Arn"]
+                   for _ in range(3)])
+    other = make_managed_policy(root, allow("kms:DescribeKey"), path="/else/")["Arn"]
+    user = unique("pg")
+    iam.create_user(UserName=user, Tags=[{"Key": f"k{i}", "Value": f"v{i}"} for i in range(3)])
+    role = make_role(root, trust=trust_policy(ROOT_ARN),
+                     tags={f"k{i}": f"v{i}" for i in range(3)})["RoleName"]
+    groups = sorted(unique("pgg") for _ in range(3))
+    for g in groups:
+        iam.create_group(GroupName=g)
+        iam.add_user_to_group(GroupName=g, UserName=user)
+    members = sorted(unique("pgm") for _ in range(3))
+    for m in members:
+        iam.create_user(UserName=m)
+        iam.add_user_to_group(GroupName=groups[0], UserName=m)
+    for arn in pols + [other]:
+        iam.attach_user_policy(UserName=user, PolicyArn=arn)
+        iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+    for i in range(3):
+        iam.put_user_policy(UserName=user, PolicyName=f"p{i}", PolicyDocument=SIMPLE)
+        iam.put_group_policy(GroupName=groups[0], PolicyName=f"p{i}", PolicyDocument=SIMPLE)
+    keys = [iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"] for _ in range(2)]
+    for _ in range(2):
+        iam.create_policy_version(PolicyArn=pols[0], PolicyDocument=SIMPLE)
+
+    tags = [{"Key": f"k{i}", "Value": f"v{i}"} for i in range(3)]
+    assert _walk(iam.list_user_tags, "Tags", UserName=user) == tags
+    assert _walk(iam.list_role_tags, "Tags", RoleName=role) == tags
+    attached = _walk(iam.list_attached_user_policies, "AttachedPolicies", UserName=user,
+                     PathPrefix=prefix)
+    assert [a["PolicyArn"] for a in attached] == pols
+    assert [a["PolicyName"] for a in attached] == [a.rsplit("/", 1)[1] for a in pols]
+    every = _walk(iam.list_attached_role_policies, "AttachedPolicies", RoleName=role)
+    assert sorted(a["PolicyArn"] for a in every) == sorted(pols + [other])
+    assert _walk(iam.list_user_policies, "PolicyNames", UserName=user) == ["p0", "p1", "p2"]
+    assert _walk(iam.list_group_policies, "PolicyNames", GroupName=groups[0]) == ["p0", "p1", "p2"]
+    listed = _walk(iam.list_access_keys, "AccessKeyMetadata", UserName=user)
+    assert sorted(k["AccessKeyId"] for k in listed) == sorted(keys)
+    assert {k["UserName"] for k in listed} == {user}
+    assert [g["GroupName"] for g in _walk(iam.list_groups_for_user, "Groups", UserName=user)] \
+        == groups
+    assert [u["UserName"] for u in _walk(iam.get_group, "Users", GroupName=groups[0])] \
+        == sorted([user] + members, key=lambda n: user_arn(n))
+    versions = _walk(iam.list_policy_versions, "Versions", PolicyArn=pols[0])
+    assert [v["VersionId"] for v in versions] == ["v3", "v2", "v1"]
+    assert [v["IsDefaultVersion"] for v in versions] == [False, False, True]
+
+
 @pytest.mark.parametrize("max_items, msg", [
     (0, "Member must have value greater than or equal to 1"),
     (1001, "Member must have value less than or equal to 1000"),

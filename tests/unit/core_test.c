@@ -9,10 +9,12 @@
 #include <cmocka.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/array.h"
 #include "core/buf.h"
 #include "core/ct.h"
 #include "core/json.h"
@@ -418,6 +420,9 @@ static void test_json_lists_maps(void **state)
     assert_true(tr_ok(json_get_str_list(in, "L", true, 10, 1, 5, &o)));
     assert_int_equal(json_array_size(o), 2);
     assert_int_equal(tr_code(json_get_str_list(in, "L", true, 1, 1, 5, &o)), TR_E_VALIDATION);
+    assert_string_equal(tr_last_error()->message,
+        "1 validation error detected: Value at 'l' failed to satisfy constraint: "
+        "Member must have length less than or equal to 1");
     assert_int_equal(tr_code(json_get_str_list(in, "L", true, 10, 1, 1, &o)), TR_E_VALIDATION);
     assert_int_equal(tr_code(json_get_str_list(in, "BadL", true, 10, 1, 5, &o)), TR_E_SERIALIZATION);
     assert_true(tr_ok(json_get_str_map(in, "M", &o)));
@@ -498,6 +503,149 @@ static void test_utf8(void **state)
     assert_string_equal(tr_last_error()->message, "Value 'ab\xEF\xBF\xBD\xEF\xBF\xBD' at 'x'");
 }
 
+/* utf8_decode: the code point and length of one well-formed sequence;
+ * overlong forms, surrogates, values above U+10FFFF, stray continuation
+ * bytes and sequences cut short are refused. */
+static void test_utf8_decode(void **state)
+{
+    (void)state;
+    static const struct { const char *s; size_t n; int32_t cp; size_t len; } v[] = {
+        { "A", 1, 'A', 1 }, { "\x7F", 1, 0x7F, 1 }, { "\xC2\x80", 2, 0x80, 2 },
+        { "\xC3\xBF", 2, 0xFF, 2 }, { "\xDF\xBF", 2, 0x7FF, 2 }, { "\xE0\xA0\x80", 3, 0x800, 3 },
+        { "\xEF\xBF\xBD", 3, 0xFFFD, 3 }, { "\xF0\x90\x80\x80", 4, 0x10000, 4 },
+        { "\xF4\x8F\xBF\xBF", 4, 0x10FFFF, 4 },
+        /* overlong: U+002F as two, three and four bytes; U+07FF as three */
+        { "\xC0\xAF", 2, -1, 0 }, { "\xC1\xBF", 2, -1, 0 }, { "\xE0\x80\xAF", 3, -1, 0 },
+        { "\xF0\x80\x80\xAF", 4, -1, 0 }, { "\xE0\x9F\xBF", 3, -1, 0 },
+        /* surrogates, above U+10FFFF, bytes that never start a sequence */
+        { "\xED\xA0\x80", 3, -1, 0 }, { "\xED\xBF\xBF", 3, -1, 0 }, { "\xF4\x90\x80\x80", 4, -1, 0 },
+        { "\xF5\x80\x80\x80", 4, -1, 0 }, { "\xFF", 1, -1, 0 }, { "\x80", 1, -1, 0 },
+        /* cut short by n, or by a byte that does not continue */
+        { "\xC3\xA9", 1, -1, 0 }, { "\xE2\x82\xAC", 2, -1, 0 }, { "\xE2(\xAC", 3, -1, 0 },
+        { "", 0, -1, 0 },
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        size_t len = 99;
+        assert_int_equal(utf8_decode((const uint8_t *)v[i].s, v[i].n, &len), v[i].cp);
+        assert_int_equal(len, v[i].len);
+        assert_int_equal(utf8_seq((const uint8_t *)v[i].s, v[i].n), v[i].len);
+    }
+}
+
+/* utf8_count counts the bytes that do not continue a sequence, as the
+ * models count characters; malformed bytes count as they come. */
+static void test_utf8_count(void **state)
+{
+    (void)state;
+    assert_int_equal(utf8_strlen(""), 0);
+    assert_int_equal(utf8_strlen("plain"), 5);
+    assert_int_equal(utf8_strlen("caf\xC3\xA9"), 4);
+    assert_int_equal(utf8_strlen("\xF0\x9F\x94\x91!"), 2);
+    assert_int_equal(utf8_count("\xE2\x82\xAC\xE2\x82\xAC", 3), 1);   /* stops at n */
+    assert_int_equal(utf8_count("a\0b", 3), 3);                           /* NUL is a character */
+    assert_int_equal(utf8_strlen("\xFF\xFE"), 2);                         /* stray lead bytes */
+    assert_int_equal(utf8_strlen("\x80\xBF"), 0);                         /* stray continuations */
+    assert_int_equal(utf8_strlen("\xC0\xAF"), 1);                         /* overlong: one */
+}
+
+/* utf8_in_class: every code point in one of the ranges, and well-formed. */
+static void test_utf8_in_class(void **state)
+{
+    (void)state;
+    static const struct utf8_range doc[] = { { 0x09, 0x0A }, { 0x0D, 0x0D }, { 0x20, 0xFF } };
+    static const struct utf8_range desc[] = { { 0x09, 0x0A }, { 0x0D, 0x0D }, { 0x20, 0x7E }, { 0xA1, 0xFF } };
+    size_t nd = sizeof doc / sizeof doc[0], ne = sizeof desc / sizeof desc[0];
+    assert_true(utf8_in_class("", doc, nd));
+    assert_true(utf8_in_class("{\"a\":\t1}\r\n", doc, nd));
+    assert_true(utf8_in_class("caf\xC3\xA9 \xC2\x80 \xC3\xBF \x7F", doc, nd));
+    assert_false(utf8_in_class("\x01", doc, nd));
+    assert_false(utf8_in_class("\x0B", doc, nd));
+    assert_false(utf8_in_class("\xC4\x80", doc, nd));                 /* U+0100 */
+    assert_false(utf8_in_class("\xE2\x82\xAC", doc, nd));             /* U+20AC */
+    assert_false(utf8_in_class("\xC3", doc, nd));                       /* cut */
+    assert_false(utf8_in_class("\xC1\x81", doc, nd));                   /* overlong 'A' */
+    assert_false(utf8_in_class("\xE0\x81\x81", doc, nd));              /* overlong 'A' */
+    assert_true(utf8_in_class("a~\xC2\xA1\xC3\xBF", desc, ne));
+    assert_false(utf8_in_class("\x7F", desc, ne));
+    assert_false(utf8_in_class("\xC2\xA0", desc, ne));                   /* U+00A0 */
+    assert_false(utf8_in_class("\xC2\x80", desc, ne));
+    assert_false(utf8_in_class("x", desc, 0));
+}
+
+/* region_valid: AWS's region shape, and nothing that could be mistaken
+ * for one. */
+static void test_region_valid(void **state)
+{
+    (void)state;
+    static const char *ok[] = {
+        "us-east-1", "eu-central-2", "ap-southeast-3", "us-gov-west-1", "cn-north-1",
+        "a-b-ccccc1", "x-y-12345678901234567890123456",
+    };
+    static const char *bad[] = {
+        "", "moon", "us-east", "useast-1", "us-east-", "-us-east-1", "us--east-1", "us-east-a",
+        "US-EAST-1", "us_east_1", "us-east-1 ", "us-east-1/", "a-b-1", "x-y-123456789012345678901234567",
+        "us-e\xC3\xA9st-1",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) assert_true(region_valid(ok[i]));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_false(region_valid(bad[i]));
+}
+
+/* array_grow: doubling from `first`, the array untouched below its
+ * capacity, and no size that overflows. */
+static void test_array_grow(void **state)
+{
+    (void)state;
+    size_t cap = 0;
+    uint32_t *v = array_grow(NULL, &cap, 0, sizeof *v, 4);
+    assert_non_null(v);
+    assert_int_equal(cap, 4);
+    for (uint32_t i = 0; i < 4; i++) v[i] = i;
+    assert_ptr_equal(array_grow(v, &cap, 3, sizeof *v, 4), v);     /* room already */
+    assert_int_equal(cap, 4);
+    v = array_grow(v, &cap, 4, sizeof *v, 4);
+    assert_non_null(v);
+    assert_int_equal(cap, 8);
+    for (uint32_t i = 0; i < 4; i++) assert_int_equal(v[i], i);   /* kept */
+    v = array_grow(v, &cap, 8, sizeof *v, 4);
+    assert_int_equal(cap, 16);
+    /* Too large: NULL, the array and its capacity as they were. */
+    size_t big = SIZE_MAX / 2 + 1;
+    assert_null(array_grow(v, &big, big, 1, 4));
+    assert_int_equal(big, SIZE_MAX / 2 + 1);
+    size_t c2 = 16;
+    assert_null(array_grow(v, &c2, 16, SIZE_MAX / 16, 4));
+    assert_int_equal(c2, 16);
+    size_t c3 = 0;
+    assert_null(array_grow(v, &c3, 0, sizeof *v, 0));             /* no first size */
+    assert_null(array_grow(v, &c3, 0, 0, 4));                     /* no element size */
+    assert_int_equal(c3, 0);
+    assert_int_equal(v[3], 3);
+    free(v);
+}
+
+/* strs_add_unique: copies, in order, each string once; strs_free frees
+ * them all (ASan checks). */
+static void test_strs_add_unique(void **state)
+{
+    (void)state;
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    char word[8];
+    for (int i = 0; i < 40; i++) {
+        snprintf(word, sizeof word, "w%d", i % 20);
+        assert_true(tr_ok(strs_add_unique(&v, &n, &cap, word)));
+    }
+    assert_int_equal(n, 20);
+    assert_true(cap >= n);
+    assert_string_equal(v[0], "w0");
+    assert_string_equal(v[19], "w19");
+    assert_ptr_not_equal(v[0], word);
+    assert_true(tr_ok(strs_add_unique(&v, &n, &cap, "")));
+    assert_int_equal(n, 21);
+    strs_free(v, n);
+    strs_free(NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -520,6 +668,12 @@ int main(void)
         cmocka_unit_test(test_json_sensitive_str),
         cmocka_unit_test(test_json_struct_list),
         cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_utf8_decode),
+        cmocka_unit_test(test_utf8_count),
+        cmocka_unit_test(test_utf8_in_class),
+        cmocka_unit_test(test_region_valid),
+        cmocka_unit_test(test_array_grow),
+        cmocka_unit_test(test_strs_add_unique),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
