@@ -404,7 +404,7 @@ TR_RESULT kms_maintenance(const struct server_env *env, int64_t now);
 /* The handlers, one per row of ops.def; KMS_HANDLER(op_x) { ... } defines
  * one. */
 #define KMS_HANDLER(fn) OP_JSON_HANDLER(fn)
-#define OP(name, handler, flags) KMS_HANDLER(handler);
+#define OP(name, handler, flags, members) KMS_HANDLER(handler);
 #include "kms/ops.def"
 
 #endif

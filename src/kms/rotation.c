@@ -68,10 +68,6 @@ static TR_RESULT rotation_key(struct req_ctx *rc, json_t *in, unsigned flags,
 
 KMS_HANDLER(op_enable_key_rotation)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "RotationPeriodInDays", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     bool present;
     int64_t period = 365;
     struct key_rec k;
@@ -93,10 +89,6 @@ KMS_HANDLER(op_enable_key_rotation)
 
 KMS_HANDLER(op_disable_key_rotation)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     (void)out;
     GUARD(rotation_key(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, &k));
@@ -112,10 +104,6 @@ KMS_HANDLER(op_disable_key_rotation)
 
 KMS_HANDLER(op_get_key_rotation_status)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     json_t *reply = NULL;
     tr_result r;
@@ -140,10 +128,6 @@ fail:
 
 KMS_HANDLER(op_rotate_key_on_demand)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     struct material_rec *mats = NULL;
     size_t n = 0, on_demand = 0;
@@ -172,10 +156,6 @@ fail:
 
 KMS_HANDLER(op_list_key_rotations)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "IncludeKeyMaterial", "Limit", "Marker", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     static const char *const INCLUDE[] = { "ALL_KEY_MATERIAL", "ROTATIONS_ONLY", NULL };
     const char *include;
     size_t limit, n = 0;
