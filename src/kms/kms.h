@@ -91,6 +91,14 @@ enum kms_state_rule {
     KS_PENDING         /* PendingDeletion only (CancelKeyDeletion) */
 };
 TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule);
+struct kms_authz_in;
+/* The prologue of most handlers (resolve.c): the key the request's KeyId
+ * member names (kms_resolve with flags), authorized for `action` with az's
+ * request keys (NULL: none; kms:RequestAlias from the KeyId as given) and
+ * in a state `rule` allows.  Fills *k (release with key_rec_free) only on
+ * success. */
+TR_RESULT kms_key_for(struct req_ctx *rc, json_t *in, unsigned flags, const char *action,
+                      enum kms_state_rule rule, const struct kms_authz_in *az, struct key_rec *k);
 
 /* ---------- authz.c: authorization with the policy engine ------------ */
 

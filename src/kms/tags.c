@@ -124,29 +124,13 @@ fail:
     return r;
 }
 
-/* The key named by KeyId, authorized for `action` with the request's
- * tag keys in az (aws:RequestTag/<k>, aws:TagKeys; NULL: none). */
-static TR_RESULT tag_key_for(struct req_ctx *rc, json_t *in, const char *action,
-                             enum kms_state_rule rule, const struct kms_authz_in *az,
-                             struct key_rec *k)
-{
-    const char *id;
-    memset(k, 0, sizeof *k);
-    GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
-    GUARD(kms_resolve(rc, id, KR_KEY_ONLY, k));
-    tr_result r = kms_authorize_in(rc, action, k, az);
-    if (tr_ok(r)) r = kms_check_state(k, rule);
-    if (tr_failed(r)) key_rec_free(k);
-    return r;
-}
-
 KMS_HANDLER(op_tag_resource)
 {
     struct key_rec k;
     (void)out;
     GUARD(kms_tags_apply(rc, in, "Tags", true, NULL));
     struct kms_authz_in az = { .request_tags = json_object_get(in, "Tags") };
-    GUARD(tag_key_for(rc, in, rc->op->action, KS_NOT_PENDING, &az, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &az, &k));
     tr_result r = kms_tags_apply(rc, in, "Tags", true, k.arn);
     key_rec_free(&k);
     return r;
@@ -164,7 +148,7 @@ KMS_HANDLER(op_untag_resource)
         if (reserved(json_string_value(e)))
             BAIL(TR_E_KMS_TAG, "Tags beginning with aws: are reserved");
     struct kms_authz_in az = { .tag_keys = keys };
-    GUARD(tag_key_for(rc, in, rc->op->action, KS_NOT_PENDING, &az, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &az, &k));
     tr_result r = TR_OK;
     json_array_foreach(keys, i, e) {
         r = rc->st[0]->tag_delete(rc->st, k.arn, json_string_value(e));
@@ -187,7 +171,7 @@ KMS_HANDLER(op_list_resource_tags)
 
     GUARD(kms_get_limit(in, 50, 50, &limit));
     GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
-    GUARD(tag_key_for(rc, in, rc->op->action, KS_ANY, NULL, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, NULL, &k));
     r = rc->st[0]->tag_list(rc->st, k.arn, &tags, &n);
     if (tr_failed(r)) goto fail;
     list = json_array();
