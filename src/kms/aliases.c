@@ -224,10 +224,8 @@ KMS_HANDLER(op_list_aliases)
         kms_arn(arn, sizeof arn, al[i].region, al[i].account_id, al[i].name);
         json_t *e = json_pack("{s:s, s:s, s:s}", "AliasName", al[i].name, "AliasArn", arn,
                               "TargetKeyId", al[i].target_key_id);
-        if (!e || json_array_append_new(list, e) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(list, e);
+        if (tr_failed(r)) goto fail;
         r = json_set_time(e, "CreationDate", al[i].created);
         if (tr_ok(r)) r = json_set_time(e, "LastUpdatedDate", al[i].updated);
         if (tr_failed(r)) goto fail;

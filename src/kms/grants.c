@@ -611,10 +611,8 @@ static TR_RESULT grant_store(struct req_ctx *rc, const struct key_rec *k, const 
     ops = json_array();
     if (!ops) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     for (size_t i = 0; i < g->nops; i++) {
-        if (json_array_append_new(ops, json_string(g->ops[i])) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(ops, json_string(g->ops[i]));
+        if (tr_failed(r)) goto fail;
     }
     doc = json_pack("{s:s, s:s?, s:s, s:s?, s:O, s:n, s:s, s:I}", "key_id", k->key_id,
                     "name", name, "grantee", g->grantee, "retiring", g->retiring,
@@ -769,10 +767,8 @@ KMS_HANDLER(op_list_grants)
             json_t *e;
             r = grant_entry(&page[i], &e);
             if (tr_failed(r)) goto fail;
-            if (json_array_append_new(list, e) != 0) {
-                r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-                goto fail;
-            }
+            r = kms_append(list, e);
+            if (tr_failed(r)) goto fail;
         }
         if (n > 0) snprintf(after, sizeof after, "%s", page[n - 1].to);
         rel_list_free(page, n);
@@ -828,10 +824,8 @@ KMS_HANDLER(op_list_retirable_grants)
         r = grant_entry(&g, &e);
         rel_rec_free(&g);
         if (tr_failed(r)) goto fail;
-        if (json_array_append_new(list, e) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(list, e);
+        if (tr_failed(r)) goto fail;
     }
     r = kms_list_reply("Grants", list, n > limit ? rels[shown - 1].to : NULL, out);
     list = NULL;

@@ -451,10 +451,8 @@ KMS_HANDLER(op_list_keys)
     size_t shown = n > limit ? limit : n;
     for (size_t i = 0; i < shown; i++) {
         json_t *e = json_pack("{s:s, s:s}", "KeyId", keys[i].key_id, "KeyArn", keys[i].arn);
-        if (!e || json_array_append_new(list, e) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(list, e);
+        if (tr_failed(r)) goto fail;
     }
     r = kms_list_reply("Keys", list, n > limit ? keys[shown - 1].key_id : NULL, out);
     list = NULL;

@@ -397,6 +397,8 @@ TR_RESULT kms_get_limit(json_t *in, size_t def, size_t cap, size_t *out);
 TR_RESULT kms_set_secret_blob(json_t *obj, const char *name, const uint8_t *p, size_t n);
 /* Put a new JSON value under name; TR_E_INTERNAL when v is NULL. */
 TR_RESULT kms_set(json_t *obj, const char *name, json_t *v);
+/* Append a new JSON value to list; TR_E_INTERNAL when v is NULL. */
+TR_RESULT kms_append(json_t *list, json_t *v);
 
 /* ---------- the service: ops.def, ops.c ------------------------------ */
 

@@ -175,10 +175,8 @@ KMS_HANDLER(op_list_key_rotations)
         json_t *e = json_pack("{s:s, s:s, s:s}", "KeyId", k.key_id, "KeyMaterialId", mid,
                               "KeyMaterialState",
                               m->version == k.current_material ? "CURRENT" : "NON_CURRENT");
-        if (!e || json_array_append_new(list, e) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(list, e);
+        if (tr_failed(r)) goto fail;
         if (!initial) {
             r = json_set_time(e, "RotationDate", m->created);
             if (tr_ok(r)) r = kms_set(e, "RotationType", json_string(m->rotation_type));

@@ -183,10 +183,8 @@ KMS_HANDLER(op_list_resource_tags)
         if (has_marker && strcmp(tags[i].key, after) <= 0) continue;
         if (shown == limit) { more = true; break; }
         json_t *e = json_pack("{s:s, s:s}", "TagKey", tags[i].key, "TagValue", tags[i].value);
-        if (!e || json_array_append_new(list, e) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(list, e);
+        if (tr_failed(r)) goto fail;
         shown++;
         last = tags[i].key;
     }
