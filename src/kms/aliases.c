@@ -113,10 +113,6 @@ static TR_RESULT alias_get(struct req_ctx *rc, const char *name, struct alias_re
 
 KMS_HANDLER(op_create_alias)
 {
-    static const char *const MEMBERS[] = {
-        "AliasName", "TargetKeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *name, *tid;
     struct alias_rec a;
     struct key_rec k;
@@ -150,10 +146,6 @@ KMS_HANDLER(op_create_alias)
 
 KMS_HANDLER(op_update_alias)
 {
-    static const char *const MEMBERS[] = {
-        "AliasName", "TargetKeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *name, *tid;
     struct alias_rec a;
     struct key_rec k, old;
@@ -182,10 +174,6 @@ KMS_HANDLER(op_update_alias)
 
 KMS_HANDLER(op_delete_alias)
 {
-    static const char *const MEMBERS[] = {
-        "AliasName", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *name;
     struct alias_rec a;
     struct key_rec k;
@@ -207,10 +195,6 @@ KMS_HANDLER(op_delete_alias)
 
 KMS_HANDLER(op_list_aliases)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "Limit", "Marker", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *id;
     size_t limit, n = 0;
     bool has_marker;
@@ -240,10 +224,8 @@ KMS_HANDLER(op_list_aliases)
         kms_arn(arn, sizeof arn, al[i].region, al[i].account_id, al[i].name);
         json_t *e = json_pack("{s:s, s:s, s:s}", "AliasName", al[i].name, "AliasArn", arn,
                               "TargetKeyId", al[i].target_key_id);
-        if (!e || json_array_append_new(list, e) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(list, e);
+        if (tr_failed(r)) goto fail;
         r = json_set_time(e, "CreationDate", al[i].created);
         if (tr_ok(r)) r = json_set_time(e, "LastUpdatedDate", al[i].updated);
         if (tr_failed(r)) goto fail;

@@ -328,11 +328,6 @@ static TR_RESULT refuse_recipient(json_t *in)
 
 KMS_HANDLER(op_encrypt)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "Plaintext", "EncryptionContext", "GrantTokens", "EncryptionAlgorithm",
-        "DryRun", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *id, *alg;
     json_t *ctx_json, *reply = NULL;
     bool dry;
@@ -375,11 +370,6 @@ fail:
 
 KMS_HANDLER(op_decrypt)
 {
-    static const char *const MEMBERS[] = {
-        "CiphertextBlob", "EncryptionContext", "GrantTokens", "KeyId", "EncryptionAlgorithm",
-        "Recipient", "DryRun", "DryRunModifiers", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *id, *alg;
     json_t *ctx_json, *reply = NULL;
     bool dry, ignore_ct;
@@ -436,12 +426,6 @@ fail:
 
 KMS_HANDLER(op_re_encrypt)
 {
-    static const char *const MEMBERS[] = {
-        "CiphertextBlob", "SourceEncryptionContext", "SourceKeyId", "DestinationKeyId",
-        "DestinationEncryptionContext", "SourceEncryptionAlgorithm",
-        "DestinationEncryptionAlgorithm", "GrantTokens", "DryRun", "DryRunModifiers", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *src_id, *dst_id, *src_alg, *dst_alg;
     json_t *src_ctx, *dst_ctx, *reply = NULL;
     bool dry, ignore_ct;
@@ -577,30 +561,16 @@ fail:
 
 KMS_HANDLER(op_generate_data_key)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "EncryptionContext", "NumberOfBytes", "KeySpec", "GrantTokens", "Recipient",
-        "DryRun", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     return data_key(rc, in, out, true);
 }
 
 KMS_HANDLER(op_generate_data_key_without_plaintext)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "EncryptionContext", "KeySpec", "NumberOfBytes", "GrantTokens", "DryRun",
-        NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     return data_key(rc, in, out, false);
 }
 
 KMS_HANDLER(op_generate_random)
 {
-    static const char *const MEMBERS[] = {
-        "NumberOfBytes", "CustomKeyStoreId", "Recipient", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *cks;
     bool present;
     int64_t n = 0;

@@ -611,10 +611,8 @@ static TR_RESULT grant_store(struct req_ctx *rc, const struct key_rec *k, const 
     ops = json_array();
     if (!ops) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     for (size_t i = 0; i < g->nops; i++) {
-        if (json_array_append_new(ops, json_string(g->ops[i])) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(ops, json_string(g->ops[i]));
+        if (tr_failed(r)) goto fail;
     }
     doc = json_pack("{s:s, s:s?, s:s, s:s?, s:O, s:n, s:s, s:I}", "key_id", k->key_id,
                     "name", name, "grantee", g->grantee, "retiring", g->retiring,
@@ -648,11 +646,6 @@ fail:
 
 KMS_HANDLER(op_create_grant)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints",
-        "GrantTokens", "Name", "DryRun", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *id, *name;
     const char *ops[sizeof GRANT_OPS / sizeof GRANT_OPS[0]];
     struct kms_grant_req g = { .ops = ops };
@@ -725,10 +718,6 @@ static TR_RESULT grant_marker(json_t *in, char after[GRANT_ID_HEX + 1], bool *pr
 
 KMS_HANDLER(op_list_grants)
 {
-    static const char *const MEMBERS[] = {
-        "Limit", "Marker", "KeyId", "GrantId", "GranteePrincipal", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *id, *grant_id, *grantee;
     size_t limit, n = 0;
     bool has_marker;
@@ -778,10 +767,8 @@ KMS_HANDLER(op_list_grants)
             json_t *e;
             r = grant_entry(&page[i], &e);
             if (tr_failed(r)) goto fail;
-            if (json_array_append_new(list, e) != 0) {
-                r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-                goto fail;
-            }
+            r = kms_append(list, e);
+            if (tr_failed(r)) goto fail;
         }
         if (n > 0) snprintf(after, sizeof after, "%s", page[n - 1].to);
         rel_list_free(page, n);
@@ -799,10 +786,6 @@ fail:
 
 KMS_HANDLER(op_list_retirable_grants)
 {
-    static const char *const MEMBERS[] = {
-        "Limit", "Marker", "RetiringPrincipal", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *retiring;
     size_t limit, n = 0;
     bool has_marker;
@@ -841,10 +824,8 @@ KMS_HANDLER(op_list_retirable_grants)
         r = grant_entry(&g, &e);
         rel_rec_free(&g);
         if (tr_failed(r)) goto fail;
-        if (json_array_append_new(list, e) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(list, e);
+        if (tr_failed(r)) goto fail;
     }
     r = kms_list_reply("Grants", list, n > limit ? rels[shown - 1].to : NULL, out);
     list = NULL;
@@ -929,10 +910,6 @@ static TR_RESULT may_retire(struct req_ctx *rc, const struct key_rec *k, json_t 
 
 KMS_HANDLER(op_retire_grant)
 {
-    static const char *const MEMBERS[] = {
-        "GrantToken", "KeyId", "GrantId", "DryRun", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *token, *id, *grant_id;
     bool dry;
     struct key_rec k;
@@ -975,10 +952,6 @@ fail:
 
 KMS_HANDLER(op_revoke_grant)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "GrantId", "DryRun", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *id, *grant_id;
     bool dry;
     struct key_rec k;

@@ -294,30 +294,6 @@ static TR_RESULT get_policy_name(json_t *in, bool *is_default)
     return TR_OK;
 }
 
-/* Resolve, authorize (with az's request keys when not NULL) and check
- * state: the prologue of most handlers. */
-static TR_RESULT key_for_in(struct req_ctx *rc, json_t *in, unsigned flags, const char *action,
-                            enum kms_state_rule rule, const struct kms_authz_in *az,
-                            struct key_rec *k)
-{
-    const char *id;
-    memset(k, 0, sizeof *k);
-    GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
-    GUARD(kms_resolve(rc, id, flags, k));
-    struct kms_authz_in a = az ? *az : (struct kms_authz_in){ 0 };
-    a.key_id_given = id;
-    tr_result r = kms_authorize_in(rc, action, k, &a);
-    if (tr_ok(r)) r = kms_check_state(k, rule);
-    if (tr_failed(r)) key_rec_free(k);
-    return r;
-}
-
-static TR_RESULT key_for(struct req_ctx *rc, json_t *in, unsigned flags, const char *action,
-                         enum kms_state_rule rule, struct key_rec *k)
-{
-    return key_for_in(rc, in, flags, action, rule, NULL, k);
-}
-
 /* ---------------------------------------------------------------------- */
 /* CreateKey                                                               */
 
@@ -352,12 +328,6 @@ static TR_RESULT check_xks_key_id(const char *s)
 
 KMS_HANDLER(op_create_key)
 {
-    static const char *const MEMBERS[] = {
-        "Policy", "Description", "KeyUsage", "CustomerMasterKeySpec", "KeySpec", "Origin",
-        "CustomKeyStoreId", "BypassPolicyLockoutSafetyCheck", "Tags", "MultiRegion",
-        "XksKeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *policy, *desc, *usage, *cmk_spec, *spec, *origin, *cks, *xks;
     bool bypass, multi;
     struct key_rec k;
@@ -451,13 +421,9 @@ fail:
 
 KMS_HANDLER(op_describe_key)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "GrantTokens", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     GUARD(kms_grant_tokens(in));
-    GUARD(key_for(rc, in, KR_ALIAS | KR_XACCT, rc->op->action, KS_ANY, &k));
+    GUARD(kms_key_for(rc, in, KR_ALIAS | KR_XACCT, rc->op->action, KS_ANY, NULL, &k));
     tr_result r = metadata_reply(&k, out);
     key_rec_free(&k);
     return r;
@@ -465,10 +431,6 @@ KMS_HANDLER(op_describe_key)
 
 KMS_HANDLER(op_list_keys)
 {
-    static const char *const MEMBERS[] = {
-        "Limit", "Marker", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     size_t limit, n = 0;
     bool has_marker;
     char after[64];
@@ -489,10 +451,8 @@ KMS_HANDLER(op_list_keys)
     size_t shown = n > limit ? limit : n;
     for (size_t i = 0; i < shown; i++) {
         json_t *e = json_pack("{s:s, s:s}", "KeyId", keys[i].key_id, "KeyArn", keys[i].arn);
-        if (!e || json_array_append_new(list, e) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(list, e);
+        if (tr_failed(r)) goto fail;
     }
     r = kms_list_reply("Keys", list, n > limit ? keys[shown - 1].key_id : NULL, out);
     list = NULL;
@@ -510,7 +470,7 @@ static TR_RESULT set_state(struct req_ctx *rc, json_t *in, const char *action,
                            const char *state)
 {
     struct key_rec k;
-    GUARD(key_for(rc, in, KR_KEY_ONLY, action, KS_NOT_PENDING, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, action, KS_NOT_PENDING, NULL, &k));
     tr_result r = TR_OK;
     if (strcmp(k.key_state, state) != 0) {
         snprintf(k.key_state, sizeof k.key_state, "%s", state);
@@ -522,30 +482,18 @@ static TR_RESULT set_state(struct req_ctx *rc, json_t *in, const char *action,
 
 KMS_HANDLER(op_enable_key)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     (void)out;
     return set_state(rc, in, rc->op->action, KEY_STATE_ENABLED);
 }
 
 KMS_HANDLER(op_disable_key)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     (void)out;
     return set_state(rc, in, rc->op->action, KEY_STATE_DISABLED);
 }
 
 KMS_HANDLER(op_schedule_key_deletion)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "PendingWindowInDays", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     bool present;
     int64_t days = 30;
     struct key_rec k;
@@ -558,7 +506,7 @@ KMS_HANDLER(op_schedule_key_deletion)
         BAIL(TR_E_VALIDATION, "PendingWindowInDays should be between 7 and 30, but it is %lld",
              (long long)days);
     struct kms_authz_in az = { .pending_window_days = (int)days };
-    GUARD(key_for_in(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &az, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &az, &k));
 
     snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_PENDING_DELETION);
     k.deletion_date = rc->now + days * KMS_DAY;
@@ -580,12 +528,8 @@ fail:
 
 KMS_HANDLER(op_cancel_key_deletion)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
-    GUARD(key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_PENDING, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_PENDING, NULL, &k));
     /* As AWS does: the key comes back Disabled; EnableKey turns it on. */
     snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_DISABLED);
     k.deletion_date = 0;
@@ -601,15 +545,11 @@ KMS_HANDLER(op_cancel_key_deletion)
 
 KMS_HANDLER(op_update_key_description)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "Description", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *desc;
     struct key_rec k;
     (void)out;
     GUARD(json_get_str(in, "Description", true, 0, 8192, &desc));
-    GUARD(key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, NULL, &k));
     char *old = k.description;
     k.description = (char *)desc;
     tr_result r = rc->st[0]->key_update(rc->st, &k);
@@ -623,14 +563,10 @@ KMS_HANDLER(op_update_key_description)
 
 KMS_HANDLER(op_get_key_policy)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "PolicyName", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     bool is_default;
     struct key_rec k;
     GUARD(get_policy_name(in, &is_default));
-    GUARD(key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, NULL, &k));
     tr_result r = TR_OK;
     if (!is_default) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND, "No such policy exists");
@@ -649,10 +585,6 @@ KMS_HANDLER(op_get_key_policy)
 
 KMS_HANDLER(op_put_key_policy)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "PolicyName", "Policy", "BypassPolicyLockoutSafetyCheck", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     const char *policy;
     bool is_default, bypass;
     struct key_rec k;
@@ -662,7 +594,7 @@ KMS_HANDLER(op_put_key_policy)
     GUARD(kms_get_flag(in, "BypassPolicyLockoutSafetyCheck", &bypass));
     struct kms_authz_in az = { .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),
                                .bypass = bypass };
-    GUARD(key_for_in(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, &az, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, &az, &k));
     tr_result r;
     if (!is_default) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED,
@@ -686,10 +618,6 @@ fail:
 
 KMS_HANDLER(op_list_key_policies)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "Limit", "Marker", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     size_t limit;
     bool has_marker;
     char after[64];
@@ -698,7 +626,7 @@ KMS_HANDLER(op_list_key_policies)
     GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
     /* Only one policy exists and no marker is ever handed out. */
     if (has_marker) BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
-    GUARD(key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, NULL, &k));
     key_rec_free(&k);
     *out = json_pack("{s:[s], s:b}", "PolicyNames", "default", "Truncated", 0);
     ENSURE(*out != NULL, TR_E_INTERNAL);

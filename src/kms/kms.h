@@ -91,6 +91,14 @@ enum kms_state_rule {
     KS_PENDING         /* PendingDeletion only (CancelKeyDeletion) */
 };
 TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule);
+struct kms_authz_in;
+/* The prologue of most handlers (resolve.c): the key the request's KeyId
+ * member names (kms_resolve with flags), authorized for `action` with az's
+ * request keys (NULL: none; kms:RequestAlias from the KeyId as given) and
+ * in a state `rule` allows.  Fills *k (release with key_rec_free) only on
+ * success. */
+TR_RESULT kms_key_for(struct req_ctx *rc, json_t *in, unsigned flags, const char *action,
+                      enum kms_state_rule rule, const struct kms_authz_in *az, struct key_rec *k);
 
 /* ---------- authz.c: authorization with the policy engine ------------ */
 
@@ -389,6 +397,8 @@ TR_RESULT kms_get_limit(json_t *in, size_t def, size_t cap, size_t *out);
 TR_RESULT kms_set_secret_blob(json_t *obj, const char *name, const uint8_t *p, size_t n);
 /* Put a new JSON value under name; TR_E_INTERNAL when v is NULL. */
 TR_RESULT kms_set(json_t *obj, const char *name, json_t *v);
+/* Append a new JSON value to list; TR_E_INTERNAL when v is NULL. */
+TR_RESULT kms_append(json_t *list, json_t *v);
 
 /* ---------- the service: ops.def, ops.c ------------------------------ */
 
@@ -404,7 +414,7 @@ TR_RESULT kms_maintenance(const struct server_env *env, int64_t now);
 /* The handlers, one per row of ops.def; KMS_HANDLER(op_x) { ... } defines
  * one. */
 #define KMS_HANDLER(fn) OP_JSON_HANDLER(fn)
-#define OP(name, handler, flags) KMS_HANDLER(handler);
+#define OP(name, handler, flags, members) KMS_HANDLER(handler);
 #include "kms/ops.def"
 
 #endif

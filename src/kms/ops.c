@@ -5,8 +5,8 @@
 #include "kms/kms.h"
 
 const struct op_def kms_ops[] = {
-#define OP(name, handler, flags) OP_JSON_ROW(#name, "kms:" #name, handler, flags),
-#define OP_AS(name, action, handler, flags) OP_JSON_ROW(#name, action, handler, flags),
+#define OP(name, handler, flags, members) OP_JSON_ROW(#name, "kms:" #name, handler, flags, members),
+#define OP_AS(name, action, handler, flags, members) OP_JSON_ROW(#name, action, handler, flags, members),
 #include "kms/ops.def"
     { 0 },
 };

@@ -36,6 +36,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/json.h"
+
 static bool all_hex(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -182,6 +184,21 @@ TR_RESULT kms_resolve(struct req_ctx *rc, const char *id, unsigned flags,
         return get_alias_in(rc, rc->region, account, id, out);
     }
     return get_key_in(rc, rc->region, account, id, out);
+}
+
+TR_RESULT kms_key_for(struct req_ctx *rc, json_t *in, unsigned flags, const char *action,
+                      enum kms_state_rule rule, const struct kms_authz_in *az, struct key_rec *k)
+{
+    const char *id;
+    memset(k, 0, sizeof *k);
+    GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
+    GUARD(kms_resolve(rc, id, flags, k));
+    struct kms_authz_in a = az ? *az : (struct kms_authz_in){ 0 };
+    a.key_id_given = id;
+    tr_result r = kms_authorize_in(rc, action, k, &a);
+    if (tr_ok(r)) r = kms_check_state(k, rule);
+    if (tr_failed(r)) key_rec_free(k);
+    return r;
 }
 
 TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule)

@@ -44,34 +44,8 @@ TR_RESULT kms_key_rotate(store_t st, const struct keyring *kr, struct key_rec *k
     return st[0]->key_update(st, k);
 }
 
-static TR_RESULT rotation_key_in(struct req_ctx *rc, json_t *in, unsigned flags,
-                                 const char *action, enum kms_state_rule rule,
-                                 const struct kms_authz_in *az, struct key_rec *k)
-{
-    const char *id;
-    memset(k, 0, sizeof *k);
-    GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
-    GUARD(kms_resolve(rc, id, flags, k));
-    tr_result r = kms_authorize_in(rc, action, k, az);
-    if (tr_ok(r)) r = kms_check_state(k, rule);
-    if (tr_failed(r)) key_rec_free(k);
-    return r;
-}
-
-static TR_RESULT rotation_key(struct req_ctx *rc, json_t *in, unsigned flags,
-                              const char *action, enum kms_state_rule rule,
-                              struct key_rec *k)
-{
-    struct kms_authz_in az = { 0 };
-    return rotation_key_in(rc, in, flags, action, rule, &az, k);
-}
-
 KMS_HANDLER(op_enable_key_rotation)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "RotationPeriodInDays", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     bool present;
     int64_t period = 365;
     struct key_rec k;
@@ -79,7 +53,7 @@ KMS_HANDLER(op_enable_key_rotation)
     GUARD(json_get_int(in, "RotationPeriodInDays", false, 90, 2560, &present, &period));
     if (!present) period = 365;
     struct kms_authz_in az = { .rotation_period_days = (int)period };
-    GUARD(rotation_key_in(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, &az, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, &az, &k));
     if (k.rotation_enabled && k.next_rotation > 0)
         k.next_rotation += (period - k.rotation_period_days) * (int64_t)KMS_DAY;
     else
@@ -93,13 +67,9 @@ KMS_HANDLER(op_enable_key_rotation)
 
 KMS_HANDLER(op_disable_key_rotation)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     (void)out;
-    GUARD(rotation_key(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, NULL, &k));
     tr_result r = TR_OK;
     if (k.rotation_enabled) {
         k.rotation_enabled = false;
@@ -112,14 +82,10 @@ KMS_HANDLER(op_disable_key_rotation)
 
 KMS_HANDLER(op_get_key_rotation_status)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     json_t *reply = NULL;
     tr_result r;
-    GUARD(rotation_key(rc, in, KR_XACCT, rc->op->action, KS_ANY, &k));
+    GUARD(kms_key_for(rc, in, KR_XACCT, rc->op->action, KS_ANY, NULL, &k));
     bool on = k.rotation_enabled && strcmp(k.key_state, KEY_STATE_PENDING_DELETION) != 0;
     reply = json_pack("{s:b, s:s}", "KeyRotationEnabled", on, "KeyId", k.arn);
     if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -140,16 +106,12 @@ fail:
 
 KMS_HANDLER(op_rotate_key_on_demand)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     struct material_rec *mats = NULL;
     size_t n = 0, on_demand = 0;
     tr_result r;
 
-    GUARD(rotation_key(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, NULL, &k));
     r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
     if (tr_failed(r)) goto fail;
     for (size_t i = 0; i < n; i++)
@@ -172,10 +134,6 @@ fail:
 
 KMS_HANDLER(op_list_key_rotations)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "IncludeKeyMaterial", "Limit", "Marker", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     static const char *const INCLUDE[] = { "ALL_KEY_MATERIAL", "ROTATIONS_ONLY", NULL };
     const char *include;
     size_t limit, n = 0;
@@ -197,7 +155,7 @@ KMS_HANDLER(op_list_key_rotations)
         after_v = (uint32_t)v;
     }
     bool all = include && strcmp(include, "ALL_KEY_MATERIAL") == 0;
-    GUARD(rotation_key(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, NULL, &k));
 
     r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
     if (tr_failed(r)) goto fail;
@@ -217,10 +175,8 @@ KMS_HANDLER(op_list_key_rotations)
         json_t *e = json_pack("{s:s, s:s, s:s}", "KeyId", k.key_id, "KeyMaterialId", mid,
                               "KeyMaterialState",
                               m->version == k.current_material ? "CURRENT" : "NON_CURRENT");
-        if (!e || json_array_append_new(list, e) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(list, e);
+        if (tr_failed(r)) goto fail;
         if (!initial) {
             r = json_set_time(e, "RotationDate", m->created);
             if (tr_ok(r)) r = kms_set(e, "RotationType", json_string(m->rotation_type));

@@ -124,33 +124,13 @@ fail:
     return r;
 }
 
-/* The key named by KeyId, authorized for `action` with the request's
- * tag keys in az (aws:RequestTag/<k>, aws:TagKeys; NULL: none). */
-static TR_RESULT tag_key_for(struct req_ctx *rc, json_t *in, const char *action,
-                             enum kms_state_rule rule, const struct kms_authz_in *az,
-                             struct key_rec *k)
-{
-    const char *id;
-    memset(k, 0, sizeof *k);
-    GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
-    GUARD(kms_resolve(rc, id, KR_KEY_ONLY, k));
-    tr_result r = kms_authorize_in(rc, action, k, az);
-    if (tr_ok(r)) r = kms_check_state(k, rule);
-    if (tr_failed(r)) key_rec_free(k);
-    return r;
-}
-
 KMS_HANDLER(op_tag_resource)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "Tags", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     struct key_rec k;
     (void)out;
     GUARD(kms_tags_apply(rc, in, "Tags", true, NULL));
     struct kms_authz_in az = { .request_tags = json_object_get(in, "Tags") };
-    GUARD(tag_key_for(rc, in, rc->op->action, KS_NOT_PENDING, &az, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &az, &k));
     tr_result r = kms_tags_apply(rc, in, "Tags", true, k.arn);
     key_rec_free(&k);
     return r;
@@ -158,10 +138,6 @@ KMS_HANDLER(op_tag_resource)
 
 KMS_HANDLER(op_untag_resource)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "TagKeys", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     json_t *keys;
     struct key_rec k;
     (void)out;
@@ -172,7 +148,7 @@ KMS_HANDLER(op_untag_resource)
         if (reserved(json_string_value(e)))
             BAIL(TR_E_KMS_TAG, "Tags beginning with aws: are reserved");
     struct kms_authz_in az = { .tag_keys = keys };
-    GUARD(tag_key_for(rc, in, rc->op->action, KS_NOT_PENDING, &az, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &az, &k));
     tr_result r = TR_OK;
     json_array_foreach(keys, i, e) {
         r = rc->st[0]->tag_delete(rc->st, k.arn, json_string_value(e));
@@ -185,10 +161,6 @@ KMS_HANDLER(op_untag_resource)
 
 KMS_HANDLER(op_list_resource_tags)
 {
-    static const char *const MEMBERS[] = {
-        "KeyId", "Limit", "Marker", NULL
-    };
-    GUARD(json_check_members(in, MEMBERS));
     size_t limit, n = 0;
     bool has_marker;
     char after[600];
@@ -199,7 +171,7 @@ KMS_HANDLER(op_list_resource_tags)
 
     GUARD(kms_get_limit(in, 50, 50, &limit));
     GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
-    GUARD(tag_key_for(rc, in, rc->op->action, KS_ANY, NULL, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, NULL, &k));
     r = rc->st[0]->tag_list(rc->st, k.arn, &tags, &n);
     if (tr_failed(r)) goto fail;
     list = json_array();
@@ -211,10 +183,8 @@ KMS_HANDLER(op_list_resource_tags)
         if (has_marker && strcmp(tags[i].key, after) <= 0) continue;
         if (shown == limit) { more = true; break; }
         json_t *e = json_pack("{s:s, s:s}", "TagKey", tags[i].key, "TagValue", tags[i].value);
-        if (!e || json_array_append_new(list, e) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+        r = kms_append(list, e);
+        if (tr_failed(r)) goto fail;
         shown++;
         last = tags[i].key;
     }

@@ -23,6 +23,13 @@ TR_RESULT kms_set(json_t *obj, const char *name, json_t *v)
     return TR_OK;
 }
 
+TR_RESULT kms_append(json_t *list, json_t *v)
+{
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    ENSURE(json_array_append_new(list, v) == 0, TR_E_INTERNAL);
+    return TR_OK;
+}
+
 TR_RESULT kms_get_enum(json_t *in, const char *name, const char *const *allowed,
                        const char **out)
 {

@@ -48,6 +48,8 @@ static TR_RESULT run_json(struct req_ctx *rc, const struct op_def *op, json_t *i
                           struct buf *reply)
 {
     json_t *out = NULL;
+    ENSURE_REF(op->members);
+    GUARD(json_check_members(in, op->members));
     tr_result r = TR_OK;
     if (rc->writing) r = rc->st[0]->tx_begin(rc->st);
     if (tr_ok(r)) {

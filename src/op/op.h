@@ -137,11 +137,20 @@ struct op_def {
         op_query_handler query;
     } fn;
     unsigned flags;             /* OP_WRITE, OP_NO_RESULT */
+    /* OP_JSON: the request members the operation takes (its input shape's,
+     * NULL-terminated).  op_run refuses any other member, before the
+     * handler runs, as AWS's awsJson front end does. */
+    const char *const *members;
 };
 
-/* A row, by protocol: the compiler checks the handler's type. */
-#define OP_JSON_ROW(name, action, handler, flags) { name, action, OP_JSON, { .json = handler }, flags }
-#define OP_QUERY_ROW(name, action, handler, flags) { name, action, OP_QUERY, { .query = handler }, flags }
+/* A row, by protocol: the compiler checks the handler's type.  members is
+ * an OP_MEMBERS("KeyId", "GrantTokens") list. */
+#define OP_JSON_ROW(name, action, handler, flags, members) \
+    { name, action, OP_JSON, { .json = handler }, flags, members }
+#define OP_QUERY_ROW(name, action, handler, flags) \
+    { name, action, OP_QUERY, { .query = handler }, flags, NULL }
+/* A JSON row's members: a NULL-terminated array of static storage. */
+#define OP_MEMBERS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 /* A service: its operation table, and what the router needs to reach it
  * and to spell its errors.  Each service defines its own beside its
@@ -180,6 +189,8 @@ struct op_input {
  * the one way every caller does (the router, dev mode's seed, the unit
  * tests; docs/internals/OPERATIONS.md):
  *   rc->op, rc->service and rc->writing from the row and the service;
+ *   JSON: a member not in the row's members is refused
+ *   (SerializationException "Unknown member '<name>' in the request");
  *   OP_WRITE: tx_begin; the handler; tx_commit, or tx_rollback on any
  *   failure (the handler's error is the one returned);
  *   the reply rendered into reply (a secret buf: replies carry

@@ -149,9 +149,6 @@ static TR_RESULT reply_phantom(struct req_ctx *rc, const char *id, json_t **out)
 
 SM_HANDLER(sm_op_delete_secret)
 {
-    static const char *const MEMBERS[] = {
-        "SecretId", "RecoveryWindowInDays", "ForceDeleteWithoutRecovery", NULL
-    };
     const char *id;
     bool has_window = false, has_force = false, force = false, found = false;
     int64_t window = 30;
@@ -162,7 +159,6 @@ SM_HANDLER(sm_op_delete_secret)
     tr_result r;
 
     memset(&s, 0, sizeof s);
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_int(in, "RecoveryWindowInDays", false, INT64_MIN, INT64_MAX, &has_window,
                        &window));
@@ -227,12 +223,10 @@ fail:
 
 SM_HANDLER(sm_op_restore_secret)
 {
-    static const char *const MEMBERS[] = { "SecretId", NULL };
     const char *id;
     struct secret s;
     tr_result r;
 
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
     r = TR_OK;
@@ -800,9 +794,6 @@ static TR_RESULT list_entry(struct req_ctx *rc, const struct item *it, json_t *l
 
 SM_HANDLER(sm_op_list_secrets)
 {
-    static const char *const MEMBERS[] = {
-        "IncludePlannedDeletion", "MaxResults", "NextToken", "Filters", "SortOrder", "SortBy", NULL
-    };
     static const char *const ORDERS[] = { "asc", "desc", NULL };
     struct list_req *q = calloc(1, sizeof *q);
     struct item *items = NULL;
@@ -817,8 +808,7 @@ SM_HANDLER(sm_op_list_secrets)
     tr_result r;
 
     ENSURE_REF(q);
-    r = sm_check_members(in, MEMBERS);
-    if (tr_ok(r)) r = json_get_bool(in, "IncludePlannedDeletion", NULL, &planned);
+    r = json_get_bool(in, "IncludePlannedDeletion", NULL, &planned);
     if (tr_ok(r)) r = json_get_int(in, "MaxResults", false, 1, LIST_MAX, NULL, &max);
     if (tr_ok(r)) r = json_get_str(in, "NextToken", false, 1, 4096, &token);
     if (tr_ok(r)) r = parse_filters(in, q);

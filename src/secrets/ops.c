@@ -8,7 +8,8 @@
 #include "secrets/manage.h"
 
 const struct op_def sm_ops[] = {
-#define OP(name, handler, flags) OP_JSON_ROW(#name, "secretsmanager:" #name, handler, flags),
+#define OP(name, handler, flags, members) \
+    OP_JSON_ROW(#name, "secretsmanager:" #name, handler, flags, members),
 #include "secrets/ops.def"
     { 0 },
 };

@@ -24,7 +24,7 @@ TR_RESULT sm_maintenance(const struct server_env *env, int64_t now);
  * policy.c, unsupported.c, values.c, versions.c); SM_HANDLER(sm_op_x)
  * { ... } defines one. */
 #define SM_HANDLER(fn) OP_JSON_HANDLER(fn)
-#define OP(name, handler, flags) SM_HANDLER(handler);
+#define OP(name, handler, flags, members) SM_HANDLER(handler);
 #include "secrets/ops.def"
 
 #endif

@@ -65,11 +65,6 @@ TR_RESULT sm_get_secret_id(json_t *in, const char **out)
     return TR_OK;
 }
 
-TR_RESULT sm_check_members(json_t *in, const char *const *allowed)
-{
-    return json_check_members(in, allowed);
-}
-
 static size_t utf8_chars(const char *s)
 {
     return utf8_strlen(s);

@@ -23,9 +23,6 @@ TR_RESULT sm_arn_new(const char *region, const char *account, const char *name, 
 TR_RESULT sm_check_name(const char *name);
 /* A required SecretId member (1..2048). */
 TR_RESULT sm_get_secret_id(json_t *in, const char **out);
-/* Refuse members not in `allowed` (SerializationException, as the KMS
- * handlers do). */
-TR_RESULT sm_check_members(json_t *in, const char *const *allowed);
 /* Tags member: a list of {Key, Value}, at most 50, key 1..128, value
  * 0..256, no "aws:" prefix, no duplicate keys.  *out NULL when absent. */
 TR_RESULT sm_get_tags(json_t *in, const char *member, json_t **out);

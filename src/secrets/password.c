@@ -191,10 +191,6 @@ static TR_RESULT get_flag(json_t *in, const char *name, bool *v)
 
 SM_HANDLER(sm_op_get_random_password)
 {
-    static const char *const MEMBERS[] = {
-        "PasswordLength", "ExcludeCharacters", "ExcludeNumbers", "ExcludePunctuation",
-        "ExcludeUppercase", "ExcludeLowercase", "IncludeSpace", "RequireEachIncludedType", NULL
-    };
     struct sm_password_opts o;
     struct buf pw = BUF_SECRET(PW_MAX + 1);
     const char *s = NULL, *exclude = NULL;
@@ -203,7 +199,6 @@ SM_HANDLER(sm_op_get_random_password)
     int64_t len = 32;
     tr_result r;
 
-    GUARD(sm_check_members(in, MEMBERS));
     sm_password_defaults(&o);
     GUARD(json_get_int(in, "PasswordLength", false, 1, PW_MAX, &present, &len));
     if (present) o.length = len;

@@ -358,9 +358,6 @@ static TR_RESULT reply_arn_name(const struct secret *s, json_t **out)
 
 SM_HANDLER(sm_op_put_resource_policy)
 {
-    static const char *const MEMBERS[] = {
-        "SecretId", "ResourcePolicy", "BlockPublicPolicy", NULL
-    };
     const char *id, *text;
     bool block = false, has_block = false;
     struct secret s;
@@ -368,7 +365,6 @@ SM_HANDLER(sm_op_put_resource_policy)
     char *copy = NULL;
     tr_result r;
 
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_str(in, "ResourcePolicy", true, 1, SM_POLICY_MAX, &text));
     GUARD(json_get_bool(in, "BlockPublicPolicy", &has_block, &block));
@@ -409,12 +405,10 @@ fail:
 
 SM_HANDLER(sm_op_get_resource_policy)
 {
-    static const char *const MEMBERS[] = { "SecretId", NULL };
     const char *id;
     struct secret s;
     tr_result r;
 
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
     r = reply_arn_name(&s, out);
@@ -432,12 +426,10 @@ SM_HANDLER(sm_op_get_resource_policy)
 
 SM_HANDLER(sm_op_delete_resource_policy)
 {
-    static const char *const MEMBERS[] = { "SecretId", NULL };
     const char *id;
     struct secret s;
     tr_result r = TR_OK;
 
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, true, &s));
     if (s.policy) {
@@ -461,7 +453,6 @@ static TR_RESULT add_error(json_t *errs, const char *check, const char *msg)
 
 SM_HANDLER(sm_op_validate_resource_policy)
 {
-    static const char *const MEMBERS[] = { "SecretId", "ResourcePolicy", NULL };
     const char *id = NULL, *text;
     struct secret s;
     bool have = false;
@@ -471,8 +462,7 @@ SM_HANDLER(sm_op_validate_resource_policy)
 
     ENSURE_REF(c);
     memset(&s, 0, sizeof s);
-    r = sm_check_members(in, MEMBERS);
-    if (tr_ok(r)) r = json_get_str(in, "SecretId", false, 1, SM_ID_MAX, &id);
+    r = json_get_str(in, "SecretId", false, 1, SM_ID_MAX, &id);
     if (tr_ok(r) && id) r = sm_get_secret_id(in, &id);
     if (tr_ok(r)) r = json_get_str(in, "ResourcePolicy", true, 1, SM_POLICY_MAX, &text);
     if (tr_failed(r)) goto fail;

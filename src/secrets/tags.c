@@ -53,7 +53,6 @@ static size_t new_keys(json_t *tags, const struct tag_rec *have, size_t nhave)
 
 SM_HANDLER(sm_op_tag_resource)
 {
-    static const char *const MEMBERS[] = { "SecretId", "Tags", NULL };
     const char *id;
     json_t *tags = NULL;
     struct ctx_builder c;
@@ -65,7 +64,6 @@ SM_HANDLER(sm_op_tag_resource)
 
     (void)out;
     memset(&s, 0, sizeof s);
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(sm_get_tags(in, "Tags", &tags));
     if (!tags) return json_invalid("Tags", "null", "Member must not be null");
@@ -96,7 +94,6 @@ fail:
 
 SM_HANDLER(sm_op_untag_resource)
 {
-    static const char *const MEMBERS[] = { "SecretId", "TagKeys", NULL };
     const char *id;
     json_t *keys = NULL, *e;
     const char **vals = NULL;
@@ -107,7 +104,6 @@ SM_HANDLER(sm_op_untag_resource)
 
     (void)out;
     memset(&s, 0, sizeof s);
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_str_list(in, "TagKeys", true, (size_t)-1, 1, TAG_KEY_MAX, &keys));
     n = json_array_size(keys);

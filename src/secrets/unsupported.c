@@ -71,16 +71,12 @@ static TR_RESULT rotation_rules(json_t *in)
 
 SM_HANDLER(sm_op_replicate_secret_to_regions)
 {
-    static const char *const MEMBERS[] = {
-        "SecretId", "AddReplicaRegions", "ForceOverwriteReplicaSecret", NULL
-    };
     const char *id;
     bool force = false, has_force = false;
     json_t *regions;
     struct ctx_builder c;
     tr_result r;
     (void)out;
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_struct_list(in, "AddReplicaRegions", true, 1, sm_replica_fields, &regions));
     GUARD(json_get_bool(in, "ForceOverwriteReplicaSecret", &has_force, &force));
@@ -96,11 +92,9 @@ SM_HANDLER(sm_op_replicate_secret_to_regions)
 
 SM_HANDLER(sm_op_remove_regions_from_replication)
 {
-    static const char *const MEMBERS[] = { "SecretId", "RemoveReplicaRegions", NULL };
     const char *id;
     json_t *regions;
     (void)out;
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_str_list(in, "RemoveReplicaRegions", true, SIZE_MAX, 1, 128, &regions));
     if (json_array_size(regions) < 1)
@@ -110,27 +104,20 @@ SM_HANDLER(sm_op_remove_regions_from_replication)
 
 SM_HANDLER(sm_op_stop_replication_to_replica)
 {
-    static const char *const MEMBERS[] = { "SecretId", NULL };
     const char *id;
     (void)out;
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     return refuse(rc, rc->op->action, id, NULL, 0, MSG_REPLICATION);
 }
 
 SM_HANDLER(sm_op_rotate_secret)
 {
-    static const char *const MEMBERS[] = {
-        "SecretId", "ClientRequestToken", "RotationLambdaARN", "RotationRules",
-        "ExternalSecretRotationMetadata", "ExternalSecretRotationRoleArn", "RotateImmediately", NULL
-    };
     const char *id, *token, *lambda, *role;
     bool now = true, has_now = false;
     json_t *metadata, *rules;
     struct ctx_builder c;
     tr_result r;
     (void)out;
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_str(in, "ClientRequestToken", false, SM_TOKEN_MIN, SM_TOKEN_MAX, &token));
     GUARD(json_get_str(in, "RotationLambdaARN", false, 0, 2048, &lambda));
@@ -159,10 +146,8 @@ SM_HANDLER(sm_op_rotate_secret)
 
 SM_HANDLER(sm_op_cancel_rotate_secret)
 {
-    static const char *const MEMBERS[] = { "SecretId", NULL };
     const char *id;
     (void)out;
-    GUARD(sm_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     return refuse(rc, rc->op->action, id, NULL, 0, MSG_ROTATION);
 }

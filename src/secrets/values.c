@@ -236,10 +236,6 @@ static TR_RESULT refuse_replicas(json_t *l)
 
 SM_VALUE_HANDLER(sm_op_create_secret)
 {
-    static const char *const MEMBERS[] = {
-        "Name", "ClientRequestToken", "Description", "KmsKeyId", "SecretBinary",
-        "SecretString", "Tags", "AddReplicaRegions", "ForceOverwriteReplicaSecret", "Type", NULL
-    };
     struct buf pt = BUF_SECRET(VALUE_BUF);
     struct secret s, old;
     struct ctx_builder *c = NULL;
@@ -251,7 +247,6 @@ SM_VALUE_HANDLER(sm_op_create_secret)
 
     memset(&s, 0, sizeof s);
     memset(&old, 0, sizeof old);
-    GUARD(json_check_members(in, MEMBERS));
     GUARD(json_get_str(in, "Name", true, 1, SM_NAME_MAX, &name));
     GUARD(sm_check_name(name));
     GUARD(get_token(in, &token));
@@ -476,7 +471,6 @@ static TR_RESULT value_reply(struct req_ctx *rc, const struct secret *s,
 
 SM_VALUE_HANDLER(sm_op_get_secret_value)
 {
-    static const char *const MEMBERS[] = { "SecretId", "VersionId", "VersionStage", NULL };
     struct ctx_builder *c = NULL;
     struct secret s;
     struct secret_version *v;
@@ -484,7 +478,6 @@ SM_VALUE_HANDLER(sm_op_get_secret_value)
     tr_result r;
 
     memset(&s, 0, sizeof s);
-    GUARD(json_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_str(in, "VersionId", false, SM_TOKEN_MIN, SM_TOKEN_MAX, &vid));
     GUARD(json_get_str(in, "VersionStage", false, 1, SM_STAGE_MAX, &stage));
@@ -708,9 +701,6 @@ page_full:
 
 SM_VALUE_HANDLER(sm_op_batch_get_secret_value)
 {
-    static const char *const MEMBERS[] = {
-        "SecretIdList", "Filters", "MaxResults", "NextToken", NULL
-    };
     json_t *ids, *filters = json_object_get(in, "Filters");
     json_t *reply = NULL, *values = NULL, *errors = NULL;
     const char *next;
@@ -718,7 +708,6 @@ SM_VALUE_HANDLER(sm_op_batch_get_secret_value)
     bool has_max;
     tr_result r;
 
-    GUARD(json_check_members(in, MEMBERS));
     GUARD(json_get_str_list(in, "SecretIdList", false, 20, 1, SM_ID_MAX, &ids));
     if (ids && json_array_size(ids) == 0)
         return json_invalid("SecretIdList", "'[]'", "Member must have length greater than or equal to 1");
@@ -776,10 +765,6 @@ fail:
 
 SM_VALUE_HANDLER(sm_op_put_secret_value)
 {
-    static const char *const MEMBERS[] = {
-        "SecretId", "ClientRequestToken", "SecretBinary", "SecretString", "VersionStages",
-        "RotationToken", NULL
-    };
     struct buf pt = BUF_SECRET(VALUE_BUF);
     struct secret s;
     struct secret_version *v;
@@ -790,7 +775,6 @@ SM_VALUE_HANDLER(sm_op_put_secret_value)
     tr_result r;
 
     memset(&s, 0, sizeof s);
-    GUARD(json_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(get_token(in, &token));
     GUARD(get_stages(in, labels, &nlabels));
@@ -882,10 +866,6 @@ fail:
 
 SM_VALUE_HANDLER(sm_op_update_secret)
 {
-    static const char *const MEMBERS[] = {
-        "SecretId", "ClientRequestToken", "Description", "KmsKeyId", "SecretBinary",
-        "SecretString", "Type", NULL
-    };
     static const char *const current[] = { SM_CURRENT };
     struct buf pt = BUF_SECRET(VALUE_BUF);
     struct secret s;
@@ -898,7 +878,6 @@ SM_VALUE_HANDLER(sm_op_update_secret)
     tr_result r;
 
     memset(&s, 0, sizeof s);
-    GUARD(json_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(get_token(in, &token));
     GUARD(json_get_str(in, "Description", false, 0, SM_DESC_MAX, &desc));

@@ -143,11 +143,9 @@ TR_RESULT sm_versions_prune(store_t st, struct secret *s)
 
 SM_VALUE_HANDLER(sm_op_describe_secret)
 {
-    static const char *const MEMBERS[] = { "SecretId", NULL };
     struct secret s;
     const char *id;
     json_t *o = NULL;
-    GUARD(json_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
     o = json_object();
@@ -215,9 +213,6 @@ static TR_RESULT version_entry(const struct secret_version *v, json_t **out)
 
 SM_VALUE_HANDLER(sm_op_list_secret_version_ids)
 {
-    static const char *const MEMBERS[] = {
-        "SecretId", "MaxResults", "NextToken", "IncludeDeprecated", NULL
-    };
     struct secret s;
     const char *id, *next;
     int64_t max = 100, after = 0;
@@ -225,7 +220,6 @@ SM_VALUE_HANDLER(sm_op_list_secret_version_ids)
     json_t *reply = NULL, *list = NULL;
     tr_result r;
 
-    GUARD(json_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_int(in, "MaxResults", false, 1, 100, &has_max, &max));
     GUARD(json_get_str(in, "NextToken", false, 1, 4096, &next));
@@ -266,9 +260,6 @@ fail:
 
 SM_VALUE_HANDLER(sm_op_update_secret_version_stage)
 {
-    static const char *const MEMBERS[] = {
-        "SecretId", "VersionStage", "RemoveFromVersionId", "MoveToVersionId", NULL
-    };
     struct secret s;
     struct ctx_builder *c = NULL;
     const char *id, *label, *from_id, *to_id;
@@ -277,7 +268,6 @@ SM_VALUE_HANDLER(sm_op_update_secret_version_stage)
     tr_result r;
 
     memset(&s, 0, sizeof s);
-    GUARD(json_check_members(in, MEMBERS));
     GUARD(sm_get_secret_id(in, &id));
     GUARD(json_get_str(in, "VersionStage", true, 1, SM_STAGE_MAX, &label));
     GUARD(json_get_str(in, "RemoveFromVersionId", false, SM_TOKEN_MIN, SM_TOKEN_MAX, &from_id));
