@@ -86,6 +86,9 @@
 #include "core/log.h"
 #include "core/secmem.h"
 #include "http/router.h"
+#ifdef TR_HTTP_SPIKE
+#include "http/server_h2o.h"
+#endif
 
 #define MAX_HEADERS 128
 #define PEER_MAX (INET6_ADDRSTRLEN + 8)        /* "[addr]:port" */
@@ -135,6 +138,10 @@ struct http_server {
     unsigned refused;                   /* requests refused unread during the stop */
     unsigned adopting;                  /* backlog connections handed to MHD, not started yet */
     struct conn_info conns;             /* list head of the open connections */
+#ifdef TR_HTTP_SPIKE
+    struct h2o_engine *h2o;             /* the spike's other engine, when chosen */
+    char *tls_cert, *tls_key;           /* PEM, for MHD's TLS (GnuTLS) */
+#endif
 };
 
 /* Under the lock, while stopping: shut info's connection down if it is
@@ -594,6 +601,20 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     request_done(cls, info);
 }
 
+#ifdef TR_HTTP_SPIKE
+/* The whole of a small file, NUL-terminated (a PEM certificate or key). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *p = calloc(1, 65536);
+    size_t n = p ? fread(p, 1, 65535, f) : 0;
+    fclose(f);
+    if (p && n == 0) { free(p); p = NULL; }
+    return p;
+}
+#endif
+
 TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
                             unsigned threads, struct http_server **out)
 {
@@ -602,6 +623,28 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
         close(listen_fd);
         BAIL(TR_E_INTERNAL, "out of memory");
     }
+#ifdef TR_HTTP_SPIKE
+    /* The spike build (make CONF=spike): TRESOR_HTTP_ENGINE=h2o serves
+     * with h2o instead; TRESOR_TLS_CERT/TRESOR_TLS_KEY turn on TLS. */
+    const char *engine = getenv("TRESOR_HTTP_ENGINE");
+    if (engine && strcmp(engine, "h2o") == 0) {
+        s->listen_fd = listen_fd;
+        tr_result r = h2o_engine_start(env, listen_fd, threads, &s->h2o);
+        if (tr_failed(r)) { free(s); return r; }
+        *out = s;
+        return TR_OK;
+    }
+    const char *cert = getenv("TRESOR_TLS_CERT"), *key = getenv("TRESOR_TLS_KEY");
+    if (cert && *cert && key && *key) {
+        s->tls_cert = slurp(cert);
+        s->tls_key = slurp(key);
+        if (!s->tls_cert || !s->tls_key) {
+            free(s->tls_cert); free(s->tls_key); free(s);
+            close(listen_fd);
+            BAIL(TR_E_VALIDATION, "cannot read the TLS certificate or key");
+        }
+    }
+#endif
     s->env = env;
     s->listen_fd = listen_fd;
     s->phase = PHASE_SERVING;
@@ -619,6 +662,28 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
      * At tens to hundreds of keep-alive connections poll costs nothing
      * (bench/README.md). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+#ifdef TR_HTTP_SPIKE
+    if (s->tls_cert) {
+        log_msg("info", "http: engine libmicrohttpd %s (spike), TLS through GnuTLS", MHD_get_version());
+        s->d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                            MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1u,
+                            MHD_OPTION_CONNECTION_LIMIT, 4096u,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
+                            MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, s,
+                            MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert,
+                            MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
+                            MHD_OPTION_HTTPS_PRIORITIES,
+                            "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:"
+                            "+AES-256-GCM:+CHACHA20-POLY1305",
+                            MHD_OPTION_END);
+    } else
+#endif
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,     /* first: MHD asks */
                             MHD_OPTION_LISTEN_SOCKET, listen_fd,
@@ -644,6 +709,9 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
 
 unsigned http_server_port(const struct http_server *s)
 {
+#ifdef TR_HTTP_SPIKE
+    if (s->h2o) return h2o_engine_port(s->h2o);
+#endif
     struct sockaddr_storage ss = { 0 };   /* filled by getsockname; zeroed for the analyser */
     socklen_t len = sizeof ss;
     if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) != 0) return 0;
@@ -654,6 +722,9 @@ unsigned http_server_port(const struct http_server *s)
 
 unsigned http_server_quiesce(struct http_server *s, unsigned *idle_closed)
 {
+#ifdef TR_HTTP_SPIKE
+    if (s->h2o) return h2o_engine_quiesce(s->h2o, idle_closed);
+#endif
     MHD_socket fd = MHD_quiesce_daemon(s->d);
     /* MHD no longer polls the listening socket.  Connections the kernel
      * completed but MHD did not accept yet have clients that sent their
@@ -703,6 +774,9 @@ unsigned http_server_quiesce(struct http_server *s, unsigned *idle_closed)
 
 bool http_server_drain(struct http_server *s, unsigned ms, unsigned *left)
 {
+#ifdef TR_HTTP_SPIKE
+    if (s->h2o) return h2o_engine_drain(s->h2o, ms, left);
+#endif
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += ms / 1000;
@@ -721,6 +795,16 @@ bool http_server_drain(struct http_server *s, unsigned ms, unsigned *left)
 unsigned http_server_stop(struct http_server *s)
 {
     if (!s) return 0;
+#ifdef TR_HTTP_SPIKE
+    if (s->h2o) {
+        unsigned n = h2o_engine_stop(s->h2o);
+        free(s);
+        return n;
+    }
+    free(s->tls_cert);
+    if (s->tls_key) secure_zero(s->tls_key, strlen(s->tls_key));
+    free(s->tls_key);
+#endif
     pthread_mutex_lock(&s->lock);
     s->phase = PHASE_CLOSED;
     pthread_mutex_unlock(&s->lock);
