@@ -43,15 +43,6 @@ else ifeq ($(CONF),coverage)
   BUILD := build-coverage
   OPT := -O0 -g --coverage -fprofile-update=atomic
   CONF_DEFS := -DTR_COVERAGE
-else ifeq ($(CONF),spike)
-  # The HTTP engine spike (bench/README.md, "The HTTP engine"): the release
-  # flags plus a second engine, h2o's evloop library (Debian
-  # libh2o-evloop-dev), chosen at run time by TRESOR_HTTP_ENGINE=h2o, and
-  # TLS on either engine (TRESOR_TLS_CERT, TRESOR_TLS_KEY).  Off by default.
-  BUILD := build-spike
-  OPT := -O2 -g
-  CONF_DEFS := -DTR_HTTP_SPIKE
-  SPIKE_PKGS := libh2o-evloop libssl gnutls
 else
   BUILD := build
   OPT := -O2 -g
@@ -60,7 +51,7 @@ else
 endif
 
 CC ?= cc
-PKGS := libmicrohttpd jansson sqlite3 libcrypto $(SPIKE_PKGS)
+PKGS := libmicrohttpd gnutls jansson sqlite3 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
@@ -197,14 +188,9 @@ build/bench/loadgen: bench/loadgen.c $(filter-out build/obj/src/main.o,$(SRCS:%.
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs libssl)
 
-# Where the spike's libraries are installed (libh2o-evloop-dev,
-# libgnutls28-dev), the bench measures the spike build, whose libmicrohttpd
-# path is the release one plus TLS, so tresor gets TLS rows next to nginx's.
-BENCH_SPIKE := $(shell pkg-config --exists libh2o-evloop gnutls 2>/dev/null && echo 1)
 bench:
 	$(MAKE) CONF=release build/tresor build/bench/loadgen
-	$(if $(BENCH_SPIKE),$(MAKE) CONF=spike build-spike/tresor)
-	bench/run $(if $(BENCH_SPIKE),--tresor build-spike/tresor) $(or $(BENCH_ARGS),--scale 10000)
+	bench/run $(or $(BENCH_ARGS),--scale 10000)
 
 # who-can-decrypt on one secret and with --all over 1,000 users, 1,000
 # roles, 100 keys and 10,000 secrets (bench/who_can; BENCH_ARGS: its options).

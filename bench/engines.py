@@ -2,16 +2,18 @@
 engines.py -- the HTTP engine comparison (bench/README.md, "The HTTP engine").
 
 Usage: /usr/bin/python3 bench/engines.py [--rounds 3] [--duration 4] [--conns 32]
-                                         [--tresor build-spike/tresor]
+                                         [--tresor build/tresor]
 
-Needs the spike build (make CONF=spike: both engines, TLS on each) and the
-load generator (make build/bench/loadgen).  Starts, all on 127.0.0.1:
+Needs build/tresor and the load generator (make build/bench/loadgen).
+Starts, all on 127.0.0.1:
   - nginx with the same 150-byte body on a plain and a TLS port (2 workers,
     the same certificate and cipher as tresor's TLS rows);
-  - four tresor servers on copies of one preloaded data dir (preload.py, as
-    the bench's IAM user): libmicrohttpd plain and TLS (GnuTLS), h2o plain
-    and TLS (OpenSSL).
-Then, --rounds times, runs each row on nginx and each engine one after
+  - two tresor servers on copies of one preloaded data dir (preload.py, as
+    the bench's IAM user): libmicrohttpd plain and TLS (GnuTLS).
+The h2o rows of bench/README.md came from the spike build of commit
+cc9583e (src/http/server_h2o.c, make CONF=spike), since removed; check
+that commit out to measure h2o again.
+Then, --rounds times, runs each row on nginx and on tresor one after
 the other (interleaved: the machine is shared, and a ratio is taken
 between neighbouring measurements of one round):
   small      GET / (nginx) or GET /health, keep-alive
@@ -84,12 +86,12 @@ def main():
     ap.add_argument("--duration", type=float, default=4)
     ap.add_argument("--warmup", type=float, default=0.5)
     ap.add_argument("--conns", type=int, default=32)
-    ap.add_argument("--tresor", default=f"{ROOT}/build-spike/tresor")
+    ap.add_argument("--tresor", default=f"{ROOT}/build/tresor")
     args = ap.parse_args()
     loadgen = f"{ROOT}/build/bench/loadgen"
     for b in (args.tresor, loadgen):
         if not os.access(b, os.X_OK):
-            raise SystemExit(f"engines: {b} missing (make CONF=spike build-spike/tresor build/bench/loadgen)")
+            raise SystemExit(f"engines: {b} missing (make build/tresor build/bench/loadgen)")
     tmp = tempfile.mkdtemp(prefix="tresor-engines.")
     procs = []
 
@@ -134,7 +136,7 @@ http {{ access_log off; client_body_temp_path {nd}/body; proxy_temp_path {nd}/pr
 
         def serve(data, engine, with_tls):
             port = free_port()
-            env = dict(os.environ, TRESOR_LOG="quiet", TRESOR_HTTP_ENGINE=engine)
+            env = dict(os.environ, TRESOR_LOG="quiet")
             if with_tls:
                 env.update(TRESOR_TLS_CERT=f"{tls}/server.pem", TRESOR_TLS_KEY=f"{tls}/server.key")
             log = open(f"{tmp}/{engine}-{int(with_tls)}.log", "w")
@@ -153,7 +155,7 @@ http {{ access_log off; client_body_temp_path {nd}/body; proxy_temp_path {nd}/pr
         p.wait()
         creds = dict(l.strip().split("=", 1) for l in open(f"{bodies}/creds.env") if "=" in l)
         servers = {}
-        for engine in ("mhd", "h2o"):
+        for engine in ("mhd",):
             for with_tls in (False, True):
                 d = f"{tmp}/data-{engine}-{int(with_tls)}"
                 shutil.copytree(f"{tmp}/data0", d)
@@ -192,8 +194,7 @@ http {{ access_log off; client_body_temp_path {nd}/body; proxy_temp_path {nd}/pr
                     floors[(with_tls, new_conn)] = r["rps"]
                     results.append(dict(round=rnd, row=row, engine="nginx", **r, ratio=1.0))
                     print(f"  round {rnd} {row:<10} nginx {r['rps']:>9.0f}/s", file=sys.stderr)
-                order = ("mhd", "h2o") if rnd % 2 else ("h2o", "mhd")
-                for engine in order:
+                for engine in ("mhd",):
                     port, p = servers[(engine, with_tls)]
                     r = load(port, str(p.pid), tspec, with_tls, new_conn)
                     ratio = r["rps"] / floors[(with_tls, new_conn)]
@@ -206,7 +207,7 @@ http {{ access_log off; client_body_temp_path {nd}/body; proxy_temp_path {nd}/pr
               f"{'errors':>8}   (medians of {args.rounds} interleaved rounds)")
         summary = []
         for row, *_ in rows:
-            for engine in ("nginx", "mhd", "h2o"):
+            for engine in ("nginx", "mhd"):
                 rs = [r for r in results if r["row"] == row and r["engine"] == engine]
                 if not rs:
                     continue
