@@ -86,9 +86,7 @@
 #include "core/log.h"
 #include "core/secmem.h"
 #include "http/router.h"
-#ifdef TR_HTTP_SPIKE
-#include "http/server_h2o.h"
-#endif
+#include "http/tls.h"
 
 #define MAX_HEADERS 128
 #define PEER_MAX (INET6_ADDRSTRLEN + 8)        /* "[addr]:port" */
@@ -112,6 +110,7 @@ struct conn_info {
     unsigned requests;                  /* requests that reached on_request */
     bool busy;                          /* a request line parsed, its request not over */
     bool closing;                       /* shut down by the stop while idle */
+    uint64_t tls_gen;                   /* TLS: the credentials' generation at the open (tls.h) */
 };
 
 /* Is info's connection idle: no request line parsed since its last
@@ -138,10 +137,7 @@ struct http_server {
     unsigned refused;                   /* requests refused unread during the stop */
     unsigned adopting;                  /* backlog connections handed to MHD, not started yet */
     struct conn_info conns;             /* list head of the open connections */
-#ifdef TR_HTTP_SPIKE
-    struct h2o_engine *h2o;             /* the spike's other engine, when chosen */
-    char *tls_cert, *tls_key;           /* PEM, for MHD's TLS (GnuTLS) */
-#endif
+    struct tls_ctx *tls;                /* TLS credentials, or NULL: plain HTTP (borrowed) */
 };
 
 /* Under the lock, while stopping: shut info's connection down if it is
@@ -328,6 +324,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (info && ci) {
             info->fd = ci->connect_fd;
             peer_name(c, info->peer);
+            if (srv->tls) info->tls_gen = tls_generation(srv->tls);
             pthread_mutex_lock(&srv->lock);
             info->next = srv->conns.next;
             info->prev = &srv->conns;
@@ -351,10 +348,19 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     bool quiet = info->closing;
     if (!info->closing) srv->open--;
     if (srv->phase != PHASE_SERVING && drained(srv)) pthread_cond_broadcast(&srv->idle);
+    /* Retired TLS credentials that no open connection can hold go now. */
+    uint64_t oldest = UINT64_MAX;
+    bool release = srv->tls && tls_has_retired(srv->tls);
+    for (struct conn_info *o = srv->conns.next; release && o != &srv->conns; o = o->next)
+        if (o->tls_gen < oldest) oldest = o->tls_gen;
     pthread_mutex_unlock(&srv->lock);
+    if (release) tls_release(srv->tls, oldest);
     if (quiet) {
     } else if (info->lines == 0) {
-        if (peer_sent_data(c))
+        if (peer_sent_data(c) && srv->tls)
+            log_msg("warn", "%s: no request (not TLS, or the TLS handshake failed: a plain-HTTP client "
+                    "on the TLS port?); connection closed", info->peer);
+        else if (peer_sent_data(c))
             log_msg("warn", "%s: not HTTP (no request line; a TLS client on the plain-HTTP port?); "
                     "connection closed", info->peer);
     } else if (info->lines > info->requests) {
@@ -402,6 +408,7 @@ static const char *const client_faults[] = {
     "Connection socket is closed when reading request",
     "Socket has been disconnected when reading request",
     "Failed to send ",
+    "Error: received handshake message out of context",  /* TLS: a failed handshake, reported at the close */
 };
 
 /* MHD_OPTION_EXTERNAL_LOGGER: MHD's messages, one log line each. */
@@ -568,6 +575,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body = cs->body.data, .body_len = cs->body.len,
         .too_large = cs->too_large || col.overflow || col.query_fail,
         .source_ip = ip,
+        .secure = srv->tls != NULL,     /* every connection of a TLS server is TLS */
     };
     struct http_response resp = { .body = BUF_SECRET(RESPONSE_BODY_MAX) };
     router_handle(srv->env, &rq, &resp);
@@ -601,50 +609,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     request_done(cls, info);
 }
 
-#ifdef TR_HTTP_SPIKE
-/* The whole of a small file, NUL-terminated (a PEM certificate or key). */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *p = calloc(1, 65536);
-    size_t n = p ? fread(p, 1, 65535, f) : 0;
-    fclose(f);
-    if (p && n == 0) { free(p); p = NULL; }
-    return p;
-}
-#endif
-
 TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
-                            unsigned threads, struct http_server **out)
+                            unsigned threads, struct tls_ctx *tls, struct http_server **out)
 {
     struct http_server *s = calloc(1, sizeof *s);
     if (!s) {
         close(listen_fd);
         BAIL(TR_E_INTERNAL, "out of memory");
     }
-#ifdef TR_HTTP_SPIKE
-    /* The spike build (make CONF=spike): TRESOR_HTTP_ENGINE=h2o serves
-     * with h2o instead; TRESOR_TLS_CERT/TRESOR_TLS_KEY turn on TLS. */
-    const char *engine = getenv("TRESOR_HTTP_ENGINE");
-    if (engine && strcmp(engine, "h2o") == 0) {
-        s->listen_fd = listen_fd;
-        tr_result r = h2o_engine_start(env, listen_fd, threads, &s->h2o);
-        if (tr_failed(r)) { free(s); return r; }
-        *out = s;
-        return TR_OK;
-    }
-    const char *cert = getenv("TRESOR_TLS_CERT"), *key = getenv("TRESOR_TLS_KEY");
-    if (cert && *cert && key && *key) {
-        s->tls_cert = slurp(cert);
-        s->tls_key = slurp(key);
-        if (!s->tls_cert || !s->tls_key) {
-            free(s->tls_cert); free(s->tls_key); free(s);
-            close(listen_fd);
-            BAIL(TR_E_VALIDATION, "cannot read the TLS certificate or key");
-        }
-    }
-#endif
     s->env = env;
     s->listen_fd = listen_fd;
     s->phase = PHASE_SERVING;
@@ -662,28 +634,16 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
      * At tens to hundreds of keep-alive connections poll costs nothing
      * (bench/README.md). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
-#ifdef TR_HTTP_SPIKE
-    if (s->tls_cert) {
-        log_msg("info", "http: engine libmicrohttpd %s (spike), TLS through GnuTLS", MHD_get_version());
-        s->d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-                            MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                            MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1u,
-                            MHD_OPTION_CONNECTION_LIMIT, 4096u,
-                            MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                            MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
-                            MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, s,
-                            MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert,
-                            MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
-                            MHD_OPTION_HTTPS_PRIORITIES,
-                            "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:"
-                            "+AES-256-GCM:+CHACHA20-POLY1305",
-                            MHD_OPTION_END);
-    } else
-#endif
+    /* TLS (tls.c): MHD asks tls_cert_callback for the current credentials
+     * at each handshake, so SIGHUP can swap them; the priority string
+     * restricts versions and suites.  MHD offers ALPN http/1.1 itself. */
+    s->tls = tls;
+    struct MHD_OptionItem tls_opts[] = {
+        { MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_cert_callback },
+        { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(tls ? tls_priorities(tls_min_version(tls)) : "") },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    if (tls) flags |= MHD_USE_TLS;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,     /* first: MHD asks */
                             MHD_OPTION_LISTEN_SOCKET, listen_fd,
@@ -695,6 +655,7 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
                             MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, s,
+                            MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
                             MHD_OPTION_END);
     if (!s->d) {
         if (fcntl(listen_fd, F_GETFD) != -1) close(listen_fd);   /* unless MHD did */
@@ -709,9 +670,6 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
 
 unsigned http_server_port(const struct http_server *s)
 {
-#ifdef TR_HTTP_SPIKE
-    if (s->h2o) return h2o_engine_port(s->h2o);
-#endif
     struct sockaddr_storage ss = { 0 };   /* filled by getsockname; zeroed for the analyser */
     socklen_t len = sizeof ss;
     if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) != 0) return 0;
@@ -722,9 +680,6 @@ unsigned http_server_port(const struct http_server *s)
 
 unsigned http_server_quiesce(struct http_server *s, unsigned *idle_closed)
 {
-#ifdef TR_HTTP_SPIKE
-    if (s->h2o) return h2o_engine_quiesce(s->h2o, idle_closed);
-#endif
     MHD_socket fd = MHD_quiesce_daemon(s->d);
     /* MHD no longer polls the listening socket.  Connections the kernel
      * completed but MHD did not accept yet have clients that sent their
@@ -774,9 +729,6 @@ unsigned http_server_quiesce(struct http_server *s, unsigned *idle_closed)
 
 bool http_server_drain(struct http_server *s, unsigned ms, unsigned *left)
 {
-#ifdef TR_HTTP_SPIKE
-    if (s->h2o) return h2o_engine_drain(s->h2o, ms, left);
-#endif
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += ms / 1000;
@@ -795,16 +747,6 @@ bool http_server_drain(struct http_server *s, unsigned ms, unsigned *left)
 unsigned http_server_stop(struct http_server *s)
 {
     if (!s) return 0;
-#ifdef TR_HTTP_SPIKE
-    if (s->h2o) {
-        unsigned n = h2o_engine_stop(s->h2o);
-        free(s);
-        return n;
-    }
-    free(s->tls_cert);
-    if (s->tls_key) secure_zero(s->tls_key, strlen(s->tls_key));
-    free(s->tls_key);
-#endif
     pthread_mutex_lock(&s->lock);
     s->phase = PHASE_CLOSED;
     pthread_mutex_unlock(&s->lock);
