@@ -13,6 +13,7 @@
  * --dev (src/dev/dev.h): loopback only, state in memory unless a data dir
  * is given, any access key accepted; the dev-mode lines below are marked.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -30,7 +31,9 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "crypto/hash.h"
+#include "crypto/certgen.h"
 #include "crypto/keyring.h"
 #include "crypto/mem.h"
 #include "dev/dev.h"
@@ -228,6 +231,57 @@ static void stop_cleanly(struct http_server *srv, int sig, unsigned grace, const
             return;
         }
     }
+}
+
+/* --tls-generate's subject alternative names (OpenSSL's syntax): the
+ * listen address's host when it names one (not a wildcard), then
+ * localhost, 127.0.0.1 and ::1; *cn gets the first name. */
+static void generate_sans(const char *listen, char *san, size_t n, char *cn, size_t ncn)
+{
+    char host[256] = "";
+    const char *colon = strrchr(listen, ':');
+    size_t hl = colon ? (size_t)(colon - listen) : strlen(listen);
+    if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']')
+        snprintf(host, sizeof host, "%.*s", (int)(hl - 2), listen + 1);
+    else
+        snprintf(host, sizeof host, "%.*s", (int)hl, listen);
+    unsigned char bin[16];
+    bool ip = inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1;
+    bool wildcard = !host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+    bool known = strcmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0;
+    snprintf(cn, ncn, "%s", wildcard || known ? "localhost" : host);
+    snprintf(san, n, "%s%s%sDNS:localhost,IP:127.0.0.1,IP:::1", wildcard || known ? "" : ip ? "IP:" : "DNS:",
+             wildcard || known ? "" : host, wildcard || known ? "" : ",");
+}
+
+/* --tls-generate: DIR/tls/ with a local CA and a server certificate,
+ * made on the first start (crypto/certgen.h) and reused after; the
+ * credentials are loaded like --tls-cert's, and DIR/config's tresor
+ * profiles name the CA (ca_bundle).  ca_path: DIR/tls/ca.pem. */
+static TR_RESULT tls_generated(const char *dir, const char *listen, unsigned min_version, char *ca_path,
+                               size_t ca_size, bool *in_config, struct tls_ctx **tls)
+{
+    char tdir[PATH_MAX], cert[PATH_MAX + 16], key[PATH_MAX + 16];
+    *in_config = false;
+    GUARD(str_format(tdir, sizeof tdir, "data dir", "%s/tls", dir));
+    if (mkdir(tdir, 0700) != 0 && errno != EEXIST) BAIL(TR_E_INTERNAL, "cannot create %s: %s", tdir, strerror(errno));
+    GUARD(str_format(cert, sizeof cert, "data dir", "%s/server.pem", tdir));
+    GUARD(str_format(key, sizeof key, "data dir", "%s/server.key", tdir));
+    GUARD(str_format(ca_path, ca_size, "data dir", "%s/ca.pem", tdir));
+    if (!file_exists(tdir, "server.pem") || !file_exists(tdir, "server.key") || !file_exists(tdir, "ca.pem")) {
+        char san[512], cn[256];
+        generate_sans(listen, san, sizeof san, cn, sizeof cn);
+        GUARD(certgen_write(tdir, cn, san));
+        log_msg("info", "made a local CA (%s) and a server certificate for %s in %s", ca_path, san, tdir);
+    }
+    GUARD(tls_open(cert, key, min_version, tls));
+    unsigned changed = 0;
+    if (tr_failed(credfile_set_ca_bundle(dir, ca_path, &changed)))
+        log_msg("warn", "%s/config: cannot name the CA (ca_bundle = %s): %s", dir, ca_path, tr_last_error()->message);
+    else
+        *in_config = true;
+    if (changed) log_msg("info", "%s/config: the tresor profiles now verify the server against %s", dir, ca_path);
+    return TR_OK;
 }
 
 /* SIGHUP: load the TLS certificate and key again (http/tls.h); new
@@ -438,6 +492,12 @@ static int serve(int argc, char **argv)
                     dir, o.region, was[0] ? was : "none");
     }
 
+    if (o.tls_generate && tr_failed(tls_generated(dir, o.listen, o.tls_min, ca_path, sizeof ca_path,
+                                                  &ca_in_config, &tls))) {
+        fprintf(stderr, "tresor serve: --tls-generate: %s\n", tr_last_error()->message);
+        rc = 2;
+        goto out;
+    }
     env.st = st;
     env.kr = kr;
     if (o.dev) {
