@@ -343,6 +343,22 @@ def test_secure_transport_deny_allows_tls(tresor_factory, pki):
     assert got["KeyMetadata"]["Arn"] == key["Arn"]
 
 
+def test_policy_simulate_secure_transport(tresor_factory):
+    srv = plain_server(tresor_factory, "simulate")
+    user, key = secure_transport_case(srv)
+    base = ["policy", "simulate", "--data-dir", srv.data_dir, "--principal", user.arn,
+            "--action", "kms:DescribeKey", "--resource", key["Arn"], "--source-ip", "127.0.0.1"]
+    p = srv.run_tresor(*base)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stdout.splitlines()[0] == "decision:  explicitDeny"
+    assert "  - aws:SecureTransport false: a request over plain HTTP (--secure-transport: over TLS)" \
+        in p.stdout.splitlines()
+    p = srv.run_tresor(*base, "--secure-transport")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.splitlines()[0] == "decision:  allowed"
+    assert "aws:SecureTransport false" not in p.stdout
+
+
 # ---- SIGHUP: rotation under load ---------------------------------------------------
 
 def test_sighup_rotates_under_load(tresor_factory, pki, tmp_path):
