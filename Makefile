@@ -9,6 +9,8 @@
 #                   its unit tests and tests/e2e/test_memory.py against it
 #   make run        install deps, build, start `tresor serve` on ./tresor-data
 #   make unit       unit tests only;  make e2e  end-to-end tests only
+#   make e2e-tls    the KMS, Secrets Manager and STS end-to-end files with every
+#                   server over TLS (TRESOR_E2E_TLS=1); part of make test
 #   make check-src  banned functions, style checks, the layer order of src/
 #
 #   make scan       clang's static analyzer over every source file and unit test
@@ -51,7 +53,7 @@ else
 endif
 
 CC ?= cc
-PKGS := libmicrohttpd jansson sqlite3 libcrypto
+PKGS := libmicrohttpd gnutls jansson sqlite3 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
@@ -66,7 +68,7 @@ UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTHON := /usr/bin/python3
 
-.PHONY: all test unit unit-bins e2e asan valgrind wipecheck run deps check-src clean bench bench-analyze \
+.PHONY: all test unit unit-bins e2e e2e-tls asan valgrind wipecheck run deps check-src clean bench bench-analyze \
         fuzz scan coverage check-hardening
 all: $(BUILD)/tresor
 
@@ -123,10 +125,19 @@ e2e: $(BUILD)/tresor $(BUILD)/tests/diff_eval
 	TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor TRESOR_DIFF_EVAL=$(CURDIR)/$(BUILD)/tests/diff_eval \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
+# The suites of the three data-plane services again with every server over
+# TLS (tests/e2e/tresor_e2e.py, TRESOR_E2E_TLS): e2e-tls; make test runs it.
+TLS_E2E_FILES ?= tests/e2e/test_kms_keys.py tests/e2e/test_kms_crypto.py tests/e2e/test_secrets.py \
+                 tests/e2e/test_sts.py
+e2e-tls: $(BUILD)/tresor
+	TRESOR_E2E_TLS=1 TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(TLS_E2E_FILES) $(PYTEST_ARGS)
+
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) e2e
+	$(MAKE) e2e-tls
 
 # The sanitizer run repeats the suite with fewer random rounds (the release
 # run has the full counts): who-can-decrypt seeds and SIGKILL rounds.
@@ -137,6 +148,8 @@ asan: deps
 	$(MAKE) CONF=asan unit
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(ASAN_E2E_ENV) $(MAKE) CONF=asan e2e
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(MAKE) CONF=asan e2e-tls
 
 # valgrind: the release build's unit tests and every tresor process the
 # end-to-end tests start (servers and CLI subcommands) under memcheck, each
@@ -197,7 +210,7 @@ check-hardening: $(BUILD)/tresor
 build/bench/loadgen: bench/loadgen.c $(filter-out build/obj/src/main.o,$(SRCS:%.c=build/obj/%.o))
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs libssl)
 
 bench:
 	$(MAKE) CONF=release build/tresor build/bench/loadgen

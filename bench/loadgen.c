@@ -20,6 +20,15 @@
  * and count as an error.  Status >= 300 counts as an error (the first one's
  * body is printed to stderr to make a broken setup obvious).
  *
+ * TLS (--tls): the same requests over TLS 1.3 through OpenSSL, with one
+ * cipher suite (TLS_AES_128_GCM_SHA256 unless --tls-ciphers says otherwise)
+ * and key exchange X25519, so every server measured does the same work per
+ * byte and per handshake; --cafile checks the server's certificate (the
+ * bench's throwaway CA).  --new-conn opens a new connection for every
+ * request (and closes it once the reply is read): with --tls every request
+ * pays a full handshake (no session resumption: the client keeps no
+ * session and sends no ticket), so requests/s is handshakes/s.
+ *
  * Output: one JSON object on stdout with requests, errors, requests/s,
  * p50/p99/p99.9 in microseconds and, with --pid, the CPU those processes
  * used per request (utime+stime from /proc/PID/stat over the measured
@@ -41,6 +50,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "auth/sigv4.h"
 #include "auth/sigv4_sign.h"
@@ -87,6 +99,14 @@ static atomic_int recording, stopping;
 static atomic_uint token_seq;
 static atomic_int printed_error;
 static int quiet;
+static SSL_CTX *tls_ctx;                /* NULL: plain HTTP */
+static bool new_conn;                   /* a connection per request */
+
+/* One connection: a socket, and its TLS session when --tls. */
+struct conn {
+    int fd;
+    SSL *ssl;
+};
 
 static uint64_t now_ns(void)
 {
@@ -260,12 +280,59 @@ static int connect_local(void)
     return fd;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+static void conn_close(struct conn *c)
+{
+    if (c->ssl) {
+        SSL_shutdown(c->ssl);       /* close_notify, not waiting for the peer's */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+}
+
+/* Connect (and with --tls, complete the handshake); 0 or -1. */
+static int conn_open(struct conn *c)
+{
+    c->ssl = NULL;
+    if ((c->fd = connect_local()) < 0) return -1;
+    if (!tls_ctx) return 0;
+    c->ssl = SSL_new(tls_ctx);
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 || !SSL_set_tlsext_host_name(c->ssl, "localhost")
+        || SSL_connect(c->ssl) != 1) {
+        if (!atomic_exchange(&printed_error, 1) && !quiet) {
+            fprintf(stderr, "loadgen: TLS handshake failed: ");
+            ERR_print_errors_fp(stderr);
+            fputc('\n', stderr);
+        }
+        ERR_clear_error();
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+static ssize_t conn_recv(struct conn *c, char *p, size_t n)
+{
+    if (!c->ssl) return recv(c->fd, p, n, 0);
+    int r = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (r <= 0) { ERR_clear_error(); return -1; }
+    return r;
+}
+
+static int write_all(struct conn *c, const char *p, size_t n)
 {
     while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
+        ssize_t w;
+        if (c->ssl) {
+            int r = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+            if (r <= 0) { ERR_clear_error(); return -1; }
+            w = r;
+        } else {
+            w = send(c->fd, p, n, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) return -1;
+        }
         p += w; n -= (size_t)w;
     }
     return 0;
@@ -285,15 +352,15 @@ static const char *find_header(const char *head, size_t len, const char *name)
  * read.  Returns the status (>0), or -1 on a broken connection or a
  * response this reader does not handle; *close_after is set when the
  * server said Connection: close. */
-static int read_response(int fd, char *buf, size_t *have, bool *close_after)
+static int read_response(struct conn *c, char *buf, size_t *have, bool *close_after)
 {
     size_t n = *have;
     char *eoh = NULL;
     for (;;) {
         if (n >= 4 && (eoh = memmem(buf, n, "\r\n\r\n", 4))) break;
         if (n >= RESP_BUF - 1) return -1;
-        ssize_t r = recv(fd, buf + n, RESP_BUF - 1 - n, 0);
-        if (r < 0 && errno == EINTR) continue;
+        ssize_t r = conn_recv(c, buf + n, RESP_BUF - 1 - n);
+        if (r < 0 && errno == EINTR && !c->ssl) continue;
         if (r <= 0) return -1;
         n += (size_t)r;
     }
@@ -320,8 +387,8 @@ static int read_response(int fd, char *buf, size_t *have, bool *close_after)
     if (n < total) {
         size_t left = total - n;
         while (left) {
-            ssize_t r = recv(fd, buf, left < RESP_BUF ? left : RESP_BUF, 0);
-            if (r < 0 && errno == EINTR) continue;
+            ssize_t r = conn_recv(c, buf, left < RESP_BUF ? left : RESP_BUF);
+            if (r < 0 && errno == EINTR && !c->ssl) continue;
             if (r <= 0) return -1;
             left -= (size_t)r;
         }
@@ -338,12 +405,19 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     char *req = malloc(REQ_MAX), *body = malloc(MAX_BODY + 64), *resp = malloc(RESP_BUF);
-    int fd = -1;
+    struct conn c = { .fd = -1 };
     size_t have = 0;
     if (!req || !body || !resp) goto out;
     while (!atomic_load(&stopping)) {
-        if (fd < 0) {
-            if ((fd = connect_local()) < 0) { w->errors++; usleep(1000); continue; }
+        /* With --new-conn the connection (and its handshake) is part of
+         * the request's latency. */
+        uint64_t t0 = now_ns();
+        if (c.fd < 0) {
+            if (conn_open(&c) < 0) {
+                if (atomic_load(&recording)) w->errors++;
+                usleep(1000);
+                continue;
+            }
             have = 0;
         }
         unsigned pick = (unsigned)(next_rand(&w->seed) % total_weight), i = 0;
@@ -351,11 +425,11 @@ static void *worker_main(void *arg)
         long len = build_request(&specs[i], w->id, req, REQ_MAX, body);
         if (len < 0) { fprintf(stderr, "loadgen: cannot build request\n"); exit(2); }
         bool rec = atomic_load(&recording);
-        uint64_t t0 = now_ns();
+        if (!new_conn) t0 = now_ns();
         bool close_after = false;
-        int status = write_all(fd, req, (size_t)len) == 0 ? read_response(fd, resp, &have, &close_after) : -1;
+        int status = write_all(&c, req, (size_t)len) == 0 ? read_response(&c, resp, &have, &close_after) : -1;
         uint64_t dt = now_ns() - t0;
-        if (status < 0 || close_after) { close(fd); fd = -1; }
+        if (status < 0 || close_after || new_conn) conn_close(&c);
         if (rec && !atomic_load(&stopping)) {
             w->requests++;
             if (status < 200 || status >= 300) w->errors++;
@@ -363,7 +437,7 @@ static void *worker_main(void *arg)
         }
     }
 out:
-    if (fd >= 0) close(fd);
+    conn_close(&c);
     free(req); free(body); free(resp);
     crypto_thread_cleanup();
     return NULL;
@@ -395,7 +469,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: loadgen --port N [--conns 32] [--duration 5] [--warmup 0.5] [--pid P[,P...]]\n"
-            "               [--region R] [--quiet] SPEC...\n"
+            "               [--region R] [--quiet] [--tls [--cafile F] [--tls-ciphers S]] [--new-conn]\n"
+            "               SPEC...\n"
             "  SPEC: WEIGHT:get:PATH | WEIGHT:json:SERVICE:TARGET:BODYFILE | WEIGHT:query:SERVICE:BODYFILE\n"
             "  credentials: BENCH_ACCESS_KEY_ID, BENCH_SECRET_ACCESS_KEY\n");
     exit(2);
@@ -423,6 +498,8 @@ int main(int argc, char **argv)
     double duration = 5, warmup = 0.5;
     int pids[MAX_PIDS];
     unsigned npids = 0;
+    bool tls = false;
+    const char *cafile = NULL, *ciphers = "TLS_AES_128_GCM_SHA256";
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -433,6 +510,10 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--warmup") == 0 && more) warmup = parse_double(argv[++i]);
         else if (strcmp(a, "--region") == 0 && more) region = argv[++i];
         else if (strcmp(a, "--quiet") == 0) quiet = 1;
+        else if (strcmp(a, "--tls") == 0) tls = true;
+        else if (strcmp(a, "--new-conn") == 0) new_conn = true;
+        else if (strcmp(a, "--cafile") == 0 && more) cafile = argv[++i];
+        else if (strcmp(a, "--tls-ciphers") == 0 && more) ciphers = argv[++i];
         else if (strcmp(a, "--pid") == 0 && more) {
             char *s = argv[++i], *end;
             while (*s && npids < MAX_PIDS) {
@@ -453,6 +534,28 @@ int main(int argc, char **argv)
     if ((e = getenv("BENCH_ACCESS_KEY_ID"))) akid = e;
     if ((e = getenv("BENCH_SECRET_ACCESS_KEY"))) secret = e;
     if (tr_failed(crypto_init())) { fprintf(stderr, "loadgen: crypto_init failed\n"); return 1; }
+
+    if (tls) {
+        /* TLS 1.3 only, one suite, X25519, no session resumption. */
+        tls_ctx = SSL_CTX_new(TLS_client_method());
+        if (!tls_ctx || SSL_CTX_set_min_proto_version(tls_ctx, TLS1_3_VERSION) != 1
+            || SSL_CTX_set_ciphersuites(tls_ctx, ciphers) != 1
+            || SSL_CTX_set1_groups_list(tls_ctx, "X25519") != 1) {
+            fprintf(stderr, "loadgen: cannot set up TLS (%s)\n", ciphers);
+            return 2;
+        }
+        SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(tls_ctx, SSL_OP_NO_TICKET);
+        static const unsigned char alpn[] = "\x08http/1.1";
+        SSL_CTX_set_alpn_protos(tls_ctx, alpn, sizeof alpn - 1);
+        if (cafile) {
+            if (SSL_CTX_load_verify_locations(tls_ctx, cafile, NULL) != 1) {
+                fprintf(stderr, "loadgen: cannot read CA file %s\n", cafile);
+                return 2;
+            }
+            SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+        }
+    }
 
     struct worker *w = calloc(conns, sizeof *w);
     if (!w) return 1;
@@ -493,9 +596,11 @@ int main(int argc, char **argv)
     double cpu_us = -1;
     if (npids && reqs) cpu_us = (double)(c1 - c0) * 1e6 / (double)sysconf(_SC_CLK_TCK) / (double)reqs;
     printf("{\"requests\":%llu,\"errors\":%llu,\"seconds\":%.3f,\"rps\":%.1f,\"p50_us\":%.1f,"
-           "\"p99_us\":%.1f,\"p999_us\":%.1f,\"cpu_us_per_req\":%.2f,\"conns\":%u}\n",
+           "\"p99_us\":%.1f,\"p999_us\":%.1f,\"cpu_us_per_req\":%.2f,\"conns\":%u,\"tls\":%s,"
+           "\"new_conn\":%s}\n",
            (unsigned long long)reqs, (unsigned long long)errs, secs, secs > 0 ? (double)reqs / secs : 0,
-           val[0], val[1], val[2], cpu_us, conns);
+           val[0], val[1], val[2], cpu_us, conns, tls ? "true" : "false", new_conn ? "true" : "false");
     free(w);
+    if (tls_ctx) SSL_CTX_free(tls_ctx);
     return 0;
 }

@@ -13,6 +13,7 @@
  * --dev (src/dev/dev.h): loopback only, state in memory unless a data dir
  * is given, any access key accepted; the dev-mode lines below are marked.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -30,11 +31,14 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "crypto/hash.h"
+#include "crypto/certgen.h"
 #include "crypto/keyring.h"
 #include "crypto/mem.h"
 #include "dev/dev.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "iam/accounts.h"
 #include "iam/authz.h"
 #include "iam/iam_ops.h"
@@ -57,6 +61,10 @@ struct serve_opts {
     /* dev mode (src/dev/dev.h) */
     bool dev, enforce_iam, dir_given;
     const char *seed;
+    /* TLS (http/tls.h) */
+    const char *tls_cert, *tls_key;
+    unsigned tls_min;               /* 12 or 13 */
+    bool tls_generate, insecure_http;
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -73,6 +81,19 @@ static const struct cli_opt serve_opts[] = {
     { "shutdown-grace", 'g', "S", "TRESOR_SHUTDOWN_GRACE", "10",
       "on SIGINT or SIGTERM, wait up to S seconds (0 to 3600) for the requests in flight to be "
       "answered; a second signal stops at once" },
+    { "tls-cert", 'c', "FILE", "TRESOR_TLS_CERT", NULL,
+      "serve HTTPS with this PEM certificate (the server's first, then any intermediates); "
+      "needs --tls-key; SIGHUP reloads both" },
+    { "tls-key", 'k', "FILE", "TRESOR_TLS_KEY", NULL,
+      "the certificate's PEM private key, unencrypted; refused when group or others may access it" },
+    { "tls-min-version", 'm', "1.2|1.3", "TRESOR_TLS_MIN_VERSION", "1.2",
+      "the oldest TLS version accepted (TLS 1.2 and 1.3 only, AEAD cipher suites only)" },
+    { "tls-generate", 'G', NULL, "TRESOR_TLS_GENERATE=1", NULL,
+      "on first start make a local CA and a server certificate under DIR/tls/ and name the CA "
+      "in DIR/config (ca_bundle), so the tresor profile verifies it; later starts reuse them" },
+    { "insecure-http", 'I', NULL, "TRESOR_INSECURE_HTTP=1", NULL,
+      "serve plain HTTP on an address that is not loopback: credentials, secrets and plaintext "
+      "cross the network unencrypted" },
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -97,11 +118,14 @@ static const struct cli_row serve_env[] = {
 static const struct cli_cmd serve_cmd = {
     "serve",
     "[--listen ADDR:PORT] [--data-dir DIR] [--region REGION] [--account-id ID] [--threads N] "
-    "[--shutdown-grace S] [--dev [--seed FILE] [--enforce-iam]]",
+    "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
+    "[--insecure-http] [--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
     "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
-    "--endpoint-url.  SIGINT or SIGTERM stops it cleanly.\n",
+    "--endpoint-url.  SIGINT or SIGTERM stops it cleanly; SIGHUP reloads the TLS\n"
+    "certificate and key.  Without TLS it listens on loopback addresses only,\n"
+    "unless --insecure-http is given.\n",
     serve_opts, NULL, serve_env,
 };
 
@@ -209,6 +233,76 @@ static void stop_cleanly(struct http_server *srv, int sig, unsigned grace, const
     }
 }
 
+/* --tls-generate's subject alternative names (OpenSSL's syntax): the
+ * listen address's host when it names one (not a wildcard), then
+ * localhost, 127.0.0.1 and ::1; *cn gets the first name. */
+static void generate_sans(const char *listen, char *san, size_t n, char *cn, size_t ncn)
+{
+    char host[256] = "";
+    const char *colon = strrchr(listen, ':');
+    size_t hl = colon ? (size_t)(colon - listen) : strlen(listen);
+    if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']')
+        snprintf(host, sizeof host, "%.*s", (int)(hl - 2), listen + 1);
+    else
+        snprintf(host, sizeof host, "%.*s", (int)hl, listen);
+    unsigned char bin[16];
+    bool ip = inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1;
+    bool wildcard = !host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+    bool known = strcmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0;
+    snprintf(cn, ncn, "%s", wildcard || known ? "localhost" : host);
+    snprintf(san, n, "%s%s%sDNS:localhost,IP:127.0.0.1,IP:::1", wildcard || known ? "" : ip ? "IP:" : "DNS:",
+             wildcard || known ? "" : host, wildcard || known ? "" : ",");
+}
+
+/* --tls-generate: DIR/tls/ with a local CA and a server certificate,
+ * made on the first start (crypto/certgen.h) and reused after; the
+ * credentials are loaded like --tls-cert's, and DIR/config's tresor
+ * profiles name the CA (ca_bundle).  ca_path: DIR/tls/ca.pem. */
+static TR_RESULT tls_generated(const char *dir, const char *listen, unsigned min_version, char *ca_path,
+                               size_t ca_size, bool *in_config, struct tls_ctx **tls)
+{
+    char tdir[PATH_MAX], cert[PATH_MAX + 16], key[PATH_MAX + 16];
+    *in_config = false;
+    GUARD(str_format(tdir, sizeof tdir, "data dir", "%s/tls", dir));
+    if (mkdir(tdir, 0700) != 0 && errno != EEXIST) BAIL(TR_E_INTERNAL, "cannot create %s: %s", tdir, strerror(errno));
+    GUARD(str_format(cert, sizeof cert, "data dir", "%s/server.pem", tdir));
+    GUARD(str_format(key, sizeof key, "data dir", "%s/server.key", tdir));
+    GUARD(str_format(ca_path, ca_size, "data dir", "%s/ca.pem", tdir));
+    if (!file_exists(tdir, "server.pem") || !file_exists(tdir, "server.key") || !file_exists(tdir, "ca.pem")) {
+        char san[512], cn[256];
+        generate_sans(listen, san, sizeof san, cn, sizeof cn);
+        GUARD(certgen_write(tdir, cn, san));
+        log_msg("info", "made a local CA (%s) and a server certificate for %s in %s", ca_path, san, tdir);
+    }
+    GUARD(tls_open(cert, key, min_version, tls));
+    unsigned changed = 0;
+    if (tr_failed(credfile_set_ca_bundle(dir, ca_path, &changed)))
+        log_msg("warn", "%s/config: cannot name the CA (ca_bundle = %s): %s", dir, ca_path, tr_last_error()->message);
+    else
+        *in_config = true;
+    if (changed) log_msg("info", "%s/config: the tresor profiles now verify the server against %s", dir, ca_path);
+    return TR_OK;
+}
+
+/* SIGHUP: load the TLS certificate and key again (http/tls.h); new
+ * connections get them, established ones are not touched.  A failed
+ * reload keeps the credentials in use and says why. */
+static void reload_tls(struct tls_ctx *tls)
+{
+    if (!tls) {
+        log_msg("info", "SIGHUP: not serving TLS, nothing to reload");
+        return;
+    }
+    if (tr_failed(tls_reload(tls))) {
+        log_msg("error", "SIGHUP: TLS reload failed, still serving the previous certificate: %s",
+                tr_last_error()->message);
+        return;
+    }
+    char what[512];
+    tls_describe(tls, what, sizeof what);
+    log_msg("info", "SIGHUP: TLS reloaded: %s", what);
+}
+
 static int serve(int argc, char **argv)
 {
     struct serve_opts o = {
@@ -227,6 +321,11 @@ static int serve(int argc, char **argv)
     const char *dd = getenv("TRESOR_DATA_DIR");
     o.dir_given = dd && *dd;
     o.dev = strcmp(env_or("TRESOR_DEV", ""), "1") == 0;
+    o.tls_cert = env_or("TRESOR_TLS_CERT", NULL);
+    o.tls_key = env_or("TRESOR_TLS_KEY", NULL);
+    o.tls_generate = strcmp(env_or("TRESOR_TLS_GENERATE", ""), "1") == 0;
+    o.insecure_http = strcmp(env_or("TRESOR_INSECURE_HTTP", ""), "1") == 0;
+    const char *tls_min = env_or("TRESOR_TLS_MIN_VERSION", "1.2");
 
     struct cli_parser p;
     int c;
@@ -243,6 +342,11 @@ static int serve(int argc, char **argv)
                                        optarg);
             break;
         case 'g': grace_arg = optarg; break;
+        case 'c': o.tls_cert = optarg; break;
+        case 'k': o.tls_key = optarg; break;
+        case 'm': tls_min = optarg; break;
+        case 'G': o.tls_generate = true; break;
+        case 'I': o.insecure_http = true; break;
         case 'D': o.dev = true; break;
         case 'S': o.seed = optarg; break;
         case 'E': o.enforce_iam = true; break;
@@ -273,14 +377,39 @@ static int serve(int argc, char **argv)
         return cli_usage_error(NULL, &serve_cmd, "--dev listens on loopback only (127.0.0.1, [::1], localhost), "
                                "not '%s': a development server accepts any access key", o.listen);
     if (o.dev && !o.account_id) o.account_id = "123456789012";
+    /* TLS: the flags agree, and plain HTTP stays on loopback unless asked */
+    if (strcmp(tls_min, "1.2") == 0) o.tls_min = 12;
+    else if (strcmp(tls_min, "1.3") == 0) o.tls_min = 13;
+    else return cli_usage_error(NULL, &serve_cmd, "%s must be 1.2 or 1.3, not '%s'",
+                                cli_source(tls_min, "TRESOR_TLS_MIN_VERSION", "--tls-min-version"), tls_min);
+    if (!o.tls_cert != !o.tls_key)
+        return cli_usage_error(NULL, &serve_cmd, "%s needs %s as well", o.tls_cert ? "--tls-cert" : "--tls-key",
+                               o.tls_cert ? "--tls-key" : "--tls-cert");
+    if (o.tls_cert && o.tls_generate)
+        return cli_usage_error(NULL, &serve_cmd, "--tls-generate makes its own certificate: give it or "
+                               "--tls-cert/--tls-key, not both");
+    if (o.tls_generate && o.dev && !o.dir_given)
+        return cli_usage_error(NULL, &serve_cmd, "--tls-generate keeps its CA in the data dir: with --dev, "
+                               "give --data-dir");
+    bool tls_on = o.tls_cert || o.tls_generate;
+    if (!tls_on && !o.insecure_http && !listen_is_loopback(o.listen))
+        return cli_usage_error(NULL, &serve_cmd, "refusing to serve plain HTTP on '%s', which is not a loopback "
+                               "address: access keys' signatures, secrets and plaintext would cross the network "
+                               "unencrypted; serve TLS (--tls-cert and --tls-key, or --tls-generate), or give "
+                               "--insecure-http to accept that", o.listen);
+    struct tls_ctx *tls = NULL;
+    if (o.tls_cert && tr_failed(tls_open(o.tls_cert, o.tls_key, o.tls_min, &tls))) {
+        fprintf(stderr, "tresor serve: %s\n", tr_last_error()->message);
+        return 2;
+    }
     const char *q = getenv("TRESOR_LOG");
     if (q && strcmp(q, "quiet") == 0) log_set_requests(0);
 
     /* No core dumps, not dumpable (nor ptrace-able by the same user). */
-    if (tr_failed(process_harden())) return die("process hardening");
+    if (tr_failed(process_harden())) { tls_free(tls); return die("process hardening"); }
     signal(SIGPIPE, SIG_IGN);
     tr_clock_init();
-    if (tr_failed(crypto_init())) return die("crypto init");
+    if (tr_failed(crypto_init())) { tls_free(tls); return die("crypto init"); }
 
     struct keyring *kr = NULL;
     store_t st = NULL;
@@ -292,6 +421,8 @@ static int serve(int argc, char **argv)
         .default_region = o.region, .services = served, .nservices = sizeof served / sizeof served[0],
     };
     char dir[PATH_MAX];
+    char ca_path[PATH_MAX] = "";        /* --tls-generate's CA, for the banner */
+    bool ca_in_config = false;          /* DIR/config names it (ca_bundle) */
     tr_result r;
     int listen_fd = -1;
 
@@ -300,6 +431,7 @@ static int serve(int argc, char **argv)
      * reason, before a data dir is created or initialized. */
     if (tr_failed(http_listen(o.listen, &listen_fd))) {
         fprintf(stderr, "tresor: %s\n", tr_last_error()->message);
+        tls_free(tls);
         return 1;
     }
 
@@ -360,6 +492,12 @@ static int serve(int argc, char **argv)
                     dir, o.region, was[0] ? was : "none");
     }
 
+    if (o.tls_generate && tr_failed(tls_generated(dir, o.listen, o.tls_min, ca_path, sizeof ca_path,
+                                                  &ca_in_config, &tls))) {
+        fprintf(stderr, "tresor serve: --tls-generate: %s\n", tr_last_error()->message);
+        rc = 2;
+        goto out;
+    }
     env.st = st;
     env.kr = kr;
     if (o.dev) {
@@ -374,6 +512,7 @@ started:
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);           /* TLS reload */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     /* The request path's per-thread caches (core/cache.h,
@@ -388,27 +527,45 @@ started:
     /* The banner before the workers start: the socket already takes
      * connections (the backlog), so whoever sees the first answer -- a
      * script waiting for /health -- finds the banner printed. */
+    const char *scheme = tls ? "https" : "http";
+    char ca_hint[PATH_MAX + 32] = "";
+    if (tls) snprintf(ca_hint, sizeof ca_hint, " --ca-bundle %s", ca_path[0] ? ca_path : "CA.pem");
     if (o.dev)
         printf("*** tresor DEVELOPMENT SERVER: any access key is accepted, state is %s; "
                "never use it for real secrets ***\n"
-               "dev mode: AWS KMS, Secrets Manager, IAM and STS on http://%s: account %s, any region, "
+               "dev mode: AWS KMS, Secrets Manager, IAM and STS on %s://%s: account %s, any region, "
                "POST /moto-api/reset wipes all state\n",
-               o.dir_given ? "in the data dir" : "in memory", o.listen, acct.id);
+               o.dir_given ? "in the data dir" : "in memory", scheme, o.listen, acct.id);
     if (o.dev) log_msg("warn", "DEVELOPMENT SERVER: any access key is accepted");
     if (o.dev)
         printf("Try it with the AWS CLI:\n"
                "  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=%s \\\n"
-               "    aws --endpoint-url http://%s kms list-keys\n\n", o.region, o.listen);
+               "    aws --endpoint-url %s://%s%s kms list-keys\n\n", o.region, scheme, o.listen, ca_hint);
     else
-    printf("tresor %s serving AWS KMS, Secrets Manager, IAM and STS on http://%s (region %s, account %s)\n"
+    printf("tresor %s serving AWS KMS, Secrets Manager, IAM and STS on %s://%s (region %s, account %s)\n"
            "data dir %s\n\n"
            "Try it with the AWS CLI:\n"
            "  AWS_SHARED_CREDENTIALS_FILE=%s/credentials AWS_CONFIG_FILE=%s/config \\\n"
-           "    aws --profile tresor --endpoint-url http://%s kms list-keys\n\n",
-           TRESOR_VERSION, o.listen, o.region, acct.id, dir, dir, dir, o.listen);
+           "    aws --profile tresor --endpoint-url %s://%s%s kms list-keys\n\n",
+           TRESOR_VERSION, scheme, o.listen, o.region, acct.id, dir, dir, dir, scheme, o.listen,
+           ca_in_config ? "" : ca_hint);
+    if (tls) {
+        char what[512];
+        tls_describe(tls, what, sizeof what);
+        printf("TLS %s, AEAD suites only: %s; SIGHUP reloads the certificate and key.\n"
+               "Clients verify it against %s: the AWS CLI with --ca-bundle%s, boto3 with\n"
+               "verify=\"%s\".\n\n",
+               o.tls_min == 13 ? "1.3" : "1.2 and 1.3", what,
+               ca_path[0] ? ca_path : "the CA that signed it (CA.pem: its PEM file)",
+               ca_in_config ? " or the tresor profile (its ca_bundle)" : " (or ca_bundle in a profile)",
+               ca_path[0] ? ca_path : "CA.pem");
+    } else if (o.insecure_http && !listen_is_loopback(o.listen)) {
+        log_msg("warn", "--insecure-http: serving plain HTTP on %s; requests and replies cross the network "
+                "unencrypted", o.listen);
+    }
     fflush(stdout);
 
-    r = http_server_start(&env, listen_fd, o.threads, &srv);
+    r = http_server_start(&env, listen_fd, o.threads, tls, &srv);
     listen_fd = -1;                     /* the server's now, even on failure */
     if (tr_failed(r)) { rc = die("http server"); goto out; }
 
@@ -418,6 +575,10 @@ started:
         if (sig == SIGINT || sig == SIGTERM) {
             stop_cleanly(srv, sig, o.grace, &sigs);
             break;
+        }
+        if (sig == SIGHUP) {
+            reload_tls(tls);
+            continue;
         }
         if (sig < 0 && errno == EAGAIN) {
             if (env.dev) dev_enter(env.dev->state);       /* a reset may swap the store */
@@ -429,6 +590,7 @@ started:
 out:
     if (listen_fd >= 0) close(listen_fd);
     unsigned refused = http_server_stop(srv);
+    tls_free(tls);                      /* after the server: no handshake runs */
     if (refused)
         log_msg("info", "stopping: %u request%s refused unread (arrived as the stop closed %s connection%s)",
                 refused, refused == 1 ? "" : "s", refused == 1 ? "its" : "their", refused == 1 ? "" : "s");

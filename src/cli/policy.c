@@ -69,6 +69,8 @@ static const struct cli_opt policy_opts[] = {
       "a request context key added or replaced; a key given twice has both values (up to 64)" },
     { "encryption-context", 'e', "KEY=VALUE", NULL, NULL, "a pair of the request's encryption context" },
     { "source-ip", 'i', "ADDR", NULL, NULL, "the caller's address (aws:SourceIp; unknown when absent)" },
+    { "secure-transport", 'T', NULL, NULL, NULL,
+      "the request came over TLS (aws:SecureTransport true; false, plain HTTP, when absent)" },
     { "via-service", 'v', "SERVICE", NULL, NULL,
       "secretsmanager: the request is Secrets Manager's KMS call for the caller" },
     { "session-policy", 's', "JSON", NULL, NULL, "the session policy (JSON, or file://PATH) of a role session" },
@@ -83,7 +85,7 @@ static const struct cli_opt policy_opts[] = {
 static const struct cli_cmd policy_cmd = {
     "policy simulate",
     "(--principal ARN | --access-key-id AKID) --action ACTION [--resource ARN] "
-    "[--context KEY=VALUE ...] [--encryption-context KEY=VALUE ...] [--source-ip ADDR] "
+    "[--context KEY=VALUE ...] [--encryption-context KEY=VALUE ...] [--source-ip ADDR] [--secure-transport] "
     "[--via-service secretsmanager] [--session-policy JSON ...] [--session-policy-arn ARN ...] "
     "[--session-tag KEY=VALUE ...] [--format text|json] [--data-dir DIR] [--region REGION]",
     "Decide one request as the server would, with its code, over the store of DIR\n"
@@ -98,6 +100,7 @@ static const struct cli_cmd policy_cmd = {
 struct opts {
     const char *principal, *access_key, *action, *resource, *format, *data_dir, *region;
     const char *source_ip, *via;
+    bool secure;
     const char *ctx[MAX_ARGS], *ec[MAX_ARGS], *sp[MAX_ARGS], *sparn[MAX_ARGS], *stag[MAX_ARGS];
     size_t nctx, nec, nsp, nsparn, nstag;
 };
@@ -678,6 +681,7 @@ static bool parse_args(int argc, char **argv, struct opts *o, int *status)
                           c == 'c' ? &o->nctx : c == 'e' ? &o->nec : &o->nstag, optarg);
             break;
         case 'i': o->source_ip = optarg; break;
+        case 'T': o->secure = true; break;
         case 'v': o->via = optarg; break;
         case 's': ok = add_push(o->sp, &o->nsp, optarg); break;
         case 'S': ok = add_push(o->sparn, &o->nsparn, optarg); break;
@@ -742,6 +746,7 @@ int cmd_policy(int argc, char **argv)
              "no aws:SourceIp)", via);
     }
     if (o.source_ip) r.source_ip = o.source_ip;
+    r.secure_transport = o.secure;
     if (tr_failed(load_principal(&o, &r, &nt))) {
         fprintf(stderr, "tresor policy simulate: %s\n", tr_last_error()->message);
         goto out;
@@ -757,6 +762,8 @@ int cmd_policy(int argc, char **argv)
         if (tr_failed(iam_ctx_add_unknown(extra, "aws:SourceIp"))) { rc = die("context"); goto out; }
         note(&nt, "aws:SourceIp unknown (give it with --source-ip)");
     }
+    if (!o.secure && !ctx_given(&o, "aws:SecureTransport"))
+        note(&nt, "aws:SecureTransport false: a request over plain HTTP (--secure-transport: over TLS)");
     if (o.nctx) note(&nt, "the %zu --context value(s) given, over the keys the request would have", o.nctx);
     if (o.nec) {
         enc_ctx = json_object();

@@ -304,6 +304,7 @@ static void handle_query(const struct server_env *env, const struct http_request
     memcpy(rc->request_id, resp->request_id, sizeof rc->request_id);
     rc->now = tr_now();
     rc->source_ip = rq->source_ip;
+    rc->secure_transport = rq->secure;
     rc->user_agent = http_header(rq, "User-Agent");
     rc->referer = http_header(rq, "Referer");
     r = op_run(rc, qs, op, &(struct op_input){ .form = &form }, &resp->body);
@@ -402,6 +403,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
     memcpy(rc.request_id, resp->request_id, sizeof rc.request_id);
     rc.now = tr_now();
     rc.source_ip = rq->source_ip;
+    rc.secure_transport = rq->secure;
     rc.user_agent = http_header(rq, "User-Agent");
     rc.referer = http_header(rq, "Referer");
 

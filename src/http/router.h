@@ -27,6 +27,7 @@ struct http_request {
     size_t body_len;
     bool too_large;                     /* body exceeded REQUEST_BODY_MAX */
     const char *source_ip;
+    bool secure;                        /* came over TLS (aws:SecureTransport) */
 };
 
 struct http_response {

@@ -87,6 +87,7 @@
 #include "core/log.h"
 #include "core/secmem.h"
 #include "http/router.h"
+#include "http/tls.h"
 
 #define MAX_HEADERS 128
 #define PEER_MAX (INET6_ADDRSTRLEN + 8)        /* "[addr]:port" */
@@ -110,6 +111,7 @@ struct conn_info {
     unsigned requests;                  /* requests that reached on_request */
     bool busy;                          /* a request line parsed, its request not over */
     bool closing;                       /* shut down by the stop while idle */
+    uint64_t tls_gen;                   /* TLS: the credentials' generation at the open (tls.h) */
 };
 
 /* Is info's connection idle: no request line parsed since its last
@@ -136,6 +138,7 @@ struct http_server {
     unsigned refused;                   /* requests refused unread during the stop */
     unsigned adopting;                  /* backlog connections handed to MHD, not started yet */
     struct conn_info conns;             /* list head of the open connections */
+    struct tls_ctx *tls;                /* TLS credentials, or NULL: plain HTTP (borrowed) */
 };
 
 /* Under the lock, while stopping: shut info's connection down if it is
@@ -322,6 +325,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (info && ci) {
             info->fd = ci->connect_fd;
             peer_name(c, info->peer);
+            if (srv->tls) info->tls_gen = tls_generation(srv->tls);
             pthread_mutex_lock(&srv->lock);
             info->next = srv->conns.next;
             info->prev = &srv->conns;
@@ -345,10 +349,19 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     bool quiet = info->closing;
     if (!info->closing) srv->open--;
     if (srv->phase != PHASE_SERVING && drained(srv)) pthread_cond_broadcast(&srv->idle);
+    /* Retired TLS credentials that no open connection can hold go now. */
+    uint64_t oldest = UINT64_MAX;
+    bool release = srv->tls && tls_has_retired(srv->tls);
+    for (struct conn_info *o = srv->conns.next; release && o != &srv->conns; o = o->next)
+        if (o->tls_gen < oldest) oldest = o->tls_gen;
     pthread_mutex_unlock(&srv->lock);
+    if (release) tls_release(srv->tls, oldest);
     if (quiet) {
     } else if (info->lines == 0) {
-        if (peer_sent_data(c))
+        if (peer_sent_data(c) && srv->tls)
+            log_msg("warn", "%s: no request (not TLS, or the TLS handshake failed: a plain-HTTP client "
+                    "on the TLS port?); connection closed", info->peer);
+        else if (peer_sent_data(c))
             log_msg("warn", "%s: not HTTP (no request line; a TLS client on the plain-HTTP port?); "
                     "connection closed", info->peer);
     } else if (info->lines > info->requests) {
@@ -396,6 +409,7 @@ static const char *const client_faults[] = {
     "Connection socket is closed when reading request",
     "Socket has been disconnected when reading request",
     "Failed to send ",
+    "Error: received handshake message out of context",  /* TLS: a failed handshake, reported at the close */
 };
 
 /* MHD_OPTION_EXTERNAL_LOGGER: MHD's messages, one log line each. */
@@ -562,6 +576,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body = cs->body.data, .body_len = cs->body.len,
         .too_large = cs->too_large || col.overflow || col.query_fail,
         .source_ip = ip,
+        .secure = srv->tls != NULL,     /* every connection of a TLS server is TLS */
     };
     struct http_response resp = { .body = BUF_SECRET(RESPONSE_BODY_MAX) };
     router_handle(srv->env, &rq, &resp);
@@ -596,7 +611,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
-                            unsigned threads, struct http_server **out)
+                            unsigned threads, struct tls_ctx *tls, struct http_server **out)
 {
     struct http_server *s = calloc(1, sizeof *s);
     if (!s) {
@@ -620,6 +635,16 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
      * At tens to hundreds of keep-alive connections poll costs nothing
      * (bench/README.md). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* TLS (tls.c): MHD asks tls_cert_callback for the current credentials
+     * at each handshake, so SIGHUP can swap them; the priority string
+     * restricts versions and suites.  MHD offers ALPN http/1.1 itself. */
+    s->tls = tls;
+    struct MHD_OptionItem tls_opts[] = {
+        { MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_cert_callback },
+        { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(tls ? tls_priorities(tls_min_version(tls)) : "") },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    if (tls) flags |= MHD_USE_TLS;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,     /* first: MHD asks */
                             MHD_OPTION_LISTEN_SOCKET, listen_fd,
@@ -631,6 +656,7 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
                             MHD_OPTION_UNESCAPE_CALLBACK, raw_unescape, s,
+                            MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2,
                             MHD_OPTION_END);
     if (!s->d) {
         if (fcntl(listen_fd, F_GETFD) != -1) close(listen_fd);   /* unless MHD did */

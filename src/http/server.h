@@ -8,6 +8,7 @@
 #include "op/op.h"
 
 struct http_server;
+struct tls_ctx;
 
 /* Parse "ADDR:PORT" ("127.0.0.1:8737", "[::1]:8737", ":8737"). */
 TR_RESULT listen_addr_parse(const char *s, void *sockaddr_storage, unsigned *len);
@@ -23,10 +24,12 @@ bool listen_is_loopback(const char *s);
 TR_RESULT http_listen(const char *listen, int *fd);
 
 /* Serve on listen_fd (from http_listen) with a worker-thread pool of
- * `threads` threads.  The server owns listen_fd from here on, even when
+ * `threads` threads, over TLS with tls's credentials (http/tls.h; the
+ * caller keeps it, and frees it after http_server_stop) or plain HTTP
+ * when tls is NULL.  The server owns listen_fd from here on, even when
  * this fails. */
 TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
-                            unsigned threads, struct http_server **out);
+                            unsigned threads, struct tls_ctx *tls, struct http_server **out);
 /* The port actually bound (useful with port 0). */
 unsigned http_server_port(const struct http_server *s);
 

@@ -241,12 +241,13 @@ static bool own_profile_header(const char *l, size_t len)
 }
 
 /* "region = X" (spaces around '=' optional): X's offset and length. */
-static bool region_line(const char *l, size_t len, size_t *at, size_t *vlen)
+/* Is l a "KEY = value" line?  *at and *vlen: where the value is. */
+static bool key_line(const char *l, size_t len, const char *key, size_t *at, size_t *vlen)
 {
-    size_t i = 0;
+    size_t i = 0, kl = strlen(key);
     while (i < len && (l[i] == ' ' || l[i] == '\t')) i++;
-    if (len - i < 6 || memcmp(l + i, "region", 6) != 0) return false;
-    i += 6;
+    if (len - i < kl || memcmp(l + i, key, kl) != 0) return false;
+    i += kl;
     while (i < len && (l[i] == ' ' || l[i] == '\t')) i++;
     if (i >= len || l[i] != '=') return false;
     i++;
@@ -258,12 +259,14 @@ static bool region_line(const char *l, size_t len, size_t *at, size_t *vlen)
     return true;
 }
 
-TR_RESULT credfile_set_region(const char *data_dir, const char *region,
+/* Make every profile tresor writes in DIR/config say "key = value"
+ * (credfile_set_region's contract, for any key). */
+static TR_RESULT credfile_set(const char *data_dir, const char *key, const char *value,
                               char *was, size_t was_size, unsigned *changed)
 {
     char path[4096];
     struct buf old = BUF_INIT(1u << 20), out = BUF_INIT(1u << 20);
-    bool own = false, has_region = false, seen_tresor = false, in_tresor = false;
+    bool own = false, has_key = false, seen_tresor = false, in_tresor = false;
     size_t i = 0;
     tr_result r = TR_OK;
 
@@ -277,20 +280,20 @@ TR_RESULT credfile_set_region(const char *data_dir, const char *region,
         const char *line = (const char *)old.data + i;
         size_t len = e - i, at, vlen, hl = len;
         if (len > 0 && line[0] == '[') {
-            if (own && !has_region) {       /* the section we leave had no region */
-                r = buf_printf(&out, "region = %s\n", region);
+            if (own && !has_key) {          /* the section we leave had no such line */
+                r = buf_printf(&out, "%s = %s\n", key, value);
                 (*changed)++;
             }
             while (hl > 0 && (line[hl - 1] == ' ' || line[hl - 1] == '\t' || line[hl - 1] == '\r')) hl--;
             own = own_profile_header(line, hl);
             in_tresor = own && hl == sizeof "[profile tresor]" - 1;
             seen_tresor = seen_tresor || in_tresor;
-            has_region = false;
-        } else if (own && region_line(line, len, &at, &vlen)) {
-            has_region = true;
+            has_key = false;
+        } else if (own && key_line(line, len, key, &at, &vlen)) {
+            has_key = true;
             if (in_tresor && was_size) snprintf(was, was_size, "%.*s", (int)vlen, line + at);
-            if (vlen != strlen(region) || memcmp(line + at, region, vlen) != 0) {
-                if (tr_ok(r)) r = buf_printf(&out, "%.*s%s\n", (int)at, line, region);
+            if (vlen != strlen(value) || memcmp(line + at, value, vlen) != 0) {
+                if (tr_ok(r)) r = buf_printf(&out, "%.*s%s\n", (int)at, line, value);
                 (*changed)++;
                 i = e + 1;
                 continue;
@@ -300,16 +303,27 @@ TR_RESULT credfile_set_region(const char *data_dir, const char *region,
         if (tr_ok(r)) r = buf_append(&out, "\n", 1);
         i = e + 1;
     }
-    if (tr_ok(r) && own && !has_region) {
-        r = buf_printf(&out, "region = %s\n", region);
+    if (tr_ok(r) && own && !has_key) {
+        r = buf_printf(&out, "%s = %s\n", key, value);
         (*changed)++;
     }
     if (tr_ok(r) && !seen_tresor) {         /* gone: the profile the banner names */
-        r = buf_printf(&out, "[profile tresor]\nregion = %s\n", region);
+        r = buf_printf(&out, "[profile tresor]\n%s = %s\n", key, value);
         (*changed)++;
     }
     if (tr_ok(r) && *changed) r = write_atomic(path, &out);
     buf_free(&old);
     buf_free(&out);
     return r;
+}
+
+TR_RESULT credfile_set_region(const char *data_dir, const char *region,
+                              char *was, size_t was_size, unsigned *changed)
+{
+    return credfile_set(data_dir, "region", region, was, was_size, changed);
+}
+
+TR_RESULT credfile_set_ca_bundle(const char *data_dir, const char *ca_path, unsigned *changed)
+{
+    return credfile_set(data_dir, "ca_bundle", ca_path, NULL, 0, changed);
 }

@@ -62,4 +62,8 @@ TR_RESULT credfile_write(const char *data_dir, const char *profile,
 TR_RESULT credfile_set_region(const char *data_dir, const char *region,
                               char *was, size_t was_size, unsigned *changed);
 
+/* The same for "ca_bundle = CA_PATH" (tresor serve --tls-generate): the
+ * AWS CLI and boto3 with these profiles verify the server against it. */
+TR_RESULT credfile_set_ca_bundle(const char *data_dir, const char *ca_path, unsigned *changed);
+
 #endif

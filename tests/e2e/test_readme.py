@@ -14,7 +14,7 @@ a terminal would:
     the block's output must contain TEXT;
   - a `tresor serve ...` line starts that server in the background, in
     place of the one before (stopped with SIGTERM, which must exit 0), and
-    waits for /health; a block holds either such lines or commands, not both;
+    waits for /health (over https, unverified, when it serves TLS); a block holds either such lines or commands, not both;
   - every 127.0.0.1:PORT in a block is the current server: the servers
     listen on free ports, so the test never collides with another run;
   - ```python blocks run with Debian's python3;
@@ -115,7 +115,9 @@ class Terminal:
         while time.monotonic() < deadline:
             assert proc.poll() is None, \
                 f"{where}: `{line}` exited with {proc.returncode}:\n{self.server_log()}"
-            r = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port}/health"],
+            tls = "--tls-generate" in args or "--tls-cert" in args
+            r = subprocess.run(["curl", "-sf", *(["-k"] if tls else []),
+                                f"{'https' if tls else 'http'}://127.0.0.1:{port}/health"],
                                capture_output=True)
             if r.returncode == 0:
                 return

@@ -47,9 +47,18 @@ session, for processes no test waited for; conftest.py).
 TRESOR_TIMEOUT_SCALE multiplies the start-up, stop and subprocess timeouts
 (default 10 under a wrapper, 1 without).
 
+TRESOR_E2E_TLS=1 runs every server of the suite over TLS: a throwaway CA
+and a server certificate for localhost and 127.0.0.1 (made once per
+session with `openssl`, tls_material()), `--tls-cert/--tls-key`,
+https:// endpoints, and clients that verify against the CA (boto3
+verify=, the AWS CLI through AWS_CA_BUNDLE, http.client with an SSL
+context).  Tests that talk raw sockets (the bad-input suites) are about
+plain HTTP and are run without it.
+
 Nothing here starts a process at import time.
 """
 
+import atexit
 import base64
 import configparser
 import contextlib
@@ -60,9 +69,12 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
+import tempfile
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -203,6 +215,85 @@ def run_tresor_cmd(args, log_dir, timeout=30, **kwargs):
     p = subprocess.run(argv, timeout=scaled(timeout), **kwargs)
     assert_wrapper_clean(log, f"tresor {' '.join(str(a) for a in args)}")
     return p
+
+
+# ---- TLS (TRESOR_E2E_TLS=1) --------------------------------------------------
+
+TLS = os.environ.get("TRESOR_E2E_TLS") == "1"
+_TLS_DIR = None
+
+
+def make_cert(d, name, ca=None, *, days=2, sans="DNS:localhost,IP:127.0.0.1,IP:::1", dates=None, cn=None):
+    """An ECDSA P-256 certificate NAME.pem and key NAME.key (mode 0600) in d,
+    with `openssl`: a self-signed CA when ca is None, else signed by ca (the
+    base name of a CA made here) for sans.  dates: (start, end) as openssl's
+    YYMMDDHHMMSSZ, for a certificate valid only in the past (expired).
+    Returns (cert path, key path)."""
+    d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    cert, key = d / f"{name}.pem", d / f"{name}.key"
+    subj = f"/CN={cn or ('tresor test ' + name if ca is None else 'localhost')}"
+
+    def run(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True)
+
+    if ca is None:
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-days", str(days), "-subj", subj, "-keyout", str(key), "-out", str(cert),
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    else:
+        csr = d / f"{name}.csr"
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", subj,
+            "-keyout", str(key), "-out", str(csr))
+        ext = d / f"{name}.ext"
+        ext.write_text(f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n")
+        if dates is None:
+            run("x509", "-req", "-in", str(csr), "-CA", str(d / f"{ca}.pem"), "-CAkey", str(d / f"{ca}.key"),
+                "-CAcreateserial", "-extfile", str(ext), "-days", str(days), "-out", str(cert))
+        else:
+            _sign_dated(d, name, ca, csr, ext, *dates)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+def _sign_dated(d, name, ca, csr, ext, start, end):
+    """Sign csr with `openssl ca` between two fixed dates (YYMMDDHHMMSSZ):
+    how an expired certificate is made."""
+    db = d / f"{name}.db"
+    db.mkdir(exist_ok=True)
+    (db / "index.txt").write_text("")
+    (db / "serial").write_text("1000\n")
+    conf = d / f"{name}.cnf"
+    conf.write_text(f"""[ca]
+default_ca = c
+[c]
+dir = {db}
+database = {db}/index.txt
+serial = {db}/serial
+new_certs_dir = {db}
+default_md = sha256
+policy = p
+unique_subject = no
+copy_extensions = none
+[p]
+commonName = supplied
+""")
+    subprocess.run(["openssl", "ca", "-batch", "-config", str(conf), "-cert", str(d / f"{ca}.pem"),
+                    "-keyfile", str(d / f"{ca}.key"), "-in", str(csr), "-out", str(d / f"{name}.pem"),
+                    "-startdate", start, "-enddate", end, "-extfile", str(ext), "-notext"],
+                   check=True, capture_output=True)
+
+
+def tls_material():
+    """(ca.pem, server.pem, server.key) shared by every TLS server of the
+    session, made on first use in a temp dir."""
+    global _TLS_DIR
+    if _TLS_DIR is None:
+        _TLS_DIR = Path(tempfile.mkdtemp(prefix="tresor-e2e-tls."))
+        atexit.register(shutil.rmtree, _TLS_DIR, True)
+        make_cert(_TLS_DIR, "ca")
+        make_cert(_TLS_DIR, "server", "ca")
+    return _TLS_DIR / "ca.pem", _TLS_DIR / "server.pem", _TLS_DIR / "server.key"
 
 
 def free_port():
@@ -385,19 +476,43 @@ class TresorServer:
         self.secret_key = None
         self.last_rc = None
         self.wrapper_log = None
+        self.tls = TLS              # serve over TLS (TRESOR_E2E_TLS=1, or set before start)
+        self.tls_files = None       # (ca, cert, key) instead of tls_material()'s, set before start
+        self.ca = None              # the CA clients verify against, when TLS
 
     # ---- process control -------------------------------------------------
 
     @property
     def endpoint(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self):
+        """boto3's verify=: the CA's path over TLS (None: the default)."""
+        return str(self.ca) if self.tls else None
+
+    def http_connection(self, timeout=30, verify=True):
+        """An http.client connection to the server: HTTPS verifying the CA
+        when it serves TLS (verify=False: no check, for the liveness probe
+        of servers whose certificate is bad on purpose)."""
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=str(self.ca))
+            if not verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=ctx)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def _base_env(self):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("TRESOR_") and not k.startswith("AWS_")}
         return env
 
-    def start(self, env_extra=None, use_env_config=False, timeout=20.0):
+    def start(self, env_extra=None, use_env_config=False, timeout=20.0, host="127.0.0.1", args=()):
+        """Start the server on a free port of host (the listening address;
+        clients still connect to 127.0.0.1); args: more flags.  With
+        --tls-generate among them, the server makes its own certificate and
+        clients verify against DATA_DIR/tls/ca.pem."""
         binary = tresor_bin()
         if not binary.is_file() or not os.access(binary, os.X_OK):
             pytest.fail(f"tresor binary not found or not executable: {binary} "
@@ -411,14 +526,24 @@ class TresorServer:
         cmd = ["serve"]
         if use_env_config:
             env.update({
-                "TRESOR_LISTEN": f"127.0.0.1:{self.port}",
+                "TRESOR_LISTEN": f"{host}:{self.port}",
                 "TRESOR_DATA_DIR": str(self.data_dir),
                 "TRESOR_REGION": REGION,
                 "TRESOR_ACCOUNT_ID": ACCOUNT,
             })
         else:
-            cmd += ["--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
+            cmd += ["--listen", f"{host}:{self.port}", "--data-dir", str(self.data_dir),
                     "--region", REGION, "--account-id", ACCOUNT]
+        cmd += [str(a) for a in args]
+        if self.tls and "--tls-generate" in args:
+            self.ca = self.data_dir / "tls" / "ca.pem"
+        elif self.tls:
+            ca, cert, key = self.tls_files or tls_material()
+            self.ca = ca
+            if use_env_config:
+                env.update({"TRESOR_TLS_CERT": str(cert), "TRESOR_TLS_KEY": str(key)})
+            else:
+                cmd += ["--tls-cert", str(cert), "--tls-key", str(key)]
         env.update(env_extra or {})
         self._spawn(cmd, env)
         self._wait_healthy(timeout)
@@ -447,7 +572,7 @@ class TresorServer:
                 raise AssertionError(
                     f"tresor exited with {rc} during start-up\n{self.log_tail()}")
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn = self.http_connection(timeout=2, verify=False)
                 conn.request("GET", "/health")
                 resp = conn.getresponse()
                 resp.read()
@@ -547,7 +672,7 @@ class TresorServer:
                      parameter_validation=validate, connect_timeout=5, read_timeout=30)
         session = boto3.session.Session()
         return session.client(
-            "kms", region_name=REGION, endpoint_url=self.endpoint, config=cfg,
+            "kms", region_name=REGION, endpoint_url=self.endpoint, config=cfg, verify=self.verify,
             aws_access_key_id=access_key or self.access_key,
             aws_secret_access_key=secret_key or self.secret_key)
 
@@ -563,6 +688,8 @@ class TresorServer:
             "AWS_CLI_AUTO_PROMPT": "off",
             "AWS_DATA_PATH": str(MODELS_DIR),
         })
+        if self.tls:
+            env["AWS_CA_BUNDLE"] = str(self.ca)
         return env
 
     def aws(self, *args, timeout=60):
@@ -625,7 +752,7 @@ class TresorServer:
         header after signing; when (a naive UTC datetime) is the signing time;
         service/region set the credential scope."""
         final, payload = self.build_request(target, body, method=method, path=path, **kwargs)
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = self.http_connection(timeout=timeout)
         try:
             conn.request(method, path, body=payload, headers=final)
             resp = conn.getresponse()
@@ -655,7 +782,7 @@ class TresorServer:
         """A boto3 client for `service` on this server (retries off; client-side
         validation off unless asked, so the server's validation is tested)."""
         return _boto3_session().client(
-            service, region_name=region, endpoint_url=self.endpoint,
+            service, region_name=region, endpoint_url=self.endpoint, verify=self.verify,
             config=client_config(validate),
             aws_access_key_id=access_key or self.access_key,
             aws_secret_access_key=secret_key or self.secret_key,
@@ -755,7 +882,7 @@ class TresorServer:
                         secret_key=secret_key, headers=headers, **kwargs)
 
     def get_health(self):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        conn = self.http_connection(timeout=5)
         try:
             conn.request("GET", "/health")
             resp = conn.getresponse()

@@ -172,10 +172,38 @@ static void header_with_trailing_blanks(void **state)
     assert_string_equal(get(t), "[profile tresor] \r\nregion = eu-west-3\n");
 }
 
+/* --tls-generate's ca_bundle: added to tresor's profiles beside the
+ * region, left alone in others, replaced when it changes, and a second
+ * call with the same path changes nothing; the region is untouched. */
+static void ca_bundle_lines(void **state)
+{
+    struct tdir *t = *state;
+    unsigned changed = 99;
+    put(t, "[profile tresor]\nregion = us-east-1\n[profile other]\nregion = eu-west-1\n"
+           "[profile tresor-444455556666]\nregion = us-east-1\n");
+    assert_true(tr_ok(credfile_set_ca_bundle(t->dir, "/d/tls/ca.pem", &changed)));
+    assert_int_equal(changed, 2);
+    assert_string_equal(get(t), "[profile tresor]\nregion = us-east-1\nca_bundle = /d/tls/ca.pem\n"
+                                "[profile other]\nregion = eu-west-1\n"
+                                "[profile tresor-444455556666]\nregion = us-east-1\nca_bundle = /d/tls/ca.pem\n");
+    assert_true(tr_ok(credfile_set_ca_bundle(t->dir, "/d/tls/ca.pem", &changed)));
+    assert_int_equal(changed, 0);
+    assert_true(tr_ok(credfile_set_ca_bundle(t->dir, "/e/tls/ca.pem", &changed)));
+    assert_int_equal(changed, 2);
+    assert_string_equal(get(t), "[profile tresor]\nregion = us-east-1\nca_bundle = /e/tls/ca.pem\n"
+                                "[profile other]\nregion = eu-west-1\n"
+                                "[profile tresor-444455556666]\nregion = us-east-1\nca_bundle = /e/tls/ca.pem\n");
+    /* A ca_bundle-like key is not a ca_bundle line. */
+    put(t, "[profile tresor]\nca_bundle_x = 1\n");
+    assert_true(tr_ok(credfile_set_ca_bundle(t->dir, "/d/ca.pem", &changed)));
+    assert_string_equal(get(t), "[profile tresor]\nca_bundle_x = 1\nca_bundle = /d/ca.pem\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(follows_the_region, setup, teardown),
+        cmocka_unit_test_setup_teardown(ca_bundle_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(same_region_leaves_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(only_own_profiles, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_pieces_come_back, setup, teardown),
