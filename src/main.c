@@ -275,6 +275,14 @@ static int serve(int argc, char **argv)
     if (o.dev && !o.account_id) o.account_id = "123456789012";
     const char *q = getenv("TRESOR_LOG");
     if (q && strcmp(q, "quiet") == 0) log_set_requests(0);
+    /* How commits become durable (store.h, docs/internals/CRASH_SAFETY.md):
+     * grouped by default; "each", one sync per commit, to measure against
+     * and as a fallback. */
+    const char *cm = env_or("TRESOR_COMMIT", "group");
+    enum store_commit commit = STORE_COMMIT_GROUP;
+    if (strcmp(cm, "each") == 0) commit = STORE_COMMIT_EACH;
+    else if (strcmp(cm, "group") != 0)
+        return cli_usage_error(NULL, &serve_cmd, "TRESOR_COMMIT must be group or each, not '%s'", cm);
 
     /* No core dumps, not dumpable (nor ptrace-able by the same user). */
     if (tr_failed(process_harden())) return die("process hardening");
@@ -326,7 +334,7 @@ static int serve(int argc, char **argv)
     }
 
     if (tr_failed(keyring_open(dir, !has_key, &kr))) { rc = die("root key"); goto out; }
-    if (tr_failed(store_sqlite_open(dir, &st))) { rc = die("store"); goto out; }
+    if (tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
 
     r = st[0]->account_first(st, &acct);
     bool initialized = tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
