@@ -88,6 +88,8 @@ static const struct cli_row serve_env[] = {
     { "TRESOR_CLOCK_OFFSET=SECONDS", "added to the clock used for key deletion and rotation dates "
                                      "(for tests; never the SigV4 clock window)" },
     { "TRESOR_LOG_FORMAT=json", "log one JSON object per line instead of text" },
+    { "TRESOR_COMMIT=each", "one sync of the store's log per write instead of one shared by the writes "
+                            "that arrive together (group, the default), to measure against or as a fallback" },
     { "TRESOR_CACHE=off", "turn off the request path's per-thread caches, to measure what they buy" },
     { "TRESOR_AUTHZ_TRACE=FILE", "for tests: append every authorization's action, resource and condition "
                                  "key names to FILE" },
