@@ -84,7 +84,8 @@ def main():
     policy = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow",
          "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
-                    "secretsmanager:PutSecretValue", "secretsmanager:ListSecrets"],
+                    "secretsmanager:PutSecretValue", "secretsmanager:ListSecrets",
+                    "secretsmanager:CreateSecret"],
          "Resource": secrets_arn},
         {"Effect": "Allow", "Action": ["secretsmanager:BatchGetSecretValue",
                                        "secretsmanager:ListSecrets"], "Resource": "*"},
@@ -125,6 +126,10 @@ def main():
     body("DescribeKey", {"KeyId": key_arn})
     body("PutSecretValue", {"SecretId": "bench/write", "ClientRequestToken": "@TOKEN@",
                             "SecretString": json.dumps({"user": "app", "password": "y" * 32})})
+    # CreateSecret: a new secret per request (bench/new/<fresh id>).
+    body("CreateSecret", {"Name": "bench/new/@TOKEN@", "ClientRequestToken": "@TOKEN@",
+                          "KmsKeyId": key_arn,
+                          "SecretString": json.dumps({"user": "app", "password": "z" * 32})})
     body("ListSecrets", {"MaxResults": 100})
     body("AssumeRole", "Action=AssumeRole&Version=2011-06-15&RoleArn="
          + urllib.parse.quote(role_arn, safe="") + "&RoleSessionName=bench")

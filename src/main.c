@@ -109,6 +109,8 @@ static const struct cli_row serve_env[] = {
     { "TRESOR_CLOCK_OFFSET=SECONDS", "added to the clock used for key deletion and rotation dates "
                                      "(for tests; never the SigV4 clock window)" },
     { "TRESOR_LOG_FORMAT=json", "log one JSON object per line instead of text" },
+    { "TRESOR_COMMIT=each", "one sync of the store's log per write instead of one shared by the writes "
+                            "that arrive together (group, the default), to measure against or as a fallback" },
     { "TRESOR_CACHE=off", "turn off the request path's per-thread caches, to measure what they buy" },
     { "TRESOR_AUTHZ_TRACE=FILE", "for tests: append every authorization's action, resource and condition "
                                  "key names to FILE" },
@@ -404,6 +406,14 @@ static int serve(int argc, char **argv)
     }
     const char *q = getenv("TRESOR_LOG");
     if (q && strcmp(q, "quiet") == 0) log_set_requests(0);
+    /* How commits become durable (store.h, docs/internals/CRASH_SAFETY.md):
+     * grouped by default; "each", one sync per commit, to measure against
+     * and as a fallback. */
+    const char *cm = env_or("TRESOR_COMMIT", "group");
+    enum store_commit commit = STORE_COMMIT_GROUP;
+    if (strcmp(cm, "each") == 0) commit = STORE_COMMIT_EACH;
+    else if (strcmp(cm, "group") != 0)
+        return cli_usage_error(NULL, &serve_cmd, "TRESOR_COMMIT must be group or each, not '%s'", cm);
 
     /* No core dumps, not dumpable (nor ptrace-able by the same user). */
     if (tr_failed(process_harden())) { tls_free(tls); return die("process hardening"); }
@@ -458,7 +468,7 @@ static int serve(int argc, char **argv)
     }
 
     if (tr_failed(keyring_open(dir, !has_key, &kr))) { rc = die("root key"); goto out; }
-    if (tr_failed(store_sqlite_open(dir, &st))) { rc = die("store"); goto out; }
+    if (tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
 
     r = st[0]->account_first(st, &acct);
     bool initialized = tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;

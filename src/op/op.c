@@ -7,7 +7,11 @@
  * operation is committed before anything of the reply is known to be
  * good, and nothing the handler wrote survives a failure -- the handler's,
  * the commit's, or the rendering's of a query reply (whose envelope
- * surrounds the handler's output).  The reply of a JSON operation is
+ * surrounds the handler's output).  An operation that commits nothing (a
+ * read, a dry run) passes the store's sync barrier before its reply is
+ * rendered: under group commit another request's write is visible before
+ * it is durable, and a reply must not carry what a crash could take back
+ * (docs/internals/CRASH_SAFETY.md).  The reply of a JSON operation is
  * rendered straight into the caller's secret buffer (json_dump_buf):
  * json_dumps would make a malloc'd copy of a reply that may carry
  * plaintext, freed with free() -- never wiped.
@@ -34,6 +38,14 @@ void op_release(struct req_ctx *rc)
     if (release) release(rc);
 }
 
+/* An operation that committed nothing read only durable data: wait for
+ * the sync of whatever it may have seen.  A commit waited for its own. */
+static tr_result settle(struct req_ctx *rc, tr_result r, bool commit)
+{
+    if (tr_ok(r) && rc->st && (!rc->writing || !commit)) r = rc->st[0]->sync_barrier(rc->st);
+    return r;
+}
+
 /* The end of a writing operation's transaction: commit when r is a
  * success and commit is asked for, else roll back.  The first failure is
  * the one returned: rollback's never replaces the handler's. */
@@ -55,6 +67,7 @@ static TR_RESULT run_json(struct req_ctx *rc, const struct op_def *op, json_t *i
     if (tr_ok(r)) {
         r = op->fn.json(rc, in, &out);
         if (rc->writing) r = tx_end(rc->st, r, commit);
+        r = settle(rc, r, commit);
     }
     if (tr_ok(r)) r = out ? json_dump_buf(out, JSON_COMPACT, reply) : buf_append_str(reply, "{}");
     json_decref(out);
@@ -72,7 +85,7 @@ static TR_RESULT run_query(struct req_ctx *rc, const struct op_service *svc, con
     tr_result r = op->fn.query(rc, in, &x);
     if (tr_ok(r)) r = x.r;
     if (rc->writing) r = tx_end(rc->st, r, commit);
-    GUARD(r);
+    GUARD(settle(rc, r, commit));
     if (result) GUARD(buf_printf(reply, "</%sResult>", op->name));
     return buf_printf(reply, "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>",
                       rc->request_id, op->name);

@@ -4,10 +4,35 @@
  * Files.  DATA_DIR/tresor.db, created 0600 before SQLite opens it (SQLite
  * gives the -wal and -shm files the mode of the database file).  Every
  * connection runs with foreign_keys=ON, secure_delete=ON (deleted rows are
- * overwritten), synchronous=FULL (a COMMIT is on disk when it returns),
- * trusted_schema=OFF, SQLITE_DBCONFIG_DEFENSIVE and a 5 s busy timeout, so
- * a writer waits for another writer instead of failing.  The database runs
- * in WAL mode: readers never block the writer nor each other.
+ * overwritten), trusted_schema=OFF, SQLITE_DBCONFIG_DEFENSIVE and a 5 s
+ * busy timeout, so a writer waits for another writer instead of failing.
+ * The database runs in WAL mode: readers never block the writer nor each
+ * other.
+ *
+ * Durability (enum store_commit; docs/internals/CRASH_SAFETY.md).  Either
+ * way tx_commit returns once the commit is on disk.  EACH: synchronous=FULL,
+ * COMMIT itself fdatasyncs the -wal file, under the write gate, so every
+ * commit pays one sync and the next writer waits for it.  GROUP (the
+ * default for a file): synchronous=NORMAL, so COMMIT appends the frames to
+ * the -wal and returns; the commit was numbered under the gate
+ * (group_sync.h), and once the gate is passed on, the thread waits for a
+ * group sync -- an fdatasync of the -wal file through wal_fd, opened at
+ * start -- that began after its frames were written, led by the first
+ * waiter; one sync covers every commit written while the previous one ran.
+ * It is sound because of how SQLite uses the -wal file under NORMAL: it
+ * syncs the -wal before a checkpoint copies frames into the database and
+ * the database after, and it writes and syncs a new -wal header (new salts)
+ * before frames overwrite a restarted log, so a frame of a commit that we
+ * have not synced yet is never needed to recover an older one, and a torn
+ * tail fails its checksum and ends the log at the last whole commit before
+ * it (a commit nobody was told about).  The file is the same inode for the
+ * store's life: SQLite deletes the -wal only when the last connection
+ * closes, and the keeper stays open; a restart or truncation of the log
+ * writes into the same file (wal_sync still fails on an unlinked one).  A
+ * failed sync breaks the store for good (group_sync.h): commits and the
+ * readers' sync barrier fail with TR_E_STORE_IO until a restart.  A reader
+ * can see a commit before it is durable (the frames are in the log); the
+ * request path does not answer from it before the barrier (op.c).
  *
  * Schema.  The migrations of store/schema.c run at open, the pending ones
  * in one BEGIN IMMEDIATE transaction that also sets PRAGMA user_version to
@@ -68,7 +93,7 @@
  * connection of the store shares, so it is shared by all threads like the
  * file store.  memdb has no WAL: it runs with journal_mode=MEMORY, and a
  * reader waits (busy timeout) while a write transaction is open.  Meant
- * for tests.
+ * for tests  Nothing to sync: no group sync.
  *
  * Strings given to the put/update calls may be NULL, stored as "", except
  * where store.h gives a default: an access key's doc (NULL stays NULL), an
@@ -77,6 +102,7 @@
  * its array fails as TR_E_INTERNAL on read.
  */
 #include "store/store.h"
+#include "store/group_sync.h"
 #include "store/schema.h"
 
 #include <errno.h>
@@ -343,6 +369,9 @@ struct store_sqlite {
     pthread_key_t tls;              /* this thread's connection */
     struct conn *keeper;            /* migrates; keeps a memory db alive */
     struct gate gate;               /* queue of this process's writers */
+    struct group_sync gs;           /* group commit (grouped only) */
+    bool grouped;                   /* commits wait for a group sync of the -wal */
+    int wal_fd;                     /* the -wal file, for the group sync; -1 */
     uint64_t epoch;                 /* of the generation: this store's own */
     bool memory;
     bool readonly;                  /* store_sqlite_open_readonly */
@@ -432,7 +461,6 @@ static TR_RESULT conn_open(struct store_sqlite *s, struct conn **out)
     static const char pragmas[] =
         "PRAGMA foreign_keys = ON;"
         "PRAGMA secure_delete = ON;"
-        "PRAGMA synchronous = FULL;"
         "PRAGMA trusted_schema = OFF;";
     struct conn *c = calloc(1, sizeof *c);
     char *err = NULL;
@@ -448,6 +476,11 @@ static TR_RESULT conn_open(struct store_sqlite *s, struct conn **out)
     rc = sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     if (rc != SQLITE_OK) goto fail;
     rc = sqlite3_exec(c->db, pragmas, NULL, NULL, &err);
+    /* Grouped: COMMIT appends to the -wal without a sync, and tx_commit
+     * waits for the group sync instead (see the file comment). */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(c->db, s->grouped ? "PRAGMA synchronous = NORMAL"
+                                            : "PRAGMA synchronous = FULL", NULL, NULL, &err);
     /* memdb has no WAL; a journal file would land in "/" on disk. */
     if (rc == SQLITE_OK && s->memory)
         rc = sqlite3_exec(c->db, "PRAGMA journal_mode = MEMORY", NULL, NULL, &err);
@@ -815,13 +848,23 @@ static TR_RESULT q_exec(struct conn *c, sqlite3_stmt *q, int bind_rc, int *chang
 static TR_RESULT q_write(struct conn *c, sqlite3_stmt *q, int bind_rc, int *changes)
 {
     if (c->writing) return q_exec(c, q, bind_rc, changes);
-    tr_result r = gate_enter(&c->s->gate);
+    struct store_sqlite *s = c->s;
+    uint64_t seq = 0;
+    tr_result r = gate_enter(&s->gate);
     if (tr_failed(r)) {
         q_release(q);
         return r;
     }
+    if (s->grouped) r = gsync_begin(&s->gs, &seq);
+    if (tr_failed(r)) {
+        q_release(q);
+        gate_leave(&s->gate);
+        return r;
+    }
     r = q_exec(c, q, bind_rc, changes);
-    gate_leave(&c->s->gate);
+    if (s->grouped) gsync_written(&s->gs, seq);
+    gate_leave(&s->gate);
+    if (tr_ok(r) && s->grouped) r = gsync_wait(&s->gs, seq);
     return r;
 }
 
@@ -983,6 +1026,8 @@ static TR_RESULT tx_open(struct conn *c)
         fprintf(stderr, "tresor: store: tx_begin inside a transaction\n");
         BAIL0(TR_E_INTERNAL);
     }
+    /* After a failed sync nothing more is written (group_sync.h). */
+    ENSURE(!c->s->grouped || !gsync_broken(&c->s->gs), TR_E_STORE_IO);
     GUARD(gate_enter(&c->s->gate));
     tr_result r = q_simple(c, Q_BEGIN);
     if (tr_failed(r)) {
@@ -1002,15 +1047,22 @@ static void tx_closed(struct conn *c)
 }
 
 /* COMMIT.  When it fails with the transaction still open, the gate stays
- * held until tx_abort. */
+ * held until tx_abort.  Grouped, the commit is numbered and written under
+ * the gate, and then, the gate passed on to the next writer, waits for
+ * the group sync that covers it: success means durable either way. */
 static TR_RESULT tx_close(struct conn *c)
 {
+    struct store_sqlite *s = c->s;
+    uint64_t seq = 0;
     if (!c->writing) {
         fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
         BAIL0(TR_E_INTERNAL);
     }
+    if (s->grouped) GUARD(gsync_begin(&s->gs, &seq));  /* still open: the caller rolls back */
     tr_result r = q_simple(c, Q_COMMIT);
+    if (s->grouped) gsync_written(&s->gs, seq);
     if (sqlite3_get_autocommit(c->db)) tx_closed(c);
+    if (tr_ok(r) && s->grouped) r = gsync_wait(&s->gs, seq);
     return r;
 }
 
@@ -1102,6 +1154,14 @@ static void sq_tx_rollback(store_t st)
     /* A thread without a connection has no transaction to roll back. */
     struct conn *c = pthread_getspecific(self(st)->tls);
     if (c) tx_abort(c);
+}
+
+static TR_RESULT sq_sync_barrier(store_t st)
+{
+    ENSURE_REF(st);
+    struct store_sqlite *s = self(st);
+    if (!s->grouped) return TR_OK;
+    return gsync_barrier(&s->gs);
 }
 
 /* ---- accounts and access keys ------------------------------------------ */
@@ -1558,6 +1618,8 @@ static void sq_close(store_t st)
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_destroy(&s->mu);
     gate_destroy(&s->gate);
+    if (s->grouped) gsync_destroy(&s->gs);
+    if (s->wal_fd >= 0) close(s->wal_fd);
     free(s);
 }
 
@@ -1642,6 +1704,7 @@ static const struct store_class sqlite_class = {
     .tx_begin = sq_tx_begin,
     .tx_commit = sq_tx_commit,
     .tx_rollback = sq_tx_rollback,
+    .sync_barrier = sq_sync_barrier,
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
     .account_put = sq_account_put,
@@ -1690,18 +1753,34 @@ static const struct store_class sqlite_class = {
     .self_check = sq_self_check,
 };
 
+/* The group sync of a file store: fdatasync of the -wal file (see the
+ * file comment).  0 or an errno. */
+static int wal_sync(void *arg)
+{
+    struct store_sqlite *s = arg;
+    struct stat sb;
+    if (fdatasync(s->wal_fd) != 0) return errno ? errno : EIO;
+    if (fstat(s->wal_fd, &sb) != 0) return errno ? errno : EIO;
+    /* Unlinked: not the file SQLite writes any more (it never is while a
+     * connection of ours is open; fail rather than trust it). */
+    if (sb.st_nlink == 0) return ESTALE;
+    return 0;
+}
+
 /* Allocate a store for `name` (a file name, or a memdb URI) with its
- * mutex, write gate and thread key; no connection yet. */
-static TR_RESULT store_new(const char *name, bool memory, struct store_sqlite **out)
+ * mutex, write gate, thread key and (grouped) group sync; no connection
+ * yet. */
+static TR_RESULT store_new(const char *name, bool memory, bool grouped, struct store_sqlite **out)
 {
     size_t len = strlen(name);
     struct store_sqlite *s = calloc(1, sizeof *s + len + 1);
-    bool gate = false, mu = false;
+    bool gate = false, mu = false, gs = false;
 
     ENSURE(s != NULL, TR_E_INTERNAL);
     memcpy(s->name, name, len + 1);
     s->vt = &sqlite_class;
     s->memory = memory;
+    s->wal_fd = -1;
     s->epoch = cache_epoch_new();
     s->flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE |
                SQLITE_OPEN_EXRESCODE | (memory ? SQLITE_OPEN_URI | SQLITE_OPEN_CREATE : 0);
@@ -1709,25 +1788,54 @@ static TR_RESULT store_new(const char *name, bool memory, struct store_sqlite **
     if (!gate) goto fail;
     mu = pthread_mutex_init(&s->mu, NULL) == 0;
     if (!mu) goto fail;
+    if (grouped) {
+        gs = gsync_init(&s->gs, wal_sync, s);
+        if (!gs) goto fail;
+    }
     if (pthread_key_create(&s->tls, conn_drop) != 0) goto fail;
+    s->grouped = grouped;
     *out = s;
     return TR_OK;
 
 fail:
+    if (gs) gsync_destroy(&s->gs);
     if (mu) pthread_mutex_destroy(&s->mu);
     if (gate) gate_destroy(&s->gate);
     free(s);
     BAIL0(TR_E_INTERNAL);
 }
 
+/* Grouped: open the -wal file for the group sync and sync it once, so
+ * that what the migrations committed (without a sync) is durable before
+ * the store is used.  The keeper's read of the database in WAL mode has
+ * created the file, and it stays while the keeper is open. */
+static TR_RESULT open_wal(struct store_sqlite *s)
+{
+    char wal[PATH_MAX + 8];
+    int n = snprintf(wal, sizeof wal, "%s-wal", s->name);
+    ENSURE(n > 0 && (size_t)n < sizeof wal, TR_E_INTERNAL);
+    s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+    if (s->wal_fd < 0) {
+        fprintf(stderr, "tresor: store: open %s: %s\n", wal, strerror(errno));
+        BAIL0(TR_E_STORE_IO);
+    }
+    int e = wal_sync(s);
+    if (e != 0) {
+        fprintf(stderr, "tresor: store: sync %s: %s\n", wal, strerror(e));
+        BAIL0(TR_E_STORE_IO);
+    }
+    return TR_OK;
+}
+
 /* Open the store, switch a file to WAL, run the migrations. */
-static TR_RESULT open_store(const char *name, bool memory, store_t *out)
+static TR_RESULT open_store(const char *name, bool memory, bool grouped, store_t *out)
 {
     struct store_sqlite *s = NULL;
-    GUARD(store_new(name, memory, &s));
+    GUARD(store_new(name, memory, grouped, &s));
     tr_result r = conn_open(s, &s->keeper);
     if (tr_ok(r) && !memory) r = set_wal(s->keeper);
     if (tr_ok(r)) r = migrate(s->keeper);
+    if (tr_ok(r) && grouped) r = open_wal(s);
     if (tr_failed(r)) {
         sq_close(&s->vt);
         return r;
@@ -1737,6 +1845,11 @@ static TR_RESULT open_store(const char *name, bool memory, store_t *out)
 }
 
 TR_RESULT store_sqlite_open(const char *data_dir, store_t *out)
+{
+    return store_sqlite_open_commit(data_dir, STORE_COMMIT_GROUP, out);
+}
+
+TR_RESULT store_sqlite_open_commit(const char *data_dir, enum store_commit commit, store_t *out)
 {
     char path[PATH_MAX];
     struct stat sb;
@@ -1770,7 +1883,7 @@ TR_RESULT store_sqlite_open(const char *data_dir, store_t *out)
         (void)fsync(dfd);
         close(dfd);
     }
-    return open_store(path, false, out);
+    return open_store(path, false, commit == STORE_COMMIT_GROUP, out);
 }
 
 /* ---- read-only ------------------------------------------------------------ */
@@ -1845,7 +1958,7 @@ TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
                               "it can be created in" : "");
         BAIL0(TR_E_INTERNAL);
     }
-    GUARD(store_new(uri, false, &s));
+    GUARD(store_new(uri, false, false, &s));
     s->flags = RO_FLAGS;
     s->readonly = true;
     r = conn_open(s, &s->keeper);
@@ -1876,5 +1989,5 @@ TR_RESULT store_sqlite_open_memory(store_t *out)
      * leading "/"; it lives until the last of them closes (the keeper). */
     snprintf(uri, sizeof uri, "file:/tresor-mem-%lu?vfs=memdb",
              atomic_fetch_add(&seq, 1) + 1);
-    return open_store(uri, true, out);
+    return open_store(uri, true, false, out);
 }

@@ -9,7 +9,8 @@
  *    WAL mode).
  *  - Writes happen inside tx_begin/tx_commit on the calling thread; on any
  *    failure the caller calls tx_rollback and nothing is left behind.
- *    tx_commit is durable (synchronous=FULL under WAL).
+ *    tx_commit returns once the commit is durable (a group sync of the
+ *    WAL, or synchronous=FULL: enum store_commit).
  *  - Secret columns (wrapped key material, wrapped secret access keys) are
  *    stored exactly as given: the caller has already wrapped them under the
  *    root key (crypto/keyring.h).  The store never sees plaintext secrets.
@@ -161,6 +162,12 @@ struct store_class {
 
     TR_RESULT (*tx_begin)(const struct store_class **st);
     TR_RESULT (*tx_commit)(const struct store_class **st);
+    /* Wait until every write committed so far (by any thread) is
+     * durable; a request that only read calls it before it answers, so it
+     * never hands out what a crash could take back.  Returns at once when
+     * nothing is pending, and always for a store whose commits are
+     * durable when they return. */
+    TR_RESULT (*sync_barrier)(const struct store_class **st);
     void (*tx_rollback)(const struct store_class **st);
     /* A long read-only pass on this thread (the analyzer): one consistent
      * snapshot from read_begin to read_end, with no write in between. */
@@ -290,8 +297,17 @@ struct store_class {
 
 typedef const struct store_class **store_t;
 
-/* Open (creating and migrating as needed) DATA_DIR/tresor.db. */
+/* How a commit of a file store becomes durable (docs/internals/CRASH_SAFETY.md):
+ * GROUP, WAL with synchronous=NORMAL and one fdatasync of the -wal file
+ * covering every commit written while the previous one ran; EACH,
+ * synchronous=FULL, one sync inside every COMMIT.  Either way tx_commit
+ * returns once the commit is durable. */
+enum store_commit { STORE_COMMIT_GROUP, STORE_COMMIT_EACH };
+
+/* Open (creating and migrating as needed) DATA_DIR/tresor.db, grouped. */
 TR_RESULT store_sqlite_open(const char *data_dir, store_t *out);
+/* The same with the commit mode given. */
+TR_RESULT store_sqlite_open_commit(const char *data_dir, enum store_commit commit, store_t *out);
 /* DATA_DIR/tresor.db read-only (`tresor check`): nothing is changed or
  * migrated, and it works on a read-only copy (files 0444, a directory
  * 0555, a read-only mount).  Without -wal and -shm files (a clean stop, a

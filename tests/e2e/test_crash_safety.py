@@ -21,6 +21,9 @@ on it, and everything the round touched is verified:
 At the end every acknowledged write of every round is verified again, every
 key encrypts and decrypts, and `tresor check` passes.
 
+test_sigkill_under_write_load_commit_each: fewer of the same rounds with
+one sync per commit (TRESOR_COMMIT=each) instead of group commit.
+
 test_sigkill_on_a_filling_disk: the same rounds on a small tmpfs whose free
 space a filler file takes away and gives back: a write may also be refused
 with the service's 500, and then it must have left nothing.
@@ -436,14 +439,15 @@ def new_server(tmp_path_factory, name):
     return TresorServer(name, tmp_path_factory.mktemp(f"tresor-{name}"))
 
 
-def crash_rounds(srv, L, rng, rounds, full_ok=False, before_round=None):
+def crash_rounds(srv, L, rng, rounds, full_ok=False, before_round=None, env=None):
     """`rounds` rounds of: the write load from THREADS clients, SIGKILL
     20-300 ms in, `tresor check` on the killed server's data dir, restart,
     verify what the round touched.  Then verify everything and check once
-    more after a clean stop.  Returns the number of kills and the last
-    check's report."""
+    more after a clean stop.  `env`: more of the server's environment.
+    Returns the number of kills and the last check's report."""
     kills = 0
-    srv.start(env_extra={"TRESOR_LOG": "quiet"})
+    env = {"TRESOR_LOG": "quiet", **(env or {})}
+    srv.start(env_extra=env)
     for rnd in range(rounds):
         if before_round:
             before_round(rnd)
@@ -466,7 +470,7 @@ def crash_rounds(srv, L, rng, rounds, full_ok=False, before_round=None):
             assert not w.is_alive(), "a client thread hangs after the kill"
         assert not L.failures, f"round {rnd}: unexpected errors: {L.failures[:5]}"
         assert_check_passes(srv, L, f"after kill {kills}")
-        srv.start(env_extra={"TRESOR_LOG": "quiet"})
+        srv.start(env_extra=env)
         verify(L, srv)
     if before_round:
         before_round(None)                # room again for the last checks
@@ -487,6 +491,7 @@ def report(title, L, rounds, kills, t0, out):
 
 
 def test_sigkill_under_write_load(tmp_path_factory):
+    """On the default path, group commit (docs/internals/CRASH_SAFETY.md)."""
     srv = new_server(tmp_path_factory, "crash")
     L, t0 = Ledger(), time.monotonic()
     try:
@@ -494,6 +499,19 @@ def test_sigkill_under_write_load(tmp_path_factory):
     finally:
         srv.close()
     report("crash safety", L, ROUNDS, kills, t0, out)
+
+
+def test_sigkill_under_write_load_commit_each(tmp_path_factory):
+    """The fallback, one sync per commit (TRESOR_COMMIT=each): fewer rounds."""
+    srv = new_server(tmp_path_factory, "crash-each")
+    L, t0 = Ledger(), time.monotonic()
+    rounds = max(1, ROUNDS // 3)
+    try:
+        kills, out = crash_rounds(srv, L, random.Random(SEED + 1), rounds,
+                                  env={"TRESOR_COMMIT": "each"})
+    finally:
+        srv.close()
+    report("crash safety (TRESOR_COMMIT=each)", L, rounds, kills, t0, out)
 
 
 # ---- first start -----------------------------------------------------------------

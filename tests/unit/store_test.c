@@ -12,7 +12,10 @@
  * src/store/schema/NNN_*.sql files), file modes 0600, secure_delete,
  * readers in several threads while two writers write, on the file and on
  * the memory store, and SQLite running out of memory at every allocation
- * of a short script (SQLite's fault injection, through its allocator).
+ * of a short script (SQLite's fault injection, through its allocator);
+ * writers in eight threads under group commit and with one sync per
+ * commit (STORE_COMMIT_EACH), all there after a reopen, and the sync
+ * barrier (group_sync_test.c tests the grouping itself).
  * Run from the repository root (scripts/run-unit does).
  */
 #include <stdarg.h>
@@ -2264,10 +2267,96 @@ static void test_free_helpers(void **state)
     tag_list_free(NULL, 0);
 }
 
+/* ---- durability: group commit and one sync per commit -------------------- */
+
+#define GC_THREADS 8
+#define GC_WRITES 40
+
+struct gc_arg { pthread_t t; store_t st; int idx; int bad; };
+
+/* GC_WRITES tags on arn:gc:<idx>, every other one inside a transaction. */
+static void *gc_writer(void *p)
+{
+    struct gc_arg *a = p;
+    char arn[32], key[16];
+    snprintf(arn, sizeof arn, "arn:gc:%d", a->idx);
+    for (int i = 0; i < GC_WRITES; i++) {
+        snprintf(key, sizeof key, "k%03d", i);
+        if (i % 2 == 0) {
+            if (tr_failed(CALL(a->st, tag_set, arn, key, "v"))) a->bad++;
+            continue;
+        }
+        if (tr_failed(TX(a->st, tx_begin))) { a->bad++; continue; }
+        if (tr_failed(CALL(a->st, tag_set, arn, key, "v")) || tr_failed(TX(a->st, tx_commit))) {
+            a->bad++;
+            TX(a->st, tx_rollback);
+        }
+    }
+    if (tr_failed(TX(a->st, sync_barrier))) a->bad++;
+    return NULL;
+}
+
+/* Every write of every thread returned success and is there after a reopen. */
+static void gc_run_and_verify(struct fx *f)
+{
+    struct gc_arg a[GC_THREADS];
+    for (int i = 0; i < GC_THREADS; i++) {
+        a[i] = (struct gc_arg){ .st = f->st, .idx = i };
+        assert_int_equal(pthread_create(&a[i].t, NULL, gc_writer, &a[i]), 0);
+    }
+    for (int i = 0; i < GC_THREADS; i++) {
+        assert_int_equal(pthread_join(a[i].t, NULL), 0);
+        assert_int_equal(a[i].bad, 0);
+    }
+    reopen(f);
+    for (int i = 0; i < GC_THREADS; i++) {
+        char arn[32];
+        struct tag_rec *v = NULL;
+        size_t n = 0;
+        snprintf(arn, sizeof arn, "arn:gc:%d", i);
+        OK(CALL(f->st, tag_list, arn, &v, &n));
+        assert_int_equal(n, GC_WRITES);
+        tag_list_free(v, n);
+    }
+}
+
+/* The default file store: group commit. */
+static void test_group_commit_threads(void **state)
+{
+    struct fx *f = *state;
+    OK(TX(f->st, sync_barrier));            /* nothing pending */
+    gc_run_and_verify(f);
+}
+
+/* STORE_COMMIT_EACH: synchronous=FULL, no group sync; the same writes,
+ * and the data dir opens grouped afterwards. */
+static void test_commit_each(void **state)
+{
+    struct fx *f = *state;
+    store_t st = NULL;
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    OK(store_sqlite_open_commit(f->dir, STORE_COMMIT_EACH, &st));
+    f->st = st;
+    OK(TX(f->st, sync_barrier));
+    gc_run_and_verify(f);
+}
+
+/* The memory store syncs nothing: the barrier always passes. */
+static void test_memory_sync_barrier(void **state)
+{
+    struct fx *f = *state;
+    OK(CALL(f->st, tag_set, "arn:m", "k", "v"));
+    OK(TX(f->st, sync_barrier));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_name_and_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_sync_barrier, setup_memory, teardown),
         cmocka_unit_test_setup_teardown(test_open_tightens_mode_and_makes_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations_run_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_an_old_database, setup, teardown),

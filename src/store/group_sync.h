@@ -1,0 +1,72 @@
+/*
+ * group_sync.h -- group commit: many commits made durable by one sync.
+ *
+ * A store that commits without syncing (SQLite in WAL mode with
+ * synchronous=NORMAL: COMMIT appends the frames to the -wal file and
+ * returns) numbers each commit and, before it tells its caller the commit
+ * is done, waits until a sync that started after the commit's write has
+ * finished.  The first waiter that finds no sync running becomes the
+ * leader: it runs the sync for every commit written so far, publishes the
+ * highest one it covered and wakes the others; commits written while a
+ * sync runs are covered by the next one.  See
+ * docs/internals/CRASH_SAFETY.md.
+ *
+ * A failed sync cannot be retried (after a failed fsync the kernel may
+ * have dropped the dirty pages and marked them clean, so a second fsync
+ * would "succeed" over lost data): the first failure is sticky.  Every
+ * commit it did not cover fails, so do all later ones, and the barrier
+ * that readers pass fails too, until the process restarts.
+ *
+ * Sequence numbers: `begun` counts commits that have started (the caller
+ * holds its write lock from gsync_begin to gsync_written, so they are
+ * written in order), `written` those whose write has returned, `synced`
+ * the highest commit known durable.  synced <= written <= begun.
+ */
+#ifndef TR_STORE_GROUP_SYNC_H
+#define TR_STORE_GROUP_SYNC_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/result.h"
+
+/* Make durable everything written before the call: 0, or an errno. */
+typedef int (*gsync_fn)(void *arg);
+
+struct group_sync {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t begun, written, synced;
+    unsigned waiters;               /* threads in gsync_wait/gsync_barrier */
+    bool syncing;                   /* a leader's sync runs */
+    int failed;                     /* errno of the first failed sync; sticky */
+    uint64_t syncs;                 /* syncs run (tests, measurements) */
+    gsync_fn sync;
+    void *arg;
+};
+
+/* Initialise g with its sync function.  False when out of resources. */
+bool gsync_init(struct group_sync *g, gsync_fn sync, void *arg);
+/* Destroy g; no thread may be inside a gsync_* call. */
+void gsync_destroy(struct group_sync *g);
+
+/* Number the commit about to be written (*seq).  Call with the store's
+ * write lock held, right before the write.  Fails (TR_E_STORE_IO, no
+ * message) when a sync has failed: the store takes no more writes. */
+TR_RESULT gsync_begin(struct group_sync *g, uint64_t *seq);
+/* The write of commit seq has returned (successfully or not: the number
+ * is used up either way).  Still under the write lock. */
+void gsync_written(struct group_sync *g, uint64_t seq);
+/* Wait until commit seq is durable, leading a sync when none runs.
+ * TR_E_STORE_IO when the sync that should have covered it failed, or an
+ * earlier one did. */
+TR_RESULT gsync_wait(struct group_sync *g, uint64_t seq);
+/* Wait until every commit begun so far is durable: a reader calls it
+ * before it answers, so that it never hands out data a crash could still
+ * take back.  Returns at once when nothing is pending. */
+TR_RESULT gsync_barrier(struct group_sync *g);
+/* Whether a sync has failed (the store is broken). */
+bool gsync_broken(struct group_sync *g);
+
+#endif
