@@ -307,8 +307,11 @@ static int serve(int argc, char **argv)
         struct dev_opts dopts = { .account_id = o.account_id, .seed_path = o.seed, .in_memory = true };
         if (tr_failed(dev_start(&env, &dopts))) { rc = die("dev mode"); goto out; }
         memset(&acct, 0, sizeof acct);
-        snprintf(acct.id, sizeof acct.id, "%s", dev_account(env.dev->state));
-        snprintf(dir, sizeof dir, "(memory)");
+        if (tr_failed(str_copy(acct.id, sizeof acct.id, dev_account(env.dev->state), "the dev account id"))) {
+            rc = die("dev mode");
+            goto out;
+        }
+        STR_SET(dir, "(memory)");
         goto started;
     }
     if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
