@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "iam/iam_util.h"
 
 static void inline_member(struct xml *x, const struct rel_rec *r)
@@ -80,6 +81,8 @@ static const struct phase PHASES[] = {
     { 'P', IAM_POLICY, "LocalManagedPolicy", "Policies", iam_xml_policy_detail },
 };
 #define NPHASES (sizeof PHASES / sizeof PHASES[0])
+/* The longest entity name a marker carries (IAM names are 128 at most), with its NUL. */
+#define NAME_POS_MAX 256
 
 struct walk {
     bool want[NPHASES];
@@ -87,7 +90,7 @@ struct walk {
     const char *after;             /* name in that phase, or NULL */
     size_t left;                   /* entities still to write */
     bool truncated;
-    char next[300];                /* marker of the last entity written */
+    char next[2 + NAME_POS_MAX];   /* marker of the last entity written */
 };
 
 static TR_RESULT parse_filter(const struct form *in, struct walk *w)
@@ -114,7 +117,7 @@ static TR_RESULT parse_marker(const char *marker, struct walk *w)
     w->after = NULL;
     if (!marker) return TR_OK;
     for (size_t p = 0; p < NPHASES; p++)
-        if (marker[0] == PHASES[p].letter && marker[1] == ':') {
+        if (marker[0] == PHASES[p].letter && marker[1] == ':' && strlen(marker + 2) < NAME_POS_MAX) {
             w->start = p;
             w->after = marker + 2;
             return TR_OK;
@@ -126,8 +129,8 @@ static TR_RESULT parse_marker(const char *marker, struct walk *w)
 static TR_RESULT walk_phase(struct req_ctx *rc, struct xml *x, size_t p, struct walk *w)
 {
     const struct phase *ph = &PHASES[p];
-    char after[256];
-    snprintf(after, sizeof after, "%s", p == w->start && w->after ? w->after : "");
+    char after[NAME_POS_MAX];
+    GUARD(str_copy(after, sizeof after, p == w->start && w->after ? w->after : "", "the marker's name"));
     while (!w->truncated) {
         struct ent_rec *v = NULL;
         size_t n = 0;
@@ -139,11 +142,11 @@ static TR_RESULT walk_phase(struct req_ctx *rc, struct xml *x, size_t p, struct 
             xml_open(x, "member");
             r = ph->write(rc, x, &v[i]);
             xml_close(x, "member");
-            snprintf(w->next, sizeof w->next, "%c:%s", ph->letter, v[i].name);
+            if (tr_ok(r)) r = str_format(w->next, sizeof w->next, "the marker", "%c:%s", ph->letter, v[i].name);
             w->left--;
         }
         bool more = tr_ok(r) && !w->truncated && n == want;
-        if (more) snprintf(after, sizeof after, "%s", v[n - 1].name);
+        if (more) r = str_copy(after, sizeof after, v[n - 1].name, "the list's position");
         ent_list_free(v, n);
         GUARD(r);
         if (!more) break;
