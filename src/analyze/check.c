@@ -172,7 +172,10 @@ static void check_key(store_t st, const struct keyring *kr, const struct key_rec
     if (strcmp(k->key_state, KEY_STATE_PENDING_DELETION) == 0 && k->deletion_date <= 0)
         problem(rep, "kms key %s: pending deletion without a deletion date", k->key_id);
     snprintf(res, sizeof res, "key/%s", k->key_id);   /* fits: sized for it */
-    kms_arn(arn, sizeof arn, k->region, k->account_id, res);
+    if (tr_failed(kms_arn(arn, sizeof arn, k->region, k->account_id, res))) {
+        arn[0] = '\0';         /* cannot be its own: reported below */
+        tr_clear_error();
+    }
     if (!k->arn || strcmp(k->arn, arn) != 0)
         problem(rep, "kms key %s: ARN %.200s is not its own", k->key_id, k->arn ? k->arn : "-");
     if (tr_failed(st[0]->account_get(st, k->account_id, &acct))) {
