@@ -504,7 +504,7 @@ static int decide_secret(struct req_ctx *rc, const struct opts *o, const struct 
     out->deny_type = res.deny_type;
     out->stmts = json_array();
     _Static_assert(sizeof ev <= TXT_MAX, "ev fits");
-    snprintf(res.decision == DECISION_ALLOW ? out->evidence : out->message, TXT_MAX, "%s", ev); /* fits */
+    snprintf(res.decision == DECISION_ALLOW ? out->evidence : out->message, TXT_MAX, "%s", ev); /* fits: above */
     if (found) note(nt, "the secret's resource policy and tags, as stored");
     else note(nt, "no such secret: decided against the ARN as given, as the server decides a missing "
               "secret (an allowed caller then gets ResourceNotFoundException)");
