@@ -81,8 +81,9 @@ static const struct phase PHASES[] = {
     { 'P', IAM_POLICY, "LocalManagedPolicy", "Policies", iam_xml_policy_detail },
 };
 #define NPHASES (sizeof PHASES / sizeof PHASES[0])
-/* The longest entity name a marker carries (IAM names are 128 at most), with its NUL. */
-#define NAME_POS_MAX 256
+/* The longest position a marker carries: the whole Marker (markerType)
+ * less its "X:", so any marker's is copied whole. */
+#define NAME_POS_MAX (IAM_MARKER_MAX + 1)
 
 struct walk {
     bool want[NPHASES];
@@ -117,7 +118,7 @@ static TR_RESULT parse_marker(const char *marker, struct walk *w)
     w->after = NULL;
     if (!marker) return TR_OK;
     for (size_t p = 0; p < NPHASES; p++)
-        if (marker[0] == PHASES[p].letter && marker[1] == ':' && strlen(marker + 2) < NAME_POS_MAX) {
+        if (marker[0] == PHASES[p].letter && marker[1] == ':') {
             w->start = p;
             w->after = marker + 2;
             return TR_OK;
