@@ -538,7 +538,7 @@ TR_RESULT az_accounts(store_t st, char *const *extra, size_t nextra,
         BAIL0(TR_E_INTERNAL);
     }
     tr_result r = TR_OK;
-    for (size_t i = 0; i < nv; i++) STR_COPY_ARRAY(ids[k++], v[i].id);
+    for (size_t i = 0; i < nv; i++, k++) STR_COPY_ARRAY(ids[k], v[i].id);
     for (size_t i = 0; i < nextra && tr_ok(r); i++) {
         bool dup = strcmp(extra[i], "*") == 0;
         for (size_t j = 0; j < k && !dup; j++) dup = strcmp(ids[j], extra[i]) == 0;

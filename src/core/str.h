@@ -38,7 +38,7 @@ TR_RESULT str_format(char *dst, size_t cap, const char *what, const char *fmt, .
 #define STR_IS_ARRAY_(a) (!__builtin_types_compatible_p(__typeof__(a), __typeof__(&(a)[0])))
 
 /* Copy the string literal lit into the char array dst; a literal longer
- * than dst holds does not compile. */
+ * than dst holds does not compile.  dst is evaluated once. */
 #define STR_SET(dst, lit) do { \
         _Static_assert(STR_IS_ARRAY_(dst), #dst " is not an array"); \
         _Static_assert(sizeof("" lit) <= sizeof(dst), #lit " does not fit in " #dst); \
@@ -47,13 +47,16 @@ TR_RESULT str_format(char *dst, size_t cap, const char *what, const char *fmt, .
 
 /* Copy the NUL-terminated string in the char array src into the char
  * array dst, which is at least as large (else it does not compile): the
- * whole string always fits.  src and dst must not overlap. */
+ * whole string always fits.  src and dst must not overlap.  Each is
+ * evaluated once (the sizes are read without evaluating). */
 #define STR_COPY_ARRAY(dst, src) do { \
         _Static_assert(STR_IS_ARRAY_(dst) && STR_IS_ARRAY_(src), #dst " and " #src " must be arrays"); \
         _Static_assert(sizeof(src) <= sizeof(dst), #src " may not fit in " #dst); \
-        size_t n_ = strnlen((src), sizeof(src) - 1); \
-        memcpy((dst), (src), n_); \
-        (dst)[n_] = '\0'; \
+        char *d_ = (dst); \
+        const char *s_ = (src); \
+        size_t n_ = strnlen(s_, sizeof(src) - 1); \
+        memcpy(d_, s_, n_); \
+        d_[n_] = '\0'; \
     } while (0)
 
 /* The longest decimal text of any integer up to 64 bits, sign and NUL

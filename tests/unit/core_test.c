@@ -312,6 +312,17 @@ static void test_str_macros(void **state)
     assert_string_equal(big, "1234567");
     STR_COPY_ARRAY(big, exact);
     assert_string_equal(big, "Enabled");
+    /* Each argument is evaluated once. */
+    char rows[3][8] = { "", "", "" };
+    size_t k = 0, j = 0;
+    STR_COPY_ARRAY(rows[k++], exact);
+    STR_SET(rows[k++], "two");
+    STR_COPY_ARRAY(rows[k++], rows[j++]);
+    assert_int_equal(k, 3);
+    assert_int_equal(j, 1);
+    assert_string_equal(rows[0], "Enabled");
+    assert_string_equal(rows[1], "two");
+    assert_string_equal(rows[2], "Enabled");
     /* An unterminated source (never one of ours) still ends in dst. */
     memset(small, 'y', sizeof small);
     STR_COPY_ARRAY(big, small);
