@@ -238,22 +238,23 @@ static void stop_cleanly(struct http_server *srv, int sig, unsigned grace, const
 /* --tls-generate's subject alternative names (OpenSSL's syntax): the
  * listen address's host when it names one (not a wildcard), then
  * localhost, 127.0.0.1 and ::1; *cn gets the first name. */
-static void generate_sans(const char *listen, char *san, size_t n, char *cn, size_t ncn)
+static TR_RESULT generate_sans(const char *listen, char *san, size_t n, char *cn, size_t ncn)
 {
     char host[256] = "";
     const char *colon = strrchr(listen, ':');
     size_t hl = colon ? (size_t)(colon - listen) : strlen(listen);
     if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']')
-        snprintf(host, sizeof host, "%.*s", (int)(hl - 2), listen + 1);
+        GUARD(str_format(host, sizeof host, "--listen host", "%.*s", (int)(hl - 2), listen + 1));
     else
-        snprintf(host, sizeof host, "%.*s", (int)hl, listen);
+        GUARD(str_format(host, sizeof host, "--listen host", "%.*s", (int)hl, listen));
     unsigned char bin[16];
     bool ip = inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1;
     bool wildcard = !host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
     bool known = strcmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0;
-    snprintf(cn, ncn, "%s", wildcard || known ? "localhost" : host);
-    snprintf(san, n, "%s%s%sDNS:localhost,IP:127.0.0.1,IP:::1", wildcard || known ? "" : ip ? "IP:" : "DNS:",
-             wildcard || known ? "" : host, wildcard || known ? "" : ",");
+    GUARD(str_copy(cn, ncn, wildcard || known ? "localhost" : host, "certificate name"));
+    return str_format(san, n, "certificate names", "%s%s%sDNS:localhost,IP:127.0.0.1,IP:::1",
+                      wildcard || known ? "" : ip ? "IP:" : "DNS:", wildcard || known ? "" : host,
+                      wildcard || known ? "" : ",");
 }
 
 /* --tls-generate: DIR/tls/ with a local CA and a server certificate,
@@ -272,7 +273,7 @@ static TR_RESULT tls_generated(const char *dir, const char *listen, unsigned min
     GUARD(str_format(ca_path, ca_size, "data dir", "%s/ca.pem", tdir));
     if (!file_exists(tdir, "server.pem") || !file_exists(tdir, "server.key") || !file_exists(tdir, "ca.pem")) {
         char san[512], cn[256];
-        generate_sans(listen, san, sizeof san, cn, sizeof cn);
+        GUARD(generate_sans(listen, san, sizeof san, cn, sizeof cn));
         GUARD(certgen_write(tdir, cn, san));
         log_msg("info", "made a local CA (%s) and a server certificate for %s in %s", ca_path, san, tdir);
     }
@@ -449,8 +450,11 @@ static int serve(int argc, char **argv)
         struct dev_opts dopts = { .account_id = o.account_id, .seed_path = o.seed, .in_memory = true };
         if (tr_failed(dev_start(&env, &dopts))) { rc = die("dev mode"); goto out; }
         memset(&acct, 0, sizeof acct);
-        snprintf(acct.id, sizeof acct.id, "%s", dev_account(env.dev->state));
-        snprintf(dir, sizeof dir, "(memory)");
+        if (tr_failed(str_copy(acct.id, sizeof acct.id, dev_account(env.dev->state), "the dev account id"))) {
+            rc = die("dev mode");
+            goto out;
+        }
+        STR_SET(dir, "(memory)");
         goto started;
     }
     if (mkdir(o.data_dir, 0700) != 0 && errno != EEXIST) {
@@ -539,7 +543,8 @@ started:
      * script waiting for /health -- finds the banner printed. */
     const char *scheme = tls ? "https" : "http";
     char ca_hint[PATH_MAX + 32] = "";
-    if (tls) snprintf(ca_hint, sizeof ca_hint, " --ca-bundle %s", ca_path[0] ? ca_path : "CA.pem");
+    if (tls) /* cut: a hint in the banner, for people */
+        snprintf(ca_hint, sizeof ca_hint, " --ca-bundle %s", ca_path[0] ? ca_path : "CA.pem");
     if (o.dev)
         printf("*** tresor DEVELOPMENT SERVER: any access key is accepted, state is %s; "
                "never use it for real secrets ***\n"

@@ -100,9 +100,10 @@ TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account);
  * and keyring, the clock now, n's principal and its identity as
  * az_graph_build loaded it (borrowed: not the context's to free; when n
  * has none, the first decision loads one, which iam_identity_release
- * frees), in region for service. */
-void az_ctx_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
-                 const char *region, const char *service);
+ * frees), in region for service.  Fails (TR_E_INTERNAL) only when region
+ * or service is longer than a request context holds. */
+TR_RESULT az_ctx_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
+                      const char *region, const char *service);
 
 /* The secret under analysis. */
 struct az_target {

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/str.h"
 #include "crypto/keyring.h"
 #include "iam/bindings.h"
 #include "kms/kms.h"
@@ -41,6 +42,7 @@ static void problem(struct check_report *rep, const char *fmt, ...)
     if (rep->shown >= CHECK_SHOW_MAX) return;
     va_list ap;
     va_start(ap, fmt);
+    /* cut: a line of the report, for people; a longer one is shortened */
     vsnprintf(rep->line[rep->shown++], CHECK_LINE_MAX, fmt, ap);
     va_end(ap);
 }
@@ -71,9 +73,9 @@ static void check_access_keys(store_t st, const struct keyring *kr, struct check
             return;
         }
         for (size_t i = 0; i < n; i++) {
-            char label[64];
+            char label[sizeof "access-key:" + sizeof v[i].access_key_id];
             struct buf secret = BUF_SECRET(256);
-            snprintf(label, sizeof label, "access-key:%s", v[i].access_key_id);
+            snprintf(label, sizeof label, "access-key:%s", v[i].access_key_id); /* fits: sized for it */
             rep->access_keys++;
             if (tr_failed(keyring_unwrap(kr, label, v[i].wrapped_secret.data,
                                          v[i].wrapped_secret.len, &secret)) || secret.len == 0) {
@@ -83,7 +85,7 @@ static void check_access_keys(store_t st, const struct keyring *kr, struct check
             }
             buf_free(&secret);
         }
-        if (n) snprintf(after, sizeof after, "%s", v[n - 1].access_key_id);
+        if (n) STR_COPY_ARRAY(after, v[n - 1].access_key_id);
         access_key_list_free(v, n);
         if (n < PAGE) return;
     }
@@ -162,15 +164,18 @@ static void check_aliases(store_t st, const struct key_rec *k, struct check_repo
 static void check_key(store_t st, const struct keyring *kr, const struct key_rec *k,
                       struct check_report *rep)
 {
-    char arn[KMS_ARN_MAX + 1], res[64];
+    char arn[KMS_ARN_MAX + 1], res[sizeof "key/" + sizeof k->key_id];
     struct account_rec acct;
     rep->keys++;
     if (!known_state(k->key_state))
         problem(rep, "kms key %s: unknown state '%.24s'", k->key_id, k->key_state);
     if (strcmp(k->key_state, KEY_STATE_PENDING_DELETION) == 0 && k->deletion_date <= 0)
         problem(rep, "kms key %s: pending deletion without a deletion date", k->key_id);
-    snprintf(res, sizeof res, "key/%s", k->key_id);
-    kms_arn(arn, sizeof arn, k->region, k->account_id, res);
+    snprintf(res, sizeof res, "key/%s", k->key_id);   /* fits: sized for it */
+    if (tr_failed(kms_arn(arn, sizeof arn, k->region, k->account_id, res))) {
+        arn[0] = '\0';         /* cannot be its own: reported below */
+        tr_clear_error();
+    }
     if (!k->arn || strcmp(k->arn, arn) != 0)
         problem(rep, "kms key %s: ARN %.200s is not its own", k->key_id, k->arn ? k->arn : "-");
     if (tr_failed(st[0]->account_get(st, k->account_id, &acct))) {
@@ -196,7 +201,7 @@ static void check_keys(store_t st, const struct keyring *kr, struct check_report
             return;
         }
         for (size_t i = 0; i < n; i++) check_key(st, kr, &v[i], rep);
-        if (n) snprintf(after, sizeof after, "%s", v[n - 1].key_id);
+        if (n) STR_COPY_ARRAY(after, v[n - 1].key_id);
         key_list_free(v, n);
         if (n < PAGE) return;
     }
@@ -238,7 +243,7 @@ static bool key_by_arn(store_t st, const char *arn, char key_id[37])
     bool ok = false;
     key_id[0] = '\0';
     if (!p || strlen(p + 5) > 36) return false;
-    snprintf(key_id, 37, "%s", p + 5);
+    snprintf(key_id, 37, "%s", p + 5);      /* fits: 36 at most, checked above */
     memset(&k, 0, sizeof k);
     if (tr_ok(st[0]->key_get(st, key_id, &k))) ok = k.arn && strcmp(k.arn, arn) == 0;
     else tr_clear_error();
@@ -366,9 +371,11 @@ static void check_secret(store_t st, const struct keyring *kr, const struct ent_
     if (s.deleted_date != 0) {
         json_t *d = json_object_get(s.doc, "deletion_date");
         char due[64 + SM_ID_MAX];
-        snprintf(due, sizeof due, "%012lld|%s",
-                 (long long)(json_is_number(d) ? json_number_value(d) : 0), s.arn);
-        if (!json_is_number(d) || !rel_exists(st, DUE_KIND, DUE_FROM, due, NULL))
+        if (tr_failed(str_format(due, sizeof due, "the purge entry's key", "%012lld|%s",
+                                 (long long)(json_is_number(d) ? json_number_value(d) : 0), s.arn))) {
+            problem(rep, "secret %.300s: its ARN is too long", s.arn);
+            tr_clear_error();
+        } else if (!json_is_number(d) || !rel_exists(st, DUE_KIND, DUE_FROM, due, NULL))
             problem(rep, "secret %s: pending deletion without its purge entry", s.arn);
     }
     secret_free(&s);

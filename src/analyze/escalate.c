@@ -46,9 +46,9 @@ static TR_RESULT push(struct az_escalation **v, size_t *n, size_t node, const ch
     memset(e, 0, sizeof *e);
     e->node = node;
     e->via = SIZE_MAX;
-    snprintf(e->action, sizeof e->action, "%s", action);
+    GUARD(str_copy(e->action, sizeof e->action, action, "escalation action"));
     GUARD(str_copy(e->resource, sizeof e->resource, resource, "escalation resource"));
-    snprintf(e->evidence, sizeof e->evidence, "%s", ev);
+    GUARD(str_copy(e->evidence, sizeof e->evidence, ev, "escalation evidence"));
     return TR_OK;
 }
 
@@ -79,7 +79,7 @@ static TR_RESULT iam_allows(struct req_ctx *rc, const char *action, const char *
         .action = action, .resource = arn, .resource_account = account, .mode = RES_NONE,
         .no_fail = true,
     };
-    snprintf(rc->service, sizeof rc->service, "iam");
+    STR_SET(rc->service, "iam");
     GUARD(iam_authorize(rc, &ar, &res));
     *ok = res.decision == DECISION_ALLOW;
     if (*ok) iam_result_evidence(&res, ev, nev);
@@ -235,7 +235,8 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
     tr_result r = TR_OK;
 
     if (!x) BAIL0(TR_E_INTERNAL);
-    az_ctx_init(&rc, env, p, t->s.region, "secretsmanager");
+    r = az_ctx_init(&rc, env, p, t->s.region, "secretsmanager");
+    if (tr_failed(r)) { free(x); return r; }
     struct eval_principal who = ep_of(p), direct = who;
     direct.account = "";         /* matches no account principal */
 
@@ -246,7 +247,7 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
     }
     if (tr_ok(r) && t->have_key && strcmp(t->key.key_manager, "AWS") != 0) {
         const char *acts[] = { "kms:PutKeyPolicy", "kms:CreateGrant" };
-        snprintf(rc.service, sizeof rc.service, "kms");
+        STR_SET(rc.service, "kms");
         for (int k = 0; k < 2 && tr_ok(r); k++) {
             struct kms_authz_in in = { .key_attrs = &t->attrs };
             /* The key policy must allow (grants cannot give these here:

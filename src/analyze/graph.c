@@ -56,8 +56,8 @@ static TR_RESULT add_node(struct az_graph *g, enum az_kind kind, const char *arn
     return TR_OK;
 }
 
-void az_ctx_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
-                 const char *region, const char *service)
+TR_RESULT az_ctx_init(struct req_ctx *rc, const struct server_env *env, const struct az_node *n,
+                      const char *region, const char *service)
 {
     memset(rc, 0, sizeof *rc);
     rc->env = env;
@@ -67,8 +67,8 @@ void az_ctx_init(struct req_ctx *rc, const struct server_env *env, const struct 
     rc->who = n->who;
     rc->identity = n->id;
     rc->identity_borrowed = n->id != NULL;
-    snprintf(rc->region, sizeof rc->region, "%s", region);
-    snprintf(rc->service, sizeof rc->service, "%s", service);
+    GUARD(str_copy(rc->region, sizeof rc->region, region, "the region"));
+    return str_copy(rc->service, sizeof rc->service, service, "the service name");
 }
 
 static TR_RESULT add_edge(struct az_graph *g, size_t from, size_t to, bool cond, const char *ev)
@@ -78,7 +78,7 @@ static TR_RESULT add_edge(struct az_graph *g, size_t from, size_t to, bool cond,
     g->e = v;
     g->e[g->ne] = (struct az_edge){ .from = from, .to = to, .conditional = cond,
                                     .next_out = g->n[from].first_out, .next_in = g->n[to].first_in };
-    snprintf(g->e[g->ne].evidence, sizeof g->e[g->ne].evidence, "%s", ev);
+    GUARD(str_copy(g->e[g->ne].evidence, sizeof g->e[g->ne].evidence, ev, "the edge's evidence"));
     g->n[from].first_out = g->n[to].first_in = g->ne;
     g->ne++;
     return TR_OK;
@@ -94,7 +94,7 @@ size_t az_graph_find(const struct az_graph *g, const char *arn)
 TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account)
 {
     char arn[64];
-    snprintf(arn, sizeof arn, "arn:aws:iam::%s:root", account);
+    GUARD(str_format(arn, sizeof arn, "the account's root ARN", "arn:aws:iam::%s:root", account));
     if (az_graph_find(g, arn) != SIZE_MAX) return TR_OK;
     return add_node(g, AZ_FOREIGN, arn, account);
 }
@@ -154,7 +154,8 @@ static TR_RESULT acct_add(struct acct_set *s, const char *id)
     void *v = array_grow(s->id, &s->cap, s->n, sizeof *s->id, 8);
     ENSURE(v != NULL, TR_E_INTERNAL);
     s->id = v;
-    snprintf(s->id[s->n++], sizeof s->id[0], "%s", id);
+    GUARD(str_copy(s->id[s->n], sizeof s->id[0], id, "the account id"));
+    s->n++;
     return TR_OK;
 }
 
@@ -214,14 +215,15 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
     tr_result r;
 
     if (p->kind == AZ_ROOT || from == to || !trust) return TR_OK;
-    snprintf(name, sizeof name, "trust:%s", role->arn);
+    _Static_assert(sizeof name >= sizeof "trust:" + sizeof role->arn - 1, "name holds trust:<arn>");
+    snprintf(name, sizeof name, "trust:%s", role->arn);        /* fits: asserted above */
     struct named_policy np = { .p = trust, .name = name };
     if (p->kind == AZ_FOREIGN) {
         /* Their IAM is not visible: the edge exists when the trust policy
          * names the account (or everyone). */
-        char needle[64];
+        char needle[sizeof "arn:aws:iam:::root" + sizeof p->account];
         bool named = false;
-        snprintf(needle, sizeof needle, "arn:aws:iam::%s:root", p->account);
+        snprintf(needle, sizeof needle, "arn:aws:iam::%s:root", p->account); /* fits: sized for it */
         struct acct_set s = { 0 };
         r = policy_each_aws_principal(trust, on_principal, &s);
         for (size_t i = 0; tr_ok(r) && i < s.n; i++) named |= strcmp(s.id[i], p->account) == 0;
@@ -231,7 +233,7 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
             GUARD(add_edge(g, from, to, true, "trust policy names the account; its own IAM must allow sts:AssumeRole"));
         return TR_OK;
     }
-    az_ctx_init(&rc, env, p, env->default_region, "sts");
+    GUARD(az_ctx_init(&rc, env, p, env->default_region, "sts"));
     struct authz_req ar = {
         .action = "sts:AssumeRole", .resource = role->arn, .resource_account = role->account,
         .resource_policy = &np, .mode = RES_REQUIRED, .extra = extra,
@@ -290,9 +292,9 @@ static TR_RESULT load_anyone(struct az_node *n)
     id->nidentity = 1;
     memset(&n->who, 0, sizeof n->who);
     n->who.type = PRINCIPAL_USER;
-    snprintf(n->who.account_id, sizeof n->who.account_id, "*");
-    snprintf(n->who.arn, sizeof n->who.arn, "arn:aws:iam::*:user/*");
-    snprintf(n->who.id, sizeof n->who.id, "*");
+    STR_SET(n->who.account_id, "*");
+    STR_SET(n->who.arn, "arn:aws:iam::*:user/*");
+    STR_SET(n->who.id, "*");
     n->id = id;
     n->may_assume = true;
     return TR_OK;
@@ -452,14 +454,14 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
     for (size_t i = 0; tr_ok(r) && i < todo.n; i++) {
         const char *a = todo.id[i];
         struct account_rec ar;
-        char arn[64];
+        char arn[sizeof "arn:aws:iam:::root" + sizeof todo.id[0]];
         r = st[0]->account_get(st, a, &ar);
         if (tr_failed(r)) {
             if (tr_code(r) != TR_E_STORE_NOT_FOUND && tr_code(r) != TR_E_IAM_NO_SUCH_ENTITY) break;
             r = az_graph_add_foreign(g, a);
             continue;
         }
-        snprintf(arn, sizeof arn, "arn:aws:iam::%s:root", a);
+        snprintf(arn, sizeof arn, "arn:aws:iam::%s:root", a);  /* fits: a is a todo.id, sized for it */
         r = add_node(g, AZ_ROOT, arn, a);
         const char *kinds[] = { "user", "role" };
         for (int k = 0; k < 2 && tr_ok(r); k++) {

@@ -24,14 +24,15 @@ static const char *kind_word(enum az_kind k)
 }
 
 /* The row label of a principal in the text table. */
-static void principal_label(const struct az_node *n, char *out, size_t len)
+static void principal_label(const struct az_node *n, char out[PRINCIPAL_ARN_MAX])
 {
-    if (n->kind == AZ_FOREIGN)
-        snprintf(out, len, "any principal of account %s allowed by its own IAM", n->account);
-    else if (n->kind == AZ_ANYONE)
-        snprintf(out, len, "* (any principal of another account, if its own IAM allows)");
+    _Static_assert(sizeof n->arn <= PRINCIPAL_ARN_MAX && sizeof n->account < 64, "labels fit");
+    if (n->kind == AZ_FOREIGN)      /* fits: 12 digits and 51 characters (asserted above) */
+        snprintf(out, PRINCIPAL_ARN_MAX, "any principal of account %s allowed by its own IAM", n->account);
+    else if (n->kind == AZ_ANYONE)  /* fits: 61 characters */
+        snprintf(out, PRINCIPAL_ARN_MAX, "* (any principal of another account, if its own IAM allows)");
     else
-        snprintf(out, len, "%s", n->arn);
+        snprintf(out, PRINCIPAL_ARN_MAX, "%s", n->arn);   /* fits: n->arn is no larger */
 }
 
 /* What "*" in the secret's or key's policy stands for, in words, when it
@@ -58,12 +59,15 @@ static void everyone_note(const struct az_graph *g, const struct az_target *t,
                "beyond those above can read (the key or conditions stop the others).\n");
 }
 
-/* "direct", "via role R", "via role R1 -> R2". */
-static void access_word(const struct az_graph *g, const struct az_answer *a, char *out, size_t n)
+/* "direct", "via role R", "via role R1 -> R2": at most AZ_MAX_HOPS role
+ * names of at most 64 characters (IAM's limit), which WORD_MAX holds. */
+#define WORD_MAX 1200
+_Static_assert(WORD_MAX >= sizeof "via role " + AZ_MAX_HOPS * (sizeof " -> " + 64), "WORD_MAX");
+static void access_word(const struct az_graph *g, const struct az_answer *a, char out[WORD_MAX])
 {
-    size_t at = 0;
+    size_t at = 0, n = WORD_MAX;
     if (a->npath <= 1) {
-        snprintf(out, n, "direct");
+        memcpy(out, "direct", sizeof "direct");
         return;
     }
     int k = snprintf(out, n, "via role ");
@@ -72,7 +76,7 @@ static void access_word(const struct az_graph *g, const struct az_answer *a, cha
         const char *arn = g->n[a->path[i]].arn;
         const char *name = strrchr(arn, '/');
         k = snprintf(out + at, n - at, "%s%s", i > 1 ? " -> " : "", name ? name + 1 : arn);
-        if (k > 0) at += (size_t)k;
+        if (k > 0) at += (size_t)k;     /* a longer word (no name is) ends the loop, cut */
     }
 }
 
@@ -126,14 +130,14 @@ static void print_path(const struct az_graph *g, const struct az_access *acc,
 json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
                        const struct az_access *acc, const struct az_answer *ans)
 {
-    char word[1200];
+    char word[WORD_MAX];
     json_t *o = json_object(), *arr = json_array();
     {
         json_object_set_new(o, "secret", target_json(t));
         for (size_t i = 0; i < g->nn; i++) {
             if (!ans[i].can) continue;
             size_t q = ans[i].path[ans[i].npath - 1];
-            access_word(g, &ans[i], word, sizeof word);
+            access_word(g, &ans[i], word);
             json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o}",
                 "principal", g->n[i].arn, "type", kind_word(g->n[i].kind), "account",
                 g->n[i].account, "access", ans[i].npath > 1 ? "via-role" : "direct",
@@ -164,17 +168,24 @@ static void dot_str(const char *s, size_t max)
  * path), "root"; with the account in front when it is not the secret's
  * ("444455556666 user/bob"); "account X" for an account the store does
  * not hold, "any other account" for AZ_ANYONE. */
-static void dot_node_label(const struct az_node *n, const char *home, char *out, size_t len)
+#define LABEL_MAX 700
+_Static_assert(LABEL_MAX >= ACCOUNT_ID_LEN + sizeof " role/" + PRINCIPAL_ARN_MAX, "a node label fits");
+_Static_assert(LABEL_MAX >= sizeof "secret " + SM_NAME_MAX, "a secret label fits");
+_Static_assert(LABEL_MAX >= sizeof "key " + sizeof ((struct alias_rec *)0)->name, "a key label fits");
+
+static void dot_node_label(const struct az_node *n, const char *home, char out[LABEL_MAX])
 {
+    size_t len = LABEL_MAX;
     const char *other = strcmp(n->account, home) != 0 ? n->account : "";
     const char *sep = *other ? " " : "";
     const char *res = strrchr(n->arn, ':');
     const char *name = strrchr(n->arn, '/');
+    /* fits: an account id, a space, "role/" and at most the ARN (asserted above) */
     switch (n->kind) {
-    case AZ_FOREIGN: snprintf(out, len, "account %s", n->account); break;
-    case AZ_ANYONE: snprintf(out, len, "any other account"); break;
-    case AZ_ROOT: snprintf(out, len, "%s%sroot", other, sep); break;
-    default:
+    case AZ_FOREIGN: snprintf(out, len, "account %s", n->account); break;  /* fits: as above */
+    case AZ_ANYONE: snprintf(out, len, "any other account"); break;        /* fits: as above */
+    case AZ_ROOT: snprintf(out, len, "%s%sroot", other, sep); break;       /* fits: as above */
+    default:    /* fits: as above */
         snprintf(out, len, "%s%s%s/%s", other, sep, n->kind == AZ_ROLE ? "role" : "user",
                  name ? name + 1 : res ? res + 1 : n->arn);
         break;
@@ -211,14 +222,13 @@ static void dot_edge(const char *from, const char *to, const char *label, const 
 
 /* "key alias/app" (the key's first alias), else "key 0f6c1a2b" (the
  * first characters of its id). */
-static void dot_key_label(const struct az_graph *g, const struct az_target *t, char *out,
-                          size_t len)
+static void dot_key_label(const struct az_graph *g, const struct az_target *t, char out[LABEL_MAX])
 {
     (void)g;
-    if (t->key_aliases && t->attrs.naliases)
-        snprintf(out, len, "key %s", t->key_aliases[0].name);
+    if (t->key_aliases && t->attrs.naliases)    /* fits: an alias name (asserted above) */
+        snprintf(out, LABEL_MAX, "key %s", t->key_aliases[0].name);
     else
-        snprintf(out, len, "key %.8s", t->key.key_id);
+        snprintf(out, LABEL_MAX, "key %.8s", t->key.key_id);  /* fits: 12 characters */
 }
 
 /* Graphviz: the principals that can read, the roles on their paths, the
@@ -231,14 +241,15 @@ static void report_dot(const struct az_graph *g, const struct az_target *t,
     bool *edge_done = calloc(g->ne + 1, sizeof *edge_done);
     bool *actor_done = calloc(g->nn + 1, sizeof *actor_done);
     bool *node_done = calloc(g->nn + 1, sizeof *node_done);
-    char label[700], step[80];
+    char label[LABEL_MAX], step[80];
     if (!edge_done || !actor_done || !node_done) goto fail;
     printf("digraph who_can_decrypt {\n  rankdir=LR;\n  node [fontsize=10];\n"
            "  edge [fontsize=8];\n");
+    /* fits: a secret name is at most SM_NAME_MAX (CreateSecret checks; asserted above) */
     snprintf(label, sizeof label, "secret %s", t->s.name);
     dot_node(t->s.arn, label, "shape=box, style=bold");
     if (t->have_key) {
-        dot_key_label(g, t, label, sizeof label);
+        dot_key_label(g, t, label);
         dot_node(t->key.arn, label, "shape=hexagon");
     }
     for (size_t i = 0; i < g->nn; i++) {
@@ -247,7 +258,7 @@ static void report_dot(const struct az_graph *g, const struct az_target *t,
             size_t u = ans[i].path[k];
             if (node_done[u]) continue;
             node_done[u] = true;
-            dot_node_label(&g->n[u], t->s.account, label, sizeof label);
+            dot_node_label(&g->n[u], t->s.account, label);
             dot_node(g->n[u].arn, label, g->n[u].kind == AZ_ROLE
                      ? (ans[i].conditional ? "shape=ellipse, style=dashed" : "shape=ellipse")
                      : (ans[i].conditional ? "shape=box, style=dashed" : "shape=box"));
@@ -264,7 +275,7 @@ static void report_dot(const struct az_graph *g, const struct az_target *t,
         actor_done[q] = true;
         dot_edge(g->n[q].arn, t->s.arn, "GetSecretValue", acc[q].gsv_ev, false, "");
         if (t->have_key) {
-            snprintf(step, sizeof step, "Decrypt (%s)", acc[q].kms_source);
+            snprintf(step, sizeof step, "Decrypt (%s)", acc[q].kms_source); /* fits: a short word */
             dot_edge(g->n[q].arn, t->key.arn, step, acc[q].kms_ev, false, "color=gray");
         }
     }
@@ -278,7 +289,7 @@ fail:
 void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
                const struct az_answer *ans, enum az_format f)
 {
-    char word[1200];
+    char word[WORD_MAX];
     if (f == AZ_DOT) {
         report_dot(g, t, acc, ans);
         return;
@@ -299,8 +310,8 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
         if (!ans[i].can) continue;
         size_t q = ans[i].path[ans[i].npath - 1];
         char label[PRINCIPAL_ARN_MAX];
-        access_word(g, &ans[i], word, sizeof word);
-        principal_label(&g->n[i], label, sizeof label);
+        access_word(g, &ans[i], word);
+        principal_label(&g->n[i], label);
         printf("%-64s  %-28s  %s\n", label, word, acc[q].kms_source);
         if (ans[i].conditional) printf("%-64s  %s\n", "", "(conditional: see below)");
     }
@@ -357,7 +368,7 @@ void az_report_principal(const struct az_graph *g, size_t node, const struct az_
                          size_t nt, struct az_access *const *acc, const struct az_answer *ans,
                          enum az_format f)
 {
-    char word[1200];
+    char word[WORD_MAX];
     if (f == AZ_JSON) {
         json_t *o = json_pack("{s:s, s:s}", "principal", g->n[node].arn, "type",
                               kind_word(g->n[node].kind));
@@ -383,7 +394,7 @@ void az_report_principal(const struct az_graph *g, size_t node, const struct az_
     for (size_t i = 0; i < nt; i++) {
         if (!ans[i].can) continue;
         size_t q = ans[i].path[ans[i].npath - 1];
-        access_word(g, &ans[i], word, sizeof word);
+        access_word(g, &ans[i], word);
         printf("%-72s  %-28s  %s%s\n", t[i].s.arn, word, acc[i][q].kms_source,
                ans[i].conditional ? " (conditional)" : "");
         n++;

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "core/array.h"
+#include "core/str.h"
 #include "iam/authz.h"
 #include "kms/kms.h"
 #include "op/clock.h"
@@ -93,8 +94,13 @@ static TR_RESULT on_named(void *arg, const char *p)
         return named_add(t, "*");
     }
     if (strncmp(p, "arn:aws:iam::", 13) == 0 || strncmp(p, "arn:aws:sts::", 13) == 0) {
+        /* The account part whole: a longer one is no account, never the
+         * account its first 12 characters would name. */
         char a[ACCOUNT_ID_LEN + 1];
-        snprintf(a, sizeof a, "%.12s", p + 13);
+        size_t len = strcspn(p + 13, ":");
+        if (len != ACCOUNT_ID_LEN) return TR_OK;
+        memcpy(a, p + 13, ACCOUNT_ID_LEN);
+        a[ACCOUNT_ID_LEN] = '\0';
         return named_add(t, a);
     }
     if (strlen(p) == ACCOUNT_ID_LEN) return named_add(t, p);
@@ -139,9 +145,16 @@ TR_RESULT az_target_load(const struct server_env *env, const char *secret, const
         const char *p = secret;
         for (int i = 0; i < 3 && p; i++) { p = strchr(p, ':'); if (p) p++; }
         if (!p) BAIL(TR_E_SM_RESOURCE_NOT_FOUND, "not a secret ARN: %s", secret);
-        snprintf(rc.region, sizeof rc.region, "%.*s", (int)strcspn(p, ":"), p);
-        p = strchr(p, ':');
-        if (p) snprintf(rc.who.account_id, sizeof rc.who.account_id, "%.12s", p + 1);
+        /* The region and account whole, or no such secret: a cut one would
+         * look the secret up where it is not. */
+        size_t rlen = strcspn(p, ":");
+        const char *acct = p[rlen] == ':' ? p + rlen + 1 : NULL;
+        if (rlen >= sizeof rc.region || !acct || strcspn(acct, ":") != ACCOUNT_ID_LEN)
+            BAIL(TR_E_SM_RESOURCE_NOT_FOUND, "no secret %s", secret);
+        memcpy(rc.region, p, rlen);
+        rc.region[rlen] = '\0';
+        memcpy(rc.who.account_id, acct, ACCOUNT_ID_LEN);
+        rc.who.account_id[ACCOUNT_ID_LEN] = '\0';
         r = sm_lookup(&rc, secret, &t->s, &found);
     } else {
         r = sm_lookup_name(env->st, account, region, secret, &t->s, &found);
@@ -189,8 +202,8 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
     const char *karn = key ? key : v ? v->key_arn : NULL;
     if (key) {
         struct req_ctx rc = { .env = env, .st = env->st, .kr = env->kr };
-        snprintf(rc.region, sizeof rc.region, "%s", t->s.region);
-        snprintf(rc.who.account_id, sizeof rc.who.account_id, "%s", t->s.account);
+        STR_COPY_ARRAY(rc.region, t->s.region);
+        STR_COPY_ARRAY(rc.who.account_id, t->s.account);
         GUARD(kms_resolve(&rc, key, KR_ALIAS | KR_XACCT, &t->key));
         t->have_key = true;
         karn = t->key.arn;
@@ -202,17 +215,17 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
     }
     t->live = false;
     if (t->s.deleted_date != 0)
-        snprintf(t->why_not_live, sizeof t->why_not_live, "the secret is pending deletion");
+        STR_SET(t->why_not_live, "the secret is pending deletion");
     else if (!v)
-        snprintf(t->why_not_live, sizeof t->why_not_live, "the secret has no current value");
-    else if (!t->have_key)
+        STR_SET(t->why_not_live, "the secret has no current value");
+    else if (!t->have_key)      /* cut: a sentence for people; the ARN is in the JSON report */
         snprintf(t->why_not_live, sizeof t->why_not_live, "the key %s no longer exists",
                  karn ? karn : "?");
-    else if (strcmp(t->key.key_state, KEY_STATE_ENABLED) != 0)
+    else if (strcmp(t->key.key_state, KEY_STATE_ENABLED) != 0)  /* cut: as above */
         snprintf(t->why_not_live, sizeof t->why_not_live, "the key %s is %s", t->key.arn,
                  t->key.key_state);
     else if (strcmp(t->key.region, t->s.region) != 0)
-        snprintf(t->why_not_live, sizeof t->why_not_live, "the key is in another region");
+        STR_SET(t->why_not_live, "the key is in another region");
     else
         t->live = true;
     /* Stored policies that no longer compile deny, as the server's do. */
@@ -320,10 +333,10 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
         out->ok = out->gsv && out->kms && t->live;
         out->conditional = true;
         out->kms_source = out->kms ? "key-policy" : "";
-        snprintf(out->gsv_ev, sizeof out->gsv_ev, "%s",
+        snprintf(out->gsv_ev, sizeof out->gsv_ev, "%s",     /* fits: either sentence */
                  out->gsv ? "named by the secret's resource or key policy; its own IAM must allow"
                           : "named by no policy of the secret or its key");
-        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->kms ? out->gsv_ev
+        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->kms ? out->gsv_ev  /* fits: as large */
                  : out->gsv ? "the AWS managed key admits only principals of its own account"
                  : out->gsv_ev);
         return TR_OK;
@@ -342,7 +355,8 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     if (session)
         unknown[nunknown++] = (struct ctx_entry){ .key = SESSION_UNKNOWN, .values = none, .n = 1,
                                                   .unknown = true };
-    az_ctx_init(&rc, env, n, t->s.region, "secretsmanager");
+    r = az_ctx_init(&rc, env, n, t->s.region, "secretsmanager");
+    if (tr_failed(r)) goto fail;
     r = sm_authorize_explain(&rc, "secretsmanager:GetSecretValue", &t->s, unknown,
                              nunknown, &res, out->gsv_ev, sizeof out->gsv_ev);
     if (tr_failed(r)) goto fail;
@@ -351,13 +365,14 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     out->conditional = res.conditional;
     if (quick && !out->gsv) goto fail;
     if (!t->have_key || !t->version_id) {
-        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", t->why_not_live);
+        STR_COPY_ARRAY(out->kms_ev, t->why_not_live);
         goto fail;
     }
     x = calloc(1, sizeof *x);
     ctx = json_pack("{s:s, s:s}", "SecretARN", t->s.arn, "SecretVersionId", t->version_id);
     if (!x || !ctx) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", t->s.region);
+    _Static_assert(sizeof via >= sizeof "secretsmanager..amazonaws.com" + sizeof t->s.region, "via");
+    snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", t->s.region);   /* fits: asserted */
     rc.via_service = via;
     struct kms_authz_in in = { .ctx = ctx, .enc_alg = "SYMMETRIC_DEFAULT",
                                .unknown = session ? UNKNOWN_VIA_SESSION : UNKNOWN_VIA,
@@ -369,9 +384,9 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     out->conditional |= x->allowed && x->conditional;
     out->kms_source = !x->allowed ? "" : x->source == KX_GRANT ? "grant"
                     : strcmp(t->key.key_manager, "AWS") == 0 ? "managed-key" : "key-policy";
-    snprintf(out->kms_ev, sizeof out->kms_ev, "%s", x->allowed ? x->evidence : x->message);
-    if (x->allowed && x->source == KX_GRANT)
-        snprintf(out->grant_id, sizeof out->grant_id, "%s", x->grant_id);
+    if (x->allowed) STR_COPY_ARRAY(out->kms_ev, x->evidence);
+    else STR_COPY_ARRAY(out->kms_ev, x->message);
+    if (x->allowed && x->source == KX_GRANT) STR_COPY_ARRAY(out->grant_id, x->grant_id);
     out->ok = out->gsv && out->kms && t->live;
     /* Any other account's principal: only if its own IAM allows too. */
     if (n->kind == AZ_ANYONE) out->conditional = true;
@@ -522,13 +537,18 @@ TR_RESULT az_accounts(store_t st, char *const *extra, size_t nextra,
         free(v);
         BAIL0(TR_E_INTERNAL);
     }
-    for (size_t i = 0; i < nv; i++) snprintf(ids[k++], sizeof ids[0], "%s", v[i].id);
-    for (size_t i = 0; i < nextra; i++) {
+    tr_result r = TR_OK;
+    for (size_t i = 0; i < nv; i++, k++) STR_COPY_ARRAY(ids[k], v[i].id);
+    for (size_t i = 0; i < nextra && tr_ok(r); i++) {
         bool dup = strcmp(extra[i], "*") == 0;
         for (size_t j = 0; j < k && !dup; j++) dup = strcmp(ids[j], extra[i]) == 0;
-        if (!dup) snprintf(ids[k++], sizeof ids[0], "%s", extra[i]);
+        if (!dup) r = str_copy(ids[k++], sizeof ids[0], extra[i], "an account id");
     }
     free(v);
+    if (tr_failed(r)) {
+        free(ids);
+        return r;
+    }
     *out = ids;
     *n = k;
     return TR_OK;

@@ -166,8 +166,8 @@ static TR_RESULT signing_key(const struct server_env *env, const struct ak_info 
                              const struct sigv4_auth *a, uint8_t key[32])
 {
     if (sigv4_cache_get(a, k->wrapped, k->wrapped_len, key)) return TR_OK;
-    char label[64];
-    snprintf(label, sizeof label, "access-key:%s", k->akid);
+    char label[sizeof "access-key:" + sizeof k->akid];
+    snprintf(label, sizeof label, "access-key:%s", k->akid);   /* fits: sized for it */
     struct buf secret = BUF_SECRET(256);
     tr_result r = keyring_unwrap(env->kr, label, k->wrapped, k->wrapped_len, &secret);
     if (tr_ok(r))
@@ -225,10 +225,10 @@ static TR_RESULT dev_root(const struct server_env *env, const struct sigv4_auth 
     const char *acct = env->dev->account;
     memset(who, 0, sizeof *who);
     who->type = PRINCIPAL_ROOT;
-    snprintf(who->account_id, sizeof who->account_id, "%s", acct);
-    snprintf(who->arn, sizeof who->arn, "arn:aws:iam::%s:root", acct);
-    snprintf(who->id, sizeof who->id, "%s", acct);
-    snprintf(who->access_key_id, sizeof who->access_key_id, "%.32s", a->access_key_id);
+    GUARD(str_copy(who->account_id, sizeof who->account_id, acct, "the dev account id"));
+    GUARD(str_format(who->arn, sizeof who->arn, "the root ARN", "arn:aws:iam::%s:root", acct));
+    GUARD(str_copy(who->id, sizeof who->id, acct, "the dev account id"));
+    STR_COPY_ARRAY(who->access_key_id, a->access_key_id);
     return TR_OK;
 }
 

@@ -35,7 +35,7 @@ struct new_creds { const char *dir; const char *region; char *profile; };
 static TR_RESULT write_creds(void *arg, const struct root_credentials *c)
 {
     struct new_creds *nc = arg;
-    snprintf(nc->profile, 64, "tresor-%s", c->account_id);
+    snprintf(nc->profile, 64, "tresor-%s", c->account_id);     /* fits: 7 + 12 digits */
     return credfile_write(nc->dir, nc->profile, c, nc->region);
 }
 

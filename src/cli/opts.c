@@ -106,10 +106,12 @@ void cli_help(FILE *f, const struct cli_cmd *cmd)
     cli_synopsis(f, cmd);
     fprintf(f, "\n%s", cmd->about);
     for (const struct cli_opt *o = cmd->opts; o->help && n < CLI_MAX_OPTS; o++, n++) {
+        /* cut: help text from the option tables, for people (two columns) */
         if (o->name) snprintf(left[n], sizeof left[n], "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        else snprintf(left[n], sizeof left[n], "%s", o->arg);
+        else snprintf(left[n], sizeof left[n], "%s", o->arg);   /* cut: as above */
         int k = snprintf(right[n], sizeof right[n], "%s", o->help);
         if ((o->env || o->dflt) && k > 0 && (size_t)k < sizeof right[n]) {
+            /* cut: as above */
             snprintf(right[n] + k, sizeof right[n] - (size_t)k, " (%s%s%s%s)", o->env ? o->env : "",
                      o->env && o->dflt ? ", " : "", o->dflt ? "default " : "", o->dflt ? o->dflt : "");
             for (char *q = right[n] + k + 1; *q; q++)       /* "(ENV, default X)" stays one unit */

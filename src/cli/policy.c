@@ -116,7 +116,7 @@ static void note(struct notes *n, const char *fmt, ...)
     char buf[TXT_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);    /* cut: a note for people */
     va_end(ap);
     if (n->n < MAX_NOTES && (n->v[n->n] = strdup(buf)) != NULL) n->n++;
 }
@@ -148,7 +148,7 @@ static bool kv_split(const char *s, char *key, size_t keylen, const char **val)
 {
     const char *eq = strchr(s, '=');
     if (!eq || eq == s || (size_t)(eq - s) >= keylen) return false;
-    snprintf(key, keylen, "%.*s", (int)(eq - s), s);
+    snprintf(key, keylen, "%.*s", (int)(eq - s), s);      /* fits: checked above */
     *val = eq + 1;
     return true;
 }
@@ -377,7 +377,7 @@ static const char *arn_account(const char *arn, char out[ACCOUNT_ID_LEN + 1])
     if (strncmp(arn, "arn:", 4) != 0 || !p || strspn(p, "0123456789") != ACCOUNT_ID_LEN ||
         p[ACCOUNT_ID_LEN] != ':')
         return NULL;
-    snprintf(out, ACCOUNT_ID_LEN + 1, "%.12s", p);
+    snprintf(out, ACCOUNT_ID_LEN + 1, "%.12s", p);        /* fits: 12 digits, checked above */
     return out;
 }
 
@@ -400,8 +400,8 @@ static void take_kms(struct sim_result *out, const struct kms_explain *x)
     out->deny_type = x->res.deny_type;
     json_decref(out->stmts);
     out->stmts = json_array();
-    snprintf(out->evidence, sizeof out->evidence, "%s", x->evidence);
-    snprintf(out->message, sizeof out->message, "%s", x->message);
+    STR_COPY_ARRAY(out->evidence, x->evidence);
+    STR_COPY_ARRAY(out->message, x->message);
 }
 
 /* A KMS key or alias ARN, or "*" with a kms: action. */
@@ -419,9 +419,9 @@ static int decide_kms(struct req_ctx *rc, const struct opts *o, const struct ctx
         memset(&proto, 0, sizeof proto);
         if (strcasecmp(o->action, "kms:CreateKey") == 0) {
             /* CreateKey's keys: the key asked for (as keys.c builds it). */
-            snprintf(proto.key_usage, sizeof proto.key_usage, "ENCRYPT_DECRYPT");
-            snprintf(proto.key_spec, sizeof proto.key_spec, "SYMMETRIC_DEFAULT");
-            snprintf(proto.origin, sizeof proto.origin, "AWS_KMS");
+            STR_SET(proto.key_usage, "ENCRYPT_DECRYPT");
+            STR_SET(proto.key_spec, "SYMMETRIC_DEFAULT");
+            STR_SET(proto.origin, "AWS_KMS");
             in.props = &proto;
             in.has_bypass = true;
             note(nt, "the key asked for is the default one (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, AWS_KMS), "
@@ -444,10 +444,10 @@ static int decide_kms(struct req_ctx *rc, const struct opts *o, const struct ctx
             fprintf(stderr, "tresor policy simulate: no alias %s\n", o->resource);
             return 2;
         }
-        snprintf(key_id, sizeof key_id, "%.64s", a.target_key_id);
+        STR_COPY_ARRAY(key_id, a.target_key_id);
         in.key_id_given = o->resource;
     } else if (strncmp(rest, "key/", 4) == 0) {
-        snprintf(key_id, sizeof key_id, "%.64s", rest + 4);
+        if (tr_failed(str_copy(key_id, sizeof key_id, rest + 4, "key id"))) tr_clear_error(); /* "": no key */
     }
     struct key_rec k = { 0 };
     if (!key_id[0] || tr_failed(kms_key_lookup(rc->st, key_id, &k)) || strcmp(k.account_id, acct) != 0 ||
@@ -460,6 +460,7 @@ static int decide_kms(struct req_ctx *rc, const struct opts *o, const struct ctx
         out->decision = DECISION_IMPLICIT_DENY;
         out->deny_type = PT_RESOURCE;
         out->stmts = json_array();
+        /* cut: a message for people */
         snprintf(out->message, sizeof out->message, "%s cannot name a key of another account: the "
                  "server answers NotFoundException \"Key '%s' does not exist\"", o->action, k.arn);
         key_rec_free(&k);
@@ -505,7 +506,8 @@ static int decide_secret(struct req_ctx *rc, const struct opts *o, const struct 
     out->conditional = res.conditional;
     out->deny_type = res.deny_type;
     out->stmts = json_array();
-    snprintf(res.decision == DECISION_ALLOW ? out->evidence : out->message, TXT_MAX, "%s", ev);
+    _Static_assert(sizeof ev <= TXT_MAX, "ev fits");
+    snprintf(res.decision == DECISION_ALLOW ? out->evidence : out->message, TXT_MAX, "%s", ev); /* fits: above */
     if (found) note(nt, "the secret's resource policy and tags, as stored");
     else note(nt, "no such secret: decided against the ARN as given, as the server decides a missing "
               "secret (an allowed caller then gets ResourceNotFoundException)");
@@ -523,11 +525,12 @@ static int decide_trust(struct req_ctx *rc, const struct opts *o, struct ctx_bui
     out->stmts = json_array();
     out->decision = DECISION_IMPLICIT_DENY;
     if (rc->who.type == PRINCIPAL_ROOT) {
-        snprintf(out->message, sizeof out->message, "Roles may not be assumed by root accounts.");
+        STR_SET(out->message, "Roles may not be assumed by root accounts.");
         return 0;
     }
     struct ent_rec e = { 0 };
     if (tr_failed(rc->st[0]->ent_get_arn(rc->st, "role", o->resource, &e))) {
+        /* cut: a message for people */
         snprintf(out->message, sizeof out->message, "User: %s is not authorized to perform: %s on "
                  "resource: %s", rc->who.arn, o->action, o->resource);
         note(nt, "no such role: STS denies it as it denies a forbidden one");
@@ -549,11 +552,11 @@ static int decide_trust(struct req_ctx *rc, const struct opts *o, struct ctx_bui
         if (tr_failed(iam_ctx_add_unknown(extra, "sts:RoleSessionName"))) { rcode = die("context"); goto out; }
         note(nt, "sts:RoleSessionName unknown (give it with --context)");
     }
-    snprintf(label, sizeof label, "trust:%s", e.arn);
+    snprintf(label, sizeof label, "trust:%s", e.arn);     /* fits: a role ARN is at most 606 */
     struct named_policy np = { .p = pol, .name = label };
     if (tr_failed(decide_iam(rc, o->action, o->resource, e.account_id, &np, RES_REQUIRED, extra, out)))
         rcode = die("evaluate");
-    if (out->decision != DECISION_ALLOW)   /* STS's message has no "because" clause */
+    if (out->decision != DECISION_ALLOW)   /* cut: STS's message (no "because" clause), for people */
         snprintf(out->message, sizeof out->message, "User: %s is not authorized to perform: %s on "
                  "resource: %s", rc->who.arn, o->action, o->resource);
 out:
@@ -579,9 +582,9 @@ static TR_RESULT iam_target_tags(struct req_ctx *rc, const char *resource, struc
     GUARD(rc->st[0]->tag_list(rc->st, resource, &t, &n));
     tr_result r = TR_OK;
     for (size_t i = 0; i < n && tr_ok(r); i++) {
-        char key[300];
-        snprintf(key, sizeof key, "aws:ResourceTag/%s", t[i].key);
-        if (!ctx_builder_has(extra, key)) r = iam_ctx_add(extra, key, t[i].value ? t[i].value : "");
+        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
+        r = str_format(key, sizeof key, "the tag's condition key", "aws:ResourceTag/%s", t[i].key);
+        if (tr_ok(r) && !ctx_builder_has(extra, key)) r = iam_ctx_add(extra, key, t[i].value ? t[i].value : "");
     }
     tag_list_free(t, n);
     return r;
@@ -737,9 +740,10 @@ int cmd_policy(int argc, char **argv)
     r.st = st;
     r.kr = kr;
     r.now = tr_now();
-    snprintf(r.region, sizeof r.region, "%s", o.region);
-    snprintf(r.service, sizeof r.service, "%.*s", (int)strcspn(o.action, ":"), o.action);
-    if (o.via) {
+    if (tr_failed(str_copy(r.region, sizeof r.region, o.region, "--region"))) { rc = die("--region"); goto out; }
+    if (tr_failed(str_format(r.service, sizeof r.service, "the action's service", "%.*s",
+                             (int)strcspn(o.action, ":"), o.action))) { rc = die("--action"); goto out; }
+    if (o.via) {    /* fits: r.region, as checked above */
         snprintf(via, sizeof via, "secretsmanager.%s.amazonaws.com", o.region);
         r.via_service = via;
         note(&nt, "called by Secrets Manager for the caller (kms:ViaService %s, aws:ViaAWSService true, "

@@ -157,8 +157,8 @@ static int all_secrets(const struct server_env *env, const char *account, const 
     char prefix[80];
     int rc = 2;
 
-    snprintf(prefix, sizeof prefix, "/%s/", region);
-    if (tr_failed(st[0]->ent_list(st, "secret", account, prefix, NULL, 100000, &v, &nv))) {
+    if (tr_failed(str_format(prefix, sizeof prefix, "--region", "/%s/", region)) ||
+        tr_failed(st[0]->ent_list(st, "secret", account, prefix, NULL, 100000, &v, &nv))) {
         rc = die("secrets");
         goto out;
     }
@@ -187,6 +187,7 @@ static int all_secrets(const struct server_env *env, const char *account, const 
         for (size_t k = 0; tr_ok(r) && k < t.nnamed; k++)
             if (strcmp(t.named[k], "*") != 0 && az_graph_find(&g, t.named[k]) == SIZE_MAX) {
                 char root[64];
+                /* fits: a named account is 12 digits (who_can.c's on_named) */
                 snprintf(root, sizeof root, "arn:aws:iam::%s:root", t.named[k]);
                 if (az_graph_find(&g, root) == SIZE_MAX) r = az_graph_add_foreign(&g, t.named[k]);
             }
@@ -232,7 +233,7 @@ out:
 static int die_with_key(const char *key)
 {
     char what[600];
-    snprintf(what, sizeof what, "--with-key %s", key);
+    snprintf(what, sizeof what, "--with-key %s", key);     /* cut: an error message for people */
     (void)die(what);
     return 2;
 }

@@ -81,7 +81,7 @@ TR_RESULT buf_printf(struct buf *b, const char *fmt, ...)
     if (n < 0) { va_end(ap2); BAIL0(TR_E_INTERNAL); }
     tr_result r = buf_reserve(b, (size_t)n);
     if (tr_failed(r)) { va_end(ap2); return r; }
-    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap2);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap2);   /* fits: measured above */
     va_end(ap2);
     b->len += (uint32_t)n;
     return TR_OK;

@@ -50,7 +50,7 @@ void tr_record_at(const char *file, int line, enum tr_err code, const char *fmt,
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(last.message, sizeof last.message, fmt, ap);
+        vsnprintf(last.message, sizeof last.message, fmt, ap);  /* cut: a message, for people */
         va_end(ap);
         /* Quoted values may be cut mid-character: replies carry UTF-8. */
         utf8_repair(last.message, sizeof last.message);

@@ -17,12 +17,13 @@
 #include <string.h>
 
 #include "core/secmem.h"
+#include "core/str.h"
 #include "core/utf8.h"
 
 /* "KeyId" -> "keyId" (AWS names members this way in validation errors). */
 static void lower_camel(const char *name, char *out, size_t n)
 {
-    snprintf(out, n, "%s", name);
+    snprintf(out, n, "%s", name);       /* cut: a member's name, in a message */
     if (out[0]) out[0] = (char)tolower((unsigned char)out[0]);
 }
 
@@ -107,9 +108,10 @@ TR_RESULT json_check_members(json_t *in, const char *const *allowed)
 }
 
 /* Quote a value for a validation message: at most 64 characters. */
-static void quote_value(const char *s, char *out, size_t n)
+#define QUOTE_MAX (64 + 3)
+static void quote_value(const char *s, char out[QUOTE_MAX])
 {
-    snprintf(out, n, "'%.64s'", s);
+    snprintf(out, QUOTE_MAX, "'%.64s'", s);     /* fits: 64 and two quotes */
 }
 
 static TR_RESULT get_str(json_t *in, const char *name, bool required, size_t min_len,
@@ -138,15 +140,16 @@ static TR_RESULT get_str(json_t *in, const char *name, bool required, size_t min
     size_t len = utf8_count(s, json_string_length(v));
     if (strlen(s) != json_string_length(v))
         BAIL(TR_E_SERIALIZATION, "Member '%s' contains a NUL character", name);
-    char q[80], c[128];
+    /* fits: c holds each constraint sentence below (under 80) and a 20-digit number */
+    char q[QUOTE_MAX], c[128];
     if (len < min_len) {
-        quote_value(s, q, sizeof q);
-        snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min_len);
+        quote_value(s, q);
+        snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min_len); /* fits: above */
         return json_invalid(name, sensitive ? NULL : q, c);
     }
     if (len > max_len) {
-        quote_value(s, q, sizeof q);
-        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max_len);
+        quote_value(s, q);
+        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max_len);    /* fits: above */
         return json_invalid(name, sensitive ? NULL : q, c);
     }
     *out = s;
@@ -161,15 +164,17 @@ TR_RESULT json_get_int(json_t *in, const char *name, bool required,
     GUARD(member(in, name, required, SHAPE_INTEGER, "integer", &v));
     if (!v) return TR_OK;
     int64_t x = (int64_t)json_integer_value(v);
+    /* fits: q holds a quoted long long, c as above */
+    _Static_assert(sizeof "''" + STR_DEC_MAX <= 40, "q");
     char q[40], c[128];
     if (x < min) {
-        snprintf(q, sizeof q, "'%lld'", (long long)x);
-        snprintf(c, sizeof c, "Member must have value greater than or equal to %lld", (long long)min);
+        snprintf(q, sizeof q, "'%lld'", (long long)x);                                          /* fits: above */
+        snprintf(c, sizeof c, "Member must have value greater than or equal to %lld", (long long)min); /* fits: above */
         return json_invalid(name, q, c);
     }
     if (x > max) {
-        snprintf(q, sizeof q, "'%lld'", (long long)x);
-        snprintf(c, sizeof c, "Member must have value less than or equal to %lld", (long long)max);
+        snprintf(q, sizeof q, "'%lld'", (long long)x);                                          /* fits: above */
+        snprintf(c, sizeof c, "Member must have value less than or equal to %lld", (long long)max); /* fits: above */
         return json_invalid(name, q, c);
     }
     if (present) *present = true;
@@ -199,7 +204,7 @@ TR_RESULT json_get_blob(json_t *in, const char *name, bool required,
     /* Check the decoded size bound before decoding anything. */
     char c[128];
     if (sl / 4 * 3 > max_len + 2) {
-        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max_len);
+        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max_len);    /* fits: above */
         return json_invalid(name, NULL, c);
     }
     uint32_t before = out->len;
@@ -209,7 +214,7 @@ TR_RESULT json_get_blob(json_t *in, const char *name, bool required,
     size_t got = out->len - before;
     if (got < min_len || got > max_len) {
         buf_reset(out);
-        snprintf(c, sizeof c, got < min_len
+        snprintf(c, sizeof c, got < min_len        /* fits: as above */
                  ? "Member must have length greater than or equal to %zu"
                  : "Member must have length less than or equal to %zu",
                  got < min_len ? min_len : max_len);
@@ -226,7 +231,7 @@ static TR_RESULT element_length(const char *name, const json_t *s, size_t min_le
     size_t len = utf8_count(json_string_value(s), json_string_length(s));
     if (len >= min_len && len <= max_len) return TR_OK;
     char c[128];
-    snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]",
+    snprintf(c, sizeof c, "Member must satisfy constraint: [Member must have length %s %zu]", /* fits: 108 */
              len < min_len ? "greater than or equal to" : "less than or equal to",
              len < min_len ? min_len : max_len);
     return json_invalid(name, NULL, c);
@@ -242,7 +247,7 @@ static TR_RESULT list_member(json_t *in, const char *name, bool required, size_t
     size_t n = json_array_size(*v);
     if (n >= min_items && n <= max_items) return TR_OK;
     char c[128];
-    snprintf(c, sizeof c, "Member must have length %s than or equal to %zu",
+    snprintf(c, sizeof c, "Member must have length %s than or equal to %zu",     /* fits: 70 */
              n < min_items ? "greater" : "less", n < min_items ? min_items : max_items);
     return json_invalid(name, NULL, c);
 }

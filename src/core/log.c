@@ -200,7 +200,7 @@ void log_write_request(const struct log_request *r)
         n = json_field(line, n, "request_id", r->request_id, false);
         n = json_field(line, n, "error", r->error, false);
         if (r->fault_file) {
-            snprintf(num, sizeof num, "%d", r->fault_line);
+            snprintf(num, sizeof num, "%d", r->fault_line);     /* fits: an int in num[32] */
             n = json_field(line, n, "fault_file", r->fault_file, false);
             if (n >= 0 && n < LOG_LINE_MAX)
                 n += snprintf(line + n, LOG_LINE_MAX - (size_t)n, ",\"fault_line\":%s", num);

@@ -124,6 +124,7 @@ void wipe_check_summary(char *out, size_t n)
         c[i] = wipe_check_count((enum wipe_site)i);
         total += c[i];
     }
+    /* cut: a line for people */
     snprintf(out, n, "wipe check: %llu regions verified zero (%s %llu, %s %llu, %s %llu, %s %llu, "
              "%s %llu), 0 failed", total, SITE_NAMES[0], c[0], SITE_NAMES[1], c[1], SITE_NAMES[2], c[2],
              SITE_NAMES[3], c[3], SITE_NAMES[4], c[4]);

@@ -119,7 +119,12 @@ static int open_new_key_file(const char *dir, char *tmp, size_t n)
     tmp[0] = '\0';
     int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
     if (fd >= 0) return fd;
-    snprintf(tmp, n, "%s/root.key.%ld.tmp", dir, (long)getpid());
+    int k = snprintf(tmp, n, "%s/root.key.%ld.tmp", dir, (long)getpid());
+    if (k < 0 || (size_t)k >= n) {      /* never a cut path: another file */
+        tmp[0] = '\0';
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     (void)unlink(tmp);                  /* a stale one of an earlier crash */
     return open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
@@ -130,7 +135,7 @@ static int link_key_file(int fd, const char *tmp, const char *path)
 {
     if (tmp[0]) return link(tmp, path);
     char self[64];
-    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);    /* fits: 14 + an int */
     return linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
 }
 

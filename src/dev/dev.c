@@ -87,7 +87,8 @@ TR_RESULT dev_start(struct server_env *env, const struct dev_opts *o)
 
     ENSURE(d != NULL, TR_E_INTERNAL);
     if (pthread_rwlock_init(&d->lock, NULL) != 0) { free(d); BAIL(TR_E_INTERNAL, NULL); }
-    snprintf(d->account, sizeof d->account, "%s", o->account_id);
+    r = str_copy(d->account, sizeof d->account, o->account_id, "the dev account id");
+    if (tr_failed(r)) { pthread_rwlock_destroy(&d->lock); free(d); return r; }
     d->seed_path = o->seed_path;
     d->in_memory = o->in_memory;
     d->env = env;

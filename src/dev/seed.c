@@ -55,6 +55,7 @@
 
 #include "core/buf.h"
 #include "core/hex.h"
+#include "core/str.h"
 #include "core/json.h"
 #include "core/secmem.h"
 #include "crypto/keyring.h"
@@ -68,22 +69,23 @@
 #define SEED_FILE_MAX (64u << 20)
 
 /* A request context for the default account's root in `region`. */
-static void root_ctx(const struct server_env *env, const char *account, const char *region,
-                     const char *service, struct req_ctx *rc)
+static TR_RESULT root_ctx(const struct server_env *env, const char *account, const char *region,
+                          const char *service, struct req_ctx *rc)
 {
     memset(rc, 0, sizeof *rc);
     rc->env = env;
     rc->st = env->st;
     rc->kr = env->kr;
-    snprintf(rc->region, sizeof rc->region, "%s", region);
-    snprintf(rc->service, sizeof rc->service, "%s", service);
+    GUARD(str_copy(rc->region, sizeof rc->region, region, "the region"));
+    GUARD(str_copy(rc->service, sizeof rc->service, service, "the service name"));
     rc->who.type = PRINCIPAL_ROOT;
-    snprintf(rc->who.account_id, sizeof rc->who.account_id, "%s", account);
-    snprintf(rc->who.arn, sizeof rc->who.arn, "arn:aws:iam::%s:root", account);
-    snprintf(rc->who.id, sizeof rc->who.id, "%s", account);
-    snprintf(rc->request_id, sizeof rc->request_id, "00000000-0000-4000-8000-000000000000");
+    GUARD(str_copy(rc->who.account_id, sizeof rc->who.account_id, account, "the account id"));
+    GUARD(str_format(rc->who.arn, sizeof rc->who.arn, "the root ARN", "arn:aws:iam::%s:root", account));
+    GUARD(str_copy(rc->who.id, sizeof rc->who.id, account, "the account id"));
+    STR_SET(rc->request_id, "00000000-0000-4000-8000-000000000000");
     rc->now = tr_now();
     rc->source_ip = "127.0.0.1";
+    return TR_OK;
 }
 
 /* Run operation `name` of `svc` with `in` (op_run: inside a transaction,
@@ -177,7 +179,8 @@ static TR_RESULT seed_key(const struct server_env *env, const char *account, jso
     buf_free(&m);                       /* wrapped now: wipe the clear copy */
     if (tr_failed(r)) goto fail;
 
-    root_ctx(env, account, region, "kms", &rc);
+    r = root_ctx(env, account, region, "kms", &rc);
+    if (tr_failed(r)) goto fail;
     if (pol) {
         policy = json_is_string(pol) ? strdup(json_string_value(pol)) : json_dumps(pol, JSON_COMPACT);
         json_t *in = json_pack("{s:s, s:s, s:s}", "KeyId", k.key_id, "PolicyName", "default",
@@ -224,7 +227,8 @@ static TR_RESULT seed_secret(const struct server_env *env, const char *account, 
             r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         if (tr_failed(r)) goto fail;
     }
-    root_ctx(env, account, region, "secretsmanager", &rc);
+    r = root_ctx(env, account, region, "secretsmanager", &rc);
+    if (tr_failed(r)) goto fail;
     r = run_json(&rc, &sm_service, "CreateSecret", in);
 fail:
     json_decref(in);
@@ -335,9 +339,9 @@ static TR_RESULT user_key(struct req_ctx *rc, const struct ent_rec *u, json_t *a
         BAIL(TR_E_VALIDATION, "seed: AccessKeys need an AccessKeyId of 16-32 characters A-Z 0-9 "
                               "and a SecretAccessKey of 1-128 characters");
     memset(&k, 0, sizeof k);
-    snprintf(label, sizeof label, "access-key:%s", id);
-    snprintf(k.access_key_id, sizeof k.access_key_id, "%s", id);
-    snprintf(k.account_id, sizeof k.account_id, "%s", u->account_id);
+    snprintf(label, sizeof label, "access-key:%s", id);    /* fits: akid_ok: 32 at most */
+    snprintf(k.access_key_id, sizeof k.access_key_id, "%s", id);    /* fits: as above */
+    GUARD(str_copy(k.account_id, sizeof k.account_id, u->account_id, "the account id"));
     k.principal_type = PRINCIPAL_USER;
     k.principal_arn = u->arn;
     k.principal_id = u->id;
@@ -371,7 +375,7 @@ static TR_RESULT seed_user(const struct server_env *env, const char *account, js
 
     if (!name) BAIL(TR_E_VALIDATION, "seed: a user needs a UserName");
     if (keys && !json_is_array(keys)) BAIL(TR_E_VALIDATION, "seed: AccessKeys must be a list");
-    root_ctx(env, account, env->default_region, "iam", &rc);
+    GUARD(root_ctx(env, account, env->default_region, "iam", &rc));
     GUARD(iam_call(&rc, "CreateUser", "UserName", name, "Path", str_member(e, "Path"), NULL, NULL));
     GUARD(entity_policies(&rc, e, "User", name));
     memset(&u, 0, sizeof u);
@@ -406,7 +410,7 @@ static TR_RESULT seed_doc_entity(const struct server_env *env, const char *accou
 
     if (!name) BAIL(TR_E_VALIDATION, "seed: a %s needs a %s", k->what, k->name);
     GUARD(doc_text(e, k->doc, true, &text));
-    root_ctx(env, account, env->default_region, "iam", &rc);
+    GUARD(root_ctx(env, account, env->default_region, "iam", &rc));
     tr_result r = iam_call(&rc, k->action, k->name, name, k->doc, text, "Path", str_member(e, "Path"));
     free(text);
     GUARD(r);
@@ -531,7 +535,7 @@ static tr_result entry_failed(const char *section, size_t i, tr_result r)
     char msg[TR_ERR_MSG_MAX];
     const char *m = e->has_message ? e->message : tr_err_type(tr_code(r));
     if (strncmp(m, "seed: ", 6) == 0) m += 6;        /* the checks above say "seed: " too */
-    snprintf(msg, sizeof msg, "%s", m);
+    snprintf(msg, sizeof msg, "%s", m);     /* fits: a message, no larger than msg */
     return tr_fail_at(__FILE__, __LINE__, tr_code(r), "seed: %s[%zu]: %s", section, i, msg);
 }
 

@@ -34,6 +34,7 @@
 #include "auth/creds.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "crypto/rand.h"
 #include "op/clock.h"
 #include "op/query_proto.h"
@@ -226,7 +227,8 @@ static bool scope_service(const struct http_request *rq, char name[64])
     };
     struct sigv4_auth auth;
     bool ok = tr_ok(sigv4_parse(&sreq, &auth));
-    if (ok) snprintf(name, 64, "%s", auth.service);
+    _Static_assert(sizeof auth.service <= 64, "name holds the scope's service");
+    if (ok) snprintf(name, 64, "%s", auth.service);     /* fits: asserted above */
     return ok;
 }
 
@@ -288,7 +290,7 @@ static void handle_query(const struct server_env *env, const struct http_request
         r = tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_MISSING_ACTION, "Missing Action");
         goto fail;
     }
-    snprintf(target, 96, "%.95s", action);
+    snprintf(target, 96, "%.95s", action);     /* cut: the log line's action, at most 95 */
     const char *version = form_get(&form, "Version");
     const struct op_def *op = op_find(qs, action);
     if (!op || !version || strcmp(version, qs->version) != 0) {
@@ -300,7 +302,7 @@ static void handle_query(const struct server_env *env, const struct http_request
     rc->env = env;
     rc->st = env->st;
     rc->kr = env->kr;
-    snprintf(rc->region, sizeof rc->region, "%s", auth.region);
+    STR_COPY_ARRAY(rc->region, auth.region);
     memcpy(rc->request_id, resp->request_id, sizeof rc->request_id);
     rc->now = tr_now();
     rc->source_ip = rq->source_ip;
@@ -332,7 +334,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
     resp->error_type = NULL;
     resp->content_type = "application/x-amz-json-1.1";
     if (tr_failed(rand_uuid(resp->request_id)))
-        snprintf(resp->request_id, sizeof resp->request_id, "00000000-0000-4000-8000-000000000000");
+        STR_SET(resp->request_id, "00000000-0000-4000-8000-000000000000");
 
     if (strcmp(rq->method, "GET") == 0 && strcmp(rq->path, "/health") == 0) {
         resp->content_type = "application/json";
@@ -399,7 +401,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
     rc.env = env;
     rc.st = env->st;
     rc.kr = env->kr;
-    snprintf(rc.region, sizeof rc.region, "%s", auth.region);
+    STR_COPY_ARRAY(rc.region, auth.region);
     memcpy(rc.request_id, resp->request_id, sizeof rc.request_id);
     rc.now = tr_now();
     rc.source_ip = rq->source_ip;
@@ -432,7 +434,7 @@ static void dev_reset_reply(const struct server_env *env, const struct http_requ
     resp->error_type = NULL;
     resp->content_type = "application/json";
     if (tr_failed(rand_uuid(resp->request_id)))
-        snprintf(resp->request_id, sizeof resp->request_id, "00000000-0000-4000-8000-000000000000");
+        STR_SET(resp->request_id, "00000000-0000-4000-8000-000000000000");
     tr_result r = env->dev->reset(env->dev->state);
     resp->status = tr_ok(r) ? 200 : tr_err_status(tr_code(r));
     const char *msg = tr_ok(r) ? "{\"status\":\"reset\"}" : "{\"status\":\"refused\"}";

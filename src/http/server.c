@@ -192,12 +192,14 @@ TR_RESULT listen_addr_parse(const char *s, void *ss, unsigned *len)
     if (s[0] == '[') {
         const char *rb = strchr(s, ']');
         if (!rb || rb[1] != ':') BAIL(TR_E_VALIDATION, "bad listen address '%s'", s);
-        snprintf(host, sizeof host, "%.*s", (int)(rb - s - 1), s + 1);
+        if (snprintf(host, sizeof host, "%.*s", (int)(rb - s - 1), s + 1) >= (int)sizeof host)
+            BAIL(TR_E_VALIDATION, "bad listen address '%.300s': the host is too long", s);
         colon = rb + 1;
     } else {
         colon = strrchr(s, ':');
         if (!colon) BAIL(TR_E_VALIDATION, "listen address needs ADDR:PORT, got '%s'", s);
-        snprintf(host, sizeof host, "%.*s", (int)(colon - s), s);
+        if (snprintf(host, sizeof host, "%.*s", (int)(colon - s), s) >= (int)sizeof host)
+            BAIL(TR_E_VALIDATION, "bad listen address '%.300s': the host is too long", s);
     }
     char *end;
     long port = strtol(colon + 1, &end, 10);
@@ -280,12 +282,12 @@ static void peer_name(struct MHD_Connection *c, char out[PEER_MAX])
         const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
         inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
         port = ntohs(v4->sin_port);
-        snprintf(out, PEER_MAX, "%s:%u", ip, port);
+        snprintf(out, PEER_MAX, "%s:%u", ip, port);        /* fits: PEER_MAX is sized for it */
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
         port = ntohs(v6->sin6_port);
-        snprintf(out, PEER_MAX, "[%s]:%u", ip, port);
+        snprintf(out, PEER_MAX, "[%s]:%u", ip, port);      /* fits: PEER_MAX is sized for it */
     }
 }
 

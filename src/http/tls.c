@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "core/secmem.h"
+#include "core/str.h"
 
 #define CHAIN_MAX 16
 #define CERT_FILE_MAX (256u * 1024)
@@ -308,12 +309,13 @@ void tls_describe(struct tls_ctx *t, char *out, size_t n)
     time_t expires = 0;
     if (ok) {
         size_t dl = sizeof dn;
-        if (gnutls_x509_crt_get_dn(crt, dn, &dl) < 0) snprintf(dn, sizeof dn, "?");
+        if (gnutls_x509_crt_get_dn(crt, dn, &dl) < 0) STR_SET(dn, "?");
         expires = gnutls_x509_crt_get_expiration_time(crt);
         struct tm tm;
         if (expires != (time_t)-1 && gmtime_r(&expires, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
     if (crt) gnutls_x509_crt_deinit(crt);
+    /* cut: a line of the banner and the log, for people */
     snprintf(out, n, "certificate %s, valid until %s%s, chain of %u", dn, when,
              ok && expires != (time_t)-1 && expires < time(NULL) ? " (EXPIRED)" : "", chain);
 }

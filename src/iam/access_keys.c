@@ -34,6 +34,7 @@
 #include "auth/sigv4_cache.h"
 #include "core/buf.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "crypto/keyring.h"
 #include "iam/accounts.h"
 #include "iam/iam_util.h"
@@ -107,13 +108,13 @@ static TR_RESULT new_key(struct req_ctx *rc, const struct key_owner *o, char aki
                          char secret[41])
 {
     struct access_key_rec k = { 0 };
-    char label[64], doc[256];
+    char label[sizeof "access-key:" + 20], doc[256];
     tr_result r;
 
     GUARD(access_key_generate("AKIA", akid, secret));
-    snprintf(label, sizeof label, "access-key:%s", akid);
-    snprintf(k.access_key_id, sizeof k.access_key_id, "%s", akid);
-    snprintf(k.account_id, sizeof k.account_id, "%s", rc->who.account_id);
+    snprintf(label, sizeof label, "access-key:%s", akid);  /* fits: akid is 20 characters */
+    snprintf(k.access_key_id, sizeof k.access_key_id, "%s", akid);     /* fits: as above */
+    STR_COPY_ARRAY(k.account_id, rc->who.account_id);
     k.principal_type = o->root ? PRINCIPAL_ROOT : PRINCIPAL_USER;
     k.principal_arn = (char *)o->arn;
     k.principal_id = o->root ? rc->who.account_id : o->user.id;
@@ -123,9 +124,16 @@ static TR_RESULT new_key(struct req_ctx *rc, const struct key_owner *o, char aki
         json_t *d = json_pack("{s:s}", "user_name", o->name);
         char *s = d ? json_dumps(d, JSON_COMPACT) : NULL;
         json_decref(d);
-        ENSURE(s != NULL, TR_E_INTERNAL);
-        snprintf(doc, sizeof doc, "%s", s);
+        if (!s) {
+            secure_zero(secret, 41);
+            BAIL0(TR_E_INTERNAL);
+        }
+        r = str_copy(doc, sizeof doc, s, "the access key's document");
         free(s);
+        if (tr_failed(r)) {
+            secure_zero(secret, 41);
+            return r;
+        }
         k.doc = doc;
     }
     k.wrapped_secret = BUF_INIT(512);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "iam/iam_util.h"
 
 static void inline_member(struct xml *x, const struct rel_rec *r)
@@ -80,6 +81,9 @@ static const struct phase PHASES[] = {
     { 'P', IAM_POLICY, "LocalManagedPolicy", "Policies", iam_xml_policy_detail },
 };
 #define NPHASES (sizeof PHASES / sizeof PHASES[0])
+/* The longest position a marker carries: the whole Marker (markerType)
+ * less its "X:", so any marker's is copied whole. */
+#define NAME_POS_MAX (IAM_MARKER_MAX + 1)
 
 struct walk {
     bool want[NPHASES];
@@ -87,7 +91,7 @@ struct walk {
     const char *after;             /* name in that phase, or NULL */
     size_t left;                   /* entities still to write */
     bool truncated;
-    char next[300];                /* marker of the last entity written */
+    char next[2 + NAME_POS_MAX];   /* marker of the last entity written */
 };
 
 static TR_RESULT parse_filter(const struct form *in, struct walk *w)
@@ -126,8 +130,8 @@ static TR_RESULT parse_marker(const char *marker, struct walk *w)
 static TR_RESULT walk_phase(struct req_ctx *rc, struct xml *x, size_t p, struct walk *w)
 {
     const struct phase *ph = &PHASES[p];
-    char after[256];
-    snprintf(after, sizeof after, "%s", p == w->start && w->after ? w->after : "");
+    char after[NAME_POS_MAX];
+    GUARD(str_copy(after, sizeof after, p == w->start && w->after ? w->after : "", "the marker's name"));
     while (!w->truncated) {
         struct ent_rec *v = NULL;
         size_t n = 0;
@@ -139,11 +143,11 @@ static TR_RESULT walk_phase(struct req_ctx *rc, struct xml *x, size_t p, struct 
             xml_open(x, "member");
             r = ph->write(rc, x, &v[i]);
             xml_close(x, "member");
-            snprintf(w->next, sizeof w->next, "%c:%s", ph->letter, v[i].name);
+            if (tr_ok(r)) r = str_format(w->next, sizeof w->next, "the marker", "%c:%s", ph->letter, v[i].name);
             w->left--;
         }
         bool more = tr_ok(r) && !w->truncated && n == want;
-        if (more) snprintf(after, sizeof after, "%s", v[n - 1].name);
+        if (more) r = str_copy(after, sizeof after, v[n - 1].name, "the list's position");
         ent_list_free(v, n);
         GUARD(r);
         if (!more) break;

@@ -19,6 +19,7 @@
 
 #include "core/buf.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "crypto/keyring.h"
 #include "crypto/rand.h"
 
@@ -74,18 +75,20 @@ TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *
     if (account_id) {
         if (!account_id_valid(account_id))
             BAIL(TR_E_VALIDATION, "account id must be 12 digits: '%.32s'", account_id);
-        snprintf(out->account_id, sizeof out->account_id, "%s", account_id);
+        GUARD(str_copy(out->account_id, sizeof out->account_id, account_id, "the account id"));
     } else {
         GUARD(account_random_id(out->account_id));
     }
     GUARD(access_key_generate("AKIA", out->access_key_id, out->secret));
 
-    snprintf(a.id, sizeof a.id, "%s", out->account_id);
+    STR_COPY_ARRAY(a.id, out->account_id);
     a.created = now;
-    snprintf(arn, sizeof arn, "arn:aws:iam::%s:root", out->account_id);
-    snprintf(label, sizeof label, "access-key:%s", out->access_key_id);
-    snprintf(k.access_key_id, sizeof k.access_key_id, "%s", out->access_key_id);
-    snprintf(k.account_id, sizeof k.account_id, "%s", out->account_id);
+    _Static_assert(sizeof arn >= sizeof "arn:aws:iam:::root" + sizeof out->account_id &&
+                   sizeof label >= sizeof "access-key:" + sizeof out->access_key_id, "arn and label fit");
+    snprintf(arn, sizeof arn, "arn:aws:iam::%s:root", out->account_id);        /* fits: asserted above */
+    snprintf(label, sizeof label, "access-key:%s", out->access_key_id);         /* fits: asserted above */
+    STR_COPY_ARRAY(k.access_key_id, out->access_key_id);
+    STR_COPY_ARRAY(k.account_id, out->account_id);
     k.principal_type = PRINCIPAL_ROOT;
     k.principal_arn = arn;
     k.principal_id = a.id;
@@ -166,7 +169,7 @@ static TR_RESULT drop_section(const struct buf *old, const char *header, struct 
 static TR_RESULT write_atomic(const char *path, const struct buf *content)
 {
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    GUARD(str_format(tmp, sizeof tmp, "the temporary file's path", "%s.tmp", path));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) BAIL(TR_E_INTERNAL, "cannot write %s", tmp);
     size_t off = 0;
@@ -179,7 +182,7 @@ static TR_RESULT write_atomic(const char *path, const struct buf *content)
     if (rename(tmp, path) != 0) { unlink(tmp); BAIL(TR_E_INTERNAL, "cannot rename %s", tmp); }
     /* The rename is durable once the directory is. */
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(dir, sizeof dir, "%s", path);     /* fits: tmp held path and more */
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
     int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -211,17 +214,20 @@ TR_RESULT credfile_write(const char *data_dir, const char *profile,
     char path[4096], header[160], body[256];
     tr_result r;
 
-    snprintf(path, sizeof path, "%s/credentials", data_dir);
-    snprintf(header, sizeof header, "[%s]", profile);
-    snprintf(body, sizeof body, "aws_access_key_id = %s\naws_secret_access_key = %s\n",
+    GUARD(str_format(path, sizeof path, "the credentials file's path", "%s/credentials", data_dir));
+    GUARD(str_format(header, sizeof header, "the profile's header", "[%s]", profile));
+    _Static_assert(sizeof body >= sizeof "aws_access_key_id = \naws_secret_access_key = \n" +
+                   sizeof c->access_key_id + sizeof c->secret, "body fits");
+    snprintf(body, sizeof body, "aws_access_key_id = %s\naws_secret_access_key = %s\n",  /* fits: asserted */
              c->access_key_id, c->secret);
     r = update_ini(path, header, body, true);
     secure_zero(body, sizeof body);
     GUARD(r);
 
-    snprintf(path, sizeof path, "%s/config", data_dir);
-    snprintf(header, sizeof header, strcmp(profile, "default") == 0 ? "[%s]" : "[profile %s]", profile);
-    snprintf(body, sizeof body, "region = %s\n", region);
+    GUARD(str_format(path, sizeof path, "the config file's path", "%s/config", data_dir));
+    GUARD(str_format(header, sizeof header, "the profile's header",
+                     strcmp(profile, "default") == 0 ? "[%s]" : "[profile %s]", profile));
+    GUARD(str_format(body, sizeof body, "the profile's region", "region = %s\n", region));
     return update_ini(path, header, body, false);
 }
 
@@ -272,8 +278,8 @@ static TR_RESULT credfile_set(const char *data_dir, const char *key, const char 
 
     *changed = 0;
     if (was_size) was[0] = '\0';
-    snprintf(path, sizeof path, "%s/config", data_dir);
-    r = read_file(path, &old);
+    r = str_format(path, sizeof path, "the config file's path", "%s/config", data_dir);
+    if (tr_ok(r)) r = read_file(path, &old);
     while (tr_ok(r) && i < old.len) {
         size_t e = i;
         while (e < old.len && old.data[e] != '\n') e++;
@@ -291,6 +297,7 @@ static TR_RESULT credfile_set(const char *data_dir, const char *key, const char 
             has_key = false;
         } else if (own && key_line(line, len, key, &at, &vlen)) {
             has_key = true;
+            /* cut: the value it had, for a message */
             if (in_tresor && was_size) snprintf(was, was_size, "%.*s", (int)vlen, line + at);
             if (vlen != strlen(value) || memcmp(line + at, value, vlen) != 0) {
                 if (tr_ok(r)) r = buf_printf(&out, "%.*s%s\n", (int)at, line, value);

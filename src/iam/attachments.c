@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "iam/iam_util.h"
 
 #define POLICIES_PER_ENTITY 10
@@ -61,7 +62,7 @@ static TR_RESULT attach(struct req_ctx *rc, const struct form *in, struct xml *o
                        "Cannot exceed quota for PoliciesPer%s: %d", k->word, POLICIES_PER_ENTITY);
     if (tr_ok(r) && !already) {
         struct rel_rec rel = { .from = e.arn, .to = p.arn, .doc = "", .created = rc->now };
-        snprintf(rel.kind, sizeof rel.kind, "attached");
+        STR_SET(rel.kind, "attached");
         r = rc->st[0]->rel_put(rc->st, &rel);
     }
     rel_list_free(v, n);

@@ -155,6 +155,6 @@ void iam_result_evidence(const struct eval_result *r, char *out, size_t n)
         if (k > 0) at += (size_t)k;
         for (size_t i = 0; i < r->ncond_refs && at < n; i++)
             at = ref_text(&r->cond_refs[i], out, n, at, false, i ? ", " : " ");
-        if (at < n) snprintf(out + at, n - at, " hold");
+        if (at < n) snprintf(out + at, n - at, " hold");   /* cut: evidence for people, like the rest */
     }
 }

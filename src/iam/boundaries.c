@@ -42,8 +42,8 @@ static TR_RESULT delete_boundary(struct req_ctx *rc, const struct form *in, stru
     GUARD(iam_param_entity(in, k, &name));
     struct iam_authz x = { .target_boundary = true };
     GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, &e));
-    iam_boundary_of(&e, current);
-    tr_result r = current[0] ? iam_boundary_set(rc, &e, NULL) : TR_OK;
+    tr_result r = iam_boundary_of(&e, current);
+    if (tr_ok(r) && current[0]) r = iam_boundary_set(rc, &e, NULL);
     ent_rec_free(&e);
     return r;
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/date.h"
+#include "core/str.h"
 
 #define CTX_STRINGS_MAX (256 * 1024)
 
@@ -141,7 +142,7 @@ TR_RESULT iam_ctx_add_tag(struct ctx_builder *cb, const char *prefix, const char
                           const char *value)
 {
     char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
-    snprintf(key, sizeof key, "%s%s", prefix, tag_key);
+    GUARD(str_format(key, sizeof key, "the tag's condition key", "%s%s", prefix, tag_key));
     return iam_ctx_add(cb, key, value ? value : "");
 }
 
@@ -193,7 +194,7 @@ static const char *user_agent(const struct req_ctx *rc, char out[96])
 {
     if (!rc->via_service) return rc->user_agent ? rc->user_agent : "";
     size_t n = strcspn(rc->via_service, ".");
-    snprintf(out, 96, "%.*s.amazonaws.com", (int)(n < 64 ? n : 64), rc->via_service);
+    snprintf(out, 96, "%.*s.amazonaws.com", (int)(n < 64 ? n : 64), rc->via_service);  /* fits: 64 + 14 */
     return out;
 }
 
@@ -223,7 +224,7 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
     if (tr_ok(r)) r = ctx_global(cb, "aws:SecureTransport", rc->secure_transport ? "true" : "false");
     iso8601(rc->now, num);
     if (tr_ok(r)) r = ctx_global(cb, "aws:CurrentTime", num);
-    snprintf(num, sizeof num, "%lld", (long long)rc->now);
+    snprintf(num, sizeof num, "%lld", (long long)rc->now);     /* fits: a long long in num[32] */
     if (tr_ok(r)) r = ctx_global(cb, "aws:EpochTime", num);
     if (tr_ok(r) && rc->region[0]) r = ctx_global(cb, "aws:RequestedRegion", rc->region);
     if (tr_ok(r)) r = ctx_global(cb, "aws:ViaAWSService", rc->via_service ? "true" : "false");

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "iam/iam_util.h"
 
 #define GROUPS_PER_USER 10
@@ -155,7 +156,7 @@ TR_RESULT iam_add_user_to_group(struct req_ctx *rc, const struct form *in, struc
                        "Cannot exceed quota for GroupsPerUser: %d", GROUPS_PER_USER);
     if (tr_ok(r)) {
         struct rel_rec rel = { .from = g.arn, .to = u.arn, .doc = "", .created = rc->now };
-        snprintf(rel.kind, sizeof rel.kind, "member");
+        STR_SET(rel.kind, "member");
         r = rc->st[0]->rel_put(rc->st, &rel);
     }
 done:

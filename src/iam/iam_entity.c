@@ -32,6 +32,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/str.h"
 #include "iam/authz.h"
 
 struct kind_info {
@@ -111,9 +112,9 @@ TR_RESULT iam_name_free(struct req_ctx *rc, const char *kind, const char *name,
             break;
         }
         bool more = n == 500 && tr_ok(r);
-        if (more) snprintf(after, sizeof after, "%s", v[n - 1].name);
+        if (more) r = str_copy(after, sizeof after, v[n - 1].name, "the list's position");
         ent_list_free(v, n);
-        if (!more) return r;
+        if (!more || tr_failed(r)) return r;
     }
 }
 
@@ -129,8 +130,8 @@ TR_RESULT iam_ent_insert(struct req_ctx *rc, const char *kind, const char *name,
     GUARD(iam_arn(rc->who.account_id, kind, path, name, arn));
     struct ent_rec e = { .name = (char *)name, .id = id, .arn = arn, .path = (char *)path,
                          .doc = (char *)(doc ? doc : "{}"), .created = rc->now };
-    snprintf(e.kind, sizeof e.kind, "%s", kind);
-    snprintf(e.account_id, sizeof e.account_id, "%s", rc->who.account_id);
+    GUARD(str_copy(e.kind, sizeof e.kind, kind, "the entity kind"));
+    STR_COPY_ARRAY(e.account_id, rc->who.account_id);
     /* A fresh id collides with probability ~2^-85; try again anyway. */
     for (int attempt = 0; attempt < 3; attempt++) {
         GUARD(iam_new_id(k->id_prefix, id));
@@ -156,36 +157,42 @@ struct extra_ctx {
     size_t n;
 };
 
-static void add1(struct extra_ctx *c, const char *prefix, const char *suffix, const char *value)
+/* A condition key prefix+suffix is copied whole, or the call fails: a cut
+ * key would be another key. */
+static TR_RESULT add1(struct extra_ctx *c, const char *prefix, const char *suffix, const char *value)
 {
-    if (c->n >= CTX_EXTRA || !value) return;
-    size_t i = c->n++;
-    snprintf(c->names[i], sizeof c->names[i], "%s%s", prefix, suffix ? suffix : "");
+    if (c->n >= CTX_EXTRA || !value) return TR_OK;
+    size_t i = c->n;
+    GUARD(str_format(c->names[i], sizeof c->names[i], "a condition key", "%s%s", prefix, suffix ? suffix : ""));
+    c->n++;
     c->one[i] = value;
     c->e[i] = (struct ctx_entry){ .key = c->names[i], .values = &c->one[i], .n = 1 };
+    return TR_OK;
 }
 
+/* key: a literal of ours, far shorter than names[] holds. */
 static void add_multi(struct extra_ctx *c, const char *key, const char *const *values, size_t n)
 {
     if (c->n >= CTX_EXTRA) return;
     size_t i = c->n++;
-    snprintf(c->names[i], sizeof c->names[i], "%s", key);
+    snprintf(c->names[i], sizeof c->names[i], "%s", key);      /* fits: as above */
     c->e[i] = (struct ctx_entry){ .key = c->names[i], .values = values, .n = n, .multi = true };
 }
 
-static void add_request_keys(struct extra_ctx *c, const struct iam_authz *x, const char *boundary)
+static TR_RESULT add_request_keys(struct extra_ctx *c, const struct iam_authz *x, const char *boundary)
 {
-    add1(c, "iam:PolicyARN", NULL, x->policy_arn);
-    add1(c, "iam:PermissionsBoundary", NULL, boundary);
+    GUARD(add1(c, "iam:PolicyARN", NULL, x->policy_arn));
+    GUARD(add1(c, "iam:PermissionsBoundary", NULL, boundary));
     if (x->request_tags) {
         const struct iam_tags *t = x->request_tags;
         for (size_t i = 0; i < t->n; i++) {
-            add1(c, "aws:RequestTag/", t->keys[i], t->values[i]);
+            GUARD(add1(c, "aws:RequestTag/", t->keys[i], t->values[i]));
             c->tag_keys[i] = t->keys[i];
         }
         if (t->n) add_multi(c, "aws:TagKeys", c->tag_keys, t->n);
     }
     if (x->tag_keys && x->ntag_keys) add_multi(c, "aws:TagKeys", x->tag_keys, x->ntag_keys);
+    return TR_OK;
 }
 
 /* The resource types whose tags the Service Authorization Reference lists:
@@ -207,22 +214,24 @@ TR_RESULT iam_authz(struct req_ctx *rc, const char *action, const char *resource
     struct extra_ctx *c = calloc(1, sizeof *c);
     struct tag_rec *tags = NULL;
     size_t ntags = 0;
-    char boundary[IAM_ARN_MAX] = "";
+    char boundary[IAM_ARN_PARAM_MAX + 1] = "";     /* as given (arnType), or as stored */
     tr_result r = TR_OK;
 
     ENSURE(c != NULL, TR_E_INTERNAL);
     if (tagged_kind(target)) {
         r = rc->st[0]->tag_list(rc->st, target->arn, &tags, &ntags);
         if (tr_failed(r)) goto done;
-        for (size_t i = 0; i < ntags; i++) {
-            add1(c, "aws:ResourceTag/", tags[i].key, tags[i].value);
-            if (user_or_role(target)) add1(c, "iam:ResourceTag/", tags[i].key, tags[i].value);
+        for (size_t i = 0; i < ntags && tr_ok(r); i++) {
+            r = add1(c, "aws:ResourceTag/", tags[i].key, tags[i].value);
+            if (tr_ok(r) && user_or_role(target)) r = add1(c, "iam:ResourceTag/", tags[i].key, tags[i].value);
         }
+        if (tr_failed(r)) goto done;
     }
     if (x) {
-        if (x->boundary) snprintf(boundary, sizeof boundary, "%s", x->boundary);
-        else if (x->target_boundary && target) iam_boundary_of(target, boundary);
-        add_request_keys(c, x, boundary[0] ? boundary : NULL);
+        if (x->boundary) r = str_copy(boundary, sizeof boundary, x->boundary, "the permissions boundary");
+        else if (x->target_boundary && target) r = iam_boundary_of(target, boundary);
+        if (tr_ok(r)) r = add_request_keys(c, x, boundary[0] ? boundary : NULL);
+        if (tr_failed(r)) goto done;
     }
     struct authz_req ar = {
         .action = action,
@@ -263,11 +272,11 @@ TR_RESULT iam_load_policy(struct req_ctx *rc, const char *action, const char *ar
     return r;
 }
 
-void iam_list_resource(struct req_ctx *rc, const char *type, const char *prefix,
-                       char out[IAM_ARN_MAX])
+TR_RESULT iam_list_resource(struct req_ctx *rc, const char *type, const char *prefix,
+                            char out[IAM_ARN_MAX])
 {
-    snprintf(out, IAM_ARN_MAX, "arn:aws:iam::%s:%s%s", rc->who.account_id, type,
-             prefix ? prefix : "/");
+    return str_format(out, IAM_ARN_MAX, "the listing's resource", "arn:aws:iam::%s:%s%s",
+                      rc->who.account_id, type, prefix ? prefix : "/");
 }
 
 /* ---- helpers shared by the handlers ------------------------------------ */
@@ -319,7 +328,7 @@ TR_RESULT iam_list_entities(struct req_ctx *rc, const struct form *in, struct xm
 
     GUARD(iam_param_path_prefix(in, "PathPrefix", &prefix));
     GUARD(iam_page_params(in, &pg));
-    iam_list_resource(rc, kind, prefix, resource);
+    GUARD(iam_list_resource(rc, kind, prefix, resource));
     GUARD(iam_authz(rc, action, resource, NULL, NULL));
     GUARD(rc->st[0]->ent_list(rc->st, kind, rc->who.account_id, prefix, pg.marker, pg.max + 1,
                               &v, &n));
@@ -352,7 +361,7 @@ TR_RESULT iam_policies_conflict(struct req_ctx *rc, const char *arn)
 TR_RESULT iam_ent_remove(struct req_ctx *rc, const struct ent_rec *e)
 {
     char b[IAM_ARN_MAX];
-    iam_boundary_of(e, b);
+    GUARD(iam_boundary_of(e, b));
     if (b[0]) {
         tr_result r = rc->st[0]->rel_delete(rc->st, "boundary", b, e->arn);
         if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
@@ -399,7 +408,7 @@ TR_RESULT iam_boundary_rel(struct req_ctx *rc, const char *policy_arn, const cha
 {
     struct rel_rec rel = { .from = (char *)policy_arn, .to = (char *)entity_arn, .doc = "",
                            .created = rc->now };
-    snprintf(rel.kind, sizeof rel.kind, "boundary");
+    STR_SET(rel.kind, "boundary");
     return rc->st[0]->rel_put(rc->st, &rel);
 }
 
@@ -409,7 +418,8 @@ TR_RESULT iam_boundary_set(struct req_ctx *rc, struct ent_rec *e, const char *ar
     json_t *d = iam_doc(e);
     tr_result r = TR_OK;
     ENSURE(d != NULL, TR_E_INTERNAL);
-    iam_boundary_of(e, old);
+    r = iam_boundary_of(e, old);
+    if (tr_failed(r)) goto done;
     if (old[0]) {
         r = rc->st[0]->rel_delete(rc->st, "boundary", old, e->arn);
         if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) goto done;

@@ -36,11 +36,12 @@ static TR_RESULT check_tag_part(const char *member, size_t idx, const char *fiel
                                 const char *s, size_t min, size_t max)
 {
     char name[96], c[160];
+    /* fits: member and field are our literals ("Tags", "Key"), idx a count */
     snprintf(name, sizeof name, "%s.%zu.member.%s", member, idx, field);
     if (!s) return iam_invalid_repr(name, "null", "Member must not be null");
     size_t n = utf8_strlen(s);
     if (n < min || n > max) {
-        snprintf(c, sizeof c, "Member must have length %s %zu",
+        snprintf(c, sizeof c, "Member must have length %s %zu",   /* fits: 48 + a number */
                  n < min ? "greater than or equal to" : "less than or equal to",
                  n < min ? min : max);
         return iam_invalid(name, s, c);
@@ -70,9 +71,9 @@ TR_RESULT iam_param_tags(const struct form *in, const char *name, bool required,
     char key[128];
     out->n = 0;
     for (size_t i = 1;; i++) {
-        snprintf(key, sizeof key, "%s.member.%zu.Key", name, i);
+        snprintf(key, sizeof key, "%s.member.%zu.Key", name, i);      /* fits: name is our literal */
         const char *k = form_get(in, key);
-        snprintf(key, sizeof key, "%s.member.%zu.Value", name, i);
+        snprintf(key, sizeof key, "%s.member.%zu.Value", name, i);    /* fits: as above */
         const char *v = form_get(in, key);
         if (!k && !v) break;
         if (out->n == IAM_MAX_TAGS)
@@ -96,12 +97,12 @@ TR_RESULT iam_param_tag_keys(const struct form *in, const char *name, const char
     char key[128];
     *n = 0;
     for (size_t i = 1;; i++) {
-        snprintf(key, sizeof key, "%s.member.%zu", name, i);
+        snprintf(key, sizeof key, "%s.member.%zu", name, i);  /* fits: name is our literal */
         const char *k = form_get(in, key);
         if (!k) break;
         if (*n == IAM_MAX_TAGS)
             return iam_invalid_repr("tagKeys", NULL, "Member must have length less than or equal to 50");
-        snprintf(key, sizeof key, "tagKeys.%zu.member", i);
+        snprintf(key, sizeof key, "tagKeys.%zu.member", i);   /* fits: 15 + a number */
         size_t len = utf8_strlen(k);
         if (len < 1 || len > 128)
             return iam_invalid(key, k, len < 1 ? "Member must have length greater than or equal to 1"

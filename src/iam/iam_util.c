@@ -21,6 +21,7 @@
 
 #include "core/json.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "core/utf8.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
@@ -60,14 +61,14 @@ tr_result (iam_invalid_repr)(const char *key, const char *repr, const char *cons
     char msg[TR_ERR_MSG_MAX];
     tr_result r = json_invalid(key, repr, constraint);
     (void)r;
-    snprintf(msg, sizeof msg, "%s", tr_last_error()->message);
+    snprintf(msg, sizeof msg, "%s", tr_last_error()->message);     /* fits: a message, as large */
     return tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_VALIDATION, "%s", msg);
 }
 
 tr_result (iam_invalid)(const char *key, const char *value, const char *constraint)
 {
     char q[300];
-    snprintf(q, sizeof q, "'%.256s'", value);
+    snprintf(q, sizeof q, "'%.256s'", value);  /* fits: 256 and two quotes */
     return iam_invalid_repr(key, q, constraint);
 }
 
@@ -281,13 +282,14 @@ TR_RESULT iam_doc_store(struct ent_rec *e, json_t *doc)
     return TR_OK;
 }
 
-void iam_boundary_of(const struct ent_rec *e, char out[IAM_ARN_MAX])
+TR_RESULT iam_boundary_of(const struct ent_rec *e, char out[IAM_ARN_MAX])
 {
     out[0] = '\0';
     json_t *d = iam_doc(e);
     const char *b = iam_doc_str(d, "boundary");
-    if (b) snprintf(out, IAM_ARN_MAX, "%s", b);
+    tr_result r = b ? str_copy(out, IAM_ARN_MAX, b, "the permissions boundary") : TR_OK;
     json_decref(d);
+    return r;
 }
 
 /* ---- paging ------------------------------------------------------------ */

@@ -27,6 +27,8 @@
 
 #define IAM_ID_LEN   21            /* AIDA + 17 of [A-Z2-7] */
 #define IAM_ARN_MAX  704           /* arn:aws:iam::A:policy + 512 path + 128 name */
+#define IAM_ARN_PARAM_MAX 2048     /* an ARN parameter as given (arnType: 20..2048) */
+#define IAM_MARKER_MAX 640         /* bytes: markerType's 320 characters of U+0020..U+00FF */
 #define IAM_MAX_TAGS 50
 #define IAM_ALL      SIZE_MAX      /* "no limit" for store list calls */
 
@@ -128,8 +130,9 @@ json_t *iam_doc(const struct ent_rec *e);
 const char *iam_doc_str(json_t *doc, const char *key);
 /* Replace e->doc with `doc` serialized; frees the old text. */
 TR_RESULT iam_doc_store(struct ent_rec *e, json_t *doc);
-/* e's permissions boundary ARN into out ("" when none). */
-void iam_boundary_of(const struct ent_rec *e, char out[IAM_ARN_MAX]);
+/* e's permissions boundary ARN into out ("" when none); fails when the
+ * stored one is longer than a policy ARN can be. */
+TR_RESULT iam_boundary_of(const struct ent_rec *e, char out[IAM_ARN_MAX]);
 
 /* ---- authorization ----------------------------------------------------- */
 
@@ -163,9 +166,10 @@ TR_RESULT iam_load(struct req_ctx *rc, const char *action, const char *kind, con
 /* The same for a managed policy by ARN. */
 TR_RESULT iam_load_policy(struct req_ctx *rc, const char *action, const char *arn,
                           const struct iam_authz *x, struct ent_rec *out);
-/* The resource of a listing: arn:aws:iam::A:<type><prefix or "/">. */
-void iam_list_resource(struct req_ctx *rc, const char *type, const char *prefix,
-                       char out[IAM_ARN_MAX]);
+/* The resource of a listing: arn:aws:iam::A:<type><prefix or "/">; fails
+ * when it does not fit (a prefix longer than IAM's 512). */
+TR_RESULT iam_list_resource(struct req_ctx *rc, const char *type, const char *prefix,
+                            char out[IAM_ARN_MAX]);
 
 /* ---- paging ------------------------------------------------------------ */
 

@@ -26,13 +26,15 @@ static void common_fields(struct xml *x, const struct ent_rec *e, const char *na
 
 void iam_xml_boundary(struct xml *x, const struct ent_rec *e)
 {
-    char b[IAM_ARN_MAX];
-    iam_boundary_of(e, b);
-    if (!b[0]) return;
-    xml_open(x, "PermissionsBoundary");
-    xml_text(x, "PermissionsBoundaryType", IAM_BOUNDARY_TYPE);
-    xml_text(x, "PermissionsBoundaryArn", b);
-    xml_close(x, "PermissionsBoundary");
+    json_t *d = iam_doc(e);
+    const char *b = iam_doc_str(d, "boundary");
+    if (b && b[0]) {
+        xml_open(x, "PermissionsBoundary");
+        xml_text(x, "PermissionsBoundaryType", IAM_BOUNDARY_TYPE);
+        xml_text(x, "PermissionsBoundaryArn", b);
+        xml_close(x, "PermissionsBoundary");
+    }
+    json_decref(d);
 }
 
 TR_RESULT iam_xml_user_fields(struct req_ctx *rc, struct xml *x, const struct ent_rec *u,

@@ -49,6 +49,7 @@
 
 #include "core/array.h"
 #include "core/cache.h"
+#include "core/str.h"
 
 #define UNRECOGNIZED "The security token included in the request is invalid."
 #define REL_PAGE 256
@@ -246,8 +247,8 @@ static TR_RESULT push_entity_policies(store_t st, const char *entity_arn, struct
                 }
                 char name[1024];
                 struct policy *p = NULL;
-                snprintf(name, sizeof name, "inline:%s:%s", entity_arn, v[i].to);
-                r = compile_stored(v[i].doc ? v[i].doc : "", name, &p);
+                r = str_format(name, sizeof name, "the inline policy's name", "inline:%s:%s", entity_arn, v[i].to);
+                if (tr_ok(r)) r = compile_stored(v[i].doc ? v[i].doc : "", name, &p);
                 if (tr_ok(r)) r = np_push(&id->identity, &id->nidentity, p, name);
             }
             free(after);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "iam/iam_util.h"
 
 static size_t quota_of(const char *kind)
@@ -81,7 +82,7 @@ static TR_RESULT put_policy(struct req_ctx *rc, const struct form *in, struct xm
     if (tr_ok(r)) {
         struct rel_rec rel = { .from = e.arn, .to = (char *)policy, .doc = (char *)text,
                                .created = rc->now };
-        snprintf(rel.kind, sizeof rel.kind, "inline");
+        STR_SET(rel.kind, "inline");
         r = rc->st[0]->rel_put(rc->st, &rel);
     }
     ent_rec_free(&e);

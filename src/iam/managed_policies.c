@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "core/array.h"
+#include "core/str.h"
 #include "iam/iam_util.h"
 
 #define POLICY_SIZE_MAX 6144
@@ -75,7 +76,7 @@ static TR_RESULT put_version(struct req_ctx *rc, const char *arn, const char *vi
     json_decref(d);
     ENSURE(s != NULL, TR_E_INTERNAL);
     struct rel_rec rel = { .from = (char *)arn, .to = (char *)vid, .doc = s, .created = rc->now };
-    snprintf(rel.kind, sizeof rel.kind, "version");
+    STR_SET(rel.kind, "version");
     tr_result r = rc->st[0]->rel_put(rc->st, &rel);
     free(s);
     return r;
@@ -108,7 +109,7 @@ static void default_version(const struct ent_rec *p, char out[32])
 {
     json_t *d = iam_doc(p);
     const char *dv = iam_doc_str(d, "default_version");
-    snprintf(out, 32, "%s", dv ? dv : "v1");
+    snprintf(out, 32, "%s", dv ? dv : "v1");   /* fits: a version id we made (new_version's vid[32]) */
     json_decref(d);
 }
 
@@ -216,7 +217,7 @@ static TR_RESULT next_version(struct req_ctx *rc, struct ent_rec *p, bool make_d
     ENSURE(d != NULL, TR_E_INTERNAL);
     json_t *nv = json_object_get(d, "next_version");
     json_int_t next = json_is_integer(nv) ? json_integer_value(nv) : 2;
-    snprintf(vid, 32, "v%lld", (long long)next);
+    snprintf(vid, 32, "v%lld", (long long)next);   /* fits: v and a long long */
     int bad = json_object_set_new(d, "next_version", json_integer(next + 1));
     if (make_default) {
         bad |= json_object_set_new(d, "default_version", json_string(vid));
@@ -412,7 +413,7 @@ static TR_RESULT param_enum(const struct form *in, const char *key, const char *
     for (size_t i = 0; values[i]; i++)
         if (strcmp(values[i], *out) == 0) return TR_OK;
     char c[160];
-    snprintf(c, sizeof c, "Member must satisfy enum value set: [%s]", set);
+    snprintf(c, sizeof c, "Member must satisfy enum value set: [%s]", set);  /* fits: set is our short literal */
     return iam_invalid(key, *out, c);
 }
 
@@ -435,9 +436,9 @@ static TR_RESULT write_policies(struct req_ctx *rc, struct xml *out, const char 
                                 const struct policy_filter *f, const struct iam_page *pg,
                                 char next[256], bool *truncated)
 {
-    char after[256];
+    char after[IAM_MARKER_MAX + 1];
     size_t shown = 0;
-    snprintf(after, sizeof after, "%s", pg->marker ? pg->marker : "");
+    GUARD(str_copy(after, sizeof after, pg->marker, "the marker"));
     *truncated = false;
     for (;;) {
         struct ent_rec *v = NULL;
@@ -453,13 +454,13 @@ static TR_RESULT write_policies(struct req_ctx *rc, struct xml *out, const char 
             xml_open(out, "member");
             r = iam_xml_policy_fields(rc, out, &v[i], 0);
             xml_close(out, "member");
-            snprintf(next, 256, "%s", v[i].name);
+            if (tr_ok(r)) r = str_copy(next, 256, v[i].name, "the next marker");
             shown++;
         }
         bool more = tr_ok(r) && !*truncated && n == 100;
-        if (more) snprintf(after, sizeof after, "%s", v[n - 1].name);
+        if (more) r = str_copy(after, sizeof after, v[n - 1].name, "the list's position");
         ent_list_free(v, n);
-        if (!more) return r;
+        if (!more || tr_failed(r)) return r;
     }
 }
 
@@ -478,7 +479,7 @@ TR_RESULT iam_list_policies(struct req_ctx *rc, const struct form *in, struct xm
     GUARD(param_enum(in, "PolicyUsageFilter", USAGE, "PermissionsPolicy, PermissionsBoundary", &usage));
     GUARD(iam_page_params(in, &pg));
     f.boundary_usage = usage && strcmp(usage, "PermissionsBoundary") == 0;
-    iam_list_resource(rc, IAM_POLICY, prefix, resource);
+    GUARD(iam_list_resource(rc, IAM_POLICY, prefix, resource));
     GUARD(iam_authz(rc, rc->op->action, resource, NULL, NULL));
     tr_result r = TR_OK;
     xml_open(out, "Policies");

@@ -527,10 +527,11 @@ void policy_denied_message(const struct eval_request *rq, const struct eval_resu
     const char *who = rq && rq->who.arn ? rq->who.arn : "anonymous";
     const char *act = rq && rq->action ? rq->action : "";
     const char *res = resource_as_given ? resource_as_given : (rq && rq->resource ? rq->resource : "");
-    if (r && r->decision == DECISION_EXPLICIT_DENY)
+    /* AWS's AccessDenied sentence, for people: the caller's buffer bounds it */
+    if (r && r->decision == DECISION_EXPLICIT_DENY)    /* cut: as said above */
         snprintf(out, n, "User: %s is not authorized to perform: %s on resource: %s "
                  "with an explicit deny in %s", who, act, res, type_words(r->deny_type, true));
-    else
+    else    /* cut: as above */
         snprintf(out, n, "User: %s is not authorized to perform: %s on resource: %s "
                  "because no %s allows the %s action", who, act, res,
                  type_words(r ? r->deny_type : PT_IDENTITY, false), act);

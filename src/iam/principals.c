@@ -153,8 +153,7 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
         memset(out, 0, sizeof *out);
         BAIL(TR_E_IAM_NO_SUCH_ENTITY, "The principal %.512s does not exist.", arn);
     }
-    snprintf(out->account_id, sizeof out->account_id, "%s", pa.account);
-    return TR_OK;
+    return str_copy(out->account_id, sizeof out->account_id, pa.account, "account id");
 }
 
 TR_RESULT iam_principal_from_access_key(store_t st, const char *akid, struct principal *out)
@@ -169,15 +168,16 @@ TR_RESULT iam_principal_from_access_key(store_t st, const char *akid, struct pri
         BAIL(TR_E_IAM_NO_SUCH_ENTITY, "The access key %.64s does not exist.", akid);
     GUARD(r);
     out->type = k.principal_type;
-    snprintf(out->account_id, sizeof out->account_id, "%s", k.account_id);
-    snprintf(out->arn, sizeof out->arn, "%s", k.principal_arn ? k.principal_arn : "");
-    snprintf(out->id, sizeof out->id, "%s", k.principal_id ? k.principal_id : "");
-    snprintf(out->access_key_id, sizeof out->access_key_id, "%s", k.access_key_id);
+    STR_COPY_ARRAY(out->account_id, k.account_id);
+    STR_COPY_ARRAY(out->access_key_id, k.access_key_id);
+    r = str_copy(out->arn, sizeof out->arn, k.principal_arn, "principal ARN");
+    if (tr_ok(r)) r = str_copy(out->id, sizeof out->id, k.principal_id, "principal id");
     json_t *doc = iam_stored_doc(k.doc);
     const char *ra = json_string_value(json_object_get(doc, "role_arn"));
-    if (k.principal_type == PRINCIPAL_ROLE_SESSION && ra)
-        snprintf(out->role_arn, sizeof out->role_arn, "%s", ra);
+    if (tr_ok(r) && k.principal_type == PRINCIPAL_ROLE_SESSION && ra)
+        r = str_copy(out->role_arn, sizeof out->role_arn, ra, "role ARN");
     json_decref(doc);
     access_key_rec_free(&k);
-    return TR_OK;
+    if (tr_failed(r)) memset(out, 0, sizeof *out);
+    return r;
 }

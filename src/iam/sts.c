@@ -168,14 +168,15 @@ static TR_RESULT opt_str(const struct form *in, const char *key, const char *mem
     if (!v) return TR_OK;
     size_t n = utf8_strlen(v);
     if (n < min) {
-        snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min);
+        snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min);     /* fits: 72 */
         return invalid(member, v, c);
     }
     if (n > max) {
-        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max);
+        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max);        /* fits: 69 */
         return invalid(member, v, c);
     }
     if (extra && !pattern_ok(v, extra)) {
+        /* fits: pattern is one of our short literals */
         snprintf(c, sizeof c, "Member must satisfy regular expression pattern: %s", pattern);
         return invalid(member, v, c);
     }
@@ -260,9 +261,9 @@ static TR_RESULT parse_tags(const struct form *in, struct assume *a)
     /* Tags.member.N.Key / .Value up to the first N with neither; both
      * are required members of a Tag. */
     for (size_t i = 1; n <= MAX_TAGS; i++) {
-        snprintf(member, sizeof member, "Tags.member.%zu.Key", i);
+        snprintf(member, sizeof member, "Tags.member.%zu.Key", i);   /* fits: a literal and a count */
         keys[n] = form_get(in, member);
-        snprintf(member, sizeof member, "Tags.member.%zu.Value", i);
+        snprintf(member, sizeof member, "Tags.member.%zu.Value", i);   /* fits: a literal and a count */
         values[n] = form_get(in, member);
         if (!keys[n] && !values[n]) break;
         n++;
@@ -271,18 +272,18 @@ static TR_RESULT parse_tags(const struct form *in, struct assume *a)
         BAIL(TR_E_QUERY_VALIDATION, "1 validation error detected: Value at 'tags' failed to satisfy "
              "constraint: Member must have length less than or equal to 50");
     for (size_t i = 0; i < n; i++) {
-        snprintf(member, sizeof member, "tags.%zu.member.key", i + 1);
+        snprintf(member, sizeof member, "tags.%zu.member.key", i + 1);   /* fits: a literal and a count */
         if (!keys[i]) return invalid(member, NULL, "Member must not be null");
-        snprintf(member, sizeof member, "tags.%zu.member.value", i + 1);
+        snprintf(member, sizeof member, "tags.%zu.member.value", i + 1);   /* fits: a literal and a count */
         if (!values[i]) return invalid(member, NULL, "Member must not be null");
         size_t kl = utf8_strlen(keys[i]), vl = utf8_strlen(values[i]);
-        snprintf(member, sizeof member, "tags.%zu.member.key", i + 1);
+        snprintf(member, sizeof member, "tags.%zu.member.key", i + 1);   /* fits: a literal and a count */
         if (kl < 1) return invalid(member, keys[i], "Member must have length greater than or equal to 1");
         if (kl > 128) return invalid(member, keys[i], "Member must have length less than or equal to 128");
         if (!tag_chars_ok(keys[i]))
             return invalid(member, keys[i], "Member must satisfy regular expression pattern: "
                                             "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+");
-        snprintf(member, sizeof member, "tags.%zu.member.value", i + 1);
+        snprintf(member, sizeof member, "tags.%zu.member.value", i + 1);   /* fits: a literal and a count */
         if (vl > 256) return invalid(member, values[i], "Member must have length less than or equal to 256");
         if (!tag_chars_ok(values[i]))
             return invalid(member, values[i], "Member must satisfy regular expression pattern: "
@@ -301,7 +302,7 @@ static TR_RESULT parse_tags(const struct form *in, struct assume *a)
              "satisfy constraint: Member must have length less than or equal to 50");
     for (size_t i = 0; i < n; i++) {
         size_t kl = utf8_strlen(tk[i]);
-        snprintf(member, sizeof member, "transitiveTagKeys.%zu.member", i + 1);
+        snprintf(member, sizeof member, "transitiveTagKeys.%zu.member", i + 1);   /* fits: a literal and a count */
         if (kl < 1 || kl > 128 || !tag_chars_ok(tk[i]))
             return invalid(member, tk[i], kl < 1 ? "Member must have length greater than or equal to 1"
                                           : kl > 128 ? "Member must have length less than or equal to 128"
@@ -317,13 +318,13 @@ static TR_RESULT parse_policy_arns(const struct form *in, struct assume *a)
 {
     char key[64], member[64];
     for (size_t i = 1;; i++) {
-        snprintf(key, sizeof key, "PolicyArns.member.%zu.arn", i);
+        snprintf(key, sizeof key, "PolicyArns.member.%zu.arn", i);   /* fits: a literal and a count */
         const char *v = form_get(in, key);
         if (!v) break;
         if (i > MAX_POLICY_ARNS)
             BAIL(TR_E_QUERY_VALIDATION, "1 validation error detected: Value at 'policyArns' failed to "
                  "satisfy constraint: Member must have length less than or equal to 10");
-        snprintf(member, sizeof member, "policyArns.%zu.member.arn", i);
+        snprintf(member, sizeof member, "policyArns.%zu.member.arn", i);   /* fits: a literal and a count */
         size_t n = utf8_strlen(v);
         if (n < 20) return invalid(member, v, "Member must have length greater than or equal to 20");
         if (n > 2048) return invalid(member, v, "Member must have length less than or equal to 2048");
@@ -414,12 +415,12 @@ static TR_RESULT creds_store(struct req_ctx *rc, const struct creds *c, const ch
                              int type, const char *arn, const char *id, int64_t expires, json_t *doc)
 {
     struct access_key_rec k = { 0 };
-    char label[64];
+    char label[sizeof "access-key:" + sizeof c->akid];
     tr_result r;
 
-    snprintf(label, sizeof label, "access-key:%s", c->akid);
-    snprintf(k.access_key_id, sizeof k.access_key_id, "%s", c->akid);
-    snprintf(k.account_id, sizeof k.account_id, "%s", account);
+    snprintf(label, sizeof label, "access-key:%s", c->akid);  /* fits: sized for it */
+    STR_COPY_ARRAY(k.access_key_id, c->akid);
+    GUARD(str_copy(k.account_id, sizeof k.account_id, account, "the account id"));
     k.principal_type = type;
     k.principal_arn = (char *)arn;
     k.principal_id = (char *)id;
@@ -626,7 +627,7 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
         /* One that no longer compiles denies (docs/AUTHORIZATION.md 2.9). */
         r = policy_cache_get_stored(text, strlen(text), POLICY_TRUST, ids, role.arn, &trust);
         if (tr_failed(r)) goto fail;
-        snprintf(trust_name, sizeof trust_name, "trust:%s", role.arn);
+        snprintf(trust_name, sizeof trust_name, "trust:%s", role.arn);    /* fits: a role ARN, 606 at most */
         trust_np = (struct named_policy){ .p = trust, .name = trust_name };
     }
 

@@ -209,7 +209,7 @@ static TR_RESULT rename_user(struct req_ctx *rc, const struct ent_rec *u, const 
     GUARD(move_rels(rc, "member", true, u->arn, new_arn));
     GUARD(move_rels(rc, "attached", false, u->arn, new_arn));
     GUARD(move_rels(rc, "inline", false, u->arn, new_arn));
-    iam_boundary_of(u, b);
+    GUARD(iam_boundary_of(u, b));
     if (b[0]) {
         GUARD(rc->st[0]->rel_delete(rc->st, "boundary", b, u->arn));
         GUARD(iam_boundary_rel(rc, b, new_arn));

@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/str.h"
 
 #define RESERVED_PREFIX "alias/aws/"
 
@@ -53,7 +54,7 @@ static TR_RESULT alias_name(json_t *in, const char **out)
         if (!(*c == ':' || *c == '/' || *c == '_' || *c == '-' || (*c >= '0' && *c <= '9') ||
               (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) {
             char q[300];
-            snprintf(q, sizeof q, "'%s'", s);
+            snprintf(q, sizeof q, "'%s'", s);     /* fits: AliasName is 256 at most, checked above */
             return json_invalid("AliasName", q,
                 "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$");
         }
@@ -130,12 +131,12 @@ KMS_HANDLER(op_create_alias)
     GUARD(target_key(rc, tid, rc->op->action, &k));
 
     memset(&a, 0, sizeof a);
-    snprintf(a.account_id, sizeof a.account_id, "%s", rc->who.account_id);
-    snprintf(a.region, sizeof a.region, "%.31s", rc->region);
-    snprintf(a.name, sizeof a.name, "%s", name);
-    snprintf(a.target_key_id, sizeof a.target_key_id, "%s", k.key_id);
+    STR_COPY_ARRAY(a.account_id, rc->who.account_id);
+    STR_COPY_ARRAY(a.target_key_id, k.key_id);
     a.created = a.updated = rc->now;
-    r = rc->st[0]->alias_put(rc->st, &a);
+    r = str_copy(a.region, sizeof a.region, rc->region, "the region");
+    if (tr_ok(r)) r = str_copy(a.name, sizeof a.name, name, "the alias name");
+    if (tr_ok(r)) r = rc->st[0]->alias_put(rc->st, &a);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_EXISTS)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_ALREADY_EXISTS,
                        "An alias with the name arn:aws:kms:%s:%s:%s already exists",
@@ -163,7 +164,7 @@ KMS_HANDLER(op_update_alias)
     if (tr_ok(r)) r = kms_authorize(rc, rc->op->action, &old, NULL);
     else if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
     if (tr_ok(r)) {
-        snprintf(a.target_key_id, sizeof a.target_key_id, "%s", k.key_id);
+        STR_COPY_ARRAY(a.target_key_id, k.key_id);
         a.updated = rc->now;
         r = rc->st[0]->alias_update(rc->st, &a);
     }
@@ -221,7 +222,8 @@ KMS_HANDLER(op_list_aliases)
     size_t shown = n > limit ? limit : n;
     for (size_t i = 0; i < shown; i++) {
         char arn[KMS_ARN_MAX + 1];
-        kms_arn(arn, sizeof arn, al[i].region, al[i].account_id, al[i].name);
+        r = kms_arn(arn, sizeof arn, al[i].region, al[i].account_id, al[i].name);
+        if (tr_failed(r)) goto fail;
         json_t *e = json_pack("{s:s, s:s, s:s}", "AliasName", al[i].name, "AliasArn", arn,
                               "TargetKeyId", al[i].target_key_id);
         r = kms_append(list, e);
@@ -298,7 +300,7 @@ static char *secretsmanager_policy(const char *account, const char *region)
     int n = snprintf(NULL, 0, fmt, account, region);
     if (n < 0) return NULL;
     char *s = malloc((size_t)n + 1);
-    if (s) snprintf(s, (size_t)n + 1, fmt, account, region);
+    if (s) snprintf(s, (size_t)n + 1, fmt, account, region);     /* fits: measured above */
     return s;
 }
 
@@ -311,7 +313,7 @@ TR_RESULT kms_managed_key(struct req_ctx *rc, const char *service, struct key_re
 
     memset(out, 0, sizeof *out);
     ENSURE(strcmp(service, "secretsmanager") == 0, TR_E_INTERNAL);
-    snprintf(name, sizeof name, RESERVED_PREFIX "%s", service);
+    snprintf(name, sizeof name, RESERVED_PREFIX "%s", service);     /* fits: "secretsmanager", checked above */
     r = rc->st[0]->alias_get(rc->st, rc->who.account_id, rc->region, name, &a);
     if (tr_ok(r)) return kms_key_lookup(rc->st, a.target_key_id, out);
     if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
@@ -328,12 +330,12 @@ TR_RESULT kms_managed_key(struct req_ctx *rc, const char *service, struct key_re
     free(policy);
     GUARD(r);
     memset(&a, 0, sizeof a);
-    snprintf(a.account_id, sizeof a.account_id, "%s", rc->who.account_id);
-    snprintf(a.region, sizeof a.region, "%.31s", rc->region);
-    snprintf(a.name, sizeof a.name, "%s", name);
-    snprintf(a.target_key_id, sizeof a.target_key_id, "%s", out->key_id);
+    STR_COPY_ARRAY(a.account_id, rc->who.account_id);
+    STR_COPY_ARRAY(a.name, name);
+    STR_COPY_ARRAY(a.target_key_id, out->key_id);
     a.created = a.updated = rc->now;
-    r = rc->st[0]->alias_put(rc->st, &a);
+    r = str_copy(a.region, sizeof a.region, rc->region, "the region");
+    if (tr_ok(r)) r = rc->st[0]->alias_put(rc->st, &a);
     if (tr_failed(r)) key_rec_free(out);
     return r;
 }

@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/str.h"
 #include "iam/authz.h"
 
 /* ---- the KMS condition keys ------------------------------------------- */
@@ -159,21 +160,19 @@ static const char *kctx_name(struct kctx *c, const char *prefix, const char *suf
 
 /* kms:RequestAlias: the alias name ("alias/x") when KeyId was an alias
  * name or an alias ARN. */
-static void request_alias(const char *given, char *out, size_t n)
+static TR_RESULT request_alias(const char *given, char *out, size_t n)
 {
     out[0] = '\0';
-    if (!given) return;
-    if (strncmp(given, "alias/", 6) == 0) {
-        snprintf(out, n, "%s", given);
-        return;
-    }
-    if (strncmp(given, "arn:", 4) != 0) return;
+    if (!given) return TR_OK;
+    if (strncmp(given, "alias/", 6) == 0) return str_copy(out, n, given, "kms:RequestAlias");
+    if (strncmp(given, "arn:", 4) != 0) return TR_OK;
     const char *p = given;
     for (int i = 0; i < 5 && p; i++) {
         p = strchr(p, ':');
         if (p) p++;
     }
-    if (p && strncmp(p, "alias/", 6) == 0) snprintf(out, n, "%s", p);
+    if (p && strncmp(p, "alias/", 6) == 0) return str_copy(out, n, p, "kms:RequestAlias");
+    return TR_OK;
 }
 
 static bool grant_action(const char *action)
@@ -291,7 +290,7 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
     }
     if (in) GUARD(kctx_one(c, "kms:EncryptionAlgorithm", in->enc_alg));
 
-    request_alias(in ? in->key_id_given : NULL, c->request_alias, sizeof c->request_alias);
+    GUARD(request_alias(in ? in->key_id_given : NULL, c->request_alias, sizeof c->request_alias));
     if (c->request_alias[0]) GUARD(kctx_one(c, "kms:RequestAlias", c->request_alias));
     if (k) {
         /* The key's own attributes: IAM policies only. */
@@ -325,11 +324,11 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
         GUARD(kctx_one(c, "kms:BypassPolicyLockoutSafetyCheck", in->bypass ? "true" : "false"));
     if (rtags || rkeys) GUARD(add_request_tags(c, rtags, rkeys));
     if (in && in->pending_window_days > 0) {
-        snprintf(c->num[0], sizeof c->num[0], "%d", in->pending_window_days);
+        snprintf(c->num[0], sizeof c->num[0], "%d", in->pending_window_days);     /* fits: an int in 24 */
         GUARD(kctx_one(c, "kms:ScheduleKeyDeletionPendingWindowInDays", c->num[0]));
     }
     if (in && in->rotation_period_days > 0) {
-        snprintf(c->num[1], sizeof c->num[1], "%d", in->rotation_period_days);
+        snprintf(c->num[1], sizeof c->num[1], "%d", in->rotation_period_days);    /* fits: an int in 24 */
         GUARD(kctx_one(c, "kms:RotationPeriodInDays", c->num[1]));
     }
     if (in && in->reencrypt_same)
@@ -367,7 +366,7 @@ static TR_RESULT evaluate(struct req_ctx *rc, const char *action, const struct k
          * (docs/AUTHORIZATION.md 2.9), grants included. */
         GUARD(kms_cached_key_policy(rc->st, k, text, &pol));
     }
-    snprintf(name, sizeof name, "key-policy:%s", k->arn);
+    GUARD(str_format(name, sizeof name, "the key policy's name", "key-policy:%s", k->arn));
     np = (struct named_policy){ .p = pol, .name = name };
     struct authz_req ar = {
         .action = action,
@@ -485,7 +484,10 @@ static TR_RESULT decide(struct req_ctx *rc, const char *action, const struct key
     x->allowed = true;
     x->source = KX_GRANT;
     if (!want_ev) return TR_OK;
-    /* Evidence is for people: a long grant line is cut, never overflowed. */
+    /* Evidence is for people: each part is bounded (64 + 300 + 500 and 41
+     * more), so the line always fits. */
+    _Static_assert(sizeof x->evidence > 64 + 300 + 500 + 41 + sizeof "grant  on  to ", "evidence fits");
+    /* fits: asserted above */
     snprintf(x->evidence, sizeof x->evidence, "grant %.64s on %.300s to %s%s%.500s", x->grant_id,
              k->arn, m == KG_DIRECT ? "the caller" : "the caller's account",
              gev[0] ? "; IAM: " : "", gev);
@@ -579,7 +581,7 @@ TR_RESULT kms_authorize_alias(struct req_ctx *rc, const char *action, const char
 {
     char arn[KMS_ARN_MAX + 1];
     ENSURE_REF(alias_name);
-    kms_arn(arn, sizeof arn, rc->region, rc->who.account_id, alias_name);
+    GUARD(kms_arn(arn, sizeof arn, rc->region, rc->who.account_id, alias_name));
     /* The KMS permissions table lists no condition key "when controlling
      * access to the alias": the global keys only. */
     struct authz_req ar = {

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/str.h"
 #include "crypto/keyring.h"
 #include "crypto/rand.h"
 
@@ -457,7 +458,7 @@ KMS_HANDLER(op_re_encrypt)
      * the ciphertext was made under?  The destination is looked at here
      * without failing; its own errors come at its own step. */
     if (tr_ok(kms_resolve(rc, dst_id, KR_ALIAS | KR_XACCT, &dst)))
-        snprintf(dst_key_id, sizeof dst_key_id, "%s", dst.key_id);
+        STR_COPY_ARRAY(dst_key_id, dst.key_id);
     else
         tr_clear_error();
     key_rec_free(&dst);

@@ -72,6 +72,7 @@
 
 #include "core/hex.h"
 #include "core/json.h"
+#include "core/str.h"
 #include "crypto/rand.h"
 #include "iam/authz.h"
 #include "iam/bindings.h"
@@ -145,7 +146,8 @@ enum kms_grant_match kms_grant_principal_match(const char *named, const char *na
     }
     if (strcmp(named, who->arn) == 0) return KG_DIRECT;
     if (who->role_arn[0] && strcmp(named, who->role_arn) == 0) return KG_DIRECT;
-    snprintf(root, sizeof root, "arn:aws:iam::%s:root", who->account_id);
+    _Static_assert(sizeof root >= sizeof "arn:aws:iam:::root" + sizeof who->account_id, "root fits");
+    snprintf(root, sizeof root, "arn:aws:iam::%s:root", who->account_id);     /* fits: asserted above */
     if (strcmp(named, root) == 0 || strcmp(named, who->account_id) == 0) return KG_ACCOUNT;
     return KG_NONE;
 }
@@ -178,7 +180,7 @@ static TR_RESULT principal_member(json_t *in, const char *name, bool required, c
     for (const char *c = *out; *c; c++) {
         if (!isalnum((unsigned char)*c) && !strchr("_+=,.@:/-", *c)) {
             char q[300];
-            snprintf(q, sizeof q, "'%s'", *out);
+            snprintf(q, sizeof q, "'%s'", *out);     /* fits: 256 at most, checked above */
             return json_invalid(name, q,
                                 "Member must satisfy regular expression pattern: ^[\\w+=,.@:/-]+$");
         }
@@ -294,11 +296,13 @@ TR_RESULT kms_grants_allow_id(struct req_ctx *rc, const char *action, const stru
             json_decref(doc);
             if (m > *out) {
                 *out = m;
-                snprintf(grant_id, GRANT_ID_HEX + 1, "%s", page[i].to ? page[i].to : "");
+                r = str_copy(grant_id, GRANT_ID_HEX + 1, page[i].to, "the grant id");
+                if (tr_failed(r)) goto fail;
             }
         }
         if (*out == KG_DIRECT || n < GRANT_PAGE) break;
-        snprintf(after, sizeof after, "%s", page[n - 1].to);
+        r = str_copy(after, sizeof after, page[n - 1].to, "the grant id");
+        if (tr_failed(r)) goto fail;
         rel_list_free(page, n);
         page = NULL;
         n = 0;
@@ -357,9 +361,10 @@ static TR_RESULT grant_entry(const struct rel_rec *rel, json_t **out)
     const char *name = json_string_value(json_object_get(doc, "name"));
     const char *retiring = json_string_value(json_object_get(doc, "retiring"));
     json_t *cons = json_object_get(doc, "constraints");
-    snprintf(issuing, sizeof issuing, "arn:aws:iam::%s:root",
-             json_string_value(json_object_get(doc, "issuing_account")) ?
-             json_string_value(json_object_get(doc, "issuing_account")) : "");
+    r = str_format(issuing, sizeof issuing, "the issuing account's ARN", "arn:aws:iam::%s:root",
+                   json_string_value(json_object_get(doc, "issuing_account")) ?
+                   json_string_value(json_object_get(doc, "issuing_account")) : "");
+    if (tr_failed(r)) goto fail;
     e = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:O?}", "KeyId", rel->from, "GrantId", rel->to,
                   "Name", name ? name : "", "GranteePrincipal",
                   json_string_value(json_object_get(doc, "grantee")),
@@ -427,7 +432,7 @@ static TR_RESULT grant_name(json_t *in, const char **out)
     for (const char *c = *out; *c; c++) {
         if (!isalnum((unsigned char)*c) && !strchr(":/_-", *c)) {
             char q[300];
-            snprintf(q, sizeof q, "'%s'", *out);
+            snprintf(q, sizeof q, "'%s'", *out);     /* fits: 256 at most, checked above */
             return json_invalid("Name", q,
                                 "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$");
         }
@@ -462,7 +467,9 @@ static TR_RESULT grant_operations(json_t *in, const char **ops, size_t *nops)
     }
     if (used) {
         char q[600], c[700];
-        snprintf(q, sizeof q, "'[%s]'", bad);
+        _Static_assert(sizeof q >= sizeof bad + 4, "q holds bad, quoted");
+        snprintf(q, sizeof q, "'[%s]'", bad);     /* fits: asserted above */
+        /* fits: the enum set, 330 characters */
         snprintf(c, sizeof c, "Member must satisfy constraint: [Member must satisfy enum value "
                  "set: [Decrypt, Encrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, "
                  "ReEncryptFrom, ReEncryptTo, Sign, Verify, GetPublicKey, CreateGrant, "
@@ -581,12 +588,16 @@ static TR_RESULT find_same_grant(store_t st, const char *key_arn, const char *na
                 ((!dr && !g->retiring) || (dr && g->retiring && strcmp(dr, g->retiring) == 0)) &&
                 same_ops(json_object_get(doc, "operations"), g->ops, g->nops) &&
                 (want ? json_equal(want, cons) : !json_is_object(cons));
-            if (same) snprintf(found, GRANT_ID_HEX + 1, "%s", page[i].to);
             json_decref(want);
             json_decref(doc);
+            if (same) {
+                r = str_copy(found, GRANT_ID_HEX + 1, page[i].to, "the grant id");
+                if (tr_failed(r)) goto fail;
+            }
         }
         if (found[0] || n < GRANT_PAGE) break;
-        snprintf(after, sizeof after, "%s", page[n - 1].to);
+        r = str_copy(after, sizeof after, page[n - 1].to, "the grant id");
+        if (tr_failed(r)) goto fail;
         rel_list_free(page, n);
         page = NULL;
         n = 0;
@@ -760,8 +771,9 @@ KMS_HANDLER(op_list_grants)
             if (json_array_size(list) == limit) {
                 /* One more match exists: the page ends at the last one shown. */
                 json_t *last = json_array_get(list, limit - 1);
-                snprintf(next, sizeof next, "%s",
-                         json_string_value(json_object_get(last, "GrantId")));
+                r = str_copy(next, sizeof next, json_string_value(json_object_get(last, "GrantId")),
+                             "the grant id");
+                if (tr_failed(r)) goto fail;
                 break;
             }
             json_t *e;
@@ -770,7 +782,8 @@ KMS_HANDLER(op_list_grants)
             r = kms_append(list, e);
             if (tr_failed(r)) goto fail;
         }
-        if (n > 0) snprintf(after, sizeof after, "%s", page[n - 1].to);
+        if (n > 0) r = str_copy(after, sizeof after, page[n - 1].to, "the grant id");
+        if (tr_failed(r)) goto fail;
         rel_list_free(page, n);
         page = NULL;
         n = 0;

@@ -57,6 +57,7 @@
 
 #include "core/json.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "core/utf8.h"
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
@@ -66,9 +67,12 @@
 /* ---------------------------------------------------------------------- */
 /* Material                                                                */
 
-static void material_label(char *out, size_t n, const char *key_id, uint32_t version)
+/* The keyring label of a key's material; the whole label or a failure
+ * (a key id is 36 characters, so it always fits LABEL_MAX). */
+#define LABEL_MAX 96
+static TR_RESULT material_label(char out[LABEL_MAX], const char *key_id, uint32_t version)
 {
-    snprintf(out, n, "kms-material:%s:%u", key_id, (unsigned)version);
+    return str_format(out, LABEL_MAX, "the material's label", "kms-material:%s:%u", key_id, (unsigned)version);
 }
 
 /* Wrap and store material version `version` of key_id: the given bytes
@@ -79,7 +83,7 @@ static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *
                               const uint8_t *given)
 {
     uint8_t m[KMS_MATERIAL_LEN];
-    char label[96];
+    char label[LABEL_MAX];
     struct material_rec rec;
     tr_result r = TR_OK;
 
@@ -88,14 +92,14 @@ static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *
     if (given) memcpy(m, given, sizeof m);
     else r = rand_bytes(m, sizeof m);
     if (tr_failed(r)) goto fail;
-    material_label(label, sizeof label, key_id, version);
-    r = keyring_wrap(kr, label, m, sizeof m, &rec.wrapped);
+    r = material_label(label, key_id, version);
+    if (tr_ok(r)) r = keyring_wrap(kr, label, m, sizeof m, &rec.wrapped);
     if (tr_failed(r)) goto fail;
-    snprintf(rec.key_id, sizeof rec.key_id, "%s", key_id);
     rec.version = version;
     rec.created = now;
-    snprintf(rec.rotation_type, sizeof rec.rotation_type, "%s", rotation_type);
-    r = st[0]->material_put(st, &rec);
+    r = str_copy(rec.key_id, sizeof rec.key_id, key_id, "the key id");
+    if (tr_ok(r)) r = str_copy(rec.rotation_type, sizeof rec.rotation_type, rotation_type, "the rotation type");
+    if (tr_ok(r)) r = st[0]->material_put(st, &rec);
 fail:
     secure_zero(m, sizeof m);
     buf_free(&rec.wrapped);
@@ -112,15 +116,15 @@ TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *ke
                             uint32_t version, struct buf *out)
 {
     struct material_rec rec;
-    char label[96];
+    char label[LABEL_MAX];
     tr_result r;
 
     memset(&rec, 0, sizeof rec);
     if (kms_cached_material_get(st, key_id, version, out)) return TR_OK;
     r = st[0]->material_get(st, key_id, version, &rec);
     if (tr_failed(r)) goto fail;
-    material_label(label, sizeof label, key_id, version);
-    r = keyring_unwrap(kr, label, rec.wrapped.data, rec.wrapped.len, out);
+    r = material_label(label, key_id, version);
+    if (tr_ok(r)) r = keyring_unwrap(kr, label, rec.wrapped.data, rec.wrapped.len, out);
     if (tr_failed(r)) goto fail;
     if (out->len != KMS_MATERIAL_LEN) {
         buf_reset(out);
@@ -161,19 +165,21 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
     memset(out, 0, sizeof *out);
     if (nk->key_id) {
         ENSURE(kms_is_key_id(nk->key_id), TR_E_INTERNAL);
-        snprintf(k.key_id, sizeof k.key_id, "%s", nk->key_id);
+        snprintf(k.key_id, sizeof k.key_id, "%s", nk->key_id);   /* fits: a key id, checked above */
     } else {
         r = rand_uuid(k.key_id);
         if (tr_failed(r)) goto fail;
     }
-    snprintf(res, sizeof res, "key/%s", k.key_id);
-    kms_arn(arn, sizeof arn, nk->region, nk->account, res);
+    snprintf(res, sizeof res, "key/%s", k.key_id);   /* fits: res[64] holds key/ and a key id */
+    r = kms_arn(arn, sizeof arn, nk->region, nk->account, res);
+    if (tr_failed(r)) goto fail;
     if (!nk->policy) {
         dflt = kms_default_policy(nk->account);
         if (!dflt) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     }
-    snprintf(k.account_id, sizeof k.account_id, "%s", nk->account);
-    snprintf(k.region, sizeof k.region, "%s", nk->region);
+    r = str_copy(k.account_id, sizeof k.account_id, nk->account, "the account id");
+    if (tr_ok(r)) r = str_copy(k.region, sizeof k.region, nk->region, "the region");
+    if (tr_failed(r)) goto fail;
     k.arn = arn;
     k.description = (char *)(nk->description ? nk->description : "");
     k.policy = nk->policy ? (char *)nk->policy : dflt;
@@ -185,11 +191,12 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
         if (tr_failed(r)) goto fail;
         k.policy_ids = ids;
     }
-    snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_ENABLED);
-    snprintf(k.key_usage, sizeof k.key_usage, "ENCRYPT_DECRYPT");
-    snprintf(k.key_spec, sizeof k.key_spec, "SYMMETRIC_DEFAULT");
-    snprintf(k.origin, sizeof k.origin, "AWS_KMS");
-    snprintf(k.key_manager, sizeof k.key_manager, "%s", nk->key_manager);
+    STR_SET(k.key_state, KEY_STATE_ENABLED);
+    STR_SET(k.key_usage, "ENCRYPT_DECRYPT");
+    STR_SET(k.key_spec, "SYMMETRIC_DEFAULT");
+    STR_SET(k.origin, "AWS_KMS");
+    r = str_copy(k.key_manager, sizeof k.key_manager, nk->key_manager, "the key manager");
+    if (tr_failed(r)) goto fail;
     k.created = nk->now;
     k.rotation_enabled = nk->rotation;
     k.rotation_period_days = 365;
@@ -266,7 +273,7 @@ static TR_RESULT get_policy(json_t *in, bool required, const char **out)
     static const struct utf8_range CHARS[] = { { 0x09, 0x0A }, { 0x0D, 0x0D }, { 0x20, 0xFF } };
     if (*out && !utf8_in_class(*out, CHARS, sizeof CHARS / sizeof CHARS[0])) {
         char q[80];
-        snprintf(q, sizeof q, "'%.64s'", *out);
+        snprintf(q, sizeof q, "'%.64s'", *out);    /* fits: 64 and two quotes */
         return json_invalid("Policy", q,
             "Member must satisfy regular expression pattern: "
             "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
@@ -285,7 +292,7 @@ static TR_RESULT get_policy_name(json_t *in, bool *is_default)
         if (!(*c == '_' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
               (*c >= 'A' && *c <= 'Z'))) {
             char q[80];
-            snprintf(q, sizeof q, "'%.64s'", s);
+            snprintf(q, sizeof q, "'%.64s'", s);    /* fits: 64 and two quotes */
             return json_invalid("PolicyName", q,
                                 "Member must satisfy regular expression pattern: [\\w]+");
         }
@@ -318,7 +325,7 @@ static TR_RESULT check_xks_key_id(const char *s)
         if (!(*c == '-' || *c == '_' || *c == '.' || (*c >= '0' && *c <= '9') ||
               (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) {
             char q[80];
-            snprintf(q, sizeof q, "'%.64s'", s);
+            snprintf(q, sizeof q, "'%.64s'", s);    /* fits: 64 and two quotes */
             return json_invalid("XksKeyId", q,
                 "Member must satisfy regular expression pattern: ^[a-zA-Z0-9-_.]+$");
         }
@@ -380,17 +387,17 @@ KMS_HANDLER(op_create_key)
     char new_id[37], res[64], arn[KMS_ARN_MAX + 1];
     memset(&proto, 0, sizeof proto);
     GUARD(rand_uuid(new_id));
-    snprintf(res, sizeof res, "key/%s", new_id);
-    kms_arn(arn, sizeof arn, rc->region, rc->who.account_id, res);
-    snprintf(proto.key_id, sizeof proto.key_id, "%s", new_id);
-    snprintf(proto.account_id, sizeof proto.account_id, "%s", rc->who.account_id);
-    snprintf(proto.region, sizeof proto.region, "%.31s", rc->region);
+    snprintf(res, sizeof res, "key/%s", new_id);     /* fits: new_id[37] in res[64] */
+    GUARD(kms_arn(arn, sizeof arn, rc->region, rc->who.account_id, res));
+    STR_COPY_ARRAY(proto.key_id, new_id);
+    STR_COPY_ARRAY(proto.account_id, rc->who.account_id);
+    GUARD(str_copy(proto.region, sizeof proto.region, rc->region, "the region"));
     proto.arn = arn;
-    snprintf(proto.key_state, sizeof proto.key_state, "%s", KEY_STATE_ENABLED);
-    snprintf(proto.key_usage, sizeof proto.key_usage, "ENCRYPT_DECRYPT");
-    snprintf(proto.key_spec, sizeof proto.key_spec, "SYMMETRIC_DEFAULT");
-    snprintf(proto.origin, sizeof proto.origin, "AWS_KMS");
-    snprintf(proto.key_manager, sizeof proto.key_manager, "CUSTOMER");
+    STR_SET(proto.key_state, KEY_STATE_ENABLED);
+    STR_SET(proto.key_usage, "ENCRYPT_DECRYPT");
+    STR_SET(proto.key_spec, "SYMMETRIC_DEFAULT");
+    STR_SET(proto.origin, "AWS_KMS");
+    STR_SET(proto.key_manager, "CUSTOMER");
     struct kms_authz_in az = { .props = &proto, .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),
                                .bypass = bypass, .request_tags = json_object_get(in, "Tags") };
     GUARD(kms_authorize_in(rc, rc->op->action, NULL, &az));
@@ -473,8 +480,8 @@ static TR_RESULT set_state(struct req_ctx *rc, json_t *in, const char *action,
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, action, KS_NOT_PENDING, NULL, &k));
     tr_result r = TR_OK;
     if (strcmp(k.key_state, state) != 0) {
-        snprintf(k.key_state, sizeof k.key_state, "%s", state);
-        r = rc->st[0]->key_update(rc->st, &k);
+        r = str_copy(k.key_state, sizeof k.key_state, state, "the key state");
+        if (tr_ok(r)) r = rc->st[0]->key_update(rc->st, &k);
     }
     key_rec_free(&k);
     return r;
@@ -508,7 +515,7 @@ KMS_HANDLER(op_schedule_key_deletion)
     struct kms_authz_in az = { .pending_window_days = (int)days };
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &az, &k));
 
-    snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_PENDING_DELETION);
+    STR_SET(k.key_state, KEY_STATE_PENDING_DELETION);
     k.deletion_date = rc->now + days * KMS_DAY;
     k.pending_window_days = (int)days;
     r = rc->st[0]->key_update(rc->st, &k);
@@ -531,7 +538,7 @@ KMS_HANDLER(op_cancel_key_deletion)
     struct key_rec k;
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_PENDING, NULL, &k));
     /* As AWS does: the key comes back Disabled; EnableKey turns it on. */
-    snprintf(k.key_state, sizeof k.key_state, "%s", KEY_STATE_DISABLED);
+    STR_SET(k.key_state, KEY_STATE_DISABLED);
     k.deletion_date = 0;
     k.pending_window_days = 0;
     tr_result r = rc->st[0]->key_update(rc->st, &k);

@@ -79,9 +79,10 @@ bool kms_is_key_id(const char *s);
  * operations that resolve with KR_XACCT (docs/AUTHORIZATION.md 4.4).  The
  * others answer NotFoundException for a foreign key ARN. */
 bool kms_action_cross_account(const char *action);
-/* "arn:aws:kms:<region>:<account>:<resource>" into out[KMS_ARN_MAX+1]. */
-void kms_arn(char *out, size_t n, const char *region, const char *account,
-             const char *resource);
+/* "arn:aws:kms:<region>:<account>:<resource>" into out[n] (KMS_ARN_MAX+1),
+ * or TR_E_INTERNAL when it does not fit: never a cut ARN. */
+TR_RESULT kms_arn(char *out, size_t n, const char *region, const char *account,
+                  const char *resource);
 
 /* Key-state rules (AWS "Key states of KMS keys" table). */
 enum kms_state_rule {

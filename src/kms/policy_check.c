@@ -88,7 +88,7 @@ static tr_result malformed(void)
     if (!e->has_message || strncmp(e->message, "Invalid principal", 17) == 0)
         return tr_fail_at(__FILE__, __LINE__, TR_E_KMS_MALFORMED_POLICY, "%s", BAD_PRINCIPAL_MSG);
     char msg[TR_ERR_MSG_MAX];
-    snprintf(msg, sizeof msg, "%s", e->message);
+    snprintf(msg, sizeof msg, "%s", e->message);    /* fits: a message, as large */
     return tr_fail_at(__FILE__, __LINE__, TR_E_KMS_MALFORMED_POLICY, "%s", msg);
 }
 
@@ -149,6 +149,6 @@ char *kms_default_policy(const char *account)
     int n = snprintf(NULL, 0, fmt, account);
     if (n < 0) return NULL;
     char *s = malloc((size_t)n + 1);
-    if (s) snprintf(s, (size_t)n + 1, fmt, account);
+    if (s) snprintf(s, (size_t)n + 1, fmt, account);   /* fits: measured above */
     return s;
 }

@@ -37,6 +37,7 @@
 #include <strings.h>
 
 #include "core/json.h"
+#include "core/str.h"
 
 static bool all_hex(const char *s, size_t n)
 {
@@ -70,10 +71,10 @@ bool kms_action_cross_account(const char *action)
     return false;
 }
 
-void kms_arn(char *out, size_t n, const char *region, const char *account,
-             const char *resource)
+TR_RESULT kms_arn(char *out, size_t n, const char *region, const char *account,
+                  const char *resource)
 {
-    snprintf(out, n, "arn:aws:kms:%s:%s:%s", region, account, resource);
+    return str_format(out, n, "the key ARN", "arn:aws:kms:%s:%s:%s", region, account, resource);
 }
 
 /* An ARN split into its parts; pointers into `buf`. */
@@ -85,7 +86,7 @@ struct kms_arn_parts {
 static bool arn_split(const char *s, struct kms_arn_parts *p)
 {
     if (strlen(s) > KMS_ARN_MAX) return false;
-    snprintf(p->buf, sizeof p->buf, "%s", s);
+    snprintf(p->buf, sizeof p->buf, "%s", s);     /* fits: checked above */
     char *f[6];
     char *c = p->buf;
     for (int i = 0; i < 5; i++) {

@@ -186,7 +186,7 @@ KMS_HANDLER(op_list_key_rotations)
         last = m->version;
     }
     char mk[16];
-    snprintf(mk, sizeof mk, "%" PRIu32, last);
+    snprintf(mk, sizeof mk, "%" PRIu32, last);     /* fits: 10 digits */
     r = kms_list_reply("Rotations", list, more ? mk : NULL, out);
     list = NULL;
 fail:

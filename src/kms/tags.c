@@ -34,10 +34,10 @@ static tr_result length_error(const char *member, size_t idx, const char *field,
                               const char *value, bool too_long, size_t bound)
 {
     char name[96], q[300], c[128];
-    snprintf(name, sizeof name, "%s.%zu.member.%s", member, idx, field);
+    snprintf(name, sizeof name, "%s.%zu.member.%s", member, idx, field);    /* fits: our literals, a count */
     name[0] = (char)(name[0] | 0x20);   /* "Tags" -> "tags" */
-    snprintf(q, sizeof q, "'%.256s'", value);
-    snprintf(c, sizeof c, "Member must have length %s %zu",
+    snprintf(q, sizeof q, "'%.256s'", value);     /* fits: 256 and two quotes */
+    snprintf(c, sizeof c, "Member must have length %s %zu",   /* fits: 48 + a number */
              too_long ? "less than or equal to" : "greater than or equal to", bound);
     return json_invalid(name, q, c);
 }
@@ -45,7 +45,7 @@ static tr_result length_error(const char *member, size_t idx, const char *field,
 static tr_result missing_field(const char *member, size_t idx, const char *field)
 {
     char name[96];
-    snprintf(name, sizeof name, "%s.%zu.member.%s", member, idx, field);
+    snprintf(name, sizeof name, "%s.%zu.member.%s", member, idx, field);    /* fits: our literals, a count */
     name[0] = (char)(name[0] | 0x20);
     return json_invalid(name, "null", "Member must not be null");
 }

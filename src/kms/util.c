@@ -48,8 +48,9 @@ TR_RESULT kms_get_enum(json_t *in, const char *name, const char *const *allowed,
         if (w < 0 || (size_t)w >= sizeof set - used) break;
         used += (size_t)w;
     }
-    snprintf(q, sizeof q, "'%.128s'", s);
-    snprintf(c, sizeof c, "Member must satisfy enum value set: [%s]", set);
+    _Static_assert(sizeof c >= sizeof "Member must satisfy enum value set: []" + sizeof set, "c fits");
+    snprintf(q, sizeof q, "'%.128s'", s);      /* fits: 128 and two quotes */
+    snprintf(c, sizeof c, "Member must satisfy enum value set: [%s]", set);     /* fits: asserted */
     return json_invalid(name, q, c);
 }
 

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/str.h"
 #include "op/query_proto.h"
 
 const struct op_def *op_find(const struct op_service *svc, const char *name)
@@ -98,7 +99,7 @@ static TR_RESULT run(struct req_ctx *rc, const struct op_service *svc, const str
     ENSURE(op->proto == svc->proto, TR_E_INTERNAL);
     ENSURE(op->proto == OP_JSON ? in->json != NULL : in->form != NULL, TR_E_INTERNAL);
     rc->op = op;
-    snprintf(rc->service, sizeof rc->service, "%s", svc->name);
+    GUARD(str_copy(rc->service, sizeof rc->service, svc->name, "the service name"));
     rc->writing = (op->flags & OP_WRITE) != 0;
     tr_result r = op->proto == OP_JSON ? run_json(rc, op, in->json, commit, reply)
                                        : run_query(rc, svc, op, in->form, commit, reply);

@@ -30,7 +30,7 @@ struct principal {
     char arn[PRINCIPAL_ARN_MAX];      /* arn:aws:iam::A:root, ... */
     char id[256];               /* account id for root; AIDA...; AROA...:session */
     char role_arn[PRINCIPAL_ARN_MAX]; /* role sessions: the role's ARN (with path); else "" */
-    char access_key_id[33];     /* the access key the request was signed with */
+    char access_key_id[129];    /* the access key the request was signed with (AccessKeyIdType: 128) */
 };
 
 struct identity;                /* iam/identity.h: the caller's policies, loaded once per request */

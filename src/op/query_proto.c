@@ -123,7 +123,7 @@ static tr_result invalid(const char *key, const char *value_repr, const char *co
     char msg[TR_ERR_MSG_MAX];
     tr_result r = json_invalid(key, value_repr, constraint);
     (void)r;
-    snprintf(msg, sizeof msg, "%s", tr_last_error()->message);
+    snprintf(msg, sizeof msg, "%s", tr_last_error()->message);     /* fits: a message, as large */
     return tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_VALIDATION, "%s", msg);
 }
 
@@ -138,8 +138,8 @@ TR_RESULT form_str(const struct form *f, const char *key, bool required,
     size_t n = utf8_strlen(*out);
     char q[80], c[128];
     if (n < min_len || n > max_len) {
-        snprintf(q, sizeof q, "'%.64s'", *out);
-        snprintf(c, sizeof c, n < min_len ? "Member must have length greater than or equal to %zu"
+        snprintf(q, sizeof q, "'%.64s'", *out);                    /* fits: 64 and two quotes */
+        snprintf(c, sizeof c, n < min_len ? "Member must have length greater than or equal to %zu" /* fits: 72 */
                                           : "Member must have length less than or equal to %zu",
                  n < min_len ? min_len : max_len);
         *out = NULL;
@@ -160,10 +160,10 @@ TR_RESULT form_int(const struct form *f, const char *key, bool required,
     char *end;
     long long v = strtoll(s, &end, 10);
     char q[80], c[128];
-    snprintf(q, sizeof q, "'%.32s'", s);
+    snprintf(q, sizeof q, "'%.32s'", s);                            /* fits: 32 and two quotes */
     if (!*s || *end) return invalid(key, q, "Member must be an integer");
     if (v < min || v > max) {
-        snprintf(c, sizeof c, v < min ? "Member must have value greater than or equal to %lld"
+        snprintf(c, sizeof c, v < min ? "Member must have value greater than or equal to %lld" /* fits: 75 */
                                       : "Member must have value less than or equal to %lld",
                  (long long)(v < min ? min : max));
         return invalid(key, q, c);
@@ -182,7 +182,7 @@ TR_RESULT form_bool(const struct form *f, const char *key, bool *present, bool *
     else if (strcasecmp(s, "false") == 0) *out = false;
     else {
         char q[80];
-        snprintf(q, sizeof q, "'%.32s'", s);
+        snprintf(q, sizeof q, "'%.32s'", s);                        /* fits: 32 and two quotes */
         return invalid(key, q, "Member must be a boolean");
     }
     if (present) *present = true;
@@ -194,6 +194,7 @@ size_t form_list(const struct form *f, const char *name, const char **out, size_
     char key[256];
     size_t n = 0;
     for (size_t i = 1; n < max; i++) {
+        /* fits: name is a handler's literal member name, short */
         snprintf(key, sizeof key, "%s.member.%zu", name, i);
         const char *v = form_get(f, key);
         if (!v) break;
@@ -265,7 +266,7 @@ void xml_text(struct xml *x, const char *tag, const char *text)
 void xml_int(struct xml *x, const char *tag, int64_t v)
 {
     char n[32];
-    snprintf(n, sizeof n, "%lld", (long long)v);
+    snprintf(n, sizeof n, "%lld", (long long)v);   /* fits: a long long in n[32] */
     xml_text(x, tag, n);
 }
 

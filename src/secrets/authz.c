@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "iam/authz.h"
 #include "secrets/cache.h"
 #include "secrets/lookup.h"
@@ -36,7 +37,7 @@ TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags)
         const char *v = json_string_value(json_object_get(t, "Value"));
         if (!k) continue;
         char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
-        snprintf(key, sizeof key, "aws:RequestTag/%s", k);
+        GUARD(str_format(key, sizeof key, "the tag's condition key", "aws:RequestTag/%s", k));
         GUARD(iam_ctx_add(c, key, v ? v : ""));
         if (n < SM_MAX_TAGS) keys[n++] = k;
     }
@@ -78,9 +79,9 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
     tr_result r = TR_OK;
     for (size_t i = 0; i < n && tr_ok(r); i++) {
         char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
-        snprintf(key, sizeof key, "secretsmanager:ResourceTag/%s", tags[i].key);
-        r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
-        snprintf(key, sizeof key, "aws:ResourceTag/%s", tags[i].key);
+        r = str_format(key, sizeof key, "the tag's condition key", "secretsmanager:ResourceTag/%s", tags[i].key);
+        if (tr_ok(r)) r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
+        if (tr_ok(r)) r = str_format(key, sizeof key, "the tag's condition key", "aws:ResourceTag/%s", tags[i].key);
         if (tr_ok(r)) r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
     }
     tag_list_free(tags, n);
@@ -142,7 +143,8 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
             r = policy_cache_get_stored(s->policy, strlen(s->policy), POLICY_RESOURCE, s->policy_ids,
                                         s->arn, &pol);
             if (tr_failed(r)) goto fail;
-            snprintf(label, sizeof label, "resource-policy:%s", s->arn);
+            r = str_format(label, sizeof label, "the resource policy's name", "resource-policy:%s", s->arn);
+            if (tr_failed(r)) goto fail;
             np.p = pol;
             np.name = label;
             ar.resource_policy = &np;
@@ -155,12 +157,14 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
         if (strncmp(secret_id_as_given, "arn:", 4) == 0) {
             struct sm_arn_parts p;
             ar.resource = secret_id_as_given;
+            /* fits: an account id, 12 digits */
             snprintf(name_arn, sizeof name_arn, "%s",
                      sm_parse_arn(secret_id_as_given, &p) ? p.account : rc->who.account_id);
             ar.resource_account = name_arn;
         } else {
-            snprintf(name_arn, sizeof name_arn, "arn:aws:secretsmanager:%s:%s:secret:%s",
-                     rc->region, rc->who.account_id, secret_id_as_given);
+            r = str_format(name_arn, sizeof name_arn, "the secret's ARN", "arn:aws:secretsmanager:%s:%s:secret:%s",
+                           rc->region, rc->who.account_id, secret_id_as_given);
+            if (tr_failed(r)) goto fail;
             ar.resource = name_arn;
             ar.resource_account = rc->who.account_id;
         }

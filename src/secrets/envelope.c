@@ -60,7 +60,8 @@ struct via {
 
 static void via_enter(struct req_ctx *rc, struct via *v)
 {
-    snprintf(v->name, sizeof v->name, "secretsmanager.%s.amazonaws.com", rc->region);
+    _Static_assert(sizeof v->name >= sizeof "secretsmanager..amazonaws.com" + sizeof rc->region, "name");
+    snprintf(v->name, sizeof v->name, "secretsmanager.%s.amazonaws.com", rc->region);     /* fits: asserted */
     v->saved = rc->via_service;
     rc->via_service = v->name;
 }
@@ -76,7 +77,7 @@ static tr_result kms_failure(tr_result r, bool sealing)
 {
     const struct tr_error_info *e = tr_last_error();
     char kms_msg[TR_ERR_MSG_MAX];
-    snprintf(kms_msg, sizeof kms_msg, "%s", e->has_message ? e->message : "");
+    snprintf(kms_msg, sizeof kms_msg, "%s", e->has_message ? e->message : "");    /* fits: as large */
     switch (tr_code(r)) {
     case TR_E_ACCESS_DENIED:
         return tr_fail_at(__FILE__, __LINE__, TR_E_ACCESS_DENIED, "%s", SM_MSG_KMS_DENIED);
@@ -134,9 +135,11 @@ static TR_RESULT qualified_key_id(const char *account, const char *region, const
     size_t n = strlen(id) + strlen(account) + strlen(region) + 32;
     char *q = malloc(n);
     ENSURE(q != NULL, TR_E_INTERNAL);
-    if (strncmp(id, "arn:", 4) == 0) snprintf(q, n, "%s", id);
-    else if (strncmp(id, "alias/", 6) == 0) snprintf(q, n, "arn:aws:kms:%s:%s:%s", region, account, id);
-    else snprintf(q, n, "arn:aws:kms:%s:%s:key/%s", region, account, id);
+    /* fits: n is measured above, with 32 to spare for the literals */
+    if (strncmp(id, "arn:", 4) == 0) snprintf(q, n, "%s", id);  /* fits: as above */
+    else if (strncmp(id, "alias/", 6) == 0)     /* fits: as above */
+        snprintf(q, n, "arn:aws:kms:%s:%s:%s", region, account, id);
+    else snprintf(q, n, "arn:aws:kms:%s:%s:key/%s", region, account, id);   /* fits: as above */
     *out = q;
     return TR_OK;
 }

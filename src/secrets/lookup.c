@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/cache.h"
+#include "core/str.h"
 #include "secrets/cache.h"
 
 /* ---- lookup ----------------------------------------------------------------- */
@@ -27,7 +28,7 @@ TR_RESULT sm_lookup_name(store_t st, const char *account, const char *region,
     *found = false;
     memset(out, 0, sizeof *out);
     if (strlen(name) > SM_NAME_MAX || strchr(name, ':')) return TR_OK;
-    snprintf(key, sizeof key, "%s:%s", region, name);
+    GUARD(str_format(key, sizeof key, "the secret's key", "%s:%s", region, name));
     memset(&e, 0, sizeof e);
     tr_result r = st[0]->ent_get(st, SM_KIND, account, key, &e);
     if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
@@ -49,8 +50,8 @@ bool sm_parse_arn(const char *arn, struct sm_arn_parts *p)
     const char *c2 = strchr(acct, ':');
     if (!c2 || c2 - acct != ACCOUNT_ID_LEN) return false;
     if (strncmp(c2 + 1, "secret:", 7) != 0) return false;
-    snprintf(p->region, sizeof p->region, "%.*s", (int)(c1 - reg), reg);
-    snprintf(p->account, sizeof p->account, "%.*s", ACCOUNT_ID_LEN, acct);
+    snprintf(p->region, sizeof p->region, "%.*s", (int)(c1 - reg), reg);      /* fits: checked above */
+    snprintf(p->account, sizeof p->account, "%.*s", ACCOUNT_ID_LEN, acct);   /* fits: 12, checked above */
     p->rest = c2 + 8;
     return *p->rest != '\0';
 }

@@ -56,6 +56,7 @@
 #include "core/cache.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "secrets/authz.h"
 #include "secrets/describe.h"
 #include "secrets/lookup.h"
@@ -76,9 +77,9 @@
 
 /* ---- the due index -------------------------------------------------------- */
 
-static void due_key(char *out, size_t n, double when, const char *arn)
+static TR_RESULT due_key(char *out, size_t n, double when, const char *arn)
 {
-    snprintf(out, n, "%012lld|%s", (long long)when, arn);
+    return str_format(out, n, "the purge entry's key", "%012lld|%s", (long long)when, arn);
 }
 
 /* The scheduled purge date of a secret pending deletion (0 when none). */
@@ -91,9 +92,9 @@ static double deletion_date(const struct secret *s)
 static TR_RESULT due_put(store_t st, const struct secret *s, double when)
 {
     char key[DUE_KEY_MAX];
-    due_key(key, sizeof key, when, s->arn);
+    GUARD(due_key(key, sizeof key, when, s->arn));
     struct rel_rec r = { .from = DUE_FROM, .to = key, .doc = "", .created = (int64_t)when };
-    snprintf(r.kind, sizeof r.kind, "%s", DUE_KIND);
+    STR_SET(r.kind, DUE_KIND);
     return st[0]->rel_put(st, &r);
 }
 
@@ -102,7 +103,7 @@ static TR_RESULT due_drop(store_t st, const struct secret *s)
 {
     if (s->deleted_date == 0) return TR_OK;
     char key[DUE_KEY_MAX];
-    due_key(key, sizeof key, deletion_date(s), s->arn);
+    GUARD(due_key(key, sizeof key, deletion_date(s), s->arn));
     tr_result r = st[0]->rel_delete(st, DUE_KIND, DUE_FROM, key);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
     return r;
@@ -130,14 +131,14 @@ static TR_RESULT reply_phantom(struct req_ctx *rc, const char *id, json_t **out)
     tr_result r;
     if (strncmp(id, "arn:", 4) == 0) {
         const char *p = strstr(id, ":secret:");
-        snprintf(name, sizeof name, "%s", p ? p + 8 : id);
+        GUARD(str_copy(name, sizeof name, p ? p + 8 : id, "the secret id"));
         size_t n = strlen(name);
         if (n > SM_SUFFIX_LEN + 1 && name[n - SM_SUFFIX_LEN - 1] == '-')
             name[n - SM_SUFFIX_LEN - 1] = '\0';
         arn = strdup(id);
         ENSURE_REF(arn);
     } else {
-        snprintf(name, sizeof name, "%s", id);
+        GUARD(str_copy(name, sizeof name, id, "the secret id"));
         GUARD(sm_arn_new(rc->region, rc->who.account_id, id, &arn));
     }
     r = reply_arn_name(arn, name, out);
@@ -174,7 +175,7 @@ SM_HANDLER(sm_op_delete_secret)
     c = malloc(sizeof *c);
     ENSURE(c != NULL, TR_E_INTERNAL);
     sm_ctx_init(c);
-    snprintf(days, sizeof days, "%lld", (long long)window);
+    snprintf(days, sizeof days, "%lld", (long long)window);    /* fits: a long long */
     r = has_force ? iam_ctx_add(c, "secretsmanager:ForceDeleteWithoutRecovery",
                                 force ? "true" : "false") : TR_OK;
     if (tr_ok(r) && has_window) r = iam_ctx_add(c, "secretsmanager:RecoveryWindowInDays", days);
@@ -324,7 +325,11 @@ TR_RESULT sm_purge_due(const struct server_env *env, int64_t now)
             } else if (purged) {
                 log_msg("info", "secrets maintenance: deleted secret %s", arn ? arn + 1 : key);
             }
-            snprintf(after, sizeof after, "%s", key);
+            tr_result c = str_copy(after, sizeof after, key, "the purge entry's key");
+            if (tr_failed(c)) {
+                if (tr_ok(first)) first = c;
+                stop = true;
+            }
         }
         rel_list_free(due, n);
         if (stop || n < LIST_PAGE) break;
@@ -520,8 +525,8 @@ static TR_RESULT token_decode(const char *tok, struct list_req *q)
         ok = end != f[3] && *end == '\0';
     }
     if (ok) {
-        snprintf(q->tok_key, sizeof q->tok_key, "%s", f[3]);
-        snprintf(q->tok_name, sizeof q->tok_name, "%s", f[4]);
+        snprintf(q->tok_key, sizeof q->tok_key, "%s", f[3]);     /* fits: SM_NAME_MAX, checked above */
+        snprintf(q->tok_name, sizeof q->tok_name, "%s", f[4]);   /* fits: as above */
         q->has_token = true;
     }
 fail:
@@ -535,7 +540,7 @@ static TR_RESULT token_encode(const struct item *it, const struct list_req *q, j
     const char *s;
     char key[64];
     if (q->by == SORT_NAME) key[0] = '\0';
-    else snprintf(key, sizeof key, "%.17g", sort_num(it, q->by));
+    else snprintf(key, sizeof key, "%.17g", sort_num(it, q->by));  /* fits: a %.17g double */
     tr_result r = buf_printf(&raw, "v1|%s|%s|%s|%s", SORT_NAMES[q->by], q->desc ? "desc" : "asc",
                              q->by == SORT_NAME ? it->s.name : key, it->s.name);
     if (tr_ok(r)) r = b64_encode(raw.data, raw.len, &enc);
@@ -556,10 +561,14 @@ static TR_RESULT enum_value(json_t *in, const char *name, const char *const *all
         if (strcmp(allowed[i], v) == 0) { *out = i; return TR_OK; }
     char q[300], c[400], set[300] = "";
     size_t used = 0;
-    for (int i = 0; allowed[i]; i++)
-        used += (size_t)snprintf(set + used, sizeof set - used, "%s%s", i ? ", " : "", allowed[i]);
-    snprintf(q, sizeof q, "'%.256s'", v);
-    snprintf(c, sizeof c, "Member must satisfy enum value set: [%s]", set);
+    for (int i = 0; allowed[i]; i++) {
+        int w = snprintf(set + used, sizeof set - used, "%s%s", i ? ", " : "", allowed[i]);
+        if (w < 0 || (size_t)w >= sizeof set - used) break;    /* never: our short lists */
+        used += (size_t)w;
+    }
+    _Static_assert(sizeof c >= sizeof "Member must satisfy enum value set: []" + sizeof set, "c fits");
+    snprintf(q, sizeof q, "'%.256s'", v);      /* fits: 256 and two quotes */
+    snprintf(c, sizeof c, "Member must satisfy enum value set: [%s]", set);     /* fits: asserted */
     return json_invalid(where, q, c);
 }
 
@@ -586,13 +595,13 @@ static TR_RESULT parse_filters(json_t *in, struct list_req *q)
         struct filter *d = &q->filters[i];
         if (!json_is_object(f))
             BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Filters': expected structure");
-        snprintf(where, sizeof where, "filters.%zu.member.key", i + 1);
+        snprintf(where, sizeof where, "filters.%zu.member.key", i + 1);       /* fits: a literal and a count */
         int k = -1;
         GUARD(enum_value(f, "Key", FILTER_KEYS, where, &k));
         if (k < 0) return json_invalid(where, "null", "Member must not be null");
         d->key = FILTER_KEYS[k];
         json_t *vals = json_object_get(f, "Values");
-        snprintf(where, sizeof where, "filters.%zu.member.values", i + 1);
+        snprintf(where, sizeof where, "filters.%zu.member.values", i + 1);    /* fits: as above */
         if (!vals || json_is_null(vals)) return json_invalid(where, "null", "Member must not be null");
         if (!json_is_array(vals))
             BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Values': expected list");
@@ -606,7 +615,7 @@ static TR_RESULT parse_filters(json_t *in, struct list_req *q)
                 BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Values': expected string");
             const char *s = json_string_value(v);
             char vq[600];
-            snprintf(vq, sizeof vq, "'%.512s'", s);
+            snprintf(vq, sizeof vq, "'%.512s'", s);    /* fits: 512 and two quotes */
             if (strlen(s) > 512)
                 return json_invalid(where, vq, "Member must have length less than or equal to 512");
             if (!filter_value_ok(s))
@@ -720,7 +729,8 @@ static TR_RESULT load_items(struct req_ctx *rc, const struct list_req *q, bool p
     size_t n = 0, cap = 0;
     tr_result r = TR_OK;
 
-    snprintf(path, sizeof path, "/%s/", rc->region);
+    _Static_assert(sizeof path >= sizeof rc->region + 2, "path holds /region/");
+    snprintf(path, sizeof path, "/%s/", rc->region);      /* fits: asserted above */
     for (;;) {
         struct ent_rec *ents = NULL;
         size_t ne = 0;
@@ -750,7 +760,7 @@ static TR_RESULT load_items(struct req_ctx *rc, const struct list_req *q, bool p
                 slim(it);
             }
         }
-        if (ne > 0) snprintf(after, sizeof after, "%s", ents[ne - 1].name);
+        if (ne > 0 && tr_ok(r)) r = str_copy(after, sizeof after, ents[ne - 1].name, "the list's position");
         ent_list_free(ents, ne);
         if (tr_failed(r)) goto fail;
         if (ne < LIST_PAGE) break;

@@ -40,6 +40,7 @@ TR_RESULT sm_arn_new(const char *region, const char *account, const char *name, 
     size_t n = strlen(region) + strlen(account) + strlen(name) + 64;
     char *s = malloc(n);
     ENSURE(s != NULL, TR_E_INTERNAL);
+    /* fits: n is measured above, with 64 to spare for the literals and suffix */
     snprintf(s, n, "arn:aws:secretsmanager:%s:%s:secret:%s-%s", region, account, name, suffix);
     *out = s;
     return TR_OK;
@@ -93,14 +94,14 @@ TR_RESULT sm_get_tags(json_t *in, const char *member, json_t **out)
             BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Key': expected string");
         const char *ks = json_string_value(k), *vs = json_string_value(v);
         char where[64];
-        snprintf(where, sizeof where, "tags.%zu.member.key", i + 1);
+        snprintf(where, sizeof where, "tags.%zu.member.key", i + 1);      /* fits: a literal and a count */
         if (!ks) return json_invalid(where, "null", "Member must not be null");
         size_t kn = utf8_chars(ks);
         if (kn < 1 || kn > 128)
             return json_invalid(where, NULL, kn < 1 ? "Member must have length greater than or equal to 1"
                                                     : "Member must have length less than or equal to 128");
         if (vs && utf8_chars(vs) > 256) {
-            snprintf(where, sizeof where, "tags.%zu.member.value", i + 1);
+            snprintf(where, sizeof where, "tags.%zu.member.value", i + 1);    /* fits: as above */
             return json_invalid(where, NULL, "Member must have length less than or equal to 256");
         }
         if (strncasecmp(ks, "aws:", 4) == 0)

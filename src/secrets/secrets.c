@@ -26,6 +26,7 @@
 
 #include "core/cache.h"
 #include "core/json.h"
+#include "core/str.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -357,8 +358,8 @@ TR_RESULT sm_load_entity(store_t st, const struct ent_rec *e, struct secret *out
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         goto fail;
     }
-    snprintf(out->region, sizeof out->region, "%.*s", (int)(colon - e->name), e->name);
-    snprintf(out->account, sizeof out->account, "%s", e->account_id);
+    snprintf(out->region, sizeof out->region, "%.*s", (int)(colon - e->name), e->name);  /* fits: checked */
+    STR_COPY_ARRAY(out->account, e->account_id);
     out->id = dup_or_null(e->id);
     out->arn = dup_or_null(e->arn);
     out->name = dup_or_null(colon + 1);
@@ -425,14 +426,16 @@ TR_RESULT sm_save(store_t st, const struct secret *s, bool insert)
     if (tr_failed(r)) goto fail;
     text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    snprintf(name, sizeof name, "%s:%s", s->region, s->name);
-    snprintf(path, sizeof path, "/%s/", s->region);
+    r = str_format(name, sizeof name, "the secret's key", "%s:%s", s->region, s->name);
+    if (tr_failed(r)) goto fail;
+    _Static_assert(sizeof path >= sizeof s->region + 2, "path holds /region/");
+    snprintf(path, sizeof path, "/%s/", s->region);   /* fits: asserted above */
     struct ent_rec e = {
         .name = name, .id = s->id, .arn = s->arn, .path = path, .doc = text,
         .created = (int64_t)s->created,
     };
-    snprintf(e.kind, sizeof e.kind, "%s", SM_KIND);
-    snprintf(e.account_id, sizeof e.account_id, "%s", s->account);
+    STR_SET(e.kind, SM_KIND);
+    STR_COPY_ARRAY(e.account_id, s->account);
     r = insert ? st[0]->ent_put(st, &e) : st[0]->ent_update(st, &e);
 fail:
     free(text);
@@ -466,7 +469,7 @@ TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secre
     text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     struct rel_rec rel = { .from = s->arn, .to = v->id, .doc = text, .created = (int64_t)v->created };
-    snprintf(rel.kind, sizeof rel.kind, "%s", SM_VER_KIND);
+    STR_SET(rel.kind, SM_VER_KIND);
     r = st[0]->rel_put(st, &rel);
 fail:
     free(text);

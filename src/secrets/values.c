@@ -56,6 +56,7 @@
 #include "core/ct.h"
 #include "core/hex.h"
 #include "core/json.h"
+#include "core/str.h"
 #include "core/utf8.h"
 #include "crypto/rand.h"
 #include "kms/kms.h"
@@ -325,8 +326,8 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     s.arn = arn;
     arn = NULL;
     s.name = strdup(name);
-    snprintf(s.region, sizeof s.region, "%s", rc->region);
-    snprintf(s.account, sizeof s.account, "%s", rc->who.account_id);
+    STR_COPY_ARRAY(s.region, rc->region);
+    STR_COPY_ARRAY(s.account, rc->who.account_id);
     s.description = desc ? strdup(desc) : NULL;
     s.kms_key_id = (kms_id && *kms_id) ? strdup(kms_id) : NULL;
     s.kms_key_arn = key_arn;
@@ -598,14 +599,14 @@ static TR_RESULT check_filters(json_t *filters)
         for (const char *const *k = FILTER_KEYS; key && *k; k++)
             if (strcmp(*k, key) == 0) ok = true;
         char where[48];
-        snprintf(where, sizeof where, "filters.%zu.member.key", i + 1);
+        snprintf(where, sizeof where, "filters.%zu.member.key", i + 1);       /* fits: a literal and a count */
         if (!ok)
             return json_invalid(where, key ? "" : "null",
                                 "Member must satisfy enum value set: [all, name, tag-key, "
                                 "description, primary-region, owning-service, tag-value]");
         json_t *vl = json_object_get(f, "Values");
         if (!json_is_array(vl) || json_array_size(vl) < 1 || json_array_size(vl) > 10) {
-            snprintf(where, sizeof where, "filters.%zu.member.values", i + 1);
+            snprintf(where, sizeof where, "filters.%zu.member.values", i + 1);    /* fits: as above */
             return json_invalid(where, NULL, json_is_array(vl) && json_array_size(vl) > 10
                                 ? "Member must have length less than or equal to 10"
                                 : "Member must have length greater than or equal to 1");
@@ -653,7 +654,8 @@ static TR_RESULT batch_filtered(struct req_ctx *rc, json_t *filters, size_t max,
     size_t got = 0;
     bool more = true;
     if (next) GUARD(token_decode(next, after, sizeof after));
-    snprintf(prefix, sizeof prefix, "/%s/", rc->region);
+    _Static_assert(sizeof prefix >= sizeof rc->region + 2, "prefix holds /region/");
+    snprintf(prefix, sizeof prefix, "/%s/", rc->region);     /* fits: asserted above */
     while (got < max && more) {
         struct ent_rec *ents = NULL;
         size_t n = 0;
@@ -662,7 +664,8 @@ static TR_RESULT batch_filtered(struct req_ctx *rc, json_t *filters, size_t max,
         more = n == 100;
         tr_result r = TR_OK;
         for (size_t i = 0; i < n && tr_ok(r); i++) {
-            snprintf(after, sizeof after, "%s", ents[i].name);
+            r = str_copy(after, sizeof after, ents[i].name, "the list's position");
+            if (tr_failed(r)) break;
             struct secret s;
             bool yes = false;
             r = sm_load(rc->st, &ents[i], &s);
@@ -676,7 +679,7 @@ static TR_RESULT batch_filtered(struct req_ctx *rc, json_t *filters, size_t max,
                 }
                 r = batch_one(rc, s.arn, values, errors);
                 got++;
-                snprintf(last, sizeof last, "%s", ents[i].name);
+                STR_COPY_ARRAY(last, after);     /* after holds ents[i].name, above */
             }
             secret_free(&s);
         }

@@ -181,7 +181,7 @@ static TR_RESULT seq_token_set(json_t *reply, int64_t seq)
     char txt[40];
     struct buf b = BUF_INIT(64);
     const char *t;
-    snprintf(txt, sizeof txt, "v:%lld", (long long)seq);
+    snprintf(txt, sizeof txt, "v:%lld", (long long)seq);   /* fits: v: and a long long */
     tr_result r = b64_encode((const uint8_t *)txt, strlen(txt), &b);
     if (tr_ok(r)) r = buf_cstr(&b, &t);
     if (tr_ok(r)) r = sm_set(reply, "NextToken", json_string(t));

@@ -1592,7 +1592,7 @@ static TR_RESULT sq_self_check(store_t st, void (*problem)(void *arg, const char
     GUARD(user_version(c, schema_version));
     if (*schema_version < 0 || (size_t)*schema_version != store_schema_count) {
         char line[128];
-        snprintf(line, sizeof line, "schema version %d, this build's is %zu", *schema_version,
+        snprintf(line, sizeof line, "schema version %d, this build's is %zu", *schema_version, /* fits: 2 ints */
                  store_schema_count);
         problem(arg, line);
     }
@@ -1676,7 +1676,7 @@ static TR_RESULT migrate(struct conn *c)
         goto fail;
     }
     for (size_t v = (size_t)version; v < store_schema_count; v++) {
-        snprintf(sql, sizeof sql, "PRAGMA user_version = %zu", v + 1);
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %zu", v + 1);    /* fits: 21 + a size_t */
         rc = sqlite3_exec(c->db, store_schema[v], NULL, NULL, &err);
         if (rc == SQLITE_OK) rc = sqlite3_exec(c->db, sql, NULL, NULL, &err);
         if (rc != SQLITE_OK) {
@@ -1987,7 +1987,7 @@ TR_RESULT store_sqlite_open_memory(store_t *out)
     *out = NULL;
     /* memdb shares a database among the connections that name it with a
      * leading "/"; it lives until the last of them closes (the keeper). */
-    snprintf(uri, sizeof uri, "file:/tresor-mem-%lu?vfs=memdb",
+    snprintf(uri, sizeof uri, "file:/tresor-mem-%lu?vfs=memdb",     /* fits: 30 + a long */
              atomic_fetch_add(&seq, 1) + 1);
     return open_store(uri, true, false, out);
 }

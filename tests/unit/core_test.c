@@ -272,6 +272,67 @@ static void test_str_copy(void **state)
     assert_string_equal(b, "");
 }
 
+/* The edges: an exact fit, one byte over, no room at all, NULL. */
+static void test_str_edges(void **state)
+{
+    (void)state;
+    char b[8];
+    tr_clear_error();
+    assert_true(tr_ok(str_format(b, sizeof b, "x", "%s%d", "abcdef", 7)));     /* 7 + NUL */
+    assert_string_equal(b, "abcdef7");
+    memcpy(b, "garbage", 8);
+    tr_result r = str_format(b, sizeof b, "the label", "%s%d", "abcdef", 78);  /* 8 + NUL */
+    assert_int_equal(tr_code(r), TR_E_INTERNAL);
+    assert_string_equal(b, "");
+    assert_non_null(strstr(tr_last_error()->message, "the label is 8 bytes, longer than the 7"));
+    memcpy(b, "garbage", 8);
+    assert_int_equal(tr_code(str_copy(b, 1, "a", "x")), TR_E_INTERNAL);      /* room for "" only */
+    assert_string_equal(b, "");
+    assert_true(tr_ok(str_copy(b, 1, "", "x")));
+    assert_int_equal(tr_code(str_copy(b, 0, "", "x")), TR_E_INTERNAL);
+    assert_int_equal(tr_code(str_copy(NULL, 8, "a", "x")), TR_E_INTERNAL);
+    assert_int_equal(tr_code(str_format(NULL, 8, "x", "%d", 1)), TR_E_INTERNAL);
+    assert_int_equal(tr_code(str_format(b, 0, "x", "%d", 1)), TR_E_INTERNAL);
+    tr_clear_error();
+}
+
+/* STR_SET and STR_COPY_ARRAY: proved at compile time (a literal or an
+ * array that could not fit does not build); at run time, whole copies. */
+static void test_str_macros(void **state)
+{
+    (void)state;
+    char small[8], big[16], exact[sizeof "Enabled"];
+    memset(big, 'x', sizeof big);
+    STR_SET(exact, "Enabled");
+    assert_string_equal(exact, "Enabled");
+    STR_SET(small, "");
+    assert_string_equal(small, "");
+    STR_SET(small, "1234567");
+    STR_COPY_ARRAY(big, small);
+    assert_string_equal(big, "1234567");
+    STR_COPY_ARRAY(big, exact);
+    assert_string_equal(big, "Enabled");
+    /* Each argument is evaluated once. */
+    char rows[3][8] = { "", "", "" };
+    size_t k = 0, j = 0;
+    STR_COPY_ARRAY(rows[k++], exact);
+    STR_SET(rows[k++], "two");
+    STR_COPY_ARRAY(rows[k++], rows[j++]);
+    assert_int_equal(k, 3);
+    assert_int_equal(j, 1);
+    assert_string_equal(rows[0], "Enabled");
+    assert_string_equal(rows[1], "two");
+    assert_string_equal(rows[2], "Enabled");
+    /* An unterminated source (never one of ours) still ends in dst. */
+    memset(small, 'y', sizeof small);
+    STR_COPY_ARRAY(big, small);
+    assert_int_equal(strlen(big), sizeof small - 1);
+    assert_true(STR_DEC_MAX >= sizeof "-9223372036854775808" && STR_DEC_MAX >= sizeof "18446744073709551615");
+    char num[STR_DEC_MAX];
+    assert_int_equal(snprintf(num, sizeof num, "%lld", (long long)INT64_MIN), (int)sizeof num - 2);
+    assert_int_equal(snprintf(num, sizeof num, "%llu", (unsigned long long)UINT64_MAX), (int)sizeof num - 2);
+}
+
 /* The request log's escapes: one line, no field passing for another, no
  * terminal control byte. */
 static void test_log_escapes(void **state)
@@ -658,6 +719,8 @@ int main(void)
         cmocka_unit_test(test_error_table),
         cmocka_unit_test(test_invariants),
         cmocka_unit_test(test_str_copy),
+        cmocka_unit_test(test_str_edges),
+        cmocka_unit_test(test_str_macros),
         cmocka_unit_test(test_log_escapes),
         cmocka_unit_test(test_json_str),
         cmocka_unit_test(test_json_int_bool),
