@@ -784,6 +784,24 @@ fail:
     return r;
 }
 
+/* The entry of the grant that retirable relation i names; none when the
+ * grant was retired meanwhile. */
+static TR_RESULT write_retirable(struct req_ctx *rc, json_t *list, void *arg, size_t i,
+                                 const char **key)
+{
+    const struct rel_rec *rel = (const struct rel_rec *)arg + i;
+    struct rel_rec g;
+    json_t *e;
+    memset(&g, 0, sizeof g);
+    *key = rel->to;
+    tr_result r = rc->st[0]->rel_get(rc->st, GRANT_REL, rel->doc, rel->to, &g);
+    if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
+    r = grant_entry(&g, &e);
+    rel_rec_free(&g);
+    GUARD(r);
+    return kms_append(list, e);
+}
+
 KMS_HANDLER(op_list_retirable_grants)
 {
     const char *retiring;
@@ -791,46 +809,20 @@ KMS_HANDLER(op_list_retirable_grants)
     bool has_marker;
     char after[GRANT_ID_HEX + 1], acct[ACCOUNT_ID_LEN + 1];
     struct rel_rec *rels = NULL;
-    json_t *list = NULL;
-    tr_result r;
+    tr_result r = TR_OK;
 
     GUARD(kms_get_limit(in, 50, 100, &limit));
     GUARD(grant_marker(in, after, &has_marker));
     GUARD(principal_member(in, "RetiringPrincipal", true, &retiring));
     GUARD(kms_authorize_in(rc, rc->op->action, NULL, NULL));
 
-    list = json_array();
-    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    /* Only principals of the caller's account can be asked about. */
+    /* Only principals of the caller's account can be asked about (an
+     * empty page for the others). */
     principal_account(retiring, acct);
-    if (strcmp(acct, rc->who.account_id) != 0) {
-        r = kms_list_reply("Grants", list, NULL, out);
-        list = NULL;
-        goto fail;
-    }
-    r = rc->st[0]->rel_list_from(rc->st, RETIRABLE_REL, retiring, has_marker ? after : NULL,
-                                 limit + 1, &rels, &n);
-    if (tr_failed(r)) goto fail;
-    size_t shown = n > limit ? limit : n;
-    for (size_t i = 0; i < shown; i++) {
-        struct rel_rec g;
-        json_t *e;
-        memset(&g, 0, sizeof g);
-        r = rc->st[0]->rel_get(rc->st, GRANT_REL, rels[i].doc, rels[i].to, &g);
-        if (tr_failed(r)) {
-            if (tr_code(r) != TR_E_STORE_NOT_FOUND) goto fail;
-            continue;       /* retired meanwhile */
-        }
-        r = grant_entry(&g, &e);
-        rel_rec_free(&g);
-        if (tr_failed(r)) goto fail;
-        r = kms_append(list, e);
-        if (tr_failed(r)) goto fail;
-    }
-    r = kms_list_reply("Grants", list, n > limit ? rels[shown - 1].to : NULL, out);
-    list = NULL;
-fail:
-    json_decref(list);
+    if (strcmp(acct, rc->who.account_id) == 0)
+        r = rc->st[0]->rel_list_from(rc->st, RETIRABLE_REL, retiring, has_marker ? after : NULL,
+                                     limit + 1, &rels, &n);
+    if (tr_ok(r)) r = kms_page_write(rc, "Grants", limit, 0, n, write_retirable, rels, out);
     rel_list_free(rels, n);
     return r;
 }

@@ -108,6 +108,19 @@ TR_RESULT kms_list_reply(const char *member, json_t *list, const char *next, jso
     return TR_OK;
 }
 
+TR_RESULT kms_page_write(struct req_ctx *rc, const char *member, size_t limit, size_t first,
+                         size_t n, kms_item_writer fn, void *arg, json_t **out)
+{
+    json_t *list = json_array();
+    const char *last = NULL;
+    size_t i = first;
+    tr_result r = TR_OK;
+    ENSURE(list != NULL, TR_E_INTERNAL);
+    for (; i < n && i - first < limit && tr_ok(r); i++) r = fn(rc, list, arg, i, &last);
+    if (tr_failed(r)) { json_decref(list); return r; }
+    return kms_list_reply(member, list, i < n ? last : NULL, out);
+}
+
 TR_RESULT kms_marker_decode(json_t *in, char *out, size_t n, bool *present)
 {
     const char *s;
