@@ -97,9 +97,6 @@ static const char *const NOT_SYMMETRIC[] = {
     "Sign", "Verify", "GetPublicKey", "GenerateMac", "VerifyMac", "DeriveSharedSecret", NULL
 };
 
-static const char *const DRY_RUN_MSG =
-    "The request would have succeeded, but the DryRun option is set.";
-
 static bool in_list(const char *s, const char *const *list)
 {
     for (; *list; list++)
@@ -122,6 +119,15 @@ static bool is_grant_id(const char *s)
     for (const char *c = s; *c; c++)
         if (!isxdigit((unsigned char)*c) || isupper((unsigned char)*c)) return false;
     return true;
+}
+
+/* InvalidGrantIdException unless s is a grant id. */
+static TR_RESULT check_grant_id(const char *s)
+{
+    if (!is_grant_id(s))
+        BAIL(TR_E_KMS_INVALID_GRANT_ID,
+             "The request was rejected because the specified GrantId is not valid.");
+    return TR_OK;
 }
 
 static tr_result grant_not_found(const char *id)
@@ -678,7 +684,7 @@ KMS_HANDLER(op_create_grant)
     g.grantee_id = grantee_id;
     g.retiring_id = retiring_id;
     if (tr_failed(r)) goto fail;
-    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+    if (dry) { r = kms_dry_run(); goto fail; }
 
     gid[0] = '\0';
     if (name) {
@@ -736,9 +742,7 @@ KMS_HANDLER(op_list_grants)
     GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k));
     struct kms_authz_in az = { .key_id_given = id };
     r = kms_authorize_in(rc, rc->op->action, &k, &az);
-    if (tr_ok(r) && grant_id && !is_grant_id(grant_id))
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_GRANT_ID,
-                       "The request was rejected because the specified GrantId is not valid.");
+    if (tr_ok(r) && grant_id) r = check_grant_id(grant_id);
     if (tr_failed(r)) goto fail;
 
     list = json_array();
@@ -923,9 +927,7 @@ KMS_HANDLER(op_retire_grant)
         r = grant_by_token(rc, token, &k, &rel);
     } else {
         r = kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k);
-        if (tr_ok(r) && !is_grant_id(grant_id))
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_GRANT_ID,
-                           "The request was rejected because the specified GrantId is not valid.");
+        if (tr_ok(r)) r = check_grant_id(grant_id);
         if (tr_ok(r)) r = grant_get(rc, &k, grant_id, &rel);
     }
     if (tr_failed(r)) goto fail;
@@ -933,7 +935,7 @@ KMS_HANDLER(op_retire_grant)
     if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = may_retire(rc, &k, doc);
     if (tr_failed(r)) goto fail;
-    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+    if (dry) { r = kms_dry_run(); goto fail; }
     r = grant_delete(rc->st, k.arn, rel.to, doc);
 fail:
     json_decref(doc);
@@ -960,12 +962,10 @@ KMS_HANDLER(op_revoke_grant)
     GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k));
     struct kms_authz_in az = { .key_id_given = id };
     r = kms_authorize_in(rc, rc->op->action, &k, &az);
-    if (tr_ok(r) && !is_grant_id(grant_id))
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_GRANT_ID,
-                       "The request was rejected because the specified GrantId is not valid.");
+    if (tr_ok(r)) r = check_grant_id(grant_id);
     if (tr_ok(r)) r = grant_get(rc, &k, grant_id, &rel);
     if (tr_failed(r)) goto fail;
-    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+    if (dry) { r = kms_dry_run(); goto fail; }
     doc = json_loads(rel.doc ? rel.doc : "", 0, NULL);
     r = grant_delete(rc->st, k.arn, rel.to, doc);
 fail:

@@ -376,6 +376,9 @@ TR_RESULT kms_get_enum(json_t *in, const char *name, const char *const *allowed,
                        const char **out);
 /* GrantTokens: accepted (0..10 tokens of 1..8192 chars) and ignored. */
 TR_RESULT kms_grant_tokens(json_t *in);
+/* DryRunOperationException, the end of a DryRun request whose checks all
+ * passed. */
+tr_result kms_dry_run(void);
 /* Optional NullableBoolean member, false when absent. */
 TR_RESULT kms_get_flag(json_t *in, const char *name, bool *out);
 /* Whether the request has member `name` (present and not null). */

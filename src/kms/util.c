@@ -30,6 +30,12 @@ TR_RESULT kms_append(json_t *list, json_t *v)
     return TR_OK;
 }
 
+tr_result kms_dry_run(void)
+{
+    return tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN,
+                      "The request would have succeeded, but the DryRun option is set.");
+}
+
 TR_RESULT kms_get_enum(json_t *in, const char *name, const char *const *allowed,
                        const char **out)
 {
