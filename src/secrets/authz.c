@@ -35,9 +35,7 @@ TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags)
         const char *k = json_string_value(json_object_get(t, "Key"));
         const char *v = json_string_value(json_object_get(t, "Value"));
         if (!k) continue;
-        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
-        snprintf(key, sizeof key, "aws:RequestTag/%s", k);
-        GUARD(iam_ctx_add(c, key, v ? v : ""));
+        GUARD(iam_ctx_add_tag(c, "aws:RequestTag/", k, v));
         if (n < SM_MAX_TAGS) keys[n++] = k;
     }
     return iam_ctx_add_multi(c, "aws:TagKeys", keys, n);
@@ -77,11 +75,8 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
     GUARD(sm_cached_tags(st, arn, &tags, &n));
     tr_result r = TR_OK;
     for (size_t i = 0; i < n && tr_ok(r); i++) {
-        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
-        snprintf(key, sizeof key, "secretsmanager:ResourceTag/%s", tags[i].key);
-        r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
-        snprintf(key, sizeof key, "aws:ResourceTag/%s", tags[i].key);
-        if (tr_ok(r)) r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
+        r = iam_ctx_add_tag(c, "secretsmanager:ResourceTag/", tags[i].key, tags[i].value);
+        if (tr_ok(r)) r = iam_ctx_add_tag(c, "aws:ResourceTag/", tags[i].key, tags[i].value);
     }
     tag_list_free(tags, n);
     return r;
