@@ -73,11 +73,8 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
     struct tag_rec *tags = NULL;
     size_t n = 0;
     GUARD(sm_cached_tags(st, arn, &tags, &n));
-    tr_result r = TR_OK;
-    for (size_t i = 0; i < n && tr_ok(r); i++) {
-        r = iam_ctx_add_tag(c, "secretsmanager:ResourceTag/", tags[i].key, tags[i].value);
-        if (tr_ok(r)) r = iam_ctx_add_tag(c, "aws:ResourceTag/", tags[i].key, tags[i].value);
-    }
+    tr_result r = iam_ctx_add_resource_tags(c, tags, n, "secretsmanager:ResourceTag/",
+                                            "aws:ResourceTag/");
     tag_list_free(tags, n);
     return r;
 }
