@@ -64,23 +64,21 @@ int cmd_account(int argc, char **argv)
         return cli_usage_error(NULL, &account_cmd, "%s must be a region name such as us-east-1, not '%s'",
                                cli_source(region, "TRESOR_REGION", "--region"), region);
 
-    char dir[PATH_MAX];
-    struct keyring *kr;
-    store_t st;
-    int rc = open_data_dir(data_dir, dir, &kr, &st);
+    struct data_dir dd;
+    int rc = open_data_dir(data_dir, false, &dd);
     if (rc) return rc;
     struct root_credentials cred;
     char profile[64] = "";
-    struct new_creds nc = { dir, region, profile };
-    tr_result r = account_create_then(st, kr, account_id, tr_now(), write_creds, &nc, &cred);
+    struct new_creds nc = { dd.path, region, profile };
+    tr_result r = account_create_then(dd.st, dd.kr, account_id, tr_now(), write_creds, &nc, &cred);
     if (tr_ok(r)) {
         printf("%s\n", cred.account_id);
         fprintf(stderr, "created account %s; root credentials in %s/credentials (profile %s)\n",
-                cred.account_id, dir, profile);
+                cred.account_id, dd.path, profile);
     } else {
         rc = die("account create");
     }
     secure_zero(&cred, sizeof cred);
-    close_data_dir(kr, st);
+    close_data_dir(&dd);
     return rc;
 }

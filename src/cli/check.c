@@ -48,19 +48,15 @@ int cmd_check(int argc, char **argv)
     if (c < 0) return cli_exit(c);
     if (optind < argc) return cli_usage_error(NULL, &check_cmd, "unexpected argument '%s'", argv[optind]);
 
-    char dir[PATH_MAX];
-    struct keyring *kr;
-    store_t st;
-    int rc = open_data_dir_readonly(data_dir, dir, &kr, &st);
+    struct data_dir dd;
+    int rc = open_data_dir(data_dir, true /* read-only */, &dd);
     if (rc) return rc;
     struct check_report rep;
-    if (tr_failed(store_check(st, kr, &rep))) {
-        close_data_dir(kr, st);
-        return die("check");
-    }
-    close_data_dir(kr, st);
+    tr_result r = store_check(dd.st, dd.kr, &rep);
+    close_data_dir(&dd);
+    if (tr_failed(r)) return die("check");
 
-    printf("tresor check %s\n", dir);
+    printf("tresor check %s\n", dd.path);
     printf("  store: schema version %d (this build: %zu), integrity and foreign keys checked\n",
            rep.schema_version, store_schema_count);
     printf("  accounts %zu, access keys %zu, managed policies %zu\n", rep.accounts,

@@ -18,16 +18,20 @@ const char *env_or(const char *name, const char *dflt);
 int die(const char *what);
 /* True when DIR/NAME exists. */
 int file_exists(const char *dir, const char *name);
-/* Open an initialized data dir: the root key and the store (the server may
- * be running: SQLite serializes the writers).  dir receives the real path.
- * Returns 0, or 1 after printing why. */
-int open_data_dir(const char *data_dir, char dir[PATH_MAX], struct keyring **kr, store_t *st);
-/* The same, the store opened read-only (store_sqlite_open_readonly):
+/* An opened data dir: its real path, the root key and the store. */
+struct data_dir {
+    char path[PATH_MAX];
+    struct keyring *kr;
+    store_t st;
+};
+/* Open the initialized data dir data_dir into d: the root key and the
+ * store (the server may be running: SQLite serializes the writers), or
+ * with readonly the store opened read-only (store_sqlite_open_readonly),
  * for commands that only read, on a data dir that may be a read-only
- * copy. */
-int open_data_dir_readonly(const char *data_dir, char dir[PATH_MAX], struct keyring **kr,
-                           store_t *st);
-void close_data_dir(struct keyring *kr, store_t st);
+ * copy.  Returns 0, or 1 after printing why (d then holds nothing to
+ * close). */
+int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d);
+void close_data_dir(struct data_dir *d);
 
 int cmd_account(int argc, char **argv);
 int cmd_policy(int argc, char **argv);

@@ -34,43 +34,34 @@ int file_exists(const char *dir, const char *name)
     return stat(p, &st) == 0;
 }
 
-static int open_dir(const char *data_dir, bool readonly, char dir[PATH_MAX], struct keyring **kr,
-                    store_t *st)
+int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d)
 {
-    *kr = NULL;
-    *st = NULL;
-    if (!realpath(data_dir, dir)) {
+    d->kr = NULL;
+    d->st = NULL;
+    if (!realpath(data_dir, d->path)) {
         fprintf(stderr, "tresor: %s: %s\n", data_dir, strerror(errno));
         return 1;
     }
-    if (!file_exists(dir, "root.key") || !file_exists(dir, "tresor.db")) {
-        fprintf(stderr, "tresor: %s is not an initialized data dir (run tresor serve first)\n", dir);
+    if (!file_exists(d->path, "root.key") || !file_exists(d->path, "tresor.db")) {
+        fprintf(stderr, "tresor: %s is not an initialized data dir (run tresor serve first)\n",
+                d->path);
         return 1;
     }
     if (tr_failed(crypto_init())) return die("crypto init");
-    if (tr_failed(keyring_open(dir, false, kr))) return die("root key");
-    if (tr_failed(readonly ? store_sqlite_open_readonly(dir, st) : store_sqlite_open(dir, st))) {
-        keyring_free(*kr);
-        *kr = NULL;
+    if (tr_failed(keyring_open(d->path, false, &d->kr))) return die("root key");
+    tr_result r = readonly ? store_sqlite_open_readonly(d->path, &d->st)
+                           : store_sqlite_open(d->path, &d->st);
+    if (tr_failed(r)) {
+        keyring_free(d->kr);
+        d->kr = NULL;
         return die("store");
     }
     return 0;
 }
 
-int open_data_dir(const char *data_dir, char dir[PATH_MAX], struct keyring **kr, store_t *st)
+void close_data_dir(struct data_dir *d)
 {
-    return open_dir(data_dir, false, dir, kr, st);
-}
-
-int open_data_dir_readonly(const char *data_dir, char dir[PATH_MAX], struct keyring **kr,
-                           store_t *st)
-{
-    return open_dir(data_dir, true, dir, kr, st);
-}
-
-void close_data_dir(struct keyring *kr, store_t st)
-{
-    if (st) st[0]->close(st);
-    keyring_free(kr);
+    if (d->st) d->st[0]->close(d->st);
+    keyring_free(d->kr);
     crypto_thread_cleanup();
 }

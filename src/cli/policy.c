@@ -722,14 +722,13 @@ int cmd_policy(int argc, char **argv)
                       .region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT) };
     if (!parse_args(argc, argv, &o, &rc)) return rc;
 
-    char dir[PATH_MAX], via[128];
-    struct keyring *kr;
-    store_t st;
-    if (open_data_dir(o.data_dir, dir, &kr, &st)) return 2;
+    char via[128];
+    struct data_dir dd;
+    if (open_data_dir(o.data_dir, false, &dd)) return 2;
 
     rc = 2;
     struct req_ctx r = { 0 };
-    struct server_env env = { .st = st, .kr = kr, .default_region = o.region };
+    struct server_env env = { .st = dd.st, .kr = dd.kr, .default_region = o.region };
     struct ctx_builder *extra = calloc(1, sizeof *extra);
     struct notes nt = { 0 };
     struct sim_result res = { 0 };
@@ -737,8 +736,8 @@ int cmd_policy(int argc, char **argv)
     if (!extra) { rc = die("memory"); goto out; }
 
     r.env = &env;
-    r.st = st;
-    r.kr = kr;
+    r.st = dd.st;
+    r.kr = dd.kr;
     r.now = tr_now();
     if (tr_failed(str_copy(r.region, sizeof r.region, o.region, "--region"))) { rc = die("--region"); goto out; }
     if (tr_failed(str_format(r.service, sizeof r.service, "the action's service", "%.*s",
@@ -814,6 +813,6 @@ out:
     if (extra) iam_ctx_free(extra);
     free(extra);
     iam_identity_release(&r);
-    close_data_dir(kr, st);
+    close_data_dir(&dd);
     return rc;
 }

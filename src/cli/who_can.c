@@ -311,13 +311,12 @@ int cmd_who_can(int argc, char **argv)
         return cli_usage_error(NULL, cmd, "--diff does not combine with %s", explain ? "--explain" : "--format dot");
     secret = all ? NULL : argv[optind];
 
-    char dir[PATH_MAX];
-    struct keyring *kr;
-    store_t st;
-    if (open_data_dir(data_dir, dir, &kr, &st)) return 2;
+    struct data_dir dd;
+    if (open_data_dir(data_dir, false, &dd)) return 2;
 
     int rc = 2;
-    struct server_env env = { .st = st, .kr = kr, .default_region = region };
+    store_t st = dd.st;
+    struct server_env env = { .st = st, .kr = dd.kr, .default_region = region };
     /* One snapshot for the whole answer (the server may be writing). */
     bool snap = st[0]->read_begin && tr_ok(st[0]->read_begin(st));
     struct az_target t;
@@ -407,6 +406,6 @@ out:
     az_graph_free(&g);
     if (have_target) az_target_free(&t);
     if (snap) st[0]->read_end(st);
-    close_data_dir(kr, st);
+    close_data_dir(&dd);
     return rc;
 }

@@ -146,6 +146,16 @@ TR_RESULT iam_ctx_add_tag(struct ctx_builder *cb, const char *prefix, const char
     return iam_ctx_add(cb, key, value ? value : "");
 }
 
+TR_RESULT iam_ctx_add_resource_tags(struct ctx_builder *cb, const struct tag_rec *tags,
+                                    size_t n, const char *prefix1, const char *prefix2)
+{
+    for (size_t i = 0; i < n; i++) {
+        GUARD(iam_ctx_add_tag(cb, prefix1, tags[i].key, tags[i].value));
+        GUARD(iam_ctx_add_tag(cb, prefix2, tags[i].key, tags[i].value));
+    }
+    return TR_OK;
+}
+
 TR_RESULT iam_ctx_add_unknown(struct ctx_builder *cb, const char *key)
 {
     static const char *const none[] = { "" };

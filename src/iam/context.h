@@ -50,6 +50,11 @@ TR_RESULT iam_ctx_add_multi(struct ctx_builder *cb, const char *key,
  * the tag's value ("" for NULL). */
 TR_RESULT iam_ctx_add_tag(struct ctx_builder *cb, const char *prefix, const char *tag_key,
                           const char *value);
+/* A resource's n tags, each as <prefix1><key> then <prefix2><key>: the
+ * global aws:ResourceTag/ and the service's own (iam:ResourceTag/,
+ * secretsmanager:ResourceTag/). */
+TR_RESULT iam_ctx_add_resource_tags(struct ctx_builder *cb, const struct tag_rec *tags,
+                                    size_t n, const char *prefix1, const char *prefix2);
 /* key with an unknown value (static analysis, policy.h ctx_entry.unknown):
  * replaces a value iam_ctx_init gave it. */
 TR_RESULT iam_ctx_add_unknown(struct ctx_builder *cb, const char *key);

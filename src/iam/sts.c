@@ -514,11 +514,7 @@ static TR_RESULT role_tags_context(struct req_ctx *rc, const char *role_arn, str
     struct tag_rec *tags = NULL;
     size_t n = 0;
     GUARD(rc->st[0]->tag_list(rc->st, role_arn, &tags, &n));
-    tr_result r = TR_OK;
-    for (size_t i = 0; i < n && tr_ok(r); i++) {
-        r = iam_ctx_add_tag(cb, "aws:ResourceTag/", tags[i].key, tags[i].value);
-        if (tr_ok(r)) r = iam_ctx_add_tag(cb, "iam:ResourceTag/", tags[i].key, tags[i].value);
-    }
+    tr_result r = iam_ctx_add_resource_tags(cb, tags, n, "aws:ResourceTag/", "iam:ResourceTag/");
     tag_list_free(tags, n);
     return r;
 }

@@ -194,6 +194,21 @@ KMS_HANDLER(op_delete_alias)
     return r;
 }
 
+static TR_RESULT write_alias(struct req_ctx *rc, json_t *list, void *arg, size_t i,
+                             const char **key)
+{
+    const struct alias_rec *a = (const struct alias_rec *)arg + i;
+    char arn[KMS_ARN_MAX + 1];
+    (void)rc;
+    *key = a->name;
+    GUARD(kms_arn(arn, sizeof arn, a->region, a->account_id, a->name));
+    json_t *e = json_pack("{s:s, s:s, s:s}", "AliasName", a->name, "AliasArn", arn,
+                          "TargetKeyId", a->target_key_id);
+    GUARD(kms_append(list, e));
+    GUARD(json_set_time(e, "CreationDate", a->created));
+    return json_set_time(e, "LastUpdatedDate", a->updated);
+}
+
 KMS_HANDLER(op_list_aliases)
 {
     const char *id;
@@ -202,8 +217,6 @@ KMS_HANDLER(op_list_aliases)
     char after[260];
     struct key_rec k;
     struct alias_rec *al = NULL;
-    json_t *list = NULL;
-    tr_result r;
 
     memset(&k, 0, sizeof k);
     GUARD(json_get_str(in, "KeyId", false, 1, KMS_ARN_MAX, &id));
@@ -214,28 +227,10 @@ KMS_HANDLER(op_list_aliases)
     GUARD(kms_authorize(rc, rc->op->action, NULL, NULL));
     if (id) GUARD(kms_resolve(rc, id, KR_KEY_ONLY, &k));
 
-    r = rc->st[0]->alias_list(rc->st, rc->who.account_id, rc->region, id ? k.key_id : NULL,
-                              has_marker ? after : NULL, limit + 1, &al, &n);
-    if (tr_failed(r)) goto fail;
-    list = json_array();
-    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    size_t shown = n > limit ? limit : n;
-    for (size_t i = 0; i < shown; i++) {
-        char arn[KMS_ARN_MAX + 1];
-        r = kms_arn(arn, sizeof arn, al[i].region, al[i].account_id, al[i].name);
-        if (tr_failed(r)) goto fail;
-        json_t *e = json_pack("{s:s, s:s, s:s}", "AliasName", al[i].name, "AliasArn", arn,
-                              "TargetKeyId", al[i].target_key_id);
-        r = kms_append(list, e);
-        if (tr_failed(r)) goto fail;
-        r = json_set_time(e, "CreationDate", al[i].created);
-        if (tr_ok(r)) r = json_set_time(e, "LastUpdatedDate", al[i].updated);
-        if (tr_failed(r)) goto fail;
-    }
-    r = kms_list_reply("Aliases", list, n > limit ? al[shown - 1].name : NULL, out);
-    list = NULL;
-fail:
-    json_decref(list);
+    tr_result r = rc->st[0]->alias_list(rc->st, rc->who.account_id, rc->region,
+                                        id ? k.key_id : NULL, has_marker ? after : NULL,
+                                        limit + 1, &al, &n);
+    if (tr_ok(r)) r = kms_page_write(rc, "Aliases", limit, 0, n, write_alias, al, out);
     alias_list_free(al, n);
     key_rec_free(&k);
     return r;

@@ -46,8 +46,6 @@ static const char *const ENC_ALGS[] = { "SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
 static const char *const DATA_KEY_SPECS[] = { "AES_256", "AES_128", NULL };
 static const char *const DRY_RUN_MODIFIERS[] = { "IGNORE_CIPHERTEXT", NULL };
 
-static const char *const DRY_RUN_MSG =
-    "The request would have succeeded, but the DryRun option is set.";
 static const char *const CT_KEY_GONE_MSG =
     "The ciphertext refers to a customer master key that does not exist, does not exist "
     "in this region, or you are not allowed to access.";
@@ -327,10 +325,25 @@ static TR_RESULT refuse_recipient(json_t *in)
     return TR_OK;
 }
 
+/* Hands out reply (as json_pack made it: NULL when out of memory) with
+ * member `name` set to the base64 of b, built in wiped memory
+ * (kms_set_secret_blob) when b is a secret buffer.  reply is taken,
+ * whatever the result. */
+static TR_RESULT reply_with_blob(json_t *reply, const char *name, const struct buf *b,
+                                 json_t **out)
+{
+    ENSURE(reply != NULL, TR_E_INTERNAL);
+    tr_result r = b->secret ? kms_set_secret_blob(reply, name, b->data, b->len)
+                            : json_set_blob(reply, name, b->data, b->len);
+    if (tr_failed(r)) { json_decref(reply); return r; }
+    *out = reply;
+    return TR_OK;
+}
+
 KMS_HANDLER(op_encrypt)
 {
     const char *id, *alg;
-    json_t *ctx_json, *reply = NULL;
+    json_t *ctx_json;
     bool dry;
     struct buf pt = BUF_SECRET(CT_MAX_PLAINTEXT + 8);
     struct buf blob = BUF_INIT(KMS_CT_MAX + 1024);
@@ -348,20 +361,16 @@ KMS_HANDLER(op_encrypt)
     if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
     if (tr_ok(r)) r = usable_key(rc, id, rc->op->action, ctx_json, alg, "Encrypt", &k);
     if (tr_failed(r)) goto fail;
-    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+    if (dry) { r = kms_dry_run(); goto fail; }
 
     r = kms_enc_ctx(ctx_json, &pairs, &ctx);
     if (tr_failed(r)) goto fail;
     r = kms_blob_seal(rc, &k, &ctx, pt.data, pt.len, &blob);
-    if (tr_failed(r)) goto fail;
-    reply = json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
-    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = json_set_blob(reply, "CiphertextBlob", blob.data, blob.len);
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
+    if (tr_ok(r))
+        r = reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
+                                      "SYMMETRIC_DEFAULT"),
+                            "CiphertextBlob", &blob, out);
 fail:
-    json_decref(reply);
     free(pairs);
     buf_free(&pt);
     buf_free(&blob);
@@ -372,7 +381,7 @@ fail:
 KMS_HANDLER(op_decrypt)
 {
     const char *id, *alg;
-    json_t *ctx_json, *reply = NULL;
+    json_t *ctx_json;
     bool dry, ignore_ct;
     struct buf blob = BUF_INIT(KMS_CT_MAX + 8);
     struct buf pt = BUF_SECRET(CT_MAX_PLAINTEXT + 64);
@@ -396,7 +405,7 @@ KMS_HANDLER(op_decrypt)
         /* Authorization and key state only; the blob is not looked at. */
         if (!id) { r = json_invalid("KeyId", "null", "Member must not be null"); goto fail; }
         r = usable_key(rc, id, rc->op->action, ctx_json, alg, "Decrypt", &k);
-        if (tr_ok(r)) r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG);
+        if (tr_ok(r)) r = kms_dry_run();
         goto fail;
     }
     if (!blob.data) {
@@ -406,19 +415,13 @@ KMS_HANDLER(op_decrypt)
     r = kms_blob_open_alg(rc, id, rc->op->action, alg, blob.data, blob.len, ctx_json, &pt, &k,
                           &version);
     if (tr_ok(r)) r = check_usage(&k, alg, "Decrypt");
-    if (tr_ok(r) && dry) r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG);
+    if (tr_ok(r) && dry) r = kms_dry_run();
     if (tr_ok(r)) r = kms_material_id(k.key_id, version, mid);
-    if (tr_failed(r)) goto fail;
-
-    reply = json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
-                      "SYMMETRIC_DEFAULT", "KeyMaterialId", mid);
-    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = kms_set_secret_blob(reply, "Plaintext", pt.data, pt.len);
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
+    if (tr_ok(r))
+        r = reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
+                                      "SYMMETRIC_DEFAULT", "KeyMaterialId", mid),
+                            "Plaintext", &pt, out);
 fail:
-    json_decref(reply);
     buf_free(&pt);
     buf_free(&blob);
     key_rec_free(&k);
@@ -428,7 +431,7 @@ fail:
 KMS_HANDLER(op_re_encrypt)
 {
     const char *src_id, *dst_id, *src_alg, *dst_alg;
-    json_t *src_ctx, *dst_ctx, *reply = NULL;
+    json_t *src_ctx, *dst_ctx;
     bool dry, ignore_ct;
     struct buf blob = BUF_INIT(KMS_CT_MAX + 8);
     struct buf pt = BUF_SECRET(CT_MAX_PLAINTEXT + 64);
@@ -478,7 +481,7 @@ KMS_HANDLER(op_re_encrypt)
     r = usable_key_as(rc, dst_id, "kms:ReEncryptTo", dst_ctx, dst_alg, "ReEncryptTo", src.key_id,
                       &dst);
     if (tr_failed(r)) goto fail;
-    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+    if (dry) { r = kms_dry_run(); goto fail; }
 
     r = kms_enc_ctx(dst_ctx, &pairs, &ctx);
     if (tr_failed(r)) goto fail;
@@ -487,18 +490,15 @@ KMS_HANDLER(op_re_encrypt)
     if (tr_failed(r)) goto fail;
     r = kms_material_id(src.key_id, version, src_mid);
     if (tr_ok(r)) r = kms_material_id(dst.key_id, dst.current_material, dst_mid);
-    if (tr_failed(r)) goto fail;
-    reply = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "SourceKeyId", src.arn, "KeyId", dst.arn,
-                      "SourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT",
-                      "DestinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT",
-                      "SourceKeyMaterialId", src_mid, "DestinationKeyMaterialId", dst_mid);
-    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = json_set_blob(reply, "CiphertextBlob", out_blob.data, out_blob.len);
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
+    if (tr_ok(r))
+        r = reply_with_blob(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "SourceKeyId", src.arn,
+                                      "KeyId", dst.arn,
+                                      "SourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT",
+                                      "DestinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT",
+                                      "SourceKeyMaterialId", src_mid,
+                                      "DestinationKeyMaterialId", dst_mid),
+                            "CiphertextBlob", &out_blob, out);
 fail:
-    json_decref(reply);
     free(pairs);
     buf_free(&pt);
     buf_free(&blob);
@@ -539,7 +539,7 @@ static TR_RESULT data_key(struct req_ctx *rc, json_t *in, json_t **out, bool wit
 
     if (dry) {
         r = usable_key(rc, id, action, ctx_json, NULL, action + 4, &k);
-        if (tr_ok(r)) r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG);
+        if (tr_ok(r)) r = kms_dry_run();
         goto fail;
     }
     r = kms_data_key_new(rc, id, action, ctx_json, n, &pt, &blob, &k);
@@ -591,11 +591,7 @@ KMS_HANDLER(op_generate_random)
     r = rand_bytes(b.data, (size_t)n);
     if (tr_failed(r)) goto fail;
     b.len = (uint32_t)n;
-    json_t *reply = json_object();
-    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = kms_set_secret_blob(reply, "Plaintext", b.data, b.len);
-    if (tr_failed(r)) { json_decref(reply); goto fail; }
-    *out = reply;
+    r = reply_with_blob(json_object(), "Plaintext", &b, out);
 fail:
     buf_free(&b);
     return r;

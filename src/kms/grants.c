@@ -98,9 +98,6 @@ static const char *const NOT_SYMMETRIC[] = {
     "Sign", "Verify", "GetPublicKey", "GenerateMac", "VerifyMac", "DeriveSharedSecret", NULL
 };
 
-static const char *const DRY_RUN_MSG =
-    "The request would have succeeded, but the DryRun option is set.";
-
 static bool in_list(const char *s, const char *const *list)
 {
     for (; *list; list++)
@@ -123,6 +120,15 @@ static bool is_grant_id(const char *s)
     for (const char *c = s; *c; c++)
         if (!isxdigit((unsigned char)*c) || isupper((unsigned char)*c)) return false;
     return true;
+}
+
+/* InvalidGrantIdException unless s is a grant id. */
+static TR_RESULT check_grant_id(const char *s)
+{
+    if (!is_grant_id(s))
+        BAIL(TR_E_KMS_INVALID_GRANT_ID,
+             "The request was rejected because the specified GrantId is not valid.");
+    return TR_OK;
 }
 
 static tr_result grant_not_found(const char *id)
@@ -689,7 +695,7 @@ KMS_HANDLER(op_create_grant)
     g.grantee_id = grantee_id;
     g.retiring_id = retiring_id;
     if (tr_failed(r)) goto fail;
-    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+    if (dry) { r = kms_dry_run(); goto fail; }
 
     gid[0] = '\0';
     if (name) {
@@ -747,9 +753,7 @@ KMS_HANDLER(op_list_grants)
     GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k));
     struct kms_authz_in az = { .key_id_given = id };
     r = kms_authorize_in(rc, rc->op->action, &k, &az);
-    if (tr_ok(r) && grant_id && !is_grant_id(grant_id))
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_GRANT_ID,
-                       "The request was rejected because the specified GrantId is not valid.");
+    if (tr_ok(r) && grant_id) r = check_grant_id(grant_id);
     if (tr_failed(r)) goto fail;
 
     list = json_array();
@@ -797,6 +801,24 @@ fail:
     return r;
 }
 
+/* The entry of the grant that retirable relation i names; none when the
+ * grant was retired meanwhile. */
+static TR_RESULT write_retirable(struct req_ctx *rc, json_t *list, void *arg, size_t i,
+                                 const char **key)
+{
+    const struct rel_rec *rel = (const struct rel_rec *)arg + i;
+    struct rel_rec g;
+    json_t *e;
+    memset(&g, 0, sizeof g);
+    *key = rel->to;
+    tr_result r = rc->st[0]->rel_get(rc->st, GRANT_REL, rel->doc, rel->to, &g);
+    if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
+    r = grant_entry(&g, &e);
+    rel_rec_free(&g);
+    GUARD(r);
+    return kms_append(list, e);
+}
+
 KMS_HANDLER(op_list_retirable_grants)
 {
     const char *retiring;
@@ -804,46 +826,20 @@ KMS_HANDLER(op_list_retirable_grants)
     bool has_marker;
     char after[GRANT_ID_HEX + 1], acct[ACCOUNT_ID_LEN + 1];
     struct rel_rec *rels = NULL;
-    json_t *list = NULL;
-    tr_result r;
+    tr_result r = TR_OK;
 
     GUARD(kms_get_limit(in, 50, 100, &limit));
     GUARD(grant_marker(in, after, &has_marker));
     GUARD(principal_member(in, "RetiringPrincipal", true, &retiring));
     GUARD(kms_authorize_in(rc, rc->op->action, NULL, NULL));
 
-    list = json_array();
-    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    /* Only principals of the caller's account can be asked about. */
+    /* Only principals of the caller's account can be asked about (an
+     * empty page for the others). */
     principal_account(retiring, acct);
-    if (strcmp(acct, rc->who.account_id) != 0) {
-        r = kms_list_reply("Grants", list, NULL, out);
-        list = NULL;
-        goto fail;
-    }
-    r = rc->st[0]->rel_list_from(rc->st, RETIRABLE_REL, retiring, has_marker ? after : NULL,
-                                 limit + 1, &rels, &n);
-    if (tr_failed(r)) goto fail;
-    size_t shown = n > limit ? limit : n;
-    for (size_t i = 0; i < shown; i++) {
-        struct rel_rec g;
-        json_t *e;
-        memset(&g, 0, sizeof g);
-        r = rc->st[0]->rel_get(rc->st, GRANT_REL, rels[i].doc, rels[i].to, &g);
-        if (tr_failed(r)) {
-            if (tr_code(r) != TR_E_STORE_NOT_FOUND) goto fail;
-            continue;       /* retired meanwhile */
-        }
-        r = grant_entry(&g, &e);
-        rel_rec_free(&g);
-        if (tr_failed(r)) goto fail;
-        r = kms_append(list, e);
-        if (tr_failed(r)) goto fail;
-    }
-    r = kms_list_reply("Grants", list, n > limit ? rels[shown - 1].to : NULL, out);
-    list = NULL;
-fail:
-    json_decref(list);
+    if (strcmp(acct, rc->who.account_id) == 0)
+        r = rc->st[0]->rel_list_from(rc->st, RETIRABLE_REL, retiring, has_marker ? after : NULL,
+                                     limit + 1, &rels, &n);
+    if (tr_ok(r)) r = kms_page_write(rc, "Grants", limit, 0, n, write_retirable, rels, out);
     rel_list_free(rels, n);
     return r;
 }
@@ -944,9 +940,7 @@ KMS_HANDLER(op_retire_grant)
         r = grant_by_token(rc, token, &k, &rel);
     } else {
         r = kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k);
-        if (tr_ok(r) && !is_grant_id(grant_id))
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_GRANT_ID,
-                           "The request was rejected because the specified GrantId is not valid.");
+        if (tr_ok(r)) r = check_grant_id(grant_id);
         if (tr_ok(r)) r = grant_get(rc, &k, grant_id, &rel);
     }
     if (tr_failed(r)) goto fail;
@@ -954,7 +948,7 @@ KMS_HANDLER(op_retire_grant)
     if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = may_retire(rc, &k, doc);
     if (tr_failed(r)) goto fail;
-    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+    if (dry) { r = kms_dry_run(); goto fail; }
     r = grant_delete(rc->st, k.arn, rel.to, doc);
 fail:
     json_decref(doc);
@@ -981,12 +975,10 @@ KMS_HANDLER(op_revoke_grant)
     GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k));
     struct kms_authz_in az = { .key_id_given = id };
     r = kms_authorize_in(rc, rc->op->action, &k, &az);
-    if (tr_ok(r) && !is_grant_id(grant_id))
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_GRANT_ID,
-                       "The request was rejected because the specified GrantId is not valid.");
+    if (tr_ok(r)) r = check_grant_id(grant_id);
     if (tr_ok(r)) r = grant_get(rc, &k, grant_id, &rel);
     if (tr_failed(r)) goto fail;
-    if (dry) { r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN, "%s", DRY_RUN_MSG); goto fail; }
+    if (dry) { r = kms_dry_run(); goto fail; }
     doc = json_loads(rel.doc ? rel.doc : "", 0, NULL);
     r = grant_delete(rc->st, k.arn, rel.to, doc);
 fail:

@@ -436,35 +436,30 @@ KMS_HANDLER(op_describe_key)
     return r;
 }
 
+static TR_RESULT write_key(struct req_ctx *rc, json_t *list, void *arg, size_t i,
+                           const char **key)
+{
+    const struct key_rec *k = (const struct key_rec *)arg + i;
+    (void)rc;
+    *key = k->key_id;
+    return kms_append(list, json_pack("{s:s, s:s}", "KeyId", k->key_id, "KeyArn", k->arn));
+}
+
 KMS_HANDLER(op_list_keys)
 {
     size_t limit, n = 0;
     bool has_marker;
     char after[64];
     struct key_rec *keys = NULL;
-    json_t *list = NULL;
-    tr_result r;
 
     GUARD(kms_get_limit(in, 100, 1000, &limit));
     GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
     if (has_marker && !kms_is_key_id(after)) BAIL(TR_E_KMS_INVALID_MARKER, "Invalid marker");
     GUARD(kms_authorize(rc, rc->op->action, NULL, NULL));
 
-    r = rc->st[0]->key_list(rc->st, rc->who.account_id, rc->region,
-                            has_marker ? after : NULL, limit + 1, &keys, &n);
-    if (tr_failed(r)) goto fail;
-    list = json_array();
-    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    size_t shown = n > limit ? limit : n;
-    for (size_t i = 0; i < shown; i++) {
-        json_t *e = json_pack("{s:s, s:s}", "KeyId", keys[i].key_id, "KeyArn", keys[i].arn);
-        r = kms_append(list, e);
-        if (tr_failed(r)) goto fail;
-    }
-    r = kms_list_reply("Keys", list, n > limit ? keys[shown - 1].key_id : NULL, out);
-    list = NULL;
-fail:
-    json_decref(list);
+    tr_result r = rc->st[0]->key_list(rc->st, rc->who.account_id, rc->region,
+                                      has_marker ? after : NULL, limit + 1, &keys, &n);
+    if (tr_ok(r)) r = kms_page_write(rc, "Keys", limit, 0, n, write_key, keys, out);
     key_list_free(keys, n);
     return r;
 }

@@ -377,6 +377,9 @@ TR_RESULT kms_get_enum(json_t *in, const char *name, const char *const *allowed,
                        const char **out);
 /* GrantTokens: accepted (0..10 tokens of 1..8192 chars) and ignored. */
 TR_RESULT kms_grant_tokens(json_t *in);
+/* DryRunOperationException, the end of a DryRun request whose checks all
+ * passed. */
+tr_result kms_dry_run(void);
 /* Optional NullableBoolean member, false when absent. */
 TR_RESULT kms_get_flag(json_t *in, const char *name, bool *out);
 /* Whether the request has member `name` (present and not null). */
@@ -388,6 +391,18 @@ TR_RESULT kms_marker_encode(const char *key, json_t *obj);
  * {member: list, "NextMarker": <next's marker>, "Truncated": true}.  list
  * is taken, whatever the result. */
 TR_RESULT kms_list_reply(const char *member, json_t *list, const char *next, json_t **out);
+/* Appends the entry of item i of the list that arg holds to `list` (or
+ * nothing, to leave the item out) and sets *key to the sort key a marker
+ * resuming after it names. */
+typedef TR_RESULT (*kms_item_writer)(struct req_ctx *rc, json_t *list, void *arg, size_t i,
+                                     const char **key);
+/* The reply of a List operation over an ordered list of n items, from
+ * item `first` (the first after the marker): the entries fn writes for at
+ * most `limit` items, then kms_list_reply with the key of the last of them
+ * when items remain.  A list read from the store with a limit of limit + 1
+ * pages the same way (first 0). */
+TR_RESULT kms_page_write(struct req_ctx *rc, const char *member, size_t limit, size_t first,
+                         size_t n, kms_item_writer fn, void *arg, json_t **out);
 /* Decode a Marker member into out (NUL-terminated, at most n-1 bytes);
  * *present false when absent.  InvalidMarkerException when malformed. */
 TR_RESULT kms_marker_decode(json_t *in, char *out, size_t n, bool *present);

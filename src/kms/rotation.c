@@ -132,18 +132,42 @@ fail:
     return r;
 }
 
+/* What write_rotation reads: the key, its materials, the marker text. */
+struct rotations {
+    const struct key_rec *k;
+    const struct material_rec *mats;
+    char marker[16];
+};
+
+static TR_RESULT write_rotation(struct req_ctx *rc, json_t *list, void *arg, size_t i,
+                                const char **key)
+{
+    struct rotations *rs = arg;
+    const struct material_rec *m = &rs->mats[i];
+    char mid[65];
+    (void)rc;
+    snprintf(rs->marker, sizeof rs->marker, "%" PRIu32, m->version);     /* fits: 10 digits */
+    *key = rs->marker;
+    GUARD(kms_material_id(rs->k->key_id, m->version, mid));
+    json_t *e = json_pack("{s:s, s:s, s:s}", "KeyId", rs->k->key_id, "KeyMaterialId", mid,
+                          "KeyMaterialState",
+                          m->version == rs->k->current_material ? "CURRENT" : "NON_CURRENT");
+    GUARD(kms_append(list, e));
+    if (m->rotation_type[0] == '\0') return TR_OK;
+    GUARD(json_set_time(e, "RotationDate", m->created));
+    return kms_set(e, "RotationType", json_string(m->rotation_type));
+}
+
 KMS_HANDLER(op_list_key_rotations)
 {
     static const char *const INCLUDE[] = { "ALL_KEY_MATERIAL", "ROTATIONS_ONLY", NULL };
     const char *include;
-    size_t limit, n = 0;
+    size_t limit, n = 0, first = 0;
     bool has_marker;
     char after[32];
     uint32_t after_v = 0;
     struct key_rec k;
     struct material_rec *mats = NULL;
-    json_t *list = NULL;
-    tr_result r;
 
     GUARD(kms_get_enum(in, "IncludeKeyMaterial", INCLUDE, &include));
     GUARD(kms_get_limit(in, 100, 1000, &limit));
@@ -157,40 +181,15 @@ KMS_HANDLER(op_list_key_rotations)
     bool all = include && strcmp(include, "ALL_KEY_MATERIAL") == 0;
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, NULL, &k));
 
-    r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
-    if (tr_failed(r)) goto fail;
-    list = json_array();
-    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    size_t shown = 0;
-    uint32_t last = 0;
-    bool more = false;
-    for (size_t i = 0; i < n; i++) {
-        const struct material_rec *m = &mats[i];
-        bool initial = m->rotation_type[0] == '\0';
-        if ((initial && !all) || m->version <= after_v) continue;
-        if (shown == limit) { more = true; break; }
-        char mid[65];
-        r = kms_material_id(k.key_id, m->version, mid);
-        if (tr_failed(r)) goto fail;
-        json_t *e = json_pack("{s:s, s:s, s:s}", "KeyId", k.key_id, "KeyMaterialId", mid,
-                              "KeyMaterialState",
-                              m->version == k.current_material ? "CURRENT" : "NON_CURRENT");
-        r = kms_append(list, e);
-        if (tr_failed(r)) goto fail;
-        if (!initial) {
-            r = json_set_time(e, "RotationDate", m->created);
-            if (tr_ok(r)) r = kms_set(e, "RotationType", json_string(m->rotation_type));
-            if (tr_failed(r)) goto fail;
-        }
-        shown++;
-        last = m->version;
-    }
-    char mk[16];
-    snprintf(mk, sizeof mk, "%" PRIu32, last);     /* fits: 10 digits */
-    r = kms_list_reply("Rotations", list, more ? mk : NULL, out);
-    list = NULL;
-fail:
-    json_decref(list);
+    tr_result r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
+    /* The materials come ordered by version, the initial one (version 1,
+     * no rotation type) first: the page starts after the marker's version
+     * and, unless ALL_KEY_MATERIAL, after the initial material. */
+    while (tr_ok(r) && first < n &&
+           (mats[first].version <= after_v || (!all && mats[first].rotation_type[0] == '\0')))
+        first++;
+    struct rotations rs = { .k = &k, .mats = mats };
+    if (tr_ok(r)) r = kms_page_write(rc, "Rotations", limit, first, n, write_rotation, &rs, out);
     material_list_free(mats, n);
     key_rec_free(&k);
     return r;

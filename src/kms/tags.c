@@ -159,39 +159,30 @@ KMS_HANDLER(op_untag_resource)
     return r;
 }
 
+static TR_RESULT write_tag(struct req_ctx *rc, json_t *list, void *arg, size_t i,
+                           const char **key)
+{
+    const struct tag_rec *t = (const struct tag_rec *)arg + i;
+    (void)rc;
+    *key = t->key;
+    return kms_append(list, json_pack("{s:s, s:s}", "TagKey", t->key, "TagValue", t->value));
+}
+
 KMS_HANDLER(op_list_resource_tags)
 {
-    size_t limit, n = 0;
+    size_t limit, n = 0, first = 0;
     bool has_marker;
     char after[600];
     struct key_rec k;
     struct tag_rec *tags = NULL;
-    json_t *list = NULL;
-    tr_result r;
 
     GUARD(kms_get_limit(in, 50, 50, &limit));
     GUARD(kms_marker_decode(in, after, sizeof after, &has_marker));
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, NULL, &k));
-    r = rc->st[0]->tag_list(rc->st, k.arn, &tags, &n);
-    if (tr_failed(r)) goto fail;
-    list = json_array();
-    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    size_t shown = 0;
-    const char *last = NULL;
-    bool more = false;
-    for (size_t i = 0; i < n; i++) {
-        if (has_marker && strcmp(tags[i].key, after) <= 0) continue;
-        if (shown == limit) { more = true; break; }
-        json_t *e = json_pack("{s:s, s:s}", "TagKey", tags[i].key, "TagValue", tags[i].value);
-        r = kms_append(list, e);
-        if (tr_failed(r)) goto fail;
-        shown++;
-        last = tags[i].key;
-    }
-    r = kms_list_reply("Tags", list, more ? last : NULL, out);
-    list = NULL;
-fail:
-    json_decref(list);
+    tr_result r = rc->st[0]->tag_list(rc->st, k.arn, &tags, &n);
+    /* The tags come ordered by key: the page starts after the marker's. */
+    while (tr_ok(r) && has_marker && first < n && strcmp(tags[first].key, after) <= 0) first++;
+    if (tr_ok(r)) r = kms_page_write(rc, "Tags", limit, first, n, write_tag, tags, out);
     tag_list_free(tags, n);
     key_rec_free(&k);
     return r;

@@ -30,6 +30,12 @@ TR_RESULT kms_append(json_t *list, json_t *v)
     return TR_OK;
 }
 
+tr_result kms_dry_run(void)
+{
+    return tr_fail_at(__FILE__, __LINE__, TR_E_KMS_DRY_RUN,
+                      "The request would have succeeded, but the DryRun option is set.");
+}
+
 TR_RESULT kms_get_enum(json_t *in, const char *name, const char *const *allowed,
                        const char **out)
 {
@@ -107,6 +113,19 @@ TR_RESULT kms_list_reply(const char *member, json_t *list, const char *next, jso
     if (tr_failed(r)) { json_decref(reply); return r; }
     *out = reply;
     return TR_OK;
+}
+
+TR_RESULT kms_page_write(struct req_ctx *rc, const char *member, size_t limit, size_t first,
+                         size_t n, kms_item_writer fn, void *arg, json_t **out)
+{
+    json_t *list = json_array();
+    const char *last = NULL;
+    size_t i = first;
+    tr_result r = TR_OK;
+    ENSURE(list != NULL, TR_E_INTERNAL);
+    for (; i < n && i - first < limit && tr_ok(r); i++) r = fn(rc, list, arg, i, &last);
+    if (tr_failed(r)) { json_decref(list); return r; }
+    return kms_list_reply(member, list, i < n ? last : NULL, out);
 }
 
 TR_RESULT kms_marker_decode(json_t *in, char *out, size_t n, bool *present)

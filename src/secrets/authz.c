@@ -36,9 +36,7 @@ TR_RESULT sm_ctx_add_request_tags(struct ctx_builder *c, json_t *tags)
         const char *k = json_string_value(json_object_get(t, "Key"));
         const char *v = json_string_value(json_object_get(t, "Value"));
         if (!k) continue;
-        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
-        GUARD(str_format(key, sizeof key, "the tag's condition key", "aws:RequestTag/%s", k));
-        GUARD(iam_ctx_add(c, key, v ? v : ""));
+        GUARD(iam_ctx_add_tag(c, "aws:RequestTag/", k, v));
         if (n < SM_MAX_TAGS) keys[n++] = k;
     }
     return iam_ctx_add_multi(c, "aws:TagKeys", keys, n);
@@ -76,14 +74,8 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
     struct tag_rec *tags = NULL;
     size_t n = 0;
     GUARD(sm_cached_tags(st, arn, &tags, &n));
-    tr_result r = TR_OK;
-    for (size_t i = 0; i < n && tr_ok(r); i++) {
-        char key[32 + 4 * 128];     /* a prefix and a 128-character UTF-8 tag key */
-        r = str_format(key, sizeof key, "the tag's condition key", "secretsmanager:ResourceTag/%s", tags[i].key);
-        if (tr_ok(r)) r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
-        if (tr_ok(r)) r = str_format(key, sizeof key, "the tag's condition key", "aws:ResourceTag/%s", tags[i].key);
-        if (tr_ok(r)) r = iam_ctx_add(c, key, tags[i].value ? tags[i].value : "");
-    }
+    tr_result r = iam_ctx_add_resource_tags(c, tags, n, "secretsmanager:ResourceTag/",
+                                            "aws:ResourceTag/");
     tag_list_free(tags, n);
     return r;
 }

@@ -14,7 +14,7 @@ import pytest
 from tresor_e2e import (
     ACCOUNT, DAY, DELETED_KEY_CIPHERTEXT_MSG, KEY_ARN_PREFIX, REGION, ROOT_ARN, UUID_RE,
     alias_arn, alias_not_found_msg, assert_no_nulls, disabled_msg, eventually, key_arn,
-    new_key, not_found_key_msg, pending_deletion_msg, raises_aws, unique, utcnow,
+    make_user, new_key, not_found_key_msg, pending_deletion_msg, raises_aws, unique, utcnow,
 )
 
 DEFAULT_POLICY = {
@@ -910,3 +910,70 @@ def test_key_ids_are_arns_in_our_account(kms):
     md = new_key(kms)
     assert md["Arn"].startswith(KEY_ARN_PREFIX)
     assert md["Arn"][len(KEY_ARN_PREFIX):] == md["KeyId"]
+
+
+# ---------------------------------------------------------------------------
+# Paging of every list
+
+
+def _walk(call, member, limit, **params):
+    """Every page of a KMS listing at Limit=limit: the entries in order and
+    the number of pages; each page but the last is full and truncated."""
+    seen, marker, pages = [], None, 0
+    while True:
+        kw = dict(params, Limit=limit)
+        if marker:
+            kw["Marker"] = marker
+        page = call(**kw)
+        pages += 1
+        seen += page[member]
+        if not page["Truncated"]:
+            assert "NextMarker" not in page, page
+            assert len(page[member]) <= limit
+            return seen, pages
+        assert len(page[member]) == limit and page["NextMarker"], page
+        marker = page["NextMarker"]
+        assert pages < 20
+
+
+def test_paging_of_every_kms_list(tresor, kms):
+    md = new_key(kms)
+    kid = md["KeyId"]
+    for i in range(3):
+        kms.create_alias(AliasName=unique(f"alias/walk{i}"), TargetKeyId=kid)
+    kms.tag_resource(KeyId=kid, Tags=[{"TagKey": f"walk{i}", "TagValue": f"v{i}"}
+                                      for i in range(5)])
+    for _ in range(3):
+        tresor.call("RotateKeyOnDemand", KeyId=kid)
+    grantee = make_user(tresor.root_user, keys=False).arn
+    retiring = make_user(tresor.root_user, keys=False).arn
+    for i in range(3):
+        kms.create_grant(KeyId=kid, GranteePrincipal=grantee, Operations=["Decrypt"],
+                         RetiringPrincipal=retiring, Name=f"walk{i}")
+
+    def rotations(**kw):
+        return tresor.call("ListKeyRotations", **kw)
+
+    lists = [
+        (kms.list_aliases, "Aliases", {"KeyId": kid}, 3),
+        (kms.list_resource_tags, "Tags", {"KeyId": kid}, 5),
+        (rotations, "Rotations", {"KeyId": kid}, 3),
+        (rotations, "Rotations", {"KeyId": kid, "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}, 4),
+        (rotations, "Rotations", {"KeyId": kid, "IncludeKeyMaterial": "ROTATIONS_ONLY"}, 3),
+        (kms.list_retirable_grants, "Grants", {"RetiringPrincipal": retiring}, 3),
+        (kms.list_grants, "Grants", {"KeyId": kid}, 3),
+    ]
+    for call, member, params, count in lists:
+        full = call(**params)
+        assert full["Truncated"] is False and "NextMarker" not in full
+        assert len(full[member]) == count, (member, params, full)
+        for limit in (1, 2, count):
+            seen, pages = _walk(call, member, limit, **params)
+            assert seen == full[member], (member, params, limit)
+            assert pages == -(-count // limit), (member, params, limit, pages)
+
+    initial = rotations(KeyId=kid, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"][0]
+    assert "RotationType" not in initial and "RotationDate" not in initial
+    assert [r["RotationType"] for r in rotations(KeyId=kid)["Rotations"]] == ["ON_DEMAND"] * 3
+    assert [t["TagKey"] for t in kms.list_resource_tags(KeyId=kid)["Tags"]] == \
+        [f"walk{i}" for i in range(5)]

@@ -545,6 +545,30 @@ static void expect_key(const struct ctx_builder *cb, const char *key, const char
     assert_string_equal(e->values[0], value);
 }
 
+/* A resource's tags: each under both prefixes, in order, "" for a NULL
+ * value; no tags add nothing. */
+static void test_ctx_resource_tags(void **state)
+{
+    (void)state;
+    struct tag_rec tags[] = { { .key = "team", .value = "blue" }, { .key = "Cost", .value = NULL } };
+    struct ctx_builder *cb = calloc(1, sizeof *cb);
+    assert_non_null(cb);
+    iam_ctx_reset(cb);
+    ok(iam_ctx_add_resource_tags(cb, tags, 0, "aws:ResourceTag/", "iam:ResourceTag/"));
+    assert_int_equal(cb->n, 0);
+    ok(iam_ctx_add_resource_tags(cb, tags, 2, "secretsmanager:ResourceTag/", "aws:ResourceTag/"));
+    assert_int_equal(cb->n, 4);
+    assert_string_equal(cb->e[0].key, "secretsmanager:ResourceTag/team");
+    assert_string_equal(cb->e[1].key, "aws:ResourceTag/team");
+    assert_string_equal(cb->e[2].key, "secretsmanager:ResourceTag/Cost");
+    assert_string_equal(cb->e[3].key, "aws:ResourceTag/Cost");
+    expect_key(cb, "aws:ResourceTag/team", "blue");
+    expect_key(cb, "secretsmanager:ResourceTag/Cost", "");
+    expect_key(cb, "aws:ResourceTag/Cost", "");
+    iam_ctx_free(cb);
+    free(cb);
+}
+
 static void test_context_keys(void **state)
 {
     (void)state;
@@ -916,6 +940,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trust_policy_required, setup, teardown),
         cmocka_unit_test_setup_teardown(test_principal_from_arn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_principal_exists, setup, teardown),
+        cmocka_unit_test(test_ctx_resource_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
