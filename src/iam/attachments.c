@@ -41,47 +41,44 @@ static TR_RESULT load_target(struct req_ctx *rc, const struct form *in,
 }
 
 static TR_RESULT attach(struct req_ctx *rc, const struct form *in, struct xml *out,
-                        const struct iam_kind_param *k)
+                        const struct iam_kind_param *k, struct ent_rec *e)
 {
     const char *arn;
-    struct ent_rec e = { 0 }, p = { 0 };
+    struct ent_rec p = { 0 };
     struct rel_rec *v = NULL;
     size_t n = 0;
     bool found = false, already = false;
     (void)out;
 
-    GUARD(load_target(rc, in, k, &arn, &e));
+    GUARD(load_target(rc, in, k, &arn, e));
     tr_result r = iam_find_policy(rc, arn, &p, &found);
     if (tr_ok(r) && !found)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_NO_SUCH_ENTITY,
                        "Policy %s does not exist or is not attachable.", arn);
-    if (tr_ok(r)) r = rc->st[0]->rel_list_from(rc->st, "attached", e.arn, NULL, IAM_ALL, &v, &n);
+    if (tr_ok(r)) r = rc->st[0]->rel_list_from(rc->st, "attached", e->arn, NULL, IAM_ALL, &v, &n);
     for (size_t i = 0; tr_ok(r) && i < n; i++) already |= strcmp(v[i].to, p.arn) == 0;
     if (tr_ok(r) && !already && n >= POLICIES_PER_ENTITY)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_LIMIT_EXCEEDED,
                        "Cannot exceed quota for PoliciesPer%s: %d", k->word, POLICIES_PER_ENTITY);
     if (tr_ok(r) && !already) {
-        struct rel_rec rel = { .from = e.arn, .to = p.arn, .doc = "", .created = rc->now };
+        struct rel_rec rel = { .from = e->arn, .to = p.arn, .doc = "", .created = rc->now };
         STR_SET(rel.kind, "attached");
         r = rc->st[0]->rel_put(rc->st, &rel);
     }
     rel_list_free(v, n);
     ent_rec_free(&p);
-    ent_rec_free(&e);
     return r;
 }
 
 static TR_RESULT detach(struct req_ctx *rc, const struct form *in, struct xml *out,
-                        const struct iam_kind_param *k)
+                        const struct iam_kind_param *k, struct ent_rec *e)
 {
     const char *arn;
-    struct ent_rec e = { 0 };
     (void)out;
-    GUARD(load_target(rc, in, k, &arn, &e));
-    tr_result r = rc->st[0]->rel_delete(rc->st, "attached", e.arn, arn);
+    GUARD(load_target(rc, in, k, &arn, e));
+    tr_result r = rc->st[0]->rel_delete(rc->st, "attached", e->arn, arn);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_NO_SUCH_ENTITY, "Policy %s was not found.", arn);
-    ent_rec_free(&e);
     return r;
 }
 
@@ -120,24 +117,22 @@ static TR_RESULT write_attached(struct req_ctx *rc, struct xml *x, void *arg, si
 }
 
 static TR_RESULT list_attached(struct req_ctx *rc, const struct form *in, struct xml *out,
-                               const struct iam_kind_param *k)
+                               const struct iam_kind_param *k, struct ent_rec *e)
 {
     const char *name, *prefix;
     struct iam_page pg;
-    struct ent_rec e = { 0 };
     struct rel_rec *v = NULL;
     size_t n = 0;
 
     GUARD(iam_param_entity(in, k, &name));
     GUARD(iam_param_policy_path(in, "PathPrefix", false, &prefix));
     GUARD(iam_page_params(in, &pg));
-    GUARD(iam_load(rc, rc->op->action, k->kind, name, NULL, &e));
-    tr_result r = rc->st[0]->rel_list_from(rc->st, "attached", e.arn, pg.marker, IAM_ALL, &v, &n);
+    GUARD(iam_load(rc, rc->op->action, k->kind, name, NULL, e));
+    tr_result r = rc->st[0]->rel_list_from(rc->st, "attached", e->arn, pg.marker, IAM_ALL, &v, &n);
     if (tr_ok(r))
         r = iam_page_write(rc, out, "AttachedPolicies", &pg, 0, keep_matching(v, n, prefix),
                            write_attached, v);
     rel_list_free(v, n);
-    ent_rec_free(&e);
     return r;
 }
 

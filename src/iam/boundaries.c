@@ -17,35 +17,30 @@
 #include "iam/iam_util.h"
 
 static TR_RESULT put_boundary(struct req_ctx *rc, const struct form *in, struct xml *out,
-                              const struct iam_kind_param *k)
+                              const struct iam_kind_param *k, struct ent_rec *e)
 {
     const char *name, *arn;
-    struct ent_rec e = { 0 };
     (void)out;
     GUARD(iam_param_entity(in, k, &name));
     GUARD(iam_param_arn(in, "PermissionsBoundary", true, &arn));
     struct iam_authz x = { .boundary = arn };
-    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, &e));
-    tr_result r = iam_boundary_check(rc, arn);
-    if (tr_ok(r)) r = iam_boundary_set(rc, &e, arn);
-    ent_rec_free(&e);
-    return r;
+    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, e));
+    GUARD(iam_boundary_check(rc, arn));
+    return iam_boundary_set(rc, e, arn);
 }
 
 static TR_RESULT delete_boundary(struct req_ctx *rc, const struct form *in, struct xml *out,
-                                 const struct iam_kind_param *k)
+                                 const struct iam_kind_param *k, struct ent_rec *e)
 {
     const char *name;
-    struct ent_rec e = { 0 };
     char current[IAM_ARN_MAX];
     (void)out;
     GUARD(iam_param_entity(in, k, &name));
     struct iam_authz x = { .target_boundary = true };
-    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, &e));
-    tr_result r = iam_boundary_of(&e, current);
-    if (tr_ok(r) && current[0]) r = iam_boundary_set(rc, &e, NULL);
-    ent_rec_free(&e);
-    return r;
+    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, e));
+    GUARD(iam_boundary_of(e, current));
+    if (current[0]) GUARD(iam_boundary_set(rc, e, NULL));
+    return TR_OK;
 }
 
 IAM_KIND_HANDLER(iam_put_user_permissions_boundary, put_boundary, IAM_P_USER64)

@@ -16,35 +16,29 @@
 #include "iam/iam_util.h"
 
 static TR_RESULT tag(struct req_ctx *rc, const struct form *in, struct xml *out,
-                     const struct iam_kind_param *k)
+                     const struct iam_kind_param *k, struct ent_rec *e)
 {
     const char *name;
     struct iam_tags tags;
-    struct ent_rec e = { 0 };
     (void)out;
     GUARD(iam_param_entity(in, k, &name));
     GUARD(iam_param_tags(in, "Tags", true, &tags));
     struct iam_authz x = { .request_tags = &tags };
-    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, &e));
-    tr_result r = iam_tags_apply(rc, e.arn, k->word, &tags);
-    ent_rec_free(&e);
-    return r;
+    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, e));
+    return iam_tags_apply(rc, e->arn, k->word, &tags);
 }
 
 static TR_RESULT untag(struct req_ctx *rc, const struct form *in, struct xml *out,
-                       const struct iam_kind_param *k)
+                       const struct iam_kind_param *k, struct ent_rec *e)
 {
     const char *name, *keys[IAM_MAX_TAGS];
     size_t n = 0;
-    struct ent_rec e = { 0 };
     (void)out;
     GUARD(iam_param_entity(in, k, &name));
     GUARD(iam_param_tag_keys(in, "TagKeys", keys, &n));
     struct iam_authz x = { .tag_keys = keys, .ntag_keys = n };
-    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, &e));
-    tr_result r = iam_tags_remove(rc, e.arn, keys, n);
-    ent_rec_free(&e);
-    return r;
+    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, e));
+    return iam_tags_remove(rc, e->arn, keys, n);
 }
 
 static TR_RESULT write_tag(struct req_ctx *rc, struct xml *x, void *arg, size_t i,
@@ -61,19 +55,17 @@ static TR_RESULT write_tag(struct req_ctx *rc, struct xml *x, void *arg, size_t 
 }
 
 static TR_RESULT list_tags(struct req_ctx *rc, const struct form *in, struct xml *out,
-                           const struct iam_kind_param *k)
+                           const struct iam_kind_param *k, struct ent_rec *e)
 {
     struct iam_page pg;
-    struct ent_rec e = { 0 };
     struct tag_rec *tags = NULL;
     size_t n = 0, first = 0;
-    GUARD(iam_load_listing(rc, in, k, &pg, &e));
-    tr_result r = rc->st[0]->tag_list(rc->st, e.arn, &tags, &n);
+    GUARD(iam_load_listing(rc, in, k, &pg, e));
+    tr_result r = rc->st[0]->tag_list(rc->st, e->arn, &tags, &n);
     if (pg.marker)
         while (first < n && strcmp(tags[first].key, pg.marker) <= 0) first++;
     if (tr_ok(r)) r = iam_page_write(rc, out, "Tags", &pg, first, n, write_tag, tags);
     tag_list_free(tags, n);
-    ent_rec_free(&e);
     return r;
 }
 

@@ -302,6 +302,15 @@ TR_RESULT iam_load_listing(struct req_ctx *rc, const struct form *in,
     return iam_load(rc, rc->op->action, k->kind, name, NULL, e);
 }
 
+TR_RESULT iam_kind_run(struct req_ctx *rc, const struct form *in, struct xml *out,
+                       const struct iam_kind_param *k, iam_kind_fn fn)
+{
+    struct ent_rec e = { 0 };
+    tr_result r = fn(rc, in, out, k, &e);
+    ent_rec_free(&e);
+    return r;
+}
+
 /* The entities of a listing and the writer of one's fields. */
 struct ent_list { const struct ent_rec *v; iam_ent_writer fn; };
 

@@ -275,11 +275,19 @@ TR_RESULT iam_param_entity(const struct form *in, const struct iam_kind_param *k
 TR_RESULT iam_load_listing(struct req_ctx *rc, const struct form *in,
                            const struct iam_kind_param *k, struct iam_page *pg,
                            struct ent_rec *e);
-/* The handler of one operation of a family that differs only by the
- * entity kind it names (AttachUserPolicy, AttachGroupPolicy, ...): fn
- * with the kind's parameter. */
+/* The body of one operation of a family that differs only by the entity
+ * kind it names (AttachUserPolicy, AttachGroupPolicy, ...): k is the
+ * kind's parameter, and e an empty record that the body loads the target
+ * into (iam_load, iam_load_listing) at the point its order of validation
+ * wants; the caller frees e whatever the body returns. */
+typedef TR_RESULT (*iam_kind_fn)(struct req_ctx *rc, const struct form *in, struct xml *out,
+                                 const struct iam_kind_param *k, struct ent_rec *e);
+/* Run fn for kind k with an entity record it owns, freed after. */
+TR_RESULT iam_kind_run(struct req_ctx *rc, const struct form *in, struct xml *out,
+                       const struct iam_kind_param *k, iam_kind_fn fn);
+/* The handler of such an operation: fn run for the kind's parameter. */
 #define IAM_KIND_HANDLER(handler, fn, param) \
-    OP_QUERY_HANDLER(handler) { return fn(rc, in, out, &(param)); }
+    OP_QUERY_HANDLER(handler) { return iam_kind_run(rc, in, out, &(param), fn); }
 
 /* ListUsers / ListGroups / ListRoles: PathPrefix, Marker, MaxItems; the
  * entities of `kind` ordered by name, each written by fn inside

@@ -70,54 +70,45 @@ static TR_RESULT check_quota(struct req_ctx *rc, const struct ent_rec *e, const 
 }
 
 static TR_RESULT put_policy(struct req_ctx *rc, const struct form *in, struct xml *out,
-                            const struct iam_kind_param *k)
+                            const struct iam_kind_param *k, struct ent_rec *e)
 {
     const char *policy, *text;
-    struct ent_rec e = { 0 };
     (void)out;
     GUARD(iam_param_document(in, "PolicyDocument", &text));
-    GUARD(load_target(rc, in, k, &policy, &e));
-    tr_result r = iam_policy_validate(rc->st, text, POLICY_IDENTITY);
-    if (tr_ok(r)) r = check_quota(rc, &e, policy, text);
-    if (tr_ok(r)) {
-        struct rel_rec rel = { .from = e.arn, .to = (char *)policy, .doc = (char *)text,
-                               .created = rc->now };
-        STR_SET(rel.kind, "inline");
-        r = rc->st[0]->rel_put(rc->st, &rel);
-    }
-    ent_rec_free(&e);
-    return r;
+    GUARD(load_target(rc, in, k, &policy, e));
+    GUARD(iam_policy_validate(rc->st, text, POLICY_IDENTITY));
+    GUARD(check_quota(rc, e, policy, text));
+    struct rel_rec rel = { .from = e->arn, .to = (char *)policy, .doc = (char *)text,
+                           .created = rc->now };
+    STR_SET(rel.kind, "inline");
+    return rc->st[0]->rel_put(rc->st, &rel);
 }
 
 static TR_RESULT get_policy(struct req_ctx *rc, const struct form *in, struct xml *out,
-                            const struct iam_kind_param *k)
+                            const struct iam_kind_param *k, struct ent_rec *e)
 {
     const char *policy;
-    struct ent_rec e = { 0 };
     struct rel_rec rel = { 0 };
-    GUARD(load_target(rc, in, k, &policy, &e));
-    tr_result r = rc->st[0]->rel_get(rc->st, "inline", e.arn, policy, &rel);
-    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = no_such_policy(&e, policy);
+    GUARD(load_target(rc, in, k, &policy, e));
+    tr_result r = rc->st[0]->rel_get(rc->st, "inline", e->arn, policy, &rel);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = no_such_policy(e, policy);
     if (tr_ok(r)) {
-        xml_text(out, k->param, e.name);
+        xml_text(out, k->param, e->name);
         xml_text(out, "PolicyName", policy);
         xml_policy(out, "PolicyDocument", rel.doc);
     }
     rel_rec_free(&rel);
-    ent_rec_free(&e);
     return r;
 }
 
 static TR_RESULT delete_policy(struct req_ctx *rc, const struct form *in, struct xml *out,
-                               const struct iam_kind_param *k)
+                               const struct iam_kind_param *k, struct ent_rec *e)
 {
     const char *policy;
-    struct ent_rec e = { 0 };
     (void)out;
-    GUARD(load_target(rc, in, k, &policy, &e));
-    tr_result r = rc->st[0]->rel_delete(rc->st, "inline", e.arn, policy);
-    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = no_such_policy(&e, policy);
-    ent_rec_free(&e);
+    GUARD(load_target(rc, in, k, &policy, e));
+    tr_result r = rc->st[0]->rel_delete(rc->st, "inline", e->arn, policy);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) r = no_such_policy(e, policy);
     return r;
 }
 
@@ -132,17 +123,15 @@ static TR_RESULT write_name(struct req_ctx *rc, struct xml *x, void *arg, size_t
 }
 
 static TR_RESULT list_policies(struct req_ctx *rc, const struct form *in, struct xml *out,
-                               const struct iam_kind_param *k)
+                               const struct iam_kind_param *k, struct ent_rec *e)
 {
     struct iam_page pg;
-    struct ent_rec e = { 0 };
     struct rel_rec *v = NULL;
     size_t n = 0;
-    GUARD(iam_load_listing(rc, in, k, &pg, &e));
-    tr_result r = rc->st[0]->rel_list_from(rc->st, "inline", e.arn, pg.marker, pg.max + 1, &v, &n);
+    GUARD(iam_load_listing(rc, in, k, &pg, e));
+    tr_result r = rc->st[0]->rel_list_from(rc->st, "inline", e->arn, pg.marker, pg.max + 1, &v, &n);
     if (tr_ok(r)) r = iam_page_write(rc, out, "PolicyNames", &pg, 0, n, write_name, v);
     rel_list_free(v, n);
-    ent_rec_free(&e);
     return r;
 }
 
