@@ -251,6 +251,33 @@ static TR_RESULT grant_page(store_t st, const char *key_arn, const char *after,
     return st[0]->rel_list_from(st, GRANT_REL, key_arn, after, GRANT_PAGE, out, n);
 }
 
+/* What grant_walk calls for each grant: g its relation, doc its parsed
+ * document (NULL when it does not parse); *stop ends the walk. */
+typedef TR_RESULT (*grant_visit)(const struct rel_rec *g, json_t *doc, void *arg, bool *stop);
+
+/* Visit the grants of key_arn in id order, a page at a time, until visit
+ * stops or fails.  Continuing after the last id seen, a visit may delete
+ * the grant it is given. */
+static TR_RESULT grant_walk(store_t st, const char *key_arn, grant_visit visit, void *arg)
+{
+    char after[GRANT_ID_HEX + 1] = "";
+    bool stop = false;
+    for (;;) {
+        struct rel_rec *page;
+        size_t n;
+        tr_result r = grant_page(st, key_arn, after[0] ? after : NULL, &page, &n);
+        for (size_t i = 0; tr_ok(r) && i < n && !stop; i++) {
+            json_t *doc = json_loads(page[i].doc ? page[i].doc : "", 0, NULL);
+            r = visit(&page[i], doc, arg, &stop);
+            json_decref(doc);
+        }
+        bool more = tr_ok(r) && !stop && n == GRANT_PAGE;
+        if (more) r = str_copy(after, sizeof after, page[n - 1].to, "the grant id");
+        rel_list_free(page, n);
+        if (!more || tr_failed(r)) return r;
+    }
+}
+
 /* Does this grant (doc) let rc->who do op with the request in `in`? */
 static enum kms_grant_match grant_permits(json_t *doc, const struct principal *who,
                                           const char *op, const struct kms_authz_in *in)
@@ -280,42 +307,36 @@ TR_RESULT kms_grants_allow(struct req_ctx *rc, const char *action, const struct 
     return kms_grants_allow_id(rc, action, k, in, out, id);
 }
 
+struct best_grant {
+    const struct principal *who;
+    const char *op;
+    const struct kms_authz_in *in;
+    enum kms_grant_match *out;
+    char *grant_id;
+};
+
+static TR_RESULT visit_best(const struct rel_rec *g, json_t *doc, void *arg, bool *stop)
+{
+    struct best_grant *b = arg;
+    enum kms_grant_match m = doc ? grant_permits(doc, b->who, b->op, b->in) : KG_NONE;
+    if (m > *b->out) {
+        *b->out = m;
+        GUARD(str_copy(b->grant_id, GRANT_ID_HEX + 1, g->to, "the grant id"));
+    }
+    *stop = *b->out == KG_DIRECT;
+    return TR_OK;
+}
+
 TR_RESULT kms_grants_allow_id(struct req_ctx *rc, const char *action, const struct key_rec *k,
                               const struct kms_authz_in *in, enum kms_grant_match *out,
                               char grant_id[GRANT_ID_HEX + 1])
 {
-    struct rel_rec *page = NULL;
-    size_t n = 0;
-    char after[GRANT_ID_HEX + 1] = "";
-    tr_result r = TR_OK;
-
     *out = KG_NONE;
     grant_id[0] = '\0';
     if (strncmp(action, "kms:", 4) != 0 || !in_list(action + 4, GRANT_OPS)) return TR_OK;
-    const char *op = action + 4;
-    for (;;) {
-        r = grant_page(rc->st, k->arn, after[0] ? after : NULL, &page, &n);
-        if (tr_failed(r)) goto fail;
-        for (size_t i = 0; i < n && *out != KG_DIRECT; i++) {
-            json_t *doc = json_loads(page[i].doc ? page[i].doc : "", 0, NULL);
-            enum kms_grant_match m = doc ? grant_permits(doc, &rc->who, op, in) : KG_NONE;
-            json_decref(doc);
-            if (m > *out) {
-                *out = m;
-                r = str_copy(grant_id, GRANT_ID_HEX + 1, page[i].to, "the grant id");
-                if (tr_failed(r)) goto fail;
-            }
-        }
-        if (*out == KG_DIRECT || n < GRANT_PAGE) break;
-        r = str_copy(after, sizeof after, page[n - 1].to, "the grant id");
-        if (tr_failed(r)) goto fail;
-        rel_list_free(page, n);
-        page = NULL;
-        n = 0;
-    }
-fail:
-    rel_list_free(page, n);
-    return r;
+    struct best_grant b = { .who = &rc->who, .op = action + 4, .in = in, .out = out,
+                            .grant_id = grant_id };
+    return grant_walk(rc->st, k->arn, visit_best, &b);
 }
 
 /* Delete one grant's relations. */
@@ -330,26 +351,22 @@ static TR_RESULT grant_delete(store_t st, const char *key_arn, const char *grant
     return TR_OK;
 }
 
+struct key_grants {
+    store_t st;
+    const char *key_arn;
+};
+
+static TR_RESULT visit_delete(const struct rel_rec *g, json_t *doc, void *arg, bool *stop)
+{
+    const struct key_grants *kg = arg;
+    (void)stop;
+    return grant_delete(kg->st, kg->key_arn, g->to, doc);
+}
+
 TR_RESULT kms_grants_delete_key(store_t st, const char *key_arn)
 {
-    struct rel_rec *page = NULL;
-    size_t n = 0;
-    tr_result r = TR_OK;
-
-    do {
-        rel_list_free(page, n);
-        r = grant_page(st, key_arn, NULL, &page, &n);
-        if (tr_failed(r)) goto fail;
-        for (size_t i = 0; i < n; i++) {
-            json_t *doc = json_loads(page[i].doc ? page[i].doc : "", 0, NULL);
-            r = grant_delete(st, key_arn, page[i].to, doc);
-            json_decref(doc);
-            if (tr_failed(r)) goto fail;
-        }
-    } while (n == GRANT_PAGE);
-fail:
-    rel_list_free(page, n);
-    return r;
+    struct key_grants kg = { .st = st, .key_arn = key_arn };
+    return grant_walk(st, key_arn, visit_delete, &kg);
 }
 
 /* ---- list entries --------------------------------------------------------- */
@@ -561,56 +578,46 @@ static bool same_ops(json_t *list, const char *const *ops, size_t n)
     return true;
 }
 
+struct same_grant {
+    const char *name;
+    const struct kms_grant_req *g;
+    char *found;
+};
+
+/* Is this grant (doc) one with the name and the parameters asked for? */
+static TR_RESULT visit_same(const struct rel_rec *rel, json_t *doc, void *arg, bool *stop)
+{
+    const struct same_grant *sg = arg;
+    const struct kms_grant_req *g = sg->g;
+    json_t *cons = json_object_get(doc, "constraints");
+    json_t *want = g->constraint_type ? json_pack("{s:O}", g->constraint_type, g->constraint) : NULL;
+    const char *dn = json_string_value(json_object_get(doc, "name"));
+    const char *dr = json_string_value(json_object_get(doc, "retiring"));
+    /* A grant to a user or role since deleted names another principal
+     * than the one of the same ARN now. */
+    const char *gi = json_string_value(json_object_get(doc, "grantee_id"));
+    const char *ri = json_string_value(json_object_get(doc, "retiring_id"));
+    bool same_ids = (!gi == !g->grantee_id) && (!gi || strcmp(gi, g->grantee_id) == 0) &&
+                    (!ri == !g->retiring_id) && (!ri || strcmp(ri, g->retiring_id) == 0);
+    bool same = dn && strcmp(dn, sg->name) == 0 && same_ids &&
+        strcmp(json_string_value(json_object_get(doc, "grantee")) ?
+               json_string_value(json_object_get(doc, "grantee")) : "", g->grantee) == 0 &&
+        ((!dr && !g->retiring) || (dr && g->retiring && strcmp(dr, g->retiring) == 0)) &&
+        same_ops(json_object_get(doc, "operations"), g->ops, g->nops) &&
+        (want ? json_equal(want, cons) : !json_is_object(cons));
+    json_decref(want);
+    *stop = same;
+    return same ? str_copy(sg->found, GRANT_ID_HEX + 1, rel->to, "the grant id") : TR_OK;
+}
+
 /* An existing grant with this name and the same parameters: its id into
  * found[] ("" when none). */
 static TR_RESULT find_same_grant(store_t st, const char *key_arn, const char *name,
                                  const struct kms_grant_req *g, char found[GRANT_ID_HEX + 1])
 {
-    struct rel_rec *page = NULL;
-    size_t n = 0;
-    char after[GRANT_ID_HEX + 1] = "";
-    tr_result r = TR_OK;
-
+    struct same_grant sg = { .name = name, .g = g, .found = found };
     found[0] = '\0';
-    for (;;) {
-        r = grant_page(st, key_arn, after[0] ? after : NULL, &page, &n);
-        if (tr_failed(r)) goto fail;
-        for (size_t i = 0; i < n && !found[0]; i++) {
-            json_t *doc = json_loads(page[i].doc ? page[i].doc : "", 0, NULL);
-            json_t *cons = json_object_get(doc, "constraints");
-            json_t *want = g->constraint_type ? json_pack("{s:O}", g->constraint_type,
-                                                          g->constraint) : NULL;
-            const char *dn = json_string_value(json_object_get(doc, "name"));
-            const char *dr = json_string_value(json_object_get(doc, "retiring"));
-            /* A grant to a user or role since deleted names another
-             * principal than the one of the same ARN now. */
-            const char *gi = json_string_value(json_object_get(doc, "grantee_id"));
-            const char *ri = json_string_value(json_object_get(doc, "retiring_id"));
-            bool same_ids = (!gi == !g->grantee_id) && (!gi || strcmp(gi, g->grantee_id) == 0) &&
-                            (!ri == !g->retiring_id) && (!ri || strcmp(ri, g->retiring_id) == 0);
-            bool same = dn && strcmp(dn, name) == 0 && same_ids &&
-                strcmp(json_string_value(json_object_get(doc, "grantee")) ?
-                       json_string_value(json_object_get(doc, "grantee")) : "", g->grantee) == 0 &&
-                ((!dr && !g->retiring) || (dr && g->retiring && strcmp(dr, g->retiring) == 0)) &&
-                same_ops(json_object_get(doc, "operations"), g->ops, g->nops) &&
-                (want ? json_equal(want, cons) : !json_is_object(cons));
-            json_decref(want);
-            json_decref(doc);
-            if (same) {
-                r = str_copy(found, GRANT_ID_HEX + 1, page[i].to, "the grant id");
-                if (tr_failed(r)) goto fail;
-            }
-        }
-        if (found[0] || n < GRANT_PAGE) break;
-        r = str_copy(after, sizeof after, page[n - 1].to, "the grant id");
-        if (tr_failed(r)) goto fail;
-        rel_list_free(page, n);
-        page = NULL;
-        n = 0;
-    }
-fail:
-    rel_list_free(page, n);
-    return r;
+    return grant_walk(st, key_arn, visit_same, &sg);
 }
 
 /* Store a new grant; its id into id[]. */
