@@ -602,8 +602,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .method = method, .path = url, .query = q,
         .headers = headers, .nheaders = col.n,
         .body = cs->body.data, .body_len = cs->body.len,
-        .too_large = cs->too_large || col.query_fail,
-        .head_too_large = col.overflow || head > REQUEST_HEAD_MAX,
+        .too_large = cs->too_large,
+        .head_too_large = col.overflow || col.query_fail || head > REQUEST_HEAD_MAX,
         .source_ip = ip,
         .secure = srv->tls != NULL,     /* every connection of a TLS server is TLS */
     };
