@@ -350,13 +350,18 @@ static void route(const struct server_env *env, const struct http_request *rq,
     target = http_header(rq, "X-Amz-Target");
     bool query = !target && strcmp(rq->path, "/") == 0 &&
                  (strcmp(rq->method, "POST") == 0 || strcmp(rq->method, "GET") == 0);
-    if (rq->too_large) {
+    if (rq->too_large || rq->head_too_large) {
         /* In the shape of the protocol the request speaks: XML for a
          * query-protocol request, else JSON with the service's own
          * message member. */
         const struct op_service *qs = query ? scope_qservice(env, rq) : NULL;
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_REQUEST_TOO_LARGE,
-                       "Request body exceeds the limit of %u bytes", REQUEST_BODY_MAX);
+        if (rq->head_too_large)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_REQUEST_TOO_LARGE,
+                           "Request headers exceed the limit of %u headers and %u bytes",
+                           REQUEST_HEADERS_MAX, REQUEST_HEAD_MAX);
+        else
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_REQUEST_TOO_LARGE,
+                           "Request body exceeds the limit of %u bytes", REQUEST_BODY_MAX);
         if (query) {
             render_query_error(env, qs, r, resp);
             log_request(rq, NULL, NULL, resp, start);

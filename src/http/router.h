@@ -15,6 +15,8 @@
 #include "op/op.h"
 
 #define REQUEST_BODY_MAX (1u << 20)     /* 1 MiB */
+#define REQUEST_HEAD_MAX (16u << 10)    /* request line and headers: 16 KiB (docs/WIRE.md 1.4) */
+#define REQUEST_HEADERS_MAX 128u        /* headers (docs/WIRE.md 1.4) */
 #define RESPONSE_BODY_MAX OP_REPLY_MAX  /* op_run renders into it */
 
 struct http_request {
@@ -26,6 +28,7 @@ struct http_request {
     const uint8_t *body;
     size_t body_len;
     bool too_large;                     /* body exceeded REQUEST_BODY_MAX */
+    bool head_too_large;                /* head exceeded REQUEST_HEAD_MAX or REQUEST_HEADERS_MAX */
     const char *source_ip;
     bool secure;                        /* came over TLS (aws:SecureTransport) */
 };

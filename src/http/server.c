@@ -89,7 +89,28 @@
 #include "http/router.h"
 #include "http/tls.h"
 
-#define MAX_HEADERS 128
+#define MAX_HEADERS REQUEST_HEADERS_MAX
+
+/* libmicrohttpd's per-connection memory pool (MHD_OPTION_CONNECTION_MEMORY_LIMIT).
+ * libmicrohttpd 0.9.75 keeps in it the request line and the header lines
+ * as they were read (parsed in place), one 64-byte record per header and
+ * per query parameter (taken from the pool's other end), the read buffer
+ * the body passes through in pieces (on_request copies each piece out),
+ * and the reply's status line and headers; the reply body is sent from
+ * our buffer, never copied into the pool.  A head larger than the pool
+ * can hold is refused by libmicrohttpd itself (431, or 414 when the
+ * request line alone does not fit) and the connection closed.
+ *
+ * The size is a cost on every request: libmicrohttpd zeroes the whole
+ * pool after each request and the unused half of its read buffer before
+ * each reply, ~1.5 times the pool in memset per request.  It is the
+ * smallest size that holds the largest head tresor promises to read
+ * (REQUEST_HEAD_MAX with REQUEST_HEADERS_MAX headers and 64 query
+ * parameters, docs/WIRE.md 1.4) with its reply, with room to spare, and
+ * holds the 200 small headers a flood test sends, so that too many
+ * headers get tresor's own 413 rather than libmicrohttpd's 431
+ * (bench/README.md, "The connection pool"). */
+#define CONN_POOL_SIZE (32u * 1024)
 #define PEER_MAX (INET6_ADDRSTRLEN + 8)        /* "[addr]:port" */
 
 /* Where the server is in its life (see the header essay). */
@@ -444,6 +465,7 @@ static size_t raw_unescape(void *cls, struct MHD_Connection *c, char *s)
 struct collect {
     struct sigv4_header *h;
     size_t n;
+    size_t head;                        /* bytes of the header lines: name, value, ": ", CRLF */
     bool overflow;
     struct buf *query;
     bool query_fail;
@@ -457,6 +479,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind,
     if (c->n >= MAX_HEADERS) { c->overflow = true; return MHD_NO; }
     c->h[c->n].name = key;
     c->h[c->n].value = value ? value : "";
+    c->head += strlen(key) + strlen(c->h[c->n].value) + 4;
     c->n++;
     return MHD_YES;
 }
@@ -518,7 +541,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
 {
-    (void)version;
     struct http_server *srv = cls;
     struct conn_state *cs = *con_cls;
 
@@ -569,6 +591,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &col);
     const char *q = "";
     if (query.len && tr_failed(buf_cstr(&query, &q))) col.query_fail = true;
+    /* The head as counted against REQUEST_HEAD_MAX: the request line
+     * ("METHOD PATH?QUERY VERSION" and CRLF), the header lines, the
+     * blank line -- the bytes on the wire for headers written the usual
+     * way ("Name: value"). */
+    size_t head = strlen(method) + 1 + strlen(url) + (query.len ? 1 + query.len : 0) + 1 +
+                  strlen(version) + 2 + col.head + 2;
 
     char ip[INET6_ADDRSTRLEN];
     source_ip(c, ip, sizeof ip);
@@ -576,7 +604,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .method = method, .path = url, .query = q,
         .headers = headers, .nheaders = col.n,
         .body = cs->body.data, .body_len = cs->body.len,
-        .too_large = cs->too_large || col.overflow || col.query_fail,
+        .too_large = cs->too_large,
+        .head_too_large = col.overflow || col.query_fail || head > REQUEST_HEAD_MAX,
         .source_ip = ip,
         .secure = srv->tls != NULL,     /* every connection of a TLS server is TLS */
     };
@@ -653,7 +682,7 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
                             MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1u,
                             MHD_OPTION_CONNECTION_LIMIT, 4096u,
                             MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_SIZE,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,

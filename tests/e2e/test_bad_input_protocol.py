@@ -224,7 +224,7 @@ def test_truncated_body(srv, unchanged, service, target, body, how):
                                    "one-8KB-target"])
 def test_header_flood(srv, unchanged, flood):
     """More headers than the server keeps (128), more header bytes than a
-    connection may use (64 KiB), one huge header: refused -- an AWS error
+    connection may use (32 KiB), one huge header: refused -- an AWS error
     body when the server answers (413 for too many headers), else a
     closed connection -- and the server keeps serving."""
     body = b'{"Limit":1}'
@@ -248,6 +248,75 @@ def test_header_flood(srv, unchanged, flood):
         # Beyond the connection's memory: libmicrohttpd answers 431 (or
         # 413) itself, or drops the connection.
         assert reply is None or reply[0] in (413, 431), reply
+
+
+# ---- the largest head served ------------------------------------------------
+
+HEAD_MAX = 16 * 1024            # request line and headers (docs/WIRE.md 1.4)
+HEADERS_MAX = 128
+
+
+def head_of_size(srv, size, nheaders, nparams=0):
+    """A ListKeys request signed by botocore (its query string, when it
+    has `nparams` parameters, signed too), padded with unsigned headers to
+    exactly `nheaders` headers and a head -- request line, header lines,
+    blank line -- of exactly `size` bytes; the request bytes."""
+    body = b'{"Limit":1}'
+    query = "&".join(f"p{i:02d}=v" for i in range(nparams))
+    url = f"{srv.endpoint}/" + (f"?{query}" if query else "")
+    hdrs = {"Host": f"127.0.0.1:{srv.port}", "Content-Type": JSON_CT,
+            "X-Amz-Target": "TrentService.ListKeys"}
+    req = AWSRequest(method="POST", url=url, data=body, headers=hdrs)
+    _FixedTimeSigV4(Credentials(srv.access_key, srv.secret_key), "kms", REGION,
+                    datetime.datetime.utcnow()).add_auth(req)
+    hdrs = dict(req.headers.items())
+    hdrs["Content-Length"] = str(len(body))
+    pad = nheaders - len(hdrs)
+    assert pad >= 1
+    hdrs.update({f"X-Pad-{i:03d}": "p" for i in range(pad)})
+    line = "POST /" + (f"?{query}" if query else "") + " HTTP/1.1"
+
+    def head():
+        return ("\r\n".join([line] + [f"{k}: {v}" for k, v in hdrs.items()]) + "\r\n\r\n").encode()
+
+    hdrs[f"X-Pad-{pad - 1:03d}"] = "p" * (1 + size - len(head()))
+    data = head()
+    assert len(data) == size and data.count(b"\r\n") == nheaders + 2
+    return data + body
+
+
+@pytest.mark.parametrize("nheaders,nparams", [(HEADERS_MAX, 0), (HEADERS_MAX, 64), (12, 0)])
+def test_largest_head_is_served(srv, unchanged, nheaders, nparams):
+    """A head of exactly 16 KiB with up to 128 headers (and up to 64 query
+    parameters) is read whole and answered -- what libmicrohttpd's
+    per-connection pool is sized for (server.c, CONN_POOL_SIZE)."""
+    reply = send_raw(srv, head_of_size(srv, HEAD_MAX, nheaders, nparams))
+    count("head-limit")
+    r = as_response(reply)
+    assert r.status == 200, r
+    assert r.json == srv.raw("TrentService.ListKeys", {"Limit": 1}).json, r
+
+
+@pytest.mark.parametrize("nheaders,size", [(HEADERS_MAX, HEAD_MAX + 1), (12, HEAD_MAX + 1),
+                                           (12, 24 * 1024)])
+def test_head_over_the_limit(srv, unchanged, nheaders, size):
+    """A byte over 16 KiB of head, and well over (while the connection's
+    pool still holds it): tresor's 413 RequestEntityTooLarge in the JSON
+    shape, naming the limits; nothing runs."""
+    reply = send_raw(srv, head_of_size(srv, size, nheaders))
+    count("head-limit")
+    assert_json_error(as_response(reply), "RequestEntityTooLarge", status=413,
+                      contains="Request headers exceed the limit of 128 headers and 16384 bytes")
+
+
+def test_head_over_the_limit_query_protocol(srv, unchanged):
+    """The same for a query-protocol request: the XML error."""
+    body = b"Action=GetCallerIdentity&Version=2011-06-15"
+    hdrs = signed_headers(srv, body, {"Content-Type": FORM_CT, "X-Big": "b" * HEAD_MAX}, service="sts")
+    r = as_response(send_raw(srv, head_bytes(hdrs, len(body)) + body))
+    count("head-limit")
+    assert_xml_error(r, "RequestEntityTooLarge", 413, xmlns=STS_NS,
+                     contains="Request headers exceed the limit of 128 headers and 16384 bytes")
 
 
 # ---- Content-Type and X-Amz-Target ----------------------------------------
