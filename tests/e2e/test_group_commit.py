@@ -165,10 +165,12 @@ def test_concurrent_writes_share_syncs(tmp_path_factory):
     srv = new_server(tmp_path_factory, "group")
     try:
         srv.start(env_extra={"TRESOR_LOG": "quiet", "TRESOR_THREADS": "16"})
-        # Each sync of the log takes 10 ms more (strace's delay injection),
+        # Each sync of the log takes 30 ms more (strace's delay injection),
         # as on a slow disk: the writes that arrive meanwhile must share
-        # the next sync instead of queueing for one each.
-        tracer = Tracer(srv, srv.root / "strace.log", inject="delay_exit=10000")
+        # the next sync instead of queueing for one each.  (30 ms, not
+        # less: on a loaded machine the clients are slow to send, and
+        # fewer writes would arrive during a shorter sync.)
+        tracer = Tracer(srv, srv.root / "strace.log", inject="delay_exit=30000")
         acked = write_load(srv)
         syncs = tracer.detach()
         writes = sum(len(v) for v in acked.values())
@@ -178,9 +180,11 @@ def test_concurrent_writes_share_syncs(tmp_path_factory):
         assert not [ln for ln in syncs if "= -1" in ln], syncs[:5]
         print(f"\ngroup commit: {writes} writes from {CLIENTS} clients, {len(syncs)} syncs "
               f"of the log ({len(syncs) / writes:.2f} per write)")
-        # One sync per write would be the old way; grouped, commits that
-        # arrive during a sync share the next one.
-        assert 0 < len(syncs) < writes / 2, (len(syncs), writes)
+        # One sync per write would be the old way (1.01 per write measured);
+        # grouped, commits that arrive during a sync share the next one
+        # (0.24-0.28 per write on a quiet machine, 0.54 seen under load
+        # with a 10 ms delay).  The bound separates the two, not a speed.
+        assert 0 < len(syncs) < writes * 3 / 4, (len(syncs), writes)
         assert_all_read_back(srv, acked)
         # Acknowledged means durable: SIGKILL right after the last reply.
         srv.kill()
