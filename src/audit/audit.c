@@ -210,7 +210,7 @@ static void write_head(struct audit_log *a)
 
 static TR_RESULT open_file(struct audit_log *a)
 {
-    a->fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    a->fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);   /* read: the last line at start */
     if (a->fd < 0) BAIL(TR_E_INTERNAL, "cannot open the audit log %.256s: %s", a->path, strerror(errno));
     return TR_OK;
 }

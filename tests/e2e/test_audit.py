@@ -180,3 +180,43 @@ def test_fail_closed_and_rotation(audited, tmp_path):
     rc, out = verify(srv, log)
     assert rc == 0, out                                        # a later file alone: its own chain part
     assert NEW_SECRET.encode() not in rotated.read_bytes() + log.read_bytes()
+
+
+def test_chain_continues_across_restarts_and_new_files(audited, tmp_path):
+    srv = audited
+    log = srv.audit_path
+    srv.kms().list_keys()
+    srv.stop_clean()
+    srv.start(args=["--audit-log", log])              # the same file: continued from its last line
+    srv.kms().list_keys()
+    srv.stop_clean()
+    old = tmp_path / "audit.log.old"
+    os.rename(log, old)
+    srv.start(args=["--audit-log", log])              # a new file: continued from DIR/audit.head
+    srv.kms().list_keys()
+    srv.stop_clean()
+    rc, out = verify(srv, old, log)
+    assert rc == 0, out
+    seqs = [r["seq"] for r in lines(old) + lines(log)]
+    assert seqs == list(range(len(seqs)))
+    assert [r["reason"] for r in lines(log) if r["type"] == "checkpoint"] == ["start", "stop"]
+    rc, out = verify(srv, log, old)                   # out of order: named
+    assert rc == 1 and "inserted or reordered" in out, out
+
+    # a file cut inside its last line is refused at start, and named by verify
+    with open(log, "a") as f:
+        f.write('{"seq":')
+    with pytest.raises(AssertionError):
+        srv.start(args=["--audit-log", log])
+    assert b"ends in a cut line" in srv.stderr_text()
+    rc, out = verify(srv, old, log)
+    assert rc == 1 and "cut line" in out, out
+
+
+def test_refused_without_data_dir_key_and_bad_checkpoint_arg(tresor_factory, tmp_path):
+    srv = tresor_factory("audit-args", start=False)
+    rc, out = run("serve", "--audit-log", tmp_path / "a.log", "--audit-checkpoint", "0",
+                  "--data-dir", srv.data_dir)
+    assert rc == 2 and "--audit-checkpoint must be a number from 1 to 1000000, not '0'" in out
+    rc, out = run("audit", "verify", tmp_path / "a.log")
+    assert rc == 2 and "--public-key is required" in out
