@@ -88,7 +88,8 @@ int audit_verify(const char *const *files, size_t nfiles, const char *pem, size_
             bool is_cp = strcmp(type, "checkpoint") == 0;
             json_decref(o);
             if (have_prev && seq > expect) {
-                snprintf(why, why_len, "%s:%lu: removed or reordered: seq %llu follows %llu, %llu line%s missing here", /* cut: */
+                /* cut: a message for people */
+                snprintf(why, why_len, "%s:%lu: removed or reordered: seq %llu follows %llu, %llu line%s missing here",
                          file, no, (unsigned long long)seq, (unsigned long long)expect - 1,
                          (unsigned long long)(seq - expect), seq - expect == 1 ? "" : "s");
                 bad = 1;
