@@ -136,8 +136,8 @@ static const struct cli_cmd serve_cmd = {
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
     "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
     "--endpoint-url.  SIGINT or SIGTERM stops it cleanly; SIGHUP reloads the TLS\n"
-    "certificate and key and reopens the audit log.  Without TLS it listens on loopback addresses only,\n"
-    "unless --insecure-http is given.\n",
+    "certificate and key and reopens the audit log.  Without TLS it listens on\n"
+    "loopback addresses only, unless --insecure-http is given.\n",
     serve_opts, NULL, serve_env,
 };
 

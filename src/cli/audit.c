@@ -29,7 +29,8 @@ static const struct cli_cmd verify_cmd = {
     "audit verify", "FILE [FILE...] --public-key DIR/audit.pub",
     "Check an audit log: every line's sequence number and the SHA-256 of the line\n"
     "before it, every checkpoint's Ed25519 signature, and that the last line is a\n"
-    "signed checkpoint.  Give rotated files oldest first; the chain runs across them.\n",
+    "signed checkpoint.  Give rotated files oldest first: the chain runs across\n"
+    "them.\n",
     verify_opts,
     "Exit status: 0 whole; 1 the first bad line, named with its file, line number\n"
     "and why (changed, removed, inserted or reordered, cut, unsigned tail); 2 usage.\n", NULL,
@@ -37,17 +38,17 @@ static const struct cli_cmd verify_cmd = {
 
 static const struct cli_opt hmac_opts[] = {
     CLI_OPT_DATA_DIR("the data dir whose audit HMAC key to use"),
-    { "base64", 'b', NULL, NULL, NULL, "VALUE is base64: its decoded bytes are hashed (for SecretBinary, "
+    { "decode", 'b', NULL, NULL, NULL, "VALUE is base64: its decoded bytes are hashed (for SecretBinary, "
                                        "Plaintext, CiphertextBlob given as the CLI shows them)" },
     { 0 },
 };
 
 static const struct cli_cmd hmac_cmd = {
-    "audit hmac", "[--data-dir DIR] [--base64] VALUE|-",
+    "audit hmac", "[--data-dir DIR] [--decode] VALUE|-",
     "Print the hmac-sha256:<hex> the audit log writes for VALUE in a sensitive\n"
     "member (SecretString, SecretBinary, Plaintext, CiphertextBlob), under DIR's\n"
     "audit HMAC key.  SecretString: its text; the blob members: their bytes\n"
-    "(--base64 to give them base64-encoded).  '-' reads the value from stdin\n"
+    "(--decode to give them base64-encoded).  '-' reads the value from stdin\n"
     "as is.\n",
     hmac_opts, "Exit status: 0 printed, 1 the key does not load, 2 usage.\n", NULL,
 };
@@ -143,7 +144,7 @@ int cmd_audit(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "hmac") == 0) return cmd_hmac(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("usage: tresor audit verify FILE [FILE...] --public-key DIR/audit.pub\n"
-               "       tresor audit hmac [--data-dir DIR] [--base64] VALUE|-\n");
+               "       tresor audit hmac [--data-dir DIR] [--decode] VALUE|-\n");
         return 0;
     }
     fprintf(stderr, "tresor audit: give verify or hmac ('tresor audit verify --help')\n");

@@ -85,6 +85,8 @@ def test_record_fields_hmac_and_no_plaintext(audited):
     rc, out = run("audit", "hmac", "--data-dir", srv.data_dir, PLAINTEXT.decode())
     enc = [r for r in recs if r["operation"] == "TrentService.Encrypt"][0]
     assert enc["request"]["Plaintext"] == out.strip()
+    rc, out2 = run("audit", "hmac", "--data-dir", srv.data_dir, "--decode", base64.b64encode(PLAINTEXT).decode())
+    assert rc == 0 and out2 == out
     assert ok["request"]["CiphertextBlob"].startswith("hmac-sha256:")
 
     get = [r for r in recs if r["operation"] == "secretsmanager.GetSecretValue"][0]
