@@ -272,17 +272,15 @@ static void handle_query(const struct server_env *env, const struct http_request
         .body = rq->body, .body_len = rq->body_len,
     };
     struct sigv4_auth auth;
+    if (rc->audit) rc->audit->reached = true;      /* refused or not, it gets a line */
     r = sigv4_parse(&sreq, &auth);
     if (tr_failed(r)) goto fail;
+    if (rc->audit) STR_COPY_ARRAY(rc->audit->access_key_id, auth.access_key_id);
     qs = service_named(env, OP_QUERY, auth.service);
     if (!qs) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INVALID_SIGNATURE,
                        "Credential should be scoped to correct service. ");
         goto fail;
-    }
-    if (rc->audit) {
-        rc->audit->reached = true;
-        STR_COPY_ARRAY(rc->audit->access_key_id, auth.access_key_id);
     }
     r = auth_request(env, &sreq, qs->name, time(NULL), &rc->who, &auth);
     if (tr_failed(r)) goto fail;

@@ -58,6 +58,10 @@ def test_record_fields_hmac_and_no_plaintext(audited):
     with pytest.raises(ClientError) as e:
         bad.list_keys()
     assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+    import urllib.request, urllib.error
+    with pytest.raises(urllib.error.HTTPError) as h:       # an unsigned IAM request: refused, and logged
+        urllib.request.urlopen(srv.endpoint + "/?Action=ListUsers&Version=2010-05-08", timeout=10)
+    assert b"<Code>MissingAuthenticationToken</Code>" in h.value.read()
     srv.stop_clean()
 
     raw = srv.audit_path.read_bytes()
@@ -94,6 +98,10 @@ def test_record_fields_hmac_and_no_plaintext(audited):
     hop = get["kms"][0]
     assert hop["action"] == "kms:Decrypt" and hop["decision"] == "allow"
     assert get["resources"] == [arn, hop["resource"]] and hop["resource"].startswith("arn:aws:kms:")
+    cu = [r for r in recs if r["operation"] == "CreateUser"][0]
+    assert cu["action"] == "iam:CreateUser" and cu["decision"] == "allow" and cu["request"] is None
+    unsigned = [r for r in recs if r["error"] == "MissingAuthenticationToken"]
+    assert unsigned and unsigned[0]["principal"] is None and unsigned[0]["decision"] is None
     refused = [r for r in recs if r["error"] == "InvalidSignatureException"][0]
     assert refused["principal"] is None and refused["access_key_id"] == srv.access_key
     assert refused["decision"] is None
