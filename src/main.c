@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "core/cache.h"
@@ -65,6 +66,9 @@ struct serve_opts {
     const char *tls_cert, *tls_key;
     unsigned tls_min;               /* 12 or 13 */
     bool tls_generate, insecure_http;
+    /* the audit log (audit/audit.h) */
+    const char *audit_log;
+    unsigned audit_every;
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -94,6 +98,12 @@ static const struct cli_opt serve_opts[] = {
     { "insecure-http", 'I', NULL, "TRESOR_INSECURE_HTTP=1", NULL,
       "serve plain HTTP on an address that is not loopback: credentials, secrets and plaintext "
       "cross the network unencrypted" },
+    { "audit-log", 'A', "FILE", "TRESOR_AUDIT_LOG", NULL,
+      "append one JSON line per authenticated or refused request to FILE, hash-chained and signed "
+      "(DIR/audit.pub; tresor audit verify); a line that cannot be written fails the request; "
+      "SIGHUP reopens FILE" },
+    { "audit-checkpoint", 'C', "N", "TRESOR_AUDIT_CHECKPOINT", "1000",
+      "with --audit-log: a signed checkpoint line every N lines, 1 to 1000000" },
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -121,13 +131,13 @@ static const struct cli_cmd serve_cmd = {
     "serve",
     "[--listen ADDR:PORT] [--data-dir DIR] [--region REGION] [--account-id ID] [--threads N] "
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
-    "[--insecure-http] [--dev [--seed FILE] [--enforce-iam]]",
+    "[--insecure-http] [--audit-log FILE [--audit-checkpoint N]] [--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
     "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
     "--endpoint-url.  SIGINT or SIGTERM stops it cleanly; SIGHUP reloads the TLS\n"
-    "certificate and key.  Without TLS it listens on loopback addresses only,\n"
-    "unless --insecure-http is given.\n",
+    "certificate and key and reopens the audit log.  Without TLS it listens on\n"
+    "loopback addresses only, unless --insecure-http is given.\n",
     serve_opts, NULL, serve_env,
 };
 
@@ -139,6 +149,8 @@ static const struct cli_row commands[] = {
     { "policy simulate", "one decision of the policy engine, with the statements that made it" },
     { "account create", "another account in the store, with its root user's credentials" },
     { "check", "the store's integrity check (after a crash, a full disk, a restore)" },
+    { "audit verify", "check an audit log's hash chain and signatures, across rotated files" },
+    { "audit hmac", "the HMAC an audit log writes for a known sensitive value" },
     { "version", "print the version" },
     { "help", "this text" },
 };
@@ -329,6 +341,8 @@ static int serve(int argc, char **argv)
     o.tls_generate = strcmp(env_or("TRESOR_TLS_GENERATE", ""), "1") == 0;
     o.insecure_http = strcmp(env_or("TRESOR_INSECURE_HTTP", ""), "1") == 0;
     const char *tls_min = env_or("TRESOR_TLS_MIN_VERSION", "1.2");
+    o.audit_log = env_or("TRESOR_AUDIT_LOG", NULL);
+    const char *audit_every = env_or("TRESOR_AUDIT_CHECKPOINT", "1000");
 
     struct cli_parser p;
     int c;
@@ -353,6 +367,8 @@ static int serve(int argc, char **argv)
         case 'D': o.dev = true; break;
         case 'S': o.seed = optarg; break;
         case 'E': o.enforce_iam = true; break;
+        case 'A': o.audit_log = optarg; break;
+        case 'C': audit_every = optarg; break;
         }
     }
     if (c < 0) return cli_exit(c);
@@ -373,6 +389,13 @@ static int serve(int argc, char **argv)
     if (tr_failed(listen_addr_parse(o.listen, &listen_ss, &listen_len)))
         return cli_usage_error(NULL, &serve_cmd, "%s: %s",
                                cli_source(o.listen, "TRESOR_LISTEN", "--listen"), tr_last_error()->message);
+    if (!cli_uint(audit_every, 1, 1000000, &o.audit_every))
+        return cli_usage_error(NULL, &serve_cmd, "%s must be a number from 1 to 1000000, not '%s'",
+                               cli_source(audit_every, "TRESOR_AUDIT_CHECKPOINT", "--audit-checkpoint"),
+                               audit_every);
+    if (o.audit_log && o.dev && !o.dir_given)
+        return cli_usage_error(NULL, &serve_cmd, "--audit-log keeps its keys in the data dir: with --dev, "
+                               "give --data-dir");
     /* dev mode: checks before anything starts */
     if ((o.seed || o.enforce_iam) && !o.dev)
         return cli_usage_error(NULL, &serve_cmd, "%s needs --dev", o.seed ? "--seed" : "--enforce-iam");
@@ -537,6 +560,16 @@ started:
     /* Tests only: a record of every authorization (src/iam/authz_trace.c). */
     const char *trace = getenv("TRESOR_AUTHZ_TRACE");
     if (trace && *trace && tr_failed(iam_authz_trace_open(trace))) { rc = die("TRESOR_AUTHZ_TRACE"); goto out; }
+    /* The audit log (audit/audit.h): its keys under the root key, the
+     * chain continued, a signed start checkpoint; every decision into the
+     * request's record. */
+    if (o.audit_log) {
+        struct audit_opts ao = { .path = o.audit_log, .data_dir = dir, .checkpoint_every = o.audit_every };
+        if (tr_failed(audit_open(&ao, kr, &env.audit))) { rc = die("--audit-log"); goto out; }
+        iam_authz_audit_enable();
+        log_msg("info", "audit log %s: checkpoints signed every %u lines, public key %s/audit.pub",
+                o.audit_log, o.audit_every, dir);
+    }
 
     /* The banner before the workers start: the socket already takes
      * connections (the backlog), so whoever sees the first answer -- a
@@ -593,6 +626,11 @@ started:
         }
         if (sig == SIGHUP) {
             reload_tls(tls);
+            if (env.audit && tr_failed(audit_reopen(env.audit)))
+                log_msg("error", "SIGHUP: the audit log %s did not reopen: %s; requests fail until it does",
+                        o.audit_log, tr_last_error()->message);
+            else if (env.audit)
+                log_msg("info", "SIGHUP: audit log %s reopened", o.audit_log);
             continue;
         }
         if (sig < 0 && errno == EAGAIN) {
@@ -609,6 +647,7 @@ out:
     if (refused)
         log_msg("info", "stopping: %u request%s refused unread (arrived as the stop closed %s connection%s)",
                 refused, refused == 1 ? "" : "s", refused == 1 ? "its" : "their", refused == 1 ? "" : "s");
+    audit_close(env.audit);            /* after the last request: the signed stop checkpoint */
     cache_thread_release();            /* the main thread's (maintenance), wiped */
     dev_stop(&env);                    /* dev mode's in-memory store and key */
     if (st) st[0]->close(st);
@@ -645,6 +684,10 @@ int main(int argc, char **argv)
         return cmd_policy(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "audit") == 0) {
+        if (tr_failed(crypto_init())) return die("crypto init");
+        return cmd_audit(argc - 1, argv + 1);
+    }
     if (strcmp(cmd, "who-can-decrypt") == 0 || strcmp(cmd, "what-can-decrypt") == 0)
         return cmd_who_can(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

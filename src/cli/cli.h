@@ -37,5 +37,6 @@ int cmd_account(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_who_can(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 #endif

@@ -31,6 +31,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "audit/audit.h"
 #include "auth/creds.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -271,8 +272,10 @@ static void handle_query(const struct server_env *env, const struct http_request
         .body = rq->body, .body_len = rq->body_len,
     };
     struct sigv4_auth auth;
+    if (rc->audit) rc->audit->reached = true;      /* refused or not, it gets a line */
     r = sigv4_parse(&sreq, &auth);
     if (tr_failed(r)) goto fail;
+    if (rc->audit) STR_COPY_ARRAY(rc->audit->access_key_id, auth.access_key_id);
     qs = service_named(env, OP_QUERY, auth.service);
     if (!qs) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INVALID_SIGNATURE,
@@ -293,6 +296,7 @@ static void handle_query(const struct server_env *env, const struct http_request
     snprintf(target, 96, "%.95s", action);     /* cut: the log line's action, at most 95 */
     const char *version = form_get(&form, "Version");
     const struct op_def *op = op_find(qs, action);
+    if (rc->audit && op) rc->audit->action = op->action;
     if (!op || !version || strcmp(version, qs->version) != 0) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION,
                        "Could not find operation %.64s for version %.32s", action,
@@ -318,6 +322,27 @@ fail:
     render_query_error(env, qs, r, resp);
 }
 
+/* The audit line of a request that reached authentication (audit/audit.h),
+ * before its reply leaves: the reply's error code, or none.  A line that
+ * cannot be written turns the reply into the service's internal error
+ * (fail closed): a read's plaintext never leaves unlogged, and a write
+ * was already rolled back when its line failed before the commit.  svc:
+ * the awsJson service, NULL for a query-protocol request.  Releases the
+ * record. */
+static void audit_finish(const struct server_env *env, const struct http_request *rq,
+                         const struct op_service *svc, struct audit_req *aq, struct http_response *resp)
+{
+    if (!aq->log) return;
+    tr_result r = aq->reached ? audit_req_write(aq, resp->status == 200 ? NULL : resp->error_type) : TR_OK;
+    audit_req_free(aq);
+    if (tr_ok(r)) return;
+    buf_reset(&resp->body);
+    const struct op_service *qs = svc ? NULL : scope_qservice(env, rq);
+    r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "audit log write failed");
+    if (svc) render_error(svc, resp);
+    else render_query_error(env, qs, r, resp);
+}
+
 static void route(const struct server_env *env, const struct http_request *rq,
                   struct http_response *resp)
 {
@@ -335,6 +360,8 @@ static void route(const struct server_env *env, const struct http_request *rq,
     resp->content_type = "application/x-amz-json-1.1";
     if (tr_failed(rand_uuid(resp->request_id)))
         STR_SET(resp->request_id, "00000000-0000-4000-8000-000000000000");
+    struct audit_req aq = { .log = env->audit, .request_id = resp->request_id, .source_ip = rq->source_ip,
+                            .who = &rc.who };
 
     if (strcmp(rq->method, "GET") == 0 && strcmp(rq->path, "/health") == 0) {
         resp->content_type = "application/json";
@@ -376,7 +403,13 @@ static void route(const struct server_env *env, const struct http_request *rq,
     }
     if (query) {
         char action[96] = "";
+        if (aq.log) {
+            aq.operation = action;
+            rc.audit = &aq;
+            rc.before_commit = audit_before_commit;
+        }
         handle_query(env, rq, resp, &rc, action);
+        audit_finish(env, rq, NULL, &aq, resp);
         log_request(rq, action[0] ? action : NULL, rc.who.arn[0] ? &rc.who : NULL, resp, start);
         return;
     }
@@ -392,7 +425,15 @@ static void route(const struct server_env *env, const struct http_request *rq,
         .body = rq->body, .body_len = rq->body_len,
     };
     struct sigv4_auth auth;
+    auth.access_key_id[0] = '\0';
+    if (aq.log) {
+        aq.reached = true;
+        aq.operation = target;
+        rc.audit = &aq;
+        rc.before_commit = audit_before_commit;
+    }
     r = auth_request(env, &sreq, svc->name, time(NULL), &rc.who, &auth);
+    if (aq.log) STR_COPY_ARRAY(aq.access_key_id, auth.access_key_id);
     if (tr_failed(r)) goto fail;
 
     const struct op_def *op = op_find(svc, target + strlen(svc->target_prefix));
@@ -400,8 +441,10 @@ static void route(const struct server_env *env, const struct http_request *rq,
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
     }
+    aq.action = op->action;
     r = decode_body(rq, &in);
     if (tr_failed(r)) goto fail;
+    aq.input = in;
 
     rc.env = env;
     rc.st = env->st;
@@ -416,15 +459,17 @@ static void route(const struct server_env *env, const struct http_request *rq,
 
     r = op_run(&rc, svc, op, &(struct op_input){ .json = in }, &resp->body);
     if (tr_failed(r)) goto fail;
+    audit_finish(env, rq, svc, &aq, resp);
     json_decref(in);
     log_request(rq, target, &rc.who, resp, start);
     return;
 
 fail:
     (void)r;
-    if (in) json_decref(in);
     buf_reset(&resp->body);
     render_error(svc, resp);
+    audit_finish(env, rq, svc, &aq, resp);
+    if (in) json_decref(in);
     log_request(rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
 }
 

@@ -53,6 +53,13 @@ void iam_authz_observe(iam_authz_observer fn)
     observer = fn;
 }
 
+static iam_authz_result_observer result_observer;
+
+void iam_authz_observe_result(iam_authz_result_observer fn)
+{
+    result_observer = fn;
+}
+
 TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct eval_result *out)
 {
     struct ctx_builder *cb = NULL;
@@ -102,6 +109,7 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     };
     r = policy_evaluate(&rq, &ps, &res);
     if (tr_failed(r)) goto fail;
+    if (result_observer) result_observer(rc, ar, &res);
     if (out) *out = res;
     if (res.decision != DECISION_ALLOW && !ar->no_fail) {
         char msg[TR_ERR_MSG_MAX];

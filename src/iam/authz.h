@@ -58,6 +58,15 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
 typedef void (*iam_authz_observer)(const struct req_ctx *rc, const struct authz_req *ar,
                                    const struct ctx_entry *ctx, size_t n);
 void iam_authz_observe(iam_authz_observer fn);
+/* The other half: the engine's result of each decision, just after it
+ * decided (the deciding statements), before a denial fails the request.
+ * Same rules as iam_authz_observe. */
+typedef void (*iam_authz_result_observer)(const struct req_ctx *rc, const struct authz_req *ar,
+                                          const struct eval_result *res);
+void iam_authz_observe_result(iam_authz_result_observer fn);
+/* `tresor serve --audit-log`: every decision into the request's audit
+ * record, rc->audit (authz_audit.c). */
+void iam_authz_audit_enable(void);
 /* `tresor serve` with TRESOR_AUTHZ_TRACE=FILE: append one JSON line per
  * decision to FILE, condition key names and flags only (authz_trace.c). */
 TR_RESULT iam_authz_trace_open(const char *path);

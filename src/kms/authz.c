@@ -47,6 +47,7 @@
 
 #include "core/log.h"
 #include "core/str.h"
+#include "audit/audit.h"
 #include "iam/authz.h"
 
 /* ---- the KMS condition keys ------------------------------------------- */
@@ -483,6 +484,10 @@ static TR_RESULT decide(struct req_ctx *rc, const char *action, const struct key
     if (!ok) return TR_OK;
     x->allowed = true;
     x->source = KX_GRANT;
+    if (rc->audit)  /* the audit record: a grant, not a statement, allowed it */
+        audit_req_note(rc->audit, json_pack("{s:s, s:s, s:s, s:s}", "action", action, "resource", k->arn,
+                                            "decision", "allow", "grant", x->grant_id),
+                       rc->via_service != NULL, k->arn);
     if (!want_ev) return TR_OK;
     /* Evidence is for people: each part is bounded (64 + 300 + 500 and 41
      * more), so the line always fits. */

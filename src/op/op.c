@@ -50,8 +50,10 @@ static tr_result settle(struct req_ctx *rc, tr_result r, bool commit)
 /* The end of a writing operation's transaction: commit when r is a
  * success and commit is asked for, else roll back.  The first failure is
  * the one returned: rollback's never replaces the handler's. */
-static tr_result tx_end(store_t st, tr_result r, bool commit)
+static tr_result tx_end(struct req_ctx *rc, tr_result r, bool commit)
 {
+    store_t st = rc->st;
+    if (tr_ok(r) && commit && rc->before_commit) r = rc->before_commit(rc);
     if (tr_ok(r) && commit) r = st[0]->tx_commit(st);
     if (tr_failed(r) || !commit) st[0]->tx_rollback(st);
     return r;
@@ -67,7 +69,7 @@ static TR_RESULT run_json(struct req_ctx *rc, const struct op_def *op, json_t *i
     if (rc->writing) r = rc->st[0]->tx_begin(rc->st);
     if (tr_ok(r)) {
         r = op->fn.json(rc, in, &out);
-        if (rc->writing) r = tx_end(rc->st, r, commit);
+        if (rc->writing) r = tx_end(rc, r, commit);
         r = settle(rc, r, commit);
     }
     if (tr_ok(r)) r = out ? json_dump_buf(out, JSON_COMPACT, reply) : buf_append_str(reply, "{}");
@@ -85,7 +87,7 @@ static TR_RESULT run_query(struct req_ctx *rc, const struct op_service *svc, con
     if (rc->writing) GUARD(rc->st[0]->tx_begin(rc->st));
     tr_result r = op->fn.query(rc, in, &x);
     if (tr_ok(r)) r = x.r;
-    if (rc->writing) r = tx_end(rc->st, r, commit);
+    if (rc->writing) r = tx_end(rc, r, commit);
     GUARD(settle(rc, r, commit));
     if (result) GUARD(buf_printf(reply, "</%sResult>", op->name));
     return buf_printf(reply, "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>",

@@ -33,6 +33,9 @@ struct principal {
     char access_key_id[129];    /* the access key the request was signed with (AccessKeyIdType: 128) */
 };
 
+struct audit_req;               /* audit/audit.h: the request's audit record */
+struct audit_log;               /* audit/audit.h: --audit-log */
+
 struct identity;                /* iam/identity.h: the caller's policies, loaded once per request */
 
 struct dev_state;                /* dev/dev.h: `tresor serve --dev` */
@@ -68,6 +71,7 @@ struct server_env {
     const struct op_service *const *services;
     size_t nservices;
     const struct dev_hooks *dev; /* dev mode; NULL otherwise */
+    struct audit_log *audit;    /* --audit-log; NULL otherwise */
 };
 
 struct req_ctx {
@@ -97,6 +101,12 @@ struct req_ctx {
                                    rc->op->action, their row's */
     bool writing;               /* a write operation: op_run runs it in a transaction,
                                    and read caches are bypassed (nothing read stays current) */
+    /* The audit log (audit/audit.h): the request's record, which
+     * authorization adds its decisions to, and what op_run calls after a
+     * writing operation's handler succeeded and before it commits -- its
+     * failure rolls the operation back.  NULL without --audit-log. */
+    struct audit_req *audit;
+    TR_RESULT (*before_commit)(struct req_ctx *rc);
 };
 
 /* ---- the operation descriptor ------------------------------------------ */
@@ -191,8 +201,9 @@ struct op_input {
  *   rc->op, rc->service and rc->writing from the row and the service;
  *   JSON: a member not in the row's members is refused
  *   (SerializationException "Unknown member '<name>' in the request");
- *   OP_WRITE: tx_begin; the handler; tx_commit, or tx_rollback on any
- *   failure (the handler's error is the one returned);
+ *   OP_WRITE: tx_begin; the handler; rc->before_commit when set (the
+ *   audit line); tx_commit, or tx_rollback on any failure (the first
+ *   error is the one returned);
  *   the reply rendered into reply (a secret buf: replies carry
  *   plaintext) -- JSON: the handler's object, {} when it gave none; query:
  *   <OpResponse xmlns><OpResult>...</OpResult><ResponseMetadata>
