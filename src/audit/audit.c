@@ -304,7 +304,27 @@ void audit_req_note(struct audit_req *q, json_t *decision, bool hop, const char 
     json_array_append_new(q->resources, json_string(resource));
 }
 
-/* The request's members, the sensitive ones as their HMAC. */
+/* One sensitive value as its HMAC text ("hmac-sha256:?" when it is not a
+ * string); NULL on failure. */
+static json_t *hmac_member(const struct audit_req *q, const char *name, json_t *v)
+{
+    char text[AUDIT_HMAC_TEXT_LEN] = "hmac-sha256:?";
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v);
+        struct buf raw = BUF_SECRET(UINT32_MAX);
+        /* blobs: the decoded bytes, so an operator hashes the value itself */
+        bool dec = audit_member_is_blob(name) && tr_ok(b64_decode(s, n, &raw));
+        tr_result r = dec ? audit_hmac_text(q->log->keys->hmac, raw.data, raw.len, text)
+                          : audit_hmac_text(q->log->keys->hmac, s, n, text);
+        buf_free(&raw);
+        if (tr_failed(r)) return NULL;
+    }
+    return json_string(text);
+}
+
+/* The request's members, the sensitive ones as their HMAC (a list, such
+ * as GrantTokens, element by element). */
 static json_t *request_members(const struct audit_req *q)
 {
     if (!q->input) return json_null();
@@ -313,19 +333,19 @@ static json_t *request_members(const struct audit_req *q)
     for (const char *const *m = audit_sensitive_members; *m; m++) {
         json_t *v = json_object_get(o, *m);
         if (!v) continue;
-        char text[AUDIT_HMAC_TEXT_LEN] = "hmac-sha256:?";
-        if (json_is_string(v)) {
-            const char *s = json_string_value(v);
-            size_t n = json_string_length(v);
-            struct buf raw = BUF_SECRET(UINT32_MAX);
-            /* blobs: the decoded bytes, so an operator hashes the value itself */
-            bool dec = audit_member_is_blob(*m) && tr_ok(b64_decode(s, n, &raw));
-            tr_result r = dec ? audit_hmac_text(q->log->keys->hmac, raw.data, raw.len, text)
-                              : audit_hmac_text(q->log->keys->hmac, s, n, text);
-            buf_free(&raw);
-            if (tr_failed(r)) { json_decref(o); return NULL; }
+        json_t *h;
+        if (json_is_array(v)) {
+            h = json_array();
+            size_t i;
+            json_t *e;
+            json_array_foreach(v, i, e) {
+                json_t *he = h ? hmac_member(q, *m, e) : NULL;
+                if (!he || json_array_append_new(h, he) != 0) { json_decref(h); h = NULL; break; }
+            }
+        } else {
+            h = hmac_member(q, *m, v);
         }
-        json_object_set_new(o, *m, json_string(text));
+        if (!h || json_object_set_new(o, *m, h) != 0) { json_decref(o); return NULL; }
     }
     return o;
 }

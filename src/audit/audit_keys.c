@@ -30,12 +30,15 @@
 #define LABEL_HMAC "audit-hmac-key"
 #define KEYFILE_MAX 1024
 
+/* GrantToken(s): a grant token is a bearer credential for the grant it
+ * names until the grant is consistent, so it is never logged either. */
 const char *const audit_sensitive_members[] = { "SecretString", "SecretBinary", "Plaintext", "CiphertextBlob",
-                                                NULL };
+                                                "GrantToken", "GrantTokens", NULL };
 
 bool audit_member_is_blob(const char *name)
 {
-    return strcmp(name, "SecretString") != 0;
+    return strcmp(name, "SecretBinary") == 0 || strcmp(name, "Plaintext") == 0 ||
+           strcmp(name, "CiphertextBlob") == 0;
 }
 
 TR_RESULT audit_hmac_text(const uint8_t key[32], const void *value, size_t n, char out[AUDIT_HMAC_TEXT_LEN])

@@ -47,6 +47,11 @@ def test_record_fields_hmac_and_no_plaintext(audited):
     key = srv.kms().create_key()["KeyMetadata"]
     blob = srv.kms().encrypt(KeyId=key["KeyId"], Plaintext=PLAINTEXT)["CiphertextBlob"]
     assert srv.kms().decrypt(CiphertextBlob=blob)["Plaintext"] == PLAINTEXT
+    grant = srv.kms().create_grant(KeyId=key["KeyId"], GranteePrincipal=root.arn,
+                                   Operations=["Decrypt"])
+    token = grant["GrantToken"]
+    srv.kms().decrypt(CiphertextBlob=blob, GrantTokens=[token])
+    srv.kms().retire_grant(GrantToken=token)
     name = unique("audit")
     arn = srv.sm().create_secret(Name=name, SecretString=SECRET)["ARN"]
     assert srv.sm().get_secret_value(SecretId=name)["SecretString"] == SECRET
@@ -66,11 +71,11 @@ def test_record_fields_hmac_and_no_plaintext(audited):
 
     raw = srv.audit_path.read_bytes()
     for needle in (SECRET.encode(), PLAINTEXT, base64.b64encode(PLAINTEXT), base64.b64encode(blob), blob,
-                   srv.secret_key.encode(), nobody.secret_key.encode()):
+                   srv.secret_key.encode(), nobody.secret_key.encode(), token.encode()):
         assert needle not in raw
     recs = [r for r in lines(srv.audit_path) if r["type"] == "request"]
     dec = [r for r in recs if r["operation"] == "TrentService.Decrypt"]
-    ok, denied = dec[0], dec[1]
+    ok, denied = dec[0], dec[2]
     assert ok["principal"] == f"arn:aws:iam::{root.account}:root"
     assert ok["access_key_id"] == srv.access_key
     assert ok["action"] == "kms:Decrypt" and ok["decision"] == "allow" and ok["error"] is None
@@ -92,6 +97,10 @@ def test_record_fields_hmac_and_no_plaintext(audited):
     rc, out2 = run("audit", "hmac", "--data-dir", srv.data_dir, "--decode", base64.b64encode(PLAINTEXT).decode())
     assert rc == 0 and out2 == out
     assert ok["request"]["CiphertextBlob"].startswith("hmac-sha256:")
+    rc, out = run("audit", "hmac", "--data-dir", srv.data_dir, token)     # a bearer credential: HMAC only
+    retire = [r for r in recs if r["operation"] == "TrentService.RetireGrant"][0]
+    assert rc == 0 and retire["request"]["GrantToken"] == out.strip()
+    assert dec[1]["request"]["GrantTokens"] == [out.strip()]
 
     get = [r for r in recs if r["operation"] == "secretsmanager.GetSecretValue"][0]
     assert get["resources"][0] == arn and get["decision"] == "allow"
