@@ -409,8 +409,8 @@ static TR_RESULT seed_doc_entity(const struct server_env *env, const char *accou
     char *text = NULL;
 
     if (!name) BAIL(TR_E_VALIDATION, "seed: a %s needs a %s", k->what, k->name);
-    GUARD(doc_text(e, k->doc, true, &text));
     GUARD(root_ctx(env, account, env->default_region, "iam", &rc));
+    GUARD(doc_text(e, k->doc, true, &text));
     tr_result r = iam_call(&rc, k->action, k->name, name, k->doc, text, "Path", str_member(e, "Path"));
     free(text);
     GUARD(r);
