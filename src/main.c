@@ -139,6 +139,8 @@ static const struct cli_row commands[] = {
     { "policy simulate", "one decision of the policy engine, with the statements that made it" },
     { "account create", "another account in the store, with its root user's credentials" },
     { "check", "the store's integrity check (after a crash, a full disk, a restore)" },
+    { "backup", "a consistent copy of the store while the server runs (never the root key)" },
+    { "restore", "a new data dir from a backup and the root key kept apart, checked" },
     { "version", "print the version" },
     { "help", "this text" },
 };
@@ -645,6 +647,8 @@ int main(int argc, char **argv)
         return cmd_policy(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "backup") == 0) return cmd_backup(argc - 1, argv + 1);
+    if (strcmp(cmd, "restore") == 0) return cmd_restore(argc - 1, argv + 1);
     if (strcmp(cmd, "who-can-decrypt") == 0 || strcmp(cmd, "what-can-decrypt") == 0)
         return cmd_who_can(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
