@@ -30,6 +30,7 @@
 #include "core/cache.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/secmem.h"
 #include "core/str.h"
 #include "crypto/hash.h"
@@ -37,6 +38,7 @@
 #include "crypto/keyring.h"
 #include "crypto/mem.h"
 #include "dev/dev.h"
+#include "http/router.h"
 #include "http/server.h"
 #include "http/tls.h"
 #include "iam/accounts.h"
@@ -65,6 +67,7 @@ struct serve_opts {
     const char *tls_cert, *tls_key;
     unsigned tls_min;               /* 12 or 13 */
     bool tls_generate, insecure_http;
+    bool metrics;                   /* --metrics: GET /metrics (core/metrics.h) */
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -94,6 +97,9 @@ static const struct cli_opt serve_opts[] = {
     { "insecure-http", 'I', NULL, "TRESOR_INSECURE_HTTP=1", NULL,
       "serve plain HTTP on an address that is not loopback: credentials, secrets and plaintext "
       "cross the network unencrypted" },
+    { "metrics", 'M', NULL, "TRESOR_METRICS=1", NULL,
+      "answer GET /metrics, without authentication, in Prometheus's text format: requests, "
+      "latencies, store commits, caches; no secret or principal in it" },
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -121,7 +127,7 @@ static const struct cli_cmd serve_cmd = {
     "serve",
     "[--listen ADDR:PORT] [--data-dir DIR] [--region REGION] [--account-id ID] [--threads N] "
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
-    "[--insecure-http] [--dev [--seed FILE] [--enforce-iam]]",
+    "[--insecure-http] [--metrics] [--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
     "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
@@ -330,6 +336,7 @@ static int serve(int argc, char **argv)
     o.tls_key = env_or("TRESOR_TLS_KEY", NULL);
     o.tls_generate = strcmp(env_or("TRESOR_TLS_GENERATE", ""), "1") == 0;
     o.insecure_http = strcmp(env_or("TRESOR_INSECURE_HTTP", ""), "1") == 0;
+    o.metrics = strcmp(env_or("TRESOR_METRICS", ""), "1") == 0;
     const char *tls_min = env_or("TRESOR_TLS_MIN_VERSION", "1.2");
 
     struct cli_parser p;
@@ -352,6 +359,7 @@ static int serve(int argc, char **argv)
         case 'm': tls_min = optarg; break;
         case 'G': o.tls_generate = true; break;
         case 'I': o.insecure_http = true; break;
+        case 'M': o.metrics = true; break;
         case 'D': o.dev = true; break;
         case 'S': o.seed = optarg; break;
         case 'E': o.enforce_iam = true; break;
@@ -582,6 +590,8 @@ started:
     }
     fflush(stdout);
 
+    /* --metrics: the series are registered before any worker counts. */
+    if (o.metrics && tr_failed(router_metrics_init(&env))) { rc = die("metrics"); goto out; }
     r = http_server_start(&env, listen_fd, o.threads, tls, &srv);
     listen_fd = -1;                     /* the server's now, even on failure */
     if (tr_failed(r)) { rc = die("http server"); goto out; }
@@ -612,6 +622,7 @@ out:
         log_msg("info", "stopping: %u request%s refused unread (arrived as the stop closed %s connection%s)",
                 refused, refused == 1 ? "" : "s", refused == 1 ? "its" : "their", refused == 1 ? "" : "s");
     cache_thread_release();            /* the main thread's (maintenance), wiped */
+    metrics_reset();                   /* after the workers are joined */
     dev_stop(&env);                    /* dev mode's in-memory store and key */
     if (st) st[0]->close(st);
     keyring_free(kr);

@@ -38,6 +38,7 @@ FLAGS = {
               ("--tls-min-version", "TRESOR_TLS_MIN_VERSION", "1.2"),
               ("--tls-generate", "TRESOR_TLS_GENERATE=1", None),
               ("--insecure-http", "TRESOR_INSECURE_HTTP=1", None),
+              ("--metrics", "TRESOR_METRICS=1", None),
               ("--dev", "TRESOR_DEV=1", None), ("--seed", None, None), ("--enforce-iam", None, None)],
     "who-can-decrypt": [("--all", None, None), ("--format", None, "text"), ("--explain", None, None),
                         ("--with-key", None, None), ("--diff", None, None), ("--account", None, None),
