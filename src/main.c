@@ -31,6 +31,7 @@
 #include "core/cache.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/secmem.h"
 #include "core/str.h"
 #include "crypto/hash.h"
@@ -38,6 +39,7 @@
 #include "crypto/keyring.h"
 #include "crypto/mem.h"
 #include "dev/dev.h"
+#include "http/router.h"
 #include "http/server.h"
 #include "http/tls.h"
 #include "iam/accounts.h"
@@ -69,6 +71,7 @@ struct serve_opts {
     /* the audit log (audit/audit.h) */
     const char *audit_log;
     unsigned audit_every;
+    bool metrics;                   /* --metrics: GET /metrics (core/metrics.h) */
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -104,6 +107,9 @@ static const struct cli_opt serve_opts[] = {
       "SIGHUP reopens FILE" },
     { "audit-checkpoint", 'C', "N", "TRESOR_AUDIT_CHECKPOINT", "1000",
       "with --audit-log: a signed checkpoint line every N lines, 1 to 1000000" },
+    { "metrics", 'M', NULL, "TRESOR_METRICS=1", NULL,
+      "answer GET /metrics, without authentication, in Prometheus's text format: requests, "
+      "latencies, store commits, caches; no secret or principal in it" },
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -131,7 +137,7 @@ static const struct cli_cmd serve_cmd = {
     "serve",
     "[--listen ADDR:PORT] [--data-dir DIR] [--region REGION] [--account-id ID] [--threads N] "
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
-    "[--insecure-http] [--audit-log FILE [--audit-checkpoint N]] [--dev [--seed FILE] [--enforce-iam]]",
+    "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
     "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
@@ -151,6 +157,8 @@ static const struct cli_row commands[] = {
     { "check", "the store's integrity check (after a crash, a full disk, a restore)" },
     { "audit verify", "check an audit log's hash chain and signatures, across rotated files" },
     { "audit hmac", "the HMAC an audit log writes for a known sensitive value" },
+    { "backup", "a consistent copy of the store while the server runs (never the root key)" },
+    { "restore", "a new data dir from a backup and the root key kept apart, checked" },
     { "version", "print the version" },
     { "help", "this text" },
 };
@@ -340,6 +348,7 @@ static int serve(int argc, char **argv)
     o.tls_key = env_or("TRESOR_TLS_KEY", NULL);
     o.tls_generate = strcmp(env_or("TRESOR_TLS_GENERATE", ""), "1") == 0;
     o.insecure_http = strcmp(env_or("TRESOR_INSECURE_HTTP", ""), "1") == 0;
+    o.metrics = strcmp(env_or("TRESOR_METRICS", ""), "1") == 0;
     const char *tls_min = env_or("TRESOR_TLS_MIN_VERSION", "1.2");
     o.audit_log = env_or("TRESOR_AUDIT_LOG", NULL);
     const char *audit_every = env_or("TRESOR_AUDIT_CHECKPOINT", "1000");
@@ -364,6 +373,7 @@ static int serve(int argc, char **argv)
         case 'm': tls_min = optarg; break;
         case 'G': o.tls_generate = true; break;
         case 'I': o.insecure_http = true; break;
+        case 'M': o.metrics = true; break;
         case 'D': o.dev = true; break;
         case 'S': o.seed = optarg; break;
         case 'E': o.enforce_iam = true; break;
@@ -613,6 +623,8 @@ started:
     }
     fflush(stdout);
 
+    /* --metrics: the series are registered before any worker counts. */
+    if (o.metrics && tr_failed(router_metrics_init(&env))) { rc = die("metrics"); goto out; }
     r = http_server_start(&env, listen_fd, o.threads, tls, &srv);
     listen_fd = -1;                     /* the server's now, even on failure */
     if (tr_failed(r)) { rc = die("http server"); goto out; }
@@ -649,6 +661,7 @@ out:
                 refused, refused == 1 ? "" : "s", refused == 1 ? "its" : "their", refused == 1 ? "" : "s");
     audit_close(env.audit);            /* after the last request: the signed stop checkpoint */
     cache_thread_release();            /* the main thread's (maintenance), wiped */
+    metrics_reset();                   /* after the workers are joined */
     dev_stop(&env);                    /* dev mode's in-memory store and key */
     if (st) st[0]->close(st);
     keyring_free(kr);
@@ -688,6 +701,8 @@ int main(int argc, char **argv)
         if (tr_failed(crypto_init())) return die("crypto init");
         return cmd_audit(argc - 1, argv + 1);
     }
+    if (strcmp(cmd, "backup") == 0) return cmd_backup(argc - 1, argv + 1);
+    if (strcmp(cmd, "restore") == 0) return cmd_restore(argc - 1, argv + 1);
     if (strcmp(cmd, "who-can-decrypt") == 0 || strcmp(cmd, "what-can-decrypt") == 0)
         return cmd_who_can(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

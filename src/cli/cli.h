@@ -38,5 +38,7 @@ int cmd_policy(int argc, char **argv);
 int cmd_who_can(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 #endif

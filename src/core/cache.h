@@ -44,7 +44,7 @@
  * get miss and every put refuse, for every class; off is the default, so
  * only `tresor serve` caches.  Counters (hits, misses, stale drops,
  * evictions) are kept per thread without atomics on shared lines and
- * summed on demand by cache_stats, for the metrics endpoint to come.
+ * summed on demand by cache_stats, for GET /metrics (core/metrics.h).
  */
 #ifndef TR_CACHE_H
 #define TR_CACHE_H

@@ -140,33 +140,26 @@ static int link_key_file(int fd, const char *tmp, const char *path)
 }
 
 /*
- * Create path with fresh random bytes, atomically: the bytes are written
- * and fsync'ed in a file that is not yet root.key (open_new_key_file),
- * which is then linked in as path and the directory fsync'ed.  A crash at
- * any moment leaves no root.key or a whole one -- never the short file
- * that load_root_key refuses for good (a kill between open(O_CREAT) and
- * write() used to leave one, and the data dir could never start again).
- * EEXIST at the link (another process won the race) is not an error: the
- * caller then loads that file.
+ * Write key as path, atomically: the bytes are written and fsync'ed in a
+ * file that is not yet root.key (open_new_key_file), which is then linked
+ * in as path and the directory fsync'ed.  A crash at any moment leaves no
+ * root.key or a whole one -- never the short file that load_root_key
+ * refuses for good (a kill between open(O_CREAT) and write() used to leave
+ * one, and the data dir could never start again).  EEXIST at the link
+ * (another process won the race) is not an error when exist_ok: the
+ * caller then loads that file; otherwise it fails.  The caller wipes key.
  */
-static TR_RESULT create_root_key(const char *dir, const char *path)
+static TR_RESULT write_key_file(const char *dir, const char *path, const uint8_t key[ROOT_KEY_LEN],
+                                bool exist_ok)
 {
-    uint8_t key[ROOT_KEY_LEN];
     char tmp[PATH_MAX + 32];
-    if (access(path, F_OK) == 0) return TR_OK;
     int fd = open_new_key_file(dir, tmp, sizeof tmp);
     if (fd < 0) BAIL(TR_E_INTERNAL, "cannot create root key file %s: %s", path, strerror(errno));
-    if (tr_failed(rand_bytes(key, sizeof key))) {
-        close(fd);
-        if (tmp[0]) (void)unlink(tmp);
-        BAIL(TR_E_INTERNAL, "cannot generate a root key: the random generator failed");
-    }
-    bool ok = write_all(fd, key, sizeof key) && fsync(fd) == 0;
+    bool ok = write_all(fd, key, ROOT_KEY_LEN) && fsync(fd) == 0;
     int e = ok ? 0 : errno;
-    secure_zero(key, sizeof key);
     bool raced = false;
     if (ok && link_key_file(fd, tmp, path) != 0) {
-        raced = errno == EEXIST;
+        raced = errno == EEXIST && exist_ok;
         ok = raced;
         e = errno;
     }
@@ -178,6 +171,18 @@ static TR_RESULT create_root_key(const char *dir, const char *path)
     if (!ok) BAIL(TR_E_INTERNAL, "cannot write root key file %s: %s", path, strerror(e));
     fsync_dir(dir);
     return TR_OK;
+}
+
+/* Create path with fresh random bytes (write_key_file), unless it exists. */
+static TR_RESULT create_root_key(const char *dir, const char *path)
+{
+    uint8_t key[ROOT_KEY_LEN];
+    if (access(path, F_OK) == 0) return TR_OK;
+    if (tr_failed(rand_bytes(key, sizeof key)))
+        BAIL(TR_E_INTERNAL, "cannot generate a root key: the random generator failed");
+    tr_result r = write_key_file(dir, path, key, true);
+    secure_zero(key, sizeof key);
+    return r;
 }
 
 /* Load path into kr->root after checking type, size and mode. */
@@ -242,6 +247,30 @@ TR_RESULT keyring_open(const char *data_dir, bool create, struct keyring **out)
 fail:
     keyring_free(kr);
     return r;
+}
+
+TR_RESULT keyring_load_file(const char *path, struct keyring **out)
+{
+    struct keyring *kr = NULL;
+    ENSURE(path != NULL && out != NULL, TR_E_INTERNAL);
+    GUARD(keyring_alloc(&kr));
+    tr_result r = load_root_key(path, kr);
+    if (tr_failed(r)) {
+        keyring_free(kr);
+        return r;
+    }
+    *out = kr;
+    return TR_OK;
+}
+
+TR_RESULT keyring_install(const struct keyring *kr, const char *data_dir)
+{
+    char path[PATH_MAX];
+    ENSURE(kr != NULL && data_dir != NULL, TR_E_INTERNAL);
+    int n = snprintf(path, sizeof path, "%s/root.key", data_dir);
+    if (n < 0 || (size_t)n >= sizeof path)
+        BAIL(TR_E_INTERNAL, "data directory path is too long");
+    return write_key_file(data_dir, path, kr->root, false);
 }
 
 /* aad = "tresor-wrap-v1:" label; a fresh buffer the caller frees. */

@@ -24,6 +24,13 @@ struct keyring;
  * true.  Refuses a root.key that is not exactly 32 bytes or that others
  * can read. */
 TR_RESULT keyring_open(const char *data_dir, bool create, struct keyring **out);
+/* Load a root key kept outside a data dir (`tresor restore --root-key`):
+ * the same checks as keyring_open's (a regular file of exactly 32 bytes,
+ * no access for group or others). */
+TR_RESULT keyring_load_file(const char *path, struct keyring **out);
+/* Write kr's root key as DATA_DIR/root.key (0600, atomically, fsync'ed);
+ * fails when one exists. */
+TR_RESULT keyring_install(const struct keyring *kr, const char *data_dir);
 /* A keyring over given bytes (tests). */
 TR_RESULT keyring_from_bytes(const uint8_t root[32], struct keyring **out);
 void keyring_free(struct keyring *kr);

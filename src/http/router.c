@@ -35,6 +35,7 @@
 #include "auth/creds.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "crypto/rand.h"
 #include "op/clock.h"
@@ -150,10 +151,56 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void log_request(const struct http_request *rq, const char *target,
-                        const struct principal *who, const struct http_response *resp,
-                        int64_t start_us)
+/* ---- metrics (core/metrics.h) -------------------------------------------- */
+
+/* The series of each registered service's operations: base[i] + the
+ * operation's place in its table; unknown[i] for the service's requests
+ * that name no operation of it; none_* for requests of no service. */
+#define ROUTER_SERVICES_MAX 16
+static unsigned m_base[ROUTER_SERVICES_MAX], m_unknown[ROUTER_SERVICES_MAX], m_nops[ROUTER_SERVICES_MAX];
+static unsigned m_health, m_metrics, m_none;
+
+TR_RESULT router_metrics_init(const struct server_env *env)
 {
+    ENSURE(env->nservices <= ROUTER_SERVICES_MAX, TR_E_INTERNAL);
+    GUARD(metrics_add_series("none", "health", &m_health));
+    GUARD(metrics_add_series("none", "metrics", &m_metrics));
+    GUARD(metrics_add_series("none", "unknown", &m_none));
+    for (size_t i = 0; i < env->nservices; i++) {
+        const struct op_service *svc = env->services[i];
+        unsigned n = 0, idx;
+        for (const struct op_def *op = svc->ops; op->name; op++, n++) {
+            GUARD(metrics_add_series(svc->name, op->name, &idx));
+            if (n == 0) m_base[i] = idx;
+        }
+        m_nops[i] = n;
+        GUARD(metrics_add_series(svc->name, "unknown", &m_unknown[i]));
+    }
+    metrics_enable(true);
+    return TR_OK;
+}
+
+/* The series of a request of service svc (NULL: none) and operation op
+ * (NULL: none found); `none` for requests of no service. */
+static unsigned metric_series(const struct server_env *env, const struct op_service *svc,
+                              const struct op_def *op, unsigned none)
+{
+    for (size_t i = 0; svc && i < env->nservices && i < ROUTER_SERVICES_MAX; i++) {
+        if (env->services[i] != svc) continue;
+        if (op && op >= svc->ops && (size_t)(op - svc->ops) < m_nops[i])
+            return m_base[i] + (unsigned)(op - svc->ops);
+        return m_unknown[i];
+    }
+    return none;
+}
+
+/* The end of a request: its metrics (when on) and its log line. */
+static void log_request(const struct server_env *env, const struct op_service *svc, const struct op_def *op,
+                        unsigned none, const struct http_request *rq, const char *target,
+                        const struct principal *who, const struct http_response *resp, int64_t start_us)
+{
+    int64_t latency = mono_us() - start_us;
+    if (metrics_enabled()) metrics_request(metric_series(env, svc, op, none), resp->status, latency);
     if (!log_requests()) return;
     const struct tr_error_info *e = tr_last_error();
     /* Internal faults carry file:line for the operator, never the client.
@@ -161,7 +208,7 @@ static void log_request(const struct http_request *rq, const char *target,
     struct log_request r = {
         .method = rq->method, .path = rq->path, .target = target,
         .principal = who && who->arn[0] ? who->arn : NULL,
-        .status = resp->status, .latency_us = mono_us() - start_us,
+        .status = resp->status, .latency_us = latency,
         .request_id = resp->request_id, .error = resp->error_type,
         .fault_file = resp->status >= 500 ? e->file : NULL, .fault_line = e->line,
     };
@@ -258,7 +305,8 @@ static const struct op_service *scope_json_service(const struct server_env *env,
 /* target[] receives the Action name for the log line (copied: the form
  * that holds it is released before the line is written). */
 static void handle_query(const struct server_env *env, const struct http_request *rq,
-                         struct http_response *resp, struct req_ctx *rc, char target[96])
+                         struct http_response *resp, struct req_ctx *rc, char target[96],
+                         const struct op_service **msvc, const struct op_def **mop)
 {
     const struct op_service *qs = NULL;
     struct form form;
@@ -277,6 +325,7 @@ static void handle_query(const struct server_env *env, const struct http_request
     if (tr_failed(r)) goto fail;
     if (rc->audit) STR_COPY_ARRAY(rc->audit->access_key_id, auth.access_key_id);
     qs = service_named(env, OP_QUERY, auth.service);
+    *msvc = qs;
     if (!qs) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INVALID_SIGNATURE,
                        "Credential should be scoped to correct service. ");
@@ -297,6 +346,7 @@ static void handle_query(const struct server_env *env, const struct http_request
     const char *version = form_get(&form, "Version");
     const struct op_def *op = op_find(qs, action);
     if (rc->audit && op) rc->audit->action = op->action;
+    *mop = op;
     if (!op || !version || strcmp(version, qs->version) != 0) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION,
                        "Could not find operation %.64s for version %.32s", action,
@@ -348,6 +398,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
 {
     int64_t start = mono_us();
     const struct op_service *svc = NULL;
+    const struct op_def *op = NULL;
     const char *target = NULL;
     struct req_ctx rc;
     json_t *in = NULL;
@@ -366,7 +417,20 @@ static void route(const struct server_env *env, const struct http_request *rq,
     if (strcmp(rq->method, "GET") == 0 && strcmp(rq->path, "/health") == 0) {
         resp->content_type = "application/json";
         if (tr_failed(buf_append_str(&resp->body, "{\"status\":\"ok\"}"))) resp->status = 500;
-        log_request(rq, NULL, NULL, resp, start);
+        log_request(env, NULL, NULL, m_health, rq, NULL, NULL, resp, start);
+        return;
+    }
+    /* --metrics: the exposition, unauthenticated like /health (README:
+     * keep the server on loopback, or filter the path, if that matters).
+     * Without --metrics the path is what it always was: an unknown
+     * operation. */
+    if (strcmp(rq->method, "GET") == 0 && strcmp(rq->path, "/metrics") == 0 && metrics_enabled()) {
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        if (tr_failed(metrics_render(&resp->body))) {
+            buf_reset(&resp->body);
+            resp->status = 500;
+        }
+        log_request(env, NULL, NULL, m_metrics, rq, NULL, NULL, resp, start);
         return;
     }
 
@@ -391,7 +455,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
                            "Request body exceeds the limit of %u bytes", REQUEST_BODY_MAX);
         if (query) {
             render_query_error(env, qs, r, resp);
-            log_request(rq, NULL, NULL, resp, start);
+            log_request(env, qs, NULL, m_none, rq, NULL, NULL, resp, start);
             return;
         }
         svc = find_service(env, target);
@@ -403,14 +467,16 @@ static void route(const struct server_env *env, const struct http_request *rq,
     }
     if (query) {
         char action[96] = "";
+        const struct op_service *qs = NULL;
         if (aq.log) {
             aq.operation = action;
             rc.audit = &aq;
             rc.before_commit = audit_before_commit;
         }
-        handle_query(env, rq, resp, &rc, action);
+        handle_query(env, rq, resp, &rc, action, &qs, &op);
         audit_finish(env, rq, NULL, &aq, resp);
-        log_request(rq, action[0] ? action : NULL, rc.who.arn[0] ? &rc.who : NULL, resp, start);
+        log_request(env, qs, op, m_none, rq, action[0] ? action : NULL, rc.who.arn[0] ? &rc.who : NULL,
+                    resp, start);
         return;
     }
     svc = find_service(env, target);
@@ -432,11 +498,13 @@ static void route(const struct server_env *env, const struct http_request *rq,
         rc.audit = &aq;
         rc.before_commit = audit_before_commit;
     }
+    /* Looked up before the signature is checked for the metrics' label
+     * alone: an unknown operation is still refused after it. */
+    op = op_find(svc, target + strlen(svc->target_prefix));
     r = auth_request(env, &sreq, svc->name, time(NULL), &rc.who, &auth);
     if (aq.log) STR_COPY_ARRAY(aq.access_key_id, auth.access_key_id);
     if (tr_failed(r)) goto fail;
 
-    const struct op_def *op = op_find(svc, target + strlen(svc->target_prefix));
     if (!op) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_UNKNOWN_OPERATION, UNKNOWN_OPERATION_MSG);
         goto fail;
@@ -461,7 +529,7 @@ static void route(const struct server_env *env, const struct http_request *rq,
     if (tr_failed(r)) goto fail;
     audit_finish(env, rq, svc, &aq, resp);
     json_decref(in);
-    log_request(rq, target, &rc.who, resp, start);
+    log_request(env, svc, op, m_none, rq, target, &rc.who, resp, start);
     return;
 
 fail:
@@ -470,7 +538,7 @@ fail:
     render_error(svc, resp);
     audit_finish(env, rq, svc, &aq, resp);
     if (in) json_decref(in);
-    log_request(rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
+    log_request(env, svc, op, m_none, rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
 }
 
 /* dev mode (op.h dev_hooks, set by dev/dev.c): the unsigned reset paths,
@@ -489,7 +557,7 @@ static void dev_reset_reply(const struct server_env *env, const struct http_requ
     resp->status = tr_ok(r) ? 200 : tr_err_status(tr_code(r));
     const char *msg = tr_ok(r) ? "{\"status\":\"reset\"}" : "{\"status\":\"refused\"}";
     if (tr_failed(buf_append_str(&resp->body, msg))) resp->status = 500;
-    log_request(rq, NULL, NULL, resp, start);
+    log_request(env, NULL, NULL, m_none, rq, NULL, NULL, resp, start);
 }
 
 void router_handle(const struct server_env *env, const struct http_request *rq,

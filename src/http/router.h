@@ -46,6 +46,11 @@ struct http_response {
 void router_handle(const struct server_env *env, const struct http_request *rq,
                    struct http_response *resp);
 
+/* tresor serve --metrics: register a metrics series (core/metrics.h) for
+ * each of env's services' operations, then turn metrics on; GET /metrics
+ * answers the exposition from then on.  Before the workers start. */
+TR_RESULT router_metrics_init(const struct server_env *env);
+
 /* The error a reply of service svc carries for code (docs/WIRE.md 5): its
  * __type (awsJson1_1: KMS, Secrets Manager) or query Code (IAM, STS) and
  * HTTP status.  svc NULL: errors.def's query spelling. */

@@ -121,6 +121,7 @@
 #include "core/array.h"
 #include "core/date.h"
 #include "core/hex.h"
+#include "core/metrics.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define DB_FILE "tresor.db"
@@ -1046,10 +1047,19 @@ static void tx_closed(struct conn *c)
     gate_leave(&c->s->gate);
 }
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* COMMIT.  When it fails with the transaction still open, the gate stays
  * held until tx_abort.  Grouped, the commit is numbered and written under
  * the gate, and then, the gate passed on to the next writer, waits for
- * the group sync that covers it: success means durable either way. */
+ * the group sync that covers it: success means durable either way.  With
+ * metrics on, the time from here to durable is one store commit
+ * (core/metrics.h). */
 static TR_RESULT tx_close(struct conn *c)
 {
     struct store_sqlite *s = c->s;
@@ -1058,11 +1068,14 @@ static TR_RESULT tx_close(struct conn *c)
         fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
         BAIL0(TR_E_INTERNAL);
     }
+    bool timed = metrics_enabled();
+    int64_t t0 = timed ? mono_us() : 0;
     if (s->grouped) GUARD(gsync_begin(&s->gs, &seq));  /* still open: the caller rolls back */
     tr_result r = q_simple(c, Q_COMMIT);
     if (s->grouped) gsync_written(&s->gs, seq);
     if (sqlite3_get_autocommit(c->db)) tx_closed(c);
     if (tr_ok(r) && s->grouped) r = gsync_wait(&s->gs, seq);
+    if (timed && tr_ok(r)) metrics_commit(mono_us() - t0);
     return r;
 }
 

@@ -25,7 +25,8 @@ import readme
 from tresor_e2e import assert_wrapper_clean, free_port, run_tresor_cmd, scaled, tresor_cmd
 
 SUBCOMMANDS = ["serve", "who-can-decrypt", "what-can-decrypt", "policy simulate",
-               "account create", "check", "audit verify", "audit hmac", "version", "help"]
+               "account create", "check", "audit verify", "audit hmac", "backup", "restore",
+               "version", "help"]
 # Each subcommand's flags: (flag, its environment variable or None, its default or None).
 FLAGS = {
     "serve": [("--listen", "TRESOR_LISTEN", "127.0.0.1:8737"),
@@ -40,6 +41,7 @@ FLAGS = {
               ("--insecure-http", "TRESOR_INSECURE_HTTP=1", None),
               ("--audit-log", "TRESOR_AUDIT_LOG", None),
               ("--audit-checkpoint", "TRESOR_AUDIT_CHECKPOINT", "1000"),
+              ("--metrics", "TRESOR_METRICS=1", None),
               ("--dev", "TRESOR_DEV=1", None), ("--seed", None, None), ("--enforce-iam", None, None)],
     "who-can-decrypt": [("--all", None, None), ("--format", None, "text"), ("--explain", None, None),
                         ("--with-key", None, None), ("--diff", None, None), ("--account", None, None),
@@ -60,6 +62,8 @@ FLAGS = {
     "check": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
     "audit verify": [("--public-key", None, None)],
     "audit hmac": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--decode", None, None)],
+    "backup": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--out", None, None)],
+    "restore": [("--data-dir", None, None), ("--root-key", None, None)],
 }
 
 
@@ -239,6 +243,14 @@ ERRORS = [
      "account create: --region must be a region name such as us-east-1, not 'moon'"),
     (["check", "extra"], None, "check: unexpected argument 'extra'"),
     (["check", "--data-dir"], None, "check: --data-dir needs a value (DIR)"),
+    (["backup"], None, "backup: --out FILE is required"),
+    (["backup", "--out", "f", "extra"], None, "backup: unexpected argument 'extra'"),
+    (["restore", "--data-dir", "new", "--root-key", "k"], None, "restore: the backup FILE is required"),
+    (["restore", "f", "--root-key", "k"], None, "restore: --data-dir NEWDIR is required"),
+    (["restore", "f", "--data-dir", "new"], None,
+     "restore: --root-key KEYFILE is required: the backup holds no root key, and nothing in it "
+     "can be decrypted without one"),
+    (["restore", "f", "g", "--data-dir", "new", "--root-key", "k"], None, "restore: unexpected argument 'g'"),
     (["serve", "--threads", "0"], None, "serve: --threads must be a number from 1 to 256, not '0'"),
     (["serve", "--threads", "4x"], None, "serve: --threads must be a number from 1 to 256, not '4x'"),
     (["serve"], {"TRESOR_THREADS": "many"},

@@ -5,7 +5,10 @@
  * 0600, 32 bytes, never overwritten, atomic: no temp file left), reopening gives a keyring that
  * unwraps earlier wraps, refusal of a group/other-accessible, short, long,
  * missing or symlinked root.key, and the tamper cases: wrong label, every
- * byte of a wrap flipped, truncation, another root key.
+ * byte of a wrap flipped, truncation, another root key.  keyring_load_file
+ * and keyring_install (tresor restore): a key moved from one dir to another
+ * unwraps the first dir's wraps; install never replaces a root.key; a
+ * loose, short or missing key file is refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -336,6 +339,60 @@ static void empty_secret_and_bad_args(void **state)
     buf_free(&tiny);
 }
 
+/* keyring_load_file + keyring_install: the key of one data dir, kept
+ * elsewhere, installed into another unwraps what the first wrapped; the
+ * file is 0600; an existing root.key is never replaced; a key file that
+ * is loose (0644), short or missing is refused. */
+static void load_file_and_install(void **state)
+{
+    struct tmp *t = *state;
+    struct keyring *a = NULL, *b = NULL, *c = NULL;
+    struct buf w = BUF_INIT(256), pt = BUF_SECRET(256);
+    char dir2[64], k2[96], kept[96];
+    uint8_t raw[64], raw2[64];
+    snprintf(dir2, sizeof dir2, "/tmp/keyring_test.XXXXXX");
+    assert_non_null(mkdtemp(dir2));
+    snprintf(k2, sizeof k2, "%s/root.key", dir2);
+    snprintf(kept, sizeof kept, "%s/kept.key", dir2);
+    assert_true(tr_ok(keyring_open(t->dir, true, &a)));
+    assert_true(tr_ok(keyring_wrap(a, label, secret, sizeof secret, &w)));
+
+    assert_true(tr_ok(keyring_load_file(t->key, &b)));
+    assert_true(tr_ok(keyring_install(b, dir2)));
+    struct stat sb;
+    assert_int_equal(lstat(k2, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0600);
+    assert_int_equal(read_file(t->key, raw, sizeof raw), 32);
+    assert_int_equal(read_file(k2, raw2, sizeof raw2), 32);
+    assert_memory_equal(raw, raw2, 32);
+    /* never over an existing root.key */
+    assert_int_equal(tr_code(keyring_install(b, dir2)), TR_E_INTERNAL);
+    assert_non_null(strstr(tr_last_error()->message, "File exists"));
+    assert_true(tr_ok(keyring_open(dir2, false, &c)));
+    assert_true(tr_ok(keyring_unwrap(c, label, w.data, w.len, &pt)));
+    assert_memory_equal(pt.data, secret, sizeof secret);
+
+    /* refused key files */
+    struct keyring *x = NULL;
+    write_file(kept, raw, 32, 0644);
+    assert_int_equal(tr_code(keyring_load_file(kept, &x)), TR_E_INTERNAL);
+    assert_non_null(strstr(tr_last_error()->message, "has mode 0644"));
+    write_file(kept, raw, 31, 0600);
+    assert_int_equal(tr_code(keyring_load_file(kept, &x)), TR_E_INTERNAL);
+    assert_non_null(strstr(tr_last_error()->message, "31 bytes"));
+    unlink(kept);
+    assert_int_equal(tr_code(keyring_load_file(kept, &x)), TR_E_INTERNAL);
+    assert_null(x);
+
+    keyring_free(a);
+    keyring_free(b);
+    keyring_free(c);
+    buf_free(&w);
+    buf_free(&pt);
+    unlink(k2);
+    rmdir(dir2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +400,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(two_fresh_dirs_differ, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(creation_is_atomic, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(refuses_bad_root_key, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(load_file_and_install, tmp_setup, tmp_teardown),
         cmocka_unit_test(wrong_label_and_tamper),
         cmocka_unit_test(empty_secret_and_bad_args),
     };

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "kms/kms.h"
+#include "store/backup.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -2350,10 +2351,77 @@ static void test_memory_sync_barrier(void **state)
     OK(TX(f->st, sync_barrier));
 }
 
+/* store_backup / store_restore (store/backup.h): a backup of a live
+ * store holds what was committed when it ran and not a transaction still
+ * open; it is one 0600 file with no -wal, never written over an existing
+ * file; a restore of it opens with the same records; a damaged backup, a
+ * file that is not a database and a data dir with a tresor.db are
+ * refused, leaving nothing behind. */
+static void test_backup_restore(void **state)
+{
+    struct fx *f = *state;
+    struct account_rec a = { .id = ACCT, .created = 1 }, b = { .id = ACCT2, .created = 2 }, got;
+    struct backup_info info;
+    char out[128], side[160], dir2[64], junk[128];
+    struct stat sb;
+    snprintf(out, sizeof out, "%s/snap", f->dir);
+    snprintf(junk, sizeof junk, "%s/junk", f->dir);
+    snprintf(dir2, sizeof dir2, "/tmp/tresor-store-XXXXXX");
+    assert_non_null(mkdtemp(dir2));
+    OK(CALL(f->st, account_put, &a));
+    OK(TX(f->st, tx_begin));                    /* open while the backup runs */
+    OK(CALL(f->st, account_put, &b));
+    OK(store_backup(f->dir, out, &info));
+    OK(TX(f->st, tx_commit));
+    assert_int_equal(info.schema_version, (int)store_schema_count);
+    assert_true(info.pages > 0 && info.page_size >= 512);
+    assert_int_equal(stat(out, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0600);
+    assert_int_equal((int64_t)sb.st_size, info.pages * info.page_size);
+    snprintf(side, sizeof side, "%s-wal", out);
+    assert_int_not_equal(stat(side, &sb), 0);
+    assert_int_equal(tr_code(store_backup(f->dir, out, &info)), TR_E_INTERNAL);       /* never over a file */
+    assert_non_null(strstr(tr_last_error()->message, "File exists"));
+
+    OK(store_restore(out, dir2, &info));
+    store_t st2 = NULL;
+    OK(store_sqlite_open(dir2, &st2));
+    OK(CALL(st2, account_get, ACCT, &got));
+    FAILS(CALL(st2, account_get, ACCT2, &got), TR_E_STORE_NOT_FOUND);
+    (*st2)->close(st2);
+    assert_int_equal(tr_code(store_restore(out, dir2, &info)), TR_E_INTERNAL);        /* tresor.db exists */
+    rm_dir(dir2);
+    snprintf(dir2, sizeof dir2, "/tmp/tresor-store-XXXXXX");
+    assert_non_null(mkdtemp(dir2));
+
+    /* a damaged backup: a page of the first table's overwritten */
+    int fd = open(out, O_WRONLY);
+    assert_true(fd >= 0);
+    char noise[4096];
+    memset(noise, 0x5a, sizeof noise);
+    assert_int_equal(pwrite(fd, noise, sizeof noise, (off_t)info.page_size), (ssize_t)sizeof noise);
+    close(fd);
+    assert_int_equal(tr_code(store_restore(out, dir2, &info)), TR_E_INTERNAL);
+    fd = open(junk, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, noise, sizeof noise), (ssize_t)sizeof noise);
+    close(fd);
+    assert_int_equal(tr_code(store_restore(junk, dir2, &info)), TR_E_INTERNAL);
+    assert_int_equal(tr_code(store_restore(f->dir, dir2, &info)), TR_E_INTERNAL);     /* a directory */
+    DIR *d = opendir(dir2);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(n, 0);
+    rm_dir(dir2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_name_and_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_sync_barrier, setup_memory, teardown),
