@@ -625,6 +625,10 @@ started:
 
     /* --metrics: the series are registered before any worker counts. */
     if (o.metrics && tr_failed(router_metrics_init(&env))) { rc = die("metrics"); goto out; }
+    if (o.metrics && env.audit && tr_failed(metrics_add_collector(audit_render_metrics))) {
+        rc = die("metrics");
+        goto out;
+    }
     r = http_server_start(&env, listen_fd, o.threads, tls, &srv);
     listen_fd = -1;                     /* the server's now, even on failure */
     if (tr_failed(r)) { rc = die("http server"); goto out; }

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,18 @@ struct audit_log {
     char dir[4096];
     struct audit_keys *keys;
 };
+
+/* Lines written by this process, for /metrics (read without the lock). */
+static atomic_ullong lines_written;
+
+TR_RESULT audit_render_metrics(struct buf *out)
+{
+    return buf_printf(out, "# HELP tresor_audit_lines_written_total Audit log lines this process wrote "
+                           "(requests, outcomes, checkpoints).\n"
+                           "# TYPE tresor_audit_lines_written_total counter\n"
+                           "tresor_audit_lines_written_total %llu\n",
+                      (unsigned long long)atomic_load_explicit(&lines_written, memory_order_relaxed));
+}
 
 /* ---- time ---- */
 
@@ -95,6 +108,7 @@ static TR_RESULT append_locked(struct audit_log *a, const char *body, size_t n)
     }
     a->size += w;
     a->seq++;
+    atomic_fetch_add_explicit(&lines_written, 1, memory_order_relaxed);
     hex_encode(h, sizeof h, a->prev);
 done:
     buf_free(&line);

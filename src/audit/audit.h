@@ -66,6 +66,9 @@ TR_RESULT audit_reopen(struct audit_log *a);
 /* The clean stop: a signed "stop" checkpoint, DIR/audit.head, the keys
  * wiped.  a may be NULL. */
 void audit_close(struct audit_log *a);
+/* A metrics collector (core/metrics.h): tresor_audit_lines_written_total,
+ * the lines this process wrote (requests, outcomes and checkpoints). */
+TR_RESULT audit_render_metrics(struct buf *out);
 
 /* ---- one request ------------------------------------------------------------ */
 

@@ -285,3 +285,19 @@ def test_unauthenticated_and_get_only(srv):
     parse(r.body.decode())
     r = srv.raw(method="POST", path="/metrics", target=None, sign=False)
     assert r.status == 400 and r.error_code == "UnknownOperationException"
+
+
+def test_audit_lines_counted(tresor_factory, tmp_path):
+    """With --audit-log, tresor_audit_lines_written_total follows the log's own line count."""
+    log = tmp_path / "audit.log"
+    srv = tresor_factory("metrics-audit", args=["--metrics", "--audit-log", log])
+    _, before = scrape(srv)
+    assert before["tresor_audit_lines_written_total"]["type"] == "counter"
+    for _ in range(3):
+        srv.kms().list_keys()
+    _, after = scrape(srv)
+    written = value(after, "tresor_audit_lines_written_total")
+    assert written - value(before, "tresor_audit_lines_written_total") == 3
+    assert written == len(log.read_text().splitlines())      # the start checkpoint and three requests
+    _, plain = scrape(tresor_factory("metrics-no-audit", args=["--metrics"]))
+    assert "tresor_audit_lines_written_total" not in plain
