@@ -38,5 +38,8 @@ int cmd_policy(int argc, char **argv);
 int cmd_who_can(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+/* tresor unseal / tresor seal (cli/seal.c) */
+int cmd_unseal(int argc, char **argv);
+int cmd_seal(int argc, char **argv);
 
 #endif

@@ -2,7 +2,8 @@
  * keyring.h -- the root key and wrapping of everything secret at rest.
  *
  * The root key is 32 random bytes in DATA_DIR/root.key (mode 0600, created
- * on first start; sealing it comes later).  In memory it lives in locked,
+ * on first start) with the file seal, or wrapped in DATA_DIR/root.seal
+ * under a passphrase (crypto/seal.h, docs/internals/SEAL.md).  In memory it lives in locked,
  * non-dumpable pages (secmem).  keyring_wrap seals a secret (KMS key
  * material, an IAM secret access key) with AES-256-GCM under the root key,
  * binding a label (e.g. "kms-material:<key-id>:<version>") as AAD, so a
@@ -24,7 +25,12 @@ struct keyring;
  * true.  Refuses a root.key that is not exactly 32 bytes or that others
  * can read. */
 TR_RESULT keyring_open(const char *data_dir, bool create, struct keyring **out);
-/* A keyring over given bytes (tests). */
+/* Create dir/name (mode 0600) holding data, atomically and durably: a
+ * crash leaves no file or the whole one.  An existing file is left as it
+ * is (TR_OK): the caller loads it.  Used for root.key and root.seal. */
+TR_RESULT keyring_create_file(const char *dir, const char *name, const uint8_t *data, size_t len);
+/* A keyring over given bytes (tests, and crypto/seal.c once it unwrapped
+ * a sealed root key). */
 TR_RESULT keyring_from_bytes(const uint8_t root[32], struct keyring **out);
 void keyring_free(struct keyring *kr);
 
