@@ -53,7 +53,7 @@ else
 endif
 
 CC ?= cc
-PKGS := libmicrohttpd gnutls jansson sqlite3 libcrypto
+PKGS := libmicrohttpd gnutls jansson sqlite3 libcrypto libargon2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \

@@ -38,7 +38,9 @@
 #include "crypto/certgen.h"
 #include "crypto/keyring.h"
 #include "crypto/mem.h"
+#include "crypto/seal.h"
 #include "dev/dev.h"
+#include "http/control.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "http/tls.h"
@@ -72,6 +74,8 @@ struct serve_opts {
     const char *audit_log;
     unsigned audit_every;
     bool metrics;                   /* --metrics: GET /metrics (core/metrics.h) */
+    /* the seal (crypto/seal.h) */
+    const char *seal, *passphrase_file;
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -110,6 +114,13 @@ static const struct cli_opt serve_opts[] = {
     { "metrics", 'M', NULL, "TRESOR_METRICS=1", NULL,
       "answer GET /metrics, without authentication, in Prometheus's text format: requests, "
       "latencies, store commits, caches; no secret or principal in it" },
+    { "seal", 'x', "file|passphrase", "TRESOR_SEAL", "file",
+      "how the root key is kept at rest, chosen on first start: file (DIR/root.key in the clear, for "
+      "local use) or passphrase (DIR/root.seal, wrapped under an Argon2id key of a passphrase); later "
+      "starts keep the data dir's seal and refuse another" },
+    { "passphrase-file", 'P', "FILE", NULL, NULL,
+      "with the passphrase seal: read the passphrase from FILE (mode 0600), else from TRESOR_PASSPHRASE; "
+      "with neither the server starts sealed (503) until tresor unseal" },
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -122,6 +133,8 @@ static const struct cli_opt serve_opts[] = {
 
 static const struct cli_row serve_env[] = {
     { "TRESOR_LOG=quiet", "drop the one-line-per-request log" },
+    { "TRESOR_PASSPHRASE=PASSPHRASE", "the passphrase seal's passphrase, when --passphrase-file is not given "
+                                      "(wiped from the environment once read)" },
     { "TRESOR_CLOCK_OFFSET=SECONDS", "added to the clock used for key deletion and rotation dates "
                                      "(for tests; never the SigV4 clock window)" },
     { "TRESOR_LOG_FORMAT=json", "log one JSON object per line instead of text" },
@@ -137,7 +150,8 @@ static const struct cli_cmd serve_cmd = {
     "serve",
     "[--listen ADDR:PORT] [--data-dir DIR] [--region REGION] [--account-id ID] [--threads N] "
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
-    "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--dev [--seed FILE] [--enforce-iam]]",
+    "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase] "
+    "[--passphrase-file FILE] [--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
     "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
@@ -155,6 +169,8 @@ static const struct cli_row commands[] = {
     { "policy simulate", "one decision of the policy engine, with the statements that made it" },
     { "account create", "another account in the store, with its root user's credentials" },
     { "check", "the store's integrity check (after a crash, a full disk, a restore)" },
+    { "unseal", "unseal a running server with the passphrase seal (passphrase on standard input)" },
+    { "seal", "seal a running server again: its root key wiped from memory, requests refused" },
     { "audit verify", "check an audit log's hash chain and signatures, across rotated files" },
     { "audit hmac", "the HMAC an audit log writes for a known sensitive value" },
     { "backup", "a consistent copy of the store while the server runs (never the root key)" },
@@ -326,6 +342,76 @@ static void reload_tls(struct tls_ctx *tls)
     log_msg("info", "SIGHUP: TLS reloaded: %s", what);
 }
 
+/* Maintenance, unless sealed (it unwraps key material to rotate keys). */
+static void maintenance_unless_sealed(struct server_env *env)
+{
+    if (env->seal_lock) pthread_rwlock_rdlock(env->seal_lock);
+    if (env->kr) maintenance(env);
+    if (env->seal_lock) pthread_rwlock_unlock(env->seal_lock);
+}
+
+/* The root key of dir under its seal: root.key (created on first start:
+ * create), or root.seal with the passphrase of --passphrase-file or
+ * TRESOR_PASSPHRASE (created on first start).  No passphrase: *out NULL,
+ * sealed -- refused on a first start, where there is nothing to unseal. */
+static TR_RESULT open_root_key(const char *dir, enum seal_kind kind, bool create, bool has_db,
+                               const char *pass_file, struct keyring **out)
+{
+    struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
+    bool wrong = false;
+    tr_result r = seal_passphrase_load(pass_file, &pass);   /* wipes TRESOR_PASSPHRASE either way */
+    *out = NULL;
+    if (tr_ok(r) && kind == SEAL_FILE) {
+        if (pass.len) log_msg("warn", "%s has the file seal: the passphrase given is not used", dir);
+        r = keyring_open(dir, create, out);
+    } else if (tr_ok(r) && pass.len == 0 && (create || !has_db)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "the passphrase seal needs a passphrase on the first "
+                       "start, to seal the new root key: give --passphrase-file FILE or TRESOR_PASSPHRASE");
+    } else if (tr_ok(r) && pass.len && create) {
+        r = seal_create_passphrase(dir, pass.data, pass.len, SEAL_PARAMS_DEFAULT, out);
+        if (tr_ok(r)) log_msg("info", "root key created and sealed under the passphrase in %s/root.seal "
+                              "(Argon2id, 64 MiB, t=3, p=1)", dir);
+    } else if (tr_ok(r) && pass.len) {
+        r = seal_open_passphrase(dir, pass.data, pass.len, &wrong, out);
+    }
+    buf_free(&pass);
+    return r;
+}
+
+/* What unseal and seal do besides the root key (http/control.h hooks),
+ * with the seal lock held: the audit log, whose keys are wrapped under the
+ * root key, is opened (a signed start checkpoint) and closed (a signed
+ * stop checkpoint, its keys wiped) with it. */
+struct seal_hooks_arg {
+    struct server_env *env;
+    struct audit_opts ao;
+    bool audit;
+};
+
+static TR_RESULT open_audit(struct seal_hooks_arg *a)
+{
+    GUARD(audit_open(&a->ao, a->env->kr, &a->env->audit));
+    iam_authz_audit_enable();
+    log_msg("info", "audit log %s: checkpoints signed every %u lines, public key %s/audit.pub",
+            a->ao.path, a->ao.checkpoint_every, a->ao.data_dir);
+    return TR_OK;
+}
+
+static TR_RESULT on_unsealed(void *arg)
+{
+    struct seal_hooks_arg *a = arg;
+    if (a->audit) GUARD(open_audit(a));
+    maintenance(a->env);                /* what the start would have run */
+    return TR_OK;
+}
+
+static void on_sealing(void *arg)
+{
+    struct seal_hooks_arg *a = arg;
+    audit_close(a->env->audit);
+    a->env->audit = NULL;
+}
+
 static int serve(int argc, char **argv)
 {
     struct serve_opts o = {
@@ -352,6 +438,7 @@ static int serve(int argc, char **argv)
     const char *tls_min = env_or("TRESOR_TLS_MIN_VERSION", "1.2");
     o.audit_log = env_or("TRESOR_AUDIT_LOG", NULL);
     const char *audit_every = env_or("TRESOR_AUDIT_CHECKPOINT", "1000");
+    o.seal = env_or("TRESOR_SEAL", NULL);
 
     struct cli_parser p;
     int c;
@@ -379,6 +466,8 @@ static int serve(int argc, char **argv)
         case 'E': o.enforce_iam = true; break;
         case 'A': o.audit_log = optarg; break;
         case 'C': audit_every = optarg; break;
+        case 'x': o.seal = optarg; break;
+        case 'P': o.passphrase_file = optarg; break;
         }
     }
     if (c < 0) return cli_exit(c);
@@ -406,6 +495,13 @@ static int serve(int argc, char **argv)
     if (o.audit_log && o.dev && !o.dir_given)
         return cli_usage_error(NULL, &serve_cmd, "--audit-log keeps its keys in the data dir: with --dev, "
                                "give --data-dir");
+    enum seal_kind want = SEAL_NONE;   /* none asked: the data dir's, or file on first start */
+    if (o.seal && !seal_kind_parse(o.seal, &want))
+        return cli_usage_error(NULL, &serve_cmd, "%s must be file or passphrase, not '%s'",
+                               cli_source(o.seal, "TRESOR_SEAL", "--seal"), o.seal);
+    if (o.dev && (want == SEAL_PASSPHRASE || o.passphrase_file))
+        return cli_usage_error(NULL, &serve_cmd, "--dev keeps no sealed root key: --seal passphrase and "
+                               "--passphrase-file are for a real server");
     /* dev mode: checks before anything starts */
     if ((o.seed || o.enforce_iam) && !o.dev)
         return cli_usage_error(NULL, &serve_cmd, "%s needs --dev", o.seed ? "--seed" : "--enforce-iam");
@@ -456,6 +552,15 @@ static int serve(int argc, char **argv)
     if (tr_failed(crypto_init())) { tls_free(tls); return die("crypto init"); }
 
     struct keyring *kr = NULL;
+    enum seal_kind have = SEAL_NONE, kind = SEAL_FILE;
+    bool sealed = false;                /* started without the passphrase */
+    pthread_rwlock_t seal_lock;
+    pthread_rwlockattr_t sla;
+    pthread_rwlockattr_init(&sla);      /* a seal waiting is not starved by a stream of requests */
+    pthread_rwlockattr_setkind_np(&sla, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&seal_lock, &sla);
+    pthread_rwlockattr_destroy(&sla);
+    struct control *ctl = NULL;
     store_t st = NULL;
     struct http_server *srv = NULL;
     int rc = 1;
@@ -498,17 +603,36 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "tresor serve: %s: %s\n", o.data_dir, strerror(errno));
         goto out;
     }
-    bool has_key = file_exists(dir, "root.key"), has_db = file_exists(dir, "tresor.db");
-    if (!has_key && has_db) {
-        fprintf(stderr, "tresor serve: %s/tresor.db exists but root.key is missing; refusing to start\n", dir);
+    if (tr_failed(seal_recorded(dir, &have))) { rc = die("root key"); goto out; }
+    bool has_db = file_exists(dir, "tresor.db");
+    if (have == SEAL_NONE && has_db) {
+        fprintf(stderr, "tresor serve: %s/tresor.db exists but its root key (root.key or root.seal) is "
+                "missing; refusing to start\n", dir);
         goto out;
     }
-
-    if (tr_failed(keyring_open(dir, !has_key, &kr))) { rc = die("root key"); goto out; }
+    if (want != SEAL_NONE && have != SEAL_NONE && want != have) {
+        fprintf(stderr, "tresor serve: %s has the %s seal (%s); %s %s was given: a data dir keeps the seal "
+                "it was created with\n", dir, seal_kind_name(have), have == SEAL_FILE ? "root.key" : "root.seal",
+                cli_source(o.seal, "TRESOR_SEAL", "--seal"), o.seal);
+        rc = 2;
+        goto out;
+    }
+    kind = have != SEAL_NONE ? have : want != SEAL_NONE ? want : SEAL_FILE;
+    if (tr_failed(open_root_key(dir, kind, have == SEAL_NONE, has_db, o.passphrase_file, &kr))) {
+        rc = die("root key");
+        goto out;
+    }
+    sealed = kind == SEAL_PASSPHRASE && !kr;
+    metrics_set_sealed(sealed);
     if (tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
 
     r = st[0]->account_first(st, &acct);
     bool initialized = tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
+    if (initialized && sealed) {
+        fprintf(stderr, "tresor serve: %s has no account yet: start it once with its passphrase "
+                "(--passphrase-file or TRESOR_PASSPHRASE)\n", dir);
+        goto out;
+    }
     if (initialized) {
         struct root_credentials cred;
         struct first_creds fc = { dir, o.region };
@@ -547,12 +671,14 @@ static int serve(int argc, char **argv)
     }
     env.st = st;
     env.kr = kr;
+    kr = NULL;                          /* env's now: unseal and seal swap it */
+    if (kind == SEAL_PASSPHRASE) env.seal_lock = &seal_lock;
     if (o.dev) {
         struct dev_opts dopts = { .account_id = acct.id, .seed_path = o.seed };
         if (tr_failed(dev_start(&env, &dopts))) { rc = die("dev mode"); goto out; }
     }
 started:
-    maintenance(&env);
+    maintenance_unless_sealed(&env);
 
     /* Block the stop signals before MHD starts its threads, so they are
      * delivered to the sigtimedwait loop below and nowhere else. */
@@ -573,12 +699,13 @@ started:
     /* The audit log (audit/audit.h): its keys under the root key, the
      * chain continued, a signed start checkpoint; every decision into the
      * request's record. */
-    if (o.audit_log) {
-        struct audit_opts ao = { .path = o.audit_log, .data_dir = dir, .checkpoint_every = o.audit_every };
-        if (tr_failed(audit_open(&ao, kr, &env.audit))) { rc = die("--audit-log"); goto out; }
-        iam_authz_audit_enable();
-        log_msg("info", "audit log %s: checkpoints signed every %u lines, public key %s/audit.pub",
-                o.audit_log, o.audit_every, dir);
+    /* Sealed: the audit log's keys wait for the root key (on_unsealed). */
+    struct seal_hooks_arg sh = { .env = &env, .audit = o.audit_log != NULL,
+        .ao = { .path = o.audit_log, .data_dir = dir, .checkpoint_every = o.audit_every } };
+    if (o.audit_log && !sealed && tr_failed(open_audit(&sh))) { rc = die("--audit-log"); goto out; }
+    if (kind == SEAL_PASSPHRASE) {
+        struct control_hooks hooks = { .arg = &sh, .unsealed = on_unsealed, .sealing = on_sealing };
+        if (tr_failed(control_start(dir, &env, &hooks, &ctl))) { rc = die("control socket"); goto out; }
     }
 
     /* The banner before the workers start: the socket already takes
@@ -621,11 +748,19 @@ started:
         log_msg("warn", "--insecure-http: serving plain HTTP on %s; requests and replies cross the network "
                 "unencrypted", o.listen);
     }
+    if (kind == SEAL_FILE && !o.dev)
+        printf("Seal: file -- the root key is %s/root.key, in the clear: for local use; --seal passphrase\n"
+               "on a new data dir keeps it wrapped under a passphrase.\n\n", dir);
+    else if (sealed)
+        printf("SEALED: the root key is wrapped under a passphrase and no passphrase was given; every\n"
+               "request is answered 503 until: tresor unseal --data-dir %s\n\n", dir);
+    else if (kind == SEAL_PASSPHRASE)
+        printf("Seal: passphrase (%s/root.seal); tresor seal --data-dir %s seals it again.\n\n", dir, dir);
     fflush(stdout);
 
     /* --metrics: the series are registered before any worker counts. */
     if (o.metrics && tr_failed(router_metrics_init(&env))) { rc = die("metrics"); goto out; }
-    if (o.metrics && env.audit && tr_failed(metrics_add_collector(audit_render_metrics))) {
+    if (o.metrics && o.audit_log && tr_failed(metrics_add_collector(audit_render_metrics))) {
         rc = die("metrics");
         goto out;
     }
@@ -642,21 +777,24 @@ started:
         }
         if (sig == SIGHUP) {
             reload_tls(tls);
+            if (env.seal_lock) pthread_rwlock_rdlock(env.seal_lock);
             if (env.audit && tr_failed(audit_reopen(env.audit)))
                 log_msg("error", "SIGHUP: the audit log %s did not reopen: %s; requests fail until it does",
                         o.audit_log, tr_last_error()->message);
             else if (env.audit)
                 log_msg("info", "SIGHUP: audit log %s reopened", o.audit_log);
+            if (env.seal_lock) pthread_rwlock_unlock(env.seal_lock);
             continue;
         }
         if (sig < 0 && errno == EAGAIN) {
             if (env.dev) dev_enter(env.dev->state);       /* a reset may swap the store */
-            maintenance(&env);
+            maintenance_unless_sealed(&env);
             if (env.dev) dev_leave(env.dev->state);
         }
     }
     rc = 0;
 out:
+    control_stop(ctl);                  /* no unseal or seal while stopping */
     if (listen_fd >= 0) close(listen_fd);
     unsigned refused = http_server_stop(srv);
     tls_free(tls);                      /* after the server: no handshake runs */
@@ -668,7 +806,9 @@ out:
     metrics_reset();                   /* after the workers are joined */
     dev_stop(&env);                    /* dev mode's in-memory store and key */
     if (st) st[0]->close(st);
-    keyring_free(kr);
+    keyring_free(kr);                   /* opened, not yet env's: a failed start */
+    keyring_free(env.kr);
+    pthread_rwlock_destroy(&seal_lock);
     crypto_thread_cleanup();
     if (wipe_check_enabled()) {         /* the wipe-check build (core/secmem.h) */
         char line[256];
@@ -701,6 +841,8 @@ int main(int argc, char **argv)
         return cmd_policy(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "unseal") == 0) return cmd_unseal(argc - 1, argv + 1);
+    if (strcmp(cmd, "seal") == 0) return cmd_seal(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0) {
         if (tr_failed(crypto_init())) return die("crypto init");
         return cmd_audit(argc - 1, argv + 1);

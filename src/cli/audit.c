@@ -19,6 +19,7 @@
 #include "core/b64.h"
 #include "core/secmem.h"
 #include "crypto/keyring.h"
+#include "crypto/seal.h"
 
 static const struct cli_opt verify_opts[] = {
     { "public-key", 'p', "FILE", NULL, NULL, "the audit signing key's public key: DIR/audit.pub" },
@@ -122,7 +123,7 @@ static int cmd_hmac(int argc, char **argv)
         rc = cli_usage_error(NULL, &hmac_cmd, "VALUE is not base64");
         goto done;
     }
-    if (tr_failed(keyring_open(data_dir, false, &kr)) || tr_failed(audit_keys_load(data_dir, kr, false, &k))) {
+    if (tr_failed(seal_open_any(data_dir, &kr)) || tr_failed(audit_keys_load(data_dir, kr, false, &k))) {
         rc = die("audit hmac");
         goto done;
     }

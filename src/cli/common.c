@@ -11,6 +11,7 @@
 
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
+#include "crypto/seal.h"
 
 const char *env_or(const char *name, const char *dflt)
 {
@@ -42,13 +43,14 @@ int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d)
         fprintf(stderr, "tresor: %s: %s\n", data_dir, strerror(errno));
         return 1;
     }
-    if (!file_exists(d->path, "root.key") || !file_exists(d->path, "tresor.db")) {
+    if ((!file_exists(d->path, "root.key") && !file_exists(d->path, "root.seal")) ||
+        !file_exists(d->path, "tresor.db")) {
         fprintf(stderr, "tresor: %s is not an initialized data dir (run tresor serve first)\n",
                 d->path);
         return 1;
     }
     if (tr_failed(crypto_init())) return die("crypto init");
-    if (tr_failed(keyring_open(d->path, false, &d->kr))) return die("root key");
+    if (tr_failed(seal_open_any(d->path, &d->kr))) return die("root key");
     tr_result r = readonly ? store_sqlite_open_readonly(d->path, &d->st)
                            : store_sqlite_open(d->path, &d->st);
     if (tr_failed(r)) {

@@ -465,6 +465,17 @@ void cache_flush(struct cache_class *c)
     t->flushes = atomic_load_explicit(&c->flushes, memory_order_acquire);
 }
 
+void cache_wipe_all_threads(void)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (struct cache_thread *ct = threads; ct; ct = ct->next)
+        for (size_t c = 0; c < CACHE_CLASSES_MAX; c++) {
+            struct table *t = ct->t[c];
+            for (size_t k = 0; t && t->e && k < t->cls->slots; k++) entry_clear(t, k);
+        }
+    pthread_mutex_unlock(&reg_mu);
+}
+
 /* ---- counters ------------------------------------------------------------------ */
 
 void cache_note(struct cache_class *c, enum cache_counter what)

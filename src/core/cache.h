@@ -193,6 +193,11 @@ void cache_flush(struct cache_class *c);
 
 /* ---- the switch -------------------------------------------------------------- */
 
+/* Wipe and drop every entry of every class in every thread, now (the
+ * seal: no value derived from the root key may outlive it).  The caller
+ * guarantees that no other thread uses its caches meanwhile (http/control.c
+ * holds the seal lock exclusively, which every request holds shared). */
+void cache_wipe_all_threads(void);
 void cache_enable(bool on);
 bool cache_enabled(void);
 

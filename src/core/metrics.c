@@ -64,6 +64,7 @@ struct shard {
 struct series { const char *service, *operation; };
 
 static atomic_bool enabled;
+static atomic_int sealed_state;     /* tresor_sealed */
 static struct series series[METRICS_SERIES_MAX];
 static unsigned nseries;
 static metrics_collector collectors[8];
@@ -187,6 +188,11 @@ TR_RESULT metrics_add_series(const char *service, const char *operation, unsigne
     series[nseries] = (struct series){ service, operation };
     *index = nseries++;
     return TR_OK;
+}
+
+void metrics_set_sealed(bool sealed)
+{
+    atomic_store_explicit(&sealed_state, sealed ? 1 : 0, memory_order_relaxed);
 }
 
 TR_RESULT metrics_add_collector(metrics_collector fn)
@@ -323,12 +329,12 @@ TR_RESULT metrics_render(struct buf *out)
     if (tr_ok(r)) r = render_hist(out, "tresor_store_commit_duration_seconds", "", &t->commit);
     free(t);
     if (tr_ok(r)) r = render_caches(out);
-    /* Sealing the root key comes later: until then it is never sealed. */
     if (tr_ok(r))
-        r = buf_append_str(out, "# HELP tresor_sealed 1 when the root key is sealed and the server cannot "
-                                "decrypt, 0 when it is unsealed.\n# TYPE tresor_sealed gauge\ntresor_sealed 0\n");
-    /* Other sources (metrics_add_collector): the audit log's lines
-     * written (tresor_audit_lines_written_total) goes here. */
+        r = buf_printf(out, "# HELP tresor_sealed 1 when the root key is sealed and the server cannot "
+                            "decrypt, 0 when it is unsealed.\n# TYPE tresor_sealed gauge\ntresor_sealed %d\n",
+                       atomic_load_explicit(&sealed_state, memory_order_relaxed));
+    /* Other sources (metrics_add_collector), e.g. the audit log's lines
+     * written (tresor_audit_lines_written_total). */
     for (unsigned i = 0; tr_ok(r) && i < ncollectors; i++) r = collectors[i](out);
     return r;
 }
@@ -347,5 +353,6 @@ void metrics_reset(void)
     retired = NULL;
     nseries = 0;
     ncollectors = 0;
+    atomic_store_explicit(&sealed_state, 0, memory_order_relaxed);
     pthread_mutex_unlock(&reg_mu);
 }

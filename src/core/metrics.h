@@ -49,6 +49,9 @@ void metrics_commit(int64_t latency_us);
  * At most 8; call before the workers start. */
 typedef TR_RESULT (*metrics_collector)(struct buf *out);
 TR_RESULT metrics_add_collector(metrics_collector fn);
+/* tresor_sealed: set by whoever seals and unseals the root key (serve's
+ * start, http/control.c). */
+void metrics_set_sealed(bool sealed);
 
 /* The exposition: every registered series that has counted something,
  * the store commits, the caches (cache_stats), tresor_sealed and the

@@ -111,15 +111,15 @@ static void fsync_dir(const char *dir)
     }
 }
 
-/* A new file for the root key in dir, not yet visible as root.key: an
- * unnamed one (O_TMPFILE) where the file system has them, else a named
- * temp file (*tmp receives its name, "" for an unnamed one). */
-static int open_new_key_file(const char *dir, char *tmp, size_t n)
+/* A new file in dir, not yet visible under its name: an unnamed one
+ * (O_TMPFILE) where the file system has them, else a named temp file
+ * (*tmp receives its name, "" for an unnamed one). */
+static int open_new_key_file(const char *dir, const char *name, char *tmp, size_t n)
 {
     tmp[0] = '\0';
     int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
     if (fd >= 0) return fd;
-    int k = snprintf(tmp, n, "%s/root.key.%ld.tmp", dir, (long)getpid());
+    int k = snprintf(tmp, n, "%s/%s.%ld.tmp", dir, name, (long)getpid());
     if (k < 0 || (size_t)k >= n) {      /* never a cut path: another file */
         tmp[0] = '\0';
         errno = ENAMETOOLONG;
@@ -140,22 +140,27 @@ static int link_key_file(int fd, const char *tmp, const char *path)
 }
 
 /*
- * Write key as path, atomically: the bytes are written and fsync'ed in a
- * file that is not yet root.key (open_new_key_file), which is then linked
- * in as path and the directory fsync'ed.  A crash at any moment leaves no
- * root.key or a whole one -- never the short file that load_root_key
- * refuses for good (a kill between open(O_CREAT) and write() used to leave
- * one, and the data dir could never start again).  EEXIST at the link
- * (another process won the race) is not an error when exist_ok: the
- * caller then loads that file; otherwise it fails.  The caller wipes key.
+ * Create dir/name holding data, atomically: the bytes are written and
+ * fsync'ed in a file that is not yet visible (open_new_key_file), which is
+ * then linked in under its name and the directory fsync'ed.  A crash at
+ * any moment leaves no file or a whole one -- never the short file that
+ * the loaders refuse for good (a kill between open(O_CREAT) and write()
+ * used to leave one, and the data dir could never start again).  An
+ * existing file, or EEXIST at the link (another process won the race), is
+ * not an error when exist_ok: the caller then loads that file; otherwise
+ * it fails.  The caller wipes data.
  */
-static TR_RESULT write_key_file(const char *dir, const char *path, const uint8_t key[ROOT_KEY_LEN],
-                                bool exist_ok)
+TR_RESULT keyring_create_file(const char *dir, const char *name, const uint8_t *data, size_t len,
+                              bool exist_ok)
 {
-    char tmp[PATH_MAX + 32];
-    int fd = open_new_key_file(dir, tmp, sizeof tmp);
-    if (fd < 0) BAIL(TR_E_INTERNAL, "cannot create root key file %s: %s", path, strerror(errno));
-    bool ok = write_all(fd, key, ROOT_KEY_LEN) && fsync(fd) == 0;
+    char tmp[PATH_MAX + 64], path[PATH_MAX + 64];
+    ENSURE(dir && name && data, TR_E_INTERNAL);
+    int k = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (k < 0 || (size_t)k >= sizeof path) BAIL(TR_E_INTERNAL, "data directory path is too long");
+    if (exist_ok && access(path, F_OK) == 0) return TR_OK;
+    int fd = open_new_key_file(dir, name, tmp, sizeof tmp);
+    if (fd < 0) BAIL(TR_E_INTERNAL, "cannot create %s: %s", path, strerror(errno));
+    bool ok = write_all(fd, data, len) && fsync(fd) == 0;
     int e = ok ? 0 : errno;
     bool raced = false;
     if (ok && link_key_file(fd, tmp, path) != 0) {
@@ -168,19 +173,19 @@ static TR_RESULT write_key_file(const char *dir, const char *path, const uint8_t
         e = errno;
     }
     if (tmp[0]) (void)unlink(tmp);
-    if (!ok) BAIL(TR_E_INTERNAL, "cannot write root key file %s: %s", path, strerror(e));
+    if (!ok) BAIL(TR_E_INTERNAL, "cannot write %s: %s", path, strerror(e));
     fsync_dir(dir);
     return TR_OK;
 }
 
-/* Create path with fresh random bytes (write_key_file), unless it exists. */
+/* DATA_DIR/root.key with 32 fresh random bytes (keyring_create_file), unless it exists. */
 static TR_RESULT create_root_key(const char *dir, const char *path)
 {
     uint8_t key[ROOT_KEY_LEN];
     if (access(path, F_OK) == 0) return TR_OK;
     if (tr_failed(rand_bytes(key, sizeof key)))
         BAIL(TR_E_INTERNAL, "cannot generate a root key: the random generator failed");
-    tr_result r = write_key_file(dir, path, key, true);
+    tr_result r = keyring_create_file(dir, "root.key", key, sizeof key, true);
     secure_zero(key, sizeof key);
     return r;
 }
@@ -265,12 +270,8 @@ TR_RESULT keyring_load_file(const char *path, struct keyring **out)
 
 TR_RESULT keyring_install(const struct keyring *kr, const char *data_dir)
 {
-    char path[PATH_MAX];
     ENSURE(kr != NULL && data_dir != NULL, TR_E_INTERNAL);
-    int n = snprintf(path, sizeof path, "%s/root.key", data_dir);
-    if (n < 0 || (size_t)n >= sizeof path)
-        BAIL(TR_E_INTERNAL, "data directory path is too long");
-    return write_key_file(data_dir, path, kr->root, false);
+    return keyring_create_file(data_dir, "root.key", kr->root, ROOT_KEY_LEN, false);
 }
 
 /* aad = "tresor-wrap-v1:" label; a fresh buffer the caller frees. */

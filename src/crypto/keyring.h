@@ -2,7 +2,8 @@
  * keyring.h -- the root key and wrapping of everything secret at rest.
  *
  * The root key is 32 random bytes in DATA_DIR/root.key (mode 0600, created
- * on first start; sealing it comes later).  In memory it lives in locked,
+ * on first start) with the file seal, or wrapped in DATA_DIR/root.seal
+ * under a passphrase (crypto/seal.h, docs/internals/SEAL.md).  In memory it lives in locked,
  * non-dumpable pages (secmem).  keyring_wrap seals a secret (KMS key
  * material, an IAM secret access key) with AES-256-GCM under the root key,
  * binding a label (e.g. "kms-material:<key-id>:<version>") as AAD, so a
@@ -31,7 +32,14 @@ TR_RESULT keyring_load_file(const char *path, struct keyring **out);
 /* Write kr's root key as DATA_DIR/root.key (0600, atomically, fsync'ed);
  * fails when one exists. */
 TR_RESULT keyring_install(const struct keyring *kr, const char *data_dir);
-/* A keyring over given bytes (tests). */
+/* Create dir/name (mode 0600) holding data, atomically and durably: a
+ * crash leaves no file or the whole one.  An existing file is left as it
+ * is (TR_OK, the caller loads it) when exist_ok, else refused.  Used for
+ * root.key and root.seal. */
+TR_RESULT keyring_create_file(const char *dir, const char *name, const uint8_t *data, size_t len,
+                              bool exist_ok);
+/* A keyring over given bytes (tests, and crypto/seal.c once it unwrapped
+ * a sealed root key). */
 TR_RESULT keyring_from_bytes(const uint8_t root[32], struct keyring **out);
 void keyring_free(struct keyring *kr);
 

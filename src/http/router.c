@@ -25,6 +25,7 @@
 #include "http/router.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -560,9 +561,79 @@ static void dev_reset_reply(const struct server_env *env, const struct http_requ
     log_request(env, NULL, NULL, m_none, rq, NULL, NULL, resp, start);
 }
 
+/*
+ * The sealed state (op.h seal_lock; http/control.h): no root key, so
+ * nothing can be decrypted -- not even an access key's secret, so no
+ * request can be authenticated either.  /health says {"sealed": true}
+ * with 503, and every other request gets 503 in the shape of the protocol
+ * it speaks, with the code ServiceUnavailable -- the error every AWS
+ * service lists among its common errors for "the request has failed due
+ * to a temporary failure of the server", HTTP 503, which SDKs retry --
+ * and the message "tresor is sealed": the service's own internal error
+ * (KMSInternalException, InternalServiceError, ServiceFailure,
+ * InternalFailure) would claim a fault, and a client cannot tell it from
+ * one.  Nothing of the request is read beyond what picks the shape.
+ */
+#define SEALED_MSG "tresor is sealed"
+
+static void sealed_reply(const struct server_env *env, const struct http_request *rq,
+                         struct http_response *resp)
+{
+    int64_t start = mono_us();
+    const char *target = http_header(rq, "X-Amz-Target");
+    tr_clear_error();
+    resp->status = 503;
+    resp->error_type = "ServiceUnavailable";
+    if (tr_failed(rand_uuid(resp->request_id)))
+        STR_SET(resp->request_id, "00000000-0000-4000-8000-000000000000");
+    buf_reset(&resp->body);
+    if (strcmp(rq->method, "GET") == 0 && strcmp(rq->path, "/health") == 0) {
+        resp->content_type = "application/json";
+        resp->error_type = NULL;
+        if (tr_failed(buf_append_str(&resp->body, "{\"sealed\": true}"))) buf_reset(&resp->body);
+    } else if (!target && strcmp(rq->path, "/") == 0 && !scope_json_service(env, rq)) {
+        const struct op_service *qs = scope_qservice(env, rq);
+        struct xml x = { .b = &resp->body, .r = TR_OK };
+        resp->content_type = "text/xml";
+        if (tr_failed(buf_printf(&resp->body, "<ErrorResponse xmlns=\"%s\">",
+                                 qs ? qs->xmlns : default_xmlns(env)))) return;
+        xml_open(&x, "Error");
+        xml_text(&x, "Type", "Receiver");
+        xml_text(&x, "Code", "ServiceUnavailable");
+        xml_text(&x, "Message", SEALED_MSG);
+        xml_close(&x, "Error");
+        xml_text(&x, "RequestId", resp->request_id);
+        xml_close(&x, "ErrorResponse");
+        if (tr_failed(x.r)) buf_reset(&resp->body);
+    } else {
+        const struct op_service *svc = find_service(env, target);
+        if (!svc) svc = scope_json_service(env, rq);
+        resp->content_type = "application/x-amz-json-1.1";
+        json_t *o = json_object();
+        if (o) {
+            json_object_set_new(o, "__type", json_string("ServiceUnavailable"));
+            json_object_set_new(o, svc ? svc->message_member : "message", json_string(SEALED_MSG));
+            if (tr_failed(json_dump_buf(o, JSON_COMPACT, &resp->body))) buf_reset(&resp->body);
+            json_decref(o);
+        }
+    }
+    bool health = strcmp(rq->method, "GET") == 0 && strcmp(rq->path, "/health") == 0;
+    log_request(env, NULL, NULL, health ? m_health : m_none, rq, target, NULL, resp, start);
+}
+
 void router_handle(const struct server_env *env, const struct http_request *rq,
                    struct http_response *resp)
 {
+    if (env->seal_lock) {               /* shared for the whole request: a seal waits for it */
+        pthread_rwlock_rdlock(env->seal_lock);
+        /* /metrics needs no key, and tresor_sealed is worth seeing sealed */
+        bool metrics = metrics_enabled() && strcmp(rq->method, "GET") == 0 &&
+                       strcmp(rq->path, "/metrics") == 0;
+        if (!env->kr && !metrics) sealed_reply(env, rq, resp);
+        else route(env, rq, resp);
+        pthread_rwlock_unlock(env->seal_lock);
+        return;
+    }
     if (!env->dev) { route(env, rq, resp); return; }
     if (strcmp(rq->method, "POST") == 0 && env->dev->is_reset_path(rq->path)) {
         dev_reset_reply(env, rq, resp);

@@ -10,6 +10,7 @@
 #define TR_OP_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -72,6 +73,11 @@ struct server_env {
     size_t nservices;
     const struct dev_hooks *dev; /* dev mode; NULL otherwise */
     struct audit_log *audit;    /* --audit-log; NULL otherwise */
+    /* The passphrase seal (http/control.h); NULL with the file seal and in
+     * dev mode.  A request holds it shared while it runs; unseal and seal
+     * hold it alone while they set or clear kr and audit.  kr NULL under
+     * it: sealed, every request answered 503. */
+    pthread_rwlock_t *seal_lock;
 };
 
 struct req_ctx {

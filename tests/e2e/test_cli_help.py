@@ -25,8 +25,8 @@ import readme
 from tresor_e2e import assert_wrapper_clean, free_port, run_tresor_cmd, scaled, tresor_cmd
 
 SUBCOMMANDS = ["serve", "who-can-decrypt", "what-can-decrypt", "policy simulate",
-               "account create", "check", "audit verify", "audit hmac", "backup", "restore",
-               "version", "help"]
+               "account create", "check", "unseal", "seal", "audit verify", "audit hmac", "backup",
+               "restore", "version", "help"]
 # Each subcommand's flags: (flag, its environment variable or None, its default or None).
 FLAGS = {
     "serve": [("--listen", "TRESOR_LISTEN", "127.0.0.1:8737"),
@@ -42,6 +42,7 @@ FLAGS = {
               ("--audit-log", "TRESOR_AUDIT_LOG", None),
               ("--audit-checkpoint", "TRESOR_AUDIT_CHECKPOINT", "1000"),
               ("--metrics", "TRESOR_METRICS=1", None),
+              ("--seal", "TRESOR_SEAL", "file"), ("--passphrase-file", None, None),
               ("--dev", "TRESOR_DEV=1", None), ("--seed", None, None), ("--enforce-iam", None, None)],
     "who-can-decrypt": [("--all", None, None), ("--format", None, "text"), ("--explain", None, None),
                         ("--with-key", None, None), ("--diff", None, None), ("--account", None, None),
@@ -60,6 +61,8 @@ FLAGS = {
                        ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"),
                        ("--region", "TRESOR_REGION", "us-east-1")],
     "check": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
+    "unseal": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--passphrase-file", None, None)],
+    "seal": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
     "audit verify": [("--public-key", None, None)],
     "audit hmac": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--decode", None, None)],
     "backup": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--out", None, None)],

@@ -508,11 +508,13 @@ class TresorServer:
                if not k.startswith("TRESOR_") and not k.startswith("AWS_")}
         return env
 
-    def start(self, env_extra=None, use_env_config=False, timeout=20.0, host="127.0.0.1", args=()):
+    def start(self, env_extra=None, use_env_config=False, timeout=20.0, host="127.0.0.1", args=(),
+              sealed=False):
         """Start the server on a free port of host (the listening address;
         clients still connect to 127.0.0.1); args: more flags.  With
         --tls-generate among them, the server makes its own certificate and
-        clients verify against DATA_DIR/tls/ca.pem."""
+        clients verify against DATA_DIR/tls/ca.pem.  sealed: the server is
+        expected to come up sealed (/health 503 {"sealed": true})."""
         binary = tresor_bin()
         if not binary.is_file() or not os.access(binary, os.X_OK):
             pytest.fail(f"tresor binary not found or not executable: {binary} "
@@ -546,7 +548,7 @@ class TresorServer:
                 cmd += ["--tls-cert", str(cert), "--tls-key", str(key)]
         env.update(env_extra or {})
         self._spawn(cmd, env)
-        self._wait_healthy(timeout)
+        self._wait_healthy(timeout, sealed=sealed)
         self._load_credentials()
         return self
 
@@ -560,7 +562,7 @@ class TresorServer:
         if self not in ACTIVE_SERVERS:
             ACTIVE_SERVERS.append(self)
 
-    def _wait_healthy(self, timeout):
+    def _wait_healthy(self, timeout, sealed=False):
         timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         last = None
@@ -575,9 +577,11 @@ class TresorServer:
                 conn = self.http_connection(timeout=2, verify=False)
                 conn.request("GET", "/health")
                 resp = conn.getresponse()
-                resp.read()
+                body = resp.read()
                 conn.close()
-                if resp.status == 200:
+                if resp.status == (503 if sealed else 200):
+                    if sealed:
+                        assert json.loads(body) == {"sealed": True}, body
                     return
                 last = f"HTTP {resp.status}"
             except OSError as e:
