@@ -22,6 +22,7 @@
 #include "cli/opts.h"
 #include "crypto/keyring.h"
 #include "crypto/hash.h"
+#include "crypto/seal.h"
 #include "store/backup.h"
 #include "store/schema.h"
 
@@ -45,17 +46,18 @@ static const struct cli_opt restore_opts[] = {
     { "data-dir", 'd', "NEWDIR", NULL, NULL, "the data dir to create; if it exists it must be empty" },
     { "root-key", 'k', "KEYFILE", NULL, NULL,
       "the root key the backup's store was wrapped under: a copy of the original DIR/root.key "
-      "(32 bytes, no access for group or others)" },
+      "(32 bytes), or of DIR/root.seal for a data dir with the passphrase seal (the check then "
+      "takes the passphrase from TRESOR_PASSPHRASE); no access for group or others" },
     { 0 },
 };
 
 static const struct cli_cmd restore_cmd = {
     "restore", "FILE --data-dir NEWDIR --root-key KEYFILE",
     "Make a new data dir NEWDIR from a backup FILE and the root key KEYFILE:\n"
-    "NEWDIR/root.key and NEWDIR/tresor.db, then the integrity check of tresor\n"
-    "check on it.  Refuses a NEWDIR that is not empty.  When the key does not\n"
-    "unwrap the backup, or the check finds a problem, what was written is\n"
-    "removed.  Then run tresor serve --data-dir NEWDIR.\n",
+    "NEWDIR/root.key (or root.seal) and NEWDIR/tresor.db, then the integrity\n"
+    "check of tresor check on it.  Refuses a NEWDIR that is not empty.  When\n"
+    "the key does not unwrap the backup, or the check finds a problem, what\n"
+    "was written is removed.  Then run tresor serve --data-dir NEWDIR.\n",
     restore_opts, "Exit status: 0 restored and clean, 1 failed (NEWDIR as it was), 2 usage error.\n", NULL,
 };
 
@@ -115,14 +117,29 @@ static int new_dir(const char *dir, bool *made)
 /* Remove what restore wrote into dir (and dir, when it made it). */
 static void undo(const char *dir, bool made)
 {
-    static const char *const files[] = { "root.key", "tresor.db", "tresor.db-wal", "tresor.db-shm",
-                                         "tresor.db-journal" };
+    static const char *const files[] = { "root.key", SEAL_FILE_NAME, "tresor.db", "tresor.db-wal",
+                                         "tresor.db-shm", "tresor.db-journal" };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char p[PATH_MAX + 32];
         int n = snprintf(p, sizeof p, "%s/%s", dir, files[i]);
         if (n > 0 && (size_t)n < sizeof p) (void)unlink(p);
     }
     if (made) (void)rmdir(dir);
+}
+
+/* KEYFILE as a kept copy of a root.seal: a regular file of exactly the
+ * sealed form's length, no access for group or others.  Whether it is a
+ * sealed form at all, and the passphrase's, the check after the restore
+ * finds out (it opens NEWDIR as serve would). */
+static bool read_seal_copy(const char *path, uint8_t out[SEAL_FILE_LEN])
+{
+    struct stat st;
+    FILE *f = fopen(path, "rb");
+    bool ok = f && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+              !(st.st_mode & (S_IRWXG | S_IRWXO)) && st.st_size == SEAL_FILE_LEN &&
+              fread(out, 1, SEAL_FILE_LEN, f) == SEAL_FILE_LEN;
+    if (f) fclose(f);
+    return ok;
 }
 
 int cmd_restore(int argc, char **argv)
@@ -146,7 +163,13 @@ int cmd_restore(int argc, char **argv)
 
     if (tr_failed(crypto_init())) return die("crypto init");
     struct keyring *kr = NULL;
-    if (tr_failed(keyring_load_file(key_file, &kr))) return die("root key");
+    uint8_t sealed[SEAL_FILE_LEN];
+    bool is_seal = false;
+    if (tr_failed(keyring_load_file(key_file, &kr))) {
+        /* Not a root.key: a kept root.seal is the other kind of root key. */
+        if (!read_seal_copy(key_file, sealed)) return die("root key");
+        is_seal = true;
+    }
     bool made = false;
     if (new_dir(data_dir, &made)) {
         keyring_free(kr);
@@ -154,7 +177,9 @@ int cmd_restore(int argc, char **argv)
     }
     struct backup_info info;
     tr_result r = store_restore(in, data_dir, &info);
-    if (tr_ok(r)) r = keyring_install(kr, data_dir);
+    if (tr_ok(r))
+        r = is_seal ? keyring_create_file(data_dir, SEAL_FILE_NAME, sealed, sizeof sealed, false)
+                    : keyring_install(kr, data_dir);
     keyring_free(kr);
     if (tr_failed(r)) {
         int rc = die("restore");

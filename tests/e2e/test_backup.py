@@ -241,3 +241,35 @@ def test_restore_refuses_what_is_not_a_backup(snap, tmp_path):
     assert list(d.iterdir()) == []         # existing dir kept, emptied of what restore wrote
     p = restore(snap, tmp_path / "absent", d, snap.key)
     assert p.returncode == 1 and "No such file or directory" in p.stderr
+
+
+def test_restore_with_a_kept_root_seal(tresor_factory, tmp_path):
+    """A data dir with the passphrase seal: its kept root.seal is the root
+    key to restore with; the check after the restore takes the passphrase
+    from TRESOR_PASSPHRASE, and a wrong one leaves nothing behind."""
+    passphrase = "a backup's passphrase, kept apart"
+    srv = tresor_factory("backup-sealed", start=False)
+    srv.start(args=["--seal", "passphrase"], env_extra={"TRESOR_PASSPHRASE": passphrase})
+    srv.sm().create_secret(Name="sealed-db", SecretString="sealed-value")
+    out = tmp_path / "sealed.db"
+    p = backup(srv, out)
+    assert p.returncode == 0, p.stdout + p.stderr
+    kept = tmp_path / "kept" / "root.seal"
+    kept.parent.mkdir(mode=0o700)
+    shutil.copy(srv.data_dir / "root.seal", kept)
+    os.chmod(kept, 0o600)
+    assert srv.stop() == 0
+
+    new = tresor_factory("backup-sealed-dst", start=False)
+    p = new.run_tresor("restore", out, "--data-dir", new.data_dir, "--root-key", kept, timeout=60,
+                       env_extra={"TRESOR_PASSPHRASE": "not the passphrase"})
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert list(new.data_dir.iterdir()) == []
+    p = new.run_tresor("restore", out, "--data-dir", new.data_dir, "--root-key", kept, timeout=60,
+                       env_extra={"TRESOR_PASSPHRASE": passphrase})
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "check clean" in p.stdout
+    assert sorted(x.name for x in new.data_dir.iterdir()) == ["root.seal", "tresor.db"]
+    shutil.copy(srv.data_dir / "credentials", new.data_dir / "credentials")
+    new.start(env_extra={"TRESOR_PASSPHRASE": passphrase})
+    assert new.sm().get_secret_value(SecretId="sealed-db")["SecretString"] == "sealed-value"
