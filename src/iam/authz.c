@@ -126,24 +126,13 @@ fail:
     return r;
 }
 
-static const char *pt_word(enum policy_type_word t)
-{
-    switch (t) {
-    case PT_IDENTITY: return "identity";
-    case PT_RESOURCE: return "resource";
-    case PT_BOUNDARY: return "boundary";
-    case PT_SESSION: return "session";
-    default: return "policy";
-    }
-}
-
 static size_t ref_text(const struct stmt_ref *s, char *out, size_t n, size_t at, bool effect,
                        const char *sep)
 {
     if (at >= n) return at;
     int k = snprintf(out + at, n - at, "%s%s%s %s #%zu%s%s%s", at ? sep : "",
                      effect ? (s->effect == EFFECT_DENY ? "Deny " : "Allow ") : "",
-                     pt_word(s->type), s->policy && s->policy->name ? s->policy->name : "?",
+                     policy_type_name(s->type), s->policy && s->policy->name ? s->policy->name : "?",
                      s->index, s->sid ? " (Sid " : "", s->sid ? s->sid : "", s->sid ? ")" : "");
     return k < 0 ? at : at + (size_t)k;
 }

@@ -22,17 +22,6 @@
 #include "audit/audit.h"
 #include "iam/authz.h"
 
-static const char *kind(enum policy_type_word t)
-{
-    switch (t) {
-    case PT_IDENTITY: return "identity";
-    case PT_RESOURCE: return "resource";
-    case PT_BOUNDARY: return "boundary";
-    case PT_SESSION: return "session";
-    default: return "policy";
-    }
-}
-
 static const char *decision_word(enum decision d)
 {
     return d == DECISION_ALLOW ? "allow" : d == DECISION_EXPLICIT_DENY ? "explicit deny" : "implicit deny";
@@ -44,7 +33,7 @@ static void audit_one(const struct req_ctx *rc, const struct authz_req *ar, cons
     json_t *stmts = json_array();
     for (size_t i = 0; stmts && i < res->nrefs; i++) {
         const struct stmt_ref *s = &res->refs[i];
-        json_array_append_new(stmts, json_pack("{s:s, s:s?, s:I, s:s?, s:s}", "kind", kind(s->type),
+        json_array_append_new(stmts, json_pack("{s:s, s:s?, s:I, s:s?, s:s}", "kind", policy_type_name(s->type),
                                                "policy", s->policy ? s->policy->name : NULL,
                                                "index", (json_int_t)s->index, "sid", s->sid,
                                                "effect", s->effect == EFFECT_DENY ? "Deny" : "Allow"));
@@ -52,7 +41,7 @@ static void audit_one(const struct req_ctx *rc, const struct authz_req *ar, cons
     json_t *d = json_pack("{s:s, s:s, s:s, s:o*}", "action", ar->action, "resource", ar->resource,
                           "decision", decision_word(res->decision), "statements", stmts);
     if (d && res->decision == DECISION_IMPLICIT_DENY)
-        json_object_set_new(d, "missing", json_string(kind(res->deny_type)));
+        json_object_set_new(d, "missing", json_string(policy_type_name(res->deny_type)));
     if (d) audit_req_note(rc->audit, d, rc->via_service != NULL, ar->resource);
 }
 

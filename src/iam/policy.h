@@ -175,6 +175,9 @@ enum decision { DECISION_IMPLICIT_DENY = 0, DECISION_ALLOW = 1, DECISION_EXPLICI
 enum policy_type_word {
     PT_NONE = 0, PT_IDENTITY, PT_RESOURCE, PT_BOUNDARY, PT_SESSION,
 };
+/* Its one-word name, for traces and the audit log: "identity",
+ * "resource", "boundary", "session", else "policy". */
+const char *policy_type_name(enum policy_type_word t);
 
 enum stmt_effect { EFFECT_ALLOW = 0, EFFECT_DENY = 1 };
 

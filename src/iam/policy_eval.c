@@ -536,3 +536,14 @@ void policy_denied_message(const struct eval_request *rq, const struct eval_resu
                  "because no %s allows the %s action", who, act, res,
                  type_words(r ? r->deny_type : PT_IDENTITY, false), act);
 }
+
+const char *policy_type_name(enum policy_type_word t)
+{
+    switch (t) {
+    case PT_IDENTITY: return "identity";
+    case PT_RESOURCE: return "resource";
+    case PT_BOUNDARY: return "boundary";
+    case PT_SESSION: return "session";
+    default: return "policy";
+    }
+}

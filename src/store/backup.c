@@ -38,33 +38,10 @@
 #include "core/buf.h"
 #include "core/hex.h"
 #include "store/schema.h"
+#include "store/sqlite_uri.h"
 
 #define DB_FILE "tresor.db"
 #define BUSY_MS 5000
-
-/* "file:" + path percent-encoded + query: a URI filename, so that '?',
- * '#' and '%' in a path mean nothing. */
-static TR_RESULT file_uri(const char *path, const char *query, char *out, size_t cap)
-{
-    struct buf u = BUF_INIT(cap > 0 && cap <= UINT32_MAX ? (uint32_t)(cap - 1) : 0);
-    const char *text = NULL;
-    tr_result r = buf_append_str(&u, "file:");
-    if (tr_ok(r)) r = pct_encode(&u, path, strlen(path), "/");
-    if (tr_ok(r)) r = buf_append_str(&u, query);
-    if (tr_ok(r)) r = buf_cstr(&u, &text);
-    if (tr_ok(r)) memcpy(out, text, (size_t)u.len + 1);
-    buf_free(&u);
-    ENSURE(tr_ok(r), TR_E_INTERNAL);
-    return TR_OK;
-}
-
-static bool exists(const char *path, const char *suffix)
-{
-    char p[PATH_MAX + 16];
-    struct stat sb;
-    int n = snprintf(p, sizeof p, "%s%s", path, suffix);
-    return n > 0 && (size_t)n < sizeof p && stat(p, &sb) == 0;
-}
 
 static void fsync_path(const char *path, int flags)
 {
@@ -169,7 +146,7 @@ static TR_RESULT copy_all(sqlite3 *dst, sqlite3 *src, const char *from)
 static TR_RESULT open_ro(const char *path, const char *query, sqlite3 **db)
 {
     char uri[3 * PATH_MAX + 64];
-    GUARD(file_uri(path, query, uri, sizeof uri));
+    GUARD(sqlite_file_uri(path, query, uri, sizeof uri));
     int rc = sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_EXRESCODE, NULL);
     if (rc != SQLITE_OK) return sq_fail(*db, rc, "cannot open", path);
     sqlite3_busy_timeout(*db, BUSY_MS);
@@ -244,11 +221,11 @@ TR_RESULT store_backup(const char *data_dir, const char *out_path, struct backup
     memset(info, 0, sizeof *info);
     int n = snprintf(db, sizeof db, "%s/%s", data_dir, DB_FILE);
     if (n < 0 || (size_t)n >= sizeof db) BAIL(TR_E_INTERNAL, "the data dir's path is too long");
-    if (!exists(db, "")) BAIL(TR_E_INTERNAL, "%s: %s (not an initialized data dir)", db, strerror(errno));
+    if (!sqlite_file_exists(db, "")) BAIL(TR_E_INTERNAL, "%s: %s (not an initialized data dir)", db, strerror(errno));
     /* As store_sqlite_open_readonly: with neither -wal nor -shm nobody has
      * it open and every commit is in the file, so read it as immutable;
      * otherwise read through the log (mode=ro, WAL). */
-    bool live = exists(db, "-wal") || exists(db, "-shm");
+    bool live = sqlite_file_exists(db, "-wal") || sqlite_file_exists(db, "-shm");
     return copy_file(db, live ? "?mode=ro" : "?mode=ro&immutable=1", out_path, false, info);
 }
 

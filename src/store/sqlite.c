@@ -101,6 +101,7 @@
  * records are read with strnlen(sizeof), and a stored value too long for
  * its array fails as TR_E_INTERNAL on read.
  */
+#include "store/sqlite_uri.h"
 #include "store/store.h"
 #include "store/group_sync.h"
 #include "store/schema.h"
@@ -1904,22 +1905,6 @@ TR_RESULT store_sqlite_open_commit(const char *data_dir, enum store_commit commi
 #define RO_FLAGS (SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE | \
                   SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_URI)
 
-/* "file:" + path percent-encoded (a URI filename: '?', '#' and '%' would
- * otherwise mean something) + query. */
-static TR_RESULT file_uri(const char *path, const char *query, char *out, size_t cap)
-{
-    struct buf u = BUF_INIT(cap > 0 && cap <= UINT32_MAX ? (uint32_t)(cap - 1) : 0);
-    const char *text = NULL;
-    tr_result r = buf_append_str(&u, "file:");
-    if (tr_ok(r)) r = pct_encode(&u, path, strlen(path), "/");
-    if (tr_ok(r)) r = buf_append_str(&u, query);
-    if (tr_ok(r)) r = buf_cstr(&u, &text);
-    if (tr_ok(r)) memcpy(out, text, (size_t)u.len + 1);
-    buf_free(&u);
-    ENSURE(tr_ok(r), TR_E_INTERNAL);
-    return TR_OK;
-}
-
 /* Can a read-only connection read `uri`?  SQLite's result code. */
 static int ro_probe(const char *uri)
 {
@@ -1929,14 +1914,6 @@ static int ro_probe(const char *uri)
     if (rc != SQLITE_OK && db) rc = sqlite3_extended_errcode(db);
     sqlite3_close(db);
     return rc;
-}
-
-static bool path_exists(const char *base, const char *suffix)
-{
-    char p[PATH_MAX + 16];
-    struct stat sb;
-    int n = snprintf(p, sizeof p, "%s%s", base, suffix);
-    return n > 0 && (size_t)n < sizeof p && stat(p, &sb) == 0;
 }
 
 TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
@@ -1951,7 +1928,7 @@ TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
 
     int n = snprintf(path, sizeof path, "%s/%s", data_dir, DB_FILE);
     ENSURE(n > 0 && (size_t)n < sizeof path, TR_E_INTERNAL);
-    if (!path_exists(path, "")) {
+    if (!sqlite_file_exists(path, "")) {
         fprintf(stderr, "tresor: store: %s: %s\n", path, strerror(errno));
         BAIL0(TR_E_INTERNAL);
     }
@@ -1961,8 +1938,8 @@ TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
      * no locks, no WAL, nothing created beside it.  Otherwise read it in
      * WAL mode, which needs the -shm file or a directory to create it in;
      * the file alone would be out of date, so failing that, refuse. */
-    bool wal = path_exists(path, "-wal"), shm = path_exists(path, "-shm");
-    GUARD(file_uri(path, wal || shm ? "?mode=ro" : "?mode=ro&immutable=1", uri, sizeof uri));
+    bool wal = sqlite_file_exists(path, "-wal"), shm = sqlite_file_exists(path, "-shm");
+    GUARD(sqlite_file_uri(path, wal || shm ? "?mode=ro" : "?mode=ro&immutable=1", uri, sizeof uri));
     int rc = ro_probe(uri);
     if (rc != SQLITE_OK) {
         fprintf(stderr, "tresor: store: %s cannot be read (%s)%s\n", path, sqlite3_errstr(rc),
