@@ -224,13 +224,10 @@ fail:
 
 SM_HANDLER(sm_op_restore_secret)
 {
-    const char *id;
     struct secret s;
-    tr_result r;
+    tr_result r = TR_OK;
 
-    GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
-    r = TR_OK;
+    GUARD(sm_find_for_op(rc, in, false, &s));
     if (s.deleted_date != 0) {
         r = due_drop(rc->st, &s);
         s.deleted_date = 0;

@@ -405,13 +405,9 @@ fail:
 
 SM_HANDLER(sm_op_get_resource_policy)
 {
-    const char *id;
     struct secret s;
-    tr_result r;
-
-    GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
-    r = reply_arn_name(&s, out);
+    GUARD(sm_find_for_op(rc, in, false, &s));
+    tr_result r = reply_arn_name(&s, out);
     if (tr_ok(r) && s.policy && *s.policy) {
         /* A bound principal gone since reads as its unique id (AWS). */
         char *shown = NULL;
@@ -426,12 +422,10 @@ SM_HANDLER(sm_op_get_resource_policy)
 
 SM_HANDLER(sm_op_delete_resource_policy)
 {
-    const char *id;
     struct secret s;
     tr_result r = TR_OK;
 
-    GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, true, &s));
+    GUARD(sm_find_for_op(rc, in, true, &s));
     if (s.policy) {
         free(s.policy);
         free(s.policy_ids);

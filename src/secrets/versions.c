@@ -144,11 +144,8 @@ TR_RESULT sm_versions_prune(store_t st, struct secret *s)
 SM_VALUE_HANDLER(sm_op_describe_secret)
 {
     struct secret s;
-    const char *id;
-    json_t *o = NULL;
-    GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
-    o = json_object();
+    GUARD(sm_find_for_op(rc, in, false, &s));
+    json_t *o = json_object();
     tr_result r = o ? sm_describe_fill(rc, &s, true, o)
                     : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     secret_free(&s);
