@@ -8,6 +8,7 @@
  * the requests that carried a value they know without the log revealing
  * any value.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,11 +72,8 @@ static int slurp(const char *path, struct buf *out)
 static int cmd_verify(int argc, char **argv)
 {
     const char *pub = NULL;
-    struct cli_parser p;
-    int c;
-    cli_parser_init(&p, &verify_cmd, argc, argv);
-    while ((c = cli_next(&p)) > 0)
-        if (c == 'p') pub = optarg;
+    const struct cli_value vals[] = { { 'p', &pub } };
+    int c = cli_parse(&verify_cmd, argc, argv, vals, 1, SIZE_MAX);
     if (c < 0) return cli_exit(c);
     if (!pub) return cli_usage_error(NULL, &verify_cmd, "--public-key is required");
     if (optind >= argc) return cli_usage_error(NULL, &verify_cmd, "no audit log file given");

@@ -40,13 +40,9 @@ static const struct cli_cmd check_cmd = {
 int cmd_check(int argc, char **argv)
 {
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
-    struct cli_parser p;
-    int c;
-    cli_parser_init(&p, &check_cmd, argc, argv);
-    while ((c = cli_next(&p)) > 0)
-        if (c == 'd') data_dir = optarg;
+    const struct cli_value vals[] = { { 'd', &data_dir } };
+    int c = cli_parse(&check_cmd, argc, argv, vals, 1, 0);
     if (c < 0) return cli_exit(c);
-    if (optind < argc) return cli_usage_error(NULL, &check_cmd, "unexpected argument '%s'", argv[optind]);
 
     struct data_dir dd;
     int rc = open_data_dir(data_dir, true /* read-only */, &dd);

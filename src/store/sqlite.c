@@ -125,7 +125,6 @@
 #include "core/metrics.h"
 
 #define BUSY_TIMEOUT_MS 5000
-#define DB_FILE "tresor.db"
 
 /* ---- the statements, prepared once per connection -------------------- */
 
@@ -1871,8 +1870,7 @@ TR_RESULT store_sqlite_open_commit(const char *data_dir, enum store_commit commi
     ENSURE_REF(out);
     *out = NULL;
 
-    int n = snprintf(path, sizeof path, "%s/%s", data_dir, DB_FILE);
-    ENSURE(n > 0 && (size_t)n < sizeof path, TR_E_INTERNAL);
+    ENSURE(sqlite_db_path(data_dir, path), TR_E_INTERNAL);
     if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "tresor: store: mkdir %s: %s\n", data_dir, strerror(errno));
         BAIL0(TR_E_INTERNAL);
@@ -1926,8 +1924,7 @@ TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
     ENSURE_REF(out);
     *out = NULL;
 
-    int n = snprintf(path, sizeof path, "%s/%s", data_dir, DB_FILE);
-    ENSURE(n > 0 && (size_t)n < sizeof path, TR_E_INTERNAL);
+    ENSURE(sqlite_db_path(data_dir, path), TR_E_INTERNAL);
     if (!sqlite_file_exists(path, "")) {
         fprintf(stderr, "tresor: store: %s: %s\n", path, strerror(errno));
         BAIL0(TR_E_INTERNAL);
