@@ -339,7 +339,7 @@ def test_sigkill_at_every_phase_and_at_random(tresor_factory, tmp_path):
     r = rotate(srv)
     span = time.monotonic() - t0
     assert r.returncode == 0, r.stderr
-    rounds = int(os.environ.get("TRESOR_ROTATE_ROUNDS", "12"))
+    rounds = int(os.environ.get("TRESOR_ROTATE_ROUNDS", "20"))
     old_new = {"old": 0, "new": 0, "done": 0}
     for i in range(rounds):
         before = (srv.data_dir / "root.key").read_bytes()
