@@ -1847,14 +1847,20 @@ fail:
  * reads, so its first read takes SQLite's exclusive lock on the database
  * file and keeps it until the store closes; a lock another process holds
  * (a running server's connections keep a shared one) fails it. */
+#define EXCLUSIVE_WAIT_MS 1000
 static TR_RESULT lock_exclusive(struct conn *c)
 {
     char *err = NULL;
     int rc = sqlite3_exec(c->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, &err);
     sqlite3_free(err);
     if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, "PRAGMA locking_mode = EXCLUSIVE");
+    /* A running server holds its shared lock for good: waiting the whole
+     * busy timeout would only delay the refusal.  A second covers a
+     * command that reads for a moment (tresor check). */
+    (void)sqlite3_busy_timeout(c->db, EXCLUSIVE_WAIT_MS);
     rc = sqlite3_exec(c->db, "BEGIN EXCLUSIVE; COMMIT", NULL, NULL, &err);
     sqlite3_free(err);
+    (void)sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
     if (rc != SQLITE_OK) {
         rc = sqlite3_extended_errcode(c->db);
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
