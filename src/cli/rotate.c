@@ -164,7 +164,7 @@ static TR_RESULT write_seal_next(const char *dir, enum seal_kind kind, const uin
     return TR_OK;
 }
 
-/* The rotation's .next files, removed after a failure before the commit. */
+/* The rotation's .next files, removed after a failure before COMMIT. */
 static void drop_next(const char *dir, enum seal_kind kind)
 {
     char p[PATH_MAX + 64];
@@ -219,10 +219,13 @@ TR_RESULT root_rotate(const char *dir, enum seal_kind kind, store_t st, const st
     r = rewrap_materials(st, old, new_kr, &out->materials);
     if (tr_ok(r)) r = rewrap_access_keys(st, old, new_kr, &out->access_keys);
     if (tr_ok(r)) r = root_record_put(st, &rec);
+    /* A COMMIT that fails may still have reached the disk (a failed sync):
+     * from here on the .next files are left for the next open to settle
+     * from what the store holds, never removed here. */
+    if (tr_ok(r)) committed = true;
     if (tr_ok(r)) r = st[0]->tx_commit(st);
     if (tr_failed(r)) goto fail;
     in_tx = false;
-    committed = true;
     pause_at("committed");
     /* 3. the .next files renamed over the old ones */
     r = root_settle_apply(dir, seal_file_name(kind), ROOT_SETTLE_FINISH);

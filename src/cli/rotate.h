@@ -20,9 +20,11 @@ struct root_rotate_counts {
 };
 /* The rotation, on a store opened with store_sqlite_open_exclusive and
  * settled, whose root key old has been verified.  pass: the passphrase
- * seal's passphrase (the new key is sealed under it).  On failure before
- * the commit, nothing changed (the .next files are removed); after it,
- * the next open finishes the renames.  The new key is wiped before it
+ * seal's passphrase (the new key is sealed under it).  On a failure
+ * before COMMIT, nothing changed (the .next files are removed); from
+ * COMMIT on (a failed COMMIT included: its sync may have reached the
+ * disk), the .next files stay and the next open settles them from what
+ * the store holds.  The new key is wiped before it
  * returns.
  * TRESOR_TEST_ROTATE_PAUSE=PHASE (tests only; inert unless set): stop at
  * PHASE -- next-written, rewrapping, committed, renamed -- after saying
