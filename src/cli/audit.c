@@ -20,6 +20,7 @@
 #include "core/b64.h"
 #include "core/secmem.h"
 #include "crypto/keyring.h"
+#include "store/root_record.h"
 #include "crypto/seal.h"
 
 static const struct cli_opt verify_opts[] = {
@@ -121,7 +122,11 @@ static int cmd_hmac(int argc, char **argv)
         rc = cli_usage_error(NULL, &hmac_cmd, "VALUE is not base64");
         goto done;
     }
-    if (tr_failed(seal_open_any(data_dir, &kr)) || tr_failed(audit_keys_load(data_dir, kr, false, &k))) {
+    enum seal_kind kind;
+    struct root_settle_report settled;      /* a rotation cut short: settled first (crypto/rotate.h) */
+    if (tr_failed(seal_recorded(data_dir, &kind)) ||
+        (kind != SEAL_NONE && tr_failed(root_settle(data_dir, kind, NULL, false, &settled))) ||
+        tr_failed(seal_open_any(data_dir, &kr)) || tr_failed(audit_keys_load(data_dir, kr, false, &k))) {
         rc = die("audit hmac");
         goto done;
     }

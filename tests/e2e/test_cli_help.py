@@ -25,7 +25,7 @@ import readme
 from tresor_e2e import assert_wrapper_clean, free_port, run_tresor_cmd, scaled, tresor_cmd
 
 SUBCOMMANDS = ["serve", "who-can-decrypt", "what-can-decrypt", "policy simulate",
-               "account create", "check", "unseal", "seal", "audit verify", "audit hmac", "backup",
+               "account create", "check", "unseal", "seal", "rotate-root-key", "audit verify", "audit hmac", "backup",
                "restore", "version", "help"]
 # Each subcommand's flags: (flag, its environment variable or None, its default or None).
 FLAGS = {
@@ -63,6 +63,7 @@ FLAGS = {
     "check": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
     "unseal": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--passphrase-file", None, None)],
     "seal": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
+    "rotate-root-key": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--passphrase-file", None, None)],
     "audit verify": [("--public-key", None, None)],
     "audit hmac": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--decode", None, None)],
     "backup": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--out", None, None)],
