@@ -17,9 +17,11 @@
  *    We recommend a UUID-type value.";
  *  - the same token again with the same value (and type) is an idempotent
  *    retry: nothing changes and the reply is the same; with another value
- *    it is ResourceExistsException "You can't modify an existing version,
- *    you can only create new ones.".  Comparing needs the stored value, so
- *    a retry also needs kms:Decrypt (as AWS documents);
+ *    it is ResourceExistsException "You can't use ClientRequestToken <token>
+ *    because that value is already in use for a version of secret <ARN>."
+ *    (the code is the model's for an existing version; the message as SDK
+ *    users and the peer suites report it).  Comparing needs the stored
+ *    value, so a retry also needs kms:Decrypt (as AWS documents);
  *  - labels move with sm_labels_attach (versions.c).
  *
  * LastAccessedDate (day precision): GetSecretValue is a read operation.
@@ -74,8 +76,11 @@
 
 static const char *const MSG_NEED_TOKEN =
     "You must provide a ClientRequestToken value. We recommend a UUID-type value.";
-static const char *const MSG_VERSION_EXISTS =
-    "You can't modify an existing version, you can only create new ones.";
+/* A token in use with another value (docs/WIRE.md 5.3): the token, then
+ * the secret's ARN. */
+#define MSG_TOKEN_IN_USE \
+    "You can't use ClientRequestToken %s because that value is already in use for a version " \
+    "of secret %s."
 static const char *const MSG_BOTH_VALUES =
     "You can't specify both a binary secret value and a string secret value in the same secret.";
 
@@ -209,7 +214,7 @@ static TR_RESULT new_version(struct req_ctx *rc, struct secret *s, const char *t
     if (v) {
         bool same;
         GUARD(same_value(rc, s, v, pt, binary, &same));
-        if (!same) BAIL(TR_E_SM_RESOURCE_EXISTS, "%s", MSG_VERSION_EXISTS);
+        if (!same) BAIL(TR_E_SM_RESOURCE_EXISTS, MSG_TOKEN_IN_USE, token, s->arn);
         *existed = true;
         *out = v;
         return TR_OK;
@@ -305,8 +310,8 @@ SM_VALUE_HANDLER(sm_op_create_secret)
             r = same_value(rc, &old, v, &pt, binary, &same);
             if (tr_failed(r)) goto fail;
             if (!same) {
-                r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_EXISTS, "%s",
-                               MSG_VERSION_EXISTS);
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_EXISTS, MSG_TOKEN_IN_USE,
+                               token, old.arn);
                 goto fail;
             }
             r = reply_version(&old, v, false, &reply);

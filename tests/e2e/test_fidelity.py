@@ -100,3 +100,53 @@ def test_predefined_alias_gains_its_key(tresor_factory):
     assert [a["AliasName"] for a in paged] == PREDEFINED
     assert paged[PREDEFINED.index("alias/aws/secretsmanager")] == managed
 
+
+
+# ---------------------------------------------------------------------------
+# ClientRequestToken reused with another value
+
+
+def token_in_use(token, arn):
+    return (f"You can't use ClientRequestToken {token} because that value is already in use "
+            f"for a version of secret {arn}.")
+
+
+def test_client_request_token_reuse(tresor):
+    sm = tresor.sm()
+    name = unique("token")
+    t1, t2, t3 = (f"{unique('tok')}-{i}-0000000000000000000" for i in range(3))
+    arn = sm.create_secret(Name=name, SecretString="one", ClientRequestToken=t1)["ARN"]
+    # Retries with the same value are idempotent ...
+    again = sm.create_secret(Name=name, SecretString="one", ClientRequestToken=t1)
+    assert (again["ARN"], again["VersionId"]) == (arn, t1)
+    # ... another value is refused, and nothing changes.
+    with raises_aws("ResourceExistsException", token_in_use(t1, arn)):
+        sm.create_secret(Name=name, SecretString="other", ClientRequestToken=t1)
+
+    assert sm.put_secret_value(SecretId=name, SecretString="two",
+                               ClientRequestToken=t2)["VersionId"] == t2
+    assert sm.put_secret_value(SecretId=name, SecretString="two",
+                               ClientRequestToken=t2)["VersionId"] == t2
+    with raises_aws("ResourceExistsException", token_in_use(t2, arn)):
+        sm.put_secret_value(SecretId=name, SecretString="changed", ClientRequestToken=t2)
+    with raises_aws("ResourceExistsException", token_in_use(t1, arn)):
+        sm.put_secret_value(SecretId=name, SecretBinary=b"one", ClientRequestToken=t1)
+
+    assert sm.update_secret(SecretId=name, SecretString="three",
+                            ClientRequestToken=t3)["VersionId"] == t3
+    with raises_aws("ResourceExistsException", token_in_use(t3, arn)):
+        sm.update_secret(SecretId=name, SecretString="not three", ClientRequestToken=t3)
+    with raises_aws("ResourceExistsException", token_in_use(t2, arn)):
+        sm.update_secret(SecretId=arn, SecretString="not two", ClientRequestToken=t2)
+
+    got = sm.get_secret_value(SecretId=name)
+    assert (got["SecretString"], got["VersionId"]) == ("three", t3)
+    versions = sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)["Versions"]
+    assert sorted(v["VersionId"] for v in versions) == sorted([t1, t2, t3])
+
+    # The AWS CLI shows the same error.
+    rc, _, err = tresor.cli("secretsmanager", "put-secret-value", "--secret-id", name,
+                            "--secret-string", "cli", "--client-request-token", t3)
+    assert rc != 0
+    assert ("An error occurred (ResourceExistsException) when calling the PutSecretValue "
+            f"operation: {token_in_use(t3, arn)}") in err
