@@ -591,56 +591,6 @@ fail:
     return r;
 }
 
-static const char *const FILTER_KEYS[] = {
-    "description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all", NULL
-};
-
-static TR_RESULT check_filters(json_t *filters)
-{
-    if (!json_is_array(filters))
-        BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Filters': expected list");
-    if (json_array_size(filters) > 10)
-        return json_invalid("Filters", NULL, "Member must have length less than or equal to 10");
-    size_t i;
-    json_t *f;
-    json_array_foreach(filters, i, f) {
-        if (!json_is_object(f))
-            BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Filters': expected structure");
-        const char *key = json_string_value(json_object_get(f, "Key"));
-        bool ok = false;
-        for (const char *const *k = FILTER_KEYS; key && *k; k++)
-            if (strcmp(*k, key) == 0) ok = true;
-        char where[48];
-        snprintf(where, sizeof where, "filters.%zu.member.key", i + 1);       /* fits: a literal and a count */
-        if (!ok)
-            return json_invalid(where, key ? "" : "null",
-                                "Member must satisfy enum value set: [all, name, tag-key, "
-                                "description, primary-region, owning-service, tag-value]");
-        json_t *vl = json_object_get(f, "Values");
-        if (!json_is_array(vl) || json_array_size(vl) < 1 || json_array_size(vl) > 10) {
-            snprintf(where, sizeof where, "filters.%zu.member.values", i + 1);    /* fits: as above */
-            return json_invalid(where, NULL, json_is_array(vl) && json_array_size(vl) > 10
-                                ? "Member must have length less than or equal to 10"
-                                : "Member must have length greater than or equal to 1");
-        }
-        size_t j;
-        json_t *e;
-        json_array_foreach(vl, j, e) {
-            if (!json_is_string(e))
-                BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Values': expected string");
-            const char *s = json_string_value(e);
-            if (strlen(s) > 512)
-                return json_invalid(where, NULL, "Member must have length less than or equal to 512");
-            for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || strchr(" :_@/+=.-!", *p)))
-                    return json_invalid(where, NULL, "Member must satisfy regular expression "
-                                        "pattern: ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$");
-        }
-    }
-    return TR_OK;
-}
-
 /* NextToken: base64 of the stored name ("<region>:<name>") of the last
  * secret returned. */
 static TR_RESULT token_decode(const char *tok, char *out, size_t n)
@@ -727,7 +677,7 @@ SM_VALUE_HANDLER(sm_op_batch_get_secret_value)
     if (ids && json_array_size(ids) == 0)
         return json_invalid("SecretIdList", "'[]'", "Member must have length greater than or equal to 1");
     if (filters && json_is_null(filters)) filters = NULL;
-    if (filters) GUARD(check_filters(filters));
+    if (filters) GUARD(sm_check_filters(filters));
     GUARD(json_get_int(in, "MaxResults", false, 1, 20, &has_max, &max));
     GUARD(json_get_str(in, "NextToken", false, 1, 4096, &next));
     if (ids && filters)

@@ -150,3 +150,44 @@ def test_client_request_token_reuse(tresor):
     assert rc != 0
     assert ("An error occurred (ResourceExistsException) when calling the PutSecretValue "
             f"operation: {token_in_use(t3, arn)}") in err
+
+
+# ---------------------------------------------------------------------------
+# ListSecrets and BatchGetSecretValue filter validation
+
+KEY_SET = "[all, name, tag-key, description, primary-region, owning-service, tag-value]"
+VALUE_PATTERN = r"^\!?[a-zA-Z0-9 :_@\/\+\=\.\-\!]*$"
+
+
+def validation(value, where, constraint):
+    return (f"1 validation error detected: Value {value} at '{where}' failed to satisfy "
+            f"constraint: {constraint}")
+
+
+@pytest.mark.parametrize("op", ["list_secrets", "batch_get_secret_value"])
+def test_filter_validation(tresor, op):
+    call = getattr(tresor.sm(), op)
+    with raises_aws("InvalidParameterException", "Invalid filter key"):
+        call(Filters=[{"Values": ["a"]}])
+    with raises_aws("InvalidParameterException", "Invalid filter values for key: description"):
+        call(Filters=[{"Key": "description"}])
+    with raises_aws("ValidationException", validation(
+            "'colour'", "filters.1.member.key", f"Member must satisfy enum value set: {KEY_SET}")):
+        call(Filters=[{"Key": "colour", "Values": ["a"]}])
+    with raises_aws("ValidationException", validation(
+            "'a*b'", "filters.2.member.values",
+            f"Member must satisfy regular expression pattern: {VALUE_PATTERN}")):
+        call(Filters=[{"Key": "name", "Values": ["a"]}, {"Key": "tag-key", "Values": ["a*b"]}])
+    with raises_aws("ValidationException", startswith="1 validation error detected: Value 'aaa",
+                    contains="' at 'filters.1.member.values' failed to satisfy constraint: "
+                             "Member must have length less than or equal to 512"):
+        call(Filters=[{"Key": "all", "Values": ["a" * 513]}])
+    # The ! prefix negates, and is allowed.
+    call(Filters=[{"Key": "name", "Values": ["!nothing-is-called-this"]}])
+
+
+def test_filter_validation_cli(tresor):
+    rc, _, err = tresor.cli("secretsmanager", "list-secrets", "--filters", "Key=description")
+    assert rc != 0
+    assert ("An error occurred (InvalidParameterException) when calling the ListSecrets "
+            "operation: Invalid filter values for key: description") in err
