@@ -22,8 +22,17 @@
  * with the name <alias ARN> already exists"; an unknown one ->
  * NotFoundException "Alias <alias ARN> is not found." (docs/AUTHORIZATION.md
  * 8.1).
- * ListAliases lists only what exists: the predefined AWS aliases that AWS
- * shows without a target are not invented here.  Limit 1..100, default 50.
+ * ListAliases (API reference: "The response might also include aliases
+ * that have no TargetKeyId field.  These are predefined aliases that AWS
+ * has created but has not yet associated with a KMS key") lists the
+ * stored aliases and, without KeyId, the predefined AWS aliases of
+ * PREDEFINED below that have no key yet: AliasName and AliasArn only, no
+ * TargetKeyId and no dates.  Once tresor creates an AWS managed key for
+ * one (aws/secretsmanager, kms_managed_key) the stored alias takes its
+ * place, with its target and dates.  With KeyId only that key's aliases.
+ * One list in name order, paged by name: Limit 1..100 (default 50),
+ * NextMarker the last name shown.  The set AWS predefines is not
+ * documented; PREDEFINED is the set real accounts show (docs/WIRE.md 5.2).
  *
  * Authorization (KMS developer guide, "Controlling access to aliases"):
  * each alias operation needs its permission on the alias -- the alias ARN
@@ -194,6 +203,18 @@ KMS_HANDLER(op_delete_alias)
     return r;
 }
 
+/* The aliases AWS predefines in every account and region, in name order:
+ * the aws/<service> aliases of the AWS managed keys that services create
+ * on first use.  ListAliases shows each without a target until its key
+ * exists. */
+static const char *const PREDEFINED[] = {
+    "alias/aws/acm", "alias/aws/dynamodb", "alias/aws/ebs", "alias/aws/elasticfilesystem",
+    "alias/aws/es", "alias/aws/glue", "alias/aws/kinesisvideo", "alias/aws/lambda",
+    "alias/aws/rds", "alias/aws/redshift", "alias/aws/s3", "alias/aws/secretsmanager",
+    "alias/aws/ssm", "alias/aws/xray",
+};
+#define NPREDEFINED (sizeof PREDEFINED / sizeof PREDEFINED[0])
+
 static TR_RESULT write_alias(struct req_ctx *rc, json_t *list, void *arg, size_t i,
                              const char **key)
 {
@@ -202,11 +223,45 @@ static TR_RESULT write_alias(struct req_ctx *rc, json_t *list, void *arg, size_t
     (void)rc;
     *key = a->name;
     GUARD(kms_arn(arn, sizeof arn, a->region, a->account_id, a->name));
-    json_t *e = json_pack("{s:s, s:s, s:s}", "AliasName", a->name, "AliasArn", arn,
-                          "TargetKeyId", a->target_key_id);
+    json_t *e = json_pack("{s:s, s:s}", "AliasName", a->name, "AliasArn", arn);
     GUARD(kms_append(list, e));
+    if (a->target_key_id[0] == '\0') return TR_OK;     /* predefined, no key yet */
+    GUARD(kms_set(e, "TargetKeyId", json_string(a->target_key_id)));
     GUARD(json_set_time(e, "CreationDate", a->created));
     return json_set_time(e, "LastUpdatedDate", a->updated);
+}
+
+static int alias_cmp(const void *x, const void *y)
+{
+    return strcmp(((const struct alias_rec *)x)->name, ((const struct alias_rec *)y)->name);
+}
+
+/* Add to *al (n stored aliases after `after`, in name order, at most
+ * `want`) the predefined aliases after `after` that are not stored, and
+ * keep the first `want` of the whole in name order.  A predefined alias
+ * missing from a full page may still be stored further on, but then it
+ * sorts after the page and is cut. */
+static TR_RESULT add_predefined(struct req_ctx *rc, const char *after, size_t want,
+                                struct alias_rec **al, size_t *n)
+{
+    struct alias_rec *v = realloc(*al, (*n + NPREDEFINED) * sizeof *v);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    *al = v;
+    size_t stored = *n;
+    for (size_t i = 0; i < NPREDEFINED; i++) {
+        const char *name = PREDEFINED[i];
+        bool have = after && strcmp(name, after) <= 0;
+        for (size_t j = 0; j < stored && !have; j++) have = strcmp(v[j].name, name) == 0;
+        if (have) continue;
+        struct alias_rec *a = &v[(*n)++];
+        memset(a, 0, sizeof *a);
+        STR_COPY_ARRAY(a->account_id, rc->who.account_id);
+        GUARD(str_copy(a->name, sizeof a->name, name, "the alias name"));
+        GUARD(str_copy(a->region, sizeof a->region, rc->region, "the region"));
+    }
+    qsort(v, *n, sizeof *v, alias_cmp);
+    if (*n > want) *n = want;
+    return TR_OK;
 }
 
 KMS_HANDLER(op_list_aliases)
@@ -230,6 +285,7 @@ KMS_HANDLER(op_list_aliases)
     tr_result r = rc->st[0]->alias_list(rc->st, rc->who.account_id, rc->region,
                                         id ? k.key_id : NULL, has_marker ? after : NULL,
                                         limit + 1, &al, &n);
+    if (tr_ok(r) && !id) r = add_predefined(rc, has_marker ? after : NULL, limit + 1, &al, &n);
     if (tr_ok(r)) r = kms_page_write(rc, "Aliases", limit, 0, n, write_alias, al, out);
     alias_list_free(al, n);
     key_rec_free(&k);

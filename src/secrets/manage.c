@@ -567,28 +567,48 @@ static bool filter_value_ok(const char *v)
     return true;
 }
 
-static TR_RESULT parse_filters(json_t *in, struct list_req *q)
+/* The keys of Filter.Key as AWS's validation message lists them (the five
+ * older keys in the order real Secrets Manager gives them, the newer two
+ * among them as BatchGetSecretValue lists them too). */
+#define FILTER_KEY_SET "[all, name, tag-key, description, primary-region, owning-service, " \
+                       "tag-value]"
+
+/* Filters (ListSecrets, BatchGetSecretValue): at most 10; each Key one of
+ * FILTER_KEYS and Values 1..10 strings of at most 512 characters of the
+ * model's pattern.  Neither member is required by the model: a filter
+ * without Key is InvalidParameterException "Invalid filter key", one
+ * without Values "Invalid filter values for key: <key>" (what Secrets
+ * Manager answers); the rest is the model's ValidationException. */
+static TR_RESULT parse_filter_list(json_t *fl, struct filter *out, size_t *nout)
 {
-    json_t *fl = json_object_get(in, "Filters");
     char where[64];
     size_t i;
     json_t *f;
+    *nout = 0;
     if (!fl || json_is_null(fl)) return TR_OK;
     if (!json_is_array(fl)) BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Filters': expected list");
     if (json_array_size(fl) > 10)
         return json_invalid("Filters", NULL, "Member must have length less than or equal to 10");
     json_array_foreach(fl, i, f) {
-        struct filter *d = &q->filters[i];
+        struct filter *d = &out[i];
         if (!json_is_object(f))
             BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Filters': expected structure");
         snprintf(where, sizeof where, "filters.%zu.member.key", i + 1);       /* fits: a literal and a count */
-        int k = -1;
-        GUARD(enum_value(f, "Key", FILTER_KEYS, where, &k));
-        if (k < 0) return json_invalid(where, "null", "Member must not be null");
-        d->key = FILTER_KEYS[k];
+        const char *key;
+        GUARD(json_get_str(f, "Key", false, 0, 256, &key));
+        if (!key) BAIL(TR_E_SM_INVALID_PARAMETER, "Invalid filter key");
+        d->key = NULL;
+        for (int k = 0; FILTER_KEYS[k]; k++)
+            if (strcmp(FILTER_KEYS[k], key) == 0) d->key = FILTER_KEYS[k];
+        if (!d->key) {
+            char q[300];
+            snprintf(q, sizeof q, "'%.256s'", key);      /* fits: 256 and two quotes */
+            return json_invalid(where, q, "Member must satisfy enum value set: " FILTER_KEY_SET);
+        }
         json_t *vals = json_object_get(f, "Values");
         snprintf(where, sizeof where, "filters.%zu.member.values", i + 1);    /* fits: as above */
-        if (!vals || json_is_null(vals)) return json_invalid(where, "null", "Member must not be null");
+        if (!vals || json_is_null(vals))
+            BAIL(TR_E_SM_INVALID_PARAMETER, "Invalid filter values for key: %s", d->key);
         if (!json_is_array(vals))
             BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Values': expected list");
         size_t n = json_array_size(vals), j;
@@ -610,9 +630,21 @@ static TR_RESULT parse_filters(json_t *in, struct list_req *q)
             d->values[j] = s;
         }
         d->n = n;
-        q->nfilters++;
+        (*nout)++;
     }
     return TR_OK;
+}
+
+static TR_RESULT parse_filters(json_t *in, struct list_req *q)
+{
+    return parse_filter_list(json_object_get(in, "Filters"), q->filters, &q->nfilters);
+}
+
+TR_RESULT sm_check_filters(json_t *filters)
+{
+    struct filter parsed[10];
+    size_t n;
+    return parse_filter_list(filters, parsed, &n);
 }
 
 static bool needs_tags(const struct list_req *q)

@@ -61,6 +61,9 @@ struct sm_filter_subject {
 };
 bool sm_filter_match(const char *key, const char *const *values, size_t nvalues,
                      const struct sm_filter_subject *s);
+/* Validate a Filters list (ListSecrets, BatchGetSecretValue) with AWS's
+ * errors; `filters` may be NULL or JSON null (none). */
+TR_RESULT sm_check_filters(json_t *filters);
 
 /* ---- password.c --------------------------------------------------------- */
 

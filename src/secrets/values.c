@@ -17,9 +17,11 @@
  *    We recommend a UUID-type value.";
  *  - the same token again with the same value (and type) is an idempotent
  *    retry: nothing changes and the reply is the same; with another value
- *    it is ResourceExistsException "You can't modify an existing version,
- *    you can only create new ones.".  Comparing needs the stored value, so
- *    a retry also needs kms:Decrypt (as AWS documents);
+ *    it is ResourceExistsException "You can't use ClientRequestToken <token>
+ *    because that value is already in use for a version of secret <ARN>."
+ *    (the code is the model's for an existing version; the message as SDK
+ *    users and the peer suites report it).  Comparing needs the stored
+ *    value, so a retry also needs kms:Decrypt (as AWS documents);
  *  - labels move with sm_labels_attach (versions.c).
  *
  * LastAccessedDate (day precision): GetSecretValue is a read operation.
@@ -74,8 +76,11 @@
 
 static const char *const MSG_NEED_TOKEN =
     "You must provide a ClientRequestToken value. We recommend a UUID-type value.";
-static const char *const MSG_VERSION_EXISTS =
-    "You can't modify an existing version, you can only create new ones.";
+/* A token in use with another value (docs/WIRE.md 5.3): the token, then
+ * the secret's ARN. */
+#define MSG_TOKEN_IN_USE \
+    "You can't use ClientRequestToken %s because that value is already in use for a version " \
+    "of secret %s."
 static const char *const MSG_BOTH_VALUES =
     "You can't specify both a binary secret value and a string secret value in the same secret.";
 
@@ -209,7 +214,7 @@ static TR_RESULT new_version(struct req_ctx *rc, struct secret *s, const char *t
     if (v) {
         bool same;
         GUARD(same_value(rc, s, v, pt, binary, &same));
-        if (!same) BAIL(TR_E_SM_RESOURCE_EXISTS, "%s", MSG_VERSION_EXISTS);
+        if (!same) BAIL(TR_E_SM_RESOURCE_EXISTS, MSG_TOKEN_IN_USE, token, s->arn);
         *existed = true;
         *out = v;
         return TR_OK;
@@ -305,8 +310,8 @@ SM_VALUE_HANDLER(sm_op_create_secret)
             r = same_value(rc, &old, v, &pt, binary, &same);
             if (tr_failed(r)) goto fail;
             if (!same) {
-                r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_EXISTS, "%s",
-                               MSG_VERSION_EXISTS);
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_EXISTS, MSG_TOKEN_IN_USE,
+                               token, old.arn);
                 goto fail;
             }
             r = reply_version(&old, v, false, &reply);
@@ -586,56 +591,6 @@ fail:
     return r;
 }
 
-static const char *const FILTER_KEYS[] = {
-    "description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all", NULL
-};
-
-static TR_RESULT check_filters(json_t *filters)
-{
-    if (!json_is_array(filters))
-        BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Filters': expected list");
-    if (json_array_size(filters) > 10)
-        return json_invalid("Filters", NULL, "Member must have length less than or equal to 10");
-    size_t i;
-    json_t *f;
-    json_array_foreach(filters, i, f) {
-        if (!json_is_object(f))
-            BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Filters': expected structure");
-        const char *key = json_string_value(json_object_get(f, "Key"));
-        bool ok = false;
-        for (const char *const *k = FILTER_KEYS; key && *k; k++)
-            if (strcmp(*k, key) == 0) ok = true;
-        char where[48];
-        snprintf(where, sizeof where, "filters.%zu.member.key", i + 1);       /* fits: a literal and a count */
-        if (!ok)
-            return json_invalid(where, key ? "" : "null",
-                                "Member must satisfy enum value set: [all, name, tag-key, "
-                                "description, primary-region, owning-service, tag-value]");
-        json_t *vl = json_object_get(f, "Values");
-        if (!json_is_array(vl) || json_array_size(vl) < 1 || json_array_size(vl) > 10) {
-            snprintf(where, sizeof where, "filters.%zu.member.values", i + 1);    /* fits: as above */
-            return json_invalid(where, NULL, json_is_array(vl) && json_array_size(vl) > 10
-                                ? "Member must have length less than or equal to 10"
-                                : "Member must have length greater than or equal to 1");
-        }
-        size_t j;
-        json_t *e;
-        json_array_foreach(vl, j, e) {
-            if (!json_is_string(e))
-                BAIL(TR_E_SERIALIZATION, "Unexpected value for member 'Values': expected string");
-            const char *s = json_string_value(e);
-            if (strlen(s) > 512)
-                return json_invalid(where, NULL, "Member must have length less than or equal to 512");
-            for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || strchr(" :_@/+=.-!", *p)))
-                    return json_invalid(where, NULL, "Member must satisfy regular expression "
-                                        "pattern: ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$");
-        }
-    }
-    return TR_OK;
-}
-
 /* NextToken: base64 of the stored name ("<region>:<name>") of the last
  * secret returned. */
 static TR_RESULT token_decode(const char *tok, char *out, size_t n)
@@ -722,7 +677,7 @@ SM_VALUE_HANDLER(sm_op_batch_get_secret_value)
     if (ids && json_array_size(ids) == 0)
         return json_invalid("SecretIdList", "'[]'", "Member must have length greater than or equal to 1");
     if (filters && json_is_null(filters)) filters = NULL;
-    if (filters) GUARD(check_filters(filters));
+    if (filters) GUARD(sm_check_filters(filters));
     GUARD(json_get_int(in, "MaxResults", false, 1, 20, &has_max, &max));
     GUARD(json_get_str(in, "NextToken", false, 1, 4096, &next));
     if (ids && filters)

@@ -870,10 +870,17 @@ static void test_aliases(void **state)
     call_err("UpdateAlias", json_pack("{s:s, s:s}", "AliasName", "alias/none", "TargetKeyId", b),
              TR_E_KMS_NOT_FOUND, "Alias arn:aws:kms:us-east-1:111122223333:alias/none is not found.");
 
+    /* Without KeyId: the 14 predefined aws/ aliases (no target, no
+     * dates) and ours, in name order. */
     o = call_ok("ListAliases", json_object());
     json_t *al = json_object_get(o, "Aliases");
-    assert_int_equal(json_array_size(al), 2);
+    assert_int_equal(json_array_size(al), 16);
     json_t *e = json_array_get(al, 0);
+    assert_string_equal(sget(e, "AliasName"), "alias/aws/acm");
+    assert_string_equal(sget(e, "AliasArn"), "arn:aws:kms:us-east-1:111122223333:alias/aws/acm");
+    assert_int_equal(json_object_size(e), 2);
+    assert_string_equal(sget(json_array_get(al, 13), "AliasName"), "alias/aws/xray");
+    e = json_array_get(al, 14);
     assert_string_equal(sget(e, "AliasName"), "alias/one");
     assert_string_equal(sget(e, "AliasArn"), "arn:aws:kms:us-east-1:111122223333:alias/one");
     assert_string_equal(sget(e, "TargetKeyId"), b);

@@ -478,13 +478,27 @@ static void test_list_filters(void **state)
     /* Validation. */
     call_err("ListSecrets", filter1("colour", "x"), TR_E_VALIDATION,
              "1 validation error detected: Value 'colour' at 'filters.1.member.key' failed to "
-             "satisfy constraint: Member must satisfy enum value set: [description, name, tag-key, "
-             "tag-value, primary-region, owning-service, all]");
+             "satisfy constraint: Member must satisfy enum value set: [all, name, tag-key, description, "
+             "primary-region, owning-service, tag-value]");
     call_err("ListSecrets", filter1("name", "a*b"), TR_E_VALIDATION, NULL);
     call_err("ListSecrets", json_pack("{s:[{s:s, s:[]}]}", "Filters", "Key", "name", "Values"),
              TR_E_VALIDATION, NULL);
-    call_err("ListSecrets", json_pack("{s:[{s:s}]}", "Filters", "Key", "name"), TR_E_VALIDATION,
-             NULL);
+    call_err("ListSecrets", json_pack("{s:[{s:s}]}", "Filters", "Key", "name"),
+             TR_E_SM_INVALID_PARAMETER, "Invalid filter values for key: name");
+    call_err("ListSecrets", json_pack("{s:[{s:s, s:n}]}", "Filters", "Key", "tag-key", "Values"),
+             TR_E_SM_INVALID_PARAMETER, "Invalid filter values for key: tag-key");
+    call_err("ListSecrets", json_pack("{s:[{s:[s]}]}", "Filters", "Values", "a"),
+             TR_E_SM_INVALID_PARAMETER, "Invalid filter key");
+    call_err("ListSecrets", json_pack("{s:[{s:n, s:[s]}]}", "Filters", "Key", "Values", "a"),
+             TR_E_SM_INVALID_PARAMETER, "Invalid filter key");
+    /* The key is checked before the values, filter by filter. */
+    call_err("ListSecrets", json_pack("{s:[{s:s, s:[s]}, {s:[s]}]}", "Filters", "Key", "name",
+                                      "Values", "a*", "Values", "b"), TR_E_VALIDATION,
+             "1 validation error detected: Value 'a*' at 'filters.1.member.values' failed to "
+             "satisfy constraint: Member must satisfy regular expression pattern: "
+             "^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$");
+    call_err("BatchGetSecretValue", json_pack("{s:[{s:s}]}", "Filters", "Key", "name"),
+             TR_E_SM_INVALID_PARAMETER, "Invalid filter values for key: name");
     json_t *many = json_array();
     for (int i = 0; i < 11; i++)
         json_array_append_new(many, json_pack("{s:s, s:[s]}", "Key", "name", "Values", "a"));

@@ -553,6 +553,15 @@ static void test_list_versions_paging(void **state)
 
 /* ---- idempotency and pruning ------------------------------------------------------ */
 
+/* The message of a ClientRequestToken in use with another value. */
+static const char *in_use(const char *token, const char *arn)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "You can't use ClientRequestToken %s because that value is "
+             "already in use for a version of secret %s.", token, arn);
+    return buf;
+}
+
 static void test_idempotency(void **state)
 {
     (void)state;
@@ -566,8 +575,7 @@ static void test_idempotency(void **state)
     json_decref(o);
     call_err("CreateSecret", json_pack("{s:s, s:s, s:s}", "Name", "idem", "SecretString", "other",
                                        "ClientRequestToken", tok(1)),
-             TR_E_SM_RESOURCE_EXISTS, "You can't modify an existing version, you can only "
-             "create new ones.");
+             TR_E_SM_RESOURCE_EXISTS, in_use(tok(1), arn));
     call_err("CreateSecret", json_pack("{s:s, s:s, s:s}", "Name", "idem", "SecretString", "same",
                                        "ClientRequestToken", tok(2)),
              TR_E_SM_RESOURCE_EXISTS, "The operation failed because the secret idem already "
@@ -583,8 +591,7 @@ static void test_idempotency(void **state)
     labels_eq("idem", 2, "[\"AWSCURRENT\"]");
     call_err("PutSecretValue", json_pack("{s:s, s:s, s:s}", "SecretId", "idem",
                                          "SecretString", "changed", "ClientRequestToken", tok(2)),
-             TR_E_SM_RESOURCE_EXISTS, "You can't modify an existing version, you can only "
-             "create new ones.");
+             TR_E_SM_RESOURCE_EXISTS, in_use(tok(2), arn));
     /* The same bytes as binary are a different value. */
     DO("PutSecretValue", json_pack("{s:s, s:s, s:s}", "SecretId", "idem", "SecretBinary",
                                    "dHdv", "ClientRequestToken", tok(3)));

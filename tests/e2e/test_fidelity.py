@@ -1,0 +1,193 @@
+"""
+Fidelity to AWS where test suites look: ListAliases with AWS's predefined
+aliases, ClientRequestToken reuse, ListSecrets filter validation, KMS
+alias name and target rules.  Expected codes and messages are AWS's
+(docs/WIRE.md 5.2 and 5.3 give each one's source).
+"""
+
+import json
+
+import pytest
+
+from tresor_e2e import ACCOUNT, REGION, alias_arn, new_key, raises_aws, unique
+
+PREDEFINED = [
+    "alias/aws/acm", "alias/aws/dynamodb", "alias/aws/ebs", "alias/aws/elasticfilesystem",
+    "alias/aws/es", "alias/aws/glue", "alias/aws/kinesisvideo", "alias/aws/lambda",
+    "alias/aws/rds", "alias/aws/redshift", "alias/aws/s3", "alias/aws/secretsmanager",
+    "alias/aws/ssm", "alias/aws/xray",
+]
+
+
+def all_pages(kms, **kw):
+    """Every alias of ListAliases, page by page; (entries, pages)."""
+    seen, marker, pages = [], None, 0
+    while True:
+        page = kms.list_aliases(**kw, **({"Marker": marker} if marker else {}))
+        pages += 1
+        seen += page["Aliases"]
+        if not page["Truncated"]:
+            assert "NextMarker" not in page
+            return seen, pages
+        marker = page["NextMarker"]
+        assert pages < 100
+
+
+# ---------------------------------------------------------------------------
+# ListAliases: the predefined aws/* aliases
+
+
+def test_list_aliases_shows_predefined_aliases(tresor_factory):
+    srv = tresor_factory("aliases")
+    kms = srv.kms()
+    got = kms.list_aliases()
+    assert got["Truncated"] is False and "NextMarker" not in got
+    assert got["Aliases"] == [
+        {"AliasName": n, "AliasArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:{n}"} for n in PREDEFINED]
+
+    # Mixed with the account's own, in name order, and paged across both.
+    key = new_key(kms)
+    mine = ["alias/a-first", "alias/zz-last", "alias/aws-not-reserved"]
+    for n in mine:
+        kms.create_alias(AliasName=n, TargetKeyId=key["KeyId"])
+    everything = kms.list_aliases(Limit=100)["Aliases"]
+    names = [a["AliasName"] for a in everything]
+    assert names == sorted(PREDEFINED + mine)
+    for a in everything:
+        if a["AliasName"] in mine:
+            assert a["TargetKeyId"] == key["KeyId"]
+            assert "CreationDate" in a and "LastUpdatedDate" in a
+        else:
+            assert set(a) == {"AliasName", "AliasArn"}
+    for limit in (1, 2, 5, 16):
+        paged, pages = all_pages(kms, Limit=limit)
+        assert paged == everything
+        assert pages == -(-len(everything) // limit)
+
+    # KeyId: that key's aliases only, never the predefined ones.
+    assert [a["AliasName"] for a in kms.list_aliases(KeyId=key["KeyId"])["Aliases"]] == \
+        sorted(mine)
+    other = new_key(kms)
+    assert kms.list_aliases(KeyId=other["Arn"])["Aliases"] == []
+
+    # The AWS CLI pages through the same list.
+    rc, out, err = srv.aws("list-aliases", "--page-size", "3")
+    assert rc == 0, err
+    assert [(a["AliasName"], a.get("TargetKeyId")) for a in out["Aliases"]] == \
+        [(a["AliasName"], a.get("TargetKeyId")) for a in everything]
+    assert all(set(a) == {"AliasName", "AliasArn"} for a in out["Aliases"]
+               if a["AliasName"] in PREDEFINED)
+
+
+def test_predefined_alias_gains_its_key(tresor_factory):
+    srv = tresor_factory("aliases-managed")
+    kms, sm = srv.kms(), srv.sm()
+    sm.create_secret(Name=unique("managed"), SecretString="v")     # makes aws/secretsmanager
+    entries = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}
+    assert list(entries) == PREDEFINED
+    managed = entries["alias/aws/secretsmanager"]
+    key_id = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]["KeyId"]
+    assert managed["TargetKeyId"] == key_id
+    assert managed["AliasArn"] == alias_arn("alias/aws/secretsmanager")
+    assert "CreationDate" in managed and "LastUpdatedDate" in managed
+    for n in PREDEFINED:
+        if n != "alias/aws/secretsmanager":
+            assert set(entries[n]) == {"AliasName", "AliasArn"}
+    assert [a["AliasName"] for a in kms.list_aliases(KeyId=key_id)["Aliases"]] == \
+        ["alias/aws/secretsmanager"]
+    # Across pages the stored alias replaces the predefined one, once.
+    paged, _ = all_pages(kms, Limit=1)
+    assert [a["AliasName"] for a in paged] == PREDEFINED
+    assert paged[PREDEFINED.index("alias/aws/secretsmanager")] == managed
+
+
+
+# ---------------------------------------------------------------------------
+# ClientRequestToken reused with another value
+
+
+def token_in_use(token, arn):
+    return (f"You can't use ClientRequestToken {token} because that value is already in use "
+            f"for a version of secret {arn}.")
+
+
+def test_client_request_token_reuse(tresor):
+    sm = tresor.sm()
+    name = unique("token")
+    t1, t2, t3 = (f"{unique('tok')}-{i}-0000000000000000000" for i in range(3))
+    arn = sm.create_secret(Name=name, SecretString="one", ClientRequestToken=t1)["ARN"]
+    # Retries with the same value are idempotent ...
+    again = sm.create_secret(Name=name, SecretString="one", ClientRequestToken=t1)
+    assert (again["ARN"], again["VersionId"]) == (arn, t1)
+    # ... another value is refused, and nothing changes.
+    with raises_aws("ResourceExistsException", token_in_use(t1, arn)):
+        sm.create_secret(Name=name, SecretString="other", ClientRequestToken=t1)
+
+    assert sm.put_secret_value(SecretId=name, SecretString="two",
+                               ClientRequestToken=t2)["VersionId"] == t2
+    assert sm.put_secret_value(SecretId=name, SecretString="two",
+                               ClientRequestToken=t2)["VersionId"] == t2
+    with raises_aws("ResourceExistsException", token_in_use(t2, arn)):
+        sm.put_secret_value(SecretId=name, SecretString="changed", ClientRequestToken=t2)
+    with raises_aws("ResourceExistsException", token_in_use(t1, arn)):
+        sm.put_secret_value(SecretId=name, SecretBinary=b"one", ClientRequestToken=t1)
+
+    assert sm.update_secret(SecretId=name, SecretString="three",
+                            ClientRequestToken=t3)["VersionId"] == t3
+    with raises_aws("ResourceExistsException", token_in_use(t3, arn)):
+        sm.update_secret(SecretId=name, SecretString="not three", ClientRequestToken=t3)
+    with raises_aws("ResourceExistsException", token_in_use(t2, arn)):
+        sm.update_secret(SecretId=arn, SecretString="not two", ClientRequestToken=t2)
+
+    got = sm.get_secret_value(SecretId=name)
+    assert (got["SecretString"], got["VersionId"]) == ("three", t3)
+    versions = sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)["Versions"]
+    assert sorted(v["VersionId"] for v in versions) == sorted([t1, t2, t3])
+
+    # The AWS CLI shows the same error.
+    rc, _, err = tresor.cli("secretsmanager", "put-secret-value", "--secret-id", name,
+                            "--secret-string", "cli", "--client-request-token", t3)
+    assert rc != 0
+    assert ("An error occurred (ResourceExistsException) when calling the PutSecretValue "
+            f"operation: {token_in_use(t3, arn)}") in err
+
+
+# ---------------------------------------------------------------------------
+# ListSecrets and BatchGetSecretValue filter validation
+
+KEY_SET = "[all, name, tag-key, description, primary-region, owning-service, tag-value]"
+VALUE_PATTERN = r"^\!?[a-zA-Z0-9 :_@\/\+\=\.\-\!]*$"
+
+
+def validation(value, where, constraint):
+    return (f"1 validation error detected: Value {value} at '{where}' failed to satisfy "
+            f"constraint: {constraint}")
+
+
+@pytest.mark.parametrize("op", ["list_secrets", "batch_get_secret_value"])
+def test_filter_validation(tresor, op):
+    call = getattr(tresor.sm(), op)
+    with raises_aws("InvalidParameterException", "Invalid filter key"):
+        call(Filters=[{"Values": ["a"]}])
+    with raises_aws("InvalidParameterException", "Invalid filter values for key: description"):
+        call(Filters=[{"Key": "description"}])
+    with raises_aws("ValidationException", validation(
+            "'colour'", "filters.1.member.key", f"Member must satisfy enum value set: {KEY_SET}")):
+        call(Filters=[{"Key": "colour", "Values": ["a"]}])
+    with raises_aws("ValidationException", validation(
+            "'a*b'", "filters.2.member.values",
+            f"Member must satisfy regular expression pattern: {VALUE_PATTERN}")):
+        call(Filters=[{"Key": "name", "Values": ["a"]}, {"Key": "tag-key", "Values": ["a*b"]}])
+    with raises_aws("ValidationException", startswith="1 validation error detected: Value 'aaa",
+                    contains="' at 'filters.1.member.values' failed to satisfy constraint: "
+                             "Member must have length less than or equal to 512"):
+        call(Filters=[{"Key": "all", "Values": ["a" * 513]}])
+    # The ! prefix negates, and is allowed.
+    call(Filters=[{"Key": "name", "Values": ["!nothing-is-called-this"]}])
+
+
+def test_filter_validation_cli(tresor):
+    rc, _, err = tresor.cli("secretsmanager", "list-secrets", "--filters", "Key=description")
+    assert rc != 0
+    assert ("An error occurred (InvalidParameterException) when calling the ListSecrets "
+            "operation: Invalid filter values for key: description") in err
