@@ -324,7 +324,8 @@ TR_RESULT control_call(const char *dir, const char *cmd, const uint8_t *pass, si
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "no server answers on %s/%s (%s): is tresor serve "
-                       "running on this data dir with the passphrase or pkcs11 seal?", dir, CONTROL_SOCKET, strerror(errno));
+                       "running on this data dir with the passphrase or pkcs11 seal?", dir, CONTROL_SOCKET,
+                       strerror(errno));
         goto done;
     }
     bool sent = send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) == (ssize_t)strlen(cmd) &&
