@@ -131,6 +131,7 @@ TR_RESULT seal_p11_decode(const struct seal_p11_cipher *c, const uint8_t *file, 
     bool auth = false;
     ENSURE(c && wrong && root, TR_E_INTERNAL);
     *wrong = false;
+    secure_zero(root, ROOT_LEN);        /* wiped on every failure, the parser's too */
     GUARD(seal_p11_parse(file, len, &f));
     tr_result r = c->open(c->ctx, f.iv, file, f.header_len, f.ct, f.tag, root, &auth);
     if (tr_ok(r)) return TR_OK;
