@@ -417,3 +417,32 @@ def test_two_seal_files_without_a_record_are_refused(tresor_factory, token):
     with pytest.raises(AssertionError, match="holds both root.key and root.seal: which one the store is wrapped "
                                              "under cannot be told"):
         srv.start(env_extra={"TRESOR_PASSPHRASE": PASS})
+
+
+def test_backup_and_restore_with_root_p11(tresor_factory, token, tmp_path):
+    srv, _, blob = start_p11_dir(tresor_factory, "p11-backup")
+    env = {"TRESOR_PKCS11_PIN": PIN, "TRESOR_PKCS11_MODULE": MODULE}
+    srv.start(env_extra=env)
+    out = tmp_path / "store.bak"
+    p = tresor(srv, "backup", "--data-dir", srv.data_dir, "--out", out)
+    assert p.returncode == 0, p.stderr
+    assert srv.stop() == 0
+    kept = tmp_path / "root.p11.kept"
+    shutil.copy(srv.data_dir / "root.p11", kept)
+    kept.chmod(0o600)
+    new = tresor_factory("p11-restored", start=False)
+    shutil.rmtree(new.data_dir)
+    p = tresor(new, "restore", out, "--data-dir", new.data_dir, "--root-key", kept, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "check clean" in p.stdout
+    assert seal_files(new.data_dir) == ["root.p11"]
+    shutil.copy(srv.data_dir / "credentials", new.data_dir / "credentials")
+    shutil.copy(srv.data_dir / "config", new.data_dir / "config")
+    new.start(env_extra=env)
+    readable(new, blob)
+    assert new.stop() == 0
+    # Without the PIN the check cannot open it: nothing is left behind.
+    other = tmp_path / "other"
+    p = tresor(new, "restore", out, "--data-dir", other, "--root-key", kept, env={"TRESOR_PKCS11_MODULE": MODULE})
+    assert p.returncode == 1 and "give its PIN in TRESOR_PKCS11_PIN" in p.stderr, p.stderr
+    assert not other.exists()
