@@ -408,6 +408,12 @@ static TR_RESULT open_root_key(const char *dir, enum seal_kind kind, bool create
     bool wrong = false;
     tr_result r = seal_passphrase_load(o->passphrase_file, &pass);   /* wipes TRESOR_PASSPHRASE either way */
     *out = NULL;
+    if (kind != SEAL_PKCS11) {          /* TRESOR_PKCS11_PIN wiped and unset all the same */
+        struct buf pin = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
+        if (tr_ok(seal_pin_load(NULL, &pin)) && pin.len)
+            log_msg("warn", "%s has the %s seal: TRESOR_PKCS11_PIN is not used", dir, seal_kind_name(kind));
+        buf_free(&pin);
+    }
     if (tr_ok(r) && kind == SEAL_PKCS11) {
         if (pass.len) log_msg("warn", "%s has the pkcs11 seal: the passphrase given is not used", dir);
         r = open_root_key_p11(dir, create, has_db, o, out);

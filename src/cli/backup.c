@@ -55,10 +55,11 @@ static const struct cli_opt restore_opts[] = {
 static const struct cli_cmd restore_cmd = {
     "restore", "FILE --data-dir NEWDIR --root-key KEYFILE",
     "Make a new data dir NEWDIR from a backup FILE and the root key KEYFILE:\n"
-    "NEWDIR/root.key (or root.seal, root.p11) and NEWDIR/tresor.db, then the integrity\n"
-    "check of tresor check on it.  Refuses a NEWDIR that is not empty.  When\n"
-    "the key does not unwrap the backup, or the check finds a problem, what\n"
-    "was written is removed.  Then run tresor serve --data-dir NEWDIR.\n",
+    "NEWDIR/root.key (or root.seal, root.p11) and NEWDIR/tresor.db, then the\n"
+    "integrity check of tresor check on it.  Refuses a NEWDIR that is not\n"
+    "empty.  When the key does not unwrap the backup, or the check finds a\n"
+    "problem, what was written is removed.  Then run tresor serve --data-dir\n"
+    "NEWDIR.\n",
     restore_opts, "Exit status: 0 restored and clean, 1 failed (NEWDIR as it was), 2 usage error.\n", NULL,
 };
 
@@ -145,8 +146,9 @@ static bool read_seal_copy(const char *path, uint8_t out[SEAL_FORM_MAX], size_t 
     if (!ok) return false;
     *len = (size_t)st.st_size;
     if (*len == SEAL_FILE_LEN && memcmp(out, "tresorRK", 8) == 0) *name = SEAL_FILE_NAME;
-    else if (tr_ok(seal_p11_parse(out, *len, &pf))) *name = SEAL_P11_FILE_NAME;
-    else return false;
+    else if (*len >= 8 && memcmp(out, "tresorTK", 8) == 0 && tr_ok(seal_p11_parse(out, *len, &pf)))
+        *name = SEAL_P11_FILE_NAME;
+    else return false;          /* the error said is still the root.key check's, or the parser's */
     return true;
 }
 
