@@ -22,6 +22,7 @@ import os
 import shutil
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -174,6 +175,16 @@ def test_first_start_makes_the_key_and_a_restart_decrypts(tresor_factory, token,
     # the labels from root.p11: serving, the old data decrypts; the key was not made again.
     srv.start(args=["--pkcs11-pin-file", pin_file(tmp_path)], env_extra={"TRESOR_PKCS11_MODULE": MODULE})
     assert "made the AES-256 key" not in srv.stderr_path.read_text()
+    readable(srv, blob)
+    assert srv.stop() == 0
+    # TRESOR_PKCS11_PIN is wiped in the process's environment once read.
+    srv.start(env_extra={"TRESOR_PKCS11_MODULE": MODULE, "TRESOR_PKCS11_PIN": PIN})
+    try:
+        environ = (Path("/proc") / str(srv.proc.pid) / "environ").read_bytes()
+    except OSError:
+        environ = None                                          # not readable here: nothing to look at
+    if environ is not None and b"TRESOR_PKCS11_MODULE=" in environ:     # the server's own, not a wrapper's
+        assert PIN.encode() not in environ
     readable(srv, blob)
     assert srv.kms().describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == key_id
     assert srv.stop() == 0
