@@ -53,7 +53,8 @@ int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d)
         fprintf(stderr, "tresor: %s: %s\n", data_dir, strerror(errno));
         return 1;
     }
-    if ((!file_exists(d->path, "root.key") && !file_exists(d->path, "root.seal")) ||
+    if ((!file_exists(d->path, "root.key") && !file_exists(d->path, "root.seal") &&
+         !file_exists(d->path, "root.p11")) ||
         !file_exists(d->path, "tresor.db")) {
         fprintf(stderr, "tresor: %s is not an initialized data dir (run tresor serve first)\n",
                 d->path);

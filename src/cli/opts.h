@@ -45,7 +45,7 @@
 #define CLI_HELP  (-1)  /* --help was printed to stdout: exit 0 */
 #define CLI_ERROR (-2)  /* an error line and the synopsis went to stderr: exit 2 */
 
-#define CLI_MAX_OPTS 24
+#define CLI_MAX_OPTS 32
 
 struct cli_opt {
     const char *name;   /* long flag without "--"; NULL for an operand (SECRET) */

@@ -26,6 +26,7 @@
 #include "core/secmem.h"
 #include "core/str.h"
 #include "crypto/aead.h"
+#include "crypto/internal.h"
 #include "crypto/rand.h"
 
 #include <argon2.h>
@@ -51,13 +52,20 @@
 
 const char *seal_kind_name(enum seal_kind k)
 {
-    return k == SEAL_PASSPHRASE ? "passphrase" : k == SEAL_FILE ? "file" : "none";
+    return k == SEAL_PASSPHRASE ? "passphrase" : k == SEAL_FILE ? "file" : k == SEAL_PKCS11 ? "pkcs11" : "none";
+}
+
+const char *seal_file_name(enum seal_kind k)
+{
+    return k == SEAL_PASSPHRASE ? SEAL_FILE_NAME : k == SEAL_FILE ? "root.key"
+         : k == SEAL_PKCS11 ? SEAL_P11_FILE_NAME : NULL;
 }
 
 bool seal_kind_parse(const char *s, enum seal_kind *out)
 {
     if (s && strcmp(s, "file") == 0) *out = SEAL_FILE;
     else if (s && strcmp(s, "passphrase") == 0) *out = SEAL_PASSPHRASE;
+    else if (s && strcmp(s, "pkcs11") == 0) *out = SEAL_PKCS11;
     else return false;
     return true;
 }
@@ -72,12 +80,19 @@ static bool exists_in(const char *dir, const char *name)
 
 TR_RESULT seal_recorded(const char *dir, enum seal_kind *out)
 {
+    static const enum seal_kind kinds[] = { SEAL_FILE, SEAL_PASSPHRASE, SEAL_PKCS11 };
+    enum seal_kind found = SEAL_NONE;
     ENSURE(dir && out, TR_E_INTERNAL);
-    bool key = exists_in(dir, "root.key"), sealed = exists_in(dir, SEAL_FILE_NAME);
-    if (key && sealed)
-        BAIL(TR_E_INTERNAL, "%s holds both root.key and %s: which one the store is wrapped under "
-             "cannot be told; keep the one the data dir was created with", dir, SEAL_FILE_NAME);
-    *out = key ? SEAL_FILE : sealed ? SEAL_PASSPHRASE : SEAL_NONE;
+    GUARD(seal_migrate_recover(dir));
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (!exists_in(dir, seal_file_name(kinds[i]))) continue;
+        if (found != SEAL_NONE)
+            BAIL(TR_E_INTERNAL, "%s holds both %s and %s: which one the store is wrapped under "
+                 "cannot be told; keep the one the data dir was created with", dir, seal_file_name(found),
+                 seal_file_name(kinds[i]));
+        found = kinds[i];
+    }
+    *out = found;
     return TR_OK;
 }
 
@@ -186,7 +201,7 @@ static TR_RESULT open_passphrase_at(const char *dir, const char *name, const uin
 
 /* Read a file of at most cap bytes into out, after checking that it is a
  * regular file no one but its owner may access. */
-static TR_RESULT read_private_file(const char *path, const char *what, struct buf *out, size_t cap)
+TR_RESULT seal_read_private_file(const char *path, const char *what, struct buf *out, size_t cap)
 {
     struct stat st;
     tr_result r = TR_OK;
@@ -244,7 +259,7 @@ static TR_RESULT open_passphrase_at(const char *dir, const char *name, const uin
     *wrong = false;
     int k = snprintf(path, sizeof path, "%s/%s", dir, name);
     if (k < 0 || (size_t)k >= sizeof path) BAIL(TR_E_INTERNAL, "data directory path is too long");
-    r = read_private_file(path, "sealed root key file", &file, SEAL_FILE_LEN + 1);
+    r = seal_read_private_file(path, "sealed root key file", &file, SEAL_FILE_LEN + 1);
     if (tr_failed(r)) goto done;
     r = seal_unwrap(file.data, file.len, pass, n, wrong, root);
     if (tr_failed(r)) goto done;
@@ -255,33 +270,45 @@ done:
     return r;
 }
 
-/* Drop one trailing "\n" or "\r\n"; refuse an empty passphrase. */
-static TR_RESULT passphrase_trim(struct buf *b)
+/* Drop one trailing "\n" or "\r\n"; refuse an empty passphrase (or PIN). */
+static TR_RESULT secret_trim(struct buf *b, const char *what)
 {
     if (b->len && b->data[b->len - 1] == '\n') b->data[--b->len] = 0;
     if (b->len && b->data[b->len - 1] == '\r') b->data[--b->len] = 0;
-    if (b->len == 0) BAIL(TR_E_INTERNAL, "the passphrase is empty");
+    if (b->len == 0) BAIL(TR_E_INTERNAL, "the %s is empty", what);
     return TR_OK;
+}
+
+static TR_RESULT passphrase_trim(struct buf *b)
+{
+    return secret_trim(b, "passphrase");
+}
+
+TR_RESULT seal_secret_load(const char *file, const char *env_name, const char *what, struct buf *out)
+{
+    char fwhat[64];
+    ENSURE(out && out->secret && env_name && what, TR_E_INTERNAL);
+    if (file) {
+        snprintf(fwhat, sizeof fwhat, "%s file", what);    /* cut: a message for people */
+        GUARD(seal_read_private_file(file, fwhat, out, SEAL_PASSPHRASE_MAX + 2));
+        return secret_trim(out, what);
+    }
+    char *env = getenv(env_name);
+    if (!env) return TR_OK;
+    size_t n = strlen(env);
+    tr_result r = n > SEAL_PASSPHRASE_MAX + 2
+        ? tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s is longer than %d bytes", env_name,
+                     SEAL_PASSPHRASE_MAX)
+        : buf_append(out, env, n);
+    secure_zero(env, n);                /* the environment's copy, then the name */
+    unsetenv(env_name);
+    GUARD(r);
+    return secret_trim(out, what);
 }
 
 TR_RESULT seal_passphrase_load(const char *file, struct buf *out)
 {
-    ENSURE(out && out->secret, TR_E_INTERNAL);
-    if (file) {
-        GUARD(read_private_file(file, "passphrase file", out, SEAL_PASSPHRASE_MAX + 2));
-        return passphrase_trim(out);
-    }
-    char *env = getenv("TRESOR_PASSPHRASE");
-    if (!env) return TR_OK;
-    size_t n = strlen(env);
-    tr_result r = n > SEAL_PASSPHRASE_MAX + 2
-        ? tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "TRESOR_PASSPHRASE is longer than %d bytes",
-                     SEAL_PASSPHRASE_MAX)
-        : buf_append(out, env, n);
-    secure_zero(env, n);                /* the environment's copy, then the name */
-    unsetenv("TRESOR_PASSPHRASE");
-    GUARD(r);
-    return passphrase_trim(out);
+    return seal_secret_load(file, "TRESOR_PASSPHRASE", "passphrase", out);
 }
 
 TR_RESULT seal_passphrase_read_fd(int fd, struct buf *out)
@@ -328,6 +355,7 @@ TR_RESULT seal_open_any_named(const char *dir, const char *name, struct keyring 
     bool wrong;
     ENSURE(dir && out, TR_E_INTERNAL);
     GUARD(seal_recorded(dir, &k));
+    if (k == SEAL_PKCS11) return seal_open_pkcs11_env(dir, out);
     if (k != SEAL_PASSPHRASE && !name) return keyring_open(dir, false, out);
     if (k != SEAL_PASSPHRASE) return seal_open_named(dir, k, name, NULL, 0, &wrong, out);
     struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
@@ -340,11 +368,6 @@ TR_RESULT seal_open_any_named(const char *dir, const char *name, struct keyring 
     return r;
 }
 
-const char *seal_file_name(enum seal_kind k)
-{
-    return k == SEAL_FILE ? "root.key" : k == SEAL_PASSPHRASE ? SEAL_FILE_NAME : NULL;
-}
-
 /* The Argon2id parameters of dir's root.seal (its header is read, not
  * trusted: bounds are checked, and the defaults stand in for a file that
  * is not a sealed form). */
@@ -355,7 +378,7 @@ static struct seal_params current_params(const char *dir)
     struct seal_params prm = SEAL_PARAMS_DEFAULT, got;
     int k = snprintf(path, sizeof path, "%s/%s", dir, SEAL_FILE_NAME);
     if (k > 0 && (size_t)k < sizeof path &&
-        tr_ok(read_private_file(path, "sealed root key file", &file, SEAL_FILE_LEN + 1)) &&
+        tr_ok(seal_read_private_file(path, "sealed root key file", &file, SEAL_FILE_LEN + 1)) &&
         file.len == SEAL_FILE_LEN && memcmp(file.data, SEAL_MAGIC, 8) == 0) {
         struct rd r = rd_init(file.data + 10, 12, TR_E_INTERNAL);
         if (tr_ok(rd_u32be(&r, &got.m_kib)) && tr_ok(rd_u32be(&r, &got.t)) && tr_ok(rd_u32be(&r, &got.p)) &&
