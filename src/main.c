@@ -124,16 +124,7 @@ static const struct cli_opt serve_opts[] = {
     { "passphrase-file", 'P', "FILE", NULL, NULL,
       "with the passphrase seal: read the passphrase from FILE (mode 0600), else from TRESOR_PASSPHRASE; "
       "with neither the server starts sealed (503) until tresor unseal" },
-    { "pkcs11-module", 'y', "PATH", "TRESOR_PKCS11_MODULE", NULL,
-      "with the pkcs11 seal: the token's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so" },
-    { "pkcs11-token", 'T', "LABEL", "TRESOR_PKCS11_TOKEN", NULL,
-      "with the pkcs11 seal: the token's label; needed on the first start, later read from DIR/root.p11" },
-    { "pkcs11-key", 'K', "LABEL", "TRESOR_PKCS11_KEY", NULL,
-      "with the pkcs11 seal: the label of the AES-256 key in the token, made there (sensitive, not "
-      "extractable) on the first start if absent; later read from DIR/root.p11" },
-    { "pkcs11-pin-file", 'N', "FILE", NULL, NULL,
-      "with the pkcs11 seal: read the token's user PIN from FILE (mode 0600), else from TRESOR_PKCS11_PIN; "
-      "with neither the server starts sealed (503) until tresor unseal" },
+    CLI_OPTS_PKCS11,
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -188,9 +179,9 @@ static const struct cli_row commands[] = {
     { "unseal", "unseal a running server with the passphrase or pkcs11 seal (passphrase or PIN on standard "
                 "input)" },
     { "seal", "seal a running server again: its root key wiped from memory, requests refused" },
-    { "rotate-root-key", "a new root key for a stopped server's data dir, everything re-wrapped, crash-safe" },
     { "seal migrate", "move a stopped server's data dir to another seal (file, passphrase, pkcs11), the same "
                       "root key" },
+    { "rotate-root-key", "a new root key for a stopped server's data dir, everything re-wrapped, crash-safe" },
     { "audit verify", "check an audit log's hash chain and signatures, across rotated files" },
     { "audit hmac", "the HMAC an audit log writes for a known sensitive value" },
     { "backup", "a consistent copy of the store while the server runs (never the root key)" },
@@ -392,7 +383,7 @@ static TR_RESULT open_root_key_p11(const char *dir, bool create, bool has_db, co
         if (tr_ok(r)) log_msg("info", "root key created and sealed by key '%s' of PKCS#11 token '%s' in "
                               "%s/root.p11", conf.key, conf.token, dir);
     } else if (tr_ok(r) && pin.len) {
-        r = seal_open_pkcs11(dir, &conf, pin.data, pin.len, &wrong, out);
+        r = seal_open_pkcs11(dir, NULL, &conf, pin.data, pin.len, &wrong, out);
     }
     buf_free(&pin);
     return r;

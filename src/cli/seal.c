@@ -84,14 +84,7 @@ static const struct cli_opt migrate_opts[] = {
     { "to", 't', "file|passphrase|pkcs11", NULL, NULL, "the seal to move to" },
     { "passphrase-file", 'p', "FILE", NULL, NULL,
       "the passphrase seal's passphrase, whichever side it is on (mode 0600), else TRESOR_PASSPHRASE" },
-    { "pkcs11-module", 'y', "PATH", "TRESOR_PKCS11_MODULE", NULL, "the pkcs11 seal's PKCS#11 module" },
-    { "pkcs11-token", 'T', "LABEL", "TRESOR_PKCS11_TOKEN", NULL,
-      "--to pkcs11: the token's label (moving from pkcs11, root.p11 names it)" },
-    { "pkcs11-key", 'K', "LABEL", "TRESOR_PKCS11_KEY", NULL,
-      "--to pkcs11: the label of the token's AES-256 key, made if absent (moving from pkcs11, root.p11 "
-      "names it)" },
-    { "pkcs11-pin-file", 'n', "FILE", NULL, NULL,
-      "the token's PIN, whichever side the pkcs11 seal is on (mode 0600), else TRESOR_PKCS11_PIN" },
+    CLI_OPTS_PKCS11,
     { 0 },
 };
 
@@ -144,59 +137,16 @@ int cmd_unseal(int argc, char **argv)
     return rc;
 }
 
-/* A side of the migration: its kind, with the secret it needs loaded into
- * secret (a secret buf) -- which for the source is the one its start
- * takes.  Usage problems: 2 after saying so; others: 1. */
-static int migrate_side(enum seal_kind k, const char *pass_file, const char *pin_file, struct buf *pass,
-                        struct buf *pin, const struct seal_p11_conf *conf, bool target, struct seal_how *how)
-{
-    *how = (struct seal_how){ .kind = k, .prm = SEAL_PARAMS_DEFAULT, .p11 = *conf };
-    if (!target) how->p11.token = how->p11.key = NULL;      /* root.p11 names them */
-    if (k == SEAL_PASSPHRASE) {
-        if (!pass->len && tr_failed(seal_passphrase_load(pass_file, pass))) return die("passphrase");
-        if (!pass->len) {
-            fprintf(stderr, "tresor seal migrate: the passphrase seal needs its passphrase: give "
-                    "--passphrase-file FILE or TRESOR_PASSPHRASE\n");
-            return 1;
-        }
-        how->secret = pass->data;
-        how->secret_len = pass->len;
-    } else if (k == SEAL_PKCS11) {
-        if (!pin->len && tr_failed(seal_pin_load(pin_file, pin))) return die("PIN");
-        if (!pin->len || !conf->module || (target && (!conf->token || !conf->key))) {
-            fprintf(stderr, "tresor seal migrate: the pkcs11 seal needs the token's PIN (--pkcs11-pin-file or "
-                    "TRESOR_PKCS11_PIN) and its module (--pkcs11-module or TRESOR_PKCS11_MODULE)%s\n",
-                    target ? ", and --to pkcs11 the token's and the key's labels (--pkcs11-token, --pkcs11-key)" : "");
-            return 1;
-        }
-        how->secret = pin->data;
-        how->secret_len = pin->len;
-    }
-    return 0;
-}
-
 static int cmd_seal_migrate(int argc, char **argv)
 {
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT), *to_s = NULL, *pass_file = NULL,
                *pin_file = NULL, *module = NULL, *token = NULL, *key = NULL;
     char dir[PATH_MAX];
     enum seal_kind to, have;
-    struct cli_parser p;
-    int c;
-    cli_parser_init(&p, &migrate_cmd, argc, argv);
-    while ((c = cli_next(&p)) > 0) {
-        switch (c) {
-        case 'd': data_dir = optarg; break;
-        case 't': to_s = optarg; break;
-        case 'p': pass_file = optarg; break;
-        case 'n': pin_file = optarg; break;
-        case 'y': module = optarg; break;
-        case 'T': token = optarg; break;
-        case 'K': key = optarg; break;
-        }
-    }
+    const struct cli_value vals[] = { { 'd', &data_dir }, { 't', &to_s },  { 'p', &pass_file }, { 'N', &pin_file },
+                                      { 'y', &module },   { 'T', &token }, { 'K', &key } };
+    int c = cli_parse(&migrate_cmd, argc, argv, vals, 7, 0);
     if (c < 0) return cli_exit(c);
-    if (optind < argc) return cli_usage_error(NULL, &migrate_cmd, "unexpected argument '%s'", argv[optind]);
     if (!to_s) return cli_usage_error(NULL, &migrate_cmd, "--to file|passphrase|pkcs11 is required");
     if (!seal_kind_parse(to_s, &to))
         return cli_usage_error(NULL, &migrate_cmd, "--to must be file, passphrase or pkcs11, not '%s'", to_s);
@@ -206,26 +156,32 @@ static int cmd_seal_migrate(int argc, char **argv)
     }
     if (tr_failed(crypto_init())) return die("crypto init");
     int lock = -1;                      /* a running server first, before any secret is asked for */
-    if (tr_failed(seal_dir_lock(dir, true, &lock))) return die("seal migrate");
-    close(lock);                        /* seal_migrate takes it again, for the move */
-    if (tr_failed(seal_recorded(dir, &have))) return die("seal migrate");
+    if (tr_failed(cli_stopped_dir_lock(dir, &lock))) return die("seal migrate");
+    struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2), pin = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
+    struct seal_how from, target;
+    int rc = 1;
+    /* Under the lock: a migration cut short finished or undone (seal_recorded),
+     * then a root key rotation cut short, so that no .next of the old seal
+     * outlives its file. */
+    if (tr_failed(seal_recorded(dir, &have))) { rc = die("seal migrate"); goto out; }
     if (have == SEAL_NONE) {
         fprintf(stderr, "tresor seal migrate: %s has no root key (root.key, root.seal or root.p11)\n", dir);
-        return 1;
+        goto out;
     }
     if (have == to) {
         fprintf(stderr, "tresor seal migrate: %s already has the %s seal (%s)\n", dir, seal_kind_name(have),
                 seal_file_name(have));
-        return 1;
+        goto out;
     }
+    if (cli_settle_rotation("seal migrate", dir, have, NULL) != 0) goto out;
     struct seal_p11_conf conf = seal_p11_conf_env(module, token, key);
-    struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2), pin = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
-    struct seal_how from, target;
-    int rc = migrate_side(have, pass_file, pin_file, &pass, &pin, &conf, false, &from);
-    if (!rc) rc = migrate_side(to, pass_file, pin_file, &pass, &pin, &conf, true, &target);
+    rc = cli_seal_how("seal migrate", have, pass_file, pin_file, &pass, &pin, &conf, false, &from);
+    if (!rc) rc = cli_seal_how("seal migrate", to, pass_file, pin_file, &pass, &pin, &conf, true, &target);
     if (!rc && tr_failed(seal_migrate(dir, &from, &target))) rc = die("seal migrate");
+out:
     buf_free(&pass);
     buf_free(&pin);
+    close(lock);
     crypto_thread_cleanup();
     if (rc) return rc;
     printf("tresor seal migrate: %s moved from the %s seal (%s) to the %s seal (%s); the root key is the same\n",

@@ -36,4 +36,14 @@ TR_RESULT seal_read_private_file(const char *path, const char *what, struct buf 
  * refused; what names it ("passphrase", "PIN"). */
 TR_RESULT seal_secret_load(const char *file, const char *env, const char *what, struct buf *out);
 
+/* v at p as 4 bytes big-endian (the seal files' integers; core/rd.h's
+ * rd_u32be reads them back). */
+static inline void put_u32be(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
 #endif

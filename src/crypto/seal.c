@@ -113,14 +113,6 @@ static TR_RESULT derive(const uint8_t *pass, size_t n, const uint8_t salt[SEAL_S
     return TR_OK;
 }
 
-static void put_u32be(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 TR_RESULT seal_wrap(const uint8_t root[32], const uint8_t *pass, size_t n, struct seal_params prm,
                     uint8_t out[SEAL_FILE_LEN])
 {
@@ -355,17 +347,55 @@ TR_RESULT seal_open_any_named(const char *dir, const char *name, struct keyring 
     bool wrong;
     ENSURE(dir && out, TR_E_INTERNAL);
     GUARD(seal_recorded(dir, &k));
-    if (k == SEAL_PKCS11) return seal_open_pkcs11_env(dir, out);
-    if (k != SEAL_PASSPHRASE && !name) return keyring_open(dir, false, out);
-    if (k != SEAL_PASSPHRASE) return seal_open_named(dir, k, name, NULL, 0, &wrong, out);
-    struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
-    tr_result r = seal_passphrase_load(NULL, &pass);
-    if (tr_ok(r) && pass.len == 0)
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s is sealed with a passphrase: give it in "
-                       "TRESOR_PASSPHRASE", dir);
-    if (tr_ok(r)) r = open_passphrase_at(dir, name ? name : SEAL_FILE_NAME, pass.data, pass.len, &wrong, out);
-    buf_free(&pass);
+    struct seal_how how = { .kind = k, .p11 = seal_p11_conf_env(NULL, NULL, NULL) };
+    struct buf secret = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
+    tr_result r = TR_OK;
+    if (k == SEAL_PASSPHRASE) {
+        r = seal_passphrase_load(NULL, &secret);
+        if (tr_ok(r) && secret.len == 0)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s is sealed with a passphrase: give it in "
+                           "TRESOR_PASSPHRASE", dir);
+    } else if (k == SEAL_PKCS11) {
+        r = seal_pin_load(NULL, &secret);
+        if (tr_ok(r) && secret.len == 0)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s is sealed by a PKCS#11 token: give its PIN in "
+                           "TRESOR_PKCS11_PIN (and the module in TRESOR_PKCS11_MODULE)", dir);
+    }
+    how.secret = secret.data;
+    how.secret_len = secret.len;
+    if (tr_ok(r)) r = seal_open_how_named(dir, &how, name, &wrong, out);
+    buf_free(&secret);
     return r;
+}
+
+TR_RESULT seal_open_how(const char *dir, const struct seal_how *how, bool *wrong, struct keyring **out)
+{
+    return seal_open_how_named(dir, how, NULL, wrong, out);
+}
+
+TR_RESULT seal_open_how_named(const char *dir, const struct seal_how *how, const char *name, bool *wrong,
+                              struct keyring **out)
+{
+    char path[PATH_MAX + 64];
+    ENSURE(dir && how && wrong && out, TR_E_INTERNAL);
+    *wrong = false;
+    switch (how->kind) {
+    case SEAL_FILE:
+        GUARD(str_format(path, sizeof path, "data directory path", "%s/%s", dir, name ? name : "root.key"));
+        return keyring_load_file(path, out);
+    case SEAL_PASSPHRASE:
+        if (!how->secret || !how->secret_len)
+            BAIL(TR_E_INTERNAL, "%s has the passphrase seal: give its passphrase (--passphrase-file or "
+                 "TRESOR_PASSPHRASE)", dir);
+        return open_passphrase_at(dir, name ? name : SEAL_FILE_NAME, how->secret, how->secret_len, wrong, out);
+    case SEAL_PKCS11:
+        if (!how->secret || !how->secret_len)
+            BAIL(TR_E_INTERNAL, "%s has the pkcs11 seal: give the token's PIN (--pkcs11-pin-file or "
+                 "TRESOR_PKCS11_PIN)", dir);
+        return seal_open_pkcs11(dir, name, &how->p11, how->secret, how->secret_len, wrong, out);
+    default:
+        BAIL(TR_E_INTERNAL, "%s has no root key", dir);
+    }
 }
 
 /* The Argon2id parameters of dir's root.seal (its header is read, not
@@ -390,52 +420,28 @@ static struct seal_params current_params(const char *dir)
     return prm;
 }
 
-TR_RESULT seal_write_next(const char *dir, enum seal_kind kind, const uint8_t root[32], const uint8_t *pass,
-                          size_t n)
+TR_RESULT seal_write_next(const char *dir, const struct seal_how *how, const uint8_t root[32])
 {
-    char name[64], path[PATH_MAX + 64];
-    uint8_t sealed[SEAL_FILE_LEN];
-    const uint8_t *data = NULL;
+    char name[64], path[PATH_MAX + 64], token[33], key[129];
+    uint8_t form[SEAL_FORM_MAX];
     size_t len = 0;
-    ENSURE(dir && root && seal_file_name(kind), TR_E_INTERNAL);
-    GUARD(str_format(name, sizeof name, "seal file name", "%s.next", seal_file_name(kind)));
+    bool wrong;
+    ENSURE(dir && how && root && seal_file_name(how->kind), TR_E_INTERNAL);
+    GUARD(str_format(name, sizeof name, "seal file name", "%s.next", seal_file_name(how->kind)));
     GUARD(str_format(path, sizeof path, "data directory path", "%s/%s", dir, name));
-    switch (kind) {
-    case SEAL_FILE:
-        data = root;
-        len = ROOT_LEN;
-        break;
-    case SEAL_PASSPHRASE:
-        ENSURE(pass, TR_E_INTERNAL);
-        GUARD(seal_wrap(root, pass, n, current_params(dir), sealed));
-        data = sealed;
-        len = sizeof sealed;
-        break;
-    default:
-        BAIL(TR_E_INTERNAL, "no such seal");
+    struct seal_how now = *how;         /* the current file's parameters, not the caller's */
+    if (now.kind == SEAL_PASSPHRASE) now.prm = current_params(dir);
+    if (now.kind == SEAL_PKCS11) {
+        GUARD(seal_p11_labels(dir, token, key));
+        now.p11.token = token;
+        now.p11.key = key;
+        now.p11_key_exists = true;
     }
+    GUARD(seal_wrap_how(root, &now, form, &len, &wrong));
     tr_result r = TR_OK;
     if (unlink(path) != 0 && errno != ENOENT)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "cannot remove %s: %s", path, strerror(errno));
-    if (tr_ok(r)) r = keyring_create_file(dir, name, data, len, false);
-    secure_zero(sealed, sizeof sealed);
+    if (tr_ok(r)) r = keyring_create_file(dir, name, form, len, false);
+    secure_zero(form, sizeof form);
     return r;
-}
-
-TR_RESULT seal_open_named(const char *dir, enum seal_kind kind, const char *name, const uint8_t *pass, size_t n,
-                          bool *wrong, struct keyring **out)
-{
-    char path[PATH_MAX + 64];
-    ENSURE(dir && name && wrong && out, TR_E_INTERNAL);
-    *wrong = false;
-    switch (kind) {
-    case SEAL_FILE:
-        GUARD(str_format(path, sizeof path, "data directory path", "%s/%s", dir, name));
-        return keyring_load_file(path, out);
-    case SEAL_PASSPHRASE:
-        ENSURE(pass, TR_E_INTERNAL);
-        return open_passphrase_at(dir, name, pass, n, wrong, out);
-    default:
-        BAIL(TR_E_INTERNAL, "no such seal");
-    }
 }

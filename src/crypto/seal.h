@@ -85,27 +85,13 @@ TR_RESULT seal_passphrase_load(const char *file, struct buf *out);
  * unseal), the same way. */
 TR_RESULT seal_passphrase_read_fd(int fd, struct buf *out);
 
-/* Write root under dir's seal kind, as "<seal_file_name(kind)>.next"
- * beside the current one (atomically, durably, mode 0600; a stale .next
- * is replaced): root.key.next holds the 32 bytes, root.seal.next the
- * sealed form under pass with a fresh salt and IV and the Argon2id
- * parameters of the current root.seal.  The step of tresor rotate-root-key
- * that depends on the seal (crypto/rotate.h, which renames the .next over
- * the current file once the store is committed); a new seal kind adds its
- * case here.  The caller wipes root. */
-TR_RESULT seal_write_next(const char *dir, enum seal_kind kind, const uint8_t root[32], const uint8_t *pass,
-                          size_t n);
-/* The keyring of dir/name, a root key file of seal kind (its current file
- * or a rotation's .next); pass is the passphrase for the passphrase seal,
- * *wrong as seal_unwrap. */
-TR_RESULT seal_open_named(const char *dir, enum seal_kind kind, const char *name, const uint8_t *pass, size_t n,
-                          bool *wrong, struct keyring **out);
-
 /* The keyring of an initialized data dir, whatever its seal, for the
  * commands that open a data dir themselves (check, account, who-can-
- * decrypt, audit hmac): a passphrase seal takes TRESOR_PASSPHRASE. */
+ * decrypt, audit hmac): a passphrase seal takes TRESOR_PASSPHRASE, a
+ * pkcs11 seal TRESOR_PKCS11_PIN and TRESOR_PKCS11_MODULE. */
 TR_RESULT seal_open_any(const char *dir, struct keyring **out);
-/* The same from the root key file name (NULL: the seal's own file). */
+/* The same from the root key file name (NULL: the seal's own file; a
+ * rotation's committed .next for tresor check). */
 TR_RESULT seal_open_any_named(const char *dir, const char *name, struct keyring **out);
 
 /* ---- the pkcs11 seal (seal_p11.c) ---- */
@@ -159,26 +145,28 @@ TR_RESULT seal_p11_encode(const struct seal_p11_cipher *c, const char *token, co
 TR_RESULT seal_p11_decode(const struct seal_p11_cipher *c, const uint8_t *file, size_t len, bool *wrong,
                           uint8_t root[32]);
 
-/* root.p11's bytes for root under conf's token key (made when absent),
- * checked by unwrapping them again in the token. */
-TR_RESULT seal_p11_wrap_root(const struct seal_p11_conf *conf, const uint8_t *pin, size_t n,
+/* root.p11's bytes for root under conf's token key (made when absent and
+ * make_key; else its absence is an error), checked by unwrapping them
+ * again in the token. */
+TR_RESULT seal_p11_wrap_root(const struct seal_p11_conf *conf, const uint8_t *pin, size_t n, bool make_key,
                              const uint8_t root[32], uint8_t out[SEAL_P11_MAX_LEN], size_t *len, bool *wrong);
 /* First start: the token's key (made when absent), a new root key sealed
  * into DIR/root.p11, and its keyring.  A wrong PIN: *wrong true. */
 TR_RESULT seal_create_pkcs11(const char *dir, const struct seal_p11_conf *conf, const uint8_t *pin, size_t n,
                              bool *wrong, struct keyring **out);
-/* Open DIR/root.p11 with the token's key; never makes a key.  conf's
- * token and key, when given, must be the file's; module is required.
- * *wrong true for a wrong PIN (or a root.p11 that does not authenticate
- * under the token's key -- then the message says so). */
-TR_RESULT seal_open_pkcs11(const char *dir, const struct seal_p11_conf *conf, const uint8_t *pin, size_t n,
-                           bool *wrong, struct keyring **out);
+/* Open DIR/name (NULL: root.p11; a rotation's root.p11.next) with the
+ * token's key; never makes a key.  conf's token and key, when given, must
+ * be the file's; module is required.  *wrong true for a wrong PIN (or a
+ * file that does not authenticate under the token's key -- then the
+ * message says so). */
+TR_RESULT seal_open_pkcs11(const char *dir, const char *name, const struct seal_p11_conf *conf,
+                           const uint8_t *pin, size_t n, bool *wrong, struct keyring **out);
+/* The token's and the key's labels of DIR/root.p11, into token (33
+ * bytes) and key (129 bytes). */
+TR_RESULT seal_p11_labels(const char *dir, char token[33], char key[129]);
 /* The PIN from file (mode 0600), else TRESOR_PKCS11_PIN (wiped and
  * unset), like seal_passphrase_load. */
 TR_RESULT seal_pin_load(const char *file, struct buf *out);
-/* For the commands that open a data dir themselves: DIR/root.p11 with the
- * PIN of TRESOR_PKCS11_PIN and the token of the TRESOR_PKCS11_* names. */
-TR_RESULT seal_open_pkcs11_env(const char *dir, struct keyring **out);
 
 /* ---- any seal: writing a given root key, opening (seal_migrate.c) ---- */
 
@@ -191,6 +179,7 @@ struct seal_how {
     size_t secret_len;
     struct seal_params prm;
     struct seal_p11_conf p11;
+    bool p11_key_exists;            /* pkcs11: the token's key must be there; never make one */
 };
 
 #define SEAL_FORM_MAX SEAL_P11_MAX_LEN  /* the longest of root.key, root.seal, root.p11 */
@@ -210,16 +199,38 @@ TR_RESULT seal_write_root(const char *dir, const uint8_t root[32], const struct 
 /* The keyring of DIR's seal file for how->kind, with how's secret;
  * *wrong true for a wrong passphrase or PIN. */
 TR_RESULT seal_open_how(const char *dir, const struct seal_how *how, bool *wrong, struct keyring **out);
+/* The same from DIR/name, a root key file of how->kind: its seal file
+ * (name NULL) or a rotation's .next.  The one switch over the seal kinds
+ * for opening; a new seal kind adds its case here. */
+TR_RESULT seal_open_how_named(const char *dir, const struct seal_how *how, const char *name, bool *wrong,
+                              struct keyring **out);
 
-/* Exclusion between servers and `tresor seal migrate`: a flock on the
- * data dir itself, shared by a server for its life, exclusive for
- * migrate.  Non-blocking: fails with a message naming the holder. *fd
- * is the lock's (close to release). */
+/* Write root under DIR's seal as "<seal_file_name(how->kind)>.next",
+ * beside the current file (atomically, durably, mode 0600; a stale .next
+ * is replaced), after checking the sealed form unwraps to root
+ * (seal_wrap_how): root.key.next holds the 32 bytes; root.seal.next is
+ * sealed under how's passphrase with a fresh salt and IV and the Argon2id
+ * parameters of the current root.seal (how->prm is not used);
+ * root.p11.next is wrapped by the same key of the same token as the
+ * current root.p11 (its labels; how->p11 gives the module), with a fresh
+ * IV -- the token's key is never made here.  The step of tresor
+ * rotate-root-key that depends on the seal (cli/rotate.h, which renames
+ * the .next over the current file once the store is committed).  The
+ * caller wipes root. */
+TR_RESULT seal_write_next(const char *dir, const struct seal_how *how, const uint8_t root[32]);
+
+/* Exclusion between servers and the commands that change a stopped data
+ * dir's root key files (`tresor seal migrate`, `tresor rotate-root-key`):
+ * a flock on the data dir itself, shared by a server for its life,
+ * exclusive for those commands (through cli_stopped_dir_lock, which also
+ * asks the control socket).  Non-blocking: fails with a message naming
+ * the holder.  *fd is the lock's (close to release). */
 TR_RESULT seal_dir_lock(const char *dir, bool exclusive, int *fd);
 
-/* `tresor seal migrate`: move DIR (a stopped server's) from its seal to
- * to's, the same root key.  from: the secret of the current seal (and its
- * token).  Crash-safe, in this order: DIR/seal.migrating (naming both
+/* `tresor seal migrate`: move DIR (a stopped server's, whose exclusive
+ * seal_dir_lock the caller holds, and whose rotation cut short, if any,
+ * the caller has settled) from its seal to to's, the same root key.
+ * from: the secret of the current seal (and its token).  Crash-safe, in this order: DIR/seal.migrating (naming both
  * seals) durable; the new seal file durable; the old one removed; the
  * directory fsync'ed; seal.migrating removed.  seal_recorded finishes or
  * undoes a migration that stopped in between. */

@@ -30,11 +30,15 @@
  * stay refused (seal_recorded).
  *
  * A running server holds a shared flock on the data dir for its life;
- * migrate takes it exclusively, without waiting, and also refuses when a
- * control socket answers (a server with a sealed root key).
+ * the command (cli/seal.c) takes it exclusively, without waiting, also
+ * refuses when a control socket answers (cli_stopped_dir_lock), and
+ * settles a root key rotation cut short before calling seal_migrate, so
+ * that no root.*.next of the old seal is left behind.
  *
- * TRESOR_SEAL_MIGRATE_STOP=1|2|3 (tests only): stop the process with
- * _exit(3) right after step 1, 2 or 3, as a crash there would.
+ * TRESOR_TEST_MIGRATE_STOP=PHASE (tests only; inert unless set): stop the
+ * process with _exit(3) right after step 1 (record-written), 2
+ * (new-written) or 3 (old-removed), as a crash there would.  The naming
+ * follows rotate-root-key's TRESOR_TEST_ROTATE_PAUSE.
  */
 #include "crypto/seal.h"
 
@@ -45,9 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -82,7 +84,8 @@ TR_RESULT seal_wrap_how(const uint8_t root[32], const struct seal_how *how, uint
     }
     case SEAL_PKCS11:
         ENSURE(how->secret, TR_E_INTERNAL);
-        return seal_p11_wrap_root(&how->p11, how->secret, how->secret_len, root, out, len, wrong);
+        return seal_p11_wrap_root(&how->p11, how->secret, how->secret_len, !how->p11_key_exists, root, out, len,
+                                  wrong);
     default:
         BAIL(TR_E_INTERNAL, "no seal given");
     }
@@ -100,28 +103,6 @@ TR_RESULT seal_write_root(const char *dir, const uint8_t root[32], const struct 
     return r;
 }
 
-TR_RESULT seal_open_how(const char *dir, const struct seal_how *how, bool *wrong, struct keyring **out)
-{
-    ENSURE(dir && how && wrong && out, TR_E_INTERNAL);
-    *wrong = false;
-    switch (how->kind) {
-    case SEAL_FILE:
-        return keyring_open(dir, false, out);
-    case SEAL_PASSPHRASE:
-        if (!how->secret || !how->secret_len)
-            BAIL(TR_E_INTERNAL, "%s has the passphrase seal: give its passphrase (--passphrase-file or "
-                 "TRESOR_PASSPHRASE)", dir);
-        return seal_open_passphrase(dir, how->secret, how->secret_len, wrong, out);
-    case SEAL_PKCS11:
-        if (!how->secret || !how->secret_len)
-            BAIL(TR_E_INTERNAL, "%s has the pkcs11 seal: give the token's PIN (--pkcs11-pin-file or "
-                 "TRESOR_PKCS11_PIN)", dir);
-        return seal_open_pkcs11(dir, &how->p11, how->secret, how->secret_len, wrong, out);
-    default:
-        BAIL(TR_E_INTERNAL, "%s has no root key", dir);
-    }
-}
-
 TR_RESULT seal_dir_lock(const char *dir, bool exclusive, int *fd)
 {
     ENSURE(dir && fd, TR_E_INTERNAL);
@@ -133,20 +114,10 @@ TR_RESULT seal_dir_lock(const char *dir, bool exclusive, int *fd)
     *fd = -1;
     if (e != EWOULDBLOCK) BAIL(TR_E_INTERNAL, "cannot lock %s: %s", dir, strerror(e));
     if (exclusive)
-        BAIL(TR_E_INTERNAL, "a tresor server is running on %s (it holds the data dir's lock): stop it first", dir);
-    BAIL(TR_E_INTERNAL, "tresor seal migrate is running on %s (it holds the data dir's lock)", dir);
-}
-
-/* Whether a server answers on DIR/control.sock. */
-static bool control_answers(const char *dir)
-{
-    struct sockaddr_un a = { .sun_family = AF_UNIX };
-    int n = snprintf(a.sun_path, sizeof a.sun_path, "%s/control.sock", dir);
-    if (n < 0 || (size_t)n >= sizeof a.sun_path) return false;   /* the lock still tells */
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool yes = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0) close(fd);
-    return yes;
+        BAIL(TR_E_INTERNAL, "a tresor server is running on %s (it holds the data dir's lock, or a tresor seal "
+             "migrate or rotate-root-key does): stop it first", dir);
+    BAIL(TR_E_INTERNAL, "tresor seal migrate or tresor rotate-root-key is running on %s (it holds the data dir's "
+         "lock)", dir);
 }
 
 static void fsync_dir(const char *dir)
@@ -191,10 +162,10 @@ static TR_RESULT unlink_durably(const char *dir, const char *name)
     return TR_OK;
 }
 
-static void stop_here(int step)
+static void stop_here(const char *phase)
 {
-    const char *s = getenv("TRESOR_SEAL_MIGRATE_STOP");
-    if (s && s[0] == '0' + step && !s[1]) _exit(3);
+    const char *s = getenv("TRESOR_TEST_MIGRATE_STOP");
+    if (s && strcmp(s, phase) == 0) _exit(3);
 }
 
 TR_RESULT seal_migrate_recover(const char *dir)
@@ -236,19 +207,11 @@ TR_RESULT seal_migrate(const char *dir, const struct seal_how *from, const struc
     bool wrong = false;
     enum seal_kind have;
     char intent[INTENT_MAX];
-    int lock = -1;
     tr_result r;
 
     ENSURE(dir && from && to, TR_E_INTERNAL);
     secure_zero(root, sizeof root);
     secure_zero(form, sizeof form);
-    r = seal_dir_lock(dir, true, &lock);
-    if (tr_failed(r)) return r;
-    if (control_answers(dir)) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "a tresor server is running on %s (its control.sock "
-                       "answers): stop it first", dir);
-        goto done;
-    }
     r = seal_recorded(dir, &have);
     if (tr_ok(r) && have == SEAL_NONE)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s has no root key (root.key, root.seal or root.p11)",
@@ -274,7 +237,7 @@ TR_RESULT seal_migrate(const char *dir, const struct seal_how *from, const struc
     }
     r = keyring_create_file(dir, SEAL_MIGRATE_FILE_NAME, (const uint8_t *)intent, (size_t)k, false);
     if (tr_failed(r)) goto done;
-    stop_here(1);
+    stop_here("record-written");
     /* 2: the new seal file, whole and durable. */
     r = keyring_create_file(dir, seal_file_name(to->kind), form, len, false);
     if (tr_failed(r)) {
@@ -282,16 +245,15 @@ TR_RESULT seal_migrate(const char *dir, const struct seal_how *from, const struc
             log_msg("warn", "%s: %s left behind: the next start removes it", dir, SEAL_MIGRATE_FILE_NAME);
         goto done;
     }
-    stop_here(2);
+    stop_here("new-written");
     /* 3 and 4: the old seal file, then the record. */
     r = unlink_durably(dir, seal_file_name(have));
     if (tr_failed(r)) goto done;                /* the next start finishes it (recover) */
-    stop_here(3);
+    stop_here("old-removed");
     r = unlink_durably(dir, SEAL_MIGRATE_FILE_NAME);
 done:
     secure_zero(root, sizeof root);
     secure_zero(form, sizeof form);
     keyring_free(kr);
-    if (lock >= 0) close(lock);
     return r;
 }

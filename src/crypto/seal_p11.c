@@ -59,14 +59,6 @@ static TR_RESULT labels_check(const char *token, const char *key)
     return TR_OK;
 }
 
-static void put_u32be(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 TR_RESULT seal_p11_parse(const uint8_t *file, size_t len, struct seal_p11_file *out)
 {
     uint8_t magic[8], ver, tl, kl;
@@ -210,11 +202,11 @@ static TR_RESULT p11_wrap_checked(const struct seal_p11_conf *conf, const uint8_
     return r;
 }
 
-TR_RESULT seal_p11_wrap_root(const struct seal_p11_conf *conf, const uint8_t *pin, size_t n,
+TR_RESULT seal_p11_wrap_root(const struct seal_p11_conf *conf, const uint8_t *pin, size_t n, bool make_key,
                              const uint8_t root[32], uint8_t out[SEAL_P11_MAX_LEN], size_t *len, bool *wrong)
 {
     ENSURE(conf && pin && root && out && len && wrong, TR_E_INTERNAL);
-    return p11_wrap_checked(conf, pin, n, true, root, out, len, wrong);
+    return p11_wrap_checked(conf, pin, n, make_key, root, out, len, wrong);
 }
 
 TR_RESULT seal_create_pkcs11(const char *dir, const struct seal_p11_conf *conf, const uint8_t *pin, size_t n,
@@ -234,11 +226,37 @@ TR_RESULT seal_create_pkcs11(const char *dir, const struct seal_p11_conf *conf, 
     GUARD(keyring_create_file(dir, SEAL_P11_FILE_NAME, file, len, true));
     /* Open what is on disk: the file just written, or the one of a
      * process that won the race to create it. */
-    return seal_open_pkcs11(dir, conf, pin, n, wrong, out);
+    return seal_open_pkcs11(dir, NULL, conf, pin, n, wrong, out);
 }
 
-TR_RESULT seal_open_pkcs11(const char *dir, const struct seal_p11_conf *conf, const uint8_t *pin, size_t n,
-                           bool *wrong, struct keyring **out)
+/* Read DIR/name (a root.p11 or a rotation's root.p11.next) into file and
+ * parse it into f. */
+static TR_RESULT read_p11(const char *dir, const char *name, char *path, size_t npath, struct buf *file,
+                          struct seal_p11_file *f)
+{
+    int k = snprintf(path, npath, "%s/%s", dir, name ? name : SEAL_P11_FILE_NAME);
+    if (k < 0 || (size_t)k >= npath) BAIL(TR_E_INTERNAL, "data directory path is too long");
+    GUARD(seal_read_private_file(path, "sealed root key file", file, SEAL_P11_MAX_LEN + 1));
+    return seal_p11_parse(file->data, file->len, f);
+}
+
+TR_RESULT seal_p11_labels(const char *dir, char token[33], char key[129])
+{
+    char path[PATH_MAX + 64];
+    struct buf file = BUF_INIT(SEAL_P11_MAX_LEN + 1);
+    struct seal_p11_file f;
+    ENSURE(dir && token && key, TR_E_INTERNAL);
+    tr_result r = read_p11(dir, NULL, path, sizeof path, &file, &f);
+    if (tr_ok(r)) {
+        memcpy(token, f.token, sizeof f.token);
+        memcpy(key, f.key, sizeof f.key);
+    }
+    buf_free(&file);
+    return r;
+}
+
+TR_RESULT seal_open_pkcs11(const char *dir, const char *name, const struct seal_p11_conf *conf,
+                           const uint8_t *pin, size_t n, bool *wrong, struct keyring **out)
 {
     char path[PATH_MAX + 64];
     struct buf file = BUF_INIT(SEAL_P11_MAX_LEN + 1);
@@ -250,10 +268,7 @@ TR_RESULT seal_open_pkcs11(const char *dir, const struct seal_p11_conf *conf, co
 
     ENSURE(dir && conf && pin && wrong && out, TR_E_INTERNAL);
     *wrong = false;
-    int k = snprintf(path, sizeof path, "%s/%s", dir, SEAL_P11_FILE_NAME);
-    if (k < 0 || (size_t)k >= sizeof path) BAIL(TR_E_INTERNAL, "data directory path is too long");
-    r = seal_read_private_file(path, "sealed root key file", &file, SEAL_P11_MAX_LEN + 1);
-    if (tr_ok(r)) r = seal_p11_parse(file.data, file.len, &f);
+    r = read_p11(dir, name, path, sizeof path, &file, &f);
     if (tr_failed(r)) goto done;
     if ((conf->token && strcmp(conf->token, f.token) != 0) || (conf->key && strcmp(conf->key, f.key) != 0)) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s was sealed under key '%s' of PKCS#11 token '%s'; "
@@ -284,18 +299,4 @@ done:
 TR_RESULT seal_pin_load(const char *file, struct buf *out)
 {
     return seal_secret_load(file, "TRESOR_PKCS11_PIN", "PIN", out);
-}
-
-TR_RESULT seal_open_pkcs11_env(const char *dir, struct keyring **out)
-{
-    struct seal_p11_conf conf = seal_p11_conf_env(NULL, NULL, NULL);
-    struct buf pin = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
-    bool wrong;
-    tr_result r = seal_pin_load(NULL, &pin);
-    if (tr_ok(r) && pin.len == 0)
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s is sealed by a PKCS#11 token: give its PIN in "
-                       "TRESOR_PKCS11_PIN (and the module in TRESOR_PKCS11_MODULE)", dir);
-    if (tr_ok(r)) r = seal_open_pkcs11(dir, &conf, pin.data, pin.len, &wrong, out);
-    buf_free(&pin);
-    return r;
 }

@@ -311,12 +311,19 @@ static void migrate_keeps_the_key(void **state)
     keyring_root_copy(kr, got);
     keyring_free(kr);
     assert_memory_equal(got, root, 32);
-    /* A lock held by a "server": refused. */
-    int fd = -1;
+    /* A lock held by a "server": the command's exclusive lock is refused
+     * (migrate's caller takes it); a held exclusive one refuses a server. */
+    int fd = -1, fd2 = -1;
     assert_true(tr_ok(seal_dir_lock(dir, false, &fd)));
-    assert_true(tr_failed(seal_migrate(dir, &file, &pass)));
+    assert_true(tr_failed(seal_dir_lock(dir, true, &fd2)));
     assert_non_null(strstr(tr_last_error()->message, "a tresor server is running on"));
+    assert_int_equal(fd2, -1);
     close(fd);
+    assert_true(tr_ok(seal_dir_lock(dir, true, &fd)));
+    assert_true(tr_failed(seal_dir_lock(dir, false, &fd2)));
+    assert_non_null(strstr(tr_last_error()->message, "rotate-root-key is running on"));
+    close(fd);
+    tr_clear_error();
     assert_true(has("root.key"));
 }
 
