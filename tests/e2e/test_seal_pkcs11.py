@@ -365,7 +365,7 @@ def test_migrate_refusals(tresor_factory, token, tmp_path):
                env={"TRESOR_PASSPHRASE": PASS})
     assert p.returncode == 1
     assert (f"tresor: seal migrate: a tresor server is running on {srv.data_dir.resolve()} (it holds the data "
-            "dir's lock): stop it first") in p.stderr, p.stderr
+            "dir's lock, or a tresor seal migrate or rotate-root-key does): stop it first") in p.stderr, p.stderr
     assert seal_files(srv.data_dir) == ["root.key"]
     readable(srv, blob)
     assert srv.stop() == 0
@@ -392,9 +392,9 @@ def test_migrate_refusals(tresor_factory, token, tmp_path):
 
 
 @pytest.mark.parametrize("step,left,opens_as", [
-    (1, ["root.key", "seal.migrating"], "file"),                  # the record written, not the new file
-    (2, ["root.key", "root.seal", "seal.migrating"], "passphrase"),   # both seal files
-    (3, ["root.seal", "seal.migrating"], "passphrase"),           # the old one removed, the record not yet
+    ("record-written", ["root.key", "seal.migrating"], "file"),   # the record written, not the new file
+    ("new-written", ["root.key", "root.seal", "seal.migrating"], "passphrase"),   # both seal files
+    ("old-removed", ["root.seal", "seal.migrating"], "passphrase"),   # the old one removed, the record not yet
 ])
 def test_migrate_stopped_at_each_step_opens_with_one_seal(tresor_factory, token, step, left, opens_as):
     srv = tresor_factory(f"migrate-crash-{step}")
@@ -402,12 +402,12 @@ def test_migrate_stopped_at_each_step_opens_with_one_seal(tresor_factory, token,
     assert srv.stop() == 0
     key = (srv.data_dir / "root.key").read_bytes()
     p = tresor(srv, "seal", "migrate", "--data-dir", srv.data_dir, "--to", "passphrase",
-               env={"TRESOR_PASSPHRASE": PASS, "TRESOR_SEAL_MIGRATE_STOP": str(step)})
+               env={"TRESOR_PASSPHRASE": PASS, "TRESOR_TEST_MIGRATE_STOP": step})
     assert p.returncode == 3, p.stderr                          # stopped there, as a crash would
     assert seal_files(srv.data_dir) == left
     srv.start(env_extra={"TRESOR_PASSPHRASE": PASS} if opens_as == "passphrase" else {})
     log = srv.stderr_path.read_text()
-    if step == 1:
+    if step == "record-written":
         assert "undid a seal migrate that stopped before writing root.seal: still the file seal" in log
         assert seal_files(srv.data_dir) == ["root.key"]
     else:
@@ -422,7 +422,7 @@ def test_two_seal_files_without_a_record_are_refused(tresor_factory, token):
     srv = tresor_factory("two-seals")
     assert srv.stop() == 0
     p = tresor(srv, "seal", "migrate", "--data-dir", srv.data_dir, "--to", "passphrase",
-               env={"TRESOR_PASSPHRASE": PASS, "TRESOR_SEAL_MIGRATE_STOP": "2"})
+               env={"TRESOR_PASSPHRASE": PASS, "TRESOR_TEST_MIGRATE_STOP": "new-written"})
     assert p.returncode == 3
     (srv.data_dir / "seal.migrating").unlink()                  # a careless copy, not a migration
     with pytest.raises(AssertionError, match="holds both root.key and root.seal: which one the store is wrapped "
