@@ -55,6 +55,9 @@ endif
 CC ?= cc
 PKGS := libmicrohttpd gnutls jansson sqlite3 libcrypto libargon2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# p11-kit's <p11-kit/pkcs11.h> only: the PKCS#11 module is loaded with dlopen
+# (crypto/pkcs11.c), nothing of p11-kit is linked.
+PKG_CFLAGS += $(shell pkg-config --cflags p11-kit-1 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
           -D_GNU_SOURCE -Isrc -I$(BUILD)/gen $(OPT) $(HARDEN) $(CONF_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)

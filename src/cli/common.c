@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
+#include "http/control.h"
 #include "store/root_record.h"
 #include "crypto/seal.h"
 
@@ -53,7 +55,8 @@ int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d)
         fprintf(stderr, "tresor: %s: %s\n", data_dir, strerror(errno));
         return 1;
     }
-    if ((!file_exists(d->path, "root.key") && !file_exists(d->path, "root.seal")) ||
+    if ((!file_exists(d->path, "root.key") && !file_exists(d->path, "root.seal") &&
+         !file_exists(d->path, "root.p11")) ||
         !file_exists(d->path, "tresor.db")) {
         fprintf(stderr, "tresor: %s is not an initialized data dir (run tresor serve first)\n",
                 d->path);
@@ -93,4 +96,54 @@ void close_data_dir(struct data_dir *d)
     if (d->st) d->st[0]->close(d->st);
     keyring_free(d->kr);
     crypto_thread_cleanup();
+}
+
+TR_RESULT cli_stopped_dir_lock(const char *dir, int *fd)
+{
+    GUARD(seal_dir_lock(dir, true, fd));
+    if (!control_answers(dir)) return TR_OK;        /* a server of a version without the lock */
+    close(*fd);
+    *fd = -1;
+    BAIL(TR_E_INTERNAL, "a tresor server is running on %s (its control socket answers): stop it first", dir);
+}
+
+int cli_settle_rotation(const char *cmd, const char *dir, enum seal_kind kind, store_t st)
+{
+    struct root_settle_report rep;
+    if (tr_failed(root_settle(dir, kind, st, false, &rep))) {
+        fprintf(stderr, "tresor %s: %s\n", cmd, tr_last_error()->message);
+        return 1;
+    }
+    if (rep.finished || rep.dropped)
+        printf("an earlier rotation cut short: %u file%s renamed in, %u leftover%s removed\n", rep.finished,
+               rep.finished == 1 ? "" : "s", rep.dropped, rep.dropped == 1 ? "" : "s");
+    return 0;
+}
+
+int cli_seal_how(const char *cmd, enum seal_kind k, const char *pass_file, const char *pin_file, struct buf *pass,
+                 struct buf *pin, const struct seal_p11_conf *conf, bool target, struct seal_how *how)
+{
+    *how = (struct seal_how){ .kind = k, .prm = SEAL_PARAMS_DEFAULT, .p11 = *conf };
+    if (!target) how->p11.token = how->p11.key = NULL;      /* root.p11 names them */
+    if (k == SEAL_PASSPHRASE) {
+        if (!pass->len && tr_failed(seal_passphrase_load(pass_file, pass))) return die("passphrase");
+        if (!pass->len) {
+            fprintf(stderr, "tresor %s: the passphrase seal needs its passphrase: give --passphrase-file FILE "
+                    "or TRESOR_PASSPHRASE\n", cmd);
+            return 1;
+        }
+        how->secret = pass->data;
+        how->secret_len = pass->len;
+    } else if (k == SEAL_PKCS11) {
+        if (!pin->len && tr_failed(seal_pin_load(pin_file, pin))) return die("PIN");
+        if (!pin->len || !conf->module || (target && (!conf->token || !conf->key))) {
+            fprintf(stderr, "tresor %s: the pkcs11 seal needs the token's PIN (--pkcs11-pin-file or "
+                    "TRESOR_PKCS11_PIN) and its module (--pkcs11-module or TRESOR_PKCS11_MODULE)%s\n", cmd,
+                    target ? ", and --to pkcs11 the token's and the key's labels (--pkcs11-token, --pkcs11-key)" : "");
+            return 1;
+        }
+        how->secret = pin->data;
+        how->secret_len = pin->len;
+    }
+    return 0;
 }
