@@ -59,13 +59,14 @@ static const struct cli_cmd seal_cmd = {
     seal_opts, "Exit status: 0 sealed (or already), 1 no server, 2 usage error.\n", NULL,
 };
 
-/* The passphrase from standard input; on a terminal, asked for without echo. */
+/* The passphrase (or the pkcs11 seal's PIN) from standard input; on a
+ * terminal, asked for without echo. */
 static TR_RESULT read_stdin_passphrase(struct buf *pass)
 {
     struct termios old, quiet;
     bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
     if (tty) {
-        fprintf(stderr, "Passphrase: ");
+        fprintf(stderr, "Passphrase (or PIN): ");
         fflush(stderr);
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
