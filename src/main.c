@@ -52,6 +52,7 @@
 #include "op/clock.h"
 #include "secrets/ops.h"
 #include "secrets/secrets.h"
+#include "store/postgres.h"
 #include "store/store.h"
 
 #define TRESOR_VERSION "0.1.0"
@@ -76,6 +77,7 @@ struct serve_opts {
     bool metrics;                   /* --metrics: GET /metrics (core/metrics.h) */
     /* the seal (crypto/seal.h) */
     const char *seal, *passphrase_file;
+    const char *store;              /* --store: a PostgreSQL database (store/postgres.h) */
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -84,6 +86,10 @@ static const struct cli_opt serve_opts[] = {
     { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data",
       "the root key, the store and the credentials files; with --dev, state is in memory unless "
       "this is given" },
+    { "store", 'B', "URL", "TRESOR_STORE", "DIR/tresor.db",
+      "keep the store in this PostgreSQL database instead of the data dir's SQLite file: "
+      "postgres://USER@HOST/DB?..., postgresql://..., or libpq key=value pairs; the root key, "
+      "credentials and TLS files stay in the data dir; one node serves a database at a time" },
     { "region", 'r', "REGION", "TRESOR_REGION", "us-east-1",
       "the region this server is: requests signed for another are refused (--dev serves every region)" },
     { "account-id", 'a', "ID", "TRESOR_ACCOUNT_ID", "random",
@@ -148,7 +154,7 @@ static const struct cli_row serve_env[] = {
 
 static const struct cli_cmd serve_cmd = {
     "serve",
-    "[--listen ADDR:PORT] [--data-dir DIR] [--region REGION] [--account-id ID] [--threads N] "
+    "[--listen ADDR:PORT] [--data-dir DIR] [--store URL] [--region REGION] [--account-id ID] [--threads N] "
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
     "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase] "
     "[--passphrase-file FILE] [--dev [--seed FILE] [--enforce-iam]]",
@@ -439,6 +445,7 @@ static int serve(int argc, char **argv)
     o.audit_log = env_or("TRESOR_AUDIT_LOG", NULL);
     const char *audit_every = env_or("TRESOR_AUDIT_CHECKPOINT", "1000");
     o.seal = env_or("TRESOR_SEAL", NULL);
+    o.store = env_or("TRESOR_STORE", NULL);
 
     struct cli_parser p;
     int c;
@@ -468,6 +475,7 @@ static int serve(int argc, char **argv)
         case 'C': audit_every = optarg; break;
         case 'x': o.seal = optarg; break;
         case 'P': o.passphrase_file = optarg; break;
+        case 'B': o.store = optarg; break;
         }
     }
     if (c < 0) return cli_exit(c);
@@ -502,6 +510,13 @@ static int serve(int argc, char **argv)
     if (o.dev && (want == SEAL_PASSPHRASE || o.passphrase_file))
         return cli_usage_error(NULL, &serve_cmd, "--dev keeps no sealed root key: --seal passphrase and "
                                "--passphrase-file are for a real server");
+    if (o.store && !store_pg_named(o.store))
+        return cli_usage_error(NULL, &serve_cmd, "%s must be a PostgreSQL connection string "
+                               "(postgres://USER@HOST/DB?..., postgresql://..., or libpq key=value pairs)",
+                               cli_source(o.store, "TRESOR_STORE", "--store"));
+    if (o.store && o.dev)
+        return cli_usage_error(NULL, &serve_cmd, "--dev keeps its state in memory or in the data dir, not in "
+                               "%s", cli_source(o.store, "TRESOR_STORE", "--store"));
     /* dev mode: checks before anything starts */
     if ((o.seed || o.enforce_iam) && !o.dev)
         return cli_usage_error(NULL, &serve_cmd, "%s needs --dev", o.seed ? "--seed" : "--enforce-iam");
@@ -605,6 +620,30 @@ static int serve(int argc, char **argv)
     }
     if (tr_failed(seal_recorded(dir, &have))) { rc = die("root key"); goto out; }
     bool has_db = file_exists(dir, "tresor.db");
+    char where[512] = "";
+    if (o.store) {
+        /* PostgreSQL: the store is opened first (migrated, the serving
+         * lock taken), and holds data when it has an account. */
+        store_pg_describe(o.store, where, sizeof where);
+        r = store_pg_open(o.store, STORE_PG_SERVE, &st);
+        if (tr_failed(r)) {
+            rc = die("store");
+            if (tr_code(r) == TR_E_STORE_BUSY) rc = 2;
+            goto out;
+        }
+        log_msg("info", "store: PostgreSQL, %s", where);
+        if (has_db)
+            log_msg("warn", "%s/tresor.db is not used: the store is the PostgreSQL database (%s)", dir, where);
+        r = st[0]->account_first(st, &acct);
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) { rc = die("store"); goto out; }
+        has_db = tr_ok(r);
+        if (have == SEAL_NONE && has_db) {
+            fprintf(stderr, "tresor serve: the PostgreSQL database (%s) holds a store, but %s has no root key "
+                    "(root.key or root.seal): give the data dir whose root key wrapped it; refusing to start\n",
+                    where, dir);
+            goto out;
+        }
+    }
     if (have == SEAL_NONE && has_db) {
         fprintf(stderr, "tresor serve: %s/tresor.db exists but its root key (root.key or root.seal) is "
                 "missing; refusing to start\n", dir);
@@ -624,7 +663,7 @@ static int serve(int argc, char **argv)
     }
     sealed = kind == SEAL_PASSPHRASE && !kr;
     metrics_set_sealed(sealed);
-    if (tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
+    if (!o.store && tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
 
     r = st[0]->account_first(st, &acct);
     bool initialized = tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
@@ -728,11 +767,12 @@ started:
                "    aws --endpoint-url %s://%s%s kms list-keys\n\n", o.region, scheme, o.listen, ca_hint);
     else
     printf("tresor %s serving AWS KMS, Secrets Manager, IAM and STS on %s://%s (region %s, account %s)\n"
-           "data dir %s\n\n"
+           "data dir %s%s%s\n\n"
            "Try it with the AWS CLI:\n"
            "  AWS_SHARED_CREDENTIALS_FILE=%s/credentials AWS_CONFIG_FILE=%s/config \\\n"
            "    aws --profile tresor --endpoint-url %s://%s%s kms list-keys\n\n",
-           TRESOR_VERSION, scheme, o.listen, o.region, acct.id, dir, dir, dir, scheme, o.listen,
+           TRESOR_VERSION, scheme, o.listen, o.region, acct.id, dir, o.store ? "; store PostgreSQL, " : "",
+           o.store ? where : "", dir, dir, scheme, o.listen,
            ca_in_config ? "" : ca_hint);
     if (tls) {
         char what[512];

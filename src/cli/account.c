@@ -16,12 +16,14 @@
 static const struct cli_opt account_opts[] = {
     { "account-id", 'a', "ID", NULL, "random", "the new account's 12-digit id" },
     CLI_OPT_DATA_DIR("the data dir of the store"),
+    CLI_OPT_STORE("the PostgreSQL database of the store (the server may be serving it), instead of the "
+                  "data dir's SQLite file"),
     CLI_OPT_REGION('r', "the region written to the profile"),
     { 0 },
 };
 
 static const struct cli_cmd account_cmd = {
-    "account create", "[--account-id ID] [--data-dir DIR] [--region REGION]",
+    "account create", "[--account-id ID] [--data-dir DIR] [--store URL] [--region REGION]",
     "Create an account in the store of DIR (the server may be running) and\n"
     "append its root user's access key to DIR/credentials as the profile\n"
     "tresor-<ACCOUNT_ID> (region in DIR/config).  Prints the account id.\n",
@@ -46,6 +48,7 @@ int cmd_account(int argc, char **argv)
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
     const char *region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT);
     const char *account_id = NULL;
+    const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
     struct cli_parser p;
     int c;
     cli_parser_init(&p, &account_cmd, argc - 1, argv + 1);
@@ -54,6 +57,7 @@ int cmd_account(int argc, char **argv)
         case 'a': account_id = optarg; break;
         case 'd': data_dir = optarg; break;
         case 'r': region = optarg; break;
+        case 'B': store_arg = optarg; break;
         }
     }
     if (c < 0) return cli_exit(c);
@@ -64,8 +68,10 @@ int cmd_account(int argc, char **argv)
         return cli_usage_error(NULL, &account_cmd, "%s must be a region name such as us-east-1, not '%s'",
                                cli_source(region, "TRESOR_REGION", "--region"), region);
 
+    if (cli_store_arg(&account_cmd, store_arg, &store)) return 2;
+
     struct data_dir dd;
-    int rc = open_data_dir(data_dir, false, &dd);
+    int rc = open_data_dir(data_dir, store, false, &dd);
     if (rc) return rc;
     struct root_credentials cred;
     char profile[64] = "";

@@ -12,6 +12,8 @@
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
 #include "crypto/seal.h"
+#include "cli/opts.h"
+#include "store/postgres.h"
 
 const char *env_or(const char *name, const char *dflt)
 {
@@ -35,7 +37,19 @@ int file_exists(const char *dir, const char *name)
     return stat(p, &st) == 0;
 }
 
-int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d)
+int cli_store_arg(const struct cli_cmd *cmd, const char *s, const char **out)
+{
+    *out = NULL;
+    if (!s || !*s) return 0;
+    if (!store_pg_named(s))
+        return cli_usage_error(NULL, cmd, "%s must be a PostgreSQL connection string (postgres://USER@HOST/DB?..., "
+                               "postgresql://..., or libpq key=value pairs)",
+                               cli_source(s, CLI_STORE_ENV, "--store"));
+    *out = s;
+    return 0;
+}
+
+int open_data_dir(const char *data_dir, const char *store, bool readonly, struct data_dir *d)
 {
     d->kr = NULL;
     d->st = NULL;
@@ -44,14 +58,15 @@ int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d)
         return 1;
     }
     if ((!file_exists(d->path, "root.key") && !file_exists(d->path, "root.seal")) ||
-        !file_exists(d->path, "tresor.db")) {
+        (!store && !file_exists(d->path, "tresor.db"))) {
         fprintf(stderr, "tresor: %s is not an initialized data dir (run tresor serve first)\n",
                 d->path);
         return 1;
     }
     if (tr_failed(crypto_init())) return die("crypto init");
     if (tr_failed(seal_open_any(d->path, &d->kr))) return die("root key");
-    tr_result r = readonly ? store_sqlite_open_readonly(d->path, &d->st)
+    tr_result r = store ? store_pg_open(store, readonly ? STORE_PG_READONLY : STORE_PG_WRITE, &d->st)
+                : readonly ? store_sqlite_open_readonly(d->path, &d->st)
                            : store_sqlite_open(d->path, &d->st);
     if (tr_failed(r)) {
         keyring_free(d->kr);

@@ -103,6 +103,7 @@
  */
 #include "store/sqlite_uri.h"
 #include "store/store.h"
+#include "store/gate.h"
 #include "store/group_sync.h"
 #include "store/schema.h"
 
@@ -264,90 +265,6 @@ static const char *const qsql[Q__COUNT] = {
     STATEMENTS(X)
 #undef X
 };
-
-/* ---- the write gate ---------------------------------------------------- */
-
-/* A FIFO lock: the holder hands it straight to the oldest waiter. */
-struct gate_waiter { struct gate_waiter *next; bool granted; };
-
-struct gate {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;              /* CLOCK_MONOTONIC */
-    bool held;
-    struct gate_waiter *head, **tail;
-    atomic_uint_fast64_t gen;       /* +1 when the gate is taken and when it is left */
-};
-
-static bool gate_init(struct gate *g)
-{
-    pthread_condattr_t ca;
-    bool ok = false;
-    if (pthread_condattr_init(&ca) != 0) return false;
-    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-        pthread_cond_init(&g->cv, &ca) == 0) {
-        if (pthread_mutex_init(&g->mu, NULL) == 0) ok = true;
-        else pthread_cond_destroy(&g->cv);
-    }
-    pthread_condattr_destroy(&ca);
-    g->held = false;
-    g->head = NULL;
-    g->tail = &g->head;
-    return ok;
-}
-
-static void gate_destroy(struct gate *g)
-{
-    pthread_cond_destroy(&g->cv);
-    pthread_mutex_destroy(&g->mu);
-}
-
-/* Wait (up to BUSY_TIMEOUT_MS) for the gate. */
-static TR_RESULT gate_enter(struct gate *g)
-{
-    struct gate_waiter w = { NULL, false };
-    struct timespec dl;
-    date_deadline(CLOCK_MONOTONIC, BUSY_TIMEOUT_MS, &dl);
-
-    pthread_mutex_lock(&g->mu);
-    if (!g->held && !g->head) {
-        g->held = true;
-        pthread_mutex_unlock(&g->mu);
-        atomic_fetch_add_explicit(&g->gen, 1, memory_order_release);
-        return TR_OK;
-    }
-    *g->tail = &w;
-    g->tail = &w.next;
-    while (!w.granted) {
-        if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) == ETIMEDOUT && !w.granted) {
-            struct gate_waiter **pp = &g->head;
-            while (*pp != &w) pp = &(*pp)->next;
-            *pp = w.next;
-            if (!w.next) g->tail = pp;
-            pthread_mutex_unlock(&g->mu);
-            fprintf(stderr, "tresor: store: no write lock after %d ms\n", BUSY_TIMEOUT_MS);
-            BAIL0(TR_E_STORE_BUSY);
-        }
-    }
-    pthread_mutex_unlock(&g->mu);
-    atomic_fetch_add_explicit(&g->gen, 1, memory_order_release);
-    return TR_OK;
-}
-
-static void gate_leave(struct gate *g)
-{
-    atomic_fetch_add_explicit(&g->gen, 1, memory_order_release);
-    pthread_mutex_lock(&g->mu);
-    struct gate_waiter *w = g->head;
-    if (w) {
-        g->head = w->next;
-        if (!g->head) g->tail = &g->head;
-        w->granted = true;          /* held passes to w */
-        pthread_cond_broadcast(&g->cv);
-    } else {
-        g->held = false;
-    }
-    pthread_mutex_unlock(&g->mu);
-}
 
 /* ---- connections ------------------------------------------------------ */
 
