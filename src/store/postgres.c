@@ -857,9 +857,12 @@ static void tx_abort(struct conn *c)
     else conn_discard(c);       /* frees the gate */
 }
 
-/* Take the write gate, then BEGIN. */
-static TR_RESULT tx_open(struct conn *c)
+/* Take the write gate, then BEGIN.  A BEGIN that finds the connection
+ * lost (its session ended since the last request) is safe to send again,
+ * once, on a new connection: *cp is then that one. */
+static TR_RESULT tx_open(struct conn **cp)
 {
+    struct conn *c = *cp;
     if (c->writing || c->reading) {
         fprintf(stderr, "tresor: store: tx_begin inside a transaction\n");
         BAIL0(TR_E_INTERNAL);
@@ -867,10 +870,26 @@ static TR_RESULT tx_open(struct conn *c)
     GUARD(gate_enter(&c->s->gate));
     c->writing = true;
     tr_result r = q_simple(c, Q_BEGIN);
-    if (tr_failed(r)) {
+    if (tr_failed(r) && PQstatus(c->db) != CONNECTION_OK) {
+        struct store_pg *s = c->s;
+        c->writing = false;
+        conn_discard(c);                /* keeps the gate: not writing */
+        *cp = c = NULL;
+        r = conn_get(s, &c);
+        if (tr_ok(r)) {
+            *cp = c;
+            c->writing = true;
+            r = q_simple(c, Q_BEGIN);
+        }
+        if (tr_failed(r)) {
+            if (c) c->writing = false;
+            gate_leave(&s->gate);
+            if (c && PQstatus(c->db) != CONNECTION_OK) conn_discard(c);
+            return r;
+        }
+    } else if (tr_failed(r)) {
         c->writing = false;
         gate_leave(&c->s->gate);
-        if (PQstatus(c->db) != CONNECTION_OK) conn_discard(c);
         return r;
     }
     c->in_tx = true;
@@ -899,6 +918,8 @@ static TR_RESULT tx_close(struct conn *c)
     if (tr_ok(r)) {
         tx_closed(c);
         if (timed) metrics_commit(mono_us() - t0);
+    } else {
+        c->in_tx = false;               /* a failed COMMIT ends it: nothing to roll back */
     }
     return r;
 }
@@ -1088,7 +1109,7 @@ static TR_RESULT pg_tx_begin(store_t st)
         BAIL0(TR_E_STORE_READONLY);
     }
     GUARD(conn_get(self(st), &c));
-    return tx_open(c);
+    return tx_open(&c);
 }
 
 static TR_RESULT pg_tx_commit(store_t st)
@@ -1302,7 +1323,7 @@ static TR_RESULT pg_key_delete(store_t st, const char *key_id)
     ENSURE(self(st)->mode != STORE_PG_READONLY, TR_E_STORE_READONLY);
     GUARD(conn_get(self(st), &c));
     own = !c->writing;
-    if (own) GUARD(tx_open(c));
+    if (own) GUARD(tx_open(&c));
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         r = q_write(c, steps[i], ARGS(TEXT(key_id)), &changes);
         if (tr_failed(r)) goto fail;
