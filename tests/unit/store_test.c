@@ -2640,7 +2640,7 @@ static void test_pg_reconnect(void **state)
     snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
              "WHERE datname = '%s' AND pid <> pg_backend_pid()", f->pgdb);
     assert_true(pg_exec(NULL, sql, n, sizeof n));
-    assert_true(atoi(n) >= 2);          /* the keeper and this thread's */
+    assert_true(strtol(n, NULL, 10) >= 2);          /* the keeper and this thread's */
     usleep(200 * 1000);                 /* the backends exit */
 
     /* A read without refresh: run again on a new connection. */
