@@ -25,7 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from tresor_e2e import ROOT_ARN, assert_wrapper_clean, scaled, tresor_cmd
+from tresor_e2e import sqlite_only, ROOT_ARN, assert_wrapper_clean, scaled, tresor_cmd
+
+# Read-only copies of a data dir's SQLite file.
+pytestmark = sqlite_only
 
 VALUE = "read-only-copy-value"
 UNSHARE = shutil.which("unshare")
