@@ -38,6 +38,7 @@
 #include "crypto/certgen.h"
 #include "crypto/keyring.h"
 #include "crypto/mem.h"
+#include "store/root_record.h"
 #include "crypto/seal.h"
 #include "dev/dev.h"
 #include "http/control.h"
@@ -177,6 +178,7 @@ static const struct cli_row commands[] = {
     { "check", "the store's integrity check (after a crash, a full disk, a restore)" },
     { "unseal", "unseal a running server with the passphrase seal (passphrase on standard input)" },
     { "seal", "seal a running server again: its root key wiped from memory, requests refused" },
+    { "rotate-root-key", "a new root key for a stopped server's data dir, everything re-wrapped, crash-safe" },
     { "audit verify", "check an audit log's hash chain and signatures, across rotated files" },
     { "audit hmac", "the HMAC an audit log writes for a known sensitive value" },
     { "backup", "a consistent copy of the store while the server runs (never the root key)" },
@@ -384,6 +386,20 @@ static TR_RESULT open_root_key(const char *dir, enum seal_kind kind, bool create
     return r;
 }
 
+/* Settle what a tresor rotate-root-key cut short left in dir, saying so.
+ * st: the PostgreSQL store, already open; NULL for the data dir's SQLite
+ * store, opened read-only for the root record only if a .next exists. */
+static TR_RESULT settle_rotation(const char *dir, enum seal_kind kind, store_t st)
+{
+    struct root_settle_report rep;
+    GUARD(root_settle(dir, kind, st, false, &rep));
+    if (rep.finished || rep.dropped)
+        log_msg("warn", "%s: a root key rotation was cut short: %s (%u file%s renamed in, %u removed)", dir,
+                rep.finished ? "it had committed, and is now finished" : "it had not committed, and is undone",
+                rep.finished, rep.finished == 1 ? "" : "s", rep.dropped);
+    return TR_OK;
+}
+
 /* What unseal and seal do besides the root key (http/control.h hooks),
  * with the seal lock held: the audit log, whose keys are wrapped under the
  * root key, is opened (a signed start checkpoint) and closed (a signed
@@ -406,6 +422,7 @@ static TR_RESULT open_audit(struct seal_hooks_arg *a)
 static TR_RESULT on_unsealed(void *arg)
 {
     struct seal_hooks_arg *a = arg;
+    GUARD(root_verify(a->env->st, a->env->kr));
     if (a->audit) GUARD(open_audit(a));
     maintenance(a->env);                /* what the start would have run */
     return TR_OK;
@@ -657,6 +674,12 @@ static int serve(int argc, char **argv)
         goto out;
     }
     kind = have != SEAL_NONE ? have : want != SEAL_NONE ? want : SEAL_FILE;
+    /* A root key rotation cut short: finished or undone before the key is
+     * read (crypto/rotate.h; needs no key, so a sealed start does it too). */
+    if (have != SEAL_NONE && has_db && tr_failed(settle_rotation(dir, kind, o.store ? st : NULL))) {
+        rc = die("root key");
+        goto out;
+    }
     if (tr_failed(open_root_key(dir, kind, have == SEAL_NONE, has_db, o.passphrase_file, &kr))) {
         rc = die("root key");
         goto out;
@@ -664,6 +687,8 @@ static int serve(int argc, char **argv)
     sealed = kind == SEAL_PASSPHRASE && !kr;
     metrics_set_sealed(sealed);
     if (!o.store && tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
+    /* The key must be the one the store is wrapped under (sealed: at unseal). */
+    if (kr && tr_failed(root_verify(st, kr))) { rc = die("root key"); goto out; }
 
     r = st[0]->account_first(st, &acct);
     bool initialized = tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
@@ -883,6 +908,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
     if (strcmp(cmd, "unseal") == 0) return cmd_unseal(argc - 1, argv + 1);
     if (strcmp(cmd, "seal") == 0) return cmd_seal(argc - 1, argv + 1);
+    if (strcmp(cmd, "rotate-root-key") == 0) return cmd_rotate_root_key(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0) {
         if (tr_failed(crypto_init())) return die("crypto init");
         return cmd_audit(argc - 1, argv + 1);

@@ -38,6 +38,13 @@ struct audit_keys {
  * with audit_keys_free, which wipes it. */
 TR_RESULT audit_keys_load(const char *dir, const struct keyring *kr, bool create, struct audit_keys **out);
 void audit_keys_free(struct audit_keys *k);
+/* tresor rotate-root-key: the text of DIR/audit.key with both keys
+ * unwrapped under old and wrapped again under new (the keys themselves
+ * unchanged, so audit.pub and the logs stay valid), appended to text;
+ * *present false (text untouched) when DIR has no audit.key.  The
+ * unwrapped keys are wiped. */
+TR_RESULT audit_keys_rewrap(const char *dir, const struct keyring *old, const struct keyring *new_kr,
+                            struct buf *text, bool *present);
 
 /* The members of a request whose values never reach the log, only their
  * HMAC: NULL-terminated.  The blob members' HMAC is over the decoded

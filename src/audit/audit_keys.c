@@ -124,6 +124,22 @@ static TR_RESULT make_keys(const char *dir, const struct keyring *kr, struct aud
     return r;
 }
 
+TR_RESULT audit_keys_rewrap(const char *dir, const struct keyring *old, const struct keyring *new_kr,
+                            struct buf *text, bool *present)
+{
+    char path[4096];
+    struct audit_keys *k = NULL;
+    *present = false;
+    GUARD(str_format(path, sizeof path, "audit key path", "%s/audit.key", dir));
+    if (access(path, F_OK) != 0 && errno == ENOENT) return TR_OK;
+    GUARD(audit_keys_load(dir, old, false, &k));
+    tr_result r = wrap_line(new_kr, LABEL_SIGN, k->sign, text);
+    if (tr_ok(r)) r = wrap_line(new_kr, LABEL_HMAC, k->hmac, text);
+    audit_keys_free(k);
+    *present = tr_ok(r);
+    return r;
+}
+
 TR_RESULT audit_keys_load(const char *dir, const struct keyring *kr, bool create, struct audit_keys **out)
 {
     char path[4096], text[KEYFILE_MAX + 1];

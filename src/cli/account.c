@@ -49,19 +49,10 @@ int cmd_account(int argc, char **argv)
     const char *region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT);
     const char *account_id = NULL;
     const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
-    struct cli_parser p;
-    int c;
-    cli_parser_init(&p, &account_cmd, argc - 1, argv + 1);
-    while ((c = cli_next(&p)) > 0) {
-        switch (c) {
-        case 'a': account_id = optarg; break;
-        case 'd': data_dir = optarg; break;
-        case 'r': region = optarg; break;
-        case 'B': store_arg = optarg; break;
-        }
-    }
+    const struct cli_value vals[] = { { 'a', &account_id }, { 'd', &data_dir }, { 'r', &region },
+                                      { 'B', &store_arg } };
+    int c = cli_parse(&account_cmd, argc - 1, argv + 1, vals, 4, 0);
     if (c < 0) return cli_exit(c);
-    if (optind < argc - 1) return cli_usage_error(NULL, &account_cmd, "unexpected argument '%s'", argv[optind + 1]);
     if (account_id && !account_id_valid(account_id))
         return cli_usage_error(NULL, &account_cmd, "--account-id must be 12 digits, not '%s'", account_id);
     if (!region_valid(region))

@@ -8,6 +8,7 @@
  * the requests that carried a value they know without the log revealing
  * any value.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "core/b64.h"
 #include "core/secmem.h"
 #include "crypto/keyring.h"
+#include "store/root_record.h"
 #include "crypto/seal.h"
 
 static const struct cli_opt verify_opts[] = {
@@ -71,11 +73,8 @@ static int slurp(const char *path, struct buf *out)
 static int cmd_verify(int argc, char **argv)
 {
     const char *pub = NULL;
-    struct cli_parser p;
-    int c;
-    cli_parser_init(&p, &verify_cmd, argc, argv);
-    while ((c = cli_next(&p)) > 0)
-        if (c == 'p') pub = optarg;
+    const struct cli_value vals[] = { { 'p', &pub } };
+    int c = cli_parse(&verify_cmd, argc, argv, vals, 1, SIZE_MAX);
     if (c < 0) return cli_exit(c);
     if (!pub) return cli_usage_error(NULL, &verify_cmd, "--public-key is required");
     if (optind >= argc) return cli_usage_error(NULL, &verify_cmd, "no audit log file given");
@@ -123,7 +122,11 @@ static int cmd_hmac(int argc, char **argv)
         rc = cli_usage_error(NULL, &hmac_cmd, "VALUE is not base64");
         goto done;
     }
-    if (tr_failed(seal_open_any(data_dir, &kr)) || tr_failed(audit_keys_load(data_dir, kr, false, &k))) {
+    enum seal_kind kind;
+    struct root_settle_report settled;      /* a rotation cut short: settled first (crypto/rotate.h) */
+    if (tr_failed(seal_recorded(data_dir, &kind)) ||
+        (kind != SEAL_NONE && tr_failed(root_settle(data_dir, kind, NULL, false, &settled))) ||
+        tr_failed(seal_open_any(data_dir, &kr)) || tr_failed(audit_keys_load(data_dir, kr, false, &k))) {
         rc = die("audit hmac");
         goto done;
     }

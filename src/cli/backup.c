@@ -64,15 +64,9 @@ static const struct cli_cmd restore_cmd = {
 int cmd_backup(int argc, char **argv)
 {
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT), *out = NULL;
-    struct cli_parser p;
-    int c;
-    cli_parser_init(&p, &backup_cmd, argc, argv);
-    while ((c = cli_next(&p)) > 0) {
-        if (c == 'd') data_dir = optarg;
-        else if (c == 'o') out = optarg;
-    }
+    const struct cli_value vals[] = { { 'd', &data_dir }, { 'o', &out } };
+    int c = cli_parse(&backup_cmd, argc, argv, vals, 2, 0);
     if (c < 0) return cli_exit(c);
-    if (optind < argc) return cli_usage_error(NULL, &backup_cmd, "unexpected argument '%s'", argv[optind]);
     if (!out || !*out) return cli_usage_error(NULL, &backup_cmd, "--out FILE is required");
 
     struct backup_info info;
@@ -145,16 +139,10 @@ static bool read_seal_copy(const char *path, uint8_t out[SEAL_FILE_LEN])
 int cmd_restore(int argc, char **argv)
 {
     const char *data_dir = NULL, *key_file = NULL, *in = NULL;
-    struct cli_parser p;
-    int c;
-    cli_parser_init(&p, &restore_cmd, argc, argv);
-    while ((c = cli_next(&p)) > 0) {
-        if (c == 'd') data_dir = optarg;
-        else if (c == 'k') key_file = optarg;
-    }
+    const struct cli_value vals[] = { { 'd', &data_dir }, { 'k', &key_file } };
+    int c = cli_parse(&restore_cmd, argc, argv, vals, 2, 1);
     if (c < 0) return cli_exit(c);
-    if (optind < argc) in = argv[optind++];
-    if (optind < argc) return cli_usage_error(NULL, &restore_cmd, "unexpected argument '%s'", argv[optind]);
+    if (optind < argc) in = argv[optind];
     if (!in || !*in) return cli_usage_error(NULL, &restore_cmd, "the backup FILE is required");
     if (!data_dir || !*data_dir) return cli_usage_error(NULL, &restore_cmd, "--data-dir NEWDIR is required");
     if (!key_file || !*key_file)

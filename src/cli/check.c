@@ -42,15 +42,9 @@ int cmd_check(int argc, char **argv)
 {
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
     const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
-    struct cli_parser p;
-    int c;
-    cli_parser_init(&p, &check_cmd, argc, argv);
-    while ((c = cli_next(&p)) > 0) {
-        if (c == 'd') data_dir = optarg;
-        if (c == 'B') store_arg = optarg;
-    }
+    const struct cli_value vals[] = { { 'd', &data_dir }, { 'B', &store_arg } };
+    int c = cli_parse(&check_cmd, argc, argv, vals, 2, 0);
     if (c < 0) return cli_exit(c);
-    if (optind < argc) return cli_usage_error(NULL, &check_cmd, "unexpected argument '%s'", argv[optind]);
     if (cli_store_arg(&check_cmd, store_arg, &store)) return 2;
 
     struct data_dir dd;

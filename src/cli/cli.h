@@ -51,5 +51,7 @@ int cmd_restore(int argc, char **argv);
 /* tresor unseal / tresor seal (cli/seal.c) */
 int cmd_unseal(int argc, char **argv);
 int cmd_seal(int argc, char **argv);
+/* tresor rotate-root-key (cli/rotate.c) */
+int cmd_rotate_root_key(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
+#include "store/root_record.h"
 #include "crypto/seal.h"
 #include "cli/opts.h"
 #include "store/postgres.h"
@@ -49,6 +50,15 @@ int cli_store_arg(const struct cli_cmd *cmd, const char *s, const char **out)
     return 0;
 }
 
+/* Close what open_data_dir opened, before it fails. */
+static void rc_close(struct data_dir *d)
+{
+    if (d->st) d->st[0]->close(d->st);
+    d->st = NULL;
+    keyring_free(d->kr);
+    d->kr = NULL;
+}
+
 int open_data_dir(const char *data_dir, const char *store, bool readonly, struct data_dir *d)
 {
     d->kr = NULL;
@@ -64,14 +74,40 @@ int open_data_dir(const char *data_dir, const char *store, bool readonly, struct
         return 1;
     }
     if (tr_failed(crypto_init())) return die("crypto init");
-    if (tr_failed(seal_open_any(d->path, &d->kr))) return die("root key");
-    tr_result r = store ? store_pg_open(store, readonly ? STORE_PG_READONLY : STORE_PG_WRITE, &d->st)
-                : readonly ? store_sqlite_open_readonly(d->path, &d->st)
-                           : store_sqlite_open(d->path, &d->st);
-    if (tr_failed(r)) {
-        keyring_free(d->kr);
-        d->kr = NULL;
+    /* A PostgreSQL store is opened first: it holds the root record the
+     * settling reads.  The data dir's SQLite store is opened after, by
+     * which time a .next renamed in has become the current key. */
+    if (store && tr_failed(store_pg_open(store, readonly ? STORE_PG_READONLY : STORE_PG_WRITE, &d->st)))
         return die("store");
+    /* A root key rotation cut short (crypto/rotate.h): settled, or with
+     * readonly only looked at (the current key may still be in a .next). */
+    enum seal_kind kind;
+    struct root_settle_report rep;
+    if (tr_failed(seal_recorded(d->path, &kind)) || tr_failed(root_settle(d->path, kind, d->st, readonly, &rep))) {
+        rc_close(d);
+        return die("root key");
+    }
+    if (rep.finished || rep.dropped)
+        fprintf(stderr, "tresor: %s: a root key rotation was cut short: %s\n", d->path,
+                rep.finished ? "it had committed, and is now finished" : "it had not committed, and is undone");
+    bool pending = strcmp(rep.seal_current, seal_file_name(kind)) != 0;
+    if (pending)
+        fprintf(stderr, "tresor: %s: a root key rotation committed but was cut short before %s was renamed "
+                "in; read with it (the next tresor serve finishes it)\n", d->path, rep.seal_current);
+    if (tr_failed(seal_open_any_named(d->path, pending ? rep.seal_current : NULL, &d->kr))) {
+        rc_close(d);
+        return die("root key");
+    }
+    if (!store) {
+        tr_result r = readonly ? store_sqlite_open_readonly(d->path, &d->st) : store_sqlite_open(d->path, &d->st);
+        if (tr_failed(r)) {
+            rc_close(d);
+            return die("store");
+        }
+    }
+    if (tr_failed(root_verify(d->st, d->kr))) {
+        rc_close(d);
+        return die("root key");
     }
     return 0;
 }

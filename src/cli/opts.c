@@ -229,6 +229,23 @@ int cli_next(struct cli_parser *p)
 
 int cli_exit(int c) { return c == CLI_HELP ? 0 : 2; }
 
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli_value *vals, size_t n,
+              size_t max_operands)
+{
+    struct cli_parser p;
+    int c;
+    cli_parser_init(&p, cmd, argc, argv);
+    while ((c = cli_next(&p)) > 0)
+        for (size_t i = 0; i < n; i++)
+            if (vals[i].val == c) *vals[i].to = optarg;
+    if (c < 0) return c;
+    if (optind < argc && (size_t)(argc - optind) > max_operands) {
+        cli_usage_error(p.err, cmd, "unexpected argument '%s'", argv[(size_t)optind + max_operands]);
+        return CLI_ERROR;
+    }
+    return CLI_END;
+}
+
 bool cli_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 {
     unsigned long v = 0;

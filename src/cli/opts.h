@@ -17,6 +17,13 @@
  *         switch (c) { case 'd': data_dir = optarg; break; }
  *     if (c < 0) return cli_exit(c);      (--help printed: 0; an error: 2)
  *     ... operands are argv[optind] .. argv[argc - 1]
+ *
+ * A command whose flags only name values (a data dir, a file) runs that
+ * loop as one call, which also refuses operands it does not take:
+ *
+ *     const struct cli_value vals[] = { { 'd', &data_dir } };
+ *     int c = cli_parse(&check_cmd, argc, argv, vals, 1, 0);
+ *     if (c < 0) return cli_exit(c);
  */
 #ifndef TR_CLI_OPTS_H
 #define TR_CLI_OPTS_H
@@ -93,6 +100,18 @@ void cli_parser_init(struct cli_parser *p, const struct cli_cmd *cmd, int argc, 
 int cli_next(struct cli_parser *p);
 /* The exit status for CLI_HELP (0) and CLI_ERROR (2). */
 int cli_exit(int c);
+
+/* A flag whose value the command only keeps: its val and the variable. */
+struct cli_value { int val; const char **to; };
+/* The whole option loop of a command whose flags all take a value and are
+ * only kept: parse argv against cmd (cli_next, on stdout and stderr),
+ * storing each flag's value in the variable its row of vals (n rows)
+ * names -- the last one given wins, an absent flag leaves the variable as
+ * it was -- then refuse more than max_operands operands ("unexpected
+ * argument", a usage error).  Returns CLI_END (operands start at optind),
+ * CLI_HELP or CLI_ERROR, for cli_exit. */
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli_value *vals, size_t n,
+              size_t max_operands);
 
 /* The whole help of cmd: synopsis, about, the options in one column, more. */
 void cli_help(FILE *f, const struct cli_cmd *cmd);

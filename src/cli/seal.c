@@ -92,15 +92,9 @@ static int call(const char *name, const char *data_dir, const char *cmd, const s
 int cmd_unseal(int argc, char **argv)
 {
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT), *file = NULL;
-    struct cli_parser p;
-    int c;
-    cli_parser_init(&p, &unseal_cmd, argc, argv);
-    while ((c = cli_next(&p)) > 0) {
-        if (c == 'd') data_dir = optarg;
-        else if (c == 'p') file = optarg;
-    }
+    const struct cli_value vals[] = { { 'd', &data_dir }, { 'p', &file } };
+    int c = cli_parse(&unseal_cmd, argc, argv, vals, 2, 0);
     if (c < 0) return cli_exit(c);
-    if (optind < argc) return cli_usage_error(NULL, &unseal_cmd, "unexpected argument '%s'", argv[optind]);
     struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
     tr_result r = file ? seal_passphrase_load(file, &pass) : read_stdin_passphrase(&pass);
     if (tr_failed(r)) {
@@ -116,12 +110,8 @@ int cmd_unseal(int argc, char **argv)
 int cmd_seal(int argc, char **argv)
 {
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
-    struct cli_parser p;
-    int c;
-    cli_parser_init(&p, &seal_cmd, argc, argv);
-    while ((c = cli_next(&p)) > 0)
-        if (c == 'd') data_dir = optarg;
+    const struct cli_value vals[] = { { 'd', &data_dir } };
+    int c = cli_parse(&seal_cmd, argc, argv, vals, 1, 0);
     if (c < 0) return cli_exit(c);
-    if (optind < argc) return cli_usage_error(NULL, &seal_cmd, "unexpected argument '%s'", argv[optind]);
     return call("seal", data_dir, "seal", NULL);
 }

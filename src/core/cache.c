@@ -17,14 +17,15 @@
  * counts are added to its classes' `retired` totals.
  *
  * Registry.  Classes get an index (c->id) at their first use; threads
- * link their cache_thread into a list, both under reg_mu.  Neither
- * happens on a hot path.
+ * link their cache_thread into a list (<sys/queue.h>'s LIST), both under
+ * reg_mu.  Neither happens on a hot path.
  */
 #include "core/cache.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "core/secmem.h"
 #include "core/tlocal.h"
@@ -87,7 +88,7 @@ struct table {
 };
 
 struct cache_thread {
-    struct cache_thread *next, *prev;   /* the registry, under reg_mu */
+    LIST_ENTRY(cache_thread) link;      /* the registry, under reg_mu */
     bool linked;                        /* on the registry */
     struct table *t[CACHE_CLASSES_MAX];
 };
@@ -97,7 +98,7 @@ static atomic_uint_fast64_t serials;    /* entries made: put, the slow path */
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cache_class *classes[CACHE_CLASSES_MAX];
 static unsigned nclasses;
-static struct cache_thread *threads;
+static LIST_HEAD(, cache_thread) threads = LIST_HEAD_INITIALIZER(threads);
 static _Thread_local struct cache_thread *me;   /* this thread's, once made */
 
 void cache_enable(bool on)
@@ -151,11 +152,7 @@ static void thread_retire(void *p)
     struct cache_thread *th = p;
     if (me == th) me = NULL;
     pthread_mutex_lock(&reg_mu);
-    if (th->linked) {
-        if (th->prev) th->prev->next = th->next;
-        else threads = th->next;
-        if (th->next) th->next->prev = th->prev;
-    }
+    if (th->linked) LIST_REMOVE(th, link);
     for (unsigned i = 0; i < CACHE_CLASSES_MAX; i++) {
         struct table *t = th->t[i];
         for (int k = 0; t && k < 4; k++)
@@ -178,9 +175,7 @@ static struct cache_thread *this_thread(void)
     struct cache_thread *th = tlocal_get(&thread_slot, sizeof *th);
     if (th && !th->linked) {
         pthread_mutex_lock(&reg_mu);
-        th->next = threads;
-        if (threads) threads->prev = th;
-        threads = th;
+        LIST_INSERT_HEAD(&threads, th, link);
         th->linked = true;
         pthread_mutex_unlock(&reg_mu);
     }
@@ -468,7 +463,8 @@ void cache_flush(struct cache_class *c)
 void cache_wipe_all_threads(void)
 {
     pthread_mutex_lock(&reg_mu);
-    for (struct cache_thread *ct = threads; ct; ct = ct->next)
+    struct cache_thread *ct;
+    LIST_FOREACH(ct, &threads, link)
         for (size_t c = 0; c < CACHE_CLASSES_MAX; c++) {
             struct table *t = ct->t[c];
             for (size_t k = 0; t && t->e && k < t->cls->slots; k++) entry_clear(t, k);
@@ -493,7 +489,8 @@ size_t cache_stats(struct cache_stats *out, size_t max)
         uint64_t v[4];
         for (int k = 0; k < 4; k++)
             v[k] = atomic_load_explicit(&c->retired[k], memory_order_relaxed);
-        for (struct cache_thread *th = threads; th; th = th->next) {
+        struct cache_thread *th;
+        LIST_FOREACH(th, &threads, link) {
             struct table *t = th->t[i];
             for (int k = 0; t && k < 4; k++)
                 v[k] += atomic_load_explicit(&t->count[k], memory_order_relaxed);

@@ -3,7 +3,8 @@
  * metrics.h; what is exported, docs/internals/METRICS.md).
  *
  * Layout.  Each thread that counts has one shard (core/tlocal.h: made at
- * its first count, put on the registry list under reg_mu; retired when the
+ * its first count, put on the registry list (<sys/queue.h>'s LIST) under
+ * reg_mu; retired when the
  * thread exits: its counts are added to the `retired` shard, then it is
  * freed).  A shard holds, for every registered series, a count per status
  * class (status_slot: the codes tresor answers, and "other"), a count per
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "core/cache.h"
 #include "core/tlocal.h"
@@ -55,8 +57,8 @@ struct series_counts {
 };
 
 struct shard {
-    struct shard *prev, *next;
-    bool linked;
+    LIST_ENTRY(shard) link;         /* the registry, under reg_mu */
+    bool linked;                    /* on the registry */
     struct hist commit;
     struct series_counts s[];       /* nseries of them */
 };
@@ -71,7 +73,7 @@ static metrics_collector collectors[8];
 static unsigned ncollectors;
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct shard *shards;        /* live threads' */
+static LIST_HEAD(, shard) shards = LIST_HEAD_INITIALIZER(shards);     /* live threads' */
 static struct shard *retired;       /* exited threads' counts; sized for nseries */
 
 static size_t shard_size(void)
@@ -107,9 +109,7 @@ static void shard_retire(void *p)
     struct shard *sh = p;
     pthread_mutex_lock(&reg_mu);
     if (sh->linked) {
-        if (sh->prev) sh->prev->next = sh->next;
-        else shards = sh->next;
-        if (sh->next) sh->next->prev = sh->prev;
+        LIST_REMOVE(sh, link);
         if (!retired) retired = calloc(1, shard_size());
         if (retired) shard_fold(retired, sh);
     }
@@ -126,9 +126,7 @@ static struct shard *this_shard(void)
     struct shard *sh = tlocal_get(&shard_slot, shard_size());
     if (sh && !sh->linked) {
         pthread_mutex_lock(&reg_mu);
-        sh->next = shards;
-        if (shards) shards->prev = sh;
-        shards = sh;
+        LIST_INSERT_HEAD(&shards, sh, link);
         sh->linked = true;
         pthread_mutex_unlock(&reg_mu);
     }
@@ -184,7 +182,7 @@ TR_RESULT metrics_add_series(const char *service, const char *operation, unsigne
     ENSURE(index && plain_name(service) && plain_name(operation), TR_E_INTERNAL);
     ENSURE(nseries < METRICS_SERIES_MAX, TR_E_INTERNAL);
     /* The shards are sized for nseries: no thread may have one yet. */
-    ENSURE(shards == NULL && retired == NULL, TR_E_INTERNAL);
+    ENSURE(LIST_EMPTY(&shards) && retired == NULL, TR_E_INTERNAL);
     series[nseries] = (struct series){ service, operation };
     *index = nseries++;
     return TR_OK;
@@ -226,7 +224,8 @@ static struct shard *sum_shards(void)
     struct shard *total = calloc(1, shard_size());
     if (!total) return NULL;
     if (retired) shard_fold(total, retired);
-    for (struct shard *sh = shards; sh; sh = sh->next) shard_fold(total, sh);
+    struct shard *sh;
+    LIST_FOREACH(sh, &shards, link) shard_fold(total, sh);
     return total;
 }
 
@@ -344,9 +343,8 @@ void metrics_reset(void)
     metrics_enable(false);
     tlocal_release(&shard_slot);            /* the calling thread's */
     pthread_mutex_lock(&reg_mu);
-    while (shards) {
-        struct shard *sh = shards;
-        shards = sh->next;
+    for (struct shard *sh; (sh = LIST_FIRST(&shards));) {
+        LIST_REMOVE(sh, link);
         sh->linked = false;                 /* its thread's exit frees it (or has) */
     }
     free(retired);

@@ -30,6 +30,7 @@
 
 #include "core/secmem.h"
 #include "crypto/aead.h"
+#include "crypto/hash.h"
 #include "crypto/rand.h"
 
 #include <errno.h>
@@ -71,6 +72,14 @@ TR_RESULT keyring_from_bytes(const uint8_t root[32], struct keyring **out)
     memcpy(kr->root, root, ROOT_KEY_LEN);
     *out = kr;
     return TR_OK;
+}
+
+#define CHECK_LABEL "tresor-root-key-check-v1"
+
+TR_RESULT keyring_check_value(const struct keyring *kr, uint8_t out[KEYRING_CHECK_LEN])
+{
+    ENSURE(kr != NULL && out != NULL, TR_E_INTERNAL);
+    return hmac_sha256(kr->root, ROOT_KEY_LEN, CHECK_LABEL, sizeof CHECK_LABEL - 1, out);
 }
 
 /* Write all n bytes, retrying short writes and EINTR. */

@@ -43,6 +43,15 @@ TR_RESULT keyring_create_file(const char *dir, const char *name, const uint8_t *
 TR_RESULT keyring_from_bytes(const uint8_t root[32], struct keyring **out);
 void keyring_free(struct keyring *kr);
 
+/* The key-check value of kr's root key: HMAC-SHA256(root key,
+ * "tresor-root-key-check-v1").  It names the key without revealing it
+ * (HMAC is a PRF: without the key the value is random, and it gives no
+ * way back to the key); the store keeps the current key's
+ * (crypto/rotate.h) so that a key that does not wrap the store is refused
+ * at open.  Compare with ct_memeq. */
+#define KEYRING_CHECK_LEN 32
+TR_RESULT keyring_check_value(const struct keyring *kr, uint8_t out[KEYRING_CHECK_LEN]);
+
 /* Appends the wrapped form (format byte | iv | ct | tag) to out. */
 TR_RESULT keyring_wrap(const struct keyring *kr, const char *label,
                        const uint8_t *pt, size_t n, struct buf *out);

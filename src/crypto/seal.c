@@ -24,6 +24,7 @@
 
 #include "core/rd.h"
 #include "core/secmem.h"
+#include "core/str.h"
 #include "crypto/aead.h"
 #include "crypto/rand.h"
 
@@ -180,6 +181,9 @@ TR_RESULT seal_create_passphrase(const char *dir, const uint8_t *pass, size_t n,
     return seal_open_passphrase(dir, pass, n, &wrong, out);
 }
 
+static TR_RESULT open_passphrase_at(const char *dir, const char *name, const uint8_t *pass, size_t n,
+                                    bool *wrong, struct keyring **out);
+
 /* Read a file of at most cap bytes into out, after checking that it is a
  * regular file no one but its owner may access. */
 static TR_RESULT read_private_file(const char *path, const char *what, struct buf *out, size_t cap)
@@ -224,14 +228,21 @@ done:
 TR_RESULT seal_open_passphrase(const char *dir, const uint8_t *pass, size_t n, bool *wrong,
                                struct keyring **out)
 {
+    return open_passphrase_at(dir, SEAL_FILE_NAME, pass, n, wrong, out);
+}
+
+/* seal_open_passphrase of dir/name. */
+static TR_RESULT open_passphrase_at(const char *dir, const char *name, const uint8_t *pass, size_t n,
+                                    bool *wrong, struct keyring **out)
+{
     char path[PATH_MAX + 64];
     uint8_t root[ROOT_LEN];
     struct buf file = BUF_INIT(SEAL_FILE_LEN + 1);
     tr_result r;
 
-    ENSURE(dir && pass && wrong && out, TR_E_INTERNAL);
+    ENSURE(dir && name && pass && wrong && out, TR_E_INTERNAL);
     *wrong = false;
-    int k = snprintf(path, sizeof path, "%s/%s", dir, SEAL_FILE_NAME);
+    int k = snprintf(path, sizeof path, "%s/%s", dir, name);
     if (k < 0 || (size_t)k >= sizeof path) BAIL(TR_E_INTERNAL, "data directory path is too long");
     r = read_private_file(path, "sealed root key file", &file, SEAL_FILE_LEN + 1);
     if (tr_failed(r)) goto done;
@@ -308,17 +319,100 @@ TR_RESULT seal_passphrase_read_fd(int fd, struct buf *out)
 
 TR_RESULT seal_open_any(const char *dir, struct keyring **out)
 {
+    return seal_open_any_named(dir, NULL, out);
+}
+
+TR_RESULT seal_open_any_named(const char *dir, const char *name, struct keyring **out)
+{
     enum seal_kind k;
     bool wrong;
     ENSURE(dir && out, TR_E_INTERNAL);
     GUARD(seal_recorded(dir, &k));
-    if (k != SEAL_PASSPHRASE) return keyring_open(dir, false, out);
+    if (k != SEAL_PASSPHRASE && !name) return keyring_open(dir, false, out);
+    if (k != SEAL_PASSPHRASE) return seal_open_named(dir, k, name, NULL, 0, &wrong, out);
     struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
     tr_result r = seal_passphrase_load(NULL, &pass);
     if (tr_ok(r) && pass.len == 0)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s is sealed with a passphrase: give it in "
                        "TRESOR_PASSPHRASE", dir);
-    if (tr_ok(r)) r = seal_open_passphrase(dir, pass.data, pass.len, &wrong, out);
+    if (tr_ok(r)) r = open_passphrase_at(dir, name ? name : SEAL_FILE_NAME, pass.data, pass.len, &wrong, out);
     buf_free(&pass);
     return r;
+}
+
+const char *seal_file_name(enum seal_kind k)
+{
+    return k == SEAL_FILE ? "root.key" : k == SEAL_PASSPHRASE ? SEAL_FILE_NAME : NULL;
+}
+
+/* The Argon2id parameters of dir's root.seal (its header is read, not
+ * trusted: bounds are checked, and the defaults stand in for a file that
+ * is not a sealed form). */
+static struct seal_params current_params(const char *dir)
+{
+    char path[PATH_MAX + 64];
+    struct buf file = BUF_INIT(SEAL_FILE_LEN + 1);
+    struct seal_params prm = SEAL_PARAMS_DEFAULT, got;
+    int k = snprintf(path, sizeof path, "%s/%s", dir, SEAL_FILE_NAME);
+    if (k > 0 && (size_t)k < sizeof path &&
+        tr_ok(read_private_file(path, "sealed root key file", &file, SEAL_FILE_LEN + 1)) &&
+        file.len == SEAL_FILE_LEN && memcmp(file.data, SEAL_MAGIC, 8) == 0) {
+        struct rd r = rd_init(file.data + 10, 12, TR_E_INTERNAL);
+        if (tr_ok(rd_u32be(&r, &got.m_kib)) && tr_ok(rd_u32be(&r, &got.t)) && tr_ok(rd_u32be(&r, &got.p)) &&
+            params_ok(got))
+            prm = got;
+    }
+    tr_clear_error();
+    buf_free(&file);
+    return prm;
+}
+
+TR_RESULT seal_write_next(const char *dir, enum seal_kind kind, const uint8_t root[32], const uint8_t *pass,
+                          size_t n)
+{
+    char name[64], path[PATH_MAX + 64];
+    uint8_t sealed[SEAL_FILE_LEN];
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    ENSURE(dir && root && seal_file_name(kind), TR_E_INTERNAL);
+    GUARD(str_format(name, sizeof name, "seal file name", "%s.next", seal_file_name(kind)));
+    GUARD(str_format(path, sizeof path, "data directory path", "%s/%s", dir, name));
+    switch (kind) {
+    case SEAL_FILE:
+        data = root;
+        len = ROOT_LEN;
+        break;
+    case SEAL_PASSPHRASE:
+        ENSURE(pass, TR_E_INTERNAL);
+        GUARD(seal_wrap(root, pass, n, current_params(dir), sealed));
+        data = sealed;
+        len = sizeof sealed;
+        break;
+    default:
+        BAIL(TR_E_INTERNAL, "no such seal");
+    }
+    tr_result r = TR_OK;
+    if (unlink(path) != 0 && errno != ENOENT)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "cannot remove %s: %s", path, strerror(errno));
+    if (tr_ok(r)) r = keyring_create_file(dir, name, data, len, false);
+    secure_zero(sealed, sizeof sealed);
+    return r;
+}
+
+TR_RESULT seal_open_named(const char *dir, enum seal_kind kind, const char *name, const uint8_t *pass, size_t n,
+                          bool *wrong, struct keyring **out)
+{
+    char path[PATH_MAX + 64];
+    ENSURE(dir && name && wrong && out, TR_E_INTERNAL);
+    *wrong = false;
+    switch (kind) {
+    case SEAL_FILE:
+        GUARD(str_format(path, sizeof path, "data directory path", "%s/%s", dir, name));
+        return keyring_load_file(path, out);
+    case SEAL_PASSPHRASE:
+        ENSURE(pass, TR_E_INTERNAL);
+        return open_passphrase_at(dir, name, pass, n, wrong, out);
+    default:
+        BAIL(TR_E_INTERNAL, "no such seal");
+    }
 }

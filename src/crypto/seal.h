@@ -75,9 +75,31 @@ TR_RESULT seal_passphrase_load(const char *file, struct buf *out);
  * unseal), the same way. */
 TR_RESULT seal_passphrase_read_fd(int fd, struct buf *out);
 
+/* The file that holds the root key under seal k: "root.key" (file),
+ * "root.seal" (passphrase); NULL for SEAL_NONE. */
+const char *seal_file_name(enum seal_kind k);
+
+/* Write root under dir's seal kind, as "<seal_file_name(kind)>.next"
+ * beside the current one (atomically, durably, mode 0600; a stale .next
+ * is replaced): root.key.next holds the 32 bytes, root.seal.next the
+ * sealed form under pass with a fresh salt and IV and the Argon2id
+ * parameters of the current root.seal.  The step of tresor rotate-root-key
+ * that depends on the seal (crypto/rotate.h, which renames the .next over
+ * the current file once the store is committed); a new seal kind adds its
+ * case here.  The caller wipes root. */
+TR_RESULT seal_write_next(const char *dir, enum seal_kind kind, const uint8_t root[32], const uint8_t *pass,
+                          size_t n);
+/* The keyring of dir/name, a root key file of seal kind (its current file
+ * or a rotation's .next); pass is the passphrase for the passphrase seal,
+ * *wrong as seal_unwrap. */
+TR_RESULT seal_open_named(const char *dir, enum seal_kind kind, const char *name, const uint8_t *pass, size_t n,
+                          bool *wrong, struct keyring **out);
+
 /* The keyring of an initialized data dir, whatever its seal, for the
  * commands that open a data dir themselves (check, account, who-can-
  * decrypt, audit hmac): a passphrase seal takes TRESOR_PASSPHRASE. */
 TR_RESULT seal_open_any(const char *dir, struct keyring **out);
+/* The same from the root key file name (NULL: the seal's own file). */
+TR_RESULT seal_open_any_named(const char *dir, const char *name, struct keyring **out);
 
 #endif

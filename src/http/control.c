@@ -351,3 +351,21 @@ done:
     if (dirfd >= 0) close(dirfd);
     return r;
 }
+
+bool control_answers(const char *dir)
+{
+    struct sockaddr_un addr;
+    int dirfd = -1;
+    bool yes = false;
+    if (tr_failed(socket_addr(dir, &addr, &dirfd))) {
+        tr_clear_error();
+        return false;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        yes = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+        close(fd);
+    }
+    if (dirfd >= 0) close(dirfd);
+    return yes;
+}

@@ -46,6 +46,10 @@ void control_stop(struct control *c);
  * env->seal_lock itself.  Also what the server does when it stops. */
 void control_seal(struct control *c);
 
+/* Whether a server answers on DIR/control.sock (tresor rotate-root-key
+ * refuses to run beside one). */
+bool control_answers(const char *dir);
+
 /* The client: send cmd ("unseal" or "seal", with pass for unseal) to the
  * server of dir; reply receives its line without "ok "/"error ", *ok
  * whether it was "ok". */

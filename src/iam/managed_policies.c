@@ -104,6 +104,24 @@ static TR_RESULT get_version(struct req_ctx *rc, const struct ent_rec *p, const 
     return r;
 }
 
+/* The policy and version a request's PolicyArn and VersionId name, the
+ * policy loaded for the operation's action: *p and *v, both freed when it
+ * fails. */
+static TR_RESULT load_version(struct req_ctx *rc, const struct form *in, struct ent_rec *p,
+                              const char **vid, struct rel_rec *v)
+{
+    const char *arn;
+    GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
+    GUARD(iam_param_version(in, "VersionId", vid));
+    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, p));
+    tr_result r = get_version(rc, p, *vid, v);
+    if (tr_failed(r)) {
+        rel_rec_free(v);
+        ent_rec_free(p);
+    }
+    return r;
+}
+
 /* Default version id of p into out. */
 static void default_version(const struct ent_rec *p, char out[32])
 {
@@ -137,6 +155,16 @@ static TR_RESULT new_policy_doc(const char *desc, int64_t now, char **out)
     return TR_OK;
 }
 
+/* The Policy element CreatePolicy and GetPolicy answer with: the policy's
+ * fields with its description and tags. */
+static TR_RESULT write_policy(struct req_ctx *rc, struct xml *out, const struct ent_rec *p)
+{
+    xml_open(out, "Policy");
+    tr_result r = iam_xml_policy_fields(rc, out, p, IAMX_DESCRIPTION | IAMX_TAGS);
+    xml_close(out, "Policy");
+    return r;
+}
+
 TR_RESULT iam_create_policy(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
     const char *name, *path, *text, *desc;
@@ -158,11 +186,7 @@ TR_RESULT iam_create_policy(struct req_ctx *rc, const struct form *in, struct xm
     free(doc);
     if (tr_ok(r)) r = put_version(rc, p.arn, "v1", text);
     if (tr_ok(r)) r = iam_tags_apply(rc, p.arn, "Policy", &tags);
-    if (tr_ok(r)) {
-        xml_open(out, "Policy");
-        r = iam_xml_policy_fields(rc, out, &p, IAMX_DESCRIPTION | IAMX_TAGS);
-        xml_close(out, "Policy");
-    }
+    if (tr_ok(r)) r = write_policy(rc, out, &p);
     ent_rec_free(&p);
     return r;
 }
@@ -173,9 +197,7 @@ TR_RESULT iam_get_policy(struct req_ctx *rc, const struct form *in, struct xml *
     struct ent_rec p = { 0 };
     GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
     GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
-    xml_open(out, "Policy");
-    tr_result r = iam_xml_policy_fields(rc, out, &p, IAMX_DESCRIPTION | IAMX_TAGS);
-    xml_close(out, "Policy");
+    tr_result r = write_policy(rc, out, &p);
     ent_rec_free(&p);
     return r;
 }
@@ -262,16 +284,13 @@ TR_RESULT iam_create_policy_version(struct req_ctx *rc, const struct form *in, s
 
 TR_RESULT iam_get_policy_version(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
-    const char *arn, *vid;
+    const char *vid;
     struct ent_rec p = { 0 };
     struct rel_rec v = { 0 };
     char dv[32], *text = NULL;
 
-    GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
-    GUARD(iam_param_version(in, "VersionId", &vid));
-    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
-    tr_result r = get_version(rc, &p, vid, &v);
-    if (tr_ok(r)) r = version_text(&v, &text);
+    GUARD(load_version(rc, in, &p, &vid, &v));
+    tr_result r = version_text(&v, &text);
     if (tr_ok(r)) {
         default_version(&p, dv);
         xml_open(out, "PolicyVersion");
@@ -326,18 +345,16 @@ TR_RESULT iam_list_policy_versions(struct req_ctx *rc, const struct form *in, st
 
 TR_RESULT iam_delete_policy_version(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
-    const char *arn, *vid;
+    const char *vid;
     struct ent_rec p = { 0 };
     struct rel_rec v = { 0 };
     char dv[32];
+    tr_result r = TR_OK;
     (void)out;
 
-    GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
-    GUARD(iam_param_version(in, "VersionId", &vid));
-    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
-    tr_result r = get_version(rc, &p, vid, &v);
+    GUARD(load_version(rc, in, &p, &vid, &v));
     default_version(&p, dv);
-    if (tr_ok(r) && strcmp(dv, vid) == 0)
+    if (strcmp(dv, vid) == 0)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_DELETE_CONFLICT,
                        "Cannot delete the default version of a policy.");
     if (tr_ok(r)) r = rc->st[0]->rel_delete(rc->st, "version", p.arn, vid);
@@ -349,22 +366,17 @@ TR_RESULT iam_delete_policy_version(struct req_ctx *rc, const struct form *in, s
 TR_RESULT iam_set_default_policy_version(struct req_ctx *rc, const struct form *in,
                                          struct xml *out)
 {
-    const char *arn, *vid;
+    const char *vid;
     struct ent_rec p = { 0 };
     struct rel_rec v = { 0 };
-    json_t *d = NULL;
+    tr_result r = TR_OK;
     (void)out;
 
-    GUARD(iam_param_policy_arn(in, "PolicyArn", &arn));
-    GUARD(iam_param_version(in, "VersionId", &vid));
-    GUARD(iam_load_policy(rc, rc->op->action, arn, NULL, &p));
-    tr_result r = get_version(rc, &p, vid, &v);
-    if (tr_ok(r)) {
-        d = iam_doc(&p);
-        if (!d || json_object_set_new(d, "default_version", json_string(vid)) != 0 ||
-            json_object_set_new(d, "updated", json_integer(rc->now)) != 0)
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-    }
+    GUARD(load_version(rc, in, &p, &vid, &v));
+    json_t *d = iam_doc(&p);
+    if (!d || json_object_set_new(d, "default_version", json_string(vid)) != 0 ||
+        json_object_set_new(d, "updated", json_integer(rc->now)) != 0)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     if (tr_ok(r)) r = iam_doc_store(&p, d);
     if (tr_ok(r)) r = rc->st[0]->ent_update(rc->st, &p);
     json_decref(d);

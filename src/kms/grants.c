@@ -242,6 +242,12 @@ static bool constraint_as_strict(json_t *parent, const struct kms_grant_req *g)
 
 /* ---- reading grants ----------------------------------------------------- */
 
+/* A grant relation's document, parsed; NULL when it does not parse. */
+static json_t *grant_doc(const struct rel_rec *g)
+{
+    return json_loads(g->doc ? g->doc : "", 0, NULL);
+}
+
 /* The grants of a key, one page after `after`. */
 static TR_RESULT grant_page(store_t st, const char *key_arn, const char *after,
                             struct rel_rec **out, size_t *n)
@@ -267,7 +273,7 @@ static TR_RESULT grant_walk(store_t st, const char *key_arn, grant_visit visit, 
         size_t n;
         tr_result r = grant_page(st, key_arn, after[0] ? after : NULL, &page, &n);
         for (size_t i = 0; tr_ok(r) && i < n && !stop; i++) {
-            json_t *doc = json_loads(page[i].doc ? page[i].doc : "", 0, NULL);
+            json_t *doc = grant_doc(&page[i]);
             r = visit(&page[i], doc, arg, &stop);
             json_decref(doc);
         }
@@ -374,7 +380,7 @@ TR_RESULT kms_grants_delete_key(store_t st, const char *key_arn)
 /* A GrantListEntry from a grant relation. */
 static TR_RESULT grant_entry(const struct rel_rec *rel, json_t **out)
 {
-    json_t *doc = json_loads(rel->doc ? rel->doc : "", 0, NULL);
+    json_t *doc = grant_doc(rel);
     json_t *e = NULL;
     char issuing[64];
     tr_result r = TR_OK;
@@ -773,7 +779,7 @@ KMS_HANDLER(op_list_grants)
         for (size_t i = 0; i < n && !next[0]; i++) {
             if (grant_id && strcmp(grant_id, page[i].to) != 0) continue;
             if (grantee) {
-                json_t *doc = json_loads(page[i].doc ? page[i].doc : "", 0, NULL);
+                json_t *doc = grant_doc(&page[i]);
                 const char *g = json_string_value(json_object_get(doc, "grantee"));
                 bool match = g && strcmp(g, grantee) == 0;
                 json_decref(doc);
@@ -879,7 +885,7 @@ static TR_RESULT grant_by_token(struct req_ctx *rc, const char *token, struct ke
     r = rc->st[0]->rel_list_to(rc->st, GRANT_REL, gid, &rels, &n);
     if (tr_failed(r)) goto fail;
     if (n == 0) { r = grant_not_found(gid); goto fail; }
-    doc = json_loads(rels[0].doc ? rels[0].doc : "", 0, NULL);
+    doc = grant_doc(&rels[0]);
     const char *key_id = json_string_value(json_object_get(doc, "key_id"));
     r = key_id ? kms_key_lookup(rc->st, key_id, k) : grant_not_found(gid);
     if (tr_failed(r) || strcmp(k->region, rc->region) != 0 || strcmp(k->arn, rels[0].from) != 0) {
@@ -893,6 +899,29 @@ fail:
     json_decref(doc);
     rel_list_free(rels, n);
     return r;
+}
+
+/* The grant a RetireGrant or RevokeGrant request names: its key, its
+ * relation and the relation's parsed document. */
+struct named_grant {
+    struct key_rec k;
+    struct rel_rec rel;
+    json_t *doc;
+};
+
+static void named_grant_free(struct named_grant *g)
+{
+    json_decref(g->doc);
+    rel_rec_free(&g->rel);
+    key_rec_free(&g->k);
+}
+
+/* Delete the named grant -- or, for a dry run, only say it would have
+ * succeeded (DryRunOperationException). */
+static TR_RESULT grant_drop(struct req_ctx *rc, const struct named_grant *g, bool dry)
+{
+    if (dry) return kms_dry_run();
+    return grant_delete(rc->st, g->k.arn, g->rel.to, g->doc);
 }
 
 /* RetireGrant's own rule (authz.c, kms_authorize_retire): how the grant
@@ -928,14 +957,10 @@ KMS_HANDLER(op_retire_grant)
 {
     const char *token, *id, *grant_id;
     bool dry;
-    struct key_rec k;
-    struct rel_rec rel;
-    json_t *doc = NULL;
+    struct named_grant g = { 0 };
     tr_result r;
     (void)out;
 
-    memset(&k, 0, sizeof k);
-    memset(&rel, 0, sizeof rel);
     GUARD(json_get_str(in, "GrantToken", false, 1, 8192, &token));
     GUARD(json_get_str(in, "KeyId", false, 1, KMS_ARN_MAX, &id));
     GUARD(json_get_str(in, "GrantId", false, 1, 128, &grant_id));
@@ -944,23 +969,17 @@ KMS_HANDLER(op_retire_grant)
         BAIL(TR_E_VALIDATION, "Either GrantToken, or both KeyId and GrantId, must be specified.");
 
     if (token) {
-        r = grant_by_token(rc, token, &k, &rel);
+        r = grant_by_token(rc, token, &g.k, &g.rel);
     } else {
-        r = kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k);
+        r = kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &g.k);
         if (tr_ok(r)) r = check_grant_id(grant_id);
-        if (tr_ok(r)) r = grant_get(rc, &k, grant_id, &rel);
+        if (tr_ok(r)) r = grant_get(rc, &g.k, grant_id, &g.rel);
     }
-    if (tr_failed(r)) goto fail;
-    doc = json_loads(rel.doc ? rel.doc : "", 0, NULL);
-    if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = may_retire(rc, &k, doc);
-    if (tr_failed(r)) goto fail;
-    if (dry) { r = kms_dry_run(); goto fail; }
-    r = grant_delete(rc->st, k.arn, rel.to, doc);
-fail:
-    json_decref(doc);
-    rel_rec_free(&rel);
-    key_rec_free(&k);
+    if (tr_ok(r)) g.doc = grant_doc(&g.rel);
+    if (tr_ok(r) && !g.doc) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    if (tr_ok(r)) r = may_retire(rc, &g.k, g.doc);
+    if (tr_ok(r)) r = grant_drop(rc, &g, dry);
+    named_grant_free(&g);
     return r;
 }
 
@@ -968,29 +987,21 @@ KMS_HANDLER(op_revoke_grant)
 {
     const char *id, *grant_id;
     bool dry;
-    struct key_rec k;
-    struct rel_rec rel;
-    json_t *doc = NULL;
-    tr_result r;
+    struct named_grant g = { 0 };
     (void)out;
 
-    memset(&k, 0, sizeof k);
-    memset(&rel, 0, sizeof rel);
     GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
     GUARD(json_get_str(in, "GrantId", true, 1, 128, &grant_id));
     GUARD(kms_get_flag(in, "DryRun", &dry));
-    GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &k));
+    GUARD(kms_resolve(rc, id, KR_KEY_ONLY | KR_XACCT, &g.k));
     struct kms_authz_in az = { .key_id_given = id };
-    r = kms_authorize_in(rc, rc->op->action, &k, &az);
+    tr_result r = kms_authorize_in(rc, rc->op->action, &g.k, &az);
     if (tr_ok(r)) r = check_grant_id(grant_id);
-    if (tr_ok(r)) r = grant_get(rc, &k, grant_id, &rel);
-    if (tr_failed(r)) goto fail;
-    if (dry) { r = kms_dry_run(); goto fail; }
-    doc = json_loads(rel.doc ? rel.doc : "", 0, NULL);
-    r = grant_delete(rc->st, k.arn, rel.to, doc);
-fail:
-    json_decref(doc);
-    rel_rec_free(&rel);
-    key_rec_free(&k);
+    if (tr_ok(r)) r = grant_get(rc, &g.k, grant_id, &g.rel);
+    /* A document that does not parse still revokes: only the retiring
+     * principal's relation, which it would name, stays behind. */
+    if (tr_ok(r)) g.doc = grant_doc(&g.rel);
+    if (tr_ok(r)) r = grant_drop(rc, &g, dry);
+    named_grant_free(&g);
     return r;
 }

@@ -18,6 +18,7 @@
 #include "iam/authz.h"
 #include "secrets/cache.h"
 #include "secrets/lookup.h"
+#include "secrets/params.h"
 
 /* ---- condition keys ---------------------------------------------------------- */
 
@@ -223,6 +224,13 @@ TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char 
     if (tr_ok(r) && must_be_live) r = sm_check_live(out);
     if (tr_failed(r)) secret_free(out);
     return r;
+}
+
+TR_RESULT sm_find_for_op(struct req_ctx *rc, json_t *in, bool must_be_live, struct secret *out)
+{
+    const char *id;
+    GUARD(sm_get_secret_id(in, &id));
+    return sm_find_authorized(rc, rc->op->action, id, NULL, 0, must_be_live, out);
 }
 
 TR_RESULT sm_authorize_account(struct req_ctx *rc, const char *action, const char *resource,

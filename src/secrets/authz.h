@@ -55,6 +55,10 @@ TR_RESULT sm_authorize_id_explain(struct req_ctx *rc, const char *action, const 
 TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,
                              const struct ctx_entry *extra, size_t nextra, bool must_be_live,
                              struct secret *out);
+/* sm_find_authorized for the secret the request's SecretId names, the
+ * operation's own action and no operation keys: the start of the handlers
+ * that take nothing else before the lookup. */
+TR_RESULT sm_find_for_op(struct req_ctx *rc, json_t *in, bool must_be_live, struct secret *out);
 /* Authorization for actions without a secret (CreateSecret, ListSecrets,
  * GetRandomPassword, BatchGetSecretValue): resource "*" except CreateSecret,
  * whose resource is the ARN it would get (`resource` non-NULL). */

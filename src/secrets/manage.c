@@ -111,17 +111,6 @@ static TR_RESULT due_drop(store_t st, const struct secret *s)
 
 /* ---- DeleteSecret / RestoreSecret ------------------------------------------ */
 
-static TR_RESULT reply_arn_name(const char *arn, const char *name, json_t **out)
-{
-    json_t *o = json_object();
-    ENSURE_REF(o);
-    tr_result r = sm_set(o, "ARN", json_string(arn));
-    if (tr_ok(r)) r = sm_set(o, "Name", json_string(name));
-    if (tr_failed(r)) { json_decref(o); return r; }
-    *out = o;
-    return TR_OK;
-}
-
 /* Force delete of a secret that does not exist: the answer AWS gives, with
  * the ARN as given (and its name without the 6-character suffix) or an ARN
  * made for the name in the caller's account and region. */
@@ -141,7 +130,7 @@ static TR_RESULT reply_phantom(struct req_ctx *rc, const char *id, json_t **out)
         GUARD(str_copy(name, sizeof name, id, "the secret id"));
         GUARD(sm_arn_new(rc->region, rc->who.account_id, id, &arn));
     }
-    r = reply_arn_name(arn, name, out);
+    r = sm_reply_arn_name(arn, name, out);
     if (tr_ok(r)) r = sm_set_date(*out, "DeletionDate", sm_now(rc));
     if (tr_failed(r) && *out) { json_decref(*out); *out = NULL; }
     free(arn);
@@ -207,7 +196,7 @@ SM_HANDLER(sm_op_delete_secret)
         if (tr_ok(r)) r = sm_save(rc->st, &s, false);
         if (tr_ok(r)) r = due_put(rc->st, &s, when);
     }
-    if (tr_ok(r)) r = reply_arn_name(s.arn, s.name, &reply);
+    if (tr_ok(r)) r = sm_reply_arn_name(s.arn, s.name, &reply);
     if (tr_ok(r)) r = sm_set_date(reply, "DeletionDate", when);
     if (tr_failed(r)) goto fail;
     *out = reply;
@@ -224,13 +213,10 @@ fail:
 
 SM_HANDLER(sm_op_restore_secret)
 {
-    const char *id;
     struct secret s;
-    tr_result r;
+    tr_result r = TR_OK;
 
-    GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
-    r = TR_OK;
+    GUARD(sm_find_for_op(rc, in, false, &s));
     if (s.deleted_date != 0) {
         r = due_drop(rc->st, &s);
         s.deleted_date = 0;
@@ -238,7 +224,7 @@ SM_HANDLER(sm_op_restore_secret)
         if (s.doc) json_object_del(s.doc, "deletion_date");
         if (tr_ok(r)) r = sm_save(rc->st, &s, false);
     }
-    if (tr_ok(r)) r = reply_arn_name(s.arn, s.name, out);
+    if (tr_ok(r)) r = sm_reply_arn_name(s.arn, s.name, out);
     secret_free(&s);
     return r;
 }

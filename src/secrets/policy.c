@@ -345,17 +345,6 @@ static TR_RESULT check_policy(struct req_ctx *rc, const struct secret *s, const 
 
 /* ---- handlers ------------------------------------------------------------------ */
 
-static TR_RESULT reply_arn_name(const struct secret *s, json_t **out)
-{
-    json_t *o = json_object();
-    ENSURE_REF(o);
-    tr_result r = sm_set(o, "ARN", json_string(s->arn));
-    if (tr_ok(r)) r = sm_set(o, "Name", json_string(s->name));
-    if (tr_failed(r)) { json_decref(o); return r; }
-    *out = o;
-    return TR_OK;
-}
-
 SM_HANDLER(sm_op_put_resource_policy)
 {
     const char *id, *text;
@@ -397,7 +386,7 @@ SM_HANDLER(sm_op_put_resource_policy)
     if (tr_failed(r)) goto fail;
     s.last_changed = sm_now(rc);
     r = sm_save(rc->st, &s, false);
-    if (tr_ok(r)) r = reply_arn_name(&s, out);
+    if (tr_ok(r)) r = sm_reply_arn_name(s.arn, s.name, out);
 fail:
     secret_free(&s);
     return r;
@@ -405,13 +394,9 @@ fail:
 
 SM_HANDLER(sm_op_get_resource_policy)
 {
-    const char *id;
     struct secret s;
-    tr_result r;
-
-    GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
-    r = reply_arn_name(&s, out);
+    GUARD(sm_find_for_op(rc, in, false, &s));
+    tr_result r = sm_reply_arn_name(s.arn, s.name, out);
     if (tr_ok(r) && s.policy && *s.policy) {
         /* A bound principal gone since reads as its unique id (AWS). */
         char *shown = NULL;
@@ -426,12 +411,10 @@ SM_HANDLER(sm_op_get_resource_policy)
 
 SM_HANDLER(sm_op_delete_resource_policy)
 {
-    const char *id;
     struct secret s;
     tr_result r = TR_OK;
 
-    GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, true, &s));
+    GUARD(sm_find_for_op(rc, in, true, &s));
     if (s.policy) {
         free(s.policy);
         free(s.policy_ids);
@@ -439,7 +422,7 @@ SM_HANDLER(sm_op_delete_resource_policy)
         s.last_changed = sm_now(rc);
         r = sm_save(rc->st, &s, false);
     }
-    if (tr_ok(r)) r = reply_arn_name(&s, out);
+    if (tr_ok(r)) r = sm_reply_arn_name(s.arn, s.name, out);
     secret_free(&s);
     return r;
 }

@@ -63,6 +63,14 @@ TR_RESULT sm_set(json_t *obj, const char *name, json_t *v)
     return TR_OK;
 }
 
+TR_RESULT sm_reply_arn_name(const char *arn, const char *name, json_t **out)
+{
+    json_t *o = json_pack("{s:s, s:s}", "ARN", arn, "Name", name);
+    ENSURE(o != NULL, TR_E_INTERNAL);
+    *out = o;
+    return TR_OK;
+}
+
 double sm_doc_num(json_t *doc, const char *k)
 {
     json_t *v = json_object_get(doc, k);

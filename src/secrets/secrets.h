@@ -103,6 +103,9 @@ TR_RESULT secret_copy(const struct secret *from, struct secret *to);
 
 /* Set obj[name] = v (stealing v); TR_E_INTERNAL when v is NULL. */
 TR_RESULT sm_set(json_t *obj, const char *name, json_t *v);
+/* {"ARN": arn, "Name": name} into *out: the reply of most operations on
+ * one secret, or what it starts from. */
+TR_RESULT sm_reply_arn_name(const char *arn, const char *name, json_t **out);
 /* A member of a stored document: its number (0 when absent or not a
  * number) or its string (NULL when absent or not a string). */
 double sm_doc_num(json_t *doc, const char *k);

@@ -150,14 +150,6 @@ static TR_RESULT get_stages(json_t *in, const char **labels, size_t *n)
 
 /* ---- replies ------------------------------------------------------------- */
 
-static TR_RESULT reply_arn_name(const struct secret *s, json_t **out)
-{
-    json_t *o = json_pack("{s:s, s:s}", "ARN", s->arn, "Name", s->name);
-    ENSURE(o != NULL, TR_E_INTERNAL);
-    *out = o;
-    return TR_OK;
-}
-
 static TR_RESULT stages_json(const struct secret_version *v, json_t **out)
 {
     json_t *a = json_array();
@@ -168,6 +160,22 @@ static TR_RESULT stages_json(const struct secret_version *v, json_t **out)
             BAIL0(TR_E_INTERNAL);
         }
     *out = a;
+    return TR_OK;
+}
+
+/* The reply of an operation that writes a version (CreateSecret's retry,
+ * PutSecretValue, UpdateSecret): ARN and Name, the VersionId when v is
+ * not NULL, and with `stages` v's VersionStages. */
+static TR_RESULT reply_version(const struct secret *s, const struct secret_version *v, bool stages,
+                               json_t **out)
+{
+    json_t *o = NULL, *st = NULL;
+    tr_result r = sm_reply_arn_name(s->arn, s->name, &o);
+    if (tr_ok(r) && v) r = sm_set(o, "VersionId", json_string(v->id));
+    if (tr_ok(r) && v && stages) r = stages_json(v, &st);
+    if (tr_ok(r) && v && stages) r = sm_set(o, "VersionStages", st);
+    if (tr_failed(r)) { json_decref(o); return r; }
+    *out = o;
     return TR_OK;
 }
 
@@ -301,8 +309,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
                                MSG_VERSION_EXISTS);
                 goto fail;
             }
-            r = reply_arn_name(&old, &reply);
-            if (tr_ok(r)) r = sm_set(reply, "VersionId", json_string(v->id));
+            r = reply_version(&old, v, false, &reply);
             if (tr_failed(r)) goto fail;
             goto done;
         }
@@ -355,7 +362,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     }
     if (tr_failed(r)) goto fail;
 
-    r = reply_arn_name(&s, &reply);
+    r = sm_reply_arn_name(s.arn, s.name, &reply);
     if (tr_failed(r)) goto fail;
     if (has_value) {
         struct secret_version *v;
@@ -455,7 +462,7 @@ static TR_RESULT value_reply(struct req_ctx *rc, const struct secret *s,
     struct buf pt = BUF_SECRET(VALUE_BUF);
     json_t *o = NULL, *st = NULL;
     tr_result r = sm_open(rc, s, v, &pt);
-    if (tr_ok(r)) r = reply_arn_name(s, &o);
+    if (tr_ok(r)) r = sm_reply_arn_name(s->arn, s->name, &o);
     if (tr_ok(r)) r = sm_set(o, "VersionId", json_string(v->id));
     if (tr_ok(r)) {
         if (v->binary) r = kms_set_secret_blob(o, "SecretBinary", pt.data, pt.len);
@@ -774,7 +781,6 @@ SM_VALUE_HANDLER(sm_op_put_secret_value)
     const char *id, *token, *rot, *labels[SM_STAGES_MAX + 1];
     size_t nlabels;
     bool has_value, binary, existed;
-    json_t *reply = NULL, *st = NULL;
     tr_result r;
 
     memset(&s, 0, sizeof s);
@@ -797,15 +803,8 @@ SM_VALUE_HANDLER(sm_op_put_secret_value)
     }
     r = new_version(rc, &s, token, &pt, binary, labels, nlabels, &v, &existed);
     if (tr_ok(r) && !existed) r = sm_save(rc->st, &s, false);
-    if (tr_ok(r)) r = reply_arn_name(&s, &reply);
-    if (tr_ok(r)) r = sm_set(reply, "VersionId", json_string(v->id));
-    if (tr_ok(r)) r = stages_json(v, &st);
-    if (tr_ok(r)) { r = sm_set(reply, "VersionStages", st); st = NULL; }
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
+    if (tr_ok(r)) r = reply_version(&s, v, true, out);
 fail:
-    json_decref(reply);
     buf_free(&pt);
     secret_free(&s);
     return r;
@@ -877,7 +876,6 @@ SM_VALUE_HANDLER(sm_op_update_secret)
     const char *id, *token, *desc, *kms_id, *type;
     bool has_value, binary, existed = false, changed = false, found = false;
     char *peek_arn = NULL;
-    json_t *reply = NULL;
     tr_result r;
 
     memset(&s, 0, sizeof s);
@@ -936,13 +934,8 @@ SM_VALUE_HANDLER(sm_op_update_secret)
         r = sm_save(rc->st, &s, false);
         if (tr_failed(r)) goto fail;
     }
-    r = reply_arn_name(&s, &reply);
-    if (tr_ok(r) && v) r = sm_set(reply, "VersionId", json_string(v->id));
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
+    r = reply_version(&s, v, false, out);
 fail:
-    json_decref(reply);
     buf_free(&pt);
     secret_free(&s);
     if (c) { iam_ctx_free(c); free(c); }

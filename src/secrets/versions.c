@@ -144,11 +144,8 @@ TR_RESULT sm_versions_prune(store_t st, struct secret *s)
 SM_VALUE_HANDLER(sm_op_describe_secret)
 {
     struct secret s;
-    const char *id;
-    json_t *o = NULL;
-    GUARD(sm_get_secret_id(in, &id));
-    GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
-    o = json_object();
+    GUARD(sm_find_for_op(rc, in, false, &s));
+    json_t *o = json_object();
     tr_result r = o ? sm_describe_fill(rc, &s, true, o)
                     : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     secret_free(&s);
@@ -227,10 +224,10 @@ SM_VALUE_HANDLER(sm_op_list_secret_version_ids)
     if (next) GUARD(seq_token_decode(next, &after));
     GUARD(sm_find_authorized(rc, rc->op->action, id, NULL, 0, false, &s));
 
-    reply = json_pack("{s:s, s:s}", "ARN", s.arn, "Name", s.name);
+    r = sm_reply_arn_name(s.arn, s.name, &reply);
+    if (tr_failed(r)) goto fail;
     list = json_array();
-    if (!reply || !list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = TR_OK;
+    if (!list) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     int64_t got = 0, last = 0;
     bool more = false;
     for (size_t i = 0; i < s.nversions && tr_ok(r); i++) {
@@ -264,7 +261,6 @@ SM_VALUE_HANDLER(sm_op_update_secret_version_stage)
     struct ctx_builder *c = NULL;
     const char *id, *label, *from_id, *to_id;
     bool *changed = NULL;
-    json_t *reply = NULL;
     tr_result r;
 
     memset(&s, 0, sizeof s);
@@ -337,15 +333,8 @@ SM_VALUE_HANDLER(sm_op_update_secret_version_stage)
     if (tr_failed(r)) goto fail;
     s.last_changed = sm_now(rc);
     r = sm_save(rc->st, &s, false);
-    if (tr_ok(r)) {
-        reply = json_pack("{s:s, s:s}", "ARN", s.arn, "Name", s.name);
-        if (!reply) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-    }
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
+    if (tr_ok(r)) r = sm_reply_arn_name(s.arn, s.name, out);
 fail:
-    json_decref(reply);
     free(changed);
     secret_free(&s);
     iam_ctx_free(c);

@@ -40,7 +40,6 @@
 #include "store/schema.h"
 #include "store/sqlite_uri.h"
 
-#define DB_FILE "tresor.db"
 #define BUSY_MS 5000
 
 static void fsync_path(const char *path, int flags)
@@ -219,8 +218,7 @@ TR_RESULT store_backup(const char *data_dir, const char *out_path, struct backup
     char db[PATH_MAX];
     ENSURE(data_dir && out_path && info, TR_E_INTERNAL);
     memset(info, 0, sizeof *info);
-    int n = snprintf(db, sizeof db, "%s/%s", data_dir, DB_FILE);
-    if (n < 0 || (size_t)n >= sizeof db) BAIL(TR_E_INTERNAL, "the data dir's path is too long");
+    if (!sqlite_db_path(data_dir, db)) BAIL(TR_E_INTERNAL, "the data dir's path is too long");
     if (!sqlite_file_exists(db, "")) BAIL(TR_E_INTERNAL, "%s: %s (not an initialized data dir)", db, strerror(errno));
     /* As store_sqlite_open_readonly: with neither -wal nor -shm nobody has
      * it open and every commit is in the file, so read it as immutable;
@@ -234,8 +232,7 @@ TR_RESULT store_restore(const char *in_path, const char *data_dir, struct backup
     char db[PATH_MAX];
     ENSURE(in_path && data_dir && info, TR_E_INTERNAL);
     memset(info, 0, sizeof *info);
-    int n = snprintf(db, sizeof db, "%s/%s", data_dir, DB_FILE);
-    if (n < 0 || (size_t)n >= sizeof db) BAIL(TR_E_INTERNAL, "the data dir's path is too long");
+    if (!sqlite_db_path(data_dir, db)) BAIL(TR_E_INTERNAL, "the data dir's path is too long");
     struct stat sb;
     if (stat(in_path, &sb) != 0) BAIL(TR_E_INTERNAL, "%s: %s", in_path, strerror(errno));
     if (!S_ISREG(sb.st_mode)) BAIL(TR_E_INTERNAL, "%s is not a regular file", in_path);

@@ -134,6 +134,7 @@
       "ORDER BY access_key_id LIMIT $2") \
     X(Q_AK_UPDATE, "UPDATE access_keys SET active = $2, expires = $3, doc = $4 " \
       "WHERE access_key_id = $1") \
+    X(Q_AK_REWRAP, "UPDATE access_keys SET wrapped_secret = $2 WHERE access_key_id = $1") \
     X(Q_AK_DEL, "DELETE FROM access_keys WHERE access_key_id = $1") \
     X(Q_AK_PURGE, "DELETE FROM access_keys WHERE expires <> 0 AND expires < $1") \
     X(Q_AK_TOMB, "INSERT INTO access_key_tombstones (" TOMB_COLS ") SELECT " TOMB_FROM \
@@ -171,6 +172,8 @@
       "WHERE key_id = $1 AND version = $2") \
     X(Q_MAT_LIST, "SELECT " MAT_COLS " FROM kms_key_materials " \
       "WHERE key_id = $1 ORDER BY version") \
+    X(Q_MAT_REWRAP, "UPDATE kms_key_materials SET wrapped = $3 " \
+      "WHERE key_id = $1 AND version = $2") \
     X(Q_ALIAS_PUT, "INSERT INTO kms_aliases (" ALIAS_COLS ") " \
       "VALUES ($1, $2, $3, $4, $5, $6)") \
     X(Q_ALIAS_UPDATE, "UPDATE kms_aliases SET target_key_id = $4, " \
@@ -1221,6 +1224,12 @@ static TR_RESULT pg_access_key_update(store_t st, const struct access_key_rec *k
                                             INT(k->expires), OPT(k->doc)));
 }
 
+static TR_RESULT pg_access_key_rewrap(store_t st, const char *akid, const struct buf *wrapped)
+{
+    ENSURE_REF(wrapped);
+    return run_change(st, Q_AK_REWRAP, ARGS(NEED(akid), BLOB(wrapped)));
+}
+
 /* The tombstone first: it is made from the row. */
 static TR_RESULT pg_access_key_delete(store_t st, const char *akid)
 {
@@ -1353,6 +1362,13 @@ static TR_RESULT pg_material_get(store_t st, const char *key_id, uint32_t versio
                                  struct material_rec *out)
 {
     return run_get(st, Q_MAT_GET, &MATERIAL, ARGS(NEED(key_id), INT(version)), out);
+}
+
+static TR_RESULT pg_material_rewrap(store_t st, const char *key_id, uint32_t version,
+                                    const struct buf *wrapped)
+{
+    ENSURE_REF(wrapped);
+    return run_change(st, Q_MAT_REWRAP, ARGS(NEED(key_id), INT(version), BLOB(wrapped)));
 }
 
 static TR_RESULT pg_material_list(store_t st, const char *key_id,
@@ -1652,6 +1668,7 @@ static const struct store_class pg_class = {
     .material_put = pg_material_put,
     .material_get = pg_material_get,
     .material_list = pg_material_list,
+    .material_rewrap = pg_material_rewrap,
     .alias_put = pg_alias_put,
     .alias_update = pg_alias_update,
     .alias_get = pg_alias_get,
@@ -1662,6 +1679,7 @@ static const struct store_class pg_class = {
     .tag_list = pg_tag_list,
     .access_key_list = pg_access_key_list,
     .access_key_update = pg_access_key_update,
+    .access_key_rewrap = pg_access_key_rewrap,
     .access_key_delete = pg_access_key_delete,
     .access_key_purge_expired = pg_access_key_purge_expired,
     .access_key_tombstone_get = pg_access_key_tombstone_get,

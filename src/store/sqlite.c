@@ -126,7 +126,6 @@
 #include "core/metrics.h"
 
 #define BUSY_TIMEOUT_MS 5000
-#define DB_FILE "tresor.db"
 
 /* ---- the statements, prepared once per connection -------------------- */
 
@@ -168,6 +167,7 @@
       "ORDER BY access_key_id LIMIT ?2") \
     X(Q_AK_UPDATE, "UPDATE access_keys SET active = ?2, expires = ?3, doc = ?4 " \
       "WHERE access_key_id = ?1") \
+    X(Q_AK_REWRAP, "UPDATE access_keys SET wrapped_secret = ?2 WHERE access_key_id = ?1") \
     X(Q_AK_DEL, "DELETE FROM access_keys WHERE access_key_id = ?1") \
     X(Q_AK_PURGE, "DELETE FROM access_keys WHERE expires <> 0 AND expires < ?1") \
     X(Q_AK_TOMB, "INSERT OR REPLACE INTO access_key_tombstones (" TOMB_COLS ") SELECT " TOMB_FROM \
@@ -205,6 +205,8 @@
       "WHERE key_id = ?1 AND version = ?2") \
     X(Q_MAT_LIST, "SELECT " MAT_COLS " FROM kms_key_materials " \
       "WHERE key_id = ?1 ORDER BY version") \
+    X(Q_MAT_REWRAP, "UPDATE kms_key_materials SET wrapped = ?3 " \
+      "WHERE key_id = ?1 AND version = ?2") \
     X(Q_ALIAS_PUT, "INSERT INTO kms_aliases (" ALIAS_COLS ") " \
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)") \
     X(Q_ALIAS_UPDATE, "UPDATE kms_aliases SET target_key_id = ?4, " \
@@ -294,6 +296,8 @@ struct store_sqlite {
     uint64_t epoch;                 /* of the generation: this store's own */
     bool memory;
     bool readonly;                  /* store_sqlite_open_readonly */
+    bool exclusive;                 /* store_sqlite_open_exclusive: the keeper is the one
+                                       connection, holding SQLite's exclusive lock */
     int flags;                      /* sqlite3_open_v2 flags */
     char name[];                    /* file name, or memdb URI */
 };
@@ -424,6 +428,10 @@ fail:
 /* This thread's connection to s, opened on first use. */
 static TR_RESULT conn_get(struct store_sqlite *s, struct conn **out)
 {
+    if (s->exclusive) {             /* one connection: another would be locked out */
+        *out = s->keeper;
+        return TR_OK;
+    }
     struct conn *c = pthread_getspecific(s->tls);
     if (!c) {
         GUARD(conn_open(s, &c));
@@ -1157,6 +1165,12 @@ static TR_RESULT sq_access_key_update(store_t st, const struct access_key_rec *k
                                             INT(k->expires), OPT(k->doc)));
 }
 
+static TR_RESULT sq_access_key_rewrap(store_t st, const char *akid, const struct buf *wrapped)
+{
+    ENSURE_REF(wrapped);
+    return run_change(st, Q_AK_REWRAP, ARGS(NEED(akid), BLOB(wrapped)));
+}
+
 /* The tombstone first: it is made from the row. */
 static TR_RESULT sq_access_key_delete(store_t st, const char *akid)
 {
@@ -1313,6 +1327,13 @@ static TR_RESULT sq_material_get(store_t st, const char *key_id, uint32_t versio
                                  struct material_rec *out)
 {
     return run_get(st, Q_MAT_GET, &MATERIAL, ARGS(NEED(key_id), INT(version)), out);
+}
+
+static TR_RESULT sq_material_rewrap(store_t st, const char *key_id, uint32_t version,
+                                    const struct buf *wrapped)
+{
+    ENSURE_REF(wrapped);
+    return run_change(st, Q_MAT_REWRAP, ARGS(NEED(key_id), INT(version), BLOB(wrapped)));
 }
 
 static TR_RESULT sq_material_list(store_t st, const char *key_id,
@@ -1653,6 +1674,7 @@ static const struct store_class sqlite_class = {
     .material_put = sq_material_put,
     .material_get = sq_material_get,
     .material_list = sq_material_list,
+    .material_rewrap = sq_material_rewrap,
     .alias_put = sq_alias_put,
     .alias_update = sq_alias_update,
     .alias_get = sq_alias_get,
@@ -1663,6 +1685,7 @@ static const struct store_class sqlite_class = {
     .tag_list = sq_tag_list,
     .access_key_list = sq_access_key_list,
     .access_key_update = sq_access_key_update,
+    .access_key_rewrap = sq_access_key_rewrap,
     .access_key_delete = sq_access_key_delete,
     .access_key_purge_expired = sq_access_key_purge_expired,
     .access_key_tombstone_get = sq_access_key_tombstone_get,
@@ -1736,6 +1759,32 @@ fail:
     BAIL0(TR_E_INTERNAL);
 }
 
+/* Exclusive (store_sqlite_open_exclusive): before the connection first
+ * reads, so its first read takes SQLite's exclusive lock on the database
+ * file and keeps it until the store closes; a lock another process holds
+ * (a running server's connections keep a shared one) fails it. */
+#define EXCLUSIVE_WAIT_MS 1000
+static TR_RESULT lock_exclusive(struct conn *c)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(c->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, &err);
+    sqlite3_free(err);
+    if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, "PRAGMA locking_mode = EXCLUSIVE");
+    /* A running server holds its shared lock for good: waiting the whole
+     * busy timeout would only delay the refusal.  A second covers a
+     * command that reads for a moment (tresor check). */
+    (void)sqlite3_busy_timeout(c->db, EXCLUSIVE_WAIT_MS);
+    rc = sqlite3_exec(c->db, "BEGIN EXCLUSIVE; COMMIT", NULL, NULL, &err);
+    sqlite3_free(err);
+    (void)sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    if (rc != SQLITE_OK) {
+        rc = sqlite3_extended_errcode(c->db);
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        BAIL0(sq_code(rc));
+    }
+    return TR_OK;
+}
+
 /* Grouped: open the -wal file for the group sync and sync it once, so
  * that what the migrations committed (without a sync) is durable before
  * the store is used.  The keeper's read of the database in WAL mode has
@@ -1758,12 +1807,15 @@ static TR_RESULT open_wal(struct store_sqlite *s)
     return TR_OK;
 }
 
-/* Open the store, switch a file to WAL, run the migrations. */
-static TR_RESULT open_store(const char *name, bool memory, bool grouped, store_t *out)
+/* Open the store, switch a file to WAL, run the migrations; exclusive:
+ * under SQLite's exclusive lock first (lock_exclusive). */
+static TR_RESULT open_store(const char *name, bool memory, bool grouped, bool exclusive, store_t *out)
 {
     struct store_sqlite *s = NULL;
     GUARD(store_new(name, memory, grouped, &s));
+    s->exclusive = exclusive;
     tr_result r = conn_open(s, &s->keeper);
+    if (tr_ok(r) && exclusive) r = lock_exclusive(s->keeper);
     if (tr_ok(r) && !memory) r = set_wal(s->keeper);
     if (tr_ok(r)) r = migrate(s->keeper);
     if (tr_ok(r) && grouped) r = open_wal(s);
@@ -1775,6 +1827,9 @@ static TR_RESULT open_store(const char *name, bool memory, bool grouped, store_t
     return TR_OK;
 }
 
+static TR_RESULT open_file_store(const char *data_dir, enum store_commit commit, bool exclusive,
+                                 store_t *out);
+
 TR_RESULT store_sqlite_open(const char *data_dir, store_t *out)
 {
     return store_sqlite_open_commit(data_dir, STORE_COMMIT_GROUP, out);
@@ -1782,14 +1837,24 @@ TR_RESULT store_sqlite_open(const char *data_dir, store_t *out)
 
 TR_RESULT store_sqlite_open_commit(const char *data_dir, enum store_commit commit, store_t *out)
 {
+    return open_file_store(data_dir, commit, false, out);
+}
+
+TR_RESULT store_sqlite_open_exclusive(const char *data_dir, store_t *out)
+{
+    return open_file_store(data_dir, STORE_COMMIT_EACH, true, out);
+}
+
+static TR_RESULT open_file_store(const char *data_dir, enum store_commit commit, bool exclusive,
+                                 store_t *out)
+{
     char path[PATH_MAX];
     struct stat sb;
     ENSURE_REF(data_dir);
     ENSURE_REF(out);
     *out = NULL;
 
-    int n = snprintf(path, sizeof path, "%s/%s", data_dir, DB_FILE);
-    ENSURE(n > 0 && (size_t)n < sizeof path, TR_E_INTERNAL);
+    ENSURE(sqlite_db_path(data_dir, path), TR_E_INTERNAL);
     if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "tresor: store: mkdir %s: %s\n", data_dir, strerror(errno));
         BAIL0(TR_E_INTERNAL);
@@ -1814,7 +1879,7 @@ TR_RESULT store_sqlite_open_commit(const char *data_dir, enum store_commit commi
         (void)fsync(dfd);
         close(dfd);
     }
-    return open_store(path, false, commit == STORE_COMMIT_GROUP, out);
+    return open_store(path, false, commit == STORE_COMMIT_GROUP, exclusive, out);
 }
 
 /* ---- read-only ------------------------------------------------------------ */
@@ -1843,8 +1908,7 @@ TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
     ENSURE_REF(out);
     *out = NULL;
 
-    int n = snprintf(path, sizeof path, "%s/%s", data_dir, DB_FILE);
-    ENSURE(n > 0 && (size_t)n < sizeof path, TR_E_INTERNAL);
+    ENSURE(sqlite_db_path(data_dir, path), TR_E_INTERNAL);
     if (!sqlite_file_exists(path, "")) {
         fprintf(stderr, "tresor: store: %s: %s\n", path, strerror(errno));
         BAIL0(TR_E_INTERNAL);
@@ -1896,5 +1960,5 @@ TR_RESULT store_sqlite_open_memory(store_t *out)
      * leading "/"; it lives until the last of them closes (the keeper). */
     snprintf(uri, sizeof uri, "file:/tresor-mem-%lu?vfs=memdb",     /* fits: 30 + a long */
              atomic_fetch_add(&seq, 1) + 1);
-    return open_store(uri, true, false, out);
+    return open_store(uri, true, false, false, out);
 }

@@ -27,6 +27,12 @@ TR_RESULT sqlite_file_uri(const char *path, const char *query, char *out, size_t
     return TR_OK;
 }
 
+bool sqlite_db_path(const char *data_dir, char out[PATH_MAX])
+{
+    int n = snprintf(out, PATH_MAX, "%s/%s", data_dir, SQLITE_DB_FILE);
+    return n > 0 && n < PATH_MAX;
+}
+
 bool sqlite_file_exists(const char *path, const char *suffix)
 {
     char p[PATH_MAX + 16];

@@ -204,6 +204,10 @@ struct store_class {
     /* All versions of a key's material, oldest first. */
     TR_RESULT (*material_list)(const struct store_class **st, const char *key_id,
                                struct material_rec **out, size_t *n);
+    /* Replace the wrapped bytes of one material (tresor rotate-root-key:
+     * the same material, wrapped under a new root key). */
+    TR_RESULT (*material_rewrap)(const struct store_class **st, const char *key_id, uint32_t version,
+                                 const struct buf *wrapped);
 
     TR_RESULT (*alias_put)(const struct store_class **st, const struct alias_rec *a);    /* insert */
     TR_RESULT (*alias_update)(const struct store_class **st, const struct alias_rec *a); /* by name */
@@ -228,6 +232,9 @@ struct store_class {
     TR_RESULT (*access_key_list)(const struct store_class **st, const char *principal_arn,
                                  struct access_key_rec **out, size_t *n);
     TR_RESULT (*access_key_update)(const struct store_class **st, const struct access_key_rec *k);
+    /* Replace an access key's wrapped secret (tresor rotate-root-key). */
+    TR_RESULT (*access_key_rewrap)(const struct store_class **st, const char *akid,
+                                   const struct buf *wrapped);
     /* Deleting a key leaves a tombstone of it (access_key_tombstone_get);
      * putting a key removes its tombstone (UpdateUser re-puts keys). */
     TR_RESULT (*access_key_delete)(const struct store_class **st, const char *akid);
@@ -318,6 +325,13 @@ TR_RESULT store_sqlite_open_commit(const char *data_dir, enum store_commit commi
  * be read, a schema version other than this build's: TR_E_INTERNAL after
  * a line on stderr saying which.  Writes fail (TR_E_STORE_READONLY). */
 TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out);
+/* DATA_DIR/tresor.db (which must exist) for one thread that must be
+ * alone on it (tresor rotate-root-key): one connection, synchronous=FULL,
+ * holding SQLite's exclusive lock from the open to the close.  Fails with
+ * TR_E_STORE_BUSY when another process has the database open -- a running
+ * server's connections hold a shared lock for as long as it runs -- and
+ * while it is open, no other process can read or write the store. */
+TR_RESULT store_sqlite_open_exclusive(const char *data_dir, store_t *out);
 /* An in-memory store shared by all threads of the process (tests). */
 TR_RESULT store_sqlite_open_memory(store_t *out);
 

@@ -25,7 +25,7 @@ import readme
 from tresor_e2e import assert_wrapper_clean, free_port, run_tresor_cmd, scaled, tresor_cmd
 
 SUBCOMMANDS = ["serve", "who-can-decrypt", "what-can-decrypt", "policy simulate",
-               "account create", "check", "unseal", "seal", "audit verify", "audit hmac", "backup",
+               "account create", "check", "unseal", "seal", "rotate-root-key", "audit verify", "audit hmac", "backup",
                "restore", "version", "help"]
 # Each subcommand's flags: (flag, its environment variable or None, its default or None).
 FLAGS = {
@@ -65,6 +65,7 @@ FLAGS = {
     "check": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--store", "TRESOR_STORE", "DIR/tresor.db")],
     "unseal": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--passphrase-file", None, None)],
     "seal": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
+    "rotate-root-key": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--passphrase-file", None, None)],
     "audit verify": [("--public-key", None, None)],
     "audit hmac": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--decode", None, None)],
     "backup": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--out", None, None)],
@@ -246,7 +247,12 @@ ERRORS = [
      "account create: --account-id must be 12 digits, not '12'"),
     (["account", "create", "--region", "moon"], None,
      "account create: --region must be a region name such as us-east-1, not 'moon'"),
+    (["account", "create", "extra"], None, "account create: unexpected argument 'extra'"),
     (["check", "extra"], None, "check: unexpected argument 'extra'"),
+    (["seal", "extra"], None, "seal: unexpected argument 'extra'"),
+    (["unseal", "--passphrase-file", "f", "extra"], None, "unseal: unexpected argument 'extra'"),
+    (["unseal", "--passphrase-file"], None, "unseal: --passphrase-file needs a value (FILE)"),
+    (["audit", "verify", "log"], None, "audit verify: --public-key is required"),
     (["check", "--data-dir"], None, "check: --data-dir needs a value (DIR)"),
     (["backup"], None, "backup: --out FILE is required"),
     (["backup", "--out", "f", "extra"], None, "backup: unexpected argument 'extra'"),

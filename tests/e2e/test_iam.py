@@ -729,6 +729,23 @@ def test_policy_versions_lifecycle(iam):
         iam.get_policy_version(PolicyArn=arn, VersionId="v2")
 
 
+def test_unknown_policy_version(iam):
+    """GetPolicyVersion, DeletePolicyVersion and SetDefaultPolicyVersion on a
+    version the policy does not have: NoSuchEntity naming both, and the
+    policy as it was."""
+    p = iam.create_policy(PolicyName=unique("nover"), PolicyDocument=SIMPLE)["Policy"]
+    arn = p["Arn"]
+    msg = f"Policy {arn} version v9 does not exist or is not attachable."
+    for op in (iam.get_policy_version, iam.delete_policy_version, iam.set_default_policy_version):
+        with raises_aws("NoSuchEntity", msg, status=404):
+            op(PolicyArn=arn, VersionId="v9")
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v1"
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == ["v1"]
+    # CreatePolicy and GetPolicy answer with the same Policy element.
+    got = iam.get_policy(PolicyArn=arn)["Policy"]
+    assert {k: got[k] for k in p} == p
+
+
 def test_policy_version_limit_five(iam):
     arn = iam.create_policy(PolicyName=unique("five"), PolicyDocument=SIMPLE)["Policy"]["Arn"]
     for _ in range(4):

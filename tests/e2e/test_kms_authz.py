@@ -672,6 +672,40 @@ def test_revoke_grant_needs_permission(root):
         g.kms.revoke_grant(KeyId=key["Arn"], GrantId=gid)
 
 
+DRY_RUN_MSG = "The request would have succeeded, but the DryRun option is set."
+
+
+def test_retire_and_revoke_dry_run_delete_nothing(root, authz_server):
+    """DryRun on RetireGrant (by id and by token) and RevokeGrant: the
+    request is decided, DryRunOperationException answers, and the grant and
+    its retiring principal's listing stay; revoked for real, both go."""
+    key = new_key(root)
+    g, r = make_user(root), make_user(root)
+    made = grant(root, key, g, ["Encrypt"], RetiringPrincipal=r.arn)
+    gid = made["GrantId"]
+    for who, op, params in [
+            (r, "RetireGrant", {"KeyId": key["Arn"], "GrantId": gid}),
+            (r, "RetireGrant", {"GrantToken": made["GrantToken"]}),
+            (root, "RevokeGrant", {"KeyId": key["KeyId"], "GrantId": gid})]:
+        resp = authz_server.raw(f"TrentService.{op}", dict(params, DryRun=True),
+                                access_key=who.access_key, secret_key=who.secret_key)
+        assert (resp.status, resp.error_code, resp.error_message) == \
+            (400, "DryRunOperationException", DRY_RUN_MSG), (op, resp)
+    assert [x["GrantId"] for x in root.kms.list_grants(KeyId=key["Arn"])["Grants"]] == [gid]
+    retirable = root.kms.list_retirable_grants(RetiringPrincipal=r.arn)["Grants"]
+    assert [x["GrantId"] for x in retirable] == [gid]
+    encrypt(g, key["Arn"])
+    # A stranger's dry run is decided first: denied, not DryRun.
+    stranger = make_user(root)
+    resp = authz_server.raw("TrentService.RetireGrant",
+                            {"KeyId": key["Arn"], "GrantId": gid, "DryRun": True},
+                            access_key=stranger.access_key, secret_key=stranger.secret_key)
+    assert (resp.status, resp.error_code) == (400, "AccessDeniedException"), resp
+    root.kms.revoke_grant(KeyId=key["KeyId"], GrantId=gid)
+    assert root.kms.list_grants(KeyId=key["Arn"])["Grants"] == []
+    assert root.kms.list_retirable_grants(RetiringPrincipal=r.arn)["Grants"] == []
+
+
 def test_list_retirable_grants(root):
     key = new_key(root)
     g, r = make_user(root), make_user(root)

@@ -380,6 +380,8 @@ def test_unknown_secret(sm):
             sm.tag_resource(SecretId=secret_id, Tags=[{"Key": "k", "Value": "v"}])
         with raises_aws("ResourceNotFoundException", NOT_FOUND_MSG):
             sm.get_resource_policy(SecretId=secret_id)
+        with raises_aws("ResourceNotFoundException", NOT_FOUND_MSG):
+            sm.delete_resource_policy(SecretId=secret_id)
 
 
 def test_an_arn_with_the_wrong_suffix_is_not_found(sm):
@@ -893,8 +895,11 @@ def test_operations_on_a_secret_marked_for_deletion(sm):
         sm.update_secret(SecretId=arn, SecretString="more")
     with raises_aws("InvalidRequestException", NAME_PENDING_DELETION_MSG):
         create(sm, "again", name=name)
+    with raises_aws("InvalidRequestException", MARKED_FOR_DELETION_MSG):
+        sm.delete_resource_policy(SecretId=arn)
     # Metadata stays readable.
     assert sm.describe_secret(SecretId=name)["ARN"] == arn
+    assert body(sm.get_resource_policy(SecretId=name)) == {"ARN": arn, "Name": name}
 
 
 def test_restore_secret(sm):

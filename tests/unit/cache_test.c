@@ -4,7 +4,8 @@
  * lifecycle (release on replace, drop, eviction, flush, thread exit),
  * coming back to an entry by reference,
  * secrets zeroed when an entry is made and wiped when it goes, and the
- * counters summed over live and exited threads.
+ * counters summed over live and exited threads, whatever place in the
+ * registry list an exiting thread held.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,6 +344,46 @@ static void test_counters_only(void **state)
     assert_int_equal(s.stale, 0);
 }
 
+/* A thread that notes one hit on counters_only, says so, and exits when
+ * told. */
+struct held { sem_t counted, go; };
+
+static void *held_worker(void *arg)
+{
+    struct held *h = arg;
+    cache_note(&counters_only, CACHE_HITS);
+    sem_post(&h->counted);
+    sem_wait(&h->go);
+    return NULL;
+}
+
+static void test_retire_from_any_place(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    struct held h[N];
+    pthread_t t[N];
+    uint64_t before = stats_of(&counters_only).hits;
+    for (int i = 0; i < N; i++) {            /* linked one after another: t[3] is the head */
+        assert_int_equal(sem_init(&h[i].counted, 0, 0), 0);
+        assert_int_equal(sem_init(&h[i].go, 0, 0), 0);
+        assert_int_equal(pthread_create(&t[i], NULL, held_worker, &h[i]), 0);
+        sem_wait(&h[i].counted);
+    }
+    assert_int_equal(stats_of(&counters_only).hits - before, N);
+    static const int order[N] = { 1, 3, 0, 2 };   /* middle, head, tail, the last one */
+    for (int k = 0; k < N; k++) {
+        int i = order[k];
+        sem_post(&h[i].go);
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(stats_of(&counters_only).hits - before, N);
+    }
+    for (int i = 0; i < N; i++) {
+        sem_destroy(&h[i].counted);
+        sem_destroy(&h[i].go);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +398,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_and_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counters_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retire_from_any_place, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

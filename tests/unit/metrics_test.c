@@ -7,7 +7,9 @@
  * buckets are cumulative and end at +Inf with _count equal to it, _sum in
  * seconds; store commits; series with nothing counted are left out;
  * tresor_sealed 0; a collector's text is appended; names that would need
- * escaping, and registering once a thread counts, are refused.
+ * escaping, and registering once a thread counts, are refused; threads
+ * that exit from the middle, the head and the tail of the registry list
+ * leave every count summed once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,12 +154,52 @@ static void collectors_and_refusals(void **state)
     buf_free(&b);
 }
 
+/* A thread that counts one PutSecretValue, says so, and exits when told. */
+struct held { sem_t counted, go; };
+
+static void *held_worker(void *arg)
+{
+    struct held *h = arg;
+    metrics_request(s_put, 200, 300);
+    sem_post(&h->counted);
+    sem_wait(&h->go);
+    return NULL;
+}
+
+static void retire_from_any_place(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT(1 << 20);
+    enum { N = 4 };
+    struct held h[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {            /* linked one after another: t[3] is the head */
+        assert_int_equal(sem_init(&h[i].counted, 0, 0), 0);
+        assert_int_equal(sem_init(&h[i].go, 0, 0), 0);
+        assert_int_equal(pthread_create(&t[i], NULL, held_worker, &h[i]), 0);
+        sem_wait(&h[i].counted);
+    }
+    static const int order[N] = { 1, 3, 0, 2 };   /* middle, head, tail, the last one */
+    for (int k = 0; k < N; k++) {
+        int i = order[k];
+        sem_post(&h[i].go);
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_non_null(strstr(render(&b), "operation=\"PutSecretValue\",code=\"200\"} 4\n"));
+    }
+    for (int i = 0; i < N; i++) {
+        sem_destroy(&h[i].counted);
+        sem_destroy(&h[i].go);
+    }
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(counts_summed_over_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(off_counts_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(collectors_and_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(retire_from_any_place, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

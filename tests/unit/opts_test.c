@@ -10,7 +10,11 @@
  * and the flag (unknown, ambiguous, missing value, value given to a
  * switch, unknown short flag), then the synopsis, on err; parsing twice in
  * one process starts over; cli_uint takes only plain decimal numbers in
- * range; cli_source tells the environment's value from a flag's.
+ * range; cli_source tells the environment's value from a flag's;
+ * cli_parse keeps each flag's value in its variable (the last one given
+ * wins, an absent one leaves the default), allows operands up to its
+ * limit and refuses the first one past it as "unexpected argument", and
+ * passes --help and flag errors through unchanged.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/opts.h"
 
@@ -272,6 +277,89 @@ static void test_uint_and_source(void **state)
     assert_string_equal(cli_source(flag_value, "OPTS_TEST_REGION", "--region"), "--region");
 }
 
+/* cli_parse over a command whose flags all take a value; stdout and
+ * stderr (where cli_parse prints) are captured through a temporary file. */
+static const struct cli_opt value_opts[] = {
+    { NULL, 0, "FILE", NULL, NULL, "a file" },
+    { "data-dir", 'd', "DIR", NULL, "./demo", "where the data lives" },
+    { "out", 'o', "FILE", NULL, NULL, "where it goes" },
+    { 0 },
+};
+static const struct cli_cmd value_cmd = { "values", "[--data-dir DIR] [--out FILE] [FILE]",
+                                          "Keeps values.\n", value_opts, NULL, NULL };
+
+struct parsed { int c; const char *dir, *out; int first_operand; char text[4096]; };
+
+static void run_parse(struct parsed *r, char **argv, size_t max_operands)
+{
+    int argc = 0;
+    while (argv[argc]) argc++;
+    memset(r, 0, sizeof *r);
+    r->dir = "./demo";
+    const struct cli_value vals[] = { { 'd', &r->dir }, { 'o', &r->out } };
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stdout);
+    fflush(stderr);
+    int saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO);
+    assert_true(saved_out >= 0 && saved_err >= 0);
+    assert_true(dup2(fileno(tmp), STDOUT_FILENO) >= 0 && dup2(fileno(tmp), STDERR_FILENO) >= 0);
+    r->c = cli_parse(&value_cmd, argc, argv, vals, 2, max_operands);
+    r->first_operand = optind;
+    fflush(stdout);
+    fflush(stderr);
+    assert_true(dup2(saved_out, STDOUT_FILENO) >= 0 && dup2(saved_err, STDERR_FILENO) >= 0);
+    close(saved_out);
+    close(saved_err);
+    rewind(tmp);
+    size_t n = fread(r->text, 1, sizeof r->text - 1, tmp);
+    r->text[n] = '\0';
+    fclose(tmp);
+}
+
+static void test_parse(void **state)
+{
+    (void)state;
+    struct parsed r;
+
+    /* Values kept, the last one given wins, operands allowed to the limit. */
+    run_parse(&r, (char *[]){ "values", "--out", "a", "file", "--data-dir", "/x", "--out=b", NULL }, 1);
+    assert_int_equal(r.c, CLI_END);
+    assert_string_equal(r.dir, "/x");
+    assert_string_equal(r.out, "b");
+    assert_int_equal(r.first_operand, 6);
+    assert_string_equal(r.text, "");
+
+    /* An absent flag leaves the variable as it was; no operands is fine. */
+    run_parse(&r, (char *[]){ "values", "--out", "a", NULL }, 0);
+    assert_int_equal(r.c, CLI_END);
+    assert_string_equal(r.dir, "./demo");
+    assert_string_equal(r.out, "a");
+    run_parse(&r, (char *[]){ "values", "one", "two", "three", NULL }, SIZE_MAX);
+    assert_int_equal(r.c, CLI_END);
+    assert_int_equal(r.first_operand, 1);
+
+    /* The first operand past the limit is the one named. */
+    run_parse(&r, (char *[]){ "values", "one", NULL }, 0);
+    assert_int_equal(r.c, CLI_ERROR);
+    assert_int_equal(cli_exit(r.c), 2);
+    assert_true(strncmp(r.text, "tresor values: unexpected argument 'one'\nusage: tresor values ", 61) == 0);
+    run_parse(&r, (char *[]){ "values", "one", "--data-dir", "/x", "two", "three", NULL }, 1);
+    assert_int_equal(r.c, CLI_ERROR);
+    assert_true(strncmp(r.text, "tresor values: unexpected argument 'two'\n", 41) == 0);
+
+    /* Flag errors and --help come through as cli_next gives them. */
+    run_parse(&r, (char *[]){ "values", "--out", NULL }, 0);
+    assert_int_equal(r.c, CLI_ERROR);
+    assert_true(strncmp(r.text, "tresor values: --out needs a value (FILE)\n", 42) == 0);
+    assert_null(r.out);
+    run_parse(&r, (char *[]){ "values", "--help", "extra", NULL }, 0);
+    assert_int_equal(r.c, CLI_HELP);
+    assert_int_equal(cli_exit(r.c), 0);
+    assert_non_null(strstr(r.text, "usage: tresor values"));
+    assert_null(strstr(r.text, "unexpected"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_next),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_uint_and_source),
+        cmocka_unit_test(test_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

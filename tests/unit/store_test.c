@@ -54,6 +54,7 @@
 #include "store/backup.h"
 #include "store/postgres.h"
 #include "store/schema.h"
+#include "store/sqlite_uri.h"
 #include "store/store.h"
 
 #define OK(x) assert_int_equal(tr_code(x), TR_E_OK)
@@ -2751,6 +2752,39 @@ static int run_pg_tests(void)
     return cmocka_run_group_tests_name("store-postgres", tests, NULL, NULL);
 }
 
+/* sqlite_db_path: DIR/tresor.db, refused when it does not fit PATH_MAX;
+ * the store's open, backup and restore refuse such a data dir with their
+ * own errors. */
+static void test_db_path(void **state)
+{
+    (void)state;
+    char p[PATH_MAX];
+    assert_true(sqlite_db_path("/d", p));
+    assert_string_equal(p, "/d/" SQLITE_DB_FILE);
+
+    static char dir[PATH_MAX + 1];
+    size_t fits = PATH_MAX - 1 - strlen("/" SQLITE_DB_FILE);
+    memset(dir, 'a', fits);
+    dir[0] = '/';
+    dir[fits] = '\0';
+    assert_true(sqlite_db_path(dir, p));                        /* PATH_MAX - 1 characters */
+    assert_int_equal(strlen(p), PATH_MAX - 1);
+    dir[fits] = 'a';
+    dir[fits + 1] = '\0';
+    assert_false(sqlite_db_path(dir, p));                       /* one more does not fit */
+
+    struct backup_info info;
+    store_t st = NULL;
+    assert_int_equal(tr_code(store_backup(dir, "/tmp/never-written", &info)), TR_E_INTERNAL);
+    assert_string_equal(tr_last_error()->message, "the data dir's path is too long");
+    assert_int_equal(tr_code(store_restore("/tmp/never-read", dir, &info)), TR_E_INTERNAL);
+    assert_string_equal(tr_last_error()->message, "the data dir's path is too long");
+    assert_int_equal(tr_code(store_sqlite_open(dir, &st)), TR_E_INTERNAL);
+    assert_null(st);
+    assert_int_equal(tr_code(store_sqlite_open_readonly(dir, &st)), TR_E_INTERNAL);
+    assert_null(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2790,6 +2824,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_shared_across_threads, setup_memory, teardown),
         cmocka_unit_test(test_sqlite_out_of_memory),
         cmocka_unit_test(test_free_helpers),
+        cmocka_unit_test(test_db_path),
         cmocka_unit_test_setup_teardown(test_generation_and_key_cache, setup, teardown),
         cmocka_unit_test(test_generation_unique_per_store),
     };

@@ -1,0 +1,369 @@
+/*
+ * rotate.c -- `tresor rotate-root-key`: a new root key for a stopped
+ * server's data dir, every record wrapped under the old one wrapped again
+ * under it (crypto/rotate.h; the crash-safety argument in
+ * docs/internals/SEAL.md, "Rotating the root key").
+ *
+ * It runs only on a stopped server's data dir, and detects a running one
+ * two ways: its control socket answers (the passphrase seal), or the
+ * store cannot be locked exclusively (a running server's SQLite
+ * connections hold a shared lock on tresor.db for as long as it runs).
+ * The exclusive lock is then held to the end, so no server starts and no
+ * other command opens the store while the rotation runs.  An online
+ * rotation (through the control socket) is not built, nor is a rotation
+ * of a PostgreSQL store (store/postgres.h): with TRESOR_STORE set it
+ * refuses to run.
+ *
+ * Prints what it re-wrapped, counted per kind; never a key.  Exit status:
+ * 0 rotated, 1 refused or failed (nothing changed, or -- after the commit
+ * -- the next open finishes it), 2 usage error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/opts.h"
+#include "audit/audit.h"
+#include "core/buf.h"
+#include "core/ct.h"
+#include "crypto/hash.h"
+#include "cli/rotate.h"
+#include "core/secmem.h"
+#include "core/str.h"
+#include "crypto/rand.h"
+#include "crypto/seal.h"
+#include "http/control.h"
+#include "store/root_record.h"
+
+/*
+ * What is wrapped under the root key, and so re-wrapped here:
+ *  - every KMS key material (kms_key_materials.wrapped, label
+ *    "kms-material:<key-id>:<version>", kms/keys.c);
+ *  - every access key's secret: the account roots', IAM users', STS
+ *    sessions' (access_keys.wrapped_secret, "access-key:<AKID>";
+ *    iam/accounts.c, iam/access_keys.c, iam/sts.c);
+ *  - the audit log's two keys in DIR/audit.key (audit/audit_keys.c).
+ * Secret values are not: they are sealed under data keys that KMS key
+ * materials seal, so re-wrapping the materials covers them.  Every
+ * plaintext (a material, a secret access key, the new root key) is in a
+ * secret buf or locked page and wiped as soon as it is wrapped again.
+ */
+#define PAGE 200
+#define AUDIT_KEY "audit.key"
+#define FILE_MAX 4096
+
+/* Tests only (rotate.h): stop at phase when TRESOR_TEST_ROTATE_PAUSE names it. */
+static void pause_at(const char *phase)
+{
+    const char *want = getenv("TRESOR_TEST_ROTATE_PAUSE");
+    if (!want || strcmp(want, phase) != 0) return;
+    fprintf(stderr, "rotate-root-key: paused at %s\n", phase);
+    fflush(stderr);
+    for (;;) pause();
+}
+
+/* Unwrap wrapped (label) under old and wrap it under new_kr into out. */
+static TR_RESULT rewrap(const struct keyring *old, const struct keyring *new_kr, const char *label,
+                        const struct buf *wrapped, struct buf *out)
+{
+    struct buf pt = BUF_SECRET(256);
+    tr_result r = keyring_unwrap(old, label, wrapped->data, wrapped->len, &pt);
+    if (tr_ok(r)) r = keyring_wrap(new_kr, label, pt.data, pt.len, out);
+    buf_free(&pt);
+    return r;
+}
+
+static TR_RESULT rewrap_materials(store_t st, const struct keyring *old, const struct keyring *new_kr,
+                                  size_t *count)
+{
+    char after[37] = "", label[96];
+    for (;;) {
+        struct key_rec *keys = NULL;
+        size_t nk = 0;
+        GUARD(st[0]->key_list_all(st, after, PAGE, &keys, &nk));
+        tr_result r = TR_OK;
+        for (size_t i = 0; tr_ok(r) && i < nk; i++) {
+            struct material_rec *m = NULL;
+            size_t nm = 0;
+            r = st[0]->material_list(st, keys[i].key_id, &m, &nm);
+            for (size_t j = 0; tr_ok(r) && j < nm; j++) {
+                struct buf w = BUF_INIT(256);
+                r = str_format(label, sizeof label, "the material's label", "kms-material:%s:%u",
+                               m[j].key_id, (unsigned)m[j].version);
+                if (tr_ok(r)) r = rewrap(old, new_kr, label, &m[j].wrapped, &w);
+                if (tr_ok(r)) r = st[0]->material_rewrap(st, m[j].key_id, m[j].version, &w);
+                buf_free(&w);
+                if (tr_ok(r) && ++*count == 1) pause_at("rewrapping");
+            }
+            material_list_free(m, nm);
+        }
+        if (tr_ok(r) && nk) STR_COPY_ARRAY(after, keys[nk - 1].key_id);
+        key_list_free(keys, nk);
+        GUARD(r);
+        if (nk < PAGE) return TR_OK;
+    }
+}
+
+static TR_RESULT rewrap_access_keys(store_t st, const struct keyring *old, const struct keyring *new_kr,
+                                    size_t *count)
+{
+    char after[33] = "", label[64];
+    for (;;) {
+        struct access_key_rec *v = NULL;
+        size_t n = 0;
+        GUARD(st[0]->access_key_list_all(st, after, PAGE, &v, &n));
+        tr_result r = TR_OK;
+        for (size_t i = 0; tr_ok(r) && i < n; i++) {
+            struct buf w = BUF_INIT(512);
+            r = str_format(label, sizeof label, "the access key's label", "access-key:%s", v[i].access_key_id);
+            if (tr_ok(r)) r = rewrap(old, new_kr, label, &v[i].wrapped_secret, &w);
+            if (tr_ok(r)) r = st[0]->access_key_rewrap(st, v[i].access_key_id, &w);
+            buf_free(&w);
+            if (tr_ok(r)) ++*count;
+        }
+        if (tr_ok(r) && n) STR_COPY_ARRAY(after, v[n - 1].access_key_id);
+        access_key_list_free(v, n);
+        GUARD(r);
+        if (n < PAGE) return TR_OK;
+    }
+}
+
+/* Write text as dir/audit.key.next (0600, durably), a stale one replaced. */
+static TR_RESULT write_audit_next(const char *dir, const struct buf *text)
+{
+    char path[PATH_MAX + 64];
+    GUARD(str_format(path, sizeof path, "data directory path", "%s/%s.next", dir, AUDIT_KEY));
+    if (unlink(path) != 0 && errno != ENOENT) BAIL(TR_E_INTERNAL, "cannot remove %s: %s", path, strerror(errno));
+    return keyring_create_file(dir, AUDIT_KEY ".next", text->data, text->len, false);
+}
+
+/* The new key as the seal's .next, checked: it opens under the seal and
+ * is new_kr's key; *rec gets its digest. */
+static TR_RESULT write_seal_next(const char *dir, enum seal_kind kind, const uint8_t root[32],
+                                 const uint8_t *pass, size_t n, const uint8_t want[KEYRING_CHECK_LEN],
+                                 struct root_record *rec)
+{
+    char nx[ROOT_NAME_MAX + 8];
+    uint8_t got[KEYRING_CHECK_LEN];
+    struct keyring *back = NULL;
+    bool wrong, exists;
+    GUARD(seal_write_next(dir, kind, root, pass, n));
+    GUARD(str_format(nx, sizeof nx, "file name", "%s.next", seal_file_name(kind)));
+    GUARD(seal_open_named(dir, kind, nx, pass, n, &wrong, &back));
+    tr_result r = keyring_check_value(back, got);
+    keyring_free(back);
+    GUARD(r);
+    if (!ct_memeq(got, want, sizeof got)) BAIL(TR_E_INTERNAL, "%s/%s does not hold the new root key", dir, nx);
+    size_t i = rec->nfiles++;
+    GUARD(str_copy(rec->file[i].name, sizeof rec->file[i].name, seal_file_name(kind), "file name"));
+    GUARD(root_next_digest(dir, seal_file_name(kind), &exists, rec->file[i].digest));
+    ENSURE(exists, TR_E_INTERNAL);
+    return TR_OK;
+}
+
+/* The rotation's .next files, removed after a failure before COMMIT. */
+static void drop_next(const char *dir, enum seal_kind kind)
+{
+    char p[PATH_MAX + 64];
+    int k = snprintf(p, sizeof p, "%s/%s.next", dir, seal_file_name(kind));
+    if (k > 0 && (size_t)k < sizeof p) (void)unlink(p);
+    k = snprintf(p, sizeof p, "%s/%s.next", dir, AUDIT_KEY);
+    if (k > 0 && (size_t)k < sizeof p) (void)unlink(p);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+TR_RESULT root_rotate(const char *dir, enum seal_kind kind, store_t st, const struct keyring *old,
+                      const uint8_t *pass, size_t n, struct root_rotate_counts *out)
+{
+    struct buf root = BUF_SECRET(32), audit = BUF_SECRET(1024);
+    struct keyring *new_kr = NULL;
+    struct root_record rec;
+    bool audit_present = false, in_tx = false, committed = false;
+    tr_result r;
+
+    ENSURE(dir && st && old && out && seal_file_name(kind), TR_E_INTERNAL);
+    memset(out, 0, sizeof *out);
+    memset(&rec, 0, sizeof rec);
+    rec.present = true;
+    r = buf_reserve(&root, 32);
+    if (tr_ok(r)) r = rand_bytes(root.data, 32);
+    if (tr_failed(r)) goto fail;
+    root.len = 32;
+    r = keyring_from_bytes(root.data, &new_kr);
+    if (tr_ok(r)) r = keyring_check_value(new_kr, rec.check);
+    /* 1. the new key under the seal, beside the old one, durably */
+    if (tr_ok(r)) r = write_seal_next(dir, kind, root.data, pass, n, rec.check, &rec);
+    buf_free(&root);                    /* from here on only in new_kr's locked page */
+    if (tr_ok(r)) r = audit_keys_rewrap(dir, old, new_kr, &audit, &audit_present);
+    if (tr_ok(r) && audit_present) {
+        size_t i = rec.nfiles++;
+        bool exists;
+        STR_SET(rec.file[i].name, AUDIT_KEY);
+        r = write_audit_next(dir, &audit);
+        if (tr_ok(r)) r = root_next_digest(dir, AUDIT_KEY, &exists, rec.file[i].digest);
+        out->audit_keys = 2;
+    }
+    if (tr_failed(r)) goto fail;
+    pause_at("next-written");
+    /* 2. the store re-wrapped, with the new root record: one transaction */
+    r = st[0]->tx_begin(st);
+    if (tr_failed(r)) goto fail;
+    in_tx = true;
+    r = rewrap_materials(st, old, new_kr, &out->materials);
+    if (tr_ok(r)) r = rewrap_access_keys(st, old, new_kr, &out->access_keys);
+    if (tr_ok(r)) r = root_record_put(st, &rec);
+    /* A COMMIT that fails may still have reached the disk (a failed sync):
+     * from here on the .next files are left for the next open to settle
+     * from what the store holds, never removed here. */
+    if (tr_ok(r)) committed = true;
+    if (tr_ok(r)) r = st[0]->tx_commit(st);
+    if (tr_failed(r)) goto fail;
+    in_tx = false;
+    pause_at("committed");
+    /* 3. the .next files renamed over the old ones */
+    r = root_settle_apply(dir, seal_file_name(kind), ROOT_SETTLE_FINISH);
+    if (tr_failed(r)) goto fail;
+    pause_at("renamed");
+    if (audit_present) r = root_settle_apply(dir, AUDIT_KEY, ROOT_SETTLE_FINISH);
+    if (tr_failed(r)) goto fail;
+    buf_free(&audit);
+    keyring_free(new_kr);
+    return TR_OK;
+fail:
+    if (in_tx) st[0]->tx_rollback(st);
+    if (!committed) drop_next(dir, kind);
+    buf_free(&root);
+    buf_free(&audit);
+    keyring_free(new_kr);
+    return r;
+}
+
+/* ---- the command ------------------------------------------------------------ */
+
+static const struct cli_opt rotate_opts[] = {
+    CLI_OPT_DATA_DIR("the data dir of the stopped server"),
+    { "passphrase-file", 'p', "FILE", NULL, NULL,
+      "with the passphrase seal: the passphrase from FILE (mode 0600), else from TRESOR_PASSPHRASE; the new "
+      "root key is sealed under the same passphrase" },
+    { 0 },
+};
+
+static const struct cli_cmd rotate_cmd = {
+    "rotate-root-key", "[--data-dir DIR] [--passphrase-file FILE]",
+    "Make a new root key for the data dir of a stopped server and wrap again under\n"
+    "it everything the old one wrapped: every KMS key material, every access key's\n"
+    "secret (account roots, IAM users, STS sessions) and the audit log's keys.  The\n"
+    "new key is kept under the data dir's seal (root.key, or root.seal under the\n"
+    "same passphrase with a fresh salt) and the old one is gone.  Crash-safe: cut\n"
+    "short at any point, the data dir opens with the old or the new key.  Refused\n"
+    "while a server runs on DIR.  Backups made before it need the old root key.\n",
+    rotate_opts,
+    "Exit status: 0 rotated, 1 refused or failed, 2 usage error.\n", NULL,
+};
+
+static int fail(const char *what)
+{
+    const struct tr_error_info *e = tr_last_error();
+    fprintf(stderr, "tresor rotate-root-key: %s: %s\n", what, e->has_message ? e->message : tr_err_type(e->code));
+    return 1;
+}
+
+int cmd_rotate_root_key(int argc, char **argv)
+{
+    const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT), *file = NULL;
+    char dir[PATH_MAX];
+    struct cli_parser p;
+    int c, rc = 1;
+    cli_parser_init(&p, &rotate_cmd, argc, argv);
+    while ((c = cli_next(&p)) > 0) {
+        if (c == 'd') data_dir = optarg;
+        else if (c == 'p') file = optarg;
+    }
+    if (c < 0) return cli_exit(c);
+    if (optind < argc) return cli_usage_error(NULL, &rotate_cmd, "unexpected argument '%s'", argv[optind]);
+
+    struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
+    struct keyring *old = NULL;
+    store_t st = NULL;
+    enum seal_kind kind;
+    struct root_settle_report settled;
+    struct root_rotate_counts n;
+    bool wrong = false;
+
+    if (!realpath(data_dir, dir)) {
+        fprintf(stderr, "tresor rotate-root-key: %s: %s\n", data_dir, strerror(errno));
+        goto out;
+    }
+    /* A PostgreSQL store (TRESOR_STORE) is not rotated by this version:
+     * refused before anything is read, whatever the data dir holds. */
+    const char *pg = env_or(CLI_STORE_ENV, NULL);
+    if (pg && *pg) {
+        fprintf(stderr, "tresor rotate-root-key: TRESOR_STORE names a PostgreSQL store: rotate-root-key "
+                "re-wraps a data dir's SQLite store only, and cannot rotate the root key of a PostgreSQL "
+                "store yet\n");
+        goto out;
+    }
+    if (tr_failed(seal_recorded(dir, &kind))) { rc = fail("root key"); goto out; }
+    if (kind == SEAL_NONE || !file_exists(dir, "tresor.db")) {
+        fprintf(stderr, "tresor rotate-root-key: %s is not an initialized data dir\n", dir);
+        goto out;
+    }
+    if (control_answers(dir)) {
+        fprintf(stderr, "tresor rotate-root-key: a server is running on %s (its control socket answers): "
+                "stop it first\n", dir);
+        goto out;
+    }
+    if (tr_failed(crypto_init())) { rc = fail("crypto init"); goto out; }
+    tr_result r = store_sqlite_open_exclusive(dir, &st);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_BUSY) {
+        fprintf(stderr, "tresor rotate-root-key: the store %s/tresor.db is locked: a server is running on "
+                "%s (or another tresor command has it open): stop it first\n", dir, dir);
+        goto out;
+    }
+    if (tr_failed(r)) { rc = fail("store"); goto out; }
+    /* Under the lock: what an earlier rotation cut short left, settled. */
+    if (tr_failed(root_settle(dir, kind, st, false, &settled))) { rc = fail("settle"); goto out; }
+    if (settled.finished || settled.dropped)
+        printf("an earlier rotation cut short: %u file%s renamed in, %u leftover%s removed\n", settled.finished,
+               settled.finished == 1 ? "" : "s", settled.dropped, settled.dropped == 1 ? "" : "s");
+    if (kind == SEAL_PASSPHRASE) {
+        if (tr_failed(seal_passphrase_load(file, &pass))) { rc = fail("passphrase"); goto out; }
+        if (pass.len == 0) {
+            fprintf(stderr, "tresor rotate-root-key: %s is sealed with a passphrase: give --passphrase-file "
+                    "FILE or TRESOR_PASSPHRASE\n", dir);
+            goto out;
+        }
+    } else if (file) {
+        fprintf(stderr, "tresor rotate-root-key: %s has the file seal: --passphrase-file is for the "
+                "passphrase seal\n", dir);
+        rc = 2;
+        goto out;
+    }
+    if (tr_failed(seal_open_named(dir, kind, seal_file_name(kind), pass.data, pass.len, &wrong, &old))) {
+        rc = fail("root key");
+        goto out;
+    }
+    if (tr_failed(root_verify(st, old))) { rc = fail("root key"); goto out; }
+    if (tr_failed(root_rotate(dir, kind, st, old, pass.data, pass.len, &n))) { rc = fail("rotation"); goto out; }
+    printf("tresor rotate-root-key %s\n", dir);
+    printf("  re-wrapped under the new root key: kms key materials %zu, access keys %zu, audit keys %zu\n",
+           n.materials, n.access_keys, n.audit_keys);
+    printf("  the new root key is in %s/%s (%s seal); the old one is gone\n", dir, seal_file_name(kind),
+           seal_kind_name(kind));
+    rc = 0;
+out:
+    buf_free(&pass);
+    keyring_free(old);
+    if (st) st[0]->close(st);
+    crypto_thread_cleanup();
+    return rc;
+}

@@ -1,0 +1,35 @@
+/*
+ * rotate.h -- tresor rotate-root-key: a new root key, every record wrapped
+ * under the old one wrapped again under it, crash-safe (store/root_record.h
+ * has the record and the settling every open does; the argument is in
+ * docs/internals/SEAL.md, "Rotating the root key").
+ */
+#ifndef TR_CLI_ROTATE_H
+#define TR_CLI_ROTATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/result.h"
+#include "crypto/keyring.h"
+#include "crypto/seal.h"
+#include "store/store.h"
+
+struct root_rotate_counts {
+    size_t materials, access_keys, audit_keys;
+};
+/* The rotation, on a store opened with store_sqlite_open_exclusive and
+ * settled, whose root key old has been verified.  pass: the passphrase
+ * seal's passphrase (the new key is sealed under it).  On a failure
+ * before COMMIT, nothing changed (the .next files are removed); from
+ * COMMIT on (a failed COMMIT included: its sync may have reached the
+ * disk), the .next files stay and the next open settles them from what
+ * the store holds.  The new key is wiped before it
+ * returns.
+ * TRESOR_TEST_ROTATE_PAUSE=PHASE (tests only; inert unless set): stop at
+ * PHASE -- next-written, rewrapping, committed, renamed -- after saying
+ * "rotate-root-key: paused at PHASE" on stderr, until killed. */
+TR_RESULT root_rotate(const char *dir, enum seal_kind kind, store_t st, const struct keyring *old,
+                      const uint8_t *pass, size_t n, struct root_rotate_counts *out);
+
+#endif
