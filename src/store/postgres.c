@@ -22,6 +22,12 @@
  * then, the store is lost for good: every call fails (the clients see
  * their service's internal error) and the log says why.
  *
+ * Records.  The calls that read and write records are written once, for
+ * this backend and SQLite's, in store/sql_records.c; this file is their
+ * driver (sql_records.h).  The shared SQL text numbers its parameters ?N,
+ * written $N here when a statement is prepared; own_sql holds what
+ * PostgreSQL writes its own way.
+ *
  * Threads.  Each thread that calls the store gets its own connection,
  * opened lazily and kept in a pthread_key_t (closed when the thread
  * exits), as with SQLite.  Statements are prepared once per connection
@@ -70,6 +76,7 @@
  */
 #include "store/postgres.h"
 #include "store/gate.h"
+#include "store/sql_records.h"
 #include "store/schema.h"
 
 #include <errno.h>
@@ -98,156 +105,48 @@
 
 /* ---- the statements, prepared once per connection -------------------- */
 
-#define ACCOUNT_COLS "id, created"
-#define AK_COLS "access_key_id, account_id, principal_type, principal_arn, " \
-    "principal_id, active, created, expires, wrapped_secret, doc"
-#define KEY_COLS "key_id, account_id, region, arn, description, policy, " \
-    "key_state, key_usage, key_spec, origin, key_manager, created, " \
-    "deletion_date, pending_window_days, rotation_enabled, " \
-    "rotation_period_days, next_rotation, current_material, policy_ids"
-#define MAT_COLS "key_id, version, created, rotation_type, wrapped"
-#define ALIAS_COLS "account_id, region, name, target_key_id, created, updated"
-#define ENT_COLS "kind, account_id, name, id, arn, path, doc, created"
-#define REL_COLS "kind, src, dst, doc, created"
-#define TOMB_COLS "access_key_id, account_id, expires, token_sha256, removed"
 /* A tombstone from an access_keys row (tresor_doc_token: schema_pg/004). */
 #define TOMB_FROM "access_key_id, account_id, expires, tresor_doc_token(doc), " \
     "CAST(extract(epoch FROM now()) AS bigint)"
 #define TOMB_UPSERT " ON CONFLICT (access_key_id) DO UPDATE SET account_id = excluded.account_id, " \
     "expires = excluded.expires, token_sha256 = excluded.token_sha256, removed = excluded.removed"
 
-#define STATEMENTS(X) \
-    X(Q_BEGIN, "BEGIN ISOLATION LEVEL READ COMMITTED") \
-    X(Q_BEGIN_READ, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") \
-    X(Q_COMMIT, "COMMIT") \
-    X(Q_ROLLBACK, "ROLLBACK") \
-    X(Q_ACCOUNT_PUT, "INSERT INTO accounts (" ACCOUNT_COLS ") VALUES ($1, $2)") \
-    X(Q_ACCOUNT_GET, "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1") \
-    X(Q_ACCOUNT_FIRST, "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY created, seq LIMIT 1") \
-    X(Q_ACCOUNT_LIST, "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY created, seq") \
-    X(Q_AK_PUT, "INSERT INTO access_keys (" AK_COLS ") " \
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)") \
-    X(Q_AK_GET, "SELECT " AK_COLS " FROM access_keys WHERE access_key_id = $1") \
-    X(Q_AK_LIST, "SELECT " AK_COLS " FROM access_keys WHERE principal_arn = $1 " \
-      "ORDER BY created, access_key_id") \
-    X(Q_AK_LIST_ALL, "SELECT " AK_COLS " FROM access_keys WHERE access_key_id > $1 " \
-      "ORDER BY access_key_id LIMIT $2") \
-    X(Q_AK_UPDATE, "UPDATE access_keys SET active = $2, expires = $3, doc = $4 " \
-      "WHERE access_key_id = $1") \
-    X(Q_AK_REWRAP, "UPDATE access_keys SET wrapped_secret = $2 WHERE access_key_id = $1") \
-    X(Q_AK_DEL, "DELETE FROM access_keys WHERE access_key_id = $1") \
-    X(Q_AK_PURGE, "DELETE FROM access_keys WHERE expires <> 0 AND expires < $1") \
-    X(Q_AK_TOMB, "INSERT INTO access_key_tombstones (" TOMB_COLS ") SELECT " TOMB_FROM \
-      " FROM access_keys WHERE access_key_id = $1" TOMB_UPSERT) \
-    X(Q_AK_TOMB_EXPIRED, "INSERT INTO access_key_tombstones (" TOMB_COLS ") SELECT " \
-      TOMB_FROM " FROM access_keys WHERE expires <> 0 AND expires < $1" TOMB_UPSERT) \
-    X(Q_AK_TOMB_PRUNE, "DELETE FROM access_key_tombstones WHERE expires <> 0 AND expires < $1") \
-    X(Q_AK_UNTOMB, "DELETE FROM access_key_tombstones WHERE access_key_id = $1") \
-    X(Q_AK_TOMB_GET, "SELECT expires, token_sha256 FROM access_key_tombstones " \
-      "WHERE access_key_id = $1") \
-    X(Q_KEY_PUT, "INSERT INTO kms_keys (" KEY_COLS ") VALUES ($1, $2, $3, $4, " \
-      "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)") \
-    X(Q_KEY_UPDATE, "UPDATE kms_keys SET account_id = $2, region = $3, " \
-      "arn = $4, description = $5, policy = $6, key_state = $7, " \
-      "key_usage = $8, key_spec = $9, origin = $10, key_manager = $11, " \
-      "created = $12, deletion_date = $13, pending_window_days = $14, " \
-      "rotation_enabled = $15, rotation_period_days = $16, " \
-      "next_rotation = $17, current_material = $18, policy_ids = $19 WHERE key_id = $1") \
-    X(Q_KEY_GET, "SELECT " KEY_COLS " FROM kms_keys WHERE key_id = $1") \
-    X(Q_KEY_LIST, "SELECT " KEY_COLS " FROM kms_keys WHERE account_id = $1 " \
-      "AND region = $2 AND key_id > $3 ORDER BY key_id LIMIT $4") \
-    X(Q_KEY_LIST_ALL, "SELECT " KEY_COLS " FROM kms_keys WHERE key_id > $1 " \
-      "ORDER BY key_id LIMIT $2") \
-    X(Q_KEY_DUE, "SELECT " KEY_COLS " FROM kms_keys " \
-      "WHERE (deletion_date > 0 AND deletion_date <= $1) " \
-      "OR (next_rotation > 0 AND next_rotation <= $1) ORDER BY key_id") \
-    X(Q_KEY_DEL_TAGS, "DELETE FROM tags " \
-      "WHERE arn = (SELECT arn FROM kms_keys WHERE key_id = $1)") \
-    X(Q_KEY_DEL_MATERIALS, "DELETE FROM kms_key_materials WHERE key_id = $1") \
-    X(Q_KEY_DEL_ALIASES, "DELETE FROM kms_aliases WHERE target_key_id = $1") \
-    X(Q_KEY_DEL, "DELETE FROM kms_keys WHERE key_id = $1") \
-    X(Q_MAT_PUT, "INSERT INTO kms_key_materials (" MAT_COLS ") " \
-      "VALUES ($1, $2, $3, $4, $5)") \
-    X(Q_MAT_GET, "SELECT " MAT_COLS " FROM kms_key_materials " \
-      "WHERE key_id = $1 AND version = $2") \
-    X(Q_MAT_LIST, "SELECT " MAT_COLS " FROM kms_key_materials " \
-      "WHERE key_id = $1 ORDER BY version") \
-    X(Q_MAT_REWRAP, "UPDATE kms_key_materials SET wrapped = $3 " \
-      "WHERE key_id = $1 AND version = $2") \
-    X(Q_ALIAS_PUT, "INSERT INTO kms_aliases (" ALIAS_COLS ") " \
-      "VALUES ($1, $2, $3, $4, $5, $6)") \
-    X(Q_ALIAS_UPDATE, "UPDATE kms_aliases SET target_key_id = $4, " \
-      "updated = $5 WHERE account_id = $1 AND region = $2 AND name = $3") \
-    X(Q_ALIAS_GET, "SELECT " ALIAS_COLS " FROM kms_aliases " \
-      "WHERE account_id = $1 AND region = $2 AND name = $3") \
-    X(Q_ALIAS_DEL, "DELETE FROM kms_aliases " \
-      "WHERE account_id = $1 AND region = $2 AND name = $3") \
-    X(Q_ALIAS_LIST, "SELECT " ALIAS_COLS " FROM kms_aliases " \
-      "WHERE account_id = $1 AND region = $2 AND name > $3 " \
-      "ORDER BY name LIMIT $4") \
-    X(Q_ALIAS_LIST_KEY, "SELECT " ALIAS_COLS " FROM kms_aliases " \
-      "WHERE account_id = $1 AND region = $2 AND name > $3 " \
-      "AND target_key_id = $5 ORDER BY name LIMIT $4") \
-    X(Q_TAG_SET, "INSERT INTO tags (arn, key, value) VALUES ($1, $2, $3) " \
-      "ON CONFLICT (arn, key) DO UPDATE SET value = excluded.value") \
-    X(Q_TAG_DEL, "DELETE FROM tags WHERE arn = $1 AND key = $2") \
-    X(Q_TAG_LIST, "SELECT key, value FROM tags WHERE arn = $1 ORDER BY key") \
-    X(Q_ENT_PUT, "INSERT INTO entities (" ENT_COLS ") " \
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)") \
-    X(Q_ENT_UPDATE, "UPDATE entities SET name = $3, path = $4, doc = $5 " \
-      "WHERE kind = $1 AND arn = $2") \
-    X(Q_ENT_GET, "SELECT " ENT_COLS " FROM entities " \
-      "WHERE kind = $1 AND account_id = $2 AND name = $3") \
-    X(Q_ENT_GET_ARN, "SELECT " ENT_COLS " FROM entities WHERE kind = $1 AND arn = $2") \
-    X(Q_ENT_GET_ID, "SELECT " ENT_COLS " FROM entities WHERE kind = $1 AND id = $2") \
-    X(Q_ENT_DEL, "DELETE FROM entities WHERE kind = $1 AND arn = $2") \
-    X(Q_ENT_LIST, "SELECT " ENT_COLS " FROM entities " \
-      "WHERE kind = $1 AND account_id = $2 AND left(path, length($3)) = $3 " \
-      "AND name > $4 ORDER BY name LIMIT $5") \
-    X(Q_REL_PUT, "INSERT INTO relations (" REL_COLS ") VALUES ($1, $2, $3, $4, $5) " \
-      "ON CONFLICT (kind, src, dst) DO UPDATE SET doc = excluded.doc, " \
-      "created = excluded.created") \
-    X(Q_REL_GET, "SELECT " REL_COLS " FROM relations " \
-      "WHERE kind = $1 AND src = $2 AND dst = $3") \
-    X(Q_REL_DEL, "DELETE FROM relations WHERE kind = $1 AND src = $2 AND dst = $3") \
-    X(Q_REL_LIST_FROM, "SELECT " REL_COLS " FROM relations " \
-      "WHERE kind = $1 AND src = $2 AND dst > $3 ORDER BY dst LIMIT $4") \
-    X(Q_REL_LIST_TO, "SELECT " REL_COLS " FROM relations " \
-      "WHERE kind = $1 AND dst = $2 ORDER BY src") \
-    X(Q_REL_LIST_KIND, "SELECT " REL_COLS " FROM relations " \
-      "WHERE kind = $1 AND (src > $2 OR (src = $2 AND dst > $3)) ORDER BY src, dst LIMIT $4")
+/* The statements are store/sql_records.c's (sql_text, written with ?N:
+ * prepared as $N) but for those PostgreSQL writes its own way, here. */
+enum { Q__COUNT = SQL_Q__COUNT };
 
-enum qid {
-#define X(id, sql) id,
-    STATEMENTS(X)
-#undef X
-    Q__COUNT
+static const char *const own_sql[Q__COUNT] = {
+    [Q_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
+    [Q_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    [Q_ACCOUNT_FIRST] = "SELECT " SQL_ACCOUNT_COLS " FROM accounts ORDER BY created, seq LIMIT 1",
+    [Q_ACCOUNT_LIST] = "SELECT " SQL_ACCOUNT_COLS " FROM accounts ORDER BY created, seq",
+    [Q_AK_TOMB] = "INSERT INTO access_key_tombstones (" SQL_TOMB_COLS ") SELECT " TOMB_FROM
+        " FROM access_keys WHERE access_key_id = ?1" TOMB_UPSERT,
+    [Q_AK_TOMB_EXPIRED] = "INSERT INTO access_key_tombstones (" SQL_TOMB_COLS ") SELECT "
+        TOMB_FROM " FROM access_keys WHERE expires <> 0 AND expires < ?1" TOMB_UPSERT,
 };
 
-static const char *const qsql[Q__COUNT] = {
-#define X(id, sql) [id] = sql,
-    STATEMENTS(X)
-#undef X
-};
+/* Statement id's SQL text (with ?N parameters). */
+static const char *qsql(int id)
+{
+    return sql_own_text(own_sql, Q__COUNT, id);
+}
+
+/* PostgreSQL's spelling of sql: each ?N as $N (the texts hold no other
+ * '?').  False when it does not fit. */
+static bool pg_dialect(const char *sql, char *out, size_t cap)
+{
+    size_t n = strlen(sql);
+    if (n >= cap) return false;
+    for (size_t i = 0; i <= n; i++) out[i] = sql[i] == '?' ? '$' : sql[i];
+    return true;
+}
 
 /* ---- the store and its connections ------------------------------------ */
 
-struct store_pg;
-
-struct conn {
-    struct conn *next, *prev;       /* on store_pg.conns, under mu */
-    struct store_pg *s;
-    PGconn *db;
-    bool writing;                   /* holds s->gate: tx_begin .. commit/rollback */
-    bool reading;                   /* inside read_begin .. read_end */
-    bool in_tx;                     /* a BEGIN ran and no COMMIT/ROLLBACK since */
-    bool prepared[Q__COUNT];
-};
-
 struct store_pg {
-    const struct store_class *vt;   /* first: store_t points here */
-    pthread_mutex_t mu;             /* guards conns, keeper */
-    struct conn *conns;             /* every open connection but the keeper */
+    struct sql_store base;          /* first: store_t points at its class */
+    struct sql_conns conns;         /* every open connection but the keeper; its mu guards keeper too */
     pthread_key_t tls;              /* this thread's connection */
     struct gate gate;               /* queue of this process's writers */
     enum store_pg_mode mode;
@@ -257,6 +156,15 @@ struct store_pg {
     atomic_bool lost;               /* SERVE: another node took it: fail everything */
     uint64_t epoch;                 /* of the generation */
     char conninfo[];
+};
+
+/* A thread's connection. */
+struct conn {
+    struct sql_conn link;           /* first: on s->conns; writing holds s->gate */
+    bool in_tx;                     /* a BEGIN ran and no COMMIT/ROLLBACK since */
+    bool prepared[Q__COUNT];
+    PGconn *db;
+    struct store_pg *s;
 };
 
 static struct store_pg *self(store_t st)
@@ -330,12 +238,13 @@ static PGconn *pg_connect(const char *conninfo, bool readonly)
     return db;
 }
 
-static void conn_unlink(struct store_pg *s, struct conn *c)
+/* Close a connection (the session ends: PostgreSQL rolls back an open
+ * transaction) and free it; it is off the list. */
+static void conn_free(struct sql_conn *l)
 {
-    if (c->prev) c->prev->next = c->next;
-    else s->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->next = c->prev = NULL;
+    struct conn *c = (struct conn *)(void *)l;
+    PQfinish(c->db);
+    free(c);
 }
 
 /* Unlink and close c (the session ends: PostgreSQL rolls back an open
@@ -345,12 +254,9 @@ static void conn_drop(void *p)
 {
     struct conn *c = p;
     struct store_pg *s = c->s;
-    bool writing = c->writing;
-    pthread_mutex_lock(&s->mu);
-    conn_unlink(s, c);
-    pthread_mutex_unlock(&s->mu);
-    PQfinish(c->db);
-    free(c);
+    bool writing = c->link.writing;
+    sql_conns_remove(&s->conns, &c->link);
+    conn_free(&c->link);
     if (writing) gate_leave(&s->gate);
 }
 
@@ -406,7 +312,7 @@ static TR_RESULT keeper_restore(struct store_pg *s)
 {
     tr_result r = TR_OK;
     bool taken = false;
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->conns.mu);
     if (atomic_load(&s->locked) || atomic_load(&s->lost)) goto done;
     PGconn *db = pg_connect(s->conninfo, false);
     if (!db) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, NULL); goto done; }
@@ -428,7 +334,7 @@ static TR_RESULT keeper_restore(struct store_pg *s)
     atomic_store(&s->locked, true);
     fprintf(stderr, "tresor: store: postgres: reconnected; the serving lock is held again\n");
 done:
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->conns.mu);
     return r;
 }
 
@@ -468,11 +374,7 @@ static TR_RESULT conn_get(struct store_pg *s, struct conn **out)
         c->s = s;
         c->db = pg_connect(s->conninfo, s->mode == STORE_PG_READONLY);
         if (!c->db) { free(c); BAIL0(TR_E_STORE_IO); }
-        pthread_mutex_lock(&s->mu);
-        c->next = s->conns;
-        if (s->conns) s->conns->prev = c;
-        s->conns = c;
-        pthread_mutex_unlock(&s->mu);
+        sql_conns_add(&s->conns, &c->link);
         if (pthread_setspecific(s->tls, c) != 0) {
             conn_drop(c);
             BAIL0(TR_E_INTERNAL);
@@ -482,15 +384,31 @@ static TR_RESULT conn_get(struct store_pg *s, struct conn **out)
     return TR_OK;
 }
 
+/* This thread's connection, for the driver (store/sql_records.h). */
+static TR_RESULT pg_conn(store_t st, struct sql_conn **out)
+{
+    struct conn *c = NULL;
+    GUARD(conn_get(self(st), &c));
+    *out = &c->link;
+    return TR_OK;
+}
+
+static struct sql_conn *pg_peek(store_t st)
+{
+    struct conn *c = pthread_getspecific(self(st)->tls);
+    return c ? &c->link : NULL;
+}
+
 /* c's statement id, prepared on first use. */
-static TR_RESULT stmt(struct conn *c, enum qid id)
+static TR_RESULT stmt(struct conn *c, int id)
 {
     if (c->prepared[id]) return TR_OK;
-    char name[16];
-    snprintf(name, sizeof name, "q%d", (int)id);     /* fits: 1 + an int */
-    PGresult *res = PQprepare(c->db, name, qsql[id], 0, NULL);
+    char name[16], sql[1024];
+    snprintf(name, sizeof name, "q%d", id);     /* fits: 1 + an int */
+    ENSURE(pg_dialect(qsql(id), sql, sizeof sql), TR_E_INTERNAL);
+    PGresult *res = PQprepare(c->db, name, sql, 0, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        tr_result r = PG_FAIL(c->db, res, qsql[id]);
+        tr_result r = PG_FAIL(c->db, res, qsql(id));
         PQclear(res);
         return r;
     }
@@ -499,297 +417,87 @@ static TR_RESULT stmt(struct conn *c, enum qid id)
     return TR_OK;
 }
 
-/* ---- parameters, sent in order as $1, $2, ... --------------------------- */
-
-/* As in sqlite.c: TEXT (NULL sends ""), NEED (NULL fails the call), OPT
- * (NULL sends SQL NULL), CHARS (a record's char array), INT, LIMIT, BLOB. */
-enum arg_kind { ARG_TEXT, ARG_NEED, ARG_OPT, ARG_INT, ARG_BLOB };
-
-struct arg {
-    enum arg_kind kind;
-    const char *s;              /* TEXT, NEED, OPT */
-    size_t n;                   /* their length; SIZE_MAX: strlen(s) */
-    int64_t i;                  /* INT */
-    const struct buf *b;        /* BLOB */
-};
-
-#define TEXT(x)   ((struct arg){ .kind = ARG_TEXT, .s = (x), .n = SIZE_MAX })
-#define NEED(x)   ((struct arg){ .kind = ARG_NEED, .s = (x), .n = SIZE_MAX })
-#define OPT(x)    ((struct arg){ .kind = ARG_OPT, .s = (x), .n = SIZE_MAX })
-#define CHARS(a)  ((struct arg){ .kind = ARG_TEXT, .s = (a), .n = strnlen((a), sizeof (a)) })
-#define INT(v)    ((struct arg){ .kind = ARG_INT, .i = (int64_t)(v) })
-#define LIMIT(v)  INT((v) > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(v))
-#define BLOB(p)   ((struct arg){ .kind = ARG_BLOB, .b = (p) })
-#define ARGS(...) (const struct arg[]){ __VA_ARGS__ }, \
-                  sizeof (const struct arg[]){ __VA_ARGS__ } / sizeof (struct arg)
-#define NO_ARGS   NULL, 0
-
-#define MAX_ARGS 19
+/* ---- parameters and columns --------------------------------------------- */
 
 /* The arguments as PQexecPrepared takes them: strings and blobs as binary
  * (bytes and length: text's binary form is its bytes), integers as text. */
 struct params {
-    const char *v[MAX_ARGS];
-    int len[MAX_ARGS];
-    int fmt[MAX_ARGS];
-    char num[MAX_ARGS][24];
+    const char *v[SQL_MAX_ARGS];
+    int len[SQL_MAX_ARGS];
+    int fmt[SQL_MAX_ARGS];
+    char num[SQL_MAX_ARGS][24];
 };
 
-static TR_RESULT args_make(const struct arg *a, size_t n, struct params *p)
+static TR_RESULT args_make(const struct sql_arg *a, size_t n, struct params *p)
 {
-    ENSURE(n <= MAX_ARGS, TR_E_INTERNAL);
+    ENSURE(n <= SQL_MAX_ARGS, TR_E_INTERNAL);
     for (size_t i = 0; i < n; i++) {
-        ENSURE(a[i].kind != ARG_NEED || a[i].s != NULL, TR_E_INTERNAL);
-        switch (a[i].kind) {
-        case ARG_INT:
+        size_t len = 0;
+        p->v[i] = NULL;
+        p->len[i] = 0;
+        p->fmt[i] = 1;
+        if (a[i].kind == ARG_INT) {
             snprintf(p->num[i], sizeof p->num[i], "%" PRId64, a[i].i);   /* fits: 20 digits */
             p->v[i] = p->num[i];
-            p->len[i] = 0;
             p->fmt[i] = 0;
-            break;
-        case ARG_BLOB:
+        } else if (a[i].kind == ARG_BLOB) {
             ENSURE(a[i].b->len <= INT_MAX, TR_E_INTERNAL);
             p->v[i] = a[i].b->data ? (const char *)a[i].b->data : "";
             p->len[i] = (int)a[i].b->len;
-            p->fmt[i] = 1;
-            break;
-        case ARG_OPT:
-        case ARG_TEXT:
-        case ARG_NEED: {
-            if (a[i].kind == ARG_OPT && !a[i].s) {
-                p->v[i] = NULL;
-                p->len[i] = 0;
-                p->fmt[i] = 0;
-                break;
-            }
-            const char *s = a[i].s ? a[i].s : "";
-            size_t len = !a[i].s ? 0 : a[i].n == SIZE_MAX ? strlen(s) : a[i].n;
+        } else if (a[i].kind != ARG_OPT || a[i].s) {     /* OPT(NULL): SQL NULL */
+            p->v[i] = sql_arg_text(&a[i], &len);
             ENSURE(len <= INT_MAX, TR_E_INTERNAL);
-            p->v[i] = s;
             p->len[i] = (int)len;
-            p->fmt[i] = 1;
-            break;
-        }
         }
     }
     return TR_OK;
 }
 
-/* ---- reading a row, column by column ----------------------------------- */
-
-struct row { const PGresult *res; int r, i; bool ok; };
-
-static void r_chars(struct row *r, char *dst, size_t cap)
+/* A result's columns (store/sql_records.h): res is the PGresult, its
+ * values in text form. */
+static const char *col_text(void *res, int row, int col, size_t *n)
 {
-    int col = r->i++;
-    if (PQgetisnull(r->res, r->r, col)) { r->ok = false; return; }
-    size_t n = (size_t)PQgetlength(r->res, r->r, col);
-    if (n >= cap) { r->ok = false; return; }
-    memcpy(dst, PQgetvalue(r->res, r->r, col), n);
-    dst[n] = '\0';
+    *n = 0;
+    if (PQgetisnull(res, row, col)) return NULL;
+    *n = (size_t)PQgetlength(res, row, col);
+    return PQgetvalue(res, row, col);
 }
 
-static void r_str(struct row *r, char **dst)
+static bool col_null(void *res, int row, int col)
 {
-    int col = r->i++;
-    if (PQgetisnull(r->res, r->r, col)) { r->ok = false; return; }
-    size_t n = (size_t)PQgetlength(r->res, r->r, col);
-    char *p = malloc(n + 1);
-    if (!p) { r->ok = false; return; }
-    memcpy(p, PQgetvalue(r->res, r->r, col), n);
-    p[n] = '\0';
-    *dst = p;
+    return PQgetisnull(res, row, col);
 }
 
-static void r_opt(struct row *r, char **dst)
+static bool col_int(void *res, int row, int col, int64_t *v)
 {
-    if (PQgetisnull(r->res, r->r, r->i)) {
-        r->i++;
-        *dst = NULL;
-        return;
-    }
-    r_str(r, dst);
-}
-
-static int64_t r_int(struct row *r)
-{
-    int col = r->i++;
-    const char *t = PQgetvalue(r->res, r->r, col);
+    const char *t = PQgetvalue(res, row, col);
     char *end = NULL;
     errno = 0;
-    long long v = strtoll(t, &end, 10);
-    if (PQgetisnull(r->res, r->r, col) || !*t || *end || errno) { r->ok = false; return 0; }
-    return (int64_t)v;
+    long long x = strtoll(t, &end, 10);
+    *v = 0;
+    if (PQgetisnull(res, row, col) || !*t || *end || errno) return false;
+    *v = (int64_t)x;
+    return true;
 }
 
-/* An owned copy of a bytea column (wiped when freed); libpq's unescaped
- * copy is wiped before it is released. */
-static void r_blob(struct row *r, struct buf *dst)
+/* A bytea column: libpq's unescaped copy is wiped before it is released. */
+static bool col_blob(void *res, int row, int col, struct buf *dst)
 {
-    int col = r->i++;
     size_t n = 0;
-    if (PQgetisnull(r->res, r->r, col)) { r->ok = false; return; }
-    unsigned char *p = PQunescapeBytea((const unsigned char *)PQgetvalue(r->res, r->r, col), &n);
-    if (!p || n > UINT32_MAX) { if (p) PQfreemem(p); r->ok = false; return; }
-    *dst = BUF_SECRET((uint32_t)n);
-    if (n > 0 && tr_failed(buf_append(dst, p, n))) r->ok = false;
+    if (PQgetisnull(res, row, col)) return false;
+    unsigned char *p = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, col), &n);
+    if (!p) return false;
+    bool ok = n <= UINT32_MAX;
+    if (ok) {
+        *dst = BUF_SECRET((uint32_t)n);
+        ok = n == 0 || tr_ok(buf_append(dst, p, n));
+    }
     secure_zero(p, n);
     PQfreemem(p);
+    return ok;
 }
 
-typedef bool (*row_fn)(const PGresult *res, int row, void *rec);
-typedef void (*drop_fn)(void *rec);
-
-static bool account_row(const PGresult *res, int row, void *rec)
-{
-    struct account_rec *a = rec;
-    struct row r = { res, row, 0, true };
-    r_chars(&r, a->id, sizeof a->id);
-    a->created = r_int(&r);
-    return r.ok;
-}
-
-static bool access_key_row(const PGresult *res, int row, void *rec)
-{
-    struct access_key_rec *k = rec;
-    struct row r = { res, row, 0, true };
-    r_chars(&r, k->access_key_id, sizeof k->access_key_id);
-    r_chars(&r, k->account_id, sizeof k->account_id);
-    k->principal_type = (int)r_int(&r);
-    r_str(&r, &k->principal_arn);
-    r_str(&r, &k->principal_id);
-    k->active = r_int(&r) != 0;
-    k->created = r_int(&r);
-    k->expires = r_int(&r);
-    r_blob(&r, &k->wrapped_secret);
-    r_opt(&r, &k->doc);
-    return r.ok;
-}
-
-static bool key_row(const PGresult *res, int row, void *rec)
-{
-    struct key_rec *k = rec;
-    struct row r = { res, row, 0, true };
-    r_chars(&r, k->key_id, sizeof k->key_id);
-    r_chars(&r, k->account_id, sizeof k->account_id);
-    r_chars(&r, k->region, sizeof k->region);
-    r_str(&r, &k->arn);
-    r_str(&r, &k->description);
-    r_str(&r, &k->policy);
-    r_chars(&r, k->key_state, sizeof k->key_state);
-    r_chars(&r, k->key_usage, sizeof k->key_usage);
-    r_chars(&r, k->key_spec, sizeof k->key_spec);
-    r_chars(&r, k->origin, sizeof k->origin);
-    r_chars(&r, k->key_manager, sizeof k->key_manager);
-    k->created = r_int(&r);
-    k->deletion_date = r_int(&r);
-    k->pending_window_days = (int)r_int(&r);
-    k->rotation_enabled = r_int(&r) != 0;
-    k->rotation_period_days = (int)r_int(&r);
-    k->next_rotation = r_int(&r);
-    k->current_material = (uint32_t)r_int(&r);
-    r_opt(&r, &k->policy_ids);
-    return r.ok;
-}
-
-static bool material_row(const PGresult *res, int row, void *rec)
-{
-    struct material_rec *m = rec;
-    struct row r = { res, row, 0, true };
-    r_chars(&r, m->key_id, sizeof m->key_id);
-    m->version = (uint32_t)r_int(&r);
-    m->created = r_int(&r);
-    r_chars(&r, m->rotation_type, sizeof m->rotation_type);
-    r_blob(&r, &m->wrapped);
-    return r.ok;
-}
-
-static bool alias_row(const PGresult *res, int row, void *rec)
-{
-    struct alias_rec *a = rec;
-    struct row r = { res, row, 0, true };
-    r_chars(&r, a->account_id, sizeof a->account_id);
-    r_chars(&r, a->region, sizeof a->region);
-    r_chars(&r, a->name, sizeof a->name);
-    r_chars(&r, a->target_key_id, sizeof a->target_key_id);
-    a->created = r_int(&r);
-    a->updated = r_int(&r);
-    return r.ok;
-}
-
-static bool tag_row(const PGresult *res, int row, void *rec)
-{
-    struct tag_rec *t = rec;
-    struct row r = { res, row, 0, true };
-    r_str(&r, &t->key);
-    r_str(&r, &t->value);
-    return r.ok;
-}
-
-static bool ent_row(const PGresult *res, int row, void *rec)
-{
-    struct ent_rec *e = rec;
-    struct row r = { res, row, 0, true };
-    r_chars(&r, e->kind, sizeof e->kind);
-    r_chars(&r, e->account_id, sizeof e->account_id);
-    r_str(&r, &e->name);
-    r_str(&r, &e->id);
-    r_str(&r, &e->arn);
-    r_str(&r, &e->path);
-    r_str(&r, &e->doc);
-    e->created = r_int(&r);
-    return r.ok;
-}
-
-static bool rel_row(const PGresult *res, int row, void *rec)
-{
-    struct rel_rec *l = rec;
-    struct row r = { res, row, 0, true };
-    r_chars(&r, l->kind, sizeof l->kind);
-    r_str(&r, &l->from);
-    r_str(&r, &l->to);
-    r_str(&r, &l->doc);
-    l->created = r_int(&r);
-    return r.ok;
-}
-
-struct tomb { int64_t expires; char *token; };
-
-static bool tomb_row(const PGresult *res, int row, void *rec)
-{
-    struct tomb *t = rec;
-    struct row r = { res, row, 0, true };
-    t->expires = r_int(&r);
-    r_opt(&r, &t->token);
-    return r.ok;
-}
-
-static void drop_nothing(void *rec) { (void)rec; }
-static void drop_ent(void *rec) { ent_rec_free(rec); }
-static void drop_rel(void *rec) { rel_rec_free(rec); }
-static void drop_access_key(void *rec) { access_key_rec_free(rec); }
-static void drop_key(void *rec) { key_rec_free(rec); }
-static void drop_material(void *rec) { material_rec_free(rec); }
-static void drop_tag(void *rec) { tag_rec_free(rec); }
-static void drop_tomb(void *rec)
-{
-    struct tomb *t = rec;
-    free(t->token);
-    t->token = NULL;
-}
-
-struct rec_type { size_t size; row_fn fill; drop_fn drop; };
-
-static const struct rec_type ACCOUNT = { sizeof (struct account_rec), account_row, drop_nothing };
-static const struct rec_type ACCESS_KEY = { sizeof (struct access_key_rec), access_key_row,
-                                            drop_access_key };
-static const struct rec_type KEY = { sizeof (struct key_rec), key_row, drop_key };
-static const struct rec_type MATERIAL = { sizeof (struct material_rec), material_row, drop_material };
-static const struct rec_type ALIAS = { sizeof (struct alias_rec), alias_row, drop_nothing };
-static const struct rec_type TAG = { sizeof (struct tag_rec), tag_row, drop_tag };
-static const struct rec_type ENT = { sizeof (struct ent_rec), ent_row, drop_ent };
-static const struct rec_type REL = { sizeof (struct rel_rec), rel_row, drop_rel };
-static const struct rec_type TOMB = { sizeof (struct tomb), tomb_row, drop_tomb };
+static const struct sql_cols cols = { col_text, col_null, col_int, col_blob };
 
 /* ---- running statements ------------------------------------------------ */
 
@@ -798,7 +506,7 @@ static const struct rec_type TOMB = { sizeof (struct tomb), tomb_row, drop_tomb 
  * *lost true when the connection is gone.  Inside a transaction the
  * generation moves first: the writer's own later reads must not hit what
  * it cached before this statement. */
-static TR_RESULT q_run(struct conn *c, enum qid id, const struct arg *a, size_t na,
+static TR_RESULT q_run(struct conn *c, int id, const struct sql_arg *a, size_t na,
                        PGresult **out, bool *lost)
 {
     struct params p;
@@ -808,12 +516,12 @@ static TR_RESULT q_run(struct conn *c, enum qid id, const struct arg *a, size_t 
     GUARD(args_make(a, na, &p));
     tr_result r = stmt(c, id);
     if (tr_failed(r)) { *lost = PQstatus(c->db) != CONNECTION_OK; return r; }
-    if (c->writing) atomic_fetch_add_explicit(&c->s->gate.gen, 1, memory_order_release);
-    snprintf(name, sizeof name, "q%d", (int)id);     /* fits: 1 + an int */
+    if (c->link.writing) atomic_fetch_add_explicit(&c->s->gate.gen, 1, memory_order_release);
+    snprintf(name, sizeof name, "q%d", id);     /* fits: 1 + an int */
     PGresult *res = PQexecPrepared(c->db, name, (int)na, p.v, p.len, p.fmt, 0);
     ExecStatusType rs = PQresultStatus(res);
     if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
-        r = PG_FAIL(c->db, res, qsql[id]);
+        r = PG_FAIL(c->db, res, qsql(id));
         *lost = PQstatus(c->db) != CONNECTION_OK;
         PQclear(res);
         return r;
@@ -822,13 +530,15 @@ static TR_RESULT q_run(struct conn *c, enum qid id, const struct arg *a, size_t 
     return TR_OK;
 }
 
-/* Run a simple statement (BEGIN, COMMIT, ROLLBACK) on c. */
-static TR_RESULT q_simple(struct conn *c, enum qid id)
+/* Run a simple statement (BEGIN, COMMIT, ROLLBACK) on c; in_tx follows
+ * the ones that succeed. */
+static TR_RESULT q_simple(struct conn *c, int id)
 {
     PGresult *res = NULL;
     bool lost = false;
     GUARD(q_run(c, id, NO_ARGS, &res, &lost));
     PQclear(res);
+    c->in_tx = id == Q_BEGIN || id == Q_BEGIN_READ;
     return TR_OK;
 }
 
@@ -849,8 +559,8 @@ static bool conn_rollback(struct conn *c)
 static void tx_closed(struct conn *c)
 {
     c->in_tx = false;
-    if (!c->writing) return;
-    c->writing = false;
+    if (!c->link.writing) return;
+    c->link.writing = false;
     gate_leave(&c->s->gate);
 }
 
@@ -860,42 +570,53 @@ static void tx_abort(struct conn *c)
     else conn_discard(c);       /* frees the gate */
 }
 
+/* A statement without rows, and a rollback, for the driver's read
+ * transactions (store/sql_records.h). */
+static TR_RESULT pg_exec(struct sql_conn *l, int id)
+{
+    return q_simple((struct conn *)(void *)l, id);
+}
+
+static void pg_abort(struct sql_conn *l)
+{
+    tx_abort((struct conn *)(void *)l);
+}
+
 /* Take the write gate, then BEGIN.  A BEGIN that finds the connection
  * lost (its session ended since the last request) is safe to send again,
  * once, on a new connection: *cp is then that one. */
 static TR_RESULT tx_open(struct conn **cp)
 {
     struct conn *c = *cp;
-    if (c->writing || c->reading) {
+    if (c->link.writing || c->link.reading) {
         fprintf(stderr, "tresor: store: tx_begin inside a transaction\n");
         BAIL0(TR_E_INTERNAL);
     }
     GUARD(gate_enter(&c->s->gate));
-    c->writing = true;
+    c->link.writing = true;
     tr_result r = q_simple(c, Q_BEGIN);
     if (tr_failed(r) && PQstatus(c->db) != CONNECTION_OK) {
         struct store_pg *s = c->s;
-        c->writing = false;
+        c->link.writing = false;
         conn_discard(c);                /* keeps the gate: not writing */
         *cp = c = NULL;
         r = conn_get(s, &c);
         if (tr_ok(r)) {
             *cp = c;
-            c->writing = true;
+            c->link.writing = true;
             r = q_simple(c, Q_BEGIN);
         }
         if (tr_failed(r)) {
-            if (c) c->writing = false;
+            if (c) c->link.writing = false;
             gate_leave(&s->gate);
             if (c && PQstatus(c->db) != CONNECTION_OK) conn_discard(c);
             return r;
         }
     } else if (tr_failed(r)) {
-        c->writing = false;
+        c->link.writing = false;
         gate_leave(&c->s->gate);
         return r;
     }
-    c->in_tx = true;
     return TR_OK;
 }
 
@@ -911,7 +632,7 @@ static int64_t mono_us(void)
  * the gate stays held until the caller's tx_rollback, as with SQLite. */
 static TR_RESULT tx_close(struct conn *c)
 {
-    if (!c->writing) {
+    if (!c->link.writing) {
         fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
         BAIL0(TR_E_INTERNAL);
     }
@@ -937,35 +658,27 @@ static int rows_changed(const char *t)
 /* A write on c: in this thread's transaction, or else on its own (one
  * statement, committed by PostgreSQL) through the gate.  *changes gets
  * the rows it changed. */
-static TR_RESULT q_write(struct conn *c, enum qid id, const struct arg *a, size_t na, int *changes)
+static TR_RESULT q_write(struct conn *c, int id, const struct sql_arg *a, size_t na, int *changes)
 {
     PGresult *res = NULL;
-    bool lost = false, own = !c->writing;
+    bool lost = false, own = !c->link.writing;
     if (own) {
         GUARD(gate_enter(&c->s->gate));
-        c->writing = true;
+        c->link.writing = true;
     }
     tr_result r = q_run(c, id, a, na, &res, &lost);
     if (tr_ok(r) && changes) *changes = rows_changed(PQcmdTuples(res));
     PQclear(res);
     if (own) {
-        c->writing = false;
+        c->link.writing = false;
         gate_leave(&c->s->gate);
         if (lost) conn_discard(c);
     }
     return r;
 }
 
-/*
- * The calls of store.h in four shapes, as in sqlite.c: run_get (one row),
- * run_list (every row), run_write, run_change (a write that must change a
- * row).  A read outside a transaction whose connection turns out lost is
- * run once more on a new connection.
- */
-
-/* Fill the records of t from res's rows: one (first) or all. */
-static TR_RESULT fill_rows(const PGresult *res, const struct rec_type *t, enum qid id,
-                           void **out, size_t *n)
+/* Fill the records of t from res's rows into a malloc'd array. */
+static TR_RESULT fill_rows(PGresult *res, const struct sql_rec_type *t, int id, void **out, size_t *n)
 {
     int rows = PQntuples(res);
     unsigned char *v = NULL;
@@ -976,12 +689,7 @@ static TR_RESULT fill_rows(const PGresult *res, const struct rec_type *t, enum q
         v = nv;
         void *rec = v + len * size;
         memset(rec, 0, size);
-        if (!t->fill(res, i, rec)) {
-            t->drop(rec);
-            fprintf(stderr, "tresor: store: out of memory, or a value too long for its record [%s]\n",
-                    qsql[id]);
-            goto fail;
-        }
+        if (!sql_fill(t, &cols, res, i, rec, qsql(id))) goto fail;
         len++;
     }
     *out = v;
@@ -994,12 +702,11 @@ fail:
 }
 
 /* Run a read: on this thread's connection, once more on a new one when
- * that was lost outside a transaction. */
-static TR_RESULT run_read(store_t st, enum qid id, const struct arg *a, size_t na, PGresult **res)
+ * that was lost outside a transaction (reads are idempotent). */
+static TR_RESULT run_read(store_t st, int id, const struct sql_arg *a, size_t na, PGresult **res)
 {
     struct conn *c = NULL;
     bool lost = false;
-    ENSURE_REF(st);
     GUARD(conn_get(self(st), &c));
     tr_result r = q_run(c, id, a, na, res, &lost);
     if (tr_ok(r) || !lost || c->in_tx) return r;
@@ -1008,46 +715,32 @@ static TR_RESULT run_read(store_t st, enum qid id, const struct arg *a, size_t n
     return q_run(c, id, a, na, res, &lost);
 }
 
-static TR_RESULT run_get(store_t st, enum qid id, const struct rec_type *t, const struct arg *a,
-                         size_t na, void *rec)
+/* The driver's record calls (store/sql_records.h). */
+static TR_RESULT pg_get(store_t st, int id, const struct sql_arg *a, size_t na, const struct sql_rec_type *t,
+                        void *rec)
 {
     PGresult *res = NULL;
-    void *v = NULL;
-    size_t n = 0;
-    ENSURE_REF(rec);
-    memset(rec, 0, t->size);
     GUARD(run_read(st, id, a, na, &res));
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        BAIL0(TR_E_STORE_NOT_FOUND);
-    }
-    tr_result r = fill_rows(res, t, id, &v, &n);
+    tr_result r = TR_OK;
+    if (PQntuples(res) == 0) r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL);
+    else if (!sql_fill(t, &cols, res, 0, rec, qsql(id))) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     PQclear(res);
-    GUARD(r);
-    memcpy(rec, v, t->size);            /* the first row (a get names one) */
-    for (size_t i = 1; i < n; i++) t->drop((unsigned char *)v + i * t->size);
-    free(v);
-    return TR_OK;
+    return r;
 }
 
-static TR_RESULT run_list(store_t st, enum qid id, const struct rec_type *t, const struct arg *a,
-                          size_t na, void **out, size_t *n)
+static TR_RESULT pg_list(store_t st, int id, const struct sql_arg *a, size_t na, const struct sql_rec_type *t,
+                         void **out, size_t *n)
 {
     PGresult *res = NULL;
-    ENSURE_REF(out);
-    ENSURE_REF(n);
-    *out = NULL;
-    *n = 0;
     GUARD(run_read(st, id, a, na, &res));
     tr_result r = fill_rows(res, t, id, out, n);
     PQclear(res);
     return r;
 }
 
-static TR_RESULT run_write(store_t st, enum qid id, const struct arg *a, size_t na, int *changes)
+static TR_RESULT pg_write(store_t st, int id, const struct sql_arg *a, size_t na, int *changes)
 {
     struct conn *c = NULL;
-    ENSURE_REF(st);
     if (self(st)->mode == STORE_PG_READONLY) {
         fprintf(stderr, "tresor: store: a write to a store opened read-only\n");
         BAIL0(TR_E_STORE_READONLY);
@@ -1056,13 +749,6 @@ static TR_RESULT run_write(store_t st, enum qid id, const struct arg *a, size_t 
     return q_write(c, id, a, na, changes);
 }
 
-static TR_RESULT run_change(store_t st, enum qid id, const struct arg *a, size_t na)
-{
-    int changes = 0;
-    GUARD(run_write(st, id, a, na, &changes));
-    ENSURE(changes > 0, TR_E_STORE_NOT_FOUND);
-    return TR_OK;
-}
 
 /* ---- generation, transactions ------------------------------------------ */
 
@@ -1086,10 +772,10 @@ static void pg_refresh(store_t st)
     if (!st) return;
     struct store_pg *s = self(st);
     struct conn *c = pthread_getspecific(s->tls);
-    if (c && !c->in_tx && !c->writing && fd_readable(PQsocket(c->db))) conn_discard(c);
+    if (c && !c->in_tx && !c->link.writing && fd_readable(PQsocket(c->db))) conn_discard(c);
     int kfd = atomic_load(&s->keeper_fd);
     if (s->mode != STORE_PG_SERVE || !fd_readable(kfd)) return;
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->conns.mu);
     if (s->keeper && PQsocket(s->keeper) == kfd) {
         PGresult *res = PQexec(s->keeper, "SELECT 1");
         bool alive = PQresultStatus(res) == PGRES_TUPLES_OK && PQstatus(s->keeper) == CONNECTION_OK;
@@ -1100,7 +786,7 @@ static void pg_refresh(store_t st)
             keeper_forget(s);
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->conns.mu);
 }
 
 static TR_RESULT pg_tx_begin(store_t st)
@@ -1119,7 +805,7 @@ static TR_RESULT pg_tx_commit(store_t st)
 {
     ENSURE_REF(st);
     struct conn *c = pthread_getspecific(self(st)->tls);
-    if (!c || !c->writing) {
+    if (!c || !c->link.writing) {
         fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
         BAIL0(TR_E_INTERNAL);
     }
@@ -1130,7 +816,7 @@ static void pg_tx_rollback(store_t st)
 {
     if (!st) return;
     struct conn *c = pthread_getspecific(self(st)->tls);
-    if (c && c->writing) tx_abort(c);
+    if (c && c->link.writing) tx_abort(c);
 }
 
 /* Commits are durable when COMMIT returns: nothing to wait for. */
@@ -1138,381 +824,6 @@ static TR_RESULT pg_sync_barrier(store_t st)
 {
     ENSURE_REF(st);
     return TR_OK;
-}
-
-static TR_RESULT pg_read_begin(store_t st)
-{
-    struct conn *c = NULL;
-    ENSURE_REF(st);
-    GUARD(conn_get(self(st), &c));
-    ENSURE(!c->writing && !c->reading, TR_E_INTERNAL);
-    GUARD(q_simple(c, Q_BEGIN_READ));
-    c->reading = true;
-    c->in_tx = true;
-    return TR_OK;
-}
-
-static void pg_read_end(store_t st)
-{
-    if (!st) return;
-    struct conn *c = pthread_getspecific(self(st)->tls);
-    if (!c || !c->reading) return;
-    c->reading = false;
-    if (tr_failed(q_simple(c, Q_COMMIT))) {
-        if (!conn_rollback(c)) conn_discard(c);
-        return;
-    }
-    c->in_tx = false;
-}
-
-/* ---- accounts and access keys ------------------------------------------ */
-
-static TR_RESULT pg_account_put(store_t st, const struct account_rec *a)
-{
-    ENSURE_REF(a);
-    return run_write(st, Q_ACCOUNT_PUT, ARGS(CHARS(a->id), INT(a->created)), NULL);
-}
-
-static TR_RESULT pg_account_get(store_t st, const char *id, struct account_rec *out)
-{
-    return run_get(st, Q_ACCOUNT_GET, &ACCOUNT, ARGS(NEED(id)), out);
-}
-
-static TR_RESULT pg_account_first(store_t st, struct account_rec *out)
-{
-    return run_get(st, Q_ACCOUNT_FIRST, &ACCOUNT, NO_ARGS, out);
-}
-
-static TR_RESULT pg_account_list(store_t st, struct account_rec **out, size_t *n)
-{
-    return run_list(st, Q_ACCOUNT_LIST, &ACCOUNT, NO_ARGS, (void **)out, n);
-}
-
-/* Putting a key removes its tombstone (store.h). */
-static TR_RESULT pg_access_key_put(store_t st, const struct access_key_rec *k)
-{
-    ENSURE_REF(k);
-    GUARD(run_write(st, Q_AK_PUT, ARGS(CHARS(k->access_key_id), CHARS(k->account_id),
-                                       INT(k->principal_type), TEXT(k->principal_arn),
-                                       TEXT(k->principal_id), INT(k->active ? 1 : 0),
-                                       INT(k->created), INT(k->expires),
-                                       BLOB(&k->wrapped_secret), OPT(k->doc)), NULL));
-    return run_write(st, Q_AK_UNTOMB, ARGS(CHARS(k->access_key_id)), NULL);
-}
-
-static TR_RESULT pg_access_key_get(store_t st, const char *akid, struct access_key_rec *out)
-{
-    return run_get(st, Q_AK_GET, &ACCESS_KEY, ARGS(NEED(akid)), out);
-}
-
-static TR_RESULT pg_access_key_list(store_t st, const char *principal_arn,
-                                    struct access_key_rec **out, size_t *n)
-{
-    return run_list(st, Q_AK_LIST, &ACCESS_KEY, ARGS(NEED(principal_arn)), (void **)out, n);
-}
-
-static TR_RESULT pg_access_key_list_all(store_t st, const char *after, size_t limit,
-                                        struct access_key_rec **out, size_t *n)
-{
-    return run_list(st, Q_AK_LIST_ALL, &ACCESS_KEY, ARGS(TEXT(after), LIMIT(limit)), (void **)out, n);
-}
-
-static TR_RESULT pg_access_key_update(store_t st, const struct access_key_rec *k)
-{
-    ENSURE_REF(k);
-    return run_change(st, Q_AK_UPDATE, ARGS(CHARS(k->access_key_id), INT(k->active ? 1 : 0),
-                                            INT(k->expires), OPT(k->doc)));
-}
-
-static TR_RESULT pg_access_key_rewrap(store_t st, const char *akid, const struct buf *wrapped)
-{
-    ENSURE_REF(wrapped);
-    return run_change(st, Q_AK_REWRAP, ARGS(NEED(akid), BLOB(wrapped)));
-}
-
-/* The tombstone first: it is made from the row. */
-static TR_RESULT pg_access_key_delete(store_t st, const char *akid)
-{
-    GUARD(run_write(st, Q_AK_TOMB, ARGS(NEED(akid)), NULL));
-    return run_change(st, Q_AK_DEL, ARGS(NEED(akid)));
-}
-
-static TR_RESULT pg_access_key_purge_expired(store_t st, int64_t now, int64_t tombstones_before)
-{
-    GUARD(run_write(st, Q_AK_TOMB_EXPIRED, ARGS(INT(now)), NULL));
-    GUARD(run_write(st, Q_AK_PURGE, ARGS(INT(now)), NULL));
-    return run_write(st, Q_AK_TOMB_PRUNE, ARGS(INT(tombstones_before)), NULL);
-}
-
-static TR_RESULT pg_access_key_tombstone_get(store_t st, const char *akid, int64_t *expires,
-                                             char token_sha256[65])
-{
-    struct tomb t;
-    ENSURE_REF(akid);
-    ENSURE_REF(expires);
-    ENSURE_REF(token_sha256);
-    *expires = 0;
-    token_sha256[0] = '\0';
-    GUARD(run_get(st, Q_AK_TOMB_GET, &TOMB, ARGS(NEED(akid)), &t));
-    *expires = t.expires;
-    if (t.token && strlen(t.token) == 64) memcpy(token_sha256, t.token, 65);
-    free(t.token);
-    return TR_OK;
-}
-
-/* ---- KMS keys ---------------------------------------------------------- */
-
-#define KEY_NARGS 19
-static void key_args(const struct key_rec *k, struct arg a[KEY_NARGS])
-{
-    const struct arg v[KEY_NARGS] = {
-        CHARS(k->key_id), CHARS(k->account_id), CHARS(k->region), TEXT(k->arn),
-        TEXT(k->description), TEXT(k->policy), CHARS(k->key_state), CHARS(k->key_usage),
-        CHARS(k->key_spec), CHARS(k->origin), CHARS(k->key_manager), INT(k->created),
-        INT(k->deletion_date), INT(k->pending_window_days), INT(k->rotation_enabled ? 1 : 0),
-        INT(k->rotation_period_days), INT(k->next_rotation), INT(k->current_material),
-        OPT(k->policy_ids),
-    };
-    memcpy(a, v, sizeof v);
-}
-
-static TR_RESULT pg_key_put(store_t st, const struct key_rec *k)
-{
-    struct arg a[KEY_NARGS];
-    ENSURE_REF(k);
-    key_args(k, a);
-    return run_write(st, Q_KEY_PUT, a, KEY_NARGS, NULL);
-}
-
-static TR_RESULT pg_key_update(store_t st, const struct key_rec *k)
-{
-    struct arg a[KEY_NARGS];
-    ENSURE_REF(k);
-    key_args(k, a);
-    return run_change(st, Q_KEY_UPDATE, a, KEY_NARGS);
-}
-
-static TR_RESULT pg_key_get(store_t st, const char *key_id, struct key_rec *out)
-{
-    return run_get(st, Q_KEY_GET, &KEY, ARGS(NEED(key_id)), out);
-}
-
-static TR_RESULT pg_key_list(store_t st, const char *account, const char *region,
-                             const char *after, size_t limit, struct key_rec **out, size_t *n)
-{
-    return run_list(st, Q_KEY_LIST, &KEY, ARGS(NEED(account), NEED(region), TEXT(after), LIMIT(limit)),
-                    (void **)out, n);
-}
-
-static TR_RESULT pg_key_list_due(store_t st, int64_t now, struct key_rec **out, size_t *n)
-{
-    return run_list(st, Q_KEY_DUE, &KEY, ARGS(INT(now)), (void **)out, n);
-}
-
-static TR_RESULT pg_key_list_all(store_t st, const char *after, size_t limit,
-                                 struct key_rec **out, size_t *n)
-{
-    return run_list(st, Q_KEY_LIST_ALL, &KEY, ARGS(TEXT(after), LIMIT(limit)), (void **)out, n);
-}
-
-/* Tags first: they are found through the key's ARN.  Its own transaction
- * when the caller has none. */
-static TR_RESULT pg_key_delete(store_t st, const char *key_id)
-{
-    static const enum qid steps[] = {
-        Q_KEY_DEL_TAGS, Q_KEY_DEL_MATERIALS, Q_KEY_DEL_ALIASES, Q_KEY_DEL,
-    };
-    struct conn *c = NULL;
-    bool own;
-    int changes = 0;
-    tr_result r = TR_OK;
-
-    ENSURE_REF(st);
-    ENSURE_REF(key_id);
-    ENSURE(self(st)->mode != STORE_PG_READONLY, TR_E_STORE_READONLY);
-    GUARD(conn_get(self(st), &c));
-    own = !c->writing;
-    if (own) GUARD(tx_open(&c));
-    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        r = q_write(c, steps[i], ARGS(TEXT(key_id)), &changes);
-        if (tr_failed(r)) goto fail;
-    }
-    if (changes == 0) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL); goto fail; }
-    if (own) {
-        r = tx_close(c);
-        if (tr_failed(r)) goto fail;
-    }
-    return TR_OK;
-
-fail:
-    if (own) tx_abort(c);
-    return r;
-}
-
-/* ---- key materials, aliases, tags ------------------------------------- */
-
-static TR_RESULT pg_material_put(store_t st, const struct material_rec *m)
-{
-    ENSURE_REF(m);
-    return run_write(st, Q_MAT_PUT, ARGS(CHARS(m->key_id), INT(m->version), INT(m->created),
-                                         CHARS(m->rotation_type), BLOB(&m->wrapped)), NULL);
-}
-
-static TR_RESULT pg_material_get(store_t st, const char *key_id, uint32_t version,
-                                 struct material_rec *out)
-{
-    return run_get(st, Q_MAT_GET, &MATERIAL, ARGS(NEED(key_id), INT(version)), out);
-}
-
-static TR_RESULT pg_material_rewrap(store_t st, const char *key_id, uint32_t version,
-                                    const struct buf *wrapped)
-{
-    ENSURE_REF(wrapped);
-    return run_change(st, Q_MAT_REWRAP, ARGS(NEED(key_id), INT(version), BLOB(wrapped)));
-}
-
-static TR_RESULT pg_material_list(store_t st, const char *key_id,
-                                  struct material_rec **out, size_t *n)
-{
-    return run_list(st, Q_MAT_LIST, &MATERIAL, ARGS(NEED(key_id)), (void **)out, n);
-}
-
-static TR_RESULT pg_alias_put(store_t st, const struct alias_rec *a)
-{
-    ENSURE_REF(a);
-    return run_write(st, Q_ALIAS_PUT, ARGS(CHARS(a->account_id), CHARS(a->region), CHARS(a->name),
-                                           CHARS(a->target_key_id), INT(a->created),
-                                           INT(a->updated)), NULL);
-}
-
-static TR_RESULT pg_alias_update(store_t st, const struct alias_rec *a)
-{
-    ENSURE_REF(a);
-    return run_change(st, Q_ALIAS_UPDATE, ARGS(CHARS(a->account_id), CHARS(a->region),
-                                               CHARS(a->name), CHARS(a->target_key_id),
-                                               INT(a->updated)));
-}
-
-static TR_RESULT pg_alias_get(store_t st, const char *account, const char *region,
-                              const char *name, struct alias_rec *out)
-{
-    return run_get(st, Q_ALIAS_GET, &ALIAS, ARGS(NEED(account), NEED(region), NEED(name)), out);
-}
-
-static TR_RESULT pg_alias_delete(store_t st, const char *account, const char *region,
-                                 const char *name)
-{
-    return run_change(st, Q_ALIAS_DEL, ARGS(NEED(account), NEED(region), NEED(name)));
-}
-
-static TR_RESULT pg_alias_list(store_t st, const char *account, const char *region,
-                               const char *key_id, const char *after, size_t limit,
-                               struct alias_rec **out, size_t *n)
-{
-    const struct arg a[] = { NEED(account), NEED(region), TEXT(after), LIMIT(limit), TEXT(key_id) };
-    return run_list(st, key_id ? Q_ALIAS_LIST_KEY : Q_ALIAS_LIST, &ALIAS, a, key_id ? 5 : 4,
-                    (void **)out, n);
-}
-
-static TR_RESULT pg_tag_set(store_t st, const char *arn, const char *key, const char *value)
-{
-    return run_write(st, Q_TAG_SET, ARGS(NEED(arn), NEED(key), TEXT(value)), NULL);
-}
-
-static TR_RESULT pg_tag_delete(store_t st, const char *arn, const char *key)
-{
-    return run_change(st, Q_TAG_DEL, ARGS(NEED(arn), NEED(key)));
-}
-
-static TR_RESULT pg_tag_list(store_t st, const char *arn, struct tag_rec **out, size_t *n)
-{
-    return run_list(st, Q_TAG_LIST, &TAG, ARGS(NEED(arn)), (void **)out, n);
-}
-
-/* ---- entities and relations -------------------------------------------- */
-
-static TR_RESULT pg_ent_put(store_t st, const struct ent_rec *e)
-{
-    ENSURE_REF(e);
-    return run_write(st, Q_ENT_PUT, ARGS(CHARS(e->kind), CHARS(e->account_id), TEXT(e->name),
-                                         TEXT(e->id), TEXT(e->arn), TEXT(e->path ? e->path : "/"),
-                                         TEXT(e->doc ? e->doc : "{}"), INT(e->created)), NULL);
-}
-
-static TR_RESULT pg_ent_update(store_t st, const struct ent_rec *e)
-{
-    ENSURE_REF(e);
-    return run_change(st, Q_ENT_UPDATE, ARGS(CHARS(e->kind), TEXT(e->arn), TEXT(e->name),
-                                             TEXT(e->path ? e->path : "/"),
-                                             TEXT(e->doc ? e->doc : "{}")));
-}
-
-static TR_RESULT pg_ent_get(store_t st, const char *kind, const char *account, const char *name,
-                            struct ent_rec *out)
-{
-    return run_get(st, Q_ENT_GET, &ENT, ARGS(NEED(kind), NEED(account), NEED(name)), out);
-}
-
-static TR_RESULT pg_ent_get_arn(store_t st, const char *kind, const char *arn, struct ent_rec *out)
-{
-    return run_get(st, Q_ENT_GET_ARN, &ENT, ARGS(NEED(kind), NEED(arn)), out);
-}
-
-static TR_RESULT pg_ent_get_id(store_t st, const char *kind, const char *id, struct ent_rec *out)
-{
-    return run_get(st, Q_ENT_GET_ID, &ENT, ARGS(NEED(kind), NEED(id)), out);
-}
-
-static TR_RESULT pg_ent_delete(store_t st, const char *kind, const char *arn)
-{
-    return run_change(st, Q_ENT_DEL, ARGS(NEED(kind), NEED(arn)));
-}
-
-static TR_RESULT pg_ent_list(store_t st, const char *kind, const char *account,
-                             const char *path_prefix, const char *after, size_t limit,
-                             struct ent_rec **out, size_t *n)
-{
-    return run_list(st, Q_ENT_LIST, &ENT, ARGS(NEED(kind), NEED(account), TEXT(path_prefix),
-                                                TEXT(after), LIMIT(limit)), (void **)out, n);
-}
-
-static TR_RESULT pg_rel_put(store_t st, const struct rel_rec *r)
-{
-    ENSURE_REF(r);
-    return run_write(st, Q_REL_PUT, ARGS(CHARS(r->kind), TEXT(r->from), TEXT(r->to), TEXT(r->doc),
-                                         INT(r->created)), NULL);
-}
-
-static TR_RESULT pg_rel_get(store_t st, const char *kind, const char *from, const char *to,
-                            struct rel_rec *out)
-{
-    return run_get(st, Q_REL_GET, &REL, ARGS(NEED(kind), NEED(from), NEED(to)), out);
-}
-
-static TR_RESULT pg_rel_delete(store_t st, const char *kind, const char *from, const char *to)
-{
-    return run_change(st, Q_REL_DEL, ARGS(NEED(kind), NEED(from), NEED(to)));
-}
-
-static TR_RESULT pg_rel_list_from(store_t st, const char *kind, const char *from,
-                                  const char *after, size_t limit, struct rel_rec **out, size_t *n)
-{
-    return run_list(st, Q_REL_LIST_FROM, &REL, ARGS(NEED(kind), NEED(from), TEXT(after), LIMIT(limit)),
-                    (void **)out, n);
-}
-
-static TR_RESULT pg_rel_list_to(store_t st, const char *kind, const char *to,
-                                struct rel_rec **out, size_t *n)
-{
-    return run_list(st, Q_REL_LIST_TO, &REL, ARGS(NEED(kind), NEED(to)), (void **)out, n);
-}
-
-static TR_RESULT pg_rel_list_kind(store_t st, const char *kind, const char *after_from,
-                                  const char *after_to, size_t limit, struct rel_rec **out, size_t *n)
-{
-    return run_list(st, Q_REL_LIST_KIND, &REL, ARGS(NEED(kind), TEXT(after_from),
-                                                     TEXT(after_from ? after_to : NULL), LIMIT(limit)),
-                    (void **)out, n);
 }
 
 /* ---- schema, checks ---------------------------------------------------- */
@@ -1627,78 +938,19 @@ static void pg_close(store_t st)
     if (!st) return;
     struct store_pg *s = self(st);
     pthread_key_delete(s->tls);
-    pthread_mutex_lock(&s->mu);
-    while (s->conns) {
-        struct conn *c = s->conns;
-        conn_unlink(s, c);
-        PQfinish(c->db);
-        free(c);
-    }
+    sql_conns_close_all(&s->conns, conn_free);
     keeper_forget(s);                   /* the session ends: the lock is free */
-    pthread_mutex_unlock(&s->mu);
-    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->conns.mu);
     gate_destroy(&s->gate);
     secure_zero(s->conninfo, strlen(s->conninfo));   /* it may hold a password */
     free(s);
 }
 
-static const struct store_class pg_class = {
-    .name = "postgres",
-    .close = pg_close,
-    .generation = pg_generation,
-    .refresh = pg_refresh,
-    .tx_begin = pg_tx_begin,
-    .tx_commit = pg_tx_commit,
-    .tx_rollback = pg_tx_rollback,
-    .sync_barrier = pg_sync_barrier,
-    .read_begin = pg_read_begin,
-    .read_end = pg_read_end,
-    .account_put = pg_account_put,
-    .account_get = pg_account_get,
-    .account_first = pg_account_first,
-    .account_list = pg_account_list,
-    .access_key_put = pg_access_key_put,
-    .access_key_get = pg_access_key_get,
-    .key_put = pg_key_put,
-    .key_update = pg_key_update,
-    .key_get = pg_key_get,
-    .key_list = pg_key_list,
-    .key_list_due = pg_key_list_due,
-    .key_delete = pg_key_delete,
-    .material_put = pg_material_put,
-    .material_get = pg_material_get,
-    .material_list = pg_material_list,
-    .material_rewrap = pg_material_rewrap,
-    .alias_put = pg_alias_put,
-    .alias_update = pg_alias_update,
-    .alias_get = pg_alias_get,
-    .alias_delete = pg_alias_delete,
-    .alias_list = pg_alias_list,
-    .tag_set = pg_tag_set,
-    .tag_delete = pg_tag_delete,
-    .tag_list = pg_tag_list,
-    .access_key_list = pg_access_key_list,
-    .access_key_update = pg_access_key_update,
-    .access_key_rewrap = pg_access_key_rewrap,
-    .access_key_delete = pg_access_key_delete,
-    .access_key_purge_expired = pg_access_key_purge_expired,
-    .access_key_tombstone_get = pg_access_key_tombstone_get,
-    .ent_put = pg_ent_put,
-    .ent_update = pg_ent_update,
-    .ent_get = pg_ent_get,
-    .ent_get_arn = pg_ent_get_arn,
-    .ent_get_id = pg_ent_get_id,
-    .ent_delete = pg_ent_delete,
-    .ent_list = pg_ent_list,
-    .rel_put = pg_rel_put,
-    .rel_get = pg_rel_get,
-    .rel_delete = pg_rel_delete,
-    .rel_list_from = pg_rel_list_from,
-    .rel_list_to = pg_rel_list_to,
-    .key_list_all = pg_key_list_all,
-    .access_key_list_all = pg_access_key_list_all,
-    .rel_list_kind = pg_rel_list_kind,
-    .self_check = pg_self_check,
+static const struct sql_driver pg_driver = {
+    .get = pg_get, .list = pg_list, .write = pg_write, .conn = pg_conn, .peek = pg_peek,
+    .exec = pg_exec, .abort = pg_abort, .close = pg_close, .generation = pg_generation,
+    .refresh = pg_refresh, .tx_begin = pg_tx_begin, .tx_commit = pg_tx_commit,
+    .tx_rollback = pg_tx_rollback, .sync_barrier = pg_sync_barrier, .self_check = pg_self_check,
 };
 
 bool store_pg_named(const char *s)
@@ -1758,11 +1010,12 @@ TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *
     s = calloc(1, sizeof *s + len + 1);
     ENSURE(s != NULL, TR_E_INTERNAL);
     memcpy(s->conninfo, conninfo, len + 1);
-    s->vt = &pg_class;
+    s->base.vt = &sql_pg_class;
+    s->base.drv = &pg_driver;
     s->mode = mode;
     s->epoch = cache_epoch_new();
     atomic_store(&s->keeper_fd, -1);
-    mu = pthread_mutex_init(&s->mu, NULL) == 0;
+    mu = pthread_mutex_init(&s->conns.mu, NULL) == 0;
     gate = mu && gate_init(&s->gate);
     key = gate && pthread_key_create(&s->tls, conn_drop) == 0;
     if (!key) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -1800,16 +1053,16 @@ TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *
         PQfinish(s->keeper);
         s->keeper = NULL;
     }
-    *out = &s->vt;
+    *out = &s->base.vt;
     return TR_OK;
 
 fail:
     if (key) {
-        pg_close(&s->vt);
+        pg_close(&s->base.vt);
         return r;
     }
     if (gate) gate_destroy(&s->gate);
-    if (mu) pthread_mutex_destroy(&s->mu);
+    if (mu) pthread_mutex_destroy(&s->conns.mu);
     secure_zero(s->conninfo, len);
     free(s);
     return r;

@@ -8,7 +8,8 @@
 -- locale.  Applied by store/postgres.c in one transaction under an
 -- advisory lock, together with the version row of tresor_schema; embedded
 -- as store_pg_schema[0] in store/schema_pg.c.  Times are epoch seconds.
--- Secret columns hold bytes already wrapped under the root key.
+-- Secret columns hold bytes already wrapped under the root key.  What
+-- each index and constraint is for is said once, in the SQLite schema.
 
 CREATE TABLE accounts (
     id              text COLLATE "C" NOT NULL PRIMARY KEY,
@@ -46,19 +47,15 @@ CREATE TABLE kms_keys (
     created               bigint NOT NULL,
     deletion_date         bigint NOT NULL,
     pending_window_days   bigint NOT NULL,
-    rotation_enabled      bigint NOT NULL,
+    rotation_enabled      bigint NOT NULL CHECK (rotation_enabled IN (0, 1)),
     rotation_period_days  bigint NOT NULL,
     next_rotation         bigint NOT NULL,
-    current_material      bigint NOT NULL
+    current_material      bigint NOT NULL CHECK (current_material BETWEEN 0 AND 4294967295)
 );
--- ListKeys: one account and region, paged by key_id.
 CREATE INDEX kms_keys_by_account ON kms_keys (account_id, region, key_id);
--- The maintenance work list (key_list_due): 0 means "not scheduled".
 CREATE INDEX kms_keys_by_deletion ON kms_keys (deletion_date);
 CREATE INDEX kms_keys_by_rotation ON kms_keys (next_rotation);
 
--- Foreign keys are DEFERRABLE INITIALLY DEFERRED: inside a transaction
--- they are checked at COMMIT, so a caller may write rows in any order.
 CREATE TABLE kms_key_materials (
     key_id          text COLLATE "C" NOT NULL
                     REFERENCES kms_keys (key_id) DEFERRABLE INITIALLY DEFERRED,
@@ -79,10 +76,8 @@ CREATE TABLE kms_aliases (
     updated         bigint NOT NULL,
     PRIMARY KEY (account_id, region, name)
 );
--- ListAliases with KeyId, and key_delete.
 CREATE INDEX kms_aliases_by_target ON kms_aliases (target_key_id, name);
 
--- Tags of any resource (KMS keys, secrets, IAM entities), by ARN.
 CREATE TABLE tags (
     arn             text COLLATE "C" NOT NULL,
     key             text COLLATE "C" NOT NULL,
