@@ -649,10 +649,20 @@ static int serve(int argc, char **argv)
             goto out;
         }
         log_msg("info", "store: PostgreSQL, %s", where);
-        if (has_db)
-            log_msg("warn", "%s/tresor.db is not used: the store is the PostgreSQL database (%s)", dir, where);
         r = st[0]->account_first(st, &acct);
         if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) { rc = die("store"); goto out; }
+        /* An empty database beside a data dir whose SQLite store holds
+         * data: starting would make a new account and write its root
+         * credentials over the data dir's -- refused, nothing written. */
+        if (tr_failed(r) && has_db) {
+            fprintf(stderr, "tresor serve: %s/tresor.db holds a SQLite store, and the PostgreSQL database (%s) "
+                    "has none: refusing to start a new, empty store beside it (its root credentials would "
+                    "replace %s/credentials); give the data dir that goes with this database, or start "
+                    "without --store\n", dir, where, dir);
+            goto out;
+        }
+        if (has_db)
+            log_msg("warn", "%s/tresor.db is not used: the store is the PostgreSQL database (%s)", dir, where);
         has_db = tr_ok(r);
         if (have == SEAL_NONE && has_db) {
             fprintf(stderr, "tresor serve: the PostgreSQL database (%s) holds a store, but %s has no root key "
