@@ -8,7 +8,8 @@ One tresor node serving from PostgreSQL (`tresor serve --store URL`):
     (check, who-can-decrypt) and `account create` work beside it;
   - a database migrated by a newer tresor is refused with both versions;
   - a data dir without the root key that wrapped the database's store is
-    refused;
+    refused; so is a data dir whose SQLite store holds data, given an
+    empty database (a new account would replace its credentials);
   - every session of the node ended by PostgreSQL (pg_terminate_backend,
     as a restart would): the next requests succeed, reads and writes, and
     the serving lock is held again (a second node is still refused);
@@ -25,8 +26,9 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
-from tresor_e2e import (ACCOUNT, REGION, STORE, TresorServer, free_port, pg_database_url, pg_sql,
-                        run_tresor_cmd)
+import tresor_e2e
+from tresor_e2e import (ACCOUNT, REGION, STORE, TresorServer, free_port, pg_create_database, pg_database_url,
+                        pg_drop_database, pg_sql, run_tresor_cmd)
 
 pytestmark = pytest.mark.skipif(STORE != "postgres",
                                 reason="needs a PostgreSQL cluster (make e2e-pg: TRESOR_E2E_STORE=postgres)")
@@ -113,6 +115,59 @@ def test_data_dir_without_the_root_key_is_refused(tresor_factory, tmp_path):
     assert srv.sm().get_secret_value(SecretId="wrapped")["SecretString"] == "s"
 
 
+def test_sqlite_data_dir_beside_an_empty_database_is_refused(tresor_factory, monkeypatch):
+    """A data dir whose SQLite store holds an account, started with --store
+    naming an empty database: refused (exit 1, the reason), no account
+    written to the database, the data dir's credentials untouched; the data
+    dir still serves from its own store without --store."""
+    sq = tresor_factory("pg-sqlite-dir", start=False)
+    with monkeypatch.context() as m:
+        m.setattr(tresor_e2e, "STORE", "sqlite")
+        sq.start()
+        sq.sm().create_secret(Name="in-sqlite", SecretString="kept")
+        sq.stop_clean()
+    assert sq.pg_db is None and (sq.data_dir / "tresor.db").is_file()
+    creds = (sq.data_dir / "credentials").read_bytes()
+    name, url = pg_create_database()
+    try:
+        p = run_serve(sq, sq.data_dir, url)
+        assert p.returncode == 1, p.stderr
+        assert (f"tresor serve: {sq.data_dir}/tresor.db holds a SQLite store, and the PostgreSQL database "
+                f"(host=") in p.stderr, p.stderr
+        assert ("has none: refusing to start a new, empty store beside it (its root credentials would "
+                f"replace {sq.data_dir}/credentials); give the data dir that goes with this database, or "
+                "start without --store") in p.stderr, p.stderr
+        assert pg_sql("SELECT count(*) FROM accounts", url).strip() == "0"
+    finally:
+        pg_drop_database(name)
+    assert (sq.data_dir / "credentials").read_bytes() == creds
+    with monkeypatch.context() as m:
+        m.setattr(tresor_e2e, "STORE", "sqlite")
+        sq.start()
+        assert sq.sm().get_secret_value(SecretId="in-sqlite")["SecretString"] == "kept"
+        sq.stop_clean()
+
+
+def test_rotate_root_key_refuses_a_postgres_store(tresor_factory):
+    """tresor rotate-root-key re-wraps a data dir's SQLite store only: with
+    TRESOR_STORE set it refuses (exit 1), and the store still opens with
+    the same root key."""
+    srv = tresor_factory("pg-rotate")
+    srv.sm().create_secret(Name="r", SecretString="v")
+    srv.stop_clean()
+    key = (srv.data_dir / "root.key").read_bytes()
+    env = srv._base_env()
+    p = run_tresor_cmd(["rotate-root-key", "--data-dir", str(srv.data_dir)], srv.log_dir, env=env,
+                       capture_output=True, text=True, cwd=str(srv.root))
+    assert p.returncode == 1, p.stderr
+    assert p.stderr == ("tresor rotate-root-key: TRESOR_STORE names a PostgreSQL store: rotate-root-key "
+                        "re-wraps a data dir's SQLite store only, and cannot rotate the root key of a "
+                        "PostgreSQL store yet\n"), p.stderr
+    assert (srv.data_dir / "root.key").read_bytes() == key
+    srv.start()
+    assert srv.sm().get_secret_value(SecretId="r")["SecretString"] == "v"
+
+
 def test_reconnects_after_its_sessions_end(tresor_factory, tmp_path):
     srv = tresor_factory("pg-reconnect", args=["--threads", "2"])
     sm = srv.sm()
@@ -138,7 +193,6 @@ def test_reconnects_after_its_sessions_end(tresor_factory, tmp_path):
 def test_password_never_logged(tresor_factory):
     srv = tresor_factory("pg-secret", start=False)
     srv.pg_db = None
-    from tresor_e2e import pg_create_database
     name, url = pg_create_database()
     # trust authentication ignores the password; it is there to be hidden.
     base, _, query = url.partition("?")

@@ -209,6 +209,19 @@ def pg_create_database():
     return name, pg_database_url(name)
 
 
+def pg_store_files(db_name):
+    """The files of TRESOR_E2E_PG's cluster that hold database db_name on
+    disk: its relations (base/OID/) and the write-ahead log (pg_wal/, which
+    every database shares), for tests that look for secrets in the clear."""
+    data = Path(pg_sql("SHOW data_directory").strip())
+    oid = pg_sql(f"SELECT oid FROM pg_database WHERE datname = '{db_name}'").strip()
+    assert oid, f"no database {db_name}"
+    pg_sql("CHECKPOINT")            # the relations' pages written out, not only the WAL
+    files = [p for p in (data / "base" / oid).rglob("*") if p.is_file()]
+    files += [p for p in (data / "pg_wal").iterdir() if p.is_file()]
+    return files
+
+
 def pg_drop_database(name):
     pg_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -566,6 +579,12 @@ class TresorServer:
             env["TRESOR_STORE"] = self.pg_db[1]
         return env
 
+    def ensure_pg_db(self):
+        """TRESOR_E2E_STORE=postgres: make this server's database, once (a
+        start that bypasses start() calls it before _base_env)."""
+        if STORE == "postgres" and self.pg_db is None:
+            self.pg_db = pg_create_database()
+
     @property
     def store_url(self):
         """The URL of this server's PostgreSQL database, or None (SQLite)."""
@@ -588,8 +607,8 @@ class TresorServer:
         self.stdout_path = self.log_dir / f"stdout.{self.starts}.log"
         self.stderr_path = self.log_dir / f"stderr.{self.starts}.log"
         dev = "--dev" in [str(a) for a in args] or (env_extra or {}).get("TRESOR_DEV") == "1"
-        if STORE == "postgres" and self.pg_db is None and not dev:
-            self.pg_db = pg_create_database()
+        if not dev:
+            self.ensure_pg_db()
         env = self._base_env()
         if dev:
             env.pop("TRESOR_STORE", None)
