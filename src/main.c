@@ -53,6 +53,7 @@
 #include "op/clock.h"
 #include "secrets/ops.h"
 #include "secrets/secrets.h"
+#include "store/postgres.h"
 #include "store/store.h"
 
 #define TRESOR_VERSION "0.1.0"
@@ -78,6 +79,7 @@ struct serve_opts {
     /* the seal (crypto/seal.h) */
     const char *seal, *passphrase_file;
     const char *pin_file, *p11_module, *p11_token, *p11_key;   /* the pkcs11 seal */
+    const char *store;              /* --store: a PostgreSQL database (store/postgres.h) */
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -86,6 +88,10 @@ static const struct cli_opt serve_opts[] = {
     { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data",
       "the root key, the store and the credentials files; with --dev, state is in memory unless "
       "this is given" },
+    { "store", 'B', "URL", "TRESOR_STORE", "DIR/tresor.db",
+      "keep the store in this PostgreSQL database instead of the data dir's SQLite file: "
+      "postgres://USER@HOST/DB?..., postgresql://..., or libpq key=value pairs; the root key, "
+      "credentials and TLS files stay in the data dir; one node serves a database at a time" },
     { "region", 'r', "REGION", "TRESOR_REGION", "us-east-1",
       "the region this server is: requests signed for another are refused (--dev serves every region)" },
     { "account-id", 'a', "ID", "TRESOR_ACCOUNT_ID", "random",
@@ -154,7 +160,7 @@ static const struct cli_row serve_env[] = {
 
 static const struct cli_cmd serve_cmd = {
     "serve",
-    "[--listen ADDR:PORT] [--data-dir DIR] [--region REGION] [--account-id ID] [--threads N] "
+    "[--listen ADDR:PORT] [--data-dir DIR] [--store URL] [--region REGION] [--account-id ID] [--threads N] "
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
     "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase|pkcs11] "
     "[--passphrase-file FILE] [--pkcs11-module PATH] [--pkcs11-token LABEL] [--pkcs11-key LABEL] "
@@ -427,11 +433,13 @@ static TR_RESULT open_root_key(const char *dir, enum seal_kind kind, bool create
     return r;
 }
 
-/* Settle what a tresor rotate-root-key cut short left in dir, saying so. */
-static TR_RESULT settle_rotation(const char *dir, enum seal_kind kind)
+/* Settle what a tresor rotate-root-key cut short left in dir, saying so.
+ * st: the PostgreSQL store, already open; NULL for the data dir's SQLite
+ * store, opened read-only for the root record only if a .next exists. */
+static TR_RESULT settle_rotation(const char *dir, enum seal_kind kind, store_t st)
 {
     struct root_settle_report rep;
-    GUARD(root_settle(dir, kind, NULL, false, &rep));
+    GUARD(root_settle(dir, kind, st, false, &rep));
     if (rep.finished || rep.dropped)
         log_msg("warn", "%s: a root key rotation was cut short: %s (%u file%s renamed in, %u removed)", dir,
                 rep.finished ? "it had committed, and is now finished" : "it had not committed, and is undone",
@@ -501,6 +509,7 @@ static int serve(int argc, char **argv)
     o.audit_log = env_or("TRESOR_AUDIT_LOG", NULL);
     const char *audit_every = env_or("TRESOR_AUDIT_CHECKPOINT", "1000");
     o.seal = env_or("TRESOR_SEAL", NULL);
+    o.store = env_or("TRESOR_STORE", NULL);
 
     struct cli_parser p;
     int c;
@@ -534,6 +543,7 @@ static int serve(int argc, char **argv)
         case 'T': o.p11_token = optarg; break;
         case 'K': o.p11_key = optarg; break;
         case 'N': o.pin_file = optarg; break;
+        case 'B': o.store = optarg; break;
         }
     }
     if (c < 0) return cli_exit(c);
@@ -568,6 +578,13 @@ static int serve(int argc, char **argv)
     if (o.dev && (want == SEAL_PASSPHRASE || want == SEAL_PKCS11 || o.passphrase_file || o.pin_file))
         return cli_usage_error(NULL, &serve_cmd, "--dev keeps no sealed root key: --seal passphrase|pkcs11, "
                                "--passphrase-file and --pkcs11-pin-file are for a real server");
+    if (o.store && !store_pg_named(o.store))
+        return cli_usage_error(NULL, &serve_cmd, "%s must be a PostgreSQL connection string "
+                               "(postgres://USER@HOST/DB?..., postgresql://..., or libpq key=value pairs)",
+                               cli_source(o.store, "TRESOR_STORE", "--store"));
+    if (o.store && o.dev)
+        return cli_usage_error(NULL, &serve_cmd, "--dev keeps its state in memory or in the data dir, not in "
+                               "%s", cli_source(o.store, "TRESOR_STORE", "--store"));
     /* dev mode: checks before anything starts */
     if ((o.seed || o.enforce_iam) && !o.dev)
         return cli_usage_error(NULL, &serve_cmd, "%s needs --dev", o.seed ? "--seed" : "--enforce-iam");
@@ -673,6 +690,40 @@ static int serve(int argc, char **argv)
     if (tr_failed(seal_dir_lock(dir, false, &dir_lock))) { rc = die("data dir"); goto out; }
     if (tr_failed(seal_recorded(dir, &have))) { rc = die("root key"); goto out; }
     bool has_db = file_exists(dir, "tresor.db");
+    char where[512] = "";
+    if (o.store) {
+        /* PostgreSQL: the store is opened first (migrated, the serving
+         * lock taken), and holds data when it has an account. */
+        store_pg_describe(o.store, where, sizeof where);
+        r = store_pg_open(o.store, STORE_PG_SERVE, &st);
+        if (tr_failed(r)) {
+            rc = die("store");
+            if (tr_code(r) == TR_E_STORE_BUSY) rc = 2;
+            goto out;
+        }
+        log_msg("info", "store: PostgreSQL, %s", where);
+        r = st[0]->account_first(st, &acct);
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) { rc = die("store"); goto out; }
+        /* An empty database beside a data dir whose SQLite store holds
+         * data: starting would make a new account and write its root
+         * credentials over the data dir's -- refused, nothing written. */
+        if (tr_failed(r) && has_db) {
+            fprintf(stderr, "tresor serve: %s/tresor.db holds a SQLite store, and the PostgreSQL database (%s) "
+                    "has none: refusing to start a new, empty store beside it (its root credentials would "
+                    "replace %s/credentials); give the data dir that goes with this database, or start "
+                    "without --store\n", dir, where, dir);
+            goto out;
+        }
+        if (has_db)
+            log_msg("warn", "%s/tresor.db is not used: the store is the PostgreSQL database (%s)", dir, where);
+        has_db = tr_ok(r);
+        if (have == SEAL_NONE && has_db) {
+            fprintf(stderr, "tresor serve: the PostgreSQL database (%s) holds a store, but %s has no root key "
+                    "(root.key, root.seal or root.p11): give the data dir whose root key wrapped it; refusing "
+                    "to start\n", where, dir);
+            goto out;
+        }
+    }
     if (have == SEAL_NONE && has_db) {
         fprintf(stderr, "tresor serve: %s/tresor.db exists but its root key (root.key, root.seal or root.p11) is "
                 "missing; refusing to start\n", dir);
@@ -688,7 +739,10 @@ static int serve(int argc, char **argv)
     kind = have != SEAL_NONE ? have : want != SEAL_NONE ? want : SEAL_FILE;
     /* A root key rotation cut short: finished or undone before the key is
      * read (crypto/rotate.h; needs no key, so a sealed start does it too). */
-    if (have != SEAL_NONE && has_db && tr_failed(settle_rotation(dir, kind))) { rc = die("root key"); goto out; }
+    if (have != SEAL_NONE && has_db && tr_failed(settle_rotation(dir, kind, o.store ? st : NULL))) {
+        rc = die("root key");
+        goto out;
+    }
     if (tr_failed(open_root_key(dir, kind, have == SEAL_NONE, has_db, &o, &kr))) {
         rc = die("root key");
         goto out;
@@ -696,7 +750,7 @@ static int serve(int argc, char **argv)
     bool sealable = kind == SEAL_PASSPHRASE || kind == SEAL_PKCS11;
     sealed = sealable && !kr;
     metrics_set_sealed(sealed);
-    if (tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
+    if (!o.store && tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
     /* The key must be the one the store is wrapped under (sealed: at unseal). */
     if (kr && tr_failed(root_verify(st, kr))) { rc = die("root key"); goto out; }
 
@@ -804,11 +858,12 @@ started:
                "    aws --endpoint-url %s://%s%s kms list-keys\n\n", o.region, scheme, o.listen, ca_hint);
     else
     printf("tresor %s serving AWS KMS, Secrets Manager, IAM and STS on %s://%s (region %s, account %s)\n"
-           "data dir %s\n\n"
+           "data dir %s%s%s\n\n"
            "Try it with the AWS CLI:\n"
            "  AWS_SHARED_CREDENTIALS_FILE=%s/credentials AWS_CONFIG_FILE=%s/config \\\n"
            "    aws --profile tresor --endpoint-url %s://%s%s kms list-keys\n\n",
-           TRESOR_VERSION, scheme, o.listen, o.region, acct.id, dir, dir, dir, scheme, o.listen,
+           TRESOR_VERSION, scheme, o.listen, o.region, acct.id, dir, o.store ? "; store PostgreSQL, " : "",
+           o.store ? where : "", dir, dir, scheme, o.listen,
            ca_in_config ? "" : ca_hint);
     if (tls) {
         char what[512];

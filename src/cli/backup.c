@@ -194,7 +194,7 @@ int cmd_restore(int argc, char **argv)
         return 0;
     }
     struct data_dir dd;
-    if (open_data_dir(data_dir, true /* read-only */, &dd)) {
+    if (open_data_dir(data_dir, NULL, true /* read-only */, &dd)) {
         undo(data_dir, made);
         return 1;
     }

@@ -29,9 +29,17 @@ struct data_dir {
  * store (the server may be running: SQLite serializes the writers), or
  * with readonly the store opened read-only (store_sqlite_open_readonly),
  * for commands that only read, on a data dir that may be a read-only
- * copy.  Returns 0, or 1 after printing why (d then holds nothing to
- * close). */
-int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d);
+ * copy.  store, when not NULL, is a PostgreSQL connection string
+ * (--store, TRESOR_STORE): the store is that database instead of
+ * DATA_DIR/tresor.db (read-only: STORE_PG_READONLY; else STORE_PG_WRITE,
+ * beside a serving node).  Returns 0, or 1 after printing why (d then
+ * holds nothing to close). */
+int open_data_dir(const char *data_dir, const char *store, bool readonly, struct data_dir *d);
+/* The --store value: NULL (the data dir's SQLite file) when s is NULL or
+ * empty; 0, or 2 after a usage error on cmd when it names no PostgreSQL
+ * database. */
+struct cli_cmd;
+int cli_store_arg(const struct cli_cmd *cmd, const char *s, const char **out);
 void close_data_dir(struct data_dir *d);
 
 /* For the commands that change a stopped server's root key files (tresor

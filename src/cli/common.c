@@ -15,6 +15,8 @@
 #include "http/control.h"
 #include "store/root_record.h"
 #include "crypto/seal.h"
+#include "cli/opts.h"
+#include "store/postgres.h"
 
 const char *env_or(const char *name, const char *dflt)
 {
@@ -38,16 +40,28 @@ int file_exists(const char *dir, const char *name)
     return stat(p, &st) == 0;
 }
 
+int cli_store_arg(const struct cli_cmd *cmd, const char *s, const char **out)
+{
+    *out = NULL;
+    if (!s || !*s) return 0;
+    if (!store_pg_named(s))
+        return cli_usage_error(NULL, cmd, "%s must be a PostgreSQL connection string (postgres://USER@HOST/DB?..., "
+                               "postgresql://..., or libpq key=value pairs)",
+                               cli_source(s, CLI_STORE_ENV, "--store"));
+    *out = s;
+    return 0;
+}
+
 /* Close what open_data_dir opened, before it fails. */
 static void rc_close(struct data_dir *d)
 {
-    d->st[0]->close(d->st);
+    if (d->st) d->st[0]->close(d->st);
     d->st = NULL;
     keyring_free(d->kr);
     d->kr = NULL;
 }
 
-int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d)
+int open_data_dir(const char *data_dir, const char *store, bool readonly, struct data_dir *d)
 {
     d->kr = NULL;
     d->st = NULL;
@@ -57,18 +71,25 @@ int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d)
     }
     if ((!file_exists(d->path, "root.key") && !file_exists(d->path, "root.seal") &&
          !file_exists(d->path, "root.p11")) ||
-        !file_exists(d->path, "tresor.db")) {
+        (!store && !file_exists(d->path, "tresor.db"))) {
         fprintf(stderr, "tresor: %s is not an initialized data dir (run tresor serve first)\n",
                 d->path);
         return 1;
     }
     if (tr_failed(crypto_init())) return die("crypto init");
+    /* A PostgreSQL store is opened first: it holds the root record the
+     * settling reads.  The data dir's SQLite store is opened after, by
+     * which time a .next renamed in has become the current key. */
+    if (store && tr_failed(store_pg_open(store, readonly ? STORE_PG_READONLY : STORE_PG_WRITE, &d->st)))
+        return die("store");
     /* A root key rotation cut short (crypto/rotate.h): settled, or with
      * readonly only looked at (the current key may still be in a .next). */
     enum seal_kind kind;
     struct root_settle_report rep;
-    if (tr_failed(seal_recorded(d->path, &kind)) || tr_failed(root_settle(d->path, kind, NULL, readonly, &rep)))
+    if (tr_failed(seal_recorded(d->path, &kind)) || tr_failed(root_settle(d->path, kind, d->st, readonly, &rep))) {
+        rc_close(d);
         return die("root key");
+    }
     if (rep.finished || rep.dropped)
         fprintf(stderr, "tresor: %s: a root key rotation was cut short: %s\n", d->path,
                 rep.finished ? "it had committed, and is now finished" : "it had not committed, and is undone");
@@ -76,13 +97,16 @@ int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d)
     if (pending)
         fprintf(stderr, "tresor: %s: a root key rotation committed but was cut short before %s was renamed "
                 "in; read with it (the next tresor serve finishes it)\n", d->path, rep.seal_current);
-    if (tr_failed(seal_open_any_named(d->path, pending ? rep.seal_current : NULL, &d->kr))) return die("root key");
-    tr_result r = readonly ? store_sqlite_open_readonly(d->path, &d->st)
-                           : store_sqlite_open(d->path, &d->st);
-    if (tr_failed(r)) {
-        keyring_free(d->kr);
-        d->kr = NULL;
-        return die("store");
+    if (tr_failed(seal_open_any_named(d->path, pending ? rep.seal_current : NULL, &d->kr))) {
+        rc_close(d);
+        return die("root key");
+    }
+    if (!store) {
+        tr_result r = readonly ? store_sqlite_open_readonly(d->path, &d->st) : store_sqlite_open(d->path, &d->st);
+        if (tr_failed(r)) {
+            rc_close(d);
+            return die("store");
+        }
     }
     if (tr_failed(root_verify(d->st, d->kr))) {
         rc_close(d);

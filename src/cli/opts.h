@@ -64,6 +64,11 @@ struct cli_opt {
 #define CLI_REGION_DEFAULT   "us-east-1"
 #define CLI_OPT_DATA_DIR(help) \
     { "data-dir", 'd', "DIR", CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT, help }
+/* The store, when it is not the data dir's SQLite file: a PostgreSQL
+ * connection string (store/postgres.h). */
+#define CLI_STORE_ENV        "TRESOR_STORE"
+#define CLI_OPT_STORE(help) \
+    { "store", 'B', "URL", CLI_STORE_ENV, "DIR/tresor.db", help }
 #define CLI_OPT_REGION(val, help) \
     { "region", val, "REGION", CLI_REGION_ENV, CLI_REGION_DEFAULT, help }
 /* The pkcs11 seal's flags, the same for serve, seal migrate and

@@ -14,7 +14,8 @@
  * opens the store while the rotation runs.  A seal migrate cut short is
  * finished or undone first (seal_recorded), so the rotation writes the
  * .next of the one seal file left.  An online rotation (through the
- * control socket) is not built.
+ * control socket) is not built, nor is a rotation of a PostgreSQL store
+ * (store/postgres.h): with TRESOR_STORE set it refuses to run.
  *
  * Prints what it re-wrapped, counted per kind; never a key.  Exit status:
  * 0 rotated, 1 refused or failed (nothing changed, or -- after the commit
@@ -312,6 +313,15 @@ int cmd_rotate_root_key(int argc, char **argv)
 
     if (!realpath(data_dir, dir)) {
         fprintf(stderr, "tresor rotate-root-key: %s: %s\n", data_dir, strerror(errno));
+        goto out;
+    }
+    /* A PostgreSQL store (TRESOR_STORE) is not rotated by this version:
+     * refused before anything is read, whatever the data dir holds. */
+    const char *pg = env_or(CLI_STORE_ENV, NULL);
+    if (pg && *pg) {
+        fprintf(stderr, "tresor rotate-root-key: TRESOR_STORE names a PostgreSQL store: rotate-root-key "
+                "re-wraps a data dir's SQLite store only, and cannot rotate the root key of a PostgreSQL "
+                "store yet\n");
         goto out;
     }
     if (tr_failed(crypto_init())) { rc = fail("crypto init"); goto out; }
