@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tresor_e2e import raises_aws, run_tresor_cmd
+from tresor_e2e import pg_store_files, raises_aws, run_tresor_cmd, sqlite_only
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN = "tresor-test"
@@ -120,8 +120,10 @@ def health(srv):
 
 
 def tresor(srv, *args, env=None, input=None):
+    # Under TRESOR_E2E_STORE=postgres the commands name the server's database.
+    store = {"TRESOR_STORE": srv.store_url} if srv.store_url else {}
     return run_tresor_cmd([str(a) for a in args], srv.log_dir, capture_output=True, text=True, input=input,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, **store, **(env or {})})
 
 
 def seal_files(d):
@@ -144,7 +146,10 @@ def assert_key_nowhere(srv, key, extra=()):
     forms = [key, key.hex().encode(), key.hex().upper().encode(), base64.b64encode(key),
              base64.urlsafe_b64encode(key).rstrip(b"=")]
     files = [p for p in srv.data_dir.rglob("*") if p.is_file()] + list(srv.log_dir.glob("*.log")) + list(extra)
-    assert any(p.name == "tresor.db" for p in files)
+    if srv.store_url:               # the store's bytes are the cluster's files of its database
+        files += pg_store_files(srv.pg_db[0])
+    else:
+        assert any(p.name == "tresor.db" for p in files)
     for path in files:
         body = path.read_bytes()
         for f in forms:
@@ -430,6 +435,7 @@ def test_two_seal_files_without_a_record_are_refused(tresor_factory, token):
         srv.start(env_extra={"TRESOR_PASSPHRASE": PASS})
 
 
+@sqlite_only                        # tresor backup copies a SQLite store
 def test_backup_and_restore_with_root_p11(tresor_factory, token, tmp_path):
     srv, _, blob = start_p11_dir(tresor_factory, "p11-backup")
     env = {"TRESOR_PKCS11_PIN": PIN, "TRESOR_PKCS11_MODULE": MODULE}

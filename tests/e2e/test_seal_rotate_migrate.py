@@ -27,7 +27,11 @@ from test_rotate_root_key import NEW_AFTER, PHASES, populate, verify, wait_pause
 from test_seal_pkcs11 import KEY, MODULE, P11_ARGS, PASS, PIN, TOKEN, pin_file, root_key_of, seal_files
 from test_seal_pkcs11 import token  # noqa: F401  (the fixture)
 from test_seal_pkcs11 import assert_key_nowhere, pytestmark  # noqa: F401
-from tresor_e2e import run_tresor_cmd, tresor_cmd
+from tresor_e2e import run_tresor_cmd, sqlite_only, tresor_cmd
+
+# Every test here runs tresor rotate-root-key, which rotates a SQLite store
+# only (with TRESOR_STORE set it refuses: test_postgres.py checks that).
+pytestmark = sqlite_only
 
 P11_ENV = {"TRESOR_PKCS11_PIN": PIN, "TRESOR_PKCS11_MODULE": MODULE}
 
