@@ -76,12 +76,21 @@ TR_RESULT kms_enc_ctx(json_t *map, struct enc_pair **pairs, struct enc_ctx *out)
  * decrypting operation named `op`. */
 static TR_RESULT check_usage(const struct key_rec *k, const char *alg, const char *op)
 {
-    if (strcmp(k->key_usage, "ENCRYPT_DECRYPT") != 0)
-        BAIL(TR_E_KMS_INVALID_KEY_USAGE, "%s key usage is %s which is not valid for %s.",
-             k->arn, k->key_usage, op);
-    if (alg && strcmp(alg, "SYMMETRIC_DEFAULT") != 0)
-        BAIL(TR_E_KMS_INVALID_KEY_USAGE, "Algorithm %s is incompatible with key spec %s.",
-             alg, k->key_spec);
+    if (strcmp(k->key_usage, "ENCRYPT_DECRYPT") != 0) return kms_usage_error(k, op);
+    const struct kms_spec *s = kms_spec_find(k->key_spec);
+    const char *a = alg ? alg : "SYMMETRIC_DEFAULT";
+    ENSURE(s != NULL, TR_E_INTERNAL);
+    for (const char *const *l = s->enc_algs; l && *l; l++)
+        if (strcmp(*l, a) == 0) return TR_OK;
+    return kms_alg_error(k, a);
+}
+
+/* An asymmetric key takes no encryption context. */
+static TR_RESULT no_context(const struct key_rec *k, json_t *ctx)
+{
+    if (!kms_key_is_symmetric(k) && json_object_size(ctx) > 0)
+        BAIL(TR_E_VALIDATION, "EncryptionContext is not supported when encrypting/decrypting "
+             "with asymmetric CMKs.");
     return TR_OK;
 }
 
@@ -107,6 +116,7 @@ static TR_RESULT usable_key_as(struct req_ctx *rc, const char *id, const char *a
     tr_result r = kms_authorize_in(rc, action, k, &az);
     if (tr_ok(r)) r = kms_check_state(k, KS_USABLE);
     if (tr_ok(r)) r = check_usage(k, alg, op);
+    if (tr_ok(r)) r = no_context(k, ctx);
     if (tr_failed(r)) key_rec_free(k);
     return r;
 }
@@ -179,6 +189,22 @@ static TR_RESULT blob_open(struct req_ctx *rc, const char *key_id, const char *a
     memset(&given, 0, sizeof given);
     memset(key, 0, sizeof *key);
     if (key_id) GUARD(kms_resolve(rc, key_id, KR_ALIAS | KR_XACCT, &given));
+    if (key_id && !kms_key_is_symmetric(&given)) {
+        /* An RSA ciphertext is the raw RSAES-OAEP output: it names no
+         * key, so KeyId is what says which one (and without KeyId the
+         * blob does not parse: InvalidCiphertextException). */
+        *key = given;
+        memset(&given, 0, sizeof given);
+        if (same_as) az.reencrypt_same = strcmp(same_as, key->key_id) == 0 ? 1 : -1;
+        r = kms_authorize_in(rc, action, key, &az);
+        if (tr_ok(r)) r = kms_check_state(key, KS_USABLE);
+        if (tr_ok(r)) r = check_usage(key, alg, strchr(action, ':') + 1);
+        if (tr_ok(r)) r = no_context(key, ctx_json);
+        if (tr_ok(r) && !blob) r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+        if (tr_ok(r)) r = kms_rsa_decrypt(rc, key, alg, blob, blob_len, pt);
+        if (tr_ok(r)) *material = key->current_material;
+        goto fail;
+    }
 
     bool parsed = blob && tr_ok(ciphertext_parse(blob, blob_len, &ct));
     if (!parsed) {
@@ -363,12 +389,16 @@ KMS_HANDLER(op_encrypt)
     if (tr_failed(r)) goto fail;
     if (dry) { r = kms_dry_run(); goto fail; }
 
-    r = kms_enc_ctx(ctx_json, &pairs, &ctx);
-    if (tr_failed(r)) goto fail;
-    r = kms_blob_seal(rc, &k, &ctx, pt.data, pt.len, &blob);
+    if (kms_key_is_symmetric(&k)) {
+        r = kms_enc_ctx(ctx_json, &pairs, &ctx);
+        if (tr_failed(r)) goto fail;
+        r = kms_blob_seal(rc, &k, &ctx, pt.data, pt.len, &blob);
+    } else {
+        r = kms_rsa_encrypt(rc, &k, alg, pt.data, pt.len, &blob);
+    }
     if (tr_ok(r))
         r = reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
-                                      "SYMMETRIC_DEFAULT"),
+                                      alg ? alg : "SYMMETRIC_DEFAULT"),
                             "CiphertextBlob", &blob, out);
 fail:
     free(pairs);
@@ -416,11 +446,17 @@ KMS_HANDLER(op_decrypt)
                           &version);
     if (tr_ok(r)) r = check_usage(&k, alg, "Decrypt");
     if (tr_ok(r) && dry) r = kms_dry_run();
-    if (tr_ok(r)) r = kms_material_id(k.key_id, version, mid);
-    if (tr_ok(r))
-        r = reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
-                                      "SYMMETRIC_DEFAULT", "KeyMaterialId", mid),
+    if (tr_ok(r) && kms_key_is_symmetric(&k)) {
+        r = kms_material_id(k.key_id, version, mid);
+        if (tr_ok(r))
+            r = reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
+                                          "SYMMETRIC_DEFAULT", "KeyMaterialId", mid),
+                                "Plaintext", &pt, out);
+    } else if (tr_ok(r)) {
+        /* Asymmetric: no KeyMaterialId (AWS gives it for symmetric keys). */
+        r = reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm", alg),
                             "Plaintext", &pt, out);
+    }
 fail:
     buf_free(&pt);
     buf_free(&blob);
@@ -483,21 +519,30 @@ KMS_HANDLER(op_re_encrypt)
     if (tr_failed(r)) goto fail;
     if (dry) { r = kms_dry_run(); goto fail; }
 
-    r = kms_enc_ctx(dst_ctx, &pairs, &ctx);
-    if (tr_failed(r)) goto fail;
-    r = kms_blob_seal(rc, &dst, &ctx, pt.data, pt.len, &out_blob);
+    if (kms_key_is_symmetric(&dst)) {
+        r = kms_enc_ctx(dst_ctx, &pairs, &ctx);
+        if (tr_failed(r)) goto fail;
+        r = kms_blob_seal(rc, &dst, &ctx, pt.data, pt.len, &out_blob);
+    } else {
+        r = kms_rsa_encrypt(rc, &dst, dst_alg, pt.data, pt.len, &out_blob);
+    }
     buf_free(&pt);   /* used up: wipe now */
     if (tr_failed(r)) goto fail;
-    r = kms_material_id(src.key_id, version, src_mid);
-    if (tr_ok(r)) r = kms_material_id(dst.key_id, dst.current_material, dst_mid);
-    if (tr_ok(r))
-        r = reply_with_blob(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "SourceKeyId", src.arn,
-                                      "KeyId", dst.arn,
-                                      "SourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT",
-                                      "DestinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT",
-                                      "SourceKeyMaterialId", src_mid,
-                                      "DestinationKeyMaterialId", dst_mid),
-                            "CiphertextBlob", &out_blob, out);
+    json_t *reply = json_pack("{s:s, s:s, s:s, s:s}", "SourceKeyId", src.arn, "KeyId", dst.arn,
+                              "SourceEncryptionAlgorithm", src_alg ? src_alg : "SYMMETRIC_DEFAULT",
+                              "DestinationEncryptionAlgorithm",
+                              dst_alg ? dst_alg : "SYMMETRIC_DEFAULT");
+    /* KeyMaterialIds name symmetric material only. */
+    if (reply && kms_key_is_symmetric(&src)) {
+        r = kms_material_id(src.key_id, version, src_mid);
+        if (tr_ok(r)) r = kms_set(reply, "SourceKeyMaterialId", json_string(src_mid));
+    }
+    if (tr_ok(r) && reply && kms_key_is_symmetric(&dst)) {
+        r = kms_material_id(dst.key_id, dst.current_material, dst_mid);
+        if (tr_ok(r)) r = kms_set(reply, "DestinationKeyMaterialId", json_string(dst_mid));
+    }
+    if (tr_failed(r)) { json_decref(reply); goto fail; }
+    r = reply_with_blob(reply, "CiphertextBlob", &out_blob, out);
 fail:
     free(pairs);
     buf_free(&pt);
