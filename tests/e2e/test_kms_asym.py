@@ -641,3 +641,91 @@ def test_grant_operations_per_key_type(kms, keys, tresor):
                         f"Grant operations {','.join(bad)} are not supported for a KMS key with "
                         f"key spec {k['KeySpec']} and key usage {k['KeyUsage']}."):
             kms.create_grant(KeyId=k["KeyId"], GranteePrincipal=grantee, Operations=good + bad)
+
+
+# ---------------------------------------------------------------------------
+# Authorization: the new actions and their condition keys, grants
+
+
+def test_condition_keys_of_sign_and_mac(tresor):
+    from tresor_e2e import allow, denied_msg, make_user
+    root = tresor.root_user
+    sk = root.kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    hk = root.kms.create_key(KeySpec="HMAC_384", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    ek = root.kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    u = make_user(root, policy=[
+        allow(["kms:Sign", "kms:Verify"], sk["Arn"], condition={
+            "StringEquals": {"kms:SigningAlgorithm": "ECDSA_SHA_256", "kms:MessageType": "DIGEST",
+                             "kms:KeySpec": "ECC_NIST_P256", "kms:KeyUsage": "SIGN_VERIFY"}}),
+        allow("kms:GenerateMac", hk["Arn"],
+              condition={"StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_384"}}),
+        allow("kms:GetPublicKey", sk["Arn"]),
+        allow("kms:Encrypt", ek["Arn"],
+              condition={"StringEquals": {"kms:EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}}),
+    ])
+    digest = hashlib.sha256(b"m").digest()
+    sig = u.kms.sign(KeyId=sk["KeyId"], Message=digest, MessageType="DIGEST",
+                     SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    assert u.kms.verify(KeyId=sk["KeyId"], Message=digest, MessageType="DIGEST", Signature=sig,
+                        SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"] is True
+    # RAW (the default when MessageType is omitted) does not match.
+    with raises_aws("AccessDeniedException", denied_msg(u.arn, "kms:Sign", sk["Arn"])):
+        u.kms.sign(KeyId=sk["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
+    assert u.kms.get_public_key(KeyId=sk["KeyId"])["KeySpec"] == "ECC_NIST_P256"
+    u.kms.generate_mac(KeyId=hk["KeyId"], Message=b"m", MacAlgorithm="HMAC_SHA_384")
+    with raises_aws("AccessDeniedException", denied_msg(u.arn, "kms:VerifyMac", hk["Arn"])):
+        u.kms.verify_mac(KeyId=hk["KeyId"], Message=b"m", Mac=b"x" * 48,
+                         MacAlgorithm="HMAC_SHA_384")
+    with raises_aws("AccessDeniedException", denied_msg(u.arn, "kms:GetPublicKey", hk["Arn"])):
+        u.kms.get_public_key(KeyId=hk["KeyId"])
+    u.kms.encrypt(KeyId=ek["KeyId"], Plaintext=b"p", EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+    with raises_aws("AccessDeniedException", denied_msg(u.arn, "kms:Encrypt", ek["Arn"])):
+        u.kms.encrypt(KeyId=ek["KeyId"], Plaintext=b"p", EncryptionAlgorithm="RSAES_OAEP_SHA_1")
+
+
+def test_grant_allows_sign(tresor):
+    from tresor_e2e import denied_msg, make_user
+    root = tresor.root_user
+    sk = root.kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    u = make_user(root)
+    with raises_aws("AccessDeniedException", denied_msg(u.arn, "kms:Sign", sk["Arn"])):
+        u.kms.sign(KeyId=sk["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_384")
+    root.kms.create_grant(KeyId=sk["KeyId"], GranteePrincipal=u.arn, Operations=["Sign"])
+    sig = u.kms.sign(KeyId=sk["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_384")["Signature"]
+    pub = serialization.load_der_public_key(root.kms.get_public_key(KeyId=sk["KeyId"])["PublicKey"])
+    _verify_offline(pub, "ECDSA_SHA_384", b"m", sig)
+    with raises_aws("AccessDeniedException", denied_msg(u.arn, "kms:Verify", sk["Arn"])):
+        u.kms.verify(KeyId=sk["KeyId"], Message=b"m", Signature=sig, SigningAlgorithm="ECDSA_SHA_384")
+
+
+def test_audit_hmacs_messages_signatures_and_macs(tresor_factory, tmp_path):
+    """Message, Signature and Mac are recorded only as their HMAC, like
+    Plaintext (the audit log's sensitive members)."""
+    import json
+    import subprocess
+    from tresor_e2e import tresor_bin
+    log = tmp_path / "audit.log"
+    srv = tresor_factory("audit-asym", args=["--audit-log", log])
+    k = srv.kms()
+    message = b"audited-message-3c4d5e6f"
+    sk = new_key(k, KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+    hk = new_key(k, KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    sig = k.sign(KeyId=sk["KeyId"], Message=message, SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    k.verify(KeyId=sk["KeyId"], Message=message, Signature=sig, SigningAlgorithm="ECDSA_SHA_256")
+    mac = k.generate_mac(KeyId=hk["KeyId"], Message=message, MacAlgorithm="HMAC_SHA_256")["Mac"]
+    k.verify_mac(KeyId=hk["KeyId"], Message=message, Mac=mac, MacAlgorithm="HMAC_SHA_256")
+    srv.stop_clean()
+    raw = log.read_bytes()
+    for needle in (message, b64(message).encode(), b64(sig).encode(), b64(mac).encode()):
+        assert needle not in raw
+    recs = [json.loads(line) for line in raw.decode().splitlines()]
+    p = subprocess.run([str(tresor_bin()), "audit", "hmac", "--data-dir", str(srv.data_dir),
+                        "--decode", b64(message)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    want = p.stdout.strip()
+    for op, members in (("Sign", ["Message"]), ("Verify", ["Message", "Signature"]),
+                        ("GenerateMac", ["Message"]), ("VerifyMac", ["Message", "Mac"])):
+        rec = [r for r in recs if r.get("operation") == f"TrentService.{op}"][0]
+        assert rec["request"]["Message"] == want
+        for m in members:
+            assert rec["request"][m].startswith("hmac-sha256:")
