@@ -731,7 +731,7 @@ def test_audit_hmacs_messages_signatures_and_macs(tresor_factory, tmp_path):
             assert rec["request"][m].startswith("hmac-sha256:")
 
 
-def test_material_survives_restart_and_passes_check(tresor_factory):
+def test_material_survives_restart_check_and_root_key_rotation(tresor_factory):
     """The private keys are stored wrapped like symmetric material: after a
     restart the public key is the same and old signatures verify; `tresor
     check` unwraps every material (of any length) and reports the store
@@ -755,3 +755,17 @@ def test_material_survives_restart_and_passes_check(tresor_factory):
     p = srv.run_tresor("check", "--data-dir", srv.data_dir)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "kms keys 3, key materials 3" in p.stdout and p.stdout.strip().endswith("clean")
+    # A new root key re-wraps these materials too (up to ~2.4 KiB each).
+    from tresor_e2e import run_tresor_cmd
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRESOR_")}
+    p = run_tresor_cmd(["rotate-root-key", "--data-dir", srv.data_dir], srv.log_dir,
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "kms key materials 3" in p.stdout
+    srv.start()
+    k = srv.kms()
+    assert k.get_public_key(KeyId=made[0]["KeyId"])["PublicKey"] == pub
+    assert k.verify(KeyId=made[1]["KeyId"], Message=b"m", Signature=sig,
+                    SigningAlgorithm="ECDSA_SHA_512")["SignatureValid"] is True
+    assert k.generate_mac(KeyId=made[2]["KeyId"], Message=b"m",
+                          MacAlgorithm="HMAC_SHA_512")["Mac"] == mac
