@@ -19,6 +19,9 @@
  *                  and kms_maintenance() (purge due keys, rotate due keys)
  *   crypt.c        Encrypt, Decrypt, ReEncrypt, GenerateDataKey*,
  *                  GenerateRandom, and their C entry points
+ *   asym.c         asymmetric and HMAC keys: the key specs, their
+ *                  material, GetPublicKey, Sign, Verify, GenerateMac,
+ *                  VerifyMac, RSAES-OAEP for crypt.c
  *   aliases.c      CreateAlias, UpdateAlias, DeleteAlias, ListAliases,
  *                  the AWS managed key aws/<service>
  *   tags.c         TagResource, UntagResource, ListResourceTags
@@ -33,7 +36,8 @@
  * Keys and material
  * -----------------
  * A key is one store row (struct key_rec) plus one material row per
- * version: 32 random bytes, never stored in the clear, only as
+ * version: 32 random bytes for a symmetric key (an asymmetric key's
+ * PKCS#8 private key, an HMAC key's bytes: asym.c), never stored in the clear, only as
  * keyring_wrap(root key, label "kms-material:<key-id>:<version>").  The
  * label is authenticated, so a wrapped material cannot be moved to another
  * key or version.  key_rec.current_material is the version that encrypts;
