@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 
 #include "core/buf.h"
+#include "core/cache.h"
 #include "core/errors.h"
 #include "core/hex.h"
 #include "crypto/pkey.h"
@@ -244,6 +245,43 @@ static void bad_private_key(void **state)
     buf_free(&out);
 }
 
+/* The per-thread cache of parsed keys (content-addressed): more keys
+ * than it holds, used in turns, each signature checked against its own
+ * key's public half and refused by every other key. */
+static void parsed_key_cache(void **state)
+{
+    (void)state;
+    enum { N = 11 };
+    struct buf keys[N], sigs[N];
+    uint8_t d[32];
+    bool ok;
+    memset(d, 3, sizeof d);
+    cache_enable(true);
+    for (int i = 0; i < N; i++) {
+        keys[i] = BUF_SECRET(8192);
+        sigs[i] = BUF_INIT(256);
+        assert_true(tr_ok(pk_generate(&(struct pk_params){ .curve = "P-256" }, &keys[i])));
+    }
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < N; i++) {
+            buf_reset(&sigs[i]);
+            assert_true(tr_ok(pk_sign(keys[i].data, keys[i].len, PK_SIG_ECDSA, PK_SHA256, d, 32, &sigs[i])));
+            assert_true(independent_verify(&keys[i], PK_SIG_ECDSA, EVP_sha256(), d, 32, sigs[i].data,
+                                           sigs[i].len));
+        }
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            assert_true(tr_ok(pk_verify(keys[j].data, keys[j].len, PK_SIG_ECDSA, PK_SHA256, d, 32,
+                                        sigs[i].data, sigs[i].len, &ok)));
+            assert_int_equal(ok, i == j);
+        }
+    for (int i = 0; i < N; i++) {
+        buf_free(&keys[i]);
+        buf_free(&sigs[i]);
+    }
+    cache_enable(false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +292,7 @@ int main(void)
         cmocka_unit_test(rsa_pkcs1_is_deterministic),
         cmocka_unit_test(rsa_oaep),
         cmocka_unit_test(bad_private_key),
+        cmocka_unit_test(parsed_key_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
