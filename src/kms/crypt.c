@@ -1,6 +1,7 @@
 /*
  * crypt.c -- the cryptographic operations: Encrypt, Decrypt, ReEncrypt,
- * GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom; and
+ * GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateDataKeyPair,
+ * GenerateDataKeyPairWithoutPlaintext, GenerateRandom; and
  * the C entry points Secrets Manager calls without going through JSON
  * (kms_blob_seal, kms_blob_open, kms_data_key_new).
  *
@@ -39,6 +40,7 @@
 #include "core/json.h"
 #include "core/str.h"
 #include "crypto/keyring.h"
+#include "crypto/pkey.h"
 #include "crypto/rand.h"
 
 static const char *const ENC_ALGS[] = { "SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
@@ -613,6 +615,94 @@ KMS_HANDLER(op_generate_data_key)
 KMS_HANDLER(op_generate_data_key_without_plaintext)
 {
     return data_key(rc, in, out, false);
+}
+
+/* ---------------------------------------------------------------------- */
+/* GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext                */
+
+static const char *const PAIR_SPECS[] = { "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256",
+                                          "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1",
+                                          "SM2", NULL };
+
+/* A key pair of KeyPairSpec (crypto/pkey.c, as for asymmetric KMS keys):
+ * the private key as PKCS#8 DER sealed under a symmetric encryption key
+ * with the encryption context (an ordinary ciphertext blob: Decrypt opens
+ * it), the public key as SubjectPublicKeyInfo DER, and -- unless
+ * without_plaintext -- the private key in the clear, built in wiped
+ * memory. */
+static TR_RESULT data_key_pair(struct req_ctx *rc, json_t *in, json_t **out, bool with_plaintext)
+{
+    const char *id, *spec;
+    json_t *ctx_json, *reply = NULL;
+    bool dry;
+    struct buf priv = BUF_SECRET(KMS_MATERIAL_MAX);
+    struct buf pub = BUF_INIT(8192);
+    struct buf blob = BUF_INIT(KMS_CT_MAX + 1024);
+    struct enc_pair *pairs = NULL;
+    struct enc_ctx ctx;
+    struct key_rec k;
+    char mid[65];
+    const char *action = rc->op->action;
+    tr_result r;
+
+    memset(&k, 0, sizeof k);
+    r = json_get_str_map(in, "EncryptionContext", &ctx_json);
+    if (tr_ok(r)) r = json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id);
+    if (tr_ok(r)) r = kms_get_enum(in, "KeyPairSpec", PAIR_SPECS, &spec);
+    if (tr_ok(r) && !spec) r = json_invalid("KeyPairSpec", "null", "Member must not be null");
+    if (tr_ok(r)) r = kms_grant_tokens(in);
+    if (tr_ok(r) && with_plaintext) r = refuse_recipient(in);
+    if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
+    if (tr_failed(r)) goto fail;
+    const struct kms_spec *s = kms_spec_find(spec);
+    if (!s) {   /* SM2: China Regions only */
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED, "KeyPairSpec %s is not supported",
+                       spec);
+        goto fail;
+    }
+    r = kms_resolve(rc, id, KR_ALIAS | KR_XACCT, &k);
+    if (tr_failed(r)) goto fail;
+    struct kms_authz_in az = crypto_in(id, ctx_json, NULL);
+    az.pair_spec = spec;
+    r = kms_authorize_in(rc, action, &k, &az);
+    if (tr_ok(r)) r = kms_check_state(&k, KS_USABLE);
+    if (tr_ok(r)) r = check_usage(&k, NULL, action + 4);
+    if (tr_ok(r) && dry) r = kms_dry_run();
+    if (tr_failed(r)) goto fail;
+
+    r = kms_material_generate(s, &priv);
+    if (tr_ok(r)) r = pk_public_der(priv.data, priv.len, &pub);
+    if (tr_ok(r)) r = kms_enc_ctx(ctx_json, &pairs, &ctx);
+    if (tr_ok(r)) r = kms_blob_seal(rc, &k, &ctx, priv.data, priv.len, &blob);
+    if (tr_ok(r)) r = kms_material_id(k.key_id, k.current_material, mid);
+    if (tr_failed(r)) goto fail;
+    reply = json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "KeyPairSpec", spec, "KeyMaterialId", mid);
+    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = json_set_blob(reply, "PrivateKeyCiphertextBlob", blob.data, blob.len);
+    if (tr_ok(r)) r = json_set_blob(reply, "PublicKey", pub.data, pub.len);
+    if (tr_ok(r) && with_plaintext)
+        r = kms_set_secret_blob(reply, "PrivateKeyPlaintext", priv.data, priv.len);
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    free(pairs);
+    buf_free(&priv);
+    buf_free(&pub);
+    buf_free(&blob);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_generate_data_key_pair)
+{
+    return data_key_pair(rc, in, out, true);
+}
+
+KMS_HANDLER(op_generate_data_key_pair_without_plaintext)
+{
+    return data_key_pair(rc, in, out, false);
 }
 
 KMS_HANDLER(op_generate_random)

@@ -269,6 +269,16 @@ class Driver:
             self.do("Decrypt (RSA)", k.decrypt, KeyId=self.rsa_key, CiphertextBlob=ct["CiphertextBlob"],
                     EncryptionAlgorithm="RSAES_OAEP_SHA_256")
         self.do("GetPublicKey (RSA)", k.get_public_key, KeyId=self.rsa_key)
+        ctx = {"purpose": "drv"}
+        for kid in (self.bare_key, self.deco_key, "alias/drv-deco"):
+            self.do("GenerateDataKeyPair", k.generate_data_key_pair, KeyId=kid,
+                    KeyPairSpec="ECC_NIST_P256")
+            self.do("GenerateDataKeyPairWithoutPlaintext", k.generate_data_key_pair_without_plaintext,
+                    KeyId=kid, KeyPairSpec="ECC_NIST_P256", EncryptionContext=ctx)
+        self.do("GenerateDataKeyPair (context)", k.generate_data_key_pair, KeyId=self.bare_key,
+                KeyPairSpec="ECC_NIST_P384", EncryptionContext=ctx)
+        self.do("GenerateDataKeyPairWithoutPlaintext", k.generate_data_key_pair_without_plaintext,
+                KeyId=self.bare_key, KeyPairSpec="ECC_NIST_P256")
 
     def kms(self):
         self.kms_keys()

@@ -769,3 +769,92 @@ def test_material_survives_restart_check_and_root_key_rotation(tresor_factory):
                     SigningAlgorithm="ECDSA_SHA_512")["SignatureValid"] is True
     assert k.generate_mac(KeyId=made[2]["KeyId"], Message=b"m",
                           MacAlgorithm="HMAC_SHA_512")["Mac"] == mac
+
+
+# ---------------------------------------------------------------------------
+# GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext
+
+PAIR_SPECS = {"RSA_2048": rsa.RSAPrivateKey, "RSA_3072": rsa.RSAPrivateKey,
+              "RSA_4096": rsa.RSAPrivateKey, "ECC_NIST_P256": ec.EllipticCurvePrivateKey,
+              "ECC_NIST_P384": ec.EllipticCurvePrivateKey, "ECC_NIST_P521": ec.EllipticCurvePrivateKey,
+              "ECC_SECG_P256K1": ec.EllipticCurvePrivateKey}
+
+
+def _spki(key):
+    return key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@pytest.mark.parametrize("spec", list(PAIR_SPECS))
+def test_generate_data_key_pair_halves_match(kms, tresor, spec):
+    wrap = new_key(kms)
+    ctx = {"purpose": "pair", "spec": spec}
+    got = kms.generate_data_key_pair(KeyId=wrap["KeyId"], KeyPairSpec=spec, EncryptionContext=ctx)
+    assert got["KeyId"] == wrap["Arn"] and got["KeyPairSpec"] == spec
+    # The plaintext private key is PKCS#8 DER of the spec; its public half
+    # is PublicKey, byte for byte.
+    priv = serialization.load_der_private_key(got["PrivateKeyPlaintext"], password=None)
+    assert isinstance(priv, PAIR_SPECS[spec])
+    if spec.startswith("RSA"):
+        assert priv.key_size == int(spec[4:])
+    assert got["PrivateKeyPlaintext"] == priv.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    assert _spki(priv) == got["PublicKey"]
+    # The ciphertext is an ordinary blob under the symmetric key: Decrypt
+    # with the same context gives the private key; another context does not.
+    assert kms.decrypt(CiphertextBlob=got["PrivateKeyCiphertextBlob"],
+                       EncryptionContext=ctx)["Plaintext"] == got["PrivateKeyPlaintext"]
+    with raises_aws("InvalidCiphertextException", ""):
+        kms.decrypt(CiphertextBlob=got["PrivateKeyCiphertextBlob"], EncryptionContext={"x": "y"})
+    # A signature with the offline private key verifies with the public key.
+    if spec.startswith("ECC"):
+        sig = priv.sign(b"pair", ec.ECDSA(hashes.SHA256()))
+        serialization.load_der_public_key(got["PublicKey"]).verify(sig, b"pair", ec.ECDSA(hashes.SHA256()))
+    # Without plaintext: no private key in the reply, the same checks through Decrypt.
+    wo = tresor.call("GenerateDataKeyPairWithoutPlaintext", KeyId=wrap["Arn"], KeyPairSpec=spec,
+                     EncryptionContext=ctx)
+    assert "PrivateKeyPlaintext" not in wo and len(wo["KeyMaterialId"]) == 64
+    assert wo["KeyId"] == wrap["Arn"] and wo["KeyPairSpec"] == spec
+    der = kms.decrypt(CiphertextBlob=base64.b64decode(wo["PrivateKeyCiphertextBlob"]),
+                      EncryptionContext=ctx)["Plaintext"]
+    assert _spki(serialization.load_der_private_key(der, password=None)) == \
+        base64.b64decode(wo["PublicKey"])
+    # Fresh pairs every time.
+    assert wo["PublicKey"] != b64(got["PublicKey"])
+
+
+def test_generate_data_key_pair_errors(kms, keys):
+    with raises_aws("UnsupportedOperationException", "KeyPairSpec SM2 is not supported"):
+        kms.generate_data_key_pair(KeyId=new_key(kms)["KeyId"], KeyPairSpec="SM2")
+    ed = keys[("RSA_2048", "ENCRYPT_DECRYPT")]
+    with raises_aws("InvalidKeyUsageException",
+                    "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048."):
+        kms.generate_data_key_pair(KeyId=ed["KeyId"], KeyPairSpec="ECC_NIST_P256")
+    sv = keys[("ECC_NIST_P256", "SIGN_VERIFY")]
+    with raises_aws("InvalidKeyUsageException", f"{sv['Arn']} key usage is SIGN_VERIFY which is "
+                    "not valid for GenerateDataKeyPairWithoutPlaintext."):
+        kms.generate_data_key_pair_without_plaintext(KeyId=sv["KeyId"], KeyPairSpec="RSA_2048")
+    with raises_aws("ValidationException", contains="Member must satisfy enum value set"):
+        kms.generate_data_key_pair(KeyId=sv["KeyId"], KeyPairSpec="RSA_1024")
+
+
+def test_generate_data_key_pair_with_the_cli(tresor, tmp_path):
+    wrap = new_key(tresor.kms())
+    rc, out, err = tresor.cli("kms", "generate-data-key-pair", "--key-id", wrap["KeyId"],
+                              "--key-pair-spec", "ECC_NIST_P384")
+    assert rc == 0, err
+    priv = serialization.load_der_private_key(base64.b64decode(out["PrivateKeyPlaintext"]),
+                                              password=None)
+    assert _spki(priv) == base64.b64decode(out["PublicKey"])
+    assert isinstance(priv.curve, ec.SECP384R1)
+
+
+def test_generate_data_key_pair_condition_key(tresor):
+    from tresor_e2e import allow, denied_msg, make_user
+    root = tresor.root_user
+    wrap = root.kms.create_key()["KeyMetadata"]
+    u = make_user(root, policy=[allow("kms:GenerateDataKeyPair", wrap["Arn"], condition={
+        "StringEquals": {"kms:DataKeyPairSpec": "ECC_NIST_P256"}})])
+    u.kms.generate_data_key_pair(KeyId=wrap["KeyId"], KeyPairSpec="ECC_NIST_P256")
+    with raises_aws("AccessDeniedException", denied_msg(u.arn, "kms:GenerateDataKeyPair", wrap["Arn"])):
+        u.kms.generate_data_key_pair(KeyId=wrap["KeyId"], KeyPairSpec="RSA_2048")
