@@ -94,7 +94,8 @@ def main():
         {"Effect": "Allow", "Action": ["secretsmanager:BatchGetSecretValue",
                                        "secretsmanager:ListSecrets"], "Resource": "*"},
         {"Effect": "Allow",
-         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey",
+                    "kms:GenerateDataKeyPair"],
          "Resource": key_arn},
         {"Effect": "Allow", "Action": ["kms:Sign", "kms:Verify", "kms:GenerateMac"],
          "Resource": [ec_arn, rsa_arn, mac_arn]},
@@ -118,6 +119,7 @@ def main():
                        SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"]
     ukms.sign(KeyId=rsa_arn, Message=digest, MessageType="DIGEST", SigningAlgorithm="RSASSA_PSS_SHA_256")
     ukms.generate_mac(KeyId=mac_arn, Message=b"m" * 64, MacAlgorithm="HMAC_SHA_256")
+    ukms.generate_data_key_pair(KeyId=key_arn, KeyPairSpec="ECC_NIST_P256")
     # (BatchGetSecretValue is newer than Debian 12's botocore: the load
     # generator's error count checks it.)
     us.client("sts", endpoint_url=url, config=cfg).assume_role(RoleArn=role_arn, RoleSessionName="check")
@@ -144,6 +146,7 @@ def main():
     body("Verify", {"KeyId": ec_arn, "Message": b64(digest), "MessageType": "DIGEST",
                     "Signature": b64(ec_sig), "SigningAlgorithm": "ECDSA_SHA_256"})
     body("GenerateMac", {"KeyId": mac_arn, "Message": b64(b"m" * 64), "MacAlgorithm": "HMAC_SHA_256"})
+    body("GenerateDataKeyPair", {"KeyId": key_arn, "KeyPairSpec": "ECC_NIST_P256"})
     body("PutSecretValue", {"SecretId": "bench/write", "ClientRequestToken": "@TOKEN@",
                             "SecretString": json.dumps({"user": "app", "password": "y" * 32})})
     # CreateSecret: a new secret per request (bench/new/<fresh id>).

@@ -153,7 +153,7 @@ TR_RESULT pk_hmac(enum pk_md md, const uint8_t *key, size_t klen, const uint8_t 
     return r;
 }
 
-TR_RESULT pk_generate(const struct pk_params *p, struct buf *out)
+TR_RESULT pk_generate(const struct pk_params *p, struct buf *out, struct buf *pub)
 {
     EVP_PKEY *pk = NULL;
     uint8_t *der = NULL;
@@ -173,6 +173,14 @@ TR_RESULT pk_generate(const struct pk_params *p, struct buf *out)
     PKCS8_PRIV_KEY_INFO_free(p8);
     if (len <= 0) { r = OPENSSL_FAILED(); goto fail; }
     r = buf_append(out, der, (size_t)len);
+    if (tr_ok(r) && pub) {
+        /* From the key in hand: parsing the DER back would cost more and
+         * put a one-use key in the thread's cache. */
+        uint8_t *spki = NULL;
+        int n = i2d_PUBKEY(pk, &spki);
+        r = n > 0 ? buf_append(pub, spki, (size_t)n) : OPENSSL_FAILED();
+        OPENSSL_free(spki);
+    }
 fail:
     if (der) OPENSSL_clear_free(der, len > 0 ? (size_t)len : 0);
     EVP_PKEY_free(pk);

@@ -33,8 +33,9 @@ struct pk_params {
     const char *curve;        /* EC group name, NULL for RSA */
 };
 
-/* A new private key as PKCS#8 DER, appended to out (a secret buf). */
-TR_RESULT pk_generate(const struct pk_params *p, struct buf *out);
+/* A new private key as PKCS#8 DER, appended to out (a secret buf); and
+ * when pub is not NULL its SubjectPublicKeyInfo DER, appended to pub. */
+TR_RESULT pk_generate(const struct pk_params *p, struct buf *out, struct buf *pub);
 /* The SubjectPublicKeyInfo DER of a PKCS#8 private key, appended to out. */
 TR_RESULT pk_public_der(const uint8_t *priv, size_t n, struct buf *out);
 /* Digest `msg` with md into out (pk_md_len(md) bytes). */

@@ -125,7 +125,7 @@ TR_RESULT kms_key_algorithms(const struct key_rec *k, json_t *md)
     return TR_OK;
 }
 
-TR_RESULT kms_material_generate(const struct kms_spec *s, struct buf *out)
+TR_RESULT kms_material_generate(const struct kms_spec *s, struct buf *out, struct buf *pub)
 {
     switch (s->kind) {
     case KSK_SYMMETRIC:
@@ -143,7 +143,7 @@ TR_RESULT kms_material_generate(const struct kms_spec *s, struct buf *out)
     case KSK_RSA:
     case KSK_EC: {
         struct pk_params p = { .bits = s->bits, .curve = s->curve };
-        return pk_generate(&p, out);
+        return pk_generate(&p, out, pub);
     }
     }
     BAIL0(TR_E_INTERNAL);

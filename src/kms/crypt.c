@@ -670,8 +670,7 @@ static TR_RESULT data_key_pair(struct req_ctx *rc, json_t *in, json_t **out, boo
     if (tr_ok(r) && dry) r = kms_dry_run();
     if (tr_failed(r)) goto fail;
 
-    r = kms_material_generate(s, &priv);
-    if (tr_ok(r)) r = pk_public_der(priv.data, priv.len, &pub);
+    r = kms_material_generate(s, &priv, &pub);
     if (tr_ok(r)) r = kms_enc_ctx(ctx_json, &pairs, &ctx);
     if (tr_ok(r)) r = kms_blob_seal(rc, &k, &ctx, priv.data, priv.len, &blob);
     if (tr_ok(r)) r = kms_material_id(k.key_id, k.current_material, mid);

@@ -96,7 +96,7 @@ static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *
     memset(&rec, 0, sizeof rec);
     rec.wrapped = BUF_INIT(KMS_MATERIAL_MAX + 256);
     if (given) r = buf_append(&m, given, KMS_MATERIAL_LEN);
-    else r = kms_material_generate(spec, &m);
+    else r = kms_material_generate(spec, &m, NULL);
     if (tr_failed(r)) goto fail;
     r = material_label(label, key_id, version);
     if (tr_ok(r)) r = keyring_wrap(kr, label, m.data, m.len, &rec.wrapped);

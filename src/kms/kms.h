@@ -369,8 +369,9 @@ bool kms_key_is_symmetric(const struct key_rec *k);
 /* EncryptionAlgorithms / SigningAlgorithms / MacAlgorithms of k into md
  * (DescribeKey, GetPublicKey), as AWS lists them for its spec and usage. */
 TR_RESULT kms_key_algorithms(const struct key_rec *k, json_t *md);
-/* New material for a key of spec s, appended to out (a secret buf). */
-TR_RESULT kms_material_generate(const struct kms_spec *s, struct buf *out);
+/* New material for a key of spec s, appended to out (a secret buf); for
+ * an RSA or EC spec, when pub is not NULL, its public key DER too. */
+TR_RESULT kms_material_generate(const struct kms_spec *s, struct buf *out, struct buf *pub);
 /* InvalidKeyUsageException "<arn> key usage is <usage> which is not valid
  * for <op>." and "Algorithm <alg> is incompatible with key spec <spec>." */
 tr_result kms_usage_error(const struct key_rec *k, const char *op);

@@ -114,7 +114,7 @@ static void sign_and_tamper(const struct pk_params *p, enum pk_sig scheme, enum 
     bool ok;
     size_t dlen = pk_md_len(md);
 
-    assert_true(tr_ok(pk_generate(p, &priv)));
+    assert_true(tr_ok(pk_generate(p, &priv, NULL)));
     assert_true(tr_ok(pk_digest(md, (const uint8_t *)"message", 7, digest)));
     assert_true(tr_ok(pk_sign(priv.data, priv.len, scheme, md, digest, dlen, &sig)));
     assert_true(tr_ok(pk_verify(priv.data, priv.len, scheme, md, digest, dlen, sig.data, sig.len, &ok)));
@@ -140,7 +140,7 @@ static void sign_and_tamper(const struct pk_params *p, enum pk_sig scheme, enum 
     assert_true(tr_ok(pk_verify(priv.data, priv.len, scheme, md, digest, dlen, sig.data, sig.len - 1, &ok)));
     assert_false(ok);
     struct buf other = BUF_SECRET(8192);
-    assert_true(tr_ok(pk_generate(p, &other)));
+    assert_true(tr_ok(pk_generate(p, &other, NULL)));
     assert_true(tr_ok(pk_verify(other.data, other.len, scheme, md, digest, dlen, sig.data, sig.len, &ok)));
     assert_false(ok);
     buf_free(&other);
@@ -172,7 +172,7 @@ static void rsa_pkcs1_is_deterministic(void **state)
     struct buf priv = BUF_SECRET(8192), a = BUF_INIT(1024), b = BUF_INIT(1024);
     uint8_t d[32];
     memset(d, 7, sizeof d);
-    assert_true(tr_ok(pk_generate(&(struct pk_params){ .bits = 2048 }, &priv)));
+    assert_true(tr_ok(pk_generate(&(struct pk_params){ .bits = 2048 }, &priv, NULL)));
     assert_true(tr_ok(pk_sign(priv.data, priv.len, PK_SIG_PKCS1, PK_SHA256, d, 32, &a)));
     assert_true(tr_ok(pk_sign(priv.data, priv.len, PK_SIG_PKCS1, PK_SHA256, d, 32, &b)));
     assert_int_equal(a.len, b.len);
@@ -191,7 +191,7 @@ static void rsa_oaep(void **state)
     uint8_t msg[190];
     size_t k = 0;
     memset(msg, 0x5a, sizeof msg);
-    assert_true(tr_ok(pk_generate(&(struct pk_params){ .bits = 2048 }, &priv)));
+    assert_true(tr_ok(pk_generate(&(struct pk_params){ .bits = 2048 }, &priv, NULL)));
     assert_true(tr_ok(pk_rsa_size(priv.data, priv.len, &k)));
     assert_int_equal(k, 256);
     /* 190 bytes: the most OAEP-SHA-256 seals under 2048 bits. */
@@ -237,12 +237,30 @@ static void bad_private_key(void **state)
                      TR_E_INTERNAL);
     /* A digest of the wrong length is the caller's bug. */
     struct buf priv = BUF_SECRET(8192);
-    assert_true(tr_ok(pk_generate(&(struct pk_params){ .curve = "P-256" }, &priv)));
+    assert_true(tr_ok(pk_generate(&(struct pk_params){ .curve = "P-256" }, &priv, NULL)));
     assert_int_equal(tr_code(pk_sign(priv.data, priv.len, PK_SIG_ECDSA, PK_SHA256, d, 31, &out)),
                      TR_E_INTERNAL);
     tr_clear_error();
     buf_free(&priv);
     buf_free(&out);
+}
+
+/* pk_generate's public key is pk_public_der's of the private key. */
+static void generate_with_public(void **state)
+{
+    (void)state;
+    static const struct pk_params ps[] = { { .curve = "P-384" }, { .curve = "secp256k1" },
+                                           { .bits = 2048 } };
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        struct buf priv = BUF_SECRET(8192), pub = BUF_INIT(8192), again = BUF_INIT(8192);
+        assert_true(tr_ok(pk_generate(&ps[i], &priv, &pub)));
+        assert_true(tr_ok(pk_public_der(priv.data, priv.len, &again)));
+        assert_int_equal(pub.len, again.len);
+        assert_memory_equal(pub.data, again.data, pub.len);
+        buf_free(&priv);
+        buf_free(&pub);
+        buf_free(&again);
+    }
 }
 
 /* The per-thread cache of parsed keys (content-addressed): more keys
@@ -260,7 +278,7 @@ static void parsed_key_cache(void **state)
     for (int i = 0; i < N; i++) {
         keys[i] = BUF_SECRET(8192);
         sigs[i] = BUF_INIT(256);
-        assert_true(tr_ok(pk_generate(&(struct pk_params){ .curve = "P-256" }, &keys[i])));
+        assert_true(tr_ok(pk_generate(&(struct pk_params){ .curve = "P-256" }, &keys[i], NULL)));
     }
     for (int round = 0; round < 3; round++)
         for (int i = 0; i < N; i++) {
@@ -293,6 +311,7 @@ int main(void)
         cmocka_unit_test(rsa_oaep),
         cmocka_unit_test(bad_private_key),
         cmocka_unit_test(parsed_key_cache),
+        cmocka_unit_test(generate_with_public),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
