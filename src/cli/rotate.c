@@ -71,10 +71,16 @@ static void pause_at(const char *phase)
 }
 
 /* Unwrap wrapped (label) under old and wrap it under new_kr into out. */
+/* The largest plaintext re-wrapped: a KMS key material of any spec (an
+ * RSA-4096 private key as PKCS#8 is about 2.4 KiB; kms.h KMS_MATERIAL_MAX),
+ * and the room its wrapping adds. */
+#define REWRAP_MAX 8192
+#define WRAPPED_MAX (REWRAP_MAX + 256)
+
 static TR_RESULT rewrap(const struct keyring *old, const struct keyring *new_kr, const char *label,
                         const struct buf *wrapped, struct buf *out)
 {
-    struct buf pt = BUF_SECRET(256);
+    struct buf pt = BUF_SECRET(REWRAP_MAX);
     tr_result r = keyring_unwrap(old, label, wrapped->data, wrapped->len, &pt);
     if (tr_ok(r)) r = keyring_wrap(new_kr, label, pt.data, pt.len, out);
     buf_free(&pt);
@@ -95,7 +101,7 @@ static TR_RESULT rewrap_materials(store_t st, const struct keyring *old, const s
             size_t nm = 0;
             r = st[0]->material_list(st, keys[i].key_id, &m, &nm);
             for (size_t j = 0; tr_ok(r) && j < nm; j++) {
-                struct buf w = BUF_INIT(256);
+                struct buf w = BUF_INIT(WRAPPED_MAX);
                 r = str_format(label, sizeof label, "the material's label", "kms-material:%s:%u",
                                m[j].key_id, (unsigned)m[j].version);
                 if (tr_ok(r)) r = rewrap(old, new_kr, label, &m[j].wrapped, &w);

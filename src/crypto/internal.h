@@ -21,6 +21,8 @@ const EVP_CIPHER *crypto_aes256gcm(void);
 
 /* Free aead.c's context of the calling thread (from crypto_thread_cleanup). */
 void aead_thread_cleanup(void);
+/* Free pkey.c's digest and MAC contexts of the calling thread. */
+void pkey_thread_cleanup(void);
 
 /* Called whenever a per-thread context is created: arranges for
  * crypto_thread_cleanup() to run when the thread exits (a pthread key
