@@ -128,7 +128,7 @@ TR_RESULT p11_open(const char *module, const char *token, const uint8_t *pin, si
         goto fail;
     }
     CK_C_GetFunctionList get = (CK_C_GetFunctionList)dlsym(p->dl, "C_GetFunctionList");
-    if (!get || (rv = get(&p->f)) != CKR_OK || !p->f) {
+    if (!get || get(&p->f) != CKR_OK || !p->f) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s is not a PKCS#11 module (no C_GetFunctionList)",
                        module);
         goto fail;
@@ -183,9 +183,11 @@ fail:
 void p11_close(struct p11 *p)
 {
     if (!p) return;
-    if (p->logged_in) (void)p->f->C_Logout(p->s);
-    if (p->have_session) (void)p->f->C_CloseSession(p->s);
-    if (p->initialized) (void)p->f->C_Finalize(NULL);
+    if (p->f) {                     /* NULL: the module was never reached */
+        if (p->logged_in) (void)p->f->C_Logout(p->s);
+        if (p->have_session) (void)p->f->C_CloseSession(p->s);
+        if (p->initialized) (void)p->f->C_Finalize(NULL);
+    }
     if (p->dl) dlclose(p->dl);
     secure_zero(p, sizeof *p);
     free(p);
