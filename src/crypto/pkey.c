@@ -280,30 +280,41 @@ static TR_RESULT op_ctx(EVP_PKEY *pk, enum pk_op op, enum pk_sig scheme, enum pk
     return TR_OK;
 }
 
-TR_RESULT pk_sign(const uint8_t *priv, size_t n, enum pk_sig scheme, enum pk_md md,
-                  const uint8_t *digest, size_t dlen, struct buf *out)
+/* Sign (OP_SIGN) or RSAES-OAEP encrypt (OP_ENC) `in` with the key,
+ * appending the output to out: OpenSSL gives its size, then the bytes. */
+static TR_RESULT op_to_buf(const uint8_t *priv, size_t n, enum pk_op op, enum pk_sig scheme,
+                           enum pk_md md, const uint8_t *in, size_t inlen, struct buf *out)
 {
+    int (*const run)(EVP_PKEY_CTX *, unsigned char *, size_t *, const unsigned char *, size_t) =
+        op == OP_SIGN ? EVP_PKEY_sign : EVP_PKEY_encrypt;
     EVP_PKEY *pk = NULL;
     EVP_PKEY_CTX *c = NULL;
-    size_t slen = 0;
+    size_t len = 0;
     tr_result r;
 
-    ENSURE((unsigned)md < PK_MD_COUNT && dlen == MD_LENS[md], TR_E_INTERNAL);
+    ENSURE(op == OP_SIGN || op == OP_ENC, TR_E_INTERNAL);
     GUARD(load(priv, n, &pk));
-    r = op_ctx(pk, OP_SIGN, scheme, md, false, &c);
+    r = op_ctx(pk, op, scheme, md, op == OP_ENC, &c);
     if (tr_failed(r)) goto fail;
-    if (EVP_PKEY_sign(c, NULL, &slen, digest, dlen) != 1) { r = OPENSSL_FAILED(); goto fail; }
-    r = buf_reserve(out, slen);
+    if (run(c, NULL, &len, in, inlen) != 1) { r = OPENSSL_FAILED(); goto fail; }
+    r = buf_reserve(out, len);
     if (tr_failed(r)) goto fail;
-    if (EVP_PKEY_sign(c, out->data + out->len, &slen, digest, dlen) != 1) {
+    if (run(c, out->data + out->len, &len, in, inlen) != 1) {
         r = OPENSSL_FAILED();
         goto fail;
     }
-    out->len += (uint32_t)slen;
+    out->len += (uint32_t)len;
 fail:
     EVP_PKEY_CTX_free(c);
     EVP_PKEY_free(pk);
     return r;
+}
+
+TR_RESULT pk_sign(const uint8_t *priv, size_t n, enum pk_sig scheme, enum pk_md md,
+                  const uint8_t *digest, size_t dlen, struct buf *out)
+{
+    ENSURE((unsigned)md < PK_MD_COUNT && dlen == MD_LENS[md], TR_E_INTERNAL);
+    return op_to_buf(priv, n, OP_SIGN, scheme, md, digest, dlen, out);
 }
 
 TR_RESULT pk_verify(const uint8_t *priv, size_t n, enum pk_sig scheme, enum pk_md md,
@@ -332,27 +343,8 @@ TR_RESULT pk_verify(const uint8_t *priv, size_t n, enum pk_sig scheme, enum pk_m
 TR_RESULT pk_rsa_encrypt(const uint8_t *priv, size_t n, enum pk_md md, const uint8_t *pt,
                          size_t ptlen, struct buf *out)
 {
-    EVP_PKEY *pk = NULL;
-    EVP_PKEY_CTX *c = NULL;
-    size_t clen = 0;
-    tr_result r;
-
     ENSURE((unsigned)md < PK_MD_COUNT, TR_E_INTERNAL);
-    GUARD(load(priv, n, &pk));
-    r = op_ctx(pk, OP_ENC, PK_SIG_PKCS1, md, true, &c);
-    if (tr_failed(r)) goto fail;
-    if (EVP_PKEY_encrypt(c, NULL, &clen, pt, ptlen) != 1) { r = OPENSSL_FAILED(); goto fail; }
-    r = buf_reserve(out, clen);
-    if (tr_failed(r)) goto fail;
-    if (EVP_PKEY_encrypt(c, out->data + out->len, &clen, pt, ptlen) != 1) {
-        r = OPENSSL_FAILED();
-        goto fail;
-    }
-    out->len += (uint32_t)clen;
-fail:
-    EVP_PKEY_CTX_free(c);
-    EVP_PKEY_free(pk);
-    return r;
+    return op_to_buf(priv, n, OP_ENC, PK_SIG_PKCS1, md, pt, ptlen, out);
 }
 
 TR_RESULT pk_rsa_decrypt(const uint8_t *priv, size_t n, enum pk_md md, const uint8_t *ct,
