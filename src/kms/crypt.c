@@ -353,21 +353,6 @@ static TR_RESULT refuse_recipient(json_t *in)
     return TR_OK;
 }
 
-/* Hands out reply (as json_pack made it: NULL when out of memory) with
- * member `name` set to the base64 of b, built in wiped memory
- * (kms_set_secret_blob) when b is a secret buffer.  reply is taken,
- * whatever the result. */
-static TR_RESULT reply_with_blob(json_t *reply, const char *name, const struct buf *b,
-                                 json_t **out)
-{
-    ENSURE(reply != NULL, TR_E_INTERNAL);
-    tr_result r = b->secret ? kms_set_secret_blob(reply, name, b->data, b->len)
-                            : json_set_blob(reply, name, b->data, b->len);
-    if (tr_failed(r)) { json_decref(reply); return r; }
-    *out = reply;
-    return TR_OK;
-}
-
 KMS_HANDLER(op_encrypt)
 {
     const char *id, *alg;
@@ -399,9 +384,9 @@ KMS_HANDLER(op_encrypt)
         r = kms_rsa_encrypt(rc, &k, alg, pt.data, pt.len, &blob);
     }
     if (tr_ok(r))
-        r = reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
-                                      alg ? alg : "SYMMETRIC_DEFAULT"),
-                            "CiphertextBlob", &blob, out);
+        r = kms_reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
+                                          alg ? alg : "SYMMETRIC_DEFAULT"),
+                                "CiphertextBlob", &blob, out);
 fail:
     free(pairs);
     buf_free(&pt);
@@ -451,13 +436,14 @@ KMS_HANDLER(op_decrypt)
     if (tr_ok(r) && kms_key_is_symmetric(&k)) {
         r = kms_material_id(k.key_id, version, mid);
         if (tr_ok(r))
-            r = reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
-                                          "SYMMETRIC_DEFAULT", "KeyMaterialId", mid),
-                                "Plaintext", &pt, out);
+            r = kms_reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn,
+                                              "EncryptionAlgorithm", "SYMMETRIC_DEFAULT",
+                                              "KeyMaterialId", mid),
+                                    "Plaintext", &pt, out);
     } else if (tr_ok(r)) {
         /* Asymmetric: no KeyMaterialId (AWS gives it for symmetric keys). */
-        r = reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm", alg),
-                            "Plaintext", &pt, out);
+        r = kms_reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm", alg),
+                                "Plaintext", &pt, out);
     }
 fail:
     buf_free(&pt);
@@ -544,7 +530,7 @@ KMS_HANDLER(op_re_encrypt)
         if (tr_ok(r)) r = kms_set(reply, "DestinationKeyMaterialId", json_string(dst_mid));
     }
     if (tr_failed(r)) { json_decref(reply); goto fail; }
-    r = reply_with_blob(reply, "CiphertextBlob", &out_blob, out);
+    r = kms_reply_with_blob(reply, "CiphertextBlob", &out_blob, out);
 fail:
     free(pairs);
     buf_free(&pt);
@@ -558,7 +544,7 @@ fail:
 static TR_RESULT data_key(struct req_ctx *rc, json_t *in, json_t **out, bool with_plaintext)
 {
     const char *id, *spec;
-    json_t *ctx_json, *reply = NULL;
+    json_t *ctx_json;
     bool present, dry;
     int64_t nbytes = 0;
     struct buf pt = BUF_SECRET(KMS_DATA_KEY_MAX + 8);
@@ -591,16 +577,12 @@ static TR_RESULT data_key(struct req_ctx *rc, json_t *in, json_t **out, bool wit
     }
     r = kms_data_key_new(rc, id, action, ctx_json, n, &pt, &blob, &k);
     if (tr_ok(r)) r = kms_material_id(k.key_id, k.current_material, mid);
-    if (tr_failed(r)) goto fail;
-    reply = json_pack("{s:s, s:s}", "KeyId", k.arn, "KeyMaterialId", mid);
-    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = json_set_blob(reply, "CiphertextBlob", blob.data, blob.len);
-    if (tr_ok(r) && with_plaintext) r = kms_set_secret_blob(reply, "Plaintext", pt.data, pt.len);
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
+    if (tr_ok(r)) {
+        const struct kms_blob_member m[] = { { "CiphertextBlob", &blob }, { "Plaintext", &pt } };
+        r = kms_reply_with_blobs(json_pack("{s:s, s:s}", "KeyId", k.arn, "KeyMaterialId", mid),
+                                 m, with_plaintext ? 2 : 1, out);
+    }
 fail:
-    json_decref(reply);
     buf_free(&pt);
     buf_free(&blob);
     key_rec_free(&k);
@@ -633,7 +615,7 @@ static const char *const PAIR_SPECS[] = { "RSA_2048", "RSA_3072", "RSA_4096", "E
 static TR_RESULT data_key_pair(struct req_ctx *rc, json_t *in, json_t **out, bool with_plaintext)
 {
     const char *id, *spec;
-    json_t *ctx_json, *reply = NULL;
+    json_t *ctx_json;
     bool dry;
     struct buf priv = BUF_SECRET(KMS_MATERIAL_MAX);
     struct buf pub = BUF_INIT(8192);
@@ -674,18 +656,15 @@ static TR_RESULT data_key_pair(struct req_ctx *rc, json_t *in, json_t **out, boo
     if (tr_ok(r)) r = kms_enc_ctx(ctx_json, &pairs, &ctx);
     if (tr_ok(r)) r = kms_blob_seal(rc, &k, &ctx, priv.data, priv.len, &blob);
     if (tr_ok(r)) r = kms_material_id(k.key_id, k.current_material, mid);
-    if (tr_failed(r)) goto fail;
-    reply = json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "KeyPairSpec", spec, "KeyMaterialId", mid);
-    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = json_set_blob(reply, "PrivateKeyCiphertextBlob", blob.data, blob.len);
-    if (tr_ok(r)) r = json_set_blob(reply, "PublicKey", pub.data, pub.len);
-    if (tr_ok(r) && with_plaintext)
-        r = kms_set_secret_blob(reply, "PrivateKeyPlaintext", priv.data, priv.len);
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
+    if (tr_ok(r)) {
+        const struct kms_blob_member m[] = { { "PrivateKeyCiphertextBlob", &blob },
+                                             { "PublicKey", &pub },
+                                             { "PrivateKeyPlaintext", &priv } };
+        r = kms_reply_with_blobs(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "KeyPairSpec", spec,
+                                           "KeyMaterialId", mid),
+                                 m, with_plaintext ? 3 : 2, out);
+    }
 fail:
-    json_decref(reply);
     free(pairs);
     buf_free(&priv);
     buf_free(&pub);
@@ -725,7 +704,7 @@ KMS_HANDLER(op_generate_random)
     r = rand_bytes(b.data, (size_t)n);
     if (tr_failed(r)) goto fail;
     b.len = (uint32_t)n;
-    r = reply_with_blob(json_object(), "Plaintext", &b, out);
+    r = kms_reply_with_blob(json_object(), "Plaintext", &b, out);
 fail:
     buf_free(&b);
     return r;
