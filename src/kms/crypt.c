@@ -541,7 +541,10 @@ fail:
     return r;
 }
 
-static TR_RESULT data_key(struct req_ctx *rc, json_t *in, json_t **out, bool with_plaintext)
+/* GenerateDataKey and GenerateDataKeyWithoutPlaintext: a data key sealed
+ * under the key, and -- unless the row is KMS_OP_NO_PLAINTEXT -- in the
+ * clear. */
+KMS_HANDLER(op_generate_data_key)
 {
     const char *id, *spec;
     json_t *ctx_json;
@@ -552,6 +555,7 @@ static TR_RESULT data_key(struct req_ctx *rc, json_t *in, json_t **out, bool wit
     struct key_rec k;
     char mid[65];
     const char *action = rc->op->action;     /* GenerateDataKey[WithoutPlaintext] */
+    bool with_plaintext = !(rc->op->flags & KMS_OP_NO_PLAINTEXT);
     tr_result r;
 
     memset(&k, 0, sizeof k);
@@ -589,16 +593,6 @@ fail:
     return r;
 }
 
-KMS_HANDLER(op_generate_data_key)
-{
-    return data_key(rc, in, out, true);
-}
-
-KMS_HANDLER(op_generate_data_key_without_plaintext)
-{
-    return data_key(rc, in, out, false);
-}
-
 /* ---------------------------------------------------------------------- */
 /* GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext                */
 
@@ -609,10 +603,10 @@ static const char *const PAIR_SPECS[] = { "RSA_2048", "RSA_3072", "RSA_4096", "E
 /* A key pair of KeyPairSpec (crypto/pkey.c, as for asymmetric KMS keys):
  * the private key as PKCS#8 DER sealed under a symmetric encryption key
  * with the encryption context (an ordinary ciphertext blob: Decrypt opens
- * it), the public key as SubjectPublicKeyInfo DER, and -- unless
- * without_plaintext -- the private key in the clear, built in wiped
+ * it), the public key as SubjectPublicKeyInfo DER, and -- unless the row
+ * is KMS_OP_NO_PLAINTEXT -- the private key in the clear, built in wiped
  * memory. */
-static TR_RESULT data_key_pair(struct req_ctx *rc, json_t *in, json_t **out, bool with_plaintext)
+KMS_HANDLER(op_generate_data_key_pair)
 {
     const char *id, *spec;
     json_t *ctx_json;
@@ -625,6 +619,7 @@ static TR_RESULT data_key_pair(struct req_ctx *rc, json_t *in, json_t **out, boo
     struct key_rec k;
     char mid[65];
     const char *action = rc->op->action;
+    bool with_plaintext = !(rc->op->flags & KMS_OP_NO_PLAINTEXT);
     tr_result r;
 
     memset(&k, 0, sizeof k);
@@ -671,16 +666,6 @@ fail:
     buf_free(&blob);
     key_rec_free(&k);
     return r;
-}
-
-KMS_HANDLER(op_generate_data_key_pair)
-{
-    return data_key_pair(rc, in, out, true);
-}
-
-KMS_HANDLER(op_generate_data_key_pair_without_plaintext)
-{
-    return data_key_pair(rc, in, out, false);
 }
 
 KMS_HANDLER(op_generate_random)

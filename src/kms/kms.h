@@ -492,8 +492,12 @@ extern const struct op_service kms_service;
  * and every minute by the server. */
 TR_RESULT kms_maintenance(const struct server_env *env, int64_t now);
 
-/* The handlers, one per row of ops.def; KMS_HANDLER(op_x) { ... } defines
- * one. */
+/* A row flag of ops.def (within OP_SERVICE_FLAGS): GenerateDataKey* and
+ * GenerateDataKeyPair* without the plaintext in the reply. */
+#define KMS_OP_NO_PLAINTEXT 0x100
+
+/* The handlers, declared from the rows of ops.def (a ...WithoutPlaintext
+ * row shares its twin's); KMS_HANDLER(op_x) { ... } defines one. */
 #define KMS_HANDLER(fn) OP_JSON_HANDLER(fn)
 #define OP(name, handler, flags, members) KMS_HANDLER(handler);
 #include "kms/ops.def"
