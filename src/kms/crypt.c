@@ -142,6 +142,27 @@ TR_RESULT kms_blob_seal(struct req_ctx *rc, const struct key_rec *k,
     return r;
 }
 
+/* kms_blob_seal with the encryption context of the request's JSON map. */
+static TR_RESULT seal_with_context(struct req_ctx *rc, const struct key_rec *k, json_t *ctx_json,
+                                   const uint8_t *pt, size_t n, struct buf *blob)
+{
+    struct enc_pair *pairs = NULL;
+    struct enc_ctx ctx;
+    tr_result r = kms_enc_ctx(ctx_json, &pairs, &ctx);
+    if (tr_ok(r)) r = kms_blob_seal(rc, k, &ctx, pt, n, blob);
+    free(pairs);
+    return r;
+}
+
+/* What Encrypt and ReEncrypt write under key k: a ciphertext blob with the
+ * context for a symmetric key, RSAES-OAEP with alg for an RSA key. */
+static TR_RESULT encrypt_under(struct req_ctx *rc, const struct key_rec *k, const char *alg,
+                               json_t *ctx_json, const uint8_t *pt, size_t n, struct buf *blob)
+{
+    if (!kms_key_is_symmetric(k)) return kms_rsa_encrypt(rc, k, alg, pt, n, blob);
+    return seal_with_context(rc, k, ctx_json, pt, n, blob);
+}
+
 /* The last step of every open: the material version the blob names,
  * unwrapped, then the ciphertext with the context.  A missing material
  * version is InvalidCiphertextException, like a failed tag. */
@@ -296,8 +317,6 @@ TR_RESULT kms_data_key_new(struct req_ctx *rc, const char *key_id, const char *a
                            json_t *ctx_json, size_t n, struct buf *pt,
                            struct buf *blob, struct key_rec *key)
 {
-    struct enc_pair *pairs = NULL;
-    struct enc_ctx ctx;
     tr_result r;
 
     memset(key, 0, sizeof *key);
@@ -308,11 +327,8 @@ TR_RESULT kms_data_key_new(struct req_ctx *rc, const char *key_id, const char *a
     r = rand_bytes(pt->data + pt->len, n);
     if (tr_failed(r)) goto fail;
     pt->len += (uint32_t)n;
-    r = kms_enc_ctx(ctx_json, &pairs, &ctx);
-    if (tr_failed(r)) goto fail;
-    r = kms_blob_seal(rc, key, &ctx, pt->data + pt->len - n, n, blob);
+    r = seal_with_context(rc, key, ctx_json, pt->data + pt->len - n, n, blob);
 fail:
-    free(pairs);
     if (tr_failed(r)) {
         buf_reset(pt);
         key_rec_free(key);
@@ -360,8 +376,6 @@ KMS_HANDLER(op_encrypt)
     bool dry;
     struct buf pt = BUF_SECRET(CT_MAX_PLAINTEXT + 8);
     struct buf blob = BUF_INIT(KMS_CT_MAX + 1024);
-    struct enc_pair *pairs = NULL;
-    struct enc_ctx ctx;
     struct key_rec k;
     tr_result r;
 
@@ -376,19 +390,12 @@ KMS_HANDLER(op_encrypt)
     if (tr_failed(r)) goto fail;
     if (dry) { r = kms_dry_run(); goto fail; }
 
-    if (kms_key_is_symmetric(&k)) {
-        r = kms_enc_ctx(ctx_json, &pairs, &ctx);
-        if (tr_failed(r)) goto fail;
-        r = kms_blob_seal(rc, &k, &ctx, pt.data, pt.len, &blob);
-    } else {
-        r = kms_rsa_encrypt(rc, &k, alg, pt.data, pt.len, &blob);
-    }
+    r = encrypt_under(rc, &k, alg, ctx_json, pt.data, pt.len, &blob);
     if (tr_ok(r))
         r = kms_reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
                                           alg ? alg : "SYMMETRIC_DEFAULT"),
                                 "CiphertextBlob", &blob, out);
 fail:
-    free(pairs);
     buf_free(&pt);
     buf_free(&blob);
     key_rec_free(&k);
@@ -460,8 +467,6 @@ KMS_HANDLER(op_re_encrypt)
     struct buf blob = BUF_INIT(KMS_CT_MAX + 8);
     struct buf pt = BUF_SECRET(CT_MAX_PLAINTEXT + 64);
     struct buf out_blob = BUF_INIT(KMS_CT_MAX + 1024);
-    struct enc_pair *pairs = NULL;
-    struct enc_ctx ctx;
     struct key_rec src, dst;
     uint32_t version = 0;
     char src_mid[65], dst_mid[65], dst_key_id[37] = "";
@@ -507,13 +512,7 @@ KMS_HANDLER(op_re_encrypt)
     if (tr_failed(r)) goto fail;
     if (dry) { r = kms_dry_run(); goto fail; }
 
-    if (kms_key_is_symmetric(&dst)) {
-        r = kms_enc_ctx(dst_ctx, &pairs, &ctx);
-        if (tr_failed(r)) goto fail;
-        r = kms_blob_seal(rc, &dst, &ctx, pt.data, pt.len, &out_blob);
-    } else {
-        r = kms_rsa_encrypt(rc, &dst, dst_alg, pt.data, pt.len, &out_blob);
-    }
+    r = encrypt_under(rc, &dst, dst_alg, dst_ctx, pt.data, pt.len, &out_blob);
     buf_free(&pt);   /* used up: wipe now */
     if (tr_failed(r)) goto fail;
     json_t *reply = json_pack("{s:s, s:s, s:s, s:s}", "SourceKeyId", src.arn, "KeyId", dst.arn,
@@ -532,7 +531,6 @@ KMS_HANDLER(op_re_encrypt)
     if (tr_failed(r)) { json_decref(reply); goto fail; }
     r = kms_reply_with_blob(reply, "CiphertextBlob", &out_blob, out);
 fail:
-    free(pairs);
     buf_free(&pt);
     buf_free(&blob);
     buf_free(&out_blob);
@@ -614,8 +612,6 @@ KMS_HANDLER(op_generate_data_key_pair)
     struct buf priv = BUF_SECRET(KMS_MATERIAL_MAX);
     struct buf pub = BUF_INIT(8192);
     struct buf blob = BUF_INIT(KMS_CT_MAX + 1024);
-    struct enc_pair *pairs = NULL;
-    struct enc_ctx ctx;
     struct key_rec k;
     char mid[65];
     const char *action = rc->op->action;
@@ -648,8 +644,7 @@ KMS_HANDLER(op_generate_data_key_pair)
     if (tr_failed(r)) goto fail;
 
     r = kms_material_generate(s, &priv, &pub);
-    if (tr_ok(r)) r = kms_enc_ctx(ctx_json, &pairs, &ctx);
-    if (tr_ok(r)) r = kms_blob_seal(rc, &k, &ctx, priv.data, priv.len, &blob);
+    if (tr_ok(r)) r = seal_with_context(rc, &k, ctx_json, priv.data, priv.len, &blob);
     if (tr_ok(r)) r = kms_material_id(k.key_id, k.current_material, mid);
     if (tr_ok(r)) {
         const struct kms_blob_member m[] = { { "PrivateKeyCiphertextBlob", &blob },
@@ -660,7 +655,6 @@ KMS_HANDLER(op_generate_data_key_pair)
                                  m, with_plaintext ? 3 : 2, out);
     }
 fail:
-    free(pairs);
     buf_free(&priv);
     buf_free(&pub);
     buf_free(&blob);
