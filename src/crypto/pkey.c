@@ -12,14 +12,16 @@
  * Parsed keys are cached per thread.  OpenSSL 3.0 parses a PKCS#8 key
  * through its decoder machinery, which costs more than the signature
  * itself (measured: ~600 us for a P-256 key against ~40 us to sign, ~380
- * us for RSA-2048 against ~650 us).  So each thread keeps its last
- * PK_CACHE parsed keys, content-addressed by the SHA-256 of their DER: an
- * entry can never be stale (other bytes are another entry), needs no
- * invalidation when a key is deleted or the root key rotates, and is
- * freed -- OpenSSL's wiping allocator clears it -- when evicted, at thread
- * exit (crypto_thread_cleanup) and never shared between threads.  The
- * process refuses core dumps (core/secmem.h).  Off when core/cache.h's
- * caches are off (TRESOR_CACHE=off, the unit tests).
+ * us for RSA-2048 against ~650 us).  So each thread keeps its last 8
+ * parsed keys in the core/cache.h class "private-keys", addressed by the
+ * SHA-256 of their DER: an entry can never be stale (other bytes are
+ * another entry), needs no invalidation when a key is deleted or the root
+ * key rotates, and is freed -- OpenSSL's wiping allocator clears it --
+ * when evicted, at thread exit, and when the server is sealed
+ * (cache_wipe_all_threads), like every other value derived from the root
+ * key; never shared between threads.  The process refuses core dumps
+ * (core/secmem.h).  Off when the caches are off (TRESOR_CACHE=off, the
+ * unit tests).
  *
  * Signing always works on a digest: a RAW message is hashed first by the
  * caller (pk_digest), a DIGEST message is used as given, and EVP_PKEY_sign
@@ -60,10 +62,17 @@ static _Thread_local EVP_MAC_CTX *t_mac;
 
 static const uint8_t zero_key[64];
 
-#define PK_CACHE 8
-struct pk_entry { uint8_t id[32]; EVP_PKEY *pk; };
-static _Thread_local struct pk_entry t_keys[PK_CACHE];
-static _Thread_local unsigned t_next;
+/* A parsed private key of the thread's cache (a reference of its own). */
+struct pk_cached { EVP_PKEY *pk; };
+
+static void pk_cached_release(void *value)
+{
+    EVP_PKEY_free(((struct pk_cached *)value)->pk);
+}
+
+static struct cache_class pk_cache = CACHE_CLASS("private-keys", CACHE_BY_CONTENT, .slots = 8,
+                                                 .value_size = sizeof(struct pk_cached),
+                                                 .release = pk_cached_release);
 
 static void pk_fetch(void)
 {
@@ -86,10 +95,6 @@ static TR_RESULT pk_init(void)
 
 void pkey_thread_cleanup(void)
 {
-    for (int i = 0; i < PK_CACHE; i++) {
-        EVP_PKEY_free(t_keys[i].pk);
-        t_keys[i].pk = NULL;
-    }
     EVP_MD_CTX_free(t_md);
     t_md = NULL;
     EVP_MAC_CTX_free(t_mac);
@@ -193,27 +198,27 @@ static TR_RESULT load(const uint8_t *priv, size_t n, EVP_PKEY **out)
 {
     const unsigned char *p = priv;
     uint8_t id[32];
+    struct cache_key k;
     ENSURE(n > 0 && n < (1u << 20), TR_E_INTERNAL);
     GUARD(pk_init());
     bool cached = cache_enabled();
     if (cached) {
         GUARD(pk_digest(PK_SHA256, priv, n, id));
-        for (int i = 0; i < PK_CACHE; i++) {
-            if (t_keys[i].pk && memcmp(t_keys[i].id, id, sizeof id) == 0) {
-                if (EVP_PKEY_up_ref(t_keys[i].pk) != 1) return OPENSSL_FAILED();
-                *out = t_keys[i].pk;
-                return TR_OK;
-            }
+        cache_key_init(&k);
+        cache_key_bytes(&k, id, sizeof id);
+        struct pk_cached *c = cache_get_by_content(&pk_cache, &k, id, sizeof id);
+        if (c) {
+            if (EVP_PKEY_up_ref(c->pk) != 1) return OPENSSL_FAILED();
+            *out = c->pk;
+            return TR_OK;
         }
     }
     *out = d2i_AutoPrivateKey(NULL, &p, (long)n);
     if (!*out) return OPENSSL_FAILED();
-    if (cached && EVP_PKEY_up_ref(*out) == 1) {
-        struct pk_entry *e = &t_keys[t_next++ % PK_CACHE];
-        EVP_PKEY_free(e->pk);
-        memcpy(e->id, id, sizeof id);
-        e->pk = *out;
-        crypto_thread_track();
+    if (cached) {
+        struct pk_cached *c = cache_put_by_content(&pk_cache, &k, id, sizeof id);
+        if (c && EVP_PKEY_up_ref(*out) == 1) c->pk = *out;
+        else if (c) cache_drop(&pk_cache, c);
     }
     ERR_clear_error();
     return TR_OK;

@@ -300,6 +300,41 @@ static void parsed_key_cache(void **state)
     cache_enable(false);
 }
 
+/* The misses so far of the "private-keys" cache class. */
+static uint64_t private_key_misses(void)
+{
+    struct cache_stats st[CACHE_CLASSES_MAX];
+    size_t n = cache_stats(st, CACHE_CLASSES_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(st[i].name, "private-keys") == 0) return st[i].misses;
+    return 0;
+}
+
+/* A parsed key is kept (the second use is no miss) and goes with the
+ * seal's wipe of every cache: the next use parses it again. */
+static void parsed_key_cache_wiped_by_seal(void **state)
+{
+    (void)state;
+    struct buf key = BUF_SECRET(8192), sig = BUF_INIT(256);
+    uint8_t d[32];
+    memset(d, 5, sizeof d);
+    cache_enable(true);
+    assert_true(tr_ok(pk_generate(&(struct pk_params){ .curve = "P-256" }, &key, NULL)));
+    uint64_t m0 = private_key_misses();
+    assert_true(tr_ok(pk_sign(key.data, key.len, PK_SIG_ECDSA, PK_SHA256, d, 32, &sig)));
+    assert_true(private_key_misses() == m0 + 1);
+    buf_reset(&sig);
+    assert_true(tr_ok(pk_sign(key.data, key.len, PK_SIG_ECDSA, PK_SHA256, d, 32, &sig)));
+    assert_true(private_key_misses() == m0 + 1);
+    cache_wipe_all_threads();
+    buf_reset(&sig);
+    assert_true(tr_ok(pk_sign(key.data, key.len, PK_SIG_ECDSA, PK_SHA256, d, 32, &sig)));
+    assert_true(private_key_misses() == m0 + 2);
+    buf_free(&key);
+    buf_free(&sig);
+    cache_enable(false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +346,7 @@ int main(void)
         cmocka_unit_test(rsa_oaep),
         cmocka_unit_test(bad_private_key),
         cmocka_unit_test(parsed_key_cache),
+        cmocka_unit_test(parsed_key_cache_wiped_by_seal),
         cmocka_unit_test(generate_with_public),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
