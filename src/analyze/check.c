@@ -73,11 +73,11 @@ static void check_access_keys(store_t st, const struct keyring *kr, struct check
             return;
         }
         for (size_t i = 0; i < n; i++) {
-            char label[sizeof "access-key:" + sizeof v[i].access_key_id];
+            char label[KEYRING_LABEL_MAX];
             struct buf secret = BUF_SECRET(256);
-            snprintf(label, sizeof label, "access-key:%s", v[i].access_key_id); /* fits: sized for it */
             rep->access_keys++;
-            if (tr_failed(keyring_unwrap(kr, label, v[i].wrapped_secret.data,
+            if (tr_failed(keyring_label_access_key(label, v[i].access_key_id)) ||
+                tr_failed(keyring_unwrap(kr, label, v[i].wrapped_secret.data,
                                          v[i].wrapped_secret.len, &secret)) || secret.len == 0) {
                 problem(rep, "access key %s: its secret does not unwrap under the root key",
                         v[i].access_key_id);

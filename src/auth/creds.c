@@ -166,8 +166,8 @@ static TR_RESULT signing_key(const struct server_env *env, const struct ak_info 
                              const struct sigv4_auth *a, uint8_t key[32])
 {
     if (sigv4_cache_get(a, k->wrapped, k->wrapped_len, key)) return TR_OK;
-    char label[sizeof "access-key:" + sizeof k->akid];
-    snprintf(label, sizeof label, "access-key:%s", k->akid);   /* fits: sized for it */
+    char label[KEYRING_LABEL_MAX];
+    GUARD(keyring_label_access_key(label, k->akid));
     struct buf secret = BUF_SECRET(256);
     tr_result r = keyring_unwrap(env->kr, label, k->wrapped, k->wrapped_len, &secret);
     if (tr_ok(r))

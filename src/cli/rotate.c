@@ -46,10 +46,12 @@
 /*
  * What is wrapped under the root key, and so re-wrapped here:
  *  - every KMS key material (kms_key_materials.wrapped, label
- *    "kms-material:<key-id>:<version>", kms/keys.c);
+ *    keyring_label_material: "kms-material:<key-id>:<version>");
  *  - every access key's secret: the account roots', IAM users', STS
- *    sessions' (access_keys.wrapped_secret, "access-key:<AKID>";
- *    iam/accounts.c, iam/access_keys.c, iam/sts.c);
+ *    sessions' (access_keys.wrapped_secret, label keyring_label_access_key:
+ *    "access-key:<AKID>");
+ * the labels come from crypto/keyring.h, the one home every wrapper and
+ * unwrapper of these records uses, so the rotation cannot disagree;
  *  - the audit log's two keys in DIR/audit.key (audit/audit_keys.c).
  * Secret values are not: they are sealed under data keys that KMS key
  * materials seal, so re-wrapping the materials covers them.  Every
@@ -90,7 +92,7 @@ static TR_RESULT rewrap(const struct keyring *old, const struct keyring *new_kr,
 static TR_RESULT rewrap_materials(store_t st, const struct keyring *old, const struct keyring *new_kr,
                                   size_t *count)
 {
-    char after[37] = "", label[96];
+    char after[37] = "", label[KEYRING_LABEL_MAX];
     for (;;) {
         struct key_rec *keys = NULL;
         size_t nk = 0;
@@ -102,8 +104,7 @@ static TR_RESULT rewrap_materials(store_t st, const struct keyring *old, const s
             r = st[0]->material_list(st, keys[i].key_id, &m, &nm);
             for (size_t j = 0; tr_ok(r) && j < nm; j++) {
                 struct buf w = BUF_INIT(WRAPPED_MAX);
-                r = str_format(label, sizeof label, "the material's label", "kms-material:%s:%u",
-                               m[j].key_id, (unsigned)m[j].version);
+                r = keyring_label_material(label, m[j].key_id, m[j].version);
                 if (tr_ok(r)) r = rewrap(old, new_kr, label, &m[j].wrapped, &w);
                 if (tr_ok(r)) r = st[0]->material_rewrap(st, m[j].key_id, m[j].version, &w);
                 buf_free(&w);
@@ -121,7 +122,7 @@ static TR_RESULT rewrap_materials(store_t st, const struct keyring *old, const s
 static TR_RESULT rewrap_access_keys(store_t st, const struct keyring *old, const struct keyring *new_kr,
                                     size_t *count)
 {
-    char after[33] = "", label[64];
+    char after[33] = "", label[KEYRING_LABEL_MAX];
     for (;;) {
         struct access_key_rec *v = NULL;
         size_t n = 0;
@@ -129,7 +130,7 @@ static TR_RESULT rewrap_access_keys(store_t st, const struct keyring *old, const
         tr_result r = TR_OK;
         for (size_t i = 0; tr_ok(r) && i < n; i++) {
             struct buf w = BUF_INIT(512);
-            r = str_format(label, sizeof label, "the access key's label", "access-key:%s", v[i].access_key_id);
+            r = keyring_label_access_key(label, v[i].access_key_id);
             if (tr_ok(r)) r = rewrap(old, new_kr, label, &v[i].wrapped_secret, &w);
             if (tr_ok(r)) r = st[0]->access_key_rewrap(st, v[i].access_key_id, &w);
             buf_free(&w);

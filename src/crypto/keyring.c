@@ -29,6 +29,7 @@
 #include "crypto/keyring.h"
 
 #include "core/secmem.h"
+#include "core/str.h"
 #include "crypto/aead.h"
 #include "crypto/hash.h"
 #include "crypto/rand.h"
@@ -355,4 +356,15 @@ TR_RESULT keyring_unwrap(const struct keyring *kr, const char *label,
 fail:
     buf_free(&aad);
     return r;
+}
+
+TR_RESULT keyring_label_material(char out[KEYRING_LABEL_MAX], const char *key_id, uint32_t version)
+{
+    return str_format(out, KEYRING_LABEL_MAX, "the material's label", "kms-material:%s:%u", key_id,
+                      (unsigned)version);
+}
+
+TR_RESULT keyring_label_access_key(char out[KEYRING_LABEL_MAX], const char *akid)
+{
+    return str_format(out, KEYRING_LABEL_MAX, "the access key's label", "access-key:%s", akid);
 }

@@ -55,6 +55,16 @@ void keyring_root_copy(const struct keyring *kr, uint8_t out[32]);
 #define KEYRING_CHECK_LEN 32
 TR_RESULT keyring_check_value(const struct keyring *kr, uint8_t out[KEYRING_CHECK_LEN]);
 
+/* The labels wrapped records are bound to (the AAD of keyring_wrap): one
+ * home for each, so that whatever wraps a record and whatever unwraps or
+ * re-wraps it (tresor rotate-root-key) agree.  The whole label, or a
+ * failure for an id too long for KEYRING_LABEL_MAX. */
+#define KEYRING_LABEL_MAX 96
+/* "kms-material:<key-id>:<version>": a KMS key's material. */
+TR_RESULT keyring_label_material(char out[KEYRING_LABEL_MAX], const char *key_id, uint32_t version);
+/* "access-key:<AKID>": an access key's secret (root, IAM user, session). */
+TR_RESULT keyring_label_access_key(char out[KEYRING_LABEL_MAX], const char *akid);
+
 /* Appends the wrapped form (format byte | iv | ct | tag) to out. */
 TR_RESULT keyring_wrap(const struct keyring *kr, const char *label,
                        const uint8_t *pt, size_t n, struct buf *out);

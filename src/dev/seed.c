@@ -332,14 +332,14 @@ static TR_RESULT user_key(struct req_ctx *rc, const struct ent_rec *u, json_t *a
 {
     const char *id = str_member(ak, "AccessKeyId"), *secret = str_member(ak, "SecretAccessKey");
     struct access_key_rec k;
-    char label[64], *doc = NULL;
+    char label[KEYRING_LABEL_MAX], *doc = NULL;
     tr_result r;
 
     if (!akid_ok(id) || !secret || !*secret || strlen(secret) > 128)
         BAIL(TR_E_VALIDATION, "seed: AccessKeys need an AccessKeyId of 16-32 characters A-Z 0-9 "
                               "and a SecretAccessKey of 1-128 characters");
     memset(&k, 0, sizeof k);
-    snprintf(label, sizeof label, "access-key:%s", id);    /* fits: akid_ok: 32 at most */
+    GUARD(keyring_label_access_key(label, id));
     snprintf(k.access_key_id, sizeof k.access_key_id, "%s", id);    /* fits: as above */
     GUARD(str_copy(k.account_id, sizeof k.account_id, u->account_id, "the account id"));
     k.principal_type = PRINCIPAL_USER;

@@ -108,11 +108,11 @@ static TR_RESULT new_key(struct req_ctx *rc, const struct key_owner *o, char aki
                          char secret[41])
 {
     struct access_key_rec k = { 0 };
-    char label[sizeof "access-key:" + 20], doc[256];
+    char label[KEYRING_LABEL_MAX], doc[256];
     tr_result r;
 
     GUARD(access_key_generate("AKIA", akid, secret));
-    snprintf(label, sizeof label, "access-key:%s", akid);  /* fits: akid is 20 characters */
+    GUARD(keyring_label_access_key(label, akid));
     snprintf(k.access_key_id, sizeof k.access_key_id, "%s", akid);     /* fits: as above */
     STR_COPY_ARRAY(k.account_id, rc->who.account_id);
     k.principal_type = o->root ? PRINCIPAL_ROOT : PRINCIPAL_USER;

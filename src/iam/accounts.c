@@ -67,7 +67,7 @@ TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *
 {
     struct access_key_rec k = { 0 };
     struct account_rec a = { 0 };
-    char arn[64], label[64];
+    char arn[64], label[KEYRING_LABEL_MAX];
     bool in_tx = false;
     tr_result r;
 
@@ -83,10 +83,9 @@ TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *
 
     STR_COPY_ARRAY(a.id, out->account_id);
     a.created = now;
-    _Static_assert(sizeof arn >= sizeof "arn:aws:iam:::root" + sizeof out->account_id &&
-                   sizeof label >= sizeof "access-key:" + sizeof out->access_key_id, "arn and label fit");
+    _Static_assert(sizeof arn >= sizeof "arn:aws:iam:::root" + sizeof out->account_id, "the arn fits");
     snprintf(arn, sizeof arn, "arn:aws:iam::%s:root", out->account_id);        /* fits: asserted above */
-    snprintf(label, sizeof label, "access-key:%s", out->access_key_id);         /* fits: asserted above */
+    GUARD(keyring_label_access_key(label, out->access_key_id));
     STR_COPY_ARRAY(k.access_key_id, out->access_key_id);
     STR_COPY_ARRAY(k.account_id, out->account_id);
     k.principal_type = PRINCIPAL_ROOT;

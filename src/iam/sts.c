@@ -415,10 +415,10 @@ static TR_RESULT creds_store(struct req_ctx *rc, const struct creds *c, const ch
                              int type, const char *arn, const char *id, int64_t expires, json_t *doc)
 {
     struct access_key_rec k = { 0 };
-    char label[sizeof "access-key:" + sizeof c->akid];
+    char label[KEYRING_LABEL_MAX];
     tr_result r;
 
-    snprintf(label, sizeof label, "access-key:%s", c->akid);  /* fits: sized for it */
+    GUARD(keyring_label_access_key(label, c->akid));
     STR_COPY_ARRAY(k.access_key_id, c->akid);
     GUARD(str_copy(k.account_id, sizeof k.account_id, account, "the account id"));
     k.principal_type = type;

@@ -71,14 +71,6 @@
 /* ---------------------------------------------------------------------- */
 /* Material                                                                */
 
-/* The keyring label of a key's material; the whole label or a failure
- * (a key id is 36 characters, so it always fits LABEL_MAX). */
-#define LABEL_MAX 96
-static TR_RESULT material_label(char out[LABEL_MAX], const char *key_id, uint32_t version)
-{
-    return str_format(out, LABEL_MAX, "the material's label", "kms-material:%s:%u", key_id, (unsigned)version);
-}
-
 /* Wrap and store material version `version` of key_id: the given bytes
  * (fixed, dev mode's seed, KMS_MATERIAL_LEN of them) or, when given is
  * NULL, fresh material of the spec (asym.c: 32 random bytes, an HMAC key,
@@ -89,7 +81,7 @@ static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *
                               const uint8_t *given, const struct kms_spec *spec)
 {
     struct buf m = BUF_SECRET(KMS_MATERIAL_MAX);
-    char label[LABEL_MAX];
+    char label[KEYRING_LABEL_MAX];
     struct material_rec rec;
     tr_result r = TR_OK;
 
@@ -98,7 +90,7 @@ static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *
     if (given) r = buf_append(&m, given, KMS_MATERIAL_LEN);
     else r = kms_material_generate(spec, &m, NULL);
     if (tr_failed(r)) goto fail;
-    r = material_label(label, key_id, version);
+    r = keyring_label_material(label, key_id, version);
     if (tr_ok(r)) r = keyring_wrap(kr, label, m.data, m.len, &rec.wrapped);
     if (tr_failed(r)) goto fail;
     rec.version = version;
@@ -125,12 +117,12 @@ static TR_RESULT material_unwrap(store_t st, const struct keyring *kr, const cha
                                  uint32_t version, struct buf *out)
 {
     struct material_rec rec;
-    char label[LABEL_MAX];
+    char label[KEYRING_LABEL_MAX];
     tr_result r;
 
     memset(&rec, 0, sizeof rec);
     r = st[0]->material_get(st, key_id, version, &rec);
-    if (tr_ok(r)) r = material_label(label, key_id, version);
+    if (tr_ok(r)) r = keyring_label_material(label, key_id, version);
     if (tr_ok(r)) r = keyring_unwrap(kr, label, rec.wrapped.data, rec.wrapped.len, out);
     material_rec_free(&rec);
     return r;

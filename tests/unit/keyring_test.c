@@ -393,6 +393,25 @@ static void load_file_and_install(void **state)
     rmdir(dir2);
 }
 
+/* The records' labels, exactly as wrapped records were always bound to
+ * them (changing one would orphan every stored record); an id too long
+ * for the label is a failure, never a cut label. */
+static void record_labels(void **state)
+{
+    (void)state;
+    char lbl[KEYRING_LABEL_MAX], id[KEYRING_LABEL_MAX + 8];
+    assert_true(tr_ok(keyring_label_material(lbl, "1234abcd-12ab-34cd-56ef-1234567890ab", 7)));
+    assert_string_equal(lbl, "kms-material:1234abcd-12ab-34cd-56ef-1234567890ab:7");
+    assert_true(tr_ok(keyring_label_access_key(lbl, "AKIAIOSFODNN7EXAMPLE")));
+    assert_string_equal(lbl, "access-key:AKIAIOSFODNN7EXAMPLE");
+    memset(id, 'A', sizeof id - 1);
+    id[sizeof id - 1] = 0;
+    assert_true(tr_failed(keyring_label_access_key(lbl, id)));
+    tr_clear_error();
+    assert_true(tr_failed(keyring_label_material(lbl, id, 1)));
+    tr_clear_error();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +422,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(load_file_and_install, tmp_setup, tmp_teardown),
         cmocka_unit_test(wrong_label_and_tamper),
         cmocka_unit_test(empty_secret_and_bad_args),
+        cmocka_unit_test(record_labels),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     crypto_thread_cleanup();
