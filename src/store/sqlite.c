@@ -242,6 +242,12 @@
     X(Q_REL_GET, "SELECT " REL_COLS " FROM relations " \
       "WHERE kind = ?1 AND src = ?2 AND dst = ?3") \
     X(Q_REL_DEL, "DELETE FROM relations WHERE kind = ?1 AND src = ?2 AND dst = ?3") \
+    /* One member of the doc, read or set by SQLite's JSON functions (the \
+     * member name is checked by the caller: [a-z_]). */                   \
+    X(Q_REL_MEMBER_GET, "SELECT kind, src, dst, coalesce(doc -> ('$.' || ?4), 'null'), created " \
+      "FROM relations WHERE kind = ?1 AND src = ?2 AND dst = ?3") \
+    X(Q_REL_MEMBER_SET, "UPDATE relations SET doc = json_set(doc, '$.' || ?4, json(?5)) " \
+      "WHERE kind = ?1 AND src = ?2 AND dst = ?3") \
     X(Q_REL_LIST_FROM, "SELECT " REL_COLS " FROM relations " \
       "WHERE kind = ?1 AND src = ?2 AND dst > ?3 ORDER BY dst LIMIT ?4") \
     /* Without statistics SQLite prefers walking the primary key (kind,   \
@@ -1551,6 +1557,28 @@ static TR_RESULT sq_rel_get(store_t st, const char *kind, const char *from, cons
     return run_get(st, Q_REL_GET, &REL, ARGS(NEED(kind), NEED(from), NEED(to)), out);
 }
 
+static bool member_name_ok(const char *m)
+{
+    size_t n = m ? strspn(m, "abcdefghijklmnopqrstuvwxyz_") : 0;
+    return n > 0 && n <= 32 && m[n] == '\0';
+}
+
+static TR_RESULT sq_rel_member_get(store_t st, const char *kind, const char *from, const char *to,
+                                   const char *member, struct rel_rec *out)
+{
+    ENSURE(member_name_ok(member), TR_E_INTERNAL);
+    return run_get(st, Q_REL_MEMBER_GET, &REL,
+                   ARGS(NEED(kind), NEED(from), NEED(to), NEED(member)), out);
+}
+
+static TR_RESULT sq_rel_member_set(store_t st, const char *kind, const char *from, const char *to,
+                                   const char *member, const char *json)
+{
+    ENSURE(member_name_ok(member), TR_E_INTERNAL);
+    return run_change(st, Q_REL_MEMBER_SET,
+                      ARGS(NEED(kind), NEED(from), NEED(to), NEED(member), NEED(json)));
+}
+
 static TR_RESULT sq_rel_delete(store_t st, const char *kind, const char *from, const char *to)
 {
     return run_change(st, Q_REL_DEL, ARGS(NEED(kind), NEED(from), NEED(to)));
@@ -1781,6 +1809,8 @@ static const struct store_class sqlite_class = {
     .ent_list = sq_ent_list,
     .rel_put = sq_rel_put,
     .rel_get = sq_rel_get,
+    .rel_member_get = sq_rel_member_get,
+    .rel_member_set = sq_rel_member_set,
     .rel_delete = sq_rel_delete,
     .rel_list_from = sq_rel_list_from,
     .rel_list_to = sq_rel_list_to,
