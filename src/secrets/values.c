@@ -223,7 +223,7 @@ static TR_RESULT new_version(struct req_ctx *rc, struct secret *s, const char *t
     double created = v->created = sm_now(rc);
     GUARD(sm_seal(rc, s, v, pt->data, pt->len, binary));
     GUARD(sm_labels_attach(rc->st, s, v, labels, nlabels));
-    GUARD(sm_version_save(rc->st, s, v));
+    GUARD(sm_version_insert(rc->st, s, v));
     /* Pruning removes entries of s->versions: v is looked up again. */
     GUARD(sm_versions_prune(rc->st, s));
     *out = sm_version_by_id(s, token);
@@ -377,6 +377,8 @@ SM_VALUE_HANDLER(sm_op_create_secret)
         v->created = s.created;   /* GetSecretValue's CreatedDate == LastChangedDate */
         r = sm_seal(rc, &s, v, pt.data, pt.len, binary);
         if (tr_ok(r)) r = sm_labels_attach(rc->st, &s, v, current, 1);
+        /* No version index: the first new version writes it (secrets.c),
+         * which keeps a new secret at two rows. */
         if (tr_ok(r)) r = sm_version_save(rc->st, &s, v);
         if (tr_ok(r)) r = sm_save(rc->st, &s, false);   /* kms_key_arn of the managed key */
         if (tr_ok(r)) r = sm_set(reply, "VersionId", json_string(token));
@@ -745,7 +747,8 @@ SM_VALUE_HANDLER(sm_op_put_secret_value)
     GUARD(json_get_sensitive_str(in, "RotationToken", false, 36, 256, &rot));
     r = get_value(in, &pt, &has_value, &binary);
     if (tr_failed(r)) goto fail;
-    r = sm_find_authorized(rc, rc->op->action, id, NULL, 0, true, &s);
+    /* Only the versions a new one touches (secrets.c, "The version index"). */
+    r = sm_find_authorized_for_version(rc, rc->op->action, id, token, &s);
     if (tr_failed(r)) goto fail;
     if (!has_value) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST,
