@@ -550,6 +550,44 @@ static TR_RESULT load_indexed(store_t st, struct secret *s, const char *version_
     return TR_OK;
 }
 
+const char *sm_version_index_problem(store_t st, const struct secret *s)
+{
+    json_t *ix = json_object_get(s->doc, INDEX_KEY), *labels = json_object_get(ix, "labels");
+    size_t nlabels = 0, n = 0;
+    struct rel_rec *rows = NULL;
+    const char *why = NULL;
+    char key[SEQ_KEY_MAX];
+    if (!s->index_ok || s->held != SM_HELD_ALL) return NULL;
+    for (size_t i = 0; i < s->nversions && !why; i++)
+        for (size_t j = 0; j < s->versions[i].nstages && !why; j++) {
+            const char *named = sm_doc_str(labels, s->versions[i].stages[j]);
+            if (!named || strcmp(named, s->versions[i].id) != 0)
+                why = "the version index does not name a label's version";
+            nlabels++;
+        }
+    if (!why && nlabels != json_object_size(labels))
+        why = "the version index names a label no version has";
+    if (!why && json_integer_value(json_object_get(ix, "count")) != (json_int_t)s->nversions)
+        why = "the version index counts another number of versions";
+    if (!why && json_integer_value(json_object_get(ix, "seq")) != max_seq(s))
+        why = "the version index has another highest seq";
+    if (why) return why;
+    if (tr_failed(st[0]->rel_list_from(st, SM_SEQ_KIND, s->arn, NULL, 100000, &rows, &n))) {
+        tr_clear_error();
+        return "the creation order does not load";
+    }
+    if (n != s->nversions) why = "the creation order has another number of versions";
+    for (size_t i = 0; i < n && !why; i++) {
+        const char *bar = strchr(rows[i].to, '|');
+        const struct secret_version *v = bar ? sm_version_by_id(s, bar + 1) : NULL;
+        if (!v || tr_failed(seq_key(v, key)) || strcmp(key, rows[i].to) != 0)
+            why = "the creation order names a version that is not there";
+    }
+    tr_clear_error();
+    rel_list_free(rows, n);
+    return why;
+}
+
 static void versions_free(struct secret *s)
 {
     for (size_t i = 0; i < s->nversions; i++) version_free(&s->versions[i]);

@@ -136,6 +136,10 @@ TR_RESULT sm_load(store_t st, const struct ent_rec *e, struct secret *out);
  * always right.  Never cached: for writers only. */
 TR_RESULT sm_load_labeled(store_t st, const struct ent_rec *e, const char *version_id,
                           struct secret *out);
+/* For tresor check: NULL when s (loaded with sm_load) agrees with its
+ * stored version index and creation order, or has no current index;
+ * else what disagrees (static text). */
+const char *sm_version_index_problem(store_t st, const struct secret *s);
 /* Replace what s holds of its versions with every version, as stored
  * (held = SM_HELD_ALL); the next sm_save rewrites the version index. */
 TR_RESULT sm_load_all_versions(store_t st, struct secret *s);
