@@ -220,10 +220,11 @@ static TR_RESULT version_parse(const struct rel_rec *r, struct secret_version *v
 static int64_t max_seq(const struct secret *s);
 
 /* ---- the version memo ----------------------------------------------------
- * A secret loads every version (up to SM_MAX_VERSIONS) to find labels and
- * prune, and parsing their JSON documents was most of a PutSecretValue on
- * a much-written secret.  Each thread remembers the versions it parsed
- * (the core/cache.h class "secret-versions", CACHE_BY_CONTENT), keyed by
+ * Most operations load every version of a secret (up to SM_MAX_VERSIONS;
+ * a new version reads only the rows it needs: "The version index" at the top),
+ * and parsing their JSON documents would be most of their work.  Each
+ * thread remembers the versions it parsed (the core/cache.h class
+ * "secret-versions", CACHE_BY_CONTENT), keyed by
  * (secret ARN, version id) and confirmed by the document text itself: the
  * same text always parses to the same version, so a hit is correct
  * whatever was written since, in this store or any other, and writes need
@@ -730,8 +731,7 @@ fail:
     return r;
 }
 
-/* v's stages as a JSON array, into *out (a new reference). */
-static TR_RESULT stages_array(const struct secret_version *v, json_t **out)
+TR_RESULT sm_stages_json(const struct secret_version *v, json_t **out)
 {
     json_t *a = json_array();
     ENSURE(a != NULL, TR_E_INTERNAL);
@@ -748,7 +748,7 @@ static TR_RESULT stages_array(const struct secret_version *v, json_t **out)
 static TR_RESULT stub_save(store_t st, const struct secret *s, const struct secret_version *v)
 {
     json_t *a;
-    GUARD(stages_array(v, &a));
+    GUARD(sm_stages_json(v, &a));
     char *text = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     ENSURE(text != NULL, TR_E_INTERNAL);
@@ -766,7 +766,7 @@ TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secre
     tr_result r = TR_OK;
 
     if (!d) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = stages_array(v, &stages);
+    r = sm_stages_json(v, &stages);
     if (tr_failed(r)) goto fail;
     r = sm_set(d, "stages", stages);
     stages = NULL;

@@ -168,6 +168,9 @@ bool sm_version_has_stage(const struct secret_version *v, const char *stage);
  * are kept sorted, the order AWS returns them in. */
 TR_RESULT sm_stage_add(struct secret_version *v, const char *stage);
 void sm_stage_remove(struct secret_version *v, const char *stage);
+/* v's labels as a JSON array into *out (a new reference): what replies
+ * and the stored doc hold. */
+TR_RESULT sm_stages_json(const struct secret_version *v, json_t **out);
 /* Versions ordered by creation (seq), oldest first: sm_load sorts them. */
 /* Append a fresh version to s->versions (all fields NULL/0, id copied,
  * seq = the highest of the secret + 1; the caller inserts it);

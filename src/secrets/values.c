@@ -155,19 +155,6 @@ static TR_RESULT get_stages(json_t *in, const char **labels, size_t *n)
 
 /* ---- replies ------------------------------------------------------------- */
 
-static TR_RESULT stages_json(const struct secret_version *v, json_t **out)
-{
-    json_t *a = json_array();
-    ENSURE(a != NULL, TR_E_INTERNAL);
-    for (size_t i = 0; i < v->nstages; i++)
-        if (json_array_append_new(a, json_string(v->stages[i])) != 0) {
-            json_decref(a);
-            BAIL0(TR_E_INTERNAL);
-        }
-    *out = a;
-    return TR_OK;
-}
-
 /* The reply of an operation that writes a version (CreateSecret's retry,
  * PutSecretValue, UpdateSecret): ARN and Name, the VersionId when v is
  * not NULL, and with `stages` v's VersionStages. */
@@ -177,7 +164,7 @@ static TR_RESULT reply_version(const struct secret *s, const struct secret_versi
     json_t *o = NULL, *st = NULL;
     tr_result r = sm_reply_arn_name(s->arn, s->name, &o);
     if (tr_ok(r) && v) r = sm_set(o, "VersionId", json_string(v->id));
-    if (tr_ok(r) && v && stages) r = stages_json(v, &st);
+    if (tr_ok(r) && v && stages) r = sm_stages_json(v, &st);
     if (tr_ok(r) && v && stages) r = sm_set(o, "VersionStages", st);
     if (tr_failed(r)) { json_decref(o); return r; }
     *out = o;
@@ -475,7 +462,7 @@ static TR_RESULT value_reply(struct req_ctx *rc, const struct secret *s,
         if (v->binary) r = kms_set_secret_blob(o, "SecretBinary", pt.data, pt.len);
         else r = sm_set(o, "SecretString", json_stringn((const char *)pt.data, pt.len));
     }
-    if (tr_ok(r)) r = stages_json(v, &st);
+    if (tr_ok(r)) r = sm_stages_json(v, &st);
     if (tr_ok(r)) { r = sm_set(o, "VersionStages", st); st = NULL; }
     if (tr_ok(r) && v->created) r = sm_set_date(o, "CreatedDate", v->created);
     buf_free(&pt);

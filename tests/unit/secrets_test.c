@@ -607,25 +607,32 @@ static void test_idempotency(void **state)
              "recommend a UUID-type value.");
 }
 
+/* Secret id has 100 versions (deprecated ones included), the first two
+ * and the last of them made by tokens first, second and last. */
+static void versions_start(const char *id, int first, int second, int last)
+{
+    json_t *o = call_ok("ListSecretVersionIds", json_pack("{s:s, s:b}", "SecretId", id,
+                                                          "IncludeDeprecated", 1));
+    json_t *vs = json_object_get(o, "Versions");
+    assert_int_equal(json_array_size(vs), 100);
+    assert_string_equal(sget(json_array_get(vs, 0), "VersionId"), tok(first));
+    assert_string_equal(sget(json_array_get(vs, 1), "VersionId"), tok(second));
+    assert_string_equal(sget(json_array_get(vs, 99), "VersionId"), tok(last));
+    json_decref(o);
+}
+
 static void test_pruning(void **state)
 {
     (void)state;
     create(0, "many", "v", 1);
     put("many", "keep", 2, "[\"KEEP\"]");
     for (int i = 3; i <= 110; i++) put("many", "v", i, NULL);
-    json_t *o = call_ok("ListSecretVersionIds", json_pack("{s:s, s:b}", "SecretId", "many",
-                                                          "IncludeDeprecated", 1));
-    json_t *vs = json_object_get(o, "Versions");
-    assert_int_equal(json_array_size(vs), 100);
     /* The labelled ones survive; the oldest unlabeled ones went first. */
-    assert_string_equal(sget(json_array_get(vs, 0), "VersionId"), tok(2));
-    assert_string_equal(sget(json_array_get(vs, 1), "VersionId"), tok(12));
-    assert_string_equal(sget(json_array_get(vs, 99), "VersionId"), tok(110));
-    json_decref(o);
+    versions_start("many", 2, 12, 110);
     labels_eq("many", 109, "[\"AWSPREVIOUS\"]");
     value_eq("many", "v");
-    o = call_ok("GetSecretValue", json_pack("{s:s, s:s}", "SecretId", "many", "VersionStage",
-                                            "KEEP"));
+    json_t *o = call_ok("GetSecretValue", json_pack("{s:s, s:s}", "SecretId", "many",
+                                                    "VersionStage", "KEEP"));
     assert_string_equal(sget(o, "SecretString"), "keep");
     json_decref(o);
     call_err("GetSecretValue", json_pack("{s:s, s:s}", "SecretId", "many", "VersionId", tok(5)),
@@ -792,13 +799,7 @@ static void test_version_index_rows(void **state)
 
     /* The result is what loading every version gives: 100 versions, KEEP
      * kept, the oldest unlabeled ones gone. */
-    json_t *o = call_ok("ListSecretVersionIds", json_pack("{s:s, s:b}", "SecretId", "many",
-                                                          "IncludeDeprecated", 1));
-    json_t *vs = json_object_get(o, "Versions");
-    assert_int_equal(json_array_size(vs), 100);
-    assert_string_equal(sget(json_array_get(vs, 0), "VersionId"), tok(1002));
-    assert_string_equal(sget(json_array_get(vs, 1), "VersionId"), tok(1033));
-    json_decref(o);
+    versions_start("many", 1002, 1033, 1131);
     labels_eq("many", 1130, "[\"AWSPREVIOUS\"]");
     labels_eq("many", 1131, "[\"AWSCURRENT\"]");
 }
