@@ -239,6 +239,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
 {
     struct buf pt = BUF_SECRET(VALUE_BUF);
     struct secret s, old;
+    struct secret_version *nv = NULL;     /* the first version, in s */
     struct ctx_builder *c = NULL;
     const char *name, *token, *desc, *kms_id, *type;
     json_t *tags, *replicas, *reply = NULL;
@@ -339,6 +340,20 @@ SM_VALUE_HANDLER(sm_op_create_secret)
         goto fail;
     }
     if (type) r = sm_set(s.doc, "type", json_string(type));
+    /* The value is sealed first, so that the entity is written once, with
+     * the managed key's ARN that sealing records.  (Writers run one at a
+     * time and the name was looked up above, so the insert below cannot
+     * meet another secret of that name: sealing before it changes no
+     * error a caller can see.) */
+    if (tr_ok(r) && has_value) {
+        static const char *const current[] = { SM_CURRENT };
+        r = sm_version_append(&s, token, &nv);
+        if (tr_ok(r)) {
+            nv->created = s.created;   /* GetSecretValue's CreatedDate == LastChangedDate */
+            r = sm_seal(rc, &s, nv, pt.data, pt.len, binary);
+        }
+        if (tr_ok(r)) r = sm_labels_attach(rc->st, &s, nv, current, 1);
+    }
     if (tr_ok(r)) r = sm_save(rc->st, &s, true);
     if (tr_failed(r)) {
         if (tr_code(r) == TR_E_STORE_EXISTS)
@@ -352,25 +367,12 @@ SM_VALUE_HANDLER(sm_op_create_secret)
         r = rc->st[0]->tag_set(rc->st, s.arn, json_string_value(json_object_get(t, "Key")),
                                v ? v : "");
     }
+    /* No version index: the first new version writes it (secrets.c), so a
+     * new secret is two rows, as before the index. */
+    if (tr_ok(r) && nv) r = sm_version_save(rc->st, &s, nv);
+    if (tr_ok(r)) r = sm_reply_arn_name(s.arn, s.name, &reply);
+    if (tr_ok(r) && nv) r = sm_set(reply, "VersionId", json_string(token));
     if (tr_failed(r)) goto fail;
-
-    r = sm_reply_arn_name(s.arn, s.name, &reply);
-    if (tr_failed(r)) goto fail;
-    if (has_value) {
-        struct secret_version *v;
-        static const char *const current[] = { SM_CURRENT };
-        r = sm_version_append(&s, token, &v);
-        if (tr_failed(r)) goto fail;
-        v->created = s.created;   /* GetSecretValue's CreatedDate == LastChangedDate */
-        r = sm_seal(rc, &s, v, pt.data, pt.len, binary);
-        if (tr_ok(r)) r = sm_labels_attach(rc->st, &s, v, current, 1);
-        /* No version index: the first new version writes it (secrets.c),
-         * which keeps a new secret at two rows. */
-        if (tr_ok(r)) r = sm_version_save(rc->st, &s, v);
-        if (tr_ok(r)) r = sm_save(rc->st, &s, false);   /* kms_key_arn of the managed key */
-        if (tr_ok(r)) r = sm_set(reply, "VersionId", json_string(token));
-        if (tr_failed(r)) goto fail;
-    }
 done:
     *out = reply;
     reply = NULL;
