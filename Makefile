@@ -11,6 +11,11 @@
 #   make unit       unit tests only;  make e2e  end-to-end tests only
 #   make e2e-tls    the KMS, Secrets Manager and STS end-to-end files with every
 #                   server over TLS (TRESOR_E2E_TLS=1); part of make test
+#   make e2e-pg     the whole end-to-end suite with every server's store in PostgreSQL
+#                   (TRESOR_E2E_STORE=postgres), on a throwaway cluster it starts and
+#                   stops (scripts/pg-test-cluster); make unit-pg: the store's unit
+#                   tests against it (TRESOR_TEST_PG).  make test runs both when
+#                   PostgreSQL 15's binaries are installed
 #   make check-src  banned functions, style checks, the layer order of src/
 #
 #   make scan       clang's static analyzer over every source file and unit test
@@ -53,8 +58,11 @@ else
 endif
 
 CC ?= cc
-PKGS := libmicrohttpd gnutls jansson sqlite3 libcrypto libargon2
+PKGS := libmicrohttpd gnutls jansson sqlite3 libcrypto libargon2 libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# p11-kit's <p11-kit/pkcs11.h> only: the PKCS#11 module is loaded with dlopen
+# (crypto/pkcs11.c), nothing of p11-kit is linked.
+PKG_CFLAGS += $(shell pkg-config --cflags p11-kit-1 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS := -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
           -D_GNU_SOURCE -Isrc -I$(BUILD)/gen $(OPT) $(HARDEN) $(CONF_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
@@ -68,7 +76,7 @@ UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTHON := /usr/bin/python3
 
-.PHONY: all test unit unit-bins e2e e2e-tls asan valgrind wipecheck run deps check-src clean bench bench-analyze \
+.PHONY: all test unit unit-bins e2e e2e-tls e2e-pg unit-pg asan valgrind wipecheck run deps check-src clean bench bench-analyze \
         fuzz scan coverage check-hardening
 all: $(BUILD)/tresor
 
@@ -104,6 +112,14 @@ $(BUILD)/gen/store/schema_sql.inc build-fuzz/gen/store/schema_sql.inc: $(SCHEMA_
 	$(Q)scripts/schema-c $@ $(SCHEMA_SQL)
 $(BUILD)/obj/src/store/schema.o: $(BUILD)/gen/store/schema_sql.inc
 build-fuzz/obj/src/store/schema.o: build-fuzz/gen/store/schema_sql.inc
+# The PostgreSQL migrations, the same way (src/store/schema_pg/NNN_*.sql).
+SCHEMA_PG_SQL := $(sort $(wildcard src/store/schema_pg/[0-9][0-9][0-9]_*.sql))
+$(BUILD)/gen/store/schema_pg_sql.inc build-fuzz/gen/store/schema_pg_sql.inc: $(SCHEMA_PG_SQL) scripts/schema-c
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q)scripts/schema-c $@ $(SCHEMA_PG_SQL)
+$(BUILD)/obj/src/store/schema_pg.o: $(BUILD)/gen/store/schema_pg_sql.inc
+build-fuzz/obj/src/store/schema_pg.o: build-fuzz/gen/store/schema_pg_sql.inc
 # The unit tests' own headers are not tracked; the one that reads the table is.
 $(BUILD)/tests/authz_table_test: src/iam/authz_table.def
 
@@ -133,11 +149,27 @@ e2e-tls: $(BUILD)/tresor
 	TRESOR_E2E_TLS=1 TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider $(TLS_E2E_FILES) $(PYTEST_ARGS)
 
+# The same suites with the store in PostgreSQL: a throwaway cluster
+# (scripts/pg-test-cluster) in a temporary directory, stopped and removed
+# whatever the result.  PG_BIN: where initdb and pg_ctl are.
+PG_BIN ?= /usr/lib/postgresql/15/bin
+PG_RUN = dir=$$(mktemp -u /tmp/tresor-pg.XXXXXX); \
+	url=$$(PG_BIN=$(PG_BIN) scripts/pg-test-cluster start $$dir) || exit 1; \
+	trap 'PG_BIN=$(PG_BIN) scripts/pg-test-cluster stop '$$dir EXIT;
+unit-pg: $(BUILD)/tests/store_test
+	@$(PG_RUN) TRESOR_TEST_PG=$$url $(BUILD)/tests/store_test
+e2e-pg: $(BUILD)/tresor $(BUILD)/tests/diff_eval
+	@$(PG_RUN) TRESOR_E2E_STORE=postgres TRESOR_E2E_PG=$$url TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor \
+	  TRESOR_DIFF_EVAL=$(CURDIR)/$(BUILD)/tests/diff_eval \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) e2e
 	$(MAKE) e2e-tls
+	if [ -x $(PG_BIN)/initdb ]; then $(MAKE) unit-pg && $(MAKE) e2e-pg; \
+	else echo "make test: no PostgreSQL in $(PG_BIN): unit-pg and e2e-pg skipped"; fi
 
 # The sanitizer run repeats the suite with fewer random rounds (the release
 # run has the full counts): who-can-decrypt seeds and SIGKILL rounds.

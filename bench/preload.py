@@ -59,6 +59,10 @@ def main():
 
     t0 = time.time()
     key_arn = kms.create_key(Description="bench key")["KeyMetadata"]["Arn"]
+    # Asymmetric and HMAC keys for the Sign, Verify and GenerateMac rows.
+    ec_arn = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    rsa_arn = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    mac_arn = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
     # Creation runs on 8 client threads (boto3 clients are thread-safe).
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: kms.create_key(Description=f"bench extra key {i}"), range(a.keys)))
@@ -90,8 +94,11 @@ def main():
         {"Effect": "Allow", "Action": ["secretsmanager:BatchGetSecretValue",
                                        "secretsmanager:ListSecrets"], "Resource": "*"},
         {"Effect": "Allow",
-         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey",
+                    "kms:GenerateDataKeyPair"],
          "Resource": key_arn},
+        {"Effect": "Allow", "Action": ["kms:Sign", "kms:Verify", "kms:GenerateMac"],
+         "Resource": [ec_arn, rsa_arn, mac_arn]},
         {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn},
     ]}
     iam.put_user_policy(UserName="bench-user", PolicyName="bench", PolicyDocument=json.dumps(policy))
@@ -105,6 +112,14 @@ def main():
     blob = ukms.encrypt(KeyId=key_arn, Plaintext=b"k" * 32)["CiphertextBlob"]
     assert ukms.decrypt(CiphertextBlob=blob, KeyId=key_arn)["Plaintext"] == b"k" * 32
     usm.get_secret_value(SecretId=names[0])
+    digest = b"d" * 32
+    ec_sig = ukms.sign(KeyId=ec_arn, Message=digest, MessageType="DIGEST",
+                       SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    assert ukms.verify(KeyId=ec_arn, Message=digest, MessageType="DIGEST", Signature=ec_sig,
+                       SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"]
+    ukms.sign(KeyId=rsa_arn, Message=digest, MessageType="DIGEST", SigningAlgorithm="RSASSA_PSS_SHA_256")
+    ukms.generate_mac(KeyId=mac_arn, Message=b"m" * 64, MacAlgorithm="HMAC_SHA_256")
+    ukms.generate_data_key_pair(KeyId=key_arn, KeyPairSpec="ECC_NIST_P256")
     # (BatchGetSecretValue is newer than Debian 12's botocore: the load
     # generator's error count checks it.)
     us.client("sts", endpoint_url=url, config=cfg).assume_role(RoleArn=role_arn, RoleSessionName="check")
@@ -124,6 +139,14 @@ def main():
     body("Decrypt", {"KeyId": key_arn, "CiphertextBlob": b64(blob)})
     body("GenerateDataKey", {"KeyId": key_arn, "KeySpec": "AES_256"})
     body("DescribeKey", {"KeyId": key_arn})
+    body("Sign", {"KeyId": ec_arn, "Message": b64(digest), "MessageType": "DIGEST",
+                  "SigningAlgorithm": "ECDSA_SHA_256"})
+    body("Sign-RSA2048", {"KeyId": rsa_arn, "Message": b64(digest), "MessageType": "DIGEST",
+                          "SigningAlgorithm": "RSASSA_PSS_SHA_256"})
+    body("Verify", {"KeyId": ec_arn, "Message": b64(digest), "MessageType": "DIGEST",
+                    "Signature": b64(ec_sig), "SigningAlgorithm": "ECDSA_SHA_256"})
+    body("GenerateMac", {"KeyId": mac_arn, "Message": b64(b"m" * 64), "MacAlgorithm": "HMAC_SHA_256"})
+    body("GenerateDataKeyPair", {"KeyId": key_arn, "KeyPairSpec": "ECC_NIST_P256"})
     body("PutSecretValue", {"SecretId": "bench/write", "ClientRequestToken": "@TOKEN@",
                             "SecretString": json.dumps({"user": "app", "password": "y" * 32})})
     # CreateSecret: a new secret per request (bench/new/<fresh id>).

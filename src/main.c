@@ -53,6 +53,7 @@
 #include "op/clock.h"
 #include "secrets/ops.h"
 #include "secrets/secrets.h"
+#include "store/postgres.h"
 #include "store/store.h"
 
 #define TRESOR_VERSION "0.1.0"
@@ -77,6 +78,8 @@ struct serve_opts {
     bool metrics;                   /* --metrics: GET /metrics (core/metrics.h) */
     /* the seal (crypto/seal.h) */
     const char *seal, *passphrase_file;
+    const char *pin_file, *p11_module, *p11_token, *p11_key;   /* the pkcs11 seal */
+    const char *store;              /* --store: a PostgreSQL database (store/postgres.h) */
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -85,6 +88,10 @@ static const struct cli_opt serve_opts[] = {
     { "data-dir", 'd', "DIR", "TRESOR_DATA_DIR", "./tresor-data",
       "the root key, the store and the credentials files; with --dev, state is in memory unless "
       "this is given" },
+    { "store", 'B', "URL", "TRESOR_STORE", "DIR/tresor.db",
+      "keep the store in this PostgreSQL database instead of the data dir's SQLite file: "
+      "postgres://USER@HOST/DB?..., postgresql://..., or libpq key=value pairs; the root key, "
+      "credentials and TLS files stay in the data dir; one node serves a database at a time" },
     { "region", 'r', "REGION", "TRESOR_REGION", "us-east-1",
       "the region this server is: requests signed for another are refused (--dev serves every region)" },
     { "account-id", 'a', "ID", "TRESOR_ACCOUNT_ID", "random",
@@ -115,13 +122,15 @@ static const struct cli_opt serve_opts[] = {
     { "metrics", 'M', NULL, "TRESOR_METRICS=1", NULL,
       "answer GET /metrics, without authentication, in Prometheus's text format: requests, "
       "latencies, store commits, caches; no secret or principal in it" },
-    { "seal", 'x', "file|passphrase", "TRESOR_SEAL", "file",
+    { "seal", 'x', "file|passphrase|pkcs11", "TRESOR_SEAL", "file",
       "how the root key is kept at rest, chosen on first start: file (DIR/root.key in the clear, for "
-      "local use) or passphrase (DIR/root.seal, wrapped under an Argon2id key of a passphrase); later "
-      "starts keep the data dir's seal and refuse another" },
+      "local use), passphrase (DIR/root.seal, wrapped under an Argon2id key of a passphrase) or pkcs11 "
+      "(DIR/root.p11, wrapped by an AES key that never leaves a PKCS#11 token); later starts keep the "
+      "data dir's seal and refuse another (tresor seal migrate moves a stopped data dir)" },
     { "passphrase-file", 'P', "FILE", NULL, NULL,
       "with the passphrase seal: read the passphrase from FILE (mode 0600), else from TRESOR_PASSPHRASE; "
       "with neither the server starts sealed (503) until tresor unseal" },
+    CLI_OPTS_PKCS11,
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -136,6 +145,8 @@ static const struct cli_row serve_env[] = {
     { "TRESOR_LOG=quiet", "drop the one-line-per-request log" },
     { "TRESOR_PASSPHRASE=PASSPHRASE", "the passphrase seal's passphrase, when --passphrase-file is not given "
                                       "(wiped from the environment once read)" },
+    { "TRESOR_PKCS11_PIN=PIN", "the pkcs11 seal's token PIN, when --pkcs11-pin-file is not given (wiped from "
+                               "the environment once read)" },
     { "TRESOR_CLOCK_OFFSET=SECONDS", "added to the clock used for key deletion and rotation dates "
                                      "(for tests; never the SigV4 clock window)" },
     { "TRESOR_LOG_FORMAT=json", "log one JSON object per line instead of text" },
@@ -149,10 +160,11 @@ static const struct cli_row serve_env[] = {
 
 static const struct cli_cmd serve_cmd = {
     "serve",
-    "[--listen ADDR:PORT] [--data-dir DIR] [--region REGION] [--account-id ID] [--threads N] "
+    "[--listen ADDR:PORT] [--data-dir DIR] [--store URL] [--region REGION] [--account-id ID] [--threads N] "
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
-    "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase] "
-    "[--passphrase-file FILE] [--dev [--seed FILE] [--enforce-iam]]",
+    "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase|pkcs11] "
+    "[--passphrase-file FILE] [--pkcs11-module PATH] [--pkcs11-token LABEL] [--pkcs11-key LABEL] "
+    "[--pkcs11-pin-file FILE] [--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
     "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
@@ -170,8 +182,11 @@ static const struct cli_row commands[] = {
     { "policy simulate", "one decision of the policy engine, with the statements that made it" },
     { "account create", "another account in the store, with its root user's credentials" },
     { "check", "the store's integrity check (after a crash, a full disk, a restore)" },
-    { "unseal", "unseal a running server with the passphrase seal (passphrase on standard input)" },
+    { "unseal", "unseal a running server with the passphrase or pkcs11 seal (passphrase or PIN on standard "
+                "input)" },
     { "seal", "seal a running server again: its root key wiped from memory, requests refused" },
+    { "seal migrate", "move a stopped server's data dir to another seal (file, passphrase, pkcs11), the same "
+                      "root key" },
     { "rotate-root-key", "a new root key for a stopped server's data dir, everything re-wrapped, crash-safe" },
     { "audit verify", "check an audit log's hash chain and signatures, across rotated files" },
     { "audit hmac", "the HMAC an audit log writes for a known sensitive value" },
@@ -352,18 +367,56 @@ static void maintenance_unless_sealed(struct server_env *env)
     if (env->seal_lock) pthread_rwlock_unlock(env->seal_lock);
 }
 
+/* The pkcs11 seal's root key: root.p11 opened, or made on first start
+ * (create), with the PIN of --pkcs11-pin-file or TRESOR_PKCS11_PIN.  No
+ * PIN: *out NULL, sealed -- refused on a first start. */
+static TR_RESULT open_root_key_p11(const char *dir, bool create, bool has_db, const struct serve_opts *o,
+                                   struct keyring **out)
+{
+    struct buf pin = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
+    struct seal_p11_conf conf = seal_p11_conf_env(o->p11_module, o->p11_token, o->p11_key);
+    bool wrong = false;
+    tr_result r = seal_pin_load(o->pin_file, &pin);        /* wipes TRESOR_PKCS11_PIN either way */
+    *out = NULL;
+    if (tr_ok(r) && !conf.module)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "the pkcs11 seal needs its module: give "
+                       "--pkcs11-module PATH or TRESOR_PKCS11_MODULE");
+    if (tr_ok(r) && pin.len == 0 && (create || !has_db))
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "the pkcs11 seal needs the token's PIN on the first "
+                       "start, to seal the new root key: give --pkcs11-pin-file FILE or TRESOR_PKCS11_PIN");
+    else if (tr_ok(r) && pin.len && create) {
+        r = seal_create_pkcs11(dir, &conf, pin.data, pin.len, &wrong, out);
+        if (tr_ok(r)) log_msg("info", "root key created and sealed by key '%s' of PKCS#11 token '%s' in "
+                              "%s/root.p11", conf.key, conf.token, dir);
+    } else if (tr_ok(r) && pin.len) {
+        r = seal_open_pkcs11(dir, NULL, &conf, pin.data, pin.len, &wrong, out);
+    }
+    buf_free(&pin);
+    return r;
+}
+
 /* The root key of dir under its seal: root.key (created on first start:
  * create), or root.seal with the passphrase of --passphrase-file or
- * TRESOR_PASSPHRASE (created on first start).  No passphrase: *out NULL,
- * sealed -- refused on a first start, where there is nothing to unseal. */
+ * TRESOR_PASSPHRASE (created on first start), or root.p11
+ * (open_root_key_p11).  No passphrase: *out NULL, sealed -- refused on a
+ * first start, where there is nothing to unseal. */
 static TR_RESULT open_root_key(const char *dir, enum seal_kind kind, bool create, bool has_db,
-                               const char *pass_file, struct keyring **out)
+                               const struct serve_opts *o, struct keyring **out)
 {
     struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
     bool wrong = false;
-    tr_result r = seal_passphrase_load(pass_file, &pass);   /* wipes TRESOR_PASSPHRASE either way */
+    tr_result r = seal_passphrase_load(o->passphrase_file, &pass);   /* wipes TRESOR_PASSPHRASE either way */
     *out = NULL;
-    if (tr_ok(r) && kind == SEAL_FILE) {
+    if (kind != SEAL_PKCS11) {          /* TRESOR_PKCS11_PIN wiped and unset all the same */
+        struct buf pin = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
+        if (tr_ok(seal_pin_load(NULL, &pin)) && pin.len)
+            log_msg("warn", "%s has the %s seal: TRESOR_PKCS11_PIN is not used", dir, seal_kind_name(kind));
+        buf_free(&pin);
+    }
+    if (tr_ok(r) && kind == SEAL_PKCS11) {
+        if (pass.len) log_msg("warn", "%s has the pkcs11 seal: the passphrase given is not used", dir);
+        r = open_root_key_p11(dir, create, has_db, o, out);
+    } else if (tr_ok(r) && kind == SEAL_FILE) {
         if (pass.len) log_msg("warn", "%s has the file seal: the passphrase given is not used", dir);
         r = keyring_open(dir, create, out);
     } else if (tr_ok(r) && pass.len == 0 && (create || !has_db)) {
@@ -380,11 +433,13 @@ static TR_RESULT open_root_key(const char *dir, enum seal_kind kind, bool create
     return r;
 }
 
-/* Settle what a tresor rotate-root-key cut short left in dir, saying so. */
-static TR_RESULT settle_rotation(const char *dir, enum seal_kind kind)
+/* Settle what a tresor rotate-root-key cut short left in dir, saying so.
+ * st: the PostgreSQL store, already open; NULL for the data dir's SQLite
+ * store, opened read-only for the root record only if a .next exists. */
+static TR_RESULT settle_rotation(const char *dir, enum seal_kind kind, store_t st)
 {
     struct root_settle_report rep;
-    GUARD(root_settle(dir, kind, NULL, false, &rep));
+    GUARD(root_settle(dir, kind, st, false, &rep));
     if (rep.finished || rep.dropped)
         log_msg("warn", "%s: a root key rotation was cut short: %s (%u file%s renamed in, %u removed)", dir,
                 rep.finished ? "it had committed, and is now finished" : "it had not committed, and is undone",
@@ -454,6 +509,7 @@ static int serve(int argc, char **argv)
     o.audit_log = env_or("TRESOR_AUDIT_LOG", NULL);
     const char *audit_every = env_or("TRESOR_AUDIT_CHECKPOINT", "1000");
     o.seal = env_or("TRESOR_SEAL", NULL);
+    o.store = env_or("TRESOR_STORE", NULL);
 
     struct cli_parser p;
     int c;
@@ -483,6 +539,11 @@ static int serve(int argc, char **argv)
         case 'C': audit_every = optarg; break;
         case 'x': o.seal = optarg; break;
         case 'P': o.passphrase_file = optarg; break;
+        case 'y': o.p11_module = optarg; break;
+        case 'T': o.p11_token = optarg; break;
+        case 'K': o.p11_key = optarg; break;
+        case 'N': o.pin_file = optarg; break;
+        case 'B': o.store = optarg; break;
         }
     }
     if (c < 0) return cli_exit(c);
@@ -512,11 +573,18 @@ static int serve(int argc, char **argv)
                                "give --data-dir");
     enum seal_kind want = SEAL_NONE;   /* none asked: the data dir's, or file on first start */
     if (o.seal && !seal_kind_parse(o.seal, &want))
-        return cli_usage_error(NULL, &serve_cmd, "%s must be file or passphrase, not '%s'",
+        return cli_usage_error(NULL, &serve_cmd, "%s must be file, passphrase or pkcs11, not '%s'",
                                cli_source(o.seal, "TRESOR_SEAL", "--seal"), o.seal);
-    if (o.dev && (want == SEAL_PASSPHRASE || o.passphrase_file))
-        return cli_usage_error(NULL, &serve_cmd, "--dev keeps no sealed root key: --seal passphrase and "
-                               "--passphrase-file are for a real server");
+    if (o.dev && (want == SEAL_PASSPHRASE || want == SEAL_PKCS11 || o.passphrase_file || o.pin_file))
+        return cli_usage_error(NULL, &serve_cmd, "--dev keeps no sealed root key: --seal passphrase|pkcs11, "
+                               "--passphrase-file and --pkcs11-pin-file are for a real server");
+    if (o.store && !store_pg_named(o.store))
+        return cli_usage_error(NULL, &serve_cmd, "%s must be a PostgreSQL connection string "
+                               "(postgres://USER@HOST/DB?..., postgresql://..., or libpq key=value pairs)",
+                               cli_source(o.store, "TRESOR_STORE", "--store"));
+    if (o.store && o.dev)
+        return cli_usage_error(NULL, &serve_cmd, "--dev keeps its state in memory or in the data dir, not in "
+                               "%s", cli_source(o.store, "TRESOR_STORE", "--store"));
     /* dev mode: checks before anything starts */
     if ((o.seed || o.enforce_iam) && !o.dev)
         return cli_usage_error(NULL, &serve_cmd, "%s needs --dev", o.seed ? "--seed" : "--enforce-iam");
@@ -576,6 +644,7 @@ static int serve(int argc, char **argv)
     pthread_rwlock_init(&seal_lock, &sla);
     pthread_rwlockattr_destroy(&sla);
     struct control *ctl = NULL;
+    int dir_lock = -1;                  /* shared: no seal migrate while serving */
     store_t st = NULL;
     struct http_server *srv = NULL;
     int rc = 1;
@@ -618,16 +687,51 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "tresor serve: %s: %s\n", o.data_dir, strerror(errno));
         goto out;
     }
+    if (tr_failed(seal_dir_lock(dir, false, &dir_lock))) { rc = die("data dir"); goto out; }
     if (tr_failed(seal_recorded(dir, &have))) { rc = die("root key"); goto out; }
     bool has_db = file_exists(dir, "tresor.db");
+    char where[512] = "";
+    if (o.store) {
+        /* PostgreSQL: the store is opened first (migrated, the serving
+         * lock taken), and holds data when it has an account. */
+        store_pg_describe(o.store, where, sizeof where);
+        r = store_pg_open(o.store, STORE_PG_SERVE, &st);
+        if (tr_failed(r)) {
+            rc = die("store");
+            if (tr_code(r) == TR_E_STORE_BUSY) rc = 2;
+            goto out;
+        }
+        log_msg("info", "store: PostgreSQL, %s", where);
+        r = st[0]->account_first(st, &acct);
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) { rc = die("store"); goto out; }
+        /* An empty database beside a data dir whose SQLite store holds
+         * data: starting would make a new account and write its root
+         * credentials over the data dir's -- refused, nothing written. */
+        if (tr_failed(r) && has_db) {
+            fprintf(stderr, "tresor serve: %s/tresor.db holds a SQLite store, and the PostgreSQL database (%s) "
+                    "has none: refusing to start a new, empty store beside it (its root credentials would "
+                    "replace %s/credentials); give the data dir that goes with this database, or start "
+                    "without --store\n", dir, where, dir);
+            goto out;
+        }
+        if (has_db)
+            log_msg("warn", "%s/tresor.db is not used: the store is the PostgreSQL database (%s)", dir, where);
+        has_db = tr_ok(r);
+        if (have == SEAL_NONE && has_db) {
+            fprintf(stderr, "tresor serve: the PostgreSQL database (%s) holds a store, but %s has no root key "
+                    "(root.key, root.seal or root.p11): give the data dir whose root key wrapped it; refusing "
+                    "to start\n", where, dir);
+            goto out;
+        }
+    }
     if (have == SEAL_NONE && has_db) {
-        fprintf(stderr, "tresor serve: %s/tresor.db exists but its root key (root.key or root.seal) is "
+        fprintf(stderr, "tresor serve: %s/tresor.db exists but its root key (root.key, root.seal or root.p11) is "
                 "missing; refusing to start\n", dir);
         goto out;
     }
     if (want != SEAL_NONE && have != SEAL_NONE && want != have) {
         fprintf(stderr, "tresor serve: %s has the %s seal (%s); %s %s was given: a data dir keeps the seal "
-                "it was created with\n", dir, seal_kind_name(have), have == SEAL_FILE ? "root.key" : "root.seal",
+                "it was created with\n", dir, seal_kind_name(have), seal_file_name(have),
                 cli_source(o.seal, "TRESOR_SEAL", "--seal"), o.seal);
         rc = 2;
         goto out;
@@ -635,22 +739,27 @@ static int serve(int argc, char **argv)
     kind = have != SEAL_NONE ? have : want != SEAL_NONE ? want : SEAL_FILE;
     /* A root key rotation cut short: finished or undone before the key is
      * read (crypto/rotate.h; needs no key, so a sealed start does it too). */
-    if (have != SEAL_NONE && has_db && tr_failed(settle_rotation(dir, kind))) { rc = die("root key"); goto out; }
-    if (tr_failed(open_root_key(dir, kind, have == SEAL_NONE, has_db, o.passphrase_file, &kr))) {
+    if (have != SEAL_NONE && has_db && tr_failed(settle_rotation(dir, kind, o.store ? st : NULL))) {
         rc = die("root key");
         goto out;
     }
-    sealed = kind == SEAL_PASSPHRASE && !kr;
+    if (tr_failed(open_root_key(dir, kind, have == SEAL_NONE, has_db, &o, &kr))) {
+        rc = die("root key");
+        goto out;
+    }
+    bool sealable = kind == SEAL_PASSPHRASE || kind == SEAL_PKCS11;
+    sealed = sealable && !kr;
     metrics_set_sealed(sealed);
-    if (tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
+    if (!o.store && tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
     /* The key must be the one the store is wrapped under (sealed: at unseal). */
     if (kr && tr_failed(root_verify(st, kr))) { rc = die("root key"); goto out; }
 
     r = st[0]->account_first(st, &acct);
     bool initialized = tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
     if (initialized && sealed) {
-        fprintf(stderr, "tresor serve: %s has no account yet: start it once with its passphrase "
-                "(--passphrase-file or TRESOR_PASSPHRASE)\n", dir);
+        fprintf(stderr, "tresor serve: %s has no account yet: start it once with its %s\n", dir,
+                kind == SEAL_PKCS11 ? "PIN (--pkcs11-pin-file or TRESOR_PKCS11_PIN)"
+                                    : "passphrase (--passphrase-file or TRESOR_PASSPHRASE)");
         goto out;
     }
     if (initialized) {
@@ -692,7 +801,7 @@ static int serve(int argc, char **argv)
     env.st = st;
     env.kr = kr;
     kr = NULL;                          /* env's now: unseal and seal swap it */
-    if (kind == SEAL_PASSPHRASE) env.seal_lock = &seal_lock;
+    if (sealable) env.seal_lock = &seal_lock;
     if (o.dev) {
         struct dev_opts dopts = { .account_id = acct.id, .seed_path = o.seed };
         if (tr_failed(dev_start(&env, &dopts))) { rc = die("dev mode"); goto out; }
@@ -723,9 +832,10 @@ started:
     struct seal_hooks_arg sh = { .env = &env, .audit = o.audit_log != NULL,
         .ao = { .path = o.audit_log, .data_dir = dir, .checkpoint_every = o.audit_every } };
     if (o.audit_log && !sealed && tr_failed(open_audit(&sh))) { rc = die("--audit-log"); goto out; }
-    if (kind == SEAL_PASSPHRASE) {
+    if (kind == SEAL_PASSPHRASE || kind == SEAL_PKCS11) {
         struct control_hooks hooks = { .arg = &sh, .unsealed = on_unsealed, .sealing = on_sealing };
-        if (tr_failed(control_start(dir, &env, &hooks, &ctl))) { rc = die("control socket"); goto out; }
+        struct seal_how how = { .kind = kind, .p11 = seal_p11_conf_env(o.p11_module, o.p11_token, o.p11_key) };
+        if (tr_failed(control_start(dir, &env, &how, &hooks, &ctl))) { rc = die("control socket"); goto out; }
     }
 
     /* The banner before the workers start: the socket already takes
@@ -748,11 +858,12 @@ started:
                "    aws --endpoint-url %s://%s%s kms list-keys\n\n", o.region, scheme, o.listen, ca_hint);
     else
     printf("tresor %s serving AWS KMS, Secrets Manager, IAM and STS on %s://%s (region %s, account %s)\n"
-           "data dir %s\n\n"
+           "data dir %s%s%s\n\n"
            "Try it with the AWS CLI:\n"
            "  AWS_SHARED_CREDENTIALS_FILE=%s/credentials AWS_CONFIG_FILE=%s/config \\\n"
            "    aws --profile tresor --endpoint-url %s://%s%s kms list-keys\n\n",
-           TRESOR_VERSION, scheme, o.listen, o.region, acct.id, dir, dir, dir, scheme, o.listen,
+           TRESOR_VERSION, scheme, o.listen, o.region, acct.id, dir, o.store ? "; store PostgreSQL, " : "",
+           o.store ? where : "", dir, dir, scheme, o.listen,
            ca_in_config ? "" : ca_hint);
     if (tls) {
         char what[512];
@@ -771,11 +882,15 @@ started:
     if (kind == SEAL_FILE && !o.dev)
         printf("Seal: file -- the root key is %s/root.key, in the clear: for local use; --seal passphrase\n"
                "on a new data dir keeps it wrapped under a passphrase.\n\n", dir);
+    else if (sealed && kind == SEAL_PKCS11)
+        printf("SEALED: the root key is wrapped by a PKCS#11 token's key and no PIN was given; every\n"
+               "request is answered 503 until: tresor unseal --data-dir %s (the PIN on standard input)\n\n", dir);
     else if (sealed)
         printf("SEALED: the root key is wrapped under a passphrase and no passphrase was given; every\n"
                "request is answered 503 until: tresor unseal --data-dir %s\n\n", dir);
-    else if (kind == SEAL_PASSPHRASE)
-        printf("Seal: passphrase (%s/root.seal); tresor seal --data-dir %s seals it again.\n\n", dir, dir);
+    else if (kind == SEAL_PASSPHRASE || kind == SEAL_PKCS11)
+        printf("Seal: %s (%s/%s); tresor seal --data-dir %s seals it again.\n\n", seal_kind_name(kind), dir,
+               seal_file_name(kind), dir);
     fflush(stdout);
 
     /* --metrics: the series are registered before any worker counts. */
@@ -829,6 +944,7 @@ out:
     keyring_free(kr);                   /* opened, not yet env's: a failed start */
     keyring_free(env.kr);
     pthread_rwlock_destroy(&seal_lock);
+    if (dir_lock >= 0) close(dir_lock);
     crypto_thread_cleanup();
     if (wipe_check_enabled()) {         /* the wipe-check build (core/secmem.h) */
         char line[256];

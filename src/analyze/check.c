@@ -130,11 +130,15 @@ static void check_materials(store_t st, const struct keyring *kr, const struct k
         problem(rep, "kms key %s: %zu material versions, the key says %u", k->key_id, n,
                 k->current_material);
     for (size_t i = 0; i < n; i++) {
-        struct buf pt = BUF_SECRET(64);
+        struct buf pt = BUF_SECRET(KMS_MATERIAL_MAX);
         rep->materials++;
         if (m[i].version != i + 1)
             problem(rep, "kms key %s: material version %u out of sequence", k->key_id, m[i].version);
-        if (tr_failed(kms_material_load(st, kr, k->key_id, m[i].version, &pt))) {
+        /* A symmetric key's material is 32 bytes; an asymmetric or HMAC
+         * key's is its private key or HMAC key (kms/asym.c). */
+        bool sym = kms_key_is_symmetric(k);
+        if (tr_failed(sym ? kms_material_load(st, kr, k->key_id, m[i].version, &pt)
+                          : kms_material_load_any(st, kr, k->key_id, m[i].version, &pt))) {
             problem(rep, "kms key %s: material v%u does not unwrap under the root key",
                     k->key_id, m[i].version);
             tr_clear_error();

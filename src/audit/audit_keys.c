@@ -33,12 +33,14 @@
 /* GrantToken(s): a grant token is a bearer credential for the grant it
  * names until the grant is consistent, so it is never logged either. */
 const char *const audit_sensitive_members[] = { "SecretString", "SecretBinary", "Plaintext", "CiphertextBlob",
-                                                "GrantToken", "GrantTokens", NULL };
+                                                "GrantToken", "GrantTokens", "Message", "Signature",
+                                                "Mac", NULL };
 
 bool audit_member_is_blob(const char *name)
 {
     return strcmp(name, "SecretBinary") == 0 || strcmp(name, "Plaintext") == 0 ||
-           strcmp(name, "CiphertextBlob") == 0;
+           strcmp(name, "CiphertextBlob") == 0 || strcmp(name, "Message") == 0 ||
+           strcmp(name, "Signature") == 0 || strcmp(name, "Mac") == 0;
 }
 
 TR_RESULT audit_hmac_text(const uint8_t key[32], const void *value, size_t n, char out[AUDIT_HMAC_TEXT_LEN])

@@ -16,12 +16,14 @@
 static const struct cli_opt account_opts[] = {
     { "account-id", 'a', "ID", NULL, "random", "the new account's 12-digit id" },
     CLI_OPT_DATA_DIR("the data dir of the store"),
+    CLI_OPT_STORE("the PostgreSQL database of the store (the server may be serving it), instead of the "
+                  "data dir's SQLite file"),
     CLI_OPT_REGION('r', "the region written to the profile"),
     { 0 },
 };
 
 static const struct cli_cmd account_cmd = {
-    "account create", "[--account-id ID] [--data-dir DIR] [--region REGION]",
+    "account create", "[--account-id ID] [--data-dir DIR] [--store URL] [--region REGION]",
     "Create an account in the store of DIR (the server may be running) and\n"
     "append its root user's access key to DIR/credentials as the profile\n"
     "tresor-<ACCOUNT_ID> (region in DIR/config).  Prints the account id.\n",
@@ -46,8 +48,10 @@ int cmd_account(int argc, char **argv)
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
     const char *region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT);
     const char *account_id = NULL;
-    const struct cli_value vals[] = { { 'a', &account_id }, { 'd', &data_dir }, { 'r', &region } };
-    int c = cli_parse(&account_cmd, argc - 1, argv + 1, vals, 3, 0);
+    const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
+    const struct cli_value vals[] = { { 'a', &account_id }, { 'd', &data_dir }, { 'r', &region },
+                                      { 'B', &store_arg } };
+    int c = cli_parse(&account_cmd, argc - 1, argv + 1, vals, 4, 0);
     if (c < 0) return cli_exit(c);
     if (account_id && !account_id_valid(account_id))
         return cli_usage_error(NULL, &account_cmd, "--account-id must be 12 digits, not '%s'", account_id);
@@ -55,8 +59,10 @@ int cmd_account(int argc, char **argv)
         return cli_usage_error(NULL, &account_cmd, "%s must be a region name such as us-east-1, not '%s'",
                                cli_source(region, "TRESOR_REGION", "--region"), region);
 
+    if (cli_store_arg(&account_cmd, store_arg, &store)) return 2;
+
     struct data_dir dd;
-    int rc = open_data_dir(data_dir, false, &dd);
+    int rc = open_data_dir(data_dir, store, false, &dd);
     if (rc) return rc;
     struct root_credentials cred;
     char profile[64] = "";

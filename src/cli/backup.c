@@ -47,17 +47,19 @@ static const struct cli_opt restore_opts[] = {
     { "root-key", 'k', "KEYFILE", NULL, NULL,
       "the root key the backup's store was wrapped under: a copy of the original DIR/root.key "
       "(32 bytes), or of DIR/root.seal for a data dir with the passphrase seal (the check then "
-      "takes the passphrase from TRESOR_PASSPHRASE); no access for group or others" },
+      "takes the passphrase from TRESOR_PASSPHRASE), or of DIR/root.p11 with the pkcs11 seal (the "
+      "PIN from TRESOR_PKCS11_PIN, the module from TRESOR_PKCS11_MODULE); no access for group or others" },
     { 0 },
 };
 
 static const struct cli_cmd restore_cmd = {
     "restore", "FILE --data-dir NEWDIR --root-key KEYFILE",
     "Make a new data dir NEWDIR from a backup FILE and the root key KEYFILE:\n"
-    "NEWDIR/root.key (or root.seal) and NEWDIR/tresor.db, then the integrity\n"
-    "check of tresor check on it.  Refuses a NEWDIR that is not empty.  When\n"
-    "the key does not unwrap the backup, or the check finds a problem, what\n"
-    "was written is removed.  Then run tresor serve --data-dir NEWDIR.\n",
+    "NEWDIR/root.key (or root.seal, root.p11) and NEWDIR/tresor.db, then the\n"
+    "integrity check of tresor check on it.  Refuses a NEWDIR that is not\n"
+    "empty.  When the key does not unwrap the backup, or the check finds a\n"
+    "problem, what was written is removed.  Then run tresor serve --data-dir\n"
+    "NEWDIR.\n",
     restore_opts, "Exit status: 0 restored and clean, 1 failed (NEWDIR as it was), 2 usage error.\n", NULL,
 };
 
@@ -111,7 +113,7 @@ static int new_dir(const char *dir, bool *made)
 /* Remove what restore wrote into dir (and dir, when it made it). */
 static void undo(const char *dir, bool made)
 {
-    static const char *const files[] = { "root.key", SEAL_FILE_NAME, "tresor.db", "tresor.db-wal",
+    static const char *const files[] = { "root.key", SEAL_FILE_NAME, SEAL_P11_FILE_NAME, "tresor.db", "tresor.db-wal",
                                          "tresor.db-shm", "tresor.db-journal" };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char p[PATH_MAX + 32];
@@ -121,19 +123,27 @@ static void undo(const char *dir, bool made)
     if (made) (void)rmdir(dir);
 }
 
-/* KEYFILE as a kept copy of a root.seal: a regular file of exactly the
- * sealed form's length, no access for group or others.  Whether it is a
- * sealed form at all, and the passphrase's, the check after the restore
- * finds out (it opens NEWDIR as serve would). */
-static bool read_seal_copy(const char *path, uint8_t out[SEAL_FILE_LEN])
+/* KEYFILE as a kept copy of a root.seal (a regular file of exactly the
+ * sealed form's length) or of a root.p11 (one that parses as it), no
+ * access for group or others: *name receives the file name it is restored
+ * as.  Whether it unwraps, with the passphrase or the token's PIN, the
+ * check after the restore finds out (it opens NEWDIR as serve would). */
+static bool read_seal_copy(const char *path, uint8_t out[SEAL_FORM_MAX], size_t *len, const char **name)
 {
     struct stat st;
+    struct seal_p11_file pf;
     FILE *f = fopen(path, "rb");
     bool ok = f && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
-              !(st.st_mode & (S_IRWXG | S_IRWXO)) && st.st_size == SEAL_FILE_LEN &&
-              fread(out, 1, SEAL_FILE_LEN, f) == SEAL_FILE_LEN;
+              !(st.st_mode & (S_IRWXG | S_IRWXO)) && st.st_size > 0 && st.st_size <= SEAL_FORM_MAX &&
+              fread(out, 1, (size_t)st.st_size, f) == (size_t)st.st_size;
     if (f) fclose(f);
-    return ok;
+    if (!ok) return false;
+    *len = (size_t)st.st_size;
+    if (*len == SEAL_FILE_LEN && memcmp(out, "tresorRK", 8) == 0) *name = SEAL_FILE_NAME;
+    else if (*len >= 8 && memcmp(out, "tresorTK", 8) == 0 && tr_ok(seal_p11_parse(out, *len, &pf)))
+        *name = SEAL_P11_FILE_NAME;
+    else return false;          /* the error said is still the root.key check's, or the parser's */
+    return true;
 }
 
 int cmd_restore(int argc, char **argv)
@@ -151,11 +161,13 @@ int cmd_restore(int argc, char **argv)
 
     if (tr_failed(crypto_init())) return die("crypto init");
     struct keyring *kr = NULL;
-    uint8_t sealed[SEAL_FILE_LEN];
+    uint8_t sealed[SEAL_FORM_MAX];
+    size_t sealed_len = 0;
+    const char *seal_name = NULL;
     bool is_seal = false;
     if (tr_failed(keyring_load_file(key_file, &kr))) {
-        /* Not a root.key: a kept root.seal is the other kind of root key. */
-        if (!read_seal_copy(key_file, sealed)) return die("root key");
+        /* Not a root.key: a kept root.seal or root.p11 are the other kinds of root key. */
+        if (!read_seal_copy(key_file, sealed, &sealed_len, &seal_name)) return die("root key");
         is_seal = true;
     }
     bool made = false;
@@ -166,7 +178,7 @@ int cmd_restore(int argc, char **argv)
     struct backup_info info;
     tr_result r = store_restore(in, data_dir, &info);
     if (tr_ok(r))
-        r = is_seal ? keyring_create_file(data_dir, SEAL_FILE_NAME, sealed, sizeof sealed, false)
+        r = is_seal ? keyring_create_file(data_dir, seal_name, sealed, sealed_len, false)
                     : keyring_install(kr, data_dir);
     keyring_free(kr);
     if (tr_failed(r)) {
@@ -182,7 +194,7 @@ int cmd_restore(int argc, char **argv)
         return 0;
     }
     struct data_dir dd;
-    if (open_data_dir(data_dir, true /* read-only */, &dd)) {
+    if (open_data_dir(data_dir, NULL, true /* read-only */, &dd)) {
         undo(data_dir, made);
         return 1;
     }

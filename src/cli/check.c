@@ -23,11 +23,12 @@
 
 static const struct cli_opt check_opts[] = {
     CLI_OPT_DATA_DIR("the data dir to check"),
+    CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
     { 0 },
 };
 
 static const struct cli_cmd check_cmd = {
-    "check", "[--data-dir DIR]",
+    "check", "[--data-dir DIR] [--store URL]",
     "Check the integrity of the store of DIR: SQLite's integrity and foreign-key\n"
     "checks, the schema version, every KMS key's material and every access key\n"
     "unwrapping under the root key, every secret version decrypting, staging\n"
@@ -40,12 +41,14 @@ static const struct cli_cmd check_cmd = {
 int cmd_check(int argc, char **argv)
 {
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
-    const struct cli_value vals[] = { { 'd', &data_dir } };
-    int c = cli_parse(&check_cmd, argc, argv, vals, 1, 0);
+    const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
+    const struct cli_value vals[] = { { 'd', &data_dir }, { 'B', &store_arg } };
+    int c = cli_parse(&check_cmd, argc, argv, vals, 2, 0);
     if (c < 0) return cli_exit(c);
+    if (cli_store_arg(&check_cmd, store_arg, &store)) return 2;
 
     struct data_dir dd;
-    int rc = open_data_dir(data_dir, true /* read-only */, &dd);
+    int rc = open_data_dir(data_dir, store, true /* read-only */, &dd);
     if (rc) return rc;
     struct check_report rep;
     tr_result r = store_check(dd.st, dd.kr, &rep);
@@ -53,8 +56,12 @@ int cmd_check(int argc, char **argv)
     if (tr_failed(r)) return die("check");
 
     printf("tresor check %s\n", dd.path);
-    printf("  store: schema version %d (this build: %zu), integrity and foreign keys checked\n",
-           rep.schema_version, store_schema_count);
+    if (store)
+        printf("  store: PostgreSQL, schema version %d (this build: %zu); foreign keys are enforced at commit\n",
+               rep.schema_version, store_pg_schema_count);
+    else
+        printf("  store: schema version %d (this build: %zu), integrity and foreign keys checked\n",
+               rep.schema_version, store_schema_count);
     printf("  accounts %zu, access keys %zu, managed policies %zu\n", rep.accounts,
            rep.access_keys, rep.policies);
     printf("  kms keys %zu, key materials %zu, aliases %zu, grants %zu\n", rep.keys,

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "core/str.h"       /* region_valid */
+#include "crypto/seal.h"
 #include "store/store.h"
 
 struct keyring;
@@ -28,10 +29,39 @@ struct data_dir {
  * store (the server may be running: SQLite serializes the writers), or
  * with readonly the store opened read-only (store_sqlite_open_readonly),
  * for commands that only read, on a data dir that may be a read-only
- * copy.  Returns 0, or 1 after printing why (d then holds nothing to
- * close). */
-int open_data_dir(const char *data_dir, bool readonly, struct data_dir *d);
+ * copy.  store, when not NULL, is a PostgreSQL connection string
+ * (--store, TRESOR_STORE): the store is that database instead of
+ * DATA_DIR/tresor.db (read-only: STORE_PG_READONLY; else STORE_PG_WRITE,
+ * beside a serving node).  Returns 0, or 1 after printing why (d then
+ * holds nothing to close). */
+int open_data_dir(const char *data_dir, const char *store, bool readonly, struct data_dir *d);
+/* The --store value: NULL (the data dir's SQLite file) when s is NULL or
+ * empty; 0, or 2 after a usage error on cmd when it names no PostgreSQL
+ * database. */
+struct cli_cmd;
+int cli_store_arg(const struct cli_cmd *cmd, const char *s, const char **out);
 void close_data_dir(struct data_dir *d);
+
+/* For the commands that change a stopped server's root key files (tresor
+ * seal migrate, tresor rotate-root-key): dir (a real path) locked
+ * exclusively (seal_dir_lock: no server of this version runs on it, and
+ * none can start until *fd is closed), and refused as well when a server
+ * answers on its control socket.  The one "is a server running on DIR?"
+ * of these commands; the message says which way one was found. */
+TR_RESULT cli_stopped_dir_lock(const char *dir, int *fd);
+/* Settle what a root key rotation cut short left in dir (seal kind; st
+ * the store, or NULL to open it read-only if a .next exists), saying so
+ * on stdout.  Returns 0, or 1 after printing why as "tresor CMD: ...". */
+int cli_settle_rotation(const char *cmd, const char *dir, enum seal_kind kind, store_t st);
+/* The seal_how of seal k for command cmd ("seal migrate"), its secret
+ * loaded into pass or pin (secret bufs, the caller's to free; already
+ * loaded ones are kept): the passphrase from pass_file or
+ * TRESOR_PASSPHRASE, the PIN from pin_file or TRESOR_PKCS11_PIN, the
+ * token from conf.  target: a seal to write (the token's labels needed),
+ * else the data dir's own (root.p11 names them).  Returns 0, or 1 after
+ * saying what is missing. */
+int cli_seal_how(const char *cmd, enum seal_kind k, const char *pass_file, const char *pin_file, struct buf *pass,
+                 struct buf *pin, const struct seal_p11_conf *conf, bool target, struct seal_how *how);
 
 int cmd_account(int argc, char **argv);
 int cmd_policy(int argc, char **argv);

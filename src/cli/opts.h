@@ -45,7 +45,7 @@
 #define CLI_HELP  (-1)  /* --help was printed to stdout: exit 0 */
 #define CLI_ERROR (-2)  /* an error line and the synopsis went to stderr: exit 2 */
 
-#define CLI_MAX_OPTS 24
+#define CLI_MAX_OPTS 32
 
 struct cli_opt {
     const char *name;   /* long flag without "--"; NULL for an operand (SECRET) */
@@ -64,8 +64,25 @@ struct cli_opt {
 #define CLI_REGION_DEFAULT   "us-east-1"
 #define CLI_OPT_DATA_DIR(help) \
     { "data-dir", 'd', "DIR", CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT, help }
+/* The store, when it is not the data dir's SQLite file: a PostgreSQL
+ * connection string (store/postgres.h). */
+#define CLI_STORE_ENV        "TRESOR_STORE"
+#define CLI_OPT_STORE(help) \
+    { "store", 'B', "URL", CLI_STORE_ENV, "DIR/tresor.db", help }
 #define CLI_OPT_REGION(val, help) \
     { "region", val, "REGION", CLI_REGION_ENV, CLI_REGION_DEFAULT, help }
+/* The pkcs11 seal's flags, the same for serve, seal migrate and
+ * rotate-root-key (vals 'y', 'T', 'K', 'N'). */
+#define CLI_OPTS_PKCS11 \
+    { "pkcs11-module", 'y', "PATH", "TRESOR_PKCS11_MODULE", NULL, \
+      "with the pkcs11 seal: the token's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so" }, \
+    { "pkcs11-token", 'T', "LABEL", "TRESOR_PKCS11_TOKEN", NULL, \
+      "with the pkcs11 seal: the token's label; needed where DIR/root.p11 is made, later read from it" }, \
+    { "pkcs11-key", 'K', "LABEL", "TRESOR_PKCS11_KEY", NULL, \
+      "with the pkcs11 seal: the label of the AES-256 key in the token (sensitive, not extractable), made " \
+      "there if absent where DIR/root.p11 is made; later read from it" }, \
+    { "pkcs11-pin-file", 'N', "FILE", NULL, NULL, \
+      "with the pkcs11 seal: read the token's user PIN from FILE (mode 0600), else from TRESOR_PKCS11_PIN" }
 
 /* A row of a two-column list: a flag, a command, a variable, and its text. */
 struct cli_row { const char *left, *right; };

@@ -78,6 +78,7 @@ static const struct cli_opt policy_opts[] = {
     { "session-tag", 't', "KEY=VALUE", NULL, NULL, "a session tag of a role session" },
     { "format", 'f', "FORMAT", NULL, "text", "text or json" },
     CLI_OPT_DATA_DIR("the data dir of the store"),
+    CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
     CLI_OPT_REGION('g', "the region of the request"),
     { 0 },
 };
@@ -87,7 +88,7 @@ static const struct cli_cmd policy_cmd = {
     "(--principal ARN | --access-key-id AKID) --action ACTION [--resource ARN] "
     "[--context KEY=VALUE ...] [--encryption-context KEY=VALUE ...] [--source-ip ADDR] [--secure-transport] "
     "[--via-service secretsmanager] [--session-policy JSON ...] [--session-policy-arn ARN ...] "
-    "[--session-tag KEY=VALUE ...] [--format text|json] [--data-dir DIR] [--region REGION]",
+    "[--session-tag KEY=VALUE ...] [--format text|json] [--data-dir DIR] [--store URL] [--region REGION]",
     "Decide one request as the server would, with its code, over the store of DIR\n"
     "(the server may be running), and print the decision (allowed, implicitDeny or\n"
     "explicitDeny), what decided it and what was assumed.\n",
@@ -98,7 +99,7 @@ static const struct cli_cmd policy_cmd = {
 /* ---- what the command was told ------------------------------------------ */
 
 struct opts {
-    const char *principal, *access_key, *action, *resource, *format, *data_dir, *region;
+    const char *principal, *access_key, *action, *resource, *format, *data_dir, *region, *store;
     const char *source_ip, *via;
     bool secure;
     const char *ctx[MAX_ARGS], *ec[MAX_ARGS], *sp[MAX_ARGS], *sparn[MAX_ARGS], *stag[MAX_ARGS];
@@ -690,6 +691,7 @@ static bool parse_args(int argc, char **argv, struct opts *o, int *status)
         case 'S': ok = add_push(o->sparn, &o->nsparn, optarg); break;
         case 'f': o->format = optarg; break;
         case 'd': o->data_dir = optarg; break;
+        case 'B': o->store = optarg; break;
         case 'g': o->region = optarg; break;
         }
         if (!ok)
@@ -719,12 +721,15 @@ int cmd_policy(int argc, char **argv)
     if (!cli_one_command(argc, argv, "policy", "simulate", &policy_cmd, &rc)) return rc;
     struct opts o = { .resource = "*", .format = "text",
                       .data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT),
-                      .region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT) };
+                      .region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT),
+                      .store = env_or(CLI_STORE_ENV, NULL) };
     if (!parse_args(argc, argv, &o, &rc)) return rc;
+    const char *store = NULL;
+    if (cli_store_arg(&policy_cmd, o.store, &store)) return 2;
 
     char via[128];
     struct data_dir dd;
-    if (open_data_dir(o.data_dir, false, &dd)) return 2;
+    if (open_data_dir(o.data_dir, store, false, &dd)) return 2;
 
     rc = 2;
     struct req_ctx r = { 0 };

@@ -5,12 +5,17 @@
  * docs/internals/SEAL.md, "Rotating the root key").
  *
  * It runs only on a stopped server's data dir, and detects a running one
- * two ways: its control socket answers (the passphrase seal), or the
- * store cannot be locked exclusively (a running server's SQLite
- * connections hold a shared lock on tresor.db for as long as it runs).
- * The exclusive lock is then held to the end, so no server starts and no
- * other command opens the store while the rotation runs.  An online
- * rotation (through the control socket) is not built.
+ * the way tresor seal migrate does (cli_stopped_dir_lock): the data dir's
+ * flock, which every server holds shared for its life, taken exclusively,
+ * and the control socket asked; then, as a second guard, the store is
+ * opened in SQLite's exclusive locking mode (a running server's
+ * connections hold a shared lock on tresor.db).  Both locks are held to
+ * the end, so no server starts, no seal migrate runs and no other command
+ * opens the store while the rotation runs.  A seal migrate cut short is
+ * finished or undone first (seal_recorded), so the rotation writes the
+ * .next of the one seal file left.  An online rotation (through the
+ * control socket) is not built, nor is a rotation of a PostgreSQL store
+ * (store/postgres.h): with TRESOR_STORE set it refuses to run.
  *
  * Prints what it re-wrapped, counted per kind; never a key.  Exit status:
  * 0 rotated, 1 refused or failed (nothing changed, or -- after the commit
@@ -66,10 +71,16 @@ static void pause_at(const char *phase)
 }
 
 /* Unwrap wrapped (label) under old and wrap it under new_kr into out. */
+/* The largest plaintext re-wrapped: a KMS key material of any spec (an
+ * RSA-4096 private key as PKCS#8 is about 2.4 KiB; kms.h KMS_MATERIAL_MAX),
+ * and the room its wrapping adds. */
+#define REWRAP_MAX 8192
+#define WRAPPED_MAX (REWRAP_MAX + 256)
+
 static TR_RESULT rewrap(const struct keyring *old, const struct keyring *new_kr, const char *label,
                         const struct buf *wrapped, struct buf *out)
 {
-    struct buf pt = BUF_SECRET(256);
+    struct buf pt = BUF_SECRET(REWRAP_MAX);
     tr_result r = keyring_unwrap(old, label, wrapped->data, wrapped->len, &pt);
     if (tr_ok(r)) r = keyring_wrap(new_kr, label, pt.data, pt.len, out);
     buf_free(&pt);
@@ -90,7 +101,7 @@ static TR_RESULT rewrap_materials(store_t st, const struct keyring *old, const s
             size_t nm = 0;
             r = st[0]->material_list(st, keys[i].key_id, &m, &nm);
             for (size_t j = 0; tr_ok(r) && j < nm; j++) {
-                struct buf w = BUF_INIT(256);
+                struct buf w = BUF_INIT(WRAPPED_MAX);
                 r = str_format(label, sizeof label, "the material's label", "kms-material:%s:%u",
                                m[j].key_id, (unsigned)m[j].version);
                 if (tr_ok(r)) r = rewrap(old, new_kr, label, &m[j].wrapped, &w);
@@ -142,17 +153,17 @@ static TR_RESULT write_audit_next(const char *dir, const struct buf *text)
 
 /* The new key as the seal's .next, checked: it opens under the seal and
  * is new_kr's key; *rec gets its digest. */
-static TR_RESULT write_seal_next(const char *dir, enum seal_kind kind, const uint8_t root[32],
-                                 const uint8_t *pass, size_t n, const uint8_t want[KEYRING_CHECK_LEN],
-                                 struct root_record *rec)
+static TR_RESULT write_seal_next(const char *dir, const struct seal_how *how, const uint8_t root[32],
+                                 const uint8_t want[KEYRING_CHECK_LEN], struct root_record *rec)
 {
     char nx[ROOT_NAME_MAX + 8];
     uint8_t got[KEYRING_CHECK_LEN];
     struct keyring *back = NULL;
     bool wrong, exists;
-    GUARD(seal_write_next(dir, kind, root, pass, n));
+    enum seal_kind kind = how->kind;
+    GUARD(seal_write_next(dir, how, root));
     GUARD(str_format(nx, sizeof nx, "file name", "%s.next", seal_file_name(kind)));
-    GUARD(seal_open_named(dir, kind, nx, pass, n, &wrong, &back));
+    GUARD(seal_open_how_named(dir, how, nx, &wrong, &back));
     tr_result r = keyring_check_value(back, got);
     keyring_free(back);
     GUARD(r);
@@ -179,8 +190,8 @@ static void drop_next(const char *dir, enum seal_kind kind)
     }
 }
 
-TR_RESULT root_rotate(const char *dir, enum seal_kind kind, store_t st, const struct keyring *old,
-                      const uint8_t *pass, size_t n, struct root_rotate_counts *out)
+TR_RESULT root_rotate(const char *dir, const struct seal_how *how, store_t st, const struct keyring *old,
+                      struct root_rotate_counts *out)
 {
     struct buf root = BUF_SECRET(32), audit = BUF_SECRET(1024);
     struct keyring *new_kr = NULL;
@@ -188,7 +199,8 @@ TR_RESULT root_rotate(const char *dir, enum seal_kind kind, store_t st, const st
     bool audit_present = false, in_tx = false, committed = false;
     tr_result r;
 
-    ENSURE(dir && st && old && out && seal_file_name(kind), TR_E_INTERNAL);
+    ENSURE(dir && how && st && old && out && seal_file_name(how->kind), TR_E_INTERNAL);
+    enum seal_kind kind = how->kind;
     memset(out, 0, sizeof *out);
     memset(&rec, 0, sizeof rec);
     rec.present = true;
@@ -199,7 +211,7 @@ TR_RESULT root_rotate(const char *dir, enum seal_kind kind, store_t st, const st
     r = keyring_from_bytes(root.data, &new_kr);
     if (tr_ok(r)) r = keyring_check_value(new_kr, rec.check);
     /* 1. the new key under the seal, beside the old one, durably */
-    if (tr_ok(r)) r = write_seal_next(dir, kind, root.data, pass, n, rec.check, &rec);
+    if (tr_ok(r)) r = write_seal_next(dir, how, root.data, rec.check, &rec);
     buf_free(&root);                    /* from here on only in new_kr's locked page */
     if (tr_ok(r)) r = audit_keys_rewrap(dir, old, new_kr, &audit, &audit_present);
     if (tr_ok(r) && audit_present) {
@@ -252,17 +264,20 @@ static const struct cli_opt rotate_opts[] = {
     { "passphrase-file", 'p', "FILE", NULL, NULL,
       "with the passphrase seal: the passphrase from FILE (mode 0600), else from TRESOR_PASSPHRASE; the new "
       "root key is sealed under the same passphrase" },
+    CLI_OPTS_PKCS11,
     { 0 },
 };
 
 static const struct cli_cmd rotate_cmd = {
-    "rotate-root-key", "[--data-dir DIR] [--passphrase-file FILE]",
+    "rotate-root-key", "[--data-dir DIR] [--passphrase-file FILE] [--pkcs11-module PATH] [--pkcs11-token LABEL] "
+    "[--pkcs11-key LABEL] [--pkcs11-pin-file FILE]",
     "Make a new root key for the data dir of a stopped server and wrap again under\n"
     "it everything the old one wrapped: every KMS key material, every access key's\n"
     "secret (account roots, IAM users, STS sessions) and the audit log's keys.  The\n"
-    "new key is kept under the data dir's seal (root.key, or root.seal under the\n"
-    "same passphrase with a fresh salt) and the old one is gone.  Crash-safe: cut\n"
-    "short at any point, the data dir opens with the old or the new key.  Refused\n"
+    "new key is kept under the data dir's seal (root.key; root.seal under the same\n"
+    "passphrase with a fresh salt; root.p11 wrapped by the same token key) and the\n"
+    "old one is gone.  Crash-safe: cut short at any point, the data dir opens with\n"
+    "the old or the new key.  A seal migrate cut short is finished first.  Refused\n"
     "while a server runs on DIR.  Backups made before it need the old root key.\n",
     rotate_opts,
     "Exit status: 0 rotated, 1 refused or failed, 2 usage error.\n", NULL,
@@ -275,43 +290,65 @@ static int fail(const char *what)
     return 1;
 }
 
+/* A flag for another seal than dir's: a usage error (2), said so. */
+static int wrong_seal_flag(const char *dir, enum seal_kind kind, const char *flag, const char *for_seal)
+{
+    fprintf(stderr, "tresor rotate-root-key: %s has the %s seal: %s is for the %s seal\n", dir,
+            seal_kind_name(kind), flag, for_seal);
+    return 2;
+}
+
 int cmd_rotate_root_key(int argc, char **argv)
 {
-    const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT), *file = NULL;
+    const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT), *file = NULL, *pin_file = NULL,
+               *module = NULL, *token = NULL, *key = NULL;
     char dir[PATH_MAX];
-    struct cli_parser p;
-    int c, rc = 1;
-    cli_parser_init(&p, &rotate_cmd, argc, argv);
-    while ((c = cli_next(&p)) > 0) {
-        if (c == 'd') data_dir = optarg;
-        else if (c == 'p') file = optarg;
-    }
+    const struct cli_value vals[] = { { 'd', &data_dir }, { 'p', &file },   { 'N', &pin_file },
+                                      { 'y', &module },   { 'T', &token }, { 'K', &key } };
+    int c = cli_parse(&rotate_cmd, argc, argv, vals, 6, 0), rc = 1;
     if (c < 0) return cli_exit(c);
-    if (optind < argc) return cli_usage_error(NULL, &rotate_cmd, "unexpected argument '%s'", argv[optind]);
 
-    struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
+    struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2), pin = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
     struct keyring *old = NULL;
     store_t st = NULL;
     enum seal_kind kind;
-    struct root_settle_report settled;
+    struct seal_how how;
     struct root_rotate_counts n;
     bool wrong = false;
+    int lock = -1;
 
     if (!realpath(data_dir, dir)) {
         fprintf(stderr, "tresor rotate-root-key: %s: %s\n", data_dir, strerror(errno));
         goto out;
     }
+    /* A PostgreSQL store (TRESOR_STORE) is not rotated by this version:
+     * refused before anything is read, whatever the data dir holds. */
+    const char *pg = env_or(CLI_STORE_ENV, NULL);
+    if (pg && *pg) {
+        fprintf(stderr, "tresor rotate-root-key: TRESOR_STORE names a PostgreSQL store: rotate-root-key "
+                "re-wraps a data dir's SQLite store only, and cannot rotate the root key of a PostgreSQL "
+                "store yet\n");
+        goto out;
+    }
+    if (tr_failed(crypto_init())) { rc = fail("crypto init"); goto out; }
+    /* A running server first; the lock is held to the end, so neither a
+     * server nor a seal migrate starts meanwhile. */
+    if (tr_failed(cli_stopped_dir_lock(dir, &lock))) { rc = fail("data dir"); goto out; }
+    /* A seal migrate cut short is finished or undone here (seal_recorded). */
     if (tr_failed(seal_recorded(dir, &kind))) { rc = fail("root key"); goto out; }
     if (kind == SEAL_NONE || !file_exists(dir, "tresor.db")) {
         fprintf(stderr, "tresor rotate-root-key: %s is not an initialized data dir\n", dir);
         goto out;
     }
-    if (control_answers(dir)) {
-        fprintf(stderr, "tresor rotate-root-key: a server is running on %s (its control socket answers): "
-                "stop it first\n", dir);
+    if (file && kind != SEAL_PASSPHRASE) {
+        rc = wrong_seal_flag(dir, kind, "--passphrase-file", "passphrase");
         goto out;
     }
-    if (tr_failed(crypto_init())) { rc = fail("crypto init"); goto out; }
+    if ((pin_file || module || token || key) && kind != SEAL_PKCS11) {
+        rc = wrong_seal_flag(dir, kind, pin_file ? "--pkcs11-pin-file" : module ? "--pkcs11-module"
+                                      : token ? "--pkcs11-token" : "--pkcs11-key", "pkcs11");
+        goto out;
+    }
     tr_result r = store_sqlite_open_exclusive(dir, &st);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_BUSY) {
         fprintf(stderr, "tresor rotate-root-key: the store %s/tresor.db is locked: a server is running on "
@@ -320,29 +357,14 @@ int cmd_rotate_root_key(int argc, char **argv)
     }
     if (tr_failed(r)) { rc = fail("store"); goto out; }
     /* Under the lock: what an earlier rotation cut short left, settled. */
-    if (tr_failed(root_settle(dir, kind, st, false, &settled))) { rc = fail("settle"); goto out; }
-    if (settled.finished || settled.dropped)
-        printf("an earlier rotation cut short: %u file%s renamed in, %u leftover%s removed\n", settled.finished,
-               settled.finished == 1 ? "" : "s", settled.dropped, settled.dropped == 1 ? "" : "s");
-    if (kind == SEAL_PASSPHRASE) {
-        if (tr_failed(seal_passphrase_load(file, &pass))) { rc = fail("passphrase"); goto out; }
-        if (pass.len == 0) {
-            fprintf(stderr, "tresor rotate-root-key: %s is sealed with a passphrase: give --passphrase-file "
-                    "FILE or TRESOR_PASSPHRASE\n", dir);
-            goto out;
-        }
-    } else if (file) {
-        fprintf(stderr, "tresor rotate-root-key: %s has the file seal: --passphrase-file is for the "
-                "passphrase seal\n", dir);
-        rc = 2;
-        goto out;
-    }
-    if (tr_failed(seal_open_named(dir, kind, seal_file_name(kind), pass.data, pass.len, &wrong, &old))) {
-        rc = fail("root key");
-        goto out;
-    }
+    if (cli_settle_rotation("rotate-root-key", dir, kind, st) != 0) goto out;
+    struct seal_p11_conf conf = seal_p11_conf_env(module, token, key);
+    if (cli_seal_how("rotate-root-key", kind, file, pin_file, &pass, &pin, &conf, false, &how) != 0) goto out;
+    how.p11.token = conf.token;         /* given: must be root.p11's (seal_open_pkcs11) */
+    how.p11.key = conf.key;
+    if (tr_failed(seal_open_how(dir, &how, &wrong, &old))) { rc = fail("root key"); goto out; }
     if (tr_failed(root_verify(st, old))) { rc = fail("root key"); goto out; }
-    if (tr_failed(root_rotate(dir, kind, st, old, pass.data, pass.len, &n))) { rc = fail("rotation"); goto out; }
+    if (tr_failed(root_rotate(dir, &how, st, old, &n))) { rc = fail("rotation"); goto out; }
     printf("tresor rotate-root-key %s\n", dir);
     printf("  re-wrapped under the new root key: kms key materials %zu, access keys %zu, audit keys %zu\n",
            n.materials, n.access_keys, n.audit_keys);
@@ -351,8 +373,10 @@ int cmd_rotate_root_key(int argc, char **argv)
     rc = 0;
 out:
     buf_free(&pass);
+    buf_free(&pin);
     keyring_free(old);
     if (st) st[0]->close(st);
+    if (lock >= 0) close(lock);
     crypto_thread_cleanup();
     return rc;
 }

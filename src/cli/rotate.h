@@ -19,8 +19,9 @@ struct root_rotate_counts {
     size_t materials, access_keys, audit_keys;
 };
 /* The rotation, on a store opened with store_sqlite_open_exclusive and
- * settled, whose root key old has been verified.  pass: the passphrase
- * seal's passphrase (the new key is sealed under it).  On a failure
+ * settled, whose root key old has been verified.  how: the data dir's
+ * seal with its secret (the passphrase, or the token's PIN and module):
+ * the new key is sealed the same way (seal_write_next).  On a failure
  * before COMMIT, nothing changed (the .next files are removed); from
  * COMMIT on (a failed COMMIT included: its sync may have reached the
  * disk), the .next files stay and the next open settles them from what
@@ -29,7 +30,7 @@ struct root_rotate_counts {
  * TRESOR_TEST_ROTATE_PAUSE=PHASE (tests only; inert unless set): stop at
  * PHASE -- next-written, rewrapping, committed, renamed -- after saying
  * "rotate-root-key: paused at PHASE" on stderr, until killed. */
-TR_RESULT root_rotate(const char *dir, enum seal_kind kind, store_t st, const struct keyring *old,
-                      const uint8_t *pass, size_t n, struct root_rotate_counts *out);
+TR_RESULT root_rotate(const char *dir, const struct seal_how *how, store_t st, const struct keyring *old,
+                      struct root_rotate_counts *out);
 
 #endif

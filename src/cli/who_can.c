@@ -33,14 +33,15 @@ static const struct cli_opt who_opts[] = {
       "the account of a SECRET given by name, and of --all; by default the store's first" },
     CLI_OPT_REGION('g', "the region of a SECRET given by name, and of --all"),
     CLI_OPT_DATA_DIR("the data dir of the store"),
+    CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
     { 0 },
 };
 
 static const struct cli_cmd who_cmd = {
     "who-can-decrypt",
     "SECRET [--format text|json|dot] [--explain PRINCIPAL] [--with-key KEY [--diff]] "
-    "[--account ID] [--region REGION] [--data-dir DIR]\n"
-    "--all [--format text|json] [--account ID] [--region REGION] [--data-dir DIR]",
+    "[--account ID] [--region REGION] [--data-dir DIR] [--store URL]\n"
+    "--all [--format text|json] [--account ID] [--region REGION] [--data-dir DIR] [--store URL]",
     "Every principal that can obtain SECRET's plaintext -- GetSecretValue on the\n"
     "secret and kms:Decrypt on its key as Secrets Manager asks it -- directly or\n"
     "through sts:AssumeRole, with the statements that allow each step; answers\n"
@@ -54,11 +55,12 @@ static const struct cli_opt what_opts[] = {
     { NULL, 0, "PRINCIPAL", NULL, NULL, "a user, role or root ARN of the store" },
     { "format", 'f', "FORMAT", NULL, "text", "text or json" },
     CLI_OPT_DATA_DIR("the data dir of the store"),
+    CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
     { 0 },
 };
 
 static const struct cli_cmd what_cmd = {
-    "what-can-decrypt", "PRINCIPAL [--format text|json] [--data-dir DIR]",
+    "what-can-decrypt", "PRINCIPAL [--format text|json] [--data-dir DIR] [--store URL]",
     "Every secret of the store, in every account and region, that PRINCIPAL can\n"
     "read, with the same evidence as who-can-decrypt.  Reads the store of DIR\n"
     "(the server may be running).\n",
@@ -275,6 +277,7 @@ int cmd_who_can(int argc, char **argv)
     const char *account = NULL, *format = "text", *explain = NULL, *secret = NULL;
     bool all = false, diff = false;
     const char *with_key = NULL;
+    const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
     struct cli_parser p;
     int c;
     cli_parser_init(&p, cmd, argc, argv);
@@ -288,6 +291,7 @@ int cmd_who_can(int argc, char **argv)
         case 'A': all = true; break;
         case 'k': with_key = optarg; break;
         case 'D': diff = true; break;
+        case 'B': store_arg = optarg; break;
         }
     }
     if (c < 0) return cli_exit(c);
@@ -310,9 +314,10 @@ int cmd_who_can(int argc, char **argv)
     if (diff && (explain || dot))
         return cli_usage_error(NULL, cmd, "--diff does not combine with %s", explain ? "--explain" : "--format dot");
     secret = all ? NULL : argv[optind];
+    if (cli_store_arg(cmd, store_arg, &store)) return 2;
 
     struct data_dir dd;
-    if (open_data_dir(data_dir, false, &dd)) return 2;
+    if (open_data_dir(data_dir, store, false, &dd)) return 2;
 
     int rc = 2;
     store_t st = dd.st;

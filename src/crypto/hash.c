@@ -109,6 +109,7 @@ void crypto_thread_cleanup(void)
     EVP_MAC_CTX_free(t_mac);   /* OpenSSL clears the key copy it holds */
     t_mac = NULL;
     aead_thread_cleanup();
+    pkey_thread_cleanup();
 }
 
 /* An OpenSSL call failed: drop its error queue, report an internal error. */

@@ -263,6 +263,11 @@ fail:
     return r;
 }
 
+void keyring_root_copy(const struct keyring *kr, uint8_t out[32])
+{
+    memcpy(out, kr->root, ROOT_KEY_LEN);
+}
+
 TR_RESULT keyring_load_file(const char *path, struct keyring **out)
 {
     struct keyring *kr = NULL;

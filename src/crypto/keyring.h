@@ -42,6 +42,9 @@ TR_RESULT keyring_create_file(const char *dir, const char *name, const uint8_t *
  * a sealed root key). */
 TR_RESULT keyring_from_bytes(const uint8_t root[32], struct keyring **out);
 void keyring_free(struct keyring *kr);
+/* The root key's bytes into out, to seal it another way (crypto/seal.h
+ * seal_migrate); the caller wipes out. */
+void keyring_root_copy(const struct keyring *kr, uint8_t out[32]);
 
 /* The key-check value of kr's root key: HMAC-SHA256(root key,
  * "tresor-root-key-check-v1").  It names the key without revealing it

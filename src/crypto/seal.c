@@ -26,6 +26,7 @@
 #include "core/secmem.h"
 #include "core/str.h"
 #include "crypto/aead.h"
+#include "crypto/internal.h"
 #include "crypto/rand.h"
 
 #include <argon2.h>
@@ -51,13 +52,20 @@
 
 const char *seal_kind_name(enum seal_kind k)
 {
-    return k == SEAL_PASSPHRASE ? "passphrase" : k == SEAL_FILE ? "file" : "none";
+    return k == SEAL_PASSPHRASE ? "passphrase" : k == SEAL_FILE ? "file" : k == SEAL_PKCS11 ? "pkcs11" : "none";
+}
+
+const char *seal_file_name(enum seal_kind k)
+{
+    return k == SEAL_PASSPHRASE ? SEAL_FILE_NAME : k == SEAL_FILE ? "root.key"
+         : k == SEAL_PKCS11 ? SEAL_P11_FILE_NAME : NULL;
 }
 
 bool seal_kind_parse(const char *s, enum seal_kind *out)
 {
     if (s && strcmp(s, "file") == 0) *out = SEAL_FILE;
     else if (s && strcmp(s, "passphrase") == 0) *out = SEAL_PASSPHRASE;
+    else if (s && strcmp(s, "pkcs11") == 0) *out = SEAL_PKCS11;
     else return false;
     return true;
 }
@@ -72,12 +80,19 @@ static bool exists_in(const char *dir, const char *name)
 
 TR_RESULT seal_recorded(const char *dir, enum seal_kind *out)
 {
+    static const enum seal_kind kinds[] = { SEAL_FILE, SEAL_PASSPHRASE, SEAL_PKCS11 };
+    enum seal_kind found = SEAL_NONE;
     ENSURE(dir && out, TR_E_INTERNAL);
-    bool key = exists_in(dir, "root.key"), sealed = exists_in(dir, SEAL_FILE_NAME);
-    if (key && sealed)
-        BAIL(TR_E_INTERNAL, "%s holds both root.key and %s: which one the store is wrapped under "
-             "cannot be told; keep the one the data dir was created with", dir, SEAL_FILE_NAME);
-    *out = key ? SEAL_FILE : sealed ? SEAL_PASSPHRASE : SEAL_NONE;
+    GUARD(seal_migrate_recover(dir));
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (!exists_in(dir, seal_file_name(kinds[i]))) continue;
+        if (found != SEAL_NONE)
+            BAIL(TR_E_INTERNAL, "%s holds both %s and %s: which one the store is wrapped under "
+                 "cannot be told; keep the one the data dir was created with", dir, seal_file_name(found),
+                 seal_file_name(kinds[i]));
+        found = kinds[i];
+    }
+    *out = found;
     return TR_OK;
 }
 
@@ -96,14 +111,6 @@ static TR_RESULT derive(const uint8_t *pass, size_t n, const uint8_t salt[SEAL_S
         BAIL(TR_E_INTERNAL, "Argon2id failed: %s", argon2_error_message(rc));
     }
     return TR_OK;
-}
-
-static void put_u32be(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
 }
 
 TR_RESULT seal_wrap(const uint8_t root[32], const uint8_t *pass, size_t n, struct seal_params prm,
@@ -186,7 +193,7 @@ static TR_RESULT open_passphrase_at(const char *dir, const char *name, const uin
 
 /* Read a file of at most cap bytes into out, after checking that it is a
  * regular file no one but its owner may access. */
-static TR_RESULT read_private_file(const char *path, const char *what, struct buf *out, size_t cap)
+TR_RESULT seal_read_private_file(const char *path, const char *what, struct buf *out, size_t cap)
 {
     struct stat st;
     tr_result r = TR_OK;
@@ -244,7 +251,7 @@ static TR_RESULT open_passphrase_at(const char *dir, const char *name, const uin
     *wrong = false;
     int k = snprintf(path, sizeof path, "%s/%s", dir, name);
     if (k < 0 || (size_t)k >= sizeof path) BAIL(TR_E_INTERNAL, "data directory path is too long");
-    r = read_private_file(path, "sealed root key file", &file, SEAL_FILE_LEN + 1);
+    r = seal_read_private_file(path, "sealed root key file", &file, SEAL_FILE_LEN + 1);
     if (tr_failed(r)) goto done;
     r = seal_unwrap(file.data, file.len, pass, n, wrong, root);
     if (tr_failed(r)) goto done;
@@ -255,33 +262,45 @@ done:
     return r;
 }
 
-/* Drop one trailing "\n" or "\r\n"; refuse an empty passphrase. */
-static TR_RESULT passphrase_trim(struct buf *b)
+/* Drop one trailing "\n" or "\r\n"; refuse an empty passphrase (or PIN). */
+static TR_RESULT secret_trim(struct buf *b, const char *what)
 {
     if (b->len && b->data[b->len - 1] == '\n') b->data[--b->len] = 0;
     if (b->len && b->data[b->len - 1] == '\r') b->data[--b->len] = 0;
-    if (b->len == 0) BAIL(TR_E_INTERNAL, "the passphrase is empty");
+    if (b->len == 0) BAIL(TR_E_INTERNAL, "the %s is empty", what);
     return TR_OK;
+}
+
+static TR_RESULT passphrase_trim(struct buf *b)
+{
+    return secret_trim(b, "passphrase");
+}
+
+TR_RESULT seal_secret_load(const char *file, const char *env_name, const char *what, struct buf *out)
+{
+    char fwhat[64];
+    ENSURE(out && out->secret && env_name && what, TR_E_INTERNAL);
+    if (file) {
+        snprintf(fwhat, sizeof fwhat, "%s file", what);    /* cut: a message for people */
+        GUARD(seal_read_private_file(file, fwhat, out, SEAL_PASSPHRASE_MAX + 2));
+        return secret_trim(out, what);
+    }
+    char *env = getenv(env_name);
+    if (!env) return TR_OK;
+    size_t n = strlen(env);
+    tr_result r = n > SEAL_PASSPHRASE_MAX + 2
+        ? tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s is longer than %d bytes", env_name,
+                     SEAL_PASSPHRASE_MAX)
+        : buf_append(out, env, n);
+    secure_zero(env, n);                /* the environment's copy, then the name */
+    unsetenv(env_name);
+    GUARD(r);
+    return secret_trim(out, what);
 }
 
 TR_RESULT seal_passphrase_load(const char *file, struct buf *out)
 {
-    ENSURE(out && out->secret, TR_E_INTERNAL);
-    if (file) {
-        GUARD(read_private_file(file, "passphrase file", out, SEAL_PASSPHRASE_MAX + 2));
-        return passphrase_trim(out);
-    }
-    char *env = getenv("TRESOR_PASSPHRASE");
-    if (!env) return TR_OK;
-    size_t n = strlen(env);
-    tr_result r = n > SEAL_PASSPHRASE_MAX + 2
-        ? tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "TRESOR_PASSPHRASE is longer than %d bytes",
-                     SEAL_PASSPHRASE_MAX)
-        : buf_append(out, env, n);
-    secure_zero(env, n);                /* the environment's copy, then the name */
-    unsetenv("TRESOR_PASSPHRASE");
-    GUARD(r);
-    return passphrase_trim(out);
+    return seal_secret_load(file, "TRESOR_PASSPHRASE", "passphrase", out);
 }
 
 TR_RESULT seal_passphrase_read_fd(int fd, struct buf *out)
@@ -328,21 +347,55 @@ TR_RESULT seal_open_any_named(const char *dir, const char *name, struct keyring 
     bool wrong;
     ENSURE(dir && out, TR_E_INTERNAL);
     GUARD(seal_recorded(dir, &k));
-    if (k != SEAL_PASSPHRASE && !name) return keyring_open(dir, false, out);
-    if (k != SEAL_PASSPHRASE) return seal_open_named(dir, k, name, NULL, 0, &wrong, out);
-    struct buf pass = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
-    tr_result r = seal_passphrase_load(NULL, &pass);
-    if (tr_ok(r) && pass.len == 0)
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s is sealed with a passphrase: give it in "
-                       "TRESOR_PASSPHRASE", dir);
-    if (tr_ok(r)) r = open_passphrase_at(dir, name ? name : SEAL_FILE_NAME, pass.data, pass.len, &wrong, out);
-    buf_free(&pass);
+    struct seal_how how = { .kind = k, .p11 = seal_p11_conf_env(NULL, NULL, NULL) };
+    struct buf secret = BUF_SECRET(SEAL_PASSPHRASE_MAX + 2);
+    tr_result r = TR_OK;
+    if (k == SEAL_PASSPHRASE) {
+        r = seal_passphrase_load(NULL, &secret);
+        if (tr_ok(r) && secret.len == 0)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s is sealed with a passphrase: give it in "
+                           "TRESOR_PASSPHRASE", dir);
+    } else if (k == SEAL_PKCS11) {
+        r = seal_pin_load(NULL, &secret);
+        if (tr_ok(r) && secret.len == 0)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s is sealed by a PKCS#11 token: give its PIN in "
+                           "TRESOR_PKCS11_PIN (and the module in TRESOR_PKCS11_MODULE)", dir);
+    }
+    how.secret = secret.data;
+    how.secret_len = secret.len;
+    if (tr_ok(r)) r = seal_open_how_named(dir, &how, name, &wrong, out);
+    buf_free(&secret);
     return r;
 }
 
-const char *seal_file_name(enum seal_kind k)
+TR_RESULT seal_open_how(const char *dir, const struct seal_how *how, bool *wrong, struct keyring **out)
 {
-    return k == SEAL_FILE ? "root.key" : k == SEAL_PASSPHRASE ? SEAL_FILE_NAME : NULL;
+    return seal_open_how_named(dir, how, NULL, wrong, out);
+}
+
+TR_RESULT seal_open_how_named(const char *dir, const struct seal_how *how, const char *name, bool *wrong,
+                              struct keyring **out)
+{
+    char path[PATH_MAX + 64];
+    ENSURE(dir && how && wrong && out, TR_E_INTERNAL);
+    *wrong = false;
+    switch (how->kind) {
+    case SEAL_FILE:
+        GUARD(str_format(path, sizeof path, "data directory path", "%s/%s", dir, name ? name : "root.key"));
+        return keyring_load_file(path, out);
+    case SEAL_PASSPHRASE:
+        if (!how->secret || !how->secret_len)
+            BAIL(TR_E_INTERNAL, "%s has the passphrase seal: give its passphrase (--passphrase-file or "
+                 "TRESOR_PASSPHRASE)", dir);
+        return open_passphrase_at(dir, name ? name : SEAL_FILE_NAME, how->secret, how->secret_len, wrong, out);
+    case SEAL_PKCS11:
+        if (!how->secret || !how->secret_len)
+            BAIL(TR_E_INTERNAL, "%s has the pkcs11 seal: give the token's PIN (--pkcs11-pin-file or "
+                 "TRESOR_PKCS11_PIN)", dir);
+        return seal_open_pkcs11(dir, name, &how->p11, how->secret, how->secret_len, wrong, out);
+    default:
+        BAIL(TR_E_INTERNAL, "%s has no root key", dir);
+    }
 }
 
 /* The Argon2id parameters of dir's root.seal (its header is read, not
@@ -355,7 +408,7 @@ static struct seal_params current_params(const char *dir)
     struct seal_params prm = SEAL_PARAMS_DEFAULT, got;
     int k = snprintf(path, sizeof path, "%s/%s", dir, SEAL_FILE_NAME);
     if (k > 0 && (size_t)k < sizeof path &&
-        tr_ok(read_private_file(path, "sealed root key file", &file, SEAL_FILE_LEN + 1)) &&
+        tr_ok(seal_read_private_file(path, "sealed root key file", &file, SEAL_FILE_LEN + 1)) &&
         file.len == SEAL_FILE_LEN && memcmp(file.data, SEAL_MAGIC, 8) == 0) {
         struct rd r = rd_init(file.data + 10, 12, TR_E_INTERNAL);
         if (tr_ok(rd_u32be(&r, &got.m_kib)) && tr_ok(rd_u32be(&r, &got.t)) && tr_ok(rd_u32be(&r, &got.p)) &&
@@ -367,52 +420,28 @@ static struct seal_params current_params(const char *dir)
     return prm;
 }
 
-TR_RESULT seal_write_next(const char *dir, enum seal_kind kind, const uint8_t root[32], const uint8_t *pass,
-                          size_t n)
+TR_RESULT seal_write_next(const char *dir, const struct seal_how *how, const uint8_t root[32])
 {
-    char name[64], path[PATH_MAX + 64];
-    uint8_t sealed[SEAL_FILE_LEN];
-    const uint8_t *data = NULL;
+    char name[64], path[PATH_MAX + 64], token[33], key[129];
+    uint8_t form[SEAL_FORM_MAX];
     size_t len = 0;
-    ENSURE(dir && root && seal_file_name(kind), TR_E_INTERNAL);
-    GUARD(str_format(name, sizeof name, "seal file name", "%s.next", seal_file_name(kind)));
+    bool wrong;
+    ENSURE(dir && how && root && seal_file_name(how->kind), TR_E_INTERNAL);
+    GUARD(str_format(name, sizeof name, "seal file name", "%s.next", seal_file_name(how->kind)));
     GUARD(str_format(path, sizeof path, "data directory path", "%s/%s", dir, name));
-    switch (kind) {
-    case SEAL_FILE:
-        data = root;
-        len = ROOT_LEN;
-        break;
-    case SEAL_PASSPHRASE:
-        ENSURE(pass, TR_E_INTERNAL);
-        GUARD(seal_wrap(root, pass, n, current_params(dir), sealed));
-        data = sealed;
-        len = sizeof sealed;
-        break;
-    default:
-        BAIL(TR_E_INTERNAL, "no such seal");
+    struct seal_how now = *how;         /* the current file's parameters, not the caller's */
+    if (now.kind == SEAL_PASSPHRASE) now.prm = current_params(dir);
+    if (now.kind == SEAL_PKCS11) {
+        GUARD(seal_p11_labels(dir, token, key));
+        now.p11.token = token;
+        now.p11.key = key;
+        now.p11_key_exists = true;
     }
+    GUARD(seal_wrap_how(root, &now, form, &len, &wrong));
     tr_result r = TR_OK;
     if (unlink(path) != 0 && errno != ENOENT)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "cannot remove %s: %s", path, strerror(errno));
-    if (tr_ok(r)) r = keyring_create_file(dir, name, data, len, false);
-    secure_zero(sealed, sizeof sealed);
+    if (tr_ok(r)) r = keyring_create_file(dir, name, form, len, false);
+    secure_zero(form, sizeof form);
     return r;
-}
-
-TR_RESULT seal_open_named(const char *dir, enum seal_kind kind, const char *name, const uint8_t *pass, size_t n,
-                          bool *wrong, struct keyring **out)
-{
-    char path[PATH_MAX + 64];
-    ENSURE(dir && name && wrong && out, TR_E_INTERNAL);
-    *wrong = false;
-    switch (kind) {
-    case SEAL_FILE:
-        GUARD(str_format(path, sizeof path, "data directory path", "%s/%s", dir, name));
-        return keyring_load_file(path, out);
-    case SEAL_PASSPHRASE:
-        ENSURE(pass, TR_E_INTERNAL);
-        return open_passphrase_at(dir, name, pass, n, wrong, out);
-    default:
-        BAIL(TR_E_INTERNAL, "no such seal");
-    }
 }

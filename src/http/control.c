@@ -19,7 +19,10 @@
  * material derived from the root key) and frees the keyring, which wipes
  * the root key.
  *
- * The passphrase crosses the socket in the clear: it never leaves the
+ * The pkcs11 seal unseals the same way with the token's PIN: a session is
+ * opened on the token, the root key unwrapped there, the session closed.
+ *
+ * The passphrase (or PIN) crosses the socket in the clear: it never leaves the
  * host, and only the owner can connect.  It is wiped from every buffer
  * once used.
  */
@@ -50,6 +53,7 @@
 struct control {
     struct server_env *env;
     struct control_hooks hooks;
+    struct seal_how how;            /* the seal's kind and token; never a secret */
     char dir[PATH_MAX];
     char path[PATH_MAX + 32];
     int fd, wake[2];
@@ -117,12 +121,17 @@ static void do_unseal(struct control *c, int fd, const uint8_t *pass, size_t n)
         reply(fd, true, "already unsealed");
         return;
     }
-    if (tr_failed(seal_open_passphrase(c->dir, pass, n, &wrong, &kr))) {
+    struct seal_how how = c->how;
+    how.secret = pass;
+    how.secret_len = n;
+    tr_result opened = seal_open_how(c->dir, &how, &wrong, &kr);
+    how.secret = NULL;
+    if (tr_failed(opened)) {
         if (wrong) {
+            const char *what = c->how.kind == SEAL_PKCS11 ? "PIN" : "passphrase";
             c->refused++;
-            log_msg("warn", "unseal refused: wrong passphrase (%u refused since start); still sealed",
-                    c->refused);
-            reply(fd, false, "wrong passphrase (%u refused since start); tresor stays sealed", c->refused);
+            log_msg("warn", "unseal refused: wrong %s (%u refused since start); still sealed", what, c->refused);
+            reply(fd, false, "wrong %s (%u refused since start); tresor stays sealed", what, c->refused);
         } else {
             log_msg("error", "unseal failed: %s", tr_last_error()->message);
             reply(fd, false, "%s; tresor stays sealed", tr_last_error()->message);
@@ -181,7 +190,7 @@ static void serve_one(struct control *c, int fd)
     const uint8_t *rest = nl ? nl + 1 : req.data + req.len;
     size_t rest_len = req.len - (size_t)(rest - req.data);
     if (cmd_len == 6 && memcmp(req.data, "unseal", 6) == 0) {
-        if (rest_len == 0) reply(fd, false, "no passphrase given");
+        if (rest_len == 0) reply(fd, false, "no %s given", c->how.kind == SEAL_PKCS11 ? "PIN" : "passphrase");
         else do_unseal(c, fd, rest, rest_len);
     } else if (cmd_len == 4 && memcmp(req.data, "seal", 4) == 0) {
         bool was;
@@ -217,8 +226,8 @@ static void *control_thread(void *arg)
     }
 }
 
-TR_RESULT control_start(const char *dir, struct server_env *env, const struct control_hooks *hooks,
-                        struct control **out)
+TR_RESULT control_start(const char *dir, struct server_env *env, const struct seal_how *how,
+                        const struct control_hooks *hooks, struct control **out)
 {
     struct sockaddr_un addr;
     int dirfd = -1;
@@ -228,7 +237,10 @@ TR_RESULT control_start(const char *dir, struct server_env *env, const struct co
     c->fd = c->wake[0] = c->wake[1] = -1;
     c->env = env;
     if (hooks) c->hooks = *hooks;
-    if (!dir || !env || !env->seal_lock) {
+    if (how) c->how = *how;
+    c->how.secret = NULL;
+    c->how.secret_len = 0;
+    if (!dir || !env || !env->seal_lock || !how) {
         free(c);
         BAIL(TR_E_INTERNAL, "control socket: no data dir or seal lock");
     }
@@ -312,7 +324,8 @@ TR_RESULT control_call(const char *dir, const char *cmd, const uint8_t *pass, si
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "no server answers on %s/%s (%s): is tresor serve "
-                       "running on this data dir with the passphrase seal?", dir, CONTROL_SOCKET, strerror(errno));
+                       "running on this data dir with the passphrase or pkcs11 seal?", dir, CONTROL_SOCKET,
+                       strerror(errno));
         goto done;
     }
     bool sent = send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) == (ssize_t)strlen(cmd) &&

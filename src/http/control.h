@@ -1,11 +1,11 @@
 /*
  * control.h -- the control socket of a running server: `tresor unseal`
- * and `tresor seal` (passphrase seal only; crypto/seal.h).
+ * and `tresor seal` (the passphrase and pkcs11 seals; crypto/seal.h).
  *
  * DIR/control.sock, AF_UNIX stream, mode 0600; the server answers a peer
  * whose uid (SO_PEERCRED) is its own and nobody else.  One request per
  * connection: the client writes a command line ("unseal\n" followed by
- * the passphrase, or "seal\n") and shuts down its writing side; the server
+ * the passphrase or the PIN, or "seal\n") and shuts down its writing side; the server
  * answers one line, "ok <what happened>" or "error <why>", and closes.
  * Requests are served one at a time by one thread, so guessing
  * passphrases costs at least one Argon2id derivation each.
@@ -19,6 +19,7 @@
 
 #include "core/result.h"
 #include "crypto/keyring.h"
+#include "crypto/seal.h"
 #include "op/op.h"
 
 #define CONTROL_SOCKET "control.sock"
@@ -36,10 +37,12 @@ struct control_hooks {
 struct control;
 
 /* Listen on DIR/control.sock and serve it from a thread.  env->seal_lock
- * must be set; env->kr is set and cleared under it.  Refuses to start when
- * another server answers on the socket. */
-TR_RESULT control_start(const char *dir, struct server_env *env, const struct control_hooks *hooks,
-                        struct control **out);
+ * must be set; env->kr is set and cleared under it.  how: the data dir's
+ * seal (its kind, and the token for pkcs11; any secret in it is ignored),
+ * which unseal opens with the passphrase or PIN it is sent.  Refuses to
+ * start when another server answers on the socket. */
+TR_RESULT control_start(const char *dir, struct server_env *env, const struct seal_how *how,
+                        const struct control_hooks *hooks, struct control **out);
 /* Stop the thread, remove the socket.  NULL: nothing. */
 void control_stop(struct control *c);
 /* Seal: run the sealing hook, wipe every cache and the root key.  Takes

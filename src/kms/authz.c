@@ -75,6 +75,10 @@
  *    is given, kms:RequestAlias when KeyId was an alias name or alias ARN
  *    (DescribeKey too; the other operations take no alias);
  *    ReEncrypt also kms:ReEncryptOnSameKey;
+ *  - GenerateDataKeyPair*: those of GenerateDataKey and kms:DataKeyPairSpec;
+ *  - Sign, Verify: kms:SigningAlgorithm and kms:MessageType (RAW when
+ *    omitted); GenerateMac, VerifyMac: kms:MacAlgorithm; these and
+ *    GetPublicKey kms:RequestAlias when KeyId was an alias;
  *  - CreateGrant: kms:GrantOperations, kms:GranteePrincipal,
  *    kms:RetiringPrincipal, kms:GrantConstraintType and the constraint's
  *    pairs as kms:EncryptionContext:<k>; CreateGrant, ListGrants and
@@ -290,6 +294,10 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
         GUARD(kctx_one(c, "kms:MultiRegion", "false"));
     }
     if (in) GUARD(kctx_one(c, "kms:EncryptionAlgorithm", in->enc_alg));
+    if (in) GUARD(kctx_one(c, "kms:SigningAlgorithm", in->sign_alg));
+    if (in) GUARD(kctx_one(c, "kms:MessageType", in->message_type));
+    if (in) GUARD(kctx_one(c, "kms:MacAlgorithm", in->mac_alg));
+    if (in) GUARD(kctx_one(c, "kms:DataKeyPairSpec", in->pair_spec));
 
     GUARD(request_alias(in ? in->key_id_given : NULL, c->request_alias, sizeof c->request_alias));
     if (c->request_alias[0]) GUARD(kctx_one(c, "kms:RequestAlias", c->request_alias));

@@ -1,6 +1,7 @@
 /*
  * crypt.c -- the cryptographic operations: Encrypt, Decrypt, ReEncrypt,
- * GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom; and
+ * GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateDataKeyPair,
+ * GenerateDataKeyPairWithoutPlaintext, GenerateRandom; and
  * the C entry points Secrets Manager calls without going through JSON
  * (kms_blob_seal, kms_blob_open, kms_data_key_new).
  *
@@ -39,6 +40,7 @@
 #include "core/json.h"
 #include "core/str.h"
 #include "crypto/keyring.h"
+#include "crypto/pkey.h"
 #include "crypto/rand.h"
 
 static const char *const ENC_ALGS[] = { "SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1",
@@ -76,12 +78,21 @@ TR_RESULT kms_enc_ctx(json_t *map, struct enc_pair **pairs, struct enc_ctx *out)
  * decrypting operation named `op`. */
 static TR_RESULT check_usage(const struct key_rec *k, const char *alg, const char *op)
 {
-    if (strcmp(k->key_usage, "ENCRYPT_DECRYPT") != 0)
-        BAIL(TR_E_KMS_INVALID_KEY_USAGE, "%s key usage is %s which is not valid for %s.",
-             k->arn, k->key_usage, op);
-    if (alg && strcmp(alg, "SYMMETRIC_DEFAULT") != 0)
-        BAIL(TR_E_KMS_INVALID_KEY_USAGE, "Algorithm %s is incompatible with key spec %s.",
-             alg, k->key_spec);
+    if (strcmp(k->key_usage, "ENCRYPT_DECRYPT") != 0) return kms_usage_error(k, op);
+    const struct kms_spec *s = kms_spec_find(k->key_spec);
+    const char *a = alg ? alg : "SYMMETRIC_DEFAULT";
+    ENSURE(s != NULL, TR_E_INTERNAL);
+    for (const char *const *l = s->enc_algs; l && *l; l++)
+        if (strcmp(*l, a) == 0) return TR_OK;
+    return kms_alg_error(k, a);
+}
+
+/* An asymmetric key takes no encryption context. */
+static TR_RESULT no_context(const struct key_rec *k, json_t *ctx)
+{
+    if (!kms_key_is_symmetric(k) && json_object_size(ctx) > 0)
+        BAIL(TR_E_VALIDATION, "EncryptionContext is not supported when encrypting/decrypting "
+             "with asymmetric CMKs.");
     return TR_OK;
 }
 
@@ -107,6 +118,7 @@ static TR_RESULT usable_key_as(struct req_ctx *rc, const char *id, const char *a
     tr_result r = kms_authorize_in(rc, action, k, &az);
     if (tr_ok(r)) r = kms_check_state(k, KS_USABLE);
     if (tr_ok(r)) r = check_usage(k, alg, op);
+    if (tr_ok(r)) r = no_context(k, ctx);
     if (tr_failed(r)) key_rec_free(k);
     return r;
 }
@@ -179,6 +191,22 @@ static TR_RESULT blob_open(struct req_ctx *rc, const char *key_id, const char *a
     memset(&given, 0, sizeof given);
     memset(key, 0, sizeof *key);
     if (key_id) GUARD(kms_resolve(rc, key_id, KR_ALIAS | KR_XACCT, &given));
+    if (key_id && !kms_key_is_symmetric(&given)) {
+        /* An RSA ciphertext is the raw RSAES-OAEP output: it names no
+         * key, so KeyId is what says which one (and without KeyId the
+         * blob does not parse: InvalidCiphertextException). */
+        *key = given;
+        memset(&given, 0, sizeof given);
+        if (same_as) az.reencrypt_same = strcmp(same_as, key->key_id) == 0 ? 1 : -1;
+        r = kms_authorize_in(rc, action, key, &az);
+        if (tr_ok(r)) r = kms_check_state(key, KS_USABLE);
+        if (tr_ok(r)) r = check_usage(key, alg, strchr(action, ':') + 1);
+        if (tr_ok(r)) r = no_context(key, ctx_json);
+        if (tr_ok(r) && !blob) r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+        if (tr_ok(r)) r = kms_rsa_decrypt(rc, key, alg, blob, blob_len, pt);
+        if (tr_ok(r)) *material = key->current_material;
+        goto fail;
+    }
 
     bool parsed = blob && tr_ok(ciphertext_parse(blob, blob_len, &ct));
     if (!parsed) {
@@ -363,12 +391,16 @@ KMS_HANDLER(op_encrypt)
     if (tr_failed(r)) goto fail;
     if (dry) { r = kms_dry_run(); goto fail; }
 
-    r = kms_enc_ctx(ctx_json, &pairs, &ctx);
-    if (tr_failed(r)) goto fail;
-    r = kms_blob_seal(rc, &k, &ctx, pt.data, pt.len, &blob);
+    if (kms_key_is_symmetric(&k)) {
+        r = kms_enc_ctx(ctx_json, &pairs, &ctx);
+        if (tr_failed(r)) goto fail;
+        r = kms_blob_seal(rc, &k, &ctx, pt.data, pt.len, &blob);
+    } else {
+        r = kms_rsa_encrypt(rc, &k, alg, pt.data, pt.len, &blob);
+    }
     if (tr_ok(r))
         r = reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
-                                      "SYMMETRIC_DEFAULT"),
+                                      alg ? alg : "SYMMETRIC_DEFAULT"),
                             "CiphertextBlob", &blob, out);
 fail:
     free(pairs);
@@ -416,11 +448,17 @@ KMS_HANDLER(op_decrypt)
                           &version);
     if (tr_ok(r)) r = check_usage(&k, alg, "Decrypt");
     if (tr_ok(r) && dry) r = kms_dry_run();
-    if (tr_ok(r)) r = kms_material_id(k.key_id, version, mid);
-    if (tr_ok(r))
-        r = reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
-                                      "SYMMETRIC_DEFAULT", "KeyMaterialId", mid),
+    if (tr_ok(r) && kms_key_is_symmetric(&k)) {
+        r = kms_material_id(k.key_id, version, mid);
+        if (tr_ok(r))
+            r = reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
+                                          "SYMMETRIC_DEFAULT", "KeyMaterialId", mid),
+                                "Plaintext", &pt, out);
+    } else if (tr_ok(r)) {
+        /* Asymmetric: no KeyMaterialId (AWS gives it for symmetric keys). */
+        r = reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm", alg),
                             "Plaintext", &pt, out);
+    }
 fail:
     buf_free(&pt);
     buf_free(&blob);
@@ -483,21 +521,30 @@ KMS_HANDLER(op_re_encrypt)
     if (tr_failed(r)) goto fail;
     if (dry) { r = kms_dry_run(); goto fail; }
 
-    r = kms_enc_ctx(dst_ctx, &pairs, &ctx);
-    if (tr_failed(r)) goto fail;
-    r = kms_blob_seal(rc, &dst, &ctx, pt.data, pt.len, &out_blob);
+    if (kms_key_is_symmetric(&dst)) {
+        r = kms_enc_ctx(dst_ctx, &pairs, &ctx);
+        if (tr_failed(r)) goto fail;
+        r = kms_blob_seal(rc, &dst, &ctx, pt.data, pt.len, &out_blob);
+    } else {
+        r = kms_rsa_encrypt(rc, &dst, dst_alg, pt.data, pt.len, &out_blob);
+    }
     buf_free(&pt);   /* used up: wipe now */
     if (tr_failed(r)) goto fail;
-    r = kms_material_id(src.key_id, version, src_mid);
-    if (tr_ok(r)) r = kms_material_id(dst.key_id, dst.current_material, dst_mid);
-    if (tr_ok(r))
-        r = reply_with_blob(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "SourceKeyId", src.arn,
-                                      "KeyId", dst.arn,
-                                      "SourceEncryptionAlgorithm", "SYMMETRIC_DEFAULT",
-                                      "DestinationEncryptionAlgorithm", "SYMMETRIC_DEFAULT",
-                                      "SourceKeyMaterialId", src_mid,
-                                      "DestinationKeyMaterialId", dst_mid),
-                            "CiphertextBlob", &out_blob, out);
+    json_t *reply = json_pack("{s:s, s:s, s:s, s:s}", "SourceKeyId", src.arn, "KeyId", dst.arn,
+                              "SourceEncryptionAlgorithm", src_alg ? src_alg : "SYMMETRIC_DEFAULT",
+                              "DestinationEncryptionAlgorithm",
+                              dst_alg ? dst_alg : "SYMMETRIC_DEFAULT");
+    /* KeyMaterialIds name symmetric material only. */
+    if (reply && kms_key_is_symmetric(&src)) {
+        r = kms_material_id(src.key_id, version, src_mid);
+        if (tr_ok(r)) r = kms_set(reply, "SourceKeyMaterialId", json_string(src_mid));
+    }
+    if (tr_ok(r) && reply && kms_key_is_symmetric(&dst)) {
+        r = kms_material_id(dst.key_id, dst.current_material, dst_mid);
+        if (tr_ok(r)) r = kms_set(reply, "DestinationKeyMaterialId", json_string(dst_mid));
+    }
+    if (tr_failed(r)) { json_decref(reply); goto fail; }
+    r = reply_with_blob(reply, "CiphertextBlob", &out_blob, out);
 fail:
     free(pairs);
     buf_free(&pt);
@@ -568,6 +615,93 @@ KMS_HANDLER(op_generate_data_key)
 KMS_HANDLER(op_generate_data_key_without_plaintext)
 {
     return data_key(rc, in, out, false);
+}
+
+/* ---------------------------------------------------------------------- */
+/* GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext                */
+
+static const char *const PAIR_SPECS[] = { "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256",
+                                          "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1",
+                                          "SM2", NULL };
+
+/* A key pair of KeyPairSpec (crypto/pkey.c, as for asymmetric KMS keys):
+ * the private key as PKCS#8 DER sealed under a symmetric encryption key
+ * with the encryption context (an ordinary ciphertext blob: Decrypt opens
+ * it), the public key as SubjectPublicKeyInfo DER, and -- unless
+ * without_plaintext -- the private key in the clear, built in wiped
+ * memory. */
+static TR_RESULT data_key_pair(struct req_ctx *rc, json_t *in, json_t **out, bool with_plaintext)
+{
+    const char *id, *spec;
+    json_t *ctx_json, *reply = NULL;
+    bool dry;
+    struct buf priv = BUF_SECRET(KMS_MATERIAL_MAX);
+    struct buf pub = BUF_INIT(8192);
+    struct buf blob = BUF_INIT(KMS_CT_MAX + 1024);
+    struct enc_pair *pairs = NULL;
+    struct enc_ctx ctx;
+    struct key_rec k;
+    char mid[65];
+    const char *action = rc->op->action;
+    tr_result r;
+
+    memset(&k, 0, sizeof k);
+    r = json_get_str_map(in, "EncryptionContext", &ctx_json);
+    if (tr_ok(r)) r = json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id);
+    if (tr_ok(r)) r = kms_get_enum(in, "KeyPairSpec", PAIR_SPECS, &spec);
+    if (tr_ok(r) && !spec) r = json_invalid("KeyPairSpec", "null", "Member must not be null");
+    if (tr_ok(r)) r = kms_grant_tokens(in);
+    if (tr_ok(r) && with_plaintext) r = refuse_recipient(in);
+    if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
+    if (tr_failed(r)) goto fail;
+    const struct kms_spec *s = kms_spec_find(spec);
+    if (!s) {   /* SM2: China Regions only */
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED, "KeyPairSpec %s is not supported",
+                       spec);
+        goto fail;
+    }
+    r = kms_resolve(rc, id, KR_ALIAS | KR_XACCT, &k);
+    if (tr_failed(r)) goto fail;
+    struct kms_authz_in az = crypto_in(id, ctx_json, NULL);
+    az.pair_spec = spec;
+    r = kms_authorize_in(rc, action, &k, &az);
+    if (tr_ok(r)) r = kms_check_state(&k, KS_USABLE);
+    if (tr_ok(r)) r = check_usage(&k, NULL, action + 4);
+    if (tr_ok(r) && dry) r = kms_dry_run();
+    if (tr_failed(r)) goto fail;
+
+    r = kms_material_generate(s, &priv, &pub);
+    if (tr_ok(r)) r = kms_enc_ctx(ctx_json, &pairs, &ctx);
+    if (tr_ok(r)) r = kms_blob_seal(rc, &k, &ctx, priv.data, priv.len, &blob);
+    if (tr_ok(r)) r = kms_material_id(k.key_id, k.current_material, mid);
+    if (tr_failed(r)) goto fail;
+    reply = json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "KeyPairSpec", spec, "KeyMaterialId", mid);
+    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = json_set_blob(reply, "PrivateKeyCiphertextBlob", blob.data, blob.len);
+    if (tr_ok(r)) r = json_set_blob(reply, "PublicKey", pub.data, pub.len);
+    if (tr_ok(r) && with_plaintext)
+        r = kms_set_secret_blob(reply, "PrivateKeyPlaintext", priv.data, priv.len);
+    if (tr_failed(r)) goto fail;
+    *out = reply;
+    reply = NULL;
+fail:
+    json_decref(reply);
+    free(pairs);
+    buf_free(&priv);
+    buf_free(&pub);
+    buf_free(&blob);
+    key_rec_free(&k);
+    return r;
+}
+
+KMS_HANDLER(op_generate_data_key_pair)
+{
+    return data_key_pair(rc, in, out, true);
+}
+
+KMS_HANDLER(op_generate_data_key_pair_without_plaintext)
+{
+    return data_key_pair(rc, in, out, false);
 }
 
 KMS_HANDLER(op_generate_random)

@@ -28,10 +28,13 @@
  *    (docs/AUTHORIZATION.md 8.1).
  *  - Grants take effect at once (no eventual consistency), so grant
  *    tokens are accepted and need not be presented.
- *  - Operations a symmetric encryption key cannot perform (Sign, Verify,
- *    GetPublicKey, GenerateMac, VerifyMac, DeriveSharedSecret) are refused
- *    with ValidationException; GenerateDataKeyPair* are symmetric-key
- *    operations on AWS and are accepted.  A grant of CreateGrant alone is
+ *  - Operations the key cannot perform are refused with
+ *    ValidationException: a symmetric encryption key no Sign, Verify,
+ *    GetPublicKey, GenerateMac, VerifyMac, DeriveSharedSecret (its
+ *    GenerateDataKeyPair* are accepted, as on AWS); an RSA encryption key
+ *    only Encrypt, Decrypt, ReEncrypt*, GetPublicKey; a signing key only
+ *    Sign, Verify, GetPublicKey; an HMAC key only GenerateMac, VerifyMac
+ *    (each with CreateGrant, RetireGrant and DescribeKey).  A grant of CreateGrant alone is
  *    refused ("Grants must not contain only the CreateGrant operation.",
  *    seen from real KMS).
  *
@@ -93,9 +96,22 @@ static const char *const GRANT_OPS[] = {
     "RetireGrant", "DescribeKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
     "GenerateMac", "VerifyMac", "DeriveSharedSecret", NULL
 };
-/* Grant operations a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key cannot perform. */
-static const char *const NOT_SYMMETRIC[] = {
-    "Sign", "Verify", "GetPublicKey", "GenerateMac", "VerifyMac", "DeriveSharedSecret", NULL
+/* The grant operations each kind of key can perform (the KMS developer
+ * guide's "Grant operations" table); any other is refused. */
+static const char *const OPS_SYMMETRIC[] = {
+    "Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "ReEncryptFrom",
+    "ReEncryptTo", "CreateGrant", "RetireGrant", "DescribeKey", NULL
+};
+static const char *const OPS_RSA_ENCRYPT[] = {
+    "Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey", "CreateGrant",
+    "RetireGrant", "DescribeKey", NULL
+};
+static const char *const OPS_SIGN[] = {
+    "Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey", NULL
+};
+static const char *const OPS_MAC[] = {
+    "GenerateMac", "VerifyMac", "CreateGrant", "RetireGrant", "DescribeKey", NULL
 };
 
 static bool in_list(const char *s, const char *const *list)
@@ -547,14 +563,17 @@ static TR_RESULT grant_constraints(json_t *in, const char **type, json_t **map)
     return TR_OK;
 }
 
-/* The operations fit the key (a symmetric encryption key). */
+/* The operations fit the key's spec and usage. */
 static TR_RESULT check_ops_for_key(const struct key_rec *k, const char *const *ops, size_t n)
 {
     char bad[256];
     size_t used = 0;
+    const char *const *fit = strcmp(k->key_usage, "SIGN_VERIFY") == 0 ? OPS_SIGN
+                           : strcmp(k->key_usage, "GENERATE_VERIFY_MAC") == 0 ? OPS_MAC
+                           : kms_key_is_symmetric(k) ? OPS_SYMMETRIC : OPS_RSA_ENCRYPT;
     bad[0] = '\0';
     for (size_t i = 0; i < n; i++) {
-        if (!in_list(ops[i], NOT_SYMMETRIC)) continue;
+        if (in_list(ops[i], fit)) continue;
         int w = snprintf(bad + used, sizeof bad - used, "%s%s", used ? "," : "", ops[i]);
         if (w > 0 && (size_t)w < sizeof bad - used) used += (size_t)w;
     }

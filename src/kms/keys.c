@@ -19,6 +19,9 @@
  *                  and kms_maintenance() (purge due keys, rotate due keys)
  *   crypt.c        Encrypt, Decrypt, ReEncrypt, GenerateDataKey*,
  *                  GenerateRandom, and their C entry points
+ *   asym.c         asymmetric and HMAC keys: the key specs, their
+ *                  material, GetPublicKey, Sign, Verify, GenerateMac,
+ *                  VerifyMac, RSAES-OAEP for crypt.c
  *   aliases.c      CreateAlias, UpdateAlias, DeleteAlias, ListAliases,
  *                  the AWS managed key aws/<service>
  *   tags.c         TagResource, UntagResource, ListResourceTags
@@ -33,7 +36,8 @@
  * Keys and material
  * -----------------
  * A key is one store row (struct key_rec) plus one material row per
- * version: 32 random bytes, never stored in the clear, only as
+ * version: 32 random bytes for a symmetric key (an asymmetric key's
+ * PKCS#8 private key, an HMAC key's bytes: asym.c), never stored in the clear, only as
  * keyring_wrap(root key, label "kms-material:<key-id>:<version>").  The
  * label is authenticated, so a wrapped material cannot be moved to another
  * key or version.  key_rec.current_material is the version that encrypts;
@@ -76,24 +80,26 @@ static TR_RESULT material_label(char out[LABEL_MAX], const char *key_id, uint32_
 }
 
 /* Wrap and store material version `version` of key_id: the given bytes
- * (fixed, dev mode's seed) or, when given is NULL, fresh random bytes.
- * The local copy is wiped; `given` stays the caller's to wipe. */
+ * (fixed, dev mode's seed, KMS_MATERIAL_LEN of them) or, when given is
+ * NULL, fresh material of the spec (asym.c: 32 random bytes, an HMAC key,
+ * a PKCS#8 private key).  The local copy is wiped; `given` stays the
+ * caller's to wipe. */
 static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *key_id,
                               uint32_t version, int64_t now, const char *rotation_type,
-                              const uint8_t *given)
+                              const uint8_t *given, const struct kms_spec *spec)
 {
-    uint8_t m[KMS_MATERIAL_LEN];
+    struct buf m = BUF_SECRET(KMS_MATERIAL_MAX);
     char label[LABEL_MAX];
     struct material_rec rec;
     tr_result r = TR_OK;
 
     memset(&rec, 0, sizeof rec);
-    rec.wrapped = BUF_INIT(256);
-    if (given) memcpy(m, given, sizeof m);
-    else r = rand_bytes(m, sizeof m);
+    rec.wrapped = BUF_INIT(KMS_MATERIAL_MAX + 256);
+    if (given) r = buf_append(&m, given, KMS_MATERIAL_LEN);
+    else r = kms_material_generate(spec, &m, NULL);
     if (tr_failed(r)) goto fail;
     r = material_label(label, key_id, version);
-    if (tr_ok(r)) r = keyring_wrap(kr, label, m, sizeof m, &rec.wrapped);
+    if (tr_ok(r)) r = keyring_wrap(kr, label, m.data, m.len, &rec.wrapped);
     if (tr_failed(r)) goto fail;
     rec.version = version;
     rec.created = now;
@@ -101,7 +107,7 @@ static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *
     if (tr_ok(r)) r = str_copy(rec.rotation_type, sizeof rec.rotation_type, rotation_type, "the rotation type");
     if (tr_ok(r)) r = st[0]->material_put(st, &rec);
 fail:
-    secure_zero(m, sizeof m);
+    buf_free(&m);
     buf_free(&rec.wrapped);
     return r;
 }
@@ -109,7 +115,27 @@ fail:
 TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
                            uint32_t version, int64_t now, const char *rotation_type)
 {
-    return material_put(st, kr, key_id, version, now, rotation_type, NULL);
+    return material_put(st, kr, key_id, version, now, rotation_type, NULL,
+                        kms_spec_find("SYMMETRIC_DEFAULT"));
+}
+
+TR_RESULT kms_material_load_any(store_t st, const struct keyring *kr, const char *key_id,
+                                uint32_t version, struct buf *out)
+{
+    struct material_rec rec;
+    char label[LABEL_MAX];
+    tr_result r;
+
+    memset(&rec, 0, sizeof rec);
+    r = st[0]->material_get(st, key_id, version, &rec);
+    if (tr_ok(r)) r = material_label(label, key_id, version);
+    if (tr_ok(r)) r = keyring_unwrap(kr, label, rec.wrapped.data, rec.wrapped.len, out);
+    if (tr_ok(r) && (out->len == 0 || out->len > KMS_MATERIAL_MAX)) {
+        buf_reset(out);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    material_rec_free(&rec);
+    return r;
 }
 
 TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *key_id,
@@ -191,9 +217,16 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
         if (tr_failed(r)) goto fail;
         k.policy_ids = ids;
     }
+    const struct kms_spec *spec = kms_spec_find(nk->key_spec ? nk->key_spec : "SYMMETRIC_DEFAULT");
+    if (!spec || (nk->material && spec->kind != KSK_SYMMETRIC)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        goto fail;
+    }
     STR_SET(k.key_state, KEY_STATE_ENABLED);
-    STR_SET(k.key_usage, "ENCRYPT_DECRYPT");
-    STR_SET(k.key_spec, "SYMMETRIC_DEFAULT");
+    r = str_copy(k.key_usage, sizeof k.key_usage, nk->key_usage ? nk->key_usage : "ENCRYPT_DECRYPT",
+                 "the key usage");
+    if (tr_ok(r)) r = str_copy(k.key_spec, sizeof k.key_spec, spec->name, "the key spec");
+    if (tr_failed(r)) goto fail;
     STR_SET(k.origin, "AWS_KMS");
     r = str_copy(k.key_manager, sizeof k.key_manager, nk->key_manager, "the key manager");
     if (tr_failed(r)) goto fail;
@@ -205,7 +238,7 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
 
     r = st[0]->key_put(st, &k);
     if (tr_failed(r)) goto fail;
-    r = material_put(st, kr, k.key_id, 1, nk->now, "", nk->material);
+    r = material_put(st, kr, k.key_id, 1, nk->now, "", nk->material, spec);
     if (tr_failed(r)) goto fail;
     r = kms_key_lookup(st, k.key_id, out);
     if (tr_failed(r)) key_rec_free(out);
@@ -241,12 +274,17 @@ TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out)
     SET("KeyManager", json_string(k->key_manager));
     SET("CustomerMasterKeySpec", json_string(k->key_spec));
     SET("KeySpec", json_string(k->key_spec));
-    SET("EncryptionAlgorithms", json_pack("[s]", "SYMMETRIC_DEFAULT"));
+    r = kms_key_algorithms(k, md);
+    if (tr_failed(r)) goto fail;
     SET("MultiRegion", json_false());
     if (pending) SET("PendingDeletionWindowInDays", json_integer(k->pending_window_days));
-    r = kms_material_id(k->key_id, k->current_material, mid);
-    if (tr_failed(r)) goto fail;
-    SET("CurrentKeyMaterialId", json_string(mid));
+    /* Symmetric encryption keys only, as AWS: key material ids name
+     * rotatable material. */
+    if (kms_key_is_symmetric(k)) {
+        r = kms_material_id(k->key_id, k->current_material, mid);
+        if (tr_failed(r)) goto fail;
+        SET("CurrentKeyMaterialId", json_string(mid));
+    }
 #undef SET
     *out = md;
     return TR_OK;
@@ -362,12 +400,19 @@ KMS_HANDLER(op_create_key)
              "same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec "
              "parameter instead.");
     const char *eff = spec ? spec : cmk_spec ? cmk_spec : "SYMMETRIC_DEFAULT";
-    if (strcmp(eff, "SYMMETRIC_DEFAULT") != 0)
-        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support KeySpec %s yet: only "
-             "SYMMETRIC_DEFAULT (AES-256-GCM) keys can be created.", eff);
-    if (usage && strcmp(usage, "ENCRYPT_DECRYPT") != 0)
-        BAIL(TR_E_VALIDATION, "KeyUsage %s is not compatible with KeySpec SYMMETRIC_DEFAULT",
-             usage);
+    /* SM2 (China Regions only), ML-DSA and Ed25519 (OpenSSL 3.0 has no
+     * ML-DSA and no Ed25519ph): AWS's answer for a spec a region does not
+     * offer. */
+    const struct kms_spec *ks = kms_spec_find(eff);
+    if (!ks) BAIL(TR_E_KMS_UNSUPPORTED, "KeySpec %s is not supported", eff);
+    if (!usage && ks->kind != KSK_SYMMETRIC)
+        BAIL(TR_E_VALIDATION, "You must specify a KeyUsage value for all KMS keys except for "
+             "symmetric encryption keys.");
+    const char *eff_usage = usage ? usage : "ENCRYPT_DECRYPT";
+    /* KEY_AGREEMENT (ECDH) is not served: an ECC key with it is answered
+     * as any incompatible combination (docs/WIRE.md). */
+    if (!kms_spec_allows_usage(ks, eff_usage))
+        BAIL(TR_E_VALIDATION, "KeyUsage %s is not compatible with KeySpec %s", eff_usage, eff);
     if (origin && strcmp(origin, "AWS_KMS") != 0)
         BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support Origin %s yet: only AWS_KMS "
              "keys (key material generated by tresor) can be created.", origin);
@@ -394,8 +439,8 @@ KMS_HANDLER(op_create_key)
     GUARD(str_copy(proto.region, sizeof proto.region, rc->region, "the region"));
     proto.arn = arn;
     STR_SET(proto.key_state, KEY_STATE_ENABLED);
-    STR_SET(proto.key_usage, "ENCRYPT_DECRYPT");
-    STR_SET(proto.key_spec, "SYMMETRIC_DEFAULT");
+    GUARD(str_copy(proto.key_usage, sizeof proto.key_usage, eff_usage, "the key usage"));
+    GUARD(str_copy(proto.key_spec, sizeof proto.key_spec, ks->name, "the key spec"));
     STR_SET(proto.origin, "AWS_KMS");
     STR_SET(proto.key_manager, "CUSTOMER");
     struct kms_authz_in az = { .props = &proto, .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),
@@ -408,7 +453,7 @@ KMS_HANDLER(op_create_key)
     struct kms_new_key nk = {
         .account = rc->who.account_id, .region = rc->region, .description = desc,
         .policy = policy, .policy_ids = ids, .key_manager = "CUSTOMER", .rotation = false,
-        .now = rc->now, .key_id = new_id,
+        .now = rc->now, .key_id = new_id, .key_spec = ks->name, .key_usage = eff_usage,
     };
     r = kms_key_create(rc->st, rc->kr, &nk, &k);
     free(ids);

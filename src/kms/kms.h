@@ -26,7 +26,9 @@
 #include "store/store.h"
 
 #define KMS_ARN_MAX        2048     /* KeyIdType / ArnType max */
-#define KMS_MATERIAL_LEN   32       /* bytes of one key-material version */
+#define KMS_MATERIAL_LEN   32       /* bytes of one symmetric key-material version */
+#define KMS_MATERIAL_MAX   8192     /* bytes of any material (an RSA-4096 PKCS#8 key
+                                       is about 2.4 KiB) */
 #define KMS_CT_MAX         6144     /* CiphertextType max */
 #define KMS_DATA_KEY_MAX   1024     /* NumberOfBytesType max */
 #define KMS_POLICY_MAX     32768    /* bytes; the real KMS key-policy quota */
@@ -138,6 +140,10 @@ struct kms_authz_in {
                                           kms:EncryptionContext:<k>, kms:EncryptionContextKeys */
     const char *key_id_given;          /* KeyId as written: an alias sets kms:RequestAlias */
     const char *enc_alg;               /* kms:EncryptionAlgorithm; NULL: not a crypto op */
+    const char *sign_alg;              /* Sign, Verify: kms:SigningAlgorithm */
+    const char *message_type;          /*   and kms:MessageType (RAW when omitted) */
+    const char *mac_alg;               /* GenerateMac, VerifyMac: kms:MacAlgorithm */
+    const char *pair_spec;             /* GenerateDataKeyPair*: kms:DataKeyPairSpec */
     bool has_bypass;                   /* CreateKey, PutKeyPolicy, only when the request
                                           has BypassPolicyLockoutSafetyCheck: */
     bool bypass;                       /*   kms:BypassPolicyLockoutSafetyCheck */
@@ -272,6 +278,8 @@ struct kms_new_key {
     int64_t now;
     const char *key_id;        /* NULL: a fresh random id */
     const uint8_t *material;   /* KMS_MATERIAL_LEN bytes (dev seed), NULL: random */
+    const char *key_spec;      /* NULL: SYMMETRIC_DEFAULT (then material applies) */
+    const char *key_usage;     /* NULL: ENCRYPT_DECRYPT */
 };
 /* Create a key with its first material version (inside the caller's
  * transaction).  *out receives the stored record (key_rec_free). */
@@ -290,6 +298,10 @@ TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *ke
  * bumped, record updated in the store.  k is updated in place. */
 TR_RESULT kms_key_rotate(store_t st, const struct keyring *kr, struct key_rec *k,
                          int64_t now, const char *rotation_type);
+/* The same for a key of any spec: 1..8192 bytes (a PKCS#8 private key,
+ * an HMAC key, 32 bytes); never cached. */
+TR_RESULT kms_material_load_any(store_t st, const struct keyring *kr, const char *key_id,
+                                uint32_t version, struct buf *out);
 /* KeyMaterialId of a material version: 64 lowercase hex characters. */
 TR_RESULT kms_material_id(const char *key_id, uint32_t version, char out[65]);
 /* The KeyMetadata structure of DescribeKey/CreateKey. */
@@ -333,6 +345,46 @@ TR_RESULT kms_data_key_new(struct req_ctx *rc, const char *key_id, const char *a
 /* Build an enc_ctx over a JSON map (borrowed strings).  *pairs is heap
  * memory the caller frees (free()); NULL map -> empty context. */
 TR_RESULT kms_enc_ctx(json_t *map, struct enc_pair **pairs, struct enc_ctx *out);
+
+/* ---------- asym.c: asymmetric and HMAC keys ------------------------- */
+
+enum kms_spec_kind { KSK_SYMMETRIC, KSK_RSA, KSK_EC, KSK_HMAC };
+/* A key spec tresor creates: what it is, the KeyUsage values it allows and
+ * the algorithms it lists (NULL-terminated; NULL: none). */
+struct kms_spec {
+    const char *name;                  /* "RSA_2048" */
+    enum kms_spec_kind kind;
+    int bits;                          /* RSA modulus bits */
+    const char *curve;                 /* EC: OpenSSL's group name */
+    int md;                            /* enum pk_md: HMAC's and ECDSA's digest */
+    const char *usages[2];
+    const char *const *enc_algs;
+    const char *const *sign_algs;
+    const char *const *mac_algs;
+};
+/* The spec of that name, or NULL for one tresor does not create. */
+const struct kms_spec *kms_spec_find(const char *name);
+bool kms_spec_allows_usage(const struct kms_spec *s, const char *usage);
+bool kms_key_is_symmetric(const struct key_rec *k);
+/* EncryptionAlgorithms / SigningAlgorithms / MacAlgorithms of k into md
+ * (DescribeKey, GetPublicKey), as AWS lists them for its spec and usage. */
+TR_RESULT kms_key_algorithms(const struct key_rec *k, json_t *md);
+/* New material for a key of spec s, appended to out (a secret buf); for
+ * an RSA or EC spec, when pub is not NULL, its public key DER too. */
+TR_RESULT kms_material_generate(const struct kms_spec *s, struct buf *out, struct buf *pub);
+/* InvalidKeyUsageException "<arn> key usage is <usage> which is not valid
+ * for <op>." and "Algorithm <alg> is incompatible with key spec <spec>." */
+tr_result kms_usage_error(const struct key_rec *k, const char *op);
+tr_result kms_alg_error(const struct key_rec *k, const char *alg);
+/* RSAES-OAEP under an RSA key (alg RSAES_OAEP_SHA_1 or _256, checked by
+ * the caller): the raw RSA ciphertext, as AWS returns it.  Encrypt refuses
+ * plaintext past the OAEP limit of the key size (ValidationException);
+ * decrypt answers InvalidCiphertextException for anything that does not
+ * decrypt. */
+TR_RESULT kms_rsa_encrypt(struct req_ctx *rc, const struct key_rec *k, const char *alg,
+                          const uint8_t *pt, size_t n, struct buf *out);
+TR_RESULT kms_rsa_decrypt(struct req_ctx *rc, const struct key_rec *k, const char *alg,
+                          const uint8_t *ct, size_t n, struct buf *pt);
 
 /* ---------- aliases.c ------------------------------------------------ */
 

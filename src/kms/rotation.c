@@ -44,6 +44,16 @@ TR_RESULT kms_key_rotate(store_t st, const struct keyring *kr, struct key_rec *k
     return st[0]->key_update(st, k);
 }
 
+/* Rotation is for symmetric encryption keys only: an asymmetric or HMAC
+ * key is refused with AWS's UnsupportedOperationException. */
+static tr_result rotation_unsupported(struct key_rec *k)
+{
+    key_rec_free(k);
+    return tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED,
+                      "You cannot perform this operation on a non-symmetric key or a key with "
+                      "non-ENCRYPT_DECRYPT key usage.");
+}
+
 KMS_HANDLER(op_enable_key_rotation)
 {
     bool present;
@@ -54,6 +64,7 @@ KMS_HANDLER(op_enable_key_rotation)
     if (!present) period = 365;
     struct kms_authz_in az = { .rotation_period_days = (int)period };
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, &az, &k));
+    if (!kms_key_is_symmetric(&k)) return rotation_unsupported(&k);
     if (k.rotation_enabled && k.next_rotation > 0)
         k.next_rotation += (period - k.rotation_period_days) * (int64_t)KMS_DAY;
     else
@@ -70,6 +81,7 @@ KMS_HANDLER(op_disable_key_rotation)
     struct key_rec k;
     (void)out;
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, NULL, &k));
+    if (!kms_key_is_symmetric(&k)) return rotation_unsupported(&k);
     tr_result r = TR_OK;
     if (k.rotation_enabled) {
         k.rotation_enabled = false;
@@ -112,6 +124,7 @@ KMS_HANDLER(op_rotate_key_on_demand)
     tr_result r;
 
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, NULL, &k));
+    if (!kms_key_is_symmetric(&k)) return rotation_unsupported(&k);
     r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
     if (tr_failed(r)) goto fail;
     for (size_t i = 0; i < n; i++)

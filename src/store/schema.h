@@ -9,5 +9,9 @@
 
 extern const char *const store_schema[];
 extern const size_t store_schema_count;
+/* The PostgreSQL migrations (store/schema_pg.c), one for each of the
+ * above: store_pg_schema_count == store_schema_count. */
+extern const char *const store_pg_schema[];
+extern const size_t store_pg_schema_count;
 
 #endif

@@ -94,7 +94,8 @@ struct material_rec {
     uint32_t version;           /* 1 = the initial material */
     int64_t created;
     char rotation_type[16];     /* "" for the initial one, AUTOMATIC, ON_DEMAND */
-    struct buf wrapped;         /* keyring_wrap'd 32-byte material */
+    struct buf wrapped;         /* keyring_wrap'd material: 32 bytes (symmetric), a PKCS#8
+                                   private key or an HMAC key (kms/asym.c) */
 };
 
 struct alias_rec {

@@ -231,11 +231,61 @@ class Driver:
         if g3:
             self.do("RevokeGrant", a.revoke_grant, KeyId=key, GrantId=g3["GrantId"])
 
+    def kms_asym(self, who):
+        """The asymmetric and HMAC operations as who: on a bare key by id, on
+        a tagged, aliased key by id and by alias (kms:RequestAlias), with and
+        without MessageType (RAW by default)."""
+        a, k = self.admin.kms, who.kms
+        if not hasattr(self, "sign_keys"):
+            tag = [{"TagKey": "dept", "TagValue": "x"}]
+            self.sign_keys = [a.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", **t)
+                              ["KeyMetadata"]["KeyId"] for t in ({}, {"Tags": tag})]
+            self.mac_keys = [a.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", **t)
+                             ["KeyMetadata"]["KeyId"] for t in ({}, {"Tags": tag})]
+            self.rsa_key = a.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+            a.create_alias(AliasName="alias/drv-sign", TargetKeyId=self.sign_keys[1])
+            a.create_alias(AliasName="alias/drv-mac", TargetKeyId=self.mac_keys[1])
+        digest = bytes(32)
+        for kid in self.sign_keys + ["alias/drv-sign"]:
+            self.do("GetPublicKey", k.get_public_key, KeyId=kid)
+            sig = self.do("Sign", k.sign, KeyId=kid, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
+            if sig:
+                self.do("Verify", k.verify, KeyId=kid, Message=b"m", Signature=sig["Signature"],
+                        SigningAlgorithm="ECDSA_SHA_256")
+            sig = self.do("Sign (DIGEST)", k.sign, KeyId=kid, Message=digest, MessageType="DIGEST",
+                          SigningAlgorithm="ECDSA_SHA_256")
+            if sig:
+                self.do("Verify (DIGEST)", k.verify, KeyId=kid, Message=digest, MessageType="DIGEST",
+                        Signature=sig["Signature"], SigningAlgorithm="ECDSA_SHA_256")
+        for kid in self.mac_keys + ["alias/drv-mac"]:
+            mac = self.do("GenerateMac", k.generate_mac, KeyId=kid, Message=b"m",
+                          MacAlgorithm="HMAC_SHA_256")
+            if mac:
+                self.do("VerifyMac", k.verify_mac, KeyId=kid, Message=b"m", Mac=mac["Mac"],
+                        MacAlgorithm="HMAC_SHA_256")
+        ct = self.do("Encrypt (RSA)", k.encrypt, KeyId=self.rsa_key, Plaintext=b"p",
+                     EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+        if ct:
+            self.do("Decrypt (RSA)", k.decrypt, KeyId=self.rsa_key, CiphertextBlob=ct["CiphertextBlob"],
+                    EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+        self.do("GetPublicKey (RSA)", k.get_public_key, KeyId=self.rsa_key)
+        ctx = {"purpose": "drv"}
+        for kid in (self.bare_key, self.deco_key, "alias/drv-deco"):
+            self.do("GenerateDataKeyPair", k.generate_data_key_pair, KeyId=kid,
+                    KeyPairSpec="ECC_NIST_P256")
+            self.do("GenerateDataKeyPairWithoutPlaintext", k.generate_data_key_pair_without_plaintext,
+                    KeyId=kid, KeyPairSpec="ECC_NIST_P256", EncryptionContext=ctx)
+        self.do("GenerateDataKeyPair (context)", k.generate_data_key_pair, KeyId=self.bare_key,
+                KeyPairSpec="ECC_NIST_P384", EncryptionContext=ctx)
+        self.do("GenerateDataKeyPairWithoutPlaintext", k.generate_data_key_pair_without_plaintext,
+                KeyId=self.bare_key, KeyPairSpec="ECC_NIST_P256")
+
     def kms(self):
         self.kms_keys()
         for who in self.callers:
             self.kms_crypto(who, self.bare_key)
             self.kms_crypto(who, self.deco_key, "alias/drv-deco")
+            self.kms_asym(who)
         self.kms_key_ops(self.bare_key)
         self.kms_key_ops(self.deco_key)
         self.kms_aliases()

@@ -41,7 +41,7 @@ import urllib.parse
 import botocore.model
 import botocore.session
 
-from tresor_e2e import ACCOUNT, REPO, sanitize_error_code
+from tresor_e2e import ACCOUNT, ACTIVE_SERVERS, REPO, pg_sql, sanitize_error_code
 
 # Cases run, by (service, operation, kind); conftest prints the summary.
 MATRIX = collections.Counter()
@@ -628,8 +628,12 @@ def _message_problems(msg, case):
 # ---- the store ---------------------------------------------------------------
 
 def dump_store(data_dir):
-    """Every row of every table of the server's SQLite file, read-only
-    (WAL mode lets a reader in while the server runs)."""
+    """Every row of every table of the server's store, read-only: its
+    SQLite file (WAL mode lets a reader in while the server runs), or its
+    PostgreSQL database when it has one (TRESOR_E2E_STORE=postgres)."""
+    url = next((s.store_url for s in ACTIVE_SERVERS if s.data_dir == data_dir and s.store_url), None)
+    if url:
+        return _dump_pg(url)
     con = sqlite3.connect(f"file:{data_dir / 'tresor.db'}?mode=ro", uri=True)
     try:
         tables = [r[0] for r in con.execute(
@@ -641,6 +645,22 @@ def dump_store(data_dir):
         return out
     finally:
         con.close()
+
+
+def _dump_pg(url):
+    """Every row of every table of a PostgreSQL store, in one query: each
+    table as XML (query_to_xml), one element per row."""
+    out = pg_sql("SELECT table_name || chr(31) || query_to_xml(format('SELECT * FROM %I', table_name), "
+                 "true, false, '') || chr(30) FROM information_schema.tables "
+                 "WHERE table_schema = 'public' ORDER BY table_name", url)
+    tables = {}
+    for rec in out.split("\x1e"):
+        rec = rec.strip()
+        if not rec:
+            continue
+        name, _, xml = rec.partition("\x1f")
+        tables[name] = sorted(re.findall(r"<row>.*?</row>", xml, re.S))
+    return tables
 
 
 def store_diff(before, after):

@@ -20,6 +20,12 @@ import time
 
 import pytest
 
+from tresor_e2e import sqlite_only
+
+# tresor backup copies the data dir's SQLite file: a PostgreSQL store is
+# backed up with PostgreSQL's own tools (docs/internals/STORE.md).
+pytestmark = sqlite_only
+
 WRITERS = 4
 
 

@@ -25,10 +25,13 @@ import sqlite3
 
 import pytest
 
-from tresor_e2e import (
+from tresor_e2e import (sqlite_only,
     allow, deny, denied_msg, make_managed_policy, make_role, make_user, policy_doc, raises_aws,
     unique,
 )
+
+# These tests break stored documents with Python's sqlite3 on the SQLite file.
+pytestmark = sqlite_only
 
 GSV = "secretsmanager:GetSecretValue"
 # What the engine refuses ("Syntax errors in policy."): an unknown member

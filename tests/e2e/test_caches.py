@@ -14,7 +14,7 @@ import sqlite3
 
 import pytest
 
-from tresor_e2e import (
+from tresor_e2e import (sqlite_only,
     allow, deny, make_user, policy_doc, raises_aws, unique,
 )
 
@@ -130,6 +130,7 @@ def test_listing_follows_creates_and_deletes(root):
     assert sorted(names()) == sorted(made[1:])
 
 
+@sqlite_only  # another process writing the SQLite file
 def test_another_process_commit_is_seen_by_the_next_request(authz_server, root):
     """The server learns of commits by other processes through SQLite's
     data_version at the start of each request: change a secret's

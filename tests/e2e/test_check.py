@@ -16,7 +16,7 @@ import sqlite3
 
 import pytest
 
-from tresor_e2e import ROOT_ARN
+from tresor_e2e import sqlite_only, ROOT_ARN
 
 VALUE = "s3cr3t-value-never-printed"
 
@@ -58,6 +58,7 @@ def test_clean_store_running_and_stopped(filled):
     assert VALUE not in out and VALUE not in p.stderr
 
 
+@sqlite_only  # tampers with the SQLite file
 def test_tampered_envelope_is_reported(filled):
     arn = filled.sm().describe_secret(SecretId="custom")["ARN"]
     filled.stop_clean()
@@ -77,6 +78,7 @@ def test_tampered_envelope_is_reported(filled):
     assert VALUE not in p.stdout
 
 
+@sqlite_only  # tampers with the SQLite file
 def test_label_on_two_versions_is_reported(filled):
     filled.stop_clean()
     with db(filled) as c:
@@ -92,6 +94,7 @@ def test_label_on_two_versions_is_reported(filled):
     assert "2 versions labeled AWSCURRENT" in p.stdout
 
 
+@sqlite_only  # tampers with the SQLite file
 def test_corrupt_key_material_is_reported(filled):
     filled.stop_clean()
     with db(filled) as c:
@@ -107,6 +110,7 @@ def test_corrupt_key_material_is_reported(filled):
     assert "the value does not decrypt" in p.stdout       # the secret under that key
 
 
+@sqlite_only  # tampers with the SQLite file
 def test_corrupt_database_page_is_reported(filled):
     filled.stop_clean()                   # checkpointed: everything is in tresor.db
     path = filled.data_dir / "tresor.db"

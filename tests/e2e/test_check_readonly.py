@@ -25,7 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from tresor_e2e import ROOT_ARN, assert_wrapper_clean, scaled, tresor_cmd
+from tresor_e2e import sqlite_only, ROOT_ARN, assert_wrapper_clean, scaled, tresor_cmd
+
+# Read-only copies of a data dir's SQLite file.
+pytestmark = sqlite_only
 
 VALUE = "read-only-copy-value"
 UNSHARE = shutil.which("unshare")
@@ -47,9 +50,9 @@ def _can_mount_readonly():
 
 
 MODE = "mount" if _can_mount_readonly() else ("modes" if os.geteuid() != 0 else None)
-pytestmark = pytest.mark.skipif(
+pytestmark = [sqlite_only, pytest.mark.skipif(
     MODE is None, reason="no way to make a directory read-only for root here "
-                         "(unshare -m and a read-only bind mount are refused)")
+                         "(unshare -m and a read-only bind mount are refused)")]
 
 
 def make_readonly_copy(src, parent):

@@ -25,12 +25,14 @@ import readme
 from tresor_e2e import assert_wrapper_clean, free_port, run_tresor_cmd, scaled, tresor_cmd
 
 SUBCOMMANDS = ["serve", "who-can-decrypt", "what-can-decrypt", "policy simulate",
-               "account create", "check", "unseal", "seal", "rotate-root-key", "audit verify", "audit hmac", "backup",
+               "account create", "check", "unseal", "seal", "seal migrate", "rotate-root-key", "audit verify",
+               "audit hmac", "backup",
                "restore", "version", "help"]
 # Each subcommand's flags: (flag, its environment variable or None, its default or None).
 FLAGS = {
     "serve": [("--listen", "TRESOR_LISTEN", "127.0.0.1:8737"),
               ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"),
+              ("--store", "TRESOR_STORE", "DIR/tresor.db"),
               ("--region", "TRESOR_REGION", "us-east-1"),
               ("--account-id", "TRESOR_ACCOUNT_ID", "random"),
               ("--threads", "TRESOR_THREADS", "one per core"),
@@ -43,27 +45,38 @@ FLAGS = {
               ("--audit-checkpoint", "TRESOR_AUDIT_CHECKPOINT", "1000"),
               ("--metrics", "TRESOR_METRICS=1", None),
               ("--seal", "TRESOR_SEAL", "file"), ("--passphrase-file", None, None),
+              ("--pkcs11-module", "TRESOR_PKCS11_MODULE", None), ("--pkcs11-token", "TRESOR_PKCS11_TOKEN", None),
+              ("--pkcs11-key", "TRESOR_PKCS11_KEY", None), ("--pkcs11-pin-file", None, None),
               ("--dev", "TRESOR_DEV=1", None), ("--seed", None, None), ("--enforce-iam", None, None)],
     "who-can-decrypt": [("--all", None, None), ("--format", None, "text"), ("--explain", None, None),
                         ("--with-key", None, None), ("--diff", None, None), ("--account", None, None),
                         ("--region", "TRESOR_REGION", "us-east-1"),
-                        ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
-    "what-can-decrypt": [("--format", None, "text"), ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
+                        ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--store", "TRESOR_STORE", "DIR/tresor.db")],
+    "what-can-decrypt": [("--format", None, "text"), ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"),
+                         ("--store", "TRESOR_STORE", "DIR/tresor.db")],
     "policy simulate": [("--principal", None, None), ("--access-key-id", None, None),
                         ("--action", None, None), ("--resource", None, "*"), ("--context", None, None),
                         ("--encryption-context", None, None), ("--source-ip", None, None),
                         ("--secure-transport", None, None), ("--via-service", None, None), ("--session-policy", None, None),
                         ("--session-policy-arn", None, None), ("--session-tag", None, None),
                         ("--format", None, "text"),
-                        ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"),
+                        ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--store", "TRESOR_STORE", "DIR/tresor.db"),
                         ("--region", "TRESOR_REGION", "us-east-1")],
     "account create": [("--account-id", None, "random"),
-                       ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"),
+                       ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--store", "TRESOR_STORE", "DIR/tresor.db"),
                        ("--region", "TRESOR_REGION", "us-east-1")],
-    "check": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
-    "unseal": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--passphrase-file", None, None)],
+    "check": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--store", "TRESOR_STORE", "DIR/tresor.db")],
+    "unseal": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--passphrase-file", None, None),
+               ("--pin-file", None, None)],
     "seal": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data")],
-    "rotate-root-key": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--passphrase-file", None, None)],
+    "seal migrate": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--to", None, None),
+                     ("--passphrase-file", None, None), ("--pkcs11-module", "TRESOR_PKCS11_MODULE", None),
+                     ("--pkcs11-token", "TRESOR_PKCS11_TOKEN", None), ("--pkcs11-key", "TRESOR_PKCS11_KEY", None),
+                     ("--pkcs11-pin-file", None, None)],
+    "rotate-root-key": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--passphrase-file", None, None),
+                        ("--pkcs11-module", "TRESOR_PKCS11_MODULE", None),
+                        ("--pkcs11-token", "TRESOR_PKCS11_TOKEN", None), ("--pkcs11-key", "TRESOR_PKCS11_KEY", None),
+                        ("--pkcs11-pin-file", None, None)],
     "audit verify": [("--public-key", None, None)],
     "audit hmac": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--decode", None, None)],
     "backup": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--out", None, None)],
@@ -167,7 +180,7 @@ def test_subcommand_help(empty, cmd):
             assert env in row, row
         if dflt:
             assert f"default {dflt}" in row, row
-    listed = re.findall(r"^  (--[a-z-]+)", text, re.M)
+    listed = re.findall(r"^  (--[a-z0-9-]+)", text, re.M)
     assert sorted(listed) == sorted(f for f, _, _ in FLAGS[cmd]), \
         f"tresor {cmd} --help lists {listed}"
     assert re.search(r"^  -h, --help +this text$", text, re.M)
@@ -314,11 +327,11 @@ def readme_flags():
                 continue
             else:
                 assert line.startswith(" ") and current, f"{b.where()}: {line!r}"
-            found.setdefault(current, set()).update(re.findall(r"(?<![\w-])--[a-z][a-z-]*", line))
+            found.setdefault(current, set()).update(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", line))
     text = readme.README.read_text()
     for row in re.findall(r"^\|(.*)\|$", text, re.M):
         cells = [c.strip() for c in row.split("|")]
-        flags = re.findall(r"`(--[a-z-]+)", cells[0])
+        flags = re.findall(r"`(--[a-z0-9-]+)", cells[0])
         envs = re.findall(r"`(TRESOR_[A-Z_]+)", cells[1] if len(cells) > 1 else "")
         found.setdefault("serve", set()).update(flags)
         found.setdefault("serve-env", set()).update(envs)

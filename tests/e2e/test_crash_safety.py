@@ -68,8 +68,11 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tresor_e2e import (ACCOUNT, REGION, ROOT_ARN, TresorServer, _boto3_session, free_port,
+from tresor_e2e import (sqlite_only, ACCOUNT, REGION, ROOT_ARN, TresorServer, _boto3_session, free_port,
                         scaled, tresor_bin)
+
+# What a kill or a full disk leaves in the SQLite file and its WAL.
+pytestmark = sqlite_only
 
 ROUNDS = int(os.environ.get("TRESOR_CRASH_ROUNDS", "25"))
 SEED = int(os.environ.get("TRESOR_CRASH_SEED", "0")) or random.SystemRandom().randrange(1, 2**31)

@@ -38,7 +38,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tresor_e2e import REGION, TresorServer, _boto3_session, scaled
+from tresor_e2e import sqlite_only, REGION, TresorServer, _boto3_session, scaled
+
+# Group commit is the SQLite file's durability (one fdatasync of its -wal).
+pytestmark = sqlite_only
 
 STRACE = "/usr/bin/strace"
 CLIENTS = 16

@@ -37,7 +37,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from botocore.exceptions import ClientError
 
-from tresor_e2e import (
+from tresor_e2e import (sqlite_only,
     ACCOUNT, IAM_NS, INVALID_TOKEN_MSG, Caller, allow, assume_role, deny, denied_msg, make_role,
     make_user, policy_doc, raises_aws, trust_policy, unique,
 )
@@ -554,6 +554,7 @@ def test_recreated_role_not_named_by_old_policies(root):
     assert aws_principals(sm.get_resource_policy(SecretId=s)["ResourcePolicy"]) == [role["RoleId"]]
 
 
+@sqlite_only  # edits the SQLite file
 def test_policies_saved_before_bindings_are_bound_at_start(tresor_factory):
     """A data dir of an older tresor (schema 2: no bindings anywhere): the
     server binds its policies and grants when it starts, before it serves,

@@ -61,6 +61,7 @@ def start_with(srv, args, env_extra=None, timeout=20.0):
     srv.starts += 1
     srv.stdout_path = srv.log_dir / f"stdout.{srv.starts}.log"
     srv.stderr_path = srv.log_dir / f"stderr.{srv.starts}.log"
+    srv.ensure_pg_db()
     env = srv._base_env()
     env.update(env_extra or {})
     srv._spawn(["serve", "--listen", f"127.0.0.1:{srv.port}", *args], env)

@@ -23,7 +23,7 @@ import subprocess
 
 import pytest
 
-from tresor_e2e import raises_aws, run_tresor_cmd
+from tresor_e2e import pg_store_files, raises_aws, run_tresor_cmd
 
 PASS = "tr0ub4dor & 3 horses"
 SEALED = "tresor is sealed"
@@ -212,14 +212,20 @@ def test_no_file_holds_the_root_key_in_the_clear(tresor_factory, tmp_path):
     forms = [root, root.hex().encode(), root.hex().upper().encode(), base64.b64encode(root),
              base64.urlsafe_b64encode(root).rstrip(b"=")]
     files = [p for p in srv.data_dir.rglob("*") if p.is_file()] + [audit]
-    assert any(p.name == "tresor.db" for p in files)
+    if srv.store_url:               # the store's bytes are the cluster's files of its database
+        files += pg_store_files(srv.pg_db[0])
+    else:
+        assert any(p.name == "tresor.db" for p in files)
     for path in files + list(srv.log_dir.glob("*.log")):
         body = path.read_bytes()
         for f in forms:
             assert f not in body, f"{path} holds the root key"
     assert srv.stop() == 0
     # And after the stop (the store's log checkpointed), the same.
-    for path in [p for p in srv.data_dir.rglob("*") if p.is_file()]:
+    after = [p for p in srv.data_dir.rglob("*") if p.is_file()]
+    if srv.store_url:
+        after += pg_store_files(srv.pg_db[0])
+    for path in after:
         for f in forms:
             assert f not in path.read_bytes(), f"{path} holds the root key"
 

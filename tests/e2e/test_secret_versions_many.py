@@ -11,17 +11,33 @@ every answer is compared with what the rules give; then the stopped
 store's version index is taken away or made stale (as a secret stored
 before the index, or saved by a build without it, has it), the server
 restarted, and the same rules hold, `tresor check` staying clean; and
-`tresor check` names a creation order that lost a row.
+`tresor check` names a creation order that lost a row.  The stopped store
+is changed with SQL, in the SQLite file or, under TRESOR_E2E_STORE=postgres,
+in the server's database.
 """
 
+import contextlib
 import json
 import sqlite3
 
-from tresor_e2e import unique
+from tresor_e2e import pg_sql, unique
 
 
 def token(n):
     return f"00000000-0000-4000-8000-{n:012d}"
+
+
+def store_sql(tresor, sql, *params):
+    """Run sql (one ? per parameter) on the stopped server's store, its
+    SQLite file or its PostgreSQL database; the first column of each row."""
+    if tresor.store_url:
+        parts = sql.split("?")
+        assert len(parts) == len(params) + 1
+        text = parts[0] + "".join("'" + p.replace("'", "''") + "'" + rest
+                                  for p, rest in zip(params, parts[1:]))
+        return pg_sql(text, tresor.store_url).splitlines()
+    with contextlib.closing(sqlite3.connect(str(tresor.data_dir / "tresor.db"))) as c, c:
+        return [row[0] for row in c.execute(sql, params).fetchall()]
 
 
 def versions(sm, sid):
@@ -126,18 +142,16 @@ def test_index_missing_or_stale_after_restart(tresor_factory):
     drive(sm, sid, model, 2, 104)
     for how in ("missing", "stale", "missing-order"):
         tresor.stop_clean()
-        with sqlite3.connect(str(tresor.data_dir / "tresor.db")) as c:
-            if how == "missing-order":
-                c.execute("DELETE FROM relations WHERE kind = 'secret-seq' AND src = ?", (arn,))
-            (doc,) = c.execute("SELECT doc FROM entities WHERE kind = 'secret' AND arn = ?",
-                               (arn,)).fetchone()
-            d = json.loads(doc)
-            if how == "stale":
-                d["version_index"]["at"] = 1
-            else:
-                d.pop("version_index")
-            c.execute("UPDATE entities SET doc = ? WHERE kind = 'secret' AND arn = ?",
-                      (json.dumps(d), arn))
+        if how == "missing-order":
+            store_sql(tresor, "DELETE FROM relations WHERE kind = 'secret-seq' AND src = ?", arn)
+        (doc,) = store_sql(tresor, "SELECT doc FROM entities WHERE kind = 'secret' AND arn = ?", arn)
+        d = json.loads(doc)
+        if how == "stale":
+            d["version_index"]["at"] = 1
+        else:
+            d.pop("version_index")
+        store_sql(tresor, "UPDATE entities SET doc = ? WHERE kind = 'secret' AND arn = ?",
+                  json.dumps(d), arn)
         tresor.start()
         sm = tresor.sm()
         base = {"missing": 200, "stale": 300, "missing-order": 400}[how]
@@ -155,9 +169,8 @@ def test_check_names_a_lost_order_row(tresor_factory):
     for n in (2, 3):
         sm.put_secret_value(SecretId=sid, ClientRequestToken=token(n), SecretString=f"v{n}")
     tresor.stop_clean()
-    with sqlite3.connect(str(tresor.data_dir / "tresor.db")) as c:
-        c.execute("DELETE FROM relations WHERE kind = 'secret-seq' AND src = ? AND dst LIKE ?",
-                  (arn, f"%|{token(2)}"))
+    store_sql(tresor, "DELETE FROM relations WHERE kind = 'secret-seq' AND src = ? AND dst LIKE ?",
+              arn, f"%|{token(2)}")
     p = tresor.run_tresor("check", "--data-dir", tresor.data_dir)
     assert p.returncode == 1, p.stdout + p.stderr
     assert f"PROBLEM secret {arn}: the creation order has another number of versions" in p.stdout

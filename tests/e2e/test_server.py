@@ -23,7 +23,7 @@ import pytest
 
 from tresor_e2e import (
     ACCOUNT, BAD_SIGNATURE_MSG, REGION, UNRECOGNIZED_CLIENT_MSG, UUID_RE, alias_not_found_msg,
-    b64, eventually, new_key, raises_aws, unique,
+    b64, eventually, new_key, pg_sql, pg_store_files, raises_aws, unique,
 )
 
 UUIDISH = re.compile(r"^[0-9a-fA-F-]{16,}$")
@@ -384,7 +384,11 @@ def test_first_start_initializes_data_dir(tresor_factory):
     assert root_key.is_file()
     assert stat.S_IMODE(root_key.stat().st_mode) == 0o600
     assert root_key.stat().st_size == 32
-    assert (d / "tresor.db").is_file()
+    if srv.store_url:               # TRESOR_E2E_STORE=postgres: the store is the database
+        assert not (d / "tresor.db").exists()
+        assert pg_sql("SELECT count(*) FROM accounts", srv.store_url).strip() == "1"
+    else:
+        assert (d / "tresor.db").is_file()
     creds = d / "credentials"
     assert stat.S_IMODE(creds.stat().st_mode) & 0o077 == 0, "credentials must not be readable by others"
     assert re.match(r"^[A-Z0-9]{16,128}$", srv.access_key), srv.access_key
@@ -469,7 +473,10 @@ def test_no_secrets_in_the_clear(tresor_factory):
         "root-key-hex": root_key.hex().encode(), "root-key-b64": base64.b64encode(root_key),
     }
     files = list(_files_under(srv.data_dir))
-    assert any(f.endswith("tresor.db") for f in files), files
+    if srv.store_url:               # the store's bytes are the cluster's files of its database
+        files += [str(p) for p in pg_store_files(srv.pg_db[0])]
+    else:
+        assert any(f.endswith("tresor.db") for f in files), files
     found_secret_in = []
     for path in files:
         data = open(path, "rb").read()

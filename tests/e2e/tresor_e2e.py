@@ -55,6 +55,15 @@ verify=, the AWS CLI through AWS_CA_BUNDLE, http.client with an SSL
 context).  Tests that talk raw sockets (the bad-input suites) are about
 plain HTTP and are run without it.
 
+TRESOR_E2E_STORE=postgres runs every server of the suite on PostgreSQL:
+TRESOR_E2E_PG is the URL of a cluster's maintenance database (make e2e-pg
+starts a throwaway one with scripts/pg-test-cluster and sets both).  Each
+TresorServer gets a database of its own (CREATE DATABASE at its first
+start, dropped when it is closed), named to the server and to every
+`tresor` command run over its data dir through TRESOR_STORE.  Dev-mode
+servers keep their state in memory or the data dir as always.  Tests that
+are about the SQLite file itself skip under it (sqlite_only).
+
 Nothing here starts a process at import time.
 """
 
@@ -156,6 +165,65 @@ INVALID_TOKEN_MSG = "The security token included in the request is invalid."
 
 # Servers currently running, so a failing test can show their logs.
 ACTIVE_SERVERS = []
+
+# ---- PostgreSQL (TRESOR_E2E_STORE=postgres) ---------------------------------
+
+STORE = os.environ.get("TRESOR_E2E_STORE", "sqlite")
+PG_ADMIN = os.environ.get("TRESOR_E2E_PG")
+_PG_SEQ = itertools.count(1)
+# Tests about the SQLite file itself (its WAL, its backup, the data dir's
+# tresor.db) do not apply when the store is a PostgreSQL database.
+sqlite_only = pytest.mark.skipif(STORE == "postgres",
+                                 reason="about the SQLite store file (TRESOR_E2E_STORE=postgres)")
+
+
+def psql_bin():
+    for p in (shutil.which("psql"), "/usr/lib/postgresql/15/bin/psql"):
+        if p and os.access(p, os.X_OK):
+            return p
+    pytest.fail("psql not found (install postgresql)", pytrace=False)
+
+
+def pg_sql(sql, url=None):
+    """Run sql with psql on url (the cluster's maintenance database by
+    default); returns its stdout (unaligned, tuples only)."""
+    url = url or PG_ADMIN
+    assert url, "TRESOR_E2E_PG is not set"
+    p = subprocess.run([psql_bin(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"psql failed ({p.returncode}): {sql}\n{p.stderr}"
+    return p.stdout
+
+
+def pg_database_url(name):
+    """The URL of database name in TRESOR_E2E_PG's cluster."""
+    base, sep, query = PG_ADMIN.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + sep + query
+
+
+def pg_create_database():
+    """A new empty database of the cluster: (name, URL)."""
+    assert PG_ADMIN, "TRESOR_E2E_STORE=postgres needs TRESOR_E2E_PG (make e2e-pg sets it)"
+    name = f"tresor_e2e_{os.getpid()}_{next(_PG_SEQ)}"
+    pg_sql(f"CREATE DATABASE {name}")
+    return name, pg_database_url(name)
+
+
+def pg_store_files(db_name):
+    """The files of TRESOR_E2E_PG's cluster that hold database db_name on
+    disk: its relations (base/OID/) and the write-ahead log (pg_wal/, which
+    every database shares), for tests that look for secrets in the clear."""
+    data = Path(pg_sql("SHOW data_directory").strip())
+    oid = pg_sql(f"SELECT oid FROM pg_database WHERE datname = '{db_name}'").strip()
+    assert oid, f"no database {db_name}"
+    pg_sql("CHECKPOINT")            # the relations' pages written out, not only the WAL
+    files = [p for p in (data / "base" / oid).rglob("*") if p.is_file()]
+    files += [p for p in (data / "pg_wal").iterdir() if p.is_file()]
+    return files
+
+
+def pg_drop_database(name):
+    pg_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def tresor_bin():
@@ -479,6 +547,7 @@ class TresorServer:
         self.tls = TLS              # serve over TLS (TRESOR_E2E_TLS=1, or set before start)
         self.tls_files = None       # (ca, cert, key) instead of tls_material()'s, set before start
         self.ca = None              # the CA clients verify against, when TLS
+        self.pg_db = None           # TRESOR_E2E_STORE=postgres: (name, URL) of its database
 
     # ---- process control -------------------------------------------------
 
@@ -506,7 +575,20 @@ class TresorServer:
     def _base_env(self):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("TRESOR_") and not k.startswith("AWS_")}
+        if self.pg_db:
+            env["TRESOR_STORE"] = self.pg_db[1]
         return env
+
+    def ensure_pg_db(self):
+        """TRESOR_E2E_STORE=postgres: make this server's database, once (a
+        start that bypasses start() calls it before _base_env)."""
+        if STORE == "postgres" and self.pg_db is None:
+            self.pg_db = pg_create_database()
+
+    @property
+    def store_url(self):
+        """The URL of this server's PostgreSQL database, or None (SQLite)."""
+        return self.pg_db[1] if self.pg_db else None
 
     def start(self, env_extra=None, use_env_config=False, timeout=20.0, host="127.0.0.1", args=(),
               sealed=False):
@@ -524,7 +606,12 @@ class TresorServer:
         self.starts += 1
         self.stdout_path = self.log_dir / f"stdout.{self.starts}.log"
         self.stderr_path = self.log_dir / f"stderr.{self.starts}.log"
+        dev = "--dev" in [str(a) for a in args] or (env_extra or {}).get("TRESOR_DEV") == "1"
+        if not dev:
+            self.ensure_pg_db()
         env = self._base_env()
+        if dev:
+            env.pop("TRESOR_STORE", None)
         cmd = ["serve"]
         if use_env_config:
             env.update({
@@ -642,6 +729,9 @@ class TresorServer:
         finally:
             if self in ACTIVE_SERVERS:
                 ACTIVE_SERVERS.remove(self)
+            if self.pg_db:
+                pg_drop_database(self.pg_db[0])
+                self.pg_db = None
 
     # ---- logs ------------------------------------------------------------
 

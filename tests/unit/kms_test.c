@@ -266,14 +266,16 @@ static void test_ops_table(void **state)
         assert_int_equal(strncmp(op->action, "kms:", 4), 0);
         if (n > 0) assert_true(strcmp(op[-1].name, op->name) < 0);
     }
-    assert_int_equal(n, 34);
+    assert_int_equal(n, 41);
     /* Read-only operations never write. */
     static const char *const ro[] = { "Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey",
                                       "GenerateDataKeyWithoutPlaintext", "GenerateRandom",
                                       "GetKeyPolicy", "GetKeyRotationStatus", "ListAliases",
                                       "ListKeyPolicies", "ListKeyRotations", "ListKeys",
                                       "ListResourceTags", "ReEncrypt", "ListGrants",
-                                      "ListRetirableGrants", NULL };
+                                      "ListRetirableGrants", "GetPublicKey", "Sign", "Verify",
+                                      "GenerateMac", "VerifyMac", "GenerateDataKeyPair",
+                                      "GenerateDataKeyPairWithoutPlaintext", NULL };
     for (const char *const *p = ro; *p; p++) assert_false(find_op(*p)->flags & OP_WRITE);
     assert_true(find_op("CreateKey")->flags & OP_WRITE);
     assert_true(find_op("RotateKeyOnDemand")->flags & OP_WRITE);
@@ -1724,12 +1726,17 @@ static void test_create_key_validation(void **state)
              "1 validation error detected: Value 'DECRYPT' at 'keyUsage' failed to satisfy "
              "constraint: Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT, "
              "GENERATE_VERIFY_MAC, KEY_AGREEMENT]");
-    call_err("CreateKey", json_pack("{s:s}", "KeySpec", "RSA_2048"), TR_E_KMS_UNSUPPORTED,
-             "tresor does not support KeySpec RSA_2048 yet: only SYMMETRIC_DEFAULT (AES-256-GCM) "
-             "keys can be created.");
-    call_err("CreateKey", json_pack("{s:s}", "CustomerMasterKeySpec", "HMAC_256"),
-             TR_E_KMS_UNSUPPORTED, "tresor does not support KeySpec HMAC_256 yet: only "
-             "SYMMETRIC_DEFAULT (AES-256-GCM) keys can be created.");
+    call_err("CreateKey", json_pack("{s:s}", "KeySpec", "RSA_2048"), TR_E_VALIDATION,
+             "You must specify a KeyUsage value for all KMS keys except for symmetric "
+             "encryption keys.");
+    call_err("CreateKey", json_pack("{s:s, s:s}", "CustomerMasterKeySpec", "HMAC_256", "KeyUsage",
+             "ENCRYPT_DECRYPT"), TR_E_VALIDATION,
+             "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec HMAC_256");
+    call_err("CreateKey", json_pack("{s:s, s:s}", "KeySpec", "ECC_NIST_P256", "KeyUsage",
+             "KEY_AGREEMENT"), TR_E_VALIDATION,
+             "KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_NIST_P256");
+    call_err("CreateKey", json_pack("{s:s, s:s}", "KeySpec", "SM2", "KeyUsage", "SIGN_VERIFY"),
+             TR_E_KMS_UNSUPPORTED, "KeySpec SM2 is not supported");
     call_err("CreateKey", json_pack("{s:s, s:s}", "KeySpec", "SYMMETRIC_DEFAULT",
              "CustomerMasterKeySpec", "SYMMETRIC_DEFAULT"), TR_E_VALIDATION,
              "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. "
@@ -1977,6 +1984,77 @@ static void test_managed_key(void **state)
 
 /* ---- the C entry points ----------------------------------------------------- */
 
+/* ---- asymmetric and HMAC keys (asym.c) ------------------------------------ */
+
+static void test_sign_and_mac(void **state)
+{
+    (void)state;
+    json_t *o = call_ok("CreateKey", json_pack("{s:s, s:s}", "KeySpec", "ECC_NIST_P256",
+                                               "KeyUsage", "SIGN_VERIFY"));
+    char sk[37], hk[37];
+    snprintf(sk, sizeof sk, "%s", sget(json_object_get(o, "KeyMetadata"), "KeyId"));
+    json_decref(o);
+    o = call_ok("CreateKey", json_pack("{s:s, s:s}", "KeySpec", "HMAC_256", "KeyUsage",
+                                       "GENERATE_VERIFY_MAC"));
+    snprintf(hk, sizeof hk, "%s", sget(json_object_get(o, "KeyMetadata"), "KeyId"));
+    json_decref(o);
+    char *msg = b64("message", 7);
+
+    /* Sign, Verify, and every byte of the signature flipped. */
+    o = call_ok("Sign", json_pack("{s:s, s:s, s:s}", "KeyId", sk, "Message", msg,
+                                  "SigningAlgorithm", "ECDSA_SHA_256"));
+    struct buf sig = unb64(o, "Signature");
+    json_decref(o);
+    char *sig64 = b64(sig.data, sig.len);
+    DO("Verify", json_pack("{s:s, s:s, s:s, s:s}", "KeyId", sk, "Message", msg, "Signature", sig64,
+                           "SigningAlgorithm", "ECDSA_SHA_256"));
+    for (size_t i = 0; i < sig.len; i++) {
+        sig.data[i] ^= 0x04;
+        char *bad = b64(sig.data, sig.len);
+        call_err("Verify", json_pack("{s:s, s:s, s:s, s:s}", "KeyId", sk, "Message", msg,
+                                     "Signature", bad, "SigningAlgorithm", "ECDSA_SHA_256"),
+                 TR_E_KMS_INVALID_SIGNATURE, NULL);
+        free(bad);
+        sig.data[i] ^= 0x04;
+    }
+    call_err("Sign", json_pack("{s:s, s:s, s:s, s:s}", "KeyId", sk, "Message", msg, "MessageType",
+                               "DIGEST", "SigningAlgorithm", "ECDSA_SHA_256"),
+             TR_E_VALIDATION, "Digest is invalid length for algorithm ECDSA_SHA_256.");
+    assert_int_equal(call_code("Sign", json_pack("{s:s, s:s, s:s}", "KeyId", hk, "Message", msg,
+                                                 "SigningAlgorithm", "ECDSA_SHA_256")),
+                     TR_E_KMS_INVALID_KEY_USAGE);
+
+    /* GenerateMac, VerifyMac, and every byte of the MAC flipped. */
+    o = call_ok("GenerateMac", json_pack("{s:s, s:s, s:s}", "KeyId", hk, "Message", msg,
+                                         "MacAlgorithm", "HMAC_SHA_256"));
+    struct buf mac = unb64(o, "Mac");
+    json_decref(o);
+    assert_int_equal(mac.len, 32);
+    for (size_t i = 0; i <= mac.len; i++) {
+        if (i < mac.len) mac.data[i] ^= 0x01;
+        char *m64 = b64(mac.data, i < mac.len ? mac.len : mac.len - 1);
+        call_err("VerifyMac", json_pack("{s:s, s:s, s:s, s:s}", "KeyId", hk, "Message", msg,
+                                        "Mac", m64, "MacAlgorithm", "HMAC_SHA_256"),
+                 TR_E_KMS_INVALID_MAC, NULL);
+        free(m64);
+        if (i < mac.len) mac.data[i] ^= 0x01;
+    }
+    char *m64 = b64(mac.data, mac.len);
+    DO("VerifyMac", json_pack("{s:s, s:s, s:s, s:s}", "KeyId", hk, "Message", msg, "Mac", m64,
+                              "MacAlgorithm", "HMAC_SHA_256"));
+    call_err("GenerateMac", json_pack("{s:s, s:s, s:s}", "KeyId", hk, "Message", msg,
+                                      "MacAlgorithm", "HMAC_SHA_384"), TR_E_KMS_INVALID_KEY_USAGE,
+             "Algorithm HMAC_SHA_384 is incompatible with key spec HMAC_256.");
+    call_err("EnableKeyRotation", json_pack("{s:s}", "KeyId", hk), TR_E_KMS_UNSUPPORTED,
+             "You cannot perform this operation on a non-symmetric key or a key with "
+             "non-ENCRYPT_DECRYPT key usage.");
+    free(m64);
+    free(sig64);
+    free(msg);
+    buf_free(&sig);
+    buf_free(&mac);
+}
+
 static void test_c_entry_points(void **state)
 {
     (void)state;
@@ -2068,6 +2146,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_data_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_re_encrypt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_managed_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sign_and_mac, setup, teardown),
         cmocka_unit_test_setup_teardown(test_c_entry_points, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

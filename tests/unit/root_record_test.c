@@ -369,7 +369,8 @@ static void rotation(void **state)
     populate(old, 3);
     assert_true(tr_ok(audit_keys_load(dir, old, true, &ak_before)));
 
-    assert_true(tr_ok(root_rotate(dir, SEAL_FILE, st, old, NULL, 0, &n)));
+    const struct seal_how file_seal = { .kind = SEAL_FILE };
+    assert_true(tr_ok(root_rotate(dir, &file_seal, st, old, &n)));
     assert_int_equal(n.materials, 3);
     assert_int_equal(n.access_keys, 1);
     assert_int_equal(n.audit_keys, 2);
@@ -394,7 +395,7 @@ static void rotation(void **state)
      * the store's any more, so the first unwrap fails. */
     uint8_t before[32];
     memcpy(before, got, 32);
-    assert_true(tr_failed(root_rotate(dir, SEAL_FILE, st, old, NULL, 0, &n)));
+    assert_true(tr_failed(root_rotate(dir, &file_seal, st, old, &n)));
     tr_clear_error();
     assert_false(has_file("root.key.next"));
     assert_false(has_file("audit.key.next"));
@@ -418,30 +419,50 @@ static void passphrase_next(void **state)
     /* The current root.seal's cheap parameters are kept by the next one. */
     assert_true(tr_ok(seal_wrap(K1, (const uint8_t *)"pw", 2, cheap, sealed)));
     put_file("root.seal", sealed, sizeof sealed);
-    assert_true(tr_ok(seal_write_next(dir, SEAL_PASSPHRASE, K2, (const uint8_t *)"pw", 2)));
+    struct seal_how pw = { .kind = SEAL_PASSPHRASE, .secret = (const uint8_t *)"pw", .secret_len = 2,
+                           .prm = SEAL_PARAMS_DEFAULT };        /* not used: root.seal's are */
+    assert_true(tr_ok(seal_write_next(dir, &pw, K2)));
     uint8_t next[SEAL_FILE_LEN + 1];
     assert_int_equal(get_file("root.seal.next", next, sizeof next), SEAL_FILE_LEN);
     assert_memory_equal(next + 10, sealed + 10, 12);                         /* m, t, p */
     assert_memory_not_equal(next + 22, sealed + 22, 16);                     /* fresh salt */
     assert_null(memmem(next, SEAL_FILE_LEN, K2, 32));
-    assert_true(tr_ok(seal_open_named(dir, SEAL_PASSPHRASE, "root.seal.next", (const uint8_t *)"pw", 2, &wrong,
-                                      &kr)));
+    assert_true(tr_ok(seal_open_how_named(dir, &pw, "root.seal.next", &wrong, &kr)));
     assert_true(tr_ok(keyring_from_bytes(K2, &k1)));
     assert_true(tr_ok(keyring_check_value(kr, got)));
     assert_true(tr_ok(keyring_check_value(k1, want)));
     assert_memory_equal(got, want, sizeof got);
     keyring_free(kr);
     kr = NULL;
-    assert_true(tr_failed(seal_open_named(dir, SEAL_PASSPHRASE, "root.seal.next", (const uint8_t *)"px", 2,
-                                          &wrong, &kr)));
+    pw.secret = (const uint8_t *)"px";
+    assert_true(tr_failed(seal_open_how_named(dir, &pw, "root.seal.next", &wrong, &kr)));
     assert_true(wrong);
     tr_clear_error();
     /* The file seal's next holds the key itself; no seal: refused. */
-    assert_true(tr_ok(seal_write_next(dir, SEAL_FILE, K2, NULL, 0)));
+    const struct seal_how file_seal = { .kind = SEAL_FILE }, none = { .kind = SEAL_NONE };
+    assert_true(tr_ok(seal_write_next(dir, &file_seal, K2)));
     assert_int_equal(get_file("root.key.next", next, sizeof next), 32);
     assert_memory_equal(next, K2, 32);
-    assert_true(tr_failed(seal_write_next(dir, SEAL_NONE, K2, NULL, 0)));
+    assert_true(tr_failed(seal_write_next(dir, &none, K2)));
     tr_clear_error();
+    /* The pkcs11 seal's next: the current root.p11 names the token; with
+     * none there is nothing to wrap under, and nothing is written. */
+    const struct seal_how p11 = { .kind = SEAL_PKCS11, .secret = (const uint8_t *)"1234", .secret_len = 4 };
+    assert_true(tr_failed(seal_write_next(dir, &p11, K2)));
+    tr_clear_error();
+    assert_false(has_file("root.p11.next"));
+    /* A root.p11 that names a token, without a module: refused, nothing written. */
+    static const uint8_t p11_file[] = "tresorTK\x01\x00\x00\x10\x87\x01T\x01K"
+                                      "iviviviviviv" "ctctctctctctctctctctctctctctctct" "tagtagtagtagtagt";
+    put_file("root.p11", p11_file, sizeof p11_file - 1);
+    char tok[33], key[129];
+    assert_true(tr_ok(seal_p11_labels(dir, tok, key)));
+    assert_string_equal(tok, "T");
+    assert_string_equal(key, "K");
+    assert_true(tr_failed(seal_write_next(dir, &p11, K2)));
+    assert_non_null(strstr(tr_last_error()->message, "module"));
+    tr_clear_error();
+    assert_false(has_file("root.p11.next"));
     assert_string_equal(seal_file_name(SEAL_FILE), "root.key");
     assert_string_equal(seal_file_name(SEAL_PASSPHRASE), "root.seal");
     assert_null(seal_file_name(SEAL_NONE));

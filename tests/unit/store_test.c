@@ -16,6 +16,14 @@
  * writers in eight threads under group commit and with one sync per
  * commit (STORE_COMMIT_EACH), all there after a reopen, and the sync
  * barrier (group_sync_test.c tests the grouping itself).
+ *
+ * The PostgreSQL backend (src/store/postgres.c): when TRESOR_TEST_PG is
+ * the URL of a cluster's maintenance database (make unit-pg starts a
+ * throwaway one), the calls' tests run again against a fresh database of
+ * it each, and so do its own: the migrations' text, the migration lock
+ * (nodes opening at once migrate once), a schema newer than the build
+ * refused, the serving lock (one node per database), read-only opens, and
+ * the reconnection after pg_terminate_backend ends every session.
  * Run from the repository root (scripts/run-unit does).
  */
 #include <stdarg.h>
@@ -30,6 +38,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <jansson.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -43,6 +53,7 @@
 
 #include "kms/kms.h"
 #include "store/backup.h"
+#include "store/postgres.h"
 #include "store/schema.h"
 #include "store/sqlite_uri.h"
 #include "store/store.h"
@@ -62,6 +73,8 @@
 struct fx {
     char dir[64];
     store_t st;
+    char pgdb[64];              /* PostgreSQL: the fixture's database */
+    char url[1024];             /* and its URL */
 };
 
 /* ---- fixtures ----------------------------------------------------------- */
@@ -101,11 +114,78 @@ static int setup_memory(void **state)
     return 0;
 }
 
+/* ---- PostgreSQL (TRESOR_TEST_PG) ------------------------------------------ */
+
+/* Run sql on the database url names (the cluster's maintenance database
+ * when NULL); the first value of its first row into out, when given. */
+static bool pg_exec(const char *url, const char *sql, char *out, size_t n)
+{
+    PGconn *db = PQconnectdb(url ? url : getenv("TRESOR_TEST_PG"));
+    bool ok = PQstatus(db) == CONNECTION_OK;
+    PGresult *res = ok ? PQexec(db, sql) : NULL;
+    ExecStatusType rs = PQresultStatus(res);
+    ok = ok && (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK);
+    if (!ok) fprintf(stderr, "store_test: %s: %s\n", sql, PQerrorMessage(db));
+    if (ok && out) snprintf(out, n, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    PQfinish(db);
+    return ok;
+}
+
+/* A new database of the cluster: its name and URL in f. */
+static bool pg_new_database(struct fx *f)
+{
+    static atomic_int seq;
+    const char *admin = getenv("TRESOR_TEST_PG");
+    char sql[128];
+    if (!admin) return false;
+    snprintf(f->pgdb, sizeof f->pgdb, "tresor_unit_%d_%d", (int)getpid(), atomic_fetch_add(&seq, 1) + 1);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->pgdb);
+    if (!pg_exec(NULL, sql, NULL, 0)) return false;
+    const char *q = strchr(admin, '?');
+    const char *slash = admin;
+    for (const char *p = admin; *p && (!q || p < q); p++) if (*p == '/') slash = p;
+    snprintf(f->url, sizeof f->url, "%.*s/%s%s", (int)(slash - admin), admin, f->pgdb, q ? q : "");
+    return true;
+}
+
+static void pg_drop_database(struct fx *f)
+{
+    char sql[128];
+    if (!f->pgdb[0]) return;
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->pgdb);
+    (void)pg_exec(NULL, sql, NULL, 0);
+}
+
+static int setup_pg(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    if (!pg_new_database(f) || tr_failed(store_pg_open(f->url, STORE_PG_SERVE, &f->st))) {
+        pg_drop_database(f);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+/* A fresh database, no store opened on it. */
+static int setup_pg_empty(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    if (!pg_new_database(f)) { free(f); return -1; }
+    *state = f;
+    return 0;
+}
+
 static int teardown(void **state)
 {
     struct fx *f = *state;
     if (f->st) (*f->st)->close(f->st);
     if (f->dir[0]) rm_dir(f->dir);
+    pg_drop_database(f);
     free(f);
     return 0;
 }
@@ -117,7 +197,8 @@ static int teardown(void **state)
 static void reopen_closed(struct fx *f)
 {
     store_t st = NULL;
-    OK(store_sqlite_open(f->dir, &st));
+    if (f->url[0]) OK(store_pg_open(f->url, STORE_PG_SERVE, &st));
+    else OK(store_sqlite_open(f->dir, &st));
     f->st = st;
 }
 
@@ -647,30 +728,39 @@ static void test_migrates_an_old_database(void **state)
 }
 
 /* The embedded migrations are the .sql files, byte for byte. */
-static void test_schema_matches_sql_files(void **state)
+static void schema_matches(const char *pattern, const char *const *schema, size_t count)
 {
-    (void)state;
     glob_t g;
-    int rc = glob("src/store/schema/[0-9][0-9][0-9]_*.sql", 0, NULL, &g);
+    int rc = glob(pattern, 0, NULL, &g);
     if (rc != 0) fprintf(stderr, "store_test: run from the repository root\n");
     assert_int_equal(rc, 0);
-    assert_int_equal(g.gl_pathc, store_schema_count);
+    assert_int_equal(g.gl_pathc, count);
     for (size_t i = 0; i < g.gl_pathc; i++) {
         char want[32];
         snprintf(want, sizeof want, "/%03zu_", i + 1);
         assert_non_null(strstr(g.gl_pathv[i], want));
         FILE *fp = fopen(g.gl_pathv[i], "rb");
         assert_non_null(fp);
-        size_t n = strlen(store_schema[i]);
+        size_t n = strlen(schema[i]);
         char *data = malloc(n + 2);
         assert_non_null(data);
         size_t got = fread(data, 1, n + 1, fp);
         fclose(fp);
         assert_int_equal(got, n);
-        assert_memory_equal(data, store_schema[i], n);
+        assert_memory_equal(data, schema[i], n);
         free(data);
     }
     globfree(&g);
+}
+
+static void test_schema_matches_sql_files(void **state)
+{
+    (void)state;
+    schema_matches("src/store/schema/[0-9][0-9][0-9]_*.sql", store_schema, store_schema_count);
+    /* PostgreSQL's, one for each SQLite one: a version means the same
+     * tables in both. */
+    schema_matches("src/store/schema_pg/[0-9][0-9][0-9]_*.sql", store_pg_schema, store_pg_schema_count);
+    assert_int_equal(store_pg_schema_count, store_schema_count);
 }
 
 /* ---- accounts and access keys -------------------------------------------- */
@@ -1618,6 +1708,136 @@ static void test_relations(void **state)
     rel_list_free(v, n);
 }
 
+/* rel_member_get/set: one member of a relation's doc.  The backends write
+ * JSON text their own way (SQLite compact, in the doc's order; jsonb with
+ * spaces, keys in its order), so what is read back is compared as JSON;
+ * what must match exactly is which values come back, that the other
+ * members stay as they were, and that the whole doc stays JSON. */
+static void assert_json_text(const char *text, const char *want)
+{
+    json_error_t e1, e2;
+    json_t *a = json_loads(text, JSON_DECODE_ANY, &e1), *b = json_loads(want, JSON_DECODE_ANY, &e2);
+    if (!a || !json_equal(a, b)) fprintf(stderr, "store_test: got %s, want %s\n", text, want);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+}
+
+static void assert_rel_doc(store_t st, const char *from, const char *to, const char *want)
+{
+    struct rel_rec got;
+    OK(CALL(st, rel_get, "sm-ver", from, to, &got));
+    assert_json_text(got.doc, want);
+    assert_int_equal(got.created, 42);
+    rel_rec_free(&got);
+}
+
+static void test_rel_member(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    const char *arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:s-AbCdEf";
+    const char *doc = "{\"stages\":[\"AWSCURRENT\"],\"ct\":\"q83v\",\"created\":1765000000.5,"
+        "\"seq\":7.0,\"obj\":{\"k\":[1,{\"x\":null}]},\"nul\":null,\"binary\":false}";
+    struct rel_rec r = { .from = (char *)arn, .to = (char *)"v1", .doc = (char *)doc,
+                         .created = 42 }, got;
+    snprintf(r.kind, sizeof r.kind, "sm-ver");
+    OK(CALL(st, rel_put, &r));
+
+    /* Each kind of value, as its JSON text; the row's other columns too. */
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "stages", &got));
+    assert_string_equal(got.kind, "sm-ver");
+    assert_string_equal(got.from, arn);
+    assert_string_equal(got.to, "v1");
+    assert_int_equal(got.created, 42);
+    assert_json_text(got.doc, "[\"AWSCURRENT\"]");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "ct", &got));
+    assert_string_equal(got.doc, "\"q83v\"");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "obj", &got));
+    assert_json_text(got.doc, "{\"k\":[1,{\"x\":null}]}");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "created", &got));
+    assert_json_text(got.doc, "1765000000.5");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "binary", &got));
+    assert_string_equal(got.doc, "false");
+    rel_rec_free(&got);
+    /* A member that is null and one the doc lacks both read as null. */
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "nul", &got));
+    assert_string_equal(got.doc, "null");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "missing", &got));
+    assert_string_equal(got.doc, "null");
+    assert_string_equal(got.to, "v1");
+    rel_rec_free(&got);
+
+    /* Set: an array replaces the member, the rest stays as it was. */
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "stages", "[\"AWSPREVIOUS\",\"x y\"]"));
+    assert_rel_doc(st, arn, "v1", "{\"stages\":[\"AWSPREVIOUS\",\"x y\"],\"ct\":\"q83v\","
+                   "\"created\":1765000000.5,\"seq\":7.0,\"obj\":{\"k\":[1,{\"x\":null}]},"
+                   "\"nul\":null,\"binary\":false}");
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "stages", &got));
+    assert_json_text(got.doc, "[\"AWSPREVIOUS\",\"x y\"]");
+    rel_rec_free(&got);
+    /* An empty array, a string with escapes and UTF-8, an object, null;
+     * a member the doc lacks is added. */
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "stages", "[]"));
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "ct", "\"\\u00e9\\\"\\\\\\n\xc3\xa9\""));
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "obj", "{\"b\":{\"c\":[]},\"a\":1}"));
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "binary", "null"));
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "added_one", "{\"a\":\"b\"}"));
+    assert_rel_doc(st, arn, "v1", "{\"stages\":[],\"ct\":\"\xc3\xa9\\\"\\\\\\n\xc3\xa9\","
+                   "\"created\":1765000000.5,\"seq\":7.0,\"obj\":{\"a\":1,\"b\":{\"c\":[]}},"
+                   "\"nul\":null,\"binary\":null,\"added_one\":{\"a\":\"b\"}}");
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "ct", &got));
+    assert_json_text(got.doc, "\"\xc3\xa9\\\"\\\\\\n\xc3\xa9\"");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "added_one", &got));
+    assert_json_text(got.doc, "{\"a\":\"b\"}");
+    rel_rec_free(&got);
+    /* The numbers keep their values (jansson reads them back as reals). */
+    OK(CALL(st, rel_get, "sm-ver", arn, "v1", &got));
+    json_t *d = json_loads(got.doc, 0, NULL);
+    rel_rec_free(&got);
+    assert_non_null(d);
+    assert_true(json_is_real(json_object_get(d, "seq")));
+    assert_true(json_number_value(json_object_get(d, "created")) == 1765000000.5);
+    json_decref(d);
+
+    /* A missing row: not found, and nothing is created. */
+    FAILS(CALL(st, rel_member_get, "sm-ver", arn, "v2", "stages", &got), TR_E_STORE_NOT_FOUND);
+    assert_null(got.from);
+    FAILS(CALL(st, rel_member_get, "sm-seq", arn, "v1", "stages", &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, rel_member_set, "sm-ver", arn, "v2", "stages", "[]"), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, rel_get, "sm-ver", arn, "v2", &got), TR_E_STORE_NOT_FOUND);
+
+    /* A member name outside [a-z_]{1,32}, a NULL, or a value that is not
+     * JSON: refused, the doc unchanged. */
+    const char *bad[] = { "", "Stages", "a.b", "$", "a'b", "a b",
+                          "abcdefghijklmnopqrstuvwxyzabcdefg" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(tr_code(CALL(st, rel_member_get, "sm-ver", arn, "v1", bad[i], &got)),
+                         TR_E_INTERNAL);
+        assert_int_equal(tr_code(CALL(st, rel_member_set, "sm-ver", arn, "v1", bad[i], "[]")),
+                         TR_E_INTERNAL);
+    }
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "abcdefghijklmnopqrstuvwxyzabcdef", &got));
+    assert_string_equal(got.doc, "null");                           /* 32: a name */
+    rel_rec_free(&got);
+    assert_int_equal(tr_code(CALL(st, rel_member_get, "sm-ver", arn, "v1", NULL, &got)),
+                     TR_E_INTERNAL);
+    assert_int_equal(tr_code(CALL(st, rel_member_set, "sm-ver", arn, "v1", "stages", NULL)),
+                     TR_E_INTERNAL);
+    assert_true(tr_failed(CALL(st, rel_member_set, "sm-ver", arn, "v1", "stages", "[\"a\"")));
+    assert_true(tr_failed(CALL(st, rel_member_set, "sm-ver", arn, "v1", "stages", "")));
+    assert_rel_doc(st, arn, "v1", "{\"stages\":[],\"ct\":\"\xc3\xa9\\\"\\\\\\n\xc3\xa9\","
+                   "\"created\":1765000000.5,\"seq\":7.0,\"obj\":{\"a\":1,\"b\":{\"c\":[]}},"
+                   "\"nul\":null,\"binary\":null,\"added_one\":{\"a\":\"b\"}}");
+}
+
 /* The class implements every call of store.h (a NULL slot would crash the
  * caller): checks each function pointer after `name`. */
 static void test_class_is_complete(void **state)
@@ -2418,6 +2638,252 @@ static void test_backup_restore(void **state)
     rm_dir(dir2);
 }
 
+/* ---- PostgreSQL's own ------------------------------------------------------ */
+
+static void no_problem(void *arg, const char *text)
+{
+    fprintf(stderr, "store_test: problem: %s\n", text);
+    (*(int *)arg)++;
+}
+
+static int pg_schema_version(store_t st)
+{
+    int problems = 0, version = -1;
+    OK(CALL(st, self_check, no_problem, &problems, &version));
+    assert_int_equal(problems, 0);
+    return version;
+}
+
+/* Nodes that open a new database at once migrate it once: each open
+ * takes the migration lock, and finds the work done. */
+struct opener { const char *url; tr_result r; store_t st; };
+
+static void *open_write(void *p)
+{
+    struct opener *o = p;
+    o->r = store_pg_open(o->url, STORE_PG_WRITE, &o->st);
+    return NULL;
+}
+
+static void test_pg_migration_lock(void **state)
+{
+    struct fx *f = *state;
+    struct opener o[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        o[i] = (struct opener){ .url = f->url };
+        assert_int_equal(pthread_create(&th[i], NULL, open_write, &o[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        OK(o[i].r);
+        assert_int_equal(pg_schema_version(o[i].st), (int)store_pg_schema_count);
+        (*o[i].st)->close(o[i].st);
+    }
+    char v[32];
+    assert_true(pg_exec(f->url, "SELECT count(*) || ':' || min(version) FROM tresor_schema", v, sizeof v));
+    char want[32];
+    snprintf(want, sizeof want, "1:%zu", store_pg_schema_count);
+    assert_string_equal(v, want);
+}
+
+/* A database migrated by a newer tresor is refused, whatever the mode,
+ * with the versions in the message; nothing is changed. */
+static void test_pg_schema_too_new(void **state)
+{
+    struct fx *f = *state;
+    char want[128], v[32];
+    OK(store_pg_open(f->url, STORE_PG_SERVE, &f->st));
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    assert_true(pg_exec(f->url, "UPDATE tresor_schema SET version = 99", NULL, 0));
+    snprintf(want, sizeof want, "the database's schema is version 99; this tresor knows up to %zu",
+             store_pg_schema_count);
+    store_t st = NULL;
+    assert_int_equal(tr_code(store_pg_open(f->url, STORE_PG_SERVE, &st)), TR_E_INTERNAL);
+    assert_null(st);
+    assert_string_equal(tr_last_error()->message, want);
+    assert_int_equal(tr_code(store_pg_open(f->url, STORE_PG_WRITE, &st)), TR_E_INTERNAL);
+    assert_int_equal(tr_code(store_pg_open(f->url, STORE_PG_READONLY, &st)), TR_E_INTERNAL);
+    assert_non_null(strstr(tr_last_error()->message, "schema is version 99"));
+    assert_true(pg_exec(f->url, "SELECT version FROM tresor_schema", v, sizeof v));
+    assert_string_equal(v, "99");
+}
+
+/* One serving node per database: a second serving open fails BUSY with
+ * the operator's message; commands open beside it; once the first is
+ * closed another node may serve. */
+static void test_pg_serve_lock(void **state)
+{
+    struct fx *f = *state;
+    store_t second = NULL, cmd = NULL;
+    assert_int_equal(tr_code(store_pg_open(f->url, STORE_PG_SERVE, &second)), TR_E_STORE_BUSY);
+    assert_null(second);
+    assert_non_null(strstr(tr_last_error()->message, "another tresor node is serving this database"));
+    assert_null(strstr(tr_last_error()->message, "password"));
+    OK(store_pg_open(f->url, STORE_PG_WRITE, &cmd));
+    (*cmd)->close(cmd);
+    OK(store_pg_open(f->url, STORE_PG_READONLY, &cmd));
+    (*cmd)->close(cmd);
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    OK(store_pg_open(f->url, STORE_PG_SERVE, &second));
+    f->st = second;
+}
+
+/* A read-only open reads what was committed and writes nothing. */
+static void test_pg_readonly(void **state)
+{
+    struct fx *f = *state;
+    struct account_rec a = { .id = ACCT, .created = 7 }, got;
+    store_t ro = NULL;
+    OK(CALL(f->st, account_put, &a));
+    OK(store_pg_open(f->url, STORE_PG_READONLY, &ro));
+    OK(CALL(ro, account_get, ACCT, &got));
+    assert_int_equal(got.created, 7);
+    FAILS(TX(ro, tx_begin), TR_E_STORE_READONLY);
+    struct account_rec b = { .id = ACCT2, .created = 8 };
+    FAILS(CALL(ro, account_put, &b), TR_E_STORE_READONLY);
+    FAILS(CALL(ro, tag_set, "arn:x", "k", "v"), TR_E_STORE_READONLY);
+    OK(TX(ro, read_begin));
+    OK(CALL(ro, account_first, &got));
+    (*ro)->read_end(ro);
+    (*ro)->close(ro);
+    FAILS(CALL(f->st, account_get, ACCT2, &got), TR_E_STORE_NOT_FOUND);
+
+    /* A database tresor never used is not taken for a store. */
+    struct fx other = { 0 };
+    assert_true(pg_new_database(&other));
+    assert_int_equal(tr_code(store_pg_open(other.url, STORE_PG_READONLY, &ro)), TR_E_INTERNAL);
+    assert_non_null(strstr(tr_last_error()->message, "schema is version 0"));
+    pg_drop_database(&other);
+}
+
+/* Every session of the store ended by the server (pg_terminate_backend,
+ * as a restart of PostgreSQL would): the next request (refresh, then its
+ * calls) connects again and succeeds, reads and writes; the serving lock
+ * is held again, so a second node is still refused. */
+static void test_pg_reconnect(void **state)
+{
+    struct fx *f = *state;
+    char sql[256], n[32];
+    struct key_rec got;
+    put_key(f->st, "before", ACCT, REGION);
+    snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             "WHERE datname = '%s' AND pid <> pg_backend_pid()", f->pgdb);
+    assert_true(pg_exec(NULL, sql, n, sizeof n));
+    assert_true(strtol(n, NULL, 10) >= 2);          /* the keeper and this thread's */
+    usleep(200 * 1000);                 /* the backends exit */
+
+    /* A read without refresh: run again on a new connection. */
+    OK(CALL(f->st, key_get, "before", &got));
+    key_rec_free(&got);
+    assert_true(pg_exec(NULL, sql, n, sizeof n));
+    usleep(200 * 1000);
+    /* A request: refresh notices, then a write transaction succeeds. */
+    (*f->st)->refresh(f->st);
+    (*f->st)->refresh(f->st);
+    OK(TX(f->st, tx_begin));
+    put_key(f->st, "after", ACCT, REGION);
+    OK(TX(f->st, tx_commit));
+    OK(CALL(f->st, key_get, "after", &got));
+    key_rec_free(&got);
+    store_t second = NULL;
+    assert_int_equal(tr_code(store_pg_open(f->url, STORE_PG_SERVE, &second)), TR_E_STORE_BUSY);
+}
+
+/* A value too long for its record's array fails the read (TR_E_INTERNAL),
+ * never truncates; the other rows read on. */
+static void test_pg_value_too_long(void **state)
+{
+    struct fx *f = *state;
+    struct key_rec got, *v;
+    size_t n;
+    put_key(f->st, "a1", ACCT, REGION);
+    assert_true(pg_exec(f->url, "INSERT INTO kms_keys VALUES ('zz', '" ACCT "', '" REGION "', 'arn', '', "
+                        "'{}', 'AStateFarTooLongForTheRecordField', 'ENCRYPT_DECRYPT', "
+                        "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1, NULL)", NULL, 0));
+    FAILS(CALL(f->st, key_get, "zz", &got), TR_E_INTERNAL);
+    assert_null(got.arn);
+    v = (struct key_rec *)(void *)1;
+    FAILS(CALL(f->st, key_list, ACCT, REGION, NULL, 10, &v, &n), TR_E_INTERNAL);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    OK(CALL(f->st, key_get, "a1", &got));
+    key_rec_free(&got);
+}
+
+/* Text compares byte for byte, whatever the database's collation, and
+ * the connection string's password never reaches a description. */
+static void test_pg_describe_and_order(void **state)
+{
+    struct fx *f = *state;
+    char d[256];
+    store_pg_describe("postgresql://alice:s3cret-pw@db.example:6543/tresor?sslmode=require", d, sizeof d);
+    assert_string_equal(d, "host=db.example port=6543 dbname=tresor user=alice");
+    store_pg_describe("host=/run/pg dbname=t user=u password=s3cret-pw", d, sizeof d);
+    assert_null(strstr(d, "s3cret"));
+    store_pg_describe("postgresql://%zz", d, sizeof d);
+    assert_string_equal(d, "an invalid connection string");
+    assert_true(store_pg_named("postgres://h/d"));
+    assert_true(store_pg_named("dbname=x"));
+    assert_false(store_pg_named("/var/lib/tresor"));
+    store_t st = NULL;
+    assert_int_equal(tr_code(store_pg_open("postgresql://u:s3cret-pw@%zz", STORE_PG_SERVE, &st)),
+                     TR_E_INTERNAL);
+    assert_null(strstr(tr_last_error()->message, "s3cret"));
+
+    /* "B" < "a" < "b" < "é" in bytes (a locale would put them otherwise). */
+    OK(CALL(f->st, tag_set, "arn:o", "b", "1"));
+    OK(CALL(f->st, tag_set, "arn:o", "\xc3\xa9", "2"));
+    OK(CALL(f->st, tag_set, "arn:o", "B", "3"));
+    OK(CALL(f->st, tag_set, "arn:o", "a", "4"));
+    struct tag_rec *tv;
+    size_t n;
+    OK(CALL(f->st, tag_list, "arn:o", &tv, &n));
+    assert_int_equal(n, 4);
+    assert_string_equal(tv[0].key, "B");
+    assert_string_equal(tv[1].key, "a");
+    assert_string_equal(tv[2].key, "b");
+    assert_string_equal(tv[3].key, "\xc3\xa9");
+    tag_list_free(tv, n);
+}
+
+/* The calls' tests again, on a database each; then PostgreSQL's own. */
+static int run_pg_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_accounts, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_access_keys, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_key_round_trip, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_key_list_order_and_paging, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_whole_store_listings, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_key_list_due, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_key_delete, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_materials, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_aliases, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_tags, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_access_key_list_update_delete_purge, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_entities, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_relations, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_rel_member, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_class_is_complete, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_transactions, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_across_reopen, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_file, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_open_transaction, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_migration_lock, setup_pg_empty, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_schema_too_new, setup_pg_empty, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_serve_lock, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_readonly, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_value_too_long, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_describe_and_order, setup_pg, teardown),
+    };
+    return cmocka_run_group_tests_name("store-postgres", tests, NULL, NULL);
+}
+
 /* sqlite_db_path: DIR/tresor.db, refused when it does not fit PATH_MAX;
  * the store's open, backup and restore refuse such a data dir with their
  * own errors. */
@@ -2477,6 +2943,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_access_key_list_update_delete_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rel_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_class_is_complete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
@@ -2495,5 +2962,9 @@ int main(void)
         cmocka_unit_test(test_generation_unique_per_store),
     };
     oom_install();      /* before SQLite initializes */
-    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    if (getenv("TRESOR_TEST_PG")) failed += run_pg_tests();
+    else fprintf(stderr, "store_test: TRESOR_TEST_PG is not set: the PostgreSQL tests are skipped "
+                 "(make unit-pg)\n");
+    return failed;
 }

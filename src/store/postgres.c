@@ -1,0 +1,1082 @@
+/*
+ * postgres.c -- the PostgreSQL backend of store/store.h, over libpq.
+ *
+ * The same contract as store/sqlite.c, call for call: the same records,
+ * the same error kinds, the same order and paging of every listing.  The
+ * schema is src/store/schema_pg/NNN_*.sql (one migration for each SQLite
+ * one); every text column compares with the "C" collation, byte for byte
+ * as SQLite's BINARY does.  What differs is said here and in
+ * docs/internals/STORE.md ("PostgreSQL").
+ *
+ * One node.  The request path's per-thread caches are keyed by the store's
+ * generation, which this process moves on its own writes; a second node
+ * writing the same database would leave them stale.  So a serving store
+ * (STORE_PG_SERVE) holds a session-level advisory lock (LOCK_SERVE) on its
+ * keeper connection for its whole life, and an open that cannot have it
+ * within LOCK_WAIT fails with TR_E_STORE_BUSY: another node serves the
+ * database.  If the keeper's session ends (a restart of PostgreSQL,
+ * pg_terminate_backend), PostgreSQL drops the lock with it; the store
+ * notices at the next request (refresh) or call, and takes the lock again
+ * on a new session before any call runs -- the generation moved, since
+ * another process may have written meanwhile.  If another node has it by
+ * then, the store is lost for good: every call fails (the clients see
+ * their service's internal error) and the log says why.
+ *
+ * Records.  The calls that read and write records are written once, for
+ * this backend and SQLite's, in store/sql_records.c; this file is their
+ * driver (sql_records.h).  The shared SQL text numbers its parameters ?N,
+ * written $N here when a statement is prepared; own_sql holds what
+ * PostgreSQL writes its own way.
+ *
+ * Threads.  Each thread that calls the store gets its own connection,
+ * opened lazily and kept in a pthread_key_t (closed when the thread
+ * exits), as with SQLite.  Statements are prepared once per connection
+ * (PQprepare, on first use) and run with PQexecPrepared: every value is a
+ * parameter, strings and blobs sent as binary (their bytes and length),
+ * integers as decimal text; no value is ever written into SQL text, so
+ * none reaches a log line.  Results come back as text; bytea columns are
+ * unescaped into secret bufs.
+ *
+ * Lost connections.  A connection whose session ended is noticed at the
+ * start of each request (refresh polls its socket: an idle connection has
+ * nothing to read unless the server closed it) and replaced; a read
+ * outside a transaction that fails because the connection is gone is run
+ * once more on a new one (reads are idempotent).  A write is never
+ * retried: its outcome is unknown, and the client gets its service's
+ * internal error (TR_E_STORE_IO).  While PostgreSQL is down every call
+ * fails the same way; the first request after it is back connects again.
+ *
+ * Transactions.  The threads of this process queue on the write gate
+ * (store/gate.h) from tx_begin to commit or rollback, exactly as with
+ * SQLite, so this process's write transactions run one at a time, each
+ * seeing every earlier commit: the read-then-write operations (a secret's
+ * staging labels, an alias update, a key rotation) need no isolation
+ * stronger than READ COMMITTED, and the unique constraints answer the
+ * inserts that race with nothing (they cannot race: one writer).  With one
+ * node there is no other writer but the commands (`tresor account
+ * create`), which only insert rows of their own.  COMMIT returns when the
+ * commit is durable: every connection sets synchronous_commit = on,
+ * whatever the database's default, so the sync barrier has nothing to
+ * wait for.  read_begin .. read_end is one REPEATABLE READ READ ONLY
+ * transaction (one snapshot).
+ *
+ * Schema.  At open (not read-only), the pending migrations run in one
+ * transaction under pg_advisory_xact_lock(LOCK_MIGRATE), so nodes starting
+ * at once migrate once; tresor_schema holds the version.  A database
+ * whose version is newer than this build's is refused.
+ *
+ * Errors: SQLSTATE 23505 (unique) TR_E_STORE_EXISTS, 23503 (foreign key)
+ * TR_E_STORE_NOT_FOUND, without a message; a serialization failure, a
+ * deadlock, a lock or statement timeout TR_E_STORE_BUSY; 53100 (disk full)
+ * TR_E_STORE_FULL; XX001/XX002 (damaged data) TR_E_STORE_CORRUPT; 25006 (a
+ * write in a read-only transaction) TR_E_STORE_READONLY; a lost or refused
+ * connection (class 08, 57P01..57P03, no result) TR_E_STORE_IO; anything
+ * else TR_E_INTERNAL.  Failures other than the first two are logged with
+ * PostgreSQL's message and the statement's SQL text.
+ */
+#include "store/postgres.h"
+#include "store/gate.h"
+#include "store/sql_records.h"
+#include "store/schema.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/array.h"
+#include "core/metrics.h"
+#include "core/secmem.h"
+
+/* Advisory lock keys ("tresor" in ASCII, then which lock). */
+#define LOCK_MIGRATE INT64_C(0x747265736f720001)
+#define LOCK_SERVE   INT64_C(0x747265736f720002)
+/* How long an open waits for the serving lock: a node that just stopped
+ * (or whose session was just terminated) frees it when its backend has
+ * exited, a moment later. */
+#define LOCK_WAIT "3s"
+
+/* ---- the statements, prepared once per connection -------------------- */
+
+/* A tombstone from an access_keys row (tresor_doc_token: schema_pg/004). */
+#define TOMB_FROM "access_key_id, account_id, expires, tresor_doc_token(doc), " \
+    "CAST(extract(epoch FROM now()) AS bigint)"
+#define TOMB_UPSERT " ON CONFLICT (access_key_id) DO UPDATE SET account_id = excluded.account_id, " \
+    "expires = excluded.expires, token_sha256 = excluded.token_sha256, removed = excluded.removed"
+
+/* The statements are store/sql_records.c's (sql_text, written with ?N:
+ * prepared as $N) but for those PostgreSQL writes its own way, here. */
+enum { Q__COUNT = SQL_Q__COUNT };
+
+static const char *const own_sql[Q__COUNT] = {
+    [Q_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
+    [Q_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    [Q_ACCOUNT_FIRST] = "SELECT " SQL_ACCOUNT_COLS " FROM accounts ORDER BY created, seq LIMIT 1",
+    [Q_ACCOUNT_LIST] = "SELECT " SQL_ACCOUNT_COLS " FROM accounts ORDER BY created, seq",
+    [Q_AK_TOMB] = "INSERT INTO access_key_tombstones (" SQL_TOMB_COLS ") SELECT " TOMB_FROM
+        " FROM access_keys WHERE access_key_id = ?1" TOMB_UPSERT,
+    [Q_AK_TOMB_EXPIRED] = "INSERT INTO access_key_tombstones (" SQL_TOMB_COLS ") SELECT "
+        TOMB_FROM " FROM access_keys WHERE expires <> 0 AND expires < ?1" TOMB_UPSERT,
+    /* One member of a relation's doc (?4, [a-z_]: checked by the record
+     * layer), as SQLite's -> and json_set answer it: a missing member
+     * reads as JSON null and is added when set.  The doc column is text;
+     * jsonb reads it, and the doc written back is jsonb's text of it
+     * (other members' values unchanged, their spacing and order
+     * jsonb's).  ?5 is sent as text (strings go binary, and jsonb's
+     * binary form is not the JSON text), then read as jsonb. */
+    [Q_REL_MEMBER_GET] = "SELECT kind, src, dst, "
+        "coalesce((CAST(doc AS jsonb) -> CAST(?4 AS text))::text, 'null'), created "
+        "FROM relations WHERE kind = ?1 AND src = ?2 AND dst = ?3",
+    [Q_REL_MEMBER_SET] = "UPDATE relations SET doc = "
+        "jsonb_set(CAST(doc AS jsonb), ARRAY[CAST(?4 AS text)], CAST(CAST(?5 AS text) AS jsonb))::text "
+        "WHERE kind = ?1 AND src = ?2 AND dst = ?3",
+};
+
+/* Statement id's SQL text (with ?N parameters). */
+static const char *qsql(int id)
+{
+    return sql_own_text(own_sql, Q__COUNT, id);
+}
+
+/* PostgreSQL's spelling of sql: each ?N as $N (the texts hold no other
+ * '?').  False when it does not fit. */
+static bool pg_dialect(const char *sql, char *out, size_t cap)
+{
+    size_t n = strlen(sql);
+    if (n >= cap) return false;
+    for (size_t i = 0; i <= n; i++) out[i] = sql[i] == '?' ? '$' : sql[i];
+    return true;
+}
+
+/* ---- the store and its connections ------------------------------------ */
+
+struct store_pg {
+    struct sql_store base;          /* first: store_t points at its class */
+    struct sql_conns conns;         /* every open connection but the keeper; its mu guards keeper too */
+    pthread_key_t tls;              /* this thread's connection */
+    struct gate gate;               /* queue of this process's writers */
+    enum store_pg_mode mode;
+    PGconn *keeper;                 /* migrates; holds LOCK_SERVE (SERVE) */
+    atomic_int keeper_fd;           /* its socket, polled by refresh; -1 */
+    atomic_bool locked;             /* SERVE: the keeper holds LOCK_SERVE */
+    atomic_bool lost;               /* SERVE: another node took it: fail everything */
+    uint64_t epoch;                 /* of the generation */
+    char conninfo[];
+};
+
+/* A thread's connection. */
+struct conn {
+    struct sql_conn link;           /* first: on s->conns; writing holds s->gate */
+    bool in_tx;                     /* a BEGIN ran and no COMMIT/ROLLBACK since */
+    bool prepared[Q__COUNT];
+    PGconn *db;
+    struct store_pg *s;
+};
+
+static struct store_pg *self(store_t st)
+{
+    return (struct store_pg *)(void *)st;
+}
+
+/* Log a PostgreSQL failure: its message and the SQL text, never a value. */
+static void pg_log(PGconn *db, const PGresult *res, const char *what)
+{
+    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    if (!msg || !*msg) msg = db ? PQerrorMessage(db) : "no connection";
+    char line[512];
+    snprintf(line, sizeof line, "%s", msg);      /* cut: a log line */
+    for (char *nl = strchr(line, '\n'); nl; nl = strchr(nl, '\n')) *nl = ' ';
+    fprintf(stderr, "tresor: store: postgres: %s [%s]\n", line, what ? what : "-");
+}
+
+/* Our code for a failed result (see the file comment). */
+static enum tr_err pg_code(PGconn *db, const PGresult *res)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (!st || (db && PQstatus(db) != CONNECTION_OK)) return TR_E_STORE_IO;
+    if (strcmp(st, "23505") == 0) return TR_E_STORE_EXISTS;
+    if (strcmp(st, "23503") == 0) return TR_E_STORE_NOT_FOUND;
+    if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 || strcmp(st, "55P03") == 0 ||
+        strcmp(st, "57014") == 0)
+        return TR_E_STORE_BUSY;
+    if (strncmp(st, "53", 2) == 0) return TR_E_STORE_FULL;
+    if (strcmp(st, "XX001") == 0 || strcmp(st, "XX002") == 0) return TR_E_STORE_CORRUPT;
+    if (strcmp(st, "25006") == 0) return TR_E_STORE_READONLY;
+    if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0) return TR_E_STORE_IO;
+    return TR_E_INTERNAL;
+}
+
+static tr_result pg_fail(PGconn *db, const PGresult *res, const char *what, int line)
+{
+    enum tr_err code = pg_code(db, res);
+    if (code != TR_E_STORE_EXISTS && code != TR_E_STORE_NOT_FOUND) pg_log(db, res, what);
+    return tr_fail_at(__FILE__, line, code, NULL);
+}
+#define PG_FAIL(db, res, what) TR_FAILURE(pg_fail((db), (res), (what), __LINE__))
+
+/* Connect to conninfo and set what every connection of ours runs with:
+ * durable commits, UTF-8, and for a read-only store read-only
+ * transactions.  NULL (logged) on failure. */
+static PGconn *pg_connect(const char *conninfo, bool readonly)
+{
+    /* Defaults first: what conninfo says (expanded from dbname) wins. */
+    static const char *const keys[] = { "connect_timeout", "application_name", "client_encoding",
+                                         "dbname", NULL };
+    const char *vals[] = { "10", "tresor", "UTF8", conninfo, NULL };
+    PGconn *db = PQconnectdbParams(keys, vals, 1);
+    if (!db || PQstatus(db) != CONNECTION_OK) {
+        pg_log(db, NULL, "connect");
+        PQfinish(db);
+        return NULL;
+    }
+    /* client_encoding too: a conninfo that names another is overruled. */
+    PGresult *res = PQexec(db, readonly
+        ? "SET synchronous_commit = on; SET client_encoding = 'UTF8'; "
+          "SET default_transaction_read_only = on"
+        : "SET synchronous_commit = on; SET client_encoding = 'UTF8'");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        pg_log(db, res, "SET");
+        PQclear(res);
+        PQfinish(db);
+        return NULL;
+    }
+    PQclear(res);
+    return db;
+}
+
+/* Close a connection (the session ends: PostgreSQL rolls back an open
+ * transaction) and free it; it is off the list. */
+static void conn_free(struct sql_conn *l)
+{
+    struct conn *c = (struct conn *)(void *)l;
+    PQfinish(c->db);
+    free(c);
+}
+
+/* Unlink and close c (the session ends: PostgreSQL rolls back an open
+ * transaction), and free the write gate if c held it: the pthread_key_t
+ * destructor, and conn_discard. */
+static void conn_drop(void *p)
+{
+    struct conn *c = p;
+    struct store_pg *s = c->s;
+    bool writing = c->link.writing;
+    sql_conns_remove(&s->conns, &c->link);
+    conn_free(&c->link);
+    if (writing) gate_leave(&s->gate);
+}
+
+/* Close this thread's connection; its next call opens a new one. */
+static void conn_discard(struct conn *c)
+{
+    pthread_setspecific(c->s->tls, NULL);
+    conn_drop(c);
+}
+
+/* SERVE: take LOCK_SERVE on a new keeper session, waiting up to LOCK_WAIT
+ * for a node that just let it go.  Called with s->mu held.  *taken false:
+ * another session holds it. */
+static TR_RESULT keeper_lock(struct store_pg *s, PGconn *db, bool *taken)
+{
+    char sql[128];
+    *taken = false;
+    /* fits: 60 + an int64 */
+    snprintf(sql, sizeof sql, "SET lock_timeout = '%s'; SELECT pg_advisory_lock(%" PRId64 ")",
+             LOCK_WAIT, LOCK_SERVE);
+    PGresult *res = PQexec(db, sql);
+    ExecStatusType rs = PQresultStatus(res);
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (rs == PGRES_TUPLES_OK) {
+        *taken = true;
+    } else if (!(st && strcmp(st, "55P03") == 0)) {
+        tr_result r = PG_FAIL(db, res, "pg_advisory_lock");
+        PQclear(res);
+        return r;
+    }
+    PQclear(res);
+    res = PQexec(db, "SET lock_timeout = 0");
+    rs = PQresultStatus(res);
+    PQclear(res);
+    (void)s;
+    if (rs != PGRES_COMMAND_OK) BAIL0(TR_E_STORE_IO);
+    return TR_OK;
+}
+
+/* The keeper's session is gone (or going): forget it.  With s->mu held. */
+static void keeper_forget(struct store_pg *s)
+{
+    if (!s->keeper) return;
+    atomic_store(&s->keeper_fd, -1);
+    atomic_store(&s->locked, false);
+    PQfinish(s->keeper);
+    s->keeper = NULL;
+}
+
+/* SERVE, the keeper's session lost: a new one, holding LOCK_SERVE again,
+ * before any call runs.  Another node holding it by then: lost for good. */
+static TR_RESULT keeper_restore(struct store_pg *s)
+{
+    tr_result r = TR_OK;
+    bool taken = false;
+    pthread_mutex_lock(&s->conns.mu);
+    if (atomic_load(&s->locked) || atomic_load(&s->lost)) goto done;
+    PGconn *db = pg_connect(s->conninfo, false);
+    if (!db) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, NULL); goto done; }
+    r = keeper_lock(s, db, &taken);
+    if (tr_failed(r)) { PQfinish(db); goto done; }
+    if (!taken) {
+        PQfinish(db);
+        atomic_store(&s->lost, true);
+        fprintf(stderr, "tresor: store: postgres: the serving lock was lost with its session and "
+                "another tresor node holds it now: this node refuses every request; restart it once "
+                "the other node is stopped\n");
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_BUSY, NULL);
+        goto done;
+    }
+    s->keeper = db;
+    atomic_store(&s->keeper_fd, PQsocket(db));
+    /* Another process may have written while the lock was free. */
+    atomic_fetch_add_explicit(&s->gate.gen, 1, memory_order_release);
+    atomic_store(&s->locked, true);
+    fprintf(stderr, "tresor: store: postgres: reconnected; the serving lock is held again\n");
+done:
+    pthread_mutex_unlock(&s->conns.mu);
+    return r;
+}
+
+/* May calls run?  SERVE needs the lock held (taken again when its
+ * session was lost); a lost store refuses everything. */
+static TR_RESULT serving(struct store_pg *s)
+{
+    if (s->mode != STORE_PG_SERVE) return TR_OK;
+    ENSURE(!atomic_load(&s->lost), TR_E_STORE_BUSY);
+    if (!atomic_load(&s->locked)) GUARD(keeper_restore(s));
+    return TR_OK;
+}
+
+/* Has the server closed this idle connection?  An idle session has
+ * nothing to read unless it ended (a termination, a restart) or the
+ * server sent a notice; either way a new connection is the safe answer. */
+static bool fd_readable(int fd)
+{
+    if (fd < 0) return false;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    return poll(&p, 1, 0) > 0;
+}
+
+/* This thread's connection, opened on first use, and replaced when it
+ * was lost outside a transaction. */
+static TR_RESULT conn_get(struct store_pg *s, struct conn **out)
+{
+    GUARD(serving(s));
+    struct conn *c = pthread_getspecific(s->tls);
+    if (c && !c->in_tx && PQstatus(c->db) != CONNECTION_OK) {
+        conn_discard(c);
+        c = NULL;
+    }
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        ENSURE(c != NULL, TR_E_INTERNAL);
+        c->s = s;
+        c->db = pg_connect(s->conninfo, s->mode == STORE_PG_READONLY);
+        if (!c->db) { free(c); BAIL0(TR_E_STORE_IO); }
+        sql_conns_add(&s->conns, &c->link);
+        if (pthread_setspecific(s->tls, c) != 0) {
+            conn_drop(c);
+            BAIL0(TR_E_INTERNAL);
+        }
+    }
+    *out = c;
+    return TR_OK;
+}
+
+/* This thread's connection, for the driver (store/sql_records.h). */
+static TR_RESULT pg_conn(store_t st, struct sql_conn **out)
+{
+    struct conn *c = NULL;
+    GUARD(conn_get(self(st), &c));
+    *out = &c->link;
+    return TR_OK;
+}
+
+static struct sql_conn *pg_peek(store_t st)
+{
+    struct conn *c = pthread_getspecific(self(st)->tls);
+    return c ? &c->link : NULL;
+}
+
+/* c's statement id, prepared on first use. */
+static TR_RESULT stmt(struct conn *c, int id)
+{
+    if (c->prepared[id]) return TR_OK;
+    char name[16], sql[1024];
+    snprintf(name, sizeof name, "q%d", id);     /* fits: 1 + an int */
+    ENSURE(pg_dialect(qsql(id), sql, sizeof sql), TR_E_INTERNAL);
+    PGresult *res = PQprepare(c->db, name, sql, 0, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        tr_result r = PG_FAIL(c->db, res, qsql(id));
+        PQclear(res);
+        return r;
+    }
+    PQclear(res);
+    c->prepared[id] = true;
+    return TR_OK;
+}
+
+/* ---- parameters and columns --------------------------------------------- */
+
+/* The arguments as PQexecPrepared takes them: strings and blobs as binary
+ * (bytes and length: text's binary form is its bytes), integers as text. */
+struct params {
+    const char *v[SQL_MAX_ARGS];
+    int len[SQL_MAX_ARGS];
+    int fmt[SQL_MAX_ARGS];
+    char num[SQL_MAX_ARGS][24];
+};
+
+static TR_RESULT args_make(const struct sql_arg *a, size_t n, struct params *p)
+{
+    ENSURE(n <= SQL_MAX_ARGS, TR_E_INTERNAL);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        p->v[i] = NULL;
+        p->len[i] = 0;
+        p->fmt[i] = 1;
+        if (a[i].kind == ARG_INT) {
+            snprintf(p->num[i], sizeof p->num[i], "%" PRId64, a[i].i);   /* fits: 20 digits */
+            p->v[i] = p->num[i];
+            p->fmt[i] = 0;
+        } else if (a[i].kind == ARG_BLOB) {
+            ENSURE(a[i].b->len <= INT_MAX, TR_E_INTERNAL);
+            p->v[i] = a[i].b->data ? (const char *)a[i].b->data : "";
+            p->len[i] = (int)a[i].b->len;
+        } else if (a[i].kind != ARG_OPT || a[i].s) {     /* OPT(NULL): SQL NULL */
+            p->v[i] = sql_arg_text(&a[i], &len);
+            ENSURE(len <= INT_MAX, TR_E_INTERNAL);
+            p->len[i] = (int)len;
+        }
+    }
+    return TR_OK;
+}
+
+/* A result's columns (store/sql_records.h): res is the PGresult, its
+ * values in text form. */
+static const char *col_text(void *res, int row, int col, size_t *n)
+{
+    *n = 0;
+    if (PQgetisnull(res, row, col)) return NULL;
+    *n = (size_t)PQgetlength(res, row, col);
+    return PQgetvalue(res, row, col);
+}
+
+static bool col_null(void *res, int row, int col)
+{
+    return PQgetisnull(res, row, col);
+}
+
+static bool col_int(void *res, int row, int col, int64_t *v)
+{
+    const char *t = PQgetvalue(res, row, col);
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(t, &end, 10);
+    *v = 0;
+    if (PQgetisnull(res, row, col) || !*t || *end || errno) return false;
+    *v = (int64_t)x;
+    return true;
+}
+
+/* A bytea column: libpq's unescaped copy is wiped before it is released. */
+static bool col_blob(void *res, int row, int col, struct buf *dst)
+{
+    size_t n = 0;
+    if (PQgetisnull(res, row, col)) return false;
+    unsigned char *p = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, col), &n);
+    if (!p) return false;
+    bool ok = n <= UINT32_MAX;
+    if (ok) {
+        *dst = BUF_SECRET((uint32_t)n);
+        ok = n == 0 || tr_ok(buf_append(dst, p, n));
+    }
+    secure_zero(p, n);
+    PQfreemem(p);
+    return ok;
+}
+
+static const struct sql_cols cols = { col_text, col_null, col_int, col_blob };
+
+/* ---- running statements ------------------------------------------------ */
+
+/* Run statement id on c with the parameters a: *out the result (its
+ * status PGRES_COMMAND_OK or PGRES_TUPLES_OK), else a failure, with
+ * *lost true when the connection is gone.  Inside a transaction the
+ * generation moves first: the writer's own later reads must not hit what
+ * it cached before this statement. */
+static TR_RESULT q_run(struct conn *c, int id, const struct sql_arg *a, size_t na,
+                       PGresult **out, bool *lost)
+{
+    struct params p;
+    char name[16];
+    *out = NULL;
+    *lost = false;
+    GUARD(args_make(a, na, &p));
+    tr_result r = stmt(c, id);
+    if (tr_failed(r)) { *lost = PQstatus(c->db) != CONNECTION_OK; return r; }
+    if (c->link.writing) atomic_fetch_add_explicit(&c->s->gate.gen, 1, memory_order_release);
+    snprintf(name, sizeof name, "q%d", id);     /* fits: 1 + an int */
+    PGresult *res = PQexecPrepared(c->db, name, (int)na, p.v, p.len, p.fmt, 0);
+    ExecStatusType rs = PQresultStatus(res);
+    if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
+        r = PG_FAIL(c->db, res, qsql(id));
+        *lost = PQstatus(c->db) != CONNECTION_OK;
+        PQclear(res);
+        return r;
+    }
+    *out = res;
+    return TR_OK;
+}
+
+/* Run a simple statement (BEGIN, COMMIT, ROLLBACK) on c; in_tx follows
+ * the ones that succeed. */
+static TR_RESULT q_simple(struct conn *c, int id)
+{
+    PGresult *res = NULL;
+    bool lost = false;
+    GUARD(q_run(c, id, NO_ARGS, &res, &lost));
+    PQclear(res);
+    c->in_tx = id == Q_BEGIN || id == Q_BEGIN_READ;
+    return TR_OK;
+}
+
+/* Roll back c's open transaction, if any; false when that failed (c is
+ * then in an unknown state: discard it).  Leaves the caller's error. */
+static bool conn_rollback(struct conn *c)
+{
+    if (!c->in_tx) return true;
+    PGresult *res = PQexec(c->db, "ROLLBACK");
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok) pg_log(c->db, res, "ROLLBACK");
+    PQclear(res);
+    c->in_tx = false;
+    return ok && PQstatus(c->db) == CONNECTION_OK;
+}
+
+/* The transaction is over: free the gate. */
+static void tx_closed(struct conn *c)
+{
+    c->in_tx = false;
+    if (!c->link.writing) return;
+    c->link.writing = false;
+    gate_leave(&c->s->gate);
+}
+
+static void tx_abort(struct conn *c)
+{
+    if (conn_rollback(c)) tx_closed(c);
+    else conn_discard(c);       /* frees the gate */
+}
+
+/* A statement without rows, and a rollback, for the driver's read
+ * transactions (store/sql_records.h). */
+static TR_RESULT pg_exec(struct sql_conn *l, int id)
+{
+    return q_simple((struct conn *)(void *)l, id);
+}
+
+static void pg_abort(struct sql_conn *l)
+{
+    tx_abort((struct conn *)(void *)l);
+}
+
+/* Take the write gate, then BEGIN.  A BEGIN that finds the connection
+ * lost (its session ended since the last request) is safe to send again,
+ * once, on a new connection: *cp is then that one. */
+static TR_RESULT tx_open(struct conn **cp)
+{
+    struct conn *c = *cp;
+    if (c->link.writing || c->link.reading) {
+        fprintf(stderr, "tresor: store: tx_begin inside a transaction\n");
+        BAIL0(TR_E_INTERNAL);
+    }
+    GUARD(gate_enter(&c->s->gate));
+    c->link.writing = true;
+    tr_result r = q_simple(c, Q_BEGIN);
+    if (tr_failed(r) && PQstatus(c->db) != CONNECTION_OK) {
+        struct store_pg *s = c->s;
+        c->link.writing = false;
+        conn_discard(c);                /* keeps the gate: not writing */
+        *cp = c = NULL;
+        r = conn_get(s, &c);
+        if (tr_ok(r)) {
+            *cp = c;
+            c->link.writing = true;
+            r = q_simple(c, Q_BEGIN);
+        }
+        if (tr_failed(r)) {
+            if (c) c->link.writing = false;
+            gate_leave(&s->gate);
+            if (c && PQstatus(c->db) != CONNECTION_OK) conn_discard(c);
+            return r;
+        }
+    } else if (tr_failed(r)) {
+        c->link.writing = false;
+        gate_leave(&c->s->gate);
+        return r;
+    }
+    return TR_OK;
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* COMMIT: durable when it returns (synchronous_commit = on).  A failed
+ * COMMIT (a deferred foreign key) has ended the transaction in PostgreSQL;
+ * the gate stays held until the caller's tx_rollback, as with SQLite. */
+static TR_RESULT tx_close(struct conn *c)
+{
+    if (!c->link.writing) {
+        fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
+        BAIL0(TR_E_INTERNAL);
+    }
+    bool timed = metrics_enabled();
+    int64_t t0 = timed ? mono_us() : 0;
+    tr_result r = q_simple(c, Q_COMMIT);
+    if (tr_ok(r)) {
+        tx_closed(c);
+        if (timed) metrics_commit(mono_us() - t0);
+    } else {
+        c->in_tx = false;               /* a failed COMMIT ends it: nothing to roll back */
+    }
+    return r;
+}
+
+/* The rows a command changed (PQcmdTuples: decimal, "" for none). */
+static int rows_changed(const char *t)
+{
+    long v = t && *t ? strtol(t, NULL, 10) : 0;
+    return v < 0 ? 0 : v > INT_MAX ? INT_MAX : (int)v;
+}
+
+/* A write on c: in this thread's transaction, or else on its own (one
+ * statement, committed by PostgreSQL) through the gate.  *changes gets
+ * the rows it changed. */
+static TR_RESULT q_write(struct conn *c, int id, const struct sql_arg *a, size_t na, int *changes)
+{
+    PGresult *res = NULL;
+    bool lost = false, own = !c->link.writing;
+    if (own) {
+        GUARD(gate_enter(&c->s->gate));
+        c->link.writing = true;
+    }
+    tr_result r = q_run(c, id, a, na, &res, &lost);
+    if (tr_ok(r) && changes) *changes = rows_changed(PQcmdTuples(res));
+    PQclear(res);
+    if (own) {
+        c->link.writing = false;
+        gate_leave(&c->s->gate);
+        if (lost) conn_discard(c);
+    }
+    return r;
+}
+
+/* Fill the records of t from res's rows into a malloc'd array. */
+static TR_RESULT fill_rows(PGresult *res, const struct sql_rec_type *t, int id, void **out, size_t *n)
+{
+    int rows = PQntuples(res);
+    unsigned char *v = NULL;
+    size_t len = 0, cap = 0, size = t->size;
+    for (int i = 0; i < rows; i++) {
+        unsigned char *nv = array_grow(v, &cap, len, size, 8);
+        if (!nv) goto fail;
+        v = nv;
+        void *rec = v + len * size;
+        memset(rec, 0, size);
+        if (!sql_fill(t, &cols, res, i, rec, qsql(id))) goto fail;
+        len++;
+    }
+    *out = v;
+    *n = len;
+    return TR_OK;
+fail:
+    for (size_t i = 0; i < len; i++) t->drop(v + i * size);
+    free(v);
+    BAIL0(TR_E_INTERNAL);
+}
+
+/* Run a read: on this thread's connection, once more on a new one when
+ * that was lost outside a transaction (reads are idempotent). */
+static TR_RESULT run_read(store_t st, int id, const struct sql_arg *a, size_t na, PGresult **res)
+{
+    struct conn *c = NULL;
+    bool lost = false;
+    GUARD(conn_get(self(st), &c));
+    tr_result r = q_run(c, id, a, na, res, &lost);
+    if (tr_ok(r) || !lost || c->in_tx) return r;
+    conn_discard(c);
+    GUARD(conn_get(self(st), &c));
+    return q_run(c, id, a, na, res, &lost);
+}
+
+/* The driver's record calls (store/sql_records.h). */
+static TR_RESULT pg_get(store_t st, int id, const struct sql_arg *a, size_t na, const struct sql_rec_type *t,
+                        void *rec)
+{
+    PGresult *res = NULL;
+    GUARD(run_read(st, id, a, na, &res));
+    tr_result r = TR_OK;
+    if (PQntuples(res) == 0) r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL);
+    else if (!sql_fill(t, &cols, res, 0, rec, qsql(id))) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    PQclear(res);
+    return r;
+}
+
+static TR_RESULT pg_list(store_t st, int id, const struct sql_arg *a, size_t na, const struct sql_rec_type *t,
+                         void **out, size_t *n)
+{
+    PGresult *res = NULL;
+    GUARD(run_read(st, id, a, na, &res));
+    tr_result r = fill_rows(res, t, id, out, n);
+    PQclear(res);
+    return r;
+}
+
+static TR_RESULT pg_write(store_t st, int id, const struct sql_arg *a, size_t na, int *changes)
+{
+    struct conn *c = NULL;
+    if (self(st)->mode == STORE_PG_READONLY) {
+        fprintf(stderr, "tresor: store: a write to a store opened read-only\n");
+        BAIL0(TR_E_STORE_READONLY);
+    }
+    GUARD(conn_get(self(st), &c));
+    return q_write(c, id, a, na, changes);
+}
+
+
+/* ---- generation, transactions ------------------------------------------ */
+
+/* The epoch is the store's own; the counter is the write gate's, which
+ * every write of this process passes (and every statement inside a
+ * transaction moves).  With one node serving, nobody else writes but the
+ * commands that add rows of their own (see the file comment). */
+static struct cache_gen pg_generation(store_t st)
+{
+    if (!st) return CACHE_GEN_NONE;
+    struct store_pg *s = self(st);
+    if (atomic_load(&s->lost)) return CACHE_GEN_NONE;
+    return (struct cache_gen){ s->epoch, atomic_load_explicit(&s->gate.gen, memory_order_acquire) };
+}
+
+/* As each request starts: replace this thread's connection when its
+ * session ended, and notice the keeper's (SERVE): a readable idle socket
+ * means the server closed it or has a notice for it; a query tells which. */
+static void pg_refresh(store_t st)
+{
+    if (!st) return;
+    struct store_pg *s = self(st);
+    struct conn *c = pthread_getspecific(s->tls);
+    if (c && !c->in_tx && !c->link.writing && fd_readable(PQsocket(c->db))) conn_discard(c);
+    int kfd = atomic_load(&s->keeper_fd);
+    if (s->mode != STORE_PG_SERVE || !fd_readable(kfd)) return;
+    pthread_mutex_lock(&s->conns.mu);
+    if (s->keeper && PQsocket(s->keeper) == kfd) {
+        PGresult *res = PQexec(s->keeper, "SELECT 1");
+        bool alive = PQresultStatus(res) == PGRES_TUPLES_OK && PQstatus(s->keeper) == CONNECTION_OK;
+        PQclear(res);
+        if (!alive) {
+            fprintf(stderr, "tresor: store: postgres: the keeper's session ended; taking the serving "
+                    "lock again on a new one\n");
+            keeper_forget(s);
+        }
+    }
+    pthread_mutex_unlock(&s->conns.mu);
+}
+
+static TR_RESULT pg_tx_begin(store_t st)
+{
+    struct conn *c = NULL;
+    ENSURE_REF(st);
+    if (self(st)->mode == STORE_PG_READONLY) {
+        fprintf(stderr, "tresor: store: a write transaction on a store opened read-only\n");
+        BAIL0(TR_E_STORE_READONLY);
+    }
+    GUARD(conn_get(self(st), &c));
+    return tx_open(&c);
+}
+
+static TR_RESULT pg_tx_commit(store_t st)
+{
+    ENSURE_REF(st);
+    struct conn *c = pthread_getspecific(self(st)->tls);
+    if (!c || !c->link.writing) {
+        fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
+        BAIL0(TR_E_INTERNAL);
+    }
+    return tx_close(c);
+}
+
+static void pg_tx_rollback(store_t st)
+{
+    if (!st) return;
+    struct conn *c = pthread_getspecific(self(st)->tls);
+    if (c && c->link.writing) tx_abort(c);
+}
+
+/* Commits are durable when COMMIT returns: nothing to wait for. */
+static TR_RESULT pg_sync_barrier(store_t st)
+{
+    ENSURE_REF(st);
+    return TR_OK;
+}
+
+/* ---- schema, checks ---------------------------------------------------- */
+
+/* The schema version recorded in db (0: none yet, or no tresor_schema). */
+static TR_RESULT schema_version(PGconn *db, int *out)
+{
+    *out = 0;
+    PGresult *res = PQexec(db, "SELECT to_regclass('tresor_schema') IS NOT NULL");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        tr_result r = PG_FAIL(db, res, "to_regclass");
+        PQclear(res);
+        return r;
+    }
+    bool exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (!exists) return TR_OK;
+    res = PQexec(db, "SELECT version FROM tresor_schema");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        tr_result r = PG_FAIL(db, res, "SELECT version FROM tresor_schema");
+        PQclear(res);
+        return r;
+    }
+    if (PQntuples(res) == 1) {
+        long v = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        *out = v < 0 ? -1 : v > INT_MAX ? INT_MAX : (int)v;
+    }
+    PQclear(res);
+    return TR_OK;
+}
+
+static TR_RESULT pg_self_check(store_t st, void (*problem)(void *arg, const char *text),
+                               void *arg, int *schema_version_out)
+{
+    struct conn *c = NULL;
+    ENSURE_REF(st);
+    ENSURE_REF(problem);
+    ENSURE_REF(schema_version_out);
+    GUARD(conn_get(self(st), &c));
+    GUARD(schema_version(c->db, schema_version_out));
+    if (*schema_version_out < 0 || (size_t)*schema_version_out != store_pg_schema_count) {
+        char line[128];
+        snprintf(line, sizeof line, "schema version %d, this build's is %zu",  /* fits: 2 ints */
+                 *schema_version_out, store_pg_schema_count);
+        problem(arg, line);
+    }
+    /* PostgreSQL checks its foreign keys at every commit and its pages
+     * with their checksums as it reads them: nothing more to ask here. */
+    return TR_OK;
+}
+
+/* Run one statement of text on db (the migrations, BEGIN, COMMIT). */
+static TR_RESULT exec_sql(PGconn *db, const char *sql, const char *what)
+{
+    PGresult *res = PQexec(db, sql);
+    ExecStatusType rs = PQresultStatus(res);
+    if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
+        tr_result r = PG_FAIL(db, res, what);
+        PQclear(res);
+        return r;
+    }
+    PQclear(res);
+    return TR_OK;
+}
+
+/* Bring db's schema to this build's: the pending migrations and the new
+ * version, in one transaction under LOCK_MIGRATE, so that of nodes
+ * starting at once one migrates and the others find it done.  A newer
+ * schema is refused. */
+static TR_RESULT migrate(PGconn *db)
+{
+    char sql[128];
+    int version = 0;
+    tr_result r = exec_sql(db, "BEGIN", "BEGIN");
+    if (tr_failed(r)) return r;
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%" PRId64 ")", LOCK_MIGRATE);  /* fits: 40 + an int64 */
+    r = exec_sql(db, sql, "pg_advisory_xact_lock");
+    if (tr_ok(r)) r = schema_version(db, &version);
+    if (tr_failed(r)) goto fail;
+    if (version < 0 || (size_t)version > store_pg_schema_count) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "the database's schema is version %d; this tresor "
+                       "knows up to %zu", version, store_pg_schema_count);
+        goto fail;
+    }
+    if ((size_t)version < store_pg_schema_count && version == 0)
+        r = exec_sql(db, "CREATE TABLE tresor_schema (one boolean PRIMARY KEY DEFAULT true CHECK (one), "
+                     "version bigint NOT NULL); INSERT INTO tresor_schema (version) VALUES (0)",
+                     "CREATE TABLE tresor_schema");
+    for (size_t v = (size_t)version; tr_ok(r) && v < store_pg_schema_count; v++) {
+        r = exec_sql(db, store_pg_schema[v], "migration");
+        if (tr_failed(r)) {
+            fprintf(stderr, "tresor: store: postgres: migration %zu failed\n", v + 1);
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "schema migration %zu failed (the log says why)",
+                           v + 1);
+            break;
+        }
+        snprintf(sql, sizeof sql, "UPDATE tresor_schema SET version = %zu", v + 1);   /* fits: 40 + a size_t */
+        r = exec_sql(db, sql, "UPDATE tresor_schema");
+    }
+    if (tr_failed(r)) goto fail;
+    return exec_sql(db, "COMMIT", "COMMIT");
+
+fail:
+    PQclear(PQexec(db, "ROLLBACK"));
+    return r;
+}
+
+/* ---- open, close ------------------------------------------------------- */
+
+static void pg_close(store_t st)
+{
+    if (!st) return;
+    struct store_pg *s = self(st);
+    pthread_key_delete(s->tls);
+    sql_conns_close_all(&s->conns, conn_free);
+    keeper_forget(s);                   /* the session ends: the lock is free */
+    pthread_mutex_destroy(&s->conns.mu);
+    gate_destroy(&s->gate);
+    secure_zero(s->conninfo, strlen(s->conninfo));   /* it may hold a password */
+    free(s);
+}
+
+static const struct sql_driver pg_driver = {
+    .get = pg_get, .list = pg_list, .write = pg_write, .conn = pg_conn, .peek = pg_peek,
+    .exec = pg_exec, .abort = pg_abort, .close = pg_close, .generation = pg_generation,
+    .refresh = pg_refresh, .tx_begin = pg_tx_begin, .tx_commit = pg_tx_commit,
+    .tx_rollback = pg_tx_rollback, .sync_barrier = pg_sync_barrier, .self_check = pg_self_check,
+};
+
+bool store_pg_named(const char *s)
+{
+    if (!s) return false;
+    return strncmp(s, "postgres://", 11) == 0 || strncmp(s, "postgresql://", 13) == 0 ||
+           strchr(s, '=') != NULL;
+}
+
+void store_pg_describe(const char *conninfo, char *out, size_t n)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = conninfo ? PQconninfoParse(conninfo, &err) : NULL;
+    const char *host = NULL, *port = NULL, *db = NULL, *user = NULL;
+    if (err) PQfreemem(err);
+    if (!opts) {
+        snprintf(out, n, "an invalid connection string");  /* cut: a log line */
+        return;
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val) continue;
+        if (strcmp(o->keyword, "host") == 0) host = o->val;
+        else if (strcmp(o->keyword, "port") == 0) port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0) db = o->val;
+        else if (strcmp(o->keyword, "user") == 0) user = o->val;
+    }
+    snprintf(out, n, "host=%s port=%s dbname=%s user=%s", host ? host : "(default)",  /* cut: a log line */
+             port ? port : "(default)", db ? db : "(default)", user ? user : "(default)");
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (o->val) secure_zero(o->val, strlen(o->val));    /* the password among them */
+    PQconninfoFree(opts);
+}
+
+TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *out)
+{
+    char where[512];
+    char *err = NULL;
+    int version = 0;
+    bool taken = false;
+    tr_result r = TR_OK;
+    struct store_pg *s = NULL;
+    bool mu = false, gate = false, key = false;
+
+    ENSURE_REF(conninfo);
+    ENSURE_REF(out);
+    *out = NULL;
+    /* Refuse what libpq cannot parse before connecting: its message could
+     * quote the string, password and all, so it is not repeated. */
+    PQconninfoOption *parsed = PQconninfoParse(conninfo, &err);
+    if (err) PQfreemem(err);
+    if (!parsed) BAIL(TR_E_INTERNAL, "the store is not a valid PostgreSQL connection string "
+                      "(postgres://USER@HOST/DB?... or key=value pairs)");
+    PQconninfoFree(parsed);
+    store_pg_describe(conninfo, where, sizeof where);
+
+    size_t len = strlen(conninfo);
+    s = calloc(1, sizeof *s + len + 1);
+    ENSURE(s != NULL, TR_E_INTERNAL);
+    memcpy(s->conninfo, conninfo, len + 1);
+    s->base.vt = &sql_pg_class;
+    s->base.drv = &pg_driver;
+    s->mode = mode;
+    s->epoch = cache_epoch_new();
+    atomic_store(&s->keeper_fd, -1);
+    mu = pthread_mutex_init(&s->conns.mu, NULL) == 0;
+    gate = mu && gate_init(&s->gate);
+    key = gate && pthread_key_create(&s->tls, conn_drop) == 0;
+    if (!key) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+
+    s->keeper = pg_connect(conninfo, mode == STORE_PG_READONLY);
+    if (!s->keeper) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, "cannot connect to PostgreSQL (%s): the log "
+                       "says why", where);
+        goto fail;
+    }
+    if (mode == STORE_PG_READONLY) {
+        r = schema_version(s->keeper, &version);
+        if (tr_ok(r) && (version < 0 || (size_t)version != store_pg_schema_count))
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "the database's schema is version %d; this "
+                           "tresor's is %zu%s", version, store_pg_schema_count,
+                           version == 0 ? " (nothing was ever stored there: is it the right database?)"
+                           : (size_t)version < store_pg_schema_count
+                           ? " (a read-only open cannot migrate it: start tresor serve on it once)" : "");
+    } else {
+        r = migrate(s->keeper);
+    }
+    if (tr_ok(r) && mode == STORE_PG_SERVE) {
+        r = keeper_lock(s, s->keeper, &taken);
+        if (tr_ok(r) && !taken)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_BUSY, "another tresor node is serving this "
+                           "database (%s); serving from several nodes needs cache propagation, which this "
+                           "version does not have", where);
+        if (tr_ok(r)) {
+            atomic_store(&s->keeper_fd, PQsocket(s->keeper));
+            atomic_store(&s->locked, true);
+        }
+    }
+    if (tr_failed(r)) goto fail;
+    if (mode != STORE_PG_SERVE) {       /* the keeper's work is done */
+        PQfinish(s->keeper);
+        s->keeper = NULL;
+    }
+    *out = &s->base.vt;
+    return TR_OK;
+
+fail:
+    if (key) {
+        pg_close(&s->base.vt);
+        return r;
+    }
+    if (gate) gate_destroy(&s->gate);
+    if (mu) pthread_mutex_destroy(&s->conns.mu);
+    secure_zero(s->conninfo, len);
+    free(s);
+    return r;
+}

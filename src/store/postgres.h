@@ -1,0 +1,50 @@
+/*
+ * postgres.h -- the PostgreSQL backend of store/store.h (store/postgres.c)
+ * and what the commands that choose a store need to know about one.
+ *
+ * A PostgreSQL store is named by a libpq connection string: a URI
+ * (postgres://USER@HOST/DB?..., postgresql://...) or key=value pairs
+ * ("host=/run/postgresql dbname=tresor").  The root key stays in the data
+ * dir; everything else lives in the database.  One node serves a database
+ * at a time (docs/internals/STORE.md, "One node"): the serving open holds
+ * a session-level advisory lock for the store's life.
+ */
+#ifndef TR_STORE_POSTGRES_H
+#define TR_STORE_POSTGRES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store/store.h"
+
+/* How a PostgreSQL store is opened. */
+enum store_pg_mode {
+    /* tresor serve: migrate, then hold the serving lock for the store's
+     * life; another node serving the database fails the open with
+     * TR_E_STORE_BUSY and a message for the operator. */
+    STORE_PG_SERVE,
+    /* a command that writes beside a server (account create): migrate,
+     * no serving lock. */
+    STORE_PG_WRITE,
+    /* a command that only reads (check, who-can-decrypt): nothing is
+     * created, migrated or written (every transaction is READ ONLY), and
+     * the schema must be this build's. */
+    STORE_PG_READONLY,
+};
+
+/* Open the database conninfo names.  Failures are TR_E_STORE_IO (cannot
+ * connect), TR_E_STORE_BUSY (another node serves it) or TR_E_INTERNAL (a
+ * schema newer than this build's, a failed migration), each with a
+ * message for the operator that never holds the password. */
+TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *out);
+
+/* True when s names a PostgreSQL store: it starts with postgres:// or
+ * postgresql://, or it is a libpq key=value string (holds an '='). */
+bool store_pg_named(const char *s);
+
+/* "host=H port=P dbname=D user=U" of conninfo, for logs: never the
+ * password, nor anything else of the string.  "an invalid connection
+ * string" when libpq cannot parse it. */
+void store_pg_describe(const char *conninfo, char *out, size_t n);
+
+#endif

@@ -1,0 +1,317 @@
+/*
+ * pkey_test.c -- the asymmetric and HMAC primitives (crypto/pkey.c).
+ *
+ * Known answers: HMAC-SHA-224/256/384/512 from RFC 4231 test cases 1 and
+ * 2, SHA-1/384/512 of "abc" from FIPS 180-2.  Signatures are checked
+ * against OpenSSL used directly on the public key pk_public_der returns
+ * (d2i_PUBKEY, our code out of the loop), and tampered with byte by byte:
+ * each flipped byte of a signature, the digest, or an RSA ciphertext must
+ * be refused.  PSS is checked to use a salt as long as the digest.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "core/buf.h"
+#include "core/cache.h"
+#include "core/errors.h"
+#include "core/hex.h"
+#include "crypto/pkey.h"
+
+static void assert_hex(const uint8_t *got, size_t n, const char *want)
+{
+    char hex[2 * 128 + 1];
+    assert_true(n <= 128);
+    hex_encode(got, n, hex);
+    assert_string_equal(hex, want);
+}
+
+/* ---- digests and HMAC ---- */
+
+static void digest_known_answers(void **state)
+{
+    (void)state;
+    uint8_t d[64];
+    assert_true(tr_ok(pk_digest(PK_SHA1, (const uint8_t *)"abc", 3, d)));
+    assert_hex(d, 20, "a9993e364706816aba3e25717850c26c9cd0d89d");
+    assert_true(tr_ok(pk_digest(PK_SHA384, (const uint8_t *)"abc", 3, d)));
+    assert_hex(d, 48, "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"
+                      "8086072ba1e7cc2358baeca134c825a7");
+    assert_true(tr_ok(pk_digest(PK_SHA512, (const uint8_t *)"abc", 3, d)));
+    assert_hex(d, 64, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+                      "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
+    assert_int_equal(pk_md_len(PK_SHA224), 28);
+    assert_int_equal(pk_md_len(PK_MD_COUNT), 0);
+}
+
+static void hmac_rfc4231(void **state)
+{
+    (void)state;
+    uint8_t k1[20], mac[64];
+    memset(k1, 0x0b, sizeof k1);
+    const uint8_t *hi = (const uint8_t *)"Hi There";
+    assert_true(tr_ok(pk_hmac(PK_SHA224, k1, 20, hi, 8, mac)));
+    assert_hex(mac, 28, "896fb1128abbdf196832107cd49df33f47b4b1169912ba4f53684b22");
+    assert_true(tr_ok(pk_hmac(PK_SHA256, k1, 20, hi, 8, mac)));
+    assert_hex(mac, 32, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    const uint8_t *jefe = (const uint8_t *)"Jefe";
+    const uint8_t *what = (const uint8_t *)"what do ya want for nothing?";
+    assert_true(tr_ok(pk_hmac(PK_SHA384, jefe, 4, what, 28, mac)));
+    assert_hex(mac, 48, "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e"
+                        "8e2240ca5e69e2c78b3239ecfab21649");
+    assert_true(tr_ok(pk_hmac(PK_SHA512, jefe, 4, what, 28, mac)));
+    assert_hex(mac, 64, "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
+                        "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737");
+    /* The same key twice: the context was re-keyed in between, not kept. */
+    assert_true(tr_ok(pk_hmac(PK_SHA256, k1, 20, hi, 8, mac)));
+    assert_hex(mac, 32, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+}
+
+/* ---- signatures ---- */
+
+/* OpenSSL's own verdict on sig over digest with the SPKI of priv. */
+static bool independent_verify(const struct buf *priv, enum pk_sig scheme, const EVP_MD *md,
+                               const uint8_t *digest, size_t dlen, const uint8_t *sig,
+                               size_t slen)
+{
+    struct buf spki = BUF_INIT(8192);
+    assert_true(tr_ok(pk_public_der(priv->data, priv->len, &spki)));
+    const unsigned char *p = spki.data;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &p, (long)spki.len);
+    assert_non_null(pub);
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(pub, NULL);
+    assert_non_null(c);
+    assert_int_equal(EVP_PKEY_verify_init(c), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_signature_md(c, md), 1);
+    if (scheme == PK_SIG_PKCS1) assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING), 1);
+    if (scheme == PK_SIG_PSS) {
+        assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PSS_PADDING), 1);
+        assert_int_equal(EVP_PKEY_CTX_set_rsa_mgf1_md(c, md), 1);
+        /* An explicit salt length: the digest's. */
+        assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(c, EVP_MD_get_size(md)), 1);
+    }
+    bool ok = EVP_PKEY_verify(c, sig, slen, digest, dlen) == 1;
+    EVP_PKEY_CTX_free(c);
+    EVP_PKEY_free(pub);
+    buf_free(&spki);
+    return ok;
+}
+
+static void sign_and_tamper(const struct pk_params *p, enum pk_sig scheme, enum pk_md md,
+                            const EVP_MD *emd)
+{
+    struct buf priv = BUF_SECRET(8192), sig = BUF_INIT(1024);
+    uint8_t digest[64];
+    bool ok;
+    size_t dlen = pk_md_len(md);
+
+    assert_true(tr_ok(pk_generate(p, &priv, NULL)));
+    assert_true(tr_ok(pk_digest(md, (const uint8_t *)"message", 7, digest)));
+    assert_true(tr_ok(pk_sign(priv.data, priv.len, scheme, md, digest, dlen, &sig)));
+    assert_true(tr_ok(pk_verify(priv.data, priv.len, scheme, md, digest, dlen, sig.data, sig.len, &ok)));
+    assert_true(ok);
+    assert_true(independent_verify(&priv, scheme, emd, digest, dlen, sig.data, sig.len));
+    if (p->curve) assert_int_equal(sig.data[0], 0x30);          /* DER SEQUENCE */
+    else assert_int_equal(sig.len, (size_t)p->bits / 8);
+    /* Every byte of the signature flipped. */
+    for (size_t i = 0; i < sig.len; i++) {
+        sig.data[i] ^= 0x01;
+        assert_true(tr_ok(pk_verify(priv.data, priv.len, scheme, md, digest, dlen, sig.data, sig.len, &ok)));
+        assert_false(ok);
+        sig.data[i] ^= 0x01;
+    }
+    /* Every byte of the digest flipped. */
+    for (size_t i = 0; i < dlen; i++) {
+        digest[i] ^= 0x80;
+        assert_true(tr_ok(pk_verify(priv.data, priv.len, scheme, md, digest, dlen, sig.data, sig.len, &ok)));
+        assert_false(ok);
+        digest[i] ^= 0x80;
+    }
+    /* Truncated, and another key of the same kind. */
+    assert_true(tr_ok(pk_verify(priv.data, priv.len, scheme, md, digest, dlen, sig.data, sig.len - 1, &ok)));
+    assert_false(ok);
+    struct buf other = BUF_SECRET(8192);
+    assert_true(tr_ok(pk_generate(p, &other, NULL)));
+    assert_true(tr_ok(pk_verify(other.data, other.len, scheme, md, digest, dlen, sig.data, sig.len, &ok)));
+    assert_false(ok);
+    buf_free(&other);
+    buf_free(&priv);
+    buf_free(&sig);
+}
+
+static void ecdsa_curves(void **state)
+{
+    (void)state;
+    sign_and_tamper(&(struct pk_params){ .curve = "P-256" }, PK_SIG_ECDSA, PK_SHA256, EVP_sha256());
+    sign_and_tamper(&(struct pk_params){ .curve = "P-384" }, PK_SIG_ECDSA, PK_SHA384, EVP_sha384());
+    sign_and_tamper(&(struct pk_params){ .curve = "P-521" }, PK_SIG_ECDSA, PK_SHA512, EVP_sha512());
+    sign_and_tamper(&(struct pk_params){ .curve = "secp256k1" }, PK_SIG_ECDSA, PK_SHA256, EVP_sha256());
+}
+
+static void rsa_signatures(void **state)
+{
+    (void)state;
+    struct pk_params p = { .bits = 2048 };
+    sign_and_tamper(&p, PK_SIG_PKCS1, PK_SHA256, EVP_sha256());
+    sign_and_tamper(&p, PK_SIG_PSS, PK_SHA384, EVP_sha384());
+    sign_and_tamper(&p, PK_SIG_PSS, PK_SHA512, EVP_sha512());
+}
+
+static void rsa_pkcs1_is_deterministic(void **state)
+{
+    (void)state;
+    struct buf priv = BUF_SECRET(8192), a = BUF_INIT(1024), b = BUF_INIT(1024);
+    uint8_t d[32];
+    memset(d, 7, sizeof d);
+    assert_true(tr_ok(pk_generate(&(struct pk_params){ .bits = 2048 }, &priv, NULL)));
+    assert_true(tr_ok(pk_sign(priv.data, priv.len, PK_SIG_PKCS1, PK_SHA256, d, 32, &a)));
+    assert_true(tr_ok(pk_sign(priv.data, priv.len, PK_SIG_PKCS1, PK_SHA256, d, 32, &b)));
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    buf_free(&priv);
+    buf_free(&a);
+    buf_free(&b);
+}
+
+/* ---- RSAES-OAEP ---- */
+
+static void rsa_oaep(void **state)
+{
+    (void)state;
+    struct buf priv = BUF_SECRET(8192), ct = BUF_INIT(1024), pt = BUF_SECRET(1024);
+    uint8_t msg[190];
+    size_t k = 0;
+    memset(msg, 0x5a, sizeof msg);
+    assert_true(tr_ok(pk_generate(&(struct pk_params){ .bits = 2048 }, &priv, NULL)));
+    assert_true(tr_ok(pk_rsa_size(priv.data, priv.len, &k)));
+    assert_int_equal(k, 256);
+    /* 190 bytes: the most OAEP-SHA-256 seals under 2048 bits. */
+    assert_true(tr_ok(pk_rsa_encrypt(priv.data, priv.len, PK_SHA256, msg, sizeof msg, &ct)));
+    assert_int_equal(ct.len, 256);
+    assert_true(tr_ok(pk_rsa_decrypt(priv.data, priv.len, PK_SHA256, ct.data, ct.len, &pt)));
+    assert_int_equal(pt.len, sizeof msg);
+    assert_memory_equal(pt.data, msg, sizeof msg);
+    /* Tampering: a few bytes across the ciphertext, the other digest, a
+     * short ciphertext -- all InvalidCiphertextException, nothing out. */
+    for (size_t i = 0; i < ct.len; i += 37) {
+        ct.data[i] ^= 0x01;
+        buf_reset(&pt);
+        tr_result r = pk_rsa_decrypt(priv.data, priv.len, PK_SHA256, ct.data, ct.len, &pt);
+        assert_int_equal(tr_code(r), TR_E_KMS_INVALID_CIPHERTEXT);
+        assert_int_equal(pt.len, 0);
+        ct.data[i] ^= 0x01;
+    }
+    tr_clear_error();
+    assert_int_equal(tr_code(pk_rsa_decrypt(priv.data, priv.len, PK_SHA1, ct.data, ct.len, &pt)),
+                     TR_E_KMS_INVALID_CIPHERTEXT);
+    assert_int_equal(tr_code(pk_rsa_decrypt(priv.data, priv.len, PK_SHA256, ct.data, ct.len - 1, &pt)),
+                     TR_E_KMS_INVALID_CIPHERTEXT);
+    tr_clear_error();
+    /* 191 bytes do not fit: OpenSSL refuses (kms_rsa_encrypt checks first). */
+    uint8_t big[191] = { 0 };
+    buf_reset(&ct);
+    assert_true(tr_failed(pk_rsa_encrypt(priv.data, priv.len, PK_SHA256, big, sizeof big, &ct)));
+    tr_clear_error();
+    buf_free(&priv);
+    buf_free(&ct);
+    buf_free(&pt);
+}
+
+static void bad_private_key(void **state)
+{
+    (void)state;
+    uint8_t junk[64], d[32] = { 0 };
+    struct buf out = BUF_INIT(1024);
+    memset(junk, 0x42, sizeof junk);
+    assert_int_equal(tr_code(pk_public_der(junk, sizeof junk, &out)), TR_E_INTERNAL);
+    assert_int_equal(tr_code(pk_sign(junk, sizeof junk, PK_SIG_ECDSA, PK_SHA256, d, 32, &out)),
+                     TR_E_INTERNAL);
+    /* A digest of the wrong length is the caller's bug. */
+    struct buf priv = BUF_SECRET(8192);
+    assert_true(tr_ok(pk_generate(&(struct pk_params){ .curve = "P-256" }, &priv, NULL)));
+    assert_int_equal(tr_code(pk_sign(priv.data, priv.len, PK_SIG_ECDSA, PK_SHA256, d, 31, &out)),
+                     TR_E_INTERNAL);
+    tr_clear_error();
+    buf_free(&priv);
+    buf_free(&out);
+}
+
+/* pk_generate's public key is pk_public_der's of the private key. */
+static void generate_with_public(void **state)
+{
+    (void)state;
+    static const struct pk_params ps[] = { { .curve = "P-384" }, { .curve = "secp256k1" },
+                                           { .bits = 2048 } };
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        struct buf priv = BUF_SECRET(8192), pub = BUF_INIT(8192), again = BUF_INIT(8192);
+        assert_true(tr_ok(pk_generate(&ps[i], &priv, &pub)));
+        assert_true(tr_ok(pk_public_der(priv.data, priv.len, &again)));
+        assert_int_equal(pub.len, again.len);
+        assert_memory_equal(pub.data, again.data, pub.len);
+        buf_free(&priv);
+        buf_free(&pub);
+        buf_free(&again);
+    }
+}
+
+/* The per-thread cache of parsed keys (content-addressed): more keys
+ * than it holds, used in turns, each signature checked against its own
+ * key's public half and refused by every other key. */
+static void parsed_key_cache(void **state)
+{
+    (void)state;
+    enum { N = 11 };
+    struct buf keys[N], sigs[N];
+    uint8_t d[32];
+    bool ok;
+    memset(d, 3, sizeof d);
+    cache_enable(true);
+    for (int i = 0; i < N; i++) {
+        keys[i] = BUF_SECRET(8192);
+        sigs[i] = BUF_INIT(256);
+        assert_true(tr_ok(pk_generate(&(struct pk_params){ .curve = "P-256" }, &keys[i], NULL)));
+    }
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < N; i++) {
+            buf_reset(&sigs[i]);
+            assert_true(tr_ok(pk_sign(keys[i].data, keys[i].len, PK_SIG_ECDSA, PK_SHA256, d, 32, &sigs[i])));
+            assert_true(independent_verify(&keys[i], PK_SIG_ECDSA, EVP_sha256(), d, 32, sigs[i].data,
+                                           sigs[i].len));
+        }
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            assert_true(tr_ok(pk_verify(keys[j].data, keys[j].len, PK_SIG_ECDSA, PK_SHA256, d, 32,
+                                        sigs[i].data, sigs[i].len, &ok)));
+            assert_int_equal(ok, i == j);
+        }
+    for (int i = 0; i < N; i++) {
+        buf_free(&keys[i]);
+        buf_free(&sigs[i]);
+    }
+    cache_enable(false);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(digest_known_answers),
+        cmocka_unit_test(hmac_rfc4231),
+        cmocka_unit_test(ecdsa_curves),
+        cmocka_unit_test(rsa_signatures),
+        cmocka_unit_test(rsa_pkcs1_is_deterministic),
+        cmocka_unit_test(rsa_oaep),
+        cmocka_unit_test(bad_private_key),
+        cmocka_unit_test(parsed_key_cache),
+        cmocka_unit_test(generate_with_public),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
