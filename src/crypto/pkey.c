@@ -280,30 +280,53 @@ static TR_RESULT op_ctx(EVP_PKEY *pk, enum pk_op op, enum pk_sig scheme, enum pk
     return TR_OK;
 }
 
-TR_RESULT pk_sign(const uint8_t *priv, size_t n, enum pk_sig scheme, enum pk_md md,
-                  const uint8_t *digest, size_t dlen, struct buf *out)
+/* Sign (OP_SIGN), RSAES-OAEP encrypt (OP_ENC) or decrypt (OP_DEC) `in`
+ * with the key, appending the output to out: OpenSSL gives its size, then
+ * the bytes.  Decrypt's input is the caller's ciphertext, exactly the
+ * modulus long: whatever is wrong with it is InvalidCiphertextException;
+ * any other failure is internal.  Output of a failed run is wiped. */
+static TR_RESULT op_to_buf(const uint8_t *priv, size_t n, enum pk_op op, enum pk_sig scheme,
+                           enum pk_md md, const uint8_t *in, size_t inlen, struct buf *out)
 {
+    int (*const run)(EVP_PKEY_CTX *, unsigned char *, size_t *, const unsigned char *, size_t) =
+        op == OP_SIGN ? EVP_PKEY_sign : op == OP_ENC ? EVP_PKEY_encrypt : EVP_PKEY_decrypt;
+    const enum tr_err bad = op == OP_DEC ? TR_E_KMS_INVALID_CIPHERTEXT : TR_E_INTERNAL;
     EVP_PKEY *pk = NULL;
     EVP_PKEY_CTX *c = NULL;
-    size_t slen = 0;
+    size_t len = 0, room;
     tr_result r;
 
-    ENSURE((unsigned)md < PK_MD_COUNT && dlen == MD_LENS[md], TR_E_INTERNAL);
+    ENSURE(op == OP_SIGN || op == OP_ENC || op == OP_DEC, TR_E_INTERNAL);
     GUARD(load(priv, n, &pk));
-    r = op_ctx(pk, OP_SIGN, scheme, md, false, &c);
+    r = op_ctx(pk, op, scheme, md, op != OP_SIGN, &c);
     if (tr_failed(r)) goto fail;
-    if (EVP_PKEY_sign(c, NULL, &slen, digest, dlen) != 1) { r = OPENSSL_FAILED(); goto fail; }
-    r = buf_reserve(out, slen);
-    if (tr_failed(r)) goto fail;
-    if (EVP_PKEY_sign(c, out->data + out->len, &slen, digest, dlen) != 1) {
-        r = OPENSSL_FAILED();
+    if ((op == OP_DEC && inlen != (size_t)EVP_PKEY_get_size(pk)) ||
+        run(c, NULL, &len, in, inlen) != 1) {
+        ERR_clear_error();
+        r = tr_fail_at(__FILE__, __LINE__, bad, NULL);
         goto fail;
     }
-    out->len += (uint32_t)slen;
+    r = buf_reserve(out, len);
+    if (tr_failed(r)) goto fail;
+    room = len;
+    if (run(c, out->data + out->len, &len, in, inlen) != 1) {
+        ERR_clear_error();
+        secure_zero(out->data + out->len, room);
+        r = tr_fail_at(__FILE__, __LINE__, bad, NULL);
+        goto fail;
+    }
+    out->len += (uint32_t)len;
 fail:
     EVP_PKEY_CTX_free(c);
     EVP_PKEY_free(pk);
     return r;
+}
+
+TR_RESULT pk_sign(const uint8_t *priv, size_t n, enum pk_sig scheme, enum pk_md md,
+                  const uint8_t *digest, size_t dlen, struct buf *out)
+{
+    ENSURE((unsigned)md < PK_MD_COUNT && dlen == MD_LENS[md], TR_E_INTERNAL);
+    return op_to_buf(priv, n, OP_SIGN, scheme, md, digest, dlen, out);
 }
 
 TR_RESULT pk_verify(const uint8_t *priv, size_t n, enum pk_sig scheme, enum pk_md md,
@@ -332,58 +355,13 @@ TR_RESULT pk_verify(const uint8_t *priv, size_t n, enum pk_sig scheme, enum pk_m
 TR_RESULT pk_rsa_encrypt(const uint8_t *priv, size_t n, enum pk_md md, const uint8_t *pt,
                          size_t ptlen, struct buf *out)
 {
-    EVP_PKEY *pk = NULL;
-    EVP_PKEY_CTX *c = NULL;
-    size_t clen = 0;
-    tr_result r;
-
     ENSURE((unsigned)md < PK_MD_COUNT, TR_E_INTERNAL);
-    GUARD(load(priv, n, &pk));
-    r = op_ctx(pk, OP_ENC, PK_SIG_PKCS1, md, true, &c);
-    if (tr_failed(r)) goto fail;
-    if (EVP_PKEY_encrypt(c, NULL, &clen, pt, ptlen) != 1) { r = OPENSSL_FAILED(); goto fail; }
-    r = buf_reserve(out, clen);
-    if (tr_failed(r)) goto fail;
-    if (EVP_PKEY_encrypt(c, out->data + out->len, &clen, pt, ptlen) != 1) {
-        r = OPENSSL_FAILED();
-        goto fail;
-    }
-    out->len += (uint32_t)clen;
-fail:
-    EVP_PKEY_CTX_free(c);
-    EVP_PKEY_free(pk);
-    return r;
+    return op_to_buf(priv, n, OP_ENC, PK_SIG_PKCS1, md, pt, ptlen, out);
 }
 
 TR_RESULT pk_rsa_decrypt(const uint8_t *priv, size_t n, enum pk_md md, const uint8_t *ct,
                          size_t ctlen, struct buf *out)
 {
-    EVP_PKEY *pk = NULL;
-    EVP_PKEY_CTX *c = NULL;
-    size_t plen = 0;
-    tr_result r;
-
     ENSURE((unsigned)md < PK_MD_COUNT, TR_E_INTERNAL);
-    GUARD(load(priv, n, &pk));
-    r = op_ctx(pk, OP_DEC, PK_SIG_PKCS1, md, true, &c);
-    if (tr_failed(r)) goto fail;
-    if (ctlen != (size_t)EVP_PKEY_get_size(pk) ||
-        EVP_PKEY_decrypt(c, NULL, &plen, ct, ctlen) != 1) {
-        ERR_clear_error();
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
-        goto fail;
-    }
-    r = buf_reserve(out, plen);
-    if (tr_failed(r)) goto fail;
-    if (EVP_PKEY_decrypt(c, out->data + out->len, &plen, ct, ctlen) != 1) {
-        ERR_clear_error();
-        secure_zero(out->data + out->len, plen);
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
-        goto fail;
-    }
-    out->len += (uint32_t)plen;
-fail:
-    EVP_PKEY_CTX_free(c);
-    EVP_PKEY_free(pk);
-    return r;
+    return op_to_buf(priv, n, OP_DEC, PK_SIG_PKCS1, md, ct, ctlen, out);
 }

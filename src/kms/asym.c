@@ -337,13 +337,9 @@ KMS_HANDLER(op_sign)
     if (tr_ok(r)) r = material(rc, &q.k, &m);
     if (tr_ok(r)) r = pk_sign(m.data, m.len, q.scheme, q.md, q.digest, q.dlen, &sig);
     buf_free(&m);
-    if (tr_ok(r)) {
-        json_t *reply = json_pack("{s:s, s:s}", "KeyId", q.k.arn, "SigningAlgorithm", q.alg);
-        if (!reply) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-        if (tr_ok(r)) r = json_set_blob(reply, "Signature", sig.data, sig.len);
-        if (tr_ok(r)) *out = reply;
-        else json_decref(reply);
-    }
+    if (tr_ok(r))
+        r = kms_reply_with_blob(json_pack("{s:s, s:s}", "KeyId", q.k.arn, "SigningAlgorithm", q.alg),
+                                "Signature", &sig, out);
     buf_free(&sig);
     sig_free(&q);
     return r;
@@ -378,85 +374,82 @@ KMS_HANDLER(op_verify)
 static const char *const MAC_ALGS[] = { "HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384",
                                         "HMAC_SHA_512", NULL };
 
-/* The MAC of the request's Message under its key, into mac (64 bytes
- * room); *k the key, *alg the algorithm. */
-static TR_RESULT mac_compute(struct req_ctx *rc, json_t *in, bool verify, struct buf *msg,
-                             struct buf *given, struct key_rec *k, const char **alg,
-                             uint8_t mac[64], size_t *mlen)
+/* What GenerateMac and VerifyMac share: the request, the key, the MAC
+ * computed over the Message. */
+struct mac_req {
+    const char *alg;
+    struct buf msg;          /* Message (secret) */
+    struct buf given;        /* VerifyMac: Mac */
+    uint8_t mac[64];
+    size_t mlen;
+    struct key_rec k;
+};
+
+/* Parse and authorize the request, then compute the MAC of its Message
+ * under its key into q->mac (q->mlen bytes). */
+static TR_RESULT mac_compute(struct req_ctx *rc, json_t *in, bool verify, struct mac_req *q)
 {
     const char *id;
     bool dry;
-    GUARD(json_get_blob(in, "Message", true, 1, 4096, msg));
+    GUARD(json_get_blob(in, "Message", true, 1, 4096, &q->msg));
     GUARD(json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id));
-    GUARD(kms_get_enum(in, "MacAlgorithm", MAC_ALGS, alg));
-    if (!*alg) return json_invalid("MacAlgorithm", "null", "Member must not be null");
-    if (verify) GUARD(json_get_blob(in, "Mac", true, 1, KMS_CT_MAX, given));
+    GUARD(kms_get_enum(in, "MacAlgorithm", MAC_ALGS, &q->alg));
+    if (!q->alg) return json_invalid("MacAlgorithm", "null", "Member must not be null");
+    if (verify) GUARD(json_get_blob(in, "Mac", true, 1, KMS_CT_MAX, &q->given));
     GUARD(kms_grant_tokens(in));
     GUARD(kms_get_flag(in, "DryRun", &dry));
 
-    GUARD(kms_resolve(rc, id, KR_ALIAS | KR_XACCT, k));
-    struct kms_authz_in az = { .key_id_given = id, .mac_alg = *alg };
-    GUARD(kms_authorize_in(rc, rc->op->action, k, &az));
-    GUARD(kms_check_state(k, KS_USABLE));
-    if (strcmp(k->key_usage, "GENERATE_VERIFY_MAC") != 0)
-        return kms_usage_error(k, verify ? "VerifyMac" : "GenerateMac");
-    const struct kms_spec *s = kms_spec_find(k->key_spec);
+    GUARD(kms_resolve(rc, id, KR_ALIAS | KR_XACCT, &q->k));
+    struct kms_authz_in az = { .key_id_given = id, .mac_alg = q->alg };
+    GUARD(kms_authorize_in(rc, rc->op->action, &q->k, &az));
+    GUARD(kms_check_state(&q->k, KS_USABLE));
+    if (strcmp(q->k.key_usage, "GENERATE_VERIFY_MAC") != 0)
+        return kms_usage_error(&q->k, verify ? "VerifyMac" : "GenerateMac");
+    const struct kms_spec *s = kms_spec_find(q->k.key_spec);
     ENSURE(s != NULL, TR_E_INTERNAL);
-    if (!in_list(s->mac_algs, *alg)) return kms_alg_error(k, *alg);
+    if (!in_list(s->mac_algs, q->alg)) return kms_alg_error(&q->k, q->alg);
     if (dry) return kms_dry_run();
 
     struct buf m = BUF_SECRET(256);
-    tr_result r = material(rc, k, &m);
-    *mlen = pk_md_len(s->md);
-    if (tr_ok(r)) r = pk_hmac(s->md, m.data, m.len, msg->data, msg->len, mac);
+    tr_result r = material(rc, &q->k, &m);
+    q->mlen = pk_md_len(s->md);
+    if (tr_ok(r)) r = pk_hmac(s->md, m.data, m.len, q->msg.data, q->msg.len, q->mac);
     buf_free(&m);
     return r;
 }
 
+static void mac_free(struct mac_req *q)
+{
+    secure_zero(q->mac, sizeof q->mac);
+    buf_free(&q->msg);
+    buf_free(&q->given);
+    key_rec_free(&q->k);
+}
+
 KMS_HANDLER(op_generate_mac)
 {
-    struct buf msg = BUF_SECRET(4096 + 8), given = BUF_INIT(8);
-    struct key_rec k;
-    const char *alg = NULL;
-    uint8_t mac[64];
-    size_t mlen = 0;
-
-    memset(&k, 0, sizeof k);
-    tr_result r = mac_compute(rc, in, false, &msg, &given, &k, &alg, mac, &mlen);
+    struct mac_req q = { .msg = BUF_SECRET(4096 + 8), .given = BUF_INIT(8) };
+    tr_result r = mac_compute(rc, in, false, &q);
     if (tr_ok(r)) {
-        json_t *reply = json_pack("{s:s, s:s}", "KeyId", k.arn, "MacAlgorithm", alg);
-        if (!reply) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-        if (tr_ok(r)) r = json_set_blob(reply, "Mac", mac, mlen);
-        if (tr_ok(r)) *out = reply;
-        else json_decref(reply);
+        struct buf mac = buf_view(q.mac, q.mlen);
+        r = kms_reply_with_blob(json_pack("{s:s, s:s}", "KeyId", q.k.arn, "MacAlgorithm", q.alg),
+                                "Mac", &mac, out);
     }
-    secure_zero(mac, sizeof mac);
-    buf_free(&msg);
-    buf_free(&given);
-    key_rec_free(&k);
+    mac_free(&q);
     return r;
 }
 
 KMS_HANDLER(op_verify_mac)
 {
-    struct buf msg = BUF_SECRET(4096 + 8), given = BUF_INIT(KMS_CT_MAX + 8);
-    struct key_rec k;
-    const char *alg = NULL;
-    uint8_t mac[64];
-    size_t mlen = 0;
-
-    memset(&k, 0, sizeof k);
-    tr_result r = mac_compute(rc, in, true, &msg, &given, &k, &alg, mac, &mlen);
+    struct mac_req q = { .msg = BUF_SECRET(4096 + 8), .given = BUF_INIT(KMS_CT_MAX + 8) };
+    tr_result r = mac_compute(rc, in, true, &q);
     /* Constant time over the MAC's own length; a wrong length differs. */
-    if (tr_ok(r) && (given.len != mlen || !ct_memeq(given.data, mac, mlen)))
+    if (tr_ok(r) && (q.given.len != q.mlen || !ct_memeq(q.given.data, q.mac, q.mlen)))
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_MAC, NULL);
     if (tr_ok(r)) {
-        *out = json_pack("{s:s, s:b, s:s}", "KeyId", k.arn, "MacValid", 1, "MacAlgorithm", alg);
+        *out = json_pack("{s:s, s:b, s:s}", "KeyId", q.k.arn, "MacValid", 1, "MacAlgorithm", q.alg);
         if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     }
-    secure_zero(mac, sizeof mac);
-    buf_free(&msg);
-    buf_free(&given);
-    key_rec_free(&k);
+    mac_free(&q);
     return r;
 }

@@ -142,6 +142,27 @@ TR_RESULT kms_blob_seal(struct req_ctx *rc, const struct key_rec *k,
     return r;
 }
 
+/* kms_blob_seal with the encryption context of the request's JSON map. */
+static TR_RESULT seal_with_context(struct req_ctx *rc, const struct key_rec *k, json_t *ctx_json,
+                                   const uint8_t *pt, size_t n, struct buf *blob)
+{
+    struct enc_pair *pairs = NULL;
+    struct enc_ctx ctx;
+    tr_result r = kms_enc_ctx(ctx_json, &pairs, &ctx);
+    if (tr_ok(r)) r = kms_blob_seal(rc, k, &ctx, pt, n, blob);
+    free(pairs);
+    return r;
+}
+
+/* What Encrypt and ReEncrypt write under key k: a ciphertext blob with the
+ * context for a symmetric key, RSAES-OAEP with alg for an RSA key. */
+static TR_RESULT encrypt_under(struct req_ctx *rc, const struct key_rec *k, const char *alg,
+                               json_t *ctx_json, const uint8_t *pt, size_t n, struct buf *blob)
+{
+    if (!kms_key_is_symmetric(k)) return kms_rsa_encrypt(rc, k, alg, pt, n, blob);
+    return seal_with_context(rc, k, ctx_json, pt, n, blob);
+}
+
 /* The last step of every open: the material version the blob names,
  * unwrapped, then the ciphertext with the context.  A missing material
  * version is InvalidCiphertextException, like a failed tag. */
@@ -296,8 +317,6 @@ TR_RESULT kms_data_key_new(struct req_ctx *rc, const char *key_id, const char *a
                            json_t *ctx_json, size_t n, struct buf *pt,
                            struct buf *blob, struct key_rec *key)
 {
-    struct enc_pair *pairs = NULL;
-    struct enc_ctx ctx;
     tr_result r;
 
     memset(key, 0, sizeof *key);
@@ -308,11 +327,8 @@ TR_RESULT kms_data_key_new(struct req_ctx *rc, const char *key_id, const char *a
     r = rand_bytes(pt->data + pt->len, n);
     if (tr_failed(r)) goto fail;
     pt->len += (uint32_t)n;
-    r = kms_enc_ctx(ctx_json, &pairs, &ctx);
-    if (tr_failed(r)) goto fail;
-    r = kms_blob_seal(rc, key, &ctx, pt->data + pt->len - n, n, blob);
+    r = seal_with_context(rc, key, ctx_json, pt->data + pt->len - n, n, blob);
 fail:
-    free(pairs);
     if (tr_failed(r)) {
         buf_reset(pt);
         key_rec_free(key);
@@ -353,21 +369,6 @@ static TR_RESULT refuse_recipient(json_t *in)
     return TR_OK;
 }
 
-/* Hands out reply (as json_pack made it: NULL when out of memory) with
- * member `name` set to the base64 of b, built in wiped memory
- * (kms_set_secret_blob) when b is a secret buffer.  reply is taken,
- * whatever the result. */
-static TR_RESULT reply_with_blob(json_t *reply, const char *name, const struct buf *b,
-                                 json_t **out)
-{
-    ENSURE(reply != NULL, TR_E_INTERNAL);
-    tr_result r = b->secret ? kms_set_secret_blob(reply, name, b->data, b->len)
-                            : json_set_blob(reply, name, b->data, b->len);
-    if (tr_failed(r)) { json_decref(reply); return r; }
-    *out = reply;
-    return TR_OK;
-}
-
 KMS_HANDLER(op_encrypt)
 {
     const char *id, *alg;
@@ -375,8 +376,6 @@ KMS_HANDLER(op_encrypt)
     bool dry;
     struct buf pt = BUF_SECRET(CT_MAX_PLAINTEXT + 8);
     struct buf blob = BUF_INIT(KMS_CT_MAX + 1024);
-    struct enc_pair *pairs = NULL;
-    struct enc_ctx ctx;
     struct key_rec k;
     tr_result r;
 
@@ -391,19 +390,12 @@ KMS_HANDLER(op_encrypt)
     if (tr_failed(r)) goto fail;
     if (dry) { r = kms_dry_run(); goto fail; }
 
-    if (kms_key_is_symmetric(&k)) {
-        r = kms_enc_ctx(ctx_json, &pairs, &ctx);
-        if (tr_failed(r)) goto fail;
-        r = kms_blob_seal(rc, &k, &ctx, pt.data, pt.len, &blob);
-    } else {
-        r = kms_rsa_encrypt(rc, &k, alg, pt.data, pt.len, &blob);
-    }
+    r = encrypt_under(rc, &k, alg, ctx_json, pt.data, pt.len, &blob);
     if (tr_ok(r))
-        r = reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
-                                      alg ? alg : "SYMMETRIC_DEFAULT"),
-                            "CiphertextBlob", &blob, out);
+        r = kms_reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
+                                          alg ? alg : "SYMMETRIC_DEFAULT"),
+                                "CiphertextBlob", &blob, out);
 fail:
-    free(pairs);
     buf_free(&pt);
     buf_free(&blob);
     key_rec_free(&k);
@@ -451,13 +443,14 @@ KMS_HANDLER(op_decrypt)
     if (tr_ok(r) && kms_key_is_symmetric(&k)) {
         r = kms_material_id(k.key_id, version, mid);
         if (tr_ok(r))
-            r = reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
-                                          "SYMMETRIC_DEFAULT", "KeyMaterialId", mid),
-                                "Plaintext", &pt, out);
+            r = kms_reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn,
+                                              "EncryptionAlgorithm", "SYMMETRIC_DEFAULT",
+                                              "KeyMaterialId", mid),
+                                    "Plaintext", &pt, out);
     } else if (tr_ok(r)) {
         /* Asymmetric: no KeyMaterialId (AWS gives it for symmetric keys). */
-        r = reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm", alg),
-                            "Plaintext", &pt, out);
+        r = kms_reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm", alg),
+                                "Plaintext", &pt, out);
     }
 fail:
     buf_free(&pt);
@@ -474,8 +467,6 @@ KMS_HANDLER(op_re_encrypt)
     struct buf blob = BUF_INIT(KMS_CT_MAX + 8);
     struct buf pt = BUF_SECRET(CT_MAX_PLAINTEXT + 64);
     struct buf out_blob = BUF_INIT(KMS_CT_MAX + 1024);
-    struct enc_pair *pairs = NULL;
-    struct enc_ctx ctx;
     struct key_rec src, dst;
     uint32_t version = 0;
     char src_mid[65], dst_mid[65], dst_key_id[37] = "";
@@ -521,13 +512,7 @@ KMS_HANDLER(op_re_encrypt)
     if (tr_failed(r)) goto fail;
     if (dry) { r = kms_dry_run(); goto fail; }
 
-    if (kms_key_is_symmetric(&dst)) {
-        r = kms_enc_ctx(dst_ctx, &pairs, &ctx);
-        if (tr_failed(r)) goto fail;
-        r = kms_blob_seal(rc, &dst, &ctx, pt.data, pt.len, &out_blob);
-    } else {
-        r = kms_rsa_encrypt(rc, &dst, dst_alg, pt.data, pt.len, &out_blob);
-    }
+    r = encrypt_under(rc, &dst, dst_alg, dst_ctx, pt.data, pt.len, &out_blob);
     buf_free(&pt);   /* used up: wipe now */
     if (tr_failed(r)) goto fail;
     json_t *reply = json_pack("{s:s, s:s, s:s, s:s}", "SourceKeyId", src.arn, "KeyId", dst.arn,
@@ -544,9 +529,8 @@ KMS_HANDLER(op_re_encrypt)
         if (tr_ok(r)) r = kms_set(reply, "DestinationKeyMaterialId", json_string(dst_mid));
     }
     if (tr_failed(r)) { json_decref(reply); goto fail; }
-    r = reply_with_blob(reply, "CiphertextBlob", &out_blob, out);
+    r = kms_reply_with_blob(reply, "CiphertextBlob", &out_blob, out);
 fail:
-    free(pairs);
     buf_free(&pt);
     buf_free(&blob);
     buf_free(&out_blob);
@@ -555,10 +539,13 @@ fail:
     return r;
 }
 
-static TR_RESULT data_key(struct req_ctx *rc, json_t *in, json_t **out, bool with_plaintext)
+/* GenerateDataKey and GenerateDataKeyWithoutPlaintext: a data key sealed
+ * under the key, and -- unless the row is KMS_OP_NO_PLAINTEXT -- in the
+ * clear. */
+KMS_HANDLER(op_generate_data_key)
 {
     const char *id, *spec;
-    json_t *ctx_json, *reply = NULL;
+    json_t *ctx_json;
     bool present, dry;
     int64_t nbytes = 0;
     struct buf pt = BUF_SECRET(KMS_DATA_KEY_MAX + 8);
@@ -566,6 +553,7 @@ static TR_RESULT data_key(struct req_ctx *rc, json_t *in, json_t **out, bool wit
     struct key_rec k;
     char mid[65];
     const char *action = rc->op->action;     /* GenerateDataKey[WithoutPlaintext] */
+    bool with_plaintext = !(rc->op->flags & KMS_OP_NO_PLAINTEXT);
     tr_result r;
 
     memset(&k, 0, sizeof k);
@@ -591,30 +579,16 @@ static TR_RESULT data_key(struct req_ctx *rc, json_t *in, json_t **out, bool wit
     }
     r = kms_data_key_new(rc, id, action, ctx_json, n, &pt, &blob, &k);
     if (tr_ok(r)) r = kms_material_id(k.key_id, k.current_material, mid);
-    if (tr_failed(r)) goto fail;
-    reply = json_pack("{s:s, s:s}", "KeyId", k.arn, "KeyMaterialId", mid);
-    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = json_set_blob(reply, "CiphertextBlob", blob.data, blob.len);
-    if (tr_ok(r) && with_plaintext) r = kms_set_secret_blob(reply, "Plaintext", pt.data, pt.len);
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
+    if (tr_ok(r)) {
+        const struct kms_blob_member m[] = { { "CiphertextBlob", &blob }, { "Plaintext", &pt } };
+        r = kms_reply_with_blobs(json_pack("{s:s, s:s}", "KeyId", k.arn, "KeyMaterialId", mid),
+                                 m, with_plaintext ? 2 : 1, out);
+    }
 fail:
-    json_decref(reply);
     buf_free(&pt);
     buf_free(&blob);
     key_rec_free(&k);
     return r;
-}
-
-KMS_HANDLER(op_generate_data_key)
-{
-    return data_key(rc, in, out, true);
-}
-
-KMS_HANDLER(op_generate_data_key_without_plaintext)
-{
-    return data_key(rc, in, out, false);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -627,22 +601,21 @@ static const char *const PAIR_SPECS[] = { "RSA_2048", "RSA_3072", "RSA_4096", "E
 /* A key pair of KeyPairSpec (crypto/pkey.c, as for asymmetric KMS keys):
  * the private key as PKCS#8 DER sealed under a symmetric encryption key
  * with the encryption context (an ordinary ciphertext blob: Decrypt opens
- * it), the public key as SubjectPublicKeyInfo DER, and -- unless
- * without_plaintext -- the private key in the clear, built in wiped
+ * it), the public key as SubjectPublicKeyInfo DER, and -- unless the row
+ * is KMS_OP_NO_PLAINTEXT -- the private key in the clear, built in wiped
  * memory. */
-static TR_RESULT data_key_pair(struct req_ctx *rc, json_t *in, json_t **out, bool with_plaintext)
+KMS_HANDLER(op_generate_data_key_pair)
 {
     const char *id, *spec;
-    json_t *ctx_json, *reply = NULL;
+    json_t *ctx_json;
     bool dry;
     struct buf priv = BUF_SECRET(KMS_MATERIAL_MAX);
     struct buf pub = BUF_INIT(8192);
     struct buf blob = BUF_INIT(KMS_CT_MAX + 1024);
-    struct enc_pair *pairs = NULL;
-    struct enc_ctx ctx;
     struct key_rec k;
     char mid[65];
     const char *action = rc->op->action;
+    bool with_plaintext = !(rc->op->flags & KMS_OP_NO_PLAINTEXT);
     tr_result r;
 
     memset(&k, 0, sizeof k);
@@ -671,37 +644,22 @@ static TR_RESULT data_key_pair(struct req_ctx *rc, json_t *in, json_t **out, boo
     if (tr_failed(r)) goto fail;
 
     r = kms_material_generate(s, &priv, &pub);
-    if (tr_ok(r)) r = kms_enc_ctx(ctx_json, &pairs, &ctx);
-    if (tr_ok(r)) r = kms_blob_seal(rc, &k, &ctx, priv.data, priv.len, &blob);
+    if (tr_ok(r)) r = seal_with_context(rc, &k, ctx_json, priv.data, priv.len, &blob);
     if (tr_ok(r)) r = kms_material_id(k.key_id, k.current_material, mid);
-    if (tr_failed(r)) goto fail;
-    reply = json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "KeyPairSpec", spec, "KeyMaterialId", mid);
-    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = json_set_blob(reply, "PrivateKeyCiphertextBlob", blob.data, blob.len);
-    if (tr_ok(r)) r = json_set_blob(reply, "PublicKey", pub.data, pub.len);
-    if (tr_ok(r) && with_plaintext)
-        r = kms_set_secret_blob(reply, "PrivateKeyPlaintext", priv.data, priv.len);
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
+    if (tr_ok(r)) {
+        const struct kms_blob_member m[] = { { "PrivateKeyCiphertextBlob", &blob },
+                                             { "PublicKey", &pub },
+                                             { "PrivateKeyPlaintext", &priv } };
+        r = kms_reply_with_blobs(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn, "KeyPairSpec", spec,
+                                           "KeyMaterialId", mid),
+                                 m, with_plaintext ? 3 : 2, out);
+    }
 fail:
-    json_decref(reply);
-    free(pairs);
     buf_free(&priv);
     buf_free(&pub);
     buf_free(&blob);
     key_rec_free(&k);
     return r;
-}
-
-KMS_HANDLER(op_generate_data_key_pair)
-{
-    return data_key_pair(rc, in, out, true);
-}
-
-KMS_HANDLER(op_generate_data_key_pair_without_plaintext)
-{
-    return data_key_pair(rc, in, out, false);
 }
 
 KMS_HANDLER(op_generate_random)
@@ -725,7 +683,7 @@ KMS_HANDLER(op_generate_random)
     r = rand_bytes(b.data, (size_t)n);
     if (tr_failed(r)) goto fail;
     b.len = (uint32_t)n;
-    r = reply_with_blob(json_object(), "Plaintext", &b, out);
+    r = kms_reply_with_blob(json_object(), "Plaintext", &b, out);
 fail:
     buf_free(&b);
     return r;

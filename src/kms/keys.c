@@ -119,8 +119,10 @@ TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key
                         kms_spec_find("SYMMETRIC_DEFAULT"));
 }
 
-TR_RESULT kms_material_load_any(store_t st, const struct keyring *kr, const char *key_id,
-                                uint32_t version, struct buf *out)
+/* Read material row `version` of key_id and unwrap it into out; no checks
+ * on its length (the callers' own) and no cache. */
+static TR_RESULT material_unwrap(store_t st, const struct keyring *kr, const char *key_id,
+                                 uint32_t version, struct buf *out)
 {
     struct material_rec rec;
     char label[LABEL_MAX];
@@ -130,37 +132,32 @@ TR_RESULT kms_material_load_any(store_t st, const struct keyring *kr, const char
     r = st[0]->material_get(st, key_id, version, &rec);
     if (tr_ok(r)) r = material_label(label, key_id, version);
     if (tr_ok(r)) r = keyring_unwrap(kr, label, rec.wrapped.data, rec.wrapped.len, out);
-    if (tr_ok(r) && (out->len == 0 || out->len > KMS_MATERIAL_MAX)) {
-        buf_reset(out);
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-    }
     material_rec_free(&rec);
     return r;
+}
+
+TR_RESULT kms_material_load_any(store_t st, const struct keyring *kr, const char *key_id,
+                                uint32_t version, struct buf *out)
+{
+    GUARD(material_unwrap(st, kr, key_id, version, out));
+    if (out->len == 0 || out->len > KMS_MATERIAL_MAX) {
+        buf_reset(out);
+        BAIL0(TR_E_INTERNAL);
+    }
+    return TR_OK;
 }
 
 TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *key_id,
                             uint32_t version, struct buf *out)
 {
-    struct material_rec rec;
-    char label[LABEL_MAX];
-    tr_result r;
-
-    memset(&rec, 0, sizeof rec);
     if (kms_cached_material_get(st, key_id, version, out)) return TR_OK;
-    r = st[0]->material_get(st, key_id, version, &rec);
-    if (tr_failed(r)) goto fail;
-    r = material_label(label, key_id, version);
-    if (tr_ok(r)) r = keyring_unwrap(kr, label, rec.wrapped.data, rec.wrapped.len, out);
-    if (tr_failed(r)) goto fail;
+    GUARD(material_unwrap(st, kr, key_id, version, out));
     if (out->len != KMS_MATERIAL_LEN) {
         buf_reset(out);
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-    } else {
-        kms_cached_material_put(st, key_id, version, out);
+        BAIL0(TR_E_INTERNAL);
     }
-fail:
-    material_rec_free(&rec);
-    return r;
+    kms_cached_material_put(st, key_id, version, out);
+    return TR_OK;
 }
 
 TR_RESULT kms_material_id(const char *key_id, uint32_t version, char out[65])

@@ -463,6 +463,19 @@ TR_RESULT kms_get_limit(json_t *in, size_t def, size_t cap, size_t *out);
 /* Set a base64 member from secret bytes: the base64 text is built in a
  * secret buffer and wiped; jansson keeps its own copy (see README). */
 TR_RESULT kms_set_secret_blob(json_t *obj, const char *name, const uint8_t *p, size_t n);
+/* One base64 member of a reply: its name and its bytes (a secret buf is
+ * encoded in wiped memory, kms_set_secret_blob). */
+struct kms_blob_member {
+    const char *name;
+    const struct buf *b;
+};
+/* Hand out reply (as json_pack made it: NULL when out of memory) with the
+ * n members of m added in order; reply is taken, whatever the result, and
+ * *out is set only on success. */
+TR_RESULT kms_reply_with_blobs(json_t *reply, const struct kms_blob_member *m, size_t n,
+                               json_t **out);
+/* kms_reply_with_blobs with one member. */
+TR_RESULT kms_reply_with_blob(json_t *reply, const char *name, const struct buf *b, json_t **out);
 /* Put a new JSON value under name; TR_E_INTERNAL when v is NULL. */
 TR_RESULT kms_set(json_t *obj, const char *name, json_t *v);
 /* Append a new JSON value to list; TR_E_INTERNAL when v is NULL. */
@@ -479,8 +492,12 @@ extern const struct op_service kms_service;
  * and every minute by the server. */
 TR_RESULT kms_maintenance(const struct server_env *env, int64_t now);
 
-/* The handlers, one per row of ops.def; KMS_HANDLER(op_x) { ... } defines
- * one. */
+/* A row flag of ops.def (within OP_SERVICE_FLAGS): GenerateDataKey* and
+ * GenerateDataKeyPair* without the plaintext in the reply. */
+#define KMS_OP_NO_PLAINTEXT 0x100
+
+/* The handlers, declared from the rows of ops.def (a ...WithoutPlaintext
+ * row shares its twin's); KMS_HANDLER(op_x) { ... } defines one. */
 #define KMS_HANDLER(fn) OP_JSON_HANDLER(fn)
 #define OP(name, handler, flags, members) KMS_HANDLER(handler);
 #include "kms/ops.def"

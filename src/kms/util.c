@@ -1,7 +1,7 @@
 /*
  * util.c -- small request/response helpers shared by the KMS handlers:
- * enum members, grant tokens, flags, Limit, pagination markers, and
- * base64 output of secret bytes.
+ * enum members, grant tokens, flags, Limit, pagination markers,
+ * base64 output of secret bytes, and replies that end in base64 members.
  *
  * Markers are opaque to clients (botocore's MarkerType, 1..1024 chars of
  * [\u0020-\u00FF]); ours are the base64 text of the last returned item's
@@ -155,4 +155,23 @@ TR_RESULT kms_set_secret_blob(json_t *obj, const char *name, const uint8_t *p, s
     if (tr_ok(r)) r = kms_set(obj, name, json_stringn((const char *)b.data, b.len));
     buf_free(&b);   /* wipes the base64 text */
     return r;
+}
+
+TR_RESULT kms_reply_with_blobs(json_t *reply, const struct kms_blob_member *m, size_t n,
+                               json_t **out)
+{
+    tr_result r = TR_OK;
+    ENSURE(reply != NULL, TR_E_INTERNAL);
+    for (size_t i = 0; tr_ok(r) && i < n; i++)
+        r = m[i].b->secret ? kms_set_secret_blob(reply, m[i].name, m[i].b->data, m[i].b->len)
+                           : json_set_blob(reply, m[i].name, m[i].b->data, m[i].b->len);
+    if (tr_failed(r)) { json_decref(reply); return r; }
+    *out = reply;
+    return TR_OK;
+}
+
+TR_RESULT kms_reply_with_blob(json_t *reply, const char *name, const struct buf *b, json_t **out)
+{
+    struct kms_blob_member m = { name, b };
+    return kms_reply_with_blobs(reply, &m, 1, out);
 }

@@ -140,6 +140,8 @@ typedef TR_RESULT (*op_query_handler)(struct req_ctx *rc, const struct form *in,
 #define OP_WRITE     0x1   /* one store transaction around the handler (tx_rollback
                               on failure): all or nothing */
 #define OP_NO_RESULT 0x2   /* query protocol: the reply has no <OpResult> element */
+#define OP_SERVICE_FLAGS 0xff00  /* the service's own bits, for its handlers only
+                                    (rc->op->flags); op_run ignores them */
 
 /* One operation of one service, the same for all four: a row of the
  * service's table (kms/ops.def, secrets/ops.def, iam/iam_ops.def,
