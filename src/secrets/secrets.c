@@ -371,6 +371,19 @@ void sm_stage_remove(struct secret_version *v, const char *stage)
     }
 }
 
+TR_RESULT sm_stages_json(const struct secret_version *v, json_t **out)
+{
+    json_t *a = json_array();
+    ENSURE(a != NULL, TR_E_INTERNAL);
+    for (size_t i = 0; i < v->nstages; i++)
+        if (json_array_append_new(a, json_string(v->stages[i])) != 0) {
+            json_decref(a);
+            BAIL0(TR_E_INTERNAL);
+        }
+    *out = a;
+    return TR_OK;
+}
+
 TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_version **out)
 {
     int64_t seq = max_seq(s);
@@ -729,19 +742,6 @@ fail:
     free(text);
     json_decref(d);
     return r;
-}
-
-TR_RESULT sm_stages_json(const struct secret_version *v, json_t **out)
-{
-    json_t *a = json_array();
-    ENSURE(a != NULL, TR_E_INTERNAL);
-    for (size_t i = 0; i < v->nstages; i++)
-        if (json_array_append_new(a, json_string(v->stages[i])) != 0) {
-            json_decref(a);
-            BAIL0(TR_E_INTERNAL);
-        }
-    *out = a;
-    return TR_OK;
 }
 
 /* A stub (only its stages known): set its stored stages alone. */
