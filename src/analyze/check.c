@@ -371,6 +371,8 @@ static void check_secret(store_t st, const struct keyring *kr, const struct ent_
     }
     check_labels(&s, rep);
     check_versions(st, kr, &s, rep);
+    const char *index = sm_version_index_problem(st, &s);
+    if (index) problem(rep, "secret %s: %s", s.arn, index);
     check_binding("secret", s.arn, s.policy, POLICY_RESOURCE, s.policy_ids, rep);
     if (s.deleted_date != 0) {
         json_t *d = json_object_get(s.doc, "deletion_date");

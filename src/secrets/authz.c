@@ -212,18 +212,35 @@ TR_RESULT sm_authorize_id_explain(struct req_ctx *rc, const char *action, const 
     return r;
 }
 
-TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,
-                             const struct ctx_entry *extra, size_t nextra, bool must_be_live,
-                             struct secret *out)
+/* sm_find_authorized, loading the secret as lookup_for_version does when
+ * `version` is not NULL (*version: the version id, may be NULL). */
+static TR_RESULT find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,
+                                 const struct ctx_entry *extra, size_t nextra, bool must_be_live,
+                                 const char *const *version, struct secret *out)
 {
     bool found;
-    GUARD(sm_lookup(rc, secret_id, out, &found));
+    if (version) GUARD(sm_lookup_for_version(rc, secret_id, *version, out, &found));
+    else GUARD(sm_lookup(rc, secret_id, out, &found));
     tr_result r = sm_authorize(rc, action, secret_id, found ? out : NULL, extra, nextra);
     if (tr_ok(r) && !found) r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_NOT_FOUND, "%s",
                                            SM_MSG_NOT_FOUND);
     if (tr_ok(r) && must_be_live) r = sm_check_live(out);
     if (tr_failed(r)) secret_free(out);
     return r;
+}
+
+TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,
+                             const struct ctx_entry *extra, size_t nextra, bool must_be_live,
+                             struct secret *out)
+{
+    return find_authorized(rc, action, secret_id, extra, nextra, must_be_live, NULL, out);
+}
+
+TR_RESULT sm_find_authorized_for_version(struct req_ctx *rc, const char *action,
+                                         const char *secret_id, const char *version_id,
+                                         struct secret *out)
+{
+    return find_authorized(rc, action, secret_id, NULL, 0, true, &version_id, out);
 }
 
 TR_RESULT sm_find_for_op(struct req_ctx *rc, json_t *in, bool must_be_live, struct secret *out)

@@ -55,6 +55,12 @@ TR_RESULT sm_authorize_id_explain(struct req_ctx *rc, const char *action, const 
 TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,
                              const struct ctx_entry *extra, size_t nextra, bool must_be_live,
                              struct secret *out);
+/* The same (live secrets only, no operation keys) for a writer that adds
+ * the version `version_id`: the secret holds only its labeled versions and
+ * that one (sm_lookup_for_version). */
+TR_RESULT sm_find_authorized_for_version(struct req_ctx *rc, const char *action,
+                                         const char *secret_id, const char *version_id,
+                                         struct secret *out);
 /* sm_find_authorized for the secret the request's SecretId names, the
  * operation's own action and no operation keys: the start of the handlers
  * that take nothing else before the lookup. */

@@ -20,8 +20,17 @@
 
 /* ---- lookup ----------------------------------------------------------------- */
 
-TR_RESULT sm_lookup_name(store_t st, const char *account, const char *region,
-                         const char *name, struct secret *out, bool *found)
+/* What to load of a secret's versions: all (NULL), or what adding the
+ * version *version needs (sm_load_labeled). */
+static TR_RESULT load_as(store_t st, const struct ent_rec *e, const char *const *version,
+                         struct secret *out)
+{
+    return version ? sm_load_labeled(st, e, *version, out) : sm_load(st, e, out);
+}
+
+static TR_RESULT lookup_name(store_t st, const char *account, const char *region,
+                             const char *name, const char *const *version, struct secret *out,
+                             bool *found)
 {
     struct ent_rec e;
     char key[SM_ID_MAX + 80];
@@ -32,11 +41,17 @@ TR_RESULT sm_lookup_name(store_t st, const char *account, const char *region,
     memset(&e, 0, sizeof e);
     tr_result r = st[0]->ent_get(st, SM_KIND, account, key, &e);
     if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
-    r = sm_load(st, &e, out);
+    r = load_as(st, &e, version, out);
     ent_rec_free(&e);
     GUARD(r);
     *found = true;
     return TR_OK;
+}
+
+TR_RESULT sm_lookup_name(store_t st, const char *account, const char *region,
+                         const char *name, struct secret *out, bool *found)
+{
+    return lookup_name(st, account, region, name, NULL, out, found);
 }
 
 bool sm_parse_arn(const char *arn, struct sm_arn_parts *p)
@@ -56,8 +71,8 @@ bool sm_parse_arn(const char *arn, struct sm_arn_parts *p)
     return *p->rest != '\0';
 }
 
-static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id, struct secret *out,
-                              bool *found);
+static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id,
+                              const char *const *version, struct secret *out, bool *found);
 
 TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found)
 {
@@ -66,25 +81,31 @@ TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *ou
         *found = true;
         return TR_OK;
     }
-    GUARD(lookup_store(rc, secret_id, out, found));
+    GUARD(lookup_store(rc, secret_id, NULL, out, found));
     if (*found) sm_cache_put(rc, secret_id, gen, out);
     return TR_OK;
 }
 
-static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id, struct secret *out,
-                              bool *found)
+TR_RESULT sm_lookup_for_version(struct req_ctx *rc, const char *secret_id, const char *version_id,
+                                struct secret *out, bool *found)
+{
+    return lookup_store(rc, secret_id, &version_id, out, found);
+}
+
+static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id,
+                              const char *const *version, struct secret *out, bool *found)
 {
     *found = false;
     memset(out, 0, sizeof *out);
     if (strncmp(secret_id, "arn:", 4) != 0)
-        return sm_lookup_name(rc->st, rc->who.account_id, rc->region, secret_id, out, found);
+        return lookup_name(rc->st, rc->who.account_id, rc->region, secret_id, version, out, found);
     struct sm_arn_parts p;
     if (!sm_parse_arn(secret_id, &p) || strcmp(p.region, rc->region) != 0) return TR_OK;
     struct ent_rec e;
     memset(&e, 0, sizeof e);
     tr_result r = rc->st[0]->ent_get_arn(rc->st, SM_KIND, secret_id, &e);
     if (tr_ok(r)) {
-        r = sm_load(rc->st, &e, out);
+        r = load_as(rc->st, &e, version, out);
         ent_rec_free(&e);
         GUARD(r);
         *found = true;
@@ -96,7 +117,7 @@ static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id, struct 
      * partial ARN of a name like "x-a1b2c3" is not found). */
     size_t n = strlen(p.rest);
     if (n >= SM_SUFFIX_LEN + 1 && p.rest[n - SM_SUFFIX_LEN - 1] == '-') return TR_OK;
-    return sm_lookup_name(rc->st, p.account, p.region, p.rest, out, found);
+    return lookup_name(rc->st, p.account, p.region, p.rest, version, out, found);
 }
 
 TR_RESULT sm_find(struct req_ctx *rc, const char *secret_id, struct secret *out)

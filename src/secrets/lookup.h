@@ -23,6 +23,11 @@ TR_RESULT sm_find(struct req_ctx *rc, const char *secret_id, struct secret *out)
 /* The same without setting an error message when absent: *found false.
  * Other failures are returned. */
 TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found);
+/* sm_lookup for a writer that adds the version `version_id` (may be
+ * NULL): the secret as sm_load_labeled loads it (its labeled versions and
+ * that one), never from or into the cache. */
+TR_RESULT sm_lookup_for_version(struct req_ctx *rc, const char *secret_id, const char *version_id,
+                                struct secret *out, bool *found);
 /* The parts of arn:aws:secretsmanager:<region>:<account>:secret:<rest>. */
 struct sm_arn_parts {
     char region[64];

@@ -14,6 +14,37 @@
  * edk, ct and binary (plus seq, the creation order, and last_accessed).
  * Fields of either doc that this file does not know are kept on save.
  *
+ * The version index.  A new version (PutSecretValue, the hot write) needs
+ * only the labels and who holds them (to move them), the version its
+ * token names (an idempotent retry), the highest seq, the count, and --
+ * beyond SM_MAX_VERSIONS -- the oldest unlabeled versions.  So that it
+ * reads and writes those rows alone, whatever the secret's number of
+ * versions (docs/internals/IAM_STORE.md "Secrets"):
+ *  - the entity doc's "version_index" holds {"labels": {label: version
+ *    id}, "count": versions, "seq": highest seq, "at": last_changed when
+ *    written}; sm_save writes it from the versions in memory whenever they
+ *    include every labeled one (held ALL or LABELED), and leaves it alone
+ *    otherwise; CreateSecret writes none, so creating a secret costs what
+ *    it did (the first new version writes it);
+ *  - one "secret-seq" relation per version, from the secret ARN to
+ *    "<seq as 20 digits>|<version id>" (doc ""): the versions in creation
+ *    order, read oldest first through the primary key to prune;
+ *    sm_version_insert and sm_version_delete keep it with the versions;
+ *  - sm_load_labeled reads the version the token names in full and each
+ *    labeled version as a stub: its "stages" member alone (rel_member_get),
+ *    checked against the index both ways; a stub is saved by setting that
+ *    member alone (rel_member_set), so a label move neither parses nor
+ *    rewrites the version's document.
+ * An index whose "at" is not the doc's last_changed was written before
+ * the last save by a build that does not know it (every label change
+ * moves last_changed), and one that disagrees with a version it names is
+ * wrong: either way sm_load_labeled loads every version instead, and the
+ * next save rewrites the index and the creation order (that is also how
+ * secrets stored before the index get one).  The creation order is
+ * trusted as the index is -- both are written in the transaction that
+ * changes the versions -- but an order that runs out before the count
+ * says sends the prune back to every version.
+ *
  * No secret value passes through this file.
  */
 #include "secrets/secrets.h"
@@ -132,6 +163,7 @@ static TR_RESULT version_copy(const struct secret_version *from, struct secret_v
     to->seq = from->seq;
     to->last_accessed = from->last_accessed;
     to->binary = from->binary;
+    to->stub = from->stub;
     GUARD(dup_into(&to->id, from->id));
     GUARD(dup_into(&to->key_arn, from->key_arn));
     GUARD(dup_into(&to->edk, from->edk));
@@ -157,6 +189,10 @@ TR_RESULT secret_copy(const struct secret *from, struct secret *to)
     to->last_changed = from->last_changed;
     to->last_accessed = from->last_accessed;
     to->deleted_date = from->deleted_date;
+    to->held = from->held;
+    to->index_ok = from->index_ok;
+    to->nall = from->nall;
+    to->last_seq = from->last_seq;
     tr_result r = dup_into(&to->id, from->id);
     if (tr_ok(r)) r = dup_into(&to->arn, from->arn);
     if (tr_ok(r)) r = dup_into(&to->name, from->name);
@@ -181,12 +217,14 @@ TR_RESULT secret_copy(const struct secret *from, struct secret *to)
 /* ---- versions ------------------------------------------------------------ */
 
 static TR_RESULT version_parse(const struct rel_rec *r, struct secret_version *v);
+static int64_t max_seq(const struct secret *s);
 
 /* ---- the version memo ----------------------------------------------------
- * A secret loads every version (up to SM_MAX_VERSIONS) to find labels and
- * prune, and parsing their JSON documents was most of a PutSecretValue on
- * a much-written secret.  Each thread remembers the versions it parsed
- * (the core/cache.h class "secret-versions", CACHE_BY_CONTENT), keyed by
+ * Most operations load every version of a secret (up to SM_MAX_VERSIONS;
+ * a new version reads only the rows it needs: "The version index" at the top),
+ * and parsing their JSON documents would be most of their work.  Each
+ * thread remembers the versions it parsed (the core/cache.h class
+ * "secret-versions", CACHE_BY_CONTENT), keyed by
  * (secret ARN, version id) and confirmed by the document text itself: the
  * same text always parses to the same version, so a hit is correct
  * whatever was written since, in this store or any other, and writes need
@@ -333,11 +371,23 @@ void sm_stage_remove(struct secret_version *v, const char *stage)
     }
 }
 
+TR_RESULT sm_stages_json(const struct secret_version *v, json_t **out)
+{
+    json_t *a = json_array();
+    ENSURE(a != NULL, TR_E_INTERNAL);
+    for (size_t i = 0; i < v->nstages; i++)
+        if (json_array_append_new(a, json_string(v->stages[i])) != 0) {
+            json_decref(a);
+            BAIL0(TR_E_INTERNAL);
+        }
+    *out = a;
+    return TR_OK;
+}
+
 TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_version **out)
 {
-    int64_t seq = 0;
-    for (size_t i = 0; i < s->nversions; i++)
-        if (s->versions[i].seq > seq) seq = s->versions[i].seq;
+    int64_t seq = max_seq(s);
+    if (s->held == SM_HELD_LABELED && s->last_seq > seq) seq = s->last_seq;
     struct secret_version *n = realloc(s->versions, (s->nversions + 1) * sizeof *n);
     ENSURE(n != NULL, TR_E_INTERNAL);
     s->versions = n;
@@ -347,7 +397,244 @@ TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_vers
     ENSURE(v->id != NULL, TR_E_INTERNAL);
     v->seq = seq + 1;
     s->nversions++;
+    if (s->held == SM_HELD_LABELED) {
+        s->last_seq = v->seq;
+        s->nall++;
+    }
     *out = v;
+    return TR_OK;
+}
+
+/* ---- the version index (see the top of the file) -------------------------- */
+
+#define INDEX_KEY "version_index"
+#define SEQ_KEY_MAX (20 + 1 + SM_TOKEN_MAX + 1)
+
+/* "<seq as 20 digits>|<version id>": ordered by seq as text. */
+static TR_RESULT seq_key(const struct secret_version *v, char *out)
+{
+    return str_format(out, SEQ_KEY_MAX, "a version's place", "%020lld|%s", (long long)v->seq, v->id);
+}
+
+static int64_t max_seq(const struct secret *s)
+{
+    int64_t seq = 0;
+    for (size_t i = 0; i < s->nversions; i++)
+        if (s->versions[i].seq > seq) seq = s->versions[i].seq;
+    return seq;
+}
+
+/* Is the doc's index the one the last save wrote? */
+static bool index_current(json_t *doc)
+{
+    json_t *ix = json_object_get(doc, INDEX_KEY);
+    return json_is_object(ix) && json_is_object(json_object_get(ix, "labels")) &&
+           json_is_integer(json_object_get(ix, "count")) &&
+           json_is_integer(json_object_get(ix, "seq")) &&
+           sm_doc_num(ix, "at") == sm_doc_num(doc, "last_changed");
+}
+
+static TR_RESULT set_or_del_num(json_t *d, const char *k, double v);
+
+/* The index of s (which holds every labeled version) into the doc d. */
+static TR_RESULT index_set(json_t *d, const struct secret *s)
+{
+    json_t *ix = json_object(), *labels = json_object();
+    tr_result r = TR_OK;
+    if (!ix || !labels) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    for (size_t i = 0; tr_ok(r) && i < s->nversions; i++)
+        for (size_t j = 0; tr_ok(r) && j < s->versions[i].nstages; j++)
+            r = sm_set(labels, s->versions[i].stages[j], json_string(s->versions[i].id));
+    bool all = s->held == SM_HELD_ALL;
+    int64_t seq = max_seq(s);
+    if (!all && s->last_seq > seq) seq = s->last_seq;
+    if (tr_ok(r)) { r = sm_set(ix, "labels", labels); labels = NULL; }
+    if (tr_ok(r)) r = sm_set(ix, "count", json_integer(all ? (json_int_t)s->nversions : s->nall));
+    if (tr_ok(r)) r = sm_set(ix, "seq", json_integer(seq));
+    if (tr_ok(r)) r = set_or_del_num(ix, "at", s->last_changed);
+    if (tr_ok(r)) { r = sm_set(d, INDEX_KEY, ix); ix = NULL; }
+    json_decref(labels);
+    json_decref(ix);
+    return r;
+}
+
+/* Rewrite the creation order of s (held ALL) from scratch: what the
+ * first save after a missing or stale index does. */
+static TR_RESULT order_rewrite(store_t st, const struct secret *s)
+{
+    struct rel_rec *rows = NULL;
+    size_t n = 0;
+    char key[SEQ_KEY_MAX];
+    GUARD(st[0]->rel_list_from(st, SM_SEQ_KIND, s->arn, NULL, 100000, &rows, &n));
+    tr_result r = TR_OK;
+    for (size_t i = 0; tr_ok(r) && i < n; i++)
+        r = st[0]->rel_delete(st, SM_SEQ_KIND, s->arn, rows[i].to);
+    rel_list_free(rows, n);
+    for (size_t i = 0; tr_ok(r) && i < s->nversions; i++) {
+        r = seq_key(&s->versions[i], key);
+        struct rel_rec rel = { .from = s->arn, .to = key, .doc = "",
+                               .created = (int64_t)s->versions[i].created };
+        STR_SET(rel.kind, SM_SEQ_KIND);
+        if (tr_ok(r)) r = st[0]->rel_put(st, &rel);
+    }
+    return r;
+}
+
+/* A labeled version as a stub: its id and its stages, read from the
+ * store without the rest of its doc.  *found false when it is gone. */
+static TR_RESULT load_stub(store_t st, const struct secret *s, const char *id,
+                           struct secret_version *v, bool *found)
+{
+    struct rel_rec rel;
+    json_error_t jerr;
+    *found = false;
+    memset(v, 0, sizeof *v);
+    tr_result r = st[0]->rel_member_get(st, SM_VER_KIND, s->arn, id, "stages", &rel);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) {
+        tr_clear_error();
+        return TR_OK;
+    }
+    GUARD(r);
+    json_t *a = json_loads(rel.doc, JSON_DECODE_ANY, &jerr);
+    rel_rec_free(&rel);
+    v->stub = true;
+    r = dup_into(&v->id, id);
+    if (tr_ok(r) && json_array_size(a) > 0) {
+        v->stages = calloc(json_array_size(a), sizeof *v->stages);
+        if (!v->stages) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    for (size_t i = 0; tr_ok(r) && i < json_array_size(a); i++) {
+        json_t *e = json_array_get(a, i);
+        if (!json_is_string(e)) continue;
+        r = dup_into(&v->stages[v->nstages], json_string_value(e));
+        if (tr_ok(r)) v->nstages++;
+    }
+    json_decref(a);
+    *found = tr_ok(r);
+    return r;
+}
+
+/* Load version_id in full and the versions the index names as stubs;
+ * *usable false when the index is missing or wrong (the caller then
+ * loads everything). */
+static TR_RESULT load_indexed(store_t st, struct secret *s, const char *version_id, bool *usable)
+{
+    json_t *ix = json_object_get(s->doc, INDEX_KEY), *labels = json_object_get(ix, "labels");
+    const char *label;
+    json_t *id;
+    bool found;
+    *usable = false;
+    if (!s->index_ok) return TR_OK;
+    size_t cap = json_object_size(labels) + 1;
+    s->versions = calloc(cap, sizeof *s->versions);
+    ENSURE(s->versions != NULL, TR_E_INTERNAL);
+    if (version_id) {
+        struct rel_rec rel;
+        tr_result r = st[0]->rel_get(st, SM_VER_KIND, s->arn, version_id, &rel);
+        if (tr_ok(r)) {
+            r = version_from_rel(&rel, &s->versions[s->nversions++]);
+            rel_rec_free(&rel);
+        } else if (tr_code(r) == TR_E_STORE_NOT_FOUND) {
+            tr_clear_error();
+            r = TR_OK;
+        }
+        GUARD(r);
+    }
+    json_object_foreach(labels, label, id) {
+        if (!json_is_string(id)) return TR_OK;
+        struct secret_version *v = sm_version_by_id(s, json_string_value(id));
+        if (!v) {
+            v = &s->versions[s->nversions];
+            GUARD(load_stub(st, s, json_string_value(id), v, &found));
+            s->nversions++;
+            if (!found) return TR_OK;
+        }
+        if (!sm_version_has_stage(v, label)) return TR_OK;
+    }
+    /* Every label of a loaded version is in the index, under that version. */
+    for (size_t i = 0; i < s->nversions; i++)
+        for (size_t j = 0; j < s->versions[i].nstages; j++) {
+            const char *named = sm_doc_str(labels, s->versions[i].stages[j]);
+            if (!named || strcmp(named, s->versions[i].id) != 0) return TR_OK;
+        }
+    s->nall = (int64_t)json_integer_value(json_object_get(ix, "count"));
+    s->last_seq = (int64_t)json_integer_value(json_object_get(ix, "seq"));
+    if (s->nall < (int64_t)s->nversions || s->last_seq < max_seq(s)) return TR_OK;
+    *usable = true;
+    return TR_OK;
+}
+
+const char *sm_version_index_problem(store_t st, const struct secret *s)
+{
+    json_t *ix = json_object_get(s->doc, INDEX_KEY), *labels = json_object_get(ix, "labels");
+    size_t nlabels = 0, n = 0;
+    struct rel_rec *rows = NULL;
+    const char *why = NULL;
+    char key[SEQ_KEY_MAX];
+    if (!s->index_ok || s->held != SM_HELD_ALL) return NULL;
+    for (size_t i = 0; i < s->nversions && !why; i++)
+        for (size_t j = 0; j < s->versions[i].nstages && !why; j++) {
+            const char *named = sm_doc_str(labels, s->versions[i].stages[j]);
+            if (!named || strcmp(named, s->versions[i].id) != 0)
+                why = "the version index does not name a label's version";
+            nlabels++;
+        }
+    if (!why && nlabels != json_object_size(labels))
+        why = "the version index names a label no version has";
+    if (!why && json_integer_value(json_object_get(ix, "count")) != (json_int_t)s->nversions)
+        why = "the version index counts another number of versions";
+    if (!why && json_integer_value(json_object_get(ix, "seq")) != max_seq(s))
+        why = "the version index has another highest seq";
+    if (why) return why;
+    if (tr_failed(st[0]->rel_list_from(st, SM_SEQ_KIND, s->arn, NULL, 100000, &rows, &n))) {
+        tr_clear_error();
+        return "the creation order does not load";
+    }
+    if (n != s->nversions) why = "the creation order has another number of versions";
+    for (size_t i = 0; i < n && !why; i++) {
+        const char *bar = strchr(rows[i].to, '|');
+        const struct secret_version *v = bar ? sm_version_by_id(s, bar + 1) : NULL;
+        if (!v || tr_failed(seq_key(v, key)) || strcmp(key, rows[i].to) != 0)
+            why = "the creation order names a version that is not there";
+    }
+    tr_clear_error();
+    rel_list_free(rows, n);
+    return why;
+}
+
+static void versions_free(struct secret *s)
+{
+    for (size_t i = 0; i < s->nversions; i++) version_free(&s->versions[i]);
+    free(s->versions);
+    s->versions = NULL;
+    s->nversions = 0;
+}
+
+TR_RESULT sm_load_labeled(store_t st, const struct ent_rec *e, const char *version_id,
+                          struct secret *out)
+{
+    bool usable = false;
+    GUARD(sm_load_entity(st, e, out));
+    tr_result r = load_indexed(st, out, version_id, &usable);
+    if (tr_ok(r) && usable) {
+        out->held = SM_HELD_LABELED;
+        return TR_OK;
+    }
+    versions_free(out);
+    out->index_ok = false;
+    if (tr_ok(r)) r = load_versions(st, out);
+    if (tr_ok(r)) out->held = SM_HELD_ALL;
+    if (tr_failed(r)) secret_free(out);
+    return r;
+}
+
+TR_RESULT sm_load_all_versions(store_t st, struct secret *s)
+{
+    versions_free(s);
+    s->held = SM_HELD_NONE;
+    s->index_ok = false;
+    GUARD(load_versions(st, s));
+    s->held = SM_HELD_ALL;
     return TR_OK;
 }
 
@@ -387,6 +674,7 @@ TR_RESULT sm_load_entity(store_t st, const struct ent_rec *e, struct secret *out
     out->last_changed = sm_doc_num(d, "last_changed");
     out->last_accessed = (int64_t)sm_doc_num(d, "last_accessed");
     out->deleted_date = sm_doc_num(d, "deleted_date");
+    out->index_ok = index_current(d);
 fail:
     if (tr_failed(r)) secret_free(out);
     return r;
@@ -397,6 +685,7 @@ TR_RESULT sm_load(store_t st, const struct ent_rec *e, struct secret *out)
     GUARD(sm_load_entity(st, e, out));
     tr_result r = load_versions(st, out);
     if (tr_failed(r)) secret_free(out);
+    else out->held = SM_HELD_ALL;
     return r;
 }
 
@@ -431,6 +720,10 @@ TR_RESULT sm_save(store_t st, const struct secret *s, bool insert)
     if (tr_ok(r)) r = set_or_del_num(d, "deleted_date", s->deleted_date);
     if (tr_ok(r)) r = set_or_del_str(d, "policy", s->policy);
     if (tr_ok(r)) r = set_or_del_str(d, "policy_ids", s->policy ? s->policy_ids : NULL);
+    /* The version index, when s holds every labeled version; the first
+     * save after a missing or stale one also rewrites the creation order. */
+    if (tr_ok(r) && s->held != SM_HELD_NONE) r = index_set(d, s);
+    if (tr_ok(r) && s->held == SM_HELD_ALL && !s->index_ok) r = order_rewrite(st, s);
     if (tr_failed(r)) goto fail;
     text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -451,19 +744,30 @@ fail:
     return r;
 }
 
+/* A stub (only its stages known): set its stored stages alone. */
+static TR_RESULT stub_save(store_t st, const struct secret *s, const struct secret_version *v)
+{
+    json_t *a;
+    GUARD(sm_stages_json(v, &a));
+    char *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    ENSURE(text != NULL, TR_E_INTERNAL);
+    tr_result r = st[0]->rel_member_set(st, SM_VER_KIND, s->arn, v->id, "stages", text);
+    free(text);
+    return r;
+}
+
 TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secret_version *v)
 {
+    if (v->stub) return stub_save(st, s, v);
     json_t *d = v->doc ? json_deep_copy(v->doc) : json_object();
-    json_t *stages = json_array();
+    json_t *stages = NULL;
     char *text = NULL;
     tr_result r = TR_OK;
 
-    if (!d || !stages) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    for (size_t i = 0; i < v->nstages; i++)
-        if (json_array_append_new(stages, json_string(v->stages[i])) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            goto fail;
-        }
+    if (!d) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = sm_stages_json(v, &stages);
+    if (tr_failed(r)) goto fail;
     r = sm_set(d, "stages", stages);
     stages = NULL;
     if (tr_ok(r)) r = set_or_del_num(d, "created", v->created);
@@ -486,21 +790,47 @@ fail:
     return r;
 }
 
-TR_RESULT sm_version_delete(store_t st, const struct secret *s, const char *version_id)
+TR_RESULT sm_version_insert(store_t st, const struct secret *s, const struct secret_version *v)
 {
-    return st[0]->rel_delete(st, SM_VER_KIND, s->arn, version_id);
+    char key[SEQ_KEY_MAX];
+    GUARD(sm_version_save(st, s, v));
+    GUARD(seq_key(v, key));
+    struct rel_rec rel = { .from = s->arn, .to = key, .doc = "", .created = (int64_t)v->created };
+    STR_SET(rel.kind, SM_SEQ_KIND);
+    return st[0]->rel_put(st, &rel);
+}
+
+TR_RESULT sm_version_delete(store_t st, const struct secret *s, const struct secret_version *v)
+{
+    char key[SEQ_KEY_MAX];
+    GUARD(st[0]->rel_delete(st, SM_VER_KIND, s->arn, v->id));
+    GUARD(seq_key(v, key));
+    tr_result r = st[0]->rel_delete(st, SM_SEQ_KIND, s->arn, key);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) {   /* stored before the index */
+        tr_clear_error();
+        r = TR_OK;
+    }
+    return r;
 }
 
 TR_RESULT sm_purge(store_t st, const struct secret *s)
 {
     struct tag_rec *tags = NULL;
     size_t nt = 0;
+    struct rel_rec *rows = NULL;
+    size_t nrows = 0;
     for (size_t i = 0; i < s->nversions; i++) {
-        tr_result r = sm_version_delete(st, s, s->versions[i].id);
+        tr_result r = sm_version_delete(st, s, &s->versions[i]);
         if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
     }
-    GUARD(st[0]->tag_list(st, s->arn, &tags, &nt));
+    /* Whatever is left of the creation order (s may hold fewer versions). */
+    GUARD(st[0]->rel_list_from(st, SM_SEQ_KIND, s->arn, NULL, 100000, &rows, &nrows));
     tr_result r = TR_OK;
+    for (size_t i = 0; i < nrows && tr_ok(r); i++)
+        r = st[0]->rel_delete(st, SM_SEQ_KIND, s->arn, rows[i].to);
+    rel_list_free(rows, nrows);
+    GUARD(r);
+    GUARD(st[0]->tag_list(st, s->arn, &tags, &nt));
     for (size_t i = 0; i < nt && tr_ok(r); i++) r = st[0]->tag_delete(st, s->arn, tags[i].key);
     tag_list_free(tags, nt);
     GUARD(r);

@@ -36,6 +36,7 @@
 
 #define SM_KIND            "secret"
 #define SM_VER_KIND        "secret-ver"
+#define SM_SEQ_KIND        "secret-seq"   /* the versions in creation order (secrets.c) */
 #define SM_NAME_MAX        512
 #define SM_ID_MAX          2048      /* SecretIdType */
 #define SM_VALUE_MAX       65536     /* SecretStringType chars / SecretBinaryType bytes */
@@ -72,7 +73,15 @@ struct secret_version {
     char *ct;                   /* base64 iv | ciphertext | tag */
     bool binary;                /* SecretBinary (else SecretString) */
     json_t *doc;                /* the relation doc as loaded (other fields kept); may be NULL */
+    bool stub;                  /* only id and stages are known (sm_load_labeled): saving it
+                                   sets its stages alone */
 };
+
+/* What a struct secret holds of its versions (secrets.c, "The version
+ * index"): every version; only the labeled ones and the one asked for
+ * (sm_load_labeled); or none (sm_load_entity), when a save leaves the
+ * entity's version index as it was. */
+enum sm_versions_held { SM_HELD_NONE, SM_HELD_ALL, SM_HELD_LABELED };
 
 struct secret {
     char *id;                   /* entity id: 32 hex */
@@ -95,6 +104,10 @@ struct secret {
     struct secret_version *versions;
     size_t nversions;
     json_t *doc;                /* the entity doc as loaded (other fields kept); may be NULL */
+    enum sm_versions_held held; /* which versions `versions` holds */
+    bool index_ok;              /* the stored version index was current when loaded */
+    int64_t nall;               /* SM_HELD_LABELED: how many versions the secret has */
+    int64_t last_seq;           /* SM_HELD_LABELED: the highest seq of its versions */
 };
 
 void secret_free(struct secret *s);
@@ -115,6 +128,21 @@ const char *sm_doc_str(json_t *doc, const char *k);
 
 /* Fill *out from a stored entity (and load its versions). */
 TR_RESULT sm_load(store_t st, const struct ent_rec *e, struct secret *out);
+/* What a new version needs, read without touching the other versions:
+ * the entity, its labeled versions and the version `version_id` (when it
+ * exists; may be NULL), with held = SM_HELD_LABELED.  When the entity's
+ * version index is missing or disagrees with a version it names, every
+ * version is loaded instead (held = SM_HELD_ALL), so the result is
+ * always right.  Never cached: for writers only. */
+TR_RESULT sm_load_labeled(store_t st, const struct ent_rec *e, const char *version_id,
+                          struct secret *out);
+/* For tresor check: NULL when s (loaded with sm_load) agrees with its
+ * stored version index and creation order, or has no current index;
+ * else what disagrees (static text). */
+const char *sm_version_index_problem(store_t st, const struct secret *s);
+/* Replace what s holds of its versions with every version, as stored
+ * (held = SM_HELD_ALL); the next sm_save rewrites the version index. */
+TR_RESULT sm_load_all_versions(store_t st, struct secret *s);
 /* The same without the versions (nversions 0): what ListSecrets sorts
  * and filters on. */
 TR_RESULT sm_load_entity(store_t st, const struct ent_rec *e, struct secret *out);
@@ -123,7 +151,10 @@ TR_RESULT sm_load_entity(store_t st, const struct ent_rec *e, struct secret *out
 TR_RESULT sm_save(store_t st, const struct secret *s, bool insert);
 /* Insert or replace one version's relation. */
 TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secret_version *v);
-TR_RESULT sm_version_delete(store_t st, const struct secret *s, const char *version_id);
+/* A new version: its relation and its place in the creation order. */
+TR_RESULT sm_version_insert(store_t st, const struct secret *s, const struct secret_version *v);
+/* Remove a version: its relation and its place in the creation order. */
+TR_RESULT sm_version_delete(store_t st, const struct secret *s, const struct secret_version *v);
 /* Remove a secret entirely: its versions, tags and the entity (the purge
  * at the end of the recovery window, ForceDeleteWithoutRecovery). */
 TR_RESULT sm_purge(store_t st, const struct secret *s);
@@ -137,9 +168,12 @@ bool sm_version_has_stage(const struct secret_version *v, const char *stage);
  * are kept sorted, the order AWS returns them in. */
 TR_RESULT sm_stage_add(struct secret_version *v, const char *stage);
 void sm_stage_remove(struct secret_version *v, const char *stage);
+/* v's labels as a JSON array into *out (a new reference): what replies
+ * and the stored doc hold. */
+TR_RESULT sm_stages_json(const struct secret_version *v, json_t **out);
 /* Versions ordered by creation (seq), oldest first: sm_load sorts them. */
 /* Append a fresh version to s->versions (all fields NULL/0, id copied,
- * seq = the highest + 1);
+ * seq = the highest of the secret + 1; the caller inserts it);
  * returns it in *out (a pointer into s->versions, valid until the next
  * append). */
 TR_RESULT sm_version_append(struct secret *s, const char *id, struct secret_version **out);

@@ -155,19 +155,6 @@ static TR_RESULT get_stages(json_t *in, const char **labels, size_t *n)
 
 /* ---- replies ------------------------------------------------------------- */
 
-static TR_RESULT stages_json(const struct secret_version *v, json_t **out)
-{
-    json_t *a = json_array();
-    ENSURE(a != NULL, TR_E_INTERNAL);
-    for (size_t i = 0; i < v->nstages; i++)
-        if (json_array_append_new(a, json_string(v->stages[i])) != 0) {
-            json_decref(a);
-            BAIL0(TR_E_INTERNAL);
-        }
-    *out = a;
-    return TR_OK;
-}
-
 /* The reply of an operation that writes a version (CreateSecret's retry,
  * PutSecretValue, UpdateSecret): ARN and Name, the VersionId when v is
  * not NULL, and with `stages` v's VersionStages. */
@@ -177,7 +164,7 @@ static TR_RESULT reply_version(const struct secret *s, const struct secret_versi
     json_t *o = NULL, *st = NULL;
     tr_result r = sm_reply_arn_name(s->arn, s->name, &o);
     if (tr_ok(r) && v) r = sm_set(o, "VersionId", json_string(v->id));
-    if (tr_ok(r) && v && stages) r = stages_json(v, &st);
+    if (tr_ok(r) && v && stages) r = sm_stages_json(v, &st);
     if (tr_ok(r) && v && stages) r = sm_set(o, "VersionStages", st);
     if (tr_failed(r)) { json_decref(o); return r; }
     *out = o;
@@ -223,7 +210,7 @@ static TR_RESULT new_version(struct req_ctx *rc, struct secret *s, const char *t
     double created = v->created = sm_now(rc);
     GUARD(sm_seal(rc, s, v, pt->data, pt->len, binary));
     GUARD(sm_labels_attach(rc->st, s, v, labels, nlabels));
-    GUARD(sm_version_save(rc->st, s, v));
+    GUARD(sm_version_insert(rc->st, s, v));
     /* Pruning removes entries of s->versions: v is looked up again. */
     GUARD(sm_versions_prune(rc->st, s));
     *out = sm_version_by_id(s, token);
@@ -252,6 +239,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
 {
     struct buf pt = BUF_SECRET(VALUE_BUF);
     struct secret s, old;
+    struct secret_version *nv = NULL;     /* the first version, in s */
     struct ctx_builder *c = NULL;
     const char *name, *token, *desc, *kms_id, *type;
     json_t *tags, *replicas, *reply = NULL;
@@ -352,6 +340,20 @@ SM_VALUE_HANDLER(sm_op_create_secret)
         goto fail;
     }
     if (type) r = sm_set(s.doc, "type", json_string(type));
+    /* The value is sealed first, so that the entity is written once, with
+     * the managed key's ARN that sealing records.  (Writers run one at a
+     * time and the name was looked up above, so the insert below cannot
+     * meet another secret of that name: sealing before it changes no
+     * error a caller can see.) */
+    if (tr_ok(r) && has_value) {
+        static const char *const current[] = { SM_CURRENT };
+        r = sm_version_append(&s, token, &nv);
+        if (tr_ok(r)) {
+            nv->created = s.created;   /* GetSecretValue's CreatedDate == LastChangedDate */
+            r = sm_seal(rc, &s, nv, pt.data, pt.len, binary);
+        }
+        if (tr_ok(r)) r = sm_labels_attach(rc->st, &s, nv, current, 1);
+    }
     if (tr_ok(r)) r = sm_save(rc->st, &s, true);
     if (tr_failed(r)) {
         if (tr_code(r) == TR_E_STORE_EXISTS)
@@ -365,23 +367,12 @@ SM_VALUE_HANDLER(sm_op_create_secret)
         r = rc->st[0]->tag_set(rc->st, s.arn, json_string_value(json_object_get(t, "Key")),
                                v ? v : "");
     }
+    /* No version index: the first new version writes it (secrets.c), so a
+     * new secret is two rows, as before the index. */
+    if (tr_ok(r) && nv) r = sm_version_save(rc->st, &s, nv);
+    if (tr_ok(r)) r = sm_reply_arn_name(s.arn, s.name, &reply);
+    if (tr_ok(r) && nv) r = sm_set(reply, "VersionId", json_string(token));
     if (tr_failed(r)) goto fail;
-
-    r = sm_reply_arn_name(s.arn, s.name, &reply);
-    if (tr_failed(r)) goto fail;
-    if (has_value) {
-        struct secret_version *v;
-        static const char *const current[] = { SM_CURRENT };
-        r = sm_version_append(&s, token, &v);
-        if (tr_failed(r)) goto fail;
-        v->created = s.created;   /* GetSecretValue's CreatedDate == LastChangedDate */
-        r = sm_seal(rc, &s, v, pt.data, pt.len, binary);
-        if (tr_ok(r)) r = sm_labels_attach(rc->st, &s, v, current, 1);
-        if (tr_ok(r)) r = sm_version_save(rc->st, &s, v);
-        if (tr_ok(r)) r = sm_save(rc->st, &s, false);   /* kms_key_arn of the managed key */
-        if (tr_ok(r)) r = sm_set(reply, "VersionId", json_string(token));
-        if (tr_failed(r)) goto fail;
-    }
 done:
     *out = reply;
     reply = NULL;
@@ -473,7 +464,7 @@ static TR_RESULT value_reply(struct req_ctx *rc, const struct secret *s,
         if (v->binary) r = kms_set_secret_blob(o, "SecretBinary", pt.data, pt.len);
         else r = sm_set(o, "SecretString", json_stringn((const char *)pt.data, pt.len));
     }
-    if (tr_ok(r)) r = stages_json(v, &st);
+    if (tr_ok(r)) r = sm_stages_json(v, &st);
     if (tr_ok(r)) { r = sm_set(o, "VersionStages", st); st = NULL; }
     if (tr_ok(r) && v->created) r = sm_set_date(o, "CreatedDate", v->created);
     buf_free(&pt);
@@ -745,7 +736,8 @@ SM_VALUE_HANDLER(sm_op_put_secret_value)
     GUARD(json_get_sensitive_str(in, "RotationToken", false, 36, 256, &rot));
     r = get_value(in, &pt, &has_value, &binary);
     if (tr_failed(r)) goto fail;
-    r = sm_find_authorized(rc, rc->op->action, id, NULL, 0, true, &s);
+    /* Only the versions a new one touches (secrets.c, "The version index"). */
+    r = sm_find_authorized_for_version(rc, rc->op->action, id, token, &s);
     if (tr_failed(r)) goto fail;
     if (!has_value) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST,

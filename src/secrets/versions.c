@@ -48,6 +48,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/str.h"
 #include "secrets/authz.h"
 #include "secrets/describe.h"
 #include "secrets/envelope.h"
@@ -116,25 +117,76 @@ TR_RESULT sm_labels_attach(store_t st, struct secret *s, struct secret_version *
     return r;
 }
 
+/* Take s->versions[i] out of memory (it is gone from the store). */
+static void version_drop(struct secret *s, size_t i)
+{
+    struct secret_version gone = s->versions[i];
+    memmove(&s->versions[i], &s->versions[i + 1], (s->nversions - i - 1) * sizeof *s->versions);
+    s->nversions--;
+    free(gone.id);
+    for (size_t j = 0; j < gone.nstages; j++) free(gone.stages[j]);
+    free(gone.stages);
+    free(gone.key_arn);
+    free(gone.edk);
+    free(gone.ct);
+    json_decref(gone.doc);
+}
+
+/* Pruning a secret that holds only its labeled versions (secrets.c, "The
+ * version index"): walk the creation order oldest first; a version not
+ * held is unlabeled, a held one is unlabeled when it has no label left.
+ * The walk reads at most one row per labeled version beyond those it
+ * deletes.  *short_ set when the order ran out first (it disagrees with
+ * the count): the caller then prunes from every version. */
+static TR_RESULT prune_in_order(store_t st, struct secret *s, bool *short_)
+{
+    char after[20 + 1 + SM_TOKEN_MAX + 1] = "";
+    *short_ = false;
+    while (s->nall > SM_MAX_VERSIONS) {
+        struct rel_rec *rows = NULL;
+        size_t n = 0;
+        size_t want = (size_t)(s->nall - SM_MAX_VERSIONS) + s->nversions;
+        GUARD(st[0]->rel_list_from(st, SM_SEQ_KIND, s->arn, *after ? after : NULL, want, &rows, &n));
+        tr_result r = TR_OK;
+        if (n == 0) *short_ = true;
+        for (size_t i = 0; i < n && tr_ok(r) && s->nall > SM_MAX_VERSIONS; i++) {
+            const char *bar = strchr(rows[i].to, '|');
+            r = str_copy(after, sizeof after, rows[i].to, "a version's place");
+            if (tr_failed(r) || !bar) continue;
+            struct secret_version *v = sm_version_by_id(s, bar + 1);
+            if (v && v->nstages > 0) continue;
+            r = st[0]->rel_delete(st, SM_VER_KIND, s->arn, bar + 1);
+            if (tr_ok(r)) r = st[0]->rel_delete(st, SM_SEQ_KIND, s->arn, rows[i].to);
+            if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) {
+                tr_clear_error();          /* the order names a version that is gone */
+                r = TR_OK;
+                *short_ = true;
+                break;
+            }
+            if (tr_ok(r) && v) version_drop(s, (size_t)(v - s->versions));
+            s->nall--;
+        }
+        rel_list_free(rows, n);
+        GUARD(r);
+        if (*short_) break;
+    }
+    return TR_OK;
+}
+
 TR_RESULT sm_versions_prune(store_t st, struct secret *s)
 {
+    if (s->held == SM_HELD_LABELED) {
+        bool short_;
+        GUARD(prune_in_order(st, s, &short_));
+        if (!short_) return TR_OK;
+        GUARD(sm_load_all_versions(st, s));
+    }
     while (s->nversions > SM_MAX_VERSIONS) {
         size_t i = 0;
         while (i < s->nversions && s->versions[i].nstages > 0) i++;   /* oldest first */
         if (i == s->nversions) break;
-        GUARD(sm_version_delete(st, s, s->versions[i].id));
-        struct secret_version gone = s->versions[i];
-        memmove(&s->versions[i], &s->versions[i + 1],
-                (s->nversions - i - 1) * sizeof *s->versions);
-        s->nversions--;
-        /* Release the removed entry's strings. */
-        free(gone.id);
-        for (size_t j = 0; j < gone.nstages; j++) free(gone.stages[j]);
-        free(gone.stages);
-        free(gone.key_arn);
-        free(gone.edk);
-        free(gone.ct);
-        json_decref(gone.doc);
+        GUARD(sm_version_delete(st, s, &s->versions[i]));
+        version_drop(s, i);
     }
     return TR_OK;
 }

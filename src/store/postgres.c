@@ -124,6 +124,19 @@ static const char *const own_sql[Q__COUNT] = {
         " FROM access_keys WHERE access_key_id = ?1" TOMB_UPSERT,
     [Q_AK_TOMB_EXPIRED] = "INSERT INTO access_key_tombstones (" SQL_TOMB_COLS ") SELECT "
         TOMB_FROM " FROM access_keys WHERE expires <> 0 AND expires < ?1" TOMB_UPSERT,
+    /* One member of a relation's doc (?4, [a-z_]: checked by the record
+     * layer), as SQLite's -> and json_set answer it: a missing member
+     * reads as JSON null and is added when set.  The doc column is text;
+     * jsonb reads it, and the doc written back is jsonb's text of it
+     * (other members' values unchanged, their spacing and order
+     * jsonb's).  ?5 is sent as text (strings go binary, and jsonb's
+     * binary form is not the JSON text), then read as jsonb. */
+    [Q_REL_MEMBER_GET] = "SELECT kind, src, dst, "
+        "coalesce((CAST(doc AS jsonb) -> CAST(?4 AS text))::text, 'null'), created "
+        "FROM relations WHERE kind = ?1 AND src = ?2 AND dst = ?3",
+    [Q_REL_MEMBER_SET] = "UPDATE relations SET doc = "
+        "jsonb_set(CAST(doc AS jsonb), ARRAY[CAST(?4 AS text)], CAST(CAST(?5 AS text) AS jsonb))::text "
+        "WHERE kind = ?1 AND src = ?2 AND dst = ?3",
 };
 
 /* Statement id's SQL text (with ?N parameters). */

@@ -44,8 +44,9 @@
 
 /* NULL: each backend writes its own (how a transaction begins; the
  * accounts' order of insertion: SQLite's rowid, PostgreSQL's seq; the
- * tombstones' JSON and upsert).  SQLite writes its own reverse relation
- * list too, with an index hint. */
+ * tombstones' JSON and upsert; one member of a relation's doc, with each
+ * one's JSON functions).  SQLite writes its own reverse relation list
+ * too, with an index hint. */
 const char *const sql_text[SQL_Q__COUNT] = {
     [Q_BEGIN] = NULL,
     [Q_BEGIN_READ] = NULL,
@@ -144,6 +145,8 @@ const char *const sql_text[SQL_Q__COUNT] = {
     [Q_ACCOUNT_LIST] = NULL,
     [Q_AK_TOMB] = NULL,
     [Q_AK_TOMB_EXPIRED] = NULL,
+    [Q_REL_MEMBER_GET] = NULL,
+    [Q_REL_MEMBER_SET] = NULL,
 };
 
 const char *sql_own_text(const char *const *own, size_t own_n, int id)
@@ -800,6 +803,30 @@ static TR_RESULT rec_rel_get(store_t st, const char *kind, const char *from, con
     return run_get(st, Q_REL_GET, &REL, ARGS(NEED(kind), NEED(from), NEED(to)), out);
 }
 
+/* The member names rel_member_get/set take: [a-z_], 1..32 (the backends'
+ * JSON paths are built from it in SQL). */
+static bool member_name_ok(const char *m)
+{
+    size_t n = m ? strspn(m, "abcdefghijklmnopqrstuvwxyz_") : 0;
+    return n > 0 && n <= 32 && m[n] == '\0';
+}
+
+static TR_RESULT rec_rel_member_get(store_t st, const char *kind, const char *from, const char *to,
+                                    const char *member, struct rel_rec *out)
+{
+    ENSURE(member_name_ok(member), TR_E_INTERNAL);
+    return run_get(st, Q_REL_MEMBER_GET, &REL,
+                   ARGS(NEED(kind), NEED(from), NEED(to), NEED(member)), out);
+}
+
+static TR_RESULT rec_rel_member_set(store_t st, const char *kind, const char *from, const char *to,
+                                    const char *member, const char *json)
+{
+    ENSURE(member_name_ok(member), TR_E_INTERNAL);
+    return run_change(st, Q_REL_MEMBER_SET,
+                      ARGS(NEED(kind), NEED(from), NEED(to), NEED(member), NEED(json)));
+}
+
 static TR_RESULT rec_rel_delete(store_t st, const char *kind, const char *from, const char *to)
 {
     return run_change(st, Q_REL_DEL, ARGS(NEED(kind), NEED(from), NEED(to)));
@@ -950,6 +977,8 @@ static TR_RESULT fwd_self_check(store_t st, void (*problem)(void *arg, const cha
     .ent_list = rec_ent_list, \
     .rel_put = rec_rel_put, \
     .rel_get = rec_rel_get, \
+    .rel_member_get = rec_rel_member_get, \
+    .rel_member_set = rec_rel_member_set, \
     .rel_delete = rec_rel_delete, \
     .rel_list_from = rec_rel_list_from, \
     .rel_list_to = rec_rel_list_to, \

@@ -160,6 +160,13 @@ static const char *const own_sql[Q__COUNT] = {
      * in order. */
     [Q_REL_LIST_TO] = "SELECT " REL_COLS " FROM relations INDEXED BY relations_by_dst "
         "WHERE kind = ?1 AND dst = ?2 ORDER BY src",
+    /* One member of a relation's doc (?4, [a-z_]: checked by the record
+     * layer), read or set by SQLite's JSON functions; a member the doc
+     * lacks reads as JSON null, and is added when set. */
+    [Q_REL_MEMBER_GET] = "SELECT kind, src, dst, coalesce(doc -> ('$.' || ?4), 'null'), created "
+        "FROM relations WHERE kind = ?1 AND src = ?2 AND dst = ?3",
+    [Q_REL_MEMBER_SET] = "UPDATE relations SET doc = json_set(doc, '$.' || ?4, json(?5)) "
+        "WHERE kind = ?1 AND src = ?2 AND dst = ?3",
 };
 
 /* Statement id's SQL text. */

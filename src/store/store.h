@@ -270,6 +270,17 @@ struct store_class {
     TR_RESULT (*rel_put)(const struct store_class **st, const struct rel_rec *r);  /* insert or replace */
     TR_RESULT (*rel_get)(const struct store_class **st, const char *kind, const char *from,
                          const char *to, struct rel_rec *out);
+    /* One member of a relation's JSON doc without the rest: *out as
+     * rel_get fills it, but out->doc is the member's JSON text ("null"
+     * when the doc has no such member).  `member`: [a-z_], 1..32. */
+    TR_RESULT (*rel_member_get)(const struct store_class **st, const char *kind, const char *from,
+                                const char *to, const char *member, struct rel_rec *out);
+    /* Set one member of a relation's JSON doc to the JSON text `json`,
+     * leaving the other members as stored (a label move need not rewrite
+     * a whole secret version).  TR_E_STORE_NOT_FOUND when there is no
+     * such relation. */
+    TR_RESULT (*rel_member_set)(const struct store_class **st, const char *kind, const char *from,
+                                const char *to, const char *member, const char *json);
     TR_RESULT (*rel_delete)(const struct store_class **st, const char *kind, const char *from,
                             const char *to);
     /* Relations of a kind from `from` (ordered by to), after `after`, at most limit. */

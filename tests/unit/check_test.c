@@ -399,6 +399,21 @@ static void test_half_envelope(void **state)
     expect_problem("version " V1 ": half an envelope");
 }
 
+static void test_version_order_row_gone(void **state)
+{
+    (void)state;
+    raw_exec("DELETE FROM relations WHERE kind = 'secret-seq' AND dst LIKE '%|' || ?1", V1, NULL);
+    expect_problem("the creation order has another number of versions");
+}
+
+static void test_version_index_wrong(void **state)
+{
+    (void)state;
+    raw_exec("UPDATE entities SET doc = json_set(doc, '$.version_index.count', 7) "
+             "WHERE kind = 'secret' AND name LIKE '%:' || ?1", "app/db", NULL);
+    expect_problem("the version index counts another number of versions");
+}
+
 static void test_label_on_two_versions(void **state)
 {
     (void)state;
@@ -477,6 +492,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_envelope_edk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_half_envelope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_key_recorded_wrongly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_order_row_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_index_wrong, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_on_two_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_current_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_twice_on_one_version, setup, teardown),

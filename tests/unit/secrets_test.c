@@ -607,29 +607,280 @@ static void test_idempotency(void **state)
              "recommend a UUID-type value.");
 }
 
+/* Secret id has 100 versions (deprecated ones included), the first two
+ * and the last of them made by tokens first, second and last. */
+static void versions_start(const char *id, int first, int second, int last)
+{
+    json_t *o = call_ok("ListSecretVersionIds", json_pack("{s:s, s:b}", "SecretId", id,
+                                                          "IncludeDeprecated", 1));
+    json_t *vs = json_object_get(o, "Versions");
+    assert_int_equal(json_array_size(vs), 100);
+    assert_string_equal(sget(json_array_get(vs, 0), "VersionId"), tok(first));
+    assert_string_equal(sget(json_array_get(vs, 1), "VersionId"), tok(second));
+    assert_string_equal(sget(json_array_get(vs, 99), "VersionId"), tok(last));
+    json_decref(o);
+}
+
 static void test_pruning(void **state)
 {
     (void)state;
     create(0, "many", "v", 1);
     put("many", "keep", 2, "[\"KEEP\"]");
     for (int i = 3; i <= 110; i++) put("many", "v", i, NULL);
-    json_t *o = call_ok("ListSecretVersionIds", json_pack("{s:s, s:b}", "SecretId", "many",
-                                                          "IncludeDeprecated", 1));
-    json_t *vs = json_object_get(o, "Versions");
-    assert_int_equal(json_array_size(vs), 100);
     /* The labelled ones survive; the oldest unlabeled ones went first. */
-    assert_string_equal(sget(json_array_get(vs, 0), "VersionId"), tok(2));
-    assert_string_equal(sget(json_array_get(vs, 1), "VersionId"), tok(12));
-    assert_string_equal(sget(json_array_get(vs, 99), "VersionId"), tok(110));
-    json_decref(o);
+    versions_start("many", 2, 12, 110);
     labels_eq("many", 109, "[\"AWSPREVIOUS\"]");
     value_eq("many", "v");
-    o = call_ok("GetSecretValue", json_pack("{s:s, s:s}", "SecretId", "many", "VersionStage",
-                                            "KEEP"));
+    json_t *o = call_ok("GetSecretValue", json_pack("{s:s, s:s}", "SecretId", "many",
+                                                    "VersionStage", "KEEP"));
     assert_string_equal(sget(o, "SecretString"), "keep");
     json_decref(o);
     call_err("GetSecretValue", json_pack("{s:s, s:s}", "SecretId", "many", "VersionId", tok(5)),
              TR_E_SM_RESOURCE_NOT_FOUND, NULL);
+}
+
+/* ---- the version index (secrets.c) --------------------------------------------------
+ * A PutSecretValue reads the entity, its labeled versions and the creation
+ * order it prunes from -- never every version.  The store's vtable is
+ * swapped for one that counts the relation rows read and written, so the
+ * tests see how many rows a write touches, not how long it takes. */
+
+static const struct store_class *real_store;
+static struct store_class counting_store;
+static size_t rows_read, rows_written;
+
+static TR_RESULT count_rel_get(store_t st, const char *kind, const char *from, const char *to,
+                               struct rel_rec *out)
+{
+    tr_result r = real_store->rel_get(st, kind, from, to, out);
+    if (tr_ok(r)) rows_read++;
+    return r;
+}
+
+static TR_RESULT count_rel_list_from(store_t st, const char *kind, const char *from,
+                                     const char *after, size_t limit, struct rel_rec **out,
+                                     size_t *n)
+{
+    tr_result r = real_store->rel_list_from(st, kind, from, after, limit, out, n);
+    if (tr_ok(r)) rows_read += *n;
+    return r;
+}
+
+static TR_RESULT count_rel_member_get(store_t st, const char *kind, const char *from,
+                                      const char *to, const char *member, struct rel_rec *out)
+{
+    tr_result r = real_store->rel_member_get(st, kind, from, to, member, out);
+    if (tr_ok(r)) rows_read++;
+    return r;
+}
+
+static TR_RESULT count_rel_member_set(store_t st, const char *kind, const char *from,
+                                      const char *to, const char *member, const char *json)
+{
+    rows_written++;
+    return real_store->rel_member_set(st, kind, from, to, member, json);
+}
+
+static TR_RESULT count_rel_put(store_t st, const struct rel_rec *rel)
+{
+    rows_written++;
+    return real_store->rel_put(st, rel);
+}
+
+static TR_RESULT count_rel_delete(store_t st, const char *kind, const char *from, const char *to)
+{
+    rows_written++;
+    return real_store->rel_delete(st, kind, from, to);
+}
+
+/* PutSecretValue of version `token` on `id`, counting relation rows. */
+static void put_counted(const char *id, int token, size_t *read, size_t *written)
+{
+    const struct store_class **st = F->rc.st;
+    real_store = *st;
+    counting_store = *real_store;
+    counting_store.rel_get = count_rel_get;
+    counting_store.rel_list_from = count_rel_list_from;
+    counting_store.rel_member_get = count_rel_member_get;
+    counting_store.rel_member_set = count_rel_member_set;
+    counting_store.rel_put = count_rel_put;
+    counting_store.rel_delete = count_rel_delete;
+    rows_read = rows_written = 0;
+    *st = &counting_store;
+    put(id, "v", token, NULL);
+    *st = real_store;
+    *read = rows_read;
+    *written = rows_written;
+}
+
+/* The secret's stored entity doc (caller frees) and writing it back. */
+static json_t *entity_doc(const char *arn)
+{
+    struct ent_rec e = { 0 };
+    store_t st = F->rc.st;
+    assert_int_equal(tr_code((*st)->ent_get_arn(st, SM_KIND, arn, &e)), TR_E_OK);
+    json_t *d = json_loads(e.doc, 0, NULL);
+    ent_rec_free(&e);
+    assert_non_null(d);
+    return d;
+}
+
+static void entity_doc_put(const char *arn, json_t *d)
+{
+    struct ent_rec e = { 0 };
+    store_t st = F->rc.st;
+    assert_int_equal(tr_code((*st)->ent_get_arn(st, SM_KIND, arn, &e)), TR_E_OK);
+    char *txt = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    free(e.doc);
+    e.doc = txt;
+    store_tx(true);
+    assert_int_equal(tr_code((*st)->ent_update(st, &e)), TR_E_OK);
+    store_tx(false);
+    ent_rec_free(&e);
+}
+
+static size_t rel_count(const char *kind, const char *arn)
+{
+    struct rel_rec *v = NULL;
+    size_t n = 0;
+    store_t st = F->rc.st;
+    assert_int_equal(tr_code((*st)->rel_list_from(st, kind, arn, NULL, 100000, &v, &n)), TR_E_OK);
+    rel_list_free(v, n);
+    return n;
+}
+
+/* The versions as ListSecretVersionIds shows them with deprecated ones,
+ * as "n:[labels] ..." with n the token's number less `base`: what two
+ * secrets driven alike (tokens `base` apart) must agree on. */
+static char *versions_text(const char *id, int base)
+{
+    json_t *o = call_ok("ListSecretVersionIds",
+                        json_pack("{s:s, s:b}", "SecretId", id, "IncludeDeprecated", 1));
+    json_t *vs = json_object_get(o, "Versions"), *v;
+    size_t i, used = 0, cap = 16384;
+    char *t = calloc(1, cap);
+    assert_non_null(t);
+    json_array_foreach(vs, i, v) {
+        json_t *st = json_object_get(v, "VersionStages");
+        char *labels = st ? json_dumps(st, JSON_COMPACT) : strdup("[]");
+        int n = (int)strtol(sget(v, "VersionId") + 24, NULL, 10) - base;
+        used += (size_t)snprintf(t + used, cap - used, "%d:%s ", n, labels);
+        free(labels);
+        assert_true(used < cap);
+    }
+    json_decref(o);
+    return t;
+}
+
+static void test_version_index_rows(void **state)
+{
+    (void)state;
+    size_t few_read, few_written, read_101, written_101, read_130, written_130;
+    create(0, "few", "v", 1);
+    put("few", "v", 2, NULL);
+    put_counted("few", 3, &few_read, &few_written);
+
+    create(1, "many", "v", 1001);
+    put("many", "keep", 1002, "[\"KEEP\"]");
+    for (int i = 1003; i <= 1100; i++) put("many", "v", i, NULL);
+    put_counted("many", 1101, &read_101, &written_101);          /* prunes one */
+    for (int i = 1102; i <= 1130; i++) put("many", "v", i, NULL);
+    put_counted("many", 1131, &read_130, &written_130);
+    print_message("rows read/written by one PutSecretValue: 3 versions %zu/%zu, "
+                  "101 versions %zu/%zu, 130 versions %zu/%zu\n", few_read, few_written,
+                  read_101, written_101, read_130, written_130);
+    /* The same work at 101 and at 130 versions... */
+    assert_int_equal(read_130, read_101);
+    assert_int_equal(written_130, written_101);
+    /* ...and a few rows more than a secret of 3: KEEP's version, the walk
+     * of the creation order, the pruned version and its place. */
+    assert_true(read_101 <= few_read + 6);
+    assert_true(written_101 <= few_written + 2);
+
+    /* The result is what loading every version gives: 100 versions, KEEP
+     * kept, the oldest unlabeled ones gone. */
+    versions_start("many", 1002, 1033, 1131);
+    labels_eq("many", 1130, "[\"AWSPREVIOUS\"]");
+    labels_eq("many", 1131, "[\"AWSCURRENT\"]");
+}
+
+/* Two secrets driven alike, one of them with its index taken away (or
+ * made wrong) before every write: the answers must not differ. */
+static void test_version_index_repair(void **state)
+{
+    (void)state;
+    const char *a = create(0, "indexed", "v", 1), *b = create(1, "plain", "v", 10001);
+    int made[2][200], nmade[2] = { 1, 1 }, current[2] = { 1, 10001 };
+    made[0][0] = 1;
+    made[1][0] = 10001;
+    for (int i = 2; i <= 140; i++) {
+        for (int k = 0; k < 2; k++) {
+            const char *arn = k ? b : a, *id = k ? "plain" : "indexed";
+            int t = i + (k ? 10000 : 0);
+            if (k) {
+                json_t *d = entity_doc(arn), *ix = json_object_get(d, "version_index");
+                /* CreateSecret writes none; every write after it does. */
+                if (i == 2) assert_null(ix);
+                else assert_non_null(ix);
+                if (ix) switch (i % 4) {
+                case 0: json_object_del(d, "version_index"); break;     /* stored before it */
+                case 1: json_object_set_new(ix, "at", json_integer(7)); break;   /* stale */
+                case 2:                                                  /* names a wrong version */
+                    json_object_set_new(json_object_get(ix, "labels"), "AWSCURRENT",
+                                        json_string(tok(made[1][nmade[1] - 1] == current[1]
+                                                        ? 10001 : made[1][nmade[1] - 1])));
+                    break;
+                default: json_object_set_new(ix, "count", json_integer(1)); break; /* too few */
+                }
+                entity_doc_put(arn, d);
+                json_decref(d);
+            }
+            if (!k && i == 120) {
+                /* The creation order lost (as a secret stored before it with an index
+                 * would have it): the prune runs out of rows, loads every version
+                 * and the save writes the order again. */
+                struct rel_rec *v = NULL;
+                size_t n = 0;
+                store_t st = F->rc.st;
+                assert_int_equal(tr_code((*st)->rel_list_from(st, SM_SEQ_KIND, a, NULL, 1000, &v,
+                                                              &n)), TR_E_OK);
+                store_tx(true);
+                for (size_t j = 0; j < n; j++)
+                    assert_int_equal(tr_code((*st)->rel_delete(st, SM_SEQ_KIND, a, v[j].to)),
+                                     TR_E_OK);
+                store_tx(false);
+                rel_list_free(v, n);
+            }
+            if (i % 13 == 0 && nmade[k] > 2) {
+                /* Move AWSCURRENT back to the version made two writes ago. */
+                int to = made[k][nmade[k] - 3];
+                DO("UpdateSecretVersionStage",
+                   json_pack("{s:s, s:s, s:s, s:s}", "SecretId", id, "VersionStage", "AWSCURRENT",
+                             "MoveToVersionId", tok(to), "RemoveFromVersionId", tok(current[k])));
+                current[k] = to;
+                continue;
+            }
+            if (i % 7 == 0) {
+                put(id, "p", t, "[\"AWSPENDING\"]");
+            } else {
+                put(id, "c", t, i % 11 == 0 ? "[\"C1\", \"AWSCURRENT\"]" : NULL);
+                current[k] = t;
+            }
+            made[k][nmade[k]++] = t;
+        }
+    }
+    char *ta = versions_text("indexed", 0), *tb = versions_text("plain", 10000);
+    assert_string_equal(ta, tb);
+    free(ta);
+    free(tb);
+    /* The creation order: one row per version. */
+    assert_int_equal(rel_count(SM_VER_KIND, a), 100);
+    assert_int_equal(rel_count(SM_SEQ_KIND, a), 100);
+    assert_int_equal(rel_count(SM_SEQ_KIND, b), 100);
+    /* ...and it goes with the secret. */
+    DO("DeleteSecret", json_pack("{s:s, s:b}", "SecretId", "plain", "ForceDeleteWithoutRecovery", 1));
+    assert_int_equal(rel_count(SM_SEQ_KIND, b), 0);
+    assert_int_equal(rel_count(SM_VER_KIND, b), 0);
 }
 
 /* ---- KMS --------------------------------------------------------------------------- */
@@ -1251,6 +1502,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_versions_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_index_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_index_repair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_change_disabled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kms_denied, setup, teardown),

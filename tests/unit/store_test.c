@@ -38,6 +38,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -1707,6 +1708,136 @@ static void test_relations(void **state)
     rel_list_free(v, n);
 }
 
+/* rel_member_get/set: one member of a relation's doc.  The backends write
+ * JSON text their own way (SQLite compact, in the doc's order; jsonb with
+ * spaces, keys in its order), so what is read back is compared as JSON;
+ * what must match exactly is which values come back, that the other
+ * members stay as they were, and that the whole doc stays JSON. */
+static void assert_json_text(const char *text, const char *want)
+{
+    json_error_t e1, e2;
+    json_t *a = json_loads(text, JSON_DECODE_ANY, &e1), *b = json_loads(want, JSON_DECODE_ANY, &e2);
+    if (!a || !json_equal(a, b)) fprintf(stderr, "store_test: got %s, want %s\n", text, want);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+}
+
+static void assert_rel_doc(store_t st, const char *from, const char *to, const char *want)
+{
+    struct rel_rec got;
+    OK(CALL(st, rel_get, "sm-ver", from, to, &got));
+    assert_json_text(got.doc, want);
+    assert_int_equal(got.created, 42);
+    rel_rec_free(&got);
+}
+
+static void test_rel_member(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    const char *arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:s-AbCdEf";
+    const char *doc = "{\"stages\":[\"AWSCURRENT\"],\"ct\":\"q83v\",\"created\":1765000000.5,"
+        "\"seq\":7.0,\"obj\":{\"k\":[1,{\"x\":null}]},\"nul\":null,\"binary\":false}";
+    struct rel_rec r = { .from = (char *)arn, .to = (char *)"v1", .doc = (char *)doc,
+                         .created = 42 }, got;
+    snprintf(r.kind, sizeof r.kind, "sm-ver");
+    OK(CALL(st, rel_put, &r));
+
+    /* Each kind of value, as its JSON text; the row's other columns too. */
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "stages", &got));
+    assert_string_equal(got.kind, "sm-ver");
+    assert_string_equal(got.from, arn);
+    assert_string_equal(got.to, "v1");
+    assert_int_equal(got.created, 42);
+    assert_json_text(got.doc, "[\"AWSCURRENT\"]");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "ct", &got));
+    assert_string_equal(got.doc, "\"q83v\"");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "obj", &got));
+    assert_json_text(got.doc, "{\"k\":[1,{\"x\":null}]}");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "created", &got));
+    assert_json_text(got.doc, "1765000000.5");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "binary", &got));
+    assert_string_equal(got.doc, "false");
+    rel_rec_free(&got);
+    /* A member that is null and one the doc lacks both read as null. */
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "nul", &got));
+    assert_string_equal(got.doc, "null");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "missing", &got));
+    assert_string_equal(got.doc, "null");
+    assert_string_equal(got.to, "v1");
+    rel_rec_free(&got);
+
+    /* Set: an array replaces the member, the rest stays as it was. */
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "stages", "[\"AWSPREVIOUS\",\"x y\"]"));
+    assert_rel_doc(st, arn, "v1", "{\"stages\":[\"AWSPREVIOUS\",\"x y\"],\"ct\":\"q83v\","
+                   "\"created\":1765000000.5,\"seq\":7.0,\"obj\":{\"k\":[1,{\"x\":null}]},"
+                   "\"nul\":null,\"binary\":false}");
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "stages", &got));
+    assert_json_text(got.doc, "[\"AWSPREVIOUS\",\"x y\"]");
+    rel_rec_free(&got);
+    /* An empty array, a string with escapes and UTF-8, an object, null;
+     * a member the doc lacks is added. */
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "stages", "[]"));
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "ct", "\"\\u00e9\\\"\\\\\\n\xc3\xa9\""));
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "obj", "{\"b\":{\"c\":[]},\"a\":1}"));
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "binary", "null"));
+    OK(CALL(st, rel_member_set, "sm-ver", arn, "v1", "added_one", "{\"a\":\"b\"}"));
+    assert_rel_doc(st, arn, "v1", "{\"stages\":[],\"ct\":\"\xc3\xa9\\\"\\\\\\n\xc3\xa9\","
+                   "\"created\":1765000000.5,\"seq\":7.0,\"obj\":{\"a\":1,\"b\":{\"c\":[]}},"
+                   "\"nul\":null,\"binary\":null,\"added_one\":{\"a\":\"b\"}}");
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "ct", &got));
+    assert_json_text(got.doc, "\"\xc3\xa9\\\"\\\\\\n\xc3\xa9\"");
+    rel_rec_free(&got);
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "added_one", &got));
+    assert_json_text(got.doc, "{\"a\":\"b\"}");
+    rel_rec_free(&got);
+    /* The numbers keep their values (jansson reads them back as reals). */
+    OK(CALL(st, rel_get, "sm-ver", arn, "v1", &got));
+    json_t *d = json_loads(got.doc, 0, NULL);
+    rel_rec_free(&got);
+    assert_non_null(d);
+    assert_true(json_is_real(json_object_get(d, "seq")));
+    assert_true(json_number_value(json_object_get(d, "created")) == 1765000000.5);
+    json_decref(d);
+
+    /* A missing row: not found, and nothing is created. */
+    FAILS(CALL(st, rel_member_get, "sm-ver", arn, "v2", "stages", &got), TR_E_STORE_NOT_FOUND);
+    assert_null(got.from);
+    FAILS(CALL(st, rel_member_get, "sm-seq", arn, "v1", "stages", &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, rel_member_set, "sm-ver", arn, "v2", "stages", "[]"), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, rel_get, "sm-ver", arn, "v2", &got), TR_E_STORE_NOT_FOUND);
+
+    /* A member name outside [a-z_]{1,32}, a NULL, or a value that is not
+     * JSON: refused, the doc unchanged. */
+    const char *bad[] = { "", "Stages", "a.b", "$", "a'b", "a b",
+                          "abcdefghijklmnopqrstuvwxyzabcdefg" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(tr_code(CALL(st, rel_member_get, "sm-ver", arn, "v1", bad[i], &got)),
+                         TR_E_INTERNAL);
+        assert_int_equal(tr_code(CALL(st, rel_member_set, "sm-ver", arn, "v1", bad[i], "[]")),
+                         TR_E_INTERNAL);
+    }
+    OK(CALL(st, rel_member_get, "sm-ver", arn, "v1", "abcdefghijklmnopqrstuvwxyzabcdef", &got));
+    assert_string_equal(got.doc, "null");                           /* 32: a name */
+    rel_rec_free(&got);
+    assert_int_equal(tr_code(CALL(st, rel_member_get, "sm-ver", arn, "v1", NULL, &got)),
+                     TR_E_INTERNAL);
+    assert_int_equal(tr_code(CALL(st, rel_member_set, "sm-ver", arn, "v1", "stages", NULL)),
+                     TR_E_INTERNAL);
+    assert_true(tr_failed(CALL(st, rel_member_set, "sm-ver", arn, "v1", "stages", "[\"a\"")));
+    assert_true(tr_failed(CALL(st, rel_member_set, "sm-ver", arn, "v1", "stages", "")));
+    assert_rel_doc(st, arn, "v1", "{\"stages\":[],\"ct\":\"\xc3\xa9\\\"\\\\\\n\xc3\xa9\","
+                   "\"created\":1765000000.5,\"seq\":7.0,\"obj\":{\"a\":1,\"b\":{\"c\":[]}},"
+                   "\"nul\":null,\"binary\":null,\"added_one\":{\"a\":\"b\"}}");
+}
+
 /* The class implements every call of store.h (a NULL slot would crash the
  * caller): checks each function pointer after `name`. */
 static void test_class_is_complete(void **state)
@@ -2735,6 +2866,7 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_access_key_list_update_delete_purge, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_entities, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_relations, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_rel_member, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_class_is_complete, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup_pg, teardown),
@@ -2811,6 +2943,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_access_key_list_update_delete_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rel_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_class_is_complete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
