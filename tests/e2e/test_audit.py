@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from tresor_e2e import make_user, tresor_bin, unique
+from tresor_e2e import make_user, scaled, tresor_bin, unique
 
 SECRET = "audit-secret-value-7f3a9c"
 NEW_SECRET = "audit-second-value-0b1d2e"
@@ -172,7 +172,13 @@ def test_fail_closed_and_rotation(audited, tmp_path):
     rotated = tmp_path / "audit.log.1"
     os.rename(log, rotated)
     os.symlink("/dev/full", log)
+    from tresor_e2e import eventually
+    sighups = srv.stderr_path.read_text().count("SIGHUP: ")
     srv.proc.send_signal(signal.SIGHUP)
+
+    def sighup_handled():           # the server logs each SIGHUP's outcome
+        assert srv.stderr_path.read_text().count("SIGHUP: ") > sighups
+    eventually(sighup_handled, timeout=scaled(10))
 
     def put_fails():
         try:
@@ -180,8 +186,8 @@ def test_fail_closed_and_rotation(audited, tmp_path):
         except ClientError as e:
             return e.response["Error"]
         return None
-    from tresor_e2e import eventually
-    err = eventually(put_fails)
+    err = put_fails()
+    assert err is not None, "PutSecretValue succeeded with the audit log on a full disk"
     assert err["Code"] == "InternalServiceError" and err["Message"] == "An internal error occurred."
     with pytest.raises(ClientError) as e:
         srv.kms().decrypt(CiphertextBlob=blob)
