@@ -526,6 +526,7 @@ static TR_RESULT load_indexed(store_t st, struct secret *s, const char *version_
     *usable = false;
     if (!s->index_ok) return TR_OK;
     size_t cap = json_object_size(labels) + 1;
+    ENSURE(!s->versions && s->nversions == 0, TR_E_INTERNAL);   /* a freshly loaded entity */
     s->versions = calloc(cap, sizeof *s->versions);
     ENSURE(s->versions != NULL, TR_E_INTERNAL);
     if (version_id) {
@@ -545,8 +546,11 @@ static TR_RESULT load_indexed(store_t st, struct secret *s, const char *version_
         struct secret_version *v = sm_version_by_id(s, json_string_value(id));
         if (!v) {
             v = &s->versions[s->nversions];
-            GUARD(load_stub(st, s, json_string_value(id), v, &found));
-            s->nversions++;
+            tr_result r = load_stub(st, s, json_string_value(id), v, &found);
+            /* Counted when it holds anything (the secret's free releases
+             * it); a version that is gone stays out: no entry without id. */
+            if (found || tr_failed(r)) s->nversions++;
+            GUARD(r);
             if (!found) return TR_OK;
         }
         if (!sm_version_has_stage(v, label)) return TR_OK;
