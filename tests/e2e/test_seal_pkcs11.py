@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tresor_e2e import pg_store_files, raises_aws, run_tresor_cmd, sqlite_only
+from tresor_e2e import WRAPPER, pg_store_files, raises_aws, run_tresor_cmd, sqlite_only
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN = "tresor-test"
@@ -188,6 +188,8 @@ def test_first_start_makes_the_key_and_a_restart_decrypts(tresor_factory, token,
         environ = (Path("/proc") / str(srv.proc.pid) / "environ").read_bytes()
     except OSError:
         environ = None                                          # not readable here: nothing to look at
+    if WRAPPER:     # under valgrind, /proc shows the wrapper's copy, which the server cannot wipe
+        environ = None
     if environ is not None and b"TRESOR_PKCS11_MODULE=" in environ:     # the server's own, not a wrapper's
         assert PIN.encode() not in environ
     readable(srv, blob)
