@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from test_seal import health
 from tresor_e2e import WRAPPER, pg_store_files, raises_aws, run_tresor_cmd, sqlite_only
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -108,15 +109,6 @@ def start_p11_dir(tresor_factory, name):
     key_id, blob = fill(srv)
     assert srv.stop() == 0
     return srv, key_id, blob
-
-
-def health(srv):
-    conn = srv.http_connection()
-    conn.request("GET", "/health")
-    r = conn.getresponse()
-    body = r.read()
-    conn.close()
-    return r.status, json.loads(body)
 
 
 def tresor(srv, *args, env=None, input=None):
