@@ -5,6 +5,7 @@
 #   make asan       the same test suite against an ASan + UBSan build (build-asan/)
 #   make valgrind   unit tests and end-to-end tests (every tresor process) under
 #                   valgrind memcheck: no errors, no definite or indirect leaks
+#                   (VALGRIND_SHARD=K/N: a Kth of the e2e files; CI runs one shard)
 #   make wipecheck  the debug build that verifies every wipe (build-wipecheck/):
 #                   its unit tests and tests/e2e/test_memory.py against it
 #   make run        install deps, build, start `tresor serve` on ./tresor-data
@@ -137,9 +138,11 @@ $(BUILD)/tests/diff_eval: tests/differential/diff_eval.c $(LIB_OBJS)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS)
 
+# E2E_PATHS: what pytest collects (make valgrind's shards pass a file list).
+E2E_PATHS ?= tests/e2e
 e2e: $(BUILD)/tresor $(BUILD)/tests/diff_eval
 	TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor TRESOR_DIFF_EVAL=$(CURDIR)/$(BUILD)/tests/diff_eval \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(E2E_PATHS) $(PYTEST_ARGS)
 
 # The suites of the three data-plane services again with every server over
 # TLS (tests/e2e/tresor_e2e.py, TRESOR_E2E_TLS): e2e-tls; make test runs it.
@@ -206,6 +209,15 @@ VALGRIND_DESELECT ?= --deselect tests/e2e/test_crash_safety.py::test_kill_at_eac
                      --deselect tests/e2e/test_kms_asym.py
 VALGRIND_E2E_ENV ?= TRESOR_WHO_CAN_SEEDS=3 TRESOR_CRASH_ROUNDS=3 TRESOR_CRASH_INIT_ROUNDS=2 \
                     TRESOR_CRASH_FULL_ROUNDS=2
+# VALGRIND_SHARD=K/N runs the unit tests and only the end-to-end files whose
+# position in the sorted list of tests/e2e/test_*.py is K modulo N (0 <= K < N).
+# The whole e2e suite under memcheck takes about 25 minutes on two cores, past
+# CI's budget with everything else; .ci/run picks the shard from the commit's
+# time, so consecutive commits cover every file, and `make valgrind` with no
+# shard (run by hand before a release) covers all of them at once.
+VALGRIND_SHARD ?=
+VALGRIND_E2E_PATHS = $(if $(VALGRIND_SHARD),$(shell ls tests/e2e/test_*.py | LC_ALL=C sort | \
+                       awk -v s=$(VALGRIND_SHARD) 'BEGIN { split(s, a, "/") } (NR - 1) % a[2] == a[1]'),tests/e2e)
 VALGRIND := valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect \
             --errors-for-leak-kinds=definite,indirect --error-exitcode=97 --num-callers=40 \
             --suppressions=$(CURDIR)/tests/valgrind.supp
@@ -218,7 +230,8 @@ valgrind: deps
 	TRESOR_UNIT_WRAPPER="$(VALGRIND) --log-file=$(CURDIR)/$(BUILD)/valgrind/{name}.log" \
 	  scripts/run-unit $(UNIT_BINS)
 	TRESOR_SERVER_WRAPPER="$(VALGRIND) --log-file={log}" $(VALGRIND_E2E_ENV) \
-	  $(MAKE) e2e PYTEST_ARGS="--basetemp=$(CURDIR)/$(BUILD)/valgrind/e2e $(VALGRIND_DESELECT) $(PYTEST_ARGS)"
+	  $(MAKE) e2e E2E_PATHS="$(VALGRIND_E2E_PATHS)" \
+	  PYTEST_ARGS="--basetemp=$(CURDIR)/$(BUILD)/valgrind/e2e $(VALGRIND_DESELECT) $(PYTEST_ARGS)"
 
 # wipecheck: every unit test in the wipe-check build (a region that should
 # have been wiped aborts), then the memory tests against its server, which
