@@ -370,3 +370,35 @@ TR_RESULT pk_rsa_decrypt(const uint8_t *priv, size_t n, enum pk_md md, const uin
     ENSURE((unsigned)md < PK_MD_COUNT, TR_E_INTERNAL);
     return op_to_buf(priv, n, OP_DEC, PK_SIG_PKCS1, md, ct, ctlen, out);
 }
+
+TR_RESULT pk_aes_kwp_unwrap(const uint8_t *kek, size_t klen, const uint8_t *in, size_t inlen,
+                            struct buf *out)
+{
+    EVP_CIPHER_CTX *c = NULL;
+    int len = 0, fin = 0;
+    tr_result r = TR_OK;
+
+    ENSURE(klen == 32, TR_E_INTERNAL);
+    /* RFC 5649 output is a multiple of 8 bytes, at least 16. */
+    if (inlen < 16 || inlen % 8 != 0 || inlen > (1u << 16))
+        return tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+    GUARD(buf_reserve(out, inlen));
+    c = EVP_CIPHER_CTX_new();
+    if (!c) return OPENSSL_FAILED();
+    EVP_CIPHER_CTX_set_flags(c, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+    if (EVP_DecryptInit_ex(c, EVP_aes_256_wrap_pad(), NULL, kek, NULL) != 1) {
+        r = OPENSSL_FAILED();
+        goto fail;
+    }
+    if (EVP_DecryptUpdate(c, out->data + out->len, &len, in, (int)inlen) != 1 || len < 0 ||
+        EVP_DecryptFinal_ex(c, out->data + out->len + len, &fin) != 1) {
+        ERR_clear_error();
+        secure_zero(out->data + out->len, inlen);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+        goto fail;
+    }
+    out->len += (uint32_t)(len + fin);
+fail:
+    EVP_CIPHER_CTX_free(c);
+    return r;
+}
