@@ -350,7 +350,10 @@ KMS_HANDLER(op_import_key_material)
 
     (void)out;
     memset(&k, 0, sizeof k);
-    r = json_get_blob(in, "ImportToken", true, 1, KMS_CT_MAX, &tok);
+    /* Every member against the model first, then what they mean together. */
+    const char *key_id;
+    r = json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &key_id);
+    if (tr_ok(r)) r = json_get_blob(in, "ImportToken", true, 1, KMS_CT_MAX, &tok);
     if (tr_ok(r)) r = json_get_blob(in, "EncryptedKeyMaterial", true, 1, KMS_CT_MAX, &enc);
     if (tr_ok(r)) r = get_time(in, "ValidTo", &has_valid_to, &valid_to);
     if (tr_ok(r)) r = kms_get_enum(in, "ExpirationModel", EXP_MODELS, &model);
@@ -452,5 +455,83 @@ KMS_HANDLER(op_delete_imported_key_material)
     tr_result r = strcmp(k.origin, "EXTERNAL") != 0 ? kms_origin_error(&k)
                                                     : kms_import_material_delete(rc->st, &k);
     key_rec_free(&k);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* tresor rotate-root-key                                                  */
+
+/* One check's doc {"check": hex} re-wrapped from old to new_kr. */
+static TR_RESULT rewrap_check(store_t st, const struct keyring *old, const struct keyring *new_kr,
+                              const struct rel_rec *rel)
+{
+    char label[KEYRING_LABEL_MAX];
+    struct buf w = BUF_INIT(256), d = BUF_SECRET(64), nw = BUF_INIT(256);
+    char *hex = NULL, *text = NULL;
+    json_t *doc = NULL;
+    tr_result r;
+
+    const char *slash = rel->from ? strrchr(rel->from, '/') : NULL;
+    if (!slash || !kms_is_key_id(slash + 1)) BAIL(TR_E_INTERNAL, "a kms-import record names no key");
+    doc = json_loads(rel->doc ? rel->doc : "", 0, NULL);
+    const char *h = json_string_value(json_object_get(doc, "check"));
+    size_t hl = h ? strlen(h) : 0;
+    r = keyring_label_import_check(label, slash + 1);
+    if (tr_ok(r) && (!h || hl % 2 != 0 || hl / 2 > w.max))
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "a kms-import record is malformed");
+    if (tr_ok(r)) r = buf_reserve(&w, hl / 2);
+    if (tr_ok(r) && !hex_decode(h, hl, w.data))
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "a kms-import record is malformed");
+    if (tr_ok(r)) w.len = (uint32_t)(hl / 2);
+    if (tr_ok(r)) r = keyring_unwrap(old, label, w.data, w.len, &d);
+    if (tr_ok(r)) r = keyring_wrap(new_kr, label, d.data, d.len, &nw);
+    if (tr_failed(r)) goto fail;
+    hex = malloc(2 * (size_t)nw.len + 1);
+    if (!hex) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    hex_encode(nw.data, nw.len, hex);
+    if (json_object_set_new(doc, "check", json_string(hex)) != 0 ||
+        !(text = json_dumps(doc, JSON_COMPACT))) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        goto fail;
+    }
+    struct rel_rec nr = *rel;
+    nr.doc = text;
+    r = st[0]->rel_put(st, &nr);
+fail:
+    json_decref(doc);
+    free(hex);
+    free(text);
+    buf_free(&w);
+    buf_free(&d);
+    buf_free(&nw);
+    return r;
+}
+
+TR_RESULT kms_import_rewrap(store_t st, const struct keyring *old, const struct keyring *new_kr,
+                            size_t *count)
+{
+    char *after_from = NULL, *after_to = NULL;
+    tr_result r = TR_OK;
+    for (;;) {
+        struct rel_rec *v = NULL;
+        size_t n = 0;
+        r = st[0]->rel_list_kind(st, IMPORT_REL, after_from, after_to, 100, &v, &n);
+        for (size_t i = 0; tr_ok(r) && i < n; i++) {
+            r = rewrap_check(st, old, new_kr, &v[i]);
+            if (tr_ok(r)) ++*count;
+        }
+        free(after_from);
+        free(after_to);
+        after_from = after_to = NULL;
+        if (tr_ok(r) && n) {
+            after_from = strdup(v[n - 1].from);
+            after_to = strdup(v[n - 1].to);
+            if (!after_from || !after_to) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        }
+        rel_list_free(v, n);
+        if (tr_failed(r) || n < 100) break;
+    }
+    free(after_from);
+    free(after_to);
     return r;
 }

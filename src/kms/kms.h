@@ -429,6 +429,10 @@ TR_RESULT kms_import_token_open(const struct keyring *kr, const char *key_id,
 TR_RESULT kms_import_material_delete(store_t st, struct key_rec *k);
 /* Forget what a key's imports left behind (the key is being purged). */
 TR_RESULT kms_import_forget(store_t st, const char *key_arn);
+/* tresor rotate-root-key: every import check (the wrapped digest of a key's
+ * imported material) wrapped again from old to new_kr; *count += how many. */
+TR_RESULT kms_import_rewrap(store_t st, const struct keyring *old, const struct keyring *new_kr,
+                            size_t *count);
 /* UnsupportedOperationException "<arn> origin is <origin> which is not
  * valid for this operation." */
 tr_result kms_origin_error(const struct key_rec *k);

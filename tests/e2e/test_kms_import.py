@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
-from tresor_e2e import allow, denied_msg, make_user, new_key, raises_aws
+from tresor_e2e import STORE, allow, denied_msg, make_user, new_key, raises_aws, run_tresor_cmd
 
 WRAP_ALGS = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1",
              "RSA_AES_KEY_WRAP_SHA_256"]
@@ -487,3 +487,36 @@ def test_import_with_the_aws_cli(tresor, tmp_path):
     assert rc != 0
     assert "InvalidImportTokenException" in err and INVALID_TOKEN_MSG in err
     json.dumps(p)  # the CLI's reply was JSON
+
+
+# ---------------------------------------------------------------------------
+# tresor check and rotate-root-key with imported material
+
+
+@pytest.mark.skipif(STORE == "postgres", reason="rotate-root-key rotates a SQLite store only")
+def test_reimport_after_root_key_rotation(tresor_factory):
+    srv = tresor_factory("import-rotate")
+    kms = srv.kms()
+    k = new_key(kms, Origin="EXTERNAL")
+    pending = new_key(kms, Origin="EXTERNAL")
+    material = os.urandom(32)
+    import_material(kms, k["KeyId"], material)
+    blob = kms.encrypt(KeyId=k["KeyId"], Plaintext=b"across rotations")["CiphertextBlob"]
+    kms.delete_imported_key_material(KeyId=k["KeyId"])
+    assert srv.stop() == 0
+    env = {e: v for e, v in os.environ.items() if not e.startswith("TRESOR_")}
+    for cmd in (["check"], ["rotate-root-key"], ["check"]):
+        r = run_tresor_cmd([*cmd, "--data-dir", srv.data_dir], srv.log_dir, capture_output=True,
+                           text=True, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        if cmd == ["check"]:
+            assert "clean" in r.stdout, r.stdout
+    srv.start()
+    kms = srv.kms()
+    # The check of the material survived the new root key: different
+    # material is still refused, the same is taken.
+    with raises_aws("IncorrectKeyMaterialException", INCORRECT_MATERIAL_MSG):
+        import_material(kms, k["KeyId"], os.urandom(32))
+    import_material(kms, k["KeyId"], material)
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"across rotations"
+    assert kms.describe_key(KeyId=pending["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
