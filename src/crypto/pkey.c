@@ -39,8 +39,10 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/params.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -401,4 +403,44 @@ TR_RESULT pk_aes_kwp_unwrap(const uint8_t *kek, size_t klen, const uint8_t *in, 
 fail:
     EVP_CIPHER_CTX_free(c);
     return r;
+}
+
+/* The NID of a curve by the names pk_params takes ("P-256", "secp256k1"). */
+static int curve_nid(const char *name)
+{
+    int nid = EC_curve_nist2nid(name);
+    return nid != NID_undef ? nid : OBJ_sn2nid(name);
+}
+
+TR_RESULT pk_matches(const uint8_t *priv, size_t n, const struct pk_params *p, bool *ok)
+{
+    const unsigned char *q = priv;
+    EVP_PKEY *pk = NULL;
+    *ok = false;
+    ENSURE_REF(p);
+    GUARD(pk_init());
+    if (n == 0 || n > (1u << 16)) return TR_OK;
+    /* Not load(): untrusted bytes are parsed once, never cached. */
+    PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &q, (long)n);
+    if (p8 && q == priv + n) pk = EVP_PKCS82PKEY(p8);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    ERR_clear_error();
+    if (!pk) return TR_OK;
+    if (p->curve == NULL) {
+        *ok = EVP_PKEY_is_a(pk, "RSA") && EVP_PKEY_get_bits(pk) == p->bits;
+    } else if (EVP_PKEY_is_a(pk, "EC")) {
+        char g[64];
+        size_t gl = 0;
+        *ok = EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, g, sizeof g, &gl) == 1 &&
+              OBJ_sn2nid(g) != NID_undef && OBJ_sn2nid(g) == curve_nid(p->curve);
+    }
+    if (*ok) {
+        /* The private and public halves must belong together. */
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+        *ok = c && EVP_PKEY_pairwise_check(c) == 1;
+        EVP_PKEY_CTX_free(c);
+    }
+    ERR_clear_error();
+    EVP_PKEY_free(pk);
+    return TR_OK;
 }

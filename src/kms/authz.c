@@ -116,7 +116,7 @@ struct kctx {
     struct alias_rec *own_aliases;    /* what kctx_build read (freed), or NULL */
     struct tag_rec *own_tags;
     char request_alias[260];
-    char num[2][24];
+    char num[3][24];
 };
 
 static void kctx_free(struct kctx *c)

@@ -24,9 +24,11 @@
  * (an AES-256 key under RSAES-OAEP, then the material under RFC 5649 AES key
  * wrap with padding) -- and answers InvalidCiphertextException, with no
  * message as Decrypt does, for anything that does not unwrap.  The
- * material (32 bytes for SYMMETRIC_DEFAULT) becomes material version 1,
- * wrapped like every key's (keys.c).  The first import also keeps
- * keyring_wrap(root key, "kms-import-check:<key-id>", SHA-256(material)) in
+ * material must fit the key's spec (material_fits: 32 bytes, an HMAC key
+ * of AWS's lengths, a PKCS#8 key pair of the spec's size or curve) and
+ * becomes material version 1, wrapped like every key's (keys.c).  The first import also keeps
+ * keyring_wrap(root key, "kms-import-check:<key-id>", SHA-256(material), or
+ * of a key pair's public key) in
  * a "kms-import" relation of the key's ARN, so that a later import, after
  * the material was deleted or expired, is checked to be the same material
  * (IncorrectKeyMaterialException otherwise), as AWS requires.
@@ -282,13 +284,52 @@ static tr_result incorrect_material(void)
                       "imported into this KMS key.");
 }
 
+/* HMAC key material lengths KMS takes per key spec (bytes), as the
+ * developer guide's "Requirements for imported key material" gives them:
+ * at least the digest's length, at most the hash's block size. */
+static bool hmac_len_ok(const struct kms_spec *s, size_t n)
+{
+    size_t min = pk_md_len(s->md);
+    size_t max = (s->md == PK_SHA384 || s->md == PK_SHA512) ? 128 : 64;
+    return n >= min && n <= max;
+}
+
+/* Is m material for a key of spec s?  32 bytes for SYMMETRIC_DEFAULT, an
+ * HMAC key of an allowed length, a PKCS#8 private key of the spec's RSA
+ * size or curve.  *d: what identifies the material for the re-import
+ * check -- SHA-256 of the bytes, or for a key pair of its public key (the
+ * same pair may come in another DER encoding). */
+static TR_RESULT material_fits(const struct kms_spec *s, const struct buf *m,
+                               uint8_t d[SHA256_LEN])
+{
+    bool ok = false;
+    switch (s->kind) {
+    case KSK_SYMMETRIC: ok = m->len == KMS_MATERIAL_LEN; break;
+    case KSK_HMAC: ok = hmac_len_ok(s, m->len); break;
+    case KSK_RSA:
+    case KSK_EC: {
+        struct pk_params pp = { .bits = s->bits, .curve = s->curve };
+        GUARD(pk_matches(m->data, m->len, &pp, &ok));
+        break;
+    }
+    }
+    if (!ok) return incorrect_material();
+    if (s->kind == KSK_RSA || s->kind == KSK_EC) {
+        struct buf pub = BUF_INIT(KMS_MATERIAL_MAX);
+        tr_result r = pk_public_der(m->data, m->len, &pub);
+        if (tr_ok(r)) r = sha256(pub.data, pub.len, d);
+        buf_free(&pub);
+        return r;
+    }
+    return sha256(m->data, m->len, d);
+}
+
 /* The first import records the material's digest, wrapped; a later one
  * must match it. */
 static TR_RESULT check_same_material(struct req_ctx *rc, const struct key_rec *k,
-                                     const struct buf *m)
+                                     uint8_t d[SHA256_LEN])
 {
     char label[KEYRING_LABEL_MAX];
-    uint8_t d[SHA256_LEN];
     struct rel_rec rel;
     struct buf w = BUF_INIT(256), old = BUF_SECRET(64);
     char *hex = NULL;
@@ -296,7 +337,6 @@ static TR_RESULT check_same_material(struct req_ctx *rc, const struct key_rec *k
 
     memset(&rel, 0, sizeof rel);
     GUARD(keyring_label_import_check(label, k->key_id));
-    GUARD(sha256(m->data, m->len, d));
     r = rc->st[0]->rel_get(rc->st, IMPORT_REL, k->arn, IMPORT_REL_TO, &rel);
     if (tr_ok(r)) {
         /* rel.doc: {"check": "<hex of the wrapped digest>"} */
@@ -314,7 +354,7 @@ static TR_RESULT check_same_material(struct req_ctx *rc, const struct key_rec *k
         goto done;
     }
     if (tr_code(r) != TR_E_STORE_NOT_FOUND) goto done;
-    r = keyring_wrap(rc->kr, label, d, sizeof d, &w);
+    r = keyring_wrap(rc->kr, label, d, SHA256_LEN, &w);
     if (tr_failed(r)) goto done;
     hex = malloc(2 * (size_t)w.len + 1);
     if (!hex) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto done; }
@@ -329,7 +369,6 @@ static TR_RESULT check_same_material(struct req_ctx *rc, const struct key_rec *k
     r = rc->st[0]->rel_put(rc->st, &nr);
     free(text);
 done:
-    secure_zero(d, sizeof d);
     free(hex);
     rel_rec_free(&rel);
     buf_free(&w);
@@ -346,6 +385,7 @@ KMS_HANDLER(op_import_key_material)
     struct buf tok = BUF_INIT(KMS_CT_MAX), enc = BUF_INIT(KMS_CT_MAX);
     struct buf priv = BUF_SECRET(KMS_MATERIAL_MAX), m = BUF_SECRET(KMS_MATERIAL_MAX);
     struct kms_import_params p;
+    uint8_t digest[SHA256_LEN];
     tr_result r;
 
     (void)out;
@@ -400,16 +440,15 @@ KMS_HANDLER(op_import_key_material)
     r = unwrap_material(&p, &priv, &enc, &m);
     buf_free(&priv);
     if (tr_failed(r)) goto fail;
-    if (m.len != KMS_MATERIAL_LEN) {
-        r = incorrect_material();
-        goto fail;
-    }
-    r = check_same_material(rc, &k, &m);
+    const struct kms_spec *spec = kms_spec_find(k.key_spec);
+    if (!spec) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = material_fits(spec, &m, digest);
+    if (tr_ok(r)) r = check_same_material(rc, &k, digest);
     if (tr_failed(r)) goto fail;
 
     /* The material (when the key has none), the expiry, the state. */
     if (k.current_material == 0) {
-        r = kms_material_import(rc->st, rc->kr, k.key_id, rc->now, m.data);
+        r = kms_material_import(rc->st, rc->kr, k.key_id, rc->now, m.data, m.len);
         if (tr_failed(r)) goto fail;
         k.current_material = 1;
     }
@@ -417,6 +456,7 @@ KMS_HANDLER(op_import_key_material)
     if (strcmp(k.key_state, KEY_STATE_PENDING_IMPORT) == 0) STR_SET(k.key_state, KEY_STATE_ENABLED);
     r = rc->st[0]->key_update(rc->st, &k);
 fail:
+    secure_zero(digest, sizeof digest);
     buf_free(&tok);
     buf_free(&enc);
     buf_free(&priv);

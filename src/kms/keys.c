@@ -22,6 +22,9 @@
  *   asym.c         asymmetric and HMAC keys: the key specs, their
  *                  material, GetPublicKey, Sign, Verify, GenerateMac,
  *                  VerifyMac, RSAES-OAEP for crypt.c
+ *   import.c       imported key material: GetParametersForImport,
+ *                  ImportKeyMaterial, DeleteImportedKeyMaterial, the
+ *                  import token, expiry (docs/internals/IMPORT.md)
  *   aliases.c      CreateAlias, UpdateAlias, DeleteAlias, ListAliases,
  *                  the AWS managed key aws/<service>
  *   tags.c         TagResource, UntagResource, ListResourceTags
@@ -72,13 +75,13 @@
 /* Material                                                                */
 
 /* Wrap and store material version `version` of key_id: the given bytes
- * (fixed, dev mode's seed, KMS_MATERIAL_LEN of them) or, when given is
+ * (dev mode's seed, imported material; given_len of them) or, when given is
  * NULL, fresh material of the spec (asym.c: 32 random bytes, an HMAC key,
  * a PKCS#8 private key).  The local copy is wiped; `given` stays the
  * caller's to wipe. */
 static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *key_id,
                               uint32_t version, int64_t now, const char *rotation_type,
-                              const uint8_t *given, const struct kms_spec *spec)
+                              const uint8_t *given, size_t given_len, const struct kms_spec *spec)
 {
     struct buf m = BUF_SECRET(KMS_MATERIAL_MAX);
     char label[KEYRING_LABEL_MAX];
@@ -87,7 +90,7 @@ static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *
 
     memset(&rec, 0, sizeof rec);
     rec.wrapped = BUF_INIT(KMS_MATERIAL_MAX + 256);
-    if (given) r = buf_append(&m, given, KMS_MATERIAL_LEN);
+    if (given) r = buf_append(&m, given, given_len);
     else r = kms_material_generate(spec, &m, NULL);
     if (tr_failed(r)) goto fail;
     r = keyring_label_material(label, key_id, version);
@@ -107,15 +110,16 @@ fail:
 TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
                            uint32_t version, int64_t now, const char *rotation_type)
 {
-    return material_put(st, kr, key_id, version, now, rotation_type, NULL,
+    return material_put(st, kr, key_id, version, now, rotation_type, NULL, 0,
                         kms_spec_find("SYMMETRIC_DEFAULT"));
 }
 
 TR_RESULT kms_material_import(store_t st, const struct keyring *kr, const char *key_id,
-                              int64_t now, const uint8_t *material)
+                              int64_t now, const uint8_t *material, size_t n)
 {
     ENSURE_REF(material);
-    return material_put(st, kr, key_id, 1, now, "", material, kms_spec_find("SYMMETRIC_DEFAULT"));
+    ENSURE(n > 0 && n <= KMS_MATERIAL_MAX, TR_E_INTERNAL);
+    return material_put(st, kr, key_id, 1, now, "", material, n, NULL);
 }
 
 /* Read material row `version` of key_id and unwrap it into out; no checks
@@ -218,7 +222,7 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         goto fail;
     }
-    if (nk->external && (nk->material || spec->kind != KSK_SYMMETRIC)) {
+    if (nk->external && nk->material) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         goto fail;
     }
@@ -242,7 +246,8 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
 
     r = st[0]->key_put(st, &k);
     if (tr_failed(r)) goto fail;
-    if (!nk->external) r = material_put(st, kr, k.key_id, 1, nk->now, "", nk->material, spec);
+    if (!nk->external)
+        r = material_put(st, kr, k.key_id, 1, nk->now, "", nk->material, KMS_MATERIAL_LEN, spec);
     if (tr_failed(r)) goto fail;
     r = kms_key_lookup(st, k.key_id, out);
     if (tr_failed(r)) key_rec_free(out);
@@ -433,11 +438,6 @@ KMS_HANDLER(op_create_key)
     if (origin && strcmp(origin, "AWS_KMS") != 0 && !external)
         BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support Origin %s yet: only AWS_KMS "
              "and EXTERNAL keys can be created.", origin);
-    /* Imported material: symmetric encryption keys so far (AWS takes HMAC
-     * and asymmetric material too). */
-    if (external && ks->kind != KSK_SYMMETRIC)
-        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support importing key material into "
-             "%s keys yet: only SYMMETRIC_DEFAULT keys can have Origin EXTERNAL.", ks->name);
     if (cks)
         BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support custom key stores "
              "(CustomKeyStoreId) yet.");

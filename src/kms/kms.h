@@ -296,10 +296,11 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
  * with the label "kms-material:<key-id>:<version>"). */
 TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
                            uint32_t version, int64_t now, const char *rotation_type);
-/* Store imported material (KMS_MATERIAL_LEN bytes, the caller's to wipe)
- * as version 1 of an EXTERNAL key, wrapped like any material. */
+/* Store imported material (n bytes, checked for the key's spec by the
+ * caller, and the caller's to wipe) as version 1 of an EXTERNAL key,
+ * wrapped like any material. */
 TR_RESULT kms_material_import(store_t st, const struct keyring *kr, const char *key_id,
-                              int64_t now, const uint8_t *material);
+                              int64_t now, const uint8_t *material, size_t n);
 /* Unwrap material `version` of a key into out (a secret buf the caller
  * frees with buf_free, which wipes it).  TR_E_STORE_NOT_FOUND (no message)
  * when the version does not exist. */

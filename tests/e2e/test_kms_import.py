@@ -18,6 +18,8 @@ with the imported bytes.
 
 import base64
 import datetime
+import hashlib
+import hmac
 import json
 import os
 import struct
@@ -25,7 +27,7 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
@@ -156,9 +158,111 @@ def test_import_operations_on_aws_kms_key(kms):
     assert kms.describe_key(KeyId=md["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
 
 
-def test_external_origin_only_for_symmetric_keys(kms):
-    with raises_aws("UnsupportedOperationException"):
-        kms.create_key(Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+# ---------------------------------------------------------------------------
+# HMAC and asymmetric keys: material checked against the spec, used as given
+
+
+HMAC_SPECS = {"HMAC_224": ("HMAC_SHA_224", hashlib.sha224, 28, 64),
+              "HMAC_256": ("HMAC_SHA_256", hashlib.sha256, 32, 64),
+              "HMAC_384": ("HMAC_SHA_384", hashlib.sha384, 48, 128),
+              "HMAC_512": ("HMAC_SHA_512", hashlib.sha512, 64, 128)}
+
+
+@pytest.mark.parametrize("spec", sorted(HMAC_SPECS))
+def test_import_hmac_key(kms, spec):
+    alg, h, lo, hi = HMAC_SPECS[spec]
+    k = new_key(kms, Origin="EXTERNAL", KeySpec=spec, KeyUsage="GENERATE_VERIFY_MAC")
+    assert k["KeyState"] == "PendingImport" and k["MacAlgorithms"] == [alg]
+    with raises_aws("KMSInvalidStateException", pending_import_msg(k["Arn"])):
+        kms.generate_mac(KeyId=k["KeyId"], Message=b"m", MacAlgorithm=alg)
+    for n in (lo - 1, hi + 1):
+        with raises_aws("IncorrectKeyMaterialException", INCORRECT_MATERIAL_MSG):
+            import_material(kms, k["KeyId"], os.urandom(n))
+    material = os.urandom(hi)
+    import_material(kms, k["KeyId"], material, alg="RSA_AES_KEY_WRAP_SHA_256")
+    mac = kms.generate_mac(KeyId=k["KeyId"], Message=b"the message", MacAlgorithm=alg)["Mac"]
+    assert mac == hmac.new(material, b"the message", h).digest()
+    offline = hmac.new(material, b"offline", h).digest()
+    assert kms.verify_mac(KeyId=k["KeyId"], Message=b"offline", Mac=offline,
+                          MacAlgorithm=alg)["MacValid"] is True
+    kms.delete_imported_key_material(KeyId=k["KeyId"])
+    with raises_aws("IncorrectKeyMaterialException", INCORRECT_MATERIAL_MSG):
+        import_material(kms, k["KeyId"], os.urandom(hi))
+    import_material(kms, k["KeyId"], material)
+    assert kms.generate_mac(KeyId=k["KeyId"], Message=b"the message",
+                            MacAlgorithm=alg)["Mac"] == mac
+
+
+def pkcs8(key):
+    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def spki(key):
+    return key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+EC_SPECS = {"ECC_NIST_P256": (ec.SECP256R1, "ECDSA_SHA_256", hashes.SHA256),
+            "ECC_NIST_P384": (ec.SECP384R1, "ECDSA_SHA_384", hashes.SHA384),
+            "ECC_NIST_P521": (ec.SECP521R1, "ECDSA_SHA_512", hashes.SHA512),
+            "ECC_SECG_P256K1": (ec.SECP256K1, "ECDSA_SHA_256", hashes.SHA256)}
+
+
+@pytest.mark.parametrize("spec", sorted(EC_SPECS))
+def test_import_ecc_signing_key(kms, spec):
+    curve, alg, h = EC_SPECS[spec]
+    k = new_key(kms, Origin="EXTERNAL", KeySpec=spec, KeyUsage="SIGN_VERIFY")
+    with raises_aws("KMSInvalidStateException", pending_import_msg(k["Arn"])):
+        kms.get_public_key(KeyId=k["KeyId"])
+    # Another curve's key, garbage, an RSA key: not this key's material.
+    other = ec.SECP384R1() if curve is not ec.SECP384R1 else ec.SECP256R1()
+    for bad in (pkcs8(ec.generate_private_key(other)), os.urandom(100),
+                pkcs8(rsa.generate_private_key(65537, 2048))):
+        with raises_aws("IncorrectKeyMaterialException", INCORRECT_MATERIAL_MSG):
+            import_material(kms, k["KeyId"], bad, alg="RSA_AES_KEY_WRAP_SHA_256")
+    priv = ec.generate_private_key(curve())
+    import_material(kms, k["KeyId"], pkcs8(priv), alg="RSA_AES_KEY_WRAP_SHA_256", spec="RSA_3072")
+    assert kms.get_public_key(KeyId=k["KeyId"])["PublicKey"] == spki(priv)
+    sig = kms.sign(KeyId=k["KeyId"], Message=b"signed in tresor", SigningAlgorithm=alg)["Signature"]
+    priv.public_key().verify(sig, b"signed in tresor", ec.ECDSA(h()))
+    offline = priv.sign(b"signed offline", ec.ECDSA(h()))
+    assert kms.verify(KeyId=k["KeyId"], Message=b"signed offline", Signature=offline,
+                      SigningAlgorithm=alg)["SignatureValid"] is True
+    # Re-import: the same pair is taken, another is not.
+    kms.delete_imported_key_material(KeyId=k["KeyId"])
+    with raises_aws("IncorrectKeyMaterialException", INCORRECT_MATERIAL_MSG):
+        import_material(kms, k["KeyId"], pkcs8(ec.generate_private_key(curve())),
+                        alg="RSA_AES_KEY_WRAP_SHA_1")
+    import_material(kms, k["KeyId"], pkcs8(priv), alg="RSA_AES_KEY_WRAP_SHA_1")
+    assert kms.get_public_key(KeyId=k["KeyId"])["PublicKey"] == spki(priv)
+
+
+@pytest.mark.parametrize("spec", ["RSA_2048", "RSA_3072", "RSA_4096"])
+def test_import_rsa_keys(kms, spec):
+    bits = int(spec.split("_")[1])
+    priv = rsa.generate_private_key(65537, bits)
+    e = new_key(kms, Origin="EXTERNAL", KeySpec=spec, KeyUsage="ENCRYPT_DECRYPT")
+    s = new_key(kms, Origin="EXTERNAL", KeySpec=spec, KeyUsage="SIGN_VERIFY")
+    with raises_aws("IncorrectKeyMaterialException", INCORRECT_MATERIAL_MSG):
+        import_material(kms, e["KeyId"], pkcs8(rsa.generate_private_key(65537, bits + 1024
+                                                                         if bits < 4096 else 2048)),
+                        alg="RSA_AES_KEY_WRAP_SHA_256")
+    for k in (e, s):
+        import_material(kms, k["KeyId"], pkcs8(priv), alg="RSA_AES_KEY_WRAP_SHA_256",
+                        spec="RSA_4096")
+        assert kms.get_public_key(KeyId=k["KeyId"])["PublicKey"] == spki(priv)
+    oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(),
+                        label=None)
+    ct = priv.public_key().encrypt(b"to the imported key", oaep)
+    assert kms.decrypt(KeyId=e["KeyId"], CiphertextBlob=ct,
+                       EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"to the imported key"
+    ct = kms.encrypt(KeyId=e["KeyId"], Plaintext=b"from tresor",
+                     EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
+    assert priv.decrypt(ct, oaep) == b"from tresor"
+    sig = kms.sign(KeyId=s["KeyId"], Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")["Signature"]
+    priv.public_key().verify(sig, b"m", padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                                    salt_length=32), hashes.SHA256())
 
 
 # ---------------------------------------------------------------------------

@@ -1810,10 +1810,6 @@ static void test_create_key_validation(void **state)
     call_err("CreateKey", json_pack("{s:s}", "Origin", "AWS_CLOUDHSM"), TR_E_KMS_UNSUPPORTED,
              "tresor does not support Origin AWS_CLOUDHSM yet: only AWS_KMS and EXTERNAL keys "
              "can be created.");
-    call_err("CreateKey", json_pack("{s:s, s:s, s:s}", "Origin", "EXTERNAL", "KeySpec", "HMAC_256",
-             "KeyUsage", "GENERATE_VERIFY_MAC"), TR_E_KMS_UNSUPPORTED,
-             "tresor does not support importing key material into HMAC_256 keys yet: only "
-             "SYMMETRIC_DEFAULT keys can have Origin EXTERNAL.");
     call_err("CreateKey", json_pack("{s:b}", "MultiRegion", 1), TR_E_KMS_UNSUPPORTED,
              "tresor does not support multi-Region keys (MultiRegion=true) yet.");
     call_err("CreateKey", json_pack("{s:s}", "CustomKeyStoreId", "cks-1234"), TR_E_KMS_UNSUPPORTED,
