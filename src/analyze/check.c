@@ -113,7 +113,7 @@ static void check_binding(const char *what, const char *name, const char *text, 
 static bool known_state(const char *s)
 {
     return strcmp(s, KEY_STATE_ENABLED) == 0 || strcmp(s, KEY_STATE_DISABLED) == 0 ||
-           strcmp(s, KEY_STATE_PENDING_DELETION) == 0;
+           strcmp(s, KEY_STATE_PENDING_DELETION) == 0 || strcmp(s, KEY_STATE_PENDING_IMPORT) == 0;
 }
 
 static void check_materials(store_t st, const struct keyring *kr, const struct key_rec *k,
@@ -175,6 +175,12 @@ static void check_key(store_t st, const struct keyring *kr, const struct key_rec
         problem(rep, "kms key %s: unknown state '%.24s'", k->key_id, k->key_state);
     if (strcmp(k->key_state, KEY_STATE_PENDING_DELETION) == 0 && k->deletion_date <= 0)
         problem(rep, "kms key %s: pending deletion without a deletion date", k->key_id);
+    /* Only a key of imported material is ever without it (kms/import.c). */
+    bool external = strcmp(k->origin, "EXTERNAL") == 0;
+    if (strcmp(k->key_state, KEY_STATE_PENDING_IMPORT) == 0 && (!external || k->current_material != 0))
+        problem(rep, "kms key %s: pending import, but it has material or is not EXTERNAL", k->key_id);
+    if (k->current_material == 0 && !external)
+        problem(rep, "kms key %s: no material, but its origin is %.16s", k->key_id, k->origin);
     snprintf(res, sizeof res, "key/%s", k->key_id);   /* fits: sized for it */
     if (tr_failed(kms_arn(arn, sizeof arn, k->region, k->account_id, res))) {
         arn[0] = '\0';         /* cannot be its own: reported below */

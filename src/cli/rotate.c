@@ -41,6 +41,7 @@
 #include "crypto/rand.h"
 #include "crypto/seal.h"
 #include "http/control.h"
+#include "kms/kms.h"
 #include "store/root_record.h"
 
 /*
@@ -52,6 +53,9 @@
  *    "access-key:<AKID>");
  * the labels come from crypto/keyring.h, the one home every wrapper and
  * unwrapper of these records uses, so the rotation cannot disagree;
+ *  - the digest of each EXTERNAL key's imported material (a "kms-import"
+ *    relation, label keyring_label_import_check; kms/import.c), counted
+ *    with the materials;
  *  - the audit log's two keys in DIR/audit.key (audit/audit_keys.c).
  * Secret values are not: they are sealed under data keys that KMS key
  * materials seal, so re-wrapping the materials covers them.  Every
@@ -231,6 +235,9 @@ TR_RESULT root_rotate(const char *dir, const struct seal_how *how, store_t st, c
     in_tx = true;
     r = rewrap_materials(st, old, new_kr, &out->materials);
     if (tr_ok(r)) r = rewrap_access_keys(st, old, new_kr, &out->access_keys);
+    /* The digests that tell a re-import of the same material (kms/import.c):
+     * counted with the materials. */
+    if (tr_ok(r)) r = kms_import_rewrap(st, old, new_kr, &out->materials);
     if (tr_ok(r)) r = root_record_put(st, &rec);
     /* A COMMIT that fails may still have reached the disk (a failed sync):
      * from here on the .next files are left for the next open to settle

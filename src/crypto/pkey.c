@@ -39,8 +39,10 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/params.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -369,4 +371,76 @@ TR_RESULT pk_rsa_decrypt(const uint8_t *priv, size_t n, enum pk_md md, const uin
 {
     ENSURE((unsigned)md < PK_MD_COUNT, TR_E_INTERNAL);
     return op_to_buf(priv, n, OP_DEC, PK_SIG_PKCS1, md, ct, ctlen, out);
+}
+
+TR_RESULT pk_aes_kwp_unwrap(const uint8_t *kek, size_t klen, const uint8_t *in, size_t inlen,
+                            struct buf *out)
+{
+    EVP_CIPHER_CTX *c = NULL;
+    int len = 0, fin = 0;
+    tr_result r = TR_OK;
+
+    ENSURE(klen == 32, TR_E_INTERNAL);
+    /* RFC 5649 output is a multiple of 8 bytes, at least 16. */
+    if (inlen < 16 || inlen % 8 != 0 || inlen > (1u << 16))
+        return tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+    GUARD(buf_reserve(out, inlen));
+    c = EVP_CIPHER_CTX_new();
+    if (!c) return OPENSSL_FAILED();
+    EVP_CIPHER_CTX_set_flags(c, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+    if (EVP_DecryptInit_ex(c, EVP_aes_256_wrap_pad(), NULL, kek, NULL) != 1) {
+        r = OPENSSL_FAILED();
+        goto fail;
+    }
+    if (EVP_DecryptUpdate(c, out->data + out->len, &len, in, (int)inlen) != 1 || len < 0 ||
+        EVP_DecryptFinal_ex(c, out->data + out->len + len, &fin) != 1) {
+        ERR_clear_error();
+        secure_zero(out->data + out->len, inlen);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+        goto fail;
+    }
+    out->len += (uint32_t)(len + fin);
+fail:
+    EVP_CIPHER_CTX_free(c);
+    return r;
+}
+
+/* The NID of a curve by the names pk_params takes ("P-256", "secp256k1"). */
+static int curve_nid(const char *name)
+{
+    int nid = EC_curve_nist2nid(name);
+    return nid != NID_undef ? nid : OBJ_sn2nid(name);
+}
+
+TR_RESULT pk_matches(const uint8_t *priv, size_t n, const struct pk_params *p, bool *ok)
+{
+    const unsigned char *q = priv;
+    EVP_PKEY *pk = NULL;
+    *ok = false;
+    ENSURE_REF(p);
+    GUARD(pk_init());
+    if (n == 0 || n > (1u << 16)) return TR_OK;
+    /* Not load(): untrusted bytes are parsed once, never cached. */
+    PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &q, (long)n);
+    if (p8 && q == priv + n) pk = EVP_PKCS82PKEY(p8);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    ERR_clear_error();
+    if (!pk) return TR_OK;
+    if (p->curve == NULL) {
+        *ok = EVP_PKEY_is_a(pk, "RSA") && EVP_PKEY_get_bits(pk) == p->bits;
+    } else if (EVP_PKEY_is_a(pk, "EC")) {
+        char g[64];
+        size_t gl = 0;
+        *ok = EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, g, sizeof g, &gl) == 1 &&
+              OBJ_sn2nid(g) != NID_undef && OBJ_sn2nid(g) == curve_nid(p->curve);
+    }
+    if (*ok) {
+        /* The private and public halves must belong together. */
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+        *ok = c && EVP_PKEY_pairwise_check(c) == 1;
+        EVP_PKEY_CTX_free(c);
+    }
+    ERR_clear_error();
+    EVP_PKEY_free(pk);
+    return TR_OK;
 }

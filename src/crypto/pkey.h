@@ -61,6 +61,17 @@ TR_RESULT pk_rsa_encrypt(const uint8_t *priv, size_t n, enum pk_md md, const uin
  * for a ciphertext that does not decrypt (any cause). */
 TR_RESULT pk_rsa_decrypt(const uint8_t *priv, size_t n, enum pk_md md, const uint8_t *ct,
                          size_t ctlen, struct buf *out);
+/* AES key wrap with padding (RFC 5649, OpenSSL's aes-256-wrap-pad) under
+ * a 32-byte key: the unwrapped bytes appended to out (a secret buf);
+ * TR_E_KMS_INVALID_CIPHERTEXT for input that does not unwrap (any cause),
+ * the output wiped.  The second half of KMS's RSA_AES_KEY_WRAP import. */
+TR_RESULT pk_aes_kwp_unwrap(const uint8_t *kek, size_t klen, const uint8_t *in, size_t inlen,
+                            struct buf *out);
+/* Whether priv (PKCS#8 DER, untrusted: imported material) is a private
+ * key of the kind p names: RSA of p->bits, or EC on curve p->curve (the
+ * names pk_params takes).  *ok false for anything else, a key that does
+ * not parse included; fails only when OpenSSL cannot run. */
+TR_RESULT pk_matches(const uint8_t *priv, size_t n, const struct pk_params *p, bool *ok);
 /* Bytes of the RSA modulus of a PKCS#8 key. */
 TR_RESULT pk_rsa_size(const uint8_t *priv, size_t n, size_t *out);
 

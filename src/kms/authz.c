@@ -90,6 +90,10 @@
  *    and EnableKeyRotation kms:RotationPeriodInDays (the defaults, 30 and
  *    365, when omitted: "This type of condition works even when the
  *    parameter doesn't appear in the request", KMS condition keys page);
+ *  - GetParametersForImport: kms:WrappingAlgorithm, kms:WrappingKeySpec;
+ *    ImportKeyMaterial: kms:ExpirationModel (KEY_MATERIAL_EXPIRES when
+ *    omitted, as the request means) and kms:ValidTo (epoch seconds) when
+ *    the request has one;
  *  - ListKeys, ListAliases, ListRetirableGrants, GenerateRandom: none.
  * src/iam/authz_table.def has them per operation, and the ones deliberately
  * not set with the reason. */
@@ -112,7 +116,7 @@ struct kctx {
     struct alias_rec *own_aliases;    /* what kctx_build read (freed), or NULL */
     struct tag_rec *own_tags;
     char request_alias[260];
-    char num[2][24];
+    char num[3][24];
 };
 
 static void kctx_free(struct kctx *c)
@@ -298,6 +302,9 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
     if (in) GUARD(kctx_one(c, "kms:MessageType", in->message_type));
     if (in) GUARD(kctx_one(c, "kms:MacAlgorithm", in->mac_alg));
     if (in) GUARD(kctx_one(c, "kms:DataKeyPairSpec", in->pair_spec));
+    if (in) GUARD(kctx_one(c, "kms:WrappingAlgorithm", in->wrapping_alg));
+    if (in) GUARD(kctx_one(c, "kms:WrappingKeySpec", in->wrapping_spec));
+    if (in) GUARD(kctx_one(c, "kms:ExpirationModel", in->expiration_model));
 
     GUARD(request_alias(in ? in->key_id_given : NULL, c->request_alias, sizeof c->request_alias));
     if (c->request_alias[0]) GUARD(kctx_one(c, "kms:RequestAlias", c->request_alias));
@@ -339,6 +346,10 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
     if (in && in->rotation_period_days > 0) {
         snprintf(c->num[1], sizeof c->num[1], "%d", in->rotation_period_days);    /* fits: an int in 24 */
         GUARD(kctx_one(c, "kms:RotationPeriodInDays", c->num[1]));
+    }
+    if (in && in->valid_to > 0) {
+        snprintf(c->num[2], sizeof c->num[2], "%lld", (long long)in->valid_to);  /* fits: an int64 in 24 */
+        GUARD(kctx_one(c, "kms:ValidTo", c->num[2]));
     }
     if (in && in->reencrypt_same)
         GUARD(kctx_one(c, "kms:ReEncryptOnSameKey", in->reencrypt_same > 0 ? "true" : "false"));

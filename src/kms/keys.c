@@ -22,6 +22,9 @@
  *   asym.c         asymmetric and HMAC keys: the key specs, their
  *                  material, GetPublicKey, Sign, Verify, GenerateMac,
  *                  VerifyMac, RSAES-OAEP for crypt.c
+ *   import.c       imported key material: GetParametersForImport,
+ *                  ImportKeyMaterial, DeleteImportedKeyMaterial, the
+ *                  import token, expiry (docs/internals/IMPORT.md)
  *   aliases.c      CreateAlias, UpdateAlias, DeleteAlias, ListAliases,
  *                  the AWS managed key aws/<service>
  *   tags.c         TagResource, UntagResource, ListResourceTags
@@ -72,13 +75,13 @@
 /* Material                                                                */
 
 /* Wrap and store material version `version` of key_id: the given bytes
- * (fixed, dev mode's seed, KMS_MATERIAL_LEN of them) or, when given is
+ * (dev mode's seed, imported material; given_len of them) or, when given is
  * NULL, fresh material of the spec (asym.c: 32 random bytes, an HMAC key,
  * a PKCS#8 private key).  The local copy is wiped; `given` stays the
  * caller's to wipe. */
 static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *key_id,
                               uint32_t version, int64_t now, const char *rotation_type,
-                              const uint8_t *given, const struct kms_spec *spec)
+                              const uint8_t *given, size_t given_len, const struct kms_spec *spec)
 {
     struct buf m = BUF_SECRET(KMS_MATERIAL_MAX);
     char label[KEYRING_LABEL_MAX];
@@ -87,7 +90,7 @@ static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *
 
     memset(&rec, 0, sizeof rec);
     rec.wrapped = BUF_INIT(KMS_MATERIAL_MAX + 256);
-    if (given) r = buf_append(&m, given, KMS_MATERIAL_LEN);
+    if (given) r = buf_append(&m, given, given_len);
     else r = kms_material_generate(spec, &m, NULL);
     if (tr_failed(r)) goto fail;
     r = keyring_label_material(label, key_id, version);
@@ -107,8 +110,16 @@ fail:
 TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
                            uint32_t version, int64_t now, const char *rotation_type)
 {
-    return material_put(st, kr, key_id, version, now, rotation_type, NULL,
+    return material_put(st, kr, key_id, version, now, rotation_type, NULL, 0,
                         kms_spec_find("SYMMETRIC_DEFAULT"));
+}
+
+TR_RESULT kms_material_import(store_t st, const struct keyring *kr, const char *key_id,
+                              int64_t now, const uint8_t *material, size_t n)
+{
+    ENSURE_REF(material);
+    ENSURE(n > 0 && n <= KMS_MATERIAL_MAX, TR_E_INTERNAL);
+    return material_put(st, kr, key_id, 1, now, "", material, n, NULL);
 }
 
 /* Read material row `version` of key_id and unwrap it into out; no checks
@@ -211,23 +222,32 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         goto fail;
     }
-    STR_SET(k.key_state, KEY_STATE_ENABLED);
+    if (nk->external && nk->material) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        goto fail;
+    }
+    if (nk->external) STR_SET(k.key_state, KEY_STATE_PENDING_IMPORT);
+    else STR_SET(k.key_state, KEY_STATE_ENABLED);
     r = str_copy(k.key_usage, sizeof k.key_usage, nk->key_usage ? nk->key_usage : "ENCRYPT_DECRYPT",
                  "the key usage");
     if (tr_ok(r)) r = str_copy(k.key_spec, sizeof k.key_spec, spec->name, "the key spec");
     if (tr_failed(r)) goto fail;
-    STR_SET(k.origin, "AWS_KMS");
+    if (nk->external) STR_SET(k.origin, "EXTERNAL");
+    else STR_SET(k.origin, "AWS_KMS");
     r = str_copy(k.key_manager, sizeof k.key_manager, nk->key_manager, "the key manager");
     if (tr_failed(r)) goto fail;
     k.created = nk->now;
     k.rotation_enabled = nk->rotation;
     k.rotation_period_days = 365;
     k.next_rotation = nk->rotation ? nk->now + 365 * (int64_t)KMS_DAY : 0;
-    k.current_material = 1;
+    /* An EXTERNAL key has no material until ImportKeyMaterial: version 0
+     * names none (import.c). */
+    k.current_material = nk->external ? 0 : 1;
 
     r = st[0]->key_put(st, &k);
     if (tr_failed(r)) goto fail;
-    r = material_put(st, kr, k.key_id, 1, nk->now, "", nk->material, spec);
+    if (!nk->external)
+        r = material_put(st, kr, k.key_id, 1, nk->now, "", nk->material, KMS_MATERIAL_LEN, spec);
     if (tr_failed(r)) goto fail;
     r = kms_key_lookup(st, k.key_id, out);
     if (tr_failed(r)) key_rec_free(out);
@@ -260,6 +280,18 @@ TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out)
         if (tr_failed(r)) goto fail;
     }
     SET("Origin", json_string(k->origin));
+    /* Imported material: how it expires, while the key has some (AWS
+     * omits both without material).  The date it expires is kept in
+     * next_rotation, which an EXTERNAL key never uses otherwise. */
+    bool imported = strcmp(k->origin, "EXTERNAL") == 0 && k->current_material > 0;
+    if (imported) {
+        SET("ExpirationModel", json_string(k->next_rotation > 0 ? "KEY_MATERIAL_EXPIRES"
+                                                                 : "KEY_MATERIAL_DOES_NOT_EXPIRE"));
+        if (k->next_rotation > 0) {
+            r = json_set_time(md, "ValidTo", k->next_rotation);
+            if (tr_failed(r)) goto fail;
+        }
+    }
     SET("KeyManager", json_string(k->key_manager));
     SET("CustomerMasterKeySpec", json_string(k->key_spec));
     SET("KeySpec", json_string(k->key_spec));
@@ -269,7 +301,7 @@ TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out)
     if (pending) SET("PendingDeletionWindowInDays", json_integer(k->pending_window_days));
     /* Symmetric encryption keys only, as AWS: key material ids name
      * rotatable material. */
-    if (kms_key_is_symmetric(k)) {
+    if (kms_key_is_symmetric(k) && k->current_material > 0) {
         r = kms_material_id(k->key_id, k->current_material, mid);
         if (tr_failed(r)) goto fail;
         SET("CurrentKeyMaterialId", json_string(mid));
@@ -402,9 +434,10 @@ KMS_HANDLER(op_create_key)
      * as any incompatible combination (docs/WIRE.md). */
     if (!kms_spec_allows_usage(ks, eff_usage))
         BAIL(TR_E_VALIDATION, "KeyUsage %s is not compatible with KeySpec %s", eff_usage, eff);
-    if (origin && strcmp(origin, "AWS_KMS") != 0)
+    bool external = origin && strcmp(origin, "EXTERNAL") == 0;
+    if (origin && strcmp(origin, "AWS_KMS") != 0 && !external)
         BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support Origin %s yet: only AWS_KMS "
-             "keys (key material generated by tresor) can be created.", origin);
+             "and EXTERNAL keys can be created.", origin);
     if (cks)
         BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support custom key stores "
              "(CustomKeyStoreId) yet.");
@@ -430,7 +463,8 @@ KMS_HANDLER(op_create_key)
     STR_SET(proto.key_state, KEY_STATE_ENABLED);
     GUARD(str_copy(proto.key_usage, sizeof proto.key_usage, eff_usage, "the key usage"));
     GUARD(str_copy(proto.key_spec, sizeof proto.key_spec, ks->name, "the key spec"));
-    STR_SET(proto.origin, "AWS_KMS");
+    if (external) STR_SET(proto.origin, "EXTERNAL");
+    else STR_SET(proto.origin, "AWS_KMS");
     STR_SET(proto.key_manager, "CUSTOMER");
     struct kms_authz_in az = { .props = &proto, .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),
                                .bypass = bypass, .request_tags = json_object_get(in, "Tags") };
@@ -443,6 +477,7 @@ KMS_HANDLER(op_create_key)
         .account = rc->who.account_id, .region = rc->region, .description = desc,
         .policy = policy, .policy_ids = ids, .key_manager = "CUSTOMER", .rotation = false,
         .now = rc->now, .key_id = new_id, .key_spec = ks->name, .key_usage = eff_usage,
+        .external = external,
     };
     r = kms_key_create(rc->st, rc->kr, &nk, &k);
     free(ids);
@@ -506,7 +541,7 @@ static TR_RESULT set_state(struct req_ctx *rc, json_t *in, const char *action,
                            const char *state)
 {
     struct key_rec k;
-    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, action, KS_NOT_PENDING, NULL, &k));
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, action, KS_TOGGLE, NULL, &k));
     tr_result r = TR_OK;
     if (strcmp(k.key_state, state) != 0) {
         r = str_copy(k.key_state, sizeof k.key_state, state, "the key state");
@@ -566,8 +601,10 @@ KMS_HANDLER(op_cancel_key_deletion)
 {
     struct key_rec k;
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_PENDING, NULL, &k));
-    /* As AWS does: the key comes back Disabled; EnableKey turns it on. */
-    STR_SET(k.key_state, KEY_STATE_DISABLED);
+    /* As AWS does: the key comes back Disabled; EnableKey turns it on.
+     * A key without its imported material comes back PendingImport. */
+    if (k.current_material == 0) STR_SET(k.key_state, KEY_STATE_PENDING_IMPORT);
+    else STR_SET(k.key_state, KEY_STATE_DISABLED);
     k.deletion_date = 0;
     k.pending_window_days = 0;
     tr_result r = rc->st[0]->key_update(rc->st, &k);

@@ -90,7 +90,8 @@ TR_RESULT kms_arn(char *out, size_t n, const char *region, const char *account,
 enum kms_state_rule {
     KS_ANY,            /* DescribeKey, List*, Get*, DeleteAlias */
     KS_USABLE,         /* Enabled only: Disabled -> DisabledException */
-    KS_NOT_PENDING,    /* Enabled or Disabled */
+    KS_NOT_PENDING,    /* not PendingDeletion (PendingImport included) */
+    KS_TOGGLE,         /* EnableKey, DisableKey: Enabled or Disabled */
     KS_PENDING         /* PendingDeletion only (CancelKeyDeletion) */
 };
 TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule);
@@ -158,6 +159,10 @@ struct kms_authz_in {
     int pending_window_days;           /* ScheduleKeyDeletion (0: not it):
                                           kms:ScheduleKeyDeletionPendingWindowInDays */
     int rotation_period_days;          /* EnableKeyRotation (0: not it): kms:RotationPeriodInDays */
+    const char *wrapping_alg;          /* GetParametersForImport: kms:WrappingAlgorithm */
+    const char *wrapping_spec;         /*   and kms:WrappingKeySpec */
+    const char *expiration_model;      /* ImportKeyMaterial: kms:ExpirationModel */
+    int64_t valid_to;                  /*   and kms:ValidTo (0: no ValidTo) */
     int reencrypt_same;                /* ReEncrypt: kms:ReEncryptOnSameKey, 1 true, -1 false,
                                           0 not a ReEncrypt */
     bool no_grants;                    /* do not consult grants */
@@ -280,6 +285,8 @@ struct kms_new_key {
     const uint8_t *material;   /* KMS_MATERIAL_LEN bytes (dev seed), NULL: random */
     const char *key_spec;      /* NULL: SYMMETRIC_DEFAULT (then material applies) */
     const char *key_usage;     /* NULL: ENCRYPT_DECRYPT */
+    bool external;             /* Origin EXTERNAL: PendingImport, no material
+                                  (current_material 0) until ImportKeyMaterial */
 };
 /* Create a key with its first material version (inside the caller's
  * transaction).  *out receives the stored record (key_rec_free). */
@@ -289,6 +296,11 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
  * with the label "kms-material:<key-id>:<version>"). */
 TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
                            uint32_t version, int64_t now, const char *rotation_type);
+/* Store imported material (n bytes, checked for the key's spec by the
+ * caller, and the caller's to wipe) as version 1 of an EXTERNAL key,
+ * wrapped like any material. */
+TR_RESULT kms_material_import(store_t st, const struct keyring *kr, const char *key_id,
+                              int64_t now, const uint8_t *material, size_t n);
 /* Unwrap material `version` of a key into out (a secret buf the caller
  * frees with buf_free, which wipes it).  TR_E_STORE_NOT_FOUND (no message)
  * when the version does not exist. */
@@ -385,6 +397,46 @@ TR_RESULT kms_rsa_encrypt(struct req_ctx *rc, const struct key_rec *k, const cha
                           const uint8_t *pt, size_t n, struct buf *out);
 TR_RESULT kms_rsa_decrypt(struct req_ctx *rc, const struct key_rec *k, const char *alg,
                           const uint8_t *ct, size_t n, struct buf *pt);
+
+/* ---------- import.c: imported key material -------------------------- */
+
+/* An import token's contents (import.c; docs/internals/IMPORT.md). */
+enum kms_wrap_alg { KWA_OAEP_SHA1, KWA_OAEP_SHA256, KWA_AES_KW_SHA1, KWA_AES_KW_SHA256,
+                    KWA_COUNT };
+struct kms_import_params {
+    int64_t valid_to;          /* ParametersValidTo, epoch seconds */
+    enum kms_wrap_alg alg;
+    int bits;                  /* the wrapping key's modulus: 2048, 3072, 4096 */
+};
+/* Seal an import token for key_id: a format byte, then keyring_wrap under
+ * the label "kms-import-token:<key-id>" of the parameters and the wrapping
+ * private key (PKCS#8 DER), appended to out.  priv stays the caller's to
+ * wipe. */
+TR_RESULT kms_import_token_seal(const struct keyring *kr, const char *key_id,
+                                const struct kms_import_params *p, const struct buf *priv,
+                                struct buf *out);
+/* Open a token given for key_id: *p and the wrapping private key (into
+ * priv, a secret buf).  InvalidImportTokenException for anything that is
+ * not a token this server made for this key (tampered, truncated, another
+ * key's, made under another root key); the expiry is the caller's to
+ * check. */
+TR_RESULT kms_import_token_open(const struct keyring *kr, const char *key_id,
+                                const uint8_t *tok, size_t n, struct kms_import_params *p,
+                                struct buf *priv);
+/* Delete an EXTERNAL key's imported material (DeleteImportedKeyMaterial,
+ * and maintenance when ValidTo has passed): the material row goes, the key
+ * has no current material and, unless PendingDeletion, is PendingImport.
+ * k is updated in place and in the store.  Nothing when it has none. */
+TR_RESULT kms_import_material_delete(store_t st, struct key_rec *k);
+/* Forget what a key's imports left behind (the key is being purged). */
+TR_RESULT kms_import_forget(store_t st, const char *key_arn);
+/* tresor rotate-root-key: every import check (the wrapped digest of a key's
+ * imported material) wrapped again from old to new_kr; *count += how many. */
+TR_RESULT kms_import_rewrap(store_t st, const struct keyring *old, const struct keyring *new_kr,
+                            size_t *count);
+/* UnsupportedOperationException "<arn> origin is <origin> which is not
+ * valid for this operation." */
+tr_result kms_origin_error(const struct key_rec *k);
 
 /* ---------- aliases.c ------------------------------------------------ */
 

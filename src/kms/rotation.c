@@ -54,6 +54,24 @@ static tr_result rotation_unsupported(struct key_rec *k)
                       "non-ENCRYPT_DECRYPT key usage.");
 }
 
+/* The checks of the rotation operations after authorization: imported
+ * material never rotates automatically, and on-demand rotation of an
+ * EXTERNAL key needs new material imported for it, which this API version
+ * has no way to send (UnsupportedOperationException "... origin is
+ * EXTERNAL ...", the key-state table's answer for every state); then, as
+ * before, the key state (Enabled) and the key spec.  k is released on failure. */
+static TR_RESULT rotation_allowed(struct key_rec *k)
+{
+    tr_result r = strcmp(k->origin, "EXTERNAL") == 0 ? kms_origin_error(k)
+                                                     : kms_check_state(k, KS_USABLE);
+    if (tr_failed(r)) {
+        key_rec_free(k);
+        return r;
+    }
+    if (!kms_key_is_symmetric(k)) return rotation_unsupported(k);
+    return TR_OK;
+}
+
 KMS_HANDLER(op_enable_key_rotation)
 {
     bool present;
@@ -63,9 +81,9 @@ KMS_HANDLER(op_enable_key_rotation)
     GUARD(json_get_int(in, "RotationPeriodInDays", false, 90, 2560, &present, &period));
     if (!present) period = 365;
     struct kms_authz_in az = { .rotation_period_days = (int)period };
-    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, &az, &k));
-    if (!kms_key_is_symmetric(&k)) return rotation_unsupported(&k);
-    if (k.rotation_enabled && k.next_rotation > 0)
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, &az, &k));
+    GUARD(rotation_allowed(&k));
+    if (k.rotation_enabled && strcmp(k.origin, "EXTERNAL") != 0 && k.next_rotation > 0)
         k.next_rotation += (period - k.rotation_period_days) * (int64_t)KMS_DAY;
     else
         k.next_rotation = rc->now + period * KMS_DAY;
@@ -80,8 +98,8 @@ KMS_HANDLER(op_disable_key_rotation)
 {
     struct key_rec k;
     (void)out;
-    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, NULL, &k));
-    if (!kms_key_is_symmetric(&k)) return rotation_unsupported(&k);
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, NULL, &k));
+    GUARD(rotation_allowed(&k));
     tr_result r = TR_OK;
     if (k.rotation_enabled) {
         k.rotation_enabled = false;
@@ -123,8 +141,8 @@ KMS_HANDLER(op_rotate_key_on_demand)
     size_t n = 0, on_demand = 0;
     tr_result r;
 
-    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_USABLE, NULL, &k));
-    if (!kms_key_is_symmetric(&k)) return rotation_unsupported(&k);
+    GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, NULL, &k));
+    GUARD(rotation_allowed(&k));
     r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
     if (tr_failed(r)) goto fail;
     for (size_t i = 0; i < n; i++)
@@ -228,17 +246,27 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id, 
         if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;   /* gone already */
         goto done;
     }
+    /* Imported material whose ValidTo has passed is deleted (the key goes
+     * to PendingImport); an EXTERNAL key keeps that date in next_rotation
+     * and never rotates. */
+    if (strcmp(k.origin, "EXTERNAL") == 0 && k.current_material > 0 && k.next_rotation > 0 &&
+        k.next_rotation <= now) {
+        r = kms_import_material_delete(st, &k);
+        if (tr_failed(r)) goto done;
+        log_msg("info", "kms maintenance: imported key material of %s expired", k.arn);
+    }
     if (strcmp(k.key_state, KEY_STATE_PENDING_DELETION) == 0) {
         if (k.deletion_date > 0 && k.deletion_date <= now) {
             /* Its grants go with it (grants.c); the store removes the
-             * materials, aliases and tags. */
+             * materials, aliases and tags; import.c what imports left. */
             r = kms_grants_delete_key(st, k.arn);
+            if (tr_ok(r)) r = kms_import_forget(st, k.arn);
             if (tr_ok(r)) r = st[0]->key_delete(st, k.key_id);
             *deleted = tr_ok(r);
         }
         goto done;
     }
-    if (k.rotation_enabled && k.next_rotation > 0 && k.next_rotation <= now &&
+    if (k.rotation_enabled && strcmp(k.origin, "EXTERNAL") != 0 && k.next_rotation > 0 && k.next_rotation <= now &&
         strcmp(k.key_state, KEY_STATE_ENABLED) == 0) {
         int64_t period = (int64_t)k.rotation_period_days * KMS_DAY;
         k.next_rotation += period;

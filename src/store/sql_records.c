@@ -99,6 +99,7 @@ const char *const sql_text[SQL_Q__COUNT] = {
         "WHERE key_id = ?1 ORDER BY version",
     [Q_MAT_REWRAP] = "UPDATE kms_key_materials SET wrapped = ?3 "
         "WHERE key_id = ?1 AND version = ?2",
+    [Q_MAT_DEL] = "DELETE FROM kms_key_materials WHERE key_id = ?1 AND version = ?2",
     [Q_ALIAS_PUT] = "INSERT INTO kms_aliases (" ALIAS_COLS ") "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [Q_ALIAS_UPDATE] = "UPDATE kms_aliases SET target_key_id = ?4, "
@@ -671,6 +672,11 @@ static TR_RESULT rec_material_rewrap(store_t st, const char *key_id, uint32_t ve
     return run_change(st, Q_MAT_REWRAP, ARGS(NEED(key_id), INT(version), BLOB(wrapped)));
 }
 
+static TR_RESULT rec_material_delete(store_t st, const char *key_id, uint32_t version)
+{
+    return run_change(st, Q_MAT_DEL, ARGS(NEED(key_id), INT(version)));
+}
+
 static TR_RESULT rec_material_list(store_t st, const char *key_id,
                                   struct material_rec **out, size_t *n)
 {
@@ -954,6 +960,7 @@ static TR_RESULT fwd_self_check(store_t st, void (*problem)(void *arg, const cha
     .material_get = rec_material_get, \
     .material_list = rec_material_list, \
     .material_rewrap = rec_material_rewrap, \
+    .material_delete = rec_material_delete, \
     .alias_put = rec_alias_put, \
     .alias_update = rec_alias_update, \
     .alias_get = rec_alias_get, \

@@ -65,6 +65,7 @@ struct access_key_rec {
 #define KEY_STATE_ENABLED          "Enabled"
 #define KEY_STATE_DISABLED         "Disabled"
 #define KEY_STATE_PENDING_DELETION "PendingDeletion"
+#define KEY_STATE_PENDING_IMPORT   "PendingImport"     /* Origin EXTERNAL, no material */
 
 struct key_rec {
     char key_id[37];            /* UUID */
@@ -209,6 +210,10 @@ struct store_class {
      * the same material, wrapped under a new root key). */
     TR_RESULT (*material_rewrap)(const struct store_class **st, const char *key_id, uint32_t version,
                                  const struct buf *wrapped);
+    /* Delete one material version (DeleteImportedKeyMaterial, and imported
+     * material whose ValidTo has passed).  TR_E_STORE_NOT_FOUND when
+     * there is no such version. */
+    TR_RESULT (*material_delete)(const struct store_class **st, const char *key_id, uint32_t version);
 
     TR_RESULT (*alias_put)(const struct store_class **st, const struct alias_rec *a);    /* insert */
     TR_RESULT (*alias_update)(const struct store_class **st, const struct alias_rec *a); /* by name */

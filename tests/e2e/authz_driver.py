@@ -280,8 +280,42 @@ class Driver:
         self.do("GenerateDataKeyPairWithoutPlaintext", k.generate_data_key_pair_without_plaintext,
                 KeyId=self.bare_key, KeyPairSpec="ECC_NIST_P256")
 
+    def kms_import(self):
+        """Imported key material on a bare EXTERNAL key and on a tagged,
+        aliased one: GetParametersForImport, ImportKeyMaterial with and
+        without ValidTo (kms:ValidTo), DeleteImportedKeyMaterial."""
+        import datetime
+        import os
+        import time
+
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+        a = self.admin.kms
+        tag = [{"TagKey": "dept", "TagValue": "x"}]
+        keys = [a.create_key(Origin="EXTERNAL", **t)["KeyMetadata"]["KeyId"]
+                for t in ({}, {"Tags": tag})]
+        a.create_alias(AliasName="alias/drv-import", TargetKeyId=keys[1])
+        h = hashes.SHA256()
+        oaep = padding.OAEP(mgf=padding.MGF1(algorithm=h), algorithm=h, label=None)
+        valid_to = datetime.datetime.fromtimestamp(int(time.time()) + 86400, datetime.timezone.utc)
+        for kid in keys:
+            material = os.urandom(32)
+            for extra in ({"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
+                          {"ValidTo": valid_to},
+                          {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": valid_to}):
+                p = self.do("GetParametersForImport", a.get_parameters_for_import, KeyId=kid,
+                            WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+                if not p:
+                    continue
+                pub = serialization.load_der_public_key(p["PublicKey"])
+                self.do("ImportKeyMaterial", a.import_key_material, KeyId=kid,
+                        ImportToken=p["ImportToken"], EncryptedKeyMaterial=pub.encrypt(material, oaep),
+                        **extra)
+            self.do("DeleteImportedKeyMaterial", a.delete_imported_key_material, KeyId=kid)
+
     def kms(self):
         self.kms_keys()
+        self.kms_import()
         for who in self.callers:
             self.kms_crypto(who, self.bare_key)
             self.kms_crypto(who, self.deco_key, "alias/drv-deco")

@@ -139,11 +139,13 @@ def test_default_key_policy_via_arn_and_list_key_policies(kms):
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"Origin": "EXTERNAL"},
-], ids=["external"])
+    {"Origin": "AWS_CLOUDHSM"},
+    {"Origin": "EXTERNAL_KEY_STORE"},
+], ids=["cloudhsm", "external-key-store"])
 def test_create_key_unsupported_feature(kms, kwargs):
     # Valid for AWS but not built yet: our choice is UnsupportedOperationException.
-    # (Asymmetric and HMAC key specs: tests/e2e/test_kms_asym.py.)
+    # (Asymmetric and HMAC key specs: tests/e2e/test_kms_asym.py; Origin
+    # EXTERNAL: tests/e2e/test_kms_import.py.)
     with raises_aws("UnsupportedOperationException"):
         kms.create_key(**kwargs)
 

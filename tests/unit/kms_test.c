@@ -266,7 +266,7 @@ static void test_ops_table(void **state)
         assert_int_equal(strncmp(op->action, "kms:", 4), 0);
         if (n > 0) assert_true(strcmp(op[-1].name, op->name) < 0);
     }
-    assert_int_equal(n, 41);
+    assert_int_equal(n, 44);
     /* Read-only operations never write. */
     static const char *const ro[] = { "Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey",
                                       "GenerateDataKeyWithoutPlaintext", "GenerateRandom",
@@ -275,13 +275,77 @@ static void test_ops_table(void **state)
                                       "ListResourceTags", "ReEncrypt", "ListGrants",
                                       "ListRetirableGrants", "GetPublicKey", "Sign", "Verify",
                                       "GenerateMac", "VerifyMac", "GenerateDataKeyPair",
-                                      "GenerateDataKeyPairWithoutPlaintext", NULL };
+                                      "GenerateDataKeyPairWithoutPlaintext",
+                                      "GetParametersForImport", NULL };
     for (const char *const *p = ro; *p; p++) assert_false(find_op(*p)->flags & OP_WRITE);
     assert_true(find_op("CreateKey")->flags & OP_WRITE);
     assert_true(find_op("RotateKeyOnDemand")->flags & OP_WRITE);
     assert_true(find_op("CreateGrant")->flags & OP_WRITE);
     assert_true(find_op("RetireGrant")->flags & OP_WRITE);
     assert_true(find_op("RevokeGrant")->flags & OP_WRITE);
+    assert_true(find_op("ImportKeyMaterial")->flags & OP_WRITE);
+    assert_true(find_op("DeleteImportedKeyMaterial")->flags & OP_WRITE);
+}
+
+/* ---- the import token (import.c) ------------------------------------------ */
+
+/* A token seals its parameters and the wrapping private key for one key:
+ * it opens for that key with the same bytes back; flipping any bit of it,
+ * cutting it, naming another key or another root key all give
+ * InvalidImportTokenException and leave nothing in the output. */
+static void test_import_token(void **state)
+{
+    (void)state;
+    const char *kid = "11111111-2222-3333-4444-555555555555";
+    struct buf priv = BUF_SECRET(KMS_MATERIAL_MAX), tok = BUF_INIT(KMS_CT_MAX);
+    struct buf back = BUF_SECRET(KMS_MATERIAL_MAX);
+    struct kms_import_params p = { .valid_to = 1700000000 + 86400, .alg = KWA_AES_KW_SHA256,
+                                   .bits = 3072 }, q;
+    for (int i = 0; i < 300; i++) {
+        uint8_t b = (uint8_t)(i * 7 + 1);
+        assert_true(tr_ok(buf_append(&priv, &b, 1)));
+    }
+    assert_true(tr_ok(kms_import_token_seal(F->env.kr, kid, &p, &priv, &tok)));
+    assert_true(tok.len > priv.len);
+    /* Opaque: the private key's bytes are not in it. */
+    for (uint32_t i = 0; i + 32 <= tok.len; i++)
+        assert_true(memcmp(tok.data + i, priv.data + 10, 32) != 0);
+    assert_true(tr_ok(kms_import_token_open(F->env.kr, kid, tok.data, tok.len, &q, &back)));
+    assert_int_equal(q.valid_to, p.valid_to);
+    assert_int_equal(q.alg, p.alg);
+    assert_int_equal(q.bits, 3072);
+    assert_int_equal(back.len, priv.len);
+    assert_memory_equal(back.data, priv.data, priv.len);
+    buf_reset(&back);
+
+    for (uint32_t i = 0; i < tok.len; i++) {
+        for (int bit = 0; bit < 8; bit += 7) {
+            tok.data[i] ^= (uint8_t)(1u << bit);
+            tr_result r = kms_import_token_open(F->env.kr, kid, tok.data, tok.len, &q, &back);
+            assert_int_equal(tr_code(r), TR_E_KMS_INVALID_IMPORT_TOKEN);
+            assert_int_equal(back.len, 0);
+            tok.data[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    for (uint32_t n = 0; n < tok.len; n += 17)
+        assert_int_equal(tr_code(kms_import_token_open(F->env.kr, kid, tok.data, n, &q, &back)),
+                         TR_E_KMS_INVALID_IMPORT_TOKEN);
+    assert_int_equal(tr_code(kms_import_token_open(F->env.kr, "11111111-2222-3333-4444-555555555556",
+                                                   tok.data, tok.len, &q, &back)),
+                     TR_E_KMS_INVALID_IMPORT_TOKEN);
+    uint8_t other_root[32];
+    memset(other_root, 0x5a, sizeof other_root);
+    struct keyring *kr2 = NULL;
+    assert_true(tr_ok(keyring_from_bytes(other_root, &kr2)));
+    assert_int_equal(tr_code(kms_import_token_open(kr2, kid, tok.data, tok.len, &q, &back)),
+                     TR_E_KMS_INVALID_IMPORT_TOKEN);
+    keyring_free(kr2);
+    assert_int_equal(back.len, 0);
+    /* Still good after all that. */
+    assert_true(tr_ok(kms_import_token_open(F->env.kr, kid, tok.data, tok.len, &q, &back)));
+    buf_free(&priv);
+    buf_free(&tok);
+    buf_free(&back);
 }
 
 /* ---- CreateKey, DescribeKey, ListKeys --------------------------------------- */
@@ -1743,9 +1807,9 @@ static void test_create_key_validation(void **state)
              "CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead.");
     call_err("CreateKey", json_pack("{s:s}", "KeyUsage", "SIGN_VERIFY"), TR_E_VALIDATION,
              "KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT");
-    call_err("CreateKey", json_pack("{s:s}", "Origin", "EXTERNAL"), TR_E_KMS_UNSUPPORTED,
-             "tresor does not support Origin EXTERNAL yet: only AWS_KMS keys (key material "
-             "generated by tresor) can be created.");
+    call_err("CreateKey", json_pack("{s:s}", "Origin", "AWS_CLOUDHSM"), TR_E_KMS_UNSUPPORTED,
+             "tresor does not support Origin AWS_CLOUDHSM yet: only AWS_KMS and EXTERNAL keys "
+             "can be created.");
     call_err("CreateKey", json_pack("{s:b}", "MultiRegion", 1), TR_E_KMS_UNSUPPORTED,
              "tresor does not support multi-Region keys (MultiRegion=true) yet.");
     call_err("CreateKey", json_pack("{s:s}", "CustomKeyStoreId", "cks-1234"), TR_E_KMS_UNSUPPORTED,
@@ -2148,6 +2212,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_managed_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_and_mac, setup, teardown),
         cmocka_unit_test_setup_teardown(test_c_entry_points, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_token, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -335,6 +335,52 @@ static void parsed_key_cache_wiped_by_seal(void **state)
     cache_enable(false);
 }
 
+/* AES key wrap with padding: what OpenSSL wraps, pk_aes_kwp_unwrap gives
+ * back (every length from 1 to 70 bytes); any flipped byte, a wrong key, a
+ * cut or a length that is not a multiple of 8 is InvalidCiphertext with
+ * nothing in the output. */
+static void aes_kwp(void **state)
+{
+    (void)state;
+    uint8_t kek[32], msg[70], wrapped[96];
+    for (size_t i = 0; i < sizeof kek; i++) kek[i] = (uint8_t)(i * 3 + 1);
+    for (size_t i = 0; i < sizeof msg; i++) msg[i] = (uint8_t)(0xa0 ^ i);
+    for (size_t n = 1; n <= sizeof msg; n++) {
+        EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+        int len = 0, fin = 0;
+        EVP_CIPHER_CTX_set_flags(c, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+        assert_int_equal(EVP_EncryptInit_ex(c, EVP_aes_256_wrap_pad(), NULL, kek, NULL), 1);
+        assert_int_equal(EVP_EncryptUpdate(c, wrapped, &len, msg, (int)n), 1);
+        assert_int_equal(EVP_EncryptFinal_ex(c, wrapped + len, &fin), 1);
+        EVP_CIPHER_CTX_free(c);
+        size_t wl = (size_t)(len + fin);
+        assert_int_equal(wl, ((n + 7) / 8) * 8 + 8);
+        struct buf out = BUF_SECRET(128);
+        assert_true(tr_ok(pk_aes_kwp_unwrap(kek, sizeof kek, wrapped, wl, &out)));
+        assert_int_equal(out.len, n);
+        assert_memory_equal(out.data, msg, n);
+        buf_reset(&out);
+        if (n == 32) {
+            for (size_t i = 0; i < wl; i++) {
+                wrapped[i] ^= 0x01;
+                assert_int_equal(tr_code(pk_aes_kwp_unwrap(kek, sizeof kek, wrapped, wl, &out)),
+                                 TR_E_KMS_INVALID_CIPHERTEXT);
+                assert_int_equal(out.len, 0);
+                wrapped[i] ^= 0x01;
+            }
+            kek[0] ^= 0x80;
+            assert_int_equal(tr_code(pk_aes_kwp_unwrap(kek, sizeof kek, wrapped, wl, &out)),
+                             TR_E_KMS_INVALID_CIPHERTEXT);
+            kek[0] ^= 0x80;
+            for (size_t cut = 0; cut < wl; cut++)
+                assert_int_equal(tr_code(pk_aes_kwp_unwrap(kek, sizeof kek, wrapped, cut, &out)),
+                                 TR_E_KMS_INVALID_CIPHERTEXT);
+            assert_int_equal(out.len, 0);
+        }
+        buf_free(&out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +394,7 @@ int main(void)
         cmocka_unit_test(parsed_key_cache),
         cmocka_unit_test(parsed_key_cache_wiped_by_seal),
         cmocka_unit_test(generate_with_public),
+        cmocka_unit_test(aes_kwp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
