@@ -19,12 +19,12 @@
 
 /* How a PostgreSQL store is opened. */
 enum store_pg_mode {
-    /* tresor serve: migrate, then hold the serving lock for the store's
-     * life; another node serving the database fails the open with
-     * TR_E_STORE_BUSY and a message for the operator. */
+    /* tresor serve: migrate, then listen for the other nodes' commits
+     * (any number of nodes may serve one database; postgres.c, "Several
+     * nodes"). */
     STORE_PG_SERVE,
-    /* a command that writes beside a server (account create): migrate,
-     * no serving lock. */
+    /* a command that writes beside the servers (account create):
+     * migrate; its commits are notified to the nodes like theirs. */
     STORE_PG_WRITE,
     /* a command that only reads (check, who-can-decrypt): nothing is
      * created, migrated or written (every transaction is READ ONLY), and
