@@ -393,6 +393,18 @@ static PGconn *listen_connect(struct store_pg *s)
     return db;
 }
 
+/* The listener's session is lost (or was never had): blind until a new
+ * one has read the row; said once. */
+static void listen_lost(struct store_pg *s, PGconn **db, bool *down)
+{
+    atomic_store(&s->checked_us, 0);
+    PQfinish(*db);
+    *db = NULL;
+    if (!*down) fprintf(stderr, "tresor: store: postgres: the generation listener has no connection: "
+                        "the caches are off until it has one\n");
+    *down = true;
+}
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -413,25 +425,20 @@ static void *listen_main(void *arg)
         if (!db) {
             db = listen_connect(s);
             if (!db) {
-                atomic_store(&s->checked_us, 0);
-                if (!down) fprintf(stderr, "tresor: store: postgres: the generation listener has no "
-                                   "connection: the caches are off until it has one\n");
-                down = true;
+                listen_lost(s, &db, &down);
                 sleep_ms(GEN_POLL_MS);
                 continue;
             }
-            if (down) fprintf(stderr, "tresor: store: postgres: the generation listener is connected again\n");
-            down = false;
             next = 0;
         }
         int64_t now = mono_us();
         if (now >= next) {
             if (!gen_check(s, db)) {
-                atomic_store(&s->checked_us, 0);
-                PQfinish(db);
-                db = NULL;
+                listen_lost(s, &db, &down);
                 continue;
             }
+            if (down) fprintf(stderr, "tresor: store: postgres: the generation listener is connected again\n");
+            down = false;
             next = now + GEN_POLL_MS * 1000;
         }
         gen_notified(s, db);
@@ -440,9 +447,7 @@ static void *listen_main(void *arg)
         if (poll(&p, 1, wait < 1 ? 1 : (int)wait) > 0) {
             if (!PQconsumeInput(db)) {
                 pg_log(db, NULL, "LISTEN");
-                atomic_store(&s->checked_us, 0);
-                PQfinish(db);
-                db = NULL;
+                listen_lost(s, &db, &down);
                 continue;
             }
             gen_notified(s, db);
@@ -1056,7 +1061,8 @@ static TR_RESULT migrate(PGconn *db)
     /* The generation row (the file comment), outside the numbered
      * migrations: made once, by whichever open gets here first. */
     if (tr_ok(r))
-        r = exec_sql(db, "CREATE TABLE IF NOT EXISTS tresor_generation (one boolean PRIMARY KEY DEFAULT true "
+        r = exec_sql(db, "SET LOCAL client_min_messages = warning; "
+                     "CREATE TABLE IF NOT EXISTS tresor_generation (one boolean PRIMARY KEY DEFAULT true "
                      "CHECK (one), n bigint NOT NULL); INSERT INTO tresor_generation (n) VALUES (0) "
                      "ON CONFLICT DO NOTHING", "CREATE TABLE tresor_generation");
     if (tr_failed(r)) goto fail;

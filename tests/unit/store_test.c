@@ -2808,6 +2808,16 @@ static void test_pg_write_lock(void **state)
     key_rec_free(&got);
     OK(TX(b, tx_commit));
     (*b)->close(b);
+
+    /* A commit nobody notified (the row moved behind the store's back):
+     * the next write transaction's own read of the row moves the
+     * generation at once, before it reads anything cached. */
+    char v[32];
+    struct cache_gen g = (*f->st)->generation(f->st);
+    assert_true(pg_exec(f->url, "UPDATE tresor_generation SET n = n + 1", v, sizeof v));
+    OK(TX(f->st, tx_begin));
+    assert_false(cache_gen_same((*f->st)->generation(f->st), g));
+    (*f->st)->tx_rollback(f->st);
 }
 
 /* A read-only open reads what was committed and writes nothing. */

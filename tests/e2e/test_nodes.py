@@ -1,0 +1,256 @@
+"""
+test_nodes.py -- several tresor nodes serving one PostgreSQL database.
+
+Two `tresor serve` processes on one database (the pg_nodes fixture: the
+second with a copy of the first's root key, credentials and config), each
+with its own caches:
+
+  - both serve, and each sees what the other writes (secrets, keys,
+    aliases) within the staleness bound;
+  - the writes AWS makes atomic stay atomic when the two nodes race them,
+    in many rounds started together (a barrier): the same secret name
+    created on both (one wins, the other ResourceExistsException), two
+    PutSecretValue calls (exactly one AWSCURRENT, the other AWSPREVIOUS, the
+    first value unlabeled), the same alias name (one wins, the other
+    AlreadyExistsException), the same-named grant with the same parameters
+    (one grant, both answers its id);
+  - an IAM policy change on one node is enforced on the other within the
+    bound (a user's reads allowed, then denied, then allowed again);
+  - the propagation delay: many writes on A, and how long until B serves
+    each (p50/p99/max printed; asserted only against the staleness bound
+    plus slack).
+
+The staleness bound (docs/internals/CACHES.md): a request that starts
+250 ms after another node's commit returned never uses what was cached
+before it; the notification normally makes it milliseconds.
+
+Runs only with TRESOR_E2E_STORE=postgres (make e2e-pg).
+"""
+
+import statistics
+import threading
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tresor_e2e import (ACCOUNT, REGION, STORE, allow, deny, make_user, policy_doc, raises_aws, unique)
+
+pytestmark = pytest.mark.skipif(STORE != "postgres",
+                                reason="needs a PostgreSQL cluster (make e2e-pg: TRESOR_E2E_STORE=postgres)")
+
+BOUND = 0.250           # the staleness bound (postgres.c GEN_STALE_MS)
+SLACK = 2.0             # scheduling on a loaded machine; a correctness bound, not a speed one
+ROUNDS = 12
+
+
+def race(*calls):
+    """Run the calls at once (one thread each, released together); returns
+    a list of (result, None) or (None, ClientError) in the calls' order."""
+    barrier = threading.Barrier(len(calls))
+    out = [None] * len(calls)
+
+    def run(i, fn):
+        barrier.wait()
+        try:
+            out[i] = (fn(), None)
+        except ClientError as e:
+            out[i] = (None, e)
+
+    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(o is not None for o in out), "a racing call did not finish"
+    return out
+
+
+def within_bound(fn, bound=BOUND + SLACK):
+    """Retry fn until it stops raising AssertionError/ClientError (or a
+    pytest.raises that saw nothing raised), for at
+    most bound seconds; returns (its value, seconds it took)."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            return fn(), time.monotonic() - t0
+        except (AssertionError, ClientError, pytest.fail.Exception):
+            if time.monotonic() - t0 > bound:
+                raise
+            time.sleep(0.002)
+
+
+def err(e):
+    return e.response["Error"]["Code"], e.response["Error"]["Message"]
+
+
+def test_both_nodes_serve_and_see_each_other(pg_nodes):
+    a, b = pg_nodes(2)
+    sa, sb = a.sm(), b.sm()
+    ka, kb = a.kms(), b.kms()
+    name = unique("both")
+    sa.create_secret(Name=name, SecretString="from-a")
+    within_bound(lambda: sb.get_secret_value(SecretId=name)["SecretString"] == "from-a" or _fail())
+    sb.put_secret_value(SecretId=name, SecretString="from-b")
+    within_bound(lambda: sa.get_secret_value(SecretId=name)["SecretString"] == "from-b" or _fail())
+
+    key = kb.create_key(Description="made on b")["KeyMetadata"]["KeyId"]
+    kb.create_alias(AliasName="alias/" + name, TargetKeyId=key)
+    blob = ka.encrypt(KeyId="alias/" + name, Plaintext=b"hello")["CiphertextBlob"]
+    assert kb.decrypt(CiphertextBlob=blob)["Plaintext"] == b"hello"
+    # A key disabled on A is refused on B (B had it cached).
+    ka.disable_key(KeyId=key)
+
+    def refused():
+        with raises_aws("DisabledException", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key} is disabled."):
+            kb.encrypt(KeyId=key, Plaintext=b"x")
+    within_bound(refused)
+    # The other nodes' writes do not stop a node's own from being read at once.
+    kb.enable_key(KeyId=key)
+    assert kb.encrypt(KeyId=key, Plaintext=b"x")["KeyId"].endswith(key)
+    assert b"several nodes" not in a.stderr_text() + b.stderr_text()
+
+
+def _fail():
+    raise AssertionError("not yet")
+
+
+def test_same_secret_name_created_on_both(pg_nodes):
+    a, b = pg_nodes(2)
+    sa, sb = a.sm(), b.sm()
+    for i in range(ROUNDS):
+        name = unique(f"race{i}")
+        (ra, ea), (rb, eb) = race(lambda: sa.create_secret(Name=name, SecretString="a"),
+                                  lambda: sb.create_secret(Name=name, SecretString="b"))
+        assert (ea is None) != (eb is None), (ea, eb)
+        loser = ea or eb
+        assert err(loser) == ("ResourceExistsException",
+                              f"The operation failed because the secret {name} already exists."), err(loser)
+        won = "a" if ea is None else "b"
+        arn = (ra or rb)["ARN"]
+        for sm in (sa, sb):
+            got, _ = within_bound(lambda sm=sm: sm.get_secret_value(SecretId=name))
+            assert got["SecretString"] == won and got["ARN"] == arn
+        assert len(sa.list_secret_version_ids(SecretId=name)["Versions"]) == 1
+
+
+def test_racing_put_secret_value(pg_nodes):
+    a, b = pg_nodes(2)
+    sa, sb = a.sm(), b.sm()
+    name = unique("puts")
+    first = sa.create_secret(Name=name, SecretString="v0")["VersionId"]
+    prev_current = first
+    for i in range(ROUNDS):
+        ta, tb = f"a{i:02d}-" + "0" * 30, f"b{i:02d}-" + "0" * 30
+        (ra, ea), (rb, eb) = race(
+            lambda: sa.put_secret_value(SecretId=name, SecretString=f"a{i}", ClientRequestToken=ta),
+            lambda: sb.put_secret_value(SecretId=name, SecretString=f"b{i}", ClientRequestToken=tb))
+        assert ea is None and eb is None, (ea, eb)
+        assert ra["VersionId"] == ta and rb["VersionId"] == tb
+        vs = sa.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)["Versions"]
+        stages = {v["VersionId"]: sorted(v.get("VersionStages", [])) for v in vs}
+        current = [v for v, s in stages.items() if "AWSCURRENT" in s]
+        previous = [v for v, s in stages.items() if "AWSPREVIOUS" in s]
+        assert len(current) == 1 and len(previous) == 1, stages
+        # Serialized: the later commit is current, the earlier previous;
+        # what was current before the round has no label left.
+        assert {current[0], previous[0]} == {ta, tb}, stages
+        assert stages[prev_current] == [], stages
+        assert stages[current[0]] == ["AWSCURRENT"] and stages[previous[0]] == ["AWSPREVIOUS"]
+        want = f"a{i}" if current[0] == ta else f"b{i}"
+        for sm in (sa, sb):
+            within_bound(lambda sm=sm: sm.get_secret_value(SecretId=name)["SecretString"] == want or _fail())
+            prev = sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")
+            assert prev["VersionId"] == previous[0]
+        prev_current = current[0]
+
+
+def test_same_alias_and_grant_on_both(pg_nodes):
+    a, b = pg_nodes(2)
+    ka, kb = a.kms(), b.kms()
+    key1 = ka.create_key()["KeyMetadata"]["KeyId"]
+    key2 = kb.create_key()["KeyMetadata"]["KeyId"]
+    user = make_user(a.root_user, keys=False)
+    for i in range(ROUNDS):
+        alias = "alias/" + unique(f"race{i}")
+        (ra, ea), (rb, eb) = race(lambda: ka.create_alias(AliasName=alias, TargetKeyId=key1),
+                                  lambda: kb.create_alias(AliasName=alias, TargetKeyId=key2))
+        assert (ea is None) != (eb is None), (ea, eb)
+        loser = ea or eb
+        assert err(loser) == ("AlreadyExistsException",
+                              f"An alias with the name arn:aws:kms:{REGION}:{ACCOUNT}:{alias} already exists"), \
+            err(loser)
+        target = key1 if ea is None else key2
+        for k in (ka, kb):
+            got, _ = within_bound(lambda k=k: k.describe_key(KeyId=alias))
+            assert got["KeyMetadata"]["KeyId"] == target
+
+        # CreateGrant with a Name is idempotent: the same name and
+        # parameters on both nodes at once make one grant.
+        gname = unique(f"grant{i}")
+        params = dict(KeyId=key1, GranteePrincipal=user.arn, Operations=["Decrypt"], Name=gname)
+        (ga, e1), (gb, e2) = race(lambda: ka.create_grant(**params), lambda: kb.create_grant(**params))
+        assert e1 is None and e2 is None, (e1, e2)
+        assert ga["GrantId"] == gb["GrantId"]
+        grants = [g for g in ka.list_grants(KeyId=key1)["Grants"] if g.get("Name") == gname]
+        assert [g["GrantId"] for g in grants] == [ga["GrantId"]], grants
+
+
+def test_policy_change_on_a_is_enforced_on_b(pg_nodes):
+    a, b = pg_nodes(2)
+    root_a = a.root_user
+    name = unique("guarded")
+    a.sm().create_secret(Name=name, SecretString="s")
+    u = make_user(root_a, policy=allow(["secretsmanager:GetSecretValue", "kms:Decrypt"], "*"))
+    usm_b = b.client("secretsmanager", u.access_key, u.secret_key)
+    delays = []
+    for i in range(6):
+        # Allowed on B (B caches the identity).
+        _, d = within_bound(lambda: usm_b.get_secret_value(SecretId=name))
+        usm_b.get_secret_value(SecretId=name)
+        root_a.iam.put_user_policy(UserName=u.name, PolicyName="inline",
+                                   PolicyDocument=policy_doc(allow(["secretsmanager:GetSecretValue",
+                                                                    "kms:Decrypt"], "*"),
+                                                             deny(["secretsmanager:GetSecretValue"], "*")))
+
+        def denied():
+            with raises_aws("AccessDeniedException", contains="with an explicit deny"):
+                usm_b.get_secret_value(SecretId=name)
+        _, d = within_bound(denied)
+        delays.append(d)
+        root_a.iam.put_user_policy(UserName=u.name, PolicyName="inline",
+                                   PolicyDocument=policy_doc(allow(["secretsmanager:GetSecretValue",
+                                                                    "kms:Decrypt"], "*")))
+    print(f"\npolicy change A -> enforced on B: max {max(delays) * 1000:.1f} ms over {len(delays)}")
+
+
+def test_propagation_delay(pg_nodes):
+    """Many writes on A; after each, B is asked until it serves the new
+    value.  B has the secret cached before each write (it just read it), so
+    what is measured is how long B's cache keeps the old value."""
+    a, b = pg_nodes(2)
+    sa, sb = a.sm(), b.sm()
+    name = unique("prop")
+    sa.create_secret(Name=name, SecretString="v-init")
+    within_bound(lambda: sb.get_secret_value(SecretId=name))
+    n = 200
+    delays = []
+    stale_reads = 0
+    for i in range(n):
+        sb.get_secret_value(SecretId=name)          # cached on B
+        sa.put_secret_value(SecretId=name, SecretString=f"v{i}")
+        t0 = time.monotonic()
+        while True:
+            got = sb.get_secret_value(SecretId=name)["SecretString"]
+            if got == f"v{i}":
+                break
+            stale_reads += 1
+            assert time.monotonic() - t0 < BOUND + SLACK, f"B still serves {got!r}, not v{i}"
+        delays.append(time.monotonic() - t0)
+    delays.sort()
+    p50 = statistics.median(delays)
+    p99 = delays[int(len(delays) * 0.99) - 1]
+    print(f"\npropagation A -> B over {n} writes (includes one GetSecretValue on B): "
+          f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, max {delays[-1] * 1000:.2f} ms; "
+          f"stale reads {stale_reads}")
+    assert delays[-1] < BOUND + SLACK
