@@ -18,7 +18,10 @@ with its own caches:
     bound (a user's reads allowed, then denied, then allowed again);
   - the propagation delay: many writes on A, and how long until B serves
     each (p50/p99/max printed; asserted only against the staleness bound
-    plus slack).
+    plus slack);
+  - maintenance due on both nodes at once (both started together with the
+    clock moved on, the write lock held a moment so both have listed the
+    work): each due rotation, key deletion and secret purge done once.
 
 The staleness bound (docs/internals/CACHES.md): a request that starts
 250 ms after another node's commit returned never uses what was cached
@@ -28,17 +31,20 @@ Runs only with TRESOR_E2E_STORE=postgres (make e2e-pg).
 """
 
 import statistics
+import subprocess
 import threading
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tresor_e2e import (ACCOUNT, REGION, STORE, allow, deny, make_user, policy_doc, raises_aws, unique)
+from tresor_e2e import (ACCOUNT, REGION, STORE, allow, deny, make_user, policy_doc, psql_bin, raises_aws,
+                        unique)
 
 pytestmark = pytest.mark.skipif(STORE != "postgres",
                                 reason="needs a PostgreSQL cluster (make e2e-pg: TRESOR_E2E_STORE=postgres)")
 
+LOCK_WRITE = 0x747265736f720003     # postgres.c: the nodes' write transactions
 BOUND = 0.250           # the staleness bound (postgres.c GEN_STALE_MS)
 SLACK = 2.0             # scheduling on a loaded machine; a correctness bound, not a speed one
 ROUNDS = 12
@@ -254,3 +260,75 @@ def test_propagation_delay(pg_nodes):
           f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, max {delays[-1] * 1000:.2f} ms; "
           f"stale reads {stale_reads}")
     assert delays[-1] < BOUND + SLACK
+
+
+def test_maintenance_on_both_nodes_at_once_runs_once(pg_nodes):
+    """Keys due for rotation, keys and secrets due for deletion, and both
+    nodes started at once with the clock moved past every date: each node
+    runs the maintenance pass as it starts; every rotation and deletion is
+    done exactly once between them (one rotation per key, one log line per
+    item over both logs)."""
+    a, b = pg_nodes(2)
+    ka, sa = a.kms(), a.sm()
+    rotating = []
+    for _ in range(40):
+        kid = ka.create_key()["KeyMetadata"]["KeyId"]
+        a.call("EnableKeyRotation", KeyId=kid, RotationPeriodInDays=90)    # not in boto3 1.26
+        rotating.append(kid)
+    doomed = []
+    for _ in range(5):
+        kid = ka.create_key()["KeyMetadata"]["KeyId"]
+        ka.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+        doomed.append(kid)
+    secrets = []
+    for i in range(5):
+        name = unique(f"purge{i}")
+        sa.create_secret(Name=name, SecretString="x")
+        sa.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+        secrets.append(name)
+    a.stop_clean()
+    b.stop_clean()
+    shifted = {"TRESOR_CLOCK_OFFSET": str(91 * 86400)}
+    errors = []
+    # The nodes' write lock (postgres.c LOCK_WRITE) held a moment by a
+    # session of the test, so that both nodes have listed what is due and
+    # wait on their first item together: a real race, every time.
+    holder = subprocess.Popen([psql_bin(), "-X", "-q", "-d", a.store_url, "-c",
+                               f"SELECT pg_advisory_lock({LOCK_WRITE}); SELECT pg_sleep(2)"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+
+    def start(n):
+        try:
+            n.start(env_extra=shifted)
+        except BaseException as e:      # reported below, not lost in the thread
+            errors.append(e)
+    threads = [threading.Thread(target=start, args=(n,)) for n in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    holder.wait(30)
+    assert not errors, errors
+    kb, sb = b.kms(), b.sm()
+    for kid in rotating:
+        for n in (a, b):
+            rots = n.call("ListKeyRotations", KeyId=kid)["Rotations"]
+            assert len(rots) == 1 and rots[0]["RotationType"] == "AUTOMATIC", rots
+    for kid in doomed:
+        with raises_aws("NotFoundException"):
+            kb.describe_key(KeyId=kid)
+    for name in secrets:
+        with raises_aws("ResourceNotFoundException"):
+            sb.describe_secret(SecretId=name)
+    la, lb = a.stderr_text().decode(), b.stderr_text().decode()
+    logs = la + lb
+    done_a, done_b = la.count(" maintenance: "), lb.count(" maintenance: ")
+    print(f"\nmaintenance items done: node a {done_a}, node b {done_b}")
+    for kid in rotating:
+        assert logs.count(f"kms maintenance: rotated key arn:aws:kms:{REGION}:{ACCOUNT}:key/{kid}\n") == 1
+    for kid in doomed:
+        assert logs.count(f"kms maintenance: deleted key arn:aws:kms:{REGION}:{ACCOUNT}:key/{kid}\n") == 1
+    for name in secrets:
+        assert logs.count(f":secret:{name}-") == 1, name
+    assert "maintenance failed" not in logs and "maintenance: key" not in logs, logs[-3000:]
