@@ -5,9 +5,10 @@
  * A PostgreSQL store is named by a libpq connection string: a URI
  * (postgres://USER@HOST/DB?..., postgresql://...) or key=value pairs
  * ("host=/run/postgresql dbname=tresor").  The root key stays in the data
- * dir; everything else lives in the database.  One node serves a database
- * at a time (docs/internals/STORE.md, "One node"): the serving open holds
- * a session-level advisory lock for the store's life.
+ * dir; everything else lives in the database.  Several nodes may serve
+ * one database (docs/internals/STORE.md, "Several nodes"): their writes
+ * run one at a time under an advisory lock, and each node's caches follow
+ * the others' commits (CACHES.md).
  */
 #ifndef TR_STORE_POSTGRES_H
 #define TR_STORE_POSTGRES_H
