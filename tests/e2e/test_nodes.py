@@ -19,6 +19,8 @@ with its own caches:
   - the propagation delay: many writes on A, and how long until B serves
     each (p50/p99/max printed; asserted only against the staleness bound
     plus slack);
+  - a node killed with SIGKILL under a write load spread over both: every
+    acknowledged write is on the other, which kept answering;
   - maintenance due on both nodes at once (both started together with the
     clock moved on, the write lock held a moment so both have listed the
     work): each due rotation, key deletion and secret purge done once.
@@ -332,3 +334,65 @@ def test_maintenance_on_both_nodes_at_once_runs_once(pg_nodes):
     for name in secrets:
         assert logs.count(f":secret:{name}-") == 1, name
     assert "maintenance failed" not in logs and "maintenance: key" not in logs, logs[-3000:]
+
+
+def test_sigkill_a_node_under_load_loses_no_acknowledged_write(pg_nodes):
+    """Clients spread their writes over both nodes (each client alternates);
+    node A is killed with SIGKILL in the middle.  Every write a client got
+    an answer for is on node B afterwards, with its value; B answered every
+    request sent to it, before and after; requests to A after the kill
+    fail to connect (never a wrong answer)."""
+    a, b = pg_nodes(2)
+    clients = 4
+    per_client = 60
+    acked = {}                  # name -> value, for every CreateSecret answered
+    lock = threading.Lock()
+    b_errors = []
+    killed = threading.Event()
+
+    made = [[a.client("secretsmanager"), b.client("secretsmanager")] for _ in range(clients)]
+
+    def client(c):
+        nodes = made[c]             # made here: a boto3 session is not for threads
+        for i in range(per_client):
+            which = (c + i) % 2
+            name = f"load-{c}-{i}"
+            try:
+                nodes[which].create_secret(Name=name, SecretString=f"value-{c}-{i}")
+            except ClientError as e:
+                if which == 1:
+                    b_errors.append((name, err(e)))
+                continue
+            except Exception:       # A gone: the connection refused or cut
+                if which == 1:
+                    b_errors.append((name, "no answer from b"))
+                continue
+            with lock:
+                acked[name] = f"value-{c}-{i}"
+            if c == 0 and i == per_client // 3:
+                killed.set()
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    assert killed.wait(60)
+    a.kill()                    # SIGKILL, mid-load
+    for t in threads:
+        t.join(120)
+    assert not b_errors, b_errors
+    sb = b.sm()
+    for name, value in acked.items():
+        assert sb.get_secret_value(SecretId=name)["SecretString"] == value, name
+    # Whatever was written, acknowledged or not, is whole: one version, current.
+    names = []
+    for page in sb.get_paginator("list_secrets").paginate():
+        names += [s["Name"] for s in page["SecretList"] if s["Name"].startswith("load-")]
+    assert set(acked) <= set(names)
+    for name in set(names) - set(acked):
+        vs = sb.list_secret_version_ids(SecretId=name)["Versions"]
+        assert [v["VersionStages"] for v in vs] == [["AWSCURRENT"]], (name, vs)
+    print(f"\nSIGKILL under load: {len(acked)} writes acknowledged, all on B; "
+          f"{len(set(names) - set(acked))} committed without an answer")
+    # A restarts and serves the same data.
+    a.start()
+    assert a.sm().get_secret_value(SecretId=next(iter(acked)))["SecretString"] == acked[next(iter(acked))]
