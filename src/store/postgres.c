@@ -96,6 +96,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1192,10 +1193,17 @@ TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *
         if (!gen_check(s, db)) {
             r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, "cannot read the generation row (%s): the log "
                            "says why", where);
-        } else if (pthread_create(&s->listener, NULL, listen_main, s) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "cannot start the generation listener");
         } else {
-            s->listening = true;
+            /* Every signal blocked in the listener (it inherits the mask):
+             * the process's stop signals go to the thread that waits for
+             * them, whenever the store was opened. */
+            sigset_t all, was;
+            sigfillset(&all);
+            pthread_sigmask(SIG_SETMASK, &all, &was);
+            s->listening = pthread_create(&s->listener, NULL, listen_main, s) == 0;
+            pthread_sigmask(SIG_SETMASK, &was, NULL);
+            if (!s->listening)
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "cannot start the generation listener");
         }
     }
     PQfinish(db);
