@@ -182,6 +182,7 @@ static const struct cli_row commands[] = {
     { "what-can-decrypt", "every secret a principal can read, and why" },
     { "policy simulate", "one decision of the policy engine, with the statements that made it" },
     { "account create", "another account in the store, with its root user's credentials" },
+    { "account credentials", "an account's root credentials from the store, written to a new file" },
     { "check", "the store's integrity check (after a crash, a full disk, a restore)" },
     { "unseal", "unseal a running server with the passphrase or pkcs11 seal (passphrase or PIN on standard "
                 "input)" },

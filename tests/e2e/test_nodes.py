@@ -32,6 +32,7 @@ before it; the notification normally makes it milliseconds.
 Runs only with TRESOR_E2E_STORE=postgres (make e2e-pg).
 """
 
+import os
 import statistics
 import subprocess
 import threading
@@ -396,3 +397,51 @@ def test_sigkill_a_node_under_load_loses_no_acknowledged_write(pg_nodes):
     # A restarts and serves the same data.
     a.start()
     assert a.sm().get_secret_value(SecretId=next(iter(acked)))["SecretString"] == acked[next(iter(acked))]
+
+
+def test_account_credentials_from_the_store(pg_nodes, tmp_path):
+    """`tresor account credentials` writes an account's root credentials,
+    read from the store and unwrapped with the data dir's root key (how
+    pg_nodes gives the second node its credentials file): the first
+    account's as the profile tresor, another's as tresor-<ID>; the file is
+    0600 and never overwritten; a root key that did not wrap the store, an
+    unknown account and a missing --out are refused, and nothing is
+    written."""
+    a, b = pg_nodes(2)
+    assert (b.data_dir / "credentials").stat().st_mode & 0o777 == 0o600
+    assert (b.access_key, b.secret_key) == (a.access_key, a.secret_key)
+    out = tmp_path / "creds"
+    p = a.run_tresor("account", "credentials", "--data-dir", a.data_dir, "--out", out, "--region", "eu-west-1")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == f"root credentials of account {ACCOUNT} in {out} (profile tresor)\n"
+    assert out.read_text() == (f"[tresor]\naws_access_key_id = {a.access_key}\n"
+                               f"aws_secret_access_key = {a.secret_key}\nregion = eu-west-1\n")
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert a.secret_key not in p.stdout + p.stderr
+
+    again = a.run_tresor("account", "credentials", "--data-dir", a.data_dir, "--out", out)
+    assert again.returncode == 1 and "(it is not overwritten)" in again.stderr, again.stderr
+    assert "eu-west-1" in out.read_text()
+
+    other = a.create_account("444455556666")
+    out2 = tmp_path / "creds2"
+    p = b.run_tresor("account", "credentials", "--data-dir", b.data_dir, "--out", out2,
+                     "--account-id", "444455556666")
+    assert p.returncode == 0, p.stderr
+    assert out2.read_text().startswith(f"[tresor-444455556666]\naws_access_key_id = {other.access_key}\n")
+    # The credentials work on the other node.
+    assert b.client("sts", other.access_key, other.secret_key).get_caller_identity()["Account"] == "444455556666"
+
+    out3 = tmp_path / "creds3"
+    p = a.run_tresor("account", "credentials", "--data-dir", a.data_dir, "--out", out3,
+                     "--account-id", "999988887777")
+    assert p.returncode == 1 and "account 999988887777 has no active root access key" in p.stderr, p.stderr
+    p = a.run_tresor("account", "credentials", "--data-dir", a.data_dir)
+    assert p.returncode == 2 and "--out FILE is required" in p.stderr, p.stderr
+    stranger = tmp_path / "stranger"
+    stranger.mkdir(mode=0o700)
+    (stranger / "root.key").write_bytes(os.urandom(32))
+    (stranger / "root.key").chmod(0o600)
+    p = a.run_tresor("account", "credentials", "--data-dir", stranger, "--out", out3)
+    assert p.returncode != 0, p.stderr
+    assert not out3.exists()

@@ -588,17 +588,19 @@ class TresorServer:
 
     def new_node(self, name, root):
         """Another node on this server's PostgreSQL database, not started:
-        a data dir of its own with copies of this one's root key,
-        credentials and config (every node unseals the store with the same
-        root key; the database stays this server's, dropped when it
-        closes)."""
+        a data dir of its own with a copy of this one's root key (every
+        node unseals the store with the same root key), and its
+        credentials file written by `tresor account credentials` from the
+        store.  The database stays this server's, dropped when it
+        closes."""
         assert self.pg_db, "new_node needs TRESOR_E2E_STORE=postgres"
         other = TresorServer(name, root)
         other.pg_db = self.pg_db
         other.pg_db_shared = True
-        for f in ("root.key", "credentials", "config"):
-            if (self.data_dir / f).exists():
-                shutil.copy2(self.data_dir / f, other.data_dir / f)
+        shutil.copy2(self.data_dir / "root.key", other.data_dir / "root.key")
+        p = other.run_tresor("account", "credentials", "--data-dir", other.data_dir,
+                             "--out", other.data_dir / "credentials")
+        assert p.returncode == 0, p.stderr
         return other
 
     @property
