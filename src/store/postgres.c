@@ -424,10 +424,12 @@ static void *listen_main(void *arg)
     bool down = false;
     while (!atomic_load(&s->stop)) {
         if (!db) {
+            bool was_down = down;
             db = listen_connect(s);
             if (!db) {
+                /* Once a second after the first try: each failure is logged. */
                 listen_lost(s, &db, &down);
-                sleep_ms(GEN_POLL_MS);
+                for (int i = 0; i < (was_down ? 10 : 1) && !atomic_load(&s->stop); i++) sleep_ms(GEN_POLL_MS);
                 continue;
             }
             next = 0;
