@@ -91,7 +91,8 @@ static const struct cli_opt serve_opts[] = {
     { "store", 'B', "URL", "TRESOR_STORE", "DIR/tresor.db",
       "keep the store in this PostgreSQL database instead of the data dir's SQLite file: "
       "postgres://USER@HOST/DB?..., postgresql://..., or libpq key=value pairs; the root key, "
-      "credentials and TLS files stay in the data dir; one node serves a database at a time" },
+      "credentials and TLS files stay in the data dir; several nodes may serve one database, "
+      "each with a copy of the root key" },
     { "region", 'r', "REGION", "TRESOR_REGION", "us-east-1",
       "the region this server is: requests signed for another are refused (--dev serves every region)" },
     { "account-id", 'a', "ID", "TRESOR_ACCOUNT_ID", "random",
@@ -181,6 +182,7 @@ static const struct cli_row commands[] = {
     { "what-can-decrypt", "every secret a principal can read, and why" },
     { "policy simulate", "one decision of the policy engine, with the statements that made it" },
     { "account create", "another account in the store, with its root user's credentials" },
+    { "account credentials", "an account's root credentials from the store, written to a new file" },
     { "check", "the store's integrity check (after a crash, a full disk, a restore)" },
     { "unseal", "unseal a running server with the passphrase or pkcs11 seal (passphrase or PIN on standard "
                 "input)" },

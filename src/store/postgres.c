@@ -8,19 +8,33 @@
  * as SQLite's BINARY does.  What differs is said here and in
  * docs/internals/STORE.md ("PostgreSQL").
  *
- * One node.  The request path's per-thread caches are keyed by the store's
- * generation, which this process moves on its own writes; a second node
- * writing the same database would leave them stale.  So a serving store
- * (STORE_PG_SERVE) holds a session-level advisory lock (LOCK_SERVE) on its
- * keeper connection for its whole life, and an open that cannot have it
- * within LOCK_WAIT fails with TR_E_STORE_BUSY: another node serves the
- * database.  If the keeper's session ends (a restart of PostgreSQL,
- * pg_terminate_backend), PostgreSQL drops the lock with it; the store
- * notices at the next request (refresh) or call, and takes the lock again
- * on a new session before any call runs -- the generation moved, since
- * another process may have written meanwhile.  If another node has it by
- * then, the store is lost for good: every call fails (the clients see
- * their service's internal error) and the log says why.
+ * Several nodes.  Any number of nodes (tresor serve processes) may serve
+ * one database.  The request path's per-thread caches are keyed by the
+ * store's generation (core/cache.h); for it to move when another node
+ * writes, every write transaction ends by bumping the one row of
+ * tresor_generation and NOTIFYing its new number (gen_bump, in the
+ * transaction: visible exactly when the data is), and a serving store
+ * (STORE_PG_SERVE) runs a listener thread with a connection of its own
+ * that LISTENs for it.  A notification from another node moves the
+ * foreign half of the generation.  The listener also reads the row every
+ * GEN_POLL_MS (a notification lost with a connection costs no more), and
+ * generation() answers CACHE_GEN_NONE (cache nothing, use nothing cached)
+ * when the last complete read is older than GEN_STALE_MS: so a request
+ * that starts GEN_STALE_MS after another node's COMMIT returned never
+ * uses what was cached before it.  docs/internals/CACHES.md states the
+ * guarantee.
+ *
+ * Writers across nodes.  Each write transaction takes the transaction
+ * advisory lock LOCK_WRITE after BEGIN (waiting at most LOCK_WAIT), so
+ * the write transactions of every node run one at a time, as those of one
+ * process do behind the write gate: each sees every earlier commit, the
+ * read-then-write operations need nothing stronger than READ COMMITTED,
+ * and no serialization failure can happen.  Under the lock it reads the
+ * generation row: a commit of another node whose notification has not
+ * arrived yet moves the generation there, so a write never works from a
+ * cached record older than the last commit.  The maintenance passes
+ * (purges, due rotations) read each item again inside such a transaction,
+ * so two nodes due at once do each once.
  *
  * Records.  The calls that read and write records are written once, for
  * this backend and SQLite's, in store/sql_records.c; this file is their
@@ -48,22 +62,19 @@
  *
  * Transactions.  The threads of this process queue on the write gate
  * (store/gate.h) from tx_begin to commit or rollback, exactly as with
- * SQLite, so this process's write transactions run one at a time, each
- * seeing every earlier commit: the read-then-write operations (a secret's
- * staging labels, an alias update, a key rotation) need no isolation
- * stronger than READ COMMITTED, and the unique constraints answer the
- * inserts that race with nothing (they cannot race: one writer).  With one
- * node there is no other writer but the commands (`tresor account
- * create`), which only insert rows of their own.  COMMIT returns when the
- * commit is durable: every connection sets synchronous_commit = on,
- * whatever the database's default, so the sync barrier has nothing to
- * wait for.  read_begin .. read_end is one REPEATABLE READ READ ONLY
- * transaction (one snapshot).
+ * SQLite, then on LOCK_WRITE with the other nodes' writers (above).  A
+ * write outside a transaction runs in one of its own, so that it bumps
+ * the generation too.  COMMIT returns when the commit is durable: every
+ * connection sets synchronous_commit = on, whatever the database's
+ * default, so the sync barrier has nothing to wait for.  read_begin ..
+ * read_end is one REPEATABLE READ READ ONLY transaction (one snapshot).
  *
  * Schema.  At open (not read-only), the pending migrations run in one
  * transaction under pg_advisory_xact_lock(LOCK_MIGRATE), so nodes starting
  * at once migrate once; tresor_schema holds the version.  A database
- * whose version is newer than this build's is refused.
+ * whose version is newer than this build's is refused.  tresor_generation
+ * is made there too, outside the numbered migrations (SQLite has no such
+ * table, and the two lists stay one for one).
  *
  * Errors: SQLSTATE 23505 (unique) TR_E_STORE_EXISTS, 23503 (foreign key)
  * TR_E_STORE_NOT_FOUND, without a message; a serialization failure, a
@@ -85,10 +96,12 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "core/array.h"
@@ -97,11 +110,17 @@
 
 /* Advisory lock keys ("tresor" in ASCII, then which lock). */
 #define LOCK_MIGRATE INT64_C(0x747265736f720001)
-#define LOCK_SERVE   INT64_C(0x747265736f720002)
-/* How long an open waits for the serving lock: a node that just stopped
- * (or whose session was just terminated) frees it when its backend has
- * exited, a moment later. */
-#define LOCK_WAIT "3s"
+#define LOCK_WRITE   INT64_C(0x747265736f720003)
+/* How long a write transaction waits for LOCK_WRITE: the write gate's
+ * bound (gate.h), so a transaction left open on another node fails the
+ * writers here with TR_E_STORE_BUSY rather than hanging them. */
+#define LOCK_WAIT "5s"
+/* The listener reads the generation row every GEN_POLL_MS; the caches
+ * are off whenever its last complete read is older than GEN_STALE_MS
+ * (the bound on staleness across nodes: CACHES.md). */
+#define GEN_POLL_MS  100
+#define GEN_STALE_MS 250
+#define GEN_CHANNEL  "tresor_generation"
 
 /* ---- the statements, prepared once per connection -------------------- */
 
@@ -159,15 +178,19 @@ static bool pg_dialect(const char *sql, char *out, size_t cap)
 
 struct store_pg {
     struct sql_store base;          /* first: store_t points at its class */
-    struct sql_conns conns;         /* every open connection but the keeper; its mu guards keeper too */
+    struct sql_conns conns;         /* every open connection */
     pthread_key_t tls;              /* this thread's connection */
     struct gate gate;               /* queue of this process's writers */
     enum store_pg_mode mode;
-    PGconn *keeper;                 /* migrates; holds LOCK_SERVE (SERVE) */
-    atomic_int keeper_fd;           /* its socket, polled by refresh; -1 */
-    atomic_bool locked;             /* SERVE: the keeper holds LOCK_SERVE */
-    atomic_bool lost;               /* SERVE: another node took it: fail everything */
     uint64_t epoch;                 /* of the generation */
+    uint64_t node;                  /* this store's name in the notifications (random) */
+    /* The other nodes' writes (SERVE; the listener): */
+    atomic_uint_fast64_t foreign;   /* +1 at each commit of another node noticed */
+    atomic_int_fast64_t known;      /* the generation row's n as last seen */
+    atomic_int_fast64_t checked_us; /* when the last complete read of it began; 0: blind */
+    atomic_bool stop;               /* the listener: exit */
+    bool listening;                 /* the listener thread runs */
+    pthread_t listener;
     char conninfo[];
 };
 
@@ -183,6 +206,13 @@ struct conn {
 static struct store_pg *self(store_t st)
 {
     return (struct store_pg *)(void *)st;
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Log a PostgreSQL failure: its message and the SQL text, never a value. */
@@ -280,84 +310,193 @@ static void conn_discard(struct conn *c)
     conn_drop(c);
 }
 
-/* SERVE: take LOCK_SERVE on a new keeper session, waiting up to LOCK_WAIT
- * for a node that just let it go.  Called with s->mu held.  *taken false:
- * another session holds it. */
-static TR_RESULT keeper_lock(struct store_pg *s, PGconn *db, bool *taken)
+/* ---- the generation across nodes --------------------------------------- */
+
+/* The generation row read n: when it is not the n last seen, a commit
+ * this store has not counted happened (another node's): the foreign half
+ * moves.  A spurious move costs a cache miss, a missed one a stale
+ * answer, so every doubt moves it. */
+static void gen_note(struct store_pg *s, int64_t n)
 {
-    char sql[128];
-    *taken = false;
-    /* fits: 60 + an int64 */
-    snprintf(sql, sizeof sql, "SET lock_timeout = '%s'; SELECT pg_advisory_lock(%" PRId64 ")",
-             LOCK_WAIT, LOCK_SERVE);
-    PGresult *res = PQexec(db, sql);
-    ExecStatusType rs = PQresultStatus(res);
-    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    if (rs == PGRES_TUPLES_OK) {
-        *taken = true;
-    } else if (!(st && strcmp(st, "55P03") == 0)) {
-        tr_result r = PG_FAIL(db, res, "pg_advisory_lock");
+    if (atomic_exchange_explicit(&s->known, n, memory_order_acq_rel) != n)
+        atomic_fetch_add_explicit(&s->foreign, 1, memory_order_release);
+}
+
+/* The one value of a one-row, one-column result, as an integer. */
+static bool result_int(const PGresult *res, int64_t *v)
+{
+    *v = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 1 ||
+        PQgetisnull(res, 0, 0))
+        return false;
+    const char *t = PQgetvalue(res, 0, 0);
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(t, &end, 10);
+    if (!*t || *end || errno) return false;
+    *v = (int64_t)x;
+    return true;
+}
+
+/* Read the generation row on db (the listener's, or the opener's) and
+ * note it; then the caches may be used for GEN_STALE_MS from when the
+ * read began.  False (logged) when it failed. */
+static bool gen_check(struct store_pg *s, PGconn *db)
+{
+    int64_t t = mono_us(), n = 0;
+    PGresult *res = PQexec(db, "SELECT n FROM tresor_generation");
+    bool ok = result_int(res, &n);
+    if (!ok) pg_log(db, res, "SELECT n FROM tresor_generation");
+    PQclear(res);
+    if (!ok) return false;
+    gen_note(s, n);
+    atomic_store_explicit(&s->checked_us, t, memory_order_release);
+    return true;
+}
+
+/* The notifications db has received: each from another node ("NODE N",
+ * NODE in hex) moves the foreign half; this store's own are counted
+ * already (its write gate moved). */
+static void gen_notified(struct store_pg *s, PGconn *db)
+{
+    PGnotify *nt;
+    while ((nt = PQnotifies(db)) != NULL) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long node = strtoull(nt->extra, &end, 16);
+        bool mine = errno == 0 && end != nt->extra && *end == ' ' && node == s->node;
+        if (!mine) {
+            atomic_fetch_add_explicit(&s->foreign, 1, memory_order_release);
+            if (end && *end == ' ') {
+                char *e2 = NULL;
+                long long n = strtoll(end + 1, &e2, 10);
+                if (e2 && !*e2) atomic_store_explicit(&s->known, (int64_t)n, memory_order_release);
+            }
+        }
+        PQfreemem(nt);
+    }
+}
+
+/* The listener's connection: LISTEN on a session of its own.  NULL
+ * (logged) on failure. */
+static PGconn *listen_connect(struct store_pg *s)
+{
+    PGconn *db = pg_connect(s->conninfo, false);
+    if (!db) return NULL;
+    PGresult *res = PQexec(db, "LISTEN " GEN_CHANNEL);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok) pg_log(db, res, "LISTEN");
+    PQclear(res);
+    if (!ok) {
+        PQfinish(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* The listener's session is lost (or was never had): blind until a new
+ * one has read the row; said once. */
+static void listen_lost(struct store_pg *s, PGconn **db, bool *down)
+{
+    atomic_store(&s->checked_us, 0);
+    PQfinish(*db);
+    *db = NULL;
+    if (!*down) fprintf(stderr, "tresor: store: postgres: the generation listener has no connection: "
+                        "the caches are off until it has one\n");
+    *down = true;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* The listener thread (SERVE): notifications as they come, and the
+ * generation row every GEN_POLL_MS.  A lost session makes the store blind
+ * (checked_us 0: nothing cached is used) until a new one has read the
+ * row again. */
+static void *listen_main(void *arg)
+{
+    struct store_pg *s = arg;
+    PGconn *db = NULL;
+    int64_t next = 0;
+    bool down = false;
+    while (!atomic_load(&s->stop)) {
+        if (!db) {
+            bool was_down = down;
+            db = listen_connect(s);
+            if (!db) {
+                /* Once a second after the first try: each failure is logged. */
+                listen_lost(s, &db, &down);
+                for (int i = 0; i < (was_down ? 10 : 1) && !atomic_load(&s->stop); i++) sleep_ms(GEN_POLL_MS);
+                continue;
+            }
+            next = 0;
+        }
+        int64_t now = mono_us();
+        if (now >= next) {
+            if (!gen_check(s, db)) {
+                listen_lost(s, &db, &down);
+                continue;
+            }
+            if (down) fprintf(stderr, "tresor: store: postgres: the generation listener is connected again\n");
+            down = false;
+            next = now + GEN_POLL_MS * 1000;
+        }
+        gen_notified(s, db);
+        int64_t wait = (next - mono_us()) / 1000 + 1;
+        struct pollfd p = { .fd = PQsocket(db), .events = POLLIN };
+        if (poll(&p, 1, wait < 1 ? 1 : (int)wait) > 0) {
+            if (!PQconsumeInput(db)) {
+                pg_log(db, NULL, "LISTEN");
+                listen_lost(s, &db, &down);
+                continue;
+            }
+            gen_notified(s, db);
+        }
+    }
+    PQfinish(db);
+    return NULL;
+}
+
+/* Under LOCK_WRITE, at the start of a write transaction on c: the other
+ * nodes' writers wait, and a commit of theirs not yet notified moves the
+ * generation before this transaction reads anything cached. */
+static TR_RESULT tx_lock(struct conn *c)
+{
+    char sql[192];
+    int64_t n = 0;
+    /* fits: 110 + an int64 */
+    snprintf(sql, sizeof sql, "SET LOCAL lock_timeout = '%s'; SELECT pg_advisory_xact_lock(%" PRId64 "); "
+             "SELECT n FROM tresor_generation", LOCK_WAIT, LOCK_WRITE);
+    PGresult *res = PQexec(c->db, sql);
+    if (!result_int(res, &n)) {
+        tr_result r = PG_FAIL(c->db, res, "pg_advisory_xact_lock");
         PQclear(res);
         return r;
     }
     PQclear(res);
-    res = PQexec(db, "SET lock_timeout = 0");
-    rs = PQresultStatus(res);
-    PQclear(res);
-    (void)s;
-    if (rs != PGRES_COMMAND_OK) BAIL0(TR_E_STORE_IO);
+    gen_note(c->s, n);
     return TR_OK;
 }
 
-/* The keeper's session is gone (or going): forget it.  With s->mu held. */
-static void keeper_forget(struct store_pg *s)
+/* At the end of a write transaction on c, before COMMIT: the generation
+ * row's n + 1, notified as "NODE N" (delivered at commit, with the data);
+ * *n the new number. */
+static TR_RESULT gen_bump(struct conn *c, int64_t *n)
 {
-    if (!s->keeper) return;
-    atomic_store(&s->keeper_fd, -1);
-    atomic_store(&s->locked, false);
-    PQfinish(s->keeper);
-    s->keeper = NULL;
-}
-
-/* SERVE, the keeper's session lost: a new one, holding LOCK_SERVE again,
- * before any call runs.  Another node holding it by then: lost for good. */
-static TR_RESULT keeper_restore(struct store_pg *s)
-{
-    tr_result r = TR_OK;
-    bool taken = false;
-    pthread_mutex_lock(&s->conns.mu);
-    if (atomic_load(&s->locked) || atomic_load(&s->lost)) goto done;
-    PGconn *db = pg_connect(s->conninfo, false);
-    if (!db) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, NULL); goto done; }
-    r = keeper_lock(s, db, &taken);
-    if (tr_failed(r)) { PQfinish(db); goto done; }
-    if (!taken) {
-        PQfinish(db);
-        atomic_store(&s->lost, true);
-        fprintf(stderr, "tresor: store: postgres: the serving lock was lost with its session and "
-                "another tresor node holds it now: this node refuses every request; restart it once "
-                "the other node is stopped\n");
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_BUSY, NULL);
-        goto done;
+    char sql[224];
+    /* fits: 150 + 16 hex digits */
+    snprintf(sql, sizeof sql, "WITH g AS (UPDATE tresor_generation SET n = n + 1 RETURNING n) "
+             "SELECT n, pg_notify('" GEN_CHANNEL "', '%016" PRIx64 " ' || n) FROM g", c->s->node);
+    PGresult *res = PQexec(c->db, sql);
+    if (!result_int(res, n)) {
+        tr_result r = PG_FAIL(c->db, res, "UPDATE tresor_generation");
+        PQclear(res);
+        return r;
     }
-    s->keeper = db;
-    atomic_store(&s->keeper_fd, PQsocket(db));
-    /* Another process may have written while the lock was free. */
-    atomic_fetch_add_explicit(&s->gate.gen, 1, memory_order_release);
-    atomic_store(&s->locked, true);
-    fprintf(stderr, "tresor: store: postgres: reconnected; the serving lock is held again\n");
-done:
-    pthread_mutex_unlock(&s->conns.mu);
-    return r;
-}
-
-/* May calls run?  SERVE needs the lock held (taken again when its
- * session was lost); a lost store refuses everything. */
-static TR_RESULT serving(struct store_pg *s)
-{
-    if (s->mode != STORE_PG_SERVE) return TR_OK;
-    ENSURE(!atomic_load(&s->lost), TR_E_STORE_BUSY);
-    if (!atomic_load(&s->locked)) GUARD(keeper_restore(s));
+    PQclear(res);
     return TR_OK;
 }
 
@@ -375,7 +514,6 @@ static bool fd_readable(int fd)
  * was lost outside a transaction. */
 static TR_RESULT conn_get(struct store_pg *s, struct conn **out)
 {
-    GUARD(serving(s));
     struct conn *c = pthread_getspecific(s->tls);
     if (c && !c->in_tx && PQstatus(c->db) != CONNECTION_OK) {
         conn_discard(c);
@@ -630,14 +768,9 @@ static TR_RESULT tx_open(struct conn **cp)
         gate_leave(&c->s->gate);
         return r;
     }
-    return TR_OK;
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    r = tx_lock(c);
+    if (tr_failed(r)) tx_abort(c);      /* frees the gate */
+    return r;
 }
 
 /* COMMIT: durable when it returns (synchronous_commit = on).  A failed
@@ -650,9 +783,12 @@ static TR_RESULT tx_close(struct conn *c)
         BAIL0(TR_E_INTERNAL);
     }
     bool timed = metrics_enabled();
-    int64_t t0 = timed ? mono_us() : 0;
+    int64_t t0 = timed ? mono_us() : 0, n = 0;
+    GUARD(gen_bump(c, &n));             /* failed: the caller's tx_rollback */
     tr_result r = q_simple(c, Q_COMMIT);
     if (tr_ok(r)) {
+        /* This store's own commit: counted by its gate, not foreign. */
+        atomic_store_explicit(&c->s->known, n, memory_order_release);
         tx_closed(c);
         if (timed) metrics_commit(mono_us() - t0);
     } else {
@@ -668,24 +804,20 @@ static int rows_changed(const char *t)
     return v < 0 ? 0 : v > INT_MAX ? INT_MAX : (int)v;
 }
 
-/* A write on c: in this thread's transaction, or else on its own (one
- * statement, committed by PostgreSQL) through the gate.  *changes gets
- * the rows it changed. */
+/* A write on c: in this thread's transaction, or else in one of its own
+ * (so that it takes LOCK_WRITE and bumps the generation like any other).
+ * *changes gets the rows it changed. */
 static TR_RESULT q_write(struct conn *c, int id, const struct sql_arg *a, size_t na, int *changes)
 {
     PGresult *res = NULL;
     bool lost = false, own = !c->link.writing;
-    if (own) {
-        GUARD(gate_enter(&c->s->gate));
-        c->link.writing = true;
-    }
+    if (own) GUARD(tx_open(&c));
     tr_result r = q_run(c, id, a, na, &res, &lost);
     if (tr_ok(r) && changes) *changes = rows_changed(PQcmdTuples(res));
     PQclear(res);
     if (own) {
-        c->link.writing = false;
-        gate_leave(&c->s->gate);
-        if (lost) conn_discard(c);
+        if (tr_ok(r)) r = tx_close(c);
+        if (tr_failed(r)) tx_abort(c);  /* frees the gate; a lost connection is discarded */
     }
     return r;
 }
@@ -767,39 +899,32 @@ static TR_RESULT pg_write(store_t st, int id, const struct sql_arg *a, size_t na
 
 /* The epoch is the store's own; the counter is the write gate's, which
  * every write of this process passes (and every statement inside a
- * transaction moves).  With one node serving, nobody else writes but the
- * commands that add rows of their own (see the file comment). */
+ * transaction moves), plus in the high half the other nodes' commits
+ * noticed (SERVE).  SERVE answers CACHE_GEN_NONE while the listener's
+ * last complete read of the generation row is older than GEN_STALE_MS:
+ * what was cached may be older than another node's commit. */
 static struct cache_gen pg_generation(store_t st)
 {
     if (!st) return CACHE_GEN_NONE;
     struct store_pg *s = self(st);
-    if (atomic_load(&s->lost)) return CACHE_GEN_NONE;
-    return (struct cache_gen){ s->epoch, atomic_load_explicit(&s->gate.gen, memory_order_acquire) };
+    uint64_t g = atomic_load_explicit(&s->gate.gen, memory_order_acquire);
+    if (s->mode == STORE_PG_SERVE) {
+        int64_t at = atomic_load_explicit(&s->checked_us, memory_order_acquire);
+        if (at == 0 || mono_us() - at > (int64_t)GEN_STALE_MS * 1000) return CACHE_GEN_NONE;
+        g += (uint64_t)atomic_load_explicit(&s->foreign, memory_order_acquire) << 32;
+    }
+    return (struct cache_gen){ s->epoch, g };
 }
 
 /* As each request starts: replace this thread's connection when its
- * session ended, and notice the keeper's (SERVE): a readable idle socket
- * means the server closed it or has a notice for it; a query tells which. */
+ * session ended (a readable idle socket: the server closed it, or has a
+ * notice for it; a new connection is the safe answer either way). */
 static void pg_refresh(store_t st)
 {
     if (!st) return;
     struct store_pg *s = self(st);
     struct conn *c = pthread_getspecific(s->tls);
     if (c && !c->in_tx && !c->link.writing && fd_readable(PQsocket(c->db))) conn_discard(c);
-    int kfd = atomic_load(&s->keeper_fd);
-    if (s->mode != STORE_PG_SERVE || !fd_readable(kfd)) return;
-    pthread_mutex_lock(&s->conns.mu);
-    if (s->keeper && PQsocket(s->keeper) == kfd) {
-        PGresult *res = PQexec(s->keeper, "SELECT 1");
-        bool alive = PQresultStatus(res) == PGRES_TUPLES_OK && PQstatus(s->keeper) == CONNECTION_OK;
-        PQclear(res);
-        if (!alive) {
-            fprintf(stderr, "tresor: store: postgres: the keeper's session ended; taking the serving "
-                    "lock again on a new one\n");
-            keeper_forget(s);
-        }
-    }
-    pthread_mutex_unlock(&s->conns.mu);
 }
 
 static TR_RESULT pg_tx_begin(store_t st)
@@ -936,6 +1061,13 @@ static TR_RESULT migrate(PGconn *db)
         snprintf(sql, sizeof sql, "UPDATE tresor_schema SET version = %zu", v + 1);   /* fits: 40 + a size_t */
         r = exec_sql(db, sql, "UPDATE tresor_schema");
     }
+    /* The generation row (the file comment), outside the numbered
+     * migrations: made once, by whichever open gets here first. */
+    if (tr_ok(r))
+        r = exec_sql(db, "SET LOCAL client_min_messages = warning; "
+                     "CREATE TABLE IF NOT EXISTS tresor_generation (one boolean PRIMARY KEY DEFAULT true "
+                     "CHECK (one), n bigint NOT NULL); INSERT INTO tresor_generation (n) VALUES (0) "
+                     "ON CONFLICT DO NOTHING", "CREATE TABLE tresor_generation");
     if (tr_failed(r)) goto fail;
     return exec_sql(db, "COMMIT", "COMMIT");
 
@@ -950,9 +1082,12 @@ static void pg_close(store_t st)
 {
     if (!st) return;
     struct store_pg *s = self(st);
+    if (s->listening) {
+        atomic_store(&s->stop, true);
+        pthread_join(s->listener, NULL);    /* within GEN_POLL_MS */
+    }
     pthread_key_delete(s->tls);
     sql_conns_close_all(&s->conns, conn_free);
-    keeper_forget(s);                   /* the session ends: the lock is free */
     pthread_mutex_destroy(&s->conns.mu);
     gate_destroy(&s->gate);
     secure_zero(s->conninfo, strlen(s->conninfo));   /* it may hold a password */
@@ -1002,9 +1137,9 @@ TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *
     char where[512];
     char *err = NULL;
     int version = 0;
-    bool taken = false;
     tr_result r = TR_OK;
     struct store_pg *s = NULL;
+    PGconn *db = NULL;
     bool mu = false, gate = false, key = false;
 
     ENSURE_REF(conninfo);
@@ -1027,20 +1162,25 @@ TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *
     s->base.drv = &pg_driver;
     s->mode = mode;
     s->epoch = cache_epoch_new();
-    atomic_store(&s->keeper_fd, -1);
     mu = pthread_mutex_init(&s->conns.mu, NULL) == 0;
     gate = mu && gate_init(&s->gate);
     key = gate && pthread_key_create(&s->tls, conn_drop) == 0;
     if (!key) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    /* The node's name in the notifications: random, so that no two nodes
+     * take each other's commits for their own. */
+    if (getrandom(&s->node, sizeof s->node, 0) != (ssize_t)sizeof s->node) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "getrandom: %s", strerror(errno));
+        goto fail;
+    }
 
-    s->keeper = pg_connect(conninfo, mode == STORE_PG_READONLY);
-    if (!s->keeper) {
+    db = pg_connect(conninfo, mode == STORE_PG_READONLY);
+    if (!db) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, "cannot connect to PostgreSQL (%s): the log "
                        "says why", where);
         goto fail;
     }
     if (mode == STORE_PG_READONLY) {
-        r = schema_version(s->keeper, &version);
+        r = schema_version(db, &version);
         if (tr_ok(r) && (version < 0 || (size_t)version != store_pg_schema_count))
             r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "the database's schema is version %d; this "
                            "tresor's is %zu%s", version, store_pg_schema_count,
@@ -1048,24 +1188,28 @@ TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *
                            : (size_t)version < store_pg_schema_count
                            ? " (a read-only open cannot migrate it: start tresor serve on it once)" : "");
     } else {
-        r = migrate(s->keeper);
+        r = migrate(db);
     }
+    /* SERVE: the generation as of now, then the listener keeps it. */
     if (tr_ok(r) && mode == STORE_PG_SERVE) {
-        r = keeper_lock(s, s->keeper, &taken);
-        if (tr_ok(r) && !taken)
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_BUSY, "another tresor node is serving this "
-                           "database (%s); serving from several nodes needs cache propagation, which this "
-                           "version does not have", where);
-        if (tr_ok(r)) {
-            atomic_store(&s->keeper_fd, PQsocket(s->keeper));
-            atomic_store(&s->locked, true);
+        if (!gen_check(s, db)) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, "cannot read the generation row (%s): the log "
+                           "says why", where);
+        } else {
+            /* Every signal blocked in the listener (it inherits the mask):
+             * the process's stop signals go to the thread that waits for
+             * them, whenever the store was opened. */
+            sigset_t all, was;
+            sigfillset(&all);
+            pthread_sigmask(SIG_SETMASK, &all, &was);
+            s->listening = pthread_create(&s->listener, NULL, listen_main, s) == 0;
+            pthread_sigmask(SIG_SETMASK, &was, NULL);
+            if (!s->listening)
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "cannot start the generation listener");
         }
     }
+    PQfinish(db);
     if (tr_failed(r)) goto fail;
-    if (mode != STORE_PG_SERVE) {       /* the keeper's work is done */
-        PQfinish(s->keeper);
-        s->keeper = NULL;
-    }
     *out = &s->base.vt;
     return TR_OK;
 

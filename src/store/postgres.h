@@ -5,9 +5,10 @@
  * A PostgreSQL store is named by a libpq connection string: a URI
  * (postgres://USER@HOST/DB?..., postgresql://...) or key=value pairs
  * ("host=/run/postgresql dbname=tresor").  The root key stays in the data
- * dir; everything else lives in the database.  One node serves a database
- * at a time (docs/internals/STORE.md, "One node"): the serving open holds
- * a session-level advisory lock for the store's life.
+ * dir; everything else lives in the database.  Several nodes may serve
+ * one database (docs/internals/STORE.md, "Several nodes"): their writes
+ * run one at a time under an advisory lock, and each node's caches follow
+ * the others' commits (CACHES.md).
  */
 #ifndef TR_STORE_POSTGRES_H
 #define TR_STORE_POSTGRES_H
@@ -19,12 +20,12 @@
 
 /* How a PostgreSQL store is opened. */
 enum store_pg_mode {
-    /* tresor serve: migrate, then hold the serving lock for the store's
-     * life; another node serving the database fails the open with
-     * TR_E_STORE_BUSY and a message for the operator. */
+    /* tresor serve: migrate, then listen for the other nodes' commits
+     * (any number of nodes may serve one database; postgres.c, "Several
+     * nodes"). */
     STORE_PG_SERVE,
-    /* a command that writes beside a server (account create): migrate,
-     * no serving lock. */
+    /* a command that writes beside the servers (account create):
+     * migrate; its commits are notified to the nodes like theirs. */
     STORE_PG_WRITE,
     /* a command that only reads (check, who-can-decrypt): nothing is
      * created, migrated or written (every transaction is READ ONLY), and

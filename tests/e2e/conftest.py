@@ -9,6 +9,9 @@ conftest.py -- fixtures for the tresor end-to-end suite.
   authz_server    module-scoped private server for the IAM / STS /
                   authorization suites (each module starts from an empty
                   account, so listings and account-wide details are its own)
+  pg_nodes        function-scoped factory of several nodes on one PostgreSQL
+                  database (TRESOR_E2E_STORE=postgres): pg_nodes(2) starts
+                  the first, then the others with copies of its root key
   root            a Caller for account A's root user on authz_server
   account_b       a Caller for account B's root user (444455556666), made on
                   authz_server with `tresor account create`
@@ -56,6 +59,31 @@ def tresor_factory(tmp_path_factory):
         try:
             srv.close()
         except AssertionError as e:  # report every server, not just the first
+            errors.append(str(e))
+    assert not errors, "\n\n".join(errors)
+
+
+@pytest.fixture
+def pg_nodes(tmp_path_factory):
+    made = []
+
+    def make(n=2, name="node", **start_kwargs):
+        first = TresorServer(f"{name}-a", tmp_path_factory.mktemp(f"tresor-{name}-a"))
+        made.append(first)
+        first.start(**start_kwargs)
+        for i in range(1, n):
+            label = f"{name}-{chr(ord('a') + i)}"
+            other = first.new_node(label, tmp_path_factory.mktemp(f"tresor-{label}"))
+            made.append(other)
+            other.start(**start_kwargs)
+        return made[-n:]
+
+    yield make
+    errors = []
+    for srv in reversed(made):      # the first node's database is dropped last
+        try:
+            srv.close()
+        except AssertionError as e:
             errors.append(str(e))
     assert not errors, "\n\n".join(errors)
 

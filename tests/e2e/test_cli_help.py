@@ -25,7 +25,7 @@ import readme
 from tresor_e2e import assert_wrapper_clean, free_port, run_tresor_cmd, scaled, tresor_cmd
 
 SUBCOMMANDS = ["serve", "who-can-decrypt", "what-can-decrypt", "policy simulate",
-               "account create", "check", "unseal", "seal", "seal migrate", "rotate-root-key", "audit verify",
+               "account create", "account credentials", "check", "unseal", "seal", "seal migrate", "rotate-root-key", "audit verify",
                "audit hmac", "backup",
                "restore", "version", "help"]
 # Each subcommand's flags: (flag, its environment variable or None, its default or None).
@@ -65,6 +65,9 @@ FLAGS = {
     "account create": [("--account-id", None, "random"),
                        ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--store", "TRESOR_STORE", "DIR/tresor.db"),
                        ("--region", "TRESOR_REGION", "us-east-1")],
+    "account credentials": [("--out", None, None), ("--account-id", None, "the first account"),
+                            ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"),
+                            ("--store", "TRESOR_STORE", "DIR/tresor.db"), ("--region", "TRESOR_REGION", "us-east-1")],
     "check": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--store", "TRESOR_STORE", "DIR/tresor.db")],
     "unseal": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--passphrase-file", None, None),
                ("--pin-file", None, None)],

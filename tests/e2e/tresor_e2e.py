@@ -548,6 +548,7 @@ class TresorServer:
         self.tls_files = None       # (ca, cert, key) instead of tls_material()'s, set before start
         self.ca = None              # the CA clients verify against, when TLS
         self.pg_db = None           # TRESOR_E2E_STORE=postgres: (name, URL) of its database
+        self.pg_db_shared = False   # another node's database (new_node): not dropped at close
 
     # ---- process control -------------------------------------------------
 
@@ -584,6 +585,23 @@ class TresorServer:
         start that bypasses start() calls it before _base_env)."""
         if STORE == "postgres" and self.pg_db is None:
             self.pg_db = pg_create_database()
+
+    def new_node(self, name, root):
+        """Another node on this server's PostgreSQL database, not started:
+        a data dir of its own with a copy of this one's root key (every
+        node unseals the store with the same root key), and its
+        credentials file written by `tresor account credentials` from the
+        store.  The database stays this server's, dropped when it
+        closes."""
+        assert self.pg_db, "new_node needs TRESOR_E2E_STORE=postgres"
+        other = TresorServer(name, root)
+        other.pg_db = self.pg_db
+        other.pg_db_shared = True
+        shutil.copy2(self.data_dir / "root.key", other.data_dir / "root.key")
+        p = other.run_tresor("account", "credentials", "--data-dir", other.data_dir,
+                             "--out", other.data_dir / "credentials")
+        assert p.returncode == 0, p.stderr
+        return other
 
     @property
     def store_url(self):
@@ -729,9 +747,9 @@ class TresorServer:
         finally:
             if self in ACTIVE_SERVERS:
                 ACTIVE_SERVERS.remove(self)
-            if self.pg_db:
+            if self.pg_db and not self.pg_db_shared:
                 pg_drop_database(self.pg_db[0])
-                self.pg_db = None
+            self.pg_db = None
 
     # ---- logs ------------------------------------------------------------
 

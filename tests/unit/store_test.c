@@ -22,7 +22,7 @@
  * throwaway one), the calls' tests run again against a fresh database of
  * it each, and so do its own: the migrations' text, the migration lock
  * (nodes opening at once migrate once), a schema newer than the build
- * refused, the serving lock (one node per database), read-only opens, and
+ * refused, several serving nodes (the generation across nodes, the write lock), read-only opens, and
  * the reconnection after pg_terminate_backend ends every session.
  * Run from the repository root (scripts/run-unit does).
  */
@@ -2710,25 +2710,114 @@ static void test_pg_schema_too_new(void **state)
     assert_string_equal(v, "99");
 }
 
-/* One serving node per database: a second serving open fails BUSY with
- * the operator's message; commands open beside it; once the first is
- * closed another node may serve. */
-static void test_pg_serve_lock(void **state)
+/* Wait up to 2 s (the staleness bound is 250 ms) until st's generation
+ * is known and not was. */
+static bool gen_moves_from(store_t st, struct cache_gen was)
+{
+    for (int i = 0; i < 200; i++) {
+        struct cache_gen g = (*st)->generation(st);
+        if (cache_gen_known(g) && !cache_gen_same(g, was)) return true;
+        usleep(10 * 1000);
+    }
+    return false;
+}
+
+/* Several serving nodes on one database: both open; a commit of either
+ * (a transaction, or a write on its own) moves the other's generation
+ * (the notification, or the listener's read); a node's own commit moves
+ * its own at once; a command's commit moves the nodes'.  A tampered
+ * notification (another node's name, garbage) moves it too: any doubt
+ * is a change. */
+static void test_pg_two_nodes(void **state)
 {
     struct fx *f = *state;
-    store_t second = NULL, cmd = NULL;
-    assert_int_equal(tr_code(store_pg_open(f->url, STORE_PG_SERVE, &second)), TR_E_STORE_BUSY);
-    assert_null(second);
-    assert_non_null(strstr(tr_last_error()->message, "another tresor node is serving this database"));
-    assert_null(strstr(tr_last_error()->message, "password"));
+    store_t b = NULL, cmd = NULL;
+    struct key_rec got;
+    OK(store_pg_open(f->url, STORE_PG_SERVE, &b));
+    struct cache_gen ga = (*f->st)->generation(f->st), gb = (*b)->generation(b);
+    assert_true(cache_gen_known(ga));
+    assert_true(cache_gen_known(gb));
+    assert_false(ga.epoch == gb.epoch);
+
+    /* A writes in a transaction: A's moves at once, B's soon. */
+    OK(TX(f->st, tx_begin));
+    put_key(f->st, "from-a", ACCT, REGION);
+    OK(TX(f->st, tx_commit));
+    assert_false(cache_gen_same((*f->st)->generation(f->st), ga));
+    assert_true(gen_moves_from(b, gb));
+    OK(CALL(b, key_get, "from-a", &got));
+    key_rec_free(&got);
+
+    /* B writes on its own (no transaction): A's moves. */
+    ga = (*f->st)->generation(f->st);
+    gb = (*b)->generation(b);
+    OK(CALL(b, tag_set, "arn:x", "k", "v"));
+    assert_false(cache_gen_same((*b)->generation(b), gb));
+    assert_true(gen_moves_from(f->st, ga));
+
+    /* Nothing written: neither moves (give the listeners two polls). */
+    usleep(300 * 1000);
+    ga = (*f->st)->generation(f->st);
+    gb = (*b)->generation(b);
+    usleep(300 * 1000);
+    assert_true(cache_gen_same((*f->st)->generation(f->st), ga));
+    assert_true(cache_gen_same((*b)->generation(b), gb));
+
+    /* A command's commit moves both. */
     OK(store_pg_open(f->url, STORE_PG_WRITE, &cmd));
+    struct account_rec acct = { .id = ACCT2, .created = 9 };
+    OK(CALL(cmd, account_put, &acct));
     (*cmd)->close(cmd);
-    OK(store_pg_open(f->url, STORE_PG_READONLY, &cmd));
-    (*cmd)->close(cmd);
-    (*f->st)->close(f->st);
-    f->st = NULL;
-    OK(store_pg_open(f->url, STORE_PG_SERVE, &second));
-    f->st = second;
+    assert_true(gen_moves_from(f->st, ga));
+    assert_true(gen_moves_from(b, gb));
+
+    /* A notification that is not a node's own, whatever it says. */
+    ga = (*f->st)->generation(f->st);
+    char v[32];
+    assert_true(pg_exec(f->url, "SELECT pg_notify('tresor_generation', 'garbage')", v, sizeof v));
+    assert_true(gen_moves_from(f->st, ga));
+    ga = (*f->st)->generation(f->st);
+    assert_true(pg_exec(f->url, "SELECT pg_notify('tresor_generation', '0000000000000001 5')", v, sizeof v));
+    assert_true(gen_moves_from(f->st, ga));
+    /* The row changed behind the nodes' backs (no notification): the
+     * listener's read notices. */
+    ga = (*f->st)->generation(f->st);
+    assert_true(pg_exec(f->url, "UPDATE tresor_generation SET n = n + 100", v, sizeof v));
+    assert_true(gen_moves_from(f->st, ga));
+    (*b)->close(b);
+}
+
+/* Two nodes' write transactions run one at a time (LOCK_WRITE): while A
+ * holds one open, B's tx_begin waits; it fails BUSY after the lock wait
+ * (5 s) when A never finishes, and B's reads go on meanwhile. */
+static void test_pg_write_lock(void **state)
+{
+    struct fx *f = *state;
+    store_t b = NULL;
+    struct key_rec got;
+    OK(store_pg_open(f->url, STORE_PG_SERVE, &b));
+    put_key(f->st, "k0", ACCT, REGION);
+    OK(TX(f->st, tx_begin));
+    put_key(f->st, "k1", ACCT, REGION);
+    OK(CALL(b, key_get, "k0", &got));           /* reads never wait */
+    key_rec_free(&got);
+    FAILS(TX(b, tx_begin), TR_E_STORE_BUSY);
+    OK(TX(f->st, tx_commit));
+    OK(TX(b, tx_begin));                         /* free again */
+    OK(CALL(b, key_get, "k1", &got));            /* and it sees A's commit */
+    key_rec_free(&got);
+    OK(TX(b, tx_commit));
+    (*b)->close(b);
+
+    /* A commit nobody notified (the row moved behind the store's back):
+     * the next write transaction's own read of the row moves the
+     * generation at once, before it reads anything cached. */
+    char v[32];
+    struct cache_gen g = (*f->st)->generation(f->st);
+    assert_true(pg_exec(f->url, "UPDATE tresor_generation SET n = n + 1", v, sizeof v));
+    OK(TX(f->st, tx_begin));
+    assert_false(cache_gen_same((*f->st)->generation(f->st), g));
+    (*f->st)->tx_rollback(f->st);
 }
 
 /* A read-only open reads what was committed and writes nothing. */
@@ -2761,8 +2850,8 @@ static void test_pg_readonly(void **state)
 
 /* Every session of the store ended by the server (pg_terminate_backend,
  * as a restart of PostgreSQL would): the next request (refresh, then its
- * calls) connects again and succeeds, reads and writes; the serving lock
- * is held again, so a second node is still refused. */
+ * calls) connects again and succeeds, reads and writes; the generation
+ * listener connects again too (the generation is known again). */
 static void test_pg_reconnect(void **state)
 {
     struct fx *f = *state;
@@ -2772,7 +2861,7 @@ static void test_pg_reconnect(void **state)
     snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
              "WHERE datname = '%s' AND pid <> pg_backend_pid()", f->pgdb);
     assert_true(pg_exec(NULL, sql, n, sizeof n));
-    assert_true(strtol(n, NULL, 10) >= 2);          /* the keeper and this thread's */
+    assert_true(strtol(n, NULL, 10) >= 2);          /* the listener and this thread's */
     usleep(200 * 1000);                 /* the backends exit */
 
     /* A read without refresh: run again on a new connection. */
@@ -2788,8 +2877,8 @@ static void test_pg_reconnect(void **state)
     OK(TX(f->st, tx_commit));
     OK(CALL(f->st, key_get, "after", &got));
     key_rec_free(&got);
-    store_t second = NULL;
-    assert_int_equal(tr_code(store_pg_open(f->url, STORE_PG_SERVE, &second)), TR_E_STORE_BUSY);
+    for (int i = 0; i < 200 && !cache_gen_known((*f->st)->generation(f->st)); i++) usleep(10 * 1000);
+    assert_true(cache_gen_known((*f->st)->generation(f->st)));
 }
 
 /* A value too long for its record's array fails the read (TR_E_INTERNAL),
@@ -2875,7 +2964,8 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_open_transaction, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_migration_lock, setup_pg_empty, teardown),
         cmocka_unit_test_setup_teardown(test_pg_schema_too_new, setup_pg_empty, teardown),
-        cmocka_unit_test_setup_teardown(test_pg_serve_lock, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_two_nodes, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_write_lock, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_readonly, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_value_too_long, setup_pg, teardown),
