@@ -42,7 +42,8 @@ struct az_node {
     char arn[PRINCIPAL_ARN_MAX]; /* root, user or role ARN; arn:aws:iam::X:root when foreign */
     char account[ACCOUNT_ID_LEN + 1];
     struct principal who;        /* how it calls (a role: a session of it) */
-    struct identity *id;         /* its identity side, loaded once (NULL when foreign) */
+    struct identity *id;         /* its identity side, loaded once (foreign and AZ_ANYONE:
+                                    one policy allowing everything, as not visible) */
     bool may_assume;             /* some identity statement may allow sts:AssumeRole */
     struct policy *trust;        /* a role's compiled trust policy, or NULL */
     size_t *gsv_pols;            /* indices in az_graph.gsv_pol of its identity policies
@@ -57,6 +58,8 @@ struct az_node {
 struct az_edge {
     size_t from, to;
     bool conditional;
+    bool public_trust;           /* from is AZ_ANYONE and the trust policy sets no condition:
+                                    any principal of any account may assume `to` */
     size_t next_out, next_in;    /* the next edge out of `from`, into `to` */
     char evidence[AZ_EV_MAX];
 };
@@ -96,6 +99,17 @@ void az_graph_free(struct az_graph *g);
 size_t az_graph_find(const struct az_graph *g, const char *arn);
 /* Add a principal of a foreign account (not held by the store). */
 TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account);
+/* A principal of `account` (not held by the store) as a policy could
+ * name it: named a user ARN, that user; a role ARN, a session of it
+ * (session name "*"); a session ARN, that session; NULL, any principal
+ * of the account (a user no policy names by ARN).  Decided with its own
+ * IAM taken to allow (graph.c), so always conditionally. */
+TR_RESULT az_stranger_principal(const char *account, const char *named, struct principal *who);
+/* The user, role and session ARNs of `account` that any of pols names
+ * (Allow or Deny, any action: the candidates the real rules then
+ * decide): *out a strs array (core/array.h), strs_free it. */
+TR_RESULT az_stranger_candidates(const struct policy *const *pols, size_t npols,
+                                 const char *account, char ***out, size_t *n);
 /* A request context that decides as node n (rc zeroed first): env's store
  * and keyring, the clock now, n's principal and its identity as
  * az_graph_build loaded it (borrowed: not the context's to free; when n

@@ -80,6 +80,17 @@ static void access_word(const struct az_graph *g, const struct az_answer *a, cha
     }
 }
 
+/* Is role r on a reader's path and assumable by any principal of any
+ * account, its trust policy setting no condition (az_edge.public_trust)?
+ * Access Analyzer flags such a role as public; so does the answer. */
+static bool public_role(const struct az_graph *g, const struct az_answer *ans, size_t r)
+{
+    if (!ans[r].can) return false;
+    for (size_t e = g->n[r].first_in; e != SIZE_MAX; e = g->e[e].next_in)
+        if (g->e[e].public_trust) return true;
+    return false;
+}
+
 static json_t *path_json(const struct az_graph *g, const struct az_access *acc,
                          const struct az_answer *a)
 {
@@ -145,6 +156,10 @@ json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
                 "path", path_json(g, acc, &ans[i])));
         }
         json_object_set_new(o, "principals", arr);
+        json_t *pub = json_array();
+        for (size_t i = 0; i < g->nn; i++)
+            if (public_role(g, ans, i)) json_array_append_new(pub, json_string(g->n[i].arn));
+        json_object_set_new(o, "publicTrust", pub);
         bool everyone = false;
         for (size_t i = 0; i < t->nnamed; i++) everyone |= strcmp(t->named[i], "*") == 0;
         json_object_set_new(o, "everyoneNamed", json_boolean(everyone));
@@ -305,6 +320,11 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
     printf("secret: %s\nkey:    %s (%s)\n", t->s.arn, t->have_key ? t->key.arn : "-",
            t->have_key ? t->key.key_state : "-");
     if (!t->live) printf("nobody can read it now: %s\n", t->why_not_live);
+    for (size_t i = 0; i < g->nn; i++)
+        if (public_role(g, ans, i))
+            printf("\nWARNING: role %s trusts every AWS account (\"AWS\": \"*\") with no\n"
+                   "condition: any principal of any account whose own IAM allows sts:AssumeRole\n"
+                   "can assume it, and through it read this secret.\n", g->n[i].arn);
     printf("\n%-64s  %-28s  %s\n", "PRINCIPAL", "ACCESS", "KEY PERMISSION");
     for (size_t i = 0; i < g->nn; i++) {
         if (!ans[i].can) continue;

@@ -24,9 +24,12 @@
  * Reachability walks back from the readers first, so only principals that
  * can reach one get a breadth-first search.
  *
- * A role is evaluated as a session of it without session policies;
- * principals of accounts the store does not hold cannot be evaluated:
- * they are reported when both policies that must allow name them.
+ * A role is evaluated as a session of it without session policies.  A
+ * principal of an account the store does not hold has an identity side
+ * that is not visible: it is taken to allow everything, and the real
+ * rules decide the rest, as each principal of that account the secret's
+ * or key's policy could admit (decide_stranger); such answers are always
+ * conditional.
  */
 #include "analyze/analyze.h"
 
@@ -261,13 +264,6 @@ void az_target_free(struct az_target *t)
 
 /* ---- one principal ---------------------------------------------------------- */
 
-static bool named(const struct az_target *t, const char *account)
-{
-    for (size_t i = 0; i < t->nnamed; i++)
-        if (strcmp(t->named[i], account) == 0 || strcmp(t->named[i], "*") == 0) return true;
-    return false;
-}
-
 /* Could any policy allow n GetSecretValue on t?  A necessary condition
  * (policy_may_allow): false means the evaluation would deny. */
 static bool gsv_possible(const struct az_node *n, const struct az_target *t)
@@ -306,8 +302,68 @@ static bool gsv_possible_indexed(const struct az_node *n, const struct az_target
     return policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
 }
 
+static TR_RESULT decide_evaluated(const struct server_env *env, const struct az_node *n,
+                                  const struct az_target *t, bool quick, struct az_access *out);
+
+/* A principal of an account the store does not hold (n: its node, its own
+ * IAM taken to allow): decided by the real rules as each principal of
+ * that account the secret's or key's policy could admit (any principal of
+ * it, and each of its ARNs they name: az_stranger_candidates), the first
+ * that passes both hops answering -- so a Deny naming the account, or an
+ * Allow of another action, lists nobody.  Always conditional. */
+static TR_RESULT decide_stranger(const struct server_env *env, const struct az_node *n,
+                                 const struct az_target *t, struct az_access *out)
+{
+    const struct policy *pols[] = { t->rp, t->kp };
+    struct az_node tmp = *n;
+    struct az_access *first = calloc(1, sizeof *first);
+    char **arns = NULL;
+    size_t narns = 0;
+    tr_result r = TR_OK;
+
+    if (!first) BAIL0(TR_E_INTERNAL);
+    r = az_stranger_candidates(pols, 2, n->account, &arns, &narns);
+    for (size_t i = 0; tr_ok(r) && i <= narns; i++) {
+        r = az_stranger_principal(n->account, i ? arns[i - 1] : NULL, &tmp.who);
+        if (tr_ok(r)) r = decide_evaluated(env, &tmp, t, false, i ? out : first);
+        if (tr_failed(r)) break;
+        if (i == 0 && first->ok) { *out = *first; break; }
+        if (i > 0 && out->ok) {
+            /* Which of the account's principals (cut: a sentence for people). */
+            char ev[AZ_EV_MAX];
+            _Static_assert(AZ_EV_MAX >= sizeof "as : " + 600 + 400, "ev holds both");
+            snprintf(ev, sizeof ev, "as %.600s: %.400s", arns[i - 1], out->gsv_ev);  /* cut: above */
+            STR_COPY_ARRAY(out->gsv_ev, ev);
+            break;
+        }
+        if (i == narns) *out = *first;
+    }
+    strs_free(arns, narns);
+    free(first);
+    return r;
+}
+
 TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
                     const struct az_target *t, bool quick, struct az_access *out)
+{
+
+    /* Not memset: the evidence buffers are large and --all decides every
+     * principal for every secret; an empty string is enough. */
+    out->gsv = out->kms = out->ok = out->conditional = false;
+    out->gsv_decision = DECISION_IMPLICIT_DENY;
+    out->gsv_ev[0] = out->kms_ev[0] = out->grant_id[0] = '\0';
+    out->kms_source = "";
+    if (n->kind == AZ_FOREIGN) return decide_stranger(env, n, t, out);
+    if (quick && !gsv_possible(n, t)) {
+        quick_denial(t, out);
+        return TR_OK;
+    }
+    return decide_evaluated(env, n, t, quick, out);
+}
+
+/* The decision of az_decide past the prefilter. */
+static TR_RESULT decide_evaluated(const struct server_env *env, const struct az_node *n,
+                                  const struct az_target *t, bool quick, struct az_access *out)
 {
     struct req_ctx rc;
     struct eval_result res;
@@ -316,35 +372,6 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     char via[128];
     tr_result r = TR_OK;
 
-    /* Not memset: the evidence buffers are large and --all decides every
-     * principal for every secret; an empty string is enough. */
-    out->gsv = out->kms = out->ok = out->conditional = false;
-    out->gsv_decision = DECISION_IMPLICIT_DENY;
-    out->gsv_ev[0] = out->kms_ev[0] = out->grant_id[0] = '\0';
-    out->kms_source = "";
-    if (n->kind == AZ_FOREIGN) {
-        /* Not visible: both the resource policy and the key policy must
-         * name the account; its own IAM decides the rest.  The AWS managed
-         * key admits only callers of its own account (kms:CallerAccount),
-         * whatever else is named. */
-        out->gsv = named(t, n->account) && !t->rp_broken;
-        out->kms = out->gsv && !t->kp_broken &&
-                   !(t->have_key && strcmp(t->key.key_manager, "AWS") == 0);
-        out->ok = out->gsv && out->kms && t->live;
-        out->conditional = true;
-        out->kms_source = out->kms ? "key-policy" : "";
-        snprintf(out->gsv_ev, sizeof out->gsv_ev, "%s",     /* fits: either sentence */
-                 out->gsv ? "named by the secret's resource or key policy; its own IAM must allow"
-                          : "named by no policy of the secret or its key");
-        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->kms ? out->gsv_ev  /* fits: as large */
-                 : out->gsv ? "the AWS managed key admits only principals of its own account"
-                 : out->gsv_ev);
-        return TR_OK;
-    }
-    if (quick && !gsv_possible(n, t)) {
-        quick_denial(t, out);
-        return TR_OK;
-    }
     struct ctx_entry unknown[NELEM(UNKNOWN_CALL) + 1];
     static const char *const none[] = { "" };
     bool session = n->who.type == PRINCIPAL_ROLE_SESSION;
@@ -389,7 +416,7 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     if (x->allowed && x->source == KX_GRANT) STR_COPY_ARRAY(out->grant_id, x->grant_id);
     out->ok = out->gsv && out->kms && t->live;
     /* Any other account's principal: only if its own IAM allows too. */
-    if (n->kind == AZ_ANYONE) out->conditional = true;
+    if (n->kind == AZ_ANYONE || n->kind == AZ_FOREIGN) out->conditional = true;
 fail:
     json_decref(ctx);
     free(x);

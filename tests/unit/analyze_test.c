@@ -576,11 +576,63 @@ static void test_anyone(void **state)
     assert_non_null(strstr(x.acc[a].kms_ev, "is not authorized to perform: kms:Decrypt"));
     size_t f = az_graph_find(&x.g, "arn:aws:iam::" FOREIGN ":root");
     assert_true(f != SIZE_MAX);
-    assert_false(x.ans[f].can);
-    assert_non_null(strstr(x.acc[f].kms_ev, "the AWS managed key admits only principals of its "
-                                            "own account"));
+    /* Named by the resource policy, the foreign account is decided by the
+     * real rules: the managed key's kms:CallerAccount refuses it on its
+     * own; but the role any account may assume (no condition) lets it
+     * read, conditionally, and that edge is public. */
+    assert_true(x.acc[f].gsv);
+    assert_false(x.acc[f].kms || x.acc[f].ok);
+    assert_non_null(strstr(x.acc[f].kms_ev, "is not authorized to perform: kms:Decrypt"));
+    assert_true(x.ans[f].can && x.ans[f].conditional);
+    assert_int_equal(x.ans[f].npath, 2);
+    assert_string_equal(x.g.n[x.ans[f].path[1]].arn, R("open-reader"));
+    assert_true(x.g.e[x.ans[a].edges[0]].public_trust);
+    assert_false(x.g.e[x.ans[f].edges[0]].public_trust);
     assert_true(reads(&x, "arn:aws:iam::" ACCT ":root"));
     run_free(&x);
+}
+
+/* How a principal of an account the store does not hold is asked, by the
+ * ARN a policy names (az_stranger_principal). */
+static void test_stranger_principal(void **state)
+{
+    (void)state;
+    struct principal w;
+    assert_true(tr_ok(az_stranger_principal(FOREIGN, NULL, &w)));
+    assert_int_equal(w.type, PRINCIPAL_USER);
+    assert_string_equal(w.account_id, FOREIGN);
+    assert_string_equal(w.arn, "arn:aws:iam::" FOREIGN ":user/*");
+    assert_string_equal(w.role_arn, "");
+
+    assert_true(tr_ok(az_stranger_principal(FOREIGN, "arn:aws:iam::" FOREIGN ":user/ops/bob", &w)));
+    assert_int_equal(w.type, PRINCIPAL_USER);
+    assert_string_equal(w.arn, "arn:aws:iam::" FOREIGN ":user/ops/bob");
+
+    assert_true(tr_ok(az_stranger_principal(FOREIGN, "arn:aws:iam::" FOREIGN ":role/ops/ci", &w)));
+    assert_int_equal(w.type, PRINCIPAL_ROLE_SESSION);
+    assert_string_equal(w.role_arn, "arn:aws:iam::" FOREIGN ":role/ops/ci");
+    assert_string_equal(w.arn, "arn:aws:sts::" FOREIGN ":assumed-role/ci/*");
+
+    assert_true(tr_ok(az_stranger_principal(FOREIGN, "arn:aws:sts::" FOREIGN ":assumed-role/ci/job-7",
+                                            &w)));
+    assert_int_equal(w.type, PRINCIPAL_ROLE_SESSION);
+    assert_string_equal(w.arn, "arn:aws:sts::" FOREIGN ":assumed-role/ci/job-7");
+    assert_string_equal(w.role_arn, "arn:aws:iam::" FOREIGN ":role/ci");
+
+    /* Shapes that name no user, role or session: any principal of it. */
+    const char *odd[] = { "arn:aws:sts::" FOREIGN ":assumed-role/no-session",
+                          "arn:aws:iam::" FOREIGN ":group/admins", "arn:aws:iam::" FOREIGN ":root",
+                          "arn:aws:iam::" FOREIGN, "arn:aws", "" };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        assert_true(tr_ok(az_stranger_principal(FOREIGN, odd[i], &w)));
+        assert_int_equal(w.type, PRINCIPAL_USER);
+        assert_string_equal(w.arn, "arn:aws:iam::" FOREIGN ":user/*");
+    }
+    /* A name longer than a principal ARN holds is an error, not a cut ARN. */
+    char big[PRINCIPAL_ARN_MAX + 64];
+    snprintf(big, sizeof big, "arn:aws:iam::%s:user/%0*d", FOREIGN, PRINCIPAL_ARN_MAX, 0);
+    assert_true(tr_failed(az_stranger_principal(FOREIGN, big, &w)));
+    tr_clear_error();
 }
 
 static void test_esc_put_resource_policy(void **state)
@@ -999,6 +1051,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_graph, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anyone, setup, teardown),
+        cmocka_unit_test(test_stranger_principal),
         cmocka_unit_test_setup_teardown(test_esc_put_resource_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_key_policy_and_grant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_user_policies, setup, teardown),

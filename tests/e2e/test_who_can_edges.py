@@ -1,0 +1,181 @@
+"""
+The edges of `tresor who-can-decrypt` (docs/WHO_CAN_DECRYPT.md): the
+answers where the analysis cannot be sure, each scenario built through the
+API and the CLI's answer asserted.
+
+  - An account the store does not hold is listed only when the real rules
+    let one of its principals through both hops (the secret's resource
+    policy and the key's policy or grants) for the read actions: a Deny
+    naming it, or an Allow of another action, does not make it a reader.
+  - A role whose trust policy admits every account ("AWS": "*") with no
+    condition is reported loudly (publicTrust; a warning in text).
+  - Request parameters of GetSecretValue (secretsmanager:VersionStage,
+    secretsmanager:VersionId) are the caller's choice: a policy that
+    requires one makes a conditional reader, not no reader.
+  - A chain of roles longer than the hop limit is not followed, and the
+    answer says so.
+
+Where a principal can call, its answer is checked against a live read.
+"""
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tresor_e2e import (ACCOUNT, Caller, allow, deny, make_role, make_user, policy_doc,
+                        trust_policy, unique)
+
+GSV = "secretsmanager:GetSecretValue"
+FOREIGN = "999988887777"          # an account the store does not hold
+
+
+@pytest.fixture(scope="module")
+def srv(authz_server):
+    return authz_server
+
+
+def who_can(srv, secret, *extra, fmt="json"):
+    p = srv.run_tresor("who-can-decrypt", secret, "--data-dir", srv.data_dir,
+                       "--format", fmt, *extra)
+    assert p.returncode == 0, f"who-can-decrypt exited {p.returncode}:\n{p.stdout}\n{p.stderr}"
+    return json.loads(p.stdout) if fmt == "json" else p.stdout
+
+
+def words(text):
+    return " ".join(text.split())
+
+
+def reads(caller, secret_arn, **kw):
+    try:
+        caller.client("secretsmanager").get_secret_value(SecretId=secret_arn, **kw)
+        return True
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "AccessDeniedException", e
+        return False
+
+
+def cmk(root, *extra_statements):
+    admin = {"Sid": "Admin", "Effect": "Allow",
+             "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+             "Action": "kms:*", "Resource": "*"}
+    return root.kms.create_key(Policy=policy_doc(admin, *extra_statements))["KeyMetadata"]["Arn"]
+
+
+def secret(root, name, key=None, rp=None):
+    sm = root.client("secretsmanager")
+    kw = {"KmsKeyId": key} if key else {}
+    arn = sm.create_secret(Name=unique(name), SecretString="v", **kw)["ARN"]
+    if rp is not None:
+        sm.put_resource_policy(SecretId=arn, ResourcePolicy=policy_doc(*rp))
+    return arn
+
+
+def foreign_rows(out, account=FOREIGN):
+    return [p for p in out["principals"] if p["account"] == account]
+
+
+# ---- accounts the store does not hold ---------------------------------------
+
+def foreign(principal=f"arn:aws:iam::{FOREIGN}:root"):
+    return {"AWS": principal}
+
+
+def test_foreign_account_denied_or_other_action_is_not_a_reader(srv, root):
+    """The key policy lets the foreign account decrypt; the secret's
+    resource policy names it only in a Deny of GetSecretValue and an Allow
+    of DescribeSecret: nobody of that account can read."""
+    key = cmk(root, {"Sid": "Foreign", "Effect": "Allow", "Principal": foreign(),
+                     "Action": "kms:Decrypt", "Resource": "*"})
+    s = secret(root, "edges/deny", key, rp=[
+        {"Sid": "NoRead", "Effect": "Deny", "Principal": foreign(), "Action": GSV,
+         "Resource": "*"},
+        {"Sid": "Describe", "Effect": "Allow", "Principal": foreign(),
+         "Action": "secretsmanager:DescribeSecret", "Resource": "*"}])
+    out = who_can(srv, s)
+    assert foreign_rows(out) == [], out
+    assert FOREIGN not in who_can(srv, s, fmt="text").split("\npaths:")[0]
+
+
+def test_foreign_account_key_allows_other_action_is_not_a_reader(srv, root):
+    """The resource policy allows the foreign account GetSecretValue, the
+    key policy names it only for kms:Encrypt: not a reader."""
+    key = cmk(root, {"Sid": "ForeignEncrypt", "Effect": "Allow", "Principal": foreign(),
+                     "Action": "kms:Encrypt", "Resource": "*"})
+    s = secret(root, "edges/encrypt", key, rp=[
+        {"Effect": "Allow", "Principal": foreign(), "Action": GSV, "Resource": "*"}])
+    assert foreign_rows(who_can(srv, s)) == []
+
+
+def test_foreign_account_allowed_both_hops_is_a_conditional_reader(srv, root):
+    """Both hops allow the account: listed, conditional (its own IAM must
+    allow), with the statements that allow each hop."""
+    key = cmk(root, {"Sid": "ForeignDecrypt", "Effect": "Allow", "Principal": foreign(),
+                     "Action": "kms:Decrypt", "Resource": "*"})
+    s = secret(root, "edges/both", key, rp=[
+        {"Sid": "ForeignRead", "Effect": "Allow", "Principal": foreign(), "Action": GSV,
+         "Resource": "*"}])
+    rows = foreign_rows(who_can(srv, s))
+    assert len(rows) == 1, rows
+    row = rows[0]
+    assert row["principal"] == f"arn:aws:iam::{FOREIGN}:root" and row["type"] == "account"
+    assert row["conditional"] is True and row["keyPermission"] == "key-policy"
+    assert "ForeignRead" in row["path"][-2]["evidence"]
+    assert "ForeignDecrypt" in row["path"][-1]["evidence"]
+
+
+def test_foreign_account_whose_condition_fails_is_not_a_reader(srv, root):
+    """Both policies name the account for the read actions, but the key
+    policy's statement holds only for callers of the key's own account
+    (kms:CallerAccount): the real rules let nobody of the foreign account
+    through, so it is not listed; without the condition it is."""
+    key = cmk(root, {"Effect": "Allow", "Principal": foreign(), "Action": "kms:Decrypt",
+                     "Resource": "*",
+                     "Condition": {"StringEquals": {"kms:CallerAccount": ACCOUNT}}})
+    s = secret(root, "edges/caller", key, rp=[
+        {"Effect": "Allow", "Principal": foreign(), "Action": GSV, "Resource": "*"}])
+    assert foreign_rows(who_can(srv, s)) == []
+
+
+def test_managed_key_secret_names_no_foreign_reader(srv, root):
+    """A secret under aws/secretsmanager whose resource policy has only a
+    Deny for the foreign account: no "any account" row, no foreign row."""
+    s = secret(root, "edges/managed", rp=[
+        {"Effect": "Deny", "Principal": foreign(), "Action": GSV, "Resource": "*"},
+        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:DeleteSecret",
+         "Resource": "*"}])
+    out = who_can(srv, s)
+    assert [p for p in out["principals"] if p["account"] != ACCOUNT] == [], out
+
+
+# ---- public trust ------------------------------------------------------------
+
+def open_trust(condition=None):
+    st = {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+    if condition:
+        st["Condition"] = condition
+    return {"Version": "2012-10-17", "Statement": [st]}
+
+
+def test_public_trust_is_reported_loudly(srv, root):
+    """A reader role any AWS account may assume with no condition: the
+    JSON names it under publicTrust, the text warns before the table; the
+    same role with a condition on aws:PrincipalOrgID is not public."""
+    key = cmk(root)
+    s = secret(root, "edges/public", key)
+    role = make_role(root, unique("public-role"), trust=open_trust(),
+                     policy=[allow(GSV, s), allow("kms:Decrypt", key)])
+    out = who_can(srv, s)
+    assert out["publicTrust"] == [role["Arn"]], out
+    text = who_can(srv, s, fmt="text")
+    head = words(text.split("\nPRINCIPAL")[0])
+    assert (f'WARNING: role {role["Arn"]} trusts every AWS account ("AWS": "*") with no '
+            "condition") in head, text
+
+    s2 = secret(root, "edges/org", key)
+    make_role(root, unique("org-role"),
+              trust=open_trust({"StringEquals": {"aws:PrincipalOrgID": "o-abcdef1234"}}),
+              policy=[allow(GSV, s2), allow("kms:Decrypt", key)])
+    out2 = who_can(srv, s2)
+    assert out2["publicTrust"] == [], out2
+    assert "WARNING" not in who_can(srv, s2, fmt="text")
