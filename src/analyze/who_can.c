@@ -45,7 +45,8 @@
 #include "secrets/authz.h"
 #include "secrets/lookup.h"
 
-/* Request-time keys the analysis cannot know (docs/AUTHORIZATION.md 2.8):
+/* Request-time keys the analysis cannot know (docs/AUTHORIZATION.md 2.8),
+ * and GetSecretValue's request parameters:
  * conditions on them are reported ("allowed only if ..."), never decided.
  * The KMS hop made by Secrets Manager has no aws:SourceIp or aws:referer
  * at all, and Secrets Manager as its aws:UserAgent (docs/AUTHORIZATION.md
@@ -54,6 +55,9 @@ static const char *const UNKNOWN_CALL[] = {
     "aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:CurrentTime", "aws:EpochTime",
     "aws:SecureTransport", "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge",
     "aws:TokenIssueTime", "aws:UserAgent", "aws:referer",
+    /* GetSecretValue's own parameters: present only when the caller
+     * passes VersionStage or VersionId, which it may. */
+    "secretsmanager:VersionStage", "secretsmanager:VersionId",
 };
 static const char *const UNKNOWN_VIA[] = {
     "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport", "aws:MultiFactorAuthPresent",

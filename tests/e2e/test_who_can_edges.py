@@ -179,3 +179,22 @@ def test_public_trust_is_reported_loudly(srv, root):
     out2 = who_can(srv, s2)
     assert out2["publicTrust"] == [], out2
     assert "WARNING" not in who_can(srv, s2, fmt="text")
+# ---- request parameters --------------------------------------------------------
+
+def test_version_stage_condition_is_unknown_not_absent(srv, root):
+    """An identity policy that allows GetSecretValue only with
+    VersionStage AWSCURRENT: a conditional reader, as the live read
+    shows (denied without the stage, allowed with it)."""
+    s = secret(root, "edges/stage")
+    user = make_user(root, unique("stage-reader"), policy=[
+        allow(GSV, s, condition={"StringEquals": {"secretsmanager:VersionStage": "AWSCURRENT"}})])
+    assert not reads(user, s)
+    assert reads(user, s, VersionStage="AWSCURRENT")
+    by = {p["principal"]: p for p in who_can(srv, s)["principals"]}
+    assert user.arn in by and by[user.arn]["conditional"] is True
+    assert "only if the conditions of: identity" in by[user.arn]["path"][-2]["evidence"]
+
+    vid_user = make_user(root, unique("vid-reader"), policy=[
+        allow(GSV, s, condition={"StringLike": {"secretsmanager:VersionId": "*"}})])
+    by = {p["principal"]: p for p in who_can(srv, s)["principals"]}
+    assert vid_user.arn in by and by[vid_user.arn]["conditional"] is True
