@@ -58,6 +58,8 @@ struct az_node {
 struct az_edge {
     size_t from, to;
     bool conditional;
+    char session[65];            /* "": as any session of `from`; else only as the session of
+                                    this name the trust policy names (a conditional edge) */
     bool public_trust;           /* from is AZ_ANYONE and the trust policy sets no condition:
                                     any principal of any account may assume `to` */
     size_t next_out, next_in;    /* the next edge out of `from`, into `to` */
@@ -97,6 +99,11 @@ TR_RESULT az_graph_edges_all(struct az_graph *g);
 void az_graph_free(struct az_graph *g);
 /* The node whose arn is `arn` (a user, role or root ARN), or SIZE_MAX. */
 size_t az_graph_find(const struct az_graph *g, const char *arn);
+/* Does session ARN `session` (arn:aws:sts::A:assumed-role/NAME/S) name a
+ * session of role node n (account A, role name NAME)?  *name: S. */
+bool az_session_of(const struct az_node *n, const char *session, const char **name);
+/* n as its session named by session ARN `session` (az_session_of). */
+TR_RESULT az_as_session(const struct az_node *n, const char *session, struct az_node *out);
 /* Add a principal of a foreign account (not held by the store). */
 TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account);
 /* A principal of `account` (not held by the store) as a policy could
@@ -129,6 +136,9 @@ struct az_target {
     char why_not_live[256];
     char **named;                /* accounts and "*" named by the resource and key policies */
     size_t nnamed, capnamed;     /* (a set: strs_add_unique, core/array.h) */
+    char **sessions;             /* role session ARNs (arn:aws:sts::A:assumed-role/R/S) named
+                                    by the resource policy, the key policy or a grant */
+    size_t nsessions, capsessions;
     bool everyone_rp, everyone_kp; /* the resource / key policy names "*" */
     bool rp_broken, kp_broken;   /* ... no longer compiles (so it denies everything) */
     struct policy *rp;           /* the compiled resource policy, or NULL */
@@ -165,6 +175,9 @@ struct az_access {
     char gsv_ev[AZ_EV_MAX];      /* deciding statements, or the AccessDenied message */
     char kms_ev[AZ_EV_MAX];
     char grant_id[65];           /* kms_source "grant": the grant's id */
+    char session[65];            /* a role that reads only as a session a policy or grant
+                                    names: that session's name (the caller's choice, so the
+                                    answer is conditional); else "" */
 };
 /* quick: a principal none of whose policies could allow GetSecretValue
  * on the secret (policy_may_allow over its identity policies and the

@@ -94,6 +94,34 @@ size_t az_graph_find(const struct az_graph *g, const char *arn)
 
 static TR_RESULT load_stranger_identity(struct az_node *n);
 
+bool az_session_of(const struct az_node *n, const char *session, const char **name)
+{
+    static const char pre[] = "arn:aws:sts::";
+    if (n->kind != AZ_ROLE || strncmp(session, pre, sizeof pre - 1) != 0) return false;
+    const char *a = session + sizeof pre - 1;
+    if (strncmp(a, n->account, ACCOUNT_ID_LEN) != 0 || strncmp(a + ACCOUNT_ID_LEN, ":assumed-role/", 14) != 0)
+        return false;
+    const char *role = a + ACCOUNT_ID_LEN + 14, *slash = strchr(role, '/');
+    const char *rname = strrchr(n->arn, '/');
+    if (!slash || !rname || !slash[1]) return false;
+    rname++;
+    if (strlen(rname) != (size_t)(slash - role) || strncmp(rname, role, strlen(rname)) != 0) return false;
+    *name = slash + 1;
+    return true;
+}
+
+TR_RESULT az_as_session(const struct az_node *n, const char *session, struct az_node *out)
+{
+    const char *name;
+    ENSURE(az_session_of(n, session, &name), TR_E_INTERNAL);
+    *out = *n;
+    GUARD(str_copy(out->who.arn, sizeof out->who.arn, session, "session ARN"));
+    /* The role's unique id, then the session's name (AROA...:S). */
+    size_t idlen = strcspn(n->who.id, ":");
+    return str_format(out->who.id, sizeof out->who.id, "session id", "%.*s:%s", (int)idlen,
+                      n->who.id, name);
+}
+
 TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account)
 {
     char arn[64];
@@ -241,6 +269,47 @@ static TR_RESULT assume_decide(const struct server_env *env, const struct az_nod
     return r;
 }
 
+struct session_names {
+    const struct az_node *role;
+    char **v;
+    size_t n, cap;
+};
+
+static TR_RESULT on_session_name(void *arg, const char *p)
+{
+    struct session_names *c = arg;
+    const char *name;
+    return az_session_of(c->role, p, &name) ? strs_add_unique(&c->v, &c->n, &c->cap, p) : TR_OK;
+}
+
+/* Role `from` may not assume `to` as any session: may it as a session the
+ * trust policy names (assumed-role/R/S)?  The session name is the
+ * caller's choice, so such an edge is conditional ("as session S"). */
+static TR_RESULT session_edge(const struct server_env *env, struct az_graph *g, size_t from,
+                              size_t to, struct policy *trust)
+{
+    struct session_names c = { .role = &g->n[from] };
+    struct az_node tmp;
+    char ev[AZ_EV_MAX] = "", ev2[AZ_EV_MAX];
+    bool allowed = false, cond = false;
+    tr_result r = policy_each_aws_principal(trust, on_session_name, &c);
+    size_t i = 0;
+    for (; tr_ok(r) && i < c.n && !allowed; i++) {
+        r = az_as_session(&g->n[from], c.v[i], &tmp);
+        if (tr_ok(r)) r = assume_decide(env, &tmp, &g->n[to], trust, &allowed, &cond, ev);
+    }
+    if (tr_ok(r) && allowed) {
+        const char *name = strrchr(c.v[i - 1], '/') + 1;
+        _Static_assert(AZ_EV_MAX >= sizeof "as session : " + 64 + 900, "ev2 holds both");
+        snprintf(ev2, sizeof ev2, "as session %.64s: %.900s", name, ev);   /* cut: above */
+        r = add_edge(g, from, to, true, ev2);
+        if (tr_ok(r))   /* fits: %.64s */
+            snprintf(g->e[g->ne - 1].session, sizeof g->e[0].session, "%.64s", name);
+    }
+    strs_free(c.v, c.n);
+    return r;
+}
+
 /* Does node `from` get to assume role `to`?  op_assume_role's decision.
  * A principal of an account the store does not hold is decided by the
  * same rules for each principal of it the trust policy could admit (any
@@ -274,6 +343,7 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
         return TR_OK;
     }
     GUARD(assume_decide(env, p, role, trust, &allowed, &cond, ev));
+    if (!allowed && p->kind == AZ_ROLE) return session_edge(env, g, from, to, trust);
     if (!allowed) return TR_OK;
     /* AZ_ANYONE: only if its own IAM allows too. */
     GUARD(add_edge(g, from, to, cond || p->kind == AZ_ANYONE, ev));
@@ -497,6 +567,12 @@ static TR_RESULT on_trust_principal(void *arg, const char *p)
     }
     if (!everyone && !account) {
         size_t i = az_graph_find(g, p);
+        /* A session ARN: the role of that name (assume_edge then decides
+         * as that session). */
+        for (size_t k = 0; i == SIZE_MAX && k < g->nn; k++) {
+            const char *name;
+            if (az_session_of(&g->n[k], p, &name)) cand_add(c, k);
+        }
         /* An ARN of an account the store does not hold: its node. */
         if (i == SIZE_MAX && principal_account(p, a)) {
             char root[sizeof "arn:aws:iam:::root" + ACCOUNT_ID_LEN];

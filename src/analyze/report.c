@@ -97,18 +97,23 @@ static json_t *path_json(const struct az_graph *g, const struct az_access *acc,
     json_t *steps = json_array();
     for (size_t i = 0; i + 1 < a->npath; i++) {
         const struct az_edge *e = &g->e[a->edges[i]];
-        json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:s, s:b}",
+        json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:b}",
             "step", "sts:AssumeRole", "principal", g->n[e->from].arn, "role", g->n[e->to].arn,
-            "evidence", e->evidence, "conditional", e->conditional));
+            "evidence", e->evidence, "conditional", e->conditional);
+        if (st && e->session[0]) json_object_set_new(st, "asSession", json_string(e->session));
+        json_array_append_new(steps, st);
     }
     size_t q = a->path[a->npath - 1];
     const struct az_access *x = &acc[q];
-    json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:b}", "step",
+    json_t *gs = json_pack("{s:s, s:s, s:s, s:b}", "step",
         "secretsmanager:GetSecretValue", "principal", g->n[q].arn, "evidence", x->gsv_ev,
-        "allowed", x->gsv));
+        "allowed", x->gsv);
+    if (gs && x->session[0]) json_object_set_new(gs, "asSession", json_string(x->session));
+    json_array_append_new(steps, gs);
     json_t *k = json_pack("{s:s, s:s, s:s, s:s, s:b}", "step", "kms:Decrypt",
         "principal", g->n[q].arn, "source", x->kms_source, "evidence", x->kms_ev, "allowed", x->kms);
     if (k && x->grant_id[0]) json_object_set_new(k, "grantId", json_string(x->grant_id));
+    if (k && x->session[0]) json_object_set_new(k, "asSession", json_string(x->session));
     json_array_append_new(steps, k);
     return steps;
 }
@@ -131,9 +136,10 @@ static void print_path(const struct az_graph *g, const struct az_access *acc,
                e->evidence);
     }
     size_t q = a->path[a->npath - 1];
-    printf("    secretsmanager:GetSecretValue as %s: %s\n      %s\n", g->n[q].arn,
+    const char *sw = acc[q].session[0] ? " session " : "", *sn = acc[q].session;
+    printf("    secretsmanager:GetSecretValue as %s%s%s: %s\n      %s\n", g->n[q].arn, sw, sn,
            acc[q].gsv ? "allowed" : "denied", acc[q].gsv_ev);
-    printf("    kms:Decrypt as %s%s%s: %s\n      %s\n", g->n[q].arn,
+    printf("    kms:Decrypt as %s%s%s%s%s: %s\n      %s\n", g->n[q].arn, sw, sn,
            acc[q].kms_source[0] ? " by " : "", acc[q].kms_source,
            acc[q].kms ? "allowed" : "denied", acc[q].kms_ev);
 }
@@ -149,11 +155,20 @@ json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
             if (!ans[i].can) continue;
             size_t q = ans[i].path[ans[i].npath - 1];
             access_word(g, &ans[i], word);
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o}",
+            json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o}",
                 "principal", g->n[i].arn, "type", kind_word(g->n[i].kind), "account",
                 g->n[i].account, "access", ans[i].npath > 1 ? "via-role" : "direct",
                 "conditional", ans[i].conditional, "keyPermission", acc[q].kms_source,
-                "path", path_json(g, acc, &ans[i])));
+                "path", path_json(g, acc, &ans[i]));
+            /* Readers only as a session a policy or grant names. */
+            json_t *sess = json_array();
+            for (size_t k = 0; k + 1 < ans[i].npath; k++)
+                if (g->e[ans[i].edges[k]].session[0])
+                    json_array_append_new(sess, json_string(g->e[ans[i].edges[k]].session));
+            if (acc[q].session[0]) json_array_append_new(sess, json_string(acc[q].session));
+            if (p && json_array_size(sess)) json_object_set_new(p, "asSessions", sess);
+            else json_decref(sess);
+            json_array_append_new(arr, p);
         }
         json_object_set_new(o, "principals", arr);
         json_t *pub = json_array();
@@ -333,6 +348,11 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
         access_word(g, &ans[i], word);
         principal_label(&g->n[i], label);
         printf("%-64s  %-28s  %s\n", label, word, acc[q].kms_source);
+        for (size_t k = 0; k + 1 < ans[i].npath; k++)
+            if (g->e[ans[i].edges[k]].session[0])
+                printf("%-64s  (%s only as session %s)\n", "",
+                       g->n[g->e[ans[i].edges[k]].from].arn, g->e[ans[i].edges[k]].session);
+        if (acc[q].session[0]) printf("%-64s  (as session %s)\n", "", acc[q].session);
         if (ans[i].conditional) printf("%-64s  %s\n", "", "(conditional: see below)");
     }
     size_t nreaders = 0;

@@ -100,6 +100,8 @@ static TR_RESULT on_named(void *arg, const char *p)
         c->star = true;
         return named_add(t, "*");
     }
+    if (strncmp(p, "arn:aws:sts::", 13) == 0 && strstr(p, ":assumed-role/"))
+        GUARD(strs_add_unique(&t->sessions, &t->nsessions, &t->capsessions, p));
     if (strncmp(p, "arn:aws:iam::", 13) == 0 || strncmp(p, "arn:aws:sts::", 13) == 0) {
         /* The account part whole: a longer one is no account, never the
          * account its first 12 characters would name. */
@@ -138,6 +140,14 @@ static TR_RESULT collect_named(struct az_target *t, const char *text, enum polic
 }
 
 static TR_RESULT finish(const struct server_env *env, struct az_target *t, const char *key);
+
+static TR_RESULT on_grantee(void *arg, const char *p)
+{
+    struct az_target *t = arg;
+    if (strncmp(p, "arn:aws:sts::", 13) == 0 && strstr(p, ":assumed-role/"))
+        return strs_add_unique(&t->sessions, &t->nsessions, &t->capsessions, p);
+    return TR_OK;
+}
 
 TR_RESULT az_target_load(const struct server_env *env, const char *secret, const char *account,
                          const char *region, struct az_target *t)
@@ -186,6 +196,9 @@ TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, 
     strs_free(t->named, t->nnamed);
     t->named = NULL;
     t->nnamed = t->capnamed = 0;
+    strs_free(t->sessions, t->nsessions);
+    t->sessions = NULL;
+    t->nsessions = t->capsessions = 0;
     policy_unref(t->rp);
     policy_unref(t->kp);
     t->rp = t->kp = NULL;
@@ -245,6 +258,8 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
                                       t->key.policy_ids, t->key.arn, &t->kp));
     t->everyone_kp = t->kp_broken = false;
     if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp, &t->kp_broken));
+    /* Sessions a grant names (its grantee): decided like the policies'. */
+    if (t->have_key) GUARD(kms_grants_each_grantee(env->st, t->key.arn, on_grantee, t));
     if (t->have_key) {
         GUARD(kms_cached_key_attrs(env->st, &t->key, &t->key_aliases, &t->attrs.naliases,
                                    &t->key_tags, &t->attrs.ntags));
@@ -259,6 +274,7 @@ void az_target_free(struct az_target *t)
     secret_free(&t->s);
     if (t->have_key) key_rec_free(&t->key);
     strs_free(t->named, t->nnamed);
+    strs_free(t->sessions, t->nsessions);
     policy_unref(t->rp);
     policy_unref(t->kp);
     free(t->key_aliases);
@@ -309,6 +325,41 @@ static bool gsv_possible_indexed(const struct az_node *n, const struct az_target
 static TR_RESULT decide_evaluated(const struct server_env *env, const struct az_node *n,
                                   const struct az_target *t, bool quick, struct az_access *out);
 
+/* Does t name a session of role n (t->sessions)? */
+static bool has_session(const struct az_node *n, const struct az_target *t)
+{
+    const char *name;
+    for (size_t i = 0; n->kind == AZ_ROLE && i < t->nsessions; i++)
+        if (az_session_of(n, t->sessions[i], &name)) return true;
+    return false;
+}
+
+/* Role n cannot read as any session of it: can it as a session the
+ * resource policy, key policy or a grant names?  The session name is the
+ * caller's choice, so the answer is conditional, "as session S"; *out is
+ * changed only when one can. */
+static TR_RESULT decide_sessions(const struct server_env *env, const struct az_node *n,
+                                 const struct az_target *t, struct az_access *out)
+{
+    struct az_access *x = calloc(1, sizeof *x);
+    struct az_node tmp;
+    const char *name;
+    tr_result r = TR_OK;
+    if (!x) BAIL0(TR_E_INTERNAL);
+    for (size_t i = 0; tr_ok(r) && i < t->nsessions; i++) {
+        if (!az_session_of(n, t->sessions[i], &name)) continue;
+        r = az_as_session(n, t->sessions[i], &tmp);
+        if (tr_ok(r)) r = decide_evaluated(env, &tmp, t, false, x);
+        if (tr_failed(r) || !x->ok) continue;
+        *out = *x;
+        out->conditional = true;
+        snprintf(out->session, sizeof out->session, "%.64s", name);   /* fits: %.64s */
+        break;
+    }
+    free(x);
+    return r;
+}
+
 /* A principal of an account the store does not hold (n: its node, its own
  * IAM taken to allow): decided by the real rules as each principal of
  * that account the secret's or key's policy could admit (any principal of
@@ -357,12 +408,16 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     out->gsv_decision = DECISION_IMPLICIT_DENY;
     out->gsv_ev[0] = out->kms_ev[0] = out->grant_id[0] = '\0';
     out->kms_source = "";
+    out->session[0] = '\0';
     if (n->kind == AZ_FOREIGN) return decide_stranger(env, n, t, out);
-    if (quick && !gsv_possible(n, t)) {
+    bool named_session = has_session(n, t);
+    if (quick && !named_session && !gsv_possible(n, t)) {
         quick_denial(t, out);
         return TR_OK;
     }
-    return decide_evaluated(env, n, t, quick, out);
+    GUARD(decide_evaluated(env, n, t, quick && !named_session, out));
+    if (named_session && !out->ok) GUARD(decide_sessions(env, n, t, out));
+    return TR_OK;
 }
 
 /* The decision of az_decide past the prefilter. */
@@ -503,8 +558,9 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
     for (size_t i = 0; quick && i < g->ngsv_pol; i++)
         may[i] = policy_may_allow(g->gsv_pol[i], NULL, "secretsmanager:GetSecretValue", t->s.arn);
     for (size_t i = 0; i < g->nn; i++) {
-        if (quick && !gsv_possible_indexed(&g->n[i], t, may)) {
+        if (quick && !gsv_possible_indexed(&g->n[i], t, may) && !has_session(&g->n[i], t)) {
             struct az_access *a = &acc[i];
+            a->session[0] = '\0';
             a->gsv = a->kms = a->ok = a->conditional = false;
             a->gsv_decision = DECISION_IMPLICIT_DENY;
             a->kms_ev[0] = a->grant_id[0] = '\0';

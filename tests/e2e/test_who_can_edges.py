@@ -198,3 +198,108 @@ def test_version_stage_condition_is_unknown_not_absent(srv, root):
         allow(GSV, s, condition={"StringLike": {"secretsmanager:VersionId": "*"}})])
     by = {p["principal"]: p for p in who_can(srv, s)["principals"]}
     assert vid_user.arn in by and by[vid_user.arn]["conditional"] is True
+
+
+# ---- role sessions ----------------------------------------------------------------
+
+def sess_arn(role, name):
+    return f"arn:aws:sts::{ACCOUNT}:assumed-role/{role['RoleName']}/{name}"
+
+
+def as_session(caller, role, name):
+    cr = caller.sts.assume_role(RoleArn=role["Arn"], RoleSessionName=name)["Credentials"]
+    return Caller(caller.server, cr["AccessKeyId"], cr["SecretAccessKey"], cr["SessionToken"],
+                  arn=role["Arn"], account=ACCOUNT)
+
+
+def row(out, arn):
+    by = {p["principal"]: p for p in out["principals"]}
+    return by.get(arn)
+
+
+def test_session_named_by_resource_policy(srv, root):
+    """The resource policy allows one session of a role (assumed-role/R/
+    ci-job) GetSecretValue; the role's IAM allows only kms:Decrypt.  Live:
+    the session ci-job reads, another session does not.  The answer: the
+    role reads, conditionally, as session ci-job (JSON asSessions, text)."""
+    key = cmk(root)
+    name = unique("sess-rp")
+    role = make_role(root, name, trust=trust_policy(f"arn:aws:iam::{ACCOUNT}:root"),
+                     policy=[allow("kms:Decrypt", key)])
+    s = secret(root, "edges/sess-rp", key, rp=[
+        {"Sid": "CiJob", "Effect": "Allow", "Principal": {"AWS": sess_arn(role, "ci-job")},
+         "Action": GSV, "Resource": "*"}])
+    assumer = make_user(root, unique("sess-assumer"), policy=allow("sts:AssumeRole", role["Arn"]))
+    assert reads(as_session(assumer, role, "ci-job"), s)
+    assert not reads(as_session(assumer, role, "other"), s)
+
+    out = who_can(srv, s)
+    r = row(out, role["Arn"])
+    assert r is not None, out
+    assert r["conditional"] is True and r["asSessions"] == ["ci-job"]
+    assert r["path"][-2]["asSession"] == "ci-job" and "CiJob" in r["path"][-2]["evidence"]
+    u = row(out, assumer.arn)
+    assert u is not None and u["conditional"] is True and u["asSessions"] == ["ci-job"]
+    text = words(who_can(srv, s, fmt="text"))
+    assert "(as session ci-job)" in text
+    assert f"secretsmanager:GetSecretValue as {role['Arn']} session ci-job: allowed" in text
+
+
+def test_session_named_by_key_policy_and_grant(srv, root):
+    """The key policy (one role) or a grant (another role) names one
+    session of the role for kms:Decrypt; each role's IAM allows
+    GetSecretValue only.  Both read as that session, conditionally."""
+    name = unique("sess-kp")
+    trust = trust_policy(f"arn:aws:iam::{ACCOUNT}:root")
+    key = root.kms.create_key()["KeyMetadata"]["Arn"]
+    s = secret(root, "edges/sess-kp", key)
+    role = make_role(root, name, trust=trust, policy=[allow(GSV, s)])
+    root.kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy_doc(
+        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "Deploy", "Effect": "Allow", "Principal": {"AWS": sess_arn(role, "deploy")},
+         "Action": "kms:Decrypt", "Resource": "*"}))
+    granted = make_role(root, unique("sess-grant"), trust=trust, policy=[allow(GSV, s)])
+    root.kms.create_grant(KeyId=key, GranteePrincipal=sess_arn(granted, "batch"),
+                          Operations=["Decrypt"])
+    assumer = make_user(root, unique("sess-kp-assumer"),
+                        policy=allow("sts:AssumeRole", [role["Arn"], granted["Arn"]]))
+    assert reads(as_session(assumer, role, "deploy"), s)
+    assert not reads(as_session(assumer, role, "other"), s)
+    assert reads(as_session(assumer, granted, "batch"), s)
+    assert not reads(as_session(assumer, granted, "other"), s)
+
+    out = who_can(srv, s)
+    r = row(out, role["Arn"])
+    assert r and r["conditional"] is True and r["asSessions"] == ["deploy"], out
+    assert r["keyPermission"] == "key-policy" and "Deploy" in r["path"][-1]["evidence"]
+    g = row(out, granted["Arn"])
+    assert g and g["conditional"] is True and g["asSessions"] == ["batch"], out
+    assert g["keyPermission"] == "grant"
+
+
+def test_session_named_by_trust_policy(srv, root):
+    """Role R2 reads; its trust policy admits only session hop of role R1.
+    A user that can assume R1 reaches R2 through that session: listed,
+    conditional, the AssumeRole step as session hop."""
+    key = cmk(root)
+    s = secret(root, "edges/sess-trust", key)
+    r1 = make_role(root, unique("sess-r1"), trust=trust_policy(f"arn:aws:iam::{ACCOUNT}:root"),
+                   policy=allow("sts:AssumeRole", "*"))
+    r2 = make_role(root, unique("sess-r2"), trust=trust_policy(sess_arn(r1, "hop")),
+                   policy=[allow(GSV, s), allow("kms:Decrypt", key)])
+    user = make_user(root, unique("sess-user"), policy=allow("sts:AssumeRole", r1["Arn"]))
+    hop = as_session(user, r1, "hop")
+    reader = hop.sts.assume_role(RoleArn=r2["Arn"], RoleSessionName="xx")["Credentials"]
+    assert reads(Caller(hop.server, reader["AccessKeyId"], reader["SecretAccessKey"],
+                        reader["SessionToken"], arn=r2["Arn"], account=ACCOUNT), s)
+    with pytest.raises(ClientError):
+        as_session(user, r1, "other").sts.assume_role(RoleArn=r2["Arn"], RoleSessionName="xx")
+
+    out = who_can(srv, s)
+    r = row(out, r1["Arn"])
+    assert r and r["conditional"] is True and r["asSessions"] == ["hop"], out
+    assert r["path"][0]["asSession"] == "hop" and r["path"][0]["role"] == r2["Arn"]
+    u = row(out, user.arn)
+    assert u and u["conditional"] is True and u["asSessions"] == ["hop"]
+    assert [st.get("role") for st in u["path"][:2]] == [r1["Arn"], r2["Arn"]]

@@ -635,6 +635,47 @@ static void test_stranger_principal(void **state)
     tr_clear_error();
 }
 
+/* Which session ARNs name a session of a role node (az_session_of), and
+ * the node as that session (az_as_session). */
+static void test_session_of(void **state)
+{
+    (void)state;
+    struct az_node n = { .kind = AZ_ROLE };
+    snprintf(n.arn, sizeof n.arn, "arn:aws:iam::%s:role/team/ci", ACCT);
+    snprintf(n.account, sizeof n.account, "%s", ACCT);
+    n.who.type = PRINCIPAL_ROLE_SESSION;
+    snprintf(n.who.arn, sizeof n.who.arn, "arn:aws:sts::%s:assumed-role/ci/simulated", ACCT);
+    snprintf(n.who.id, sizeof n.who.id, "AROAEXAMPLEAAAAAAAAA:simulated");
+    const char *name = NULL;
+    assert_true(az_session_of(&n, "arn:aws:sts::" ACCT ":assumed-role/ci/job-1", &name));
+    assert_string_equal(name, "job-1");
+    const char *no[] = {
+        "arn:aws:sts::" ACCT ":assumed-role/ci/",           /* no session name */
+        "arn:aws:sts::" ACCT ":assumed-role/ci",            /* no session at all */
+        "arn:aws:sts::" ACCT ":assumed-role/cix/job-1",     /* another role */
+        "arn:aws:sts::" ACCT ":assumed-role/c/job-1",       /* a prefix of its name */
+        "arn:aws:sts::" FOREIGN ":assumed-role/ci/job-1",   /* another account */
+        "arn:aws:iam::" ACCT ":role/team/ci",               /* the role, not a session */
+        "arn:aws:sts::" ACCT ":federated-user/ci",
+        "arn:aws:sts::",
+        "",
+    };
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        assert_false(az_session_of(&n, no[i], &name));
+    struct az_node user = n;
+    user.kind = AZ_USER;
+    assert_false(az_session_of(&user, "arn:aws:sts::" ACCT ":assumed-role/ci/job-1", &name));
+
+    struct az_node s;
+    assert_true(tr_ok(az_as_session(&n, "arn:aws:sts::" ACCT ":assumed-role/ci/job-1", &s)));
+    assert_string_equal(s.who.arn, "arn:aws:sts::" ACCT ":assumed-role/ci/job-1");
+    assert_string_equal(s.who.id, "AROAEXAMPLEAAAAAAAAA:job-1");
+    assert_string_equal(s.arn, n.arn);
+    /* Not a session of it: refused, the output untouched by a guess. */
+    assert_true(tr_failed(az_as_session(&n, "arn:aws:sts::" ACCT ":assumed-role/cd/job-1", &s)));
+    tr_clear_error();
+}
+
 static void test_esc_put_resource_policy(void **state)
 {
     (void)state;
@@ -1052,6 +1093,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_graph, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anyone, setup, teardown),
         cmocka_unit_test(test_stranger_principal),
+        cmocka_unit_test(test_session_of),
         cmocka_unit_test_setup_teardown(test_esc_put_resource_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_key_policy_and_grant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_user_policies, setup, teardown),
