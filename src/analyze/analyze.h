@@ -196,6 +196,9 @@ struct az_answer {
     size_t path[AZ_MAX_HOPS + 1];
     size_t edges[AZ_MAX_HOPS];
     size_t npath;                /* nodes in path (1: direct) */
+    size_t cut_at;               /* !can, and this node can assume role cut_at, which is
+                                    AZ_MAX_HOPS hops from a reader: a longer chain, not
+                                    followed (the answer says so); else SIZE_MAX */
 };
 
 /* Decide every node of g against t: acc[g->nn] (each node's own access,

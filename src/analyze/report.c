@@ -175,6 +175,13 @@ json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
         for (size_t i = 0; i < g->nn; i++)
             if (public_role(g, ans, i)) json_array_append_new(pub, json_string(g->n[i].arn));
         json_object_set_new(o, "publicTrust", pub);
+        json_t *cut = json_array();
+        for (size_t i = 0; i < g->nn; i++)
+            if (!ans[i].can && ans[i].cut_at != SIZE_MAX)
+                json_array_append_new(cut, json_pack("{s:s, s:s}", "principal", g->n[i].arn,
+                                                     "role", g->n[ans[i].cut_at].arn));
+        json_object_set_new(o, "maxHops", json_integer(AZ_MAX_HOPS));
+        json_object_set_new(o, "chainsCut", cut);
         bool everyone = false;
         for (size_t i = 0; i < t->nnamed; i++) everyone |= strcmp(t->named[i], "*") == 0;
         json_object_set_new(o, "everyoneNamed", json_boolean(everyone));
@@ -359,6 +366,17 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
     for (size_t i = 0; i < g->nn; i++) nreaders += ans[i].can;
     if (nreaders == 0) printf("(nobody)\n");
     everyone_note(g, t, ans);
+    bool cut_head = false;
+    for (size_t i = 0; i < g->nn; i++) {
+        if (ans[i].can || ans[i].cut_at == SIZE_MAX) continue;
+        if (!cut_head)
+            printf("\nnot followed (chains longer than %d hops are not followed; these may read "
+                   "through one):\n", AZ_MAX_HOPS);
+        cut_head = true;
+        printf("  %s can assume %s, %d role hops from a reader: chains longer than %d hops "
+               "are not followed\n", g->n[i].arn, g->n[ans[i].cut_at].arn, AZ_MAX_HOPS,
+               AZ_MAX_HOPS);
+    }
     printf("\npaths:\n");
     for (size_t i = 0; i < g->nn; i++) {
         if (!ans[i].can) continue;

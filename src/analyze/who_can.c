@@ -15,7 +15,9 @@
  *  (c) S not pending deletion, a current value exists, the key Enabled
  *      and in S's region.
  * Then reachability: a principal can read S when it, or a role it can
- * assume in at most AZ_MAX_HOPS hops (graph.c), satisfies (a)-(c).
+ * assume in at most AZ_MAX_HOPS hops (graph.c), satisfies (a)-(c).  A
+ * principal that reaches a reader only through a longer chain is not
+ * listed, and its answer says where the chain was cut (az_answer.cut_at).
  *
  * Cost: with `quick`, a principal none of whose identity policies (nor
  * the secret's resource policy) could allow GetSecretValue on S is denied
@@ -496,6 +498,7 @@ static void reach(const struct az_graph *g, const struct az_access *acc, size_t 
 
     memset(ans, 0, sizeof *ans);
     ans->node = start;
+    ans->cut_at = SIZE_MAX;
     depth[start] = 0;
     prev_edge[start] = SIZE_MAX;
     queue[tail++] = start;
@@ -547,11 +550,12 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
     size_t *prev = calloc(g->nn + 1, sizeof *prev);
     size_t *depth = calloc(g->nn + 1, sizeof *depth);
     size_t *rdepth = calloc(g->nn + 1, sizeof *rdepth);
+    size_t *cut = calloc(g->nn + 1, sizeof *cut);
     unsigned char *may = calloc(g->ngsv_pol + 1, 1);
     size_t head = 0, tail = 0;
     tr_result r = TR_OK;
 
-    if (!queue || !prev || !depth || !rdepth || !may) {
+    if (!queue || !prev || !depth || !rdepth || !cut || !may) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         goto fail;
     }
@@ -579,14 +583,20 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
     /* Backwards from the readers, at most AZ_MAX_HOPS: the only nodes
      * that can have an answer, and (a lazy graph) the only roles whose
      * incoming edges matter. */
+    for (size_t i = 0; i < g->nn; i++) cut[i] = SIZE_MAX;
     while (head < tail) {
         size_t u = queue[head++];
-        if (rdepth[u] == AZ_MAX_HOPS) continue;
         r = az_graph_edges_into(g, u);
         if (tr_failed(r)) goto fail;
         for (size_t e = g->n[u].first_in; e != SIZE_MAX; e = g->e[e].next_in) {
             size_t f = g->e[e].from;
             if (rdepth[f] != SIZE_MAX) continue;
+            /* Breadth first: every node within the limit has its depth
+             * before the first at the limit is taken, so f has none. */
+            if (rdepth[u] == AZ_MAX_HOPS) {
+                if (cut[f] == SIZE_MAX) cut[f] = u;
+                continue;
+            }
             rdepth[f] = rdepth[u] + 1;
             queue[tail++] = f;
         }
@@ -600,12 +610,14 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
         memset(&ans[i], 0, sizeof ans[i]);
         ans[i].node = ans[i].path[0] = i;
         ans[i].npath = 1;
+        ans[i].cut_at = cut[i];
     }
 fail:
     free(queue);
     free(prev);
     free(depth);
     free(rdepth);
+    free(cut);
     free(may);
     return r;
 }

@@ -303,3 +303,46 @@ def test_session_named_by_trust_policy(srv, root):
     u = row(out, user.arn)
     assert u and u["conditional"] is True and u["asSessions"] == ["hop"]
     assert [st.get("role") for st in u["path"][:2]] == [r1["Arn"], r2["Arn"]]
+
+
+# ---- the hop limit --------------------------------------------------------------
+
+def test_chain_beyond_the_hop_limit_is_said(srv, root):
+    """user -> r1 -> r2 -> r3 -> r4 -> r5, r5 reads: the user is five role
+    hops away, one more than the analysis follows (4).  It is not listed,
+    and the answer says that its chain was cut (JSON chainsCut, a text
+    note); r1, four hops away, is listed."""
+    key = cmk(root)
+    s = secret(root, "edges/chain", key)
+    r1_name = unique("chain1")
+    user = make_user(root, unique("chain-user"),
+                     policy=allow("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/{r1_name}"))
+    # Each role trusts only the one before it; r1 the user.
+    roles = [make_role(root, r1_name, trust=trust_policy(user.arn))]
+    for i in range(2, 6):
+        roles.append(make_role(root, unique(f"chain{i}"), trust=trust_policy(roles[-1]["Arn"])))
+        root.iam.put_role_policy(RoleName=roles[-2]["RoleName"], PolicyName="next",
+                                 PolicyDocument=policy_doc(allow("sts:AssumeRole",
+                                                                 roles[-1]["Arn"])))
+    root.iam.put_role_policy(RoleName=roles[-1]["RoleName"], PolicyName="read",
+                             PolicyDocument=policy_doc(allow(GSV, s), allow("kms:Decrypt", key)))
+
+    # Live: the chain works.
+    c = user
+    for r in roles:
+        cr = c.sts.assume_role(RoleArn=r["Arn"], RoleSessionName="chain")["Credentials"]
+        c = Caller(c.server, cr["AccessKeyId"], cr["SecretAccessKey"], cr["SessionToken"],
+                   arn=r["Arn"], account=ACCOUNT)
+    assert reads(c, s)
+
+    out = who_can(srv, s)
+    by = {p["principal"]: p for p in out["principals"]}
+    assert roles[0]["Arn"] in by and len(by[roles[0]["Arn"]]["path"]) == 4 + 2
+    assert user.arn not in by
+    cut = {c["principal"]: c for c in out["chainsCut"]}
+    assert user.arn in cut, out["chainsCut"]
+    assert cut[user.arn]["role"] == roles[0]["Arn"]
+    assert out["maxHops"] == 4
+    text = words(who_can(srv, s, fmt="text"))
+    assert (f"{user.arn} can assume {roles[0]['Arn']}, 4 role hops from a reader: chains "
+            "longer than 4 hops are not followed") in text, text
