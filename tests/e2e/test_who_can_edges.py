@@ -346,3 +346,40 @@ def test_chain_beyond_the_hop_limit_is_said(srv, root):
     text = words(who_can(srv, s, fmt="text"))
     assert (f"{user.arn} can assume {roles[0]['Arn']}, 4 role hops from a reader: chains "
             "longer than 4 hops are not followed") in text, text
+
+
+# ---- conditions lost or misplaced --------------------------------------------------
+
+NO_DECRYPT_ADMIN = ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*",
+                    "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*",
+                    "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:Encrypt",
+                    "kms:GenerateDataKey*", "kms:TagResource", "kms:UntagResource"]
+
+
+def test_grant_to_account_keeps_the_identity_only_if(srv, root):
+    """The key policy does not delegate kms:Decrypt to IAM; a grant to the
+    account does, so the caller's IAM must allow too -- and the user's IAM
+    allows kms:Decrypt only over TLS (aws:SecureTransport, unknown to the
+    analysis).  Live over plain HTTP: denied.  The answer: conditional."""
+    key = root.kms.create_key(Policy=policy_doc(
+        {"Sid": "AdminNoDecrypt", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+         "Action": NO_DECRYPT_ADMIN, "Resource": "*"}))["KeyMetadata"]["Arn"]
+    root.kms.create_grant(KeyId=key, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:root",
+                          Operations=["Decrypt"])
+    s = secret(root, "edges/grant-cond", key)
+    user = make_user(root, unique("grant-tls"), policy=[
+        allow(GSV, s),
+        allow("kms:Decrypt", key, condition={"Bool": {"aws:SecureTransport": "true"}})])
+    plain = make_user(root, unique("grant-plain"), policy=[allow(GSV, s), allow("kms:Decrypt", key)])
+    assert srv.endpoint.startswith("http://")
+    assert not reads(user, s)
+    assert reads(plain, s)
+
+    out = who_can(srv, s)
+    u = row(out, user.arn)
+    assert u is not None and u["keyPermission"] == "grant", out
+    assert u["conditional"] is True
+    assert "only if the conditions of" in u["path"][-1]["evidence"]
+    p = row(out, plain.arn)
+    assert p is not None and p["keyPermission"] == "grant" and p["conditional"] is False
