@@ -488,23 +488,22 @@ fail:
 /* ---- reachability ------------------------------------------------------------ */
 
 /* Breadth first from `start` over assume-role edges: the nearest node
- * whose own access is ok, preferring one reached without conditions.
- * depth[] is all SIZE_MAX on entry and on return. */
-static void reach(const struct az_graph *g, const struct az_access *acc, size_t start,
-                  struct az_answer *ans, size_t *queue, size_t *prev_edge, size_t *depth)
+ * whose own access is ok, preferring one reached without conditions; with
+ * strict, over unconditional edges only, to unconditional readers only.
+ * False when none.  depth[] is all SIZE_MAX on entry and on return. */
+static bool reach_pass(const struct az_graph *g, const struct az_access *acc, size_t start,
+                       struct az_answer *ans, size_t *queue, size_t *prev_edge, size_t *depth,
+                       bool strict)
 {
     size_t head = 0, tail = 0, best = SIZE_MAX;
     bool best_cond = true;
 
-    memset(ans, 0, sizeof *ans);
-    ans->node = start;
-    ans->cut_at = SIZE_MAX;
     depth[start] = 0;
     prev_edge[start] = SIZE_MAX;
     queue[tail++] = start;
     while (head < tail) {
         size_t u = queue[head++];
-        if (acc[u].ok) {
+        if (acc[u].ok && !(strict && acc[u].conditional)) {
             bool cond = acc[u].conditional;
             for (size_t e = prev_edge[u]; e != SIZE_MAX; e = prev_edge[g->e[e].from])
                 cond |= g->e[e].conditional;
@@ -516,16 +515,13 @@ static void reach(const struct az_graph *g, const struct az_access *acc, size_t 
         }
         if (depth[u] == AZ_MAX_HOPS) continue;
         for (size_t e = g->n[u].first_out; e != SIZE_MAX; e = g->e[e].next_out) {
-            if (depth[g->e[e].to] != SIZE_MAX) continue;
+            if (depth[g->e[e].to] != SIZE_MAX || (strict && g->e[e].conditional)) continue;
             depth[g->e[e].to] = depth[u] + 1;
             prev_edge[g->e[e].to] = e;
             queue[tail++] = g->e[e].to;
         }
     }
-    if (best == SIZE_MAX) {
-        ans->path[0] = start;
-        ans->npath = 1;
-    } else {
+    if (best != SIZE_MAX) {
         ans->can = true;
         ans->conditional = best_cond;
         size_t n = depth[best] + 1, u = best;
@@ -540,6 +536,23 @@ static void reach(const struct az_graph *g, const struct az_access *acc, size_t 
     }
     /* depth[] back to all SIZE_MAX for the next call (only what was touched). */
     for (size_t i = 0; i < tail; i++) depth[queue[i]] = SIZE_MAX;
+    return best != SIZE_MAX;
+}
+
+/* start's answer: an unconditional path when there is one (the first
+ * pass, over unconditional edges only: a breadth-first search keeps the
+ * first edge into each node, which may be a conditional one while
+ * another path is certain), else the nearest conditional one. */
+static void reach(const struct az_graph *g, const struct az_access *acc, size_t start,
+                  struct az_answer *ans, size_t *queue, size_t *prev_edge, size_t *depth)
+{
+    memset(ans, 0, sizeof *ans);
+    ans->node = start;
+    ans->cut_at = SIZE_MAX;
+    if (reach_pass(g, acc, start, ans, queue, prev_edge, depth, true)) return;
+    if (reach_pass(g, acc, start, ans, queue, prev_edge, depth, false)) return;
+    ans->path[0] = start;
+    ans->npath = 1;
 }
 
 TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,

@@ -383,3 +383,32 @@ def test_grant_to_account_keeps_the_identity_only_if(srv, root):
     assert "only if the conditions of" in u["path"][-1]["evidence"]
     p = row(out, plain.arn)
     assert p is not None and p["keyPermission"] == "grant" and p["conditional"] is False
+
+
+@pytest.mark.parametrize("cond_first", [True, False])
+def test_unconditional_path_preferred(srv, root, cond_first):
+    """A user reaches the reader role R through role A (its trust asks for
+    an ExternalId: conditional) and through role B (unconditional).  The
+    answer is the certain one, via B, whichever role came first."""
+    key = cmk(root)
+    s = secret(root, "edges/paths", key)
+    r_name = unique("paths-r")
+    r_arn = f"arn:aws:iam::{ACCOUNT}:role/{r_name}"
+    user = make_user(root, unique("paths-user"), policy=allow("sts:AssumeRole", "*"))
+    hop = [allow("sts:AssumeRole", r_arn)]
+    mk_a = lambda: make_role(root, unique("paths-a"), policy=hop, trust=trust_policy(
+        user.arn, condition={"StringEquals": {"sts:ExternalId": "x-123"}}))
+    mk_b = lambda: make_role(root, unique("paths-b"), policy=hop, trust=trust_policy(user.arn))
+    if cond_first:
+        a = mk_a()
+        b = mk_b()
+    else:
+        b = mk_b()
+        a = mk_a()
+    make_role(root, r_name, trust=trust_policy([a["Arn"], b["Arn"]]),
+              policy=[allow(GSV, s), allow("kms:Decrypt", key)])
+    out = who_can(srv, s)
+    u = row(out, user.arn)
+    assert u is not None, out
+    assert u["conditional"] is False, u
+    assert u["path"][0]["role"] == b["Arn"] and u["path"][1]["role"] == r_arn
