@@ -539,6 +539,7 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
         }
         out->res.nrefs = 0;
         out->res.ncond_refs = 0;
+        out->res.nchecked_denies = 0;
         kctx_free(&c);
         return r;
     }
@@ -554,6 +555,7 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
     /* The refs named policies that are gone now. */
     out->res.nrefs = 0;
     out->res.ncond_refs = 0;
+    out->res.nchecked_denies = 0;
     kctx_free(&c);
     return r;
 }

@@ -412,3 +412,34 @@ def test_unconditional_path_preferred(srv, root, cond_first):
     assert u is not None, out
     assert u["conditional"] is False, u
     assert u["path"][0]["role"] == b["Arn"] and u["path"][1]["role"] == r_arn
+
+
+def test_deny_conditions_printed_as_not_holding(srv, root):
+    """A resource-policy Deny of GetSecretValue unless the call comes from
+    a VPC endpoint (aws:SourceVpce, unknown): the reader is conditional,
+    and the evidence says the Deny's conditions must NOT hold.  A Deny
+    whose condition is known false (a principal tag the user does not
+    have) was checked and did not apply: the evidence names it."""
+    key = cmk(root)
+    s = secret(root, "edges/deny-cond", key, rp=[
+        {"Sid": "OnlyFromVpce", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": GSV,
+         "Resource": "*", "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}}},
+        {"Sid": "NotContractors", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": GSV,
+         "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalTag/team": "contractor"}}}])
+    user = make_user(root, unique("deny-cond"), policy=[allow(GSV, s), allow("kms:Decrypt", key)])
+    tls = make_user(root, unique("deny-cond-tls"), policy=[
+        allow(GSV, s, condition={"Bool": {"aws:SecureTransport": "true"}}),
+        allow("kms:Decrypt", key)])
+    out = who_can(srv, s)
+    u = row(out, user.arn)
+    assert u is not None and u["conditional"] is True, out
+    ev = u["path"][-2]["evidence"]
+    assert "only if the conditions of: Deny resource resource-policy:" in ev, ev
+    assert "(Sid OnlyFromVpce) do not hold" in ev, ev
+    assert ("denies checked, not applying (their conditions are false): Deny resource "
+            "resource-policy:") in ev and "(Sid NotContractors)" in ev, ev
+    # An Allow that holds only if its conditions hold, with the Deny.
+    ev = row(out, tls.arn)["path"][-2]["evidence"]
+    assert "only if the conditions of: identity inline:" in ev, ev
+    assert " hold, and those of: Deny resource resource-policy:" in ev, ev
+    assert ev.count("do not hold") == 1 and "(Sid OnlyFromVpce) do not hold" in ev, ev
