@@ -218,6 +218,8 @@ struct az_escalation {
     char action[64];
     char resource[PRINCIPAL_ARN_MAX];
     char evidence[AZ_EV_MAX];
+    bool conditional;            /* holds only if request-time conditions hold (the
+                                    permission's, or a hop's on the way to `via`) */
 };
 TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
                          const struct az_target *t, const struct az_answer *ans,

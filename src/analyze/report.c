@@ -506,9 +506,9 @@ void az_report_escalations(const struct az_graph *g, const struct az_escalation 
     if (f == AZ_JSON) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
-            json_t *x = json_pack("{s:s, s:s, s:s, s:s}", "principal", g->n[e[i].node].arn,
+            json_t *x = json_pack("{s:s, s:s, s:s, s:s, s:b}", "principal", g->n[e[i].node].arn,
                                   "action", e[i].action, "resource", e[i].resource,
-                                  "evidence", e[i].evidence);
+                                  "evidence", e[i].evidence, "conditional", e[i].conditional);
             if (x && e[i].via != SIZE_MAX)
                 json_object_set_new(x, "via", json_string(g->n[e[i].via].arn));
             json_array_append_new(arr, x);
@@ -520,7 +520,8 @@ void az_report_escalations(const struct az_graph *g, const struct az_escalation 
     printf("\ncan gain access (cannot read now, may change the answer):\n");
     if (n == 0) printf("  (nobody)\n");
     for (size_t i = 0; i < n; i++)
-        printf("  %s\n    %s%s%s%s on %s\n      %s\n", g->n[e[i].node].arn,
+        printf("  %s\n    %s%s%s%s on %s%s\n      %s\n", g->n[e[i].node].arn,
                e[i].via != SIZE_MAX ? "as " : "", e[i].via != SIZE_MAX ? g->n[e[i].via].arn : "",
-               e[i].via != SIZE_MAX ? ": " : "", e[i].action, e[i].resource, e[i].evidence);
+               e[i].via != SIZE_MAX ? ": " : "", e[i].action, e[i].resource,
+               e[i].conditional ? " (only if conditions hold)" : "", e[i].evidence);
 }

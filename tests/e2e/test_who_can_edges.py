@@ -443,3 +443,76 @@ def test_deny_conditions_printed_as_not_holding(srv, root):
     assert "only if the conditions of: identity inline:" in ev, ev
     assert " hold, and those of: Deny resource resource-policy:" in ev, ev
     assert ev.count("do not hold") == 1 and "(Sid OnlyFromVpce) do not hold" in ev, ev
+
+
+# ---- "can gain access" ---------------------------------------------------------------
+
+def gain(out, arn):
+    return [e for e in out["canGainAccess"] if e["principal"] == arn]
+
+
+def test_gain_access_request_time_conditions_are_conditional(srv, root):
+    """PutResourcePolicy allowed only from 10.0.0.0/8 (aws:SourceIp) and
+    CreateGrant only over TLS: both listed, conditional; an unconditioned
+    PutResourcePolicy is not."""
+    key = cmk(root, {"Sid": "Iam", "Effect": "Allow",
+                     "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                     "Action": "kms:CreateGrant", "Resource": "*"})
+    s = secret(root, "edges/gain-ip", key)
+    ip = make_user(root, unique("gain-ip"), policy=[
+        allow("secretsmanager:PutResourcePolicy", s,
+              condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}),
+        allow("kms:CreateGrant", key, condition={"Bool": {"aws:SecureTransport": "true"}})])
+    plain = make_user(root, unique("gain-plain"),
+                      policy=allow("secretsmanager:PutResourcePolicy", s))
+    out = who_can(srv, s)
+    by = {e["action"]: e for e in gain(out, ip.arn)}
+    assert set(by) == {"secretsmanager:PutResourcePolicy", "kms:CreateGrant"}, out["canGainAccess"]
+    assert all(e["conditional"] is True for e in by.values())
+    assert [e["conditional"] for e in gain(out, plain.arn)] == [False]
+    text = words(who_can(srv, s, fmt="text"))
+    assert f"secretsmanager:PutResourcePolicy on {s} (only if conditions hold)" in text
+
+
+def test_gain_access_no_put_key_policy_across_accounts(srv, root, account_b):
+    """The key policy lets account B put the key policy and create grants;
+    a user of B allowed both by its IAM: only kms:CreateGrant is listed
+    (PutKeyPolicy is not a cross-account call)."""
+    b_root = f"arn:aws:iam::{account_b.account}:root"
+    key = cmk(root, {"Sid": "B", "Effect": "Allow", "Principal": {"AWS": b_root},
+                     "Action": ["kms:PutKeyPolicy", "kms:CreateGrant"], "Resource": "*"})
+    s = secret(root, "edges/gain-xacct", key)
+    b_user = make_user(account_b, unique("gain-b"),
+                       policy=allow(["kms:PutKeyPolicy", "kms:CreateGrant"], "*"))
+    with pytest.raises(ClientError):
+        b_user.kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy_doc(
+            allow("kms:*", principal={"AWS": b_root})))
+    out = who_can(srv, s)
+    assert [e["action"] for e in gain(out, b_user.arn)] == ["kms:CreateGrant"], out["canGainAccess"]
+
+
+def test_gain_access_nothing_for_secret_pending_deletion(srv, root):
+    """A secret scheduled for deletion: nobody can gain access to it by a
+    permission change."""
+    s = secret(root, "edges/gain-deleted")
+    user = make_user(root, unique("gain-del"), policy=allow("secretsmanager:PutResourcePolicy", s))
+    assert gain(who_can(srv, s), user.arn)
+    root.client("secretsmanager").delete_secret(SecretId=s, RecoveryWindowInDays=7)
+    out = who_can(srv, s)
+    assert out["canGainAccess"] == [], out["canGainAccess"]
+
+
+def test_gain_access_via_conditional_hop_is_conditional(srv, root):
+    """A role that may rewrite the secret's resource policy; a user that
+    can assume it only with an ExternalId: the user's entry, via the role,
+    is conditional, the role's own is not."""
+    s = secret(root, "edges/gain-via")
+    user = make_user(root, unique("gain-via-user"), policy=allow("sts:AssumeRole", "*"))
+    role = make_role(root, unique("gain-via-role"),
+                     trust=trust_policy(user.arn, condition={"StringEquals": {"sts:ExternalId": "e-1"}}),
+                     policy=allow("secretsmanager:PutResourcePolicy", s))
+    out = who_can(srv, s)
+    [own] = gain(out, role["Arn"])
+    assert own["conditional"] is False
+    [via] = gain(out, user.arn)
+    assert via["via"] == role["Arn"] and via["conditional"] is True

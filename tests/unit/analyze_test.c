@@ -693,6 +693,14 @@ static void test_esc_put_resource_policy(void **state)
                  DOC(ALLOW("secretsmanager:PutResourcePolicy", "*") "," ALLOW("kms:Decrypt", "*")));
     put_user(ACCT, "rp-res", "AIDAESCAAAAAAAAAAAA5", DOC(ALLOW("kms:Decrypt", "*")));
     put_user(ACCT, "nothing", "AIDAESCAAAAAAAAAAAA6", NULL);
+    /* Only from one network, or only with MFA: request-time, unknown. */
+    put_user(ACCT, "rp-ip", "AIDAESCAAAAAAAAAAAA7",
+             DOC("{'Effect':'Allow','Action':'secretsmanager:PutResourcePolicy','Resource':'*',"
+                 "'Condition':{'IpAddress':{'aws:SourceIp':'10.0.0.0/8'}}}"));
+    put_user(ACCT, "rp-mfa-deny", "AIDAESCAAAAAAAAAAAA8",
+             DOC(ALLOW("secretsmanager:PutResourcePolicy", "*") ","
+                 "{'Effect':'Deny','Action':'*','Resource':'*',"
+                 "'Condition':{'BoolIfExists':{'aws:MultiFactorAuthPresent':'false'}}}"));
     json_decref(op("PutResourcePolicy", json_pack("{s:s, s:s}", "SecretId", SECRET, "ResourcePolicy",
         q(DOC("{'Effect':'Allow','Principal':{'AWS':'" U("rp-res") "'},"
               "'Action':'secretsmanager:PutResourcePolicy','Resource':'*'}")))));
@@ -708,6 +716,14 @@ static void test_esc_put_resource_policy(void **state)
     assert_false(listed_any(&x, U("rp-denied")));
     assert_false(listed_any(&x, U("rp-bounded")));
     assert_false(listed_any(&x, U("nothing")));
+    assert_true(listed(&x, U("rp-ip"), prp, SECRET, NULL));
+    assert_true(listed(&x, U("rp-mfa-deny"), prp, SECRET, NULL));
+    for (size_t k = 0; k < x.n; k++) {
+        const char *who = x.g.n[x.e[k].node].arn;
+        bool cond = strcmp(who, U("rp-ip")) == 0 || strcmp(who, U("rp-mfa-deny")) == 0;
+        if (strcmp(x.e[k].action, prp) == 0) assert_int_equal(x.e[k].conditional, cond);
+    }
+    assert_non_null(strstr(evidence(&x, U("rp-mfa-deny"), prp, SECRET), "do not hold"));
     run_free(&x);
     /* On the other secret, the scoped one is listed and the first is not. */
     analyze(SECRET2, &x);
