@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "kms/kms.h"
 #include "op/op.h"
@@ -236,10 +237,17 @@ void az_report_escalations(const struct az_graph *g, const struct az_escalation 
 /* The JSON object az_report prints (--all gathers them). */
 json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
                        const struct az_access *acc, const struct az_answer *ans);
-/* what-can-decrypt: the secrets node can read (one answer per target). */
-void az_report_principal(const struct az_graph *g, size_t node, const struct az_target *t,
-                         size_t nt, struct az_access *const *acc, const struct az_answer *ans,
-                         enum az_format f);
+/* what-can-decrypt, streamed one secret at a time so that memory follows
+ * the answer, not principals x secrets: _begin prints the head; _one, for
+ * a secret t that node's answer a can read (nothing otherwise), prints
+ * its JSON object, or its text table row now and its paths into `paths`
+ * (a memory stream: the text prints them after the table); *count counts
+ * them; _end closes the document (text: "(none)", then the paths). */
+void az_report_principal_begin(const struct az_graph *g, size_t node, enum az_format f);
+void az_report_principal_one(const struct az_graph *g, const struct az_target *t,
+                             const struct az_access *acc, const struct az_answer *a,
+                             enum az_format f, FILE *paths, size_t *count);
+void az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths);
 /* --diff: who gains and who loses access between two answers over g
  * (before: the secret as it is; after: --with-key). */
 void az_report_diff(const struct az_graph *g, const struct az_target *before,

@@ -127,21 +127,27 @@ static json_t *target_json(const struct az_target *t)
                      "notLiveBecause", t->live ? NULL : t->why_not_live);
 }
 
-static void print_path(const struct az_graph *g, const struct az_access *acc,
-                       const struct az_answer *a)
+static void print_path_to(FILE *out, const struct az_graph *g, const struct az_access *acc,
+                          const struct az_answer *a)
 {
     for (size_t i = 0; i + 1 < a->npath; i++) {
         const struct az_edge *e = &g->e[a->edges[i]];
-        printf("    sts:AssumeRole %s -> %s\n      %s\n", g->n[e->from].arn, g->n[e->to].arn,
+        fprintf(out, "    sts:AssumeRole %s -> %s\n      %s\n", g->n[e->from].arn, g->n[e->to].arn,
                e->evidence);
     }
     size_t q = a->path[a->npath - 1];
     const char *sw = acc[q].session[0] ? " session " : "", *sn = acc[q].session;
-    printf("    secretsmanager:GetSecretValue as %s%s%s: %s\n      %s\n", g->n[q].arn, sw, sn,
+    fprintf(out, "    secretsmanager:GetSecretValue as %s%s%s: %s\n      %s\n", g->n[q].arn, sw, sn,
            acc[q].gsv ? "allowed" : "denied", acc[q].gsv_ev);
-    printf("    kms:Decrypt as %s%s%s%s%s: %s\n      %s\n", g->n[q].arn, sw, sn,
+    fprintf(out, "    kms:Decrypt as %s%s%s%s%s: %s\n      %s\n", g->n[q].arn, sw, sn,
            acc[q].kms_source[0] ? " by " : "", acc[q].kms_source,
            acc[q].kms ? "allowed" : "denied", acc[q].kms_ev);
+}
+
+static void print_path(const struct az_graph *g, const struct az_access *acc,
+                       const struct az_answer *a)
+{
+    print_path_to(stdout, g, acc, a);
 }
 
 json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
@@ -422,49 +428,63 @@ void az_explain(const struct az_graph *g, const struct az_target *t, const struc
     }
 }
 
-void az_report_principal(const struct az_graph *g, size_t node, const struct az_target *t,
-                         size_t nt, struct az_access *const *acc, const struct az_answer *ans,
-                         enum az_format f)
+void az_report_principal_begin(const struct az_graph *g, size_t node, enum az_format f)
 {
-    char word[WORD_MAX];
     if (f == AZ_JSON) {
-        json_t *o = json_pack("{s:s, s:s}", "principal", g->n[node].arn, "type",
-                              kind_word(g->n[node].kind));
-        json_t *arr = json_array();
-        for (size_t i = 0; i < nt; i++) {
-            if (!ans[i].can) continue;
-            size_t q = ans[i].path[ans[i].npath - 1];
-            json_array_append_new(arr, json_pack("{s:o, s:s, s:b, s:s, s:o}",
-                "secret", target_json(&t[i]), "access", ans[i].npath > 1 ? "via-role" : "direct",
-                "conditional", ans[i].conditional, "keyPermission", acc[i][q].kms_source,
-                "path", path_json(g, acc[i], &ans[i])));
-        }
-        json_object_set_new(o, "secrets", arr);
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (s) puts(s);
-        free(s);
-        json_decref(o);
+        json_t *p = json_string(g->n[node].arn), *k = json_string(kind_word(g->n[node].kind));
+        char *ps = p ? json_dumps(p, JSON_ENCODE_ANY) : NULL;
+        char *ks = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
+        printf("{\"principal\": %s, \"type\": %s, \"secrets\": [", ps ? ps : "null",
+               ks ? ks : "null");
+        free(ps);
+        free(ks);
+        json_decref(p);
+        json_decref(k);
         return;
     }
-    size_t n = 0;
     printf("principal: %s\n\n%-72s  %-28s  %s\n", g->n[node].arn, "SECRET", "ACCESS",
            "KEY PERMISSION");
-    for (size_t i = 0; i < nt; i++) {
-        if (!ans[i].can) continue;
-        size_t q = ans[i].path[ans[i].npath - 1];
-        access_word(g, &ans[i], word);
-        printf("%-72s  %-28s  %s%s\n", t[i].s.arn, word, acc[i][q].kms_source,
-               ans[i].conditional ? " (conditional)" : "");
-        n++;
+}
+
+void az_report_principal_one(const struct az_graph *g, const struct az_target *t,
+                             const struct az_access *acc, const struct az_answer *a,
+                             enum az_format f, FILE *paths, size_t *count)
+{
+    char word[WORD_MAX];
+    if (!a->can) return;
+    size_t q = a->path[a->npath - 1];
+    if (f == AZ_JSON) {
+        json_t *o = json_pack("{s:o, s:s, s:b, s:s, s:o}",
+            "secret", target_json(t), "access", a->npath > 1 ? "via-role" : "direct",
+            "conditional", a->conditional, "keyPermission", acc[q].kms_source,
+            "path", path_json(g, acc, a));
+        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (s) printf("%s\n%s", *count ? "," : "", s);
+        free(s);
+        json_decref(o);
+        (*count)++;
+        return;
     }
-    if (n == 0) printf("(none)\n");
+    access_word(g, a, word);
+    printf("%-72s  %-28s  %s%s\n", t->s.arn, word, acc[q].kms_source,
+           a->conditional ? " (conditional)" : "");
+    if (paths) {
+        fprintf(paths, "  %s%s\n", t->s.arn,
+                a->conditional ? " (allowed only if the conditions below hold)" : "");
+        print_path_to(paths, g, acc, a);
+    }
+    (*count)++;
+}
+
+void az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths)
+{
+    if (f == AZ_JSON) {
+        printf("]}\n");
+        return;
+    }
+    if (count == 0) printf("(none)\n");
     printf("\npaths:\n");
-    for (size_t i = 0; i < nt; i++) {
-        if (!ans[i].can) continue;
-        printf("  %s%s\n", t[i].s.arn,
-               ans[i].conditional ? " (allowed only if the conditions below hold)" : "");
-        print_path(g, acc[i], &ans[i]);
-    }
+    if (paths && npaths) fwrite(paths, 1, npaths, stdout);
 }
 
 void az_report_diff(const struct az_graph *g, const struct az_target *before,
