@@ -564,10 +564,13 @@ def test_what_can_decrypt_memory_follows_the_answer(srv, root):
                                  "--format", "json")
     out, rss = peak_rss_kb(srv, "what-can-decrypt", reader.arn, "--data-dir", srv.data_dir,
                            "--format", "json")
-    got = {s["secret"]["arn"] for s in json.loads(out)["secrets"]}
+    # (Other tests of this module may leave it more to read, such as the
+    # secret behind the role any principal may assume: only ours count.)
+    got = {s["secret"]["arn"] for s in json.loads(out)["secrets"]} & set(arns)
     assert got == {a for a in arns if a.split(":secret:")[1].startswith(f"{prefix}/1")}
     assert rss < base + 16 * 1024, (rss, base)
     text, _ = peak_rss_kb(srv, "what-can-decrypt", reader.arn, "--data-dir", srv.data_dir)
     text = text.decode()
     table, paths = text.split("\npaths:\n")
-    assert sum(1 for a in arns if a in table) == len(got) == paths.count("kms:Decrypt as ")
+    assert sum(1 for a in arns if a in table) == len(got)
+    assert paths.count("kms:Decrypt as ") == len(json.loads(out)["secrets"])
