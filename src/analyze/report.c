@@ -6,6 +6,7 @@
 #include "analyze/analyze.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,96 @@ fail:
     free(node_done);
 }
 
+/* ---- readers that share a path (text) ----------------------------------- */
+
+/* Do readers i and j (users or roles) share their path?  Direct: the same
+ * decisions, word for word (the members of one group, allowed by its
+ * policy); through roles: the same roles and hops after the first, whose
+ * own evidence names each of them. */
+static bool same_path(const struct az_graph *g, const struct az_access *acc,
+                      const struct az_answer *ans, size_t i, size_t j)
+{
+    const struct az_answer *a = &ans[i], *b = &ans[j];
+    if (g->n[i].kind != g->n[j].kind || a->npath != b->npath || a->conditional != b->conditional)
+        return false;
+    if (a->npath == 1)
+        return strcmp(acc[i].kms_source, acc[j].kms_source) == 0 &&
+               strcmp(acc[i].gsv_ev, acc[j].gsv_ev) == 0 && strcmp(acc[i].kms_ev, acc[j].kms_ev) == 0 &&
+               strcmp(acc[i].grant_id, acc[j].grant_id) == 0 && strcmp(acc[i].session, acc[j].session) == 0;
+    const struct az_edge *ea = &g->e[a->edges[0]], *eb = &g->e[b->edges[0]];
+    if (ea->conditional != eb->conditional || strcmp(ea->session, eb->session) != 0) return false;
+    for (size_t k = 1; k < a->npath; k++)
+        if (a->path[k] != b->path[k] || (k + 1 < a->npath && a->edges[k] != b->edges[k])) return false;
+    return true;
+}
+
+struct reader_key {
+    uint64_t h;
+    size_t node;
+};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211u;
+    return h;
+}
+
+static uint64_t path_hash(const struct az_graph *g, const struct az_access *acc,
+                          const struct az_answer *a, size_t i)
+{
+    uint64_t h = 1469598103934665603u;
+    h = fnv(h, &g->n[i].kind, sizeof g->n[i].kind);
+    h = fnv(h, &a->npath, sizeof a->npath);
+    if (a->npath == 1) {
+        h = fnv(h, acc[i].gsv_ev, strlen(acc[i].gsv_ev));
+        return fnv(h, acc[i].kms_ev, strlen(acc[i].kms_ev));
+    }
+    return fnv(h, &a->path[1], (a->npath - 1) * sizeof a->path[1]);
+}
+
+static int cmp_key(const void *x, const void *y)
+{
+    const struct reader_key *a = x, *b = y;
+    if (a->h != b->h) return a->h < b->h ? -1 : 1;
+    return a->node < b->node ? -1 : a->node > b->node;
+}
+
+/* lead[i]: the first reader (in node order) of i's group of readers that
+ * share a path (i itself when alone); size[i] for a leader: its members.
+ * Users and roles only.  False when out of memory (then no groups). */
+static bool group_readers(const struct az_graph *g, const struct az_access *acc,
+                          const struct az_answer *ans, size_t *lead, size_t *size)
+{
+    struct reader_key *k = calloc(g->nn + 1, sizeof *k);
+    size_t n = 0;
+    for (size_t i = 0; i < g->nn; i++) {
+        lead[i] = i;
+        size[i] = 1;
+    }
+    if (!k) return false;
+    for (size_t i = 0; i < g->nn; i++)
+        if (ans[i].can && (g->n[i].kind == AZ_USER || g->n[i].kind == AZ_ROLE))
+            k[n++] = (struct reader_key){ path_hash(g, acc, &ans[i], i), i };
+    qsort(k, n, sizeof *k, cmp_key);
+    /* Within a run of equal hashes, each joins the first that shares its
+     * path (node order: leaders come first). */
+    for (size_t a = 0; a < n;) {
+        size_t b = a;
+        while (b < n && k[b].h == k[a].h) b++;
+        for (size_t x = a + 1; x < b; x++)
+            for (size_t y = a; y < x; y++)
+                if (lead[k[y].node] == k[y].node && same_path(g, acc, ans, k[x].node, k[y].node)) {
+                    lead[k[x].node] = k[y].node;
+                    size[k[y].node]++;
+                    break;
+                }
+        a = b;
+    }
+    free(k);
+    return true;
+}
+
 void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
                const struct az_answer *ans, enum az_format f)
 {
@@ -353,14 +444,27 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
             printf("\nWARNING: role %s trusts every AWS account (\"AWS\": \"*\") with no\n"
                    "condition: any principal of any account whose own IAM allows sts:AssumeRole\n"
                    "can assume it, and through it read this secret.\n", g->n[i].arn);
+    /* Readers that share a path print as one row and one path (JSON
+     * keeps every one). */
+    size_t *lead = calloc(g->nn + 1, sizeof *lead), *size = calloc(g->nn + 1, sizeof *size);
+    bool grouped = lead && size && group_readers(g, acc, ans, lead, size);
     printf("\n%-64s  %-28s  %s\n", "PRINCIPAL", "ACCESS", "KEY PERMISSION");
     for (size_t i = 0; i < g->nn; i++) {
-        if (!ans[i].can) continue;
+        if (!ans[i].can || (grouped && lead[i] != i)) continue;
         size_t q = ans[i].path[ans[i].npath - 1];
         char label[PRINCIPAL_ARN_MAX];
         access_word(g, &ans[i], word);
         principal_label(&g->n[i], label);
-        printf("%-64s  %-28s  %s\n", label, word, acc[q].kms_source);
+        if (grouped && size[i] > 1) {
+            char head[64];
+            snprintf(head, sizeof head, "%zu %ss sharing one path:", size[i],  /* fits: 20+4+21 */
+                     kind_word(g->n[i].kind));
+            printf("%-64s  %-28s  %s\n", head, word, acc[q].kms_source);
+            for (size_t j = i; j < g->nn; j++)
+                if (ans[j].can && lead[j] == i) printf("  %s\n", g->n[j].arn);
+        } else {
+            printf("%-64s  %-28s  %s\n", label, word, acc[q].kms_source);
+        }
         for (size_t k = 0; k + 1 < ans[i].npath; k++)
             if (g->e[ans[i].edges[k]].session[0])
                 printf("%-64s  (%s only as session %s)\n", "",
@@ -385,10 +489,19 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
     }
     printf("\npaths:\n");
     for (size_t i = 0; i < g->nn; i++) {
-        if (!ans[i].can) continue;
-        printf("  %s%s\n", g->n[i].arn, ans[i].conditional ? " (allowed only if the conditions below hold)" : "");
+        if (!ans[i].can || (grouped && lead[i] != i)) continue;
+        if (grouped && size[i] > 1)
+            printf("  the %zu %ss above, one path; as %s%s\n", size[i], kind_word(g->n[i].kind),
+                   g->n[i].arn, ans[i].conditional ? " (allowed only if the conditions below hold)" : "");
+        else
+            printf("  %s%s\n", g->n[i].arn, ans[i].conditional ? " (allowed only if the conditions below hold)" : "");
         print_path(g, acc, &ans[i]);
+        if (grouped && size[i] > 1 && ans[i].npath > 1)
+            printf("      (the first hop of each of the others: its own statements; --explain "
+                   "PRINCIPAL or --format json lists them)\n");
     }
+    free(lead);
+    free(size);
 }
 
 void az_explain(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,

@@ -574,3 +574,50 @@ def test_what_can_decrypt_memory_follows_the_answer(srv, root):
     table, paths = text.split("\npaths:\n")
     assert sum(1 for a in arns if a in table) == len(got)
     assert paths.count("kms:Decrypt as ") == len(json.loads(out)["secrets"])
+
+
+# ---- readable output ------------------------------------------------------------------
+
+def test_text_groups_readers_that_share_a_path(srv, root):
+    """Four members of a group allowed by its policy, and three users that
+    read through the same role: the text prints each set as one row with
+    its members listed, and one path each; the JSON lists all seven with
+    their own paths; a reader with a path of its own stays a row of its
+    own."""
+    key = cmk(root)
+    s = secret(root, "edges/group", key)
+    group = unique("readers")
+    root.iam.create_group(GroupName=group)
+    root.iam.put_group_policy(GroupName=group, PolicyName="read",
+                              PolicyDocument=policy_doc(allow(GSV, s), allow("kms:Decrypt", key)))
+    members = sorted((make_user(root, unique("grp-m"), groups=[group]) for _ in range(4)),
+                     key=lambda u: u.arn)
+    role = make_role(root, unique("grp-role"), trust=trust_policy(f"arn:aws:iam::{ACCOUNT}:root"),
+                     policy=[allow(GSV, s), allow("kms:Decrypt", key)])
+    assumers = [make_user(root, unique("grp-a"), policy=allow("sts:AssumeRole", role["Arn"]))
+                for _ in range(3)]
+    alone = make_user(root, unique("grp-alone"), policy=[allow(GSV, s), allow("kms:Decrypt", key)])
+    for u in members + [alone]:
+        assert reads(u, s)
+    for u in assumers:
+        assert reads(as_session(u, role, "check"), s)
+
+    out = who_can(srv, s)
+    listed = {p["principal"] for p in out["principals"]}
+    assert {u.arn for u in members + assumers + [alone]} <= listed
+
+    text = who_can(srv, s, fmt="text")
+    table, paths = text.split("\npaths:\n")
+    lines = table.splitlines()
+    head = [ln for ln in lines if ln.startswith("4 users sharing one path:")]
+    assert len(head) == 1 and "direct" in head[0] and "key-policy" in head[0], table
+    at = lines.index(head[0])
+    assert lines[at + 1:at + 5] == [f"  {u.arn}" for u in members], table
+    head = [ln for ln in lines if ln.startswith("3 users sharing one path:")]
+    assert len(head) == 1 and f"via role {role['RoleName']}" in head[0], table
+    assert any(ln.startswith(alone.arn) and "direct" in ln for ln in lines), table
+    assert f"  the 4 users above, one path; as {members[0].arn}" in paths
+    assert "  the 3 users above, one path; as " in paths
+    for u in members[1:] + [a for a in assumers if a.arn not in paths]:
+        assert f"GetSecretValue as {u.arn}" not in paths
+    assert f"secretsmanager:GetSecretValue as {alone.arn}: allowed" in paths
