@@ -575,7 +575,10 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
     for (size_t i = 0; quick && i < g->ngsv_pol; i++)
         may[i] = policy_may_allow(g->gsv_pol[i], NULL, "secretsmanager:GetSecretValue", t->s.arn);
     for (size_t i = 0; i < g->nn; i++) {
-        if (quick && !gsv_possible_indexed(&g->n[i], t, may) && !has_session(&g->n[i], t)) {
+        /* (A foreign node is decided as several principals of its account,
+         * not only the one the index knows: decide_stranger.) */
+        if (quick && g->n[i].kind != AZ_FOREIGN && !gsv_possible_indexed(&g->n[i], t, may) &&
+            !has_session(&g->n[i], t)) {
             struct az_access *a = &acc[i];
             a->session[0] = '\0';
             a->gsv = a->kms = a->ok = a->conditional = false;

@@ -406,6 +406,40 @@ static void analyze(const char *secret_arn, struct run *x)
     ok(az_escalations(&ENV, &x->g, &x->t, x->ans, &x->e, &x->n));
 }
 
+/* analyze() with the secret's resource policy replaced by rp (a stored
+ * policy the API would refuse now: principals of an account the store does
+ * not hold, by ARN, as a snapshot or an older store may carry them). */
+static void analyze_with_rp(const char *secret_arn, const char *rp, bool late, struct run *x)
+{
+    char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
+    size_t nids = 0;
+    memset(x, 0, sizeof *x);
+    ok(az_target_load(&ENV, secret_arn, ACCT, "us-east-1", &x->t));
+    free(x->t.s.policy);
+    free(x->t.s.policy_ids);
+    x->t.s.policy_ids = NULL;
+    x->t.s.policy = strdup(q(rp));
+    assert_non_null(x->t.s.policy);
+    policy_unref(x->t.rp);
+    x->t.rp = NULL;
+    ok(policy_cache_get(x->t.s.policy, strlen(x->t.s.policy), POLICY_RESOURCE, &x->t.rp));
+    /* late: the graph of the store's accounts only, the foreign account
+     * added after it is built (as --all adds the ones a secret names). */
+    ok(az_accounts(ENV.st, late ? NULL : x->t.named, late ? 0 : x->t.nnamed, &ids, &nids));
+    const char **accts = calloc(nids + 1, sizeof *accts);
+    assert_non_null(accts);
+    for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
+    ok(az_graph_build_opts(&ENV, accts, nids, true, &x->g));
+    free(accts);
+    free(ids);
+    if (late) ok(az_graph_add_foreign(&x->g, FOREIGN));
+    x->acc = calloc(x->g.nn + 1, sizeof *x->acc);
+    x->ans = calloc(x->g.nn + 1, sizeof *x->ans);
+    assert_non_null(x->acc);
+    assert_non_null(x->ans);
+    ok(az_who_can(&ENV, &x->g, &x->t, true, x->acc, x->ans));
+}
+
 static void run_free(struct run *x)
 {
     free(x->e);
@@ -633,6 +667,54 @@ static void test_stranger_principal(void **state)
     snprintf(big, sizeof big, "arn:aws:iam::%s:user/%0*d", FOREIGN, PRINCIPAL_ARN_MAX, 0);
     assert_true(tr_failed(az_stranger_principal(FOREIGN, big, &w)));
     tr_clear_error();
+}
+
+/* A foreign account whose role, user or session the resource policy names
+ * by ARN, its key policy naming the account: one of its principals passes
+ * both hops, so it reads (conditionally, "as" that principal); a Deny of
+ * that principal, or an Allow of the wrong one, makes no reader. */
+static void test_foreign_named_arns(void **state)
+{
+    (void)state;
+    char key[256], s[512];
+    make_key(DOC("{'Effect':'Allow','Principal':{'AWS':'arn:aws:iam::" ACCT ":root'},"
+                 "'Action':'kms:*','Resource':'*'},"
+                 "{'Effect':'Allow','Principal':{'AWS':'arn:aws:iam::" FOREIGN ":root'},"
+                 "'Action':'kms:Decrypt','Resource':'*'}"), key, sizeof key);
+    make_secret("foreign-arns", key, s, sizeof s);
+    const char *f = "arn:aws:iam::" FOREIGN ":root";
+    const char *allowed[] = {
+        "arn:aws:iam::" FOREIGN ":role/reader",
+        "arn:aws:iam::" FOREIGN ":user/ops/bob",
+        "arn:aws:sts::" FOREIGN ":assumed-role/reader/ci-job",
+    };
+    char doc[1024];
+    struct run x;
+    for (size_t i = 0; i < 2 * (sizeof allowed / sizeof allowed[0]); i++) {
+        bool late = i >= sizeof allowed / sizeof allowed[0];
+        const char *arn = allowed[i % (sizeof allowed / sizeof allowed[0])];
+        snprintf(doc, sizeof doc, "{'Version':'2012-10-17','Statement':[{'Effect':'Allow',"
+                 "'Principal':{'AWS':'%s'},'Action':'secretsmanager:GetSecretValue',"
+                 "'Resource':'*'}]}", arn);
+        analyze_with_rp(s, doc, late, &x);
+        size_t n = az_graph_find(&x.g, f);
+        assert_true(n != SIZE_MAX);
+        assert_true(x.ans[n].can && x.ans[n].conditional);
+        char as[600];
+        snprintf(as, sizeof as, "as %s: ", arn);
+        assert_non_null(strstr(x.acc[n].gsv_ev, as));
+        run_free(&x);
+    }
+    /* The same role denied, others allowed by ARN only for another action. */
+    analyze_with_rp(s, DOC("{'Effect':'Deny','Principal':{'AWS':'arn:aws:iam::" FOREIGN
+                           ":role/reader'},'Action':'secretsmanager:GetSecretValue','Resource':'*'},"
+                           "{'Effect':'Allow','Principal':{'AWS':'arn:aws:iam::" FOREIGN
+                           ":role/other'},'Action':'secretsmanager:DescribeSecret','Resource':'*'}"),
+                    false, &x);
+    size_t n = az_graph_find(&x.g, f);
+    assert_true(n != SIZE_MAX);
+    assert_false(x.ans[n].can);
+    run_free(&x);
 }
 
 /* Which session ARNs name a session of a role node (az_session_of), and
@@ -1110,6 +1192,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_anyone, setup, teardown),
         cmocka_unit_test(test_stranger_principal),
         cmocka_unit_test(test_session_of),
+        cmocka_unit_test_setup_teardown(test_foreign_named_arns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_put_resource_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_key_policy_and_grant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_user_policies, setup, teardown),
