@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "kms/kms.h"
 #include "op/op.h"
@@ -42,7 +43,8 @@ struct az_node {
     char arn[PRINCIPAL_ARN_MAX]; /* root, user or role ARN; arn:aws:iam::X:root when foreign */
     char account[ACCOUNT_ID_LEN + 1];
     struct principal who;        /* how it calls (a role: a session of it) */
-    struct identity *id;         /* its identity side, loaded once (NULL when foreign) */
+    struct identity *id;         /* its identity side, loaded once (foreign and AZ_ANYONE:
+                                    one policy allowing everything, as not visible) */
     bool may_assume;             /* some identity statement may allow sts:AssumeRole */
     struct policy *trust;        /* a role's compiled trust policy, or NULL */
     size_t *gsv_pols;            /* indices in az_graph.gsv_pol of its identity policies
@@ -57,6 +59,10 @@ struct az_node {
 struct az_edge {
     size_t from, to;
     bool conditional;
+    char session[65];            /* "": as any session of `from`; else only as the session of
+                                    this name the trust policy names (a conditional edge) */
+    bool public_trust;           /* from is AZ_ANYONE and the trust policy sets no condition:
+                                    any principal of any account may assume `to` */
     size_t next_out, next_in;    /* the next edge out of `from`, into `to` */
     char evidence[AZ_EV_MAX];
 };
@@ -94,8 +100,24 @@ TR_RESULT az_graph_edges_all(struct az_graph *g);
 void az_graph_free(struct az_graph *g);
 /* The node whose arn is `arn` (a user, role or root ARN), or SIZE_MAX. */
 size_t az_graph_find(const struct az_graph *g, const char *arn);
+/* Does session ARN `session` (arn:aws:sts::A:assumed-role/NAME/S) name a
+ * session of role node n (account A, role name NAME)?  *name: S. */
+bool az_session_of(const struct az_node *n, const char *session, const char **name);
+/* n as its session named by session ARN `session` (az_session_of). */
+TR_RESULT az_as_session(const struct az_node *n, const char *session, struct az_node *out);
 /* Add a principal of a foreign account (not held by the store). */
 TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account);
+/* A principal of `account` (not held by the store) as a policy could
+ * name it: named a user ARN, that user; a role ARN, a session of it
+ * (session name "*"); a session ARN, that session; NULL, any principal
+ * of the account (a user no policy names by ARN).  Decided with its own
+ * IAM taken to allow (graph.c), so always conditionally. */
+TR_RESULT az_stranger_principal(const char *account, const char *named, struct principal *who);
+/* The user, role and session ARNs of `account` that any of pols names
+ * (Allow or Deny, any action: the candidates the real rules then
+ * decide): *out a strs array (core/array.h), strs_free it. */
+TR_RESULT az_stranger_candidates(const struct policy *const *pols, size_t npols,
+                                 const char *account, char ***out, size_t *n);
 /* A request context that decides as node n (rc zeroed first): env's store
  * and keyring, the clock now, n's principal and its identity as
  * az_graph_build loaded it (borrowed: not the context's to free; when n
@@ -115,6 +137,9 @@ struct az_target {
     char why_not_live[256];
     char **named;                /* accounts and "*" named by the resource and key policies */
     size_t nnamed, capnamed;     /* (a set: strs_add_unique, core/array.h) */
+    char **sessions;             /* role session ARNs (arn:aws:sts::A:assumed-role/R/S) named
+                                    by the resource policy, the key policy or a grant */
+    size_t nsessions, capsessions;
     bool everyone_rp, everyone_kp; /* the resource / key policy names "*" */
     bool rp_broken, kp_broken;   /* ... no longer compiles (so it denies everything) */
     struct policy *rp;           /* the compiled resource policy, or NULL */
@@ -151,6 +176,9 @@ struct az_access {
     char gsv_ev[AZ_EV_MAX];      /* deciding statements, or the AccessDenied message */
     char kms_ev[AZ_EV_MAX];
     char grant_id[65];           /* kms_source "grant": the grant's id */
+    char session[65];            /* a role that reads only as a session a policy or grant
+                                    names: that session's name (the caller's choice, so the
+                                    answer is conditional); else "" */
 };
 /* quick: a principal none of whose policies could allow GetSecretValue
  * on the secret (policy_may_allow over its identity policies and the
@@ -169,6 +197,9 @@ struct az_answer {
     size_t path[AZ_MAX_HOPS + 1];
     size_t edges[AZ_MAX_HOPS];
     size_t npath;                /* nodes in path (1: direct) */
+    size_t cut_at;               /* !can, and this node can assume role cut_at, which is
+                                    AZ_MAX_HOPS hops from a reader: a longer chain, not
+                                    followed (the answer says so); else SIZE_MAX */
 };
 
 /* Decide every node of g against t: acc[g->nn] (each node's own access,
@@ -188,6 +219,8 @@ struct az_escalation {
     char action[64];
     char resource[PRINCIPAL_ARN_MAX];
     char evidence[AZ_EV_MAX];
+    bool conditional;            /* holds only if request-time conditions hold (the
+                                    permission's, or a hop's on the way to `via`) */
 };
 TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
                          const struct az_target *t, const struct az_answer *ans,
@@ -204,10 +237,17 @@ void az_report_escalations(const struct az_graph *g, const struct az_escalation 
 /* The JSON object az_report prints (--all gathers them). */
 json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
                        const struct az_access *acc, const struct az_answer *ans);
-/* what-can-decrypt: the secrets node can read (one answer per target). */
-void az_report_principal(const struct az_graph *g, size_t node, const struct az_target *t,
-                         size_t nt, struct az_access *const *acc, const struct az_answer *ans,
-                         enum az_format f);
+/* what-can-decrypt, streamed one secret at a time so that memory follows
+ * the answer, not principals x secrets: _begin prints the head; _one, for
+ * a secret t that node's answer a can read (nothing otherwise), prints
+ * its JSON object, or its text table row now and its paths into `paths`
+ * (a memory stream: the text prints them after the table); *count counts
+ * them; _end closes the document (text: "(none)", then the paths). */
+void az_report_principal_begin(const struct az_graph *g, size_t node, enum az_format f);
+void az_report_principal_one(const struct az_graph *g, const struct az_target *t,
+                             const struct az_access *acc, const struct az_answer *a,
+                             enum az_format f, FILE *paths, size_t *count);
+void az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths);
 /* --diff: who gains and who loses access between two answers over g
  * (before: the secret as it is; after: --with-key). */
 void az_report_diff(const struct az_graph *g, const struct az_target *before,

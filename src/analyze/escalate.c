@@ -22,6 +22,14 @@
  * the target's ARN), as the IAM handlers do.  A principal that can assume
  * (in at most AZ_MAX_HOPS hops) a role holding such a permission is listed
  * with the role's permissions, "via" the nearest such role.
+ *
+ * These are the principal's own calls: the request-time keys (source
+ * address, TLS, MFA, time) are unknown, so a permission that depends on
+ * them is listed as conditional, as is a "via" entry whose assume-role
+ * hops are.  kms:PutKeyPolicy is not a cross-account call (KMS refuses
+ * it for a caller of another account whatever the policies say); and a
+ * secret or key pending deletion gives no entries: no permission change
+ * makes it readable.
  */
 #include "analyze/analyze.h"
 
@@ -35,6 +43,27 @@
 #include "kms/kms.h"
 #include "op/clock.h"
 #include "secrets/authz.h"
+
+/* Unknown in a principal's own call (who_can.c's UNKNOWN_CALL). */
+static const char *const UNKNOWN[] = {
+    "aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:CurrentTime", "aws:EpochTime",
+    "aws:SecureTransport", "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge",
+    "aws:TokenIssueTime", "aws:UserAgent", "aws:referer",
+};
+#define NUNKNOWN (sizeof UNKNOWN / sizeof UNKNOWN[0])
+static const char *const ANY[] = { "" };
+
+static void unknown_ctx(struct ctx_entry out[NUNKNOWN])
+{
+    for (size_t i = 0; i < NUNKNOWN; i++)
+        out[i] = (struct ctx_entry){ .key = UNKNOWN[i], .values = ANY, .n = 1, .unknown = true };
+}
+
+/* The last pushed entry is conditional. */
+static void mark_conditional(struct az_escalation *v, size_t n, bool cond)
+{
+    if (n) v[n - 1].conditional = cond;
+}
 
 static TR_RESULT push(struct az_escalation **v, size_t *n, size_t node, const char *action,
                       const char *resource, const char *ev)
@@ -70,18 +99,22 @@ static struct eval_principal ep_of(const struct az_node *n)
     return who;
 }
 
-/* An IAM action on `arn` by rc->who: identity policies alone. */
+/* An IAM action on `arn` by rc->who: identity policies alone.  *cond:
+ * allowed only if request-time conditions hold (their keys unknown). */
 static TR_RESULT iam_allows(struct req_ctx *rc, const char *action, const char *arn,
-                            const char *account, bool *ok, char *ev, size_t nev)
+                            const char *account, bool *ok, bool *cond, char *ev, size_t nev)
 {
     struct eval_result res;
+    struct ctx_entry unknown[NUNKNOWN];
+    unknown_ctx(unknown);
     struct authz_req ar = {
         .action = action, .resource = arn, .resource_account = account, .mode = RES_NONE,
-        .no_fail = true,
+        .extra = unknown, .nextra = NUNKNOWN, .no_fail = true,
     };
     STR_SET(rc->service, "iam");
     GUARD(iam_authorize(rc, &ar, &res));
     *ok = res.decision == DECISION_ALLOW;
+    *cond = *ok && res.conditional;
     if (*ok) iam_result_evidence(&res, ev, nev);
     return TR_OK;
 }
@@ -117,7 +150,7 @@ static void swap_managed(struct identity *id, const char *arn, const struct poli
  * skipped, with no warning about a document nothing evaluates. */
 static TR_RESULT other_version_reads(const struct server_env *env, const struct az_target *t,
                                      struct az_node *p, size_t i, size_t k, const char *ev,
-                                     struct az_escalation **out, size_t *n)
+                                     bool cond, struct az_escalation **out, size_t *n)
 {
     struct identity *id = p->id;
     const char *arn = id->identity[k].name;
@@ -139,11 +172,13 @@ static TR_RESULT other_version_reads(const struct server_env *env, const struct 
             r = az_decide(env, p, t, true, a);
             swap_managed(id, arn, NULL, saved);
             found = tr_ok(r) && a->ok;
+            cond |= found && a->conditional;
         }
         policy_unref(alt);
         json_decref(d);
     }
     if (found) r = push(out, n, i, "iam:SetDefaultPolicyVersion", arn, ev);
+    if (found && tr_ok(r)) mark_conditional(*out, *n, cond);
     rel_list_free(v, nv);
     free(saved);
     free(a);
@@ -159,7 +194,7 @@ static TR_RESULT own_policies(const struct server_env *env, struct req_ctx *rc,
 {
     struct identity *id = p->id;
     char ev[AZ_EV_MAX];
-    bool ok = false;
+    bool ok = false, cond = false;
     size_t total = id->nidentity + (id->has_boundary ? 1 : 0);
     for (size_t k = 0; k < total; k++) {
         const char *arn = k < id->nidentity ? id->identity[k].name : id->boundary.name;
@@ -167,8 +202,9 @@ static TR_RESULT own_policies(const struct server_env *env, struct req_ctx *rc,
         for (size_t j = 0; j < k && j < id->nidentity && !seen; j++)
             seen = id->identity[j].name && strcmp(id->identity[j].name, arn) == 0;
         if (!is_managed_arn(arn) || seen || !id_may(p, "iam:CreatePolicyVersion", arn)) continue;
-        GUARD(iam_allows(rc, "iam:CreatePolicyVersion", arn, p->account, &ok, ev, sizeof ev));
+        GUARD(iam_allows(rc, "iam:CreatePolicyVersion", arn, p->account, &ok, &cond, ev, sizeof ev));
         if (ok) GUARD(push(out, n, i, "iam:CreatePolicyVersion", arn, ev));
+        if (ok) mark_conditional(*out, *n, cond);
     }
     for (size_t k = 0; k < id->nidentity; k++) {
         const char *arn = id->identity[k].name;
@@ -176,14 +212,14 @@ static TR_RESULT own_policies(const struct server_env *env, struct req_ctx *rc,
         for (size_t j = 0; j < k && !seen; j++)
             seen = id->identity[j].name && strcmp(id->identity[j].name, arn) == 0;
         if (!is_managed_arn(arn) || seen || !id_may(p, "iam:SetDefaultPolicyVersion", arn)) continue;
-        GUARD(iam_allows(rc, "iam:SetDefaultPolicyVersion", arn, p->account, &ok, ev, sizeof ev));
-        if (ok) GUARD(other_version_reads(env, t, p, i, k, ev, out, n));
+        GUARD(iam_allows(rc, "iam:SetDefaultPolicyVersion", arn, p->account, &ok, &cond, ev, sizeof ev));
+        if (ok) GUARD(other_version_reads(env, t, p, i, k, ev, cond, out, n));
     }
     if (!id->has_boundary) return TR_OK;
     const char *act = p->kind == AZ_USER ? "iam:DeleteUserPermissionsBoundary"
                                          : "iam:DeleteRolePermissionsBoundary";
     if (!id_may(p, act, p->arn)) return TR_OK;
-    GUARD(iam_allows(rc, act, p->arn, p->account, &ok, ev, sizeof ev));
+    GUARD(iam_allows(rc, act, p->arn, p->account, &ok, &cond, ev, sizeof ev));
     if (!ok) return TR_OK;
     /* Would it read without the boundary?  The same decision with it gone. */
     struct az_access *a = calloc(1, sizeof *a);
@@ -192,6 +228,7 @@ static TR_RESULT own_policies(const struct server_env *env, struct req_ctx *rc,
     tr_result r = az_decide(env, p, t, true, a);
     id->has_boundary = true;
     if (tr_ok(r) && a->ok) r = push(out, n, i, act, p->arn, ev);
+    if (tr_ok(r) && a->ok) mark_conditional(*out, *n, cond || a->conditional);
     free(a);
     return r;
 }
@@ -205,14 +242,15 @@ static TR_RESULT own_groups(const struct server_env *env, struct req_ctx *rc, st
     struct rel_rec *groups = NULL;
     size_t ng = 0;
     char ev[AZ_EV_MAX];
-    bool ok = false;
+    bool ok = false, cond = false;
     if (!id_may(p, acts[0], NULL) && !id_may(p, acts[1], NULL)) return TR_OK;
     tr_result r = env->st[0]->rel_list_to(env->st, "member", p->arn, &groups, &ng);
     for (size_t g = 0; tr_ok(r) && g < ng; g++) {
         for (int k = 0; k < 2 && tr_ok(r); k++) {
             if (!id_may(p, acts[k], groups[g].from)) continue;
-            r = iam_allows(rc, acts[k], groups[g].from, p->account, &ok, ev, sizeof ev);
+            r = iam_allows(rc, acts[k], groups[g].from, p->account, &ok, &cond, ev, sizeof ev);
             if (tr_ok(r) && ok) r = push(out, n, i, acts[k], groups[g].from, ev);
+            if (tr_ok(r) && ok) mark_conditional(*out, *n, cond);
         }
     }
     rel_list_free(groups, ng);
@@ -230,11 +268,13 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
     struct req_ctx rc = { 0 };
     struct eval_result res;
     struct kms_explain *x = calloc(1, sizeof *x);
+    struct ctx_entry unknown[NUNKNOWN];
     char ev[AZ_EV_MAX];
-    bool ok = false;
+    bool ok = false, cond = false;
     tr_result r = TR_OK;
 
     if (!x) BAIL0(TR_E_INTERNAL);
+    unknown_ctx(unknown);
     r = az_ctx_init(&rc, env, p, t->s.region, "secretsmanager");
     if (tr_failed(r)) { free(x); return r; }
     struct eval_principal who = ep_of(p), direct = who;
@@ -242,14 +282,19 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
 
     const char *prp = "secretsmanager:PutResourcePolicy";
     if (id_may(p, prp, t->s.arn) || (t->rp && policy_may_allow(t->rp, &who, prp, t->s.arn))) {
-        r = sm_authorize_explain(&rc, prp, &t->s, NULL, 0, &res, ev, sizeof ev);
+        r = sm_authorize_explain(&rc, prp, &t->s, unknown, NUNKNOWN, &res, ev, sizeof ev);
         if (tr_ok(r) && res.decision == DECISION_ALLOW) r = push(out, n, i, prp, t->s.arn, ev);
+        if (tr_ok(r) && res.decision == DECISION_ALLOW) mark_conditional(*out, *n, res.conditional);
     }
     if (tr_ok(r) && t->have_key && strcmp(t->key.key_manager, "AWS") != 0) {
         const char *acts[] = { "kms:PutKeyPolicy", "kms:CreateGrant" };
         STR_SET(rc.service, "kms");
-        for (int k = 0; k < 2 && tr_ok(r); k++) {
-            struct kms_authz_in in = { .key_attrs = &t->attrs };
+        /* kms:PutKeyPolicy is not a cross-account call: only a caller of
+         * the key's account may make it. */
+        bool same = strcmp(p->account, t->key.account_id) == 0;
+        for (int k = same ? 0 : 1; k < 2 && tr_ok(r); k++) {
+            struct kms_authz_in in = { .key_attrs = &t->attrs, .unknown = UNKNOWN,
+                                       .nunknown = NUNKNOWN };
             /* The key policy must allow (grants cannot give these here:
              * kms_authz_in names no grant request): naming the caller, or
              * its account, which delegates to its identity policies. */
@@ -259,6 +304,7 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
                 continue;
             r = kms_authorize_explain(&rc, acts[k], &t->key, &in, x);
             if (tr_ok(r) && x->allowed) r = push(out, n, i, acts[k], t->key.arn, x->evidence);
+            if (tr_ok(r) && x->allowed) mark_conditional(*out, *n, x->conditional);
         }
     }
     if (tr_ok(r) && (p->kind == AZ_USER || p->kind == AZ_ROLE)) {
@@ -266,8 +312,9 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
         if (p->kind == AZ_ROLE) { acts[0] = "iam:PutRolePolicy"; acts[1] = "iam:AttachRolePolicy"; }
         for (int k = 0; k < 2 && tr_ok(r); k++) {
             if (!id_may(p, acts[k], p->arn)) continue;
-            r = iam_allows(&rc, acts[k], p->arn, p->account, &ok, ev, sizeof ev);
+            r = iam_allows(&rc, acts[k], p->arn, p->account, &ok, &cond, ev, sizeof ev);
             if (tr_ok(r) && ok) r = push(out, n, i, acts[k], p->arn, ev);
+            if (tr_ok(r) && ok) mark_conditional(*out, *n, cond);
         }
     }
     if (tr_ok(r) && p->kind == AZ_USER) r = own_groups(env, &rc, p, i, out, n);
@@ -280,8 +327,9 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
         const char *act = g->n[u].kind == AZ_USER && may_ak ? "iam:CreateAccessKey"
                         : g->n[u].kind == AZ_ROLE && may_tp ? "iam:UpdateAssumeRolePolicy" : NULL;
         if (!act || !id_may(p, act, g->n[u].arn)) continue;
-        r = iam_allows(&rc, act, g->n[u].arn, g->n[u].account, &ok, ev, sizeof ev);
+        r = iam_allows(&rc, act, g->n[u].arn, g->n[u].account, &ok, &cond, ev, sizeof ev);
         if (tr_ok(r) && ok) r = push(out, n, i, act, g->n[u].arn, ev);
+        if (tr_ok(r) && ok) mark_conditional(*out, *n, cond || ans[u].conditional);
     }
     iam_identity_release(&rc);
     free(x);
@@ -296,9 +344,10 @@ static TR_RESULT via_roles(struct az_graph *g, const struct az_answer *ans,
 {
     size_t *src = calloc(g->nn + 1, sizeof *src), *depth = calloc(g->nn + 1, sizeof *depth);
     size_t *queue = calloc(g->nn + 1, sizeof *queue), head = 0, tail = 0, nown = *n;
+    bool *cond = calloc(g->nn + 1, sizeof *cond);   /* a conditional hop on f's way */
     tr_result r = TR_OK;
 
-    if (!src || !depth || !queue) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    if (!src || !depth || !queue || !cond) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     for (size_t i = 0; i < g->nn; i++) src[i] = depth[i] = SIZE_MAX;
     for (size_t k = 0; k < nown; k++) {
         size_t u = (*out)[k].node;
@@ -316,6 +365,7 @@ static TR_RESULT via_roles(struct az_graph *g, const struct az_answer *ans,
             if (depth[f] != SIZE_MAX) continue;
             depth[f] = depth[u] + 1;
             src[f] = src[u];
+            cond[f] = cond[u] || g->e[e].conditional;
             queue[tail++] = f;
         }
     }
@@ -328,12 +378,14 @@ static TR_RESULT via_roles(struct az_graph *g, const struct az_answer *ans,
             struct az_escalation e = (*out)[k];
             r = push(out, n, f, e.action, e.resource, e.evidence);
             if (tr_ok(r)) (*out)[*n - 1].via = src[f];
+            if (tr_ok(r)) (*out)[*n - 1].conditional = e.conditional || cond[f];
         }
     }
 fail:
     free(src);
     free(depth);
     free(queue);
+    free(cond);
     return r;
 }
 
@@ -344,6 +396,10 @@ TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
     tr_result r = TR_OK;
     *out = NULL;
     *n = 0;
+    /* Going away: no permission change makes it readable. */
+    if (t->s.deleted_date != 0 ||
+        (t->have_key && strcmp(t->key.key_state, KEY_STATE_PENDING_DELETION) == 0))
+        return TR_OK;
     for (size_t i = 0; i < g->nn && tr_ok(r); i++) {
         /* Principals the store does not hold: their own permissions are
          * not visible (the stand-in for "anyone" is allowed everything). */

@@ -14,8 +14,9 @@
  * call op_assume_role makes (action sts:AssumeRole on the role ARN, the
  * trust policy in RES_REQUIRED mode), with sts:RoleSessionName marked
  * unknown (the caller picks it).  Root users cannot assume roles (STS
- * refuses them before any policy).  Foreign nodes get an edge when the
- * trust policy names their account (their own IAM is not visible).
+ * refuses them before any policy).  A foreign node's own IAM is not
+ * visible: taken to allow, its edge is decided by the same call for each
+ * principal of its account the trust policy could admit (assume_edge).
  *
  * Cost (bench/who_can: 2,000 principals).  Each held node's identity is
  * loaded once (iam_identity_load_memo) and reused by every decision.  The
@@ -91,12 +92,45 @@ size_t az_graph_find(const struct az_graph *g, const char *arn)
     return SIZE_MAX;
 }
 
+static TR_RESULT load_stranger_identity(struct az_node *n);
+
+bool az_session_of(const struct az_node *n, const char *session, const char **name)
+{
+    static const char pre[] = "arn:aws:sts::";
+    if (n->kind != AZ_ROLE || strncmp(session, pre, sizeof pre - 1) != 0) return false;
+    const char *a = session + sizeof pre - 1;
+    if (strncmp(a, n->account, ACCOUNT_ID_LEN) != 0 || strncmp(a + ACCOUNT_ID_LEN, ":assumed-role/", 14) != 0)
+        return false;
+    const char *role = a + ACCOUNT_ID_LEN + 14, *slash = strchr(role, '/');
+    const char *rname = strrchr(n->arn, '/');
+    if (!slash || !rname || !slash[1]) return false;
+    rname++;
+    if (strlen(rname) != (size_t)(slash - role) || strncmp(rname, role, strlen(rname)) != 0) return false;
+    *name = slash + 1;
+    return true;
+}
+
+TR_RESULT az_as_session(const struct az_node *n, const char *session, struct az_node *out)
+{
+    const char *name;
+    ENSURE(az_session_of(n, session, &name), TR_E_INTERNAL);
+    *out = *n;
+    GUARD(str_copy(out->who.arn, sizeof out->who.arn, session, "session ARN"));
+    /* The role's unique id, then the session's name (AROA...:S). */
+    size_t idlen = strcspn(n->who.id, ":");
+    return str_format(out->who.id, sizeof out->who.id, "session id", "%.*s:%s", (int)idlen,
+                      n->who.id, name);
+}
+
 TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account)
 {
     char arn[64];
     GUARD(str_format(arn, sizeof arn, "the account's root ARN", "arn:aws:iam::%s:root", account));
     if (az_graph_find(g, arn) != SIZE_MAX) return TR_OK;
-    return add_node(g, AZ_FOREIGN, arn, account);
+    GUARD(add_node(g, AZ_FOREIGN, arn, account));
+    struct az_node *n = &g->n[g->nn - 1];
+    GUARD(az_stranger_principal(account, NULL, &n->who));
+    return load_stranger_identity(n);
 }
 
 void az_graph_free(struct az_graph *g)
@@ -187,12 +221,14 @@ static TR_RESULT list_all(store_t st, const char *kind, const char *account, str
 
 /* ---- building ---------------------------------------------------------------- */
 
-/* Does node `from` get to assume role `to`?  op_assume_role's decision. */
-static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, size_t from,
-                             size_t to, struct policy *trust)
+/* Would STS let a caller as p (its `who` and identity side) assume
+ * `role`?  op_assume_role's decision; *allowed, *cond and ev (the
+ * deciding statements) are set when it would. */
+static TR_RESULT assume_decide(const struct server_env *env, const struct az_node *p,
+                               const struct az_node *role, struct policy *trust, bool *allowed,
+                               bool *cond, char ev[AZ_EV_MAX])
 {
-    const struct az_node *p = &g->n[from], *role = &g->n[to];
-    char name[PRINCIPAL_ARN_MAX + 8], ev[AZ_EV_MAX] = "";
+    char name[PRINCIPAL_ARN_MAX + 8];
     struct req_ctx rc = { 0 };
     struct eval_result res;
     static const char *const any[] = { "" };
@@ -209,30 +245,13 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
         extra[nextra++] = (struct ctx_entry){ .key = keys[i], .values = any, .n = 1, .unknown = true };
     /* A role's session may carry a source identity (role chaining): the
      * assumer's choice, unknown here. */
-    if (p->kind == AZ_ROLE)
+    if (p->who.type == PRINCIPAL_ROLE_SESSION)
         extra[nextra++] = (struct ctx_entry){ .key = "aws:SourceIdentity", .values = any, .n = 1,
                                               .unknown = true };
-    tr_result r;
-
-    if (p->kind == AZ_ROOT || from == to || !trust) return TR_OK;
+    *allowed = false;
     _Static_assert(sizeof name >= sizeof "trust:" + sizeof role->arn - 1, "name holds trust:<arn>");
     snprintf(name, sizeof name, "trust:%s", role->arn);        /* fits: asserted above */
     struct named_policy np = { .p = trust, .name = name };
-    if (p->kind == AZ_FOREIGN) {
-        /* Their IAM is not visible: the edge exists when the trust policy
-         * names the account (or everyone). */
-        char needle[sizeof "arn:aws:iam:::root" + sizeof p->account];
-        bool named = false;
-        snprintf(needle, sizeof needle, "arn:aws:iam::%s:root", p->account); /* fits: sized for it */
-        struct acct_set s = { 0 };
-        r = policy_each_aws_principal(trust, on_principal, &s);
-        for (size_t i = 0; tr_ok(r) && i < s.n; i++) named |= strcmp(s.id[i], p->account) == 0;
-        free(s.id);
-        GUARD(r);
-        if (named)
-            GUARD(add_edge(g, from, to, true, "trust policy names the account; its own IAM must allow sts:AssumeRole"));
-        return TR_OK;
-    }
     GUARD(az_ctx_init(&rc, env, p, env->default_region, "sts"));
     struct authz_req ar = {
         .action = "sts:AssumeRole", .resource = role->arn, .resource_account = role->account,
@@ -240,14 +259,96 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
         .nextra = nextra,
         .no_fail = true,
     };
-    r = iam_authorize(&rc, &ar, &res);
+    tr_result r = iam_authorize(&rc, &ar, &res);
     if (tr_ok(r) && res.decision == DECISION_ALLOW) {
-        iam_result_evidence(&res, ev, sizeof ev);
-        /* AZ_ANYONE: only if its own IAM allows too. */
-        r = add_edge(g, from, to, res.conditional || p->kind == AZ_ANYONE, ev);
+        *allowed = true;
+        *cond = res.conditional;
+        iam_result_evidence(&res, ev, AZ_EV_MAX);
     }
     iam_identity_release(&rc);
     return r;
+}
+
+struct session_names {
+    const struct az_node *role;
+    char **v;
+    size_t n, cap;
+};
+
+static TR_RESULT on_session_name(void *arg, const char *p)
+{
+    struct session_names *c = arg;
+    const char *name;
+    return az_session_of(c->role, p, &name) ? strs_add_unique(&c->v, &c->n, &c->cap, p) : TR_OK;
+}
+
+/* Role `from` may not assume `to` as any session: may it as a session the
+ * trust policy names (assumed-role/R/S)?  The session name is the
+ * caller's choice, so such an edge is conditional ("as session S"). */
+static TR_RESULT session_edge(const struct server_env *env, struct az_graph *g, size_t from,
+                              size_t to, struct policy *trust)
+{
+    struct session_names c = { .role = &g->n[from] };
+    struct az_node tmp;
+    char ev[AZ_EV_MAX] = "", ev2[AZ_EV_MAX];
+    bool allowed = false, cond = false;
+    tr_result r = policy_each_aws_principal(trust, on_session_name, &c);
+    size_t i = 0;
+    for (; tr_ok(r) && i < c.n && !allowed; i++) {
+        r = az_as_session(&g->n[from], c.v[i], &tmp);
+        if (tr_ok(r)) r = assume_decide(env, &tmp, &g->n[to], trust, &allowed, &cond, ev);
+    }
+    if (tr_ok(r) && allowed) {
+        const char *name = strrchr(c.v[i - 1], '/') + 1;
+        _Static_assert(AZ_EV_MAX >= sizeof "as session : " + 64 + 900, "ev2 holds both");
+        snprintf(ev2, sizeof ev2, "as session %.64s: %.900s", name, ev);   /* cut: above */
+        r = add_edge(g, from, to, true, ev2);
+        if (tr_ok(r))   /* fits: %.64s */
+            snprintf(g->e[g->ne - 1].session, sizeof g->e[0].session, "%.64s", name);
+    }
+    strs_free(c.v, c.n);
+    return r;
+}
+
+/* Does node `from` get to assume role `to`?  op_assume_role's decision.
+ * A principal of an account the store does not hold is decided by the
+ * same rules for each principal of it the trust policy could admit (any
+ * principal of the account, and each of its ARNs the policy names), its
+ * own IAM taken to allow: the edge exists when one of them passes, a
+ * Deny or another action naming the account makes none.  AZ_ANYONE the
+ * same, as a user of no account; its edge is public (analyze.h) when the
+ * trust policy itself sets no condition. */
+static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, size_t from,
+                             size_t to, struct policy *trust)
+{
+    const struct az_node *p = &g->n[from], *role = &g->n[to];
+    char ev[AZ_EV_MAX] = "";
+    bool allowed = false, cond = false;
+
+    if (p->kind == AZ_ROOT || from == to || !trust) return TR_OK;
+    if (p->kind == AZ_FOREIGN) {
+        char **arns = NULL;
+        size_t narns = 0;
+        const struct policy *pols[] = { trust };
+        struct az_node tmp = *p;
+        GUARD(az_stranger_candidates(pols, 1, p->account, &arns, &narns));
+        tr_result r = TR_OK;
+        for (size_t i = 0; i <= narns && tr_ok(r) && !allowed; i++) {
+            r = az_stranger_principal(p->account, i ? arns[i - 1] : NULL, &tmp.who);
+            if (tr_ok(r)) r = assume_decide(env, &tmp, role, trust, &allowed, &cond, ev);
+        }
+        strs_free(arns, narns);
+        GUARD(r);
+        if (allowed) GUARD(add_edge(g, from, to, true, ev));
+        return TR_OK;
+    }
+    GUARD(assume_decide(env, p, role, trust, &allowed, &cond, ev));
+    if (!allowed && p->kind == AZ_ROLE) return session_edge(env, g, from, to, trust);
+    if (!allowed) return TR_OK;
+    /* AZ_ANYONE: only if its own IAM allows too. */
+    GUARD(add_edge(g, from, to, cond || p->kind == AZ_ANYONE, ev));
+    if (p->kind == AZ_ANYONE && !cond) g->e[g->ne - 1].public_trust = true;
+    return TR_OK;
 }
 
 /* n's identity side, and whether any of its identity statements may
@@ -268,12 +369,11 @@ static TR_RESULT load_identity(store_t st, struct iam_load_memo *m, struct az_no
     return TR_OK;
 }
 
-/* The AZ_ANYONE node's caller and identity side (analyze.h): a user of
- * account "*" -- an account id no policy can name, so only "*" and
- * conditions it meets admit it -- with one identity policy allowing
- * everything (its own IAM is not visible; the answer says "if its own IAM
- * allows" by being conditional). */
-static TR_RESULT load_anyone(struct az_node *n)
+/* A principal whose own IAM is not visible -- AZ_ANYONE, or a principal
+ * of an account the store does not hold -- is decided with one identity
+ * policy allowing everything (the answer says "if its own IAM allows" by
+ * being conditional). */
+static TR_RESULT load_stranger_identity(struct az_node *n)
 {
     static const char doc[] = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
                               "\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}";
@@ -290,11 +390,6 @@ static TR_RESULT load_anyone(struct az_node *n)
     np->name = name;
     id->identity = np;
     id->nidentity = 1;
-    memset(&n->who, 0, sizeof n->who);
-    n->who.type = PRINCIPAL_USER;
-    STR_SET(n->who.account_id, "*");
-    STR_SET(n->who.arn, "arn:aws:iam::*:user/*");
-    STR_SET(n->who.id, "*");
     n->id = id;
     n->may_assume = true;
     return TR_OK;
@@ -304,6 +399,87 @@ fail:
     free(np);
     free(id);
     return r;
+}
+
+/* The AZ_ANYONE node's caller (analyze.h): a user of account "*" -- an
+ * account id no policy can name, so only "*" and conditions it meets
+ * admit it. */
+static TR_RESULT load_anyone(struct az_node *n)
+{
+    memset(&n->who, 0, sizeof n->who);
+    n->who.type = PRINCIPAL_USER;
+    STR_SET(n->who.account_id, "*");
+    STR_SET(n->who.arn, "arn:aws:iam::*:user/*");
+    STR_SET(n->who.id, "*");
+    return load_stranger_identity(n);
+}
+
+TR_RESULT az_stranger_principal(const char *account, const char *named, struct principal *who)
+{
+    memset(who, 0, sizeof *who);
+    GUARD(str_copy(who->account_id, sizeof who->account_id, account, "account id"));
+    const char *rest = named && strlen(named) > 13 ? strchr(named + 13, ':') : NULL;
+    if (rest && strncmp(named, "arn:aws:iam::", 13) == 0 && strncmp(rest, ":user/", 6) == 0) {
+        who->type = PRINCIPAL_USER;
+        return str_copy(who->arn, sizeof who->arn, named, "principal ARN");
+    }
+    if (rest && strncmp(named, "arn:aws:iam::", 13) == 0 && strncmp(rest, ":role/", 6) == 0) {
+        /* A session of the role; its name is the caller's choice, and
+         * "*" is one no policy names (a policy naming a session is
+         * its own candidate, below). */
+        const char *name = strrchr(rest, '/') + 1;
+        who->type = PRINCIPAL_ROLE_SESSION;
+        GUARD(str_copy(who->role_arn, sizeof who->role_arn, named, "role ARN"));
+        return str_format(who->arn, sizeof who->arn, "session ARN",
+                          "arn:aws:sts::%s:assumed-role/%s/*", account, name);
+    }
+    if (rest && strncmp(named, "arn:aws:sts::", 13) == 0 &&
+        strncmp(rest, ":assumed-role/", 14) == 0) {
+        /* arn:aws:sts::X:assumed-role/NAME/SESSION: a session of role
+         * NAME (its path, not in a session ARN, taken as "/"). */
+        const char *role = rest + 14, *slash = strchr(role, '/');
+        if (!slash) goto generic;
+        who->type = PRINCIPAL_ROLE_SESSION;
+        GUARD(str_copy(who->arn, sizeof who->arn, named, "session ARN"));
+        return str_format(who->role_arn, sizeof who->role_arn, "role ARN",
+                          "arn:aws:iam::%s:role/%.*s", account, (int)(slash - role), role);
+    }
+generic:
+    /* Any principal of the account: a user no policy names by ARN. */
+    who->type = PRINCIPAL_USER;
+    return str_format(who->arn, sizeof who->arn, "principal ARN", "arn:aws:iam::%s:user/*",
+                      account);
+}
+
+struct cand_arns {
+    const char *account;
+    char **v;
+    size_t n, cap;
+};
+
+static TR_RESULT on_cand_arn(void *arg, const char *p)
+{
+    struct cand_arns *c = arg;
+    char a[ACCOUNT_ID_LEN + 1];
+    if (!principal_account(p, a) || strcmp(a, c->account) != 0) return TR_OK;
+    if (digits12(p, strlen(p)) || strcmp(p + strlen(p) - 5, ":root") == 0) return TR_OK;
+    return strs_add_unique(&c->v, &c->n, &c->cap, p);
+}
+
+TR_RESULT az_stranger_candidates(const struct policy *const *pols, size_t npols,
+                                 const char *account, char ***out, size_t *n)
+{
+    struct cand_arns c = { .account = account };
+    tr_result r = TR_OK;
+    for (size_t i = 0; i < npols && tr_ok(r); i++)
+        if (pols[i]) r = policy_each_aws_principal(pols[i], on_cand_arn, &c);
+    if (tr_failed(r)) {
+        strs_free(c.v, c.n);
+        return r;
+    }
+    *out = c.v;
+    *n = c.n;
+    return TR_OK;
 }
 
 /* ---- the GetSecretValue prefilter index ---------------------------------- */
@@ -391,6 +567,19 @@ static TR_RESULT on_trust_principal(void *arg, const char *p)
     }
     if (!everyone && !account) {
         size_t i = az_graph_find(g, p);
+        /* A session ARN: the role of that name (assume_edge then decides
+         * as that session). */
+        for (size_t k = 0; i == SIZE_MAX && k < g->nn; k++) {
+            const char *name;
+            if (az_session_of(&g->n[k], p, &name)) cand_add(c, k);
+        }
+        /* An ARN of an account the store does not hold: its node. */
+        if (i == SIZE_MAX && principal_account(p, a)) {
+            char root[sizeof "arn:aws:iam:::root" + ACCOUNT_ID_LEN];
+            snprintf(root, sizeof root, "arn:aws:iam::%s:root", a);   /* fits: sized for it */
+            i = az_graph_find(g, root);
+            if (i != SIZE_MAX && g->n[i].kind != AZ_FOREIGN) i = SIZE_MAX;
+        }
         if (i != SIZE_MAX) cand_add(c, i);
     }
     return c->oom ? tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL) : TR_OK;

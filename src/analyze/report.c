@@ -6,6 +6,7 @@
 #include "analyze/analyze.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,24 +81,40 @@ static void access_word(const struct az_graph *g, const struct az_answer *a, cha
     }
 }
 
+/* Is role r on a reader's path and assumable by any principal of any
+ * account, its trust policy setting no condition (az_edge.public_trust)?
+ * Access Analyzer flags such a role as public; so does the answer. */
+static bool public_role(const struct az_graph *g, const struct az_answer *ans, size_t r)
+{
+    if (!ans[r].can) return false;
+    for (size_t e = g->n[r].first_in; e != SIZE_MAX; e = g->e[e].next_in)
+        if (g->e[e].public_trust) return true;
+    return false;
+}
+
 static json_t *path_json(const struct az_graph *g, const struct az_access *acc,
                          const struct az_answer *a)
 {
     json_t *steps = json_array();
     for (size_t i = 0; i + 1 < a->npath; i++) {
         const struct az_edge *e = &g->e[a->edges[i]];
-        json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:s, s:b}",
+        json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:b}",
             "step", "sts:AssumeRole", "principal", g->n[e->from].arn, "role", g->n[e->to].arn,
-            "evidence", e->evidence, "conditional", e->conditional));
+            "evidence", e->evidence, "conditional", e->conditional);
+        if (st && e->session[0]) json_object_set_new(st, "asSession", json_string(e->session));
+        json_array_append_new(steps, st);
     }
     size_t q = a->path[a->npath - 1];
     const struct az_access *x = &acc[q];
-    json_array_append_new(steps, json_pack("{s:s, s:s, s:s, s:b}", "step",
+    json_t *gs = json_pack("{s:s, s:s, s:s, s:b}", "step",
         "secretsmanager:GetSecretValue", "principal", g->n[q].arn, "evidence", x->gsv_ev,
-        "allowed", x->gsv));
+        "allowed", x->gsv);
+    if (gs && x->session[0]) json_object_set_new(gs, "asSession", json_string(x->session));
+    json_array_append_new(steps, gs);
     json_t *k = json_pack("{s:s, s:s, s:s, s:s, s:b}", "step", "kms:Decrypt",
         "principal", g->n[q].arn, "source", x->kms_source, "evidence", x->kms_ev, "allowed", x->kms);
     if (k && x->grant_id[0]) json_object_set_new(k, "grantId", json_string(x->grant_id));
+    if (k && x->session[0]) json_object_set_new(k, "asSession", json_string(x->session));
     json_array_append_new(steps, k);
     return steps;
 }
@@ -111,20 +128,27 @@ static json_t *target_json(const struct az_target *t)
                      "notLiveBecause", t->live ? NULL : t->why_not_live);
 }
 
-static void print_path(const struct az_graph *g, const struct az_access *acc,
-                       const struct az_answer *a)
+static void print_path_to(FILE *out, const struct az_graph *g, const struct az_access *acc,
+                          const struct az_answer *a)
 {
     for (size_t i = 0; i + 1 < a->npath; i++) {
         const struct az_edge *e = &g->e[a->edges[i]];
-        printf("    sts:AssumeRole %s -> %s\n      %s\n", g->n[e->from].arn, g->n[e->to].arn,
+        fprintf(out, "    sts:AssumeRole %s -> %s\n      %s\n", g->n[e->from].arn, g->n[e->to].arn,
                e->evidence);
     }
     size_t q = a->path[a->npath - 1];
-    printf("    secretsmanager:GetSecretValue as %s: %s\n      %s\n", g->n[q].arn,
+    const char *sw = acc[q].session[0] ? " session " : "", *sn = acc[q].session;
+    fprintf(out, "    secretsmanager:GetSecretValue as %s%s%s: %s\n      %s\n", g->n[q].arn, sw, sn,
            acc[q].gsv ? "allowed" : "denied", acc[q].gsv_ev);
-    printf("    kms:Decrypt as %s%s%s: %s\n      %s\n", g->n[q].arn,
+    fprintf(out, "    kms:Decrypt as %s%s%s%s%s: %s\n      %s\n", g->n[q].arn, sw, sn,
            acc[q].kms_source[0] ? " by " : "", acc[q].kms_source,
            acc[q].kms ? "allowed" : "denied", acc[q].kms_ev);
+}
+
+static void print_path(const struct az_graph *g, const struct az_access *acc,
+                       const struct az_answer *a)
+{
+    print_path_to(stdout, g, acc, a);
 }
 
 json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
@@ -138,13 +162,33 @@ json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
             if (!ans[i].can) continue;
             size_t q = ans[i].path[ans[i].npath - 1];
             access_word(g, &ans[i], word);
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o}",
+            json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o}",
                 "principal", g->n[i].arn, "type", kind_word(g->n[i].kind), "account",
                 g->n[i].account, "access", ans[i].npath > 1 ? "via-role" : "direct",
                 "conditional", ans[i].conditional, "keyPermission", acc[q].kms_source,
-                "path", path_json(g, acc, &ans[i])));
+                "path", path_json(g, acc, &ans[i]));
+            /* Readers only as a session a policy or grant names. */
+            json_t *sess = json_array();
+            for (size_t k = 0; k + 1 < ans[i].npath; k++)
+                if (g->e[ans[i].edges[k]].session[0])
+                    json_array_append_new(sess, json_string(g->e[ans[i].edges[k]].session));
+            if (acc[q].session[0]) json_array_append_new(sess, json_string(acc[q].session));
+            if (p && json_array_size(sess)) json_object_set_new(p, "asSessions", sess);
+            else json_decref(sess);
+            json_array_append_new(arr, p);
         }
         json_object_set_new(o, "principals", arr);
+        json_t *pub = json_array();
+        for (size_t i = 0; i < g->nn; i++)
+            if (public_role(g, ans, i)) json_array_append_new(pub, json_string(g->n[i].arn));
+        json_object_set_new(o, "publicTrust", pub);
+        json_t *cut = json_array();
+        for (size_t i = 0; i < g->nn; i++)
+            if (!ans[i].can && ans[i].cut_at != SIZE_MAX)
+                json_array_append_new(cut, json_pack("{s:s, s:s}", "principal", g->n[i].arn,
+                                                     "role", g->n[ans[i].cut_at].arn));
+        json_object_set_new(o, "maxHops", json_integer(AZ_MAX_HOPS));
+        json_object_set_new(o, "chainsCut", cut);
         bool everyone = false;
         for (size_t i = 0; i < t->nnamed; i++) everyone |= strcmp(t->named[i], "*") == 0;
         json_object_set_new(o, "everyoneNamed", json_boolean(everyone));
@@ -286,6 +330,96 @@ fail:
     free(node_done);
 }
 
+/* ---- readers that share a path (text) ----------------------------------- */
+
+/* Do readers i and j (users or roles) share their path?  Direct: the same
+ * decisions, word for word (the members of one group, allowed by its
+ * policy); through roles: the same roles and hops after the first, whose
+ * own evidence names each of them. */
+static bool same_path(const struct az_graph *g, const struct az_access *acc,
+                      const struct az_answer *ans, size_t i, size_t j)
+{
+    const struct az_answer *a = &ans[i], *b = &ans[j];
+    if (g->n[i].kind != g->n[j].kind || a->npath != b->npath || a->conditional != b->conditional)
+        return false;
+    if (a->npath == 1)
+        return strcmp(acc[i].kms_source, acc[j].kms_source) == 0 &&
+               strcmp(acc[i].gsv_ev, acc[j].gsv_ev) == 0 && strcmp(acc[i].kms_ev, acc[j].kms_ev) == 0 &&
+               strcmp(acc[i].grant_id, acc[j].grant_id) == 0 && strcmp(acc[i].session, acc[j].session) == 0;
+    const struct az_edge *ea = &g->e[a->edges[0]], *eb = &g->e[b->edges[0]];
+    if (ea->conditional != eb->conditional || strcmp(ea->session, eb->session) != 0) return false;
+    for (size_t k = 1; k < a->npath; k++)
+        if (a->path[k] != b->path[k] || (k + 1 < a->npath && a->edges[k] != b->edges[k])) return false;
+    return true;
+}
+
+struct reader_key {
+    uint64_t h;
+    size_t node;
+};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211u;
+    return h;
+}
+
+static uint64_t path_hash(const struct az_graph *g, const struct az_access *acc,
+                          const struct az_answer *a, size_t i)
+{
+    uint64_t h = 1469598103934665603u;
+    h = fnv(h, &g->n[i].kind, sizeof g->n[i].kind);
+    h = fnv(h, &a->npath, sizeof a->npath);
+    if (a->npath == 1) {
+        h = fnv(h, acc[i].gsv_ev, strlen(acc[i].gsv_ev));
+        return fnv(h, acc[i].kms_ev, strlen(acc[i].kms_ev));
+    }
+    return fnv(h, &a->path[1], (a->npath - 1) * sizeof a->path[1]);
+}
+
+static int cmp_key(const void *x, const void *y)
+{
+    const struct reader_key *a = x, *b = y;
+    if (a->h != b->h) return a->h < b->h ? -1 : 1;
+    return a->node < b->node ? -1 : a->node > b->node;
+}
+
+/* lead[i]: the first reader (in node order) of i's group of readers that
+ * share a path (i itself when alone); size[i] for a leader: its members.
+ * Users and roles only.  False when out of memory (then no groups). */
+static bool group_readers(const struct az_graph *g, const struct az_access *acc,
+                          const struct az_answer *ans, size_t *lead, size_t *size)
+{
+    struct reader_key *k = calloc(g->nn + 1, sizeof *k);
+    size_t n = 0;
+    for (size_t i = 0; i < g->nn; i++) {
+        lead[i] = i;
+        size[i] = 1;
+    }
+    if (!k) return false;
+    for (size_t i = 0; i < g->nn; i++)
+        if (ans[i].can && (g->n[i].kind == AZ_USER || g->n[i].kind == AZ_ROLE))
+            k[n++] = (struct reader_key){ path_hash(g, acc, &ans[i], i), i };
+    qsort(k, n, sizeof *k, cmp_key);
+    /* Within a run of equal hashes, each joins the first that shares its
+     * path (node order: leaders come first). */
+    for (size_t a = 0; a < n;) {
+        size_t b = a;
+        while (b < n && k[b].h == k[a].h) b++;
+        for (size_t x = a + 1; x < b; x++)
+            for (size_t y = a; y < x; y++)
+                if (lead[k[y].node] == k[y].node && same_path(g, acc, ans, k[x].node, k[y].node)) {
+                    lead[k[x].node] = k[y].node;
+                    size[k[y].node]++;
+                    break;
+                }
+        a = b;
+    }
+    free(k);
+    return true;
+}
+
 void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
                const struct az_answer *ans, enum az_format f)
 {
@@ -305,26 +439,69 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
     printf("secret: %s\nkey:    %s (%s)\n", t->s.arn, t->have_key ? t->key.arn : "-",
            t->have_key ? t->key.key_state : "-");
     if (!t->live) printf("nobody can read it now: %s\n", t->why_not_live);
+    for (size_t i = 0; i < g->nn; i++)
+        if (public_role(g, ans, i))
+            printf("\nWARNING: role %s trusts every AWS account (\"AWS\": \"*\") with no\n"
+                   "condition: any principal of any account whose own IAM allows sts:AssumeRole\n"
+                   "can assume it, and through it read this secret.\n", g->n[i].arn);
+    /* Readers that share a path print as one row and one path (JSON
+     * keeps every one). */
+    size_t *lead = calloc(g->nn + 1, sizeof *lead), *size = calloc(g->nn + 1, sizeof *size);
+    bool grouped = lead && size && group_readers(g, acc, ans, lead, size);
     printf("\n%-64s  %-28s  %s\n", "PRINCIPAL", "ACCESS", "KEY PERMISSION");
     for (size_t i = 0; i < g->nn; i++) {
-        if (!ans[i].can) continue;
+        if (!ans[i].can || (grouped && lead[i] != i)) continue;
         size_t q = ans[i].path[ans[i].npath - 1];
         char label[PRINCIPAL_ARN_MAX];
         access_word(g, &ans[i], word);
         principal_label(&g->n[i], label);
-        printf("%-64s  %-28s  %s\n", label, word, acc[q].kms_source);
+        if (grouped && size[i] > 1) {
+            char head[64];
+            snprintf(head, sizeof head, "%zu %ss sharing one path:", size[i],  /* fits: 20+4+21 */
+                     kind_word(g->n[i].kind));
+            printf("%-64s  %-28s  %s\n", head, word, acc[q].kms_source);
+            for (size_t j = i; j < g->nn; j++)
+                if (ans[j].can && lead[j] == i) printf("  %s\n", g->n[j].arn);
+        } else {
+            printf("%-64s  %-28s  %s\n", label, word, acc[q].kms_source);
+        }
+        for (size_t k = 0; k + 1 < ans[i].npath; k++)
+            if (g->e[ans[i].edges[k]].session[0])
+                printf("%-64s  (%s only as session %s)\n", "",
+                       g->n[g->e[ans[i].edges[k]].from].arn, g->e[ans[i].edges[k]].session);
+        if (acc[q].session[0]) printf("%-64s  (as session %s)\n", "", acc[q].session);
         if (ans[i].conditional) printf("%-64s  %s\n", "", "(conditional: see below)");
     }
     size_t nreaders = 0;
     for (size_t i = 0; i < g->nn; i++) nreaders += ans[i].can;
     if (nreaders == 0) printf("(nobody)\n");
     everyone_note(g, t, ans);
+    bool cut_head = false;
+    for (size_t i = 0; i < g->nn; i++) {
+        if (ans[i].can || ans[i].cut_at == SIZE_MAX) continue;
+        if (!cut_head)
+            printf("\nnot followed (chains longer than %d hops are not followed; these may read "
+                   "through one):\n", AZ_MAX_HOPS);
+        cut_head = true;
+        printf("  %s can assume %s, %d role hops from a reader: chains longer than %d hops "
+               "are not followed\n", g->n[i].arn, g->n[ans[i].cut_at].arn, AZ_MAX_HOPS,
+               AZ_MAX_HOPS);
+    }
     printf("\npaths:\n");
     for (size_t i = 0; i < g->nn; i++) {
-        if (!ans[i].can) continue;
-        printf("  %s%s\n", g->n[i].arn, ans[i].conditional ? " (allowed only if the conditions below hold)" : "");
+        if (!ans[i].can || (grouped && lead[i] != i)) continue;
+        if (grouped && size[i] > 1)
+            printf("  the %zu %ss above, one path; as %s%s\n", size[i], kind_word(g->n[i].kind),
+                   g->n[i].arn, ans[i].conditional ? " (allowed only if the conditions below hold)" : "");
+        else
+            printf("  %s%s\n", g->n[i].arn, ans[i].conditional ? " (allowed only if the conditions below hold)" : "");
         print_path(g, acc, &ans[i]);
+        if (grouped && size[i] > 1 && ans[i].npath > 1)
+            printf("      (the first hop of each of the others: its own statements; --explain "
+                   "PRINCIPAL or --format json lists them)\n");
     }
+    free(lead);
+    free(size);
 }
 
 void az_explain(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
@@ -364,49 +541,63 @@ void az_explain(const struct az_graph *g, const struct az_target *t, const struc
     }
 }
 
-void az_report_principal(const struct az_graph *g, size_t node, const struct az_target *t,
-                         size_t nt, struct az_access *const *acc, const struct az_answer *ans,
-                         enum az_format f)
+void az_report_principal_begin(const struct az_graph *g, size_t node, enum az_format f)
 {
-    char word[WORD_MAX];
     if (f == AZ_JSON) {
-        json_t *o = json_pack("{s:s, s:s}", "principal", g->n[node].arn, "type",
-                              kind_word(g->n[node].kind));
-        json_t *arr = json_array();
-        for (size_t i = 0; i < nt; i++) {
-            if (!ans[i].can) continue;
-            size_t q = ans[i].path[ans[i].npath - 1];
-            json_array_append_new(arr, json_pack("{s:o, s:s, s:b, s:s, s:o}",
-                "secret", target_json(&t[i]), "access", ans[i].npath > 1 ? "via-role" : "direct",
-                "conditional", ans[i].conditional, "keyPermission", acc[i][q].kms_source,
-                "path", path_json(g, acc[i], &ans[i])));
-        }
-        json_object_set_new(o, "secrets", arr);
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (s) puts(s);
-        free(s);
-        json_decref(o);
+        json_t *p = json_string(g->n[node].arn), *k = json_string(kind_word(g->n[node].kind));
+        char *ps = p ? json_dumps(p, JSON_ENCODE_ANY) : NULL;
+        char *ks = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
+        printf("{\"principal\": %s, \"type\": %s, \"secrets\": [", ps ? ps : "null",
+               ks ? ks : "null");
+        free(ps);
+        free(ks);
+        json_decref(p);
+        json_decref(k);
         return;
     }
-    size_t n = 0;
     printf("principal: %s\n\n%-72s  %-28s  %s\n", g->n[node].arn, "SECRET", "ACCESS",
            "KEY PERMISSION");
-    for (size_t i = 0; i < nt; i++) {
-        if (!ans[i].can) continue;
-        size_t q = ans[i].path[ans[i].npath - 1];
-        access_word(g, &ans[i], word);
-        printf("%-72s  %-28s  %s%s\n", t[i].s.arn, word, acc[i][q].kms_source,
-               ans[i].conditional ? " (conditional)" : "");
-        n++;
+}
+
+void az_report_principal_one(const struct az_graph *g, const struct az_target *t,
+                             const struct az_access *acc, const struct az_answer *a,
+                             enum az_format f, FILE *paths, size_t *count)
+{
+    char word[WORD_MAX];
+    if (!a->can) return;
+    size_t q = a->path[a->npath - 1];
+    if (f == AZ_JSON) {
+        json_t *o = json_pack("{s:o, s:s, s:b, s:s, s:o}",
+            "secret", target_json(t), "access", a->npath > 1 ? "via-role" : "direct",
+            "conditional", a->conditional, "keyPermission", acc[q].kms_source,
+            "path", path_json(g, acc, a));
+        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (s) printf("%s\n%s", *count ? "," : "", s);
+        free(s);
+        json_decref(o);
+        (*count)++;
+        return;
     }
-    if (n == 0) printf("(none)\n");
+    access_word(g, a, word);
+    printf("%-72s  %-28s  %s%s\n", t->s.arn, word, acc[q].kms_source,
+           a->conditional ? " (conditional)" : "");
+    if (paths) {
+        fprintf(paths, "  %s%s\n", t->s.arn,
+                a->conditional ? " (allowed only if the conditions below hold)" : "");
+        print_path_to(paths, g, acc, a);
+    }
+    (*count)++;
+}
+
+void az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths)
+{
+    if (f == AZ_JSON) {
+        printf("]}\n");
+        return;
+    }
+    if (count == 0) printf("(none)\n");
     printf("\npaths:\n");
-    for (size_t i = 0; i < nt; i++) {
-        if (!ans[i].can) continue;
-        printf("  %s%s\n", t[i].s.arn,
-               ans[i].conditional ? " (allowed only if the conditions below hold)" : "");
-        print_path(g, acc[i], &ans[i]);
-    }
+    if (paths && npaths) fwrite(paths, 1, npaths, stdout);
 }
 
 void az_report_diff(const struct az_graph *g, const struct az_target *before,
@@ -448,9 +639,9 @@ void az_report_escalations(const struct az_graph *g, const struct az_escalation 
     if (f == AZ_JSON) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
-            json_t *x = json_pack("{s:s, s:s, s:s, s:s}", "principal", g->n[e[i].node].arn,
+            json_t *x = json_pack("{s:s, s:s, s:s, s:s, s:b}", "principal", g->n[e[i].node].arn,
                                   "action", e[i].action, "resource", e[i].resource,
-                                  "evidence", e[i].evidence);
+                                  "evidence", e[i].evidence, "conditional", e[i].conditional);
             if (x && e[i].via != SIZE_MAX)
                 json_object_set_new(x, "via", json_string(g->n[e[i].via].arn));
             json_array_append_new(arr, x);
@@ -462,7 +653,8 @@ void az_report_escalations(const struct az_graph *g, const struct az_escalation 
     printf("\ncan gain access (cannot read now, may change the answer):\n");
     if (n == 0) printf("  (nobody)\n");
     for (size_t i = 0; i < n; i++)
-        printf("  %s\n    %s%s%s%s on %s\n      %s\n", g->n[e[i].node].arn,
+        printf("  %s\n    %s%s%s%s on %s%s\n      %s\n", g->n[e[i].node].arn,
                e[i].via != SIZE_MAX ? "as " : "", e[i].via != SIZE_MAX ? g->n[e[i].via].arn : "",
-               e[i].via != SIZE_MAX ? ": " : "", e[i].action, e[i].resource, e[i].evidence);
+               e[i].via != SIZE_MAX ? ": " : "", e[i].action, e[i].resource,
+               e[i].conditional ? " (only if conditions hold)" : "", e[i].evidence);
 }

@@ -15,7 +15,9 @@
  *  (c) S not pending deletion, a current value exists, the key Enabled
  *      and in S's region.
  * Then reachability: a principal can read S when it, or a role it can
- * assume in at most AZ_MAX_HOPS hops (graph.c), satisfies (a)-(c).
+ * assume in at most AZ_MAX_HOPS hops (graph.c), satisfies (a)-(c).  A
+ * principal that reaches a reader only through a longer chain is not
+ * listed, and its answer says where the chain was cut (az_answer.cut_at).
  *
  * Cost: with `quick`, a principal none of whose identity policies (nor
  * the secret's resource policy) could allow GetSecretValue on S is denied
@@ -24,9 +26,12 @@
  * Reachability walks back from the readers first, so only principals that
  * can reach one get a breadth-first search.
  *
- * A role is evaluated as a session of it without session policies;
- * principals of accounts the store does not hold cannot be evaluated:
- * they are reported when both policies that must allow name them.
+ * A role is evaluated as a session of it without session policies.  A
+ * principal of an account the store does not hold has an identity side
+ * that is not visible: it is taken to allow everything, and the real
+ * rules decide the rest, as each principal of that account the secret's
+ * or key's policy could admit (decide_stranger); such answers are always
+ * conditional.
  */
 #include "analyze/analyze.h"
 
@@ -42,7 +47,8 @@
 #include "secrets/authz.h"
 #include "secrets/lookup.h"
 
-/* Request-time keys the analysis cannot know (docs/AUTHORIZATION.md 2.8):
+/* Request-time keys the analysis cannot know (docs/AUTHORIZATION.md 2.8),
+ * and GetSecretValue's request parameters:
  * conditions on them are reported ("allowed only if ..."), never decided.
  * The KMS hop made by Secrets Manager has no aws:SourceIp or aws:referer
  * at all, and Secrets Manager as its aws:UserAgent (docs/AUTHORIZATION.md
@@ -51,6 +57,9 @@ static const char *const UNKNOWN_CALL[] = {
     "aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce", "aws:CurrentTime", "aws:EpochTime",
     "aws:SecureTransport", "aws:MultiFactorAuthPresent", "aws:MultiFactorAuthAge",
     "aws:TokenIssueTime", "aws:UserAgent", "aws:referer",
+    /* GetSecretValue's own parameters: present only when the caller
+     * passes VersionStage or VersionId, which it may. */
+    "secretsmanager:VersionStage", "secretsmanager:VersionId",
 };
 static const char *const UNKNOWN_VIA[] = {
     "aws:CurrentTime", "aws:EpochTime", "aws:SecureTransport", "aws:MultiFactorAuthPresent",
@@ -93,6 +102,8 @@ static TR_RESULT on_named(void *arg, const char *p)
         c->star = true;
         return named_add(t, "*");
     }
+    if (strncmp(p, "arn:aws:sts::", 13) == 0 && strstr(p, ":assumed-role/"))
+        GUARD(strs_add_unique(&t->sessions, &t->nsessions, &t->capsessions, p));
     if (strncmp(p, "arn:aws:iam::", 13) == 0 || strncmp(p, "arn:aws:sts::", 13) == 0) {
         /* The account part whole: a longer one is no account, never the
          * account its first 12 characters would name. */
@@ -131,6 +142,14 @@ static TR_RESULT collect_named(struct az_target *t, const char *text, enum polic
 }
 
 static TR_RESULT finish(const struct server_env *env, struct az_target *t, const char *key);
+
+static TR_RESULT on_grantee(void *arg, const char *p)
+{
+    struct az_target *t = arg;
+    if (strncmp(p, "arn:aws:sts::", 13) == 0 && strstr(p, ":assumed-role/"))
+        return strs_add_unique(&t->sessions, &t->nsessions, &t->capsessions, p);
+    return TR_OK;
+}
 
 TR_RESULT az_target_load(const struct server_env *env, const char *secret, const char *account,
                          const char *region, struct az_target *t)
@@ -179,6 +198,9 @@ TR_RESULT az_target_with_key(const struct server_env *env, struct az_target *t, 
     strs_free(t->named, t->nnamed);
     t->named = NULL;
     t->nnamed = t->capnamed = 0;
+    strs_free(t->sessions, t->nsessions);
+    t->sessions = NULL;
+    t->nsessions = t->capsessions = 0;
     policy_unref(t->rp);
     policy_unref(t->kp);
     t->rp = t->kp = NULL;
@@ -238,6 +260,8 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
                                       t->key.policy_ids, t->key.arn, &t->kp));
     t->everyone_kp = t->kp_broken = false;
     if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp, &t->kp_broken));
+    /* Sessions a grant names (its grantee): decided like the policies'. */
+    if (t->have_key) GUARD(kms_grants_each_grantee(env->st, t->key.arn, on_grantee, t));
     if (t->have_key) {
         GUARD(kms_cached_key_attrs(env->st, &t->key, &t->key_aliases, &t->attrs.naliases,
                                    &t->key_tags, &t->attrs.ntags));
@@ -252,6 +276,7 @@ void az_target_free(struct az_target *t)
     secret_free(&t->s);
     if (t->have_key) key_rec_free(&t->key);
     strs_free(t->named, t->nnamed);
+    strs_free(t->sessions, t->nsessions);
     policy_unref(t->rp);
     policy_unref(t->kp);
     free(t->key_aliases);
@@ -260,13 +285,6 @@ void az_target_free(struct az_target *t)
 }
 
 /* ---- one principal ---------------------------------------------------------- */
-
-static bool named(const struct az_target *t, const char *account)
-{
-    for (size_t i = 0; i < t->nnamed; i++)
-        if (strcmp(t->named[i], account) == 0 || strcmp(t->named[i], "*") == 0) return true;
-    return false;
-}
 
 /* Could any policy allow n GetSecretValue on t?  A necessary condition
  * (policy_may_allow): false means the evaluation would deny. */
@@ -306,8 +324,107 @@ static bool gsv_possible_indexed(const struct az_node *n, const struct az_target
     return policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
 }
 
+static TR_RESULT decide_evaluated(const struct server_env *env, const struct az_node *n,
+                                  const struct az_target *t, bool quick, struct az_access *out);
+
+/* Does t name a session of role n (t->sessions)? */
+static bool has_session(const struct az_node *n, const struct az_target *t)
+{
+    const char *name;
+    for (size_t i = 0; n->kind == AZ_ROLE && i < t->nsessions; i++)
+        if (az_session_of(n, t->sessions[i], &name)) return true;
+    return false;
+}
+
+/* Role n cannot read as any session of it: can it as a session the
+ * resource policy, key policy or a grant names?  The session name is the
+ * caller's choice, so the answer is conditional, "as session S"; *out is
+ * changed only when one can. */
+static TR_RESULT decide_sessions(const struct server_env *env, const struct az_node *n,
+                                 const struct az_target *t, struct az_access *out)
+{
+    struct az_access *x = calloc(1, sizeof *x);
+    struct az_node tmp;
+    const char *name;
+    tr_result r = TR_OK;
+    if (!x) BAIL0(TR_E_INTERNAL);
+    for (size_t i = 0; tr_ok(r) && i < t->nsessions; i++) {
+        if (!az_session_of(n, t->sessions[i], &name)) continue;
+        r = az_as_session(n, t->sessions[i], &tmp);
+        if (tr_ok(r)) r = decide_evaluated(env, &tmp, t, false, x);
+        if (tr_failed(r) || !x->ok) continue;
+        *out = *x;
+        out->conditional = true;
+        snprintf(out->session, sizeof out->session, "%.64s", name);   /* fits: %.64s */
+        break;
+    }
+    free(x);
+    return r;
+}
+
+/* A principal of an account the store does not hold (n: its node, its own
+ * IAM taken to allow): decided by the real rules as each principal of
+ * that account the secret's or key's policy could admit (any principal of
+ * it, and each of its ARNs they name: az_stranger_candidates), the first
+ * that passes both hops answering -- so a Deny naming the account, or an
+ * Allow of another action, lists nobody.  Always conditional. */
+static TR_RESULT decide_stranger(const struct server_env *env, const struct az_node *n,
+                                 const struct az_target *t, struct az_access *out)
+{
+    const struct policy *pols[] = { t->rp, t->kp };
+    struct az_node tmp = *n;
+    struct az_access *first = calloc(1, sizeof *first);
+    char **arns = NULL;
+    size_t narns = 0;
+    tr_result r = TR_OK;
+
+    if (!first) BAIL0(TR_E_INTERNAL);
+    r = az_stranger_candidates(pols, 2, n->account, &arns, &narns);
+    for (size_t i = 0; tr_ok(r) && i <= narns; i++) {
+        r = az_stranger_principal(n->account, i ? arns[i - 1] : NULL, &tmp.who);
+        if (tr_ok(r)) r = decide_evaluated(env, &tmp, t, false, i ? out : first);
+        if (tr_failed(r)) break;
+        if (i == 0 && first->ok) { *out = *first; break; }
+        if (i > 0 && out->ok) {
+            /* Which of the account's principals (cut: a sentence for people). */
+            char ev[AZ_EV_MAX];
+            _Static_assert(AZ_EV_MAX >= sizeof "as : " + 600 + 400, "ev holds both");
+            snprintf(ev, sizeof ev, "as %.600s: %.400s", arns[i - 1], out->gsv_ev);  /* cut: above */
+            STR_COPY_ARRAY(out->gsv_ev, ev);
+            break;
+        }
+        if (i == narns) *out = *first;
+    }
+    strs_free(arns, narns);
+    free(first);
+    return r;
+}
+
 TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
                     const struct az_target *t, bool quick, struct az_access *out)
+{
+
+    /* Not memset: the evidence buffers are large and --all decides every
+     * principal for every secret; an empty string is enough. */
+    out->gsv = out->kms = out->ok = out->conditional = false;
+    out->gsv_decision = DECISION_IMPLICIT_DENY;
+    out->gsv_ev[0] = out->kms_ev[0] = out->grant_id[0] = '\0';
+    out->kms_source = "";
+    out->session[0] = '\0';
+    if (n->kind == AZ_FOREIGN) return decide_stranger(env, n, t, out);
+    bool named_session = has_session(n, t);
+    if (quick && !named_session && !gsv_possible(n, t)) {
+        quick_denial(t, out);
+        return TR_OK;
+    }
+    GUARD(decide_evaluated(env, n, t, quick && !named_session, out));
+    if (named_session && !out->ok) GUARD(decide_sessions(env, n, t, out));
+    return TR_OK;
+}
+
+/* The decision of az_decide past the prefilter. */
+static TR_RESULT decide_evaluated(const struct server_env *env, const struct az_node *n,
+                                  const struct az_target *t, bool quick, struct az_access *out)
 {
     struct req_ctx rc;
     struct eval_result res;
@@ -316,35 +433,6 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     char via[128];
     tr_result r = TR_OK;
 
-    /* Not memset: the evidence buffers are large and --all decides every
-     * principal for every secret; an empty string is enough. */
-    out->gsv = out->kms = out->ok = out->conditional = false;
-    out->gsv_decision = DECISION_IMPLICIT_DENY;
-    out->gsv_ev[0] = out->kms_ev[0] = out->grant_id[0] = '\0';
-    out->kms_source = "";
-    if (n->kind == AZ_FOREIGN) {
-        /* Not visible: both the resource policy and the key policy must
-         * name the account; its own IAM decides the rest.  The AWS managed
-         * key admits only callers of its own account (kms:CallerAccount),
-         * whatever else is named. */
-        out->gsv = named(t, n->account) && !t->rp_broken;
-        out->kms = out->gsv && !t->kp_broken &&
-                   !(t->have_key && strcmp(t->key.key_manager, "AWS") == 0);
-        out->ok = out->gsv && out->kms && t->live;
-        out->conditional = true;
-        out->kms_source = out->kms ? "key-policy" : "";
-        snprintf(out->gsv_ev, sizeof out->gsv_ev, "%s",     /* fits: either sentence */
-                 out->gsv ? "named by the secret's resource or key policy; its own IAM must allow"
-                          : "named by no policy of the secret or its key");
-        snprintf(out->kms_ev, sizeof out->kms_ev, "%s", out->kms ? out->gsv_ev  /* fits: as large */
-                 : out->gsv ? "the AWS managed key admits only principals of its own account"
-                 : out->gsv_ev);
-        return TR_OK;
-    }
-    if (quick && !gsv_possible(n, t)) {
-        quick_denial(t, out);
-        return TR_OK;
-    }
     struct ctx_entry unknown[NELEM(UNKNOWN_CALL) + 1];
     static const char *const none[] = { "" };
     bool session = n->who.type == PRINCIPAL_ROLE_SESSION;
@@ -389,7 +477,7 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
     if (x->allowed && x->source == KX_GRANT) STR_COPY_ARRAY(out->grant_id, x->grant_id);
     out->ok = out->gsv && out->kms && t->live;
     /* Any other account's principal: only if its own IAM allows too. */
-    if (n->kind == AZ_ANYONE) out->conditional = true;
+    if (n->kind == AZ_ANYONE || n->kind == AZ_FOREIGN) out->conditional = true;
 fail:
     json_decref(ctx);
     free(x);
@@ -400,22 +488,22 @@ fail:
 /* ---- reachability ------------------------------------------------------------ */
 
 /* Breadth first from `start` over assume-role edges: the nearest node
- * whose own access is ok, preferring one reached without conditions.
- * depth[] is all SIZE_MAX on entry and on return. */
-static void reach(const struct az_graph *g, const struct az_access *acc, size_t start,
-                  struct az_answer *ans, size_t *queue, size_t *prev_edge, size_t *depth)
+ * whose own access is ok, preferring one reached without conditions; with
+ * strict, over unconditional edges only, to unconditional readers only.
+ * False when none.  depth[] is all SIZE_MAX on entry and on return. */
+static bool reach_pass(const struct az_graph *g, const struct az_access *acc, size_t start,
+                       struct az_answer *ans, size_t *queue, size_t *prev_edge, size_t *depth,
+                       bool strict)
 {
     size_t head = 0, tail = 0, best = SIZE_MAX;
     bool best_cond = true;
 
-    memset(ans, 0, sizeof *ans);
-    ans->node = start;
     depth[start] = 0;
     prev_edge[start] = SIZE_MAX;
     queue[tail++] = start;
     while (head < tail) {
         size_t u = queue[head++];
-        if (acc[u].ok) {
+        if (acc[u].ok && !(strict && acc[u].conditional)) {
             bool cond = acc[u].conditional;
             for (size_t e = prev_edge[u]; e != SIZE_MAX; e = prev_edge[g->e[e].from])
                 cond |= g->e[e].conditional;
@@ -427,16 +515,13 @@ static void reach(const struct az_graph *g, const struct az_access *acc, size_t 
         }
         if (depth[u] == AZ_MAX_HOPS) continue;
         for (size_t e = g->n[u].first_out; e != SIZE_MAX; e = g->e[e].next_out) {
-            if (depth[g->e[e].to] != SIZE_MAX) continue;
+            if (depth[g->e[e].to] != SIZE_MAX || (strict && g->e[e].conditional)) continue;
             depth[g->e[e].to] = depth[u] + 1;
             prev_edge[g->e[e].to] = e;
             queue[tail++] = g->e[e].to;
         }
     }
-    if (best == SIZE_MAX) {
-        ans->path[0] = start;
-        ans->npath = 1;
-    } else {
+    if (best != SIZE_MAX) {
         ans->can = true;
         ans->conditional = best_cond;
         size_t n = depth[best] + 1, u = best;
@@ -451,6 +536,23 @@ static void reach(const struct az_graph *g, const struct az_access *acc, size_t 
     }
     /* depth[] back to all SIZE_MAX for the next call (only what was touched). */
     for (size_t i = 0; i < tail; i++) depth[queue[i]] = SIZE_MAX;
+    return best != SIZE_MAX;
+}
+
+/* start's answer: an unconditional path when there is one (the first
+ * pass, over unconditional edges only: a breadth-first search keeps the
+ * first edge into each node, which may be a conditional one while
+ * another path is certain), else the nearest conditional one. */
+static void reach(const struct az_graph *g, const struct az_access *acc, size_t start,
+                  struct az_answer *ans, size_t *queue, size_t *prev_edge, size_t *depth)
+{
+    memset(ans, 0, sizeof *ans);
+    ans->node = start;
+    ans->cut_at = SIZE_MAX;
+    if (reach_pass(g, acc, start, ans, queue, prev_edge, depth, true)) return;
+    if (reach_pass(g, acc, start, ans, queue, prev_edge, depth, false)) return;
+    ans->path[0] = start;
+    ans->npath = 1;
 }
 
 TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
@@ -461,19 +563,24 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
     size_t *prev = calloc(g->nn + 1, sizeof *prev);
     size_t *depth = calloc(g->nn + 1, sizeof *depth);
     size_t *rdepth = calloc(g->nn + 1, sizeof *rdepth);
+    size_t *cut = calloc(g->nn + 1, sizeof *cut);
     unsigned char *may = calloc(g->ngsv_pol + 1, 1);
     size_t head = 0, tail = 0;
     tr_result r = TR_OK;
 
-    if (!queue || !prev || !depth || !rdepth || !may) {
+    if (!queue || !prev || !depth || !rdepth || !cut || !may) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         goto fail;
     }
     for (size_t i = 0; quick && i < g->ngsv_pol; i++)
         may[i] = policy_may_allow(g->gsv_pol[i], NULL, "secretsmanager:GetSecretValue", t->s.arn);
     for (size_t i = 0; i < g->nn; i++) {
-        if (quick && !gsv_possible_indexed(&g->n[i], t, may)) {
+        /* (A foreign node is decided as several principals of its account,
+         * not only the one the index knows: decide_stranger.) */
+        if (quick && g->n[i].kind != AZ_FOREIGN && !gsv_possible_indexed(&g->n[i], t, may) &&
+            !has_session(&g->n[i], t)) {
             struct az_access *a = &acc[i];
+            a->session[0] = '\0';
             a->gsv = a->kms = a->ok = a->conditional = false;
             a->gsv_decision = DECISION_IMPLICIT_DENY;
             a->kms_ev[0] = a->grant_id[0] = '\0';
@@ -492,14 +599,20 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
     /* Backwards from the readers, at most AZ_MAX_HOPS: the only nodes
      * that can have an answer, and (a lazy graph) the only roles whose
      * incoming edges matter. */
+    for (size_t i = 0; i < g->nn; i++) cut[i] = SIZE_MAX;
     while (head < tail) {
         size_t u = queue[head++];
-        if (rdepth[u] == AZ_MAX_HOPS) continue;
         r = az_graph_edges_into(g, u);
         if (tr_failed(r)) goto fail;
         for (size_t e = g->n[u].first_in; e != SIZE_MAX; e = g->e[e].next_in) {
             size_t f = g->e[e].from;
             if (rdepth[f] != SIZE_MAX) continue;
+            /* Breadth first: every node within the limit has its depth
+             * before the first at the limit is taken, so f has none. */
+            if (rdepth[u] == AZ_MAX_HOPS) {
+                if (cut[f] == SIZE_MAX) cut[f] = u;
+                continue;
+            }
             rdepth[f] = rdepth[u] + 1;
             queue[tail++] = f;
         }
@@ -513,12 +626,14 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
         memset(&ans[i], 0, sizeof ans[i]);
         ans[i].node = ans[i].path[0] = i;
         ans[i].npath = 1;
+        ans[i].cut_at = cut[i];
     }
 fail:
     free(queue);
     free(prev);
     free(depth);
     free(rdepth);
+    free(cut);
     free(may);
     return r;
 }

@@ -68,41 +68,25 @@ static const struct cli_cmd what_cmd = {
 };
 
 /* what-can-decrypt PRINCIPAL: every secret of every account, decided
- * for the one principal (the graph built once). */
+ * for the one principal (the graph built once).  Streamed: one secret is
+ * loaded, decided and printed at a time, with one access array for the
+ * graph reused, so memory follows the graph and the answer (text keeps
+ * the readable secrets' paths to print after the table), not principals
+ * times secrets. */
 static int what_can(const struct server_env *env, const char *principal, enum az_format f)
 {
     store_t st = env->st;
     char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
     const char **accts = NULL;
-    size_t nids = 0, nt = 0, capt = 0;
+    size_t nids = 0, count = 0, npaths = 0;
     struct az_graph g = { 0 };
-    struct az_target *t = NULL;
-    struct az_access **acc = NULL;
-    struct az_answer *ans = NULL;
+    struct az_access *acc = NULL;
+    struct az_answer *all = NULL;
+    char *paths = NULL;
+    FILE *pf = NULL;
     int rc = 2;
 
     if (tr_failed(az_accounts(st, NULL, 0, &ids, &nids))) { rc = die("accounts"); goto out; }
-    /* The targets: every secret of every account. */
-    for (size_t a = 0; a < nids; a++) {
-        struct ent_rec *v = NULL;
-        size_t nv = 0;
-        if (tr_failed(st[0]->ent_list(st, "secret", ids[a], NULL, NULL, 100000, &v, &nv))) {
-            rc = die("secrets");
-            goto out;
-        }
-        for (size_t i = 0; i < nv; i++) {
-            struct az_target *nv2 = array_grow(t, &capt, nt, sizeof *t, 16);
-            if (!nv2) { ent_list_free(v, nv); goto out; }
-            t = nv2;
-            if (tr_failed(az_target_from_ent(env, &v[i], &t[nt]))) {
-                ent_list_free(v, nv);
-                rc = die("secret");
-                goto out;
-            }
-            nt++;
-        }
-        ent_list_free(v, nv);
-    }
     accts = calloc(nids + 1, sizeof *accts);
     if (!accts) goto out;
     for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
@@ -113,29 +97,49 @@ static int what_can(const struct server_env *env, const char *principal, enum az
                         "store\n", principal);
         goto out;
     }
-    acc = calloc(nt + 1, sizeof *acc);
-    ans = calloc(nt + 1, sizeof *ans);
-    if (!acc || !ans) goto out;
-    struct az_answer *all = calloc(g.nn + 1, sizeof *all);
-    if (!all) goto out;
-    for (size_t i = 0; i < nt; i++) {
-        acc[i] = calloc(g.nn + 1, sizeof **acc);
-        if (!acc[i] || tr_failed(az_who_can(env, &g, &t[i], true, acc[i], all))) {
-            free(all);
-            rc = die("analysis");
+    acc = calloc(g.nn + 1, sizeof *acc);
+    all = calloc(g.nn + 1, sizeof *all);
+    if (f == AZ_TEXT) pf = open_memstream(&paths, &npaths);
+    if (!acc || !all || (f == AZ_TEXT && !pf)) goto out;
+    az_report_principal_begin(&g, node, f);
+    for (size_t a = 0; a < nids; a++) {
+        struct ent_rec *v = NULL;
+        size_t nv = 0;
+        if (tr_failed(st[0]->ent_list(st, "secret", ids[a], NULL, NULL, 100000, &v, &nv))) {
+            rc = die("secrets");
             goto out;
         }
-        ans[i] = all[node];
+        for (size_t i = 0; i < nv; i++) {
+            struct az_target t;
+            if (tr_failed(az_target_from_ent(env, &v[i], &t))) {
+                ent_list_free(v, nv);
+                rc = die("secret");
+                goto out;
+            }
+            tr_result r = az_who_can(env, &g, &t, true, acc, all);
+            if (tr_ok(r)) az_report_principal_one(&g, &t, acc, &all[node], f, pf, &count);
+            az_target_free(&t);
+            if (tr_failed(r)) {
+                ent_list_free(v, nv);
+                rc = die("analysis");
+                goto out;
+            }
+        }
+        ent_list_free(v, nv);
     }
-    free(all);
-    az_report_principal(&g, node, t, nt, acc, ans, f);
+    if (pf && fclose(pf) != 0) {
+        pf = NULL;
+        goto out;
+    }
+    pf = NULL;
+    az_report_principal_end(count, f, paths, npaths);
     rc = 0;
 out:
-    for (size_t i = 0; acc && i < nt; i++) free(acc[i]);
+    /* (A failure mid-way leaves the JSON document open: not a whole answer.) */
+    if (pf) fclose(pf);
+    free(paths);
     free(acc);
-    free(ans);
-    for (size_t i = 0; i < nt; i++) az_target_free(&t[i]);
-    free(t);
+    free(all);
     free(accts);
     free(ids);
     az_graph_free(&g);

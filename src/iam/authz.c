@@ -148,10 +148,35 @@ void iam_result_evidence(const struct eval_result *r, char *out, size_t n)
     }
     for (size_t i = 0; i < r->nrefs; i++) at = ref_text(&r->refs[i], out, n, at, true, "; ");
     if (r->conditional && at < n) {
+        /* An Allow's conditions must hold; a Deny's must not (it was
+         * assumed not to apply). */
+        size_t nallow = 0, ndeny = 0;
+        for (size_t i = 0; i < r->ncond_refs; i++)
+            r->cond_refs[i].effect == EFFECT_DENY ? ndeny++ : nallow++;
         int k = snprintf(out + at, n - at, "%sonly if the conditions of:", at ? "; " : "");
         if (k > 0) at += (size_t)k;
-        for (size_t i = 0; i < r->ncond_refs && at < n; i++)
-            at = ref_text(&r->cond_refs[i], out, n, at, false, i ? ", " : " ");
-        if (at < n) snprintf(out + at, n - at, " hold");   /* cut: evidence for people, like the rest */
+        for (size_t i = 0, j = 0; i < r->ncond_refs && at < n; i++)
+            if (r->cond_refs[i].effect != EFFECT_DENY)
+                at = ref_text(&r->cond_refs[i], out, n, at, false, j++ ? ", " : " ");
+        if (nallow && at < n) {
+            k = snprintf(out + at, n - at, " hold%s", ndeny ? ", and those of:" : "");
+            if (k > 0) at += (size_t)k;
+        }
+        for (size_t i = 0, j = 0; i < r->ncond_refs && at < n; i++)
+            if (r->cond_refs[i].effect == EFFECT_DENY)
+                at = ref_text(&r->cond_refs[i], out, n, at, true, j++ ? ", " : " ");
+        if ((ndeny || !nallow) && at < n) {
+            k = snprintf(out + at, n - at, ndeny ? " do not hold" : " hold");
+            if (k > 0) at += (size_t)k;
+        }
+    }
+    /* Denies that name the request but whose conditions are false. */
+    for (size_t i = 0; i < r->nchecked_denies && at < n; i++) {
+        if (i == 0) {
+            int k = snprintf(out + at, n - at, "%sdenies checked, not applying (their conditions "
+                             "are false):", at ? "; " : "");
+            if (k > 0) at += (size_t)k;
+        }
+        at = ref_text(&r->checked_denies[i], out, n, at, true, i ? ", " : " ");
     }
 }

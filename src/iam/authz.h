@@ -73,8 +73,11 @@ TR_RESULT iam_authz_trace_open(const char *path);
 
 /* The deciding statements of r as one line of evidence for the analyzer
  * (`tresor who-can-decrypt`): "Allow identity <policy> #<index> (Sid S);
- * ..." and, when r is conditional, "only if the conditions of: ...".
- * Call it while the policies r points to are alive. */
+ * ..." and, when r is conditional, "only if the conditions of: <allows>
+ * hold, and those of: Deny <denies> do not hold" (an unknown Deny was
+ * assumed not to apply); then the denies that were checked and did not
+ * apply, "denies checked, not applying (their conditions are false):
+ * Deny ...".  Call it while the policies r points to are alive. */
 void iam_result_evidence(const struct eval_result *r, char *out, size_t n);
 
 #endif

@@ -215,6 +215,10 @@ struct eval_result {
     bool conditional;
     struct stmt_ref cond_refs[EVAL_MAX_REFS];
     size_t ncond_refs;
+    /* Deny statements that name the request but whose conditions are
+     * false: checked, not applying (the explanations list them). */
+    struct stmt_ref checked_denies[EVAL_MAX_REFS];
+    size_t nchecked_denies;
 };
 
 /* Decide.  Pure: reads rq and ps only.  docs/AUTHORIZATION.md 2.2:

@@ -204,10 +204,13 @@ static enum principal_match stmt_principal(const struct stmt *st, const struct e
 }
 
 /* Whether statement st applies; *pm = how it named the caller. */
+/* *by_conds: the statement names the request (action, principal,
+ * resource) and only its conditions are false. */
 static enum tri stmt_applies(const struct evaluator *ev, const struct stmt *st,
-                             enum principal_match *pm)
+                             enum principal_match *pm, bool *by_conds)
 {
     *pm = PM_NONE;
+    *by_conds = false;
     if (!stmt_action(ev, st)) return TRI_FALSE;
     if (st->has_principal) {
         *pm = stmt_principal_b(st, &ev->rq->who, ev->has_boundary);
@@ -215,7 +218,9 @@ static enum tri stmt_applies(const struct evaluator *ev, const struct stmt *st,
     }
     enum tri t = stmt_resource(ev, st);
     if (t == TRI_FALSE) return t;
-    return tri_and(t, conds_eval(st->conds, st->nconds, &ev->env));
+    enum tri c = conds_eval(st->conds, st->nconds, &ev->env);
+    *by_conds = c == TRI_FALSE;
+    return tri_and(t, c);
 }
 
 /* ---- scanning ------------------------------------------------------------ */
@@ -245,7 +250,13 @@ static void scan_policy(struct evaluator *ev, const struct named_policy *np,
     for (size_t i = 0; i < p->nstmts; i++) {
         const struct stmt *st = &p->stmts[i];
         enum principal_match pm;
-        enum tri t = stmt_applies(ev, st, &pm);
+        bool by_conds;
+        enum tri t = stmt_applies(ev, st, &pm, &by_conds);
+        if (t == TRI_FALSE && by_conds && st->effect == EFFECT_DENY) {
+            /* A Deny checked that does not apply: the explanations name it. */
+            struct stmt_ref ref = { np, i, st->sid, st->effect, type };
+            add_ref(ev->out->checked_denies, &ev->out->nchecked_denies, &ref);
+        }
         if (t == TRI_FALSE) continue;
         struct stmt_ref ref = { np, i, st->sid, st->effect, type };
         if (st->effect == EFFECT_ALLOW) {

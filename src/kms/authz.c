@@ -457,11 +457,12 @@ TR_RESULT kms_policy_allows(struct req_ctx *rc, const char *action, const struct
  * side had to allow too. */
 static TR_RESULT grant_allows(struct req_ctx *rc, const char *action, const struct key_rec *k,
                               const struct kms_authz_in *in, const struct kctx *c, bool *allowed,
-                              enum kms_grant_match *m, char grant_id[65], char *ev, size_t nev)
+                              bool *conditional, enum kms_grant_match *m, char grant_id[65],
+                              char *ev, size_t nev)
 {
     struct eval_result res;
 
-    *allowed = false;
+    *allowed = *conditional = false;
     *m = KG_NONE;
     grant_id[0] = '\0';
     if (in && in->no_grants) return TR_OK;
@@ -475,6 +476,7 @@ static TR_RESULT grant_allows(struct req_ctx *rc, const char *action, const stru
      * caller's own IAM side must allow as well. */
     GUARD(evaluate(rc, action, k, NULL, c, &res, ev, nev));
     *allowed = res.decision == DECISION_ALLOW;
+    *conditional = *allowed && res.conditional;   /* (static analysis: the IAM side's "only if") */
     return TR_OK;
 }
 
@@ -486,7 +488,7 @@ static TR_RESULT decide(struct req_ctx *rc, const char *action, const struct key
                         struct kms_explain *x, bool want_ev)
 {
     enum kms_grant_match m = KG_NONE;
-    bool ok = false;
+    bool ok = false, cond = false;
 
     GUARD(evaluate(rc, action, k, k->policy ? k->policy : "", c, &x->res,
                    want_ev ? x->evidence : NULL, want_ev ? sizeof x->evidence : 0));
@@ -498,11 +500,15 @@ static TR_RESULT decide(struct req_ctx *rc, const char *action, const struct key
     }
     if (x->res.decision != DECISION_IMPLICIT_DENY) return TR_OK;
     char gev[sizeof x->evidence] = "";
-    GUARD(grant_allows(rc, action, k, in, c, &ok, &m, x->grant_id, want_ev ? gev : NULL,
+    GUARD(grant_allows(rc, action, k, in, c, &ok, &cond, &m, x->grant_id, want_ev ? gev : NULL,
                        want_ev ? sizeof gev : 0));
     if (!ok) return TR_OK;
     x->allowed = true;
     x->source = KX_GRANT;
+    /* Static analysis: the grant path holds only if the IAM side it
+     * needed holds, and only if no key-policy Deny whose conditions were
+     * unknown (res.cond_refs on an implicit deny) applies. */
+    x->conditional = cond || x->res.ncond_refs > 0;
     if (rc->audit)  /* the audit record: a grant, not a statement, allowed it */
         audit_req_note(rc->audit, json_pack("{s:s, s:s, s:s, s:s}", "action", action, "resource", k->arn,
                                             "decision", "allow", "grant", x->grant_id),
@@ -544,6 +550,7 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
         }
         out->res.nrefs = 0;
         out->res.ncond_refs = 0;
+        out->res.nchecked_denies = 0;
         kctx_free(&c);
         return r;
     }
@@ -559,6 +566,7 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
     /* The refs named policies that are gone now. */
     out->res.nrefs = 0;
     out->res.ncond_refs = 0;
+    out->res.nchecked_denies = 0;
     kctx_free(&c);
     return r;
 }

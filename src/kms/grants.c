@@ -385,6 +385,27 @@ static TR_RESULT visit_delete(const struct rel_rec *g, json_t *doc, void *arg, b
     return grant_delete(kg->st, kg->key_arn, g->to, doc);
 }
 
+struct grantee_walk {
+    TR_RESULT (*fn)(void *arg, const char *grantee);
+    void *arg;
+};
+
+static TR_RESULT visit_grantee(const struct rel_rec *g, json_t *doc, void *arg, bool *stop)
+{
+    struct grantee_walk *w = arg;
+    const char *who = json_string_value(json_object_get(doc, "grantee"));
+    (void)g;
+    (void)stop;
+    return who ? w->fn(w->arg, who) : TR_OK;
+}
+
+TR_RESULT kms_grants_each_grantee(store_t st, const char *key_arn,
+                                  TR_RESULT (*fn)(void *arg, const char *grantee), void *arg)
+{
+    struct grantee_walk w = { .fn = fn, .arg = arg };
+    return grant_walk(st, key_arn, visit_grantee, &w);
+}
+
 TR_RESULT kms_grants_delete_key(store_t st, const char *key_arn)
 {
     struct key_grants kg = { .st = st, .key_arn = key_arn };

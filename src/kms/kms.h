@@ -266,6 +266,10 @@ TR_RESULT kms_grants_allow(struct req_ctx *rc, const char *action, const struct 
 TR_RESULT kms_grants_allow_id(struct req_ctx *rc, const char *action, const struct key_rec *k,
                               const struct kms_authz_in *in, enum kms_grant_match *out,
                               char grant_id[65]);
+/* Call fn with the grantee principal of every grant of key_arn, as the
+ * grant names it (who-can-decrypt: the sessions and accounts grants name). */
+TR_RESULT kms_grants_each_grantee(store_t st, const char *key_arn,
+                                  TR_RESULT (*fn)(void *arg, const char *grantee), void *arg);
 /* Remove every grant of a key (the key is being deleted). */
 TR_RESULT kms_grants_delete_key(store_t st, const char *key_arn);
 

@@ -176,7 +176,7 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
         };
         policy_denied_message(&rq, res, secret_id_as_given, ev, nev);
     }
-    if (res) res->nrefs = res->ncond_refs = 0;   /* np dies here */
+    if (res) res->nrefs = res->ncond_refs = res->nchecked_denies = 0;   /* np dies here */
 fail:
     if (pol) policy_unref(pol);
     iam_ctx_free(c);

@@ -406,6 +406,40 @@ static void analyze(const char *secret_arn, struct run *x)
     ok(az_escalations(&ENV, &x->g, &x->t, x->ans, &x->e, &x->n));
 }
 
+/* analyze() with the secret's resource policy replaced by rp (a stored
+ * policy the API would refuse now: principals of an account the store does
+ * not hold, by ARN, as a snapshot or an older store may carry them). */
+static void analyze_with_rp(const char *secret_arn, const char *rp, bool late, struct run *x)
+{
+    char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
+    size_t nids = 0;
+    memset(x, 0, sizeof *x);
+    ok(az_target_load(&ENV, secret_arn, ACCT, "us-east-1", &x->t));
+    free(x->t.s.policy);
+    free(x->t.s.policy_ids);
+    x->t.s.policy_ids = NULL;
+    x->t.s.policy = strdup(q(rp));
+    assert_non_null(x->t.s.policy);
+    policy_unref(x->t.rp);
+    x->t.rp = NULL;
+    ok(policy_cache_get(x->t.s.policy, strlen(x->t.s.policy), POLICY_RESOURCE, &x->t.rp));
+    /* late: the graph of the store's accounts only, the foreign account
+     * added after it is built (as --all adds the ones a secret names). */
+    ok(az_accounts(ENV.st, late ? NULL : x->t.named, late ? 0 : x->t.nnamed, &ids, &nids));
+    const char **accts = calloc(nids + 1, sizeof *accts);
+    assert_non_null(accts);
+    for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
+    ok(az_graph_build_opts(&ENV, accts, nids, true, &x->g));
+    free(accts);
+    free(ids);
+    if (late) ok(az_graph_add_foreign(&x->g, FOREIGN));
+    x->acc = calloc(x->g.nn + 1, sizeof *x->acc);
+    x->ans = calloc(x->g.nn + 1, sizeof *x->ans);
+    assert_non_null(x->acc);
+    assert_non_null(x->ans);
+    ok(az_who_can(&ENV, &x->g, &x->t, true, x->acc, x->ans));
+}
+
 static void run_free(struct run *x)
 {
     free(x->e);
@@ -576,11 +610,152 @@ static void test_anyone(void **state)
     assert_non_null(strstr(x.acc[a].kms_ev, "is not authorized to perform: kms:Decrypt"));
     size_t f = az_graph_find(&x.g, "arn:aws:iam::" FOREIGN ":root");
     assert_true(f != SIZE_MAX);
-    assert_false(x.ans[f].can);
-    assert_non_null(strstr(x.acc[f].kms_ev, "the AWS managed key admits only principals of its "
-                                            "own account"));
+    /* Named by the resource policy, the foreign account is decided by the
+     * real rules: the managed key's kms:CallerAccount refuses it on its
+     * own; but the role any account may assume (no condition) lets it
+     * read, conditionally, and that edge is public. */
+    assert_true(x.acc[f].gsv);
+    assert_false(x.acc[f].kms || x.acc[f].ok);
+    assert_non_null(strstr(x.acc[f].kms_ev, "is not authorized to perform: kms:Decrypt"));
+    assert_true(x.ans[f].can && x.ans[f].conditional);
+    assert_int_equal(x.ans[f].npath, 2);
+    assert_string_equal(x.g.n[x.ans[f].path[1]].arn, R("open-reader"));
+    assert_true(x.g.e[x.ans[a].edges[0]].public_trust);
+    assert_false(x.g.e[x.ans[f].edges[0]].public_trust);
     assert_true(reads(&x, "arn:aws:iam::" ACCT ":root"));
     run_free(&x);
+}
+
+/* How a principal of an account the store does not hold is asked, by the
+ * ARN a policy names (az_stranger_principal). */
+static void test_stranger_principal(void **state)
+{
+    (void)state;
+    struct principal w;
+    assert_true(tr_ok(az_stranger_principal(FOREIGN, NULL, &w)));
+    assert_int_equal(w.type, PRINCIPAL_USER);
+    assert_string_equal(w.account_id, FOREIGN);
+    assert_string_equal(w.arn, "arn:aws:iam::" FOREIGN ":user/*");
+    assert_string_equal(w.role_arn, "");
+
+    assert_true(tr_ok(az_stranger_principal(FOREIGN, "arn:aws:iam::" FOREIGN ":user/ops/bob", &w)));
+    assert_int_equal(w.type, PRINCIPAL_USER);
+    assert_string_equal(w.arn, "arn:aws:iam::" FOREIGN ":user/ops/bob");
+
+    assert_true(tr_ok(az_stranger_principal(FOREIGN, "arn:aws:iam::" FOREIGN ":role/ops/ci", &w)));
+    assert_int_equal(w.type, PRINCIPAL_ROLE_SESSION);
+    assert_string_equal(w.role_arn, "arn:aws:iam::" FOREIGN ":role/ops/ci");
+    assert_string_equal(w.arn, "arn:aws:sts::" FOREIGN ":assumed-role/ci/*");
+
+    assert_true(tr_ok(az_stranger_principal(FOREIGN, "arn:aws:sts::" FOREIGN ":assumed-role/ci/job-7",
+                                            &w)));
+    assert_int_equal(w.type, PRINCIPAL_ROLE_SESSION);
+    assert_string_equal(w.arn, "arn:aws:sts::" FOREIGN ":assumed-role/ci/job-7");
+    assert_string_equal(w.role_arn, "arn:aws:iam::" FOREIGN ":role/ci");
+
+    /* Shapes that name no user, role or session: any principal of it. */
+    const char *odd[] = { "arn:aws:sts::" FOREIGN ":assumed-role/no-session",
+                          "arn:aws:iam::" FOREIGN ":group/admins", "arn:aws:iam::" FOREIGN ":root",
+                          "arn:aws:iam::" FOREIGN, "arn:aws", "" };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        assert_true(tr_ok(az_stranger_principal(FOREIGN, odd[i], &w)));
+        assert_int_equal(w.type, PRINCIPAL_USER);
+        assert_string_equal(w.arn, "arn:aws:iam::" FOREIGN ":user/*");
+    }
+    /* A name longer than a principal ARN holds is an error, not a cut ARN. */
+    char big[PRINCIPAL_ARN_MAX + 64];
+    snprintf(big, sizeof big, "arn:aws:iam::%s:user/%0*d", FOREIGN, PRINCIPAL_ARN_MAX, 0);
+    assert_true(tr_failed(az_stranger_principal(FOREIGN, big, &w)));
+    tr_clear_error();
+}
+
+/* A foreign account whose role, user or session the resource policy names
+ * by ARN, its key policy naming the account: one of its principals passes
+ * both hops, so it reads (conditionally, "as" that principal); a Deny of
+ * that principal, or an Allow of the wrong one, makes no reader. */
+static void test_foreign_named_arns(void **state)
+{
+    (void)state;
+    char key[256], s[512];
+    make_key(DOC("{'Effect':'Allow','Principal':{'AWS':'arn:aws:iam::" ACCT ":root'},"
+                 "'Action':'kms:*','Resource':'*'},"
+                 "{'Effect':'Allow','Principal':{'AWS':'arn:aws:iam::" FOREIGN ":root'},"
+                 "'Action':'kms:Decrypt','Resource':'*'}"), key, sizeof key);
+    make_secret("foreign-arns", key, s, sizeof s);
+    const char *f = "arn:aws:iam::" FOREIGN ":root";
+    const char *allowed[] = {
+        "arn:aws:iam::" FOREIGN ":role/reader",
+        "arn:aws:iam::" FOREIGN ":user/ops/bob",
+        "arn:aws:sts::" FOREIGN ":assumed-role/reader/ci-job",
+    };
+    char doc[1024];
+    struct run x;
+    for (size_t i = 0; i < 2 * (sizeof allowed / sizeof allowed[0]); i++) {
+        bool late = i >= sizeof allowed / sizeof allowed[0];
+        const char *arn = allowed[i % (sizeof allowed / sizeof allowed[0])];
+        snprintf(doc, sizeof doc, "{'Version':'2012-10-17','Statement':[{'Effect':'Allow',"
+                 "'Principal':{'AWS':'%s'},'Action':'secretsmanager:GetSecretValue',"
+                 "'Resource':'*'}]}", arn);
+        analyze_with_rp(s, doc, late, &x);
+        size_t n = az_graph_find(&x.g, f);
+        assert_true(n != SIZE_MAX);
+        assert_true(x.ans[n].can && x.ans[n].conditional);
+        char as[600];
+        snprintf(as, sizeof as, "as %s: ", arn);
+        assert_non_null(strstr(x.acc[n].gsv_ev, as));
+        run_free(&x);
+    }
+    /* The same role denied, others allowed by ARN only for another action. */
+    analyze_with_rp(s, DOC("{'Effect':'Deny','Principal':{'AWS':'arn:aws:iam::" FOREIGN
+                           ":role/reader'},'Action':'secretsmanager:GetSecretValue','Resource':'*'},"
+                           "{'Effect':'Allow','Principal':{'AWS':'arn:aws:iam::" FOREIGN
+                           ":role/other'},'Action':'secretsmanager:DescribeSecret','Resource':'*'}"),
+                    false, &x);
+    size_t n = az_graph_find(&x.g, f);
+    assert_true(n != SIZE_MAX);
+    assert_false(x.ans[n].can);
+    run_free(&x);
+}
+
+/* Which session ARNs name a session of a role node (az_session_of), and
+ * the node as that session (az_as_session). */
+static void test_session_of(void **state)
+{
+    (void)state;
+    struct az_node n = { .kind = AZ_ROLE };
+    snprintf(n.arn, sizeof n.arn, "arn:aws:iam::%s:role/team/ci", ACCT);
+    snprintf(n.account, sizeof n.account, "%s", ACCT);
+    n.who.type = PRINCIPAL_ROLE_SESSION;
+    snprintf(n.who.arn, sizeof n.who.arn, "arn:aws:sts::%s:assumed-role/ci/simulated", ACCT);
+    snprintf(n.who.id, sizeof n.who.id, "AROAEXAMPLEAAAAAAAAA:simulated");
+    const char *name = NULL;
+    assert_true(az_session_of(&n, "arn:aws:sts::" ACCT ":assumed-role/ci/job-1", &name));
+    assert_string_equal(name, "job-1");
+    const char *no[] = {
+        "arn:aws:sts::" ACCT ":assumed-role/ci/",           /* no session name */
+        "arn:aws:sts::" ACCT ":assumed-role/ci",            /* no session at all */
+        "arn:aws:sts::" ACCT ":assumed-role/cix/job-1",     /* another role */
+        "arn:aws:sts::" ACCT ":assumed-role/c/job-1",       /* a prefix of its name */
+        "arn:aws:sts::" FOREIGN ":assumed-role/ci/job-1",   /* another account */
+        "arn:aws:iam::" ACCT ":role/team/ci",               /* the role, not a session */
+        "arn:aws:sts::" ACCT ":federated-user/ci",
+        "arn:aws:sts::",
+        "",
+    };
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        assert_false(az_session_of(&n, no[i], &name));
+    struct az_node user = n;
+    user.kind = AZ_USER;
+    assert_false(az_session_of(&user, "arn:aws:sts::" ACCT ":assumed-role/ci/job-1", &name));
+
+    struct az_node s;
+    assert_true(tr_ok(az_as_session(&n, "arn:aws:sts::" ACCT ":assumed-role/ci/job-1", &s)));
+    assert_string_equal(s.who.arn, "arn:aws:sts::" ACCT ":assumed-role/ci/job-1");
+    assert_string_equal(s.who.id, "AROAEXAMPLEAAAAAAAAA:job-1");
+    assert_string_equal(s.arn, n.arn);
+    /* Not a session of it: refused, the output untouched by a guess. */
+    assert_true(tr_failed(az_as_session(&n, "arn:aws:sts::" ACCT ":assumed-role/cd/job-1", &s)));
+    tr_clear_error();
 }
 
 static void test_esc_put_resource_policy(void **state)
@@ -600,6 +775,14 @@ static void test_esc_put_resource_policy(void **state)
                  DOC(ALLOW("secretsmanager:PutResourcePolicy", "*") "," ALLOW("kms:Decrypt", "*")));
     put_user(ACCT, "rp-res", "AIDAESCAAAAAAAAAAAA5", DOC(ALLOW("kms:Decrypt", "*")));
     put_user(ACCT, "nothing", "AIDAESCAAAAAAAAAAAA6", NULL);
+    /* Only from one network, or only with MFA: request-time, unknown. */
+    put_user(ACCT, "rp-ip", "AIDAESCAAAAAAAAAAAA7",
+             DOC("{'Effect':'Allow','Action':'secretsmanager:PutResourcePolicy','Resource':'*',"
+                 "'Condition':{'IpAddress':{'aws:SourceIp':'10.0.0.0/8'}}}"));
+    put_user(ACCT, "rp-mfa-deny", "AIDAESCAAAAAAAAAAAA8",
+             DOC(ALLOW("secretsmanager:PutResourcePolicy", "*") ","
+                 "{'Effect':'Deny','Action':'*','Resource':'*',"
+                 "'Condition':{'BoolIfExists':{'aws:MultiFactorAuthPresent':'false'}}}"));
     json_decref(op("PutResourcePolicy", json_pack("{s:s, s:s}", "SecretId", SECRET, "ResourcePolicy",
         q(DOC("{'Effect':'Allow','Principal':{'AWS':'" U("rp-res") "'},"
               "'Action':'secretsmanager:PutResourcePolicy','Resource':'*'}")))));
@@ -615,6 +798,14 @@ static void test_esc_put_resource_policy(void **state)
     assert_false(listed_any(&x, U("rp-denied")));
     assert_false(listed_any(&x, U("rp-bounded")));
     assert_false(listed_any(&x, U("nothing")));
+    assert_true(listed(&x, U("rp-ip"), prp, SECRET, NULL));
+    assert_true(listed(&x, U("rp-mfa-deny"), prp, SECRET, NULL));
+    for (size_t k = 0; k < x.n; k++) {
+        const char *who = x.g.n[x.e[k].node].arn;
+        bool cond = strcmp(who, U("rp-ip")) == 0 || strcmp(who, U("rp-mfa-deny")) == 0;
+        if (strcmp(x.e[k].action, prp) == 0) assert_int_equal(x.e[k].conditional, cond);
+    }
+    assert_non_null(strstr(evidence(&x, U("rp-mfa-deny"), prp, SECRET), "do not hold"));
     run_free(&x);
     /* On the other secret, the scoped one is listed and the first is not. */
     analyze(SECRET2, &x);
@@ -999,6 +1190,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_graph, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anyone, setup, teardown),
+        cmocka_unit_test(test_stranger_principal),
+        cmocka_unit_test(test_session_of),
+        cmocka_unit_test_setup_teardown(test_foreign_named_arns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_put_resource_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_key_policy_and_grant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_user_policies, setup, teardown),

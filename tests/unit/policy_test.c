@@ -31,6 +31,7 @@
 #include "core/result.h"
 #include "crypto/hash.h"
 #include "iam/arn.h"
+#include "iam/authz.h"
 #include "iam/conditions.h"
 #include "iam/policy.h"
 
@@ -1789,6 +1790,68 @@ static void test_denied_messages(void **state)
     policy_unref(p);
 }
 
+/* Denies that name the request but whose conditions are false are noted
+ * (checked_denies); an unknown Deny is assumed not to apply (cond_refs);
+ * a Deny of another action is neither.  The evidence line says an
+ * Allow's conditions must hold and a Deny's must not. */
+static void test_checked_denies(void **state)
+{
+    (void)state;
+    const char *doc =
+        "{\"Version\":\"2012-10-17\",\"Statement\":["
+        "{\"Effect\":\"Allow\",\"Action\":\"kms:Decrypt\",\"Resource\":\"*\","
+        " \"Condition\":{\"Bool\":{\"aws:SecureTransport\":\"true\"}}},"
+        "{\"Sid\":\"Tagged\",\"Effect\":\"Deny\",\"Action\":\"kms:Decrypt\",\"Resource\":\"*\","
+        " \"Condition\":{\"StringEquals\":{\"aws:PrincipalTag/team\":\"x\"}}},"
+        "{\"Effect\":\"Deny\",\"Action\":\"kms:Encrypt\",\"Resource\":\"*\"},"
+        "{\"Sid\":\"Ip\",\"Effect\":\"Deny\",\"Action\":\"kms:Decrypt\",\"Resource\":\"*\","
+        " \"Condition\":{\"IpAddress\":{\"aws:SourceIp\":\"10.0.0.0/8\"}}}]}";
+    struct policy *p = compile_or_die(doc, POLICY_IDENTITY, "checked denies");
+    struct named_policy np = { p, "id" };
+    static const char *const any[] = { "" };
+    struct ctx_entry ctx[] = {
+        { .key = "aws:SourceIp", .values = any, .n = 1, .unknown = true },
+        { .key = "aws:SecureTransport", .values = any, .n = 1, .unknown = true },
+    };
+    struct eval_request rq = { .who = { EP_USER, "arn:aws:iam::111122223333:user/alice", A_ACCT, NULL },
+                               .action = "kms:Decrypt", .resource = KEY_A, .ctx = ctx, .nctx = 2 };
+    struct policy_set ps = { .identity = &np, .nidentity = 1, .mode = RES_NONE };
+    struct eval_result r;
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_ALLOW);
+    assert_true(r.conditional);
+    assert_int_equal(r.nchecked_denies, 1);
+    assert_int_equal(r.checked_denies[0].index, 1);
+    char ev[1024];
+    iam_result_evidence(&r, ev, sizeof ev);
+    assert_string_equal(ev, "Allow identity id #0; only if the conditions of: identity id #0 hold, "
+                            "and those of: Deny identity id #3 (Sid Ip) do not hold; denies checked, "
+                            "not applying (their conditions are false): Deny identity id #1 (Sid Tagged)");
+    /* Cut short, the line stays a string. */
+    char small[40];
+    iam_result_evidence(&r, small, sizeof small);
+    assert_int_equal(strlen(small), sizeof small - 1);
+    /* Only the unknown Deny: its conditions must not hold. */
+    ctx[1] = (struct ctx_entry){ .key = "aws:SecureTransport", .values = (const char *[]){ "true" },
+                                 .n = 1 };
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    iam_result_evidence(&r, ev, sizeof ev);
+    assert_string_equal(ev, "Allow identity id #0; only if the conditions of: Deny identity id #3 "
+                            "(Sid Ip) do not hold; denies checked, not applying (their conditions are "
+                            "false): Deny identity id #1 (Sid Tagged)");
+    /* The tag present: the Deny applies, nothing is "checked, not applying". */
+    struct ctx_entry tagged[] = {
+        ctx[0], ctx[1],
+        { .key = "aws:PrincipalTag/team", .values = (const char *[]){ "x" }, .n = 1 },
+    };
+    rq.ctx = tagged;
+    rq.nctx = 3;
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_EXPLICIT_DENY);
+    assert_int_equal(r.nchecked_denies, 0);
+    policy_unref(p);
+}
+
 /* ---- glob and parsers ----------------------------------------------------- */
 
 static bool g(const char *p, const char *s, bool ci)
@@ -1961,6 +2024,7 @@ int main(void)
         cmocka_unit_test(test_cache_stored_fails_closed),
         cmocka_unit_test(test_cache_threads),
         cmocka_unit_test(test_denied_messages),
+        cmocka_unit_test(test_checked_denies),
         cmocka_unit_test(test_glob_edges),
         cmocka_unit_test(test_glob_pathological),
         cmocka_unit_test(test_parsers),
