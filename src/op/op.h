@@ -113,6 +113,13 @@ struct req_ctx {
      * failure rolls the operation back.  NULL without --audit-log. */
     struct audit_req *audit;
     TR_RESULT (*before_commit)(struct req_ctx *rc);
+    /* What a writing operation starts once its transaction committed (a
+     * rotation, secrets/rotation.c): op_run calls it after the commit, and
+     * only then, with after_commit_arg; the callee owns the argument.  On
+     * any failure the arg is released with after_commit_drop instead. */
+    void (*after_commit)(void *arg);
+    void (*after_commit_drop)(void *arg);
+    void *after_commit_arg;
 };
 
 /* ---- the operation descriptor ------------------------------------------ */
