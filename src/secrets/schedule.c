@@ -185,8 +185,12 @@ static TR_RESULT parse_rate(const char *body, size_t blen, struct sm_schedule *s
     if (blen >= sizeof t) return bad_expr("a rate expression is rate(N hours) or rate(N days)");
     memcpy(t, body, blen);
     t[blen] = '\0';
-    if (sscanf(t, "%ld %15s%n", &n, unit, &used) != 2 || (size_t)used != blen || t[0] < '1' || t[0] > '9')
+    const char *sp = strchr(t, ' ');
+    if (!sp || sp[1] == ' ' || sscanf(t, "%ld %15s%n", &n, unit, &used) != 2 || (size_t)used != blen ||
+        t[0] < '1' || t[0] > '9')
         return bad_expr("a rate expression is rate(N hours) or rate(N days)");
+    for (const char *q = t; q < sp; q++)
+        if (*q < '0' || *q > '9') return bad_expr("a rate expression is rate(N hours) or rate(N days)");
     bool one = n == 1;
     if (strcmp(unit, one ? "hour" : "hours") == 0) {
         if (n < 4) return bad_expr("a secret can be rotated at most every four hours");
