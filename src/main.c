@@ -226,13 +226,14 @@ static const struct op_service *const served[] = { &kms_service, &sm_service, &i
 
 /* Periodic work: purge keys whose deletion date passed, rotate keys whose
  * rotation date passed, drop expired session credentials, purge secrets
- * whose recovery window ended. */
+ * whose recovery window ended, start the secret rotations that are due. */
 static void maintenance(const struct server_env *env)
 {
     int64_t now = tr_now();
     if (tr_failed(kms_maintenance(env, now))) log_msg("error", "KMS maintenance failed");
     if (tr_failed(iam_maintenance(env, now))) log_msg("error", "session maintenance failed");
     if (tr_failed(sm_maintenance(env, now))) log_msg("error", "Secrets Manager maintenance failed");
+    if (tr_failed(sm_rotation_due(env, now))) log_msg("error", "scheduled rotation failed");
 }
 
 /* First start: the default account's root credentials, profile tresor. */
@@ -829,6 +830,20 @@ static int serve(int argc, char **argv)
         if (tr_failed(dev_start(&env, &dopts))) { rc = die("dev mode"); goto out; }
     }
 started:
+    {
+        /* Before the first maintenance, which rotates what is due.  Hooks
+         * call back over loopback when the server listens on a wildcard. */
+        char endpoint[300];
+        const char *host = o.listen, *colon = strrchr(o.listen, ':');
+        bool wild = strncmp(host, "0.0.0.0:", 8) == 0 || strncmp(host, "[::]:", 5) == 0;
+        if (tr_failed(str_format(endpoint, sizeof endpoint, "endpoint", "%s://%s%s",
+                                 tls_on ? "https" : "http", wild ? "127.0.0.1" : "",
+                                 wild ? colon : host)) ||
+            tr_failed(sm_rotation_configure(&env, o.rotation_hooks, o.rotation_timeout, endpoint))) {
+            rc = die("rotation hooks");
+            goto out;
+        }
+    }
     maintenance_unless_sealed(&env);
 
     /* Block the stop signals before MHD starts its threads, so they are
@@ -920,19 +935,6 @@ started:
     if (o.metrics && o.audit_log && tr_failed(metrics_add_collector(audit_render_metrics))) {
         rc = die("metrics");
         goto out;
-    }
-    {
-        /* Hooks call back over loopback when the server listens on a wildcard. */
-        char endpoint[300];
-        const char *host = o.listen, *colon = strrchr(o.listen, ':');
-        bool wild = strncmp(host, "0.0.0.0:", 8) == 0 || strncmp(host, "[::]:", 5) == 0;
-        if (tr_failed(str_format(endpoint, sizeof endpoint, "endpoint", "%s://%s%s",
-                                 tls_on ? "https" : "http", wild ? "127.0.0.1" : "",
-                                 wild ? colon : host)) ||
-            tr_failed(sm_rotation_configure(&env, o.rotation_hooks, o.rotation_timeout, endpoint))) {
-            rc = die("rotation hooks");
-            goto out;
-        }
     }
     r = http_server_start(&env, listen_fd, o.threads, tls, &srv);
     listen_fd = -1;                     /* the server's now, even on failure */

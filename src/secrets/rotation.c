@@ -40,6 +40,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,9 @@ static bool is_running(const char *arn)
 
 /* ---- one rotation, in its own thread ------------------------------------------ */
 
+static TR_RESULT set_next(store_t st, struct secret *s, int64_t next);
+static int64_t next_of(json_t *doc, int64_t after);
+
 /* Run f with the server's shared holds, as a request would have them. */
 static void hold(bool take)
 {
@@ -235,16 +239,7 @@ static TR_RESULT record_done(const struct job *j, bool *current)
             r = sm_version_save(rc.st, &s, v);
         }
         if (tr_ok(r)) r = sm_set(s.doc, "last_rotated", json_real((double)(int64_t)now));
-        json_t *rules = json_object_get(s.doc, "rotation_rules");
-        struct sm_schedule sch;
-        int64_t days = json_integer_value(json_object_get(rules, "AutomaticallyAfterDays"));
-        const char *expr = json_string_value(json_object_get(rules, "ScheduleExpression"));
-        const char *dur = json_string_value(json_object_get(rules, "Duration"));
-        if (tr_ok(r) && json_is_true(json_object_get(s.doc, "rotation_enabled")) && (days || expr) &&
-            tr_ok(sm_schedule_parse(expr ? 0 : days, expr, dur, &sch))) {
-            int64_t next = sm_schedule_next(&sch, (int64_t)now);
-            if (next) r = sm_set(s.doc, "next_rotation", json_integer(next));
-        }
+        if (tr_ok(r)) r = set_next(rc.st, &s, next_of(s.doc, (int64_t)now));
         if (tr_ok(r)) r = sm_save(rc.st, &s, false);
     }
     if (tr_ok(r)) r = rc.st[0]->tx_commit(rc.st);
@@ -401,10 +396,16 @@ static void start(void *arg)
     j->next = R.running;
     R.running = j;
     R.nthreads++;
+    /* The thread blocks every signal: SIGINT, SIGTERM and SIGHUP are the
+     * main loop's (sigtimedwait), whenever the rotation starts. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     int rc = pthread_create(&t, &at, worker, j);
     pthread_attr_destroy(&at);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc) {
         R.running = j->next;
         R.nthreads--;
@@ -430,6 +431,175 @@ static TR_RESULT job_new(const char *arn, const char *token, const char *lambda,
     }
     *out = j;
     return TR_OK;
+}
+
+/* ---- the schedule's index ------------------------------------------------------- */
+
+/* Every secret with a next rotation has one relation of kind "secret-rot"
+ * from "secretsmanager" to "<next rotation epoch, 12 digits>|<secret
+ * ARN>": ordered by date, so the scheduler reads only what is due, across
+ * all accounts, without a scan (as manage.c's "secret-due" does for
+ * deletion).  Taking a due entry deletes it in the same transaction that
+ * starts the rotation: of two nodes on one store, only the one whose
+ * delete found the entry goes on. */
+#define ROT_KIND "secret-rot"
+#define ROT_FROM "secretsmanager"
+#define ROT_KEY_MAX (SM_ID_MAX + 32)
+#define ROT_PAGE 100
+
+static TR_RESULT rot_key(char *key, size_t n, int64_t when, const char *arn)
+{
+    return str_format(key, n, "rotation entry", "%012lld|%s", (long long)when, arn);
+}
+
+/* Drop the secret's entry (if any), then set next_rotation to `next`
+ * (0: none) with its entry. */
+static TR_RESULT set_next(store_t st, struct secret *s, int64_t next)
+{
+    char key[ROT_KEY_MAX];
+    int64_t old = (int64_t)sm_doc_num(s->doc, "next_rotation");
+    if (old) {
+        GUARD(rot_key(key, sizeof key, old, s->arn));
+        tr_result r = st[0]->rel_delete(st, ROT_KIND, ROT_FROM, key);
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
+        json_object_del(s->doc, "next_rotation");
+    }
+    if (!next) return TR_OK;
+    GUARD(sm_set(s->doc, "next_rotation", json_integer(next)));
+    GUARD(rot_key(key, sizeof key, next, s->arn));
+    struct rel_rec r = { .from = ROT_FROM, .to = key, .doc = "", .created = next };
+    STR_SET(r.kind, ROT_KIND);
+    return st[0]->rel_put(st, &r);
+}
+
+/* The next window of the secret's stored rules after `after`; 0 when
+ * rotation is off or has no schedule. */
+static int64_t next_of(json_t *doc, int64_t after)
+{
+    json_t *rules = json_object_get(doc, "rotation_rules");
+    struct sm_schedule sch;
+    int64_t days = json_integer_value(json_object_get(rules, "AutomaticallyAfterDays"));
+    const char *expr = json_string_value(json_object_get(rules, "ScheduleExpression"));
+    const char *dur = json_string_value(json_object_get(rules, "Duration"));
+    if (!json_is_true(json_object_get(doc, "rotation_enabled")) || !(days || expr)) return 0;
+    if (tr_failed(sm_schedule_parse(expr ? 0 : days, expr, dur, &sch))) return 0;
+    return sm_schedule_next(&sch, after);
+}
+
+/* Give s a new version labeled AWSPENDING, with no value (the rotation
+ * function's createSecret fills it); its id into vid. */
+static TR_RESULT add_pending(struct req_ctx *rc, struct secret *s, const char *vid)
+{
+    struct secret_version *v;
+    const char *pending[] = { SM_PENDING };
+    GUARD(sm_version_append(s, vid, &v));
+    v->created = sm_now(rc);
+    GUARD(sm_labels_attach(rc->st, s, v, pending, 1));
+    GUARD(sm_version_insert(rc->st, s, v));
+    return sm_save(rc->st, s, false);
+}
+
+/* One due entry, in its own transaction: still there (else another node
+ * or a request took it), the secret live with rotation on and this date:
+ * take the entry, add the pending version (or resume the incomplete one)
+ * and, once committed, start the rotation. */
+static TR_RESULT rotate_due(const char *key, int64_t now)
+{
+    struct req_ctx rc;
+    struct rel_rec rel;
+    struct ent_rec e = { 0 };
+    struct secret s;
+    struct job *j = NULL;
+    bool have_rel = false, have_ent = false, loaded = false;
+    char vid[37];
+    const char *arn = strchr(key, '|');
+    ENSURE_REF(arn);
+    arn++;
+    memset(&rel, 0, sizeof rel);
+    memset(&s, 0, sizeof s);
+    worker_rc(&rc);
+    rc.now = now;
+    GUARD(rc.st[0]->tx_begin(rc.st));
+    tr_result r = rc.st[0]->rel_get(rc.st, ROT_KIND, ROT_FROM, key, &rel);
+    if (tr_failed(r)) {
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
+        goto done;
+    }
+    have_rel = true;
+    r = rc.st[0]->rel_delete(rc.st, ROT_KIND, ROT_FROM, key);
+    if (tr_ok(r)) r = rc.st[0]->ent_get_arn(rc.st, SM_KIND, arn, &e);
+    if (tr_failed(r)) {
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;   /* purged: the entry goes */
+        goto done;
+    }
+    have_ent = true;
+    r = sm_load(rc.st, &e, &s);
+    if (tr_failed(r)) goto done;
+    loaded = true;
+    const char *fn = sm_doc_str(s.doc, "rotation_lambda_arn");
+    if (s.deleted_date != 0 || !fn || !json_is_true(json_object_get(s.doc, "rotation_enabled")) ||
+        (int64_t)sm_doc_num(s.doc, "next_rotation") != strtoll(key, NULL, 10))
+        goto done;                       /* not to rotate (any more): the entry goes */
+    struct secret_version *pend = sm_version_by_stage(&s, SM_PENDING);
+    if (pend && !sm_version_has_stage(pend, SM_CURRENT)) {
+        r = str_copy(vid, sizeof vid, pend->id, "version id");      /* resume the incomplete one */
+    } else {
+        r = rand_uuid(vid);
+        if (tr_ok(r)) r = add_pending(&rc, &s, vid);
+    }
+    if (tr_ok(r)) {
+        /* No entry until this rotation ends (record_done sets the next). */
+        json_object_del(s.doc, "next_rotation");
+        r = sm_save(rc.st, &s, false);
+    }
+    if (tr_ok(r)) r = job_new(s.arn, vid, fn, &j);
+done:
+    if (tr_ok(r)) r = rc.st[0]->tx_commit(rc.st);
+    if (tr_failed(r)) {
+        rc.st[0]->tx_rollback(rc.st);
+        job_free(j);
+        j = NULL;
+    }
+    if (j) {
+        log_msg("info", "rotation of %s: scheduled, version %s", j->arn, j->token);
+        start(j);
+    }
+    if (loaded) secret_free(&s);
+    if (have_ent) ent_rec_free(&e);
+    if (have_rel) rel_rec_free(&rel);
+    return r;
+}
+
+TR_RESULT sm_rotation_due(const struct server_env *env, int64_t now)
+{
+    char after[ROT_KEY_MAX] = "";
+    tr_result first = TR_OK;
+    ENSURE_REF(env);
+    if (!R.env) return TR_OK;            /* not configured (tests of the maintenance alone) */
+    for (;;) {
+        struct rel_rec *due = NULL;
+        size_t n = 0;
+        bool stop = false;
+        GUARD(env->st[0]->rel_list_from(env->st, ROT_KIND, ROT_FROM, after[0] ? after : NULL, ROT_PAGE,
+                                        &due, &n));
+        for (size_t i = 0; i < n && !stop; i++) {
+            const char *key = due[i].to;
+            if (strtoll(key, NULL, 10) > now) { stop = true; break; }      /* ordered by date */
+            tr_result r = rotate_due(key, now);
+            if (tr_failed(r)) {
+                log_msg("error", "rotation schedule: %s: %s", key, tr_err_type(tr_code(r)));
+                if (tr_ok(first)) first = r;
+            }
+            tr_result c = str_copy(after, sizeof after, key, "the rotation entry's key");
+            if (tr_failed(c)) {
+                if (tr_ok(first)) first = c;
+                stop = true;
+            }
+        }
+        rel_list_free(due, n);
+        if (stop || n < ROT_PAGE) break;
+    }
+    return first;
 }
 
 /* ---- RotateSecret ----------------------------------------------------------------- */
@@ -550,10 +720,11 @@ SM_HANDLER(sm_op_rotate_secret)
     r = sm_set(s.doc, "rotation_enabled", json_true());
     if (tr_ok(r)) r = sm_set(s.doc, "rotation_lambda_arn", json_string(fn));
     if (tr_ok(r) && rules) r = sm_set(s.doc, "rotation_rules", stored_rules(rules, &sch));
-    if (tr_ok(r) && rules && !now) {
-        /* Not now: the next window of the new schedule. */
-        int64_t next = sm_schedule_next(&sch, rc->now);
-        if (next) r = sm_set(s.doc, "next_rotation", json_integer(next));
+    if (tr_ok(r)) {
+        /* Not now: the next window of the schedule, counted from the last
+         * rotation.  Now: none until this one ends (record_done). */
+        int64_t last = (int64_t)sm_doc_num(s.doc, "last_rotated");
+        r = set_next(rc->st, &s, now ? 0 : next_of(s.doc, last ? last : rc->now));
     }
     if (tr_failed(r)) goto fail;
     if (!now) {
@@ -576,15 +747,7 @@ SM_HANDLER(sm_op_rotate_secret)
                        "because that value is already in use for a version of secret %s.", vid, s.arn);
         goto fail;
     }
-    struct secret_version *v;
-    const char *pending[] = { SM_PENDING };
-    r = sm_version_append(&s, vid, &v);
-    if (tr_ok(r)) {
-        v->created = sm_now(rc);
-        r = sm_labels_attach(rc->st, &s, v, pending, 1);
-    }
-    if (tr_ok(r)) r = sm_version_insert(rc->st, &s, v);
-    if (tr_ok(r)) r = sm_save(rc->st, &s, false);
+    r = add_pending(rc, &s, vid);
     if (tr_ok(r)) r = sm_reply_arn_name(s.arn, s.name, out);
     if (tr_ok(r)) r = sm_set(*out, "VersionId", json_string(vid));
     if (tr_ok(r)) r = job_new(s.arn, vid, fn, &j);
@@ -609,10 +772,8 @@ SM_HANDLER(sm_op_cancel_rotate_secret)
     memset(&s, 0, sizeof s);
     GUARD(sm_find_for_op(rc, in, true, &s));
     tr_result r = sm_set(s.doc, "rotation_enabled", json_false());
-    if (tr_ok(r)) {
-        json_object_del(s.doc, "next_rotation");
-        r = sm_save(rc->st, &s, false);
-    }
+    if (tr_ok(r)) r = set_next(rc->st, &s, 0);
+    if (tr_ok(r)) r = sm_save(rc->st, &s, false);
     if (tr_ok(r)) r = sm_reply_arn_name(s.arn, s.name, out);
     struct secret_version *pend = sm_version_by_stage(&s, SM_PENDING);
     if (tr_ok(r) && pend && !sm_version_has_stage(pend, SM_CURRENT))

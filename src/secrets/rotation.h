@@ -20,6 +20,11 @@
  * outlive sm_rotation_stop. */
 TR_RESULT sm_rotation_configure(const struct server_env *env, const char *dir, unsigned timeout_s,
                                 const char *endpoint);
+/* The scheduler, run by the server's maintenance (at start-up and every
+ * minute): every secret whose next rotation is at or before `now`
+ * (tr_now(), so TRESOR_CLOCK_OFFSET moves it) is rotated, each taken in a
+ * transaction of its own (rotation.c, "the schedule's index"). */
+TR_RESULT sm_rotation_due(const struct server_env *env, int64_t now);
 /* Wait for the rotations running to end (their hooks have their time
  * limit), before the store and keyring go away. */
 void sm_rotation_stop(void);

@@ -234,3 +234,43 @@ def test_authorization(rot):
     wait_for(lambda: stages(sm, s["ARN"]).get(token) == ["AWSCURRENT"])
     with raises_aws("AccessDeniedException", denied_msg(u.arn, "secretsmanager:CancelRotateSecret", s["ARN"])):
         usm.cancel_rotate_secret(SecretId=s["ARN"])
+
+
+def test_scheduled_rotation_runs_when_due(tresor_factory, tmp_path):
+    """The schedule: RotateImmediately=False sets NextRotationDate from the
+    rules; a server whose clock is past it (TRESOR_CLOCK_OFFSET) rotates
+    the secret by itself, once, and schedules the next."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    args = ["--rotation-hooks", str(hooks), "--rotation-timeout", "20"]
+    srv = tresor_factory("sched", args=args)
+    srv.hooks = hooks
+    root = srv.root_user
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    srv.exec_role = make_role(root, unique("rotator"), trust=trust,
+                              policy=allow(["secretsmanager:*", "kms:Decrypt", "kms:GenerateDataKey"]))
+    fn = install(srv, unique("tmpl"), "template_rotation.py")
+    sm = root.client("secretsmanager")
+    s = sm.create_secret(Name=unique("sched"), SecretString="day-one")
+    sm.rotate_secret(SecretId=s["ARN"], RotationLambdaARN=fn, RotateImmediately=False,
+                     RotationRules={"AutomaticallyAfterDays": 2})
+    d = sm.describe_secret(SecretId=s["ARN"])
+    today = int(time.time()) // 86400 * 86400
+    assert int(d["NextRotationDate"].timestamp()) == today + 2 * 86400
+    assert "LastRotatedDate" not in d
+    # Not due yet: a restart changes nothing.
+    srv.stop()
+    srv.start(args=args)
+    assert len(stages(root.client("secretsmanager"), s["ARN"])) == 1
+    # Three days later the start-up maintenance finds it due.
+    srv.stop()
+    srv.start(args=args, env_extra={"TRESOR_CLOCK_OFFSET": str(3 * 86400)})
+    sm = root.client("secretsmanager")
+    d = wait_for(lambda: (lambda d: d if "LastRotatedDate" in d else None)(sm.describe_secret(SecretId=s["ARN"])))
+    cur = [v for v, st in d["VersionIdsToStages"].items() if "AWSCURRENT" in st]
+    assert cur != [s["VersionId"]] and d["VersionIdsToStages"][s["VersionId"]] == ["AWSPREVIOUS"]
+    assert sm.get_secret_value(SecretId=s["ARN"])["SecretString"] != "day-one"
+    last = int(d["LastRotatedDate"].timestamp())
+    assert int(d["NextRotationDate"].timestamp()) == last // 86400 * 86400 + 2 * 86400
+    assert srv.log_tail(400).count("rotation of %s: scheduled" % s["ARN"]) == 1
