@@ -581,6 +581,11 @@ static int serve(int argc, char **argv)
                                    cli_source(rotation_timeout, "TRESOR_ROTATION_TIMEOUT", "--rotation-timeout"),
                                    rotation_timeout);
         o.rotation_timeout = (unsigned)v;
+        struct stat hs;
+        if (o.rotation_hooks && (stat(o.rotation_hooks, &hs) != 0 || !S_ISDIR(hs.st_mode)))
+            return cli_usage_error(NULL, &serve_cmd, "%s must be a directory, not '%s'",
+                                   cli_source(o.rotation_hooks, "TRESOR_ROTATION_HOOKS", "--rotation-hooks"),
+                                   o.rotation_hooks);
     }
     struct sockaddr_storage listen_ss;
     unsigned listen_len = 0;
