@@ -116,7 +116,8 @@ struct req_ctx {
     /* What a writing operation starts once its transaction committed (a
      * rotation, secrets/rotation.c): op_run calls it after the commit, and
      * only then, with after_commit_arg; the callee owns the argument.  On
-     * any failure the arg is released with after_commit_drop instead. */
+     * any failure it calls after_commit_drop instead, after the rollback
+     * (which releases the arg, or starts what must run either way). */
     void (*after_commit)(void *arg);
     void (*after_commit_drop)(void *arg);
     void *after_commit_arg;

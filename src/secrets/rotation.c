@@ -709,7 +709,11 @@ SM_HANDLER(sm_op_rotate_secret)
     struct secret_version *pend = sm_version_by_stage(&s, SM_PENDING);
     if (pend && !sm_version_has_stage(pend, SM_CURRENT)) {
         if (!is_running(s.arn) && tr_ok(job_new(s.arn, pend->id, fn, &j))) {
-            start(j);           /* nothing of this request is committed: start now */
+            /* This request fails and rolls back: the reattempt starts
+             * once its transaction has ended, whichever way. */
+            rc->after_commit = start;
+            rc->after_commit_drop = start;
+            rc->after_commit_arg = j;
             j = NULL;
         }
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_IN_PROGRESS);
