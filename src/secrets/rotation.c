@@ -89,9 +89,12 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t idle;
     struct job *running;
+    struct job *queued;         /* to start when the running one of their secret ends */
     unsigned nthreads;
     bool stopping;
 } R = { .mu = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER };
+
+static void job_free(struct job *j);
 
 TR_RESULT sm_rotation_configure(const struct server_env *env, const char *dir, unsigned timeout_s,
                                 const char *endpoint)
@@ -112,6 +115,11 @@ void sm_rotation_stop(void)
     R.stopping = true;
     for (struct job *j = R.running; j; j = j->next) j->cancelled = true;
     while (R.nthreads) pthread_cond_wait(&R.idle, &R.mu);
+    while (R.queued) {
+        struct job *q = R.queued;
+        R.queued = q->next;
+        job_free(q);
+    }
     pthread_mutex_unlock(&R.mu);
 }
 
@@ -363,21 +371,41 @@ done:
     if (ok) log_msg("info", "rotation of %s done: version %s is AWSCURRENT", j->arn, j->token);
 }
 
+/* Under R.mu: unlink j from the list *head. */
+static void unlink_locked(struct job **head, struct job *j)
+{
+    for (struct job **p = head; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            j->next = NULL;
+            return;
+        }
+}
+
+/* Run j, then any rotation of the same secret queued meanwhile. */
 static void *worker(void *arg)
 {
     struct job *j = arg;
-    run_steps(j);
-    cache_thread_release();
-    pthread_mutex_lock(&R.mu);
-    for (struct job **p = &R.running; *p; p = &(*p)->next)
-        if (*p == j) {
-            *p = j->next;
-            break;
+    while (j) {
+        run_steps(j);
+        pthread_mutex_lock(&R.mu);
+        unlink_locked(&R.running, j);
+        struct job *q = R.queued;
+        while (q && strcmp(q->arn, j->arn) != 0) q = q->next;
+        if (q && !R.stopping) {
+            unlink_locked(&R.queued, q);
+            q->next = R.running;
+            R.running = q;
+        } else {
+            q = NULL;
+            R.nthreads--;
+            pthread_cond_broadcast(&R.idle);
         }
-    R.nthreads--;
-    pthread_cond_broadcast(&R.idle);
-    pthread_mutex_unlock(&R.mu);
-    job_free(j);
+        pthread_mutex_unlock(&R.mu);
+        job_free(j);
+        j = q;
+    }
+    cache_thread_release();
     return NULL;
 }
 
@@ -388,7 +416,20 @@ static void start(void *arg)
     pthread_t t;
     pthread_attr_t at;
     pthread_mutex_lock(&R.mu);
-    if (R.stopping || running_locked(j->arn)) {
+    struct job *other = running_locked(j->arn);
+    if (!R.stopping && other && strcmp(other->token, j->token) != 0) {
+        /* A new rotation committed while the last one is finishing (its
+         * labels already say it is done): run it next, in that thread. */
+        struct job *q = R.queued;
+        while (q && strcmp(q->arn, j->arn) != 0) q = q->next;
+        if (!q) {
+            j->next = R.queued;
+            R.queued = j;
+            pthread_mutex_unlock(&R.mu);
+            return;
+        }
+    }
+    if (R.stopping || other) {
         pthread_mutex_unlock(&R.mu);
         job_free(j);
         return;
@@ -511,7 +552,7 @@ static TR_RESULT rotate_due(const char *key, int64_t now)
     struct secret s;
     struct job *j = NULL;
     bool have_rel = false, have_ent = false, loaded = false;
-    char vid[37];
+    char vid[37], fn[2049];
     const char *arn = strchr(key, '|');
     ENSURE_REF(arn);
     arn++;
@@ -536,8 +577,8 @@ static TR_RESULT rotate_due(const char *key, int64_t now)
     r = sm_load(rc.st, &e, &s);
     if (tr_failed(r)) goto done;
     loaded = true;
-    const char *fn = sm_doc_str(s.doc, "rotation_lambda_arn");
-    if (s.deleted_date != 0 || !fn || !json_is_true(json_object_get(s.doc, "rotation_enabled")) ||
+    const char *stored = sm_doc_str(s.doc, "rotation_lambda_arn");
+    if (s.deleted_date != 0 || !stored || tr_failed(str_copy(fn, sizeof fn, stored, "function")) || !json_is_true(json_object_get(s.doc, "rotation_enabled")) ||
         (int64_t)sm_doc_num(s.doc, "next_rotation") != strtoll(key, NULL, 10))
         goto done;                       /* not to rotate (any more): the entry goes */
     struct secret_version *pend = sm_version_by_stage(&s, SM_PENDING);
@@ -663,7 +704,7 @@ SM_HANDLER(sm_op_rotate_secret)
     struct ctx_builder c;
     struct secret s;
     struct job *j = NULL;
-    char vid[SM_TOKEN_MAX + 1];
+    char vid[SM_TOKEN_MAX + 1], fn_buf[2049];
     tr_result r;
 
     memset(&s, 0, sizeof s);
@@ -693,11 +734,15 @@ SM_HANDLER(sm_op_rotate_secret)
                        "server does not have.");
         goto fail;
     }
-    const char *fn = lambda ? lambda : sm_doc_str(s.doc, "rotation_lambda_arn");
-    if (!fn || !*fn) {
+    /* A copy: setting the doc's member below frees the stored string. */
+    const char *stored = sm_doc_str(s.doc, "rotation_lambda_arn");
+    if (!(lambda ? lambda : stored) || !*(lambda ? lambda : stored)) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_NO_LAMBDA);
         goto fail;
     }
+    r = str_copy(fn_buf, sizeof fn_buf, lambda ? lambda : stored, "RotationLambdaARN");
+    if (tr_failed(r)) goto fail;
+    const char *fn = fn_buf;
     r = sm_authorize_account(rc, "lambda:InvokeFunction", fn, NULL, 0);
     if (tr_failed(r)) goto fail;
     if (!invocable(fn, &s)) {

@@ -8,8 +8,11 @@ CancelRotateSecret; DescribeSecret's rotation fields; authorization."""
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -274,3 +277,68 @@ def test_scheduled_rotation_runs_when_due(tresor_factory, tmp_path):
     last = int(d["LastRotatedDate"].timestamp())
     assert int(d["NextRotationDate"].timestamp()) == last // 86400 * 86400 + 2 * 86400
     assert srv.log_tail(400).count("rotation of %s: scheduled" % s["ARN"]) == 1
+
+
+# ---- a real PostgreSQL user's password ---------------------------------------------
+
+@pytest.fixture
+def pg_cluster(tmp_path):
+    """A throwaway PostgreSQL cluster of our own (scripts/pg-test-cluster,
+    as the store's tests start one) in which the user "app" must give its
+    password: pg_hba asks scram-sha-256 of it, trust of the rest."""
+    d = Path(tempfile.mkdtemp(prefix="tresor-rot-pg."))
+    d.rmdir()
+    script = os.path.join(os.path.dirname(HOOKS), "..", "..", "scripts", "pg-test-cluster")
+    p = subprocess.run([script, "start", str(d)], capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        pytest.fail(f"pg-test-cluster start failed: {p.stderr}", pytrace=False)
+    url = p.stdout.strip()
+    try:
+        hba = d / "data" / "pg_hba.conf"
+        hba.write_text("local all app scram-sha-256\n" + hba.read_text())
+        psql_admin(url, "CREATE USER app LOGIN PASSWORD 'first-Pa55word'; SELECT pg_reload_conf();")
+        yield d, url
+    finally:
+        subprocess.run([script, "stop", str(d)], capture_output=True, timeout=120)
+
+
+def psql_admin(url, sql):
+    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+def can_login(sock_dir, password):
+    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": password}
+    p = subprocess.run(["psql", "-X", "-q", "-h", str(sock_dir), "-U", "app", "-d", "postgres", "-c", "SELECT 1"],
+                       env=env, capture_output=True, text=True, timeout=30)
+    return p.returncode == 0
+
+
+def test_postgres_user_password_rotation(rot, pg_cluster):
+    sock, _ = pg_cluster
+    assert can_login(sock, "first-Pa55word") and not can_login(sock, "wrong")
+    sm = rot.root_user.client("secretsmanager")
+    fn = install(rot, unique("pg"), "postgres_rotation.py")
+    value = {"engine": "postgres", "host": str(sock), "port": 5432, "username": "app",
+             "password": "first-Pa55word", "dbname": "postgres"}
+    s = sm.create_secret(Name=unique("db/app"), SecretString=json.dumps(value))
+    token = sm.rotate_secret(SecretId=s["ARN"], RotationLambdaARN=fn,
+                             RotationRules={"AutomaticallyAfterDays": 30})["VersionId"]
+    wait_for(lambda: stages(sm, s["ARN"]).get(token) == ["AWSCURRENT"], timeout=60)
+    new = json.loads(sm.get_secret_value(SecretId=s["ARN"])["SecretString"])
+    assert new["password"] != "first-Pa55word" and new["username"] == "app"
+    # setSecret changed the password in PostgreSQL; testSecret logged in with it.
+    assert can_login(sock, new["password"])
+    assert not can_login(sock, "first-Pa55word")
+    log = rot.log_tail(600)
+    assert "setSecret: Successfully set password for user app" in log
+    assert "testSecret: Successfully signed into PostgreSQL DB" in log
+    assert new["password"] not in log          # the hook logs no secret, nor does the server
+    # A second rotation starts from the new password (AWSPREVIOUS keeps the first).
+    token2 = sm.rotate_secret(SecretId=s["ARN"])["VersionId"]
+    wait_for(lambda: stages(sm, s["ARN"]).get(token2) == ["AWSCURRENT"], timeout=60)
+    newer = json.loads(sm.get_secret_value(SecretId=s["ARN"])["SecretString"])
+    assert can_login(sock, newer["password"]) and not can_login(sock, new["password"])
+    prev = json.loads(sm.get_secret_value(SecretId=s["ARN"], VersionStage="AWSPREVIOUS")["SecretString"])
+    assert prev["password"] == new["password"]
