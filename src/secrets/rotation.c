@@ -578,7 +578,8 @@ static TR_RESULT rotate_due(const char *key, int64_t now)
     if (tr_failed(r)) goto done;
     loaded = true;
     const char *stored = sm_doc_str(s.doc, "rotation_lambda_arn");
-    if (s.deleted_date != 0 || !stored || tr_failed(str_copy(fn, sizeof fn, stored, "function")) || !json_is_true(json_object_get(s.doc, "rotation_enabled")) ||
+    if (s.deleted_date != 0 || !stored || tr_failed(str_copy(fn, sizeof fn, stored, "function")) ||
+        !json_is_true(json_object_get(s.doc, "rotation_enabled")) ||
         (int64_t)sm_doc_num(s.doc, "next_rotation") != strtoll(key, NULL, 10))
         goto done;                       /* not to rotate (any more): the entry goes */
     struct secret_version *pend = sm_version_by_stage(&s, SM_PENDING);
