@@ -844,7 +844,8 @@ started:
         if (tr_failed(str_format(endpoint, sizeof endpoint, "endpoint", "%s://%s%s",
                                  tls_on ? "https" : "http", wild ? "127.0.0.1" : "",
                                  wild ? colon : host)) ||
-            tr_failed(sm_rotation_configure(&env, o.rotation_hooks, o.rotation_timeout, endpoint))) {
+            tr_failed(sm_rotation_configure(&env, o.rotation_hooks, o.rotation_timeout, endpoint,
+                                                ca_path[0] ? ca_path : NULL))) {
             rc = die("rotation hooks");
             goto out;
         }

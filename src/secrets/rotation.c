@@ -85,6 +85,7 @@ static struct {
     const struct server_env *env;
     char *dir;
     char *endpoint;
+    char *ca_bundle;            /* AWS_CA_BUNDLE for the hooks, or NULL */
     unsigned timeout_s;
     pthread_mutex_t mu;
     pthread_cond_t idle;
@@ -97,15 +98,17 @@ static struct {
 static void job_free(struct job *j);
 
 TR_RESULT sm_rotation_configure(const struct server_env *env, const char *dir, unsigned timeout_s,
-                                const char *endpoint)
+                                const char *endpoint, const char *ca_bundle)
 {
     R.env = env;
     R.timeout_s = timeout_s ? timeout_s : SM_ROTATION_TIMEOUT_DEFAULT;
     free(R.dir);
     free(R.endpoint);
+    free(R.ca_bundle);
     R.dir = dir ? strdup(dir) : NULL;
     R.endpoint = endpoint ? strdup(endpoint) : NULL;
-    ENSURE((!dir || R.dir) && (!endpoint || R.endpoint), TR_E_INTERNAL);
+    R.ca_bundle = ca_bundle ? strdup(ca_bundle) : NULL;
+    ENSURE((!dir || R.dir) && (!endpoint || R.endpoint) && (!ca_bundle || R.ca_bundle), TR_E_INTERNAL);
     return TR_OK;
 }
 
@@ -120,6 +123,10 @@ void sm_rotation_stop(void)
         R.queued = q->next;
         job_free(q);
     }
+    free(R.dir);
+    free(R.endpoint);
+    free(R.ca_bundle);
+    R.dir = R.endpoint = R.ca_bundle = NULL;
     pthread_mutex_unlock(&R.mu);
 }
 
@@ -311,6 +318,7 @@ static void run_steps(const struct job *j)
     envp[ne++] = env_kv("AWS_ENDPOINT_URL", R.endpoint ? R.endpoint : "");
     envp[ne++] = env_kv("SECRETS_MANAGER_ENDPOINT", R.endpoint ? R.endpoint : "");
     envp[ne++] = env_kv("AWS_LAMBDA_FUNCTION_NAME", fn);
+    if (R.ca_bundle) envp[ne++] = env_kv("AWS_CA_BUNDLE", R.ca_bundle);
     envp[ne++] = env_kv("AWS_ACCESS_KEY_ID", c.akid);
     envp[ne++] = env_kv("AWS_SECRET_ACCESS_KEY", c.secret);
     envp[ne++] = env_kv("AWS_SESSION_TOKEN", tok ? tok : "");

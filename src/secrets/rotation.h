@@ -16,10 +16,11 @@
 /* `tresor serve --rotation-hooks DIR --rotation-timeout S`: dir NULL
  * leaves rotation off (RotateSecret then fails as for a function that
  * cannot be invoked).  endpoint is the server's own URL
- * (http://127.0.0.1:8737), given to hooks.  Copies the strings; env must
- * outlive sm_rotation_stop. */
+ * (http://127.0.0.1:8737), given to hooks; ca_bundle, when not NULL, the
+ * CA that signed its certificate (--tls-generate's), given to hooks as
+ * AWS_CA_BUNDLE.  Copies the strings; env must outlive sm_rotation_stop. */
 TR_RESULT sm_rotation_configure(const struct server_env *env, const char *dir, unsigned timeout_s,
-                                const char *endpoint);
+                                const char *endpoint, const char *ca_bundle);
 /* The scheduler, run by the server's maintenance (at start-up and every
  * minute): every secret whose next rotation is at or before `now`
  * (tr_now(), so TRESOR_CLOCK_OFFSET moves it) is rotated, each taken in a

@@ -342,3 +342,24 @@ def test_postgres_user_password_rotation(rot, pg_cluster):
     assert can_login(sock, newer["password"]) and not can_login(sock, new["password"])
     prev = json.loads(sm.get_secret_value(SecretId=s["ARN"], VersionStage="AWSPREVIOUS")["SecretString"])
     assert prev["password"] == new["password"]
+
+
+def test_hooks_reach_a_server_with_a_generated_certificate(tresor_factory, tmp_path):
+    """Over TLS made by --tls-generate the hooks get AWS_CA_BUNDLE naming
+    the server's CA, so boto3 in the hook verifies it."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    srv = tresor_factory("tls-rot", start=False)
+    srv.tls = True
+    srv.start(args=["--tls-generate", "--rotation-hooks", str(hooks)])
+    srv.hooks = hooks
+    root = srv.root_user
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    srv.exec_role = make_role(root, unique("rotator"), trust=trust, policy=allow(["secretsmanager:*"]))
+    fn = install(srv, unique("tmpl"), "template_rotation.py")
+    sm = root.client("secretsmanager")
+    s = sm.create_secret(Name=unique("tls"), SecretString="v1")
+    token = sm.rotate_secret(SecretId=s["ARN"], RotationLambdaARN=fn)["VersionId"]
+    wait_for(lambda: stages(sm, s["ARN"]).get(token) == ["AWSCURRENT"])
+    assert sm.describe_secret(SecretId=s["ARN"])["RotationEnabled"] is True
