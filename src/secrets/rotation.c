@@ -47,6 +47,7 @@
 #include <sys/stat.h>
 
 #include "core/errors.h"
+#include "audit/audit.h"
 #include "core/cache.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -290,6 +291,42 @@ static void env_free(char **envp, size_t n)
         }
 }
 
+/* With --audit-log: one line per step, as for a request that Secrets
+ * Manager made of the function (operation "RotationHook", action
+ * lambda:InvokeFunction, on the secret and the function): the step, how
+ * the hook ended and its standard error (what the server log has too). */
+static void audit_step(const struct job *j, const char *fn, const char *step,
+                       const struct sm_hook_result *hr, bool ok)
+{
+    struct principal who;
+    struct audit_req q;
+    char rid[37];
+    hold(true);
+    if (!R.env->audit || tr_failed(rand_uuid(rid))) {
+        hold(false);
+        return;
+    }
+    memset(&who, 0, sizeof who);
+    memset(&q, 0, sizeof q);
+    STR_SET(who.arn, "secretsmanager.amazonaws.com");
+    q.log = R.env->audit;
+    q.request_id = rid;
+    q.operation = "RotationHook";
+    q.action = "lambda:InvokeFunction";
+    q.who = &who;
+    q.reached = true;
+    q.input = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:s}", "Step", step, "SecretId", j->arn,
+                        "ClientRequestToken", j->token, "FunctionName", fn, "ExitCode", hr->exit_code,
+                        "Signal", hr->signal, "TimedOut", hr->timed_out, "Stderr", hr->err);
+    q.resources = json_pack("[s, s]", j->arn, j->lambda);
+    if (!q.input || !q.resources || tr_failed(audit_req_write(&q, ok ? NULL : "RotationStepFailed")))
+        log_msg("error", "rotation of %s: the audit line of %s was not written", j->arn, step);
+    hold(false);
+    json_decref(q.input);
+    q.input = NULL;
+    audit_req_free(&q);
+}
+
 static void run_steps(const struct job *j)
 {
     static const char *const STEPS[] = { "createSecret", "setSecret", "testSecret", "finishSecret" };
@@ -348,6 +385,7 @@ static void run_steps(const struct job *j)
         }
         log_stderr(fn, STEPS[i], hr->err);
         bool step_ok = hr->exit_code == 0 && !hr->timed_out;
+        audit_step(j, fn, STEPS[i], hr, step_ok);
         if (!step_ok) {
             if (hr->timed_out)
                 log_msg("error", "rotation of %s failed: hook %s %s timed out after %u s", j->arn, fn,

@@ -18,7 +18,7 @@ import pytest
 
 from tresor_e2e import (
     ACCOUNT, REGION, TresorServer, allow, denied_msg, make_role, make_user, raises_aws,
-    scaled, unique,
+    scaled, tresor_bin as srv_bin, unique,
 )
 
 HOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks")
@@ -363,3 +363,43 @@ def test_hooks_reach_a_server_with_a_generated_certificate(tresor_factory, tmp_p
     token = sm.rotate_secret(SecretId=s["ARN"], RotationLambdaARN=fn)["VersionId"]
     wait_for(lambda: stages(sm, s["ARN"]).get(token) == ["AWSCURRENT"])
     assert sm.describe_secret(SecretId=s["ARN"])["RotationEnabled"] is True
+
+
+def test_audit_log_records_each_step(tresor_factory, tmp_path):
+    """With --audit-log each step is a line of its own (operation
+    RotationHook, action lambda:InvokeFunction, by Secrets Manager on the
+    secret and the function) with how the hook ended and its standard
+    error; the chain still verifies."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    log = tmp_path / "audit.log"
+    srv = tresor_factory("audit-rot", args=["--rotation-hooks", hooks, "--audit-log", log])
+    srv.hooks = hooks
+    root = srv.root_user
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    srv.exec_role = make_role(root, unique("rotator"), trust=trust, policy=allow(["secretsmanager:*"]))
+    fn = install(srv, unique("flaky"), text=FAILING)
+    sm = root.client("secretsmanager")
+    s = sm.create_secret(Name=unique("aud"), SecretString="v1")
+    token = sm.rotate_secret(SecretId=s["ARN"], RotationLambdaARN=fn)["VersionId"]
+
+    def hook_lines():
+        lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+        return [x for x in lines if x.get("operation") == "RotationHook"]
+    got = wait_for(hook_lines)
+    assert len(got) == 1                      # createSecret failed: no further step ran
+    line = got[0]
+    assert line["principal"] == "secretsmanager.amazonaws.com"
+    assert line["action"] == "lambda:InvokeFunction"
+    assert line["resources"] == [s["ARN"], fn]
+    assert line["error"] == "RotationStepFailed"
+    req = line["request"]
+    assert req["Step"] == "createSecret" and req["SecretId"] == s["ARN"] and req["ExitCode"] == 3
+    assert req["TimedOut"] is False
+    assert req["Stderr"] == "setSecret: the database refused the new password\n"
+    assert token in json.dumps(req)           # the token, or its HMAC when it is a sensitive member
+    srv.stop()
+    p = subprocess.run([str(srv_bin()), "audit", "verify", str(log), "--public-key",
+                        str(srv.data_dir / "audit.pub")], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
