@@ -4,8 +4,8 @@
  *
  * The process: posix_spawn, never a shell, with argv {DIR/NAME} and the
  * environment the caller built (nothing of the server's own is passed
- * on).  Its standard input is a pipe that carries the event and is then
- * closed; standard output goes to /dev/null; standard error is a pipe
+ * on).  Its standard input is a Unix socket (a socket pair) that carries
+ * the event and is then closed; standard output goes to /dev/null; standard error is a pipe
  * read into a capped buffer.  It runs in a new process group with the
  * default signal dispositions and an empty signal mask (the server
  * ignores SIGPIPE and blocks SIGINT/SIGTERM/SIGHUP in its threads; a
@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -156,7 +157,10 @@ TR_RESULT sm_hook_run(const char *dir, const char *name, const char *event, size
     memset(out, 0, sizeof *out);
     out->exit_code = -1;
     if (!hook_path(dir, name, path, sizeof path)) BAIL(TR_E_INTERNAL, "bad rotation hook name");
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
+    /* stdin is one end of a socket pair, so that the event is sent with
+     * MSG_NOSIGNAL: a hook that exits without reading it is no SIGPIPE
+     * for whoever runs us. */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
         (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "pipe: %s", strerror(errno));
         goto fail;
@@ -190,7 +194,7 @@ TR_RESULT sm_hook_run(const char *dir, const char *name, const char *event, size
         if (n < 0 && errno != EINTR) break;
         if (n <= 0) continue;
         if (np == 2 && (pf[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-            ssize_t w = write(in[1], event + sent, len - sent);
+            ssize_t w = send(in[1], event + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (w > 0) sent += (size_t)w;
             if ((w < 0 && errno != EAGAIN && errno != EINTR) || sent == len) close_fd(&in[1]);
         }

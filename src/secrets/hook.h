@@ -6,7 +6,7 @@
  * A hook is DIR/NAME, where NAME is the function name of the ARN
  * arn:aws:lambda:REGION:ACCOUNT:function:NAME.  It is started with
  * posix_spawn -- no shell, a clean environment given whole by the caller,
- * standard input a pipe carrying the event, standard output discarded,
+ * standard input a socket carrying the event, standard output discarded,
  * standard error captured (capped) -- in a process group of its own, so
  * that at its time limit the whole group is killed.  The child is always
  * reaped before sm_hook_run returns.
