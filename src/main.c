@@ -52,6 +52,7 @@
 #include "kms/kms.h"
 #include "op/clock.h"
 #include "secrets/ops.h"
+#include "secrets/rotation.h"
 #include "secrets/secrets.h"
 #include "store/postgres.h"
 #include "store/store.h"
@@ -80,6 +81,8 @@ struct serve_opts {
     const char *seal, *passphrase_file;
     const char *pin_file, *p11_module, *p11_token, *p11_key;   /* the pkcs11 seal */
     const char *store;              /* --store: a PostgreSQL database (store/postgres.h) */
+    const char *rotation_hooks;     /* --rotation-hooks DIR (secrets/rotation.h) */
+    unsigned rotation_timeout;      /* --rotation-timeout, seconds */
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -132,6 +135,12 @@ static const struct cli_opt serve_opts[] = {
       "with the passphrase seal: read the passphrase from FILE (mode 0600), else from TRESOR_PASSPHRASE; "
       "with neither the server starts sealed (503) until tresor unseal" },
     CLI_OPTS_PKCS11,
+    { "rotation-hooks", 'R', "DIR", "TRESOR_ROTATION_HOOKS", NULL,
+      "rotate secrets with executables in place of Lambda functions: DIR/NAME serves "
+      "arn:aws:lambda:REGION:ACCOUNT:function:NAME, runs as the role named in DIR/NAME.role "
+      "(docs/ROTATION.md)" },
+    { "rotation-timeout", 'O', "S", "TRESOR_ROTATION_TIMEOUT", "30",
+      "the time limit of one rotation step, 1 to 900 seconds, as a Lambda function's" },
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -165,7 +174,7 @@ static const struct cli_cmd serve_cmd = {
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
     "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase|pkcs11] "
     "[--passphrase-file FILE] [--pkcs11-module PATH] [--pkcs11-token LABEL] [--pkcs11-key LABEL] "
-    "[--pkcs11-pin-file FILE] [--dev [--seed FILE] [--enforce-iam]]",
+    "[--pkcs11-pin-file FILE] [--rotation-hooks DIR [--rotation-timeout S]] [--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
     "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
@@ -219,13 +228,14 @@ static const struct op_service *const served[] = { &kms_service, &sm_service, &i
 
 /* Periodic work: purge keys whose deletion date passed, rotate keys whose
  * rotation date passed, drop expired session credentials, purge secrets
- * whose recovery window ended. */
+ * whose recovery window ended, start the secret rotations that are due. */
 static void maintenance(const struct server_env *env)
 {
     int64_t now = tr_now();
     if (tr_failed(kms_maintenance(env, now))) log_msg("error", "KMS maintenance failed");
     if (tr_failed(iam_maintenance(env, now))) log_msg("error", "session maintenance failed");
     if (tr_failed(sm_maintenance(env, now))) log_msg("error", "Secrets Manager maintenance failed");
+    if (tr_failed(sm_rotation_due(env, now))) log_msg("error", "scheduled rotation failed");
 }
 
 /* First start: the default account's root credentials, profile tresor. */
@@ -512,6 +522,8 @@ static int serve(int argc, char **argv)
     const char *audit_every = env_or("TRESOR_AUDIT_CHECKPOINT", "1000");
     o.seal = env_or("TRESOR_SEAL", NULL);
     o.store = env_or("TRESOR_STORE", NULL);
+    o.rotation_hooks = env_or("TRESOR_ROTATION_HOOKS", NULL);
+    const char *rotation_timeout = env_or("TRESOR_ROTATION_TIMEOUT", "30");
 
     struct cli_parser p;
     int c;
@@ -546,6 +558,8 @@ static int serve(int argc, char **argv)
         case 'K': o.p11_key = optarg; break;
         case 'N': o.pin_file = optarg; break;
         case 'B': o.store = optarg; break;
+        case 'R': o.rotation_hooks = optarg; break;
+        case 'O': rotation_timeout = optarg; break;
         }
     }
     if (c < 0) return cli_exit(c);
@@ -561,6 +575,20 @@ static int serve(int argc, char **argv)
         return cli_usage_error(NULL, &serve_cmd, "%s must be whole seconds, 0..3600, not '%s'",
                                cli_source(grace_arg, "TRESOR_SHUTDOWN_GRACE", "--shutdown-grace"),
                                grace_arg);
+    {
+        char *end;
+        unsigned long v = strtoul(rotation_timeout, &end, 10);
+        if (rotation_timeout[0] < '0' || rotation_timeout[0] > '9' || *end || v < 1 || v > 900)
+            return cli_usage_error(NULL, &serve_cmd, "%s must be whole seconds, 1..900, not '%s'",
+                                   cli_source(rotation_timeout, "TRESOR_ROTATION_TIMEOUT", "--rotation-timeout"),
+                                   rotation_timeout);
+        o.rotation_timeout = (unsigned)v;
+        struct stat hs;
+        if (o.rotation_hooks && (stat(o.rotation_hooks, &hs) != 0 || !S_ISDIR(hs.st_mode)))
+            return cli_usage_error(NULL, &serve_cmd, "%s must be a directory, not '%s'",
+                                   cli_source(o.rotation_hooks, "TRESOR_ROTATION_HOOKS", "--rotation-hooks"),
+                                   o.rotation_hooks);
+    }
     struct sockaddr_storage listen_ss;
     unsigned listen_len = 0;
     if (tr_failed(listen_addr_parse(o.listen, &listen_ss, &listen_len)))
@@ -809,6 +837,21 @@ static int serve(int argc, char **argv)
         if (tr_failed(dev_start(&env, &dopts))) { rc = die("dev mode"); goto out; }
     }
 started:
+    {
+        /* Before the first maintenance, which rotates what is due.  Hooks
+         * call back over loopback when the server listens on a wildcard. */
+        char endpoint[300];
+        const char *host = o.listen, *colon = strrchr(o.listen, ':');
+        bool wild = strncmp(host, "0.0.0.0:", 8) == 0 || strncmp(host, "[::]:", 5) == 0;
+        if (tr_failed(str_format(endpoint, sizeof endpoint, "endpoint", "%s://%s%s",
+                                 tls_on ? "https" : "http", wild ? "127.0.0.1" : "",
+                                 wild ? colon : host)) ||
+            tr_failed(sm_rotation_configure(&env, o.rotation_hooks, o.rotation_timeout, endpoint,
+                                                ca_path[0] ? ca_path : NULL))) {
+            rc = die("rotation hooks");
+            goto out;
+        }
+    }
     maintenance_unless_sealed(&env);
 
     /* Block the stop signals before MHD starts its threads, so they are
@@ -934,6 +977,7 @@ out:
     control_stop(ctl);                  /* no unseal or seal while stopping */
     if (listen_fd >= 0) close(listen_fd);
     unsigned refused = http_server_stop(srv);
+    sm_rotation_stop();                /* the hooks running end within their limit */
     tls_free(tls);                      /* after the server: no handshake runs */
     if (refused)
         log_msg("info", "stopping: %u request%s refused unread (arrived as the stop closed %s connection%s)",

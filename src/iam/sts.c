@@ -379,12 +379,8 @@ static TR_RESULT packed_size(struct assume *a)
 
 /* ---- credentials --------------------------------------------------------- */
 
-struct creds {
-    char akid[21];
-    char secret[SECRET_LEN + 1];
-    struct buf token;             /* secret buf, NUL-terminated */
-    char token_sha256[2 * SHA256_LEN + 1];
-};
+_Static_assert(STS_SECRET_LEN == SECRET_LEN, "sts.h and sts.c agree on the secret's length");
+#define creds sts_creds           /* sts.h: the service sessions hand them out too */
 
 static void creds_wipe(struct creds *c)
 {
@@ -713,6 +709,100 @@ fail:
     creds_wipe(&c);
     json_decref(doc);
     return r;
+}
+
+/* ---- sessions for a service ------------------------------------------------ */
+
+/* Does the statement's Principal name the service (a string or a list
+ * under "Service"), or everyone ("*")? */
+static bool names_service(json_t *st, const char *service)
+{
+    json_t *p = json_object_get(st, "Principal"), *v, *e;
+    size_t i;
+    if (json_is_string(p)) return strcmp(json_string_value(p), "*") == 0;
+    v = json_object_get(p, "Service");
+    if (json_is_string(v)) return strcmp(json_string_value(v), service) == 0;
+    json_array_foreach(v, i, e)
+        if (json_is_string(e) && strcmp(json_string_value(e), service) == 0) return true;
+    return false;
+}
+
+static bool names_action(json_t *st, const char *action)
+{
+    json_t *a = json_object_get(st, "Action"), *e;
+    size_t i;
+    if (json_is_string(a)) return policy_action_match(json_string_value(a), action);
+    json_array_foreach(a, i, e)
+        if (json_is_string(e) && policy_action_match(json_string_value(e), action)) return true;
+    return false;
+}
+
+/* The trust policy's answer for `service` asking sts:AssumeRole: allowed
+ * by a statement without conditions (the service's request carries none
+ * of the caller's keys), and denied by none. */
+static bool trust_allows_service(const char *trust, const char *service)
+{
+    json_t *doc = json_loads(trust, 0, NULL), *sts = json_object_get(doc, "Statement"), *st;
+    bool allow = false, deny = false;
+    size_t i;
+    if (json_is_object(sts)) {
+        json_t *one = json_array();
+        json_array_append(one, sts);
+        sts = one;
+    } else {
+        json_incref(sts);
+    }
+    json_array_foreach(sts, i, st) {
+        const char *eff = json_string_value(json_object_get(st, "Effect"));
+        if (!eff || !names_service(st, service) || !names_action(st, "sts:AssumeRole")) continue;
+        if (strcmp(eff, "Deny") == 0) deny = true;
+        else if (strcmp(eff, "Allow") == 0 && !json_object_get(st, "Condition")) allow = true;
+    }
+    json_decref(sts);
+    json_decref(doc);
+    return allow && !deny;
+}
+
+TR_RESULT sts_service_session(struct req_ctx *rc, const char *role_arn, const char *service,
+                              const char *session_name, int64_t duration, struct sts_creds *out)
+{
+    struct ent_rec role = { 0 };
+    json_t *rdoc = NULL, *doc = NULL;
+    char session_arn[600], session_id[300];
+    tr_result r;
+
+    memset(out, 0, sizeof *out);
+    r = rc->st[0]->ent_get_arn(rc->st, "role", role_arn, &role);
+    if (tr_failed(r)) goto fail;
+    rdoc = json_loads(role.doc ? role.doc : "{}", 0, NULL);
+    const char *text = json_string_value(json_object_get(rdoc, "trust"));
+    if (!text || !trust_allows_service(text, service)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_ACCESS_DENIED, "the trust policy of %s does not allow %s",
+                       role_arn, service);
+        goto fail;
+    }
+    r = str_format(session_arn, sizeof session_arn, "session ARN", "arn:aws:sts::%s:assumed-role/%s/%s",
+                   role.account_id, role.name, session_name);
+    if (tr_ok(r)) r = str_format(session_id, sizeof session_id, "session id", "%s:%s", role.id, session_name);
+    if (tr_ok(r)) r = creds_new(out);
+    if (tr_failed(r)) goto fail;
+    doc = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b, s:s}", "token_sha256", out->token_sha256,
+                    "role_arn", role.arn, "session_name", session_name, "issued", (json_int_t)rc->now,
+                    "chained", 0, "mfa", 0, "service", service);
+    if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    r = creds_store(rc, out, role.account_id, PRINCIPAL_ROLE_SESSION, session_arn, session_id,
+                    rc->now + duration, doc);
+fail:
+    if (tr_failed(r)) creds_wipe(out);
+    json_decref(doc);
+    json_decref(rdoc);
+    ent_rec_free(&role);
+    return r;
+}
+
+void sts_creds_wipe(struct sts_creds *c)
+{
+    creds_wipe(c);
 }
 
 /* ---- maintenance ---------------------------------------------------------- */

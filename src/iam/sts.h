@@ -5,6 +5,7 @@
 #ifndef TR_IAM_STS_H
 #define TR_IAM_STS_H
 
+#include "core/buf.h"
 #include "op/op.h"
 
 /* Seconds an expired session key is kept, so that its holder is told
@@ -14,6 +15,30 @@
  * ExpiredToken for that long, rather than "invalid" (or, in dev mode, the
  * account root).  Long-term keys' tombstones are kept for good. */
 #define STS_TOMBSTONE_KEEP (90 * 86400)
+
+/* Temporary credentials (an ASIA access key, its secret, the session
+ * token); the secret and the token are secret: wipe with sts_creds_wipe. */
+#define STS_SECRET_LEN 40
+struct sts_creds {
+    char akid[21];
+    char secret[STS_SECRET_LEN + 1];
+    struct buf token;             /* secret buf, NUL-terminated */
+    char token_sha256[65];
+};
+void sts_creds_wipe(struct sts_creds *c);
+
+/* A session of role_arn for an AWS service acting as the role (the
+ * execution role of a rotation function: service "lambda.amazonaws.com"),
+ * as the service's own AssumeRole would make it: the role's trust policy
+ * must allow sts:AssumeRole to that service principal by a statement
+ * without conditions, and no statement may deny it; else
+ * TR_E_ACCESS_DENIED (and TR_E_STORE_NOT_FOUND when there is no such
+ * role).  The session is stored like AssumeRole's (expiring `duration`
+ * seconds after rc->now), named arn:aws:sts::A:assumed-role/ROLE/
+ * session_name; *out holds its credentials.  rc needs st, kr and now
+ * only, and a transaction open on st. */
+TR_RESULT sts_service_session(struct req_ctx *rc, const char *role_arn, const char *service,
+                              const char *session_name, int64_t duration, struct sts_creds *out);
 
 /* The operation table (NULL-name terminated), made from sts_ops.def, and
  * the service main.c registers. */

@@ -56,6 +56,12 @@ static tr_result tx_end(struct req_ctx *rc, tr_result r, bool commit)
     if (tr_ok(r) && commit && rc->before_commit) r = rc->before_commit(rc);
     if (tr_ok(r) && commit) r = st[0]->tx_commit(st);
     if (tr_failed(r) || !commit) st[0]->tx_rollback(st);
+    if (rc->after_commit_arg) {
+        void *arg = rc->after_commit_arg;
+        rc->after_commit_arg = NULL;
+        if (tr_ok(r) && commit && rc->after_commit) rc->after_commit(arg);
+        else if (rc->after_commit_drop) rc->after_commit_drop(arg);
+    }
     return r;
 }
 

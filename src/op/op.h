@@ -113,6 +113,14 @@ struct req_ctx {
      * failure rolls the operation back.  NULL without --audit-log. */
     struct audit_req *audit;
     TR_RESULT (*before_commit)(struct req_ctx *rc);
+    /* What a writing operation starts once its transaction committed (a
+     * rotation, secrets/rotation.c): op_run calls it after the commit, and
+     * only then, with after_commit_arg; the callee owns the argument.  On
+     * any failure it calls after_commit_drop instead, after the rollback
+     * (which releases the arg, or starts what must run either way). */
+    void (*after_commit)(void *arg);
+    void (*after_commit_drop)(void *arg);
+    void *after_commit_arg;
 };
 
 /* ---- the operation descriptor ------------------------------------------ */

@@ -8,8 +8,11 @@
  *   password.c     GetRandomPassword
  *   policy.c       Put/Get/Delete/ValidateResourcePolicy and the rule that
  *                  decides when a resource policy grants public access
- *   unsupported.c  replication and rotation: registered, authorized and
- *                  checked like the others, then refused
+ *   unsupported.c  replication: registered, authorized and checked like
+ *                  the others, then refused
+ *   rotation.c     RotateSecret, CancelRotateSecret and the rotation
+ *                  schedule (rotation.h; hooks in place of Lambda: hook.c,
+ *                  RotationRules: schedule.c)
  *
  * Every handler validates its input with AWS's wording, authorizes through
  * sm_authorize (authz.h, docs/AUTHORIZATION.md 5.2 order), and only then

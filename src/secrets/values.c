@@ -198,6 +198,16 @@ static TR_RESULT new_version(struct req_ctx *rc, struct secret *s, const char *t
 {
     struct secret_version *v = sm_version_by_id(s, token);
     *existed = false;
+    if (v && !v->ct && !v->stub) {
+        /* The version a rotation made (rotation.c): labeled, no value yet.
+         * The rotation function's createSecret fills it. */
+        GUARD(sm_seal(rc, s, v, pt->data, pt->len, binary));
+        GUARD(sm_labels_attach(rc->st, s, v, labels, nlabels));
+        GUARD(sm_version_save(rc->st, s, v));
+        s->last_changed = sm_now(rc);
+        *out = v;
+        return TR_OK;
+    }
     if (v) {
         bool same;
         GUARD(same_value(rc, s, v, pt, binary, &same));

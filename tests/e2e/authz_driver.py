@@ -370,8 +370,15 @@ class Driver:
                             SecretString="v-" + who.arn[-6:])
 
     def secret_ops(self, sm, arn, decorated):
-        """Every operation on one secret; a bare one has no tags and no Type
-        while they run, a decorated one has both."""
+        """Every operation on one secret; a bare one has no tags, no Type and
+        no rotation function while they run, a decorated one has all three
+        (the function when the server has rotation hooks: rotation_hooks_for)."""
+        if getattr(self.srv, "rotation_hooks", None) and decorated:
+            # Records the function on the secret: every decision on it then
+            # carries secretsmanager:resource/AllowRotationLambdaArn.
+            self.do("RotateSecret (members)", sm.rotate_secret, SecretId=arn,
+                    RotationLambdaARN=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rot",
+                    RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False)
         self.do("DescribeSecret", sm.describe_secret, SecretId=arn)
         self.do("GetSecretValue", sm.get_secret_value, SecretId=arn)
         v = self.do("PutSecretValue", sm.put_secret_value, SecretId=arn, SecretString="v2")
@@ -405,15 +412,18 @@ class Driver:
         self.do("GetResourcePolicy", sm.get_resource_policy, SecretId=arn)
         self.do("DeleteResourcePolicy", sm.delete_resource_policy, SecretId=arn)
         refused = "InvalidRequestException"
-        self.do("RotateSecret", sm.rotate_secret, SecretId=arn, expect=refused)
-        self.do("RotateSecret (members)", sm.rotate_secret, SecretId=arn,
-                RotationLambdaARN=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rot",
-                RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False,
-                expect=refused)
+        hooks = getattr(self.srv, "rotation_hooks", None)
+        rotating = hooks and decorated        # RotateSecret (members) ran first (secret_ops)
+        self.do("RotateSecret", sm.rotate_secret, SecretId=arn, expect=None if rotating else refused)
+        if not hooks:
+            self.do("RotateSecret (members)", sm.rotate_secret, SecretId=arn,
+                    RotationLambdaARN=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:rot",
+                    RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False,
+                    expect="AccessDeniedException")      # no rotation hook of that name
         self.do("RotateSecret (external)", sm.rotate_secret, SecretId=arn,
                 ExternalSecretRotationRoleArn=f"arn:aws:iam::{ACCOUNT}:role/rot",
                 expect=refused)
-        self.do("CancelRotateSecret", sm.cancel_rotate_secret, SecretId=arn, expect=refused)
+        self.do("CancelRotateSecret", sm.cancel_rotate_secret, SecretId=arn)
         self.do("ReplicateSecretToRegions", sm.replicate_secret_to_regions, SecretId=arn,
                 AddReplicaRegions=[{"Region": "eu-west-1"}], expect=refused)
         self.do("ReplicateSecretToRegions (force)", sm.replicate_secret_to_regions, SecretId=arn,
@@ -606,6 +616,19 @@ class Driver:
         return self.failures
 
 
+def rotation_hooks_for(root):
+    """A rotation hook directory for the driven server: the function "rot",
+    which RotateSecret with RotateImmediately=False only checks for (it
+    never runs), and its role file.  Start the server with
+    --rotation-hooks on it and set srv.rotation_hooks."""
+    d = Path(root) / "hooks"
+    d.mkdir(exist_ok=True)
+    (d / "rot").write_text("#!/bin/sh\nexit 1\n")
+    (d / "rot").chmod(0o755)
+    (d / "rot.role").write_text(f"arn:aws:iam::{ACCOUNT}:role/none\n")
+    return d
+
+
 def drive(srv):
     """Drive every served operation against srv; the unexpected failures."""
     return Driver(srv).run()
@@ -622,7 +645,9 @@ def main():
     trace.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as d:
         srv = TresorServer("drive", d)
-        srv.start(env_extra={"TRESOR_AUTHZ_TRACE": str(trace), "TRESOR_LOG": "quiet"})
+        srv.rotation_hooks = rotation_hooks_for(d)
+        srv.start(env_extra={"TRESOR_AUTHZ_TRACE": str(trace), "TRESOR_LOG": "quiet"},
+                  args=["--rotation-hooks", str(srv.rotation_hooks)])
         try:
             failures = drive(srv)
         finally:

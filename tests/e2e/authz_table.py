@@ -40,6 +40,12 @@ REPO = Path(__file__).resolve().parents[2]
 DEF = REPO / "src" / "iam" / "authz_table.def"
 FETCH = REPO / "scripts" / "fetch-iam-reference"
 SERVICES = ("kms", "secretsmanager", "iam", "sts")
+# Services tresor does not serve but decides an action of, for a served
+# operation: Lambda's lambda:InvokeFunction, asked of RotateSecret's caller
+# for the rotation function (src/secrets/rotation.c).  Their actions are
+# checked against the reference like the others; coverage reports only
+# the served ones.
+DECIDED_ONLY = ("lambda",)
 FAMILIES = ("aws:ResourceTag/", "aws:RequestTag/", "aws:PrincipalTag/", "iam:ResourceTag/",
             "secretsmanager:ResourceTag/", "kms:EncryptionContext:",
             "sts:RequestContext/")
@@ -77,6 +83,8 @@ def rtype_of(resource):
         return "Secret"
     if svc in ("iam", "sts"):
         return rest.split("/", 1)[0]
+    if svc == "lambda":
+        return rest.split(":", 1)[0]
     return "?"
 
 
@@ -185,7 +193,7 @@ class Reference:
         self.actions = {}       # "kms:decrypt" -> action record
         self.rtypes = {}        # service -> {name: record}
         self.keys = {}          # service -> {normalized key: record}
-        for svc in SERVICES:
+        for svc in SERVICES + DECIDED_ONLY:
             for a in json.loads((data / "actions" / f"{svc}.json").read_text()).values():
                 self.actions[f"{svc}:{a['name']}".lower()] = dict(a, service=svc)
             self.rtypes[svc] = {r["key"]: r for r in json.loads(

@@ -24,7 +24,7 @@ import json
 
 import pytest
 
-from authz_driver import drive
+from authz_driver import drive, rotation_hooks_for
 from authz_table import (REPO, Reference, check_reference, check_trace, coverage,
                          format_coverage, load_table, markdown, norm, pinned_version,
                          reference_path, table_sets, trace_sets)
@@ -56,7 +56,8 @@ def decisions(tmp_path_factory):
     root = tmp_path_factory.mktemp("tresor-authz-trace")
     path = root / "decisions.jsonl"
     srv = TresorServer("authz-trace", root)
-    srv.start(env_extra={"TRESOR_AUTHZ_TRACE": str(path)})
+    srv.rotation_hooks = rotation_hooks_for(root)
+    srv.start(env_extra={"TRESOR_AUTHZ_TRACE": str(path)}, args=["--rotation-hooks", str(srv.rotation_hooks)])
     try:
         failures = drive(srv)
     finally:

@@ -47,6 +47,8 @@ FLAGS = {
               ("--seal", "TRESOR_SEAL", "file"), ("--passphrase-file", None, None),
               ("--pkcs11-module", "TRESOR_PKCS11_MODULE", None), ("--pkcs11-token", "TRESOR_PKCS11_TOKEN", None),
               ("--pkcs11-key", "TRESOR_PKCS11_KEY", None), ("--pkcs11-pin-file", None, None),
+              ("--rotation-hooks", "TRESOR_ROTATION_HOOKS", None),
+              ("--rotation-timeout", "TRESOR_ROTATION_TIMEOUT", "30"),
               ("--dev", "TRESOR_DEV=1", None), ("--seed", None, None), ("--enforce-iam", None, None)],
     "who-can-decrypt": [("--all", None, None), ("--format", None, "text"), ("--explain", None, None),
                         ("--with-key", None, None), ("--diff", None, None), ("--account", None, None),
@@ -291,6 +293,12 @@ ERRORS = [
     (["serve", "--d"], None, "serve: ambiguous option '--d' (--data-dir, --dev)"),
     (["serve", "--listen"], None, "serve: --listen needs a value (ADDR:PORT)"),
     (["serve", "--bogus"], None, "serve: unknown option '--bogus'"),
+    (["serve", "--rotation-timeout", "0"], None,
+     "serve: --rotation-timeout must be whole seconds, 1..900, not '0'"),
+    (["serve"], {"TRESOR_ROTATION_TIMEOUT": "901"},
+     "serve: TRESOR_ROTATION_TIMEOUT must be whole seconds, 1..900, not '901'"),
+    (["serve", "--rotation-hooks", "/nonexistent/hooks"], None,
+     "serve: --rotation-hooks must be a directory, not '/nonexistent/hooks'"),
     (["serve", "now"], None, "serve: unexpected argument 'now'"),
 ]
 

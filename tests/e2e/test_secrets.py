@@ -1191,7 +1191,7 @@ def test_validate_resource_policy(sm):
 
 
 # ---------------------------------------------------------------------------
-# Rotation and replication are not served: they fail cleanly
+# Replication is not served, nor rotation without hooks: they fail cleanly
 
 
 def test_rotation_and_replication_fail_cleanly(sm):
@@ -1202,7 +1202,6 @@ def test_rotation_and_replication_fail_cleanly(sm):
         lambda: sm.rotate_secret(SecretId=arn, RotationLambdaARN=lam,
                                  RotationRules={"AutomaticallyAfterDays": 30}),
         lambda: sm.rotate_secret(SecretId=arn),
-        lambda: sm.cancel_rotate_secret(SecretId=arn),
         lambda: sm.replicate_secret_to_regions(SecretId=arn,
                                                AddReplicaRegions=[{"Region": "eu-west-1"}]),
         lambda: sm.remove_regions_from_replication(SecretId=arn,

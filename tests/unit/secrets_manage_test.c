@@ -315,7 +315,8 @@ static void test_table(void **state)
         bool writes = strcmp(MINE[i], "DeleteSecret") == 0 || strcmp(MINE[i], "RestoreSecret") == 0 ||
                       strcmp(MINE[i], "TagResource") == 0 || strcmp(MINE[i], "UntagResource") == 0 ||
                       strcmp(MINE[i], "PutResourcePolicy") == 0 ||
-                      strcmp(MINE[i], "DeleteResourcePolicy") == 0;
+                      strcmp(MINE[i], "DeleteResourcePolicy") == 0 ||
+                      strcmp(MINE[i], "RotateSecret") == 0 || strcmp(MINE[i], "CancelRotateSecret") == 0;
         assert_int_equal((op->flags & OP_WRITE) != 0, writes);
     }
 }
@@ -1204,16 +1205,21 @@ static void test_unsupported(void **state)
 {
     (void)state;
     mk_secret("u", NULL, NOW);
-    const char *rot = "Secrets Manager on this server does not support rotation: there is no "
-                      "Lambda service to run a rotation function.";
     const char *rep = "Secrets Manager on this server does not support replicating secrets to "
                       "other Regions.";
-    call_err("RotateSecret", json_pack("{s:s}", "SecretId", "u"), TR_E_SM_INVALID_REQUEST, rot);
+    /* Rotation without hooks (secrets/rotation.c): no function, or one
+     * that cannot be invoked; nothing changes. */
+    call_err("RotateSecret", json_pack("{s:s}", "SecretId", "u"), TR_E_SM_INVALID_REQUEST,
+             "No Lambda rotation function ARN is associated with this secret.");
     call_err("RotateSecret", json_pack("{s:s, s:s, s:{s:i}}", "SecretId", "u", "RotationLambdaARN",
                                        "arn:aws:lambda:us-east-1:" ACCT ":function:f",
                                        "RotationRules", "AutomaticallyAfterDays", 7),
-             TR_E_SM_INVALID_REQUEST, rot);
-    call_err("CancelRotateSecret", json_pack("{s:s}", "SecretId", "u"), TR_E_SM_INVALID_REQUEST, rot);
+             TR_E_ACCESS_DENIED, "Secrets Manager cannot invoke the specified Lambda function. Ensure "
+             "that the function policy grants access to the principal secretsmanager.amazonaws.com.");
+    call_err("RotateSecret", json_pack("{s:s, s:s, s:{s:i, s:s}}", "SecretId", "u", "RotationLambdaARN",
+                                       "arn:aws:lambda:us-east-1:" ACCT ":function:f", "RotationRules",
+                                       "AutomaticallyAfterDays", 7, "ScheduleExpression", "rate(7 days)"),
+             TR_E_SM_INVALID_PARAMETER, "You can't specify both AutomaticallyAfterDays and ScheduleExpression.");
     call_err("ReplicateSecretToRegions", json_pack("{s:s, s:[{s:s}]}", "SecretId", "u",
                                                    "AddReplicaRegions", "Region", "eu-west-1"),
              TR_E_SM_INVALID_REQUEST, rep);
@@ -1232,7 +1238,12 @@ static void test_unsupported(void **state)
     mk_user("nobody", NULL);
     as_user("nobody");
     call_err("RotateSecret", json_pack("{s:s}", "SecretId", "u"), TR_E_ACCESS_DENIED, NULL);
+    call_err("CancelRotateSecret", json_pack("{s:s}", "SecretId", "u"), TR_E_ACCESS_DENIED, NULL);
     as_account(ACCT);
+    /* Cancelling a rotation never configured: rotation is off. */
+    json_t *o = call_ok("CancelRotateSecret", json_pack("{s:s}", "SecretId", "u"));
+    assert_null(json_object_get(o, "VersionId"));
+    json_decref(o);
     DO("DeleteSecret", json_pack("{s:s}", "SecretId", "u"));
     call_err("CancelRotateSecret", json_pack("{s:s}", "SecretId", "u"), TR_E_SM_INVALID_REQUEST,
              "You can't perform this operation on the secret because it was marked for deletion.");
