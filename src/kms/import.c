@@ -133,7 +133,6 @@ TR_RESULT kms_import_token_open(const struct keyring *kr, const char *key_id,
         buf_free(&pl);
         return invalid_token();
     }
-    r = TR_OK;
     if (pl.len <= PAYLOAD_HDR || pl.data[0] != PAYLOAD_V1 || pl.data[9] >= KWA_COUNT) {
         r = invalid_token();
         goto fail;
