@@ -129,26 +129,38 @@ static TR_RESULT write_new_file(const char *path, const char *text, size_t len)
     return TR_OK;
 }
 
+/* The start `account create` and `account credentials` share: check the
+ * options both take (an --account-id of 12 digits when given, a region
+ * name, --store), then open the store of data_dir into *dd.  0 with *dd
+ * open (close_data_dir), else the exit status: 2 with the usage error
+ * printed, or open_data_dir's. */
+static int open_account_store(const struct cli_cmd *cmd, const char *account_id, const char *region,
+                              const char *store_arg, const char *data_dir, bool readonly,
+                              struct data_dir *dd)
+{
+    const char *store = NULL;
+    if (account_id && !account_id_valid(account_id))
+        return cli_usage_error(NULL, cmd, "--account-id must be 12 digits, not '%s'", account_id);
+    if (!region_valid(region))
+        return cli_usage_error(NULL, cmd, "%s must be a region name such as us-east-1, not '%s'",
+                               cli_source(region, "TRESOR_REGION", "--region"), region);
+    if (cli_store_arg(cmd, store_arg, &store)) return 2;
+    return open_data_dir(data_dir, store, readonly, dd);
+}
+
 static int cmd_credentials(int argc, char **argv)
 {
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
     const char *region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT);
     const char *account_id = NULL, *out = NULL;
-    const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
+    const char *store_arg = env_or(CLI_STORE_ENV, NULL);
     const struct cli_value vals[] = { { 'o', &out }, { 'a', &account_id }, { 'd', &data_dir },
                                       { 'r', &region }, { 'B', &store_arg } };
     int c = cli_parse(&credentials_cmd, argc, argv, vals, 5, 0);
     if (c < 0) return cli_exit(c);
     if (!out || !*out) return cli_usage_error(NULL, &credentials_cmd, "--out FILE is required");
-    if (account_id && !account_id_valid(account_id))
-        return cli_usage_error(NULL, &credentials_cmd, "--account-id must be 12 digits, not '%s'", account_id);
-    if (!region_valid(region))
-        return cli_usage_error(NULL, &credentials_cmd, "%s must be a region name such as us-east-1, not '%s'",
-                               cli_source(region, "TRESOR_REGION", "--region"), region);
-    if (cli_store_arg(&credentials_cmd, store_arg, &store)) return 2;
-
     struct data_dir dd;
-    int rc = open_data_dir(data_dir, store, true, &dd);
+    int rc = open_account_store(&credentials_cmd, account_id, region, store_arg, data_dir, true, &dd);
     if (rc) return rc;
     struct account_rec first;
     struct root_credentials cred;
@@ -189,21 +201,13 @@ int cmd_account(int argc, char **argv)
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
     const char *region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT);
     const char *account_id = NULL;
-    const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
+    const char *store_arg = env_or(CLI_STORE_ENV, NULL);
     const struct cli_value vals[] = { { 'a', &account_id }, { 'd', &data_dir }, { 'r', &region },
                                       { 'B', &store_arg } };
     int c = cli_parse(&account_cmd, argc - 1, argv + 1, vals, 4, 0);
     if (c < 0) return cli_exit(c);
-    if (account_id && !account_id_valid(account_id))
-        return cli_usage_error(NULL, &account_cmd, "--account-id must be 12 digits, not '%s'", account_id);
-    if (!region_valid(region))
-        return cli_usage_error(NULL, &account_cmd, "%s must be a region name such as us-east-1, not '%s'",
-                               cli_source(region, "TRESOR_REGION", "--region"), region);
-
-    if (cli_store_arg(&account_cmd, store_arg, &store)) return 2;
-
     struct data_dir dd;
-    int rc = open_data_dir(data_dir, store, false, &dd);
+    int rc = open_account_store(&account_cmd, account_id, region, store_arg, data_dir, false, &dd);
     if (rc) return rc;
     struct root_credentials cred;
     char profile[64] = "";

@@ -210,16 +210,10 @@ KMS_HANDLER(op_get_parameters_for_import)
     if (tr_ok(r)) r = kms_import_token_seal(rc->kr, k.key_id, &p, &priv, &tok);
     buf_free(&priv);          /* the private key now lives only in the token */
     if (tr_failed(r)) goto fail;
-    reply = json_pack("{s:s}", "KeyId", k.arn);
-    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = json_set_blob(reply, "ImportToken", tok.data, tok.len);
-    if (tr_ok(r)) r = json_set_blob(reply, "PublicKey", pub.data, pub.len);
-    if (tr_ok(r)) r = json_set_time(reply, "ParametersValidTo", p.valid_to);
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
+    const struct kms_blob_member m[] = { { "ImportToken", &tok }, { "PublicKey", &pub } };
+    r = kms_reply_with_blobs(json_pack("{s:s}", "KeyId", k.arn), m, 2, &reply);
+    if (tr_ok(r)) r = kms_reply_with_time(reply, "ParametersValidTo", p.valid_to, out);
 fail:
-    json_decref(reply);
     buf_free(&priv);
     buf_free(&pub);
     buf_free(&tok);

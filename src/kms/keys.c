@@ -568,8 +568,6 @@ KMS_HANDLER(op_schedule_key_deletion)
     bool present;
     int64_t days = 30;
     struct key_rec k;
-    json_t *reply = NULL;
-    tr_result r;
 
     GUARD(json_get_int(in, "PendingWindowInDays", false, 1, 365, &present, &days));
     if (!present) days = 30;
@@ -582,17 +580,12 @@ KMS_HANDLER(op_schedule_key_deletion)
     STR_SET(k.key_state, KEY_STATE_PENDING_DELETION);
     k.deletion_date = rc->now + days * KMS_DAY;
     k.pending_window_days = (int)days;
-    r = rc->st[0]->key_update(rc->st, &k);
-    if (tr_failed(r)) goto fail;
-    reply = json_pack("{s:s, s:s, s:I}", "KeyId", k.arn, "KeyState", KEY_STATE_PENDING_DELETION,
-                      "PendingWindowInDays", (json_int_t)days);
-    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = json_set_time(reply, "DeletionDate", k.deletion_date);
-    if (tr_failed(r)) goto fail;
-    *out = reply;
-    reply = NULL;
-fail:
-    json_decref(reply);
+    tr_result r = rc->st[0]->key_update(rc->st, &k);
+    if (tr_ok(r))
+        r = kms_reply_with_time(json_pack("{s:s, s:s, s:I}", "KeyId", k.arn, "KeyState",
+                                          KEY_STATE_PENDING_DELETION, "PendingWindowInDays",
+                                          (json_int_t)days),
+                                "DeletionDate", k.deletion_date, out);
     key_rec_free(&k);
     return r;
 }

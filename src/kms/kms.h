@@ -532,6 +532,10 @@ TR_RESULT kms_reply_with_blobs(json_t *reply, const struct kms_blob_member *m, s
                                json_t **out);
 /* kms_reply_with_blobs with one member. */
 TR_RESULT kms_reply_with_blob(json_t *reply, const char *name, const struct buf *b, json_t **out);
+/* Hand out reply (as json_pack made it) with one more member, the time
+ * epoch under name (json_set_time); reply is taken, whatever the result,
+ * and *out is set only on success, as kms_reply_with_blobs. */
+TR_RESULT kms_reply_with_time(json_t *reply, const char *name, int64_t epoch, json_t **out);
 /* Put a new JSON value under name; TR_E_INTERNAL when v is NULL. */
 TR_RESULT kms_set(json_t *obj, const char *name, json_t *v);
 /* Append a new JSON value to list; TR_E_INTERNAL when v is NULL. */

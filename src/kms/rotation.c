@@ -113,23 +113,16 @@ KMS_HANDLER(op_disable_key_rotation)
 KMS_HANDLER(op_get_key_rotation_status)
 {
     struct key_rec k;
-    json_t *reply = NULL;
     tr_result r;
     GUARD(kms_key_for(rc, in, KR_XACCT, rc->op->action, KS_ANY, NULL, &k));
     bool on = k.rotation_enabled && strcmp(k.key_state, KEY_STATE_PENDING_DELETION) != 0;
-    reply = json_pack("{s:b, s:s}", "KeyRotationEnabled", on, "KeyId", k.arn);
-    if (!reply) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    if (on) {
-        r = kms_set(reply, "RotationPeriodInDays", json_integer(k.rotation_period_days));
-        if (tr_failed(r)) goto fail;
-        r = json_set_time(reply, "NextRotationDate", k.next_rotation);
-        if (tr_failed(r)) goto fail;
-    }
-    *out = reply;
-    reply = NULL;
-    r = TR_OK;
-fail:
-    json_decref(reply);
+    if (on)
+        r = kms_reply_with_time(json_pack("{s:b, s:s, s:i}", "KeyRotationEnabled", true, "KeyId", k.arn,
+                                          "RotationPeriodInDays", k.rotation_period_days),
+                                "NextRotationDate", k.next_rotation, out);
+    else
+        r = kms_reply_with_blobs(json_pack("{s:b, s:s}", "KeyRotationEnabled", false, "KeyId", k.arn),
+                                 NULL, 0, out);
     key_rec_free(&k);
     return r;
 }

@@ -175,3 +175,12 @@ TR_RESULT kms_reply_with_blob(json_t *reply, const char *name, const struct buf 
     struct kms_blob_member m = { name, b };
     return kms_reply_with_blobs(reply, &m, 1, out);
 }
+
+TR_RESULT kms_reply_with_time(json_t *reply, const char *name, int64_t epoch, json_t **out)
+{
+    ENSURE(reply != NULL, TR_E_INTERNAL);
+    tr_result r = json_set_time(reply, name, epoch);
+    if (tr_failed(r)) { json_decref(reply); return r; }
+    *out = reply;
+    return TR_OK;
+}

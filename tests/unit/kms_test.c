@@ -809,6 +809,29 @@ static void test_rotation_status(void **state)
     json_decref(o);
 }
 
+/* kms_reply_with_time: the reply handed out with the time added; a NULL
+ * reply (json_pack out of memory) or one that is not an object fails
+ * TR_E_INTERNAL, and *out stays untouched. */
+static void test_reply_with_time(void **state)
+{
+    (void)state;
+    json_t *out = NULL;
+    assert_true(tr_ok(kms_reply_with_time(json_pack("{s:s}", "KeyId", "k"), "DeletionDate",
+                                          1700000000, &out)));
+    assert_non_null(out);
+    assert_string_equal(json_string_value(json_object_get(out, "KeyId")), "k");
+    assert_int_equal(json_integer_value(json_object_get(out, "DeletionDate")), 1700000000);
+    json_decref(out);
+
+    out = NULL;
+    tr_result r = kms_reply_with_time(NULL, "DeletionDate", 1, &out);
+    assert_int_equal(tr_code(r), TR_E_INTERNAL);
+    assert_null(out);
+    r = kms_reply_with_time(json_array(), "DeletionDate", 1, &out);   /* taken and released */
+    assert_int_equal(tr_code(r), TR_E_INTERNAL);
+    assert_null(out);
+}
+
 /* ---- maintenance ---------------------------------------------------------- */
 
 static void test_maintenance(void **state)
@@ -2182,6 +2205,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grant_principal_match),
+        cmocka_unit_test(test_reply_with_time),
         cmocka_unit_test_setup_teardown(test_ops_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_describe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found_messages, setup, teardown),
