@@ -157,6 +157,11 @@ TR_RESULT sm_hook_run(const char *dir, const char *name, const char *event, size
     memset(out, 0, sizeof *out);
     out->exit_code = -1;
     if (!hook_path(dir, name, path, sizeof path)) BAIL(TR_E_INTERNAL, "bad rotation hook name");
+    /* posix_spawn reports a failed exec only where the child shares the
+     * parent's memory until it execs (glibc's CLONE_VFORK); where it does
+     * not (under valgrind, for one) a missing file would look like a hook
+     * that ran and exited 127.  Check first, whatever the platform. */
+    if (!sm_hook_exists(dir, name)) BAIL(TR_E_INTERNAL, "rotation hook %s is not an executable file", name);
     /* stdin is one end of a socket pair, so that the event is sent with
      * MSG_NOSIGNAL: a hook that exits without reading it is no SIGPIPE
      * for whoever runs us. */
