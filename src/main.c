@@ -183,6 +183,7 @@ static const struct cli_row commands[] = {
     { "policy simulate", "one decision of the policy engine, with the statements that made it" },
     { "snapshot collect", "an AWS account's IAM, KMS and Secrets Manager policies, read-only, into one file "
                           "the analysis answers from" },
+    { "snapshot check", "read snapshots as the analysis does: shapes, counts and gaps" },
     { "account create", "another account in the store, with its root user's credentials" },
     { "account credentials", "an account's root credentials from the store, written to a new file" },
     { "check", "the store's integrity check (after a crash, a full disk, a restore)" },

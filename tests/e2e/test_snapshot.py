@@ -12,7 +12,7 @@ import json
 import os
 
 from tresor_e2e import (ACCOUNT, REGION, allow, make_role, make_user, policy_doc,
-                        trust_policy, unique)
+                        run_tresor_cmd, trust_policy, unique)
 
 
 def collect(srv, out, *extra, creds=None, profile="tresor"):
@@ -168,3 +168,73 @@ def test_collect_usage_and_failures(tresor_factory, tmp_path):
     assert p.returncode == 1, p.stderr
     assert "GetCallerIdentity" in p.stderr and "InvalidClientTokenId" in p.stderr
     assert not out.exists()
+
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "data", "snapshots")
+
+
+def check(srv, *args):
+    return srv.run_tresor("snapshot", "check", *[str(a) for a in args])
+
+
+def test_check_reads_a_collected_snapshot(tresor_factory, tmp_path):
+    """What collect wrote, check reads as the analysis will: the counts
+    are the server's own."""
+    srv = tresor_factory("snap-check")
+    w = build(srv)
+    out = tmp_path / "snap.json"
+    assert collect(srv, out).returncode == 0
+    p = check(srv, out, "--format", "json")
+    assert p.returncode == 0, p.stderr
+    [got] = json.loads(p.stdout)
+    iam = srv.iam()
+    assert got["Account"] == ACCOUNT and got["Regions"] == [REGION] and got["Gaps"] == []
+    assert got["Users"] == len(iam.list_users()["Users"])
+    assert got["Roles"] == len(iam.list_roles()["Roles"])
+    assert got["Groups"] == 1 and got["Grants"] == 1
+    assert got["Keys"] == len(srv.kms().list_keys()["Keys"])
+    assert got["Secrets"] == 2 and got["ResourcePolicies"] == 1
+    assert w["s1"]
+
+
+def test_check_hand_made_fixtures(tmp_path):
+    """Snapshots assembled from AWS CLI output shapes (docs examples,
+    paging, a cross-account pair, a gap) load; the gap is reported."""
+    d = str(tmp_path)
+    a = os.path.join(FIXTURES, "aws-cli-111111111111.json")
+    b = os.path.join(FIXTURES, "aws-cli-222222222222.json")
+    p = run_tresor_cmd(["snapshot", "check", a, b], d, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "account 111111111111" in p.stdout and "account 222222222222" in p.stdout
+    assert "iam: 2 user(s), 2 group(s), 1 role(s), 1 managed policy" in p.stdout
+    assert "kms: 2 key(s), 1 grant(s), 2 alias(es)" in p.stdout
+    assert "secretsmanager: 2 secret(s), 1 with a resource policy" in p.stdout
+    assert ("kms GetKeyPolicy us-west-2 arn:aws:kms:us-west-2:111111111111:key/"
+            "0987dcba-09fe-87dc-65ba-ab0987654321: AccessDeniedException (in the manifest)") in p.stdout
+    p = run_tresor_cmd(["snapshot", "check", "--format", "json", a], d, capture_output=True, text=True)
+    [got] = json.loads(p.stdout)
+    assert (got["Users"], got["Groups"], got["Roles"], got["Policies"], got["Keys"], got["Secrets"]) == \
+        (2, 2, 1, 1, 2, 2)
+    assert [g["InManifest"] for g in got["Gaps"]] == [True]
+
+
+def test_check_refuses_bad_snapshots(tmp_path):
+    cases = [
+        ("{", "not JSON (line 1, column 1): string or '}' expected near end of file"),
+        ("{}", "TresorSnapshot (the format's version) is missing: not a snapshot"),
+        ('{"TresorSnapshot": 1}', "Manifest is missing"),
+        ('{"TresorSnapshot": 1, "Manifest": {"Account": "1", "Regions": ["us-east-1"], '
+         '"CollectedAt": "x"}}', "Manifest: Account '1' is not a 12-digit account id"),
+        ('{"TresorSnapshot": 1, "Manifest": {"Account": "111122223333", "Regions": ["us-east-1"], '
+         '"CollectedAt": "x"}, "Regions": {"us-east-1": {"Keys": {"k": {"DescribeKey": {}}}}}}',
+         "Regions.us-east-1.Keys.k.DescribeKey: KeyMetadata is missing"),
+    ]
+    for i, (text, want) in enumerate(cases):
+        f = tmp_path / f"bad{i}.json"
+        f.write_text(text)
+        p = run_tresor_cmd(["snapshot", "check", str(f)], str(tmp_path), capture_output=True, text=True)
+        assert p.returncode == 1, (text, p.stdout, p.stderr)
+        assert p.stderr == f"tresor snapshot check: {f}: {want}\n", p.stderr
+        assert p.stdout == ""
+    p = run_tresor_cmd(["snapshot", "check"], str(tmp_path), capture_output=True, text=True)
+    assert p.returncode == 2 and "a snapshot FILE is required" in p.stderr
