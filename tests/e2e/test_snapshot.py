@@ -238,3 +238,125 @@ def test_check_refuses_bad_snapshots(tmp_path):
         assert p.stdout == ""
     p = run_tresor_cmd(["snapshot", "check"], str(tmp_path), capture_output=True, text=True)
     assert p.returncode == 2 and "a snapshot FILE is required" in p.stderr
+
+
+class _FakeAws:
+    """A stand-in endpoint that throttles: every kind of call is answered
+    ThrottlingException the first two times, then with an empty (but
+    well-formed) response, so the collector's retries with backoff are seen
+    to happen and to succeed.  Records every call."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        fake = self
+        self.calls = []
+        self.seen = {}
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+                target = self.headers.get("X-Amz-Target")
+                op = target.split(".")[-1] if target else dict(
+                    kv.split("=", 1) for kv in body.split("&"))["Action"]
+                fake.calls.append(op)
+                n = fake.seen[op] = fake.seen.get(op, 0) + 1
+                if n <= 2:
+                    if target:
+                        self._send(400, "application/x-amz-json-1.1",
+                                   json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}))
+                    else:
+                        self._send(400, "text/xml", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling"
+                                   "</Code><Message>Rate exceeded</Message></Error></ErrorResponse>")
+                    return
+                replies = {
+                    "GetCallerIdentity": "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::"
+                    "111122223333:user/x</Arn><UserId>AIDAX</UserId><Account>111122223333</Account>"
+                    "</GetCallerIdentityResult></GetCallerIdentityResponse>",
+                    "GetAccountAuthorizationDetails": "<GetAccountAuthorizationDetailsResponse>"
+                    "<GetAccountAuthorizationDetailsResult><IsTruncated>false</IsTruncated>"
+                    "</GetAccountAuthorizationDetailsResult></GetAccountAuthorizationDetailsResponse>",
+                    "ListKeys": {"Keys": [], "Truncated": False},
+                    "ListAliases": {"Aliases": [], "Truncated": False},
+                    "ListSecrets": {"SecretList": []},
+                }
+                r = replies[op]
+                if isinstance(r, str):
+                    self._send(200, "text/xml", r)
+                else:
+                    self._send(200, "application/x-amz-json-1.1", json.dumps(r))
+
+            def _send(self, status, ctype, text):
+                b = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(b)))
+                self.end_headers()
+                self.wfile.write(b)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_throttling_is_retried(tmp_path):
+    fake = _FakeAws()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "x" * 40,
+                    "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                    "AWS_EC2_METADATA_DISABLED": "true"})
+        out = tmp_path / "s.json"
+        p = run_tresor_cmd(["snapshot", "collect", "--out", str(out), "--endpoint-url", fake.url,
+                            "--region", "eu-west-1"], str(tmp_path), capture_output=True, text=True,
+                           env=env, timeout=120)
+        assert p.returncode == 0, p.stderr
+    finally:
+        fake.close()
+    ops = ["GetCallerIdentity", "GetAccountAuthorizationDetails", "ListKeys", "ListAliases", "ListSecrets"]
+    assert fake.seen == {op: 3 for op in ops}
+    snap = json.loads(out.read_text())
+    assert snap["Manifest"]["Account"] == "111122223333" and snap["Manifest"]["Gaps"] == []
+    assert snap["Regions"]["eu-west-1"]["ListKeys"] == [{"Keys": [], "Truncated": False}]
+
+
+def test_progress_on_a_terminal(tresor_factory, tmp_path):
+    """Standard error a terminal: a progress line counting the calls,
+    rewritten in place and cleared before the summary; not a terminal
+    (every other test): no progress, only the summary."""
+    import pty
+    import subprocess
+    srv = tresor_factory("snap-tty")
+    srv.kms().create_key()
+    env = dict(srv._base_env(), **srv.cli_env())
+    out = tmp_path / "s.json"
+    master, slave = pty.openpty()
+    from tresor_e2e import tresor_cmd
+    argv, _ = tresor_cmd(["snapshot", "collect", "--out", str(out), "--endpoint-url", srv.endpoint,
+                          "--region", REGION, "--profile", "tresor"], str(tmp_path))
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave, env=env)
+    os.close(slave)
+    got = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    assert p.wait(timeout=120) == 0, got
+    os.close(master)
+    text = got.decode()
+    assert "\r\x1b[K    1 calls  us-east-1 sts GetCallerIdentity" in text
+    assert "kms DescribeKey arn:aws:kms:" in text
+    assert "tresor snapshot collect: account " + ACCOUNT in text
+    p = collect(srv, tmp_path / "t.json")
+    assert "\x1b[K" not in p.stderr and p.stderr.startswith("tresor snapshot collect: account ")
