@@ -121,6 +121,14 @@ $(BUILD)/gen/store/schema_pg_sql.inc build-fuzz/gen/store/schema_pg_sql.inc: $(S
 	$(Q)scripts/schema-c $@ $(SCHEMA_PG_SQL)
 $(BUILD)/obj/src/store/schema_pg.o: $(BUILD)/gen/store/schema_pg_sql.inc
 build-fuzz/obj/src/store/schema_pg.o: build-fuzz/gen/store/schema_pg_sql.inc
+# The snapshot collector (src/cli/snapshot_collect.py), compiled into the
+# binary as one C string literal, the same way.
+$(BUILD)/gen/cli/snapshot_collect_py.inc build-fuzz/gen/cli/snapshot_collect_py.inc: src/cli/snapshot_collect.py
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q)sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/    "/' -e 's/$$/\\n"/' $< > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/src/cli/snapshot.o: $(BUILD)/gen/cli/snapshot_collect_py.inc
+build-fuzz/obj/src/cli/snapshot.o: build-fuzz/gen/cli/snapshot_collect_py.inc
 # The unit tests' own headers are not tracked; the one that reads the table is.
 $(BUILD)/tests/authz_table_test: src/iam/authz_table.def
 

@@ -190,6 +190,9 @@ static const struct cli_row commands[] = {
                          "statements that allow it" },
     { "what-can-decrypt", "every secret a principal can read, and why" },
     { "policy simulate", "one decision of the policy engine, with the statements that made it" },
+    { "snapshot collect", "an AWS account's IAM, KMS and Secrets Manager policies, read-only, into one file "
+                          "the analysis answers from" },
+    { "snapshot check", "read snapshots as the analysis does: shapes, counts and gaps" },
     { "account create", "another account in the store, with its root user's credentials" },
     { "account credentials", "an account's root credentials from the store, written to a new file" },
     { "check", "the store's integrity check (after a crash, a full disk, a restore)" },
@@ -1023,6 +1026,7 @@ int main(int argc, char **argv)
         return cmd_policy(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "snapshot") == 0) return cmd_snapshot(argc - 1, argv + 1);
     if (strcmp(cmd, "unseal") == 0) return cmd_unseal(argc - 1, argv + 1);
     if (strcmp(cmd, "seal") == 0) return cmd_seal(argc - 1, argv + 1);
     if (strcmp(cmd, "rotate-root-key") == 0) return cmd_rotate_root_key(argc - 1, argv + 1);

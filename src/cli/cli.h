@@ -67,6 +67,8 @@ int cmd_account(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_who_can(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+/* tresor snapshot collect (cli/snapshot.c) */
+int cmd_snapshot(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);

@@ -1,0 +1,83 @@
+/*
+ * snapshot.h -- read a snapshot file (docs/SNAPSHOTS.md): an account's
+ * AWS responses, checked for the shapes the analysis relies on and
+ * indexed, with its gaps (those the manifest lists and those the file
+ * shows by what it lacks).
+ *
+ * Everything points into the parsed document (snap->doc), which the
+ * snapshot owns: valid until snapshot_free.
+ */
+#ifndef TR_SNAPSHOT_H
+#define TR_SNAPSHOT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "core/result.h"
+#include "store/store.h"
+
+#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_FILE_MAX ((size_t)2 << 30)   /* 2 GiB */
+
+struct snap_gap {
+    char *what;                 /* "kms GetKeyPolicy us-east-1 arn:...: AccessDeniedException" */
+    int listed;                 /* 1: in Manifest.Gaps; 0: found missing from the file */
+    const char *operation;      /* listed: its Operation and Resource (NULL: none) */
+    const char *resource;
+};
+
+struct snap_key {
+    const char *region;
+    const char *key_id;
+    json_t *metadata;           /* DescribeKey.KeyMetadata, or NULL (a gap) */
+    const char *policy;         /* GetKeyPolicy.Policy (JSON text), or NULL (a gap) */
+    json_t **grants;            /* every page's Grants, flattened (borrowed) */
+    size_t ngrants;
+    json_t **tags;              /* every page's Tags, flattened */
+    size_t ntags;
+    size_t capgrants, captags;  /* allocated */
+};
+
+struct snap_secret {
+    const char *region;
+    json_t *entry;              /* its ListSecrets entry (ARN, Name, KmsKeyId, ...) */
+    const char *arn;
+    const char *resource_policy;   /* GetResourcePolicy.ResourcePolicy, or NULL (none) */
+};
+
+struct snapshot {
+    json_t *doc;
+    char name[256];             /* the file as given, for messages */
+    char account[ACCOUNT_ID_LEN + 1];
+    const char *collected_at;
+    const char **regions;
+    size_t nregions;
+    /* GetAccountAuthorizationDetails, every page's lists flattened. */
+    json_t **users, **groups, **roles, **policies;
+    size_t nusers, ngroups, nroles, npolicies;
+    struct snap_key *keys;
+    size_t nkeys;
+    json_t **aliases;           /* ListAliases entries, with their region in ... */
+    const char **alias_regions; /* ... alias_regions[i] */
+    size_t naliases;
+    struct snap_secret *secrets;
+    size_t nsecrets;
+    struct snap_gap *gaps;
+    size_t ngaps;
+    /* allocated */
+    size_t capusers, capgroups, caproles, cappolicies, capkeys, capaliases, capsecrets, capgaps;
+};
+
+/* Parse the snapshot text (len bytes) named `name` into *out (zeroed
+ * first; snapshot_free it on success; on failure it holds nothing).
+ * Fails with TR_E_VALIDATION and a message "NAME: WHERE: what is wrong"
+ * (WHERE a path like Regions.us-east-1.Keys.<id>.DescribeKey) for
+ * malformed JSON (with its line and column), an unsupported version, a
+ * missing or malformed manifest, and any response whose shape is not
+ * AWS's. */
+TR_RESULT snapshot_parse(const char *text, size_t len, const char *name, struct snapshot *out);
+/* The same from the file at path (at most SNAPSHOT_FILE_MAX bytes). */
+TR_RESULT snapshot_load(const char *path, struct snapshot *out);
+void snapshot_free(struct snapshot *s);
+
+#endif

@@ -1,0 +1,265 @@
+"""
+snapshot_collect.py -- `tresor snapshot collect`: an account's IAM, KMS and
+Secrets Manager authorization state, read with the caller's credentials and
+written as one snapshot file (docs/SNAPSHOTS.md).
+
+tresor runs this with python3 (TRESOR_PYTHON), the script compiled into the
+binary (build/gen/cli/snapshot_collect_py.inc), so an installed tresor needs
+no file beside it.  It uses boto3, the AWS SDK for Python (the library under
+the AWS CLI): profiles, the shared config, credentials of any kind and the
+endpoint URL work as they do for the CLI.
+
+Only read-only calls: sts GetCallerIdentity, iam
+GetAccountAuthorizationDetails, and per region kms ListKeys, DescribeKey,
+GetKeyPolicy, ListGrants, ListResourceTags, ListAliases, secretsmanager
+ListSecrets (planned deletions included) and GetResourcePolicy.  Every page
+is kept as the service returned it.  Throttling and transient errors are
+retried with exponential backoff (botocore's "standard" retry mode, up to
+COLLECT_MAX_ATTEMPTS attempts).  A call refused with AccessDenied is a gap:
+recorded in the manifest with the call, region, resource and AWS's message,
+and the collection goes on; any other error stops it (exit 1, nothing
+written).  Progress goes to standard error when it is a terminal.
+
+Nothing secret is read: no GetSecretValue, no key material; the
+credentials stay with boto3.  The file is written to OUT.tmp then renamed,
+mode 0600 (it describes who can read what).
+"""
+import argparse
+import datetime
+import json
+import os
+import sys
+
+COLLECT_MAX_ATTEMPTS = 10
+# Refusals that make a gap; anything else (bad credentials, a bad
+# endpoint, a service error) stops the collection.
+DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+
+
+def die(msg):
+    sys.stderr.write("tresor snapshot collect: %s\n" % msg)
+    sys.exit(1)
+
+
+class Progress:
+    def __init__(self):
+        self.tty = sys.stderr.isatty()
+        self.calls = 0
+
+    def step(self, what):
+        self.calls += 1
+        if self.tty:
+            sys.stderr.write("\r\033[K%5d calls  %s" % (self.calls, what[:70]))
+            sys.stderr.flush()
+
+    def done(self):
+        if self.tty:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def strip(resp):
+    """The response without botocore's ResponseMetadata, dates as AWS CLI
+    prints them (ISO 8601), so a file made with the CLI reads the same."""
+    resp = dict(resp)
+    resp.pop("ResponseMetadata", None)
+    return json.loads(json.dumps(resp, default=_iso))
+
+
+def _iso(v):
+    if isinstance(v, (datetime.datetime, datetime.date)):
+        return v.isoformat()
+    raise TypeError("not JSON: %r" % type(v))
+
+
+class Collector:
+    def __init__(self, session, endpoint, progress):
+        import botocore.config
+        self.session = session
+        self.endpoint = endpoint
+        self.progress = progress
+        self.gaps = []
+        self.config = botocore.config.Config(
+            retries={"mode": "standard", "max_attempts": COLLECT_MAX_ATTEMPTS})
+        self.clients = {}
+
+    def client(self, service, region):
+        k = (service, region)
+        if k not in self.clients:
+            self.clients[k] = self.session.client(
+                service, region_name=region, endpoint_url=self.endpoint, config=self.config)
+        return self.clients[k]
+
+    def call(self, service, region, op, resource, **params):
+        """One call; None (and a gap) when access is denied."""
+        from botocore.exceptions import ClientError
+        self.progress.step("%s %s %s %s" % (region or "", service, op, resource or ""))
+        c = self.client(service, region)
+        method = getattr(c, _snake(op))
+        try:
+            return strip(method(**params))
+        except ClientError as e:
+            err = e.response.get("Error", {})
+            if err.get("Code") in DENIED:
+                self.gaps.append({"Service": service, "Operation": op, "Region": region,
+                                  "Resource": resource, "ErrorCode": err.get("Code"),
+                                  "Message": err.get("Message", "")})
+                return None
+            die("%s %s (%s): %s: %s" % (service, op, resource or region,
+                                        err.get("Code"), err.get("Message", "")))
+
+
+def _snake(op):
+    out = ""
+    for i, ch in enumerate(op):
+        if ch.isupper() and i:
+            out += "_"
+        out += ch.lower()
+    return out
+
+
+def iam_pages(col):
+    out = []
+    params = {}
+    while True:
+        page = col.call("iam", "us-east-1", "GetAccountAuthorizationDetails", None, **params)
+        if page is None:
+            return None if not out else out
+        out.append(page)
+        if not page.get("IsTruncated") or not page.get("Marker"):
+            return out
+        params["Marker"] = page["Marker"]
+
+
+def kms_pages(col, region, op, resource, **params):
+    out = []
+    while True:
+        page = col.call("kms", region, op, resource, **params)
+        if page is None:
+            return None if not out else out
+        out.append(page)
+        if not page.get("Truncated") or not page.get("NextMarker"):
+            return out
+        params["Marker"] = page["NextMarker"]
+
+
+def sm_pages(col, region, op, resource, **params):
+    out = []
+    while True:
+        page = col.call("secretsmanager", region, op, resource, **params)
+        if page is None:
+            return None if not out else out
+        out.append(page)
+        if not page.get("NextToken"):
+            return out
+        params["NextToken"] = page["NextToken"]
+
+
+def collect_region(col, region):
+    reg = {}
+    keys = kms_pages(col, region, "ListKeys", None)
+    if keys is not None:
+        reg["ListKeys"] = keys
+    aliases = kms_pages(col, region, "ListAliases", None)
+    if aliases is not None:
+        reg["ListAliases"] = aliases
+    per_key = {}
+    for page in keys or []:
+        for k in page.get("Keys", []):
+            kid, karn = k["KeyId"], k.get("KeyArn", k["KeyId"])
+            one = {}
+            d = col.call("kms", region, "DescribeKey", karn, KeyId=karn)
+            if d is not None:
+                one["DescribeKey"] = d
+            p = col.call("kms", region, "GetKeyPolicy", karn, KeyId=karn, PolicyName="default")
+            if p is not None:
+                one["GetKeyPolicy"] = p
+            g = kms_pages(col, region, "ListGrants", karn, KeyId=karn)
+            if g is not None:
+                one["ListGrants"] = g
+            t = kms_pages(col, region, "ListResourceTags", karn, KeyId=karn)
+            if t is not None:
+                one["ListResourceTags"] = t
+            per_key[kid] = one
+    reg["Keys"] = per_key
+    # Secrets pending deletion too, where the SDK knows the parameter
+    # (botocore models from 2023 on); they read as no reader either way.
+    extra = {}
+    model = col.client("secretsmanager", region).meta.service_model
+    if "IncludePlannedDeletion" in model.operation_model("ListSecrets").input_shape.members:
+        extra["IncludePlannedDeletion"] = True
+    secrets = sm_pages(col, region, "ListSecrets", None, **extra)
+    if secrets is not None:
+        reg["ListSecrets"] = secrets
+    per_secret = {}
+    for page in secrets or []:
+        for s in page.get("SecretList", []):
+            arn = s["ARN"]
+            one = {}
+            rp = col.call("secretsmanager", region, "GetResourcePolicy", arn, SecretId=arn)
+            if rp is not None:
+                one["GetResourcePolicy"] = rp
+            per_secret[arn] = one
+    reg["Secrets"] = per_secret
+    return reg
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(prog="tresor snapshot collect")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--profile")
+    ap.add_argument("--endpoint-url")
+    ap.add_argument("--region", action="append", default=[])
+    a = ap.parse_args(argv)
+    try:
+        import boto3
+    except ImportError:
+        die("needs boto3, the AWS SDK for Python (Debian: python3-boto3; or pip install boto3)")
+    try:
+        session = boto3.Session(profile_name=a.profile) if a.profile else boto3.Session()
+    except Exception as e:  # botocore's ProfileNotFound and the like
+        die(str(e))
+    regions = a.region or ([session.region_name] if session.region_name else [])
+    if not regions:
+        die("no region: give --region R (repeatable) or set one in the profile")
+    for r in regions:
+        if not r or len(r) > 31:
+            die("not a region: %r" % r)
+    prog = Progress()
+    col = Collector(session, a.endpoint_url, prog)
+    ident = col.call("sts", regions[0], "GetCallerIdentity", None)
+    if ident is None:
+        die("sts GetCallerIdentity was refused: these credentials cannot be used")
+    snap = {
+        "TresorSnapshot": 1,
+        "Manifest": {
+            "Account": ident["Account"],
+            "Regions": regions,
+            "CollectedAt": datetime.datetime.now(datetime.timezone.utc)
+                                   .strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "CollectedBy": ident["Arn"],
+            "Gaps": col.gaps,
+        },
+        "GetCallerIdentity": ident,
+    }
+    iam = iam_pages(col)
+    if iam is not None:
+        snap["GetAccountAuthorizationDetails"] = iam
+    snap["Regions"] = {r: collect_region(col, r) for r in regions}
+    prog.done()
+    tmp = a.out + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(snap, f, indent=1, sort_keys=False)
+        f.write("\n")
+    os.rename(tmp, a.out)
+    nkeys = sum(len(v["Keys"]) for v in snap["Regions"].values())
+    nsec = sum(len(v["Secrets"]) for v in snap["Regions"].values())
+    sys.stderr.write("tresor snapshot collect: account %s, %d region(s), %d key(s), %d secret(s), "
+                     "%d gap(s), %d calls -> %s\n"
+                     % (ident["Account"], len(regions), nkeys, nsec, len(col.gaps), prog.calls, a.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
