@@ -945,9 +945,10 @@ started:
     if (o.dev)
         printf("*** tresor DEVELOPMENT SERVER: any access key is accepted, state is %s; "
                "never use it for real secrets ***\n"
-               "dev mode: AWS KMS, Secrets Manager, IAM and STS on %s://%s: account %s, any region, "
+               "dev mode: AWS KMS, Secrets Manager, IAM and STS on %s://%s: account %s, %s%s, "
                "POST /moto-api/reset wipes all state\n",
-               o.dir_given ? "in the data dir" : "in memory", scheme, o.listen, acct.id);
+               o.dir_given ? "in the data dir" : "in memory", scheme, o.listen, acct.id,
+               o.regions ? "regions " : "any region", o.regions ? o.regions : "");
     if (o.dev) log_msg("warn", "DEVELOPMENT SERVER: any access key is accepted");
     if (o.dev)
         printf("Try it with the AWS CLI:\n"
