@@ -63,6 +63,7 @@ struct serve_opts {
     const char *listen;
     const char *data_dir;
     const char *region;
+    const char *regions;            /* --regions: a comma-separated list, or NULL */
     const char *account_id;
     unsigned threads;
     unsigned grace;                 /* --shutdown-grace, seconds */
@@ -98,6 +99,9 @@ static const struct cli_opt serve_opts[] = {
       "each with a copy of the root key" },
     { "region", 'r', "REGION", "TRESOR_REGION", "us-east-1",
       "the region this server is: requests signed for another are refused (--dev serves every region)" },
+    { "regions", 'Q', "R1,R2,...", "TRESOR_REGIONS", "--region alone",
+      "serve several regions, each apart as in AWS (its own keys, aliases, secrets, managed keys); "
+      "--region, if given, must be one of them, else the first is the default region" },
     { "account-id", 'a', "ID", "TRESOR_ACCOUNT_ID", "random",
       "the 12-digit id of the account created on first start; with --dev, 123456789012 unless given" },
     { "threads", 't', "N", "TRESOR_THREADS", "one per core", "HTTP worker threads, 1 to 256" },
@@ -170,7 +174,8 @@ static const struct cli_row serve_env[] = {
 
 static const struct cli_cmd serve_cmd = {
     "serve",
-    "[--listen ADDR:PORT] [--data-dir DIR] [--store URL] [--region REGION] [--account-id ID] [--threads N] "
+    "[--listen ADDR:PORT] [--data-dir DIR] [--store URL] [--region REGION] [--regions R1,R2,...] [--account-id ID] "
+    "[--threads N] "
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
     "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase|pkcs11] "
     "[--passphrase-file FILE] [--pkcs11-module PATH] [--pkcs11-token LABEL] [--pkcs11-key LABEL] "
@@ -497,6 +502,27 @@ static void on_sealing(void *arg)
     a->env->audit = NULL;
 }
 
+/* --regions: at most REGIONS_MAX distinct valid region names, separated
+ * by commas, copied into names.  0, or -1 for a bad list. */
+enum { REGIONS_MAX = 32 };
+static int parse_regions(const char *list, char names[REGIONS_MAX][32], size_t *n)
+{
+    *n = 0;
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (*n == REGIONS_MAX || len == 0 || len >= 32) return -1;
+        memcpy(names[*n], p, len);
+        names[*n][len] = '\0';
+        if (!region_valid(names[*n])) return -1;
+        for (size_t i = 0; i < *n; i++)
+            if (strcmp(names[i], names[*n]) == 0) return -1;
+        (*n)++;
+        if (!comma) return 0;
+        p = comma + 1;
+    }
+}
+
 static int serve(int argc, char **argv)
 {
     struct serve_opts o = {
@@ -527,6 +553,8 @@ static int serve(int argc, char **argv)
     o.store = env_or("TRESOR_STORE", NULL);
     o.rotation_hooks = env_or("TRESOR_ROTATION_HOOKS", NULL);
     const char *rotation_timeout = env_or("TRESOR_ROTATION_TIMEOUT", "30");
+    o.regions = env_or("TRESOR_REGIONS", NULL);
+    bool region_given = env_or("TRESOR_REGION", NULL) != NULL;
 
     struct cli_parser p;
     int c;
@@ -535,7 +563,8 @@ static int serve(int argc, char **argv)
         switch (c) {
         case 'l': o.listen = optarg; break;
         case 'd': o.data_dir = optarg; o.dir_given = true; break;
-        case 'r': o.region = optarg; break;
+        case 'r': o.region = optarg; region_given = true; break;
+        case 'Q': o.regions = optarg; break;
         case 'a': o.account_id = optarg; break;
         case 't':
             if (!cli_uint(optarg, 1, 256, &o.threads))
@@ -570,6 +599,28 @@ static int serve(int argc, char **argv)
     if (!region_valid(o.region))
         return cli_usage_error(NULL, &serve_cmd, "%s must be a region name such as us-east-1, not '%s'",
                                cli_source(o.region, "TRESOR_REGION", "--region"), o.region);
+    /* --regions: the list served; --region names the default one (DIR/config's) */
+    char region_names[REGIONS_MAX][32];
+    const char *region_list[REGIONS_MAX];
+    size_t nregions = 0;
+    if (o.regions) {
+        const char *what = cli_source(o.regions, "TRESOR_REGIONS", "--regions");
+        if (parse_regions(o.regions, region_names, &nregions) != 0)
+            return cli_usage_error(NULL, &serve_cmd, "%s must be distinct region names such as us-east-1, "
+                                   "separated by commas (at most %d), not '%s'", what, REGIONS_MAX, o.regions);
+        bool listed = false;
+        for (size_t i = 0; i < nregions; i++) {
+            region_list[i] = region_names[i];
+            listed |= strcmp(region_names[i], o.region) == 0;
+        }
+        if (region_given && !listed)
+            return cli_usage_error(NULL, &serve_cmd, "%s %s is not one of %s %s",
+                                   cli_source(o.region, "TRESOR_REGION", "--region"), o.region, what, o.regions);
+        if (!region_given) o.region = region_list[0];
+    } else if (!o.dev) {
+        region_list[0] = o.region;
+        nregions = 1;
+    }
     if (o.account_id && !account_id_valid(o.account_id))
         return cli_usage_error(NULL, &serve_cmd, "%s must be 12 digits, not '%s'",
                                cli_source(o.account_id, "TRESOR_ACCOUNT_ID", "--account-id"), o.account_id);
@@ -684,7 +735,8 @@ static int serve(int argc, char **argv)
     sigset_t sigs;
     struct account_rec acct;
     struct server_env env = {
-        .default_region = o.region, .services = served, .nservices = sizeof served / sizeof served[0],
+        .default_region = o.region, .regions = region_list, .nregions = nregions,
+        .services = served, .nservices = sizeof served / sizeof served[0],
     };
     char dir[PATH_MAX];
     char ca_path[PATH_MAX] = "";        /* --tls-generate's CA, for the banner */
@@ -896,21 +948,23 @@ started:
     if (o.dev)
         printf("*** tresor DEVELOPMENT SERVER: any access key is accepted, state is %s; "
                "never use it for real secrets ***\n"
-               "dev mode: AWS KMS, Secrets Manager, IAM and STS on %s://%s: account %s, any region, "
+               "dev mode: AWS KMS, Secrets Manager, IAM and STS on %s://%s: account %s, %s%s, "
                "POST /moto-api/reset wipes all state\n",
-               o.dir_given ? "in the data dir" : "in memory", scheme, o.listen, acct.id);
+               o.dir_given ? "in the data dir" : "in memory", scheme, o.listen, acct.id,
+               o.regions ? "regions " : "any region", o.regions ? o.regions : "");
     if (o.dev) log_msg("warn", "DEVELOPMENT SERVER: any access key is accepted");
     if (o.dev)
         printf("Try it with the AWS CLI:\n"
                "  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=%s \\\n"
                "    aws --endpoint-url %s://%s%s kms list-keys\n\n", o.region, scheme, o.listen, ca_hint);
     else
-    printf("tresor %s serving AWS KMS, Secrets Manager, IAM and STS on %s://%s (region %s, account %s)\n"
+    printf("tresor %s serving AWS KMS, Secrets Manager, IAM and STS on %s://%s (region%s %s, account %s)\n"
            "data dir %s%s%s\n\n"
            "Try it with the AWS CLI:\n"
            "  AWS_SHARED_CREDENTIALS_FILE=%s/credentials AWS_CONFIG_FILE=%s/config \\\n"
            "    aws --profile tresor --endpoint-url %s://%s%s kms list-keys\n\n",
-           TRESOR_VERSION, scheme, o.listen, o.region, acct.id, dir, o.store ? "; store PostgreSQL, " : "",
+           TRESOR_VERSION, scheme, o.listen, o.regions ? "s" : "", o.regions ? o.regions : o.region, acct.id,
+           dir, o.store ? "; store PostgreSQL, " : "",
            o.store ? where : "", dir, dir, scheme, o.listen,
            ca_in_config ? "" : ca_hint);
     if (tls) {

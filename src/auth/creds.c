@@ -55,8 +55,9 @@ static TR_RESULT check_scope(const struct server_env *env, const struct sigv4_au
     if (strcmp(a->service, service) != 0)
         BAIL(TR_E_INVALID_SIGNATURE,
              "Credential should be scoped to correct service: '%s'. ", service);
-    /* dev mode: any region, each kept apart (op.h dev_hooks) */
-    if (env->dev ? !env->dev->region_ok(a->region) : strcmp(a->region, env->default_region) != 0)
+    /* the regions served, each kept apart (op.h server_env.regions; dev
+     * mode: any region unless --regions) */
+    if (!server_region_served(env, a->region))
         BAIL(TR_E_INVALID_SIGNATURE, "Credential should be scoped to a valid region, not '%s'. ",
              a->region);
     return TR_OK;

@@ -25,6 +25,15 @@
 #include "core/str.h"
 #include "op/query_proto.h"
 
+bool server_region_served(const struct server_env *env, const char *region)
+{
+    if (env->nregions == 0)
+        return env->dev ? env->dev->region_ok(region) : strcmp(region, env->default_region) == 0;
+    for (size_t i = 0; i < env->nregions; i++)
+        if (strcmp(env->regions[i], region) == 0) return true;
+    return false;
+}
+
 const struct op_def *op_find(const struct op_service *svc, const char *name)
 {
     for (const struct op_def *op = svc->ops; op->name; op++)

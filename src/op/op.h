@@ -67,6 +67,14 @@ struct server_env {
     store_t st;
     struct keyring *kr;
     const char *default_region;
+    /* The regions served (--regions): each apart, as in AWS -- the store
+     * keys every record by region.  Outside dev mode the list holds at
+     * least default_region; in dev mode it is empty (nregions 0) unless
+     * --regions was given, and every region of AWS's shape is served
+     * (dev_hooks.region_ok).  IAM and STS are global, but their requests
+     * are scoped to a served region like any other. */
+    const char *const *regions;
+    size_t nregions;
     /* The services served (main.c registers them): the router knows them
      * only through this list. */
     const struct op_service *const *services;
@@ -198,6 +206,9 @@ struct op_service {
 };
 
 /* ---- running an operation ----------------------------------------------- */
+
+/* True when env serves region (see server_env.regions). */
+bool server_region_served(const struct server_env *env, const char *region);
 
 /* The operation of svc named name, or NULL. */
 const struct op_def *op_find(const struct op_service *svc, const char *name);

@@ -35,6 +35,7 @@ FLAGS = {
               ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"),
               ("--store", "TRESOR_STORE", "DIR/tresor.db"),
               ("--region", "TRESOR_REGION", "us-east-1"),
+              ("--regions", "TRESOR_REGIONS", "--region alone"),
               ("--account-id", "TRESOR_ACCOUNT_ID", "random"),
               ("--threads", "TRESOR_THREADS", "one per core"),
               ("--shutdown-grace", "TRESOR_SHUTDOWN_GRACE", "10"),

@@ -4,7 +4,7 @@ test_dev.py -- `tresor serve --dev`: the local drop-in for test suites.
 Each test starts its own dev server (DevServer: a TresorServer started with
 --dev and no data dir, whose "root" credentials are the made-up test/test).
 Covered: made-up credentials create keys and secrets; both reset paths wipe
-everything; regions stay apart; --seed preloads keys (fixed id and material:
+everything; regions stay apart, --regions narrows them; --seed preloads keys (fixed id and material:
 a ciphertext from one run decrypts in the next), aliases, policies and
 secrets; the README's seed, whose ARNs say ${AccountId}, in the default
 account and in 000000000000; a known user without policies is still denied (--enforce-iam and
@@ -127,6 +127,16 @@ def test_tresor_dev_environment(dev_factory):
     assert key_ids(srv.client("kms", "test", "test")) == []
     assert b"DEVELOPMENT SERVER" in srv.stdout_text()
 
+
+def test_regions_narrows_dev_mode(dev_factory):
+    srv = dev_factory("--regions", "us-east-1,eu-west-1")
+    assert srv.client("kms", "test", "test", region="eu-west-1").list_keys()["Keys"] == []
+    with pytest.raises(ClientError) as ei:
+        srv.client("kms", "test", "test", region="ap-south-1").list_keys()
+    assert ei.value.response["Error"] == {
+        "Code": "InvalidSignatureException",
+        "Message": "Credential should be scoped to a valid region, not 'ap-south-1'. "}
+    assert b"regions us-east-1,eu-west-1" in srv.stdout_text()
 
 # ---- reset ------------------------------------------------------------------
 

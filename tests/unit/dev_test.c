@@ -16,9 +16,11 @@
  * variables ${AccountId} and ${Region} (expanded in every string but the
  * data members, IAM's ${aws:...} left alone, an unknown one refused with
  * the entry named); reset empties the store and re-creates the account
- * and the seed; the region and reset-path predicates; an unknown key is
- * the root (any region, any date), a known key with a wrong secret is
- * refused, and outside dev mode the unknown key is refused.
+ * and the seed; the region and reset-path predicates; the regions served
+ * (--region alone, a --regions list, dev mode's any region and its
+ * narrowing); an unknown key is the root (any region, any date), a known
+ * key with a wrong secret is refused, and outside dev mode the unknown key
+ * is refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -362,6 +364,31 @@ static void test_predicates(void **state)
     assert_false(dev_is_reset_path("/"));
 }
 
+/* The regions a server serves: --region alone, a --regions list, dev
+ * mode's any region, dev mode narrowed by a list. */
+static void test_regions_served(void **state)
+{
+    (void)state;
+    const char *list[] = { "us-east-1", "us-west-2" };
+    struct dev_hooks any = { .region_ok = dev_region_ok };
+    struct server_env one = { .default_region = "us-east-1" };
+    assert_true(server_region_served(&one, "us-east-1"));
+    assert_false(server_region_served(&one, "us-west-2"));
+    struct server_env two = { .default_region = "us-east-1", .regions = list, .nregions = 2 };
+    assert_true(server_region_served(&two, "us-east-1"));
+    assert_true(server_region_served(&two, "us-west-2"));
+    assert_false(server_region_served(&two, "eu-west-1"));
+    assert_false(server_region_served(&two, "us-west-2 "));
+    assert_false(server_region_served(&two, "us-west"));
+    assert_false(server_region_served(&two, ""));
+    struct server_env dev = { .default_region = "us-east-1", .dev = &any };
+    assert_true(server_region_served(&dev, "eu-west-1"));
+    assert_false(server_region_served(&dev, "moon"));
+    struct server_env narrowed = { .default_region = "us-east-1", .dev = &any, .regions = list, .nregions = 2 };
+    assert_true(server_region_served(&narrowed, "us-west-2"));
+    assert_false(server_region_served(&narrowed, "eu-west-1"));
+}
+
 /* ---- authentication ------------------------------------------------------ */
 
 struct signed_req {
@@ -460,6 +487,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seed_iam, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_variables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predicates, setup, teardown),
+        cmocka_unit_test(test_regions_served),
         cmocka_unit_test_setup_teardown(test_unknown_key_is_root, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
