@@ -113,6 +113,13 @@ struct req_ctx {
      * failure rolls the operation back.  NULL without --audit-log. */
     struct audit_req *audit;
     TR_RESULT (*before_commit)(struct req_ctx *rc);
+    /* Set by the caller (the router, when the HTTP server can suspend the
+     * request): op_run commits without waiting for the sync and leaves
+     * the commit's ticket in sync_ticket (store.h tx_commit_ticket); the
+     * reply must not go out before sync_notify says the ticket is
+     * durable.  sync_ticket 0: nothing to wait for. */
+    bool defer_sync;
+    uint64_t sync_ticket;
 };
 
 /* ---- the operation descriptor ------------------------------------------ */
