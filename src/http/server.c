@@ -49,9 +49,10 @@
  * The client's side of the keep-alive race remains, as with any HTTP/1.1
  * server: a request sent on an idle connection just as the stop shuts it
  * down fails with a closed connection -- and is never processed.  A write
- * acknowledged by a reply is durable before the reply is rendered
- * (docs/internals/CRASH_SAFETY.md); the store is closed by main.c after
- * step 3.
+ * acknowledged by a reply is durable before the reply is queued: its
+ * request waits for the sync suspended, holding no worker thread ("suspension"
+ * below; docs/internals/CRASH_SAFETY.md), and stays in flight meanwhile;
+ * the store is closed by main.c after step 3.
  *
  * MHD's own messages go through MHD_OPTION_EXTERNAL_LOGGER into tresor's
  * log, one line each.  Its messages about one client's bad or broken
@@ -85,6 +86,7 @@
 
 #include "core/date.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/secmem.h"
 #include "http/router.h"
 #include "http/tls.h"
@@ -165,6 +167,7 @@ struct conn_state {
     struct gsync_waiter w;              /* the store's waiter for kept.sync_ticket */
     enum hold hold;                     /* guarded by the server's lock */
     bool durable;
+    int64_t held_at;                    /* --metrics: when the commit was written (us) */
     struct MHD_Connection *c;
     struct http_server *srv;
     struct conn_state *hprev, *hnext;   /* the server's held list */
@@ -580,6 +583,13 @@ static void source_ip(struct MHD_Connection *c, char *out, size_t n)
  * MHD_stop_daemon, which requires that no connection be suspended; its
  * reply is dropped, as any reply still running at that point is. */
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void held_link(struct http_server *s, struct conn_state *cs)
 {
     cs->hnext = s->held.hnext;
@@ -600,6 +610,9 @@ static void held_unlink(struct conn_state *cs)
 static void settle_locked(struct conn_state *cs, bool durable)
 {
     if (cs->hold != HOLD_WAITING) return;
+    /* The store's commit time (core/metrics.h): the wait is over here,
+     * not in the store, when the request is suspended. */
+    if (durable && cs->held_at) metrics_commit(mono_us() - cs->held_at);
     held_unlink(cs);
     cs->hold = HOLD_SETTLED;
     cs->durable = durable;
@@ -630,6 +643,7 @@ static void hold_reply(struct http_server *srv, struct MHD_Connection *c, struct
     cs->c = c;
     cs->srv = srv;
     cs->w = (struct gsync_waiter){ .seq = cs->kept.sync_ticket, .done = on_durable };
+    cs->held_at = metrics_enabled() ? mono_us() : 0;
     MHD_suspend_connection(c);
     pthread_mutex_lock(&srv->lock);
     cs->hold = HOLD_WAITING;
