@@ -15,7 +15,8 @@ of its log are seen:
     restart;
   - test_commit_each_syncs_every_write: TRESOR_COMMIT=each, the old way,
     syncs the log at least once per write; a TRESOR_COMMIT that is neither
-    `group` nor `each` stops the start with exit 2 and says why;
+    `group` nor `each`, or a TRESOR_COMMIT_WAIT that is neither `suspend`
+    nor `thread`, stops the start with exit 2 and says why;
   - test_failed_sync_breaks_the_store: strace makes the log's fdatasync
     fail (EIO).  The write waiting for it fails with the service's 500, and
     from then on so does every request that reads or writes the store --
@@ -234,6 +235,10 @@ def test_commit_each_syncs_every_write(tmp_path_factory):
                            env_extra={"TRESOR_COMMIT": "sometimes"})
         assert p.returncode == 2, (p.returncode, p.stderr)
         assert "TRESOR_COMMIT must be group or each, not 'sometimes'" in p.stderr
+        p = srv.run_tresor("serve", "--listen", "127.0.0.1:1", "--data-dir", srv.data_dir,
+                           env_extra={"TRESOR_COMMIT_WAIT": "later"})
+        assert p.returncode == 2, (p.returncode, p.stderr)
+        assert "TRESOR_COMMIT_WAIT must be suspend or thread, not 'later'" in p.stderr
     finally:
         srv.close()
 
