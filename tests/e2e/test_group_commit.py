@@ -33,6 +33,12 @@ of its log are seen:
     or whole, and `tresor check` passes.  (Waiting on their worker
     threads, TRESOR_COMMIT_WAIT=thread, the eight writes hold both
     threads and /metrics is not answered.)
+  - test_stop_gives_up_on_held_writes: the same stalled sync, and a
+    SIGTERM with a one-second grace period: the stop says four requests
+    are still in flight, takes them back from the store and closes their
+    connections unanswered (libmicrohttpd must find none suspended when it
+    stops), and once the sync returns the server exits 0; after a restart
+    each of the four is absent or whole;
   - test_failed_sync_answers_every_waiter: eight writes wait for a sync
     that stalls and then fails (EIO): each of them gets the service's 500,
     never a success, and what was acknowledged before is intact after a
@@ -427,6 +433,45 @@ def test_failed_sync_answers_every_waiter(tmp_path_factory):
         srv.stop_clean()
         assert b"sync of the write-ahead log failed: Input/output error" in srv.stderr_text()
 
+        srv.start(env_extra={"TRESOR_LOG": "quiet"})
+        assert_all_read_back(srv, acked)
+        assert_absent_or_whole(srv, results)
+        srv.stop_clean()
+        p = srv.run_tresor("check", "--data-dir", srv.data_dir, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+    finally:
+        srv.close()
+
+
+def test_stop_gives_up_on_held_writes(tmp_path_factory):
+    need_strace()
+    srv = new_server(tmp_path_factory, "suspend-stop")
+    try:
+        srv.start(env_extra={"TRESOR_THREADS": "2", "TRESOR_METRICS": "1",
+                             "TRESOR_SHUTDOWN_GRACE": "1"})
+        acked = write_load(srv, clients=2, per_client=2)
+        before = requests_handled(srv, "CreateSecret")
+        tracer = Tracer(srv, srv.root / "strace.log", inject="delay_enter=60000000")
+        threads, results = concurrent_creates(srv, 4, "held")
+        deadline = time.monotonic() + scaled(30)
+        while requests_handled(srv, "CreateSecret") < before + 4:
+            assert time.monotonic() < deadline, "the writes did not all reach their commit"
+            time.sleep(0.05)
+        srv.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + scaled(30)
+        while "grace period of 1 s over, 4 requests still in flight" not in srv.stderr_text().decode():
+            assert time.monotonic() < deadline, srv.stderr_text()
+            time.sleep(0.05)
+        for t in threads:
+            t.join(timeout=scaled(30))
+        # Closed unanswered: never a success.
+        assert len(results) == 4
+        assert all(res[0] == "error" for res, _ in results.values()), results
+        # The store closes after its sync thread, which waits for the
+        # stalled sync: let it return.
+        tracer.detach()
+        assert srv.proc.wait(timeout=scaled(30)) == 0, srv.stderr_text()
+        srv.proc = None
         srv.start(env_extra={"TRESOR_LOG": "quiet"})
         assert_all_read_back(srv, acked)
         assert_absent_or_whole(srv, results)
