@@ -772,9 +772,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     router_handle(srv->env, &rq, &resp);
     if (resp.sync_ticket) {
         /* The commit is written, not yet durable: hold the reply; the
-         * request's own buffers are wiped now (its body when the request
-         * completes, as always). */
+         * request's own buffers (query, body: plaintext) are wiped now,
+         * not when the reply has gone. */
         buf_free(&query);
+        buf_free(&cs->body);
         hold_reply(srv, c, cs, &resp);
         return MHD_YES;
     }
