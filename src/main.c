@@ -166,6 +166,8 @@ static const struct cli_row serve_env[] = {
     { "TRESOR_LOG_FORMAT=json", "log one JSON object per line instead of text" },
     { "TRESOR_COMMIT=each", "one sync of the store's log per write instead of one shared by the writes "
                             "that arrive together (group, the default), to measure against or as a fallback" },
+    { "TRESOR_COMMIT_WAIT=thread", "a write's reply waits for its sync on its worker thread instead of "
+                                   "suspended (suspend, the default), to measure against" },
     { "TRESOR_CACHE=off", "turn off the request path's per-thread caches, to measure what they buy" },
     { "TRESOR_AUTHZ_TRACE=FILE", "for tests: append every authorization's action, resource and condition "
                                  "key names to FILE" },
@@ -711,6 +713,10 @@ static int serve(int argc, char **argv)
     if (strcmp(cm, "each") == 0) commit = STORE_COMMIT_EACH;
     else if (strcmp(cm, "group") != 0)
         return cli_usage_error(NULL, &serve_cmd, "TRESOR_COMMIT must be group or each, not '%s'", cm);
+    /* How a write's reply waits for its sync (read again by http/server.c). */
+    const char *cw = env_or("TRESOR_COMMIT_WAIT", "suspend");
+    if (strcmp(cw, "suspend") != 0 && strcmp(cw, "thread") != 0)
+        return cli_usage_error(NULL, &serve_cmd, "TRESOR_COMMIT_WAIT must be suspend or thread, not '%s'", cw);
 
     /* No core dumps, not dumpable (nor ptrace-able by the same user). */
     if (tr_failed(process_harden())) { tls_free(tls); return die("process hardening"); }

@@ -365,6 +365,9 @@ static void handle_query(const struct server_env *env, const struct http_request
     rc->user_agent = http_header(rq, "User-Agent");
     rc->referer = http_header(rq, "Referer");
     r = op_run(rc, qs, op, &(struct op_input){ .form = &form }, &resp->body);
+    resp->sync_ticket = rc->sync_ticket;
+    resp->svc = qs;
+    resp->query = true;
     if (tr_failed(r)) goto fail;
     form_free(&form);
     return;
@@ -406,6 +409,11 @@ static void route(const struct server_env *env, const struct http_request *rq,
     tr_result r = TR_OK;
 
     memset(&rc, 0, sizeof rc);
+    /* The reply may wait for its commit's sync without this thread --
+     * unless an audit line must record how the request ended: a sync
+     * that fails after the line said "success" would make it lie. */
+    rc.defer_sync = rq->can_defer && !env->audit;
+    resp->sync_ticket = 0;
     tr_clear_error();
     resp->status = 200;
     resp->error_type = NULL;
@@ -527,6 +535,8 @@ static void route(const struct server_env *env, const struct http_request *rq,
     rc.referer = http_header(rq, "Referer");
 
     r = op_run(&rc, svc, op, &(struct op_input){ .json = in }, &resp->body);
+    resp->sync_ticket = rc.sync_ticket;
+    resp->svc = svc;
     if (tr_failed(r)) goto fail;
     audit_finish(env, rq, svc, &aq, resp);
     json_decref(in);
@@ -540,6 +550,15 @@ fail:
     audit_finish(env, rq, svc, &aq, resp);
     if (in) json_decref(in);
     log_request(env, svc, op, m_none, rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
+}
+
+void router_sync_failed(const struct server_env *env, struct http_response *resp)
+{
+    tr_result r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, NULL);
+    buf_reset(&resp->body);
+    resp->sync_ticket = 0;
+    if (resp->query) render_query_error(env, resp->svc, r, resp);
+    else render_error(resp->svc, resp);
 }
 
 /* dev mode (op.h dev_hooks, set by dev/dev.c): the unsigned reset paths,

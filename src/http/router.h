@@ -31,6 +31,8 @@ struct http_request {
     bool head_too_large;                /* head exceeded REQUEST_HEAD_MAX or REQUEST_HEADERS_MAX */
     const char *source_ip;
     bool secure;                        /* came over TLS (aws:SecureTransport) */
+    bool can_defer;                     /* the server can hold the reply until its commit's
+                                           sync (http_response.sync_ticket) */
 };
 
 struct http_response {
@@ -39,12 +41,25 @@ struct http_response {
     const char *content_type;
     char request_id[37];
     const char *error_type;             /* X-Amzn-ErrorType, or NULL */
+    /* can_defer: nonzero when the request's commit is not durable yet --
+     * the reply must not leave before the store's sync_notify says the
+     * ticket is durable, and when it cannot be, router_sync_failed
+     * replaces it.  svc/query say how to spell that error. */
+    uint64_t sync_ticket;
+    const struct op_service *svc;
+    bool query;
 };
 
 /* Handle one request.  resp->body must be released with buf_free (it is
  * a secret buf: replies can carry plaintext). */
 void router_handle(const struct server_env *env, const struct http_request *rq,
                    struct http_response *resp);
+
+/* The commit of resp's request did not become durable (its sync
+ * failed): replace the reply, wiping it, with the service's internal
+ * error (500), as the request would have got had it waited for the sync
+ * itself. */
+void router_sync_failed(const struct server_env *env, struct http_response *resp);
 
 /* tresor serve --metrics: register a metrics series (core/metrics.h) for
  * each of env's services' operations, then turn metrics on; GET /metrics

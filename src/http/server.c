@@ -49,9 +49,10 @@
  * The client's side of the keep-alive race remains, as with any HTTP/1.1
  * server: a request sent on an idle connection just as the stop shuts it
  * down fails with a closed connection -- and is never processed.  A write
- * acknowledged by a reply is durable before the reply is rendered
- * (docs/internals/CRASH_SAFETY.md); the store is closed by main.c after
- * step 3.
+ * acknowledged by a reply is durable before the reply is queued: its
+ * request waits for the sync suspended, holding no worker thread ("suspension"
+ * below; docs/internals/CRASH_SAFETY.md), and stays in flight meanwhile;
+ * the store is closed by main.c after step 3.
  *
  * MHD's own messages go through MHD_OPTION_EXTERNAL_LOGGER into tresor's
  * log, one line each.  Its messages about one client's bad or broken
@@ -85,6 +86,7 @@
 
 #include "core/date.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/secmem.h"
 #include "http/router.h"
 #include "http/tls.h"
@@ -146,6 +148,31 @@ static bool conn_idle(const struct conn_info *info)
     return !info->busy && ioctl(info->fd, FIONREAD, &waiting) == 0 && waiting == 0;
 }
 
+/* Where a request's reply is while its commit waits for the sync. */
+enum hold {
+    HOLD_NONE,          /* not held */
+    HOLD_WAITING,       /* suspended, on the server's held list, the waiter queued */
+    HOLD_TAKEN,         /* the stop is taking it back from the store */
+    HOLD_SETTLED,       /* resumed: durable says which reply goes out */
+};
+
+/* One request: its body, and the reply held while its commit waits for
+ * the sync (suspension).  Every request that has one is counted in
+ * flight (on_request), until on_completed frees it. */
+struct http_server;
+struct conn_state {
+    struct buf body;
+    bool too_large;
+    struct http_response kept;          /* the reply held; its body a secret buf */
+    struct gsync_waiter w;              /* the store's waiter for kept.sync_ticket */
+    enum hold hold;                     /* guarded by the server's lock */
+    bool durable;
+    int64_t held_at;                    /* --metrics: when the commit was written (us) */
+    struct MHD_Connection *c;
+    struct http_server *srv;
+    struct conn_state *hprev, *hnext;   /* the server's held list */
+};
+
 struct http_server {
     struct MHD_Daemon *d;
     const struct server_env *env;
@@ -160,6 +187,8 @@ struct http_server {
     unsigned adopting;                  /* backlog connections handed to MHD, not started yet */
     struct conn_info conns;             /* list head of the open connections */
     struct tls_ctx *tls;                /* TLS credentials, or NULL: plain HTTP (borrowed) */
+    bool suspend;                       /* hold replies for their sync without a thread */
+    struct conn_state held;             /* list head: requests suspended for their sync */
 };
 
 /* Under the lock, while stopping: shut info's connection down if it is
@@ -197,12 +226,6 @@ static void request_done(struct http_server *s, struct conn_info *info)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* One request: its body.  Every request that has one is counted in
- * flight (on_request), until on_completed frees it. */
-struct conn_state {
-    struct buf body;
-    bool too_large;
-};
 
 
 TR_RESULT listen_addr_parse(const char *s, void *ss, unsigned *len)
@@ -537,6 +560,140 @@ static void source_ip(struct MHD_Connection *c, char *out, size_t n)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
+/* ---- suspension: a reply held until its commit is durable ----------------
+ *
+ * A write's commit under group commit is written at once and made
+ * durable by a later sync of the log (store/group_sync.h).  Rather than
+ * hold a worker thread until then (each worker serves many connections),
+ * on_request keeps the rendered reply in the request's state, suspends
+ * the connection (MHD_suspend_connection: MHD stops polling it) and asks
+ * the store to call back once the commit's ticket is durable.  The
+ * store's sync thread makes that call (on_durable): it marks the reply
+ * settled and resumes the connection; MHD then calls on_request again,
+ * which queues the held reply -- or, when the sync failed, the service's
+ * internal error in its place (router_sync_failed), so no reply ever
+ * acknowledges a write a crash could take back.
+ *
+ * Locks: the store calls on_durable with its group's mutex held, and
+ * on_durable takes the server's lock; so nothing here calls the store's
+ * sync_notify or sync_cancel with the server's lock held.  A held
+ * request stays counted in flight, and its connection busy, so the
+ * stop's drain waits for it; one still held when the drain gives up is
+ * taken back from the store (sync_cancel) and resumed before
+ * MHD_stop_daemon, which requires that no connection be suspended; its
+ * reply is dropped, as any reply still running at that point is. */
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void held_link(struct http_server *s, struct conn_state *cs)
+{
+    cs->hnext = s->held.hnext;
+    cs->hprev = &s->held;
+    s->held.hnext->hprev = cs;
+    s->held.hnext = cs;
+}
+
+static void held_unlink(struct conn_state *cs)
+{
+    cs->hprev->hnext = cs->hnext;
+    cs->hnext->hprev = cs->hprev;
+    cs->hprev = cs->hnext = NULL;
+}
+
+/* Settle a held reply: durable or not, resume its connection.  Under the
+ * server's lock; only a reply still waiting is settled. */
+static void settle_locked(struct conn_state *cs, bool durable)
+{
+    if (cs->hold != HOLD_WAITING) return;
+    /* The store's commit time (core/metrics.h): the wait is over here,
+     * not in the store, when the request is suspended. */
+    if (durable && cs->held_at) metrics_commit(mono_us() - cs->held_at);
+    held_unlink(cs);
+    cs->hold = HOLD_SETTLED;
+    cs->durable = durable;
+    MHD_resume_connection(cs->c);
+}
+
+static void settle(struct conn_state *cs, bool durable)
+{
+    pthread_mutex_lock(&cs->srv->lock);
+    settle_locked(cs, durable);
+    pthread_mutex_unlock(&cs->srv->lock);
+}
+
+/* The store's callback (from its sync thread, its group's mutex held). */
+static void on_durable(struct gsync_waiter *w, bool durable)
+{
+    struct conn_state *cs = (struct conn_state *)(void *)((char *)w - offsetof(struct conn_state, w));
+    settle(cs, durable);
+}
+
+/* Hold resp (moved into cs: resp is empty afterwards) until its ticket
+ * is durable, and suspend c meanwhile. */
+static void hold_reply(struct http_server *srv, struct MHD_Connection *c, struct conn_state *cs,
+                       struct http_response *resp)
+{
+    cs->kept = *resp;
+    resp->body = (struct buf){ 0 };
+    cs->c = c;
+    cs->srv = srv;
+    cs->w = (struct gsync_waiter){ .seq = cs->kept.sync_ticket, .done = on_durable };
+    cs->held_at = metrics_enabled() ? mono_us() : 0;
+    MHD_suspend_connection(c);
+    pthread_mutex_lock(&srv->lock);
+    cs->hold = HOLD_WAITING;
+    held_link(srv, cs);
+    pthread_mutex_unlock(&srv->lock);
+    store_t st = srv->env->st;
+    int now = st[0]->sync_notify(st, &cs->w);
+    if (now != 0) settle(cs, now > 0);  /* decided already: resume at once */
+}
+
+/* on_request, resumed: queue the held reply, or the internal error when
+ * its commit did not become durable.  The held body is MHD's from here
+ * (wiped when it lets go, http_reply_free). */
+static enum MHD_Result send_held(struct http_server *srv, struct MHD_Connection *c,
+                                 struct conn_state *cs)
+{
+    cs->hold = HOLD_NONE;
+    if (!cs->durable) router_sync_failed(srv->env, &cs->kept);
+    pthread_mutex_lock(&srv->lock);
+    bool stopping = srv->phase != PHASE_SERVING;
+    pthread_mutex_unlock(&srv->lock);
+    enum MHD_Result ret = send_reply(c, &cs->kept, stopping);
+    buf_free(&cs->kept.body);
+    return ret;
+}
+
+/* The stop gave up waiting: take every held request back from the store
+ * and resume its connection, so that MHD_stop_daemon finds none
+ * suspended; the replies are dropped (their commits' outcome unknown to
+ * the clients, as for any request cut short by a stop). */
+static void release_held(struct http_server *s)
+{
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        struct conn_state *cs = s->held.hnext != &s->held ? s->held.hnext : NULL;
+        if (cs) {
+            held_unlink(cs);
+            cs->hold = HOLD_TAKEN;      /* on_durable leaves it alone now */
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!cs) break;
+        (void)s->env->st[0]->sync_cancel(s->env->st, &cs->w);  /* the store lets go of w */
+        pthread_mutex_lock(&s->lock);
+        cs->hold = HOLD_SETTLED;
+        cs->durable = false;
+        MHD_resume_connection(cs->c);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
@@ -568,6 +725,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = cs;
         return MHD_YES;
     }
+    if (cs->hold == HOLD_SETTLED) return send_held(srv, c, cs);
     if (*upload_size) {
         if (!cs->too_large && tr_failed(buf_append(&cs->body, upload, *upload_size))) {
             cs->too_large = true;
@@ -608,9 +766,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .head_too_large = col.overflow || col.query_fail || head > REQUEST_HEAD_MAX,
         .source_ip = ip,
         .secure = srv->tls != NULL,     /* every connection of a TLS server is TLS */
+        .can_defer = srv->suspend,
     };
     struct http_response resp = { .body = BUF_SECRET(RESPONSE_BODY_MAX) };
     router_handle(srv->env, &rq, &resp);
+    if (resp.sync_ticket) {
+        /* The commit is written, not yet durable: hold the reply; the
+         * request's own buffers (query, body: plaintext) are wiped now,
+         * not when the reply has gone. */
+        buf_free(&query);
+        buf_free(&cs->body);
+        hold_reply(srv, c, cs, &resp);
+        return MHD_YES;
+    }
     pthread_mutex_lock(&srv->lock);
     bool stopping = srv->phase != PHASE_SERVING;
     pthread_mutex_unlock(&srv->lock);
@@ -635,10 +803,20 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                     : NULL;
     struct conn_info *info = conn_info_of(c);
     if (why) log_msg("warn", "%s: request cut short (%s); connection closed", info ? info->peer : "?", why);
+    buf_free(&cs->kept.body);           /* a reply held and never sent (a stop) */
     buf_free(&cs->body);
     free(cs);
     *con_cls = NULL;
     request_done(cls, info);
+}
+
+/* Whether writes' replies wait for their sync suspended (the default) or
+ * on their worker thread (TRESOR_COMMIT_WAIT=thread, the way before
+ * suspension, kept to measure against). */
+static bool commit_suspend(void)
+{
+    const char *v = getenv("TRESOR_COMMIT_WAIT");
+    return !(v && strcmp(v, "thread") == 0);
 }
 
 TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
@@ -653,6 +831,8 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
     s->listen_fd = listen_fd;
     s->phase = PHASE_SERVING;
     s->conns.next = s->conns.prev = &s->conns;
+    s->held.hnext = s->held.hprev = &s->held;
+    s->suspend = commit_suspend();
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->idle, NULL);
     /* poll(2), not epoll, for two defects of libmicrohttpd 0.9.75's epoll
@@ -676,6 +856,7 @@ TR_RESULT http_server_start(const struct server_env *env, int listen_fd,
         { MHD_OPTION_END, 0, NULL },
     };
     if (tls) flags |= MHD_USE_TLS;
+    if (s->suspend) flags |= MHD_ALLOW_SUSPEND_RESUME;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,     /* first: MHD asks */
                             MHD_OPTION_LISTEN_SOCKET, listen_fd,
@@ -779,6 +960,7 @@ unsigned http_server_stop(struct http_server *s)
     pthread_mutex_lock(&s->lock);
     s->phase = PHASE_CLOSED;
     pthread_mutex_unlock(&s->lock);
+    release_held(s);
     MHD_stop_daemon(s->d);
     /* After a quiesce the listening socket is ours to close; otherwise
      * MHD_stop_daemon closed it. */

@@ -11,7 +11,9 @@
  * read, a dry run) passes the store's sync barrier before its reply is
  * rendered: under group commit another request's write is visible before
  * it is durable, and a reply must not carry what a crash could take back
- * (docs/internals/CRASH_SAFETY.md).  The reply of a JSON operation is
+ * (docs/internals/CRASH_SAFETY.md).  With rc->defer_sync the commit does
+ * not wait for its sync: its ticket goes back to the caller, which holds
+ * the rendered reply until the ticket is durable.  The reply of a JSON operation is
  * rendered straight into the caller's secret buffer (json_dump_buf):
  * json_dumps would make a malloc'd copy of a reply that may carry
  * plaintext, freed with free() -- never wiped.
@@ -63,7 +65,12 @@ static tr_result tx_end(struct req_ctx *rc, tr_result r, bool commit)
 {
     store_t st = rc->st;
     if (tr_ok(r) && commit && rc->before_commit) r = rc->before_commit(rc);
-    if (tr_ok(r) && commit) r = st[0]->tx_commit(st);
+    /* A write that starts something once committed (a rotation) waits for
+     * the commit to be durable first: the ticket is only for replies. */
+    if (tr_ok(r) && commit && rc->defer_sync && !rc->after_commit_arg)
+        r = st[0]->tx_commit_ticket(st, &rc->sync_ticket);
+    else if (tr_ok(r) && commit)
+        r = st[0]->tx_commit(st);
     if (tr_failed(r) || !commit) st[0]->tx_rollback(st);
     if (rc->after_commit_arg) {
         void *arg = rc->after_commit_arg;

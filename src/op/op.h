@@ -129,6 +129,13 @@ struct req_ctx {
     void (*after_commit)(void *arg);
     void (*after_commit_drop)(void *arg);
     void *after_commit_arg;
+    /* Set by the caller (the router, when the HTTP server can suspend the
+     * request): op_run commits without waiting for the sync and leaves
+     * the commit's ticket in sync_ticket (store.h tx_commit_ticket); the
+     * reply must not go out before sync_notify says the ticket is
+     * durable.  sync_ticket 0: nothing to wait for. */
+    bool defer_sync;
+    uint64_t sync_ticket;
 };
 
 /* ---- the operation descriptor ------------------------------------------ */

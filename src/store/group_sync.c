@@ -22,6 +22,16 @@
  * sync that never returns holds its waiters, as it would hold the
  * committing thread itself without grouping.
  *
+ * Waiters without a thread (gsync_notify) are on a list that the sync
+ * thread serves: it sleeps on the same condition variable, and whenever
+ * a queued commit is written and no sync runs it leads one (lead() is the
+ * same code a waiting thread runs), then calls done for every queued
+ * waiter the published `synced` covers -- or, after a failure, for all of
+ * them, with durable false.  done runs under the mutex, so gsync_cancel
+ * can promise that a waiter it returns is not touched afterwards.  The
+ * thread starts with the first notify, so a store nobody notifies (the
+ * CLI, a server with suspension off) runs no extra thread.
+ *
  * begun, synced and failed are atomics written under the mutex, so that
  * gsync_barrier's common case -- nothing pending -- takes no lock.
  */
@@ -56,6 +66,13 @@ bool gsync_init(struct group_sync *g, gsync_fn sync, void *arg)
 
 void gsync_destroy(struct group_sync *g)
 {
+    if (g->thread_on) {
+        pthread_mutex_lock(&g->mu);
+        g->stopping = true;
+        pthread_cond_broadcast(&g->cv);
+        pthread_mutex_unlock(&g->mu);
+        pthread_join(g->thread, NULL);
+    }
     pthread_cond_destroy(&g->cv);
     pthread_mutex_destroy(&g->mu);
 }
@@ -143,4 +160,85 @@ TR_RESULT gsync_barrier(struct group_sync *g)
     pthread_mutex_unlock(&g->mu);
     ENSURE(ok, TR_E_STORE_IO);
     return TR_OK;
+}
+
+/* Under mu: call done for every queued waiter that is settled (covered,
+ * or lost to a failed sync), and unlink it. */
+static void fire(struct group_sync *g)
+{
+    struct gsync_waiter **pp = &g->pending;
+    while (*pp) {
+        struct gsync_waiter *w = *pp;
+        if (g->failed || g->synced >= w->seq) {
+            *pp = w->next;
+            w->next = NULL;
+            w->done(w, !g->failed);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+/* Under mu: does a queued waiter need a sync that could start now? */
+static bool sync_due(const struct group_sync *g)
+{
+    if (g->syncing || g->failed) return false;
+    for (const struct gsync_waiter *w = g->pending; w; w = w->next)
+        if (w->seq > g->synced && w->seq <= g->written) return true;
+    return false;
+}
+
+static void *sync_thread(void *arg)
+{
+    struct group_sync *g = arg;
+    pthread_mutex_lock(&g->mu);
+    g->waiters++;                       /* gsync_written wakes us */
+    for (;;) {
+        fire(g);
+        if (g->stopping) break;
+        if (sync_due(g)) {
+            lead(g);
+            continue;
+        }
+        pthread_cond_wait(&g->cv, &g->mu);
+    }
+    g->waiters--;
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+int gsync_notify(struct group_sync *g, struct gsync_waiter *w)
+{
+    int ret = 0;
+    pthread_mutex_lock(&g->mu);
+    if (g->failed) {
+        ret = -1;
+    } else if (g->synced >= w->seq) {
+        ret = 1;
+    } else if (!g->thread_on && pthread_create(&g->thread, NULL, sync_thread, g) != 0) {
+        ret = -1;
+    } else {
+        g->thread_on = true;
+        w->next = g->pending;
+        g->pending = w;
+        pthread_cond_broadcast(&g->cv);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return ret;
+}
+
+bool gsync_cancel(struct group_sync *g, struct gsync_waiter *w)
+{
+    bool found = false;
+    pthread_mutex_lock(&g->mu);
+    for (struct gsync_waiter **pp = &g->pending; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            w->next = NULL;
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return found;
 }

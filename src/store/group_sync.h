@@ -17,6 +17,13 @@
  * commit it did not cover fails, so do all later ones, and the barrier
  * that readers pass fails too, until the process restarts.
  *
+ * A commit need not hold a thread while it waits: gsync_notify registers a
+ * waiter whose `done` is called once the commit is covered (or cannot
+ * be), from a small sync thread that leads the syncs such waiters need,
+ * so that no request's worker thread leads or blocks (the HTTP server
+ * suspends the request's connection meanwhile: docs/internals/CRASH_SAFETY.md,
+ * "Suspended replies").
+ *
  * Sequence numbers: `begun` counts commits that have started (the caller
  * holds its write lock from gsync_begin to gsync_written, so they are
  * written in order), `written` those whose write has returned, `synced`
@@ -34,6 +41,16 @@
 /* Make durable everything written before the call: 0, or an errno. */
 typedef int (*gsync_fn)(void *arg);
 
+/* A commit waiting without a thread (gsync_notify).  done(w, durable) is
+ * called exactly once -- unless gsync_cancel took w back first -- from the
+ * sync thread with the group's mutex held: it must be short and must not
+ * call any gsync_* function. */
+struct gsync_waiter {
+    struct gsync_waiter *next;
+    uint64_t seq;
+    void (*done)(struct gsync_waiter *w, bool durable);
+};
+
 struct group_sync {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -44,6 +61,10 @@ struct group_sync {
     uint64_t syncs;                 /* syncs run (tests, measurements) */
     gsync_fn sync;
     void *arg;
+    struct gsync_waiter *pending;   /* gsync_notify's waiters not yet done */
+    pthread_t thread;               /* the sync thread, started by the first notify */
+    bool thread_on;
+    bool stopping;                  /* gsync_destroy: the sync thread ends */
 };
 
 /* Initialise g with its sync function.  False when out of resources. */
@@ -66,6 +87,16 @@ TR_RESULT gsync_wait(struct group_sync *g, uint64_t seq);
  * before it answers, so that it never hands out data a crash could still
  * take back.  Returns at once when nothing is pending. */
 TR_RESULT gsync_barrier(struct group_sync *g);
+/* Wait for commit seq without a thread: 1 when it is durable already, -1
+ * when it cannot become durable (a sync failed) -- w->done is not called
+ * in either case --, 0 when w is queued and w->done will be called (from
+ * the sync thread, possibly before this returns).  -1 as well when the
+ * sync thread cannot be started. */
+int gsync_notify(struct group_sync *g, struct gsync_waiter *w);
+/* Take back a queued waiter: true when w was still queued (done will not
+ * be called), false when done has been called already.  After it
+ * returns, the group no longer touches w. */
+bool gsync_cancel(struct group_sync *g, struct gsync_waiter *w);
 /* Whether a sync has failed (the store is broken). */
 bool gsync_broken(struct group_sync *g);
 

@@ -892,6 +892,26 @@ static TR_RESULT fwd_tx_commit(store_t st)
     return drv(st)->tx_commit(st);
 }
 
+static TR_RESULT fwd_tx_commit_ticket(store_t st, uint64_t *ticket)
+{
+    ENSURE_REF(st); ENSURE_REF(ticket);
+    *ticket = 0;
+    if (!drv(st)->tx_commit_ticket) return drv(st)->tx_commit(st);
+    return drv(st)->tx_commit_ticket(st, ticket);
+}
+
+static int fwd_sync_notify(store_t st, struct gsync_waiter *w)
+{
+    if (!st || !drv(st)->sync_notify) return 1;
+    return drv(st)->sync_notify(st, w);
+}
+
+static bool fwd_sync_cancel(store_t st, struct gsync_waiter *w)
+{
+    if (!st || !drv(st)->sync_cancel) return true;
+    return drv(st)->sync_cancel(st, w);
+}
+
 static void fwd_tx_rollback(store_t st)
 {
     if (st) drv(st)->tx_rollback(st);
@@ -941,6 +961,9 @@ static TR_RESULT fwd_self_check(store_t st, void (*problem)(void *arg, const cha
     .tx_commit = fwd_tx_commit, \
     .tx_rollback = fwd_tx_rollback, \
     .sync_barrier = fwd_sync_barrier, \
+    .tx_commit_ticket = fwd_tx_commit_ticket, \
+    .sync_notify = fwd_sync_notify, \
+    .sync_cancel = fwd_sync_cancel, \
     .read_begin = sql_read_begin, \
     .read_end = sql_read_end, \
     .self_check = fwd_self_check, \

@@ -200,6 +200,11 @@ struct sql_driver {
     TR_RESULT (*tx_commit)(store_t st);
     void (*tx_rollback)(store_t st);
     TR_RESULT (*sync_barrier)(store_t st);
+    /* Optional (NULL: every commit is durable when tx_commit returns, as
+     * PostgreSQL's): store.h's tx_commit_ticket, sync_notify, sync_cancel. */
+    TR_RESULT (*tx_commit_ticket)(store_t st, uint64_t *ticket);
+    int (*sync_notify)(store_t st, struct gsync_waiter *w);
+    bool (*sync_cancel)(store_t st, struct gsync_waiter *w);
     TR_RESULT (*self_check)(store_t st, void (*problem)(void *arg, const char *text), void *arg,
                             int *schema_version);
 };

@@ -661,8 +661,10 @@ static int64_t mono_us(void)
  * the gate, and then, the gate passed on to the next writer, waits for
  * the group sync that covers it: success means durable either way.  With
  * metrics on, the time from here to durable is one store commit
- * (core/metrics.h). */
-static TR_RESULT tx_close(struct conn *c)
+ * (core/metrics.h).  ticket non-NULL: grouped, the commit's number is
+ * stored there instead of waiting (the caller waits without a thread,
+ * sq_sync_notify; not timed); 0 when nothing is left to wait for. */
+static TR_RESULT tx_close(struct conn *c, uint64_t *ticket)
 {
     struct store_sqlite *s = c->s;
     uint64_t seq = 0;
@@ -676,6 +678,10 @@ static TR_RESULT tx_close(struct conn *c)
     tr_result r = q_simple(c, Q_COMMIT);
     if (s->grouped) gsync_written(&s->gs, seq);
     if (sqlite3_get_autocommit(c->db)) tx_closed(c);
+    if (tr_ok(r) && s->grouped && ticket) {
+        *ticket = seq;                  /* the caller waits (sq_sync_notify) */
+        return r;
+    }
     if (tr_ok(r) && s->grouped) r = gsync_wait(&s->gs, seq);
     if (timed && tr_ok(r)) metrics_commit(mono_us() - t0);
     return r;
@@ -749,7 +755,29 @@ static TR_RESULT sq_tx_commit(store_t st)
     struct conn *c = NULL;
     ENSURE_REF(st);
     GUARD(conn_get(self(st), &c));
-    return tx_close(c);
+    return tx_close(c, NULL);
+}
+
+static TR_RESULT sq_tx_commit_ticket(store_t st, uint64_t *ticket)
+{
+    struct conn *c = NULL;
+    ENSURE_REF(st); ENSURE_REF(ticket);
+    *ticket = 0;
+    GUARD(conn_get(self(st), &c));
+    return tx_close(c, ticket);
+}
+
+static int sq_sync_notify(store_t st, struct gsync_waiter *w)
+{
+    struct store_sqlite *s = self(st);
+    if (!s->grouped || w->seq == 0) return 1;
+    return gsync_notify(&s->gs, w);
+}
+
+static bool sq_sync_cancel(store_t st, struct gsync_waiter *w)
+{
+    struct store_sqlite *s = self(st);
+    return s->grouped ? gsync_cancel(&s->gs, w) : true;
 }
 
 static void sq_tx_rollback(store_t st)
@@ -918,6 +946,8 @@ static const struct sql_driver sqlite_driver = {
     .exec = sq_exec, .abort = sq_abort, .close = sq_close, .generation = sq_generation,
     .refresh = sq_refresh, .tx_begin = sq_tx_begin, .tx_commit = sq_tx_commit,
     .tx_rollback = sq_tx_rollback, .sync_barrier = sq_sync_barrier, .self_check = sq_self_check,
+    .tx_commit_ticket = sq_tx_commit_ticket, .sync_notify = sq_sync_notify,
+    .sync_cancel = sq_sync_cancel,
 };
 
 /* The group sync of a file store: fdatasync of the -wal file (see the

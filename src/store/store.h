@@ -37,6 +37,7 @@
 #include "core/buf.h"
 #include "core/cache.h"
 #include "core/result.h"
+#include "store/group_sync.h"
 
 #define ACCOUNT_ID_LEN 12
 
@@ -170,6 +171,19 @@ struct store_class {
      * nothing is pending, and always for a store whose commits are
      * durable when they return. */
     TR_RESULT (*sync_barrier)(const struct store_class **st);
+    /* A commit that does not wait for its sync (the HTTP server suspends
+     * the request meanwhile, docs/internals/CRASH_SAFETY.md): tx_commit,
+     * except that under group commit it returns once the commit is
+     * written, with its number in *ticket; 0 when the commit is durable
+     * already (a store without group commit: PostgreSQL, TRESOR_COMMIT=each).
+     * A nonzero ticket is not acknowledged until sync_notify says so. */
+    TR_RESULT (*tx_commit_ticket)(const struct store_class **st, uint64_t *ticket);
+    /* Ask for w->done once commit w->seq (a ticket) is durable, or cannot
+     * be; return values as gsync_notify (store/group_sync.h): 1 durable
+     * now, -1 failed now (done not called), 0 queued. */
+    int (*sync_notify)(const struct store_class **st, struct gsync_waiter *w);
+    /* Take a queued waiter back (gsync_cancel). */
+    bool (*sync_cancel)(const struct store_class **st, struct gsync_waiter *w);
     void (*tx_rollback)(const struct store_class **st);
     /* A long read-only pass on this thread (the analyzer): one consistent
      * snapshot from read_begin to read_end, with no write in between. */

@@ -15,13 +15,34 @@ of its log are seen:
     restart;
   - test_commit_each_syncs_every_write: TRESOR_COMMIT=each, the old way,
     syncs the log at least once per write; a TRESOR_COMMIT that is neither
-    `group` nor `each` stops the start with exit 2 and says why;
+    `group` nor `each`, or a TRESOR_COMMIT_WAIT that is neither `suspend`
+    nor `thread`, stops the start with exit 2 and says why;
   - test_failed_sync_breaks_the_store: strace makes the log's fdatasync
     fail (EIO).  The write waiting for it fails with the service's 500, and
     from then on so does every request that reads or writes the store --
     even once the syncs work again, since a failed fsync cannot be retried
     -- until the server restarts; then what was acknowledged is there, the
     failed write is there whole or not at all, and `tresor check` passes.
+  - test_sigkill_while_writes_wait_suspended (plain HTTP and TLS): with
+    every sync of the log stalled (60 s, a hung disk), eight writes from
+    eight clients to a server with two worker threads are written and
+    wait for their sync suspended, holding no thread: the server still
+    answers /metrics, which counts the eight as handled, and no client has
+    a reply.  SIGKILL then: no client ever got a success; after a restart
+    every write acknowledged before is there, each of the eight is absent
+    or whole, and `tresor check` passes.  (Waiting on their worker
+    threads, TRESOR_COMMIT_WAIT=thread, the eight writes hold both
+    threads and /metrics is not answered.)
+  - test_stop_gives_up_on_held_writes: the same stalled sync, and a
+    SIGTERM with a one-second grace period: the stop says four requests
+    are still in flight, takes them back from the store and closes their
+    connections unanswered (libmicrohttpd must find none suspended when it
+    stops), and once the sync returns the server exits 0; after a restart
+    each of the four is absent or whole;
+  - test_failed_sync_answers_every_waiter: eight writes wait for a sync
+    that stalls and then fails (EIO): each of them gets the service's 500,
+    never a success, and what was acknowledged before is intact after a
+    restart.
 
 Skipped (with the reason) where strace is missing or cannot attach.
 """
@@ -55,7 +76,8 @@ def config():
 
 def client(srv, service):
     return _boto3_session().client(service, region_name=REGION, endpoint_url=srv.endpoint,
-                                   config=config(), aws_access_key_id=srv.access_key,
+                                   config=config(), verify=srv.verify,
+                                   aws_access_key_id=srv.access_key,
                                    aws_secret_access_key=srv.secret_key)
 
 
@@ -219,6 +241,10 @@ def test_commit_each_syncs_every_write(tmp_path_factory):
                            env_extra={"TRESOR_COMMIT": "sometimes"})
         assert p.returncode == 2, (p.returncode, p.stderr)
         assert "TRESOR_COMMIT must be group or each, not 'sometimes'" in p.stderr
+        p = srv.run_tresor("serve", "--listen", "127.0.0.1:1", "--data-dir", srv.data_dir,
+                           env_extra={"TRESOR_COMMIT_WAIT": "later"})
+        assert p.returncode == 2, (p.returncode, p.stderr)
+        assert "TRESOR_COMMIT_WAIT must be suspend or thread, not 'later'" in p.stderr
     finally:
         srv.close()
 
@@ -277,6 +303,178 @@ def test_failed_sync_breaks_the_store(tmp_path_factory):
         assert {k["KeyId"] for k in kms.list_keys()["Keys"]} == keys
         sm.create_secret(Name="after", SecretString="works", ClientRequestToken=str(uuid.uuid4()))
         assert sm.get_secret_value(SecretId="after")["SecretString"] == "works"
+        srv.stop_clean()
+        p = srv.run_tresor("check", "--data-dir", srv.data_dir, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+    finally:
+        srv.close()
+
+
+def requests_handled(srv, operation):
+    """tresor_requests_total of a Secrets Manager operation, summed over
+    its codes (--metrics); a request is counted when its reply is
+    rendered, before it waits for its sync."""
+    conn = srv.http_connection(timeout=scaled(10))
+    try:
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        body = resp.read().decode()
+    finally:
+        conn.close()
+    assert resp.status == 200, body
+    total = 0
+    for ln in body.splitlines():
+        if ln.startswith("tresor_requests_total{") and f'operation="{operation}"' in ln:
+            total += int(float(ln.rsplit(" ", 1)[1]))
+    return total
+
+
+def concurrent_creates(srv, n, prefix):
+    """n threads, each one CreateSecret of its own secret, started now.
+    Returns (threads, results): results[name] = ("ok", version id, value)
+    or ("error", code or repr, message)."""
+    results, lock = {}, threading.Lock()
+    sms = [client(srv, "secretsmanager") for _ in range(n)]
+
+    def run(i):
+        name = f"{prefix}/{i:02d}"
+        value = f"{prefix}-{i}-{uuid.uuid4().hex}"
+        try:
+            out = sms[i].create_secret(Name=name, SecretString=value,
+                                       ClientRequestToken=str(uuid.uuid4()))
+            res = ("ok", out["VersionId"], value)
+        except ClientError as e:
+            res = ("error", e.response["Error"]["Code"], e.response["Error"].get("Message"),
+                   e.response["ResponseMetadata"]["HTTPStatusCode"])
+        except Exception as e:            # noqa: BLE001 -- the connection closed under it
+            res = ("error", repr(e), None, None)
+        with lock:
+            results[name] = (res, value)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    return threads, results
+
+
+def assert_absent_or_whole(srv, results):
+    sm = client(srv, "secretsmanager")
+    names = {s["Name"] for s in sm.list_secrets(MaxResults=100)["SecretList"]}
+    for name, (res, value) in results.items():
+        if res[0] == "ok" or name in names:
+            got = sm.get_secret_value(SecretId=name)
+            assert got["SecretString"] == value, name
+            if res[0] == "ok":
+                assert got["VersionId"] == res[1], name
+
+
+WAITING = 8
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "tls"])
+def test_sigkill_while_writes_wait_suspended(tmp_path_factory, tls):
+    need_strace()
+    srv = new_server(tmp_path_factory, "suspend-tls" if tls else "suspend")
+    srv.tls = tls
+    try:
+        srv.start(env_extra={"TRESOR_LOG": "quiet", "TRESOR_THREADS": "2", "TRESOR_METRICS": "1"})
+        acked = write_load(srv, clients=4, per_client=3)
+        before = requests_handled(srv, "CreateSecret")
+        # Every sync of the log stalls for a minute before it runs.
+        tracer = Tracer(srv, srv.root / "strace.log", inject="delay_enter=60000000")
+        threads, results = concurrent_creates(srv, WAITING, "waiting")
+        # All eight written and rendered, none answered: they wait for the
+        # stalled sync without holding the two worker threads, which go on
+        # answering (/metrics here).
+        deadline = time.monotonic() + scaled(30)
+        while requests_handled(srv, "CreateSecret") < before + WAITING:
+            assert time.monotonic() < deadline, "the writes did not all reach their commit"
+            time.sleep(0.05)
+        assert results == {}, results
+        # SIGKILL between the commits and their replies; then strace, which
+        # would hold the dead server until its delay ends.
+        srv.proc.send_signal(signal.SIGKILL)
+        tracer.proc.kill()
+        tracer.proc.wait(timeout=scaled(10))
+        srv.kill()
+        for t in threads:
+            t.join(timeout=scaled(30))
+        assert len(results) == WAITING
+        assert all(res[0] == "error" for res, _ in results.values()), results
+
+        srv.start(env_extra={"TRESOR_LOG": "quiet"})
+        assert_all_read_back(srv, acked)
+        assert_absent_or_whole(srv, results)
+        srv.stop_clean()
+        p = srv.run_tresor("check", "--data-dir", srv.data_dir, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+    finally:
+        srv.close()
+
+
+def test_failed_sync_answers_every_waiter(tmp_path_factory):
+    need_strace()
+    srv = new_server(tmp_path_factory, "eio-waiters")
+    try:
+        srv.start(env_extra={"TRESOR_LOG": "quiet", "TRESOR_THREADS": "2"})
+        acked = write_load(srv, clients=4, per_client=3)
+        # The next sync stalls a second, long enough for the writes to pile
+        # up behind it, and then fails.
+        tracer = Tracer(srv, srv.root / "strace.log", inject="error=EIO:delay_enter=1000000")
+        threads, results = concurrent_creates(srv, WAITING, "failing")
+        for t in threads:
+            t.join(timeout=scaled(60))
+        syncs = tracer.detach()
+        assert any("EIO" in ln and "INJECTED" in ln for ln in syncs), syncs
+        assert len(results) == WAITING
+        for name, (res, _) in results.items():
+            assert res == ("error", "InternalServiceError", "An internal error occurred.", 500), \
+                (name, res)
+        srv.stop_clean()
+        assert b"sync of the write-ahead log failed: Input/output error" in srv.stderr_text()
+
+        srv.start(env_extra={"TRESOR_LOG": "quiet"})
+        assert_all_read_back(srv, acked)
+        assert_absent_or_whole(srv, results)
+        srv.stop_clean()
+        p = srv.run_tresor("check", "--data-dir", srv.data_dir, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+    finally:
+        srv.close()
+
+
+def test_stop_gives_up_on_held_writes(tmp_path_factory):
+    need_strace()
+    srv = new_server(tmp_path_factory, "suspend-stop")
+    try:
+        srv.start(env_extra={"TRESOR_THREADS": "2", "TRESOR_METRICS": "1",
+                             "TRESOR_SHUTDOWN_GRACE": "1"})
+        acked = write_load(srv, clients=2, per_client=2)
+        before = requests_handled(srv, "CreateSecret")
+        tracer = Tracer(srv, srv.root / "strace.log", inject="delay_enter=60000000")
+        threads, results = concurrent_creates(srv, 4, "held")
+        deadline = time.monotonic() + scaled(30)
+        while requests_handled(srv, "CreateSecret") < before + 4:
+            assert time.monotonic() < deadline, "the writes did not all reach their commit"
+            time.sleep(0.05)
+        srv.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + scaled(30)
+        while "grace period of 1 s over, 4 requests still in flight" not in srv.stderr_text().decode():
+            assert time.monotonic() < deadline, srv.stderr_text()
+            time.sleep(0.05)
+        for t in threads:
+            t.join(timeout=scaled(30))
+        # Closed unanswered: never a success.
+        assert len(results) == 4
+        assert all(res[0] == "error" for res, _ in results.values()), results
+        # The store closes after its sync thread, which waits for the
+        # stalled sync: let it return.
+        tracer.detach()
+        assert srv.proc.wait(timeout=scaled(30)) == 0, srv.stderr_text()
+        srv.proc = None
+        srv.start(env_extra={"TRESOR_LOG": "quiet"})
+        assert_all_read_back(srv, acked)
+        assert_absent_or_whole(srv, results)
         srv.stop_clean()
         p = srv.run_tresor("check", "--data-dir", srv.data_dir, timeout=120)
         assert p.returncode == 0, p.stdout + p.stderr

@@ -12,7 +12,13 @@
  * stays a success; the barrier returns at once with nothing pending,
  * leads a sync for a written commit, and waits for a commit still being
  * written; many threads with a real (instant) sync all finish, each
- * commit covered.  Nothing here measures time.
+ * commit covered.  Waiters without a thread (gsync_notify): the sync
+ * thread leads one sync for every commit written before it and calls
+ * each waiter's done once, durable; a commit already durable, or a store
+ * already broken, is answered at once without done; a failed sync calls
+ * done(false) for every waiter, the ones it did not cover too; a waiter
+ * taken back (gsync_cancel) is never called, and one already done cannot
+ * be taken back.  Nothing here measures time.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -359,6 +365,156 @@ static void many_threads(void **state)
     assert_int_equal(x->g.waiters, 0);
 }
 
+/* ---- waiters without a thread (gsync_notify) ----------------------------- */
+
+struct note {
+    struct gsync_waiter w;
+    pthread_mutex_t *mu;
+    pthread_cond_t *cv;
+    unsigned *done_count;
+    int calls;              /* done calls: must end at 0 or 1 */
+    bool durable;
+};
+
+static pthread_mutex_t note_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t note_cv = PTHREAD_COND_INITIALIZER;
+static unsigned notes_done;
+
+static void note_done(struct gsync_waiter *w, bool durable)
+{
+    struct note *n = (struct note *)(void *)w;     /* w is the first member */
+    pthread_mutex_lock(&note_mu);
+    n->calls++;
+    n->durable = durable;
+    notes_done++;
+    pthread_cond_broadcast(&note_cv);
+    pthread_mutex_unlock(&note_mu);
+}
+
+static void await_notes(unsigned n)
+{
+    pthread_mutex_lock(&note_mu);
+    while (notes_done < n) pthread_cond_wait(&note_cv, &note_mu);
+    pthread_mutex_unlock(&note_mu);
+}
+
+/* Number and write one commit (the store's tx_commit_ticket). */
+static uint64_t write_one(struct fx *x)
+{
+    uint64_t seq = 0;
+    assert_true(tr_ok(gsync_begin(&x->g, &seq)));
+    gsync_written(&x->g, seq);
+    return seq;
+}
+
+static void note_init(struct note *n, uint64_t seq)
+{
+    memset(n, 0, sizeof *n);
+    n->w.seq = seq;
+    n->w.done = note_done;
+}
+
+/* Three commits written, three waiters: the sync thread leads one sync
+ * covering all three and calls each done once, durable. */
+static void notify_waiters_share_one_sync(void **state)
+{
+    struct fx *x = *state;
+    struct note n[3];
+    notes_done = 0;
+    for (int i = 0; i < 3; i++) note_init(&n[i], write_one(x));
+    for (int i = 0; i < 3; i++) assert_int_equal(gsync_notify(&x->g, &n[i].w), 0);
+    fake_await_calls(&x->fake, 1);
+    fake_release(&x->fake, 0);
+    await_notes(3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(n[i].calls, 1);
+        assert_true(n[i].durable);
+    }
+    assert_int_equal(syncs(&x->g), 1);
+    assert_int_equal(x->g.synced, 3);
+    /* Durable already: answered at once, done not called. */
+    struct note late;
+    note_init(&late, 2);
+    assert_int_equal(gsync_notify(&x->g, &late.w), 1);
+    assert_int_equal(late.calls, 0);
+    assert_false(gsync_cancel(&x->g, &n[0].w));     /* done: nothing to take back */
+}
+
+/* The sync covering the first waiter fails: every waiter, covered or
+ * not, gets done(false); a later notify fails at once. */
+static void notify_a_failed_sync_fails_every_waiter(void **state)
+{
+    struct fx *x = *state;
+    struct note a, b;
+    notes_done = 0;
+    note_init(&a, write_one(x));
+    assert_int_equal(gsync_notify(&x->g, &a.w), 0);
+    fake_await_calls(&x->fake, 1);                  /* held: covers a only */
+    note_init(&b, write_one(x));
+    assert_int_equal(gsync_notify(&x->g, &b.w), 0);
+    fake_release(&x->fake, EIO);
+    await_notes(2);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 1);
+    assert_false(a.durable);
+    assert_false(b.durable);
+    assert_true(gsync_broken(&x->g));
+    assert_int_equal(x->g.synced, 0);
+    struct note c;
+    note_init(&c, 3);
+    assert_int_equal(gsync_notify(&x->g, &c.w), -1);
+    assert_int_equal(c.calls, 0);
+}
+
+/* A waiter taken back while its sync runs is never called; the others
+ * are. */
+static void notify_cancel_takes_a_waiter_back(void **state)
+{
+    struct fx *x = *state;
+    struct note a, b;
+    notes_done = 0;
+    note_init(&a, write_one(x));
+    note_init(&b, write_one(x));
+    assert_int_equal(gsync_notify(&x->g, &a.w), 0);
+    assert_int_equal(gsync_notify(&x->g, &b.w), 0);
+    fake_await_calls(&x->fake, 1);
+    assert_true(gsync_cancel(&x->g, &a.w));
+    assert_false(gsync_cancel(&x->g, &a.w));        /* once */
+    fake_release(&x->fake, 0);
+    await_notes(1);
+    assert_int_equal(a.calls, 0);
+    assert_int_equal(b.calls, 1);
+    assert_true(b.durable);
+}
+
+/* A waiter of a commit written by a thread that waits itself: whoever
+ * leads, both learn the outcome, and the sync thread does not sync
+ * again for a commit already covered. */
+static void notify_beside_a_waiting_thread(void **state)
+{
+    struct fx *x = *state;
+    struct committer t;
+    struct note n;
+    notes_done = 0;
+    note_init(&n, write_one(x));
+    start(&t, x, false);                            /* commit 2, waits itself */
+    assert_int_equal(gsync_notify(&x->g, &n.w), 0);
+    fake_await_calls(&x->fake, 1);
+    /* From here every sync returns at once: whether the first covered
+     * commit 2 depends on who led it, and a second one may follow. */
+    pthread_mutex_lock(&x->fake.mu);
+    x->fake.free_run = true;
+    pthread_cond_broadcast(&x->fake.cv);
+    pthread_mutex_unlock(&x->fake.mu);
+    join(&t);
+    assert_int_equal(t.code, TR_E_OK);
+    await_notes(1);
+    assert_int_equal(n.calls, 1);
+    assert_true(n.durable);
+    assert_int_equal(x->g.synced, 2);
+    assert_true(syncs(&x->g) <= 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +527,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(barrier_waits_for_a_commit_being_written, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failed_write_does_not_block_the_barrier, setup, teardown),
         cmocka_unit_test_setup_teardown(many_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(notify_waiters_share_one_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(notify_a_failed_sync_fails_every_waiter, setup, teardown),
+        cmocka_unit_test_setup_teardown(notify_cancel_takes_a_waiter_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(notify_beside_a_waiting_thread, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
