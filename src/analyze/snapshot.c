@@ -204,6 +204,20 @@ static TR_RESULT require_strs(const struct rd *r, const char *where, const char 
     return TR_OK;
 }
 
+/* The `member` lists of a paged call's pages (the call `op` of where),
+ * appended to *v; each element appended must have the string members req
+ * (NULL-ended), `what` naming one in errors. */
+static TR_RESULT read_list(const struct rd *r, const char *where, const char *op, json_t *pages,
+                           const char *member, const char *what, const char *const *req, json_t ***v,
+                           size_t *n, size_t *cap)
+{
+    char w[WHERE_MAX];
+    size_t from = *n;
+    GUARD(join(w, where, op));
+    GUARD(flatten(r, w, pages, member, v, n, cap));
+    return require_strs(r, w, what, *v + from, *n - from, req);
+}
+
 /* A policy document as IAM responses carry it: the AWS CLI's decoded
  * object, or its JSON text. */
 static TR_RESULT check_doc(const struct rd *r, const char *where, json_t *o, const char *m, bool required)
@@ -289,25 +303,23 @@ static TR_RESULT read_key(const struct rd *r, const char *region, const char *wh
     }
     GUARD(get_pages(r, where, o, "ListGrants", &pages));
     if (pages) {
-        char w[WHERE_MAX];
-        GUARD(join(w, where, "ListGrants"));
-        GUARD(flatten(r, w, pages, "Grants", &k->grants, &k->ngrants, &k->capgrants));
         static const char *const req[] = { "GrantId", "GranteePrincipal", NULL };
-        GUARD(require_strs(r, w, "grant", k->grants, k->ngrants, req));
+        GUARD(read_list(r, where, "ListGrants", pages, "Grants", "grant", req, &k->grants, &k->ngrants,
+                        &k->capgrants));
         for (size_t i = 0; i < k->ngrants; i++) {
-            json_t *ops = json_object_get(k->grants[i], "Operations");
-            if (!json_is_array(ops)) return bad(r, w, "grant %zu: Operations must be a list", i);
+            if (json_is_array(json_object_get(k->grants[i], "Operations"))) continue;
+            char w[WHERE_MAX];
+            GUARD(join(w, where, "ListGrants"));
+            return bad(r, w, "grant %zu: Operations must be a list", i);
         }
     } else if (!listed(s, "ListGrants", id)) {
         GUARD(add_gap(s, 0, "kms ListGrants %s %s: not in the snapshot", region, id));
     }
     GUARD(get_pages(r, where, o, "ListResourceTags", &pages));
     if (pages) {
-        char w[WHERE_MAX];
-        GUARD(join(w, where, "ListResourceTags"));
-        GUARD(flatten(r, w, pages, "Tags", &k->tags, &k->ntags, &k->captags));
         static const char *const req[] = { "TagKey", NULL };
-        GUARD(require_strs(r, w, "tag", k->tags, k->ntags, req));
+        GUARD(read_list(r, where, "ListResourceTags", pages, "Tags", "tag", req, &k->tags, &k->ntags,
+                        &k->captags));
     }
     return TR_OK;
 }
@@ -363,10 +375,9 @@ static TR_RESULT read_region(const struct rd *r, const char *region, json_t *o)
     GUARD(get_pages(r, where, o, "ListAliases", &pages));
     if (pages) {
         size_t from = s->naliases;
-        GUARD(join(w, where, "ListAliases"));
-        GUARD(flatten(r, w, pages, "Aliases", &s->aliases, &s->naliases, &s->capaliases));
         static const char *const req[] = { "AliasName", NULL };
-        GUARD(require_strs(r, w, "alias", s->aliases + from, s->naliases - from, req));
+        GUARD(read_list(r, where, "ListAliases", pages, "Aliases", "alias", req, &s->aliases,
+                        &s->naliases, &s->capaliases));
         const char **v = realloc(s->alias_regions, (s->capaliases ? s->capaliases : 1) * sizeof *v);
         ENSURE(v != NULL, TR_E_INTERNAL);
         s->alias_regions = v;

@@ -118,41 +118,34 @@ def _snake(op):
     return out
 
 
-def iam_pages(col):
+def _pages(col, service, region, op, resource, params, marker, next_marker, truncated=None):
+    """Every page of one paginated call: None when the first page failed,
+    the pages read so far when a later one did.  `next_marker` is the
+    response member that names the next page and `marker` the request
+    parameter that takes it; `truncated`, where the service has one, is the
+    response flag that says another page follows."""
     out = []
-    params = {}
     while True:
-        page = col.call("iam", "us-east-1", "GetAccountAuthorizationDetails", None, **params)
+        page = col.call(service, region, op, resource, **params)
         if page is None:
             return None if not out else out
         out.append(page)
-        if not page.get("IsTruncated") or not page.get("Marker"):
+        if (truncated and not page.get(truncated)) or not page.get(next_marker):
             return out
-        params["Marker"] = page["Marker"]
+        params[marker] = page[next_marker]
+
+
+def iam_pages(col):
+    return _pages(col, "iam", "us-east-1", "GetAccountAuthorizationDetails", None, {},
+                  "Marker", "Marker", "IsTruncated")
 
 
 def kms_pages(col, region, op, resource, **params):
-    out = []
-    while True:
-        page = col.call("kms", region, op, resource, **params)
-        if page is None:
-            return None if not out else out
-        out.append(page)
-        if not page.get("Truncated") or not page.get("NextMarker"):
-            return out
-        params["Marker"] = page["NextMarker"]
+    return _pages(col, "kms", region, op, resource, params, "Marker", "NextMarker", "Truncated")
 
 
 def sm_pages(col, region, op, resource, **params):
-    out = []
-    while True:
-        page = col.call("secretsmanager", region, op, resource, **params)
-        if page is None:
-            return None if not out else out
-        out.append(page)
-        if not page.get("NextToken"):
-            return out
-        params["NextToken"] = page["NextToken"]
+    return _pages(col, "secretsmanager", region, op, resource, params, "NextToken", "NextToken")
 
 
 def collect_region(col, region):

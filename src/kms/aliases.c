@@ -295,6 +295,16 @@ KMS_HANDLER(op_list_aliases)
 /* ---------------------------------------------------------------------- */
 /* AWS managed keys                                                        */
 
+/* The Sid, Effect and Principal the first two statements of that policy
+ * share (AWS gives both the same Sid). */
+#define SM_VIA_STATEMENT \
+    "    \"Sid\" : \"Allow access through AWS Secrets Manager for all principals in the " \
+    "account that are authorized to use AWS Secrets Manager\",\n" \
+    "    \"Effect\" : \"Allow\",\n" \
+    "    \"Principal\" : {\n" \
+    "      \"AWS\" : \"*\"\n" \
+    "    },\n"
+
 /* The policy AWS sets on aws/secretsmanager (Id auto-secretsmanager-2,
  * docs/AUTHORIZATION.md 4.7), pretty-printed as KMS prints the policies it
  * writes. */
@@ -305,12 +315,7 @@ static char *secretsmanager_policy(const char *account, const char *region)
         "  \"Version\" : \"2012-10-17\",\n"
         "  \"Id\" : \"auto-secretsmanager-2\",\n"
         "  \"Statement\" : [ {\n"
-        "    \"Sid\" : \"Allow access through AWS Secrets Manager for all principals in the "
-        "account that are authorized to use AWS Secrets Manager\",\n"
-        "    \"Effect\" : \"Allow\",\n"
-        "    \"Principal\" : {\n"
-        "      \"AWS\" : \"*\"\n"
-        "    },\n"
+        SM_VIA_STATEMENT
         "    \"Action\" : [ \"kms:Encrypt\", \"kms:Decrypt\", \"kms:ReEncrypt*\", "
         "\"kms:CreateGrant\", \"kms:DescribeKey\" ],\n"
         "    \"Resource\" : \"*\",\n"
@@ -321,12 +326,7 @@ static char *secretsmanager_policy(const char *account, const char *region)
         "      }\n"
         "    }\n"
         "  }, {\n"
-        "    \"Sid\" : \"Allow access through AWS Secrets Manager for all principals in the "
-        "account that are authorized to use AWS Secrets Manager\",\n"
-        "    \"Effect\" : \"Allow\",\n"
-        "    \"Principal\" : {\n"
-        "      \"AWS\" : \"*\"\n"
-        "    },\n"
+        SM_VIA_STATEMENT
         "    \"Action\" : \"kms:GenerateDataKey*\",\n"
         "    \"Resource\" : \"*\",\n"
         "    \"Condition\" : {\n"

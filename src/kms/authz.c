@@ -543,23 +543,14 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
         if (tr_ok(r)) iam_result_evidence(&out->res, out->evidence, sizeof out->evidence);
         out->allowed = out->res.decision == DECISION_ALLOW;
         out->conditional = out->res.conditional;
-        if (tr_ok(r) && !out->allowed) {
-            struct eval_request rq = { .who = { .arn = rc->who.arn, .account = rc->who.account_id },
-                                       .action = action, .resource = "*" };
-            policy_denied_message(&rq, &out->res, NULL, out->message, sizeof out->message);
-        }
-        out->res.nrefs = 0;
-        out->res.ncond_refs = 0;
-        out->res.nchecked_denies = 0;
-        kctx_free(&c);
-        return r;
+    } else if (tr_ok(r)) {
+        r = decide(rc, action, k, in, &c, out, true);
     }
-    if (tr_ok(r)) r = decide(rc, action, k, in, &c, out, true);
     if (tr_ok(r) && !out->allowed) {
         struct eval_request rq = {
             .who = { .arn = rc->who.arn, .account = rc->who.account_id },
             .action = action,
-            .resource = k->arn,
+            .resource = k ? k->arn : "*",
         };
         policy_denied_message(&rq, &out->res, NULL, out->message, sizeof out->message);
     }

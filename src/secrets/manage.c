@@ -64,8 +64,8 @@
 #include "secrets/secrets.h"
 
 #define DUE_KIND "secret-due"
-#define DUE_FROM "secretsmanager"
-#define DUE_KEY_MAX (SM_ID_MAX + 32)
+#define DUE_FROM SM_DUE_FROM
+#define DUE_KEY_MAX SM_DUE_KEY_MAX
 
 #define MSG_CONJUNCTION "You can't use ForceDeleteWithoutRecovery in conjunction with " \
                         "RecoveryWindowInDays."
@@ -286,9 +286,11 @@ done:
     return r;
 }
 
-TR_RESULT sm_purge_due(const struct server_env *env, int64_t now)
+TR_RESULT sm_due_walk(const struct server_env *env, const char *kind, size_t page, int64_t now,
+                      const char *what, tr_result (*one)(const struct server_env *env, const char *key,
+                                                         int64_t now))
 {
-    char after[DUE_KEY_MAX] = "";
+    char after[SM_DUE_KEY_MAX] = "";
     tr_result first = TR_OK;
 
     ENSURE_REF(env);
@@ -296,31 +298,41 @@ TR_RESULT sm_purge_due(const struct server_env *env, int64_t now)
         struct rel_rec *due = NULL;
         size_t n = 0;
         bool stop = false;
-        GUARD(env->st[0]->rel_list_from(env->st, DUE_KIND, DUE_FROM, after[0] ? after : NULL,
-                                        LIST_PAGE, &due, &n));
+        GUARD(env->st[0]->rel_list_from(env->st, kind, SM_DUE_FROM, after[0] ? after : NULL, page,
+                                        &due, &n));
         for (size_t i = 0; i < n && !stop; i++) {
             const char *key = due[i].to;
             if (strtoll(key, NULL, 10) > now) { stop = true; break; }   /* ordered by date */
-            bool purged = false;
-            tr_result r = purge_one(env, key, now, &purged);
-            const char *arn = strchr(key, '|');
-            if (tr_failed(r)) {
-                log_msg("error", "secrets maintenance: %s: %s", arn ? arn + 1 : key,
-                        tr_err_type(tr_code(r)));
-                if (tr_ok(first)) first = r;
-            } else if (purged) {
-                log_msg("info", "secrets maintenance: deleted secret %s", arn ? arn + 1 : key);
-            }
-            tr_result c = str_copy(after, sizeof after, key, "the purge entry's key");
+            tr_result r = one(env, key, now);
+            if (tr_failed(r) && tr_ok(first)) first = r;
+            tr_result c = str_copy(after, sizeof after, key, what);
             if (tr_failed(c)) {
                 if (tr_ok(first)) first = c;
                 stop = true;
             }
         }
         rel_list_free(due, n);
-        if (stop || n < LIST_PAGE) break;
+        if (stop || n < page) break;
     }
     return first;
+}
+
+/* One due purge entry, logged. */
+static tr_result purge_logged(const struct server_env *env, const char *key, int64_t now)
+{
+    bool purged = false;
+    tr_result r = purge_one(env, key, now, &purged);
+    const char *arn = strchr(key, '|');
+    if (tr_failed(r))
+        log_msg("error", "secrets maintenance: %s: %s", arn ? arn + 1 : key, tr_err_type(tr_code(r)));
+    else if (purged)
+        log_msg("info", "secrets maintenance: deleted secret %s", arn ? arn + 1 : key);
+    return r;
+}
+
+TR_RESULT sm_purge_due(const struct server_env *env, int64_t now)
+{
+    return sm_due_walk(env, DUE_KIND, LIST_PAGE, now, "the purge entry's key", purge_logged);
 }
 
 /* ---- Filters ----------------------------------------------------------------- */

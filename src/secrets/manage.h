@@ -33,6 +33,7 @@
 #include "core/result.h"
 #include "op/op.h"
 #include "secrets/ops.h"
+#include "secrets/secrets.h"
 
 /* The handlers of manage.c, tags.c, password.c, policy.c and unsupported.c
  * are declared, with every other, by secrets/ops.h. */
@@ -45,6 +46,19 @@
  * through the "secret-due" relation DeleteSecret writes (IAM_STORE.md).
  * Returns the first failure after trying every due secret. */
 TR_RESULT sm_purge_due(const struct server_env *env, int64_t now);
+
+/* The date-ordered queues behind the purge and the rotation schedule:
+ * relations of one kind from SM_DUE_FROM, each keyed "<12-digit unix
+ * time>|<arn>", so that listing them in key order lists them by date.
+ * sm_due_walk calls `one` on every key of `kind` due at or before `now`,
+ * a page of `page` at a time, each on its own (`one` logs and commits its
+ * own work); it returns the first failure after trying every due key.
+ * `what` names the key in the error should one not fit. */
+#define SM_DUE_FROM "secretsmanager"
+#define SM_DUE_KEY_MAX (SM_ID_MAX + 32)
+TR_RESULT sm_due_walk(const struct server_env *env, const char *kind, size_t page, int64_t now,
+                      const char *what, tr_result (*one)(const struct server_env *env, const char *key,
+                                                         int64_t now));
 
 /* ListSecrets Filters: does one filter (Key, its Values) select a secret
  * with these attributes?  Values are ORed; a value starting with "!" is

@@ -530,8 +530,8 @@ static TR_RESULT job_new(const char *arn, const char *token, const char *lambda,
  * starts the rotation: of two nodes on one store, only the one whose
  * delete found the entry goes on. */
 #define ROT_KIND "secret-rot"
-#define ROT_FROM "secretsmanager"
-#define ROT_KEY_MAX (SM_ID_MAX + 32)
+#define ROT_FROM SM_DUE_FROM
+#define ROT_KEY_MAX SM_DUE_KEY_MAX
 #define ROT_PAGE 100
 
 static TR_RESULT rot_key(char *key, size_t n, int64_t when, const char *arn)
@@ -658,36 +658,20 @@ done:
     return r;
 }
 
+/* One due rotation entry, logged. */
+static tr_result rotate_logged(const struct server_env *env, const char *key, int64_t now)
+{
+    (void)env;                           /* the worker's own (R.env) serves */
+    tr_result r = rotate_due(key, now);
+    if (tr_failed(r)) log_msg("error", "rotation schedule: %s: %s", key, tr_err_type(tr_code(r)));
+    return r;
+}
+
 TR_RESULT sm_rotation_due(const struct server_env *env, int64_t now)
 {
-    char after[ROT_KEY_MAX] = "";
-    tr_result first = TR_OK;
     ENSURE_REF(env);
     if (!R.env) return TR_OK;            /* not configured (tests of the maintenance alone) */
-    for (;;) {
-        struct rel_rec *due = NULL;
-        size_t n = 0;
-        bool stop = false;
-        GUARD(env->st[0]->rel_list_from(env->st, ROT_KIND, ROT_FROM, after[0] ? after : NULL, ROT_PAGE,
-                                        &due, &n));
-        for (size_t i = 0; i < n && !stop; i++) {
-            const char *key = due[i].to;
-            if (strtoll(key, NULL, 10) > now) { stop = true; break; }      /* ordered by date */
-            tr_result r = rotate_due(key, now);
-            if (tr_failed(r)) {
-                log_msg("error", "rotation schedule: %s: %s", key, tr_err_type(tr_code(r)));
-                if (tr_ok(first)) first = r;
-            }
-            tr_result c = str_copy(after, sizeof after, key, "the rotation entry's key");
-            if (tr_failed(c)) {
-                if (tr_ok(first)) first = c;
-                stop = true;
-            }
-        }
-        rel_list_free(due, n);
-        if (stop || n < ROT_PAGE) break;
-    }
-    return first;
+    return sm_due_walk(env, ROT_KIND, ROT_PAGE, now, "the rotation entry's key", rotate_logged);
 }
 
 /* ---- RotateSecret ----------------------------------------------------------------- */
