@@ -211,10 +211,13 @@ asan: deps
 # and `make asan`.  test_kms_asym.py generates RSA-3072 and RSA-4096 keys
 # (1-3 s each natively, minutes under memcheck, past the clients' timeouts);
 # its code paths are memory-checked by `make asan` (ASan + LSan) and
-# pkey_test under valgrind.
+# pkey_test under valgrind.  test_kms_import.py likewise: every
+# GetParametersForImport generates an RSA wrapping key pair (2048 to 4096
+# bits), past the clients' timeouts under memcheck; kms_test covers its
+# token code under valgrind and `make asan` the rest.
 VALGRIND_DESELECT ?= --deselect tests/e2e/test_crash_safety.py::test_kill_at_each_file_call_of_first_start \
                      --deselect tests/e2e/test_crash_safety.py::test_sigkill_on_a_filling_disk \
-                     --deselect tests/e2e/test_kms_asym.py
+                     --deselect tests/e2e/test_kms_asym.py --deselect tests/e2e/test_kms_import.py
 VALGRIND_E2E_ENV ?= TRESOR_WHO_CAN_SEEDS=3 TRESOR_CRASH_ROUNDS=3 TRESOR_CRASH_INIT_ROUNDS=2 \
                     TRESOR_CRASH_FULL_ROUNDS=2
 # VALGRIND_SHARD=K/N runs the unit tests and only the end-to-end files whose
