@@ -71,7 +71,8 @@ static TR_RESULT get_str(const struct rd *r, const char *where, json_t *o, const
                          const char **out)
 {
     json_t *v = json_object_get(o, m);
-    *out = NULL;
+    /* A required member is never NULL, not even on failure. */
+    *out = required ? "" : NULL;
     if (!v) {
         if (required) return bad(r, where, "%s is missing", m);
         return TR_OK;
@@ -457,7 +458,8 @@ static TR_RESULT read_manifest(const struct rd *r, json_t *doc)
         const char *reg = json_string_value(v);
         if (!reg || !region_valid(reg)) return bad(r, "Manifest", "Regions[%zu] is not a region", i);
         for (size_t j = 0; j < s->nregions; j++)
-            if (strcmp(s->regions[j], reg) == 0) return bad(r, "Manifest", "Regions names %s twice", reg);
+            if (s->regions[j] && strcmp(s->regions[j], reg) == 0)
+                return bad(r, "Manifest", "Regions names %s twice", reg);
         s->regions[s->nregions++] = reg;
     }
     json_t *gaps = json_object_get(m, "Gaps");
