@@ -618,7 +618,7 @@ static int serve(int argc, char **argv)
         if (region_given && !listed)
             return cli_usage_error(NULL, &serve_cmd, "%s %s is not one of %s %s",
                                    cli_source(o.region, "TRESOR_REGION", "--region"), o.region, what, o.regions);
-        if (!region_given) o.region = region_list[0];
+        if (!region_given && nregions > 0) o.region = region_list[0];
     } else if (!o.dev) {
         region_list[0] = o.region;
         nregions = 1;

@@ -139,13 +139,19 @@ static int open_account_store(const struct cli_cmd *cmd, const char *account_id,
                               struct data_dir *dd)
 {
     const char *store = NULL;
+    int rc = 0;
+    memset(dd, 0, sizeof *dd);
     if (account_id && !account_id_valid(account_id))
-        return cli_usage_error(NULL, cmd, "--account-id must be 12 digits, not '%s'", account_id);
-    if (!region_valid(region))
-        return cli_usage_error(NULL, cmd, "%s must be a region name such as us-east-1, not '%s'",
-                               cli_source(region, "TRESOR_REGION", "--region"), region);
-    if (cli_store_arg(cmd, store_arg, &store)) return 2;
-    return open_data_dir(data_dir, store, readonly, dd);
+        rc = cli_usage_error(NULL, cmd, "--account-id must be 12 digits, not '%s'", account_id);
+    else if (!region_valid(region))
+        rc = cli_usage_error(NULL, cmd, "%s must be a region name such as us-east-1, not '%s'",
+                             cli_source(region, "TRESOR_REGION", "--region"), region);
+    else if (cli_store_arg(cmd, store_arg, &store))
+        rc = 2;
+    else
+        rc = open_data_dir(data_dir, store, readonly, dd);
+    /* 0 only with the store open (the caller uses dd.st at once). */
+    return rc ? rc : dd->st ? 0 : 1;
 }
 
 static int cmd_credentials(int argc, char **argv)
