@@ -214,8 +214,12 @@ asan: deps
 # pkey_test under valgrind.  test_kms_import.py likewise: every
 # GetParametersForImport generates an RSA wrapping key pair (2048 to 4096
 # bits), past the clients' timeouts under memcheck; kms_test covers its
-# token code under valgrind and `make asan` the rest.
+# token code under valgrind and `make asan` the rest.  test_group_commit's
+# count of syncs per write needs commits to arrive during a 30 ms sync; at
+# memcheck's pace too few do (0.81 syncs per write measured, bound 0.75):
+# a measure of grouping, not of memory, which the file's other tests check.
 VALGRIND_DESELECT ?= --deselect tests/e2e/test_crash_safety.py::test_kill_at_each_file_call_of_first_start \
+                     --deselect tests/e2e/test_group_commit.py::test_concurrent_writes_share_syncs \
                      --deselect tests/e2e/test_crash_safety.py::test_sigkill_on_a_filling_disk \
                      --deselect tests/e2e/test_kms_asym.py --deselect tests/e2e/test_kms_import.py
 VALGRIND_E2E_ENV ?= TRESOR_WHO_CAN_SEEDS=3 TRESOR_CRASH_ROUNDS=3 TRESOR_CRASH_INIT_ROUNDS=2 \
