@@ -357,6 +357,17 @@ def concurrent_creates(srv, n, prefix):
     return threads, results
 
 
+def assert_restart_keeps(srv, acked, results):
+    """Restart srv: every acknowledged write reads back, each write in
+    results is absent or whole, and tresor check passes after a clean stop."""
+    srv.start(env_extra={"TRESOR_LOG": "quiet"})
+    assert_all_read_back(srv, acked)
+    assert_absent_or_whole(srv, results)
+    srv.stop_clean()
+    p = srv.run_tresor("check", "--data-dir", srv.data_dir, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
 def assert_absent_or_whole(srv, results):
     sm = client(srv, "secretsmanager")
     names = {s["Name"] for s in sm.list_secrets(MaxResults=100)["SecretList"]}
@@ -402,12 +413,7 @@ def test_sigkill_while_writes_wait_suspended(tmp_path_factory, tls):
         assert len(results) == WAITING
         assert all(res[0] == "error" for res, _ in results.values()), results
 
-        srv.start(env_extra={"TRESOR_LOG": "quiet"})
-        assert_all_read_back(srv, acked)
-        assert_absent_or_whole(srv, results)
-        srv.stop_clean()
-        p = srv.run_tresor("check", "--data-dir", srv.data_dir, timeout=120)
-        assert p.returncode == 0, p.stdout + p.stderr
+        assert_restart_keeps(srv, acked, results)
     finally:
         srv.close()
 
@@ -433,12 +439,7 @@ def test_failed_sync_answers_every_waiter(tmp_path_factory):
         srv.stop_clean()
         assert b"sync of the write-ahead log failed: Input/output error" in srv.stderr_text()
 
-        srv.start(env_extra={"TRESOR_LOG": "quiet"})
-        assert_all_read_back(srv, acked)
-        assert_absent_or_whole(srv, results)
-        srv.stop_clean()
-        p = srv.run_tresor("check", "--data-dir", srv.data_dir, timeout=120)
-        assert p.returncode == 0, p.stdout + p.stderr
+        assert_restart_keeps(srv, acked, results)
     finally:
         srv.close()
 
@@ -472,11 +473,6 @@ def test_stop_gives_up_on_held_writes(tmp_path_factory):
         tracer.detach()
         assert srv.proc.wait(timeout=scaled(30)) == 0, srv.stderr_text()
         srv.proc = None
-        srv.start(env_extra={"TRESOR_LOG": "quiet"})
-        assert_all_read_back(srv, acked)
-        assert_absent_or_whole(srv, results)
-        srv.stop_clean()
-        p = srv.run_tresor("check", "--data-dir", srv.data_dir, timeout=120)
-        assert p.returncode == 0, p.stdout + p.stderr
+        assert_restart_keeps(srv, acked, results)
     finally:
         srv.close()
