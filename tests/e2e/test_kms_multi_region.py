@@ -14,7 +14,8 @@ then imported material that decrypts).  A multi-Region key is found by id,
 ARN and alias, listed by ListKeys in its region only.  The condition keys
 kms:MultiRegion (true/false, on CreateKey and on every key operation) and
 kms:MultiRegionKeyType (PRIMARY; absent for a single-Region key) decide
-with AWS's AccessDenied wording.  The AWS CLI's `create-key --multi-region`.
+with AWS's AccessDenied wording.  A secret under a multi-Region key, opened
+offline by `tresor check`.  The AWS CLI's `create-key --multi-region`.
 """
 
 import json
@@ -175,6 +176,26 @@ def test_multi_region_key_stays_in_its_region(tresor_factory):
     with raises_aws("NotFoundException",
                     f"Key 'arn:aws:kms:{WEST}:{ACCOUNT}:key/{md['KeyId']}' does not exist"):
         west.describe_key(KeyId=md["KeyId"])
+
+
+def test_secret_under_a_multi_region_key(tresor_factory):
+    """Secrets Manager's envelope under a multi-Region key: the value reads
+    back, the key is named in DescribeSecret, and `tresor check` opens the
+    stored blobs offline (their key id is an mrk- one)."""
+    srv = tresor_factory("mrk-secret")
+    kms, sm = srv.client("kms"), srv.client("secretsmanager")
+    md = mrk(kms)
+    sm.create_secret(Name="mrk/db", SecretString="s3cr3t-mrk", KmsKeyId=md["KeyId"])
+    sm.put_secret_value(SecretId="mrk/db", SecretString="s3cr3t-mrk-2")
+    assert sm.get_secret_value(SecretId="mrk/db")["SecretString"] == "s3cr3t-mrk-2"
+    assert sm.get_secret_value(SecretId="mrk/db",
+                               VersionStage="AWSPREVIOUS")["SecretString"] == "s3cr3t-mrk"
+    assert sm.describe_secret(SecretId="mrk/db")["KmsKeyId"] == md["KeyId"]
+    srv.stop_clean()
+    p = srv.run_tresor("check", "--data-dir", srv.data_dir)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "values decrypted 2" in p.stdout
+    assert "s3cr3t" not in p.stdout + p.stderr
 
 
 # ---- condition keys --------------------------------------------------------
