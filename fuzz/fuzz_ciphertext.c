@@ -15,7 +15,9 @@
  * key's material (FX_MATERIAL) under the context, and the same blob and
  * context go through the KMS Decrypt handler over the fixture's store
  * (fixture.h), whose keyring unwraps that material.  Seeds are blobs
- * sealed under FX_MATERIAL, so tampered copies reach the tag check.
+ * sealed under FX_MATERIAL, so tampered copies reach the tag check
+ * (mrk-version: one with the multi-Region version byte, 0x02, whose key
+ * id then names no key of the fixture).
  * Invariants: a parsed blob's parts lie inside it and add up to its
  * length; the canonical context does not depend on pair order; Decrypt
  * and the direct open agree, and a successful open returns as many bytes

@@ -59,11 +59,12 @@
  *    kms:CallerAccount, kms:ViaService (only when a service calls on the
  *    caller's behalf), kms:KeySpec, kms:KeyUsage (and their deprecated
  *    names kms:CustomerMasterKeySpec, kms:CustomerMasterKeyUsage),
- *    kms:KeyOrigin, kms:MultiRegion of the key, and -- "IAM policies
+ *    kms:KeyOrigin, kms:MultiRegion of the key (and for a multi-Region
+ *    key kms:MultiRegionKeyType), and -- "IAM policies
  *    only", so absent when the key policy is evaluated (identity_only) --
  *    kms:ResourceAliases (multi-valued) and aws:ResourceTag/<k> for each
  *    of the key's tags;
- *  - CreateKey: the same kms:Key* and kms:MultiRegion of the key asked
+ *  - CreateKey: the same kms:Key* and kms:MultiRegion[KeyType] of the key asked
  *    for (its defaults when a member is omitted), kms:CallerAccount,
  *    aws:RequestTag/<k> and aws:TagKeys for its Tags, and
  *    kms:BypassPolicyLockoutSafetyCheck when the member is in the request
@@ -295,7 +296,11 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
         GUARD(kctx_one(c, "kms:CustomerMasterKeySpec", props->key_spec));
         GUARD(kctx_one(c, "kms:CustomerMasterKeyUsage", props->key_usage));
         GUARD(kctx_one(c, "kms:KeyOrigin", props->origin));
-        GUARD(kctx_one(c, "kms:MultiRegion", "false"));
+        bool multi = kms_key_is_multi_region(props);
+        GUARD(kctx_one(c, "kms:MultiRegion", multi ? "true" : "false"));
+        /* Only a multi-Region key has a type: PRIMARY for each key
+         * tresor makes (ReplicateKey is not served). */
+        if (multi) GUARD(kctx_one(c, "kms:MultiRegionKeyType", "PRIMARY"));
     }
     if (in) GUARD(kctx_one(c, "kms:EncryptionAlgorithm", in->enc_alg));
     if (in) GUARD(kctx_one(c, "kms:SigningAlgorithm", in->sign_alg));

@@ -2,7 +2,7 @@
  * ciphertext.c -- serialize, parse, seal and open the KMS ciphertext blob.
  *
  * Layout (v1), 65 bytes of overhead:
- *   ver:u8 = 0x01 | key_id:16 | material_version:u32 BE | salt:16 | iv:12
+ *   ver:u8 = 0x01 (UUID key) or 0x02 (mrk- key) | key_id:16 | material_version:u32 BE | salt:16 | iv:12
  *   | body:N | tag:16
  * The 49 bytes before the body are the header.  Each blob is sealed with
  * its own AES-256-GCM key,
@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CT_V1 0x01
 #define CT_SALT_LEN 16
 #define CT_HEADER_LEN (1 + CT_KEY_ID_LEN + 4 + CT_SALT_LEN + AEAD_IV_LEN)   /* 49 */
 #define CT_AAD_MAX (1u << 20)   /* header + canonical context; requests are capped far lower */
@@ -87,6 +86,35 @@ void uuid_from_bytes(const uint8_t in[CT_KEY_ID_LEN], char out[37])
     out[36] = '\0';
 }
 
+TR_RESULT ct_key_id_to_bytes(const char *key_id, uint8_t *version, uint8_t out[CT_KEY_ID_LEN])
+{
+    ENSURE(key_id != NULL && version != NULL && out != NULL, TR_E_INTERNAL);
+    if (strncmp(key_id, "mrk-", 4) != 0) {
+        GUARD(uuid_to_bytes(key_id, out));
+        *version = CT_V1;
+        return TR_OK;
+    }
+    /* Lowercase only: the text form comes back from the bytes. */
+    bool ok = strnlen(key_id, 37) == 4 + 2 * CT_KEY_ID_LEN;
+    for (size_t i = 4; ok && i < 4 + 2 * CT_KEY_ID_LEN; i++)
+        ok = (key_id[i] >= '0' && key_id[i] <= '9') || (key_id[i] >= 'a' && key_id[i] <= 'f');
+    if (!ok || !hex_decode(key_id + 4, 2 * CT_KEY_ID_LEN, out))
+        BAIL(TR_E_KMS_NOT_FOUND, "Invalid keyId '%s'", key_id);
+    *version = CT_V1_MRK;
+    return TR_OK;
+}
+
+void ct_key_id_from_bytes(uint8_t version, const uint8_t in[CT_KEY_ID_LEN], char out[37])
+{
+    if (version != CT_V1_MRK) {
+        uuid_from_bytes(in, out);
+        return;
+    }
+    memcpy(out, "mrk-", 4);
+    hex_encode(in, CT_KEY_ID_LEN, out + 4);
+    out[4 + 2 * CT_KEY_ID_LEN] = '\0';
+}
+
 /* ---- the blob ---- */
 
 TR_RESULT ciphertext_parse(const uint8_t *blob, size_t len, struct ct_blob *out)
@@ -97,7 +125,7 @@ TR_RESULT ciphertext_parse(const uint8_t *blob, size_t len, struct ct_blob *out)
     ENSURE(out != NULL && (blob != NULL || len == 0), TR_E_KMS_INVALID_CIPHERTEXT);
 
     GUARD(rd_u8(&r, &ct.version));
-    ENSURE(ct.version == CT_V1, TR_E_KMS_INVALID_CIPHERTEXT);
+    ENSURE(ct.version == CT_V1 || ct.version == CT_V1_MRK, TR_E_KMS_INVALID_CIPHERTEXT);
     GUARD(rd_bytes(&r, ct.key_id, CT_KEY_ID_LEN));
     GUARD(rd_u32be(&r, &ct.material_version));
     GUARD(rd_ptr(&r, CT_SALT_LEN, &ct.salt));
@@ -210,6 +238,14 @@ TR_RESULT ciphertext_seal(const uint8_t key_id[CT_KEY_ID_LEN], uint32_t material
                           const uint8_t material[32], const struct enc_ctx *ctx,
                           const uint8_t *pt, size_t pt_len, struct buf *out)
 {
+    return ciphertext_seal_as(CT_V1, key_id, material_version, material, ctx, pt, pt_len, out);
+}
+
+TR_RESULT ciphertext_seal_as(uint8_t version, const uint8_t key_id[CT_KEY_ID_LEN],
+                             uint32_t material_version, const uint8_t material[32],
+                             const struct enc_ctx *ctx, const uint8_t *pt, size_t pt_len,
+                             struct buf *out)
+{
     uint8_t hdr[CT_HEADER_LEN], key[AEAD_KEY_LEN];
     uint8_t *salt = hdr + 1 + CT_KEY_ID_LEN + 4, *iv = salt + CT_SALT_LEN;
     struct buf aad = BUF_INIT(CT_AAD_MAX);
@@ -218,8 +254,9 @@ TR_RESULT ciphertext_seal(const uint8_t key_id[CT_KEY_ID_LEN], uint32_t material
 
     ENSURE(key_id && material && out && (pt || pt_len == 0), TR_E_INTERNAL);
     ENSURE(pt_len <= CT_MAX_PLAINTEXT, TR_E_INTERNAL);   /* callers enforce API limits */
+    ENSURE(version == CT_V1 || version == CT_V1_MRK, TR_E_INTERNAL);
 
-    hdr[0] = CT_V1;
+    hdr[0] = version;
     memcpy(hdr + 1, key_id, CT_KEY_ID_LEN);
     put_u32be(hdr + 1 + CT_KEY_ID_LEN, material_version);
     r = rand_bytes(salt, CT_SALT_LEN + AEAD_IV_LEN);
@@ -250,12 +287,12 @@ fail:
 static bool blob_consistent(const struct ct_blob *ct)
 {
     uint8_t mv[4];
-    if (ct->version != CT_V1 || !ct->header || ct->header_len != CT_HEADER_LEN
+    if ((ct->version != CT_V1 && ct->version != CT_V1_MRK) || !ct->header || ct->header_len != CT_HEADER_LEN
         || !ct->salt || !ct->iv || !ct->tag || (!ct->body && ct->body_len)
         || ct->body_len > CT_MAX_PLAINTEXT)
         return false;
     put_u32be(mv, ct->material_version);
-    return ct->header[0] == CT_V1
+    return ct->header[0] == ct->version
            && memcmp(ct->header + 1, ct->key_id, CT_KEY_ID_LEN) == 0
            && memcmp(ct->header + 1 + CT_KEY_ID_LEN, mv, 4) == 0
            && ct->salt == ct->header + 1 + CT_KEY_ID_LEN + 4

@@ -133,11 +133,12 @@ TR_RESULT kms_blob_seal(struct req_ctx *rc, const struct key_rec *k,
                         const struct enc_ctx *ctx, const uint8_t *pt, size_t n,
                         struct buf *blob)
 {
-    uint8_t kid[CT_KEY_ID_LEN];
+    uint8_t kid[CT_KEY_ID_LEN], ver;
     struct buf m = BUF_SECRET(64);
-    GUARD(uuid_to_bytes(k->key_id, kid));
+    GUARD(ct_key_id_to_bytes(k->key_id, &ver, kid));
     tr_result r = kms_material_load(rc->st, rc->kr, k->key_id, k->current_material, &m);
-    if (tr_ok(r)) r = ciphertext_seal(kid, k->current_material, m.data, ctx, pt, n, blob);
+    if (tr_ok(r))
+        r = ciphertext_seal_as(ver, kid, k->current_material, m.data, ctx, pt, n, blob);
     buf_free(&m);
     return r;
 }
@@ -238,7 +239,7 @@ static TR_RESULT blob_open(struct req_ctx *rc, const char *key_id, const char *a
         *key = given;
         memset(&given, 0, sizeof given);
     } else {
-        uuid_from_bytes(ct.key_id, blob_key);
+        ct_key_id_from_bytes(ct.version, ct.key_id, blob_key);
         if (key_id) {
             if (strcmp(given.key_id, blob_key) != 0) {
                 r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INCORRECT_KEY,
@@ -307,7 +308,7 @@ TR_RESULT kms_blob_open_offline(store_t st, const struct keyring *kr, const uint
     struct ct_blob ct;
     key_id[0] = '\0';
     GUARD(ciphertext_parse(blob, blob_len, &ct));
-    uuid_from_bytes(ct.key_id, key_id);
+    ct_key_id_from_bytes(ct.version, ct.key_id, key_id);
     GUARD(open_parsed(st, kr, key_id, &ct, ctx_json, pt));
     *material = ct.material_version;
     return TR_OK;

@@ -49,6 +49,12 @@
  * Material is unwrapped into a secret buf for one operation and wiped at
  * once (buf_free).
  *
+ * Multi-Region keys (CreateKey MultiRegion=true) differ only in their id,
+ * "mrk-" and 32 lowercase hex digits (kms_key_is_multi_region), which
+ * DescribeKey answers as MultiRegion true with a MultiRegionConfiguration
+ * and which their ciphertext blobs carry (ciphertext.h, CT_V1_MRK).  Each
+ * is its region's primary: ReplicateKey is not served yet.
+ *
  * Transactions: handlers flagged OP_WRITE run inside one store transaction
  * opened by the router, so a failure leaves nothing behind; read-only
  * handlers never write.  Dates are rc->now (tr_now: wall clock plus the
@@ -62,6 +68,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/json.h"
 #include "core/secmem.h"
 #include "core/str.h"
@@ -257,6 +264,22 @@ fail:
     return r;
 }
 
+bool kms_key_is_multi_region(const struct key_rec *k)
+{
+    return strncmp(k->key_id, "mrk-", 4) == 0;
+}
+
+/* MultiRegionConfiguration of a multi-Region key (DescribeKey: "present
+ * only when the value of the MultiRegion field is True").  A key is the
+ * primary of its multi-Region key until ReplicateKey is served: its
+ * PrimaryKey names itself and it has no replicas. */
+static TR_RESULT multi_region_config(const struct key_rec *k, json_t *md)
+{
+    json_t *conf = json_pack("{s:s, s:{s:s, s:s}, s:[]}", "MultiRegionKeyType", "PRIMARY",
+                             "PrimaryKey", "Arn", k->arn, "Region", k->region, "ReplicaKeys");
+    return kms_set(md, "MultiRegionConfiguration", conf);
+}
+
 TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out)
 {
     json_t *md = json_object();
@@ -297,7 +320,11 @@ TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out)
     SET("KeySpec", json_string(k->key_spec));
     r = kms_key_algorithms(k, md);
     if (tr_failed(r)) goto fail;
-    SET("MultiRegion", json_false());
+    SET("MultiRegion", json_boolean(kms_key_is_multi_region(k)));
+    if (kms_key_is_multi_region(k)) {
+        r = multi_region_config(k, md);
+        if (tr_failed(r)) goto fail;
+    }
     if (pending) SET("PendingDeletionWindowInDays", json_integer(k->pending_window_days));
     /* Symmetric encryption keys only, as AWS: key material ids name
      * rotatable material. */
@@ -444,16 +471,23 @@ KMS_HANDLER(op_create_key)
     if (xks)
         BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support external key stores "
              "(XksKeyId) yet.");
-    if (multi)
-        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support multi-Region keys "
-             "(MultiRegion=true) yet.");
     /* The key asked for, before it exists: its properties are condition
      * keys of CreateKey, and the lockout check evaluates PutKeyPolicy on
      * its ARN. */
     struct key_rec proto;
     char new_id[37], res[64], arn[KMS_ARN_MAX + 1];
     memset(&proto, 0, sizeof proto);
-    GUARD(rand_uuid(new_id));
+    /* A multi-Region key's id is "mrk-" and 32 lowercase hex digits,
+     * the same in every region it is replicated to. */
+    if (multi) {
+        uint8_t raw[16];
+        GUARD(rand_bytes(raw, sizeof raw));
+        memcpy(new_id, "mrk-", 4);
+        hex_encode(raw, sizeof raw, new_id + 4);
+        new_id[4 + 2 * sizeof raw] = '\0';
+    } else {
+        GUARD(rand_uuid(new_id));
+    }
     snprintf(res, sizeof res, "key/%s", new_id);     /* fits: new_id[37] in res[64] */
     GUARD(kms_arn(arn, sizeof arn, rc->region, rc->who.account_id, res));
     STR_COPY_ARRAY(proto.key_id, new_id);

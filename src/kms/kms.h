@@ -320,6 +320,8 @@ TR_RESULT kms_material_load_any(store_t st, const struct keyring *kr, const char
                                 uint32_t version, struct buf *out);
 /* KeyMaterialId of a material version: 64 lowercase hex characters. */
 TR_RESULT kms_material_id(const char *key_id, uint32_t version, char out[65]);
+/* A multi-Region key: its id is "mrk-" + 32 hex (CreateKey MultiRegion). */
+bool kms_key_is_multi_region(const struct key_rec *k);
 /* The KeyMetadata structure of DescribeKey/CreateKey. */
 TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out);
 

@@ -49,6 +49,8 @@ static bool all_hex(const char *s, size_t n)
 bool kms_is_key_id(const char *s)
 {
     size_t n = strlen(s);
+    /* "mrk-" and 32 hex digits is 36 characters too: test it first. */
+    if (n == 4 + 32 && strncmp(s, "mrk-", 4) == 0) return all_hex(s + 4, 32);
     if (n == 36) {
         for (size_t i = 0; i < 36; i++) {
             bool dash = i == 8 || i == 13 || i == 18 || i == 23;
@@ -56,7 +58,7 @@ bool kms_is_key_id(const char *s)
         }
         return true;
     }
-    return n == 4 + 32 && strncmp(s, "mrk-", 4) == 0 && all_hex(s + 4, 32);
+    return false;
 }
 
 bool kms_action_cross_account(const char *action)

@@ -118,7 +118,7 @@ class Driver:
         pol = policy_doc({"Sid": "Enable IAM User Permissions", "Effect": "Allow",
                           "Principal": {"AWS": ROOT_ARN}, "Action": "kms:*", "Resource": "*"})
         self.deco_key = self.do("CreateKey (tags, policy, bypass)", a.create_key,
-                                Description="drv decorated", Policy=pol,
+                                Description="drv decorated", Policy=pol, MultiRegion=True,
                                 BypassPolicyLockoutSafetyCheck=True,
                                 Tags=[{"TagKey": "dept", "TagValue": "x"}])["KeyMetadata"]["KeyId"]
         self.do("CreateKey (bypass false, policy)", a.create_key, Policy=pol,
@@ -237,11 +237,12 @@ class Driver:
         without MessageType (RAW by default)."""
         a, k = self.admin.kms, who.kms
         if not hasattr(self, "sign_keys"):
+            # The tagged keys are multi-Region (kms:MultiRegionKeyType).
             tag = [{"TagKey": "dept", "TagValue": "x"}]
             self.sign_keys = [a.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", **t)
-                              ["KeyMetadata"]["KeyId"] for t in ({}, {"Tags": tag})]
+                              ["KeyMetadata"]["KeyId"] for t in ({}, {"Tags": tag, "MultiRegion": True})]
             self.mac_keys = [a.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", **t)
-                             ["KeyMetadata"]["KeyId"] for t in ({}, {"Tags": tag})]
+                             ["KeyMetadata"]["KeyId"] for t in ({}, {"Tags": tag, "MultiRegion": True})]
             self.rsa_key = a.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
             a.create_alias(AliasName="alias/drv-sign", TargetKeyId=self.sign_keys[1])
             a.create_alias(AliasName="alias/drv-mac", TargetKeyId=self.mac_keys[1])
@@ -293,7 +294,7 @@ class Driver:
         a = self.admin.kms
         tag = [{"TagKey": "dept", "TagValue": "x"}]
         keys = [a.create_key(Origin="EXTERNAL", **t)["KeyMetadata"]["KeyId"]
-                for t in ({}, {"Tags": tag})]
+                for t in ({}, {"Tags": tag, "MultiRegion": True})]
         a.create_alias(AliasName="alias/drv-import", TargetKeyId=keys[1])
         h = hashes.SHA256()
         oaep = padding.OAEP(mgf=padding.MGF1(algorithm=h), algorithm=h, label=None)

@@ -364,7 +364,7 @@ static void parse_limits(void **state)
     assert_int_equal(tr_code(ciphertext_parse(b, OVERHEAD - 1, &ct)),
                      TR_E_KMS_INVALID_CIPHERTEXT);
     for (int v = 0; v < 256; v++) {
-        if (v == 1) continue;
+        if (v == CT_V1 || v == CT_V1_MRK) continue;
         b[0] = (uint8_t)v;
         assert_int_equal(tr_code(ciphertext_parse(b, OVERHEAD + 1, &ct)),
                          TR_E_KMS_INVALID_CIPHERTEXT);
@@ -499,10 +499,68 @@ static void uuid_conversions(void **state)
     assert_int_equal(tr_code(uuid_to_bytes(NULL, raw)), TR_E_INTERNAL);
 }
 
+/* A multi-Region key id: "mrk-" + 32 lowercase hex <-> CT_V1_MRK and its
+ * 16 bytes; a blob sealed with it says CT_V1_MRK, opens, and does not
+ * open once its version byte claims a UUID key (the header is AAD). */
+static void mrk_key_ids(void **state)
+{
+    (void)state;
+    static const char mrk[] = "mrk-1234abcd12ab34cd56ef1234567890ab";
+    uint8_t raw[CT_KEY_ID_LEN], ver = 0;
+    char text[37];
+    assert_true(tr_ok(ct_key_id_to_bytes(mrk, &ver, raw)));
+    assert_int_equal(ver, CT_V1_MRK);
+    assert_memory_equal(raw, "\x12\x34\xab\xcd\x12\xab\x34\xcd\x56\xef\x12\x34\x56\x78\x90\xab", 16);
+    ct_key_id_from_bytes(ver, raw, text);
+    assert_string_equal(text, mrk);
+    /* The same bytes as a UUID key: the version tells them apart. */
+    ct_key_id_from_bytes(CT_V1, raw, text);
+    assert_string_equal(text, key_uuid);
+    assert_true(tr_ok(ct_key_id_to_bytes(key_uuid, &ver, raw)));
+    assert_int_equal(ver, CT_V1);
+
+    static const char *bad[] = {
+        "mrk-", "mrk-1234abcd12ab34cd56ef1234567890a", "mrk-1234abcd12ab34cd56ef1234567890abc",
+        "mrk-1234ABCD12ab34cd56ef1234567890ab", "mrk-1234abcd12ab34cd56ef1234567890ag",
+        "mrk_1234abcd12ab34cd56ef1234567890ab", "mrk-1234abcd-12ab-34cd-56ef-1234567890",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(tr_code(ct_key_id_to_bytes(bad[i], &ver, raw)), TR_E_KMS_NOT_FOUND);
+        assert_non_null(strstr(tr_last_error()->message, "Invalid keyId"));
+    }
+    assert_int_equal(tr_code(ct_key_id_to_bytes(NULL, &ver, raw)), TR_E_INTERNAL);
+
+    struct buf blob = BUF_INIT(1 << 16), pt = BUF_SECRET(64);
+    assert_true(tr_ok(ct_key_id_to_bytes(mrk, &ver, raw)));
+    assert_true(tr_ok(ciphertext_seal_as(ver, raw, 3, fx.material, &sm_ctx, fx.pt, 10, &blob)));
+    struct ct_blob ct;
+    assert_true(tr_ok(ciphertext_parse(blob.data, blob.len, &ct)));
+    assert_int_equal(ct.version, CT_V1_MRK);
+    ct_key_id_from_bytes(ct.version, ct.key_id, text);
+    assert_string_equal(text, mrk);
+    assert_true(tr_ok(ciphertext_open(&ct, fx.material, &sm_ctx, &pt)));
+    assert_memory_equal(pt.data, fx.pt, 10);
+    pt.len = 0;
+    /* Tamper: the version byte flipped to a UUID key's, or to one unknown. */
+    blob.data[0] = CT_V1;
+    assert_true(tr_ok(ciphertext_parse(blob.data, blob.len, &ct)));
+    assert_int_equal(tr_code(ciphertext_open(&ct, fx.material, &sm_ctx, &pt)),
+                     TR_E_KMS_INVALID_CIPHERTEXT);
+    assert_int_equal(pt.len, 0);
+    blob.data[0] = 0x03;
+    assert_int_equal(tr_code(ciphertext_parse(blob.data, blob.len, &ct)), TR_E_KMS_INVALID_CIPHERTEXT);
+    /* An unknown version is refused by the sealer too. */
+    assert_int_equal(tr_code(ciphertext_seal_as(0x03, raw, 1, fx.material, NULL, fx.pt, 1, &blob)),
+                     TR_E_INTERNAL);
+    buf_free(&blob);
+    buf_free(&pt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
+        cmocka_unit_test(mrk_key_ids),
         cmocka_unit_test(round_trip_sizes_and_contexts),
         cmocka_unit_test(seal_is_randomized_and_appends),
         cmocka_unit_test(seal_limits),

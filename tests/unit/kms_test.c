@@ -123,8 +123,9 @@ static json_t *call_ok(const char *name, json_t *in)
     assert_non_null(in);
     tr_result r = run(name, in, &out);
     if (tr_failed(r))
-        fail_msg("%s failed: %s: %s", name, tr_err_type(tr_code(r)),
-                 tr_last_error()->has_message ? tr_last_error()->message : "(no message)");
+        fail_msg("%s failed: %s: %s (%s:%d)", name, tr_err_type(tr_code(r)),
+                 tr_last_error()->has_message ? tr_last_error()->message : "(no message)",
+                 tr_last_error()->file, tr_last_error()->line);
     json_decref(in);
     if (!out) out = json_object();
     return out;
@@ -499,6 +500,61 @@ static void test_list_keys_paging(void **state)
     call_err("ListKeys", json_pack("{s:i}", "Limit", 1001), TR_E_VALIDATION,
              "1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: "
              "Member must have value less than or equal to 1000");
+}
+
+/* A multi-Region key (CreateKey MultiRegion): an "mrk-" id, MultiRegion
+ * true and its configuration (the primary, no replicas yet); a ciphertext
+ * under it names it (a CT_V1_MRK blob) and decrypts without KeyId; a
+ * tampered key-id byte names no key. */
+static void test_multi_region_key(void **state)
+{
+    (void)state;
+    json_t *o = call_ok("CreateKey", json_pack("{s:b, s:s}", "MultiRegion", 1, "Description", "mrk"));
+    json_t *md = json_object_get(o, "KeyMetadata");
+    char id[37], arn[128];
+    snprintf(id, sizeof id, "%s", sget(md, "KeyId"));
+    key_arn(id, arn, sizeof arn);
+    assert_int_equal(strlen(id), 36);
+    assert_memory_equal(id, "mrk-", 4);
+    for (size_t i = 4; i < 36; i++) assert_non_null(strchr("0123456789abcdef", id[i]));
+    assert_true(kms_is_key_id(id));
+    assert_true(json_is_true(json_object_get(md, "MultiRegion")));
+    json_t *mc = json_object_get(md, "MultiRegionConfiguration");
+    assert_string_equal(sget(mc, "MultiRegionKeyType"), "PRIMARY");
+    assert_string_equal(sget(json_object_get(mc, "PrimaryKey"), "Arn"), arn);
+    assert_string_equal(sget(json_object_get(mc, "PrimaryKey"), "Region"), "us-east-1");
+    assert_int_equal(json_array_size(json_object_get(mc, "ReplicaKeys")), 0);
+    assert_true(json_is_array(json_object_get(mc, "ReplicaKeys")));
+    json_decref(o);
+
+    o = call_ok("DescribeKey", json_pack("{s:s}", "KeyId", id));
+    assert_true(json_is_true(json_object_get(json_object_get(o, "KeyMetadata"), "MultiRegion")));
+    json_decref(o);
+    /* A single-Region key has no configuration. */
+    const char *single = new_key(0);
+    o = call_ok("DescribeKey", json_pack("{s:s}", "KeyId", single));
+    assert_true(json_is_false(json_object_get(json_object_get(o, "KeyMetadata"), "MultiRegion")));
+    assert_null(json_object_get(json_object_get(o, "KeyMetadata"), "MultiRegionConfiguration"));
+    json_decref(o);
+
+    char *blob = encrypt(id, "across regions", json_pack("{s:s}", "k", "v"));
+    struct buf raw = BUF_INIT(1 << 16);
+    assert_int_equal(tr_code(b64_decode(blob, strlen(blob), &raw)), TR_E_OK);
+    assert_int_equal(raw.data[0], CT_V1_MRK);
+    decrypt_eq(blob, json_pack("{s:s}", "k", "v"), "across regions");
+    o = call_ok("Decrypt", json_pack("{s:s, s:s, s:{s:s}}", "CiphertextBlob", blob, "KeyId", arn,
+                "EncryptionContext", "k", "v"));
+    assert_string_equal(sget(o, "KeyId"), arn);
+    json_decref(o);
+    /* The version byte as a UUID key's: another key id, not this key. */
+    raw.data[0] = CT_V1;
+    char *t = b64(raw.data, raw.len);
+    call_err("Decrypt", json_pack("{s:s, s:{s:s}}", "CiphertextBlob", t, "EncryptionContext", "k", "v"),
+             TR_E_ACCESS_DENIED, "The ciphertext refers to a customer master key that does not exist, "
+             "does not exist in this region, or you are not allowed to access.");
+    free(t);
+    buf_free(&raw);
+    free(blob);
 }
 
 /* ---- Encrypt / Decrypt ------------------------------------------------------ */
@@ -1833,8 +1889,6 @@ static void test_create_key_validation(void **state)
     call_err("CreateKey", json_pack("{s:s}", "Origin", "AWS_CLOUDHSM"), TR_E_KMS_UNSUPPORTED,
              "tresor does not support Origin AWS_CLOUDHSM yet: only AWS_KMS and EXTERNAL keys "
              "can be created.");
-    call_err("CreateKey", json_pack("{s:b}", "MultiRegion", 1), TR_E_KMS_UNSUPPORTED,
-             "tresor does not support multi-Region keys (MultiRegion=true) yet.");
     call_err("CreateKey", json_pack("{s:s}", "CustomKeyStoreId", "cks-1234"), TR_E_KMS_UNSUPPORTED,
              "tresor does not support custom key stores (CustomKeyStoreId) yet.");
     call_err("CreateKey", json_pack("{s:s}", "XksKeyId", "ext-key"), TR_E_KMS_UNSUPPORTED,
@@ -2209,6 +2263,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ops_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_describe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multi_region_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cross_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_keys_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
