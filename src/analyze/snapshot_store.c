@@ -42,8 +42,15 @@
 #include "iam/bindings.h"
 #include "secrets/secrets.h"
 
-/* A policy that allows nothing: the stand-in for one a snapshot lacks. */
-#define NOTHING_POLICY "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+/* The stand-in for a key policy a snapshot lacks: one that compiles and
+ * allows nothing (its one statement's condition never holds: every
+ * request has aws:PrincipalArn), its Sid saying why, so every decision on
+ * the key is an implicit deny -- never an allow the real policy might not
+ * give, never an explicit deny it might not hold.  %s: the account. */
+#define GAP_POLICY                                                                                   \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"TresorSnapshotGapKeyPolicyNotRead\","      \
+    "\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::%s:root\"},\"Action\":\"kms:DescribeKey\"," \
+    "\"Resource\":\"*\",\"Condition\":{\"Null\":{\"aws:PrincipalArn\":\"true\"}}}]}"
 
 static const char *jstr(const json_t *o, const char *m)
 {
@@ -310,7 +317,10 @@ static TR_RESULT load_key(store_t st, const struct snapshot *s, const struct sna
     if (!(r.arn != NULL)) BAIL(TR_E_VALIDATION, "%.200s: key %.40s: DescribeKey has no Arn", s->name, k->key_id);
     const char *desc = jstr(m, "Description");
     r.description = (char *)(desc ? desc : "");
-    r.policy = (char *)(k->policy ? k->policy : NOTHING_POLICY);
+    char gap[sizeof GAP_POLICY + ACCOUNT_ID_LEN];
+    /* fits: the format with a 12-digit account */
+    snprintf(gap, sizeof gap, GAP_POLICY, s->account);
+    r.policy = (char *)(k->policy ? k->policy : gap);
     GUARD(field(r.key_state, sizeof r.key_state, jstr(m, "KeyState"), KEY_STATE_ENABLED));
     GUARD(field(r.key_usage, sizeof r.key_usage, jstr(m, "KeyUsage"), "ENCRYPT_DECRYPT"));
     const char *spec = jstr(m, "KeySpec");

@@ -76,12 +76,7 @@ static const struct cli_cmd what_cmd = {
     what_opts, NULL, NULL,
 };
 
-/* Answering from snapshots: the files, loaded, and their gaps. */
-#define MAX_SNAPSHOTS 64
-struct snapset {
-    struct snapshot s[MAX_SNAPSHOTS];
-    size_t n;
-};
+/* Answering from snapshots: the files, loaded, with their gaps. */
 static struct snapset *g_snaps;     /* NULL: answering from the store */
 
 /* The gaps of the snapshots that touch secret t (its ARN and name, its
@@ -328,36 +323,6 @@ out:
     return rc;
 }
 
-/* --snapshot FILE...: the files read and loaded into an in-memory
- * store (snapshot_store_load) in d->st; 0, or 2 after saying why
- * (nothing then left open). */
-static int open_snapshots(const char *const *files, size_t n, struct data_dir *d,
-                          struct snapset **out)
-{
-    struct snapset *ss = calloc(1, sizeof *ss);
-    *out = NULL;
-    if (!ss || tr_failed(crypto_init())) { free(ss); return die("snapshot"); }
-    for (; ss->n < n; ss->n++) {
-        if (tr_failed(snapshot_load(files[ss->n], &ss->s[ss->n]))) {
-            (void)die("snapshot");
-            goto fail;
-        }
-    }
-    if (tr_failed(store_sqlite_open_memory(&d->st))) { (void)die("in-memory store"); goto fail; }
-    if (tr_failed(snapshot_store_load(d->st, ss->s, ss->n))) {
-        (void)die("snapshot");
-        d->st[0]->close(d->st);
-        d->st = NULL;
-        goto fail;
-    }
-    *out = ss;
-    return 0;
-fail:
-    for (size_t i = 0; i < ss->n; i++) snapshot_free(&ss->s[i]);
-    free(ss);
-    return 2;
-}
-
 int cmd_who_can(int argc, char **argv)
 {
     bool what = strcmp(argv[0], "what-can-decrypt") == 0;
@@ -419,7 +384,7 @@ int cmd_who_can(int argc, char **argv)
     struct data_dir dd = { 0 };
     struct snapset *snaps = NULL;
     if (nsnap > 0) {
-        if (open_snapshots(snap_files, nsnap, &dd, &snaps)) return 2;
+        if (cli_open_snapshots(snap_files, nsnap, &dd, &snaps)) return 2;
     } else if (open_data_dir(data_dir, store, false, &dd)) {
         return 2;
     }
@@ -521,9 +486,7 @@ out:
     if (have_target) az_target_free(&t);
     if (snap) st[0]->read_end(st);
     if (snaps) {
-        st[0]->close(st);
-        for (size_t i = 0; i < snaps->n; i++) snapshot_free(&snaps->s[i]);
-        free(snaps);
+        cli_close_snapshots(&dd, snaps);
         g_snaps = NULL;
     } else {
         close_data_dir(&dd);

@@ -8,11 +8,17 @@ secret and every principal.  And the hand-made AWS CLI-shape fixtures
 (tests/data/snapshots, with paging and a cross-account pair) load and
 answer.
 """
+import concurrent.futures
 import json
 import os
 
-from tresor_e2e import run_tresor_cmd
+from tresor_e2e import TresorServer, run_tresor_cmd
 from test_snapshot import build, collect, ACCOUNT, REGION
+from test_who_can_random import Scenario, THREADS
+
+# The generated scenarios of the agreement test (test_who_can_random.py)
+# the round trip builds, collects and answers: TRESOR_SNAPSHOT_SEEDS.
+SEEDS = int(os.environ.get("TRESOR_SNAPSHOT_SEEDS", "12"))
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "data", "snapshots")
 
@@ -64,6 +70,69 @@ def test_round_trip_equals_the_store(tresor_factory, tmp_path):
     a = answer(srv, "who-can-decrypt", made["s1"], "--data-dir", srv.data_dir)
     b = answer(srv, "who-can-decrypt", made["s1"], "--snapshot", str(out))
     assert a == b
+
+
+def same_answers(srv, snaps, account):
+    """who-can-decrypt --all of account from the store and from the
+    snapshots: equal, secret by secret (the snapshots' own "gaps": [])."""
+    args = [x for f in snaps for x in ("--snapshot", str(f))]
+    store = by_secret(answer(srv, "who-can-decrypt", "--all", "--account", account, "--region", REGION,
+                             "--data-dir", srv.data_dir, "--format", "json"))
+    snap = by_secret(answer(srv, "who-can-decrypt", "--all", "--account", account, "--region", REGION,
+                            *args, "--format", "json"))
+    assert set(store) == set(snap), account
+    readers = 0
+    for arn in store:
+        assert snap[arn].pop("gaps") == [], arn
+        assert snap[arn] == store[arn], f"{arn}:\nstore {json.dumps(store[arn])[:3000]}\n" \
+                                        f"snapshot {json.dumps(snap[arn])[:3000]}"
+        readers += len(store[arn]["principals"])
+    return len(store), readers
+
+
+def test_generated_scenarios_round_trip(tmp_path_factory):
+    """The agreement test's generated scenarios (users, groups, managed
+    and inline policies, boundaries, tags, roles with cross-account trust,
+    customer keys with conditions and Deny, grants, the managed key,
+    secrets with resource policies), built in tresor through the API in
+    accounts A (one per seed) and B, every account collected with `tresor
+    snapshot collect`, then answered from all the snapshots together:
+    every secret's answer and every principal's what-can-decrypt equal
+    the store's."""
+    seeds = list(range(1, SEEDS + 1))
+    tmp = tmp_path_factory.mktemp("tresor-snap-round")
+    srv = TresorServer("snap-round", tmp)
+    srv.start(env_extra={"TRESOR_LOG": "quiet"})
+    try:
+        b = srv.create_account("730000000001")
+        made = [(seed, srv.create_account(f"74{seed:010d}")) for seed in seeds]
+        scs = [Scenario(seed, a, b) for seed, a in made]
+        with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(lambda sc: sc.build(), scs))
+        snaps = [tmp / "default.json"]
+        p = collect(srv, snaps[0])
+        assert p.returncode == 0, p.stderr
+        for caller in [b] + [a for _, a in made]:
+            snaps.append(tmp / f"{caller.account}.json")
+            p = collect(srv, snaps[-1], creds=caller)
+            assert p.returncode == 0, p.stderr
+        secrets = readers = principals = 0
+        args = [x for f in snaps for x in ("--snapshot", str(f))]
+        for sc in scs:
+            n, r = same_answers(srv, snaps, sc.A)
+            assert n == len(sc.secrets)
+            secrets += n
+            readers += r
+            for who in sorted(set(sc.callers) | set(sc.roles)):
+                a = answer(srv, "what-can-decrypt", who, "--data-dir", srv.data_dir, "--format", "json")
+                s = answer(srv, "what-can-decrypt", who, *args, "--format", "json")
+                assert json.loads(a) == json.loads(s), who
+                principals += 1
+        print(f"\nsnapshot round trip: {len(seeds)} generated scenarios, {secrets} secrets "
+              f"({readers} readers listed), {principals} principals' what-can-decrypt: all equal")
+        assert secrets >= len(seeds) and readers > 0
+    finally:
+        srv.close()
 
 
 def run(tmp_path, *args):
@@ -135,3 +204,38 @@ def test_snapshot_usage_errors(tmp_path):
     p = run(tmp_path, "who-can-decrypt", "nope", "--account", "111111111111", "--region", "us-west-2",
             "--snapshot", a)
     assert p.returncode == 1 and p.stderr == "tresor: nope: no secret nope\n", p.stderr
+
+
+def test_policy_simulate_from_snapshots(tmp_path):
+    """policy simulate --snapshot decides over the snapshots: carol of
+    222222222222 may assume ci-deploy of 111111111111 (cross-account trust
+    and her own policy), ci-deploy reads app/db; a key whose policy the
+    snapshot lacks decides as an implicit deny with the gap in the
+    assumptions, never as an allow."""
+    a = os.path.join(FIXTURES, "aws-cli-111111111111.json")
+    b = os.path.join(FIXTURES, "aws-cli-222222222222.json")
+    snaps = ["--snapshot", a, "--snapshot", b, "--region", "us-west-2", "--format", "json"]
+    p = run(tmp_path, "policy", "simulate", "--principal", "arn:aws:iam::222222222222:user/carol",
+            "--action", "sts:AssumeRole", "--resource", "arn:aws:iam::111111111111:role/ci-deploy", *snaps)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(p.stdout)["decision"] == "allowed"
+    p = run(tmp_path, "policy", "simulate", "--principal", "arn:aws:iam::111111111111:role/ci-deploy",
+            "--action", "secretsmanager:GetSecretValue",
+            "--resource", "arn:aws:secretsmanager:us-west-2:111111111111:secret:app/db-AbCdEf", *snaps)
+    assert p.returncode == 0, p.stdout + p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["decision"] == "allowed"
+    assert doc["evidence"] == "Allow identity arn:aws:iam::111111111111:policy/AppSecretsRead #0"
+    gap_key = "arn:aws:kms:us-west-2:111111111111:key/0987dcba-09fe-87dc-65ba-ab0987654321"
+    p = run(tmp_path, "policy", "simulate", "--principal", "arn:aws:iam::111111111111:role/ci-deploy",
+            "--action", "kms:Decrypt", "--resource", gap_key, *snaps)
+    assert p.returncode == 1, p.stdout + p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["decision"] == "implicitDeny" and p.stderr == ""
+    assert [x for x in doc["assumptions"] if x.startswith("gap: ")] == [
+        f"gap: kms GetKeyPolicy us-west-2 {gap_key}: AccessDeniedException "
+        "(the snapshot lacks it: the decision may be incomplete)"]
+    # A principal of no snapshot: not guessed.
+    p = run(tmp_path, "policy", "simulate", "--principal", "arn:aws:iam::333333333333:user/eve",
+            "--action", "sts:AssumeRole", "--resource", "arn:aws:iam::111111111111:role/ci-deploy", *snaps)
+    assert p.returncode == 2, p.stdout + p.stderr

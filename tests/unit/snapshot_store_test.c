@@ -85,7 +85,8 @@ static void a_missing_key_policy_allows_nothing(void **state)
     /* The manifest lists GetKeyPolicy on this key as refused. */
     tr_result r = st[0]->key_get(st, "0987dcba-09fe-87dc-65ba-ab0987654321", &k);
     if (tr_ok(r)) {
-        assert_string_equal(k.policy, "{\"Version\":\"2012-10-17\",\"Statement\":[]}");
+        assert_non_null(strstr(k.policy, "\"Sid\":\"TresorSnapshotGapKeyPolicyNotRead\""));
+        assert_non_null(strstr(k.policy, "\"Null\":{\"aws:PrincipalArn\":\"true\"}"));
         key_rec_free(&k);
     } else {
         assert_int_equal(tr_code(r), TR_E_STORE_NOT_FOUND);   /* no DescribeKey either */
