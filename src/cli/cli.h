@@ -56,6 +56,8 @@ struct snapset {
 };
 int cli_open_snapshots(const char *const *files, size_t n, struct data_dir *d, struct snapset **out);
 void cli_close_snapshots(struct data_dir *d, struct snapset *ss);
+/* tresor snapshot diff OLD NEW (cli/snapshot_diff.c). */
+int cmd_snapshot_diff(int argc, char **argv);
 
 /* For the commands that change a stopped server's root key files (tresor
  * seal migrate, tresor rotate-root-key): dir (a real path) locked

@@ -25,7 +25,7 @@ import readme
 from tresor_e2e import assert_wrapper_clean, free_port, run_tresor_cmd, scaled, tresor_cmd
 
 SUBCOMMANDS = ["serve", "who-can-decrypt", "what-can-decrypt", "policy simulate",
-               "snapshot collect", "snapshot check",
+               "snapshot collect", "snapshot check", "snapshot diff",
                "account create", "account credentials", "check", "unseal", "seal", "seal migrate", "rotate-root-key", "audit verify",
                "audit hmac", "backup",
                "restore", "version", "help"]
@@ -70,6 +70,7 @@ FLAGS = {
     "snapshot collect": [("--out", None, None), ("--profile", "AWS_PROFILE", None),
                          ("--endpoint-url", None, None), ("--region", "AWS_REGION", None)],
     "snapshot check": [("--format", None, "text")],
+    "snapshot diff": [("--secret", None, None), ("--format", None, "text")],
     "account create": [("--account-id", None, "random"),
                        ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--store", "TRESOR_STORE", "DIR/tresor.db"),
                        ("--region", "TRESOR_REGION", "us-east-1")],
