@@ -276,10 +276,11 @@ static void print_changes(const char *sign, const char *word, const json_t *list
     json_array_foreach(list, i, c) {
         char who[128] = "";
         const char *arn = json_string_value(json_object_get(c, "principal"));
-        /* An account no snapshot holds: as who-can-decrypt words it. */
+        /* An account no snapshot holds (arn:aws:iam::ACCOUNT:root): as
+         * who-can-decrypt words it. */
         if (strcmp(json_string_value(json_object_get(c, "type")), "account") == 0 && strlen(arn) > 13)
-            snprintf(who, sizeof who, "account %.12s (not collected): anyone that account allows",
-                     arn + 13);     /* arn:aws:iam::ACCOUNT:root */
+            snprintf(who, sizeof who,  /* fits: 68 characters */
+                     "account %.12s (not collected): anyone that account allows", arn + 13);
         printf("  %s %-7s %s (%s%s)\n", sign, word, who[0] ? who : arn,
                json_string_value(json_object_get(c, "access")),
                json_is_true(json_object_get(c, "conditional")) ? ", allowed only if" : "");
