@@ -87,9 +87,13 @@ void snapshot_free(struct snapshot *s);
  * snapshot, then bind their policies' principals (iam_bind_stored), so
  * the analysis answers from them unchanged.  A key whose policy the
  * snapshot lacks gets one that allows nothing (a gap: snapshot_gap_touches
- * tells the answer).  Fails (TR_E_VALIDATION) when two snapshots are of
- * one account; on failure the store holds nothing of s. */
-TR_RESULT snapshot_store_load(store_t st, const struct snapshot *s, size_t n);
+ * tells the answer).  only_secret, when not NULL, loads that one secret
+ * alone (its ARN or name: every secret of that name) with everything
+ * else: an answer about one secret needs no other (who-can-decrypt
+ * SECRET), and twenty thousand secrets cost most of a load.  Fails
+ * (TR_E_VALIDATION) when two snapshots are of one account; on failure the
+ * store holds nothing of s. */
+TR_RESULT snapshot_store_load(store_t st, const struct snapshot *s, size_t n, const char *only_secret);
 /* One ListGrants entry of key key_arn (id key_id) as the server's grant
  * relations. */
 TR_RESULT snapshot_grant_put(store_t st, const char *key_arn, const char *key_id, const json_t *g);

@@ -451,13 +451,10 @@ static TR_RESULT load_secret(store_t st, const struct snapshot *s, const struct 
     sec.last_changed = (double)when(e, "LastChangedDate");
     sec.deleted_date = (double)when(e, "DeletedDate");
     sec.policy = (char *)x->resource_policy;
-    sec.held = SM_HELD_NONE;
-    GUARD(sm_save(st, &sec, true));
     json_t *vs = json_object_get(e, "SecretVersionsToStages");
     size_t nv = json_object_size(vs), i = 0;
-    if (nv == 0) goto tags;
     r = key_arn_of(st, s, x->region, sec.kms_key_id, &karn);
-    v = tr_ok(r) ? calloc(nv, sizeof *v) : NULL;
+    v = tr_ok(r) ? calloc(nv + 1, sizeof *v) : NULL;
     if (tr_ok(r) && !v) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     const char *vid;
     json_t *stages;
@@ -474,20 +471,21 @@ static TR_RESULT load_secret(store_t st, const struct snapshot *s, const struct 
         v[i].seq = (int64_t)i + 1;
         v[i].created = sec.created;
         v[i].key_arn = karn;
-        r = sm_version_insert(st, &sec, &v[i]);
+        r = sm_version_save(st, &sec, &v[i]);
         i++;
     }
+    /* One save: the entity with its version index, and the versions'
+     * creation order (the secrets service's own order rewrite). */
     if (tr_ok(r)) {
         sec.versions = v;
         sec.nversions = i;
         sec.held = SM_HELD_ALL;
-        r = sm_save(st, &sec, false);
+        r = sm_save(st, &sec, true);
     }
     for (size_t j = 0; v && j < nv; j++) free(v[j].stages);
     free(v);
     free(karn);
     GUARD(r);
-tags:
     return put_tags(st, x->arn, json_object_get(e, "Tags"), "Key", "Value");
 }
 
@@ -518,7 +516,16 @@ static TR_RESULT load_one(store_t st, const struct snapshot *s)
     return TR_OK;
 }
 
-TR_RESULT snapshot_store_load(store_t st, const struct snapshot *s, size_t n)
+/* Whether secret x is one `only` names (its ARN or its name); every
+ * secret when only is NULL. */
+static bool wanted(const struct snap_secret *x, const char *only)
+{
+    if (!only) return true;
+    const char *name = jstr(x->entry, "Name");
+    return strcmp(x->arn, only) == 0 || (name && strcmp(name, only) == 0);
+}
+
+TR_RESULT snapshot_store_load(store_t st, const struct snapshot *s, size_t n, const char *only_secret)
 {
     size_t bound = 0;
     GUARD(st[0]->tx_begin(st));
@@ -526,7 +533,8 @@ TR_RESULT snapshot_store_load(store_t st, const struct snapshot *s, size_t n)
     for (size_t i = 0; tr_ok(r) && i < n; i++) r = load_one(st, &s[i]);
     /* Secrets last: a KmsKeyId may name a key of another snapshot. */
     for (size_t i = 0; tr_ok(r) && i < n; i++)
-        for (size_t j = 0; tr_ok(r) && j < s[i].nsecrets; j++) r = load_secret(st, &s[i], &s[i].secrets[j]);
+        for (size_t j = 0; tr_ok(r) && j < s[i].nsecrets; j++)
+            if (wanted(&s[i].secrets[j], only_secret)) r = load_secret(st, &s[i], &s[i].secrets[j]);
     if (tr_ok(r)) r = st[0]->tx_commit(st);
     if (tr_failed(r)) {
         st[0]->tx_rollback(st);

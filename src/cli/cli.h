@@ -48,13 +48,15 @@ void close_data_dir(struct data_dir *d);
  * in-memory store (snapshot_store_load), which d->st then is (d->kr
  * NULL: a snapshot holds no key material).  Returns 0 with *out the
  * snapshots (their gaps for the answers), or 2 after printing why
- * ("tresor: snapshot: FILE: ..."), nothing then left open. */
+ * ("tresor: snapshot: FILE: ..."), nothing then left open.  only_secret:
+ * snapshot_store_load's (NULL: every secret). */
 #define MAX_SNAPSHOTS 64
 struct snapset {
     struct snapshot s[MAX_SNAPSHOTS];
     size_t n;
 };
-int cli_open_snapshots(const char *const *files, size_t n, struct data_dir *d, struct snapset **out);
+int cli_open_snapshots(const char *const *files, size_t n, const char *only_secret, struct data_dir *d,
+                       struct snapset **out);
 void cli_close_snapshots(struct data_dir *d, struct snapset *ss);
 /* tresor snapshot diff OLD NEW (cli/snapshot_diff.c). */
 int cmd_snapshot_diff(int argc, char **argv);

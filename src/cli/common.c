@@ -173,8 +173,8 @@ int cli_seal_how(const char *cmd, enum seal_kind k, const char *pass_file, const
     return 0;
 }
 
-int cli_open_snapshots(const char *const *files, size_t n, struct data_dir *d,
-                          struct snapset **out)
+int cli_open_snapshots(const char *const *files, size_t n, const char *only_secret, struct data_dir *d,
+                       struct snapset **out)
 {
     struct snapset *ss = calloc(1, sizeof *ss);
     *out = NULL;
@@ -190,7 +190,7 @@ int cli_open_snapshots(const char *const *files, size_t n, struct data_dir *d,
         }
     }
     if (tr_failed(store_sqlite_open_memory(&d->st))) { (void)die("in-memory store"); goto fail; }
-    if (tr_failed(snapshot_store_load(d->st, ss->s, ss->n))) {
+    if (tr_failed(snapshot_store_load(d->st, ss->s, ss->n, only_secret))) {
         (void)die("snapshot");
         d->st[0]->close(d->st);
         d->st = NULL;

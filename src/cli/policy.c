@@ -755,7 +755,7 @@ int cmd_policy(int argc, char **argv)
     struct data_dir dd = { 0 };
     struct snapset *snaps = NULL;
     if (o.nsnap > 0) {
-        if (cli_open_snapshots(o.snap, o.nsnap, &dd, &snaps)) return 2;
+        if (cli_open_snapshots(o.snap, o.nsnap, NULL, &dd, &snaps)) return 2;
     } else if (open_data_dir(o.data_dir, store, false, &dd)) {
         return 2;
     }

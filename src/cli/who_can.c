@@ -384,7 +384,7 @@ int cmd_who_can(int argc, char **argv)
     struct data_dir dd = { 0 };
     struct snapset *snaps = NULL;
     if (nsnap > 0) {
-        if (cli_open_snapshots(snap_files, nsnap, &dd, &snaps)) return 2;
+        if (cli_open_snapshots(snap_files, nsnap, what || all ? NULL : secret, &dd, &snaps)) return 2;
     } else if (open_data_dir(data_dir, store, false, &dd)) {
         return 2;
     }

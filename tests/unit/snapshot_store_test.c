@@ -5,7 +5,8 @@
  * relations, keys, aliases, secrets with their versions' key), with
  * policies bound to the snapshot's unique ids; two snapshots of one account
  * are refused and leave nothing behind; a key whose policy the snapshot
- * lacks gets one that allows nothing; which gaps touch an answer.
+ * lacks gets one that allows nothing; one secret loaded alone; which gaps
+ * touch an answer.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,7 +32,7 @@ static void load_pair(struct snapshot s[2], store_t *st)
     assert_true(tr_ok(snapshot_load(FIXTURE_A, &s[0])));
     assert_true(tr_ok(snapshot_load(FIXTURE_B, &s[1])));
     assert_true(tr_ok(store_sqlite_open_memory(st)));
-    assert_true(tr_ok(snapshot_store_load(*st, s, 2)));
+    assert_true(tr_ok(snapshot_store_load(*st, s, 2, NULL)));
 }
 
 static void records_as_the_server_keeps_them(void **state)
@@ -105,7 +106,7 @@ static void one_account_twice_is_refused(void **state)
     assert_true(tr_ok(snapshot_load(FIXTURE_A, &s[0])));
     assert_true(tr_ok(snapshot_load(FIXTURE_A, &s[1])));
     assert_true(tr_ok(store_sqlite_open_memory(&st)));
-    tr_result r = snapshot_store_load(st, s, 2);
+    tr_result r = snapshot_store_load(st, s, 2, NULL);
     assert_true(tr_failed(r));
     assert_int_equal(tr_code(r), TR_E_VALIDATION);
     assert_non_null(strstr(tr_last_error()->message, "account 111111111111 is in two snapshots"));
@@ -118,6 +119,32 @@ static void one_account_twice_is_refused(void **state)
     st[0]->close(st);
     snapshot_free(&s[0]);
     snapshot_free(&s[1]);
+}
+
+/* only_secret: that secret alone (by name or ARN), everything else whole. */
+static void one_secret_alone(void **state)
+{
+    (void)state;
+    const char *only[] = { "app/db", "arn:aws:secretsmanager:us-west-2:111111111111:secret:app/db-AbCdEf" };
+    for (size_t i = 0; i < 2; i++) {
+        struct snapshot s[1];
+        store_t st;
+        assert_true(tr_ok(crypto_init()));
+        assert_true(tr_ok(snapshot_load(FIXTURE_A, &s[0])));
+        assert_true(tr_ok(store_sqlite_open_memory(&st)));
+        assert_true(tr_ok(snapshot_store_load(st, s, 1, only[i])));
+        struct ent_rec *v = NULL;
+        size_t nv = 0;
+        assert_true(tr_ok(st[0]->ent_list(st, "secret", "111111111111", NULL, NULL, 100, &v, &nv)));
+        assert_int_equal(nv, 1);
+        assert_string_equal(v[0].arn, only[1]);
+        ent_list_free(v, nv);
+        assert_true(tr_ok(st[0]->ent_list(st, "role", "111111111111", NULL, NULL, 100, &v, &nv)));
+        assert_int_equal(nv, s[0].nroles);
+        ent_list_free(v, nv);
+        st[0]->close(st);
+        snapshot_free(&s[0]);
+    }
 }
 
 static void which_gaps_touch_an_answer(void **state)
@@ -149,6 +176,7 @@ int main(void)
         cmocka_unit_test(records_as_the_server_keeps_them),
         cmocka_unit_test(a_missing_key_policy_allows_nothing),
         cmocka_unit_test(one_account_twice_is_refused),
+        cmocka_unit_test(one_secret_alone),
         cmocka_unit_test(which_gaps_touch_an_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
