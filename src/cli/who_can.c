@@ -33,7 +33,8 @@ static const struct cli_opt who_opts[] = {
     { "diff", 'D', NULL, NULL, NULL, "with --with-key: who gains and who loses access" },
     { "account", 'a', "ID", NULL, NULL,
       "the account of a SECRET given by name, and of --all; by default the store's first" },
-    CLI_OPT_REGION('g', "the region of a SECRET given by name, and of --all"),
+    CLI_OPT_REGION('g', "the region of a SECRET given by name, and of --all (with --snapshot: the "
+                        "first snapshot's first region)"),
     { "snapshot", 'S', "FILE", NULL, NULL,
       "answer from this AWS account snapshot (docs/SNAPSHOTS.md) instead of the store; "
       "repeatable, one file per account" },
@@ -331,7 +332,7 @@ int cmd_who_can(int argc, char **argv)
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
     const char *region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT);
     const char *account = NULL, *format = "text", *explain = NULL, *secret = NULL;
-    bool all = false, diff = false;
+    bool all = false, diff = false, region_given = getenv(CLI_REGION_ENV) && *getenv(CLI_REGION_ENV);
     const char *with_key = NULL;
     const char *snap_files[MAX_SNAPSHOTS];
     size_t nsnap = 0;
@@ -342,7 +343,7 @@ int cmd_who_can(int argc, char **argv)
     while ((c = cli_next(&p)) > 0) {
         switch (c) {
         case 'a': account = optarg; break;
-        case 'g': region = optarg; break;
+        case 'g': region = optarg; region_given = true; break;
         case 'd': data_dir = optarg; break;
         case 'f': format = optarg; break;
         case 'e': explain = optarg; break;
@@ -389,6 +390,9 @@ int cmd_who_can(int argc, char **argv)
         return 2;
     }
     g_snaps = snaps;
+    /* From snapshots, the region of a SECRET given by name and of --all is
+     * by default the first one the first snapshot read. */
+    if (snaps && !region_given && snaps->s[0].nregions > 0) region = snaps->s[0].regions[0];
 
     int rc = 2;
     store_t st = dd.st;

@@ -21,6 +21,7 @@ from test_who_can_random import Scenario, THREADS
 SEEDS = int(os.environ.get("TRESOR_SNAPSHOT_SEEDS", "12"))
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "data", "snapshots")
+APP_DB_ARN = "arn:aws:secretsmanager:us-west-2:111111111111:secret:app/db-AbCdEf"
 
 
 def answer(srv, *args):
@@ -239,3 +240,17 @@ def test_policy_simulate_from_snapshots(tmp_path):
     p = run(tmp_path, "policy", "simulate", "--principal", "arn:aws:iam::333333333333:user/eve",
             "--action", "sts:AssumeRole", "--resource", "arn:aws:iam::111111111111:role/ci-deploy", *snaps)
     assert p.returncode == 2, p.stdout + p.stderr
+
+
+def test_account_and_region_default_to_the_first_snapshot(tmp_path):
+    """Without --account and --region, a secret named by name is looked
+    up in the first snapshot's account and its first region."""
+    a = os.path.join(FIXTURES, "aws-cli-111111111111.json")
+    env_region = {k: v for k, v in os.environ.items() if k != "TRESOR_REGION"}
+    p = run_tresor_cmd(["who-can-decrypt", "app/db", "--snapshot", a, "--format", "json"], str(tmp_path),
+                       capture_output=True, text=True, env=env_region)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["secret"]["arn"] == APP_DB_ARN
+    p = run_tresor_cmd(["who-can-decrypt", "app/db", "--snapshot", a, "--region", "us-east-1"], str(tmp_path),
+                       capture_output=True, text=True, env=env_region)
+    assert p.returncode == 1 and p.stderr == "tresor: app/db: no secret app/db\n", p.stderr
