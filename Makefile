@@ -77,7 +77,7 @@ UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTHON := /usr/bin/python3
 
-.PHONY: all test unit unit-bins e2e e2e-tls e2e-pg unit-pg asan valgrind wipecheck run deps check-src clean bench bench-analyze \
+.PHONY: all test unit unit-bins e2e e2e-tls e2e-pg unit-pg asan valgrind wipecheck run deps check-src clean bench bench-analyze bench-snapshot \
         fuzz scan coverage check-hardening
 all: $(BUILD)/tresor
 
@@ -285,6 +285,13 @@ bench:
 bench-analyze:
 	$(MAKE) CONF=release build/tresor
 	bench/who_can $(BENCH_ARGS)
+
+# who-can-decrypt --snapshot on one secret and with --all over a generated
+# snapshot of 2,000 users, 5,000 roles, 500 keys and 20,000 secrets
+# (bench/who_can_snapshot; BENCH_ARGS: its options).
+bench-snapshot:
+	$(MAKE) CONF=release build/tresor
+	bench/who_can_snapshot $(BENCH_ARGS)
 
 # libFuzzer targets (clang): fuzz/fuzz_<name>.c with seeds in fuzz/corpus/<name>/.
 # `make fuzz` runs each for FUZZ_SECONDS (default 60); new inputs go to

@@ -200,6 +200,8 @@ static const struct cli_row commands[] = {
     { "snapshot collect", "an AWS account's IAM, KMS and Secrets Manager policies, read-only, into one file "
                           "the analysis answers from" },
     { "snapshot check", "read snapshots as the analysis does: shapes, counts and gaps" },
+    { "snapshot diff", "who gained and who lost the ability to decrypt each secret between two snapshots "
+                       "(a CI gate)" },
     { "account create", "another account in the store, with its root user's credentials" },
     { "account credentials", "an account's root credentials from the store, written to a new file" },
     { "check", "the store's integrity check (after a crash, a full disk, a restore)" },

@@ -74,6 +74,8 @@ struct az_graph {
     size_t ne, cape;
     const struct server_env *env;
     bool lazy;                   /* edges into a role computed when first needed */
+    bool uncollected;            /* answering from snapshots: a foreign account is one
+                                    no snapshot holds, and the answers say "not collected" */
     size_t *stamp;               /* scratch: per node (candidate dedup) */
     size_t nstamp, stamp_gen;
     /* The distinct identity policies (shared ones once) that may allow

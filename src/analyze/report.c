@@ -25,10 +25,14 @@ static const char *kind_word(enum az_kind k)
 }
 
 /* The row label of a principal in the text table. */
-static void principal_label(const struct az_node *n, char out[PRINCIPAL_ARN_MAX])
+static void principal_label(const struct az_graph *g, const struct az_node *n,
+                            char out[PRINCIPAL_ARN_MAX])
 {
     _Static_assert(sizeof n->arn <= PRINCIPAL_ARN_MAX && sizeof n->account < 64, "labels fit");
-    if (n->kind == AZ_FOREIGN)      /* fits: 12 digits and 51 characters (asserted above) */
+    if (n->kind == AZ_FOREIGN && g->uncollected)    /* fits: 12 digits and 48 characters */
+        snprintf(out, PRINCIPAL_ARN_MAX, "account %s (not collected): anyone that account allows",
+                 n->account);
+    else if (n->kind == AZ_FOREIGN)      /* fits: 12 digits and 51 characters (asserted above) */
         snprintf(out, PRINCIPAL_ARN_MAX, "any principal of account %s allowed by its own IAM", n->account);
     else if (n->kind == AZ_ANYONE)  /* fits: 61 characters */
         snprintf(out, PRINCIPAL_ARN_MAX, "* (any principal of another account, if its own IAM allows)");
@@ -167,6 +171,8 @@ json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
                 g->n[i].account, "access", ans[i].npath > 1 ? "via-role" : "direct",
                 "conditional", ans[i].conditional, "keyPermission", acc[q].kms_source,
                 "path", path_json(g, acc, &ans[i]));
+            if (p && g->n[i].kind == AZ_FOREIGN && g->uncollected)
+                json_object_set_new(p, "collected", json_false());
             /* Readers only as a session a policy or grant names. */
             json_t *sess = json_array();
             for (size_t k = 0; k + 1 < ans[i].npath; k++)
@@ -454,7 +460,7 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
         size_t q = ans[i].path[ans[i].npath - 1];
         char label[PRINCIPAL_ARN_MAX];
         access_word(g, &ans[i], word);
-        principal_label(&g->n[i], label);
+        principal_label(g, &g->n[i], label);
         if (grouped && size[i] > 1) {
             char head[64];
             snprintf(head, sizeof head, "%zu %ss sharing one path:", size[i],  /* fits: 20+4+21 */

@@ -11,6 +11,7 @@
 #define TR_SNAPSHOT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/result.h"
@@ -79,5 +80,26 @@ TR_RESULT snapshot_parse(const char *text, size_t len, const char *name, struct 
 /* The same from the file at path (at most SNAPSHOT_FILE_MAX bytes). */
 TR_RESULT snapshot_load(const char *path, struct snapshot *out);
 void snapshot_free(struct snapshot *s);
+
+/* Load the n snapshots s[] into the store st (an empty in-memory store,
+ * store_sqlite_open_memory) as the records the server keeps for the same
+ * IAM entities, keys, grants, aliases, tags and secrets, one account per
+ * snapshot, then bind their policies' principals (iam_bind_stored), so
+ * the analysis answers from them unchanged.  A key whose policy the
+ * snapshot lacks gets one that allows nothing (a gap: snapshot_gap_touches
+ * tells the answer).  only_secret, when not NULL, loads that one secret
+ * alone (its ARN or name: every secret of that name) with everything
+ * else: an answer about one secret needs no other (who-can-decrypt
+ * SECRET), and twenty thousand secrets cost most of a load.  Fails
+ * (TR_E_VALIDATION) when two snapshots are of one account; on failure the
+ * store holds nothing of s. */
+TR_RESULT snapshot_store_load(store_t st, const struct snapshot *s, size_t n, const char *only_secret);
+/* One ListGrants entry of key key_arn (id key_id) as the server's grant
+ * relations. */
+TR_RESULT snapshot_grant_put(store_t st, const char *key_arn, const char *key_id, const json_t *g);
+/* Whether gap g may change an answer about the resources names[] (a
+ * secret's ARN and name, its key's ARN and id): a gap about one of them,
+ * or about the whole account (its IAM) or a region's listings. */
+bool snapshot_gap_touches(const struct snap_gap *g, const char *const *names, size_t n);
 
 #endif

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdbool.h>
 
+#include "analyze/snapshot.h"
 #include "core/str.h"       /* region_valid */
 #include "crypto/seal.h"
 #include "store/store.h"
@@ -41,6 +42,24 @@ int open_data_dir(const char *data_dir, const char *store, bool readonly, struct
 struct cli_cmd;
 int cli_store_arg(const struct cli_cmd *cmd, const char *s, const char **out);
 void close_data_dir(struct data_dir *d);
+
+/* Answering from AWS account snapshots (--snapshot FILE, docs/SNAPSHOTS.md)
+ * instead of a data dir: the files read (snapshot_load) and loaded into an
+ * in-memory store (snapshot_store_load), which d->st then is (d->kr
+ * NULL: a snapshot holds no key material).  Returns 0 with *out the
+ * snapshots (their gaps for the answers), or 2 after printing why
+ * ("tresor: snapshot: FILE: ..."), nothing then left open.  only_secret:
+ * snapshot_store_load's (NULL: every secret). */
+#define MAX_SNAPSHOTS 64
+struct snapset {
+    struct snapshot s[MAX_SNAPSHOTS];
+    size_t n;
+};
+int cli_open_snapshots(const char *const *files, size_t n, const char *only_secret, struct data_dir *d,
+                       struct snapset **out);
+void cli_close_snapshots(struct data_dir *d, struct snapset *ss);
+/* tresor snapshot diff OLD NEW (cli/snapshot_diff.c). */
+int cmd_snapshot_diff(int argc, char **argv);
 
 /* For the commands that change a stopped server's root key files (tresor
  * seal migrate, tresor rotate-root-key): dir (a real path) locked

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analyze/snapshot.h"
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
 #include "http/control.h"
@@ -170,4 +171,43 @@ int cli_seal_how(const char *cmd, enum seal_kind k, const char *pass_file, const
         how->secret_len = pin->len;
     }
     return 0;
+}
+
+int cli_open_snapshots(const char *const *files, size_t n, const char *only_secret, struct data_dir *d,
+                       struct snapset **out)
+{
+    struct snapset *ss = calloc(1, sizeof *ss);
+    *out = NULL;
+    if (!ss || tr_failed(crypto_init())) {
+        free(ss);
+        (void)die("snapshot");
+        return 2;
+    }
+    for (; ss->n < n; ss->n++) {
+        if (tr_failed(snapshot_load(files[ss->n], &ss->s[ss->n]))) {
+            (void)die("snapshot");
+            goto fail;
+        }
+    }
+    if (tr_failed(store_sqlite_open_memory(&d->st))) { (void)die("in-memory store"); goto fail; }
+    if (tr_failed(snapshot_store_load(d->st, ss->s, ss->n, only_secret))) {
+        (void)die("snapshot");
+        d->st[0]->close(d->st);
+        d->st = NULL;
+        goto fail;
+    }
+    *out = ss;
+    return 0;
+fail:
+    for (size_t i = 0; i < ss->n; i++) snapshot_free(&ss->s[i]);
+    free(ss);
+    return 2;
+}
+
+void cli_close_snapshots(struct data_dir *d, struct snapset *ss)
+{
+    if (d->st) d->st[0]->close(d->st);
+    d->st = NULL;
+    for (size_t i = 0; ss && i < ss->n; i++) snapshot_free(&ss->s[i]);
+    free(ss);
 }

@@ -77,6 +77,9 @@ static const struct cli_opt policy_opts[] = {
     { "session-policy-arn", 'S', "ARN", NULL, NULL, "a managed session policy of a role session" },
     { "session-tag", 't', "KEY=VALUE", NULL, NULL, "a session tag of a role session" },
     { "format", 'f', "FORMAT", NULL, "text", "text or json" },
+    { "snapshot", 'N', "FILE", NULL, NULL,
+      "decide over this AWS account snapshot (docs/SNAPSHOTS.md) instead of the store; "
+      "repeatable, one file per account" },
     CLI_OPT_DATA_DIR("the data dir of the store"),
     CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
     CLI_OPT_REGION('g', "the region of the request"),
@@ -88,7 +91,8 @@ static const struct cli_cmd policy_cmd = {
     "(--principal ARN | --access-key-id AKID) --action ACTION [--resource ARN] "
     "[--context KEY=VALUE ...] [--encryption-context KEY=VALUE ...] [--source-ip ADDR] [--secure-transport] "
     "[--via-service secretsmanager] [--session-policy JSON ...] [--session-policy-arn ARN ...] "
-    "[--session-tag KEY=VALUE ...] [--format text|json] [--data-dir DIR] [--store URL] [--region REGION]",
+    "[--session-tag KEY=VALUE ...] [--format text|json] [--data-dir DIR] [--store URL | --snapshot FILE ...] "
+    "[--region REGION]",
     "Decide one request as the server would, with its code, over the store of DIR\n"
     "(the server may be running), and print the decision (allowed, implicitDeny or\n"
     "explicitDeny), what decided it and what was assumed.\n",
@@ -103,7 +107,8 @@ struct opts {
     const char *source_ip, *via;
     bool secure;
     const char *ctx[MAX_ARGS], *ec[MAX_ARGS], *sp[MAX_ARGS], *sparn[MAX_ARGS], *stag[MAX_ARGS];
-    size_t nctx, nec, nsp, nsparn, nstag;
+    const char *snap[MAX_SNAPSHOTS];
+    size_t nctx, nec, nsp, nsparn, nstag, nsnap;
 };
 
 struct notes {
@@ -693,6 +698,10 @@ static bool parse_args(int argc, char **argv, struct opts *o, int *status)
         case 'd': o->data_dir = optarg; break;
         case 'B': o->store = optarg; break;
         case 'g': o->region = optarg; break;
+        case 'N':
+            ok = o->nsnap < MAX_SNAPSHOTS;
+            if (ok) o->snap[o->nsnap++] = optarg;
+            break;
         }
         if (!ok)
             return stop(status, cli_usage_error(NULL, &policy_cmd, "at most %d of each repeated option",
@@ -715,6 +724,21 @@ static bool parse_args(int argc, char **argv, struct opts *o, int *status)
     return true;
 }
 
+/* Over snapshots: the gaps that touch the decision (the resource, the
+ * principal, the account's IAM) as notes, so an answer built on a
+ * snapshot that lacks a part says so. */
+static void snapshot_gap_notes(const struct snapset *ss, const struct opts *o, const struct req_ctx *r,
+                               struct notes *nt)
+{
+    const char *key = strstr(o->resource, ":key/");
+    const char *names[4] = { o->resource, key ? key + 5 : NULL, o->principal, r->who.arn };
+    for (size_t i = 0; ss && i < ss->n; i++)
+        for (size_t j = 0; j < ss->s[i].ngaps; j++)
+            if (snapshot_gap_touches(&ss->s[i].gaps[j], names, 4))
+                note(nt, "gap: %s (the snapshot lacks it: the decision may be incomplete)",
+                     ss->s[i].gaps[j].what);
+}
+
 int cmd_policy(int argc, char **argv)
 {
     int rc;
@@ -725,11 +749,16 @@ int cmd_policy(int argc, char **argv)
                       .store = env_or(CLI_STORE_ENV, NULL) };
     if (!parse_args(argc, argv, &o, &rc)) return rc;
     const char *store = NULL;
-    if (cli_store_arg(&policy_cmd, o.store, &store)) return 2;
+    if (o.nsnap == 0 && cli_store_arg(&policy_cmd, o.store, &store)) return 2;
 
     char via[128];
-    struct data_dir dd;
-    if (open_data_dir(o.data_dir, store, false, &dd)) return 2;
+    struct data_dir dd = { 0 };
+    struct snapset *snaps = NULL;
+    if (o.nsnap > 0) {
+        if (cli_open_snapshots(o.snap, o.nsnap, NULL, &dd, &snaps)) return 2;
+    } else if (open_data_dir(o.data_dir, store, false, &dd)) {
+        return 2;
+    }
 
     rc = 2;
     struct req_ctx r = { 0 };
@@ -809,6 +838,7 @@ int cmd_policy(int argc, char **argv)
         if (!d) note(&nt, "no resource policy: the identity side alone decides");
     }
     if (d) { rc = d; goto out; }
+    snapshot_gap_notes(snaps, &o, &r, &nt);
     print_result(&res, &nt, strcmp(o.format, "json") == 0, &r.who, o.action, o.resource);
     rc = res.decision == DECISION_ALLOW ? 0 : 1;
 out:
@@ -818,6 +848,7 @@ out:
     if (extra) iam_ctx_free(extra);
     free(extra);
     iam_identity_release(&r);
-    close_data_dir(&dd);
+    if (snaps) cli_close_snapshots(&dd, snaps);
+    else close_data_dir(&dd);
     return rc;
 }

@@ -222,15 +222,17 @@ int cmd_snapshot(int argc, char **argv)
     static const struct cli_row subs[] = {
         { "collect", "an account's policies, read-only, into one file" },
         { "check", "read snapshots as the analysis does: shapes, counts, gaps" },
+        { "diff", "who gained and who lost the ability to decrypt each secret between two" },
     };
     if (argc >= 2 && strcmp(argv[1], "collect") == 0) return snapshot_collect(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "check") == 0) return snapshot_check(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "diff") == 0) return cmd_snapshot_diff(argc - 1, argv + 1);
     FILE *f = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) ? stdout : stderr;
     if (f == stderr) {
-        if (argc < 2) fprintf(stderr, "tresor snapshot: missing command (collect or check)\n");
+        if (argc < 2) fprintf(stderr, "tresor snapshot: missing command (collect, check or diff)\n");
         else fprintf(stderr, "tresor snapshot: unknown command '%s'\n", argv[1]);
     }
-    fprintf(f, "usage: tresor snapshot collect|check ...\n");
-    cli_columns(f, subs, 2);
+    fprintf(f, "usage: tresor snapshot collect|check|diff ...\n");
+    cli_columns(f, subs, 3);
     return f == stdout ? 0 : 2;
 }

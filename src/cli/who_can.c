@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "analyze/analyze.h"
+#include "analyze/snapshot.h"
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "core/array.h"
+#include "crypto/hash.h"
 #include "iam/authz.h"
 #include "op/clock.h"
 
@@ -31,7 +33,11 @@ static const struct cli_opt who_opts[] = {
     { "diff", 'D', NULL, NULL, NULL, "with --with-key: who gains and who loses access" },
     { "account", 'a', "ID", NULL, NULL,
       "the account of a SECRET given by name, and of --all; by default the store's first" },
-    CLI_OPT_REGION('g', "the region of a SECRET given by name, and of --all"),
+    CLI_OPT_REGION('g', "the region of a SECRET given by name, and of --all (with --snapshot: the "
+                        "first snapshot's first region)"),
+    { "snapshot", 'S', "FILE", NULL, NULL,
+      "answer from this AWS account snapshot (docs/SNAPSHOTS.md) instead of the store; "
+      "repeatable, one file per account" },
     CLI_OPT_DATA_DIR("the data dir of the store"),
     CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
     { 0 },
@@ -40,8 +46,9 @@ static const struct cli_opt who_opts[] = {
 static const struct cli_cmd who_cmd = {
     "who-can-decrypt",
     "SECRET [--format text|json|dot] [--explain PRINCIPAL] [--with-key KEY [--diff]] "
-    "[--account ID] [--region REGION] [--data-dir DIR] [--store URL]\n"
-    "--all [--format text|json] [--account ID] [--region REGION] [--data-dir DIR] [--store URL]",
+    "[--account ID] [--region REGION] [--data-dir DIR] [--store URL | --snapshot FILE ...]\n"
+    "--all [--format text|json] [--account ID] [--region REGION] [--data-dir DIR] "
+    "[--store URL | --snapshot FILE ...]",
     "Every principal that can obtain SECRET's plaintext -- GetSecretValue on the\n"
     "secret and kms:Decrypt on its key as Secrets Manager asks it -- directly or\n"
     "through sts:AssumeRole, with the statements that allow each step; answers\n"
@@ -54,18 +61,60 @@ static const struct cli_cmd who_cmd = {
 static const struct cli_opt what_opts[] = {
     { NULL, 0, "PRINCIPAL", NULL, NULL, "a user, role or root ARN of the store" },
     { "format", 'f', "FORMAT", NULL, "text", "text or json" },
+    { "snapshot", 'S', "FILE", NULL, NULL,
+      "answer from this AWS account snapshot (docs/SNAPSHOTS.md) instead of the store; "
+      "repeatable, one file per account" },
     CLI_OPT_DATA_DIR("the data dir of the store"),
     CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
     { 0 },
 };
 
 static const struct cli_cmd what_cmd = {
-    "what-can-decrypt", "PRINCIPAL [--format text|json] [--data-dir DIR] [--store URL]",
+    "what-can-decrypt", "PRINCIPAL [--format text|json] [--data-dir DIR] [--store URL | --snapshot FILE ...]",
     "Every secret of the store, in every account and region, that PRINCIPAL can\n"
     "read, with the same evidence as who-can-decrypt.  Reads the store of DIR\n"
     "(the server may be running).\n",
     what_opts, NULL, NULL,
 };
+
+/* Answering from snapshots: the files, loaded, with their gaps. */
+static struct snapset *g_snaps;     /* NULL: answering from the store */
+
+/* The gaps of the snapshots that touch secret t (its ARN and name, its
+ * key's ARN and id), as JSON strings; NULL when not answering from
+ * snapshots. */
+static json_t *gaps_json(const struct az_target *t)
+{
+    if (!g_snaps) return NULL;
+    json_t *a = json_array();
+    const char *names[4] = { t->s.arn, t->s.name, t->have_key ? t->key.arn : NULL,
+                             t->have_key ? t->key.key_id : NULL };
+    for (size_t i = 0; a && i < g_snaps->n; i++)
+        for (size_t j = 0; j < g_snaps->s[i].ngaps; j++)
+            if (snapshot_gap_touches(&g_snaps->s[i].gaps[j], names, 4))
+                json_array_append_new(a, json_string(g_snaps->s[i].gaps[j].what));
+    return a;
+}
+
+/* Text: the gaps under the answer, saying it may be incomplete. */
+static void print_gaps(const struct az_target *t)
+{
+    json_t *a = gaps_json(t);
+    size_t i;
+    json_t *v;
+    if (json_array_size(a) > 0)
+        printf("\nGAPS: the snapshot lacks what this answer may depend on; it may be incomplete:\n");
+    json_array_foreach(a, i, v) printf("  %s\n", json_string_value(v));
+    json_decref(a);
+}
+
+/* JSON: "gaps" in the answer object o, when answering from snapshots. */
+static void add_gaps(json_t *o, const struct az_target *t)
+{
+    json_t *a = gaps_json(t);
+    if (a && o) json_object_set_new(o, "gaps", a);
+    else json_decref(a);
+}
 
 /* what-can-decrypt PRINCIPAL: every secret of every account, decided
  * for the one principal (the graph built once).  Streamed: one secret is
@@ -91,6 +140,7 @@ static int what_can(const struct server_env *env, const char *principal, enum az
     if (!accts) goto out;
     for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
     if (tr_failed(az_graph_build_opts(env, accts, nids, true, &g))) { rc = die("principals"); goto out; }
+    g.uncollected = g_snaps != NULL;
     size_t node = az_graph_find(&g, principal);
     if (node == SIZE_MAX) {
         fprintf(stderr, "tresor what-can-decrypt: %s is not a user, role or root ARN of the "
@@ -173,6 +223,7 @@ static int all_secrets(const struct server_env *env, const char *account, const 
     if (!accts) goto out;
     for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
     if (tr_failed(az_graph_build_opts(env, accts, nids, true, &g))) { rc = die("principals"); goto out; }
+    g.uncollected = g_snaps != NULL;
     /* JSON is streamed, one compact object per secret: the answers of ten
      * thousand secrets are far too big to hold as one document. */
     if (f == AZ_JSON) {
@@ -208,6 +259,7 @@ static int all_secrets(const struct server_env *env, const char *account, const 
         if (tr_ok(r)) r = az_who_can(env, &g, &t, true, acc, ans);
         if (tr_ok(r) && f == AZ_JSON) {
             json_t *o = az_report_json(&g, &t, acc, ans);
+            add_gaps(o, &t);
             char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
             if (s) printf("%s\n%s", i ? "," : "", s);
             free(s);
@@ -216,6 +268,7 @@ static int all_secrets(const struct server_env *env, const char *account, const 
         if (tr_ok(r) && f == AZ_TEXT) {
             if (i) printf("\n----\n\n");
             az_report(&g, &t, acc, ans, f);
+            print_gaps(&t);
         }
         az_target_free(&t);
         if (tr_failed(r)) { rc = die("analysis"); goto out; }
@@ -279,8 +332,10 @@ int cmd_who_can(int argc, char **argv)
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
     const char *region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT);
     const char *account = NULL, *format = "text", *explain = NULL, *secret = NULL;
-    bool all = false, diff = false;
+    bool all = false, diff = false, region_given = getenv(CLI_REGION_ENV) && *getenv(CLI_REGION_ENV);
     const char *with_key = NULL;
+    const char *snap_files[MAX_SNAPSHOTS];
+    size_t nsnap = 0;
     const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
     struct cli_parser p;
     int c;
@@ -288,7 +343,7 @@ int cmd_who_can(int argc, char **argv)
     while ((c = cli_next(&p)) > 0) {
         switch (c) {
         case 'a': account = optarg; break;
-        case 'g': region = optarg; break;
+        case 'g': region = optarg; region_given = true; break;
         case 'd': data_dir = optarg; break;
         case 'f': format = optarg; break;
         case 'e': explain = optarg; break;
@@ -296,6 +351,11 @@ int cmd_who_can(int argc, char **argv)
         case 'k': with_key = optarg; break;
         case 'D': diff = true; break;
         case 'B': store_arg = optarg; break;
+        case 'S':
+            if (nsnap == MAX_SNAPSHOTS)
+                return cli_usage_error(NULL, cmd, "at most %d --snapshot files", MAX_SNAPSHOTS);
+            snap_files[nsnap++] = optarg;
+            break;
         }
     }
     if (c < 0) return cli_exit(c);
@@ -318,10 +378,21 @@ int cmd_who_can(int argc, char **argv)
     if (diff && (explain || dot))
         return cli_usage_error(NULL, cmd, "--diff does not combine with %s", explain ? "--explain" : "--format dot");
     secret = all ? NULL : argv[optind];
-    if (cli_store_arg(cmd, store_arg, &store)) return 2;
+    if (nsnap > 0 && store_arg && *store_arg && strcmp(store_arg, env_or(CLI_STORE_ENV, "")) != 0)
+        return cli_usage_error(NULL, cmd, "--snapshot answers from snapshots, not with --store");
+    if (nsnap == 0 && cli_store_arg(cmd, store_arg, &store)) return 2;
 
-    struct data_dir dd;
-    if (open_data_dir(data_dir, store, false, &dd)) return 2;
+    struct data_dir dd = { 0 };
+    struct snapset *snaps = NULL;
+    if (nsnap > 0) {
+        if (cli_open_snapshots(snap_files, nsnap, what || all ? NULL : secret, &dd, &snaps)) return 2;
+    } else if (open_data_dir(data_dir, store, false, &dd)) {
+        return 2;
+    }
+    g_snaps = snaps;
+    /* From snapshots, the region of a SECRET given by name and of --all is
+     * by default the first one the first snapshot read. */
+    if (snaps && !region_given && snaps->s[0].nregions > 0) region = snaps->s[0].regions[0];
 
     int rc = 2;
     store_t st = dd.st;
@@ -370,6 +441,7 @@ int cmd_who_can(int argc, char **argv)
     free(accts);
     free(ids);
     if (tr_failed(r)) { rc = die("principals"); goto out; }
+    g.uncollected = g_snaps != NULL;
     acc = calloc(g.nn + 1, sizeof *acc);
     ans = calloc(g.nn + 1, sizeof *ans);
     if (!acc || !ans) goto out;
@@ -398,6 +470,7 @@ int cmd_who_can(int argc, char **argv)
         if (f == AZ_JSON) {
             json_t *o = az_report_json(&g, &t, acc, ans);
             az_report_escalations(&g, esc, nesc, f, o);
+            add_gaps(o, &t);
             char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
             if (s) puts(s);
             free(s);
@@ -405,6 +478,7 @@ int cmd_who_can(int argc, char **argv)
         } else {
             az_report(&g, &t, acc, ans, f);
             az_report_escalations(&g, esc, nesc, f, NULL);
+            print_gaps(&t);
         }
         free(esc);
     }
@@ -415,6 +489,11 @@ out:
     az_graph_free(&g);
     if (have_target) az_target_free(&t);
     if (snap) st[0]->read_end(st);
-    close_data_dir(&dd);
+    if (snaps) {
+        cli_close_snapshots(&dd, snaps);
+        g_snaps = NULL;
+    } else {
+        close_data_dir(&dd);
+    }
     return rc;
 }
