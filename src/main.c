@@ -218,6 +218,7 @@ static const struct cli_row commands[] = {
     { "audit hmac", "the HMAC an audit log writes for a known sensitive value" },
     { "backup", "a consistent copy of the store while the server runs (never the root key)" },
     { "restore", "a new data dir from a backup and the root key kept apart, checked" },
+    { "migrate", "copy a stopped data dir's SQLite store into an empty PostgreSQL database" },
     { "version", "print the version" },
     { "help", "this text" },
 };
@@ -1115,6 +1116,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "backup") == 0) return cmd_backup(argc - 1, argv + 1);
     if (strcmp(cmd, "restore") == 0) return cmd_restore(argc - 1, argv + 1);
+    if (strcmp(cmd, "migrate") == 0) return cmd_migrate(argc - 1, argv + 1);
     if (strcmp(cmd, "who-can-decrypt") == 0 || strcmp(cmd, "what-can-decrypt") == 0)
         return cmd_who_can(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -120,7 +120,7 @@
 
 /* Advisory lock keys ("tresor" in ASCII, then which lock). */
 #define LOCK_MIGRATE INT64_C(0x747265736f720001)
-#define LOCK_WRITE   INT64_C(0x747265736f720003)
+#define LOCK_WRITE   STORE_PG_LOCK_WRITE
 /* How long a write transaction waits for LOCK_WRITE: the write gate's
  * bound (gate.h), so a transaction left open on another node fails the
  * writers here with TR_E_STORE_BUSY rather than hanging them. */

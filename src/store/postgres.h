@@ -15,8 +15,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
+
+/* The transaction advisory lock every write transaction of every node
+ * takes after BEGIN ("tresor" in ASCII, then 3): postgres.c, "Writers
+ * across nodes"; tresor migrate's copy takes it too. */
+#define STORE_PG_LOCK_WRITE INT64_C(0x747265736f720003)
 
 /* How a PostgreSQL store is opened. */
 enum store_pg_mode {

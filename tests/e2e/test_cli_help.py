@@ -28,7 +28,7 @@ SUBCOMMANDS = ["serve", "who-can-decrypt", "what-can-decrypt", "policy simulate"
                "snapshot collect", "snapshot check",
                "account create", "account credentials", "check", "unseal", "seal", "seal migrate", "rotate-root-key", "audit verify",
                "audit hmac", "backup",
-               "restore", "version", "help"]
+               "restore", "migrate", "version", "help"]
 # Each subcommand's flags: (flag, its environment variable or None, its default or None).
 FLAGS = {
     "serve": [("--listen", "TRESOR_LISTEN", "127.0.0.1:8737"),
@@ -92,6 +92,7 @@ FLAGS = {
     "audit hmac": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--decode", None, None)],
     "backup": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--out", None, None)],
     "restore": [("--data-dir", None, None), ("--root-key", None, None)],
+    "migrate": [("--from", None, None), ("--to", None, None)],
 }
 
 
