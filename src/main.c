@@ -879,12 +879,23 @@ static int serve(int argc, char **argv)
         /* The credentials file is written before the account commits
          * (account_create_then): a crash in between never leaves an
          * account whose root credentials are nowhere. */
-        r = account_create_then(st, kr, o.account_id, tr_now(), write_first_creds, &fc, &cred);
+        /* Created only if still none under the write lock: nodes first
+         * started at once on an empty PostgreSQL database make one
+         * account between them, and the others serve it. */
+        bool created = false;
+        r = account_create_first(st, kr, o.account_id, tr_now(), write_first_creds, &fc, &cred, &created);
         secure_zero(&cred, sizeof cred);
         if (tr_failed(r)) { rc = die("initialize"); goto out; }
         r = st[0]->account_first(st, &acct);
-        log_msg("info", "initialized %s: account %s, root credentials in %s/credentials (profile tresor)",
-                dir, acct.id, dir);
+        if (created) {
+            log_msg("info", "initialized %s: account %s, root credentials in %s/credentials (profile tresor)",
+                    dir, acct.id, dir);
+        } else {
+            initialized = false;
+            log_msg("info", "the store was initialized by another node a moment ago (account %s): serving it; "
+                    "this data dir's credentials file: tresor account credentials --data-dir %s --store URL "
+                    "--out %s/credentials", tr_ok(r) ? acct.id : "?", dir, dir);
+        }
     }
     if (tr_failed(r)) { rc = die("store"); goto out; }
     if (o.account_id && strcmp(o.account_id, acct.id) != 0)
