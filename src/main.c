@@ -82,6 +82,7 @@ struct serve_opts {
     const char *seal, *passphrase_file;
     const char *pin_file, *p11_module, *p11_token, *p11_key;   /* the pkcs11 seal */
     const char *store;              /* --store: a PostgreSQL database (store/postgres.h) */
+    unsigned store_conns;           /* --store-connections: its pool's bound (0: threads + 2) */
     const char *rotation_hooks;     /* --rotation-hooks DIR (secrets/rotation.h) */
     unsigned rotation_timeout;      /* --rotation-timeout, seconds */
 };
@@ -97,6 +98,10 @@ static const struct cli_opt serve_opts[] = {
       "postgres://USER@HOST/DB?..., postgresql://..., or libpq key=value pairs; the root key, "
       "credentials and TLS files stay in the data dir; several nodes may serve one database, "
       "each with a copy of the root key" },
+    { "store-connections", 'W', "N", "TRESOR_STORE_CONNECTIONS", "threads + 2",
+      "with --store: at most N connections to PostgreSQL (1 to 1024), besides one for the other "
+      "nodes' commits; a request that finds none free waits up to 5 s, then gets the service's "
+      "internal error" },
     { "region", 'r', "REGION", "TRESOR_REGION", "us-east-1",
       "the region this server is: requests signed for another are refused (--dev serves every region)" },
     { "regions", 'Q', "R1,R2,...", "TRESOR_REGIONS", "--region alone",
@@ -177,7 +182,7 @@ static const struct cli_row serve_env[] = {
 static const struct cli_cmd serve_cmd = {
     "serve",
     "[--listen ADDR:PORT] [--data-dir DIR] [--store URL] [--region REGION] [--regions R1,R2,...] [--account-id ID] "
-    "[--threads N] "
+    "[--threads N] [--store-connections N] "
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
     "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase|pkcs11] "
     "[--passphrase-file FILE] [--pkcs11-module PATH] [--pkcs11-token LABEL] [--pkcs11-key LABEL] "
@@ -215,6 +220,7 @@ static const struct cli_row commands[] = {
     { "audit hmac", "the HMAC an audit log writes for a known sensitive value" },
     { "backup", "a consistent copy of the store while the server runs (never the root key)" },
     { "restore", "a new data dir from a backup and the root key kept apart, checked" },
+    { "migrate", "copy a stopped data dir's SQLite store into an empty PostgreSQL database" },
     { "version", "print the version" },
     { "help", "this text" },
 };
@@ -555,6 +561,7 @@ static int serve(int argc, char **argv)
     const char *audit_every = env_or("TRESOR_AUDIT_CHECKPOINT", "1000");
     o.seal = env_or("TRESOR_SEAL", NULL);
     o.store = env_or("TRESOR_STORE", NULL);
+    const char *store_conns = env_or("TRESOR_STORE_CONNECTIONS", NULL);
     o.rotation_hooks = env_or("TRESOR_ROTATION_HOOKS", NULL);
     const char *rotation_timeout = env_or("TRESOR_ROTATION_TIMEOUT", "30");
     o.regions = env_or("TRESOR_REGIONS", NULL);
@@ -594,6 +601,7 @@ static int serve(int argc, char **argv)
         case 'K': o.p11_key = optarg; break;
         case 'N': o.pin_file = optarg; break;
         case 'B': o.store = optarg; break;
+        case 'W': store_conns = optarg; break;
         case 'R': o.rotation_hooks = optarg; break;
         case 'O': rotation_timeout = optarg; break;
         }
@@ -670,6 +678,14 @@ static int serve(int argc, char **argv)
         return cli_usage_error(NULL, &serve_cmd, "%s must be a PostgreSQL connection string "
                                "(postgres://USER@HOST/DB?..., postgresql://..., or libpq key=value pairs)",
                                cli_source(o.store, "TRESOR_STORE", "--store"));
+    if (store_conns && !cli_uint(store_conns, 1, STORE_PG_CONNECTIONS_MAX, &o.store_conns))
+        return cli_usage_error(NULL, &serve_cmd, "%s must be a number from 1 to %u, not '%s'",
+                               cli_source(store_conns, "TRESOR_STORE_CONNECTIONS", "--store-connections"),
+                               STORE_PG_CONNECTIONS_MAX, store_conns);
+    if (store_conns && !o.store)
+        return cli_usage_error(NULL, &serve_cmd, "%s is the bound of a PostgreSQL store's connections: it "
+                               "needs --store",
+                               cli_source(store_conns, "TRESOR_STORE_CONNECTIONS", "--store-connections"));
     if (o.store && o.dev)
         return cli_usage_error(NULL, &serve_cmd, "--dev keeps its state in memory or in the data dir, not in "
                                "%s", cli_source(o.store, "TRESOR_STORE", "--store"));
@@ -788,13 +804,17 @@ static int serve(int argc, char **argv)
         /* PostgreSQL: the store is opened first (migrated, the serving
          * lock taken), and holds data when it has an account. */
         store_pg_describe(o.store, where, sizeof where);
-        r = store_pg_open(o.store, STORE_PG_SERVE, &st);
+        /* The pool: one connection per worker thread, and two for the
+         * other threads that call the store (maintenance, control). */
+        struct store_pg_limits lim = { .connections = o.store_conns ? o.store_conns : o.threads + 2 };
+        r = store_pg_open_with(o.store, STORE_PG_SERVE, &lim, &st);
         if (tr_failed(r)) {
             rc = die("store");
             if (tr_code(r) == TR_E_STORE_BUSY) rc = 2;
             goto out;
         }
-        log_msg("info", "store: PostgreSQL, %s", where);
+        log_msg("info", "store: PostgreSQL, %s, at most %u connections", where,
+                o.store_conns ? o.store_conns : o.threads + 2);
         r = st[0]->account_first(st, &acct);
         if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) { rc = die("store"); goto out; }
         /* An empty database beside a data dir whose SQLite store holds
@@ -861,12 +881,23 @@ static int serve(int argc, char **argv)
         /* The credentials file is written before the account commits
          * (account_create_then): a crash in between never leaves an
          * account whose root credentials are nowhere. */
-        r = account_create_then(st, kr, o.account_id, tr_now(), write_first_creds, &fc, &cred);
+        /* Created only if still none under the write lock: nodes first
+         * started at once on an empty PostgreSQL database make one
+         * account between them, and the others serve it. */
+        bool created = false;
+        r = account_create_first(st, kr, o.account_id, tr_now(), write_first_creds, &fc, &cred, &created);
         secure_zero(&cred, sizeof cred);
         if (tr_failed(r)) { rc = die("initialize"); goto out; }
         r = st[0]->account_first(st, &acct);
-        log_msg("info", "initialized %s: account %s, root credentials in %s/credentials (profile tresor)",
-                dir, acct.id, dir);
+        if (created) {
+            log_msg("info", "initialized %s: account %s, root credentials in %s/credentials (profile tresor)",
+                    dir, acct.id, dir);
+        } else {
+            initialized = false;
+            log_msg("info", "the store was initialized by another node a moment ago (account %s): serving it; "
+                    "this data dir's credentials file: tresor account credentials --data-dir %s --store URL "
+                    "--out %s/credentials", tr_ok(r) ? acct.id : "?", dir, dir);
+        }
     }
     if (tr_failed(r)) { rc = die("store"); goto out; }
     if (o.account_id && strcmp(o.account_id, acct.id) != 0)
@@ -1098,6 +1129,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "backup") == 0) return cmd_backup(argc - 1, argv + 1);
     if (strcmp(cmd, "restore") == 0) return cmd_restore(argc - 1, argv + 1);
+    if (strcmp(cmd, "migrate") == 0) return cmd_migrate(argc - 1, argv + 1);
     if (strcmp(cmd, "who-can-decrypt") == 0 || strcmp(cmd, "what-can-decrypt") == 0)
         return cmd_who_can(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -91,6 +91,8 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+/* tresor migrate (cli/migrate.c) */
+int cmd_migrate(int argc, char **argv);
 /* tresor unseal / tresor seal (cli/seal.c) */
 int cmd_unseal(int argc, char **argv);
 int cmd_seal(int argc, char **argv);

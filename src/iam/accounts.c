@@ -61,9 +61,12 @@ TR_RESULT account_create(store_t st, const struct keyring *kr, const char *accou
     return account_create_then(st, kr, account_id, now, NULL, NULL, out);
 }
 
-TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *account_id,
-                              int64_t now, account_hook before_commit, void *arg,
-                              struct root_credentials *out)
+/* account_create_then; with first, only when the store has no account
+ * yet, checked inside the write transaction (*created false, nothing
+ * written, when it has one). */
+static TR_RESULT create(store_t st, const struct keyring *kr, const char *account_id, int64_t now,
+                        account_hook before_commit, void *arg, struct root_credentials *out, bool first,
+                        bool *created)
 {
     struct access_key_rec k = { 0 };
     struct account_rec a = { 0 };
@@ -101,6 +104,20 @@ TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *
     r = st[0]->tx_begin(st);
     if (tr_failed(r)) goto fail;
     in_tx = true;
+    if (first) {
+        /* Under the write lock every earlier commit is seen, another
+         * node's too (store.h: tx_begin). */
+        struct account_rec other;
+        r = st[0]->account_first(st, &other);
+        if (tr_ok(r)) {
+            st[0]->tx_rollback(st);
+            buf_free(&k.wrapped_secret);
+            secure_zero(out, sizeof *out);
+            return TR_OK;
+        }
+        if (tr_code(r) != TR_E_STORE_NOT_FOUND) goto fail;
+        tr_clear_error();
+    }
     r = st[0]->account_put(st, &a);
     if (tr_failed(r)) {
         if (tr_code(r) == TR_E_STORE_EXISTS)
@@ -115,12 +132,29 @@ TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *
     r = st[0]->tx_commit(st);
     if (tr_failed(r)) goto fail;
     buf_free(&k.wrapped_secret);
+    *created = true;
     return TR_OK;
 fail:
     if (in_tx) st[0]->tx_rollback(st);
     buf_free(&k.wrapped_secret);
     secure_zero(out->secret, sizeof out->secret);
     return r;
+}
+
+TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *account_id,
+                              int64_t now, account_hook before_commit, void *arg,
+                              struct root_credentials *out)
+{
+    bool created = false;
+    return create(st, kr, account_id, now, before_commit, arg, out, false, &created);
+}
+
+TR_RESULT account_create_first(store_t st, const struct keyring *kr, const char *account_id, int64_t now,
+                               account_hook before_commit, void *arg, struct root_credentials *out,
+                               bool *created)
+{
+    *created = false;
+    return create(st, kr, account_id, now, before_commit, arg, out, true, created);
 }
 
 /* Read a whole small file into b (missing file: empty). */

@@ -46,6 +46,17 @@ TR_RESULT account_create_then(store_t st, const struct keyring *kr, const char *
                               int64_t now, account_hook before_commit, void *arg,
                               struct root_credentials *out);
 
+/* The store's first account, as account_create_then makes it, unless the
+ * store has one already: checked inside the write transaction, so of
+ * several processes initializing one store at once (nodes on one
+ * PostgreSQL database, whose write transactions run one at a time under
+ * an advisory lock) exactly one creates it.  *created says which:
+ * false, with TR_OK, when another had (nothing written, before_commit
+ * not called, *out zeroed). */
+TR_RESULT account_create_first(store_t st, const struct keyring *kr, const char *account_id, int64_t now,
+                               account_hook before_commit, void *arg, struct root_credentials *out,
+                               bool *created);
+
 /* Append (or replace) profile `profile` in DIR/credentials (mode 0600)
  * and DIR/config (region), each replaced atomically (temp file, fsync,
  * rename, directory fsync). */

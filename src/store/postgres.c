@@ -42,9 +42,19 @@
  * written $N here when a statement is prepared; own_sql holds what
  * PostgreSQL writes its own way.
  *
- * Threads.  Each thread that calls the store gets its own connection,
- * opened lazily and kept in a pthread_key_t (closed when the thread
- * exits), as with SQLite.  Statements are prepared once per connection
+ * Connections: a bounded pool.  A thread that calls the store borrows a
+ * connection from the store's pool (kept in a pthread_key_t while
+ * borrowed) and returns it when the call, or the transaction it opened,
+ * is over; at most `connections` are open at once (store_pg_open_with;
+ * tresor serve: --store-connections, by default its worker threads + 2),
+ * plus the listener's own.  A thread that finds none free waits at most
+ * `wait_ms` (the write gate's 5 s), then fails with TR_E_STORE_BUSY (the
+ * service's internal error).  A returned connection whose session is
+ * gone is closed, and one found so when borrowed (its socket readable
+ * while idle: the server ended it) is closed and replaced.  A thread holds
+ * one connection at most, and borrows before it queues on the write gate,
+ * so a holder of the gate never waits for the pool.  Statements are
+ * prepared once per connection
  * (PQprepare, on first use) and run with PQexecPrepared: every value is a
  * parameter, strings and blobs sent as binary (their bytes and length),
  * integers as decimal text; no value is ever written into SQL text, so
@@ -110,7 +120,7 @@
 
 /* Advisory lock keys ("tresor" in ASCII, then which lock). */
 #define LOCK_MIGRATE INT64_C(0x747265736f720001)
-#define LOCK_WRITE   INT64_C(0x747265736f720003)
+#define LOCK_WRITE   STORE_PG_LOCK_WRITE
 /* How long a write transaction waits for LOCK_WRITE: the write gate's
  * bound (gate.h), so a transaction left open on another node fails the
  * writers here with TR_E_STORE_BUSY rather than hanging them. */
@@ -178,8 +188,13 @@ static bool pg_dialect(const char *sql, char *out, size_t cap)
 
 struct store_pg {
     struct sql_store base;          /* first: store_t points at its class */
-    struct sql_conns conns;         /* every open connection */
-    pthread_key_t tls;              /* this thread's connection */
+    struct sql_conns conns;         /* every open connection; its mu guards the pool */
+    pthread_key_t tls;              /* the connection this thread has borrowed */
+    /* The pool (under conns.mu): */
+    pthread_cond_t freed;           /* a connection was returned or closed */
+    struct conn *idle;              /* returned connections, a stack */
+    unsigned open, max;             /* connections open (idle or borrowed); the bound */
+    unsigned wait_ms;               /* how long a borrower waits */
     struct gate gate;               /* queue of this process's writers */
     enum store_pg_mode mode;
     uint64_t epoch;                 /* of the generation */
@@ -197,6 +212,7 @@ struct store_pg {
 /* A thread's connection. */
 struct conn {
     struct sql_conn link;           /* first: on s->conns; writing holds s->gate */
+    struct conn *next_idle;         /* on s->idle */
     bool in_tx;                     /* a BEGIN ran and no COMMIT/ROLLBACK since */
     bool prepared[Q__COUNT];
     PGconn *db;
@@ -300,14 +316,109 @@ static void conn_drop(void *p)
     bool writing = c->link.writing;
     sql_conns_remove(&s->conns, &c->link);
     conn_free(&c->link);
+    pthread_mutex_lock(&s->conns.mu);
+    s->open--;
+    pthread_cond_signal(&s->freed);
+    pthread_mutex_unlock(&s->conns.mu);
     if (writing) gate_leave(&s->gate);
 }
 
-/* Close this thread's connection; its next call opens a new one. */
+/* Close this thread's connection; its next call borrows another. */
 static void conn_discard(struct conn *c)
 {
     pthread_setspecific(c->s->tls, NULL);
     conn_drop(c);
+}
+
+/* Has the server closed this idle connection?  An idle session has
+ * nothing to read unless it ended (a termination, a restart) or the
+ * server sent a notice; either way a new connection is the safe answer. */
+static bool fd_readable(int fd)
+{
+    if (fd < 0) return false;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    return poll(&p, 1, 0) > 0;
+}
+
+/* Return this thread's connection c to the pool (closed instead when its
+ * session is gone).  c must be outside any transaction. */
+static void conn_release(struct conn *c)
+{
+    struct store_pg *s = c->s;
+    pthread_setspecific(s->tls, NULL);
+    if (PQstatus(c->db) != CONNECTION_OK) {
+        conn_drop(c);
+        return;
+    }
+    pthread_mutex_lock(&s->conns.mu);
+    c->next_idle = s->idle;
+    s->idle = c;
+    pthread_cond_signal(&s->freed);
+    pthread_mutex_unlock(&s->conns.mu);
+}
+
+/* The end of a call: this thread's connection goes back to the pool
+ * unless a transaction (write or read) still holds it. */
+static void conn_settle(struct store_pg *s)
+{
+    struct conn *c = pthread_getspecific(s->tls);
+    if (c && !c->in_tx && !c->link.writing && !c->link.reading) conn_release(c);
+}
+
+/* A connection from the pool: an idle one whose session is alive, else a
+ * new one while fewer than s->max are open, else wait for one (at most
+ * s->wait_ms: TR_E_STORE_BUSY).  Not yet this thread's. */
+static TR_RESULT conn_borrow(struct store_pg *s, struct conn **out)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(s->wait_ms / 1000);
+    until.tv_nsec += (long)(s->wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
+    *out = NULL;
+    pthread_mutex_lock(&s->conns.mu);
+    for (;;) {
+        struct conn *c = s->idle;
+        if (c) {
+            s->idle = c->next_idle;
+            c->next_idle = NULL;
+            pthread_mutex_unlock(&s->conns.mu);
+            if (PQstatus(c->db) == CONNECTION_OK && !fd_readable(PQsocket(c->db))) {
+                *out = c;
+                return TR_OK;
+            }
+            conn_drop(c);               /* its session ended while idle */
+            pthread_mutex_lock(&s->conns.mu);
+            continue;
+        }
+        if (s->open < s->max) {
+            s->open++;
+            pthread_mutex_unlock(&s->conns.mu);
+            c = calloc(1, sizeof *c);
+            PGconn *db = c ? pg_connect(s->conninfo, s->mode == STORE_PG_READONLY) : NULL;
+            if (!db) {
+                free(c);
+                pthread_mutex_lock(&s->conns.mu);
+                s->open--;
+                pthread_cond_signal(&s->freed);
+                pthread_mutex_unlock(&s->conns.mu);
+                BAIL0(c ? TR_E_STORE_IO : TR_E_INTERNAL);
+            }
+            c->s = s;
+            c->db = db;
+            sql_conns_add(&s->conns, &c->link);
+            *out = c;
+            return TR_OK;
+        }
+        if (pthread_cond_timedwait(&s->freed, &s->conns.mu, &until) == ETIMEDOUT && !s->idle &&
+            s->open >= s->max) {
+            unsigned max = s->max, wait = s->wait_ms;
+            pthread_mutex_unlock(&s->conns.mu);
+            fprintf(stderr, "tresor: store: postgres: no connection free within %u ms (all %u in use: "
+                    "--store-connections)\n", wait, max);
+            BAIL0(TR_E_STORE_BUSY);
+        }
+    }
 }
 
 /* ---- the generation across nodes --------------------------------------- */
@@ -500,18 +611,8 @@ static TR_RESULT gen_bump(struct conn *c, int64_t *n)
     return TR_OK;
 }
 
-/* Has the server closed this idle connection?  An idle session has
- * nothing to read unless it ended (a termination, a restart) or the
- * server sent a notice; either way a new connection is the safe answer. */
-static bool fd_readable(int fd)
-{
-    if (fd < 0) return false;
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    return poll(&p, 1, 0) > 0;
-}
-
-/* This thread's connection, opened on first use, and replaced when it
- * was lost outside a transaction. */
+/* This thread's connection: the one it holds, else one borrowed from the
+ * pool; one it holds that was lost outside a transaction is replaced. */
 static TR_RESULT conn_get(struct store_pg *s, struct conn **out)
 {
     struct conn *c = pthread_getspecific(s->tls);
@@ -520,12 +621,7 @@ static TR_RESULT conn_get(struct store_pg *s, struct conn **out)
         c = NULL;
     }
     if (!c) {
-        c = calloc(1, sizeof *c);
-        ENSURE(c != NULL, TR_E_INTERNAL);
-        c->s = s;
-        c->db = pg_connect(s->conninfo, s->mode == STORE_PG_READONLY);
-        if (!c->db) { free(c); BAIL0(TR_E_STORE_IO); }
-        sql_conns_add(&s->conns, &c->link);
+        GUARD(conn_borrow(s, &c));
         if (pthread_setspecific(s->tls, c) != 0) {
             conn_drop(c);
             BAIL0(TR_E_INTERNAL);
@@ -725,12 +821,19 @@ static void tx_abort(struct conn *c)
  * transactions (store/sql_records.h). */
 static TR_RESULT pg_exec(struct sql_conn *l, int id)
 {
-    return q_simple((struct conn *)(void *)l, id);
+    struct conn *c = (struct conn *)(void *)l;
+    struct store_pg *s = c->s;
+    tr_result r = q_simple(c, id);
+    conn_settle(s);                     /* read_end's COMMIT, or a BEGIN that failed */
+    return r;
 }
 
 static void pg_abort(struct sql_conn *l)
 {
-    tx_abort((struct conn *)(void *)l);
+    struct conn *c = (struct conn *)(void *)l;
+    struct store_pg *s = c->s;
+    tx_abort(c);
+    conn_settle(s);
 }
 
 /* Take the write gate, then BEGIN.  A BEGIN that finds the connection
@@ -854,10 +957,13 @@ static TR_RESULT run_read(store_t st, int id, const struct sql_arg *a, size_t na
     bool lost = false;
     GUARD(conn_get(self(st), &c));
     tr_result r = q_run(c, id, a, na, res, &lost);
-    if (tr_ok(r) || !lost || c->in_tx) return r;
-    conn_discard(c);
-    GUARD(conn_get(self(st), &c));
-    return q_run(c, id, a, na, res, &lost);
+    if (tr_failed(r) && lost && !c->in_tx) {
+        conn_discard(c);
+        r = conn_get(self(st), &c);
+        if (tr_ok(r)) r = q_run(c, id, a, na, res, &lost);
+    }
+    conn_settle(self(st));              /* the result is the caller's, the connection the pool's */
+    return r;
 }
 
 /* The driver's record calls (store/sql_records.h). */
@@ -891,7 +997,9 @@ static TR_RESULT pg_write(store_t st, int id, const struct sql_arg *a, size_t na
         BAIL0(TR_E_STORE_READONLY);
     }
     GUARD(conn_get(self(st), &c));
-    return q_write(c, id, a, na, changes);
+    tr_result r = q_write(c, id, a, na, changes);
+    conn_settle(self(st));
+    return r;
 }
 
 
@@ -916,15 +1024,13 @@ static struct cache_gen pg_generation(store_t st)
     return (struct cache_gen){ s->epoch, g };
 }
 
-/* As each request starts: replace this thread's connection when its
- * session ended (a readable idle socket: the server closed it, or has a
- * notice for it; a new connection is the safe answer either way). */
+/* As each request starts: a connection this thread still holds outside
+ * a transaction goes back to the pool (each borrow checks the session:
+ * conn_borrow). */
 static void pg_refresh(store_t st)
 {
     if (!st) return;
-    struct store_pg *s = self(st);
-    struct conn *c = pthread_getspecific(s->tls);
-    if (c && !c->in_tx && !c->link.writing && fd_readable(PQsocket(c->db))) conn_discard(c);
+    conn_settle(self(st));
 }
 
 static TR_RESULT pg_tx_begin(store_t st)
@@ -936,7 +1042,9 @@ static TR_RESULT pg_tx_begin(store_t st)
         BAIL0(TR_E_STORE_READONLY);
     }
     GUARD(conn_get(self(st), &c));
-    return tx_open(&c);
+    tr_result r = tx_open(&c);
+    if (tr_failed(r)) conn_settle(self(st));
+    return r;
 }
 
 static TR_RESULT pg_tx_commit(store_t st)
@@ -947,7 +1055,9 @@ static TR_RESULT pg_tx_commit(store_t st)
         fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
         BAIL0(TR_E_INTERNAL);
     }
-    return tx_close(c);
+    tr_result r = tx_close(c);
+    conn_settle(self(st));              /* failed: still held, until tx_rollback */
+    return r;
 }
 
 static void pg_tx_rollback(store_t st)
@@ -955,6 +1065,7 @@ static void pg_tx_rollback(store_t st)
     if (!st) return;
     struct conn *c = pthread_getspecific(self(st)->tls);
     if (c && c->link.writing) tx_abort(c);
+    conn_settle(self(st));
 }
 
 /* Commits are durable when COMMIT returns: nothing to wait for. */
@@ -1001,7 +1112,9 @@ static TR_RESULT pg_self_check(store_t st, void (*problem)(void *arg, const char
     ENSURE_REF(problem);
     ENSURE_REF(schema_version_out);
     GUARD(conn_get(self(st), &c));
-    GUARD(schema_version(c->db, schema_version_out));
+    tr_result r = schema_version(c->db, schema_version_out);
+    conn_settle(self(st));
+    GUARD(r);
     if (*schema_version_out < 0 || (size_t)*schema_version_out != store_pg_schema_count) {
         char line[128];
         snprintf(line, sizeof line, "schema version %d, this build's is %zu",  /* fits: 2 ints */
@@ -1088,6 +1201,7 @@ static void pg_close(store_t st)
     }
     pthread_key_delete(s->tls);
     sql_conns_close_all(&s->conns, conn_free);
+    pthread_cond_destroy(&s->freed);
     pthread_mutex_destroy(&s->conns.mu);
     gate_destroy(&s->gate);
     secure_zero(s->conninfo, strlen(s->conninfo));   /* it may hold a password */
@@ -1132,7 +1246,24 @@ void store_pg_describe(const char *conninfo, char *out, size_t n)
     PQconninfoFree(opts);
 }
 
+void store_pg_pool_stats(store_t st, unsigned *open, unsigned *idle)
+{
+    struct store_pg *s = self(st);
+    *open = *idle = 0;
+    if (!st) return;
+    pthread_mutex_lock(&s->conns.mu);
+    *open = s->open;
+    for (struct conn *c = s->idle; c; c = c->next_idle) (*idle)++;
+    pthread_mutex_unlock(&s->conns.mu);
+}
+
 TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *out)
+{
+    return store_pg_open_with(conninfo, mode, NULL, out);
+}
+
+TR_RESULT store_pg_open_with(const char *conninfo, enum store_pg_mode mode, const struct store_pg_limits *lim,
+                             store_t *out)
 {
     char where[512];
     char *err = NULL;
@@ -1140,7 +1271,8 @@ TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *
     tr_result r = TR_OK;
     struct store_pg *s = NULL;
     PGconn *db = NULL;
-    bool mu = false, gate = false, key = false;
+    bool mu = false, cv = false, gate = false, key = false;
+    pthread_condattr_t ca;
 
     ENSURE_REF(conninfo);
     ENSURE_REF(out);
@@ -1162,8 +1294,14 @@ TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *
     s->base.drv = &pg_driver;
     s->mode = mode;
     s->epoch = cache_epoch_new();
+    s->max = lim && lim->connections ? lim->connections : STORE_PG_CONNECTIONS_DEFAULT;
+    s->wait_ms = lim && lim->wait_ms ? lim->wait_ms : STORE_PG_WAIT_MS;
     mu = pthread_mutex_init(&s->conns.mu, NULL) == 0;
-    gate = mu && gate_init(&s->gate);
+    if (mu && pthread_condattr_init(&ca) == 0) {
+        cv = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&s->freed, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    gate = cv && gate_init(&s->gate);
     key = gate && pthread_key_create(&s->tls, conn_drop) == 0;
     if (!key) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     /* The node's name in the notifications: random, so that no two nodes
@@ -1219,6 +1357,7 @@ fail:
         return r;
     }
     if (gate) gate_destroy(&s->gate);
+    if (cv) pthread_cond_destroy(&s->freed);
     if (mu) pthread_mutex_destroy(&s->conns.mu);
     secure_zero(s->conninfo, len);
     free(s);

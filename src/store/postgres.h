@@ -15,8 +15,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
+
+/* The transaction advisory lock every write transaction of every node
+ * takes after BEGIN ("tresor" in ASCII, then 3): postgres.c, "Writers
+ * across nodes"; tresor migrate's copy takes it too. */
+#define STORE_PG_LOCK_WRITE INT64_C(0x747265736f720003)
 
 /* How a PostgreSQL store is opened. */
 enum store_pg_mode {
@@ -33,11 +39,30 @@ enum store_pg_mode {
     STORE_PG_READONLY,
 };
 
+/* The connection pool of a store (postgres.c, "Connections"): at most
+ * `connections` open at once (0: STORE_PG_CONNECTIONS_DEFAULT), besides
+ * a serving store's listener; a caller that finds none free waits at most
+ * `wait_ms` (0: STORE_PG_WAIT_MS, the write gate's bound), then fails
+ * with TR_E_STORE_BUSY. */
+#define STORE_PG_CONNECTIONS_DEFAULT 4u
+#define STORE_PG_CONNECTIONS_MAX 1024u
+#define STORE_PG_WAIT_MS 5000u
+struct store_pg_limits {
+    unsigned connections;
+    unsigned wait_ms;
+};
+
 /* Open the database conninfo names.  Failures are TR_E_STORE_IO (cannot
  * connect), TR_E_STORE_BUSY (another node serves it) or TR_E_INTERNAL (a
  * schema newer than this build's, a failed migration), each with a
  * message for the operator that never holds the password. */
 TR_RESULT store_pg_open(const char *conninfo, enum store_pg_mode mode, store_t *out);
+/* The same with the pool's limits (NULL: the defaults). */
+TR_RESULT store_pg_open_with(const char *conninfo, enum store_pg_mode mode, const struct store_pg_limits *lim,
+                             store_t *out);
+/* The pool of a store store_pg_open made, now: connections open (idle or
+ * borrowed), and idle.  For tests and diagnostics. */
+void store_pg_pool_stats(store_t st, unsigned *open, unsigned *idle);
 
 /* True when s names a PostgreSQL store: it starts with postgres:// or
  * postgresql://, or it is a libpq key=value string (holds an '='). */

@@ -28,7 +28,7 @@ SUBCOMMANDS = ["serve", "who-can-decrypt", "what-can-decrypt", "policy simulate"
                "snapshot collect", "snapshot check", "snapshot diff",
                "account create", "account credentials", "check", "unseal", "seal", "seal migrate", "rotate-root-key", "audit verify",
                "audit hmac", "backup",
-               "restore", "version", "help"]
+               "restore", "migrate", "version", "help"]
 # Each subcommand's flags: (flag, its environment variable or None, its default or None).
 FLAGS = {
     "serve": [("--listen", "TRESOR_LISTEN", "127.0.0.1:8737"),
@@ -38,6 +38,7 @@ FLAGS = {
               ("--regions", "TRESOR_REGIONS", "--region alone"),
               ("--account-id", "TRESOR_ACCOUNT_ID", "random"),
               ("--threads", "TRESOR_THREADS", "one per core"),
+              ("--store-connections", "TRESOR_STORE_CONNECTIONS", "threads + 2"),
               ("--shutdown-grace", "TRESOR_SHUTDOWN_GRACE", "10"),
               ("--tls-cert", "TRESOR_TLS_CERT", None), ("--tls-key", "TRESOR_TLS_KEY", None),
               ("--tls-min-version", "TRESOR_TLS_MIN_VERSION", "1.2"),
@@ -93,6 +94,7 @@ FLAGS = {
     "audit hmac": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--decode", None, None)],
     "backup": [("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--out", None, None)],
     "restore": [("--data-dir", None, None), ("--root-key", None, None)],
+    "migrate": [("--from", None, None), ("--to", None, None)],
 }
 
 
@@ -202,7 +204,7 @@ def test_subcommand_help(empty, cmd):
 def test_every_listed_flag_is_accepted(empty, cmd):
     """Each flag --help lists parses (the run then stops at --help)."""
     switches = ("--dev", "--enforce-iam", "--all", "--diff")
-    values = {"--threads": "2", "--context": "k=v", "--encryption-context": "k=v", "--session-tag": "k=v"}
+    values = {"--threads": "2", "--store-connections": "2", "--context": "k=v", "--encryption-context": "k=v", "--session-tag": "k=v"}
     for flag, _, _ in FLAGS[cmd]:
         value = [] if flag in switches else [values.get(flag, "x")]
         p = tresor(empty, *cmd.split(), flag, *value, "--help")

@@ -5,6 +5,9 @@
  *
  * Each test works in a fresh mkdtemp directory: a config file as tresor
  * or a user left it, then credfile_set_region, then the exact bytes.
+ *
+ * And account_create_first: the store's first account made once, however
+ * many callers try (the check is inside the write transaction).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto/keyring.h"
 #include "iam/accounts.h"
+#include "store/store.h"
 
 struct tdir { char dir[64]; char path[96]; };
 
@@ -199,6 +204,61 @@ static void ca_bundle_lines(void **state)
     assert_string_equal(get(t), "[profile tresor]\nca_bundle_x = 1\nca_bundle = /d/ca.pem\n");
 }
 
+static int hook_calls;
+
+static TR_RESULT count_hook(void *arg, const struct root_credentials *c)
+{
+    (void)arg;
+    (void)c;
+    hook_calls++;
+    return TR_OK;
+}
+
+static void first_account_once(void **state)
+{
+    struct tdir *t = *state;
+    store_t st = NULL;
+    struct keyring *kr = NULL;
+    uint8_t root[32] = { 7 };
+    struct root_credentials c;
+    struct account_rec *v = NULL;
+    size_t n = 0;
+    bool created = false;
+    char db[128];
+    assert_true(tr_ok(keyring_from_bytes(root, &kr)));
+    assert_true(tr_ok(store_sqlite_open(t->dir, &st)));
+    hook_calls = 0;
+    assert_true(tr_ok(account_create_first(st, kr, "111122223333", 1700000000, count_hook, NULL, &c, &created)));
+    assert_true(created);
+    assert_int_equal(hook_calls, 1);
+    assert_string_equal(c.account_id, "111122223333");
+    assert_int_equal(strlen(c.secret), 40);
+    /* Again, another id: nothing made, the hook not called, out zeroed. */
+    assert_true(tr_ok(account_create_first(st, kr, "444455556666", 1700000001, count_hook, NULL, &c, &created)));
+    assert_false(created);
+    assert_int_equal(hook_calls, 1);
+    assert_int_equal(c.account_id[0], 0);
+    assert_int_equal(c.secret[0], 0);
+    assert_true(tr_ok(st[0]->account_list(st, &v, &n)));
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].id, "111122223333");
+    free(v);
+    /* account_create_then still adds accounts beside it. */
+    assert_true(tr_ok(account_create(st, kr, "444455556666", 1700000002, &c)));
+    assert_true(tr_ok(account_create_first(st, kr, NULL, 1700000003, NULL, NULL, &c, &created)));
+    assert_false(created);
+    /* A bad id is refused before the store is asked. */
+    assert_int_equal(tr_code(account_create_first(st, kr, "12ab", 1, NULL, NULL, &c, &created)), TR_E_VALIDATION);
+    assert_false(created);
+    st[0]->close(st);
+    keyring_free(kr);
+    static const char *const files[] = { "", "-wal", "-shm" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(db, sizeof db, "%s/tresor.db%s", t->dir, files[i]);
+        unlink(db);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +268,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(only_own_profiles, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_pieces_come_back, setup, teardown),
         cmocka_unit_test_setup_teardown(header_with_trailing_blanks, setup, teardown),
+        cmocka_unit_test_setup_teardown(first_account_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

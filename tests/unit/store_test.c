@@ -2881,6 +2881,155 @@ static void test_pg_reconnect(void **state)
     assert_true(cache_gen_known((*f->st)->generation(f->st)));
 }
 
+/* The connection pool (postgres.c, "Connections"). */
+static void pool(store_t st, unsigned *open, unsigned *idle)
+{
+    store_pg_pool_stats(st, open, idle);
+}
+
+struct borrower { store_t st; tr_result r; };
+
+static void *borrow_get(void *p)
+{
+    struct borrower *b = p;
+    struct key_rec got;
+    b->r = CALL(b->st, key_get, "k1", &got);
+    if (tr_ok(b->r)) key_rec_free(&got);
+    return NULL;
+}
+
+/* Borrow and return: each call borrows a connection and returns it when
+ * it ends, a transaction keeps its own until commit or rollback; with
+ * every connection in use a caller waits (and gets one when it is
+ * returned), or fails TR_E_STORE_BUSY when none is returned within the
+ * bound.  Never more connections than the bound. */
+static void test_pg_pool_borrow_return(void **state)
+{
+    struct fx *f = *state;
+    unsigned open, idle;
+    store_t one = NULL, quick = NULL;
+    struct store_pg_limits lim = { .connections = 1 }, lim_quick = { .connections = 1, .wait_ms = 100 };
+    OK(store_pg_open_with(f->url, STORE_PG_SERVE, &lim, &one));
+    OK(store_pg_open_with(f->url, STORE_PG_SERVE, &lim_quick, &quick));
+    pool(one, &open, &idle);
+    assert_int_equal(open, 0);
+    put_key(one, "k1", ACCT, REGION);
+    pool(one, &open, &idle);
+    assert_int_equal(open, 1);
+    assert_int_equal(idle, 1);                  /* returned after the write */
+    struct key_rec got;
+    OK(CALL(one, key_get, "k1", &got));
+    key_rec_free(&got);
+    pool(one, &open, &idle);
+    assert_int_equal(open, 1);
+    assert_int_equal(idle, 1);                  /* the same one again */
+
+    /* A transaction holds it: another thread waits, and gets it at commit. */
+    OK(TX(one, tx_begin));
+    pool(one, &open, &idle);
+    assert_int_equal(idle, 0);
+    struct borrower b = { .st = one };
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, borrow_get, &b), 0);
+    usleep(100 * 1000);                         /* it waits (or has not started: the same) */
+    put_key(one, "k2", ACCT, REGION);
+    OK(TX(one, tx_commit));
+    assert_int_equal(pthread_join(t, NULL), 0);
+    OK(b.r);
+    pool(one, &open, &idle);
+    assert_int_equal(open, 1);
+    assert_int_equal(idle, 1);
+
+    /* None returned within the bound: TR_E_STORE_BUSY, nothing opened. */
+    OK(TX(quick, tx_begin));
+    struct borrower q = { .st = quick };
+    assert_int_equal(pthread_create(&t, NULL, borrow_get, &q), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(tr_code(q.r), TR_E_STORE_BUSY);     /* in that thread */
+    pool(quick, &open, &idle);
+    assert_int_equal(open, 1);
+    assert_int_equal(idle, 0);
+    TX(quick, tx_rollback);
+    pool(quick, &open, &idle);
+    assert_int_equal(open, 1);
+    assert_int_equal(idle, 1);
+
+    /* A read transaction holds it too, until read_end. */
+    OK(TX(quick, read_begin));
+    pool(quick, &open, &idle);
+    assert_int_equal(idle, 0);
+    TX(quick, read_end);
+    pool(quick, &open, &idle);
+    assert_int_equal(idle, 1);
+
+    /* Many threads over 1 connection: each call waits its turn. */
+    struct borrower many[8];
+    pthread_t mt[8];
+    for (int i = 0; i < 8; i++) {
+        many[i].st = one;
+        assert_int_equal(pthread_create(&mt[i], NULL, borrow_get, &many[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(pthread_join(mt[i], NULL), 0);
+        OK(many[i].r);
+    }
+    pool(one, &open, &idle);
+    assert_int_equal(open, 1);
+    assert_int_equal(idle, 1);
+    (*quick)->close(quick);
+    (*one)->close(one);
+}
+
+/* Broken connections: an idle one whose session the server ended is
+ * closed when next borrowed and replaced; one lost inside a transaction
+ * fails the statement (TR_E_STORE_IO) and is closed at rollback, not
+ * returned.  The count of open connections follows. */
+static void test_pg_pool_broken(void **state)
+{
+    struct fx *f = *state;
+    unsigned open, idle;
+    char sql[256], n[32];
+    store_t st = NULL;
+    struct store_pg_limits lim = { .connections = 2 };
+    struct key_rec got;
+    OK(store_pg_open_with(f->url, STORE_PG_SERVE, &lim, &st));
+    put_key(st, "k1", ACCT, REGION);
+    pool(st, &open, &idle);
+    assert_int_equal(open, 1);
+    assert_int_equal(idle, 1);
+    snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             "WHERE datname = '%s' AND pid <> pg_backend_pid() AND application_name = 'tresor'", f->pgdb);
+    assert_true(pg_exec(NULL, sql, n, sizeof n));
+    usleep(200 * 1000);                         /* the backends exit */
+
+    /* The idle one is dead: dropped when borrowed, a new one serves. */
+    OK(CALL(st, key_get, "k1", &got));
+    key_rec_free(&got);
+    pool(st, &open, &idle);
+    assert_int_equal(open, 1);
+    assert_int_equal(idle, 1);
+
+    /* Lost inside a transaction: the write fails, the rollback closes it. */
+    OK(TX(st, tx_begin));
+    assert_true(pg_exec(NULL, sql, n, sizeof n));
+    usleep(200 * 1000);
+    struct key_fx x;
+    mk_key(&x, "k2", ACCT, REGION);
+    FAILS(CALL(st, key_put, &x.k), TR_E_STORE_IO);
+    TX(st, tx_rollback);
+    pool(st, &open, &idle);
+    assert_int_equal(open, 0);
+    assert_int_equal(idle, 0);
+    put_key(st, "k3", ACCT, REGION);
+    OK(CALL(st, key_get, "k3", &got));
+    key_rec_free(&got);
+    FAILS(CALL(st, key_get, "k2", &got), TR_E_STORE_NOT_FOUND);
+    pool(st, &open, &idle);
+    assert_int_equal(open, 1);
+    assert_int_equal(idle, 1);
+    (*st)->close(st);
+}
+
 /* A value too long for its record's array fails the read (TR_E_INTERNAL),
  * never truncates; the other rows read on. */
 static void test_pg_value_too_long(void **state)
@@ -2968,6 +3117,8 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_pg_write_lock, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_readonly, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_pool_borrow_return, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_pool_broken, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_value_too_long, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_describe_and_order, setup_pg, teardown),
     };
