@@ -19,6 +19,7 @@
 #include "secrets/cache.h"
 #include "secrets/lookup.h"
 #include "secrets/params.h"
+#include "secrets/replication.h"
 
 /* ---- condition keys ---------------------------------------------------------- */
 
@@ -224,6 +225,11 @@ static TR_RESULT find_authorized(struct req_ctx *rc, const char *action, const c
     tr_result r = sm_authorize(rc, action, secret_id, found ? out : NULL, extra, nextra);
     if (tr_ok(r) && !found) r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_NOT_FOUND, "%s",
                                            SM_MSG_NOT_FOUND);
+    /* A replica is read-only: every writing operation but the one that
+     * detaches it is made in the primary's region (replication.c). */
+    if (tr_ok(r) && rc->writing && strcmp(action, "secretsmanager:StopReplicationToReplica") != 0)
+        r = sm_check_not_replica(out);
+    if (tr_ok(r) && rc->writing) sm_replica_note(out);
     if (tr_ok(r) && must_be_live) r = sm_check_live(out);
     if (tr_failed(r)) secret_free(out);
     return r;

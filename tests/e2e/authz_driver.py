@@ -340,13 +340,13 @@ class Driver:
                 SecretString="v", KmsKeyId=self.sm_key["Arn"])
         self.do("CreateSecret (replicas)", sm.create_secret, Name="drv/replica",
                 SecretString="v", AddReplicaRegions=[{"Region": "eu-west-1"}],
-                ForceOverwriteReplicaSecret=True, expect="InvalidRequestException")
+                ForceOverwriteReplicaSecret=True, expect="InvalidParameterException")  # not served
         # With Tags, CreateSecret is also authorized for TagResource, with
         # every member's key.
         self.do("CreateSecret (replicas, tags)", sm.create_secret, Name="drv/replica",
                 SecretString="v", Description="d", KmsKeyId="alias/drv-sm", Type="t",
                 AddReplicaRegions=[{"Region": "eu-west-1"}], ForceOverwriteReplicaSecret=False,
-                Tags=[{"Key": "app", "Value": "web"}], expect="InvalidRequestException")
+                Tags=[{"Key": "app", "Value": "web"}], expect="InvalidParameterException")
         self.do("ListSecrets", sm.list_secrets)
         self.do("GetRandomPassword", sm.get_random_password)
         self.do("DescribeSecret (missing)", sm.describe_secret, SecretId="drv/missing",
@@ -424,15 +424,18 @@ class Driver:
                 ExternalSecretRotationRoleArn=f"arn:aws:iam::{ACCOUNT}:role/rot",
                 expect=refused)
         self.do("CancelRotateSecret", sm.cancel_rotate_secret, SecretId=arn)
+        # Authorized, then refused: eu-west-1 is not served (and the
+        # secret is no replica), so nothing is replicated.
+        no_region = "InvalidParameterException"
         self.do("ReplicateSecretToRegions", sm.replicate_secret_to_regions, SecretId=arn,
-                AddReplicaRegions=[{"Region": "eu-west-1"}], expect=refused)
+                AddReplicaRegions=[{"Region": "eu-west-1"}], expect=no_region)
         self.do("ReplicateSecretToRegions (force)", sm.replicate_secret_to_regions, SecretId=arn,
                 AddReplicaRegions=[{"Region": "eu-west-1"}], ForceOverwriteReplicaSecret=True,
-                expect=refused)
+                expect=no_region)
         self.do("RemoveRegionsFromReplication", sm.remove_regions_from_replication,
-                SecretId=arn, RemoveReplicaRegions=["eu-west-1"], expect=refused)
+                SecretId=arn, RemoveReplicaRegions=["eu-west-1"], expect=no_region)
         self.do("StopReplicationToReplica", sm.stop_replication_to_replica, SecretId=arn,
-                expect=refused)
+                expect=no_region)
         self.do("DeleteSecret", sm.delete_secret, SecretId=arn)
         self.do("RestoreSecret", sm.restore_secret, SecretId=arn)
         self.do("DeleteSecret (window)", sm.delete_secret, SecretId=arn, RecoveryWindowInDays=7)
