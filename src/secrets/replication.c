@@ -166,7 +166,8 @@ static TR_RESULT reseal(struct req_ctx *rc, const struct secret *p, struct secre
     if (tr_ok(r)) {
         memcpy(saved, rc->region, sizeof saved);
         STR_COPY_ARRAY(rc->region, rep->region);
-        r = sm_seal(rc, rep, v, pt.data, pt.len, p->versions[i].binary);
+        r = sm_key_authorize_encrypt(rc, rep, v->id);
+        if (tr_ok(r)) r = sm_seal(rc, rep, v, pt.data, pt.len, p->versions[i].binary);
         memcpy(rc->region, saved, sizeof saved);
     }
     buf_free(&pt);
@@ -271,7 +272,8 @@ static TR_RESULT sync_one(struct req_ctx *rc, const struct secret *p, json_t *en
     if (tr_failed(r)) goto fail;
     bool ours = found && is_replica_of(&old, p);
     if (found && !ours && !force) {
-        snprintf(msg, sizeof msg, "Replication failed: Secret name %s already exists in region %s.",   /* fits: truncated */
+        /* fits: a name of SM_NAME_MAX and a region of 64 leave room */
+        snprintf(msg, sizeof msg, "Replication failed: Secret name %s already exists in region %s.",
                  p->name, region);
         r = set_status(entry, ST_FAILED, msg);
         goto fail;

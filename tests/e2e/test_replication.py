@@ -16,14 +16,17 @@ taken in the replica region (Failed, then ForceOverwriteReplicaSecret); a
 disabled replica key (Failed with the reason, the primary written, InSync
 again after re-enabling and the next write); deleting a primary that has
 replicas refused; RemoveRegionsFromReplication; StopReplicationToReplica;
-who-can-decrypt on a replica ARN.
+who-can-decrypt on a replica ARN; authorization (secretsmanager:
+ReplicateSecretToRegions with its AddReplicaRegions key, and kms:Encrypt
+besides kms:GenerateDataKey on a replica's customer managed key, through
+Secrets Manager of the replica's region).
 """
 
 import json
 
 import pytest
 
-from tresor_e2e import ACCOUNT, raises_aws
+from tresor_e2e import ACCOUNT, allow, deny, make_user, raises_aws
 
 EAST = "us-east-1"
 WEST = "us-west-2"
@@ -286,3 +289,43 @@ def test_aws_cli_replicate_and_describe(two):
                            "--secret-string", "x")
     assert rc == 254
     assert "InvalidParameterException" in err and REPLICA_WRITE in err
+
+
+def test_authorization(two):
+    root = two.root_user
+    kms_w = two.client("kms", region=WEST)
+    u = make_user(root, policy=[
+        allow("secretsmanager:*"),
+        deny("secretsmanager:ReplicateSecretToRegions", condition={
+            "ForAnyValue:StringEquals": {"secretsmanager:AddReplicaRegions": "eu-west-1"}}),
+        allow("kms:GenerateDataKey", condition={
+            "StringEquals": {"kms:ViaService": f"secretsmanager.{WEST}.amazonaws.com"}}),
+        allow("kms:Decrypt")])
+    sm = two.client("secretsmanager", u.access_key, u.secret_key)
+    arn = sm.create_secret(Name="az", SecretString="v")["ARN"]
+    deny_msg = (f"User: {u.arn} is not authorized to perform: secretsmanager:"
+                f"ReplicateSecretToRegions on resource: az with an explicit deny in an "
+                f"identity-based policy")
+    with raises_aws("AccessDeniedException", deny_msg):
+        sm.replicate_secret_to_regions(SecretId="az", AddReplicaRegions=[{"Region": "eu-west-1"}])
+
+    # A customer managed key in the replica region: GenerateDataKey alone
+    # is not enough, replication also needs kms:Encrypt on it.
+    key = kms_w.create_key(Description="rep")["KeyMetadata"]
+    got = sm.replicate_secret_to_regions(SecretId="az",
+                                         AddReplicaRegions=[{"Region": WEST, "KmsKeyId": key["Arn"]}])
+    assert got["ReplicationStatus"] == [{
+        "Region": WEST, "KmsKeyId": key["Arn"], "Status": "Failed",
+        "StatusMessage": "Replication failed: Access to KMS is not allowed"}]
+    with raises_aws("ResourceNotFoundException"):
+        two.client("secretsmanager", region=WEST).describe_secret(SecretId="az")
+    root.iam.put_user_policy(UserName=u.name, PolicyName="enc", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt",
+                                                 "Resource": key["Arn"]}]}))
+    # Retried (a Failed region may be asked again): in sync.
+    got = sm.replicate_secret_to_regions(SecretId="az",
+                                         AddReplicaRegions=[{"Region": WEST, "KmsKeyId": key["Arn"]}])
+    assert got["ReplicationStatus"] == [in_sync(key=key["Arn"])]
+    west = two.client("secretsmanager", u.access_key, u.secret_key, region=WEST)
+    assert west.get_secret_value(SecretId="az")["SecretString"] == "v"
+    assert west.describe_secret(SecretId=west_arn(arn))["PrimaryRegion"] == EAST
