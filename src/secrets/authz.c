@@ -85,8 +85,10 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
 /* The secret's own attributes as the Service Authorization Reference's
  * "Secret" resource type lists them: its tags (above),
  * secretsmanager:resource/Type (the Type it was created or updated with)
- * and secretsmanager:resource/AllowRotationLambdaArn (its rotation
- * function, when one is recorded). */
+ * secretsmanager:resource/AllowRotationLambdaArn (its rotation
+ * function, when one is recorded) and, for a multi-Region secret (a
+ * primary with replicas, or a replica), secretsmanager:SecretPrimaryRegion
+ * (replication.c). */
 static TR_RESULT add_resource_keys(store_t st, const struct secret *s, struct ctx_builder *c)
 {
     GUARD(add_resource_tags(st, s->arn, c));
@@ -94,6 +96,9 @@ static TR_RESULT add_resource_keys(store_t st, const struct secret *s, struct ct
     const char *lambda = sm_doc_str(s->doc, "rotation_lambda_arn");
     if (type) GUARD(iam_ctx_add(c, "secretsmanager:resource/Type", type));
     if (lambda) GUARD(iam_ctx_add(c, "secretsmanager:resource/AllowRotationLambdaArn", lambda));
+    const char *primary = sm_replica_primary(s);
+    if (!primary && sm_replicas(s)) primary = s->region;
+    if (primary) GUARD(iam_ctx_add(c, "secretsmanager:SecretPrimaryRegion", primary));
     return TR_OK;
 }
 

@@ -373,6 +373,12 @@ class Driver:
         """Every operation on one secret; a bare one has no tags, no Type and
         no rotation function while they run, a decorated one has all three
         (the function when the server has rotation hooks: rotation_hooks_for)."""
+        # The decorated secret is a multi-Region one when the server serves
+        # a second region (secretsmanager:SecretPrimaryRegion is set).
+        replica = getattr(self.srv, "replica_region", None) if decorated else None
+        if replica:
+            self.do("ReplicateSecretToRegions (served)", sm.replicate_secret_to_regions,
+                    SecretId=arn, AddReplicaRegions=[{"Region": replica}])
         if getattr(self.srv, "rotation_hooks", None) and decorated:
             # Records the function on the secret: every decision on it then
             # carries secretsmanager:resource/AllowRotationLambdaArn.
@@ -436,12 +442,15 @@ class Driver:
                 SecretId=arn, RemoveReplicaRegions=["eu-west-1"], expect=no_region)
         self.do("StopReplicationToReplica", sm.stop_replication_to_replica, SecretId=arn,
                 expect=no_region)
-        self.do("DeleteSecret", sm.delete_secret, SecretId=arn)
+        # A primary that has replicas is not deleted (authorized first).
+        has_replicas = "InvalidParameterException" if replica else None
+        self.do("DeleteSecret", sm.delete_secret, SecretId=arn, expect=has_replicas)
         self.do("RestoreSecret", sm.restore_secret, SecretId=arn)
-        self.do("DeleteSecret (window)", sm.delete_secret, SecretId=arn, RecoveryWindowInDays=7)
+        self.do("DeleteSecret (window)", sm.delete_secret, SecretId=arn, RecoveryWindowInDays=7,
+                expect=has_replicas)
         self.do("RestoreSecret", sm.restore_secret, SecretId=arn)
         self.do("DeleteSecret (force false)", sm.delete_secret, SecretId=arn,
-                ForceDeleteWithoutRecovery=False)
+                ForceDeleteWithoutRecovery=False, expect=has_replicas)
         self.do("RestoreSecret", sm.restore_secret, SecretId=arn)
         # Back under the alias for the callers' hop (kms:RequestAlias).
         self.do("UpdateSecret (alias)", sm.update_secret, SecretId=arn, KmsKeyId="alias/drv-sm")
@@ -649,8 +658,10 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         srv = TresorServer("drive", d)
         srv.rotation_hooks = rotation_hooks_for(d)
+        srv.replica_region = "us-west-2"
         srv.start(env_extra={"TRESOR_AUTHZ_TRACE": str(trace), "TRESOR_LOG": "quiet"},
-                  args=["--rotation-hooks", str(srv.rotation_hooks)])
+                  args=["--rotation-hooks", str(srv.rotation_hooks), "--regions",
+                        f"us-east-1,{srv.replica_region}"])
         try:
             failures = drive(srv)
         finally:
