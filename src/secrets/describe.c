@@ -110,5 +110,5 @@ TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool vers
         if (m) GUARD(sm_set(obj, "VersionIdsToStages", m));
     }
     if (s->created) GUARD(sm_set_date(obj, "CreatedDate", s->created));
-    return sm_describe_replication(s, obj);
+    return sm_describe_replication(rc, s, obj);
 }

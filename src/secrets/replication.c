@@ -100,36 +100,6 @@ static TR_RESULT set_status(json_t *entry, const char *status, const char *msg)
     return sm_set(entry, "message", json_string(msg));
 }
 
-TR_RESULT sm_describe_replication(const struct secret *s, json_t *obj)
-{
-    const char *primary = sm_replica_primary(s);
-    if (primary) return sm_set(obj, "PrimaryRegion", json_string(primary));
-    json_t *reps = sm_replicas(s);
-    if (!reps) return TR_OK;
-    json_t *a = json_array();
-    ENSURE(a != NULL, TR_E_INTERNAL);
-    tr_result r = sm_set(obj, "PrimaryRegion", json_string(s->region));
-    if (tr_ok(r)) r = sm_set(obj, "ReplicationStatus", a);
-    else json_decref(a);
-    for (size_t i = 0; tr_ok(r) && i < json_array_size(reps); i++) {
-        json_t *e = json_array_get(reps, i);
-        const char *key = sm_doc_str(e, "kms_key_id");
-        const char *msg = sm_doc_str(e, "message");
-        json_t *o = json_pack("{s:s?, s:s, s:s?}", "Region", sm_doc_str(e, "region"), "KmsKeyId",
-                              key ? key : SM_MANAGED_ALIAS, "Status", sm_doc_str(e, "status"));
-        if (!o || json_array_append_new(a, o) != 0) {
-            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            break;
-        }
-        if (msg) r = sm_set(o, "StatusMessage", json_string(msg));
-        double seen = sm_doc_num(e, "last_accessed");
-        if (tr_ok(r) && seen) r = sm_set(o, "LastAccessedDate", json_integer((json_int_t)seen));
-    }
-    return r;
-}
-
-/* ---- one replica --------------------------------------------------------- */
-
 /* The ARN of the replica of `arn` in `region` (malloc'd). */
 static TR_RESULT replica_arn(const char *arn, const char *region, char **out)
 {
@@ -143,6 +113,56 @@ static TR_RESULT replica_arn(const char *arn, const char *region, char **out)
     *out = a;
     return TR_OK;
 }
+
+/* When the replica of s in `region` was last read (day precision; 0 =
+ * never or not found): its entity's doc, without loading its versions. */
+static double replica_accessed(struct req_ctx *rc, const struct secret *s, const char *region)
+{
+    struct ent_rec e;
+    char *arn = NULL;
+    double t = 0;
+    memset(&e, 0, sizeof e);
+    if (tr_ok(replica_arn(s->arn, region, &arn)) && tr_ok(rc->st[0]->ent_get_arn(rc->st, SM_KIND, arn, &e))) {
+        json_t *d = e.doc ? json_loads(e.doc, 0, NULL) : NULL;
+        t = d ? sm_doc_num(d, "last_accessed") : 0;
+        json_decref(d);
+    }
+    tr_clear_error();
+    ent_rec_free(&e);
+    free(arn);
+    return t;
+}
+
+TR_RESULT sm_describe_replication(struct req_ctx *rc, const struct secret *s, json_t *obj)
+{
+    const char *primary = sm_replica_primary(s);
+    if (primary) return sm_set(obj, "PrimaryRegion", json_string(primary));
+    json_t *reps = sm_replicas(s);
+    if (!reps) return TR_OK;
+    json_t *a = json_array();
+    ENSURE(a != NULL, TR_E_INTERNAL);
+    tr_result r = sm_set(obj, "PrimaryRegion", json_string(s->region));
+    if (tr_ok(r)) r = sm_set(obj, "ReplicationStatus", a);
+    else json_decref(a);
+    for (size_t i = 0; tr_ok(r) && i < json_array_size(reps); i++) {
+        json_t *e = json_array_get(reps, i);
+        const char *region = sm_doc_str(e, "region");
+        const char *key = sm_doc_str(e, "kms_key_id");
+        const char *msg = sm_doc_str(e, "message");
+        json_t *o = json_pack("{s:s?, s:s, s:s?}", "Region", region, "KmsKeyId",
+                              key ? key : SM_MANAGED_ALIAS, "Status", sm_doc_str(e, "status"));
+        if (!o || json_array_append_new(a, o) != 0) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            break;
+        }
+        if (msg) r = sm_set(o, "StatusMessage", json_string(msg));
+        double seen = region ? replica_accessed(rc, s, region) : 0;
+        if (tr_ok(r) && seen) r = sm_set(o, "LastAccessedDate", json_integer((json_int_t)seen));
+    }
+    return r;
+}
+
+/* ---- one replica --------------------------------------------------------- */
 
 static TR_RESULT dup_str(char **dst, const char *src)
 {
@@ -410,7 +430,7 @@ TR_RESULT sm_reply_replication(struct req_ctx *rc, const char *arn, json_t *obj)
     GUARD(load_primary(rc, arn, &p, &found));
     ENSURE(found, TR_E_INTERNAL);
     json_t *tmp = json_object();
-    tr_result r = tmp ? sm_describe_replication(&p, tmp) : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    tr_result r = tmp ? sm_describe_replication(rc, &p, tmp) : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     json_t *st = tmp ? json_object_get(tmp, "ReplicationStatus") : NULL;
     if (tr_ok(r)) r = sm_set(obj, "ReplicationStatus", st ? json_incref(st) : json_array());
     json_decref(tmp);

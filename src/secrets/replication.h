@@ -36,8 +36,9 @@ json_t *sm_replicas(const struct secret *s);
 TR_RESULT sm_check_not_replica(const struct secret *s);
 /* ReplicationStatus and PrimaryRegion of s into a DescribeSecret or
  * ListSecrets entry (nothing for a secret that is neither primary of a
- * replica nor a replica). */
-TR_RESULT sm_describe_replication(const struct secret *s, json_t *obj);
+ * replica nor a replica); LastAccessedDate of a replica read from its
+ * entity in rc->st, when it was ever read. */
+TR_RESULT sm_describe_replication(struct req_ctx *rc, const struct secret *s, json_t *obj);
 
 /* obj["ReplicationStatus"]: the replicas of the secret `arn` as stored
  * now ([] when none): the replies of CreateSecret and the replication

@@ -313,10 +313,11 @@ static void test_replication_status_shape(void **state)
     (void)state;
     memset(&s, 0, sizeof s);
     snprintf(s.region, sizeof s.region, EAST);
+    s.arn = "arn:aws:secretsmanager:" EAST ":" ACCT ":secret:none-AbCdEf";   /* no replica stored */
     json_t *o = json_object();
     /* Neither primary with replicas nor replica: nothing. */
     s.doc = json_object();
-    assert_int_equal(tr_code(sm_describe_replication(&s, o)), TR_E_OK);
+    assert_int_equal(tr_code(sm_describe_replication(&RC, &s, o)), TR_E_OK);
     assert_int_equal(json_object_size(o), 0);
     /* A primary: its region, and each replica with the managed alias when
      * no key was given. */
@@ -324,7 +325,7 @@ static void test_replication_status_shape(void **state)
                         json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]", "region", WEST, "status", "InSync",
                                   "message", "Replication succeeded", "region", "eu-west-1", "kms_key_id",
                                   "alias/k", "status", "Failed", "message", "Replication failed: x"));
-    assert_int_equal(tr_code(sm_describe_replication(&s, o)), TR_E_OK);
+    assert_int_equal(tr_code(sm_describe_replication(&RC, &s, o)), TR_E_OK);
     json_t *want = json_pack("{s:s, s:[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]}", "PrimaryRegion", EAST,
                              "ReplicationStatus", "Region", WEST, "KmsKeyId", "alias/aws/secretsmanager",
                              "Status", "InSync", "StatusMessage", "Replication succeeded", "Region", "eu-west-1",
@@ -337,7 +338,7 @@ static void test_replication_status_shape(void **state)
     json_decref(s.doc);
     s.doc = json_pack("{s:s}", "primary_region", WEST);
     o = json_object();
-    assert_int_equal(tr_code(sm_describe_replication(&s, o)), TR_E_OK);
+    assert_int_equal(tr_code(sm_describe_replication(&RC, &s, o)), TR_E_OK);
     want = json_pack("{s:s}", "PrimaryRegion", WEST);
     assert_true(json_equal(o, want));
     assert_int_equal(tr_code(sm_check_not_replica(&s)), TR_E_SM_INVALID_PARAMETER);
