@@ -7,7 +7,8 @@ Covered: ReplicateSecretToRegions (reply, the replica's ARN with the
 primary's suffix, its value, VersionId and labels under the replica
 region's own managed key or the KmsKeyId given); CreateSecret with
 AddReplicaRegions; every later write to the primary propagated at once
-(PutSecretValue, UpdateSecret, UpdateSecretVersionStage, TagResource);
+(PutSecretValue, UpdateSecret, UpdateSecretVersionStage, TagResource, and
+a rotation's steps run by a hook);
 writes to a replica refused with AWS's InvalidParameterException;
 DescribeSecret's PrimaryRegion and ReplicationStatus; the ListSecrets
 primary-region filter; a region not served, the primary's own or given
@@ -23,10 +24,14 @@ Secrets Manager of the replica's region).
 """
 
 import json
+import os
+import shutil
+import time
+import uuid
 
 import pytest
 
-from tresor_e2e import ACCOUNT, allow, deny, make_user, raises_aws
+from tresor_e2e import ACCOUNT, allow, deny, make_role, make_user, raises_aws, scaled, unique
 
 EAST = "us-east-1"
 WEST = "us-west-2"
@@ -339,3 +344,54 @@ def test_authorization(two):
     west = two.client("secretsmanager", u.access_key, u.secret_key, region=WEST)
     assert west.get_secret_value(SecretId="az")["SecretString"] == "v"
     assert west.describe_secret(SecretId=west_arn(arn))["PrimaryRegion"] == EAST
+
+
+def rotated(sm, arn, before):
+    """Wait until arn's LastRotatedDate is set and differs from `before`."""
+    deadline = time.monotonic() + scaled(30)
+    while sm.describe_secret(SecretId=arn).get("LastRotatedDate", before) == before:
+        assert time.monotonic() < deadline, "the rotation did not finish"
+        time.sleep(0.1)
+
+
+def test_rotation_of_a_primary_reaches_the_replica(tresor_factory, tmp_path):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    args = ["--regions", f"{EAST},{WEST}", "--rotation-hooks", str(hooks)]
+    srv = tresor_factory("replication-rot", args=args)
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = make_role(srv.root_user, unique("rotator"), trust=trust,
+                     policy=allow(["secretsmanager:*", "kms:Decrypt", "kms:GenerateDataKey"]))
+    shutil.copyfile(os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks",
+                                 "template_rotation.py"), hooks / "tmpl")
+    (hooks / "tmpl").chmod(0o755)
+    (hooks / "tmpl.role").write_text(role["Arn"] + "\n")
+    east, west = srv.client("secretsmanager"), srv.client("secretsmanager", region=WEST)
+    s = east.create_secret(Name="rot", SecretString="first", AddReplicaRegions=[{"Region": WEST}])
+    token = str(uuid.uuid4())
+    east.rotate_secret(SecretId=s["ARN"], RotationLambdaARN=f"arn:aws:lambda:{EAST}:{ACCOUNT}:function:tmpl",
+                       ClientRequestToken=token, RotationRules={"AutomaticallyAfterDays": 30})
+    rotated(east, s["ARN"], None)
+    new = east.get_secret_value(SecretId=s["ARN"])
+    rep = west.get_secret_value(SecretId="rot")
+    assert rep["VersionId"] == new["VersionId"] == token
+    assert rep["SecretString"] == new["SecretString"] != "first"
+    assert west.get_secret_value(SecretId="rot", VersionStage="AWSPREVIOUS")["SecretString"] == "first"
+    assert west.describe_secret(SecretId="rot")["VersionIdsToStages"] == \
+        east.describe_secret(SecretId=s["ARN"])["VersionIdsToStages"]
+    assert statuses(east, s["ARN"]) == [in_sync()]
+    # The dates the server records at the end of a rotation follow too.
+    d, w = east.describe_secret(SecretId=s["ARN"]), west.describe_secret(SecretId="rot")
+    assert (w["LastRotatedDate"], w["NextRotationDate"]) == (d["LastRotatedDate"], d["NextRotationDate"])
+
+    # A rotation the server starts by itself, when due, reaches it as well.
+    srv.stop()
+    srv.start(args=args, env_extra={"TRESOR_CLOCK_OFFSET": str(31 * 86400)})
+    east, west = srv.client("secretsmanager"), srv.client("secretsmanager", region=WEST)
+    rotated(east, s["ARN"], d["LastRotatedDate"])
+    new = east.get_secret_value(SecretId=s["ARN"])
+    assert new["VersionId"] != token
+    assert west.get_secret_value(SecretId="rot")["VersionId"] == new["VersionId"]
+    assert west.describe_secret(SecretId="rot")["VersionIdsToStages"] == \
+        east.describe_secret(SecretId=s["ARN"])["VersionIdsToStages"]
