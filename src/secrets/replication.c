@@ -217,7 +217,11 @@ static TR_RESULT build(struct req_ctx *rc, const struct secret *p, json_t *entry
     if (tr_ok(r)) r = replica_arn(p->arn, region, &rep->arn);
     if (tr_ok(r)) r = str_copy(rep->region, sizeof rep->region, region, "the region");
     if (tr_ok(r)) r = dup_str(&rep->kms_key_id, key);
-    if (tr_ok(r)) r = dup_str(&rep->kms_key_arn, has_old ? old->kms_key_arn : NULL);
+    /* What the stored replica sealed is kept only under the same key (a
+     * Failed region asked again may name another). */
+    bool reuse = has_old && ((!key && !old->kms_key_id) ||
+                             (key && old->kms_key_id && strcmp(key, old->kms_key_id) == 0));
+    if (tr_ok(r)) r = dup_str(&rep->kms_key_arn, reuse ? old->kms_key_arn : NULL);
     if (tr_ok(r)) {
         rep->last_accessed = has_old ? old->last_accessed : 0;
         json_object_del(rep->doc, F_REPLICAS);
@@ -233,7 +237,7 @@ static TR_RESULT build(struct req_ctx *rc, const struct secret *p, json_t *entry
         const struct secret_version *ov = has_old ? sm_version_by_id(old, v->id) : NULL;
         v->last_accessed = ov ? ov->last_accessed : 0;
         if (!v->ct) continue;
-        if (ov && ov->ct && ov->edk) {
+        if (reuse && ov && ov->ct && ov->edk) {
             r = dup_str(&v->ct, ov->ct);
             if (tr_ok(r)) r = dup_str(&v->edk, ov->edk);
             if (tr_ok(r)) r = dup_str(&v->key_arn, ov->key_arn);

@@ -238,6 +238,28 @@ def test_replica_key_disabled_then_enabled(two):
     assert west.get_secret_value(SecretId="k", VersionId=put["VersionId"])["SecretString"] == "v2"
 
 
+def test_failed_region_asked_again_with_another_key(two):
+    east, west = two.client("secretsmanager"), two.client("secretsmanager", region=WEST)
+    kms_w = two.client("kms", region=WEST)
+    a = kms_w.create_key(Description="a")["KeyMetadata"]
+    b = kms_w.create_key(Description="b")["KeyMetadata"]
+    arn = east.create_secret(Name="rekey", SecretString="v1")["ARN"]
+    east.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=[{"Region": WEST, "KmsKeyId": a["Arn"]}])
+    kms_w.disable_key(KeyId=a["KeyId"])
+    east.put_secret_value(SecretId=arn, SecretString="v2")
+    assert statuses(east, arn)[0]["Status"] == "Failed"
+    # Asked again under key b: every version is sealed again under b (what
+    # was sealed under a is not kept), so all read while a is disabled.
+    got = east.replicate_secret_to_regions(SecretId=arn,
+                                           AddReplicaRegions=[{"Region": WEST, "KmsKeyId": b["Arn"]}])
+    assert got["ReplicationStatus"] == [in_sync(key=b["Arn"])]
+    assert west.get_secret_value(SecretId="rekey")["SecretString"] == "v2"
+    assert west.get_secret_value(SecretId="rekey", VersionStage="AWSPREVIOUS")["SecretString"] == "v1"
+    assert [v["KmsKeyIds"] for v in west.list_secret_version_ids(SecretId="rekey")["Versions"]] == \
+        [[b["Arn"]], [b["Arn"]]]
+    assert west.describe_secret(SecretId="rekey")["KmsKeyId"] == b["Arn"]
+
+
 def test_delete_primary_with_replicas_then_remove_regions(two):
     east, west = two.client("secretsmanager"), two.client("secretsmanager", region=WEST)
     arn = east.create_secret(Name="del", SecretString="v")["ARN"]
