@@ -19,6 +19,7 @@
 #include "secrets/cache.h"
 #include "secrets/lookup.h"
 #include "secrets/params.h"
+#include "secrets/replication.h"
 
 /* ---- condition keys ---------------------------------------------------------- */
 
@@ -84,8 +85,10 @@ static TR_RESULT add_resource_tags(store_t st, const char *arn, struct ctx_build
 /* The secret's own attributes as the Service Authorization Reference's
  * "Secret" resource type lists them: its tags (above),
  * secretsmanager:resource/Type (the Type it was created or updated with)
- * and secretsmanager:resource/AllowRotationLambdaArn (its rotation
- * function, when one is recorded). */
+ * secretsmanager:resource/AllowRotationLambdaArn (its rotation
+ * function, when one is recorded) and, for a multi-Region secret (a
+ * primary with replicas, or a replica), secretsmanager:SecretPrimaryRegion
+ * (replication.c). */
 static TR_RESULT add_resource_keys(store_t st, const struct secret *s, struct ctx_builder *c)
 {
     GUARD(add_resource_tags(st, s->arn, c));
@@ -93,6 +96,9 @@ static TR_RESULT add_resource_keys(store_t st, const struct secret *s, struct ct
     const char *lambda = sm_doc_str(s->doc, "rotation_lambda_arn");
     if (type) GUARD(iam_ctx_add(c, "secretsmanager:resource/Type", type));
     if (lambda) GUARD(iam_ctx_add(c, "secretsmanager:resource/AllowRotationLambdaArn", lambda));
+    const char *primary = sm_replica_primary(s);
+    if (!primary && sm_replicas(s)) primary = s->region;
+    if (primary) GUARD(iam_ctx_add(c, "secretsmanager:SecretPrimaryRegion", primary));
     return TR_OK;
 }
 
@@ -224,6 +230,11 @@ static TR_RESULT find_authorized(struct req_ctx *rc, const char *action, const c
     tr_result r = sm_authorize(rc, action, secret_id, found ? out : NULL, extra, nextra);
     if (tr_ok(r) && !found) r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_NOT_FOUND, "%s",
                                            SM_MSG_NOT_FOUND);
+    /* A replica is read-only: every writing operation but the one that
+     * detaches it is made in the primary's region (replication.c). */
+    if (tr_ok(r) && rc->writing && strcmp(action, "secretsmanager:StopReplicationToReplica") != 0)
+        r = sm_check_not_replica(out);
+    if (tr_ok(r) && rc->writing) sm_replica_note(out);
     if (tr_ok(r) && must_be_live) r = sm_check_live(out);
     if (tr_failed(r)) secret_free(out);
     return r;

@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "secrets/cache.h"
+#include "secrets/replication.h"
 
 /* ---- members ------------------------------------------------------------ */
 
@@ -109,5 +110,5 @@ TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool vers
         if (m) GUARD(sm_set(obj, "VersionIdsToStages", m));
     }
     if (s->created) GUARD(sm_set_date(obj, "CreatedDate", s->created));
-    return TR_OK;
+    return sm_describe_replication(rc, s, obj);
 }

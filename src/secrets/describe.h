@@ -21,7 +21,8 @@
  * rotation_lambda_arn, rotation_rules, last_rotated, next_rotation),
  * LastChangedDate, LastAccessedDate, DeletedDate (when set), Tags (only
  * when non-empty), VersionIdsToStages (when `versions` and some version
- * has a label), CreatedDate. */
+ * has a label), CreatedDate, and PrimaryRegion/ReplicationStatus of a
+ * replicated secret (replication.h). */
 TR_RESULT sm_describe_fill(struct req_ctx *rc, const struct secret *s, bool versions, json_t *obj);
 /* {version id: [labels]} of the labelled versions; *out NULL when none
  * (ListSecrets sets it as SecretVersionsToStages). */

@@ -436,6 +436,33 @@ TR_RESULT sm_key_validate(struct req_ctx *rc, const struct secret *s, const char
     return r;
 }
 
+TR_RESULT sm_key_authorize_encrypt(struct req_ctx *rc, struct secret *s, const char *version_id)
+{
+    struct key_rec key;
+    struct via via;
+    char *key_id = NULL;
+    json_t *ctx = NULL;
+    tr_result r;
+    memset(&key, 0, sizeof key);
+    if (!s->kms_key_id || is_managed_alias(s->kms_key_id)) return TR_OK;
+    r = write_key(rc, s, &key_id);
+    if (tr_ok(r)) r = kms_resolve(rc, key_id, KR_ALIAS | KR_XACCT, &key);
+    if (tr_ok(r)) {
+        ctx = enc_context(s->arn, version_id);
+        if (!ctx) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    if (tr_ok(r)) {
+        via_enter(rc, &via);
+        r = kms_authorize(rc, "kms:Encrypt", &key, ctx);
+        via_leave(rc, &via);
+    }
+    if (tr_failed(r)) r = kms_failure(r, true);
+    key_rec_free(&key);
+    json_decref(ctx);
+    free(key_id);
+    return r;
+}
+
 const char *sm_version_key_label(const struct secret_version *v)
 {
     json_t *k = v->doc ? json_object_get(v->doc, "key_id") : NULL;

@@ -83,6 +83,12 @@ TR_RESULT sm_open_offline(store_t st, const struct keyring *kr, const struct sec
  * "RequestToValidateKeyAccess" -- before anything is re-encrypted. */
 TR_RESULT sm_key_validate(struct req_ctx *rc, const struct secret *s, const char *key_id);
 
+/* Replication to a KmsKeyId other than aws/secretsmanager also needs
+ * kms:Encrypt on that key (the ReplicateSecretToRegions reference): is
+ * rc->who allowed it, through Secrets Manager of rc->region, with s's
+ * encryption context for version_id?  Nothing for the managed key.
+ * Failures as sm_seal's. */
+TR_RESULT sm_key_authorize_encrypt(struct req_ctx *rc, struct secret *s, const char *version_id);
 /* The KmsKeyIds entry of a version (ListSecretVersionIds):
  * "DefaultEncryptionKey" for aws/secretsmanager, else the key as given
  * when the version was sealed (its ARN when unknown). */

@@ -61,6 +61,7 @@
 #include "secrets/describe.h"
 #include "secrets/lookup.h"
 #include "secrets/params.h"
+#include "secrets/replication.h"
 #include "secrets/secrets.h"
 
 #define DUE_KIND "secret-due"
@@ -137,6 +138,32 @@ static TR_RESULT reply_phantom(struct req_ctx *rc, const char *id, json_t **out)
     return r;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* DeleteSecret of a primary that has replicas: InvalidParameterException
+ * naming the secret and its replica regions, sorted, as AWS words it. */
+static TR_RESULT refuse_primary(const struct secret *s)
+{
+    json_t *reps = sm_replicas(s);
+    const char *names[64];
+    size_t n = 0;
+    char list[64 * 32];
+    size_t len = 0;
+    for (size_t i = 0; i < json_array_size(reps) && n < 64; i++) {
+        const char *r = sm_doc_str(json_array_get(reps, i), "region");
+        if (r) names[n++] = r;
+    }
+    qsort(names, n, sizeof *names, cmp_str);
+    list[0] = '\0';
+    for (size_t i = 0; i < n && len < sizeof list; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", names[i]);  /* fits: bounded */
+    BAIL(TR_E_SM_INVALID_PARAMETER, "You can't delete secret %s that still has replica regions [%s].",
+         s->arn, list);
+}
+
 SM_HANDLER(sm_op_delete_secret)
 {
     const char *id;
@@ -171,6 +198,10 @@ SM_HANDLER(sm_op_delete_secret)
     if (tr_ok(r)) r = sm_lookup(rc, id, &s, &found);
     if (tr_ok(r))
         r = sm_authorize(rc, rc->op->action, id, found ? &s : NULL, c->e, c->n);
+    /* A replica goes with RemoveRegionsFromReplication; a primary only
+     * once it has no replica left (replication.c). */
+    if (tr_ok(r) && found) r = sm_check_not_replica(&s);
+    if (tr_ok(r) && found && sm_replicas(&s)) r = refuse_primary(&s);
     if (tr_failed(r)) goto fail;
     if (!found) {
         if (force) r = reply_phantom(rc, id, &reply);
@@ -677,7 +708,8 @@ static bool selected(const struct item *it, const struct list_req *q)
     }
     struct sm_filter_subject sub = {
         .name = it->s.name, .description = it->s.description,
-        .primary_region = it->s.region, .owning_service = NULL,
+        .primary_region = sm_replica_primary(&it->s) ? sm_replica_primary(&it->s) : it->s.region,
+        .owning_service = NULL,
         .tag_keys = keys, .tag_values = vals, .ntags = nt,
     };
     for (size_t i = 0; i < q->nfilters; i++)
@@ -823,6 +855,7 @@ static TR_RESULT list_entry(struct req_ctx *rc, const struct item *it, json_t *l
         BAIL0(TR_E_INTERNAL);
     }
     r = sm_describe_fill(rc, &full, false, e);
+    json_object_del(e, "ReplicationStatus");     /* not a member of SecretListEntry */
     if (tr_ok(r)) r = sm_versions_to_stages(&full, &m);
     secret_free(&full);
     if (tr_ok(r) && m) r = sm_set(e, "SecretVersionsToStages", m);

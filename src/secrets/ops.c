@@ -6,10 +6,18 @@
 #include "secrets/ops.h"
 
 #include "secrets/manage.h"
+#include "secrets/replication.h"
+
+/* Each handler runs through sm_run_op, which keeps the replicas of a
+ * primary in step after a write (replication.c). */
+#define OP(name, handler, flags, members) \
+    static TR_RESULT run_##handler(struct req_ctx *rc, json_t *in, json_t **out) \
+    { return sm_run_op(rc, in, out, handler, ((flags) & OP_WRITE) != 0); }
+#include "secrets/ops.def"
 
 const struct op_def sm_ops[] = {
 #define OP(name, handler, flags, members) \
-    OP_JSON_ROW(#name, "secretsmanager:" #name, handler, flags, members),
+    OP_JSON_ROW(#name, "secretsmanager:" #name, run_##handler, flags, members),
 #include "secrets/ops.def"
     { 0 },
 };

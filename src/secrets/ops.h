@@ -21,7 +21,7 @@ extern const struct op_service sm_service;
 TR_RESULT sm_maintenance(const struct server_env *env, int64_t now);
 
 /* The handlers, one per row of ops.def (manage.c, tags.c, password.c,
- * policy.c, unsupported.c, values.c, versions.c); SM_HANDLER(sm_op_x)
+ * policy.c, replication.c, values.c, versions.c); SM_HANDLER(sm_op_x)
  * { ... } defines one. */
 #define SM_HANDLER(fn) OP_JSON_HANDLER(fn)
 #define OP(name, handler, flags, members) SM_HANDLER(handler);

@@ -62,6 +62,7 @@
 #include "secrets/lookup.h"
 #include "secrets/manage.h"
 #include "secrets/params.h"
+#include "secrets/replication.h"
 #include "secrets/schedule.h"
 #include "secrets/secrets.h"
 #include "secrets/values.h"
@@ -232,6 +233,16 @@ static void log_stderr(const char *fn, const char *step, const char *err)
     }
 }
 
+/* What the server writes itself (not through a request) reaches the
+ * replicas of a primary in the same transaction (replication.c): here
+ * labels, dates and a new AWSPENDING without a value, so no KMS call. */
+static TR_RESULT follow(struct req_ctx *rc, const struct secret *s)
+{
+    if (!sm_replicas(s)) return TR_OK;
+    GUARD(str_copy(rc->region, sizeof rc->region, s->region, "the region"));
+    return sm_replicas_sync(rc, s->arn);
+}
+
 /* After finishSecret: the version holds AWSCURRENT?  Then record the
  * rotation's dates. */
 static TR_RESULT record_done(const struct job *j, bool *current)
@@ -257,6 +268,7 @@ static TR_RESULT record_done(const struct job *j, bool *current)
         if (tr_ok(r)) r = sm_set(s.doc, "last_rotated", json_real((double)(int64_t)now));
         if (tr_ok(r)) r = set_next(rc.st, &s, next_of(s.doc, (int64_t)now));
         if (tr_ok(r)) r = sm_save(rc.st, &s, false);
+        if (tr_ok(r)) r = follow(&rc, &s);
     }
     if (tr_ok(r)) r = rc.st[0]->tx_commit(rc.st);
     if (tr_failed(r)) rc.st[0]->tx_rollback(rc.st);
@@ -640,6 +652,7 @@ static TR_RESULT rotate_due(const char *key, int64_t now)
         json_object_del(s.doc, "next_rotation");
         r = sm_save(rc.st, &s, false);
     }
+    if (tr_ok(r)) r = follow(&rc, &s);
     if (tr_ok(r)) r = job_new(s.arn, vid, fn, &j);
 done:
     if (tr_ok(r)) r = rc.st[0]->tx_commit(rc.st);

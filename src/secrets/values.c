@@ -37,9 +37,8 @@
  * wipes on free (main.c).
  *
  * Choices where AWS is not public (recorded here and in the final report):
- *  - AddReplicaRegions: replication is not supported; a non-empty list is
- *    InvalidRequestException "tresor does not support replication of
- *    secrets to other Regions." after validation and authorization;
+ *  - AddReplicaRegions: the replicas are made in the same transaction,
+ *    after the secret (replication.c, docs/REPLICATION.md);
  *  - CreateSecret with Tags also needs secretsmanager:TagResource, as the
  *    API reference says; BatchGetSecretValue with Filters also needs
  *    secretsmanager:ListSecrets (the API reference again), on "*": the
@@ -68,6 +67,7 @@
 #include "secrets/lookup.h"
 #include "secrets/manage.h"
 #include "secrets/params.h"
+#include "secrets/replication.h"
 
 /* Request values: b64_decode reserves for the padded length, so the
  * buffer has a few bytes of slack over the 65536-byte limit (the limit
@@ -232,17 +232,10 @@ static TR_RESULT new_version(struct req_ctx *rc, struct secret *s, const char *t
 /* ---- CreateSecret ----------------------------------------------------------- */
 
 /* AddReplicaRegions, checked against the model with the other members;
- * refused (refuse_replicas) once the caller is authorized. */
+ * the replicas are made once the secret is (replication.c). */
 static TR_RESULT get_replicas(json_t *in, json_t **out)
 {
     return json_get_struct_list(in, "AddReplicaRegions", false, 1, sm_replica_fields, out);
-}
-
-static TR_RESULT refuse_replicas(json_t *l)
-{
-    if (!l) return TR_OK;
-    BAIL(TR_E_SM_INVALID_REQUEST, "tresor does not support replication of secrets to other "
-         "Regions.");
 }
 
 SM_VALUE_HANDLER(sm_op_create_secret)
@@ -289,7 +282,6 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     if (tr_ok(r)) r = sm_authorize_account(rc, rc->op->action, arn, c->e, c->n);
     if (tr_ok(r) && json_array_size(tags) > 0)
         r = sm_authorize_account(rc, "secretsmanager:TagResource", arn, c->e, c->n);
-    if (tr_ok(r)) r = refuse_replicas(replicas);
     if (tr_failed(r)) goto fail;
 
     /* The name: free, pending deletion, or an idempotent retry. */
@@ -380,8 +372,10 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     /* No version index: the first new version writes it (secrets.c), so a
      * new secret is two rows, as before the index. */
     if (tr_ok(r) && nv) r = sm_version_save(rc->st, &s, nv);
+    if (tr_ok(r) && replicas) r = sm_replicate_add(rc, s.arn, replicas, force);
     if (tr_ok(r)) r = sm_reply_arn_name(s.arn, s.name, &reply);
     if (tr_ok(r) && nv) r = sm_set(reply, "VersionId", json_string(token));
+    if (tr_ok(r) && replicas) r = sm_reply_replication(rc, s.arn, reply);
     if (tr_failed(r)) goto fail;
 done:
     *out = reply;
@@ -858,6 +852,8 @@ SM_VALUE_HANDLER(sm_op_update_secret)
                                    c->e, c->n);
     if (tr_ok(r) && !found)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_NOT_FOUND, "%s", SM_MSG_NOT_FOUND);
+    if (tr_ok(r)) r = sm_check_not_replica(&s);
+    if (tr_ok(r)) sm_replica_note(&s);
     if (tr_ok(r)) r = sm_check_live(&s);
     if (tr_failed(r)) goto fail;
     if (has_value && !token) {

@@ -341,13 +341,13 @@ class Driver:
                 SecretString="v", KmsKeyId=self.sm_key["Arn"])
         self.do("CreateSecret (replicas)", sm.create_secret, Name="drv/replica",
                 SecretString="v", AddReplicaRegions=[{"Region": "eu-west-1"}],
-                ForceOverwriteReplicaSecret=True, expect="InvalidRequestException")
+                ForceOverwriteReplicaSecret=True, expect="InvalidParameterException")  # not served
         # With Tags, CreateSecret is also authorized for TagResource, with
         # every member's key.
         self.do("CreateSecret (replicas, tags)", sm.create_secret, Name="drv/replica",
                 SecretString="v", Description="d", KmsKeyId="alias/drv-sm", Type="t",
                 AddReplicaRegions=[{"Region": "eu-west-1"}], ForceOverwriteReplicaSecret=False,
-                Tags=[{"Key": "app", "Value": "web"}], expect="InvalidRequestException")
+                Tags=[{"Key": "app", "Value": "web"}], expect="InvalidParameterException")
         self.do("ListSecrets", sm.list_secrets)
         self.do("GetRandomPassword", sm.get_random_password)
         self.do("DescribeSecret (missing)", sm.describe_secret, SecretId="drv/missing",
@@ -374,6 +374,12 @@ class Driver:
         """Every operation on one secret; a bare one has no tags, no Type and
         no rotation function while they run, a decorated one has all three
         (the function when the server has rotation hooks: rotation_hooks_for)."""
+        # The decorated secret is a multi-Region one when the server serves
+        # a second region (secretsmanager:SecretPrimaryRegion is set).
+        replica = getattr(self.srv, "replica_region", None) if decorated else None
+        if replica:
+            self.do("ReplicateSecretToRegions (served)", sm.replicate_secret_to_regions,
+                    SecretId=arn, AddReplicaRegions=[{"Region": replica}])
         if getattr(self.srv, "rotation_hooks", None) and decorated:
             # Records the function on the secret: every decision on it then
             # carries secretsmanager:resource/AllowRotationLambdaArn.
@@ -425,21 +431,27 @@ class Driver:
                 ExternalSecretRotationRoleArn=f"arn:aws:iam::{ACCOUNT}:role/rot",
                 expect=refused)
         self.do("CancelRotateSecret", sm.cancel_rotate_secret, SecretId=arn)
+        # Authorized, then refused: eu-west-1 is not served (and the
+        # secret is no replica), so nothing is replicated.
+        no_region = "InvalidParameterException"
         self.do("ReplicateSecretToRegions", sm.replicate_secret_to_regions, SecretId=arn,
-                AddReplicaRegions=[{"Region": "eu-west-1"}], expect=refused)
+                AddReplicaRegions=[{"Region": "eu-west-1"}], expect=no_region)
         self.do("ReplicateSecretToRegions (force)", sm.replicate_secret_to_regions, SecretId=arn,
                 AddReplicaRegions=[{"Region": "eu-west-1"}], ForceOverwriteReplicaSecret=True,
-                expect=refused)
+                expect=no_region)
         self.do("RemoveRegionsFromReplication", sm.remove_regions_from_replication,
-                SecretId=arn, RemoveReplicaRegions=["eu-west-1"], expect=refused)
+                SecretId=arn, RemoveReplicaRegions=["eu-west-1"], expect=no_region)
         self.do("StopReplicationToReplica", sm.stop_replication_to_replica, SecretId=arn,
-                expect=refused)
-        self.do("DeleteSecret", sm.delete_secret, SecretId=arn)
+                expect=no_region)
+        # A primary that has replicas is not deleted (authorized first).
+        has_replicas = "InvalidParameterException" if replica else None
+        self.do("DeleteSecret", sm.delete_secret, SecretId=arn, expect=has_replicas)
         self.do("RestoreSecret", sm.restore_secret, SecretId=arn)
-        self.do("DeleteSecret (window)", sm.delete_secret, SecretId=arn, RecoveryWindowInDays=7)
+        self.do("DeleteSecret (window)", sm.delete_secret, SecretId=arn, RecoveryWindowInDays=7,
+                expect=has_replicas)
         self.do("RestoreSecret", sm.restore_secret, SecretId=arn)
         self.do("DeleteSecret (force false)", sm.delete_secret, SecretId=arn,
-                ForceDeleteWithoutRecovery=False)
+                ForceDeleteWithoutRecovery=False, expect=has_replicas)
         self.do("RestoreSecret", sm.restore_secret, SecretId=arn)
         # Back under the alias for the callers' hop (kms:RequestAlias).
         self.do("UpdateSecret (alias)", sm.update_secret, SecretId=arn, KmsKeyId="alias/drv-sm")
@@ -647,8 +659,10 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         srv = TresorServer("drive", d)
         srv.rotation_hooks = rotation_hooks_for(d)
+        srv.replica_region = "us-west-2"
         srv.start(env_extra={"TRESOR_AUTHZ_TRACE": str(trace), "TRESOR_LOG": "quiet"},
-                  args=["--rotation-hooks", str(srv.rotation_hooks)])
+                  args=["--rotation-hooks", str(srv.rotation_hooks), "--regions",
+                        f"us-east-1,{srv.replica_region}"])
         try:
             failures = drive(srv)
         finally:

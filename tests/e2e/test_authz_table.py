@@ -57,7 +57,10 @@ def decisions(tmp_path_factory):
     path = root / "decisions.jsonl"
     srv = TresorServer("authz-trace", root)
     srv.rotation_hooks = rotation_hooks_for(root)
-    srv.start(env_extra={"TRESOR_AUTHZ_TRACE": str(path)}, args=["--rotation-hooks", str(srv.rotation_hooks)])
+    srv.replica_region = "us-west-2"     # a multi-Region secret (authz_driver.py)
+    srv.start(env_extra={"TRESOR_AUTHZ_TRACE": str(path)},
+              args=["--rotation-hooks", str(srv.rotation_hooks), "--regions",
+                    f"us-east-1,{srv.replica_region}"])
     try:
         failures = drive(srv)
     finally:

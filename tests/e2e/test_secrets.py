@@ -1191,7 +1191,7 @@ def test_validate_resource_policy(sm):
 
 
 # ---------------------------------------------------------------------------
-# Replication is not served, nor rotation without hooks: they fail cleanly
+# Rotation without hooks and replication to a region not served fail cleanly
 
 
 def test_rotation_and_replication_fail_cleanly(sm):

@@ -181,12 +181,12 @@ def test_type_and_replica_regions_conditions(root):
                    "on resource: ")
     with raises_aws("AccessDeniedException", startswith=deny_prefix):
         sm_of(u).create_secret(Name=unique("ctx/type"), SecretString="v", Type="forbidden-type")
-    # Replication is refused after authorization: a denied caller learns
-    # nothing more.
+    # A region not served is refused after authorization: a denied caller
+    # learns nothing more.
     with raises_aws("AccessDeniedException", startswith=deny_prefix):
         sm_of(u).create_secret(Name=unique("ctx/repl"), SecretString="v",
                                AddReplicaRegions=[{"Region": "eu-west-1"}])
-    with raises_aws("InvalidRequestException"):
+    with raises_aws("InvalidParameterException", "Invalid replica region."):
         sm_of(u).create_secret(Name=unique("ctx/repl"), SecretString="v",
                                AddReplicaRegions=[{"Region": "eu-west-2"}])
     locked = new_secret(root, Type="locked-type")

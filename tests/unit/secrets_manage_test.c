@@ -316,7 +316,8 @@ static void test_table(void **state)
                       strcmp(MINE[i], "TagResource") == 0 || strcmp(MINE[i], "UntagResource") == 0 ||
                       strcmp(MINE[i], "PutResourcePolicy") == 0 ||
                       strcmp(MINE[i], "DeleteResourcePolicy") == 0 ||
-                      strcmp(MINE[i], "RotateSecret") == 0 || strcmp(MINE[i], "CancelRotateSecret") == 0;
+                      strcmp(MINE[i], "RotateSecret") == 0 || strcmp(MINE[i], "CancelRotateSecret") == 0 ||
+                      strstr(MINE[i], "Replica") != NULL;     /* the three replication operations */
         assert_int_equal((op->flags & OP_WRITE) != 0, writes);
     }
 }
@@ -1205,8 +1206,7 @@ static void test_unsupported(void **state)
 {
     (void)state;
     mk_secret("u", NULL, NOW);
-    const char *rep = "Secrets Manager on this server does not support replicating secrets to "
-                      "other Regions.";
+    const char *rep = "Invalid replica region.";
     /* Rotation without hooks (secrets/rotation.c): no function, or one
      * that cannot be invoked; nothing changes. */
     call_err("RotateSecret", json_pack("{s:s}", "SecretId", "u"), TR_E_SM_INVALID_REQUEST,
@@ -1222,12 +1222,12 @@ static void test_unsupported(void **state)
              TR_E_SM_INVALID_PARAMETER, "You can't specify both AutomaticallyAfterDays and ScheduleExpression.");
     call_err("ReplicateSecretToRegions", json_pack("{s:s, s:[{s:s}]}", "SecretId", "u",
                                                    "AddReplicaRegions", "Region", "eu-west-1"),
-             TR_E_SM_INVALID_REQUEST, rep);
+             TR_E_SM_INVALID_PARAMETER, rep);
     call_err("RemoveRegionsFromReplication", json_pack("{s:s, s:[s]}", "SecretId", "u",
                                                        "RemoveReplicaRegions", "eu-west-1"),
-             TR_E_SM_INVALID_REQUEST, rep);
+             TR_E_SM_INVALID_PARAMETER, rep);
     call_err("StopReplicationToReplica", json_pack("{s:s}", "SecretId", "u"),
-             TR_E_SM_INVALID_REQUEST, rep);
+             TR_E_SM_INVALID_PARAMETER, NULL);
     /* The usual checks come first. */
     call_err("RotateSecret", json_pack("{s:s}", "SecretId", "nope"), TR_E_SM_RESOURCE_NOT_FOUND, NULL);
     call_err("ReplicateSecretToRegions", json_pack("{s:s}", "SecretId", "u"), TR_E_VALIDATION,

@@ -1221,7 +1221,7 @@ static void test_validation(void **state)
                                        "ClientRequestToken", "short"), TR_E_VALIDATION, NULL);
     call_err("CreateSecret", json_pack("{s:s, s:[{s:s, s:s}]}", "Name", "r", "AddReplicaRegions",
                                        "Region", "eu-west-1", "KmsKeyId", "x"),
-             TR_E_SM_INVALID_REQUEST, NULL);
+             TR_E_SM_INVALID_PARAMETER, "Invalid replica region.");   /* not served */
     call_err("CreateSecret", json_pack("{s:s, s:s}", "Name", "k", "KmsKeyId", "alias/none"),
              TR_E_SM_INVALID_PARAMETER, NULL);
     call_err("PutSecretValue", json_pack("{s:s, s:s, s:s}", "SecretId", "nope",
