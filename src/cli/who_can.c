@@ -332,7 +332,8 @@ int cmd_who_can(int argc, char **argv)
     const char *data_dir = env_or(CLI_DATA_DIR_ENV, CLI_DATA_DIR_DEFAULT);
     const char *region = env_or(CLI_REGION_ENV, CLI_REGION_DEFAULT);
     const char *account = NULL, *format = "text", *explain = NULL, *secret = NULL;
-    bool all = false, diff = false, region_given = getenv(CLI_REGION_ENV) && *getenv(CLI_REGION_ENV);
+    const char *region_env = getenv(CLI_REGION_ENV);
+    bool all = false, diff = false, region_given = region_env && *region_env;
     const char *with_key = NULL;
     const char *snap_files[MAX_SNAPSHOTS];
     size_t nsnap = 0;
