@@ -240,9 +240,10 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
         STR_SET(t->why_not_live, "the secret is pending deletion");
     else if (!v)
         STR_SET(t->why_not_live, "the secret has no current value");
+    else if (!t->have_key && !karn)  /* answering from snapshots: no snapshot holds its key */
+        STR_SET(t->why_not_live, "its key was not collected (in no snapshot given)");
     else if (!t->have_key)      /* cut: a sentence for people; the ARN is in the JSON report */
-        snprintf(t->why_not_live, sizeof t->why_not_live, "the key %s no longer exists",
-                 karn ? karn : "?");
+        snprintf(t->why_not_live, sizeof t->why_not_live, "the key %s no longer exists", karn);
     else if (strcmp(t->key.key_state, KEY_STATE_ENABLED) != 0)  /* cut: as above */
         snprintf(t->why_not_live, sizeof t->why_not_live, "the key %s is %s", t->key.arn,
                  t->key.key_state);

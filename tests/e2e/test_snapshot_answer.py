@@ -174,6 +174,17 @@ def test_hand_made_fixtures_answer(tmp_path):
         "arn:aws:secretsmanager:us-west-2:111111111111:secret:app/db-AbCdEf"]
 
 
+def test_a_key_no_snapshot_holds_is_named_as_not_collected(tmp_path):
+    """shared/api-key is sealed under aws/secretsmanager, whose key the
+    fixture does not hold: the answer says the key was not collected, not
+    that it no longer exists."""
+    a = os.path.join(FIXTURES, "aws-cli-111111111111.json")
+    p = run(tmp_path, "who-can-decrypt", "shared/api-key", "--snapshot", a)
+    assert p.returncode == 0, p.stderr
+    assert "nobody can read it now: its key was not collected (in no snapshot given)" in p.stdout
+    assert "no longer exists" not in p.stdout
+
+
 def test_gaps_are_reported(tmp_path):
     """A key policy the manifest says could not be read: the answer for a
     secret under that key lists the gap (text and JSON), not silence."""
