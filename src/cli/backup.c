@@ -195,6 +195,9 @@ int cmd_restore(int argc, char **argv)
     }
     struct data_dir dd;
     if (open_data_dir(data_dir, NULL, true /* read-only */, &dd)) {
+        /* Most often the store's key-check value (root record) refusing the key. */
+        fprintf(stderr, "tresor restore: either %s is not the root key this backup was made under, or "
+                "the backup is damaged; nothing restored\n", key_file);
         undo(data_dir, made);
         return 1;
     }

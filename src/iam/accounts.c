@@ -22,6 +22,7 @@
 #include "core/str.h"
 #include "crypto/keyring.h"
 #include "crypto/rand.h"
+#include "store/root_record.h"
 
 bool account_id_valid(const char *s)
 {
@@ -59,6 +60,22 @@ TR_RESULT account_create(store_t st, const struct keyring *kr, const char *accou
                          int64_t now, struct root_credentials *out)
 {
     return account_create_then(st, kr, account_id, now, NULL, NULL, out);
+}
+
+/* A store's first account is its first wrapped record: the root key that
+ * wrapped it is the store's, so its key-check value goes into the root
+ * record (store/root_record.h) when none is there yet.  Every later start
+ * (and every node on a shared store) is then refused a root key that is
+ * not this one, as it is after a rotation, instead of starting and failing
+ * every request.  Inside the caller's transaction. */
+static TR_RESULT record_root_key(store_t st, const struct keyring *kr)
+{
+    struct root_record rec;
+    GUARD(root_record_get(st, &rec));
+    if (rec.present) return TR_OK;
+    GUARD(keyring_check_value(kr, rec.check));
+    rec.present = true;
+    return root_record_put(st, &rec);
 }
 
 /* account_create_then; with first, only when the store has no account
@@ -117,6 +134,8 @@ static TR_RESULT create(store_t st, const struct keyring *kr, const char *accoun
         }
         if (tr_code(r) != TR_E_STORE_NOT_FOUND) goto fail;
         tr_clear_error();
+        r = record_root_key(st, kr);
+        if (tr_failed(r)) goto fail;
     }
     r = st[0]->account_put(st, &a);
     if (tr_failed(r)) {

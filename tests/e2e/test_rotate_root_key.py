@@ -266,6 +266,28 @@ def test_a_root_key_that_is_not_the_stores_is_refused(tresor_factory):
     assert srv.kms().decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
 
 
+def test_a_never_rotated_store_refuses_another_stores_root_key(tresor_factory):
+    """The first start records the root key's check value, so a store never
+    rotated refuses a root.key from another data dir at start (and tresor
+    check says why), instead of starting and failing every request."""
+    a = tresor_factory("rot-first-a")
+    b = tresor_factory("rot-first-b")
+    blob = b.kms().encrypt(KeyId=b.kms().create_key()["KeyMetadata"]["KeyId"],
+                           Plaintext=b"z")["CiphertextBlob"]
+    assert a.stop() == 0 and b.stop() == 0
+    own = (b.data_dir / "root.key").read_bytes()
+    (b.data_dir / "root.key").write_bytes((a.data_dir / "root.key").read_bytes())
+    msg = "the root key is not the one the store is wrapped under"
+    c = check(b)
+    assert c.returncode == 1 and msg in c.stderr, c.stderr
+    with pytest.raises(AssertionError, match="exited with 1 during start-up"):
+        b.start()
+    assert msg in b.stderr_text().decode()
+    (b.data_dir / "root.key").write_bytes(own)
+    b.start()
+    assert b.kms().decrypt(CiphertextBlob=blob)["Plaintext"] == b"z"
+
+
 def test_a_wrong_next_file_is_removed(tresor_factory):
     """A root.key.next the store does not name (tampered, or from a
     rotation that did not commit) is removed at open, never used."""
