@@ -1942,6 +1942,9 @@ static void test_crypto_validation(void **state)
              "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "
              "constraint: Member must not be null");
     call_err("Decrypt", json_pack("{s:s, s:s}", "CiphertextBlob", "AAAA", "Recipient", "x"),
+             TR_E_SERIALIZATION, "Unexpected string for member 'Recipient': expected object");
+    call_err("Decrypt", json_pack("{s:s, s:{s:s}}", "CiphertextBlob", "AAAA", "Recipient",
+             "AttestationDocument", "AAAA"),
              TR_E_KMS_UNSUPPORTED, "tresor does not support Recipient (attested enclave "
              "encryption) yet.");
     call_err("Decrypt", json_pack("{s:s, s:b, s:[s]}", "KeyId", id, "DryRun", 1,
