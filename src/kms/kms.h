@@ -144,6 +144,7 @@ struct kms_authz_in {
     const char *sign_alg;              /* Sign, Verify: kms:SigningAlgorithm */
     const char *message_type;          /*   and kms:MessageType (RAW when omitted) */
     const char *mac_alg;               /* GenerateMac, VerifyMac: kms:MacAlgorithm */
+    const char *agree_alg;             /* DeriveSharedSecret: kms:KeyAgreementAlgorithm */
     const char *pair_spec;             /* GenerateDataKeyPair*: kms:DataKeyPairSpec */
     bool has_bypass;                   /* CreateKey, PutKeyPolicy, only when the request
                                           has BypassPolicyLockoutSafetyCheck: */
