@@ -446,7 +446,7 @@ TR_RESULT pk_matches(const uint8_t *priv, size_t n, const struct pk_params *p, b
 }
 
 /* The peer's public key parsed from SPKI DER when it is EC on the curve
- * of NID `nid` (named curves only) and its point passes OpenSSL's
+ * of NID `nid` (named curves only), canonically encoded, and its point passes OpenSSL's
  * public-key check (on the curve, not the point at infinity); NULL for
  * anything else, with OpenSSL's error queue cleared. */
 static EVP_PKEY *peer_on_curve(const uint8_t *peer, size_t plen, int nid)
@@ -461,6 +461,15 @@ static EVP_PKEY *peer_on_curve(const uint8_t *peer, size_t plen, int nid)
               EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, g, sizeof g,
                                               &gl) == 1 &&
               OBJ_sn2nid(g) == nid;
+    if (ok) {
+        /* DER, exactly: what OpenSSL parses it writes back byte for byte
+         * (a BIT STRING claiming unused bits, which d2i masks away, or any
+         * other non-canonical form, is refused). */
+        unsigned char *der = NULL;
+        int len = i2d_PUBKEY(pub, &der);
+        ok = len > 0 && (size_t)len == plen && memcmp(der, peer, plen) == 0;
+        OPENSSL_free(der);
+    }
     if (ok) {
         EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
         ok = c && EVP_PKEY_public_check(c) == 1;

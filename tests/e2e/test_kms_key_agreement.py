@@ -146,6 +146,13 @@ def test_peer_key_on_another_curve_or_malformed(kms, agree_keys):
            good + b"\x00",                                   # trailing bytes
            good[:-1] + bytes([good[-1] ^ 1]),                # a point off the curve
            base64.b64encode(good)]                           # base64 twice (CLI v1)
+    # Not DER: the BIT STRING's unused-bits byte set to 1 on a key whose y
+    # is even (a lenient parser would mask the bit away and take the key).
+    even = good
+    while even[-1] & 1:
+        even = spki(ec.generate_private_key(ec.SECP256R1()))
+    assert even[-66:-64] == b"\x00\x04"
+    bad.append(even[:-66] + b"\x01" + even[-65:])
     for peer in bad:
         with raises_aws("ValidationException", bad_peer_msg("ECC_NIST_P256")):
             kms.derive_shared_secret(KeyId=md["KeyId"], KeyAgreementAlgorithm="ECDH",
