@@ -444,3 +444,94 @@ TR_RESULT pk_matches(const uint8_t *priv, size_t n, const struct pk_params *p, b
     EVP_PKEY_free(pk);
     return TR_OK;
 }
+
+/* The peer's public key parsed from SPKI DER when it is EC on the curve
+ * of NID `nid` (named curves only), canonically encoded, and its point passes OpenSSL's
+ * public-key check (on the curve, not the point at infinity); NULL for
+ * anything else, with OpenSSL's error queue cleared. */
+static EVP_PKEY *peer_on_curve(const uint8_t *peer, size_t plen, int nid)
+{
+    const unsigned char *q = peer;
+    EVP_PKEY *pub = NULL;
+    char g[64];
+    size_t gl = 0;
+    if (plen == 0 || plen > (1u << 16) || nid == NID_undef) return NULL;
+    pub = d2i_PUBKEY(NULL, &q, (long)plen);
+    bool ok = pub && q == peer + plen && EVP_PKEY_is_a(pub, "EC") &&
+              EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, g, sizeof g,
+                                              &gl) == 1 &&
+              OBJ_sn2nid(g) == nid;
+    if (ok) {
+        /* DER, exactly: what OpenSSL parses it writes back byte for byte
+         * (a BIT STRING claiming unused bits, which d2i masks away, or any
+         * other non-canonical form, is refused). */
+        unsigned char *der = NULL;
+        int len = i2d_PUBKEY(pub, &der);
+        ok = len > 0 && (size_t)len == plen && memcmp(der, peer, plen) == 0;
+        OPENSSL_free(der);
+    }
+    if (ok) {
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+        ok = c && EVP_PKEY_public_check(c) == 1;
+        EVP_PKEY_CTX_free(c);
+    }
+    ERR_clear_error();
+    if (!ok) {
+        EVP_PKEY_free(pub);
+        return NULL;
+    }
+    return pub;
+}
+
+TR_RESULT pk_ec_public_on(const uint8_t *peer, size_t plen, const char *curve, bool *ok)
+{
+    ENSURE_REF(curve);
+    GUARD(pk_init());
+    EVP_PKEY *pub = peer_on_curve(peer, plen, curve_nid(curve));
+    *ok = pub != NULL;
+    EVP_PKEY_free(pub);
+    return TR_OK;
+}
+
+TR_RESULT pk_ecdh(const uint8_t *priv, size_t n, const uint8_t *peer, size_t plen,
+                  struct buf *out, bool *ok)
+{
+    EVP_PKEY *pk = NULL, *pub = NULL;
+    EVP_PKEY_CTX *c = NULL;
+    size_t len = 0, room;
+    char g[64];
+    size_t gl = 0;
+    tr_result r = TR_OK;
+
+    *ok = false;
+    GUARD(load(priv, n, &pk));
+    if (!EVP_PKEY_is_a(pk, "EC") ||
+        EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, g, sizeof g, &gl) != 1) {
+        r = OPENSSL_FAILED();
+        goto fail;
+    }
+    pub = peer_on_curve(peer, plen, OBJ_sn2nid(g));
+    if (!pub) goto fail;                    /* r TR_OK, *ok false: the caller answers */
+    c = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+    if (!c || EVP_PKEY_derive_init(c) != 1 || EVP_PKEY_derive_set_peer(c, pub) != 1 ||
+        EVP_PKEY_derive(c, NULL, &len) != 1) {
+        r = OPENSSL_FAILED();
+        goto fail;
+    }
+    r = buf_reserve(out, len);
+    if (tr_failed(r)) goto fail;
+    room = len;
+    if (EVP_PKEY_derive(c, out->data + out->len, &len) != 1 || len != room) {
+        secure_zero(out->data + out->len, room);
+        r = OPENSSL_FAILED();
+        goto fail;
+    }
+    out->len += (uint32_t)len;
+    *ok = true;
+fail:
+    ERR_clear_error();
+    EVP_PKEY_CTX_free(c);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(pk);
+    return r;
+}

@@ -2,7 +2,7 @@
  * pkey.h -- the asymmetric and HMAC primitives of KMS's non-symmetric keys,
  * over OpenSSL 3: key-pair generation (PKCS#8 DER), the public key
  * (SubjectPublicKeyInfo DER), RSA and ECDSA signatures over a digest,
- * RSAES-OAEP, and HMAC.
+ * RSAES-OAEP, ECDH key agreement, and HMAC.
  *
  * Private keys travel as PKCS#8 DER in secret bufs (the caller's, wiped on
  * free); the parsed EVP_PKEY lives only for one call.  Every failure of
@@ -74,6 +74,20 @@ TR_RESULT pk_aes_kwp_unwrap(const uint8_t *kek, size_t klen, const uint8_t *in, 
 TR_RESULT pk_matches(const uint8_t *priv, size_t n, const struct pk_params *p, bool *ok);
 /* Bytes of the RSA modulus of a PKCS#8 key. */
 TR_RESULT pk_rsa_size(const uint8_t *priv, size_t n, size_t *out);
+
+/* Whether peer (untrusted: a request's bytes) is the DER
+ * SubjectPublicKeyInfo of an EC public key on `curve` (pk_params' names),
+ * the whole of peer, its point valid.  *ok false for anything else;
+ * fails only when OpenSSL cannot run. */
+TR_RESULT pk_ec_public_on(const uint8_t *peer, size_t plen, const char *curve, bool *ok);
+/* ECDH (SP 800-56A's ECC CDH primitive; the NIST curves' cofactor is 1)
+ * between the EC private key priv (PKCS#8 DER) and the peer's public key
+ * (SubjectPublicKeyInfo DER, untrusted): the x-coordinate of the shared
+ * point, as long as the field, appended to out (a secret buf).  *ok false,
+ * out unchanged, when the peer key is not a valid point on priv's curve;
+ * a failure of the derivation itself is internal and wipes what it wrote. */
+TR_RESULT pk_ecdh(const uint8_t *priv, size_t n, const uint8_t *peer, size_t plen,
+                  struct buf *out, bool *ok);
 
 /* HMAC with md over msg, keyed with key; out gets pk_md_len(md) bytes. */
 TR_RESULT pk_hmac(enum pk_md md, const uint8_t *key, size_t klen, const uint8_t *msg,

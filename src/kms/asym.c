@@ -1,8 +1,9 @@
 /*
  * asym.c -- KMS's asymmetric and HMAC keys: the key specs and what each
  * allows (KeyUsage, algorithms), their material, and the operations only
- * they perform: GetPublicKey, Sign, Verify, GenerateMac, VerifyMac; plus
- * RSAES-OAEP for crypt.c's Encrypt, Decrypt and ReEncrypt.
+ * they perform: GetPublicKey, Sign, Verify, GenerateMac, VerifyMac,
+ * DeriveSharedSecret; plus RSAES-OAEP for crypt.c's Encrypt, Decrypt and
+ * ReEncrypt.
  *
  * Material.  An RSA or EC key's material is its private key as PKCS#8 DER
  * (crypto/pkey.c generates it), an HMAC key's is random bytes as long as
@@ -22,7 +23,14 @@
  *  - Verify of a signature that does not verify: KMSInvalidSignatureException,
  *    VerifyMac of a MAC that does not: KMSInvalidMacException, both without
  *    a message (AWS sends none);
- *  - GetPublicKey of a symmetric or HMAC key: UnsupportedOperationException.
+ *  - GetPublicKey of a symmetric or HMAC key: UnsupportedOperationException;
+ *  - DeriveSharedSecret (KEY_AGREEMENT keys, ECDH on the NIST curves): a
+ *    PublicKey that is not an SPKI of a valid point on the key's curve is
+ *    a ValidationException (AWS documents the exception, not its text, so
+ *    the wording is tresor's); Recipient is refused as crypt.c refuses it.
+ * The shared secret is the raw ECDH output (the x-coordinate, as AWS
+ * returns it), in a secret buf wiped once the reply holds it; it is a
+ * reply member, never logged.
  * The MAC comparison is constant time (ct_memeq); signature verification
  * is OpenSSL's.  Messages, signatures and MACs are request members the
  * audit log records only as their HMAC (audit/audit_keys.c).
@@ -54,10 +62,11 @@ static const char *const MAC_224[] = { "HMAC_SHA_224", NULL };
 static const char *const MAC_256[] = { "HMAC_SHA_256", NULL };
 static const char *const MAC_384[] = { "HMAC_SHA_384", NULL };
 static const char *const MAC_512[] = { "HMAC_SHA_512", NULL };
+static const char *const AGREE_ALGS[] = { "ECDH", NULL };
 
 /* usages: the KeyUsage values CreateKey accepts for the spec, as AWS
- * documents them; KEY_AGREEMENT (ECDH, DeriveSharedSecret) is not served
- * and answered as an incompatible combination (docs/WIRE.md). */
+ * documents them: KEY_AGREEMENT (ECDH) for the NIST curves only, not for
+ * ECC_SECG_P256K1 and not for RSA (SM2's is China Regions only). */
 static const struct kms_spec SPECS[] = {
     { "SYMMETRIC_DEFAULT", KSK_SYMMETRIC, 0, NULL, PK_SHA256, { "ENCRYPT_DECRYPT" },
       SYM_ENC_ALGS, NULL, NULL },
@@ -67,9 +76,9 @@ static const struct kms_spec SPECS[] = {
       RSA_ENC_ALGS, RSA_SIGN_ALGS, NULL },
     { "RSA_4096", KSK_RSA, 4096, NULL, PK_SHA256, { "ENCRYPT_DECRYPT", "SIGN_VERIFY" },
       RSA_ENC_ALGS, RSA_SIGN_ALGS, NULL },
-    { "ECC_NIST_P256", KSK_EC, 0, "P-256", PK_SHA256, { "SIGN_VERIFY" }, NULL, ECDSA_256, NULL },
-    { "ECC_NIST_P384", KSK_EC, 0, "P-384", PK_SHA384, { "SIGN_VERIFY" }, NULL, ECDSA_384, NULL },
-    { "ECC_NIST_P521", KSK_EC, 0, "P-521", PK_SHA512, { "SIGN_VERIFY" }, NULL, ECDSA_512, NULL },
+    { "ECC_NIST_P256", KSK_EC, 0, "P-256", PK_SHA256, { "SIGN_VERIFY", "KEY_AGREEMENT" }, NULL, ECDSA_256, NULL },
+    { "ECC_NIST_P384", KSK_EC, 0, "P-384", PK_SHA384, { "SIGN_VERIFY", "KEY_AGREEMENT" }, NULL, ECDSA_384, NULL },
+    { "ECC_NIST_P521", KSK_EC, 0, "P-521", PK_SHA512, { "SIGN_VERIFY", "KEY_AGREEMENT" }, NULL, ECDSA_512, NULL },
     { "ECC_SECG_P256K1", KSK_EC, 0, "secp256k1", PK_SHA256, { "SIGN_VERIFY" }, NULL, ECDSA_256,
       NULL },
     { "HMAC_224", KSK_HMAC, 0, NULL, PK_SHA224, { "GENERATE_VERIFY_MAC" }, NULL, NULL, MAC_224 },
@@ -122,6 +131,8 @@ TR_RESULT kms_key_algorithms(const struct key_rec *k, json_t *md)
         GUARD(kms_set(md, "SigningAlgorithms", str_array(s->sign_algs)));
     if (strcmp(k->key_usage, "GENERATE_VERIFY_MAC") == 0)
         GUARD(kms_set(md, "MacAlgorithms", str_array(s->mac_algs)));
+    if (strcmp(k->key_usage, "KEY_AGREEMENT") == 0)
+        GUARD(kms_set(md, "KeyAgreementAlgorithms", str_array(AGREE_ALGS)));
     return TR_OK;
 }
 
@@ -451,5 +462,66 @@ KMS_HANDLER(op_verify_mac)
         if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     }
     mac_free(&q);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* DeriveSharedSecret                                                      */
+
+/* The peer's PublicKey is checked against the key's curve before DryRun
+ * answers, so a DryRun tells whether the real request would succeed. */
+KMS_HANDLER(op_derive_shared_secret)
+{
+    const char *id, *alg;
+    bool dry, recipient, ok = false;
+    struct key_rec k;
+    struct buf peer = BUF_INIT(8192 + 8), m = BUF_SECRET(8192), secret = BUF_SECRET(256);
+    tr_result r;
+
+    memset(&k, 0, sizeof k);
+    /* 1. The model's constraints, member by member. */
+    r = json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &id);
+    if (tr_ok(r)) r = kms_get_enum(in, "KeyAgreementAlgorithm", AGREE_ALGS, &alg);
+    if (tr_ok(r) && !alg) r = json_invalid("KeyAgreementAlgorithm", "null", "Member must not be null");
+    if (tr_ok(r)) r = json_get_blob(in, "PublicKey", true, 1, 8192, &peer);
+    if (tr_ok(r)) r = kms_grant_tokens(in);
+    if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
+    if (tr_ok(r)) r = kms_recipient_member(in, &recipient);
+    if (tr_failed(r)) goto fail;
+
+    /* 2. The key, its authorization, state and usage. */
+    r = kms_resolve(rc, id, KR_ALIAS | KR_XACCT, &k);
+    if (tr_failed(r)) goto fail;
+    struct kms_authz_in az = { .key_id_given = id, .agree_alg = alg };
+    r = kms_authorize_in(rc, rc->op->action, &k, &az);
+    if (tr_ok(r)) r = kms_check_state(&k, KS_USABLE);
+    if (tr_ok(r) && strcmp(k.key_usage, "KEY_AGREEMENT") != 0)
+        r = kms_usage_error(&k, "DeriveSharedSecret");
+    const struct kms_spec *s = kms_spec_find(k.key_spec);
+    if (tr_ok(r) && (!s || s->kind != KSK_EC)) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    if (tr_ok(r) && recipient) r = kms_recipient_error();
+    /* 3. The peer's key: an EC public key on this key's curve. */
+    if (tr_ok(r)) r = pk_ec_public_on(peer.data, peer.len, s->curve, &ok);
+    if (tr_ok(r) && !ok)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION, "PublicKey must be a DER-encoded "
+                       "SubjectPublicKeyInfo of an elliptic curve public key on the curve of "
+                       "key spec %s.", k.key_spec);
+    if (tr_ok(r) && dry) r = kms_dry_run();
+    if (tr_failed(r)) goto fail;
+
+    /* 4. The shared secret: wiped with its buf once the reply holds it. */
+    r = material(rc, &k, &m);
+    if (tr_ok(r)) r = pk_ecdh(m.data, m.len, peer.data, peer.len, &secret, &ok);
+    buf_free(&m);
+    if (tr_ok(r) && !ok) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    if (tr_ok(r))
+        r = kms_reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn,
+                                          "KeyAgreementAlgorithm", alg, "KeyOrigin", k.origin),
+                                "SharedSecret", &secret, out);
+fail:
+    buf_free(&secret);
+    buf_free(&m);
+    buf_free(&peer);
+    key_rec_free(&k);
     return r;
 }

@@ -78,7 +78,8 @@
  *    ReEncrypt also kms:ReEncryptOnSameKey;
  *  - GenerateDataKeyPair*: those of GenerateDataKey and kms:DataKeyPairSpec;
  *  - Sign, Verify: kms:SigningAlgorithm and kms:MessageType (RAW when
- *    omitted); GenerateMac, VerifyMac: kms:MacAlgorithm; these and
+ *    omitted); GenerateMac, VerifyMac: kms:MacAlgorithm;
+ *    DeriveSharedSecret: kms:KeyAgreementAlgorithm; these and
  *    GetPublicKey kms:RequestAlias when KeyId was an alias;
  *  - CreateGrant: kms:GrantOperations, kms:GranteePrincipal,
  *    kms:RetiringPrincipal, kms:GrantConstraintType and the constraint's
@@ -306,6 +307,7 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
     if (in) GUARD(kctx_one(c, "kms:SigningAlgorithm", in->sign_alg));
     if (in) GUARD(kctx_one(c, "kms:MessageType", in->message_type));
     if (in) GUARD(kctx_one(c, "kms:MacAlgorithm", in->mac_alg));
+    if (in) GUARD(kctx_one(c, "kms:KeyAgreementAlgorithm", in->agree_alg));
     if (in) GUARD(kctx_one(c, "kms:DataKeyPairSpec", in->pair_spec));
     if (in) GUARD(kctx_one(c, "kms:WrappingAlgorithm", in->wrapping_alg));
     if (in) GUARD(kctx_one(c, "kms:WrappingKeySpec", in->wrapping_spec));

@@ -361,12 +361,30 @@ static TR_RESULT get_ignore_ciphertext(json_t *in, bool *ignore)
     return TR_OK;
 }
 
-static TR_RESULT refuse_recipient(json_t *in)
+TR_RESULT kms_recipient_member(json_t *in, bool *given)
 {
     json_t *v = json_object_get(in, "Recipient");
-    if (v && !json_is_null(v))
-        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support Recipient (attested "
-             "enclave encryption) yet.");
+    *given = v && !json_is_null(v);
+    /* RecipientInfo is a structure: anything else fails to deserialize
+     * before the service looks at it, as every mistyped member does. */
+    if (*given && !json_is_object(v))
+        BAIL(TR_E_SERIALIZATION, "Unexpected %s for member 'Recipient': expected object",
+             json_is_string(v) ? "string" : json_is_array(v) ? "array"
+             : json_is_boolean(v) ? "boolean" : "number");
+    return TR_OK;
+}
+
+tr_result kms_recipient_error(void)
+{
+    return tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED, "tresor does not support "
+                      "Recipient (attested enclave encryption) yet.");
+}
+
+TR_RESULT kms_refuse_recipient(json_t *in)
+{
+    bool given;
+    GUARD(kms_recipient_member(in, &given));
+    if (given) return kms_recipient_error();
     return TR_OK;
 }
 
@@ -421,7 +439,7 @@ KMS_HANDLER(op_decrypt)
     if (tr_ok(r)) r = kms_grant_tokens(in);
     if (tr_ok(r)) r = json_get_str(in, "KeyId", false, 1, KMS_ARN_MAX, &id);
     if (tr_ok(r)) r = kms_get_enum(in, "EncryptionAlgorithm", ENC_ALGS, &alg);
-    if (tr_ok(r)) r = refuse_recipient(in);
+    if (tr_ok(r)) r = kms_refuse_recipient(in);
     if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
     if (tr_ok(r)) r = get_ignore_ciphertext(in, &ignore_ct);
     if (tr_failed(r)) goto fail;
@@ -563,7 +581,7 @@ KMS_HANDLER(op_generate_data_key)
     if (tr_ok(r)) r = json_get_int(in, "NumberOfBytes", false, 1, KMS_DATA_KEY_MAX, &present, &nbytes);
     if (tr_ok(r)) r = kms_get_enum(in, "KeySpec", DATA_KEY_SPECS, &spec);
     if (tr_ok(r)) r = kms_grant_tokens(in);
-    if (tr_ok(r) && with_plaintext) r = refuse_recipient(in);
+    if (tr_ok(r) && with_plaintext) r = kms_refuse_recipient(in);
     if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
     if (tr_failed(r)) goto fail;
     if (present == (spec != NULL)) {
@@ -625,7 +643,7 @@ KMS_HANDLER(op_generate_data_key_pair)
     if (tr_ok(r)) r = kms_get_enum(in, "KeyPairSpec", PAIR_SPECS, &spec);
     if (tr_ok(r) && !spec) r = json_invalid("KeyPairSpec", "null", "Member must not be null");
     if (tr_ok(r)) r = kms_grant_tokens(in);
-    if (tr_ok(r) && with_plaintext) r = refuse_recipient(in);
+    if (tr_ok(r) && with_plaintext) r = kms_refuse_recipient(in);
     if (tr_ok(r)) r = kms_get_flag(in, "DryRun", &dry);
     if (tr_failed(r)) goto fail;
     const struct kms_spec *s = kms_spec_find(spec);
@@ -673,7 +691,7 @@ KMS_HANDLER(op_generate_random)
 
     GUARD(json_get_int(in, "NumberOfBytes", false, 1, KMS_DATA_KEY_MAX, &present, &n));
     GUARD(json_get_str(in, "CustomKeyStoreId", false, 1, 64, &cks));
-    GUARD(refuse_recipient(in));
+    GUARD(kms_refuse_recipient(in));
     if (!present) BAIL(TR_E_VALIDATION, "NumberOfBytes is required.");
     if (cks) BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support custom key stores "
                   "(CustomKeyStoreId) yet.");

@@ -33,7 +33,8 @@
  *    GetPublicKey, GenerateMac, VerifyMac, DeriveSharedSecret (its
  *    GenerateDataKeyPair* are accepted, as on AWS); an RSA encryption key
  *    only Encrypt, Decrypt, ReEncrypt*, GetPublicKey; a signing key only
- *    Sign, Verify, GetPublicKey; an HMAC key only GenerateMac, VerifyMac
+ *    Sign, Verify, GetPublicKey; a key agreement key only
+ *    DeriveSharedSecret, GetPublicKey; an HMAC key only GenerateMac, VerifyMac
  *    (each with CreateGrant, RetireGrant and DescribeKey).  A grant of CreateGrant alone is
  *    refused ("Grants must not contain only the CreateGrant operation.",
  *    seen from real KMS).
@@ -109,6 +110,9 @@ static const char *const OPS_RSA_ENCRYPT[] = {
 };
 static const char *const OPS_SIGN[] = {
     "Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey", NULL
+};
+static const char *const OPS_AGREE[] = {
+    "DeriveSharedSecret", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey", NULL
 };
 static const char *const OPS_MAC[] = {
     "GenerateMac", "VerifyMac", "CreateGrant", "RetireGrant", "DescribeKey", NULL
@@ -591,6 +595,7 @@ static TR_RESULT check_ops_for_key(const struct key_rec *k, const char *const *o
     size_t used = 0;
     const char *const *fit = strcmp(k->key_usage, "SIGN_VERIFY") == 0 ? OPS_SIGN
                            : strcmp(k->key_usage, "GENERATE_VERIFY_MAC") == 0 ? OPS_MAC
+                           : strcmp(k->key_usage, "KEY_AGREEMENT") == 0 ? OPS_AGREE
                            : kms_key_is_symmetric(k) ? OPS_SYMMETRIC : OPS_RSA_ENCRYPT;
     bad[0] = '\0';
     for (size_t i = 0; i < n; i++) {

@@ -21,7 +21,7 @@
  *                  GenerateRandom, and their C entry points
  *   asym.c         asymmetric and HMAC keys: the key specs, their
  *                  material, GetPublicKey, Sign, Verify, GenerateMac,
- *                  VerifyMac, RSAES-OAEP for crypt.c
+ *                  VerifyMac, DeriveSharedSecret, RSAES-OAEP for crypt.c
  *   import.c       imported key material: GetParametersForImport,
  *                  ImportKeyMaterial, DeleteImportedKeyMaterial, the
  *                  import token, expiry (docs/internals/IMPORT.md)
@@ -457,8 +457,6 @@ KMS_HANDLER(op_create_key)
         BAIL(TR_E_VALIDATION, "You must specify a KeyUsage value for all KMS keys except for "
              "symmetric encryption keys.");
     const char *eff_usage = usage ? usage : "ENCRYPT_DECRYPT";
-    /* KEY_AGREEMENT (ECDH) is not served: an ECC key with it is answered
-     * as any incompatible combination (docs/WIRE.md). */
     if (!kms_spec_allows_usage(ks, eff_usage))
         BAIL(TR_E_VALIDATION, "KeyUsage %s is not compatible with KeySpec %s", eff_usage, eff);
     bool external = origin && strcmp(origin, "EXTERNAL") == 0;

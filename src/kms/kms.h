@@ -144,6 +144,7 @@ struct kms_authz_in {
     const char *sign_alg;              /* Sign, Verify: kms:SigningAlgorithm */
     const char *message_type;          /*   and kms:MessageType (RAW when omitted) */
     const char *mac_alg;               /* GenerateMac, VerifyMac: kms:MacAlgorithm */
+    const char *agree_alg;             /* DeriveSharedSecret: kms:KeyAgreementAlgorithm */
     const char *pair_spec;             /* GenerateDataKeyPair*: kms:DataKeyPairSpec */
     bool has_bypass;                   /* CreateKey, PutKeyPolicy, only when the request
                                           has BypassPolicyLockoutSafetyCheck: */
@@ -490,6 +491,14 @@ TR_RESULT kms_grant_tokens(json_t *in);
 /* DryRunOperationException, the end of a DryRun request whose checks all
  * passed. */
 tr_result kms_dry_run(void);
+/* Recipient (attested enclave encryption, crypt.c).  kms_recipient_member:
+ * *given whether the request has one (present, not null); one that is not
+ * an object is a SerializationException, as any mistyped member.
+ * kms_recipient_error: UnsupportedOperationException, no attestation
+ * document can be checked here.  kms_refuse_recipient: both in one. */
+TR_RESULT kms_recipient_member(json_t *in, bool *given);
+tr_result kms_recipient_error(void);
+TR_RESULT kms_refuse_recipient(json_t *in);
 /* Optional NullableBoolean member, false when absent. */
 TR_RESULT kms_get_flag(json_t *in, const char *name, bool *out);
 /* Whether the request has member `name` (present and not null). */

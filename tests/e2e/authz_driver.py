@@ -243,8 +243,11 @@ class Driver:
                               ["KeyMetadata"]["KeyId"] for t in ({}, {"Tags": tag, "MultiRegion": True})]
             self.mac_keys = [a.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", **t)
                              ["KeyMetadata"]["KeyId"] for t in ({}, {"Tags": tag, "MultiRegion": True})]
+            self.agree_keys = [a.create_key(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT", **t)
+                               ["KeyMetadata"]["KeyId"] for t in ({}, {"Tags": tag, "MultiRegion": True})]
             self.rsa_key = a.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
             a.create_alias(AliasName="alias/drv-sign", TargetKeyId=self.sign_keys[1])
+            a.create_alias(AliasName="alias/drv-agree", TargetKeyId=self.agree_keys[1])
             a.create_alias(AliasName="alias/drv-mac", TargetKeyId=self.mac_keys[1])
         digest = bytes(32)
         for kid in self.sign_keys + ["alias/drv-sign"]:
@@ -264,6 +267,11 @@ class Driver:
             if mac:
                 self.do("VerifyMac", k.verify_mac, KeyId=kid, Message=b"m", Mac=mac["Mac"],
                         MacAlgorithm="HMAC_SHA_256")
+        # The peer's public key: another key agreement key's, from the admin.
+        peer = a.get_public_key(KeyId=self.agree_keys[0])["PublicKey"]
+        for kid in self.agree_keys + ["alias/drv-agree"]:
+            self.do("DeriveSharedSecret", k.derive_shared_secret, KeyId=kid,
+                    KeyAgreementAlgorithm="ECDH", PublicKey=peer)
         ct = self.do("Encrypt (RSA)", k.encrypt, KeyId=self.rsa_key, Plaintext=b"p",
                      EncryptionAlgorithm="RSAES_OAEP_SHA_256")
         if ct:

@@ -10,7 +10,7 @@ test_bad_input_protocol.py (HTTP, SigV4 and session cases, once each).
 The operations come from the server's own tables (src/kms/ops.def,
 src/secrets/ops.def, src/iam/iam_ops.def, src/iam/sts_ops.def), so a new
 operation joins the matrix by being served.  The models are botocore's, with the
-vendored Secrets Manager model of tests/e2e/models first (AWS_DATA_PATH is
+vendored KMS and Secrets Manager models of tests/e2e/models first (AWS_DATA_PATH is
 set by tresor_e2e at import).
 
 A case is one request built from a valid baseline (the required members,
@@ -57,13 +57,33 @@ MESSAGE_MEMBER = {"kms": "message", "secretsmanager": "Message"}
 _MODELS = {}
 
 
+# Members of the vendored KMS model that tresor does not take yet: the
+# several versions of imported key material (on-demand rotation of imported
+# keys).  tresor answers them as unknown members (SerializationException);
+# the matrix leaves them out of the model it builds cases from, and
+# test_bad_input_matrix checks this list is exactly what src/kms/ops.def lacks.
+KMS_MEMBERS_NOT_SERVED = {
+    "DeleteImportedKeyMaterial": ("KeyMaterialId",),
+    "ImportKeyMaterial": ("ImportType", "KeyMaterialId", "KeyMaterialDescription"),
+}
+
+
 def _kms_model_today(data):
     """botocore 1.29's KMS model (2022), brought up to today's KMS API for
     what tresor serves: ListKeyRotations and RotateKeyOnDemand (2024),
     EnableKeyRotation's RotationPeriodInDays (90..2560), and PolicyName no
     longer required by GetKeyPolicy and PutKeyPolicy (it defaults to
-    "default").  Shapes as in the current AWS KMS API reference."""
+    "default").  Shapes as in the current AWS KMS API reference.  The
+    vendored model of tests/e2e/models (loaded first through
+    AWS_DATA_PATH) is already today's and is used as it is."""
     shapes, ops = data["shapes"], data["operations"]
+    if "DeriveSharedSecret" in ops:
+        for op, members in KMS_MEMBERS_NOT_SERVED.items():
+            shape = shapes[ops[op]["input"]["shape"]]
+            for m in members:
+                shape["members"].pop(m, None)
+            shape["required"] = [r for r in shape.get("required", []) if r not in members]
+        return data
     shapes["RotationPeriodInDaysType"] = {"type": "integer", "box": True, "max": 2560, "min": 90}
     shapes["EnableKeyRotationRequest"]["members"]["RotationPeriodInDays"] = {
         "shape": "RotationPeriodInDaysType"}

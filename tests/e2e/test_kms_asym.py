@@ -126,9 +126,8 @@ def test_create_key_requires_key_usage(kms, spec):
     ("ECC_NIST_P256", "ENCRYPT_DECRYPT"), ("ECC_SECG_P256K1", "KEY_AGREEMENT"),
     ("ECC_NIST_P384", "GENERATE_VERIFY_MAC"), ("HMAC_256", "ENCRYPT_DECRYPT"),
     ("HMAC_512", "SIGN_VERIFY"),
-    # KEY_AGREEMENT (ECDH, DeriveSharedSecret) is not served: refused as an
-    # incompatible combination (docs/WIRE.md).
-    ("ECC_NIST_P256", "KEY_AGREEMENT"),
+    # KEY_AGREEMENT: the NIST curves only (test_kms_key_agreement.py).
+    ("HMAC_256", "KEY_AGREEMENT"), ("SYMMETRIC_DEFAULT", "KEY_AGREEMENT"),
 ])
 def test_create_key_incompatible_usage(kms, spec, usage):
     before = len(kms.list_keys(Limit=1000)["Keys"])

@@ -267,7 +267,7 @@ static void test_ops_table(void **state)
         assert_int_equal(strncmp(op->action, "kms:", 4), 0);
         if (n > 0) assert_true(strcmp(op[-1].name, op->name) < 0);
     }
-    assert_int_equal(n, 44);
+    assert_int_equal(n, 45);
     /* Read-only operations never write. */
     static const char *const ro[] = { "Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey",
                                       "GenerateDataKeyWithoutPlaintext", "GenerateRandom",
@@ -277,7 +277,7 @@ static void test_ops_table(void **state)
                                       "ListRetirableGrants", "GetPublicKey", "Sign", "Verify",
                                       "GenerateMac", "VerifyMac", "GenerateDataKeyPair",
                                       "GenerateDataKeyPairWithoutPlaintext",
-                                      "GetParametersForImport", NULL };
+                                      "GetParametersForImport", "DeriveSharedSecret", NULL };
     for (const char *const *p = ro; *p; p++) assert_false(find_op(*p)->flags & OP_WRITE);
     assert_true(find_op("CreateKey")->flags & OP_WRITE);
     assert_true(find_op("RotateKeyOnDemand")->flags & OP_WRITE);
@@ -1875,9 +1875,12 @@ static void test_create_key_validation(void **state)
     call_err("CreateKey", json_pack("{s:s, s:s}", "CustomerMasterKeySpec", "HMAC_256", "KeyUsage",
              "ENCRYPT_DECRYPT"), TR_E_VALIDATION,
              "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec HMAC_256");
-    call_err("CreateKey", json_pack("{s:s, s:s}", "KeySpec", "ECC_NIST_P256", "KeyUsage",
+    call_err("CreateKey", json_pack("{s:s, s:s}", "KeySpec", "ECC_SECG_P256K1", "KeyUsage",
              "KEY_AGREEMENT"), TR_E_VALIDATION,
-             "KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_NIST_P256");
+             "KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_SECG_P256K1");
+    call_err("CreateKey", json_pack("{s:s, s:s}", "KeySpec", "RSA_2048", "KeyUsage",
+             "KEY_AGREEMENT"), TR_E_VALIDATION,
+             "KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048");
     call_err("CreateKey", json_pack("{s:s, s:s}", "KeySpec", "SM2", "KeyUsage", "SIGN_VERIFY"),
              TR_E_KMS_UNSUPPORTED, "KeySpec SM2 is not supported");
     call_err("CreateKey", json_pack("{s:s, s:s}", "KeySpec", "SYMMETRIC_DEFAULT",
@@ -1942,6 +1945,9 @@ static void test_crypto_validation(void **state)
              "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "
              "constraint: Member must not be null");
     call_err("Decrypt", json_pack("{s:s, s:s}", "CiphertextBlob", "AAAA", "Recipient", "x"),
+             TR_E_SERIALIZATION, "Unexpected string for member 'Recipient': expected object");
+    call_err("Decrypt", json_pack("{s:s, s:{s:s}}", "CiphertextBlob", "AAAA", "Recipient",
+             "AttestationDocument", "AAAA"),
              TR_E_KMS_UNSUPPORTED, "tresor does not support Recipient (attested enclave "
              "encryption) yet.");
     call_err("Decrypt", json_pack("{s:s, s:b, s:[s]}", "KeyId", id, "DryRun", 1,
@@ -2196,6 +2202,92 @@ static void test_sign_and_mac(void **state)
     buf_free(&mac);
 }
 
+/* DeriveSharedSecret: two KMS keys on P-256 agree with each other's public
+ * key; the model's constraints, a peer key on another curve, flipped bytes
+ * of the peer's key, the wrong key usage and DryRun. */
+static void test_derive_shared_secret(void **state)
+{
+    (void)state;
+    char ids[3][37];
+    const char *a = ids[0], *b = ids[1], *sk = ids[2];
+    const char *specs[][2] = { { "ECC_NIST_P256", "KEY_AGREEMENT" },
+                               { "ECC_NIST_P256", "KEY_AGREEMENT" },
+                               { "ECC_NIST_P384", "SIGN_VERIFY" } };
+    char *pub[3];
+    for (size_t i = 0; i < 3; i++) {
+        json_t *o = call_ok("CreateKey", json_pack("{s:s, s:s}", "KeySpec", specs[i][0],
+                                                   "KeyUsage", specs[i][1]));
+        json_t *md = json_object_get(o, "KeyMetadata");
+        snprintf(ids[i], sizeof ids[i], "%s", sget(md, "KeyId"));
+        if (i < 2) {
+            json_t *algs = json_object_get(md, "KeyAgreementAlgorithms");
+            assert_int_equal(json_array_size(algs), 1);
+            assert_string_equal(json_string_value(json_array_get(algs, 0)), "ECDH");
+            assert_null(json_object_get(md, "SigningAlgorithms"));
+        }
+        json_decref(o);
+        o = call_ok("GetPublicKey", json_pack("{s:s}", "KeyId", ids[i]));
+        pub[i] = strdup(sget(o, "PublicKey"));
+        json_decref(o);
+    }
+    json_t *o = call_ok("DeriveSharedSecret", json_pack("{s:s, s:s, s:s}", "KeyId", a,
+                        "KeyAgreementAlgorithm", "ECDH", "PublicKey", pub[1]));
+    assert_string_equal(sget(o, "KeyAgreementAlgorithm"), "ECDH");
+    assert_string_equal(sget(o, "KeyOrigin"), "AWS_KMS");
+    struct buf zab = unb64(o, "SharedSecret");
+    json_decref(o);
+    o = call_ok("DeriveSharedSecret", json_pack("{s:s, s:s, s:s}", "KeyId", b,
+                "KeyAgreementAlgorithm", "ECDH", "PublicKey", pub[0]));
+    struct buf zba = unb64(o, "SharedSecret");
+    json_decref(o);
+    assert_int_equal(zab.len, 32);
+    assert_int_equal(zba.len, 32);
+    assert_memory_equal(zab.data, zba.data, 32);
+
+    const char *bad_peer = "PublicKey must be a DER-encoded SubjectPublicKeyInfo of an elliptic "
+                           "curve public key on the curve of key spec ECC_NIST_P256.";
+    call_err("DeriveSharedSecret", json_pack("{s:s, s:s, s:s}", "KeyId", a,
+             "KeyAgreementAlgorithm", "ECDH", "PublicKey", pub[2]), TR_E_VALIDATION, bad_peer);
+    call_err("DeriveSharedSecret", json_pack("{s:s, s:s, s:s}", "KeyId", a,
+             "KeyAgreementAlgorithm", "ECDH", "PublicKey", "AAAA"), TR_E_VALIDATION, bad_peer);
+    /* Every byte of the peer's key flipped: never a secret. */
+    json_t *wrap = json_pack("{s:s}", "P", pub[1]);
+    struct buf der = unb64(wrap, "P");
+    json_decref(wrap);
+    for (size_t i = 0; i < der.len; i++) {
+        der.data[i] ^= 0x01;
+        char *bad = b64(der.data, der.len);
+        call_err("DeriveSharedSecret", json_pack("{s:s, s:s, s:s}", "KeyId", a,
+                 "KeyAgreementAlgorithm", "ECDH", "PublicKey", bad), TR_E_VALIDATION, bad_peer);
+        free(bad);
+        der.data[i] ^= 0x01;
+    }
+    call_err("DeriveSharedSecret", json_pack("{s:s, s:s}", "KeyId", a, "PublicKey", pub[1]),
+             TR_E_VALIDATION, "1 validation error detected: Value null at "
+             "'keyAgreementAlgorithm' failed to satisfy constraint: Member must not be null");
+    call_err("DeriveSharedSecret", json_pack("{s:s, s:s, s:s}", "KeyId", a,
+             "KeyAgreementAlgorithm", "SM2", "PublicKey", pub[1]), TR_E_VALIDATION,
+             "1 validation error detected: Value 'SM2' at 'keyAgreementAlgorithm' failed to "
+             "satisfy constraint: Member must satisfy enum value set: [ECDH]");
+    call_err("DeriveSharedSecret", json_pack("{s:s, s:s}", "KeyId", a,
+             "KeyAgreementAlgorithm", "ECDH"), TR_E_VALIDATION,
+             "1 validation error detected: Value null at 'publicKey' failed to satisfy "
+             "constraint: Member must not be null");
+    assert_int_equal(call_code("DeriveSharedSecret", json_pack("{s:s, s:s, s:s}", "KeyId", sk,
+                     "KeyAgreementAlgorithm", "ECDH", "PublicKey", pub[0])),
+                     TR_E_KMS_INVALID_KEY_USAGE);
+    call_err("DeriveSharedSecret", json_pack("{s:s, s:s, s:s, s:b}", "KeyId", a,
+             "KeyAgreementAlgorithm", "ECDH", "PublicKey", pub[1], "DryRun", 1),
+             TR_E_KMS_DRY_RUN, "The request would have succeeded, but the DryRun option is set.");
+    call_err("DeriveSharedSecret", json_pack("{s:s, s:s, s:s, s:[]}", "KeyId", a,
+             "KeyAgreementAlgorithm", "ECDH", "PublicKey", pub[1], "Recipient"),
+             TR_E_SERIALIZATION, "Unexpected array for member 'Recipient': expected object");
+    for (size_t i = 0; i < 3; i++) free(pub[i]);
+    buf_free(&der);
+    buf_free(&zab);
+    buf_free(&zba);
+}
+
 static void test_c_entry_points(void **state)
 {
     (void)state;
@@ -2290,6 +2382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_re_encrypt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_managed_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_and_mac, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_derive_shared_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_c_entry_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_token, setup, teardown),
     };
