@@ -302,6 +302,26 @@ static TR_RESULT sync_one(struct req_ctx *rc, const struct secret *p, json_t *en
         r = set_status(entry, ST_FAILED, msg);
         goto fail;
     }
+    /* ForceOverwriteReplicaSecret replaces a standalone secret only: one
+     * that is itself a primary with replicas, or another primary's
+     * replica, would leave the links of its replication set dangling.
+     * AWS does not say what it does there; the replica fails and the
+     * secret there is untouched (docs/REPLICATION.md). */
+    const char *other_primary = found && !ours ? sm_replica_primary(&old) : NULL;
+    if (other_primary) {
+        /* fits: a name of SM_NAME_MAX and two regions of 64 leave room */
+        snprintf(msg, sizeof msg, "Replication failed: Secret name %s in region %s is a replica of a secret in "
+                 "region %s and can't be overwritten.", p->name, region, other_primary);
+        r = set_status(entry, ST_FAILED, msg);
+        goto fail;
+    }
+    if (found && !ours && sm_replicas(&old)) {
+        /* fits: a name of SM_NAME_MAX and a region of 64 leave room */
+        snprintf(msg, sizeof msg, "Replication failed: Secret name %s in region %s is a primary secret with "
+                 "replicas and can't be overwritten.", p->name, region);
+        r = set_status(entry, ST_FAILED, msg);
+        goto fail;
+    }
     r = build(rc, p, entry, &old, ours, &rep);
     if (tr_failed(r)) {
         if (tr_err_status(tr_code(r)) >= 500) goto fail;

@@ -23,7 +23,9 @@ with its own caches:
     acknowledged write is on the other, which kept answering;
   - maintenance due on both nodes at once (both started together with the
     clock moved on, the write lock held a moment so both have listed the
-    work): each due rotation, key deletion and secret purge done once.
+    work): each due rotation, key deletion and secret purge done once;
+  - scheduled secret rotation due on both nodes at once, with the same
+    rotation hooks: each secret rotated by one node, each hook step once.
 
 The staleness bound (docs/internals/CACHES.md): a request that starts
 250 ms after another node's commit returned never uses what was cached
@@ -41,8 +43,8 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tresor_e2e import (ACCOUNT, REGION, STORE, allow, deny, make_user, policy_doc, psql_bin, raises_aws,
-                        unique)
+from tresor_e2e import (ACCOUNT, REGION, STORE, allow, deny, make_role, make_user, policy_doc, psql_bin,
+                        raises_aws, scaled, unique)
 
 pytestmark = pytest.mark.skipif(STORE != "postgres",
                                 reason="needs a PostgreSQL cluster (make e2e-pg: TRESOR_E2E_STORE=postgres)")
@@ -335,6 +337,102 @@ def test_maintenance_on_both_nodes_at_once_runs_once(pg_nodes):
     for name in secrets:
         assert logs.count(f":secret:{name}-") == 1, name
     assert "maintenance failed" not in logs and "maintenance: key" not in logs, logs[-3000:]
+
+
+# A rotation function that appends each step it is run for to a log shared
+# by both nodes (one write of one short line with O_APPEND: whole lines,
+# whichever node ran it), then runs the template's step.
+STEP_LOGGER = """#!/usr/bin/python3
+import json, os, subprocess, sys
+event = sys.stdin.buffer.read()
+e = json.loads(event)
+line = ("%s %s %s\\n" % (e["Step"], e["SecretId"], e["ClientRequestToken"])).encode()
+fd = os.open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "steps.log"),
+             os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+os.write(fd, line)
+os.close(fd)
+sys.exit(subprocess.run([TEMPLATE], input=event).returncode)
+"""
+
+
+def test_scheduled_rotation_on_both_nodes_at_once_runs_once(pg_nodes, tmp_path):
+    """Secrets with a rotation schedule, and both nodes started at once
+    with the same hooks directory and the clock moved past their next
+    rotation (the write lock held a moment, as above, so that both have
+    listed the due rotations before either takes one): each secret is
+    rotated exactly once between the two nodes -- each of the four steps
+    run once for it, with one token; one new AWSCURRENT, the old value
+    AWSPREVIOUS, no other version; one "scheduled" line over both logs."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    args = ["--rotation-hooks", str(hooks), "--rotation-timeout", "30"]
+    a, b = pg_nodes(2, args=args)
+    sa = a.sm()
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = make_role(a.root_user, unique("rotator"), trust=trust,
+                     policy=allow(["secretsmanager:*", "kms:Decrypt", "kms:GenerateDataKey"]))
+    fn_name = unique("steps")
+    template = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks", "template_rotation.py")
+    (hooks / fn_name).write_text(STEP_LOGGER.replace("TEMPLATE", repr(template)))
+    (hooks / fn_name).chmod(0o755)
+    (hooks / f"{fn_name}.role").write_text(role["Arn"] + "\n")
+    fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{fn_name}"
+    secrets = {}                # ARN -> (first version, first value)
+    for i in range(6):
+        s = sa.create_secret(Name=unique(f"sched{i}"), SecretString=f"first-{i}")
+        sa.rotate_secret(SecretId=s["ARN"], RotationLambdaARN=fn, RotateImmediately=False,
+                         RotationRules={"AutomaticallyAfterDays": 2})
+        secrets[s["ARN"]] = (s["VersionId"], f"first-{i}")
+    assert not (hooks / "steps.log").exists()          # nothing ran yet
+    a.stop_clean()
+    b.stop_clean()
+    shifted = {"TRESOR_CLOCK_OFFSET": str(3 * 86400)}
+    errors = []
+    holder = subprocess.Popen([psql_bin(), "-X", "-q", "-d", a.store_url, "-c",
+                               f"SELECT pg_advisory_lock({LOCK_WRITE}); SELECT pg_sleep(2)"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+
+    def start(n):
+        try:
+            n.start(env_extra=shifted, args=args)
+        except BaseException as e:      # reported below, not lost in the thread
+            errors.append(e)
+    threads = [threading.Thread(target=start, args=(n,)) for n in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    holder.wait(30)
+    assert not errors, errors
+    sb = b.sm()
+
+    def all_rotated():
+        for arn in secrets:
+            if "LastRotatedDate" not in sb.describe_secret(SecretId=arn):
+                raise AssertionError(f"{arn} not rotated yet")
+    within_bound(all_rotated, bound=scaled(180))
+    steps = (hooks / "steps.log").read_text().splitlines()
+    for arn, (first, value) in secrets.items():
+        mine = [line.split(" ") for line in steps if line.split(" ")[1] == arn]
+        assert [m[0] for m in mine] == ["createSecret", "setSecret", "testSecret", "finishSecret"], mine
+        token = mine[0][2]
+        assert all(m[2] == token for m in mine), mine
+        for sm in (a.sm(), sb):
+            d = sm.describe_secret(SecretId=arn)
+            assert d["VersionIdsToStages"] == {token: ["AWSCURRENT"], first: ["AWSPREVIOUS"]}, d
+            got = sm.get_secret_value(SecretId=arn)
+            assert got["VersionId"] == token and got["SecretString"] not in ("", value)
+            assert sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"] == value
+    assert len(steps) == 4 * len(secrets), steps
+    la, lb = a.stderr_text().decode(), b.stderr_text().decode()
+    logs = la + lb
+    for arn in secrets:
+        assert logs.count(f"rotation of {arn}: scheduled") == 1, arn
+        assert logs.count(f"rotation of {arn} done") == 1, arn
+    print(f"\nscheduled rotations started: node a {la.count(': scheduled, version ')}, "
+          f"node b {lb.count(': scheduled, version ')}")
 
 
 def test_sigkill_a_node_under_load_loses_no_acknowledged_write(pg_nodes):

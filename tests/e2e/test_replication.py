@@ -13,7 +13,9 @@ writes to a replica refused with AWS's InvalidParameterException;
 DescribeSecret's PrimaryRegion and ReplicationStatus; the ListSecrets
 primary-region filter; a region not served, the primary's own or given
 twice refused ("Invalid replica region.") with nothing changed; a name
-taken in the replica region (Failed, then ForceOverwriteReplicaSecret); a
+taken in the replica region (Failed, then ForceOverwriteReplicaSecret),
+and ForceOverwriteReplicaSecret refused (Failed, nothing changed) when that
+secret is a primary with replicas or another primary's replica; a
 disabled replica key (Failed with the reason, the primary written, InSync
 again after re-enabling and the next write); deleting a primary that has
 replicas refused; RemoveRegionsFromReplication; StopReplicationToReplica;
@@ -204,6 +206,79 @@ def test_name_taken_in_the_region_then_force_overwrite(two):
     rep = west.get_secret_value(SecretId="taken")
     assert rep["ARN"] == west_arn(arn) and rep["SecretString"] == "east2"
     assert [s["ARN"] for s in west.list_secrets()["SecretList"]] == [west_arn(arn)]
+
+
+THIRD = "eu-west-1"
+
+
+def described(sm, name):
+    d = sm.describe_secret(SecretId=name)
+    d.pop("ResponseMetadata", None)
+    return d
+
+
+def test_force_overwrite_refuses_a_primary_or_another_primarys_replica(tresor_factory):
+    """ForceOverwriteReplicaSecret replaces a standalone secret only.  The
+    secret of that name in the region being itself a primary with replicas,
+    or a replica of a secret in a third region: the replica is Failed with
+    a StatusMessage saying which, and nothing changes in that region (nor
+    in the third): its metadata, value and replication as they were."""
+    srv = tresor_factory("replication3", args=["--regions", f"{EAST},{WEST},{THIRD}"])
+    east = srv.client("secretsmanager")
+    west = srv.client("secretsmanager", region=WEST)
+    third = srv.client("secretsmanager", region=THIRD)
+    # In WEST, "hub" is a primary replicated to THIRD.
+    hub_west = west.create_secret(Name="hub", SecretString="west-hub",
+                                  AddReplicaRegions=[{"Region": THIRD}])["ARN"]
+    # In THIRD, "spoke" is a primary replicated to WEST.
+    spoke_third = third.create_secret(Name="spoke", SecretString="third-spoke",
+                                      AddReplicaRegions=[{"Region": WEST}])["ARN"]
+    spoke_west = spoke_third.replace(f":{THIRD}:", f":{WEST}:", 1)
+    before = {n: (described(west, n), described(third, n)) for n in ("hub", "spoke")}
+    assert before["spoke"][0]["PrimaryRegion"] == THIRD and before["spoke"][0]["ARN"] == spoke_west
+    assert before["hub"][0]["ReplicationStatus"][0]["Status"] == "InSync"
+
+    cases = {
+        "hub": f"Replication failed: Secret name hub in region {WEST} is a primary secret with replicas "
+               "and can't be overwritten.",
+        "spoke": f"Replication failed: Secret name spoke in region {WEST} is a replica of a secret in region "
+                 f"{THIRD} and can't be overwritten.",
+    }
+    for name, msg in cases.items():
+        arn = east.create_secret(Name=name, SecretString=f"east-{name}")["ARN"]
+        got = east.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=[{"Region": WEST}],
+                                               ForceOverwriteReplicaSecret=True)
+        failed = [{"Region": WEST, "KmsKeyId": "alias/aws/secretsmanager", "Status": "Failed",
+                   "StatusMessage": msg}]
+        assert got["ReplicationStatus"] == failed
+        assert statuses(east, arn) == failed
+        # A write to the primary does not reach it either.
+        east.put_secret_value(SecretId=arn, SecretString=f"east-{name}-2")
+        assert [s["Status"] for s in statuses(east, arn)] == ["Failed"]
+        assert (described(west, name), described(third, name)) == before[name], name
+
+    assert west.get_secret_value(SecretId="hub")["ARN"] == hub_west
+    assert west.get_secret_value(SecretId="hub")["SecretString"] == "west-hub"
+    assert third.get_secret_value(SecretId="hub")["SecretString"] == "west-hub"
+    assert west.get_secret_value(SecretId="spoke")["ARN"] == spoke_west
+    assert west.get_secret_value(SecretId="spoke")["SecretString"] == "third-spoke"
+    # The two replication sets still work: their primaries' writes arrive.
+    west.put_secret_value(SecretId="hub", SecretString="west-hub-2")
+    assert third.get_secret_value(SecretId="hub")["SecretString"] == "west-hub-2"
+    third.put_secret_value(SecretId="spoke", SecretString="third-spoke-2")
+    assert west.get_secret_value(SecretId="spoke")["SecretString"] == "third-spoke-2"
+    for sm, name in ((west, "hub"), (third, "spoke")):
+        assert [s["Status"] for s in statuses(sm, name)] == ["InSync"], name
+    # Made standalone first (its replica removed; the replica promoted),
+    # each is overwritten when asked again.
+    west.remove_regions_from_replication(SecretId="hub", RemoveReplicaRegions=[THIRD])
+    west.stop_replication_to_replica(SecretId="spoke")
+    for name in cases:
+        got = east.replicate_secret_to_regions(SecretId=name, AddReplicaRegions=[{"Region": WEST}],
+                                               ForceOverwriteReplicaSecret=True)
+        assert got["ReplicationStatus"] == [in_sync()]
+        rep = west.get_secret_value(SecretId=name)
+        assert rep["ARN"] == west_arn(got["ARN"]) and rep["SecretString"] == f"east-{name}-2"
 
 
 def test_replica_key_disabled_then_enabled(two):
