@@ -35,11 +35,7 @@ static const struct cli_opt who_opts[] = {
       "the account of a SECRET given by name, and of --all; by default the store's first" },
     CLI_OPT_REGION('g', "the region of a SECRET given by name, and of --all (with --snapshot: the "
                         "first snapshot's first region)"),
-    { "snapshot", 'S', "FILE", NULL, NULL,
-      "answer from this AWS account snapshot (docs/SNAPSHOTS.md) instead of the store; "
-      "repeatable, one file per account" },
-    CLI_OPT_DATA_DIR("the data dir of the store"),
-    CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
+    CLI_OPTS_SNAPSHOT_OR_STORE('S', "answer from"),
     { 0 },
 };
 
@@ -61,11 +57,7 @@ static const struct cli_cmd who_cmd = {
 static const struct cli_opt what_opts[] = {
     { NULL, 0, "PRINCIPAL", NULL, NULL, "a user, role or root ARN of the store" },
     { "format", 'f', "FORMAT", NULL, "text", "text or json" },
-    { "snapshot", 'S', "FILE", NULL, NULL,
-      "answer from this AWS account snapshot (docs/SNAPSHOTS.md) instead of the store; "
-      "repeatable, one file per account" },
-    CLI_OPT_DATA_DIR("the data dir of the store"),
-    CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
+    CLI_OPTS_SNAPSHOT_OR_STORE('S', "answer from"),
     { 0 },
 };
 
