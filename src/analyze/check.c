@@ -5,8 +5,9 @@
  * crypto/keyring.c unwraps access keys): there is no second copy of the
  * crypto or of the record layouts here.
  *
- * Everything is read in pages of PAGE records, so a large store is
- * checked in bounded memory (one secret with its versions at a time).
+ * Everything is read in pages of PAGE records (keys and access keys
+ * through store/walk.h, STORE_WALK_PAGE), so a large store is checked in
+ * bounded memory (one secret with its versions at a time).
  * Problem lines name the record (key id, ARN, version id, access key id)
  * and the step that failed; the first CHECK_SHOW_MAX are kept, all are
  * counted.
@@ -26,6 +27,7 @@
 #include "kms/kms.h"
 #include "secrets/envelope.h"
 #include "secrets/secrets.h"
+#include "store/walk.h"
 
 #define PAGE 200
 #define GRANT_KIND "grant"
@@ -62,33 +64,30 @@ static void unreadable(struct check_report *rep, const char *what)
 
 /* ---- access keys ---------------------------------------------------------- */
 
+/* What the walks of the keys and the access keys check them with. */
+struct walk { const struct keyring *kr; struct check_report *rep; };
+
+static TR_RESULT check_access_key(store_t st, struct access_key_rec *k, void *arg)
+{
+    const struct walk *w = arg;
+    char label[KEYRING_LABEL_MAX];
+    struct buf secret = BUF_SECRET(256);
+    (void)st;
+    w->rep->access_keys++;
+    if (tr_failed(keyring_label_access_key(label, k->access_key_id)) ||
+        tr_failed(keyring_unwrap(w->kr, label, k->wrapped_secret.data, k->wrapped_secret.len, &secret)) ||
+        secret.len == 0) {
+        problem(w->rep, "access key %s: its secret does not unwrap under the root key", k->access_key_id);
+        tr_clear_error();
+    }
+    buf_free(&secret);
+    return TR_OK;
+}
+
 static void check_access_keys(store_t st, const struct keyring *kr, struct check_report *rep)
 {
-    char after[33] = "";
-    for (;;) {
-        struct access_key_rec *v = NULL;
-        size_t n = 0;
-        if (tr_failed(st[0]->access_key_list_all(st, after, PAGE, &v, &n))) {
-            unreadable(rep, "access keys");
-            return;
-        }
-        for (size_t i = 0; i < n; i++) {
-            char label[KEYRING_LABEL_MAX];
-            struct buf secret = BUF_SECRET(256);
-            rep->access_keys++;
-            if (tr_failed(keyring_label_access_key(label, v[i].access_key_id)) ||
-                tr_failed(keyring_unwrap(kr, label, v[i].wrapped_secret.data,
-                                         v[i].wrapped_secret.len, &secret)) || secret.len == 0) {
-                problem(rep, "access key %s: its secret does not unwrap under the root key",
-                        v[i].access_key_id);
-                tr_clear_error();
-            }
-            buf_free(&secret);
-        }
-        if (n) STR_COPY_ARRAY(after, v[n - 1].access_key_id);
-        access_key_list_free(v, n);
-        if (n < PAGE) return;
-    }
+    struct walk w = { kr, rep };
+    if (tr_failed(store_each_access_key(st, check_access_key, &w))) unreadable(rep, "access keys");
 }
 
 /* ---- principal bindings ----------------------------------------------------- */
@@ -200,21 +199,17 @@ static void check_key(store_t st, const struct keyring *kr, const struct key_rec
     check_aliases(st, k, rep);
 }
 
+static TR_RESULT check_key_walked(store_t st, struct key_rec *k, void *arg)
+{
+    const struct walk *w = arg;
+    check_key(st, w->kr, k, w->rep);
+    return TR_OK;
+}
+
 static void check_keys(store_t st, const struct keyring *kr, struct check_report *rep)
 {
-    char after[37] = "";
-    for (;;) {
-        struct key_rec *v = NULL;
-        size_t n = 0;
-        if (tr_failed(st[0]->key_list_all(st, after, PAGE, &v, &n))) {
-            unreadable(rep, "kms keys");
-            return;
-        }
-        for (size_t i = 0; i < n; i++) check_key(st, kr, &v[i], rep);
-        if (n) STR_COPY_ARRAY(after, v[n - 1].key_id);
-        key_list_free(v, n);
-        if (n < PAGE) return;
-    }
+    struct walk w = { kr, rep };
+    if (tr_failed(store_each_key(st, check_key_walked, &w))) unreadable(rep, "kms keys");
 }
 
 /* ---- grants ----------------------------------------------------------------- */

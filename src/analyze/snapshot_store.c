@@ -221,21 +221,36 @@ static TR_RESULT arn_account(const char *arn, char acct[ACCOUNT_ID_LEN + 1])
     return TR_OK;
 }
 
-static TR_RESULT load_iam(store_t st, const struct snapshot *s)
+/* Where a user and a role of GetAccountAuthorizationDetails differ: the
+ * entity kind, the names of their name, id and inline policy list members,
+ * and whether a trust policy comes with it (a role). */
+struct principal_keys {
+    const char *kind, *name, *id, *policies;
+    bool role;
+};
+static const struct principal_keys user_keys = { "user", "UserName", "UserId", "UserPolicyList", false };
+static const struct principal_keys role_keys = { "role", "RoleName", "RoleId", "RolePolicyList", true };
+
+/* A user or role (o, as GetAccountAuthorizationDetails lists it) into the
+ * store: the entity with its document, its inline policies and its tags. */
+static TR_RESULT put_principal(store_t st, const char *account, const json_t *o, const struct principal_keys *k)
 {
     char *doc = NULL;
+    const char *arn = jstr(o, "Arn");
+    tr_result r = ent_doc(o, k->role, &doc);
+    if (tr_ok(r)) r = put_ent(st, k->kind, account, jstr(o, k->name), jstr(o, k->id), arn, jstr(o, "Path"), doc,
+                              when(o, "CreateDate"));
+    free(doc);
+    if (tr_ok(r)) r = put_policies(st, arn, o, k->policies, "PolicyName");
+    if (tr_ok(r)) r = put_tags(st, arn, json_object_get(o, "Tags"), "Key", "Value");
+    return r;
+}
+
+static TR_RESULT load_iam(store_t st, const struct snapshot *s)
+{
     tr_result r = TR_OK;
-    for (size_t i = 0; tr_ok(r) && i < s->nusers; i++) {
-        const json_t *u = s->users[i];
-        const char *arn = jstr(u, "Arn");
-        r = ent_doc(u, false, &doc);
-        if (tr_ok(r)) r = put_ent(st, "user", s->account, jstr(u, "UserName"), jstr(u, "UserId"), arn,
-                                  jstr(u, "Path"), doc, when(u, "CreateDate"));
-        free(doc);
-        doc = NULL;
-        if (tr_ok(r)) r = put_policies(st, arn, u, "UserPolicyList", "PolicyName");
-        if (tr_ok(r)) r = put_tags(st, arn, json_object_get(u, "Tags"), "Key", "Value");
-    }
+    for (size_t i = 0; tr_ok(r) && i < s->nusers; i++)
+        r = put_principal(st, s->account, s->users[i], &user_keys);
     for (size_t i = 0; tr_ok(r) && i < s->ngroups; i++) {
         const json_t *g = s->groups[i];
         const char *arn = jstr(g, "Arn");
@@ -254,17 +269,8 @@ static TR_RESULT load_iam(store_t st, const struct snapshot *s)
                     r = put_rel(st, "member", jstr(s->groups[k], "Arn"), jstr(s->users[i], "Arn"), "");
         }
     }
-    for (size_t i = 0; tr_ok(r) && i < s->nroles; i++) {
-        const json_t *ro = s->roles[i];
-        const char *arn = jstr(ro, "Arn");
-        r = ent_doc(ro, true, &doc);
-        if (tr_ok(r)) r = put_ent(st, "role", s->account, jstr(ro, "RoleName"), jstr(ro, "RoleId"), arn,
-                                  jstr(ro, "Path"), doc, when(ro, "CreateDate"));
-        free(doc);
-        doc = NULL;
-        if (tr_ok(r)) r = put_policies(st, arn, ro, "RolePolicyList", "PolicyName");
-        if (tr_ok(r)) r = put_tags(st, arn, json_object_get(ro, "Tags"), "Key", "Value");
-    }
+    for (size_t i = 0; tr_ok(r) && i < s->nroles; i++)
+        r = put_principal(st, s->account, s->roles[i], &role_keys);
     for (size_t i = 0; tr_ok(r) && i < s->npolicies; i++) {
         const json_t *p = s->policies[i];
         const char *arn = jstr(p, "Arn"), *dv = jstr(p, "DefaultVersionId");

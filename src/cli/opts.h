@@ -71,6 +71,16 @@ struct cli_opt {
     { "store", 'B', "URL", CLI_STORE_ENV, "DIR/tresor.db", help }
 #define CLI_OPT_REGION(val, help) \
     { "region", val, "REGION", CLI_REGION_ENV, CLI_REGION_DEFAULT, help }
+/* Where the analysis commands (who-can-decrypt, what-can-decrypt, policy
+ * simulate) read the account from: AWS account snapshots (repeatable,
+ * flag val; verb "answer from", "decide over"), else the store of the
+ * data dir or of a PostgreSQL database. */
+#define CLI_OPTS_SNAPSHOT_OR_STORE(val, verb) \
+    { "snapshot", val, "FILE", NULL, NULL, \
+      verb " this AWS account snapshot (docs/SNAPSHOTS.md) instead of the store; " \
+      "repeatable, one file per account" }, \
+    CLI_OPT_DATA_DIR("the data dir of the store"), \
+    CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file")
 /* The pkcs11 seal's flags, the same for serve, seal migrate and
  * rotate-root-key (vals 'y', 'T', 'K', 'N'). */
 #define CLI_OPTS_PKCS11 \

@@ -77,11 +77,7 @@ static const struct cli_opt policy_opts[] = {
     { "session-policy-arn", 'S', "ARN", NULL, NULL, "a managed session policy of a role session" },
     { "session-tag", 't', "KEY=VALUE", NULL, NULL, "a session tag of a role session" },
     { "format", 'f', "FORMAT", NULL, "text", "text or json" },
-    { "snapshot", 'N', "FILE", NULL, NULL,
-      "decide over this AWS account snapshot (docs/SNAPSHOTS.md) instead of the store; "
-      "repeatable, one file per account" },
-    CLI_OPT_DATA_DIR("the data dir of the store"),
-    CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
+    CLI_OPTS_SNAPSHOT_OR_STORE('N', "decide over"),
     CLI_OPT_REGION('g', "the region of the request"),
     { 0 },
 };

@@ -43,6 +43,7 @@
 #include "http/control.h"
 #include "kms/kms.h"
 #include "store/root_record.h"
+#include "store/walk.h"
 
 /*
  * What is wrapped under the root key, and so re-wrapped here:
@@ -62,7 +63,6 @@
  * plaintext (a material, a secret access key, the new root key) is in a
  * secret buf or locked page and wiped as soon as it is wrapped again.
  */
-#define PAGE 200
 #define AUDIT_KEY "audit.key"
 #define FILE_MAX 4096
 
@@ -93,58 +93,45 @@ static TR_RESULT rewrap(const struct keyring *old, const struct keyring *new_kr,
     return r;
 }
 
-static TR_RESULT rewrap_materials(store_t st, const struct keyring *old, const struct keyring *new_kr,
-                                  size_t *count)
+/* The walks of the store (store/walk.h): the two root keys, and the
+ * count of records re-wrapped so far that the current walk adds to. */
+struct rewrap_walk {
+    const struct keyring *old, *new_kr;
+    size_t *count;
+};
+
+/* Every material of key k re-wrapped. */
+static TR_RESULT rewrap_key_materials(store_t st, struct key_rec *k, void *arg)
 {
-    char after[37] = "", label[KEYRING_LABEL_MAX];
-    for (;;) {
-        struct key_rec *keys = NULL;
-        size_t nk = 0;
-        GUARD(st[0]->key_list_all(st, after, PAGE, &keys, &nk));
-        tr_result r = TR_OK;
-        for (size_t i = 0; tr_ok(r) && i < nk; i++) {
-            struct material_rec *m = NULL;
-            size_t nm = 0;
-            r = st[0]->material_list(st, keys[i].key_id, &m, &nm);
-            for (size_t j = 0; tr_ok(r) && j < nm; j++) {
-                struct buf w = BUF_INIT(WRAPPED_MAX);
-                r = keyring_label_material(label, m[j].key_id, m[j].version);
-                if (tr_ok(r)) r = rewrap(old, new_kr, label, &m[j].wrapped, &w);
-                if (tr_ok(r)) r = st[0]->material_rewrap(st, m[j].key_id, m[j].version, &w);
-                buf_free(&w);
-                if (tr_ok(r) && ++*count == 1) pause_at("rewrapping");
-            }
-            material_list_free(m, nm);
-        }
-        if (tr_ok(r) && nk) STR_COPY_ARRAY(after, keys[nk - 1].key_id);
-        key_list_free(keys, nk);
-        GUARD(r);
-        if (nk < PAGE) return TR_OK;
+    const struct rewrap_walk *rw = arg;
+    char label[KEYRING_LABEL_MAX];
+    struct material_rec *m = NULL;
+    size_t nm = 0;
+    tr_result r = st[0]->material_list(st, k->key_id, &m, &nm);
+    for (size_t j = 0; tr_ok(r) && j < nm; j++) {
+        struct buf w = BUF_INIT(WRAPPED_MAX);
+        r = keyring_label_material(label, m[j].key_id, m[j].version);
+        if (tr_ok(r)) r = rewrap(rw->old, rw->new_kr, label, &m[j].wrapped, &w);
+        if (tr_ok(r)) r = st[0]->material_rewrap(st, m[j].key_id, m[j].version, &w);
+        buf_free(&w);
+        if (tr_ok(r) && ++*rw->count == 1) pause_at("rewrapping");
     }
+    material_list_free(m, nm);
+    return r;
 }
 
-static TR_RESULT rewrap_access_keys(store_t st, const struct keyring *old, const struct keyring *new_kr,
-                                    size_t *count)
+/* Access key k's secret re-wrapped. */
+static TR_RESULT rewrap_access_key(store_t st, struct access_key_rec *k, void *arg)
 {
-    char after[33] = "", label[KEYRING_LABEL_MAX];
-    for (;;) {
-        struct access_key_rec *v = NULL;
-        size_t n = 0;
-        GUARD(st[0]->access_key_list_all(st, after, PAGE, &v, &n));
-        tr_result r = TR_OK;
-        for (size_t i = 0; tr_ok(r) && i < n; i++) {
-            struct buf w = BUF_INIT(512);
-            r = keyring_label_access_key(label, v[i].access_key_id);
-            if (tr_ok(r)) r = rewrap(old, new_kr, label, &v[i].wrapped_secret, &w);
-            if (tr_ok(r)) r = st[0]->access_key_rewrap(st, v[i].access_key_id, &w);
-            buf_free(&w);
-            if (tr_ok(r)) ++*count;
-        }
-        if (tr_ok(r) && n) STR_COPY_ARRAY(after, v[n - 1].access_key_id);
-        access_key_list_free(v, n);
-        GUARD(r);
-        if (n < PAGE) return TR_OK;
-    }
+    const struct rewrap_walk *rw = arg;
+    char label[KEYRING_LABEL_MAX];
+    struct buf w = BUF_INIT(512);
+    tr_result r = keyring_label_access_key(label, k->access_key_id);
+    if (tr_ok(r)) r = rewrap(rw->old, rw->new_kr, label, &k->wrapped_secret, &w);
+    if (tr_ok(r)) r = st[0]->access_key_rewrap(st, k->access_key_id, &w);
+    buf_free(&w);
+    if (tr_ok(r)) ++*rw->count;
+    return r;
 }
 
 /* Write text as dir/audit.key.next (0600, durably), a stale one replaced. */
@@ -201,6 +188,7 @@ TR_RESULT root_rotate(const char *dir, const struct seal_how *how, store_t st, c
     struct buf root = BUF_SECRET(32), audit = BUF_SECRET(1024);
     struct keyring *new_kr = NULL;
     struct root_record rec;
+    struct rewrap_walk rw;
     bool audit_present = false, in_tx = false, committed = false;
     tr_result r;
 
@@ -233,8 +221,10 @@ TR_RESULT root_rotate(const char *dir, const struct seal_how *how, store_t st, c
     r = st[0]->tx_begin(st);
     if (tr_failed(r)) goto fail;
     in_tx = true;
-    r = rewrap_materials(st, old, new_kr, &out->materials);
-    if (tr_ok(r)) r = rewrap_access_keys(st, old, new_kr, &out->access_keys);
+    rw = (struct rewrap_walk){ old, new_kr, &out->materials };
+    r = store_each_key(st, rewrap_key_materials, &rw);
+    rw.count = &out->access_keys;
+    if (tr_ok(r)) r = store_each_access_key(st, rewrap_access_key, &rw);
     /* The digests that tell a re-import of the same material (kms/import.c):
      * counted with the materials. */
     if (tr_ok(r)) r = kms_import_rewrap(st, old, new_kr, &out->materials);

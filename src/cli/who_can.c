@@ -35,11 +35,7 @@ static const struct cli_opt who_opts[] = {
       "the account of a SECRET given by name, and of --all; by default the store's first" },
     CLI_OPT_REGION('g', "the region of a SECRET given by name, and of --all (with --snapshot: the "
                         "first snapshot's first region)"),
-    { "snapshot", 'S', "FILE", NULL, NULL,
-      "answer from this AWS account snapshot (docs/SNAPSHOTS.md) instead of the store; "
-      "repeatable, one file per account" },
-    CLI_OPT_DATA_DIR("the data dir of the store"),
-    CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
+    CLI_OPTS_SNAPSHOT_OR_STORE('S', "answer from"),
     { 0 },
 };
 
@@ -61,11 +57,7 @@ static const struct cli_cmd who_cmd = {
 static const struct cli_opt what_opts[] = {
     { NULL, 0, "PRINCIPAL", NULL, NULL, "a user, role or root ARN of the store" },
     { "format", 'f', "FORMAT", NULL, "text", "text or json" },
-    { "snapshot", 'S', "FILE", NULL, NULL,
-      "answer from this AWS account snapshot (docs/SNAPSHOTS.md) instead of the store; "
-      "repeatable, one file per account" },
-    CLI_OPT_DATA_DIR("the data dir of the store"),
-    CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file"),
+    CLI_OPTS_SNAPSHOT_OR_STORE('S', "answer from"),
     { 0 },
 };
 
@@ -116,6 +108,25 @@ static void add_gaps(json_t *o, const struct az_target *t)
     else json_decref(a);
 }
 
+/* The principal graph over every account the store holds (lazy: edges
+ * built on demand), marked uncollected when answering from snapshots.
+ * *ids, *nids: those accounts (the caller frees *ids, also on failure).
+ * Returns 0, or the exit status of a failure: 1 after saying what failed
+ * (die), 2 when memory ran out. */
+static int graph_of_store(const struct server_env *env, char (**ids)[ACCOUNT_ID_LEN + 1], size_t *nids,
+                          struct az_graph *g)
+{
+    if (tr_failed(az_accounts(env->st, NULL, 0, ids, nids))) return die("accounts");
+    const char **accts = calloc(*nids + 1, sizeof *accts);
+    if (!accts) return 2;
+    for (size_t i = 0; i < *nids; i++) accts[i] = (*ids)[i];
+    tr_result r = az_graph_build_opts(env, accts, *nids, true, g);
+    free(accts);
+    if (tr_failed(r)) return die("principals");
+    g->uncollected = g_snaps != NULL;
+    return 0;
+}
+
 /* what-can-decrypt PRINCIPAL: every secret of every account, decided
  * for the one principal (the graph built once).  Streamed: one secret is
  * loaded, decided and printed at a time, with one access array for the
@@ -126,7 +137,6 @@ static int what_can(const struct server_env *env, const char *principal, enum az
 {
     store_t st = env->st;
     char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
-    const char **accts = NULL;
     size_t nids = 0, count = 0, npaths = 0;
     struct az_graph g = { 0 };
     struct az_access *acc = NULL;
@@ -135,12 +145,9 @@ static int what_can(const struct server_env *env, const char *principal, enum az
     FILE *pf = NULL;
     int rc = 2;
 
-    if (tr_failed(az_accounts(st, NULL, 0, &ids, &nids))) { rc = die("accounts"); goto out; }
-    accts = calloc(nids + 1, sizeof *accts);
-    if (!accts) goto out;
-    for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
-    if (tr_failed(az_graph_build_opts(env, accts, nids, true, &g))) { rc = die("principals"); goto out; }
-    g.uncollected = g_snaps != NULL;
+    rc = graph_of_store(env, &ids, &nids, &g);
+    if (rc != 0) goto out;
+    rc = 2;
     size_t node = az_graph_find(&g, principal);
     if (node == SIZE_MAX) {
         fprintf(stderr, "tresor what-can-decrypt: %s is not a user, role or root ARN of the "
@@ -190,7 +197,6 @@ out:
     free(paths);
     free(acc);
     free(all);
-    free(accts);
     free(ids);
     az_graph_free(&g);
     return rc;
@@ -204,7 +210,6 @@ static int all_secrets(const struct server_env *env, const char *account, const 
 {
     store_t st = env->st;
     char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
-    const char **accts = NULL;
     size_t nids = 0, nv = 0;
     struct ent_rec *v = NULL;
     struct az_graph g = { 0 };
@@ -218,12 +223,9 @@ static int all_secrets(const struct server_env *env, const char *account, const 
         rc = die("secrets");
         goto out;
     }
-    if (tr_failed(az_accounts(st, NULL, 0, &ids, &nids))) { rc = die("accounts"); goto out; }
-    accts = calloc(nids + 1, sizeof *accts);
-    if (!accts) goto out;
-    for (size_t i = 0; i < nids; i++) accts[i] = ids[i];
-    if (tr_failed(az_graph_build_opts(env, accts, nids, true, &g))) { rc = die("principals"); goto out; }
-    g.uncollected = g_snaps != NULL;
+    rc = graph_of_store(env, &ids, &nids, &g);
+    if (rc != 0) goto out;
+    rc = 2;
     /* JSON is streamed, one compact object per secret: the answers of ten
      * thousand secrets are far too big to hold as one document. */
     if (f == AZ_JSON) {
@@ -280,7 +282,6 @@ out:
     ent_list_free(v, nv);
     free(acc);
     free(ans);
-    free(accts);
     free(ids);
     az_graph_free(&g);
     return rc;

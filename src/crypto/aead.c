@@ -84,19 +84,37 @@ static bool gcm_final(EVP_CIPHER_CTX *c)
     return EVP_CipherFinal_ex(c, spare, &n) == 1 && n == 0;
 }
 
+/* The checks aead_seal and aead_open share (every pointer present where
+ * its length is not zero; lengths that fit an int), then this thread's
+ * context.  in and out: the len bytes read and written (pt and ct when
+ * sealing, ct and pt when opening).  Nothing is written on failure. */
+static TR_RESULT gcm_ctx_for(const uint8_t *key, const uint8_t *iv, const uint8_t *tag, const uint8_t *aad,
+                             size_t aad_len, const uint8_t *in, size_t len, const uint8_t *out,
+                             EVP_CIPHER_CTX **c)
+{
+    ENSURE(key && iv && tag && (aad || aad_len == 0) && ((in && out) || len == 0), TR_E_INTERNAL);
+    ENSURE(aad_len <= INT_MAX && len <= INT_MAX, TR_E_INTERNAL);
+    return gcm_ctx(c);
+}
+
+/* Key c with key and iv (enc 1: seal, 0: open), then run the AAD and the
+ * len bytes of in through it into out; the tag step is the caller's. */
+static bool gcm_run(EVP_CIPHER_CTX *c, const uint8_t *key, const uint8_t *iv, int enc, const uint8_t *aad,
+                    size_t aad_len, const uint8_t *in, size_t len, uint8_t *out)
+{
+    return EVP_CipherInit_ex2(c, NULL, key, iv, enc, NULL) == 1 && gcm_aad(c, aad, aad_len)
+           && gcm_body(c, in, len, out);
+}
+
 TR_RESULT aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t iv[AEAD_IV_LEN],
                     const uint8_t *aad, size_t aad_len,
                     const uint8_t *pt, size_t pt_len,
                     uint8_t *ct, uint8_t tag[AEAD_TAG_LEN])
 {
     EVP_CIPHER_CTX *c = NULL;
-    ENSURE(key && iv && tag && (aad || aad_len == 0)
-           && ((pt && ct) || pt_len == 0), TR_E_INTERNAL);
-    ENSURE(aad_len <= INT_MAX && pt_len <= INT_MAX, TR_E_INTERNAL);
-    GUARD(gcm_ctx(&c));
+    GUARD(gcm_ctx_for(key, iv, tag, aad, aad_len, pt, pt_len, ct, &c));
 
-    bool ok = EVP_CipherInit_ex2(c, NULL, key, iv, 1, NULL) == 1
-              && gcm_aad(c, aad, aad_len) && gcm_body(c, pt, pt_len, ct)
+    bool ok = gcm_run(c, key, iv, 1, aad, aad_len, pt, pt_len, ct)
               && gcm_final(c)
               && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_LEN, tag) == 1;
     gcm_scrub(c);
@@ -115,13 +133,9 @@ TR_RESULT aead_open(const uint8_t key[AEAD_KEY_LEN], const uint8_t iv[AEAD_IV_LE
                     const uint8_t tag[AEAD_TAG_LEN], uint8_t *pt)
 {
     EVP_CIPHER_CTX *c = NULL;
-    ENSURE(key && iv && tag && (aad || aad_len == 0)
-           && ((pt && ct) || ct_len == 0), TR_E_INTERNAL);
-    ENSURE(aad_len <= INT_MAX && ct_len <= INT_MAX, TR_E_INTERNAL);
-    GUARD(gcm_ctx(&c));
+    GUARD(gcm_ctx_for(key, iv, tag, aad, aad_len, ct, ct_len, pt, &c));
 
-    bool ok = EVP_CipherInit_ex2(c, NULL, key, iv, 0, NULL) == 1
-              && gcm_aad(c, aad, aad_len) && gcm_body(c, ct, ct_len, pt)
+    bool ok = gcm_run(c, key, iv, 0, aad, aad_len, ct, ct_len, pt)
               && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_LEN,
                                      (void *)tag) == 1;
     /* The tag check: only a context that got this far can say "forged". */

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/walk.h"
+
 
 static bool is_not_found(tr_result r)
 {
@@ -237,27 +239,18 @@ static TR_RESULT bind_or_skip(store_t st, const char *text, enum policy_kind kin
     return r;
 }
 
-static TR_RESULT bind_keys(store_t st, size_t *bound)
+/* Key k's policy bound and k written back, when it has none yet
+ * (arg: the count of records bound). */
+static TR_RESULT bind_key(store_t st, struct key_rec *k, void *arg)
 {
-    char after[64] = "";
-    for (;;) {
-        struct key_rec *v = NULL;
-        size_t n = 0;
-        GUARD(st[0]->key_list_all(st, after, PAGE, &v, &n));
-        tr_result r = TR_OK;
-        for (size_t i = 0; i < n && tr_ok(r); i++) {
-            if (v[i].policy_ids || !v[i].policy) continue;
-            r = bind_or_skip(st, v[i].policy, POLICY_KEY, &v[i].policy_ids);
-            if (tr_ok(r) && v[i].policy_ids) {
-                r = st[0]->key_update(st, &v[i]);
-                (*bound)++;
-            }
-        }
-        if (n) memcpy(after, v[n - 1].key_id, sizeof v[n - 1].key_id);
-        key_list_free(v, n);
-        GUARD(r);
-        if (n < PAGE) return TR_OK;
+    size_t *bound = arg;
+    if (k->policy_ids || !k->policy) return TR_OK;
+    tr_result r = bind_or_skip(st, k->policy, POLICY_KEY, &k->policy_ids);
+    if (tr_ok(r) && k->policy_ids) {
+        r = st[0]->key_update(st, k);
+        (*bound)++;
     }
+    return r;
 }
 
 /* Entities of `kind` whose doc holds the policy `member` but no binding
@@ -369,7 +362,7 @@ TR_RESULT iam_bind_stored(store_t st, size_t *bound)
     size_t nacct = 0;
     *bound = 0;
     GUARD(st[0]->tx_begin(st));
-    tr_result r = bind_keys(st, bound);
+    tr_result r = store_each_key(st, bind_key, bound);
     if (tr_ok(r)) r = bind_grants(st, bound);
     if (tr_ok(r)) r = st[0]->account_list(st, &accts, &nacct);
     for (size_t i = 0; i < nacct && tr_ok(r); i++) {

@@ -82,6 +82,16 @@ static PGresult *pg_run(PGconn *db, const char *sql, const char *what)
     return NULL;
 }
 
+/* Run sql (no parameters, no rows wanted) on db: true when it succeeded;
+ * a failure is logged (pg_run). */
+static bool pg_do(PGconn *db, const char *sql, const char *what)
+{
+    PGresult *res = pg_run(db, sql, what);
+    bool ok = res != NULL;
+    PQclear(res);
+    return ok;
+}
+
 static PGconn *pg_open(const char *conninfo)
 {
     static const char *const keys[] = { "connect_timeout", "application_name", "client_encoding", "dbname", NULL };
@@ -336,7 +346,6 @@ TR_RESULT store_pg_import_sqlite(const char *db_path, const char *conninfo, stru
     size_t ntables = 0;
     sqlite3 *sq = NULL;
     PGconn *db = NULL;
-    PGresult *res = NULL;
     store_t st = NULL;
     bool sq_tx = false, pg_tx = false;
     tr_result r = TR_OK;
@@ -396,15 +405,12 @@ TR_RESULT store_pg_import_sqlite(const char *db_path, const char *conninfo, stru
     /* fits: 120 + an int64 */
     snprintf(sql, sizeof sql, "BEGIN; SET LOCAL synchronous_commit = on; SET LOCAL lock_timeout = '5s'; "
              "SELECT pg_advisory_xact_lock(%" PRId64 ")", STORE_PG_LOCK_WRITE);
-    res = pg_run(db, sql, "BEGIN");
-    if (!res) {
+    pg_tx = pg_do(db, sql, "BEGIN");
+    if (!pg_tx) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, "cannot start the copy's transaction (%s): the log "
                        "says why", where);
         goto fail;
     }
-    PQclear(res);
-    res = NULL;
-    pg_tx = true;
     for (size_t i = 0; i < ntables; i++) {
         size_t rows = 0;
         r = copy_table(sq, db, tables[i], where, &rows);
@@ -416,23 +422,18 @@ TR_RESULT store_pg_import_sqlite(const char *db_path, const char *conninfo, stru
     }
     /* As every node's write ends (postgres.c gen_bump): a node serving the
      * database already drops what it cached. */
-    res = pg_run(db, "WITH g AS (UPDATE tresor_generation SET n = n + 1 RETURNING n) "
-                 "SELECT pg_notify('tresor_generation', '0000000000000000 ' || n) FROM g", "tresor_generation");
-    if (res) {
-        PQclear(res);
-        res = pg_run(db, "COMMIT", "COMMIT");
-    }
+    bool committed = pg_do(db, "WITH g AS (UPDATE tresor_generation SET n = n + 1 RETURNING n) "
+                           "SELECT pg_notify('tresor_generation', '0000000000000000 ' || n) FROM g",
+                           "tresor_generation") &&
+                     pg_do(db, "COMMIT", "COMMIT");
     pg_tx = false;
-    if (!res) {
+    if (!committed) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, "the copy's transaction did not commit (%s): the log "
                        "says why; nothing was copied", where);
         goto fail;
     }
-    PQclear(res);
-    res = NULL;
 
 fail:
-    PQclear(res);
     if (pg_tx) PQclear(PQexec(db, "ROLLBACK"));
     PQfinish(db);
     if (st) st[0]->close(st);
