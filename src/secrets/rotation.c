@@ -34,7 +34,8 @@
  *
  * One rotation of a secret at a time, in this process: the running ones
  * are kept in a list under a mutex.  A cancel marks the running one, which
- * stops before its next step.
+ * stops before its next step.  Across the nodes that share a store, a
+ * lease in the store says which node runs a secret's rotation (lease.h).
  */
 #include "secrets/rotation.h"
 
@@ -45,8 +46,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/errors.h"
+#include "core/hex.h"
 #include "audit/audit.h"
 #include "core/cache.h"
 #include "core/json.h"
@@ -59,6 +62,7 @@
 #include "secrets/authz.h"
 #include "secrets/describe.h"
 #include "secrets/hook.h"
+#include "secrets/lease.h"
 #include "secrets/lookup.h"
 #include "secrets/manage.h"
 #include "secrets/params.h"
@@ -80,6 +84,7 @@ struct job {
     char *token;                /* the AWSPENDING version */
     char *lambda;               /* the function's ARN */
     bool cancelled;
+    bool lease_later;           /* take the lease in the worker (a reattempt) */
     struct job *next;
 };
 
@@ -95,6 +100,7 @@ static struct {
     struct job *queued;         /* to start when the running one of their secret ends */
     unsigned nthreads;
     bool stopping;
+    char node[17];              /* this process's name in the leases (random) */
 } R = { .mu = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER };
 
 static void job_free(struct job *j);
@@ -110,6 +116,11 @@ TR_RESULT sm_rotation_configure(const struct server_env *env, const char *dir, u
     R.dir = dir ? strdup(dir) : NULL;
     R.endpoint = endpoint ? strdup(endpoint) : NULL;
     R.ca_bundle = ca_bundle ? strdup(ca_bundle) : NULL;
+    if (!R.node[0]) {
+        uint8_t id[8];
+        GUARD(rand_bytes(id, sizeof id));
+        hex_encode(id, sizeof id, R.node);
+    }
     ENSURE((!dir || R.dir) && (!endpoint || R.endpoint) && (!ca_bundle || R.ca_bundle), TR_E_INTERNAL);
     return TR_OK;
 }
@@ -160,6 +171,58 @@ static bool is_running(const char *arn)
     bool yes = running_locked(arn) != NULL;
     pthread_mutex_unlock(&R.mu);
     return yes;
+}
+
+/* ---- the rotation lease ----------------------------------------------------------- */
+
+/* Across the nodes of one store, lease.h: taken in the write transaction
+ * that starts a rotation (RotateSecret's new version, the scheduler's);
+ * a reattempt starts after its request rolled back (the request fails),
+ * so its worker takes the lease in a transaction of its own before the
+ * first step.  It lasts four step limits and a margin, and is released
+ * when the job ends, whichever way. */
+#define LEASE_MARGIN 60
+
+static bool lease_foreign(store_t st, const char *arn)
+{
+    return sm_lease_foreign(st, arn, R.node, (int64_t)time(NULL));
+}
+
+static TR_RESULT lease_take(store_t st, const char *arn, const char *token)
+{
+    int64_t until = (int64_t)time(NULL) + 4 * (int64_t)R.timeout_s + LEASE_MARGIN;
+    return sm_lease_take(st, arn, R.node, token, until);
+}
+
+/* In a transaction of its own: take the lease for j unless another node
+ * holds it (*got says which). */
+static TR_RESULT lease_take_alone(const struct job *j, bool *got)
+{
+    store_t st = R.env->st;
+    *got = false;
+    GUARD(st[0]->tx_begin(st));
+    tr_result r = TR_OK;
+    if (!lease_foreign(st, j->arn)) {
+        r = lease_take(st, j->arn, j->token);
+        *got = tr_ok(r);
+    }
+    if (tr_ok(r)) r = st[0]->tx_commit(st);
+    if (tr_failed(r)) {
+        st[0]->tx_rollback(st);
+        *got = false;
+    }
+    return r;
+}
+
+/* In a transaction of its own: release j's lease if it is still j's. */
+static TR_RESULT lease_release(const struct job *j)
+{
+    store_t st = R.env->st;
+    GUARD(st[0]->tx_begin(st));
+    tr_result r = sm_lease_release(st, j->arn, R.node, j->token);
+    if (tr_ok(r)) r = st[0]->tx_commit(st);
+    if (tr_failed(r)) st[0]->tx_rollback(st);
+    return r;
 }
 
 /* ---- one rotation, in its own thread ------------------------------------------ */
@@ -445,7 +508,21 @@ static void *worker(void *arg)
 {
     struct job *j = arg;
     while (j) {
-        run_steps(j);
+        bool leased = true;
+        if (j->lease_later) {
+            hold(true);
+            tr_result r = lease_take_alone(j, &leased);
+            hold(false);
+            if (tr_failed(r)) log_msg("error", "rotation of %s: taking its lease failed", j->arn);
+            else if (!leased) log_msg("info", "rotation of %s: another node runs it", j->arn);
+        }
+        if (leased) {
+            run_steps(j);
+            hold(true);
+            tr_result r = lease_release(j);
+            hold(false);
+            if (tr_failed(r)) log_msg("error", "rotation of %s: releasing its lease failed", j->arn);
+        }
         pthread_mutex_lock(&R.mu);
         unlink_locked(&R.running, j);
         struct job *q = R.queued;
@@ -609,7 +686,7 @@ static TR_RESULT rotate_due(const char *key, int64_t now)
     struct ent_rec e = { 0 };
     struct secret s;
     struct job *j = NULL;
-    bool have_rel = false, have_ent = false, loaded = false;
+    bool have_rel = false, have_ent = false, loaded = false, skip = false;
     char vid[37], fn[2049];
     const char *arn = strchr(key, '|');
     ENSURE_REF(arn);
@@ -640,6 +717,10 @@ static TR_RESULT rotate_due(const char *key, int64_t now)
         !json_is_true(json_object_get(s.doc, "rotation_enabled")) ||
         (int64_t)sm_doc_num(s.doc, "next_rotation") != strtoll(key, NULL, 10))
         goto done;                       /* not to rotate (any more): the entry goes */
+    if (lease_foreign(rc.st, s.arn)) {
+        skip = true;                     /* another node rotates it: the entry stays */
+        goto done;
+    }
     struct secret_version *pend = sm_version_by_stage(&s, SM_PENDING);
     if (pend && !sm_version_has_stage(pend, SM_CURRENT)) {
         r = str_copy(vid, sizeof vid, pend->id, "version id");      /* resume the incomplete one */
@@ -653,10 +734,11 @@ static TR_RESULT rotate_due(const char *key, int64_t now)
         r = sm_save(rc.st, &s, false);
     }
     if (tr_ok(r)) r = follow(&rc, &s);
+    if (tr_ok(r)) r = lease_take(rc.st, s.arn, vid);
     if (tr_ok(r)) r = job_new(s.arn, vid, fn, &j);
 done:
-    if (tr_ok(r)) r = rc.st[0]->tx_commit(rc.st);
-    if (tr_failed(r)) {
+    if (tr_ok(r) && !skip) r = rc.st[0]->tx_commit(rc.st);
+    if (tr_failed(r) || skip) {
         rc.st[0]->tx_rollback(rc.st);
         job_free(j);
         j = NULL;
@@ -797,14 +879,25 @@ SM_HANDLER(sm_op_rotate_secret)
     /* A rotation whose AWSPENDING is not AWSCURRENT is not complete. */
     struct secret_version *pend = sm_version_by_stage(&s, SM_PENDING);
     if (pend && !sm_version_has_stage(pend, SM_CURRENT)) {
-        if (!is_running(s.arn) && tr_ok(job_new(s.arn, pend->id, fn, &j))) {
+        if (!is_running(s.arn) && !lease_foreign(rc->st, s.arn) &&
+            tr_ok(job_new(s.arn, pend->id, fn, &j))) {
             /* This request fails and rolls back: the reattempt starts
-             * once its transaction has ended, whichever way. */
+             * once its transaction has ended, whichever way, and takes
+             * the lease itself (none taken here would survive). */
+            j->lease_later = true;
             rc->after_commit = start;
             rc->after_commit_drop = start;
             rc->after_commit_arg = j;
             j = NULL;
         }
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_IN_PROGRESS);
+        goto fail;
+    }
+
+    /* Another node still runs the last rotation (its labels say it is
+     * done; it is recording its end): as for one running here that could
+     * not be queued on that node, the same answer, and nothing changes. */
+    if (now && lease_foreign(rc->st, s.arn)) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_IN_PROGRESS);
         goto fail;
     }
@@ -843,6 +936,7 @@ SM_HANDLER(sm_op_rotate_secret)
     r = add_pending(rc, &s, vid);
     if (tr_ok(r)) r = sm_reply_arn_name(s.arn, s.name, out);
     if (tr_ok(r)) r = sm_set(*out, "VersionId", json_string(vid));
+    if (tr_ok(r)) r = lease_take(rc->st, s.arn, vid);
     if (tr_ok(r)) r = job_new(s.arn, vid, fn, &j);
     if (tr_ok(r)) {
         /* The hooks start once this commits, never under its locks. */

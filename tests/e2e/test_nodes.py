@@ -435,6 +435,72 @@ def test_scheduled_rotation_on_both_nodes_at_once_runs_once(pg_nodes, tmp_path):
           f"node b {lb.count(': scheduled, version ')}")
 
 
+# The step logger, whose createSecret then waits for a file "gate" next to
+# it: a rotation that stays running until the test opens the gate.
+GATED = STEP_LOGGER.replace("sys.exit(", """gate = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gate")
+while e["Step"] == "createSecret" and not os.path.exists(gate):
+    __import__("time").sleep(0.05)
+sys.exit(""")
+
+
+def test_rotate_secret_on_b_while_a_rotates_starts_nothing_on_b(pg_nodes, tmp_path):
+    """One rotation of a secret at a time across the nodes (the rotation
+    lease in the store): a RotateSecret on node A starts a rotation whose
+    createSecret waits; a RotateSecret on node B meanwhile answers
+    InvalidRequestException "A previous rotation isn't complete" and
+    starts nothing on B -- the step log has A's createSecret only, and B's
+    log never names the token.  Once A's rotation is done, a RotateSecret
+    on B rotates: each step of each rotation run once."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    args = ["--rotation-hooks", str(hooks), "--rotation-timeout", "30"]
+    a, b = pg_nodes(2, args=args)
+    sa, sb = a.sm(), b.sm()
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = make_role(a.root_user, unique("rotator"), trust=trust,
+                     policy=allow(["secretsmanager:*", "kms:Decrypt", "kms:GenerateDataKey"]))
+    fn_name = unique("gated")
+    template = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks", "template_rotation.py")
+    (hooks / fn_name).write_text(GATED.replace("TEMPLATE", repr(template)))
+    (hooks / fn_name).chmod(0o755)
+    (hooks / f"{fn_name}.role").write_text(role["Arn"] + "\n")
+    fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{fn_name}"
+    s = sa.create_secret(Name=unique("leased"), SecretString="first")
+    arn = s["ARN"]
+    log = hooks / "steps.log"
+
+    def steps():
+        return [line.split(" ") for line in log.read_text().splitlines()] if log.exists() else []
+    token = sa.rotate_secret(SecretId=arn, RotationLambdaARN=fn)["VersionId"]
+    within_bound(lambda: steps() == [["createSecret", arn, token]] or _fail(), bound=scaled(60))
+    # A runs it (held at createSecret): B answers as for one running there.
+    with raises_aws("InvalidRequestException",
+                    "A previous rotation isn't complete. That rotation will be reattempted."):
+        sb.rotate_secret(SecretId=arn)
+    assert sb.describe_secret(SecretId=arn)["VersionIdsToStages"][token] == ["AWSPENDING"]
+    (hooks / "gate").write_text("")
+
+    def done(sm, version):
+        if sm.describe_secret(SecretId=arn)["VersionIdsToStages"].get(version) != ["AWSCURRENT"]:
+            raise AssertionError(f"{version} not AWSCURRENT yet")
+    within_bound(lambda: done(sb, token), bound=scaled(60))
+    # Done on A: now B rotates.  B's rotations of the secret run one after
+    # another in B's process, so when this one is done, any rotation B had
+    # started before has run its createSecret too.
+    token2 = sb.rotate_secret(SecretId=arn)["VersionId"]
+    within_bound(lambda: done(sa, token2), bound=scaled(60))
+    within_bound(lambda: f"rotation of {arn} done: version {token2}" in b.stderr_text().decode() or _fail(),
+                 bound=scaled(30))
+    names = ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    assert steps() == [[n, arn, token] for n in names] + [[n, arn, token2] for n in names], steps()
+    la, lb = a.stderr_text().decode(), b.stderr_text().decode()
+    assert la.count(f"rotation of {arn} done: version {token}") == 1
+    assert token not in lb, lb[-3000:]
+    d = sa.describe_secret(SecretId=arn)
+    assert d["VersionIdsToStages"] == {token2: ["AWSCURRENT"], token: ["AWSPREVIOUS"]}, d
+
+
 def test_sigkill_a_node_under_load_loses_no_acknowledged_write(pg_nodes):
     """Clients spread their writes over both nodes (each client alternates);
     node A is killed with SIGKILL in the middle.  Every write a client got

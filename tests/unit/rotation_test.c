@@ -4,7 +4,9 @@
  * (secrets/schedule.c), and the hook runner (secrets/hook.c) with hooks
  * that succeed, fail, time out, ignore their input, spawn children and
  * flood standard error; function ARNs and names that must not reach the
- * file system.
+ * file system; the rotation lease (secrets/lease.c) in a store in memory,
+ * with leases of other nodes, lapsed ones, taken-over ones and damaged
+ * docs.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,8 +21,11 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "core/str.h"
 #include "secrets/hook.h"
+#include "secrets/lease.h"
 #include "secrets/schedule.h"
+#include "store/store.h"
 
 #define DAY 86400
 /* 2026-12-07 00:00:00 UTC, a Monday. */
@@ -292,6 +297,93 @@ static void test_hook_names(void **state)
     assert_true(sm_hook_name_ok("A-z_09"));
 }
 
+#define ARN "arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf"
+
+/* The lease's doc as stored, or NULL when there is none (caller frees). */
+static char *lease_doc(store_t st)
+{
+    struct rel_rec rel;
+    memset(&rel, 0, sizeof rel);
+    tr_result r = st[0]->rel_get(st, SM_LEASE_KIND, ARN, "node", &rel);
+    if (tr_failed(r)) {
+        assert_int_equal(tr_code(r), TR_E_STORE_NOT_FOUND);
+        return NULL;
+    }
+    char *doc = strdup(rel.doc);
+    rel_rec_free(&rel);
+    return doc;
+}
+
+static void put_doc(store_t st, const char *doc)
+{
+    struct rel_rec rel = { .from = ARN, .to = "node", .doc = (char *)doc, .created = 1 };
+    STR_SET(rel.kind, SM_LEASE_KIND);
+    assert_true(tr_ok(st[0]->rel_put(st, &rel)));
+}
+
+static void test_lease(void **state)
+{
+    (void)state;
+    store_t st;
+    assert_true(tr_ok(store_sqlite_open_memory(&st)));
+    assert_true(tr_ok(st[0]->tx_begin(st)));
+    /* None: nobody holds it; releasing it is no error. */
+    assert_false(sm_lease_foreign(st, ARN, "aaaa", 1000));
+    assert_true(tr_ok(sm_lease_release(st, ARN, "aaaa", "t1")));
+    /* Node aaaa takes it until 1300: held for bbbb before then, not at or
+     * after it (it lapsed), and never for aaaa itself. */
+    assert_true(tr_ok(sm_lease_take(st, ARN, "aaaa", "t1", 1300)));
+    char *doc = lease_doc(st);
+    assert_non_null(doc);
+    assert_string_equal(doc, "{\"node\":\"aaaa\",\"until\":1300,\"token\":\"t1\"}");
+    free(doc);
+    assert_true(sm_lease_foreign(st, ARN, "bbbb", 1000));
+    assert_true(sm_lease_foreign(st, ARN, "bbbb", 1299));
+    assert_false(sm_lease_foreign(st, ARN, "bbbb", 1300));
+    assert_false(sm_lease_foreign(st, ARN, "aaaa", 1000));
+    /* Another secret's lease is its own. */
+    assert_false(sm_lease_foreign(st, ARN "x", "bbbb", 1000));
+    /* Released only by the same node and token. */
+    assert_true(tr_ok(sm_lease_release(st, ARN, "bbbb", "t1")));
+    assert_true(tr_ok(sm_lease_release(st, ARN, "aaaa", "t2")));
+    assert_true(sm_lease_foreign(st, ARN, "bbbb", 1000));
+    /* Taken over by aaaa's next rotation: the first one's end leaves it. */
+    assert_true(tr_ok(sm_lease_take(st, ARN, "aaaa", "t2", 1400)));
+    assert_true(tr_ok(sm_lease_release(st, ARN, "aaaa", "t1")));
+    assert_true(sm_lease_foreign(st, ARN, "bbbb", 1350));
+    assert_true(tr_ok(sm_lease_release(st, ARN, "aaaa", "t2")));
+    assert_null(lease_doc(st));
+    assert_false(sm_lease_foreign(st, ARN, "bbbb", 1000));
+    /* A lapsed lease of another node is taken over. */
+    assert_true(tr_ok(sm_lease_take(st, ARN, "bbbb", "t3", 1100)));
+    assert_false(sm_lease_foreign(st, ARN, "cccc", 1200));
+    assert_true(tr_ok(sm_lease_take(st, ARN, "cccc", "t4", 1500)));
+    assert_true(sm_lease_foreign(st, ARN, "bbbb", 1200));
+    /* Damaged docs count as held, by anyone, and another node does not
+     * release them. */
+    static const char *const bad[] = {
+        "", "not json", "[]", "{}", "{\"node\":\"aaaa\"}", "{\"node\":7,\"until\":9999,\"token\":\"t\"}",
+        "{\"node\":\"aaaa\",\"until\":\"9999\",\"token\":\"t\"}", "{\"until\":1,\"token\":\"t\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        put_doc(st, bad[i]);
+        assert_true(sm_lease_foreign(st, ARN, "aaaa", 1000));
+        assert_true(sm_lease_foreign(st, ARN, "bbbb", 1000));
+        assert_true(tr_ok(sm_lease_release(st, ARN, "bbbb", "t")));
+        doc = lease_doc(st);
+        assert_non_null(doc);
+        assert_string_equal(doc, bad[i]);
+        free(doc);
+    }
+    /* No arguments: refused, nothing written. */
+    assert_true(tr_failed(sm_lease_take(st, ARN, NULL, "t", 1)));
+    assert_true(tr_failed(sm_lease_take(st, ARN, "aaaa", NULL, 1)));
+    assert_true(tr_failed(sm_lease_release(st, ARN, "aaaa", NULL)));
+    tr_clear_error();
+    assert_true(tr_ok(st[0]->tx_commit(st)));
+    st[0]->close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_hook_time_limit),
         cmocka_unit_test(test_hook_refuses),
         cmocka_unit_test(test_hook_names),
+        cmocka_unit_test(test_lease),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
