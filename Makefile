@@ -223,7 +223,7 @@ VALGRIND_DESELECT ?= --deselect tests/e2e/test_crash_safety.py::test_kill_at_eac
                      --deselect tests/e2e/test_crash_safety.py::test_sigkill_on_a_filling_disk \
                      --deselect tests/e2e/test_kms_asym.py --deselect tests/e2e/test_kms_import.py
 VALGRIND_E2E_ENV ?= TRESOR_WHO_CAN_SEEDS=3 TRESOR_CRASH_ROUNDS=3 TRESOR_CRASH_INIT_ROUNDS=2 \
-                    TRESOR_CRASH_FULL_ROUNDS=2
+                    TRESOR_CRASH_FULL_ROUNDS=2 TRESOR_SNAPSHOT_SEEDS=1
 # VALGRIND_SHARD=K/N runs the unit tests and only the end-to-end files whose
 # position in the sorted list of tests/e2e/test_*.py is K modulo N (0 <= K < N).
 # The whole e2e suite under memcheck takes about 25 minutes on two cores, past
