@@ -214,14 +214,17 @@ asan: deps
 # pkey_test under valgrind.  test_kms_import.py likewise: every
 # GetParametersForImport generates an RSA wrapping key pair (2048 to 4096
 # bits), past the clients' timeouts under memcheck; kms_test covers its
-# token code under valgrind and `make asan` the rest.  test_group_commit's
+# token code under valgrind and `make asan` the rest; so is
+# test_kms_key_agreement's imported key (the file's other tests run).
+# test_group_commit's
 # count of syncs per write needs commits to arrive during a 30 ms sync; at
 # memcheck's pace too few do (0.81 syncs per write measured, bound 0.75):
 # a measure of grouping, not of memory, which the file's other tests check.
 VALGRIND_DESELECT ?= --deselect tests/e2e/test_crash_safety.py::test_kill_at_each_file_call_of_first_start \
                      --deselect tests/e2e/test_group_commit.py::test_concurrent_writes_share_syncs \
                      --deselect tests/e2e/test_crash_safety.py::test_sigkill_on_a_filling_disk \
-                     --deselect tests/e2e/test_kms_asym.py --deselect tests/e2e/test_kms_import.py
+                     --deselect tests/e2e/test_kms_asym.py --deselect tests/e2e/test_kms_import.py \
+                     --deselect tests/e2e/test_kms_key_agreement.py::test_imported_agreement_key
 VALGRIND_E2E_ENV ?= TRESOR_WHO_CAN_SEEDS=3 TRESOR_CRASH_ROUNDS=3 TRESOR_CRASH_INIT_ROUNDS=2 \
                     TRESOR_CRASH_FULL_ROUNDS=2 TRESOR_SNAPSHOT_SEEDS=1
 # VALGRIND_SHARD=K/N runs the unit tests and only the end-to-end files whose
