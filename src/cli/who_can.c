@@ -225,7 +225,6 @@ static int all_secrets(const struct server_env *env, const char *account, const 
     }
     rc = graph_of_store(env, &ids, &nids, &g);
     if (rc != 0) goto out;
-    rc = 2;
     /* JSON is streamed, one compact object per secret: the answers of ten
      * thousand secrets are far too big to hold as one document. */
     if (f == AZ_JSON) {
