@@ -813,8 +813,7 @@ static int serve(int argc, char **argv)
             if (tr_code(r) == TR_E_STORE_BUSY) rc = 2;
             goto out;
         }
-        log_msg("info", "store: PostgreSQL, %s, at most %u connections", where,
-                o.store_conns ? o.store_conns : o.threads + 2);
+        log_msg("info", "store: PostgreSQL, %s, at most %u connections", where, lim.connections);
         r = st[0]->account_first(st, &acct);
         if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) { rc = die("store"); goto out; }
         /* An empty database beside a data dir whose SQLite store holds
