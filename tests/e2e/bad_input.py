@@ -68,35 +68,16 @@ KMS_MEMBERS_NOT_SERVED = {
 }
 
 
-def _kms_model_today(data):
-    """botocore 1.29's KMS model (2022), brought up to today's KMS API for
-    what tresor serves: ListKeyRotations and RotateKeyOnDemand (2024),
-    EnableKeyRotation's RotationPeriodInDays (90..2560), and PolicyName no
-    longer required by GetKeyPolicy and PutKeyPolicy (it defaults to
-    "default").  Shapes as in the current AWS KMS API reference.  The
-    vendored model of tests/e2e/models (loaded first through
-    AWS_DATA_PATH) is already today's and is used as it is."""
+def _kms_model_served(data):
+    """The vendored KMS model (tests/e2e/models, first on AWS_DATA_PATH as
+    tresor_e2e sets it) without the members tresor does not take yet."""
     shapes, ops = data["shapes"], data["operations"]
-    if "DeriveSharedSecret" in ops:
-        for op, members in KMS_MEMBERS_NOT_SERVED.items():
-            shape = shapes[ops[op]["input"]["shape"]]
-            for m in members:
-                shape["members"].pop(m, None)
-            shape["required"] = [r for r in shape.get("required", []) if r not in members]
-        return data
-    shapes["RotationPeriodInDaysType"] = {"type": "integer", "box": True, "max": 2560, "min": 90}
-    shapes["EnableKeyRotationRequest"]["members"]["RotationPeriodInDays"] = {
-        "shape": "RotationPeriodInDaysType"}
-    shapes["ListKeyRotationsRequest"] = {"type": "structure", "required": ["KeyId"], "members": {
-        "KeyId": {"shape": "KeyIdType"}, "Limit": {"shape": "LimitType"},
-        "Marker": {"shape": "MarkerType"}}}
-    shapes["RotateKeyOnDemandRequest"] = {"type": "structure", "required": ["KeyId"],
-                                          "members": {"KeyId": {"shape": "KeyIdType"}}}
-    for name in ("ListKeyRotations", "RotateKeyOnDemand"):
-        ops[name] = {"name": name, "http": {"method": "POST", "requestUri": "/"},
-                     "input": {"shape": f"{name}Request"}, "errors": []}
-    for req in ("GetKeyPolicyRequest", "PutKeyPolicyRequest"):
-        shapes[req]["required"] = [m for m in shapes[req]["required"] if m != "PolicyName"]
+    assert "DeriveSharedSecret" in ops, "the vendored KMS model was not loaded"
+    for op, members in KMS_MEMBERS_NOT_SERVED.items():
+        shape = shapes[ops[op]["input"]["shape"]]
+        for m in members:
+            shape["members"].pop(m, None)
+        shape["required"] = [r for r in shape.get("required", []) if r not in members]
     return data
 
 
@@ -105,7 +86,7 @@ def model(service):
         session = botocore.session.get_session()
         if service == "kms":
             data = session.get_component("data_loader").load_service_model("kms", "service-2")
-            _MODELS[service] = botocore.model.ServiceModel(_kms_model_today(data), "kms")
+            _MODELS[service] = botocore.model.ServiceModel(_kms_model_served(data), "kms")
         else:
             _MODELS[service] = session.get_service_model(service)
     return _MODELS[service]

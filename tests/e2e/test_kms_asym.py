@@ -81,8 +81,7 @@ def test_create_key_metadata_per_spec(kms, keys, tresor):
         assert md["KeySpec"] == spec and md["CustomerMasterKeySpec"] == spec
         assert md["KeyUsage"] == usage
         assert md["KeyState"] == "Enabled" and md["Enabled"] is True
-        # Key material ids name symmetric material only (raw: boto3 1.26's
-        # model predates the member).
+        # Key material ids name symmetric material only.
         assert "CurrentKeyMaterialId" not in tresor.call("DescribeKey", KeyId=md["KeyId"])["KeyMetadata"]
         if usage == "SIGN_VERIFY":
             want = RSA_SIGN_ALGS if spec.startswith("RSA") else [EC_SPECS[spec][0]]
