@@ -1096,6 +1096,33 @@ out:
     return rc;
 }
 
+/* What `tresor <name>` runs, and what it needs set up first (the others
+ * set up what they need themselves). */
+enum command_needs { NEEDS_NOTHING, NEEDS_CLOCK, NEEDS_CRYPTO };
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    enum command_needs needs;
+};
+
+static const struct command dispatch[] = {
+    { "serve",            serve,               NEEDS_NOTHING },
+    { "account",          cmd_account,         NEEDS_CLOCK },
+    { "policy",           cmd_policy,          NEEDS_CLOCK },
+    { "check",            cmd_check,           NEEDS_NOTHING },
+    { "snapshot",         cmd_snapshot,        NEEDS_NOTHING },
+    { "unseal",           cmd_unseal,          NEEDS_NOTHING },
+    { "seal",             cmd_seal,            NEEDS_NOTHING },
+    { "rotate-root-key",  cmd_rotate_root_key, NEEDS_NOTHING },
+    { "audit",            cmd_audit,           NEEDS_CRYPTO },
+    { "backup",           cmd_backup,          NEEDS_NOTHING },
+    { "restore",          cmd_restore,         NEEDS_NOTHING },
+    { "migrate",          cmd_migrate,         NEEDS_NOTHING },
+    { "who-can-decrypt",  cmd_who_can,         NEEDS_NOTHING },
+    { "what-can-decrypt", cmd_who_can,         NEEDS_NOTHING },
+};
+
 int main(int argc, char **argv)
 {
     /* Before anything allocates: OpenSSL and jansson blocks are wiped
@@ -1108,29 +1135,13 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "serve") == 0) return serve(argc - 1, argv + 1);
-    if (strcmp(cmd, "account") == 0) {
-        tr_clock_init();
-        return cmd_account(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof dispatch / sizeof dispatch[0]; i++) {
+        const struct command *c = &dispatch[i];
+        if (strcmp(cmd, c->name) != 0) continue;
+        if (c->needs == NEEDS_CLOCK) tr_clock_init();
+        if (c->needs == NEEDS_CRYPTO && tr_failed(crypto_init())) return die("crypto init");
+        return c->run(argc - 1, argv + 1);
     }
-    if (strcmp(cmd, "policy") == 0) {
-        tr_clock_init();
-        return cmd_policy(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "check") == 0) return cmd_check(argc - 1, argv + 1);
-    if (strcmp(cmd, "snapshot") == 0) return cmd_snapshot(argc - 1, argv + 1);
-    if (strcmp(cmd, "unseal") == 0) return cmd_unseal(argc - 1, argv + 1);
-    if (strcmp(cmd, "seal") == 0) return cmd_seal(argc - 1, argv + 1);
-    if (strcmp(cmd, "rotate-root-key") == 0) return cmd_rotate_root_key(argc - 1, argv + 1);
-    if (strcmp(cmd, "audit") == 0) {
-        if (tr_failed(crypto_init())) return die("crypto init");
-        return cmd_audit(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "backup") == 0) return cmd_backup(argc - 1, argv + 1);
-    if (strcmp(cmd, "restore") == 0) return cmd_restore(argc - 1, argv + 1);
-    if (strcmp(cmd, "migrate") == 0) return cmd_migrate(argc - 1, argv + 1);
-    if (strcmp(cmd, "who-can-decrypt") == 0 || strcmp(cmd, "what-can-decrypt") == 0)
-        return cmd_who_can(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("tresor %s%s\n", TRESOR_VERSION, wipe_check_enabled() ? " (wipe-check build)" : "");
         return 0;
