@@ -276,12 +276,14 @@ static bool usage_parse(const char *doc, struct kms_usage *out)
     return ok;
 }
 
-/* The stored record of arn into *out; *found false when none (or not one). */
-static TR_RESULT stored_get(store_t st, const char *arn, struct kms_usage *out, bool *found)
+/* The stored record of arn into *out; *found false when none or not one
+ * (*exists: whether there is a row, even one that is not a record). */
+static TR_RESULT stored_get(store_t st, const char *arn, struct kms_usage *out, bool *found,
+                            bool *exists)
 {
     struct ent_rec e;
     memset(&e, 0, sizeof e);
-    *found = false;
+    *found = *exists = false;
     memset(out, 0, sizeof *out);
     tr_result r = st[0]->ent_get_arn(st, USAGE_KIND, arn, &e);
     if (tr_failed(r)) {
@@ -289,6 +291,7 @@ static TR_RESULT stored_get(store_t st, const char *arn, struct kms_usage *out, 
         tr_clear_error();
         return TR_OK;
     }
+    *exists = true;
     *found = usage_parse(e.doc, out);
     ent_rec_free(&e);
     return TR_OK;
@@ -318,7 +321,7 @@ static TR_RESULT stored_put(store_t st, const char *arn, const struct kms_usage 
     char account[ACCOUNT_ID_LEN + 1], key_id[37], path[] = "/";
     struct kms_usage old;
     struct key_rec k;
-    bool found;
+    bool found, exists;
     tr_result r;
 
     if (!arn_parts(arn, account, key_id)) return TR_OK;
@@ -332,7 +335,7 @@ static TR_RESULT stored_put(store_t st, const char *arn, const struct kms_usage 
     bool same = k.arn && strcmp(k.arn, arn) == 0;
     key_rec_free(&k);
     if (!same) return TR_OK;
-    GUARD(stored_get(st, arn, &old, &found));
+    GUARD(stored_get(st, arn, &old, &found, &exists));
     if (found && old.ts > u->ts) return TR_OK;  /* another node's newer use */
 
     json_t *d = json_pack("{s:s, s:I, s:s, s:s}", "Operation", u->op, "Timestamp", (json_int_t)u->ts,
@@ -344,7 +347,7 @@ static TR_RESULT stored_put(store_t st, const char *arn, const struct kms_usage 
     struct ent_rec e = { .name = a, .id = a, .arn = a, .path = path, .doc = doc, .created = u->ts };
     STR_SET(e.kind, USAGE_KIND);
     STR_COPY_ARRAY(e.account_id, account);
-    r = found ? st[0]->ent_update(st, &e) : st[0]->ent_put(st, &e);
+    r = exists ? st[0]->ent_update(st, &e) : st[0]->ent_put(st, &e);
     free(doc);
     return r;
 }
@@ -397,11 +400,11 @@ TR_RESULT kms_usage_flush(store_t st, size_t *written)
 TR_RESULT kms_usage_get(store_t st, const struct key_rec *k, struct kms_usage *out)
 {
     struct kms_usage mem, stored;
-    bool found;
+    bool found, exists;
     memset(out, 0, sizeof *out);
     ENSURE_REF(k->arn);
     bool in_mem = kms_usage_peek(k->arn, &mem);
-    GUARD(stored_get(st, k->arn, &stored, &found));
+    GUARD(stored_get(st, k->arn, &stored, &found, &exists));
     if (in_mem && (!found || mem.ts >= stored.ts)) *out = mem;
     else if (found) *out = stored;
     return TR_OK;
