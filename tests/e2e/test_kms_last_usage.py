@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tresor_e2e import (ACCOUNT, REGION, allow, denied_msg, eventually, key_arn, make_user,
+from tresor_e2e import (ACCOUNT, REGION, STORE, allow, denied_msg, eventually, key_arn, make_user,
                         new_key, not_found_key_msg, pg_sql, raises_aws, unique)
 
 
@@ -315,3 +315,22 @@ def test_tracking_start_for_older_keys(tresor_factory):
     new = new_key(kms)
     r2 = last_usage(kms, new["KeyId"])
     assert r2["TrackingStartDate"] == r2["KeyCreationDate"] >= r["TrackingStartDate"]
+
+
+@pytest.mark.skipif(STORE != "postgres",
+                    reason="needs a PostgreSQL cluster (make e2e-pg: TRESOR_E2E_STORE=postgres)")
+def test_two_nodes_newest_wins(pg_nodes):
+    """Two nodes on one database: each answers its own use at once, the
+    other's once written; the newest use wins whichever node wrote last."""
+    a, b = pg_nodes(2, env_extra={"TRESOR_MAINTENANCE_INTERVAL": "1"})
+    ka, kb = a.kms(), b.kms()
+    md = new_key(ka)
+    enc = ka.encrypt(KeyId=md["KeyId"], Plaintext=b"two nodes")
+    assert_used(ka, md["KeyId"], "Encrypt", enc)
+    eventually(lambda: assert_used(kb, md["KeyId"], "Encrypt", enc), timeout=30)
+    dec = kb.decrypt(CiphertextBlob=enc["CiphertextBlob"])
+    assert_used(kb, md["KeyId"], "Decrypt", dec)
+    eventually(lambda: assert_used(ka, md["KeyId"], "Decrypt", dec), timeout=30)
+    gdk = ka.generate_data_key(KeyId=md["KeyId"], NumberOfBytes=32)
+    eventually(lambda: assert_used(kb, md["KeyId"], "GenerateDataKey", gdk), timeout=30)
+    assert_used(ka, md["KeyId"], "GenerateDataKey", gdk)
