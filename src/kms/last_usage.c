@@ -371,6 +371,15 @@ TR_RESULT kms_usage_flush(store_t st, size_t *written)
     *written = 0;
     ENSURE(batch != NULL, TR_E_INTERNAL);
     pthread_once(&table_once, table_init);
+    /* Flushes run on one thread (maintenance, then the shutdown). */
+    static uint64_t reported;
+    uint64_t lost = kms_usage_dropped();
+    if (lost < reported) reported = 0;             /* reset since */
+    if (lost > reported)
+        log_msg("warn", "kms: the key usage table was full: %" PRIu64 " use%s of keys dropped since "
+                "the last pass (more than %d keys used in one maintenance period)", lost - reported,
+                lost - reported == 1 ? "" : "s", LU_STRIPES * LU_SLOTS);
+    reported = lost;
     for (size_t i = 0; i < LU_STRIPES; i++) {
         size_t n = stripe_copy(&table[i], batch);
         if (n == 0) continue;
