@@ -176,6 +176,8 @@ static const struct cli_row serve_env[] = {
     { "TRESOR_CACHE=off", "turn off the request path's per-thread caches, to measure what they buy" },
     { "TRESOR_AUTHZ_TRACE=FILE", "for tests: append every authorization's action, resource and condition "
                                  "key names to FILE" },
+    { "TRESOR_MAINTENANCE_INTERVAL=SECONDS", "the period of the maintenance pass (key deletion and rotation, "
+                                             "expired sessions, the key usage records), 1 to 3600; 60 by default" },
     { 0 },
 };
 
@@ -963,6 +965,14 @@ started:
     /* Tests only: a record of every authorization (src/iam/authz_trace.c). */
     const char *trace = getenv("TRESOR_AUTHZ_TRACE");
     if (trace && *trace && tr_failed(iam_authz_trace_open(trace))) { rc = die("TRESOR_AUTHZ_TRACE"); goto out; }
+    /* The maintenance period: every minute unless the tests ask for less. */
+    unsigned interval = 60;
+    const char *every = getenv("TRESOR_MAINTENANCE_INTERVAL");
+    if (every && *every && (!parse_grace(every, &interval) || interval == 0)) {
+        fprintf(stderr, "tresor serve: TRESOR_MAINTENANCE_INTERVAL must be 1 to 3600 seconds\n");
+        rc = 2;
+        goto out;
+    }
     /* The audit log (audit/audit.h): its keys under the root key, the
      * chain continued, a signed start checkpoint; every decision into the
      * request's record. */
@@ -1044,7 +1054,7 @@ started:
     if (tr_failed(r)) { rc = die("http server"); goto out; }
 
     for (;;) {
-        struct timespec tick = { 60, 0 };
+        struct timespec tick = { (time_t)interval, 0 };
         int sig = sigtimedwait(&sigs, NULL, &tick);
         if (sig == SIGINT || sig == SIGTERM) {
             stop_cleanly(srv, sig, o.grace, &sigs);
@@ -1073,6 +1083,9 @@ out:
     if (listen_fd >= 0) close(listen_fd);
     unsigned refused = http_server_stop(srv);
     sm_rotation_stop();                /* the hooks running end within their limit */
+    size_t usage_written = 0;          /* GetKeyLastUsage's records, after the last request */
+    if (env.st && tr_failed(kms_usage_flush(env.st, &usage_written)))
+        log_msg("error", "stopping: the key usage records were not all written: %s", tr_last_error()->message);
     tls_free(tls);                      /* after the server: no handshake runs */
     if (refused)
         log_msg("info", "stopping: %u request%s refused unread (arrived as the stop closed %s connection%s)",

@@ -26,6 +26,7 @@
 #include "crypto/keyring.h"
 #include "crypto/rand.h"
 #include "iam/accounts.h"
+#include "kms/kms.h"
 #include "op/clock.h"
 
 struct dev_state {
@@ -142,6 +143,7 @@ TR_RESULT dev_reset(struct dev_state *d)
     pthread_rwlock_wrlock(&d->lock);
     store_t old = env->st;
     env->st = fresh;
+    kms_usage_reset();                  /* the old store's keys' uses (GetKeyLastUsage) */
     pthread_rwlock_unlock(&d->lock);
     old[0]->close(old);
     log_msg("info", "dev mode: state reset");

@@ -351,6 +351,7 @@ KMS_HANDLER(op_sign)
     if (tr_ok(r))
         r = kms_reply_with_blob(json_pack("{s:s, s:s}", "KeyId", q.k.arn, "SigningAlgorithm", q.alg),
                                 "Signature", &sig, out);
+    if (tr_ok(r)) kms_usage_note(rc, &q.k, "Sign");
     buf_free(&sig);
     sig_free(&q);
     return r;
@@ -375,6 +376,7 @@ KMS_HANDLER(op_verify)
                          "SigningAlgorithm", q.alg);
         if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     }
+    if (tr_ok(r)) kms_usage_note(rc, &q.k, "Verify");
     sig_free(&q);
     return r;
 }
@@ -446,6 +448,7 @@ KMS_HANDLER(op_generate_mac)
         r = kms_reply_with_blob(json_pack("{s:s, s:s}", "KeyId", q.k.arn, "MacAlgorithm", q.alg),
                                 "Mac", &mac, out);
     }
+    if (tr_ok(r)) kms_usage_note(rc, &q.k, "GenerateMac");
     mac_free(&q);
     return r;
 }
@@ -461,6 +464,7 @@ KMS_HANDLER(op_verify_mac)
         *out = json_pack("{s:s, s:b, s:s}", "KeyId", q.k.arn, "MacValid", 1, "MacAlgorithm", q.alg);
         if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     }
+    if (tr_ok(r)) kms_usage_note(rc, &q.k, "VerifyMac");
     mac_free(&q);
     return r;
 }
@@ -518,6 +522,7 @@ KMS_HANDLER(op_derive_shared_secret)
         r = kms_reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn,
                                           "KeyAgreementAlgorithm", alg, "KeyOrigin", k.origin),
                                 "SharedSecret", &secret, out);
+    if (tr_ok(r)) kms_usage_note(rc, &k, "DeriveSharedSecret");
 fail:
     buf_free(&secret);
     buf_free(&m);

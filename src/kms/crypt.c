@@ -192,8 +192,11 @@ TR_RESULT kms_blob_open(struct req_ctx *rc, const char *key_id, const char *acti
                         const uint8_t *blob, size_t blob_len, json_t *ctx_json,
                         struct buf *pt, struct key_rec *key, uint32_t *material)
 {
-    return kms_blob_open_alg(rc, key_id, action, NULL, blob, blob_len, ctx_json, pt, key,
-                             material);
+    /* Secrets Manager's Decrypt: a use of the key, as on AWS. */
+    GUARD(kms_blob_open_alg(rc, key_id, action, NULL, blob, blob_len, ctx_json, pt, key,
+                            material));
+    kms_usage_note(rc, key, "Decrypt");
+    return TR_OK;
 }
 
 /* kms_blob_open_alg, and for ReEncrypt same_as: the destination key's
@@ -329,6 +332,7 @@ TR_RESULT kms_data_key_new(struct req_ctx *rc, const char *key_id, const char *a
     if (tr_failed(r)) goto fail;
     pt->len += (uint32_t)n;
     r = seal_with_context(rc, key, ctx_json, pt->data + pt->len - n, n, blob);
+    if (tr_ok(r)) kms_usage_note(rc, key, kms_usage_op_name(action + 4));
 fail:
     if (tr_failed(r)) {
         buf_reset(pt);
@@ -414,6 +418,7 @@ KMS_HANDLER(op_encrypt)
         r = kms_reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm",
                                           alg ? alg : "SYMMETRIC_DEFAULT"),
                                 "CiphertextBlob", &blob, out);
+    if (tr_ok(r)) kms_usage_note(rc, &k, "Encrypt");
 fail:
     buf_free(&pt);
     buf_free(&blob);
@@ -471,6 +476,7 @@ KMS_HANDLER(op_decrypt)
         r = kms_reply_with_blob(json_pack("{s:s, s:s}", "KeyId", k.arn, "EncryptionAlgorithm", alg),
                                 "Plaintext", &pt, out);
     }
+    if (tr_ok(r)) kms_usage_note(rc, &k, "Decrypt");
 fail:
     buf_free(&pt);
     buf_free(&blob);
@@ -549,6 +555,10 @@ KMS_HANDLER(op_re_encrypt)
     }
     if (tr_failed(r)) { json_decref(reply); goto fail; }
     r = kms_reply_with_blob(reply, "CiphertextBlob", &out_blob, out);
+    if (tr_ok(r)) {                     /* both keys were used */
+        kms_usage_note(rc, &src, "ReEncrypt");
+        kms_usage_note(rc, &dst, "ReEncrypt");
+    }
 fail:
     buf_free(&pt);
     buf_free(&blob);
@@ -673,6 +683,7 @@ KMS_HANDLER(op_generate_data_key_pair)
                                            "KeyMaterialId", mid),
                                  m, with_plaintext ? 3 : 2, out);
     }
+    if (tr_ok(r)) kms_usage_note(rc, &k, rc->op->name);
 fail:
     buf_free(&priv);
     buf_free(&pub);

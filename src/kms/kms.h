@@ -552,6 +552,42 @@ TR_RESULT kms_set(json_t *obj, const char *name, json_t *v);
 /* Append a new JSON value to list; TR_E_INTERNAL when v is NULL. */
 TR_RESULT kms_append(json_t *list, json_t *v);
 
+/* ---------- last_usage.c: GetKeyLastUsage ---------------------------- */
+
+/* The last successful cryptographic operation of a key (last_usage.c). */
+struct kms_usage {
+    const char *op;            /* "Decrypt", ... (static); NULL: none recorded */
+    int64_t ts;                /* epoch seconds (rc->now) */
+    char request_id[37];       /* the request's id: KmsRequestId and CloudTrailEventId */
+};
+/* Record that rc just used key k for a successful `op` (a name of
+ * KeyLastUsageTrackingOperation, a static string): an in-memory table,
+ * no store write.  Called once the operation has succeeded. */
+void kms_usage_note(const struct req_ctx *rc, const struct key_rec *k, const char *op);
+/* The same by key ARN (the unit tests). */
+void kms_usage_note_arn(const char *arn, const char *op, int64_t ts, const char *request_id);
+/* This node's unwritten entry of arn (false: none). */
+bool kms_usage_peek(const char *arn, struct kms_usage *out);
+/* k's last use: the newer of the stored record and this node's entry
+ * (out->op NULL: none). */
+TR_RESULT kms_usage_get(store_t st, const struct key_rec *k, struct kms_usage *out);
+/* Write the table's entries to the store (maintenance, clean shutdown);
+ * *written how many.  Entries that fail to write stay for the next call. */
+TR_RESULT kms_usage_flush(store_t st, size_t *written);
+/* A key is deleted: its stored record (inside the caller's transaction)
+ * and its entry go. */
+TR_RESULT kms_usage_forget(store_t st, const char *key_arn);
+/* The date this store began tracking usage into *start; recorded as now
+ * when absent and now > 0 (its own transaction), else 0 when absent. */
+TR_RESULT kms_usage_tracking_start(store_t st, int64_t now, int64_t *start);
+/* The static name of a tracked operation, or NULL for another. */
+const char *kms_usage_op_name(const char *op);
+/* Entries in the table, entries dropped because it was full, and a reset
+ * (dev mode's reset, the unit tests). */
+size_t kms_usage_pending(void);
+uint64_t kms_usage_dropped(void);
+void kms_usage_reset(void);
+
 /* ---------- the service: ops.def, ops.c ------------------------------ */
 
 /* The operation table (NULL-name terminated), made from ops.def, and the
@@ -559,8 +595,9 @@ TR_RESULT kms_append(json_t *list, json_t *v);
 extern const struct op_def kms_ops[];
 extern const struct op_service kms_service;
 /* Periodic maintenance (rotation.c): purge keys whose deletion date has
- * passed, rotate keys whose rotation date has passed.  Called at start-up
- * and every minute by the server. */
+ * passed, rotate keys whose rotation date has passed, write the key usage
+ * table (last_usage.c).  Called at start-up and every minute by the
+ * server (TRESOR_MAINTENANCE_INTERVAL). */
 TR_RESULT kms_maintenance(const struct server_env *env, int64_t now);
 
 /* A row flag of ops.def (within OP_SERVICE_FLAGS): GenerateDataKey* and

@@ -2,8 +2,9 @@
  * rotation.c -- key-material rotation: EnableKeyRotation,
  * DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand,
  * ListKeyRotations; and kms_maintenance(), the periodic job that deletes
- * keys whose waiting period is over (with their grants) and rotates keys
- * whose rotation date has come.
+ * keys whose waiting period is over (with their grants and usage record)
+ * and rotates keys whose rotation date has come, then writes the key usage
+ * table (last_usage.c).
  *
  * A rotation adds material version current+1 (rotation_type AUTOMATIC or
  * ON_DEMAND) and makes it current.  Older versions stay: every blob names
@@ -254,6 +255,7 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id, 
              * materials, aliases and tags; import.c what imports left. */
             r = kms_grants_delete_key(st, k.arn);
             if (tr_ok(r)) r = kms_import_forget(st, k.arn);
+            if (tr_ok(r)) r = kms_usage_forget(st, k.arn);
             if (tr_ok(r)) r = st[0]->key_delete(st, k.key_id);
             *deleted = tr_ok(r);
         }
@@ -299,5 +301,16 @@ TR_RESULT kms_maintenance(const struct server_env *env, int64_t now)
         }
     }
     key_list_free(due, n);
+
+    /* GetKeyLastUsage (last_usage.c): the tracking start, recorded once
+     * per store, then the uses since the last pass. */
+    int64_t start;
+    size_t written = 0;
+    tr_result r = kms_usage_tracking_start(env->st, now, &start);
+    if (tr_ok(r)) r = kms_usage_flush(env->st, &written);
+    if (tr_failed(r)) {
+        log_msg("error", "kms maintenance: key usage: %s", tr_err_type(tr_code(r)));
+        if (tr_ok(first)) first = r;
+    }
     return first;
 }

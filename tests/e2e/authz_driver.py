@@ -202,6 +202,7 @@ class Driver:
         self.do("EnableKeyRotation", a.enable_key_rotation, KeyId=key)
         self.kms_raw(self.admin, "EnableKeyRotation", KeyId=key, RotationPeriodInDays=90)
         self.do("GetKeyRotationStatus", a.get_key_rotation_status, KeyId=key)
+        self.kms_raw(self.admin, "GetKeyLastUsage", KeyId=key)
         self.kms_raw(self.admin, "RotateKeyOnDemand", KeyId=key)
         self.kms_raw(self.admin, "ListKeyRotations", KeyId=key)
         self.do("DisableKeyRotation", a.disable_key_rotation, KeyId=key)

@@ -267,7 +267,7 @@ static void test_ops_table(void **state)
         assert_int_equal(strncmp(op->action, "kms:", 4), 0);
         if (n > 0) assert_true(strcmp(op[-1].name, op->name) < 0);
     }
-    assert_int_equal(n, 45);
+    assert_int_equal(n, 46);
     /* Read-only operations never write. */
     static const char *const ro[] = { "Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey",
                                       "GenerateDataKeyWithoutPlaintext", "GenerateRandom",
@@ -277,7 +277,8 @@ static void test_ops_table(void **state)
                                       "ListRetirableGrants", "GetPublicKey", "Sign", "Verify",
                                       "GenerateMac", "VerifyMac", "GenerateDataKeyPair",
                                       "GenerateDataKeyPairWithoutPlaintext",
-                                      "GetParametersForImport", "DeriveSharedSecret", NULL };
+                                      "GetParametersForImport", "DeriveSharedSecret",
+                                      "GetKeyLastUsage", NULL };
     for (const char *const *p = ro; *p; p++) assert_false(find_op(*p)->flags & OP_WRITE);
     assert_true(find_op("CreateKey")->flags & OP_WRITE);
     assert_true(find_op("RotateKeyOnDemand")->flags & OP_WRITE);
@@ -2316,6 +2317,78 @@ static void test_c_entry_points(void **state)
     buf_free(&blob);
 }
 
+/* GetKeyLastUsage (last_usage.c) through the handlers: nothing for a new
+ * key, then the last successful operation with its request id; a failed
+ * Decrypt, a DryRun and the C entry points' uses as Secrets Manager makes
+ * them; the key-only KeyId forms. */
+static void test_key_last_usage(void **state)
+{
+    (void)state;
+    kms_usage_reset();
+    const char *id = new_key(0);
+    char arn[256], msg[512];
+    key_arn(id, arn, sizeof arn);
+    json_t *o = call_ok("GetKeyLastUsage", json_pack("{s:s}", "KeyId", id));
+    assert_string_equal(sget(o, "KeyId"), id);
+    assert_int_equal(json_object_size(json_object_get(o, "KeyLastUsage")), 0);
+    assert_int_equal(iget(o, "TrackingStartDate"), NOW);
+    assert_int_equal(iget(o, "KeyCreationDate"), NOW);
+    json_decref(o);
+
+    snprintf(F->rc.request_id, sizeof F->rc.request_id, "11111111-1111-4111-8111-111111111111");
+    F->rc.now = NOW + 5;
+    o = call_ok("Encrypt", json_pack("{s:s, s:s, s:{s:s}}", "KeyId", id, "Plaintext", "aGk=",
+                                     "EncryptionContext", "a", "1"));
+    char *blob = strdup(sget(o, "CiphertextBlob"));
+    json_decref(o);
+    snprintf(F->rc.request_id, sizeof F->rc.request_id, "22222222-2222-4222-8222-222222222222");
+    call_err("Decrypt", json_pack("{s:s, s:{s:s}}", "CiphertextBlob", blob, "EncryptionContext", "a", "2"),
+             TR_E_KMS_INVALID_CIPHERTEXT, NULL);
+    call_err("Decrypt", json_pack("{s:s, s:{s:s}, s:b}", "CiphertextBlob", blob, "EncryptionContext", "a",
+                                  "1", "DryRun", 1), TR_E_KMS_DRY_RUN, "The request would have succeeded, "
+             "but the DryRun option is set.");
+    o = call_ok("GetKeyLastUsage", json_pack("{s:s}", "KeyId", arn));
+    json_t *u = json_object_get(o, "KeyLastUsage");
+    assert_string_equal(sget(u, "Operation"), "Encrypt");
+    assert_string_equal(sget(u, "KmsRequestId"), "11111111-1111-4111-8111-111111111111");
+    assert_string_equal(sget(u, "CloudTrailEventId"), "11111111-1111-4111-8111-111111111111");
+    assert_int_equal(iget(u, "Timestamp"), NOW + 5);
+    json_decref(o);
+    F->rc.now = NOW + 6;
+    DO("Decrypt", json_pack("{s:s, s:{s:s}}", "CiphertextBlob", blob, "EncryptionContext", "a", "1"));
+    free(blob);
+    o = call_ok("GetKeyLastUsage", json_pack("{s:s}", "KeyId", id));
+    u = json_object_get(o, "KeyLastUsage");
+    assert_string_equal(sget(u, "Operation"), "Decrypt");
+    assert_string_equal(sget(u, "KmsRequestId"), "22222222-2222-4222-8222-222222222222");
+    assert_int_equal(iget(u, "Timestamp"), NOW + 6);
+    json_decref(o);
+
+    /* Secrets Manager's GenerateDataKey, through the C entry point. */
+    struct buf pt = BUF_SECRET(64), cb = BUF_INIT(8192);
+    struct key_rec k;
+    F->rc.now = NOW + 7;
+    assert_true(tr_ok(kms_data_key_new(&F->rc, id, "kms:GenerateDataKey", NULL, 32, &pt, &cb, &k)));
+    key_rec_free(&k);
+    buf_free(&pt);
+    buf_free(&cb);
+    o = call_ok("GetKeyLastUsage", json_pack("{s:s}", "KeyId", id));
+    assert_string_equal(sget(json_object_get(o, "KeyLastUsage"), "Operation"), "GenerateDataKey");
+    json_decref(o);
+
+    call_err("GetKeyLastUsage", json_pack("{s:s}", "KeyId", "alias/aws/ebs"), TR_E_KMS_NOT_FOUND,
+             "Invalid keyId 'alias/aws/ebs'");
+    call_err("GetKeyLastUsage", json_pack("{s:s}", "KeyId", "nope"), TR_E_KMS_NOT_FOUND,
+             "Invalid keyId 'nope'");
+    snprintf(msg, sizeof msg, "Key 'arn:aws:kms:" REGION ":" ACCT ":key/%s' does not exist",
+             "11111111-2222-3333-4444-555555555555");
+    call_err("GetKeyLastUsage", json_pack("{s:s}", "KeyId", "11111111-2222-3333-4444-555555555555"),
+             TR_E_KMS_NOT_FOUND, msg);
+    call_err("GetKeyLastUsage", json_pack("{s:s, s:s}", "KeyId", id, "GrantTokens", "x"),
+             TR_E_SERIALIZATION, "Unknown member 'GrantTokens' in the request");
+    kms_usage_reset();
+}
+
 static void test_grant_principal_match(void **state)
 {
     (void)state;
@@ -2384,6 +2457,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sign_and_mac, setup, teardown),
         cmocka_unit_test_setup_teardown(test_derive_shared_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_c_entry_points, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_last_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_token, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
