@@ -300,7 +300,7 @@ static int all_secrets(const struct server_env *env, const char *account, const 
     }
     if (f == AZ_HTML && tr_failed(az_html_end(stdout))) { rc = die("writing the answer"); goto out; }
     if (f == AZ_JSON) printf("]}\n");
-    else if (nv == 0) printf("no secrets in account %s, region %s\n", account, region);
+    else if (f == AZ_TEXT && nv == 0) printf("no secrets in account %s, region %s\n", account, region);
     rc = 0;
 out:
     ent_list_free(v, nv);

@@ -496,6 +496,21 @@ def test_all_secrets_one_page(srv, scene, tmp_path):
     assert all("1 of" in s["text"] for s in visible)
 
 
+def test_all_with_no_secrets(srv, tmp_path):
+    """--all of an account with no secret: a whole page saying so (and
+    nothing after it)."""
+    p = srv.run_tresor("who-can-decrypt", "--all", "--account", "999988887777", "--data-dir", srv.data_dir,
+                       "--format", "html")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.endswith("</html>\n") and data_blocks(p.stdout)[1] == []
+    f = tmp_path / "none.html"
+    f.write_text(p.stdout)
+    out, console = chromium(f, tmp_path)
+    assert console == []
+    assert '<p class="empty">No secrets in account 999988887777, region us-east-1.</p>' in out
+    assert Dom(out).rendered == "0"
+
+
 def test_what_can_decrypt_page(srv, scene, tmp_path):
     """what-can-decrypt --format html: the secrets one principal can read,
     each with its path (the blocks are --format json's "secrets")."""
