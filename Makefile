@@ -129,6 +129,14 @@ $(BUILD)/gen/cli/snapshot_collect_py.inc build-fuzz/gen/cli/snapshot_collect_py.
 	$(Q)sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/    "/' -e 's/$$/\\n"/' $< > $@.tmp && mv $@.tmp $@
 $(BUILD)/obj/src/cli/snapshot.o: $(BUILD)/gen/cli/snapshot_collect_py.inc
 build-fuzz/obj/src/cli/snapshot.o: build-fuzz/gen/cli/snapshot_collect_py.inc
+# The page of who-can-decrypt --format html (src/analyze/report_html.html),
+# compiled in the same way.
+$(BUILD)/gen/analyze/report_html.inc build-fuzz/gen/analyze/report_html.inc: src/analyze/report_html.html
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q)sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/    "/' -e 's/$$/\\n"/' $< > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/src/analyze/report_html.o: $(BUILD)/gen/analyze/report_html.inc
+build-fuzz/obj/src/analyze/report_html.o: build-fuzz/gen/analyze/report_html.inc
 # The unit tests' own headers are not tracked; the one that reads the table is.
 $(BUILD)/tests/authz_table_test: src/iam/authz_table.def
 

@@ -229,7 +229,7 @@ TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
                          struct az_escalation **out, size_t *n);
 
 /* report.c */
-enum az_format { AZ_TEXT, AZ_JSON, AZ_DOT };
+enum az_format { AZ_TEXT, AZ_JSON, AZ_DOT, AZ_HTML };  /* AZ_HTML: report_html.h */
 void az_report(const struct az_graph *g, const struct az_target *t, const struct az_access *acc,
                const struct az_answer *ans, enum az_format f);
 /* The "can gain access" list: text (a section) or JSON (printed alone,
@@ -244,12 +244,14 @@ json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
  * a secret t that node's answer a can read (nothing otherwise), prints
  * its JSON object, or its text table row now and its paths into `paths`
  * (a memory stream: the text prints them after the table); *count counts
- * them; _end closes the document (text: "(none)", then the paths). */
-void az_report_principal_begin(const struct az_graph *g, size_t node, enum az_format f);
-void az_report_principal_one(const struct az_graph *g, const struct az_target *t,
-                             const struct az_access *acc, const struct az_answer *a,
-                             enum az_format f, FILE *paths, size_t *count);
-void az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths);
+ * them; _end closes the document (text: "(none)", then the paths).
+ * AZ_HTML: the page of report_html.h, one block per secret.  They fail
+ * only when out of memory or, for the page, when writing failed. */
+TR_RESULT az_report_principal_begin(const struct az_graph *g, size_t node, enum az_format f);
+TR_RESULT az_report_principal_one(const struct az_graph *g, const struct az_target *t,
+                                  const struct az_access *acc, const struct az_answer *a,
+                                  enum az_format f, FILE *paths, size_t *count);
+TR_RESULT az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths);
 /* --diff: who gains and who loses access between two answers over g
  * (before: the secret as it is; after: --with-key). */
 void az_report_diff(const struct az_graph *g, const struct az_target *before,

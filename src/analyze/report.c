@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analyze/report_html.h"
 #include "kms/kms.h"
 
 static const char *kind_word(enum az_kind k)
@@ -547,8 +548,15 @@ void az_explain(const struct az_graph *g, const struct az_target *t, const struc
     }
 }
 
-void az_report_principal_begin(const struct az_graph *g, size_t node, enum az_format f)
+TR_RESULT az_report_principal_begin(const struct az_graph *g, size_t node, enum az_format f)
 {
+    if (f == AZ_HTML) {
+        json_t *m = json_pack("{s:s, s:s, s:s}", "view", "what-can-decrypt", "principal",
+                              g->n[node].arn, "type", kind_word(g->n[node].kind));
+        tr_result r = m ? az_html_begin(stdout, m) : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        json_decref(m);
+        return r;
+    }
     if (f == AZ_JSON) {
         json_t *p = json_string(g->n[node].arn), *k = json_string(kind_word(g->n[node].kind));
         char *ps = p ? json_dumps(p, JSON_ENCODE_ANY) : NULL;
@@ -559,30 +567,33 @@ void az_report_principal_begin(const struct az_graph *g, size_t node, enum az_fo
         free(ks);
         json_decref(p);
         json_decref(k);
-        return;
+        return TR_OK;
     }
     printf("principal: %s\n\n%-72s  %-28s  %s\n", g->n[node].arn, "SECRET", "ACCESS",
            "KEY PERMISSION");
+    return TR_OK;
 }
 
-void az_report_principal_one(const struct az_graph *g, const struct az_target *t,
-                             const struct az_access *acc, const struct az_answer *a,
-                             enum az_format f, FILE *paths, size_t *count)
+TR_RESULT az_report_principal_one(const struct az_graph *g, const struct az_target *t,
+                                  const struct az_access *acc, const struct az_answer *a,
+                                  enum az_format f, FILE *paths, size_t *count)
 {
     char word[WORD_MAX];
-    if (!a->can) return;
+    if (!a->can) return TR_OK;
     size_t q = a->path[a->npath - 1];
-    if (f == AZ_JSON) {
+    if (f == AZ_JSON || f == AZ_HTML) {
         json_t *o = json_pack("{s:o, s:s, s:b, s:s, s:o}",
             "secret", target_json(t), "access", a->npath > 1 ? "via-role" : "direct",
             "conditional", a->conditional, "keyPermission", acc[q].kms_source,
             "path", path_json(g, acc, a));
-        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        char *s = o && f == AZ_JSON ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (s) printf("%s\n%s", *count ? "," : "", s);
+        tr_result r = !o || (f == AZ_JSON && !s) ? tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL)
+                    : f == AZ_HTML ? az_html_answer(stdout, o) : TR_OK;
         free(s);
         json_decref(o);
         (*count)++;
-        return;
+        return r;
     }
     access_word(g, a, word);
     printf("%-72s  %-28s  %s%s\n", t->s.arn, word, acc[q].kms_source,
@@ -593,17 +604,20 @@ void az_report_principal_one(const struct az_graph *g, const struct az_target *t
         print_path_to(paths, g, acc, a);
     }
     (*count)++;
+    return TR_OK;
 }
 
-void az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths)
+TR_RESULT az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths)
 {
+    if (f == AZ_HTML) return az_html_end(stdout);
     if (f == AZ_JSON) {
         printf("]}\n");
-        return;
+        return TR_OK;
     }
     if (count == 0) printf("(none)\n");
     printf("\npaths:\n");
     if (paths && npaths) fwrite(paths, 1, npaths, stdout);
+    return TR_OK;
 }
 
 void az_report_diff(const struct az_graph *g, const struct az_target *before,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "analyze/analyze.h"
+#include "analyze/report_html.h"
 #include "analyze/snapshot.h"
 #include "cli/cli.h"
 #include "cli/opts.h"
@@ -23,7 +24,8 @@ static const struct cli_opt who_opts[] = {
     { NULL, 0, "SECRET", NULL, NULL, "a secret name (in --account and --region) or ARN" },
     { "all", 'A', NULL, NULL, NULL, "every secret of the account and region instead, the graph built once" },
     { "format", 'f', "FORMAT", NULL, "text",
-      "text, json (docs/WHO_CAN_DECRYPT.md) or dot: Graphviz, one SECRET, no --explain" },
+      "text, json (docs/WHO_CAN_DECRYPT.md), dot (Graphviz, one SECRET) or html (one self-contained "
+      "page, filterable; no --explain or --diff)" },
     { "explain", 'e', "PRINCIPAL", NULL, NULL,
       "one principal (a user, role or root ARN): each step's decision, allowed or not" },
     { "with-key", 'k', "KEY", NULL, NULL,
@@ -41,9 +43,9 @@ static const struct cli_opt who_opts[] = {
 
 static const struct cli_cmd who_cmd = {
     "who-can-decrypt",
-    "SECRET [--format text|json|dot] [--explain PRINCIPAL] [--with-key KEY [--diff]] "
+    "SECRET [--format text|json|dot|html] [--explain PRINCIPAL] [--with-key KEY [--diff]] "
     "[--account ID] [--region REGION] [--data-dir DIR] [--store URL | --snapshot FILE ...]\n"
-    "--all [--format text|json] [--account ID] [--region REGION] [--data-dir DIR] "
+    "--all [--format text|json|html] [--account ID] [--region REGION] [--data-dir DIR] "
     "[--store URL | --snapshot FILE ...]",
     "Every principal that can obtain SECRET's plaintext -- GetSecretValue on the\n"
     "secret and kms:Decrypt on its key as Secrets Manager asks it -- directly or\n"
@@ -56,13 +58,13 @@ static const struct cli_cmd who_cmd = {
 
 static const struct cli_opt what_opts[] = {
     { NULL, 0, "PRINCIPAL", NULL, NULL, "a user, role or root ARN of the store" },
-    { "format", 'f', "FORMAT", NULL, "text", "text or json" },
+    { "format", 'f', "FORMAT", NULL, "text", "text, json or html (one self-contained page)" },
     CLI_OPTS_SNAPSHOT_OR_STORE('S', "answer from"),
     { 0 },
 };
 
 static const struct cli_cmd what_cmd = {
-    "what-can-decrypt", "PRINCIPAL [--format text|json] [--data-dir DIR] [--store URL | --snapshot FILE ...]",
+    "what-can-decrypt", "PRINCIPAL [--format text|json|html] [--data-dir DIR] [--store URL | --snapshot FILE ...]",
     "Every secret of the store, in every account and region, that PRINCIPAL can\n"
     "read, with the same evidence as who-can-decrypt.  Reads the store of DIR\n"
     "(the server may be running).\n",
@@ -158,7 +160,10 @@ static int what_can(const struct server_env *env, const char *principal, enum az
     all = calloc(g.nn + 1, sizeof *all);
     if (f == AZ_TEXT) pf = open_memstream(&paths, &npaths);
     if (!acc || !all || (f == AZ_TEXT && !pf)) goto out;
-    az_report_principal_begin(&g, node, f);
+    if (tr_failed(az_report_principal_begin(&g, node, f))) {
+        rc = die("writing the answer");
+        goto out;
+    }
     for (size_t a = 0; a < nids; a++) {
         struct ent_rec *v = NULL;
         size_t nv = 0;
@@ -174,11 +179,12 @@ static int what_can(const struct server_env *env, const char *principal, enum az
                 goto out;
             }
             tr_result r = az_who_can(env, &g, &t, true, acc, all);
-            if (tr_ok(r)) az_report_principal_one(&g, &t, acc, &all[node], f, pf, &count);
+            bool analysed = tr_ok(r);
+            if (analysed) r = az_report_principal_one(&g, &t, acc, &all[node], f, pf, &count);
             az_target_free(&t);
             if (tr_failed(r)) {
                 ent_list_free(v, nv);
-                rc = die("analysis");
+                rc = die(analysed ? "writing the answer" : "analysis");
                 goto out;
             }
         }
@@ -189,7 +195,10 @@ static int what_can(const struct server_env *env, const char *principal, enum az
         goto out;
     }
     pf = NULL;
-    az_report_principal_end(count, f, paths, npaths);
+    if (tr_failed(az_report_principal_end(count, f, paths, npaths))) {
+        rc = die("writing the answer");
+        goto out;
+    }
     rc = 0;
 out:
     /* (A failure mid-way leaves the JSON document open: not a whole answer.) */
@@ -226,7 +235,15 @@ static int all_secrets(const struct server_env *env, const char *account, const 
     rc = graph_of_store(env, &ids, &nids, &g);
     if (rc != 0) goto out;
     /* JSON is streamed, one compact object per secret: the answers of ten
-     * thousand secrets are far too big to hold as one document. */
+     * thousand secrets are far too big to hold as one document.  So is the
+     * page: one data block per secret. */
+    if (f == AZ_HTML) {
+        json_t *m = json_pack("{s:s, s:s, s:s}", "view", "who-can-decrypt", "account", account,
+                              "region", region);
+        tr_result r = m ? az_html_begin(stdout, m) : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        json_decref(m);
+        if (tr_failed(r)) { rc = die("writing the answer"); goto out; }
+    }
     if (f == AZ_JSON) {
         json_t *acct = json_string(account), *reg = json_string(region);
         char *a = acct ? json_dumps(acct, JSON_ENCODE_ANY) : NULL;
@@ -258,6 +275,7 @@ static int all_secrets(const struct server_env *env, const char *account, const 
             if (!acc || !ans) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         }
         if (tr_ok(r)) r = az_who_can(env, &g, &t, true, acc, ans);
+        bool analysed = tr_ok(r);
         if (tr_ok(r) && f == AZ_JSON) {
             json_t *o = az_report_json(&g, &t, acc, ans);
             add_gaps(o, &t);
@@ -266,16 +284,23 @@ static int all_secrets(const struct server_env *env, const char *account, const 
             free(s);
             json_decref(o);
         }
+        if (tr_ok(r) && f == AZ_HTML) {
+            json_t *o = az_report_json(&g, &t, acc, ans);
+            add_gaps(o, &t);
+            r = o ? az_html_answer(stdout, o) : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            json_decref(o);
+        }
         if (tr_ok(r) && f == AZ_TEXT) {
             if (i) printf("\n----\n\n");
             az_report(&g, &t, acc, ans, f);
             print_gaps(&t);
         }
         az_target_free(&t);
-        if (tr_failed(r)) { rc = die("analysis"); goto out; }
+        if (tr_failed(r)) { rc = die(analysed ? "writing the answer" : "analysis"); goto out; }
     }
+    if (f == AZ_HTML && tr_failed(az_html_end(stdout))) { rc = die("writing the answer"); goto out; }
     if (f == AZ_JSON) printf("]}\n");
-    else if (nv == 0) printf("no secrets in account %s, region %s\n", account, region);
+    else if (f == AZ_TEXT && nv == 0) printf("no secrets in account %s, region %s\n", account, region);
     rc = 0;
 out:
     ent_list_free(v, nv);
@@ -360,11 +385,11 @@ int cmd_who_can(int argc, char **argv)
         }
     }
     if (c < 0) return cli_exit(c);
-    bool dot = !what && strcmp(format, "dot") == 0;
+    bool dot = !what && strcmp(format, "dot") == 0, html = strcmp(format, "html") == 0;
     int nargs = argc - optind;
-    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 && !dot)
-        return cli_usage_error(NULL, cmd, "--format must be text%s json%s, not '%s'", what ? " or" : ",",
-                               what ? "" : " or dot", format);
+    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 && !dot && !html)
+        return cli_usage_error(NULL, cmd, "--format must be text, json%s or html, not '%s'",
+                               what ? "" : ", dot", format);
     if (all && nargs > 0) return cli_usage_error(NULL, cmd, "--all takes no SECRET, not '%s'", argv[optind]);
     if (!all && nargs == 0)
         return cli_usage_error(NULL, cmd, what ? "missing PRINCIPAL (a user, role or root ARN)"
@@ -378,6 +403,9 @@ int cmd_who_can(int argc, char **argv)
     if (diff && !with_key) return cli_usage_error(NULL, cmd, "--diff needs --with-key");
     if (diff && (explain || dot))
         return cli_usage_error(NULL, cmd, "--diff does not combine with %s", explain ? "--explain" : "--format dot");
+    if (html && (explain || diff))
+        return cli_usage_error(NULL, cmd, "--format html shows the readers; not with %s",
+                               explain ? "--explain" : "--diff");
     secret = all ? NULL : argv[optind];
     if (nsnap > 0 && store_arg && *store_arg && strcmp(store_arg, env_or(CLI_STORE_ENV, "")) != 0)
         return cli_usage_error(NULL, cmd, "--snapshot answers from snapshots, not with --store");
@@ -405,7 +433,7 @@ int cmd_who_can(int argc, char **argv)
     struct az_access *acc = NULL;
     struct az_answer *ans = NULL;
     struct account_rec first;
-    enum az_format f = strcmp(format, "json") == 0 ? AZ_JSON : dot ? AZ_DOT : AZ_TEXT;
+    enum az_format f = strcmp(format, "json") == 0 ? AZ_JSON : dot ? AZ_DOT : html ? AZ_HTML : AZ_TEXT;
     bool have_target = false;
 
     if (what) {
@@ -476,6 +504,22 @@ int cmd_who_can(int argc, char **argv)
             if (s) puts(s);
             free(s);
             json_decref(o);
+        } else if (f == AZ_HTML) {
+            /* The page holds the --format json answer as it is. */
+            json_t *o = az_report_json(&g, &t, acc, ans);
+            az_report_escalations(&g, esc, nesc, AZ_JSON, o);
+            add_gaps(o, &t);
+            json_t *m = json_pack("{s:s}", "view", "who-can-decrypt");
+            tr_result wr = o && m ? az_html_begin(stdout, m) : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            if (tr_ok(wr)) wr = az_html_answer(stdout, o);
+            if (tr_ok(wr)) wr = az_html_end(stdout);
+            json_decref(m);
+            json_decref(o);
+            if (tr_failed(wr)) {
+                free(esc);
+                rc = die("writing the answer");
+                goto out;
+            }
         } else {
             az_report(&g, &t, acc, ans, f);
             az_report_escalations(&g, esc, nesc, f, NULL);

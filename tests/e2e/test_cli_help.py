@@ -239,7 +239,7 @@ def test_banners_name_the_four_services(tmp_path):
 # (arguments, environment, the error line after "tresor ")
 ERRORS = [
     (["who-can-decrypt", "--format", "yaml", "db"], None,
-     "who-can-decrypt: --format must be text, json or dot, not 'yaml'"),
+     "who-can-decrypt: --format must be text, json, dot or html, not 'yaml'"),
     (["who-can-decrypt"], None, "who-can-decrypt: missing SECRET (a secret name or ARN), or --all"),
     (["who-can-decrypt", "a", "b"], None, "who-can-decrypt: unexpected argument 'b'"),
     (["who-can-decrypt", "--all", "db"], None, "who-can-decrypt: --all takes no SECRET, not 'db'"),
@@ -254,7 +254,11 @@ ERRORS = [
     (["who-can-decrypt", "db", "--format"], None, "who-can-decrypt: --format needs a value (FORMAT)"),
     (["who-can-decrypt", "db", "--all=1"], None, "who-can-decrypt: --all takes no value"),
     (["what-can-decrypt", "p", "--format", "dot"], None,
-     "what-can-decrypt: --format must be text or json, not 'dot'"),
+     "what-can-decrypt: --format must be text, json or html, not 'dot'"),
+    (["who-can-decrypt", "db", "--format", "html", "--explain", "p"], None,
+     "who-can-decrypt: --format html shows the readers; not with --explain"),
+    (["who-can-decrypt", "db", "--format", "html", "--with-key", "k", "--diff"], None,
+     "who-can-decrypt: --format html shows the readers; not with --diff"),
     (["what-can-decrypt", "p", "--explain", "q"], None, "what-can-decrypt: unknown option '--explain'"),
     (["what-can-decrypt"], None, "what-can-decrypt: missing PRINCIPAL (a user, role or root ARN)"),
     (["policy", "simulate", "--action", "kms:Decrypt"], None, "policy simulate: --principal or --access-key-id is required"),
