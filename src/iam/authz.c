@@ -11,7 +11,53 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tlocal.h"
+
 /* ---- the decision ------------------------------------------------------- */
+
+/* The context builder is 16 KiB of arrays (CTX_MAX entries and their value
+ * pointers); iam_authorize used to malloc and free one per decision, two
+ * per GetSecretValue (Secrets Manager's, then KMS's for the secret's data
+ * key), and freeing a block that size makes glibc consolidate its free
+ * lists each time.  Each thread keeps one instead; only its counters are
+ * reset per use (iam_ctx_init), and the strings of a context are still
+ * freed when the decision is made (iam_ctx_free).  `busy` covers a
+ * decision made while another is in progress on the same thread (an
+ * observer that authorizes): that one gets a builder of its own. */
+struct authz_scratch {
+    struct ctx_builder cb;
+    bool busy;
+};
+
+static void scratch_drop(void *p)
+{
+    struct authz_scratch *s = p;
+    iam_ctx_free(&s->cb);
+    free(s);
+}
+
+static struct tlocal_slot scratch_slot = TLOCAL_SLOT(scratch_drop);
+
+/* A builder for one decision: the thread's, else a fresh one (NULL when
+ * memory ran out).  *scratch says which, for builder_put. */
+static struct ctx_builder *builder_take(struct authz_scratch **scratch)
+{
+    struct authz_scratch *s = tlocal_get(&scratch_slot, sizeof *s);
+    if (s && !s->busy) {
+        s->busy = true;
+        *scratch = s;
+        return &s->cb;
+    }
+    *scratch = NULL;
+    return malloc(sizeof(struct ctx_builder));
+}
+
+static void builder_put(struct ctx_builder *cb, struct authz_scratch *scratch)
+{
+    if (!cb) return;
+    if (scratch) scratch->busy = false;
+    else free(cb);
+}
 
 static enum eval_principal_type eval_type(int t)
 {
@@ -63,6 +109,7 @@ void iam_authz_observe_result(iam_authz_result_observer fn)
 TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct eval_result *out)
 {
     struct ctx_builder *cb = NULL;
+    struct authz_scratch *scratch = NULL;
     struct eval_result res;
     tr_result r;
 
@@ -73,17 +120,17 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
     GUARD(iam_identity_get(rc));
     const struct identity *id = rc->identity;
 
-    cb = malloc(sizeof *cb);
+    cb = builder_take(&scratch);
     if (!cb) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = iam_ctx_init(cb, rc, id);
-    if (tr_failed(r)) { free(cb); cb = NULL; goto fail; }
+    if (tr_failed(r)) { builder_put(cb, scratch); cb = NULL; goto fail; }
     /* The resource's account: a global key, known only here. */
     if (ar->resource_account) {
         r = iam_ctx_add_global(cb, "aws:ResourceAccount", ar->resource_account);
         if (tr_failed(r)) goto fail;
     }
     for (size_t i = 0; i < ar->nextra; i++) {
-        r = iam_ctx_add_entry(cb, &ar->extra[i]);
+        r = iam_ctx_add_entry_ref(cb, &ar->extra[i]);   /* ar outlives cb */
         if (tr_failed(r)) goto fail;
     }
 
@@ -121,7 +168,7 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
 fail:
     if (cb) {
         iam_ctx_free(cb);
-        free(cb);
+        builder_put(cb, scratch);
     }
     return r;
 }

@@ -3,7 +3,11 @@
  * condition keys of docs/AUTHORIZATION.md 1.2 that apply to a request,
  * then the keys each service adds (contract in context.h).  Keys and
  * values are copied into the builder's own chunks, so a context outlives
- * the strings it was built from.
+ * the strings it was built from -- except string literals (iam_ctx_init's
+ * key names and its "true"/"false"/"User"-style values), which outlive
+ * every context and are pointed at rather than copied (the request path
+ * builds two contexts per GetSecretValue; copying a literal is a strlen
+ * and a memcpy for nothing), and what iam_ctx_add_entry_ref is given.
  */
 #include "iam/context.h"
 
@@ -57,7 +61,8 @@ static TR_RESULT ctx_str(struct ctx_builder *cb, const char *s, const char **out
  * (or, when `fresh`, at once: the caller knows it is absent).  The global
  * keys all begin with "aws:", so a service key ("kms:...") is looked for
  * among the keys added after them only. */
-static TR_RESULT ctx_slot(struct ctx_builder *cb, const char *key, bool fresh, struct ctx_entry **out)
+static TR_RESULT ctx_slot(struct ctx_builder *cb, const char *key, bool fresh, bool borrowed,
+                          struct ctx_entry **out)
 {
     size_t from = strncasecmp(key, "aws:", 4) == 0 ? 0 : cb->nglobal;
     for (size_t i = from; !fresh && i < cb->n; i++) {
@@ -71,16 +76,24 @@ static TR_RESULT ctx_slot(struct ctx_builder *cb, const char *key, bool fresh, s
              "authorize (at most %d condition keys).", CTX_MAX);
     struct ctx_entry *e = &cb->e[cb->n];
     memset(e, 0, sizeof *e);
-    GUARD(ctx_str(cb, key, &e->key));
+    if (borrowed) e->key = key;         /* outlives the context (ctx_put_own) */
+    else GUARD(ctx_str(cb, key, &e->key));
     cb->n++;
     *out = e;
     return TR_OK;
 }
 
+/* How ctx_put_own takes its strings: copies, unless told they outlive the
+ * builder (string literals; an authz_req's extra keys, which its caller
+ * keeps until iam_authorize returns), which it points at. */
+enum ctx_own { CTX_COPY = 0, CTX_KEY_BORROWED = 1, CTX_VALUE_BORROWED = 2 };
+
 /* fresh: key is known not to be in cb yet (iam_ctx_init's global keys,
- * distinct by construction), so the search for it is skipped. */
-static TR_RESULT ctx_put_in(struct ctx_builder *cb, const char *key, const char *const *values,
-                            size_t n, bool multi, bool unknown, bool identity_only, bool fresh)
+ * distinct by construction), so the search for it is skipped.  own: which
+ * of key and values outlive the builder (enum ctx_own), kept as pointers. */
+static TR_RESULT ctx_put_own(struct ctx_builder *cb, const char *key, const char *const *values,
+                             size_t n, bool multi, bool unknown, bool identity_only, bool fresh,
+                             unsigned own)
 {
     ENSURE_REF(cb);
     ENSURE_REF(key);
@@ -91,10 +104,11 @@ static TR_RESULT ctx_put_in(struct ctx_builder *cb, const char *key, const char 
     size_t first = cb->nptrs;
     for (size_t i = 0; i < n; i++) {
         ENSURE_REF(values[i]);
-        GUARD(ctx_str(cb, values[i], &cb->ptrs[first + i]));
+        if (own & CTX_VALUE_BORROWED) cb->ptrs[first + i] = values[i];
+        else GUARD(ctx_str(cb, values[i], &cb->ptrs[first + i]));
     }
     struct ctx_entry *e = NULL;
-    GUARD(ctx_slot(cb, key, fresh, &e));
+    GUARD(ctx_slot(cb, key, fresh, (own & CTX_KEY_BORROWED) != 0, &e));
     cb->nptrs += n;
     e->values = &cb->ptrs[first];
     e->n = n;
@@ -104,16 +118,30 @@ static TR_RESULT ctx_put_in(struct ctx_builder *cb, const char *key, const char 
     return TR_OK;
 }
 
+static TR_RESULT ctx_put_in(struct ctx_builder *cb, const char *key, const char *const *values,
+                            size_t n, bool multi, bool unknown, bool identity_only, bool fresh)
+{
+    return ctx_put_own(cb, key, values, n, multi, unknown, identity_only, fresh, CTX_COPY);
+}
+
 static TR_RESULT ctx_put(struct ctx_builder *cb, const char *key, const char *const *values,
                          size_t n, bool multi, bool unknown)
 {
     return ctx_put_in(cb, key, values, n, multi, unknown, false, false);
 }
 
-/* A global key of iam_ctx_init: single-valued, not yet present. */
+/* A global key of iam_ctx_init (always a string literal): single-valued,
+ * not yet present; value copied. */
 static TR_RESULT ctx_global(struct ctx_builder *cb, const char *key, const char *value)
 {
-    return ctx_put_in(cb, key, &value, 1, false, false, false, true);
+    return ctx_put_own(cb, key, &value, 1, false, false, false, true, CTX_KEY_BORROWED);
+}
+
+/* The same with a value that is a string literal too ("true", "User"). */
+static TR_RESULT ctx_global_lit(struct ctx_builder *cb, const char *key, const char *value)
+{
+    return ctx_put_own(cb, key, &value, 1, false, false, false, true,
+                       CTX_KEY_BORROWED | CTX_VALUE_BORROWED);
 }
 
 void iam_ctx_reset(struct ctx_builder *cb)
@@ -177,6 +205,13 @@ TR_RESULT iam_ctx_add_entry(struct ctx_builder *cb, const struct ctx_entry *x)
     return ctx_put_in(cb, x->key, x->values, x->n, x->multi, x->unknown, x->identity_only, false);
 }
 
+TR_RESULT iam_ctx_add_entry_ref(struct ctx_builder *cb, const struct ctx_entry *x)
+{
+    ENSURE_REF(x);
+    return ctx_put_own(cb, x->key, x->values, x->n, x->multi, x->unknown, x->identity_only, false,
+                       CTX_KEY_BORROWED | CTX_VALUE_BORROWED);
+}
+
 void iam_ctx_free(struct ctx_builder *cb)
 {
     if (!cb) return;
@@ -224,22 +259,22 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
     if (tr_ok(r) && who->type == PRINCIPAL_USER && id && id->username)
         r = ctx_global(cb, "aws:username", id->username);
     if (tr_ok(r))
-        r = ctx_global(cb, "aws:PrincipalType", who->type == PRINCIPAL_ROOT ? "Account"
+        r = ctx_global_lit(cb, "aws:PrincipalType", who->type == PRINCIPAL_ROOT ? "Account"
                                                  : session ? "AssumedRole" : "User");
     for (size_t i = 0; id && tr_ok(r) && i < id->ntags; i++)   /* tags: searched */
         r = iam_ctx_add_tag(cb, "aws:PrincipalTag/", id->tag_keys[i], id->tag_values[i]);
     /* Not on service-to-service calls (docs/AUTHORIZATION.md 1.2, 5.3). */
     if (tr_ok(r) && rc->source_ip && *rc->source_ip && !rc->via_service)
         r = ctx_global(cb, "aws:SourceIp", rc->source_ip);
-    if (tr_ok(r)) r = ctx_global(cb, "aws:SecureTransport", rc->secure_transport ? "true" : "false");
+    if (tr_ok(r)) r = ctx_global_lit(cb, "aws:SecureTransport", rc->secure_transport ? "true" : "false");
     iso8601(rc->now, num);
     if (tr_ok(r)) r = ctx_global(cb, "aws:CurrentTime", num);
     snprintf(num, sizeof num, "%lld", (long long)rc->now);     /* fits: a long long in num[32] */
     if (tr_ok(r)) r = ctx_global(cb, "aws:EpochTime", num);
     if (tr_ok(r) && rc->region[0]) r = ctx_global(cb, "aws:RequestedRegion", rc->region);
-    if (tr_ok(r)) r = ctx_global(cb, "aws:ViaAWSService", rc->via_service ? "true" : "false");
+    if (tr_ok(r)) r = ctx_global_lit(cb, "aws:ViaAWSService", rc->via_service ? "true" : "false");
     /* Callers are never AWS service principals. */
-    if (tr_ok(r)) r = ctx_global(cb, "aws:PrincipalIsAWSService", "false");
+    if (tr_ok(r)) r = ctx_global_lit(cb, "aws:PrincipalIsAWSService", "false");
     char ua[96];
     if (tr_ok(r)) r = ctx_global(cb, "aws:UserAgent", user_agent(rc, ua));
     if (tr_ok(r) && rc->referer && !rc->via_service) r = ctx_global(cb, "aws:referer", rc->referer);
@@ -250,7 +285,7 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
     /* Temporary credentials, and a service's call for the caller, which
      * AWS makes with temporary credentials (docs/AUTHORIZATION.md 1.2). */
     if (tr_ok(r) && id && (id->token_issued || rc->via_service))
-        r = ctx_global(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
+        r = ctx_global_lit(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     if (tr_ok(r) && id && id->source_identity)
         r = ctx_global(cb, "aws:SourceIdentity", id->source_identity);
     if (tr_failed(r)) iam_ctx_free(cb);

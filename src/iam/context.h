@@ -13,6 +13,8 @@
 #include "op/op.h"
 
 /* The request context under construction: global keys plus service keys.
+ * Its strings are its own copies, except string literals and what
+ * iam_ctx_add_entry_ref is given (context.c).
  * A zeroed builder is an empty one (service code that only collects extra
  * keys for iam_authorize starts from memset 0). */
 struct ctx_chunk;
@@ -63,6 +65,11 @@ TR_RESULT iam_ctx_add_unknown(struct ctx_builder *cb, const char *key);
 TR_RESULT iam_ctx_add_global(struct ctx_builder *cb, const char *key, const char *value);
 /* A copy of entry x, with its flags (an authz_req's extra keys). */
 TR_RESULT iam_ctx_add_entry(struct ctx_builder *cb, const struct ctx_entry *x);
+/* Entry x by reference: its key and value strings are pointed at, not
+ * copied, so they must outlive cb (iam_authorize: an authz_req's extra
+ * keys, which its caller keeps until the decision is made).  The value
+ * array itself is copied. */
+TR_RESULT iam_ctx_add_entry_ref(struct ctx_builder *cb, const struct ctx_entry *x);
 void iam_ctx_free(struct ctx_builder *cb);
 
 #endif

@@ -774,6 +774,65 @@ static void test_observer_sees_every_decision(void **state)
     assert_true(seen.principal_is_service);
 }
 
+/* The thread's reused context builder (authz.c): a decision made while
+ * another is in progress on the same thread (here from the observer) gets
+ * a builder of its own and leaves the outer one's context intact; an
+ * authz_req's extra keys are used by reference (iam_ctx_add_entry_ref),
+ * not copied; decisions after that still see only their own keys. */
+static int nested_depth, nested_inner_code;
+static const char *nested_key_ptr;
+static size_t nested_outer_n, nested_outer_n_after;
+
+static void observe_nested(const struct req_ctx *rc, const struct authz_req *ar,
+                           const struct ctx_entry *ctx, size_t n)
+{
+    (void)rc;
+    if (nested_depth++ == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(ctx[i].key, "iam:Special") == 0) nested_key_ptr = ctx[i].values[0];
+        nested_outer_n = n;
+        struct authz_req inner = { .action = "iam:GetUser", .resource = USER_ALICE,
+                                   .resource_account = ACCT };
+        nested_inner_code = tr_code(iam_authorize(&RC, &inner, NULL));
+        /* the outer context, untouched by the inner decision */
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(ctx[i].key, "iam:Special") == 0 && strcmp(ctx[i].values[0], "yes") == 0) k++;
+        nested_outer_n_after = k;
+    }
+    (void)ar;
+}
+
+static void test_reused_builder(void **state)
+{
+    (void)state;
+    make_alice();
+    put_inline(USER_ALICE, "cond", DOC(
+        "{'Effect':'Allow','Action':'iam:CreateUser','Resource':'*',"
+        "'Condition':{'StringEquals':{'iam:Special':'yes'}}}"));
+    const char *yes[] = { "yes" };
+    struct ctx_entry extra = { .key = "iam:Special", .values = yes, .n = 1 };
+    struct authz_req ar = { .action = "iam:CreateUser", .resource = ARN("user", "x"),
+                            .resource_account = ACCT, .extra = &extra, .nextra = 1 };
+    nested_depth = 0;
+    nested_key_ptr = NULL;
+    iam_authz_observe(observe_nested);
+    ok(iam_authorize(&RC, &ar, NULL));
+    iam_authz_observe(NULL);
+    assert_int_equal(nested_depth, 2);                  /* the inner decision was observed too */
+    assert_int_equal(nested_inner_code, TR_E_OK);       /* alice may GetUser herself */
+    assert_int_equal(nested_outer_n_after, 1);
+    assert_ptr_equal(nested_key_ptr, yes[0]);           /* by reference, not a copy */
+    assert_true(nested_outer_n > 1);
+    /* The next decisions on this thread reuse the builder: the extra key
+     * of the first is gone, so the condition no longer holds. */
+    ar.nextra = 0;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tr_code(iam_authorize(&RC, &ar, NULL)), TR_E_IAM_ACCESS_DENIED);
+    ar.nextra = 1;
+    ok(iam_authorize(&RC, &ar, NULL));
+}
+
 static void test_denial_codes_and_no_fail(void **state)
 {
     (void)state;
@@ -935,6 +994,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_context_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_builder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extra_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reused_builder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observer_sees_every_decision, setup, teardown),
         cmocka_unit_test_setup_teardown(test_denial_codes_and_no_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trust_policy_required, setup, teardown),

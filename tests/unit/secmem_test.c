@@ -128,6 +128,61 @@ static void test_json_wiping_allocator(void **state)
         assert_true(COUNT(JSON) >= before + 4);   /* object, two strings' values, the direct block */
 }
 
+/* json_dump_buf reserves a reply's usual size at once and copies the
+ * pieces that fit in place: what it writes is the same whatever the
+ * buffer's state -- empty, holding bytes already, grown past the
+ * reservation, or capped at exactly the document's length. */
+static void test_json_dump_buf_growth(void **state)
+{
+    (void)state;
+    char big[3001];
+    memset(big, 'v', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    json_t *o = json_pack("{s:s, s:[s,s], s:f}", "SecretString", big, "VersionStages", "AWSCURRENT",
+                          "AWSPENDING", "CreatedDate", 1.5);
+    assert_non_null(o);
+    char *want = json_dumps(o, JSON_COMPACT);
+    assert_non_null(want);
+    size_t wn = strlen(want);
+
+    struct buf a = BUF_SECRET(1 << 20);           /* empty: reserved, then grown */
+    assert_true(tr_ok(json_dump_buf(o, JSON_COMPACT, &a)));
+    assert_int_equal(a.len, wn);
+    assert_memory_equal(a.data, want, wn);
+    buf_free(&a);
+
+    struct buf b = BUF_SECRET(1 << 20);           /* after bytes already there */
+    assert_true(tr_ok(buf_append(&b, "prefix:", 7)));
+    assert_true(tr_ok(json_dump_buf(o, JSON_COMPACT, &b)));
+    assert_int_equal(b.len, 7 + wn);
+    assert_memory_equal(b.data, "prefix:", 7);
+    assert_memory_equal(b.data + 7, want, wn);
+    buf_free(&b);
+
+    struct buf c = BUF_SECRET((uint32_t)wn);      /* a cap of exactly the document */
+    assert_true(tr_ok(json_dump_buf(o, JSON_COMPACT, &c)));
+    assert_int_equal(c.len, wn);
+    assert_memory_equal(c.data, want, wn);
+    buf_free(&c);
+
+    struct buf d = BUF_SECRET((uint32_t)wn - 1);  /* one byte short: fails, leaves nothing */
+    assert_true(tr_failed(json_dump_buf(o, JSON_COMPACT, &d)));
+    assert_int_equal(d.len, 0);
+    buf_free(&d);
+
+    json_t *small = json_pack("{s:s}", "k", "v");  /* a cap under the reservation */
+    assert_non_null(small);
+    struct buf e = BUF_SECRET(9);
+    assert_true(tr_ok(json_dump_buf(small, JSON_COMPACT, &e)));
+    assert_int_equal(e.len, 9);
+    assert_memory_equal(e.data, "{\"k\":\"v\"}", 9);
+    buf_free(&e);
+
+    json_decref(small);
+    free(want);
+    json_decref(o);
+}
+
 /* json_dump_buf past the buffer's cap fails and leaves nothing behind. */
 static void test_json_dump_buf_overflow(void **state)
 {
@@ -219,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_secret_buf_checked),
         cmocka_unit_test(test_plain_buf_not_checked),
         cmocka_unit_test(test_json_wiping_allocator),
+        cmocka_unit_test(test_json_dump_buf_growth),
         cmocka_unit_test(test_json_dump_buf_overflow),
         cmocka_unit_test(test_reply_free_callback),
         cmocka_unit_test(test_openssl_wiping_allocator),
