@@ -176,20 +176,23 @@ struct sfx {
     struct key_rec k;
 };
 
+static int store_teardown(void **state);
+
 static int store_setup(void **state)
 {
     static const uint8_t root[32] = "tresor-lu-test-root-key-32bytes!";
     struct sfx *f = calloc(1, sizeof *f);
     kms_usage_reset();
-    if (!f || tr_failed(crypto_init()) || tr_failed(store_sqlite_open_memory(&f->st)) ||
-        tr_failed(keyring_from_bytes(root, &f->kr)))
-        return -1;
+    if (!f) return -1;
+    *state = f;
     struct kms_new_key nk = { .account = ACCT, .region = REGION, .key_manager = "CUSTOMER",
                               .now = NOW };
-    if (tr_failed(f->st[0]->tx_begin(f->st)) || tr_failed(kms_key_create(f->st, f->kr, &nk, &f->k)) ||
-        tr_failed(f->st[0]->tx_commit(f->st)))
+    if (tr_failed(crypto_init()) || tr_failed(store_sqlite_open_memory(&f->st)) ||
+        tr_failed(keyring_from_bytes(root, &f->kr)) || tr_failed(f->st[0]->tx_begin(f->st)) ||
+        tr_failed(kms_key_create(f->st, f->kr, &nk, &f->k)) || tr_failed(f->st[0]->tx_commit(f->st))) {
+        store_teardown(state);     /* cmocka runs no teardown after a failed setup */
         return -1;
-    *state = f;
+    }
     return 0;
 }
 
@@ -197,9 +200,10 @@ static int store_teardown(void **state)
 {
     struct sfx *f = *state;
     key_rec_free(&f->k);
-    f->st[0]->close(f->st);
+    if (f->st) f->st[0]->close(f->st);
     keyring_free(f->kr);
     free(f);
+    *state = NULL;
     crypto_thread_cleanup();
     kms_usage_reset();
     return 0;
