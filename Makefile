@@ -237,7 +237,7 @@ VALGRIND_E2E_ENV ?= TRESOR_WHO_CAN_SEEDS=3 TRESOR_CRASH_ROUNDS=3 TRESOR_CRASH_IN
                     TRESOR_CRASH_FULL_ROUNDS=2 TRESOR_SNAPSHOT_SEEDS=1
 # VALGRIND_SHARD=K/N runs the unit tests and only the end-to-end files whose
 # position in the sorted list of tests/e2e/test_*.py is K modulo N (0 <= K < N).
-# The whole e2e suite under memcheck takes about 25 minutes on two cores, past
+# The whole e2e suite under memcheck takes over half an hour on two cores, past
 # CI's budget with everything else; .ci/run picks the shard from the commit's
 # time, so consecutive commits cover every file, and `make valgrind` with no
 # shard (run by hand before a release) covers all of them at once.
