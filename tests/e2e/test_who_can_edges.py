@@ -308,6 +308,32 @@ def test_session_named_by_trust_policy(srv, root):
     assert [st.get("role") for st in u["path"][:2]] == [r1["Arn"], r2["Arn"]]
 
 
+def test_trust_naming_a_renamed_user_still_admits_it(srv, root):
+    """A trust policy names user U by ARN; U is renamed since.  IAM bound
+    the ARN to U's unique id when the policy was saved, so the renamed
+    user still assumes the role (a live AssumeRole says so), and the
+    answer lists it through the role -- the index of who a trust policy
+    admits follows the binding, not the name written."""
+    key = cmk(root)
+    s = secret(root, "edges/renamed", key)
+    old_name, new_name = unique("renamed-old"), unique("renamed-new")
+    user = make_user(root, old_name)
+    role = make_role(root, unique("renamed-role"), trust=trust_policy(user.arn),
+                     policy=[allow(GSV, s), allow("kms:Decrypt", key)])
+    root.iam.update_user(UserName=old_name, NewUserName=new_name)
+    new_arn = user.arn.replace(f":user/{old_name}", f":user/{new_name}")
+    creds = user.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="renamed")["Credentials"]
+    assert reads(Caller(user.server, creds["AccessKeyId"], creds["SecretAccessKey"],
+                        creds["SessionToken"], arn=role["Arn"], account=ACCOUNT), s)
+
+    out = who_can(srv, s)
+    r = row(out, new_arn)
+    assert r and r["conditional"] is False, out
+    assert r["path"][0]["role"] == role["Arn"], r
+    assert row(out, role["Arn"]) is not None
+    assert row(out, user.arn) is None          # no user has the old name now
+
+
 # ---- the hop limit --------------------------------------------------------------
 
 def test_chain_beyond_the_hop_limit_is_said(srv, root):
