@@ -334,6 +334,46 @@ def test_trust_naming_a_renamed_user_still_admits_it(srv, root):
     assert row(out, user.arn) is None          # no user has the old name now
 
 
+@pytest.mark.parametrize("where", ["identity", "key-policy", "grant"])
+def test_all_decides_each_secret_s_encryption_context(srv, root, where):
+    """--all reuses a principal's KMS decision on a key from one secret to
+    the next only when no encryption context can change it.  Here one
+    does: the role may decrypt only for secret A (a condition on
+    kms:EncryptionContext:SecretARN in its identity policy or in the key
+    policy, or a grant constrained to A's ARN), so of two secrets under
+    the same key, read in either order, it reads A and not B -- as live
+    reads say."""
+    key = cmk(root)
+    a = secret(root, f"edges/ec-a-{where}", key)
+    b = secret(root, f"edges/ec-b-{where}", key)
+    only_a = {"StringEquals": {"kms:EncryptionContext:SecretARN": a}}
+    perms = [allow(GSV, "*")]
+    if where == "identity":
+        perms.append(allow("kms:Decrypt", key, condition=only_a))
+    user = make_user(root, unique(f"ec-user-{where}"))
+    role = make_role(root, unique(f"ec-{where}"), trust=trust_policy(user.arn), policy=perms)
+    if where == "key-policy":
+        admin = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                 "Action": "kms:*", "Resource": "*"}
+        use = {"Sid": "OnlyA", "Effect": "Allow", "Principal": {"AWS": role["Arn"]},
+               "Action": "kms:Decrypt", "Resource": "*", "Condition": only_a}
+        root.kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy_doc(admin, use))
+    if where == "grant":
+        root.kms.create_grant(KeyId=key, GranteePrincipal=role["Arn"], Operations=["Decrypt"],
+                              Constraints={"EncryptionContextSubset": {"SecretARN": a}})
+    cr = user.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ec")["Credentials"]
+    caller = Caller(user.server, cr["AccessKeyId"], cr["SecretAccessKey"], cr["SessionToken"],
+                    arn=role["Arn"], account=ACCOUNT)
+    assert reads(caller, a) and not reads(caller, b)
+
+    p = srv.run_tresor("who-can-decrypt", "--all", "--data-dir", srv.data_dir, "--format", "json")
+    assert p.returncode == 0, p.stderr
+    by = {s["secret"]["arn"]: s for s in json.loads(p.stdout)["secrets"]}
+    assert row(by[a], role["Arn"]) is not None, by[a]
+    assert row(by[b], role["Arn"]) is None, by[b]
+    assert row(who_can(srv, b), role["Arn"]) is None
+
+
 # ---- the hop limit --------------------------------------------------------------
 
 def test_chain_beyond_the_hop_limit_is_said(srv, root):
