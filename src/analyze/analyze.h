@@ -112,6 +112,12 @@ struct az_graph {
     size_t ngsv_always;
     size_t gsv_nn;               /* nodes when these were made: later ones (foreign accounts
                                     added by az_graph_add_foreign) are never denied by it */
+    size_t *by_arn;              /* node indices sorted by ARN (az_graph_find), when nby_arn
+                                    == nn; else az_graph_find scans */
+    size_t nby_arn;
+    size_t *by_id;               /* user and role nodes sorted by unique id (graph.c's
+                                    trust-policy index) */
+    size_t nby_id;
     struct az_kms_memo *kms_memo; /* who_can.c: KMS decisions per (node, key, region) that
                                     no secret's encryption context can change */
 };

@@ -87,9 +87,71 @@ static TR_RESULT add_edge(struct az_graph *g, size_t from, size_t to, bool cond,
 
 size_t az_graph_find(const struct az_graph *g, const char *arn)
 {
+    if (g->by_arn && g->nby_arn == g->nn) {
+        /* The first of the sorted (ARN, index) pairs with this ARN. */
+        size_t lo = 0, hi = g->nn;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(g->n[g->by_arn[mid]].arn, arn) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo < g->nn && strcmp(g->n[g->by_arn[lo]].arn, arn) == 0 ? g->by_arn[lo] : SIZE_MAX;
+    }
     for (size_t i = 0; i < g->nn; i++)
         if (strcmp(g->n[i].arn, arn) == 0) return i;
     return SIZE_MAX;
+}
+
+/* The unique id part of a node's caller id (AIDA..., AROA... before a
+ * session's ":name"): its length. */
+static size_t id_len(const struct az_node *n)
+{
+    return strcspn(n->who.id, ":");
+}
+
+static int cmp_by_arn(const void *a, const void *b, void *arg)
+{
+    const struct az_graph *g = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int d = strcmp(g->n[x].arn, g->n[y].arn);
+    return d ? d : x < y ? -1 : x > y;
+}
+
+static int cmp_by_id(const void *a, const void *b, void *arg)
+{
+    const struct az_graph *g = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    size_t lx = id_len(&g->n[x]), ly = id_len(&g->n[y]);
+    int d = memcmp(g->n[x].who.id, g->n[y].who.id, lx < ly ? lx : ly);
+    if (!d) d = lx < ly ? -1 : lx > ly;
+    return d ? d : x < y ? -1 : x > y;
+}
+
+/* g->by_arn over every node (again after a node is added); g->by_id over
+ * the user and role nodes (once their callers are known). */
+static TR_RESULT index_arns(struct az_graph *g)
+{
+    size_t *v = realloc(g->by_arn, (g->nn + 1) * sizeof *v);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    g->by_arn = v;
+    for (size_t i = 0; i < g->nn; i++) v[i] = i;
+    qsort_r(v, g->nn, sizeof *v, cmp_by_arn, g);
+    g->nby_arn = g->nn;
+    return TR_OK;
+}
+
+static TR_RESULT index_ids(struct az_graph *g)
+{
+    size_t *v = calloc(g->nn + 1, sizeof *v);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    free(g->by_id);
+    g->by_id = v;
+    g->nby_id = 0;
+    for (size_t i = 0; i < g->nn; i++)
+        if ((g->n[i].kind == AZ_USER || g->n[i].kind == AZ_ROLE) && id_len(&g->n[i]) > 0)
+            v[g->nby_id++] = i;
+    qsort_r(v, g->nby_id, sizeof *v, cmp_by_id, g);
+    return TR_OK;
 }
 
 static TR_RESULT load_stranger_identity(struct az_node *n);
@@ -130,7 +192,8 @@ TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account)
     GUARD(add_node(g, AZ_FOREIGN, arn, account));
     struct az_node *n = &g->n[g->nn - 1];
     GUARD(az_stranger_principal(account, NULL, &n->who));
-    return load_stranger_identity(n);
+    GUARD(load_stranger_identity(n));
+    return g->by_arn ? index_arns(g) : TR_OK;
 }
 
 void az_graph_free(struct az_graph *g)
@@ -145,6 +208,8 @@ void az_graph_free(struct az_graph *g)
         free(g->n[i].gsv_pols);
     }
     free(g->stamp);
+    free(g->by_arn);
+    free(g->by_id);
     free(g->gsv_pol);
     for (size_t i = 0; i < g->ngsv_head; i++) free(g->gsv_head[i].s);
     free(g->gsv_head);
@@ -664,13 +729,27 @@ static void cand_add(struct cand_ctx *c, size_t node)
     c->v[c->n++] = node;
 }
 
-/* The node's unique id (a user's AIDA..., a role's AROA...; the part
- * before a session's ":name") is id? */
-static bool node_id_is(const struct az_node *n, const char *id)
+/* Add the user and role nodes whose unique id (a user's AIDA..., a
+ * role's AROA...) is id (g->by_id, sorted). */
+static void cand_by_id(struct cand_ctx *c, const char *id)
 {
-    size_t len = strcspn(n->who.id, ":");
-    return (n->kind == AZ_USER || n->kind == AZ_ROLE) && *id && strlen(id) == len &&
-           strncmp(n->who.id, id, len) == 0;
+    const struct az_graph *g = c->g;
+    size_t n = strlen(id), lo = 0, hi = g->nby_id;
+    if (!n) return;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct az_node *x = &g->n[g->by_id[mid]];
+        size_t lx = id_len(x);
+        int d = memcmp(x->who.id, id, lx < n ? lx : n);
+        if (!d) d = lx < n ? -1 : lx > n;
+        if (d < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    for (; lo < g->nby_id; lo++) {
+        const struct az_node *x = &g->n[g->by_id[lo]];
+        if (id_len(x) != n || memcmp(x->who.id, id, n) != 0) break;
+        cand_add(c, g->by_id[lo]);
+    }
 }
 
 /* Nodes a trust-policy principal could admit: "*" everyone; an account its
@@ -688,8 +767,7 @@ static TR_RESULT on_trust_principal(void *arg, const char *p, const char *bound_
     struct az_graph *g = c->g;
     char a[ACCOUNT_ID_LEN + 1];
     const char *id = bound_id && *bound_id ? bound_id : strncmp(p, "arn:", 4) != 0 ? p : NULL;
-    for (size_t i = 0; id && i < g->nn; i++)
-        if (node_id_is(&g->n[i], id)) cand_add(c, i);
+    if (id) cand_by_id(c, id);
     bool everyone = strcmp(p, "*") == 0;
     bool account = !everyone && principal_account(p, a) &&
                    (digits12(p, strlen(p)) || strcmp(p + strlen(p) - 5, ":root") == 0);
@@ -835,7 +913,9 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
     }
     if (tr_failed(r)) goto fail;
 
-    r = gsv_index(g);
+    r = index_arns(g);
+    if (tr_ok(r)) r = index_ids(g);
+    if (tr_ok(r)) r = gsv_index(g);
     if (tr_failed(r)) goto fail;
     g->env = env;
     g->lazy = lazy;
