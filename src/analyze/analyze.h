@@ -51,6 +51,8 @@ struct az_node {
                                     that may allow GetSecretValue somewhere */
     size_t ngsv_pols;
     bool into_done;              /* the edges into this role are computed */
+    signed char reads_ec;        /* its identity side reads kms:EncryptionContext*:
+                                    1 yes, -1 no, 0 not yet asked (who_can.c's memo) */
     size_t first_out, first_in;  /* edge lists (SIZE_MAX: none) */
 };
 
@@ -67,6 +69,12 @@ struct az_edge {
     char evidence[AZ_EV_MAX];
 };
 
+struct az_head {
+    char *s;                     /* the head (not NUL-terminated past len) */
+    size_t len;
+    size_t pol;                  /* its policy: an index in az_graph.gsv_pol */
+};
+
 struct az_graph {
     struct az_node *n;
     size_t nn, capn;
@@ -74,6 +82,9 @@ struct az_graph {
     size_t ne, cape;
     const struct server_env *env;
     bool lazy;                   /* edges into a role computed when first needed */
+    bool exhaustive;             /* the edges into a role decided for every node, not only
+                                    the candidates its trust policy names (graph.c's index):
+                                    the tests' reference, never the CLI's */
     bool uncollected;            /* answering from snapshots: a foreign account is one
                                     no snapshot holds, and the answers say "not collected" */
     size_t *stamp;               /* scratch: per node (candidate dedup) */
@@ -83,7 +94,44 @@ struct az_graph {
      * once per secret instead of once per principal. */
     const struct policy **gsv_pol;
     size_t ngsv_pol;
+    /* Their index by resource (az_gsv_may): the literal head of every
+     * resource pattern through which one may allow GetSecretValue
+     * (policy_may_allow_heads), sorted; and the policies that have no
+     * such head (they may allow it on any resource). */
+    struct az_head *gsv_head;
+    size_t ngsv_head;
+    size_t *gsv_any;
+    size_t ngsv_any;
+    /* The other way round: the nodes that hold gsv_pol[k] are
+     * gsv_node[gsv_node_at[k] .. gsv_node_at[k + 1]); and the nodes the
+     * prefilter never denies (a foreign node, a root user, a node without
+     * an identity side), so that a secret's candidates come from the
+     * policies that may allow, not from a pass over every node. */
+    size_t *gsv_node, *gsv_node_at;
+    size_t *gsv_always;
+    size_t ngsv_always;
+    size_t gsv_nn;               /* nodes when these were made: later ones (foreign accounts
+                                    added by az_graph_add_foreign) are never denied by it */
+    size_t *by_arn;              /* node indices sorted by ARN (az_graph_find), when nby_arn
+                                    == nn; else az_graph_find scans */
+    size_t nby_arn;
+    size_t *by_id;               /* user and role nodes sorted by unique id (graph.c's
+                                    trust-policy index) */
+    size_t nby_id;
+    struct az_kms_memo *kms_memo; /* who_can.c: KMS decisions per (node, key, region) that
+                                    no secret's encryption context can change */
 };
+
+/* Free g->kms_memo (az_graph_free calls it). */
+void az_kms_memo_free(struct az_graph *g);
+
+/* may[k] (k < g->ngsv_pol) set to whether g->gsv_pol[k] may allow
+ * secretsmanager:GetSecretValue on `resource` -- policy_may_allow(pol,
+ * NULL, action, resource), asked only of the policies the index cannot
+ * rule out (a head that is a prefix of the resource, or none at all); the
+ * others cannot allow it and get false.  The same values as asking every
+ * policy (tests/unit/analyze_index_test.c compares them). */
+void az_gsv_may(const struct az_graph *g, const char *resource, unsigned char *may);
 
 /* The principals of `accounts` and of every account their roles' trust
  * policies name (transitively), each principal's identity side loaded
@@ -144,6 +192,8 @@ struct az_target {
     size_t nsessions, capsessions;
     bool everyone_rp, everyone_kp; /* the resource / key policy names "*" */
     bool rp_broken, kp_broken;   /* ... no longer compiles (so it denies everything) */
+    bool kp_reads_ec;            /* the key policy reads kms:EncryptionContext* (a condition
+                                    or a variable): its decisions vary with the secret */
     struct policy *rp;           /* the compiled resource policy, or NULL */
     struct policy *kp;           /* the compiled key policy, or NULL */
     struct alias_rec *key_aliases;   /* the key's aliases and tags (kms:ResourceAliases, */

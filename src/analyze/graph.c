@@ -87,9 +87,71 @@ static TR_RESULT add_edge(struct az_graph *g, size_t from, size_t to, bool cond,
 
 size_t az_graph_find(const struct az_graph *g, const char *arn)
 {
+    if (g->by_arn && g->nby_arn == g->nn) {
+        /* The first of the sorted (ARN, index) pairs with this ARN. */
+        size_t lo = 0, hi = g->nn;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(g->n[g->by_arn[mid]].arn, arn) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo < g->nn && strcmp(g->n[g->by_arn[lo]].arn, arn) == 0 ? g->by_arn[lo] : SIZE_MAX;
+    }
     for (size_t i = 0; i < g->nn; i++)
         if (strcmp(g->n[i].arn, arn) == 0) return i;
     return SIZE_MAX;
+}
+
+/* The unique id part of a node's caller id (AIDA..., AROA... before a
+ * session's ":name"): its length. */
+static size_t id_len(const struct az_node *n)
+{
+    return strcspn(n->who.id, ":");
+}
+
+static int cmp_by_arn(const void *a, const void *b, void *arg)
+{
+    const struct az_graph *g = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int d = strcmp(g->n[x].arn, g->n[y].arn);
+    return d ? d : x < y ? -1 : x > y;
+}
+
+static int cmp_by_id(const void *a, const void *b, void *arg)
+{
+    const struct az_graph *g = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    size_t lx = id_len(&g->n[x]), ly = id_len(&g->n[y]);
+    int d = memcmp(g->n[x].who.id, g->n[y].who.id, lx < ly ? lx : ly);
+    if (!d) d = lx < ly ? -1 : lx > ly;
+    return d ? d : x < y ? -1 : x > y;
+}
+
+/* g->by_arn over every node (again after a node is added); g->by_id over
+ * the user and role nodes (once their callers are known). */
+static TR_RESULT index_arns(struct az_graph *g)
+{
+    size_t *v = realloc(g->by_arn, (g->nn + 1) * sizeof *v);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    g->by_arn = v;
+    for (size_t i = 0; i < g->nn; i++) v[i] = i;
+    qsort_r(v, g->nn, sizeof *v, cmp_by_arn, g);
+    g->nby_arn = g->nn;
+    return TR_OK;
+}
+
+static TR_RESULT index_ids(struct az_graph *g)
+{
+    size_t *v = calloc(g->nn + 1, sizeof *v);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    free(g->by_id);
+    g->by_id = v;
+    g->nby_id = 0;
+    for (size_t i = 0; i < g->nn; i++)
+        if ((g->n[i].kind == AZ_USER || g->n[i].kind == AZ_ROLE) && id_len(&g->n[i]) > 0)
+            v[g->nby_id++] = i;
+    qsort_r(v, g->nby_id, sizeof *v, cmp_by_id, g);
+    return TR_OK;
 }
 
 static TR_RESULT load_stranger_identity(struct az_node *n);
@@ -130,11 +192,13 @@ TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account)
     GUARD(add_node(g, AZ_FOREIGN, arn, account));
     struct az_node *n = &g->n[g->nn - 1];
     GUARD(az_stranger_principal(account, NULL, &n->who));
-    return load_stranger_identity(n);
+    GUARD(load_stranger_identity(n));
+    return g->by_arn ? index_arns(g) : TR_OK;
 }
 
 void az_graph_free(struct az_graph *g)
 {
+    az_kms_memo_free(g);
     for (size_t i = 0; i < g->nn; i++) {
         if (g->n[i].id) {
             iam_identity_free(g->n[i].id);
@@ -144,7 +208,15 @@ void az_graph_free(struct az_graph *g)
         free(g->n[i].gsv_pols);
     }
     free(g->stamp);
+    free(g->by_arn);
+    free(g->by_id);
     free(g->gsv_pol);
+    for (size_t i = 0; i < g->ngsv_head; i++) free(g->gsv_head[i].s);
+    free(g->gsv_head);
+    free(g->gsv_any);
+    free(g->gsv_node);
+    free(g->gsv_node_at);
+    free(g->gsv_always);
     free(g->n);
     free(g->e);
     memset(g, 0, sizeof *g);
@@ -484,6 +556,9 @@ TR_RESULT az_stranger_candidates(const struct policy *const *pols, size_t npols,
 
 /* ---- the GetSecretValue prefilter index ---------------------------------- */
 
+static TR_RESULT gsv_heads(struct az_graph *g);
+static TR_RESULT gsv_nodes(struct az_graph *g);
+
 /* g->gsv_pol: every distinct identity policy (by compiled object: the
  * policy cache shares one per document text) with a statement that may
  * allow GetSecretValue somewhere; each node's indices into it. */
@@ -515,9 +590,122 @@ static TR_RESULT gsv_index(struct az_graph *g)
             n->gsv_pols[n->ngsv_pols++] = slot[h] - 1;
         }
     }
+    if (tr_ok(r)) r = gsv_heads(g);
+    if (tr_ok(r)) r = gsv_nodes(g);
 fail:
     free(slot);
     return r;
+}
+
+/* g->gsv_node, gsv_node_at and gsv_always (analyze.h), from each node's
+ * gsv_pols: counted, then placed. */
+static TR_RESULT gsv_nodes(struct az_graph *g)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < g->nn; i++) total += g->n[i].ngsv_pols;
+    g->gsv_node_at = calloc(g->ngsv_pol + 2, sizeof *g->gsv_node_at);
+    g->gsv_node = calloc(total + 1, sizeof *g->gsv_node);
+    g->gsv_always = calloc(g->nn + 1, sizeof *g->gsv_always);
+    ENSURE(g->gsv_node_at && g->gsv_node && g->gsv_always, TR_E_INTERNAL);
+    for (size_t i = 0; i < g->nn; i++)
+        for (size_t k = 0; k < g->n[i].ngsv_pols; k++) g->gsv_node_at[g->n[i].gsv_pols[k] + 2]++;
+    for (size_t k = 0; k < g->ngsv_pol; k++) g->gsv_node_at[k + 2] += g->gsv_node_at[k + 1];
+    /* gsv_node_at[k + 1]: where policy k's nodes go next; at the end, where they end. */
+    for (size_t i = 0; i < g->nn; i++) {
+        const struct az_node *n = &g->n[i];
+        for (size_t k = 0; k < n->ngsv_pols; k++) g->gsv_node[g->gsv_node_at[n->gsv_pols[k] + 1]++] = i;
+        if (n->kind == AZ_FOREIGN || !n->id || n->id->root) g->gsv_always[g->ngsv_always++] = i;
+    }
+    g->gsv_nn = g->nn;
+    return TR_OK;
+}
+
+static const char GSV[] = "secretsmanager:GetSecretValue";
+
+struct heads_ctx {
+    struct az_graph *g;
+    size_t pol, cap;
+    bool oom;
+};
+
+static void on_head(void *arg, const char *head, size_t len)
+{
+    struct heads_ctx *c = arg;
+    struct az_graph *g = c->g;
+    struct az_head *v = c->oom ? NULL : array_grow(g->gsv_head, &c->cap, g->ngsv_head, sizeof *v, 256);
+    char *copy = v ? malloc(len ? len : 1) : NULL;
+    if (!copy) { c->oom = true; return; }
+    memcpy(copy, head, len);
+    g->gsv_head = v;
+    g->gsv_head[g->ngsv_head++] = (struct az_head){ .s = copy, .len = len, .pol = c->pol };
+}
+
+/* Heads in byte order, a shorter one before the longer ones it starts. */
+static int head_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int d = memcmp(a, b, alen < blen ? alen : blen);
+    return d ? d : alen < blen ? -1 : alen > blen;
+}
+
+static int cmp_head(const void *x, const void *y)
+{
+    const struct az_head *a = x, *b = y;
+    int d = head_cmp(a->s, a->len, b->s, b->len);
+    return d ? d : a->pol < b->pol ? -1 : a->pol > b->pol;
+}
+
+/* g->gsv_head and g->gsv_any from g->gsv_pol (analyze.h). */
+static TR_RESULT gsv_heads(struct az_graph *g)
+{
+    struct heads_ctx c = { .g = g };
+    g->gsv_any = calloc(g->ngsv_pol + 1, sizeof *g->gsv_any);
+    ENSURE(g->gsv_any != NULL, TR_E_INTERNAL);
+    for (size_t k = 0; k < g->ngsv_pol && !c.oom; k++) {
+        size_t before = g->ngsv_head;
+        c.pol = k;
+        if (policy_may_allow_heads(g->gsv_pol[k], GSV, on_head, &c)) continue;
+        /* Any resource may do: asked always, its heads not needed. */
+        while (g->ngsv_head > before) free(g->gsv_head[--g->ngsv_head].s);
+        g->gsv_any[g->ngsv_any++] = k;
+    }
+    ENSURE(!c.oom, TR_E_INTERNAL);
+    if (g->ngsv_head > 1) qsort(g->gsv_head, g->ngsv_head, sizeof *g->gsv_head, cmp_head);
+    return TR_OK;
+}
+
+/* The first head equal to resource[0..len), or g->ngsv_head. */
+static size_t head_find(const struct az_graph *g, const char *resource, size_t len)
+{
+    size_t lo = 0, hi = g->ngsv_head;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct az_head *h = &g->gsv_head[mid];
+        if (head_cmp(h->s, h->len, resource, len) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < g->ngsv_head && head_cmp(g->gsv_head[lo].s, g->gsv_head[lo].len, resource, len) == 0)
+        return lo;
+    return g->ngsv_head;
+}
+
+void az_gsv_may(const struct az_graph *g, const char *resource, unsigned char *may)
+{
+    /* 2: asked, and no; 1: asked, and yes; 0: not asked (no). */
+    size_t n = strlen(resource);
+    if (g->ngsv_pol) memset(may, 0, g->ngsv_pol);
+    for (size_t i = 0; i < g->ngsv_any; i++) {
+        size_t k = g->gsv_any[i];
+        may[k] = policy_may_allow(g->gsv_pol[k], NULL, GSV, resource) ? 1 : 2;
+    }
+    for (size_t len = 1; len <= n && g->ngsv_head; len++) {
+        for (size_t h = head_find(g, resource, len);
+             h < g->ngsv_head && g->gsv_head[h].len == len &&
+             memcmp(g->gsv_head[h].s, resource, len) == 0; h++) {
+            size_t k = g->gsv_head[h].pol;
+            if (!may[k]) may[k] = policy_may_allow(g->gsv_pol[k], NULL, GSV, resource) ? 1 : 2;
+        }
+    }
+    for (size_t k = 0; k < g->ngsv_pol; k++) may[k] = may[k] == 1;
 }
 
 /* ---- edges into a role ------------------------------------------------------ */
@@ -541,14 +729,45 @@ static void cand_add(struct cand_ctx *c, size_t node)
     c->v[c->n++] = node;
 }
 
+/* Add the user and role nodes whose unique id (a user's AIDA..., a
+ * role's AROA...) is id (g->by_id, sorted). */
+static void cand_by_id(struct cand_ctx *c, const char *id)
+{
+    const struct az_graph *g = c->g;
+    size_t n = strlen(id), lo = 0, hi = g->nby_id;
+    if (!n) return;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct az_node *x = &g->n[g->by_id[mid]];
+        size_t lx = id_len(x);
+        int d = memcmp(x->who.id, id, lx < n ? lx : n);
+        if (!d) d = lx < n ? -1 : lx > n;
+        if (d < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    for (; lo < g->nby_id; lo++) {
+        const struct az_node *x = &g->n[g->by_id[lo]];
+        if (id_len(x) != n || memcmp(x->who.id, id, n) != 0) break;
+        cand_add(c, g->by_id[lo]);
+    }
+}
+
 /* Nodes a trust-policy principal could admit: "*" everyone; an account its
  * nodes whose identity policies may allow sts:AssumeRole on the role (the
- * trust then delegates to them) and its foreign node; an ARN that node. */
-static TR_RESULT on_trust_principal(void *arg, const char *p)
+ * trust then delegates to them) and its foreign node; an ARN that node;
+ * a user or role ARN bound to a unique id (policy_each_aws_principal_bound)
+ * the node with that id, whatever its name is now; a unique id written as
+ * such (AIDA..., AROA...) the node that has it.  The evaluator matches
+ * nothing else (trust policies have no NotPrincipal), so every principal
+ * the trust policy can allow is among these (tests/unit/analyze_index_test.c
+ * compares the edges with those of trying every node). */
+static TR_RESULT on_trust_principal(void *arg, const char *p, const char *bound_id)
 {
     struct cand_ctx *c = arg;
     struct az_graph *g = c->g;
     char a[ACCOUNT_ID_LEN + 1];
+    const char *id = bound_id && *bound_id ? bound_id : strncmp(p, "arn:", 4) != 0 ? p : NULL;
+    if (id) cand_by_id(c, id);
     bool everyone = strcmp(p, "*") == 0;
     bool account = !everyone && principal_account(p, a) &&
                    (digits12(p, strlen(p)) || strcmp(p + strlen(p) - 5, ":root") == 0);
@@ -606,7 +825,13 @@ TR_RESULT az_graph_edges_into(struct az_graph *g, size_t role)
     }
     g->stamp_gen++;
     struct cand_ctx c = { .g = g, .role = role };
-    tr_result res = policy_each_aws_principal(r->trust, on_trust_principal, &c);
+    tr_result res = TR_OK;
+    if (g->exhaustive) {
+        for (size_t i = 0; i < g->nn && !c.oom; i++) cand_add(&c, i);
+        if (c.oom) res = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    } else {
+        res = policy_each_aws_principal_bound(r->trust, on_trust_principal, &c);
+    }
     /* Candidates in node order, so edges come out as a full scan would. */
     if (c.n > 1) qsort(c.v, c.n, sizeof *c.v, cmp_size);
     for (size_t i = 0; tr_ok(res) && i < c.n; i++)
@@ -688,7 +913,9 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
     }
     if (tr_failed(r)) goto fail;
 
-    r = gsv_index(g);
+    r = index_arns(g);
+    if (tr_ok(r)) r = index_ids(g);
+    if (tr_ok(r)) r = gsv_index(g);
     if (tr_failed(r)) goto fail;
     g->env = env;
     g->lazy = lazy;

@@ -35,6 +35,7 @@
  */
 #include "analyze/analyze.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,9 @@ static const char *const UNKNOWN_VIA_SESSION[] = {
     "aws:MultiFactorAuthAge", "aws:TokenIssueTime", "aws:SourceIdentity",
 };
 #define SESSION_UNKNOWN "aws:SourceIdentity"
+/* kms:EncryptionContext:<k> and kms:EncryptionContextKeys: the only
+ * context keys of the KMS hop that differ from one secret to another. */
+#define EC_KEYS "kms:EncryptionContext"
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static void rc_done(struct req_ctx *rc, const struct az_node *n)
@@ -259,6 +263,7 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
     if (t->have_key && t->key.policy && *t->key.policy)
         GUARD(policy_cache_get_stored(t->key.policy, strlen(t->key.policy), POLICY_KEY,
                                       t->key.policy_ids, t->key.arn, &t->kp));
+    t->kp_reads_ec = policy_mentions_key(t->kp, EC_KEYS);
     t->everyone_kp = t->kp_broken = false;
     if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp, &t->kp_broken));
     /* Sessions a grant names (its grantee): decided like the policies'. */
@@ -283,6 +288,144 @@ void az_target_free(struct az_target *t)
     free(t->key_aliases);
     free(t->key_tags);
     memset(t, 0, sizeof *t);
+}
+
+/* ---- the KMS hop's memo ------------------------------------------------------ */
+
+/* The KMS hop of a secret is kms:Decrypt on its key with the encryption
+ * context {SecretARN, SecretVersionId} (docs/AUTHORIZATION.md 5.3): for
+ * one principal and one key, in one region, the decision differs from
+ * one secret to another only through that context -- a condition or a
+ * variable on kms:EncryptionContext* in the key policy or in the
+ * principal's identity side, or a grant's constraint.  So when neither
+ * side reads those keys and the key policy path decided (an Allow, or an
+ * explicit Deny: grants are consulted only on an implicit deny, and a
+ * grant's constraint reads the context), the decision is the same for
+ * every secret under that key: kept here per (node, key, region) and
+ * reused, evidence and all.  Bounded: at most KMS_MEMO_MAX decisions;
+ * past that, decided each time as before. */
+#define KMS_MEMO_MAX (1u << 18)
+
+struct kms_memo_ent {
+    size_t node;                 /* SIZE_MAX: an empty slot */
+    uint64_t h;
+    char *where;                 /* "<region> <key ARN>" */
+    bool allowed, conditional, grant;
+    char *ev;                    /* evidence (allowed) or AccessDenied message */
+};
+
+struct az_kms_memo {
+    struct kms_memo_ent *v;
+    size_t cap, n;
+};
+
+void az_kms_memo_free(struct az_graph *g)
+{
+    struct az_kms_memo *m = g->kms_memo;
+    for (size_t i = 0; m && i < m->cap; i++) {
+        free(m->v[i].where);
+        free(m->v[i].ev);
+    }
+    if (m) free(m->v);
+    free(m);
+    g->kms_memo = NULL;
+}
+
+static uint64_t memo_hash(size_t node, const char *region, const char *key)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)node;
+    for (const char *p = region; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ ' ') * 1099511628211ull;
+    for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h;
+}
+
+static bool memo_same(const struct kms_memo_ent *e, size_t node, uint64_t h, const char *region,
+                      const char *key)
+{
+    size_t rl = strlen(region);
+    return e->node == node && e->h == h && strncmp(e->where, region, rl) == 0 &&
+           e->where[rl] == ' ' && strcmp(e->where + rl + 1, key) == 0;
+}
+
+/* Node n's identity side (its policies and boundary) reads the
+ * encryption context?  Asked once per node. */
+static bool node_reads_ec(struct az_node *n)
+{
+    if (n->reads_ec == 0) {
+        bool reads = !n->id || n->id->nsession > 0;     /* not known: as if it did */
+        for (size_t k = 0; !reads && k < n->id->nidentity; k++)
+            reads = policy_mentions_key(n->id->identity[k].p, EC_KEYS);
+        if (!reads && n->id->has_boundary) reads = policy_mentions_key(n->id->boundary.p, EC_KEYS);
+        n->reads_ec = reads ? 1 : -1;
+    }
+    return n->reads_ec > 0;
+}
+
+/* The slot of (node, region, key): its entry, or the empty slot it would
+ * take (NULL when the memo is full or cannot grow). */
+static struct kms_memo_ent *memo_slot(struct az_graph *g, size_t node, const char *region,
+                                      const char *key, uint64_t *hash, bool insert)
+{
+    struct az_kms_memo *m = g->kms_memo;
+    if (!insert && (!m || !m->cap)) return NULL;
+    if (!m) {
+        m = g->kms_memo = calloc(1, sizeof *m);
+        if (!m) return NULL;
+    }
+    if (insert && (m->n + 1) * 2 > m->cap) {       /* at most half full */
+        if (m->n >= KMS_MEMO_MAX) return NULL;
+        size_t cap = m->cap ? m->cap * 2 : 1024;
+        struct kms_memo_ent *v = malloc(cap * sizeof *v);
+        if (!v) return NULL;
+        for (size_t i = 0; i < cap; i++) v[i] = (struct kms_memo_ent){ .node = SIZE_MAX };
+        for (size_t i = 0; i < m->cap; i++) {
+            if (m->v[i].node == SIZE_MAX) continue;
+            size_t j = m->v[i].h & (cap - 1);
+            while (v[j].node != SIZE_MAX) j = (j + 1) & (cap - 1);
+            v[j] = m->v[i];
+        }
+        free(m->v);
+        m->v = v;
+        m->cap = cap;
+    }
+    uint64_t h = memo_hash(node, region, key);
+    size_t j = h & (m->cap - 1);
+    while (m->v[j].node != SIZE_MAX && !memo_same(&m->v[j], node, h, region, key))
+        j = (j + 1) & (m->cap - 1);
+    *hash = h;
+    return &m->v[j];
+}
+
+/* Keep x, the KMS hop of node on t's key (only a key-policy-path
+ * decision: the caller checked).  Out of memory: not kept. */
+static void memo_put(struct az_graph *g, size_t node, const struct az_target *t,
+                     const struct kms_explain *x)
+{
+    uint64_t h;
+    struct kms_memo_ent *e = memo_slot(g, node, t->s.region, t->key.arn, &h, true);
+    if (!e || e->node != SIZE_MAX) return;
+    size_t wl = strlen(t->s.region) + 1 + strlen(t->key.arn) + 1;
+    char *where = malloc(wl);
+    char *ev = strdup(x->allowed ? x->evidence : x->message);
+    if (!where || !ev) {
+        free(where);
+        free(ev);
+        return;
+    }
+    snprintf(where, wl, "%s %s", t->s.region, t->key.arn);    /* fits: sized for it */
+    *e = (struct kms_memo_ent){ .node = node, .h = h, .where = where, .allowed = x->allowed,
+                                .conditional = x->conditional, .grant = x->source == KX_GRANT,
+                                .ev = ev };
+    g->kms_memo->n++;
+}
+
+static const struct kms_memo_ent *memo_get(struct az_graph *g, size_t node,
+                                           const struct az_target *t)
+{
+    uint64_t h;
+    struct kms_memo_ent *e = memo_slot(g, node, t->s.region, t->key.arn, &h, false);
+    return e && e->node != SIZE_MAX ? e : NULL;
 }
 
 /* ---- one principal ---------------------------------------------------------- */
@@ -325,8 +468,12 @@ static bool gsv_possible_indexed(const struct az_node *n, const struct az_target
     return policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
 }
 
-static TR_RESULT decide_evaluated(const struct server_env *env, const struct az_node *n,
-                                  const struct az_target *t, bool quick, struct az_access *out);
+/* g, node: n is g->n[node], whose KMS hop may come from g's memo; g
+ * NULL: n is not a graph node (a session of one, a principal of a
+ * foreign account), decided without the memo. */
+static TR_RESULT decide_evaluated(const struct server_env *env, struct az_graph *g, size_t node,
+                                  const struct az_node *n, const struct az_target *t, bool quick,
+                                  struct az_access *out);
 
 /* Does t name a session of role n (t->sessions)? */
 static bool has_session(const struct az_node *n, const struct az_target *t)
@@ -352,7 +499,7 @@ static TR_RESULT decide_sessions(const struct server_env *env, const struct az_n
     for (size_t i = 0; tr_ok(r) && i < t->nsessions; i++) {
         if (!az_session_of(n, t->sessions[i], &name)) continue;
         r = az_as_session(n, t->sessions[i], &tmp);
-        if (tr_ok(r)) r = decide_evaluated(env, &tmp, t, false, x);
+        if (tr_ok(r)) r = decide_evaluated(env, NULL, SIZE_MAX, &tmp, t, false, x);
         if (tr_failed(r) || !x->ok) continue;
         *out = *x;
         out->conditional = true;
@@ -383,7 +530,7 @@ static TR_RESULT decide_stranger(const struct server_env *env, const struct az_n
     r = az_stranger_candidates(pols, 2, n->account, &arns, &narns);
     for (size_t i = 0; tr_ok(r) && i <= narns; i++) {
         r = az_stranger_principal(n->account, i ? arns[i - 1] : NULL, &tmp.who);
-        if (tr_ok(r)) r = decide_evaluated(env, &tmp, t, false, i ? out : first);
+        if (tr_ok(r)) r = decide_evaluated(env, NULL, SIZE_MAX, &tmp, t, false, i ? out : first);
         if (tr_failed(r)) break;
         if (i == 0 && first->ok) { *out = *first; break; }
         if (i > 0 && out->ok) {
@@ -401,8 +548,20 @@ static TR_RESULT decide_stranger(const struct server_env *env, const struct az_n
     return r;
 }
 
+static TR_RESULT decide_in(const struct server_env *env, struct az_graph *g, size_t node,
+                           const struct az_node *n, const struct az_target *t, bool quick,
+                           struct az_access *out);
+
 TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
                     const struct az_target *t, bool quick, struct az_access *out)
+{
+    return decide_in(env, NULL, SIZE_MAX, n, t, quick, out);
+}
+
+/* az_decide, for g->n[node] when g is not NULL (the KMS memo). */
+static TR_RESULT decide_in(const struct server_env *env, struct az_graph *g, size_t node,
+                           const struct az_node *n, const struct az_target *t, bool quick,
+                           struct az_access *out)
 {
 
     /* Not memset: the evidence buffers are large and --all decides every
@@ -418,14 +577,15 @@ TR_RESULT az_decide(const struct server_env *env, const struct az_node *n,
         quick_denial(t, out);
         return TR_OK;
     }
-    GUARD(decide_evaluated(env, n, t, quick && !named_session, out));
+    GUARD(decide_evaluated(env, g, node, n, t, quick && !named_session, out));
     if (named_session && !out->ok) GUARD(decide_sessions(env, n, t, out));
     return TR_OK;
 }
 
 /* The decision of az_decide past the prefilter. */
-static TR_RESULT decide_evaluated(const struct server_env *env, const struct az_node *n,
-                                  const struct az_target *t, bool quick, struct az_access *out)
+static TR_RESULT decide_evaluated(const struct server_env *env, struct az_graph *g, size_t node,
+                                  const struct az_node *n, const struct az_target *t, bool quick,
+                                  struct az_access *out)
 {
     struct req_ctx rc;
     struct eval_result res;
@@ -457,6 +617,21 @@ static TR_RESULT decide_evaluated(const struct server_env *env, const struct az_
         STR_COPY_ARRAY(out->kms_ev, t->why_not_live);
         goto fail;
     }
+    /* The KMS hop of an earlier secret under the same key, when no
+     * encryption context can change it (the memo, above). */
+    bool memo = g && !t->kp_reads_ec && !node_reads_ec(&g->n[node]);
+    const struct kms_memo_ent *e = memo ? memo_get(g, node, t) : NULL;
+    if (e) {
+        out->kms = e->allowed;
+        out->conditional |= e->allowed && e->conditional;
+        out->kms_source = !e->allowed ? "" : e->grant ? "grant"
+                        : strcmp(t->key.key_manager, "AWS") == 0 ? "managed-key" : "key-policy";
+        /* (Kept from x->evidence or x->message, which out->kms_ev holds whole.) */
+        size_t len = strnlen(e->ev, sizeof out->kms_ev - 1);
+        memcpy(out->kms_ev, e->ev, len);
+        out->kms_ev[len] = '\0';
+        goto decided;
+    }
     x = calloc(1, sizeof *x);
     ctx = json_pack("{s:s, s:s}", "SecretARN", t->s.arn, "SecretVersionId", t->version_id);
     if (!x || !ctx) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -476,6 +651,10 @@ static TR_RESULT decide_evaluated(const struct server_env *env, const struct az_
     if (x->allowed) STR_COPY_ARRAY(out->kms_ev, x->evidence);
     else STR_COPY_ARRAY(out->kms_ev, x->message);
     if (x->allowed && x->source == KX_GRANT) STR_COPY_ARRAY(out->grant_id, x->grant_id);
+    /* Decided by the key policy path (an Allow or an explicit Deny):
+     * grants were not consulted, and nothing read the context. */
+    if (memo && x->res.decision != DECISION_IMPLICIT_DENY) memo_put(g, node, t, x);
+decided:
     out->ok = out->gsv && out->kms && t->live;
     /* Any other account's principal: only if its own IAM allows too. */
     if (n->kind == AZ_ANYONE || n->kind == AZ_FOREIGN) out->conditional = true;
@@ -566,6 +745,7 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
     size_t *rdepth = calloc(g->nn + 1, sizeof *rdepth);
     size_t *cut = calloc(g->nn + 1, sizeof *cut);
     unsigned char *may = calloc(g->ngsv_pol + 1, 1);
+    unsigned char *cand = NULL;
     size_t head = 0, tail = 0;
     tr_result r = TR_OK;
 
@@ -573,13 +753,26 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         goto fail;
     }
-    for (size_t i = 0; quick && i < g->ngsv_pol; i++)
-        may[i] = policy_may_allow(g->gsv_pol[i], NULL, "secretsmanager:GetSecretValue", t->s.arn);
+    if (quick) az_gsv_may(g, t->s.arn, may);
+    /* The prefilter's candidates from the index: the nodes of the
+     * policies that may allow, and those it never denies.  With a
+     * resource policy or a named session, every node is asked. */
+    bool by_index = quick && !t->rp && t->nsessions == 0;
+    if (by_index) {
+        cand = calloc(g->nn + 1, 1);
+        if (!cand) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+        for (size_t k = 0; k < g->ngsv_pol; k++)
+            for (size_t j = g->gsv_node_at[k]; may[k] && j < g->gsv_node_at[k + 1]; j++)
+                cand[g->gsv_node[j]] = 1;
+        for (size_t j = 0; j < g->ngsv_always; j++) cand[g->gsv_always[j]] = 1;
+        for (size_t i = g->gsv_nn; i < g->nn; i++) cand[i] = 1;
+    }
     for (size_t i = 0; i < g->nn; i++) {
         /* (A foreign node is decided as several principals of its account,
          * not only the one the index knows: decide_stranger.) */
-        if (quick && g->n[i].kind != AZ_FOREIGN && !gsv_possible_indexed(&g->n[i], t, may) &&
-            !has_session(&g->n[i], t)) {
+        if (by_index ? !cand[i]
+                     : quick && g->n[i].kind != AZ_FOREIGN && !gsv_possible_indexed(&g->n[i], t, may) &&
+                       !has_session(&g->n[i], t)) {
             struct az_access *a = &acc[i];
             a->session[0] = '\0';
             a->gsv = a->kms = a->ok = a->conditional = false;
@@ -588,7 +781,7 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
             a->kms_source = "";
             quick_denial(t, a);
         } else {
-            r = az_decide(env, &g->n[i], t, quick, &acc[i]);
+            r = decide_in(env, g, i, &g->n[i], t, quick, &acc[i]);
             if (tr_failed(r)) goto fail;
         }
         rdepth[i] = SIZE_MAX;
@@ -636,6 +829,7 @@ fail:
     free(rdepth);
     free(cut);
     free(may);
+    free(cand);
     return r;
 }
 

@@ -90,6 +90,16 @@ const char *policy_version(const struct policy *p);
 TR_RESULT policy_each_aws_principal(const struct policy *p,
                                     TR_RESULT (*fn)(void *arg, const char *principal),
                                     void *arg);
+/* The same with the unique id each user or role ARN was bound to when
+ * the policy was saved (policy_compile_bound): the id the evaluator
+ * matches instead of the ARN ("" bound to nothing), or NULL when the
+ * principal is matched as written (no binding, or not a user or role
+ * ARN).  The analyzer's index of who a trust policy can admit needs it:
+ * a bound ARN names the user or role by id, whatever its name is now. */
+TR_RESULT policy_each_aws_principal_bound(const struct policy *p,
+                                          TR_RESULT (*fn)(void *arg, const char *principal,
+                                                          const char *bound_id),
+                                          void *arg);
 
 /* ---- the request ------------------------------------------------------ */
 
@@ -244,6 +254,27 @@ void policy_denied_message(const struct eval_request *rq, const struct eval_resu
  * never a decision. */
 bool policy_may_allow(const struct policy *p, const struct eval_principal *who,
                       const char *action, const char *resource);
+
+/* An index for policy_may_allow without a caller (the analyzer asks it of
+ * thousands of policies for each resource): the literal heads of the
+ * resource patterns through which an Allow statement of p could apply to
+ * `action`.  Calls fn once per such pattern with its text up to its first
+ * wildcard (`*` or `?`), the whole text when it has none.  Returns false
+ * -- "any resource may do" -- when a statement could apply whatever the
+ * resource: no Resource element, NotResource, a pattern with policy
+ * variables, one that can never match, or one that starts with a
+ * wildcard.  The contract: when it returns true, policy_may_allow(p, who,
+ * action, R) for any who and R implies that fn was called with a head
+ * that is a prefix of R (case-sensitively, as resources match). */
+bool policy_may_allow_heads(const struct policy *p, const char *action,
+                            void (*fn)(void *arg, const char *head, size_t len), void *arg);
+
+/* Whether any statement of p reads a context key that starts with
+ * `prefix` (case-insensitively): a Condition on it, or a policy variable
+ * ${key} in a Resource pattern or a condition value.  The analyzer asks
+ * it to know that a decision does not depend on a key it varies (the
+ * encryption context of a secret's version); false for p NULL. */
+bool policy_mentions_key(const struct policy *p, const char *prefix);
 
 /* Matching primitives, exposed for KMS grants, the analyzer and tests. */
 bool policy_action_match(const char *pattern, const char *action);   /* case-insensitive glob */

@@ -519,6 +519,68 @@ bool policy_may_allow(const struct policy *p, const struct eval_principal *who,
     return false;
 }
 
+bool policy_may_allow_heads(const struct policy *p, const char *action,
+                            void (*fn)(void *arg, const char *head, size_t len), void *arg)
+{
+    if (!p || !action) return true;
+    struct eval_request rq = { .action = action, .resource = "*" };
+    struct evaluator ev = { .rq = &rq };
+    ev.actlen = strlen(action);
+    const char *colon = memchr(action, ':', ev.actlen);
+    ev.svclen = colon ? (size_t)(colon - action) : ev.actlen;
+    for (size_t i = 0; i < p->nstmts; i++) {
+        const struct stmt *st = &p->stmts[i];
+        if (st->effect != EFFECT_ALLOW || !stmt_action(&ev, st)) continue;
+        /* No Resource, NotResource: any resource may be the one. */
+        if (!st->has_resource || st->not_resource) return false;
+        for (size_t k = 0; k < st->nresources; k++) {
+            const struct pat *r = &st->resources[k];
+            /* Variables (pat_may_match takes them as matching) and
+             * patterns that match nothing: no head to index by. */
+            if (r->pieces || r->bad) return false;
+            size_t n = 0;
+            while (n < r->len && !(r->wild && (r->s[n] == '*' || r->s[n] == '?'))) n++;
+            if (n == 0) return false;
+            fn(arg, r->s, n);
+        }
+    }
+    return true;
+}
+
+/* Does pattern r read a variable whose key starts with prefix (lowercase)? */
+static bool pat_reads(const struct pat *r, const char *prefix, size_t n)
+{
+    for (size_t k = 0; r->pieces && k < r->npieces; k++)
+        if (r->pieces[k].kind == PIECE_VAR && r->pieces[k].len >= n &&
+            strncasecmp(r->pieces[k].s, prefix, n) == 0)
+            return true;
+    return false;
+}
+
+bool policy_mentions_key(const struct policy *p, const char *prefix)
+{
+    if (!p || !prefix) return false;
+    size_t n = strlen(prefix);
+    for (size_t i = 0; i < p->nstmts; i++) {
+        const struct stmt *st = &p->stmts[i];
+        for (size_t k = 0; k < st->nresources; k++)
+            if (pat_reads(&st->resources[k], prefix, n)) return true;
+        for (size_t c = 0; c < st->nconds; c++) {
+            const struct cond *cd = &st->conds[c];
+            if (cd->keylen >= n && strncasecmp(cd->key, prefix, n) == 0) return true;
+            for (size_t v = 0; v < cd->nvals; v++) {
+                const struct cond_value *cv = &cd->vals[v];
+                if (!cv->ok) continue;
+                if ((cd->fam == CF_STRING || cd->fam == CF_BOOL) && pat_reads(&cv->u.str, prefix, n))
+                    return true;
+                for (size_t a = 0; cd->fam == CF_ARN && a < 6; a++)
+                    if (pat_reads(&cv->u.arn[a], prefix, n)) return true;
+            }
+        }
+    }
+    return false;
+}
+
 /* ---- messages ------------------------------------------------------------ */
 
 static const char *type_words(enum policy_type_word t, bool with_article)

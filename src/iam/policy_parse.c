@@ -613,6 +613,24 @@ const char *policy_version(const struct policy *p)
     return p ? p->version : "";
 }
 
+TR_RESULT policy_each_aws_principal_bound(const struct policy *p,
+                                          TR_RESULT (*fn)(void *arg, const char *principal,
+                                                          const char *bound_id),
+                                          void *arg)
+{
+    ENSURE_REF(p);
+    ENSURE_REF(fn);
+    for (size_t i = 0; i < p->nstmts; i++) {
+        const struct stmt *st = &p->stmts[i];
+        for (size_t k = 0; k < st->nprincipals; k++) {
+            const struct principal_ent *pe = &st->principals[k];
+            if (pe->kind == PE_SERVICE || pe->kind == PE_FEDERATED || pe->kind == PE_CANONICAL) continue;
+            GUARD(fn(arg, pe->value, pe->id));
+        }
+    }
+    return TR_OK;
+}
+
 TR_RESULT policy_each_aws_principal(const struct policy *p,
                                     TR_RESULT (*fn)(void *arg, const char *principal),
                                     void *arg)

@@ -308,6 +308,72 @@ def test_session_named_by_trust_policy(srv, root):
     assert [st.get("role") for st in u["path"][:2]] == [r1["Arn"], r2["Arn"]]
 
 
+def test_trust_naming_a_renamed_user_still_admits_it(srv, root):
+    """A trust policy names user U by ARN; U is renamed since.  IAM bound
+    the ARN to U's unique id when the policy was saved, so the renamed
+    user still assumes the role (a live AssumeRole says so), and the
+    answer lists it through the role -- the index of who a trust policy
+    admits follows the binding, not the name written."""
+    key = cmk(root)
+    s = secret(root, "edges/renamed", key)
+    old_name, new_name = unique("renamed-old"), unique("renamed-new")
+    user = make_user(root, old_name)
+    role = make_role(root, unique("renamed-role"), trust=trust_policy(user.arn),
+                     policy=[allow(GSV, s), allow("kms:Decrypt", key)])
+    root.iam.update_user(UserName=old_name, NewUserName=new_name)
+    new_arn = user.arn.replace(f":user/{old_name}", f":user/{new_name}")
+    creds = user.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="renamed")["Credentials"]
+    assert reads(Caller(user.server, creds["AccessKeyId"], creds["SecretAccessKey"],
+                        creds["SessionToken"], arn=role["Arn"], account=ACCOUNT), s)
+
+    out = who_can(srv, s)
+    r = row(out, new_arn)
+    assert r and r["conditional"] is False, out
+    assert r["path"][0]["role"] == role["Arn"], r
+    assert row(out, role["Arn"]) is not None
+    assert row(out, user.arn) is None          # no user has the old name now
+
+
+@pytest.mark.parametrize("where", ["identity", "key-policy", "grant"])
+def test_all_decides_each_secret_s_encryption_context(srv, root, where):
+    """--all reuses a principal's KMS decision on a key from one secret to
+    the next only when no encryption context can change it.  Here one
+    does: the role may decrypt only for secret A (a condition on
+    kms:EncryptionContext:SecretARN in its identity policy or in the key
+    policy, or a grant constrained to A's ARN), so of two secrets under
+    the same key, read in either order, it reads A and not B -- as live
+    reads say."""
+    key = cmk(root)
+    a = secret(root, f"edges/ec-a-{where}", key)
+    b = secret(root, f"edges/ec-b-{where}", key)
+    only_a = {"StringEquals": {"kms:EncryptionContext:SecretARN": a}}
+    perms = [allow(GSV, "*")]
+    if where == "identity":
+        perms.append(allow("kms:Decrypt", key, condition=only_a))
+    user = make_user(root, unique(f"ec-user-{where}"))
+    role = make_role(root, unique(f"ec-{where}"), trust=trust_policy(user.arn), policy=perms)
+    if where == "key-policy":
+        admin = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                 "Action": "kms:*", "Resource": "*"}
+        use = {"Sid": "OnlyA", "Effect": "Allow", "Principal": {"AWS": role["Arn"]},
+               "Action": "kms:Decrypt", "Resource": "*", "Condition": only_a}
+        root.kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy_doc(admin, use))
+    if where == "grant":
+        root.kms.create_grant(KeyId=key, GranteePrincipal=role["Arn"], Operations=["Decrypt"],
+                              Constraints={"EncryptionContextSubset": {"SecretARN": a}})
+    cr = user.sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ec")["Credentials"]
+    caller = Caller(user.server, cr["AccessKeyId"], cr["SecretAccessKey"], cr["SessionToken"],
+                    arn=role["Arn"], account=ACCOUNT)
+    assert reads(caller, a) and not reads(caller, b)
+
+    p = srv.run_tresor("who-can-decrypt", "--all", "--data-dir", srv.data_dir, "--format", "json")
+    assert p.returncode == 0, p.stderr
+    by = {s["secret"]["arn"]: s for s in json.loads(p.stdout)["secrets"]}
+    assert row(by[a], role["Arn"]) is not None, by[a]
+    assert row(by[b], role["Arn"]) is None, by[b]
+    assert row(who_can(srv, b), role["Arn"]) is None
+
+
 # ---- the hop limit --------------------------------------------------------------
 
 def test_chain_beyond_the_hop_limit_is_said(srv, root):

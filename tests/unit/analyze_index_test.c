@@ -1,0 +1,489 @@
+/*
+ * analyze_index_test.c -- the indexes that let who-can-decrypt skip work
+ * at account scale (src/analyze/graph.c, who_can.c) give the answers of
+ * doing the work.
+ *
+ * Covered:
+ *  - policy_may_allow_heads (src/iam/policy_eval.c): the heads it reports
+ *    for exact, wildcard ("*", "?") and whole-account patterns; "any
+ *    resource" for no Resource, NotResource, variables and a leading
+ *    wildcard; nothing for Deny statements and other actions; and its
+ *    contract over many (policy, resource) pairs: whenever
+ *    policy_may_allow says yes, a reported head starts the resource.
+ *  - az_gsv_may against asking every distinct policy, over a graph of
+ *    users with such policies and resources that differ by one byte, by
+ *    case, or only past a wildcard (tamper cases).
+ *  - the trust-policy index: the edges into every role, computed from the
+ *    candidates each trust policy names, equal the edges computed by
+ *    trying every node (az_graph.exhaustive), for trust policies naming a
+ *    user or role by ARN, an account by id and by root ARN, "*" alone and
+ *    with conditions on aws:PrincipalArn, aws:PrincipalAccount and
+ *    aws:PrincipalOrgID, a role session, unique ids (AIDA..., AROA...), a
+ *    bound ARN whose user was renamed since (the binding names it by id)
+ *    or deleted, federated and service principals, NotPrincipal (refused
+ *    in a trust policy, so the role is assumable by no one), Deny
+ *    statements, another held account and one the store does not hold.
+ *  - policy_mentions_key (the KMS memo's guard): conditions and variables
+ *    reading kms:EncryptionContext*, in any case; other keys do not.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze.h"
+#include "crypto/hash.h"
+#include "crypto/keyring.h"
+#include "iam/policy.h"
+#include "store/store.h"
+
+#define ACCT "111122223333"
+#define ACCT2 "444455556666"
+#define FOREIGN "999988887777"
+#define NOW 1700000000
+#define GSV "secretsmanager:GetSecretValue"
+#define SM "arn:aws:secretsmanager:us-east-1:" ACCT ":secret:"
+
+static struct server_env ENV;
+
+static char *q(const char *s)
+{
+    static char bufs[8][4096];
+    static int next;
+    char *b = bufs[next++ % 8];
+    snprintf(b, sizeof bufs[0], "%s", s);
+    for (char *p = b; *p; p++)
+        if (*p == '\'') *p = '"';
+    return b;
+}
+
+#define DOC(...) "{'Version':'2012-10-17','Statement':[" __VA_ARGS__ "]}"
+#define ALLOW(act, res) "{'Effect':'Allow','Action':'" act "','Resource':'" res "'}"
+#define DENY(act, res) "{'Effect':'Deny','Action':'" act "','Resource':'" res "'}"
+#define TRUST(p) "{'Effect':'Allow','Principal':{'AWS':'" p "'},'Action':'sts:AssumeRole'}"
+#define TRUST_DENY(p) "{'Effect':'Deny','Principal':{'AWS':'" p "'},'Action':'sts:AssumeRole'}"
+#define TRUST_IF(p, cond) \
+    "{'Effect':'Allow','Principal':{'AWS':'" p "'},'Action':'sts:AssumeRole','Condition':" cond "}"
+
+static void ok(tr_result r)
+{
+    if (tr_failed(r)) fail_msg("failed: %s", tr_err_type(tr_code(r)));
+}
+
+static struct policy *compile(const char *text, enum policy_kind kind)
+{
+    struct policy *p = NULL;
+    tr_result r = policy_compile(q(text), strlen(text), kind, &p);
+    if (tr_failed(r)) fail_msg("does not compile: %s", text);
+    return p;
+}
+
+/* ---- policy_may_allow_heads ------------------------------------------------- */
+
+struct heads {
+    char v[16][256];
+    size_t n;
+};
+
+static void on_head(void *arg, const char *head, size_t len)
+{
+    struct heads *h = arg;
+    assert_true(h->n < 16 && len < 256);
+    memcpy(h->v[h->n], head, len);
+    h->v[h->n++][len] = '\0';
+}
+
+/* Heads of text for GSV: *any set when it reports "any resource". */
+static struct heads heads_of(const char *text, bool *any)
+{
+    struct heads h = { .n = 0 };
+    struct policy *p = compile(text, POLICY_IDENTITY);
+    *any = !policy_may_allow_heads(p, GSV, on_head, &h);
+    policy_unref(p);
+    return h;
+}
+
+static void test_heads(void **state)
+{
+    (void)state;
+    bool any;
+    struct heads h = heads_of(DOC(ALLOW(GSV, SM "team/app/*")), &any);
+    assert_false(any);
+    assert_int_equal(h.n, 1);
+    assert_string_equal(h.v[0], SM "team/app/");
+    h = heads_of(DOC(ALLOW("secretsmanager:Get*", SM "a?c-*")), &any);
+    assert_false(any);
+    assert_int_equal(h.n, 1);
+    assert_string_equal(h.v[0], SM "a");
+    /* No wildcard: the whole ARN is its head. */
+    h = heads_of(DOC(ALLOW(GSV, SM "exact-AbCdEf")), &any);
+    assert_false(any);
+    assert_string_equal(h.v[0], SM "exact-AbCdEf");
+    /* Several statements and resources: one head each. */
+    h = heads_of(DOC("{'Effect':'Allow','Action':'" GSV "','Resource':['" SM "x/*','" SM "y/*']},"
+                     ALLOW("secretsmanager:*", "arn:aws:secretsmanager:*:" ACCT ":secret:z*")),
+                 &any);
+    assert_false(any);
+    assert_int_equal(h.n, 3);
+    assert_string_equal(h.v[2], "arn:aws:secretsmanager:");
+    /* Nothing of the kind: no head, and not "any". */
+    h = heads_of(DOC(ALLOW("kms:Decrypt", "*") "," DENY(GSV, "*")), &any);
+    assert_false(any);
+    assert_int_equal(h.n, 0);
+    /* Any resource may do. */
+    heads_of(DOC(ALLOW(GSV, "*")), &any);
+    assert_true(any);
+    heads_of(DOC(ALLOW("*", "*")), &any);
+    assert_true(any);
+    h = heads_of(DOC(ALLOW(GSV, "arn:aws:secretsmanager:*:*:secret:*")), &any);
+    assert_false(any);
+    assert_string_equal(h.v[0], "arn:aws:secretsmanager:");
+    heads_of(DOC("{'Effect':'Allow','Action':'" GSV "','NotResource':'" SM "x'}"), &any);
+    assert_true(any);
+    heads_of(DOC(ALLOW(GSV, SM "${aws:username}/*")), &any);
+    assert_true(any);
+    heads_of(DOC("{'Effect':'Allow','NotAction':'kms:*','Resource':'" SM "n/*'}"), &any);
+    assert_false(any);
+    /* Version 2008-10-17: "${" is text, not a variable. */
+    h = heads_of("{'Version':'2008-10-17','Statement':[" ALLOW(GSV, SM "${x}/*") "]}", &any);
+    assert_false(any);
+    assert_string_equal(h.v[0], SM "${x}/");
+}
+
+/* The contract, over every pair: may_allow yes => a head starts R. */
+static const char *const POLICIES[] = {
+    DOC(ALLOW(GSV, SM "team/app/*")),
+    DOC(ALLOW("secretsmanager:Get*", SM "a?c-*")),
+    DOC(ALLOW(GSV, SM "exact-AbCdEf")),
+    DOC(ALLOW(GSV, SM "t0*/prod/*") "," DENY(GSV, SM "t01/*")),
+    DOC("{'Effect':'Allow','Action':['kms:Decrypt','" GSV "'],'Resource':['" SM "k*','" SM "q?']}"),
+    DOC(ALLOW("*", "arn:aws:secretsmanager:us-east-1:" ACCT ":*")),
+    DOC(ALLOW(GSV, "arn:aws:secretsmanager:us-*-1:" ACCT ":secret:w*")),
+    DOC("{'Effect':'Allow','NotAction':'kms:*','Resource':'" SM "n/*'}"),
+    DOC(ALLOW("sts:AssumeRole", "*")),
+    DOC(ALLOW(GSV, SM "T00/*")),
+};
+
+static const char *const RESOURCES[] = {
+    SM "team/app/s1-AbCdEf", SM "team/apq/s1-AbCdEf", SM "team/app-AbCdEf", SM "abc-xyz", SM "aXc-1",
+    SM "ac-", SM "exact-AbCdEf", SM "exact-AbCdEg", SM "exact-abcdef", SM "t00/prod/x", SM "t01/prod/y",
+    SM "t00/app/x", SM "kx", SM "q1", SM "q12", SM "n/1", SM "w", SM "T00/a", SM "t00/a",
+    "arn:aws:secretsmanager:us-west-1:" ACCT ":secret:w1", "arn:aws:secretsmanager:us-east-1:" ACCT2 ":secret:w1",
+    "arn:aws:secretsmanager:eu-west-1:" ACCT ":secret:team/app/s1",
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static void test_heads_contract(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NELEM(POLICIES); i++) {
+        struct heads h = { .n = 0 };
+        struct policy *p = compile(POLICIES[i], POLICY_IDENTITY);
+        bool specific = policy_may_allow_heads(p, GSV, on_head, &h);
+        for (size_t k = 0; k < NELEM(RESOURCES); k++) {
+            if (!policy_may_allow(p, NULL, GSV, RESOURCES[k]) || !specific) continue;
+            bool started = false;
+            for (size_t j = 0; j < h.n && !started; j++)
+                started = strncmp(RESOURCES[k], h.v[j], strlen(h.v[j])) == 0;
+            if (!started) fail_msg("policy %zu allows %s, which no head starts", i, RESOURCES[k]);
+        }
+        policy_unref(p);
+    }
+}
+
+/* ---- policy_mentions_key --------------------------------------------------- */
+
+static void test_mentions_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *doc;
+        enum policy_kind kind;
+        bool reads;
+    } cases[] = {
+        { DOC("{'Effect':'Allow','Action':'kms:Decrypt','Resource':'*','Condition':{'StringEquals':"
+              "{'kms:EncryptionContext:SecretARN':'x'}}}"), POLICY_IDENTITY, true },
+        { DOC("{'Effect':'Allow','Action':'kms:Decrypt','Resource':'*','Condition':{'ForAnyValue:"
+              "StringEquals':{'KMS:ENCRYPTIONCONTEXTKEYS':'SecretARN'}}}"), POLICY_IDENTITY, true },
+        { DOC("{'Effect':'Deny','Action':'kms:Decrypt','Resource':'*','Condition':{'Null':"
+              "{'kms:encryptioncontext:SecretVersionId':'true'}}}"), POLICY_IDENTITY, true },
+        { DOC(ALLOW("kms:Decrypt", "arn:aws:kms:*:*:key/${kms:EncryptionContext:k}")), POLICY_IDENTITY, true },
+        { DOC("{'Effect':'Allow','Action':'kms:Decrypt','Resource':'*','Condition':{'StringEquals':"
+              "{'aws:PrincipalTag/team':'${kms:EncryptionContext:team}'}}}"), POLICY_IDENTITY, true },
+        { DOC("{'Effect':'Allow','Action':'kms:Decrypt','Resource':'*','Condition':{'ArnLike':"
+              "{'aws:PrincipalArn':'arn:aws:iam::*:role/${kms:EncryptionContext:r}'}}}"),
+          POLICY_IDENTITY, true },
+        { DOC("{'Effect':'Allow','Principal':{'AWS':'arn:aws:iam::" ACCT ":root'},'Action':'kms:*',"
+              "'Resource':'*','Condition':{'StringLike':{'kms:EncryptionContext:SecretARN':'" SM "a*'}}}"),
+          POLICY_KEY, true },
+        /* Other keys, and the text "EncryptionContext" elsewhere: no. */
+        { DOC("{'Effect':'Allow','Action':'kms:Decrypt','Resource':'*','Condition':{'StringEquals':"
+              "{'kms:ViaService':'secretsmanager.us-east-1.amazonaws.com','kms:CallerAccount':'" ACCT "'}}}"),
+          POLICY_IDENTITY, false },
+        { DOC(ALLOW("kms:Decrypt", "arn:aws:kms:*:*:key/kms:EncryptionContext")), POLICY_IDENTITY, false },
+        { "{'Version':'2008-10-17','Statement':["
+          ALLOW("kms:Decrypt", "arn:aws:kms:*:*:key/${kms:EncryptionContext:k}") "]}",
+          POLICY_IDENTITY, false },
+        { DOC(ALLOW("*", "*")), POLICY_IDENTITY, false },
+    };
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        struct policy *p = compile(cases[i].doc, cases[i].kind);
+        if (policy_mentions_key(p, "kms:EncryptionContext") != cases[i].reads)
+            fail_msg("case %zu: expected %s", i, cases[i].reads ? "reads" : "does not read");
+        policy_unref(p);
+    }
+    assert_false(policy_mentions_key(NULL, "kms:EncryptionContext"));
+}
+
+/* ---- a store to build graphs over -------------------------------------------- */
+
+static void put_entity(const char *kind, const char *acct, const char *name, const char *id,
+                       const char *arn, const char *doc)
+{
+    struct ent_rec e = { 0 };
+    snprintf(e.kind, sizeof e.kind, "%s", kind);
+    snprintf(e.account_id, sizeof e.account_id, "%s", acct);
+    e.name = (char *)name;
+    e.id = (char *)id;
+    e.arn = (char *)arn;
+    e.path = (char *)"/";
+    e.doc = (char *)doc;
+    e.created = NOW;
+    ok(ENV.st[0]->ent_put(ENV.st, &e));
+}
+
+static void put_inline(const char *arn, const char *policy)
+{
+    struct rel_rec r = { 0 };
+    snprintf(r.kind, sizeof r.kind, "inline");
+    r.from = (char *)arn;
+    r.to = (char *)"inline";
+    r.doc = q(policy);
+    r.created = NOW;
+    ok(ENV.st[0]->rel_put(ENV.st, &r));
+}
+
+static void put_user(const char *acct, const char *name, const char *id, const char *policy)
+{
+    char arn[256];
+    snprintf(arn, sizeof arn, "arn:aws:iam::%s:user/%s", acct, name);
+    put_entity("user", acct, name, id, arn, "{}");
+    if (policy) put_inline(arn, policy);
+}
+
+/* A role; ids: its trust policy's principal binding (JSON text), or NULL. */
+static void put_role_bound(const char *acct, const char *name, const char *id, const char *trust,
+                           const char *ids, const char *policy)
+{
+    char arn[256];
+    snprintf(arn, sizeof arn, "arn:aws:iam::%s:role/%s", acct, name);
+    json_t *d = json_pack("{s:s, s:s, s:i}", "trust", q(trust), "description", "", "max_session", 3600);
+    if (ids) json_object_set_new(d, "trust_ids", json_string(q(ids)));
+    char *doc = json_dumps(d, JSON_COMPACT);
+    put_entity("role", acct, name, id, arn, doc);
+    free(doc);
+    json_decref(d);
+    if (policy) put_inline(arn, policy);
+}
+
+static void put_role(const char *acct, const char *name, const char *id, const char *trust,
+                     const char *policy)
+{
+    put_role_bound(acct, name, id, trust, NULL, policy);
+}
+
+static int setup(void **state)
+{
+    static const uint8_t root[32] = "tresor-analyze-index-root-key32";
+    (void)state;
+    if (tr_failed(crypto_init())) return -1;
+    memset(&ENV, 0, sizeof ENV);
+    if (tr_failed(store_sqlite_open_memory(&ENV.st))) return -1;
+    if (tr_failed(keyring_from_bytes(root, &ENV.kr))) return -1;
+    ENV.default_region = "us-east-1";
+    struct account_rec a = { .id = ACCT, .created = NOW }, b = { .id = ACCT2, .created = NOW };
+    if (tr_failed(ENV.st[0]->account_put(ENV.st, &a))) return -1;
+    if (tr_failed(ENV.st[0]->account_put(ENV.st, &b))) return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ENV.st[0]->close(ENV.st);
+    keyring_free(ENV.kr);
+    policy_cache_clear();
+    return 0;
+}
+
+/* ---- az_gsv_may ---------------------------------------------------------------- */
+
+static void test_gsv_index(void **state)
+{
+    (void)state;
+    char name[32], id[32];
+    for (size_t i = 0; i < NELEM(POLICIES); i++) {
+        snprintf(name, sizeof name, "u%zu", i);
+        snprintf(id, sizeof id, "AIDAGSVINDEXTEST%04zu", i);
+        put_user(ACCT, name, id, POLICIES[i]);
+    }
+    /* Two users sharing a document: one distinct policy. */
+    put_user(ACCT, "twin", "AIDAGSVINDEXTWIN0001", POLICIES[0]);
+    put_user(ACCT, "none", "AIDAGSVINDEXNONE0001", NULL);
+    const char *accts[] = { ACCT };
+    struct az_graph g;
+    ok(az_graph_build_opts(&ENV, accts, 1, true, &g));
+    assert_true(g.ngsv_pol > 0);
+    assert_true(g.ngsv_head > 0 && g.ngsv_any > 0);
+    unsigned char *may = calloc(g.ngsv_pol + 1, 1);
+    assert_non_null(may);
+    size_t yes = 0;
+    for (size_t k = 0; k < NELEM(RESOURCES); k++) {
+        memset(may, 0xAA, g.ngsv_pol);          /* whatever was there before */
+        az_gsv_may(&g, RESOURCES[k], may);
+        for (size_t i = 0; i < g.ngsv_pol; i++) {
+            bool want = policy_may_allow(g.gsv_pol[i], NULL, GSV, RESOURCES[k]);
+            if (may[i] != want) fail_msg("%s, policy %zu: index %d, every policy %d", RESOURCES[k], i, may[i], want);
+            yes += want;
+        }
+    }
+    assert_true(yes > NELEM(RESOURCES));       /* the comparison saw both answers */
+    /* The reverse index: each policy's nodes hold it. */
+    for (size_t k = 0; k < g.ngsv_pol; k++)
+        for (size_t j = g.gsv_node_at[k]; j < g.gsv_node_at[k + 1]; j++) {
+            const struct az_node *n = &g.n[g.gsv_node[j]];
+            bool holds = false;
+            for (size_t x = 0; x < n->ngsv_pols; x++) holds |= n->gsv_pols[x] == k;
+            assert_true(holds);
+        }
+    free(may);
+    az_graph_free(&g);
+}
+
+/* ---- the trust-policy index ---------------------------------------------------- */
+
+#define U(n) "arn:aws:iam::" ACCT ":user/" n
+#define R(n) "arn:aws:iam::" ACCT ":role/" n
+#define ROOT "arn:aws:iam::" ACCT ":root"
+
+static const struct az_edge *edge(const struct az_graph *g, const char *from, const char *to)
+{
+    size_t f = az_graph_find(g, from), t = az_graph_find(g, to);
+    assert_true(f != SIZE_MAX);
+    assert_true(t != SIZE_MAX);
+    for (size_t i = 0; i < g->ne; i++)
+        if (g->e[i].from == f && g->e[i].to == t) return &g->e[i];
+    return NULL;
+}
+
+static void test_trust_index(void **state)
+{
+    (void)state;
+    put_user(ACCT, "can-assume", "AIDATRUSTINDEX000001", DOC(ALLOW("sts:AssumeRole", "*")));
+    put_user(ACCT, "scoped", "AIDATRUSTINDEX000002", DOC(ALLOW("sts:AssumeRole", R("app-*"))));
+    put_user(ACCT, "no-policy", "AIDATRUSTINDEX000003", NULL);
+    /* Named by a trust policy as user/old-name, since renamed. */
+    put_user(ACCT, "new-name", "AIDATRUSTINDEXRENAME", NULL);
+    put_user(ACCT2, "other", "AIDATRUSTINDEX000005", DOC(ALLOW("sts:AssumeRole", "*")));
+    put_role(ACCT, "hub", "AROATRUSTINDEX000001", DOC(TRUST(U("no-policy"))),
+             DOC(ALLOW("sts:AssumeRole", "*")));
+    put_role(ACCT, "by-user", "AROATRUSTINDEX000002", DOC(TRUST(U("no-policy"))), NULL);
+    put_role(ACCT, "by-account-id", "AROATRUSTINDEX000003", DOC(TRUST(ACCT)), NULL);
+    put_role(ACCT, "app-by-root", "AROATRUSTINDEX000004", DOC(TRUST(ROOT)), NULL);
+    put_role(ACCT, "star", "AROATRUSTINDEX000005", DOC(TRUST("*")), NULL);
+    put_role(ACCT, "star-arn", "AROATRUSTINDEX000006",
+             DOC(TRUST_IF("*", "{'ArnEquals':{'aws:PrincipalArn':'" U("can-assume") "'}}")), NULL);
+    put_role(ACCT, "star-account", "AROATRUSTINDEX000007",
+             DOC(TRUST_IF("*", "{'StringEquals':{'aws:PrincipalAccount':'" ACCT2 "'}}")), NULL);
+    put_role(ACCT, "star-org", "AROATRUSTINDEX000008",
+             DOC(TRUST_IF("*", "{'StringEquals':{'aws:PrincipalOrgID':'o-abcdefghij'}}")), NULL);
+    put_role(ACCT, "root-arn-like", "AROATRUSTINDEX000009",
+             DOC(TRUST_IF(ROOT, "{'ArnLike':{'aws:PrincipalArn':'" U("can*") "'}}")), NULL);
+    put_role(ACCT, "by-session", "AROATRUSTINDEX000010",
+             DOC(TRUST("arn:aws:sts::" ACCT ":assumed-role/hub/ci-job")), NULL);
+    put_role(ACCT, "by-user-id", "AROATRUSTINDEX000011", DOC(TRUST("AIDATRUSTINDEX000003")), NULL);
+    put_role(ACCT, "by-role-id", "AROATRUSTINDEX000012", DOC(TRUST("AROATRUSTINDEX000001")), NULL);
+    put_role_bound(ACCT, "bound-renamed", "AROATRUSTINDEX000013", DOC(TRUST(U("old-name"))),
+                   "{'" U("old-name") "':'AIDATRUSTINDEXRENAME'}", NULL);
+    put_role_bound(ACCT, "bound-gone", "AROATRUSTINDEX000014", DOC(TRUST(U("no-policy"))),
+                   "{'" U("no-policy") "':'AIDATRUSTINDEXGONE01'}", NULL);
+    put_role(ACCT, "federated", "AROATRUSTINDEX000015",
+             DOC("{'Effect':'Allow','Principal':{'Federated':'cognito-identity.amazonaws.com'},"
+                 "'Action':'sts:AssumeRoleWithWebIdentity'}"), NULL);
+    put_role(ACCT, "service", "AROATRUSTINDEX000016",
+             DOC("{'Effect':'Allow','Principal':{'Service':'ec2.amazonaws.com'},'Action':'sts:AssumeRole'}"),
+             NULL);
+    put_role(ACCT, "not-principal", "AROATRUSTINDEX000017",
+             DOC("{'Effect':'Allow','NotPrincipal':{'AWS':'" U("no-policy") "'},'Action':'sts:AssumeRole'}"),
+             NULL);
+    put_role(ACCT, "denied", "AROATRUSTINDEX000018", DOC(TRUST(ROOT) "," TRUST_DENY(U("can-assume"))),
+             NULL);
+    put_role(ACCT, "cross", "AROATRUSTINDEX000019",
+             DOC(TRUST("arn:aws:iam::" ACCT2 ":root") "," TRUST("arn:aws:iam::" FOREIGN ":root")), NULL);
+
+    const char *accts[] = { ACCT };
+    struct az_graph idx, all;
+    ok(az_graph_build_opts(&ENV, accts, 1, true, &idx));
+    ok(az_graph_build_opts(&ENV, accts, 1, true, &all));
+    all.exhaustive = true;
+    ok(az_graph_edges_all(&idx));
+    ok(az_graph_edges_all(&all));
+    assert_int_equal(idx.nn, all.nn);
+    /* Every edge of trying every node is the index's, with the same
+     * condition, session and evidence; and no other. */
+    for (size_t i = 0; i < all.ne; i++) {
+        const struct az_edge *a = &all.e[i];
+        const struct az_edge *x = edge(&idx, all.n[a->from].arn, all.n[a->to].arn);
+        if (!x) fail_msg("the index misses %s -> %s", all.n[a->from].arn, all.n[a->to].arn);
+        assert_int_equal(x->conditional, a->conditional);
+        assert_int_equal(x->public_trust, a->public_trust);
+        assert_string_equal(x->session, a->session);
+        assert_string_equal(x->evidence, a->evidence);
+    }
+    assert_int_equal(idx.ne, all.ne);
+    /* And the cases themselves (so the comparison is not of two empty
+     * graphs). */
+    assert_non_null(edge(&idx, U("no-policy"), R("by-user")));
+    assert_non_null(edge(&idx, U("can-assume"), R("by-account-id")));
+    assert_non_null(edge(&idx, U("scoped"), R("app-by-root")));
+    assert_null(edge(&idx, U("no-policy"), R("app-by-root")));
+    assert_non_null(edge(&idx, U("no-policy"), R("star")));
+    assert_non_null(edge(&idx, U("can-assume"), R("star-arn")));
+    assert_null(edge(&idx, U("scoped"), R("star-arn")));
+    assert_non_null(edge(&idx, "arn:aws:iam::" ACCT2 ":user/other", R("star-account")));
+    assert_null(edge(&idx, U("can-assume"), R("star-account")));
+    assert_non_null(edge(&idx, U("can-assume"), R("root-arn-like")));
+    assert_null(edge(&idx, U("scoped"), R("root-arn-like")));
+    assert_string_equal(edge(&idx, R("hub"), R("by-session"))->session, "ci-job");
+    assert_non_null(edge(&idx, U("no-policy"), R("by-user-id")));
+    assert_non_null(edge(&idx, R("hub"), R("by-role-id")));
+    assert_non_null(edge(&idx, U("new-name"), R("bound-renamed")));     /* by its id */
+    assert_null(edge(&idx, U("no-policy"), R("bound-gone")));           /* another user's id */
+    assert_null(edge(&idx, U("no-policy"), R("service")));
+    assert_null(edge(&idx, U("can-assume"), R("federated")));
+    assert_null(edge(&idx, U("no-policy"), R("not-principal")));
+    assert_null(edge(&idx, U("can-assume"), R("not-principal")));
+    assert_null(edge(&idx, U("can-assume"), R("denied")));
+    assert_non_null(edge(&idx, "arn:aws:iam::" ACCT2 ":user/other", R("cross")));
+    assert_non_null(edge(&idx, "arn:aws:iam::" FOREIGN ":root", R("cross")));
+    az_graph_free(&idx);
+    az_graph_free(&all);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_heads),
+        cmocka_unit_test(test_heads_contract),
+        cmocka_unit_test(test_mentions_key),
+        cmocka_unit_test_setup_teardown(test_gsv_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trust_index, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
