@@ -256,7 +256,7 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
     if (!nk->external)
         r = material_put(st, kr, k.key_id, 1, nk->now, "", nk->material, KMS_MATERIAL_LEN, spec);
     if (tr_failed(r)) goto fail;
-    r = kms_key_lookup(st, k.key_id, out);
+    r = kms_key_lookup(st, k.key_id, k.region, out);
     if (tr_failed(r)) key_rec_free(out);
 fail:
     free(dflt);

@@ -51,16 +51,18 @@
  *   "Alias <alias arn> is not found.", "Invalid arn <region>". */
 TR_RESULT kms_resolve(struct req_ctx *rc, const char *id, unsigned flags,
                       struct key_rec *out);
-/* A key named by its bare id, in the caller's account and region (the key
- * of a ciphertext).  TR_E_STORE_NOT_FOUND with no message when absent. */
-TR_RESULT kms_key_lookup(store_t st, const char *key_id, struct key_rec *out);
+/* A key named by its bare id in `region` (the key of a ciphertext, of an
+ * alias, of a grant): the region's record of the id, whatever its account
+ * (the caller checks).  TR_E_STORE_NOT_FOUND with no message when absent. */
+TR_RESULT kms_key_lookup(store_t st, const char *key_id, const char *region, struct key_rec *out);
 
 /* ---------- cache.c: the request path's per-thread key cache ----------- */
 
 /* On when core/cache.h's caches are (`tresor serve`); off, every call
  * reads the store.  key_get through the cache (a copy: release with
  * key_rec_free). */
-TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out);
+TR_RESULT kms_cached_key_get(store_t st, const char *key_id, const char *region,
+                             struct key_rec *out);
 /* The compiled form of `text`, a key policy of k (a reference: release
  * with policy_unref); compiled once while k's entry is current. */
 TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char *text,

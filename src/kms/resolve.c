@@ -114,9 +114,9 @@ static tr_result key_not_found(const char *region, const char *account, const ch
                       "Key 'arn:aws:kms:%s:%s:key/%s' does not exist", region, account, key_id);
 }
 
-TR_RESULT kms_key_lookup(store_t st, const char *key_id, struct key_rec *out)
+TR_RESULT kms_key_lookup(store_t st, const char *key_id, const char *region, struct key_rec *out)
 {
-    return kms_cached_key_get(st, key_id, out);
+    return kms_cached_key_get(st, key_id, region, out);
 }
 
 /* The key `key_id` of (account, region), or NotFoundException. */
@@ -125,7 +125,7 @@ static TR_RESULT get_key_in(struct req_ctx *rc, const char *region, const char *
 {
     if (!kms_is_key_id(key_id))
         BAIL(TR_E_KMS_NOT_FOUND, "Invalid keyId '%s'", key_id);
-    tr_result r = kms_key_lookup(rc->st, key_id, out);
+    tr_result r = kms_key_lookup(rc->st, key_id, region, out);
     if (tr_failed(r)) {
         key_rec_free(out);
         if (tr_code(r) == TR_E_STORE_NOT_FOUND) return key_not_found(region, account, key_id);

@@ -224,8 +224,8 @@ KMS_HANDLER(op_list_key_rotations)
 
 /* One due key, in its own transaction.  The record is read again inside
  * the transaction: another node (or a request) may have changed it. */
-static TR_RESULT maintain_one(const struct server_env *env, const char *key_id, int64_t now,
-                              bool *deleted, bool *rotated)
+static TR_RESULT maintain_one(const struct server_env *env, const char *key_id,
+                              const char *region, int64_t now, bool *deleted, bool *rotated)
 {
     store_t st = env->st;
     struct key_rec k;
@@ -234,7 +234,7 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id, 
     *deleted = *rotated = false;
     memset(&k, 0, sizeof k);
     GUARD(st[0]->tx_begin(st));
-    r = kms_key_lookup(st, key_id, &k);
+    r = kms_key_lookup(st, key_id, region, &k);
     if (tr_failed(r)) {
         if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;   /* gone already */
         goto done;
@@ -254,7 +254,7 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id, 
              * materials, aliases and tags; import.c what imports left. */
             r = kms_grants_delete_key(st, k.arn);
             if (tr_ok(r)) r = kms_import_forget(st, k.arn);
-            if (tr_ok(r)) r = st[0]->key_delete(st, k.key_id);
+            if (tr_ok(r)) r = st[0]->key_delete(st, k.key_id, k.region);
             *deleted = tr_ok(r);
         }
         goto done;
@@ -287,7 +287,7 @@ TR_RESULT kms_maintenance(const struct server_env *env, int64_t now)
     GUARD(env->st[0]->key_list_due(env->st, now, &due, &n));
     for (size_t i = 0; i < n; i++) {
         bool deleted, rotated;
-        tr_result r = maintain_one(env, due[i].key_id, now, &deleted, &rotated);
+        tr_result r = maintain_one(env, due[i].key_id, due[i].region, now, &deleted, &rotated);
         if (tr_failed(r)) {
             log_msg("error", "kms maintenance: key %s: %s", due[i].key_id,
                     tr_err_type(tr_code(r)));
