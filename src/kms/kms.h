@@ -162,6 +162,8 @@ struct kms_authz_in {
     int pending_window_days;           /* ScheduleKeyDeletion (0: not it):
                                           kms:ScheduleKeyDeletionPendingWindowInDays */
     int rotation_period_days;          /* EnableKeyRotation (0: not it): kms:RotationPeriodInDays */
+    const char *replica_region;        /* ReplicateKey: kms:ReplicaRegion */
+    const char *primary_region;        /* UpdatePrimaryRegion: kms:PrimaryRegion */
     const char *wrapping_alg;          /* GetParametersForImport: kms:WrappingAlgorithm */
     const char *wrapping_spec;         /*   and kms:WrappingKeySpec */
     const char *expiration_model;      /* ImportKeyMaterial: kms:ExpirationModel */
@@ -294,6 +296,10 @@ struct kms_new_key {
     const char *key_usage;     /* NULL: ENCRYPT_DECRYPT */
     bool external;             /* Origin EXTERNAL: PendingImport, no material
                                   (current_material 0) until ImportKeyMaterial */
+    const struct key_rec *replica_of; /* ReplicateKey: a replica of this primary in
+                                  `region`: its id, spec, usage, origin, rotation
+                                  status and current material (shared, none
+                                  written); the fields above for those are unused */
 };
 /* Create a key with its first material version (inside the caller's
  * transaction).  *out receives the stored record (key_rec_free). */
@@ -325,8 +331,18 @@ TR_RESULT kms_material_load_any(store_t st, const struct keyring *kr, const char
 TR_RESULT kms_material_id(const char *key_id, uint32_t version, char out[65]);
 /* A multi-Region key: its id is "mrk-" + 32 hex (CreateKey MultiRegion). */
 bool kms_key_is_multi_region(const struct key_rec *k);
-/* The KeyMetadata structure of DescribeKey/CreateKey. */
-TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out);
+/* The Policy member: 1..131072 characters of [\t\n\r\u0020-\u00FF]
+ * (model); *out NULL when absent and not required. */
+TR_RESULT kms_get_policy(json_t *in, bool required, const char **out);
+/* Copy the properties related multi-Region keys share (current material,
+ * rotation status, period and date) from k to its other regions' records:
+ * after a rotation or a change of the rotation status of the primary. */
+TR_RESULT kms_key_sync_related(store_t st, const struct key_rec *k);
+/* A multi-Region replica: a multi-Region key outside its primary region. */
+bool kms_key_is_replica(const struct key_rec *k);
+/* The KeyMetadata structure of DescribeKey/CreateKey; a multi-Region
+ * key's MultiRegionConfiguration lists its related keys from st. */
+TR_RESULT kms_key_metadata(store_t st, const struct key_rec *k, json_t **out);
 
 /* ---------- crypt.c: the C-level crypto entry points ------------------ */
 

@@ -41,7 +41,8 @@ TR_RESULT kms_key_rotate(store_t st, const struct keyring *kr, struct key_rec *k
     uint32_t v = k->current_material + 1;
     GUARD(kms_material_add(st, kr, k->key_id, v, now, rotation_type));
     k->current_material = v;
-    return st[0]->key_update(st, k);
+    GUARD(st[0]->key_update(st, k));
+    return kms_key_sync_related(st, k);
 }
 
 /* Rotation is for symmetric encryption keys only: an asymmetric or HMAC
@@ -62,6 +63,14 @@ static tr_result rotation_unsupported(struct key_rec *k)
  * before, the key state (Enabled) and the key spec.  k is released on failure. */
 static TR_RESULT rotation_allowed(struct key_rec *k)
 {
+    /* Related multi-Region keys share their material and rotation status,
+     * which only the primary changes (a replica follows it). */
+    if (kms_key_is_replica(k)) {
+        tr_result nr = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED,
+                                  "%s is not a multi-Region primary key.", k->arn);
+        key_rec_free(k);
+        return nr;
+    }
     tr_result r = strcmp(k->origin, "EXTERNAL") == 0 ? kms_origin_error(k)
                                                      : kms_check_state(k, KS_USABLE);
     if (tr_failed(r)) {
@@ -90,6 +99,7 @@ KMS_HANDLER(op_enable_key_rotation)
     k.rotation_enabled = true;
     k.rotation_period_days = (int)period;
     tr_result r = rc->st[0]->key_update(rc->st, &k);
+    if (tr_ok(r)) r = kms_key_sync_related(rc->st, &k);
     key_rec_free(&k);
     return r;
 }
@@ -105,6 +115,7 @@ KMS_HANDLER(op_disable_key_rotation)
         k.rotation_enabled = false;
         k.next_rotation = 0;
         r = rc->st[0]->key_update(rc->st, &k);
+        if (tr_ok(r)) r = kms_key_sync_related(rc->st, &k);
     }
     key_rec_free(&k);
     return r;
@@ -259,7 +270,9 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id,
         }
         goto done;
     }
-    if (k.rotation_enabled && strcmp(k.origin, "EXTERNAL") != 0 && k.next_rotation > 0 && k.next_rotation <= now &&
+    /* A replica rotates with its primary (kms_key_sync_related). */
+    if (k.rotation_enabled && strcmp(k.origin, "EXTERNAL") != 0 && !kms_key_is_replica(&k) &&
+        k.next_rotation > 0 && k.next_rotation <= now &&
         strcmp(k.key_state, KEY_STATE_ENABLED) == 0) {
         int64_t period = (int64_t)k.rotation_period_days * KMS_DAY;
         k.next_rotation += period;
