@@ -112,7 +112,8 @@ static void check_binding(const char *what, const char *name, const char *text, 
 static bool known_state(const char *s)
 {
     return strcmp(s, KEY_STATE_ENABLED) == 0 || strcmp(s, KEY_STATE_DISABLED) == 0 ||
-           strcmp(s, KEY_STATE_PENDING_DELETION) == 0 || strcmp(s, KEY_STATE_PENDING_IMPORT) == 0;
+           strcmp(s, KEY_STATE_PENDING_DELETION) == 0 ||
+           strcmp(s, KEY_STATE_PENDING_REPLICA_DELETION) == 0 || strcmp(s, KEY_STATE_PENDING_IMPORT) == 0;
 }
 
 static void check_materials(store_t st, const struct keyring *kr, const struct key_rec *k,

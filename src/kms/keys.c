@@ -335,6 +335,7 @@ TR_RESULT kms_key_metadata(store_t st, const struct key_rec *k, json_t **out)
     char mid[65];
     tr_result r = TR_OK;
     bool pending = strcmp(k->key_state, KEY_STATE_PENDING_DELETION) == 0;
+    bool replica_pending = strcmp(k->key_state, KEY_STATE_PENDING_REPLICA_DELETION) == 0;
 
     ENSURE(md != NULL, TR_E_INTERNAL);
 #define SET(name, v) do { r = kms_set(md, name, v); if (tr_failed(r)) goto fail; } while (0)
@@ -374,7 +375,8 @@ TR_RESULT kms_key_metadata(store_t st, const struct key_rec *k, json_t **out)
         r = multi_region_config(st, k, md);
         if (tr_failed(r)) goto fail;
     }
-    if (pending) SET("PendingDeletionWindowInDays", json_integer(k->pending_window_days));
+    if (pending || replica_pending)
+        SET("PendingDeletionWindowInDays", json_integer(k->pending_window_days));
     /* Symmetric encryption keys only, as AWS: key material ids name
      * rotatable material. */
     if (kms_key_is_symmetric(k) && k->current_material > 0) {
@@ -657,15 +659,28 @@ KMS_HANDLER(op_schedule_key_deletion)
     struct kms_authz_in az = { .pending_window_days = (int)days };
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &az, &k));
 
-    STR_SET(k.key_state, KEY_STATE_PENDING_DELETION);
-    k.deletion_date = rc->now + days * KMS_DAY;
+    /* A multi-Region primary with replicas waits for them: its waiting
+     * period begins when the last is deleted (kms_replica_deleted), and
+     * no DeletionDate is known until then. */
+    bool replicas = false;
+    tr_result r = kms_key_has_replicas(rc->st, &k, &replicas);
+    if (tr_failed(r)) goto done;
+    if (replicas) STR_SET(k.key_state, KEY_STATE_PENDING_REPLICA_DELETION);
+    else STR_SET(k.key_state, KEY_STATE_PENDING_DELETION);
+    k.deletion_date = replicas ? 0 : rc->now + days * KMS_DAY;
     k.pending_window_days = (int)days;
-    tr_result r = rc->st[0]->key_update(rc->st, &k);
-    if (tr_ok(r))
+    r = rc->st[0]->key_update(rc->st, &k);
+    if (tr_ok(r) && replicas) {
+        *out = json_pack("{s:s, s:s, s:I}", "KeyId", k.arn, "KeyState",
+                         KEY_STATE_PENDING_REPLICA_DELETION, "PendingWindowInDays", (json_int_t)days);
+        if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    } else if (tr_ok(r)) {
         r = kms_reply_with_time(json_pack("{s:s, s:s, s:I}", "KeyId", k.arn, "KeyState",
                                           KEY_STATE_PENDING_DELETION, "PendingWindowInDays",
                                           (json_int_t)days),
                                 "DeletionDate", k.deletion_date, out);
+    }
+done:
     key_rec_free(&k);
     return r;
 }

@@ -338,6 +338,12 @@ TR_RESULT kms_get_policy(json_t *in, bool required, const char **out);
  * rotation status, period and date) from k to its other regions' records:
  * after a rotation or a change of the rotation status of the primary. */
 TR_RESULT kms_key_sync_related(store_t st, const struct key_rec *k);
+/* Whether k is a multi-Region primary with replicas in other regions. */
+TR_RESULT kms_key_has_replicas(store_t st, const struct key_rec *k, bool *out);
+/* After the replica of key_id in `region` was deleted: a primary in
+ * PendingReplicaDeletion whose last replica that was goes to
+ * PendingDeletion, its waiting period beginning `now`. */
+TR_RESULT kms_replica_deleted(store_t st, const char *key_id, int64_t now);
 /* A multi-Region replica: a multi-Region key outside its primary region. */
 bool kms_key_is_replica(const struct key_rec *k);
 /* The KeyMetadata structure of DescribeKey/CreateKey; a multi-Region

@@ -32,6 +32,12 @@
  * DisabledException / KMSInvalidStateException; a region this server does
  * not serve or the key's own, UnsupportedOperationException; a replica
  * already in the region, AlreadyExistsException.
+ *
+ * Deletion (API reference, ScheduleKeyDeletion): a replica is deleted on
+ * its own schedule; a primary with replicas goes to PendingReplicaDeletion
+ * (no DeletionDate, PendingDeletionWindowInDays kept), and once its last
+ * replica is deleted to PendingDeletion, its waiting period beginning
+ * then (kms_replica_deleted, from the maintenance run that deleted it).
  */
 #include "kms/kms.h"
 
@@ -89,6 +95,34 @@ TR_RESULT kms_key_sync_related(store_t st, const struct key_rec *k)
         rel[i].rotation_period_days = k->rotation_period_days;
         rel[i].next_rotation = k->next_rotation;
         r = st[0]->key_update(st, &rel[i]);
+    }
+    key_list_free(rel, n);
+    return r;
+}
+
+TR_RESULT kms_key_has_replicas(store_t st, const struct key_rec *k, bool *out)
+{
+    struct key_rec *rel = NULL;
+    size_t n = 0;
+    *out = false;
+    if (!kms_key_is_multi_region(k) || kms_key_is_replica(k)) return TR_OK;
+    GUARD(st[0]->key_list_related(st, k->key_id, &rel, &n));
+    *out = n > 1;
+    key_list_free(rel, n);
+    return TR_OK;
+}
+
+TR_RESULT kms_replica_deleted(store_t st, const char *key_id, int64_t now)
+{
+    struct key_rec *rel = NULL;
+    size_t n = 0;
+    tr_result r = TR_OK;
+    GUARD(st[0]->key_list_related(st, key_id, &rel, &n));
+    /* Only the primary left, waiting for its replicas. */
+    if (n == 1 && strcmp(rel[0].key_state, KEY_STATE_PENDING_REPLICA_DELETION) == 0) {
+        STR_SET(rel[0].key_state, KEY_STATE_PENDING_DELETION);
+        rel[0].deletion_date = now + (int64_t)rel[0].pending_window_days * KMS_DAY;
+        r = st[0]->key_update(st, &rel[0]);
     }
     key_list_free(rel, n);
     return r;

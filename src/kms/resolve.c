@@ -208,6 +208,7 @@ TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule)
 {
     bool disabled = strcmp(k->key_state, KEY_STATE_DISABLED) == 0;
     bool pending = strcmp(k->key_state, KEY_STATE_PENDING_DELETION) == 0;
+    bool replica_pending = strcmp(k->key_state, KEY_STATE_PENDING_REPLICA_DELETION) == 0;
     bool no_material = strcmp(k->key_state, KEY_STATE_PENDING_IMPORT) == 0;
     switch (rule) {
     case KS_ANY:
@@ -215,17 +216,24 @@ TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule)
     case KS_USABLE:
         if (disabled) BAIL(TR_E_KMS_DISABLED, "%s is disabled.", k->arn);
         if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
+        if (replica_pending)
+            BAIL(TR_E_KMS_INVALID_STATE, "%s is pending replica deletion.", k->arn);
         if (no_material) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending import.", k->arn);
         return TR_OK;
     case KS_NOT_PENDING:
         if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
+        if (replica_pending)
+            BAIL(TR_E_KMS_INVALID_STATE, "%s is pending replica deletion.", k->arn);
         return TR_OK;
     case KS_TOGGLE:
         if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
+        if (replica_pending)
+            BAIL(TR_E_KMS_INVALID_STATE, "%s is pending replica deletion.", k->arn);
         if (no_material) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending import.", k->arn);
         return TR_OK;
     case KS_PENDING:
-        if (!pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is not pending deletion.", k->arn);
+        if (!pending && !replica_pending)
+            BAIL(TR_E_KMS_INVALID_STATE, "%s is not pending deletion.", k->arn);
         return TR_OK;
     }
     BAIL0(TR_E_INTERNAL);

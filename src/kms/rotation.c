@@ -126,7 +126,8 @@ KMS_HANDLER(op_get_key_rotation_status)
     struct key_rec k;
     tr_result r;
     GUARD(kms_key_for(rc, in, KR_XACCT, rc->op->action, KS_ANY, NULL, &k));
-    bool on = k.rotation_enabled && strcmp(k.key_state, KEY_STATE_PENDING_DELETION) != 0;
+    bool on = k.rotation_enabled && strcmp(k.key_state, KEY_STATE_PENDING_DELETION) != 0 &&
+              strcmp(k.key_state, KEY_STATE_PENDING_REPLICA_DELETION) != 0;
     if (on)
         r = kms_reply_with_time(json_pack("{s:b, s:s, s:i}", "KeyRotationEnabled", true, "KeyId", k.arn,
                                           "RotationPeriodInDays", k.rotation_period_days),
@@ -266,6 +267,7 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id,
             r = kms_grants_delete_key(st, k.arn);
             if (tr_ok(r)) r = kms_import_forget(st, k.arn);
             if (tr_ok(r)) r = st[0]->key_delete(st, k.key_id, k.region);
+            if (tr_ok(r) && kms_key_is_replica(&k)) r = kms_replica_deleted(st, k.key_id, now);
             *deleted = tr_ok(r);
         }
         goto done;

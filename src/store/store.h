@@ -67,6 +67,10 @@ struct access_key_rec {
 #define KEY_STATE_DISABLED         "Disabled"
 #define KEY_STATE_PENDING_DELETION "PendingDeletion"
 #define KEY_STATE_PENDING_IMPORT   "PendingImport"     /* Origin EXTERNAL, no material */
+/* A multi-Region primary scheduled for deletion while it has replicas:
+ * deletion_date 0, pending_window_days the waiting period, which begins
+ * when the last replica is deleted (then PendingDeletion). */
+#define KEY_STATE_PENDING_REPLICA_DELETION "PendingReplicaDeletion"
 
 struct key_rec {
     char key_id[37];            /* UUID, or mrk- and 32 hex digits (multi-Region) */

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from tresor_e2e import (
-    ACCOUNT, AWS_CLI, REGION, allow, denied_msg, make_user, raises_aws,
+    ACCOUNT, AWS_CLI, REGION, allow, denied_msg, eventually, make_user, raises_aws,
 )
 
 MRK_ID = re.compile(r"^mrk-[0-9a-f]{32}$")
@@ -582,3 +582,65 @@ def test_update_primary_region_authorization(two):
     w.kms.update_primary_region(KeyId=kid, PrimaryRegion=WEST)
     assert west.describe_key(KeyId=kid)["KeyMetadata"]["MultiRegionConfiguration"][
         "MultiRegionKeyType"] == "PRIMARY"
+
+
+# ---- deletion ------------------------------------------------------------------
+
+DAY = 86400
+
+
+def test_primary_waits_for_its_replicas_to_be_deleted(two):
+    """ScheduleKeyDeletion of a primary with a replica: PendingReplicaDeletion
+    (no DeletionDate), unusable; the replica is deleted on its own schedule,
+    keeping the shared material for the primary; then the primary's waiting
+    period begins (PendingDeletion, a DeletionDate)."""
+    srv, east, west = two
+    kid = mrk(east)["KeyId"]
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    blob = east.encrypt(KeyId=kid, Plaintext=b"kept")["CiphertextBlob"]
+    out = east.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    assert out["KeyState"] == "PendingReplicaDeletion" and out["PendingWindowInDays"] == 7
+    assert out["KeyId"] == arn_in(REGION, kid) and "DeletionDate" not in out
+    md = east.describe_key(KeyId=kid)["KeyMetadata"]
+    assert md["KeyState"] == "PendingReplicaDeletion" and md["Enabled"] is False
+    assert md["PendingDeletionWindowInDays"] == 7 and "DeletionDate" not in md
+    with raises_aws("KMSInvalidStateException", f"{arn_in(REGION, kid)} is pending replica deletion."):
+        east.encrypt(KeyId=kid, Plaintext=b"x")
+    with raises_aws("KMSInvalidStateException", f"{arn_in(REGION, kid)} is pending replica deletion."):
+        east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    # The replica is still usable, and opens the primary's blob.
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"kept"
+    # Cancel: Disabled, as after PendingDeletion; schedule again.
+    east.cancel_key_deletion(KeyId=kid)
+    assert east.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Disabled"
+    east.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    # The replica's own deletion, 7 days.
+    wout = west.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    assert wout["KeyState"] == "PendingDeletion" and "DeletionDate" in wout
+    args = ["--regions", f"{REGION},{WEST}"]
+    srv.stop_clean()
+    srv.start(env_extra={"TRESOR_CLOCK_OFFSET": str(8 * DAY)}, args=args)
+    east, west = srv.client("kms"), srv.client("kms", region=WEST)
+
+    def replica_gone():
+        with raises_aws("NotFoundException",
+                        f"Key 'arn:aws:kms:{WEST}:{ACCOUNT}:key/{kid}' does not exist"):
+            west.describe_key(KeyId=kid)
+    eventually(replica_gone)
+    md = east.describe_key(KeyId=kid)["KeyMetadata"]
+    assert md["KeyState"] == "PendingDeletion" and "DeletionDate" in md
+    assert md["MultiRegionConfiguration"]["ReplicaKeys"] == []
+    # The material stayed: the primary still opens its blob after a cancel.
+    east.cancel_key_deletion(KeyId=kid)
+    east.enable_key(KeyId=kid)
+    assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"kept"
+
+
+def test_replica_deleted_alone_leaves_the_primary(two):
+    srv, east, west = two
+    kid = mrk(east)["KeyId"]
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    west.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    assert east.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+    west.cancel_key_deletion(KeyId=kid)
+    assert west.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Disabled"
