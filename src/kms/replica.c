@@ -149,9 +149,11 @@ static TR_RESULT tag_list_json(store_t st, const char *arn, json_t **out)
 
 /* Authorize the replica region's part of ReplicateKey: kms:CreateKey (and
  * kms:TagResource with Tags) for the replica asked for, from IAM policies,
- * as a request in that region. */
+ * as a request in that region; then check the policy given for it there
+ * (*ids: its principal binding), lockout safety check included. */
 static TR_RESULT authorize_in_replica_region(struct req_ctx *rc, const struct key_rec *proto,
-                                             json_t *in, bool bypass)
+                                             json_t *in, const char *policy, bool bypass,
+                                             char **ids)
 {
     char home[sizeof rc->region];
     json_t *tags = json_object_get(in, "Tags");
@@ -165,6 +167,7 @@ static TR_RESULT authorize_in_replica_region(struct req_ctx *rc, const struct ke
         struct kms_authz_in tz = { .props = proto, .request_tags = tags };
         r = kms_authorize_in(rc, "kms:TagResource", NULL, &tz);
     }
+    if (tr_ok(r) && policy) r = kms_policy_check(rc, policy, proto, bypass, ids);
     STR_COPY_ARRAY(rc->region, home);
     return r;
 }
@@ -242,8 +245,7 @@ KMS_HANDLER(op_replicate_key)
     r = str_copy(proto.region, sizeof proto.region, region, "the region");
     if (tr_failed(r)) goto fail;
     STR_SET(proto.key_state, KEY_STATE_ENABLED);
-    r = authorize_in_replica_region(rc, &proto, in, bypass);
-    if (tr_ok(r) && policy) r = kms_policy_check(rc, policy, &proto, bypass, &ids);
+    r = authorize_in_replica_region(rc, &proto, in, policy, bypass, &ids);
     if (tr_failed(r)) goto fail;
 
     /* 5. Write: the replica record (the material is the primary's), its tags. */

@@ -644,3 +644,87 @@ def test_replica_deleted_alone_leaves_the_primary(two):
     assert east.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
     west.cancel_key_deletion(KeyId=kid)
     assert west.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Disabled"
+
+
+# ---- an old store ----------------------------------------------------------------
+
+OLD_KMS_TABLES = """
+CREATE TABLE kms_keys (
+    key_id TEXT NOT NULL PRIMARY KEY, account_id TEXT NOT NULL, region TEXT NOT NULL,
+    arn TEXT NOT NULL, description TEXT NOT NULL, policy TEXT NOT NULL,
+    key_state TEXT NOT NULL, key_usage TEXT NOT NULL, key_spec TEXT NOT NULL,
+    origin TEXT NOT NULL, key_manager TEXT NOT NULL, created INTEGER NOT NULL,
+    deletion_date INTEGER NOT NULL, pending_window_days INTEGER NOT NULL,
+    rotation_enabled INTEGER NOT NULL, rotation_period_days INTEGER NOT NULL,
+    next_rotation INTEGER NOT NULL, current_material INTEGER NOT NULL, policy_ids TEXT);
+CREATE INDEX kms_keys_by_account ON kms_keys (account_id, region, key_id);
+CREATE INDEX kms_keys_by_deletion ON kms_keys (deletion_date);
+CREATE INDEX kms_keys_by_rotation ON kms_keys (next_rotation);
+CREATE TABLE kms_key_materials (
+    key_id TEXT NOT NULL REFERENCES kms_keys (key_id) DEFERRABLE INITIALLY DEFERRED,
+    version INTEGER NOT NULL, created INTEGER NOT NULL, rotation_type TEXT NOT NULL,
+    wrapped BLOB NOT NULL, PRIMARY KEY (key_id, version)) WITHOUT ROWID;
+CREATE TABLE kms_aliases (
+    account_id TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
+    target_key_id TEXT NOT NULL REFERENCES kms_keys (key_id) DEFERRABLE INITIALLY DEFERRED,
+    created INTEGER NOT NULL, updated INTEGER NOT NULL,
+    PRIMARY KEY (account_id, region, name)) WITHOUT ROWID;
+CREATE INDEX kms_aliases_by_target ON kms_aliases (target_key_id, name);
+"""
+
+
+def test_store_from_before_regions_migrates(tresor_factory):
+    """A data dir whose kms_keys is keyed by key id alone (schema version
+    4, as tresor wrote it before replicas): the server migrates it at
+    start, keeps every key, alias and material (old ciphertexts decrypt),
+    the mrk- key is its own primary and can then be replicated."""
+    import sqlite3
+    if os.environ.get("TRESOR_E2E_STORE") == "postgres":
+        pytest.skip("a SQLite data dir")
+    args = ["--regions", f"{REGION},{WEST}"]
+    srv = tresor_factory("mrk-old-store", args=args)
+    east = srv.client("kms")
+    kid = mrk(east, Description="old mrk")["KeyId"]
+    single = east.create_key(Description="old single")["KeyMetadata"]["KeyId"]
+    east.create_alias(AliasName="alias/old-mrk", TargetKeyId=kid)
+    east.rotate_key_on_demand(KeyId=single)
+    b1 = east.encrypt(KeyId=kid, Plaintext=b"mrk before")["CiphertextBlob"]
+    b2 = east.encrypt(KeyId=single, Plaintext=b"single before")["CiphertextBlob"]
+    srv.stop_clean()
+    # Back to the old schema, rows and all.
+    db = sqlite3.connect(srv.data_dir / "tresor.db")
+    db.executescript("PRAGMA foreign_keys = OFF; BEGIN;"
+                     "ALTER TABLE kms_keys RENAME TO k5;"
+                     "ALTER TABLE kms_key_materials RENAME TO m5;"
+                     "ALTER TABLE kms_aliases RENAME TO a5;"
+                     "DROP INDEX kms_keys_by_account; DROP INDEX kms_keys_by_deletion;"
+                     "DROP INDEX kms_keys_by_rotation; DROP INDEX kms_aliases_by_target;"
+                     + OLD_KMS_TABLES +
+                     "INSERT INTO kms_keys SELECT key_id, account_id, region, arn, description,"
+                     " policy, key_state, key_usage, key_spec, origin, key_manager, created,"
+                     " deletion_date, pending_window_days, rotation_enabled, rotation_period_days,"
+                     " next_rotation, current_material, policy_ids FROM k5;"
+                     "INSERT INTO kms_key_materials SELECT * FROM m5;"
+                     "INSERT INTO kms_aliases SELECT * FROM a5;"
+                     "DROP TABLE a5; DROP TABLE m5; DROP TABLE k5;"
+                     "PRAGMA user_version = 4; COMMIT;")
+    assert "primary_region" not in db.execute("SELECT sql FROM sqlite_master "
+                                              "WHERE name = 'kms_keys'").fetchone()[0]
+    db.close()
+    srv.start(args=args)
+    east, west = srv.client("kms"), srv.client("kms", region=WEST)
+    db = sqlite3.connect(srv.data_dir / "tresor.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    db.close()
+    assert east.decrypt(CiphertextBlob=b1)["Plaintext"] == b"mrk before"
+    assert east.decrypt(CiphertextBlob=b2)["Plaintext"] == b"single before"
+    md = east.describe_key(KeyId="alias/old-mrk")["KeyMetadata"]
+    assert_primary(md)
+    assert md["Description"] == "old mrk"
+    assert len(east.list_key_rotations(KeyId=single)["Rotations"]) == 1
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    assert west.decrypt(CiphertextBlob=b1)["Plaintext"] == b"mrk before"
+    srv.stop_clean()
+    p = srv.run_tresor("check", "--data-dir", srv.data_dir)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "schema version 5 (this build: 5)" in p.stdout

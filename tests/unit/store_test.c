@@ -744,6 +744,71 @@ static void test_migrates_keys_to_regions(void **state)
     key_list_free(v, n);
 }
 
+/* One key id in three regions: three records, each its own (update and
+ * delete by the pair), listed by key_list_related, paged by key_list_all
+ * one pair at a time without loss or repeat; an alias names the record of
+ * its own region. */
+static void test_key_id_in_several_regions(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    static const char *const regions[] = { "eu-west-1", "us-east-1", "us-west-2" };
+    struct key_fx x;
+    struct key_rec got, *v = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < 3; i++) put_key(st, "mrk-shared", ACCT, regions[2 - i]);
+    put_key(st, "other", ACCT, REGION);
+    put_material(st, "mrk-shared", 1, "w", 1);
+
+    mk_key(&x, "mrk-shared", ACCT, "us-west-2");
+    x.k.description = (char *)"west only";
+    OK(CALL(st, key_update, &x.k));
+    OK(CALL(st, key_get, "mrk-shared", "us-west-2", &got));
+    assert_string_equal(got.description, "west only");
+    key_rec_free(&got);
+    OK(CALL(st, key_get, "mrk-shared", "us-east-1", &got));
+    assert_string_not_equal(got.description, "west only");
+    key_rec_free(&got);
+
+    OK(CALL(st, key_list_related, "mrk-shared", &v, &n));
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < 3; i++) assert_string_equal(v[i].region, regions[i]);
+    key_list_free(v, n);
+
+    char last[37] = "", last_region[32] = "";
+    size_t seen = 0;
+    for (;;) {
+        OK(CALL(st, key_list_all, last[0] ? last : NULL, last_region, 1, &v, &n));
+        if (n == 0) break;
+        assert_int_equal(n, 1);
+        assert_string_equal(v[0].key_id, seen < 3 ? "mrk-shared" : "other");
+        if (seen < 3) assert_string_equal(v[0].region, regions[seen]);
+        snprintf(last, sizeof last, "%s", v[0].key_id);
+        snprintf(last_region, sizeof last_region, "%s", v[0].region);
+        key_list_free(v, n);
+        seen++;
+    }
+    key_list_free(v, n);
+    assert_int_equal(seen, 4);
+
+    /* An alias names its own region's record; deleting that record takes
+     * the alias and leaves the others and the shared material. */
+    put_alias(st, ACCT, "eu-west-1", "alias/shared", "mrk-shared");
+    OK(CALL(st, key_delete, "mrk-shared", "eu-west-1"));
+    struct alias_rec a;
+    FAILS(CALL(st, alias_get, ACCT, "eu-west-1", "alias/shared", &a), TR_E_STORE_NOT_FOUND);
+    OK(CALL(st, key_list_related, "mrk-shared", &v, &n));
+    assert_int_equal(n, 2);
+    key_list_free(v, n);
+    struct material_rec m;
+    OK(CALL(st, material_get, "mrk-shared", 1, &m));
+    material_rec_free(&m);
+    /* A missing region, a NULL region: nothing found, nothing changed. */
+    FAILS(CALL(st, key_delete, "mrk-shared", "eu-west-1"), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, "mrk-shared", "ap-south-1", &got), TR_E_STORE_NOT_FOUND);
+    assert_int_equal(tr_code(CALL(st, key_get, "mrk-shared", NULL, &got)), TR_E_INTERNAL);
+    tr_clear_error();
+}
+
 static void test_migrations_run_once(void **state)
 {
     struct fx *f = *state;
@@ -3220,6 +3285,7 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_whole_store_listings, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_key_list_due, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_key_delete, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_key_id_in_several_regions, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_materials, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_aliases, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_tags, setup_pg, teardown),
@@ -3291,6 +3357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_tightens_mode_and_makes_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations_run_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_keys_to_regions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_id_in_several_regions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_an_old_database, setup, teardown),
         cmocka_unit_test(test_schema_matches_sql_files),
         cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
