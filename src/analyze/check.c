@@ -112,7 +112,8 @@ static void check_binding(const char *what, const char *name, const char *text, 
 static bool known_state(const char *s)
 {
     return strcmp(s, KEY_STATE_ENABLED) == 0 || strcmp(s, KEY_STATE_DISABLED) == 0 ||
-           strcmp(s, KEY_STATE_PENDING_DELETION) == 0 || strcmp(s, KEY_STATE_PENDING_IMPORT) == 0;
+           strcmp(s, KEY_STATE_PENDING_DELETION) == 0 ||
+           strcmp(s, KEY_STATE_PENDING_REPLICA_DELETION) == 0 || strcmp(s, KEY_STATE_PENDING_IMPORT) == 0;
 }
 
 static void check_materials(store_t st, const struct keyring *kr, const struct key_rec *k,
@@ -240,17 +241,20 @@ static void each_rel(store_t st, const char *kind, rel_fn fn, struct check_repor
     free(after_to);
 }
 
-/* A key named by its ARN: key_get by the id after ":key/", same ARN. */
+/* A key named by its ARN: key_get by the id after ":key/" and the
+ * ARN's region, same ARN. */
 static bool key_by_arn(store_t st, const char *arn, char key_id[37])
 {
     const char *p = strstr(arn, ":key/");
+    char region[32];
     struct key_rec k;
     bool ok = false;
     key_id[0] = '\0';
     if (!p || strlen(p + 5) > 36) return false;
+    if (sscanf(arn, "arn:%*[^:]:kms:%31[^:]:", region) != 1) return false;
     snprintf(key_id, 37, "%s", p + 5);      /* fits: 36 at most, checked above */
     memset(&k, 0, sizeof k);
-    if (tr_ok(st[0]->key_get(st, key_id, &k))) ok = k.arn && strcmp(k.arn, arn) == 0;
+    if (tr_ok(st[0]->key_get(st, key_id, region, &k))) ok = k.arn && strcmp(k.arn, arn) == 0;
     else tr_clear_error();
     key_rec_free(&k);
     return ok;

@@ -421,7 +421,7 @@ static TR_RESULT key_arn_of(store_t st, const struct snapshot *s, const char *re
         if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
         key_id = a.target_key_id;
     }
-    tr_result r = st[0]->key_get(st, key_id, &kr);
+    tr_result r = st[0]->key_get(st, key_id, reg, &kr);
     if (tr_failed(r)) return tr_code(r) == TR_E_STORE_NOT_FOUND ? TR_OK : r;
     *out = strdup(kr.arn);
     key_rec_free(&kr);

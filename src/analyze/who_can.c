@@ -235,7 +235,7 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
         karn = t->key.arn;
     } else if (v && karn) {
         const char *id = strstr(karn, ":key/");
-        r = id ? kms_key_lookup(env->st, id + 5, &t->key) : TR_OK;
+        r = id ? kms_key_lookup(env->st, id + 5, t->s.region, &t->key) : TR_OK;
         if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
         t->have_key = id && tr_ok(r);
     }

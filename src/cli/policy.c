@@ -452,7 +452,7 @@ static int decide_kms(struct req_ctx *rc, const struct opts *o, const struct ctx
         if (tr_failed(str_copy(key_id, sizeof key_id, rest + 4, "key id"))) tr_clear_error(); /* "": no key */
     }
     struct key_rec k = { 0 };
-    if (!key_id[0] || tr_failed(kms_key_lookup(rc->st, key_id, &k)) || strcmp(k.account_id, acct) != 0 ||
+    if (!key_id[0] || tr_failed(kms_key_lookup(rc->st, key_id, region, &k)) || strcmp(k.account_id, acct) != 0 ||
         strcmp(k.region, region) != 0) {
         key_rec_free(&k);
         fprintf(stderr, "tresor policy simulate: no key %s\n", o->resource);

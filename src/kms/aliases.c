@@ -169,7 +169,7 @@ KMS_HANDLER(op_update_alias)
     GUARD(kms_authorize_alias(rc, rc->op->action, name));
     GUARD(target_key(rc, tid, rc->op->action, &k));
     /* Moving an alias needs the permission on the key it leaves, too. */
-    r = kms_key_lookup(rc->st, a.target_key_id, &old);
+    r = kms_key_lookup(rc->st, a.target_key_id, a.region, &old);
     if (tr_ok(r)) r = kms_authorize(rc, rc->op->action, &old, NULL);
     else if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
     if (tr_ok(r)) {
@@ -194,7 +194,7 @@ KMS_HANDLER(op_delete_alias)
     GUARD(alias_name(in, &name));
     GUARD(alias_get(rc, name, &a));
     GUARD(kms_authorize_alias(rc, rc->op->action, name));
-    r = kms_key_lookup(rc->st, a.target_key_id, &k);
+    r = kms_key_lookup(rc->st, a.target_key_id, a.region, &k);
     if (tr_ok(r)) r = kms_authorize(rc, rc->op->action, &k, NULL);
     else if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;
     if (tr_ok(r)) r = rc->st[0]->alias_delete(rc->st, rc->who.account_id, rc->region, name);
@@ -366,7 +366,7 @@ TR_RESULT kms_managed_key(struct req_ctx *rc, const char *service, struct key_re
     ENSURE(strcmp(service, "secretsmanager") == 0, TR_E_INTERNAL);
     snprintf(name, sizeof name, RESERVED_PREFIX "%s", service);     /* fits: "secretsmanager", checked above */
     r = rc->st[0]->alias_get(rc->st, rc->who.account_id, rc->region, name, &a);
-    if (tr_ok(r)) return kms_key_lookup(rc->st, a.target_key_id, out);
+    if (tr_ok(r)) return kms_key_lookup(rc->st, a.target_key_id, a.region, out);
     if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
 
     policy = secretsmanager_policy(rc->who.account_id, rc->region);

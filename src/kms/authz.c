@@ -66,6 +66,10 @@
  *    of the key's tags;
  *  - CreateKey: the same kms:Key* and kms:MultiRegion[KeyType] of the key asked
  *    for (its defaults when a member is omitted), kms:CallerAccount,
+ *    (ReplicateKey asks for CreateKey and, with Tags, TagResource with
+ *    these keys of the replica asked for, in the replica region;
+ *    kms:ReplicaRegion on the primary, UpdatePrimaryRegion
+ *    kms:PrimaryRegion on both keys),
  *    aws:RequestTag/<k> and aws:TagKeys for its Tags, and
  *    kms:BypassPolicyLockoutSafetyCheck when the member is in the request
  *    (the guide's own example allows PutKeyPolicy only under
@@ -270,7 +274,9 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
     c->vals = (const char **)((char *)c->block + ebytes);
     c->names = (char *)c->block + ebytes + vbytes;
 
-    if (k || strcmp(action, "kms:CreateKey") == 0)
+    /* CreateKey, and ReplicateKey's kms:TagResource for the replica
+     * asked for (in->props): an operation on a key that is not yet. */
+    if (k || strcmp(action, "kms:CreateKey") == 0 || (in && in->props))
         GUARD(kctx_one(c, "kms:CallerAccount", rc->who.account_id));
     GUARD(kctx_one(c, "kms:ViaService", rc->via_service));
 
@@ -299,10 +305,13 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
         GUARD(kctx_one(c, "kms:KeyOrigin", props->origin));
         bool multi = kms_key_is_multi_region(props);
         GUARD(kctx_one(c, "kms:MultiRegion", multi ? "true" : "false"));
-        /* Only a multi-Region key has a type: PRIMARY for each key
-         * tresor makes (ReplicateKey is not served). */
-        if (multi) GUARD(kctx_one(c, "kms:MultiRegionKeyType", "PRIMARY"));
+        /* Only a multi-Region key has a type: PRIMARY or REPLICA. */
+        if (multi)
+            GUARD(kctx_one(c, "kms:MultiRegionKeyType",
+                           kms_key_is_replica(props) ? "REPLICA" : "PRIMARY"));
     }
+    if (in) GUARD(kctx_one(c, "kms:ReplicaRegion", in->replica_region));
+    if (in) GUARD(kctx_one(c, "kms:PrimaryRegion", in->primary_region));
     if (in) GUARD(kctx_one(c, "kms:EncryptionAlgorithm", in->enc_alg));
     if (in) GUARD(kctx_one(c, "kms:SigningAlgorithm", in->sign_alg));
     if (in) GUARD(kctx_one(c, "kms:MessageType", in->message_type));

@@ -10,7 +10,11 @@
  * -- on every request, for data that changes only when somebody writes.
  * bench/README.md has the figures.
  *
- * One class of core/cache.h ("kms-keys"), by key id, 16 keys per thread.
+ * One class of core/cache.h ("kms-keys"), by key id and region (the
+ * records of a multi-Region key and its replicas share the id), 16 keys
+ * per thread.  The material is the key id's, the same in every region's
+ * record: a material lookup, which names no region, is served by the
+ * entry the thread looked up last when it has that id.
  * Validity: every entry carries the store generation (store.h) read
  * before its key record was read, and is used only while the generation
  * is the same; any write of this process (or another process's commit,
@@ -63,21 +67,25 @@ static struct cache_class kms_keys =
  * record, then its policy, aliases and tags, and material. */
 static _Thread_local struct cache_ref last_key;
 
-static void key_of(const char *key_id, struct cache_key *k)
+static void key_of(const char *key_id, const char *region, struct cache_key *k)
 {
     cache_key_init(k);
     cache_key_str(k, key_id);
+    cache_key_str(k, region);
 }
 
-/* The current entry of key_id, or NULL. */
-static struct kc_value *kc_find(store_t st, const char *key_id)
+/* The current entry of (key_id, region), or NULL; region NULL: the last
+ * entry looked up when it is key_id's (the material, shared by region). */
+static struct kc_value *kc_find(store_t st, const char *key_id, const char *region)
 {
     if (!cache_enabled()) return NULL;
     struct cache_gen now = st[0]->generation(st);
     struct kc_value *v = cache_again(&kms_keys, last_key, now);
-    if (v && strcmp(v->key.key_id, key_id) == 0) return v;
+    if (v && strcmp(v->key.key_id, key_id) == 0 && (!region || strcmp(v->key.region, region) == 0))
+        return v;
+    if (!region) return NULL;
     struct cache_key k;
-    key_of(key_id, &k);
+    key_of(key_id, region, &k);
     v = cache_get(&kms_keys, &k, now);
     if (v) last_key = cache_ref_of(&kms_keys, v);
     return v;
@@ -104,18 +112,21 @@ static TR_RESULT key_copy(const struct key_rec *from, struct key_rec *to)
     return r;
 }
 
-TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out)
+TR_RESULT kms_cached_key_get(store_t st, const char *key_id, const char *region,
+                             struct key_rec *out)
 {
     struct cache_key k;
     struct cache_gen gen = cache_enabled() ? st[0]->generation(st) : CACHE_GEN_NONE;
     memset(out, 0, sizeof *out);
-    key_of(key_id, &k);
+    ENSURE_REF(key_id);
+    ENSURE_REF(region);
+    key_of(key_id, region, &k);
     struct kc_value *hit = cache_get(&kms_keys, &k, gen);
     if (hit) {
         last_key = cache_ref_of(&kms_keys, hit);
         return key_copy(&hit->key, out);
     }
-    GUARD(st[0]->key_get(st, key_id, out));
+    GUARD(st[0]->key_get(st, key_id, region, out));
     struct kc_value *v = cache_put(&kms_keys, &k, gen);
     if (v && tr_failed(key_copy(out, &v->key))) {
         memset(&v->key, 0, sizeof v->key);      /* key_copy released what it made */
@@ -129,7 +140,7 @@ TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out
 /* The entry of k when current and holding the same policy text. */
 static struct kc_value *entry_for(store_t st, const struct key_rec *k)
 {
-    struct kc_value *e = kc_find(st, k->key_id);
+    struct kc_value *e = kc_find(st, k->key_id, k->region);
     if (!e) return NULL;
     const char *a = e->key.policy ? e->key.policy : "";
     const char *b = k->policy ? k->policy : "";
@@ -269,7 +280,7 @@ done:
 
 bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out)
 {
-    struct kc_value *e = kc_find(st, key_id);
+    struct kc_value *e = kc_find(st, key_id, NULL);
     const uint8_t *mat = e ? cache_secret(&kms_keys, e) : NULL;
     if (!mat || version == 0) return false;
     for (size_t i = 0; i < KC_MATS; i++) {
@@ -282,7 +293,7 @@ bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, s
 
 void kms_cached_material_put(store_t st, const char *key_id, uint32_t version, const struct buf *m)
 {
-    struct kc_value *e = kc_find(st, key_id);
+    struct kc_value *e = kc_find(st, key_id, NULL);
     uint8_t *mat = e ? cache_secret(&kms_keys, e) : NULL;
     if (!mat || version == 0 || m->len != KMS_MATERIAL_LEN) return;
     size_t at = version % KC_MATS;

@@ -253,7 +253,7 @@ static TR_RESULT blob_open(struct req_ctx *rc, const char *key_id, const char *a
             *key = given;
             memset(&given, 0, sizeof given);
         } else {
-            r = kms_key_lookup(rc->st, blob_key, key);
+            r = kms_key_lookup(rc->st, blob_key, rc->region, key);
             if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) goto fail;
             if (tr_failed(r) || strcmp(key->region, rc->region) != 0) {
                 r = tr_fail_at(__FILE__, __LINE__, TR_E_ACCESS_DENIED, "%s", CT_KEY_GONE_MSG);

@@ -932,7 +932,7 @@ static TR_RESULT grant_by_token(struct req_ctx *rc, const char *token, struct ke
     if (n == 0) { r = grant_not_found(gid); goto fail; }
     doc = grant_doc(&rels[0]);
     const char *key_id = json_string_value(json_object_get(doc, "key_id"));
-    r = key_id ? kms_key_lookup(rc->st, key_id, k) : grant_not_found(gid);
+    r = key_id ? kms_key_lookup(rc->st, key_id, rc->region, k) : grant_not_found(gid);
     if (tr_failed(r) || strcmp(k->region, rc->region) != 0 || strcmp(k->arn, rels[0].from) != 0) {
         if (tr_ok(r) || tr_code(r) == TR_E_STORE_NOT_FOUND) r = grant_not_found(gid);
         key_rec_free(k);

@@ -52,8 +52,10 @@
  * Multi-Region keys (CreateKey MultiRegion=true) differ only in their id,
  * "mrk-" and 32 lowercase hex digits (kms_key_is_multi_region), which
  * DescribeKey answers as MultiRegion true with a MultiRegionConfiguration
- * and which their ciphertext blobs carry (ciphertext.h, CT_V1_MRK).  Each
- * is its region's primary: ReplicateKey is not served yet.
+ * and which their ciphertext blobs carry (ciphertext.h, CT_V1_MRK).  A
+ * primary's replicas (replica.c: ReplicateKey, UpdatePrimaryRegion) are
+ * records of the same id in other regions, sharing the material rows; every
+ * related record names the primary's region (key_rec.primary_region).
  *
  * Transactions: handlers flagged OP_WRITE run inside one store transaction
  * opened by the router, so a failure leaves nothing behind; read-only
@@ -196,7 +198,10 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
 
     memset(&k, 0, sizeof k);
     memset(out, 0, sizeof *out);
-    if (nk->key_id) {
+    const struct key_rec *pk = nk->replica_of;
+    if (pk) {
+        STR_COPY_ARRAY(k.key_id, pk->key_id);
+    } else if (nk->key_id) {
         ENSURE(kms_is_key_id(nk->key_id), TR_E_INTERNAL);
         snprintf(k.key_id, sizeof k.key_id, "%s", nk->key_id);   /* fits: a key id, checked above */
     } else {
@@ -224,8 +229,9 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
         if (tr_failed(r)) goto fail;
         k.policy_ids = ids;
     }
-    const struct kms_spec *spec = kms_spec_find(nk->key_spec ? nk->key_spec : "SYMMETRIC_DEFAULT");
-    if (!spec || (nk->material && spec->kind != KSK_SYMMETRIC)) {
+    const struct kms_spec *spec = kms_spec_find(pk ? pk->key_spec
+                                                : nk->key_spec ? nk->key_spec : "SYMMETRIC_DEFAULT");
+    if (!spec || (nk->material && spec->kind != KSK_SYMMETRIC) || (pk && (nk->material || nk->external))) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
         goto fail;
     }
@@ -250,13 +256,26 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
     /* An EXTERNAL key has no material until ImportKeyMaterial: version 0
      * names none (import.c). */
     k.current_material = nk->external ? 0 : 1;
+    /* A multi-Region key names its primary's region: its own for a new key. */
+    if (kms_key_is_multi_region(&k)) STR_COPY_ARRAY(k.primary_region, k.region);
+    if (pk) {
+        /* A replica shares its primary's material, usage, origin and
+         * rotation status; only the primary rotates (next_rotation 0). */
+        STR_COPY_ARRAY(k.key_usage, pk->key_usage);
+        STR_COPY_ARRAY(k.origin, pk->origin);
+        STR_COPY_ARRAY(k.primary_region, pk->primary_region);
+        k.rotation_enabled = pk->rotation_enabled;
+        k.rotation_period_days = pk->rotation_period_days;
+        k.next_rotation = 0;
+        k.current_material = pk->current_material;
+    }
 
     r = st[0]->key_put(st, &k);
     if (tr_failed(r)) goto fail;
-    if (!nk->external)
+    if (!nk->external && !pk)
         r = material_put(st, kr, k.key_id, 1, nk->now, "", nk->material, KMS_MATERIAL_LEN, spec);
     if (tr_failed(r)) goto fail;
-    r = kms_key_lookup(st, k.key_id, out);
+    r = kms_key_lookup(st, k.key_id, k.region, out);
     if (tr_failed(r)) key_rec_free(out);
 fail:
     free(dflt);
@@ -269,23 +288,54 @@ bool kms_key_is_multi_region(const struct key_rec *k)
     return strncmp(k->key_id, "mrk-", 4) == 0;
 }
 
-/* MultiRegionConfiguration of a multi-Region key (DescribeKey: "present
- * only when the value of the MultiRegion field is True").  A key is the
- * primary of its multi-Region key until ReplicateKey is served: its
- * PrimaryKey names itself and it has no replicas. */
-static TR_RESULT multi_region_config(const struct key_rec *k, json_t *md)
+bool kms_key_is_replica(const struct key_rec *k)
 {
-    json_t *conf = json_pack("{s:s, s:{s:s, s:s}, s:[]}", "MultiRegionKeyType", "PRIMARY",
-                             "PrimaryKey", "Arn", k->arn, "Region", k->region, "ReplicaKeys");
+    return kms_key_is_multi_region(k) && k->primary_region[0] &&
+           strcmp(k->region, k->primary_region) != 0;
+}
+
+/* MultiRegionConfiguration of a multi-Region key (DescribeKey: "present
+ * only when the value of the MultiRegion field is True"): its type,
+ * PrimaryKey (the primary's ARN and region, the key itself when it is the
+ * primary) and ReplicaKeys, every replica's -- the same list in every
+ * related key, a replica's including itself (API reference,
+ * MultiRegionConfiguration), ordered by region. */
+static TR_RESULT multi_region_config(store_t st, const struct key_rec *k, json_t *md)
+{
+    struct key_rec *rel = NULL;
+    size_t n = 0;
+    const char *primary = k->primary_region[0] ? k->primary_region : k->region;
+    char parn[KMS_ARN_MAX + 1], res[64];
+    json_t *replicas = json_array();
+    tr_result r = TR_OK;
+
+    ENSURE(replicas != NULL, TR_E_INTERNAL);
+    snprintf(res, sizeof res, "key/%s", k->key_id);     /* fits: a key id in res[64] */
+    r = kms_arn(parn, sizeof parn, primary, k->account_id, res);
+    if (tr_ok(r)) r = st[0]->key_list_related(st, k->key_id, &rel, &n);
+    for (size_t i = 0; tr_ok(r) && i < n; i++) {
+        if (strcmp(rel[i].region, primary) == 0 || strcmp(rel[i].account_id, k->account_id) != 0)
+            continue;
+        r = kms_append(replicas, json_pack("{s:s, s:s}", "Arn", rel[i].arn, "Region", rel[i].region));
+    }
+    key_list_free(rel, n);
+    if (tr_failed(r)) {
+        json_decref(replicas);
+        return r;
+    }
+    json_t *conf = json_pack("{s:s, s:{s:s, s:s}, s:o}", "MultiRegionKeyType",
+                             kms_key_is_replica(k) ? "REPLICA" : "PRIMARY", "PrimaryKey", "Arn",
+                             parn, "Region", primary, "ReplicaKeys", replicas);
     return kms_set(md, "MultiRegionConfiguration", conf);
 }
 
-TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out)
+TR_RESULT kms_key_metadata(store_t st, const struct key_rec *k, json_t **out)
 {
     json_t *md = json_object();
     char mid[65];
     tr_result r = TR_OK;
     bool pending = strcmp(k->key_state, KEY_STATE_PENDING_DELETION) == 0;
+    bool replica_pending = strcmp(k->key_state, KEY_STATE_PENDING_REPLICA_DELETION) == 0;
 
     ENSURE(md != NULL, TR_E_INTERNAL);
 #define SET(name, v) do { r = kms_set(md, name, v); if (tr_failed(r)) goto fail; } while (0)
@@ -322,10 +372,11 @@ TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out)
     if (tr_failed(r)) goto fail;
     SET("MultiRegion", json_boolean(kms_key_is_multi_region(k)));
     if (kms_key_is_multi_region(k)) {
-        r = multi_region_config(k, md);
+        r = multi_region_config(st, k, md);
         if (tr_failed(r)) goto fail;
     }
-    if (pending) SET("PendingDeletionWindowInDays", json_integer(k->pending_window_days));
+    if (pending || replica_pending)
+        SET("PendingDeletionWindowInDays", json_integer(k->pending_window_days));
     /* Symmetric encryption keys only, as AWS: key material ids name
      * rotatable material. */
     if (kms_key_is_symmetric(k) && k->current_material > 0) {
@@ -342,18 +393,17 @@ fail:
 }
 
 /* {"KeyMetadata": ...} */
-static TR_RESULT metadata_reply(const struct key_rec *k, json_t **out)
+static TR_RESULT metadata_reply(store_t st, const struct key_rec *k, json_t **out)
 {
     json_t *md = NULL;
-    GUARD(kms_key_metadata(k, &md));
+    GUARD(kms_key_metadata(st, k, &md));
     json_t *o = json_pack("{s:o}", "KeyMetadata", md);
     ENSURE(o != NULL, TR_E_INTERNAL);
     *out = o;
     return TR_OK;
 }
 
-/* Policy member: 1..131072 characters of [\t\n\r\u0020-\u00FF] (model). */
-static TR_RESULT get_policy(json_t *in, bool required, const char **out)
+TR_RESULT kms_get_policy(json_t *in, bool required, const char **out)
 {
     GUARD(json_get_str(in, "Policy", required, 1, 131072, out));
     static const struct utf8_range CHARS[] = { { 0x09, 0x0A }, { 0x0D, 0x0D }, { 0x20, 0xFF } };
@@ -429,7 +479,7 @@ KMS_HANDLER(op_create_key)
 
     memset(&k, 0, sizeof k);
     /* 1. The model's constraints, member by member. */
-    GUARD(get_policy(in, false, &policy));
+    GUARD(kms_get_policy(in, false, &policy));
     GUARD(json_get_str(in, "Description", false, 0, 8192, &desc));
     GUARD(kms_get_enum(in, "KeyUsage", KEY_USAGES, &usage));
     GUARD(kms_get_enum(in, "CustomerMasterKeySpec", CMK_SPECS, &cmk_spec));
@@ -516,7 +566,7 @@ KMS_HANDLER(op_create_key)
     if (tr_failed(r)) goto fail;
     r = kms_tags_apply(rc, in, "Tags", false, k.arn);
     if (tr_failed(r)) goto fail;
-    r = metadata_reply(&k, &reply);
+    r = metadata_reply(rc->st, &k, &reply);
     if (tr_failed(r)) goto fail;
     *out = reply;
 fail:
@@ -532,7 +582,7 @@ KMS_HANDLER(op_describe_key)
     struct key_rec k;
     GUARD(kms_grant_tokens(in));
     GUARD(kms_key_for(rc, in, KR_ALIAS | KR_XACCT, rc->op->action, KS_ANY, NULL, &k));
-    tr_result r = metadata_reply(&k, out);
+    tr_result r = metadata_reply(rc->st, &k, out);
     key_rec_free(&k);
     return r;
 }
@@ -609,15 +659,28 @@ KMS_HANDLER(op_schedule_key_deletion)
     struct kms_authz_in az = { .pending_window_days = (int)days };
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_NOT_PENDING, &az, &k));
 
-    STR_SET(k.key_state, KEY_STATE_PENDING_DELETION);
-    k.deletion_date = rc->now + days * KMS_DAY;
+    /* A multi-Region primary with replicas waits for them: its waiting
+     * period begins when the last is deleted (kms_replica_deleted), and
+     * no DeletionDate is known until then. */
+    bool replicas = false;
+    tr_result r = kms_key_has_replicas(rc->st, &k, &replicas);
+    if (tr_failed(r)) goto done;
+    if (replicas) STR_SET(k.key_state, KEY_STATE_PENDING_REPLICA_DELETION);
+    else STR_SET(k.key_state, KEY_STATE_PENDING_DELETION);
+    k.deletion_date = replicas ? 0 : rc->now + days * KMS_DAY;
     k.pending_window_days = (int)days;
-    tr_result r = rc->st[0]->key_update(rc->st, &k);
-    if (tr_ok(r))
+    r = rc->st[0]->key_update(rc->st, &k);
+    if (tr_ok(r) && replicas) {
+        *out = json_pack("{s:s, s:s, s:I}", "KeyId", k.arn, "KeyState",
+                         KEY_STATE_PENDING_REPLICA_DELETION, "PendingWindowInDays", (json_int_t)days);
+        if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    } else if (tr_ok(r)) {
         r = kms_reply_with_time(json_pack("{s:s, s:s, s:I}", "KeyId", k.arn, "KeyState",
                                           KEY_STATE_PENDING_DELETION, "PendingWindowInDays",
                                           (json_int_t)days),
                                 "DeletionDate", k.deletion_date, out);
+    }
+done:
     key_rec_free(&k);
     return r;
 }
@@ -687,7 +750,7 @@ KMS_HANDLER(op_put_key_policy)
     bool is_default, bypass;
     struct key_rec k;
     (void)out;
-    GUARD(get_policy(in, true, &policy));
+    GUARD(kms_get_policy(in, true, &policy));
     GUARD(get_policy_name(in, &is_default));
     GUARD(kms_get_flag(in, "BypassPolicyLockoutSafetyCheck", &bypass));
     struct kms_authz_in az = { .has_bypass = kms_has_member(in, "BypassPolicyLockoutSafetyCheck"),

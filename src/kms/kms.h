@@ -51,16 +51,18 @@
  *   "Alias <alias arn> is not found.", "Invalid arn <region>". */
 TR_RESULT kms_resolve(struct req_ctx *rc, const char *id, unsigned flags,
                       struct key_rec *out);
-/* A key named by its bare id, in the caller's account and region (the key
- * of a ciphertext).  TR_E_STORE_NOT_FOUND with no message when absent. */
-TR_RESULT kms_key_lookup(store_t st, const char *key_id, struct key_rec *out);
+/* A key named by its bare id in `region` (the key of a ciphertext, of an
+ * alias, of a grant): the region's record of the id, whatever its account
+ * (the caller checks).  TR_E_STORE_NOT_FOUND with no message when absent. */
+TR_RESULT kms_key_lookup(store_t st, const char *key_id, const char *region, struct key_rec *out);
 
 /* ---------- cache.c: the request path's per-thread key cache ----------- */
 
 /* On when core/cache.h's caches are (`tresor serve`); off, every call
  * reads the store.  key_get through the cache (a copy: release with
  * key_rec_free). */
-TR_RESULT kms_cached_key_get(store_t st, const char *key_id, struct key_rec *out);
+TR_RESULT kms_cached_key_get(store_t st, const char *key_id, const char *region,
+                             struct key_rec *out);
 /* The compiled form of `text`, a key policy of k (a reference: release
  * with policy_unref); compiled once while k's entry is current. */
 TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char *text,
@@ -160,6 +162,8 @@ struct kms_authz_in {
     int pending_window_days;           /* ScheduleKeyDeletion (0: not it):
                                           kms:ScheduleKeyDeletionPendingWindowInDays */
     int rotation_period_days;          /* EnableKeyRotation (0: not it): kms:RotationPeriodInDays */
+    const char *replica_region;        /* ReplicateKey: kms:ReplicaRegion */
+    const char *primary_region;        /* UpdatePrimaryRegion: kms:PrimaryRegion */
     const char *wrapping_alg;          /* GetParametersForImport: kms:WrappingAlgorithm */
     const char *wrapping_spec;         /*   and kms:WrappingKeySpec */
     const char *expiration_model;      /* ImportKeyMaterial: kms:ExpirationModel */
@@ -292,6 +296,10 @@ struct kms_new_key {
     const char *key_usage;     /* NULL: ENCRYPT_DECRYPT */
     bool external;             /* Origin EXTERNAL: PendingImport, no material
                                   (current_material 0) until ImportKeyMaterial */
+    const struct key_rec *replica_of; /* ReplicateKey: a replica of this primary in
+                                  `region`: its id, spec, usage, origin, rotation
+                                  status and current material (shared, none
+                                  written); the fields above for those are unused */
 };
 /* Create a key with its first material version (inside the caller's
  * transaction).  *out receives the stored record (key_rec_free). */
@@ -323,8 +331,24 @@ TR_RESULT kms_material_load_any(store_t st, const struct keyring *kr, const char
 TR_RESULT kms_material_id(const char *key_id, uint32_t version, char out[65]);
 /* A multi-Region key: its id is "mrk-" + 32 hex (CreateKey MultiRegion). */
 bool kms_key_is_multi_region(const struct key_rec *k);
-/* The KeyMetadata structure of DescribeKey/CreateKey. */
-TR_RESULT kms_key_metadata(const struct key_rec *k, json_t **out);
+/* The Policy member: 1..131072 characters of [\t\n\r\u0020-\u00FF]
+ * (model); *out NULL when absent and not required. */
+TR_RESULT kms_get_policy(json_t *in, bool required, const char **out);
+/* Copy the properties related multi-Region keys share (current material,
+ * rotation status, period and date) from k to its other regions' records:
+ * after a rotation or a change of the rotation status of the primary. */
+TR_RESULT kms_key_sync_related(store_t st, const struct key_rec *k);
+/* Whether k is a multi-Region primary with replicas in other regions. */
+TR_RESULT kms_key_has_replicas(store_t st, const struct key_rec *k, bool *out);
+/* After the replica of key_id in `region` was deleted: a primary in
+ * PendingReplicaDeletion whose last replica that was goes to
+ * PendingDeletion, its waiting period beginning `now`. */
+TR_RESULT kms_replica_deleted(store_t st, const char *key_id, int64_t now);
+/* A multi-Region replica: a multi-Region key outside its primary region. */
+bool kms_key_is_replica(const struct key_rec *k);
+/* The KeyMetadata structure of DescribeKey/CreateKey; a multi-Region
+ * key's MultiRegionConfiguration lists its related keys from st. */
+TR_RESULT kms_key_metadata(store_t st, const struct key_rec *k, json_t **out);
 
 /* ---------- crypt.c: the C-level crypto entry points ------------------ */
 

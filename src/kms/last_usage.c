@@ -297,15 +297,23 @@ static TR_RESULT stored_get(store_t st, const char *arn, struct kms_usage *out, 
     return TR_OK;
 }
 
-/* The account and key id of a key ARN, into account[13] and key_id[37]. */
-static bool arn_parts(const char *arn, char *account, char *key_id)
+/* The region, account and key id of a key ARN, into region[REGION_MAX],
+ * account[13] and key_id[37]. */
+enum { REGION_MAX = 32 };
+
+static bool arn_parts(const char *arn, char *region, char *account, char *key_id)
 {
     const char *p = arn;
-    for (int i = 0; i < 4 && p; i++) {
+    for (int i = 0; i < 3 && p; i++) {
         p = strchr(p, ':');
         if (p) p++;
     }
-    if (!p || strlen(p) < ACCOUNT_ID_LEN + 1 || p[ACCOUNT_ID_LEN] != ':') return false;
+    const char *end = p ? strchr(p, ':') : NULL;
+    if (!end || end == p || (size_t)(end - p) >= REGION_MAX) return false;
+    memcpy(region, p, (size_t)(end - p));
+    region[end - p] = '\0';
+    p = end + 1;
+    if (strlen(p) < ACCOUNT_ID_LEN + 1 || p[ACCOUNT_ID_LEN] != ':') return false;
     memcpy(account, p, ACCOUNT_ID_LEN);
     account[ACCOUNT_ID_LEN] = '\0';
     const char *k = p + ACCOUNT_ID_LEN + 1;
@@ -318,15 +326,15 @@ static bool arn_parts(const char *arn, char *account, char *key_id)
  * caller's transaction; nothing for a key that no longer exists. */
 static TR_RESULT stored_put(store_t st, const char *arn, const struct kms_usage *u)
 {
-    char account[ACCOUNT_ID_LEN + 1], key_id[37], path[] = "/";
+    char region[REGION_MAX], account[ACCOUNT_ID_LEN + 1], key_id[37], path[] = "/";
     struct kms_usage old;
     struct key_rec k;
     bool found, exists;
     tr_result r;
 
-    if (!arn_parts(arn, account, key_id)) return TR_OK;
+    if (!arn_parts(arn, region, account, key_id)) return TR_OK;
     memset(&k, 0, sizeof k);
-    r = st[0]->key_get(st, key_id, &k);
+    r = st[0]->key_get(st, key_id, region, &k);
     if (tr_failed(r)) {
         if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
         tr_clear_error();

@@ -114,9 +114,9 @@ static tr_result key_not_found(const char *region, const char *account, const ch
                       "Key 'arn:aws:kms:%s:%s:key/%s' does not exist", region, account, key_id);
 }
 
-TR_RESULT kms_key_lookup(store_t st, const char *key_id, struct key_rec *out)
+TR_RESULT kms_key_lookup(store_t st, const char *key_id, const char *region, struct key_rec *out)
 {
-    return kms_cached_key_get(st, key_id, out);
+    return kms_cached_key_get(st, key_id, region, out);
 }
 
 /* The key `key_id` of (account, region), or NotFoundException. */
@@ -125,7 +125,7 @@ static TR_RESULT get_key_in(struct req_ctx *rc, const char *region, const char *
 {
     if (!kms_is_key_id(key_id))
         BAIL(TR_E_KMS_NOT_FOUND, "Invalid keyId '%s'", key_id);
-    tr_result r = kms_key_lookup(rc->st, key_id, out);
+    tr_result r = kms_key_lookup(rc->st, key_id, region, out);
     if (tr_failed(r)) {
         key_rec_free(out);
         if (tr_code(r) == TR_E_STORE_NOT_FOUND) return key_not_found(region, account, key_id);
@@ -208,6 +208,7 @@ TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule)
 {
     bool disabled = strcmp(k->key_state, KEY_STATE_DISABLED) == 0;
     bool pending = strcmp(k->key_state, KEY_STATE_PENDING_DELETION) == 0;
+    bool replica_pending = strcmp(k->key_state, KEY_STATE_PENDING_REPLICA_DELETION) == 0;
     bool no_material = strcmp(k->key_state, KEY_STATE_PENDING_IMPORT) == 0;
     switch (rule) {
     case KS_ANY:
@@ -215,17 +216,24 @@ TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule)
     case KS_USABLE:
         if (disabled) BAIL(TR_E_KMS_DISABLED, "%s is disabled.", k->arn);
         if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
+        if (replica_pending)
+            BAIL(TR_E_KMS_INVALID_STATE, "%s is pending replica deletion.", k->arn);
         if (no_material) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending import.", k->arn);
         return TR_OK;
     case KS_NOT_PENDING:
         if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
+        if (replica_pending)
+            BAIL(TR_E_KMS_INVALID_STATE, "%s is pending replica deletion.", k->arn);
         return TR_OK;
     case KS_TOGGLE:
         if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
+        if (replica_pending)
+            BAIL(TR_E_KMS_INVALID_STATE, "%s is pending replica deletion.", k->arn);
         if (no_material) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending import.", k->arn);
         return TR_OK;
     case KS_PENDING:
-        if (!pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is not pending deletion.", k->arn);
+        if (!pending && !replica_pending)
+            BAIL(TR_E_KMS_INVALID_STATE, "%s is not pending deletion.", k->arn);
         return TR_OK;
     }
     BAIL0(TR_E_INTERNAL);

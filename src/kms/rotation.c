@@ -42,7 +42,8 @@ TR_RESULT kms_key_rotate(store_t st, const struct keyring *kr, struct key_rec *k
     uint32_t v = k->current_material + 1;
     GUARD(kms_material_add(st, kr, k->key_id, v, now, rotation_type));
     k->current_material = v;
-    return st[0]->key_update(st, k);
+    GUARD(st[0]->key_update(st, k));
+    return kms_key_sync_related(st, k);
 }
 
 /* Rotation is for symmetric encryption keys only: an asymmetric or HMAC
@@ -63,6 +64,14 @@ static tr_result rotation_unsupported(struct key_rec *k)
  * before, the key state (Enabled) and the key spec.  k is released on failure. */
 static TR_RESULT rotation_allowed(struct key_rec *k)
 {
+    /* Related multi-Region keys share their material and rotation status,
+     * which only the primary changes (a replica follows it). */
+    if (kms_key_is_replica(k)) {
+        tr_result nr = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED,
+                                  "%s is not a multi-Region primary key.", k->arn);
+        key_rec_free(k);
+        return nr;
+    }
     tr_result r = strcmp(k->origin, "EXTERNAL") == 0 ? kms_origin_error(k)
                                                      : kms_check_state(k, KS_USABLE);
     if (tr_failed(r)) {
@@ -91,6 +100,7 @@ KMS_HANDLER(op_enable_key_rotation)
     k.rotation_enabled = true;
     k.rotation_period_days = (int)period;
     tr_result r = rc->st[0]->key_update(rc->st, &k);
+    if (tr_ok(r)) r = kms_key_sync_related(rc->st, &k);
     key_rec_free(&k);
     return r;
 }
@@ -106,6 +116,7 @@ KMS_HANDLER(op_disable_key_rotation)
         k.rotation_enabled = false;
         k.next_rotation = 0;
         r = rc->st[0]->key_update(rc->st, &k);
+        if (tr_ok(r)) r = kms_key_sync_related(rc->st, &k);
     }
     key_rec_free(&k);
     return r;
@@ -116,7 +127,8 @@ KMS_HANDLER(op_get_key_rotation_status)
     struct key_rec k;
     tr_result r;
     GUARD(kms_key_for(rc, in, KR_XACCT, rc->op->action, KS_ANY, NULL, &k));
-    bool on = k.rotation_enabled && strcmp(k.key_state, KEY_STATE_PENDING_DELETION) != 0;
+    bool on = k.rotation_enabled && strcmp(k.key_state, KEY_STATE_PENDING_DELETION) != 0 &&
+              strcmp(k.key_state, KEY_STATE_PENDING_REPLICA_DELETION) != 0;
     if (on)
         r = kms_reply_with_time(json_pack("{s:b, s:s, s:i}", "KeyRotationEnabled", true, "KeyId", k.arn,
                                           "RotationPeriodInDays", k.rotation_period_days),
@@ -225,8 +237,8 @@ KMS_HANDLER(op_list_key_rotations)
 
 /* One due key, in its own transaction.  The record is read again inside
  * the transaction: another node (or a request) may have changed it. */
-static TR_RESULT maintain_one(const struct server_env *env, const char *key_id, int64_t now,
-                              bool *deleted, bool *rotated)
+static TR_RESULT maintain_one(const struct server_env *env, const char *key_id,
+                              const char *region, int64_t now, bool *deleted, bool *rotated)
 {
     store_t st = env->st;
     struct key_rec k;
@@ -235,7 +247,7 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id, 
     *deleted = *rotated = false;
     memset(&k, 0, sizeof k);
     GUARD(st[0]->tx_begin(st));
-    r = kms_key_lookup(st, key_id, &k);
+    r = kms_key_lookup(st, key_id, region, &k);
     if (tr_failed(r)) {
         if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;   /* gone already */
         goto done;
@@ -256,12 +268,15 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id, 
             r = kms_grants_delete_key(st, k.arn);
             if (tr_ok(r)) r = kms_import_forget(st, k.arn);
             if (tr_ok(r)) r = kms_usage_forget(st, k.arn);
-            if (tr_ok(r)) r = st[0]->key_delete(st, k.key_id);
+            if (tr_ok(r)) r = st[0]->key_delete(st, k.key_id, k.region);
+            if (tr_ok(r) && kms_key_is_replica(&k)) r = kms_replica_deleted(st, k.key_id, now);
             *deleted = tr_ok(r);
         }
         goto done;
     }
-    if (k.rotation_enabled && strcmp(k.origin, "EXTERNAL") != 0 && k.next_rotation > 0 && k.next_rotation <= now &&
+    /* A replica rotates with its primary (kms_key_sync_related). */
+    if (k.rotation_enabled && strcmp(k.origin, "EXTERNAL") != 0 && !kms_key_is_replica(&k) &&
+        k.next_rotation > 0 && k.next_rotation <= now &&
         strcmp(k.key_state, KEY_STATE_ENABLED) == 0) {
         int64_t period = (int64_t)k.rotation_period_days * KMS_DAY;
         k.next_rotation += period;
@@ -289,7 +304,7 @@ TR_RESULT kms_maintenance(const struct server_env *env, int64_t now)
     GUARD(env->st[0]->key_list_due(env->st, now, &due, &n));
     for (size_t i = 0; i < n; i++) {
         bool deleted, rotated;
-        tr_result r = maintain_one(env, due[i].key_id, now, &deleted, &rotated);
+        tr_result r = maintain_one(env, due[i].key_id, due[i].region, now, &deleted, &rotated);
         if (tr_failed(r)) {
             log_msg("error", "kms maintenance: key %s: %s", due[i].key_id,
                     tr_err_type(tr_code(r)));

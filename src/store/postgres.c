@@ -1122,7 +1122,24 @@ static TR_RESULT pg_self_check(store_t st, void (*problem)(void *arg, const char
         problem(arg, line);
     }
     /* PostgreSQL checks its foreign keys at every commit and its pages
-     * with their checksums as it reads them: nothing more to ask here. */
+     * with their checksums as it reads them; the materials, shared by key
+     * id, reference no key row: those no key record holds are asked for. */
+    GUARD(conn_get(self(st), &c));
+    PGresult *res = PQexec(c->db, SQL_ORPHAN_MATERIALS);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        r = PG_FAIL(c->db, res, "orphan materials");
+        PQclear(res);
+        conn_settle(self(st));
+        return r;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        char line[128];
+        snprintf(line, sizeof line, "kms_key_materials without a key: %.64s",   /* fits: cut */
+                 PQgetvalue(res, i, 0));
+        problem(arg, line);
+    }
+    PQclear(res);
+    conn_settle(self(st));
     return TR_OK;
 }
 

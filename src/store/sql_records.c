@@ -33,7 +33,8 @@
 #define KEY_COLS "key_id, account_id, region, arn, description, policy, " \
     "key_state, key_usage, key_spec, origin, key_manager, created, " \
     "deletion_date, pending_window_days, rotation_enabled, " \
-    "rotation_period_days, next_rotation, current_material, policy_ids"
+    "rotation_period_days, next_rotation, current_material, policy_ids, " \
+    "primary_region"
 #define MAT_COLS "key_id, version, created, rotation_type, wrapped"
 #define ALIAS_COLS "account_id, region, name, target_key_id, created, updated"
 #define ENT_COLS "kind, account_id, name, id, arn, path, doc, created"
@@ -71,26 +72,31 @@ const char *const sql_text[SQL_Q__COUNT] = {
     [Q_AK_TOMB_GET] = "SELECT expires, token_sha256 FROM access_key_tombstones "
         "WHERE access_key_id = ?1",
     [Q_KEY_PUT] = "INSERT INTO kms_keys (" KEY_COLS ") VALUES (?1, ?2, ?3, ?4, "
-        "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-    [Q_KEY_UPDATE] = "UPDATE kms_keys SET account_id = ?2, region = ?3, "
+        "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+    [Q_KEY_UPDATE] = "UPDATE kms_keys SET account_id = ?2, "
         "arn = ?4, description = ?5, policy = ?6, key_state = ?7, "
         "key_usage = ?8, key_spec = ?9, origin = ?10, key_manager = ?11, "
         "created = ?12, deletion_date = ?13, pending_window_days = ?14, "
         "rotation_enabled = ?15, rotation_period_days = ?16, "
-        "next_rotation = ?17, current_material = ?18, policy_ids = ?19 WHERE key_id = ?1",
-    [Q_KEY_GET] = "SELECT " KEY_COLS " FROM kms_keys WHERE key_id = ?1",
+        "next_rotation = ?17, current_material = ?18, policy_ids = ?19, "
+        "primary_region = ?20 WHERE key_id = ?1 AND region = ?3",
+    [Q_KEY_GET] = "SELECT " KEY_COLS " FROM kms_keys WHERE key_id = ?1 AND region = ?2",
+    [Q_KEY_LIST_RELATED] = "SELECT " KEY_COLS " FROM kms_keys WHERE key_id = ?1 ORDER BY region",
     [Q_KEY_LIST] = "SELECT " KEY_COLS " FROM kms_keys WHERE account_id = ?1 "
         "AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4",
     [Q_KEY_LIST_ALL] = "SELECT " KEY_COLS " FROM kms_keys WHERE key_id > ?1 "
-        "ORDER BY key_id LIMIT ?2",
+        "OR (key_id = ?1 AND region > ?2) ORDER BY key_id, region LIMIT ?3",
     [Q_KEY_DUE] = "SELECT " KEY_COLS " FROM kms_keys "
         "WHERE (deletion_date > 0 AND deletion_date <= ?1) "
-        "OR (next_rotation > 0 AND next_rotation <= ?1) ORDER BY key_id",
+        "OR (next_rotation > 0 AND next_rotation <= ?1) ORDER BY key_id, region",
     [Q_KEY_DEL_TAGS] = "DELETE FROM tags "
-        "WHERE arn = (SELECT arn FROM kms_keys WHERE key_id = ?1)",
-    [Q_KEY_DEL_MATERIALS] = "DELETE FROM kms_key_materials WHERE key_id = ?1",
-    [Q_KEY_DEL_ALIASES] = "DELETE FROM kms_aliases WHERE target_key_id = ?1",
-    [Q_KEY_DEL] = "DELETE FROM kms_keys WHERE key_id = ?1",
+        "WHERE arn = (SELECT arn FROM kms_keys WHERE key_id = ?1 AND region = ?2)",
+    /* The materials are the key id's: kept while another region's record
+     * of the id (a related multi-Region key) still uses them. */
+    [Q_KEY_DEL_MATERIALS] = "DELETE FROM kms_key_materials WHERE key_id = ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM kms_keys WHERE key_id = ?1 AND region <> ?2)",
+    [Q_KEY_DEL_ALIASES] = "DELETE FROM kms_aliases WHERE target_key_id = ?1 AND region = ?2",
+    [Q_KEY_DEL] = "DELETE FROM kms_keys WHERE key_id = ?1 AND region = ?2",
     [Q_MAT_PUT] = "INSERT INTO kms_key_materials (" MAT_COLS ") "
         "VALUES (?1, ?2, ?3, ?4, ?5)",
     [Q_MAT_GET] = "SELECT " MAT_COLS " FROM kms_key_materials "
@@ -306,6 +312,7 @@ static bool key_row(struct sql_row *r, void *rec)
     k->next_rotation = r_int(r);
     k->current_material = (uint32_t)r_int(r);
     r_opt(r, &k->policy_ids);
+    r_chars(r, k->primary_region, sizeof k->primary_region);
     return r->ok;
 }
 
@@ -562,8 +569,8 @@ static TR_RESULT rec_access_key_tombstone_get(store_t st, const char *akid, int6
 
 /* ---- KMS keys ---------------------------------------------------------- */
 
-/* The 19 columns of kms_keys, in KEY_COLS order (put and update). */
-#define KEY_NARGS 19
+/* The 20 columns of kms_keys, in KEY_COLS order (put and update). */
+#define KEY_NARGS 20
 static void key_args(const struct key_rec *k, struct sql_arg a[KEY_NARGS])
 {
     const struct sql_arg v[KEY_NARGS] = {
@@ -572,7 +579,7 @@ static void key_args(const struct key_rec *k, struct sql_arg a[KEY_NARGS])
         CHARS(k->key_spec), CHARS(k->origin), CHARS(k->key_manager), INT(k->created),
         INT(k->deletion_date), INT(k->pending_window_days), INT(k->rotation_enabled ? 1 : 0),
         INT(k->rotation_period_days), INT(k->next_rotation), INT(k->current_material),
-        OPT(k->policy_ids),
+        OPT(k->policy_ids), CHARS(k->primary_region),
     };
     memcpy(a, v, sizeof v);
 }
@@ -585,7 +592,7 @@ static TR_RESULT rec_key_put(store_t st, const struct key_rec *k)
     return run_write(st, Q_KEY_PUT, a, KEY_NARGS, NULL);
 }
 
-/* Writes every column but key_id. */
+/* Writes every column but key_id and region, the record's identity. */
 static TR_RESULT rec_key_update(store_t st, const struct key_rec *k)
 {
     struct sql_arg a[KEY_NARGS];
@@ -594,9 +601,16 @@ static TR_RESULT rec_key_update(store_t st, const struct key_rec *k)
     return run_change(st, Q_KEY_UPDATE, a, KEY_NARGS);
 }
 
-static TR_RESULT rec_key_get(store_t st, const char *key_id, struct key_rec *out)
+static TR_RESULT rec_key_get(store_t st, const char *key_id, const char *region,
+                            struct key_rec *out)
 {
-    return run_get(st, Q_KEY_GET, &KEY, ARGS(NEED(key_id)), out);
+    return run_get(st, Q_KEY_GET, &KEY, ARGS(NEED(key_id), NEED(region)), out);
+}
+
+static TR_RESULT rec_key_list_related(store_t st, const char *key_id, struct key_rec **out,
+                                     size_t *n)
+{
+    return run_list(st, Q_KEY_LIST_RELATED, &KEY, ARGS(NEED(key_id)), (void **)out, n);
 }
 
 /* Every key_id sorts after "" (TEXT(NULL)): no `after`, the first page. */
@@ -612,15 +626,18 @@ static TR_RESULT rec_key_list_due(store_t st, int64_t now, struct key_rec **out,
     return run_list(st, Q_KEY_DUE, &KEY, ARGS(INT(now)), (void **)out, n);
 }
 
-static TR_RESULT rec_key_list_all(store_t st, const char *after, size_t limit,
-                                 struct key_rec **out, size_t *n)
+/* Every (key_id, region) sorts after ("", "") (TEXT(NULL)). */
+static TR_RESULT rec_key_list_all(store_t st, const char *after_id, const char *after_region,
+                                 size_t limit, struct key_rec **out, size_t *n)
 {
-    return run_list(st, Q_KEY_LIST_ALL, &KEY, ARGS(TEXT(after), LIMIT(limit)), (void **)out, n);
+    return run_list(st, Q_KEY_LIST_ALL, &KEY,
+                    ARGS(TEXT(after_id), TEXT(after_id ? after_region : NULL), LIMIT(limit)),
+                    (void **)out, n);
 }
 
 /* Tags first: they are found through the key's ARN.  In the caller's
  * transaction, or in one of its own when there is none. */
-static TR_RESULT rec_key_delete(store_t st, const char *key_id)
+static TR_RESULT rec_key_delete(store_t st, const char *key_id, const char *region)
 {
     static const enum sql_q steps[] = {
         Q_KEY_DEL_TAGS, Q_KEY_DEL_MATERIALS, Q_KEY_DEL_ALIASES, Q_KEY_DEL,
@@ -631,11 +648,12 @@ static TR_RESULT rec_key_delete(store_t st, const char *key_id)
 
     ENSURE_REF(st);
     ENSURE_REF(key_id);
+    ENSURE_REF(region);
     struct sql_conn *c = drv(st)->peek(st);
     own = !c || !c->writing;
     if (own) GUARD(drv(st)->tx_begin(st));
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        r = run_write(st, steps[i], ARGS(TEXT(key_id)), &changes);
+        r = run_write(st, steps[i], ARGS(TEXT(key_id), TEXT(region)), &changes);
         if (tr_failed(r)) goto fail;
     }
     if (changes == 0) { r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL); goto fail; }
@@ -976,6 +994,7 @@ static TR_RESULT fwd_self_check(store_t st, void (*problem)(void *arg, const cha
     .key_put = rec_key_put, \
     .key_update = rec_key_update, \
     .key_get = rec_key_get, \
+    .key_list_related = rec_key_list_related, \
     .key_list = rec_key_list, \
     .key_list_due = rec_key_list_due, \
     .key_delete = rec_key_delete, \

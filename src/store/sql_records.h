@@ -43,7 +43,7 @@ enum sql_q {
     Q_ACCOUNT_PUT, Q_ACCOUNT_GET, Q_ACCOUNT_FIRST, Q_ACCOUNT_LIST,
     Q_AK_PUT, Q_AK_GET, Q_AK_LIST, Q_AK_LIST_ALL, Q_AK_UPDATE, Q_AK_REWRAP, Q_AK_DEL, Q_AK_PURGE,
     Q_AK_TOMB, Q_AK_TOMB_EXPIRED, Q_AK_TOMB_PRUNE, Q_AK_UNTOMB, Q_AK_TOMB_GET,
-    Q_KEY_PUT, Q_KEY_UPDATE, Q_KEY_GET, Q_KEY_LIST, Q_KEY_LIST_ALL, Q_KEY_DUE,
+    Q_KEY_PUT, Q_KEY_UPDATE, Q_KEY_GET, Q_KEY_LIST_RELATED, Q_KEY_LIST, Q_KEY_LIST_ALL, Q_KEY_DUE,
     Q_KEY_DEL_TAGS, Q_KEY_DEL_MATERIALS, Q_KEY_DEL_ALIASES, Q_KEY_DEL,
     Q_MAT_PUT, Q_MAT_GET, Q_MAT_LIST, Q_MAT_REWRAP, Q_MAT_DEL,
     Q_ALIAS_PUT, Q_ALIAS_UPDATE, Q_ALIAS_GET, Q_ALIAS_DEL, Q_ALIAS_LIST, Q_ALIAS_LIST_KEY,
@@ -64,6 +64,11 @@ const char *sql_own_text(const char *const *own, size_t own_n, int id);
 
 /* The column lists of the tables, for the backends' own statements. */
 #define SQL_ACCOUNT_COLS "id, created"
+/* The key ids whose materials no region's key record holds (the
+ * materials are shared by key id and reference no key row: `tresor check`
+ * asks each backend's self_check for them). */
+#define SQL_ORPHAN_MATERIALS "SELECT DISTINCT key_id FROM kms_key_materials m WHERE NOT EXISTS " \
+    "(SELECT 1 FROM kms_keys k WHERE k.key_id = m.key_id) ORDER BY key_id"
 #define SQL_TOMB_COLS "access_key_id, account_id, expires, token_sha256, removed"
 
 /*
@@ -101,7 +106,7 @@ struct sql_arg {
                   sizeof (const struct sql_arg[]){ __VA_ARGS__ } / sizeof (struct sql_arg)
 #define NO_ARGS   NULL, 0
 /* The most parameters a statement takes (kms_keys' columns). */
-#define SQL_MAX_ARGS 19
+#define SQL_MAX_ARGS 20
 
 /* A string parameter's text ("" for NULL) and its length. */
 const char *sql_arg_text(const struct sql_arg *a, size_t *len);

@@ -848,7 +848,9 @@ static TR_RESULT sq_self_check(store_t st, void (*problem)(void *arg, const char
         problem(arg, line);
     }
     GUARD(pragma_rows(c, "PRAGMA integrity_check", "integrity_check", problem, arg, &rows));
-    return pragma_rows(c, "PRAGMA foreign_key_check", "foreign_key_check", problem, arg, &rows);
+    GUARD(pragma_rows(c, "PRAGMA foreign_key_check", "foreign_key_check", problem, arg, &rows));
+    return pragma_rows(c, SQL_ORPHAN_MATERIALS, "kms_key_materials without a key", problem, arg,
+                       &rows);
 }
 
 /* ---- open, migrate, close ---------------------------------------------- */

@@ -67,9 +67,13 @@ struct access_key_rec {
 #define KEY_STATE_DISABLED         "Disabled"
 #define KEY_STATE_PENDING_DELETION "PendingDeletion"
 #define KEY_STATE_PENDING_IMPORT   "PendingImport"     /* Origin EXTERNAL, no material */
+/* A multi-Region primary scheduled for deletion while it has replicas:
+ * deletion_date 0, pending_window_days the waiting period, which begins
+ * when the last replica is deleted (then PendingDeletion). */
+#define KEY_STATE_PENDING_REPLICA_DELETION "PendingReplicaDeletion"
 
 struct key_rec {
-    char key_id[37];            /* UUID */
+    char key_id[37];            /* UUID, or mrk- and 32 hex digits (multi-Region) */
     char account_id[ACCOUNT_ID_LEN + 1];
     char region[32];
     char *arn;
@@ -89,8 +93,12 @@ struct key_rec {
     int rotation_period_days;   /* 90..2560; 365 default */
     int64_t next_rotation;      /* 0 when rotation is off */
     uint32_t current_material;  /* version of the material that encrypts */
+    char primary_region[32];    /* multi-Region keys: the primary's region, the same in
+                                   every related record; "" for a single-Region key */
 };
 
+/* Materials are a key id's, shared by the records of every region that
+ * holds that id (a multi-Region key and its replicas). */
 struct material_rec {
     char key_id[37];
     uint32_t version;           /* 1 = the initial material */
@@ -200,9 +208,16 @@ struct store_class {
     TR_RESULT (*access_key_put)(const struct store_class **st, const struct access_key_rec *k);
     TR_RESULT (*access_key_get)(const struct store_class **st, const char *akid, struct access_key_rec *out);
 
+    /* A key is a (key_id, region) pair: the records of a multi-Region key
+     * and of its replicas share the id, one in each region. */
     TR_RESULT (*key_put)(const struct store_class **st, const struct key_rec *k);      /* insert */
-    TR_RESULT (*key_update)(const struct store_class **st, const struct key_rec *k);   /* by key_id */
-    TR_RESULT (*key_get)(const struct store_class **st, const char *key_id, struct key_rec *out);
+    TR_RESULT (*key_update)(const struct store_class **st, const struct key_rec *k);   /* by key_id, region */
+    TR_RESULT (*key_get)(const struct store_class **st, const char *key_id, const char *region,
+                         struct key_rec *out);
+    /* Every region's record of one key id, ordered by region (a
+     * multi-Region key and its replicas; one record for any other key). */
+    TR_RESULT (*key_list_related)(const struct store_class **st, const char *key_id,
+                                  struct key_rec **out, size_t *n);
     /* Keys of one account and region, ordered by key_id, those after
      * `after` (NULL: from the start), at most `limit`. */
     TR_RESULT (*key_list)(const struct store_class **st, const char *account, const char *region,
@@ -211,8 +226,9 @@ struct store_class {
      * next_rotation is at or before `now`: the maintenance work list. */
     TR_RESULT (*key_list_due)(const struct store_class **st, int64_t now,
                               struct key_rec **out, size_t *n);
-    /* Delete a key with its materials, aliases and tags. */
-    TR_RESULT (*key_delete)(const struct store_class **st, const char *key_id);
+    /* Delete one region's key with its aliases and tags, and the key id's
+     * materials when no other region's record of the id remains. */
+    TR_RESULT (*key_delete)(const struct store_class **st, const char *key_id, const char *region);
 
     TR_RESULT (*material_put)(const struct store_class **st, const struct material_rec *m);
     TR_RESULT (*material_get)(const struct store_class **st, const char *key_id, uint32_t version,
@@ -312,8 +328,10 @@ struct store_class {
     /* Whole-store listings and the database's own checks, for `tresor
      * check` (analyze/check.h).  Listings are paged: the records after
      * `after` in their order, at most `limit`. */
-    /* Every key of every account and region, ordered by key_id. */
-    TR_RESULT (*key_list_all)(const struct store_class **st, const char *after, size_t limit,
+    /* Every key of every account and region, ordered by (key_id, region),
+     * after the pair (after_id, after_region) (after_id NULL: from the start). */
+    TR_RESULT (*key_list_all)(const struct store_class **st, const char *after_id,
+                              const char *after_region, size_t limit,
                               struct key_rec **out, size_t *n);
     /* Every access key, ordered by access_key_id. */
     TR_RESULT (*access_key_list_all)(const struct store_class **st, const char *after,

@@ -125,6 +125,34 @@ class Driver:
                 BypassPolicyLockoutSafetyCheck=False)
         self.do("CreateAlias", a.create_alias, AliasName="alias/drv-deco",
                 TargetKeyId=self.deco_key)
+        replica = getattr(self.srv, "replica_region", None)
+        if replica:
+            # ReplicateKey (kms:CreateKey and, with Tags, kms:TagResource in
+            # the replica region) with and without its optional members;
+            # UpdatePrimaryRegion there and back (kms:PrimaryRegion).
+            plain = self.do("CreateKey (multi-Region)", a.create_key, MultiRegion=True)
+            if plain:
+                pid = plain["KeyMetadata"]["KeyId"]
+                self.do("ReplicateKey", a.replicate_key, KeyId=pid, ReplicaRegion=replica)
+                self.do("UpdatePrimaryRegion", a.update_primary_region, KeyId=pid,
+                        PrimaryRegion=replica)
+                there = self.admin.server.client("kms", self.admin.access_key,
+                                                 self.admin.secret_key, self.admin.session_token,
+                                                 region=replica)
+                self.do("UpdatePrimaryRegion (back)", there.update_primary_region, KeyId=pid,
+                        PrimaryRegion=REGION)
+            if self.deco_key:
+                self.do("ReplicateKey (members)", a.replicate_key, KeyId=self.deco_key,
+                        ReplicaRegion=replica, Policy=pol, BypassPolicyLockoutSafetyCheck=True,
+                        Description="drv replica", Tags=[{"TagKey": "dept", "TagValue": "y"}])
+                # On a key with tags and an alias (aws:ResourceTag, kms:ResourceAliases).
+                self.do("UpdatePrimaryRegion (decorated)", a.update_primary_region,
+                        KeyId=self.deco_key, PrimaryRegion=replica)
+                there = self.admin.server.client("kms", self.admin.access_key,
+                                                 self.admin.secret_key, self.admin.session_token,
+                                                 region=replica)
+                self.do("UpdatePrimaryRegion (decorated, back)", there.update_primary_region,
+                        KeyId=self.deco_key, PrimaryRegion=REGION)
         self.do("ListKeys", a.list_keys)
         self.do("ListAliases", a.list_aliases)
         self.do("ListRetirableGrants", a.list_retirable_grants, RetiringPrincipal=self.admin.arn)

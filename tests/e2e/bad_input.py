@@ -146,6 +146,8 @@ VALID = {
     ("kms", "Plaintext"): base64.b64encode(b"matrix").decode(),
     ("kms", "Tags"): [{"TagKey": "k", "TagValue": "v"}],
     ("kms", "TagKeys"): ["k"],
+    ("kms", "ReplicaRegion"): "us-west-2",
+    ("kms", "PrimaryRegion"): "us-west-2",
     ("secretsmanager", "SecretId"): "matrix-secret",
     ("secretsmanager", "Name"): "matrix-new-secret",
     ("secretsmanager", "ResourcePolicy"): POLICY.replace("kms:DescribeKey",

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from tresor_e2e import (
-    ACCOUNT, AWS_CLI, REGION, allow, denied_msg, make_user, raises_aws,
+    ACCOUNT, AWS_CLI, REGION, allow, denied_msg, eventually, make_user, raises_aws,
 )
 
 MRK_ID = re.compile(r"^mrk-[0-9a-f]{32}$")
@@ -253,3 +253,478 @@ def test_aws_cli_create_key_multi_region(tresor):
                        env=tresor.cli_env(), capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["KeyMetadata"]["MultiRegion"] is False
+
+
+# ---- replicas (ReplicateKey) ------------------------------------------------
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def two(tresor_factory):
+    """A server serving us-east-1 and us-west-2: clients in each region."""
+    srv = tresor_factory("mrk-replica", args=["--regions", f"{REGION},{WEST}"])
+    return srv, srv.client("kms"), srv.client("kms", region=WEST)
+
+
+def west_client(caller):
+    return caller.server.client("kms", caller.access_key, caller.secret_key,
+                                caller.session_token, region=WEST)
+
+
+def arn_in(region, kid):
+    return f"arn:aws:kms:{region}:{ACCOUNT}:key/{kid}"
+
+
+def test_replicate_key_makes_a_replica(two):
+    srv, east, west = two
+    md = mrk(east, Description="primary")
+    kid = md["KeyId"]
+    out = east.replicate_key(KeyId=kid, ReplicaRegion=WEST, Description="the copy",
+                             Tags=[{"TagKey": "team", "TagValue": "blue"}])
+    rmd = out["ReplicaKeyMetadata"]
+    assert rmd["KeyId"] == kid
+    assert rmd["Arn"] == arn_in(WEST, kid)
+    assert rmd["Description"] == "the copy"
+    assert rmd["KeyState"] == "Enabled" and rmd["Enabled"] is True
+    assert rmd["KeySpec"] == md["KeySpec"] and rmd["KeyUsage"] == md["KeyUsage"]
+    assert rmd["Origin"] == "AWS_KMS" and rmd["MultiRegion"] is True
+    conf = {"MultiRegionKeyType": "REPLICA",
+            "PrimaryKey": {"Arn": md["Arn"], "Region": REGION},
+            "ReplicaKeys": [{"Arn": arn_in(WEST, kid), "Region": WEST}]}
+    assert rmd["MultiRegionConfiguration"] == conf
+    assert out["ReplicaTags"] == [{"TagKey": "team", "TagValue": "blue"}]
+    # The default key policy, as CreateKey's.
+    pol = json.loads(out["ReplicaPolicy"])
+    assert pol == json.loads(east.get_key_policy(KeyId=kid, PolicyName="default")["Policy"])
+    assert json.loads(west.get_key_policy(KeyId=kid, PolicyName="default")["Policy"]) == pol
+    # DescribeKey in each region; the primary lists its replica.
+    assert west.describe_key(KeyId=kid)["KeyMetadata"]["MultiRegionConfiguration"] == conf
+    pconf = east.describe_key(KeyId=kid)["KeyMetadata"]["MultiRegionConfiguration"]
+    assert pconf == dict(conf, MultiRegionKeyType="PRIMARY")
+    assert east.describe_key(KeyId=kid)["KeyMetadata"]["Description"] == "primary"
+    # Its own tags; ListKeys in its region.
+    assert west.list_resource_tags(KeyId=kid)["Tags"] == [{"TagKey": "team", "TagValue": "blue"}]
+    assert east.list_resource_tags(KeyId=kid)["Tags"] == []
+    assert {"KeyId": kid, "KeyArn": arn_in(WEST, kid)} in west.list_keys()["Keys"]
+    # Its own state: disabling the replica leaves the primary enabled.
+    west.disable_key(KeyId=kid)
+    assert east.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+    with raises_aws("DisabledException", f"{arn_in(WEST, kid)} is disabled."):
+        west.encrypt(KeyId=kid, Plaintext=b"x")
+    west.enable_key(KeyId=kid)
+    # A restart keeps it.
+    srv.stop_clean()
+    srv.start(args=["--regions", f"{REGION},{WEST}"])
+    west = srv.client("kms", region=WEST)
+    assert west.describe_key(KeyId=kid)["KeyMetadata"]["MultiRegionConfiguration"] == conf
+
+
+def test_ciphertexts_cross_between_related_keys(two):
+    _, east, west = two
+    kid = mrk(east)["KeyId"]
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    ctx = {"purpose": "mrk"}
+    blob = east.encrypt(KeyId=kid, Plaintext=b"from the east", EncryptionContext=ctx)["CiphertextBlob"]
+    got = west.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
+    assert got["Plaintext"] == b"from the east" and got["KeyId"] == arn_in(WEST, kid)
+    back = west.encrypt(KeyId=kid, Plaintext=b"from the west")["CiphertextBlob"]
+    assert east.decrypt(CiphertextBlob=back)["Plaintext"] == b"from the west"
+    # ReEncrypt in the replica region from a primary's blob to the replica.
+    re_ = west.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext=ctx, DestinationKeyId=kid)
+    assert re_["SourceKeyId"] == arn_in(WEST, kid) and re_["KeyId"] == arn_in(WEST, kid)
+    assert east.decrypt(CiphertextBlob=re_["CiphertextBlob"])["Plaintext"] == b"from the east"
+    # A data key from the replica opens at the primary.
+    dk = west.generate_data_key(KeyId=kid, KeySpec="AES_256")
+    assert east.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
+
+
+def test_asymmetric_replica_signature_verifies_with_primary_public_key(two):
+    _, east, west = two
+    md = mrk(east, KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+    kid = md["KeyId"]
+    rmd = east.replicate_key(KeyId=kid, ReplicaRegion=WEST)["ReplicaKeyMetadata"]
+    assert rmd["KeySpec"] == "ECC_NIST_P256" and rmd["SigningAlgorithms"] == md["SigningAlgorithms"]
+    sig = west.sign(KeyId=kid, Message=b"signed in the west",
+                    SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    pub = serialization.load_der_public_key(east.get_public_key(KeyId=kid)["PublicKey"])
+    pub.verify(sig, b"signed in the west", ec.ECDSA(hashes.SHA256()))
+    assert west.get_public_key(KeyId=kid)["PublicKey"] == east.get_public_key(KeyId=kid)["PublicKey"]
+    assert east.verify(KeyId=kid, Message=b"signed in the west", Signature=sig,
+                       SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"] is True
+
+
+def test_replicate_key_errors(two):
+    _, east, west = two
+    single = east.create_key()["KeyMetadata"]
+    with raises_aws("UnsupportedOperationException",
+                    f"{single['Arn']} is not a multi-Region primary key."):
+        east.replicate_key(KeyId=single["KeyId"], ReplicaRegion=WEST)
+    md = mrk(east)
+    kid = md["KeyId"]
+    with raises_aws("UnsupportedOperationException",
+                    f"{REGION} is already the Region of the primary key {md['Arn']}."):
+        east.replicate_key(KeyId=kid, ReplicaRegion=REGION)
+    with raises_aws("UnsupportedOperationException",
+                    "The Region eu-west-1 is not served here: a replica can only be made in a "
+                    "Region this server serves."):
+        east.replicate_key(KeyId=kid, ReplicaRegion="eu-west-1")
+    with raises_aws("ValidationException",
+                    "1 validation error detected: Value 'Mars' at 'replicaRegion' failed to "
+                    "satisfy constraint: Member must satisfy regular expression pattern: "
+                    "^([a-z]+-){2,3}\\d+$"):
+        east.replicate_key(KeyId=kid, ReplicaRegion="Mars")
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    with raises_aws("AlreadyExistsException",
+                    f"A replica of {kid} already exists in {WEST}: {arn_in(WEST, kid)}"):
+        east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    # A replica is not a primary.
+    with raises_aws("UnsupportedOperationException",
+                    f"{arn_in(WEST, kid)} is not a multi-Region primary key."):
+        west.replicate_key(KeyId=kid, ReplicaRegion=REGION)
+    # Not found; another region's ARN.
+    with raises_aws("NotFoundException",
+                    f"Key 'arn:aws:kms:{REGION}:{ACCOUNT}:key/mrk-{'0' * 32}' does not exist"):
+        east.replicate_key(KeyId=f"mrk-{'0' * 32}", ReplicaRegion=WEST)
+    # A disabled or pending primary.
+    other = mrk(east)
+    east.disable_key(KeyId=other["KeyId"])
+    with raises_aws("DisabledException", f"{other['Arn']} is disabled."):
+        east.replicate_key(KeyId=other["KeyId"], ReplicaRegion=WEST)
+    east.schedule_key_deletion(KeyId=other["KeyId"], PendingWindowInDays=7)
+    with raises_aws("KMSInvalidStateException", f"{other['Arn']} is pending deletion."):
+        east.replicate_key(KeyId=other["KeyId"], ReplicaRegion=WEST)
+    # Nothing was made by the refusals.
+    assert [k["KeyId"] for k in west.list_keys()["Keys"]] == [kid]
+
+
+def test_replica_policy_is_its_own(two):
+    """A principal the primary's policy allows and the replica's does not
+    is refused at the replica with AWS's AccessDenied text."""
+    srv, east, west = two
+    root = srv.root_user
+    u = make_user(root, policy=[allow(["kms:Encrypt", "kms:Decrypt"])])
+    kid = mrk(east)["KeyId"]
+    own = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "no-user", "Effect": "Deny", "Principal": {"AWS": u.arn},
+         "Action": "kms:*", "Resource": "*"}]})
+    out = east.replicate_key(KeyId=kid, ReplicaRegion=WEST, Policy=own)
+    assert json.loads(out["ReplicaPolicy"]) == json.loads(own)
+    blob = u.kms.encrypt(KeyId=kid, Plaintext=b"x")["CiphertextBlob"]
+    with raises_aws("AccessDeniedException",
+                    denied_msg(u.arn, "kms:Decrypt", arn_in(WEST, kid), "explicit-resource")):
+        west_client(u).decrypt(CiphertextBlob=blob)
+    assert u.kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+
+
+def test_replicate_key_authorization(two):
+    """kms:ReplicateKey on the primary (with kms:ReplicaRegion), kms:CreateKey
+    in the replica region, kms:TagResource there for Tags."""
+    srv, east, west = two
+    root = srv.root_user
+    kid = mrk(east)["KeyId"]
+    parn = arn_in(REGION, kid)
+    u = make_user(root, policy=[allow("kms:CreateKey")])
+    with raises_aws("AccessDeniedException", denied_msg(u.arn, "kms:ReplicateKey", parn)):
+        u.kms.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    v = make_user(root, policy=[allow("kms:ReplicateKey",
+                                      condition={"StringEquals": {"kms:ReplicaRegion": "eu-west-1"}}),
+                                allow("kms:CreateKey")])
+    with raises_aws("AccessDeniedException", denied_msg(v.arn, "kms:ReplicateKey", parn)):
+        v.kms.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    w = make_user(root, policy=[allow("kms:ReplicateKey",
+                                      condition={"StringEquals": {"kms:ReplicaRegion": WEST}})])
+    with raises_aws("AccessDeniedException", denied_msg(w.arn, "kms:CreateKey", "*")):
+        w.kms.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    x = make_user(root, policy=[allow("kms:ReplicateKey"), allow("kms:CreateKey")])
+    with raises_aws("AccessDeniedException", denied_msg(x.arn, "kms:TagResource", "*")):
+        x.kms.replicate_key(KeyId=kid, ReplicaRegion=WEST, Tags=[{"TagKey": "a", "TagValue": "b"}])
+    assert west.list_keys()["Keys"] == []
+    rmd = x.kms.replicate_key(KeyId=kid, ReplicaRegion=WEST)["ReplicaKeyMetadata"]
+    assert rmd["Arn"] == arn_in(WEST, kid)
+
+
+def test_replica_condition_keys(two):
+    """kms:MultiRegionKeyType is REPLICA at a replica."""
+    srv, east, west = two
+    kid = mrk(east)["KeyId"]
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    u = make_user(srv.root_user, policy=[allow("kms:Encrypt", condition={
+        "StringEquals": {"kms:MultiRegionKeyType": "REPLICA"}})])
+    west_client(u).encrypt(KeyId=kid, Plaintext=b"x")
+    with raises_aws("AccessDeniedException", denied_msg(u.arn, "kms:Encrypt", arn_in(REGION, kid))):
+        u.kms.encrypt(KeyId=kid, Plaintext=b"x")
+
+
+def test_rotation_is_shared_and_managed_at_the_primary(two):
+    _, east, west = two
+    kid = mrk(east)["KeyId"]
+    old = east.encrypt(KeyId=kid, Plaintext=b"before")["CiphertextBlob"]
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    east.enable_key_rotation(KeyId=kid, RotationPeriodInDays=100)
+    st = west.get_key_rotation_status(KeyId=kid)
+    assert st["KeyRotationEnabled"] is True and st["RotationPeriodInDays"] == 100
+    assert st["NextRotationDate"] == east.get_key_rotation_status(KeyId=kid)["NextRotationDate"]
+    for op in (lambda: west.enable_key_rotation(KeyId=kid),
+               lambda: west.disable_key_rotation(KeyId=kid),
+               lambda: west.rotate_key_on_demand(KeyId=kid)):
+        with raises_aws("UnsupportedOperationException",
+                        f"{arn_in(WEST, kid)} is not a multi-Region primary key."):
+            op()
+    east.rotate_key_on_demand(KeyId=kid)
+    # The new material is the replica's too: both list it current, a blob
+    # from either side opens on the other, old blobs still open.
+    ids = [r["KeyMaterialId"] for r in east.list_key_rotations(KeyId=kid)["Rotations"]]
+    assert [r["KeyMaterialId"] for r in west.list_key_rotations(KeyId=kid)["Rotations"]] == ids
+    cur = east.describe_key(KeyId=kid)["KeyMetadata"]["CurrentKeyMaterialId"]
+    assert west.describe_key(KeyId=kid)["KeyMetadata"]["CurrentKeyMaterialId"] == cur
+    new = west.encrypt(KeyId=kid, Plaintext=b"after")["CiphertextBlob"]
+    assert east.decrypt(CiphertextBlob=new)["Plaintext"] == b"after"
+    assert west.decrypt(CiphertextBlob=old)["Plaintext"] == b"before"
+    east.disable_key_rotation(KeyId=kid)
+    assert west.get_key_rotation_status(KeyId=kid)["KeyRotationEnabled"] is False
+
+
+def test_aws_cli_replicate_key(two):
+    srv, east, west = two
+    kid = mrk(east)["KeyId"]
+    base = [AWS_CLI, "--endpoint-url", srv.endpoint, "--profile", "tresor", "--output", "json",
+            "--region", REGION]
+    p = subprocess.run(base + ["kms", "replicate-key", "--key-id", kid, "--replica-region", WEST,
+                               "--description", "cli replica"],
+                       env=srv.cli_env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    rmd = json.loads(p.stdout)["ReplicaKeyMetadata"]
+    assert rmd["Arn"] == arn_in(WEST, kid) and rmd["Description"] == "cli replica"
+    assert rmd["MultiRegionConfiguration"]["MultiRegionKeyType"] == "REPLICA"
+    p = subprocess.run(base + ["kms", "replicate-key", "--key-id", kid, "--replica-region", WEST],
+                       env=srv.cli_env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "AlreadyExistsException" in p.stderr
+
+
+# ---- UpdatePrimaryRegion -----------------------------------------------------
+
+def test_update_primary_region_swaps_the_roles(two):
+    _, east, west = two
+    kid = mrk(east)["KeyId"]
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    east.update_primary_region(KeyId=kid, PrimaryRegion=WEST)
+    conf_w = west.describe_key(KeyId=kid)["KeyMetadata"]["MultiRegionConfiguration"]
+    conf_e = east.describe_key(KeyId=kid)["KeyMetadata"]["MultiRegionConfiguration"]
+    assert conf_w == {"MultiRegionKeyType": "PRIMARY",
+                      "PrimaryKey": {"Arn": arn_in(WEST, kid), "Region": WEST},
+                      "ReplicaKeys": [{"Arn": arn_in(REGION, kid), "Region": REGION}]}
+    assert conf_e == dict(conf_w, MultiRegionKeyType="REPLICA")
+    # Now the west key replicates and rotates; the east one does not.
+    with raises_aws("UnsupportedOperationException",
+                    f"{arn_in(REGION, kid)} is not a multi-Region primary key."):
+        east.rotate_key_on_demand(KeyId=kid)
+    with raises_aws("UnsupportedOperationException",
+                    f"{arn_in(REGION, kid)} is not a multi-Region primary key."):
+        east.update_primary_region(KeyId=kid, PrimaryRegion=WEST)
+    west.rotate_key_on_demand(KeyId=kid)
+    blob = east.encrypt(KeyId=kid, Plaintext=b"after the swap")["CiphertextBlob"]
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"after the swap"
+    # And back, from the west.
+    west.update_primary_region(KeyId=kid, PrimaryRegion=REGION)
+    assert east.describe_key(KeyId=kid)["KeyMetadata"]["MultiRegionConfiguration"][
+        "MultiRegionKeyType"] == "PRIMARY"
+
+
+def test_update_primary_region_errors(two):
+    _, east, west = two
+    single = east.create_key()["KeyMetadata"]
+    with raises_aws("UnsupportedOperationException",
+                    f"{single['Arn']} is not a multi-Region primary key."):
+        east.update_primary_region(KeyId=single["KeyId"], PrimaryRegion=WEST)
+    md = mrk(east)
+    kid = md["KeyId"]
+    with raises_aws("NotFoundException",
+                    f"Key 'arn:aws:kms:{WEST}:{ACCOUNT}:key/{kid}' does not exist"):
+        east.update_primary_region(KeyId=kid, PrimaryRegion=WEST)
+    with raises_aws("UnsupportedOperationException",
+                    f"{md['Arn']} is already the primary key in {REGION}."):
+        east.update_primary_region(KeyId=kid, PrimaryRegion=REGION)
+    with raises_aws("ValidationException",
+                    "1 validation error detected: Value 'west' at 'primaryRegion' failed to "
+                    "satisfy constraint: Member must satisfy regular expression pattern: "
+                    "^([a-z]+-){2,3}\\d+$"):
+        east.update_primary_region(KeyId=kid, PrimaryRegion="west")
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    west.disable_key(KeyId=kid)
+    with raises_aws("DisabledException", f"{arn_in(WEST, kid)} is disabled."):
+        east.update_primary_region(KeyId=kid, PrimaryRegion=WEST)
+    assert east.describe_key(KeyId=kid)["KeyMetadata"]["MultiRegionConfiguration"][
+        "MultiRegionKeyType"] == "PRIMARY"
+
+
+def test_update_primary_region_authorization(two):
+    """kms:UpdatePrimaryRegion on both keys, with kms:PrimaryRegion."""
+    srv, east, west = two
+    kid = mrk(east)["KeyId"]
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    u = make_user(srv.root_user, policy=[allow("kms:UpdatePrimaryRegion", condition={
+        "StringEquals": {"kms:PrimaryRegion": "eu-west-1"}})])
+    with raises_aws("AccessDeniedException",
+                    denied_msg(u.arn, "kms:UpdatePrimaryRegion", arn_in(REGION, kid))):
+        u.kms.update_primary_region(KeyId=kid, PrimaryRegion=WEST)
+    # Allowed on the primary only: refused on the replica.
+    v = make_user(srv.root_user, policy=[allow("kms:UpdatePrimaryRegion",
+                                               resource=arn_in(REGION, kid))])
+    with raises_aws("AccessDeniedException",
+                    denied_msg(v.arn, "kms:UpdatePrimaryRegion", arn_in(WEST, kid))):
+        v.kms.update_primary_region(KeyId=kid, PrimaryRegion=WEST)
+    w = make_user(srv.root_user, policy=[allow("kms:UpdatePrimaryRegion", condition={
+        "StringEquals": {"kms:PrimaryRegion": WEST}})])
+    w.kms.update_primary_region(KeyId=kid, PrimaryRegion=WEST)
+    assert west.describe_key(KeyId=kid)["KeyMetadata"]["MultiRegionConfiguration"][
+        "MultiRegionKeyType"] == "PRIMARY"
+
+
+# ---- deletion ------------------------------------------------------------------
+
+DAY = 86400
+
+
+def test_primary_waits_for_its_replicas_to_be_deleted(two):
+    """ScheduleKeyDeletion of a primary with a replica: PendingReplicaDeletion
+    (no DeletionDate), unusable; the replica is deleted on its own schedule,
+    keeping the shared material for the primary; then the primary's waiting
+    period begins (PendingDeletion, a DeletionDate)."""
+    srv, east, west = two
+    kid = mrk(east)["KeyId"]
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    blob = east.encrypt(KeyId=kid, Plaintext=b"kept")["CiphertextBlob"]
+    out = east.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    assert out["KeyState"] == "PendingReplicaDeletion" and out["PendingWindowInDays"] == 7
+    assert out["KeyId"] == arn_in(REGION, kid) and "DeletionDate" not in out
+    md = east.describe_key(KeyId=kid)["KeyMetadata"]
+    assert md["KeyState"] == "PendingReplicaDeletion" and md["Enabled"] is False
+    assert md["PendingDeletionWindowInDays"] == 7 and "DeletionDate" not in md
+    with raises_aws("KMSInvalidStateException", f"{arn_in(REGION, kid)} is pending replica deletion."):
+        east.encrypt(KeyId=kid, Plaintext=b"x")
+    with raises_aws("KMSInvalidStateException", f"{arn_in(REGION, kid)} is pending replica deletion."):
+        east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    # The replica is still usable, and opens the primary's blob.
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"kept"
+    # Cancel: Disabled, as after PendingDeletion; schedule again.
+    east.cancel_key_deletion(KeyId=kid)
+    assert east.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Disabled"
+    east.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    # The replica's own deletion, 7 days.
+    wout = west.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    assert wout["KeyState"] == "PendingDeletion" and "DeletionDate" in wout
+    args = ["--regions", f"{REGION},{WEST}"]
+    srv.stop_clean()
+    srv.start(env_extra={"TRESOR_CLOCK_OFFSET": str(8 * DAY)}, args=args)
+    east, west = srv.client("kms"), srv.client("kms", region=WEST)
+
+    def replica_gone():
+        with raises_aws("NotFoundException",
+                        f"Key 'arn:aws:kms:{WEST}:{ACCOUNT}:key/{kid}' does not exist"):
+            west.describe_key(KeyId=kid)
+    eventually(replica_gone)
+    md = east.describe_key(KeyId=kid)["KeyMetadata"]
+    assert md["KeyState"] == "PendingDeletion" and "DeletionDate" in md
+    assert md["MultiRegionConfiguration"]["ReplicaKeys"] == []
+    # The material stayed: the primary still opens its blob after a cancel.
+    east.cancel_key_deletion(KeyId=kid)
+    east.enable_key(KeyId=kid)
+    assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"kept"
+
+
+def test_replica_deleted_alone_leaves_the_primary(two):
+    srv, east, west = two
+    kid = mrk(east)["KeyId"]
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    west.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+    assert east.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
+    west.cancel_key_deletion(KeyId=kid)
+    assert west.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Disabled"
+
+
+# ---- an old store ----------------------------------------------------------------
+
+OLD_KMS_TABLES = """
+CREATE TABLE kms_keys (
+    key_id TEXT NOT NULL PRIMARY KEY, account_id TEXT NOT NULL, region TEXT NOT NULL,
+    arn TEXT NOT NULL, description TEXT NOT NULL, policy TEXT NOT NULL,
+    key_state TEXT NOT NULL, key_usage TEXT NOT NULL, key_spec TEXT NOT NULL,
+    origin TEXT NOT NULL, key_manager TEXT NOT NULL, created INTEGER NOT NULL,
+    deletion_date INTEGER NOT NULL, pending_window_days INTEGER NOT NULL,
+    rotation_enabled INTEGER NOT NULL, rotation_period_days INTEGER NOT NULL,
+    next_rotation INTEGER NOT NULL, current_material INTEGER NOT NULL, policy_ids TEXT);
+CREATE INDEX kms_keys_by_account ON kms_keys (account_id, region, key_id);
+CREATE INDEX kms_keys_by_deletion ON kms_keys (deletion_date);
+CREATE INDEX kms_keys_by_rotation ON kms_keys (next_rotation);
+CREATE TABLE kms_key_materials (
+    key_id TEXT NOT NULL REFERENCES kms_keys (key_id) DEFERRABLE INITIALLY DEFERRED,
+    version INTEGER NOT NULL, created INTEGER NOT NULL, rotation_type TEXT NOT NULL,
+    wrapped BLOB NOT NULL, PRIMARY KEY (key_id, version)) WITHOUT ROWID;
+CREATE TABLE kms_aliases (
+    account_id TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
+    target_key_id TEXT NOT NULL REFERENCES kms_keys (key_id) DEFERRABLE INITIALLY DEFERRED,
+    created INTEGER NOT NULL, updated INTEGER NOT NULL,
+    PRIMARY KEY (account_id, region, name)) WITHOUT ROWID;
+CREATE INDEX kms_aliases_by_target ON kms_aliases (target_key_id, name);
+"""
+
+
+def test_store_from_before_regions_migrates(tresor_factory):
+    """A data dir whose kms_keys is keyed by key id alone (schema version
+    4, as tresor wrote it before replicas): the server migrates it at
+    start, keeps every key, alias and material (old ciphertexts decrypt),
+    the mrk- key is its own primary and can then be replicated."""
+    import sqlite3
+    if os.environ.get("TRESOR_E2E_STORE") == "postgres":
+        pytest.skip("a SQLite data dir")
+    args = ["--regions", f"{REGION},{WEST}"]
+    srv = tresor_factory("mrk-old-store", args=args)
+    east = srv.client("kms")
+    kid = mrk(east, Description="old mrk")["KeyId"]
+    single = east.create_key(Description="old single")["KeyMetadata"]["KeyId"]
+    east.create_alias(AliasName="alias/old-mrk", TargetKeyId=kid)
+    east.rotate_key_on_demand(KeyId=single)
+    b1 = east.encrypt(KeyId=kid, Plaintext=b"mrk before")["CiphertextBlob"]
+    b2 = east.encrypt(KeyId=single, Plaintext=b"single before")["CiphertextBlob"]
+    srv.stop_clean()
+    # Back to the old schema, rows and all.
+    db = sqlite3.connect(srv.data_dir / "tresor.db")
+    db.executescript("PRAGMA foreign_keys = OFF; BEGIN;"
+                     "ALTER TABLE kms_keys RENAME TO k5;"
+                     "ALTER TABLE kms_key_materials RENAME TO m5;"
+                     "ALTER TABLE kms_aliases RENAME TO a5;"
+                     "DROP INDEX kms_keys_by_account; DROP INDEX kms_keys_by_deletion;"
+                     "DROP INDEX kms_keys_by_rotation; DROP INDEX kms_aliases_by_target;"
+                     + OLD_KMS_TABLES +
+                     "INSERT INTO kms_keys SELECT key_id, account_id, region, arn, description,"
+                     " policy, key_state, key_usage, key_spec, origin, key_manager, created,"
+                     " deletion_date, pending_window_days, rotation_enabled, rotation_period_days,"
+                     " next_rotation, current_material, policy_ids FROM k5;"
+                     "INSERT INTO kms_key_materials SELECT * FROM m5;"
+                     "INSERT INTO kms_aliases SELECT * FROM a5;"
+                     "DROP TABLE a5; DROP TABLE m5; DROP TABLE k5;"
+                     "PRAGMA user_version = 4; COMMIT;")
+    assert "primary_region" not in db.execute("SELECT sql FROM sqlite_master "
+                                              "WHERE name = 'kms_keys'").fetchone()[0]
+    db.close()
+    srv.start(args=args)
+    east, west = srv.client("kms"), srv.client("kms", region=WEST)
+    db = sqlite3.connect(srv.data_dir / "tresor.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    db.close()
+    assert east.decrypt(CiphertextBlob=b1)["Plaintext"] == b"mrk before"
+    assert east.decrypt(CiphertextBlob=b2)["Plaintext"] == b"single before"
+    md = east.describe_key(KeyId="alias/old-mrk")["KeyMetadata"]
+    assert_primary(md)
+    assert md["Description"] == "old mrk"
+    assert len(east.list_key_rotations(KeyId=single)["Rotations"]) == 1
+    east.replicate_key(KeyId=kid, ReplicaRegion=WEST)
+    assert west.decrypt(CiphertextBlob=b1)["Plaintext"] == b"mrk before"
+    srv.stop_clean()
+    p = srv.run_tresor("check", "--data-dir", srv.data_dir)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "schema version 5 (this build: 5)" in p.stdout

@@ -170,7 +170,7 @@ static void test_bind_stored(void **state)
     ok(iam_bind_stored(st, &n));
     assert_int_equal(n, 3);
     struct key_rec got = { 0 };
-    ok(st[0]->key_get(st, k.key_id, &got));
+    ok(st[0]->key_get(st, k.key_id, k.region, &got));
     assert_non_null(strstr(got.policy_ids, "\"" U_ALICE "\":\"" ID_ALICE "\""));
     key_rec_free(&got);
     struct ent_rec e = { 0 };

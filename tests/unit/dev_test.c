@@ -110,7 +110,7 @@ static void test_seed_keys(void **state)
              " \"Resource\": \"*\"}]}},"
              "{\"Description\": \"random id and material\"}]}"));
     struct key_rec k;
-    ok(kms_key_lookup(ENV.st, KEY1, &k));
+    ok(kms_key_lookup(ENV.st, KEY1, "us-east-1", &k));
     assert_string_equal(k.region, "us-east-1");
     assert_string_equal(k.description, "seeded");
     assert_string_equal(k.arn, "arn:aws:kms:us-east-1:" ACCT ":key/" KEY1);
@@ -127,7 +127,7 @@ static void test_seed_keys(void **state)
     ok(ENV.st[0]->alias_get(ENV.st, ACCT, "us-east-1", "alias/other", &a));
     assert_string_equal(a.target_key_id, KEY1);
 
-    ok(kms_key_lookup(ENV.st, KEY2, &k));
+    ok(kms_key_lookup(ENV.st, KEY2, "eu-west-1", &k));
     assert_string_equal(k.region, "eu-west-1");
     assert_non_null(strstr(k.policy, "\"mine\""));
     key_rec_free(&k);
@@ -298,11 +298,11 @@ static void test_seed_variables(void **state)
     ok(dev_seed_apply_json(&ENV, ACCT, doc));
 
     struct key_rec k;
-    ok(kms_key_lookup(ENV.st, KEY1, &k));
+    ok(kms_key_lookup(ENV.st, KEY1, "eu-west-1", &k));
     assert_string_equal(k.description, "key of " ACCT " in eu-west-1");
     assert_non_null(strstr(k.policy, "arn:aws:iam::" ACCT ":root"));
     key_rec_free(&k);
-    ok(kms_key_lookup(ENV.st, KEY2, &k));
+    ok(kms_key_lookup(ENV.st, KEY2, "us-east-1", &k));
     assert_string_equal(k.region, "us-east-1");          /* ${Region} as Region: the server's */
     assert_string_equal(k.description, "us-east-1");
     key_rec_free(&k);

@@ -267,7 +267,7 @@ static void test_ops_table(void **state)
         assert_int_equal(strncmp(op->action, "kms:", 4), 0);
         if (n > 0) assert_true(strcmp(op[-1].name, op->name) < 0);
     }
-    assert_int_equal(n, 46);
+    assert_int_equal(n, 48);
     /* Read-only operations never write. */
     static const char *const ro[] = { "Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey",
                                       "GenerateDataKeyWithoutPlaintext", "GenerateRandom",
@@ -287,6 +287,8 @@ static void test_ops_table(void **state)
     assert_true(find_op("RevokeGrant")->flags & OP_WRITE);
     assert_true(find_op("ImportKeyMaterial")->flags & OP_WRITE);
     assert_true(find_op("DeleteImportedKeyMaterial")->flags & OP_WRITE);
+    assert_true(find_op("ReplicateKey")->flags & OP_WRITE);
+    assert_true(find_op("UpdatePrimaryRegion")->flags & OP_WRITE);
 }
 
 /* ---- the import token (import.c) ------------------------------------------ */

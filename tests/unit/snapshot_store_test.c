@@ -66,7 +66,7 @@ static void records_as_the_server_keeps_them(void **state)
                                      "1234abcd-12ab-34cd-56ef-1234567890ab\""));
     rel_list_free(v, nv);
     struct key_rec k;
-    assert_true(tr_ok(st[0]->key_get(st, "1234abcd-12ab-34cd-56ef-1234567890ab", &k)));
+    assert_true(tr_ok(st[0]->key_get(st, "1234abcd-12ab-34cd-56ef-1234567890ab", "us-west-2", &k)));
     assert_string_equal(k.account_id, "111111111111");
     assert_string_equal(k.key_state, "Enabled");
     assert_non_null(strstr(k.policy, "Enable IAM User Permissions"));
@@ -84,7 +84,7 @@ static void a_missing_key_policy_allows_nothing(void **state)
     load_pair(s, &st);
     struct key_rec k;
     /* The manifest lists GetKeyPolicy on this key as refused. */
-    tr_result r = st[0]->key_get(st, "0987dcba-09fe-87dc-65ba-ab0987654321", &k);
+    tr_result r = st[0]->key_get(st, "0987dcba-09fe-87dc-65ba-ab0987654321", "us-west-2", &k);
     if (tr_ok(r)) {
         assert_non_null(strstr(k.policy, "\"Sid\":\"TresorSnapshotGapKeyPolicyNotRead\""));
         assert_non_null(strstr(k.policy, "\"Null\":{\"aws:PrincipalArn\":\"true\"}"));

@@ -635,6 +635,180 @@ static void test_readonly(void **state)
     reopen_closed(f);
 }
 
+/* A store at schema version 4 (kms_keys keyed by key_id alone) with a
+ * single-Region key, a multi-Region key, their materials, an alias and a
+ * tag: 005 keys kms_keys by (key_id, region) and keeps every row; the
+ * mrk- key becomes its own primary; afterwards the id can exist in a
+ * second region, and deleting one region's record keeps the materials. */
+static void test_migrates_keys_to_regions(void **state)
+{
+    struct fx *f = *state;
+    char p[512];
+    db_path(f, "", p, sizeof p);
+    (*f->st)->close(f->st);
+    f->st = NULL;
+    unlink(p);
+    {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON; BEGIN", NULL, NULL, NULL),
+                         SQLITE_OK);
+        for (size_t i = 0; i < 4; i++)
+            assert_int_equal(sqlite3_exec(db, store_schema[i], NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+            "PRAGMA user_version = 4;"
+            "INSERT INTO kms_keys VALUES ('old-key', '" ACCT "', '" REGION "', "
+            "'arn:aws:kms:" REGION ":" ACCT ":key/old-key', 'old', '{}', 'Enabled', "
+            "'ENCRYPT_DECRYPT', 'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 5, 0, 0, 1, 365, "
+            "99, 2, '{\"a\":\"b\"}');"
+            "INSERT INTO kms_keys VALUES ('mrk-0123456789abcdef0123456789abcdef', '" ACCT "', "
+            "'" REGION "', 'arn:aws:kms:" REGION ":" ACCT ":key/mrk-0123456789abcdef0123456789abcdef', "
+            "'', '{}', 'Disabled', 'SIGN_VERIFY', 'ECC_NIST_P256', 'AWS_KMS', 'CUSTOMER', 6, 0, "
+            "0, 0, 365, 0, 1, NULL);"
+            "INSERT INTO kms_key_materials VALUES ('old-key', 1, 5, '', x'01');"
+            "INSERT INTO kms_key_materials VALUES ('old-key', 2, 7, 'ON_DEMAND', x'0202');"
+            "INSERT INTO kms_key_materials VALUES ('mrk-0123456789abcdef0123456789abcdef', 1, 6, "
+            "'', x'03');"
+            "INSERT INTO kms_aliases VALUES ('" ACCT "', '" REGION "', 'alias/old', 'old-key', 8, 9);"
+            "INSERT INTO tags VALUES ('arn:aws:kms:" REGION ":" ACCT ":key/old-key', 't', 'v');"
+            "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    reopen_closed(f);
+    assert_int_equal(read_user_version(p), (int)store_schema_count);
+
+    struct key_rec k, *v = NULL;
+    struct material_rec *m = NULL;
+    struct alias_rec a;
+    struct tag_rec *t = NULL;
+    size_t n = 0;
+    OK(CALL(f->st, key_get, "old-key", REGION, &k));
+    assert_string_equal(k.description, "old");
+    assert_string_equal(k.policy_ids, "{\"a\":\"b\"}");
+    assert_true(k.rotation_enabled);
+    assert_int_equal(k.next_rotation, 99);
+    assert_int_equal(k.current_material, 2);
+    assert_string_equal(k.primary_region, "");
+    key_rec_free(&k);
+    OK(CALL(f->st, key_get, "mrk-0123456789abcdef0123456789abcdef", REGION, &k));
+    assert_string_equal(k.key_state, "Disabled");
+    assert_string_equal(k.key_spec, "ECC_NIST_P256");
+    assert_string_equal(k.primary_region, REGION);
+    {
+        struct key_rec none;
+        FAILS(CALL(f->st, key_get, "mrk-0123456789abcdef0123456789abcdef", "eu-west-1", &none),
+              TR_E_STORE_NOT_FOUND);
+    }
+    OK(CALL(f->st, material_list, "old-key", &m, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(m[1].rotation_type, "ON_DEMAND");
+    assert_int_equal(m[1].wrapped.len, 2);
+    material_list_free(m, n);
+    OK(CALL(f->st, alias_get, ACCT, REGION, "alias/old", &a));
+    assert_string_equal(a.target_key_id, "old-key");
+    assert_int_equal(a.updated, 9);
+    OK(CALL(f->st, tag_list, "arn:aws:kms:" REGION ":" ACCT ":key/old-key", &t, &n));
+    assert_int_equal(n, 1);
+    tag_list_free(t, n);
+
+    /* A replica: the same id in another region, its own record. */
+    snprintf(k.region, sizeof k.region, "eu-west-1");
+    free(k.arn);
+    k.arn = strdup("arn:aws:kms:eu-west-1:" ACCT ":key/mrk-0123456789abcdef0123456789abcdef");
+    snprintf(k.key_state, sizeof k.key_state, "Enabled");
+    OK(CALL(f->st, key_put, &k));
+    FAILS(CALL(f->st, key_put, &k), TR_E_STORE_EXISTS);
+    key_rec_free(&k);
+    OK(CALL(f->st, key_list_related, "mrk-0123456789abcdef0123456789abcdef", &v, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].region, "eu-west-1");
+    assert_string_equal(v[0].key_state, "Enabled");
+    assert_string_equal(v[1].region, REGION);
+    assert_string_equal(v[1].key_state, "Disabled");
+    key_list_free(v, n);
+
+    /* Deleting one region's record keeps the shared materials; the last
+     * one takes them. */
+    OK(CALL(f->st, key_delete, "mrk-0123456789abcdef0123456789abcdef", REGION));
+    OK(CALL(f->st, material_list, "mrk-0123456789abcdef0123456789abcdef", &m, &n));
+    assert_int_equal(n, 1);
+    material_list_free(m, n);
+    FAILS(CALL(f->st, key_delete, "mrk-0123456789abcdef0123456789abcdef", REGION),
+          TR_E_STORE_NOT_FOUND);
+    OK(CALL(f->st, key_delete, "mrk-0123456789abcdef0123456789abcdef", "eu-west-1"));
+    OK(CALL(f->st, material_list, "mrk-0123456789abcdef0123456789abcdef", &m, &n));
+    assert_int_equal(n, 0);
+    material_list_free(m, n);
+    OK(CALL(f->st, key_list_related, "mrk-0123456789abcdef0123456789abcdef", &v, &n));
+    assert_int_equal(n, 0);
+    key_list_free(v, n);
+}
+
+/* One key id in three regions: three records, each its own (update and
+ * delete by the pair), listed by key_list_related, paged by key_list_all
+ * one pair at a time without loss or repeat; an alias names the record of
+ * its own region. */
+static void test_key_id_in_several_regions(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    static const char *const regions[] = { "eu-west-1", "us-east-1", "us-west-2" };
+    struct key_fx x;
+    struct key_rec got, *v = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < 3; i++) put_key(st, "mrk-shared", ACCT, regions[2 - i]);
+    put_key(st, "other", ACCT, REGION);
+    put_material(st, "mrk-shared", 1, "w", 1);
+
+    mk_key(&x, "mrk-shared", ACCT, "us-west-2");
+    x.k.description = (char *)"west only";
+    OK(CALL(st, key_update, &x.k));
+    OK(CALL(st, key_get, "mrk-shared", "us-west-2", &got));
+    assert_string_equal(got.description, "west only");
+    key_rec_free(&got);
+    OK(CALL(st, key_get, "mrk-shared", "us-east-1", &got));
+    assert_string_not_equal(got.description, "west only");
+    key_rec_free(&got);
+
+    OK(CALL(st, key_list_related, "mrk-shared", &v, &n));
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < 3; i++) assert_string_equal(v[i].region, regions[i]);
+    key_list_free(v, n);
+
+    char last[37] = "", last_region[32] = "";
+    size_t seen = 0;
+    for (;;) {
+        OK(CALL(st, key_list_all, last[0] ? last : NULL, last_region, 1, &v, &n));
+        if (n == 0) break;
+        assert_int_equal(n, 1);
+        assert_string_equal(v[0].key_id, seen < 3 ? "mrk-shared" : "other");
+        if (seen < 3) assert_string_equal(v[0].region, regions[seen]);
+        snprintf(last, sizeof last, "%s", v[0].key_id);
+        snprintf(last_region, sizeof last_region, "%s", v[0].region);
+        key_list_free(v, n);
+        seen++;
+    }
+    key_list_free(v, n);
+    assert_int_equal(seen, 4);
+
+    /* An alias names its own region's record; deleting that record takes
+     * the alias and leaves the others and the shared material. */
+    put_alias(st, ACCT, "eu-west-1", "alias/shared", "mrk-shared");
+    OK(CALL(st, key_delete, "mrk-shared", "eu-west-1"));
+    struct alias_rec a;
+    FAILS(CALL(st, alias_get, ACCT, "eu-west-1", "alias/shared", &a), TR_E_STORE_NOT_FOUND);
+    OK(CALL(st, key_list_related, "mrk-shared", &v, &n));
+    assert_int_equal(n, 2);
+    key_list_free(v, n);
+    struct material_rec m;
+    OK(CALL(st, material_get, "mrk-shared", 1, &m));
+    material_rec_free(&m);
+    /* A missing region, a NULL region: nothing found, nothing changed. */
+    FAILS(CALL(st, key_delete, "mrk-shared", "eu-west-1"), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, "mrk-shared", "ap-south-1", &got), TR_E_STORE_NOT_FOUND);
+    assert_int_equal(tr_code(CALL(st, key_get, "mrk-shared", NULL, &got)), TR_E_INTERNAL);
+    tr_clear_error();
+}
+
 static void test_migrations_run_once(void **state)
 {
     struct fx *f = *state;
@@ -872,14 +1046,14 @@ static void test_key_round_trip(void **state)
     OK(CALL(st, key_put, &x.k));
     FAILS(CALL(st, key_put, &x.k), TR_E_STORE_EXISTS);
 
-    OK(CALL(st, key_get, x.k.key_id, &got));
+    OK(CALL(st, key_get, x.k.key_id, x.k.region, &got));
     assert_key_equal(&got, &x.k);
     key_rec_free(&got);
 
-    /* key_update writes every column but key_id. */
+    /* key_update writes every column but key_id and region. */
     snprintf(x.k.account_id, sizeof x.k.account_id, "%s", ACCT2);
-    snprintf(x.k.region, sizeof x.k.region, "ap-southeast-2");
-    snprintf(x.arn, sizeof x.arn, "arn:aws:kms:ap-southeast-2:%s:key/x", ACCT2);
+    snprintf(x.arn, sizeof x.arn, "arn:aws:kms:%s:%s:key/x", x.k.region, ACCT2);
+    snprintf(x.k.primary_region, sizeof x.k.primary_region, "eu-west-3");
     x.k.description = NULL;                                  /* stored as "" */
     x.k.policy = (char *)"{}";
     snprintf(x.k.key_state, sizeof x.k.key_state, "%s", KEY_STATE_PENDING_DELETION);
@@ -895,14 +1069,14 @@ static void test_key_round_trip(void **state)
     x.k.next_rotation = 0;
     x.k.current_material = UINT32_MAX;
     OK(CALL(st, key_update, &x.k));
-    OK(CALL(st, key_get, x.k.key_id, &got));
+    OK(CALL(st, key_get, x.k.key_id, x.k.region, &got));
     x.k.description = (char *)"";
     assert_key_equal(&got, &x.k);
     key_rec_free(&got);
 
     mk_key(&x, "00000000-0000-0000-0000-000000000000", ACCT, REGION);
     FAILS(CALL(st, key_update, &x.k), TR_E_STORE_NOT_FOUND);
-    FAILS(CALL(st, key_get, x.k.key_id, &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, x.k.key_id, x.k.region, &got), TR_E_STORE_NOT_FOUND);
     assert_null(got.arn);
     key_rec_free(&got);
     free(policy);
@@ -982,15 +1156,18 @@ static void test_whole_store_listings(void **state)
         key_id_of((i * 3) % 7, id);
         put_key(st, id, i % 2 ? ACCT : ACCT2, i % 3 ? REGION : "eu-west-1");
     }
-    char last[37] = "";
+    char last[37] = "", last_region[32] = "";
     int seen = 0;
     for (;;) {
-        OK(CALL(st, key_list_all, last, 3, &v, &n));
+        OK(CALL(st, key_list_all, last, last_region, 3, &v, &n));
         for (size_t i = 0; i < n; i++) {
             key_id_of(seen++, id);
             assert_string_equal(v[i].key_id, id);
         }
-        if (n) snprintf(last, sizeof last, "%s", v[n - 1].key_id);
+        if (n) {
+            snprintf(last, sizeof last, "%s", v[n - 1].key_id);
+            snprintf(last_region, sizeof last_region, "%s", v[n - 1].region);
+        }
         key_list_free(v, n);
         if (n < 3) break;
     }
@@ -1107,25 +1284,25 @@ static void test_key_delete(void **state)
 
     /* Inside a transaction that rolls back: nothing changes. */
     OK(TX(st, tx_begin));
-    OK(CALL(st, key_delete, "key-a"));
-    FAILS(CALL(st, key_get, "key-a", &got), TR_E_STORE_NOT_FOUND);
+    OK(CALL(st, key_delete, "key-a", REGION));
+    FAILS(CALL(st, key_get, "key-a", REGION, &got), TR_E_STORE_NOT_FOUND);
     (*st)->tx_rollback(st);
-    OK(CALL(st, key_get, "key-a", &got));
+    OK(CALL(st, key_get, "key-a", REGION, &got));
     key_rec_free(&got);
 
     /* On its own (autocommit): the key, its materials, aliases, tags. */
-    OK(CALL(st, key_delete, "key-a"));
-    FAILS(CALL(st, key_get, "key-a", &got), TR_E_STORE_NOT_FOUND);
+    OK(CALL(st, key_delete, "key-a", REGION));
+    FAILS(CALL(st, key_get, "key-a", REGION, &got), TR_E_STORE_NOT_FOUND);
     FAILS(CALL(st, material_get, "key-a", 1, &m), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, material_list, "key-a", &mv, &n));
     assert_int_equal(n, 0);
     FAILS(CALL(st, alias_get, ACCT, REGION, "alias/a1", &al), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, tag_list, a.arn, &tv, &n));
     assert_int_equal(n, 0);
-    FAILS(CALL(st, key_delete, "key-a"), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_delete, "key-a", REGION), TR_E_STORE_NOT_FOUND);
 
     /* The other key keeps everything. */
-    OK(CALL(st, key_get, "key-b", &got));
+    OK(CALL(st, key_get, "key-b", REGION, &got));
     key_rec_free(&got);
     OK(CALL(st, material_list, "key-b", &mv, &n));
     assert_int_equal(n, 3);
@@ -1140,10 +1317,10 @@ static void test_key_delete(void **state)
 
     /* Committed inside the caller's transaction. */
     OK(TX(st, tx_begin));
-    OK(CALL(st, key_delete, "key-b"));
-    FAILS(CALL(st, key_delete, "key-b"), TR_E_STORE_NOT_FOUND);
+    OK(CALL(st, key_delete, "key-b", REGION));
+    FAILS(CALL(st, key_delete, "key-b", REGION), TR_E_STORE_NOT_FOUND);
     OK(TX(st, tx_commit));
-    FAILS(CALL(st, key_get, "key-b", &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, "key-b", REGION, &got), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, material_list, "key-b", &mv, &n));
     assert_int_equal(n, 0);
 }
@@ -1195,9 +1372,11 @@ static void test_materials(void **state)
     assert_int_equal(n, 0);
     assert_null(v);
 
-    /* A material of a key that does not exist (foreign key). */
+    /* Materials are a key id's, shared by the regions that hold it, and
+     * reference no key row: the store takes one whose id has no key yet
+     * (tresor check reports such materials). */
     struct material_rec orphan = { .key_id = "nope", .version = 1, .wrapped = buf_view("x", 1) };
-    FAILS(CALL(st, material_put, &orphan), TR_E_STORE_NOT_FOUND);
+    OK(CALL(st, material_put, &orphan));
 }
 
 static void test_aliases(void **state)
@@ -1208,6 +1387,7 @@ static void test_aliases(void **state)
     char name[64];
 
     put_key(st, "t1", ACCT, REGION);
+    put_key(st, "t1", ACCT, "eu-west-1");     /* the same id in another region */
     put_key(st, "t2", ACCT, REGION);
     /* 12 aliases of ACCT/REGION, alternately on t1 and t2, out of order. */
     for (int i = 11; i >= 0; i--) {
@@ -1288,10 +1468,15 @@ static void test_aliases(void **state)
     FAILS(CALL(st, alias_delete, ACCT, REGION, "alias/n00"), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, alias_get, ACCT, "eu-west-1", "alias/n00", &got));
 
-    /* An alias to a key that does not exist (foreign key). */
+    /* An alias to a key that does not exist (foreign key), or to a key
+     * of another region only (the reference is (key id, region)). */
     struct alias_rec orphan = { .account_id = ACCT, .region = REGION, .name = "alias/o",
                                 .target_key_id = "missing-key" };
     FAILS(CALL(st, alias_put, &orphan), TR_E_STORE_NOT_FOUND);
+    put_key(st, "only-west", ACCT, "eu-west-1");
+    struct alias_rec elsewhere = { .account_id = ACCT, .region = REGION, .name = "alias/w",
+                                   .target_key_id = "only-west" };
+    FAILS(CALL(st, alias_put, &elsewhere), TR_E_STORE_NOT_FOUND);
 }
 
 static void test_tags(void **state)
@@ -1345,14 +1530,14 @@ static void test_value_too_long_for_record(void **state)
     put_key(f->st, "a2", ACCT, REGION);
     raw_exec(p, "INSERT INTO kms_keys VALUES ('zz', '" ACCT "', '" REGION "', 'arn', '', "
                 "'{}', 'AStateFarTooLongForTheRecordField', 'ENCRYPT_DECRYPT', "
-                "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1, NULL)");
-    FAILS(CALL(f->st, key_get, "zz", &got), TR_E_INTERNAL);
+                "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1, NULL, '')");
+    FAILS(CALL(f->st, key_get, "zz", REGION, &got), TR_E_INTERNAL);
     assert_null(got.arn);
     v = (struct key_rec *)(void *)1;
     FAILS(CALL(f->st, key_list, ACCT, REGION, NULL, 10, &v, &n), TR_E_INTERNAL);
     assert_null(v);
     assert_int_equal(n, 0);
-    OK(CALL(f->st, key_get, "a1", &got));
+    OK(CALL(f->st, key_get, "a1", REGION, &got));
     key_rec_free(&got);
     OK(CALL(f->st, key_list, ACCT, REGION, NULL, 2, &v, &n));
     assert_int_equal(n, 2);
@@ -1881,7 +2066,7 @@ static void test_rollback_leaves_nothing(void **state)
     put_alias(st, ACCT, REGION, "alias/rb", "rb-key");
     OK(CALL(st, tag_set, "arn:rb", "k", "v"));
     /* The transaction sees its own writes. */
-    OK(CALL(st, key_get, "rb-key", &gkey));
+    OK(CALL(st, key_get, "rb-key", REGION, &gkey));
     key_rec_free(&gkey);
     /* A failing write inside the transaction: the caller rolls back. */
     FAILS(CALL(st, account_put, &a), TR_E_STORE_EXISTS);
@@ -1891,7 +2076,7 @@ static void test_rollback_leaves_nothing(void **state)
     FAILS(CALL(st, account_get, ACCT, &ga), TR_E_STORE_NOT_FOUND);
     FAILS(CALL(st, account_first, &ga), TR_E_STORE_NOT_FOUND);
     FAILS(CALL(st, access_key_get, "AKIAROLLBACK", &gk), TR_E_STORE_NOT_FOUND);
-    FAILS(CALL(st, key_get, "rb-key", &gkey), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, "rb-key", REGION, &gkey), TR_E_STORE_NOT_FOUND);
     FAILS(CALL(st, material_get, "rb-key", 1, &gm), TR_E_STORE_NOT_FOUND);
     FAILS(CALL(st, alias_get, ACCT, REGION, "alias/rb", &gal), TR_E_STORE_NOT_FOUND);
     OK(CALL(st, tag_list, "arn:rb", &tv, &n));
@@ -1900,7 +2085,7 @@ static void test_rollback_leaves_nothing(void **state)
     /* Not even after a reopen. */
     reopen(*state);
     st = ((struct fx *)*state)->st;
-    FAILS(CALL(st, key_get, "rb-key", &gkey), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, "rb-key", REGION, &gkey), TR_E_STORE_NOT_FOUND);
 }
 
 static void test_transactions(void **state)
@@ -1926,11 +2111,13 @@ static void test_transactions(void **state)
     /* ... and an orphan fails the commit, which the caller rolls back. */
     OK(TX(st, tx_begin));
     put_key(st, "kept-out", ACCT, REGION);
-    put_material(st, "no-such-key", 1, "w", 1);
+    struct alias_rec dangling = { .account_id = ACCT, .region = REGION, .name = "alias/dangling",
+                                  .target_key_id = "no-such-key" };
+    OK(CALL(st, alias_put, &dangling));
     FAILS(TX(st, tx_commit), TR_E_STORE_NOT_FOUND);
     (*st)->tx_rollback(st);
-    FAILS(CALL(st, key_get, "kept-out", &got), TR_E_STORE_NOT_FOUND);
-    OK(CALL(st, key_get, "late-key", &got));
+    FAILS(CALL(st, key_get, "kept-out", REGION, &got), TR_E_STORE_NOT_FOUND);
+    OK(CALL(st, key_get, "late-key", REGION, &got));
     key_rec_free(&got);
 }
 
@@ -1957,7 +2144,7 @@ static void test_durable_across_reopen(void **state)
     OK(CALL(f->st, account_first, &ga));
     assert_string_equal(ga.id, ACCT);
     assert_int_equal(ga.created, 42);
-    OK(CALL(f->st, key_get, "durable", &gk));
+    OK(CALL(f->st, key_get, "durable", REGION, &gk));
     assert_key_equal(&gk, &x.k);
     key_rec_free(&gk);
     OK(CALL(f->st, material_get, "durable", 1, &gm));
@@ -1994,7 +2181,7 @@ static void test_blobs_exact_and_secure_delete(void **state)
     reopen(f);      /* the last close checkpoints the WAL into the file */
     assert_true(file_contains(p, marker, sizeof marker));
 
-    OK(CALL(f->st, key_delete, "sd-key"));
+    OK(CALL(f->st, key_delete, "sd-key", REGION));
     (*f->st)->close(f->st);
     f->st = NULL;
     assert_false(file_contains(p, marker, sizeof marker));
@@ -2042,7 +2229,7 @@ static void *reader(void *p)
         struct tag_rec *tv;
         size_t n;
         key_id_of(i % SEED_KEYS, id);
-        if (tr_failed(CALL(st, key_get, id, &k))) { race_fail(r, "key_get"); continue; }
+        if (tr_failed(CALL(st, key_get, id, REGION, &k))) { race_fail(r, "key_get"); continue; }
         if (strcmp(k.key_id, id) != 0 || strcmp(k.policy, "{\"Version\":\"2012-10-17\"}") != 0)
             race_fail(r, "key_get content");
         key_rec_free(&k);
@@ -2174,9 +2361,9 @@ static void test_open_transaction(void **state)
     sem_wait(&h.began);
     assert_true(h.ok);
 
-    OK(CALL(st, key_get, "committed", &k));
+    OK(CALL(st, key_get, "committed", REGION, &k));
     key_rec_free(&k);
-    FAILS(CALL(st, key_get, "uncommitted", &k), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, "uncommitted", REGION, &k), TR_E_STORE_NOT_FOUND);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     FAILS(CALL(st, tag_set, "arn:t", "k", "v"), TR_E_STORE_BUSY);
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -2185,7 +2372,7 @@ static void test_open_transaction(void **state)
     sem_post(&h.done);
     pthread_join(t, NULL);
     OK(CALL(st, tag_set, "arn:t", "k", "v"));
-    FAILS(CALL(st, key_get, "uncommitted", &k), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, "uncommitted", REGION, &k), TR_E_STORE_NOT_FOUND);
     sem_destroy(&h.began);
     sem_destroy(&h.done);
 }
@@ -2315,7 +2502,7 @@ static bool oom_script(void)
     } while (0)
     enum tr_err found = wrote ? TR_E_OK : TR_E_STORE_NOT_FOUND;
     STEP(CALL(st, tag_set, x.arn, "k", "v"), TR_E_OK);
-    STEP(CALL(st, key_get, "oom-key", &k), found);
+    STEP(CALL(st, key_get, "oom-key", REGION, &k), found);
     key_rec_free(&k);
     STEP(CALL(st, material_get, "oom-key", 1, &m), found);
     material_rec_free(&m);
@@ -2340,9 +2527,9 @@ static bool oom_script(void)
     STEP(CALL(st, rel_list_to, "member", "arn:oom", &rv, &n), TR_E_OK);
     rel_list_free(rv, n);
     STEP(CALL(st, ent_delete, "user", "arn:oom"), have_ent ? TR_E_OK : TR_E_STORE_NOT_FOUND);
-    STEP(CALL(st, key_delete, "oom-key"), found);
+    STEP(CALL(st, key_delete, "oom-key", REGION), found);
     bool deleted = tr_ok(r);
-    STEP(CALL(st, key_get, "oom-key", &k), deleted ? TR_E_STORE_NOT_FOUND : found);
+    STEP(CALL(st, key_get, "oom-key", REGION, &k), deleted ? TR_E_STORE_NOT_FOUND : found);
     key_rec_free(&k);
 #undef STEP
     atomic_store(&oom_at, 0);       /* close and clean up for real */
@@ -2389,7 +2576,7 @@ static void test_generation_and_key_cache(void **state)
     (*st)->refresh(st);
     struct cache_gen g = (*st)->generation(st);
     assert_true(cache_gen_known(g));
-    FAILS(CALL(st, key_get, id, &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, id, REGION, &got), TR_E_STORE_NOT_FOUND);
     assert_true(cache_gen_same((*st)->generation(st), g));          /* reads change nothing */
 
     mk_key(&x, id, ACCT, REGION);
@@ -2408,19 +2595,19 @@ static void test_generation_and_key_cache(void **state)
 
     /* Another process: a second store on the same file. */
     cache_enable(true);
-    OK(kms_cached_key_get(st, id, &got));
+    OK(kms_cached_key_get(st, id, REGION, &got));
     assert_string_equal(got.description, "in a transaction");
     key_rec_free(&got);
     OK(store_sqlite_open(f->dir, &other));
     x.k.description = (char *)"changed elsewhere";
     OK(CALL(other, key_update, &x.k));
     g = (*st)->generation(st);
-    OK(kms_cached_key_get(st, id, &got));             /* not noticed yet: cached */
+    OK(kms_cached_key_get(st, id, REGION, &got));             /* not noticed yet: cached */
     assert_string_equal(got.description, "in a transaction");
     key_rec_free(&got);
     (*st)->refresh(st);
     assert_false(cache_gen_same((*st)->generation(st), g));
-    OK(kms_cached_key_get(st, id, &got));
+    OK(kms_cached_key_get(st, id, REGION, &got));
     assert_string_equal(got.description, "changed elsewhere");
     key_rec_free(&got);
     (*other)->close(other);
@@ -2428,11 +2615,11 @@ static void test_generation_and_key_cache(void **state)
     /* This process's own write is seen at once. */
     x.k.description = (char *)"v3";
     OK(CALL(st, key_update, &x.k));
-    OK(kms_cached_key_get(st, id, &got));
+    OK(kms_cached_key_get(st, id, REGION, &got));
     assert_string_equal(got.description, "v3");
     key_rec_free(&got);
-    OK(CALL(st, key_delete, id));
-    FAILS(kms_cached_key_get(st, id, &got), TR_E_STORE_NOT_FOUND);
+    OK(CALL(st, key_delete, id, REGION));
+    FAILS(kms_cached_key_get(st, id, REGION, &got), TR_E_STORE_NOT_FOUND);
     cache_enable(false);
 }
 
@@ -2459,7 +2646,7 @@ static void test_generation_unique_per_store(void **state)
         OK(CALL(st[i], key_put, &x.k));
         g[i] = (*st[i])->generation(st[i]);
         assert_true(cache_gen_known(g[i]));
-        OK(kms_cached_key_get(st[i], id, &got));
+        OK(kms_cached_key_get(st[i], id, REGION, &got));
         assert_string_equal(got.description, desc[i]);
         key_rec_free(&got);
         if (i == 0) (*st[0])->close(st[0]);
@@ -2745,7 +2932,7 @@ static void test_pg_two_nodes(void **state)
     OK(TX(f->st, tx_commit));
     assert_false(cache_gen_same((*f->st)->generation(f->st), ga));
     assert_true(gen_moves_from(b, gb));
-    OK(CALL(b, key_get, "from-a", &got));
+    OK(CALL(b, key_get, "from-a", REGION, &got));
     key_rec_free(&got);
 
     /* B writes on its own (no transaction): A's moves. */
@@ -2799,12 +2986,12 @@ static void test_pg_write_lock(void **state)
     put_key(f->st, "k0", ACCT, REGION);
     OK(TX(f->st, tx_begin));
     put_key(f->st, "k1", ACCT, REGION);
-    OK(CALL(b, key_get, "k0", &got));           /* reads never wait */
+    OK(CALL(b, key_get, "k0", REGION, &got));           /* reads never wait */
     key_rec_free(&got);
     FAILS(TX(b, tx_begin), TR_E_STORE_BUSY);
     OK(TX(f->st, tx_commit));
     OK(TX(b, tx_begin));                         /* free again */
-    OK(CALL(b, key_get, "k1", &got));            /* and it sees A's commit */
+    OK(CALL(b, key_get, "k1", REGION, &got));            /* and it sees A's commit */
     key_rec_free(&got);
     OK(TX(b, tx_commit));
     (*b)->close(b);
@@ -2865,7 +3052,7 @@ static void test_pg_reconnect(void **state)
     usleep(200 * 1000);                 /* the backends exit */
 
     /* A read without refresh: run again on a new connection. */
-    OK(CALL(f->st, key_get, "before", &got));
+    OK(CALL(f->st, key_get, "before", REGION, &got));
     key_rec_free(&got);
     assert_true(pg_exec(NULL, sql, n, sizeof n));
     usleep(200 * 1000);
@@ -2875,7 +3062,7 @@ static void test_pg_reconnect(void **state)
     OK(TX(f->st, tx_begin));
     put_key(f->st, "after", ACCT, REGION);
     OK(TX(f->st, tx_commit));
-    OK(CALL(f->st, key_get, "after", &got));
+    OK(CALL(f->st, key_get, "after", REGION, &got));
     key_rec_free(&got);
     for (int i = 0; i < 200 && !cache_gen_known((*f->st)->generation(f->st)); i++) usleep(10 * 1000);
     assert_true(cache_gen_known((*f->st)->generation(f->st)));
@@ -2893,7 +3080,7 @@ static void *borrow_get(void *p)
 {
     struct borrower *b = p;
     struct key_rec got;
-    b->r = CALL(b->st, key_get, "k1", &got);
+    b->r = CALL(b->st, key_get, "k1", REGION, &got);
     if (tr_ok(b->r)) key_rec_free(&got);
     return NULL;
 }
@@ -2918,7 +3105,7 @@ static void test_pg_pool_borrow_return(void **state)
     assert_int_equal(open, 1);
     assert_int_equal(idle, 1);                  /* returned after the write */
     struct key_rec got;
-    OK(CALL(one, key_get, "k1", &got));
+    OK(CALL(one, key_get, "k1", REGION, &got));
     key_rec_free(&got);
     pool(one, &open, &idle);
     assert_int_equal(open, 1);
@@ -3003,7 +3190,7 @@ static void test_pg_pool_broken(void **state)
     usleep(200 * 1000);                         /* the backends exit */
 
     /* The idle one is dead: dropped when borrowed, a new one serves. */
-    OK(CALL(st, key_get, "k1", &got));
+    OK(CALL(st, key_get, "k1", REGION, &got));
     key_rec_free(&got);
     pool(st, &open, &idle);
     assert_int_equal(open, 1);
@@ -3021,9 +3208,9 @@ static void test_pg_pool_broken(void **state)
     assert_int_equal(open, 0);
     assert_int_equal(idle, 0);
     put_key(st, "k3", ACCT, REGION);
-    OK(CALL(st, key_get, "k3", &got));
+    OK(CALL(st, key_get, "k3", REGION, &got));
     key_rec_free(&got);
-    FAILS(CALL(st, key_get, "k2", &got), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, key_get, "k2", REGION, &got), TR_E_STORE_NOT_FOUND);
     pool(st, &open, &idle);
     assert_int_equal(open, 1);
     assert_int_equal(idle, 1);
@@ -3040,14 +3227,14 @@ static void test_pg_value_too_long(void **state)
     put_key(f->st, "a1", ACCT, REGION);
     assert_true(pg_exec(f->url, "INSERT INTO kms_keys VALUES ('zz', '" ACCT "', '" REGION "', 'arn', '', "
                         "'{}', 'AStateFarTooLongForTheRecordField', 'ENCRYPT_DECRYPT', "
-                        "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1, NULL)", NULL, 0));
-    FAILS(CALL(f->st, key_get, "zz", &got), TR_E_INTERNAL);
+                        "'SYMMETRIC_DEFAULT', 'AWS_KMS', 'CUSTOMER', 1, 0, 0, 0, 365, 0, 1, NULL, '')", NULL, 0));
+    FAILS(CALL(f->st, key_get, "zz", REGION, &got), TR_E_INTERNAL);
     assert_null(got.arn);
     v = (struct key_rec *)(void *)1;
     FAILS(CALL(f->st, key_list, ACCT, REGION, NULL, 10, &v, &n), TR_E_INTERNAL);
     assert_null(v);
     assert_int_equal(n, 0);
-    OK(CALL(f->st, key_get, "a1", &got));
+    OK(CALL(f->st, key_get, "a1", REGION, &got));
     key_rec_free(&got);
 }
 
@@ -3098,6 +3285,7 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_whole_store_listings, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_key_list_due, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_key_delete, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_key_id_in_several_regions, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_materials, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_aliases, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_tags, setup_pg, teardown),
@@ -3168,6 +3356,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_sync_barrier, setup_memory, teardown),
         cmocka_unit_test_setup_teardown(test_open_tightens_mode_and_makes_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations_run_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_keys_to_regions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_id_in_several_regions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_an_old_database, setup, teardown),
         cmocka_unit_test(test_schema_matches_sql_files),
         cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),

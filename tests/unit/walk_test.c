@@ -187,16 +187,17 @@ static void test_write_back(void **state)
     struct key_rec k;
     memset(&k, 0, sizeof k);
     key_id_of(STORE_WALK_PAGE + 4, id);
-    OK(CALL(st, key_get, id, &k));
+    OK(CALL(st, key_get, id, "us-east-1", &k));
     assert_string_equal(k.description, "walked");
     key_rec_free(&k);
 }
 
 /* A listing that fails: its error, and no record reaches the callback. */
-static TR_RESULT broken_key_list(const struct store_class **st, const char *after, size_t limit,
+static TR_RESULT broken_key_list(const struct store_class **st, const char *after,
+                                 const char *after_region, size_t limit,
                                  struct key_rec **out, size_t *n)
 {
-    (void)st, (void)after, (void)limit;
+    (void)st, (void)after, (void)after_region, (void)limit;
     *out = NULL;
     *n = 0;
     BAIL(TR_E_STORE_IO, "the disk is gone");
