@@ -690,11 +690,18 @@ static uint_fast64_t flush_epoch(struct store_pg *s)
 
 /* This thread is about to ask PostgreSQL something whose answer may reach
  * a reply: remember the flush epoch of the oldest such question not yet
- * vouched for (rd_take). */
-static void rd_note(struct store_pg *s)
+ * vouched for (rd_take).  True when this question is that oldest one. */
+static bool rd_note(struct store_pg *s)
 {
-    if (s->grouped && !pthread_getspecific(s->rd))
-        (void)pthread_setspecific(s->rd, (void *)(uintptr_t)(flush_epoch(s) + 1));
+    if (!s->grouped || pthread_getspecific(s->rd)) return false;
+    return pthread_setspecific(s->rd, (void *)(uintptr_t)(flush_epoch(s) + 1)) == 0;
+}
+
+/* The question rd_note noted (noted: it was the oldest) failed: no answer
+ * of it can reach a reply, so nothing is left to vouch for. */
+static void rd_unnote(struct store_pg *s, bool noted)
+{
+    if (noted) (void)pthread_setspecific(s->rd, NULL);
 }
 
 /* The flush epoch of this thread's oldest unvouched question (else the
@@ -977,9 +984,10 @@ static TR_RESULT tx_begin_locked(struct conn *c, bool *began)
              "SELECT pg_advisory_xact_lock(%" PRId64 "); SELECT n FROM tresor_generation", own_sql[Q_BEGIN],
              c->s->grouped ? "off" : "on", LOCK_WAIT, LOCK_WRITE);
     atomic_fetch_add_explicit(&c->s->gate.gen, 1, memory_order_release);
-    rd_note(c->s);
+    bool noted = rd_note(c->s);
     exec_multi(c->db, sql, res, 5);
     *began = PQresultStatus(res[0]) == PGRES_COMMAND_OK;
+    if (!*began) rd_unnote(c->s, noted);     /* no transaction: nothing it read can reach a reply */
     c->in_tx = *began;
     PGresult *bad = first_failed(res, 5, &at);
     tr_result r = TR_OK;
@@ -1128,16 +1136,21 @@ static TR_RESULT run_read(store_t st, int id, const struct sql_arg *a, size_t na
     bool lost = false;
     uint_fast64_t e = flush_epoch(self(st));
     uint64_t seq = 0;
-    rd_note(self(st));
-    GUARD(conn_get(self(st), &c));
+    bool noted = rd_note(self(st));
+    tr_result r = conn_get(self(st), &c);
+    if (tr_failed(r)) {
+        rd_unnote(self(st), noted);
+        return r;
+    }
     bool writing = c->link.writing;     /* a write transaction's reads: its commit is marked */
-    tr_result r = q_run(c, id, a, na, res, &lost);
+    r = q_run(c, id, a, na, res, &lost);
     if (tr_failed(r) && lost && !c->in_tx) {
         conn_discard(c);
         r = conn_get(self(st), &c);
         if (tr_ok(r)) r = q_run(c, id, a, na, res, &lost);
     }
     conn_settle(self(st));              /* the result is the caller's, the connection the pool's */
+    if (tr_failed(r) && !writing) rd_unnote(self(st), noted);
     if (tr_ok(r) && !writing) {
         /* What it read may be another node's commit not yet flushed: the
          * reply waits for a round that covers it (sync_barrier). */
