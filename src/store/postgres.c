@@ -25,7 +25,8 @@
  * guarantee.
  *
  * Writers across nodes.  Each write transaction takes the transaction
- * advisory lock LOCK_WRITE after BEGIN (waiting at most LOCK_WAIT), so
+ * advisory lock LOCK_WRITE after BEGIN, in the same round trip (waiting
+ * at most LOCK_WAIT), so
  * the write transactions of every node run one at a time, as those of one
  * process do behind the write gate: each sees every earlier commit, the
  * read-then-write operations need nothing stronger than READ COMMITTED,
@@ -47,9 +48,9 @@
  * borrowed) and returns it when the call, or the transaction it opened,
  * is over; at most `connections` are open at once (store_pg_open_with;
  * tresor serve: --store-connections, by default its worker threads + 2),
- * plus the listener's own.  A thread that finds none free waits at most
- * `wait_ms` (the write gate's 5 s), then fails with TR_E_STORE_BUSY (the
- * service's internal error).  A returned connection whose session is
+ * plus the listener's and the flush rounds' own.  A thread that finds
+ * none free waits at most `wait_ms` (the write gate's 5 s), then fails
+ * with TR_E_STORE_BUSY (the service's internal error).  A returned connection whose session is
  * gone is closed, and one found so when borrowed (its socket readable
  * while idle: the server ended it) is closed and replaced.  A thread holds
  * one connection at most, and borrows before it queues on the write gate,
@@ -74,10 +75,34 @@
  * (store/gate.h) from tx_begin to commit or rollback, exactly as with
  * SQLite, then on LOCK_WRITE with the other nodes' writers (above).  A
  * write outside a transaction runs in one of its own, so that it bumps
- * the generation too.  COMMIT returns when the commit is durable: every
- * connection sets synchronous_commit = on, whatever the database's
- * default, so the sync barrier has nothing to wait for.  read_begin ..
- * read_end is one REPEATABLE READ READ ONLY transaction (one snapshot).
+ * the generation too.  Two round trips are the transaction's own: BEGIN,
+ * the lock and the generation read; the generation bump, its NOTIFY and
+ * COMMIT.  read_begin .. read_end is one REPEATABLE READ READ ONLY
+ * transaction (one snapshot).
+ *
+ * Group commit.  Holding LOCK_WRITE until COMMIT has flushed the log made
+ * every write of every node wait for the previous one's flush: one flush
+ * per write.  So a write transaction runs with synchronous_commit = off
+ * (for it alone: every session's default is on): COMMIT returns, and the
+ * lock is free, once the commit record is written; the caller is told the
+ * commit is done only after a flush round covering it (pg_flush: a
+ * durable transaction of the node's own on a session of its own, which
+ * PostgreSQL flushes past every earlier commit record; group_sync.h leads
+ * one round for every commit waiting, and replies wait without a thread:
+ * tx_commit_ticket, sync_notify).  Another session can read an
+ * asynchronous commit before it is flushed, and a crash of PostgreSQL
+ * would then lose what it read.  So the rule for readers: whatever this
+ * node read from PostgreSQL (marked as a point of the group after the
+ * read) reaches a reply only after a flush round that began after it
+ * (sync_barrier, before every reply that committed nothing).  A round
+ * proves something only about what was asked while its session lived: a
+ * crash ends every session, so a round on a new session cannot vouch for
+ * an earlier question.  The flush epoch (flush_conns) counts the rounds'
+ * sessions; each wait, ticket and barrier checks that it has not moved
+ * since its question was asked (rd_note, vouched), and a round that
+ * finds its session gone fails (TR_E_STORE_IO, outcome unknown) every
+ * point marked before it.  docs/internals/STORE.md ("Group commit") has
+ * the measurements and the designs left aside.
  *
  * Schema.  At open (not read-only), the pending migrations run in one
  * transaction under pg_advisory_xact_lock(LOCK_MIGRATE), so nodes starting
