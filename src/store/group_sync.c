@@ -113,6 +113,14 @@ void gsync_mark(struct group_sync *g, uint64_t *seq)
     pthread_mutex_unlock(&g->mu);
 }
 
+void gsync_fail_marked(struct group_sync *g)
+{
+    pthread_mutex_lock(&g->mu);
+    if (g->retry && g->begun > g->lost) g->lost = g->begun;
+    pthread_cond_broadcast(&g->cv);     /* waiting threads see it; the sync thread fires its waiters */
+    pthread_mutex_unlock(&g->mu);
+}
+
 void gsync_written(struct group_sync *g, uint64_t seq)
 {
     pthread_mutex_lock(&g->mu);

@@ -101,6 +101,10 @@ void gsync_written(struct group_sync *g, uint64_t seq);
 /* Number a point already written (a commit that has returned, a read
  * done): *seq, which the next sync to start covers.  Never fails. */
 void gsync_mark(struct group_sync *g, uint64_t *seq);
+/* A retrying group: fail every point marked so far that no sync has
+ * covered, as a failed sync would (the store found the session its syncs
+ * run on gone before the next one began). */
+void gsync_fail_marked(struct group_sync *g);
 /* Wait until commit seq is durable, leading a sync when none runs.
  * TR_E_STORE_IO when the sync that should have covered it failed, or an
  * earlier one did. */

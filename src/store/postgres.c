@@ -227,7 +227,8 @@ struct store_pg {
      * (pg_flush) that covers what they committed or read. */
     bool grouped;
     struct group_sync gs;
-    PGconn *flush_db;               /* the rounds' own session: only the round's leader uses it */
+    pthread_mutex_t flush_mu;       /* held by a round, and by flush_check */
+    PGconn *flush_db;               /* the rounds' own session (under flush_mu) */
     atomic_uint_fast64_t flush_conns; /* +1 each time flush_db is (re)made: the flush epoch */
     pthread_key_t rd;               /* this thread's oldest unvouched read: its flush epoch + 1 */
     enum store_pg_mode mode;
@@ -678,17 +679,40 @@ static bool flush_connect(struct store_pg *s)
 static int pg_flush(void *arg)
 {
     struct store_pg *s = arg;
+    int e = EIO;
+    pthread_mutex_lock(&s->flush_mu);
     if (!s->flush_db || PQstatus(s->flush_db) != CONNECTION_OK) {
         (void)flush_connect(s);
-        return EIO;
+    } else {
+        PGresult *res = PQexec(s->flush_db, "SELECT pg_logical_emit_message(true, 'tresor_flush', '')");
+        bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+        if (!ok) pg_log(s->flush_db, res, "flush round");
+        PQclear(res);
+        if (ok) e = 0;
+        else (void)flush_connect(s);
     }
-    PGresult *res = PQexec(s->flush_db, "SELECT pg_logical_emit_message(true, 'tresor_flush', '')");
-    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok) pg_log(s->flush_db, res, "flush round");
-    PQclear(res);
-    if (ok) return 0;
-    (void)flush_connect(s);
-    return EIO;
+    pthread_mutex_unlock(&s->flush_mu);
+    return e;
+}
+
+/* Before a question whose answer may reach a reply (rd_note): when no
+ * round runs and the rounds' idle session is found ended (its socket
+ * readable: the server closed it, as every session of a crashed or
+ * restarted PostgreSQL), fail the points marked so far, as the next
+ * round would have to, and make the new session now -- before the
+ * question is asked -- so that the rounds on it can vouch for it.  A
+ * round that finds its session gone itself (it ended while a round ran,
+ * or this check could not run) fails as before. */
+static void flush_check(struct store_pg *s)
+{
+    if (pthread_mutex_trylock(&s->flush_mu) != 0) return;      /* a round runs: it will see */
+    if (s->flush_db && PQstatus(s->flush_db) == CONNECTION_OK && !fd_readable(PQsocket(s->flush_db))) {
+        pthread_mutex_unlock(&s->flush_mu);
+        return;
+    }
+    gsync_fail_marked(&s->gs);
+    (void)flush_connect(s);         /* failed: the next round fails and tries again */
+    pthread_mutex_unlock(&s->flush_mu);
 }
 
 /* Number what this thread has just committed or read (e: flush_conns as
@@ -719,6 +743,7 @@ static uint_fast64_t flush_epoch(struct store_pg *s)
 static bool rd_note(struct store_pg *s)
 {
     if (!s->grouped || pthread_getspecific(s->rd)) return false;
+    flush_check(s);
     return pthread_setspecific(s->rd, (void *)(uintptr_t)(flush_epoch(s) + 1)) == 0;
 }
 
@@ -1159,9 +1184,9 @@ static TR_RESULT run_read(store_t st, int id, const struct sql_arg *a, size_t na
 {
     struct conn *c = NULL;
     bool lost = false;
-    uint_fast64_t e = flush_epoch(self(st));
     uint64_t seq = 0;
-    bool noted = rd_note(self(st));
+    bool noted = rd_note(self(st));     /* first: it may make the rounds' session anew */
+    uint_fast64_t e = flush_epoch(self(st));
     tr_result r = conn_get(self(st), &c);
     if (tr_failed(r)) {
         rd_unnote(self(st), noted);
@@ -1481,7 +1506,10 @@ static void pg_close(store_t st)
         atomic_store(&s->stop, true);
         pthread_join(s->listener, NULL);    /* within GEN_POLL_MS */
     }
-    if (s->grouped) gsync_destroy(&s->gs);     /* its thread ends: no round runs after */
+    if (s->grouped) {
+        gsync_destroy(&s->gs);      /* its thread ends: no round runs after */
+        pthread_mutex_destroy(&s->flush_mu);
+    }
     PQfinish(s->flush_db);
     pthread_key_delete(s->tls);
     pthread_key_delete(s->rd);
@@ -1621,9 +1649,12 @@ TR_RESULT store_pg_open_with(const char *conninfo, enum store_pg_mode mode, cons
     /* Group commit's rounds (pg_flush), with their session made now, before
      * anything is committed. */
     if (tr_ok(r) && mode != STORE_PG_READONLY) {
-        if (!gsync_init_retry(&s->gs, pg_flush, s))
+        if (pthread_mutex_init(&s->flush_mu, NULL) != 0) {
             r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-        else if ((s->grouped = true, !flush_connect(s)))
+        } else if (!gsync_init_retry(&s->gs, pg_flush, s)) {
+            pthread_mutex_destroy(&s->flush_mu);
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        } else if ((s->grouped = true, !flush_connect(s)))
             r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, "cannot connect to PostgreSQL (%s): the log "
                            "says why", where);
     }

@@ -22,10 +22,9 @@ test holds that design to:
     secret at once: exactly one AWSCURRENT, at most one AWSPREVIOUS and
     not the same version, and each client's own secret has as AWSCURRENT
     its last acknowledged write or one issued after it;
-  - both nodes serve again by themselves once PostgreSQL is back (the
-    first flush round of each finds its session gone with the crash and
-    fails what it would have vouched for: outcome unknown, an internal
-    error; the next one runs on a new session).
+  - both nodes serve again by themselves once PostgreSQL is back (a
+    request in flight across the crash may get the internal error: its
+    outcome is unknown).
 
 The test cluster runs with fsync off (pg-test-cluster), so an immediate
 shutdown loses exactly what PostgreSQL had not yet written to the kernel:
