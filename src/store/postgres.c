@@ -1098,10 +1098,7 @@ static TR_RESULT tx_close(struct conn *c, uint64_t *seq)
     int at = 0;
     int64_t n = 0;
     *seq = 0;
-    if (!c->link.writing) {
-        fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
-        BAIL0(TR_E_INTERNAL);
-    }
+    ENSURE(c->link.writing, TR_E_INTERNAL);         /* the callers' check: commit_point, q_write */
     bool timed = metrics_enabled();
     int64_t t0 = timed ? mono_us() : 0;
     uint_fast64_t e = flush_epoch(c->s);
@@ -1297,39 +1294,42 @@ static TR_RESULT pg_tx_begin(store_t st)
     return r;
 }
 
-static TR_RESULT pg_tx_commit(store_t st)
+/* The commit of this thread's transaction (tx_close), and the connection
+ * back to the pool: *seq numbers it for its flush round (0: nothing to
+ * wait for), *ep the flush epoch the round must vouch under. */
+static TR_RESULT commit_point(store_t st, uint64_t *seq, uint_fast64_t *ep)
 {
+    *seq = 0;
+    *ep = 0;
     ENSURE_REF(st);
     struct conn *c = pthread_getspecific(self(st)->tls);
     if (!c || !c->link.writing) {
         fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
         BAIL0(TR_E_INTERNAL);
     }
-    uint64_t seq = 0;
-    tr_result r = tx_close(c, &seq);
-    uint_fast64_t ep = tr_ok(r) ? rd_take(self(st)) : 0;
+    tr_result r = tx_close(c, seq);
+    if (tr_ok(r)) *ep = rd_take(self(st));
     conn_settle(self(st));              /* failed: still held, until tx_rollback */
-    if (tr_ok(r) && seq) r = flush_wait(self(st), seq, ep);
     return r;
+}
+
+static TR_RESULT pg_tx_commit(store_t st)
+{
+    uint64_t seq = 0;
+    uint_fast64_t ep = 0;
+    GUARD(commit_point(st, &seq, &ep));
+    return seq ? flush_wait(self(st), seq, ep) : TR_OK;
 }
 
 /* The commit without the wait for its flush round: *ticket numbers it
  * for sync_notify (0: durable already). */
 static TR_RESULT pg_tx_commit_ticket(store_t st, uint64_t *ticket)
 {
-    ENSURE_REF(st);
+    uint64_t seq = 0;
+    uint_fast64_t ep = 0;
     ENSURE_REF(ticket);
     *ticket = 0;
-    struct conn *c = pthread_getspecific(self(st)->tls);
-    if (!c || !c->link.writing) {
-        fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
-        BAIL0(TR_E_INTERNAL);
-    }
-    uint64_t seq = 0;
-    tr_result r = tx_close(c, &seq);
-    uint_fast64_t ep = tr_ok(r) ? rd_take(self(st)) : 0;
-    conn_settle(self(st));
-    GUARD(r);
+    GUARD(commit_point(st, &seq, &ep));
     ENSURE(seq <= TICKET_SEQ_MASK, TR_E_INTERNAL);
     if (seq) *ticket = seq | (uint64_t)(ep & 0xffff) << TICKET_SEQ_BITS;
     return TR_OK;
