@@ -101,7 +101,9 @@
  * sessions; each wait, ticket and barrier checks that it has not moved
  * since its question was asked (rd_note, vouched), and a round that
  * finds its session gone fails (TR_E_STORE_IO, outcome unknown) every
- * point marked before it.  docs/internals/STORE.md ("Group commit") has
+ * point marked before it.  A request's first question checks the idle
+ * session first and makes it anew when it has ended (flush_check), so a
+ * restart of PostgreSQL fails only the requests in flight across it.  docs/internals/STORE.md ("Group commit") has
  * the measurements and the designs left aside.
  *
  * Schema.  At open (not read-only), the pending migrations run in one
