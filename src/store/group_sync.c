@@ -34,6 +34,10 @@
  *
  * begun, synced and failed are atomics written under the mutex, so that
  * gsync_barrier's common case -- nothing pending -- takes no lock.
+ *
+ * A retrying group (gsync_init_retry) records in `lost` every point marked
+ * before a failed sync ended, instead of breaking for good: each of them
+ * that no earlier sync covered fails, and a later point leads a new sync.
  */
 #include "store/group_sync.h"
 
@@ -61,6 +65,13 @@ bool gsync_init(struct group_sync *g, gsync_fn sync, void *arg)
         pthread_mutex_destroy(&g->mu);
         return false;
     }
+    return true;
+}
+
+bool gsync_init_retry(struct group_sync *g, gsync_fn sync, void *arg)
+{
+    if (!gsync_init(g, sync, arg)) return false;
+    g->retry = true;
     return true;
 }
 
@@ -92,6 +103,24 @@ TR_RESULT gsync_begin(struct group_sync *g, uint64_t *seq)
     return TR_OK;
 }
 
+void gsync_mark(struct group_sync *g, uint64_t *seq)
+{
+    pthread_mutex_lock(&g->mu);
+    *seq = g->begun + 1;
+    st(&g->begun, *seq);
+    g->written = *seq;
+    if (g->waiters) pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void gsync_fail_marked(struct group_sync *g)
+{
+    pthread_mutex_lock(&g->mu);
+    if (g->retry && g->begun > g->lost) g->lost = g->begun;
+    pthread_cond_broadcast(&g->cv);     /* waiting threads see it; the sync thread fires its waiters */
+    pthread_mutex_unlock(&g->mu);
+}
+
 void gsync_written(struct group_sync *g, uint64_t seq)
 {
     pthread_mutex_lock(&g->mu);
@@ -111,7 +140,11 @@ static void lead(struct group_sync *g)
     pthread_mutex_lock(&g->mu);
     g->syncing = false;
     g->syncs++;
-    if (e != 0) {
+    if (e != 0 && g->retry) {
+        /* Every point marked so far, the ones after target too: the
+         * session that failed vouched for none of them (group_sync.h). */
+        if (g->begun > g->lost) g->lost = g->begun;
+    } else if (e != 0) {
         if (!g->failed) {
             fprintf(stderr, "tresor: store: sync of the write-ahead log failed: %s; the store "
                     "refuses every request that writes or reads from now on: restart tresor "
@@ -131,7 +164,7 @@ static bool wait_for(struct group_sync *g, uint64_t seq)
     g->waiters++;
     for (;;) {
         if (g->synced >= seq) { ok = true; break; }
-        if (g->failed) break;
+        if (g->failed || g->lost >= seq) break;
         if (!g->syncing && g->written >= seq) {
             lead(g);
             continue;
@@ -157,6 +190,13 @@ TR_RESULT gsync_barrier(struct group_sync *g)
     if (TR_LIKELY(ld(&g->synced) >= want && !gsync_broken(g))) return TR_OK;
     pthread_mutex_lock(&g->mu);
     bool ok = wait_for(g, want) && !g->failed;
+    if (!ok && g->retry) {
+        /* This reader fails (what it saw may be lost); the next one's
+         * point is past the failed sync, so it leads a new one rather
+         * than failing on the same `lost` forever. */
+        st(&g->begun, g->begun + 1);
+        g->written = g->begun;
+    }
     pthread_mutex_unlock(&g->mu);
     ENSURE(ok, TR_E_STORE_IO);
     return TR_OK;
@@ -169,10 +209,11 @@ static void fire(struct group_sync *g)
     struct gsync_waiter **pp = &g->pending;
     while (*pp) {
         struct gsync_waiter *w = *pp;
-        if (g->failed || g->synced >= w->seq) {
+        bool durable = g->synced >= w->seq;
+        if (g->failed || durable || g->lost >= w->seq) {
             *pp = w->next;
             w->next = NULL;
-            w->done(w, !g->failed);
+            w->done(w, durable && !g->failed);
         } else {
             pp = &w->next;
         }
@@ -184,7 +225,7 @@ static bool sync_due(const struct group_sync *g)
 {
     if (g->syncing || g->failed) return false;
     for (const struct gsync_waiter *w = g->pending; w; w = w->next)
-        if (w->seq > g->synced && w->seq <= g->written) return true;
+        if (w->seq > g->synced && w->seq > g->lost && w->seq <= g->written) return true;
     return false;
 }
 
@@ -211,7 +252,7 @@ int gsync_notify(struct group_sync *g, struct gsync_waiter *w)
 {
     int ret = 0;
     pthread_mutex_lock(&g->mu);
-    if (g->failed) {
+    if (g->failed || (g->lost >= w->seq && g->synced < w->seq)) {
         ret = -1;
     } else if (g->synced >= w->seq) {
         ret = 1;

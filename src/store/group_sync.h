@@ -28,6 +28,19 @@
  * holds its write lock from gsync_begin to gsync_written, so they are
  * written in order), `written` those whose write has returned, `synced`
  * the highest commit known durable.  synced <= written <= begun.
+ *
+ * A store whose sync is a question to a server rather than an fsync of
+ * its own (PostgreSQL: postgres.c) numbers points already written instead
+ * (gsync_mark: a commit that has returned, or a read that may have seen
+ * another session's commit), and opens the group with gsync_init_retry:
+ * a failed sync then fails the points marked before it ended -- those it
+ * should have covered and those marked while it ran: their fate is
+ * unknown, the server may have lost them -- and the next sync is tried
+ * afresh: the server, not this process, owns the log and its fsync.  A
+ * wait that starts only after a later sync succeeded cannot tell a point
+ * the failed one lost from one an earlier sync covered; the store checks
+ * that itself (postgres.c: the flush session's epoch).  A store uses one
+ * numbering or the other, never both.
  */
 #ifndef TR_STORE_GROUP_SYNC_H
 #define TR_STORE_GROUP_SYNC_H
@@ -58,6 +71,8 @@ struct group_sync {
     unsigned waiters;               /* threads in gsync_wait/gsync_barrier */
     bool syncing;                   /* a leader's sync runs */
     int failed;                     /* errno of the first failed sync; sticky */
+    bool retry;                     /* gsync_init_retry: failures are not sticky */
+    uint64_t lost;                  /* retry: the last point marked before a sync failed */
     uint64_t syncs;                 /* syncs run (tests, measurements) */
     gsync_fn sync;
     void *arg;
@@ -69,6 +84,10 @@ struct group_sync {
 
 /* Initialise g with its sync function.  False when out of resources. */
 bool gsync_init(struct group_sync *g, gsync_fn sync, void *arg);
+/* The same for a sync that may be tried again after a failure (see the
+ * file comment): a failure fails the points up to the failed sync's
+ * target, and gsync_begin/gsync_broken never refuse. */
+bool gsync_init_retry(struct group_sync *g, gsync_fn sync, void *arg);
 /* Destroy g; no thread may be inside a gsync_* call. */
 void gsync_destroy(struct group_sync *g);
 
@@ -79,6 +98,13 @@ TR_RESULT gsync_begin(struct group_sync *g, uint64_t *seq);
 /* The write of commit seq has returned (successfully or not: the number
  * is used up either way).  Still under the write lock. */
 void gsync_written(struct group_sync *g, uint64_t seq);
+/* Number a point already written (a commit that has returned, a read
+ * done): *seq, which the next sync to start covers.  Never fails. */
+void gsync_mark(struct group_sync *g, uint64_t *seq);
+/* A retrying group: fail every point marked so far that no sync has
+ * covered, as a failed sync would (the store found the session its syncs
+ * run on gone before the next one began). */
+void gsync_fail_marked(struct group_sync *g);
 /* Wait until commit seq is durable, leading a sync when none runs.
  * TR_E_STORE_IO when the sync that should have covered it failed, or an
  * earlier one did. */

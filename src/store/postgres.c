@@ -25,7 +25,8 @@
  * guarantee.
  *
  * Writers across nodes.  Each write transaction takes the transaction
- * advisory lock LOCK_WRITE after BEGIN (waiting at most LOCK_WAIT), so
+ * advisory lock LOCK_WRITE after BEGIN, in the same round trip (waiting
+ * at most LOCK_WAIT), so
  * the write transactions of every node run one at a time, as those of one
  * process do behind the write gate: each sees every earlier commit, the
  * read-then-write operations need nothing stronger than READ COMMITTED,
@@ -47,9 +48,9 @@
  * borrowed) and returns it when the call, or the transaction it opened,
  * is over; at most `connections` are open at once (store_pg_open_with;
  * tresor serve: --store-connections, by default its worker threads + 2),
- * plus the listener's own.  A thread that finds none free waits at most
- * `wait_ms` (the write gate's 5 s), then fails with TR_E_STORE_BUSY (the
- * service's internal error).  A returned connection whose session is
+ * plus the listener's and the flush rounds' own.  A thread that finds
+ * none free waits at most `wait_ms` (the write gate's 5 s), then fails
+ * with TR_E_STORE_BUSY (the service's internal error).  A returned connection whose session is
  * gone is closed, and one found so when borrowed (its socket readable
  * while idle: the server ended it) is closed and replaced.  A thread holds
  * one connection at most, and borrows before it queues on the write gate,
@@ -74,10 +75,36 @@
  * (store/gate.h) from tx_begin to commit or rollback, exactly as with
  * SQLite, then on LOCK_WRITE with the other nodes' writers (above).  A
  * write outside a transaction runs in one of its own, so that it bumps
- * the generation too.  COMMIT returns when the commit is durable: every
- * connection sets synchronous_commit = on, whatever the database's
- * default, so the sync barrier has nothing to wait for.  read_begin ..
- * read_end is one REPEATABLE READ READ ONLY transaction (one snapshot).
+ * the generation too.  Two round trips are the transaction's own: BEGIN,
+ * the lock and the generation read; the generation bump, its NOTIFY and
+ * COMMIT.  read_begin .. read_end is one REPEATABLE READ READ ONLY
+ * transaction (one snapshot).
+ *
+ * Group commit.  Holding LOCK_WRITE until COMMIT has flushed the log made
+ * every write of every node wait for the previous one's flush: one flush
+ * per write.  So a write transaction runs with synchronous_commit = off
+ * (for it alone: every session's default is on): COMMIT returns, and the
+ * lock is free, once the commit record is written; the caller is told the
+ * commit is done only after a flush round covering it (pg_flush: a
+ * durable transaction of the node's own on a session of its own, which
+ * PostgreSQL flushes past every earlier commit record; group_sync.h leads
+ * one round for every commit waiting, and replies wait without a thread:
+ * tx_commit_ticket, sync_notify).  Another session can read an
+ * asynchronous commit before it is flushed, and a crash of PostgreSQL
+ * would then lose what it read.  So the rule for readers: whatever this
+ * node read from PostgreSQL (marked as a point of the group after the
+ * read) reaches a reply only after a flush round that began after it
+ * (sync_barrier, before every reply that committed nothing).  A round
+ * proves something only about what was asked while its session lived: a
+ * crash ends every session, so a round on a new session cannot vouch for
+ * an earlier question.  The flush epoch (flush_conns) counts the rounds'
+ * sessions; each wait, ticket and barrier checks that it has not moved
+ * since its question was asked (rd_note, vouched), and a round that
+ * finds its session gone fails (TR_E_STORE_IO, outcome unknown) every
+ * point marked before it.  A request's first question checks the idle
+ * session first and makes it anew when it has ended (flush_check), so a
+ * restart of PostgreSQL fails only the requests in flight across it.  docs/internals/STORE.md ("Group commit") has
+ * the measurements and the designs left aside.
  *
  * Schema.  At open (not read-only), the pending migrations run in one
  * transaction under pg_advisory_xact_lock(LOCK_MIGRATE), so nodes starting
@@ -97,6 +124,7 @@
  */
 #include "store/postgres.h"
 #include "store/gate.h"
+#include "store/group_sync.h"
 #include "store/sql_records.h"
 #include "store/schema.h"
 
@@ -196,6 +224,15 @@ struct store_pg {
     unsigned open, max;             /* connections open (idle or borrowed); the bound */
     unsigned wait_ms;               /* how long a borrower waits */
     struct gate gate;               /* queue of this process's writers */
+    /* Group commit (not READONLY): commits are made without waiting for
+     * PostgreSQL's log flush, and replies wait for a flush round
+     * (pg_flush) that covers what they committed or read. */
+    bool grouped;
+    struct group_sync gs;
+    pthread_mutex_t flush_mu;       /* held by a round, and by flush_check */
+    PGconn *flush_db;               /* the rounds' own session (under flush_mu) */
+    atomic_uint_fast64_t flush_conns; /* +1 each time flush_db is (re)made: the flush epoch */
+    pthread_key_t rd;               /* this thread's oldest unvouched read: its flush epoch + 1 */
     enum store_pg_mode mode;
     uint64_t epoch;                 /* of the generation */
     uint64_t node;                  /* this store's name in the notifications (random) */
@@ -571,45 +608,186 @@ static void *listen_main(void *arg)
     return NULL;
 }
 
-/* Under LOCK_WRITE, at the start of a write transaction on c: the other
- * nodes' writers wait, and a commit of theirs not yet notified moves the
- * generation before this transaction reads anything cached. */
-static TR_RESULT tx_lock(struct conn *c)
+/* Send sql (one or more statements, no parameters) on db and collect
+ * the results of its first n statements into res[0..n-1] (NULL for a
+ * statement that did not run: one after a failure is skipped); any more
+ * are cleared.  The caller clears res. */
+static void exec_multi(PGconn *db, const char *sql, PGresult **res, int n)
 {
-    char sql[192];
-    int64_t n = 0;
-    /* fits: 110 + an int64 */
-    snprintf(sql, sizeof sql, "SET LOCAL lock_timeout = '%s'; SELECT pg_advisory_xact_lock(%" PRId64 "); "
-             "SELECT n FROM tresor_generation", LOCK_WAIT, LOCK_WRITE);
-    PGresult *res = PQexec(c->db, sql);
-    if (!result_int(res, &n)) {
-        tr_result r = PG_FAIL(c->db, res, "pg_advisory_xact_lock");
-        PQclear(res);
-        return r;
+    PGresult *r;
+    int i = 0;
+    for (int j = 0; j < n; j++) res[j] = NULL;
+    if (!PQsendQuery(db, sql)) return;
+    while ((r = PQgetResult(db)) != NULL) {
+        if (i < n) res[i++] = r;
+        else PQclear(r);
     }
-    PQclear(res);
-    gen_note(c->s, n);
+}
+
+/* The first of res[0..n-1] that is not a success (NULL: none). */
+static PGresult *first_failed(PGresult **res, int n, int *at)
+{
+    for (int i = 0; i < n; i++) {
+        ExecStatusType rs = PQresultStatus(res[i]);     /* PGRES_FATAL_ERROR for NULL */
+        if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
+            *at = i;
+            return res[i];
+        }
+    }
+    *at = n;
+    return NULL;
+}
+
+static void clear_all(PGresult **res, int n)
+{
+    for (int i = 0; i < n; i++) PQclear(res[i]);
+}
+
+/* ---- group commit: the flush rounds ------------------------------------ */
+
+/* (Re)make the rounds' session; false (logged) when PostgreSQL cannot be
+ * reached.  Every point marked before this is not provable by the new
+ * session (see pg_flush), so flush_conns moves first. */
+static bool flush_connect(struct store_pg *s)
+{
+    atomic_fetch_add_explicit(&s->flush_conns, 1, memory_order_acq_rel);
+    PQfinish(s->flush_db);
+    s->flush_db = pg_connect(s->conninfo, false);
+    return s->flush_db != NULL;
+}
+
+/*
+ * A flush round (group_sync.h's sync function, run by one leader at a
+ * time): one transaction of its own, committed on flush_db with
+ * synchronous_commit = on.  It must write to the log -- PostgreSQL
+ * commits a transaction that wrote nothing (a mere transaction id
+ * included) without flushing -- so it writes the smallest record there
+ * is, a transactional logical-decoding message (prefix "tresor_flush",
+ * empty; a logical replication consumer skips prefixes it does not know).
+ * PostgreSQL then flushes its log up to this commit record -- which follows every commit record written
+ * before the round began, this node's own (made with synchronous_commit =
+ * off) and every other node's.  So when it returns, every commit this
+ * node made, and every commit any of its reads could have seen, before
+ * the round began is durable (and, with synchronous standbys, replicated
+ * as PostgreSQL's synchronous commit is).  PostgreSQL's own flush groups
+ * the rounds of every node and the other sessions' commits.
+ *
+ * A round proves nothing about a point marked before its session was
+ * made: PostgreSQL may have crashed in between and lost it.  So a round
+ * whose session is lost fails (EIO: its points' fate is unknown), and
+ * makes the next session at once; a point marked while a new session was
+ * being made is failed by its maker (flush_conns moved: mark_point).
+ */
+static int pg_flush(void *arg)
+{
+    struct store_pg *s = arg;
+    int e = EIO;
+    pthread_mutex_lock(&s->flush_mu);
+    if (!s->flush_db || PQstatus(s->flush_db) != CONNECTION_OK) {
+        (void)flush_connect(s);
+    } else {
+        PGresult *res = PQexec(s->flush_db, "SELECT pg_logical_emit_message(true, 'tresor_flush', '')");
+        bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+        if (!ok) pg_log(s->flush_db, res, "flush round");
+        PQclear(res);
+        if (ok) e = 0;
+        else (void)flush_connect(s);
+    }
+    pthread_mutex_unlock(&s->flush_mu);
+    return e;
+}
+
+/* Before a question whose answer may reach a reply (rd_note): when no
+ * round runs and the rounds' idle session is found ended (its socket
+ * readable: the server closed it, as every session of a crashed or
+ * restarted PostgreSQL), fail the points marked so far, as the next
+ * round would have to, and make the new session now -- before the
+ * question is asked -- so that the rounds on it can vouch for it.  A
+ * round that finds its session gone itself (it ended while a round ran,
+ * or this check could not run) fails as before. */
+static void flush_check(struct store_pg *s)
+{
+    if (pthread_mutex_trylock(&s->flush_mu) != 0) return;      /* a round runs: it will see */
+    if (s->flush_db && PQstatus(s->flush_db) == CONNECTION_OK && !fd_readable(PQsocket(s->flush_db))) {
+        pthread_mutex_unlock(&s->flush_mu);
+        return;
+    }
+    gsync_fail_marked(&s->gs);
+    (void)flush_connect(s);         /* failed: the next round fails and tries again */
+    pthread_mutex_unlock(&s->flush_mu);
+}
+
+/* Number what this thread has just committed or read (e: flush_conns as
+ * it was before the statement was sent): the next flush round covers it.
+ * TR_E_STORE_IO when the rounds' session was remade meanwhile -- it
+ * cannot vouch for what an earlier session of PostgreSQL did. */
+static TR_RESULT mark_point(struct store_pg *s, uint_fast64_t e, uint64_t *seq)
+{
+    *seq = 0;
+    if (!s->grouped) return TR_OK;
+    gsync_mark(&s->gs, seq);
+    if (atomic_load_explicit(&s->flush_conns, memory_order_acquire) != e) {
+        fprintf(stderr, "tresor: store: postgres: the flush session was remade during a call: its outcome "
+                "is unknown\n");
+        BAIL0(TR_E_STORE_IO);
+    }
     return TR_OK;
 }
 
-/* At the end of a write transaction on c, before COMMIT: the generation
- * row's n + 1, notified as "NODE N" (delivered at commit, with the data);
- * *n the new number. */
-static TR_RESULT gen_bump(struct conn *c, int64_t *n)
+static uint_fast64_t flush_epoch(struct store_pg *s)
 {
-    char sql[224];
-    /* fits: 150 + 16 hex digits */
-    snprintf(sql, sizeof sql, "WITH g AS (UPDATE tresor_generation SET n = n + 1 RETURNING n) "
-             "SELECT n, pg_notify('" GEN_CHANNEL "', '%016" PRIx64 " ' || n) FROM g", c->s->node);
-    PGresult *res = PQexec(c->db, sql);
-    if (!result_int(res, n)) {
-        tr_result r = PG_FAIL(c->db, res, "UPDATE tresor_generation");
-        PQclear(res);
-        return r;
-    }
-    PQclear(res);
-    return TR_OK;
+    return atomic_load_explicit(&s->flush_conns, memory_order_acquire);
 }
+
+/* This thread is about to ask PostgreSQL something whose answer may reach
+ * a reply: remember the flush epoch of the oldest such question not yet
+ * vouched for (rd_take).  True when this question is that oldest one. */
+static bool rd_note(struct store_pg *s)
+{
+    if (!s->grouped || pthread_getspecific(s->rd)) return false;
+    flush_check(s);
+    return pthread_setspecific(s->rd, (void *)(uintptr_t)(flush_epoch(s) + 1)) == 0;
+}
+
+/* The question rd_note noted (noted: it was the oldest) failed: no answer
+ * of it can reach a reply, so nothing is left to vouch for. */
+static void rd_unnote(struct store_pg *s, bool noted)
+{
+    if (noted) (void)pthread_setspecific(s->rd, NULL);
+}
+
+/* The flush epoch of this thread's oldest unvouched question (else the
+ * current one), forgotten: the caller vouches for it now. */
+static uint_fast64_t rd_take(struct store_pg *s)
+{
+    uintptr_t v = s->grouped ? (uintptr_t)pthread_getspecific(s->rd) : 0;
+    if (v) (void)pthread_setspecific(s->rd, NULL);
+    return v ? (uint_fast64_t)(v - 1) : flush_epoch(s);
+}
+
+/* Every flush round since epoch ep ran on one session, alive from before
+ * the question was asked to after the round: PostgreSQL did not restart
+ * (or crash, which ends every session) in between, so what the round
+ * flushed is what the question saw.  Else TR_E_STORE_IO: outcome unknown. */
+static TR_RESULT vouched(struct store_pg *s, uint_fast64_t ep)
+{
+    if (flush_epoch(s) == ep) return TR_OK;
+    fprintf(stderr, "tresor: store: postgres: the flush session was remade since the call began: its "
+            "outcome is unknown\n");
+    BAIL0(TR_E_STORE_IO);
+}
+
+/* Wait for commit seq's flush round, and check it vouches (ep). */
+static TR_RESULT flush_wait(struct store_pg *s, uint64_t seq, uint_fast64_t ep)
+{
+    GUARD(gsync_wait(&s->gs, seq));
+    return vouched(s, ep);
+}
+
+/* A commit ticket (store.h's tx_commit_ticket) holds the point and the
+ * low bits of the flush epoch it must be vouched under. */
+#define TICKET_SEQ_BITS 48
+#define TICKET_SEQ_MASK ((UINT64_C(1) << TICKET_SEQ_BITS) - 1)
 
 /* This thread's connection: the one it holds, else one borrowed from the
  * pool; one it holds that was lost outside a transaction is replaced. */
@@ -813,8 +991,12 @@ static void tx_closed(struct conn *c)
 
 static void tx_abort(struct conn *c)
 {
+    struct store_pg *s = c->s;
+    uint64_t seq = 0;
     if (conn_rollback(c)) tx_closed(c);
     else conn_discard(c);       /* frees the gate */
+    /* What its reads saw may reach a reply (sync_barrier covers it). */
+    if (s->grouped) gsync_mark(&s->gs, &seq);
 }
 
 /* A statement without rows, and a rollback, for the driver's read
@@ -836,68 +1018,111 @@ static void pg_abort(struct sql_conn *l)
     conn_settle(s);
 }
 
-/* Take the write gate, then BEGIN.  A BEGIN that finds the connection
- * lost (its session ended since the last request) is safe to send again,
- * once, on a new connection: *cp is then that one. */
+/* BEGIN, and under LOCK_WRITE the generation row, in one round trip:
+ * the other nodes' writers wait, and a commit of theirs not yet notified
+ * moves the generation before this transaction reads anything cached.
+ * Grouped, the transaction will commit without waiting for PostgreSQL's
+ * log flush (synchronous_commit = off for it alone): the flush round
+ * (pg_flush) makes it durable after LOCK_WRITE is released, and the reply
+ * waits for that.  *began: the BEGIN ran (a transaction is open). */
+static TR_RESULT tx_begin_locked(struct conn *c, bool *began)
+{
+    char sql[320];
+    PGresult *res[5];
+    int at = 0;
+    int64_t n = 0;
+    /* fits: 200 + an int64 */
+    snprintf(sql, sizeof sql, "%s; SET LOCAL synchronous_commit = %s; SET LOCAL lock_timeout = '%s'; "
+             "SELECT pg_advisory_xact_lock(%" PRId64 "); SELECT n FROM tresor_generation", own_sql[Q_BEGIN],
+             c->s->grouped ? "off" : "on", LOCK_WAIT, LOCK_WRITE);
+    atomic_fetch_add_explicit(&c->s->gate.gen, 1, memory_order_release);
+    bool noted = rd_note(c->s);
+    exec_multi(c->db, sql, res, 5);
+    *began = PQresultStatus(res[0]) == PGRES_COMMAND_OK;
+    if (!*began) rd_unnote(c->s, noted);     /* no transaction: nothing it read can reach a reply */
+    c->in_tx = *began;
+    PGresult *bad = first_failed(res, 5, &at);
+    tr_result r = TR_OK;
+    if (bad || !result_int(res[4], &n))
+        r = PG_FAIL(c->db, bad ? bad : res[4], at == 0 ? own_sql[Q_BEGIN] : "pg_advisory_xact_lock");
+    else
+        gen_note(c->s, n);
+    clear_all(res, 5);
+    return r;
+}
+
+/* Take the write gate, then BEGIN under LOCK_WRITE.  A BEGIN that finds
+ * the connection lost (its session ended since the last request) is safe
+ * to send again, once, on a new connection: *cp is then that one. */
 static TR_RESULT tx_open(struct conn **cp)
 {
     struct conn *c = *cp;
+    bool began = false;
     if (c->link.writing || c->link.reading) {
         fprintf(stderr, "tresor: store: tx_begin inside a transaction\n");
         BAIL0(TR_E_INTERNAL);
     }
     GUARD(gate_enter(&c->s->gate));
     c->link.writing = true;
-    tr_result r = q_simple(c, Q_BEGIN);
-    if (tr_failed(r) && PQstatus(c->db) != CONNECTION_OK) {
+    tr_result r = tx_begin_locked(c, &began);
+    if (tr_failed(r) && !began && PQstatus(c->db) != CONNECTION_OK) {
         struct store_pg *s = c->s;
         c->link.writing = false;
         conn_discard(c);                /* keeps the gate: not writing */
         *cp = c = NULL;
         r = conn_get(s, &c);
-        if (tr_ok(r)) {
-            *cp = c;
-            c->link.writing = true;
-            r = q_simple(c, Q_BEGIN);
-        }
         if (tr_failed(r)) {
-            if (c) c->link.writing = false;
             gate_leave(&s->gate);
-            if (c && PQstatus(c->db) != CONNECTION_OK) conn_discard(c);
             return r;
         }
-    } else if (tr_failed(r)) {
-        c->link.writing = false;
-        gate_leave(&c->s->gate);
-        return r;
+        *cp = c;
+        c->link.writing = true;
+        r = tx_begin_locked(c, &began);
     }
-    r = tx_lock(c);
-    if (tr_failed(r)) tx_abort(c);      /* frees the gate */
+    if (tr_failed(r)) tx_abort(c);      /* frees the gate; a lost connection is discarded */
     return r;
 }
 
-/* COMMIT: durable when it returns (synchronous_commit = on).  A failed
- * COMMIT (a deferred foreign key) has ended the transaction in PostgreSQL;
- * the gate stays held until the caller's tx_rollback, as with SQLite. */
-static TR_RESULT tx_close(struct conn *c)
+/* The end of a write transaction on c, in one round trip: the generation
+ * row's n + 1, notified as "NODE N" (delivered at commit, with the data),
+ * then COMMIT.  Grouped, COMMIT returns once its record is written, not
+ * flushed, and LOCK_WRITE goes with it, so the next writer of any node
+ * runs while this commit waits for its flush round; *seq numbers the
+ * commit for that round (the caller waits for it: gsync_wait, or hands it
+ * on as a ticket).  A failure before COMMIT leaves the transaction open
+ * (aborted) for the caller's tx_rollback; a failed COMMIT (a deferred
+ * foreign key) has ended it, and the gate stays held until the caller's
+ * tx_rollback, as with SQLite. */
+static TR_RESULT tx_close(struct conn *c, uint64_t *seq)
 {
-    if (!c->link.writing) {
-        fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
-        BAIL0(TR_E_INTERNAL);
-    }
+    char sql[256];
+    PGresult *res[2];
+    int at = 0;
+    int64_t n = 0;
+    *seq = 0;
+    ENSURE(c->link.writing, TR_E_INTERNAL);         /* the callers' check: commit_point, q_write */
     bool timed = metrics_enabled();
-    int64_t t0 = timed ? mono_us() : 0, n = 0;
-    GUARD(gen_bump(c, &n));             /* failed: the caller's tx_rollback */
-    tr_result r = q_simple(c, Q_COMMIT);
-    if (tr_ok(r)) {
-        /* This store's own commit: counted by its gate, not foreign. */
-        atomic_store_explicit(&c->s->known, n, memory_order_release);
-        tx_closed(c);
-        if (timed) metrics_commit(mono_us() - t0);
-    } else {
-        c->in_tx = false;               /* a failed COMMIT ends it: nothing to roll back */
+    int64_t t0 = timed ? mono_us() : 0;
+    uint_fast64_t e = flush_epoch(c->s);
+    /* fits: 170 + 16 hex digits */
+    snprintf(sql, sizeof sql, "WITH g AS (UPDATE tresor_generation SET n = n + 1 RETURNING n) "
+             "SELECT n, pg_notify('" GEN_CHANNEL "', '%016" PRIx64 " ' || n) FROM g; COMMIT", c->s->node);
+    atomic_fetch_add_explicit(&c->s->gate.gen, 1, memory_order_release);
+    exec_multi(c->db, sql, res, 2);
+    PGresult *bad = first_failed(res, 2, &at);
+    if (bad) {
+        tr_result r = PG_FAIL(c->db, bad, at == 0 ? "UPDATE tresor_generation" : "COMMIT");
+        if (at == 1) c->in_tx = false;  /* a failed COMMIT ends it: nothing to roll back */
+        clear_all(res, 2);
+        return r;
     }
-    return r;
+    if (!result_int(res[0], &n)) n = 0;     /* cannot be: the row is there; a spurious move at most */
+    clear_all(res, 2);
+    /* This store's own commit: counted by its gate, not foreign. */
+    atomic_store_explicit(&c->s->known, n, memory_order_release);
+    tx_closed(c);
+    if (timed) metrics_commit(mono_us() - t0);
+    return mark_point(c->s, e, seq);
 }
 
 /* The rows a command changed (PQcmdTuples: decimal, "" for none). */
@@ -908,18 +1133,21 @@ static int rows_changed(const char *t)
 }
 
 /* A write on c: in this thread's transaction, or else in one of its own
- * (so that it takes LOCK_WRITE and bumps the generation like any other).
+ * (so that it takes LOCK_WRITE and bumps the generation like any other;
+ * *seq then numbers its commit for the caller to wait on, else 0).
  * *changes gets the rows it changed. */
-static TR_RESULT q_write(struct conn *c, int id, const struct sql_arg *a, size_t na, int *changes)
+static TR_RESULT q_write(struct conn *c, int id, const struct sql_arg *a, size_t na, int *changes,
+                         uint64_t *seq)
 {
     PGresult *res = NULL;
     bool lost = false, own = !c->link.writing;
+    *seq = 0;
     if (own) GUARD(tx_open(&c));
     tr_result r = q_run(c, id, a, na, &res, &lost);
     if (tr_ok(r) && changes) *changes = rows_changed(PQcmdTuples(res));
     PQclear(res);
     if (own) {
-        if (tr_ok(r)) r = tx_close(c);
+        if (tr_ok(r)) r = tx_close(c, seq);
         if (tr_failed(r)) tx_abort(c);  /* frees the gate; a lost connection is discarded */
     }
     return r;
@@ -955,14 +1183,32 @@ static TR_RESULT run_read(store_t st, int id, const struct sql_arg *a, size_t na
 {
     struct conn *c = NULL;
     bool lost = false;
-    GUARD(conn_get(self(st), &c));
-    tr_result r = q_run(c, id, a, na, res, &lost);
+    uint64_t seq = 0;
+    bool noted = rd_note(self(st));     /* first: it may make the rounds' session anew */
+    uint_fast64_t e = flush_epoch(self(st));
+    tr_result r = conn_get(self(st), &c);
+    if (tr_failed(r)) {
+        rd_unnote(self(st), noted);
+        return r;
+    }
+    bool writing = c->link.writing;     /* a write transaction's reads: its commit is marked */
+    r = q_run(c, id, a, na, res, &lost);
     if (tr_failed(r) && lost && !c->in_tx) {
         conn_discard(c);
         r = conn_get(self(st), &c);
         if (tr_ok(r)) r = q_run(c, id, a, na, res, &lost);
     }
     conn_settle(self(st));              /* the result is the caller's, the connection the pool's */
+    if (tr_failed(r) && !writing) rd_unnote(self(st), noted);
+    if (tr_ok(r) && !writing) {
+        /* What it read may be another node's commit not yet flushed: the
+         * reply waits for a round that covers it (sync_barrier). */
+        r = mark_point(self(st), e, &seq);
+        if (tr_failed(r)) {
+            PQclear(*res);
+            *res = NULL;
+        }
+    }
     return r;
 }
 
@@ -996,9 +1242,12 @@ static TR_RESULT pg_write(store_t st, int id, const struct sql_arg *a, size_t na
         fprintf(stderr, "tresor: store: a write to a store opened read-only\n");
         BAIL0(TR_E_STORE_READONLY);
     }
+    uint64_t seq = 0;
     GUARD(conn_get(self(st), &c));
-    tr_result r = q_write(c, id, a, na, changes);
+    tr_result r = q_write(c, id, a, na, changes, &seq);
+    uint_fast64_t ep = seq ? rd_take(self(st)) : 0;    /* its own transaction: ended */
     conn_settle(self(st));
+    if (tr_ok(r) && seq) r = flush_wait(self(st), seq, ep);
     return r;
 }
 
@@ -1047,17 +1296,69 @@ static TR_RESULT pg_tx_begin(store_t st)
     return r;
 }
 
-static TR_RESULT pg_tx_commit(store_t st)
+/* The commit of this thread's transaction (tx_close), and the connection
+ * back to the pool: *seq numbers it for its flush round (0: nothing to
+ * wait for), *ep the flush epoch the round must vouch under. */
+static TR_RESULT commit_point(store_t st, uint64_t *seq, uint_fast64_t *ep)
 {
+    *seq = 0;
+    *ep = 0;
     ENSURE_REF(st);
     struct conn *c = pthread_getspecific(self(st)->tls);
     if (!c || !c->link.writing) {
         fprintf(stderr, "tresor: store: tx_commit outside a transaction\n");
         BAIL0(TR_E_INTERNAL);
     }
-    tr_result r = tx_close(c);
+    tr_result r = tx_close(c, seq);
+    if (tr_ok(r)) *ep = rd_take(self(st));
     conn_settle(self(st));              /* failed: still held, until tx_rollback */
     return r;
+}
+
+static TR_RESULT pg_tx_commit(store_t st)
+{
+    uint64_t seq = 0;
+    uint_fast64_t ep = 0;
+    GUARD(commit_point(st, &seq, &ep));
+    return seq ? flush_wait(self(st), seq, ep) : TR_OK;
+}
+
+/* The commit without the wait for its flush round: *ticket numbers it
+ * for sync_notify (0: durable already). */
+static TR_RESULT pg_tx_commit_ticket(store_t st, uint64_t *ticket)
+{
+    uint64_t seq = 0;
+    uint_fast64_t ep = 0;
+    ENSURE_REF(ticket);
+    *ticket = 0;
+    GUARD(commit_point(st, &seq, &ep));
+    ENSURE(seq <= TICKET_SEQ_MASK, TR_E_INTERNAL);
+    if (seq) *ticket = seq | (uint64_t)(ep & 0xffff) << TICKET_SEQ_BITS;
+    return TR_OK;
+}
+
+/* A ticket's flush round, without a thread: -1 (not durable) as well when
+ * the flush session was remade since the commit (vouched). */
+static int pg_sync_notify(store_t st, struct gsync_waiter *w)
+{
+    struct store_pg *s = self(st);
+    if (!s->grouped || w->seq == 0) return 1;
+    uint_fast64_t ep = (uint_fast64_t)(w->seq >> TICKET_SEQ_BITS);
+    w->seq &= TICKET_SEQ_MASK;
+    if ((flush_epoch(s) & 0xffff) != ep) return -1;
+    int now = gsync_notify(&s->gs, w);
+    /* Answered at once by a round that may have come after a remade
+     * session: vouched only while the epoch held.  Once queued, the round
+     * that settles w is the first to cover it (a failed one fails every
+     * point marked before it): exact. */
+    if (now == 1 && (flush_epoch(s) & 0xffff) != ep) return -1;
+    return now;
+}
+
+static bool pg_sync_cancel(store_t st, struct gsync_waiter *w)
+{
+    struct store_pg *s = self(st);
+    return s->grouped ? gsync_cancel(&s->gs, w) : true;
 }
 
 static void pg_tx_rollback(store_t st)
@@ -1068,11 +1369,19 @@ static void pg_tx_rollback(store_t st)
     conn_settle(self(st));
 }
 
-/* Commits are durable when COMMIT returns: nothing to wait for. */
+/* Before a reply that committed nothing: wait for a flush round that
+ * covers every point this node marked so far -- its commits and its
+ * reads, so whatever the reply may carry, read from PostgreSQL or from a
+ * cache filled by such a read (pg_flush).  At once when nothing is
+ * pending.  A read-only store marks nothing. */
 static TR_RESULT pg_sync_barrier(store_t st)
 {
     ENSURE_REF(st);
-    return TR_OK;
+    struct store_pg *s = self(st);
+    if (!s->grouped) return TR_OK;
+    uint_fast64_t ep = rd_take(s);
+    GUARD(gsync_barrier(&s->gs));
+    return vouched(s, ep);
 }
 
 /* ---- schema, checks ---------------------------------------------------- */
@@ -1216,7 +1525,13 @@ static void pg_close(store_t st)
         atomic_store(&s->stop, true);
         pthread_join(s->listener, NULL);    /* within GEN_POLL_MS */
     }
+    if (s->grouped) {
+        gsync_destroy(&s->gs);      /* its thread ends: no round runs after */
+        pthread_mutex_destroy(&s->flush_mu);
+    }
+    PQfinish(s->flush_db);
     pthread_key_delete(s->tls);
+    pthread_key_delete(s->rd);
     sql_conns_close_all(&s->conns, conn_free);
     pthread_cond_destroy(&s->freed);
     pthread_mutex_destroy(&s->conns.mu);
@@ -1229,7 +1544,8 @@ static const struct sql_driver pg_driver = {
     .get = pg_get, .list = pg_list, .write = pg_write, .conn = pg_conn, .peek = pg_peek,
     .exec = pg_exec, .abort = pg_abort, .close = pg_close, .generation = pg_generation,
     .refresh = pg_refresh, .tx_begin = pg_tx_begin, .tx_commit = pg_tx_commit,
-    .tx_rollback = pg_tx_rollback, .sync_barrier = pg_sync_barrier, .self_check = pg_self_check,
+    .tx_rollback = pg_tx_rollback, .sync_barrier = pg_sync_barrier, .tx_commit_ticket = pg_tx_commit_ticket,
+    .sync_notify = pg_sync_notify, .sync_cancel = pg_sync_cancel, .self_check = pg_self_check,
 };
 
 bool store_pg_named(const char *s)
@@ -1320,6 +1636,10 @@ TR_RESULT store_pg_open_with(const char *conninfo, enum store_pg_mode mode, cons
     }
     gate = cv && gate_init(&s->gate);
     key = gate && pthread_key_create(&s->tls, conn_drop) == 0;
+    if (key && pthread_key_create(&s->rd, NULL) != 0) {
+        pthread_key_delete(s->tls);
+        key = false;
+    }
     if (!key) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     /* The node's name in the notifications: random, so that no two nodes
      * take each other's commits for their own. */
@@ -1344,6 +1664,18 @@ TR_RESULT store_pg_open_with(const char *conninfo, enum store_pg_mode mode, cons
                            ? " (a read-only open cannot migrate it: start tresor serve on it once)" : "");
     } else {
         r = migrate(db);
+    }
+    /* Group commit's rounds (pg_flush), with their session made now, before
+     * anything is committed. */
+    if (tr_ok(r) && mode != STORE_PG_READONLY) {
+        if (pthread_mutex_init(&s->flush_mu, NULL) != 0) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        } else if (!gsync_init_retry(&s->gs, pg_flush, s)) {
+            pthread_mutex_destroy(&s->flush_mu);
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        } else if ((s->grouped = true, !flush_connect(s)))
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, "cannot connect to PostgreSQL (%s): the log "
+                           "says why", where);
     }
     /* SERVE: the generation as of now, then the listener keeps it. */
     if (tr_ok(r) && mode == STORE_PG_SERVE) {

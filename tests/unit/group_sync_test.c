@@ -245,6 +245,70 @@ static void a_failed_sync_fails_what_it_covers_and_after(void **state)
     assert_int_equal(syncs(&x->g), 2);
 }
 
+/* ---- a retrying group (gsync_init_retry: PostgreSQL's flush rounds) ------ */
+
+static int setup_retry(void **state)
+{
+    if (setup(state) != 0) return -1;
+    struct fx *x = *state;
+    gsync_destroy(&x->g);
+    return gsync_init_retry(&x->g, fake_sync, &x->fake) ? 0 : -1;
+}
+
+/* Points numbered after the fact (gsync_mark): one sync covers every
+ * point marked before it began; a later mark waits for the next. */
+static void retry_marks_share_a_sync(void **state)
+{
+    struct fx *x = *state;
+    uint64_t a = 0, b = 0, c = 0;
+    x->fake.free_run = true;
+    gsync_mark(&x->g, &a);
+    gsync_mark(&x->g, &b);
+    assert_int_equal(a, 1);
+    assert_int_equal(b, 2);
+    assert_int_equal(tr_code(gsync_wait(&x->g, b)), TR_E_OK);
+    assert_int_equal(tr_code(gsync_wait(&x->g, a)), TR_E_OK);
+    assert_int_equal(syncs(&x->g), 1);
+    gsync_mark(&x->g, &c);
+    assert_int_equal(tr_code(gsync_barrier(&x->g)), TR_E_OK);
+    assert_int_equal(syncs(&x->g), 2);
+    assert_int_equal(tr_code(gsync_barrier(&x->g)), TR_E_OK);     /* nothing pending: no sync */
+    assert_int_equal(syncs(&x->g), 2);
+}
+
+/* A failed sync fails exactly the points it should have covered; the
+ * group is not broken: a later point leads a new sync and succeeds, and
+ * a wait for a failed point keeps failing (its fate stays unknown), even
+ * after a later sync succeeds. */
+static void retry_a_failed_sync_fails_only_its_points(void **state)
+{
+    struct fx *x = *state;
+    uint64_t a = 0, b = 0, c = 0;
+    struct committer r;
+    gsync_mark(&x->g, &a);
+    gsync_mark(&x->g, &b);
+    x->fake.result = EIO;
+    x->fake.free_run = true;
+    assert_int_equal(tr_code(gsync_wait(&x->g, b)), TR_E_STORE_IO);
+    assert_int_equal(tr_code(gsync_wait(&x->g, a)), TR_E_STORE_IO);
+    assert_false(gsync_broken(&x->g));
+    assert_int_equal(x->g.lost, 2);
+    /* A reader that may have seen them fails too, once; the next one
+     * leads a new sync instead of failing on the same points forever. */
+    x->fake.result = 0;
+    start(&r, x, true);
+    join(&r);
+    assert_int_equal(r.code, TR_E_STORE_IO);
+    start(&r, x, true);
+    join(&r);
+    assert_int_equal(r.code, TR_E_OK);
+    gsync_mark(&x->g, &c);
+    assert_int_equal(tr_code(gsync_begin(&x->g, &b)), TR_E_OK);    /* never refused */
+    gsync_written(&x->g, b);
+    assert_int_equal(tr_code(gsync_wait(&x->g, c)), TR_E_OK);
+    assert_int_equal(tr_code(gsync_wait(&x->g, a)), TR_E_OK);      /* covered since: synced >= a */
+}
+
 /* The first sync already fails: its only commit fails. */
 static void the_first_sync_fails(void **state)
 {
@@ -515,6 +579,37 @@ static void notify_beside_a_waiting_thread(void **state)
     assert_true(syncs(&x->g) <= 2);
 }
 
+/* Waiters without a thread in a retrying group: a failed sync calls done
+ * (false) for the points it covered, and a point marked after it gets a
+ * new sync of its own (durable). */
+static void retry_notify_after_a_failure(void **state)
+{
+    struct fx *x = *state;
+    struct note one, two, again;
+    uint64_t seq = 0;
+    notes_done = 0;
+    gsync_mark(&x->g, &seq);
+    note_init(&one, seq);
+    assert_int_equal(gsync_notify(&x->g, &one.w), 0);
+    fake_await_calls(&x->fake, 1);
+    fake_release(&x->fake, EIO);
+    await_notes(1);
+    assert_int_equal(one.calls, 1);
+    assert_false(one.durable);
+    assert_false(gsync_broken(&x->g));
+    gsync_mark(&x->g, &seq);
+    note_init(&two, seq);
+    x->fake.result = 0;
+    assert_int_equal(gsync_notify(&x->g, &two.w), 0);
+    fake_await_calls(&x->fake, 2);
+    fake_release(&x->fake, 0);
+    await_notes(2);
+    assert_int_equal(two.calls, 1);
+    assert_true(two.durable);
+    note_init(&again, one.w.seq);
+    assert_int_equal(gsync_notify(&x->g, &again.w), 1);   /* a later sync covered it since */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +626,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(notify_a_failed_sync_fails_every_waiter, setup, teardown),
         cmocka_unit_test_setup_teardown(notify_cancel_takes_a_waiter_back, setup, teardown),
         cmocka_unit_test_setup_teardown(notify_beside_a_waiting_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(retry_marks_share_a_sync, setup_retry, teardown),
+        cmocka_unit_test_setup_teardown(retry_a_failed_sync_fails_only_its_points, setup_retry, teardown),
+        cmocka_unit_test_setup_teardown(retry_notify_after_a_failure, setup_retry, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

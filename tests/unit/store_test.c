@@ -3051,12 +3051,16 @@ static void test_pg_reconnect(void **state)
     assert_true(strtol(n, NULL, 10) >= 2);          /* the listener and this thread's */
     usleep(200 * 1000);                 /* the backends exit */
 
-    /* A read without refresh: run again on a new connection. */
+    /* A read without refresh: run again on a new connection.  (A request
+     * ends with the barrier: what it read is vouched for.) */
     OK(CALL(f->st, key_get, "before", REGION, &got));
     key_rec_free(&got);
+    OK(TX(f->st, sync_barrier));
     assert_true(pg_exec(NULL, sql, n, sizeof n));
     usleep(200 * 1000);
-    /* A request: refresh notices, then a write transaction succeeds. */
+    /* A request: refresh notices, then a write transaction succeeds (the
+     * flush rounds' session, ended too, is made again before it asks
+     * anything: flush_check). */
     (*f->st)->refresh(f->st);
     (*f->st)->refresh(f->st);
     OK(TX(f->st, tx_begin));
@@ -3192,6 +3196,7 @@ static void test_pg_pool_broken(void **state)
     /* The idle one is dead: dropped when borrowed, a new one serves. */
     OK(CALL(st, key_get, "k1", REGION, &got));
     key_rec_free(&got);
+    OK(TX(st, sync_barrier));                   /* the request's end */
     pool(st, &open, &idle);
     assert_int_equal(open, 1);
     assert_int_equal(idle, 1);
@@ -3204,6 +3209,10 @@ static void test_pg_pool_broken(void **state)
     mk_key(&x, "k2", ACCT, REGION);
     FAILS(CALL(st, key_put, &x.k), TR_E_STORE_IO);
     TX(st, tx_rollback);
+    /* What that transaction read cannot be vouched for: the flush rounds'
+     * session ended with it (a request that failed has no barrier; here
+     * it shows). */
+    FAILS(TX(st, sync_barrier), TR_E_STORE_IO);
     pool(st, &open, &idle);
     assert_int_equal(open, 0);
     assert_int_equal(idle, 0);
@@ -3215,6 +3224,139 @@ static void test_pg_pool_broken(void **state)
     assert_int_equal(open, 1);
     assert_int_equal(idle, 1);
     (*st)->close(st);
+}
+
+/* Group commit (postgres.c, "Group commit").  A write transaction
+ * commits with synchronous_commit = off and its reply waits for a flush
+ * round; a read of a commit not yet flushed is vouched for only by a
+ * round after it.  Here: another session commits without waiting for
+ * the flush; the store reads that row; after sync_barrier PostgreSQL's
+ * log is flushed past the commit (what a reply carries is durable). */
+static void test_pg_group_commit_reader(void **state)
+{
+    struct fx *f = *state;
+    PGconn *x = PQconnectdb(f->url);
+    assert_int_equal(PQstatus(x), CONNECTION_OK);
+    PGresult *res = PQexec(x, "SET synchronous_commit = off; "
+                           "INSERT INTO tags (arn, key, value) VALUES ('arn:aws:kms:us-east-1:1:key/async', 'k', 'v')");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    res = PQexec(x, "SELECT pg_current_wal_insert_lsn()");      /* past that commit's record */
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    char lsn[64], sql[160], v[8];
+    snprintf(lsn, sizeof lsn, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    struct tag_rec *tags = NULL;
+    size_t n = 0;
+    OK(CALL(f->st, tag_list, "arn:aws:kms:us-east-1:1:key/async", &tags, &n));
+    assert_int_equal(n, 1);
+    tag_list_free(tags, n);
+    OK(TX(f->st, sync_barrier));
+    snprintf(sql, sizeof sql, "SELECT pg_current_wal_flush_lsn() >= '%s'::pg_lsn", lsn);
+    assert_true(pg_exec(f->url, sql, v, sizeof v));
+    assert_string_equal(v, "t");
+    PQfinish(x);
+}
+
+struct ticket_wait {
+    struct gsync_waiter w;              /* first */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls;
+    bool durable;
+};
+
+static void ticket_done(struct gsync_waiter *w, bool durable)
+{
+    struct ticket_wait *t = (struct ticket_wait *)(void *)w;
+    pthread_mutex_lock(&t->mu);
+    t->calls++;
+    t->durable = durable;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* sync_notify on a ticket: 1 when durable at once, else done(durable)
+ * later; -1 when it cannot be.  Returns 1 for durable, 0 for not. */
+static int ticket_settle(store_t st, uint64_t ticket)
+{
+    struct ticket_wait t = { .w = { .seq = ticket, .done = ticket_done } };
+    pthread_mutex_init(&t.mu, NULL);
+    pthread_cond_init(&t.cv, NULL);
+    int now = (*st)->sync_notify(st, &t.w);
+    if (now == 0) {
+        pthread_mutex_lock(&t.mu);
+        while (t.calls == 0) pthread_cond_wait(&t.cv, &t.mu);
+        now = t.durable ? 1 : -1;
+        pthread_mutex_unlock(&t.mu);
+        assert_int_equal(t.calls, 1);
+    }
+    pthread_cond_destroy(&t.cv);
+    pthread_mutex_destroy(&t.mu);
+    return now == 1;
+}
+
+static void *write_other_thread(void *p)
+{
+    static atomic_int seq;
+    struct borrower *b = p;
+    struct key_fx x;
+    char id[32];
+    snprintf(id, sizeof id, "k-other-%d", atomic_fetch_add(&seq, 1));
+    mk_key(&x, id, ACCT, REGION);
+    b->r = CALL(b->st, key_put, &x.k);
+    return NULL;
+}
+
+/* Tickets and the flush session.  A commit's ticket settles durable.
+ * When the flush rounds' session ends (as it does when PostgreSQL
+ * crashes: every session ends), no round can vouch for anything asked
+ * before a new session was made: a ticket from before fails even after a
+ * later round succeeded, and so does the barrier of a thread whose read
+ * came before; a question asked after the session was found ended (the
+ * new one is made first: flush_check) is vouched for. */
+static void test_pg_group_commit_tickets(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t1 = 0, t2 = 0;
+    char sql[256], n[32];
+    struct key_rec got;
+    OK(TX(f->st, tx_begin));
+    put_key(f->st, "k1", ACCT, REGION);
+    OK((*f->st)->tx_commit_ticket(f->st, &t1));
+    assert_true(t1 != 0);
+    assert_int_equal(ticket_settle(f->st, t1), 1);
+
+    OK(TX(f->st, tx_begin));
+    put_key(f->st, "k2", ACCT, REGION);
+    OK((*f->st)->tx_commit_ticket(f->st, &t2));     /* not settled yet */
+    OK(CALL(f->st, key_get, "k1", REGION, &got));   /* a read this thread has not vouched for */
+    key_rec_free(&got);
+    snprintf(sql, sizeof sql, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             "WHERE datname = '%s' AND pid <> pg_backend_pid()", f->pgdb);
+    assert_true(pg_exec(NULL, sql, n, sizeof n));
+    usleep(200 * 1000);
+
+    /* Another thread's write finds the session ended before it asks
+     * anything, makes a new one, and is vouched for by it. */
+    struct borrower b = { .st = f->st };
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, write_other_thread, &b), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    OK(b.r);
+
+    assert_int_equal(ticket_settle(f->st, t2), 0);  /* from before: unknown */
+    FAILS(TX(f->st, sync_barrier), TR_E_STORE_IO);  /* this thread's read: from before */
+    OK(TX(f->st, sync_barrier));                    /* nothing unvouched left */
+    OK(CALL(f->st, key_get, "k2", REGION, &got));
+    key_rec_free(&got);
+    OK(TX(f->st, sync_barrier));
+    uint64_t t3 = 0;
+    OK(TX(f->st, tx_begin));
+    put_key(f->st, "k3", ACCT, REGION);
+    OK((*f->st)->tx_commit_ticket(f->st, &t3));
+    assert_int_equal(ticket_settle(f->st, t3), 1);
 }
 
 /* A value too long for its record's array fails the read (TR_E_INTERNAL),
@@ -3307,6 +3449,8 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_pool_borrow_return, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_pool_broken, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_group_commit_reader, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_group_commit_tickets, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_value_too_long, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_describe_and_order, setup_pg, teardown),
     };
