@@ -460,7 +460,9 @@ static void test_trust_index(void **state)
     assert_null(edge(&idx, U("can-assume"), R("star-account")));
     assert_non_null(edge(&idx, U("can-assume"), R("root-arn-like")));
     assert_null(edge(&idx, U("scoped"), R("root-arn-like")));
-    assert_string_equal(edge(&idx, R("hub"), R("by-session"))->session, "ci-job");
+    const struct az_edge *sess = edge(&idx, R("hub"), R("by-session"));
+    assert_non_null(sess);
+    assert_string_equal(sess->session, "ci-job");
     assert_non_null(edge(&idx, U("no-policy"), R("by-user-id")));
     assert_non_null(edge(&idx, R("hub"), R("by-role-id")));
     assert_non_null(edge(&idx, U("new-name"), R("bound-renamed")));     /* by its id */
