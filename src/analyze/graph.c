@@ -196,6 +196,8 @@ TR_RESULT az_graph_add_foreign(struct az_graph *g, const char *account)
     return g->by_arn ? index_arns(g) : TR_OK;
 }
 
+static void gsv_index_free(struct az_graph *g);
+
 void az_graph_free(struct az_graph *g)
 {
     az_kms_memo_free(g);
@@ -210,13 +212,7 @@ void az_graph_free(struct az_graph *g)
     free(g->stamp);
     free(g->by_arn);
     free(g->by_id);
-    free(g->gsv_pol);
-    for (size_t i = 0; i < g->ngsv_head; i++) free(g->gsv_head[i].s);
-    free(g->gsv_head);
-    free(g->gsv_any);
-    free(g->gsv_node);
-    free(g->gsv_node_at);
-    free(g->gsv_always);
+    gsv_index_free(g);
     free(g->n);
     free(g->e);
     memset(g, 0, sizeof *g);
@@ -595,6 +591,19 @@ static TR_RESULT gsv_index(struct az_graph *g)
 fail:
     free(slot);
     return r;
+}
+
+/* Free what gsv_index made, but for the nodes' own gsv_pols (the node
+ * loop of az_graph_free frees those). */
+static void gsv_index_free(struct az_graph *g)
+{
+    free(g->gsv_pol);
+    free(g->gsv_any);
+    free(g->gsv_node);
+    free(g->gsv_node_at);
+    free(g->gsv_always);
+    for (size_t i = 0; i < g->ngsv_head; i++) free(g->gsv_head[i].s);
+    free(g->gsv_head);
 }
 
 /* g->gsv_node, gsv_node_at and gsv_always (analyze.h), from each node's

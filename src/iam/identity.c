@@ -490,12 +490,8 @@ void iam_identity_free(struct identity *id)
     if (id->has_boundary) np_release(&id->boundary);
     for (size_t i = 0; i < id->nsession; i++) np_release(&id->session[i]);
     free(id->session);
-    for (size_t i = 0; i < id->ntags; i++) {
-        free(id->tag_keys[i]);
-        free(id->tag_values[i]);
-    }
-    free(id->tag_keys);
-    free(id->tag_values);
+    strs_free(id->tag_keys, id->ntags);
+    strs_free(id->tag_values, id->ntags);
     free(id->username);
     free(id->source_identity);
     free(id->owned);

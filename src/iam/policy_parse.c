@@ -631,19 +631,25 @@ TR_RESULT policy_each_aws_principal_bound(const struct policy *p,
     return TR_OK;
 }
 
+/* policy_each_aws_principal's callback and its argument, carried through
+ * policy_each_aws_principal_bound, whose bound id it drops. */
+struct principal_visit {
+    TR_RESULT (*fn)(void *arg, const char *principal);
+    void *arg;
+};
+
+static TR_RESULT visit_unbound(void *arg, const char *principal, const char *bound_id)
+{
+    const struct principal_visit *v = arg;
+    (void)bound_id;
+    return v->fn(v->arg, principal);
+}
+
 TR_RESULT policy_each_aws_principal(const struct policy *p,
                                     TR_RESULT (*fn)(void *arg, const char *principal),
                                     void *arg)
 {
-    ENSURE_REF(p);
     ENSURE_REF(fn);
-    for (size_t i = 0; i < p->nstmts; i++) {
-        const struct stmt *st = &p->stmts[i];
-        for (size_t k = 0; k < st->nprincipals; k++) {
-            const struct principal_ent *pe = &st->principals[k];
-            if (pe->kind == PE_SERVICE || pe->kind == PE_FEDERATED || pe->kind == PE_CANONICAL) continue;
-            GUARD(fn(arg, pe->value));
-        }
-    }
-    return TR_OK;
+    struct principal_visit v = { fn, arg };
+    return policy_each_aws_principal_bound(p, visit_unbound, &v);
 }

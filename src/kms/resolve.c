@@ -204,6 +204,15 @@ TR_RESULT kms_key_for(struct req_ctx *rc, json_t *in, unsigned flags, const char
     return r;
 }
 
+/* InvalidState for a key pending deletion, as a primary or as a replica;
+ * KS_USABLE, KS_NOT_PENDING and KS_TOGGLE all refuse both. */
+static TR_RESULT check_not_pending(const struct key_rec *k, bool pending, bool replica_pending)
+{
+    if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
+    if (replica_pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending replica deletion.", k->arn);
+    return TR_OK;
+}
+
 TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule)
 {
     bool disabled = strcmp(k->key_state, KEY_STATE_DISABLED) == 0;
@@ -215,20 +224,13 @@ TR_RESULT kms_check_state(const struct key_rec *k, enum kms_state_rule rule)
         return TR_OK;
     case KS_USABLE:
         if (disabled) BAIL(TR_E_KMS_DISABLED, "%s is disabled.", k->arn);
-        if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
-        if (replica_pending)
-            BAIL(TR_E_KMS_INVALID_STATE, "%s is pending replica deletion.", k->arn);
+        GUARD(check_not_pending(k, pending, replica_pending));
         if (no_material) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending import.", k->arn);
         return TR_OK;
     case KS_NOT_PENDING:
-        if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
-        if (replica_pending)
-            BAIL(TR_E_KMS_INVALID_STATE, "%s is pending replica deletion.", k->arn);
-        return TR_OK;
+        return check_not_pending(k, pending, replica_pending);
     case KS_TOGGLE:
-        if (pending) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending deletion.", k->arn);
-        if (replica_pending)
-            BAIL(TR_E_KMS_INVALID_STATE, "%s is pending replica deletion.", k->arn);
+        GUARD(check_not_pending(k, pending, replica_pending));
         if (no_material) BAIL(TR_E_KMS_INVALID_STATE, "%s is pending import.", k->arn);
         return TR_OK;
     case KS_PENDING:

@@ -55,6 +55,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/array.h"
 #include "core/cache.h"
 #include "core/json.h"
 #include "core/str.h"
@@ -119,8 +120,7 @@ const char *sm_doc_str(json_t *doc, const char *k)
 static void version_free(struct secret_version *v)
 {
     free(v->id);
-    for (size_t i = 0; i < v->nstages; i++) free(v->stages[i]);
-    free(v->stages);
+    strs_free(v->stages, v->nstages);
     free(v->key_arn);
     free(v->edk);
     free(v->ct);
