@@ -602,8 +602,15 @@ def first_start_under_strace(srv, call, nth, timeout=5.0):
         time.sleep(0.01)
     # Through (or stuck): stop the tracee itself -- strace would detach it.
     children = Path(f"/proc/{p.pid}/task/{p.pid}/children")
-    for pid in (children.read_text().split() if children.exists() else []):
-        os.kill(int(pid), signal.SIGTERM)
+    try:
+        pids = children.read_text().split()
+    except OSError:                       # strace has exited meanwhile
+        pids = []
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+        except ProcessLookupError:        # the tracee exited between the read and the kill
+            pass
     p.wait(timeout=15)
     return False
 
