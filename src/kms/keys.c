@@ -519,6 +519,13 @@ KMS_HANDLER(op_create_key)
     bool in_cks = origin && (strcmp(origin, "AWS_CLOUDHSM") == 0 ||
                              strcmp(origin, "EXTERNAL_KEY_STORE") == 0);
     bool xks_origin = in_cks && strcmp(origin, "EXTERNAL_KEY_STORE") == 0;
+    /* A key in a custom key store is a symmetric encryption key in a
+     * single Region (API reference, CreateKey: CustomKeyStoreId). */
+    if ((in_cks || cks) && multi)
+        BAIL(TR_E_KMS_UNSUPPORTED, "A multi-Region key cannot be created in a custom key store.");
+    if ((in_cks || cks) && strcmp(ks->name, "SYMMETRIC_DEFAULT") != 0)
+        BAIL(TR_E_KMS_UNSUPPORTED, "KeySpec %s cannot be created in a custom key store: only "
+             "SYMMETRIC_DEFAULT.", ks->name);
     if (in_cks && !cks)
         BAIL(TR_E_VALIDATION, "CustomKeyStoreId is required when Origin is %s.", origin);
     if (!in_cks && cks)

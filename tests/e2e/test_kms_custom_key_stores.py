@@ -208,6 +208,10 @@ def test_create_key_in_a_custom_key_store(ks):
     with raises_aws("ValidationException", "XksKeyId is valid only when Origin is "
                     "EXTERNAL_KEY_STORE."):
         ks.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId="cks-1", XksKeyId="ext-key-1")
+    with raises_aws("UnsupportedOperationException", "KeySpec HMAC_256 cannot be created in a "
+                    "custom key store: only SYMMETRIC_DEFAULT."):
+        ks.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId="cks-1", KeySpec="HMAC_256",
+                      KeyUsage="GENERATE_VERIFY_MAC")
     # Nothing was created.
     assert ks.list_keys(Limit=1000)["Keys"] == before
 
