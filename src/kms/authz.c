@@ -275,8 +275,9 @@ static TR_RESULT kctx_build(struct kctx *c, struct req_ctx *rc, const char *acti
     c->names = (char *)c->block + ebytes + vbytes;
 
     /* CreateKey, and ReplicateKey's kms:TagResource for the replica
-     * asked for (in->props): an operation on a key that is not yet. */
-    if (k || strcmp(action, "kms:CreateKey") == 0 || (in && in->props))
+     * asked for (in->props): an operation on a key that is not yet; the
+     * custom key store operations (in->caller_account), on none. */
+    if (k || strcmp(action, "kms:CreateKey") == 0 || (in && (in->props || in->caller_account)))
         GUARD(kctx_one(c, "kms:CallerAccount", rc->who.account_id));
     GUARD(kctx_one(c, "kms:ViaService", rc->via_service));
 

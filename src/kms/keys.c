@@ -510,15 +510,32 @@ KMS_HANDLER(op_create_key)
     if (!kms_spec_allows_usage(ks, eff_usage))
         BAIL(TR_E_VALIDATION, "KeyUsage %s is not compatible with KeySpec %s", eff_usage, eff);
     bool external = origin && strcmp(origin, "EXTERNAL") == 0;
-    if (origin && strcmp(origin, "AWS_KMS") != 0 && !external)
-        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support Origin %s yet: only AWS_KMS "
-             "and EXTERNAL keys can be created.", origin);
-    if (cks)
-        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support custom key stores "
-             "(CustomKeyStoreId) yet.");
-    if (xks)
-        BAIL(TR_E_KMS_UNSUPPORTED, "tresor does not support external key stores "
-             "(XksKeyId) yet.");
+    /* A key in a custom key store: the origin names the store's type, the
+     * CustomKeyStoreId the store, and an external key store's key its
+     * external key (XksKeyId).  tresor has no custom key store, so a
+     * well-formed request ends in CustomKeyStoreNotFoundException
+     * (custom_key_stores.c) -- before the authorization below, whose
+     * kms:KeyOrigin a key record cannot hold for EXTERNAL_KEY_STORE. */
+    bool in_cks = origin && (strcmp(origin, "AWS_CLOUDHSM") == 0 ||
+                             strcmp(origin, "EXTERNAL_KEY_STORE") == 0);
+    bool xks_origin = in_cks && strcmp(origin, "EXTERNAL_KEY_STORE") == 0;
+    /* A key in a custom key store is a symmetric encryption key in a
+     * single Region (API reference, CreateKey: CustomKeyStoreId). */
+    if ((in_cks || cks) && multi)
+        BAIL(TR_E_KMS_UNSUPPORTED, "A multi-Region key cannot be created in a custom key store.");
+    if ((in_cks || cks) && strcmp(ks->name, "SYMMETRIC_DEFAULT") != 0)
+        BAIL(TR_E_KMS_UNSUPPORTED, "KeySpec %s cannot be created in a custom key store: only "
+             "SYMMETRIC_DEFAULT.", ks->name);
+    if (in_cks && !cks)
+        BAIL(TR_E_VALIDATION, "CustomKeyStoreId is required when Origin is %s.", origin);
+    if (!in_cks && cks)
+        BAIL(TR_E_VALIDATION, "CustomKeyStoreId is valid only when Origin is AWS_CLOUDHSM or "
+             "EXTERNAL_KEY_STORE.");
+    if (xks_origin && !xks)
+        BAIL(TR_E_VALIDATION, "XksKeyId is required when Origin is EXTERNAL_KEY_STORE.");
+    if (!xks_origin && xks)
+        BAIL(TR_E_VALIDATION, "XksKeyId is valid only when Origin is EXTERNAL_KEY_STORE.");
+    if (cks) return kms_custom_key_store_not_found(cks, NULL);
     /* The key asked for, before it exists: its properties are condition
      * keys of CreateKey, and the lockout check evaluates PutKeyPolicy on
      * its ARN. */

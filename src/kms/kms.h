@@ -164,6 +164,8 @@ struct kms_authz_in {
     int rotation_period_days;          /* EnableKeyRotation (0: not it): kms:RotationPeriodInDays */
     const char *replica_region;        /* ReplicateKey: kms:ReplicaRegion */
     const char *primary_region;        /* UpdatePrimaryRegion: kms:PrimaryRegion */
+    bool caller_account;               /* the custom key store operations, on no key:
+                                          kms:CallerAccount */
     const char *wrapping_alg;          /* GetParametersForImport: kms:WrappingAlgorithm */
     const char *wrapping_spec;         /*   and kms:WrappingKeySpec */
     const char *expiration_model;      /* ImportKeyMaterial: kms:ExpirationModel */
@@ -503,6 +505,13 @@ TR_RESULT kms_principal_valid(store_t st, const char *principal, bool *ok);
 /* The default key policy of a new key, pretty-printed as KMS prints it;
  * malloc'd, NUL-terminated (free()). */
 char *kms_default_policy(const char *account);
+
+/* ---------- custom_key_stores.c -------------------------------------- */
+
+/* CustomKeyStoreNotFoundException for the store with this id (or, id
+ * NULL, this name): tresor has no custom key store. */
+tr_result kms_custom_key_store_not_found(const char *id, const char *name)
+    __attribute__((warn_unused_result));
 
 /* ---------- util.c: request helpers ---------------------------------- */
 

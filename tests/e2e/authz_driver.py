@@ -157,6 +157,22 @@ class Driver:
         self.do("ListAliases", a.list_aliases)
         self.do("ListRetirableGrants", a.list_retirable_grants, RetiringPrincipal=self.admin.arn)
         self.do("GenerateRandom", a.generate_random, NumberOfBytes=16)
+        # Custom key stores: tresor has none, so each ends in its not-found
+        # error -- after the decision.
+        cks = "cks-1234567890abcdef0"
+        self.do("DescribeCustomKeyStores", a.describe_custom_key_stores)
+        self.do("CreateCustomKeyStore", a.create_custom_key_store,
+                CustomKeyStoreName="drv", CloudHsmClusterId="cluster-234567abcde",
+                TrustAnchorCertificate="pem", KeyStorePassword="kmsuser-pw",
+                expect="CloudHsmClusterNotFoundException")
+        self.do("UpdateCustomKeyStore", a.update_custom_key_store, CustomKeyStoreId=cks,
+                expect="CustomKeyStoreNotFoundException")
+        self.do("DeleteCustomKeyStore", a.delete_custom_key_store, CustomKeyStoreId=cks,
+                expect="CustomKeyStoreNotFoundException")
+        self.do("ConnectCustomKeyStore", a.connect_custom_key_store, CustomKeyStoreId=cks,
+                expect="CustomKeyStoreNotFoundException")
+        self.do("DisconnectCustomKeyStore", a.disconnect_custom_key_store, CustomKeyStoreId=cks,
+                expect="CustomKeyStoreNotFoundException")
 
     def kms_aliases(self):
         """CreateAlias, UpdateAlias, DeleteAlias: on the alias and on keys

@@ -138,16 +138,13 @@ def test_default_key_policy_via_arn_and_list_key_policies(kms):
     assert "NextMarker" not in lp
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"Origin": "AWS_CLOUDHSM"},
-    {"Origin": "EXTERNAL_KEY_STORE"},
-], ids=["cloudhsm", "external-key-store"])
-def test_create_key_unsupported_feature(kms, kwargs):
-    # Valid for AWS but not built yet: our choice is UnsupportedOperationException.
-    # (Asymmetric and HMAC key specs: tests/e2e/test_kms_asym.py; Origin
-    # EXTERNAL: tests/e2e/test_kms_import.py.)
-    with raises_aws("UnsupportedOperationException"):
-        kms.create_key(**kwargs)
+@pytest.mark.parametrize("origin", ["AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"])
+def test_create_key_custom_key_store_origin_needs_a_store(kms, origin):
+    # A key in a custom key store names its store; tresor has none to name
+    # (tests/e2e/test_kms_custom_key_stores.py).
+    with raises_aws("ValidationException", f"CustomKeyStoreId is required when Origin is "
+                    f"{origin}."):
+        kms.create_key(Origin=origin)
 
 
 @pytest.mark.parametrize("member,field", [

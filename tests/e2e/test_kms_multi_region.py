@@ -161,9 +161,14 @@ def test_multi_region_external_key(kms):
 
 
 def test_multi_region_with_custom_key_store_is_refused(kms):
+    # Keys in custom key stores are single-Region (API reference, CreateKey).
     with raises_aws("UnsupportedOperationException",
-                    "tresor does not support custom key stores (CustomKeyStoreId) yet."):
+                    "A multi-Region key cannot be created in a custom key store."):
         kms.create_key(MultiRegion=True, CustomKeyStoreId="cks-1234567890abcdef0")
+    with raises_aws("UnsupportedOperationException",
+                    "A multi-Region key cannot be created in a custom key store."):
+        kms.create_key(MultiRegion=True, Origin="AWS_CLOUDHSM",
+                       CustomKeyStoreId="cks-1234567890abcdef0")
 
 
 def test_multi_region_key_stays_in_its_region(tresor_factory):

@@ -267,7 +267,7 @@ static void test_ops_table(void **state)
         assert_int_equal(strncmp(op->action, "kms:", 4), 0);
         if (n > 0) assert_true(strcmp(op[-1].name, op->name) < 0);
     }
-    assert_int_equal(n, 48);
+    assert_int_equal(n, 54);
     /* Read-only operations never write. */
     static const char *const ro[] = { "Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey",
                                       "GenerateDataKeyWithoutPlaintext", "GenerateRandom",
@@ -1892,13 +1892,22 @@ static void test_create_key_validation(void **state)
              "CustomerMasterKeySpec parameter is deprecated. Use KeySpec parameter instead.");
     call_err("CreateKey", json_pack("{s:s}", "KeyUsage", "SIGN_VERIFY"), TR_E_VALIDATION,
              "KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT");
-    call_err("CreateKey", json_pack("{s:s}", "Origin", "AWS_CLOUDHSM"), TR_E_KMS_UNSUPPORTED,
-             "tresor does not support Origin AWS_CLOUDHSM yet: only AWS_KMS and EXTERNAL keys "
-             "can be created.");
-    call_err("CreateKey", json_pack("{s:s}", "CustomKeyStoreId", "cks-1234"), TR_E_KMS_UNSUPPORTED,
-             "tresor does not support custom key stores (CustomKeyStoreId) yet.");
-    call_err("CreateKey", json_pack("{s:s}", "XksKeyId", "ext-key"), TR_E_KMS_UNSUPPORTED,
-             "tresor does not support external key stores (XksKeyId) yet.");
+    /* Custom key stores: the combinations first, then no such store. */
+    call_err("CreateKey", json_pack("{s:s}", "Origin", "AWS_CLOUDHSM"), TR_E_VALIDATION,
+             "CustomKeyStoreId is required when Origin is AWS_CLOUDHSM.");
+    call_err("CreateKey", json_pack("{s:s}", "CustomKeyStoreId", "cks-1234"), TR_E_VALIDATION,
+             "CustomKeyStoreId is valid only when Origin is AWS_CLOUDHSM or EXTERNAL_KEY_STORE.");
+    call_err("CreateKey", json_pack("{s:s}", "XksKeyId", "ext-key"), TR_E_VALIDATION,
+             "XksKeyId is valid only when Origin is EXTERNAL_KEY_STORE.");
+    call_err("CreateKey", json_pack("{s:s, s:s}", "Origin", "EXTERNAL_KEY_STORE",
+             "CustomKeyStoreId", "cks-1234"), TR_E_VALIDATION,
+             "XksKeyId is required when Origin is EXTERNAL_KEY_STORE.");
+    call_err("CreateKey", json_pack("{s:s, s:s}", "Origin", "AWS_CLOUDHSM", "CustomKeyStoreId",
+             "cks-1234"), TR_E_KMS_CKS_NOT_FOUND,
+             "KMS cannot find a custom key store with ID cks-1234.");
+    call_err("CreateKey", json_pack("{s:s, s:s, s:s}", "Origin", "EXTERNAL_KEY_STORE",
+             "CustomKeyStoreId", "cks-1234", "XksKeyId", "ext-key"), TR_E_KMS_CKS_NOT_FOUND,
+             "KMS cannot find a custom key store with ID cks-1234.");
     call_err("CreateKey", json_pack("{s:i}", "Description", 5), TR_E_SERIALIZATION,
              "Unexpected number for member 'Description': expected string");
     json_decref(call_ok("CreateKey", json_pack("{s:s, s:s, s:s, s:b}", "KeySpec", "SYMMETRIC_DEFAULT",
@@ -1986,8 +1995,8 @@ static void test_crypto_validation(void **state)
              "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy "
              "constraint: Member must have value greater than or equal to 1");
     call_err("GenerateRandom", json_pack("{s:i, s:s}", "NumberOfBytes", 8, "CustomKeyStoreId",
-             "cks-1"), TR_E_KMS_UNSUPPORTED,
-             "tresor does not support custom key stores (CustomKeyStoreId) yet.");
+             "cks-1"), TR_E_KMS_CKS_NOT_FOUND,
+             "KMS cannot find a custom key store with ID cks-1.");
     json_t *o = call_ok("GenerateRandom", json_pack("{s:i}", "NumberOfBytes", 1024));
     struct buf r = unb64(o, "Plaintext");
     assert_int_equal(r.len, 1024);
@@ -2323,6 +2332,146 @@ static void test_c_entry_points(void **state)
  * key, then the last successful operation with its request id; a failed
  * Decrypt, a DryRun and the C entry points' uses as Secrets Manager makes
  * them; the key-only KeyId forms. */
+/* The custom key store operations: no store exists, nothing is reachable;
+ * the input is checked first, and secrets are never quoted. */
+static void test_custom_key_stores(void **state)
+{
+    (void)state;
+    const char *secret = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";      /* 43 */
+    json_t *o = call_ok("DescribeCustomKeyStores", json_object());
+    assert_int_equal(json_array_size(json_object_get(o, "CustomKeyStores")), 0);
+    assert_true(json_is_false(json_object_get(o, "Truncated")));
+    assert_null(json_object_get(o, "NextMarker"));
+    json_decref(o);
+    call_err("DescribeCustomKeyStores", json_pack("{s:s}", "CustomKeyStoreId", "cks-1"),
+             TR_E_KMS_CKS_NOT_FOUND, "KMS cannot find a custom key store with ID cks-1.");
+    call_err("DescribeCustomKeyStores", json_pack("{s:s}", "CustomKeyStoreName", "hsm"),
+             TR_E_KMS_CKS_NOT_FOUND, "KMS cannot find a custom key store with name hsm.");
+    call_err("DescribeCustomKeyStores", json_pack("{s:s, s:s}", "CustomKeyStoreId", "cks-1",
+             "CustomKeyStoreName", "hsm"), TR_E_VALIDATION,
+             "You cannot specify both CustomKeyStoreId and CustomKeyStoreName.");
+    call_err("DescribeCustomKeyStores", json_pack("{s:s}", "Marker", "abc"),
+             TR_E_KMS_INVALID_MARKER, "Invalid marker");
+    call_err("DescribeCustomKeyStores", json_pack("{s:i}", "Limit", 0), TR_E_VALIDATION,
+             "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: "
+             "Member must have value greater than or equal to 1");
+    call_err("DescribeCustomKeyStores", json_pack("{s:s}", "CustomKeyStoreId", ""),
+             TR_E_VALIDATION, "1 validation error detected: Value '' at 'customKeyStoreId' "
+             "failed to satisfy constraint: Member must have length greater than or equal to 1");
+    const char *by_id[] = { "UpdateCustomKeyStore", "DeleteCustomKeyStore",
+                            "ConnectCustomKeyStore", "DisconnectCustomKeyStore" };
+    for (size_t i = 0; i < 4; i++) {
+        call_err(by_id[i], json_pack("{s:s}", "CustomKeyStoreId", "cks-1234567890abcdef0"),
+                 TR_E_KMS_CKS_NOT_FOUND,
+                 "KMS cannot find a custom key store with ID cks-1234567890abcdef0.");
+        call_err(by_id[i], json_object(), TR_E_VALIDATION,
+                 "1 validation error detected: Value null at 'customKeyStoreId' failed to "
+                 "satisfy constraint: Member must not be null");
+    }
+    call_err("UpdateCustomKeyStore", json_pack("{s:s, s:s}", "CustomKeyStoreId", "cks-1",
+             "KeyStorePassword", "short"), TR_E_VALIDATION,
+             "1 validation error detected: Value at 'keyStorePassword' failed to satisfy "
+             "constraint: Member must have length greater than or equal to 7");
+
+    /* CreateCustomKeyStore, AWS_CLOUDHSM (the default type). */
+    call_err("CreateCustomKeyStore", json_object(), TR_E_VALIDATION,
+             "1 validation error detected: Value null at 'customKeyStoreName' failed to "
+             "satisfy constraint: Member must not be null");
+    call_err("CreateCustomKeyStore", json_pack("{s:s}", "CustomKeyStoreName", "hsm"),
+             TR_E_VALIDATION, "CloudHsmClusterId is required for custom key stores with a "
+             "CustomKeyStoreType of AWS_CLOUDHSM.");
+    call_err("CreateCustomKeyStore", json_pack("{s:s, s:s}", "CustomKeyStoreName", "hsm",
+             "CloudHsmClusterId", "cluster-1234567890a"), TR_E_VALIDATION,
+             "1 validation error detected: Value 'cluster-1234567890a' at 'cloudHsmClusterId' "
+             "failed to satisfy constraint: Member must satisfy regular expression pattern: "
+             "cluster-[2-7a-zA-Z]{11,16}");
+    call_err("CreateCustomKeyStore", json_pack("{s:s, s:s, s:s}", "CustomKeyStoreName", "hsm",
+             "CloudHsmClusterId", "cluster-234567abcde", "TrustAnchorCertificate", "pem"),
+             TR_E_VALIDATION, "KeyStorePassword is required for custom key stores with a "
+             "CustomKeyStoreType of AWS_CLOUDHSM.");
+    call_err("CreateCustomKeyStore", json_pack("{s:s, s:s, s:s, s:s, s:s}", "CustomKeyStoreName",
+             "hsm", "CloudHsmClusterId", "cluster-234567abcde", "TrustAnchorCertificate", "pem",
+             "KeyStorePassword", "kmsuser-pw", "XksProxyConnectivity", "PUBLIC_ENDPOINT"),
+             TR_E_VALIDATION, "XksProxyConnectivity is not valid for custom key stores with a "
+             "CustomKeyStoreType of AWS_CLOUDHSM.");
+    call_err("CreateCustomKeyStore", json_pack("{s:s, s:s, s:s, s:s}", "CustomKeyStoreName",
+             "hsm", "CloudHsmClusterId", "cluster-234567abcde", "TrustAnchorCertificate", "pem",
+             "KeyStorePassword", "kmsuser-pw"), TR_E_KMS_CLUSTER_NOT_FOUND,
+             "KMS cannot find the CloudHSM cluster cluster-234567abcde.");
+    call_err("CreateCustomKeyStore", json_pack("{s:s, s:s}", "CustomKeyStoreName", "hsm",
+             "CustomKeyStoreType", "HSM"), TR_E_VALIDATION,
+             "1 validation error detected: Value 'HSM' at 'customKeyStoreType' failed to satisfy "
+             "constraint: Member must satisfy enum value set: [AWS_CLOUDHSM, EXTERNAL_KEY_STORE]");
+
+    /* EXTERNAL_KEY_STORE. */
+#define XKS(tail, ...) json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:s" tail, __VA_ARGS__)
+    call_err("CreateCustomKeyStore", XKS("}", "CustomKeyStoreName", "xks", "CustomKeyStoreType",
+             "EXTERNAL_KEY_STORE", "XksProxyUriEndpoint", "https://xks.example.com",
+             "XksProxyUriPath", "/kms/xks/v1", "XksProxyAuthenticationCredential",
+             "AccessKeyId", "ABCDEFGHIJKLMNOPQRST", "RawSecretAccessKey", secret,
+             "XksProxyConnectivity", "PUBLIC_ENDPOINT"), TR_E_KMS_XKS_UNREACHABLE,
+             "KMS cannot reach the external key store proxy at "
+             "https://xks.example.com/kms/xks/v1.");
+    call_err("CreateCustomKeyStore", XKS("}", "CustomKeyStoreName", "xks", "CustomKeyStoreType",
+             "EXTERNAL_KEY_STORE", "XksProxyUriEndpoint", "https://xks.example.com",
+             "XksProxyUriPath", "/prefix/kms/xks/v12", "XksProxyAuthenticationCredential",
+             "AccessKeyId", "ABCDEFGHIJKLMNOPQRST", "RawSecretAccessKey", secret,
+             "XksProxyConnectivity", "VPC_ENDPOINT_SERVICE"), TR_E_VALIDATION,
+             "XksProxyVpcEndpointServiceName is required when XksProxyConnectivity is "
+             "VPC_ENDPOINT_SERVICE.");
+    call_err("CreateCustomKeyStore", XKS(", s:s}", "CustomKeyStoreName", "xks",
+             "CustomKeyStoreType", "EXTERNAL_KEY_STORE", "XksProxyUriEndpoint",
+             "https://xks.example.com", "XksProxyUriPath", "/prefix/kms/xks/v12",
+             "XksProxyAuthenticationCredential", "AccessKeyId", "ABCDEFGHIJKLMNOPQRST",
+             "RawSecretAccessKey", secret, "XksProxyConnectivity", "VPC_ENDPOINT_SERVICE",
+             "XksProxyVpcEndpointServiceName", "com.amazonaws.vpce.us-east-1.vpce-svc-0abc12"),
+             TR_E_KMS_XKS_VPCE_NOT_FOUND,
+             "KMS cannot find the VPC endpoint service com.amazonaws.vpce.us-east-1.vpce-svc-0abc12.");
+    /* A pattern mismatch in a secret names the member, never the value. */
+    call_err("CreateCustomKeyStore", XKS("}", "CustomKeyStoreName", "xks", "CustomKeyStoreType",
+             "EXTERNAL_KEY_STORE", "XksProxyUriEndpoint", "https://xks.example.com",
+             "XksProxyUriPath", "/kms/xks/v1", "XksProxyAuthenticationCredential",
+             "AccessKeyId", "ABCDEFGHIJKLMNOPQRST", "RawSecretAccessKey",
+             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP!", "XksProxyConnectivity",
+             "PUBLIC_ENDPOINT"), TR_E_VALIDATION,
+             "1 validation error detected: Value at 'rawSecretAccessKey' failed to satisfy "
+             "constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9\\/+=]+$");
+    call_err("CreateCustomKeyStore", XKS("}", "CustomKeyStoreName", "xks", "CustomKeyStoreType",
+             "EXTERNAL_KEY_STORE", "XksProxyUriEndpoint", "http://xks.example.com",
+             "XksProxyUriPath", "/kms/xks/v1", "XksProxyAuthenticationCredential",
+             "AccessKeyId", "ABCDEFGHIJKLMNOPQRST", "RawSecretAccessKey", secret,
+             "XksProxyConnectivity", "PUBLIC_ENDPOINT"), TR_E_VALIDATION,
+             "1 validation error detected: Value 'http://xks.example.com' at "
+             "'xksProxyUriEndpoint' failed to satisfy constraint: Member must satisfy regular "
+             "expression pattern: ^https://[a-zA-Z0-9.-]+$");
+    const char *bad_paths[] = { "/kms/xks/v123", "/kms/xks/vx", "//kms/xks/v1",
+                                "/a b/kms/xks/v1", "kms/xks/v1/", NULL };
+    for (const char *const *bp = bad_paths; *bp; bp++)
+        assert_int_equal(call_code("CreateCustomKeyStore", XKS("}", "CustomKeyStoreName", "xks",
+                         "CustomKeyStoreType", "EXTERNAL_KEY_STORE", "XksProxyUriEndpoint",
+                         "https://xks.example.com", "XksProxyUriPath", *bp,
+                         "XksProxyAuthenticationCredential", "AccessKeyId",
+                         "ABCDEFGHIJKLMNOPQRST", "RawSecretAccessKey", secret,
+                         "XksProxyConnectivity", "PUBLIC_ENDPOINT")), TR_E_VALIDATION);
+    const char *bad_vpce[] = { "org.amazonaws.vpce.us-east-1.vpce-svc-0abc",
+                               "com.amazonaws.vpce.us-1.vpce-svc-0abc",
+                               "com.amazonaws.vpce.a-b-c-d-1.vpce-svc-0abc",
+                               "com.amazonaws.vpce.us-east-1.vpce-svc-0ABC", NULL };
+    for (const char *const *bv = bad_vpce; *bv; bv++)
+        assert_int_equal(call_code("CreateCustomKeyStore", XKS(", s:s}", "CustomKeyStoreName",
+                         "xks", "CustomKeyStoreType", "EXTERNAL_KEY_STORE",
+                         "XksProxyUriEndpoint", "https://xks.example.com", "XksProxyUriPath",
+                         "/kms/xks/v1", "XksProxyAuthenticationCredential", "AccessKeyId",
+                         "ABCDEFGHIJKLMNOPQRST", "RawSecretAccessKey", secret,
+                         "XksProxyConnectivity", "VPC_ENDPOINT_SERVICE",
+                         "XksProxyVpcEndpointServiceName", *bv)), TR_E_VALIDATION);
+#undef XKS
+    call_err("CreateCustomKeyStore", json_pack("{s:s, s:s, s:s}", "CustomKeyStoreName", "xks",
+             "CustomKeyStoreType", "EXTERNAL_KEY_STORE", "XksProxyAuthenticationCredential",
+             "key"), TR_E_SERIALIZATION,
+             "Unexpected string for member 'XksProxyAuthenticationCredential': expected object");
+}
+
 static void test_key_last_usage(void **state)
 {
     (void)state;
@@ -2461,6 +2610,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_c_entry_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_last_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_custom_key_stores, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
