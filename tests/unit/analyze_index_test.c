@@ -42,38 +42,12 @@
 #include "iam/policy.h"
 #include "store/store.h"
 
-#define ACCT "111122223333"
-#define ACCT2 "444455556666"
-#define FOREIGN "999988887777"
-#define NOW 1700000000
+#include "analyze_fixture.h"
+
 #define GSV "secretsmanager:GetSecretValue"
 #define SM "arn:aws:secretsmanager:us-east-1:" ACCT ":secret:"
 
-static struct server_env ENV;
-
-static char *q(const char *s)
-{
-    static char bufs[8][4096];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, sizeof bufs[0], "%s", s);
-    for (char *p = b; *p; p++)
-        if (*p == '\'') *p = '"';
-    return b;
-}
-
-#define DOC(...) "{'Version':'2012-10-17','Statement':[" __VA_ARGS__ "]}"
-#define ALLOW(act, res) "{'Effect':'Allow','Action':'" act "','Resource':'" res "'}"
 #define DENY(act, res) "{'Effect':'Deny','Action':'" act "','Resource':'" res "'}"
-#define TRUST(p) "{'Effect':'Allow','Principal':{'AWS':'" p "'},'Action':'sts:AssumeRole'}"
-#define TRUST_DENY(p) "{'Effect':'Deny','Principal':{'AWS':'" p "'},'Action':'sts:AssumeRole'}"
-#define TRUST_IF(p, cond) \
-    "{'Effect':'Allow','Principal':{'AWS':'" p "'},'Action':'sts:AssumeRole','Condition':" cond "}"
-
-static void ok(tr_result r)
-{
-    if (tr_failed(r)) fail_msg("failed: %s", tr_err_type(tr_code(r)));
-}
 
 static struct policy *compile(const char *text, enum policy_kind kind)
 {
@@ -243,40 +217,6 @@ static void test_mentions_key(void **state)
 
 /* ---- a store to build graphs over -------------------------------------------- */
 
-static void put_entity(const char *kind, const char *acct, const char *name, const char *id,
-                       const char *arn, const char *doc)
-{
-    struct ent_rec e = { 0 };
-    snprintf(e.kind, sizeof e.kind, "%s", kind);
-    snprintf(e.account_id, sizeof e.account_id, "%s", acct);
-    e.name = (char *)name;
-    e.id = (char *)id;
-    e.arn = (char *)arn;
-    e.path = (char *)"/";
-    e.doc = (char *)doc;
-    e.created = NOW;
-    ok(ENV.st[0]->ent_put(ENV.st, &e));
-}
-
-static void put_inline(const char *arn, const char *policy)
-{
-    struct rel_rec r = { 0 };
-    snprintf(r.kind, sizeof r.kind, "inline");
-    r.from = (char *)arn;
-    r.to = (char *)"inline";
-    r.doc = q(policy);
-    r.created = NOW;
-    ok(ENV.st[0]->rel_put(ENV.st, &r));
-}
-
-static void put_user(const char *acct, const char *name, const char *id, const char *policy)
-{
-    char arn[256];
-    snprintf(arn, sizeof arn, "arn:aws:iam::%s:user/%s", acct, name);
-    put_entity("user", acct, name, id, arn, "{}");
-    if (policy) put_inline(arn, policy);
-}
-
 /* A role; ids: its trust policy's principal binding (JSON text), or NULL. */
 static void put_role_bound(const char *acct, const char *name, const char *id, const char *trust,
                            const char *ids, const char *policy)
@@ -296,30 +236,6 @@ static void put_role(const char *acct, const char *name, const char *id, const c
                      const char *policy)
 {
     put_role_bound(acct, name, id, trust, NULL, policy);
-}
-
-static int setup(void **state)
-{
-    static const uint8_t root[32] = "tresor-analyze-index-root-key32";
-    (void)state;
-    if (tr_failed(crypto_init())) return -1;
-    memset(&ENV, 0, sizeof ENV);
-    if (tr_failed(store_sqlite_open_memory(&ENV.st))) return -1;
-    if (tr_failed(keyring_from_bytes(root, &ENV.kr))) return -1;
-    ENV.default_region = "us-east-1";
-    struct account_rec a = { .id = ACCT, .created = NOW }, b = { .id = ACCT2, .created = NOW };
-    if (tr_failed(ENV.st[0]->account_put(ENV.st, &a))) return -1;
-    if (tr_failed(ENV.st[0]->account_put(ENV.st, &b))) return -1;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ENV.st[0]->close(ENV.st);
-    keyring_free(ENV.kr);
-    policy_cache_clear();
-    return 0;
 }
 
 /* ---- az_gsv_may ---------------------------------------------------------------- */
