@@ -61,6 +61,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "iam/arn.h"
 
 #define LU_STRIPES 32          /* power of two */
 #define LU_SLOTS   128         /* per stripe, power of two */
@@ -297,28 +298,23 @@ static TR_RESULT stored_get(store_t st, const char *arn, struct kms_usage *out, 
     return TR_OK;
 }
 
-/* The region, account and key id of a key ARN, into region[REGION_MAX],
- * account[13] and key_id[37]. */
+/* The region, account and key id of a key ARN (arn_split), into
+ * region[REGION_MAX], account[13] and key_id[37]. */
 enum { REGION_MAX = 32 };
 
 static bool arn_parts(const char *arn, char *region, char *account, char *key_id)
 {
-    const char *p = arn;
-    for (int i = 0; i < 3 && p; i++) {
-        p = strchr(p, ':');
-        if (p) p++;
-    }
-    const char *end = p ? strchr(p, ':') : NULL;
-    if (!end || end == p || (size_t)(end - p) >= REGION_MAX) return false;
-    memcpy(region, p, (size_t)(end - p));
-    region[end - p] = '\0';
-    p = end + 1;
-    if (strlen(p) < ACCOUNT_ID_LEN + 1 || p[ACCOUNT_ID_LEN] != ':') return false;
-    memcpy(account, p, ACCOUNT_ID_LEN);
+    struct arn_parts p;
+    if (!arn_split(arn, strlen(arn), &p) || p.len[3] == 0 || p.len[3] >= REGION_MAX ||
+        !arn_account_id(p.part[4], p.len[4]) || p.len[5] <= 4 || p.len[5] > 4 + 36 ||
+        strncmp(p.part[5], "key/", 4) != 0)
+        return false;
+    memcpy(region, p.part[3], p.len[3]);
+    region[p.len[3]] = '\0';
+    memcpy(account, p.part[4], ACCOUNT_ID_LEN);
     account[ACCOUNT_ID_LEN] = '\0';
-    const char *k = p + ACCOUNT_ID_LEN + 1;
-    if (strncmp(k, "key/", 4) != 0 || strlen(k + 4) > 36) return false;
-    memcpy(key_id, k + 4, strlen(k + 4) + 1);
+    memcpy(key_id, p.part[5] + 4, p.len[5] - 4);
+    key_id[p.len[5] - 4] = '\0';
     return true;
 }
 
