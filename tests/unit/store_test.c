@@ -2651,7 +2651,7 @@ static void test_refresh_sees_other_processes(void **state)
 
     OK(store_sqlite_open(f->dir, &other));
     for (int i = 0; i < 20; i++) {
-        snprintf(a.id, sizeof a.id, "1000000000%02d", i);
+        snprintf(a.id, sizeof a.id, "1000000000%02u", (unsigned)i % 100u);
         g = (*st)->generation(st);
         OK(CALL(other, account_put, &a));
         (*st)->refresh(st);
