@@ -212,20 +212,22 @@ TR_RESULT sm_authorize_id_explain(struct req_ctx *rc, const char *action, const 
     struct secret s;
     ENSURE_REF(secret_id);
     ENSURE_REF(res);
-    GUARD(sm_lookup(rc, secret_id, &s, found));
+    GUARD(sm_lookup_shared(rc, secret_id, &s, found));
     tr_result r = authorize(rc, action, secret_id, *found ? &s : NULL, extra, nextra, res, ev, nev);
     if (*found) secret_free(&s);
     return r;
 }
 
 /* sm_find_authorized, loading the secret as lookup_for_version does when
- * `version` is not NULL (*version: the version id, may be NULL). */
+ * `version` is not NULL (*version: the version id, may be NULL); share:
+ * a reader's, *out may be a view (sm_lookup_shared). */
 static TR_RESULT find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,
                                  const struct ctx_entry *extra, size_t nextra, bool must_be_live,
-                                 const char *const *version, struct secret *out)
+                                 const char *const *version, bool share, struct secret *out)
 {
     bool found;
     if (version) GUARD(sm_lookup_for_version(rc, secret_id, *version, out, &found));
+    else if (share) GUARD(sm_lookup_shared(rc, secret_id, out, &found));
     else GUARD(sm_lookup(rc, secret_id, out, &found));
     tr_result r = sm_authorize(rc, action, secret_id, found ? out : NULL, extra, nextra);
     if (tr_ok(r) && !found) r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_NOT_FOUND, "%s",
@@ -244,14 +246,20 @@ TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char 
                              const struct ctx_entry *extra, size_t nextra, bool must_be_live,
                              struct secret *out)
 {
-    return find_authorized(rc, action, secret_id, extra, nextra, must_be_live, NULL, out);
+    return find_authorized(rc, action, secret_id, extra, nextra, must_be_live, NULL, false, out);
+}
+
+TR_RESULT sm_find_authorized_shared(struct req_ctx *rc, const char *action, const char *secret_id,
+                                    const struct ctx_entry *extra, size_t nextra, struct secret *out)
+{
+    return find_authorized(rc, action, secret_id, extra, nextra, true, NULL, true, out);
 }
 
 TR_RESULT sm_find_authorized_for_version(struct req_ctx *rc, const char *action,
                                          const char *secret_id, const char *version_id,
                                          struct secret *out)
 {
-    return find_authorized(rc, action, secret_id, NULL, 0, true, &version_id, out);
+    return find_authorized(rc, action, secret_id, NULL, 0, true, &version_id, false, out);
 }
 
 TR_RESULT sm_find_for_op(struct req_ctx *rc, json_t *in, bool must_be_live, struct secret *out)

@@ -55,6 +55,11 @@ TR_RESULT sm_authorize_id_explain(struct req_ctx *rc, const char *action, const 
 TR_RESULT sm_find_authorized(struct req_ctx *rc, const char *action, const char *secret_id,
                              const struct ctx_entry *extra, size_t nextra, bool must_be_live,
                              struct secret *out);
+/* sm_find_authorized for a caller that only reads the secret
+ * (GetSecretValue): *out may be a view of the cached secret
+ * (sm_lookup_shared) -- never change it; secret_free it as any. */
+TR_RESULT sm_find_authorized_shared(struct req_ctx *rc, const char *action, const char *secret_id,
+                                    const struct ctx_entry *extra, size_t nextra, struct secret *out);
 /* The same (live secrets only, no operation keys) for a writer that adds
  * the version `version_id`: the secret holds only its labeled versions and
  * that one (sm_lookup_for_version). */

@@ -12,8 +12,14 @@
  * changed.  Per thread: a hit takes no lock; entries are freed when the
  * thread exits.  Write operations (rc->writing) neither use nor fill the
  * secrets: what they read is stale at their first statement, and they
- * change the copies they get.  Callers get deep copies, which they may
- * change and must secret_free.
+ * change the copies they get.  An entry is a struct secret_share
+ * (secrets.h), immutable once made: a caller that only reads the secret
+ * (GetSecretValue, BatchGetSecretValue, the authorization checks: share
+ * true) gets a view of it -- one more reference, no copy -- and the others
+ * a deep copy they may change.  Either way the caller secret_frees it; a
+ * view keeps the secret alive after its entry is evicted or dropped.  A
+ * secret loaded on a miss is moved into the entry, not copied, when the
+ * caller takes a view.
  *
  * No plaintext is ever here: a struct secret holds only sealed values
  * (envelope.c).
@@ -27,13 +33,14 @@
 #include "secrets/cache.h"
 
 struct sc_value {
-    struct secret s;
+    struct secret_share *sh;        /* the cache's reference */
 };
 
 static void sc_release(void *value)
 {
     struct sc_value *v = value;
-    secret_free(&v->s);
+    secret_share_release(v->sh);
+    v->sh = NULL;
 }
 
 static struct cache_class secrets =
@@ -48,7 +55,7 @@ static void secret_key(const struct req_ctx *rc, const char *secret_id, struct c
     cache_key_str(k, secret_id);
 }
 
-bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, struct secret *out,
+bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, bool share, struct secret *out,
                   struct cache_gen *gen)
 {
     struct cache_key k;
@@ -57,17 +64,32 @@ bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, struct secret
     *gen = rc->st[0]->generation(rc->st);
     secret_key(rc, secret_id, &k);
     const struct sc_value *hit = cache_get(&secrets, &k, *gen);
-    return hit && tr_ok(secret_copy(&hit->s, out));
+    if (!hit) return false;
+    if (!share) return tr_ok(secret_copy(&hit->sh->s, out));
+    secret_view(hit->sh, out);
+    return true;
 }
 
-void sm_cache_put(const struct req_ctx *rc, const char *secret_id, struct cache_gen gen,
-                  const struct secret *s)
+void sm_cache_put(const struct req_ctx *rc, const char *secret_id, struct cache_gen gen, bool share,
+                  struct secret *s)
 {
     struct cache_key k;
-    if (rc->writing) return;
+    if (rc->writing || s->share) return;
     secret_key(rc, secret_id, &k);
     struct sc_value *v = cache_put(&secrets, &k, gen);
-    if (v && tr_failed(secret_copy(s, &v->s))) cache_drop(&secrets, v);
+    if (!v) return;
+    struct secret_share *sh = calloc(1, sizeof *sh);
+    if (!sh || (!share && tr_failed(secret_copy(s, &sh->s)))) {
+        free(sh);
+        cache_drop(&secrets, v);
+        return;
+    }
+    atomic_init(&sh->refs, 1);
+    v->sh = sh;
+    if (share) {                    /* moved in; the caller's becomes a view */
+        sh->s = *s;
+        secret_view(sh, s);
+    }
 }
 
 /* ---- tags ------------------------------------------------------------------

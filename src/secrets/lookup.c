@@ -74,16 +74,28 @@ bool sm_parse_arn(const char *arn, struct sm_arn_parts *p)
 static TR_RESULT lookup_store(struct req_ctx *rc, const char *secret_id,
                               const char *const *version, struct secret *out, bool *found);
 
-TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found)
+/* Through the cache (secrets/cache.h); share: *out may be a view. */
+static TR_RESULT lookup(struct req_ctx *rc, const char *secret_id, bool share, struct secret *out,
+                        bool *found)
 {
     struct cache_gen gen = CACHE_GEN_NONE;
-    if (sm_cache_get(rc, secret_id, out, &gen)) {
+    if (sm_cache_get(rc, secret_id, share, out, &gen)) {
         *found = true;
         return TR_OK;
     }
     GUARD(lookup_store(rc, secret_id, NULL, out, found));
-    if (*found) sm_cache_put(rc, secret_id, gen, out);
+    if (*found) sm_cache_put(rc, secret_id, gen, share, out);
     return TR_OK;
+}
+
+TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found)
+{
+    return lookup(rc, secret_id, false, out, found);
+}
+
+TR_RESULT sm_lookup_shared(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found)
+{
+    return lookup(rc, secret_id, true, out, found);
 }
 
 TR_RESULT sm_lookup_for_version(struct req_ctx *rc, const char *secret_id, const char *version_id,

@@ -23,6 +23,10 @@ TR_RESULT sm_find(struct req_ctx *rc, const char *secret_id, struct secret *out)
 /* The same without setting an error message when absent: *found false.
  * Other failures are returned. */
 TR_RESULT sm_lookup(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found);
+/* sm_lookup for a caller that only reads the secret: *out may be a view
+ * of the cached one (secrets/cache.h) -- never change it; secret_free it
+ * as any. */
+TR_RESULT sm_lookup_shared(struct req_ctx *rc, const char *secret_id, struct secret *out, bool *found);
 /* sm_lookup for a writer that adds the version `version_id` (may be
  * NULL): the secret as sm_load_labeled loads it (its labeled versions and
  * that one), never from or into the cache. */

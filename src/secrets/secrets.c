@@ -128,9 +128,28 @@ static void version_free(struct secret_version *v)
     memset(v, 0, sizeof *v);
 }
 
+void secret_view(struct secret_share *sh, struct secret *to)
+{
+    atomic_fetch_add_explicit(&sh->refs, 1, memory_order_relaxed);
+    *to = sh->s;
+    to->share = sh;
+}
+
+void secret_share_release(struct secret_share *sh)
+{
+    if (!sh || atomic_fetch_sub_explicit(&sh->refs, 1, memory_order_acq_rel) != 1) return;
+    secret_free(&sh->s);
+    free(sh);
+}
+
 void secret_free(struct secret *s)
 {
     if (!s) return;
+    if (s->share) {                 /* a view: its pointers are the share's */
+        secret_share_release(s->share);
+        memset(s, 0, sizeof *s);
+        return;
+    }
     free(s->id);
     free(s->arn);
     free(s->name);

@@ -24,6 +24,7 @@
 #define TR_SECRETS_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,8 +109,25 @@ struct secret {
     bool index_ok;              /* the stored version index was current when loaded */
     int64_t nall;               /* SM_HELD_LABELED: how many versions the secret has */
     int64_t last_seq;           /* SM_HELD_LABELED: the highest seq of its versions */
+    struct secret_share *share; /* non-NULL: this is a view of a shared secret (below): its
+                                   pointers are the share's; read it, never change it */
 };
 
+/* A secret shared by reference (secrets/cache.c): immutable once made; the
+ * per-thread cache holds one reference and each view (a struct secret
+ * whose `share` points here, filled by secret_view) one more.  It never
+ * leaves the thread that made it, but the count is atomic anyway. */
+struct secret_share {
+    atomic_uint refs;
+    struct secret s;            /* owned; its own share is NULL */
+};
+
+/* *to = a view of sh (one more reference); secret_free releases it. */
+void secret_view(struct secret_share *sh, struct secret *to);
+/* Drop one reference; the last frees the secret. */
+void secret_share_release(struct secret_share *sh);
+
+/* Free what s owns, or release the share s is a view of; zeroes s. */
 void secret_free(struct secret *s);
 /* A deep copy (docs included): release with secret_free. */
 TR_RESULT secret_copy(const struct secret *from, struct secret *to);

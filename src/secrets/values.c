@@ -496,7 +496,7 @@ SM_VALUE_HANDLER(sm_op_get_secret_value)
     if (vid) r = iam_ctx_add(c, "secretsmanager:VersionId", vid);
     if (tr_ok(r) && stage) r = iam_ctx_add(c, "secretsmanager:VersionStage", stage);
     if (tr_ok(r))
-        r = sm_find_authorized(rc, rc->op->action, id, c->e, c->n, true, &s);
+        r = sm_find_authorized_shared(rc, rc->op->action, id, c->e, c->n, &s);
     if (tr_ok(r)) r = pick_version(&s, vid, stage, &v);
     if (tr_ok(r)) r = value_reply(rc, &s, v, out);
     if (tr_ok(r)) touch_accessed(rc, &s, v);
@@ -531,7 +531,7 @@ static TR_RESULT batch_one(struct req_ctx *rc, const char *id, json_t *values, j
     struct secret_version *v = NULL;
     json_t *o = NULL;
     memset(&s, 0, sizeof s);
-    tr_result r = sm_find_authorized(rc, "secretsmanager:GetSecretValue", id, NULL, 0, true, &s);
+    tr_result r = sm_find_authorized_shared(rc, "secretsmanager:GetSecretValue", id, NULL, 0, &s);
     if (tr_ok(r)) r = pick_version(&s, NULL, NULL, &v);
     if (tr_ok(r)) r = value_reply(rc, &s, v, &o);
     if (tr_ok(r)) {

@@ -95,6 +95,28 @@
  * reader waits (busy timeout) while a write transaction is open.  Meant
  * for tests  Nothing to sync: no group sync.
  *
+ * Other processes' commits.  A commit by another connection changes
+ * PRAGMA data_version on this one, and the generation (sq_generation)
+ * follows it; but reading it opens a read transaction -- file locks and
+ * SQLite's process-wide mutex, the largest single cost of a cached read.
+ * So a file store also maps DATA_DIR/tresor.db-gen (0600, 8 bytes: a
+ * native-endian counter, shared by every process that maps it): every
+ * writable store bumps it after each of its commits (and rollbacks, and
+ * once at open for its migrations), and sq_refresh reads data_version
+ * only when the counter moved since its connection last read it, or when
+ * REFRESH_BOUND_MS (100 ms) have passed -- which bounds how late a commit
+ * that did not bump it (a writer that is not tresor, a process killed
+ * between COMMIT and the bump) is noticed.  What of tresor can write a
+ * data dir while a server runs on it -- tresor account create, and
+ * who-can-decrypt and policy simulate, which open the store writable --
+ * writes through this file, so its commits are seen by the server's next
+ * request; a second tresor serve (its control socket), rotate-root-key,
+ * seal migrate and migrate refuse a running server.  A store that cannot map
+ * the file (a read-only store where it does not exist, the memory store)
+ * reads data_version at every refresh, as before.  The counter is never
+ * trusted for anything but "read data_version now": a counter that moved
+ * for nothing costs one read; SQLite's own -shm is not looked into.
+ *
  * Records.  The calls that read and write records are written once, for
  * this backend and PostgreSQL's, in store/sql_records.c; this file is
  * their driver (sql_records.h): it binds a statement's parameters
@@ -119,6 +141,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -185,6 +208,9 @@ struct conn {
     sqlite3 *db;
     int64_t data_version;           /* PRAGMA data_version as last read */
     uint64_t foreign;               /* times it changed: another process wrote */
+    uint64_t commits_seen;          /* *s->commits when data_version was last read */
+    int64_t checked_ms;             /* and when (CLOCK_MONOTONIC_COARSE) */
+    bool checked;                   /* data_version has been read once */
     sqlite3_stmt *q[Q__COUNT];      /* prepared on first use */
 };
 
@@ -197,6 +223,7 @@ struct store_sqlite {
     struct group_sync gs;           /* group commit (grouped only) */
     bool grouped;                   /* commits wait for a group sync of the -wal */
     int wal_fd;                     /* the -wal file, for the group sync; -1 */
+    _Atomic uint64_t *commits;      /* the commit counter file, mapped; NULL: none */
     uint64_t epoch;                 /* of the generation: this store's own */
     bool memory;
     bool readonly;                  /* store_sqlite_open_readonly */
@@ -210,6 +237,8 @@ static struct store_sqlite *self(store_t st)
 {
     return (struct store_sqlite *)(void *)st;
 }
+
+static void commits_bump(struct store_sqlite *s);
 
 /* Log an SQLite failure (never a bound value: only the SQL text). */
 static void sq_log(sqlite3 *db, int rc, const char *what)
@@ -499,6 +528,7 @@ static TR_RESULT q_write(struct conn *c, sqlite3_stmt *q, int bind_rc, int *chan
     }
     r = q_exec(c, q, bind_rc, changes);
     if (s->grouped) gsync_written(&s->gs, seq);
+    commits_bump(s);
     gate_leave(&s->gate);
     if (tr_ok(r) && s->grouped) r = gsync_wait(&s->gs, seq);
     return r;
@@ -620,6 +650,57 @@ static void conn_discard(struct conn *c)
     conn_drop(c);
 }
 
+/* ---- the commit counter ------------------------------------------------ */
+
+/* A thread reads PRAGMA data_version at most this long after it last did
+ * when the commit counter has not moved: the bound within which a commit
+ * that did not move it -- a writer that is not tresor, a tresor process
+ * killed between its COMMIT and the bump -- is noticed. */
+#define REFRESH_BOUND_MS 100
+#define COMMITS_FILE_SIZE 8
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the commit counter is shared between processes");
+
+static int64_t coarse_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Map the commit counter file DB-gen (the file comment, "Other
+ * processes' commits"): writable, created 0600 and grown to its size when
+ * needed; read-only, only when it is there whole.  Failing that s->commits
+ * stays NULL, and sq_refresh reads data_version at every request. */
+static void commits_map(struct store_sqlite *s, const char *db, bool writable)
+{
+    char path[PATH_MAX + 8];
+    struct stat sb;
+    int n = snprintf(path, sizeof path, "%s-gen", db);
+    if (n <= 0 || (size_t)n >= sizeof path) return;
+    int fd = open(path, (writable ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        if (writable) fprintf(stderr, "tresor: store: open %s: %s\n", path, strerror(errno));
+        return;
+    }
+    bool ok = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (ok && sb.st_size < COMMITS_FILE_SIZE) ok = writable && ftruncate(fd, COMMITS_FILE_SIZE) == 0;
+    void *p = ok ? mmap(NULL, COMMITS_FILE_SIZE, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED,
+                        fd, 0) : MAP_FAILED;
+    if (p == MAP_FAILED && writable)
+        fprintf(stderr, "tresor: store: map %s: %s\n", path, strerror(errno));
+    close(fd);
+    if (p != MAP_FAILED) s->commits = p;
+}
+
+/* After a commit of this process (or a rollback: a harmless extra read of
+ * data_version by the readers): move the counter every process sees. */
+static void commits_bump(struct store_sqlite *s)
+{
+    if (s->commits && !s->readonly)  /* mapped read-only there */
+        atomic_fetch_add_explicit(s->commits, 1, memory_order_release);
+}
+
 /* ---- transactions ------------------------------------------------------ */
 
 /* Take the write gate, then BEGIN IMMEDIATE. */
@@ -646,6 +727,7 @@ static void tx_closed(struct conn *c)
 {
     if (!c->link.writing) return;
     c->link.writing = false;
+    commits_bump(c->s);
     gate_leave(&c->s->gate);
 }
 
@@ -723,11 +805,25 @@ static struct cache_gen sq_generation(store_t st)
     return (struct cache_gen){ s->epoch, g + (c->foreign << 32) };
 }
 
+/* See store.h and the file comment ("Other processes' commits"): read
+ * data_version when the commit counter moved since this connection last
+ * did, when REFRESH_BOUND_MS have passed, or always without a counter.
+ * The counter is read before data_version, so a bump that comes later is
+ * seen by the next call. */
 static void sq_refresh(store_t st)
 {
     struct conn *c = NULL;
     sqlite3_stmt *q = NULL;
-    if (!st || tr_failed(prep(st, Q_DATA_VERSION, &c, &q))) return;
+    if (!st) return;
+    struct store_sqlite *s = self(st);
+    uint64_t n = s->commits ? atomic_load_explicit(s->commits, memory_order_acquire) : 0;
+    int64_t now = 0;
+    if (s->commits) {
+        c = conn_peek(s);
+        now = coarse_ms();
+        if (c && c->checked && n == c->commits_seen && now - c->checked_ms < REFRESH_BOUND_MS) return;
+    }
+    if (tr_failed(prep(st, Q_DATA_VERSION, &c, &q))) return;
     int rc = sqlite3_step(q);
     int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
     sqlite3_reset(q);
@@ -735,6 +831,9 @@ static void sq_refresh(store_t st)
         c->data_version = v;
         c->foreign++;
     }
+    c->commits_seen = n;
+    c->checked_ms = now;
+    c->checked = rc == SQLITE_ROW;
 }
 
 static TR_RESULT sq_tx_begin(store_t st)
@@ -867,6 +966,7 @@ static void sq_close(store_t st)
     gate_destroy(&s->gate);
     if (s->grouped) gsync_destroy(&s->gs);
     if (s->wal_fd >= 0) close(s->wal_fd);
+    if (s->commits) munmap((void *)s->commits, COMMITS_FILE_SIZE);
     free(s);
 }
 
@@ -1069,6 +1169,10 @@ static TR_RESULT open_store(const char *name, bool memory, bool grouped, bool ex
         sq_close(&s->base.vt);
         return r;
     }
+    if (!memory) {
+        commits_map(s, name, true);
+        commits_bump(s);            /* the migrations, if any ran */
+    }
     *out = &s->base.vt;
     return TR_OK;
 }
@@ -1178,6 +1282,7 @@ TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
     GUARD(store_new(uri, false, false, &s));
     s->flags = RO_FLAGS;
     s->readonly = true;
+    commits_map(s, path, false);
     r = conn_open(s, &s->keeper);
     if (tr_ok(r)) r = user_version(s->keeper, &version);
     if (tr_ok(r) && (version < 0 || (size_t)version != store_schema_count)) {

@@ -128,7 +128,7 @@ def test_readonly_copy_of_a_stopped_data_dir(filled, place):
     assert "secrets 2, versions 3, values decrypted 3" in out0
     copy = make_readonly_copy(filled.data_dir, place)
     assert sorted(p.name for p in copy.iterdir()) == ["config", "credentials", "root.key",
-                                                      "tresor.db"]
+                                                      "tresor.db", "tresor.db-gen"]
     before = snapshot(copy)
     rc, out, err = check_readonly(filled, copy, place / "mnt")
     assert (rc, out) == (rc0, out0), err

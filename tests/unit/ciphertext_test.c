@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/cache.h"
 #include "crypto/aead.h"
 #include "crypto/hash.h"
 #include "kms/ciphertext.h"
@@ -32,6 +33,7 @@ static const struct enc_pair sm_pairs[] = {
     { "SecretVersionId", "0f6a7e5c-6a3a-4d8f-9a4e-2b9c1d0e7f11" },
 };
 static const struct enc_ctx sm_ctx = { sm_pairs, 2 };
+static const struct enc_ctx no_ctx = { NULL, 0 };
 
 struct fixture {
     uint8_t key_id[CT_KEY_ID_LEN];
@@ -211,6 +213,61 @@ static void flip_every_byte(void **state)
         }
     }
     assert_opens(fx.blob.data, fx.blob.len, &sm_ctx, fx.pt, sizeof fx.pt);
+}
+
+/* The counters of the per-thread cache of blob keys (ciphertext.c). */
+static struct cache_stats blob_key_stats(void)
+{
+    struct cache_stats st[CACHE_CLASSES_MAX + 4];
+    size_t n = cache_stats(st, sizeof st / sizeof st[0]);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(st[i].name, "kms-blob-keys") == 0) return st[i];
+    return (struct cache_stats){ 0 };
+}
+
+/* With the caches on (tresor serve), a blob opened once has its key
+ * cached: the second open is a hit, and the cached key changes nothing
+ * else -- every flipped byte is still refused (a flipped salt or key id is
+ * another entry), other material is refused (the entry is bound to the
+ * material it came from), a forged blob never makes an entry, and a
+ * wrong context is refused. */
+static void cached_blob_keys(void **state)
+{
+    (void)state;
+    uint8_t b[sizeof fx.pt + OVERHEAD], other[32];
+    cache_enable(true);
+    struct cache_stats s0 = blob_key_stats();
+    assert_opens(fx.blob.data, fx.blob.len, &sm_ctx, fx.pt, sizeof fx.pt);
+    assert_opens(fx.blob.data, fx.blob.len, &sm_ctx, fx.pt, sizeof fx.pt);
+    struct cache_stats s1 = blob_key_stats();
+    assert_int_equal(s1.misses - s0.misses, 1);
+    assert_int_equal(s1.hits - s0.hits, 1);
+
+    memcpy(other, fx.material, sizeof other);
+    other[31] ^= 1;
+    assert_rejected(fx.blob.data, fx.blob.len, other, &sm_ctx);
+    assert_opens(fx.blob.data, fx.blob.len, &sm_ctx, fx.pt, sizeof fx.pt);
+    assert_rejected(fx.blob.data, fx.blob.len, fx.material, &no_ctx);
+    for (size_t i = 0; i < sizeof b; i++) {
+        memcpy(b, fx.blob.data, sizeof b);
+        b[i] ^= 0x01;
+        assert_rejected(b, sizeof b, fx.material, &sm_ctx);
+    }
+
+    /* A forged blob (another salt: its own entry) is refused twice, both
+     * times a miss: nothing was cached from it. */
+    memcpy(b, fx.blob.data, sizeof b);
+    b[1 + CT_KEY_ID_LEN + 4] ^= 0x01;
+    s1 = blob_key_stats();
+    assert_rejected(b, sizeof b, fx.material, &sm_ctx);
+    assert_rejected(b, sizeof b, fx.material, &sm_ctx);
+    struct cache_stats s2 = blob_key_stats();
+    assert_int_equal(s2.misses - s1.misses, 2);
+    assert_int_equal(s2.hits - s1.hits, 0);
+    assert_opens(fx.blob.data, fx.blob.len, &sm_ctx, fx.pt, sizeof fx.pt);
+    assert_int_equal(blob_key_stats().hits - s2.hits, 1);
+    cache_thread_release();
+    cache_enable(false);
 }
 
 static void truncate_and_extend(void **state)
@@ -565,6 +622,7 @@ int main(void)
         cmocka_unit_test(seal_is_randomized_and_appends),
         cmocka_unit_test(seal_limits),
         cmocka_unit_test(flip_every_byte),
+        cmocka_unit_test(cached_blob_keys),
         cmocka_unit_test(truncate_and_extend),
         cmocka_unit_test(wrong_context),
         cmocka_unit_test(context_boundaries),

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cache.h"
 #include "core/json.h"
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
@@ -415,6 +416,58 @@ static void test_round_trip(void **state)
     value_eq("empty", "now");
 }
 
+
+/* The secrets cache hands readers a view of one shared, immutable secret
+ * (secrets/cache.c): two shared lookups see the same memory, a plain
+ * lookup gets its own copy, a view outlives its entry (dropped by a
+ * write, checked under ASan), and the next shared lookup after a write
+ * sees the new version, as GetSecretValue does.  With the cache off,
+ * shared lookups are copies. */
+static void test_shared_lookup(void **state)
+{
+    (void)state;
+    struct secret a, b, c, d;
+    bool found = false;
+    create(0, "shared/one", PLAIN, 1);
+    cache_enable(true);
+    F->rc.st[0]->refresh(F->rc.st);
+    F->rc.writing = false;                          /* as a read operation */
+    assert_int_equal(tr_code(sm_lookup_shared(&F->rc, "shared/one", &a, &found)), TR_E_OK);
+    assert_true(found);
+    assert_int_equal(tr_code(sm_lookup_shared(&F->rc, "shared/one", &b, &found)), TR_E_OK);
+    assert_non_null(a.share);
+    assert_ptr_equal(a.share, b.share);
+    assert_ptr_equal(a.arn, b.arn);                 /* no copy */
+    assert_int_equal(atomic_load(&a.share->refs), 3);   /* the cache's, a's, b's */
+    assert_int_equal(tr_code(sm_lookup(&F->rc, "shared/one", &c, &found)), TR_E_OK);
+    assert_null(c.share);
+    assert_ptr_not_equal(c.arn, a.arn);             /* a copy of its own */
+    assert_string_equal(c.arn, a.arn);
+    secret_free(&c);
+    secret_free(&b);
+    assert_null(b.arn);
+    assert_int_equal(atomic_load(&a.share->refs), 2);
+
+    /* A write: the entry is stale and dropped at the next lookup; a still
+     * reads its own version. */
+    put("shared/one", "second", 2, NULL);
+    F->rc.writing = false;
+    assert_int_equal(tr_code(sm_lookup_shared(&F->rc, "shared/one", &d, &found)), TR_E_OK);
+    assert_ptr_not_equal(d.share, a.share);
+    assert_int_equal(atomic_load(&a.share->refs), 1);   /* a's alone */
+    assert_non_null(sm_version_by_id(&a, tok(1)));
+    assert_null(sm_version_by_id(&a, tok(2)));
+    assert_non_null(sm_version_by_id(&d, tok(2)));
+    assert_string_equal(a.arn, d.arn);
+    secret_free(&a);
+    secret_free(&d);
+    value_eq("shared/one", "second");
+
+    cache_enable(false);
+    assert_int_equal(tr_code(sm_lookup_shared(&F->rc, "shared/one", &a, &found)), TR_E_OK);
+    assert_null(a.share);
+    secret_free(&a);
+}
 /* ---- labels --------------------------------------------------------------------- */
 
 static void test_labels(void **state)
@@ -1498,6 +1551,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ops_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_versions_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),

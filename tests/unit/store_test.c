@@ -2623,6 +2623,62 @@ static void test_generation_and_key_cache(void **state)
     cache_enable(false);
 }
 
+/* The generation of the SQLite store with its commit counter file
+ * (sqlite.c, "Other processes' commits"): a refresh with nothing
+ * committed leaves it alone; a commit of another tresor process (here a
+ * second store on the file) moves it at the very next refresh, every time;
+ * a commit that bypasses the counter (a plain SQLite connection, as the
+ * sqlite3 shell) within the bound, through data_version.  Fails when
+ * refresh skips the data_version check. */
+static void test_refresh_sees_other_processes(void **state)
+{
+    struct fx *f = *state;
+    store_t st = f->st, other = NULL;
+    struct account_rec a = { .created = 1 }, got;
+    struct stat sb;
+    char p[512];
+    sqlite3 *raw = NULL;
+
+    db_path(f, "-gen", p, sizeof p);
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sb.st_size, 8);
+
+    (*st)->refresh(st);
+    struct cache_gen g = (*st)->generation(st);
+    (*st)->refresh(st);
+    assert_true(cache_gen_same((*st)->generation(st), g));      /* nothing committed */
+
+    OK(store_sqlite_open(f->dir, &other));
+    for (int i = 0; i < 20; i++) {
+        snprintf(a.id, sizeof a.id, "1000000000%02u", (unsigned)i % 100u);
+        g = (*st)->generation(st);
+        OK(CALL(other, account_put, &a));
+        (*st)->refresh(st);
+        assert_false(cache_gen_same((*st)->generation(st), g));
+        OK(CALL(st, account_get, a.id, &got));
+    }
+    (*other)->close(other);
+
+    /* Not through tresor: noticed within the bound (100 ms; up to 5 s
+     * here, for a loaded machine). */
+    db_path(f, "", p, sizeof p);
+    assert_int_equal(sqlite3_open_v2(p, &raw, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(raw, 5000);
+    (*st)->refresh(st);
+    g = (*st)->generation(st);
+    assert_int_equal(sqlite3_exec(raw, "UPDATE accounts SET created = created + 1", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(raw);
+    bool moved = false;
+    for (int i = 0; i < 500 && !moved; i++) {
+        (*st)->refresh(st);
+        moved = !cache_gen_same((*st)->generation(st), g);
+        if (!moved) usleep(10 * 1000);
+    }
+    assert_true(moved);
+}
+
 /* A store opened after another -- dev mode's reset opens a fresh
  * in-memory store -- never shares its generation, even after the same
  * writes, so nothing cached from one is taken for the other's: here the
@@ -3534,6 +3590,7 @@ int main(void)
         cmocka_unit_test(test_free_helpers),
         cmocka_unit_test(test_db_path),
         cmocka_unit_test_setup_teardown(test_generation_and_key_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refresh_sees_other_processes, setup, teardown),
         cmocka_unit_test(test_generation_unique_per_store),
     };
     oom_install();      /* before SQLite initializes */
