@@ -191,3 +191,38 @@ def test_filter_validation_cli(tresor):
     assert rc != 0
     assert ("An error occurred (InvalidParameterException) when calling the ListSecrets "
             "operation: Invalid filter values for key: description") in err
+
+
+# ---------------------------------------------------------------------------
+# DeleteSecret: the recovery window is checked before its conjunction with
+# ForceDeleteWithoutRecovery (AWS's answer to RecoveryWindowInDays=0 with
+# ForceDeleteWithoutRecovery=true, quoted from a real response in moto issue
+# 6461, is the range error)
+
+WINDOW_RANGE = "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive)."
+CONJUNCTION = "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays."
+
+
+@pytest.mark.parametrize("window", [0, 6, 31])
+def test_delete_secret_window_before_force(tresor, window):
+    sm = tresor.sm()
+    arn = sm.create_secret(Name=unique("window"), SecretString="kept")["ARN"]
+    with raises_aws("InvalidParameterException", WINDOW_RANGE):
+        sm.delete_secret(SecretId=arn, RecoveryWindowInDays=window,
+                         ForceDeleteWithoutRecovery=True)
+    # In range, the two together are refused for being together.
+    with raises_aws("InvalidParameterException", CONJUNCTION):
+        sm.delete_secret(SecretId=arn, RecoveryWindowInDays=7, ForceDeleteWithoutRecovery=True)
+    # Nothing changed.
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "kept"
+    assert "DeletedDate" not in sm.describe_secret(SecretId=arn)
+
+
+def test_delete_secret_window_before_force_cli(tresor):
+    name = unique("window-cli")
+    tresor.sm().create_secret(Name=name, SecretString="kept")
+    rc, _, err = tresor.cli("secretsmanager", "delete-secret", "--secret-id", name,
+                            "--recovery-window-in-days", "0", "--force-delete-without-recovery")
+    assert rc != 0
+    assert ("An error occurred (InvalidParameterException) when calling the DeleteSecret "
+            f"operation: {WINDOW_RANGE}") in err

@@ -549,6 +549,11 @@ static void test_delete_rules(void **state)
                                        "RecoveryWindowInDays", 7, "ForceDeleteWithoutRecovery", 1),
              TR_E_SM_INVALID_PARAMETER,
              "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.");
+    /* The range is checked first, with or without the flag. */
+    call_err("DeleteSecret", json_pack("{s:s, s:i, s:b}", "SecretId", "gone",
+                                       "RecoveryWindowInDays", 0, "ForceDeleteWithoutRecovery", 1),
+             TR_E_SM_INVALID_PARAMETER,
+             "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).");
     for (int w = 0; w < 40; w++) {
         if (w >= 7 && w <= 30) continue;
         json_t *in = json_pack("{s:s, s:i}", "SecretId", "gone", "RecoveryWindowInDays", w);
