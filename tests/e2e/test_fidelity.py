@@ -1,8 +1,10 @@
 """
 Fidelity to AWS where test suites look: ListAliases with AWS's predefined
-aliases, ClientRequestToken reuse, ListSecrets filter validation, KMS
-alias name and target rules.  Expected codes and messages are AWS's
-(docs/WIRE.md 5.2 and 5.3 give each one's source).
+aliases, ClientRequestToken reuse, ListSecrets filter validation,
+DeleteSecret's recovery window, KMS alias name and target rules on
+CreateAlias, UpdateAlias and DeleteAlias.  Expected codes and messages are
+AWS's where AWS's are known (docs/WIRE.md 5.2 and 5.3 give each one's
+source, and say which are tresor's own).
 """
 
 import json
@@ -226,3 +228,86 @@ def test_delete_secret_window_before_force_cli(tresor):
     assert rc != 0
     assert ("An error occurred (InvalidParameterException) when calling the DeleteSecret "
             f"operation: {WINDOW_RANGE}") in err
+
+
+# ---------------------------------------------------------------------------
+# KMS alias names: the same checks, in the same order, for CreateAlias,
+# UpdateAlias and DeleteAlias (docs/WIRE.md 5.2 gives each message's source)
+
+PREFIX_MSG = ('Alias must start with the prefix "alias/". Please see '
+              "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
+ALIAS_OPS = ["create_alias", "update_alias", "delete_alias"]
+
+
+def alias_call(kms, op, name, target):
+    call = getattr(kms, op)
+    if op == "delete_alias":
+        return call(AliasName=name)
+    return call(AliasName=name, TargetKeyId=target)
+
+
+def pattern_msg(value):
+    return validation(f"'{value}'", "aliasName",
+                      "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$")
+
+
+@pytest.mark.parametrize("op", ALIAS_OPS)
+def test_alias_name_messages(tresor, op):
+    kms = tresor.kms()
+    key = new_key(kms)["KeyId"]
+    # The model's pattern first, then the prefix: a name that breaks both
+    # gets the pattern's error.
+    for bad in ("alias/two words", "no prefix!", "alias/é"):
+        with raises_aws("ValidationException", pattern_msg(bad)):
+            alias_call(kms, op, bad, key)
+    for bad in ("noprefix", "Alias/upper", "aliases/x", "/alias/x"):
+        with raises_aws("ValidationException", PREFIX_MSG):
+            alias_call(kms, op, bad, key)
+    with raises_aws("ValidationException", "alias/a:b contains invalid characters for an alias"):
+        alias_call(kms, op, "alias/a:b", key)
+    with raises_aws("InvalidAliasNameException",
+                    'Alias name must not be empty after the prefix "alias/".'):
+        alias_call(kms, op, "alias/", key)
+    # The reserved namespace: the code alone, with an empty message.
+    with raises_aws("NotAuthorizedException", ""):
+        alias_call(kms, op, "alias/aws/tresor-" + op, key)
+    # Only the exact prefix "alias/aws/" is reserved.
+    name = unique("alias/aws-mine")
+    kms.create_alias(AliasName=name, TargetKeyId=key)
+    if op == "update_alias":
+        kms.update_alias(AliasName=name, TargetKeyId=new_key(kms)["KeyId"])
+    if op == "delete_alias":
+        kms.delete_alias(AliasName=name)
+    # Nothing was made by the refused calls.
+    names = {a["AliasName"] for a in kms.list_aliases(KeyId=key)["Aliases"]}
+    assert names == ({name} if op == "create_alias" else set())
+
+
+@pytest.mark.parametrize("op", ["create_alias", "update_alias"])
+def test_alias_target_must_be_a_key(tresor, op):
+    kms = tresor.kms()
+    key = new_key(kms)["KeyId"]
+    name = unique("alias/target")
+    kms.create_alias(AliasName=name, TargetKeyId=key)
+    for target in (name, alias_arn(name)):
+        with raises_aws("ValidationException", "Aliases must refer to keys. Not aliases"):
+            alias_call(kms, op, name if op == "update_alias" else unique("alias/t2"), target)
+    with raises_aws("NotFoundException", "Invalid keyId 'not-a-key'"):
+        alias_call(kms, op, unique("alias/t3") if op == "create_alias" else name, "not-a-key")
+
+
+def test_alias_name_messages_cli(tresor):
+    kms = tresor.kms()
+    key = new_key(kms)["KeyId"]
+    for args, op in ((["create-alias", "--alias-name", "noprefix", "--target-key-id", key],
+                      "CreateAlias"),
+                     (["update-alias", "--alias-name", "noprefix", "--target-key-id", key],
+                      "UpdateAlias"),
+                     (["delete-alias", "--alias-name", "noprefix"], "DeleteAlias")):
+        rc, _, err = tresor.aws(*args)
+        assert rc != 0
+        assert (f"An error occurred (ValidationException) when calling the {op} operation: "
+                f"{PREFIX_MSG}") in err
+    rc, _, err = tresor.aws("delete-alias", "--alias-name", "alias/aws/ebs")
+    assert rc != 0
+    assert "An error occurred (NotAuthorizedException) when calling the DeleteAlias operation" in err
