@@ -311,3 +311,48 @@ def test_alias_name_messages_cli(tresor):
     rc, _, err = tresor.aws("delete-alias", "--alias-name", "alias/aws/ebs")
     assert rc != 0
     assert "An error occurred (NotAuthorizedException) when calling the DeleteAlias operation" in err
+
+
+# ---------------------------------------------------------------------------
+# A write without ClientRequestToken (the SDKs and the CLI always fill it in;
+# a raw request may not): AWS answers before it looks for the secret, with
+# InvalidParameterException for RotateSecret (LocalStack's AWS-recorded
+# test_no_client_request_token, on a secret that does not exist)
+
+NEED_TOKEN = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+
+
+def tokenless_sm(tresor):
+    from botocore.handlers import generate_idempotent_uuid
+    sm = tresor.sm()
+    sm.meta.events.unregister("before-parameter-build", generate_idempotent_uuid)
+    return sm
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_missing_client_request_token(tresor, exists):
+    sm = tokenless_sm(tresor)
+    name = unique("tokenless")
+    if exists:
+        tresor.sm().create_secret(Name=name, SecretString="kept")
+    else:
+        with raises_aws("InvalidRequestException", NEED_TOKEN):
+            sm.create_secret(Name=name, SecretString="v")
+    with raises_aws("InvalidRequestException", NEED_TOKEN):
+        sm.put_secret_value(SecretId=name, SecretString="v")
+    with raises_aws("InvalidRequestException", NEED_TOKEN):
+        sm.update_secret(SecretId=name, SecretString="v", Description="d")
+    with raises_aws("InvalidParameterException", NEED_TOKEN):
+        sm.rotate_secret(SecretId=name)
+    with raises_aws("InvalidParameterException", NEED_TOKEN):
+        sm.rotate_secret(SecretId=name, RotationLambdaARN=(
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:tokenless"), RotateImmediately=False)
+    if exists:
+        # Nothing changed; without a value no token is needed.
+        assert tresor.sm().get_secret_value(SecretId=name)["SecretString"] == "kept"
+        assert "RotationEnabled" not in sm.describe_secret(SecretId=name) or \
+            not sm.describe_secret(SecretId=name)["RotationEnabled"]
+        sm.update_secret(SecretId=name, Description="no value, no token")
+    else:
+        with raises_aws("ResourceNotFoundException", "Secrets Manager can't find the specified secret."):
+            sm.update_secret(SecretId=name, Description="no value, no token")
