@@ -356,3 +356,25 @@ def test_missing_client_request_token(tresor, exists):
     else:
         with raises_aws("ResourceNotFoundException", "Secrets Manager can't find the specified secret."):
             sm.update_secret(SecretId=name, Description="no value, no token")
+
+
+# ---------------------------------------------------------------------------
+# GenerateMac, VerifyMac: an unknown MacAlgorithm lists the set in the order
+# AWS lists it, not the model's (LocalStack's AWS-recorded snapshots
+# test_invalid_generate_mac and test_invalid_verify_mac)
+
+MAC_SET = "[HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]"
+
+
+def test_mac_algorithm_enum_order(tresor):
+    kms = tresor.kms()
+    key = new_key(kms, KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyId"]
+    msg = validation("'INVALID'", "macAlgorithm", f"Member must satisfy enum value set: {MAC_SET}")
+    with raises_aws("ValidationException", msg):
+        kms.generate_mac(KeyId=key, Message=b"m", MacAlgorithm="INVALID")
+    with raises_aws("ValidationException", msg):
+        kms.verify_mac(KeyId=key, Message=b"m", MacAlgorithm="INVALID", Mac=b"x" * 32)
+    rc, _, err = tresor.aws("generate-mac", "--key-id", key, "--message", "bQ==",
+                            "--mac-algorithm", "INVALID")
+    assert rc != 0
+    assert f"An error occurred (ValidationException) when calling the GenerateMac operation: {msg}" in err
