@@ -6,10 +6,12 @@
  * Deletion (botocore model DeleteSecret/RestoreSecret; docs/WIRE.md 5.3):
  *   - RecoveryWindowInDays (default 30) must be 7..30, and cannot be given
  *     with ForceDeleteWithoutRecovery=true: InvalidParameterException,
- *     "You can't use ForceDeleteWithoutRecovery in conjunction with
- *     RecoveryWindowInDays." / "The RecoveryWindowInDays value must be
- *     between 7 and 30 days (inclusive)." -- both checked before the
- *     secret is looked at.
+ *     "The RecoveryWindowInDays value must be between 7 and 30 days
+ *     (inclusive)." / "You can't use ForceDeleteWithoutRecovery in
+ *     conjunction with RecoveryWindowInDays." -- both checked before the
+ *     secret is looked at, the range first: AWS answers the range error to
+ *     RecoveryWindowInDays=0 with ForceDeleteWithoutRecovery=true (a real
+ *     response quoted in moto issue 6461).
  *   - A scheduled deletion sets the secret's deleted_date to the time of
  *     the request (the model: DeletedDate is "the date and time the
  *     deletion of the secret occurred") and its doc's deletion_date to
@@ -180,8 +182,8 @@ SM_HANDLER(sm_op_delete_secret)
     GUARD(json_get_int(in, "RecoveryWindowInDays", false, INT64_MIN, INT64_MAX, &has_window,
                        &window));
     GUARD(json_get_bool(in, "ForceDeleteWithoutRecovery", &has_force, &force));
-    if (force && has_window) BAIL(TR_E_SM_INVALID_PARAMETER, MSG_CONJUNCTION);
     if (has_window && (window < 7 || window > 30)) BAIL(TR_E_SM_INVALID_PARAMETER, MSG_WINDOW);
+    if (force && has_window) BAIL(TR_E_SM_INVALID_PARAMETER, MSG_CONJUNCTION);
 
     /* The guard-rail keys secretsmanager:ForceDeleteWithoutRecovery and
      * secretsmanager:RecoveryWindowInDays, each present when its member is

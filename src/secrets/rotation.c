@@ -842,6 +842,10 @@ SM_HANDLER(sm_op_rotate_secret)
     GUARD(rotation_rules(in, &rules, &sch));
     GUARD(json_get_struct_list(in, "ExternalSecretRotationMetadata", false, 0,
                                ROTATION_METADATA_FIELDS, &metadata));
+    /* The SDKs always fill the token in; without one AWS answers this, and
+     * before it looks for the secret (LocalStack's AWS-recorded
+     * test_no_client_request_token). */
+    if (!token) BAIL(TR_E_SM_INVALID_PARAMETER, "%s", SM_MSG_NEED_TOKEN);
     /* The request's keys (Service Authorization Reference, RotateSecret),
      * each when its member is there; ModifyRotationRules is whether the
      * request changes the rules, so it is always known. */
@@ -920,13 +924,7 @@ SM_HANDLER(sm_op_rotate_secret)
     }
 
     /* The new version: AWSPENDING, no value yet. */
-    if (token) {
-        r = str_copy(vid, sizeof vid, token, "ClientRequestToken");
-    } else {
-        char u[37];
-        r = rand_uuid(u);
-        if (tr_ok(r)) r = str_copy(vid, sizeof vid, u, "version id");
-    }
+    r = str_copy(vid, sizeof vid, token, "ClientRequestToken");
     if (tr_failed(r)) goto fail;
     if (sm_version_by_id(&s, vid)) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_RESOURCE_EXISTS, "You can't use ClientRequestToken %s "

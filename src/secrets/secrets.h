@@ -61,6 +61,11 @@
 #define SM_MSG_MARKED        "You can't perform this operation on the secret because it " \
                              "was marked for deletion."
 #define SM_MSG_KMS_DENIED    "Access to KMS is not allowed"
+/* A write without the ClientRequestToken the SDKs fill in: CreateSecret,
+ * PutSecretValue and UpdateSecret with a value (InvalidRequestException),
+ * RotateSecret (InvalidParameterException). */
+#define SM_MSG_NEED_TOKEN    "You must provide a ClientRequestToken value. We recommend a " \
+                             "UUID-type value."
 
 struct secret_version {
     char *id;                   /* VersionId (the ClientRequestToken that made it) */

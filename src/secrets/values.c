@@ -14,7 +14,9 @@
  *  - the ClientRequestToken (32..64 chars; the SDKs fill it) becomes the
  *    VersionId; a raw request with a value and no token is
  *    InvalidRequestException "You must provide a ClientRequestToken value.
- *    We recommend a UUID-type value.";
+ *    We recommend a UUID-type value.", answered before the secret is looked
+ *    up (AWS answers it for a secret that does not exist: LocalStack's
+ *    AWS-recorded test_no_client_request_token);
  *  - the same token again with the same value (and type) is an idempotent
  *    retry: nothing changes and the reply is the same; with another value
  *    it is ResourceExistsException "You can't use ClientRequestToken <token>
@@ -74,8 +76,6 @@
  * itself is checked by json_get_blob). */
 #define VALUE_BUF (SM_VALUE_MAX + 8)
 
-static const char *const MSG_NEED_TOKEN =
-    "You must provide a ClientRequestToken value. We recommend a UUID-type value.";
 /* A token in use with another value (docs/WIRE.md 5.3): the token, then
  * the secret's ARN. */
 #define MSG_TOKEN_IN_USE \
@@ -263,7 +263,7 @@ SM_VALUE_HANDLER(sm_op_create_secret)
     GUARD(get_replicas(in, &replicas));
     r = get_value(in, &pt, &has_value, &binary);
     if (tr_ok(r) && has_value && !token)
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_NEED_TOKEN);
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", SM_MSG_NEED_TOKEN);
     if (tr_failed(r)) goto fail;
 
     /* Authorization against the ARN the secret would get. */
@@ -739,6 +739,8 @@ SM_VALUE_HANDLER(sm_op_put_secret_value)
     GUARD(get_stages(in, labels, &nlabels));
     GUARD(json_get_sensitive_str(in, "RotationToken", false, 36, 256, &rot));
     r = get_value(in, &pt, &has_value, &binary);
+    if (tr_ok(r) && has_value && !token)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", SM_MSG_NEED_TOKEN);
     if (tr_failed(r)) goto fail;
     /* Only the versions a new one touches (secrets.c, "The version index"). */
     r = sm_find_authorized_for_version(rc, rc->op->action, id, token, &s);
@@ -746,10 +748,6 @@ SM_VALUE_HANDLER(sm_op_put_secret_value)
     if (!has_value) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST,
                        "You must provide either SecretString or SecretBinary.");
-        goto fail;
-    }
-    if (!token) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_NEED_TOKEN);
         goto fail;
     }
     r = new_version(rc, &s, token, &pt, binary, labels, nlabels, &v, &existed);
@@ -836,6 +834,8 @@ SM_VALUE_HANDLER(sm_op_update_secret)
     GUARD(json_get_str(in, "KmsKeyId", false, 0, 2048, &kms_id));
     GUARD(json_get_str(in, "Type", false, 0, 256, &type));
     r = get_value(in, &pt, &has_value, &binary);
+    if (tr_ok(r) && has_value && !token)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", SM_MSG_NEED_TOKEN);
     if (tr_failed(r)) goto fail;
     c = malloc(sizeof *c);
     if (!c) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
@@ -856,10 +856,6 @@ SM_VALUE_HANDLER(sm_op_update_secret)
     if (tr_ok(r)) sm_replica_note(&s);
     if (tr_ok(r)) r = sm_check_live(&s);
     if (tr_failed(r)) goto fail;
-    if (has_value && !token) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_SM_INVALID_REQUEST, "%s", MSG_NEED_TOKEN);
-        goto fail;
-    }
     if (kms_id) {
         r = change_key(rc, &s, kms_id);
         if (tr_failed(r)) goto fail;

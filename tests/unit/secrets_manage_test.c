@@ -549,6 +549,11 @@ static void test_delete_rules(void **state)
                                        "RecoveryWindowInDays", 7, "ForceDeleteWithoutRecovery", 1),
              TR_E_SM_INVALID_PARAMETER,
              "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.");
+    /* The range is checked first, with or without the flag. */
+    call_err("DeleteSecret", json_pack("{s:s, s:i, s:b}", "SecretId", "gone",
+                                       "RecoveryWindowInDays", 0, "ForceDeleteWithoutRecovery", 1),
+             TR_E_SM_INVALID_PARAMETER,
+             "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).");
     for (int w = 0; w < 40; w++) {
         if (w >= 7 && w <= 30) continue;
         json_t *in = json_pack("{s:s, s:i}", "SecretId", "gone", "RecoveryWindowInDays", w);
@@ -1202,6 +1207,9 @@ static void test_authz_by_resource_policy(void **state)
 
 /* ---- replication and rotation ---------------------------------------------------------- */
 
+/* A ClientRequestToken, as the SDKs fill it in. */
+#define TOK "5d1c1b8e-2f0a-4e5b-9c3d-7a6b5c4d3e2f"
+
 static void test_unsupported(void **state)
 {
     (void)state;
@@ -1209,9 +1217,10 @@ static void test_unsupported(void **state)
     const char *rep = "Invalid replica region.";
     /* Rotation without hooks (secrets/rotation.c): no function, or one
      * that cannot be invoked; nothing changes. */
-    call_err("RotateSecret", json_pack("{s:s}", "SecretId", "u"), TR_E_SM_INVALID_REQUEST,
-             "No Lambda rotation function ARN is associated with this secret.");
-    call_err("RotateSecret", json_pack("{s:s, s:s, s:{s:i}}", "SecretId", "u", "RotationLambdaARN",
+    call_err("RotateSecret", json_pack("{s:s, s:s}", "SecretId", "u", "ClientRequestToken", TOK),
+             TR_E_SM_INVALID_REQUEST, "No Lambda rotation function ARN is associated with this secret.");
+    call_err("RotateSecret", json_pack("{s:s, s:s, s:s, s:{s:i}}", "SecretId", "u", "ClientRequestToken",
+                                       TOK, "RotationLambdaARN",
                                        "arn:aws:lambda:us-east-1:" ACCT ":function:f",
                                        "RotationRules", "AutomaticallyAfterDays", 7),
              TR_E_ACCESS_DENIED, "Secrets Manager cannot invoke the specified Lambda function. Ensure "
@@ -1228,8 +1237,14 @@ static void test_unsupported(void **state)
              TR_E_SM_INVALID_PARAMETER, rep);
     call_err("StopReplicationToReplica", json_pack("{s:s}", "SecretId", "u"),
              TR_E_SM_INVALID_PARAMETER, NULL);
-    /* The usual checks come first. */
-    call_err("RotateSecret", json_pack("{s:s}", "SecretId", "nope"), TR_E_SM_RESOURCE_NOT_FOUND, NULL);
+    /* The usual checks come first; a missing token before the secret is
+     * looked for (the SDKs always send one). */
+    call_err("RotateSecret", json_pack("{s:s, s:s}", "SecretId", "nope", "ClientRequestToken", TOK),
+             TR_E_SM_RESOURCE_NOT_FOUND, NULL);
+    call_err("RotateSecret", json_pack("{s:s}", "SecretId", "nope"), TR_E_SM_INVALID_PARAMETER,
+             "You must provide a ClientRequestToken value. We recommend a UUID-type value.");
+    call_err("RotateSecret", json_pack("{s:s}", "SecretId", "u"), TR_E_SM_INVALID_PARAMETER,
+             "You must provide a ClientRequestToken value. We recommend a UUID-type value.");
     call_err("ReplicateSecretToRegions", json_pack("{s:s}", "SecretId", "u"), TR_E_VALIDATION,
              "1 validation error detected: Value null at 'addReplicaRegions' failed to satisfy "
              "constraint: Member must not be null");
@@ -1237,7 +1252,8 @@ static void test_unsupported(void **state)
              TR_E_VALIDATION, NULL);
     mk_user("nobody", NULL);
     as_user("nobody");
-    call_err("RotateSecret", json_pack("{s:s}", "SecretId", "u"), TR_E_ACCESS_DENIED, NULL);
+    call_err("RotateSecret", json_pack("{s:s, s:s}", "SecretId", "u", "ClientRequestToken", TOK),
+             TR_E_ACCESS_DENIED, NULL);
     call_err("CancelRotateSecret", json_pack("{s:s}", "SecretId", "u"), TR_E_ACCESS_DENIED, NULL);
     as_account(ACCT);
     /* Cancelling a rotation never configured: rotation is off. */

@@ -287,7 +287,8 @@ static void test_refusals(void **state)
              TR_E_SM_INVALID_PARAMETER, SM_MSG_BAD_REPLICA_REGION);
 
     in_region(WEST);
-    call_err("PutSecretValue", json_pack("{s:s, s:s}", "SecretId", "db", "SecretString", "x"),
+    call_err("PutSecretValue", json_pack("{s:s, s:s, s:s}", "SecretId", "db", "SecretString", "x",
+                                         "ClientRequestToken", TOK2),
              TR_E_SM_INVALID_PARAMETER, SM_MSG_REPLICA_WRITE);
     call_err("UpdateSecret", json_pack("{s:s, s:s}", "SecretId", "db", "Description", "x"),
              TR_E_SM_INVALID_PARAMETER, SM_MSG_REPLICA_WRITE);

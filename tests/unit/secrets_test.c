@@ -658,6 +658,16 @@ static void test_idempotency(void **state)
     call_err("CreateSecret", json_pack("{s:s, s:s}", "Name", "idem2", "SecretString", "x"),
              TR_E_SM_INVALID_REQUEST, "You must provide a ClientRequestToken value. We "
              "recommend a UUID-type value.");
+    /* Before the secret is looked for: a secret that does not exist. */
+    call_err("PutSecretValue", json_pack("{s:s, s:s}", "SecretId", "nope", "SecretString", "x"),
+             TR_E_SM_INVALID_REQUEST, "You must provide a ClientRequestToken value. We "
+             "recommend a UUID-type value.");
+    call_err("UpdateSecret", json_pack("{s:s, s:s}", "SecretId", "nope", "SecretString", "x"),
+             TR_E_SM_INVALID_REQUEST, "You must provide a ClientRequestToken value. We "
+             "recommend a UUID-type value.");
+    /* Without a value no token is needed: the secret is looked for. */
+    call_err("UpdateSecret", json_pack("{s:s, s:s}", "SecretId", "nope", "Description", "d"),
+             TR_E_SM_RESOURCE_NOT_FOUND, NULL);
 }
 
 /* Secret id has 100 versions (deprecated ones included), the first two
