@@ -559,7 +559,8 @@ bool snapshot_gap_touches(const struct snap_gap *g, const char *const *names, si
         if (names[i] && *names[i] && strstr(about, names[i])) return true;
     /* The account's IAM, or a region's listings: every answer. */
     static const char *const wide[] = { "GetAccountAuthorizationDetails", "ListKeys", "ListSecrets",
-                                        "ListAliases", "not read", NULL };
+                                        "ListAliases", "not read", "ListPoliciesForTarget",
+                                        "ListParents", "DescribePolicy", "DescribeOrganization", NULL };
     const char *op = g->listed && g->operation ? g->operation : g->what;
     if (g->listed && (!g->resource || !*g->resource)) return true;
     for (size_t i = 0; wide[i]; i++)

@@ -71,7 +71,8 @@ static int side_open(struct side *sd, const char *file)
     const char *files[1] = { file };
     memset(sd, 0, sizeof *sd);
     if (cli_open_snapshots(files, 1, NULL, &sd->dd, &sd->snaps)) return 2;
-    sd->env = (struct server_env){ .st = sd->dd.st, .default_region = "us-east-1" };
+    sd->env = (struct server_env){ .st = sd->dd.st, .default_region = "us-east-1",
+                                   .orgs = cli_snapshot_orgs(sd->snaps) };
     char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
     size_t nids = 0;
     const char **accts = NULL;

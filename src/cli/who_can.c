@@ -425,7 +425,8 @@ int cmd_who_can(int argc, char **argv)
 
     int rc = 2;
     store_t st = dd.st;
-    struct server_env env = { .st = st, .kr = dd.kr, .default_region = region };
+    struct server_env env = { .st = st, .kr = dd.kr, .default_region = region,
+                              .orgs = cli_snapshot_orgs(snaps) };
     /* One snapshot for the whole answer (the server may be writing). */
     bool snap = st[0]->read_begin && tr_ok(st[0]->read_begin(st));
     struct az_target t;
