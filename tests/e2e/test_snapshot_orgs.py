@@ -249,6 +249,9 @@ def test_malformed_member_is_refused(tmp_path):
     assert r.returncode == 2
     assert ("a.json: Organizations.Targets: RESOURCE_CONTROL_POLICY is listed at some levels and not "
             "at others") in r.stderr
+    r = run_tresor_cmd(["snapshot", "check", str(tmp_path / "a.json")], str(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "RESOURCE_CONTROL_POLICY is listed at some levels" in r.stderr
     a = fixture(A)
     a["Organizations"] = org_member(A, "999999999999", full_scps(A))
     del a["Organizations"]["Policies"]["p-FullAWSAccess"]
@@ -310,6 +313,12 @@ def test_collect_reads_the_organization(tmp_path):
     r = run_tresor_cmd(["snapshot", "check", str(tmp_path / "s.json")], str(tmp_path),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+    assert ("  organizations: o-exampleorg1, a member account, SCPs at 3 level(s), RCPs at 3 level(s)\n"
+            in r.stdout), r.stdout
+    r = run_tresor_cmd(["snapshot", "check", "--format", "json", str(tmp_path / "s.json")], str(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert json.loads(r.stdout)[0]["Organization"] == {"Id": ORG, "Management": False, "ScpLevels": 3,
+                                                       "RcpLevels": 3}
 
 
 def test_collect_refused_organizations_is_a_gap(tmp_path):
