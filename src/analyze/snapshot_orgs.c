@@ -185,6 +185,21 @@ static TR_RESULT read_one(struct snapshot_orgs *o, const struct snapshot *s, str
     if (targets && !json_is_array(targets)) return bad(s, "Targets", "must be a list, the root first");
     json_t *pols = json_object_get(org, "Policies");
     if (pols && !json_is_object(pols)) return bad(s, "Policies", "must be an object, by policy id");
+    if (json_array_size(targets) > 0) {
+        /* aws:PrincipalOrgPaths: o-.../r-.../ou-.../, the account left out. */
+        char path[1024];
+        size_t at = 0;
+        GUARD(str_format(path, sizeof path, "the organization path", "%.68s/", id));
+        for (size_t i = 0; i + 1 < json_array_size(targets); i++) {
+            const char *tid = json_string_value(json_object_get(json_array_get(targets, i), "TargetId"));
+            if (!tid) return bad(s, "Targets", "TargetId is missing");
+            at = strlen(path);
+            GUARD(str_format(path + at, sizeof path - at, "the organization path", "%.68s/", tid));
+        }
+        char *p = strdup(path);
+        GUARD(keep(o, p));
+        a->org_path = p;
+    }
     GUARD(read_type(o, s, org, targets, 0, &a->scp));
     GUARD(read_type(o, s, org, targets, 1, &a->rcp));
     return TR_OK;

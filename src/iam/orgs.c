@@ -51,6 +51,15 @@ static TR_RESULT org_key(struct ctx_builder *cb, int pass, const char *key, cons
     return TR_OK;
 }
 
+/* The multi-valued path key (pass 1): the account's path, unknown when
+ * not known, absent for an account in no organization. */
+static TR_RESULT org_paths_key(struct ctx_builder *cb, const char *key, const struct iam_org_account *a)
+{
+    if (!a || !a->known || (a->org_id && !a->org_path)) return iam_ctx_add_unknown(cb, key);
+    if (a->org_id) return iam_ctx_add_multi(cb, key, &a->org_path, 1);
+    return TR_OK;
+}
+
 TR_RESULT iam_orgs_apply(const struct iam_orgs *o, const struct principal *who, const char *action,
                          const char *resource_account, bool no_rcp, struct ctx_builder *cb,
                          const struct org_limits **scp, const struct org_limits **rcp)
@@ -63,6 +72,8 @@ TR_RESULT iam_orgs_apply(const struct iam_orgs *o, const struct principal *who, 
         GUARD(org_key(cb, pass, "aws:PrincipalOrgID", ca));
         if (resource_account && *resource_account) GUARD(org_key(cb, pass, "aws:ResourceOrgID", ra));
     }
+    GUARD(org_paths_key(cb, "aws:PrincipalOrgPaths", ca));
+    if (resource_account && *resource_account) GUARD(org_paths_key(cb, "aws:ResourceOrgPaths", ra));
     if (ca && ca->org_id && !ca->management && ca->scp.n && !service_linked(who)) *scp = &ca->scp;
     if (ra && ra->org_id && !ra->management && ra->rcp.n && !no_rcp && rcp_service(action)) *rcp = &ra->rcp;
     return TR_OK;

@@ -26,6 +26,8 @@ struct iam_org_account {
     char account[ACCOUNT_ID_LEN + 1];
     bool known;                  /* its organization is known (else: not collected) */
     const char *org_id;          /* "o-..." or NULL: in no organization (when known) */
+    const char *org_path;        /* "o-.../r-.../ou-.../" (aws:PrincipalOrgPaths), or NULL:
+                                    not known (its levels were not read) */
     bool management;             /* the organization's management account: no SCP or RCP */
     struct org_limits scp, rcp;  /* the levels, root first (n 0: none known) */
 };
@@ -45,10 +47,11 @@ const struct iam_org_account *iam_orgs_find(const struct iam_orgs *o, const char
  * for the management account, an unknown account, a service RCPs do not
  * cover -- only kms, secretsmanager, sts, s3 and sqs are, of those AWS
  * lists, the ones tresor's actions can name -- or no_rcp); and into cb
- * the organization keys: aws:PrincipalOrgID and aws:ResourceOrgID when
- * the account is in an organization, absent when it is known to be in
- * none, unknown (static analysis) when the account is not held or its
- * snapshot does not say.
+ * the organization keys: aws:PrincipalOrgID and aws:ResourceOrgID (and
+ * aws:PrincipalOrgPaths, aws:ResourceOrgPaths: the account's path, or
+ * unknown when its levels were not read) when the account is in an
+ * organization, absent when it is known to be in none, unknown (static
+ * analysis) when the account is not held or its snapshot does not say.
  * o NULL: nothing (tresor's own store). */
 TR_RESULT iam_orgs_apply(const struct iam_orgs *o, const struct principal *who, const char *action,
                          const char *resource_account, bool no_rcp, struct ctx_builder *cb,

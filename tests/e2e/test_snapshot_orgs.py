@@ -219,6 +219,30 @@ def test_rcp_limits_secrets_to_the_organization(tmp_path):
     assert "Deny rcp p-orgonly (SecretsInOrgOnly) at r-ab12 #0 (Sid OrgOnly)" in evidence(reader)
 
 
+def test_rcp_on_org_paths(tmp_path):
+    """aws:PrincipalOrgPaths is the caller's account's path in the
+    organization: an RCP on A that denies secretsmanager:* to principals
+    outside A's OU removes B's reader (B is in the organization, under
+    another OU) and keeps A's own readers."""
+    a, b = admit_reader(fixture(A)), fixture(B)
+    rcps = full_rcps(A)
+    rcps[ROOT].append(policy("p-ouonly", "SecretsInOuOnly", "RESOURCE_CONTROL_POLICY", {
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "OuOnly", "Effect": "Deny", "Principal": "*", "Action": "secretsmanager:*",
+            "Resource": "*", "Condition": {"ForAllValues:StringNotLike": {
+                "aws:PrincipalOrgPaths": ORG + "/" + ROOT + "/ou-ab12-11111111/*"}}}]}))
+    a["Organizations"] = org_member(A, "999999999999", full_scps(A), rcps)
+    b["Organizations"] = org_member(B, "999999999999", full_scps(B), full_rcps(B))
+    files = [write(tmp_path, "a.json", a), write(tmp_path, "b.json", b)]
+    got = who(tmp_path, files)
+    assert set(got) == BASE, sorted(got)
+    assert not any(p["conditional"] for p in got.values())
+    sim = simulate(tmp_path, files, "arn:aws:iam::222222222222:role/reader",
+                   "secretsmanager:GetSecretValue", APP_DB)
+    assert sim["decision"] == "explicitDeny" and sim["denyType"] == "rcp"
+    assert "Deny rcp p-ouonly (SecretsInOuOnly) at r-ab12 #0 (Sid OuOnly)" in sim["message"], sim
+
+
 def test_scp_condition_shown_as_allowed_only_if(tmp_path):
     """An SCP whose Allow holds only until a date (aws:CurrentTime, unknown
     to the analysis): A's readers read only if it holds, and the answer
