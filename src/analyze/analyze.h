@@ -294,14 +294,17 @@ json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
  * a secret t that node's answer a can read (nothing otherwise), prints
  * its JSON object, or its text table row now and its paths into `paths`
  * (a memory stream: the text prints them after the table); *count counts
- * them; _end closes the document (text: "(none)", then the paths).
+ * them; _end closes the document (text: "(none)", then the paths, then
+ * the GAPS; JSON: "gaps" after "secrets" -- gaps, a list of strings, only
+ * when answering from snapshots, else NULL).
  * AZ_HTML: the page of report_html.h, one block per secret.  They fail
  * only when out of memory or, for the page, when writing failed. */
 TR_RESULT az_report_principal_begin(const struct az_graph *g, size_t node, enum az_format f);
 TR_RESULT az_report_principal_one(const struct az_graph *g, const struct az_target *t,
                                   const struct az_access *acc, const struct az_answer *a,
                                   enum az_format f, FILE *paths, size_t *count);
-TR_RESULT az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths);
+TR_RESULT az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths,
+                                  const json_t *gaps);
 /* --diff: who gains and who loses access between two answers over g
  * (before: the secret as it is; after: --with-key). */
 void az_report_diff(const struct az_graph *g, const struct az_target *before,

@@ -607,16 +607,25 @@ TR_RESULT az_report_principal_one(const struct az_graph *g, const struct az_targ
     return TR_OK;
 }
 
-TR_RESULT az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths)
+TR_RESULT az_report_principal_end(size_t count, enum az_format f, const char *paths, size_t npaths,
+                                  const json_t *gaps)
 {
     if (f == AZ_HTML) return az_html_end(stdout);
     if (f == AZ_JSON) {
-        printf("]}\n");
+        char *g = gaps ? json_dumps(gaps, JSON_COMPACT) : NULL;
+        ENSURE(!gaps || g, TR_E_INTERNAL);
+        printf("]%s%s}\n", g ? ", \"gaps\": " : "", g ? g : "");
+        free(g);
         return TR_OK;
     }
     if (count == 0) printf("(none)\n");
     printf("\npaths:\n");
     if (paths && npaths) fwrite(paths, 1, npaths, stdout);
+    size_t i;
+    json_t *v;
+    if (json_array_size(gaps) > 0)
+        printf("\nGAPS: the snapshot lacks what this answer may depend on; it may be incomplete:\n");
+    json_array_foreach(gaps, i, v) printf("  %s\n", json_string_value(v));
     return TR_OK;
 }
 

@@ -9,8 +9,10 @@
  * becomes the record the server itself keeps for the same thing:
  *
  *   GetAccountAuthorizationDetails  users, groups, roles, managed policies
- *                                   (entities), "member", "attached",
- *                                   "inline", "version" and "boundary"
+ *                                   (entities, their documents and the
+ *                                   "version" and "boundary" relations by
+ *                                   IAM's own record writers, iam/records.h),
+ *                                   "member", "attached", "inline"
  *                                   relations, IAM tags
  *   DescribeKey + GetKeyPolicy      a key record (no material)
  *   ListGrants                      "grant" and "retirable" relations
@@ -40,6 +42,7 @@
 #include "crypto/hash.h"
 #include "core/hex.h"
 #include "iam/bindings.h"
+#include "iam/records.h"
 #include "secrets/secrets.h"
 
 /* The stand-in for a key policy a snapshot lacks: one that compiles and
@@ -167,39 +170,24 @@ static TR_RESULT put_policies(store_t st, const char *arn, const json_t *o, cons
         if (pa) GUARD(put_rel(st, "attached", arn, pa, ""));
     }
     const char *b = jstr(json_object_get(o, "PermissionsBoundary"), "PermissionsBoundaryArn");
-    if (b) GUARD(put_rel(st, "boundary", b, arn, ""));
+    if (b) GUARD(iam_rec_put_boundary(st, b, arn, 0));
     return TR_OK;
 }
 
-/* The doc of a user or role: its boundary, and a role's trust policy. */
+/* The doc of a user or role, by IAM's own record writers (iam/records.h):
+ * its boundary, and a role's trust policy (bound later, with the other
+ * policies: snapshot_store_load), description and session limit. */
 static TR_RESULT ent_doc(const json_t *o, bool role, char **out)
 {
-    json_t *d = json_object();
-    char *trust = NULL;
-    tr_result r = TR_OK;
-    *out = NULL;
-    ENSURE(d != NULL, TR_E_INTERNAL);
     const char *b = jstr(json_object_get(o, "PermissionsBoundary"), "PermissionsBoundaryArn");
-    if (b && json_object_set_new(d, "boundary", json_string(b)) != 0) goto oom;
-    if (role) {
-        r = doc_text(json_object_get(o, "AssumeRolePolicyDocument"), &trust);
-        if (tr_failed(r)) goto done;
-        json_t *ms = json_object_get(o, "MaxSessionDuration");
-        const char *desc = jstr(o, "Description");
-        if (json_object_set_new(d, "trust", json_string(trust)) != 0 ||
-            json_object_set_new(d, "description", json_string(desc ? desc : "")) != 0 ||
-            json_object_set_new(d, "max_session",
-                                json_integer(json_is_integer(ms) ? json_integer_value(ms) : 3600)) != 0)
-            goto oom;
-    }
-    *out = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!*out) goto oom;
-    goto done;
-oom:
-    r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-done:
+    *out = NULL;
+    if (!role) return iam_rec_user_doc(b, out);
+    char *trust = NULL;
+    GUARD(doc_text(json_object_get(o, "AssumeRolePolicyDocument"), &trust));
+    json_t *ms = json_object_get(o, "MaxSessionDuration");
+    tr_result r = iam_rec_role_doc(trust, NULL, jstr(o, "Description"),
+                                   json_is_integer(ms) ? json_integer_value(ms) : 3600, b, out);
     free(trust);
-    json_decref(d);
     return r;
 }
 
@@ -275,12 +263,8 @@ static TR_RESULT load_iam(store_t st, const struct snapshot *s)
         const json_t *p = s->policies[i];
         const char *arn = jstr(p, "Arn"), *dv = jstr(p, "DefaultVersionId");
         char acct[ACCOUNT_ID_LEN + 1];
-        const char *desc = jstr(p, "Description");
-        json_t *d = json_pack("{s:s,s:s,s:i,s:I}", "default_version", dv, "description",
-                              desc ? desc : "", "next_version", 2, "updated", (json_int_t)0);
-        char *dt = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        json_decref(d);
-        if (!dt) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        char *dt = NULL;
+        r = iam_rec_policy_doc(dv, jstr(p, "Description"), 2, 0, &dt);
         if (tr_ok(r)) r = arn_account(arn, acct);
         if (tr_ok(r)) r = put_ent(st, "policy", acct, jstr(p, "PolicyName"),
                                   jstr(p, "PolicyId") ? jstr(p, "PolicyId") : arn, arn, jstr(p, "Path"),
@@ -293,13 +277,8 @@ static TR_RESULT load_iam(store_t st, const struct snapshot *s)
             if (tr_failed(r) || !vid) continue;
             char *text = NULL;
             r = doc_text(json_object_get(v, "Document"), &text);
-            json_t *vd = tr_ok(r) ? json_pack("{s:s}", "document", text) : NULL;
-            char *vt = vd ? json_dumps(vd, JSON_COMPACT) : NULL;
-            json_decref(vd);
+            if (tr_ok(r)) r = iam_rec_put_version(st, arn, vid, text, 0);
             free(text);
-            if (tr_ok(r) && !vt) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            if (tr_ok(r)) r = put_rel(st, "version", arn, vid, vt);
-            free(vt);
         }
     }
     return r;
@@ -559,7 +538,8 @@ bool snapshot_gap_touches(const struct snap_gap *g, const char *const *names, si
         if (names[i] && *names[i] && strstr(about, names[i])) return true;
     /* The account's IAM, or a region's listings: every answer. */
     static const char *const wide[] = { "GetAccountAuthorizationDetails", "ListKeys", "ListSecrets",
-                                        "ListAliases", "not read", NULL };
+                                        "ListAliases", "not read", "ListPoliciesForTarget",
+                                        "ListParents", "DescribePolicy", "DescribeOrganization", NULL };
     const char *op = g->listed && g->operation ? g->operation : g->what;
     if (g->listed && (!g->resource || !*g->resource)) return true;
     for (size_t i = 0; wide[i]; i++)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "analyze/snapshot.h"
+#include "analyze/snapshot_orgs.h"
 #include "core/str.h"       /* region_valid */
 #include "crypto/seal.h"
 #include "store/store.h"
@@ -54,7 +55,11 @@ void close_data_dir(struct data_dir *d);
 struct snapset {
     struct snapshot s[MAX_SNAPSHOTS];
     size_t n;
+    struct snapshot_orgs *orgs;     /* their SCPs and RCPs (snapshot_orgs.h), or NULL:
+                                       the answers' server_env.orgs */
 };
+/* The Organizations table of ss for a server_env (NULL: none). */
+const struct iam_orgs *cli_snapshot_orgs(const struct snapset *ss);
 int cli_open_snapshots(const char *const *files, size_t n, const char *only_secret, struct data_dir *d,
                        struct snapset **out);
 void cli_close_snapshots(struct data_dir *d, struct snapset *ss);

@@ -196,6 +196,12 @@ int cli_open_snapshots(const char *const *files, size_t n, const char *only_secr
         d->st = NULL;
         goto fail;
     }
+    if (tr_failed(snapshot_orgs_build(ss->s, ss->n, &ss->orgs))) {
+        (void)die("snapshot");
+        d->st[0]->close(d->st);
+        d->st = NULL;
+        goto fail;
+    }
     *out = ss;
     return 0;
 fail:
@@ -209,5 +215,11 @@ void cli_close_snapshots(struct data_dir *d, struct snapset *ss)
     if (d->st) d->st[0]->close(d->st);
     d->st = NULL;
     for (size_t i = 0; ss && i < ss->n; i++) snapshot_free(&ss->s[i]);
+    if (ss) snapshot_orgs_free(ss->orgs);
     free(ss);
+}
+
+const struct iam_orgs *cli_snapshot_orgs(const struct snapset *ss)
+{
+    return ss ? snapshot_orgs_view(ss->orgs) : NULL;
 }

@@ -322,7 +322,7 @@ static TR_RESULT load_principal(const struct opts *o, struct req_ctx *rc, struct
 
 static json_t *stmts_json(const struct eval_result *res)
 {
-    static const char *const TYPE[] = { "", "identity", "resource", "boundary", "session" };
+    static const char *const TYPE[] = { "", "identity", "resource", "boundary", "session", "scp", "rcp" };
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < res->nrefs; i++) {
         const struct stmt_ref *s = &res->refs[i];
@@ -331,7 +331,7 @@ static json_t *stmts_json(const struct eval_result *res)
         json_object_set_new(e, "index", json_integer((json_int_t)s->index));
         json_object_set_new(e, "sid", s->sid ? json_string(s->sid) : json_null());
         json_object_set_new(e, "effect", json_string(s->effect == EFFECT_DENY ? "Deny" : "Allow"));
-        json_object_set_new(e, "type", json_string(TYPE[s->type <= PT_SESSION ? s->type : 0]));
+        json_object_set_new(e, "type", json_string(TYPE[s->type <= PT_RCP ? s->type : 0]));
         json_array_append_new(arr, e);
     }
     return arr;
@@ -606,6 +606,8 @@ static const char *type_word(enum policy_type_word t)
     case PT_RESOURCE: return "resource";
     case PT_BOUNDARY: return "boundary";
     case PT_SESSION: return "session";
+    case PT_SCP: return "scp";
+    case PT_RCP: return "rcp";
     default: return "";
     }
 }
@@ -758,7 +760,8 @@ int cmd_policy(int argc, char **argv)
 
     rc = 2;
     struct req_ctx r = { 0 };
-    struct server_env env = { .st = dd.st, .kr = dd.kr, .default_region = o.region };
+    struct server_env env = { .st = dd.st, .kr = dd.kr, .default_region = o.region,
+                              .orgs = cli_snapshot_orgs(snaps) };
     struct ctx_builder *extra = calloc(1, sizeof *extra);
     struct notes nt = { 0 };
     struct sim_result res = { 0 };

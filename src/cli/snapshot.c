@@ -32,6 +32,7 @@
 #include "analyze/snapshot.h"
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "crypto/hash.h"
 
 static const char collect_py[] =
 #include "cli/snapshot_collect_py.inc"
@@ -155,6 +156,20 @@ static size_t grants(const struct snapshot *s)
     return n;
 }
 
+/* The account's organization as the snapshot says it (o: its table,
+ * snapshot_orgs_build of this snapshot alone; NULL without the member). */
+static const struct iam_org_account *org_of(const struct snapshot_orgs *o)
+{
+    const struct iam_orgs *v = snapshot_orgs_view(o);
+    return v && v->n ? &v->acc[0] : NULL;
+}
+
+static json_t *org_json(const struct iam_org_account *a)
+{
+    return json_pack("{s:s?,s:b,s:I,s:I}", "Id", a->org_id, "Management", a->management,
+                     "ScpLevels", (json_int_t)a->scp.n, "RcpLevels", (json_int_t)a->rcp.n);
+}
+
 static json_t *check_json(const char *file, const struct snapshot *s)
 {
     json_t *regs = json_array(), *gaps = json_array();
@@ -171,8 +186,18 @@ static json_t *check_json(const char *file, const struct snapshot *s)
                      "ResourcePolicies", (json_int_t)with_policy(s), "Gaps", gaps);
 }
 
-static void check_text(const char *file, const struct snapshot *s)
+/* check_json, with "Organization" when the snapshot has the member. */
+static json_t *check_json_all(const char *file, const struct snapshot *s, const struct snapshot_orgs *o)
 {
+    json_t *j = check_json(file, s);
+    const struct iam_org_account *a = org_of(o);
+    if (j && a) json_object_set_new(j, "Organization", org_json(a));
+    return j;
+}
+
+static void check_text(const char *file, const struct snapshot *s, const struct snapshot_orgs *o)
+{
+    const struct iam_org_account *a = org_of(o);
     printf("%s: account %s, collected %s, region%s", file, s->account, s->collected_at,
            s->nregions == 1 ? "" : "s");
     for (size_t i = 0; i < s->nregions; i++) printf("%s%s", i ? ", " : " ", s->regions[i]);
@@ -180,6 +205,11 @@ static void check_text(const char *file, const struct snapshot *s)
            s->nroles, s->npolicies, s->npolicies == 1 ? "y" : "ies");
     printf("  kms: %zu key(s), %zu grant(s), %zu alias(es)\n", s->nkeys, grants(s), s->naliases);
     printf("  secretsmanager: %zu secret(s), %zu with a resource policy\n", s->nsecrets, with_policy(s));
+    if (a && a->org_id)
+        printf("  organizations: %s, %s account, SCPs at %zu level(s), RCPs at %zu level(s)\n", a->org_id,
+               a->management ? "the management" : "a member", a->scp.n, a->rcp.n);
+    else if (a)
+        printf("  organizations: in no organization\n");
     printf("  gaps: %zu%s\n", s->ngaps, s->ngaps ? " (answers that need these parts are incomplete)" : "");
     for (size_t i = 0; i < s->ngaps; i++)
         printf("    %s%s\n", s->gaps[i].what, s->gaps[i].listed ? " (in the manifest)" : "");
@@ -195,18 +225,26 @@ static int snapshot_check(int argc, char **argv)
     if (!json && strcmp(format, "text") != 0)
         return cli_usage_error(NULL, &check_cmd, "--format must be text or json, not '%s'", format);
     if (optind >= argc) return cli_usage_error(NULL, &check_cmd, "a snapshot FILE is required");
+    if (tr_failed(crypto_init())) return die("crypto init");   /* the control policies compile */
     json_t *all = json ? json_array() : NULL;
     int status = 0;
     for (int i = optind; i < argc; i++) {
         struct snapshot s;
-        if (!tr_ok(snapshot_load(argv[i], &s))) {
+        struct snapshot_orgs *o = NULL;
+        bool read = tr_ok(snapshot_load(argv[i], &s));
+        if (read && !tr_ok(snapshot_orgs_build(&s, 1, &o))) {
+            snapshot_free(&s);
+            read = false;
+        }
+        if (!read) {
             const struct tr_error_info *e = tr_last_error();
             fprintf(stderr, "tresor snapshot check: %s\n", e->has_message ? e->message : tr_err_type(e->code));
             status = 1;
             continue;
         }
-        if (json) json_array_append_new(all, check_json(argv[i], &s));
-        else check_text(argv[i], &s);
+        if (json) json_array_append_new(all, check_json_all(argv[i], &s, o));
+        else check_text(argv[i], &s, o);
+        snapshot_orgs_free(o);
         snapshot_free(&s);
     }
     if (json) {

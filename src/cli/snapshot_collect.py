@@ -12,7 +12,12 @@ endpoint URL work as they do for the CLI.
 Only read-only calls: sts GetCallerIdentity, iam
 GetAccountAuthorizationDetails, and per region kms ListKeys, DescribeKey,
 GetKeyPolicy, ListGrants, ListResourceTags, ListAliases, secretsmanager
-ListSecrets (planned deletions included) and GetResourcePolicy.  Every page
+ListSecrets (planned deletions included) and GetResourcePolicy; and the
+account's AWS Organizations policies when the caller may read them:
+organizations DescribeOrganization, ListParents (from the account up to the
+root), ListPoliciesForTarget (SCPs and RCPs, per level) and DescribePolicy.
+An endpoint that does not serve Organizations (tresor itself: its
+UnknownOperationException) means no organization.  Every page
 is kept as the service returned it.  Throttling and transient errors are
 retried with exponential backoff (botocore's "standard" retry mode, up to
 COLLECT_MAX_ATTEMPTS attempts).  A call refused with AccessDenied is a gap:
@@ -90,8 +95,9 @@ class Collector:
                 service, region_name=region, endpoint_url=self.endpoint, config=self.config)
         return self.clients[k]
 
-    def call(self, service, region, op, resource, **params):
-        """One call; None (and a gap) when access is denied."""
+    def call(self, service, region, op, resource, tolerate=(), **params):
+        """One call; None (and a gap) when access is denied; the error
+        code itself when it is one of `tolerate`."""
         from botocore.exceptions import ClientError
         self.progress.step("%s %s %s %s" % (region or "", service, op, resource or ""))
         c = self.client(service, region)
@@ -100,6 +106,8 @@ class Collector:
             return strip(method(**params))
         except ClientError as e:
             err = e.response.get("Error", {})
+            if err.get("Code") in tolerate:
+                return err.get("Code")
             if err.get("Code") in DENIED:
                 self.gaps.append({"Service": service, "Operation": op, "Region": region,
                                   "Resource": resource, "ErrorCode": err.get("Code"),
@@ -107,6 +115,13 @@ class Collector:
                 return None
             die("%s %s (%s): %s: %s" % (service, op, resource or region,
                                         err.get("Code"), err.get("Message", "")))
+
+
+# An endpoint that does not know the Organizations API (tresor does not
+# serve it): no organization, and nothing is recorded.
+NO_ORGANIZATIONS = {"UnknownOperationException", "UnknownOperation", "InvalidAction",
+                    "UnsupportedOperation", "NotImplemented"}
+ORG_TYPES = ("SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY")
 
 
 def _snake(op):
@@ -146,6 +161,61 @@ def kms_pages(col, region, op, resource, **params):
 
 def sm_pages(col, region, op, resource, **params):
     return _pages(col, "secretsmanager", region, op, resource, params, "NextToken", "NextToken")
+
+
+def collect_organization(col, account):
+    """The Organizations member (docs/SNAPSHOTS.md, "Organizations"), or
+    None when nothing can be said: Organizations unknown to the endpoint,
+    or DescribeOrganization refused (a gap)."""
+    r = "us-east-1"
+    d = col.call("organizations", r, "DescribeOrganization", None,
+                 tolerate=NO_ORGANIZATIONS | {"AWSOrganizationsNotInUseException"})
+    if d == "AWSOrganizationsNotInUseException":
+        return {}
+    if d is None or isinstance(d, str):
+        return None
+    org = {"DescribeOrganization": d}
+    # The path, from the account up to the root.
+    path, child = [(account, "ACCOUNT")], account
+    while True:
+        p = col.call("organizations", r, "ListParents", child, ChildId=child)
+        if p is None:
+            return org          # refused: a gap, no levels
+        parents = p.get("Parents", [])
+        if not parents:
+            break
+        child, ctype = parents[0]["Id"], parents[0]["Type"]
+        path.append((child, ctype))
+        if ctype == "ROOT" or len(path) > 8:
+            break
+    path.reverse()
+    targets, policies = [], {}
+    for tid, ttype in path:
+        t = {"TargetId": tid, "Type": ttype, "ListPoliciesForTarget": {}}
+        targets.append(t)
+    for ptype in ORG_TYPES:
+        lists = []
+        for t in targets:
+            pages = _pages(col, "organizations", r, "ListPoliciesForTarget", t["TargetId"],
+                           {"TargetId": t["TargetId"], "Filter": ptype}, "NextToken", "NextToken")
+            if pages is None:
+                lists = None
+                break
+            lists.append(pages)
+        if lists is None:
+            continue            # refused at some level (a gap): the type is left out
+        for t, pages in zip(targets, lists):
+            t["ListPoliciesForTarget"][ptype] = pages
+            for page in pages:
+                for s in page.get("Policies", []):
+                    if s["Id"] not in policies:
+                        dp = col.call("organizations", r, "DescribePolicy", s["Id"], PolicyId=s["Id"])
+                        if dp is None:
+                            return None     # a policy unread: the levels cannot be told
+                        policies[s["Id"]] = dp
+    org["Targets"] = targets
+    org["Policies"] = policies
+    return org
 
 
 def collect_region(col, region):
@@ -238,6 +308,9 @@ def main(argv):
     iam = iam_pages(col)
     if iam is not None:
         snap["GetAccountAuthorizationDetails"] = iam
+    org = collect_organization(col, ident["Account"])
+    if org is not None:
+        snap["Organizations"] = org
     snap["Regions"] = {r: collect_region(col, r) for r in regions}
     prog.done()
     tmp = a.out + ".tmp"

@@ -1,7 +1,9 @@
 /*
  * snapshot_diff.c -- `tresor snapshot diff OLD NEW`: who gained and who
  * lost the ability to decrypt each secret between two snapshots of an
- * account (docs/SNAPSHOTS.md, "Diff as a gate").
+ * account (docs/SNAPSHOTS.md, "Diff as a gate"); or between two sets of
+ * snapshots, one file per account on each side: `--old A.json --old
+ * B.json --new A2.json --new B2.json`.
  *
  * Each side is loaded into its own in-memory store (cli_open_snapshots)
  * and answered by the unchanged analysis, secret by secret, over one
@@ -38,17 +40,21 @@
 
 static const struct cli_opt diff_opts[] = {
     { NULL, 0, "OLD NEW", NULL, NULL, "two snapshots of one account (docs/SNAPSHOTS.md): before and after" },
+    { "old", 'o', "FILE", NULL, NULL, "a snapshot of the before side; repeatable, one per account "
+                                      "(instead of OLD NEW)" },
+    { "new", 'n', "FILE", NULL, NULL, "a snapshot of the after side; repeatable, one per account" },
     { "secret", 's', "S", NULL, NULL, "only this secret (a name or ARN); repeatable (default: every secret)" },
     { "format", 'f', "FORMAT", NULL, "text", "text, json or sarif (SARIF 2.1.0, for code scanning)" },
     { 0 },
 };
 
 static const struct cli_cmd diff_cmd = {
-    "snapshot diff", "OLD NEW [--secret S ...] [--format text|json|sarif]",
+    "snapshot diff", "(OLD NEW | --old FILE ... --new FILE ...) [--secret S ...] [--format text|json|sarif]",
     "For each secret, the principals who gained and who lost the ability to\n"
     "decrypt it between snapshot OLD and snapshot NEW, each with the statements\n"
     "that allow (or allowed) every step of its path: a gate for CI, run on the\n"
-    "snapshots before and after a policy change.\n",
+    "snapshots before and after a policy change.  Several accounts: one\n"
+    "--old and one --new per account's snapshot, read together per side.\n",
     diff_opts,
     "Exit status: 0 nobody gained, 1 someone gained, 2 usage error or a snapshot\n"
     "that cannot be read.\n",
@@ -66,12 +72,12 @@ struct side {
     size_t cap;
 };
 
-static int side_open(struct side *sd, const char *file)
+static int side_open(struct side *sd, const char *const *files, size_t nfiles)
 {
-    const char *files[1] = { file };
     memset(sd, 0, sizeof *sd);
-    if (cli_open_snapshots(files, 1, NULL, &sd->dd, &sd->snaps)) return 2;
-    sd->env = (struct server_env){ .st = sd->dd.st, .default_region = "us-east-1" };
+    if (cli_open_snapshots(files, nfiles, NULL, &sd->dd, &sd->snaps)) return 2;
+    sd->env = (struct server_env){ .st = sd->dd.st, .default_region = "us-east-1",
+                                   .orgs = cli_snapshot_orgs(sd->snaps) };
     char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
     size_t nids = 0;
     const char **accts = NULL;
@@ -349,10 +355,21 @@ static json_t *sarif(const json_t *diffs)
                      "2.1.0", "runs", "tool", "driver", "name", "tresor", "rules", rules, "results", results);
 }
 
+/* The files of one side as the JSON output names them: the file itself
+ * when there is one (as before --old and --new existed), else the list. */
+static json_t *side_files(const char *const *files, size_t n)
+{
+    if (n == 1) return json_string(files[0]);
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) json_array_append_new(a, json_string(files[i]));
+    return a;
+}
+
 int cmd_snapshot_diff(int argc, char **argv)
 {
     const char *format = "text", *asked[MAX_SECRETS_ASKED];
-    size_t nasked = 0;
+    const char *old_files[MAX_SNAPSHOTS], *new_files[MAX_SNAPSHOTS];
+    size_t nasked = 0, nold = 0, nnew = 0;
     struct cli_parser p;
     int c;
     tr_clock_init();
@@ -364,21 +381,38 @@ int cmd_snapshot_diff(int argc, char **argv)
                 return cli_usage_error(NULL, &diff_cmd, "at most %d --secret", MAX_SECRETS_ASKED);
             asked[nasked++] = optarg;
         }
+        if (c == 'o' || c == 'n') {
+            size_t *k = c == 'o' ? &nold : &nnew;
+            if (*k == MAX_SNAPSHOTS)
+                return cli_usage_error(NULL, &diff_cmd, "at most %d --%s", MAX_SNAPSHOTS, c == 'o' ? "old" : "new");
+            (c == 'o' ? old_files : new_files)[(*k)++] = optarg;
+        }
     }
     if (c < 0) return cli_exit(c);
     bool json = strcmp(format, "json") == 0, sar = strcmp(format, "sarif") == 0;
     if (!json && !sar && strcmp(format, "text") != 0)
         return cli_usage_error(NULL, &diff_cmd, "--format must be text, json or sarif, not '%s'", format);
-    if (argc - optind != 2)
+    if (nold || nnew) {
+        if (argc - optind > 0)
+            return cli_usage_error(NULL, &diff_cmd, "give OLD NEW or --old and --new, not both ('%s')",
+                                   argv[optind]);
+        if (!nold || !nnew)
+            return cli_usage_error(NULL, &diff_cmd, "--%s is required with --%s", nold ? "new" : "old",
+                                   nold ? "old" : "new");
+    } else if (argc - optind != 2) {
         return cli_usage_error(NULL, &diff_cmd, argc - optind < 2 ? "two snapshots, OLD and NEW, are required"
                                                                   : "unexpected argument '%s'",
                                argv[optind + 2 < argc ? optind + 2 : 0]);
+    } else {
+        old_files[nold++] = argv[optind];
+        new_files[nnew++] = argv[optind + 1];
+    }
     struct side a, b;
     memset(&b, 0, sizeof b);
     json_t *secrets = json_array(), *diffs = json_array();
     size_t gained = 0, lost = 0;
-    int rc = side_open(&a, argv[optind]);
-    if (rc == 0) rc = side_open(&b, argv[optind + 1]);
+    int rc = side_open(&a, old_files, nold);
+    if (rc == 0) rc = side_open(&b, new_files, nnew);
     if (rc == 0) rc = secret_list(&a, &b, asked, nasked, secrets);
     size_t i;
     json_t *s;
@@ -402,8 +436,9 @@ int cmd_snapshot_diff(int argc, char **argv)
     if (rc == 0) {
         if (json || sar) {
             json_t *o = sar ? sarif(diffs)
-                            : json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "old", argv[optind], "new",
-                                        argv[optind + 1], "compared", (json_int_t)json_array_size(secrets),
+                            : json_pack("{s:o, s:o, s:I, s:I, s:I, s:O}", "old", side_files(old_files, nold),
+                                        "new", side_files(new_files, nnew),
+                                        "compared", (json_int_t)json_array_size(secrets),
                                         "gained", (json_int_t)gained, "lost", (json_int_t)lost, "secrets",
                                         diffs);
             char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;

@@ -74,19 +74,48 @@ static const struct cli_cmd what_cmd = {
 /* Answering from snapshots: the files, loaded, with their gaps. */
 static struct snapset *g_snaps;     /* NULL: answering from the store */
 
-/* The gaps of the snapshots that touch secret t (its ARN and name, its
- * key's ARN and id), as JSON strings; NULL when not answering from
+/* The snapshots' gaps, numbered in order (every gap of the first
+ * snapshot, then of the second, ...). */
+static size_t gaps_count(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; g_snaps && i < g_snaps->n; i++) n += g_snaps->s[i].ngaps;
+    return n;
+}
+
+/* Mark in seen[] (gaps_count() flags) the gaps that touch secret t (its
+ * ARN and name, its key's ARN and id). */
+static void gaps_mark(const struct az_target *t, unsigned char *seen)
+{
+    const char *names[4] = { t->s.arn, t->s.name, t->have_key ? t->key.arn : NULL,
+                             t->have_key ? t->key.key_id : NULL };
+    for (size_t i = 0, k = 0; g_snaps && i < g_snaps->n; i++)
+        for (size_t j = 0; j < g_snaps->s[i].ngaps; j++, k++)
+            if (snapshot_gap_touches(&g_snaps->s[i].gaps[j], names, 4)) seen[k] = 1;
+}
+
+/* The marked gaps as JSON strings; NULL when not answering from
  * snapshots. */
-static json_t *gaps_json(const struct az_target *t)
+static json_t *gaps_marked(const unsigned char *seen)
 {
     if (!g_snaps) return NULL;
     json_t *a = json_array();
-    const char *names[4] = { t->s.arn, t->s.name, t->have_key ? t->key.arn : NULL,
-                             t->have_key ? t->key.key_id : NULL };
-    for (size_t i = 0; a && i < g_snaps->n; i++)
-        for (size_t j = 0; j < g_snaps->s[i].ngaps; j++)
-            if (snapshot_gap_touches(&g_snaps->s[i].gaps[j], names, 4))
-                json_array_append_new(a, json_string(g_snaps->s[i].gaps[j].what));
+    for (size_t i = 0, k = 0; a && i < g_snaps->n; i++)
+        for (size_t j = 0; j < g_snaps->s[i].ngaps; j++, k++)
+            if (seen[k]) json_array_append_new(a, json_string(g_snaps->s[i].gaps[j].what));
+    return a;
+}
+
+/* The gaps that touch secret t, as JSON strings; NULL when not
+ * answering from snapshots. */
+static json_t *gaps_json(const struct az_target *t)
+{
+    if (!g_snaps) return NULL;
+    unsigned char *seen = calloc(gaps_count() + 1, 1);
+    if (!seen) return json_array();     /* out of memory: json_array fails too, almost surely */
+    gaps_mark(t, seen);
+    json_t *a = gaps_marked(seen);
+    free(seen);
     return a;
 }
 
@@ -145,7 +174,12 @@ static int what_can(const struct server_env *env, const char *principal, enum az
     struct az_answer *all = NULL;
     char *paths = NULL;
     FILE *pf = NULL;
+    json_t *gaps = NULL;
     int rc = 2;
+    /* Answering from snapshots: the gaps that touch any secret decided
+     * (one may hide a reader), listed once under the answer. */
+    unsigned char *seen = calloc(gaps_count() + 1, 1);
+    if (!seen) return die("memory");
 
     rc = graph_of_store(env, &ids, &nids, &g);
     if (rc != 0) goto out;
@@ -181,6 +215,7 @@ static int what_can(const struct server_env *env, const char *principal, enum az
             tr_result r = az_who_can(env, &g, &t, true, acc, all);
             bool analysed = tr_ok(r);
             if (analysed) r = az_report_principal_one(&g, &t, acc, &all[node], f, pf, &count);
+            gaps_mark(&t, seen);
             az_target_free(&t);
             if (tr_failed(r)) {
                 ent_list_free(v, nv);
@@ -195,7 +230,8 @@ static int what_can(const struct server_env *env, const char *principal, enum az
         goto out;
     }
     pf = NULL;
-    if (tr_failed(az_report_principal_end(count, f, paths, npaths))) {
+    gaps = gaps_marked(seen);
+    if (tr_failed(az_report_principal_end(count, f, paths, npaths, gaps))) {
         rc = die("writing the answer");
         goto out;
     }
@@ -207,6 +243,8 @@ out:
     free(acc);
     free(all);
     free(ids);
+    free(seen);
+    json_decref(gaps);
     az_graph_free(&g);
     return rc;
 }
@@ -425,7 +463,8 @@ int cmd_who_can(int argc, char **argv)
 
     int rc = 2;
     store_t st = dd.st;
-    struct server_env env = { .st = st, .kr = dd.kr, .default_region = region };
+    struct server_env env = { .st = st, .kr = dd.kr, .default_region = region,
+                              .orgs = cli_snapshot_orgs(snaps) };
     /* One snapshot for the whole answer (the server may be writing). */
     bool snap = st[0]->read_begin && tr_ok(st[0]->read_begin(st));
     struct az_target t;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/tlocal.h"
+#include "iam/orgs.h"
 
 /* ---- the decision ------------------------------------------------------- */
 
@@ -129,6 +130,12 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
         r = iam_ctx_add_global(cb, "aws:ResourceAccount", ar->resource_account);
         if (tr_failed(r)) goto fail;
     }
+    /* AWS Organizations, when the accounts have one (snapshots only):
+     * the organization keys, and the SCPs and RCPs that apply. */
+    const struct org_limits *scp = NULL, *rcp = NULL;
+    r = iam_orgs_apply(rc->env ? rc->env->orgs : NULL, &rc->who, ar->action, ar->resource_account,
+                       ar->no_rcp, cb, &scp, &rcp);
+    if (tr_failed(r)) goto fail;
     for (size_t i = 0; i < ar->nextra; i++) {
         r = iam_ctx_add_entry_ref(cb, &ar->extra[i]);   /* ar outlives cb */
         if (tr_failed(r)) goto fail;
@@ -153,6 +160,8 @@ TR_RESULT iam_authorize(struct req_ctx *rc, const struct authz_req *ar, struct e
         .resource = ar->resource_policy,
         .mode = ar->mode,
         .root_identity = id->root,
+        .scp = scp,
+        .rcp = rcp,
     };
     r = policy_evaluate(&rq, &ps, &res);
     if (tr_failed(r)) goto fail;
@@ -191,6 +200,14 @@ void iam_result_evidence(const struct eval_result *r, char *out, size_t n)
     out[0] = '\0';
     if (r->decision == DECISION_ALLOW && r->nrefs == 0) {
         int k = snprintf(out, n, "no statement needed: an account root user in its own account");
+        at = k > 0 ? (size_t)k : 0;
+    }
+    if (r->decision == DECISION_EXPLICIT_DENY && r->nrefs == 0 && r->org_target) {
+        /* A level of the organization without an Allow (2.10). */
+        int k = snprintf(out, n, "denied by %s: no %s at %s allows it",
+                         r->deny_type == PT_RCP ? "RCP" : "SCP",
+                         r->deny_type == PT_RCP ? "resource control policy" : "service control policy",
+                         r->org_target);
         at = k > 0 ? (size_t)k : 0;
     }
     for (size_t i = 0; i < r->nrefs; i++) at = ref_text(&r->refs[i], out, n, at, true, "; ");

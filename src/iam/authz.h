@@ -36,6 +36,10 @@ struct authz_req {
      * lockout checks of PutKeyPolicy and PutResourcePolicy ask whether a
      * later request would be allowed (observers are told). */
     bool what_if;
+    /* The resource is one resource control policies never cover: an AWS
+     * managed KMS key (KMS developer guide, "Resource control policies in
+     * AWS KMS"; docs/AUTHORIZATION.md 2.10). */
+    bool no_rcp;
 };
 
 /* The policy engine's view of who (policy.h struct eval_principal): its

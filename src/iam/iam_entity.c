@@ -34,6 +34,7 @@
 
 #include "core/str.h"
 #include "iam/authz.h"
+#include "iam/records.h"
 
 struct kind_info {
     const char *kind;
@@ -415,10 +416,7 @@ TR_RESULT iam_boundary_check(struct req_ctx *rc, const char *arn)
 
 TR_RESULT iam_boundary_rel(struct req_ctx *rc, const char *policy_arn, const char *entity_arn)
 {
-    struct rel_rec rel = { .from = (char *)policy_arn, .to = (char *)entity_arn, .doc = "",
-                           .created = rc->now };
-    STR_SET(rel.kind, "boundary");
-    return rc->st[0]->rel_put(rc->st, &rel);
+    return iam_rec_put_boundary(rc->st, policy_arn, entity_arn, rc->now);
 }
 
 TR_RESULT iam_boundary_set(struct req_ctx *rc, struct ent_rec *e, const char *arn)

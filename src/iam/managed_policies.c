@@ -34,6 +34,7 @@
 #include "core/array.h"
 #include "core/str.h"
 #include "iam/iam_util.h"
+#include "iam/records.h"
 
 #define POLICY_SIZE_MAX 6144
 #define VERSIONS_MAX 5
@@ -71,15 +72,7 @@ static TR_RESULT versions(struct req_ctx *rc, const char *arn, struct rel_rec **
 static TR_RESULT put_version(struct req_ctx *rc, const char *arn, const char *vid,
                              const char *text)
 {
-    json_t *d = json_pack("{s:s}", "document", text);
-    char *s = d ? json_dumps(d, JSON_COMPACT) : NULL;
-    json_decref(d);
-    ENSURE(s != NULL, TR_E_INTERNAL);
-    struct rel_rec rel = { .from = (char *)arn, .to = (char *)vid, .doc = s, .created = rc->now };
-    STR_SET(rel.kind, "version");
-    tr_result r = rc->st[0]->rel_put(rc->st, &rel);
-    free(s);
-    return r;
+    return iam_rec_put_version(rc->st, arn, vid, text, rc->now);
 }
 
 /* The document text of a version rel (malloc'd copy into *out). */
@@ -143,18 +136,6 @@ static void xml_version(struct xml *x, const char *vid, bool is_default, int64_t
 
 /* ---- operations -------------------------------------------------------- */
 
-/* The policy doc of CreatePolicy. */
-static TR_RESULT new_policy_doc(const char *desc, int64_t now, char **out)
-{
-    json_t *d = json_pack("{s:s,s:s,s:i,s:I}", "default_version", "v1", "description",
-                          desc ? desc : "", "next_version", 2, "updated", (json_int_t)now);
-    ENSURE(d != NULL, TR_E_INTERNAL);
-    *out = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(d);
-    ENSURE(*out != NULL, TR_E_INTERNAL);
-    return TR_OK;
-}
-
 /* The Policy element CreatePolicy and GetPolicy answer with: the policy's
  * fields with its description and tags. */
 static TR_RESULT write_policy(struct req_ctx *rc, struct xml *out, const struct ent_rec *p)
@@ -181,7 +162,7 @@ TR_RESULT iam_create_policy(struct req_ctx *rc, const struct form *in, struct xm
     struct iam_authz x = { .request_tags = &tags };
     GUARD(iam_authz(rc, rc->op->action, arn, NULL, &x));
     GUARD(check_document(rc, text));
-    GUARD(new_policy_doc(desc, rc->now, &doc));
+    GUARD(iam_rec_policy_doc("v1", desc, 2, rc->now, &doc));
     tr_result r = iam_ent_insert(rc, IAM_POLICY, name, path, doc, &p);
     free(doc);
     if (tr_ok(r)) r = put_version(rc, p.arn, "v1", text);

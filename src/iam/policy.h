@@ -155,6 +155,28 @@ struct named_policy {
                                     "key-policy:<key arn>", "trust:<role arn>", ... */
 };
 
+/* One level of an AWS Organizations hierarchy above an account -- the
+ * root, an OU, the account itself -- with the control policies attached
+ * to it (docs/AUTHORIZATION.md 2.10): every level must allow, a Deny at
+ * any level is final.  target: "r-ab12", "ou-ab12-11111111", or the
+ * account id, for the explanations. */
+struct org_level {
+    const char *target;
+    const struct named_policy *pols;
+    size_t n;
+};
+
+/* The service control policies over the caller's account, or the
+ * resource control policies over the resource's account: the levels from
+ * the root down.  n == 0 (or a NULL pointer in the policy set): none
+ * apply -- no organization, the management account, a service-linked
+ * role, a service RCPs do not cover.  tresor's own store has no
+ * Organizations, so it never sets them. */
+struct org_limits {
+    const struct org_level *levels;
+    size_t n;
+};
+
 enum resource_mode {
     RES_NONE,       /* no resource policy (IAM, STS GetSessionToken, account-level actions) */
     RES_UNION,      /* Secrets Manager: same account, identity OR resource policy suffices */
@@ -173,6 +195,8 @@ struct policy_set {
     enum resource_mode mode;
     bool root_identity;                     /* the caller is an account root user: its identity
                                                side allows everything in its own account */
+    const struct org_limits *scp;           /* SCPs over the caller's account; NULL: none */
+    const struct org_limits *rcp;           /* RCPs over the resource's account; NULL: none */
 };
 
 /* ---- the decision ----------------------------------------------------- */
@@ -184,9 +208,10 @@ enum decision { DECISION_IMPLICIT_DENY = 0, DECISION_ALLOW = 1, DECISION_EXPLICI
  * allows", "with an explicit deny in a resource-based policy", ...). */
 enum policy_type_word {
     PT_NONE = 0, PT_IDENTITY, PT_RESOURCE, PT_BOUNDARY, PT_SESSION,
+    PT_SCP, PT_RCP,   /* a service / resource control policy (Organizations) */
 };
 /* Its one-word name, for traces and the audit log: "identity",
- * "resource", "boundary", "session", else "policy". */
+ * "resource", "boundary", "session", "scp", "rcp", else "policy". */
 const char *policy_type_name(enum policy_type_word t);
 
 enum stmt_effect { EFFECT_ALLOW = 0, EFFECT_DENY = 1 };
@@ -229,10 +254,15 @@ struct eval_result {
      * false: checked, not applying (the explanations list them). */
     struct stmt_ref checked_denies[EVAL_MAX_REFS];
     size_t nchecked_denies;
+    /* A denial by an SCP or RCP level that has no applying Allow
+     * (deny_type PT_SCP or PT_RCP, no refs): that level's target. */
+    const char *org_target;
 };
 
 /* Decide.  Pure: reads rq and ps only.  docs/AUTHORIZATION.md 2.2:
- * explicit deny anywhere -> EXPLICIT_DENY; then the resource-policy rule
+ * explicit deny anywhere (SCPs and RCPs included) -> EXPLICIT_DENY; an
+ * SCP or RCP level without an applying Allow -> EXPLICIT_DENY too
+ * (deny_type PT_SCP/PT_RCP, org_target its level: 2.10); then the resource-policy rule
  * of ps->mode with the 2.3 table for same-account callers, both sides for
  * cross-account callers (2.4); identity policies; boundary; session. */
 TR_RESULT policy_evaluate(const struct eval_request *rq, const struct policy_set *ps,

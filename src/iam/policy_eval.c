@@ -36,6 +36,10 @@
  *  needed, and an implicit deny in a boundary or session policy does not
  *  limit it (docs/AUTHORIZATION.md 2.3, where the reading is argued; the
  *  AWS managed key aws/secretsmanager relies on it).
+ *  Organizations (2.10): the SCPs over the caller's account and the RCPs
+ *  over the resource's (ps->scp, ps->rcp; NULL for tresor's own store)
+ *  join the deny pass, and each of their levels, root to account, must
+ *  have an applying Allow, else EXPLICIT_DENY (deny_type PT_SCP/PT_RCP).
  * Three-valued conditions: a statement whose conditions read an unknown
  * key is assumed to apply when it is an Allow and not to apply when it is
  * a Deny; both are listed in cond_refs and an ALLOW that depends on them
@@ -285,6 +289,41 @@ static void scan_list(struct evaluator *ev, const struct named_policy *list, siz
     }
 }
 
+/* ---- Organizations: SCPs and RCPs ----------------------------------------- */
+
+/* One level of SCPs or RCPs: its policies' Allows OR together (an RCP
+ * names its principals, "*" in practice: an Allow at any principal level
+ * counts); Denies are recorded by scan_policy like any other. */
+static void scan_level(struct evaluator *ev, const struct org_level *lv, enum policy_type_word type,
+                       struct side *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < lv->n; i++) {
+        struct scan sc;
+        scan_policy(ev, &lv->pols[i], type, &sc);
+        for (size_t k = 0; k < NLEVELS; k++)
+            if (sc.lvl[k].has_ref) note_allow(out, sc.lvl[k].allow, &sc.lvl[k].ref);
+    }
+}
+
+/* The Organizations gate (docs/AUTHORIZATION.md 2.10): every level of
+ * lim must allow.  Returns TRI_FALSE with *missing the first level that
+ * does not, TRI_UNKNOWN when one allows only under unknown conditions
+ * (its statement added to *unk, up to EVAL_MAX_REFS), else TRI_TRUE. */
+static enum tri org_gate(struct evaluator *ev, const struct org_limits *lim, enum policy_type_word type,
+                         const char **missing, struct stmt_ref *unk, size_t *nunk)
+{
+    enum tri all = TRI_TRUE;
+    for (size_t i = 0; lim && i < lim->n; i++) {
+        struct side sd;
+        scan_level(ev, &lim->levels[i], type, &sd);
+        if (sd.allow == TRI_FALSE && all != TRI_FALSE) *missing = lim->levels[i].target;
+        if (sd.allow == TRI_UNKNOWN && sd.has_ref) add_ref(unk, nunk, &sd.ref);
+        all = tri_and(all, sd.allow);
+    }
+    return all;
+}
+
 /* ---- deciding ------------------------------------------------------------ */
 
 /* A way to be allowed: the AND of its parts. */
@@ -472,13 +511,38 @@ TR_RESULT policy_evaluate(const struct eval_request *rq, const struct policy_set
     scan_list(&ev, ps->boundary, ps->boundary ? 1 : 0, PT_BOUNDARY, &s.pb);
     scan_list(&ev, ps->session, ps->session_present ? ps->nsession : 0, PT_SESSION, &s.sp);
     if (s.root) s.id.allow = s.pb.allow = s.sp.allow = TRI_TRUE;
+    /* The control policies over the caller's and the resource's account
+     * (2.10): their Denies join the deny pass; a level without an Allow
+     * denies before any other policy is asked. */
+    const char *scp_missing = NULL, *rcp_missing = NULL;
+    struct stmt_ref org_unk[EVAL_MAX_REFS];
+    size_t norg_unk = 0;
+    enum tri scp = org_gate(&ev, ps->scp, PT_SCP, &scp_missing, org_unk, &norg_unk);
+    enum tri rcp = org_gate(&ev, ps->rcp, PT_RCP, &rcp_missing, org_unk, &norg_unk);
 
     if (ev.deny) {
         out->decision = DECISION_EXPLICIT_DENY;
         out->resource_match = best_level(&s.rs, false);
         return TR_OK;
     }
+    if (scp == TRI_FALSE || rcp == TRI_FALSE) {
+        /* AWS reports a missing Allow in an SCP as an explicit deny in
+         * one (2.10). */
+        out->decision = DECISION_EXPLICIT_DENY;
+        out->deny_type = scp == TRI_FALSE ? PT_SCP : PT_RCP;
+        out->org_target = scp == TRI_FALSE ? scp_missing : rcp_missing;
+        out->resource_match = best_level(&s.rs, false);
+        return TR_OK;
+    }
     decide(&ev, ps, &s);
+    if (out->decision == DECISION_ALLOW && norg_unk > 0) {
+        /* Allowed only if the control policies' conditions hold too. */
+        for (size_t i = 0; i < norg_unk; i++) {
+            add_ref(out->refs, &out->nrefs, &org_unk[i]);
+            add_ref(out->cond_refs, &out->ncond_refs, &org_unk[i]);
+        }
+        out->conditional = true;
+    }
     return TR_OK;
 }
 
@@ -589,6 +653,8 @@ static const char *type_words(enum policy_type_word t, bool with_article)
     case PT_RESOURCE: return with_article ? "a resource-based policy" : "resource-based policy";
     case PT_BOUNDARY: return with_article ? "a permissions boundary" : "permissions boundary";
     case PT_SESSION: return with_article ? "a session policy" : "session policy";
+    case PT_SCP: return with_article ? "a service control policy" : "service control policy";
+    case PT_RCP: return with_article ? "a resource control policy" : "resource control policy";
     default: return with_article ? "an identity-based policy" : "identity-based policy";
     }
 }
@@ -617,6 +683,8 @@ const char *policy_type_name(enum policy_type_word t)
     case PT_RESOURCE: return "resource";
     case PT_BOUNDARY: return "boundary";
     case PT_SESSION: return "session";
+    case PT_SCP: return "scp";
+    case PT_RCP: return "rcp";
     default: return "policy";
     }
 }

@@ -31,6 +31,7 @@
 #include "core/utf8.h"
 #include "iam/bindings.h"
 #include "iam/iam_util.h"
+#include "iam/records.h"
 
 #define TRUST_SIZE_MAX 2048
 
@@ -64,19 +65,6 @@ static TR_RESULT param_description(const struct form *in, const char **out)
     return TR_OK;
 }
 
-/* The role doc of CreateRole. */
-static TR_RESULT role_doc(const char *trust, const char *ids, const char *desc, int64_t max_session,
-                          char **out)
-{
-    json_t *d = json_pack("{s:s,s:s,s:s,s:I}", "trust", trust, "trust_ids", ids,
-                          "description", desc ? desc : "", "max_session", (json_int_t)max_session);
-    ENSURE(d != NULL, TR_E_INTERNAL);
-    *out = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(d);
-    ENSURE(*out != NULL, TR_E_INTERNAL);
-    return TR_OK;
-}
-
 /* iam:PermissionsBoundary: the role's boundary, on every operation the
  * Service Authorization Reference lists the key for (GetRole, DeleteRole,
  * UpdateRole, UpdateAssumeRolePolicy). */
@@ -98,7 +86,7 @@ TR_RESULT iam_create_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, NULL, &max_session));
     GUARD(iam_create_checks(rc, in, IAM_ROLE, path, name, arn, &boundary, &tags));
     GUARD(check_trust(rc, trust, &ids));
-    r = role_doc(trust, ids, desc, max_session, &doc);
+    r = iam_rec_role_doc(trust, ids, desc, max_session, NULL, &doc);
     free(ids);
     GUARD(r);
 

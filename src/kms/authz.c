@@ -415,6 +415,7 @@ static TR_RESULT evaluate(struct req_ctx *rc, const char *action, const struct k
         .nextra = c->n,
         .no_fail = true,
         .what_if = c->what_if,
+        .no_rcp = strcmp(k->key_manager, "AWS") == 0,
     };
     r = iam_authorize(rc, &ar, res);
     /* The evidence names np, which dies here: format it now. */

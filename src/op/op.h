@@ -39,6 +39,7 @@ struct audit_log;               /* audit/audit.h: --audit-log */
 
 struct identity;                /* iam/identity.h: the caller's policies, loaded once per request */
 
+struct iam_orgs;                /* iam/orgs.h: Organizations over snapshot accounts */
 struct dev_state;                /* dev/dev.h: `tresor serve --dev` */
 
 /* What `tresor serve --dev` changes in the layers below dev/: dev_start
@@ -86,6 +87,10 @@ struct server_env {
      * hold it alone while they set or clear kr and audit.  kr NULL under
      * it: sealed, every request answered 503. */
     pthread_rwlock_t *seal_lock;
+    /* AWS Organizations over the accounts (iam/orgs.h): their SCPs and
+     * RCPs, when answering from snapshots that hold them; NULL for
+     * tresor's own store, which has no Organizations. */
+    const struct iam_orgs *orgs;
 };
 
 struct req_ctx {

@@ -180,7 +180,13 @@ static TR_RESULT authorize(struct req_ctx *rc, const char *action, const char *s
             .who = { .arn = rc->who.arn, .account = rc->who.account_id },
             .action = action, .resource = ar.resource, .resource_account = ar.resource_account,
         };
+        char why[512] = "";
+        /* A denial by an organization's control policy: which one, and
+         * where (the explanations; docs/AUTHORIZATION.md 2.10). */
+        if (res->deny_type == PT_SCP || res->deny_type == PT_RCP) iam_result_evidence(res, why, sizeof why);
         policy_denied_message(&rq, res, secret_id_as_given, ev, nev);
+        size_t at = strlen(ev);
+        if (why[0] && at + 3 < nev) snprintf(ev + at, nev - at, ": %s", why);   /* cut: for people */
     }
     if (res) res->nrefs = res->ncond_refs = res->nchecked_denies = 0;   /* np dies here */
 fail:

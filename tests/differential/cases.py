@@ -264,6 +264,51 @@ class Gen:
         return case
 
 
+FULL_ACCESS = doc([{"Effect": "Allow", "Action": "*", "Resource": "*"}])
+RCP_FULL_ACCESS = doc([{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}])
+
+
+def with_org_policies(seed, case):
+    """The case with AWS Organizations policies over it, drawn from a
+    random stream of its own (so the case itself is unchanged), for the
+    engine-against-oracle test only (the live server has no
+    Organizations): some cases get SCPs, some RCPs, one to three levels
+    each, root first.  An SCP level holds FullAWSAccess, a generated
+    identity-style policy, or both; an RCP level always holds
+    RCPFullAWSAccess (AWS attaches it everywhere and the oracle adds it
+    itself: run.py passes it to tresor only) and maybe a generated policy
+    in RCP syntax: Deny statements with "*" as their principal and an
+    Action that is not "*" (the Organizations guide, RCP syntax; the
+    oracle refuses anything else).  docs/AUTHORIZATION.md 2.10."""
+    g = Gen(seed, case["index"])
+    g.r = random.Random(f"{seed}:{case['index']}:org")
+    c, res = case["caller"], case["resource"]
+    out = dict(case)
+    if g.chance(0.35):
+        levels = []
+        for _ in range(g.r.choice([1, 2, 3])):
+            k = g.r.choices(["full", "own", "both"], [30, 35, 35])[0]
+            levels.append([FULL_ACCESS] * (k != "own") + [g.policy(res, c, "identity")] * (k != "full"))
+        out["scp"] = levels
+    if g.chance(0.35):
+        levels = []
+        for _ in range(g.r.choice([1, 2, 3])):
+            lv = [RCP_FULL_ACCESS]
+            if g.chance(0.6):
+                p = g.policy(res, c, "identity")
+                for st in p["Statement"]:
+                    st["Principal"] = "*"
+                    st["Effect"] = "Deny"
+                    acts = st.pop("NotAction", None) or st.get("Action")
+                    acts = [a for a in (acts if isinstance(acts, list) else [acts]) if a != "*"]
+                    st["Action"] = acts or [res["type"] == "key" and "kms:*" or
+                                            res["type"] == "secret" and "secretsmanager:*" or "sts:*"]
+                lv.append(p)
+            levels.append(lv)
+        out["rcp"] = levels
+    return out
+
+
 def context_of(case, now_iso=NOW_ISO, user_id=None, role_id=None):
     """The condition keys tresor's live path sets for the case's request
     (docs/AUTHORIZATION.md 1.2, 4.2, 5.1, 6.1)."""

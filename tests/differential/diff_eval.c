@@ -10,7 +10,9 @@
  *    "mode": "none"|"union"|"required",
  *    "identity": [doc...], "boundary": doc|null, "session": [doc...]|null,
  *    "resource_policy": doc|null, "resource_kind": "resource"|"key"|"trust",
- *    "context": {key: value | [values]}}
+ *    "context": {key: value | [values]},
+ *    "scp": [[doc...] per level, root first]|absent,
+ *    "rcp": [[doc...] per level, root first]|absent}
  * Output: {"decision": "allowed"|"implicitDeny"|"explicitDeny"|"refused",
  *          "why": ...}.
  *
@@ -22,7 +24,9 @@
  * before the engine: KMS answers NotFoundException for an operation it
  * keeps in the key's account on a key of another account
  * (kms_action_cross_account), and STS refuses sts:AssumeRole to a root
- * user (docs/AUTHORIZATION.md 4.4, 6.1).
+ * user (docs/AUTHORIZATION.md 4.4, 6.1).  SCPs and RCPs, when given, are
+ * the engine's policy_set.scp and .rcp (docs/AUTHORIZATION.md 2.10): SCPs
+ * compiled as identity policies, RCPs as resource policies.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -36,9 +40,18 @@
 #define MAXP 8
 #define MAXCTX 96
 #define MAXV 512
+#define MAXLV 4             /* levels of SCPs or RCPs */
+
+struct org {
+    struct policy *p[MAXLV][MAXP];
+    struct named_policy np[MAXLV][MAXP];
+    struct org_level lv[MAXLV];
+    struct org_limits lim;
+};
 
 struct req {
     struct policy *id[MAXP], *pb, *sp, *rp;
+    struct org scp, rcp;
     size_t nid;
     struct named_policy nid_np[MAXP], pb_np, sp_np, rp_np;
     struct ctx_entry ctx[MAXCTX];
@@ -52,6 +65,11 @@ static void req_free(struct req *q)
     policy_unref(q->pb);
     policy_unref(q->sp);
     policy_unref(q->rp);
+    for (size_t l = 0; l < MAXLV; l++)
+        for (size_t i = 0; i < MAXP; i++) {
+            policy_unref(q->scp.p[l][i]);
+            policy_unref(q->rcp.p[l][i]);
+        }
 }
 
 /* Compile doc; false (and *why) when the engine refuses it. */
@@ -64,6 +82,27 @@ static bool compile(json_t *doc, enum policy_kind kind, struct policy **out, con
     if (tr_ok(r)) return true;
     *why = tr_last_error()->message;
     return false;
+}
+
+/* The levels of SCPs or RCPs in `levels` (a list of lists of documents). */
+static bool org_levels(json_t *levels, enum policy_kind kind, const char *name, struct org *o,
+                       const char **why)
+{
+    size_t l, i;
+    json_t *docs, *d;
+    json_array_foreach(levels, l, docs) {
+        if (l >= MAXLV) break;
+        o->lv[l] = (struct org_level){ .target = name, .pols = o->np[l] };
+        json_array_foreach(docs, i, d) {
+            if (i >= MAXP) break;
+            if (!compile(d, kind, &o->p[l][i], why)) return false;
+            o->np[l][i] = (struct named_policy){ .p = o->p[l][i], .name = name };
+            o->lv[l].n++;
+        }
+        o->lim.n = l + 1;
+    }
+    o->lim.levels = o->lv;
+    return true;
 }
 
 static bool context(json_t *obj, struct req *q)
@@ -158,6 +197,9 @@ static void one(json_t *in)
     enum policy_kind kind = rkind && strcmp(rkind, "key") == 0 ? POLICY_KEY
                           : rkind && strcmp(rkind, "trust") == 0 ? POLICY_TRUST : POLICY_RESOURCE;
     if (ok && json_is_object(rp)) ok = compile(rp, kind, &q.rp, &why);
+    json_t *scp = json_object_get(in, "scp"), *rcp = json_object_get(in, "rcp");
+    if (ok && json_is_array(scp)) ok = org_levels(scp, POLICY_IDENTITY, "scp", &q.scp, &why);
+    if (ok && json_is_array(rcp)) ok = org_levels(rcp, POLICY_RESOURCE, "rcp", &q.rcp, &why);
     if (!ok) {
         answer("refused", why);
         req_free(&q);
@@ -181,6 +223,8 @@ static void one(json_t *in)
         .mode = strcmp(mode, "union") == 0 ? RES_UNION : strcmp(mode, "required") == 0 ? RES_REQUIRED
                                                                                        : RES_NONE,
         .root_identity = rq.who.type == EP_ROOT,
+        .scp = json_is_array(scp) ? &q.scp.lim : NULL,
+        .rcp = json_is_array(rcp) ? &q.rcp.lim : NULL,
     };
     struct eval_result res;
     if (tr_failed(policy_evaluate(&rq, &ps, &res))) {
@@ -188,6 +232,11 @@ static void one(json_t *in)
     } else {
         char msg[1024];
         policy_denied_message(&rq, &res, NULL, msg, sizeof msg);
+        /* A level of SCPs or RCPs without an Allow: say so (run.py's
+         * known classes tell it from a Deny statement). */
+        size_t at = strlen(msg);
+        if (res.org_target && at + 40 < sizeof msg)
+            snprintf(msg + at, sizeof msg - at, " [no Allow at level %.20s]", res.org_target); /* fits: checked */
         answer(word(res.decision), res.decision == DECISION_ALLOW ? "" : msg);
     }
     req_free(&q);

@@ -84,6 +84,7 @@ def tresor_input(case):
         "resource_kind": {"key": "key", "secret": "resource", "role": "trust"}[res["type"]],
         "identity": case["identity"], "boundary": case["boundary"], "session": case["session"],
         "resource_policy": case["resource_policy"], "context": case["context"],
+        **{k: case[k] for k in ("scp", "rcp") if k in case},
     }
 
 
@@ -97,7 +98,13 @@ def oracle_input(case):
                                          if k.lower() not in ORACLE_UNKNOWN_KEYS
                                          and not k.lower().startswith("secretsmanager:resourcetag/")}},
         "identityPolicies": [{"name": f"identity{i}", "policy": d} for i, d in enumerate(ident)],
-        "serviceControlPolicies": [], "resourceControlPolicies": [],
+        "serviceControlPolicies": [{"orgIdentifier": f"level{i}", "policies": [
+            {"name": f"scp{i}-{j}", "policy": d} for j, d in enumerate(lv)]}
+            for i, lv in enumerate(case.get("scp", []))],
+        # The oracle adds RCPFullAWSAccess to every level itself.
+        "resourceControlPolicies": [{"orgIdentifier": f"level{i}", "policies": [
+            {"name": f"rcp{i}-{j}", "policy": d} for j, d in enumerate(lv) if d != gen.RCP_FULL_ACCESS]}
+            for i, lv in enumerate(case.get("rcp", []))],
     }
     if case["boundary"]:
         sim["permissionBoundaryPolicies"] = [{"name": "boundary", "policy": case["boundary"]}]
@@ -125,7 +132,8 @@ def aws_list(p):
 
 
 def all_docs(case):
-    return case["identity"] + [d for d in (case["boundary"], case["session"], case["resource_policy"]) if d]
+    org = [d for lv in case.get("scp", []) + case.get("rcp", []) for d in lv]
+    return case["identity"] + [d for d in (case["boundary"], case["session"], case["resource_policy"]) if d] + org
 
 
 def var_before_fifth_colon(case):
@@ -195,6 +203,12 @@ KNOWN = [
      "as a principal ... The resource-based policy permissions are not limited by the session "
      "policy\" (and \"*\" names the session itself, docs/AUTHORIZATION.md 2.3); the oracle applies "
      "a session policy to every grant."),
+    ("org-level-without-allow-is-explicit",
+     lambda case, t, o: t == "explicitDeny" and o == "ImplicitlyDenied" and "[no Allow at level " in
+     case.get("_why", ""),
+     "docs/AUTHORIZATION.md 2.10 (and the project's SEMANTICS): an SCP or RCP level with no "
+     "applying Allow denies the request, and AWS words that denial as an explicit deny in a "
+     "service control policy; the oracle calls it an implicit deny. Both deny."),
 ]
 
 
@@ -238,7 +252,7 @@ def run(n, seed, diff_eval=None):
     """Decide n cases both ways; returns a report dict."""
     diff_eval = diff_eval or os.environ.get("TRESOR_DIFF_EVAL") or str(REPO / "build" / "tests" / "diff_eval")
     mods = install_oracle()
-    cs = gen.generate(seed, n)
+    cs = [gen.with_org_policies(seed, c) for c in gen.generate(seed, n)]
     t0 = time.monotonic()
     ours = run_lines([diff_eval], [tresor_input(c) for c in cs], timeout=600)
     t1 = time.monotonic()
@@ -257,7 +271,7 @@ def run(n, seed, diff_eval=None):
         if agree(td, od):
             counts["agree"] += 1
             continue
-        name = classify(case, td, od)
+        name = classify(dict(case, _why=t.get("why", "")), td, od)
         if name:
             known[name] += 1
         else:

@@ -70,6 +70,9 @@ def test_collect_reads_everything_as_aws_returned_it(tresor_factory, tmp_path):
     assert snap["TresorSnapshot"] == 1
     m = snap["Manifest"]
     assert m["Account"] == ACCOUNT and m["Regions"] == [REGION] and m["Gaps"] == []
+    # tresor does not serve Organizations (UnknownOperationException): no
+    # organization, no gap, no member.
+    assert "Organizations" not in snap
     assert m["CollectedBy"] == f"arn:aws:iam::{ACCOUNT}:root"
     assert snap["GetCallerIdentity"]["Account"] == ACCOUNT
     # IAM: the server's own GetAccountAuthorizationDetails pages.
@@ -240,18 +243,30 @@ def test_check_refuses_bad_snapshots(tmp_path):
     assert p.returncode == 2 and "a snapshot FILE is required" in p.stderr
 
 
-class _FakeAws:
-    """A stand-in endpoint that throttles: every kind of call is answered
-    ThrottlingException the first two times, then with an empty (but
-    well-formed) response, so the collector's retries with backoff are seen
-    to happen and to succeed.  Records every call."""
+class FakeAws:
+    """A stand-in AWS endpoint for the collector: each call's operation
+    (X-Amz-Target's, or the Query protocol's Action) is recorded and
+    answered by reply(op, body) -> (status, body) -- body a str (XML) or
+    an object (JSON).  Subclasses say what AWS answers."""
 
-    def __init__(self):
+    EMPTY = {
+        "GetCallerIdentity": "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::"
+        "{acct}:user/x</Arn><UserId>AIDAX</UserId><Account>{acct}</Account>"
+        "</GetCallerIdentityResult></GetCallerIdentityResponse>",
+        "GetAccountAuthorizationDetails": "<GetAccountAuthorizationDetailsResponse>"
+        "<GetAccountAuthorizationDetailsResult><IsTruncated>false</IsTruncated>"
+        "</GetAccountAuthorizationDetailsResult></GetAccountAuthorizationDetailsResponse>",
+        "ListKeys": {"Keys": [], "Truncated": False},
+        "ListAliases": {"Aliases": [], "Truncated": False},
+        "ListSecrets": {"SecretList": []},
+    }
+
+    def __init__(self, account="111122223333"):
         import http.server
         import threading
         fake = self
+        self.account = account
         self.calls = []
-        self.seen = {}
 
         class H(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a):
@@ -263,31 +278,11 @@ class _FakeAws:
                 op = target.split(".")[-1] if target else dict(
                     kv.split("=", 1) for kv in body.split("&"))["Action"]
                 fake.calls.append(op)
-                n = fake.seen[op] = fake.seen.get(op, 0) + 1
-                if n <= 2:
-                    if target:
-                        self._send(400, "application/x-amz-json-1.1",
-                                   json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}))
-                    else:
-                        self._send(400, "text/xml", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling"
-                                   "</Code><Message>Rate exceeded</Message></Error></ErrorResponse>")
-                    return
-                replies = {
-                    "GetCallerIdentity": "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::"
-                    "111122223333:user/x</Arn><UserId>AIDAX</UserId><Account>111122223333</Account>"
-                    "</GetCallerIdentityResult></GetCallerIdentityResponse>",
-                    "GetAccountAuthorizationDetails": "<GetAccountAuthorizationDetailsResponse>"
-                    "<GetAccountAuthorizationDetailsResult><IsTruncated>false</IsTruncated>"
-                    "</GetAccountAuthorizationDetailsResult></GetAccountAuthorizationDetailsResponse>",
-                    "ListKeys": {"Keys": [], "Truncated": False},
-                    "ListAliases": {"Aliases": [], "Truncated": False},
-                    "ListSecrets": {"SecretList": []},
-                }
-                r = replies[op]
+                status, r = fake.reply(op, body)
                 if isinstance(r, str):
-                    self._send(200, "text/xml", r)
+                    self._send(status, "text/xml", r)
                 else:
-                    self._send(200, "application/x-amz-json-1.1", json.dumps(r))
+                    self._send(status, "application/x-amz-json-1.1", json.dumps(r))
 
             def _send(self, status, ctype, text):
                 b = text.encode()
@@ -301,28 +296,64 @@ class _FakeAws:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def empty(self, op):
+        r = self.EMPTY[op]
+        return 200, r.format(acct=self.account) if isinstance(r, str) else r
 
+    def reply(self, op, body):
+        return self.empty(op)
 
-def test_throttling_is_retried(tmp_path):
-    fake = _FakeAws()
-    try:
+    def collect(self, tmp_path, region="eu-west-1"):
+        """`tresor snapshot collect` against this endpoint; the snapshot."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update({"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "x" * 40,
                     "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
                     "AWS_EC2_METADATA_DISABLED": "true"})
         out = tmp_path / "s.json"
-        p = run_tresor_cmd(["snapshot", "collect", "--out", str(out), "--endpoint-url", fake.url,
-                            "--region", "eu-west-1"], str(tmp_path), capture_output=True, text=True,
-                           env=env, timeout=120)
+        try:
+            p = run_tresor_cmd(["snapshot", "collect", "--out", str(out), "--endpoint-url", self.url,
+                                "--region", region], str(tmp_path), capture_output=True, text=True,
+                               env=env, timeout=120)
+        finally:
+            self.close()
         assert p.returncode == 0, p.stderr
-    finally:
-        fake.close()
-    ops = ["GetCallerIdentity", "GetAccountAuthorizationDetails", "ListKeys", "ListAliases", "ListSecrets"]
+        return json.loads(out.read_text())
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _FakeAws(FakeAws):
+    """An endpoint that throttles: every kind of call is answered
+    ThrottlingException the first two times, then with an empty (but
+    well-formed) response, so the collector's retries with backoff are seen
+    to happen and to succeed.  The account is in no organization."""
+
+    def __init__(self):
+        self.seen = {}
+        super().__init__()
+
+    def reply(self, op, body):
+        n = self.seen[op] = self.seen.get(op, 0) + 1
+        if n <= 2:
+            if op in self.EMPTY and isinstance(self.EMPTY[op], str):
+                return 400, ("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling"
+                             "</Code><Message>Rate exceeded</Message></Error></ErrorResponse>")
+            return 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
+        if op == "DescribeOrganization":
+            return 400, {"__type": "AWSOrganizationsNotInUseException",
+                         "Message": "Your account is not a member of an organization."}
+        return self.empty(op)
+
+
+def test_throttling_is_retried(tmp_path):
+    fake = _FakeAws()
+    snap = fake.collect(tmp_path)
+    ops = ["GetCallerIdentity", "GetAccountAuthorizationDetails", "ListKeys", "ListAliases", "ListSecrets",
+           "DescribeOrganization"]
     assert fake.seen == {op: 3 for op in ops}
-    snap = json.loads(out.read_text())
+    assert snap["Organizations"] == {}      # in no organization, as AWS said
     assert snap["Manifest"]["Account"] == "111122223333" and snap["Manifest"]["Gaps"] == []
     assert snap["Regions"]["eu-west-1"]["ListKeys"] == [{"Keys": [], "Truncated": False}]
 

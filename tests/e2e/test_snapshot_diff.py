@@ -120,6 +120,43 @@ def test_fixture_gain_is_a_failing_gate(tmp_path):
     assert p.returncode == 0 and json.loads(p.stdout)["secrets"] == []
 
 
+FIXTURE_B = os.path.join(FIXTURES, "aws-cli-222222222222.json")
+CAROL = "arn:aws:iam::222222222222:user/carol"
+
+
+def test_several_accounts_per_side(tmp_path):
+    """--old and --new, one snapshot per account on each side: carol of
+    222222222222 reads app/db of 111111111111 through its role ci-deploy
+    only when both accounts are on a side; her account's change (she may
+    no longer assume the role) and the partner account's admission are
+    both seen."""
+    b2 = json.load(open(FIXTURE_B))
+    carol = b2["GetAccountAuthorizationDetails"]["UserDetailList"][0]   # the CLI's one merged page
+    assert carol["Arn"] == CAROL
+    carol["UserPolicyList"] = []
+    new_b = tmp_path / "b2.json"
+    new_b.write_text(json.dumps(b2))
+    new_a = partner_copy(tmp_path)
+    p = run(tmp_path, "--old", FIXTURE, "--old", FIXTURE_B, "--new", new_a, "--new", new_b,
+            "--format", "json")
+    assert p.returncode == 1, p.stdout + p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["old"] == [FIXTURE, FIXTURE_B] and doc["new"] == [str(new_a), str(new_b)]
+    assert (doc["compared"], doc["gained"], doc["lost"]) == (2, 1, 1)
+    [d] = doc["secrets"]
+    assert [g["principal"] for g in d["gained"]] == [f"arn:aws:iam::{PARTNER}:root"]
+    [lost] = d["lost"]
+    assert lost["principal"] == CAROL and lost["type"] == "user"
+    assert any("sts:AssumeRole" in s or "trust:" in s for s in lost["statements"]), lost
+    # One file per side with --old/--new is the two-positional form.
+    p1 = run(tmp_path, "--old", FIXTURE, "--new", new_a, "--format", "json")
+    p2 = run(tmp_path, FIXTURE, new_a, "--format", "json")
+    assert p1.returncode == p2.returncode == 1 and p1.stdout == p2.stdout
+    # Both sides unchanged: nothing, exit 0.
+    p = run(tmp_path, "--old", FIXTURE, "--old", FIXTURE_B, "--new", FIXTURE_B, "--new", FIXTURE)
+    assert p.returncode == 0 and p.stdout == "2 secret(s) compared: 0 principal(s) gained access, 0 lost it\n"
+
+
 def test_usage_and_errors(tmp_path):
     p = run(tmp_path, FIXTURE)
     assert p.returncode == 2 and "snapshot diff: two snapshots, OLD and NEW, are required" in p.stderr
@@ -133,6 +170,14 @@ def test_usage_and_errors(tmp_path):
     bad.write_text("{}")
     p = run(tmp_path, bad, FIXTURE)
     assert p.returncode == 2 and "not a snapshot" in p.stderr
+    p = run(tmp_path, "--old", FIXTURE)
+    assert p.returncode == 2 and "--new is required with --old" in p.stderr
+    p = run(tmp_path, "--new", FIXTURE)
+    assert p.returncode == 2 and "--old is required with --new" in p.stderr
+    p = run(tmp_path, FIXTURE, "--old", FIXTURE, "--new", FIXTURE)
+    assert p.returncode == 2 and "give OLD NEW or --old and --new, not both" in p.stderr
+    p = run(tmp_path, "--old", FIXTURE, "--old", FIXTURE, "--new", FIXTURE)
+    assert p.returncode == 2 and "account 111111111111 is in two snapshots" in p.stderr
     p = run(tmp_path, FIXTURE, FIXTURE, "--secret", "nope")
     assert p.returncode == 2
     assert p.stderr == "tresor snapshot diff: --secret nope: neither snapshot has such a secret\n"

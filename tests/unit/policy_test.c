@@ -2012,6 +2012,166 @@ static void test_evaluation_cost(void **state)
     policy_unref(kp);
 }
 
+/* AWS Organizations (docs/AUTHORIZATION.md 2.10): every SCP level must
+ * allow, a Deny at any level is final, an unknown condition makes the
+ * answer conditional; RCPs likewise over the resource.  Without them
+ * (NULL, as for tresor's own store) nothing changes. */
+static void test_org_policies(void **state)
+{
+    (void)state;
+    struct policy *id = compile_or_die("{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+                                       "\"Action\":\"kms:*\",\"Resource\":\"*\"}]}", POLICY_IDENTITY, "id");
+    struct policy *kp = compile_or_die(DEFAULT_KEY_POLICY, POLICY_KEY, "key");
+    struct policy *full = compile_or_die("{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+                                         "\"Action\":\"*\",\"Resource\":\"*\"}]}", POLICY_IDENTITY, "full");
+    struct policy *sm_only = compile_or_die("{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+                                            "\"Action\":\"secretsmanager:*\",\"Resource\":\"*\"}]}",
+                                            POLICY_IDENTITY, "sm only");
+    struct policy *deny = compile_or_die("{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"NoDecrypt\","
+                                         "\"Effect\":\"Deny\",\"Action\":\"kms:Decrypt\",\"Resource\":\"*\"}]}",
+                                         POLICY_IDENTITY, "deny");
+    struct policy *cond = compile_or_die("{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"Tagged\","
+                                         "\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":"
+                                         "{\"StringEquals\":{\"aws:PrincipalTag/team\":\"a\"}}}]}",
+                                         POLICY_IDENTITY, "cond");
+    struct policy *rcp_full = compile_or_die("{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+                                             "\"Principal\":\"*\",\"Action\":\"*\",\"Resource\":\"*\"}]}",
+                                             POLICY_RESOURCE, "rcp full");
+    struct policy *rcp_org = compile_or_die("{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"OrgOnly\","
+                                            "\"Effect\":\"Deny\",\"Principal\":\"*\",\"Action\":\"kms:*\","
+                                            "\"Resource\":\"*\",\"Condition\":{\"StringNotEqualsIfExists\":"
+                                            "{\"aws:PrincipalOrgID\":\"o-a\"}}}]}", POLICY_RESOURCE, "rcp org");
+    struct named_policy nid = { id, "id" }, nkp = { kp, "key-policy" };
+    struct named_policy nfull = { full, "p-full at r" }, nsm = { sm_only, "p-sm at r/ou" };
+    struct named_policy ndeny = { deny, "p-deny at r/ou" }, ncond = { cond, "p-cond at r/ou" };
+    struct named_policy nrfull = { rcp_full, "p-rfull at r" }, nrorg = { rcp_org, "p-rorg at r" };
+    struct named_policy both[2] = { nfull, ndeny };
+    struct named_policy rboth[2] = { nrfull, nrorg };
+    struct org_level lv[2] = { { "r", &nfull, 1 }, { "r/ou", &nfull, 1 } };
+    struct org_limits scp = { lv, 2 };
+    struct eval_request rq = { .who = { EP_USER, "arn:aws:iam::111122223333:user/alice", A_ACCT, NULL },
+                               .action = "kms:Decrypt", .resource = KEY_A, .resource_account = A_ACCT };
+    struct policy_set ps = { .identity = &nid, .nidentity = 1, .resource = &nkp, .mode = RES_REQUIRED };
+    struct eval_result r;
+    char ev[1024];
+
+    /* No organization, and full access at every level: allowed. */
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_ALLOW);
+    ps.scp = &scp;
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_ALLOW);
+    assert_false(r.conditional);
+
+    /* A level whose policies do not allow the action: denied, and the
+     * level named (not the first, which allows). */
+    lv[1].pols = &nsm;
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_EXPLICIT_DENY);
+    assert_int_equal(r.deny_type, PT_SCP);
+    assert_string_equal(r.org_target, "r/ou");
+    iam_result_evidence(&r, ev, sizeof ev);
+    assert_string_equal(ev, "denied by SCP: no service control policy at r/ou allows it");
+    policy_denied_message(&rq, &r, NULL, ev, sizeof ev);
+    assert_non_null(strstr(ev, " with an explicit deny in a service control policy"));
+    /* A level with no policy at all allows nothing. */
+    lv[1].n = 0;
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_EXPLICIT_DENY);
+    assert_string_equal(r.org_target, "r/ou");
+
+    /* A Deny at a level that also allows: final, named. */
+    lv[1] = (struct org_level){ "r/ou", both, 2 };
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_EXPLICIT_DENY);
+    assert_int_equal(r.deny_type, PT_SCP);
+    assert_int_equal(r.nrefs, 1);
+    iam_result_evidence(&r, ev, sizeof ev);
+    assert_string_equal(ev, "Deny scp p-deny at r/ou #0 (Sid NoDecrypt)");
+    /* Even for the account root user, whose identity side allows all. */
+    struct policy_set root = { .resource = &nkp, .mode = RES_REQUIRED, .root_identity = true, .scp = &scp };
+    struct eval_request rrq = rq;
+    rrq.who = (struct eval_principal){ .type = EP_ROOT, .arn = "arn:aws:iam::111122223333:root",
+                                      .account = A_ACCT };
+    assert_true(tr_ok(policy_evaluate(&rrq, &root, &r)));
+    assert_int_equal(r.decision, DECISION_EXPLICIT_DENY);
+    root.scp = NULL;
+    assert_true(tr_ok(policy_evaluate(&rrq, &root, &r)));
+    assert_int_equal(r.decision, DECISION_ALLOW);
+    /* The Deny is of kms:Decrypt only. */
+    rq.action = "kms:Encrypt";
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_ALLOW);
+    rq.action = "kms:Decrypt";
+
+    /* SCPs grant nothing: an identity side that does not allow stays denied. */
+    lv[1] = (struct org_level){ "r/ou", &nfull, 1 };
+    struct policy_set none = { .resource = &nkp, .mode = RES_REQUIRED, .scp = &scp };
+    assert_true(tr_ok(policy_evaluate(&rq, &none, &r)));
+    assert_int_equal(r.decision, DECISION_IMPLICIT_DENY);
+    assert_int_equal(r.deny_type, PT_IDENTITY);
+
+    /* A condition on a key the analysis does not know: allowed only if. */
+    static const char *const any[] = { "" };
+    struct ctx_entry unk = { .key = "aws:PrincipalTag/team", .values = any, .n = 1, .unknown = true };
+    rq.ctx = &unk;
+    rq.nctx = 1;
+    lv[1].pols = &ncond;
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_ALLOW);
+    assert_true(r.conditional);
+    iam_result_evidence(&r, ev, sizeof ev);
+    assert_non_null(strstr(ev, "only if the conditions of: scp p-cond at r/ou #0 (Sid Tagged) hold"));
+    /* ... and denied when the key is known and does not match. */
+    static const char *const b[] = { "b" };
+    struct ctx_entry known = { .key = "aws:PrincipalTag/team", .values = b, .n = 1 };
+    rq.ctx = &known;
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_EXPLICIT_DENY);
+    rq.ctx = NULL;
+    rq.nctx = 0;
+    ps.scp = NULL;
+
+    /* RCPs: over the resource, whoever calls. */
+    struct org_level rl[1] = { { "r", rboth, 2 } };
+    struct org_limits rcp = { rl, 1 };
+    ps.rcp = &rcp;
+    static const char *const org_a[] = { "o-a" };
+    struct ctx_entry in_org = { .key = "aws:PrincipalOrgID", .values = org_a, .n = 1 };
+    rq.ctx = &in_org;
+    rq.nctx = 1;
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_ALLOW);
+    rq.ctx = NULL;      /* outside any organization: the Deny applies */
+    rq.nctx = 0;
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_EXPLICIT_DENY);
+    assert_int_equal(r.deny_type, PT_RCP);
+    iam_result_evidence(&r, ev, sizeof ev);
+    assert_string_equal(ev, "Deny rcp p-rorg at r #0 (Sid OrgOnly)");
+    policy_denied_message(&rq, &r, NULL, ev, sizeof ev);
+    assert_non_null(strstr(ev, " with an explicit deny in a resource control policy"));
+    /* An RCP level without an Allow: denied, named. */
+    rl[0] = (struct org_level){ "r", &nrorg, 1 };
+    rq.ctx = &in_org;
+    rq.nctx = 1;
+    assert_true(tr_ok(policy_evaluate(&rq, &ps, &r)));
+    assert_int_equal(r.decision, DECISION_EXPLICIT_DENY);
+    assert_int_equal(r.deny_type, PT_RCP);
+    iam_result_evidence(&r, ev, sizeof ev);
+    assert_string_equal(ev, "denied by RCP: no resource control policy at r allows it; denies checked, not "
+                            "applying (their conditions are false): Deny rcp p-rorg at r #0 (Sid OrgOnly)");
+
+    policy_unref(id);
+    policy_unref(kp);
+    policy_unref(full);
+    policy_unref(sm_only);
+    policy_unref(deny);
+    policy_unref(cond);
+    policy_unref(rcp_full);
+    policy_unref(rcp_org);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2029,6 +2189,7 @@ int main(void)
         cmocka_unit_test(test_glob_pathological),
         cmocka_unit_test(test_parsers),
         cmocka_unit_test(test_evaluation_cost),
+        cmocka_unit_test(test_org_policies),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     policy_cache_clear();
