@@ -109,6 +109,8 @@ static TR_RESULT rewrap_key_materials(store_t st, struct key_rec *k, void *arg)
     size_t nm = 0;
     tr_result r = st[0]->material_list(st, k->key_id, &m, &nm);
     for (size_t j = 0; tr_ok(r) && j < nm; j++) {
+        /* Imported material deleted or expired keeps an empty row. */
+        if (m[j].wrapped.len == 0) continue;
         struct buf w = BUF_INIT(WRAPPED_MAX);
         r = keyring_label_material(label, m[j].key_id, m[j].version);
         if (tr_ok(r)) r = rewrap(rw->old, rw->new_kr, label, &m[j].wrapped, &w);

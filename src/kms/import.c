@@ -26,17 +26,25 @@
  * message as Decrypt does, for anything that does not unwrap.  The
  * material must fit the key's spec (material_fits: 32 bytes, an HMAC key
  * of AWS's lengths, a PKCS#8 key pair of the spec's size or curve) and
- * becomes material version 1, wrapped like every key's (keys.c).  The first import also keeps
- * keyring_wrap(root key, "kms-import-check:<key-id>", SHA-256(material), or
- * of a key pair's public key) in
- * a "kms-import" relation of the key's ARN, so that a later import, after
- * the material was deleted or expired, is checked to be the same material
+ * becomes a material version, wrapped like every key's (keys.c).  Each
+ * import also keeps keyring_wrap(root key, "kms-import-check:<key-id>",
+ * SHA-256(material), or of a key pair's public key) in a "kms-import"
+ * relation of the key's ARN to "material" (version 1) or
+ * "material:<version>", so that a later import of that material is checked
+ * to be the same bytes, and new material to be new
  * (IncorrectKeyMaterialException otherwise), as AWS requires.
  *
- * The expiry is kept in key_rec.next_rotation (an EXTERNAL key never
- * rotates): DescribeKey shows ExpirationModel and ValidTo from it, and
- * kms_maintenance (rotation.c) lists the key when it is due and deletes
- * the material.  DeleteImportedKeyMaterial does the same at once.
+ * Several materials (single-Region symmetric keys): ImportType
+ * NEW_KEY_MATERIAL adds a version waiting in PENDING_ROTATION (rotation
+ * type "PENDING") that RotateKeyOnDemand makes current (kms_import_rotate);
+ * EXISTING_KEY_MATERIAL imports a material named by KeyMaterialId (or the
+ * current one) again.  Deleted or expired material keeps its row without
+ * bytes (ImportState PENDING_IMPORT) unless it was waiting for rotation;
+ * only the current material's loss makes the key PendingImport.  Each
+ * material has its own ValidTo (the row's valid_to); key_rec.next_rotation
+ * of an EXTERNAL key (which never rotates automatically) is the earliest
+ * of them, the index kms_maintenance (rotation.c) finds the key by before
+ * kms_import_expire deletes what is due.
  *
  * Every private key and every unwrapped material is in a secret buf,
  * wiped on free.  Spec: botocore kms/2014-11-01 (GetParametersForImport,
@@ -248,6 +256,22 @@ static TR_RESULT get_time(json_t *in, const char *name, bool *present, int64_t *
     return TR_OK;
 }
 
+/* KeyMaterialDescription: 0..256 characters of ^[a-zA-Z0-9:/_\s.-]+$
+ * (the model's; \s is ASCII white space). */
+static TR_RESULT get_description(json_t *in, const char **out)
+{
+    GUARD(json_get_str(in, "KeyMaterialDescription", false, 0, 256, out));
+    for (const char *c = *out; c && *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+            strchr(":/_.- \t\n\v\f\r", *c)) continue;
+        char q[264];
+        snprintf(q, sizeof q, "'%.256s'", *out);         /* fits: 256 and two quotes */
+        return json_invalid("KeyMaterialDescription", q,
+                            "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_\\s.-]+$");
+    }
+    return TR_OK;
+}
+
 /* The material in `enc` unwrapped with the token's algorithm and wrapping
  * key into m (a secret buf); InvalidCiphertextException for anything that
  * does not unwrap. */
@@ -317,99 +341,320 @@ static TR_RESULT material_fits(const struct kms_spec *s, const struct buf *m,
     return sha256(m->data, m->len, d);
 }
 
-/* The first import records the material's digest, wrapped; a later one
- * must match it. */
-static TR_RESULT check_same_material(struct req_ctx *rc, const struct key_rec *k,
-                                     uint8_t d[SHA256_LEN])
+/* The relation that keeps material `version`'s check: "material" for
+ * version 1 (as before a key could hold several), "material:<v>" after. */
+static void check_to(uint32_t version, char out[24])
 {
-    char label[KEYRING_LABEL_MAX];
+    if (version <= 1) snprintf(out, 24, "%s", IMPORT_REL_TO);                /* fits: 8 */
+    else snprintf(out, 24, "%s:%u", IMPORT_REL_TO, version);        /* fits: 10 digits */
+}
+
+/* Material `version`'s recorded digest, unwrapped into old (a secret
+ * buf); TR_E_STORE_NOT_FOUND when none was recorded. */
+static TR_RESULT check_load(struct req_ctx *rc, const struct key_rec *k, uint32_t version,
+                            struct buf *old)
+{
+    char label[KEYRING_LABEL_MAX], to[24];
     struct rel_rec rel;
-    struct buf w = BUF_INIT(256), old = BUF_SECRET(64);
-    char *hex = NULL;
+    struct buf w = BUF_INIT(256);
     tr_result r;
 
     memset(&rel, 0, sizeof rel);
+    check_to(version, to);
     GUARD(keyring_label_import_check(label, k->key_id));
-    r = rc->st[0]->rel_get(rc->st, IMPORT_REL, k->arn, IMPORT_REL_TO, &rel);
+    r = rc->st[0]->rel_get(rc->st, IMPORT_REL, k->arn, to, &rel);
+    if (tr_failed(r)) goto done;
+    /* rel.doc: {"check": "<hex of the wrapped digest>"} */
+    json_t *doc = json_loads(rel.doc ? rel.doc : "", 0, NULL);
+    const char *h = json_string_value(json_object_get(doc, "check"));
+    size_t hl = h ? strlen(h) : 0;
+    r = (h && hl % 2 == 0 && hl / 2 <= w.max) ? buf_reserve(&w, hl / 2)
+                                              : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    if (tr_ok(r) && !hex_decode(h, hl, w.data)) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    if (tr_ok(r)) w.len = (uint32_t)(hl / 2);
+    json_decref(doc);
+    if (tr_ok(r)) r = keyring_unwrap(rc->kr, label, w.data, w.len, old);
+done:
+    rel_rec_free(&rel);
+    buf_free(&w);
+    return r;
+}
+
+/* Does material `version` have digest d?  *found false when no digest
+ * was recorded for it. */
+static TR_RESULT check_matches(struct req_ctx *rc, const struct key_rec *k, uint32_t version,
+                               const uint8_t d[SHA256_LEN], bool *found, bool *match)
+{
+    struct buf old = BUF_SECRET(64);
+    tr_result r = check_load(rc, k, version, &old);
+    *found = *match = false;
     if (tr_ok(r)) {
-        /* rel.doc: {"check": "<hex of the wrapped digest>"} */
-        json_t *doc = json_loads(rel.doc ? rel.doc : "", 0, NULL);
-        const char *h = json_string_value(json_object_get(doc, "check"));
-        size_t hl = h ? strlen(h) : 0;
-        r = (h && hl % 2 == 0 && hl / 2 <= w.max) ? buf_reserve(&w, hl / 2)
-                                                  : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-        if (tr_ok(r) && !hex_decode(h, hl, w.data)) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-        if (tr_ok(r)) w.len = (uint32_t)(hl / 2);
-        json_decref(doc);
-        if (tr_ok(r)) r = keyring_unwrap(rc->kr, label, w.data, w.len, &old);
-        if (tr_ok(r) && (old.len != SHA256_LEN || !ct_memeq(old.data, d, SHA256_LEN)))
-            r = incorrect_material();
-        goto done;
+        *found = true;
+        *match = old.len == SHA256_LEN && ct_memeq(old.data, d, SHA256_LEN);
+    } else if (tr_code(r) == TR_E_STORE_NOT_FOUND) {
+        tr_clear_error();
+        r = TR_OK;
     }
-    if (tr_code(r) != TR_E_STORE_NOT_FOUND) goto done;
+    buf_free(&old);
+    return r;
+}
+
+/* Record digest d as material `version`'s, wrapped. */
+static TR_RESULT check_record(struct req_ctx *rc, const struct key_rec *k, uint32_t version,
+                              const uint8_t d[SHA256_LEN])
+{
+    char label[KEYRING_LABEL_MAX], to[24];
+    struct buf w = BUF_INIT(256);
+    char *hex = NULL, *text = NULL;
+    tr_result r;
+
+    check_to(version, to);
+    GUARD(keyring_label_import_check(label, k->key_id));
     r = keyring_wrap(rc->kr, label, d, SHA256_LEN, &w);
     if (tr_failed(r)) goto done;
     hex = malloc(2 * (size_t)w.len + 1);
     if (!hex) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto done; }
     hex_encode(w.data, w.len, hex);
     json_t *doc = json_pack("{s:s}", "check", hex);
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto done; }
-    struct rel_rec nr = { .from = (char *)k->arn, .to = (char *)IMPORT_REL_TO, .doc = text,
-                          .created = rc->now };
+    struct rel_rec nr = { .from = (char *)k->arn, .to = to, .doc = text, .created = rc->now };
     STR_SET(nr.kind, IMPORT_REL);
     r = rc->st[0]->rel_put(rc->st, &nr);
-    free(text);
 done:
     free(hex);
-    rel_rec_free(&rel);
+    free(text);
     buf_free(&w);
-    buf_free(&old);
     return r;
+}
+
+static TR_RESULT check_forget(store_t st, const char *key_arn, uint32_t version)
+{
+    char to[24];
+    check_to(version, to);
+    tr_result r = st[0]->rel_delete(st, IMPORT_REL, key_arn, to);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) {
+        tr_clear_error();
+        return TR_OK;
+    }
+    return r;
+}
+
+/* The version of the key's CURRENT material: current_material, or while
+ * that material is deleted or expired (current_material 0) the newest
+ * material not waiting for rotation; 0 when the key never had any row. */
+uint32_t kms_import_current(const struct key_rec *k, const struct material_rec *m, size_t n)
+{
+    uint32_t v = k->current_material;
+    for (size_t i = 0; v == 0 && i < n; i++)
+        if (strcmp(m[n - 1 - i].rotation_type, KMS_MAT_PENDING) != 0) v = m[n - 1 - i].version;
+    return v;
+}
+
+/* key.next_rotation of an EXTERNAL key: the earliest ValidTo of its
+ * materials still imported, 0 when none expires (the maintenance index). */
+static int64_t next_expiry(const struct material_rec *m, size_t n)
+{
+    int64_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m[i].wrapped.len > 0 && m[i].valid_to > 0 && (t == 0 || m[i].valid_to < t))
+            t = m[i].valid_to;
+    return t;
+}
+
+static const struct material_rec *find_version(const struct material_rec *m, size_t n, uint32_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m[i].version == v) return &m[i];
+    return NULL;
+}
+
+/* The materials of k again, and k.next_rotation from them. */
+static TR_RESULT refresh_expiry(store_t st, struct key_rec *k)
+{
+    struct material_rec *m = NULL;
+    size_t n = 0;
+    GUARD(st[0]->material_list(st, k->key_id, &m, &n));
+    k->next_rotation = next_expiry(m, n);
+    material_list_free(m, n);
+    return TR_OK;
+}
+
+/* What ImportKeyMaterial was asked, after the model's checks. */
+struct import_req {
+    const char *type;               /* ImportType, NULL when absent */
+    const char *mid;                /* KeyMaterialId */
+    const char *desc;               /* KeyMaterialDescription */
+    bool expires;
+    int64_t valid_to;
+};
+
+static tr_result import_invalid(const char *fmt, const char *a)
+{
+    return tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION, fmt, a);
+}
+
+/* Which material the import is, its version in *version and whether it is
+ * new: the checks of ImportType and KeyMaterialId against the key and the
+ * digest of the material (docs/internals/IMPORT.md, "Several
+ * materials"). */
+static TR_RESULT import_target(struct req_ctx *rc, const struct key_rec *k,
+                               const struct import_req *q, const struct material_rec *m, size_t n,
+                               const uint8_t d[SHA256_LEN], uint32_t *version, bool *is_new)
+{
+    bool sym = kms_key_is_symmetric(k);
+    bool found, match;
+    /* A key never imported into has no row and no recorded digest; one
+     * imported into before several materials existed may have the digest
+     * of version 1 and no row (its material deleted). */
+    GUARD(check_matches(rc, k, 1, d, &found, &match));
+    bool ever = n > 0 || found;
+    const char *type = q->type ? q->type : ever ? "EXISTING_KEY_MATERIAL" : "NEW_KEY_MATERIAL";
+    if (!sym && (q->mid || q->desc || q->type)) {
+        const char *name = q->type ? "ImportType" : q->mid ? "KeyMaterialId" : "KeyMaterialDescription";
+        return import_invalid("%s is only valid for symmetric encryption KMS keys.", name);
+    }
+    if (strcmp(type, "NEW_KEY_MATERIAL") == 0) {
+        if (!ever) {
+            *version = 1;
+            *is_new = true;
+            return TR_OK;
+        }
+        if (kms_key_is_multi_region(k))
+            BAIL(TR_E_KMS_UNSUPPORTED, "%s is a multi-Region key: its key material cannot change "
+                 "after the first import.", k->arn);
+        /* New material: none of the key's, only one waiting, and an
+         * on-demand rotation left for it. */
+        size_t on_demand = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(m[i].rotation_type, "ON_DEMAND") == 0) on_demand++;
+            if (strcmp(m[i].rotation_type, KMS_MAT_PENDING) == 0)
+                BAIL(TR_E_KMS_INVALID_STATE, "%s already has key material in PENDING_ROTATION "
+                     "state.", k->arn);
+            GUARD(check_matches(rc, k, m[i].version, d, &found, &match));
+            if (match) return incorrect_material();
+        }
+        if (on_demand >= KMS_ON_DEMAND_MAX)
+            BAIL(TR_E_KMS_LIMIT_EXCEEDED, "%s has reached the maximum number of on-demand "
+                 "rotations (%d).", k->arn, KMS_ON_DEMAND_MAX);
+        *version = n > 0 ? m[n - 1].version + 1 : 2;
+        *is_new = true;
+        return TR_OK;
+    }
+    /* EXISTING_KEY_MATERIAL: the material named (or the current one)
+     * again, the same bytes. */
+    if (!ever) return incorrect_material();
+    uint32_t v = 0;
+    if (q->mid) {
+        char id[65];
+        for (size_t i = 0; v == 0 && i < n; i++) {
+            GUARD(kms_material_id(k->key_id, m[i].version, id));
+            if (strcmp(id, q->mid) == 0) v = m[i].version;
+        }
+        if (v == 0 && n == 0) {
+            GUARD(kms_material_id(k->key_id, 1, id));
+            if (strcmp(id, q->mid) == 0) v = 1;
+        }
+        if (v == 0) return incorrect_material();
+    } else {
+        v = kms_import_current(k, m, n);
+        if (v == 0) v = 1;
+    }
+    GUARD(check_matches(rc, k, v, d, &found, &match));
+    if (!found || !match) return incorrect_material();
+    *version = v;
+    *is_new = false;
+    return TR_OK;
+}
+
+/* Store the material of an import as version v of k and bring the key
+ * and its expiry index up to date. */
+static TR_RESULT import_store(struct req_ctx *rc, struct key_rec *k, const struct import_req *q,
+                              const struct material_rec *m, size_t n, uint32_t v, bool is_new,
+                              const struct buf *bytes, const uint8_t d[SHA256_LEN])
+{
+    const struct material_rec *old = find_version(m, n, v);
+    uint32_t cur = kms_import_current(k, m, n);
+    struct material_rec meta;
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.key_id, sizeof meta.key_id, "%s", k->key_id);          /* fits: same size */
+    meta.version = v;
+    meta.created = old ? old->created : rc->now;
+    /* A multi-Region key's regions share the row: each keeps its own
+     * expiry in its record's next_rotation. */
+    bool mr = kms_key_is_multi_region(k);
+    meta.valid_to = q->expires && !mr ? q->valid_to : 0;
+    /* The first material has no rotation type; new material waits for
+     * RotateKeyOnDemand; a re-import keeps what the row says. */
+    snprintf(meta.rotation_type, sizeof meta.rotation_type, "%s",        /* fits: same size */
+             old ? old->rotation_type : v == 1 ? "" : KMS_MAT_PENDING);
+    const char *desc = q->desc ? q->desc : old ? old->description : "";
+    GUARD(str_copy(meta.description, sizeof meta.description, desc, "the description"));
+    GUARD(kms_material_import(rc->st, rc->kr, &meta, old != NULL, bytes->data, bytes->len));
+    if (is_new) GUARD(check_record(rc, k, v, d));
+    /* The current material back: the key is usable again. */
+    if (v == cur || cur == 0) {
+        k->current_material = v;
+        if (strcmp(k->key_state, KEY_STATE_PENDING_IMPORT) == 0) STR_SET(k->key_state, KEY_STATE_ENABLED);
+    }
+    if (mr) k->next_rotation = q->expires ? q->valid_to : 0;
+    else GUARD(refresh_expiry(rc->st, k));
+    return rc->st[0]->key_update(rc->st, k);
 }
 
 KMS_HANDLER(op_import_key_material)
 {
+    static const char *const IMPORT_TYPES[] = { "NEW_KEY_MATERIAL", "EXISTING_KEY_MATERIAL", NULL };
     const char *model;
     bool has_valid_to;
-    int64_t valid_to;
+    struct import_req q;
     struct key_rec k;
     struct buf tok = BUF_INIT(KMS_CT_MAX), enc = BUF_INIT(KMS_CT_MAX);
-    struct buf priv = BUF_SECRET(KMS_MATERIAL_MAX), m = BUF_SECRET(KMS_MATERIAL_MAX);
+    struct buf priv = BUF_SECRET(KMS_MATERIAL_MAX), mat = BUF_SECRET(KMS_MATERIAL_MAX);
     struct kms_import_params p;
+    struct material_rec *mats = NULL;
+    size_t nm = 0;
     uint8_t digest[SHA256_LEN];
     tr_result r;
 
-    (void)out;
     memset(&k, 0, sizeof k);
+    memset(&q, 0, sizeof q);
     /* Every member against the model first, then what they mean together. */
     const char *key_id;
     r = json_get_str(in, "KeyId", true, 1, KMS_ARN_MAX, &key_id);
     if (tr_ok(r)) r = json_get_blob(in, "ImportToken", true, 1, KMS_CT_MAX, &tok);
     if (tr_ok(r)) r = json_get_blob(in, "EncryptedKeyMaterial", true, 1, KMS_CT_MAX, &enc);
-    if (tr_ok(r)) r = get_time(in, "ValidTo", &has_valid_to, &valid_to);
+    if (tr_ok(r)) r = get_time(in, "ValidTo", &has_valid_to, &q.valid_to);
     if (tr_ok(r)) r = kms_get_enum(in, "ExpirationModel", EXP_MODELS, &model);
+    if (tr_ok(r)) r = kms_get_enum(in, "ImportType", IMPORT_TYPES, &q.type);
+    if (tr_ok(r)) r = kms_get_material_id(in, &q.mid);
+    if (tr_ok(r)) r = get_description(in, &q.desc);
     if (tr_failed(r)) goto fail;
-    bool expires = !model || strcmp(model, "KEY_MATERIAL_EXPIRES") == 0;
-    if (expires && !has_valid_to) {
+    q.expires = !model || strcmp(model, "KEY_MATERIAL_EXPIRES") == 0;
+    if (q.mid && q.type && strcmp(q.type, "NEW_KEY_MATERIAL") == 0) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION,
+                       "KeyMaterialId must not be set when the ImportType is NEW_KEY_MATERIAL");
+        goto fail;
+    }
+    if (q.expires && !has_valid_to) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION,
                        "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES");
         goto fail;
     }
-    if (!expires && has_valid_to) {
+    if (!q.expires && has_valid_to) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION,
                        "ValidTo must not be set when the ExpirationModel is "
                        "KEY_MATERIAL_DOES_NOT_EXPIRE");
         goto fail;
     }
-    if (expires && (valid_to <= rc->now || valid_to > rc->now + VALID_TO_MAX)) {
+    if (q.expires && (q.valid_to <= rc->now || q.valid_to > rc->now + VALID_TO_MAX)) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION,
                        "ValidTo must be a future date no more than 365 days from now");
         goto fail;
     }
     struct kms_authz_in az = { .expiration_model = model ? model : "KEY_MATERIAL_EXPIRES",
-                               .valid_to = expires ? valid_to : 0 };
+                               .valid_to = q.expires ? q.valid_to : 0 };
     r = kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, &az, &k);
     if (tr_failed(r)) goto fail;
     if (strcmp(k.origin, "EXTERNAL") != 0) {
@@ -430,64 +675,234 @@ KMS_HANDLER(op_import_key_material)
                        "again.");
         goto fail;
     }
-    r = unwrap_material(&p, &priv, &enc, &m);
+    r = unwrap_material(&p, &priv, &enc, &mat);
     buf_free(&priv);
     if (tr_failed(r)) goto fail;
     const struct kms_spec *spec = kms_spec_find(k.key_spec);
     if (!spec) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = material_fits(spec, &m, digest);
-    if (tr_ok(r)) r = check_same_material(rc, &k, digest);
+    r = material_fits(spec, &mat, digest);
+    if (tr_ok(r)) r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &nm);
     if (tr_failed(r)) goto fail;
-
-    /* The material (when the key has none), the expiry, the state. */
-    if (k.current_material == 0) {
-        r = kms_material_import(rc->st, rc->kr, k.key_id, rc->now, m.data, m.len);
-        if (tr_failed(r)) goto fail;
-        k.current_material = 1;
+    uint32_t v = 0;
+    bool is_new = false;
+    r = import_target(rc, &k, &q, mats, nm, digest, &v, &is_new);
+    if (tr_ok(r)) r = import_store(rc, &k, &q, mats, nm, v, is_new, &mat, digest);
+    if (tr_failed(r)) goto fail;
+    json_t *reply = json_pack("{s:s}", "KeyId", k.arn);
+    char id[65];
+    if (reply && kms_key_is_symmetric(&k)) {
+        r = kms_material_id(k.key_id, v, id);
+        if (tr_ok(r)) r = kms_set(reply, "KeyMaterialId", json_string(id));
     }
-    k.next_rotation = expires ? valid_to : 0;
-    if (strcmp(k.key_state, KEY_STATE_PENDING_IMPORT) == 0) STR_SET(k.key_state, KEY_STATE_ENABLED);
-    r = rc->st[0]->key_update(rc->st, &k);
+    if (!reply) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    if (tr_ok(r)) *out = reply;
+    else json_decref(reply);
 fail:
     secure_zero(digest, sizeof digest);
+    material_list_free(mats, nm);
     buf_free(&tok);
     buf_free(&enc);
     buf_free(&priv);
-    buf_free(&m);
+    buf_free(&mat);
     key_rec_free(&k);
+    return r;
+}
+
+TR_RESULT kms_import_valid_to(store_t st, const struct key_rec *k, int64_t *out)
+{
+    struct material_rec cm;
+    *out = 0;
+    if (kms_key_is_multi_region(k)) {
+        *out = k->current_material > 0 ? k->next_rotation : 0;
+        return TR_OK;
+    }
+    memset(&cm, 0, sizeof cm);
+    tr_result r = st[0]->material_get(st, k->key_id, k->current_material, &cm);
+    if (tr_ok(r)) *out = cm.valid_to;
+    material_rec_free(&cm);
+    return r;
+}
+
+TR_RESULT kms_import_copy_check(store_t st, const struct key_rec *primary,
+                                const struct key_rec *replica)
+{
+    struct rel_rec rel;
+    memset(&rel, 0, sizeof rel);
+    tr_result r = st[0]->rel_get(st, IMPORT_REL, primary->arn, IMPORT_REL_TO, &rel);
+    if (tr_ok(r)) {
+        struct rel_rec nr = rel;
+        nr.from = replica->arn;
+        r = st[0]->rel_put(st, &nr);
+    } else if (tr_code(r) == TR_E_STORE_NOT_FOUND) {
+        tr_clear_error();
+        r = TR_OK;
+    }
+    rel_rec_free(&rel);
     return r;
 }
 
 /* ---------------------------------------------------------------------- */
-/* DeleteImportedKeyMaterial, expiry                                       */
+/* DeleteImportedKeyMaterial, expiry, rotation                              */
 
-TR_RESULT kms_import_material_delete(store_t st, struct key_rec *k)
+/* Delete material `version` of k: material waiting for rotation goes
+ * altogether (with its digest: other material may take its place);
+ * other material keeps its row without bytes (ImportState
+ * PENDING_IMPORT), and the key without its current material is
+ * PendingImport (unless PendingDeletion). */
+/* A multi-Region key's region loses its one material: its record says
+ * so; the shared row loses its bytes once no region has them. */
+static TR_RESULT delete_in_region(store_t st, struct key_rec *k, const struct material_rec *m)
 {
-    if (k->current_material == 0) return TR_OK;
-    tr_result r = st[0]->material_delete(st, k->key_id, k->current_material);
-    if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
+    struct key_rec *rel = NULL;
+    size_t n = 0;
+    bool held = false;
     k->current_material = 0;
     k->next_rotation = 0;
     if (strcmp(k->key_state, KEY_STATE_PENDING_DELETION) != 0)
         STR_SET(k->key_state, KEY_STATE_PENDING_IMPORT);
+    GUARD(st[0]->key_update(st, k));
+    GUARD(st[0]->key_list_related(st, k->key_id, &rel, &n));
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rel[i].region, k->region) != 0 && rel[i].current_material > 0) held = true;
+    key_list_free(rel, n);
+    if (held || m->wrapped.len == 0) return TR_OK;
+    struct material_rec e = *m;
+    e.wrapped = BUF_INIT(0);
+    return st[0]->material_update(st, &e);
+}
+
+static TR_RESULT delete_version(store_t st, struct key_rec *k, const struct material_rec *m)
+{
+    if (kms_key_is_multi_region(k)) return delete_in_region(st, k, m);
+    if (strcmp(m->rotation_type, KMS_MAT_PENDING) == 0) {
+        tr_result r = st[0]->material_delete(st, k->key_id, m->version);
+        if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
+        tr_clear_error();
+        GUARD(check_forget(st, k->arn, m->version));
+    } else if (m->wrapped.len > 0) {
+        struct material_rec e = *m;
+        e.wrapped = BUF_INIT(0);
+        e.valid_to = 0;
+        GUARD(st[0]->material_update(st, &e));
+    }
+    if (m->version == k->current_material) {
+        k->current_material = 0;
+        if (strcmp(k->key_state, KEY_STATE_PENDING_DELETION) != 0)
+            STR_SET(k->key_state, KEY_STATE_PENDING_IMPORT);
+    }
+    GUARD(refresh_expiry(st, k));
     return st[0]->key_update(st, k);
+}
+
+TR_RESULT kms_import_material_delete(store_t st, struct key_rec *k)
+{
+    struct material_rec m;
+    if (k->current_material == 0) return TR_OK;
+    memset(&m, 0, sizeof m);
+    tr_result r = st[0]->material_get(st, k->key_id, k->current_material, &m);
+    if (tr_ok(r)) r = delete_version(st, k, &m);
+    material_rec_free(&m);
+    return r;
+}
+
+TR_RESULT kms_import_expire(store_t st, struct key_rec *k, int64_t now, size_t *expired)
+{
+    struct material_rec *m = NULL;
+    size_t n = 0;
+    bool mr = kms_key_is_multi_region(k);
+    tr_result r = st[0]->material_list(st, k->key_id, &m, &n);
+    for (size_t i = 0; tr_ok(r) && i < n; i++) {
+        /* A multi-Region key: the region's one material, its expiry in
+         * the record. */
+        int64_t valid_to = mr ? (k->current_material == m[i].version ? k->next_rotation : 0)
+                              : m[i].wrapped.len > 0 ? m[i].valid_to : 0;
+        if (valid_to == 0 || valid_to > now) continue;
+        r = delete_version(st, k, &m[i]);
+        if (tr_ok(r)) ++*expired;
+    }
+    material_list_free(m, n);
+    return r;
 }
 
 TR_RESULT kms_import_forget(store_t st, const char *key_arn)
 {
-    tr_result r = st[0]->rel_delete(st, IMPORT_REL, key_arn, IMPORT_REL_TO);
-    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) return TR_OK;
-    return r;
+    /* Every check of the key ("material", "material:<v>"), a page at a
+     * time: what is deleted leaves the list. */
+    for (;;) {
+        struct rel_rec *v = NULL;
+        size_t n = 0;
+        tr_result r = st[0]->rel_list_from(st, IMPORT_REL, key_arn, NULL, 100, &v, &n);
+        for (size_t i = 0; tr_ok(r) && i < n; i++)
+            r = st[0]->rel_delete(st, IMPORT_REL, key_arn, v[i].to);
+        rel_list_free(v, n);
+        if (tr_failed(r) || n < 100) return r;
+    }
 }
 
 KMS_HANDLER(op_delete_imported_key_material)
 {
+    const char *mid;
     struct key_rec k;
-    (void)out;
+    struct material_rec *m = NULL;
+    size_t n = 0;
+    char id[65];
+    GUARD(kms_get_material_id(in, &mid));
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, NULL, &k));
     tr_result r = strcmp(k.origin, "EXTERNAL") != 0 ? kms_origin_error(&k)
-                                                    : kms_import_material_delete(rc->st, &k);
+                                                    : rc->st[0]->material_list(rc->st, k.key_id, &m, &n);
+    if (tr_failed(r)) goto fail;
+    /* The material named, else the current one. */
+    const struct material_rec *target = NULL;
+    for (size_t i = 0; mid && i < n && !target; i++) {
+        r = kms_material_id(k.key_id, m[i].version, id);
+        if (tr_failed(r)) goto fail;
+        if (strcmp(id, mid) == 0 && kms_key_is_symmetric(&k)) target = &m[i];
+    }
+    if (mid && !target) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_NOT_FOUND,
+                       "Key material with ID %s is not associated with %s.", mid, k.arn);
+        goto fail;
+    }
+    if (!target) target = find_version(m, n, kms_import_current(&k, m, n));
+    if (target) r = delete_version(rc->st, &k, target);
+    if (tr_failed(r)) goto fail;
+    json_t *reply = json_pack("{s:s}", "KeyId", k.arn);
+    if (reply && target && kms_key_is_symmetric(&k)) {
+        r = kms_material_id(k.key_id, target->version, id);
+        if (tr_ok(r)) r = kms_set(reply, "KeyMaterialId", json_string(id));
+    }
+    if (!reply) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    if (tr_ok(r)) *out = reply;
+    else json_decref(reply);
+fail:
+    material_list_free(m, n);
     key_rec_free(&k);
+    return r;
+}
+
+TR_RESULT kms_import_rotate(struct req_ctx *rc, struct key_rec *k)
+{
+    struct material_rec *m = NULL;
+    size_t n = 0;
+    GUARD(rc->st[0]->material_list(rc->st, k->key_id, &m, &n));
+    const struct material_rec *p = NULL;
+    for (size_t i = 0; i < n && !p; i++)
+        if (strcmp(m[i].rotation_type, KMS_MAT_PENDING) == 0) p = &m[i];
+    tr_result r;
+    if (!p) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_INVALID_STATE,
+                       "%s has no imported key material in PENDING_ROTATION state.", k->arn);
+    } else {
+        struct material_rec e = *p;
+        STR_SET(e.rotation_type, "ON_DEMAND");
+        e.created = rc->now;
+        r = rc->st[0]->material_update(rc->st, &e);
+        if (tr_ok(r)) {
+            k->current_material = p->version;
+            r = rc->st[0]->key_update(rc->st, k);
+        }
+    }
+    material_list_free(m, n);
     return r;
 }
 

@@ -86,11 +86,14 @@
 /* Wrap and store material version `version` of key_id: the given bytes
  * (dev mode's seed, imported material; given_len of them) or, when given is
  * NULL, fresh material of the spec (asym.c: 32 random bytes, an HMAC key,
- * a PKCS#8 private key).  The local copy is wiped; `given` stays the
+ * a PKCS#8 private key).  meta, when not NULL, gives imported material's
+ * expiry and description; replace: the version's row exists and is
+ * replaced.  The local copy is wiped; `given` stays the
  * caller's to wipe. */
 static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *key_id,
                               uint32_t version, int64_t now, const char *rotation_type,
-                              const uint8_t *given, size_t given_len, const struct kms_spec *spec)
+                              const uint8_t *given, size_t given_len, const struct kms_spec *spec,
+                              const struct material_rec *meta, bool replace)
 {
     struct buf m = BUF_SECRET(KMS_MATERIAL_MAX);
     char label[KEYRING_LABEL_MAX];
@@ -107,9 +110,12 @@ static TR_RESULT material_put(store_t st, const struct keyring *kr, const char *
     if (tr_failed(r)) goto fail;
     rec.version = version;
     rec.created = now;
+    rec.valid_to = meta ? meta->valid_to : 0;
     r = str_copy(rec.key_id, sizeof rec.key_id, key_id, "the key id");
     if (tr_ok(r)) r = str_copy(rec.rotation_type, sizeof rec.rotation_type, rotation_type, "the rotation type");
-    if (tr_ok(r)) r = st[0]->material_put(st, &rec);
+    if (tr_ok(r) && meta)
+        r = str_copy(rec.description, sizeof rec.description, meta->description, "the description");
+    if (tr_ok(r)) r = replace ? st[0]->material_update(st, &rec) : st[0]->material_put(st, &rec);
 fail:
     buf_free(&m);
     buf_free(&rec.wrapped);
@@ -120,15 +126,17 @@ TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key
                            uint32_t version, int64_t now, const char *rotation_type)
 {
     return material_put(st, kr, key_id, version, now, rotation_type, NULL, 0,
-                        kms_spec_find("SYMMETRIC_DEFAULT"));
+                        kms_spec_find("SYMMETRIC_DEFAULT"), NULL, false);
 }
 
-TR_RESULT kms_material_import(store_t st, const struct keyring *kr, const char *key_id,
-                              int64_t now, const uint8_t *material, size_t n)
+TR_RESULT kms_material_import(store_t st, const struct keyring *kr, const struct material_rec *meta,
+                              bool replace, const uint8_t *material, size_t n)
 {
+    ENSURE_REF(meta);
     ENSURE_REF(material);
     ENSURE(n > 0 && n <= KMS_MATERIAL_MAX, TR_E_INTERNAL);
-    return material_put(st, kr, key_id, 1, now, "", material, n, NULL);
+    return material_put(st, kr, meta->key_id, meta->version, meta->created, meta->rotation_type,
+                        material, n, NULL, meta, replace);
 }
 
 /* Read material row `version` of key_id and unwrap it into out; no checks
@@ -142,6 +150,8 @@ static TR_RESULT material_unwrap(store_t st, const struct keyring *kr, const cha
 
     memset(&rec, 0, sizeof rec);
     r = st[0]->material_get(st, key_id, version, &rec);
+    /* Imported material deleted or expired keeps its row, empty. */
+    if (tr_ok(r) && rec.wrapped.len == 0) r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL);
     if (tr_ok(r)) r = keyring_label_material(label, key_id, version);
     if (tr_ok(r)) r = keyring_unwrap(kr, label, rec.wrapped.data, rec.wrapped.len, out);
     material_rec_free(&rec);
@@ -268,12 +278,18 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
         k.rotation_period_days = pk->rotation_period_days;
         k.next_rotation = 0;
         k.current_material = pk->current_material;
+        /* Imported material is imported into each replica (import.c). */
+        if (strcmp(pk->origin, "EXTERNAL") == 0) {
+            k.current_material = 0;
+            STR_SET(k.key_state, KEY_STATE_PENDING_IMPORT);
+        }
     }
 
     r = st[0]->key_put(st, &k);
     if (tr_failed(r)) goto fail;
     if (!nk->external && !pk)
-        r = material_put(st, kr, k.key_id, 1, nk->now, "", nk->material, KMS_MATERIAL_LEN, spec);
+        r = material_put(st, kr, k.key_id, 1, nk->now, "", nk->material, KMS_MATERIAL_LEN, spec,
+                         NULL, false);
     if (tr_failed(r)) goto fail;
     r = kms_key_lookup(st, k.key_id, k.region, out);
     if (tr_failed(r)) key_rec_free(out);
@@ -353,15 +369,17 @@ TR_RESULT kms_key_metadata(store_t st, const struct key_rec *k, json_t **out)
         if (tr_failed(r)) goto fail;
     }
     SET("Origin", json_string(k->origin));
-    /* Imported material: how it expires, while the key has some (AWS
-     * omits both without material).  The date it expires is kept in
-     * next_rotation, which an EXTERNAL key never uses otherwise. */
+    /* Imported material: how the current material expires, while the key
+     * has it (AWS omits both without material; import.c). */
     bool imported = strcmp(k->origin, "EXTERNAL") == 0 && k->current_material > 0;
     if (imported) {
-        SET("ExpirationModel", json_string(k->next_rotation > 0 ? "KEY_MATERIAL_EXPIRES"
-                                                                 : "KEY_MATERIAL_DOES_NOT_EXPIRE"));
-        if (k->next_rotation > 0) {
-            r = json_set_time(md, "ValidTo", k->next_rotation);
+        int64_t valid_to;
+        r = kms_import_valid_to(st, k, &valid_to);
+        if (tr_failed(r)) goto fail;
+        SET("ExpirationModel", json_string(valid_to > 0 ? "KEY_MATERIAL_EXPIRES"
+                                                        : "KEY_MATERIAL_DOES_NOT_EXPIRE"));
+        if (valid_to > 0) {
+            r = json_set_time(md, "ValidTo", valid_to);
             if (tr_failed(r)) goto fail;
         }
     }

@@ -312,10 +312,12 @@ TR_RESULT kms_key_create(store_t st, const struct keyring *kr,
 TR_RESULT kms_material_add(store_t st, const struct keyring *kr, const char *key_id,
                            uint32_t version, int64_t now, const char *rotation_type);
 /* Store imported material (n bytes, checked for the key's spec by the
- * caller, and the caller's to wipe) as version 1 of an EXTERNAL key,
- * wrapped like any material. */
-TR_RESULT kms_material_import(store_t st, const struct keyring *kr, const char *key_id,
-                              int64_t now, const uint8_t *material, size_t n);
+ * caller, and the caller's to wipe) as material meta->version of the
+ * EXTERNAL key meta->key_id, with meta's created, rotation type, expiry
+ * and description, wrapped like any material; replace: that version's row
+ * exists (a re-import) and is replaced. */
+TR_RESULT kms_material_import(store_t st, const struct keyring *kr, const struct material_rec *meta,
+                              bool replace, const uint8_t *material, size_t n);
 /* Unwrap material `version` of a key into out (a secret buf the caller
  * frees with buf_free, which wipes it).  TR_E_STORE_NOT_FOUND (no message)
  * when the version does not exist. */
@@ -461,6 +463,30 @@ TR_RESULT kms_import_token_open(const struct keyring *kr, const char *key_id,
  * has no current material and, unless PendingDeletion, is PendingImport.
  * k is updated in place and in the store.  Nothing when it has none. */
 TR_RESULT kms_import_material_delete(store_t st, struct key_rec *k);
+/* Maintenance: every material of the EXTERNAL key k whose ValidTo is at
+ * or before now deleted as DeleteImportedKeyMaterial deletes it;
+ * *expired += how many. */
+TR_RESULT kms_import_expire(store_t st, struct key_rec *k, int64_t now, size_t *expired);
+/* RotateKeyOnDemand of an EXTERNAL symmetric key: its material waiting in
+ * PENDING_ROTATION becomes current (KMSInvalidStateException without). */
+TR_RESULT kms_import_rotate(struct req_ctx *rc, struct key_rec *k);
+/* The version of k's CURRENT material among its materials m (n of them,
+ * by version): current_material, or while that material is deleted or
+ * expired the newest one not waiting for rotation; 0 for none. */
+uint32_t kms_import_current(const struct key_rec *k, const struct material_rec *m, size_t n);
+/* The ValidTo of k's current imported material (0: it does not expire):
+ * its row's, or for a multi-Region key, whose every region imports the
+ * one material with its own expiry, the record's next_rotation. */
+TR_RESULT kms_import_valid_to(store_t st, const struct key_rec *k, int64_t *out);
+/* ReplicateKey of an EXTERNAL primary: the replica gets the primary's
+ * record of its material's digest (the same key id: the same label). */
+TR_RESULT kms_import_copy_check(store_t st, const struct key_rec *primary,
+                                const struct key_rec *replica);
+/* The rotation type of imported material waiting for RotateKeyOnDemand
+ * (KeyMaterialState PENDING_ROTATION); never on the wire. */
+#define KMS_MAT_PENDING "PENDING"
+/* KeyMaterialId member: absent, or 64 characters of ^[a-f0-9]+$. */
+TR_RESULT kms_get_material_id(json_t *in, const char **out);
 /* Forget what a key's imports left behind (the key is being purged). */
 TR_RESULT kms_import_forget(store_t st, const char *key_arn);
 /* tresor rotate-root-key: every import check (the wrapped digest of a key's

@@ -22,9 +22,11 @@
  * the current primary and on the replica in the new primary region, with
  * kms:PrimaryRegion.  A replica AWS creates is "Creating" for a few
  * seconds; tresor's is Enabled at once (nothing is copied in the
- * background).  Replicas of keys with imported material (Origin
- * EXTERNAL), which AWS creates without material, are not made: tresor
- * answers UnsupportedOperationException.
+ * background).  A replica of a key with imported material (Origin
+ * EXTERNAL) is made as AWS makes it: PendingImport, without material,
+ * until the primary's material is imported into it (import.c); it gets
+ * the primary's record of that material's digest, so other material is
+ * refused.
  *
  * Errors (docs/KMS_MULTI_REGION.md has the table): a key that is not a
  * multi-Region primary, UnsupportedOperationException "<arn> is not a
@@ -206,10 +208,6 @@ KMS_HANDLER(op_replicate_key)
     GUARD(kms_resolve(rc, id, KR_KEY_ONLY, &pk));
     r = kms_authorize_in(rc, rc->op->action, &pk, &az);
     if (tr_ok(r) && (!kms_key_is_multi_region(&pk) || kms_key_is_replica(&pk))) r = not_primary(&pk);
-    if (tr_ok(r) && strcmp(pk.origin, "EXTERNAL") == 0)
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_UNSUPPORTED,
-                       "tresor does not replicate multi-Region keys with imported key material "
-                       "(Origin EXTERNAL) yet.");
     if (tr_ok(r)) r = kms_check_state(&pk, KS_USABLE);
     if (tr_failed(r)) goto fail;
 
@@ -254,6 +252,7 @@ KMS_HANDLER(op_replicate_key)
         .policy_ids = ids, .key_manager = pk.key_manager, .now = rc->now, .replica_of = &pk,
     };
     r = kms_key_create(rc->st, rc->kr, &nk, &rk);
+    if (tr_ok(r) && strcmp(pk.origin, "EXTERNAL") == 0) r = kms_import_copy_check(rc->st, &pk, &rk);
     if (tr_ok(r)) r = kms_tags_apply(rc, in, "Tags", false, rk.arn);
     if (tr_ok(r)) r = kms_key_metadata(rc->st, &rk, &md);
     if (tr_ok(r)) r = tag_list_json(rc->st, rk.arn, &tags);

@@ -23,7 +23,8 @@
  *  - When the server was down for more than one period, the key rotates
  *    once and the next date is one period from now (no burst of rotations).
  * On-demand rotation (RotateKeyOnDemand) leaves the automatic schedule
- * alone; at most 25 per key (LimitExceededException).  Ours completes
+ * alone; at most 25 per key (LimitExceededException).  A key of imported
+ * material rotates on demand to the material imported for it (import.c).  Ours completes
  * inside the request, so OnDemandRotationStartDate is never reported.
  */
 #include "kms/kms.h"
@@ -57,11 +58,11 @@ static tr_result rotation_unsupported(struct key_rec *k)
 }
 
 /* The checks of the rotation operations after authorization: imported
- * material never rotates automatically, and on-demand rotation of an
- * EXTERNAL key needs new material imported for it, which this API version
- * has no way to send (UnsupportedOperationException "... origin is
- * EXTERNAL ...", the key-state table's answer for every state); then, as
- * before, the key state (Enabled) and the key spec.  k is released on failure. */
+ * material never rotates automatically (UnsupportedOperationException
+ * "... origin is EXTERNAL ...", the key-state table's answer for every
+ * state; RotateKeyOnDemand of a single-Region EXTERNAL key goes to
+ * rotate_imported instead); then, as before, the key state (Enabled) and
+ * the key spec.  k is released on failure. */
 static TR_RESULT rotation_allowed(struct key_rec *k)
 {
     /* Related multi-Region keys share their material and rotation status,
@@ -140,14 +141,30 @@ KMS_HANDLER(op_get_key_rotation_status)
     return r;
 }
 
+/* RotateKeyOnDemand of a single-Region symmetric key of imported
+ * material: to the material imported for it (import.c).  k is released
+ * on failure. */
+static TR_RESULT rotate_imported(struct req_ctx *rc, struct key_rec *k)
+{
+    tr_result r = kms_key_is_multi_region(k) ? kms_origin_error(k) : kms_check_state(k, KS_USABLE);
+    if (tr_ok(r) && !kms_key_is_symmetric(k)) return rotation_unsupported(k);
+    if (tr_ok(r)) r = kms_import_rotate(rc, k);
+    if (tr_failed(r)) key_rec_free(k);
+    return r;
+}
+
 KMS_HANDLER(op_rotate_key_on_demand)
 {
     struct key_rec k;
     struct material_rec *mats = NULL;
     size_t n = 0, on_demand = 0;
-    tr_result r;
+    tr_result r = TR_OK;
 
     GUARD(kms_key_for(rc, in, KR_KEY_ONLY, rc->op->action, KS_ANY, NULL, &k));
+    if (strcmp(k.origin, "EXTERNAL") == 0 && !kms_key_is_replica(&k)) {
+        GUARD(rotate_imported(rc, &k));
+        goto done;
+    }
     GUARD(rotation_allowed(&k));
     r = rc->st[0]->material_list(rc->st, k.key_id, &mats, &n);
     if (tr_failed(r)) goto fail;
@@ -161,6 +178,7 @@ KMS_HANDLER(op_rotate_key_on_demand)
     }
     r = kms_key_rotate(rc->st, rc->kr, &k, rc->now, "ON_DEMAND");
     if (tr_failed(r)) goto fail;
+done:
     *out = json_pack("{s:s}", "KeyId", k.key_id);
     if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
 fail:
@@ -169,12 +187,31 @@ fail:
     return r;
 }
 
-/* What write_rotation reads: the key, its materials, the marker text. */
+/* What write_rotation reads: the key, its materials, its CURRENT
+ * version, the marker text. */
 struct rotations {
     const struct key_rec *k;
     const struct material_rec *mats;
+    uint32_t current;
     char marker[16];
 };
+
+/* What an imported material of a symmetric key adds to its entry; a
+ * multi-Region key's region has its one material when its record says so,
+ * with the record's expiry. */
+static TR_RESULT write_import(json_t *e, const struct key_rec *k, const struct material_rec *m)
+{
+    bool mr = kms_key_is_multi_region(k);
+    bool imported = mr ? k->current_material == m->version : m->wrapped.len > 0;
+    int64_t valid_to = mr ? k->next_rotation : m->valid_to;
+    if (m->description[0]) GUARD(kms_set(e, "KeyMaterialDescription", json_string(m->description)));
+    GUARD(kms_set(e, "ImportState", json_string(imported ? "IMPORTED" : "PENDING_IMPORT")));
+    if (!imported) return TR_OK;
+    GUARD(kms_set(e, "ExpirationModel", json_string(valid_to > 0 ? "KEY_MATERIAL_EXPIRES"
+                                                                   : "KEY_MATERIAL_DOES_NOT_EXPIRE")));
+    if (valid_to > 0) GUARD(json_set_time(e, "ValidTo", valid_to));
+    return TR_OK;
+}
 
 static TR_RESULT write_rotation(struct req_ctx *rc, json_t *list, void *arg, size_t i,
                                 const char **key)
@@ -186,11 +223,14 @@ static TR_RESULT write_rotation(struct req_ctx *rc, json_t *list, void *arg, siz
     snprintf(rs->marker, sizeof rs->marker, "%" PRIu32, m->version);     /* fits: 10 digits */
     *key = rs->marker;
     GUARD(kms_material_id(rs->k->key_id, m->version, mid));
+    bool pending = strcmp(m->rotation_type, KMS_MAT_PENDING) == 0;
     json_t *e = json_pack("{s:s, s:s, s:s}", "KeyId", rs->k->key_id, "KeyMaterialId", mid,
-                          "KeyMaterialState",
-                          m->version == rs->k->current_material ? "CURRENT" : "NON_CURRENT");
+                          "KeyMaterialState", pending ? "PENDING_ROTATION"
+                          : m->version == rs->current ? "CURRENT" : "NON_CURRENT");
     GUARD(kms_append(list, e));
-    if (m->rotation_type[0] == '\0') return TR_OK;
+    if (strcmp(rs->k->origin, "EXTERNAL") == 0 && kms_key_is_symmetric(rs->k))
+        GUARD(write_import(e, rs->k, m));
+    if (m->rotation_type[0] == '\0' || pending) return TR_OK;
     GUARD(json_set_time(e, "RotationDate", m->created));
     return kms_set(e, "RotationType", json_string(m->rotation_type));
 }
@@ -225,8 +265,13 @@ KMS_HANDLER(op_list_key_rotations)
     while (tr_ok(r) && first < n &&
            (mats[first].version <= after_v || (!all && mats[first].rotation_type[0] == '\0')))
         first++;
-    struct rotations rs = { .k = &k, .mats = mats };
-    if (tr_ok(r)) r = kms_page_write(rc, "Rotations", limit, first, n, write_rotation, &rs, out);
+    /* Imported material waiting for rotation is the newest: a rotation
+     * only once rotated to. */
+    size_t end = n;
+    if (tr_ok(r) && !all && end > first && strcmp(mats[end - 1].rotation_type, KMS_MAT_PENDING) == 0)
+        end--;
+    struct rotations rs = { .k = &k, .mats = mats, .current = kms_import_current(&k, mats, n) };
+    if (tr_ok(r)) r = kms_page_write(rc, "Rotations", limit, first, end, write_rotation, &rs, out);
     material_list_free(mats, n);
     key_rec_free(&k);
     return r;
@@ -252,14 +297,17 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id,
         if (tr_code(r) == TR_E_STORE_NOT_FOUND) r = TR_OK;   /* gone already */
         goto done;
     }
-    /* Imported material whose ValidTo has passed is deleted (the key goes
-     * to PendingImport); an EXTERNAL key keeps that date in next_rotation
-     * and never rotates. */
-    if (strcmp(k.origin, "EXTERNAL") == 0 && k.current_material > 0 && k.next_rotation > 0 &&
-        k.next_rotation <= now) {
-        r = kms_import_material_delete(st, &k);
+    /* Imported material whose ValidTo has passed is deleted (without its
+     * current material the key goes to PendingImport); an EXTERNAL key
+     * keeps its materials' earliest ValidTo in next_rotation and never
+     * rotates automatically. */
+    if (strcmp(k.origin, "EXTERNAL") == 0 && k.next_rotation > 0 && k.next_rotation <= now) {
+        size_t expired = 0;
+        r = kms_import_expire(st, &k, now, &expired);
         if (tr_failed(r)) goto done;
-        log_msg("info", "kms maintenance: imported key material of %s expired", k.arn);
+        if (expired)
+            log_msg("info", "kms maintenance: %zu imported key material(s) of %s expired", expired,
+                    k.arn);
     }
     if (strcmp(k.key_state, KEY_STATE_PENDING_DELETION) == 0) {
         if (k.deletion_date > 0 && k.deletion_date <= now) {

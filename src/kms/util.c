@@ -60,6 +60,19 @@ TR_RESULT kms_get_enum(json_t *in, const char *name, const char *const *allowed,
     return json_invalid(name, q, c);
 }
 
+TR_RESULT kms_get_material_id(json_t *in, const char **out)
+{
+    GUARD(json_get_str(in, "KeyMaterialId", false, 64, 64, out));
+    for (const char *c = *out; c && *c; c++) {
+        if ((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')) continue;
+        char q[80];
+        snprintf(q, sizeof q, "'%.64s'", *out);          /* fits: 64 and two quotes */
+        return json_invalid("KeyMaterialId", q,
+                            "Member must satisfy regular expression pattern: ^[a-f0-9]+$");
+    }
+    return TR_OK;
+}
+
 TR_RESULT kms_grant_tokens(json_t *in)
 {
     json_t *l;

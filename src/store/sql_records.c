@@ -35,7 +35,7 @@
     "deletion_date, pending_window_days, rotation_enabled, " \
     "rotation_period_days, next_rotation, current_material, policy_ids, " \
     "primary_region"
-#define MAT_COLS "key_id, version, created, rotation_type, wrapped"
+#define MAT_COLS "key_id, version, created, rotation_type, wrapped, valid_to, description"
 #define ALIAS_COLS "account_id, region, name, target_key_id, created, updated"
 #define ENT_COLS "kind, account_id, name, id, arn, path, doc, created"
 #define REL_COLS "kind, src, dst, doc, created"
@@ -98,7 +98,9 @@ const char *const sql_text[SQL_Q__COUNT] = {
     [Q_KEY_DEL_ALIASES] = "DELETE FROM kms_aliases WHERE target_key_id = ?1 AND region = ?2",
     [Q_KEY_DEL] = "DELETE FROM kms_keys WHERE key_id = ?1 AND region = ?2",
     [Q_MAT_PUT] = "INSERT INTO kms_key_materials (" MAT_COLS ") "
-        "VALUES (?1, ?2, ?3, ?4, ?5)",
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_MAT_UPDATE] = "UPDATE kms_key_materials SET created = ?3, rotation_type = ?4, "
+        "wrapped = ?5, valid_to = ?6, description = ?7 WHERE key_id = ?1 AND version = ?2",
     [Q_MAT_GET] = "SELECT " MAT_COLS " FROM kms_key_materials "
         "WHERE key_id = ?1 AND version = ?2",
     [Q_MAT_LIST] = "SELECT " MAT_COLS " FROM kms_key_materials "
@@ -324,6 +326,8 @@ static bool material_row(struct sql_row *r, void *rec)
     m->created = r_int(r);
     r_chars(r, m->rotation_type, sizeof m->rotation_type);
     r_blob(r, &m->wrapped);
+    m->valid_to = r_int(r);
+    r_chars(r, m->description, sizeof m->description);
     return r->ok;
 }
 
@@ -674,7 +678,16 @@ static TR_RESULT rec_material_put(store_t st, const struct material_rec *m)
 {
     ENSURE_REF(m);
     return run_write(st, Q_MAT_PUT, ARGS(CHARS(m->key_id), INT(m->version), INT(m->created),
-                                         CHARS(m->rotation_type), BLOB(&m->wrapped)), NULL);
+                                         CHARS(m->rotation_type), BLOB(&m->wrapped),
+                                         INT(m->valid_to), CHARS(m->description)), NULL);
+}
+
+static TR_RESULT rec_material_update(store_t st, const struct material_rec *m)
+{
+    ENSURE_REF(m);
+    return run_change(st, Q_MAT_UPDATE, ARGS(NEED(m->key_id), INT(m->version), INT(m->created),
+                                             CHARS(m->rotation_type), BLOB(&m->wrapped),
+                                             INT(m->valid_to), CHARS(m->description)));
 }
 
 static TR_RESULT rec_material_get(store_t st, const char *key_id, uint32_t version,
@@ -1002,6 +1015,7 @@ static TR_RESULT fwd_self_check(store_t st, void (*problem)(void *arg, const cha
     .material_get = rec_material_get, \
     .material_list = rec_material_list, \
     .material_rewrap = rec_material_rewrap, \
+    .material_update = rec_material_update, \
     .material_delete = rec_material_delete, \
     .alias_put = rec_alias_put, \
     .alias_update = rec_alias_update, \

@@ -103,9 +103,13 @@ struct material_rec {
     char key_id[37];
     uint32_t version;           /* 1 = the initial material */
     int64_t created;
-    char rotation_type[16];     /* "" for the initial one, AUTOMATIC, ON_DEMAND */
+    char rotation_type[16];     /* "" for the initial one, AUTOMATIC, ON_DEMAND; PENDING for
+                                   imported material waiting for RotateKeyOnDemand */
     struct buf wrapped;         /* keyring_wrap'd material: 32 bytes (symmetric), a PKCS#8
-                                   private key or an HMAC key (kms/asym.c) */
+                                   private key or an HMAC key (kms/asym.c); empty for
+                                   imported material deleted or expired (PENDING_IMPORT) */
+    int64_t valid_to;           /* imported material's expiry; 0: it does not expire */
+    char description[257];      /* imported material's KeyMaterialDescription, "" if none */
 };
 
 struct alias_rec {
@@ -240,6 +244,10 @@ struct store_class {
      * the same material, wrapped under a new root key). */
     TR_RESULT (*material_rewrap)(const struct store_class **st, const char *key_id, uint32_t version,
                                  const struct buf *wrapped);
+    /* Replace every column of an existing material row but its key id and
+     * version (imported material re-imported, deleted or rotated to:
+     * kms/import.c).  TR_E_STORE_NOT_FOUND when there is no such row. */
+    TR_RESULT (*material_update)(const struct store_class **st, const struct material_rec *m);
     /* Delete one material version (DeleteImportedKeyMaterial, and imported
      * material whose ValidTo has passed).  TR_E_STORE_NOT_FOUND when
      * there is no such version. */

@@ -52,7 +52,7 @@ def test_clean_store_running_and_stopped(filled):
     assert p.returncode == 0, p.stdout + p.stderr
     out = p.stdout
     assert out.strip().endswith("clean")
-    assert "schema version 5 (this build: 5)" in out
+    assert "schema version 6 (this build: 6)" in out
     assert "kms keys 2, key materials 2, aliases 2, grants 1" in out
     assert "secrets 2, versions 3, values decrypted 3" in out
     assert VALUE not in out and VALUE not in p.stderr

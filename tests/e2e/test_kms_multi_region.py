@@ -709,7 +709,8 @@ def test_store_from_before_regions_migrates(tresor_factory):
                      " policy, key_state, key_usage, key_spec, origin, key_manager, created,"
                      " deletion_date, pending_window_days, rotation_enabled, rotation_period_days,"
                      " next_rotation, current_material, policy_ids FROM k5;"
-                     "INSERT INTO kms_key_materials SELECT * FROM m5;"
+                     "INSERT INTO kms_key_materials SELECT key_id, version, created,"
+                     " rotation_type, wrapped FROM m5;"
                      "INSERT INTO kms_aliases SELECT * FROM a5;"
                      "DROP TABLE a5; DROP TABLE m5; DROP TABLE k5;"
                      "PRAGMA user_version = 4; COMMIT;")
@@ -719,7 +720,7 @@ def test_store_from_before_regions_migrates(tresor_factory):
     srv.start(args=args)
     east, west = srv.client("kms"), srv.client("kms", region=WEST)
     db = sqlite3.connect(srv.data_dir / "tresor.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 6
     db.close()
     assert east.decrypt(CiphertextBlob=b1)["Plaintext"] == b"mrk before"
     assert east.decrypt(CiphertextBlob=b2)["Plaintext"] == b"single before"
@@ -732,4 +733,4 @@ def test_store_from_before_regions_migrates(tresor_factory):
     srv.stop_clean()
     p = srv.run_tresor("check", "--data-dir", srv.data_dir)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "schema version 5 (this build: 5)" in p.stdout
+    assert "schema version 6 (this build: 6)" in p.stdout

@@ -314,7 +314,7 @@ static void test_clean_store(void **state)
     run_check(&rep);
     for (size_t i = 0; i < rep.shown; i++) fprintf(stderr, "  problem: %s\n", rep.line[i]);
     assert_int_equal(rep.problems, 0);
-    assert_int_equal(rep.schema_version, 5);
+    assert_int_equal(rep.schema_version, 6);
     assert_int_equal(rep.accounts, 1);
     assert_int_equal(rep.access_keys, 1);
     assert_int_equal(rep.keys, 2);          /* the customer key and aws/secretsmanager */
@@ -477,7 +477,7 @@ static void test_schema_version(void **state)
 {
     (void)state;
     raw_exec("PRAGMA user_version = 1", NULL, NULL);
-    expect_problem("schema version 1, this build's is 5");
+    expect_problem("schema version 1, this build's is 6");
 }
 
 int main(void)

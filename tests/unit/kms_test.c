@@ -354,6 +354,76 @@ static void test_import_token(void **state)
 
 /* ---- CreateKey, DescribeKey, ListKeys --------------------------------------- */
 
+/* The members of several imported materials: the model's constraints and
+ * the combinations refused before any key is read, and the answers of an
+ * EXTERNAL key with no material to rotate to or to delete. */
+static void test_import_material_members(void **state)
+{
+    (void)state;
+    const char *const A64 = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    const char *const F64 = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+    json_t *o = call_ok("CreateKey", json_pack("{s:s}", "Origin", "EXTERNAL"));
+    char id[37], arn[128], msg[400];
+    snprintf(id, sizeof id, "%s", sget(json_object_get(o, "KeyMetadata"), "KeyId"));
+    json_decref(o);
+    key_arn(id, arn, sizeof arn);
+
+#define IMPORT_IN(...) json_pack("{s:s, s:s, s:s, s:s, " __VA_ARGS__)
+    call_err("ImportKeyMaterial",
+             IMPORT_IN("s:s}", "KeyId", id, "ImportToken", "AQID", "EncryptedKeyMaterial", "AQID",
+                       "ExpirationModel", "KEY_MATERIAL_DOES_NOT_EXPIRE", "KeyMaterialId", A64),
+             TR_E_VALIDATION,
+             "1 validation error detected: Value 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' "
+             "at 'keyMaterialId' failed to satisfy constraint: Member must satisfy regular "
+             "expression pattern: ^[a-f0-9]+$");
+    call_err("ImportKeyMaterial",
+             IMPORT_IN("s:s}", "KeyId", id, "ImportToken", "AQID", "EncryptedKeyMaterial", "AQID",
+                       "ExpirationModel", "KEY_MATERIAL_DOES_NOT_EXPIRE", "KeyMaterialId", "abc"),
+             TR_E_VALIDATION,
+             "1 validation error detected: Value 'abc' at 'keyMaterialId' failed to satisfy "
+             "constraint: Member must have length greater than or equal to 64");
+    call_err("ImportKeyMaterial",
+             IMPORT_IN("s:s}", "KeyId", id, "ImportToken", "AQID", "EncryptedKeyMaterial", "AQID",
+                       "ExpirationModel", "KEY_MATERIAL_DOES_NOT_EXPIRE",
+                       "KeyMaterialDescription", "no;"),
+             TR_E_VALIDATION,
+             "1 validation error detected: Value 'no;' at 'keyMaterialDescription' failed to "
+             "satisfy constraint: Member must satisfy regular expression pattern: "
+             "^[a-zA-Z0-9:/_\\s.-]+$");
+    call_err("ImportKeyMaterial",
+             IMPORT_IN("s:s, s:s}", "KeyId", id, "ImportToken", "AQID", "EncryptedKeyMaterial",
+                       "AQID", "ExpirationModel", "KEY_MATERIAL_DOES_NOT_EXPIRE",
+                       "ImportType", "NEW_KEY_MATERIAL", "KeyMaterialId", F64),
+             TR_E_VALIDATION,
+             "KeyMaterialId must not be set when the ImportType is NEW_KEY_MATERIAL");
+    assert_int_equal(call_code("ImportKeyMaterial",
+                               IMPORT_IN("s:s}", "KeyId", id, "ImportToken", "AQID",
+                                         "EncryptedKeyMaterial", "AQID", "ExpirationModel",
+                                         "KEY_MATERIAL_DOES_NOT_EXPIRE", "ImportType", "NEW")),
+                     TR_E_VALIDATION);
+#undef IMPORT_IN
+    /* A token that is none: the members were fine. */
+    call_err("ImportKeyMaterial",
+             json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "KeyId", id, "ImportToken", "AQID",
+                       "EncryptedKeyMaterial", "AQID", "ExpirationModel",
+                       "KEY_MATERIAL_DOES_NOT_EXPIRE", "ImportType", "EXISTING_KEY_MATERIAL",
+                       "KeyMaterialDescription", "a b:c/d_e.f-g"),
+             TR_E_KMS_INVALID_IMPORT_TOKEN,
+             "The request was rejected because the provided import token is invalid or is "
+             "associated with a different KMS key.");
+
+    /* No material: nothing to rotate to, nothing of that id to delete. */
+    snprintf(msg, sizeof msg, "%s is pending import.", arn);
+    call_err("RotateKeyOnDemand", json_pack("{s:s}", "KeyId", id), TR_E_KMS_INVALID_STATE, msg);
+    snprintf(msg, sizeof msg, "Key material with ID %s is not associated with %s.", F64, arn);
+    call_err("DeleteImportedKeyMaterial", json_pack("{s:s, s:s}", "KeyId", id, "KeyMaterialId", F64),
+             TR_E_KMS_NOT_FOUND, msg);
+    o = call_ok("DeleteImportedKeyMaterial", json_pack("{s:s}", "KeyId", id));
+    assert_string_equal(sget(o, "KeyId"), arn);
+    assert_null(json_object_get(o, "KeyMaterialId"));
+    json_decref(o);
+}
+
 static void test_create_and_describe(void **state)
 {
     (void)state;
@@ -2610,6 +2680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_c_entry_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_last_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_material_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_custom_key_stores, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1379,6 +1379,51 @@ static void test_materials(void **state)
     OK(CALL(st, material_put, &orphan));
 }
 
+/* Imported material: its expiry and description round-trip; a row is
+ * replaced whole by material_update (re-import, deletion, rotation to it)
+ * and only when it exists, while material_put never replaces one. */
+static void test_material_update(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    struct material_rec got, *v;
+    size_t n;
+
+    put_key(st, "imk", ACCT, REGION);
+    struct material_rec m = { .key_id = "imk", .version = 2, .created = 1700000100,
+                              .rotation_type = "PENDING", .valid_to = 1800000000,
+                              .description = "second: a/b_c.d-e f" };
+    m.wrapped = buf_view("wrapped-two", 11);
+    OK(CALL(st, material_put, &m));
+    OK(CALL(st, material_get, "imk", 2, &got));
+    assert_int_equal(got.valid_to, 1800000000);
+    assert_string_equal(got.description, "second: a/b_c.d-e f");
+    assert_string_equal(got.rotation_type, "PENDING");
+    material_rec_free(&got);
+
+    /* Rotated to, then deleted: the row stays, without bytes. */
+    struct material_rec u = m;
+    snprintf(u.rotation_type, sizeof u.rotation_type, "ON_DEMAND");
+    u.created = 1700000200;
+    u.wrapped = buf_view("", 0);
+    u.valid_to = 0;
+    OK(CALL(st, material_update, &u));
+    OK(CALL(st, material_list, "imk", &v, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].created, 1700000200);
+    assert_string_equal(v[0].rotation_type, "ON_DEMAND");
+    assert_int_equal(v[0].wrapped.len, 0);
+    assert_int_equal(v[0].valid_to, 0);
+    assert_string_equal(v[0].description, "second: a/b_c.d-e f");
+    material_list_free(v, n);
+
+    /* No row: nothing made. */
+    u.version = 3;
+    FAILS(CALL(st, material_update, &u), TR_E_STORE_NOT_FOUND);
+    FAILS(CALL(st, material_get, "imk", 3, &got), TR_E_STORE_NOT_FOUND);
+    material_rec_free(&got);
+    FAILS(CALL(st, material_put, &m), TR_E_STORE_EXISTS);
+}
+
 static void test_aliases(void **state)
 {
     store_t st = ((struct fx *)*state)->st;
@@ -3485,6 +3530,7 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_key_delete, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_key_id_in_several_regions, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_materials, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_material_update, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_aliases, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_tags, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_access_key_list_update_delete_purge, setup_pg, teardown),
@@ -3568,6 +3614,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_list_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_materials, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_material_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_too_long_for_record, setup, teardown),
