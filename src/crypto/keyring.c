@@ -369,10 +369,11 @@ TR_RESULT keyring_label_access_key(char out[KEYRING_LABEL_MAX], const char *akid
     return str_format(out, KEYRING_LABEL_MAX, "the access key's label", "access-key:%s", akid);
 }
 
-TR_RESULT keyring_label_import_token(char out[KEYRING_LABEL_MAX], const char *key_id)
+TR_RESULT keyring_label_import_token(char out[KEYRING_LABEL_MAX], const char *region,
+                                    const char *key_id)
 {
-    return str_format(out, KEYRING_LABEL_MAX, "the import token's label", "kms-import-token:%s",
-                      key_id);
+    return str_format(out, KEYRING_LABEL_MAX, "the import token's label", "kms-import-token:%s:%s",
+                      region, key_id);
 }
 
 TR_RESULT keyring_label_import_check(char out[KEYRING_LABEL_MAX], const char *key_id)

@@ -66,7 +66,8 @@ TR_RESULT keyring_label_material(char out[KEYRING_LABEL_MAX], const char *key_id
 TR_RESULT keyring_label_access_key(char out[KEYRING_LABEL_MAX], const char *akid);
 /* "kms-import-token:<key-id>": an import token of KMS key key_id
  * (kms/import.c), so a token opens only for the key it was made for. */
-TR_RESULT keyring_label_import_token(char out[KEYRING_LABEL_MAX], const char *key_id);
+TR_RESULT keyring_label_import_token(char out[KEYRING_LABEL_MAX], const char *region,
+                                    const char *key_id);
 /* "kms-import-check:<key-id>": the digest of a key's imported material,
  * kept to tell a re-import of the same material from different material. */
 TR_RESULT keyring_label_import_check(char out[KEYRING_LABEL_MAX], const char *key_id);

@@ -8,12 +8,14 @@
  * wrapping key pair for every call and hands out its public key with an
  * import token; the token is the only place the private key lives:
  *
- *   token   = 0x01 | keyring_wrap(root key, "kms-import-token:<key-id>", payload)
+ *   token   = 0x01 | keyring_wrap(root key, "kms-import-token:<region>:<key-id>", payload)
  *   payload = 0x01 | valid_to:u64 | alg:u8 | bits:u16 | wrapping private key (PKCS#8 DER)
  *
  * (big-endian integers).  keyring_wrap is AES-256-GCM under the root key
  * with the label as AAD, so a token is opaque, cannot be altered, and
- * opens only for the key it was made for; nothing is stored for it.  A
+ * opens only for the key it was made for (a multi-Region replica shares
+ * the key id but is another key: the region is in the label too); nothing
+ * is stored for it.  A
  * token made before `tresor rotate-root-key` no longer opens (ask again:
  * tokens last 24 hours anyway).
  *
@@ -98,7 +100,7 @@ static tr_result invalid_token(void)
 /* ---------------------------------------------------------------------- */
 /* The token                                                               */
 
-TR_RESULT kms_import_token_seal(const struct keyring *kr, const char *key_id,
+TR_RESULT kms_import_token_seal(const struct keyring *kr, const char *region, const char *key_id,
                                 const struct kms_import_params *p, const struct buf *priv,
                                 struct buf *out)
 {
@@ -116,7 +118,7 @@ TR_RESULT kms_import_token_seal(const struct keyring *kr, const char *key_id,
     hdr[9] = (uint8_t)p->alg;
     hdr[10] = (uint8_t)(p->bits >> 8);
     hdr[11] = (uint8_t)p->bits;
-    r = keyring_label_import_token(label, key_id);
+    r = keyring_label_import_token(label, region, key_id);
     if (tr_ok(r)) r = buf_append(&pl, hdr, sizeof hdr);
     if (tr_ok(r)) r = buf_append(&pl, priv->data, priv->len);
     if (tr_ok(r)) r = buf_append(out, &fmt, 1);
@@ -125,7 +127,7 @@ TR_RESULT kms_import_token_seal(const struct keyring *kr, const char *key_id,
     return r;
 }
 
-TR_RESULT kms_import_token_open(const struct keyring *kr, const char *key_id,
+TR_RESULT kms_import_token_open(const struct keyring *kr, const char *region, const char *key_id,
                                 const uint8_t *tok, size_t n, struct kms_import_params *p,
                                 struct buf *priv)
 {
@@ -135,7 +137,7 @@ TR_RESULT kms_import_token_open(const struct keyring *kr, const char *key_id,
 
     memset(p, 0, sizeof *p);
     if (!tok || n < 2 || tok[0] != TOKEN_FORMAT) return invalid_token();
-    GUARD(keyring_label_import_token(label, key_id));
+    GUARD(keyring_label_import_token(label, region, key_id));
     /* A wrong label (another key's token) and altered bytes fail alike. */
     if (tr_failed(keyring_unwrap(kr, label, tok + 1, n - 1, &pl))) {
         buf_free(&pl);
@@ -215,7 +217,7 @@ KMS_HANDLER(op_get_parameters_for_import)
     };
     struct pk_params pp = { .bits = p.bits, .curve = NULL };
     r = pk_generate(&pp, &priv, &pub);
-    if (tr_ok(r)) r = kms_import_token_seal(rc->kr, k.key_id, &p, &priv, &tok);
+    if (tr_ok(r)) r = kms_import_token_seal(rc->kr, k.region, k.key_id, &p, &priv, &tok);
     buf_free(&priv);          /* the private key now lives only in the token */
     if (tr_failed(r)) goto fail;
     const struct kms_blob_member m[] = { { "ImportToken", &tok }, { "PublicKey", &pub } };
@@ -665,7 +667,7 @@ KMS_HANDLER(op_import_key_material)
     if (tr_failed(r)) goto fail;
 
     /* The token: this key's, and still valid; then the material. */
-    r = kms_import_token_open(rc->kr, k.key_id, tok.data, tok.len, &p, &priv);
+    r = kms_import_token_open(rc->kr, k.region, k.key_id, tok.data, tok.len, &p, &priv);
     if (tr_failed(r)) goto fail;
     if (rc->now > p.valid_to) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_KMS_EXPIRED_IMPORT_TOKEN,

@@ -443,19 +443,20 @@ struct kms_import_params {
     enum kms_wrap_alg alg;
     int bits;                  /* the wrapping key's modulus: 2048, 3072, 4096 */
 };
-/* Seal an import token for key_id: a format byte, then keyring_wrap under
- * the label "kms-import-token:<key-id>" of the parameters and the wrapping
+/* Seal an import token for the key key_id in region: a format byte, then
+ * keyring_wrap under the label "kms-import-token:<region>:<key-id>" of the
+ * parameters and the wrapping
  * private key (PKCS#8 DER), appended to out.  priv stays the caller's to
  * wipe. */
-TR_RESULT kms_import_token_seal(const struct keyring *kr, const char *key_id,
+TR_RESULT kms_import_token_seal(const struct keyring *kr, const char *region, const char *key_id,
                                 const struct kms_import_params *p, const struct buf *priv,
                                 struct buf *out);
-/* Open a token given for key_id: *p and the wrapping private key (into
+/* Open a token given for the key key_id in region: *p and the wrapping private key (into
  * priv, a secret buf).  InvalidImportTokenException for anything that is
  * not a token this server made for this key (tampered, truncated, another
- * key's, made under another root key); the expiry is the caller's to
+ * key's or another region's replica's, made under another root key); the expiry is the caller's to
  * check. */
-TR_RESULT kms_import_token_open(const struct keyring *kr, const char *key_id,
+TR_RESULT kms_import_token_open(const struct keyring *kr, const char *region, const char *key_id,
                                 const uint8_t *tok, size_t n, struct kms_import_params *p,
                                 struct buf *priv);
 /* Delete an EXTERNAL key's imported material (DeleteImportedKeyMaterial,

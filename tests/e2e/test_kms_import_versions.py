@@ -21,8 +21,8 @@ import time
 
 import pytest
 
-from test_kms_import import (DAY, HOUR, INCORRECT_MATERIAL_MSG, open_offline, pending_import_msg,
-                             wrap)
+from test_kms_import import (DAY, HOUR, INCORRECT_MATERIAL_MSG, INVALID_TOKEN_MSG, open_offline,
+                             pending_import_msg, wrap)
 from tresor_e2e import allow, denied_msg, eventually, make_user, new_key, raises_aws
 
 NOT_PENDING = "{} has no imported key material in PENDING_ROTATION state."
@@ -379,6 +379,14 @@ def test_replica_of_an_imported_primary(tresor_factory):
         west.decrypt(CiphertextBlob=blob)
     assert [(e["KeyMaterialId"], e["ImportState"]) for e in rotations(west, kid)] == [
         (mid, "PENDING_IMPORT")]
+    # An import token belongs to one region's key: the primary's does not
+    # open for its replica, which shares the key id.
+    p = east.get_parameters_for_import(KeyId=kid, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                       WrappingKeySpec="RSA_2048")
+    with raises_aws("InvalidImportTokenException", INVALID_TOKEN_MSG):
+        west.import_key_material(KeyId=kid, ImportToken=p["ImportToken"],
+                                 EncryptedKeyMaterial=wrap(m, p["PublicKey"], "RSAES_OAEP_SHA_256"),
+                                 ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
     # Only the primary's material, and no new material in a replica.
     with raises_aws("IncorrectKeyMaterialException", INCORRECT_MATERIAL_MSG):
         imp(west, kid, os.urandom(32))

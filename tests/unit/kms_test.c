@@ -300,7 +300,7 @@ static void test_ops_table(void **state)
 static void test_import_token(void **state)
 {
     (void)state;
-    const char *kid = "11111111-2222-3333-4444-555555555555";
+    const char *kid = "11111111-2222-3333-4444-555555555555", *RG = "us-east-1";
     struct buf priv = BUF_SECRET(KMS_MATERIAL_MAX), tok = BUF_INIT(KMS_CT_MAX);
     struct buf back = BUF_SECRET(KMS_MATERIAL_MAX);
     struct kms_import_params p = { .valid_to = 1700000000 + 86400, .alg = KWA_AES_KW_SHA256,
@@ -309,12 +309,12 @@ static void test_import_token(void **state)
         uint8_t b = (uint8_t)(i * 7 + 1);
         assert_true(tr_ok(buf_append(&priv, &b, 1)));
     }
-    assert_true(tr_ok(kms_import_token_seal(F->env.kr, kid, &p, &priv, &tok)));
+    assert_true(tr_ok(kms_import_token_seal(F->env.kr, RG, kid, &p, &priv, &tok)));
     assert_true(tok.len > priv.len);
     /* Opaque: the private key's bytes are not in it. */
     for (uint32_t i = 0; i + 32 <= tok.len; i++)
         assert_true(memcmp(tok.data + i, priv.data + 10, 32) != 0);
-    assert_true(tr_ok(kms_import_token_open(F->env.kr, kid, tok.data, tok.len, &q, &back)));
+    assert_true(tr_ok(kms_import_token_open(F->env.kr, RG, kid, tok.data, tok.len, &q, &back)));
     assert_int_equal(q.valid_to, p.valid_to);
     assert_int_equal(q.alg, p.alg);
     assert_int_equal(q.bits, 3072);
@@ -325,28 +325,33 @@ static void test_import_token(void **state)
     for (uint32_t i = 0; i < tok.len; i++) {
         for (int bit = 0; bit < 8; bit += 7) {
             tok.data[i] ^= (uint8_t)(1u << bit);
-            tr_result r = kms_import_token_open(F->env.kr, kid, tok.data, tok.len, &q, &back);
+            tr_result r = kms_import_token_open(F->env.kr, RG, kid, tok.data, tok.len, &q, &back);
             assert_int_equal(tr_code(r), TR_E_KMS_INVALID_IMPORT_TOKEN);
             assert_int_equal(back.len, 0);
             tok.data[i] ^= (uint8_t)(1u << bit);
         }
     }
     for (uint32_t n = 0; n < tok.len; n += 17)
-        assert_int_equal(tr_code(kms_import_token_open(F->env.kr, kid, tok.data, n, &q, &back)),
+        assert_int_equal(tr_code(kms_import_token_open(F->env.kr, RG, kid, tok.data, n, &q, &back)),
                          TR_E_KMS_INVALID_IMPORT_TOKEN);
-    assert_int_equal(tr_code(kms_import_token_open(F->env.kr, "11111111-2222-3333-4444-555555555556",
+    assert_int_equal(tr_code(kms_import_token_open(F->env.kr, RG, "11111111-2222-3333-4444-555555555556",
                                                    tok.data, tok.len, &q, &back)),
+                     TR_E_KMS_INVALID_IMPORT_TOKEN);
+    /* A replica of a multi-Region key shares the id: another region's
+     * token does not open. */
+    assert_int_equal(tr_code(kms_import_token_open(F->env.kr, "us-west-2", kid, tok.data, tok.len,
+                                                   &q, &back)),
                      TR_E_KMS_INVALID_IMPORT_TOKEN);
     uint8_t other_root[32];
     memset(other_root, 0x5a, sizeof other_root);
     struct keyring *kr2 = NULL;
     assert_true(tr_ok(keyring_from_bytes(other_root, &kr2)));
-    assert_int_equal(tr_code(kms_import_token_open(kr2, kid, tok.data, tok.len, &q, &back)),
+    assert_int_equal(tr_code(kms_import_token_open(kr2, RG, kid, tok.data, tok.len, &q, &back)),
                      TR_E_KMS_INVALID_IMPORT_TOKEN);
     keyring_free(kr2);
     assert_int_equal(back.len, 0);
     /* Still good after all that. */
-    assert_true(tr_ok(kms_import_token_open(F->env.kr, kid, tok.data, tok.len, &q, &back)));
+    assert_true(tr_ok(kms_import_token_open(F->env.kr, RG, kid, tok.data, tok.len, &q, &back)));
     buf_free(&priv);
     buf_free(&tok);
     buf_free(&back);
