@@ -268,7 +268,7 @@ static TR_RESULT put_sealed_form(store_t st, const char *dir, enum seal_kind kin
 {
     struct buf form = BUF_INIT(4096);
     bool exists = false;
-    tr_result r = root_sealed_read(dir, kind, &form, &exists);
+    tr_result r = root_sealed_read(dir, kind, false, &form, &exists);
     if (tr_ok(r) && !exists)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s/%s is gone", dir, seal_file_name(kind));
     if (tr_ok(r)) r = root_sealed_put(st, kind, form.data, form.len);
@@ -306,33 +306,6 @@ static TR_RESULT publish_sealed_form(store_t st, const char *dir, enum seal_kind
     }
     st[0]->tx_rollback(st);
     return r;
-}
-
-/* The sealed form the PostgreSQL store holds, as dir's seal file: written
- * when dir has none (a new node), or in place of a copy of the same seal
- * that differs (the store is the source of truth).  A data dir of another
- * seal (a tresor seal migrate of this node) keeps its file: its key is
- * checked against the store's, then published (publish_sealed_form).
- * *have: dir's seal, updated. */
-static TR_RESULT adopt_sealed_form(store_t st, const char *dir, enum seal_kind *have)
-{
-    enum seal_kind in_db = SEAL_NONE;
-    struct buf form = BUF_INIT(4096);
-    bool changed = false;
-    tr_result r = root_sealed_get(st, &in_db, &form);
-    if (tr_ok(r) && in_db != SEAL_NONE && (*have == SEAL_NONE || *have == in_db))
-        r = root_sealed_adopt(dir, in_db, form.data, form.len, &changed);
-    buf_free(&form);
-    GUARD(r);
-    if (changed)
-        log_msg(*have == SEAL_NONE ? "info" : "warn", "%s/%s: %s the root key's sealed form kept in the store",
-                dir, seal_file_name(in_db), *have == SEAL_NONE ? "written from" : "replaced by");
-    else if (in_db != SEAL_NONE && *have != in_db)
-        log_msg("warn", "%s has the %s seal (%s), the store's sealed form the %s seal: once its key is checked "
-                "against the store's, the store keeps this node's", dir, seal_kind_name(*have),
-                seal_file_name(*have), seal_kind_name(in_db));
-    if (*have == SEAL_NONE) *have = in_db;
-    return TR_OK;
 }
 
 /* A whole number of seconds, 0..3600 (--shutdown-grace). */
@@ -905,7 +878,7 @@ static int serve(int argc, char **argv)
         if (has_db)
             log_msg("warn", "%s/tresor.db is not used: the store is the PostgreSQL database (%s)", dir, where);
         has_db = tr_ok(r);
-        if (has_db && tr_failed(adopt_sealed_form(st, dir, &have))) {
+        if (has_db && tr_failed(cli_adopt_sealed_form(st, dir, &have))) {
             rc = die("root key");
             goto out;
         }
@@ -990,7 +963,7 @@ static int serve(int argc, char **argv)
             char made[PATH_MAX + 64];
             if (snprintf(made, sizeof made, "%s/%s", dir, seal_file_name(kind)) < (int)sizeof made)
                 unlink(made);
-            if (tr_failed(adopt_sealed_form(st, dir, &mine)))
+            if (tr_failed(cli_adopt_sealed_form(st, dir, &mine)))
                 log_msg("warn", "%s/%s: %s", dir, seal_file_name(kind), tr_last_error()->message);
             fprintf(stderr, "tresor serve: another node initialized the store a moment ago under another root "
                     "key; the one this start made is removed%s: start this node again\n",

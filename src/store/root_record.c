@@ -304,10 +304,11 @@ TR_RESULT root_sealed_put(store_t st, enum seal_kind kind, const uint8_t *form, 
     return r;
 }
 
-TR_RESULT root_sealed_read(const char *dir, enum seal_kind kind, struct buf *out, bool *exists)
+TR_RESULT root_sealed_read(const char *dir, enum seal_kind kind, bool next, struct buf *out, bool *exists)
 {
-    const char *name = seal_file_name(kind);
-    ENSURE(name, TR_E_INTERNAL);
+    char name[ROOT_NAME_MAX + 8];
+    ENSURE(seal_file_name(kind), TR_E_INTERNAL);
+    GUARD(str_format(name, sizeof name, "file name", "%s%s", seal_file_name(kind), next ? ".next" : ""));
     return read_file(dir, name, out, exists);
 }
 

@@ -104,9 +104,9 @@ TR_RESULT root_sealed_get(store_t st, enum seal_kind *kind, struct buf *form);
 /* Store form (len bytes) as the sealed form under kind (passphrase or
  * pkcs11); inside the caller's transaction. */
 TR_RESULT root_sealed_put(store_t st, enum seal_kind kind, const uint8_t *form, size_t len);
-/* The bytes of dir's seal file for kind into out; *exists false when
- * there is none. */
-TR_RESULT root_sealed_read(const char *dir, enum seal_kind kind, struct buf *out, bool *exists);
+/* The bytes of dir's seal file for kind (with next, its rotation's
+ * NAME.next) into out; *exists false when there is none. */
+TR_RESULT root_sealed_read(const char *dir, enum seal_kind kind, bool next, struct buf *out, bool *exists);
 /* Make dir's seal file for kind hold exactly form: nothing when it does
  * already (*changed false); else written whole under a temporary name,
  * fsync'ed, renamed over the file and the directory fsync'ed. */

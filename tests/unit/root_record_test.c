@@ -217,11 +217,11 @@ static void sealed_form(void **state)
     assert_memory_equal(got, other, sizeof other);
     assert_false(has_file("root.seal.store"));
     struct buf rd = BUF_INIT(4096);
-    assert_true(tr_ok(root_sealed_read(dir, SEAL_PASSPHRASE, &rd, &exists)));
+    assert_true(tr_ok(root_sealed_read(dir, SEAL_PASSPHRASE, false, &rd, &exists)));
     assert_true(exists);
     assert_memory_equal(rd.data, other, sizeof other);
     buf_reset(&rd);
-    assert_true(tr_ok(root_sealed_read(dir, SEAL_PKCS11, &rd, &exists)));
+    assert_true(tr_ok(root_sealed_read(dir, SEAL_PKCS11, false, &rd, &exists)));
     assert_false(exists);
     buf_free(&rd);
     assert_true(tr_failed(root_sealed_adopt(dir, SEAL_FILE, form, 32, &changed)));
@@ -438,7 +438,7 @@ static void rotation(void **state)
     assert_true(tr_ok(audit_keys_load(dir, old, true, &ak_before)));
 
     const struct seal_how file_seal = { .kind = SEAL_FILE };
-    assert_true(tr_ok(root_rotate(dir, &file_seal, st, old, &n)));
+    assert_true(tr_ok(root_rotate(dir, &file_seal, st, old, false, &n)));
     assert_int_equal(n.materials, 3);
     assert_int_equal(n.access_keys, 1);
     assert_int_equal(n.audit_keys, 2);
@@ -463,7 +463,7 @@ static void rotation(void **state)
      * the store's any more, so the first unwrap fails. */
     uint8_t before[32];
     memcpy(before, got, 32);
-    assert_true(tr_failed(root_rotate(dir, &file_seal, st, old, &n)));
+    assert_true(tr_failed(root_rotate(dir, &file_seal, st, old, false, &n)));
     tr_clear_error();
     assert_false(has_file("root.key.next"));
     assert_false(has_file("audit.key.next"));
