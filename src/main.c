@@ -97,7 +97,8 @@ static const struct cli_opt serve_opts[] = {
       "keep the store in this PostgreSQL database instead of the data dir's SQLite file: "
       "postgres://USER@HOST/DB?..., postgresql://..., or libpq key=value pairs; the root key, "
       "credentials and TLS files stay in the data dir; several nodes may serve one database, "
-      "each with a copy of the root key" },
+      "each with a copy of root.key (file seal) or the same passphrase or token (the sealed root key is "
+      "kept in the database)" },
     { "store-connections", 'W', "N", "TRESOR_STORE_CONNECTIONS", "threads + 2",
       "with --store: at most N connections to PostgreSQL (1 to 1024), besides one for the other "
       "nodes' commits; a request that finds none free waits up to 5 s, then gets the service's "
