@@ -794,7 +794,7 @@ static int serve(int argc, char **argv)
     struct keyring *kr = NULL;
     enum seal_kind have = SEAL_NONE, kind = SEAL_FILE;
     bool sealed = false;                /* started without the passphrase */
-    bool publish = false;               /* keep the sealed form in the PostgreSQL store (adopt_sealed_form) */
+    bool publish = false;               /* keep the sealed form in the PostgreSQL store (publish_sealed_form) */
     pthread_rwlock_t seal_lock;
     pthread_rwlockattr_t sla;
     pthread_rwlockattr_init(&sla);      /* a seal waiting is not starved by a stream of requests */
