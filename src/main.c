@@ -309,6 +309,25 @@ static TR_RESULT publish_sealed_form(store_t st, const char *dir, enum seal_kind
     return r;
 }
 
+/* Nodes first started at once on an empty PostgreSQL store, each with an
+ * empty data dir: this one made a root key (dir's seal file for kind)
+ * while another initialized the store under its own, so ours wraps
+ * nothing.  It is removed, the store's sealed form (if any) written in its
+ * place, and the start ends saying to start again: the next start unseals
+ * the store's key (docs/internals/SEAL.md, "The sealed form in
+ * PostgreSQL"). */
+static void lost_first_start(store_t st, const char *dir, enum seal_kind kind)
+{
+    enum seal_kind mine = SEAL_NONE;
+    char made[PATH_MAX + 64];
+    if (snprintf(made, sizeof made, "%s/%s", dir, seal_file_name(kind)) < (int)sizeof made) unlink(made);
+    if (tr_failed(cli_adopt_sealed_form(st, dir, &mine)))
+        log_msg("warn", "%s/%s: %s", dir, seal_file_name(kind), tr_last_error()->message);
+    fprintf(stderr, "tresor serve: another node initialized the store a moment ago under another root key; "
+            "the one this start made is removed%s: start this node again\n",
+            mine != SEAL_NONE ? ", and the store's sealed root key written in its place" : "");
+}
+
 /* A whole number of seconds, 0..3600 (--shutdown-grace). */
 static bool parse_grace(const char *s, unsigned *out)
 {
@@ -918,7 +937,12 @@ static int serve(int argc, char **argv)
     metrics_set_sealed(sealed);
     if (!o.store && tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
     /* The key must be the one the store is wrapped under (sealed: at unseal). */
-    if (kr && tr_failed(root_verify(st, kr))) { rc = die("root key"); goto out; }
+    r = kr ? root_verify(st, kr) : TR_OK;
+    if (tr_failed(r) && o.store && have == SEAL_NONE) {
+        lost_first_start(st, dir, kind);    /* made while another node initialized the store */
+        goto out;
+    }
+    if (tr_failed(r)) { rc = die("root key"); goto out; }
     publish = o.store && sealable && has_db;
     bool put = false;
     if (publish && kr && tr_failed(publish_sealed_form(st, dir, kind, &put))) { rc = die("root key"); goto out; }
@@ -957,18 +981,7 @@ static int serve(int argc, char **argv)
             fprintf(stderr, "tresor serve: the root key of %s is not the one the store is wrapped under\n", dir);
             goto out;
         } else if (!ours) {
-            /* Its root key came before ours: the key this start made wraps
-             * nothing.  The store's sealed form (or none) replaces it, and
-             * the next start unseals that one. */
-            enum seal_kind mine = SEAL_NONE;
-            char made[PATH_MAX + 64];
-            if (snprintf(made, sizeof made, "%s/%s", dir, seal_file_name(kind)) < (int)sizeof made)
-                unlink(made);
-            if (tr_failed(cli_adopt_sealed_form(st, dir, &mine)))
-                log_msg("warn", "%s/%s: %s", dir, seal_file_name(kind), tr_last_error()->message);
-            fprintf(stderr, "tresor serve: another node initialized the store a moment ago under another root "
-                    "key; the one this start made is removed%s: start this node again\n",
-                    mine != SEAL_NONE ? ", and the store's sealed root key written in its place" : "");
+            lost_first_start(st, dir, kind);
             goto out;
         } else {
             initialized = false;
