@@ -97,7 +97,8 @@ static const struct cli_opt serve_opts[] = {
       "keep the store in this PostgreSQL database instead of the data dir's SQLite file: "
       "postgres://USER@HOST/DB?..., postgresql://..., or libpq key=value pairs; the root key, "
       "credentials and TLS files stay in the data dir; several nodes may serve one database, "
-      "each with a copy of the root key" },
+      "each with a copy of root.key (file seal) or the same passphrase or token (the sealed root key is "
+      "kept in the database)" },
     { "store-connections", 'W', "N", "TRESOR_STORE_CONNECTIONS", "threads + 2",
       "with --store: at most N connections to PostgreSQL (1 to 1024), besides one for the other "
       "nodes' commits; a request that finds none free waits up to 5 s, then gets the service's "
@@ -259,12 +260,72 @@ static void maintenance(const struct server_env *env)
 }
 
 /* First start: the default account's root credentials, profile tresor. */
-struct first_creds { const char *dir; const char *region; };
+/* st: a PostgreSQL store whose first account this is, and kind the seal:
+ * the sealed form goes into the store with the account (one transaction,
+ * under the first-start lock), for the nodes that start after. */
+struct first_creds { const char *dir; const char *region; store_t st; enum seal_kind kind; };
+
+static TR_RESULT put_sealed_form(store_t st, const char *dir, enum seal_kind kind)
+{
+    struct buf form = BUF_INIT(4096);
+    bool exists = false;
+    tr_result r = root_sealed_read(dir, kind, false, &form, &exists);
+    if (tr_ok(r) && !exists)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "%s/%s is gone", dir, seal_file_name(kind));
+    if (tr_ok(r)) r = root_sealed_put(st, kind, form.data, form.len);
+    buf_free(&form);
+    return r;
+}
 
 static TR_RESULT write_first_creds(void *arg, const struct root_credentials *c)
 {
     const struct first_creds *fc = arg;
+    if (fc->st && (fc->kind == SEAL_PASSPHRASE || fc->kind == SEAL_PKCS11))
+        GUARD(put_sealed_form(fc->st, fc->dir, fc->kind));
     return credfile_write(fc->dir, "tresor", c, fc->region);
+}
+
+/* A PostgreSQL store made before its sealed form was kept in it (or
+ * migrated from SQLite), or whose form is of another seal than this
+ * node's (a tresor seal migrate): the form of this node's seal file, whose
+ * key was just checked against the store's root record, goes in, checked
+ * again under the write lock.  *put says whether this call stored it. */
+static TR_RESULT publish_sealed_form(store_t st, const char *dir, enum seal_kind kind, bool *put)
+{
+    enum seal_kind in_db = SEAL_NONE;
+    struct buf form = BUF_INIT(4096);
+    *put = false;
+    GUARD(st[0]->tx_begin(st));
+    tr_result r = root_sealed_get(st, &in_db, &form);
+    buf_free(&form);
+    if (tr_ok(r) && in_db != kind) {
+        r = put_sealed_form(st, dir, kind);
+        if (tr_ok(r)) r = st[0]->tx_commit(st);
+        if (tr_ok(r)) *put = true;
+        else st[0]->tx_rollback(st);
+        return r;
+    }
+    st[0]->tx_rollback(st);
+    return r;
+}
+
+/* Nodes first started at once on an empty PostgreSQL store, each with an
+ * empty data dir: this one made a root key (dir's seal file for kind)
+ * while another initialized the store under its own, so ours wraps
+ * nothing.  It is removed, the store's sealed form (if any) written in its
+ * place, and the start ends saying to start again: the next start unseals
+ * the store's key (docs/internals/SEAL.md, "The sealed form in
+ * PostgreSQL"). */
+static void lost_first_start(store_t st, const char *dir, enum seal_kind kind)
+{
+    enum seal_kind mine = SEAL_NONE;
+    char made[PATH_MAX + 64];
+    if (snprintf(made, sizeof made, "%s/%s", dir, seal_file_name(kind)) < (int)sizeof made) unlink(made);
+    if (tr_failed(cli_adopt_sealed_form(st, dir, &mine)))
+        log_msg("warn", "%s/%s: %s", dir, seal_file_name(kind), tr_last_error()->message);
+    fprintf(stderr, "tresor serve: another node initialized the store a moment ago under another root key; "
+            "the one this start made is removed%s: start this node again\n",
+            mine != SEAL_NONE ? ", and the store's sealed root key written in its place" : "");
 }
 
 /* A whole number of seconds, 0..3600 (--shutdown-grace). */
@@ -487,6 +548,8 @@ struct seal_hooks_arg {
     struct server_env *env;
     struct audit_opts ao;
     bool audit;
+    bool publish;                       /* PostgreSQL: publish_sealed_form at unseal */
+    enum seal_kind kind;
 };
 
 static TR_RESULT open_audit(struct seal_hooks_arg *a)
@@ -501,7 +564,10 @@ static TR_RESULT open_audit(struct seal_hooks_arg *a)
 static TR_RESULT on_unsealed(void *arg)
 {
     struct seal_hooks_arg *a = arg;
+    bool put = false;
     GUARD(root_verify(a->env->st, a->env->kr));
+    if (a->publish) GUARD(publish_sealed_form(a->env->st, a->ao.data_dir, a->kind, &put));
+    if (put) log_msg("info", "the store's sealed root key is now %s/%s", a->ao.data_dir, seal_file_name(a->kind));
     if (a->audit) GUARD(open_audit(a));
     maintenance(a->env);                /* what the start would have run */
     return TR_OK;
@@ -747,6 +813,7 @@ static int serve(int argc, char **argv)
     struct keyring *kr = NULL;
     enum seal_kind have = SEAL_NONE, kind = SEAL_FILE;
     bool sealed = false;                /* started without the passphrase */
+    bool publish = false;               /* keep the sealed form in the PostgreSQL store (publish_sealed_form) */
     pthread_rwlock_t seal_lock;
     pthread_rwlockattr_t sla;
     pthread_rwlockattr_init(&sla);      /* a seal waiting is not starved by a stream of requests */
@@ -831,6 +898,10 @@ static int serve(int argc, char **argv)
         if (has_db)
             log_msg("warn", "%s/tresor.db is not used: the store is the PostgreSQL database (%s)", dir, where);
         has_db = tr_ok(r);
+        if (has_db && tr_failed(cli_adopt_sealed_form(st, dir, &have))) {
+            rc = die("root key");
+            goto out;
+        }
         if (have == SEAL_NONE && has_db) {
             fprintf(stderr, "tresor serve: the PostgreSQL database (%s) holds a store, but %s has no root key "
                     "(root.key, root.seal or root.p11): give the data dir whose root key wrapped it; refusing "
@@ -866,7 +937,18 @@ static int serve(int argc, char **argv)
     metrics_set_sealed(sealed);
     if (!o.store && tr_failed(store_sqlite_open_commit(dir, commit, &st))) { rc = die("store"); goto out; }
     /* The key must be the one the store is wrapped under (sealed: at unseal). */
-    if (kr && tr_failed(root_verify(st, kr))) { rc = die("root key"); goto out; }
+    r = kr ? root_verify(st, kr) : TR_OK;
+    if (tr_failed(r) && o.store && have == SEAL_NONE) {
+        lost_first_start(st, dir, kind);    /* made while another node initialized the store */
+        goto out;
+    }
+    if (tr_failed(r)) { rc = die("root key"); goto out; }
+    publish = o.store && sealable && has_db;
+    bool put = false;
+    if (publish && kr && tr_failed(publish_sealed_form(st, dir, kind, &put))) { rc = die("root key"); goto out; }
+    if (put)
+        log_msg("info", "the store's sealed root key is now %s/%s, for the nodes that start with an empty "
+                "data dir", dir, seal_file_name(kind));
 
     r = st[0]->account_first(st, &acct);
     bool initialized = tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND;
@@ -878,7 +960,7 @@ static int serve(int argc, char **argv)
     }
     if (initialized) {
         struct root_credentials cred;
-        struct first_creds fc = { dir, o.region };
+        struct first_creds fc = { dir, o.region, o.store ? st : NULL, kind };
         /* The credentials file is written before the account commits
          * (account_create_then): a crash in between never leaves an
          * account whose root credentials are nowhere. */
@@ -889,10 +971,18 @@ static int serve(int argc, char **argv)
         r = account_create_first(st, kr, o.account_id, tr_now(), write_first_creds, &fc, &cred, &created);
         secure_zero(&cred, sizeof cred);
         if (tr_failed(r)) { rc = die("initialize"); goto out; }
+        /* A node that lost the race to another's root key wraps nothing. */
+        bool ours = created || tr_ok(root_verify(st, kr));
         r = st[0]->account_first(st, &acct);
         if (created) {
             log_msg("info", "initialized %s: account %s, root credentials in %s/credentials (profile tresor)",
                     dir, acct.id, dir);
+        } else if (!ours && have != SEAL_NONE) {
+            fprintf(stderr, "tresor serve: the root key of %s is not the one the store is wrapped under\n", dir);
+            goto out;
+        } else if (!ours) {
+            lost_first_start(st, dir, kind);
+            goto out;
         } else {
             initialized = false;
             log_msg("info", "the store was initialized by another node a moment ago (account %s): serving it; "
@@ -977,7 +1067,7 @@ started:
      * chain continued, a signed start checkpoint; every decision into the
      * request's record. */
     /* Sealed: the audit log's keys wait for the root key (on_unsealed). */
-    struct seal_hooks_arg sh = { .env = &env, .audit = o.audit_log != NULL,
+    struct seal_hooks_arg sh = { .env = &env, .audit = o.audit_log != NULL, .publish = publish, .kind = kind,
         .ao = { .path = o.audit_log, .data_dir = dir, .checkpoint_every = o.audit_every } };
     if (o.audit_log && !sealed && tr_failed(open_audit(&sh))) { rc = die("--audit-log"); goto out; }
     if (kind == SEAL_PASSPHRASE || kind == SEAL_PKCS11) {

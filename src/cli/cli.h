@@ -73,6 +73,13 @@ int cmd_snapshot_diff(int argc, char **argv);
  * answers on its control socket.  The one "is a server running on DIR?"
  * of these commands; the message says which way one was found. */
 TR_RESULT cli_stopped_dir_lock(const char *dir, int *fd);
+/* A PostgreSQL store's sealed root key (store/root_record.h) as dir's
+ * seal file: written when dir has none, or in place of a copy of the same
+ * seal that differs (the store is the source of truth); a data dir of
+ * another seal (a tresor seal migrate) keeps its file.  *have: dir's seal
+ * (seal_recorded), updated.  Logs what it wrote (docs/internals/SEAL.md,
+ * "The sealed form in PostgreSQL"). */
+TR_RESULT cli_adopt_sealed_form(store_t st, const char *dir, enum seal_kind *have);
 /* Settle what a root key rotation cut short left in dir (seal kind; st
  * the store, or NULL to open it read-only if a .next exists), saying so
  * on stdout.  Returns 0, or 1 after printing why as "tresor CMD: ...". */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "analyze/snapshot.h"
+#include "core/log.h"
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
 #include "http/control.h"
@@ -222,4 +223,31 @@ void cli_close_snapshots(struct data_dir *d, struct snapset *ss)
 const struct iam_orgs *cli_snapshot_orgs(const struct snapset *ss)
 {
     return ss ? snapshot_orgs_view(ss->orgs) : NULL;
+}
+
+/* The sealed form the PostgreSQL store holds, as dir's seal file: written
+ * when dir has none (a new node), or in place of a copy of the same seal
+ * that differs (the store is the source of truth).  A data dir of another
+ * seal (a tresor seal migrate of this node) keeps its file: its key is
+ * checked against the store's, then published (publish_sealed_form).
+ * *have: dir's seal, updated. */
+TR_RESULT cli_adopt_sealed_form(store_t st, const char *dir, enum seal_kind *have)
+{
+    enum seal_kind in_db = SEAL_NONE;
+    struct buf form = BUF_INIT(4096);
+    bool changed = false;
+    tr_result r = root_sealed_get(st, &in_db, &form);
+    if (tr_ok(r) && in_db != SEAL_NONE && (*have == SEAL_NONE || *have == in_db))
+        r = root_sealed_adopt(dir, in_db, form.data, form.len, &changed);
+    buf_free(&form);
+    GUARD(r);
+    if (changed)
+        log_msg(*have == SEAL_NONE ? "info" : "warn", "%s/%s: %s the root key's sealed form kept in the store",
+                dir, seal_file_name(in_db), *have == SEAL_NONE ? "written from" : "replaced by");
+    else if (in_db != SEAL_NONE && *have != in_db)
+        log_msg("warn", "%s has the %s seal (%s), the store's sealed form the %s seal: once its key is checked "
+                "against the store's, the store keeps this node's", dir, seal_kind_name(*have),
+                seal_file_name(*have), seal_kind_name(in_db));
+    if (*have == SEAL_NONE) *have = in_db;
+    return TR_OK;
 }

@@ -14,8 +14,13 @@
  * opens the store while the rotation runs.  A seal migrate cut short is
  * finished or undone first (seal_recorded), so the rotation writes the
  * .next of the one seal file left.  An online rotation (through the
- * control socket) is not built, nor is a rotation of a PostgreSQL store
- * (store/postgres.h): with TRESOR_STORE set it refuses to run.
+ * control socket) is not built.  With TRESOR_STORE (a PostgreSQL store)
+ * every node must be stopped: each serving node holds a session lock
+ * shared, which the rotation takes exclusively to the end
+ * (store_pg_nodes_exclusive); the data dir is a node's (its root key
+ * file, or the store's sealed form written into it), and the store's
+ * sealed form is replaced in the rotation's transaction
+ * (docs/internals/SEAL.md, "Rotating a PostgreSQL store's root key").
  *
  * Prints what it re-wrapped, counted per kind; never a key.  Exit status:
  * 0 rotated, 1 refused or failed (nothing changed, or -- after the commit
@@ -42,6 +47,7 @@
 #include "crypto/seal.h"
 #include "http/control.h"
 #include "kms/kms.h"
+#include "store/postgres.h"
 #include "store/root_record.h"
 #include "store/walk.h"
 
@@ -184,8 +190,21 @@ static void drop_next(const char *dir, enum seal_kind kind)
     }
 }
 
+/* The new key's sealed form (dir's NAME.next, just written and checked)
+ * as the store's, inside the rotation's transaction. */
+static TR_RESULT keep_next_sealed(const char *dir, enum seal_kind kind, store_t st)
+{
+    struct buf form = BUF_INIT(FILE_MAX);
+    bool exists = false;
+    tr_result r = root_sealed_read(dir, kind, true, &form, &exists);
+    if (tr_ok(r) && !exists) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "the new sealed root key is gone");
+    if (tr_ok(r)) r = root_sealed_put(st, kind, form.data, form.len);
+    buf_free(&form);
+    return r;
+}
+
 TR_RESULT root_rotate(const char *dir, const struct seal_how *how, store_t st, const struct keyring *old,
-                      struct root_rotate_counts *out)
+                      bool keep_sealed, struct root_rotate_counts *out)
 {
     struct buf root = BUF_SECRET(32), audit = BUF_SECRET(1024);
     struct keyring *new_kr = NULL;
@@ -230,6 +249,7 @@ TR_RESULT root_rotate(const char *dir, const struct seal_how *how, store_t st, c
     /* The digests that tell a re-import of the same material (kms/import.c):
      * counted with the materials. */
     if (tr_ok(r)) r = kms_import_rewrap(st, old, new_kr, &out->materials);
+    if (tr_ok(r) && keep_sealed) r = keep_next_sealed(dir, kind, st);
     if (tr_ok(r)) r = root_record_put(st, &rec);
     /* A COMMIT that fails may still have reached the disk (a failed sync):
      * from here on the .next files are left for the next open to settle
@@ -316,27 +336,40 @@ int cmd_rotate_root_key(int argc, char **argv)
     struct root_rotate_counts n;
     bool wrong = false;
     int lock = -1;
+    struct store_pg_nodes *nodes = NULL;
 
     if (!realpath(data_dir, dir)) {
         fprintf(stderr, "tresor rotate-root-key: %s: %s\n", data_dir, strerror(errno));
         goto out;
     }
-    /* A PostgreSQL store (TRESOR_STORE) is not rotated by this version:
-     * refused before anything is read, whatever the data dir holds. */
+    /* TRESOR_STORE: a PostgreSQL store, which every node must leave first
+     * (store_pg_nodes_exclusive, held to the end). */
     const char *pg = env_or(CLI_STORE_ENV, NULL);
-    if (pg && *pg) {
-        fprintf(stderr, "tresor rotate-root-key: TRESOR_STORE names a PostgreSQL store: rotate-root-key "
-                "re-wraps a data dir's SQLite store only, and cannot rotate the root key of a PostgreSQL "
-                "store yet\n");
-        goto out;
-    }
+    if (pg && !*pg) pg = NULL;
     if (tr_failed(crypto_init())) { rc = fail("crypto init"); goto out; }
     /* A running server first; the lock is held to the end, so neither a
      * server nor a seal migrate starts meanwhile. */
     if (tr_failed(cli_stopped_dir_lock(dir, &lock))) { rc = fail("data dir"); goto out; }
+    if (pg && tr_failed(store_pg_nodes_exclusive(pg, &nodes))) { rc = fail("store"); goto out; }
     /* A seal migrate cut short is finished or undone here (seal_recorded). */
     if (tr_failed(seal_recorded(dir, &kind))) { rc = fail("root key"); goto out; }
-    if (kind == SEAL_NONE || !file_exists(dir, "tresor.db")) {
+    if (pg) {
+        struct account_rec acct;
+        if (tr_failed(store_pg_open(pg, STORE_PG_WRITE, &st))) { rc = fail("store"); goto out; }
+        tr_result a = st[0]->account_first(st, &acct);
+        if (tr_failed(a) && tr_code(a) != TR_E_STORE_NOT_FOUND) { rc = fail("store"); goto out; }
+        if (tr_failed(a)) {
+            fprintf(stderr, "tresor rotate-root-key: the PostgreSQL store holds nothing yet\n");
+            goto out;
+        }
+        /* The store's sealed form, if it keeps one, is the key to rotate. */
+        if (tr_failed(cli_adopt_sealed_form(st, dir, &kind))) { rc = fail("root key"); goto out; }
+        if (kind == SEAL_NONE) {
+            fprintf(stderr, "tresor rotate-root-key: %s has no root key (root.key, root.seal or root.p11), and "
+                    "the PostgreSQL store keeps no sealed one: give the data dir of a node\n", dir);
+            goto out;
+        }
+    } else if (kind == SEAL_NONE || !file_exists(dir, "tresor.db")) {
         fprintf(stderr, "tresor rotate-root-key: %s is not an initialized data dir\n", dir);
         goto out;
     }
@@ -349,7 +382,7 @@ int cmd_rotate_root_key(int argc, char **argv)
                                       : token ? "--pkcs11-token" : "--pkcs11-key", "pkcs11");
         goto out;
     }
-    tr_result r = store_sqlite_open_exclusive(dir, &st);
+    tr_result r = pg ? TR_OK : store_sqlite_open_exclusive(dir, &st);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_BUSY) {
         fprintf(stderr, "tresor rotate-root-key: the store %s/tresor.db is locked: a server is running on "
                 "%s (or another tresor command has it open): stop it first\n", dir, dir);
@@ -364,18 +397,24 @@ int cmd_rotate_root_key(int argc, char **argv)
     how.p11.key = conf.key;
     if (tr_failed(seal_open_how(dir, &how, &wrong, &old))) { rc = fail("root key"); goto out; }
     if (tr_failed(root_verify(st, old))) { rc = fail("root key"); goto out; }
-    if (tr_failed(root_rotate(dir, &how, st, old, &n))) { rc = fail("rotation"); goto out; }
+    bool keep_sealed = pg && (kind == SEAL_PASSPHRASE || kind == SEAL_PKCS11);
+    if (tr_failed(root_rotate(dir, &how, st, old, keep_sealed, &n))) { rc = fail("rotation"); goto out; }
     printf("tresor rotate-root-key %s\n", dir);
     printf("  re-wrapped under the new root key: kms key materials %zu, access keys %zu, audit keys %zu\n",
            n.materials, n.access_keys, n.audit_keys);
     printf("  the new root key is in %s/%s (%s seal); the old one is gone\n", dir, seal_file_name(kind),
            seal_kind_name(kind));
+    if (keep_sealed)
+        printf("  the PostgreSQL store keeps its sealed form: each node takes it at its next start\n");
+    else if (pg)
+        printf("  copy %s/root.key to every other node's data dir before it starts\n", dir);
     rc = 0;
 out:
     buf_free(&pass);
     buf_free(&pin);
     keyring_free(old);
     if (st) st[0]->close(st);
+    store_pg_nodes_release(nodes);
     if (lock >= 0) close(lock);
     crypto_thread_cleanup();
     return rc;

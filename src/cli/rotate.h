@@ -27,10 +27,13 @@ struct root_rotate_counts {
  * disk), the .next files stay and the next open settles them from what
  * the store holds.  The new key is wiped before it
  * returns.
+ * keep_sealed (a PostgreSQL store, the passphrase or pkcs11 seal): the
+ * store's sealed form of the root key (store/root_record.h) is replaced by
+ * the new key's in the same transaction.
  * TRESOR_TEST_ROTATE_PAUSE=PHASE (tests only; inert unless set): stop at
  * PHASE -- next-written, rewrapping, committed, renamed -- after saying
  * "rotate-root-key: paused at PHASE" on stderr, until killed. */
 TR_RESULT root_rotate(const char *dir, const struct seal_how *how, store_t st, const struct keyring *old,
-                      struct root_rotate_counts *out);
+                      bool keep_sealed, struct root_rotate_counts *out);
 
 #endif

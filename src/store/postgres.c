@@ -230,7 +230,8 @@ struct store_pg {
     bool grouped;
     struct group_sync gs;
     pthread_mutex_t flush_mu;       /* held by a round, and by flush_check */
-    PGconn *flush_db;               /* the rounds' own session (under flush_mu) */
+    PGconn *flush_db;               /* the rounds' own session (under flush_mu); SERVE: holds LOCK_NODES */
+    bool rotating;                  /* the last flush_connect found LOCK_NODES held exclusively */
     atomic_uint_fast64_t flush_conns; /* +1 each time flush_db is (re)made: the flush epoch */
     pthread_key_t rd;               /* this thread's oldest unvouched read: its flush epoch + 1 */
     enum store_pg_mode mode;
@@ -648,12 +649,76 @@ static void clear_all(PGresult **res, int n)
 /* (Re)make the rounds' session; false (logged) when PostgreSQL cannot be
  * reached.  Every point marked before this is not provable by the new
  * session (see pg_flush), so flush_conns moves first. */
+/* db's answer to a one-row, one-column boolean query: true only for 't'. */
+static bool query_true(PGconn *db, const char *sql, const char *what)
+{
+    PGresult *res = PQexec(db, sql);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    if (!ok) pg_log(db, res, what);
+    bool yes = ok && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return yes;
+}
+
+/*
+ * Live nodes.  A serving store's flush session holds STORE_PG_LOCK_NODES
+ * shared, taken each time the session is made: tresor rotate-root-key
+ * takes it exclusively (store_pg_nodes_exclusive), so it is refused while
+ * any node serves, and a node cannot start -- nor remake its flush
+ * session, without which none of its commits is acknowledged -- while a
+ * rotation holds it.  A node whose every session was cut (PostgreSQL
+ * restarted) holds nothing until it reconnects: the guard is for the
+ * operator who forgot a node, not a reason to rotate beside them.
+ */
 static bool flush_connect(struct store_pg *s)
 {
+    char sql[96];
     atomic_fetch_add_explicit(&s->flush_conns, 1, memory_order_acq_rel);
     PQfinish(s->flush_db);
     s->flush_db = pg_connect(s->conninfo, false);
-    return s->flush_db != NULL;
+    if (!s->flush_db || s->mode != STORE_PG_SERVE) return s->flush_db != NULL;
+    /* fits: 40 + an int64 */
+    snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock_shared(%" PRId64 ")", STORE_PG_LOCK_NODES);
+    s->rotating = !query_true(s->flush_db, sql, "pg_try_advisory_lock_shared");
+    if (!s->rotating) return true;
+    fprintf(stderr, "tresor: store: postgres: a tresor rotate-root-key holds this store: not serving it\n");
+    PQfinish(s->flush_db);
+    s->flush_db = NULL;
+    return false;
+}
+
+struct store_pg_nodes {
+    PGconn *db;
+};
+
+TR_RESULT store_pg_nodes_exclusive(const char *conninfo, struct store_pg_nodes **out)
+{
+    char sql[96];
+    *out = NULL;
+    PGconn *db = pg_connect(conninfo, false);
+    if (!db) BAIL(TR_E_STORE_IO, "cannot connect to PostgreSQL: the log says why");
+    /* fits: 33 + an int64 */
+    snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%" PRId64 ")", STORE_PG_LOCK_NODES);
+    if (!query_true(db, sql, "pg_try_advisory_lock")) {
+        PQfinish(db);
+        BAIL(TR_E_STORE_BUSY, "a tresor server serves this PostgreSQL store (or a tresor rotate-root-key runs "
+             "on it): stop every node first");
+    }
+    struct store_pg_nodes *h = calloc(1, sizeof *h);
+    if (!h) {
+        PQfinish(db);
+        BAIL0(TR_E_INTERNAL);
+    }
+    h->db = db;
+    *out = h;
+    return TR_OK;
+}
+
+void store_pg_nodes_release(struct store_pg_nodes *held)
+{
+    if (!held) return;
+    PQfinish(held->db);                 /* the session's locks go with it */
+    free(held);
 }
 
 /*
@@ -1673,7 +1738,10 @@ TR_RESULT store_pg_open_with(const char *conninfo, enum store_pg_mode mode, cons
         } else if (!gsync_init_retry(&s->gs, pg_flush, s)) {
             pthread_mutex_destroy(&s->flush_mu);
             r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-        } else if ((s->grouped = true, !flush_connect(s)))
+        } else if ((s->grouped = true, !flush_connect(s)) && s->rotating)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_BUSY, "a tresor rotate-root-key is running on the "
+                           "PostgreSQL store (%s): start this node when it is done", where);
+        else if (!s->flush_db)
             r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, "cannot connect to PostgreSQL (%s): the log "
                            "says why", where);
     }

@@ -24,6 +24,20 @@
  * across nodes"; tresor migrate's copy takes it too. */
 #define STORE_PG_LOCK_WRITE INT64_C(0x747265736f720003)
 
+/* The session advisory lock every serving node holds shared on its flush
+ * session (postgres.c, "Live nodes"), for as long as that session lasts;
+ * tresor rotate-root-key takes it exclusively ("tresor", then 4). */
+#define STORE_PG_LOCK_NODES INT64_C(0x747265736f720004)
+
+/* Hold STORE_PG_LOCK_NODES exclusively on a session of its own until
+ * store_pg_nodes_release: no node serves the store meanwhile, and none
+ * starts (its open fails with TR_E_STORE_BUSY).  Fails with
+ * TR_E_STORE_BUSY when a node serves it (or another holds it), with
+ * TR_E_STORE_IO when PostgreSQL cannot be reached. */
+struct store_pg_nodes;
+TR_RESULT store_pg_nodes_exclusive(const char *conninfo, struct store_pg_nodes **out);
+void store_pg_nodes_release(struct store_pg_nodes *held);
+
 /* How a PostgreSQL store is opened. */
 enum store_pg_mode {
     /* tresor serve: migrate, then listen for the other nodes' commits

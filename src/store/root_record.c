@@ -33,6 +33,7 @@
 #define REC_KIND "root-key"
 #define REC_FROM "tresor"
 #define REC_TO "current"
+#define SEALED_TO "sealed"               /* the sealed form's relation */
 #define DIGEST_LABEL "tresor-root-file-v1"
 #define FILE_MAX 4096                   /* a seal file or audit.key */
 #define AUDIT_KEY "audit.key"
@@ -45,19 +46,34 @@ static bool hex_field(json_t *v, uint8_t *out, size_t n)
     return s && strlen(s) == 2 * n && hex_decode(s, 2 * n, out);
 }
 
-TR_RESULT root_record_get(store_t st, struct root_record *out)
+/* The document of the relation (REC_KIND, REC_FROM, to), parsed (NULL
+ * when it is not JSON; the caller refuses it); *found false when there is
+ * no such relation. */
+static TR_RESULT get_doc(store_t st, const char *to, json_t **doc, bool *found)
 {
     struct rel_rec rel;
     json_error_t jerr;
-    memset(out, 0, sizeof *out);
-    tr_result r = st[0]->rel_get(st, REC_KIND, REC_FROM, REC_TO, &rel);
+    *doc = NULL;
+    *found = false;
+    tr_result r = st[0]->rel_get(st, REC_KIND, REC_FROM, to, &rel);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) {
         tr_clear_error();
         return TR_OK;
     }
     GUARD(r);
-    json_t *doc = json_loads(rel.doc ? rel.doc : "", 0, &jerr);
+    *doc = json_loads(rel.doc ? rel.doc : "", 0, &jerr);
     rel_rec_free(&rel);
+    *found = true;
+    return TR_OK;
+}
+
+TR_RESULT root_record_get(store_t st, struct root_record *out)
+{
+    json_t *doc = NULL;
+    bool found = false;
+    memset(out, 0, sizeof *out);
+    GUARD(get_doc(st, REC_TO, &doc, &found));
+    if (!found) return TR_OK;
     bool ok = json_is_object(doc) && hex_field(json_object_get(doc, "check"), out->check, sizeof out->check);
     json_t *next = json_object_get(doc, "next");
     const char *name;
@@ -82,11 +98,25 @@ TR_RESULT root_record_get(store_t st, struct root_record *out)
     return TR_OK;
 }
 
+/* doc, as compact text, into the relation (REC_KIND, REC_FROM, to). */
+static TR_RESULT put_doc(store_t st, const char *to, json_t *doc)
+{
+    struct buf text = BUF_INIT(2 * FILE_MAX + 256);
+    tr_result r = json_dump_buf(doc, JSON_COMPACT | JSON_SORT_KEYS, &text);
+    if (tr_ok(r)) r = buf_append(&text, "", 1);          /* NUL: the doc is text */
+    if (tr_ok(r)) {
+        struct rel_rec rel = { .from = REC_FROM, .to = (char *)to, .doc = (char *)text.data };
+        STR_SET(rel.kind, REC_KIND);
+        r = st[0]->rel_put(st, &rel);
+    }
+    buf_free(&text);
+    return r;
+}
+
 TR_RESULT root_record_put(store_t st, const struct root_record *rec)
 {
     char hex[2 * ROOT_DIGEST_LEN + 1];
     json_t *doc = json_object(), *next = json_object();
-    struct buf text = BUF_INIT(4096);
     tr_result r = TR_OK;
     if (!doc || !next) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "out of memory");
     hex_encode(rec->check, sizeof rec->check, hex);
@@ -99,16 +129,9 @@ TR_RESULT root_record_put(store_t st, const struct root_record *rec)
     }
     if (tr_ok(r) && json_object_set(doc, "next", next) != 0)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "out of memory");
-    if (tr_ok(r)) r = json_dump_buf(doc, JSON_COMPACT | JSON_SORT_KEYS, &text);
-    if (tr_ok(r)) r = buf_append(&text, "", 1);          /* NUL: the doc is text */
-    if (tr_ok(r)) {
-        struct rel_rec rel = { .from = REC_FROM, .to = REC_TO, .doc = (char *)text.data };
-        STR_SET(rel.kind, REC_KIND);
-        r = st[0]->rel_put(st, &rel);
-    }
+    if (tr_ok(r)) r = put_doc(st, REC_TO, doc);
     json_decref(next);
     json_decref(doc);
-    buf_free(&text);
     return r;
 }
 
@@ -236,6 +259,85 @@ TR_RESULT root_settle(const char *dir, enum seal_kind kind, store_t st, bool dry
         if (what == ROOT_SETTLE_FINISH) rep->finished++;
         else rep->dropped++;
     }
+    return TR_OK;
+}
+
+/* ---- the sealed form in the store ----------------------------------------- */
+
+TR_RESULT root_sealed_get(store_t st, enum seal_kind *kind, struct buf *form)
+{
+    json_t *doc = NULL;
+    bool found = false;
+    uint8_t bytes[FILE_MAX];
+    tr_result r = TR_OK;
+    *kind = SEAL_NONE;
+    GUARD(get_doc(st, SEALED_TO, &doc, &found));
+    if (!found) return TR_OK;
+    const char *seal = json_string_value(json_object_get(doc, "seal"));
+    const char *hex = json_string_value(json_object_get(doc, "form"));
+    enum seal_kind k = SEAL_NONE;
+    size_t n = hex ? strlen(hex) / 2 : 0;
+    bool ok = seal && seal_kind_parse(seal, &k) && (k == SEAL_PASSPHRASE || k == SEAL_PKCS11) && hex &&
+              n > 0 && n <= sizeof bytes && strlen(hex) == 2 * n && hex_decode(hex, 2 * n, bytes);
+    json_decref(doc);
+    if (ok) r = buf_append(form, bytes, n);
+    if (!ok) r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_CORRUPT,
+                            "the store's sealed root key (relation %s, %s) is damaged", REC_KIND, SEALED_TO);
+    if (tr_ok(r)) *kind = k;
+    return r;
+}
+
+TR_RESULT root_sealed_put(store_t st, enum seal_kind kind, const uint8_t *form, size_t len)
+{
+    ENSURE((kind == SEAL_PASSPHRASE || kind == SEAL_PKCS11) && len > 0 && len <= FILE_MAX, TR_E_INTERNAL);
+    char *hex = malloc(2 * len + 1);
+    json_t *doc = json_object();
+    tr_result r = TR_OK;
+    if (!hex || !doc) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "out of memory");
+    if (tr_ok(r)) hex_encode(form, len, hex);
+    if (tr_ok(r) && (json_object_set_new(doc, "seal", json_string(seal_kind_name(kind))) != 0 ||
+                     json_object_set_new(doc, "form", json_string(hex)) != 0))
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, "out of memory");
+    if (tr_ok(r)) r = put_doc(st, SEALED_TO, doc);
+    json_decref(doc);
+    free(hex);
+    return r;
+}
+
+TR_RESULT root_sealed_read(const char *dir, enum seal_kind kind, bool next, struct buf *out, bool *exists)
+{
+    char name[ROOT_NAME_MAX + 8];
+    ENSURE(seal_file_name(kind), TR_E_INTERNAL);
+    GUARD(str_format(name, sizeof name, "file name", "%s%s", seal_file_name(kind), next ? ".next" : ""));
+    return read_file(dir, name, out, exists);
+}
+
+TR_RESULT root_sealed_adopt(const char *dir, enum seal_kind kind, const uint8_t *form, size_t len,
+                            bool *changed)
+{
+    char tmp[ROOT_NAME_MAX + 8], from[PATH_MAX + 64], to[PATH_MAX + 64];
+    const char *name = seal_file_name(kind);
+    struct buf have = BUF_INIT(FILE_MAX);
+    bool exists = false;
+    *changed = false;
+    ENSURE(name && (kind == SEAL_PASSPHRASE || kind == SEAL_PKCS11), TR_E_INTERNAL);
+    tr_result r = read_file(dir, name, &have, &exists);
+    bool same = tr_ok(r) && exists && have.len == len && memcmp(have.data, form, len) == 0;
+    buf_free(&have);
+    GUARD(r);
+    if (same) return TR_OK;
+    GUARD(str_format(tmp, sizeof tmp, "file name", "%s.store", name));
+    GUARD(str_format(from, sizeof from, "data directory path", "%s/%s", dir, tmp));
+    GUARD(str_format(to, sizeof to, "data directory path", "%s/%s", dir, name));
+    if (unlink(from) != 0 && errno != ENOENT) BAIL(TR_E_INTERNAL, "cannot remove %s: %s", from, strerror(errno));
+    GUARD(keyring_create_file(dir, tmp, form, len, false));
+    if (rename(from, to) != 0) {
+        int e = errno;
+        unlink(from);
+        BAIL(TR_E_INTERNAL, "cannot rename %s to %s: %s", from, to, strerror(e));
+    }
+    GUARD(fsync_dir(dir));
+    *changed = true;
     return TR_OK;
 }
 

@@ -89,6 +89,30 @@ struct root_settle_report {
 TR_RESULT root_settle(const char *dir, enum seal_kind kind, store_t st, bool dry,
                       struct root_settle_report *rep);
 
+/* ---- the root key's sealed form in the store (PostgreSQL) ----
+ *
+ * A PostgreSQL store shared by several nodes keeps the bytes of the seal's
+ * file (root.seal or root.p11: the root key wrapped, never in the clear)
+ * in the relation ("root-key", "tresor", "sealed"), so that a node with an
+ * empty data dir and the same seal configuration unseals the store's key
+ * (docs/internals/SEAL.md, "The sealed form in PostgreSQL").  The file
+ * seal's key is never stored. */
+
+/* The sealed form the store holds: *kind SEAL_NONE (form left empty) when
+ * it holds none; a damaged relation fails with TR_E_STORE_CORRUPT. */
+TR_RESULT root_sealed_get(store_t st, enum seal_kind *kind, struct buf *form);
+/* Store form (len bytes) as the sealed form under kind (passphrase or
+ * pkcs11); inside the caller's transaction. */
+TR_RESULT root_sealed_put(store_t st, enum seal_kind kind, const uint8_t *form, size_t len);
+/* The bytes of dir's seal file for kind (with next, its rotation's
+ * NAME.next) into out; *exists false when there is none. */
+TR_RESULT root_sealed_read(const char *dir, enum seal_kind kind, bool next, struct buf *out, bool *exists);
+/* Make dir's seal file for kind hold exactly form: nothing when it does
+ * already (*changed false); else written whole under a temporary name,
+ * fsync'ed, renamed over the file and the directory fsync'ed. */
+TR_RESULT root_sealed_adopt(const char *dir, enum seal_kind kind, const uint8_t *form, size_t len,
+                            bool *changed);
+
 /* Refuse kr unless it is the key the store's root record names (constant
  * time); a store without a record accepts any key. */
 TR_RESULT root_verify(store_t st, const struct keyring *kr);

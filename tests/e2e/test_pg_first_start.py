@@ -18,12 +18,14 @@ Runs only with TRESOR_E2E_STORE=postgres (make e2e-pg).
 """
 
 import os
+import shutil
 import subprocess
 import threading
 import time
 
 import pytest
 
+from test_seal import PASS
 from tresor_e2e import REGION, STORE, TresorServer, free_port, pg_sql, psql_bin
 
 pytestmark = pytest.mark.skipif(STORE != "postgres",
@@ -32,15 +34,15 @@ pytestmark = pytest.mark.skipif(STORE != "postgres",
 LOCK_WRITE = 0x747265736f720003     # postgres.h STORE_PG_LOCK_WRITE
 
 
-def spawn(n):
+def spawn(n, args=(), env=None):
     """Start `tresor serve` for n without waiting (no --account-id)."""
     n.tls = False
     n.port = free_port()
     n.starts += 1
     n.stdout_path = n.log_dir / f"stdout.{n.starts}.log"
     n.stderr_path = n.log_dir / f"stderr.{n.starts}.log"
-    n._spawn(["serve", "--listen", f"127.0.0.1:{n.port}", "--data-dir", str(n.data_dir), "--region", REGION],
-             n._base_env())
+    n._spawn(["serve", "--listen", f"127.0.0.1:{n.port}", "--data-dir", str(n.data_dir), "--region", REGION,
+              *args], {**n._base_env(), **(env or {})})
 
 
 def test_two_nodes_first_start_make_one_account(tmp_path_factory):
@@ -112,3 +114,63 @@ def test_two_nodes_first_start_make_one_account(tmp_path_factory):
     finally:
         b.close()
         a.close()
+
+
+def test_two_passphrase_nodes_first_start_one_root_key(tmp_path_factory):
+    """The passphrase seal, empty data dirs: each start makes a root key of
+    its own before the race; the node that loses it finds its key is not
+    the store's, puts the store's sealed form in its place and exits
+    (exit 1, saying to start it again); started again with the same
+    passphrase it serves the store (docs/internals/SEAL.md, "The sealed
+    form in PostgreSQL")."""
+    a = TresorServer("first-pa", tmp_path_factory.mktemp("tresor-first-pa"))
+    b = TresorServer("first-pb", tmp_path_factory.mktemp("tresor-first-pb"))
+    a.ensure_pg_db()
+    b.pg_db, b.pg_db_shared = a.pg_db, True
+    env = {"TRESOR_PASSPHRASE": PASS}
+    try:
+        holder = subprocess.Popen([psql_bin(), "-X", "-q", "-d", a.store_url, "-c",
+                                   f"SELECT pg_advisory_lock({LOCK_WRITE}); SELECT pg_sleep(1.5)"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        for n in (a, b):
+            spawn(n, ["--seal", "passphrase"], env)
+        rcs = {n.name: n.proc.wait(60) if n.proc.poll() is not None or _exits(n) else None for n in (a, b)}
+        holder.wait(30)
+        lost = [n for n in (a, b) if rcs[n.name] is not None]
+        won = [n for n in (a, b) if rcs[n.name] is None]
+        assert len(lost) == 1 and len(won) == 1, rcs
+        loser, winner = lost[0], won[0]
+        assert rcs[loser.name] == 1
+        assert ("another node initialized the store a moment ago under another root key; the one this start "
+                "made is removed, and the store's sealed root key written in its place: start this node again"
+                in loser.stderr_text().decode())
+        assert (loser.data_dir / "root.seal").read_bytes() == (winner.data_dir / "root.seal").read_bytes()
+        winner._wait_healthy(30)
+        winner._load_credentials()
+        shutil.copy2(winner.data_dir / "credentials", loser.data_dir / "credentials")
+        loser.proc = None
+        loser.start(env_extra=env)
+        arn = winner.sm().create_secret(Name="first-sealed", SecretString="one key")["ARN"]
+        assert loser.sm().get_secret_value(SecretId=arn)["SecretString"] == "one key"
+    finally:
+        b.close()
+        a.close()
+
+
+def _exits(n, timeout=30):
+    """True when n's process exits within timeout (it lost the race), False
+    when it serves instead."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if n.proc.poll() is not None:
+            return True
+        try:
+            conn = n.http_connection(timeout=1, verify=False)
+            conn.request("GET", "/health")
+            if conn.getresponse().status == 200:
+                return False
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False

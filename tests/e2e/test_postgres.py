@@ -141,26 +141,6 @@ def test_sqlite_data_dir_beside_an_empty_database_is_refused(tresor_factory, mon
         sq.stop_clean()
 
 
-def test_rotate_root_key_refuses_a_postgres_store(tresor_factory):
-    """tresor rotate-root-key re-wraps a data dir's SQLite store only: with
-    TRESOR_STORE set it refuses (exit 1), and the store still opens with
-    the same root key."""
-    srv = tresor_factory("pg-rotate")
-    srv.sm().create_secret(Name="r", SecretString="v")
-    srv.stop_clean()
-    key = (srv.data_dir / "root.key").read_bytes()
-    env = srv._base_env()
-    p = run_tresor_cmd(["rotate-root-key", "--data-dir", str(srv.data_dir)], srv.log_dir, env=env,
-                       capture_output=True, text=True, cwd=str(srv.root))
-    assert p.returncode == 1, p.stderr
-    assert p.stderr == ("tresor rotate-root-key: TRESOR_STORE names a PostgreSQL store: rotate-root-key "
-                        "re-wraps a data dir's SQLite store only, and cannot rotate the root key of a "
-                        "PostgreSQL store yet\n"), p.stderr
-    assert (srv.data_dir / "root.key").read_bytes() == key
-    srv.start()
-    assert srv.sm().get_secret_value(SecretId="r")["SecretString"] == "v"
-
-
 def test_reconnects_after_its_sessions_end(tresor_factory, tmp_path):
     srv = tresor_factory("pg-reconnect", args=["--threads", "2"])
     sm = srv.sm()

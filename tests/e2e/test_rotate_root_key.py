@@ -30,10 +30,10 @@ import pytest
 from test_seal import PASS, _unwrap_root_seal
 from tresor_e2e import ACCOUNT, STORE, raises_aws, run_tresor_cmd, scaled, tresor_cmd
 
-# rotate-root-key re-wraps a data dir's SQLite store only (with
-# TRESOR_STORE set it refuses: test_postgres.py checks that).
+# A data dir's SQLite store; a PostgreSQL store's rotation (every node
+# stopped, TRESOR_STORE set) is test_pg_rotate_root_key.py's.
 pytestmark = pytest.mark.skipif(STORE == "postgres",
-                                reason="rotate-root-key rotates a SQLite store only (TRESOR_E2E_STORE=postgres)")
+                                reason="a SQLite store's rotation (test_pg_rotate_root_key.py: PostgreSQL)")
 
 POLICY_NONE = None
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from test_seal import health
-from tresor_e2e import WRAPPER, pg_store_files, raises_aws, run_tresor_cmd, sqlite_only
+from tresor_e2e import WRAPPER, pg_sql, pg_store_files, raises_aws, run_tresor_cmd, sqlite_only
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN = "tresor-test"
@@ -293,11 +293,23 @@ def test_tampered_root_p11_is_refused(tresor_factory, token):
         bad = bytearray(data)
         bad[off] ^= 1
         f.write_bytes(bytes(bad))
+        if srv.store_url:       # the data dir's copy is the store's sealed form's: that one changed too
+            set_store_form(srv, bytes(bad))
         with pytest.raises(AssertionError, match=what):
             srv.start(env_extra=env)
     f.write_bytes(bytes(data))
+    if srv.store_url:
+        set_store_form(srv, bytes(data))
     srv.start(env_extra=env)
     assert srv.stop() == 0
+
+
+def set_store_form(srv, form):
+    """The sealed form a PostgreSQL store keeps (SEAL.md, "The sealed form
+    in PostgreSQL"), replaced by form."""
+    doc = '{"form":"%s","seal":"pkcs11"}' % form.hex()
+    pg_sql(f"UPDATE relations SET doc = '{doc}' WHERE kind = 'root-key' AND src = 'tresor' AND dst = 'sealed'",
+           srv.store_url)
 
 
 def test_no_file_holds_the_root_key(tresor_factory, token, tmp_path):

@@ -14,7 +14,10 @@
  * them, the old one no longer does), audit.key's keys unchanged under the
  * new key, the record naming the new key, no .next left; a failure before
  * the commit leaving nothing; the passphrase seal's next file opening
- * under the same passphrase.
+ * under the same passphrase; the sealed form kept in the store
+ * (round trip, absent, each kind of damage refused, the file seal's
+ * refused) and adopted into a data dir (written, left alone when the same,
+ * replaced when it differs, no temporary file left).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -158,6 +161,71 @@ static void record_round_trip(void **state)
         assert_int_equal(tr_code(r), TR_E_STORE_CORRUPT);
         assert_false(got.present);
     }
+}
+
+static void sealed_form(void **state)
+{
+    (void)state;
+    uint8_t form[98], other[98], got[256];
+    enum seal_kind kind = SEAL_FILE;
+    struct buf b = BUF_INIT(4096);
+    bool changed = true, exists = false;
+    memset(form, 0x5A, sizeof form);
+    memset(other, 0xC3, sizeof other);
+    assert_true(tr_ok(root_sealed_get(st, &kind, &b)));
+    assert_int_equal(kind, SEAL_NONE);                           /* none kept */
+    assert_int_equal(b.len, 0);
+    assert_true(tr_failed(root_sealed_put(st, SEAL_FILE, form, sizeof form)));  /* never the clear key */
+    assert_true(tr_failed(root_sealed_put(st, SEAL_PASSPHRASE, form, 0)));
+    assert_true(tr_ok(st[0]->tx_begin(st)));
+    assert_true(tr_ok(root_sealed_put(st, SEAL_PASSPHRASE, form, sizeof form)));
+    assert_true(tr_ok(st[0]->tx_commit(st)));
+    assert_true(tr_ok(root_sealed_get(st, &kind, &b)));
+    assert_int_equal(kind, SEAL_PASSPHRASE);
+    assert_int_equal(b.len, sizeof form);
+    assert_memory_equal(b.data, form, sizeof form);
+    /* Damaged: refused, not taken as "none kept". */
+    static const char *const bad[] = { "", "[]", "{}", "{\"seal\":\"passphrase\"}",
+                                       "{\"seal\":\"file\",\"form\":\"00\"}",
+                                       "{\"seal\":\"passphrase\",\"form\":\"\"}",
+                                       "{\"seal\":\"passphrase\",\"form\":\"0\"}",
+                                       "{\"seal\":\"passphrase\",\"form\":\"zz\"}",
+                                       "{\"seal\":\"hsm\",\"form\":\"00\"}", NULL };
+    for (size_t i = 0; bad[i]; i++) {
+        struct rel_rec rel = { .from = "tresor", .to = "sealed", .doc = (char *)bad[i] };
+        STR_SET(rel.kind, "root-key");
+        assert_true(tr_ok(st[0]->rel_put(st, &rel)));
+        buf_reset(&b);
+        tr_result r = root_sealed_get(st, &kind, &b);
+        assert_true(tr_failed(r));
+        assert_int_equal(tr_code(r), TR_E_STORE_CORRUPT);
+        assert_int_equal(kind, SEAL_NONE);
+    }
+    buf_free(&b);
+
+    /* Adopted: written where none was, kept when the same, replaced. */
+    assert_true(tr_ok(root_sealed_adopt(dir, SEAL_PASSPHRASE, form, sizeof form, &changed)));
+    assert_true(changed);
+    assert_int_equal(get_file("root.seal", got, sizeof got), sizeof form);
+    assert_memory_equal(got, form, sizeof form);
+    assert_true(tr_ok(root_sealed_adopt(dir, SEAL_PASSPHRASE, form, sizeof form, &changed)));
+    assert_false(changed);
+    put_file("root.seal.store", "stale", 5);                       /* a crash's leftover */
+    assert_true(tr_ok(root_sealed_adopt(dir, SEAL_PASSPHRASE, other, sizeof other, &changed)));
+    assert_true(changed);
+    assert_int_equal(get_file("root.seal", got, sizeof got), sizeof other);
+    assert_memory_equal(got, other, sizeof other);
+    assert_false(has_file("root.seal.store"));
+    struct buf rd = BUF_INIT(4096);
+    assert_true(tr_ok(root_sealed_read(dir, SEAL_PASSPHRASE, false, &rd, &exists)));
+    assert_true(exists);
+    assert_memory_equal(rd.data, other, sizeof other);
+    buf_reset(&rd);
+    assert_true(tr_ok(root_sealed_read(dir, SEAL_PKCS11, false, &rd, &exists)));
+    assert_false(exists);
+    buf_free(&rd);
+    assert_true(tr_failed(root_sealed_adopt(dir, SEAL_FILE, form, 32, &changed)));
+    assert_false(has_file("root.key"));
 }
 
 static void settle_decisions(void **state)
@@ -370,7 +438,7 @@ static void rotation(void **state)
     assert_true(tr_ok(audit_keys_load(dir, old, true, &ak_before)));
 
     const struct seal_how file_seal = { .kind = SEAL_FILE };
-    assert_true(tr_ok(root_rotate(dir, &file_seal, st, old, &n)));
+    assert_true(tr_ok(root_rotate(dir, &file_seal, st, old, false, &n)));
     assert_int_equal(n.materials, 3);
     assert_int_equal(n.access_keys, 1);
     assert_int_equal(n.audit_keys, 2);
@@ -395,7 +463,7 @@ static void rotation(void **state)
      * the store's any more, so the first unwrap fails. */
     uint8_t before[32];
     memcpy(before, got, 32);
-    assert_true(tr_failed(root_rotate(dir, &file_seal, st, old, &n)));
+    assert_true(tr_failed(root_rotate(dir, &file_seal, st, old, false, &n)));
     tr_clear_error();
     assert_false(has_file("root.key.next"));
     assert_false(has_file("audit.key.next"));
@@ -474,6 +542,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(check_value),
         cmocka_unit_test_setup_teardown(record_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(sealed_form, setup, teardown),
         cmocka_unit_test(settle_decisions),
         cmocka_unit_test_setup_teardown(settle_on_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(verify_key, setup, teardown),
