@@ -127,6 +127,7 @@
 #include "core/date.h"
 #include "core/hex.h"
 #include "core/metrics.h"
+#include "core/str.h"
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -1144,17 +1145,25 @@ static int ro_probe(const char *uri)
     return rc;
 }
 
+static TR_RESULT open_readonly_path(const char *path, store_t *out);
+
 TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
 {
-    char path[PATH_MAX], uri[3 * PATH_MAX + 64];
-    struct store_sqlite *s = NULL;
-    int version = 0;
-    tr_result r;
+    char path[PATH_MAX];
     ENSURE_REF(data_dir);
     ENSURE_REF(out);
     *out = NULL;
-
     ENSURE(sqlite_db_path(data_dir, path), TR_E_INTERNAL);
+    return open_readonly_path(path, out);
+}
+
+/* store_sqlite_open_readonly of the database file at path. */
+static TR_RESULT open_readonly_path(const char *path, store_t *out)
+{
+    char uri[3 * PATH_MAX + 64];
+    struct store_sqlite *s = NULL;
+    int version = 0;
+    tr_result r;
     if (!sqlite_file_exists(path, "")) {
         fprintf(stderr, "tresor: store: %s: %s\n", path, strerror(errno));
         BAIL0(TR_E_INTERNAL);
@@ -1193,6 +1202,102 @@ TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
         return r;
     }
     *out = &s->base.vt;
+    return TR_OK;
+}
+
+/* The notes of a saved store (store_sqlite_save_file). */
+#define NOTE_TABLE "tresor_saved_note"
+
+/* Write the notes into the new file tmp (no connection of ours to it). */
+static TR_RESULT put_notes(const char *tmp, const char *const *keys, const char *const *vals, size_t n)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    tr_result r = TR_OK;
+    int rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; BEGIN; "
+                          "CREATE TABLE " NOTE_TABLE " (k TEXT PRIMARY KEY, v TEXT NOT NULL)", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, "INSERT INTO " NOTE_TABLE " VALUES (?1, ?2)", -1, &q, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+        rc = sqlite3_bind_text(q, 1, keys[i], -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_text(q, 2, vals[i], -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK) rc = sqlite3_step(q);
+        if (rc == SQLITE_DONE) rc = sqlite3_reset(q);
+    }
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) r = SQ_FAIL(db, rc, "the saved store's notes");
+    sqlite3_finalize(q);
+    rc = sqlite3_close(db);
+    if (tr_ok(r) && rc != SQLITE_OK) r = SQ_FAIL(NULL, rc, "close");
+    return r;
+}
+
+TR_RESULT store_sqlite_save_file(store_t st, const char *path, const char *const *keys, const char *const *vals,
+                                 size_t n)
+{
+    char tmp[PATH_MAX];
+    struct conn *c = NULL;
+    sqlite3_stmt *q = NULL;
+    ENSURE_REF(st);
+    ENSURE_REF(path);
+    GUARD(str_format(tmp, sizeof tmp, "the saved store's file name", "%s.tmp", path));
+    /* VACUUM INTO wants a file that is absent or empty: an empty one of
+     * ours, 0600. */
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "tresor: store: create %s: %s\n", tmp, strerror(errno));
+        BAIL0(TR_E_STORE_IO);
+    }
+    close(fd);
+    /* VACUUM INTO writes with the source's VFS unless the name says
+     * otherwise: a memory store's would stay in memory. */
+    char uri[3 * PATH_MAX + 64];
+    tr_result r = self(st)->flags & SQLITE_OPEN_URI ? sqlite_file_uri(tmp, "?vfs=unix", uri, sizeof uri)
+                                                   : str_copy(uri, sizeof uri, tmp, "the file name");
+    if (tr_ok(r)) r = conn_get(self(st), &c);
+    if (tr_ok(r)) {
+        int rc = sqlite3_prepare_v2(c->db, "VACUUM INTO ?1", -1, &q, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_text(q, 1, uri, -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK) rc = sqlite3_step(q);
+        if (rc != SQLITE_DONE) r = SQ_FAIL(c->db, rc, "VACUUM INTO");
+        sqlite3_finalize(q);
+    }
+    if (tr_ok(r)) r = put_notes(tmp, keys, vals, n);
+    if (tr_ok(r) && rename(tmp, path) != 0) {
+        fprintf(stderr, "tresor: store: rename %s to %s: %s\n", tmp, path, strerror(errno));
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, NULL);
+    }
+    if (tr_failed(r)) (void)unlink(tmp);
+    return r;
+}
+
+TR_RESULT store_sqlite_open_file(const char *path, store_t *out)
+{
+    ENSURE_REF(path);
+    ENSURE_REF(out);
+    *out = NULL;
+    return open_readonly_path(path, out);
+}
+
+TR_RESULT store_sqlite_note(store_t st, const char *key, char **out)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *q = NULL;
+    ENSURE_REF(st);
+    ENSURE_REF(out);
+    *out = NULL;
+    GUARD(conn_get(self(st), &c));
+    int rc = sqlite3_prepare_v2(c->db, "SELECT v FROM " NOTE_TABLE " WHERE k = ?1", -1, &q, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    const unsigned char *v = rc == SQLITE_ROW ? sqlite3_column_text(q, 0) : NULL;
+    if (v) *out = strdup((const char *)v);
+    sqlite3_finalize(q);
+    if (rc == SQLITE_ROW && !*out) BAIL0(TR_E_INTERNAL);
+    /* No such table (another store) or no such note. */
+    if (rc != SQLITE_ROW) BAIL0(TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 
