@@ -192,3 +192,61 @@ def test_generated_scenarios_prepared_round_trip(tmp_path_factory):
             same(tmp, ["what-can-decrypt", who, "--format", "json"], snaps, p)
             n += 1
     assert n > 0
+
+
+def many_secrets(path, n=61):
+    """The 111111111111 fixture with n more secrets: under either key or
+    none, some with a resource policy naming an account no snapshot holds
+    (a different one every few secrets, so workers meet them in another
+    order than one process does), some without their GetResourcePolicy (a
+    gap)."""
+    doc = json.load(open(A))
+    region = doc["Regions"]["us-west-2"]
+    keys = ["arn:aws:kms:us-west-2:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-west-2:111111111111:key/0987dcba-09fe-87dc-65ba-ab0987654321", None]
+    page = []
+    for i in range(n):
+        name = f"bulk/s{i:03d}"
+        arn = f"arn:aws:secretsmanager:us-west-2:111111111111:secret:{name}-Ab{i:04d}"
+        e = {"ARN": arn, "Name": name, "SecretVersionsToStages": {f"v-{i}": ["AWSCURRENT"]},
+             "CreatedDate": "2023-08-08T10:11:12.123000-07:00"}
+        if keys[i % 3]:
+            e["KmsKeyId"] = keys[i % 3]
+        page.append(e)
+        rp = {"ARN": arn, "Name": name}
+        if i % 4 == 1:
+            rp["ResourcePolicy"] = json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{444400000000 + (n - i) // 5}:root"},
+                "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+        if i % 7 != 3:
+            region["Secrets"][arn] = {"GetResourcePolicy": rp}
+    region["ListSecrets"].append({"SecretList": page})
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_all_on_workers_is_the_serial_output(tmp_path):
+    """--all --threads N (worker processes, batches printed in order): the
+    output of one process, byte for byte, in every format, from the JSON
+    snapshots and from the prepared file."""
+    m = many_secrets(tmp_path / "many.json")
+    p = prepare(tmp_path, tmp_path / "many.db", m, B)
+    where = ["--account", "111111111111", "--region", "us-west-2"]
+    for fmt in ("json", "text", "html"):
+        one = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", fmt, "--snapshot", m,
+                  "--snapshot", B, "--threads", "1")
+        assert one.returncode == 0 and one.stderr == "", one.stderr
+        if fmt == "json":
+            doc = json.loads(one.stdout)
+            assert len(doc["secrets"]) == 63
+            assert any(x["gaps"] for x in doc["secrets"])
+        for n in ("2", "3", "5"):
+            for src in (["--snapshot", m, "--snapshot", B], ["--snapshot", p]):
+                r = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", fmt, *src, "--threads", n)
+                assert (r.returncode, r.stderr) == (0, ""), r.stderr
+                assert r.stdout == one.stdout, (fmt, n, src)
+    r = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", "html", "--snapshot", p)   # the CPUs
+    assert (r.returncode, r.stdout) == (0, one.stdout)
+    for bad in ("0", "x", "65", "-1"):
+        r = run(tmp_path, "who-can-decrypt", "--all", *where, "--snapshot", p, "--threads", bad)
+        assert r.returncode == 2 and f"--threads must be a number from 1 to 64, not '{bad}'" in r.stderr
