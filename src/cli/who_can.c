@@ -378,11 +378,11 @@ static int all_parallel(struct all_run *run, long nworkers)
     }
     while (rc == 0 && b < nb) {
         struct wbuf *cur = &w[b % nw];
-        char *z = memchr(cur->d, '\0', cur->n);
-        size_t upto = z ? (size_t)(z - cur->d) : cur->n;
+        char *z = cur->n ? memchr(cur->d, '\0', cur->n) : NULL;
+        size_t upto = z ? (size_t)(z - cur->d) : cur->n, used = upto + (z != NULL);
         if (upto && fwrite(cur->d, 1, upto, stdout) != upto) rc = 1;
-        memmove(cur->d, cur->d + upto + (z != NULL), cur->n - upto - (z != NULL));
-        cur->n -= upto + (z != NULL);
+        if (used) memmove(cur->d, cur->d + used, cur->n - used);
+        cur->n -= used;
         if (z) {
             b++;
             continue;
