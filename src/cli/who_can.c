@@ -240,6 +240,20 @@ struct all_run {
 
 /* The answer of secret i, printed.  0, or the exit status after saying
  * what failed. */
+/* The accounts t's policies name that g does not hold yet, added as
+ * foreign nodes, in the order they are named. */
+static TR_RESULT add_named(struct az_graph *g, const struct az_target *t)
+{
+    for (size_t k = 0; k < t->nnamed; k++)
+        if (strcmp(t->named[k], "*") != 0 && az_graph_find(g, t->named[k]) == SIZE_MAX) {
+            char root[64];
+            /* fits: a named account is 12 digits (who_can.c's on_named) */
+            snprintf(root, sizeof root, "arn:aws:iam::%s:root", t->named[k]);
+            if (az_graph_find(g, root) == SIZE_MAX) GUARD(az_graph_add_foreign(g, t->named[k]));
+        }
+    return TR_OK;
+}
+
 static int all_one(struct all_run *run, size_t i)
 {
     const struct server_env *env = run->env;
@@ -247,14 +261,7 @@ static int all_one(struct all_run *run, size_t i)
     enum az_format f = run->f;
     struct az_target t;
     if (tr_failed(az_target_from_ent(env, &run->v[i], &t))) return die("secret");
-    tr_result r = TR_OK;
-    for (size_t k = 0; tr_ok(r) && k < t.nnamed; k++)
-        if (strcmp(t.named[k], "*") != 0 && az_graph_find(g, t.named[k]) == SIZE_MAX) {
-            char root[64];
-            /* fits: a named account is 12 digits (who_can.c's on_named) */
-            snprintf(root, sizeof root, "arn:aws:iam::%s:root", t.named[k]);
-            if (az_graph_find(g, root) == SIZE_MAX) r = az_graph_add_foreign(g, t.named[k]);
-        }
+    tr_result r = add_named(g, &t);
     if (tr_ok(r) && g->nn > run->cap) {
         free(run->acc);
         free(run->ans);
@@ -351,6 +358,16 @@ static int all_parallel(struct all_run *run, long nworkers)
     int rc = 0;
     if (nw > nb) nw = nb;
     memset(w, 0, sizeof w);
+    /* The nodes of the accounts the secrets name, added as one process
+     * adds them, secret after secret: the node order (which orders the
+     * answers' principals) is the serial run's in every worker. */
+    for (size_t i = 0; i < run->nv; i++) {
+        struct az_target t;
+        if (tr_failed(az_target_from_ent(run->env, &run->v[i], &t))) return die("secret");
+        tr_result r = add_named(run->g, &t);
+        az_target_free(&t);
+        if (tr_failed(r)) return die("analysis");
+    }
     fflush(stdout);
     for (k = 0; k < nw; k++) {
         int p[2];

@@ -214,13 +214,23 @@ def many_secrets(path, n=61):
             e["KmsKeyId"] = keys[i % 3]
         page.append(e)
         rp = {"ARN": arn, "Name": name}
-        if i % 4 == 1:
+        if i % 4 == 1 or i % 3 == 0:
+            # Two of five accounts no snapshot holds, in an order that
+            # varies: whoever meets them first adds their nodes first.
+            named = [f"arn:aws:iam::{444400000000 + (i * 7) % 5}:root",
+                     f"arn:aws:iam::{444400000000 + (i * 3 + 1) % 5}:root"]
             rp["ResourcePolicy"] = json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{444400000000 + (n - i) // 5}:root"},
+                "Effect": "Allow", "Principal": {"AWS": named if i % 2 else named[::-1]},
                 "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
         if i % 7 != 3:
             region["Secrets"][arn] = {"GetResourcePolicy": rp}
     region["ListSecrets"].append({"SecretList": page})
+    # The first key lets those accounts decrypt: they are readers.
+    k = region["Keys"]["1234abcd-12ab-34cd-56ef-1234567890ab"]["GetKeyPolicy"]
+    pol = json.loads(k["Policy"])
+    pol["Statement"].append({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "Principal": {
+        "AWS": [f"arn:aws:iam::{444400000000 + j}:root" for j in range(5)]}})
+    k["Policy"] = json.dumps(pol)
     path.write_text(json.dumps(doc))
     return path
 
@@ -240,6 +250,9 @@ def test_all_on_workers_is_the_serial_output(tmp_path):
             doc = json.loads(one.stdout)
             assert len(doc["secrets"]) == 63
             assert any(x["gaps"] for x in doc["secrets"])
+            foreign = [[pr["principal"] for pr in x["principals"] if pr["account"].startswith("4444")]
+                       for x in doc["secrets"]]
+            assert sum(len(f) == 2 for f in foreign) > 10
         for n in ("2", "3", "5"):
             for src in (["--snapshot", m, "--snapshot", B], ["--snapshot", p]):
                 r = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", fmt, *src, "--threads", n)
