@@ -1208,13 +1208,26 @@ static TR_RESULT open_readonly_path(const char *path, store_t *out)
 /* The notes of a saved store (store_sqlite_save_file). */
 #define NOTE_TABLE "tresor_saved_note"
 
-/* Write the notes into the new file tmp (no connection of ours to it). */
-static TR_RESULT put_notes(const char *tmp, const char *const *keys, const char *const *vals, size_t n)
+/* Copy the database of connection src into the new file tmp, page for
+ * page (the backup API: rowids and the order of rows as they are, where
+ * VACUUM would renumber them), then write the notes there. */
+static TR_RESULT copy_with_notes(sqlite3 *src, const char *tmp, const char *const *keys, const char *const *vals,
+                                 size_t n)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *q = NULL;
     tr_result r = TR_OK;
     int rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_backup *bk = sqlite3_backup_init(db, "main", src, "main");
+        if (!bk) {
+            rc = sqlite3_errcode(db);
+        } else {
+            rc = sqlite3_backup_step(bk, -1);
+            int fin = sqlite3_backup_finish(bk);
+            rc = rc == SQLITE_DONE ? fin : rc == SQLITE_OK ? SQLITE_ERROR : rc;
+        }
+    }
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, "PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; BEGIN; "
                           "CREATE TABLE " NOTE_TABLE " (k TEXT PRIMARY KEY, v TEXT NOT NULL)", NULL, NULL, NULL);
@@ -1226,7 +1239,7 @@ static TR_RESULT put_notes(const char *tmp, const char *const *keys, const char 
         if (rc == SQLITE_DONE) rc = sqlite3_reset(q);
     }
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) r = SQ_FAIL(db, rc, "the saved store's notes");
+    if (rc != SQLITE_OK) r = SQ_FAIL(db, rc, "the saved store");
     sqlite3_finalize(q);
     rc = sqlite3_close(db);
     if (tr_ok(r) && rc != SQLITE_OK) r = SQ_FAIL(NULL, rc, "close");
@@ -1238,12 +1251,10 @@ TR_RESULT store_sqlite_save_file(store_t st, const char *path, const char *const
 {
     char tmp[PATH_MAX];
     struct conn *c = NULL;
-    sqlite3_stmt *q = NULL;
     ENSURE_REF(st);
     ENSURE_REF(path);
     GUARD(str_format(tmp, sizeof tmp, "the saved store's file name", "%s.tmp", path));
-    /* VACUUM INTO wants a file that is absent or empty: an empty one of
-     * ours, 0600. */
+    /* An empty file of ours, 0600, for the copy. */
     (void)unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -1251,20 +1262,8 @@ TR_RESULT store_sqlite_save_file(store_t st, const char *path, const char *const
         BAIL0(TR_E_STORE_IO);
     }
     close(fd);
-    /* VACUUM INTO writes with the source's VFS unless the name says
-     * otherwise: a memory store's would stay in memory. */
-    char uri[3 * PATH_MAX + 64];
-    tr_result r = self(st)->flags & SQLITE_OPEN_URI ? sqlite_file_uri(tmp, "?vfs=unix", uri, sizeof uri)
-                                                   : str_copy(uri, sizeof uri, tmp, "the file name");
-    if (tr_ok(r)) r = conn_get(self(st), &c);
-    if (tr_ok(r)) {
-        int rc = sqlite3_prepare_v2(c->db, "VACUUM INTO ?1", -1, &q, NULL);
-        if (rc == SQLITE_OK) rc = sqlite3_bind_text(q, 1, uri, -1, SQLITE_STATIC);
-        if (rc == SQLITE_OK) rc = sqlite3_step(q);
-        if (rc != SQLITE_DONE) r = SQ_FAIL(c->db, rc, "VACUUM INTO");
-        sqlite3_finalize(q);
-    }
-    if (tr_ok(r)) r = put_notes(tmp, keys, vals, n);
+    tr_result r = conn_get(self(st), &c);
+    if (tr_ok(r)) r = copy_with_notes(c->db, tmp, keys, vals, n);
     if (tr_ok(r) && rename(tmp, path) != 0) {
         fprintf(stderr, "tresor: store: rename %s to %s: %s\n", tmp, path, strerror(errno));
         r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, NULL);

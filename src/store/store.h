@@ -384,7 +384,8 @@ TR_RESULT store_sqlite_open_exclusive(const char *data_dir, store_t *out);
 /* An in-memory store shared by all threads of the process (tests). */
 TR_RESULT store_sqlite_open_memory(store_t *out);
 /* Write SQLite store st (a memory one too) to a new database file at
- * path, compacted (VACUUM INTO), mode 0600, with n notes (keys[i] ->
+ * path, page for page (SQLite's backup API: rows keep their rowids, so
+ * what reads them in rowid order reads them in the same order), mode 0600, with n notes (keys[i] ->
  * vals[i], text: what the file is, for store_sqlite_note) in a table of
  * their own; written to path.tmp first and renamed, so path is whole or
  * untouched.  Fails with TR_E_STORE_IO (after a line on stderr) when the
