@@ -42,9 +42,9 @@ static const struct cli_opt who_opts[] = {
       "the account of a SECRET given by name, and of --all; by default the store's first" },
     CLI_OPT_REGION('g', "the region of a SECRET given by name, and of --all (with --snapshot: the "
                         "first snapshot's first region)"),
-    { "threads", 'j', "N", NULL, NULL,
-      "with --all from --snapshot: answer on N worker processes, the output the same "
-      "(default: the number of CPUs)" },
+    { "threads", 'j', "N", NULL, "1",
+      "with --all from --snapshot: answer on N worker processes (the same readers; where one has "
+      "several equally short paths through roles, the one shown may differ from one process's)" },
     CLI_OPTS_SNAPSHOT_OR_STORE('S', "answer from"),
     { 0 },
 };
@@ -345,8 +345,11 @@ static bool wbuf_fill(struct wbuf *w)
  * edges and the KMS memo each worker fills are its own).  Worker k
  * answers batches k, k + nworkers, ... of ALL_BATCH secrets each, writing
  * each batch's output then a NUL (which no output holds) to its pipe;
- * this process prints the batches in order as they arrive, so the output
- * is the serial run's, byte for byte.  Only answering from snapshots (a
+ * this process prints the batches in order as they arrive.  The readers
+ * are one process's; the path shown for a reader with several equally
+ * short ones through roles is the first the graph's lazy edges give,
+ * which depends on the secrets answered before in that process, so it
+ * may differ from one process's.  Only answering from snapshots (a
  * memory or prepared store: no file lock, no server connection to share
  * across the fork). */
 #define MAX_WORKERS 64
@@ -532,7 +535,7 @@ int cmd_who_can(int argc, char **argv)
     const char *snap_files[MAX_SNAPSHOTS];
     size_t nsnap = 0;
     const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
-    long threads = sysconf(_SC_NPROCESSORS_ONLN);
+    long threads = 1;
     struct cli_parser p;
     int c;
     cli_parser_init(&p, cmd, argc, argv);
