@@ -94,6 +94,28 @@ void snapshot_free(struct snapshot *s);
  * (TR_E_VALIDATION) when two snapshots are of one account; on failure the
  * store holds nothing of s. */
 TR_RESULT snapshot_store_load(store_t st, const struct snapshot *s, size_t n, const char *only_secret);
+/* Prepared snapshots (analyze/snapshot_prepared.c, docs/SNAPSHOTS.md):
+ * the store snapshot_store_load makes of the n files (every secret),
+ * saved as the SQLite file out (mode 0600, written whole or not at all)
+ * with what the answers need of the snapshots besides it (their names,
+ * accounts, regions, gaps and secrets) and the files' SHA-256, sizes and
+ * modification times.  Fails as snapshot_load and snapshot_store_load do,
+ * or TR_E_STORE_IO when out cannot be written. */
+TR_RESULT snapshot_prepare(const char *const *files, size_t n, const char *out);
+/* Whether the file at path is an SQLite database (so, to the analysis, a
+ * prepared snapshot rather than a JSON one). */
+bool snapshot_is_prepared(const char *path);
+/* Open the prepared snapshot at path read-only into *st and its
+ * snapshots (at most cap) into s[0..*n) -- name, account, collected_at,
+ * regions and gaps, and with_secrets their secrets (ARN, region, the
+ * entry's Name); nothing else -- each freed with snapshot_free, *st
+ * closed by the caller.  A source file that has changed since it was
+ * prepared (size or modification time, then SHA-256) is refused
+ * (TR_E_VALIDATION, "PATH: stale: FILE has changed since it was
+ * prepared ..."), as is a file that is not one this tresor prepared; on
+ * failure nothing is left open. */
+TR_RESULT snapshot_prepared_open(const char *path, bool with_secrets, store_t *st, struct snapshot *s,
+                                 size_t cap, size_t *n);
 /* One ListGrants entry of key key_arn (id key_id) as the server's grant
  * relations. */
 TR_RESULT snapshot_grant_put(store_t st, const char *key_arn, const char *key_id, const json_t *g);

@@ -50,7 +50,10 @@ void close_data_dir(struct data_dir *d);
  * NULL: a snapshot holds no key material).  Returns 0 with *out the
  * snapshots (their gaps for the answers), or 2 after printing why
  * ("tresor: snapshot: FILE: ..."), nothing then left open.  only_secret:
- * snapshot_store_load's (NULL: every secret). */
+ * snapshot_store_load's (NULL: every secret).  A prepared snapshot
+ * (tresor snapshot prepare; given alone) is opened read-only as d->st
+ * instead (snapshot_prepared_open; its secrets listed when only_secret is
+ * NULL). */
 #define MAX_SNAPSHOTS 64
 struct snapset {
     struct snapshot s[MAX_SNAPSHOTS];

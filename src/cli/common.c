@@ -184,6 +184,25 @@ int cli_open_snapshots(const char *const *files, size_t n, const char *only_secr
         (void)die("snapshot");
         return 2;
     }
+    /* A prepared snapshot (tresor snapshot prepare) is the store itself,
+     * opened read-only: nothing to parse or load. */
+    for (size_t i = 0; i < n; i++) {
+        if (!snapshot_is_prepared(files[i])) continue;
+        if (n > 1) {
+            fprintf(stderr, "tresor: snapshot: %s is a prepared snapshot: give it alone (prepare the files "
+                    "together: tresor snapshot prepare FILE... --out PREPARED)\n", files[i]);
+            free(ss);
+            return 2;
+        }
+        if (tr_failed(snapshot_prepared_open(files[i], only_secret == NULL, &d->st, ss->s, MAX_SNAPSHOTS,
+                                             &ss->n))) {
+            (void)die("snapshot");
+            free(ss);
+            return 2;
+        }
+        *out = ss;
+        return 0;
+    }
     for (; ss->n < n; ss->n++) {
         if (tr_failed(snapshot_load(files[ss->n], &ss->s[ss->n]))) {
             (void)die("snapshot");

@@ -78,7 +78,7 @@ struct cli_opt {
 #define CLI_OPTS_SNAPSHOT_OR_STORE(val, verb) \
     { "snapshot", val, "FILE", NULL, NULL, \
       verb " this AWS account snapshot (docs/SNAPSHOTS.md) instead of the store; " \
-      "repeatable, one file per account" }, \
+      "repeatable, one file per account; or one prepared snapshot (tresor snapshot prepare), alone" }, \
     CLI_OPT_DATA_DIR("the data dir of the store"), \
     CLI_OPT_STORE("the PostgreSQL database of the store, instead of the data dir's SQLite file")
 /* The pkcs11 seal's flags, the same for serve, seal migrate and

@@ -5,10 +5,15 @@
  * may be running) and decides with the server's own authorization code
  * through src/analyze/.
  */
+#include <errno.h>
 #include <jansson.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "analyze/analyze.h"
 #include "analyze/report_html.h"
@@ -37,6 +42,9 @@ static const struct cli_opt who_opts[] = {
       "the account of a SECRET given by name, and of --all; by default the store's first" },
     CLI_OPT_REGION('g', "the region of a SECRET given by name, and of --all (with --snapshot: the "
                         "first snapshot's first region)"),
+    { "threads", 'j', "N", NULL, "1",
+      "with --all from --snapshot: answer on N worker processes (the same readers; where one has "
+      "several equally short paths through roles, the one shown may differ from one process's)" },
     CLI_OPTS_SNAPSHOT_OR_STORE('S', "answer from"),
     { 0 },
 };
@@ -73,6 +81,8 @@ static const struct cli_cmd what_cmd = {
 
 /* Answering from snapshots: the files, loaded, with their gaps. */
 static struct snapset *g_snaps;     /* NULL: answering from the store */
+/* --threads: the workers of --all (answering from snapshots). */
+static long g_threads = 1;
 
 /* The snapshots' gaps, numbered in order (every gap of the first
  * snapshot, then of the second, ...). */
@@ -252,6 +262,211 @@ out:
 /* --all: every secret of `account` in `region`, the graph built once
  * (accounts named by a secret's policies that the store does not hold
  * join it as foreign principals). */
+/* --all's run over the secrets v[0..nv) with graph g: one answer after
+ * another, printed as --format f prints each (the separator before all
+ * but the first). */
+struct all_run {
+    const struct server_env *env;
+    struct az_graph *g;
+    const struct ent_rec *v;
+    size_t nv;
+    enum az_format f;
+    struct az_access *acc;      /* sized for the graph, cap nodes */
+    struct az_answer *ans;
+    size_t cap;
+};
+
+/* The answer of secret i, printed.  0, or the exit status after saying
+ * what failed. */
+/* The accounts t's policies name that g does not hold yet, added as
+ * foreign nodes, in the order they are named. */
+static TR_RESULT add_named(struct az_graph *g, const struct az_target *t)
+{
+    for (size_t k = 0; k < t->nnamed; k++)
+        if (strcmp(t->named[k], "*") != 0 && az_graph_find(g, t->named[k]) == SIZE_MAX) {
+            char root[64];
+            /* fits: a named account is 12 digits (who_can.c's on_named) */
+            snprintf(root, sizeof root, "arn:aws:iam::%s:root", t->named[k]);
+            if (az_graph_find(g, root) == SIZE_MAX) GUARD(az_graph_add_foreign(g, t->named[k]));
+        }
+    return TR_OK;
+}
+
+static int all_one(struct all_run *run, size_t i)
+{
+    const struct server_env *env = run->env;
+    struct az_graph *g = run->g;
+    enum az_format f = run->f;
+    struct az_target t;
+    if (tr_failed(az_target_from_ent(env, &run->v[i], &t))) return die("secret");
+    tr_result r = add_named(g, &t);
+    if (tr_ok(r) && g->nn > run->cap) {
+        free(run->acc);
+        free(run->ans);
+        run->cap = g->nn + 16;
+        run->acc = calloc(run->cap, sizeof *run->acc);
+        run->ans = calloc(run->cap, sizeof *run->ans);
+        if (!run->acc || !run->ans) {
+            run->cap = 0;
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        }
+    }
+    if (tr_ok(r)) r = az_who_can(env, g, &t, true, run->acc, run->ans);
+    bool analysed = tr_ok(r);
+    if (tr_ok(r) && f == AZ_JSON) {
+        json_t *o = az_report_json(g, &t, run->acc, run->ans);
+        add_gaps(o, &t);
+        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (s) printf("%s\n%s", i ? "," : "", s);
+        free(s);
+        json_decref(o);
+    }
+    if (tr_ok(r) && f == AZ_HTML) {
+        json_t *o = az_report_json(g, &t, run->acc, run->ans);
+        add_gaps(o, &t);
+        r = o ? az_html_answer(stdout, o) : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        json_decref(o);
+    }
+    if (tr_ok(r) && f == AZ_TEXT) {
+        if (i) printf("\n----\n\n");
+        az_report(g, &t, run->acc, run->ans, f);
+        print_gaps(&t);
+    }
+    az_target_free(&t);
+    if (tr_failed(r)) return die(analysed ? "writing the answer" : "analysis");
+    return 0;
+}
+
+/* Secrets from, from + step, ... below to... in batches of ALL_BATCH:
+ * every step-th batch, starting with batch from / ALL_BATCH. */
+#define ALL_BATCH 16
+static int all_range(struct all_run *run, size_t from, size_t to, size_t step)
+{
+    for (size_t b = from; b < to; b += step * ALL_BATCH) {
+        for (size_t i = b; i < b + ALL_BATCH && i < to; i++) {
+            int rc = all_one(run, i);
+            if (rc != 0) return rc;
+        }
+        if (step > 1) putchar('\0');   /* the batch's end, for all_parallel */
+    }
+    return 0;
+}
+
+/* One worker's output as it arrives, until its turn to be printed. */
+struct wbuf {
+    int fd;
+    pid_t pid;
+    char *d;
+    size_t n, cap;
+    bool eof;
+};
+
+/* Read what worker w has written (up to 1 MiB).  false: a read failed. */
+static bool wbuf_fill(struct wbuf *w)
+{
+    if (w->cap - w->n < (1 << 20)) {
+        size_t ncap = w->cap * 2 + (2 << 20);
+        char *d = realloc(w->d, ncap);
+        if (!d) return false;
+        w->d = d;
+        w->cap = ncap;
+    }
+    ssize_t got = read(w->fd, w->d + w->n, 1 << 20);
+    if (got < 0) return errno == EINTR;
+    if (got == 0) w->eof = true;
+    w->n += (size_t)got;
+    return true;
+}
+
+/* --all on nworkers processes (--threads): the graph is built, so each
+ * worker forked from here holds it as it is (copy on write: the lazy
+ * edges and the KMS memo each worker fills are its own).  Worker k
+ * answers batches k, k + nworkers, ... of ALL_BATCH secrets each, writing
+ * each batch's output then a NUL (which no output holds) to its pipe;
+ * this process prints the batches in order as they arrive.  The readers
+ * are one process's; the path shown for a reader with several equally
+ * short ones through roles is the first the graph's lazy edges give,
+ * which depends on the secrets answered before in that process, so it
+ * may differ from one process's.  Only answering from snapshots (a
+ * memory or prepared store: no file lock, no server connection to share
+ * across the fork). */
+#define MAX_WORKERS 64
+static int all_parallel(struct all_run *run, long nworkers)
+{
+    struct wbuf w[MAX_WORKERS];
+    size_t k, nw = nworkers > MAX_WORKERS ? MAX_WORKERS : (size_t)nworkers;
+    size_t nb = (run->nv + ALL_BATCH - 1) / ALL_BATCH, b = 0;
+    int rc = 0;
+    if (nw > nb) nw = nb;
+    memset(w, 0, sizeof w);
+    /* The nodes of the accounts the secrets name, added as one process
+     * adds them, secret after secret: the node order (which orders the
+     * answers' principals) is the serial run's in every worker. */
+    for (size_t i = 0; i < run->nv; i++) {
+        struct az_target t;
+        if (tr_failed(az_target_from_ent(run->env, &run->v[i], &t))) return die("secret");
+        tr_result r = add_named(run->g, &t);
+        az_target_free(&t);
+        if (tr_failed(r)) return die("analysis");
+    }
+    fflush(stdout);
+    for (k = 0; k < nw; k++) {
+        int p[2];
+        if (pipe(p) != 0) break;
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (size_t j = 0; j < k; j++) close(w[j].fd);
+            close(p[0]);
+            if (dup2(p[1], STDOUT_FILENO) < 0) _exit(2);
+            close(p[1]);
+            int crc = all_range(run, k * ALL_BATCH, run->nv, nw);
+            if (fflush(stdout) != 0 && crc == 0) crc = 1;
+            _exit(crc);
+        }
+        close(p[1]);
+        if (pid < 0) {
+            close(p[0]);
+            break;
+        }
+        w[k] = (struct wbuf){ .fd = p[0], .pid = pid };
+    }
+    if (k < nw) {
+        fprintf(stderr, "tresor: --threads: cannot start worker %zu: %s\n", k + 1, strerror(errno));
+        rc = 2;
+    }
+    while (rc == 0 && b < nb) {
+        struct wbuf *cur = &w[b % nw];
+        char *z = cur->n ? memchr(cur->d, '\0', cur->n) : NULL;
+        size_t upto = z ? (size_t)(z - cur->d) : cur->n, used = upto + (z != NULL);
+        if (upto && fwrite(cur->d, 1, upto, stdout) != upto) rc = 1;
+        if (used) memmove(cur->d, cur->d + used, cur->n - used);
+        cur->n -= used;
+        if (z) {
+            b++;
+            continue;
+        }
+        if (cur->eof) {
+            rc = 2;             /* the worker stopped early: it said why */
+            break;
+        }
+        struct pollfd pf[MAX_WORKERS];
+        for (k = 0; k < nw; k++) pf[k] = (struct pollfd){ .fd = w[k].eof ? -1 : w[k].fd, .events = POLLIN };
+        if (poll(pf, nw, -1) < 0 && errno != EINTR) rc = 2;
+        for (k = 0; rc == 0 && k < nw; k++)
+            if (pf[k].revents && !wbuf_fill(&w[k])) rc = 2;
+    }
+    for (k = 0; k < nw; k++) {
+        int status = 0;
+        if (!w[k].pid) continue;
+        close(w[k].fd);
+        if (rc != 0) kill(w[k].pid, SIGTERM);
+        if (waitpid(w[k].pid, &status, 0) == w[k].pid && rc == 0 && status != 0)
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+        free(w[k].d);
+    }
+    return rc;
+}
+
 static int all_secrets(const struct server_env *env, const char *account, const char *region,
                        enum az_format f)
 {
@@ -260,8 +475,6 @@ static int all_secrets(const struct server_env *env, const char *account, const 
     size_t nids = 0, nv = 0;
     struct ent_rec *v = NULL;
     struct az_graph g = { 0 };
-    struct az_access *acc = NULL;
-    struct az_answer *ans = NULL;
     char prefix[80];
     int rc = 2;
 
@@ -292,58 +505,17 @@ static int all_secrets(const struct server_env *env, const char *account, const 
         json_decref(acct);
         json_decref(reg);
     }
-    size_t cap = 0;
-    for (size_t i = 0; i < nv; i++) {
-        struct az_target t;
-        if (tr_failed(az_target_from_ent(env, &v[i], &t))) { rc = die("secret"); goto out; }
-        tr_result r = TR_OK;
-        for (size_t k = 0; tr_ok(r) && k < t.nnamed; k++)
-            if (strcmp(t.named[k], "*") != 0 && az_graph_find(&g, t.named[k]) == SIZE_MAX) {
-                char root[64];
-                /* fits: a named account is 12 digits (who_can.c's on_named) */
-                snprintf(root, sizeof root, "arn:aws:iam::%s:root", t.named[k]);
-                if (az_graph_find(&g, root) == SIZE_MAX) r = az_graph_add_foreign(&g, t.named[k]);
-            }
-        if (tr_ok(r) && g.nn > cap) {
-            free(acc);
-            free(ans);
-            cap = g.nn + 16;
-            acc = calloc(cap, sizeof *acc);
-            ans = calloc(cap, sizeof *ans);
-            if (!acc || !ans) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-        }
-        if (tr_ok(r)) r = az_who_can(env, &g, &t, true, acc, ans);
-        bool analysed = tr_ok(r);
-        if (tr_ok(r) && f == AZ_JSON) {
-            json_t *o = az_report_json(&g, &t, acc, ans);
-            add_gaps(o, &t);
-            char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-            if (s) printf("%s\n%s", i ? "," : "", s);
-            free(s);
-            json_decref(o);
-        }
-        if (tr_ok(r) && f == AZ_HTML) {
-            json_t *o = az_report_json(&g, &t, acc, ans);
-            add_gaps(o, &t);
-            r = o ? az_html_answer(stdout, o) : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-            json_decref(o);
-        }
-        if (tr_ok(r) && f == AZ_TEXT) {
-            if (i) printf("\n----\n\n");
-            az_report(&g, &t, acc, ans, f);
-            print_gaps(&t);
-        }
-        az_target_free(&t);
-        if (tr_failed(r)) { rc = die(analysed ? "writing the answer" : "analysis"); goto out; }
-    }
+    struct all_run run = { .env = env, .g = &g, .v = v, .nv = nv, .f = f };
+    rc = g_threads > 1 && g_snaps && nv > ALL_BATCH ? all_parallel(&run, g_threads) : all_range(&run, 0, nv, 1);
+    free(run.acc);
+    free(run.ans);
+    if (rc != 0) goto out;
     if (f == AZ_HTML && tr_failed(az_html_end(stdout))) { rc = die("writing the answer"); goto out; }
     if (f == AZ_JSON) printf("]}\n");
     else if (f == AZ_TEXT && nv == 0) printf("no secrets in account %s, region %s\n", account, region);
     rc = 0;
 out:
     ent_list_free(v, nv);
-    free(acc);
-    free(ans);
     free(ids);
     az_graph_free(&g);
     return rc;
@@ -401,6 +573,7 @@ int cmd_who_can(int argc, char **argv)
     const char *snap_files[MAX_SNAPSHOTS];
     size_t nsnap = 0;
     const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
+    long threads = 1;
     struct cli_parser p;
     int c;
     cli_parser_init(&p, cmd, argc, argv);
@@ -415,6 +588,16 @@ int cmd_who_can(int argc, char **argv)
         case 'k': with_key = optarg; break;
         case 'D': diff = true; break;
         case 'B': store_arg = optarg; break;
+        case 'j': {
+            char *end = NULL;
+            errno = 0;
+            long n = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || n < 1 || n > MAX_WORKERS)
+                return cli_usage_error(NULL, cmd, "--threads must be a number from 1 to %d, not '%s'", MAX_WORKERS,
+                                       optarg);
+            threads = n;
+            break;
+        }
         case 'S':
             if (nsnap == MAX_SNAPSHOTS)
                 return cli_usage_error(NULL, cmd, "at most %d --snapshot files", MAX_SNAPSHOTS);
@@ -457,6 +640,7 @@ int cmd_who_can(int argc, char **argv)
         return 2;
     }
     g_snaps = snaps;
+    g_threads = threads < 1 ? 1 : threads;
     /* From snapshots, the region of a SECRET given by name and of --all is
      * by default the first one the first snapshot read. */
     if (snaps && !region_given && snaps->s[0].nregions > 0) region = snaps->s[0].regions[0];

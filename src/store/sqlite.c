@@ -150,6 +150,7 @@
 #include "core/date.h"
 #include "core/hex.h"
 #include "core/metrics.h"
+#include "core/str.h"
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -1248,17 +1249,25 @@ static int ro_probe(const char *uri)
     return rc;
 }
 
+static TR_RESULT open_readonly_path(const char *path, store_t *out);
+
 TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
 {
-    char path[PATH_MAX], uri[3 * PATH_MAX + 64];
-    struct store_sqlite *s = NULL;
-    int version = 0;
-    tr_result r;
+    char path[PATH_MAX];
     ENSURE_REF(data_dir);
     ENSURE_REF(out);
     *out = NULL;
-
     ENSURE(sqlite_db_path(data_dir, path), TR_E_INTERNAL);
+    return open_readonly_path(path, out);
+}
+
+/* store_sqlite_open_readonly of the database file at path. */
+static TR_RESULT open_readonly_path(const char *path, store_t *out)
+{
+    char uri[3 * PATH_MAX + 64];
+    struct store_sqlite *s = NULL;
+    int version = 0;
+    tr_result r;
     if (!sqlite_file_exists(path, "")) {
         fprintf(stderr, "tresor: store: %s: %s\n", path, strerror(errno));
         BAIL0(TR_E_INTERNAL);
@@ -1298,6 +1307,101 @@ TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
         return r;
     }
     *out = &s->base.vt;
+    return TR_OK;
+}
+
+/* The notes of a saved store (store_sqlite_save_file). */
+#define NOTE_TABLE "tresor_saved_note"
+
+/* Copy the database of connection src into the new file tmp, page for
+ * page (the backup API: rowids and the order of rows as they are, where
+ * VACUUM would renumber them), then write the notes there. */
+static TR_RESULT copy_with_notes(sqlite3 *src, const char *tmp, const char *const *keys, const char *const *vals,
+                                 size_t n)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    tr_result r = TR_OK;
+    int rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_backup *bk = sqlite3_backup_init(db, "main", src, "main");
+        if (!bk) {
+            rc = sqlite3_errcode(db);
+        } else {
+            rc = sqlite3_backup_step(bk, -1);
+            int fin = sqlite3_backup_finish(bk);
+            rc = rc == SQLITE_DONE ? fin : rc == SQLITE_OK ? SQLITE_ERROR : rc;
+        }
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; BEGIN; "
+                          "CREATE TABLE " NOTE_TABLE " (k TEXT PRIMARY KEY, v TEXT NOT NULL)", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, "INSERT INTO " NOTE_TABLE " VALUES (?1, ?2)", -1, &q, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+        rc = sqlite3_bind_text(q, 1, keys[i], -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_text(q, 2, vals[i], -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK) rc = sqlite3_step(q);
+        if (rc == SQLITE_DONE) rc = sqlite3_reset(q);
+    }
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) r = SQ_FAIL(db, rc, "the saved store");
+    sqlite3_finalize(q);
+    rc = sqlite3_close(db);
+    if (tr_ok(r) && rc != SQLITE_OK) r = SQ_FAIL(NULL, rc, "close");
+    return r;
+}
+
+TR_RESULT store_sqlite_save_file(store_t st, const char *path, const char *const *keys, const char *const *vals,
+                                 size_t n)
+{
+    char tmp[PATH_MAX];
+    struct conn *c = NULL;
+    ENSURE_REF(st);
+    ENSURE_REF(path);
+    GUARD(str_format(tmp, sizeof tmp, "the saved store's file name", "%s.tmp", path));
+    /* An empty file of ours, 0600, for the copy. */
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "tresor: store: create %s: %s\n", tmp, strerror(errno));
+        BAIL0(TR_E_STORE_IO);
+    }
+    close(fd);
+    tr_result r = conn_get(self(st), &c);
+    if (tr_ok(r)) r = copy_with_notes(c->db, tmp, keys, vals, n);
+    if (tr_ok(r) && rename(tmp, path) != 0) {
+        fprintf(stderr, "tresor: store: rename %s to %s: %s\n", tmp, path, strerror(errno));
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_IO, NULL);
+    }
+    if (tr_failed(r)) (void)unlink(tmp);
+    return r;
+}
+
+TR_RESULT store_sqlite_open_file(const char *path, store_t *out)
+{
+    ENSURE_REF(path);
+    ENSURE_REF(out);
+    *out = NULL;
+    return open_readonly_path(path, out);
+}
+
+TR_RESULT store_sqlite_note(store_t st, const char *key, char **out)
+{
+    struct conn *c = NULL;
+    sqlite3_stmt *q = NULL;
+    ENSURE_REF(st);
+    ENSURE_REF(out);
+    *out = NULL;
+    GUARD(conn_get(self(st), &c));
+    int rc = sqlite3_prepare_v2(c->db, "SELECT v FROM " NOTE_TABLE " WHERE k = ?1", -1, &q, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_step(q);
+    const unsigned char *v = rc == SQLITE_ROW ? sqlite3_column_text(q, 0) : NULL;
+    if (v) *out = strdup((const char *)v);
+    sqlite3_finalize(q);
+    if (rc == SQLITE_ROW && !*out) BAIL0(TR_E_INTERNAL);
+    /* No such table (another store) or no such note. */
+    if (rc != SQLITE_ROW) BAIL0(TR_E_STORE_NOT_FOUND);
     return TR_OK;
 }
 

@@ -391,6 +391,22 @@ TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out);
 TR_RESULT store_sqlite_open_exclusive(const char *data_dir, store_t *out);
 /* An in-memory store shared by all threads of the process (tests). */
 TR_RESULT store_sqlite_open_memory(store_t *out);
+/* Write SQLite store st (a memory one too) to a new database file at
+ * path, page for page (SQLite's backup API: rows keep their rowids, so
+ * what reads them in rowid order reads them in the same order), mode 0600, with n notes (keys[i] ->
+ * vals[i], text: what the file is, for store_sqlite_note) in a table of
+ * their own; written to path.tmp first and renamed, so path is whole or
+ * untouched.  Fails with TR_E_STORE_IO (after a line on stderr) when the
+ * file cannot be made. */
+TR_RESULT store_sqlite_save_file(store_t st, const char *path, const char *const *keys, const char *const *vals,
+                                 size_t n);
+/* A database file (one store_sqlite_save_file wrote) read-only, as
+ * store_sqlite_open_readonly opens a data dir's: immutable when it has no
+ * -wal, nothing created beside it; the same failures. */
+TR_RESULT store_sqlite_open_file(const char *path, store_t *out);
+/* The note `key` of a store store_sqlite_save_file wrote, malloc'd;
+ * TR_E_STORE_NOT_FOUND when it has none (or is another store). */
+TR_RESULT store_sqlite_note(store_t st, const char *key, char **out);
 
 void access_key_rec_free(struct access_key_rec *k);
 void key_rec_free(struct key_rec *k);

@@ -1,0 +1,267 @@
+"""
+test_snapshot_prepared.py -- prepared snapshots (docs/SNAPSHOTS.md,
+"Prepared snapshots"): `tresor snapshot prepare FILE... --out PREPARED`
+loads the snapshots once into an SQLite file, and every command that takes
+--snapshot answers from it byte for byte as from the JSON files; a
+prepared file whose source changed since is refused.
+"""
+import concurrent.futures
+import json
+import os
+import stat
+
+from tresor_e2e import TresorServer, run_tresor_cmd
+from test_snapshot import collect
+from test_who_can_random import Scenario, THREADS
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "data", "snapshots")
+A = os.path.join(FIXTURES, "aws-cli-111111111111.json")
+B = os.path.join(FIXTURES, "aws-cli-222222222222.json")
+APP_DB = "arn:aws:secretsmanager:us-west-2:111111111111:secret:app/db-AbCdEf"
+CI_DEPLOY = "arn:aws:iam::111111111111:role/ci-deploy"
+CAROL = "arn:aws:iam::222222222222:user/carol"
+# Generated scenarios (test_who_can_random.py) the round trip builds.
+SEEDS = int(os.environ.get("TRESOR_PREPARED_SEEDS", "3"))
+
+
+def run(cwd, *args):
+    return run_tresor_cmd([str(a) for a in args], str(cwd), capture_output=True, text=True)
+
+
+def prepare(cwd, out, *files):
+    p = run(cwd, "snapshot", "prepare", *files, "--out", out)
+    assert p.returncode == 0 and p.stdout == "" and p.stderr == "", p.stderr
+    return out
+
+
+def same(cwd, args, json_args, prepared):
+    """The command answers the same from the JSON snapshots and from the
+    prepared file: exit status, standard output and error, byte for byte."""
+    a = run(cwd, *args, *[x for f in json_args for x in ("--snapshot", f)])
+    b = run(cwd, *args, "--snapshot", prepared)
+    assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args
+    return a
+
+
+def test_prepared_answers_as_the_fixtures_do(tmp_path):
+    """The AWS CLI-shape fixtures (paging, a cross-account pair, a gap):
+    who-can-decrypt (one secret by name and ARN, --all, --explain,
+    --with-key, every format), what-can-decrypt, policy simulate and
+    snapshot diff answer byte for byte the same from the prepared file."""
+    p = prepare(tmp_path, tmp_path / "both.db", A, B)
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o600
+    assert not os.path.exists(str(p) + ".tmp")
+    where = ["--account", "111111111111", "--region", "us-west-2"]
+    for fmt in ("text", "json", "html"):
+        r = same(tmp_path, ["who-can-decrypt", "--all", *where, "--format", fmt], [A, B], p)
+        assert r.returncode == 0 and CI_DEPLOY in r.stdout
+        for sid in ("app/db", APP_DB, "shared/api-key"):
+            r = same(tmp_path, ["who-can-decrypt", sid, *where, "--format", fmt], [A, B], p)
+            assert r.returncode == 0, r.stderr
+        r = same(tmp_path, ["what-can-decrypt", CAROL, "--format", fmt], [A, B], p)
+        assert r.returncode == 0 and APP_DB in r.stdout
+    r = same(tmp_path, ["who-can-decrypt", "app/db", *where, "--format", "dot"], [A, B], p)
+    assert r.returncode == 0
+    r = same(tmp_path, ["who-can-decrypt", "app/db", *where, "--explain", CAROL, "--format", "json"], [A, B], p)
+    assert r.returncode == 0
+    r = same(tmp_path, ["who-can-decrypt", "app/db", *where, "--with-key", "alias/app", "--diff"], [A, B], p)
+    r = same(tmp_path, ["who-can-decrypt", "nope", *where], [A, B], p)
+    assert r.returncode == 1 and r.stderr == "tresor: nope: no secret nope\n"
+    for who, action, res in ((CAROL, "sts:AssumeRole", CI_DEPLOY),
+                             (CI_DEPLOY, "secretsmanager:GetSecretValue", APP_DB),
+                             (CI_DEPLOY, "kms:Decrypt",
+                              "arn:aws:kms:us-west-2:111111111111:key/0987dcba-09fe-87dc-65ba-ab0987654321")):
+        same(tmp_path, ["policy", "simulate", "--principal", who, "--action", action, "--resource", res,
+                        "--region", "us-west-2", "--format", "json"], [A, B], p)
+    # The gap (a key policy not read) is carried: the answer lists it.
+    gapped = json.load(open(A))
+    region = gapped["Regions"]["us-west-2"]
+    pages = region["ListSecrets"] if isinstance(region["ListSecrets"], list) else [region["ListSecrets"]]
+    entry = next(s for pg in pages for s in pg["SecretList"] if s["Name"] == "app/db")
+    entry["KmsKeyId"] = "arn:aws:kms:us-west-2:111111111111:key/0987dcba-09fe-87dc-65ba-ab0987654321"
+    g = tmp_path / "gap.json"
+    g.write_text(json.dumps(gapped))
+    pg = prepare(tmp_path, tmp_path / "gap.db", g)
+    r = same(tmp_path, ["who-can-decrypt", "app/db", *where, "--format", "json"], [g], pg)
+    assert len(json.loads(r.stdout)["gaps"]) == 1
+    # snapshot diff: prepared sides, one each way and mixed (the same
+    # but for the file names it was given).
+    pa = prepare(tmp_path, tmp_path / "a.db", A)
+    d1 = run(tmp_path, "snapshot", "diff", A, g, "--format", "json")
+    assert d1.returncode == 0 and json.loads(d1.stdout)["lost"] == 3, d1.stdout + d1.stderr
+    for old, new in ((pa, pg), (A, pg), (pa, g)):
+        d2 = run(tmp_path, "snapshot", "diff", old, new, "--format", "json")
+        assert (d1.returncode, d1.stderr) == (d2.returncode, d2.stderr), (old, new)
+        j1, j2 = json.loads(d1.stdout), json.loads(d2.stdout)
+        assert (j2.pop("old"), j2.pop("new")) == (str(old), str(new))
+        del j1["old"], j1["new"]
+        assert j1 == j2, (old, new)
+    d1 = run(tmp_path, "snapshot", "diff", A, g, "--secret", "app/db")
+    d2 = run(tmp_path, "snapshot", "diff", pa, pg, "--secret", "app/db")
+    assert d1.returncode == d2.returncode and d1.stdout.replace(A, "OLD").replace(str(g), "NEW") == \
+        d2.stdout.replace(str(pa), "OLD").replace(str(pg), "NEW")
+
+
+def test_stale_prepared_snapshot_is_refused(tmp_path):
+    """A source changed since it was prepared: refused (exit 2), saying
+    which file; touched but unchanged, or gone: answered from the file."""
+    src = tmp_path / "s.json"
+    src.write_bytes(open(A, "rb").read())
+    p = prepare(tmp_path, tmp_path / "s.db", src)
+    args = ["who-can-decrypt", "app/db", "--snapshot", p, "--format", "json"]
+    good = run(tmp_path, *args)
+    assert good.returncode == 0, good.stderr
+    os.utime(src, (1, 1))                                   # touched, the same bytes
+    r = run(tmp_path, *args)
+    assert (r.returncode, r.stdout) == (0, good.stdout)
+    src.write_text(open(A).read().replace("ci-deploy", "ci-deplox"))
+    r = run(tmp_path, *args)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == (f"tresor: snapshot: {p}: stale: {os.path.realpath(src)} has changed since it was "
+                        "prepared (run tresor snapshot prepare again)\n"), r.stderr
+    for cmd in (["what-can-decrypt", CAROL], ["who-can-decrypt", "--all"],
+                ["policy", "simulate", "--principal", CI_DEPLOY, "--action", "kms:Decrypt", "--resource", APP_DB]):
+        r = run(tmp_path, *cmd, "--snapshot", p)
+        assert r.returncode == 2 and "stale" in r.stderr, (cmd, r.stderr)
+    r = run(tmp_path, "snapshot", "diff", p, A)
+    assert r.returncode == 2 and "stale" in r.stderr
+    # Prepared again: the new answer.
+    prepare(tmp_path, p, src)
+    r = run(tmp_path, *args)
+    assert r.returncode == 0 and "ci-deplox" in r.stdout
+    os.unlink(src)                                          # gone: the prepared file stands alone
+    r2 = run(tmp_path, *args)
+    assert (r2.returncode, r2.stdout) == (0, r.stdout)
+
+
+def test_prepare_usage_errors(tmp_path):
+    p = prepare(tmp_path, tmp_path / "a.db", A)
+    r = run(tmp_path, "snapshot", "prepare", A)
+    assert r.returncode == 2 and "--out PREPARED is required" in r.stderr
+    r = run(tmp_path, "snapshot", "prepare", "--out", tmp_path / "x.db")
+    assert r.returncode == 2 and "a snapshot FILE is required" in r.stderr
+    r = run(tmp_path, "snapshot", "prepare", p, "--out", tmp_path / "x.db")
+    assert r.returncode == 2 and f"{p} is prepared already: give the JSON snapshots" in r.stderr
+    r = run(tmp_path, "snapshot", "prepare", tmp_path / "none.json", "--out", tmp_path / "x.db")
+    assert r.returncode == 1 and "cannot open" in r.stderr and not os.path.exists(tmp_path / "x.db")
+    r = run(tmp_path, "snapshot", "prepare", A, A, "--out", tmp_path / "x.db")
+    assert r.returncode == 1 and "account 111111111111 is in two snapshots" in r.stderr
+    assert not os.path.exists(tmp_path / "x.db")
+    # A prepared file is given alone.
+    r = run(tmp_path, "who-can-decrypt", "app/db", "--snapshot", p, "--snapshot", B)
+    assert r.returncode == 2 and r.stderr == (
+        f"tresor: snapshot: {p} is a prepared snapshot: give it alone (prepare the files together: "
+        "tresor snapshot prepare FILE... --out PREPARED)\n")
+    r = run(tmp_path, "snapshot", "--help")
+    assert r.returncode == 0 and "prepare" in r.stdout
+    r = run(tmp_path, "snapshot", "prepare", "--help")
+    assert r.returncode == 0 and "--out PREPARED" in r.stdout
+
+
+def test_generated_scenarios_prepared_round_trip(tmp_path_factory):
+    """The agreement test's generated scenarios built through the API in
+    accounts A (one per seed) and B, collected, prepared together: every
+    account's --all and every principal's what-can-decrypt, byte for byte
+    the JSON snapshots' answers."""
+    tmp = tmp_path_factory.mktemp("tresor-snap-prepared")
+    srv = TresorServer("snap-prepared", tmp)
+    srv.start(env_extra={"TRESOR_LOG": "quiet"})
+    try:
+        b = srv.create_account("730000000002")
+        made = [(seed, srv.create_account(f"75{seed:010d}")) for seed in range(1, SEEDS + 1)]
+        scs = [Scenario(seed, a, b) for seed, a in made]
+        with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(lambda sc: sc.build(), scs))
+        snaps = []
+        for caller in [b] + [a for _, a in made]:
+            snaps.append(tmp / f"{caller.account}.json")
+            p = collect(srv, snaps[-1], creds=caller)
+            assert p.returncode == 0, p.stderr
+    finally:
+        srv.close()
+    p = prepare(tmp, tmp / "all.db", *snaps)
+    n = 0
+    for sc in scs:
+        r = same(tmp, ["who-can-decrypt", "--all", "--account", sc.A, "--region", "us-east-1", "--format", "json"],
+                 snaps, p)
+        doc = json.loads(r.stdout)
+        assert r.returncode == 0 and len(doc["secrets"]) == len(sc.secrets)
+        for s in doc["secrets"][:3]:
+            same(tmp, ["who-can-decrypt", s["secret"]["arn"], "--format", "json"], snaps, p)
+        for who in sorted(set(sc.callers) | set(sc.roles)):
+            same(tmp, ["what-can-decrypt", who, "--format", "json"], snaps, p)
+            n += 1
+    assert n > 0
+
+
+def many_secrets(path, n=61):
+    """The 111111111111 fixture with n more secrets: under either key or
+    none, some with a resource policy naming an account no snapshot holds
+    (a different one every few secrets, so workers meet them in another
+    order than one process does), some without their GetResourcePolicy (a
+    gap)."""
+    doc = json.load(open(A))
+    region = doc["Regions"]["us-west-2"]
+    keys = ["arn:aws:kms:us-west-2:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-west-2:111111111111:key/0987dcba-09fe-87dc-65ba-ab0987654321", None]
+    page = []
+    for i in range(n):
+        name = f"bulk/s{i:03d}"
+        arn = f"arn:aws:secretsmanager:us-west-2:111111111111:secret:{name}-Ab{i:04d}"
+        e = {"ARN": arn, "Name": name, "SecretVersionsToStages": {f"v-{i}": ["AWSCURRENT"]},
+             "CreatedDate": "2023-08-08T10:11:12.123000-07:00"}
+        if keys[i % 3]:
+            e["KmsKeyId"] = keys[i % 3]
+        page.append(e)
+        rp = {"ARN": arn, "Name": name}
+        if i % 4 == 1 or i % 3 == 0:
+            # Two of five accounts no snapshot holds, in an order that
+            # varies: whoever meets them first adds their nodes first.
+            named = [f"arn:aws:iam::{444400000000 + (i * 7) % 5}:root",
+                     f"arn:aws:iam::{444400000000 + (i * 3 + 1) % 5}:root"]
+            rp["ResourcePolicy"] = json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"AWS": named if i % 2 else named[::-1]},
+                "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+        if i % 7 != 3:
+            region["Secrets"][arn] = {"GetResourcePolicy": rp}
+    region["ListSecrets"].append({"SecretList": page})
+    # The first key lets those accounts decrypt: they are readers.
+    k = region["Keys"]["1234abcd-12ab-34cd-56ef-1234567890ab"]["GetKeyPolicy"]
+    pol = json.loads(k["Policy"])
+    pol["Statement"].append({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "Principal": {
+        "AWS": [f"arn:aws:iam::{444400000000 + j}:root" for j in range(5)]}})
+    k["Policy"] = json.dumps(pol)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_all_on_workers_is_the_serial_output(tmp_path):
+    """--all --threads N (worker processes, batches printed in order): the
+    output of one process, byte for byte, in every format, from the JSON
+    snapshots and from the prepared file, where every reader has one
+    shortest path (docs/WHO_CAN_DECRYPT.md: with several through roles,
+    the one shown may differ)."""
+    m = many_secrets(tmp_path / "many.json")
+    p = prepare(tmp_path, tmp_path / "many.db", m, B)
+    where = ["--account", "111111111111", "--region", "us-west-2"]
+    for fmt in ("json", "text", "html"):
+        one = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", fmt, "--snapshot", m,
+                  "--snapshot", B, "--threads", "1")
+        assert one.returncode == 0 and one.stderr == "", one.stderr
+        if fmt == "json":
+            doc = json.loads(one.stdout)
+            assert len(doc["secrets"]) == 63
+            assert any(x["gaps"] for x in doc["secrets"])
+            foreign = [[pr["principal"] for pr in x["principals"] if pr["account"].startswith("4444")]
+                       for x in doc["secrets"]]
+            assert sum(len(f) == 2 for f in foreign) > 10
+        for n in ("2", "3", "5"):
+            for src in (["--snapshot", m, "--snapshot", B], ["--snapshot", p]):
+                r = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", fmt, *src, "--threads", n)
+                assert (r.returncode, r.stderr) == (0, ""), r.stderr
+                assert r.stdout == one.stdout, (fmt, n, src)
+    r = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", "html", "--snapshot", p)   # default 1
+    assert (r.returncode, r.stdout) == (0, one.stdout)
+    for bad in ("0", "x", "65", "-1"):
+        r = run(tmp_path, "who-can-decrypt", "--all", *where, "--snapshot", p, "--threads", bad)
+        assert r.returncode == 2 and f"--threads must be a number from 1 to 64, not '{bad}'" in r.stderr
