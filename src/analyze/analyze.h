@@ -192,8 +192,9 @@ struct az_target {
     size_t nsessions, capsessions;
     bool everyone_rp, everyone_kp; /* the resource / key policy names "*" */
     bool rp_broken, kp_broken;   /* ... no longer compiles (so it denies everything) */
-    bool kp_reads_ec;            /* the key policy reads kms:EncryptionContext* (a condition
-                                    or a variable): its decisions vary with the secret */
+    bool kp_reads_ec;            /* the key policy, or an SCP or RCP, reads
+                                    kms:EncryptionContext* (a condition or a variable):
+                                    its decisions vary with the secret */
     struct policy *rp;           /* the compiled resource policy, or NULL */
     struct policy *kp;           /* the compiled key policy, or NULL */
     struct alias_rec *key_aliases;   /* the key's aliases and tags (kms:ResourceAliases, */

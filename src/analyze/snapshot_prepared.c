@@ -10,7 +10,8 @@
  *   "prepared"  {"version", "sources": [{"file" (the real path), "size",
  *               "mtime" (seconds.nanoseconds), "sha256"}], "snapshots":
  *               [{"name", "account", "collected_at", "regions",
- *               "gaps": [{"what", "listed", "operation", "resource"}]}]}:
+ *               "gaps": [{"what", "listed", "operation", "resource"}],
+ *               "Organizations" (when the snapshot has it, as it came)}]}:
  *               what an answer needs of the snapshots besides the store
  *               (their gaps, accounts and regions), and where they came
  *               from;
@@ -122,6 +123,10 @@ static TR_RESULT head_of(const struct snapshot *s, json_t **head, json_t **secre
                               g->operation, "resource", g->resource);
         ok = o && json_array_append_new(json_object_get(h, "gaps"), o) == 0;
     }
+    /* The Organizations member as it came: snapshot_orgs_build reads it
+     * from the stub's doc (stub_of) as from the snapshot's. */
+    json_t *orgs = json_object_get(s->doc, "Organizations");
+    if (ok && orgs) ok = json_object_set(h, "Organizations", orgs) == 0;
     for (size_t i = 0; ok && i < s->nsecrets; i++) {
         const struct snap_secret *x = &s->secrets[i];
         json_t *o = json_pack("{s:s,s:s?,s:s}", "ARN", x->arn, "Name",

@@ -43,6 +43,7 @@
 #include "core/array.h"
 #include "core/str.h"
 #include "iam/authz.h"
+#include "iam/orgs.h"
 #include "kms/kms.h"
 #include "op/clock.h"
 #include "secrets/authz.h"
@@ -263,7 +264,7 @@ static TR_RESULT finish(const struct server_env *env, struct az_target *t, const
     if (t->have_key && t->key.policy && *t->key.policy)
         GUARD(policy_cache_get_stored(t->key.policy, strlen(t->key.policy), POLICY_KEY,
                                       t->key.policy_ids, t->key.arn, &t->kp));
-    t->kp_reads_ec = policy_mentions_key(t->kp, EC_KEYS);
+    t->kp_reads_ec = policy_mentions_key(t->kp, EC_KEYS) || iam_orgs_mention_key(env->orgs, EC_KEYS);
     t->everyone_kp = t->kp_broken = false;
     if (t->have_key) GUARD(collect_named(t, t->key.policy, POLICY_KEY, &t->everyone_kp, &t->kp_broken));
     /* Sessions a grant names (its grantee): decided like the policies'. */
@@ -297,8 +298,8 @@ void az_target_free(struct az_target *t)
  * one principal and one key, in one region, the decision differs from
  * one secret to another only through that context -- a condition or a
  * variable on kms:EncryptionContext* in the key policy or in the
- * principal's identity side, or a grant's constraint.  So when neither
- * side reads those keys and the key policy path decided (an Allow, or an
+ * principal's identity side, in an SCP or RCP (from snapshots), or a
+ * grant's constraint.  So when none of them reads those keys and the key policy path decided (an Allow, or an
  * explicit Deny: grants are consulted only on an implicit deny, and a
  * grant's constraint reads the context), the decision is the same for
  * every secret under that key: kept here per (node, key, region) and

@@ -186,7 +186,8 @@ int cli_open_snapshots(const char *const *files, size_t n, const char *only_secr
     }
     /* A prepared snapshot (tresor snapshot prepare) is the store itself,
      * opened read-only: nothing to parse or load. */
-    for (size_t i = 0; i < n; i++) {
+    bool prepared = false;
+    for (size_t i = 0; i < n && !prepared; i++) {
         if (!snapshot_is_prepared(files[i])) continue;
         if (n > 1) {
             fprintf(stderr, "tresor: snapshot: %s is a prepared snapshot: give it alone (prepare the files "
@@ -198,6 +199,15 @@ int cli_open_snapshots(const char *const *files, size_t n, const char *only_secr
                                              &ss->n))) {
             (void)die("snapshot");
             free(ss);
+            return 2;
+        }
+        prepared = true;
+    }
+    if (prepared) {
+        /* Prepared: its stubs carry each snapshot's Organizations member. */
+        if (tr_failed(snapshot_orgs_build(ss->s, ss->n, &ss->orgs))) {
+            (void)die("snapshot");
+            cli_close_snapshots(d, ss);
             return 2;
         }
         *out = ss;

@@ -24,6 +24,18 @@ const struct iam_org_account *iam_orgs_find(const struct iam_orgs *o, const char
     return NULL;
 }
 
+bool iam_orgs_mention_key(const struct iam_orgs *o, const char *prefix)
+{
+    for (size_t i = 0; o && i < o->n; i++) {
+        const struct org_limits *lim[2] = { &o->acc[i].scp, &o->acc[i].rcp };
+        for (size_t k = 0; k < 2; k++)
+            for (size_t l = 0; l < lim[k]->n; l++)
+                for (size_t j = 0; j < lim[k]->levels[l].n; j++)
+                    if (policy_mentions_key(lim[k]->levels[l].pols[j].p, prefix)) return true;
+    }
+    return false;
+}
+
 /* A service-linked role: its ARN's path is /aws-service-role/. */
 static bool service_linked(const struct principal *who)
 {

@@ -41,6 +41,10 @@ struct iam_orgs {
 /* The entry of `account`, or NULL (an account no snapshot holds). */
 const struct iam_org_account *iam_orgs_find(const struct iam_orgs *o, const char *account);
 
+/* Does any SCP or RCP of any account in o read a condition key that
+ * starts with prefix (policy_mentions_key)?  o NULL: false. */
+bool iam_orgs_mention_key(const struct iam_orgs *o, const char *prefix);
+
 /* For one decision of iam_authorize: the SCPs over the caller's account
  * (none for the management account, for a service-linked role, or when
  * the account is unknown) and the RCPs over the resource's account (none

@@ -363,3 +363,51 @@ def test_collect_refused_organizations_is_a_gap(tmp_path):
     r = run_tresor_cmd(args, str(tmp_path), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert any("organizations ListParents" in g for g in json.loads(r.stdout)["gaps"])
+
+
+def answers(tmp_path, files, *args):
+    """who-can-decrypt ARGS from files: exit status and standard output."""
+    cmd = ["who-can-decrypt", *args, "--account", A, "--region", "us-west-2", "--format", "json"]
+    for f in files:
+        cmd += ["--snapshot", f]
+    r = run_tresor_cmd(cmd, str(tmp_path), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_scp_on_the_encryption_context_and_prepared_snapshots(tmp_path):
+    """Both secrets under one key; an SCP denies kms:Decrypt for app/db's
+    encryption context only.  --all answers each secret as asking for it
+    alone does (the KMS decision kept for a key must not be reused when an
+    SCP reads kms:EncryptionContext*), and a prepared snapshot carries the
+    Organizations member: the same answers, byte for byte."""
+    a, b = fixture(A), fixture(B)
+    region = a["Regions"]["us-west-2"]
+    key_arn = "arn:aws:kms:us-west-2:111111111111:key/" + KEY
+    for page in region["ListSecrets"]:
+        for s in page["SecretList"]:
+            s["KmsKeyId"] = key_arn
+    scps = full_scps(A)
+    scps["ou-ab12-11111111"].append(policy("p-nodb", "NoAppDb", "SERVICE_CONTROL_POLICY", {
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "NoAppDb", "Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*",
+            "Condition": {"StringLike": {"kms:EncryptionContext:SecretARN": "*:secret:app/db-*"}}}]}))
+    a["Organizations"] = org_member(A, "999999999999", scps)
+    files = [write(tmp_path, "a.json", a), write(tmp_path, "b.json", b)]
+    each = {s: json.loads(answers(tmp_path, files, s)) for s in ("app/db", "shared/api-key")}
+    assert not any(p["principal"].startswith("arn:aws:iam::111111111111:")
+                   for p in each["app/db"]["principals"])
+    assert any(p["principal"] == "arn:aws:iam::111111111111:root"
+               for p in each["shared/api-key"]["principals"])
+    everything = answers(tmp_path, files, "--all")
+    for doc in json.loads(everything)["secrets"]:
+        name = doc["secret"]["name"]
+        assert doc["principals"] == each[name]["principals"], name
+
+    prepared = str(tmp_path / "both.db")
+    r = run_tresor_cmd(["snapshot", "prepare", *files, "--out", prepared], str(tmp_path),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    for s in ("app/db", "shared/api-key"):
+        assert answers(tmp_path, [prepared], s) == answers(tmp_path, files, s), s
+    assert answers(tmp_path, [prepared], "--all") == everything
