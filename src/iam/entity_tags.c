@@ -1,6 +1,7 @@
 /*
  * entity_tags.c -- TagUser, UntagUser, ListUserTags, TagRole, UntagRole,
- * ListRoleTags.
+ * ListRoleTags, TagInstanceProfile, UntagInstanceProfile,
+ * ListInstanceProfileTags.
  *
  * Tags are stored by entity ARN (iam_tags.c has the rules: at most 50,
  * "aws:" reserved, keys case-insensitive).  Tag* calls are authorized on
@@ -71,7 +72,8 @@ static TR_RESULT list_tags(struct req_ctx *rc, const struct form *in, struct xml
 
 #define TAG_OPS(X) \
     X(user, IAM_P_USER) \
-    X(role, IAM_P_ROLE)
+    X(role, IAM_P_ROLE) \
+    X(instance_profile, IAM_P_PROFILE)
 
 #define X(lower, param) \
     IAM_KIND_HANDLER(iam_tag_##lower, tag, param) \

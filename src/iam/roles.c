@@ -19,7 +19,9 @@
  * policy, Description, PermissionsBoundary and Tags when set; GetRole adds
  * MaxSessionDuration and an empty RoleLastUsed; ListRoles returns
  * MaxSessionDuration but no boundary, tags or RoleLastUsed (as AWS).
- * DeleteRole refuses while policies are attached ("Cannot delete entity,
+ * DeleteRole refuses while the role is in an instance profile ("Cannot
+ * delete entity, must remove roles from instance profile first.",
+ * instance_profiles.c), while policies are attached ("Cannot delete entity,
  * must detach all policies first.") or inline ("... must delete policies
  * first."); the boundary relation and tags go with the role.
  */
@@ -134,7 +136,8 @@ TR_RESULT iam_delete_role(struct req_ctx *rc, const struct form *in, struct xml 
     (void)out;
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
     GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
-    tr_result r = iam_policies_conflict(rc, role.arn);
+    tr_result r = iam_role_in_profile_conflict(rc, role.arn);
+    if (tr_ok(r)) r = iam_policies_conflict(rc, role.arn);
     if (tr_ok(r)) r = iam_ent_remove(rc, &role);
     ent_rec_free(&role);
     return r;

@@ -557,6 +557,24 @@ class Driver:
         self.do("ListAttachedRolePolicies", i.list_attached_role_policies, RoleName=r)
         self.do("DetachRolePolicy", i.detach_role_policy, RoleName=r, PolicyArn=parn)
 
+    def iam_profile_ops(self, i, p, r):
+        """The operations on one instance profile (drv-ip1: no tags; drv-ip2:
+        tags) and the role r it holds for a while."""
+        self.do("GetInstanceProfile", i.get_instance_profile, InstanceProfileName=p)
+        self.do("ListInstanceProfileTags", i.list_instance_profile_tags, InstanceProfileName=p)
+        self.do("UntagInstanceProfile (no such tag)", i.untag_instance_profile,
+                InstanceProfileName=p, TagKeys=["none"])
+        self.do("TagInstanceProfile", i.tag_instance_profile, InstanceProfileName=p,
+                Tags=[{"Key": "t", "Value": "1"}])
+        self.do("UntagInstanceProfile", i.untag_instance_profile, InstanceProfileName=p,
+                TagKeys=["t"])
+        self.do("AddRoleToInstanceProfile", i.add_role_to_instance_profile,
+                InstanceProfileName=p, RoleName=r)
+        self.do("ListInstanceProfilesForRole", i.list_instance_profiles_for_role, RoleName=r)
+        self.do("RemoveRoleFromInstanceProfile", i.remove_role_from_instance_profile,
+                InstanceProfileName=p, RoleName=r)
+        self.do("DeleteInstanceProfile", i.delete_instance_profile, InstanceProfileName=p)
+
     def iam_policy_ops(self, i, parn, doc):
         """The operations on one managed policy (drv-pol: no tags; drv-p2: tags)."""
         self.do("CreatePolicyVersion", i.create_policy_version, PolicyArn=parn,
@@ -630,6 +648,12 @@ class Driver:
         self.do("ListRoles", i.list_roles, PathPrefix="/")
         self.do("ListGroups", i.list_groups)
         self.do("GetAccountAuthorizationDetails", i.get_account_authorization_details)
+        self.do("CreateInstanceProfile", i.create_instance_profile, InstanceProfileName="drv-ip1")
+        self.do("CreateInstanceProfile (tags)", i.create_instance_profile,
+                InstanceProfileName="drv-ip2", Tags=tags)
+        self.do("ListInstanceProfiles", i.list_instance_profiles)
+        self.iam_profile_ops(i, "drv-ip1", "drv-r1")
+        self.iam_profile_ops(i, "drv-ip2", "drv-r2")
         for u in ("drv-u1", "drv-u2"):
             self.do("DeleteUser", i.delete_user, UserName=u)
         self.do("DeleteUser (missing)", i.delete_user, UserName="drv-nobody",

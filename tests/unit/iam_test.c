@@ -213,7 +213,7 @@ static void test_op_table(void **state)
         bool output = reads || strncmp(op->name, "Create", 6) == 0 || strcmp(op->name, "UpdateRole") == 0;
         assert_int_equal(op->flags & OP_NO_RESULT, output ? 0 : OP_NO_RESULT);
     }
-    assert_int_equal(n, 64);
+    assert_int_equal(n, 74);
 }
 
 /* ---- users ------------------------------------------------------------------ */
@@ -818,6 +818,57 @@ static void test_create_and_get_role(void **state)
     assert_int_equal(json_integer_value(json_object_get(d, "max_session")), 3600);
     json_decref(d);
     ent_rec_free(&e);
+}
+
+/* Instance profiles: the entity and its "profile-role" relation (IAM_STORE.md),
+ * one role at most, the delete conflicts both ways, nothing left by a refused
+ * call. */
+static void test_instance_profile_records(void **state)
+{
+    (void)state;
+    const char *conflict = "Cannot delete entity, must remove roles from instance profile first.";
+    mk_role("web");
+    mk_role("db");
+    call_ok("CreateInstanceProfile", P("InstanceProfileName", "ip", "Path", "/app/"));
+    assert_id(get("InstanceProfileId"), "AIPA");
+    assert_string_equal(get("Arn"), ARN("instance-profile", "app/ip"));
+    assert_true(has("<Roles></Roles>"));
+    call_err("CreateInstanceProfile", P("InstanceProfileName", "IP"), TR_E_IAM_ENTITY_EXISTS,
+             "Instance Profile IP already exists.");
+    call_err("GetInstanceProfile", P("InstanceProfileName", "ghost"), TR_E_IAM_NO_SUCH_ENTITY,
+             "Instance Profile ghost cannot be found.");
+    call_err("CreateInstanceProfile", P("InstanceProfileName", "bad name"), TR_E_QUERY_VALIDATION, NULL);
+
+    call_ok("AddRoleToInstanceProfile", P("InstanceProfileName", "ip", "RoleName", "web"));
+    struct rel_rec *v = NULL;
+    size_t n = 0;
+    ok(ENV.st[0]->rel_list_from(ENV.st, "profile-role", ARN("instance-profile", "app/ip"), NULL, 10, &v, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].to, ARN("role", "web"));
+    rel_list_free(v, n);
+    call_err("AddRoleToInstanceProfile", P("InstanceProfileName", "ip", "RoleName", "db"),
+             TR_E_IAM_LIMIT_EXCEEDED, "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1");
+    call_ok("GetInstanceProfile", P("InstanceProfileName", "ip"));
+    assert_string_equal(get("RoleName"), "web");
+    call_err("DeleteRole", P("RoleName", "web"), TR_E_IAM_DELETE_CONFLICT, conflict);
+    call_err("DeleteInstanceProfile", P("InstanceProfileName", "ip"), TR_E_IAM_DELETE_CONFLICT, conflict);
+    call_ok("GetRole", P("RoleName", "web"));
+    call_ok("ListInstanceProfilesForRole", P("RoleName", "web"));
+    assert_string_equal(get("InstanceProfileName"), "ip");
+    call_ok("ListInstanceProfilesForRole", P("RoleName", "db"));
+    assert_int_equal(count("<member>"), 0);
+
+    call_err("RemoveRoleFromInstanceProfile", P("InstanceProfileName", "ip", "RoleName", "db"),
+             TR_E_IAM_NO_SUCH_ENTITY, "The role with name db cannot be found.");
+    call_ok("RemoveRoleFromInstanceProfile", P("InstanceProfileName", "ip", "RoleName", "web"));
+    call_ok("TagInstanceProfile", P("InstanceProfileName", "ip", "Tags.member.1.Key", "k",
+                                    "Tags.member.1.Value", "v"));
+    call_ok("DeleteInstanceProfile", P("InstanceProfileName", "ip"));
+    struct tag_rec *tags = NULL;
+    ok(ENV.st[0]->tag_list(ENV.st, ARN("instance-profile", "app/ip"), &tags, &n));
+    assert_int_equal(n, 0);
+    tag_list_free(tags, n);
+    call_ok("DeleteRole", P("RoleName", "web"));
 }
 
 static void test_role_trust_validation(void **state)
@@ -1583,6 +1634,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_condition_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_needs_both_arns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instance_profile_records, setup, teardown),
     };
     return cmocka_run_group_tests_name("iam", tests, NULL, NULL);
 }

@@ -1,0 +1,248 @@
+"""
+The IAM calls infrastructure-as-code tools make (issue 21): instance
+profiles -- Create/Get/List/DeleteInstanceProfile,
+Add/RemoveRoleFromInstanceProfile, ListInstanceProfilesForRole,
+Tag/Untag/ListInstanceProfileTags -- the roles' InstanceProfileList in
+GetAccountAuthorizationDetails, and DeleteRole / DeleteInstanceProfile
+refusing while a role is in a profile (what `terraform destroy` of a role
+runs into).  Values, codes and messages are AWS's; each is checked with
+boto3, and the common path with the AWS CLI.
+"""
+
+import re
+
+import pytest
+
+from tresor_e2e import (
+    ACCOUNT, ROOT_ARN, allow, denied_msg, make_role, make_user, raises_aws, trust_policy, unique,
+)
+
+AIPA_RE = re.compile(r"^AIPA[A-Z2-7]{17}$")
+CONFLICT = "Cannot delete entity, must remove roles from instance profile first."
+ONE_ROLE = "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1"
+
+
+@pytest.fixture(scope="module")
+def iam(root):
+    return root.iam
+
+
+def profile_arn(name, path="/"):
+    return f"arn:aws:iam::{ACCOUNT}:instance-profile{path}{name}"
+
+
+def missing(name):
+    return f"Instance Profile {name} cannot be found."
+
+
+def new_role(root, **kw):
+    return make_role(root, trust=trust_policy(ROOT_ARN), **kw)
+
+
+def test_create_get_shape(iam):
+    name = unique("ip")
+    p = iam.create_instance_profile(InstanceProfileName=name, Path="/iac/")["InstanceProfile"]
+    assert set(p) == {"Path", "InstanceProfileName", "InstanceProfileId", "Arn", "CreateDate",
+                      "Roles"}, p
+    assert p["Path"] == "/iac/"
+    assert p["InstanceProfileName"] == name
+    assert AIPA_RE.match(p["InstanceProfileId"]), p["InstanceProfileId"]
+    assert p["Arn"] == profile_arn(name, "/iac/")
+    assert p["Roles"] == []
+    got = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    for k in ("Path", "InstanceProfileName", "InstanceProfileId", "Arn", "CreateDate", "Roles"):
+        assert got[k] == p[k], k
+
+
+def test_create_duplicate_any_case(iam):
+    name = unique("dup")
+    iam.create_instance_profile(InstanceProfileName=name)
+    with raises_aws("EntityAlreadyExists", f"Instance Profile {name.upper()} already exists.",
+                    status=409):
+        iam.create_instance_profile(InstanceProfileName=name.upper())
+
+
+def test_missing_profile(iam, root):
+    name = unique("nope")
+    with raises_aws("NoSuchEntity", missing(name), status=404):
+        iam.get_instance_profile(InstanceProfileName=name)
+    with raises_aws("NoSuchEntity", missing(name), status=404):
+        iam.delete_instance_profile(InstanceProfileName=name)
+    role = new_role(root)
+    with raises_aws("NoSuchEntity", missing(name), status=404):
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role["RoleName"])
+
+
+def test_bad_name_and_path(iam):
+    with raises_aws("ValidationError", startswith="1 validation error detected: Value 'a b' at "
+                    "'instanceProfileName' failed to satisfy constraint"):
+        iam.create_instance_profile(InstanceProfileName="a b")
+    with raises_aws("ValidationError", startswith="1 validation error detected: Value 'nopath' at "
+                    "'path' failed to satisfy constraint"):
+        iam.create_instance_profile(InstanceProfileName=unique("p"), Path="nopath")
+
+
+def test_add_role_and_one_role_only(iam, root):
+    name = unique("ip")
+    iam.create_instance_profile(InstanceProfileName=name)
+    r1, r2 = new_role(root, path="/svc/"), new_role(root)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=r1["RoleName"])
+    p = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    assert len(p["Roles"]) == 1
+    role = p["Roles"][0]
+    assert role["RoleName"] == r1["RoleName"]
+    assert role["RoleId"] == r1["RoleId"]
+    assert role["Arn"] == r1["Arn"]
+    assert role["Path"] == "/svc/"
+    assert role["AssumeRolePolicyDocument"] == trust_policy(ROOT_ARN)
+    with raises_aws("LimitExceeded", ONE_ROLE, status=409):
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=r2["RoleName"])
+    with raises_aws("LimitExceeded", ONE_ROLE, status=409):
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=r1["RoleName"])
+
+
+def test_add_missing_role(iam):
+    name = unique("ip")
+    iam.create_instance_profile(InstanceProfileName=name)
+    role = unique("ghost")
+    with raises_aws("NoSuchEntity", f"The role with name {role} cannot be found.", status=404):
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
+    assert iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"] == []
+
+
+def test_delete_conflicts_then_teardown(iam, root):
+    """What terraform destroy does: list the role's profiles, remove the role
+    from each, delete the profile, then the role."""
+    name = unique("ip")
+    iam.create_instance_profile(InstanceProfileName=name)
+    role = new_role(root)
+    rn = role["RoleName"]
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=rn)
+    with raises_aws("DeleteConflict", CONFLICT, status=409):
+        iam.delete_role(RoleName=rn)
+    with raises_aws("DeleteConflict", CONFLICT, status=409):
+        iam.delete_instance_profile(InstanceProfileName=name)
+    got = iam.list_instance_profiles_for_role(RoleName=rn)
+    assert [p["InstanceProfileName"] for p in got["InstanceProfiles"]] == [name]
+    assert got["IsTruncated"] is False
+    assert got["InstanceProfiles"][0]["Roles"][0]["RoleName"] == rn
+    iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=rn)
+    with raises_aws("NoSuchEntity", f"The role with name {rn} cannot be found.", status=404):
+        iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=rn)
+    assert iam.list_instance_profiles_for_role(RoleName=rn)["InstanceProfiles"] == []
+    iam.delete_instance_profile(InstanceProfileName=name)
+    iam.delete_role(RoleName=rn)
+    with raises_aws("NoSuchEntity", missing(name), status=404):
+        iam.get_instance_profile(InstanceProfileName=name)
+
+
+def test_list_for_missing_role(iam):
+    rn = unique("ghost")
+    with raises_aws("NoSuchEntity", f"The role with name {rn} cannot be found.", status=404):
+        iam.list_instance_profiles_for_role(RoleName=rn)
+
+
+def test_list_paging_and_prefix(iam, root):
+    prefix = f"/{unique('pg')}/"
+    names = sorted(unique("lp") for _ in range(3))
+    for n in names:
+        iam.create_instance_profile(InstanceProfileName=n, Path=prefix)
+    first = iam.list_instance_profiles(PathPrefix=prefix, MaxItems=2)
+    assert [p["InstanceProfileName"] for p in first["InstanceProfiles"]] == names[:2]
+    assert first["IsTruncated"] is True
+    rest = iam.list_instance_profiles(PathPrefix=prefix, MaxItems=2, Marker=first["Marker"])
+    assert [p["InstanceProfileName"] for p in rest["InstanceProfiles"]] == names[2:]
+    assert rest["IsTruncated"] is False
+    role = new_role(root)
+    for n in names:
+        iam.add_role_to_instance_profile(InstanceProfileName=n, RoleName=role["RoleName"])
+    seen, kw = [], {}
+    while True:
+        page = iam.list_instance_profiles_for_role(RoleName=role["RoleName"], MaxItems=1, **kw)
+        seen += [p["InstanceProfileName"] for p in page["InstanceProfiles"]]
+        if not page["IsTruncated"]:
+            break
+        kw = {"Marker": page["Marker"]}
+    assert sorted(seen) == names
+
+
+def test_tags(iam):
+    name = unique("tp")
+    p = iam.create_instance_profile(InstanceProfileName=name,
+                                    Tags=[{"Key": "team", "Value": "blue"}])["InstanceProfile"]
+    assert p["Tags"] == [{"Key": "team", "Value": "blue"}]
+    iam.tag_instance_profile(InstanceProfileName=name, Tags=[{"Key": "env", "Value": "prod"}])
+    got = iam.list_instance_profile_tags(InstanceProfileName=name)
+    assert got["Tags"] == [{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": "blue"}]
+    assert got["IsTruncated"] is False
+    assert iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Tags"] == \
+        got["Tags"]
+    iam.untag_instance_profile(InstanceProfileName=name, TagKeys=["TEAM"])
+    assert iam.list_instance_profile_tags(InstanceProfileName=name)["Tags"] == \
+        [{"Key": "env", "Value": "prod"}]
+    with raises_aws("NoSuchEntity", missing(name + "x"), status=404):
+        iam.tag_instance_profile(InstanceProfileName=name + "x", Tags=[{"Key": "a", "Value": "b"}])
+    with raises_aws("LimitExceeded", "Cannot exceed quota for TagsPerInstanceProfile: 50", status=409):
+        iam.tag_instance_profile(InstanceProfileName=name,
+                                 Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+
+
+def test_account_details_instance_profile_list(iam, root):
+    name = unique("ad")
+    iam.create_instance_profile(InstanceProfileName=name)
+    role = new_role(root)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role["RoleName"])
+    details, kw = [], {}
+    while True:
+        page = iam.get_account_authorization_details(Filter=["Role"], **kw)
+        details += page["RoleDetailList"]
+        if not page["IsTruncated"]:
+            break
+        kw = {"Marker": page["Marker"]}
+    mine = [d for d in details if d["RoleName"] == role["RoleName"]][0]
+    assert [p["InstanceProfileName"] for p in mine["InstanceProfileList"]] == [name]
+    assert mine["InstanceProfileList"][0]["Arn"] == profile_arn(name)
+    assert mine["InstanceProfileList"][0]["Roles"][0]["RoleId"] == role["RoleId"]
+
+
+def test_access_denied(root):
+    user = make_user(root, policy=allow("iam:GetInstanceProfile"))
+    name = unique("den")
+    with raises_aws("AccessDenied", denied_msg(user.arn, "iam:CreateInstanceProfile",
+                                               profile_arn(name)), status=403):
+        user.iam.create_instance_profile(InstanceProfileName=name)
+    root.iam.create_instance_profile(InstanceProfileName=name)
+    assert user.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"] == []
+    with raises_aws("AccessDenied", denied_msg(user.arn, "iam:DeleteInstanceProfile",
+                                               profile_arn(name)), status=403):
+        user.iam.delete_instance_profile(InstanceProfileName=name)
+    with raises_aws("AccessDenied", denied_msg(user.arn, "iam:ListInstanceProfiles",
+                                               f"arn:aws:iam::{ACCOUNT}:instance-profile/"),
+                    status=403):
+        user.iam.list_instance_profiles()
+
+
+def test_cli_round_trip(authz_server, root):
+    name = unique("cli-ip")
+    role = new_role(root)
+    rc, out, err = authz_server.cli("iam", "create-instance-profile", "--instance-profile-name",
+                                    name, "--path", "/cli/")
+    assert rc == 0, err
+    assert out["InstanceProfile"]["Arn"] == profile_arn(name, "/cli/")
+    rc, out, err = authz_server.cli("iam", "add-role-to-instance-profile",
+                                    "--instance-profile-name", name, "--role-name", role["RoleName"])
+    assert rc == 0, err
+    rc, out, err = authz_server.cli("iam", "list-instance-profiles-for-role", "--role-name",
+                                    role["RoleName"])
+    assert rc == 0, err
+    assert [p["InstanceProfileName"] for p in out["InstanceProfiles"]] == [name]
+    rc, out, err = authz_server.cli("iam", "delete-role", "--role-name", role["RoleName"])
+    assert rc != 0
+    assert "DeleteConflict" in err and CONFLICT in err, err
+    rc, out, err = authz_server.cli("iam", "remove-role-from-instance-profile",
+                                    "--instance-profile-name", name, "--role-name", role["RoleName"])
+    assert rc == 0, err
+    rc, out, err = authz_server.cli("iam", "delete-instance-profile", "--instance-profile-name", name)
+    assert rc == 0, err
+    rc, out, err = authz_server.cli("iam", "delete-role", "--role-name", role["RoleName"])
+    assert rc == 0, err
