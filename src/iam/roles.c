@@ -1,6 +1,6 @@
 /*
  * roles.c -- CreateRole, GetRole, ListRoles, DeleteRole,
- * UpdateAssumeRolePolicy, UpdateRole.
+ * UpdateAssumeRolePolicy, UpdateRole, UpdateRoleDescription.
  *
  * A role is an entity of kind "role" (AROA..., IAM_STORE.md) whose doc is
  * {"trust": "<trust policy text>", "trust_ids": {<binding>}, "description": "...",
@@ -189,6 +189,24 @@ TR_RESULT iam_update_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, &has_max, &max_session));
     GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
     tr_result r = update_role_doc(rc, &role, NULL, NULL, desc, has_max ? &max_session : NULL);
+    ent_rec_free(&role);
+    return r;
+}
+
+/* UpdateRoleDescription: Description is required (it may be empty) and the
+ * reply is the Role as GetRole shows it. */
+TR_RESULT iam_update_role_description(struct req_ctx *rc, const struct form *in, struct xml *out)
+{
+    const char *name, *desc;
+    struct ent_rec role = { 0 };
+    GUARD(iam_param_name(in, "RoleName", true, 64, &name));
+    GUARD(param_description(in, &desc));
+    if (!desc) return iam_invalid_repr("description", "null", "Member must not be null");
+    GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
+    tr_result r = update_role_doc(rc, &role, NULL, NULL, desc, NULL);
+    if (tr_ok(r))
+        r = iam_xml_role(rc, out, "Role", &role,
+                         IAMX_BOUNDARY | IAMX_TAGS | IAMX_MAX_SESSION | IAMX_LAST_USED | IAMX_DESCRIPTION);
     ent_rec_free(&role);
     return r;
 }

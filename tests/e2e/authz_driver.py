@@ -542,6 +542,7 @@ class Driver:
     def iam_role_ops(self, i, r, parn, doc, trust):
         self.do("GetRole", i.get_role, RoleName=r)
         self.do("UpdateRole", i.update_role, RoleName=r, Description="d")
+        self.do("UpdateRoleDescription", i.update_role_description, RoleName=r, Description="e")
         self.do("UpdateAssumeRolePolicy", i.update_assume_role_policy, RoleName=r,
                 PolicyDocument=trust)
         self.do("UntagRole (no such tag)", i.untag_role, RoleName=r, TagKeys=["none"])
@@ -586,6 +587,10 @@ class Driver:
         self.do("DeletePolicyVersion", i.delete_policy_version, PolicyArn=parn, VersionId="v1")
         self.do("GetPolicy", i.get_policy, PolicyArn=parn)
         self.do("ListEntitiesForPolicy", i.list_entities_for_policy, PolicyArn=parn)
+        self.do("ListPolicyTags", i.list_policy_tags, PolicyArn=parn)
+        self.do("UntagPolicy (no such tag)", i.untag_policy, PolicyArn=parn, TagKeys=["none"])
+        self.do("TagPolicy", i.tag_policy, PolicyArn=parn, Tags=[{"Key": "t", "Value": "1"}])
+        self.do("UntagPolicy", i.untag_policy, PolicyArn=parn, TagKeys=["t"])
 
     def iam(self):
         i = self.admin.iam

@@ -246,3 +246,80 @@ def test_cli_round_trip(authz_server, root):
     assert rc == 0, err
     rc, out, err = authz_server.cli("iam", "delete-role", "--role-name", role["RoleName"])
     assert rc == 0, err
+
+
+# ---------------------------------------------------------------------------
+# Managed policy tags, UpdateRoleDescription
+
+
+def make_policy(iam, **kw):
+    doc = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:ListKeys", ' \
+          '"Resource": "*"}]}'
+    return iam.create_policy(PolicyName=unique("tp"), PolicyDocument=doc, **kw)["Policy"]
+
+
+def test_policy_tags(iam):
+    arn = make_policy(iam, Tags=[{"Key": "team", "Value": "blue"}])["Arn"]
+    iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "env", "Value": "prod"}, {"Key": "TEAM", "Value": "red"}])
+    got = iam.list_policy_tags(PolicyArn=arn)
+    assert got["Tags"] == [{"Key": "TEAM", "Value": "red"}, {"Key": "env", "Value": "prod"}]
+    assert got["IsTruncated"] is False
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["Tags"] == got["Tags"]
+    page = iam.list_policy_tags(PolicyArn=arn, MaxItems=1)
+    assert page["IsTruncated"] is True and len(page["Tags"]) == 1
+    iam.untag_policy(PolicyArn=arn, TagKeys=["team", "absent"])
+    assert iam.list_policy_tags(PolicyArn=arn)["Tags"] == [{"Key": "env", "Value": "prod"}]
+    with raises_aws("InvalidInput", "Tag keys beginning with 'aws:' are reserved for AWS use."):
+        iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "aws:x", "Value": "1"}])
+    with raises_aws("LimitExceeded", "Cannot exceed quota for TagsPerPolicy: 50", status=409):
+        iam.tag_policy(PolicyArn=arn, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+    assert iam.list_policy_tags(PolicyArn=arn)["Tags"] == [{"Key": "env", "Value": "prod"}]
+
+
+def test_policy_tags_missing_and_aws_managed(iam):
+    arn = f"arn:aws:iam::{ACCOUNT}:policy/{unique('gone')}"
+    with raises_aws("NoSuchEntity", f"Policy {arn} was not found.", status=404):
+        iam.list_policy_tags(PolicyArn=arn)
+    with raises_aws("NoSuchEntity", f"Policy {arn} was not found.", status=404):
+        iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "a", "Value": "b"}])
+    with raises_aws("NoSuchEntity", f"Policy {arn} was not found.", status=404):
+        iam.untag_policy(PolicyArn=arn, TagKeys=["a"])
+
+
+def test_policy_tags_denied(root):
+    arn = make_policy(root.iam)["Arn"]
+    user = make_user(root, policy=allow("iam:ListPolicyTags"))
+    assert user.iam.list_policy_tags(PolicyArn=arn)["Tags"] == []
+    with raises_aws("AccessDenied", denied_msg(user.arn, "iam:TagPolicy", arn), status=403):
+        user.iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "a", "Value": "b"}])
+    assert root.iam.list_policy_tags(PolicyArn=arn)["Tags"] == []
+
+
+def test_update_role_description(iam, root):
+    role = new_role(root, description="old")
+    rn = role["RoleName"]
+    got = iam.update_role_description(RoleName=rn, Description="new words")["Role"]
+    assert got["RoleName"] == rn
+    assert got["RoleId"] == role["RoleId"]
+    assert got["Description"] == "new words"
+    assert got["MaxSessionDuration"] == 3600
+    assert iam.get_role(RoleName=rn)["Role"]["Description"] == "new words"
+    ghost = unique("ghost")
+    with raises_aws("NoSuchEntity", f"The role with name {ghost} cannot be found.", status=404):
+        iam.update_role_description(RoleName=ghost, Description="x")
+    with raises_aws("ValidationError", contains="at 'description' failed to satisfy constraint: "
+                    "Member must have length less than or equal to 1000"):
+        iam.update_role_description(RoleName=rn, Description="x" * 1001)
+    assert iam.get_role(RoleName=rn)["Role"]["Description"] == "new words"
+    user = make_user(root, policy=allow("iam:GetRole"))
+    with raises_aws("AccessDenied", denied_msg(user.arn, "iam:UpdateRoleDescription", role["Arn"]),
+                    status=403):
+        user.iam.update_role_description(RoleName=rn, Description="x")
+
+
+def test_cli_update_role_description(authz_server, root):
+    role = new_role(root)
+    rc, out, err = authz_server.cli("iam", "update-role-description", "--role-name",
+                                    role["RoleName"], "--description", "from the cli")
+    assert rc == 0, err
+    assert out["Role"]["Description"] == "from the cli"

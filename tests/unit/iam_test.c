@@ -210,10 +210,10 @@ static void test_op_table(void **state)
         if (op[1].name) assert_true(strcmp(op->name, op[1].name) < 0);
         bool reads = strncmp(op->name, "Get", 3) == 0 || strncmp(op->name, "List", 4) == 0;
         assert_int_equal(op->flags & OP_WRITE, reads ? 0 : OP_WRITE);
-        bool output = reads || strncmp(op->name, "Create", 6) == 0 || strcmp(op->name, "UpdateRole") == 0;
+        bool output = reads || strncmp(op->name, "Create", 6) == 0 || strncmp(op->name, "UpdateRole", 10) == 0;
         assert_int_equal(op->flags & OP_NO_RESULT, output ? 0 : OP_NO_RESULT);
     }
-    assert_int_equal(n, 74);
+    assert_int_equal(n, 78);
 }
 
 /* ---- users ------------------------------------------------------------------ */
@@ -869,6 +869,32 @@ static void test_instance_profile_records(void **state)
     assert_int_equal(n, 0);
     tag_list_free(tags, n);
     call_ok("DeleteRole", P("RoleName", "web"));
+}
+
+/* TagPolicy / UntagPolicy / ListPolicyTags: tags keyed by the policy ARN;
+ * a policy of another account is not found. */
+static void test_policy_tags(void **state)
+{
+    (void)state;
+    const char *arn = mk_policy("tagged", SIMPLE);
+    char mine[256];
+    snprintf(mine, sizeof mine, "%s", arn);
+    call_ok("TagPolicy", P("PolicyArn", mine, "Tags.member.1.Key", "k", "Tags.member.1.Value", "v"));
+    struct tag_rec *tags = NULL;
+    size_t n = 0;
+    ok(ENV.st[0]->tag_list(ENV.st, mine, &tags, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(tags[0].value, "v");
+    tag_list_free(tags, n);
+    call_ok("ListPolicyTags", P("PolicyArn", mine));
+    assert_string_equal(get("Key"), "k");
+    call_ok("UntagPolicy", P("PolicyArn", mine, "TagKeys.member.1", "K"));
+    call_ok("ListPolicyTags", P("PolicyArn", mine));
+    assert_int_equal(count("<member>"), 0);
+    call_err("TagPolicy", P("PolicyArn", "arn:aws:iam::" B ":policy/tagged", "Tags.member.1.Key", "k",
+                            "Tags.member.1.Value", "v"),
+             TR_E_IAM_NO_SUCH_ENTITY, "Policy arn:aws:iam::" B ":policy/tagged was not found.");
+    call_err("ListPolicyTags", P("PolicyArn", "nope"), TR_E_QUERY_VALIDATION, NULL);
 }
 
 static void test_role_trust_validation(void **state)
@@ -1635,6 +1661,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_needs_both_arns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_instance_profile_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_tags, setup, teardown),
     };
     return cmocka_run_group_tests_name("iam", tests, NULL, NULL);
 }
