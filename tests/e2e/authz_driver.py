@@ -653,6 +653,7 @@ class Driver:
         self.do("ListRoles", i.list_roles, PathPrefix="/")
         self.do("ListGroups", i.list_groups)
         self.do("GetAccountAuthorizationDetails", i.get_account_authorization_details)
+        self.do("GetAccountSummary", i.get_account_summary)
         self.do("CreateInstanceProfile", i.create_instance_profile, InstanceProfileName="drv-ip1")
         self.do("CreateInstanceProfile (tags)", i.create_instance_profile,
                 InstanceProfileName="drv-ip2", Tags=tags)

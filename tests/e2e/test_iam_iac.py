@@ -323,3 +323,45 @@ def test_cli_update_role_description(authz_server, root):
                                     role["RoleName"], "--description", "from the cli")
     assert rc == 0, err
     assert out["Role"]["Description"] == "from the cli"
+
+
+# ---------------------------------------------------------------------------
+# GetAccountSummary
+
+QUOTAS = {"UsersQuota": 5000, "GroupsQuota": 300, "RolesQuota": 1000, "PoliciesQuota": 1500,
+          "InstanceProfilesQuota": 1000, "AccessKeysPerUserQuota": 2, "GroupsPerUserQuota": 10,
+          "AttachedPoliciesPerUserQuota": 10, "AttachedPoliciesPerRoleQuota": 10,
+          "AttachedPoliciesPerGroupQuota": 10, "PolicySizeQuota": 6144,
+          "VersionsPerPolicyQuota": 5, "AssumeRolePolicySizeQuota": 2048,
+          "UserPolicySizeQuota": 2048, "GroupPolicySizeQuota": 5120,
+          "RolePolicySizeQuota": 10240, "PolicyVersionsInUseQuota": 10000,
+          "ServerCertificatesQuota": 20, "SigningCertificatesPerUserQuota": 2}
+
+
+def test_account_summary_counts(iam, root):
+    before = iam.get_account_summary()["SummaryMap"]
+    for k, v in QUOTAS.items():
+        assert before[k] == v, k
+    for k in ("MFADevices", "MFADevicesInUse", "AccountMFAEnabled", "ServerCertificates",
+              "AccountSigningCertificatesPresent", "Providers"):
+        assert before[k] == 0, k
+    assert before["AccountAccessKeysPresent"] == 1
+    assert before["GlobalEndpointTokenVersion"] == 1
+    user = make_user(root, keys=False)
+    new_role(root)
+    iam.create_group(GroupName=unique("g"))
+    arn = make_policy(iam)["Arn"]
+    iam.attach_user_policy(UserName=user.name, PolicyArn=arn)
+    iam.create_instance_profile(InstanceProfileName=unique("sum"))
+    after = iam.get_account_summary()["SummaryMap"]
+    for k in ("Users", "Roles", "Groups", "Policies", "InstanceProfiles", "PolicyVersionsInUse"):
+        assert after[k] == before[k] + 1, k
+
+
+def test_account_summary_denied(root, authz_server):
+    user = make_user(root, policy=allow("iam:GetAccountAuthorizationDetails"))
+    with raises_aws("AccessDenied", denied_msg(user.arn, "iam:GetAccountSummary", "*"), status=403):
+        user.iam.get_account_summary()
+    rc, out, err = authz_server.cli("iam", "get-account-summary")
+    assert rc == 0, err
+    assert out["SummaryMap"]["UsersQuota"] == 5000

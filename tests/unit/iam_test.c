@@ -213,7 +213,7 @@ static void test_op_table(void **state)
         bool output = reads || strncmp(op->name, "Create", 6) == 0 || strncmp(op->name, "UpdateRole", 10) == 0;
         assert_int_equal(op->flags & OP_NO_RESULT, output ? 0 : OP_NO_RESULT);
     }
-    assert_int_equal(n, 78);
+    assert_int_equal(n, 79);
 }
 
 /* ---- users ------------------------------------------------------------------ */
@@ -895,6 +895,47 @@ static void test_policy_tags(void **state)
                             "Tags.member.1.Value", "v"),
              TR_E_IAM_NO_SUCH_ENTITY, "Policy arn:aws:iam::" B ":policy/tagged was not found.");
     call_err("ListPolicyTags", P("PolicyArn", "nope"), TR_E_QUERY_VALIDATION, NULL);
+}
+
+/* GetAccountSummary: counts from the store, quotas as AWS's defaults. */
+static const char *summary(const char *key)
+{
+    static char v[32];
+    char want[96];
+    snprintf(want, sizeof want, "<key>%s</key><value>", key);
+    const char *p = strstr(XML, want);
+    if (!p) return NULL;
+    p += strlen(want);
+    size_t n = strcspn(p, "<");
+    snprintf(v, sizeof v, "%.*s", (int)n, p);
+    return v;
+}
+
+static void test_account_summary(void **state)
+{
+    (void)state;
+    call_ok("GetAccountSummary", NULL);
+    assert_string_equal(summary("Users"), "0");
+    assert_string_equal(summary("UsersQuota"), "5000");
+    assert_string_equal(summary("PolicyVersionsInUse"), "0");
+    mk_user("u1");
+    mk_user("u2");
+    mk_role("r1");
+    const char *arn = mk_policy("p1", SIMPLE);
+    char parn[256];
+    snprintf(parn, sizeof parn, "%s", arn);
+    call_ok("AttachUserPolicy", P("UserName", "u1", "PolicyArn", parn));
+    call_ok("AttachRolePolicy", P("RoleName", "r1", "PolicyArn", parn));
+    call_ok("CreateInstanceProfile", P("InstanceProfileName", "ip"));
+    call_ok("GetAccountSummary", NULL);
+    assert_string_equal(summary("Users"), "2");
+    assert_string_equal(summary("Roles"), "1");
+    assert_string_equal(summary("Groups"), "0");
+    assert_string_equal(summary("Policies"), "1");
+    assert_string_equal(summary("InstanceProfiles"), "1");
+    assert_string_equal(summary("PolicyVersionsInUse"), "2");
+    assert_string_equal(summary("MFADevices"), "0");
+    assert_string_equal(summary("AssumeRolePolicySizeQuota"), "2048");
 }
 
 static void test_role_trust_validation(void **state)
@@ -1662,6 +1703,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_write_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_instance_profile_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_tags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_account_summary, setup, teardown),
     };
     return cmocka_run_group_tests_name("iam", tests, NULL, NULL);
 }
