@@ -258,6 +258,8 @@ TR_RESULT iam_xml_instance_profile_fields(struct req_ctx *rc, struct xml *x,
                                           const struct ent_rec *p, unsigned flags);
 /* <InstanceProfileList> of a role: the profiles it is in (RoleDetail). */
 TR_RESULT iam_xml_role_profiles(struct req_ctx *rc, struct xml *x, const char *role_arn);
+/* DeleteConflict when the user has a login profile (login_profiles.c). */
+TR_RESULT iam_login_profile_conflict(const struct ent_rec *u);
 /* DeleteConflict when the role is in an instance profile. */
 TR_RESULT iam_role_in_profile_conflict(struct req_ctx *rc, const char *role_arn);
 

@@ -518,6 +518,10 @@ class Driver:
         self.do("UpdateUser", i.update_user, UserName=u, NewPath="/p/")
         self.do("UntagUser (no such tag)", i.untag_user, UserName=u, TagKeys=["none"])
         self.do("ListUserTags", i.list_user_tags, UserName=u)
+        self.do("CreateLoginProfile", i.create_login_profile, UserName=u, Password="Drv-pass-1")
+        self.do("GetLoginProfile", i.get_login_profile, UserName=u)
+        self.do("UpdateLoginProfile", i.update_login_profile, UserName=u, Password="Drv-pass-2")
+        self.do("DeleteLoginProfile", i.delete_login_profile, UserName=u)
         self.do("TagUser", i.tag_user, UserName=u, Tags=[{"Key": "t", "Value": "1"}])
         self.do("UntagUser", i.untag_user, UserName=u, TagKeys=["t"])
         self.do("PutUserPolicy", i.put_user_policy, UserName=u, PolicyName="p",

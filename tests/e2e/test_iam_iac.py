@@ -365,3 +365,78 @@ def test_account_summary_denied(root, authz_server):
     rc, out, err = authz_server.cli("iam", "get-account-summary")
     assert rc == 0, err
     assert out["SummaryMap"]["UsersQuota"] == 5000
+
+
+# ---------------------------------------------------------------------------
+# Login profiles
+
+POLICY_MSG = "Password does not conform to the account password policy."
+
+
+def test_login_profile_lifecycle(iam, root):
+    user = make_user(root, keys=False)
+    name = user.name
+    lp = iam.create_login_profile(UserName=name, Password="Correct-horse-1",
+                                  PasswordResetRequired=True)["LoginProfile"]
+    assert set(lp) == {"UserName", "CreateDate", "PasswordResetRequired"}, lp
+    assert lp["UserName"] == name and lp["PasswordResetRequired"] is True
+    got = iam.get_login_profile(UserName=name)["LoginProfile"]
+    assert got == lp
+    with raises_aws("EntityAlreadyExists", f"Login Profile for user {name} already exists.",
+                    status=409):
+        iam.create_login_profile(UserName=name, Password="Correct-horse-2")
+    iam.update_login_profile(UserName=name, PasswordResetRequired=False)
+    assert iam.get_login_profile(UserName=name)["LoginProfile"]["PasswordResetRequired"] is False
+    iam.update_login_profile(UserName=name, Password="Another-pass-3")
+    with raises_aws("DeleteConflict", "Cannot delete entity, must delete login profile first.",
+                    status=409):
+        iam.delete_user(UserName=name)
+    iam.delete_login_profile(UserName=name)
+    msg = f"Login Profile for User {name} cannot be found."
+    with raises_aws("NoSuchEntity", msg, status=404):
+        iam.get_login_profile(UserName=name)
+    with raises_aws("NoSuchEntity", msg, status=404):
+        iam.delete_login_profile(UserName=name)
+    with raises_aws("NoSuchEntity", msg, status=404):
+        iam.update_login_profile(UserName=name, PasswordResetRequired=True)
+    iam.delete_user(UserName=name)
+
+
+def test_login_profile_password_policy(iam, root):
+    user = make_user(root, keys=False)
+    for pw in ("Short-1", "alllowercase", "ALLUPPER12", "nodigitsorupper!", user.name):
+        with raises_aws("PasswordPolicyViolation", POLICY_MSG):
+            iam.create_login_profile(UserName=user.name, Password=pw)
+    with raises_aws("NoSuchEntity", f"Login Profile for User {user.name} cannot be found.",
+                    status=404):
+        iam.get_login_profile(UserName=user.name)
+    iam.create_login_profile(UserName=user.name, Password="Good-pass-1")
+    with raises_aws("PasswordPolicyViolation", POLICY_MSG):
+        iam.update_login_profile(UserName=user.name, Password="weak")
+
+
+def test_login_profile_password_never_echoed(iam, root, authz_server):
+    user = make_user(root, keys=False)
+    secret = "Sekr\u0100t-" + "x" * 130
+    with raises_aws("ValidationError") as ei:
+        iam.create_login_profile(UserName=user.name, Password=secret)
+    assert "Sekr" not in ei.value.response["Error"]["Message"]
+    with raises_aws("ValidationError", contains="at 'password' failed to satisfy constraint"):
+        iam.create_login_profile(UserName=user.name, Password="x" * 129)
+    pw = "Never-logged-7"
+    iam.create_login_profile(UserName=user.name, Password=pw)
+    assert pw not in str(iam.get_login_profile(UserName=user.name))
+    for f in authz_server.data_dir.rglob("*"):
+        if f.is_file():
+            assert pw.encode() not in f.read_bytes(), f
+
+
+def test_login_profile_missing_user_and_denied(root):
+    ghost = unique("ghost")
+    with raises_aws("NoSuchEntity", f"The user with name {ghost} cannot be found.", status=404):
+        root.iam.create_login_profile(UserName=ghost, Password="Good-pass-1")
+    user = make_user(root, policy=allow("iam:GetLoginProfile"))
+    with raises_aws("AccessDenied", denied_msg(user.arn, "iam:CreateLoginProfile",
+                                               f"arn:aws:iam::{ACCOUNT}:user/{user.name}"),
+                    status=403):
+        user.iam.create_login_profile(UserName=user.name, Password="Good-pass-1")

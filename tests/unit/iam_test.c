@@ -213,7 +213,7 @@ static void test_op_table(void **state)
         bool output = reads || strncmp(op->name, "Create", 6) == 0 || strncmp(op->name, "UpdateRole", 10) == 0;
         assert_int_equal(op->flags & OP_NO_RESULT, output ? 0 : OP_NO_RESULT);
     }
-    assert_int_equal(n, 79);
+    assert_int_equal(n, 83);
 }
 
 /* ---- users ------------------------------------------------------------------ */
@@ -936,6 +936,36 @@ static void test_account_summary(void **state)
     assert_string_equal(summary("PolicyVersionsInUse"), "2");
     assert_string_equal(summary("MFADevices"), "0");
     assert_string_equal(summary("AssumeRolePolicySizeQuota"), "2048");
+}
+
+/* Login profiles: only an argon2id hash of the password is kept, in the
+ * user's doc; a weak password or a second profile changes nothing. */
+static void test_login_profile_record(void **state)
+{
+    (void)state;
+    mk_user("lp");
+    call_err("CreateLoginProfile", P("UserName", "lp", "Password", "weakweak"), TR_E_IAM_PASSWORD_POLICY,
+             "Password does not conform to the account password policy.");
+    call_ok("CreateLoginProfile", P("UserName", "lp", "Password", "Str0ng-pass"));
+    assert_string_equal(get("PasswordResetRequired"), "false");
+    assert_null(strstr(XML, "Str0ng"));
+    struct ent_rec e = { 0 };
+    ok(ENV.st[0]->ent_get(ENV.st, "user", A, "lp", &e));
+    assert_null(strstr(e.doc, "Str0ng-pass"));
+    json_t *d = json_loads(e.doc, 0, NULL);
+    const char *hash = json_string_value(json_object_get(json_object_get(d, "login"), "hash"));
+    assert_non_null(hash);
+    assert_true(strncmp(hash, "$argon2id$", 10) == 0);
+    json_decref(d);
+    ent_rec_free(&e);
+    call_err("CreateLoginProfile", P("UserName", "lp", "Password", "Str0ng-pass2"), TR_E_IAM_ENTITY_EXISTS,
+             "Login Profile for user lp already exists.");
+    call_err("DeleteUser", P("UserName", "lp"), TR_E_IAM_DELETE_CONFLICT,
+             "Cannot delete entity, must delete login profile first.");
+    call_ok("DeleteLoginProfile", P("UserName", "lp"));
+    call_err("GetLoginProfile", P("UserName", "lp"), TR_E_IAM_NO_SUCH_ENTITY,
+             "Login Profile for User lp cannot be found.");
+    call_ok("DeleteUser", P("UserName", "lp"));
 }
 
 static void test_role_trust_validation(void **state)
@@ -1704,6 +1734,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_instance_profile_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_tags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_account_summary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_login_profile_record, setup, teardown),
     };
     return cmocka_run_group_tests_name("iam", tests, NULL, NULL);
 }
