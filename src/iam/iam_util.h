@@ -258,6 +258,20 @@ TR_RESULT iam_xml_instance_profile_fields(struct req_ctx *rc, struct xml *x,
                                           const struct ent_rec *p, unsigned flags);
 /* <InstanceProfileList> of a role: the profiles it is in (RoleDetail). */
 TR_RESULT iam_xml_role_profiles(struct req_ctx *rc, struct xml *x, const char *role_arn);
+/* The user an operation with an optional UserName is about: that user, or
+ * the caller (an IAM user, or the root user, authorized on its own ARN;
+ * other callers: ValidationError "Must specify userName when calling with
+ * non-User credentials"); authorized for `action` (access_keys.c).
+ * max_len: the UserName's (128 existingUserNameType, 64 userNameType). */
+struct iam_owner {
+    struct ent_rec user;        /* the user (empty for the root user) */
+    bool root;
+    const char *arn;            /* the user's or the root user's ARN */
+    const char *name;           /* UserName in replies; NULL for the root user */
+};
+TR_RESULT iam_owner_load(struct req_ctx *rc, const struct form *in, size_t max_len,
+                         const char *action, struct iam_owner *o);
+void iam_owner_free(struct iam_owner *o);
 /* DeleteConflict when the user has a login profile (login_profiles.c). */
 TR_RESULT iam_login_profile_conflict(const struct ent_rec *u);
 /* DeleteConflict when the role is in an instance profile. */

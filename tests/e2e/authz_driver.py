@@ -522,6 +522,10 @@ class Driver:
         self.do("GetLoginProfile", i.get_login_profile, UserName=u)
         self.do("UpdateLoginProfile", i.update_login_profile, UserName=u, Password="Drv-pass-2")
         self.do("DeleteLoginProfile", i.delete_login_profile, UserName=u)
+        self.do("ListMFADevices", i.list_mfa_devices, UserName=u)
+        self.do("ListSSHPublicKeys", i.list_ssh_public_keys, UserName=u)
+        self.do("ListServiceSpecificCredentials", i.list_service_specific_credentials, UserName=u)
+        self.do("ListSigningCertificates", i.list_signing_certificates, UserName=u)
         self.do("TagUser", i.tag_user, UserName=u, Tags=[{"Key": "t", "Value": "1"}])
         self.do("UntagUser", i.untag_user, UserName=u, TagKeys=["t"])
         self.do("PutUserPolicy", i.put_user_policy, UserName=u, PolicyName="p",
@@ -680,6 +684,10 @@ class Driver:
         self.do("ListAccessKeys (self)", i.list_access_keys)
         r = self.root.iam
         self.do("GetUser (root)", r.get_user)
+        self.do("ListMFADevices (root)", r.list_mfa_devices)
+        self.do("ListSSHPublicKeys (root)", r.list_ssh_public_keys)
+        self.do("ListServiceSpecificCredentials (root)", r.list_service_specific_credentials)
+        self.do("ListSigningCertificates (root)", r.list_signing_certificates)
         k = self.do("CreateAccessKey (root)", r.create_access_key)
         self.do("ListAccessKeys (root)", r.list_access_keys)
         if k:

@@ -440,3 +440,57 @@ def test_login_profile_missing_user_and_denied(root):
                                                f"arn:aws:iam::{ACCOUNT}:user/{user.name}"),
                     status=403):
         user.iam.create_login_profile(UserName=user.name, Password="Good-pass-1")
+
+
+# ---------------------------------------------------------------------------
+# The user credentials tools enumerate before DeleteUser: always empty
+
+LISTS = [("list_mfa_devices", "MFADevices", True),
+         ("list_ssh_public_keys", "SSHPublicKeys", True),
+         ("list_service_specific_credentials", "ServiceSpecificCredentials", False),
+         ("list_signing_certificates", "Certificates", True)]
+
+
+def action_of(method):
+    return "iam:" + "".join({"mfa": "MFA", "ssh": "SSH"}.get(w, w.capitalize())
+                            for w in method.split("_"))
+
+
+@pytest.mark.parametrize("method,key,pages", LISTS)
+def test_user_credential_lists_empty(iam, root, method, key, pages):
+    user = make_user(root, policy=allow(action_of(method)))
+    got = getattr(iam, method)(UserName=user.name)
+    assert got[key] == []
+    if pages:
+        assert got["IsTruncated"] is False
+    assert getattr(user.iam, method)()[key] == []           # the caller itself
+    assert getattr(iam, method)()[key] == []                # the root user
+    ghost = unique("ghost")
+    with raises_aws("NoSuchEntity", f"The user with name {ghost} cannot be found.", status=404):
+        getattr(iam, method)(UserName=ghost)
+    other, stranger = make_user(root, keys=False), make_user(root)
+    with raises_aws("AccessDenied", denied_msg(stranger.arn, action_of(method),
+                                               f"arn:aws:iam::{ACCOUNT}:user/{other.name}"),
+                    status=403):
+        getattr(stranger.iam, method)(UserName=other.name)
+
+
+def test_cli_teardown_enumeration(authz_server, root):
+    user = make_user(root, keys=False)
+    for cmd, key in (("list-mfa-devices", "MFADevices"), ("list-ssh-public-keys", "SSHPublicKeys"),
+                     ("list-signing-certificates", "Certificates"),
+                     ("list-service-specific-credentials", "ServiceSpecificCredentials")):
+        rc, out, err = authz_server.cli("iam", cmd, "--user-name", user.name)
+        assert rc == 0, err
+        assert out[key] == [], cmd
+
+
+def test_credential_create_calls_not_served(iam, root):
+    user = make_user(root, keys=False)
+    with raises_aws("InvalidAction", "Could not find operation CreateServiceSpecificCredential "
+                    "for version 2010-05-08"):
+        iam.create_service_specific_credential(UserName=user.name,
+                                               ServiceName="codecommit.amazonaws.com")
+    with raises_aws("InvalidAction", "Could not find operation CreateVirtualMFADevice "
+                    "for version 2010-05-08"):
+        iam.create_virtual_mfa_device(VirtualMFADeviceName=unique("mfa"))
