@@ -26,7 +26,9 @@
  * Reference), and ListInstanceProfiles, on arn:aws:iam::A:instance-profile
  * <PathPrefix> like the other listings.  The Roles of a profile carry the
  * role's Path, RoleName, RoleId, Arn, CreateDate and
- * AssumeRolePolicyDocument.
+ * AssumeRolePolicyDocument.  Create and GetInstanceProfile show the
+ * profile's Tags; the listings do not (AWS: listings return a subset of
+ * the attributes, tags not among them).
  */
 #include "iam/iam_ops.h"
 
@@ -75,17 +77,17 @@ TR_RESULT iam_xml_instance_profile_fields(struct req_ctx *rc, struct xml *x,
 }
 
 static TR_RESULT write_profile(struct req_ctx *rc, struct xml *x, const char *tag,
-                               const struct ent_rec *p)
+                               const struct ent_rec *p, unsigned flags)
 {
     xml_open(x, tag);
-    tr_result r = iam_xml_instance_profile_fields(rc, x, p, IAMX_TAGS);
+    tr_result r = iam_xml_instance_profile_fields(rc, x, p, flags);
     xml_close(x, tag);
     return r;
 }
 
 static TR_RESULT write_listed(struct req_ctx *rc, struct xml *x, const struct ent_rec *p)
 {
-    return iam_xml_instance_profile_fields(rc, x, p, IAMX_TAGS);
+    return iam_xml_instance_profile_fields(rc, x, p, 0);
 }
 
 TR_RESULT iam_create_instance_profile(struct req_ctx *rc, const struct form *in, struct xml *out)
@@ -103,7 +105,7 @@ TR_RESULT iam_create_instance_profile(struct req_ctx *rc, const struct form *in,
     GUARD(iam_authz(rc, rc->op->action, arn, NULL, &x));
     tr_result r = iam_create_insert(rc, IAM_INSTANCE_PROFILE, IAM_P_PROFILE.word, name, path, "{}",
                                     NULL, &tags, &p);
-    if (tr_ok(r)) r = write_profile(rc, out, "InstanceProfile", &p);
+    if (tr_ok(r)) r = write_profile(rc, out, "InstanceProfile", &p, IAMX_TAGS);
     ent_rec_free(&p);
     return r;
 }
@@ -114,7 +116,7 @@ TR_RESULT iam_get_instance_profile(struct req_ctx *rc, const struct form *in, st
     struct ent_rec p = { 0 };
     GUARD(iam_param_entity(in, &IAM_P_PROFILE, &name));
     GUARD(iam_load(rc, rc->op->action, IAM_INSTANCE_PROFILE, name, NULL, &p));
-    tr_result r = write_profile(rc, out, "InstanceProfile", &p);
+    tr_result r = write_profile(rc, out, "InstanceProfile", &p, IAMX_TAGS);
     ent_rec_free(&p);
     return r;
 }
@@ -213,7 +215,7 @@ static TR_RESULT write_for_role(struct req_ctx *rc, struct xml *x, void *arg, si
     struct ent_rec p = { 0 };
     *key = l->v[i].from;
     GUARD(rc->st[0]->ent_get_arn(rc->st, IAM_INSTANCE_PROFILE, l->v[i].from, &p));
-    tr_result r = write_profile(rc, x, "member", &p);
+    tr_result r = write_profile(rc, x, "member", &p, 0);
     ent_rec_free(&p);
     return r;
 }

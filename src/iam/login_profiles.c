@@ -13,7 +13,8 @@
  * sensitive).  Passwords are checked against AWS's default password policy
  * (the account has no other: UpdateAccountPasswordPolicy is not served):
  * 8..128 characters, at least three of upper case, lower case, digits and
- * other characters, not the user's name -- else PasswordPolicyViolation
+ * other characters (AWS's rule against the account name or e-mail address
+ * has nothing to compare with here) -- else PasswordPolicyViolation
  * "Password does not conform to the account password policy.".
  * A user without a profile: NoSuchEntity "Login Profile for User NAME
  * cannot be found."; a second CreateLoginProfile: EntityAlreadyExists
@@ -23,7 +24,6 @@
 
 #include <argon2.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/utf8.h"
 #include "crypto/rand.h"
@@ -60,7 +60,7 @@ static TR_RESULT param_password(const struct form *in, bool required, const char
 }
 
 /* AWS's default password policy. */
-static TR_RESULT check_policy(const char *pw, const char *user)
+static TR_RESULT check_policy(const char *pw)
 {
     int upper = 0, lower = 0, digit = 0, other = 0;
     for (const unsigned char *p = (const unsigned char *)pw; *p; p++) {
@@ -69,7 +69,7 @@ static TR_RESULT check_policy(const char *pw, const char *user)
         else if (*p >= '0' && *p <= '9') digit = 1;
         else other = 1;
     }
-    if (utf8_strlen(pw) < 8 || upper + lower + digit + other < 3 || strcasecmp(pw, user) == 0)
+    if (utf8_strlen(pw) < 8 || upper + lower + digit + other < 3)
         BAIL(TR_E_IAM_PASSWORD_POLICY, "%s", POLICY_MSG);
     return TR_OK;
 }
@@ -142,7 +142,7 @@ static TR_RESULT create(struct req_ctx *rc, const struct form *in, struct xml *o
     json_t *have = login_of(u);
     json_decref(have);
     if (have) BAIL(TR_E_IAM_ENTITY_EXISTS, "Login Profile for user %s already exists.", name);
-    GUARD(check_policy(pw, name));
+    GUARD(check_policy(pw));
     GUARD(hash_password(pw, &hash));
     json_t *login = json_pack("{s:s,s:I,s:b}", "hash", hash, "created", (json_int_t)rc->now, "reset", reset);
     free(hash);
@@ -179,7 +179,7 @@ static TR_RESULT update(struct req_ctx *rc, const struct form *in, struct xml *o
     GUARD(iam_load(rc, rc->op->action, IAM_USER, name, NULL, u));
     json_t *login = login_of(u);
     if (!login) return no_profile(name);
-    tr_result r = pw ? check_policy(pw, name) : TR_OK;
+    tr_result r = pw ? check_policy(pw) : TR_OK;
     if (tr_ok(r) && pw) r = hash_password(pw, &hash);
     if (tr_ok(r) && hash && json_object_set_new(login, "hash", json_string(hash)) != 0)
         r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);

@@ -126,6 +126,7 @@ def test_delete_conflicts_then_teardown(iam, root):
     assert [p["InstanceProfileName"] for p in got["InstanceProfiles"]] == [name]
     assert got["IsTruncated"] is False
     assert got["InstanceProfiles"][0]["Roles"][0]["RoleName"] == rn
+    assert "Tags" not in got["InstanceProfiles"][0]
     iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=rn)
     with raises_aws("NoSuchEntity", f"The role with name {rn} cannot be found.", status=404):
         iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=rn)
@@ -146,8 +147,10 @@ def test_list_paging_and_prefix(iam, root):
     prefix = f"/{unique('pg')}/"
     names = sorted(unique("lp") for _ in range(3))
     for n in names:
-        iam.create_instance_profile(InstanceProfileName=n, Path=prefix)
+        iam.create_instance_profile(InstanceProfileName=n, Path=prefix,
+                                    Tags=[{"Key": "k", "Value": "v"}])
     first = iam.list_instance_profiles(PathPrefix=prefix, MaxItems=2)
+    assert all("Tags" not in p for p in first["InstanceProfiles"])     # listings omit tags
     assert [p["InstanceProfileName"] for p in first["InstanceProfiles"]] == names[:2]
     assert first["IsTruncated"] is True
     rest = iam.list_instance_profiles(PathPrefix=prefix, MaxItems=2, Marker=first["Marker"])
@@ -404,7 +407,7 @@ def test_login_profile_lifecycle(iam, root):
 
 def test_login_profile_password_policy(iam, root):
     user = make_user(root, keys=False)
-    for pw in ("Short-1", "alllowercase", "ALLUPPER12", "nodigitsorupper!", user.name):
+    for pw in ("Short-1", "alllowercase", "ALLUPPER12", "nodigitsorupper!", "12345678&"):
         with raises_aws("PasswordPolicyViolation", POLICY_MSG):
             iam.create_login_profile(UserName=user.name, Password=pw)
     with raises_aws("NoSuchEntity", f"Login Profile for User {user.name} cannot be found.",
