@@ -41,27 +41,18 @@
 
 #define KEYS_PER_USER 2
 
-/* Whose keys an operation is about. */
-struct key_owner {
-    struct ent_rec user;        /* the user (empty for the root user) */
-    bool root;
-    const char *arn;            /* principal_arn of the keys */
-    const char *name;           /* UserName in replies; NULL for the root user */
-};
-
-static void owner_free(struct key_owner *o)
+void iam_owner_free(struct iam_owner *o)
 {
     ent_rec_free(&o->user);
 }
 
-/* UserName or the caller; authorized for `action` on the user's ARN. */
-static TR_RESULT key_owner(struct req_ctx *rc, const struct form *in, const char *action,
-                           struct key_owner *o)
+TR_RESULT iam_owner_load(struct req_ctx *rc, const struct form *in, size_t max_len,
+                         const char *action, struct iam_owner *o)
 {
     const char *name;
     tr_result r;
     memset(o, 0, sizeof *o);
-    GUARD(iam_param_name(in, "UserName", false, 128, &name));
+    GUARD(iam_param_name(in, "UserName", false, max_len, &name));
     if (name) {
         GUARD(iam_load(rc, action, IAM_USER, name, NULL, &o->user));
     } else if (rc->who.type == PRINCIPAL_ROOT) {
@@ -75,7 +66,7 @@ static TR_RESULT key_owner(struct req_ctx *rc, const struct form *in, const char
         r = rc->st[0]->ent_get_arn(rc->st, IAM_USER, rc->who.arn, &o->user);
         if (tr_ok(r)) r = iam_authz(rc, action, o->user.arn, &o->user, NULL);
         if (tr_failed(r)) {
-            owner_free(o);
+            iam_owner_free(o);
             if (tr_code(r) == TR_E_STORE_NOT_FOUND) return iam_no_such(IAM_USER, iam_arn_name(rc->who.arn));
             return r;
         }
@@ -86,7 +77,7 @@ static TR_RESULT key_owner(struct req_ctx *rc, const struct form *in, const char
 }
 
 /* The owner's long-term keys, oldest first. */
-static TR_RESULT owner_keys(struct req_ctx *rc, const struct key_owner *o,
+static TR_RESULT owner_keys(struct req_ctx *rc, const struct iam_owner *o,
                             struct access_key_rec **out, size_t *n)
 {
     GUARD(rc->st[0]->access_key_list(rc->st, o->arn, out, n));
@@ -104,7 +95,7 @@ static TR_RESULT owner_keys(struct req_ctx *rc, const struct key_owner *o,
 }
 
 /* Make, wrap and store a new key for o; the secret lands in secret[41]. */
-static TR_RESULT new_key(struct req_ctx *rc, const struct key_owner *o, char akid[21],
+static TR_RESULT new_key(struct req_ctx *rc, const struct iam_owner *o, char akid[21],
                          char secret[41])
 {
     struct access_key_rec k = { 0 };
@@ -146,13 +137,13 @@ static TR_RESULT new_key(struct req_ctx *rc, const struct key_owner *o, char aki
 
 TR_RESULT iam_create_access_key(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
-    struct key_owner o;
+    struct iam_owner o;
     struct access_key_rec *keys = NULL;
     size_t n = 0;
     char akid[21], secret[41];
     tr_result r;
 
-    GUARD(key_owner(rc, in, rc->op->action, &o));
+    GUARD(iam_owner_load(rc, in, 128, rc->op->action, &o));
     r = owner_keys(rc, &o, &keys, &n);
     access_key_list_free(keys, n);
     if (tr_ok(r) && n >= KEYS_PER_USER)
@@ -169,7 +160,7 @@ TR_RESULT iam_create_access_key(struct req_ctx *rc, const struct form *in, struc
         xml_close(out, "AccessKey");
         secure_zero(secret, sizeof secret);
     }
-    owner_free(&o);
+    iam_owner_free(&o);
     return r;
 }
 
@@ -195,12 +186,12 @@ static TR_RESULT write_key(struct req_ctx *rc, struct xml *x, void *arg, size_t 
 TR_RESULT iam_list_access_keys(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
     struct iam_page pg;
-    struct key_owner o;
+    struct iam_owner o;
     struct access_key_rec *keys = NULL;
     size_t n = 0, first = 0;
 
     GUARD(iam_page_params(in, &pg));
-    GUARD(key_owner(rc, in, rc->op->action, &o));
+    GUARD(iam_owner_load(rc, in, 128, rc->op->action, &o));
     tr_result r = owner_keys(rc, &o, &keys, &n);
     if (pg.marker)
         while (first < n && strcmp(keys[first].access_key_id, pg.marker) != 0) first++;
@@ -208,12 +199,12 @@ TR_RESULT iam_list_access_keys(struct req_ctx *rc, const struct form *in, struct
     struct key_list l = { keys, o.name };
     if (tr_ok(r)) r = iam_page_write(rc, out, "AccessKeyMetadata", &pg, first, n, write_key, &l);
     access_key_list_free(keys, n);
-    owner_free(&o);
+    iam_owner_free(&o);
     return r;
 }
 
 /* The owner's long-term key `akid`, or NoSuchEntity. */
-static TR_RESULT owned_key(struct req_ctx *rc, const struct key_owner *o, const char *akid,
+static TR_RESULT owned_key(struct req_ctx *rc, const struct iam_owner *o, const char *akid,
                            struct access_key_rec *k)
 {
     tr_result r = rc->st[0]->access_key_get(rc->st, akid, k);
@@ -241,7 +232,7 @@ static TR_RESULT param_key_id(const struct form *in, const char **akid)
 TR_RESULT iam_update_access_key(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
     const char *akid, *status;
-    struct key_owner o;
+    struct iam_owner o;
     struct access_key_rec k = { 0 };
     (void)out;
 
@@ -253,7 +244,7 @@ TR_RESULT iam_update_access_key(struct req_ctx *rc, const struct form *in, struc
     if (!active && strcmp(status, "Inactive") != 0)
         return iam_invalid("Status", status,
                            "Member must satisfy enum value set: [Active, Inactive, Expired]");
-    GUARD(key_owner(rc, in, rc->op->action, &o));
+    GUARD(iam_owner_load(rc, in, 128, rc->op->action, &o));
     tr_result r = owned_key(rc, &o, akid, &k);
     if (tr_ok(r)) {
         k.active = active;
@@ -261,23 +252,23 @@ TR_RESULT iam_update_access_key(struct req_ctx *rc, const struct form *in, struc
     }
     if (tr_ok(r)) sigv4_cache_clear();
     access_key_rec_free(&k);
-    owner_free(&o);
+    iam_owner_free(&o);
     return r;
 }
 
 TR_RESULT iam_delete_access_key(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
     const char *akid;
-    struct key_owner o;
+    struct iam_owner o;
     struct access_key_rec k = { 0 };
     (void)out;
 
     GUARD(param_key_id(in, &akid));
-    GUARD(key_owner(rc, in, rc->op->action, &o));
+    GUARD(iam_owner_load(rc, in, 128, rc->op->action, &o));
     tr_result r = owned_key(rc, &o, akid, &k);
     if (tr_ok(r)) r = rc->st[0]->access_key_delete(rc->st, akid);
     if (tr_ok(r)) sigv4_cache_clear();
     access_key_rec_free(&k);
-    owner_free(&o);
+    iam_owner_free(&o);
     return r;
 }

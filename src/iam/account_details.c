@@ -60,8 +60,7 @@ static TR_RESULT group_detail(struct req_ctx *rc, struct xml *x, const struct en
 static TR_RESULT role_detail(struct req_ctx *rc, struct xml *x, const struct ent_rec *r)
 {
     GUARD(iam_xml_role_fields(rc, x, r, IAMX_BOUNDARY | IAMX_TAGS | IAMX_LAST_USED));
-    xml_open(x, "InstanceProfileList");
-    xml_close(x, "InstanceProfileList");
+    GUARD(iam_xml_role_profiles(rc, x, r->arn));
     GUARD(write_inline(rc, x, "RolePolicyList", r->arn));
     return iam_xml_attached(rc, x, "AttachedManagedPolicies", r->arn);
 }

@@ -1,6 +1,9 @@
 /*
  * entity_tags.c -- TagUser, UntagUser, ListUserTags, TagRole, UntagRole,
- * ListRoleTags.
+ * ListRoleTags, TagInstanceProfile, UntagInstanceProfile,
+ * ListInstanceProfileTags, TagPolicy, UntagPolicy, ListPolicyTags (a
+ * customer managed policy, named by PolicyArn: "Policy ARN was not
+ * found." when it is not one of the caller's account).
  *
  * Tags are stored by entity ARN (iam_tags.c has the rules: at most 50,
  * "aws:" reserved, keys case-insensitive).  Tag* calls are authorized on
@@ -15,16 +18,32 @@
 
 #include "iam/iam_util.h"
 
+/* A managed policy is named by its ARN (PolicyArn), the others by name. */
+static const struct iam_kind_param P_POLICY = { IAM_POLICY, "PolicyArn", IAM_ARN_PARAM_MAX, "Policy" };
+
+static TR_RESULT target_param(const struct form *in, const struct iam_kind_param *k, const char **name)
+{
+    if (k == &P_POLICY) return iam_param_policy_arn(in, k->param, name);
+    return iam_param_entity(in, k, name);
+}
+
+static TR_RESULT target_load(struct req_ctx *rc, const struct iam_kind_param *k, const char *name,
+                             const struct iam_authz *x, struct ent_rec *e)
+{
+    if (k == &P_POLICY) return iam_load_policy(rc, rc->op->action, name, x, e);
+    return iam_load(rc, rc->op->action, k->kind, name, x, e);
+}
+
 static TR_RESULT tag(struct req_ctx *rc, const struct form *in, struct xml *out,
                      const struct iam_kind_param *k, struct ent_rec *e)
 {
     const char *name;
     struct iam_tags tags;
     (void)out;
-    GUARD(iam_param_entity(in, k, &name));
+    GUARD(target_param(in, k, &name));
     GUARD(iam_param_tags(in, "Tags", true, &tags));
     struct iam_authz x = { .request_tags = &tags };
-    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, e));
+    GUARD(target_load(rc, k, name, &x, e));
     return iam_tags_apply(rc, e->arn, k->word, &tags);
 }
 
@@ -34,10 +53,10 @@ static TR_RESULT untag(struct req_ctx *rc, const struct form *in, struct xml *ou
     const char *name, *keys[IAM_MAX_TAGS];
     size_t n = 0;
     (void)out;
-    GUARD(iam_param_entity(in, k, &name));
+    GUARD(target_param(in, k, &name));
     GUARD(iam_param_tag_keys(in, "TagKeys", keys, &n));
     struct iam_authz x = { .tag_keys = keys, .ntag_keys = n };
-    GUARD(iam_load(rc, rc->op->action, k->kind, name, &x, e));
+    GUARD(target_load(rc, k, name, &x, e));
     return iam_tags_remove(rc, e->arn, keys, n);
 }
 
@@ -60,7 +79,10 @@ static TR_RESULT list_tags(struct req_ctx *rc, const struct form *in, struct xml
     struct iam_page pg;
     struct tag_rec *tags = NULL;
     size_t n = 0, first = 0;
-    GUARD(iam_load_listing(rc, in, k, &pg, e));
+    const char *name;
+    GUARD(target_param(in, k, &name));
+    GUARD(iam_page_params(in, &pg));
+    GUARD(target_load(rc, k, name, NULL, e));
     tr_result r = rc->st[0]->tag_list(rc->st, e->arn, &tags, &n);
     if (pg.marker)
         while (first < n && strcmp(tags[first].key, pg.marker) <= 0) first++;
@@ -71,7 +93,9 @@ static TR_RESULT list_tags(struct req_ctx *rc, const struct form *in, struct xml
 
 #define TAG_OPS(X) \
     X(user, IAM_P_USER) \
-    X(role, IAM_P_ROLE)
+    X(role, IAM_P_ROLE) \
+    X(instance_profile, IAM_P_PROFILE) \
+    X(policy, P_POLICY)
 
 #define X(lower, param) \
     IAM_KIND_HANDLER(iam_tag_##lower, tag, param) \

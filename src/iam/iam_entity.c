@@ -49,6 +49,8 @@ static const struct kind_info kinds[] = {
     { IAM_GROUP, "AGPA", "Group with name %s already exists.", "The group with name %s cannot be found." },
     { IAM_POLICY, "ANPA", "A policy called %s already exists. Duplicate names are not allowed.",
       "Policy %s was not found." },
+    { IAM_INSTANCE_PROFILE, "AIPA", "Instance Profile %s already exists.",
+      "Instance Profile %s cannot be found." },
 };
 
 static const struct kind_info *kind_info(const char *kind)
@@ -197,8 +199,8 @@ static TR_RESULT add_request_keys(struct extra_ctx *c, const struct iam_authz *x
 }
 
 /* The resource types whose tags the Service Authorization Reference lists:
- * user and role (aws:ResourceTag/k, iam:ResourceTag/k), policy
- * (aws:ResourceTag/k).  Groups have no tags. */
+ * user and role (aws:ResourceTag/k, iam:ResourceTag/k), policy and
+ * instance-profile (aws:ResourceTag/k).  Groups have no tags. */
 static bool user_or_role(const struct ent_rec *e)
 {
     return e && (strcmp(e->kind, IAM_USER) == 0 || strcmp(e->kind, IAM_ROLE) == 0);
@@ -206,7 +208,8 @@ static bool user_or_role(const struct ent_rec *e)
 
 static bool tagged_kind(const struct ent_rec *e)
 {
-    return user_or_role(e) || (e && strcmp(e->kind, IAM_POLICY) == 0);
+    return user_or_role(e) ||
+           (e && (strcmp(e->kind, IAM_POLICY) == 0 || strcmp(e->kind, IAM_INSTANCE_PROFILE) == 0));
 }
 
 TR_RESULT iam_authz(struct req_ctx *rc, const char *action, const char *resource,
@@ -276,8 +279,7 @@ TR_RESULT iam_load_policy(struct req_ctx *rc, const char *action, const char *ar
 TR_RESULT iam_list_resource(struct req_ctx *rc, const char *type, const char *prefix,
                             char out[IAM_ARN_MAX])
 {
-    return str_format(out, IAM_ARN_MAX, "the listing's resource", "arn:aws:iam::%s:%s%s",
-                      rc->who.account_id, type, prefix ? prefix : "/");
+    return iam_arn(rc->who.account_id, type, prefix ? prefix : "/", "", out);
 }
 
 /* ---- helpers shared by the handlers ------------------------------------ */

@@ -42,6 +42,8 @@ TR_RESULT iam_new_id(const char *prefix, char out[IAM_ID_LEN + 1])
 TR_RESULT iam_arn(const char *account, const char *type, const char *path, const char *name,
                   char out[IAM_ARN_MAX])
 {
+    /* The store's kinds are at most 15 bytes; the ARN says "instance-profile". */
+    if (strcmp(type, IAM_INSTANCE_PROFILE) == 0) type = "instance-profile";
     int n = snprintf(out, IAM_ARN_MAX, "arn:aws:iam::%s:%s%s%s", account, type,
                      path && *path ? path : "/", name);
     ENSURE(n > 0 && n < IAM_ARN_MAX, TR_E_INTERNAL);

@@ -37,6 +37,7 @@
 #define IAM_ROLE   "role"
 #define IAM_GROUP  "group"
 #define IAM_POLICY "policy"
+#define IAM_INSTANCE_PROFILE "inst-profile"   /* ARN type "instance-profile" (iam_arn) */
 
 /* AttachedPermissionsBoundary.PermissionsBoundaryType: the one value of
  * the model's PermissionsBoundaryAttachmentType enum. */
@@ -252,6 +253,30 @@ TR_RESULT iam_xml_attached(struct req_ctx *rc, struct xml *x, const char *tag,
 TR_RESULT iam_policy_counts(struct req_ctx *rc, const char *arn, size_t *attached,
                             size_t *boundary);
 
+/* The members of an InstanceProfile (Roles always; Tags with IAMX_TAGS). */
+TR_RESULT iam_xml_instance_profile_fields(struct req_ctx *rc, struct xml *x,
+                                          const struct ent_rec *p, unsigned flags);
+/* <InstanceProfileList> of a role: the profiles it is in (RoleDetail). */
+TR_RESULT iam_xml_role_profiles(struct req_ctx *rc, struct xml *x, const char *role_arn);
+/* The user an operation with an optional UserName is about: that user, or
+ * the caller (an IAM user, or the root user, authorized on its own ARN;
+ * other callers: ValidationError "Must specify userName when calling with
+ * non-User credentials"); authorized for `action` (access_keys.c).
+ * max_len: the UserName's (128 existingUserNameType, 64 userNameType). */
+struct iam_owner {
+    struct ent_rec user;        /* the user (empty for the root user) */
+    bool root;
+    const char *arn;            /* the user's or the root user's ARN */
+    const char *name;           /* UserName in replies; NULL for the root user */
+};
+TR_RESULT iam_owner_load(struct req_ctx *rc, const struct form *in, size_t max_len,
+                         const char *action, struct iam_owner *o);
+void iam_owner_free(struct iam_owner *o);
+/* DeleteConflict when the user has a login profile (login_profiles.c). */
+TR_RESULT iam_login_profile_conflict(const struct ent_rec *u);
+/* DeleteConflict when the role is in an instance profile. */
+TR_RESULT iam_role_in_profile_conflict(struct req_ctx *rc, const char *role_arn);
+
 /* ---- shared by the handlers ------------------------------------------- */
 
 /* The entity an operation names with a parameter: UserName, GroupName or
@@ -266,6 +291,7 @@ extern const struct iam_kind_param IAM_P_USER;     /* existingUserNameType: 1..1
 extern const struct iam_kind_param IAM_P_USER64;   /* userNameType: 1..64 */
 extern const struct iam_kind_param IAM_P_GROUP;    /* 1..128 */
 extern const struct iam_kind_param IAM_P_ROLE;     /* 1..64 */
+extern const struct iam_kind_param IAM_P_PROFILE;  /* InstanceProfileName: 1..128 */
 /* The name parameter of k from `in`. */
 TR_RESULT iam_param_entity(const struct form *in, const struct iam_kind_param *k,
                            const char **name);

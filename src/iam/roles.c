@@ -1,6 +1,6 @@
 /*
  * roles.c -- CreateRole, GetRole, ListRoles, DeleteRole,
- * UpdateAssumeRolePolicy, UpdateRole.
+ * UpdateAssumeRolePolicy, UpdateRole, UpdateRoleDescription.
  *
  * A role is an entity of kind "role" (AROA..., IAM_STORE.md) whose doc is
  * {"trust": "<trust policy text>", "trust_ids": {<binding>}, "description": "...",
@@ -19,7 +19,9 @@
  * policy, Description, PermissionsBoundary and Tags when set; GetRole adds
  * MaxSessionDuration and an empty RoleLastUsed; ListRoles returns
  * MaxSessionDuration but no boundary, tags or RoleLastUsed (as AWS).
- * DeleteRole refuses while policies are attached ("Cannot delete entity,
+ * DeleteRole refuses while the role is in an instance profile ("Cannot
+ * delete entity, must remove roles from instance profile first.",
+ * instance_profiles.c), while policies are attached ("Cannot delete entity,
  * must detach all policies first.") or inline ("... must delete policies
  * first."); the boundary relation and tags go with the role.
  */
@@ -122,7 +124,8 @@ TR_RESULT iam_delete_role(struct req_ctx *rc, const struct form *in, struct xml 
     (void)out;
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
     GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
-    tr_result r = iam_policies_conflict(rc, role.arn);
+    tr_result r = iam_role_in_profile_conflict(rc, role.arn);
+    if (tr_ok(r)) r = iam_policies_conflict(rc, role.arn);
     if (tr_ok(r)) r = iam_ent_remove(rc, &role);
     ent_rec_free(&role);
     return r;
@@ -174,6 +177,24 @@ TR_RESULT iam_update_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, &has_max, &max_session));
     GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
     tr_result r = update_role_doc(rc, &role, NULL, NULL, desc, has_max ? &max_session : NULL);
+    ent_rec_free(&role);
+    return r;
+}
+
+/* UpdateRoleDescription: Description is required (it may be empty) and the
+ * reply is the Role as GetRole shows it. */
+TR_RESULT iam_update_role_description(struct req_ctx *rc, const struct form *in, struct xml *out)
+{
+    const char *name, *desc;
+    struct ent_rec role = { 0 };
+    GUARD(iam_param_name(in, "RoleName", true, 64, &name));
+    GUARD(param_description(in, &desc));
+    if (!desc) return iam_invalid_repr("description", "null", "Member must not be null");
+    GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
+    tr_result r = update_role_doc(rc, &role, NULL, NULL, desc, NULL);
+    if (tr_ok(r))
+        r = iam_xml_role(rc, out, "Role", &role,
+                         IAMX_BOUNDARY | IAMX_TAGS | IAMX_MAX_SESSION | IAMX_LAST_USED | IAMX_DESCRIPTION);
     ent_rec_free(&role);
     return r;
 }

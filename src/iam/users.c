@@ -106,6 +106,7 @@ static TR_RESULT user_conflicts(struct req_ctx *rc, const struct ent_rec *u)
     struct access_key_rec *keys = NULL;
     struct rel_rec *groups = NULL;
     size_t nkeys = 0, ngroups = 0, longterm = 0;
+    GUARD(iam_login_profile_conflict(u));
     GUARD(rc->st[0]->access_key_list(rc->st, u->arn, &keys, &nkeys));
     for (size_t i = 0; i < nkeys; i++)
         if (keys[i].expires == 0) longterm++;

@@ -518,6 +518,14 @@ class Driver:
         self.do("UpdateUser", i.update_user, UserName=u, NewPath="/p/")
         self.do("UntagUser (no such tag)", i.untag_user, UserName=u, TagKeys=["none"])
         self.do("ListUserTags", i.list_user_tags, UserName=u)
+        self.do("CreateLoginProfile", i.create_login_profile, UserName=u, Password="Drv-pass-1")
+        self.do("GetLoginProfile", i.get_login_profile, UserName=u)
+        self.do("UpdateLoginProfile", i.update_login_profile, UserName=u, Password="Drv-pass-2")
+        self.do("DeleteLoginProfile", i.delete_login_profile, UserName=u)
+        self.do("ListMFADevices", i.list_mfa_devices, UserName=u)
+        self.do("ListSSHPublicKeys", i.list_ssh_public_keys, UserName=u)
+        self.do("ListServiceSpecificCredentials", i.list_service_specific_credentials, UserName=u)
+        self.do("ListSigningCertificates", i.list_signing_certificates, UserName=u)
         self.do("TagUser", i.tag_user, UserName=u, Tags=[{"Key": "t", "Value": "1"}])
         self.do("UntagUser", i.untag_user, UserName=u, TagKeys=["t"])
         self.do("PutUserPolicy", i.put_user_policy, UserName=u, PolicyName="p",
@@ -542,6 +550,7 @@ class Driver:
     def iam_role_ops(self, i, r, parn, doc, trust):
         self.do("GetRole", i.get_role, RoleName=r)
         self.do("UpdateRole", i.update_role, RoleName=r, Description="d")
+        self.do("UpdateRoleDescription", i.update_role_description, RoleName=r, Description="e")
         self.do("UpdateAssumeRolePolicy", i.update_assume_role_policy, RoleName=r,
                 PolicyDocument=trust)
         self.do("UntagRole (no such tag)", i.untag_role, RoleName=r, TagKeys=["none"])
@@ -557,6 +566,24 @@ class Driver:
         self.do("ListAttachedRolePolicies", i.list_attached_role_policies, RoleName=r)
         self.do("DetachRolePolicy", i.detach_role_policy, RoleName=r, PolicyArn=parn)
 
+    def iam_profile_ops(self, i, p, r):
+        """The operations on one instance profile (drv-ip1: no tags; drv-ip2:
+        tags) and the role r it holds for a while."""
+        self.do("GetInstanceProfile", i.get_instance_profile, InstanceProfileName=p)
+        self.do("ListInstanceProfileTags", i.list_instance_profile_tags, InstanceProfileName=p)
+        self.do("UntagInstanceProfile (no such tag)", i.untag_instance_profile,
+                InstanceProfileName=p, TagKeys=["none"])
+        self.do("TagInstanceProfile", i.tag_instance_profile, InstanceProfileName=p,
+                Tags=[{"Key": "t", "Value": "1"}])
+        self.do("UntagInstanceProfile", i.untag_instance_profile, InstanceProfileName=p,
+                TagKeys=["t"])
+        self.do("AddRoleToInstanceProfile", i.add_role_to_instance_profile,
+                InstanceProfileName=p, RoleName=r)
+        self.do("ListInstanceProfilesForRole", i.list_instance_profiles_for_role, RoleName=r)
+        self.do("RemoveRoleFromInstanceProfile", i.remove_role_from_instance_profile,
+                InstanceProfileName=p, RoleName=r)
+        self.do("DeleteInstanceProfile", i.delete_instance_profile, InstanceProfileName=p)
+
     def iam_policy_ops(self, i, parn, doc):
         """The operations on one managed policy (drv-pol: no tags; drv-p2: tags)."""
         self.do("CreatePolicyVersion", i.create_policy_version, PolicyArn=parn,
@@ -568,6 +595,10 @@ class Driver:
         self.do("DeletePolicyVersion", i.delete_policy_version, PolicyArn=parn, VersionId="v1")
         self.do("GetPolicy", i.get_policy, PolicyArn=parn)
         self.do("ListEntitiesForPolicy", i.list_entities_for_policy, PolicyArn=parn)
+        self.do("ListPolicyTags", i.list_policy_tags, PolicyArn=parn)
+        self.do("UntagPolicy (no such tag)", i.untag_policy, PolicyArn=parn, TagKeys=["none"])
+        self.do("TagPolicy", i.tag_policy, PolicyArn=parn, Tags=[{"Key": "t", "Value": "1"}])
+        self.do("UntagPolicy", i.untag_policy, PolicyArn=parn, TagKeys=["t"])
 
     def iam(self):
         i = self.admin.iam
@@ -630,6 +661,13 @@ class Driver:
         self.do("ListRoles", i.list_roles, PathPrefix="/")
         self.do("ListGroups", i.list_groups)
         self.do("GetAccountAuthorizationDetails", i.get_account_authorization_details)
+        self.do("GetAccountSummary", i.get_account_summary)
+        self.do("CreateInstanceProfile", i.create_instance_profile, InstanceProfileName="drv-ip1")
+        self.do("CreateInstanceProfile (tags)", i.create_instance_profile,
+                InstanceProfileName="drv-ip2", Tags=tags)
+        self.do("ListInstanceProfiles", i.list_instance_profiles)
+        self.iam_profile_ops(i, "drv-ip1", "drv-r1")
+        self.iam_profile_ops(i, "drv-ip2", "drv-r2")
         for u in ("drv-u1", "drv-u2"):
             self.do("DeleteUser", i.delete_user, UserName=u)
         self.do("DeleteUser (missing)", i.delete_user, UserName="drv-nobody",
@@ -646,6 +684,10 @@ class Driver:
         self.do("ListAccessKeys (self)", i.list_access_keys)
         r = self.root.iam
         self.do("GetUser (root)", r.get_user)
+        self.do("ListMFADevices (root)", r.list_mfa_devices)
+        self.do("ListSSHPublicKeys (root)", r.list_ssh_public_keys)
+        self.do("ListServiceSpecificCredentials (root)", r.list_service_specific_credentials)
+        self.do("ListSigningCertificates (root)", r.list_signing_certificates)
         k = self.do("CreateAccessKey (root)", r.create_access_key)
         self.do("ListAccessKeys (root)", r.list_access_keys)
         if k:

@@ -210,10 +210,10 @@ static void test_op_table(void **state)
         if (op[1].name) assert_true(strcmp(op->name, op[1].name) < 0);
         bool reads = strncmp(op->name, "Get", 3) == 0 || strncmp(op->name, "List", 4) == 0;
         assert_int_equal(op->flags & OP_WRITE, reads ? 0 : OP_WRITE);
-        bool output = reads || strncmp(op->name, "Create", 6) == 0 || strcmp(op->name, "UpdateRole") == 0;
+        bool output = reads || strncmp(op->name, "Create", 6) == 0 || strncmp(op->name, "UpdateRole", 10) == 0;
         assert_int_equal(op->flags & OP_NO_RESULT, output ? 0 : OP_NO_RESULT);
     }
-    assert_int_equal(n, 64);
+    assert_int_equal(n, 87);
 }
 
 /* ---- users ------------------------------------------------------------------ */
@@ -818,6 +818,154 @@ static void test_create_and_get_role(void **state)
     assert_int_equal(json_integer_value(json_object_get(d, "max_session")), 3600);
     json_decref(d);
     ent_rec_free(&e);
+}
+
+/* Instance profiles: the entity and its "profile-role" relation (IAM_STORE.md),
+ * one role at most, the delete conflicts both ways, nothing left by a refused
+ * call. */
+static void test_instance_profile_records(void **state)
+{
+    (void)state;
+    const char *conflict = "Cannot delete entity, must remove roles from instance profile first.";
+    mk_role("web");
+    mk_role("db");
+    call_ok("CreateInstanceProfile", P("InstanceProfileName", "ip", "Path", "/app/"));
+    assert_id(get("InstanceProfileId"), "AIPA");
+    assert_string_equal(get("Arn"), ARN("instance-profile", "app/ip"));
+    assert_true(has("<Roles></Roles>"));
+    call_err("CreateInstanceProfile", P("InstanceProfileName", "IP"), TR_E_IAM_ENTITY_EXISTS,
+             "Instance Profile IP already exists.");
+    call_err("GetInstanceProfile", P("InstanceProfileName", "ghost"), TR_E_IAM_NO_SUCH_ENTITY,
+             "Instance Profile ghost cannot be found.");
+    call_err("CreateInstanceProfile", P("InstanceProfileName", "bad name"), TR_E_QUERY_VALIDATION, NULL);
+
+    call_ok("AddRoleToInstanceProfile", P("InstanceProfileName", "ip", "RoleName", "web"));
+    struct rel_rec *v = NULL;
+    size_t n = 0;
+    ok(ENV.st[0]->rel_list_from(ENV.st, "profile-role", ARN("instance-profile", "app/ip"), NULL, 10, &v, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].to, ARN("role", "web"));
+    rel_list_free(v, n);
+    call_err("AddRoleToInstanceProfile", P("InstanceProfileName", "ip", "RoleName", "db"),
+             TR_E_IAM_LIMIT_EXCEEDED, "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1");
+    call_ok("GetInstanceProfile", P("InstanceProfileName", "ip"));
+    assert_string_equal(get("RoleName"), "web");
+    call_err("DeleteRole", P("RoleName", "web"), TR_E_IAM_DELETE_CONFLICT, conflict);
+    call_err("DeleteInstanceProfile", P("InstanceProfileName", "ip"), TR_E_IAM_DELETE_CONFLICT, conflict);
+    call_ok("GetRole", P("RoleName", "web"));
+    call_ok("ListInstanceProfilesForRole", P("RoleName", "web"));
+    assert_string_equal(get("InstanceProfileName"), "ip");
+    call_ok("ListInstanceProfilesForRole", P("RoleName", "db"));
+    assert_int_equal(count("<member>"), 0);
+
+    call_err("RemoveRoleFromInstanceProfile", P("InstanceProfileName", "ip", "RoleName", "db"),
+             TR_E_IAM_NO_SUCH_ENTITY, "The role with name db cannot be found.");
+    call_ok("RemoveRoleFromInstanceProfile", P("InstanceProfileName", "ip", "RoleName", "web"));
+    call_ok("TagInstanceProfile", P("InstanceProfileName", "ip", "Tags.member.1.Key", "k",
+                                    "Tags.member.1.Value", "v"));
+    call_ok("DeleteInstanceProfile", P("InstanceProfileName", "ip"));
+    struct tag_rec *tags = NULL;
+    ok(ENV.st[0]->tag_list(ENV.st, ARN("instance-profile", "app/ip"), &tags, &n));
+    assert_int_equal(n, 0);
+    tag_list_free(tags, n);
+    call_ok("DeleteRole", P("RoleName", "web"));
+}
+
+/* TagPolicy / UntagPolicy / ListPolicyTags: tags keyed by the policy ARN;
+ * a policy of another account is not found. */
+static void test_policy_tags(void **state)
+{
+    (void)state;
+    const char *arn = mk_policy("tagged", SIMPLE);
+    char mine[256];
+    snprintf(mine, sizeof mine, "%s", arn);
+    call_ok("TagPolicy", P("PolicyArn", mine, "Tags.member.1.Key", "k", "Tags.member.1.Value", "v"));
+    struct tag_rec *tags = NULL;
+    size_t n = 0;
+    ok(ENV.st[0]->tag_list(ENV.st, mine, &tags, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(tags[0].value, "v");
+    tag_list_free(tags, n);
+    call_ok("ListPolicyTags", P("PolicyArn", mine));
+    assert_string_equal(get("Key"), "k");
+    call_ok("UntagPolicy", P("PolicyArn", mine, "TagKeys.member.1", "K"));
+    call_ok("ListPolicyTags", P("PolicyArn", mine));
+    assert_int_equal(count("<member>"), 0);
+    call_err("TagPolicy", P("PolicyArn", "arn:aws:iam::" B ":policy/tagged", "Tags.member.1.Key", "k",
+                            "Tags.member.1.Value", "v"),
+             TR_E_IAM_NO_SUCH_ENTITY, "Policy arn:aws:iam::" B ":policy/tagged was not found.");
+    call_err("ListPolicyTags", P("PolicyArn", "nope"), TR_E_QUERY_VALIDATION, NULL);
+}
+
+/* GetAccountSummary: counts from the store, quotas as AWS's defaults. */
+static const char *summary(const char *key)
+{
+    static char v[32];
+    char want[96];
+    snprintf(want, sizeof want, "<key>%s</key><value>", key);
+    const char *p = strstr(XML, want);
+    if (!p) return NULL;
+    p += strlen(want);
+    size_t n = strcspn(p, "<");
+    snprintf(v, sizeof v, "%.*s", (int)n, p);
+    return v;
+}
+
+static void test_account_summary(void **state)
+{
+    (void)state;
+    call_ok("GetAccountSummary", NULL);
+    assert_string_equal(summary("Users"), "0");
+    assert_string_equal(summary("UsersQuota"), "5000");
+    assert_string_equal(summary("PolicyVersionsInUse"), "0");
+    mk_user("u1");
+    mk_user("u2");
+    mk_role("r1");
+    const char *arn = mk_policy("p1", SIMPLE);
+    char parn[256];
+    snprintf(parn, sizeof parn, "%s", arn);
+    call_ok("AttachUserPolicy", P("UserName", "u1", "PolicyArn", parn));
+    call_ok("AttachRolePolicy", P("RoleName", "r1", "PolicyArn", parn));
+    call_ok("CreateInstanceProfile", P("InstanceProfileName", "ip"));
+    call_ok("GetAccountSummary", NULL);
+    assert_string_equal(summary("Users"), "2");
+    assert_string_equal(summary("Roles"), "1");
+    assert_string_equal(summary("Groups"), "0");
+    assert_string_equal(summary("Policies"), "1");
+    assert_string_equal(summary("InstanceProfiles"), "1");
+    assert_string_equal(summary("PolicyVersionsInUse"), "2");
+    assert_string_equal(summary("MFADevices"), "0");
+    assert_string_equal(summary("AssumeRolePolicySizeQuota"), "2048");
+}
+
+/* Login profiles: only an argon2id hash of the password is kept, in the
+ * user's doc; a weak password or a second profile changes nothing. */
+static void test_login_profile_record(void **state)
+{
+    (void)state;
+    mk_user("lp");
+    call_err("CreateLoginProfile", P("UserName", "lp", "Password", "weakweak"), TR_E_IAM_PASSWORD_POLICY,
+             "Password does not conform to the account password policy.");
+    call_ok("CreateLoginProfile", P("UserName", "lp", "Password", "Str0ng-pass"));
+    assert_string_equal(get("PasswordResetRequired"), "false");
+    assert_null(strstr(XML, "Str0ng"));
+    struct ent_rec e = { 0 };
+    ok(ENV.st[0]->ent_get(ENV.st, "user", A, "lp", &e));
+    assert_null(strstr(e.doc, "Str0ng-pass"));
+    json_t *d = json_loads(e.doc, 0, NULL);
+    const char *hash = json_string_value(json_object_get(json_object_get(d, "login"), "hash"));
+    assert_non_null(hash);
+    assert_true(strncmp(hash, "$argon2id$", 10) == 0);
+    json_decref(d);
+    ent_rec_free(&e);
+    call_err("CreateLoginProfile", P("UserName", "lp", "Password", "Str0ng-pass2"), TR_E_IAM_ENTITY_EXISTS,
+             "Login Profile for user lp already exists.");
+    call_err("DeleteUser", P("UserName", "lp"), TR_E_IAM_DELETE_CONFLICT,
+             "Cannot delete entity, must delete login profile first.");
+    call_ok("DeleteLoginProfile", P("UserName", "lp"));
+    call_err("GetLoginProfile", P("UserName", "lp"), TR_E_IAM_NO_SUCH_ENTITY,
+             "Login Profile for User lp cannot be found.");
+    call_ok("DeleteUser", P("UserName", "lp"));
 }
 
 static void test_role_trust_validation(void **state)
@@ -1583,6 +1731,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_condition_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_needs_both_arns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instance_profile_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_tags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_account_summary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_login_profile_record, setup, teardown),
     };
     return cmocka_run_group_tests_name("iam", tests, NULL, NULL);
 }
