@@ -54,7 +54,7 @@ static const struct cli_cmd who_cmd = {
     "SECRET [--format text|json|dot|html] [--explain PRINCIPAL] [--with-key KEY [--diff]] "
     "[--account ID] [--region REGION] [--data-dir DIR] [--store URL | --snapshot FILE ...]\n"
     "--all [--format text|json|html] [--account ID] [--region REGION] [--data-dir DIR] "
-    "[--store URL | --snapshot FILE ...]",
+    "[--store URL | --snapshot FILE ... [--threads N]]",
     "Every principal that can obtain SECRET's plaintext -- GetSecretValue on the\n"
     "secret and kms:Decrypt on its key as Secrets Manager asks it -- directly or\n"
     "through sts:AssumeRole, with the statements that allow each step; answers\n"
