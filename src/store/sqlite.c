@@ -354,6 +354,7 @@ fail:
 static TR_RESULT conn_get(struct store_sqlite *s, struct conn **out)
 {
     if (s->exclusive) {             /* one connection: another would be locked out */
+        ENSURE(s->keeper != NULL, TR_E_INTERNAL);   /* set with exclusive, at open */
         *out = s->keeper;
         return TR_OK;
     }
