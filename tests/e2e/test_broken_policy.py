@@ -25,7 +25,7 @@ import sqlite3
 
 import pytest
 
-from tresor_e2e import (sqlite_only,
+from tresor_e2e import (bump_commit_counter, sqlite_only,
     allow, deny, denied_msg, make_managed_policy, make_role, make_user, policy_doc, raises_aws,
     unique,
 )
@@ -56,6 +56,7 @@ def rewrite(srv, sql, *args):
             assert db.execute(sql, args).rowcount == 1
     finally:
         db.close()
+    bump_commit_counter(srv.data_dir)
 
 
 def set_secret_policy(srv, arn, text):
@@ -69,6 +70,7 @@ def set_secret_policy(srv, arn, text):
                        (json.dumps(doc), arn))
     finally:
         db.close()
+    bump_commit_counter(srv.data_dir)
 
 
 def stored_binding(srv, sql, *args):

@@ -11,14 +11,12 @@ row, so a stale answer cannot hide behind timing.
 """
 
 import json
-import mmap
 import sqlite3
-import struct
 import time
 
 import pytest
 
-from tresor_e2e import (sqlite_only,
+from tresor_e2e import (bump_commit_counter, sqlite_only,
     allow, deny, make_user, policy_doc, raises_aws, unique,
 )
 
@@ -134,14 +132,6 @@ def test_listing_follows_creates_and_deletes(root):
     assert sorted(names()) == sorted(made[1:])
 
 
-def _bump_commit_counter(data_dir):
-    """Move DATA_DIR/tresor.db-gen, the 8-byte native-endian counter every
-    tresor process that writes the store bumps after each commit (here
-    without an atomic add: this test is its only other writer)."""
-    with open(data_dir / "tresor.db-gen", "r+b") as f, mmap.mmap(f.fileno(), 8) as m:
-        m[:8] = struct.pack("=Q", struct.unpack("=Q", m[:8])[0] + 1)
-
-
 def _describe_edited_elsewhere(server, arn, description):
     """Set a secret's description straight in the database, with Python's
     sqlite3: a commit of another process that the server's caches hold."""
@@ -169,7 +159,7 @@ def test_another_process_commit_is_seen_by_the_next_request(authz_server, root):
     for i in range(ROUNDS):
         assert sm.describe_secret(SecretId=name)["Description"] in ("before", f"after-{i - 1}")
         _describe_edited_elsewhere(authz_server, arn, f"after-{i}")
-        _bump_commit_counter(authz_server.data_dir)
+        bump_commit_counter(authz_server.data_dir)
         assert sm.describe_secret(SecretId=name)["Description"] == f"after-{i}"
 
 

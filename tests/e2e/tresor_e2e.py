@@ -75,6 +75,7 @@ import datetime
 import http.client
 import itertools
 import json
+import mmap
 import os
 import re
 import shlex
@@ -82,6 +83,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import time
@@ -1295,3 +1297,13 @@ def assert_recent(ts, slack=300):
     assert isinstance(ts, datetime.datetime), ts
     assert ts.tzinfo is not None, ts
     assert abs((now - ts).total_seconds()) < slack, f"{ts} is not close to {now}"
+
+
+def bump_commit_counter(data_dir):
+    """Move DATA_DIR/tresor.db-gen, the 8-byte native-endian counter every
+    tresor process that writes the store bumps after each commit, after a
+    test's own commit with Python's sqlite3, so the server's next request
+    looks for it (without the bump it is seen within 100 ms).  Not an
+    atomic add: the test is the only other writer while it runs."""
+    with open(data_dir / "tresor.db-gen", "r+b") as f, mmap.mmap(f.fileno(), 8) as m:
+        m[:8] = struct.pack("=Q", struct.unpack("=Q", m[:8])[0] + 1)
