@@ -17,6 +17,7 @@
 #include "iam/policy.h"
 #include "op/op.h"
 #include "store/store.h"
+#include "test_text.h"
 
 #define ACCT "111122223333"
 #define ACCT2 "444455556666"
@@ -25,29 +26,12 @@
 
 static struct server_env ENV;
 
-/* s with every ' made ", in one of eight rotating buffers. */
-static char *q(const char *s)
-{
-    static char bufs[8][4096];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, sizeof bufs[0], "%s", s);
-    for (char *p = b; *p; p++)
-        if (*p == '\'') *p = '"';
-    return b;
-}
-
 #define DOC(...) "{'Version':'2012-10-17','Statement':[" __VA_ARGS__ "]}"
 #define ALLOW(act, res) "{'Effect':'Allow','Action':'" act "','Resource':'" res "'}"
 #define TRUST(p) "{'Effect':'Allow','Principal':{'AWS':'" p "'},'Action':'sts:AssumeRole'}"
 #define TRUST_DENY(p) "{'Effect':'Deny','Principal':{'AWS':'" p "'},'Action':'sts:AssumeRole'}"
 #define TRUST_IF(p, cond) \
     "{'Effect':'Allow','Principal':{'AWS':'" p "'},'Action':'sts:AssumeRole','Condition':" cond "}"
-
-static void ok(tr_result r)
-{
-    if (tr_failed(r)) fail_msg("failed: %s", tr_err_type(tr_code(r)));
-}
 
 static void put_entity(const char *kind, const char *acct, const char *name, const char *id,
                        const char *arn, const char *doc)

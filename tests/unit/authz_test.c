@@ -34,6 +34,7 @@
 #include "iam/principals.h"
 #include "op/op.h"
 #include "store/store.h"
+#include "test_text.h"
 
 #define ACCT "111122223333"
 #define ACCT2 "444455556666"
@@ -46,28 +47,9 @@
 static store_t ST;
 static struct req_ctx RC;
 
-/* Policy text with single quotes for readability. */
-static char *q(const char *s)
-{
-    static char bufs[8][4096];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, sizeof bufs[0], "%s", s);
-    for (char *p = b; *p; p++)
-        if (*p == '\'') *p = '"';
-    return b;
-}
-
 #define ALLOW(act, res) "{'Effect':'Allow','Action':'" act "','Resource':'" res "'}"
 #define DENY(act, res) "{'Effect':'Deny','Action':'" act "','Resource':'" res "'}"
 #define DOC(...) "{'Version':'2012-10-17','Statement':[" __VA_ARGS__ "]}"
-
-static void ok(tr_result r)
-{
-    if (tr_failed(r))
-        fail_msg("failed: %s: %s", tr_err_type(tr_code(r)),
-                 tr_last_error()->has_message ? tr_last_error()->message : "(no message)");
-}
 
 /* ---- records ----------------------------------------------------------- */
 

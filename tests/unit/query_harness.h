@@ -29,31 +29,13 @@
 #include "op/query_proto.h"
 #include "op_harness.h"
 #include "store/store.h"
+#include "test_text.h"
 
 #define QH_UNUSED __attribute__((unused))
 
 static struct server_env ENV;
 static struct req_ctx RC;
 static char XML[262144];                /* the last reply's result element */
-
-/* Policy text written with single quotes: they become double quotes. */
-static QH_UNUSED char *q(const char *s)
-{
-    static char bufs[8][8192];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, sizeof bufs[0], "%s", s);
-    for (char *p = b; *p; p++)
-        if (*p == '\'') *p = '"';
-    return b;
-}
-
-static QH_UNUSED void ok(tr_result r)
-{
-    if (tr_failed(r))
-        fail_msg("failed: %s: %s", tr_err_type(tr_code(r)),
-                 tr_last_error()->has_message ? tr_last_error()->message : "(no message)");
-}
 
 static QH_UNUSED void reset_identity(void)
 {
