@@ -343,3 +343,58 @@ def test_denied(root):
                                                    ActionNames=["iam:SimulatePrincipalPolicy"],
                                                    ResourceArns=[self_sim.arn]))
     assert r["EvalDecision"] == "allowed"
+
+
+# ---- against an independent evaluator (tests/differential/README.md) ----------
+
+def test_simulate_custom_policy_agrees_with_iam_simulate(iam):
+    """SimulateCustomPolicy's decisions against @cloud-copilot/iam-simulate on
+    the differential generator's cases that the API can state: an IAM
+    user's identity policies and boundary, the context as ContextEntries,
+    and a secret with its resource policy (the simulator's rule for a
+    resource policy is Secrets Manager's; a key policy or a trust policy
+    must allow on its own, which the oracle models and the API does not
+    say)."""
+    import shutil
+    import sys
+    from pathlib import Path
+    if not (shutil.which("node") and shutil.which("npm")):
+        pytest.skip("node and npm are needed (scripts/install-deps installs them)")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "differential"))
+    import cases as gen
+    import run as differential
+    mods = differential.install_oracle()
+    picked = []
+    for c in gen.generate(13, 1000):
+        if c["caller"]["kind"] == "user" and c["identity"] and c["resource"]["type"] == "secret":
+            picked.append(c)
+    ours = []
+    for c in picked:
+        kw = {"PolicyInputList": [json.dumps(d) for d in c["identity"]], "ActionNames": [c["action"]],
+              "ResourceArns": [c["resource"]["arn"]], "CallerArn": c["caller"]["arn"],
+              "ContextEntries": [{"ContextKeyName": k, "ContextKeyValues": v if isinstance(v, list) else [v],
+                                  "ContextKeyType": "stringList" if isinstance(v, list) else "string"}
+                                 for k, v in c["context"].items()]}
+        if c["boundary"]:
+            kw["PermissionsBoundaryPolicyInputList"] = [json.dumps(c["boundary"])]
+        if c["resource_policy"]:
+            kw["ResourcePolicy"] = json.dumps(c["resource_policy"])
+        try:
+            ours.append(one(iam.simulate_custom_policy(**kw))["EvalDecision"])
+        except iam.exceptions.InvalidInputException:
+            ours.append("refused")
+    theirs = differential.run_lines(["node", str(differential.HERE / "oracle.mjs"), str(mods)],
+                                    [differential.oracle_input(c) for c in picked], timeout=600)
+    agree = unexplained = 0
+    bad = []
+    for c, t, o in zip(picked, ours, theirs):
+        if differential.agree(t, o["decision"]):
+            agree += 1
+        elif not differential.classify(dict(c, _why=""), t, o["decision"]):
+            unexplained += 1
+            bad.append((c["index"], t, o["decision"]))
+    print(f"SimulateCustomPolicy vs iam-simulate: {len(picked)} cases, {agree} agree, {unexplained} unexplained")
+    assert len(picked) > 100
+    assert not bad, bad[:5]
+    assert agree >= 0.9 * len(picked)
+    assert {"allowed", "implicitDeny", "explicitDeny"} <= set(ours)
