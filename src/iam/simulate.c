@@ -147,10 +147,17 @@ static TR_RESULT pol_set(struct sim_pol *sp, const char *text, enum policy_kind 
             BAIL(TR_E_IAM_INVALID_INPUT, "%s", msg);
         }
         GUARD(r);
-    } else {
-        GUARD(policy_cache_get_stored(text, len, kind, NULL, id, &sp->p));
+        return pol_spans(sp);
     }
-    return pol_spans(sp);
+    /* A stored document that no longer compiles is one Deny of everything
+     * (policy_cache_get_stored, the one rule for stored policies, which
+     * such a document always reaches); that statement has no place in
+     * the text, so it gets no position. */
+    tr_result r = policy_cache_get(text, len, kind, &sp->p);
+    if (tr_ok(r)) return pol_spans(sp);
+    if (tr_code(r) != TR_E_POLICY_MALFORMED) return r;
+    tr_clear_error();
+    return policy_cache_get_stored(text, len, kind, NULL, id, &sp->p);
 }
 
 static TR_RESULT sim_push(struct sim *s, struct sim_pol **out)

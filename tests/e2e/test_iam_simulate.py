@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tresor_e2e import ACCOUNT, allow, deny, denied_msg, make_user, raises_aws, unique
+from tresor_e2e import ACCOUNT, allow, bump_commit_counter, deny, denied_msg, make_user, raises_aws, sqlite_only, unique
 
 OTHER = "444455556666"
 
@@ -254,6 +254,30 @@ def test_principal_policy_group_and_role(root, iam):
     keys = iam.get_context_keys_for_principal_policy(PolicySourceArn=garn, PolicyInputList=[
         doc(allow("s3:*", condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}))])["ContextKeyNames"]
     assert keys == ["aws:RequestedRegion", "aws:MultiFactorAuthPresent"]
+
+
+@sqlite_only
+def test_principal_policy_stored_broken(authz_server, root, iam):
+    """An inline policy that no longer compiles denies everything
+    (docs/AUTHORIZATION.md 2.9), in the simulator as in requests; its
+    statement has no position in the text."""
+    import sqlite3
+    u = make_user(root, policy=allow("s3:*"), policy_name="own", keys=False)
+    text = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "NotAPolicyMember": 1}]})
+    db = sqlite3.connect(str(authz_server.data_dir / "tresor.db"), timeout=10)
+    try:
+        with db:
+            assert db.execute("UPDATE relations SET doc = ? WHERE kind = 'inline' AND src = ?",
+                              (text, u.arn)).rowcount == 1
+    finally:
+        db.close()
+    bump_commit_counter(authz_server.data_dir)
+    r = one(iam.simulate_principal_policy(PolicySourceArn=u.arn, ActionNames=["s3:GetObject"]))
+    assert r["EvalDecision"] == "explicitDeny"
+    (m,) = r["MatchedStatements"]
+    assert (m["SourcePolicyId"], m["SourcePolicyType"]) == ("own", "user")
+    assert "StartPosition" not in m and "EndPosition" not in m
 
 
 def test_principal_policy_missing(iam):
