@@ -346,6 +346,19 @@ def test_cli(authz_server):
     rc, out, err = authz_server.cli("iam", "get-context-keys-for-custom-policy", "--policy-input-list", text)
     assert rc == 0, err
     assert out["ContextKeyNames"] == ["kms:ViaService"]
+    # The CLI pages by itself: --page-size is MaxItems, the Marker follows.
+    rc, out, err = authz_server.cli("iam", "simulate-custom-policy", "--policy-input-list", text,
+                                    "--action-names", "kms:Decrypt", "kms:Encrypt", "s3:GetObject",
+                                    "--page-size", "1")
+    assert rc == 0, err
+    assert [(r["EvalActionName"], r["EvalDecision"]) for r in out["EvaluationResults"]] == [
+        ("kms:Decrypt", "implicitDeny"), ("kms:Encrypt", "implicitDeny"), ("s3:GetObject", "implicitDeny")]
+    assert out["EvaluationResults"][0]["MissingContextValues"] == ["kms:ViaService"]
+    user = make_user(authz_server.root_user, policy=allow("s3:GetObject"), keys=False)
+    rc, out, err = authz_server.cli("iam", "simulate-principal-policy", "--policy-source-arn", user.arn,
+                                    "--action-names", "s3:GetObject", "s3:PutObject")
+    assert rc == 0, err
+    assert [r["EvalDecision"] for r in out["EvaluationResults"]] == ["allowed", "implicitDeny"]
     rc, out, err = authz_server.cli("iam", "simulate-principal-policy", "--policy-source-arn",
                                     f"arn:aws:iam::{ACCOUNT}:user/nobody-{unique('x')}",
                                     "--action-names", "s3:GetObject")
