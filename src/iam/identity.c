@@ -103,9 +103,7 @@ static TR_RESULT compile_stored(const char *text, const char *name, struct polic
     return policy_cache_get_stored(text, strlen(text), POLICY_IDENTITY, NULL, name, out);
 }
 
-/* The default version's document of managed policy `arn` (malloc'd).
- * TR_E_STORE_NOT_FOUND (no message) when the policy or version is gone. */
-static TR_RESULT managed_document(store_t st, const char *arn, char **out)
+TR_RESULT iam_managed_document(store_t st, const char *arn, char **out)
 {
     struct ent_rec e = { 0 };
     struct rel_rec v = { 0 };
@@ -214,7 +212,7 @@ static TR_RESULT push_managed(store_t st, const char *arn, bool keep_missing,
         if (!memo->m[i].p) return keep_missing ? np_push(v, n, NULL, arn) : TR_OK;
         return np_push(v, n, policy_ref(memo->m[i].p), arn);
     }
-    tr_result r = managed_document(st, arn, &text);
+    tr_result r = iam_managed_document(st, arn, &text);
     if (is_not_found(r)) {
         if (memo) GUARD(memo_put_managed(arn, NULL));
         return keep_missing ? np_push(v, n, NULL, arn) : TR_OK;

@@ -42,6 +42,10 @@ struct identity {
  * not an object.  Release with json_decref. */
 json_t *iam_stored_doc(const char *text);
 
+/* The default version's document of managed policy `arn` (malloc'd).
+ * TR_E_STORE_NOT_FOUND (no message) when the policy or version is gone. */
+TR_RESULT iam_managed_document(store_t st, const char *arn, char **out);
+
 /* Load who's identity side (policies compiled through policy_cache_get). */
 TR_RESULT iam_identity_load(store_t st, const struct principal *who, struct identity *out);
 void iam_identity_free(struct identity *id);

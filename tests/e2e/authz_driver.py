@@ -600,6 +600,13 @@ class Driver:
         self.do("TagPolicy", i.tag_policy, PolicyArn=parn, Tags=[{"Key": "t", "Value": "1"}])
         self.do("UntagPolicy", i.untag_policy, PolicyArn=parn, TagKeys=["t"])
 
+    def simulate_principal(self, i, kind, name):
+        src = f"arn:aws:iam::{ACCOUNT}:{kind}/{name}"
+        self.do(f"SimulatePrincipalPolicy ({name})", i.simulate_principal_policy,
+                PolicySourceArn=src, ActionNames=["kms:ListKeys"])
+        self.do(f"GetContextKeysForPrincipalPolicy ({name})",
+                i.get_context_keys_for_principal_policy, PolicySourceArn=src)
+
     def iam(self):
         i = self.admin.iam
         parn = make_managed_policy(self.admin, allow("kms:DescribeKey"), name="drv-pol")["Arn"]
@@ -622,6 +629,7 @@ class Driver:
             self.iam_policy_ops(i, p2["Policy"]["Arn"], doc)
         self.do("ListPolicies", i.list_policies)
         for u in ("drv-u1", "drv-u2"):
+            self.simulate_principal(i, "user", u)
             self.iam_user_ops(i, u, parn, doc)
         self.do("PutUserPermissionsBoundary", i.put_user_permissions_boundary,
                 UserName="drv-u1", PermissionsBoundary=boundary)
@@ -662,6 +670,12 @@ class Driver:
         self.do("ListGroups", i.list_groups)
         self.do("GetAccountAuthorizationDetails", i.get_account_authorization_details)
         self.do("GetAccountSummary", i.get_account_summary)
+        self.do("SimulateCustomPolicy", i.simulate_custom_policy, PolicyInputList=[doc],
+                ActionNames=["kms:ListKeys"])
+        self.do("GetContextKeysForCustomPolicy", i.get_context_keys_for_custom_policy,
+                PolicyInputList=[doc])
+        for kind, name in (("role", "drv-r1"), ("role", "drv-r2"), ("group", g)):
+            self.simulate_principal(i, kind, name)
         self.do("CreateInstanceProfile", i.create_instance_profile, InstanceProfileName="drv-ip1")
         self.do("CreateInstanceProfile (tags)", i.create_instance_profile,
                 InstanceProfileName="drv-ip2", Tags=tags)

@@ -208,12 +208,13 @@ static void test_op_table(void **state)
         snprintf(action, sizeof action, "iam:%s", op->name);
         assert_string_equal(op->action, action);
         if (op[1].name) assert_true(strcmp(op->name, op[1].name) < 0);
-        bool reads = strncmp(op->name, "Get", 3) == 0 || strncmp(op->name, "List", 4) == 0;
+        bool reads = strncmp(op->name, "Get", 3) == 0 || strncmp(op->name, "List", 4) == 0 ||
+                     strncmp(op->name, "Simulate", 8) == 0;
         assert_int_equal(op->flags & OP_WRITE, reads ? 0 : OP_WRITE);
         bool output = reads || strncmp(op->name, "Create", 6) == 0 || strncmp(op->name, "UpdateRole", 10) == 0;
         assert_int_equal(op->flags & OP_NO_RESULT, output ? 0 : OP_NO_RESULT);
     }
-    assert_int_equal(n, 87);
+    assert_int_equal(n, 91);
 }
 
 /* ---- users ------------------------------------------------------------------ */
