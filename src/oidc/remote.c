@@ -81,6 +81,7 @@ static struct {
     bool curl_up;
     unsigned long fetches;
     int64_t (*now)(void);
+    long connect_ms, total_ms;  /* oidc_remote_set_timeouts; 0: the defaults */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
 
 static int64_t monotonic_now(void)
@@ -96,6 +97,14 @@ void oidc_remote_set_clock(int64_t (*now)(void))
 {
     pthread_mutex_lock(&g.lock);
     g.now = now;
+    pthread_mutex_unlock(&g.lock);
+}
+
+void oidc_remote_set_timeouts(long connect_ms, long total_ms)
+{
+    pthread_mutex_lock(&g.lock);
+    g.connect_ms = connect_ms;
+    g.total_ms = total_ms;
     pthread_mutex_unlock(&g.lock);
 }
 
@@ -363,6 +372,10 @@ static int http_get(const char *issuer, const char *url, size_t max, struct body
     int rc = -1;
     bd->b = BUF_INIT((uint32_t)max);
     bd->too_big = false;
+    pthread_mutex_lock(&g.lock);
+    long connect_ms = g.connect_ms ? g.connect_ms : OIDC_CONNECT_TIMEOUT_MS;
+    long total_ms = g.total_ms ? g.total_ms : OIDC_TOTAL_TIMEOUT_MS;
+    pthread_mutex_unlock(&g.lock);
     CURL *h = curl_easy_init();
     if (!h) { snprintf(why, why_len, "libcurl: out of memory"); return -1; }   /* cut: a message */
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -372,8 +385,8 @@ static int http_get(const char *issuer, const char *url, size_t max, struct body
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, OIDC_MAX_REDIRS);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, OIDC_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, OIDC_TOTAL_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);

@@ -56,6 +56,10 @@ int oidc_remote_parse_jwks(const char *body, size_t len, json_t **jwks, char *wh
 /* The clock of the cache, in seconds (NULL: CLOCK_MONOTONIC), so that
  * tests make time pass without waiting. */
 void oidc_remote_set_clock(int64_t (*now)(void));
+/* The transfer's limits in milliseconds (0, 0: the defaults, 3 s to
+ * connect and 5 s in all), so that tests under valgrind or on a loaded
+ * machine do not fail on time; kept across init and shutdown. */
+void oidc_remote_set_timeouts(long connect_ms, long total_ms);
 /* Fetches made since init (successful or not), for tests and metrics. */
 unsigned long oidc_remote_fetches(void);
 
