@@ -12,8 +12,8 @@
  * system's CA store (libcurl's default bundle), to which the certificates
  * of --oidc-ca-file are added in CURLOPT_SSL_CTX_FUNCTION (CURLOPT_CAINFO
  * would replace the system's store instead of adding to it).  https only,
- * redirects too (at most 3); connect within 3 s, the whole transfer
- * within 5 s; at most 64 KiB of discovery document and 1 MiB of JWKS;
+ * redirects too (at most 3); each request connects within 3 s and is
+ * done within 5 s; at most 64 KiB of discovery document and 1 MiB of JWKS;
  * only 200 OK.  Proxies: libcurl's default, the https_proxy and no_proxy
  * environment variables.
  *
