@@ -59,7 +59,9 @@ else
 endif
 
 CC ?= cc
-PKGS := libmicrohttpd gnutls jansson sqlite3 libcrypto libargon2 libpq
+# libcurl (with OpenSSL, libcurl4-openssl-dev) fetches OIDC issuers' keys
+# (oidc/remote.c); libssl for the SSL_CTX it hands over to add a private CA.
+PKGS := libmicrohttpd gnutls jansson sqlite3 libcrypto libssl libcurl libargon2 libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # p11-kit's <p11-kit/pkcs11.h> only: the PKCS#11 module is loaded with dlopen
 # (crypto/pkcs11.c), nothing of p11-kit is linked.

@@ -50,6 +50,7 @@
 #include "iam/iam_ops.h"
 #include "iam/sts.h"
 #include "kms/kms.h"
+#include "oidc/remote_config.h"
 #include "op/clock.h"
 #include "secrets/ops.h"
 #include "secrets/rotation.h"
@@ -85,6 +86,7 @@ struct serve_opts {
     unsigned store_conns;           /* --store-connections: its pool's bound (0: threads + 2) */
     const char *rotation_hooks;     /* --rotation-hooks DIR (secrets/rotation.h) */
     unsigned rotation_timeout;      /* --rotation-timeout, seconds */
+    const char *oidc_ca_file;       /* --oidc-ca-file: a private CA of OIDC issuers (oidc/remote_config.h) */
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -151,6 +153,9 @@ static const struct cli_opt serve_opts[] = {
       "(docs/ROTATION.md)" },
     { "rotation-timeout", 'O', "S", "TRESOR_ROTATION_TIMEOUT", "30",
       "the time limit of one rotation step, 1 to 900 seconds, as a Lambda function's" },
+    { "oidc-ca-file", 'o', "FILE", "TRESOR_OIDC_CA_FILE", NULL,
+      "trust the PEM CA certificates of FILE, besides the system's CA store, when fetching an OIDC "
+      "issuer's signing keys over HTTPS (docs/OIDC.md)" },
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -189,7 +194,8 @@ static const struct cli_cmd serve_cmd = {
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
     "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase|pkcs11] "
     "[--passphrase-file FILE] [--pkcs11-module PATH] [--pkcs11-token LABEL] [--pkcs11-key LABEL] "
-    "[--pkcs11-pin-file FILE] [--rotation-hooks DIR [--rotation-timeout S]] [--dev [--seed FILE] [--enforce-iam]]",
+    "[--pkcs11-pin-file FILE] [--rotation-hooks DIR [--rotation-timeout S]] [--oidc-ca-file FILE] "
+    "[--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
     "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
@@ -633,6 +639,7 @@ static int serve(int argc, char **argv)
     o.rotation_hooks = env_or("TRESOR_ROTATION_HOOKS", NULL);
     const char *rotation_timeout = env_or("TRESOR_ROTATION_TIMEOUT", "30");
     o.regions = env_or("TRESOR_REGIONS", NULL);
+    o.oidc_ca_file = env_or("TRESOR_OIDC_CA_FILE", NULL);
     bool region_given = env_or("TRESOR_REGION", NULL) != NULL;
 
     struct cli_parser p;
@@ -672,6 +679,7 @@ static int serve(int argc, char **argv)
         case 'W': store_conns = optarg; break;
         case 'R': o.rotation_hooks = optarg; break;
         case 'O': rotation_timeout = optarg; break;
+        case 'o': o.oidc_ca_file = optarg; break;
         }
     }
     if (c < 0) return cli_exit(c);
@@ -840,8 +848,18 @@ static int serve(int argc, char **argv)
     /* The listening socket first: a port in use (or an address this host
      * does not have) stops the start here, with the address and the
      * reason, before a data dir is created or initialized. */
+    /* OIDC issuers' keys (oidc/remote_config.h): libcurl, and the private
+     * CA of --oidc-ca-file, which must be readable PEM certificates. */
+    char oidc_err[PATH_MAX + 128];
+    if (oidc_remote_init(o.oidc_ca_file, oidc_err, sizeof oidc_err) != 0) {
+        fprintf(stderr, "tresor serve: %s%s%s\n", o.oidc_ca_file ? cli_source(o.oidc_ca_file,
+                "TRESOR_OIDC_CA_FILE", "--oidc-ca-file") : "", o.oidc_ca_file ? " " : "", oidc_err);
+        tls_free(tls);
+        return 2;
+    }
     if (tr_failed(http_listen(o.listen, &listen_fd))) {
         fprintf(stderr, "tresor: %s\n", tr_last_error()->message);
+        oidc_remote_shutdown();
         tls_free(tls);
         return 1;
     }
@@ -1177,6 +1195,7 @@ out:
     if (env.st && tr_failed(kms_usage_flush(env.st, &usage_written)))
         log_msg("error", "stopping: the key usage records were not all written: %s", tr_last_error()->message);
     tls_free(tls);                      /* after the server: no handshake runs */
+    oidc_remote_shutdown();             /* after the workers: no fetch runs */
     if (refused)
         log_msg("info", "stopping: %u request%s refused unread (arrived as the stop closed %s connection%s)",
                 refused, refused == 1 ? "" : "s", refused == 1 ? "its" : "their", refused == 1 ? "" : "s");
