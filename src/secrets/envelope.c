@@ -61,7 +61,10 @@ struct via {
 static void via_enter(struct req_ctx *rc, struct via *v)
 {
     _Static_assert(sizeof v->name >= sizeof "secretsmanager..amazonaws.com" + sizeof rc->region, "name");
-    snprintf(v->name, sizeof v->name, "secretsmanager.%s.amazonaws.com", rc->region);     /* fits: asserted */
+    size_t n = strnlen(rc->region, sizeof rc->region - 1);
+    memcpy(v->name, "secretsmanager.", 15);                             /* fits: asserted */
+    memcpy(v->name + 15, rc->region, n);
+    memcpy(v->name + 15 + n, ".amazonaws.com", sizeof ".amazonaws.com");
     v->saved = rc->via_service;
     rc->via_service = v->name;
 }
@@ -110,7 +113,12 @@ static json_t *enc_context(const char *arn, const char *version_id)
 /* "tresor-secret-v1|<arn>|<version id>" into aad (a plain buf). */
 static TR_RESULT make_aad(const char *arn, const char *version_id, struct buf *aad)
 {
-    return buf_printf(aad, AAD_PREFIX "%s|%s", arn, version_id);
+    size_t na = strlen(arn), nv = strlen(version_id);
+    GUARD(buf_reserve(aad, sizeof AAD_PREFIX + na + nv));
+    GUARD(buf_append(aad, AAD_PREFIX, sizeof AAD_PREFIX - 1));
+    GUARD(buf_append(aad, arn, na));
+    GUARD(buf_append(aad, "|", 1));
+    return buf_append(aad, version_id, nv);
 }
 
 static bool is_managed_alias(const char *id)
