@@ -266,7 +266,7 @@ TR_RESULT sm_seal(struct req_ctx *rc, struct secret *s, struct secret_version *v
 
     r = make_aad(s->arn, v->id, &aad);
     if (tr_ok(r)) r = buf_reserve(&box, n + AEAD_IV_LEN + AEAD_TAG_LEN);
-    if (tr_ok(r)) r = rand_bytes(box.data, AEAD_IV_LEN);
+    if (tr_ok(r)) r = rand_public(box.data, AEAD_IV_LEN);     /* stored beside the box */
     if (tr_ok(r))
         r = aead_seal(dk.data, box.data, aad.data, aad.len, pt, n, box.data + AEAD_IV_LEN,
                       box.data + AEAD_IV_LEN + n);
