@@ -105,9 +105,17 @@ static tr_result kms_failure(tr_result r, bool sealing)
     }
 }
 
+/* {"SecretARN": arn, "SecretVersionId": version_id} (NULL when memory or
+ * UTF-8 fails), member by member rather than through json_pack's format. */
 static json_t *enc_context(const char *arn, const char *version_id)
 {
-    return json_pack("{s:s, s:s}", "SecretARN", arn, "SecretVersionId", version_id);
+    json_t *o = json_object();
+    if (o && (json_object_set_new(o, "SecretARN", json_string(arn)) != 0
+              || json_object_set_new(o, "SecretVersionId", json_string(version_id)) != 0)) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
 }
 
 /* "tresor-secret-v1|<arn>|<version id>" into aad (a plain buf). */
