@@ -580,18 +580,40 @@ TR_RESULT sigv4_canonical_request(const struct sigv4_request *rq, const struct s
     return build_canonical(rq, a, normalize_path, payload, out);
 }
 
-/* The string to sign into out (cap bytes), NUL-terminated. */
+/* Append the first n bytes of s (at most max, stopping at a NUL). */
+static char *put_field(char *o, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    memcpy(o, s, n);
+    return o + n;
+}
+
+/* The string to sign into out (cap bytes), NUL-terminated:
+ *   AWS4-HMAC-SHA256 \n amz_date \n date/region/service/aws4_request \n hex(SHA-256(creq))
+ * Written piece by piece (a format string cost as much as the pieces'
+ * hashing); each field is cut at its struct's size as "%.Ns" was. */
 static TR_RESULT sts_build(const struct sigv4_auth *a, const struct buf *creq, char *out,
                            size_t cap, size_t *len)
 {
     uint8_t h[SHA256_LEN];
-    char hex[65];
+    _Static_assert(STS_MAX >= sizeof ALGORITHM + 16 + 8 + 63 + 63 + sizeof TERMINATOR + 64 + 8,
+                   "the longest string to sign fits");
+    ENSURE(cap >= STS_MAX, TR_E_INTERNAL);
     GUARD(sha256(creq->data, creq->len, h));
-    hex_encode(h, SHA256_LEN, hex);
-    int n = snprintf(out, cap, ALGORITHM "\n%.16s\n%.8s/%.63s/%.63s/" TERMINATOR "\n%s",
-                     a->amz_date, a->date, a->region, a->service, hex);
-    ENSURE(n > 0 && (size_t)n < cap, TR_E_INTERNAL);
-    *len = (size_t)n;
+    char *o = out;
+    memcpy(o, ALGORITHM "\n", sizeof ALGORITHM);
+    o += sizeof ALGORITHM;
+    o = put_field(o, a->amz_date, 16);
+    *o++ = '\n';
+    o = put_field(o, a->date, 8);
+    *o++ = '/';
+    o = put_field(o, a->region, 63);
+    *o++ = '/';
+    o = put_field(o, a->service, 63);
+    memcpy(o, "/" TERMINATOR "\n", sizeof TERMINATOR + 1);
+    o += sizeof TERMINATOR + 1;
+    hex_encode(h, SHA256_LEN, o);      /* 64 digits and a NUL */
+    *len = (size_t)(o - out) + 64;
     return TR_OK;
 }
 

@@ -71,13 +71,31 @@ TR_RESULT buf_append_str(struct buf *b, const char *s)
     return buf_append(b, s, strlen(s));
 }
 
+/* One formatting pass when the text fits the block's free room (the
+ * usual case: a reply's next element, an AAD); else the bytes it wrote
+ * there are dropped (wiped when secret), the text is measured, the block
+ * grown, and formatted again.  The room counts the NUL vsnprintf writes
+ * and stops at max, so a text that fits is one buf_reserve would accept. */
 TR_RESULT buf_printf(struct buf *b, const char *fmt, ...)
 {
     va_list ap, ap2;
+    ENSURE_REF(b);
     va_start(ap, fmt);
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    size_t room = 0;
+    if (b->cap && b->len < b->cap && b->len <= b->max) {
+        room = (size_t)b->cap - b->len;                       /* NUL included */
+        if (room > (size_t)b->max - b->len + 1) room = (size_t)b->max - b->len + 1;
+    }
+    /* fits: a cut text is never kept (n >= room falls through) */
+    int n = vsnprintf(room ? (char *)b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
+    if (n >= 0 && (size_t)n < room) {
+        va_end(ap2);
+        b->len += (uint32_t)n;
+        return TR_OK;
+    }
+    if (room && b->secret) secure_zero(b->data + b->len, room);
     if (n < 0) { va_end(ap2); BAIL0(TR_E_INTERNAL); }
     tr_result r = buf_reserve(b, (size_t)n);
     if (tr_failed(r)) { va_end(ap2); return r; }

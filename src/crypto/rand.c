@@ -9,6 +9,15 @@
  * things (keys, requests) and are public, so each thread draws their bytes
  * from RAND_bytes 512 at a time: one DRBG call per 32 UUIDs, where a call
  * per UUID cost as much as the rest of a request id's work.
+ * rand_public draws from the same pool for the other public values of
+ * the hot paths: a ciphertext blob's salt and IV, a secret box's IV --
+ * written in the clear next to what they protect, so holding them a
+ * moment in an unlocked pool reveals nothing.  Each pool byte is handed
+ * out once and zeroed as it goes.  A fork() child starts with its
+ * parent's pool copied, which would hand both processes the same IVs:
+ * a pthread_atfork handler empties the pool of the thread that forks (the
+ * only thread in the child).  Key material never comes from the pool:
+ * rand_bytes, straight from the DRBG into the caller's (locked) buffer.
  */
 #include "crypto/rand.h"
 
@@ -16,6 +25,7 @@
 #include "core/secmem.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -46,6 +56,35 @@ static _Thread_local struct {
     bool filled;
 } uuid_pool;
 
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* In a fork() child: the pool is the parent's; never hand it out twice. */
+static void pool_forget(void)
+{
+    secure_zero(&uuid_pool, sizeof uuid_pool);
+}
+
+static void register_atfork(void)
+{
+    (void)pthread_atfork(NULL, NULL, pool_forget);
+}
+
+TR_RESULT rand_public(void *out, size_t n)
+{
+    ENSURE(out != NULL && n > 0 && n <= RAND_PUBLIC_MAX, TR_E_INTERNAL);
+    ENSURE(pthread_once(&atfork_once, register_atfork) == 0, TR_E_INTERNAL);
+    if (!uuid_pool.filled || uuid_pool.at + n > UUID_POOL) {
+        uuid_pool.filled = false;
+        GUARD(rand_bytes(uuid_pool.b, UUID_POOL));
+        uuid_pool.filled = true;
+        uuid_pool.at = 0;
+    }
+    memcpy(out, uuid_pool.b + uuid_pool.at, n);
+    memset(uuid_pool.b + uuid_pool.at, 0, n);           /* each byte used once */
+    uuid_pool.at += n;
+    return TR_OK;
+}
+
 TR_RESULT rand_uuid(char out[37])
 {
     uint8_t b[16];
@@ -54,15 +93,7 @@ TR_RESULT rand_uuid(char out[37])
     static const uint8_t at[5][2] = { { 0, 8 }, { 9, 4 }, { 14, 4 }, { 19, 4 }, { 24, 12 } };
 
     ENSURE_REF(out);
-    if (!uuid_pool.filled || uuid_pool.at + sizeof b > UUID_POOL) {
-        uuid_pool.filled = false;
-        GUARD(rand_bytes(uuid_pool.b, UUID_POOL));
-        uuid_pool.filled = true;
-        uuid_pool.at = 0;
-    }
-    memcpy(b, uuid_pool.b + uuid_pool.at, sizeof b);
-    memset(uuid_pool.b + uuid_pool.at, 0, sizeof b);   /* each byte used once */
-    uuid_pool.at += sizeof b;
+    GUARD(rand_public(b, sizeof b));
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);   /* version 4 */
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);   /* variant 10 */
     hex_encode(b, sizeof b, hex);

@@ -239,8 +239,21 @@ static const char *user_agent(const struct req_ctx *rc, char out[96])
 {
     if (!rc->via_service) return rc->user_agent ? rc->user_agent : "";
     size_t n = strcspn(rc->via_service, ".");
-    snprintf(out, 96, "%.*s.amazonaws.com", (int)(n < 64 ? n : 64), rc->via_service);  /* fits: 64 + 14 */
+    if (n > 64) n = 64;
+    memcpy(out, rc->via_service, n);                                   /* fits: 64 + 15 */
+    memcpy(out + n, ".amazonaws.com", sizeof ".amazonaws.com");
     return out;
+}
+
+/* The decimal text of v (aws:EpochTime); out holds any 64-bit value. */
+static const char *decimal(int64_t v, char out[STR_DEC_MAX])
+{
+    char *o = out + STR_DEC_MAX - 1;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    *o = '\0';
+    do { *--o = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) *--o = '-';
+    return o;
 }
 
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id)
@@ -269,8 +282,7 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
     if (tr_ok(r)) r = ctx_global_lit(cb, "aws:SecureTransport", rc->secure_transport ? "true" : "false");
     iso8601(rc->now, num);
     if (tr_ok(r)) r = ctx_global(cb, "aws:CurrentTime", num);
-    snprintf(num, sizeof num, "%lld", (long long)rc->now);     /* fits: a long long in num[32] */
-    if (tr_ok(r)) r = ctx_global(cb, "aws:EpochTime", num);
+    if (tr_ok(r)) r = ctx_global(cb, "aws:EpochTime", decimal(rc->now, num));
     if (tr_ok(r) && rc->region[0]) r = ctx_global(cb, "aws:RequestedRegion", rc->region);
     if (tr_ok(r)) r = ctx_global_lit(cb, "aws:ViaAWSService", rc->via_service ? "true" : "false");
     /* Callers are never AWS service principals. */

@@ -47,6 +47,7 @@
 
 #include "core/log.h"
 #include "core/str.h"
+#include "core/tlocal.h"
 #include "audit/audit.h"
 #include "iam/authz.h"
 
@@ -580,11 +581,42 @@ TR_RESULT kms_authorize_explain(struct req_ctx *rc, const char *action, const st
     return r;
 }
 
+/* The decision record of kms_authorize_in (3.7 KiB): each thread keeps
+ * one, as iam_authorize keeps its context builder, instead of a calloc
+ * and free per KMS request; a nested decision (busy) gets a fresh one.
+ * It holds statement references and messages, never key material. */
+struct explain_scratch {
+    struct kms_explain x;
+    bool busy;
+};
+
+static struct tlocal_slot explain_slot = TLOCAL_SLOT(free);
+
+static struct kms_explain *explain_take(struct explain_scratch **scratch)
+{
+    struct explain_scratch *s = tlocal_get(&explain_slot, sizeof *s);
+    if (s && !s->busy) {
+        s->busy = true;
+        memset(&s->x, 0, sizeof s->x);
+        *scratch = s;
+        return &s->x;
+    }
+    *scratch = NULL;
+    return calloc(1, sizeof(struct kms_explain));
+}
+
+static void explain_put(struct kms_explain *x, struct explain_scratch *scratch)
+{
+    if (scratch) scratch->busy = false;
+    else free(x);
+}
+
 TR_RESULT kms_authorize_in(struct req_ctx *rc, const char *action, const struct key_rec *k,
                            const struct kms_authz_in *in)
 {
     struct kctx c;
     struct kms_explain *x = NULL;
+    struct explain_scratch *scratch = NULL;
     tr_result r;
 
     r = kctx_build(&c, rc, action, k, in);
@@ -598,13 +630,13 @@ TR_RESULT kms_authorize_in(struct req_ctx *rc, const char *action, const struct 
         r = iam_authorize(rc, &ar, NULL);
         goto fail;
     }
-    x = calloc(1, sizeof *x);
+    x = explain_take(&scratch);
     if (!x) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = decide(rc, action, k, in, &c, x, false);
     if (tr_failed(r) || x->allowed) goto fail;
     r = denied(rc, action, k->arn, &x->res);
 fail:
-    free(x);
+    if (x) explain_put(x, scratch);
     kctx_free(&c);
     return r;
 }

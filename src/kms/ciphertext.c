@@ -261,7 +261,7 @@ TR_RESULT ciphertext_seal_as(uint8_t version, const uint8_t key_id[CT_KEY_ID_LEN
     hdr[0] = version;
     memcpy(hdr + 1, key_id, CT_KEY_ID_LEN);
     put_u32be(hdr + 1 + CT_KEY_ID_LEN, material_version);
-    r = rand_bytes(salt, CT_SALT_LEN + AEAD_IV_LEN);
+    r = rand_public(salt, CT_SALT_LEN + AEAD_IV_LEN);    /* public: written in the blob */
     if (tr_failed(r)) goto fail;
     r = build_aad(hdr, ctx, &aad);
     if (tr_failed(r)) goto fail;

@@ -61,7 +61,10 @@ struct via {
 static void via_enter(struct req_ctx *rc, struct via *v)
 {
     _Static_assert(sizeof v->name >= sizeof "secretsmanager..amazonaws.com" + sizeof rc->region, "name");
-    snprintf(v->name, sizeof v->name, "secretsmanager.%s.amazonaws.com", rc->region);     /* fits: asserted */
+    size_t n = strnlen(rc->region, sizeof rc->region - 1);
+    memcpy(v->name, "secretsmanager.", 15);                             /* fits: asserted */
+    memcpy(v->name + 15, rc->region, n);
+    memcpy(v->name + 15 + n, ".amazonaws.com", sizeof ".amazonaws.com");
     v->saved = rc->via_service;
     rc->via_service = v->name;
 }
@@ -102,15 +105,28 @@ static tr_result kms_failure(tr_result r, bool sealing)
     }
 }
 
+/* {"SecretARN": arn, "SecretVersionId": version_id} (NULL when memory or
+ * UTF-8 fails), member by member rather than through json_pack's format. */
 static json_t *enc_context(const char *arn, const char *version_id)
 {
-    return json_pack("{s:s, s:s}", "SecretARN", arn, "SecretVersionId", version_id);
+    json_t *o = json_object();
+    if (o && (json_object_set_new(o, "SecretARN", json_string(arn)) != 0
+              || json_object_set_new(o, "SecretVersionId", json_string(version_id)) != 0)) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
 }
 
 /* "tresor-secret-v1|<arn>|<version id>" into aad (a plain buf). */
 static TR_RESULT make_aad(const char *arn, const char *version_id, struct buf *aad)
 {
-    return buf_printf(aad, AAD_PREFIX "%s|%s", arn, version_id);
+    size_t na = strlen(arn), nv = strlen(version_id);
+    GUARD(buf_reserve(aad, sizeof AAD_PREFIX + na + nv));
+    GUARD(buf_append(aad, AAD_PREFIX, sizeof AAD_PREFIX - 1));
+    GUARD(buf_append(aad, arn, na));
+    GUARD(buf_append(aad, "|", 1));
+    return buf_append(aad, version_id, nv);
 }
 
 static bool is_managed_alias(const char *id)
@@ -258,7 +274,7 @@ TR_RESULT sm_seal(struct req_ctx *rc, struct secret *s, struct secret_version *v
 
     r = make_aad(s->arn, v->id, &aad);
     if (tr_ok(r)) r = buf_reserve(&box, n + AEAD_IV_LEN + AEAD_TAG_LEN);
-    if (tr_ok(r)) r = rand_bytes(box.data, AEAD_IV_LEN);
+    if (tr_ok(r)) r = rand_public(box.data, AEAD_IV_LEN);     /* stored beside the box */
     if (tr_ok(r))
         r = aead_seal(dk.data, box.data, aad.data, aad.len, pt, n, box.data + AEAD_IV_LEN,
                       box.data + AEAD_IV_LEN + n);

@@ -95,10 +95,17 @@ TR_RESULT sm_set(json_t *obj, const char *name, json_t *v)
     return TR_OK;
 }
 
+/* {"ARN": arn, "Name": name}, built member by member: json_pack would
+ * parse its format string on every reply of every read. */
 TR_RESULT sm_reply_arn_name(const char *arn, const char *name, json_t **out)
 {
-    json_t *o = json_pack("{s:s, s:s}", "ARN", arn, "Name", name);
+    json_t *o = json_object();
     ENSURE(o != NULL, TR_E_INTERNAL);
+    if (json_object_set_new(o, "ARN", json_string(arn)) != 0
+        || json_object_set_new(o, "Name", json_string(name)) != 0) {
+        json_decref(o);
+        BAIL0(TR_E_INTERNAL);
+    }
     *out = o;
     return TR_OK;
 }

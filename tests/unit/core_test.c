@@ -49,6 +49,58 @@ static void test_buf_caps(void **state)
     assert_null(b.data);
 }
 
+/* buf_printf formats in place when the text fits the free room, and
+ * grows (measure, reserve, format again) when it does not: the same
+ * bytes either way, the cap honoured, and a secret buffer's room wiped
+ * after a text that did not fit. */
+static void test_buf_printf_room(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT(4096);
+    assert_true(tr_ok(buf_reserve(&b, 16)));
+    uint8_t *block = b.data;
+    uint32_t cap = b.cap;
+    assert_true(tr_ok(buf_printf(&b, "%s|%d", "abc", 7)));      /* in place */
+    assert_ptr_equal(b.data, block);
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.data, "abc|7", 5);
+    char fill[64];
+    memset(fill, 'x', sizeof fill);
+    size_t exact = cap - b.len - 1;                              /* text + NUL == room */
+    assert_true(tr_ok(buf_printf(&b, "%.*s", (int)exact, fill)));
+    assert_ptr_equal(b.data, block);
+    assert_int_equal(b.len, cap - 1);
+    assert_true(tr_ok(buf_printf(&b, "%s", "yz")));              /* grows */
+    assert_int_equal(b.len, cap + 1);
+    assert_memory_equal(b.data, "abc|7", 5);
+    assert_memory_equal(b.data + cap - 1, "yz", 2);
+    buf_free(&b);
+
+    struct buf m = BUF_INIT(8);                                  /* cap: max + 1 */
+    assert_true(tr_ok(buf_append(&m, "1234", 4)));
+    assert_int_equal(tr_code(buf_printf(&m, "%s", "56789")), TR_E_VALIDATION);
+    assert_int_equal(m.len, 4);
+    assert_true(tr_ok(buf_printf(&m, "%s", "5678")));
+    assert_int_equal(m.len, 8);
+    assert_memory_equal(m.data, "12345678", 8);
+    assert_int_equal(tr_code(buf_printf(&m, "%s", "9")), TR_E_VALIDATION);
+    assert_int_equal(m.len, 8);
+    buf_free(&m);
+
+    struct buf s = BUF_SECRET(64);
+    assert_true(tr_ok(buf_append(&s, "ab", 2)));
+    assert_int_equal(tr_code(buf_printf(&s, "%.*s%.*s", 64, fill, 64, fill)), TR_E_VALIDATION);
+    assert_int_equal(s.len, 2);
+    for (uint32_t i = 2; i < s.cap; i++) assert_int_equal(s.data[i], 0);
+    buf_free(&s);
+
+    struct buf e = BUF_INIT(64);                                 /* no block yet */
+    assert_true(tr_ok(buf_printf(&e, "%d", 42)));
+    assert_memory_equal(e.data, "42", 2);
+    assert_int_equal(e.len, 2);
+    buf_free(&e);
+}
+
 static void test_buf_secret_wiped_on_reset(void **state)
 {
     (void)state;
@@ -711,6 +763,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_caps),
+        cmocka_unit_test(test_buf_printf_room),
         cmocka_unit_test(test_buf_secret_wiped_on_reset),
         cmocka_unit_test(test_buf_view),
         cmocka_unit_test(test_ct_memeq),

@@ -3,7 +3,8 @@
  *
  * Randomness cannot be proved by a unit test; these check the plumbing:
  * every byte gets written, lengths are honoured, and a UUID has the exact
- * RFC 9562 v4 shape (lowercase, dashed, version 4, variant 10).
+ * RFC 9562 v4 shape (lowercase, dashed, version 4, variant 10); the
+ * pool of public bytes is never shared with a fork() child.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,8 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "crypto/hash.h"
 #include "crypto/rand.h"
@@ -82,12 +85,66 @@ static void uuid_shape(void **state)
     }
 }
 
+/* rand_public: public values from the thread's pool -- all distinct over
+ * several refills, exactly n bytes written, the bounds refused. */
+static void public_bytes(void **state)
+{
+    (void)state;
+    static uint8_t seen[100][28];
+    for (int n = 0; n < 100; n++) {                    /* ~5.5 pool fills */
+        uint8_t b[32];
+        memset(b, 0x5a, sizeof b);
+        assert_true(tr_ok(rand_public(b, 28)));
+        for (size_t i = 28; i < sizeof b; i++) assert_int_equal(b[i], 0x5a);
+        for (int m = 0; m < n; m++) assert_memory_not_equal(b, seen[m], 28);
+        memcpy(seen[n], b, 28);
+    }
+    uint8_t big[RAND_PUBLIC_MAX + 1];
+    assert_true(tr_ok(rand_public(big, RAND_PUBLIC_MAX)));
+    assert_int_equal(tr_code(rand_public(big, RAND_PUBLIC_MAX + 1)), TR_E_INTERNAL);
+    assert_int_equal(tr_code(rand_public(big, 0)), TR_E_INTERNAL);
+    assert_int_equal(tr_code(rand_public(NULL, 4)), TR_E_INTERNAL);
+}
+
+/* A fork() child must not hand out the bytes its parent's pool holds
+ * next: the same salt and IV in two processes would repeat a GCM nonce.
+ * Sixteen 4-byte draws on each side, compared pairwise: a shared pool
+ * would repeat every draw until one of them crossed a refill (the
+ * refill's DRBG output differs after a fork). */
+static void public_not_shared_with_fork_child(void **state)
+{
+    (void)state;
+    uint8_t mine[16][4], theirs[16][4];
+    int fds[2];
+    assert_true(tr_ok(rand_public(mine[0], 4)));       /* the pool is filled */
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uint8_t b[16][4];
+        int ok = 1;
+        for (int i = 0; i < 16; i++) ok = ok && tr_ok(rand_public(b[i], 4));
+        ssize_t w = write(fds[1], b, sizeof b);
+        _exit(ok && w == (ssize_t)sizeof b ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], theirs, sizeof theirs), (ssize_t)sizeof theirs);
+    close(fds[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    for (int i = 0; i < 16; i++) assert_true(tr_ok(rand_public(mine[i], 4)));
+    for (int i = 0; i < 16; i++) assert_memory_not_equal(mine[i], theirs[i], 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bytes_fill),
         cmocka_unit_test(bytes_no_stuck_bits),
         cmocka_unit_test(uuid_shape),
+        cmocka_unit_test(public_bytes),
+        cmocka_unit_test(public_not_shared_with_fork_child),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     crypto_thread_cleanup();
