@@ -543,6 +543,7 @@ class Driver:
         self.do("ListAccessKeys", i.list_access_keys, UserName=u)
         if k:
             kid = k["AccessKey"]["AccessKeyId"]
+            self.do("GetAccessKeyLastUsed", i.get_access_key_last_used, AccessKeyId=kid)
             self.do("UpdateAccessKey", i.update_access_key, UserName=u, AccessKeyId=kid,
                     Status="Inactive")
             self.do("DeleteAccessKey", i.delete_access_key, UserName=u, AccessKeyId=kid)
@@ -692,6 +693,7 @@ class Driver:
         self.do("ListAccessKeys (root)", r.list_access_keys)
         if k:
             kid = k["AccessKey"]["AccessKeyId"]
+            self.do("GetAccessKeyLastUsed (root)", r.get_access_key_last_used, AccessKeyId=kid)
             self.do("UpdateAccessKey (root)", r.update_access_key, AccessKeyId=kid,
                     Status="Inactive")
             self.do("DeleteAccessKey (root)", r.delete_access_key, AccessKeyId=kid)
