@@ -617,6 +617,8 @@ class Driver:
         self.do("CreateRole", i.create_role, RoleName="drv-r1", AssumeRolePolicyDocument=trust)
         self.do("CreateRole (tags, boundary)", i.create_role, RoleName="drv-r2",
                 AssumeRolePolicyDocument=trust, Tags=tags, PermissionsBoundary=boundary)
+        self.do("CreateServiceLinkedRole", i.create_service_linked_role,
+                AWSServiceName="mrk.kms.amazonaws.com")
         self.do("CreateGroup", i.create_group, GroupName="drv-g")
         self.iam_policy_ops(i, parn, doc)
         if p2:
