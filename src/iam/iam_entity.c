@@ -187,6 +187,8 @@ static TR_RESULT add_request_keys(struct extra_ctx *c, const struct iam_authz *x
     GUARD(add1(c, "iam:PolicyARN", NULL, x->policy_arn));
     GUARD(add1(c, "iam:PermissionsBoundary", NULL, boundary));
     GUARD(add1(c, "iam:AWSServiceName", NULL, x->service_name));
+    GUARD(add1(c, "iam:PassedToService", NULL, x->passed_to));
+    GUARD(add1(c, "iam:AssociatedResourceArn", NULL, x->associated));
     if (x->request_tags) {
         const struct iam_tags *t = x->request_tags;
         for (size_t i = 0; i < t->n; i++) {

@@ -155,6 +155,8 @@ struct iam_authz {
     const char *const *tag_keys;        /* aws:TagKeys alone (Untag*) */
     size_t ntag_keys;
     const char *service_name;           /* iam:AWSServiceName (CreateServiceLinkedRole) */
+    const char *passed_to;              /* iam:PassedToService (iam:PassRole) */
+    const char *associated;             /* iam:AssociatedResourceArn (iam:PassRole) */
 };
 
 /* Authorize `action` on `resource` for the caller (its account owns every
