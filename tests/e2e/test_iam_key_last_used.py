@@ -10,17 +10,19 @@ src/auth/key_last_used.c.
 """
 
 import datetime
+import json
+import sqlite3
 
 import pytest
 
-from tresor_e2e import (ACCOUNT, REGION, ROOT_ARN, TresorServer, allow, denied_msg, make_user,
+from tresor_e2e import (REGION, TresorServer, allow, denied_msg, eventually, make_user, pg_sql,
                         raises_aws, user_arn)
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
     s = TresorServer("key-last-used", tmp_path_factory.mktemp("tresor-key-last-used"))
-    s.start()
+    s.start({"TRESOR_MAINTENANCE_INTERVAL": "1"})
     yield s
     s.close()
 
@@ -147,6 +149,34 @@ def test_cli(srv, root):
     assert out["AccessKeyLastUsed"]["LastUsedDate"].endswith(":00+00:00"), out
     rc, out, err = srv.cli("iam", "get-access-key-last-used", "--access-key-id", "AKIAAAAAAAAAAAAAAAAA")
     assert rc != 0 and "NoSuchEntity" in err and "cannot be found" in err, err
+
+
+def stored(srv, akid):
+    """The store's record of akid (the maintenance pass wrote it), or None."""
+    sql = f"SELECT doc FROM entities WHERE kind = 'iam-key-used' AND arn = '{akid}'"
+    if srv.store_url:
+        out = pg_sql(sql, srv.store_url).strip()
+        return json.loads(out) if out else None
+    con = sqlite3.connect(f"file:{srv.data_dir / 'tresor.db'}?mode=ro", uri=True)
+    try:
+        row = con.execute(sql).fetchone()
+    finally:
+        con.close()
+    return json.loads(row[0]) if row else None
+
+
+def test_maintenance_writes_the_record(srv, root):
+    """No store write on the request; the next maintenance pass writes it."""
+    u = make_user(root, policy=allow("kms:ListKeys"))
+    u.kms.list_keys()
+    lu = last_used(root.iam, u.access_key)["AccessKeyLastUsed"]
+
+    def written():
+        doc = stored(srv, u.access_key)
+        assert doc is not None
+        return doc
+    doc = eventually(written)
+    assert doc == {"ts": int(lu["LastUsedDate"].timestamp()), "service": "kms", "region": REGION}
 
 
 def test_survives_restart(srv, root):
