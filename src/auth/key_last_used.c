@@ -88,7 +88,7 @@ static void set_use(struct key_used *u, int64_t ts, const char *service, const c
 
 void key_used_note(const char *akid, int64_t ts, const char *service, const char *region)
 {
-    if (NEVER(strlen(akid) >= KU_AKID)) return;
+    if (strlen(akid) >= KU_AKID) return;       /* no tresor key id is: refused, never cut */
     ts -= ts % KEY_USED_GRANULARITY;
     uint32_t h = akid_hash(akid);
     pthread_mutex_lock(&mu);
