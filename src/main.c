@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "auth/key_last_used.h"
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "core/cache.h"
@@ -1194,6 +1195,9 @@ out:
     size_t usage_written = 0;          /* GetKeyLastUsage's records, after the last request */
     if (env.st && tr_failed(kms_usage_flush(env.st, &usage_written)))
         log_msg("error", "stopping: the key usage records were not all written: %s", tr_last_error()->message);
+    if (env.st && tr_failed(key_used_flush(env.st, &usage_written)))   /* GetAccessKeyLastUsed's */
+        log_msg("error", "stopping: the access key last-use records were not all written: %s",
+                tr_last_error()->message);
     tls_free(tls);                      /* after the server: no handshake runs */
     oidc_remote_shutdown();             /* after the workers: no fetch runs */
     if (refused)

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/key_last_used.h"
 #include "auth/sigv4_cache.h"
 #include "core/buf.h"
 #include "core/cache.h"
@@ -90,6 +91,12 @@ struct ak_info {
     char role_arn[PRINCIPAL_ARN_MAX]; /* sessions: the role's ARN; else "" */
     uint8_t wrapped[SIGV4_CACHE_SOURCE_MAX]; /* the wrapped secret (ciphertext) */
     size_t wrapped_len;
+    /* GetAccessKeyLastUsed (auth/key_last_used.c): the minute, service and
+     * Region this thread last noted for the key; a use that matches them
+     * notes nothing. */
+    int64_t noted_minute;
+    char noted_service[24];
+    char noted_region[32];
 };
 
 /* *found false when the store has no such key.  Every identifier is
@@ -144,7 +151,7 @@ static struct cache_class access_keys =
     CACHE_CLASS("access-keys", CACHE_BY_GENERATION, .slots = 8, .value_size = sizeof(struct ak_info));
 
 static TR_RESULT ak_info_get(store_t st, const char *akid, struct ak_info *scratch,
-                             const struct ak_info **out, bool *found)
+                             struct ak_info **out, bool *found)
 {
     struct cache_key key;
     struct cache_gen gen = cache_enabled() ? st[0]->generation(st) : CACHE_GEN_NONE;
@@ -158,6 +165,24 @@ static TR_RESULT ak_info_get(store_t st, const char *akid, struct ak_info *scrat
     struct ak_info *v = *found ? cache_put(&access_keys, &key, gen) : NULL;
     if (v) *v = *scratch;
     return TR_OK;
+}
+
+/* A long-term key signed a request of service in region: note it for
+ * GetAccessKeyLastUsed once per minute, service and Region (the
+ * comparison is all a steady client costs; key_last_used.c). */
+static void note_use(struct ak_info *k, const char *service, const char *region, time_t now)
+{
+    int64_t minute = (int64_t)now / KEY_USED_GRANULARITY;
+    if (minute == k->noted_minute && strcmp(k->noted_service, service) == 0 &&
+        strcmp(k->noted_region, region) == 0)
+        return;
+    key_used_note(k->akid, tr_now(), service, region);
+    k->noted_minute = minute;
+    if (tr_failed(str_copy(k->noted_service, sizeof k->noted_service, service, "service")) ||
+        tr_failed(str_copy(k->noted_region, sizeof k->noted_region, region, "region"))) {
+        k->noted_minute = 0;                   /* never matches: noted each time */
+        tr_clear_error();
+    }
 }
 
 /* The signing key of the request's scope: from sigv4.c's cache when one
@@ -238,7 +263,7 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
                        struct sigv4_auth *a)
 {
     struct ak_info scratch;
-    const struct ak_info *k;
+    struct ak_info *k;
     uint8_t key[32];
     bool found = false;
     tr_result r;
@@ -271,6 +296,7 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
     r = sigv4_verify(rq, a, key, true);
     secure_zero(key, sizeof key);
     GUARD(r);
+    if (k->token == TOK_NONE) note_use(k, service, a->region, now);
 
     /* ak_info's buffers are the principal's sizes: these copies fit. */
     memset(who, 0, sizeof *who);

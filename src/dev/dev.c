@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/key_last_used.h"
 #include "core/log.h"
 #include "core/secmem.h"
 #include "core/str.h"
@@ -144,6 +145,7 @@ TR_RESULT dev_reset(struct dev_state *d)
     store_t old = env->st;
     env->st = fresh;
     kms_usage_reset();                  /* the old store's keys' uses (GetKeyLastUsage) */
+    key_used_reset();                   /* and its access keys' (GetAccessKeyLastUsed) */
     pthread_rwlock_unlock(&d->lock);
     old[0]->close(old);
     log_msg("info", "dev mode: state reset");

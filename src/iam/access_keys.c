@@ -17,6 +17,12 @@
  * "Cannot exceed quota for AccessKeysPerUser: 2").  Temporary keys
  * (GetSessionToken, expires != 0) are not listed nor counted.
  *
+ * GetAccessKeyLastUsed answers the key's owner (UserName; none for a root
+ * user's key) and its last use (auth/key_last_used.c: the minute, the
+ * service and the Region of the last request signed with it; "N/A" and no
+ * date before the first), authorized on the owner as iam:GetAccessKeyLastUsed.
+ * A temporary key, or one that does not exist, is NoSuchEntity.
+ *
  * UpdateAccessKey takes Active or Inactive; "Expired" (in the model's
  * enum, not settable) is InvalidInput with our wording.
  *
@@ -30,6 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/key_last_used.h"
 #include "auth/sigv4.h"
 #include "auth/sigv4_cache.h"
 #include "core/buf.h"
@@ -267,8 +274,49 @@ TR_RESULT iam_delete_access_key(struct req_ctx *rc, const struct form *in, struc
     GUARD(iam_owner_load(rc, in, 128, rc->op->action, &o));
     tr_result r = owned_key(rc, &o, akid, &k);
     if (tr_ok(r)) r = rc->st[0]->access_key_delete(rc->st, akid);
+    if (tr_ok(r)) r = key_used_forget(rc->st, akid);
     if (tr_ok(r)) sigv4_cache_clear();
     access_key_rec_free(&k);
     iam_owner_free(&o);
+    return r;
+}
+
+TR_RESULT iam_get_access_key_last_used(struct req_ctx *rc, const struct form *in, struct xml *out)
+{
+    const char *akid;
+    struct access_key_rec k = { 0 };
+    struct ent_rec user;
+    struct key_used u;
+    bool is_user = false;
+
+    memset(&user, 0, sizeof user);
+    GUARD(param_key_id(in, &akid));
+    tr_result r = rc->st[0]->access_key_get(rc->st, akid, &k);
+    if (tr_ok(r) && (k.expires != 0 || !k.principal_arn ||
+                     (k.principal_type != PRINCIPAL_USER && k.principal_type != PRINCIPAL_ROOT)))
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_NOT_FOUND, NULL);
+    if (tr_ok(r) && k.principal_type == PRINCIPAL_USER) {
+        r = rc->st[0]->ent_get_arn(rc->st, IAM_USER, k.principal_arn, &user);
+        is_user = tr_ok(r);
+    }
+    if (tr_failed(r)) {
+        access_key_rec_free(&k);
+        ent_rec_free(&user);
+        if (tr_code(r) == TR_E_STORE_NOT_FOUND)
+            BAIL(TR_E_IAM_NO_SUCH_ENTITY, "The Access Key with id %s cannot be found.", akid);
+        return r;
+    }
+    r = iam_authz(rc, rc->op->action, k.principal_arn, is_user ? &user : NULL, NULL);
+    if (tr_ok(r)) r = key_used_get(rc->st, akid, &u);
+    if (tr_ok(r)) {
+        if (is_user) xml_text(out, "UserName", user.name);
+        xml_open(out, "AccessKeyLastUsed");
+        if (u.ts) xml_time(out, "LastUsedDate", u.ts);
+        xml_text(out, "ServiceName", u.ts ? u.service : "N/A");
+        xml_text(out, "Region", u.ts ? u.region : "N/A");
+        xml_close(out, "AccessKeyLastUsed");
+    }
+    access_key_rec_free(&k);
+    ent_rec_free(&user);
     return r;
 }

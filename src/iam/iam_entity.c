@@ -149,7 +149,7 @@ TR_RESULT iam_ent_insert(struct req_ctx *rc, const char *kind, const char *name,
 
 /* ---- authorization ----------------------------------------------------- */
 
-#define CTX_EXTRA (3 * IAM_MAX_TAGS + 4)    /* aws: and iam:ResourceTag, aws:RequestTag */
+#define CTX_EXTRA (3 * IAM_MAX_TAGS + 5)    /* aws: and iam:ResourceTag, aws:RequestTag */
 
 /* The extra condition keys of one call; key strings live in `names`. */
 struct extra_ctx {
@@ -186,6 +186,9 @@ static TR_RESULT add_request_keys(struct extra_ctx *c, const struct iam_authz *x
 {
     GUARD(add1(c, "iam:PolicyARN", NULL, x->policy_arn));
     GUARD(add1(c, "iam:PermissionsBoundary", NULL, boundary));
+    GUARD(add1(c, "iam:AWSServiceName", NULL, x->service_name));
+    GUARD(add1(c, "iam:PassedToService", NULL, x->passed_to));
+    GUARD(add1(c, "iam:AssociatedResourceArn", NULL, x->associated));
     if (x->request_tags) {
         const struct iam_tags *t = x->request_tags;
         for (size_t i = 0; i < t->n; i++) {

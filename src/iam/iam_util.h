@@ -113,6 +113,9 @@ TR_RESULT iam_find_policy(struct req_ctx *rc, const char *arn, struct ent_rec *o
  * for a policy (name = ARN) "Policy <arn> was not found." */
 tr_result iam_no_such(const char *kind, const char *name) __attribute__((warn_unused_result));
 #define iam_no_such(...) TR_FAILURE(iam_no_such(__VA_ARGS__))   /* always fails */
+/* A role's Description (optional): 0..1000 characters of
+ * [\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF] (roles.c). */
+TR_RESULT iam_param_role_description(const struct form *in, const char **out);
 /* EntityAlreadyExists unless no other entity of the kind in the account
  * has `name` (IAM names differ by more than case); self_arn (or NULL) is
  * the entity being renamed. */
@@ -151,6 +154,9 @@ struct iam_authz {
     const struct iam_tags *request_tags;/* aws:RequestTag/k and aws:TagKeys */
     const char *const *tag_keys;        /* aws:TagKeys alone (Untag*) */
     size_t ntag_keys;
+    const char *service_name;           /* iam:AWSServiceName (CreateServiceLinkedRole) */
+    const char *passed_to;              /* iam:PassedToService (iam:PassRole) */
+    const char *associated;             /* iam:AssociatedResourceArn (iam:PassRole) */
 };
 
 /* Authorize `action` on `resource` for the caller (its account owns every

@@ -161,7 +161,16 @@ static TR_RESULT add_role(struct req_ctx *rc, const struct form *in, struct ent_
                           struct ent_rec *role)
 {
     bool any = false;
+    char instances[64];
     GUARD(load_pair(rc, in, p, role));
+    /* The role is passed to EC2 (API reference, AddRoleToInstanceProfile:
+     * "The caller of this operation must be granted the PassRole
+     * permission on the IAM role"); the instance is any of the account's,
+     * the only AssociatedResourceArn the reference allows here. */
+    GUARD(str_format(instances, sizeof instances, "the instances' ARN", "arn:aws:ec2:*:%s:instance/*",
+                     rc->who.account_id));
+    struct iam_authz pass = { .passed_to = "ec2.amazonaws.com", .associated = instances };
+    GUARD(iam_authz(rc, "iam:PassRole", role->arn, role, &pass));
     GUARD(iam_rel_any(rc, PROFILE_ROLE, p->arn, &any));
     if (any)
         BAIL(TR_E_IAM_LIMIT_EXCEEDED, "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1");

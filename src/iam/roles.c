@@ -53,8 +53,7 @@ static TR_RESULT check_trust(struct req_ctx *rc, const char *text, char **ids)
     return iam_bind_policy(rc->st, text, POLICY_TRUST, ids);
 }
 
-/* Description: 0..1000 of [\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]. */
-static TR_RESULT param_description(const struct form *in, const char **out)
+TR_RESULT iam_param_role_description(const struct form *in, const char **out)
 {
     GUARD(form_str(in, "Description", false, 0, 1000, out));
     if (!*out) return TR_OK;
@@ -84,7 +83,7 @@ TR_RESULT iam_create_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
     GUARD(iam_param_document(in, "AssumeRolePolicyDocument", &trust));
     GUARD(iam_param_path(in, "Path", true, &path));
-    GUARD(param_description(in, &desc));
+    GUARD(iam_param_role_description(in, &desc));
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, NULL, &max_session));
     GUARD(iam_create_checks(rc, in, IAM_ROLE, path, name, arn, &boundary, &tags));
     GUARD(check_trust(rc, trust, &ids));
@@ -173,7 +172,7 @@ TR_RESULT iam_update_role(struct req_ctx *rc, const struct form *in, struct xml 
     struct ent_rec role = { 0 };
     (void)out;
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
-    GUARD(param_description(in, &desc));
+    GUARD(iam_param_role_description(in, &desc));
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, &has_max, &max_session));
     GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
     tr_result r = update_role_doc(rc, &role, NULL, NULL, desc, has_max ? &max_session : NULL);
@@ -188,7 +187,7 @@ TR_RESULT iam_update_role_description(struct req_ctx *rc, const struct form *in,
     const char *name, *desc;
     struct ent_rec role = { 0 };
     GUARD(iam_param_name(in, "RoleName", true, 64, &name));
-    GUARD(param_description(in, &desc));
+    GUARD(iam_param_role_description(in, &desc));
     if (!desc) return iam_invalid_repr("description", "null", "Member must not be null");
     GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
     tr_result r = update_role_doc(rc, &role, NULL, NULL, desc, NULL);

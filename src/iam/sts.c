@@ -70,6 +70,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/key_last_used.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/secmem.h"
@@ -824,7 +825,10 @@ TR_RESULT iam_maintenance(const struct server_env *env, int64_t now)
     tr_result r = st[0]->access_key_purge_expired(st, now - STS_EXPIRED_GRACE, now - STS_TOMBSTONE_KEEP);
     if (tr_ok(r)) r = st[0]->tx_commit(st);
     if (tr_failed(r)) st[0]->tx_rollback(st);
-    return r;
+    /* GetAccessKeyLastUsed's records of the last period (key_last_used.c). */
+    size_t written = 0;
+    tr_result u = key_used_flush(st, &written);
+    return tr_ok(r) ? u : r;
 }
 
 /* ---- the operation table (sts_ops.def) and the service -------------------- */

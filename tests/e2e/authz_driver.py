@@ -543,6 +543,7 @@ class Driver:
         self.do("ListAccessKeys", i.list_access_keys, UserName=u)
         if k:
             kid = k["AccessKey"]["AccessKeyId"]
+            self.do("GetAccessKeyLastUsed", i.get_access_key_last_used, AccessKeyId=kid)
             self.do("UpdateAccessKey", i.update_access_key, UserName=u, AccessKeyId=kid,
                     Status="Inactive")
             self.do("DeleteAccessKey", i.delete_access_key, UserName=u, AccessKeyId=kid)
@@ -623,6 +624,8 @@ class Driver:
         self.do("CreateRole", i.create_role, RoleName="drv-r1", AssumeRolePolicyDocument=trust)
         self.do("CreateRole (tags, boundary)", i.create_role, RoleName="drv-r2",
                 AssumeRolePolicyDocument=trust, Tags=tags, PermissionsBoundary=boundary)
+        self.do("CreateServiceLinkedRole", i.create_service_linked_role,
+                AWSServiceName="mrk.kms.amazonaws.com")
         self.do("CreateGroup", i.create_group, GroupName="drv-g")
         self.iam_policy_ops(i, parn, doc)
         if p2:
@@ -706,6 +709,7 @@ class Driver:
         self.do("ListAccessKeys (root)", r.list_access_keys)
         if k:
             kid = k["AccessKey"]["AccessKeyId"]
+            self.do("GetAccessKeyLastUsed (root)", r.get_access_key_last_used, AccessKeyId=kid)
             self.do("UpdateAccessKey (root)", r.update_access_key, AccessKeyId=kid,
                     Status="Inactive")
             self.do("DeleteAccessKey (root)", r.delete_access_key, AccessKeyId=kid)

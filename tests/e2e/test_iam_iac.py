@@ -9,6 +9,7 @@ runs into).  Values, codes and messages are AWS's; each is checked with
 boto3, and the common path with the AWS CLI.
 """
 
+import json
 import re
 
 import pytest
@@ -223,6 +224,35 @@ def test_access_denied(root):
                                                f"arn:aws:iam::{ACCOUNT}:instance-profile/"),
                     status=403):
         user.iam.list_instance_profiles()
+
+
+def test_add_role_needs_pass_role(root):
+    """AddRoleToInstanceProfile asks iam:PassRole on the role, passed to EC2
+    (API reference: the caller "must be granted the PassRole permission on
+    the IAM role"); nothing changes when it is refused."""
+    name = unique("pass")
+    root.iam.create_instance_profile(InstanceProfileName=name)
+    role = new_role(root)
+    user = make_user(root, policy=allow(["iam:AddRoleToInstanceProfile", "iam:GetInstanceProfile"]))
+    with raises_aws("AccessDenied", denied_msg(user.arn, "iam:PassRole", role["Arn"]), status=403):
+        user.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role["RoleName"])
+    assert user.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"] == []
+    # PassRole to another service does not do; to EC2, for the account's instances, does.
+    root.iam.put_user_policy(UserName=user.name, PolicyName="pass", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [allow(
+            "iam:PassRole", role["Arn"],
+            condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})]}))
+    with raises_aws("AccessDenied", denied_msg(user.arn, "iam:PassRole", role["Arn"]), status=403):
+        user.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role["RoleName"])
+    root.iam.put_user_policy(UserName=user.name, PolicyName="pass", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [allow(
+            "iam:PassRole", role["Arn"],
+            condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"},
+                       "ArnLike": {"iam:AssociatedResourceArn":
+                                   f"arn:aws:ec2:*:{ACCOUNT}:instance/*"}})]}))
+    user.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role["RoleName"])
+    got = root.iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
+    assert [r["RoleName"] for r in got] == [role["RoleName"]]
 
 
 def test_cli_round_trip(authz_server, root):
