@@ -340,3 +340,46 @@ def test_equal_paths_choice_is_stable(tmp_path):
     assert via == {"eq/0c": "reader-c", "eq/1x": "reader-c", "eq/2b": "reader-b", "eq/3x": "reader-c",
                    "eq/4a": "reader-a", "eq/5x": "reader-c"}, via
 
+
+def test_prepared_by_another_version_is_refused(tmp_path):
+    """A prepared file of another store schema (older or newer), or of
+    another prepared format: refused (exit 2), saying so and to prepare it
+    again -- not the data dir's advice (start tresor serve on it)."""
+    import shutil
+    import sqlite3
+    p = prepare(tmp_path, tmp_path / "a.db", A)
+    good = run(tmp_path, "who-can-decrypt", "app/db", "--snapshot", p)
+    assert good.returncode == 0, good.stderr
+    db = sqlite3.connect(str(p))
+    schema = db.execute("PRAGMA user_version").fetchone()[0]
+    db.close()
+    for n, v in (("old", schema - 1), ("new", schema + 1)):
+        f = tmp_path / f"{n}.db"
+        shutil.copy(p, f)
+        db = sqlite3.connect(str(f))
+        db.execute(f"PRAGMA user_version = {v}")
+        db.commit()
+        db.close()
+        r = run(tmp_path, "who-can-decrypt", "app/db", "--snapshot", f)
+        assert (r.returncode, r.stdout) == (2, "")
+        assert r.stderr == (f"tresor: snapshot: {f}: prepared by a tresor of another version (store schema "
+                            f"version {v}, this build's is {schema}): prepare it again with this one (tresor "
+                            "snapshot prepare)\n"), r.stderr
+    f = tmp_path / "format.db"
+    shutil.copy(p, f)
+    db = sqlite3.connect(str(f))
+    (head,) = db.execute("SELECT v FROM tresor_saved_note WHERE k = 'prepared'").fetchone()
+    doc = json.loads(head)
+    doc["version"] = 0
+    db.execute("UPDATE tresor_saved_note SET v = ? WHERE k = 'prepared'", (json.dumps(doc),))
+    db.commit()
+    db.close()
+    for cmd in (["who-can-decrypt", "app/db"], ["who-can-decrypt", "--all"], ["what-can-decrypt", CAROL]):
+        r = run(tmp_path, *cmd, "--snapshot", f)
+        assert (r.returncode, r.stdout) == (2, "")
+        assert r.stderr == (f"tresor: snapshot: {f}: prepared by a tresor of another version (prepared format 0, "
+                            "this build's is 1): prepare it again with this one (tresor snapshot prepare)\n"), r.stderr
+    # Prepared again: answered.
+    prepare(tmp_path, f, A)
+    r = run(tmp_path, "who-can-decrypt", "app/db", "--snapshot", f)
+    assert (r.returncode, r.stdout) == (0, good.stdout)
