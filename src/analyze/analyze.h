@@ -65,7 +65,7 @@ struct az_edge {
                                     this name the trust policy names (a conditional edge) */
     bool public_trust;           /* from is AZ_ANYONE and the trust policy sets no condition:
                                     any principal of any account may assume `to` */
-    size_t next_out, next_in;    /* the next edge out of `from`, into `to` */
+    size_t next_out, next_in;    /* the next edge out of `from` (by `to`, descending), into `to` */
     char evidence[AZ_EV_MAX];
 };
 

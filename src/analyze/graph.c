@@ -78,9 +78,19 @@ static TR_RESULT add_edge(struct az_graph *g, size_t from, size_t to, bool cond,
     ENSURE(v != NULL, TR_E_INTERNAL);
     g->e = v;
     g->e[g->ne] = (struct az_edge){ .from = from, .to = to, .conditional = cond,
-                                    .next_out = g->n[from].first_out, .next_in = g->n[to].first_in };
+                                    .next_out = SIZE_MAX, .next_in = g->n[to].first_in };
     GUARD(str_copy(g->e[g->ne].evidence, sizeof g->e[g->ne].evidence, ev, "the edge's evidence"));
-    g->n[from].first_out = g->n[to].first_in = g->ne;
+    /* The edges out of a node, by their role from the last in node order
+     * to the first, whatever order they were decided in: the breadth-first
+     * search (who_can.c, reach_pass) takes them in this order, so among
+     * equally short paths the one chosen does not depend on which edges an
+     * earlier answer made (docs/WHO_CAN_DECRYPT.md, "Which path").  A full
+     * build adds the roles in node order: each goes first. */
+    size_t *at = &g->n[from].first_out;
+    while (*at != SIZE_MAX && g->e[*at].to > to) at = &g->e[*at].next_out;
+    g->e[g->ne].next_out = *at;
+    *at = g->ne;
+    g->n[to].first_in = g->ne;
     g->ne++;
     return TR_OK;
 }

@@ -289,6 +289,13 @@ TR_RESULT snapshot_prepared_open(const char *path, bool with_secrets, store_t *s
     *n = 0;
     tr_result r = store_sqlite_open_file(path, st);
     if (tr_failed(r)) {
+        if (tr_code(r) == TR_E_STORE_CORRUPT && has_message() &&
+            strncmp(tr_last_error()->message, STORE_SCHEMA_OTHER, sizeof STORE_SCHEMA_OTHER - 1) == 0) {
+            char why[TR_ERR_MSG_MAX];
+            STR_COPY_ARRAY(why, tr_last_error()->message);
+            BAIL(TR_E_VALIDATION, "%.300s: prepared by a tresor of another version (%.100s): prepare it again "
+                 "with this one (tresor snapshot prepare)", path, why);
+        }
         if (has_message()) return r;
         BAIL(TR_E_VALIDATION, "%.300s: cannot be read as a prepared snapshot of this tresor (prepare it again)",
              path);
@@ -296,7 +303,13 @@ TR_RESULT snapshot_prepared_open(const char *path, bool with_secrets, store_t *s
     r = note_json(*st, path, NOTE_HEAD, &head);
     if (tr_ok(r) && with_secrets) r = note_json(*st, path, NOTE_SECRETS, &secrets);
     json_t *snaps = json_object_get(head, "snapshots"), *sources = json_object_get(head, "sources");
-    if (tr_ok(r) && (json_integer_value(json_object_get(head, "version")) != PREPARED_VERSION ||
+    json_t *ver = json_object_get(head, "version");
+    if (tr_ok(r) && json_is_integer(ver) && json_integer_value(ver) != PREPARED_VERSION)
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION,
+                       "%.300s: prepared by a tresor of another version (prepared format %" JSON_INTEGER_FORMAT
+                       ", this build's is %d): prepare it again with this one (tresor snapshot prepare)",
+                       path, json_integer_value(ver), PREPARED_VERSION);
+    if (tr_ok(r) && (json_integer_value(ver) != PREPARED_VERSION ||
                      !json_is_array(snaps) || json_array_size(snaps) == 0 || json_array_size(snaps) > cap))
         r = tr_fail_at(__FILE__, __LINE__, TR_E_VALIDATION,
                        "%.300s: not a prepared snapshot of this tresor (prepare it again)", path);

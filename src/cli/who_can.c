@@ -42,9 +42,9 @@ static const struct cli_opt who_opts[] = {
       "the account of a SECRET given by name, and of --all; by default the store's first" },
     CLI_OPT_REGION('g', "the region of a SECRET given by name, and of --all (with --snapshot: the "
                         "first snapshot's first region)"),
-    { "threads", 'j', "N", NULL, "1",
-      "with --all from --snapshot: answer on N worker processes (the same readers; where one has "
-      "several equally short paths through roles, the one shown may differ from one process's)" },
+    { "threads", 'j', "N", NULL, "one per core",
+      "with --all from --snapshot: answer on N worker processes (the output is one process's, "
+      "byte for byte)" },
     CLI_OPTS_SNAPSHOT_OR_STORE('S', "answer from"),
     { 0 },
 };
@@ -383,11 +383,10 @@ static bool wbuf_fill(struct wbuf *w)
  * edges and the KMS memo each worker fills are its own).  Worker k
  * answers batches k, k + nworkers, ... of ALL_BATCH secrets each, writing
  * each batch's output then a NUL (which no output holds) to its pipe;
- * this process prints the batches in order as they arrive.  The readers
- * are one process's; the path shown for a reader with several equally
- * short ones through roles is the first the graph's lazy edges give,
- * which depends on the secrets answered before in that process, so it
- * may differ from one process's.  Only answering from snapshots (a
+ * this process prints the batches in order as they arrive: one
+ * process's output, byte for byte (among equally short paths the one
+ * shown follows the order of the edges out of a node, graph.c add_edge,
+ * not the secrets answered before).  Only answering from snapshots (a
  * memory or prepared store: no file lock, no server connection to share
  * across the fork). */
 #define MAX_WORKERS 64
@@ -573,7 +572,7 @@ int cmd_who_can(int argc, char **argv)
     const char *snap_files[MAX_SNAPSHOTS];
     size_t nsnap = 0;
     const char *store_arg = env_or(CLI_STORE_ENV, NULL), *store = NULL;
-    long threads = 1;
+    long threads = 0;      /* not given: one per core */
     struct cli_parser p;
     int c;
     cli_parser_init(&p, cmd, argc, argv);
@@ -640,7 +639,11 @@ int cmd_who_can(int argc, char **argv)
         return 2;
     }
     g_snaps = snaps;
-    g_threads = threads < 1 ? 1 : threads;
+    if (threads < 1) {
+        long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = nproc < 1 ? 1 : nproc > MAX_WORKERS ? MAX_WORKERS : nproc;
+    }
+    g_threads = threads;
     /* From snapshots, the region of a SECRET given by name and of --all is
      * by default the first one the first snapshot read. */
     if (snaps && !region_given && snaps->s[0].nregions > 0) region = snaps->s[0].regions[0];

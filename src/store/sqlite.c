@@ -1250,7 +1250,7 @@ static int ro_probe(const char *uri)
     return rc;
 }
 
-static TR_RESULT open_readonly_path(const char *path, store_t *out);
+static TR_RESULT open_readonly_path(const char *path, bool saved, store_t *out);
 
 TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
 {
@@ -1259,11 +1259,14 @@ TR_RESULT store_sqlite_open_readonly(const char *data_dir, store_t *out)
     ENSURE_REF(out);
     *out = NULL;
     ENSURE(sqlite_db_path(data_dir, path), TR_E_INTERNAL);
-    return open_readonly_path(path, out);
+    return open_readonly_path(path, false, out);
 }
 
 /* store_sqlite_open_readonly of the database file at path. */
-static TR_RESULT open_readonly_path(const char *path, store_t *out)
+/* saved: a file store_sqlite_save_file wrote (store_sqlite_open_file),
+ * which nothing migrates: another schema fails with TR_E_STORE_CORRUPT and
+ * a message saying which, not the data dir's advice on stderr. */
+static TR_RESULT open_readonly_path(const char *path, bool saved, store_t *out)
 {
     char uri[3 * PATH_MAX + 64];
     struct store_sqlite *s = NULL;
@@ -1295,7 +1298,10 @@ static TR_RESULT open_readonly_path(const char *path, store_t *out)
     commits_map(s, path, false);
     r = conn_open(s, &s->keeper);
     if (tr_ok(r)) r = user_version(s->keeper, &version);
-    if (tr_ok(r) && (version < 0 || (size_t)version != store_schema_count)) {
+    if (tr_ok(r) && saved && (version < 0 || (size_t)version != store_schema_count)) {
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_STORE_CORRUPT, STORE_SCHEMA_OTHER " %d, this build's is %zu",
+                       version, store_schema_count);
+    } else if (tr_ok(r) && (version < 0 || (size_t)version != store_schema_count)) {
         fprintf(stderr, "tresor: store: database schema version %d is not this build's (%zu)%s\n",
                 version, store_schema_count,
                 version >= 0 && (size_t)version < store_schema_count
@@ -1383,7 +1389,7 @@ TR_RESULT store_sqlite_open_file(const char *path, store_t *out)
     ENSURE_REF(path);
     ENSURE_REF(out);
     *out = NULL;
-    return open_readonly_path(path, out);
+    return open_readonly_path(path, true, out);
 }
 
 TR_RESULT store_sqlite_note(store_t st, const char *key, char **out)

@@ -402,8 +402,11 @@ TR_RESULT store_sqlite_save_file(store_t st, const char *path, const char *const
                                  size_t n);
 /* A database file (one store_sqlite_save_file wrote) read-only, as
  * store_sqlite_open_readonly opens a data dir's: immutable when it has no
- * -wal, nothing created beside it; the same failures. */
+ * -wal, nothing created beside it; the same failures, but for a file of
+ * another schema version (nothing migrates it): TR_E_STORE_CORRUPT with
+ * the message STORE_SCHEMA_OTHER " N, this build's is M". */
 TR_RESULT store_sqlite_open_file(const char *path, store_t *out);
+#define STORE_SCHEMA_OTHER "store schema version"
 /* The note `key` of a store store_sqlite_save_file wrote, malloc'd;
  * TR_E_STORE_NOT_FOUND when it has none (or is another store). */
 TR_RESULT store_sqlite_note(store_t st, const char *key, char **out);

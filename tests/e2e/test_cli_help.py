@@ -56,7 +56,7 @@ FLAGS = {
               ("--dev", "TRESOR_DEV=1", None), ("--seed", None, None), ("--enforce-iam", None, None)],
     "who-can-decrypt": [("--all", None, None), ("--format", None, "text"), ("--explain", None, None),
                         ("--with-key", None, None), ("--diff", None, None), ("--account", None, None),
-                        ("--region", "TRESOR_REGION", "us-east-1"), ("--threads", None, "1"),
+                        ("--region", "TRESOR_REGION", "us-east-1"), ("--threads", None, "one per core"),
                         ("--snapshot", None, None),
                         ("--data-dir", "TRESOR_DATA_DIR", "./tresor-data"), ("--store", "TRESOR_STORE", "DIR/tresor.db")],
     "what-can-decrypt": [("--format", None, "text"), ("--snapshot", None, None),

@@ -238,9 +238,8 @@ def many_secrets(path, n=61):
 def test_all_on_workers_is_the_serial_output(tmp_path):
     """--all --threads N (worker processes, batches printed in order): the
     output of one process, byte for byte, in every format, from the JSON
-    snapshots and from the prepared file, where every reader has one
-    shortest path (docs/WHO_CAN_DECRYPT.md: with several through roles,
-    the one shown may differ)."""
+    snapshots and from the prepared file (equally short paths:
+    test_equal_paths_choice_is_stable)."""
     m = many_secrets(tmp_path / "many.json")
     p = prepare(tmp_path, tmp_path / "many.db", m, B)
     where = ["--account", "111111111111", "--region", "us-west-2"]
@@ -260,8 +259,127 @@ def test_all_on_workers_is_the_serial_output(tmp_path):
                 r = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", fmt, *src, "--threads", n)
                 assert (r.returncode, r.stderr) == (0, ""), r.stderr
                 assert r.stdout == one.stdout, (fmt, n, src)
-    r = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", "html", "--snapshot", p)   # default 1
+    r = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", "html", "--snapshot", p)   # one per core
     assert (r.returncode, r.stdout) == (0, one.stdout)
     for bad in ("0", "x", "65", "-1"):
         r = run(tmp_path, "who-can-decrypt", "--all", *where, "--snapshot", p, "--threads", bad)
         assert r.returncode == 2 and f"--threads must be a number from 1 to 64, not '{bad}'" in r.stderr
+
+
+def equal_paths(path, reverse=False):
+    """The 111111111111 fixture with user hopper, who may assume roles
+    reader-a, reader-b and reader-c; each reads the secrets eq/?<its
+    letter> and all three the eq/?x ones -- so hopper reaches an x secret by
+    three equally short paths.  reverse: the same account with every list
+    in the other order."""
+    doc = json.load(open(A))
+    acct, page = "111111111111", doc["GetAccountAuthorizationDetails"][-1]
+    sm = f"arn:aws:secretsmanager:us-west-2:{acct}:secret:"
+    key = f"arn:aws:kms:us-west-2:{acct}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    def pol(stmts):
+        return {"Version": "2012-10-17", "Statement": stmts}
+    page["UserDetailList"].append({
+        "Path": "/", "UserName": "hopper", "UserId": "AIDAEQUALPATHS000001", "Arn": f"arn:aws:iam::{acct}:user/hopper",
+        "CreateDate": "2020-01-01T00:00:00Z", "GroupList": [], "AttachedManagedPolicies": [],
+        "UserPolicyList": [{"PolicyName": "hop", "PolicyDocument": pol(
+            [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}])}]})
+    for i, c in enumerate("abc"):
+        page["RoleDetailList"].append({
+            "Path": "/", "RoleName": f"reader-{c}", "RoleId": f"AROAEQUALPATHS00000{i}",
+            "Arn": f"arn:aws:iam::{acct}:role/reader-{c}", "CreateDate": "2020-01-01T00:00:00Z",
+            "AssumeRolePolicyDocument": pol([{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"},
+                                              "Action": "sts:AssumeRole"}]),
+            "InstanceProfileList": [], "AttachedManagedPolicies": [], "Tags": [], "RoleLastUsed": {},
+            "RolePolicyList": [{"PolicyName": "read", "PolicyDocument": pol([
+                {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                 "Resource": [f"{sm}eq/?{c}-*", f"{sm}eq/?x-*"]},
+                {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key}])}]})
+    region = doc["Regions"]["us-west-2"]
+    region["ListSecrets"].append({"SecretList": [
+        {"ARN": f"{sm}eq/{n}-AbCdEf", "Name": f"eq/{n}", "KmsKeyId": key,
+         "LastChangedDate": "2023-08-08T10:11:12.123000-07:00", "CreatedDate": "2023-08-08T10:11:12.123000-07:00",
+         "SecretVersionsToStages": {"a1b2c3d4-5678-90ab-cdef-EXAMPLE33333": ["AWSCURRENT"]}}
+        for n in ("0c", "1x", "2b", "3x", "4a", "5x")]})
+    if reverse:
+        for p in doc["GetAccountAuthorizationDetails"]:
+            p["RoleDetailList"].reverse()
+            p["UserDetailList"].reverse()
+        for p in region["ListSecrets"]:
+            p["SecretList"].reverse()
+        region["ListSecrets"].reverse()
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_equal_paths_choice_is_stable(tmp_path):
+    """Among equally short paths through roles the one shown follows one
+    rule (docs/WHO_CAN_DECRYPT.md, "Which path"), not the answers before
+    it: each secret's answer alone is its entry in --all, on one process
+    or several, from the JSON, the prepared file and the input in another
+    order; and hopper reaches every x secret through reader-c."""
+    m = equal_paths(tmp_path / "eq.json")
+    rev = equal_paths(tmp_path / "eq-rev.json", reverse=True)
+    p = prepare(tmp_path, tmp_path / "eq.db", m)
+    where = ["--account", "111111111111", "--region", "us-west-2"]
+    one = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", "json", "--snapshot", m)
+    assert (one.returncode, one.stderr) == (0, "")
+    for src in (m, rev, p):
+        for n in ("1", "2", "3"):
+            r = run(tmp_path, "who-can-decrypt", "--all", *where, "--format", "json", "--snapshot", src,
+                    "--threads", n)
+            assert (r.returncode, r.stderr, r.stdout) == (0, "", one.stdout), (src, n)
+    via = {}
+    for s in json.loads(one.stdout)["secrets"]:
+        alone = run(tmp_path, "who-can-decrypt", s["secret"]["arn"], "--format", "json", "--snapshot", m)
+        assert alone.returncode == 0, alone.stderr
+        assert json.loads(alone.stdout)["principals"] == s["principals"], s["secret"]["name"]
+        hop = [x for x in s["principals"] if x["principal"].endswith(":user/hopper")]
+        if hop:
+            via[s["secret"]["name"]] = hop[0]["path"][0]["role"].rsplit("/", 1)[1]
+    assert via == {"eq/0c": "reader-c", "eq/1x": "reader-c", "eq/2b": "reader-b", "eq/3x": "reader-c",
+                   "eq/4a": "reader-a", "eq/5x": "reader-c"}, via
+
+
+def test_prepared_by_another_version_is_refused(tmp_path):
+    """A prepared file of another store schema (older or newer), or of
+    another prepared format: refused (exit 2), saying so and to prepare it
+    again -- not the data dir's advice (start tresor serve on it)."""
+    import shutil
+    import sqlite3
+    p = prepare(tmp_path, tmp_path / "a.db", A)
+    good = run(tmp_path, "who-can-decrypt", "app/db", "--snapshot", p)
+    assert good.returncode == 0, good.stderr
+    db = sqlite3.connect(str(p))
+    schema = db.execute("PRAGMA user_version").fetchone()[0]
+    db.close()
+    for n, v in (("old", schema - 1), ("new", schema + 1)):
+        f = tmp_path / f"{n}.db"
+        shutil.copy(p, f)
+        db = sqlite3.connect(str(f))
+        db.execute(f"PRAGMA user_version = {v}")
+        db.commit()
+        db.close()
+        r = run(tmp_path, "who-can-decrypt", "app/db", "--snapshot", f)
+        assert (r.returncode, r.stdout) == (2, "")
+        assert r.stderr == (f"tresor: snapshot: {f}: prepared by a tresor of another version (store schema "
+                            f"version {v}, this build's is {schema}): prepare it again with this one (tresor "
+                            "snapshot prepare)\n"), r.stderr
+    f = tmp_path / "format.db"
+    shutil.copy(p, f)
+    db = sqlite3.connect(str(f))
+    (head,) = db.execute("SELECT v FROM tresor_saved_note WHERE k = 'prepared'").fetchone()
+    doc = json.loads(head)
+    doc["version"] = 0
+    db.execute("UPDATE tresor_saved_note SET v = ? WHERE k = 'prepared'", (json.dumps(doc),))
+    db.commit()
+    db.close()
+    for cmd in (["who-can-decrypt", "app/db"], ["who-can-decrypt", "--all"], ["what-can-decrypt", CAROL]):
+        r = run(tmp_path, *cmd, "--snapshot", f)
+        assert (r.returncode, r.stdout) == (2, "")
+        assert r.stderr == (f"tresor: snapshot: {f}: prepared by a tresor of another version (prepared format 0, "
+                            "this build's is 1): prepare it again with this one (tresor snapshot prepare)\n"), r.stderr
+    # Prepared again: answered.
+    prepare(tmp_path, f, A)
+    r = run(tmp_path, "who-can-decrypt", "app/db", "--snapshot", f)
+    assert (r.returncode, r.stdout) == (0, good.stdout)

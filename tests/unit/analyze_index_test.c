@@ -394,6 +394,49 @@ static void test_trust_index(void **state)
     az_graph_free(&all);
 }
 
+/* ---- the order of the edges out of a node --------------------------------------- */
+
+/* The edges out of a node come in one order (by role, the last in node
+ * order first) whichever order a lazy graph decided the roles' edges in:
+ * the breadth-first search takes them in that order, so the path chosen
+ * among equally short ones does not depend on earlier answers. */
+static void test_out_order(void **state)
+{
+    (void)state;
+    static const char *const roles[] = { "r1", "r2", "r3", "r4", "r5" };
+    put_user(ACCT, "many", "AIDAOUTORDERTEST0001", DOC(ALLOW("sts:AssumeRole", "*")));
+    for (size_t i = 0; i < NELEM(roles); i++) {
+        char id[32];
+        snprintf(id, sizeof id, "AROAOUTORDERTEST%04zu", i);
+        put_role(ACCT, roles[i], id, DOC(TRUST(ROOT)), NULL);
+    }
+    static const size_t orders[][5] = { { 0, 1, 2, 3, 4 }, { 4, 3, 2, 1, 0 }, { 3, 1, 0, 4, 2 }, { 2, 4, 0, 1, 3 } };
+    const char *accts[] = { ACCT };
+    char first[NELEM(roles)][PRINCIPAL_ARN_MAX] = { { 0 } };
+    for (size_t o = 0; o < NELEM(orders); o++) {
+        struct az_graph g;
+        ok(az_graph_build_opts(&ENV, accts, 1, true, &g));
+        for (size_t i = 0; i < NELEM(roles); i++) {
+            char arn[128];
+            snprintf(arn, sizeof arn, R("%s"), roles[orders[o][i]]);
+            size_t r = az_graph_find(&g, arn);
+            assert_true(r != SIZE_MAX);
+            ok(az_graph_edges_into(&g, r));
+        }
+        size_t u = az_graph_find(&g, U("many")), k = 0, last = SIZE_MAX;
+        assert_true(u != SIZE_MAX);
+        for (size_t e = g.n[u].first_out; e != SIZE_MAX; e = g.e[e].next_out, k++) {
+            assert_true(k < NELEM(roles));
+            assert_true(last == SIZE_MAX || g.e[e].to < last);
+            last = g.e[e].to;
+            if (!o) snprintf(first[k], sizeof first[k], "%s", g.n[last].arn);
+            else assert_string_equal(g.n[last].arn, first[k]);
+        }
+        assert_int_equal(k, NELEM(roles));
+        az_graph_free(&g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_mentions_key),
         cmocka_unit_test_setup_teardown(test_gsv_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trust_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_order, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
