@@ -79,7 +79,7 @@ UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTHON := /usr/bin/python3
 
-.PHONY: all test unit unit-bins e2e e2e-tls e2e-pg unit-pg asan valgrind wipecheck run deps check-src clean bench bench-analyze bench-snapshot \
+.PHONY: all test unit unit-bins e2e e2e-tls e2e-pg unit-pg asan valgrind valgrind-costs wipecheck run deps check-src clean bench bench-analyze bench-snapshot \
         fuzz scan coverage check-hardening
 all: $(BUILD)/tresor
 
@@ -237,15 +237,17 @@ VALGRIND_DESELECT ?= --deselect tests/e2e/test_crash_safety.py::test_kill_at_eac
                      --deselect tests/e2e/test_kms_key_agreement.py::test_imported_agreement_key
 VALGRIND_E2E_ENV ?= TRESOR_WHO_CAN_SEEDS=3 TRESOR_CRASH_ROUNDS=3 TRESOR_CRASH_INIT_ROUNDS=2 \
                     TRESOR_CRASH_FULL_ROUNDS=2 TRESOR_SNAPSHOT_SEEDS=1
-# VALGRIND_SHARD=K/N runs the unit tests and only the end-to-end files whose
-# position in the sorted list of tests/e2e/test_*.py is K modulo N (0 <= K < N).
-# The whole e2e suite under memcheck takes over half an hour on two cores, past
-# CI's budget with everything else; .ci/run picks the shard from the commit's
-# time, so consecutive commits cover every file, and `make valgrind` with no
-# shard (run by hand before a release) covers all of them at once.
+# VALGRIND_SHARD=K/N runs the unit tests and only the end-to-end files of
+# shard K of N (0 <= K < N): scripts/valgrind-shard splits the files into N
+# shards of equal cost by the tresor processes each starts and the tests it
+# holds (tests/e2e/valgrind-costs; `make valgrind-costs` measures them again
+# without valgrind, in the time of one e2e run).  The whole e2e suite under
+# memcheck takes over half an hour on two cores, past CI's budget with
+# everything else; .ci/run picks the shard from the commit's time, so
+# consecutive commits cover every file, and `make valgrind` with no shard
+# (run by hand before a release) covers all of them at once.
 VALGRIND_SHARD ?=
-VALGRIND_E2E_PATHS = $(if $(VALGRIND_SHARD),$(shell ls tests/e2e/test_*.py | LC_ALL=C sort | \
-                       awk -v s=$(VALGRIND_SHARD) 'BEGIN { split(s, a, "/") } (NR - 1) % a[2] == a[1]'),tests/e2e)
+VALGRIND_E2E_PATHS = $(if $(VALGRIND_SHARD),$(shell scripts/valgrind-shard $(VALGRIND_SHARD)),tests/e2e)
 VALGRIND := valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect \
             --errors-for-leak-kinds=definite,indirect --error-exitcode=97 --num-callers=40 \
             --suppressions=$(CURDIR)/tests/valgrind.supp
@@ -260,6 +262,10 @@ valgrind: deps
 	TRESOR_SERVER_WRAPPER="$(VALGRIND) --log-file={log}" $(VALGRIND_E2E_ENV) \
 	  $(MAKE) e2e E2E_PATHS="$(VALGRIND_E2E_PATHS)" \
 	  PYTEST_ARGS="--basetemp=$(CURDIR)/$(BUILD)/valgrind/e2e $(VALGRIND_DESELECT) $(PYTEST_ARGS)"
+
+valgrind-costs: $(BUILD)/tresor $(BUILD)/tests/diff_eval
+	TRESOR_DIFF_EVAL=$(CURDIR)/$(BUILD)/tests/diff_eval $(VALGRIND_E2E_ENV) \
+	  scripts/valgrind-shard --measure $(BUILD)/tresor $(VALGRIND_DESELECT)
 
 # wipecheck: every unit test in the wipe-check build (a region that should
 # have been wiped aborts), then the memory tests against its server, which
