@@ -41,6 +41,7 @@
 #include "store/root_record.h"
 #include "crypto/seal.h"
 #include "dev/dev.h"
+#include "oidc/keys.h"
 #include "http/control.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -151,6 +152,10 @@ static const struct cli_opt serve_opts[] = {
       "(docs/ROTATION.md)" },
     { "rotation-timeout", 'O', "S", "TRESOR_ROTATION_TIMEOUT", "30",
       "the time limit of one rotation step, 1 to 900 seconds, as a Lambda function's" },
+    { "oidc-jwks", 'J', "ISSUER=FILE", "TRESOR_OIDC_JWKS", NULL,
+      "verify AssumeRoleWithWebIdentity tokens whose iss is ISSUER with the JSON Web Key Set in FILE, read "
+      "at start (for issuers tresor has no route to); repeatable; the variable takes a comma-separated "
+      "list (docs/OIDC.md)" },
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -637,6 +642,8 @@ static int serve(int argc, char **argv)
 
     struct cli_parser p;
     int c;
+    char oidc_why[512];
+    bool oidc_given = false;
     cli_parser_init(&p, &serve_cmd, argc, argv);
     while ((c = cli_next(&p)) > 0) {
         switch (c) {
@@ -672,9 +679,17 @@ static int serve(int argc, char **argv)
         case 'W': store_conns = optarg; break;
         case 'R': o.rotation_hooks = optarg; break;
         case 'O': rotation_timeout = optarg; break;
+        case 'J':
+            if (oidc_keys_add(optarg, oidc_why, sizeof oidc_why) != 0)
+                return cli_usage_error(NULL, &serve_cmd, "--oidc-jwks: %s", oidc_why);
+            oidc_given = true;
+            break;
         }
     }
     if (c < 0) return cli_exit(c);
+    const char *oidc_env = getenv("TRESOR_OIDC_JWKS");
+    if (!oidc_given && oidc_env && *oidc_env && oidc_keys_add_list(oidc_env, oidc_why, sizeof oidc_why) != 0)
+        return cli_usage_error(NULL, &serve_cmd, "TRESOR_OIDC_JWKS: %s", oidc_why);
     if (optind < argc) return cli_usage_error(NULL, &serve_cmd, "unexpected argument '%s'", argv[optind]);
     if (!region_valid(o.region))
         return cli_usage_error(NULL, &serve_cmd, "%s must be a region name such as us-east-1, not '%s'",

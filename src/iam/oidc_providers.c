@@ -276,6 +276,9 @@ static TR_RESULT update_doc(struct req_ctx *rc, const struct form *in, doc_fn va
 
 static TR_RESULT thumbprints_param(const struct form *in, json_t *doc)
 {
+    /* Required here (an empty list is "ThumbprintList=") */
+    if (!form_get(in, "ThumbprintList") && !form_get(in, "ThumbprintList.member.1"))
+        return iam_invalid_repr("thumbprintList", "null", "Member must not be null");
     json_t *tp = json_array();
     ENSURE(tp != NULL, TR_E_INTERNAL);
     tr_result r = param_list(in, "ThumbprintList", "thumbprintList", 40, 40, tp);

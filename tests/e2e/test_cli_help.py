@@ -52,6 +52,7 @@ FLAGS = {
               ("--pkcs11-key", "TRESOR_PKCS11_KEY", None), ("--pkcs11-pin-file", None, None),
               ("--rotation-hooks", "TRESOR_ROTATION_HOOKS", None),
               ("--rotation-timeout", "TRESOR_ROTATION_TIMEOUT", "30"),
+              ("--oidc-jwks", "TRESOR_OIDC_JWKS", None),
               ("--dev", "TRESOR_DEV=1", None), ("--seed", None, None), ("--enforce-iam", None, None)],
     "who-can-decrypt": [("--all", None, None), ("--format", None, "text"), ("--explain", None, None),
                         ("--with-key", None, None), ("--diff", None, None), ("--account", None, None),
