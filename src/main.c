@@ -194,7 +194,8 @@ static const struct cli_cmd serve_cmd = {
     "[--shutdown-grace S] [--tls-cert FILE --tls-key FILE | --tls-generate] [--tls-min-version V] "
     "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase|pkcs11] "
     "[--passphrase-file FILE] [--pkcs11-module PATH] [--pkcs11-token LABEL] [--pkcs11-key LABEL] "
-    "[--pkcs11-pin-file FILE] [--rotation-hooks DIR [--rotation-timeout S]] [--dev [--seed FILE] [--enforce-iam]]",
+    "[--pkcs11-pin-file FILE] [--rotation-hooks DIR [--rotation-timeout S]] [--oidc-jwks ISSUER=FILE ...] "
+    "[--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
     "policy rules, so the AWS CLI, boto3 and the SDKs work against it with\n"
@@ -643,7 +644,8 @@ static int serve(int argc, char **argv)
     struct cli_parser p;
     int c;
     char oidc_why[512];
-    bool oidc_given = false;
+    const char *oidc_specs[OIDC_ISSUERS_MAX];
+    size_t noidc = 0;
     cli_parser_init(&p, &serve_cmd, argc, argv);
     while ((c = cli_next(&p)) > 0) {
         switch (c) {
@@ -680,15 +682,18 @@ static int serve(int argc, char **argv)
         case 'R': o.rotation_hooks = optarg; break;
         case 'O': rotation_timeout = optarg; break;
         case 'J':
-            if (oidc_keys_add(optarg, oidc_why, sizeof oidc_why) != 0)
-                return cli_usage_error(NULL, &serve_cmd, "--oidc-jwks: %s", oidc_why);
-            oidc_given = true;
+            if (noidc == OIDC_ISSUERS_MAX)
+                return cli_usage_error(NULL, &serve_cmd, "--oidc-jwks: at most %d issuers", OIDC_ISSUERS_MAX);
+            oidc_specs[noidc++] = optarg;
             break;
         }
     }
     if (c < 0) return cli_exit(c);
+    for (size_t i = 0; i < noidc; i++)
+        if (oidc_keys_add(oidc_specs[i], oidc_why, sizeof oidc_why) != 0)
+            return cli_usage_error(NULL, &serve_cmd, "--oidc-jwks: %s", oidc_why);
     const char *oidc_env = getenv("TRESOR_OIDC_JWKS");
-    if (!oidc_given && oidc_env && *oidc_env && oidc_keys_add_list(oidc_env, oidc_why, sizeof oidc_why) != 0)
+    if (!noidc && oidc_env && *oidc_env && oidc_keys_add_list(oidc_env, oidc_why, sizeof oidc_why) != 0)
         return cli_usage_error(NULL, &serve_cmd, "TRESOR_OIDC_JWKS: %s", oidc_why);
     if (optind < argc) return cli_usage_error(NULL, &serve_cmd, "unexpected argument '%s'", argv[optind]);
     if (!region_valid(o.region))

@@ -337,3 +337,39 @@ def test_aws_cli_without_credentials(env):
     assert p.returncode == 254
     assert ("An error occurred (AccessDenied) when calling the AssumeRoleWithWebIdentity operation: "
             + DENIED) in p.stderr
+
+
+def simulate(env, role, token):
+    f = env["dir"] / f"token-{os.urandom(4).hex()}"
+    f.write_text(token + "\n")
+    keys = f"{K8S_ISS}={env['dir'] / 'k8s.json'},{GH_ISS}={env['dir'] / 'gh.json'}"
+    return env["srv"].run_tresor("policy", "simulate", "--data-dir", env["srv"].data_dir,
+                                 "--web-identity-token", f, "--role", env["roles"].get(role, role),
+                                 env_extra={"TRESOR_OIDC_JWKS": keys})
+
+
+def test_simulate_allowed(env):
+    p = simulate(env, "gh", env["gh"].token(claims(GH_ISS, GH_SUB)))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.startswith(f"allowed: {env['arns'][GH_ISS]} assumes {env['roles']['gh']}")
+
+
+def test_simulate_explains_condition(env):
+    sub = "repo:evil/app:ref:refs/heads/main"
+    p = simulate(env, "gh", env["gh"].token(claims(GH_ISS, sub)))
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stdout.startswith(f"denied: AccessDenied: {DENIED}\n  check trust: "), p.stdout
+    assert ('statement 0 (WorkloadOnly): StringLike token.actions.githubusercontent.com:sub '
+            f'"repo:org/app:*" does not hold for the token\'s {sub}') in p.stdout
+
+
+def test_simulate_explains_token_checks(env):
+    p = simulate(env, "k8s", env["k8s"].token(claims(K8S_ISS, K8S_SUB, aud="other")))
+    assert p.returncode == 1
+    assert p.stdout.startswith("denied: InvalidIdentityToken: Incorrect token audience\n  check audience: ")
+    c = claims(K8S_ISS, K8S_SUB)
+    c["exp"] = c["iat"] - 10
+    p = simulate(env, "k8s", env["k8s"].token(c))
+    assert p.returncode == 1
+    assert "denied: ExpiredTokenException: Token expired: current date/time" in p.stdout
+    assert "check expiry: exp " in p.stdout
