@@ -563,6 +563,14 @@ static json_t *session_doc(const struct sts_assume *a, const struct creds *c, in
     return d;
 }
 
+TR_RESULT sts_max_session_check(json_t *role_doc, int64_t duration)
+{
+    json_t *ms = json_object_get(role_doc, "max_session");
+    int64_t max_session = json_is_integer(ms) ? (int64_t)json_integer_value(ms) : DEFAULT_DURATION;
+    if (duration > max_session) BAIL(TR_E_QUERY_VALIDATION, "%s", MAX_SESSION_MSG);
+    return TR_OK;
+}
+
 TR_RESULT sts_issue_session(struct req_ctx *rc, const struct sts_assume *a, const struct ent_rec *role,
                             bool chained, json_t *inherited, json_t *extra, struct xml *out)
 {
@@ -654,12 +662,8 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     if (tr_ok(r) && a.source_identity) r = authorize_on_role(rc, &a, "sts:SetSourceIdentity", tp, cb);
     if (tr_failed(r)) goto fail;
 
-    json_t *ms = json_object_get(rdoc, "max_session");
-    int64_t max_session = json_is_integer(ms) ? (int64_t)json_integer_value(ms) : DEFAULT_DURATION;
-    if (a.duration > max_session) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_VALIDATION, "%s", MAX_SESSION_MSG);
-        goto fail;
-    }
+    r = sts_max_session_check(rdoc, a.duration);
+    if (tr_failed(r)) goto fail;
 
     /* The session. */
     r = sts_issue_session(rc, &a, &role, chained, inherited, NULL, out);

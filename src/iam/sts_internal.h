@@ -49,6 +49,10 @@ TR_RESULT sts_packed_size(struct sts_assume *a);
 TR_RESULT sts_assume_context(const struct sts_assume *a, struct ctx_builder *cb);
 /* The role's aws:ResourceTag/k and iam:ResourceTag/k. */
 TR_RESULT sts_role_tags_context(struct req_ctx *rc, const char *role_arn, struct ctx_builder *cb);
+/* ValidationError "The requested DurationSeconds exceeds the
+ * MaxSessionDuration set for this role." unless duration fits the role's
+ * (its entity doc's max_session, 3600 by default). */
+TR_RESULT sts_max_session_check(json_t *role_doc, int64_t duration);
 /* New credentials of a session of `role` for a, stored (IAM_STORE.md; the
  * members of `extra`, or NULL, added to the session's doc), and the reply's
  * Credentials, AssumedRoleUser, PackedPolicySize and SourceIdentity. */

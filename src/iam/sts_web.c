@@ -40,7 +40,6 @@
 #include "iam/web_identity.h"
 
 #define DENIED_MSG "Not authorized to perform sts:AssumeRoleWithWebIdentity"
-#define MAX_SESSION_MSG "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
 #define TAGS_CLAIM "https://aws.amazon.com/tags"
 
 /* The refusal's line in the log and the audit record. */
@@ -142,11 +141,8 @@ TR_RESULT op_assume_role_with_web_identity(struct req_ctx *rc, const struct form
         r = tr_fail_at(__FILE__, __LINE__, TR_E_IAM_ACCESS_DENIED, DENIED_MSG);
         goto fail;
     }
-    json_t *ms = json_object_get(rdoc, "max_session");
-    if (a.duration > (json_is_integer(ms) ? (int64_t)json_integer_value(ms) : 3600)) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_VALIDATION, "%s", MAX_SESSION_MSG);
-        goto fail;
-    }
+    r = sts_max_session_check(rdoc, a.duration);
+    if (tr_failed(r)) goto fail;
 
     extra = json_pack("{s:{s:s, s:s, s:s}}", "web_identity", "provider", w.provider_arn, "sub", w.sub,
                       "aud", w.aud);

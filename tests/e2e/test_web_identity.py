@@ -373,3 +373,26 @@ def test_simulate_explains_token_checks(env):
     assert p.returncode == 1
     assert "denied: ExpiredTokenException: Token expired: current date/time" in p.stdout
     assert "check expiry: exp " in p.stdout
+
+
+def test_check_and_backup_keep_providers(env, tresor_factory, tmp_path):
+    """tresor check is clean with providers and web identity sessions in the
+    store, and a backup restored elsewhere still serves the provider."""
+    import shutil
+    srv = env["srv"]
+    assume(env, "k8s", env["k8s"].token(claims(K8S_ISS, K8S_SUB)))
+    p = srv.run_tresor("check", "--data-dir", srv.data_dir)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.strip().endswith("clean")
+    if os.environ.get("TRESOR_E2E_STORE") == "postgres":
+        return      # tresor backup copies a SQLite store
+    out = tmp_path / "snap.tresor-backup"
+    p = srv.run_tresor("backup", "--data-dir", srv.data_dir, "--out", out, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    key = tmp_path / "root.key"
+    shutil.copy(srv.data_dir / "root.key", key)
+    os.chmod(key, 0o600)
+    new = tresor_factory("web-restored", start=False)
+    p = new.run_tresor("restore", out, "--data-dir", new.data_dir, "--root-key", key, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "check clean" in p.stdout

@@ -186,7 +186,7 @@ static void test_alg_none_and_hs256(void **state)
     (void)state;
     char *h = b64u((const unsigned char *)"{\"alg\":\"none\"}", 14);
     char *p = b64u((const unsigned char *)PAYLOAD, strlen(PAYLOAD));
-    char tok[1024];
+    char tok[2048];
     snprintf(tok, sizeof tok, "%s.%s.", h, p);
     assert_int_equal(check(tok, jwks), JWT_ALG);
     free(h);
