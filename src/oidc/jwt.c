@@ -91,7 +91,7 @@ int jwt_b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap,
     for (size_t i = len; ok && i < plen; i++) std[i] = '=';
     ok = ok && tr_ok(b64_decode(std, plen, &b)) && b.len <= cap;
     if (ok) {
-        memcpy(out, b.data, b.len);
+        if (b.len) memcpy(out, b.data, b.len);
         *n = b.len;
     }
     free(std);
