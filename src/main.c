@@ -42,6 +42,7 @@
 #include "store/root_record.h"
 #include "crypto/seal.h"
 #include "dev/dev.h"
+#include "oidc/keys.h"
 #include "http/control.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -157,6 +158,10 @@ static const struct cli_opt serve_opts[] = {
     { "oidc-ca-file", 'o', "FILE", "TRESOR_OIDC_CA_FILE", NULL,
       "trust the PEM CA certificates of FILE, besides the system's CA store, when fetching an OIDC "
       "issuer's signing keys over HTTPS (docs/OIDC.md)" },
+    { "oidc-jwks", 'J', "ISSUER=FILE", "TRESOR_OIDC_JWKS", NULL,
+      "verify AssumeRoleWithWebIdentity tokens whose iss is ISSUER with the JSON Web Key Set in FILE, read "
+      "at start (for issuers tresor has no route to); repeatable; the variable takes a comma-separated "
+      "list (docs/OIDC.md)" },
     { "dev", 'D', NULL, "TRESOR_DEV=1", NULL,
       "development server for test suites: loopback only, any access key acts as the root user of "
       "the account, POST /moto-api/reset wipes all state" },
@@ -196,6 +201,7 @@ static const struct cli_cmd serve_cmd = {
     "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase|pkcs11] "
     "[--passphrase-file FILE] [--pkcs11-module PATH] [--pkcs11-token LABEL] [--pkcs11-key LABEL] "
     "[--pkcs11-pin-file FILE] [--rotation-hooks DIR [--rotation-timeout S]] [--oidc-ca-file FILE] "
+    "[--oidc-jwks ISSUER=FILE ...] "
     "[--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
     "endpoint, every request authenticated with SigV4 and authorized with AWS's\n"
@@ -645,6 +651,9 @@ static int serve(int argc, char **argv)
 
     struct cli_parser p;
     int c;
+    char oidc_why[512];
+    const char *oidc_specs[OIDC_ISSUERS_MAX];
+    size_t noidc = 0;
     cli_parser_init(&p, &serve_cmd, argc, argv);
     while ((c = cli_next(&p)) > 0) {
         switch (c) {
@@ -681,9 +690,20 @@ static int serve(int argc, char **argv)
         case 'R': o.rotation_hooks = optarg; break;
         case 'O': rotation_timeout = optarg; break;
         case 'o': o.oidc_ca_file = optarg; break;
+        case 'J':
+            if (noidc == OIDC_ISSUERS_MAX)
+                return cli_usage_error(NULL, &serve_cmd, "--oidc-jwks: at most %d issuers", OIDC_ISSUERS_MAX);
+            oidc_specs[noidc++] = optarg;
+            break;
         }
     }
     if (c < 0) return cli_exit(c);
+    for (size_t i = 0; i < noidc; i++)
+        if (oidc_keys_add(oidc_specs[i], oidc_why, sizeof oidc_why) != 0)
+            return cli_usage_error(NULL, &serve_cmd, "--oidc-jwks: %s", oidc_why);
+    const char *oidc_env = getenv("TRESOR_OIDC_JWKS");
+    if (!noidc && oidc_env && *oidc_env && oidc_keys_add_list(oidc_env, oidc_why, sizeof oidc_why) != 0)
+        return cli_usage_error(NULL, &serve_cmd, "TRESOR_OIDC_JWKS: %s", oidc_why);
     if (optind < argc) return cli_usage_error(NULL, &serve_cmd, "unexpected argument '%s'", argv[optind]);
     if (!region_valid(o.region))
         return cli_usage_error(NULL, &serve_cmd, "%s must be a region name such as us-east-1, not '%s'",

@@ -46,6 +46,8 @@
 #include "iam/authz.h"
 #include "iam/policy.h"
 #include "iam/principals.h"
+#include "iam/web_identity.h"
+#include "oidc/keys.h"
 #include "kms/kms.h"
 #include "op/clock.h"
 #include "op/op.h"
@@ -77,6 +79,12 @@ static const struct cli_opt policy_opts[] = {
     { "session-policy-arn", 'S', "ARN", NULL, NULL, "a managed session policy of a role session" },
     { "session-tag", 't', "KEY=VALUE", NULL, NULL, "a session tag of a role session" },
     { "format", 'f', "FORMAT", NULL, "text", "text or json" },
+    { "web-identity-token", 'w', "FILE", NULL, NULL,
+      "instead of a principal: check the OpenID Connect token in FILE as AssumeRoleWithWebIdentity does "
+      "(signature, issuer, audience, expiry, then the trust policy of --role) and print allowed, or what "
+      "refused it; the issuers' keys are TRESOR_OIDC_JWKS's files (as tresor serve's), else fetched "
+      "(docs/OIDC.md)" },
+    { "role", 'o', "ARN", NULL, NULL, "with --web-identity-token: the role the token would assume" },
     CLI_OPTS_SNAPSHOT_OR_STORE('N', "decide over"),
     CLI_OPT_REGION('g', "the region of the request"),
     { 0 },
@@ -85,6 +93,7 @@ static const struct cli_opt policy_opts[] = {
 static const struct cli_cmd policy_cmd = {
     "policy simulate",
     "(--principal ARN | --access-key-id AKID) --action ACTION [--resource ARN] "
+    "| --web-identity-token FILE --role ARN "
     "[--context KEY=VALUE ...] [--encryption-context KEY=VALUE ...] [--source-ip ADDR] [--secure-transport] "
     "[--via-service secretsmanager] [--session-policy JSON ...] [--session-policy-arn ARN ...] "
     "[--session-tag KEY=VALUE ...] [--format text|json] [--data-dir DIR] [--store URL | --snapshot FILE ...] "
@@ -100,7 +109,7 @@ static const struct cli_cmd policy_cmd = {
 
 struct opts {
     const char *principal, *access_key, *action, *resource, *format, *data_dir, *region, *store;
-    const char *source_ip, *via;
+    const char *source_ip, *via, *web_token, *role;
     bool secure;
     const char *ctx[MAX_ARGS], *ec[MAX_ARGS], *sp[MAX_ARGS], *sparn[MAX_ARGS], *stag[MAX_ARGS];
     const char *snap[MAX_SNAPSHOTS];
@@ -693,6 +702,8 @@ static bool parse_args(int argc, char **argv, struct opts *o, int *status)
         case 's': ok = add_push(o->sp, &o->nsp, optarg); break;
         case 'S': ok = add_push(o->sparn, &o->nsparn, optarg); break;
         case 'f': o->format = optarg; break;
+        case 'w': o->web_token = optarg; break;
+        case 'o': o->role = optarg; break;
         case 'd': o->data_dir = optarg; break;
         case 'B': o->store = optarg; break;
         case 'g': o->region = optarg; break;
@@ -709,7 +720,13 @@ static bool parse_args(int argc, char **argv, struct opts *o, int *status)
     if (optind < argc - 1)
         return stop(status, cli_usage_error(NULL, &policy_cmd, "unexpected argument '%s'",
                                             argv[optind + 1]));
-    if (!o->principal && !o->access_key)
+    if (o->web_token || o->role) {
+        if (!o->web_token || !o->role || o->principal || o->access_key)
+            return stop(status, cli_usage_error(NULL, &policy_cmd, "--web-identity-token and --role go "
+                                                "together, without --principal or --access-key-id"));
+        if (!o->action) o->action = "sts:AssumeRoleWithWebIdentity";
+    }
+    if (!o->principal && !o->access_key && !o->web_token)
         return stop(status, cli_usage_error(NULL, &policy_cmd,
                                             "--principal or --access-key-id is required"));
     if (!o->action) return stop(status, cli_usage_error(NULL, &policy_cmd, "--action is required"));
@@ -737,6 +754,80 @@ static void snapshot_gap_notes(const struct snapset *ss, const struct opts *o, c
                      ss->s[i].gaps[j].what);
 }
 
+/* --web-identity-token FILE --role ARN: the checks of AssumeRoleWithWebIdentity
+ * (iam/web_identity.c, the server's code), printed as the server's log
+ * explains a refusal.  0 allowed, 1 refused, 2 when the token cannot be read. */
+static int simulate_web_identity(const struct opts *o, store_t st)
+{
+    char acct[ACCOUNT_ID_LEN + 1], token[JWT_MAX_LEN + 2];
+    FILE *f = fopen(o->web_token, "r");
+    if (!f) return die("cannot read --web-identity-token");
+    size_t n = fread(token, 1, sizeof token - 1, f);
+    fclose(f);
+    while (n && (token[n - 1] == '\n' || token[n - 1] == '\r' || token[n - 1] == ' ')) n--;
+    token[n] = 0;
+    if (!strstr(o->role, ":role/") || !arn_account(o->role, acct)) return die("--role must be a role ARN");
+    struct web_identity w = { 0 };
+    struct ent_rec role = { 0 };
+    struct policy *trust = NULL;
+    struct ctx_builder *cb = calloc(1, sizeof *cb);
+    char *explain = malloc(WEB_EXPLAIN_MAX);
+    int rc = 2;
+    char why[512];
+    const char *keys = getenv("TRESOR_OIDC_JWKS");
+    if (!cb || !explain) { rc = die("memory"); goto out; }
+    if (keys && *keys && oidc_keys_add_list(keys, why, sizeof why) != 0) {
+        fprintf(stderr, "tresor policy simulate: TRESOR_OIDC_JWKS: %s\n", why);
+        goto out;
+    }
+    tr_result r = web_identity_verify(st, acct, token, tr_now(), &w);
+    if (tr_failed(r)) {
+        if (!w.check) { rc = die("store"); goto out; }
+        printf("denied: %s: %s\n  check %s: %s\n", tr_err_query_code(tr_code(r)), tr_last_error()->message,
+               w.check, w.why);
+        rc = 1;
+        goto out;
+    }
+    if (tr_failed(st[0]->ent_get_arn(st, "role", o->role, &role))) {
+        printf("denied: AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity\n"
+               "  check role: no such role\n");
+        rc = 1;
+        goto out;
+    }
+    json_t *doc = json_loads(role.doc ? role.doc : "{}", 0, NULL);
+    const char *text = json_string_value(json_object_get(doc, "trust"));
+    const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
+    const char *session = "simulate";
+    for (size_t i = 0; i < o->nctx; i++)
+        if (strncmp(o->ctx[i], "sts:RoleSessionName=", 20) == 0) session = o->ctx[i] + 20;
+    bool allowed = false;
+    r = text ? policy_cache_get_stored(text, strlen(text), POLICY_TRUST, ids, role.arn, &trust)
+             : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    if (tr_ok(r)) r = iam_ctx_add(cb, "sts:RoleSessionName", session);
+    if (tr_ok(r)) r = web_identity_context(&w, cb);
+    struct named_policy np = { .p = trust, .name = "trust" };
+    if (tr_ok(r)) r = web_identity_trust(&w, o->action, role.arn, role.account_id, &np, text, cb, &allowed, explain);
+    if (tr_failed(r)) rc = die("evaluate");
+    else if (allowed) {
+        printf("allowed: %s assumes %s (sub %s, aud %s)\n", w.provider_arn, role.arn, w.sub, w.aud);
+        rc = 0;
+    } else {
+        printf("denied: AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity\n"
+               "  check trust: %s\n", explain);
+        rc = 1;
+    }
+    json_decref(doc);
+out:
+    if (trust) policy_unref(trust);
+    ent_rec_free(&role);
+    web_identity_free(&w);
+    if (cb) iam_ctx_free(cb);
+    free(cb);
+    free(explain);
+    oidc_keys_clear();
+    return rc;
+}
+
 int cmd_policy(int argc, char **argv)
 {
     int rc;
@@ -758,6 +849,12 @@ int cmd_policy(int argc, char **argv)
         return 2;
     }
 
+    if (o.web_token) {
+        rc = simulate_web_identity(&o, dd.st);
+        if (snaps) cli_close_snapshots(&dd, snaps);
+        else close_data_dir(&dd);
+        return rc;
+    }
     rc = 2;
     struct req_ctx r = { 0 };
     struct server_env env = { .st = dd.st, .kr = dd.kr, .default_region = o.region,

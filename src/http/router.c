@@ -301,6 +301,27 @@ static const struct op_service *scope_json_service(const struct server_env *env,
     return service_named(env, OP_JSON, name);
 }
 
+/* A query-protocol request with no signature: its form, and in *qs the
+ * service whose OP_UNSIGNED operation its Action and Version name (NULL,
+ * and the form released, for any other request, which is then refused
+ * as unsigned). */
+static TR_RESULT unsigned_query(const struct server_env *env, const struct http_request *rq,
+                                struct form *form, const struct op_service **qs)
+{
+    *qs = NULL;
+    GUARD(form_parse_request((const uint8_t *)rq->query, strlen(rq->query), rq->body,
+                             rq->body_len, form));
+    const char *action = form_get(form, "Action"), *version = form_get(form, "Version");
+    for (size_t i = 0; action && version && i < env->nservices; i++) {
+        const struct op_service *s = env->services[i];
+        if (s->proto != OP_QUERY || strcmp(version, s->version) != 0) continue;
+        const struct op_def *op = op_find(s, action);
+        if (op && (op->flags & OP_UNSIGNED)) *qs = s;
+    }
+    if (!*qs) form_free(form);
+    return TR_OK;
+}
+
 /* A query-protocol request (GET or POST): the service comes from the
  * credential scope, the parameters from the query string and the body. */
 /* target[] receives the Action name for the log line (copied: the form
@@ -323,21 +344,39 @@ static void handle_query(const struct server_env *env, const struct http_request
     struct sigv4_auth auth;
     if (rc->audit) rc->audit->reached = true;      /* refused or not, it gets a line */
     r = sigv4_parse(&sreq, &auth);
-    if (tr_failed(r)) goto fail;
-    if (rc->audit) STR_COPY_ARRAY(rc->audit->access_key_id, auth.access_key_id);
-    qs = service_named(env, OP_QUERY, auth.service);
-    *msvc = qs;
-    if (!qs) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_INVALID_SIGNATURE,
-                       "Credential should be scoped to correct service. ");
-        goto fail;
+    bool unsigned_rq = false;
+    if (tr_failed(r) && tr_code(r) == TR_E_MISSING_AUTH) {
+        /* No signature at all: only an OP_UNSIGNED operation is served. */
+        tr_result missing = r;
+        r = unsigned_query(env, rq, &form, &qs);
+        have_form = tr_ok(r);
+        if (tr_failed(r) || !qs) {
+            r = missing;
+            goto fail;
+        }
+        unsigned_rq = true;
+        *msvc = qs;
+        memset(&rc->who, 0, sizeof rc->who);
+        rc->who.type = PRINCIPAL_ANONYMOUS;
+        snprintf(auth.region, sizeof auth.region, "%s", env->default_region);   /* fits: a region name */
     }
-    r = auth_request(env, &sreq, qs->name, time(NULL), &rc->who, &auth);
     if (tr_failed(r)) goto fail;
-    r = form_parse_request((const uint8_t *)rq->query, strlen(rq->query), rq->body,
-                           rq->body_len, &form);
-    have_form = true;
-    if (tr_failed(r)) goto fail;
+    if (!unsigned_rq) {
+        if (rc->audit) STR_COPY_ARRAY(rc->audit->access_key_id, auth.access_key_id);
+        qs = service_named(env, OP_QUERY, auth.service);
+        *msvc = qs;
+        if (!qs) {
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INVALID_SIGNATURE,
+                           "Credential should be scoped to correct service. ");
+            goto fail;
+        }
+        r = auth_request(env, &sreq, qs->name, time(NULL), &rc->who, &auth);
+        if (tr_failed(r)) goto fail;
+        r = form_parse_request((const uint8_t *)rq->query, strlen(rq->query), rq->body,
+                               rq->body_len, &form);
+        have_form = true;
+        if (tr_failed(r)) goto fail;
+    }
     const char *action = form_get(&form, "Action");
     if (!action || !*action) {
         r = tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_MISSING_ACTION, "Missing Action");

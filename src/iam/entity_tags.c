@@ -3,7 +3,8 @@
  * ListRoleTags, TagInstanceProfile, UntagInstanceProfile,
  * ListInstanceProfileTags, TagPolicy, UntagPolicy, ListPolicyTags (a
  * customer managed policy, named by PolicyArn: "Policy ARN was not
- * found." when it is not one of the caller's account).
+ * found." when it is not one of the caller's account), and
+ * Tag/Untag/ListOpenIDConnectProviderTags (by OpenIDConnectProviderArn).
  *
  * Tags are stored by entity ARN (iam_tags.c has the rules: at most 50,
  * "aws:" reserved, keys case-insensitive).  Tag* calls are authorized on
@@ -20,10 +21,14 @@
 
 /* A managed policy is named by its ARN (PolicyArn), the others by name. */
 static const struct iam_kind_param P_POLICY = { IAM_POLICY, "PolicyArn", IAM_ARN_PARAM_MAX, "Policy" };
+/* An OpenID Connect provider, by its ARN too (oidc_providers.c). */
+static const struct iam_kind_param P_OIDC = { IAM_OIDC_PROVIDER, "OpenIDConnectProviderArn",
+                                              IAM_ARN_PARAM_MAX, "OpenIdConnectProvider" };
 
 static TR_RESULT target_param(const struct form *in, const struct iam_kind_param *k, const char **name)
 {
     if (k == &P_POLICY) return iam_param_policy_arn(in, k->param, name);
+    if (k == &P_OIDC) return iam_param_arn(in, k->param, true, name);
     return iam_param_entity(in, k, name);
 }
 
@@ -31,6 +36,7 @@ static TR_RESULT target_load(struct req_ctx *rc, const struct iam_kind_param *k,
                              const struct iam_authz *x, struct ent_rec *e)
 {
     if (k == &P_POLICY) return iam_load_policy(rc, rc->op->action, name, x, e);
+    if (k == &P_OIDC) return iam_oidc_load(rc, name, x, e);
     return iam_load(rc, rc->op->action, k->kind, name, x, e);
 }
 
@@ -95,7 +101,8 @@ static TR_RESULT list_tags(struct req_ctx *rc, const struct form *in, struct xml
     X(user, IAM_P_USER) \
     X(role, IAM_P_ROLE) \
     X(instance_profile, IAM_P_PROFILE) \
-    X(policy, P_POLICY)
+    X(policy, P_POLICY) \
+    X(open_id_connect_provider, P_OIDC)
 
 #define X(lower, param) \
     IAM_KIND_HANDLER(iam_tag_##lower, tag, param) \

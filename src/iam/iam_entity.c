@@ -51,6 +51,8 @@ static const struct kind_info kinds[] = {
       "Policy %s was not found." },
     { IAM_INSTANCE_PROFILE, "AIPA", "Instance Profile %s already exists.",
       "Instance Profile %s cannot be found." },
+    { IAM_OIDC_PROVIDER, "AOPA", "Provider with url https://%s already exists.",
+      "OpenIDConnect Provider not found for arn %s" },
 };
 
 static const struct kind_info *kind_info(const char *kind)
@@ -203,7 +205,7 @@ static TR_RESULT add_request_keys(struct extra_ctx *c, const struct iam_authz *x
 
 /* The resource types whose tags the Service Authorization Reference lists:
  * user and role (aws:ResourceTag/k, iam:ResourceTag/k), policy and
- * instance-profile (aws:ResourceTag/k).  Groups have no tags. */
+ * instance-profile and oidc-provider (aws:ResourceTag/k).  Groups have no tags. */
 static bool user_or_role(const struct ent_rec *e)
 {
     return e && (strcmp(e->kind, IAM_USER) == 0 || strcmp(e->kind, IAM_ROLE) == 0);
@@ -212,7 +214,8 @@ static bool user_or_role(const struct ent_rec *e)
 static bool tagged_kind(const struct ent_rec *e)
 {
     return user_or_role(e) ||
-           (e && (strcmp(e->kind, IAM_POLICY) == 0 || strcmp(e->kind, IAM_INSTANCE_PROFILE) == 0));
+           (e && (strcmp(e->kind, IAM_POLICY) == 0 || strcmp(e->kind, IAM_INSTANCE_PROFILE) == 0 ||
+                  strcmp(e->kind, IAM_OIDC_PROVIDER) == 0));
 }
 
 TR_RESULT iam_authz(struct req_ctx *rc, const char *action, const char *resource,

@@ -38,6 +38,7 @@
 #define IAM_GROUP  "group"
 #define IAM_POLICY "policy"
 #define IAM_INSTANCE_PROFILE "inst-profile"   /* ARN type "instance-profile" (iam_arn) */
+#define IAM_OIDC_PROVIDER "oidc-provider"     /* name: the issuer URL without https:// */
 
 /* AttachedPermissionsBoundary.PermissionsBoundaryType: the one value of
  * the model's PermissionsBoundaryAttachmentType enum. */
@@ -262,6 +263,11 @@ TR_RESULT iam_policy_counts(struct req_ctx *rc, const char *arn, size_t *attache
 /* The members of an InstanceProfile (Roles always; Tags with IAMX_TAGS). */
 TR_RESULT iam_xml_instance_profile_fields(struct req_ctx *rc, struct xml *x,
                                           const struct ent_rec *p, unsigned flags);
+/* The OpenID Connect provider `arn` of the caller's account, the caller
+ * authorized for the operation's action on it (with x's keys), else
+ * NoSuchEntity (oidc_providers.c). */
+TR_RESULT iam_oidc_load(struct req_ctx *rc, const char *arn, const struct iam_authz *x,
+                        struct ent_rec *e);
 /* <InstanceProfileList> of a role: the profiles it is in (RoleDetail). */
 TR_RESULT iam_xml_role_profiles(struct req_ctx *rc, struct xml *x, const char *role_arn);
 /* The user an operation with an optional UserName is about: that user, or

@@ -123,6 +123,9 @@ enum eval_principal_type {
     EP_USER = 1,                 /* arn:aws:iam::A:user/path/name */
     EP_ROLE_SESSION = 2,         /* arn:aws:sts::A:assumed-role/name/session */
     EP_ANONYMOUS = 3,            /* unauthenticated (matches only "*") */
+    EP_WEB_IDENTITY = 4,         /* a verified web identity token (AssumeRoleWithWebIdentity):
+                                    arn is its OpenID Connect provider's ARN, which a
+                                    {"Federated": ARN} principal names */
 };
 
 struct eval_principal {

@@ -159,6 +159,8 @@ static enum principal_match entry_match(const struct principal_ent *pe, const st
         if (!id_is(pe->value, who)) return PM_NONE;
         return who->type == EP_USER ? PM_DIRECT : who->type == EP_ROLE_SESSION ? PM_ROLE : PM_NONE;
     case PE_FEDERATED_USER: return str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
+    case PE_FEDERATED:
+        return who->type == EP_WEB_IDENTITY && str_eq(pe->value, who->arn) ? PM_DIRECT : PM_NONE;
     default: return PM_NONE;
     }
 }

@@ -62,6 +62,7 @@
  */
 #include "iam/accounts.h"
 #include "iam/sts.h"
+#include "iam/sts_internal.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -95,8 +96,8 @@
                        "with a transitive tag key from the calling session."
 #define SOURCE_SET_MSG "The source identity is already set for this assume role session"
 
-#define MAX_TAGS 50
-#define MAX_POLICY_ARNS 10
+#define MAX_TAGS STS_MAX_TAGS
+#define MAX_POLICY_ARNS STS_MAX_POLICY_ARNS
 #define PACKED_BUDGET 2048          /* "packed" bytes that make 100 percent */
 #define SECRET_LEN 40
 #define TOKEN_RAW 192               /* random bytes in a session token: 256 base64 chars */
@@ -234,27 +235,9 @@ static size_t packed_len(const char *s)
 
 /* ---- AssumeRole parameters ------------------------------------------- */
 
-struct assume {
-    const char *role_arn;
-    char role_account[ACCOUNT_ID_LEN + 1];
-    const char *session_name;
-    bool has_duration;
-    int64_t duration;
-    const char *policy;
-    const char *policy_arns[MAX_POLICY_ARNS];
-    size_t npolicy_arns;
-    const char *external_id;
-    const char *tag_keys[MAX_TAGS];
-    const char *tag_values[MAX_TAGS];
-    size_t ntags;
-    const char *transitive[MAX_TAGS];
-    size_t ntransitive;
-    const char *source_identity;   /* passed, or carried from the calling session */
-    bool carries_tags;        /* the calling session has transitive tags (role chaining) */
-    int packed_percent;       /* 0 when no session policy or tag was passed */
-};
 
-static TR_RESULT parse_tags(const struct form *in, struct assume *a)
+
+static TR_RESULT parse_tags(const struct form *in, struct sts_assume *a)
 {
     const char *keys[MAX_TAGS + 1], *values[MAX_TAGS + 1];
     char member[64];
@@ -315,7 +298,7 @@ static TR_RESULT parse_tags(const struct form *in, struct assume *a)
     return TR_OK;
 }
 
-static TR_RESULT parse_policy_arns(const struct form *in, struct assume *a)
+static TR_RESULT parse_policy_arns(const struct form *in, struct sts_assume *a)
 {
     char key[64], member[64];
     for (size_t i = 1;; i++) {
@@ -334,7 +317,7 @@ static TR_RESULT parse_policy_arns(const struct form *in, struct assume *a)
     return TR_OK;
 }
 
-static TR_RESULT parse_assume(const struct form *in, struct assume *a)
+TR_RESULT sts_parse_assume(const struct form *in, struct sts_assume *a)
 {
     memset(a, 0, sizeof *a);
     GUARD(req_str(in, "RoleArn", "roleArn", 20, 2048, NULL, NULL, &a->role_arn));
@@ -363,7 +346,7 @@ static TR_RESULT parse_assume(const struct form *in, struct assume *a)
  * a session policy, a policy ARN or a tag was passed, as AWS describes
  * the member ("the packed size of the session policies and session tags
  * combined"). */
-static TR_RESULT packed_size(struct assume *a)
+TR_RESULT sts_packed_size(struct sts_assume *a)
 {
     if (!a->policy && !a->npolicy_arns && !a->ntags) return TR_OK;
     size_t bytes = packed_len(a->policy);
@@ -471,7 +454,7 @@ static json_t *caller_session_doc(const struct req_ctx *rc)
 /* Role chaining: what the calling session carries cannot be changed (see
  * the file comment).  a->source_identity becomes the carried one, which
  * points into `inherited` (the caller keeps it alive). */
-static TR_RESULT chain_rules(struct assume *a, json_t *inherited)
+static TR_RESULT chain_rules(struct sts_assume *a, json_t *inherited)
 {
     size_t i;
     json_t *e, *itags = json_object_get(inherited, "tags");
@@ -492,7 +475,7 @@ static TR_RESULT chain_rules(struct assume *a, json_t *inherited)
 }
 
 /* The condition keys AssumeRole adds (docs/AUTHORIZATION.md 6.1). */
-static TR_RESULT assume_context(const struct assume *a, struct ctx_builder *cb)
+TR_RESULT sts_assume_context(const struct sts_assume *a, struct ctx_builder *cb)
 {
     GUARD(iam_ctx_add(cb, "sts:RoleSessionName", a->session_name));
     if (a->external_id) GUARD(iam_ctx_add(cb, "sts:ExternalId", a->external_id));
@@ -506,7 +489,7 @@ static TR_RESULT assume_context(const struct assume *a, struct ctx_builder *cb)
 
 /* The role's tags, as the Service Authorization Reference lists them for
  * its role resource type: aws:ResourceTag/<k> and iam:ResourceTag/<k>. */
-static TR_RESULT role_tags_context(struct req_ctx *rc, const char *role_arn, struct ctx_builder *cb)
+TR_RESULT sts_role_tags_context(struct req_ctx *rc, const char *role_arn, struct ctx_builder *cb)
 {
     struct tag_rec *tags = NULL;
     size_t n = 0;
@@ -518,7 +501,7 @@ static TR_RESULT role_tags_context(struct req_ctx *rc, const char *role_arn, str
 
 /* Authorize `action` on the role; STS's AccessDenied has no "because"
  * clause.  trust NULL: the role does not exist (deny, the same way). */
-static TR_RESULT authorize_on_role(struct req_ctx *rc, const struct assume *a, const char *action,
+static TR_RESULT authorize_on_role(struct req_ctx *rc, const struct sts_assume *a, const char *action,
                                    const struct named_policy *trust, const struct ctx_builder *cb)
 {
     struct eval_result res = { .decision = DECISION_IMPLICIT_DENY };
@@ -536,7 +519,7 @@ static TR_RESULT authorize_on_role(struct req_ctx *rc, const struct assume *a, c
 }
 
 /* The session's access-key doc (IAM_STORE.md). */
-static json_t *session_doc(const struct assume *a, const struct creds *c, int64_t now,
+static json_t *session_doc(const struct sts_assume *a, const struct creds *c, int64_t now,
                            bool chained, json_t *inherited)
 {
     json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b}", "token_sha256", c->token_sha256,
@@ -581,27 +564,71 @@ static json_t *session_doc(const struct assume *a, const struct creds *c, int64_
     return d;
 }
 
+TR_RESULT sts_max_session_check(json_t *role_doc, int64_t duration)
+{
+    json_t *ms = json_object_get(role_doc, "max_session");
+    int64_t max_session = json_is_integer(ms) ? (int64_t)json_integer_value(ms) : DEFAULT_DURATION;
+    if (duration > max_session) BAIL(TR_E_QUERY_VALIDATION, "%s", MAX_SESSION_MSG);
+    return TR_OK;
+}
+
+TR_RESULT sts_issue_session(struct req_ctx *rc, const struct sts_assume *a, const struct ent_rec *role,
+                            bool chained, json_t *inherited, json_t *extra, struct xml *out)
+{
+    struct creds c = { 0 };
+    json_t *doc = NULL;
+    char session_arn[600], session_id[300];
+    const char *key;
+    json_t *v;
+    tr_result r = str_format(session_arn, sizeof session_arn, "session ARN", "arn:aws:sts::%s:assumed-role/%s/%s",
+                             role->account_id, role->name, a->session_name);
+    if (tr_ok(r))
+        r = str_format(session_id, sizeof session_id, "session id", "%s:%s", role->id, a->session_name);
+    if (tr_ok(r)) r = creds_new(&c);
+    if (tr_failed(r)) goto fail;
+    doc = session_doc(a, &c, rc->now, chained, inherited);
+    json_object_foreach(extra, key, v) if (doc && json_object_set(doc, key, v) != 0) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    int64_t expires = rc->now + a->duration;
+    r = creds_store(rc, &c, role->account_id, PRINCIPAL_ROLE_SESSION, session_arn, session_id, expires, doc);
+    if (tr_failed(r)) goto fail;
+
+    creds_xml(out, &c, expires);
+    xml_open(out, "AssumedRoleUser");
+    xml_text(out, "AssumedRoleId", session_id);
+    xml_text(out, "Arn", session_arn);
+    xml_close(out, "AssumedRoleUser");
+    if (a->packed_percent) xml_int(out, "PackedPolicySize", a->packed_percent);
+    if (a->source_identity) xml_text(out, "SourceIdentity", a->source_identity);
+fail:
+    creds_wipe(&c);
+    json_decref(doc);
+    return r;
+}
+
 static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
-    struct assume a;
+    struct sts_assume a;
     struct ent_rec role = { 0 };
     struct policy *session_policy = NULL, *trust = NULL;
     struct named_policy trust_np = { 0 };
     struct ctx_builder *cb = NULL;
-    struct creds c = { 0 };
-    json_t *rdoc = NULL, *inherited = NULL, *doc = NULL;
-    char trust_name[2100], session_arn[600], session_id[300];
+    json_t *rdoc = NULL, *inherited = NULL;
+    char trust_name[2100];
     bool found = false;
     tr_result r;
 
-    GUARD(parse_assume(in, &a));
+    GUARD(sts_parse_assume(in, &a));
     if (rc->who.type == PRINCIPAL_ROOT) BAIL(TR_E_IAM_ACCESS_DENIED, "%s", ROOT_ASSUME_MSG);
     if (a.policy) {
         GUARD(policy_compile(a.policy, strlen(a.policy), POLICY_IDENTITY, &session_policy));
         policy_unref(session_policy);
         session_policy = NULL;
     }
-    GUARD(packed_size(&a));
+    GUARD(sts_packed_size(&a));
     bool chained = rc->who.type == PRINCIPAL_ROLE_SESSION;
     if (chained && a.duration > CHAINED_MAX) BAIL(TR_E_QUERY_VALIDATION, "%s", ROLE_CHAINING_MSG);
     inherited = caller_session_doc(rc);
@@ -627,8 +654,8 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     /* Authorization: the trust policy and the caller's identity side. */
     cb = calloc(1, sizeof *cb);
     if (!cb) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    r = assume_context(&a, cb);
-    if (tr_ok(r) && found) r = role_tags_context(rc, role.arn, cb);
+    r = sts_assume_context(&a, cb);
+    if (tr_ok(r) && found) r = sts_role_tags_context(rc, role.arn, cb);
     if (tr_failed(r)) goto fail;
     const struct named_policy *tp = found ? &trust_np : NULL;
     r = authorize_on_role(rc, &a, rc->op->action, tp, cb);
@@ -636,37 +663,14 @@ static TR_RESULT op_assume_role(struct req_ctx *rc, const struct form *in, struc
     if (tr_ok(r) && a.source_identity) r = authorize_on_role(rc, &a, "sts:SetSourceIdentity", tp, cb);
     if (tr_failed(r)) goto fail;
 
-    json_t *ms = json_object_get(rdoc, "max_session");
-    int64_t max_session = json_is_integer(ms) ? (int64_t)json_integer_value(ms) : DEFAULT_DURATION;
-    if (a.duration > max_session) {
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_QUERY_VALIDATION, "%s", MAX_SESSION_MSG);
-        goto fail;
-    }
+    r = sts_max_session_check(rdoc, a.duration);
+    if (tr_failed(r)) goto fail;
 
     /* The session. */
-    r = str_format(session_arn, sizeof session_arn, "session ARN", "arn:aws:sts::%s:assumed-role/%s/%s",
-                   role.account_id, role.name, a.session_name);
-    if (tr_ok(r))
-        r = str_format(session_id, sizeof session_id, "session id", "%s:%s", role.id, a.session_name);
-    if (tr_ok(r)) r = creds_new(&c);
+    r = sts_issue_session(rc, &a, &role, chained, inherited, NULL, out);
     if (tr_failed(r)) goto fail;
-    doc = session_doc(&a, &c, rc->now, chained, inherited);
-    if (!doc) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    int64_t expires = rc->now + a.duration;
-    r = creds_store(rc, &c, role.account_id, PRINCIPAL_ROLE_SESSION, session_arn, session_id, expires, doc);
-    if (tr_failed(r)) goto fail;
-
-    creds_xml(out, &c, expires);
-    xml_open(out, "AssumedRoleUser");
-    xml_text(out, "AssumedRoleId", session_id);
-    xml_text(out, "Arn", session_arn);
-    xml_close(out, "AssumedRoleUser");
-    if (a.packed_percent) xml_int(out, "PackedPolicySize", a.packed_percent);
-    if (a.source_identity) xml_text(out, "SourceIdentity", a.source_identity);
     r = TR_OK;
 fail:
-    creds_wipe(&c);
-    json_decref(doc);
     json_decref(inherited);
     json_decref(rdoc);
     if (cb) {

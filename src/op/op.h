@@ -168,6 +168,9 @@ typedef TR_RESULT (*op_query_handler)(struct req_ctx *rc, const struct form *in,
 #define OP_WRITE     0x1   /* one store transaction around the handler (tx_rollback
                               on failure): all or nothing */
 #define OP_NO_RESULT 0x2   /* query protocol: the reply has no <OpResult> element */
+#define OP_UNSIGNED  0x4   /* query protocol: served without a signature too, as the
+                              anonymous caller (STS AssumeRoleWithWebIdentity: the
+                              token is the credential); the router checks the row */
 #define OP_SERVICE_FLAGS 0xff00  /* the service's own bits, for its handlers only
                                     (rc->op->flags); op_run ignores them */
 

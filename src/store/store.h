@@ -46,7 +46,8 @@ struct account_rec {
     int64_t created;            /* epoch seconds */
 };
 
-enum principal_type { PRINCIPAL_ROOT = 0, PRINCIPAL_USER = 1, PRINCIPAL_ROLE_SESSION = 2 };
+enum principal_type { PRINCIPAL_ROOT = 0, PRINCIPAL_USER = 1, PRINCIPAL_ROLE_SESSION = 2,
+                      PRINCIPAL_ANONYMOUS = 3 /* an unsigned request (OP_UNSIGNED); never stored */ };
 
 struct access_key_rec {
     char access_key_id[33];     /* AKIA... (20 chars) or ASIA... */

@@ -585,6 +585,25 @@ class Driver:
                 InstanceProfileName=p, RoleName=r)
         self.do("DeleteInstanceProfile", i.delete_instance_profile, InstanceProfileName=p)
 
+    def iam_oidc_ops(self, i, arn):
+        """The operations on one OpenID Connect provider (the first has no
+        tags; the second has)."""
+        a = {"OpenIDConnectProviderArn": arn}
+        self.do("GetOpenIDConnectProvider", i.get_open_id_connect_provider, **a)
+        self.do("ListOpenIDConnectProviderTags", i.list_open_id_connect_provider_tags, **a)
+        self.do("UntagOpenIDConnectProvider (no such tag)", i.untag_open_id_connect_provider,
+                TagKeys=["none"], **a)
+        self.do("TagOpenIDConnectProvider", i.tag_open_id_connect_provider,
+                Tags=[{"Key": "t", "Value": "1"}], **a)
+        self.do("UntagOpenIDConnectProvider", i.untag_open_id_connect_provider, TagKeys=["t"], **a)
+        self.do("AddClientIDToOpenIDConnectProvider", i.add_client_id_to_open_id_connect_provider,
+                ClientID="c2", **a)
+        self.do("RemoveClientIDFromOpenIDConnectProvider",
+                i.remove_client_id_from_open_id_connect_provider, ClientID="c2", **a)
+        self.do("UpdateOpenIDConnectProviderThumbprint",
+                i.update_open_id_connect_provider_thumbprint, ThumbprintList=["a" * 40], **a)
+        self.do("DeleteOpenIDConnectProvider", i.delete_open_id_connect_provider, **a)
+
     def iam_policy_ops(self, i, parn, doc):
         """The operations on one managed policy (drv-pol: no tags; drv-p2: tags)."""
         self.do("CreatePolicyVersion", i.create_policy_version, PolicyArn=parn,
@@ -685,6 +704,16 @@ class Driver:
         self.do("ListInstanceProfiles", i.list_instance_profiles)
         self.iam_profile_ops(i, "drv-ip1", "drv-r1")
         self.iam_profile_ops(i, "drv-ip2", "drv-r2")
+        oidc = []
+        for n, extra in (("drv-oidc1", {}), ("drv-oidc2", {"Tags": tags})):
+            reply = self.do("CreateOpenIDConnectProvider" + (" (tags)" if extra else ""),
+                            i.create_open_id_connect_provider, Url=f"https://{n}.example.com",
+                            ClientIDList=["c1"], ThumbprintList=["a" * 40], **extra)
+            if reply:
+                oidc.append(reply["OpenIDConnectProviderArn"])
+        self.do("ListOpenIDConnectProviders", i.list_open_id_connect_providers)
+        for arn in oidc:
+            self.iam_oidc_ops(i, arn)
         for u in ("drv-u1", "drv-u2"):
             self.do("DeleteUser", i.delete_user, UserName=u)
         self.do("DeleteUser (missing)", i.delete_user, UserName="drv-nobody",

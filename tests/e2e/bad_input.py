@@ -79,10 +79,27 @@ def _kms_model_served(data):
     return data
 
 
+# Members the vendored IAM model (botocore 1.26) still marks required that
+# AWS has since made optional: thumbprints of a new OpenID Connect provider
+# (July 2024; the API reference: "This parameter is optional").
+IAM_REQUIRED_NO_LONGER = {"CreateOpenIDConnectProvider": {"ThumbprintList"}}
+
+
+def _iam_model_current(data):
+    shapes, ops = data["shapes"], data["operations"]
+    for op, members in IAM_REQUIRED_NO_LONGER.items():
+        shape = shapes[ops[op]["input"]["shape"]]
+        shape["required"] = [r for r in shape.get("required", []) if r not in members]
+    return data
+
+
 def model(service):
     if service not in _MODELS:
         session = botocore.session.get_session()
-        if service == "kms":
+        if service == "iam":
+            data = session.get_component("data_loader").load_service_model("iam", "service-2")
+            _MODELS[service] = botocore.model.ServiceModel(_iam_model_current(data), "iam")
+        elif service == "kms":
             data = session.get_component("data_loader").load_service_model("kms", "service-2")
             _MODELS[service] = botocore.model.ServiceModel(_kms_model_served(data), "kms")
         else:

@@ -214,7 +214,7 @@ static void test_op_table(void **state)
         bool output = reads || strncmp(op->name, "Create", 6) == 0 || strncmp(op->name, "UpdateRole", 10) == 0;
         assert_int_equal(op->flags & OP_NO_RESULT, output ? 0 : OP_NO_RESULT);
     }
-    assert_int_equal(n, 93);
+    assert_int_equal(n, 103);
 }
 
 /* ---- users ------------------------------------------------------------------ */
