@@ -26,7 +26,7 @@ from tresor_e2e import (
 
 K8S_ISS = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 GH_ISS = "https://token.actions.githubusercontent.com"
-OTHER_ISS = "https://issuer.example.com"      # a provider whose keys tresor cannot get
+OTHER_ISS = "https://issuer.example.invalid"  # a provider whose keys tresor cannot get (.invalid never resolves)
 AUD = "sts.amazonaws.com"
 DENIED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
 MALFORMED = ("The ID Token provided is not a valid JWT. (You may see this error if you sent an "
@@ -227,7 +227,7 @@ def test_unknown_issuer(env):
 def test_keys_unavailable(env):
     with raises_aws("IDPCommunicationError", KEY_MSG):
         assume(env, "k8s", env["k8s"].token(claims(OTHER_ISS, K8S_SUB)))
-    log_has(env["srv"], r"check keys: no keys for issuer\.example\.com")
+    log_has(env["srv"], r"check keys: no keys for issuer\.example\.invalid")
 
 
 def test_wrong_audience(env):
