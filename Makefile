@@ -265,7 +265,7 @@ valgrind: deps
 
 valgrind-costs: $(BUILD)/tresor $(BUILD)/tests/diff_eval
 	TRESOR_DIFF_EVAL=$(CURDIR)/$(BUILD)/tests/diff_eval $(VALGRIND_E2E_ENV) \
-	  scripts/valgrind-shard --measure $(BUILD)/tresor $(VALGRIND_DESELECT)
+	  $(PYTHON) scripts/valgrind-shard --measure $(BUILD)/tresor $(VALGRIND_DESELECT)
 
 # wipecheck: every unit test in the wipe-check build (a region that should
 # have been wiped aborts), then the memory tests against its server, which
