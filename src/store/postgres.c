@@ -498,9 +498,13 @@ static bool result_int(const PGresult *res, int64_t *v)
     return true;
 }
 
+static void gen_notified(struct store_pg *s, PGconn *db);
+
 /* Read the generation row on db (the listener's, or the opener's) and
  * note it; then the caches may be used for GEN_STALE_MS from when the
- * read began.  False (logged) when it failed. */
+ * read began.  The notifications that came in with the row are taken
+ * first, so that a commit they name moves its own domains, not every
+ * one.  False (logged) when it failed. */
 static bool gen_check(struct store_pg *s, PGconn *db)
 {
     int64_t t = mono_us(), n = 0;
@@ -509,6 +513,7 @@ static bool gen_check(struct store_pg *s, PGconn *db)
     if (!ok) pg_log(db, res, "SELECT n FROM tresor_generation");
     PQclear(res);
     if (!ok) return false;
+    gen_notified(s, db);
     gen_note(s, n);
     atomic_store_explicit(&s->checked_us, t, memory_order_release);
     return true;

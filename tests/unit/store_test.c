@@ -3200,6 +3200,58 @@ static void test_pg_two_nodes(void **state)
     (*b)->close(b);
 }
 
+/* The domains across nodes: B's secret write reaches A as a notification
+ * naming the secrets' domain, which moves A's secrets generation and not
+ * its KMS one.  A listener poll that reads the row before the
+ * notification is in moves every domain (a safe doubt), so the trial is
+ * made up to 5 times and one clean one is asked for; the old code moved
+ * every domain every time.  An old node's payload ("NODE N", no domains)
+ * moves every domain. */
+static void test_pg_domains_across_nodes(void **state)
+{
+    struct fx *f = *state;
+    store_t b = NULL;
+    const char *sarn = "arn:aws:secretsmanager:" REGION ":" ACCT ":secret:n-AbCdEf";
+    OK(store_pg_open(f->url, STORE_PG_SERVE, &b));
+    bool clean = false;
+    for (int t = 0; t < 5 && !clean; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "n%d", t);
+        struct ent_rec e = { .kind = "secret", .account_id = ACCT, .name = name, .id = name,
+                             .arn = (char *)sarn, .path = (char *)"/", .doc = (char *)"{}", .created = 1 };
+        usleep(250 * 1000);
+        struct cache_gen gk = (*f->st)->generation_of(f->st, STORE_DOM_KMS);
+        struct cache_gen gs = (*f->st)->generation_of(f->st, STORE_DOM_SECRETS);
+        if (t == 0) OK(CALL(b, ent_put, &e));
+        else OK(CALL(b, ent_update, &e));
+        bool moved = false;
+        for (int i = 0; i < 200 && !moved; i++) {
+            struct cache_gen g = (*f->st)->generation_of(f->st, STORE_DOM_SECRETS);
+            moved = cache_gen_known(g) && !cache_gen_same(g, gs);
+            if (!moved) usleep(10 * 1000);
+        }
+        assert_true(moved);
+        usleep(150 * 1000);                 /* a poll of the row since */
+        clean = cache_gen_same((*f->st)->generation_of(f->st, STORE_DOM_KMS), gk);
+    }
+    assert_true(clean);
+
+    /* A notification without domains (an older node's) moves every one. */
+    struct cache_gen gk = (*f->st)->generation_of(f->st, STORE_DOM_KMS);
+    char sql[160], v[32];
+    assert_true(pg_exec(f->url, "SELECT n FROM tresor_generation", v, sizeof v));
+    snprintf(sql, sizeof sql, "SELECT pg_notify('tresor_generation', '0123456789abcdef %s')", v);
+    assert_true(pg_exec(f->url, sql, NULL, 0));             /* the row's own number: no poll doubts it */
+    bool moved = false;
+    for (int i = 0; i < 200 && !moved; i++) {
+        struct cache_gen g = (*f->st)->generation_of(f->st, STORE_DOM_KMS);
+        moved = cache_gen_known(g) && !cache_gen_same(g, gk);
+        if (!moved) usleep(10 * 1000);
+    }
+    assert_true(moved);
+    (*b)->close(b);
+}
+
 /* Two nodes' write transactions run one at a time (LOCK_WRITE): while A
  * holds one open, B's tx_begin waits; it fails BUSY after the lock wait
  * (5 s) when A never finishes, and B's reads go on meanwhile. */
@@ -3672,6 +3724,7 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_pg_schema_too_new, setup_pg_empty, teardown),
         cmocka_unit_test_setup_teardown(test_generation_domains, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_two_nodes, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_domains_across_nodes, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_write_lock, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_readonly, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown),
