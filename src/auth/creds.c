@@ -154,7 +154,7 @@ static TR_RESULT ak_info_get(store_t st, const char *akid, struct ak_info *scrat
                              struct ak_info **out, bool *found)
 {
     struct cache_key key;
-    struct cache_gen gen = cache_enabled() ? st[0]->generation(st) : CACHE_GEN_NONE;
+    struct cache_gen gen = cache_enabled() ? st[0]->generation_of(st, STORE_DOM_IAM) : CACHE_GEN_NONE;
     cache_key_init(&key);
     cache_key_str(&key, akid);
     *out = cache_get(&access_keys, &key, gen);

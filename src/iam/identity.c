@@ -547,7 +547,7 @@ static void principal_key(const struct principal *who, struct cache_key *k)
 static TR_RESULT identity_for(struct req_ctx *rc)
 {
     struct cache_key key;
-    struct cache_gen gen = cache_enabled() ? rc->st[0]->generation(rc->st) : CACHE_GEN_NONE;
+    struct cache_gen gen = cache_enabled() ? rc->st[0]->generation_of(rc->st, STORE_DOM_IAM) : CACHE_GEN_NONE;
     principal_key(&rc->who, &key);
     struct idc_value *hit = cache_get(&identities, &key, gen);
     if (hit) {

@@ -79,7 +79,7 @@ static void key_of(const char *key_id, const char *region, struct cache_key *k)
 static struct kc_value *kc_find(store_t st, const char *key_id, const char *region)
 {
     if (!cache_enabled()) return NULL;
-    struct cache_gen now = st[0]->generation(st);
+    struct cache_gen now = st[0]->generation_of(st, STORE_DOM_KMS);
     struct kc_value *v = cache_again(&kms_keys, last_key, now);
     if (v && strcmp(v->key.key_id, key_id) == 0 && (!region || strcmp(v->key.region, region) == 0))
         return v;
@@ -116,7 +116,7 @@ TR_RESULT kms_cached_key_get(store_t st, const char *key_id, const char *region,
                              struct key_rec *out)
 {
     struct cache_key k;
-    struct cache_gen gen = cache_enabled() ? st[0]->generation(st) : CACHE_GEN_NONE;
+    struct cache_gen gen = cache_enabled() ? st[0]->generation_of(st, STORE_DOM_KMS) : CACHE_GEN_NONE;
     memset(out, 0, sizeof *out);
     ENSURE_REF(key_id);
     ENSURE_REF(region);

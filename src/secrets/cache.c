@@ -61,7 +61,7 @@ bool sm_cache_get(const struct req_ctx *rc, const char *secret_id, bool share, s
     struct cache_key k;
     *gen = CACHE_GEN_NONE;
     if (rc->writing || !cache_enabled()) return false;
-    *gen = rc->st[0]->generation(rc->st);
+    *gen = rc->st[0]->generation_of(rc->st, STORE_DOM_SECRETS);
     secret_key(rc, secret_id, &k);
     const struct sc_value *hit = cache_get(&secrets, &k, *gen);
     if (!hit) return false;
@@ -133,7 +133,7 @@ static TR_RESULT tags_copy(const struct tag_rec *from, size_t n, struct tag_rec 
 TR_RESULT sm_cached_tags(store_t st, const char *arn, struct tag_rec **out, size_t *n)
 {
     struct cache_key k;
-    struct cache_gen gen = cache_enabled() ? st[0]->generation(st) : CACHE_GEN_NONE;
+    struct cache_gen gen = cache_enabled() ? st[0]->generation_of(st, STORE_DOM_SECRETS) : CACHE_GEN_NONE;
     *out = NULL;
     *n = 0;
     cache_key_init(&k);

@@ -903,7 +903,7 @@ SM_HANDLER(sm_op_list_secrets)
         free(key);
         key = NULL;
     }
-    struct cache_gen gen = key ? rc->st[0]->generation(rc->st) : CACHE_GEN_NONE;
+    struct cache_gen gen = key ? rc->st[0]->generation_of(rc->st, STORE_DOM_SECRETS) : CACHE_GEN_NONE;
     kept = key ? cache_get(&listings, key, gen) : NULL;
     if (kept) {
         items = kept->items;      /* still the cache's */

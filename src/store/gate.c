@@ -8,9 +8,10 @@
  * gate").  The holder hands the gate straight to the oldest waiter, so a
  * thread that writes in a loop cannot starve the others; waiting times out
  * after GATE_TIMEOUT_MS (TR_E_STORE_BUSY), so a transaction left open by
- * mistake does not hang every writer.  The gate also counts: gen moves when
- * it is taken and when it is left, the process's part of the store's
- * generation (core/cache.h).
+ * mistake does not hang every writer.  The gate also counts, one counter
+ * per domain (store/domains.h), the process's part of the store's
+ * generation (core/cache.h): the backends move a domain's counter at each
+ * write statement of it, and when a writer that wrote in it leaves.
  */
 #include "store/gate.h"
 
@@ -53,7 +54,6 @@ TR_RESULT gate_enter(struct gate *g)
     if (!g->held && !g->head) {
         g->held = true;
         pthread_mutex_unlock(&g->mu);
-        atomic_fetch_add_explicit(&g->gen, 1, memory_order_release);
         return TR_OK;
     }
     *g->tail = &w;
@@ -70,13 +70,26 @@ TR_RESULT gate_enter(struct gate *g)
         }
     }
     pthread_mutex_unlock(&g->mu);
-    atomic_fetch_add_explicit(&g->gen, 1, memory_order_release);
     return TR_OK;
 }
 
-void gate_leave(struct gate *g)
+void gate_bump(struct gate *g, unsigned mask)
 {
-    atomic_fetch_add_explicit(&g->gen, 1, memory_order_release);
+    for (unsigned d = 0; d < STORE_DOMAINS; d++)
+        if (mask & (1u << d)) atomic_fetch_add_explicit(&g->gen[d], 1, memory_order_release);
+}
+
+uint64_t gate_count(struct gate *g, unsigned mask)
+{
+    uint64_t n = 0;
+    for (unsigned d = 0; d < STORE_DOMAINS; d++)
+        if (mask & (1u << d)) n += atomic_load_explicit(&g->gen[d], memory_order_acquire);
+    return n;
+}
+
+void gate_leave(struct gate *g, unsigned mask)
+{
+    gate_bump(g, mask);
     pthread_mutex_lock(&g->mu);
     struct gate_waiter *w = g->head;
     if (w) {

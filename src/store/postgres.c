@@ -238,7 +238,9 @@ struct store_pg {
     uint64_t epoch;                 /* of the generation */
     uint64_t node;                  /* this store's name in the notifications (random) */
     /* The other nodes' writes (SERVE; the listener): */
-    atomic_uint_fast64_t foreign;   /* +1 at each commit of another node noticed */
+    /* Per domain (store/domains.h): +1 at each commit of another node
+     * noticed that wrote in it, or that may have (every domain). */
+    atomic_uint_fast64_t foreign[STORE_DOMAINS];
     atomic_int_fast64_t known;      /* the generation row's n as last seen */
     atomic_int_fast64_t checked_us; /* when the last complete read of it began; 0: blind */
     atomic_bool stop;               /* the listener: exit */
@@ -358,7 +360,7 @@ static void conn_drop(void *p)
     s->open--;
     pthread_cond_signal(&s->freed);
     pthread_mutex_unlock(&s->conns.mu);
-    if (writing) gate_leave(&s->gate);
+    if (writing) gate_leave(&s->gate, STORE_DOM_ALL);
 }
 
 /* Close this thread's connection; its next call borrows another. */
@@ -461,14 +463,23 @@ static TR_RESULT conn_borrow(struct store_pg *s, struct conn **out)
 
 /* ---- the generation across nodes --------------------------------------- */
 
+/* Another node's commit that wrote in the domains of mask: their
+ * foreign halves move. */
+static void foreign_bump(struct store_pg *s, unsigned mask)
+{
+    for (unsigned d = 0; d < STORE_DOMAINS; d++)
+        if (mask & (1u << d)) atomic_fetch_add_explicit(&s->foreign[d], 1, memory_order_release);
+}
+
 /* The generation row read n: when it is not the n last seen, a commit
- * this store has not counted happened (another node's): the foreign half
- * moves.  A spurious move costs a cache miss, a missed one a stale
- * answer, so every doubt moves it. */
+ * this store has not counted happened (another node's, its notification
+ * not here yet or lost): the foreign half of every domain moves, since
+ * what it wrote is not known.  A spurious move costs a cache miss, a
+ * missed one a stale answer, so every doubt moves it. */
 static void gen_note(struct store_pg *s, int64_t n)
 {
     if (atomic_exchange_explicit(&s->known, n, memory_order_acq_rel) != n)
-        atomic_fetch_add_explicit(&s->foreign, 1, memory_order_release);
+        foreign_bump(s, STORE_DOM_ALL);
 }
 
 /* The one value of a one-row, one-column result, as an integer. */
@@ -487,9 +498,13 @@ static bool result_int(const PGresult *res, int64_t *v)
     return true;
 }
 
+static void gen_notified(struct store_pg *s, PGconn *db);
+
 /* Read the generation row on db (the listener's, or the opener's) and
  * note it; then the caches may be used for GEN_STALE_MS from when the
- * read began.  False (logged) when it failed. */
+ * read began.  The notifications that came in with the row are taken
+ * first, so that a commit they name moves its own domains, not every
+ * one.  False (logged) when it failed. */
 static bool gen_check(struct store_pg *s, PGconn *db)
 {
     int64_t t = mono_us(), n = 0;
@@ -498,14 +513,37 @@ static bool gen_check(struct store_pg *s, PGconn *db)
     if (!ok) pg_log(db, res, "SELECT n FROM tresor_generation");
     PQclear(res);
     if (!ok) return false;
+    gen_notified(s, db);
     gen_note(s, n);
     atomic_store_explicit(&s->checked_us, t, memory_order_release);
     return true;
 }
 
-/* The notifications db has received: each from another node ("NODE N",
- * NODE in hex) moves the foreign half; this store's own are counted
- * already (its write gate moved). */
+/* The domains a notification's payload names ("NODE N D", D the mask
+ * in hex, store/domains.h): every domain when it has none or is
+ * garbled (an older node's "NODE N", a stray NOTIFY).  *n: N, when the
+ * payload has it (*has_n). */
+static unsigned notified_domains(const char *rest, int64_t *n, bool *has_n)
+{
+    char *e2 = NULL, *e3 = NULL;
+    *has_n = false;
+    if (!rest || *rest != ' ') return STORE_DOM_ALL;
+    errno = 0;
+    long long v = strtoll(rest + 1, &e2, 10);
+    if (errno || e2 == rest + 1) return STORE_DOM_ALL;
+    if (*e2 == '\0' || *e2 == ' ') {
+        *n = (int64_t)v;
+        *has_n = true;
+    }
+    if (*e2 != ' ') return STORE_DOM_ALL;
+    unsigned long m = strtoul(e2 + 1, &e3, 16);
+    if (errno || e3 == e2 + 1 || *e3 || m > STORE_DOM_ALL) return STORE_DOM_ALL;
+    return (unsigned)m;
+}
+
+/* The notifications db has received: each from another node ("NODE N D",
+ * NODE in hex) moves the foreign half of the domains D it wrote in; this
+ * store's own are counted already (its write gate moved). */
 static void gen_notified(struct store_pg *s, PGconn *db)
 {
     PGnotify *nt;
@@ -515,12 +553,11 @@ static void gen_notified(struct store_pg *s, PGconn *db)
         unsigned long long node = strtoull(nt->extra, &end, 16);
         bool mine = errno == 0 && end != nt->extra && *end == ' ' && node == s->node;
         if (!mine) {
-            atomic_fetch_add_explicit(&s->foreign, 1, memory_order_release);
-            if (end && *end == ' ') {
-                char *e2 = NULL;
-                long long n = strtoll(end + 1, &e2, 10);
-                if (e2 && !*e2) atomic_store_explicit(&s->known, (int64_t)n, memory_order_release);
-            }
+            int64_t n = 0;
+            bool has_n = false;
+            unsigned dom = end != nt->extra ? notified_domains(end, &n, &has_n) : STORE_DOM_ALL;
+            foreign_bump(s, dom);
+            if (has_n) atomic_store_explicit(&s->known, n, memory_order_release);
         }
         PQfreemem(nt);
     }
@@ -993,10 +1030,11 @@ static const struct sql_cols cols = { col_text, col_null, col_int, col_blob };
 
 /* Run statement id on c with the parameters a: *out the result (its
  * status PGRES_COMMAND_OK or PGRES_TUPLES_OK), else a failure, with
- * *lost true when the connection is gone.  Inside a transaction the
- * generation moves first: the writer's own later reads must not hit what
- * it cached before this statement. */
-static TR_RESULT q_run(struct conn *c, int id, const struct sql_arg *a, size_t na,
+ * *lost true when the connection is gone.  dom: the domains it writes (0:
+ * a read, BEGIN, COMMIT).  Inside a transaction their generation moves
+ * first: the writer's own later reads must not hit what it cached of them
+ * before this statement; the transaction's end moves them again. */
+static TR_RESULT q_run(struct conn *c, int id, const struct sql_arg *a, size_t na, unsigned dom,
                        PGresult **out, bool *lost)
 {
     struct params p;
@@ -1006,7 +1044,10 @@ static TR_RESULT q_run(struct conn *c, int id, const struct sql_arg *a, size_t n
     GUARD(args_make(a, na, &p));
     tr_result r = stmt(c, id);
     if (tr_failed(r)) { *lost = PQstatus(c->db) != CONNECTION_OK; return r; }
-    if (c->link.writing) atomic_fetch_add_explicit(&c->s->gate.gen, 1, memory_order_release);
+    if (c->link.writing && dom) {
+        gate_bump(&c->s->gate, dom);
+        c->link.touched |= dom;
+    }
     snprintf(name, sizeof name, "q%d", id);     /* fits: 1 + an int */
     PGresult *res = PQexecPrepared(c->db, name, (int)na, p.v, p.len, p.fmt, 0);
     ExecStatusType rs = PQresultStatus(res);
@@ -1026,7 +1067,7 @@ static TR_RESULT q_simple(struct conn *c, int id)
 {
     PGresult *res = NULL;
     bool lost = false;
-    GUARD(q_run(c, id, NO_ARGS, &res, &lost));
+    GUARD(q_run(c, id, NO_ARGS, 0, &res, &lost));
     PQclear(res);
     c->in_tx = id == Q_BEGIN || id == Q_BEGIN_READ;
     return TR_OK;
@@ -1045,13 +1086,15 @@ static bool conn_rollback(struct conn *c)
     return ok && PQstatus(c->db) == CONNECTION_OK;
 }
 
-/* The transaction is over: free the gate. */
+/* The transaction is over: move the counters of the domains it wrote
+ * in, and free the gate. */
 static void tx_closed(struct conn *c)
 {
     c->in_tx = false;
     if (!c->link.writing) return;
     c->link.writing = false;
-    gate_leave(&c->s->gate);
+    gate_leave(&c->s->gate, c->link.touched);
+    c->link.touched = 0;
 }
 
 static void tx_abort(struct conn *c)
@@ -1100,7 +1143,7 @@ static TR_RESULT tx_begin_locked(struct conn *c, bool *began)
     snprintf(sql, sizeof sql, "%s; SET LOCAL synchronous_commit = %s; SET LOCAL lock_timeout = '%s'; "
              "SELECT pg_advisory_xact_lock(%" PRId64 "); SELECT n FROM tresor_generation", own_sql[Q_BEGIN],
              c->s->grouped ? "off" : "on", LOCK_WAIT, LOCK_WRITE);
-    atomic_fetch_add_explicit(&c->s->gate.gen, 1, memory_order_release);
+    c->link.touched = 0;
     bool noted = rd_note(c->s);
     exec_multi(c->db, sql, res, 5);
     *began = PQresultStatus(res[0]) == PGRES_COMMAND_OK;
@@ -1137,7 +1180,7 @@ static TR_RESULT tx_open(struct conn **cp)
         *cp = c = NULL;
         r = conn_get(s, &c);
         if (tr_failed(r)) {
-            gate_leave(&s->gate);
+            gate_leave(&s->gate, 0);
             return r;
         }
         *cp = c;
@@ -1149,7 +1192,8 @@ static TR_RESULT tx_open(struct conn **cp)
 }
 
 /* The end of a write transaction on c, in one round trip: the generation
- * row's n + 1, notified as "NODE N" (delivered at commit, with the data),
+ * row's n + 1, notified as "NODE N D" (delivered at commit, with the
+ * data; D the domains it wrote in, in hex: store/domains.h),
  * then COMMIT.  Grouped, COMMIT returns once its record is written, not
  * flushed, and LOCK_WRITE goes with it, so the next writer of any node
  * runs while this commit waits for its flush round; *seq numbers the
@@ -1160,7 +1204,7 @@ static TR_RESULT tx_open(struct conn **cp)
  * tx_rollback, as with SQLite. */
 static TR_RESULT tx_close(struct conn *c, uint64_t *seq)
 {
-    char sql[256];
+    char sql[288];
     PGresult *res[2];
     int at = 0;
     int64_t n = 0;
@@ -1169,10 +1213,10 @@ static TR_RESULT tx_close(struct conn *c, uint64_t *seq)
     bool timed = metrics_enabled();
     int64_t t0 = timed ? mono_us() : 0;
     uint_fast64_t e = flush_epoch(c->s);
-    /* fits: 170 + 16 hex digits */
+    /* fits: 180 + 16 hex digits + a mask */
     snprintf(sql, sizeof sql, "WITH g AS (UPDATE tresor_generation SET n = n + 1 RETURNING n) "
-             "SELECT n, pg_notify('" GEN_CHANNEL "', '%016" PRIx64 " ' || n) FROM g; COMMIT", c->s->node);
-    atomic_fetch_add_explicit(&c->s->gate.gen, 1, memory_order_release);
+             "SELECT n, pg_notify('" GEN_CHANNEL "', '%016" PRIx64 " ' || n || ' %x') FROM g; COMMIT",
+             c->s->node, c->link.touched & STORE_DOM_ALL);
     exec_multi(c->db, sql, res, 2);
     PGresult *bad = first_failed(res, 2, &at);
     if (bad) {
@@ -1202,13 +1246,13 @@ static int rows_changed(const char *t)
  * *seq then numbers its commit for the caller to wait on, else 0).
  * *changes gets the rows it changed. */
 static TR_RESULT q_write(struct conn *c, int id, const struct sql_arg *a, size_t na, int *changes,
-                         uint64_t *seq)
+                         unsigned dom, uint64_t *seq)
 {
     PGresult *res = NULL;
     bool lost = false, own = !c->link.writing;
     *seq = 0;
     if (own) GUARD(tx_open(&c));
-    tr_result r = q_run(c, id, a, na, &res, &lost);
+    tr_result r = q_run(c, id, a, na, dom, &res, &lost);
     if (tr_ok(r) && changes) *changes = rows_changed(PQcmdTuples(res));
     PQclear(res);
     if (own) {
@@ -1257,11 +1301,11 @@ static TR_RESULT run_read(store_t st, int id, const struct sql_arg *a, size_t na
         return r;
     }
     bool writing = c->link.writing;     /* a write transaction's reads: its commit is marked */
-    r = q_run(c, id, a, na, res, &lost);
+    r = q_run(c, id, a, na, 0, res, &lost);
     if (tr_failed(r) && lost && !c->in_tx) {
         conn_discard(c);
         r = conn_get(self(st), &c);
-        if (tr_ok(r)) r = q_run(c, id, a, na, res, &lost);
+        if (tr_ok(r)) r = q_run(c, id, a, na, 0, res, &lost);
     }
     conn_settle(self(st));              /* the result is the caller's, the connection the pool's */
     if (tr_failed(r) && !writing) rd_unnote(self(st), noted);
@@ -1300,7 +1344,8 @@ static TR_RESULT pg_list(store_t st, int id, const struct sql_arg *a, size_t na,
     return r;
 }
 
-static TR_RESULT pg_write(store_t st, int id, const struct sql_arg *a, size_t na, int *changes)
+static TR_RESULT pg_write(store_t st, int id, const struct sql_arg *a, size_t na, int *changes,
+                         unsigned dom)
 {
     struct conn *c = NULL;
     if (self(st)->mode == STORE_PG_READONLY) {
@@ -1309,7 +1354,7 @@ static TR_RESULT pg_write(store_t st, int id, const struct sql_arg *a, size_t na
     }
     uint64_t seq = 0;
     GUARD(conn_get(self(st), &c));
-    tr_result r = q_write(c, id, a, na, changes, &seq);
+    tr_result r = q_write(c, id, a, na, changes, dom, &seq);
     uint_fast64_t ep = seq ? rd_take(self(st)) : 0;    /* its own transaction: ended */
     conn_settle(self(st));
     if (tr_ok(r) && seq) r = flush_wait(self(st), seq, ep);
@@ -1319,21 +1364,26 @@ static TR_RESULT pg_write(store_t st, int id, const struct sql_arg *a, size_t na
 
 /* ---- generation, transactions ------------------------------------------ */
 
-/* The epoch is the store's own; the counter is the write gate's, which
- * every write of this process passes (and every statement inside a
- * transaction moves), plus in the high half the other nodes' commits
- * noticed (SERVE).  SERVE answers CACHE_GEN_NONE while the listener's
- * last complete read of the generation row is older than GEN_STALE_MS:
- * what was cached may be older than another node's commit. */
-static struct cache_gen pg_generation(store_t st)
+/* The epoch is the store's own; the counter is the sum, over the
+ * domains asked for, of the write gate's counters, which every write of
+ * this process moves (at each write statement of a domain, and at the end
+ * of a transaction that wrote in it), plus in the high half the other
+ * nodes' commits noticed in those domains (SERVE).  SERVE answers
+ * CACHE_GEN_NONE while the listener's last complete read of the
+ * generation row is older than GEN_STALE_MS: what was cached may be older
+ * than another node's commit. */
+static struct cache_gen pg_generation(store_t st, unsigned domains)
 {
     if (!st) return CACHE_GEN_NONE;
     struct store_pg *s = self(st);
-    uint64_t g = atomic_load_explicit(&s->gate.gen, memory_order_acquire);
+    uint64_t g = gate_count(&s->gate, domains);
     if (s->mode == STORE_PG_SERVE) {
         int64_t at = atomic_load_explicit(&s->checked_us, memory_order_acquire);
         if (at == 0 || mono_us() - at > (int64_t)GEN_STALE_MS * 1000) return CACHE_GEN_NONE;
-        g += (uint64_t)atomic_load_explicit(&s->foreign, memory_order_acquire) << 32;
+        uint64_t f = 0;
+        for (unsigned d = 0; d < STORE_DOMAINS; d++)
+            if (domains & (1u << d)) f += atomic_load_explicit(&s->foreign[d], memory_order_acquire);
+        g += f << 32;
     }
     return (struct cache_gen){ s->epoch, g };
 }

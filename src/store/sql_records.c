@@ -451,13 +451,66 @@ static TR_RESULT run_list(store_t st, enum sql_q id, const struct sql_rec_type *
     return drv(st)->list(st, (int)id, a, na, t, out, n);
 }
 
+/* ---- domains -------------------------------------------------------------
+ * Which domains (store/domains.h) a write statement changes: by its
+ * table, or for the tables every service shares (tags, entities,
+ * relations) by the service of the ARN it writes -- a tag's resource, an
+ * entity's own ARN, a relation's `from`, which is the record the relation
+ * belongs to (a secret's versions, a key's grants and imports, a
+ * principal's policies and groups).  Anything else is every domain. */
+
+/* The domain of the service named in an ARN ("arn:PARTITION:SERVICE:..."). */
+static unsigned arn_domain(const char *arn, size_t len)
+{
+    static const struct { const char *svc; unsigned dom; } svcs[] = {
+        { "iam", STORE_DOM_IAM }, { "sts", STORE_DOM_IAM },
+        { "kms", STORE_DOM_KMS }, { "secretsmanager", STORE_DOM_SECRETS },
+    };
+    if (!arn || len < 4 || memcmp(arn, "arn:", 4) != 0) return STORE_DOM_ALL;
+    const char *end = arn + len;
+    const char *p = memchr(arn + 4, ':', (size_t)(end - (arn + 4)));
+    if (!p) return STORE_DOM_ALL;
+    const char *svc = p + 1;
+    const char *q = memchr(svc, ':', (size_t)(end - svc));
+    if (!q) return STORE_DOM_ALL;
+    for (size_t i = 0; i < sizeof svcs / sizeof svcs[0]; i++)
+        if ((size_t)(q - svc) == strlen(svcs[i].svc) && memcmp(svc, svcs[i].svc, (size_t)(q - svc)) == 0)
+            return svcs[i].dom;
+    return STORE_DOM_ALL;
+}
+
+/* The domains write id with parameters a changes. */
+static unsigned write_domain(enum sql_q id, const struct sql_arg *a, size_t na)
+{
+    size_t at;                  /* the parameter that is the ARN */
+    switch (id) {
+    case Q_AK_PUT: case Q_AK_UPDATE: case Q_AK_REWRAP: case Q_AK_DEL: case Q_AK_PURGE:
+    case Q_AK_TOMB: case Q_AK_TOMB_EXPIRED: case Q_AK_TOMB_PRUNE: case Q_AK_UNTOMB:
+        return STORE_DOM_IAM;
+    case Q_KEY_PUT: case Q_KEY_UPDATE: case Q_KEY_DEL_TAGS: case Q_KEY_DEL_MATERIALS:
+    case Q_KEY_DEL_ALIASES: case Q_KEY_DEL: case Q_MAT_PUT: case Q_MAT_REWRAP: case Q_MAT_UPDATE:
+    case Q_MAT_DEL: case Q_ALIAS_PUT: case Q_ALIAS_UPDATE: case Q_ALIAS_DEL:
+        return STORE_DOM_KMS;
+    case Q_TAG_SET: case Q_TAG_DEL: at = 0; break;                /* (arn, key, ...) */
+    case Q_ENT_PUT: at = 4; break;                                /* (kind, account, name, id, arn, ...) */
+    case Q_ENT_UPDATE: case Q_ENT_DEL: at = 1; break;             /* (kind, arn, ...) */
+    case Q_REL_PUT: case Q_REL_DEL: case Q_REL_MEMBER_SET: at = 1; break; /* (kind, from, ...) */
+    default:
+        return STORE_DOM_ALL;
+    }
+    if (at >= na || a[at].kind == ARG_INT || a[at].kind == ARG_BLOB) return STORE_DOM_ALL;
+    size_t len = 0;
+    const char *arn = sql_arg_text(&a[at], &len);
+    return arn_domain(arn, len);
+}
+
 /* A write (in this thread's transaction, or on its own); *changes, when
  * not NULL, gets the rows it changed. */
 static TR_RESULT run_write(store_t st, enum sql_q id, const struct sql_arg *a, size_t na, int *changes)
 {
     ENSURE_REF(st);
     GUARD(args_check(a, na));
-    return drv(st)->write(st, (int)id, a, na, changes);
+    return drv(st)->write(st, (int)id, a, na, changes, write_domain(id, a, na));
 }
 
 /* A write that must change a row: TR_E_STORE_NOT_FOUND when none matched
@@ -900,10 +953,16 @@ static void fwd_close(store_t st)
     if (st) drv(st)->close(st);
 }
 
-static struct cache_gen fwd_generation(store_t st)
+static struct cache_gen fwd_generation_of(store_t st, unsigned domains)
 {
     if (!st) return CACHE_GEN_NONE;
-    return drv(st)->generation(st);
+    domains &= STORE_DOM_ALL;
+    return drv(st)->generation(st, domains ? domains : STORE_DOM_ALL);    /* none: a mistake, all */
+}
+
+static struct cache_gen fwd_generation(store_t st)
+{
+    return fwd_generation_of(st, STORE_DOM_ALL);
 }
 
 static void fwd_refresh(store_t st)
@@ -987,6 +1046,7 @@ static TR_RESULT fwd_self_check(store_t st, void (*problem)(void *arg, const cha
     .name = NAME, \
     .close = fwd_close, \
     .generation = fwd_generation, \
+    .generation_of = fwd_generation_of, \
     .refresh = fwd_refresh, \
     .tx_begin = fwd_tx_begin, \
     .tx_commit = fwd_tx_commit, \

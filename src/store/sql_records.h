@@ -157,6 +157,7 @@ struct sql_conn {
     struct sql_conn *next, *prev;   /* on the list, under its mutex */
     bool writing;                   /* holds the write gate: tx_begin .. commit/rollback */
     bool reading;                   /* inside read_begin .. read_end */
+    unsigned touched;               /* the domains its open write transaction wrote in */
 };
 
 struct sql_conns {
@@ -186,9 +187,13 @@ struct sql_driver {
      * and *n 0 on failure; the caller has set them so). */
     TR_RESULT (*list)(store_t st, int id, const struct sql_arg *a, size_t na, const struct sql_rec_type *t,
                       void **out, size_t *n);
-    /* Run the write id: in this thread's transaction, or else on its own;
-     * *changes (when not NULL) gets the rows it changed. */
-    TR_RESULT (*write)(store_t st, int id, const struct sql_arg *a, size_t na, int *changes);
+    /* Run the write id, which changes data of the domains `dom`
+     * (store/domains.h): in this thread's transaction, or else on its
+     * own; *changes (when not NULL) gets the rows it changed.  The
+     * counters of dom move at the statement, and again when the
+     * transaction ends. */
+    TR_RESULT (*write)(store_t st, int id, const struct sql_arg *a, size_t na, int *changes,
+                       unsigned dom);
     /* This thread's connection, opened on first use; peek: NULL when it
      * has none. */
     TR_RESULT (*conn)(store_t st, struct sql_conn **out);
@@ -199,7 +204,7 @@ struct sql_driver {
     void (*abort)(struct sql_conn *c);
 
     void (*close)(store_t st);
-    struct cache_gen (*generation)(store_t st);
+    struct cache_gen (*generation)(store_t st, unsigned domains);
     void (*refresh)(store_t st);
     TR_RESULT (*tx_begin)(store_t st);
     TR_RESULT (*tx_commit)(store_t st);

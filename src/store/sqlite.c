@@ -304,7 +304,7 @@ static void conn_drop(void *p)
     bool writing = c->link.writing;
     sql_conns_remove(&s->conns, &c->link);
     conn_close(c);                  /* rolls back an open transaction */
-    if (writing) gate_leave(&s->gate);
+    if (writing) gate_leave(&s->gate, STORE_DOM_ALL);
 }
 
 /* Open a connection to s, configure it and put it on s->conns. */
@@ -495,13 +495,18 @@ static const struct sql_cols cols = { col_text, col_null, col_int, col_blob };
 /* ---- running statements ------------------------------------------------ */
 
 /* Run a bound statement that returns no rows and release it; *changes
- * (when not NULL) gets the number of rows it changed. */
-static TR_RESULT q_exec(struct conn *c, sqlite3_stmt *q, int bind_rc, int *changes)
+ * (when not NULL) gets the number of rows it changed.  dom: the domains
+ * it writes (0: BEGIN, COMMIT, ROLLBACK). */
+static TR_RESULT q_exec(struct conn *c, sqlite3_stmt *q, int bind_rc, int *changes, unsigned dom)
 {
     tr_result r = TR_OK;
     /* Inside a transaction, the writer's own later reads must not hit
-     * what it cached before this statement (sq_generation). */
-    if (c->link.writing) atomic_fetch_add_explicit(&c->s->gate.gen, 1, memory_order_release);
+     * what it cached of these domains before this statement
+     * (sq_generation); its end moves them again. */
+    if (c->link.writing && dom) {
+        gate_bump(&c->s->gate, dom);
+        c->link.touched |= dom;
+    }
     int rc = bind_rc;
     if (rc == SQLITE_OK) rc = sqlite3_step(q);
     if (rc != SQLITE_DONE) r = SQ_FAIL(c->db, rc, sqlite3_sql(q));
@@ -512,9 +517,9 @@ static TR_RESULT q_exec(struct conn *c, sqlite3_stmt *q, int bind_rc, int *chang
 
 /* Run a bound write statement: as part of this thread's transaction, or
  * else on its own through the write gate. */
-static TR_RESULT q_write(struct conn *c, sqlite3_stmt *q, int bind_rc, int *changes)
+static TR_RESULT q_write(struct conn *c, sqlite3_stmt *q, int bind_rc, int *changes, unsigned dom)
 {
-    if (c->link.writing) return q_exec(c, q, bind_rc, changes);
+    if (c->link.writing) return q_exec(c, q, bind_rc, changes, dom);
     struct store_sqlite *s = c->s;
     uint64_t seq = 0;
     tr_result r = gate_enter(&s->gate);
@@ -525,13 +530,13 @@ static TR_RESULT q_write(struct conn *c, sqlite3_stmt *q, int bind_rc, int *chan
     if (s->grouped) r = gsync_begin(&s->gs, &seq);
     if (tr_failed(r)) {
         q_release(q);
-        gate_leave(&s->gate);
+        gate_leave(&s->gate, 0);
         return r;
     }
-    r = q_exec(c, q, bind_rc, changes);
+    r = q_exec(c, q, bind_rc, changes, dom);
     if (s->grouped) gsync_written(&s->gs, seq);
     commits_bump(s);
-    gate_leave(&s->gate);
+    gate_leave(&s->gate, dom);
     if (tr_ok(r) && s->grouped) r = gsync_wait(&s->gs, seq);
     return r;
 }
@@ -613,11 +618,12 @@ static TR_RESULT sq_list(store_t st, int id, const struct sql_arg *a, size_t na,
     return q_all(c, q, args_bind(q, a, na), t, out, n);
 }
 
-static TR_RESULT sq_write(store_t st, int id, const struct sql_arg *a, size_t na, int *changes)
+static TR_RESULT sq_write(store_t st, int id, const struct sql_arg *a, size_t na, int *changes,
+                          unsigned dom)
 {
     struct conn *c = NULL; sqlite3_stmt *q = NULL;
     GUARD(prep(st, id, &c, &q));
-    return q_write(c, q, args_bind(q, a, na), changes);
+    return q_write(c, q, args_bind(q, a, na), changes, dom);
 }
 
 /* Run the parameterless statement `id` on c (BEGIN, COMMIT, ROLLBACK). */
@@ -625,7 +631,7 @@ static TR_RESULT q_simple(struct conn *c, int id)
 {
     int rc = stmt(c, id);
     if (rc != SQLITE_OK) return SQ_FAIL(c->db, rc, qsql(id));
-    return q_exec(c, c->q[id], SQLITE_OK, NULL);
+    return q_exec(c, c->q[id], SQLITE_OK, NULL, 0);
 }
 
 /* Roll back c's open transaction, if any.  Runs on failure paths, so it
@@ -717,20 +723,23 @@ static TR_RESULT tx_open(struct conn *c)
     GUARD(gate_enter(&c->s->gate));
     tr_result r = q_simple(c, Q_BEGIN);
     if (tr_failed(r)) {
-        gate_leave(&c->s->gate);
+        gate_leave(&c->s->gate, 0);
         return r;
     }
     c->link.writing = true;
+    c->link.touched = 0;
     return TR_OK;
 }
 
-/* The transaction is over (committed or rolled back): free the gate. */
+/* The transaction is over (committed or rolled back): move the
+ * counters of the domains it wrote in, and free the gate. */
 static void tx_closed(struct conn *c)
 {
     if (!c->link.writing) return;
     c->link.writing = false;
     commits_bump(c->s);
-    gate_leave(&c->s->gate);
+    gate_leave(&c->s->gate, c->link.touched);
+    c->link.touched = 0;
 }
 
 static int64_t mono_us(void)
@@ -791,17 +800,18 @@ static void sq_abort(struct sql_conn *l)
 }
 
 /* See store.h.  The epoch is the store's own (store_new).  This
- * process's writers all pass the gate, which counts each entry and exit
- * (and each statement inside a transaction); a commit by another process
- * is noticed by sq_refresh through PRAGMA data_version (which changes when
- * any other connection commits) and counted in c->foreign.  The sum
+ * process's writers all pass the gate, which counts per domain each write
+ * statement and each end of a transaction that wrote in it; a commit by
+ * another connection is noticed by sq_refresh through PRAGMA data_version
+ * (which changes when any other connection commits) and counted in
+ * c->foreign, for every domain: what it changed is not known.  The sum
  * changes whenever either does.  No connection yet (or none to be had):
  * CACHE_GEN_NONE. */
-static struct cache_gen sq_generation(store_t st)
+static struct cache_gen sq_generation(store_t st, unsigned domains)
 {
     if (!st) return CACHE_GEN_NONE;
     struct store_sqlite *s = self(st);
-    uint64_t g = atomic_load_explicit(&s->gate.gen, memory_order_acquire);
+    uint64_t g = gate_count(&s->gate, domains);
     struct conn *c = pthread_getspecific(s->tls);
     if (!c) return CACHE_GEN_NONE;
     return (struct cache_gen){ s->epoch, g + (c->foreign << 32) };

@@ -37,6 +37,7 @@
 #include "core/buf.h"
 #include "core/cache.h"
 #include "core/result.h"
+#include "store/domains.h"
 #include "store/group_sync.h"
 
 #define ACCOUNT_ID_LEN 12
@@ -172,6 +173,12 @@ struct store_class {
      * it BEFORE reading the data it tags.  Cheap (an atomic load).
      * CACHE_GEN_NONE: unknown, cache nothing. */
     struct cache_gen (*generation)(const struct store_class **st);
+    /* The same for the data of the domains in `domains` (store/domains.h)
+     * alone: it moves with every write of those domains (and with every
+     * write the store cannot place), not with the others' -- what a cache
+     * class whose data all lies in those domains is keyed by.
+     * generation() is generation_of(STORE_DOM_ALL). */
+    struct cache_gen (*generation_of)(const struct store_class **st, unsigned domains);
     /* Notice commits of other processes since the calling thread's last
      * refresh (the router calls it as each request starts). */
     void (*refresh)(const struct store_class **st);

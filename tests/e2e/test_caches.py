@@ -179,3 +179,48 @@ def test_a_commit_that_skips_the_counter_is_seen_within_the_bound(authz_server, 
         while sm.describe_secret(SecretId=name)["Description"] != f"after-{i}":
             assert time.monotonic() < deadline, "a foreign commit was never noticed"
             time.sleep(0.02)
+
+
+def _sm_denied(u, arn):
+    return (f"User: {u.arn} is not authorized to perform: secretsmanager:GetSecretValue "
+            f"on resource: {arn} with an explicit deny in an identity-based policy")
+
+
+def test_a_secret_write_keeps_identity_and_key_changes_seen(root):
+    """A write of a secret's value moves only the secrets' part of the
+    store generation (docs/internals/CACHES.md, "Domains"): the caller's
+    identity and the KMS key stay cached across it -- and a change of
+    either, made after it, is still seen by the very next request: the
+    caller's policy (an explicit deny), and the key policy (closed to the
+    caller: "Access to KMS is not allowed")."""
+    key = root.kms.create_key()["KeyMetadata"]
+    opened = root.kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+    acts = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+            "kms:Decrypt", "kms:GenerateDataKey"]
+    u = make_user(root, policy=allow(acts, "*"))
+    keeper = make_user(root)
+    closed = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": keeper.arn}, "Action": "kms:*", "Resource": "*"}]})
+    sm = u.client("secretsmanager")
+    arn = root.client("secretsmanager").create_secret(Name=unique("domains"), SecretString="v0",
+                                                      KmsKeyId=key["KeyId"])["ARN"]
+    for i in range(ROUNDS):
+        sm.put_secret_value(SecretId=arn, SecretString=f"a{i}")      # caches u and the key
+        assert sm.get_secret_value(SecretId=arn)["SecretString"] == f"a{i}"
+        root.iam.put_user_policy(UserName=u.name, PolicyName="inline",
+                                 PolicyDocument=policy_doc(allow(acts, "*"),
+                                                           deny(["secretsmanager:GetSecretValue"], "*")))
+        sm.put_secret_value(SecretId=arn, SecretString=f"b{i}")      # a secret write after it
+        with raises_aws("AccessDeniedException", _sm_denied(u, arn)):
+            sm.get_secret_value(SecretId=arn)
+        root.iam.put_user_policy(UserName=u.name, PolicyName="inline", PolicyDocument=policy_doc(allow(acts, "*")))
+        assert sm.get_secret_value(SecretId=arn)["SecretString"] == f"b{i}"
+        root.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=closed,
+                                BypassPolicyLockoutSafetyCheck=True)
+        with raises_aws("AccessDeniedException", "Access to KMS is not allowed"):
+            sm.get_secret_value(SecretId=arn)
+        with raises_aws("AccessDeniedException", "Access to KMS is not allowed"):
+            sm.put_secret_value(SecretId=arn, SecretString=f"c{i}")
+        keeper.kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=opened,
+                                  BypassPolicyLockoutSafetyCheck=True)
+        assert sm.get_secret_value(SecretId=arn)["SecretString"] == f"b{i}"

@@ -235,6 +235,52 @@ def test_policy_change_on_a_is_enforced_on_b(pg_nodes):
     print(f"\npolicy change A -> enforced on B: max {max(delays) * 1000:.1f} ms over {len(delays)}")
 
 
+def test_secret_writes_on_b_keep_a_policy_change_on_a_seen(pg_nodes):
+    """A secret write moves only the secrets' domain of the generation
+    (docs/internals/CACHES.md, "Domains"), on the node that wrote and in
+    the notification the others get.  B caches a user's identity and a KMS
+    key and keeps writing the secret; a change on A of the user's policy,
+    then of the key policy, is still enforced on B within the bound, with
+    B's own secret writes in between."""
+    a, b = pg_nodes(2)
+    root_a = a.root_user
+    key = a.kms().create_key()["KeyMetadata"]
+    opened = a.kms().get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+    acts = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+            "kms:Decrypt", "kms:GenerateDataKey"]
+    u = make_user(root_a, policy=allow(acts, "*"))
+    keeper = make_user(root_a)
+    closed = policy_doc({"Effect": "Allow", "Principal": {"AWS": keeper.arn}, "Action": "kms:*",
+                         "Resource": "*"})
+    arn = a.sm().create_secret(Name=unique("domains"), SecretString="v0", KmsKeyId=key["KeyId"])["ARN"]
+    usm_b = b.client("secretsmanager", u.access_key, u.secret_key)
+    denied_msg = (f"User: {u.arn} is not authorized to perform: secretsmanager:GetSecretValue "
+                  f"on resource: {arn} with an explicit deny in an identity-based policy")
+    for i in range(4):
+        within_bound(lambda: usm_b.put_secret_value(SecretId=arn, SecretString=f"a{i}"))
+        usm_b.get_secret_value(SecretId=arn)                     # B caches u and the key
+        root_a.iam.put_user_policy(UserName=u.name, PolicyName="inline",
+                                   PolicyDocument=policy_doc(allow(acts, "*"),
+                                                             deny(["secretsmanager:GetSecretValue"], "*")))
+
+        def denied():
+            usm_b.put_secret_value(SecretId=arn, SecretString=f"b{i}")     # B's own secret write
+            with raises_aws("AccessDeniedException", denied_msg):
+                usm_b.get_secret_value(SecretId=arn)
+        within_bound(denied)
+        root_a.iam.put_user_policy(UserName=u.name, PolicyName="inline", PolicyDocument=policy_doc(allow(acts, "*")))
+        within_bound(lambda: usm_b.get_secret_value(SecretId=arn))
+        a.kms().put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=closed,
+                               BypassPolicyLockoutSafetyCheck=True)
+
+        def kms_closed():
+            with raises_aws("AccessDeniedException", "Access to KMS is not allowed"):
+                usm_b.get_secret_value(SecretId=arn)
+        within_bound(kms_closed)
+        a.client("kms", keeper.access_key, keeper.secret_key).put_key_policy(
+            KeyId=key["KeyId"], PolicyName="default", Policy=opened, BypassPolicyLockoutSafetyCheck=True)
+
+
 def test_propagation_delay(pg_nodes):
     """Many writes on A; after each, B is asked until it serves the new
     value.  B has the secret cached before each write (it just read it), so

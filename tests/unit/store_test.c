@@ -2629,8 +2629,7 @@ static void test_generation_and_key_cache(void **state)
     assert_false(cache_gen_same((*st)->generation(st), g));
     g = (*st)->generation(st);
     OK(TX(st, tx_begin));
-    assert_false(cache_gen_same((*st)->generation(st), g));
-    g = (*st)->generation(st);
+    assert_true(cache_gen_same((*st)->generation(st), g));          /* nothing written yet */
     x.k.description = (char *)"in a transaction";
     OK(CALL(st, key_update, &x.k));
     assert_false(cache_gen_same((*st)->generation(st), g));
@@ -2665,6 +2664,132 @@ static void test_generation_and_key_cache(void **state)
     key_rec_free(&got);
     OK(CALL(st, key_delete, id, REGION));
     FAILS(kms_cached_key_get(st, id, REGION, &got), TR_E_STORE_NOT_FOUND);
+    cache_enable(false);
+}
+
+/* The hits of cache class `name` so far in this process (0: not used yet). */
+static uint64_t cache_hits(const char *name)
+{
+    struct cache_stats v[CACHE_CLASSES_MAX];
+    size_t n = cache_stats(v, CACHE_CLASSES_MAX);
+    for (size_t i = 0; i < n && i < CACHE_CLASSES_MAX; i++)
+        if (strcmp(v[i].name, name) == 0) return v[i].hits;
+    return 0;
+}
+
+/* Whether the generation of the domains `dom` moved since *g; *g becomes
+ * the current one. */
+static bool dom_moved(store_t st, unsigned dom, struct cache_gen *g)
+{
+    struct cache_gen now = (*st)->generation_of(st, dom);
+    bool moved = !cache_gen_same(now, *g);
+    *g = now;
+    return moved;
+}
+
+/* Domains (store/domains.h): a write moves the generation of the domains
+ * it writes in and no other -- a secret's record, version and tags leave
+ * the IAM and KMS generations alone, so a cached KMS key stays a hit --
+ * inside a transaction (at the statement and at its end) and on its own;
+ * a key's tags are KMS; a write the store cannot place (a relation from
+ * something that is not an ARN, an ARN of another service, an account)
+ * moves every domain.  Fails on the old code, where every write moved the
+ * one generation and the KMS key was read again. */
+static void test_generation_domains(void **state)
+{
+    struct fx *f = *state;
+    store_t st = f->st;
+    struct key_fx x;
+    struct key_rec got;
+    const char *id = "1234abcd-12ab-34cd-56ef-1234567890ac";
+    const char *sarn = "arn:aws:secretsmanager:" REGION ":" ACCT ":secret:s-AbCdEf";
+    struct ent_rec e = { .kind = "secret", .account_id = ACCT, .name = (char *)"s", .id = (char *)"s-id",
+                         .arn = (char *)sarn, .path = (char *)"/", .doc = (char *)"{}", .created = 1 };
+    struct rel_rec r = { .kind = "secret-ver", .from = (char *)sarn, .to = (char *)"v1",
+                         .doc = (char *)"{}", .created = 1 };
+    struct account_rec acct = { .id = "210987654321", .created = 1 };
+    struct cache_gen gi, gk, gs;
+
+    (*st)->refresh(st);
+    /* PostgreSQL: the listener has read the generation row once. */
+    for (int i = 0; i < 200 && !cache_gen_known((*st)->generation(st)); i++) usleep(10 * 1000);
+    mk_key(&x, id, ACCT, REGION);
+    OK(CALL(st, key_put, &x.k));
+    cache_enable(true);
+    OK(kms_cached_key_get(st, id, REGION, &got));              /* cached */
+    key_rec_free(&got);
+    (void)dom_moved(st, STORE_DOM_IAM, &gi);
+    (void)dom_moved(st, STORE_DOM_KMS, &gk);
+    (void)dom_moved(st, STORE_DOM_SECRETS, &gs);
+
+    /* A secret written in a transaction: its domain alone moves, at each
+     * statement and at the end. */
+    uint64_t hits = cache_hits("kms-keys");
+    OK(TX(st, tx_begin));
+    OK(CALL(st, ent_put, &e));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    OK(kms_cached_key_get(st, id, REGION, &got));              /* a hit inside it too */
+    key_rec_free(&got);
+    OK(CALL(st, rel_put, &r));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    OK(CALL(st, tag_set, sarn, "k", "v"));
+    OK(TX(st, tx_commit));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    assert_false(dom_moved(st, STORE_DOM_IAM, &gi));
+    assert_false(dom_moved(st, STORE_DOM_KMS, &gk));
+    OK(kms_cached_key_get(st, id, REGION, &got));
+    key_rec_free(&got);
+    assert_int_equal(cache_hits("kms-keys"), hits + 2);
+
+    /* On its own (no transaction): the same. */
+    OK(CALL(st, rel_member_set, "secret-ver", sarn, "v1", "stages", "[\"AWSCURRENT\"]"));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    assert_false(dom_moved(st, STORE_DOM_IAM, &gi));
+    assert_false(dom_moved(st, STORE_DOM_KMS, &gk));
+
+    /* A key's tags are KMS: the cached key is read again. */
+    OK(CALL(st, tag_set, x.k.arn, "k", "v"));
+    assert_true(dom_moved(st, STORE_DOM_KMS, &gk));
+    assert_false(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    assert_false(dom_moved(st, STORE_DOM_IAM, &gi));
+    hits = cache_hits("kms-keys");
+    OK(kms_cached_key_get(st, id, REGION, &got));
+    key_rec_free(&got);
+    assert_int_equal(cache_hits("kms-keys"), hits);
+
+    /* What the store cannot place moves every domain. */
+    struct rel_rec due = { .kind = "due", .from = (char *)"due", .to = (char *)"x", .doc = (char *)"",
+                           .created = 1 };
+    OK(CALL(st, rel_put, &due));
+    assert_true(dom_moved(st, STORE_DOM_IAM, &gi));
+    assert_true(dom_moved(st, STORE_DOM_KMS, &gk));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    OK(CALL(st, tag_set, "arn:aws:s3:::bucket", "k", "v"));
+    assert_true(dom_moved(st, STORE_DOM_IAM, &gi));
+    assert_true(dom_moved(st, STORE_DOM_KMS, &gk));
+    OK(CALL(st, tag_set, "arn:aws:secretsmanagerx:" REGION ":" ACCT ":secret:s", "k", "v"));
+    assert_true(dom_moved(st, STORE_DOM_IAM, &gi));
+    OK(CALL(st, account_put, &acct));
+    assert_true(dom_moved(st, STORE_DOM_IAM, &gi));
+    assert_true(dom_moved(st, STORE_DOM_KMS, &gk));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+
+    /* A transaction that wrote in no domain and was rolled back moves
+     * nothing; one that wrote a secret and was rolled back moves it. */
+    struct cache_gen ga = (*st)->generation(st);
+    OK(TX(st, tx_begin));
+    (*st)->tx_rollback(st);
+    assert_false(dom_moved(st, STORE_DOM_ALL, &ga));
+    (void)dom_moved(st, STORE_DOM_SECRETS, &gs);
+    OK(TX(st, tx_begin));
+    e.name = (char *)"s2";
+    e.id = (char *)"s2-id";
+    e.arn = (char *)"arn:aws:secretsmanager:" REGION ":" ACCT ":secret:s2-AbCdEf";
+    OK(CALL(st, ent_put, &e));
+    struct cache_gen mid = (*st)->generation_of(st, STORE_DOM_SECRETS);
+    (*st)->tx_rollback(st);
+    assert_false(cache_gen_same((*st)->generation_of(st, STORE_DOM_SECRETS), mid));
+    assert_false(dom_moved(st, STORE_DOM_IAM, &gi));
     cache_enable(false);
 }
 
@@ -3072,6 +3197,58 @@ static void test_pg_two_nodes(void **state)
     ga = (*f->st)->generation(f->st);
     assert_true(pg_exec(f->url, "UPDATE tresor_generation SET n = n + 100", v, sizeof v));
     assert_true(gen_moves_from(f->st, ga));
+    (*b)->close(b);
+}
+
+/* The domains across nodes: B's secret write reaches A as a notification
+ * naming the secrets' domain, which moves A's secrets generation and not
+ * its KMS one.  A listener poll that reads the row before the
+ * notification is in moves every domain (a safe doubt), so the trial is
+ * made up to 5 times and one clean one is asked for; the old code moved
+ * every domain every time.  An old node's payload ("NODE N", no domains)
+ * moves every domain. */
+static void test_pg_domains_across_nodes(void **state)
+{
+    struct fx *f = *state;
+    store_t b = NULL;
+    const char *sarn = "arn:aws:secretsmanager:" REGION ":" ACCT ":secret:n-AbCdEf";
+    OK(store_pg_open(f->url, STORE_PG_SERVE, &b));
+    bool clean = false;
+    for (int t = 0; t < 5 && !clean; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "n%d", t);
+        struct ent_rec e = { .kind = "secret", .account_id = ACCT, .name = name, .id = name,
+                             .arn = (char *)sarn, .path = (char *)"/", .doc = (char *)"{}", .created = 1 };
+        usleep(250 * 1000);
+        struct cache_gen gk = (*f->st)->generation_of(f->st, STORE_DOM_KMS);
+        struct cache_gen gs = (*f->st)->generation_of(f->st, STORE_DOM_SECRETS);
+        if (t == 0) OK(CALL(b, ent_put, &e));
+        else OK(CALL(b, ent_update, &e));
+        bool moved = false;
+        for (int i = 0; i < 200 && !moved; i++) {
+            struct cache_gen g = (*f->st)->generation_of(f->st, STORE_DOM_SECRETS);
+            moved = cache_gen_known(g) && !cache_gen_same(g, gs);
+            if (!moved) usleep(10 * 1000);
+        }
+        assert_true(moved);
+        usleep(150 * 1000);                 /* a poll of the row since */
+        clean = cache_gen_same((*f->st)->generation_of(f->st, STORE_DOM_KMS), gk);
+    }
+    assert_true(clean);
+
+    /* A notification without domains (an older node's) moves every one. */
+    struct cache_gen gk = (*f->st)->generation_of(f->st, STORE_DOM_KMS);
+    char sql[160], v[32];
+    assert_true(pg_exec(f->url, "SELECT n FROM tresor_generation", v, sizeof v));
+    snprintf(sql, sizeof sql, "SELECT pg_notify('tresor_generation', '0123456789abcdef %s')", v);
+    assert_true(pg_exec(f->url, sql, NULL, 0));             /* the row's own number: no poll doubts it */
+    bool moved = false;
+    for (int i = 0; i < 200 && !moved; i++) {
+        struct cache_gen g = (*f->st)->generation_of(f->st, STORE_DOM_KMS);
+        moved = cache_gen_known(g) && !cache_gen_same(g, gk);
+        if (!moved) usleep(10 * 1000);
+    }
+    assert_true(moved);
     (*b)->close(b);
 }
 
@@ -3545,7 +3722,9 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_open_transaction, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_migration_lock, setup_pg_empty, teardown),
         cmocka_unit_test_setup_teardown(test_pg_schema_too_new, setup_pg_empty, teardown),
+        cmocka_unit_test_setup_teardown(test_generation_domains, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_two_nodes, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_domains_across_nodes, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_write_lock, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_readonly, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown),
@@ -3637,6 +3816,7 @@ int main(void)
         cmocka_unit_test(test_free_helpers),
         cmocka_unit_test(test_db_path),
         cmocka_unit_test_setup_teardown(test_generation_and_key_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generation_domains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_sees_other_processes, setup, teardown),
         cmocka_unit_test(test_generation_unique_per_store),
     };
