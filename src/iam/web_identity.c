@@ -239,7 +239,8 @@ static TR_RESULT decide(const struct web_identity *w, const char *action, const 
 static bool names_provider(json_t *st, const char *arn)
 {
     json_t *fed = json_object_get(json_object_get(st, "Principal"), "Federated");
-    if (json_is_string(fed)) return strcmp(json_string_value(fed), arn) == 0;
+    const char *one = json_string_value(fed);
+    if (one) return strcmp(one, arn) == 0;
     return among(fed, arn);
 }
 
