@@ -156,3 +156,31 @@ def test_public_web_identity_trust_is_flagged(authz_server, root, scenario):
     finally:
         root.iam.delete_role_policy(RoleName="any-idp", PolicyName="inline")
         root.iam.delete_role(RoleName="any-idp")
+
+
+def test_snapshot_round_trip(authz_server, scenario, tmp_path):
+    """`snapshot collect` against the running server reads the providers
+    (ListOpenIDConnectProviders, GetOpenIDConnectProvider per ARN); the
+    answer from the snapshot equals the store's, federated readers and the
+    missing provider's note included."""
+    from test_snapshot import collect
+    out = tmp_path / "snap.json"
+    p = collect(authz_server, out)
+    assert p.returncode == 0, p.stderr
+    snap = json.loads(out.read_text())
+    oidc = snap["OpenIDConnectProviders"]
+    assert sorted(x["Arn"] for x in oidc["ListOpenIDConnectProviders"]["OpenIDConnectProviderList"]) \
+        == [parn(K8S), parn(GH)]
+    assert oidc["Providers"][parn(GH)]["Url"] == GH
+    assert oidc["Providers"][parn(GH)]["ClientIDList"] == ["sts.amazonaws.com"]
+    for fmt in ("json", "text"):
+        a = run(authz_server, scenario, fmt)
+        p = authz_server.run_tresor("who-can-decrypt", scenario, "--snapshot", str(out), "--format", fmt)
+        assert p.returncode == 0, p.stderr
+        if fmt == "json":
+            b = json.loads(p.stdout)
+            assert b.pop("gaps") == []
+            assert json.loads(a) == b
+            assert len(b["federatedReaders"]) == 4
+        else:
+            assert p.stdout == a
