@@ -184,3 +184,29 @@ def test_snapshot_round_trip(authz_server, scenario, tmp_path):
             assert len(b["federatedReaders"]) == 4
         else:
             assert p.stdout == a
+
+
+def test_page_shows_federated_readers(authz_server, scenario, tmp_path):
+    """--format html: the page lists the federated readers (issuer, role,
+    statement, the "only if" of the token's claims), the missing
+    provider's note and the any-token warning; its readers and filter are
+    unchanged (the federated entries are not reader cards)."""
+    from test_who_can_html import Dom, render, words
+    page = tmp_path / "fed.html"
+    page.write_text(run(authz_server, scenario, "html"))
+    dom = render(page, tmp_path)
+    assert {c["principal"] for c in dom.readers()} == {
+        f"arn:aws:iam::{ACCOUNT}:root", role("gh-any"), role("gh-app"), role("gone-app"),
+        role("k8s-app")}
+    from test_who_can_html import chromium
+    out, _ = chromium(page, tmp_path)
+    text = words(" ".join(Dom(out).sections[0]["text"].split()))
+    assert "Federated readers (tokens exchanged by sts:AssumeRoleWithWebIdentity)" in text
+    assert (f"tokens of issuer {GH} federated through role {role('gh-app')} statement GitHubApp "
+            f"only if {GH}:sub StringLike repo:org/app:* and {GH}:aud StringEquals sts.amazonaws.com"
+            in text)
+    assert f"Provider {parn(GONE)} does not exist: no token is accepted until it is created." in text
+    assert (f"Role {role('gh-any')} trusts any token of issuer {GH}: statement AnyRepo sets no "
+            "condition on the token's sub" in text)
+    # The filter still narrows the reader cards.
+    assert render(page, tmp_path, "filter=k8s-app").shown() == {role("k8s-app")}
