@@ -210,3 +210,34 @@ def test_page_shows_federated_readers(authz_server, scenario, tmp_path):
             "condition on the token's sub" in text)
     # The filter still narrows the reader cards.
     assert render(page, tmp_path, "filter=k8s-app").shown() == {role("k8s-app")}
+
+
+def test_explain_a_provider(authz_server, scenario):
+    """--explain PROVIDER_ARN: each federated reader of that provider, then
+    its role's own steps (the path after the token exchange); JSON: the
+    readers; a provider no reading role trusts: exit 2, saying so."""
+    p = authz_server.run_tresor("who-can-decrypt", scenario, "--data-dir", authz_server.data_dir,
+                                "--explain", parn(GH))
+    assert p.returncode == 0, p.stderr
+    parts = p.stdout.split("\nthen, as a session of the role:\n")
+    assert len(parts) == 3
+    assert parts[0] == (f"tokens of issuer {GH} whose aud matches sts.amazonaws.com (StringEquals) "
+                        "can read, through role gh-any (statement AnyRepo)")
+    assert parts[1].endswith(f"\n\ntokens of issuer {GH} whose sub matches repo:org/app:* (StringLike) "
+                             f"and whose aud matches sts.amazonaws.com (StringEquals) can read, through "
+                             f"role gh-app (statement GitHubApp)")
+    assert parts[1].startswith(f"principal: {role('gh-any')}\nsecret:    {scenario}\n")
+    assert parts[2].startswith(f"principal: {role('gh-app')}\nsecret:    {scenario}\n")
+    assert "\nas itself:\n" in parts[2]
+    j = authz_server.run_tresor("who-can-decrypt", scenario, "--data-dir", authz_server.data_dir,
+                                "--explain", parn(GONE), "--format", "json")
+    assert j.returncode == 0, j.stderr
+    doc = json.loads(j.stdout)
+    assert doc["provider"] == parn(GONE) and doc["secret"] == scenario
+    assert [f["role"] for f in doc["federatedReaders"]] == [role("gone-app")]
+    assert doc["federatedReaders"][0]["providerExists"] is False
+    none = parn("nobody.example.com")
+    n = authz_server.run_tresor("who-can-decrypt", scenario, "--data-dir", authz_server.data_dir,
+                                "--explain", none)
+    assert (n.returncode, n.stdout) == (2, "")
+    assert n.stderr == f"tresor who-can-decrypt: no role that can read {scenario} trusts tokens of {none}\n"
