@@ -28,16 +28,13 @@
 
 static const char ACTION[] = "sts:AssumeRoleWithWebIdentity";
 
-/* Does an Action element (a string or an array of them) cover ACTION? */
+/* Does an Action element (a string or an array of them) cover ACTION?
+ * (A NotAction statement is left to the evaluator: not listed here.) */
 static bool covers_action(json_t *a)
 {
     size_t i;
     json_t *e;
-    if (json_is_string(a)) {
-        const char *s = json_string_value(a);
-        return strcmp(s, "*") == 0 || strcasecmp(s, "sts:*") == 0 || strcasecmp(s, ACTION) == 0 ||
-               (strchr(s, '*') && strncasecmp(s, "sts:AssumeRoleWith", 18) == 0);
-    }
+    if (json_is_string(a)) return policy_action_match(json_string_value(a), ACTION);
     json_array_foreach(a, i, e) if (covers_action(e)) return true;
     return false;
 }

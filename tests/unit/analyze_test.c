@@ -1135,7 +1135,7 @@ static void test_federated(void **state)
     put_entity("oidc-provider", ACCT, GH, "OIDCAAAAAAAAAAAAAAA1", GH_ARN,
                "{\"client_ids\":[\"sts.amazonaws.com\"],\"thumbprints\":[]}");
     put_role(ACCT, "fed-ok", "AROAFFFFFFFFFFFFFFF1", DOC(FED("'" GH_ARN "'", WEB, SUB_APP)), READS);
-    put_role(ACCT, "fed-any", "AROAFFFFFFFFFFFFFFF2", DOC(FED("'" GH_ARN "'", WEB, "")), READS);
+    put_role(ACCT, "fed-any", "AROAFFFFFFFFFFFFFFF2", DOC(FED("'" GH_ARN "'", "'sts:Assume*'", "")), READS);
     put_role(ACCT, "fed-trust-deny", "AROAFFFFFFFFFFFFFFF3",
              DOC(FED("'" GH_ARN "'", WEB, SUB_APP) ","
                  "{'Effect':'Deny','Principal':{'Federated':'" GH_ARN "'},'Action':" WEB "}"), READS);
