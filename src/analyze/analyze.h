@@ -47,6 +47,7 @@ struct az_node {
                                     one policy allowing everything, as not visible) */
     bool may_assume;             /* some identity statement may allow sts:AssumeRole */
     struct policy *trust;        /* a role's compiled trust policy, or NULL */
+    char *trust_doc;             /* ... and its text (federated.c reads its statements) */
     size_t *gsv_pols;            /* indices in az_graph.gsv_pol of its identity policies
                                     that may allow GetSecretValue somewhere */
     size_t ngsv_pols;
@@ -278,6 +279,32 @@ struct az_escalation {
 TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
                          const struct az_target *t, const struct az_answer *ans,
                          struct az_escalation **out, size_t *n);
+
+/* federated.c: the federated readers (docs/WHO_CAN_DECRYPT.md,
+ * "Federated readers"): tokens of an OpenID Connect provider that a
+ * role's trust policy lets call sts:AssumeRoleWithWebIdentity, one per
+ * (provider, role, statement), for every role that can read (ans[role].can:
+ * the role's permissions, boundary and onward path decide as for any
+ * other way into the role).  The trust decision is the server's own
+ * (policy_evaluate as a web identity caller, the token's claims unknown),
+ * so a Deny in the trust policy removes the reader. */
+struct az_fed {
+    size_t role;
+    char provider[PRINCIPAL_ARN_MAX]; /* the provider ARN; "*" for "Principal": "*" */
+    char issuer[PRINCIPAL_ARN_MAX];   /* its host/path ("*": any issuer) */
+    bool provider_exists;             /* the store holds the provider */
+    bool any_token;                   /* no condition on the issuer's sub claim */
+    bool conditional;                 /* the role's own answer is conditional */
+    char statement[136];              /* the statement's Sid, else its index */
+    json_t *conditions;               /* [{"key","operator","values":[...]}] */
+};
+TR_RESULT az_federated(const struct az_graph *g, const struct az_answer *ans, struct az_fed **out,
+                       size_t *n);
+void az_federated_free(struct az_fed *v, size_t n);
+/* "tokens of issuer X whose sub matches V (StringLike) ... can read,
+ * through role R (statement S)": one line, into out. */
+void az_federated_words(const struct az_graph *g, const struct az_fed *f, char *out, size_t n);
+json_t *az_federated_json(const struct az_graph *g, const struct az_fed *f);
 
 /* report.c */
 enum az_format { AZ_TEXT, AZ_JSON, AZ_DOT, AZ_HTML };  /* AZ_HTML: report_html.h */

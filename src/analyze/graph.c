@@ -217,6 +217,7 @@ void az_graph_free(struct az_graph *g)
             free(g->n[i].id);
         }
         policy_unref(g->n[i].trust);
+        free(g->n[i].trust_doc);
         free(g->n[i].gsv_pols);
     }
     free(g->stamp);
@@ -278,15 +279,19 @@ static TR_RESULT on_principal(void *arg, const char *p)
     return TR_OK;
 }
 
-/* The compiled trust policy of role entity e (NULL when it has none). */
-static TR_RESULT role_trust(const struct ent_rec *e, struct policy **out)
+/* The compiled trust policy of role entity e (NULL when it has none),
+ * and its text (*text: NULL when none; free() it). */
+static TR_RESULT role_trust(const struct ent_rec *e, struct policy **out, char **text_out)
 {
     *out = NULL;
+    *text_out = NULL;
     json_t *doc = json_loads(e->doc ? e->doc : "{}", 0, NULL);
     const char *text = json_string_value(json_object_get(doc, "trust"));
     const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
     tr_result r = TR_OK;
     if (text) r = policy_cache_get_stored(text, strlen(text), POLICY_TRUST, ids, e->arn, out);
+    if (text && tr_ok(r) && !(*text_out = strdup(text)))
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     json_decref(doc);
     return r;
 }
@@ -903,7 +908,7 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
                 r = add_node(g, k ? AZ_ROLE : AZ_USER, v[j].arn, a);
                 if (tr_ok(r) && k) {
                     struct policy *p = NULL;
-                    r = role_trust(&v[j], &p);
+                    r = role_trust(&v[j], &p, &g->n[g->nn - 1].trust_doc);
                     g->n[g->nn - 1].trust = p;     /* kept for the edges into it */
                     if (tr_ok(r) && p) r = policy_each_aws_principal(p, on_principal, &todo);
                 }

@@ -199,8 +199,50 @@ json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
         bool everyone = false;
         for (size_t i = 0; i < t->nnamed; i++) everyone |= strcmp(t->named[i], "*") == 0;
         json_object_set_new(o, "everyoneNamed", json_boolean(everyone));
+        struct az_fed *fed = NULL;
+        size_t nfed = 0;
+        json_t *farr = json_array();
+        if (tr_ok(az_federated(g, ans, &fed, &nfed)))
+            for (size_t i = 0; i < nfed; i++) json_array_append_new(farr, az_federated_json(g, &fed[i]));
+        az_federated_free(fed, nfed);
+        json_object_set_new(o, "federatedReaders", farr);
     }
     return o;
+}
+
+/* The federated readers (federated.c), after the table: one line each,
+ * the missing providers and the statements that pin no token noted. */
+static void federated_section(const struct az_graph *g, const struct az_answer *ans)
+{
+    struct az_fed *fed = NULL;
+    size_t nfed = 0;
+    char line[2048];
+    if (tr_failed(az_federated(g, ans, &fed, &nfed))) {
+        printf("\nfederated readers: not decided (out of memory)\n");
+        return;
+    }
+    if (nfed) printf("\nfederated readers (tokens exchanged by sts:AssumeRoleWithWebIdentity):\n");
+    for (size_t i = 0; i < nfed; i++) {
+        az_federated_words(g, &fed[i], line, sizeof line);
+        printf("  %s%s\n", line, fed[i].conditional ? " (conditional: see below)" : "");
+        if (!fed[i].provider_exists)
+            printf("    (provider %s does not exist: no token is accepted until it is created)\n",
+                   fed[i].provider);
+    }
+    for (size_t i = 0; i < nfed; i++) {
+        if (!fed[i].any_token) continue;
+        if (strcmp(fed[i].provider, "*") == 0)
+            printf("\nWARNING: role %s trusts every principal (\"Principal\": \"*\") for\n"
+                   "sts:AssumeRoleWithWebIdentity with no condition on a token's sub\n"
+                   "(statement %s): a token of any provider of its account can assume it,\n"
+                   "and through it read this secret.\n", g->n[fed[i].role].arn, fed[i].statement);
+        else
+            printf("\nWARNING: role %s trusts any token of issuer %s: statement %s\n"
+                   "sets no condition on %s:sub, so every workload that issuer\n"
+                   "signs for can assume it, and through it read this secret.\n",
+                   g->n[fed[i].role].arn, fed[i].issuer, fed[i].statement, fed[i].issuer);
+    }
+    az_federated_free(fed, nfed);
 }
 
 /* A DOT string: quotes and backslashes escaped, cut at `max` bytes. */
@@ -482,6 +524,7 @@ void az_report(const struct az_graph *g, const struct az_target *t, const struct
     size_t nreaders = 0;
     for (size_t i = 0; i < g->nn; i++) nreaders += ans[i].can;
     if (nreaders == 0) printf("(nobody)\n");
+    federated_section(g, ans);
     everyone_note(g, t, ans);
     bool cut_head = false;
     for (size_t i = 0; i < g->nn; i++) {

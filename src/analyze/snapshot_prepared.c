@@ -36,7 +36,7 @@
 #include "core/str.h"
 #include "crypto/hash.h"
 
-#define PREPARED_VERSION 1
+#define PREPARED_VERSION 2
 #define NOTE_HEAD "prepared"
 #define NOTE_SECRETS "secrets"
 

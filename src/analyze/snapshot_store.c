@@ -42,6 +42,7 @@
 #include "crypto/hash.h"
 #include "core/hex.h"
 #include "iam/bindings.h"
+#include "iam/iam_util.h"
 #include "iam/records.h"
 #include "secrets/secrets.h"
 
@@ -474,6 +475,38 @@ static TR_RESULT load_secret(store_t st, const struct snapshot *s, const struct 
     return put_tags(st, x->arn, json_object_get(e, "Tags"), "Key", "Value");
 }
 
+/* The account's OpenID Connect providers (OpenIDConnectProviders.Providers:
+ * provider ARN -> its GetOpenIDConnectProvider response) as the records
+ * the server keeps (docs/internals/IAM_STORE.md: the name is the issuer's
+ * host/path, the doc its client ids and thumbprints), so that the
+ * federated readers answer as from the store.  A provider of another
+ * account, or a response of another shape, is left out. */
+static TR_RESULT load_oidc(store_t st, const struct snapshot *s)
+{
+    json_t *all = json_object_get(json_object_get(s->doc, "OpenIDConnectProviders"), "Providers");
+    const char *arn;
+    json_t *o;
+    json_object_foreach(all, arn, o) {
+        char acct[ACCOUNT_ID_LEN + 1];
+        const char *name = strstr(arn, ":oidc-provider/");
+        if (!name || !json_is_object(o) || tr_failed(arn_account(arn, acct)) ||
+            strcmp(acct, s->account) != 0)
+            continue;
+        json_t *ids = json_object_get(o, "ClientIDList"), *tp = json_object_get(o, "ThumbprintList");
+        json_t *d = json_pack("{s:o, s:o}", "client_ids", json_is_array(ids) ? json_incref(ids) : json_array(),
+                              "thumbprints", json_is_array(tp) ? json_incref(tp) : json_array());
+        char *doc = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(d);
+        ENSURE(doc != NULL, TR_E_INTERNAL);
+        /* No unique id in AWS's reply: the ARN stands for one. */
+        tr_result r = put_ent(st, IAM_OIDC_PROVIDER, s->account, name + 15, arn, arn, "/", doc,
+                              when(o, "CreateDate"));
+        free(doc);
+        GUARD(r);
+    }
+    return TR_OK;
+}
+
 static TR_RESULT load_one(store_t st, const struct snapshot *s)
 {
     struct account_rec a = { 0 };
@@ -484,6 +517,7 @@ static TR_RESULT load_one(store_t st, const struct snapshot *s)
         BAIL(TR_E_VALIDATION, "%.200s: account %s is in two snapshots", s->name, s->account);
     GUARD(r);
     GUARD(load_iam(st, s));
+    GUARD(load_oidc(st, s));
     for (size_t i = 0; i < s->nkeys; i++) GUARD(load_key(st, s, &s->keys[i]));
     for (size_t i = 0; i < s->naliases; i++) {
         const json_t *al = s->aliases[i];

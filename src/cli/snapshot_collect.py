@@ -125,12 +125,10 @@ ORG_TYPES = ("SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY")
 
 
 def _snake(op):
-    out = ""
-    for i, ch in enumerate(op):
-        if ch.isupper() and i:
-            out += "_"
-        out += ch.lower()
-    return out
+    """The SDK's method name of an operation (botocore's own conversion:
+    ListOpenIDConnectProviders -> list_open_id_connect_providers)."""
+    from botocore import xform_name
+    return xform_name(op)
 
 
 def _pages(col, service, region, op, resource, params, marker, next_marker, truncated=None):
@@ -267,6 +265,23 @@ def collect_region(col, region):
     return reg
 
 
+def collect_oidc(col):
+    """The account's IAM OpenID Connect providers: ListOpenIDConnectProviders
+    and, for each, GetOpenIDConnectProvider keyed by its ARN (AWS's
+    responses); None when the listing is refused (a gap)."""
+    lst = col.call("iam", "us-east-1", "ListOpenIDConnectProviders", None)
+    if lst is None:
+        return None
+    per = {}
+    for p in lst.get("OpenIDConnectProviderList", []):
+        arn = p["Arn"]
+        one = col.call("iam", "us-east-1", "GetOpenIDConnectProvider", arn,
+                       OpenIDConnectProviderArn=arn)
+        if one is not None:
+            per[arn] = one
+    return {"ListOpenIDConnectProviders": lst, "Providers": per}
+
+
 def main(argv):
     ap = argparse.ArgumentParser(prog="tresor snapshot collect")
     ap.add_argument("--out", required=True)
@@ -308,6 +323,9 @@ def main(argv):
     iam = iam_pages(col)
     if iam is not None:
         snap["GetAccountAuthorizationDetails"] = iam
+    oidc = collect_oidc(col)
+    if oidc is not None:
+        snap["OpenIDConnectProviders"] = oidc
     org = collect_organization(col, ident["Account"])
     if org is not None:
         snap["Organizations"] = org

@@ -32,7 +32,8 @@ static const struct cli_opt who_opts[] = {
       "text, json (docs/WHO_CAN_DECRYPT.md), dot (Graphviz, one SECRET) or html (one self-contained "
       "page, filterable; no --explain or --diff)" },
     { "explain", 'e', "PRINCIPAL", NULL, NULL,
-      "one principal (a user, role or root ARN): each step's decision, allowed or not" },
+      "one principal (a user, role or root ARN): each step's decision, allowed or not; an OIDC "
+      "provider ARN: its federated readers, each with its role's steps" },
     { "with-key", 'k', "KEY", NULL, NULL,
       "the answer as if SECRET were sealed under KEY (a key id, key ARN, alias name or "
       "alias ARN, in the secret's account and region), as update-secret --kms-key-id "
@@ -533,6 +534,50 @@ static int die_with_key(const char *key)
 
 /* --with-key KEY --diff: the answer for the secret as if sealed under KEY,
  * against `ans` (the answer as it is), over the same graph. */
+/* --explain PROVIDER_ARN (an OpenID Connect provider): its federated
+ * readers of the secret, each followed (text) by its role's own
+ * explanation -- the path after the token exchange; JSON: the readers
+ * (as federatedReaders lists them).  Exit status 0; 2 when none. */
+static int explain_provider(const struct az_graph *g, const struct az_target *t,
+                            const struct az_access *acc, const struct az_answer *ans,
+                            const char *provider, enum az_format f)
+{
+    struct az_fed *v = NULL;
+    size_t n = 0, shown = 0;
+    char line[2048];
+    if (tr_failed(az_federated(g, ans, &v, &n))) return die("federated readers");
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i].provider, provider) != 0) continue;
+        shown++;
+        if (f == AZ_JSON) {
+            json_array_append_new(arr, az_federated_json(g, &v[i]));
+            continue;
+        }
+        az_federated_words(g, &v[i], line, sizeof line);
+        printf("%s%s\n", shown > 1 ? "\n" : "", line);
+        if (!v[i].provider_exists)
+            printf("(provider %s does not exist: no token is accepted until it is created)\n", provider);
+        printf("then, as a session of the role:\n");
+        az_explain(g, t, acc, ans, v[i].role, f);
+    }
+    if (f == AZ_JSON && shown) {
+        json_t *o = json_pack("{s:s, s:s, s:o}", "secret", t->s.arn, "provider", provider,
+                              "federatedReaders", arr);
+        char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        if (s) puts(s);
+        free(s);
+        json_decref(o);
+    } else {
+        json_decref(arr);
+    }
+    az_federated_free(v, n);
+    if (!shown)
+        fprintf(stderr, "tresor who-can-decrypt: no role that can read %s trusts tokens of %s\n",
+                t->s.arn, provider);
+    return shown ? 0 : 2;
+}
+
 static int diff_with_key(const struct server_env *env, struct az_graph *g,
                          const struct az_target *t, const struct az_answer *ans,
                          const char *secret, const char *account, const char *region,
@@ -707,6 +752,10 @@ int cmd_who_can(int argc, char **argv)
     }
     if (explain) {
         size_t node = az_graph_find(&g, explain);
+        if (node == SIZE_MAX && strstr(explain, ":oidc-provider/")) {
+            rc = explain_provider(&g, &t, acc, ans, explain, f);
+            goto out;
+        }
         if (node == SIZE_MAX) {
             fprintf(stderr, "tresor who-can-decrypt: %s is not a principal the analysis knows "
                             "(a user, role or root ARN of an account involved)\n", explain);

@@ -137,7 +137,7 @@ def test_access_denied_is_a_gap(tresor_factory, tmp_path):
     hidden = kms.create_key()["KeyMetadata"]
     seen = kms.create_key()["KeyMetadata"]
     reader = make_user(srv.root_user, unique("snap-reader"), policy=policy_doc(
-        allow(["iam:GetAccountAuthorizationDetails", "kms:List*", "kms:Describe*", "kms:Get*",
+        allow(["iam:GetAccountAuthorizationDetails", "iam:ListOpenIDConnectProviders", "kms:List*", "kms:Describe*", "kms:Get*",
                "secretsmanager:List*", "secretsmanager:GetResourcePolicy"]),
         {"Effect": "Deny", "Action": "kms:GetKeyPolicy", "Resource": hidden["Arn"]}))
     out = tmp_path / "snap.json"
@@ -259,6 +259,9 @@ class FakeAws:
         "ListKeys": {"Keys": [], "Truncated": False},
         "ListAliases": {"Aliases": [], "Truncated": False},
         "ListSecrets": {"SecretList": []},
+        "ListOpenIDConnectProviders": "<ListOpenIDConnectProvidersResponse>"
+        "<ListOpenIDConnectProvidersResult><OpenIDConnectProviderList/>"
+        "</ListOpenIDConnectProvidersResult></ListOpenIDConnectProvidersResponse>",
     }
 
     def __init__(self, account="111122223333"):
@@ -351,7 +354,7 @@ def test_throttling_is_retried(tmp_path):
     fake = _FakeAws()
     snap = fake.collect(tmp_path)
     ops = ["GetCallerIdentity", "GetAccountAuthorizationDetails", "ListKeys", "ListAliases", "ListSecrets",
-           "DescribeOrganization"]
+           "DescribeOrganization", "ListOpenIDConnectProviders"]
     assert fake.seen == {op: 3 for op in ops}
     assert snap["Organizations"] == {}      # in no organization, as AWS said
     assert snap["Manifest"]["Account"] == "111122223333" and snap["Manifest"]["Gaps"] == []

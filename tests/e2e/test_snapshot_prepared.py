@@ -378,7 +378,7 @@ def test_prepared_by_another_version_is_refused(tmp_path):
         r = run(tmp_path, *cmd, "--snapshot", f)
         assert (r.returncode, r.stdout) == (2, "")
         assert r.stderr == (f"tresor: snapshot: {f}: prepared by a tresor of another version (prepared format 0, "
-                            "this build's is 1): prepare it again with this one (tresor snapshot prepare)\n"), r.stderr
+                            "this build's is 2): prepare it again with this one (tresor snapshot prepare)\n"), r.stderr
     # Prepared again: answered.
     prepare(tmp_path, f, A)
     r = run(tmp_path, "who-can-decrypt", "app/db", "--snapshot", f)

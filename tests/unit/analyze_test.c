@@ -1099,11 +1099,120 @@ static void test_esc_via_role(void **state)
     run_free(&x);
 }
 
+/* ---- federated readers (federated.c) ----------------------------------- */
+
+#define GH "token.actions.githubusercontent.com"
+#define GH_ARN "arn:aws:iam::" ACCT ":oidc-provider/" GH
+#define GONE_ARN "arn:aws:iam::" ACCT ":oidc-provider/gone.example.com"
+#define FED(p, act, cond) "{'Effect':'Allow','Principal':{'Federated':" p "},'Action':" act cond "}"
+#define WEB "'sts:AssumeRoleWithWebIdentity'"
+#define SUB_APP ",'Condition':{'StringLike':{'" GH ":sub':'repo:org/app:*'}}"
+#define READS DOC(ALLOW("secretsmanager:GetSecretValue", "*") "," ALLOW("kms:Decrypt", "*"))
+
+/* The reader of role `name` in v (NULL when none); *count how many it has. */
+static const struct az_fed *fed_of(const struct run *x, const struct az_fed *v, size_t n,
+                                   const char *name, size_t *count)
+{
+    const struct az_fed *first = NULL;
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *r = strrchr(x->g.n[v[i].role].arn, '/') + 1;
+        if (strcmp(r, name) != 0) continue;
+        if (!first) first = &v[i];
+        (*count)++;
+    }
+    return first;
+}
+
+/* One reader per (provider, role, Allow statement) for the roles that
+ * read; a Deny in the trust policy, another action, or a role that cannot
+ * read lists none; a missing provider and a statement without a sub
+ * condition are marked; "Principal": "*" is a reader of any issuer. */
+static void test_federated(void **state)
+{
+    (void)state;
+    target();
+    put_entity("oidc-provider", ACCT, GH, "OIDCAAAAAAAAAAAAAAA1", GH_ARN,
+               "{\"client_ids\":[\"sts.amazonaws.com\"],\"thumbprints\":[]}");
+    put_role(ACCT, "fed-ok", "AROAFFFFFFFFFFFFFFF1", DOC(FED("'" GH_ARN "'", WEB, SUB_APP)), READS);
+    put_role(ACCT, "fed-any", "AROAFFFFFFFFFFFFFFF2", DOC(FED("'" GH_ARN "'", "'sts:Assume*'", "")), READS);
+    put_role(ACCT, "fed-trust-deny", "AROAFFFFFFFFFFFFFFF3",
+             DOC(FED("'" GH_ARN "'", WEB, SUB_APP) ","
+                 "{'Effect':'Deny','Principal':{'Federated':'" GH_ARN "'},'Action':" WEB "}"), READS);
+    put_role(ACCT, "fed-no-read", "AROAFFFFFFFFFFFFFFF4", DOC(FED("'" GH_ARN "'", WEB, SUB_APP)), NULL);
+    put_role(ACCT, "fed-gone", "AROAFFFFFFFFFFFFFFF5", DOC(FED("'" GONE_ARN "'", WEB, SUB_APP)), READS);
+    put_role(ACCT, "fed-star", "AROAFFFFFFFFFFFFFFF6",
+             DOC("{'Effect':'Allow','Principal':'*','Action':" WEB "}"), READS);
+    put_role(ACCT, "fed-other-action", "AROAFFFFFFFFFFFFFFF7",
+             DOC(FED("'" GH_ARN "'", "'sts:AssumeRole'", "")), READS);
+    put_role(ACCT, "fed-two", "AROAFFFFFFFFFFFFFFF8",
+             DOC(FED("['" GH_ARN "','" GONE_ARN "']", "['sts:TagSession','sts:AssumeRoleWith*']",
+                     SUB_APP)), READS);
+    struct run x;
+    analyze(SECRET, &x);
+    struct az_fed *v = NULL;
+    size_t n = 0, c;
+    ok(az_federated(&x.g, x.ans, &v, &n));
+    assert_int_equal(n, 6);
+
+    const struct az_fed *f = fed_of(&x, v, n, "fed-ok", &c);
+    assert_int_equal(c, 1);
+    assert_string_equal(f->provider, GH_ARN);
+    assert_string_equal(f->issuer, GH);
+    assert_string_equal(f->statement, "0");
+    assert_true(f->provider_exists);
+    assert_false(f->any_token);
+    assert_false(f->conditional);
+    char line[1024];
+    az_federated_words(&x.g, f, line, sizeof line);
+    assert_string_equal(line, "tokens of issuer " GH " whose sub matches repo:org/app:* (StringLike) "
+                              "can read, through role fed-ok (statement 0)");
+    char *cj = json_dumps(f->conditions, JSON_COMPACT);
+    assert_string_equal(cj, "[{\"key\":\"" GH ":sub\",\"operator\":\"StringLike\",\"values\":"
+                            "[\"repo:org/app:*\"]}]");
+    free(cj);
+
+    f = fed_of(&x, v, n, "fed-any", &c);
+    assert_int_equal(c, 1);
+    assert_true(f->any_token);
+    az_federated_words(&x.g, f, line, sizeof line);
+    assert_string_equal(line, "tokens of issuer " GH " can read, through role fed-any (statement 0)");
+
+    assert_null(fed_of(&x, v, n, "fed-trust-deny", &c));
+    assert_null(fed_of(&x, v, n, "fed-no-read", &c));
+    assert_null(fed_of(&x, v, n, "fed-other-action", &c));
+
+    f = fed_of(&x, v, n, "fed-gone", &c);
+    assert_int_equal(c, 1);
+    assert_false(f->provider_exists);
+
+    f = fed_of(&x, v, n, "fed-star", &c);
+    assert_int_equal(c, 1);
+    assert_string_equal(f->provider, "*");
+    assert_string_equal(f->issuer, "*");
+    assert_true(f->any_token);
+
+    f = fed_of(&x, v, n, "fed-two", &c);
+    assert_int_equal(c, 2);
+    assert_string_equal(f[0].provider, GH_ARN);
+    assert_true(f[0].provider_exists);
+    assert_string_equal(f[1].provider, GONE_ARN);
+    assert_false(f[1].provider_exists);
+
+    json_t *j = az_federated_json(&x.g, &f[0]);
+    assert_string_equal(json_string_value(json_object_get(j, "kind")), "federated");
+    assert_string_equal(json_string_value(json_object_get(j, "role")), R("fed-two"));
+    json_decref(j);
+    az_federated_free(v, n);
+    run_free(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_graph, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anyone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_federated, setup, teardown),
         cmocka_unit_test(test_stranger_principal),
         cmocka_unit_test(test_session_of),
         cmocka_unit_test_setup_teardown(test_foreign_named_arns, setup, teardown),
