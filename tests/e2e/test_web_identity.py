@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from tresor_e2e import (
-    ACCOUNT, AWS_CLI, REGION, TresorServer, eventually, make_role, raises_aws, unique,
+    ACCOUNT, AWS_CLI, REGION, ROOT_ARN, TresorServer, allow, assume_role, eventually, make_role,
+    make_user, raises_aws, unique,
 )
 
 K8S_ISS = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
@@ -303,6 +304,45 @@ def test_session_tags_from_token(env):
     # the gh role's trust lacks sts:TagSession: tags refuse it
     with raises_aws("AccessDenied", DENIED, status=403):
         assume(env, "gh", env["gh"].token(c))
+
+
+def federated_only_env(env, how):
+    """A role that both a GitHub token and the account's users (AssumeRole)
+    may assume, and a secret readable only with aws:FederatedProvider = the
+    GitHub provider, through the secret's resource policy (how="resource")
+    or the role's identity policy (how="identity")."""
+    root = env["srv"].root_user
+    sm = root.client("secretsmanager")
+    gh = env["arns"][GH_ISS]
+    secret = sm.create_secret(Name=unique("fed"), SecretString="fed-only")["ARN"]
+    cond = {"StringEquals": {"aws:FederatedProvider": gh}}
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Federated": gh}, "Action": "sts:AssumeRoleWithWebIdentity"},
+        {"Effect": "Allow", "Principal": {"AWS": ROOT_ARN}, "Action": "sts:AssumeRole"}]}
+    st = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret,
+          "Condition": cond}
+    role = make_role(root, trust=trust,
+                     policy=[st] if how == "identity" else None)["Arn"]
+    if how == "resource":
+        sm.put_resource_policy(SecretId=secret, ResourcePolicy=json.dumps(
+            {"Version": "2012-10-17", "Statement": [dict(st, Principal={"AWS": role}, Resource="*")]}))
+    return role, secret
+
+
+@pytest.mark.parametrize("how", ["resource", "identity"])
+def test_federated_provider_on_the_sessions_requests(env, how):
+    role, secret = federated_only_env(env, how)
+    r = assume(env, role, env["gh"].token(claims(GH_ISS, GH_SUB)))
+    c = r["Credentials"]
+    sm = env["srv"].client("secretsmanager", c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    assert sm.get_secret_value(SecretId=secret)["SecretString"] == "fed-only"
+    # The same role by AssumeRole: no aws:FederatedProvider, no access.
+    user = make_user(env["srv"].root_user, policy=[allow("sts:AssumeRole", role)])
+    plain = assume_role(user, role, "plain")
+    who = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role.split('/')[-1]}/plain"
+    with raises_aws("AccessDeniedException", startswith=f"User: {who} is not authorized to perform: "
+                    f"secretsmanager:GetSecretValue on resource: {secret}"):
+        plain.client("secretsmanager").get_secret_value(SecretId=secret)
 
 
 def test_other_operations_stay_signed(env):
