@@ -97,8 +97,11 @@ tr_result iam_invalid_repr(const char *key, const char *repr, const char *constr
 /* Compile `text` as `kind` (POLICY_IDENTITY, POLICY_TRUST) to validate it:
  * TR_E_POLICY_MALFORMED with IAM's message.  Trust policies also have
  * every AWS principal other than "*" checked for existence
- * (iam_principal_exists of authz.h): "Invalid principal in policy: ...". */
-TR_RESULT iam_policy_validate(store_t st, const char *text, enum policy_kind kind);
+ * (iam_principal_exists of authz.h): "Invalid principal in policy: ...";
+ * and, given the role's `account`, every Federated OIDC provider ARN of
+ * that account (one store read each; none for a policy without one). */
+TR_RESULT iam_policy_validate(store_t st, const char *account, const char *text,
+                              enum policy_kind kind);
 /* Characters of `text` that are not white space (IAM's size quotas). */
 size_t iam_policy_size(const char *text);
 

@@ -983,6 +983,26 @@ static void test_role_trust_validation(void **state)
     call_ok("CreateRole", P("RoleName", "r", "AssumeRolePolicyDocument", TRUST(ARN("user", "real"))));
     call_ok("CreateRole", P("RoleName", "star", "AssumeRolePolicyDocument", TRUST("*")));
     call_ok("CreateRole", P("RoleName", "byrole", "AssumeRolePolicyDocument", TRUST(ARN("role", "r"))));
+    /* A Federated OIDC provider ARN of the account must name a provider;
+     * another account's, and a domain name, are not looked up. */
+#define FED(p) DOC("{'Effect':'Allow','Principal':{'Federated':" p "},'Action':'sts:AssumeRoleWithWebIdentity'}")
+    call_err("CreateRole", P("RoleName", "fed", "AssumeRolePolicyDocument",
+                             FED("'" ARN("oidc-provider", "idp.example.com") "'")),
+             TR_E_POLICY_MALFORMED,
+             "Invalid principal in policy: \"Federated\":\"" ARN("oidc-provider", "idp.example.com") "\"");
+    call_err("GetRole", P("RoleName", "fed"), TR_E_IAM_NO_SUCH_ENTITY, NULL);
+    call_ok("CreateOpenIDConnectProvider", P("Url", "https://idp.example.com"));
+    call_ok("CreateRole", P("RoleName", "fed", "AssumeRolePolicyDocument",
+                            FED("'" ARN("oidc-provider", "idp.example.com") "'")));
+    call_err("UpdateAssumeRolePolicy", P("RoleName", "fed", "PolicyDocument",
+                                         FED("['" ARN("oidc-provider", "idp.example.com") "','"
+                                             ARN("oidc-provider", "gone.example.com") "']")),
+             TR_E_POLICY_MALFORMED,
+             "Invalid principal in policy: \"Federated\":\"" ARN("oidc-provider", "gone.example.com") "\"");
+    call_ok("UpdateAssumeRolePolicy", P("RoleName", "fed", "PolicyDocument",
+                                        FED("['arn:aws:iam::" B ":oidc-provider/gone.example.com',"
+                                            "'cognito-identity.amazonaws.com']")));
+#undef FED
     /* The trust policy size quota (non-white-space characters). */
     char big[4096];
     int n = snprintf(big, sizeof big, "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"");
