@@ -345,6 +345,77 @@ def test_federated_provider_on_the_sessions_requests(env, how):
         plain.client("secretsmanager").get_secret_value(SecretId=secret)
 
 
+SI_CLAIM = "https://aws.amazon.com/source_identity"
+REJECTED = "The source identity claim of the web identity token is not a valid source identity."
+
+
+@pytest.fixture(scope="module")
+def si_role(env):
+    """A role whose trust lets GitHub tokens set source identity "alice"
+    only, and whose policy reads the secret only with aws:SourceIdentity
+    "alice" (the session's later requests)."""
+    st = {"Effect": "Allow", "Principal": {"Federated": env["arns"][GH_ISS]},
+          "Action": ["sts:AssumeRoleWithWebIdentity", "sts:SetSourceIdentity"],
+          "Condition": {"StringEquals": {"sts:SourceIdentity": "alice"}}}
+    read = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": env["secret"],
+            "Condition": {"StringEquals": {"aws:SourceIdentity": "alice"}}}
+    return make_role(env["srv"].root_user, trust={"Version": "2012-10-17", "Statement": [st]},
+                     policy=[read])["Arn"]
+
+
+def test_source_identity_claim(env, si_role):
+    r = assume(env, si_role, env["gh"].token(claims(GH_ISS, GH_SUB, **{SI_CLAIM: "alice"})))
+    assert r["SourceIdentity"] == "alice"
+    assert read_secret(env, r["Credentials"]) == "s3cr3t"
+    # sts:SourceIdentity in the trust decision: another value is refused
+    with raises_aws("AccessDenied", DENIED, status=403):
+        assume(env, si_role, env["gh"].token(claims(GH_ISS, GH_SUB, **{SI_CLAIM: "bob"})))
+    # without the claim the condition on sts:SourceIdentity fails too
+    with raises_aws("AccessDenied", DENIED, status=403):
+        assume(env, si_role, env["gh"].token(claims(GH_ISS, GH_SUB)))
+
+
+def test_source_identity_needs_set_source_identity(env):
+    # the gh_tags role's trust allows AssumeRoleWithWebIdentity and
+    # TagSession, not sts:SetSourceIdentity
+    tok = env["gh"].token(claims(GH_ISS, GH_SUB, **{SI_CLAIM: "alice"}))
+    with raises_aws("AccessDenied", DENIED, status=403):
+        assume(env, "gh_tags", tok)
+    log_has(env["srv"], r"check trust: .*refuses sts:SetSourceIdentity")
+    r = assume(env, "gh_tags", env["gh"].token(claims(GH_ISS, GH_SUB)))
+    assert "SourceIdentity" not in r
+
+
+@pytest.mark.parametrize("value", ["a", "x" * 65, "aws:alice", "has space", 42, ["alice"], None])
+def test_source_identity_claim_rejected(env, si_role, value):
+    tok = env["gh"].token(claims(GH_ISS, GH_SUB, **{SI_CLAIM: value}))
+    with raises_aws("IDPRejectedClaim", REJECTED, status=403):
+        assume(env, si_role, tok)
+    log_has(env["srv"], r"check source_identity: the https://aws\.amazon\.com/source_identity claim "
+            r"is not 2\.\.64 characters")
+
+
+def test_source_identity_claim_cli(env, si_role):
+    srv = env["srv"]
+    e = srv.cli_env()
+    e.update({"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+              "AWS_DEFAULT_REGION": REGION})
+
+    def cli(value):
+        tok = env["gh"].token(claims(GH_ISS, GH_SUB, **{SI_CLAIM: value}))
+        return subprocess.run([AWS_CLI, "--endpoint-url", srv.endpoint, "--output", "json", "sts",
+                               "assume-role-with-web-identity", "--role-arn", si_role,
+                               "--role-session-name", "cli", "--web-identity-token", tok],
+                              env=e, capture_output=True, text=True, timeout=60)
+    p = cli("alice")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["SourceIdentity"] == "alice"
+    p = cli("aws:alice")
+    assert p.returncode == 254
+    assert ("An error occurred (IDPRejectedClaim) when calling the AssumeRoleWithWebIdentity "
+            "operation: " + REJECTED) in p.stderr
+
+
 def test_other_operations_stay_signed(env):
     from botocore.exceptions import ClientError
     sts = anon_sts(env["srv"])
