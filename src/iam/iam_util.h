@@ -174,6 +174,15 @@ TR_RESULT iam_authz(struct req_ctx *rc, const char *action, const char *resource
  * would have under path "/"), then fail NoSuchEntity if it is missing. */
 TR_RESULT iam_load(struct req_ctx *rc, const char *action, const char *kind, const char *name,
                    const struct iam_authz *x, struct ent_rec *out);
+/* The path of service-linked roles: /aws-service-role/<service>/. */
+#define IAM_SLR_PATH "/aws-service-role/"
+/* role is a service-linked role (its path is under IAM_SLR_PATH). */
+bool iam_role_service_linked(const struct ent_rec *role);
+/* UnmodifiableEntity "Cannot perform the operation on the protected role
+ * 'NAME' - this role is only modifiable by AWS" for a service-linked role;
+ * TR_OK for any other.  iam_load calls it for the operations flagged
+ * IAM_OP_CHANGES_ROLE (iam_ops.h). */
+TR_RESULT iam_role_protected(const struct ent_rec *role);
 /* The same for a managed policy by ARN. */
 TR_RESULT iam_load_policy(struct req_ctx *rc, const char *action, const char *arn,
                           const struct iam_authz *x, struct ent_rec *out);

@@ -176,7 +176,9 @@ TR_RESULT iam_update_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(iam_param_role_description(in, &desc));
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, &has_max, &max_session));
     GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
-    tr_result r = update_role_doc(rc, &role, NULL, NULL, desc, has_max ? &max_session : NULL);
+    /* A service-linked role's description may change, not its sessions. */
+    tr_result r = has_max ? iam_role_protected(&role) : TR_OK;
+    if (tr_ok(r)) r = update_role_doc(rc, &role, NULL, NULL, desc, has_max ? &max_session : NULL);
     ent_rec_free(&role);
     return r;
 }

@@ -673,6 +673,17 @@ class Driver:
                 AssumeRolePolicyDocument=trust, Tags=tags, PermissionsBoundary=boundary)
         self.do("CreateServiceLinkedRole", i.create_service_linked_role,
                 AWSServiceName="mrk.kms.amazonaws.com")
+        # A service-linked role deleted with tags, then one without.
+        cks = "AWSServiceRoleForKeyManagementServiceCustomKeyStores"
+        for extra in (True, False):
+            self.do("CreateServiceLinkedRole (cks)", i.create_service_linked_role,
+                    AWSServiceName="cks.kms.amazonaws.com")
+            if extra:
+                self.do("TagRole (service-linked)", i.tag_role, RoleName=cks, Tags=tags)
+            d = self.do("DeleteServiceLinkedRole", i.delete_service_linked_role, RoleName=cks)
+            if d:
+                self.do("GetServiceLinkedRoleDeletionStatus", i.get_service_linked_role_deletion_status,
+                        DeletionTaskId=d["DeletionTaskId"])
         self.do("CreateGroup", i.create_group, GroupName="drv-g")
         self.iam_policy_ops(i, parn, doc)
         if p2:
