@@ -300,6 +300,8 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
         r = ctx_global_lit(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     if (tr_ok(r) && id && id->source_identity)
         r = ctx_global(cb, "aws:SourceIdentity", id->source_identity);
+    if (tr_ok(r) && id && id->federated_provider)
+        r = ctx_global(cb, "aws:FederatedProvider", id->federated_provider);
     if (tr_failed(r)) iam_ctx_free(cb);
     else cb->nglobal = cb->n;
     return r;

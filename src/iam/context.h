@@ -39,7 +39,8 @@ struct ctx_builder {
  * aws:EpochTime, aws:RequestedRegion, aws:ViaAWSService, aws:UserAgent,
  * aws:TokenIssueTime for temporary credentials, aws:MultiFactorAuthPresent
  * for those and service-to-service calls, aws:SourceIdentity for a role
- * session that has one).  iam_authorize adds aws:ResourceAccount.  The
+ * session that has one, aws:FederatedProvider for a session of
+ * AssumeRoleWithWebIdentity).  iam_authorize adds aws:ResourceAccount.  The
  * list, with each key's presence, is src/iam/authz_table.def's GLOBAL rows. */
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id);
 /* Make cb an empty builder (as zeroing it would, without touching the

@@ -34,6 +34,7 @@
 
 #include "core/str.h"
 #include "iam/authz.h"
+#include "iam/iam_ops.h"
 #include "iam/records.h"
 
 struct kind_info {
@@ -258,6 +259,18 @@ done:
     return r;
 }
 
+bool iam_role_service_linked(const struct ent_rec *role)
+{
+    return role->path && strncmp(role->path, IAM_SLR_PATH, strlen(IAM_SLR_PATH)) == 0;
+}
+
+TR_RESULT iam_role_protected(const struct ent_rec *role)
+{
+    if (!iam_role_service_linked(role)) return TR_OK;
+    BAIL(TR_E_IAM_UNMODIFIABLE, "Cannot perform the operation on the protected role '%s' - this role "
+         "is only modifiable by AWS", role->name);
+}
+
 TR_RESULT iam_load(struct req_ctx *rc, const char *action, const char *kind, const char *name,
                    const struct iam_authz *x, struct ent_rec *out)
 {
@@ -267,6 +280,9 @@ TR_RESULT iam_load(struct req_ctx *rc, const char *action, const char *kind, con
     if (!found) GUARD(iam_arn(rc->who.account_id, kind, "/", name, arn));
     tr_result r = iam_authz(rc, action, found ? out->arn : arn, found ? out : NULL, x);
     if (tr_ok(r) && !found) r = iam_no_such(kind, name);
+    /* After the decision, as AWS answers AccessDenied first. */
+    if (tr_ok(r) && rc->op && (rc->op->flags & IAM_OP_CHANGES_ROLE) && strcmp(kind, IAM_ROLE) == 0)
+        r = iam_role_protected(out);
     if (tr_failed(r)) ent_rec_free(out);
     return r;
 }

@@ -10,6 +10,11 @@
 #include "op/op.h"
 #include "op/query_proto.h"
 
+/* A service bit of iam_ops.def's flags (OP_SERVICE_FLAGS): the operation
+ * changes the role it names, which a service-linked role refuses
+ * (iam_load: UnmodifiableEntity, service_linked_roles.c). */
+#define IAM_OP_CHANGES_ROLE 0x0100
+
 /* The operation table (NULL-name terminated), made from iam_ops.def, and
  * the service main.c registers. */
 extern const struct op_def iam_ops[];

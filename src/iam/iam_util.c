@@ -246,12 +246,39 @@ static TR_RESULT check_principal(void *arg, const char *principal)
     return TR_OK;
 }
 
-TR_RESULT iam_policy_validate(store_t st, const char *text, enum policy_kind kind)
+struct federated_check {
+    store_t st;
+    const char *account;
+};
+
+/* A Federated principal that is an OIDC provider ARN of the role's own
+ * account must name a provider that exists (AWS refuses the trust policy
+ * otherwise, as it does an AWS principal that names nothing).  Providers
+ * of other accounts, SAML providers and domain names are not looked up. */
+static TR_RESULT check_federated(void *arg, const char *principal)
+{
+    const struct federated_check *c = arg;
+    char prefix[IAM_ARN_MAX];
+    GUARD(str_format(prefix, sizeof prefix, "the provider ARN prefix", "arn:aws:iam::%s:%s/",
+                     c->account, IAM_OIDC_PROVIDER));
+    if (strncmp(principal, prefix, strlen(prefix)) != 0) return TR_OK;
+    struct ent_rec e = { 0 };
+    tr_result r = c->st[0]->ent_get_arn(c->st, IAM_OIDC_PROVIDER, principal, &e);
+    ent_rec_free(&e);
+    if (tr_ok(r)) return TR_OK;
+    if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
+    BAIL(TR_E_POLICY_MALFORMED, "Invalid principal in policy: \"Federated\":\"%s\"", principal);
+}
+
+TR_RESULT iam_policy_validate(store_t st, const char *account, const char *text, enum policy_kind kind)
 {
     struct policy *p = NULL;
     GUARD(policy_compile(text, strlen(text), kind, &p));
     tr_result r = TR_OK;
     if (kind == POLICY_TRUST) r = policy_each_aws_principal(p, check_principal, (void *)st);
+    struct federated_check fc = { st, account };
+    if (tr_ok(r) && kind == POLICY_TRUST && account)
+        r = policy_each_federated_principal(p, check_federated, &fc);
     policy_unref(p);
     return r;
 }

@@ -97,8 +97,11 @@ tr_result iam_invalid_repr(const char *key, const char *repr, const char *constr
 /* Compile `text` as `kind` (POLICY_IDENTITY, POLICY_TRUST) to validate it:
  * TR_E_POLICY_MALFORMED with IAM's message.  Trust policies also have
  * every AWS principal other than "*" checked for existence
- * (iam_principal_exists of authz.h): "Invalid principal in policy: ...". */
-TR_RESULT iam_policy_validate(store_t st, const char *text, enum policy_kind kind);
+ * (iam_principal_exists of authz.h): "Invalid principal in policy: ...";
+ * and, given the role's `account`, every Federated OIDC provider ARN of
+ * that account (one store read each; none for a policy without one). */
+TR_RESULT iam_policy_validate(store_t st, const char *account, const char *text,
+                              enum policy_kind kind);
 /* Characters of `text` that are not white space (IAM's size quotas). */
 size_t iam_policy_size(const char *text);
 
@@ -171,6 +174,15 @@ TR_RESULT iam_authz(struct req_ctx *rc, const char *action, const char *resource
  * would have under path "/"), then fail NoSuchEntity if it is missing. */
 TR_RESULT iam_load(struct req_ctx *rc, const char *action, const char *kind, const char *name,
                    const struct iam_authz *x, struct ent_rec *out);
+/* The path of service-linked roles: /aws-service-role/<service>/. */
+#define IAM_SLR_PATH "/aws-service-role/"
+/* role is a service-linked role (its path is under IAM_SLR_PATH). */
+bool iam_role_service_linked(const struct ent_rec *role);
+/* UnmodifiableEntity "Cannot perform the operation on the protected role
+ * 'NAME' - this role is only modifiable by AWS" for a service-linked role;
+ * TR_OK for any other.  iam_load calls it for the operations flagged
+ * IAM_OP_CHANGES_ROLE (iam_ops.h). */
+TR_RESULT iam_role_protected(const struct ent_rec *role);
 /* The same for a managed policy by ARN. */
 TR_RESULT iam_load_policy(struct req_ctx *rc, const char *action, const char *arn,
                           const struct iam_authz *x, struct ent_rec *out);

@@ -369,6 +369,13 @@ static TR_RESULT load_session(store_t st, json_t *doc, bool role_session, struct
         id->source_identity = strdup(si);
         ENSURE(id->source_identity != NULL, TR_E_INTERNAL);
     }
+    /* Only the session AssumeRoleWithWebIdentity made: a session chained
+     * from it is an AssumeRole session, which has no federated provider. */
+    const char *fp = json_string_value(json_object_get(json_object_get(doc, "web_identity"), "provider"));
+    if (fp) {
+        id->federated_provider = strdup(fp);
+        ENSURE(id->federated_provider != NULL, TR_E_INTERNAL);
+    }
     return TR_OK;
 }
 
@@ -492,6 +499,7 @@ void iam_identity_free(struct identity *id)
     strs_free(id->tag_values, id->ntags);
     free(id->username);
     free(id->source_identity);
+    free(id->federated_provider);
     free(id->owned);
     memset(id, 0, sizeof *id);
 }

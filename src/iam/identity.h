@@ -32,6 +32,8 @@ struct identity {
     int64_t token_issued;            /* temporary credentials: issue time; else 0 */
     bool mfa;                        /* aws:MultiFactorAuthPresent (temporary credentials) */
     char *source_identity;           /* role sessions that have one (aws:SourceIdentity) */
+    char *federated_provider;        /* sessions of AssumeRoleWithWebIdentity: the OIDC
+                                        provider's ARN (aws:FederatedProvider) */
     char *username;                  /* IAM users only (aws:username) */
     void *owned;                     /* implementation storage */
     unsigned refs;                   /* shared with this thread's identity cache (identity.c):

@@ -76,7 +76,7 @@ static TR_RESULT put_policy(struct req_ctx *rc, const struct form *in, struct xm
     (void)out;
     GUARD(iam_param_document(in, "PolicyDocument", &text));
     GUARD(load_target(rc, in, k, &policy, e));
-    GUARD(iam_policy_validate(rc->st, text, POLICY_IDENTITY));
+    GUARD(iam_policy_validate(rc->st, NULL, text, POLICY_IDENTITY));
     GUARD(check_quota(rc, e, policy, text));
     struct rel_rec rel = { .from = e->arn, .to = (char *)policy, .doc = (char *)text,
                            .created = rc->now };

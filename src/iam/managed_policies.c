@@ -45,7 +45,7 @@ static TR_RESULT check_document(struct req_ctx *rc, const char *text)
 {
     if (iam_policy_size(text) > POLICY_SIZE_MAX)
         BAIL(TR_E_IAM_LIMIT_EXCEEDED, "Cannot exceed quota for PolicySize: %d", POLICY_SIZE_MAX);
-    return iam_policy_validate(rc->st, text, POLICY_IDENTITY);
+    return iam_policy_validate(rc->st, NULL, text, POLICY_IDENTITY);
 }
 
 static long version_number(const char *vid)

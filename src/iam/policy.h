@@ -90,6 +90,11 @@ const char *policy_version(const struct policy *p);
 TR_RESULT policy_each_aws_principal(const struct policy *p,
                                     TR_RESULT (*fn)(void *arg, const char *principal),
                                     void *arg);
+/* The same for every Federated principal string (an identity provider's
+ * ARN or a domain such as "cognito-identity.amazonaws.com"). */
+TR_RESULT policy_each_federated_principal(const struct policy *p,
+                                          TR_RESULT (*fn)(void *arg, const char *principal),
+                                          void *arg);
 /* The same with the unique id each user or role ARN was bound to when
  * the policy was saved (policy_compile_bound): the id the evaluator
  * matches instead of the ARN ("" bound to nothing), or NULL when the

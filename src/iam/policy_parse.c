@@ -631,6 +631,20 @@ TR_RESULT policy_each_aws_principal_bound(const struct policy *p,
     return TR_OK;
 }
 
+TR_RESULT policy_each_federated_principal(const struct policy *p,
+                                          TR_RESULT (*fn)(void *arg, const char *principal),
+                                          void *arg)
+{
+    ENSURE_REF(p);
+    ENSURE_REF(fn);
+    for (size_t i = 0; i < p->nstmts; i++) {
+        const struct stmt *st = &p->stmts[i];
+        for (size_t k = 0; k < st->nprincipals; k++)
+            if (st->principals[k].kind == PE_FEDERATED) GUARD(fn(arg, st->principals[k].value));
+    }
+    return TR_OK;
+}
+
 /* policy_each_aws_principal's callback and its argument, carried through
  * policy_each_aws_principal_bound, whose bound id it drops. */
 struct principal_visit {

@@ -7,8 +7,9 @@
  *  "max_session": 3600, "boundary": "<policy arn>"?}.  The trust policy is
  * stored and returned as given (URL-encoded in replies, docs/WIRE.md 1.2;
  * "AWS": "111122223333" is not rewritten), after policy_compile as
- * POLICY_TRUST and a check that every AWS principal exists
- * (MalformedPolicyDocument "Invalid principal in policy: ..."); the user
+ * POLICY_TRUST and a check that every AWS principal exists, and every
+ * Federated OIDC provider ARN of the role's account (MalformedPolicyDocument
+ * "Invalid principal in policy: ..."); the user
  * and role ARNs it names are bound to their unique ids (iam/bindings.h),
  * so a principal deleted since reads as its id in replies.  Its size
  * is capped at 2048 non-white-space characters, AWS's default
@@ -49,7 +50,7 @@ static TR_RESULT check_trust(struct req_ctx *rc, const char *text, char **ids)
     *ids = NULL;
     if (iam_policy_size(text) > TRUST_SIZE_MAX)
         BAIL(TR_E_IAM_LIMIT_EXCEEDED, "Cannot exceed quota for ACLSizePerRole: %d", TRUST_SIZE_MAX);
-    GUARD(iam_policy_validate(rc->st, text, POLICY_TRUST));
+    GUARD(iam_policy_validate(rc->st, rc->who.account_id, text, POLICY_TRUST));
     return iam_bind_policy(rc->st, text, POLICY_TRUST, ids);
 }
 
@@ -175,7 +176,9 @@ TR_RESULT iam_update_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(iam_param_role_description(in, &desc));
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, &has_max, &max_session));
     GUARD(iam_load(rc, rc->op->action, IAM_ROLE, name, &TARGET_BOUNDARY, &role));
-    tr_result r = update_role_doc(rc, &role, NULL, NULL, desc, has_max ? &max_session : NULL);
+    /* A service-linked role's description may change, not its sessions. */
+    tr_result r = has_max ? iam_role_protected(&role) : TR_OK;
+    if (tr_ok(r)) r = update_role_doc(rc, &role, NULL, NULL, desc, has_max ? &max_session : NULL);
     ent_rec_free(&role);
     return r;
 }

@@ -150,6 +150,12 @@ static bool pattern_ok(const char *s, const char *extra)
     return true;
 }
 
+bool sts_source_identity_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 2 && n <= 64 && pattern_ok(s, "+=,.@-");
+}
+
 /* Tag keys and values: [\p{L}\p{Z}\p{N}_.:/=+\-@]; non-ASCII letters are
  * let through (UTF-8 bytes), ASCII is checked exactly. */
 static bool tag_chars_ok(const char *s)

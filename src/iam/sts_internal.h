@@ -42,6 +42,9 @@ struct sts_assume {
  * TokenCode with AWS's validation (AssumeRole's shape; the web identity
  * request has a subset of them). */
 TR_RESULT sts_parse_assume(const struct form *in, struct sts_assume *a);
+/* s is a source identity of AWS's model: 2..64 characters of
+ * [\w+=,.@-] (so never the reserved "aws:" prefix either). */
+bool sts_source_identity_ok(const char *s);
 /* PackedPolicyTooLarge, else a->packed_percent set. */
 TR_RESULT sts_packed_size(struct sts_assume *a);
 /* sts:RoleSessionName, sts:ExternalId, sts:SourceIdentity,

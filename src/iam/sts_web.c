@@ -12,13 +12,21 @@
  *   2. the session policy compiles (MalformedPolicyDocument);
  *   3. the token (web_identity.c: format, issuer, signature, audience,
  *      times), against the providers of the role's account;
- *   4. session tags from the token's https://aws.amazon.com/tags claim
+ *   4. the source identity from the token's
+ *      https://aws.amazon.com/source_identity claim (IAM User Guide,
+ *      "Monitor and control actions taken with assumed roles"): a string
+ *      of SourceIdentity's pattern, else IDPRejectedClaim (403; the
+ *      message is ours: AWS documents the error only as "the claim is
+ *      invalid"); a SourceIdentity request parameter, which the operation
+ *      does not have, is ignored;
+ *      session tags from the token's https://aws.amazon.com/tags claim
  *      (principal_tags: {key: [value]}, transitive_tag_keys), then the
  *      packed size;
  *   5. the role's trust policy -- the only policy that counts -- must allow
  *      sts:AssumeRoleWithWebIdentity for {"Federated": <provider ARN>} with
- *      the token's condition keys (and sts:TagSession when the token
- *      carries tags); an unknown role is refused the same way: AccessDenied
+ *      the token's condition keys and sts:SourceIdentity (and
+ *      sts:TagSession when the token carries tags, sts:SetSourceIdentity
+ *      when it carries a source identity); an unknown role is refused the same way: AccessDenied
  *      "Not authorized to perform sts:AssumeRoleWithWebIdentity";
  *   6. DurationSeconds against the role's MaxSessionDuration;
  *   7. the session, issued by sts.c's code: arn:aws:sts::A:assumed-role/
@@ -41,6 +49,9 @@
 
 #define DENIED_MSG "Not authorized to perform sts:AssumeRoleWithWebIdentity"
 #define TAGS_CLAIM "https://aws.amazon.com/tags"
+#define SOURCE_IDENTITY_CLAIM "https://aws.amazon.com/source_identity"
+#define BAD_CLAIM_WHY "the " SOURCE_IDENTITY_CLAIM " claim is not 2..64 characters of [\\w+=,.@-]"
+#define REJECTED_MSG "The source identity claim of the web identity token is not a valid source identity."
 
 /* The refusal's line in the log and the audit record. */
 static void explain(struct req_ctx *rc, const char *role_arn, const struct web_identity *w,
@@ -77,6 +88,23 @@ static TR_RESULT token_tags(const struct web_identity *w, struct sts_assume *a)
     return TR_OK;
 }
 
+/* The token's source identity claim into a->source_identity (none: NULL).
+ * A claim that is not a string of AWS's SourceIdentity pattern is
+ * IDPRejectedClaim, with w->why saying so. */
+static TR_RESULT token_source_identity(struct web_identity *w, struct sts_assume *a)
+{
+    json_t *c = json_object_get(w->t.claims, SOURCE_IDENTITY_CLAIM);
+    a->source_identity = NULL;
+    if (!c) return TR_OK;
+    const char *v = json_string_value(c);
+    if (!v || !sts_source_identity_ok(v)) {
+        snprintf(w->why, sizeof w->why, "%s", BAD_CLAIM_WHY);   /* fits: a fixed text */
+        BAIL(TR_E_STS_IDP_REJECTED_CLAIM, REJECTED_MSG);
+    }
+    a->source_identity = v;
+    return TR_OK;
+}
+
 TR_RESULT op_assume_role_with_web_identity(struct req_ctx *rc, const struct form *in, struct xml *out)
 {
     struct sts_assume a;
@@ -100,6 +128,11 @@ TR_RESULT op_assume_role_with_web_identity(struct req_ctx *rc, const struct form
     r = web_identity_verify(rc->st, a.role_account, token, rc->now, &w);
     if (tr_failed(r)) {
         explain(rc, a.role_arn, &w, w.check ? w.check : "store", w.why);
+        goto fail;
+    }
+    r = token_source_identity(&w, &a);
+    if (tr_failed(r)) {
+        explain(rc, a.role_arn, &w, "source_identity", w.why);
         goto fail;
     }
     r = token_tags(&w, &a);
@@ -135,6 +168,9 @@ TR_RESULT op_assume_role_with_web_identity(struct req_ctx *rc, const struct form
     if (tr_ok(r) && allowed && a.ntags)
         r = web_identity_trust(&w, "sts:TagSession", role.arn, role.account_id, &np, text, cb, &allowed,
                                explanation);
+    if (tr_ok(r) && allowed && a.source_identity)
+        r = web_identity_trust(&w, "sts:SetSourceIdentity", role.arn, role.account_id, &np, text, cb,
+                               &allowed, explanation);
     if (tr_failed(r)) goto fail;
     if (!allowed) {
         explain(rc, role.arn, &w, "trust", explanation);

@@ -10,6 +10,8 @@ on a key with tags and an alias; every Secrets Manager operation on a bare
 secret and on one with tags and a Type; optional members are given and
 left out; the callers are the root user, an IAM user with tags, a role
 session with tags and a source identity, and GetSessionToken credentials;
+a session of AssumeRoleWithWebIdentity (when the server was started with
+web_identity_for's --oidc-jwks) makes one call, for aws:FederatedProvider;
 the Secrets Manager -> KMS hop is made under the managed key and under a
 customer key named by an alias.
 
@@ -26,12 +28,14 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from oidc_issuer import SigningKey  # noqa: E402
 from tresor_e2e import (  # noqa: E402
     ACCOUNT, REGION, ROOT_ARN, Caller, TresorServer, allow, assume_role, make_managed_policy,
     make_role, make_user, policy_doc, trust_policy,
@@ -109,6 +113,30 @@ class Driver:
                               c["SessionToken"], arn=self.admin.arn, name="drv-admin")
         self.do("GetCallerIdentity", self.admin.sts.get_caller_identity)
         self.callers = [x for x in (self.root, self.admin, self.session, self.gst) if x]
+        self.web_identity()
+
+    def web_identity(self):
+        """One call of a web identity session: aws:FederatedProvider present."""
+        key = getattr(self.srv, "web_identity_key", None)
+        if key is None:
+            return
+        iam = self.root.iam
+        prov = self.do("CreateOpenIDConnectProvider (web identity)", iam.create_open_id_connect_provider,
+                       Url=WEB_ISSUER, ClientIDList=["drv"])
+        if not prov:
+            return
+        trust = trust_policy({"Federated": prov["OpenIDConnectProviderArn"]},
+                             "sts:AssumeRoleWithWebIdentity")
+        role = make_role(self.root, "drv-web-role", trust=trust, policy=ADMIN_POLICY)
+        now = int(time.time())
+        token = key.sign({"iss": WEB_ISSUER, "sub": "drv", "aud": "drv", "iat": now, "exp": now + 600})
+        r = self.do("AssumeRoleWithWebIdentity", self.root.sts.assume_role_with_web_identity,
+                    RoleArn=role["Arn"], RoleSessionName="drv-web", WebIdentityToken=token)
+        if r:
+            c = r["Credentials"]
+            web = Caller(self.srv, c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"],
+                         arn=r["AssumedRoleUser"]["Arn"], name="drv-web")
+            self.do("ListKeys (web identity)", web.kms.list_keys)
 
     # ---- KMS -------------------------------------------------------------
 
@@ -645,6 +673,17 @@ class Driver:
                 AssumeRolePolicyDocument=trust, Tags=tags, PermissionsBoundary=boundary)
         self.do("CreateServiceLinkedRole", i.create_service_linked_role,
                 AWSServiceName="mrk.kms.amazonaws.com")
+        # A service-linked role deleted with tags, then one without.
+        cks = "AWSServiceRoleForKeyManagementServiceCustomKeyStores"
+        for extra in (True, False):
+            self.do("CreateServiceLinkedRole (cks)", i.create_service_linked_role,
+                    AWSServiceName="cks.kms.amazonaws.com")
+            if extra:
+                self.do("TagRole (service-linked)", i.tag_role, RoleName=cks, Tags=tags)
+            d = self.do("DeleteServiceLinkedRole", i.delete_service_linked_role, RoleName=cks)
+            if d:
+                self.do("GetServiceLinkedRoleDeletionStatus", i.get_service_linked_role_deletion_status,
+                        DeletionTaskId=d["DeletionTaskId"])
         self.do("CreateGroup", i.create_group, GroupName="drv-g")
         self.iam_policy_ops(i, parn, doc)
         if p2:
@@ -784,6 +823,18 @@ def rotation_hooks_for(root):
     return d
 
 
+WEB_ISSUER = "https://drv-issuer.example.invalid"
+
+
+def web_identity_for(root):
+    """The --oidc-jwks arguments for the driven server: a JWKS of one key for
+    WEB_ISSUER, written under root.  Set srv.web_identity_key to the key."""
+    key = SigningKey("drv-1")
+    path = Path(root) / "drv-jwks.json"
+    path.write_text(json.dumps({"keys": [key.jwk()]}))
+    return key, ["--oidc-jwks", f"{WEB_ISSUER}={path}"]
+
+
 def drive(srv):
     """Drive every served operation against srv; the unexpected failures."""
     return Driver(srv).run()
@@ -802,9 +853,10 @@ def main():
         srv = TresorServer("drive", d)
         srv.rotation_hooks = rotation_hooks_for(d)
         srv.replica_region = "us-west-2"
+        srv.web_identity_key, web_args = web_identity_for(d)
         srv.start(env_extra={"TRESOR_AUTHZ_TRACE": str(trace), "TRESOR_LOG": "quiet"},
                   args=["--rotation-hooks", str(srv.rotation_hooks), "--regions",
-                        f"us-east-1,{srv.replica_region}"])
+                        f"us-east-1,{srv.replica_region}", *web_args])
         try:
             failures = drive(srv)
         finally:

@@ -24,7 +24,7 @@ import json
 
 import pytest
 
-from authz_driver import drive, rotation_hooks_for
+from authz_driver import drive, rotation_hooks_for, web_identity_for
 from authz_table import (REPO, Reference, check_reference, check_trace, coverage,
                          format_coverage, load_table, markdown, norm, pinned_version,
                          reference_path, table_sets, trace_sets)
@@ -58,9 +58,10 @@ def decisions(tmp_path_factory):
     srv = TresorServer("authz-trace", root)
     srv.rotation_hooks = rotation_hooks_for(root)
     srv.replica_region = "us-west-2"     # a multi-Region secret (authz_driver.py)
+    srv.web_identity_key, web_args = web_identity_for(root)
     srv.start(env_extra={"TRESOR_AUTHZ_TRACE": str(path)},
               args=["--rotation-hooks", str(srv.rotation_hooks), "--regions",
-                    f"us-east-1,{srv.replica_region}"])
+                    f"us-east-1,{srv.replica_region}", *web_args])
     try:
         failures = drive(srv)
     finally:

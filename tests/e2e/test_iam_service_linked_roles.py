@@ -7,6 +7,7 @@ is a CustomSuffix the KMS roles do not take; iam:CreateServiceLinkedRole
 is authorized with iam:AWSServiceName -- src/iam/service_linked_roles.c.
 """
 
+import json
 import re
 
 import pytest
@@ -85,3 +86,101 @@ def test_authorized_with_service_name(root):
     arn = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/{MRK}/{MRK_ROLE}"
     with raises_aws("AccessDenied", denied_msg(u.arn, "iam:CreateServiceLinkedRole", arn), status=403):
         u.iam.create_service_linked_role(AWSServiceName=MRK)
+
+
+def protected(name):
+    return f"Cannot perform the operation on the protected role '{name}' - this role is only modifiable by AWS"
+
+
+@pytest.fixture
+def fresh(tresor_factory):
+    """A server of its own: these tests delete the service-linked roles."""
+    return tresor_factory("slr")
+
+
+def test_service_linked_role_is_protected(fresh):
+    iam = fresh.root_user.iam
+    iam.create_service_linked_role(AWSServiceName=MRK)
+    parn = iam.create_policy(PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [allow("kms:DescribeKey")]}))["Policy"]["Arn"]
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [allow("kms:DescribeKey")]})
+    calls = [
+        (iam.delete_role, {}),
+        (iam.update_assume_role_policy, {"PolicyDocument": json.dumps(trust("ec2.amazonaws.com"))}),
+        (iam.put_role_policy, {"PolicyName": "x", "PolicyDocument": doc}),
+        (iam.delete_role_policy, {"PolicyName": "x"}),
+        (iam.attach_role_policy, {"PolicyArn": parn}),
+        (iam.detach_role_policy, {"PolicyArn": parn}),
+        (iam.put_role_permissions_boundary, {"PermissionsBoundary": parn}),
+        (iam.delete_role_permissions_boundary, {}),
+        (iam.update_role, {"MaxSessionDuration": 7200}),
+    ]
+    for fn, kw in calls:
+        with raises_aws("UnmodifiableEntity", protected(MRK_ROLE)):
+            fn(RoleName=MRK_ROLE, **kw)
+    # What AWS lets change: the description and tags.
+    iam.update_role(RoleName=MRK_ROLE, Description="d1")
+    iam.update_role_description(RoleName=MRK_ROLE, Description="d2")
+    iam.tag_role(RoleName=MRK_ROLE, Tags=[{"Key": "k", "Value": "v"}])
+    r = iam.get_role(RoleName=MRK_ROLE)["Role"]
+    assert r["AssumeRolePolicyDocument"] == trust(MRK)
+    assert r["MaxSessionDuration"] == 3600 and r["Description"] == "d2"
+    assert "PermissionsBoundary" not in r
+    assert iam.list_role_policies(RoleName=MRK_ROLE)["PolicyNames"] == []
+    assert iam.list_attached_role_policies(RoleName=MRK_ROLE)["AttachedPolicies"] == []
+    # A role of another path is not protected.
+    iam.create_role(RoleName="plain", AssumeRolePolicyDocument=json.dumps(trust("ec2.amazonaws.com")))
+    iam.put_role_policy(RoleName="plain", PolicyName="x", PolicyDocument=doc)
+
+
+def test_delete_service_linked_role(fresh):
+    iam = fresh.root_user.iam
+    iam.create_service_linked_role(AWSServiceName=MRK)
+    task = iam.delete_service_linked_role(RoleName=MRK_ROLE)["DeletionTaskId"]
+    assert re.match(rf"^task/aws-service-role/{re.escape(MRK)}/{MRK_ROLE}/"
+                    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", task), task
+    with raises_aws("NoSuchEntity", f"The role with name {MRK_ROLE} cannot be found.", status=404):
+        iam.get_role(RoleName=MRK_ROLE)
+    st = iam.get_service_linked_role_deletion_status(DeletionTaskId=task)
+    assert st["Status"] == "SUCCEEDED" and "Reason" not in st
+    # a task id of another uuid, and a malformed one
+    other = task[:-12] + "000000000000"
+    with raises_aws("NoSuchEntity", f"Deletion task {other} cannot be found.", status=404):
+        iam.get_service_linked_role_deletion_status(DeletionTaskId=other)
+    with raises_aws("InvalidInput", "Invalid deletion task id: nope"):
+        iam.get_service_linked_role_deletion_status(DeletionTaskId="nope")
+    # not a service-linked role; no such role
+    iam.create_role(RoleName="plain", AssumeRolePolicyDocument=json.dumps(trust("ec2.amazonaws.com")))
+    with raises_aws("InvalidInput", "Role plain is not a service-linked role."):
+        iam.delete_service_linked_role(RoleName="plain")
+    assert iam.get_role(RoleName="plain")["Role"]["RoleName"] == "plain"
+    with raises_aws("NoSuchEntity", "The role with name gone cannot be found.", status=404):
+        iam.delete_service_linked_role(RoleName="gone")
+    # made again after deletion
+    assert iam.create_service_linked_role(AWSServiceName=MRK)["Role"]["RoleName"] == MRK_ROLE
+
+
+def test_delete_service_linked_role_cli(fresh):
+    rc, out, err = fresh.cli("iam", "create-service-linked-role", "--aws-service-name", CKS)
+    assert rc == 0, err
+    rc, out, err = fresh.cli("iam", "delete-role", "--role-name", CKS_ROLE)
+    assert rc == 254
+    assert ("An error occurred (UnmodifiableEntity) when calling the DeleteRole operation: "
+            + protected(CKS_ROLE)) in err
+    rc, out, err = fresh.cli("iam", "delete-service-linked-role", "--role-name", CKS_ROLE)
+    assert rc == 0, err
+    task = out["DeletionTaskId"]
+    assert task.startswith(f"task/aws-service-role/{CKS}/{CKS_ROLE}/")
+    rc, out, err = fresh.cli("iam", "get-service-linked-role-deletion-status", "--deletion-task-id", task)
+    assert rc == 0 and out == {"Status": "SUCCEEDED"}, err
+
+
+def test_delete_service_linked_role_authorized(fresh):
+    root = fresh.root_user
+    root.iam.create_service_linked_role(AWSServiceName=MRK)
+    arn = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/{MRK}/{MRK_ROLE}"
+    u = make_user(root, policy=[allow("iam:GetServiceLinkedRoleDeletionStatus", arn)])
+    with raises_aws("AccessDenied", denied_msg(u.arn, "iam:DeleteServiceLinkedRole", arn), status=403):
+        u.iam.delete_service_linked_role(RoleName=MRK_ROLE)
+    task = root.iam.delete_service_linked_role(RoleName=MRK_ROLE)["DeletionTaskId"]
+    assert u.iam.get_service_linked_role_deletion_status(DeletionTaskId=task)["Status"] == "SUCCEEDED"

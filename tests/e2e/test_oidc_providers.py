@@ -5,6 +5,8 @@ Add/RemoveClientIDToOpenIDConnectProvider and the provider tag calls, with
 boto3 and the AWS CLI, and AWS's validation (code, message, HTTP status).
 """
 
+import json
+
 import pytest
 
 from tresor_e2e import ACCOUNT, assert_recent, raises_aws, unique
@@ -190,3 +192,49 @@ def test_denied_without_permission(authz_server, root):
     with raises_aws("AccessDenied", contains="iam:DeleteOpenIDConnectProvider", status=403):
         iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
     assert root.iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["Url"]
+
+
+def fed_trust(principal):
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Federated": principal},
+         "Action": "sts:AssumeRoleWithWebIdentity"}]})
+
+
+def invalid_fed(arn):
+    return f'Invalid principal in policy: "Federated":"{arn}"'
+
+
+def test_trust_policy_naming_a_missing_provider(iam):
+    gone = arn_of(provider_url("gone"))
+    name = unique("fedrole")
+    with raises_aws("MalformedPolicyDocument", invalid_fed(gone)):
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=fed_trust(gone))
+    with raises_aws("NoSuchEntity", status=404):
+        iam.get_role(RoleName=name)
+    # A provider that exists, another account's provider, and a domain
+    # name are accepted; the provider deleted later leaves the role alone.
+    url = provider_url("here")
+    here = iam.create_open_id_connect_provider(Url=url, ThumbprintList=[TP])["OpenIDConnectProviderArn"]
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=fed_trust(here))
+    other = f"arn:aws:iam::444455556666:oidc-provider/{unique('x')}.example.com"
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=fed_trust(other))
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=fed_trust("cognito-identity.amazonaws.com"))
+    # UpdateAssumeRolePolicy: refused, and the trust policy is unchanged.
+    with raises_aws("MalformedPolicyDocument", invalid_fed(gone)):
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=fed_trust([here, gone]))
+    doc = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+    assert doc["Statement"][0]["Principal"] == {"Federated": "cognito-identity.amazonaws.com"}
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=fed_trust(here))
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=here)
+    assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]["Statement"][0][
+        "Principal"] == {"Federated": here}
+    iam.delete_role(RoleName=name)
+
+
+def test_trust_policy_naming_a_missing_provider_cli(authz_server):
+    gone = arn_of(provider_url("gone-cli"))
+    rc, out, err = authz_server.cli("iam", "create-role", "--role-name", unique("fedcli"),
+                                    "--assume-role-policy-document", fed_trust(gone))
+    assert rc == 254
+    assert ("(MalformedPolicyDocument) when calling the CreateRole operation: "
+            + invalid_fed(gone)) in err

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from tresor_e2e import (
-    ACCOUNT, AWS_CLI, REGION, TresorServer, eventually, make_role, raises_aws, unique,
+    ACCOUNT, AWS_CLI, REGION, ROOT_ARN, TresorServer, allow, assume_role, eventually, make_role,
+    make_user, raises_aws, unique,
 )
 
 K8S_ISS = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
@@ -303,6 +304,116 @@ def test_session_tags_from_token(env):
     # the gh role's trust lacks sts:TagSession: tags refuse it
     with raises_aws("AccessDenied", DENIED, status=403):
         assume(env, "gh", env["gh"].token(c))
+
+
+def federated_only_env(env, how):
+    """A role that both a GitHub token and the account's users (AssumeRole)
+    may assume, and a secret readable only with aws:FederatedProvider = the
+    GitHub provider, through the secret's resource policy (how="resource")
+    or the role's identity policy (how="identity")."""
+    root = env["srv"].root_user
+    sm = root.client("secretsmanager")
+    gh = env["arns"][GH_ISS]
+    secret = sm.create_secret(Name=unique("fed"), SecretString="fed-only")["ARN"]
+    cond = {"StringEquals": {"aws:FederatedProvider": gh}}
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Federated": gh}, "Action": "sts:AssumeRoleWithWebIdentity"},
+        {"Effect": "Allow", "Principal": {"AWS": ROOT_ARN}, "Action": "sts:AssumeRole"}]}
+    st = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret,
+          "Condition": cond}
+    role = make_role(root, trust=trust,
+                     policy=[st] if how == "identity" else None)["Arn"]
+    if how == "resource":
+        sm.put_resource_policy(SecretId=secret, ResourcePolicy=json.dumps(
+            {"Version": "2012-10-17", "Statement": [dict(st, Principal={"AWS": role}, Resource="*")]}))
+    return role, secret
+
+
+@pytest.mark.parametrize("how", ["resource", "identity"])
+def test_federated_provider_on_the_sessions_requests(env, how):
+    role, secret = federated_only_env(env, how)
+    r = assume(env, role, env["gh"].token(claims(GH_ISS, GH_SUB)))
+    c = r["Credentials"]
+    sm = env["srv"].client("secretsmanager", c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    assert sm.get_secret_value(SecretId=secret)["SecretString"] == "fed-only"
+    # The same role by AssumeRole: no aws:FederatedProvider, no access.
+    user = make_user(env["srv"].root_user, policy=[allow("sts:AssumeRole", role)])
+    plain = assume_role(user, role, "plain")
+    who = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role.split('/')[-1]}/plain"
+    with raises_aws("AccessDeniedException", startswith=f"User: {who} is not authorized to perform: "
+                    f"secretsmanager:GetSecretValue on resource: {secret}"):
+        plain.client("secretsmanager").get_secret_value(SecretId=secret)
+
+
+SI_CLAIM = "https://aws.amazon.com/source_identity"
+REJECTED = "The source identity claim of the web identity token is not a valid source identity."
+
+
+@pytest.fixture(scope="module")
+def si_role(env):
+    """A role whose trust lets GitHub tokens set source identity "alice"
+    only, and whose policy reads the secret only with aws:SourceIdentity
+    "alice" (the session's later requests)."""
+    st = {"Effect": "Allow", "Principal": {"Federated": env["arns"][GH_ISS]},
+          "Action": ["sts:AssumeRoleWithWebIdentity", "sts:SetSourceIdentity"],
+          "Condition": {"StringEquals": {"sts:SourceIdentity": "alice"}}}
+    read = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": env["secret"],
+            "Condition": {"StringEquals": {"aws:SourceIdentity": "alice"}}}
+    return make_role(env["srv"].root_user, trust={"Version": "2012-10-17", "Statement": [st]},
+                     policy=[read])["Arn"]
+
+
+def test_source_identity_claim(env, si_role):
+    r = assume(env, si_role, env["gh"].token(claims(GH_ISS, GH_SUB, **{SI_CLAIM: "alice"})))
+    assert r["SourceIdentity"] == "alice"
+    assert read_secret(env, r["Credentials"]) == "s3cr3t"
+    # sts:SourceIdentity in the trust decision: another value is refused
+    with raises_aws("AccessDenied", DENIED, status=403):
+        assume(env, si_role, env["gh"].token(claims(GH_ISS, GH_SUB, **{SI_CLAIM: "bob"})))
+    # without the claim the condition on sts:SourceIdentity fails too
+    with raises_aws("AccessDenied", DENIED, status=403):
+        assume(env, si_role, env["gh"].token(claims(GH_ISS, GH_SUB)))
+
+
+def test_source_identity_needs_set_source_identity(env):
+    # the gh_tags role's trust allows AssumeRoleWithWebIdentity and
+    # TagSession, not sts:SetSourceIdentity
+    tok = env["gh"].token(claims(GH_ISS, GH_SUB, **{SI_CLAIM: "alice"}))
+    with raises_aws("AccessDenied", DENIED, status=403):
+        assume(env, "gh_tags", tok)
+    log_has(env["srv"], r"check trust: .*refuses sts:SetSourceIdentity")
+    r = assume(env, "gh_tags", env["gh"].token(claims(GH_ISS, GH_SUB)))
+    assert "SourceIdentity" not in r
+
+
+@pytest.mark.parametrize("value", ["a", "x" * 65, "aws:alice", "has space", 42, ["alice"], None])
+def test_source_identity_claim_rejected(env, si_role, value):
+    tok = env["gh"].token(claims(GH_ISS, GH_SUB, **{SI_CLAIM: value}))
+    with raises_aws("IDPRejectedClaim", REJECTED, status=403):
+        assume(env, si_role, tok)
+    log_has(env["srv"], r"check source_identity: the https://aws\.amazon\.com/source_identity claim "
+            r"is not 2\.\.64 characters")
+
+
+def test_source_identity_claim_cli(env, si_role):
+    srv = env["srv"]
+    e = srv.cli_env()
+    e.update({"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+              "AWS_DEFAULT_REGION": REGION})
+
+    def cli(value):
+        tok = env["gh"].token(claims(GH_ISS, GH_SUB, **{SI_CLAIM: value}))
+        return subprocess.run([AWS_CLI, "--endpoint-url", srv.endpoint, "--output", "json", "sts",
+                               "assume-role-with-web-identity", "--role-arn", si_role,
+                               "--role-session-name", "cli", "--web-identity-token", tok],
+                              env=e, capture_output=True, text=True, timeout=60)
+    p = cli("alice")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["SourceIdentity"] == "alice"
+    p = cli("aws:alice")
+    assert p.returncode == 254
+    assert ("An error occurred (IDPRejectedClaim) when calling the AssumeRoleWithWebIdentity "
+            "operation: " + REJECTED) in p.stderr
 
 
 def test_other_operations_stay_signed(env):

@@ -631,6 +631,21 @@ static void test_context_keys(void **state)
     expect_key(&cb, "aws:PrincipalTag/team", "blue");
     expect_key(&cb, "aws:TokenIssueTime", "2023-11-14T21:56:40Z");
     expect_key(&cb, "aws:MultiFactorAuthPresent", "false");
+    assert_null(find(&cb, "aws:FederatedProvider"));     /* an AssumeRole session */
+    iam_ctx_free(&cb);
+
+    /* A session of AssumeRoleWithWebIdentity: aws:FederatedProvider is the
+     * provider's ARN recorded on the session. */
+    put_key("ASIASESSIONWEB000009", PRINCIPAL_ROLE_SESSION, SESS_APP, "AROAAPP0000000000001:s1",
+            "{'token_sha256':'00','role_arn':'" ROLE_APP "','issued':1699999000,'mfa':false,"
+            "'web_identity':{'provider':'arn:aws:iam::" ACCT ":oidc-provider/token.example','sub':'x',"
+            "'aud':'y'}}");
+    as_session(SESS_APP, ROLE_APP, "AROAAPP0000000000001:s1", "ASIASESSIONWEB000009");
+    assert_int_equal(authz("iam:GetRole", ROLE_APP), TR_E_OK);
+    ok(iam_ctx_init(&cb, &RC, RC.identity));
+    expect_key(&cb, "aws:FederatedProvider", "arn:aws:iam::" ACCT ":oidc-provider/token.example");
+    expect_key(&cb, "aws:userid", "AROAAPP0000000000001:s1");
+    expect_key(&cb, "aws:PrincipalType", "AssumedRole");
     iam_ctx_free(&cb);
 
     as_root(ACCT);

@@ -202,7 +202,7 @@ static void assert_id(const char *id, const char *prefix)
 static void test_op_table(void **state)
 {
     (void)state;
-    size_t n = 0;
+    size_t n = 0, changes_role = 0;
     for (const struct op_def *op = iam_ops; op->name; op++, n++) {
         char action[128];
         snprintf(action, sizeof action, "iam:%s", op->name);
@@ -211,10 +211,83 @@ static void test_op_table(void **state)
         bool reads = strncmp(op->name, "Get", 3) == 0 || strncmp(op->name, "List", 4) == 0 ||
                      strncmp(op->name, "Simulate", 8) == 0;
         assert_int_equal(op->flags & OP_WRITE, reads ? 0 : OP_WRITE);
-        bool output = reads || strncmp(op->name, "Create", 6) == 0 || strncmp(op->name, "UpdateRole", 10) == 0;
+        bool output = reads || strncmp(op->name, "Create", 6) == 0 || strncmp(op->name, "UpdateRole", 10) == 0 ||
+                      strcmp(op->name, "DeleteServiceLinkedRole") == 0;
         assert_int_equal(op->flags & OP_NO_RESULT, output ? 0 : OP_NO_RESULT);
+        if (op->flags & IAM_OP_CHANGES_ROLE) changes_role++;
     }
-    assert_int_equal(n, 103);
+    assert_int_equal(n, 105);
+    assert_int_equal(changes_role, 8);
+}
+
+/* Service-linked roles: protected from the operations that change a role;
+ * DeleteServiceLinkedRole and its task's status. */
+static void test_service_linked_role_protected_and_deleted(void **state)
+{
+    (void)state;
+#define SLR "AWSServiceRoleForKeyManagementServiceMultiRegionKeys"
+#define PROTECTED "Cannot perform the operation on the protected role '" SLR "' - this role is only modifiable by AWS"
+    call_ok("CreateServiceLinkedRole", P("AWSServiceName", "mrk.kms.amazonaws.com"));
+    call_ok("CreatePolicy", P("PolicyName", "p", "PolicyDocument", SIMPLE));
+    call_err("DeleteRole", P("RoleName", SLR), TR_E_IAM_UNMODIFIABLE, PROTECTED);
+    call_err("UpdateAssumeRolePolicy", P("RoleName", SLR, "PolicyDocument", TRUST("*")), TR_E_IAM_UNMODIFIABLE,
+             PROTECTED);
+    call_err("PutRolePolicy", P("RoleName", SLR, "PolicyName", "x", "PolicyDocument", SIMPLE),
+             TR_E_IAM_UNMODIFIABLE, PROTECTED);
+    call_err("DeleteRolePolicy", P("RoleName", SLR, "PolicyName", "x"), TR_E_IAM_UNMODIFIABLE, PROTECTED);
+    call_err("AttachRolePolicy", P("RoleName", SLR, "PolicyArn", ARN("policy", "p")), TR_E_IAM_UNMODIFIABLE,
+             PROTECTED);
+    call_err("DetachRolePolicy", P("RoleName", SLR, "PolicyArn", ARN("policy", "p")), TR_E_IAM_UNMODIFIABLE,
+             PROTECTED);
+    call_err("PutRolePermissionsBoundary", P("RoleName", SLR, "PermissionsBoundary", ARN("policy", "p")),
+             TR_E_IAM_UNMODIFIABLE, PROTECTED);
+    call_err("DeleteRolePermissionsBoundary", P("RoleName", SLR), TR_E_IAM_UNMODIFIABLE, PROTECTED);
+    call_err("UpdateRole", P("RoleName", SLR, "MaxSessionDuration", "7200"), TR_E_IAM_UNMODIFIABLE, PROTECTED);
+    call_ok("UpdateRole", P("RoleName", SLR, "Description", "keys"));
+    call_ok("UpdateRoleDescription", P("RoleName", SLR, "Description", "keys 2"));
+    call_ok("TagRole", P("RoleName", SLR, "Tags.member.1.Key", "k", "Tags.member.1.Value", "v"));
+    /* nothing changed */
+    call_ok("ListRolePolicies", P("RoleName", SLR));
+    assert_null(get("member"));
+    call_ok("GetRole", P("RoleName", SLR));
+    assert_string_equal(get("MaxSessionDuration"), "3600");
+    assert_null(get("PermissionsBoundary"));
+
+    /* Deletion: a plain role is refused, the service-linked one goes. */
+    call_ok("CreateRole", P("RoleName", "plain", "AssumeRolePolicyDocument", TRUST("*")));
+    call_err("DeleteServiceLinkedRole", P("RoleName", "plain"), TR_E_IAM_INVALID_INPUT,
+             "Role plain is not a service-linked role.");
+    call_err("DeleteServiceLinkedRole", P("RoleName", "nope"), TR_E_IAM_NO_SUCH_ENTITY,
+             "The role with name nope cannot be found.");
+    call_ok("DeleteServiceLinkedRole", P("RoleName", SLR));
+    char task[256];
+    snprintf(task, sizeof task, "%s", get("DeletionTaskId"));
+    assert_int_equal(strncmp(task, "task/aws-service-role/mrk.kms.amazonaws.com/" SLR "/", 44 + strlen(SLR) + 1), 0);
+    assert_int_equal(strlen(task), 44 + strlen(SLR) + 1 + 36);
+    call_err("GetRole", P("RoleName", SLR), TR_E_IAM_NO_SUCH_ENTITY, NULL);
+    call_ok("GetServiceLinkedRoleDeletionStatus", P("DeletionTaskId", task));
+    assert_string_equal(get("Status"), "SUCCEEDED");
+    /* tampered ids: another uuid, another role, malformed */
+    char other[256];
+    snprintf(other, sizeof other, "%s", task);
+    other[strlen(other) - 1] = other[strlen(other) - 1] == '0' ? '1' : '0';
+    char want[400];
+    snprintf(want, sizeof want, "Deletion task %s cannot be found.", other);
+    call_err("GetServiceLinkedRoleDeletionStatus", P("DeletionTaskId", other), TR_E_IAM_NO_SUCH_ENTITY, want);
+    call_err("GetServiceLinkedRoleDeletionStatus",
+             P("DeletionTaskId", "task/aws-service-role/mrk.kms.amazonaws.com/Other/x"), TR_E_IAM_NO_SUCH_ENTITY,
+             "Deletion task task/aws-service-role/mrk.kms.amazonaws.com/Other/x cannot be found.");
+    static const char *const bad[] = { "nope", "task/aws-service-role/", "task/aws-service-role/svc//u",
+                                       "task/aws-service-role/svc/name/", "task/aws-service-role/svc/name/u/v",
+                                       "task/other/svc/name/u" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(want, sizeof want, "Invalid deletion task id: %s", bad[i]);
+        call_err("GetServiceLinkedRoleDeletionStatus", P("DeletionTaskId", bad[i]), TR_E_IAM_INVALID_INPUT, want);
+    }
+    /* the role can be made again */
+    call_ok("CreateServiceLinkedRole", P("AWSServiceName", "mrk.kms.amazonaws.com"));
+#undef SLR
+#undef PROTECTED
 }
 
 /* ---- users ------------------------------------------------------------------ */
@@ -983,6 +1056,26 @@ static void test_role_trust_validation(void **state)
     call_ok("CreateRole", P("RoleName", "r", "AssumeRolePolicyDocument", TRUST(ARN("user", "real"))));
     call_ok("CreateRole", P("RoleName", "star", "AssumeRolePolicyDocument", TRUST("*")));
     call_ok("CreateRole", P("RoleName", "byrole", "AssumeRolePolicyDocument", TRUST(ARN("role", "r"))));
+    /* A Federated OIDC provider ARN of the account must name a provider;
+     * another account's, and a domain name, are not looked up. */
+#define FED(p) DOC("{'Effect':'Allow','Principal':{'Federated':" p "},'Action':'sts:AssumeRoleWithWebIdentity'}")
+    call_err("CreateRole", P("RoleName", "fed", "AssumeRolePolicyDocument",
+                             FED("'" ARN("oidc-provider", "idp.example.com") "'")),
+             TR_E_POLICY_MALFORMED,
+             "Invalid principal in policy: \"Federated\":\"" ARN("oidc-provider", "idp.example.com") "\"");
+    call_err("GetRole", P("RoleName", "fed"), TR_E_IAM_NO_SUCH_ENTITY, NULL);
+    call_ok("CreateOpenIDConnectProvider", P("Url", "https://idp.example.com"));
+    call_ok("CreateRole", P("RoleName", "fed", "AssumeRolePolicyDocument",
+                            FED("'" ARN("oidc-provider", "idp.example.com") "'")));
+    call_err("UpdateAssumeRolePolicy", P("RoleName", "fed", "PolicyDocument",
+                                         FED("['" ARN("oidc-provider", "idp.example.com") "','"
+                                             ARN("oidc-provider", "gone.example.com") "']")),
+             TR_E_POLICY_MALFORMED,
+             "Invalid principal in policy: \"Federated\":\"" ARN("oidc-provider", "gone.example.com") "\"");
+    call_ok("UpdateAssumeRolePolicy", P("RoleName", "fed", "PolicyDocument",
+                                        FED("['arn:aws:iam::" B ":oidc-provider/gone.example.com',"
+                                            "'cognito-identity.amazonaws.com']")));
+#undef FED
     /* The trust policy size quota (non-white-space characters). */
     char big[4096];
     int n = snprintf(big, sizeof big, "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"");
@@ -1700,6 +1793,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_op_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_service_linked_role_protected_and_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_user_shape_and_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_user_path_tags_and_special_names, setup, teardown),
         cmocka_unit_test(test_form_parse_utf8),

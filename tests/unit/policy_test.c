@@ -1501,6 +1501,16 @@ static void test_accessors(void **state)
     assert_true(tr_ok(policy_each_aws_principal(p, collect_principal, buf)));
     assert_string_equal(buf, U_ALICE ";" A_ACCT ";*;");
     policy_unref(p);
+    p = compile_or_die(P12(AP("{'Federated':['arn:aws:iam::" A_ACCT ":oidc-provider/idp.example',"
+                              "'cognito-identity.amazonaws.com'],'AWS':'" U_ALICE "'}",
+                              "sts:AssumeRoleWithWebIdentity")), POLICY_TRUST, "accessors");
+    buf[0] = '\0';
+    assert_true(tr_ok(policy_each_federated_principal(p, collect_principal, buf)));
+    assert_string_equal(buf, "arn:aws:iam::" A_ACCT ":oidc-provider/idp.example;cognito-identity.amazonaws.com;");
+    buf[0] = '\0';
+    assert_true(tr_ok(policy_each_aws_principal(p, collect_principal, buf)));
+    assert_string_equal(buf, U_ALICE ";");
+    policy_unref(p);
     p = compile_or_die(PNOV(A("s3:x")), POLICY_IDENTITY, "accessors");
     assert_string_equal(policy_version(p), "");
     policy_unref(p);

@@ -41,6 +41,7 @@
 #include "crypto/keyring.h"
 #include "iam/authz.h"
 #include "iam/sts.h"
+#include "iam/sts_internal.h"
 #include "op/op.h"
 #include "op/query_proto.h"
 #include "store/store.h"
@@ -926,10 +927,32 @@ static void test_maintenance(void **state)
     access_key_rec_free(&k);
 }
 
+/* The source identity pattern AssumeRole's parameter and the web identity
+ * token's source_identity claim share. */
+static void test_source_identity_pattern(void **state)
+{
+    (void)state;
+    assert_true(sts_source_identity_ok("al"));
+    assert_true(sts_source_identity_ok("alice+ops=1,x.y@z-w_q"));
+    char s65[66];
+    memset(s65, 'a', 65);
+    s65[65] = '\0';
+    assert_false(sts_source_identity_ok(s65));
+    s65[64] = '\0';
+    assert_true(sts_source_identity_ok(s65));
+    assert_false(sts_source_identity_ok(""));
+    assert_false(sts_source_identity_ok("a"));
+    assert_false(sts_source_identity_ok("aws:alice"));
+    assert_false(sts_source_identity_ok("has space"));
+    assert_false(sts_source_identity_ok("caf\xc3\xa9"));
+    assert_false(sts_source_identity_ok("a/b"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_op_table, setup, teardown),
+        cmocka_unit_test(test_source_identity_pattern),
         cmocka_unit_test_setup_teardown(test_assume_role_credentials_and_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trust_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cross_account, setup, teardown),
