@@ -59,8 +59,12 @@ def scenario(authz_server, root):
         "StringEquals": {f"{GH}:aud": "sts.amazonaws.com"}}, sid="AnyRepo"))
     make_role(root, "gh-denied", policy=reads + [deny(GSV, secret)], trust=fed_trust(GH, {
         "StringLike": {f"{GH}:sub": "repo:org/other:*"}}))
+    # A role may not name a provider that does not exist, but the provider
+    # may be deleted afterwards: the role then trusts a provider that is gone.
+    gone = iam.create_open_id_connect_provider(Url=f"https://{GONE}", ClientIDList=["sts.amazonaws.com"])
     make_role(root, "gone-app", policy=reads, trust=fed_trust(GONE, {
         "StringEquals": {f"{GONE}:sub": "svc"}}))
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=gone["OpenIDConnectProviderArn"])
     return secret
 
 
