@@ -2708,7 +2708,7 @@ static void test_generation_domains(void **state)
     struct rel_rec r = { .kind = "secret-ver", .from = (char *)sarn, .to = (char *)"v1",
                          .doc = (char *)"{}", .created = 1 };
     struct account_rec acct = { .id = "210987654321", .created = 1 };
-    struct cache_gen gi, gk, gs;
+    struct cache_gen gi = CACHE_GEN_NONE, gk = CACHE_GEN_NONE, gs = CACHE_GEN_NONE;
 
     (*st)->refresh(st);
     /* PostgreSQL: the listener has read the generation row once. */
