@@ -306,6 +306,7 @@ TR_RESULT web_identity_trust(const struct web_identity *w, const char *action, c
                              const char *trust_text, const struct ctx_builder *cb, bool *allowed,
                              char explain[WEB_EXPLAIN_MAX])
 {
+    ENSURE_REF(w);
     GUARD(decide(w, action, role_arn, role_account, trust, cb, allowed));
     if (*allowed) return TR_OK;
     size_t len = (size_t)snprintf(explain, WEB_EXPLAIN_MAX, "trust policy of %s refuses %s for %s",
