@@ -258,9 +258,9 @@ static TR_RESULT update_doc(struct req_ctx *rc, const struct form *in, doc_fn va
 {
     const char *arn;
     struct ent_rec p;
+    GUARD(param_arn(in, &arn));
     json_t *d = json_object();
     ENSURE(d != NULL, TR_E_INTERNAL);
-    GUARD(param_arn(in, &arn));
     tr_result r = validate(in, d);
     if (tr_failed(r)) { json_decref(d); return r; }
     json_decref(d);
