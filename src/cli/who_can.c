@@ -175,6 +175,16 @@ static int graph_of_store(const struct server_env *env, char (**ids)[ACCOUNT_ID_
  * graph reused, so memory follows the graph and the answer (text keeps
  * the readable secrets' paths to print after the table), not principals
  * times secrets. */
+/* An OpenID Connect provider's ARN, arn:PARTITION:iam::ACCOUNT:oidc-provider/...:
+ * not a principal of its own (its tokens read through the roles that trust
+ * it), so what-can-decrypt refuses it, naming the questions that answer. */
+static bool oidc_provider_arn(const char *s)
+{
+    const char *iam = strncmp(s, "arn:", 4) == 0 ? strstr(s + 4, ":iam::") : NULL;
+    const char *kind = iam ? strchr(iam + 6, ':') : NULL;
+    return kind && (size_t)(kind - (iam + 6)) == ACCOUNT_ID_LEN && strncmp(kind + 1, "oidc-provider/", 14) == 0;
+}
+
 static int what_can(const struct server_env *env, const char *principal, enum az_format f)
 {
     store_t st = env->st;
@@ -189,6 +199,13 @@ static int what_can(const struct server_env *env, const char *principal, enum az
     int rc = 2;
     /* Answering from snapshots: the gaps that touch any secret decided
      * (one may hide a reader), listed once under the answer. */
+    if (oidc_provider_arn(principal)) {
+        fprintf(stderr, "tresor what-can-decrypt: %s is an OpenID Connect provider, not a user, role "
+                        "or root: its tokens read through the roles that trust it.  Ask "
+                        "`tresor who-can-decrypt SECRET --explain %s` for a secret, or "
+                        "`tresor what-can-decrypt ROLE` for each role that trusts it\n", principal, principal);
+        return 2;
+    }
     unsigned char *seen = calloc(gaps_count() + 1, 1);
     if (!seen) return die("memory");
 

@@ -245,3 +245,21 @@ def test_explain_a_provider(authz_server, scenario):
                                 "--explain", none)
     assert (n.returncode, n.stdout) == (2, "")
     assert n.stderr == f"tresor who-can-decrypt: no role that can read {scenario} trusts tokens of {none}\n"
+
+
+def test_what_can_decrypt_refuses_a_provider(authz_server, scenario):
+    """what-can-decrypt PROVIDER_ARN: not a principal of its own; exit 2
+    with a line that names the questions that answer it."""
+    for prov in (parn(GH), parn("nobody.example.com")):
+        p = authz_server.run_tresor("what-can-decrypt", prov, "--data-dir", authz_server.data_dir)
+        assert (p.returncode, p.stdout) == (2, ""), p.stderr
+        assert p.stderr == (
+            f"tresor what-can-decrypt: {prov} is an OpenID Connect provider, not a user, role or root: "
+            f"its tokens read through the roles that trust it.  Ask `tresor who-can-decrypt SECRET "
+            f"--explain {prov}` for a secret, or `tresor what-can-decrypt ROLE` for each role that "
+            "trusts it\n")
+    # the alternatives it names answer
+    p = authz_server.run_tresor("what-can-decrypt", role("gh-app"), "--data-dir", authz_server.data_dir,
+                                "--format", "json")
+    assert p.returncode == 0, p.stderr
+    assert [s["secret"]["arn"] for s in json.loads(p.stdout)["secrets"]] == [scenario]
