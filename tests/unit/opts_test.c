@@ -257,7 +257,7 @@ static void test_too_many_options(void **state)
 {
     (void)state;
     static struct cli_opt big[CLI_MAX_OPTS + 2];
-    static char names[CLI_MAX_OPTS + 1][16];
+    static char names[CLI_MAX_OPTS + 1][24];
     for (int i = 0; i <= CLI_MAX_OPTS; i++) {
         snprintf(names[i], sizeof names[i], "flag-%d", i);
         big[i] = (struct cli_opt){ names[i], 'a' + i % 26, NULL, NULL, NULL, "a switch" };
@@ -291,7 +291,7 @@ static void test_too_many_options(void **state)
     /* exactly CLI_MAX_OPTS rows: every flag parses, the last included */
     big[CLI_MAX_OPTS] = (struct cli_opt){ 0 };
     char *last[] = { "big", names[CLI_MAX_OPTS - 1], NULL };
-    char flag[24];
+    char flag[32];
     snprintf(flag, sizeof flag, "--%s", names[CLI_MAX_OPTS - 1]);
     last[1] = flag;
     cli_parser_init(&p, &cmd, 2, last);
