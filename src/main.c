@@ -89,6 +89,7 @@ struct serve_opts {
     const char *rotation_hooks;     /* --rotation-hooks DIR (secrets/rotation.h) */
     unsigned rotation_timeout;      /* --rotation-timeout, seconds */
     const char *oidc_ca_file;       /* --oidc-ca-file: a private CA of OIDC issuers (oidc/remote_config.h) */
+    const char *oidc_allowed;       /* --oidc-allowed-issuers: the issuers whose keys may be fetched */
 };
 
 static const struct cli_opt serve_opts[] = {
@@ -158,6 +159,10 @@ static const struct cli_opt serve_opts[] = {
     { "oidc-ca-file", 'o', "FILE", "TRESOR_OIDC_CA_FILE", NULL,
       "trust the PEM CA certificates of FILE, besides the system's CA store, when fetching an OIDC "
       "issuer's signing keys over HTTPS (docs/OIDC.md)" },
+    { "oidc-allowed-issuers", 'U', "LIST", "TRESOR_OIDC_ALLOWED_ISSUERS", "all",
+      "fetch signing keys only for the OIDC issuers LIST admits, comma-separated: issuer URLs "
+      "(https://HOST/PATH) or host patterns (HOST, HOST:PORT, *.DOMAIN; no PORT means 443); a token of "
+      "another issuer is refused before any request leaves the server (docs/OIDC.md)" },
     { "oidc-jwks", 'J', "ISSUER=FILE", "TRESOR_OIDC_JWKS", NULL,
       "verify AssumeRoleWithWebIdentity tokens whose iss is ISSUER with the JSON Web Key Set in FILE, read "
       "at start (for issuers tresor has no route to); repeatable; the variable takes a comma-separated "
@@ -201,6 +206,7 @@ static const struct cli_cmd serve_cmd = {
     "[--insecure-http] [--metrics] [--audit-log FILE [--audit-checkpoint N]] [--seal file|passphrase|pkcs11] "
     "[--passphrase-file FILE] [--pkcs11-module PATH] [--pkcs11-token LABEL] [--pkcs11-key LABEL] "
     "[--pkcs11-pin-file FILE] [--rotation-hooks DIR [--rotation-timeout S]] [--oidc-ca-file FILE] "
+    "[--oidc-allowed-issuers LIST] "
     "[--oidc-jwks ISSUER=FILE ...] "
     "[--dev [--seed FILE] [--enforce-iam]]",
     "Run the server: the AWS KMS, Secrets Manager, IAM and STS APIs on one\n"
@@ -647,6 +653,7 @@ static int serve(int argc, char **argv)
     const char *rotation_timeout = env_or("TRESOR_ROTATION_TIMEOUT", "30");
     o.regions = env_or("TRESOR_REGIONS", NULL);
     o.oidc_ca_file = env_or("TRESOR_OIDC_CA_FILE", NULL);
+    o.oidc_allowed = env_or("TRESOR_OIDC_ALLOWED_ISSUERS", NULL);
     bool region_given = env_or("TRESOR_REGION", NULL) != NULL;
 
     struct cli_parser p;
@@ -690,6 +697,7 @@ static int serve(int argc, char **argv)
         case 'R': o.rotation_hooks = optarg; break;
         case 'O': rotation_timeout = optarg; break;
         case 'o': o.oidc_ca_file = optarg; break;
+        case 'U': o.oidc_allowed = optarg; break;
         case 'J':
             if (noidc == OIDC_ISSUERS_MAX)
                 return cli_usage_error(NULL, &serve_cmd, "--oidc-jwks: at most %d issuers", OIDC_ISSUERS_MAX);
@@ -875,6 +883,13 @@ static int serve(int argc, char **argv)
     if (oidc_remote_init(o.oidc_ca_file, oidc_err, sizeof oidc_err) != 0) {
         fprintf(stderr, "tresor serve: %s%s%s\n", o.oidc_ca_file ? cli_source(o.oidc_ca_file,
                 "TRESOR_OIDC_CA_FILE", "--oidc-ca-file") : "", o.oidc_ca_file ? " " : "", oidc_err);
+        tls_free(tls);
+        return 2;
+    }
+    if (o.oidc_allowed && oidc_remote_set_allowed(o.oidc_allowed, oidc_err, sizeof oidc_err) != 0) {
+        fprintf(stderr, "tresor serve: %s: %s\n", cli_source(o.oidc_allowed, "TRESOR_OIDC_ALLOWED_ISSUERS",
+                "--oidc-allowed-issuers"), oidc_err);
+        oidc_remote_shutdown();
         tls_free(tls);
         return 2;
     }

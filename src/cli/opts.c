@@ -97,6 +97,18 @@ void cli_synopsis(FILE *f, const struct cli_cmd *cmd)
     }
 }
 
+/* The rows of cmd's table; more than CLI_MAX_OPTS is a table the parser
+ * cannot hold: its line goes to f, and false. */
+static bool table_fits(FILE *f, const struct cli_cmd *cmd)
+{
+    size_t n = 0;
+    while (cmd->opts[n].help) n++;
+    if (n <= CLI_MAX_OPTS) return true;
+    fprintf(f, "tresor %s: %zu options, more than the CLI_MAX_OPTS (%d) the option parser holds\n",
+            cmd->name, n, CLI_MAX_OPTS);
+    return false;
+}
+
 void cli_help(FILE *f, const struct cli_cmd *cmd)
 {
     struct cli_row rows[CLI_MAX_OPTS + 2];
@@ -105,6 +117,7 @@ void cli_help(FILE *f, const struct cli_cmd *cmd)
 
     cli_synopsis(f, cmd);
     fprintf(f, "\n%s", cmd->about);
+    if (!table_fits(f, cmd)) return;
     for (const struct cli_opt *o = cmd->opts; o->help && n < CLI_MAX_OPTS; o++, n++) {
         /* cut: help text from the option tables, for people (two columns) */
         if (o->name) snprintf(left[n], sizeof left[n], "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
@@ -195,6 +208,7 @@ int cli_next(struct cli_parser *p)
 {
     if (!p->started) {
         size_t k = 0;
+        if (!table_fits(p->err, p->cmd)) return CLI_ERROR;
         for (size_t i = 0; p->cmd->opts[i].help && k < CLI_MAX_OPTS; i++) {
             const struct cli_opt *o = &p->cmd->opts[i];
             if (!o->name) continue;

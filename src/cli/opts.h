@@ -45,7 +45,13 @@
 #define CLI_HELP  (-1)  /* --help was printed to stdout: exit 0 */
 #define CLI_ERROR (-2)  /* an error line and the synopsis went to stderr: exit 2 */
 
-#define CLI_MAX_OPTS 32
+/* The most rows (flags and operands) a command's table may have.  A table
+ * with more is refused whole, never cut short: cli_next fails with
+ * "tresor CMD: N options, more than the CLI_MAX_OPTS (48) the option
+ * parser holds" and cli_help prints that line instead of the options
+ * (tests/unit/opts_test.c; test_cli_help.py runs --help of every
+ * command). */
+#define CLI_MAX_OPTS 48
 
 struct cli_opt {
     const char *name;   /* long flag without "--"; NULL for an operand (SECRET) */

@@ -76,7 +76,9 @@ static const struct cli_cmd what_cmd = {
     "what-can-decrypt", "PRINCIPAL [--format text|json|html] [--data-dir DIR] [--store URL | --snapshot FILE ...]",
     "Every secret of the store, in every account and region, that PRINCIPAL can\n"
     "read, with the same evidence as who-can-decrypt.  Reads the store of DIR\n"
-    "(the server may be running).\n",
+    "(the server may be running).  PRINCIPAL may be an OpenID Connect provider's\n"
+    "ARN: the secrets its tokens can read through the roles that trust it, each\n"
+    "with the role, trust statement and conditions (text or json).\n",
     what_opts, NULL, NULL,
 };
 
@@ -175,6 +177,134 @@ static int graph_of_store(const struct server_env *env, char (**ids)[ACCOUNT_ID_
  * graph reused, so memory follows the graph and the answer (text keeps
  * the readable secrets' paths to print after the table), not principals
  * times secrets. */
+/* An OpenID Connect provider's ARN, arn:PARTITION:iam::ACCOUNT:oidc-provider/...:
+ * not a principal of its own -- its tokens read through the roles that
+ * trust it -- so what-can-decrypt answers it with what_can_provider. */
+static bool oidc_provider_arn(const char *s)
+{
+    const char *iam = strncmp(s, "arn:", 4) == 0 ? strstr(s + 4, ":iam::") : NULL;
+    const char *kind = iam ? strchr(iam + 6, ':') : NULL;
+    return kind && (size_t)(kind - (iam + 6)) == ACCOUNT_ID_LEN && strncmp(kind + 1, "oidc-provider/", 14) == 0;
+}
+
+/* One secret of what_can_provider: the federated readers of `provider`
+ * among ans's -- text: the secret, then one line each (and the note of a
+ * provider that does not exist); JSON: {"secret", "federatedReaders"}
+ * appended to out.  *count counts the secrets with any. */
+static TR_RESULT provider_one(const struct az_graph *g, const struct az_target *t,
+                              const struct az_answer *ans, const char *provider, enum az_format f,
+                              json_t *out, size_t *count)
+{
+    struct az_fed *v = NULL;
+    size_t n = 0, shown = 0;
+    char line[2048];
+    GUARD(az_federated(g, ans, &v, &n));
+    json_t *arr = f == AZ_JSON ? json_array() : NULL;
+    tr_result r = f == AZ_JSON && !arr ? tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL) : TR_OK;
+    for (size_t i = 0; i < n && tr_ok(r); i++) {
+        if (strcmp(v[i].provider, provider) != 0) continue;
+        if (shown++ == 0 && f != AZ_JSON) printf("%ssecret: %s\n", *count ? "\n" : "", t->s.arn);
+        if (f == AZ_JSON) {
+            if (json_array_append_new(arr, az_federated_json(g, &v[i])) != 0)
+                r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+            continue;
+        }
+        az_federated_words(g, &v[i], line, sizeof line);
+        printf("  %s\n", line);
+        if (!v[i].provider_exists)
+            printf("  (provider %s does not exist: no token is accepted until it is created)\n", provider);
+    }
+    if (tr_ok(r) && shown && f == AZ_JSON) {
+        json_t *o = json_pack("{s:s, s:O}", "secret", t->s.arn, "federatedReaders", arr);
+        if (!o || json_array_append_new(out, o) != 0) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    if (shown) (*count)++;
+    json_decref(arr);
+    az_federated_free(v, n);
+    return r;
+}
+
+/* what-can-decrypt PROVIDER_ARN: every secret of the store that tokens of
+ * the provider can read, the union over the roles whose trust policy
+ * admits them (az_federated: each with the statement and its conditions,
+ * as who-can-decrypt lists federated readers).  Text: a head line, then
+ * per secret its readers; JSON: {"provider", "secrets": [{"secret",
+ * "federatedReaders"}]}.  The html page is for principals: refused. */
+static int what_can_provider(const struct server_env *env, const char *provider, enum az_format f)
+{
+    store_t st = env->st;
+    char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
+    size_t nids = 0, count = 0;
+    struct az_graph g = { 0 };
+    struct az_access *acc = NULL;
+    struct az_answer *all = NULL;
+    json_t *secrets = NULL;
+    int rc = 2;
+
+    if (f != AZ_TEXT && f != AZ_JSON) {
+        fprintf(stderr, "tresor what-can-decrypt: an OpenID Connect provider's answer is text or json\n");
+        return 2;
+    }
+    rc = graph_of_store(env, &ids, &nids, &g);
+    if (rc != 0) goto out;
+    rc = 2;
+    acc = calloc(g.nn + 1, sizeof *acc);
+    all = calloc(g.nn + 1, sizeof *all);
+    secrets = json_array();
+    if (!acc || !all || !secrets) {
+        rc = die("memory");
+        goto out;
+    }
+    if (f == AZ_TEXT) printf("secrets that tokens of %s can read, through the roles that trust it:\n\n", provider);
+    for (size_t a = 0; a < nids; a++) {
+        struct ent_rec *v = NULL;
+        size_t nv = 0;
+        if (tr_failed(st[0]->ent_list(st, "secret", ids[a], NULL, NULL, 100000, &v, &nv))) {
+            rc = die("secrets");
+            goto out;
+        }
+        for (size_t i = 0; i < nv; i++) {
+            struct az_target t;
+            if (tr_failed(az_target_from_ent(env, &v[i], &t))) {
+                ent_list_free(v, nv);
+                rc = die("secret");
+                goto out;
+            }
+            tr_result r = az_who_can(env, &g, &t, true, acc, all);
+            bool analysed = tr_ok(r);
+            if (analysed) r = provider_one(&g, &t, all, provider, f, secrets, &count);
+            az_target_free(&t);
+            if (tr_failed(r)) {
+                ent_list_free(v, nv);
+                rc = die(analysed ? "writing the answer" : "analysis");
+                goto out;
+            }
+        }
+        ent_list_free(v, nv);
+    }
+    if (f == AZ_JSON) {
+        json_t *o = json_pack("{s:s, s:O}", "provider", provider, "secrets", secrets);
+        char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(o);
+        if (!text) {
+            rc = die("writing the answer");
+            goto out;
+        }
+        puts(text);
+        free(text);
+    } else if (!count) {
+        printf("(none)\n");
+    }
+    rc = 0;
+out:
+    json_decref(secrets);
+    free(acc);
+    free(all);
+    free(ids);
+    az_graph_free(&g);
+    return rc;
+}
+
 static int what_can(const struct server_env *env, const char *principal, enum az_format f)
 {
     store_t st = env->st;
@@ -189,6 +319,7 @@ static int what_can(const struct server_env *env, const char *principal, enum az
     int rc = 2;
     /* Answering from snapshots: the gaps that touch any secret decided
      * (one may hide a reader), listed once under the answer. */
+    if (oidc_provider_arn(principal)) return what_can_provider(env, principal, f);
     unsigned char *seen = calloc(gaps_count() + 1, 1);
     if (!seen) return die("memory");
 

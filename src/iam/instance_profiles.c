@@ -20,7 +20,13 @@
  *    "Instance Profile NAME already exists.";
  *  - RemoveRoleFromInstanceProfile of a role that is not in the profile
  *    is NoSuchEntity "The role with name R cannot be found." (our choice:
- *    the role, as the profile names it, is not there).
+ *    the role, as the profile names it, is not there);
+ *  - a service-linked role (path /aws-service-role/) can be neither added
+ *    to nor removed from a profile: UnmodifiableEntity "Cannot perform the
+ *    operation on the protected role 'R' - this role is only modifiable by
+ *    AWS" (iam_role_protected, as for the role's other changes), after
+ *    the caller is authorized (on the profile, and for PassRole on the
+ *    role), before the profile's one-role quota.
  * Every call is decided on the profile's ARN, but
  * ListInstanceProfilesForRole, decided on the role (Service Authorization
  * Reference), and ListInstanceProfiles, on arn:aws:iam::A:instance-profile
@@ -171,6 +177,7 @@ static TR_RESULT add_role(struct req_ctx *rc, const struct form *in, struct ent_
                      rc->who.account_id));
     struct iam_authz pass = { .passed_to = "ec2.amazonaws.com", .associated = instances };
     GUARD(iam_authz(rc, "iam:PassRole", role->arn, role, &pass));
+    GUARD(iam_role_protected(role));
     GUARD(iam_rel_any(rc, PROFILE_ROLE, p->arn, &any));
     if (any)
         BAIL(TR_E_IAM_LIMIT_EXCEEDED, "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1");
@@ -183,6 +190,7 @@ static TR_RESULT remove_role(struct req_ctx *rc, const struct form *in, struct e
                              struct ent_rec *role)
 {
     GUARD(load_pair(rc, in, p, role));
+    GUARD(iam_role_protected(role));
     tr_result r = rc->st[0]->rel_delete(rc->st, PROFILE_ROLE, p->arn, role->arn);
     if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) return iam_no_such(IAM_ROLE, role->name);
     return r;

@@ -15,6 +15,12 @@
  * is capped at 2048 non-white-space characters, AWS's default
  * (LimitExceeded "Cannot exceed quota for ACLSizePerRole: 2048").
  *
+ * A Path under /aws-service-role/ is AWS's InvalidInput "Path prefix
+ * '/aws-service-role/' can only be used for AWS Service linked Roles",
+ * before any authorization: that path is CreateServiceLinkedRole's
+ * (service_linked_roles.c), and a role there is protected.  No other
+ * role operation takes a Path.
+ *
  * MaxSessionDuration is 3600..43200 (default 3600); Description 0..1000
  * characters of the model's pattern.  CreateRole's reply carries the trust
  * policy, Description, PermissionsBoundary and Tags when set; GetRole adds
@@ -86,6 +92,9 @@ TR_RESULT iam_create_role(struct req_ctx *rc, const struct form *in, struct xml 
     GUARD(iam_param_path(in, "Path", true, &path));
     GUARD(iam_param_role_description(in, &desc));
     GUARD(form_int(in, "MaxSessionDuration", false, 3600, 43200, NULL, &max_session));
+    if (strncmp(path, IAM_SLR_PATH, strlen(IAM_SLR_PATH)) == 0)
+        BAIL(TR_E_IAM_INVALID_INPUT, "Path prefix '%s' can only be used for AWS Service linked Roles",
+             IAM_SLR_PATH);
     GUARD(iam_create_checks(rc, in, IAM_ROLE, path, name, arn, &boundary, &tags));
     GUARD(check_trust(rc, trust, &ids));
     r = iam_rec_role_doc(trust, ids, desc, max_session, NULL, &doc);

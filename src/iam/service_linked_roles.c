@@ -32,10 +32,12 @@
  * The role is protected, as AWS protects it: the operations flagged
  * IAM_OP_CHANGES_ROLE in iam_ops.def (DeleteRole, UpdateAssumeRolePolicy,
  * Put/DeleteRolePolicy, Attach/DetachRolePolicy,
- * Put/DeleteRolePermissionsBoundary), and UpdateRole with a
- * MaxSessionDuration, answer UnmodifiableEntity "Cannot perform the
+ * Put/DeleteRolePermissionsBoundary), UpdateRole with a
+ * MaxSessionDuration, and Add/RemoveRoleFromInstanceProfile
+ * (instance_profiles.c), answer UnmodifiableEntity "Cannot perform the
  * operation on the protected role 'NAME' - this role is only modifiable by
- * AWS" (iam_load, iam_role_protected).  Its description and tags may change.
+ * AWS" (iam_load, iam_role_protected).  Its description and tags may
+ * change.  CreateRole refuses a Path under /aws-service-role/ (roles.c).
  *
  * DeleteServiceLinkedRole deletes the role at once (AWS deletes it in the
  * background, after asking the service whether the role is in use; no

@@ -323,7 +323,8 @@ static TR_RESULT parse_policy_arns(const struct form *in, struct sts_assume *a)
     return TR_OK;
 }
 
-TR_RESULT sts_parse_assume(const struct form *in, struct sts_assume *a)
+/* The members both requests have, in the models' order. */
+static TR_RESULT parse_session_members(const struct form *in, struct sts_assume *a)
 {
     memset(a, 0, sizeof *a);
     GUARD(req_str(in, "RoleArn", "roleArn", 20, 2048, NULL, NULL, &a->role_arn));
@@ -332,16 +333,33 @@ TR_RESULT sts_parse_assume(const struct form *in, struct sts_assume *a)
     GUARD(form_int(in, "DurationSeconds", false, 900, 43200, &a->has_duration, &a->duration));
     GUARD(opt_str(in, "Policy", "policy", 1, 2048, NULL, NULL, &a->policy));
     if (a->policy) GUARD(iam_check_document_chars("Policy", a->policy));
-    GUARD(parse_policy_arns(in, a));
+    return parse_policy_arns(in, a);
+}
+
+/* After the members: RoleArn's form, and the default duration. */
+static TR_RESULT finish_session_members(struct sts_assume *a)
+{
+    if (!role_arn_valid(a->role_arn, a->role_account))
+        BAIL(TR_E_QUERY_VALIDATION, "%.2048s is invalid", a->role_arn);
+    if (!a->has_duration) a->duration = DEFAULT_DURATION;
+    return TR_OK;
+}
+
+TR_RESULT sts_parse_assume(const struct form *in, struct sts_assume *a)
+{
+    GUARD(parse_session_members(in, a));
     GUARD(opt_str(in, "ExternalId", "externalId", 2, 1224, "+=,.@:/-", "[\\w+=,.@:\\/-]*", &a->external_id));
     GUARD(parse_tags(in, a));
     GUARD(opt_str(in, "SourceIdentity", "sourceIdentity", 2, 64, "+=,.@-", "[\\w+=,.@-]*",
                   &a->source_identity));
     GUARD(mfa_params(in));
-    if (!role_arn_valid(a->role_arn, a->role_account))
-        BAIL(TR_E_QUERY_VALIDATION, "%.2048s is invalid", a->role_arn);
-    if (!a->has_duration) a->duration = DEFAULT_DURATION;
-    return TR_OK;
+    return finish_session_members(a);
+}
+
+TR_RESULT sts_parse_web_assume(const struct form *in, struct sts_assume *a)
+{
+    GUARD(parse_session_members(in, a));
+    return finish_session_members(a);
 }
 
 /* The packed size of session policies and tags, in percent of what a

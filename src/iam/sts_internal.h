@@ -39,9 +39,14 @@ struct sts_assume {
 
 /* RoleArn, RoleSessionName, DurationSeconds, Policy, PolicyArns,
  * ExternalId, Tags, TransitiveTagKeys, SourceIdentity, SerialNumber and
- * TokenCode with AWS's validation (AssumeRole's shape; the web identity
- * request has a subset of them). */
+ * TokenCode with AWS's validation (AssumeRole's shape). */
 TR_RESULT sts_parse_assume(const struct form *in, struct sts_assume *a);
+/* The members of those that AssumeRoleWithWebIdentity's shape has --
+ * RoleArn, RoleSessionName, DurationSeconds, Policy, PolicyArns -- with
+ * the same validation; AssumeRole's others are not read, so they are
+ * ignored as any parameter an operation does not take is on the query
+ * protocol (no session tag, external id or MFA from the request). */
+TR_RESULT sts_parse_web_assume(const struct form *in, struct sts_assume *a);
 /* s is a source identity of AWS's model: 2..64 characters of
  * [\w+=,.@-] (so never the reserved "aws:" prefix either). */
 bool sts_source_identity_ok(const char *s);

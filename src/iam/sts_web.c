@@ -5,10 +5,15 @@
  * unsigned (OP_UNSIGNED), as on AWS.  docs/OIDC.md.
  *
  * In order:
- *   1. parameters (AssumeRole's validation: RoleArn, RoleSessionName 2..64
- *      [\w+=,.@-]*, DurationSeconds 900..43200, Policy, PolicyArns), then
+ *   1. parameters, the members of the operation's shape only (AssumeRole's
+ *      validation: RoleArn, RoleSessionName 2..64 [\w+=,.@-]*,
+ *      DurationSeconds 900..43200, Policy, PolicyArns), then
  *      WebIdentityToken 4..20000 and ProviderId 4..2048 (OAuth 2.0
- *      providers only: accepted, unused);
+ *      providers only: accepted, unused).  AssumeRole's other members
+ *      (ExternalId, Tags, TransitiveTagKeys, SourceIdentity, SerialNumber,
+ *      TokenCode) are not read: like any parameter a query operation does
+ *      not take, they are ignored, so session tags and a source identity
+ *      come from the token alone;
  *   2. the session policy compiles (MalformedPolicyDocument);
  *   3. the token (web_identity.c: format, issuer, signature, audience,
  *      times), against the providers of the role's account;
@@ -117,7 +122,7 @@ TR_RESULT op_assume_role_with_web_identity(struct req_ctx *rc, const struct form
     char *explanation = NULL;
     tr_result r;
 
-    GUARD(sts_parse_assume(in, &a));
+    GUARD(sts_parse_web_assume(in, &a));
     GUARD(form_str(in, "WebIdentityToken", true, 4, 20000, &token));
     GUARD(form_str(in, "ProviderId", false, 4, 2048, &provider_id));
     if (a.policy) {

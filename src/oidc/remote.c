@@ -29,6 +29,16 @@
  * fetch keeps the copy it would have replaced in use until that copy is
  * OIDC_REMOTE_TTL_MAX old (logged once per copy).
  *
+ * --oidc-allowed-issuers (oidc_remote_set_allowed, once at start, read
+ * without the lock after): when given, an issuer it does not admit is
+ * refused before the cache is even looked at, so no token can make the
+ * server fetch from a host the operator did not name.  Entries are
+ * issuer URLs (equal but for one trailing slash) or host patterns
+ * (HOST, HOST:PORT, *.DOMAIN: one or more labels under DOMAIN; no PORT
+ * means 443; hosts compared without case).  The issuer's jwks_uri and
+ * redirects are not checked against it: they are the admitted issuer's
+ * word.
+ *
  * Callers get a deep copy of the cached document: no json_t is shared
  * between threads.  Issuers and URLs come from tokens and issuers: they
  * are escaped before they reach the log.
@@ -82,6 +92,7 @@ static struct {
     unsigned long fetches;
     int64_t (*now)(void);
     long connect_ms, total_ms;  /* oidc_remote_set_timeouts; 0: the defaults */
+    char *allowed;              /* --oidc-allowed-issuers, or NULL: any issuer */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
 
 static int64_t monotonic_now(void)
@@ -179,6 +190,8 @@ void oidc_remote_shutdown(void)
     g.fetches = 0;
     pthread_mutex_unlock(&g.lock);
     ca_free();
+    free(g.allowed);
+    g.allowed = NULL;
     if (g.curl_up) curl_global_cleanup();
     g.curl_up = false;
 }
@@ -221,6 +234,120 @@ int oidc_remote_discovery_url(const char *issuer, char *url, size_t len)
     if (n > 8 && issuer[n - 1] == '/') n--;
     int w = snprintf(url, len, "%.*s%s", (int)n, issuer, OIDC_DISCOVERY_PATH);
     return w < 0 || (size_t)w >= len ? -1 : 0;
+}
+
+/* The authority of an https URL: after "https://", up to the first '/'
+ * (the end); *len its length. */
+static const char *url_authority(const char *url, size_t *len)
+{
+    const char *a = url + 8;
+    *len = strcspn(a, "/");
+    return a;
+}
+
+/* s[0..n) is a host pattern: [*.]HOST[:PORT], HOST letters, digits, '.'
+ * and '-' (no empty label, no '*' elsewhere), PORT 1..65535. */
+static bool host_pattern_ok(const char *s, size_t n)
+{
+    if (n >= 2 && s[0] == '*' && s[1] == '.') { s += 2; n -= 2; }
+    size_t h = 0;
+    while (h < n && s[h] != ':') h++;
+    if (h == 0 || s[0] == '.' || s[h - 1] == '.') return false;
+    for (size_t i = 0; i < h; i++) {
+        bool alnum = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9');
+        if (!alnum && s[i] != '-' && !(s[i] == '.' && s[i + 1] != '.')) return false;
+    }
+    if (h == n) return true;
+    unsigned long port = 0;
+    if (n - h - 1 == 0 || n - h - 1 > 5) return false;
+    for (size_t i = h + 1; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        port = port * 10 + (unsigned long)(s[i] - '0');
+    }
+    return port >= 1 && port <= 65535;
+}
+
+/* The entry e[0..n) of an allow-list admits `issuer` (an https URL
+ * without user info). */
+static bool entry_admits(const char *e, size_t n, const char *issuer)
+{
+    if (n > 8 && strncmp(e, "https://", 8) == 0) {      /* an issuer URL: exact, but one trailing '/' */
+        size_t il = strlen(issuer);
+        if (il > 8 && issuer[il - 1] == '/') il--;
+        if (e[n - 1] == '/') n--;
+        return il == n && strncmp(e, issuer, n) == 0;
+    }
+    size_t alen;
+    const char *a = url_authority(issuer, &alen);
+    const char *colon = memchr(a, ':', alen);
+    size_t hlen = colon ? (size_t)(colon - a) : alen;
+    const char *port = colon ? colon + 1 : "443";
+    size_t plen = colon ? alen - hlen - 1 : 3;
+    const char *pc = memchr(e, ':', n);
+    size_t ehl = pc ? (size_t)(pc - e) : n;
+    const char *eport = pc ? pc + 1 : "443";
+    size_t eplen = pc ? n - ehl - 1 : 3;
+    if (plen != eplen || strncmp(port, eport, plen) != 0) return false;
+    if (ehl >= 2 && e[0] == '*' && e[1] == '.') {       /* one or more labels, then the domain */
+        size_t dl = ehl - 1;                             /* ".domain" */
+        return hlen > dl && strncasecmp(a + hlen - dl, e + 1, dl) == 0;
+    }
+    return hlen == ehl && strncasecmp(a, e, hlen) == 0;
+}
+
+int oidc_remote_allowed_check(const char *list, char *why, size_t why_len)
+{
+    if (!list || !*list) {
+        snprintf(why, why_len, "an empty list");   /* cut: a message */
+        return -1;
+    }
+    for (const char *p = list;;) {
+        size_t n = strcspn(p, ",");
+        char one[OIDC_REMOTE_URL_MAX + 1];
+        bool ok = n > 0 && n <= OIDC_REMOTE_URL_MAX;
+        if (ok) {
+            memcpy(one, p, n);
+            one[n] = '\0';
+            ok = strncmp(one, "https://", 8) == 0 ? https_url(one, false) : host_pattern_ok(one, n);
+        }
+        if (!ok) {
+            /* cut: a message */
+            snprintf(why, why_len, "'%.*s' is neither an https:// issuer URL nor a host pattern "
+                     "(HOST, HOST:PORT, *.DOMAIN)", (int)(n > 200 ? 200 : n), p);
+            return -1;
+        }
+        if (!p[n]) return 0;
+        p += n + 1;
+    }
+}
+
+bool oidc_remote_allowed_match(const char *list, const char *issuer)
+{
+    if (!list) return true;
+    if (!issuer || strncmp(issuer, "https://", 8) != 0) return false;
+    size_t alen;
+    const char *a = url_authority(issuer, &alen);
+    if (memchr(a, '@', alen)) return false;             /* user info: never */
+    for (const char *p = list;;) {
+        size_t n = strcspn(p, ",");
+        if (n && entry_admits(p, n, issuer)) return true;
+        if (!p[n]) return false;
+        p += n + 1;
+    }
+}
+
+int oidc_remote_set_allowed(const char *list, char *why, size_t why_len)
+{
+    free(g.allowed);
+    g.allowed = NULL;
+    if (!list) return 0;
+    if (oidc_remote_allowed_check(list, why, why_len) != 0) return -1;
+    g.allowed = strdup(list);
+    if (!g.allowed) {
+        snprintf(why, why_len, "out of memory");   /* cut: a message */
+        return -1;
+    }
+    return 0;
 }
 
 long oidc_remote_ttl(const char *cc)
@@ -512,6 +639,10 @@ int oidc_remote_jwks(const char *issuer, int refresh, json_t **jwks, char *why, 
     if (why_len) why[0] = '\0';
     if (!issuer || oidc_remote_discovery_url(issuer, url, sizeof url) != 0) {
         snprintf(why, why_len, "the issuer is not an https URL without query or fragment");   /* cut: a message */
+        return OIDC_REMOTE_UNAVAILABLE;
+    }
+    if (!oidc_remote_allowed_match(g.allowed, issuer)) {     /* before any fetch, and any cache entry */
+        snprintf(why, why_len, "the issuer is not in --oidc-allowed-issuers");   /* cut: a message */
         return OIDC_REMOTE_UNAVAILABLE;
     }
     pthread_mutex_lock(&g.lock);

@@ -12,6 +12,7 @@
 #define TRESOR_OIDC_REMOTE_CONFIG_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,8 +22,16 @@
  * ("FILE: cannot read it: ..." or "FILE: no PEM certificate in it"; a
  * libcurl built without OpenSSL): the caller refuses to start. */
 int oidc_remote_init(const char *ca_file, char *err, size_t errlen);
-/* Drops the cache, the CA certificates and libcurl's global state. */
+/* Drops the cache, the CA certificates, the allow-list and libcurl's
+ * global state. */
 void oidc_remote_shutdown(void);
+/* --oidc-allowed-issuers: fetch keys only for the issuers `list` admits
+ * (comma-separated: https:// issuer URLs, compared but for one trailing
+ * slash, or host patterns HOST, HOST:PORT, *.DOMAIN; a pattern without a
+ * port means 443; hosts without case); NULL: every issuer, as before.
+ * Called once at start, before any worker thread.  0, or -1 with the
+ * offending entry in why (the caller refuses to start). */
+int oidc_remote_set_allowed(const char *list, char *why, size_t why_len);
 
 /* ---- exposed for tests ---- */
 
@@ -60,6 +69,11 @@ void oidc_remote_set_clock(int64_t (*now)(void));
  * connect and 5 s in all), so that tests under valgrind or on a loaded
  * machine do not fail on time; kept across init and shutdown. */
 void oidc_remote_set_timeouts(long connect_ms, long total_ms);
+/* 0 when every entry of `list` is an issuer URL or a host pattern, else
+ * -1 with why naming the first one that is not (an empty list too). */
+int oidc_remote_allowed_check(const char *list, char *why, size_t why_len);
+/* `list` (checked, or NULL: anything) admits `issuer`. */
+bool oidc_remote_allowed_match(const char *list, const char *issuer);
 /* Fetches made since init (successful or not), for tests and metrics. */
 unsigned long oidc_remote_fetches(void);
 

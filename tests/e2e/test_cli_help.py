@@ -53,6 +53,7 @@ FLAGS = {
               ("--rotation-hooks", "TRESOR_ROTATION_HOOKS", None),
               ("--rotation-timeout", "TRESOR_ROTATION_TIMEOUT", "30"),
               ("--oidc-ca-file", "TRESOR_OIDC_CA_FILE", None),
+              ("--oidc-allowed-issuers", "TRESOR_OIDC_ALLOWED_ISSUERS", "all"),
               ("--oidc-jwks", "TRESOR_OIDC_JWKS", None),
               ("--dev", "TRESOR_DEV=1", None), ("--seed", None, None), ("--enforce-iam", None, None)],
     "who-can-decrypt": [("--all", None, None), ("--format", None, "text"), ("--explain", None, None),

@@ -184,3 +184,50 @@ def test_delete_service_linked_role_authorized(fresh):
         u.iam.delete_service_linked_role(RoleName=MRK_ROLE)
     task = root.iam.delete_service_linked_role(RoleName=MRK_ROLE)["DeletionTaskId"]
     assert u.iam.get_service_linked_role_deletion_status(DeletionTaskId=task)["Status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("path", ["/aws-service-role/", f"/aws-service-role/{MRK}/",
+                                  "/aws-service-role/x/y/"])
+def test_create_role_under_service_role_path_refused(root, path):
+    msg = "Path prefix '/aws-service-role/' can only be used for AWS Service linked Roles"
+    with raises_aws("InvalidInput", msg):
+        root.iam.create_role(RoleName="fake-slr", Path=path,
+                             AssumeRolePolicyDocument=json.dumps(trust(MRK)))
+    with raises_aws("NoSuchEntity", "The role with name fake-slr cannot be found.", status=404):
+        root.iam.get_role(RoleName="fake-slr")
+
+
+def test_create_role_service_role_path_cli(authz_server):
+    rc, out, err = authz_server.cli("iam", "create-role", "--role-name", "fake-slr-cli",
+                                    "--path", "/aws-service-role/x/",
+                                    "--assume-role-policy-document", json.dumps(trust(MRK)))
+    assert rc == 254
+    assert ("An error occurred (InvalidInput) when calling the CreateRole operation: Path prefix "
+            "'/aws-service-role/' can only be used for AWS Service linked Roles") in err, err
+
+
+def test_create_role_near_service_role_path_accepted(root):
+    for i, path in enumerate(["/aws-service-roles/", "/x/aws-service-role/", "/AWS-service-role/"]):
+        r = root.iam.create_role(RoleName=f"near-slr-{i}", Path=path,
+                                 AssumeRolePolicyDocument=json.dumps(trust("ec2.amazonaws.com")))
+        assert r["Role"]["Path"] == path
+
+
+def test_service_linked_role_not_in_instance_profile(fresh):
+    iam = fresh.root_user.iam
+    iam.create_service_linked_role(AWSServiceName=MRK)
+    iam.create_instance_profile(InstanceProfileName="ip")
+    for fn in (iam.add_role_to_instance_profile, iam.remove_role_from_instance_profile):
+        with raises_aws("UnmodifiableEntity", protected(MRK_ROLE)):
+            fn(InstanceProfileName="ip", RoleName=MRK_ROLE)
+    assert iam.get_instance_profile(InstanceProfileName="ip")["InstanceProfile"]["Roles"] == []
+    assert iam.list_instance_profiles_for_role(RoleName=MRK_ROLE)["InstanceProfiles"] == []
+    # the caller is authorized first: on the profile
+    u = make_user(fresh.root_user, policy=[allow("iam:PassRole", "*")])
+    parn = f"arn:aws:iam::{ACCOUNT}:instance-profile/ip"
+    with raises_aws("AccessDenied", denied_msg(u.arn, "iam:AddRoleToInstanceProfile", parn), status=403):
+        u.iam.add_role_to_instance_profile(InstanceProfileName="ip", RoleName=MRK_ROLE)
+    # an ordinary role still goes in and out
+    iam.create_role(RoleName="plain", AssumeRolePolicyDocument=json.dumps(trust("ec2.amazonaws.com")))
+    iam.add_role_to_instance_profile(InstanceProfileName="ip", RoleName="plain")
+    iam.remove_role_from_instance_profile(InstanceProfileName="ip", RoleName="plain")

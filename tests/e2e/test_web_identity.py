@@ -306,6 +306,51 @@ def test_session_tags_from_token(env):
         assume(env, "gh", env["gh"].token(c))
 
 
+def assume_with_extra(env, role, token, extra):
+    """AssumeRoleWithWebIdentity with query parameters its shape does not
+    have (boto3 would not send them): added to the body before signing."""
+    sts = anon_sts(env["srv"])
+
+    def add(params, **kw):
+        params["body"].update(extra)
+    sts.meta.events.register("before-call.sts.AssumeRoleWithWebIdentity", add)
+    return sts.assume_role_with_web_identity(RoleArn=env["roles"][role], RoleSessionName="workload",
+                                             WebIdentityToken=token)
+
+
+@pytest.mark.parametrize("extra", [
+    # session tags in the request: the gh role's trust lacks sts:TagSession
+    {"Tags.member.1.Key": "team", "Tags.member.1.Value": "payments",
+     "TransitiveTagKeys.member.1": "team"},
+    {"ExternalId": "x"},                          # shorter than AssumeRole allows
+    {"SerialNumber": "arn:aws:iam::111122223333:mfa/u"},   # without TokenCode
+    {"TokenCode": "12"},
+    {"SourceIdentity": "aws:bad"},
+    {"Unknown": "1"},
+])
+def test_assume_role_only_parameters_ignored(env, extra):
+    """Only the members of AssumeRoleWithWebIdentity's shape are read;
+    AssumeRole's others are ignored like any unknown query parameter."""
+    r = assume_with_extra(env, "gh", env["gh"].token(claims(GH_ISS, GH_SUB)), extra)
+    assert r["SubjectFromWebIdentityToken"] == GH_SUB
+    assert "PackedPolicySize" not in r and "SourceIdentity" not in r, r
+    sts = env["srv"].client("sts", r["Credentials"]["AccessKeyId"], r["Credentials"]["SecretAccessKey"],
+                            r["Credentials"]["SessionToken"])
+    assert sts.get_caller_identity()["Arn"] == r["AssumedRoleUser"]["Arn"]
+
+
+def test_request_tags_are_not_session_tags(env):
+    """A role whose trust allows sts:TagSession: tags in the request do not
+    become session tags (the token's tags claim is their only source)."""
+    r = assume_with_extra(env, "gh_tags", env["gh"].token(claims(GH_ISS, GH_SUB)),
+                          {"Tags.member.1.Key": "team", "Tags.member.1.Value": "payments"})
+    assert "PackedPolicySize" not in r, r
+    # the session's requests carry no aws:PrincipalTag/team
+    sm = env["srv"].client("secretsmanager", r["Credentials"]["AccessKeyId"],
+                           r["Credentials"]["SecretAccessKey"], r["Credentials"]["SessionToken"])
+    assert sm.get_secret_value(SecretId=env["secret"])["SecretString"] == "s3cr3t"
+
+
 def federated_only_env(env, how):
     """A role that both a GitHub token and the account's users (AssumeRole)
     may assume, and a secret readable only with aws:FederatedProvider = the

@@ -104,3 +104,111 @@ def test_untrusted_certificate_gives_idp_communication_error(env):
         assume(env, "untrusted", u.token("ci", {"sub": SUB, "aud": AUD}))
     assert u.count("/ci/jwks") == 0
     log_has(env["srv"], r"check keys")
+
+
+# ---- --oidc-allowed-issuers ----------------------------------------------
+
+def allow_env(tmp_path_factory, name, args_of):
+    """A server of its own, started with the flags and environment
+    args_of(issuer) gives, whose account has OIDC providers for the local
+    issuer's "ci" and "other" (the same host, two issuers), and a role for
+    each."""
+    issuer = OidcIssuer(tmp_path_factory.mktemp(f"issuer-{name}")).start()
+    issuer.add("ci")
+    issuer.add("other")
+    from tresor_e2e import TresorServer
+    srv = TresorServer(name, tmp_path_factory.mktemp(f"tresor-{name}"))
+    args, env_extra = args_of(issuer)
+    srv.start(args=["--oidc-ca-file", str(issuer.ca_pem), *args], env_extra=env_extra)
+    root = srv.root_user
+    sm = root.client("secretsmanager")
+    secret = sm.create_secret(Name=unique("db"), SecretString="allowed")["ARN"]
+    roles = {}
+    for n in ("ci", "other"):
+        arn = root.iam.create_open_id_connect_provider(Url=issuer.issuer(n), ClientIDList=[AUD])[
+            "OpenIDConnectProviderArn"]
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": arn}, "Action": "sts:AssumeRoleWithWebIdentity"}]}
+        roles[n] = make_role(root, trust=trust, policy={"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret}]})["Arn"]
+    return {"srv": srv, "issuer": issuer, "roles": roles, "secret": secret}
+
+
+def close(e):
+    e["srv"].close()
+    e["issuer"].stop()
+
+
+@pytest.fixture(scope="module")
+def allow_url(tmp_path_factory):
+    """--oidc-allowed-issuers naming the "ci" issuer's URL (with a trailing
+    slash, which does not matter) and an unrelated host pattern."""
+    e = allow_env(tmp_path_factory, "allow-url", lambda o: (
+        ["--oidc-allowed-issuers", o.issuer("ci") + "/,*.corp.example"], None))
+    yield e
+    close(e)
+
+
+def test_allowed_issuer_is_fetched(allow_url):
+    o = allow_url["issuer"]
+    r = assume(allow_url, "ci", o.token("ci", {"sub": SUB, "aud": AUD}))
+    assert r["Provider"] == o.issuer("ci")
+    assert read(allow_url, r["Credentials"]) == "allowed"
+    assert o.count("/ci/jwks") == 1
+
+
+def test_issuer_not_allowed_is_refused_before_any_fetch(allow_url):
+    """The "other" issuer has an OIDC provider in the account but is not in
+    the list: AWS's answer for keys it cannot retrieve, and no request to
+    the issuer at all."""
+    o = allow_url["issuer"]
+    for _ in range(2):
+        with raises_aws("IDPCommunicationError", KEY_MSG):
+            assume(allow_url, "other", o.token("other", {"sub": SUB, "aud": AUD}))
+    assert o.count("/other/.well-known/openid-configuration") == 0
+    assert o.count("/other/jwks") == 0
+    log_has(allow_url["srv"], r"check keys: no keys for .*the issuer is not in --oidc-allowed-issuers")
+
+
+def test_allowed_host_pattern_from_environment(tmp_path_factory):
+    """TRESOR_OIDC_ALLOWED_ISSUERS with a HOST:PORT pattern admits every
+    issuer of that host and port; a pattern without the port (443) does
+    not."""
+    e = allow_env(tmp_path_factory, "allow-host", lambda o: (
+        [], {"TRESOR_OIDC_ALLOWED_ISSUERS": f"localhost:{o.port}"}))
+    o = e["issuer"]
+    try:
+        for n in ("ci", "other"):
+            r = assume(e, n, o.token(n, {"sub": SUB, "aud": AUD}))
+            assert read(e, r["Credentials"]) == "allowed"
+        e["srv"].stop_clean()
+        before = len(o.requests)
+        e["srv"].start(args=["--oidc-ca-file", str(o.ca_pem)],
+                       env_extra={"TRESOR_OIDC_ALLOWED_ISSUERS": "localhost"})
+        with raises_aws("IDPCommunicationError", KEY_MSG):
+            assume(e, "ci", o.token("ci", {"sub": SUB, "aud": AUD}))
+        assert len(o.requests) == before
+    finally:
+        close(e)
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_bad_allow_list_refuses_to_start(tmp_path, how):
+    import os
+    import subprocess
+    from tresor_e2e import tresor_bin
+    args = [str(tresor_bin()), "serve", "--data-dir", str(tmp_path / "d"), "--listen", "127.0.0.1:1"]
+    env = dict(os.environ)
+    env.pop("TRESOR_OIDC_ALLOWED_ISSUERS", None)
+    if how == "flag":
+        args += ["--oidc-allowed-issuers", "ok.example,https://u@x.example/"]
+        src = "--oidc-allowed-issuers"
+    else:
+        env["TRESOR_OIDC_ALLOWED_ISSUERS"] = "ok.example,https://u@x.example/"
+        src = "TRESOR_OIDC_ALLOWED_ISSUERS"
+    p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.startswith(
+        f"tresor serve: {src}: 'https://u@x.example/' is neither an https:// issuer URL nor a host pattern "
+        "(HOST, HOST:PORT, *.DOMAIN)"), p.stderr
+    assert not (tmp_path / "d").exists()

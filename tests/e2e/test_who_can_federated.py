@@ -245,3 +245,54 @@ def test_explain_a_provider(authz_server, scenario):
                                 "--explain", none)
     assert (n.returncode, n.stdout) == (2, "")
     assert n.stderr == f"tresor who-can-decrypt: no role that can read {scenario} trusts tokens of {none}\n"
+
+
+def test_what_can_decrypt_a_provider(authz_server, scenario):
+    """what-can-decrypt PROVIDER_ARN: the union over the roles that trust
+    the provider -- every secret their tokens can read, each reader with
+    its role, statement and conditions, as who-can-decrypt lists them."""
+    p = authz_server.run_tresor("what-can-decrypt", parn(GH), "--data-dir", authz_server.data_dir,
+                                "--format", "json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["provider"] == parn(GH)
+    assert [s["secret"] for s in doc["secrets"]] == [scenario]
+    readers = doc["secrets"][0]["federatedReaders"]
+    assert sorted(f["role"] for f in readers) == [role("gh-any"), role("gh-app")]
+    app = next(f for f in readers if f["role"] == role("gh-app"))
+    assert app["statement"] == "GitHubApp" and app["anyToken"] is False
+    assert {"key": f"{GH}:sub", "operator": "StringLike", "values": ["repo:org/app:*"]} in app["conditions"]
+    assert next(f for f in readers if f["role"] == role("gh-any"))["anyToken"] is True
+    # the same as who-can-decrypt's federated readers of that provider
+    who = json.loads(run(authz_server, scenario, "json"))
+    assert sorted(json.dumps(f, sort_keys=True) for f in who["federatedReaders"] if f["provider"] == parn(GH)) \
+        == sorted(json.dumps(f, sort_keys=True) for f in readers)
+
+    t = authz_server.run_tresor("what-can-decrypt", parn(GH), "--data-dir", authz_server.data_dir)
+    assert t.returncode == 0, t.stderr
+    lines = t.stdout.splitlines()
+    assert lines[:3] == [f"secrets that tokens of {parn(GH)} can read, through the roles that trust it:", "",
+                         f"secret: {scenario}"]
+    assert sorted(lines[3:]) == sorted([
+        f"  tokens of issuer {GH} whose aud matches sts.amazonaws.com (StringEquals) can read, through "
+        "role gh-any (statement AnyRepo)",
+        f"  tokens of issuer {GH} whose sub matches repo:org/app:* (StringLike) and whose aud matches "
+        "sts.amazonaws.com (StringEquals) can read, through role gh-app (statement GitHubApp)"])
+
+    # a provider that is gone: its roles' readers, with the note
+    g = authz_server.run_tresor("what-can-decrypt", parn(GONE), "--data-dir", authz_server.data_dir)
+    assert g.returncode == 0, g.stderr
+    assert g.stdout.endswith(f"through role gone-app (statement 0)\n  (provider {parn(GONE)} does not exist: "
+                             "no token is accepted until it is created)\n"), g.stdout
+    # a provider no role trusts: nothing
+    none = parn("nobody.example.com")
+    n = authz_server.run_tresor("what-can-decrypt", none, "--data-dir", authz_server.data_dir)
+    assert (n.returncode, n.stderr) == (0, "")
+    assert n.stdout == f"secrets that tokens of {none} can read, through the roles that trust it:\n\n(none)\n"
+    j = authz_server.run_tresor("what-can-decrypt", none, "--data-dir", authz_server.data_dir, "--format", "json")
+    assert json.loads(j.stdout) == {"provider": none, "secrets": []}
+    # html is for principals
+    h = authz_server.run_tresor("what-can-decrypt", parn(GH), "--data-dir", authz_server.data_dir,
+                                "--format", "html")
+    assert (h.returncode, h.stdout) == (2, "")
+    assert h.stderr == "tresor what-can-decrypt: an OpenID Connect provider's answer is text or json\n"

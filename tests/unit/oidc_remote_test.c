@@ -9,6 +9,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -222,6 +223,74 @@ static void test_refused_without_request(void **state)
     oidc_remote_shutdown();
 }
 
+/* --oidc-allowed-issuers: what a list may hold, and what it admits. */
+static void test_allowed_list(void **state)
+{
+    (void)state;
+    char why[512];
+    const char *good[] = { "https://idp.example.com", "https://idp.example.com/tenant/",
+                           "idp.example.com", "localhost:8443", "*.example.com", "*.example.com:8443",
+                           "a-b.example.com,https://x.example/y", "10.0.0.1" };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (oidc_remote_allowed_check(good[i], why, sizeof why) != 0) fail_msg("%s: %s", good[i], why);
+    const char *bad[] = { "", ",", "idp.example.com,", "http://idp.example.com", "https://u@idp.example.com",
+                          "https://idp.example.com/?q", "idp.example.com/path", "*", "*.", "a.*.com",
+                          "idp..example.com", ".example.com", "example.com.", "host:0", "host:65536",
+                          "host:", "host:12a", "ho st", "https://" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (oidc_remote_allowed_check(bad[i], why, sizeof why) == 0) fail_msg("accepted '%s'", bad[i]);
+    assert_int_equal(oidc_remote_allowed_check("ok.example,bad/x", why, sizeof why), -1);
+    assert_non_null(strstr(why, "'bad/x' is neither an https:// issuer URL nor a host pattern"));
+
+    const char *list = "https://idp.example.com/t1/,*.corp.example,localhost:8443,Token.Example.org";
+    const struct { const char *iss; bool ok; } cases[] = {
+        { "https://idp.example.com/t1", true },          /* one trailing slash either way */
+        { "https://idp.example.com/t1/", true },
+        { "https://idp.example.com/t2", false },         /* a URL entry is the issuer, not its host */
+        { "https://idp.example.com/t1/x", false },
+        { "https://idp.example.com", false },
+        { "https://a.corp.example", true },              /* *.: one or more labels */
+        { "https://a.b.corp.example/x", true },
+        { "https://corp.example", false },
+        { "https://evilcorp.example", false },
+        { "https://a.corp.example.evil", false },
+        { "https://a.corp.example:8443", false },        /* no port in the pattern: 443 only */
+        { "https://a.corp.example:443", true },
+        { "https://localhost:8443/ci", true },
+        { "https://localhost/ci", false },
+        { "https://localhost:84431/ci", false },
+        { "https://token.example.org/", true },          /* hosts without case */
+        { "https://TOKEN.example.ORG", true },
+        { "https://token.example.org@169.254.169.254/", false },   /* user info: never */
+        { "https://169.254.169.254/latest", false },
+        { "http://token.example.org", false },
+        { NULL, false },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (oidc_remote_allowed_match(list, cases[i].iss) != cases[i].ok)
+            fail_msg("%s: expected %s", cases[i].iss ? cases[i].iss : "(null)", cases[i].ok ? "admitted" : "refused");
+    assert_true(oidc_remote_allowed_match(NULL, "https://anything.example"));
+}
+
+/* An issuer the allow-list does not admit is refused before the cache or
+ * the network: no fetch is counted, and why names the list. */
+static void test_allowed_refused_without_request(void **state)
+{
+    (void)state;
+    char err[256], why[256];
+    json_t *jwks = (json_t *)1;
+    assert_int_equal(oidc_remote_init(NULL, err, sizeof err), 0);
+    assert_int_equal(oidc_remote_set_allowed("bad/x", why, sizeof why), -1);
+    assert_int_equal(oidc_remote_set_allowed("idp.example.com", why, sizeof why), 0);
+    /* 127.0.0.1:1 would be a fetch (a connection refused) were it let through */
+    assert_int_equal(oidc_remote_jwks("https://127.0.0.1:1/ci", 0, &jwks, why, sizeof why),
+                     OIDC_REMOTE_UNAVAILABLE);
+    assert_null(jwks);
+    assert_string_equal(why, "the issuer is not in --oidc-allowed-issuers");
+    assert_int_equal(oidc_remote_fetches(), 0);
+    oidc_remote_shutdown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +301,8 @@ int main(void)
         cmocka_unit_test(test_size_caps),
         cmocka_unit_test(test_ca_file),
         cmocka_unit_test(test_refused_without_request),
+        cmocka_unit_test(test_allowed_list),
+        cmocka_unit_test(test_allowed_refused_without_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

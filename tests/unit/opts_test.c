@@ -250,6 +250,55 @@ static void test_errors(void **state)
     free(e.text);
 }
 
+/* A table of more rows than CLI_MAX_OPTS is refused whole, by cli_next
+ * and by cli_help, with a line that says so -- never cut short, which
+ * would drop the last flags from getopt and the help. */
+static void test_too_many_options(void **state)
+{
+    (void)state;
+    static struct cli_opt big[CLI_MAX_OPTS + 2];
+    static char names[CLI_MAX_OPTS + 1][24];
+    for (int i = 0; i <= CLI_MAX_OPTS; i++) {
+        snprintf(names[i], sizeof names[i], "flag-%d", i);
+        big[i] = (struct cli_opt){ names[i], 'a' + i % 26, NULL, NULL, NULL, "a switch" };
+    }
+    const struct cli_cmd cmd = { "big", "[--flag-N]", "Too many.\n", big, NULL, NULL };
+    char want[128];
+    snprintf(want, sizeof want, "tresor big: %d options, more than the CLI_MAX_OPTS (%d) the option parser holds\n",
+             CLI_MAX_OPTS + 1, CLI_MAX_OPTS);
+
+    struct capture o, e;
+    struct cli_parser p;
+    char *argv[] = { "big", "--flag-0", NULL };
+    cap_open(&o);
+    cap_open(&e);
+    cli_parser_init(&p, &cmd, 2, argv);
+    p.out = o.f;
+    p.err = e.f;
+    assert_int_equal(cli_next(&p), CLI_ERROR);
+    assert_string_equal(cap_close(&e), want);
+    assert_string_equal(cap_close(&o), "");
+    free(o.text);
+    free(e.text);
+
+    cap_open(&o);
+    cli_help(o.f, &cmd);
+    const char *t = cap_close(&o);
+    assert_non_null(strstr(t, want));
+    assert_null(strstr(t, "--flag-0"));
+    free(o.text);
+
+    /* exactly CLI_MAX_OPTS rows: every flag parses, the last included */
+    big[CLI_MAX_OPTS] = (struct cli_opt){ 0 };
+    char *last[] = { "big", names[CLI_MAX_OPTS - 1], NULL };
+    char flag[32];
+    snprintf(flag, sizeof flag, "--%s", names[CLI_MAX_OPTS - 1]);
+    last[1] = flag;
+    cli_parser_init(&p, &cmd, 2, last);
+    assert_int_equal(cli_next(&p), 'a' + (CLI_MAX_OPTS - 1) % 26);
+    assert_int_equal(cli_next(&p), CLI_END);
+}
+
 static void test_uint_and_source(void **state)
 {
     (void)state;
@@ -367,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_columns_wrap),
         cmocka_unit_test(test_next),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_too_many_options),
         cmocka_unit_test(test_uint_and_source),
         cmocka_unit_test(test_parse),
     };
