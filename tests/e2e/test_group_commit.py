@@ -48,6 +48,7 @@ Skipped (with the reason) where strace is missing or cannot attach.
 """
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -544,5 +545,32 @@ def test_an_error_waits_for_the_commit_it_rests_on(tmp_path_factory):
         srv.stop_clean()
         p = srv.run_tresor("check", "--data-dir", srv.data_dir, timeout=120)
         assert p.returncode == 0, p.stdout + p.stderr
+    finally:
+        srv.close()
+
+
+def test_access_log_says_the_status_sent_for_held_writes(tmp_path_factory):
+    """The access-log line of a write held for its sync is written when
+    the reply leaves, with the status it leaves with: four writes wait for
+    a sync that stalls and then fails (EIO), each gets the service's 500,
+    and the log says 500 for each -- it used to say 200, written when the
+    reply was rendered, before the sync failed."""
+    need_strace()
+    srv = new_server(tmp_path_factory, "eio-log")
+    try:
+        srv.start(env_extra={"TRESOR_THREADS": "2"})
+        client(srv, "secretsmanager").create_secret(Name="before", SecretString="kept",
+                                                    ClientRequestToken=str(uuid.uuid4()))
+        tracer = Tracer(srv, srv.root / "strace.log", inject="error=EIO:delay_enter=1000000")
+        threads, results = concurrent_creates(srv, 4, "logged")
+        for t in threads:
+            t.join(timeout=scaled(60))
+        tracer.detach()
+        assert len(results) == 4
+        assert all(res[3] == 500 for res, _ in results.values()), results
+        srv.stop_clean()
+        statuses = re.findall(r" secretsmanager\.CreateSecret \S+ (\d{3}) ",
+                              srv.stderr_text().decode())
+        assert sorted(statuses) == ["200", "500", "500", "500", "500"], statuses
     finally:
         srv.close()
