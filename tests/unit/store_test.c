@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/str.h"
 #include "kms/kms.h"
 #include "store/backup.h"
 #include "store/postgres.h"
@@ -1587,6 +1588,43 @@ static void test_value_too_long_for_record(void **state)
     OK(CALL(f->st, key_list, ACCT, REGION, NULL, 2, &v, &n));
     assert_int_equal(n, 2);
     key_list_free(v, n);
+}
+
+/* Entity and relation kinds hold at most 15 bytes (store.h, kind[16]).
+ * Nothing is cut to fit: a longer kind is refused where a record is made
+ * (str_copy; STR_SET does not compile), and one stored by hand fails the
+ * read instead of coming back as another, shorter kind.  (The IAM kind of
+ * an instance profile is "inst-profile" for this reason: iam_util.c.) */
+static void test_kind_too_long_for_record(void **state)
+{
+    struct fx *f = *state;
+    char p[512];
+    struct rel_rec r, *rv = NULL;
+    struct ent_rec got;
+    size_t n = 0;
+    db_path(f, "", p, sizeof p);
+
+    memset(&r, 0, sizeof r);
+    assert_int_equal(tr_code(str_copy(r.kind, sizeof r.kind, "instance-profile", "the relation kind")),
+                     TR_E_INTERNAL);
+    tr_clear_error();
+    assert_string_equal(r.kind, "");
+    OK(str_copy(r.kind, sizeof r.kind, "instance-profi", "the relation kind"));
+
+    raw_exec(p, "INSERT INTO relations VALUES ('instance-profile', 'arn:a', 'arn:b', '', 1)");
+    raw_exec(p, "INSERT INTO entities VALUES ('instance-profile', '" ACCT "', 'n', 'AIPAX', "
+                "'arn:aws:iam::" ACCT ":instance-profile/n', '/', '{}', 1)");
+    FAILS(CALL(f->st, rel_list_kind, "instance-profile", NULL, NULL, 10, &rv, &n), TR_E_INTERNAL);
+    assert_null(rv);
+    assert_int_equal(n, 0);
+    memset(&got, 0, sizeof got);
+    FAILS(CALL(f->st, ent_get_arn, "instance-profile", "arn:aws:iam::" ACCT ":instance-profile/n",
+               &got), TR_E_INTERNAL);
+    assert_null(got.arn);
+    /* The 15-byte prefix is another kind, with nothing in it. */
+    OK(CALL(f->st, rel_list_kind, "instance-profil", NULL, NULL, 10, &rv, &n));
+    assert_int_equal(n, 0);
+    rel_list_free(rv, n);
 }
 
 /* ---- access keys of principals, entities, relations ------------------------ */
@@ -3797,6 +3835,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_too_long_for_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kind_too_long_for_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_key_list_update_delete_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relations, setup, teardown),
