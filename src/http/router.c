@@ -198,11 +198,24 @@ static unsigned metric_series(const struct server_env *env, const struct op_serv
 /* The end of a request: its metrics (when on) and its log line. */
 static void log_request(const struct server_env *env, const struct op_service *svc, const struct op_def *op,
                         unsigned none, const struct http_request *rq, const char *target,
-                        const struct principal *who, const struct http_response *resp, int64_t start_us)
+                        const struct principal *who, struct http_response *resp, int64_t start_us)
 {
     int64_t latency = mono_us() - start_us;
     if (metrics_enabled()) metrics_request(metric_series(env, svc, op, none), resp->status, latency);
     if (!log_requests()) return;
+    if (resp->sync_ticket) {
+        /* Held until its commit is durable, and replaced by a 500 if it
+         * never is: the line waits for the status actually sent. */
+        resp->held_log.pending = true;
+        resp->held_log.method = rq->method;
+        resp->held_log.path = rq->path;
+        /* cut: an operation's name; the log cuts the field shorter anyway */
+        snprintf(resp->held_log.target, sizeof resp->held_log.target, "%s", target ? target : "");
+        resp->held_log.principal[0] = '\0';
+        if (who) STR_COPY_ARRAY(resp->held_log.principal, who->arn);
+        resp->held_log.start_us = start_us;
+        return;
+    }
     const struct tr_error_info *e = tr_last_error();
     /* Internal faults carry file:line for the operator, never the client.
      * Everything from the request is escaped by log_write_request. */
@@ -589,6 +602,22 @@ fail:
     audit_finish(env, rq, svc, &aq, resp);
     if (in) json_decref(in);
     log_request(env, svc, op, m_none, rq, target, rc.who.arn[0] ? &rc.who : NULL, resp, start);
+}
+
+void router_log_held(struct http_response *resp)
+{
+    if (!resp->held_log.pending) return;
+    resp->held_log.pending = false;
+    const struct tr_error_info *e = tr_last_error();
+    struct log_request r = {
+        .method = resp->held_log.method, .path = resp->held_log.path,
+        .target = resp->held_log.target[0] ? resp->held_log.target : NULL,
+        .principal = resp->held_log.principal[0] ? resp->held_log.principal : NULL,
+        .status = resp->status, .latency_us = mono_us() - resp->held_log.start_us,
+        .request_id = resp->request_id, .error = resp->error_type,
+        .fault_file = resp->status >= 500 ? e->file : NULL, .fault_line = e->line,
+    };
+    log_write_request(&r);
 }
 
 void router_sync_failed(const struct server_env *env, struct http_response *resp)

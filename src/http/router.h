@@ -48,6 +48,15 @@ struct http_response {
     uint64_t sync_ticket;
     const struct op_service *svc;
     bool query;
+    /* The access-log line of a held reply (sync_ticket), kept until the
+     * status actually sent is known: router_log_held writes it. */
+    struct {
+        bool pending;
+        const char *method, *path;      /* the request's: libmicrohttpd's, alive while it is */
+        char target[96];
+        char principal[PRINCIPAL_ARN_MAX];
+        int64_t start_us;
+    } held_log;
 };
 
 /* Handle one request.  resp->body must be released with buf_free (it is
@@ -60,6 +69,11 @@ void router_handle(const struct server_env *env, const struct http_request *rq,
  * error (500), as the request would have got had it waited for the sync
  * itself. */
 void router_sync_failed(const struct server_env *env, struct http_response *resp);
+
+/* The held reply resp is about to be sent (after router_sync_failed when
+ * its sync failed): write its access-log line now, with the status it is
+ * sent with and the latency up to now.  Once; nothing when none pends. */
+void router_log_held(struct http_response *resp);
 
 /* tresor serve --metrics: register a metrics series (core/metrics.h) for
  * each of env's services' operations, then turn metrics on; GET /metrics

@@ -662,6 +662,7 @@ static enum MHD_Result send_held(struct http_server *srv, struct MHD_Connection 
 {
     cs->hold = HOLD_NONE;
     if (!cs->durable) router_sync_failed(srv->env, &cs->kept);
+    router_log_held(&cs->kept);
     pthread_mutex_lock(&srv->lock);
     bool stopping = srv->phase != PHASE_SERVING;
     pthread_mutex_unlock(&srv->lock);

@@ -63,6 +63,13 @@ static struct cache_class kms_keys =
     CACHE_CLASS("kms-keys", CACHE_BY_GENERATION, .slots = 16, .value_size = sizeof(struct kc_value),
                 .secret_size = (size_t)KC_MATS * KMS_MATERIAL_LEN, .release = kc_release);
 
+/* See kms.h. */
+void kms_forget_unwrapped(void)
+{
+    cache_flush(&kms_keys);
+    ciphertext_forget_keys();
+}
+
 /* The entry this thread looked up last: a request asks for one key's
  * record, then its policy, aliases and tags, and material. */
 static _Thread_local struct cache_ref last_key;

@@ -360,6 +360,11 @@ static void blob_key_put(const struct ct_blob *ct, const uint8_t material[32],
     memcpy(sec + BK_MATERIAL, key, AEAD_KEY_LEN);
 }
 
+void ciphertext_forget_keys(void)
+{
+    cache_flush(&blob_keys);
+}
+
 /*
  * Decrypts into the spare room of pt_out and counts the bytes in only
  * once the tag verifies (aead_open wipes that room when it does not).

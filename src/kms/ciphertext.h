@@ -74,4 +74,9 @@ TR_RESULT ciphertext_seal(const uint8_t key_id[CT_KEY_ID_LEN], uint32_t material
 TR_RESULT ciphertext_open(const struct ct_blob *ct, const uint8_t material[32],
                           const struct enc_ctx *ctx, struct buf *pt_out);
 
+/* Wipe and drop the derived blob keys ciphertext_open cached: this
+ * thread's now, every other thread's at its next open (cache_flush).
+ * For a key that can no longer be used (kms_forget_unwrapped). */
+void ciphertext_forget_keys(void);
+
 #endif

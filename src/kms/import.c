@@ -775,7 +775,11 @@ static TR_RESULT delete_in_region(store_t st, struct key_rec *k, const struct ma
 
 static TR_RESULT delete_version(store_t st, struct key_rec *k, const struct material_rec *m)
 {
-    if (kms_key_is_multi_region(k)) return delete_in_region(st, k, m);
+    if (kms_key_is_multi_region(k)) {
+        GUARD(delete_in_region(st, k, m));
+        kms_forget_unwrapped();
+        return TR_OK;
+    }
     if (strcmp(m->rotation_type, KMS_MAT_PENDING) == 0) {
         tr_result r = st[0]->material_delete(st, k->key_id, m->version);
         if (tr_failed(r) && tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
@@ -793,7 +797,9 @@ static TR_RESULT delete_version(store_t st, struct key_rec *k, const struct mate
             STR_SET(k->key_state, KEY_STATE_PENDING_IMPORT);
     }
     GUARD(refresh_expiry(st, k));
-    return st[0]->key_update(st, k);
+    GUARD(st[0]->key_update(st, k));
+    kms_forget_unwrapped();
+    return TR_OK;
 }
 
 TR_RESULT kms_import_material_delete(store_t st, struct key_rec *k)

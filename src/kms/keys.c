@@ -663,6 +663,7 @@ static TR_RESULT set_state(struct req_ctx *rc, json_t *in, const char *action,
     if (strcmp(k.key_state, state) != 0) {
         r = str_copy(k.key_state, sizeof k.key_state, state, "the key state");
         if (tr_ok(r)) r = rc->st[0]->key_update(rc->st, &k);
+        if (tr_ok(r) && strcmp(state, KEY_STATE_ENABLED) != 0) kms_forget_unwrapped();
     }
     key_rec_free(&k);
     return r;
@@ -705,6 +706,7 @@ KMS_HANDLER(op_schedule_key_deletion)
     k.deletion_date = replicas ? 0 : rc->now + days * KMS_DAY;
     k.pending_window_days = (int)days;
     r = rc->st[0]->key_update(rc->st, &k);
+    if (tr_ok(r)) kms_forget_unwrapped();
     if (tr_ok(r) && replicas) {
         *out = json_pack("{s:s, s:s, s:I}", "KeyId", k.arn, "KeyState",
                          KEY_STATE_PENDING_REPLICA_DELETION, "PendingWindowInDays", (json_int_t)days);

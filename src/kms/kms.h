@@ -76,6 +76,13 @@ TR_RESULT kms_cached_key_attrs(store_t st, const struct key_rec *k, struct alias
  * cached: true.  _put caches what kms_material_load unwrapped. */
 bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out);
 void kms_cached_material_put(store_t st, const char *key_id, uint32_t version, const struct buf *m);
+/* A key became unusable (disabled, pending deletion, its material
+ * deleted, purged): wipe every unwrapped material and derived blob key
+ * the caches hold -- this thread's now, the other threads' at their next
+ * use of those caches -- instead of when each entry is next met or
+ * evicted.  Every key's, not only this one's: such changes are rare, and
+ * the next use of any other key unwraps its material again. */
+void kms_forget_unwrapped(void);
 
 /* True for a well-formed key id (UUID; "mrk-" + 32 hex also parses). */
 bool kms_is_key_id(const char *s);

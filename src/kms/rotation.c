@@ -317,6 +317,7 @@ static TR_RESULT maintain_one(const struct server_env *env, const char *key_id,
             if (tr_ok(r)) r = kms_import_forget(st, k.arn);
             if (tr_ok(r)) r = kms_usage_forget(st, k.arn);
             if (tr_ok(r)) r = st[0]->key_delete(st, k.key_id, k.region);
+            if (tr_ok(r)) kms_forget_unwrapped();
             if (tr_ok(r) && kms_key_is_replica(&k)) r = kms_replica_deleted(st, k.key_id, now);
             *deleted = tr_ok(r);
         }

@@ -8,8 +8,8 @@
  * good, and nothing the handler wrote survives a failure -- the handler's,
  * the commit's, or the rendering's of a query reply (whose envelope
  * surrounds the handler's output).  An operation that commits nothing (a
- * read, a dry run) passes the store's sync barrier before its reply is
- * rendered: under group commit another request's write is visible before
+ * read, a dry run, any failure) passes the store's sync barrier before its
+ * reply is rendered: under group commit another request's write is visible before
  * it is durable, and a reply must not carry what a crash could take back
  * (docs/internals/CRASH_SAFETY.md).  With rc->defer_sync the commit does
  * not wait for its sync: its ticket goes back to the caller, which holds
@@ -51,11 +51,18 @@ void op_release(struct req_ctx *rc)
 }
 
 /* An operation that committed nothing read only durable data: wait for
- * the sync of whatever it may have seen.  A commit waited for its own. */
+ * the sync of whatever it may have seen.  A commit waited for its own (or
+ * holds its ticket).  A failure too: its error may rest on another
+ * request's commit that is not durable yet -- ResourceExistsException for
+ * a name a crash could free again, ResourceNotFoundException for a delete
+ * a crash could take back -- and must not leave before it is.  When the
+ * barrier fails (a failed sync) its 500 replaces the error, which may rest
+ * on a commit that is lost. */
 static tr_result settle(struct req_ctx *rc, tr_result r, bool commit)
 {
-    if (tr_ok(r) && rc->st && (!rc->writing || !commit)) r = rc->st[0]->sync_barrier(rc->st);
-    return r;
+    if (!rc->st || (tr_ok(r) && rc->writing && commit)) return r;
+    tr_result b = rc->st[0]->sync_barrier(rc->st);
+    return tr_failed(b) ? b : r;
 }
 
 /* The end of a writing operation's transaction: commit when r is a

@@ -99,11 +99,11 @@
  * PRAGMA data_version on this one, and the generation (sq_generation)
  * follows it; but reading it opens a read transaction -- file locks and
  * SQLite's process-wide mutex, the largest single cost of a cached read.
- * So a file store also maps DATA_DIR/tresor.db-gen (0600, 8 bytes: a
- * native-endian counter, shared by every process that maps it): every
- * writable store bumps it after each of its commits (and rollbacks, and
- * once at open for its migrations), and sq_refresh reads data_version
- * only when the counter moved since its connection last read it, or when
+ * So a file store also opens DATA_DIR/tresor.db-gen (0600, 8 bytes: a
+ * native-endian value shared by every process that opens it): every
+ * writable store writes a new value to it after each of its commits (and
+ * rollbacks, and once at open for its migrations), and sq_refresh reads
+ * data_version only when the value moved since its connection last read it, or when
  * REFRESH_BOUND_MS (100 ms) have passed -- which bounds how late a commit
  * that did not bump it (a writer that is not tresor, a process killed
  * between COMMIT and the bump) is noticed.  What of tresor can write a
@@ -116,6 +116,17 @@
  * reads data_version at every refresh, as before.  The counter is never
  * trusted for anything but "read data_version now": a counter that moved
  * for nothing costs one read; SQLite's own -shm is not looked into.
+ *
+ * The file is read and written with pread and pwrite, never mapped: a
+ * mapped file cut short under the server (another process, an operator,
+ * a full disk) faulted the next access to it with SIGBUS and took the
+ * server down.  A bump writes a value never written before (this store's
+ * random start plus its own count), not the old value plus one, so two
+ * writers need no lock: whichever write lands last, it differs from what
+ * any reader saw, and it came after both commits.  A read that finds the
+ * file short (cut, or not there whole yet) counts as "every domain moved"
+ * on that connection, and a writable store writes the file whole again at
+ * once; a garbled value is only a moved one.
  *
  * Records.  The calls that read and write records are written once, for
  * this backend and PostgreSQL's, in store/sql_records.c; this file is
@@ -141,7 +152,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -209,7 +220,7 @@ struct conn {
     sqlite3 *db;
     int64_t data_version;           /* PRAGMA data_version as last read */
     uint64_t foreign;               /* times it changed: another process wrote */
-    uint64_t commits_seen;          /* *s->commits when data_version was last read */
+    uint64_t commits_seen;          /* the commit counter when data_version was last read */
     int64_t checked_ms;             /* and when (CLOCK_MONOTONIC_COARSE) */
     bool checked;                   /* data_version has been read once */
     sqlite3_stmt *q[Q__COUNT];      /* prepared on first use */
@@ -224,7 +235,9 @@ struct store_sqlite {
     struct group_sync gs;           /* group commit (grouped only) */
     bool grouped;                   /* commits wait for a group sync of the -wal */
     int wal_fd;                     /* the -wal file, for the group sync; -1 */
-    _Atomic uint64_t *commits;      /* the commit counter file, mapped; NULL: none */
+    int commits_fd;                 /* the commit counter file; -1: none */
+    uint64_t commits_base;          /* random: the first value this store writes there */
+    _Atomic uint64_t commits_made;  /* values it wrote there */
     uint64_t epoch;                 /* of the generation: this store's own */
     bool memory;
     bool readonly;                  /* store_sqlite_open_readonly */
@@ -665,9 +678,6 @@ static void conn_discard(struct conn *c)
  * that did not move it -- a writer that is not tresor, a tresor process
  * killed between its COMMIT and the bump -- is noticed. */
 #define REFRESH_BOUND_MS 100
-#define COMMITS_FILE_SIZE 8
-
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the commit counter is shared between processes");
 
 static int64_t coarse_ms(void)
 {
@@ -676,37 +686,53 @@ static int64_t coarse_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Map the commit counter file DB-gen (the file comment, "Other
- * processes' commits"): writable, created 0600 and grown to its size when
- * needed; read-only, only when it is there whole.  Failing that s->commits
- * stays NULL, and sq_refresh reads data_version at every request. */
-static void commits_map(struct store_sqlite *s, const char *db, bool writable)
+/* Open the commit counter file DB-gen (the file comment, "Other
+ * processes' commits"): writable, created 0600 and written whole when it
+ * is short; read-only, only when it is there.  Failing that s->commits_fd
+ * stays -1, and sq_refresh reads data_version at every request. */
+static void commits_open(struct store_sqlite *s, const char *db, bool writable)
 {
     char path[PATH_MAX + 8];
     struct stat sb;
     int n = snprintf(path, sizeof path, "%s-gen", db);
     if (n <= 0 || (size_t)n >= sizeof path) return;
+    if (writable && getrandom(&s->commits_base, sizeof s->commits_base, 0) != (ssize_t)sizeof s->commits_base) {
+        fprintf(stderr, "tresor: store: getrandom: %s\n", strerror(errno));
+        return;
+    }
     int fd = open(path, (writable ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         if (writable) fprintf(stderr, "tresor: store: open %s: %s\n", path, strerror(errno));
         return;
     }
-    bool ok = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
-    if (ok && sb.st_size < COMMITS_FILE_SIZE) ok = writable && ftruncate(fd, COMMITS_FILE_SIZE) == 0;
-    void *p = ok ? mmap(NULL, COMMITS_FILE_SIZE, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED,
-                        fd, 0) : MAP_FAILED;
-    if (p == MAP_FAILED && writable)
-        fprintf(stderr, "tresor: store: map %s: %s\n", path, strerror(errno));
-    close(fd);
-    if (p != MAP_FAILED) s->commits = p;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return;
+    }
+    s->commits_fd = fd;
+}
+
+/* The commit counter's value into *n: false when the file is short (cut
+ * under us, or never written whole) or unreadable. */
+static bool commits_read(const struct store_sqlite *s, uint64_t *n)
+{
+    ssize_t got = pread(s->commits_fd, n, sizeof *n, 0);
+    return got == (ssize_t)sizeof *n;
 }
 
 /* After a commit of this process (or a rollback: a harmless extra read of
- * data_version by the readers): move the counter every process sees. */
+ * data_version by the readers): write a value no process wrote before
+ * (the file comment), which also makes a file cut short whole again. */
 static void commits_bump(struct store_sqlite *s)
 {
-    if (s->commits && !s->readonly)  /* mapped read-only there */
-        atomic_fetch_add_explicit(s->commits, 1, memory_order_release);
+    if (s->commits_fd < 0 || s->readonly) return;
+    uint64_t v = s->commits_base + atomic_fetch_add_explicit(&s->commits_made, 1, memory_order_relaxed) + 1;
+    if (pwrite(s->commits_fd, &v, sizeof v, 0) != (ssize_t)sizeof v) {
+        /* The readers notice within REFRESH_BOUND_MS; say so once. */
+        static atomic_bool said;
+        if (!atomic_exchange(&said, true))
+            fprintf(stderr, "tresor: store: write %s-gen: %s\n", s->name, strerror(errno));
+    }
 }
 
 /* ---- transactions ------------------------------------------------------ */
@@ -828,18 +854,23 @@ static void sq_refresh(store_t st)
     sqlite3_stmt *q = NULL;
     if (!st) return;
     struct store_sqlite *s = self(st);
-    uint64_t n = s->commits ? atomic_load_explicit(s->commits, memory_order_acquire) : 0;
+    uint64_t n = 0;
     int64_t now = 0;
-    if (s->commits) {
+    bool whole = true;
+    if (s->commits_fd >= 0) {
+        whole = commits_read(s, &n);
         c = conn_peek(s);
         now = coarse_ms();
-        if (c && c->checked && n == c->commits_seen && now - c->checked_ms < REFRESH_BOUND_MS) return;
+        if (whole && c && c->checked && n == c->commits_seen && now - c->checked_ms < REFRESH_BOUND_MS)
+            return;
+        /* Cut short: written whole again, and nothing cached trusted. */
+        if (!whole) commits_bump(s);
     }
     if (tr_failed(prep(st, Q_DATA_VERSION, &c, &q))) return;
     int rc = sqlite3_step(q);
     int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
     sqlite3_reset(q);
-    if (rc != SQLITE_ROW || v != c->data_version) {
+    if (rc != SQLITE_ROW || v != c->data_version || !whole) {
         c->data_version = v;
         c->foreign++;
     }
@@ -978,7 +1009,7 @@ static void sq_close(store_t st)
     gate_destroy(&s->gate);
     if (s->grouped) gsync_destroy(&s->gs);
     if (s->wal_fd >= 0) close(s->wal_fd);
-    if (s->commits) munmap((void *)s->commits, COMMITS_FILE_SIZE);
+    if (s->commits_fd >= 0) close(s->commits_fd);
     free(s);
 }
 
@@ -1093,6 +1124,7 @@ static TR_RESULT store_new(const char *name, bool memory, bool grouped, struct s
     s->base.drv = &sqlite_driver;
     s->memory = memory;
     s->wal_fd = -1;
+    s->commits_fd = -1;
     s->epoch = cache_epoch_new();
     s->flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE |
                SQLITE_OPEN_EXRESCODE | (memory ? SQLITE_OPEN_URI | SQLITE_OPEN_CREATE : 0);
@@ -1182,7 +1214,7 @@ static TR_RESULT open_store(const char *name, bool memory, bool grouped, bool ex
         return r;
     }
     if (!memory) {
-        commits_map(s, name, true);
+        commits_open(s, name, true);
         commits_bump(s);            /* the migrations, if any ran */
     }
     *out = &s->base.vt;
@@ -1305,7 +1337,7 @@ static TR_RESULT open_readonly_path(const char *path, bool saved, store_t *out)
     GUARD(store_new(uri, false, false, &s));
     s->flags = RO_FLAGS;
     s->readonly = true;
-    commits_map(s, path, false);
+    commits_open(s, path, false);
     r = conn_open(s, &s->keeper);
     if (tr_ok(r)) r = user_version(s->keeper, &version);
     if (tr_ok(r) && saved && (version < 0 || (size_t)version != store_schema_count)) {

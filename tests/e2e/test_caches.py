@@ -181,6 +181,73 @@ def test_a_commit_that_skips_the_counter_is_seen_within_the_bound(authz_server, 
             time.sleep(0.02)
 
 
+@sqlite_only  # the SQLite store's commit counter file
+@pytest.mark.parametrize("damage", [b"", b"\x07\x07\x07"], ids=["emptied", "cut-garbled"])
+def test_a_commit_counter_file_cut_short_under_the_server(authz_server, root, damage):
+    """DATA_DIR/tresor.db-gen cut short while the server runs (another
+    process, an operator, a full disk) used to kill the server with SIGBUS
+    at its next request (the file was mapped).  Now requests keep working,
+    a short file counts as "every domain moved" (a foreign commit that did
+    not bump is served at the next request), the server's own next write
+    makes the file whole again, and a bump by another process is then
+    seen at once again."""
+    sm = root.client("secretsmanager")
+    name = unique("gen-cut")
+    arn = sm.create_secret(Name=name, SecretString="x", Description="before")["ARN"]
+    gen = authz_server.data_dir / "tresor.db-gen"
+    for i in range(3):
+        sm.describe_secret(SecretId=name)          # cached
+        gen.write_bytes(damage)
+        assert sm.describe_secret(SecretId=name)["Description"] in ("before", f"own-{i - 1}")
+        assert authz_server.proc.poll() is None
+        _describe_edited_elsewhere(authz_server, arn, f"cut-{i}")       # no bump
+        assert sm.describe_secret(SecretId=name)["Description"] == f"cut-{i}"
+        sm.update_secret(SecretId=name, Description=f"own-{i}")
+        assert sm.describe_secret(SecretId=name)["Description"] == f"own-{i}"
+        assert gen.stat().st_size == 8
+        _describe_edited_elsewhere(authz_server, arn, f"after-{i}")
+        bump_commit_counter(authz_server.data_dir)
+        assert sm.describe_secret(SecretId=name)["Description"] == f"after-{i}"
+        sm.update_secret(SecretId=name, Description=f"own-{i}")
+    assert authz_server.proc.poll() is None
+
+
+def test_a_key_made_unusable_right_after_hot_cached_use(root):
+    """Decrypt and GetSecretValue warm the KMS key, its unwrapped material
+    and the blob's derived key in the caches; DisableKey or
+    ScheduleKeyDeletion right after refuses the very next use with AWS's
+    error, however hot the caches were, and the derived keys are wiped
+    then (tests/unit/ciphertext_test.c, forgotten_blob_keys); enabled or
+    cancelled again, the same blobs open."""
+    kms, sm = root.kms, root.client("secretsmanager")
+    key = kms.create_key()["KeyMetadata"]
+    kid, arn = key["KeyId"], key["Arn"]
+    blob = kms.encrypt(KeyId=kid, Plaintext=b"hot")["CiphertextBlob"]
+    name = unique("hot-key")
+    sm.create_secret(Name=name, SecretString="hot-secret", KmsKeyId=kid)
+    for _ in range(ROUNDS):
+        for _ in range(3):
+            assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"hot"
+            assert sm.get_secret_value(SecretId=name)["SecretString"] == "hot-secret"
+        kms.disable_key(KeyId=kid)
+        with raises_aws("DisabledException", f"{arn} is disabled."):
+            kms.decrypt(CiphertextBlob=blob)
+        with raises_aws("DecryptionFailure", startswith="Secrets Manager can't decrypt the "
+                        "protected secret text using the provided KMS key."):
+            sm.get_secret_value(SecretId=name)
+        kms.enable_key(KeyId=kid)
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"hot"
+        assert sm.get_secret_value(SecretId=name)["SecretString"] == "hot-secret"
+        kms.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7)
+        with raises_aws("KMSInvalidStateException", f"{arn} is pending deletion."):
+            kms.decrypt(CiphertextBlob=blob)
+        with raises_aws("DecryptionFailure", startswith="Secrets Manager can't decrypt the "
+                        "protected secret text using the provided KMS key."):
+            sm.get_secret_value(SecretId=name)
+        kms.cancel_key_deletion(KeyId=kid)
+        kms.enable_key(KeyId=kid)
+
+
 def _sm_denied(u, arn):
     return (f"User: {u.arn} is not authorized to perform: secretsmanager:GetSecretValue "
             f"on resource: {arn} with an explicit deny in an identity-based policy")

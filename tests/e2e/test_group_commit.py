@@ -48,6 +48,7 @@ Skipped (with the reason) where strace is missing or cannot attach.
 """
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -474,5 +475,102 @@ def test_stop_gives_up_on_held_writes(tmp_path_factory):
         assert srv.proc.wait(timeout=scaled(30)) == 0, srv.stderr_text()
         srv.proc = None
         assert_restart_keeps(srv, acked, results)
+    finally:
+        srv.close()
+
+
+def test_an_error_waits_for_the_commit_it_rests_on(tmp_path_factory):
+    """An error can acknowledge another request's commit as surely as a
+    success: ResourceExistsException for a name whose CreateSecret is
+    written but not durable, ResourceNotFoundException for a secret whose
+    delete is.  With every sync stalled, a DeleteSecret and a CreateSecret
+    wait suspended; a DescribeSecret of the deleted secret and a second
+    CreateSecret of the created name must get no reply either while those
+    commits are not durable (the old code answered both errors at once).
+    SIGKILL then: the deleted secret is back, or the new one absent, after
+    the restart, and nobody was told otherwise.  (The one second waited is
+    no timing claim: the syncs are stalled for a minute.)"""
+    need_strace()
+    srv = new_server(tmp_path_factory, "error-barrier")
+    try:
+        srv.start(env_extra={"TRESOR_LOG": "quiet", "TRESOR_THREADS": "4", "TRESOR_METRICS": "1"})
+        sm = client(srv, "secretsmanager")
+        sm.create_secret(Name="gone", SecretString="was-here", ClientRequestToken=str(uuid.uuid4()))
+        deletes, creates = requests_handled(srv, "DeleteSecret"), requests_handled(srv, "CreateSecret")
+        tracer = Tracer(srv, srv.root / "strace.log", inject="delay_enter=60000000")
+        results, lock = {}, threading.Lock()
+
+        def run(what, call, **kw):
+            try:
+                call(**kw)
+                res = ("ok",)
+            except ClientError as e:
+                res = ("error", e.response["Error"]["Code"], e.response["Error"].get("Message"))
+            except Exception as e:            # noqa: BLE001 -- the connection closed under it
+                res = ("closed", repr(e))
+            with lock:
+                results[what] = res
+
+        def start(what, call, **kw):
+            t = threading.Thread(target=run, args=(what, call), kwargs=kw, daemon=True)
+            t.start()
+            return t
+
+        threads = [start("delete", client(srv, "secretsmanager").delete_secret, SecretId="gone",
+                         ForceDeleteWithoutRecovery=True),
+                   start("create", client(srv, "secretsmanager").create_secret, Name="held",
+                         SecretString="v", ClientRequestToken=str(uuid.uuid4()))]
+        deadline = time.monotonic() + scaled(30)
+        while (requests_handled(srv, "DeleteSecret") < deletes + 1
+               or requests_handled(srv, "CreateSecret") < creates + 1):
+            assert time.monotonic() < deadline, "the writes did not reach their commit"
+            time.sleep(0.05)
+        threads += [start("describe", client(srv, "secretsmanager").describe_secret, SecretId="gone"),
+                    start("create-again", client(srv, "secretsmanager").create_secret, Name="held",
+                          SecretString="w", ClientRequestToken=str(uuid.uuid4()))]
+        time.sleep(scaled(1))
+        assert results == {}, results
+        srv.proc.send_signal(signal.SIGKILL)
+        tracer.proc.kill()
+        tracer.proc.wait(timeout=scaled(10))
+        srv.kill()
+        for t in threads:
+            t.join(timeout=scaled(30))
+        assert sorted(results) == ["create", "create-again", "delete", "describe"]
+        assert all(res[0] == "closed" for res in results.values()), results
+
+        srv.start(env_extra={"TRESOR_LOG": "quiet"})
+        names = {s["Name"] for s in client(srv, "secretsmanager").list_secrets()["SecretList"]}
+        assert names <= {"gone", "held"}, names
+        srv.stop_clean()
+        p = srv.run_tresor("check", "--data-dir", srv.data_dir, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+    finally:
+        srv.close()
+
+
+def test_access_log_says_the_status_sent_for_held_writes(tmp_path_factory):
+    """The access-log line of a write held for its sync is written when
+    the reply leaves, with the status it leaves with: four writes wait for
+    a sync that stalls and then fails (EIO), each gets the service's 500,
+    and the log says 500 for each -- it used to say 200, written when the
+    reply was rendered, before the sync failed."""
+    need_strace()
+    srv = new_server(tmp_path_factory, "eio-log")
+    try:
+        srv.start(env_extra={"TRESOR_THREADS": "2"})
+        client(srv, "secretsmanager").create_secret(Name="before", SecretString="kept",
+                                                    ClientRequestToken=str(uuid.uuid4()))
+        tracer = Tracer(srv, srv.root / "strace.log", inject="error=EIO:delay_enter=1000000")
+        threads, results = concurrent_creates(srv, 4, "logged")
+        for t in threads:
+            t.join(timeout=scaled(60))
+        tracer.detach()
+        assert len(results) == 4
+        assert all(res[3] == 500 for res, _ in results.values()), results
+        srv.stop_clean()
+        statuses = re.findall(r" secretsmanager\.CreateSecret \S+ (\d{3}) ",
+                              srv.stderr_text().decode())
+        assert sorted(statuses) == ["200", "500", "500", "500", "500"], statuses
     finally:
         srv.close()

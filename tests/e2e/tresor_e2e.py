@@ -1300,8 +1300,8 @@ def assert_recent(ts, slack=300):
 
 
 def bump_commit_counter(data_dir):
-    """Move DATA_DIR/tresor.db-gen, the 8-byte native-endian counter every
-    tresor process that writes the store bumps after each commit, after a
+    """Move DATA_DIR/tresor.db-gen, the 8-byte value every tresor process
+    that writes the store changes after each commit, after a
     test's own commit with Python's sqlite3, so the server's next request
     looks for it (without the bump it is seen within 100 ms).  Not an
     atomic add: the test is the only other writer while it runs."""

@@ -295,6 +295,35 @@ static void test_secrets(void **state)
     assert_null(cache_secret(&with_secret, NULL));
 }
 
+/* A flush and an eviction wipe the secret in place, like a drop: what
+ * kms_forget_unwrapped relies on for unwrapped material and blob keys. */
+static void test_flush_and_eviction_wipe(void **state)
+{
+    (void)state;
+    struct cache_key k;
+    key1(&k, "flushed");
+    uint8_t *s = cache_secret(&with_secret, cache_put(&with_secret, &k, G1));
+    memset(s, 0xa5, 32);
+    cache_flush(&with_secret);
+    for (int i = 0; i < 32; i++) assert_int_equal(s[i], 0);  /* wiped in place */
+    assert_null(cache_get(&with_secret, &k, G1));
+
+    /* Two slots: a third key evicts the least recently used. */
+    uint8_t *first = NULL;
+    const char *names[] = { "e-1", "e-2", "e-3" };
+    for (int n = 0; n < 3; n++) {
+        key1(&k, names[n]);
+        s = cache_secret(&with_secret, cache_put(&with_secret, &k, G1));
+        for (int i = 0; i < 32; i++) assert_int_equal(s[i], 0);  /* zeroed when made */
+        if (n < 2) memset(s, 0xa5, 32);
+        if (n == 0) first = s;
+        if (n == 2) assert_ptr_equal(s, first);   /* e-1's slot, wiped for e-3 */
+    }
+    key1(&k, "e-1");
+    assert_null(cache_get(&with_secret, &k, G1));
+    cache_flush(&with_secret);
+}
+
 static void *other_thread(void *arg)
 {
     struct cache_class *c = arg;
@@ -397,6 +426,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_and_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_and_eviction_wipe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counters_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retire_from_any_place, setup, teardown),
     };

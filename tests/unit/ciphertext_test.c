@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -266,6 +267,57 @@ static void cached_blob_keys(void **state)
     assert_int_equal(s2.hits - s1.hits, 0);
     assert_opens(fx.blob.data, fx.blob.len, &sm_ctx, fx.pt, sizeof fx.pt);
     assert_int_equal(blob_key_stats().hits - s2.hits, 1);
+    cache_thread_release();
+    cache_enable(false);
+}
+
+static pthread_barrier_t forget_sync;
+
+/* Opens the blob (a miss: its own table), waits while the main thread
+ * forgets, opens again: a miss, not a hit. */
+static void *open_across_a_forget(void *arg)
+{
+    (void)arg;
+    assert_opens(fx.blob.data, fx.blob.len, &sm_ctx, fx.pt, sizeof fx.pt);
+    pthread_barrier_wait(&forget_sync);
+    pthread_barrier_wait(&forget_sync);         /* forgotten meanwhile */
+    struct cache_stats s0 = blob_key_stats();
+    assert_opens(fx.blob.data, fx.blob.len, &sm_ctx, fx.pt, sizeof fx.pt);
+    struct cache_stats s1 = blob_key_stats();
+    assert_int_equal(s1.misses - s0.misses, 1);
+    assert_int_equal(s1.hits - s0.hits, 0);
+    return NULL;
+}
+
+/* ciphertext_forget_keys (a key disabled, scheduled for deletion, its
+ * material deleted): the cached blob key is dropped -- wiped, as every
+ * dropped entry's secret is (cache_test) -- on this thread at once and on
+ * another at its next open, so the next open derives again (a miss). */
+static void forgotten_blob_keys(void **state)
+{
+    (void)state;
+    cache_enable(true);
+    assert_opens(fx.blob.data, fx.blob.len, &sm_ctx, fx.pt, sizeof fx.pt);
+    struct cache_stats s0 = blob_key_stats();
+    assert_opens(fx.blob.data, fx.blob.len, &sm_ctx, fx.pt, sizeof fx.pt);
+    assert_int_equal(blob_key_stats().hits - s0.hits, 1);
+    ciphertext_forget_keys();
+    struct cache_stats s1 = blob_key_stats();
+    assert_int_equal(s1.stale - s0.stale, 1);
+    assert_opens(fx.blob.data, fx.blob.len, &sm_ctx, fx.pt, sizeof fx.pt);
+    struct cache_stats s2 = blob_key_stats();
+    assert_int_equal(s2.misses - s1.misses, 1);
+    assert_int_equal(s2.hits - s1.hits, 0);
+
+    /* Another thread's entry, forgotten from here: its next open misses. */
+    pthread_t t;
+    assert_int_equal(pthread_barrier_init(&forget_sync, NULL, 2), 0);
+    assert_int_equal(pthread_create(&t, NULL, open_across_a_forget, NULL), 0);
+    pthread_barrier_wait(&forget_sync);
+    ciphertext_forget_keys();
+    pthread_barrier_wait(&forget_sync);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pthread_barrier_destroy(&forget_sync);
     cache_thread_release();
     cache_enable(false);
 }
@@ -623,6 +675,7 @@ int main(void)
         cmocka_unit_test(seal_limits),
         cmocka_unit_test(flip_every_byte),
         cmocka_unit_test(cached_blob_keys),
+        cmocka_unit_test(forgotten_blob_keys),
         cmocka_unit_test(truncate_and_extend),
         cmocka_unit_test(wrong_context),
         cmocka_unit_test(context_boundaries),

@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/str.h"
 #include "kms/kms.h"
 #include "store/backup.h"
 #include "store/postgres.h"
@@ -1589,6 +1590,43 @@ static void test_value_too_long_for_record(void **state)
     key_list_free(v, n);
 }
 
+/* Entity and relation kinds hold at most 15 bytes (store.h, kind[16]).
+ * Nothing is cut to fit: a longer kind is refused where a record is made
+ * (str_copy; STR_SET does not compile), and one stored by hand fails the
+ * read instead of coming back as another, shorter kind.  (The IAM kind of
+ * an instance profile is "inst-profile" for this reason: iam_util.c.) */
+static void test_kind_too_long_for_record(void **state)
+{
+    struct fx *f = *state;
+    char p[512];
+    struct rel_rec r, *rv = NULL;
+    struct ent_rec got;
+    size_t n = 0;
+    db_path(f, "", p, sizeof p);
+
+    memset(&r, 0, sizeof r);
+    assert_int_equal(tr_code(str_copy(r.kind, sizeof r.kind, "instance-profile", "the relation kind")),
+                     TR_E_INTERNAL);
+    tr_clear_error();
+    assert_string_equal(r.kind, "");
+    OK(str_copy(r.kind, sizeof r.kind, "instance-profi", "the relation kind"));
+
+    raw_exec(p, "INSERT INTO relations VALUES ('instance-profile', 'arn:a', 'arn:b', '', 1)");
+    raw_exec(p, "INSERT INTO entities VALUES ('instance-profile', '" ACCT "', 'n', 'AIPAX', "
+                "'arn:aws:iam::" ACCT ":instance-profile/n', '/', '{}', 1)");
+    FAILS(CALL(f->st, rel_list_kind, "instance-profile", NULL, NULL, 10, &rv, &n), TR_E_INTERNAL);
+    assert_null(rv);
+    assert_int_equal(n, 0);
+    memset(&got, 0, sizeof got);
+    FAILS(CALL(f->st, ent_get_arn, "instance-profile", "arn:aws:iam::" ACCT ":instance-profile/n",
+               &got), TR_E_INTERNAL);
+    assert_null(got.arn);
+    /* The 15-byte prefix is another kind, with nothing in it. */
+    OK(CALL(f->st, rel_list_kind, "instance-profil", NULL, NULL, 10, &rv, &n));
+    assert_int_equal(n, 0);
+    rel_list_free(rv, n);
+}
+
 /* ---- access keys of principals, entities, relations ------------------------ */
 
 static void put_ak(store_t st, const char *akid, const char *principal, int64_t created,
@@ -2849,6 +2887,45 @@ static void test_refresh_sees_other_processes(void **state)
     assert_true(moved);
 }
 
+/* The commit counter file cut short under an open store (another
+ * process, an operator, a full disk): it was mapped, and the next refresh
+ * died of SIGBUS.  Now a short file moves every domain at the next
+ * refresh and is written whole again at once; cut to garbage, the same;
+ * and a commit of another store is seen through it again afterwards. */
+static void test_commit_counter_cut_short(void **state)
+{
+    struct fx *f = *state;
+    store_t st = f->st, other = NULL;
+    struct account_rec a = { .id = "100000000077", .created = 1 };
+    struct stat sb;
+    char p[512];
+    static const char *cuts[] = { "", "\x07\x07\x07" };
+
+    db_path(f, "-gen", p, sizeof p);
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        (*st)->refresh(st);
+        struct cache_gen g = (*st)->generation(st);
+        int fd = open(p, O_WRONLY | O_TRUNC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, cuts[i], strlen(cuts[i])), (ssize_t)strlen(cuts[i]));
+        close(fd);
+        (*st)->refresh(st);
+        assert_false(cache_gen_same((*st)->generation(st), g));
+        assert_int_equal(stat(p, &sb), 0);
+        assert_int_equal(sb.st_size, 8);                    /* written whole again */
+        g = (*st)->generation(st);
+        (*st)->refresh(st);
+        (*st)->refresh(st);
+        assert_true(cache_gen_same((*st)->generation(st), g)); /* and trusted again */
+    }
+    OK(store_sqlite_open(f->dir, &other));
+    struct cache_gen g = (*st)->generation(st);
+    OK(CALL(other, account_put, &a));
+    (*st)->refresh(st);
+    assert_false(cache_gen_same((*st)->generation(st), g));
+    (*other)->close(other);
+}
+
 /* A store opened after another -- dev mode's reset opens a fresh
  * in-memory store -- never shares its generation, even after the same
  * writes, so nothing cached from one is taken for the other's: here the
@@ -3797,6 +3874,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_too_long_for_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kind_too_long_for_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_key_list_update_delete_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relations, setup, teardown),
@@ -3818,6 +3896,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_generation_and_key_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation_domains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_sees_other_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_counter_cut_short, setup, teardown),
         cmocka_unit_test(test_generation_unique_per_store),
     };
     oom_install();      /* before SQLite initializes */
