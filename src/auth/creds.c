@@ -4,8 +4,9 @@
  * The secret access key is stored wrapped under the root key
  * ("access-key:<AKID>" label).  It is unwrapped only to derive the SigV4
  * signing key, then wiped; the signing key is kept in the per-thread cache
- * of sigv4.c (locked memory), bound to the wrapped secret it came from, so
- * a steady client costs one HMAC chain per request, not an unwrap, and a
+ * of sigv4_cache.c (locked memory, and keyed into an HMAC context), bound
+ * to the wrapped secret it came from, so a steady client costs one HMAC of
+ * its string to sign per request, not an unwrap nor a keying, and a
  * key id whose secret is another one (a store replaced by dev mode's
  * reset) never meets a signing key of the old secret.  What the access
  * key's record says (principal, state, expiry, session-token digest, the
@@ -185,14 +186,17 @@ static void note_use(struct ak_info *k, const char *service, const char *region,
     }
 }
 
-/* The signing key of the request's scope: from sigv4.c's cache when one
- * was derived from this wrapped secret, else the secret is unwrapped,
- * used and wiped. */
-static TR_RESULT signing_key(const struct server_env *env, const struct ak_info *k,
-                             const struct sigv4_auth *a, uint8_t key[32])
+/* Check the request's signature with the signing key of its scope: the
+ * one sigv4_cache.c keeps, keyed, when it was derived from this wrapped
+ * secret; else the secret is unwrapped, kSigning derived (and cached), the
+ * secret and kSigning wiped. */
+static TR_RESULT verify_signature(const struct server_env *env, const struct ak_info *k,
+                                  const struct sigv4_request *rq, const struct sigv4_auth *a)
 {
-    if (sigv4_cache_get(a, k->wrapped, k->wrapped_len, key)) return TR_OK;
+    struct hmac_key *mac = sigv4_cache_get_mac(a, k->wrapped, k->wrapped_len);
+    if (mac) return sigv4_verify_mac(rq, a, mac, true);
     char label[KEYRING_LABEL_MAX];
+    uint8_t key[SHA256_LEN];
     GUARD(keyring_label_access_key(label, k->akid));
     struct buf secret = BUF_SECRET(256);
     tr_result r = keyring_unwrap(env->kr, label, k->wrapped, k->wrapped_len, &secret);
@@ -200,7 +204,11 @@ static TR_RESULT signing_key(const struct server_env *env, const struct ak_info 
         r = sigv4_signing_key((const char *)secret.data, secret.len, a->date,
                               a->region, a->service, key);
     buf_free(&secret);
-    if (tr_ok(r)) sigv4_cache_put(a, k->wrapped, k->wrapped_len, key);
+    if (tr_ok(r)) {
+        mac = sigv4_cache_put(a, k->wrapped, k->wrapped_len, key);
+        r = mac ? sigv4_verify_mac(rq, a, mac, true) : sigv4_verify(rq, a, key, true);
+    }
+    secure_zero(key, sizeof key);
     return r;
 }
 
@@ -264,9 +272,7 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
 {
     struct ak_info scratch;
     struct ak_info *k;
-    uint8_t key[32];
     bool found = false;
-    tr_result r;
 
     GUARD(sigv4_parse(rq, a));
     GUARD(check_scope(env, a, service));
@@ -292,10 +298,7 @@ TR_RESULT auth_request(const struct server_env *env, const struct sigv4_request 
      * GetSessionToken); IAM answers as for any token it does not accept. */
     if (k->token == TOK_HASH && k->type != PRINCIPAL_ROLE_SESSION && !k->mfa && strcmp(service, "iam") == 0)
         BAIL(TR_E_UNRECOGNIZED_CLIENT, UNRECOGNIZED);
-    GUARD(signing_key(env, k, a, key));
-    r = sigv4_verify(rq, a, key, true);
-    secure_zero(key, sizeof key);
-    GUARD(r);
+    GUARD(verify_signature(env, k, rq, a));
     if (k->token == TOK_NONE) note_use(k, service, a->region, now);
 
     /* ak_info's buffers are the principal's sizes: these copies fit. */

@@ -647,8 +647,11 @@ TR_RESULT sigv4_signing_key(const char *secret, size_t secret_len, const char *d
     return r;
 }
 
-TR_RESULT sigv4_verify(const struct sigv4_request *rq, const struct sigv4_auth *a,
-                       const uint8_t signing_key[32], bool normalize_path)
+/* sigv4_verify and sigv4_verify_mac: the signature is the HMAC of the
+ * string to sign under signing_key, or under signing_mac when not NULL. */
+static TR_RESULT verify(const struct sigv4_request *rq, const struct sigv4_auth *a,
+                        const uint8_t *signing_key, struct hmac_key *signing_mac,
+                        bool normalize_path)
 {
     struct buf creq = BUF_INIT(MAX_CANONICAL);
     uint8_t want[SHA256_LEN], got[SHA256_LEN];
@@ -657,7 +660,7 @@ TR_RESULT sigv4_verify(const struct sigv4_request *rq, const struct sigv4_auth *
     size_t sts_len;
     tr_result r;
 
-    ENSURE_REF(rq); ENSURE_REF(a); ENSURE_REF(signing_key);
+    ENSURE_REF(rq); ENSURE_REF(a); ENSURE(signing_key || signing_mac, TR_E_INTERNAL);
     ENSURE_REF(rq->method); ENSURE_REF(rq->path);
     if (strnlen(a->signature, sizeof a->signature) != 64 || !hex_decode(a->signature, 64, want))
         BAIL(TR_E_INVALID_SIGNATURE, MSG_MISMATCH);
@@ -669,13 +672,28 @@ TR_RESULT sigv4_verify(const struct sigv4_request *rq, const struct sigv4_auth *
     if (tr_failed(r)) goto fail;
     r = sts_build(a, &creq, sts, sizeof sts, &sts_len);
     if (tr_failed(r)) goto fail;
-    r = hmac_sha256(signing_key, SHA256_LEN, sts, sts_len, got);
+    r = signing_mac ? hmac_with(signing_mac, sts, sts_len, got)
+                    : hmac_sha256(signing_key, SHA256_LEN, sts, sts_len, got);
     if (tr_failed(r)) goto fail;
     if (!ct_memeq(got, want, SHA256_LEN)) FAIL(TR_E_INVALID_SIGNATURE, MSG_MISMATCH);
 fail:
     secure_zero(got, sizeof got);
     buf_free(&creq);
     return r;
+}
+
+TR_RESULT sigv4_verify(const struct sigv4_request *rq, const struct sigv4_auth *a,
+                       const uint8_t signing_key[32], bool normalize_path)
+{
+    ENSURE_REF(signing_key);
+    return verify(rq, a, signing_key, NULL, normalize_path);
+}
+
+TR_RESULT sigv4_verify_mac(const struct sigv4_request *rq, const struct sigv4_auth *a,
+                           struct hmac_key *signing_mac, bool normalize_path)
+{
+    ENSURE_REF(signing_mac);
+    return verify(rq, a, NULL, signing_mac, normalize_path);
 }
 
 /* ---- parsing the signature parameters -------------------------------- */

@@ -112,6 +112,11 @@ TR_RESULT sigv4_string_to_sign(const struct sigv4_auth *a, const struct buf *can
  * Consult the service documentation for details." on mismatch. */
 TR_RESULT sigv4_verify(const struct sigv4_request *rq, const struct sigv4_auth *a,
                        const uint8_t signing_key[32], bool normalize_path);
+/* The same with kSigning already keyed into an HMAC context (a cached
+ * signing key, sigv4_cache_get_mac): no keying per request. */
+struct hmac_key;
+TR_RESULT sigv4_verify_mac(const struct sigv4_request *rq, const struct sigv4_auth *a,
+                           struct hmac_key *signing_mac, bool normalize_path);
 
 /* Whether sigv4_verify accepts "x-amz-content-sha256: UNSIGNED-PAYLOAD"
  * (the body is then not covered by the signature).  Off by default: KMS

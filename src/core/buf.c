@@ -115,6 +115,13 @@ void buf_reset(struct buf *b)
     if (b->cap) b->len = 0;
 }
 
+void buf_truncate(struct buf *b, uint32_t len)
+{
+    if (!b || !b->data || len >= b->len) return;
+    if (b->secret) secure_zero(b->data + len, b->len - len);
+    b->len = len;
+}
+
 void buf_free(struct buf *b)
 {
     if (!b) return;

@@ -44,6 +44,9 @@ TR_RESULT buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Keep the allocation, drop the content (wiped when secret). */
 void buf_reset(struct buf *b);
+/* Drop the bytes past len (wiped when secret): undo appends that failed
+ * part-way.  Nothing when len >= b->len. */
+void buf_truncate(struct buf *b, uint32_t len);
 /* Release (wiped when secret); a borrowed view is only forgotten. */
 void buf_free(struct buf *b);
 /* NUL-terminate without counting the NUL in len. */

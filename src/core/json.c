@@ -11,6 +11,7 @@
 #include "core/json.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,11 +368,132 @@ TR_RESULT json_dump_buf(const json_t *v, size_t flags, struct buf *out)
         GUARD(buf_reserve(out, room < DUMP_RESERVE ? room : DUMP_RESERVE));
     }
     if (json_dump_callback(v, dump_append, out, flags) != 0) {
-        if (out->len > before && out->data) {
-            if (out->secret) secure_zero(out->data + before, out->len - before);
-            out->len = before;
-        }
+        buf_truncate(out, before);
         BAIL0(TR_E_INTERNAL);
     }
     return TR_OK;
+}
+
+/* ---- writing an object without a tree ------------------------------------ */
+
+TR_RESULT json_w_escape(struct buf *b, const char *s, size_t n)
+{
+    static const char hexd[] = "0123456789ABCDEF";   /* jansson: "\\u%04X" */
+    const uint8_t *p = (const uint8_t *)s;
+    ENSURE(b != NULL && (s != NULL || n == 0), TR_E_INTERNAL);
+    ENSURE(utf8_valid(p, n), TR_E_INTERNAL);
+    uint32_t start = b->len;
+    tr_result r = buf_append(b, "\"", 1);
+    size_t run = 0;                     /* bytes of p[run, i) still to append as they are */
+    for (size_t i = 0; tr_ok(r) && i < n; i++) {
+        uint8_t c = p[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        char e[6] = { '\\', 0 };
+        size_t en = 2;
+        switch (c) {
+        case '"': e[1] = '"'; break;
+        case '\\': e[1] = '\\'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        default:
+            memcpy(e + 1, "u00", 3);
+            e[4] = hexd[c >> 4];
+            e[5] = hexd[c & 15];
+            en = 6;
+        }
+        r = buf_append(b, p + run, i - run);
+        if (tr_ok(r)) r = buf_append(b, e, en);
+        run = i + 1;
+    }
+    if (tr_ok(r)) r = buf_append(b, p + run, n - run);
+    if (tr_ok(r)) r = buf_append(b, "\"", 1);
+    if (tr_failed(r)) buf_truncate(b, start);
+    return r;
+}
+
+void json_w_begin(struct json_w *w, struct buf *b)
+{
+    w->b = b;
+    w->start = b ? b->len : 0;
+    w->first = true;
+    w->r = b ? buf_append(b, "{", 1) : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+}
+
+/* The separator and "name": of the next member. */
+static bool w_name(struct json_w *w, const char *name)
+{
+    if (tr_failed(w->r)) return false;
+    if (!w->first) w->r = buf_append(w->b, ",", 1);
+    w->first = false;
+    if (tr_ok(w->r)) w->r = buf_append(w->b, "\"", 1);
+    if (tr_ok(w->r)) w->r = buf_append_str(w->b, name);
+    if (tr_ok(w->r)) w->r = buf_append(w->b, "\":", 2);
+    return tr_ok(w->r);
+}
+
+void json_w_str(struct json_w *w, const char *name, const char *s, size_t n)
+{
+    if (w_name(w, name)) w->r = json_w_escape(w->b, s, n);
+}
+
+void json_w_b64(struct json_w *w, const char *name, const uint8_t *p, size_t n)
+{
+    if (!w_name(w, name)) return;
+    w->r = buf_append(w->b, "\"", 1);
+    if (tr_ok(w->r)) w->r = b64_encode(p, n, w->b);
+    if (tr_ok(w->r)) w->r = buf_append(w->b, "\"", 1);
+}
+
+void json_w_strs(struct json_w *w, const char *name, char *const *s, size_t n)
+{
+    if (!w_name(w, name)) return;
+    w->r = buf_append(w->b, "[", 1);
+    for (size_t i = 0; tr_ok(w->r) && i < n; i++) {
+        if (i) w->r = buf_append(w->b, ",", 1);
+        if (tr_ok(w->r)) w->r = json_w_escape(w->b, s[i], strlen(s[i]));
+    }
+    if (tr_ok(w->r)) w->r = buf_append(w->b, "]", 1);
+}
+
+void json_w_num(struct json_w *w, const char *name, double t)
+{
+    char num[40];
+    int k;
+    if (!w_name(w, name)) return;
+    if (t > -9e18 && t < 9e18 && t == (double)(int64_t)t) {
+        k = snprintf(num, sizeof num, "%" PRId64, (int64_t)t);
+    } else {
+        /* jansson's jsonp_dtostr: "%.17g", ".0" when there is neither a
+         * dot nor an exponent, and the exponent without '+' or leading
+         * zeros. */
+        k = snprintf(num, sizeof num, "%.17g", t);
+        char *e = k > 0 && (size_t)k < sizeof num ? strchr(num, 'e') : NULL;
+        if (k > 0 && (size_t)k < sizeof num - 2 && !e && !strchr(num, '.')) {
+            memcpy(num + k, ".0", 3);
+            k += 2;
+        }
+        if (e) {
+            char *from = e + 1, *to = e + 1;
+            if (*from == '+') from++;
+            else if (*from == '-') from = to = e + 2;
+            while (*from == '0' && from[1]) from++;
+            memmove(to, from, strlen(from) + 1);
+            k = (int)strlen(num);
+        }
+    }
+    if (k <= 0 || (size_t)k >= sizeof num) {
+        w->r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        return;
+    }
+    w->r = buf_append(w->b, num, (size_t)k);
+}
+
+TR_RESULT json_w_end(struct json_w *w)
+{
+    if (tr_ok(w->r)) w->r = buf_append(w->b, "}", 1);
+    if (tr_failed(w->r)) buf_truncate(w->b, w->start);
+    return w->r;
 }

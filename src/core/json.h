@@ -88,4 +88,39 @@ TR_RESULT json_dump_buf(const json_t *v, size_t flags, struct buf *out);
 /* Epoch seconds as the JSON number AWS sends. */
 TR_RESULT json_set_time(json_t *obj, const char *name, int64_t epoch);
 
+/* ---- writing an object without a tree (json_w) ------------------------
+ * For the replies of the hot reads (GetSecretValue, Decrypt,
+ * GenerateDataKey): the members go straight into the reply buffer --
+ * a secret buf, since they carry secrets -- with no jansson values built,
+ * copied, dumped and freed.  The bytes are what json_dump_buf(JSON_COMPACT)
+ * of the same object would write: member names are literals of the caller
+ * (plain ASCII that needs no escaping), strings are escaped by
+ * json_w_escape, numbers formatted as jansson formats them.  The first
+ * failure sticks in w->r; json_w_end returns it, after wiping and dropping
+ * everything the writer appended.  Nothing is copied anywhere but b. */
+struct json_w {
+    struct buf *b;
+    uint32_t start;             /* b->len at json_w_begin */
+    bool first;                 /* no member written yet */
+    tr_result r;
+};
+void json_w_begin(struct json_w *w, struct buf *b);
+/* "name": the string [s, s + n) */
+void json_w_str(struct json_w *w, const char *name, const char *s, size_t n);
+/* "name": the base64 text of [p, p + n) (core/b64.h) */
+void json_w_b64(struct json_w *w, const char *name, const uint8_t *p, size_t n);
+/* "name": [the n NUL-terminated strings s[0..n)] */
+void json_w_strs(struct json_w *w, const char *name, char *const *s, size_t n);
+/* "name": t as an integer when it is whole, else as jansson writes a real
+ * ("%.17g", with ".0" when that reads as an integer). */
+void json_w_num(struct json_w *w, const char *name, double t);
+TR_RESULT json_w_end(struct json_w *w);
+/* Append the JSON string literal of [s, s + n), quotes included, as
+ * jansson's dump writes it (no JSON_ENSURE_ASCII, no JSON_ESCAPE_SLASH):
+ * '"' and '\\' escaped, \b \f \n \r \t, the other bytes below 0x20 as
+ * \u00XX (upper-case hex), everything else as it is.  Text that is not
+ * well-formed UTF-8 (core/utf8.h) is TR_E_INTERNAL with nothing appended:
+ * jansson refuses to make such a string at all. */
+TR_RESULT json_w_escape(struct buf *b, const char *s, size_t n);
+
 #endif

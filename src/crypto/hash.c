@@ -24,7 +24,13 @@
  * Secrets: an HMAC key lives only inside OpenSSL's MAC context (which keeps
  * a copy of it plus the keyed inner/outer hash states).  After every use we
  * re-key that context with a fixed all-zero key, which overwrites both, so
- * no key outlives the call that used it.  The HKDF pseudo-random key and
+ * no key outlives the call that used it -- except in a struct hmac_key,
+ * whose purpose is to keep one keyed (a cached signing key), until
+ * hmac_key_free: its keying runs in a locked scope (crypto/mem.h), so the
+ * key's copy and the keyed inner/outer states OpenSSL keeps are in locked,
+ * non-dumpable memory, wiped when freed.  hmac_with's transient copies of
+ * a keyed state are ordinary OpenSSL blocks, wiped when freed, as every
+ * keying's are.  The HKDF pseudo-random key and
  * the running T(i) block are wiped with secure_zero before returning.
  *
  * Every function may be called before crypto_init(): each one runs it
@@ -33,11 +39,13 @@
  */
 #include "crypto/hash.h"
 #include "crypto/internal.h"
+#include "crypto/mem.h"
 
 #include "core/secmem.h"
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -213,6 +221,61 @@ TR_RESULT hmac_sha256(const void *key, size_t key_len, const void *data,
         return OPENSSL_FAILED();
     }
     return TR_OK;
+}
+
+/* A key keyed once (hash.h).  EVP_MAC_init with a NULL key re-initialises
+ * the context under the key it holds: OpenSSL 3's HMAC copies its saved
+ * inner state, no keying. */
+struct hmac_key {
+    EVP_MAC_CTX *c;
+};
+
+TR_RESULT hmac_key_new(const void *key, size_t key_len, struct hmac_key **out)
+{
+    EVP_MAC_CTX *c = NULL;
+    struct hmac_key *k = NULL;
+    ENSURE(out != NULL && (key != NULL || key_len == 0), TR_E_INTERNAL);
+    *out = NULL;
+    GUARD(crypto_init());
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    c = EVP_MAC_CTX_new(alg_hmac);
+    k = malloc(sizeof *k);
+    bool ok = c && k && EVP_MAC_CTX_set_params(c, params) == 1;
+    if (ok) {
+        /* The key's copy and its keyed states: in locked memory. */
+        crypto_locked_begin();
+        ok = mac_key(c, key, key_len);
+        crypto_locked_end();
+    }
+    if (!ok) {
+        EVP_MAC_CTX_free(c);    /* clears the key copy it holds */
+        free(k);
+        return OPENSSL_FAILED();
+    }
+    k->c = c;
+    *out = k;
+    return TR_OK;
+}
+
+TR_RESULT hmac_with(struct hmac_key *k, const void *data, size_t len, uint8_t out[SHA256_LEN])
+{
+    ENSURE(k != NULL && out != NULL && (data != NULL || len == 0), TR_E_INTERNAL);
+    if (EVP_MAC_init(k->c, NULL, 0, NULL) != 1 || !mac_update(k->c, data, len)
+        || !mac_final(k->c, out)) {
+        secure_zero(out, SHA256_LEN);
+        return OPENSSL_FAILED();
+    }
+    return TR_OK;
+}
+
+void hmac_key_free(struct hmac_key *k)
+{
+    if (!k) return;
+    EVP_MAC_CTX_free(k->c);     /* wipes the key copy and the keyed states */
+    free(k);
 }
 
 /*

@@ -29,6 +29,19 @@ void crypto_thread_cleanup(void);
 TR_RESULT sha256(const void *data, size_t len, uint8_t out[SHA256_LEN]);
 TR_RESULT hmac_sha256(const void *key, size_t key_len, const void *data,
                       size_t len, uint8_t out[SHA256_LEN]);
+/* A key HMAC-SHA256 is keyed with once and used many times: an OpenSSL MAC
+ * context keyed at hmac_key_new, so each hmac_with pays only the hashing
+ * of its data (keying costs two compression rounds plus OpenSSL's context
+ * set-up, more than the MAC of a short message).  For long-lived keys
+ * (auth/sigv4_cache.c: a cached signing key).  The key's copy and its
+ * keyed inner/outer states live in locked, non-dumpable memory (the
+ * locked arena of crypto/mem.h, with the wiping allocator installed, as
+ * `tresor serve` does), wiped by hmac_key_free.  One thread at a time may
+ * use a key.  hmac_key_new: *out NULL on failure (the arena full, too). */
+struct hmac_key;
+TR_RESULT hmac_key_new(const void *key, size_t key_len, struct hmac_key **out);
+TR_RESULT hmac_with(struct hmac_key *k, const void *data, size_t len, uint8_t out[SHA256_LEN]);
+void hmac_key_free(struct hmac_key *k);
 /* RFC 5869 HKDF-SHA256 (extract + expand), out_len <= 255*32. */
 TR_RESULT hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt,
                       size_t salt_len, const void *info, size_t info_len,

@@ -464,7 +464,20 @@ KMS_HANDLER(op_decrypt)
                           &version);
     if (tr_ok(r)) r = check_usage(&k, alg, "Decrypt");
     if (tr_ok(r) && dry) r = kms_dry_run();
-    if (tr_ok(r) && kms_key_is_symmetric(&k)) {
+    if (tr_ok(r) && kms_key_is_symmetric(&k) && rc->json_reply) {
+        /* The hot path: straight into the reply buffer (core/json.h json_w). */
+        r = kms_material_id(k.key_id, version, mid);
+        if (tr_ok(r)) {
+            struct json_w w;
+            json_w_begin(&w, rc->json_reply);
+            json_w_str(&w, "KeyId", k.arn, strlen(k.arn));
+            json_w_str(&w, "EncryptionAlgorithm", "SYMMETRIC_DEFAULT", 17);
+            json_w_str(&w, "KeyMaterialId", mid, strlen(mid));
+            json_w_b64(&w, "Plaintext", pt.data, pt.len);
+            r = json_w_end(&w);
+            rc->reply_written = tr_ok(r);
+        }
+    } else if (tr_ok(r) && kms_key_is_symmetric(&k)) {
         r = kms_material_id(k.key_id, version, mid);
         if (tr_ok(r))
             r = kms_reply_with_blob(json_pack("{s:s, s:s, s:s}", "KeyId", k.arn,
@@ -608,7 +621,17 @@ KMS_HANDLER(op_generate_data_key)
     }
     r = kms_data_key_new(rc, id, action, ctx_json, n, &pt, &blob, &k);
     if (tr_ok(r)) r = kms_material_id(k.key_id, k.current_material, mid);
-    if (tr_ok(r)) {
+    if (tr_ok(r) && rc->json_reply) {
+        /* The hot path: straight into the reply buffer (core/json.h json_w). */
+        struct json_w w;
+        json_w_begin(&w, rc->json_reply);
+        json_w_str(&w, "KeyId", k.arn, strlen(k.arn));
+        json_w_str(&w, "KeyMaterialId", mid, strlen(mid));
+        json_w_b64(&w, "CiphertextBlob", blob.data, blob.len);
+        if (with_plaintext) json_w_b64(&w, "Plaintext", pt.data, pt.len);
+        r = json_w_end(&w);
+        rc->reply_written = tr_ok(r);
+    } else if (tr_ok(r)) {
         const struct kms_blob_member m[] = { { "CiphertextBlob", &blob }, { "Plaintext", &pt } };
         r = kms_reply_with_blobs(json_pack("{s:s, s:s}", "KeyId", k.arn, "KeyMaterialId", mid),
                                  m, with_plaintext ? 2 : 1, out);

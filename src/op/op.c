@@ -16,7 +16,9 @@
  * the rendered reply until the ticket is durable.  The reply of a JSON operation is
  * rendered straight into the caller's secret buffer (json_dump_buf):
  * json_dumps would make a malloc'd copy of a reply that may carry
- * plaintext, freed with free() -- never wiped.
+ * plaintext, freed with free() -- never wiped.  The hot reads write their
+ * reply there themselves (rc->json_reply, core/json.h json_w); whatever a
+ * handler wrote is wiped and dropped if the operation fails after all.
  */
 #include "op/op.h"
 
@@ -95,13 +97,19 @@ static TR_RESULT run_json(struct req_ctx *rc, const struct op_def *op, json_t *i
     ENSURE_REF(op->members);
     GUARD(json_check_members(in, op->members));
     tr_result r = TR_OK;
+    uint32_t start = reply->len;
+    rc->json_reply = reply;
+    rc->reply_written = false;
     if (rc->writing) r = rc->st[0]->tx_begin(rc->st);
     if (tr_ok(r)) {
         r = op->fn.json(rc, in, &out);
         if (rc->writing) r = tx_end(rc, r, commit);
         r = settle(rc, r, commit);
     }
-    if (tr_ok(r)) r = out ? json_dump_buf(out, JSON_COMPACT, reply) : buf_append_str(reply, "{}");
+    if (tr_ok(r) && !rc->reply_written)
+        r = out ? json_dump_buf(out, JSON_COMPACT, reply) : buf_append_str(reply, "{}");
+    if (tr_failed(r)) buf_truncate(reply, start);
+    rc->json_reply = NULL;
     json_decref(out);
     return r;
 }

@@ -118,6 +118,13 @@ struct req_ctx {
     void (*release)(struct req_ctx *rc);
     const struct op_def *op;    /* the operation op_run runs: handlers authorize
                                    rc->op->action, their row's */
+    /* A JSON operation's reply buffer while op_run runs its handler, else
+     * NULL.  A hot read's handler (GetSecretValue, Decrypt,
+     * GenerateDataKey) writes its reply there itself (core/json.h json_w)
+     * and sets reply_written instead of returning a tree; op_run drops
+     * (wipes) what it wrote if the operation then fails. */
+    struct buf *json_reply;
+    bool reply_written;
     bool writing;               /* a write operation: op_run runs it in a transaction,
                                    and read caches are bypassed (nothing read stays current) */
     /* The audit log (audit/audit.h): the request's record, which

@@ -455,13 +455,32 @@ static TR_RESULT pick_version(const struct secret *s, const char *vid, const cha
 }
 
 /* The GetSecretValue reply for version v of s (a found, authorized, live
- * secret).  Opens the value as the caller. */
+ * secret).  Opens the value as the caller.  With `direct` (the reply
+ * buffer, rc->json_reply) the reply is written there and *out is NULL;
+ * else *out is the reply's tree. */
 static TR_RESULT value_reply(struct req_ctx *rc, const struct secret *s,
-                             const struct secret_version *v, json_t **out)
+                             const struct secret_version *v, struct buf *direct, json_t **out)
 {
     struct buf pt = BUF_SECRET(VALUE_BUF);
     json_t *o = NULL, *st = NULL;
     tr_result r = sm_open(rc, s, v, &pt);
+    if (tr_ok(r) && direct) {
+        /* Straight into the reply buffer: the same members, no tree. */
+        struct json_w w;
+        json_w_begin(&w, direct);
+        json_w_str(&w, "ARN", s->arn, strlen(s->arn));
+        json_w_str(&w, "Name", s->name, strlen(s->name));
+        json_w_str(&w, "VersionId", v->id, strlen(v->id));
+        if (v->binary) json_w_b64(&w, "SecretBinary", pt.data, pt.len);
+        else json_w_str(&w, "SecretString", (const char *)pt.data, pt.len);
+        json_w_strs(&w, "VersionStages", v->stages, v->nstages);
+        if (v->created) json_w_num(&w, "CreatedDate", v->created);
+        r = json_w_end(&w);
+        rc->reply_written = tr_ok(r) && direct == rc->json_reply;
+        buf_free(&pt);
+        *out = NULL;
+        return r;
+    }
     if (tr_ok(r)) r = sm_reply_arn_name(s->arn, s->name, &o);
     if (tr_ok(r)) r = sm_set(o, "VersionId", json_string(v->id));
     if (tr_ok(r)) {
@@ -498,7 +517,7 @@ SM_VALUE_HANDLER(sm_op_get_secret_value)
     if (tr_ok(r))
         r = sm_find_authorized_shared(rc, rc->op->action, id, c->e, c->n, &s);
     if (tr_ok(r)) r = pick_version(&s, vid, stage, &v);
-    if (tr_ok(r)) r = value_reply(rc, &s, v, out);
+    if (tr_ok(r)) r = value_reply(rc, &s, v, rc->json_reply, out);
     if (tr_ok(r)) touch_accessed(rc, &s, v);
     secret_free(&s);
     iam_ctx_free(c);
@@ -533,7 +552,7 @@ static TR_RESULT batch_one(struct req_ctx *rc, const char *id, json_t *values, j
     memset(&s, 0, sizeof s);
     tr_result r = sm_find_authorized_shared(rc, "secretsmanager:GetSecretValue", id, NULL, 0, &s);
     if (tr_ok(r)) r = pick_version(&s, NULL, NULL, &v);
-    if (tr_ok(r)) r = value_reply(rc, &s, v, &o);
+    if (tr_ok(r)) r = value_reply(rc, &s, v, NULL, &o);
     if (tr_ok(r)) {
         touch_accessed(rc, &s, v);
         secret_free(&s);

@@ -161,6 +161,48 @@ def test_create_secret_string(sm):
     assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
+def test_secret_string_every_character_comes_back(sm, tresor):
+    # GetSecretValue writes its reply without a JSON tree (core/json.h
+    # json_w): every character that JSON escapes, quotes, backslash, '/',
+    # DEL and non-ASCII of every UTF-8 length come back unchanged, through
+    # boto3 and as the raw body's JSON; so do extra labels and a version
+    # made by PutSecretValue.
+    value = ("".join(chr(c) for c in range(1, 128)) + '"\\\\/ caf\u00e9 \u20ac \U0001F511 '
+             "\u2028\u2029 \ufeff end")
+    name = unique("sm-chars")
+    create(sm, value, name=name)
+    got = sm.get_secret_value(SecretId=name)
+    assert got["SecretString"] == value
+    assert got["VersionStages"] == ["AWSCURRENT"]
+    tok = token()
+    sm.put_secret_value(SecretId=name, SecretString=value[::-1], ClientRequestToken=tok,
+                        VersionStages=["AWSCURRENT", "custom\"label"])
+    got = sm.get_secret_value(SecretId=name, VersionId=tok)
+    assert set(body(got)) == {"ARN", "Name", "VersionId", "SecretString", "VersionStages",
+                              "CreatedDate"}
+    assert got["SecretString"] == value[::-1]
+    assert got["VersionId"] == tok
+    assert sorted(got["VersionStages"]) == ["AWSCURRENT", "custom\"label"]
+    assert_recent(got["CreatedDate"])
+    prev = sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")
+    assert prev["SecretString"] == value
+    # The raw reply is one JSON object with exactly these members.
+    raw = {}
+
+    def keep(http_response, **_):
+        raw["body"] = http_response.content
+
+    sm.meta.events.register("after-call.secrets-manager.GetSecretValue", keep)
+    try:
+        got = sm.get_secret_value(SecretId=name)
+    finally:
+        sm.meta.events.unregister("after-call.secrets-manager.GetSecretValue", keep)
+    doc = json.loads(raw["body"])
+    assert doc["SecretString"] == value[::-1]
+    assert doc["ARN"] == got["ARN"] and doc["Name"] == name
+    assert isinstance(doc["CreatedDate"], (int, float))
+
+
 def test_create_secret_binary(sm):
     blob = bytes(range(256)) * 3
     resp = create(sm, blob)

@@ -165,6 +165,55 @@ static void hmac_empty_key_and_rekey(void **state)
     assert_int_equal(tr_code(hmac_sha256("k", 1, NULL, 1, mac)), TR_E_INTERNAL);
 }
 
+/* A key keyed once (struct hmac_key): the RFC 4231 vectors, several MACs
+ * per key, interleaved with the thread's one-shot context, and keys of
+ * every length class (empty, short, block-size, longer than the block). */
+static void hmac_keyed_once(void **state)
+{
+    (void)state;
+    struct hmac_key *jefe = NULL, *empty = NULL, *big = NULL;
+    uint8_t mac[SHA256_LEN], want[SHA256_LEN], bigkey[131];
+    memset(bigkey, 0xaa, sizeof bigkey);
+    assert_true(tr_ok(hmac_key_new("Jefe", 4, &jefe)));
+    assert_true(tr_ok(hmac_key_new(NULL, 0, &empty)));
+    assert_true(tr_ok(hmac_key_new(bigkey, sizeof bigkey, &big)));
+    for (int i = 0; i < 3; i++) {
+        assert_true(tr_ok(hmac_with(jefe, "what do ya want for nothing?", 28, mac)));
+        assert_hex(mac, sizeof mac, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_true(tr_ok(hmac_sha256("other", 5, "data", 4, mac)));   /* the thread's context */
+        assert_true(tr_ok(hmac_with(empty, NULL, 0, mac)));
+        assert_hex(mac, sizeof mac, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+        const char *d6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+        assert_true(tr_ok(hmac_with(big, d6, strlen(d6), mac)));
+        assert_hex(mac, sizeof mac, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    }
+    /* Messages of every length up to three blocks agree with the one-shot. */
+    uint8_t key[64], msg[200];
+    for (size_t i = 0; i < sizeof key; i++) key[i] = (uint8_t)(i * 7 + 1);
+    for (size_t i = 0; i < sizeof msg; i++) msg[i] = (uint8_t)(i * 13 + 5);
+    for (size_t kn = 1; kn <= sizeof key; kn += 21) {
+        struct hmac_key *k = NULL;
+        assert_true(tr_ok(hmac_key_new(key, kn, &k)));
+        for (size_t n = 0; n <= sizeof msg; n++) {
+            assert_true(tr_ok(hmac_with(k, msg, n, mac)));
+            assert_true(tr_ok(hmac_sha256(key, kn, msg, n, want)));
+            assert_memory_equal(mac, want, sizeof mac);
+        }
+        hmac_key_free(k);
+    }
+    /* Bad arguments; hmac_key_free(NULL) is a no-op. */
+    struct hmac_key *k = (struct hmac_key *)&mac;
+    assert_int_equal(tr_code(hmac_key_new(NULL, 3, &k)), TR_E_INTERNAL);
+    assert_int_equal(tr_code(hmac_key_new("k", 1, NULL)), TR_E_INTERNAL);
+    assert_int_equal(tr_code(hmac_with(NULL, "x", 1, mac)), TR_E_INTERNAL);
+    assert_int_equal(tr_code(hmac_with(jefe, NULL, 1, mac)), TR_E_INTERNAL);
+    assert_int_equal(tr_code(hmac_with(jefe, "x", 1, NULL)), TR_E_INTERNAL);
+    hmac_key_free(NULL);
+    hmac_key_free(jefe);
+    hmac_key_free(empty);
+    hmac_key_free(big);
+}
+
 /* ---- HKDF-SHA256, RFC 5869 ---- */
 
 static void hkdf_rfc5869(void **state)
@@ -325,6 +374,7 @@ int main(void)
         cmocka_unit_test(sha256_bad_args),
         cmocka_unit_test(hmac_rfc4231),
         cmocka_unit_test(hmac_empty_key_and_rekey),
+        cmocka_unit_test(hmac_keyed_once),
         cmocka_unit_test(hkdf_rfc5869),
         cmocka_unit_test(hkdf_limits),
         cmocka_unit_test(hkdf_matches_openssl),

@@ -19,10 +19,13 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "core/buf.h"
 #include "core/json.h"
@@ -231,6 +234,79 @@ static void test_openssl_wiping_allocator(void **state)
     assert_true(COUNT(OPENSSL) > before);
 }
 
+/* The locked arena (crypto/mem.h): a keyed HMAC key's blocks are taken
+ * from it and all given back by hmac_key_free, from any thread; scopes
+ * serve at most a block per allocation, fail when full, and what is
+ * allocated outside a scope never lands there. */
+static void *free_key_elsewhere(void *k)
+{
+    hmac_key_free(k);
+    return NULL;
+}
+
+static void test_locked_arena(void **state)
+{
+    (void)state;
+    uint8_t mac[SHA256_LEN], want[SHA256_LEN];
+    size_t base = crypto_locked_in_use();
+    struct hmac_key *k = NULL;
+    assert_true(tr_ok(hmac_key_new("Jefe", 4, &k)));
+    assert_true(crypto_locked_in_use() > base);
+    assert_true(tr_ok(hmac_with(k, "what do ya want for nothing?", 28, mac)));
+    assert_true(tr_ok(hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, want)));
+    assert_memory_equal(mac, want, sizeof mac);
+    assert_true(crypto_locked_in_use() > base);         /* the keyed states stay locked */
+    hmac_key_free(k);
+    assert_int_equal(crypto_locked_in_use(), base);
+
+    /* Freed by another thread (a cache flush). */
+    assert_true(tr_ok(hmac_key_new("Jefe", 4, &k)));
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, free_key_elsewhere, k), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(crypto_locked_in_use(), base);
+
+    /* Outside a scope nothing is taken; inside, a block at most. */
+    void *heap = OPENSSL_malloc(64);
+    assert_non_null(heap);
+    assert_int_equal(crypto_locked_in_use(), base);
+    crypto_locked_begin();
+    void *big = OPENSSL_malloc(257);
+    void *p = OPENSSL_malloc(100);
+    crypto_locked_end();
+    assert_null(big);
+    assert_non_null(p);
+    assert_int_equal(crypto_locked_in_use(), base + 1);
+    memset(p, 0x5a, 100);
+    crypto_locked_begin();
+    p = OPENSSL_realloc(p, 200);                        /* stays in the arena */
+    crypto_locked_end();
+    assert_non_null(p);
+    assert_int_equal(((uint8_t *)p)[99], 0x5a);
+    assert_int_equal(crypto_locked_in_use(), base + 1);
+    OPENSSL_free(p);
+    OPENSSL_free(heap);
+    assert_int_equal(crypto_locked_in_use(), base);
+
+    /* Full: allocations fail, and so does keying an HMAC key, cleanly. */
+    static void *held[512];
+    size_t n = 0;
+    crypto_locked_begin();
+    while (n < 512 && (held[n] = OPENSSL_malloc(16)) != NULL) n++;
+    crypto_locked_end();
+    assert_true(n > 0 && n < 512);
+    assert_int_equal(crypto_locked_in_use(), base + n);
+    k = (struct hmac_key *)&n;
+    assert_int_equal(tr_code(hmac_key_new("Jefe", 4, &k)), TR_E_INTERNAL);
+    assert_null(k);
+    assert_int_equal(crypto_locked_in_use(), base + n);
+    while (n) OPENSSL_free(held[--n]);
+    assert_int_equal(crypto_locked_in_use(), base);
+    assert_true(tr_ok(hmac_key_new("Jefe", 4, &k)));
+    hmac_key_free(k);
+    assert_int_equal(crypto_locked_in_use(), base);
+}
+
 /* A region that still holds a non-zero byte aborts the process. */
 static void test_unwiped_region_aborts(void **state)
 {
@@ -278,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_json_dump_buf_overflow),
         cmocka_unit_test(test_reply_free_callback),
         cmocka_unit_test(test_openssl_wiping_allocator),
+        cmocka_unit_test(test_locked_arena),
         cmocka_unit_test(test_unwiped_region_aborts),
         cmocka_unit_test(test_summary_line),
     };

@@ -34,6 +34,7 @@
 #include "core/buf.h"
 #include "core/cache.h"
 #include "core/errors.h"
+#include "core/secmem.h"
 #include "crypto/hash.h"
 #include "sigv4_vectors.h"
 
@@ -143,6 +144,14 @@ static const char *run_signed(struct vec_req *v, const struct vec_ctx *c, bool p
     if (ex != EXPECT_VERIFY
         && (tr_code(r) != TR_E_INVALID_SIGNATURE || strcmp(last_msg(), MISMATCH) != 0)) {
         fail = "sigv4_verify accepted a known-bad request"; goto out;
+    }
+    /* The same verdict with kSigning keyed once (a cached signing key). */
+    struct hmac_key *mk = NULL;
+    if (tr_failed(hmac_key_new(key, 32, &mk))) { fail = "hmac_key_new"; goto out; }
+    tr_result rm = sigv4_verify_mac(&v->rq, &a, mk, c->normalize);
+    hmac_key_free(mk);
+    if (tr_failed(rm) != tr_failed(r) || (tr_failed(rm) && tr_code(rm) != TR_E_INVALID_SIGNATURE)) {
+        fail = "sigv4_verify_mac disagrees with sigv4_verify"; goto out;
     }
 out:
     buf_free(&creq);
@@ -1206,6 +1215,32 @@ static void test_cache(void **state)
     assert_int_equal(pthread_create(&t, NULL, other_thread_clear, NULL), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_false(sigv4_cache_get(&a, SRC, sizeof SRC, got));
+
+    /* The entry's keyed HMAC context: put returns it, get_mac finds it,
+     * and it verifies what kSigning verifies; another key's does not. */
+    {
+        struct vec_req v;
+        struct sigv4_auth va;
+        uint8_t vkey[32];
+        load_case("v4/get-vanilla/header-signed-request.txt", &v);
+        ASSERT_OK(sigv4_parse(&v.rq, &va));
+        ASSERT_OK(sigv4_signing_key(SECRET, strlen(SECRET), va.date, va.region, va.service, vkey));
+        assert_null(sigv4_cache_get_mac(&va, SRC, sizeof SRC));
+        struct hmac_key *m = sigv4_cache_put(&va, SRC, sizeof SRC, vkey);
+        assert_non_null(m);
+        assert_ptr_equal(sigv4_cache_get_mac(&va, SRC, sizeof SRC), m);
+        for (int i = 0; i < 3; i++) ASSERT_OK(sigv4_verify_mac(&v.rq, &va, m, true));
+        vkey[0] ^= 1;                                  /* a wrong signing key */
+        m = sigv4_cache_put(&va, SRC, sizeof SRC, vkey);
+        assert_non_null(m);
+        ASSERT_ERR(sigv4_verify_mac(&v.rq, &va, m, true), TR_E_INVALID_SIGNATURE);
+        assert_string_equal(last_msg(), MISMATCH);
+        ASSERT_ERR(sigv4_verify_mac(&v.rq, &va, NULL, true), TR_E_INTERNAL);
+        sigv4_cache_clear();
+        assert_null(sigv4_cache_get_mac(&va, SRC, sizeof SRC));
+        secure_zero(vkey, sizeof vkey);
+        vec_free(&v);
+    }
 
     /* Clear, then use again. */
     sigv4_cache_put(&a, SRC, sizeof SRC, key);
