@@ -280,6 +280,19 @@ TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
                          const struct az_target *t, const struct az_answer *ans,
                          struct az_escalation **out, size_t *n);
 
+/* The actions az_escalations asks of a principal's own identity policies
+ * (NULL-terminated; facts.c keeps the list, escalate.c asks them). */
+extern const char *const AZ_ESCALATION_ACTIONS[];
+
+/* facts.c: the facts building the graph asks of each user's and role's
+ * identity policies in `accounts` (held by st), as a JSON array of
+ * {"arn", "assume"?, "gsv"?, "escalate"} (docs/SNAPSHOTS.md, "Principal
+ * facts"): "assume" and "gsv" the heads of the resource patterns through
+ * which sts:AssumeRole and secretsmanager:GetSecretValue may be allowed
+ * (an array in byte order, or "*" for any resource; absent: never
+ * allowed), "escalate" whether one of AZ_ESCALATION_ACTIONS may be. */
+TR_RESULT az_principal_facts(store_t st, const char *const *accounts, size_t naccounts, json_t **out);
+
 /* federated.c: the federated readers (docs/WHO_CAN_DECRYPT.md,
  * "Federated readers"): tokens of an OpenID Connect provider that a
  * role's trust policy lets call sts:AssumeRoleWithWebIdentity, one per
