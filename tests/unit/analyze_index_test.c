@@ -23,6 +23,8 @@
  *    or deleted, federated and service principals, NotPrincipal (refused
  *    in a trust policy, so the role is assumable by no one), Deny
  *    statements, another held account and one the store does not hold.
+ *    The same edges again from a graph whose identities are deferred to
+ *    the principal facts (az_graph_build_facts), which loads none itself.
  *  - az_principal_facts (facts.c, a prepared snapshot's "facts"): for
  *    every user and role, "assume" and "gsv" present exactly when the
  *    graph's own tests say "may", and covering every role and secret ARN
@@ -304,6 +306,22 @@ static const struct az_edge *edge(const struct az_graph *g, const char *from, co
     return NULL;
 }
 
+/* g has every edge of all, with the same condition, session and
+ * evidence, and no other. */
+static void same_edges(const struct az_graph *g, const struct az_graph *all)
+{
+    for (size_t i = 0; i < all->ne; i++) {
+        const struct az_edge *a = &all->e[i];
+        const struct az_edge *x = edge(g, all->n[a->from].arn, all->n[a->to].arn);
+        if (!x) fail_msg("missing: %s -> %s", all->n[a->from].arn, all->n[a->to].arn);
+        assert_int_equal(x->conditional, a->conditional);
+        assert_int_equal(x->public_trust, a->public_trust);
+        assert_string_equal(x->session, a->session);
+        assert_string_equal(x->evidence, a->evidence);
+    }
+    assert_int_equal(g->ne, all->ne);
+}
+
 static void test_trust_index(void **state)
 {
     (void)state;
@@ -359,16 +377,26 @@ static void test_trust_index(void **state)
     assert_int_equal(idx.nn, all.nn);
     /* Every edge of trying every node is the index's, with the same
      * condition, session and evidence; and no other. */
-    for (size_t i = 0; i < all.ne; i++) {
-        const struct az_edge *a = &all.e[i];
-        const struct az_edge *x = edge(&idx, all.n[a->from].arn, all.n[a->to].arn);
-        if (!x) fail_msg("the index misses %s -> %s", all.n[a->from].arn, all.n[a->to].arn);
-        assert_int_equal(x->conditional, a->conditional);
-        assert_int_equal(x->public_trust, a->public_trust);
-        assert_string_equal(x->session, a->session);
-        assert_string_equal(x->evidence, a->evidence);
+    same_edges(&idx, &all);
+    /* With the identities deferred to the principal facts (a prepared
+     * snapshot's): nothing loaded by the build, the same edges after. */
+    const char *held[] = { ACCT, ACCT2 };
+    json_t *facts = NULL;
+    ok(az_principal_facts(ENV.st, held, 2, &facts));
+    struct az_graph lazy;
+    ok(az_graph_build_facts(&ENV, accts, 1, facts, &lazy));
+    json_decref(facts);                          /* the graph keeps its own reference */
+    size_t deferred = 0, people = 0;
+    for (size_t i = 0; i < lazy.nn; i++) {
+        deferred += lazy.n[i].deferred;
+        people += lazy.n[i].kind == AZ_USER || lazy.n[i].kind == AZ_ROLE;
+        if (lazy.n[i].deferred) assert_null(lazy.n[i].id);
     }
-    assert_int_equal(idx.ne, all.ne);
+    assert_int_equal(deferred, people);
+    ok(az_graph_edges_all(&lazy));
+    assert_int_equal(lazy.nn, all.nn);
+    same_edges(&lazy, &all);
+    az_graph_free(&lazy);
     /* And the cases themselves (so the comparison is not of two empty
      * graphs). */
     assert_non_null(edge(&idx, U("no-policy"), R("by-user")));
