@@ -26,7 +26,11 @@
  * sts:AssumeRole on R (policy_may_allow) -- the same decisions as trying
  * every pair, without the pairs that cannot pass.  A lazy graph decides
  * the edges into a role only when an answer needs them (az_who_can walks
- * back from the readers).
+ * back from the readers).  A graph built from a prepared snapshot's
+ * principal facts (az_graph_build_facts) also defers each user's and
+ * role's identity: what the indexes above ask of it -- may it allow
+ * sts:AssumeRole on this role, GetSecretValue on this secret -- the facts
+ * answer conservatively, and az_graph_load loads it when they say "may".
  */
 #include "analyze/analyze.h"
 
