@@ -358,7 +358,11 @@ TR_RESULT snapshot_prepared_facts(store_t st, const char *path, json_t **out)
 {
     *out = NULL;
     GUARD(note_json(st, path, NOTE_FACTS, out));
-    if (json_is_array(*out)) return TR_OK;
+    bool ok = json_is_array(*out);
+    size_t i;
+    json_t *x;
+    json_array_foreach(*out, i, x) ok = ok && json_is_string(json_object_get(x, "arn"));
+    if (ok) return TR_OK;
     json_decref(*out);
     *out = NULL;
     BAIL(TR_E_VALIDATION, "%.300s: its notes are not a prepared snapshot's", path);

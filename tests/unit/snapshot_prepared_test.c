@@ -216,17 +216,21 @@ static void what_is_not_prepared_is_refused(void **state)
     /* Facts that are not a list: refused when read. */
     path_of(p, "facts.db");
     assert_true(tr_ok(snapshot_prepare(files, 1, p)));
-    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE tresor_saved_note SET v = '{}' WHERE k = 'facts'", NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-    assert_true(tr_ok(snapshot_prepared_open(p, false, &st, s, 2, &n)));
-    json_t *facts = NULL;
-    assert_true(tr_failed(snapshot_prepared_facts(st, p, &facts)));
-    assert_null(facts);
-    assert_non_null(strstr(tr_last_error()->message, "its notes are not a prepared snapshot's"));
-    for (size_t i = 0; i < n; i++) snapshot_free(&s[i]);
-    st[0]->close(st);
+    static const char *const bad[] = { "{}", "[{\"escalate\": true}]", "[5]" };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "UPDATE tresor_saved_note SET v = '%s' WHERE k = 'facts'", bad[k]);  /* fits */
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        assert_true(tr_ok(snapshot_prepared_open(p, false, &st, s, 2, &n)));
+        json_t *facts = NULL;
+        assert_true(tr_failed(snapshot_prepared_facts(st, p, &facts)));
+        assert_null(facts);
+        assert_non_null(strstr(tr_last_error()->message, "its notes are not a prepared snapshot's"));
+        for (size_t i = 0; i < n; i++) snapshot_free(&s[i]);
+        st[0]->close(st);
+    }
     path_of(p, "tamper.db");
     assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "UPDATE tresor_saved_note SET v = 'not json' WHERE k = 'prepared'", NULL,
