@@ -51,6 +51,9 @@ struct az_node {
     size_t *gsv_pols;            /* indices in az_graph.gsv_pol of its identity policies
                                     that may allow GetSecretValue somewhere */
     size_t ngsv_pols;
+    bool deferred;               /* its identity side not loaded yet (az_graph_build_facts):
+                                    `facts` says what it may allow; az_graph_load loads it */
+    const json_t *facts;         /* deferred: its entry of the prepared snapshot's facts */
     bool into_done;              /* the edges into this role are computed */
     signed char reads_ec;        /* its identity side reads kms:EncryptionContext*:
                                     1 yes, -1 no, 0 not yet asked (who_can.c's memo) */
@@ -119,6 +122,9 @@ struct az_graph {
     size_t *by_id;               /* user and role nodes sorted by unique id (graph.c's
                                     trust-policy index) */
     size_t nby_id;
+    json_t *facts;               /* az_graph_build_facts: the facts the deferred nodes read */
+    struct iam_load_memo *memo;  /* ... and the memo their identities load through */
+    bool gsv_stale;              /* a node was loaded since the gsv index was made */
     struct az_kms_memo *kms_memo; /* who_can.c: KMS decisions per (node, key, region) that
                                     no secret's encryption context can change */
 };
@@ -146,6 +152,24 @@ TR_RESULT az_graph_build(const struct server_env *env, const char *const *accoun
  * principal can assume). */
 TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *accounts,
                               size_t naccounts, bool lazy, struct az_graph *g);
+/* The same, lazy, with the identities of the users and roles that have
+ * an entry in `facts` (az_principal_facts' array, as a prepared snapshot
+ * holds it; the graph keeps a reference) deferred: each is loaded
+ * (az_graph_load) only when an answer needs it -- a GetSecretValue
+ * candidate for the secret (az_who_can), a candidate to assume a role
+ * whose edges are needed, one that may hold an escalation action
+ * (az_escalations).  The answers are those of az_graph_build_opts. */
+TR_RESULT az_graph_build_facts(const struct server_env *env, const char *const *accounts,
+                               size_t naccounts, json_t *facts, struct az_graph *g);
+/* Load node i's identity side if it is deferred. */
+TR_RESULT az_graph_load(struct az_graph *g, size_t i);
+/* Whether deferred node n's facts say an identity policy may allow
+ * `which` ("assume": sts:AssumeRole, "gsv": GetSecretValue) on resource
+ * (a head of its facts starts it, or any resource may do). */
+bool az_facts_may(const struct az_node *n, const char *which, const char *resource);
+/* The gsv index (az_gsv_may, gsv_node...) again, when nodes were loaded
+ * since it was made. */
+TR_RESULT az_graph_reindex(struct az_graph *g);
 TR_RESULT az_graph_edges_into(struct az_graph *g, size_t role);
 TR_RESULT az_graph_edges_all(struct az_graph *g);
 void az_graph_free(struct az_graph *g);
@@ -279,6 +303,19 @@ struct az_escalation {
 TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
                          const struct az_target *t, const struct az_answer *ans,
                          struct az_escalation **out, size_t *n);
+
+/* The actions az_escalations asks of a principal's own identity policies
+ * (NULL-terminated; facts.c keeps the list, escalate.c asks them). */
+extern const char *const AZ_ESCALATION_ACTIONS[];
+
+/* facts.c: the facts building the graph asks of each user's and role's
+ * identity policies in `accounts` (held by st), as a JSON array of
+ * {"arn", "assume"?, "gsv"?, "escalate"} (docs/SNAPSHOTS.md, "Principal
+ * facts"): "assume" and "gsv" the heads of the resource patterns through
+ * which sts:AssumeRole and secretsmanager:GetSecretValue may be allowed
+ * (an array in byte order, or "*" for any resource; absent: never
+ * allowed), "escalate" whether one of AZ_ESCALATION_ACTIONS may be. */
+TR_RESULT az_principal_facts(store_t st, const char *const *accounts, size_t naccounts, json_t **out);
 
 /* federated.c: the federated readers (docs/WHO_CAN_DECRYPT.md,
  * "Federated readers"): tokens of an OpenID Connect provider that a

@@ -26,7 +26,11 @@
  * sts:AssumeRole on R (policy_may_allow) -- the same decisions as trying
  * every pair, without the pairs that cannot pass.  A lazy graph decides
  * the edges into a role only when an answer needs them (az_who_can walks
- * back from the readers).
+ * back from the readers).  A graph built from a prepared snapshot's
+ * principal facts (az_graph_build_facts) also defers each user's and
+ * role's identity: what the indexes above ask of it -- may it allow
+ * sts:AssumeRole on this role, GetSecretValue on this secret -- the facts
+ * answer conservatively, and az_graph_load loads it when they say "may".
  */
 #include "analyze/analyze.h"
 
@@ -165,6 +169,7 @@ static TR_RESULT index_ids(struct az_graph *g)
 }
 
 static TR_RESULT load_stranger_identity(struct az_node *n);
+static TR_RESULT load_identity(store_t st, struct iam_load_memo *m, struct az_node *n);
 
 bool az_session_of(const struct az_node *n, const char *session, const char **name)
 {
@@ -220,6 +225,8 @@ void az_graph_free(struct az_graph *g)
         free(g->n[i].trust_doc);
         free(g->n[i].gsv_pols);
     }
+    json_decref(g->facts);
+    iam_load_memo_free(g->memo);
     free(g->stamp);
     free(g->by_arn);
     free(g->by_id);
@@ -409,6 +416,7 @@ static TR_RESULT assume_edge(const struct server_env *env, struct az_graph *g, s
     bool allowed = false, cond = false;
 
     if (p->kind == AZ_ROOT || from == to || !trust) return TR_OK;
+    GUARD(az_graph_load(g, from));
     if (p->kind == AZ_FOREIGN) {
         char **arns = NULL;
         size_t narns = 0;
@@ -638,7 +646,8 @@ static TR_RESULT gsv_nodes(struct az_graph *g)
     for (size_t i = 0; i < g->nn; i++) {
         const struct az_node *n = &g->n[i];
         for (size_t k = 0; k < n->ngsv_pols; k++) g->gsv_node[g->gsv_node_at[n->gsv_pols[k] + 1]++] = i;
-        if (n->kind == AZ_FOREIGN || !n->id || n->id->root) g->gsv_always[g->ngsv_always++] = i;
+        if (!n->deferred && (n->kind == AZ_FOREIGN || !n->id || n->id->root))
+            g->gsv_always[g->ngsv_always++] = i;
     }
     g->gsv_nn = g->nn;
     return TR_OK;
@@ -802,6 +811,8 @@ static TR_RESULT on_trust_principal(void *arg, const char *p, const char *bound_
         if (strcmp(n->account, a) != 0) continue;
         if (n->kind == AZ_FOREIGN) { cand_add(c, i); continue; }
         if (!n->may_assume) continue;
+        if (n->deferred && !az_facts_may(n, "assume", g->n[c->role].arn)) continue;
+        GUARD(az_graph_load(g, i));
         bool may = false;
         for (size_t k = 0; k < n->id->nidentity && !may; k++)
             may = policy_may_allow(n->id->identity[k].p, NULL, "sts:AssumeRole",
@@ -870,6 +881,9 @@ TR_RESULT az_graph_edges_all(struct az_graph *g)
     return TR_OK;
 }
 
+static TR_RESULT build(const struct server_env *env, const char *const *accounts, size_t naccounts,
+                       bool lazy, json_t *facts, struct az_graph *g);
+
 TR_RESULT az_graph_build(const struct server_env *env, const char *const *accounts,
                          size_t naccounts, struct az_graph *g)
 {
@@ -879,6 +893,75 @@ TR_RESULT az_graph_build(const struct server_env *env, const char *const *accoun
 TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *accounts,
                               size_t naccounts, bool lazy, struct az_graph *g)
 {
+    return build(env, accounts, naccounts, lazy, NULL, g);
+}
+
+TR_RESULT az_graph_build_facts(const struct server_env *env, const char *const *accounts,
+                               size_t naccounts, json_t *facts, struct az_graph *g)
+{
+    return build(env, accounts, naccounts, true, facts, g);
+}
+
+/* The facts by ARN: an object keyed by each entry's "arn". */
+static json_t *facts_by_arn(json_t *facts)
+{
+    json_t *o = json_object(), *x;
+    size_t i;
+    json_array_foreach(facts, i, x) {
+        const char *arn = json_string_value(json_object_get(x, "arn"));
+        if (!o || !arn || !json_is_object(x) || json_object_set(o, arn, x) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+bool az_facts_may(const struct az_node *n, const char *which, const char *resource)
+{
+    const json_t *v = json_object_get(n->facts, which), *h;
+    if (!v) return false;
+    if (!json_is_array(v)) return true;      /* "*", or anything else: may */
+    size_t i;
+    json_array_foreach(v, i, h) {
+        const char *s = json_string_value(h);
+        if (!s || strncmp(resource, s, strlen(s)) == 0) return true;
+    }
+    return false;
+}
+
+TR_RESULT az_graph_load(struct az_graph *g, size_t i)
+{
+    struct az_node *n = &g->n[i];
+    if (!n->deferred) return TR_OK;
+    GUARD(load_identity(g->env->st, g->memo, n));
+    n->deferred = false;
+    n->facts = NULL;
+    g->gsv_stale = true;
+    return TR_OK;
+}
+
+TR_RESULT az_graph_reindex(struct az_graph *g)
+{
+    if (!g->gsv_stale) return TR_OK;
+    gsv_index_free(g);
+    for (size_t i = 0; i < g->nn; i++) {
+        free(g->n[i].gsv_pols);
+        g->n[i].gsv_pols = NULL;
+        g->n[i].ngsv_pols = 0;
+    }
+    g->gsv_pol = NULL;
+    g->ngsv_pol = g->ngsv_head = g->ngsv_any = g->ngsv_always = g->gsv_nn = 0;
+    g->gsv_head = NULL;
+    g->gsv_any = g->gsv_node = g->gsv_node_at = g->gsv_always = NULL;
+    g->gsv_stale = false;
+    return gsv_index(g);
+}
+
+static TR_RESULT build(const struct server_env *env, const char *const *accounts, size_t naccounts,
+                       bool lazy, json_t *facts, struct az_graph *g)
+{
+    json_t *by_arn = NULL;
     store_t st = env->st;
     struct acct_set todo = { 0 };
     struct ent_rec *v = NULL;
@@ -925,6 +1008,11 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
      * managed and group policies they share once for all). */
     memo = iam_load_memo_new();
     if (!memo) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+    if (facts) {
+        by_arn = facts_by_arn(facts);
+        if (!by_arn) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+        g->facts = json_incref(facts);
+    }
     for (size_t i = 0; i < g->nn && tr_ok(r); i++) {
         struct az_node *n = &g->n[i];
         if (n->kind == AZ_FOREIGN) continue;
@@ -933,7 +1021,16 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
             continue;
         }
         r = iam_principal_from_arn(st, n->arn, &n->who);
-        if (tr_ok(r)) r = load_identity(st, memo, n);
+        /* With the facts: its identity when an answer needs it. */
+        const json_t *f = by_arn && (n->kind == AZ_USER || n->kind == AZ_ROLE) ? json_object_get(by_arn, n->arn)
+                                                                               : NULL;
+        if (tr_ok(r) && f) {
+            n->deferred = true;
+            n->facts = f;
+            n->may_assume = json_object_get(f, "assume") != NULL;
+        } else if (tr_ok(r)) {
+            r = load_identity(st, memo, n);
+        }
     }
     if (tr_failed(r)) goto fail;
 
@@ -945,7 +1042,9 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
     g->lazy = lazy;
     if (!lazy) r = az_graph_edges_all(g);
 fail:
-    iam_load_memo_free(memo);
+    json_decref(by_arn);
+    if (tr_ok(r) && facts) g->memo = memo;      /* the deferred nodes load through it */
+    else iam_load_memo_free(memo);
     free(todo.id);
     if (tr_failed(r)) az_graph_free(g);
     return r;

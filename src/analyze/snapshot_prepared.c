@@ -16,7 +16,13 @@
  *               (their gaps, accounts and regions), and where they came
  *               from;
  *   "secrets"   [[{"ARN", "Name", "region"}, ...] per snapshot]: their
- *               secrets, for snapshot diff, read only when asked.
+ *               secrets, for snapshot diff, read only when asked;
+ *   "facts"     [{"arn", "assume"?, "gsv"?, "escalate"}, ...]: what
+ *               building the principal graph asks of each user's and
+ *               role's identity policies (az_principal_facts, facts.c),
+ *               so that an answer can tell the principals it needs
+ *               without loading all of them; read only when asked
+ *               (snapshot_prepared_facts).  Version 3 added it.
  *
  * A source file that has changed since (its size or modification time
  * differs and then its SHA-256 does) makes the prepared file stale: it is
@@ -24,6 +30,8 @@
  * the prepared file holds all the answer needs.
  */
 #include "analyze/snapshot.h"
+
+#include "analyze/analyze.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -36,9 +44,10 @@
 #include "core/str.h"
 #include "crypto/hash.h"
 
-#define PREPARED_VERSION 2
+#define PREPARED_VERSION 3
 #define NOTE_HEAD "prepared"
 #define NOTE_SECRETS "secrets"
+#define NOTE_FACTS "facts"
 
 bool snapshot_is_prepared(const char *path)
 {
@@ -148,10 +157,12 @@ TR_RESULT snapshot_prepare(const char *const *files, size_t n, const char *out)
     struct snapshot *s = calloc(n ? n : 1, sizeof *s);
     json_t *head = json_pack("{s:i,s:[],s:[]}", "version", PREPARED_VERSION, "sources", "snapshots");
     json_t *secrets = json_array();
-    char *head_text = NULL, *secrets_text = NULL;
+    char *head_text = NULL, *secrets_text = NULL, *facts_text = NULL;
+    const char **accounts = calloc(n ? n : 1, sizeof *accounts);
+    json_t *facts = NULL;
     store_t st = NULL;
     size_t loaded = 0;
-    tr_result r = s && head && secrets ? TR_OK : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    tr_result r = s && head && secrets && accounts ? TR_OK : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     for (; tr_ok(r) && loaded < n; loaded++) {
         json_t *src = NULL, *h = NULL, *sec = NULL;
         r = snapshot_load(files[loaded], &s[loaded]);
@@ -174,23 +185,29 @@ TR_RESULT snapshot_prepare(const char *const *files, size_t n, const char *out)
     }
     if (tr_ok(r)) r = store_sqlite_open_memory(&st);
     if (tr_ok(r)) r = snapshot_store_load(st, s, n, NULL);
+    for (size_t i = 0; tr_ok(r) && i < n; i++) accounts[i] = s[i].account;
+    if (tr_ok(r)) r = az_principal_facts(st, accounts, n, &facts);
     if (tr_ok(r)) {
         head_text = json_dumps(head, JSON_COMPACT);
         secrets_text = json_dumps(secrets, JSON_COMPACT);
-        if (!head_text || !secrets_text) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        facts_text = json_dumps(facts, JSON_COMPACT);
+        if (!head_text || !secrets_text || !facts_text) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     }
     if (tr_ok(r)) {
-        const char *keys[2] = { NOTE_HEAD, NOTE_SECRETS };
-        const char *vals[2] = { head_text, secrets_text };
-        r = store_sqlite_save_file(st, out, keys, vals, 2);
+        const char *keys[3] = { NOTE_HEAD, NOTE_SECRETS, NOTE_FACTS };
+        const char *vals[3] = { head_text, secrets_text, facts_text };
+        r = store_sqlite_save_file(st, out, keys, vals, 3);
     }
     if (st) st[0]->close(st);
     for (size_t i = 0; s && i < loaded; i++) snapshot_free(&s[i]);
     free(s);
     free(head_text);
     free(secrets_text);
+    free(facts_text);
+    free(accounts);
     json_decref(head);
     json_decref(secrets);
+    json_decref(facts);
     return r;
 }
 
@@ -335,4 +352,18 @@ TR_RESULT snapshot_prepared_open(const char *path, bool with_secrets, store_t *s
         *st = NULL;
     }
     return r;
+}
+
+TR_RESULT snapshot_prepared_facts(store_t st, const char *path, json_t **out)
+{
+    *out = NULL;
+    GUARD(note_json(st, path, NOTE_FACTS, out));
+    bool ok = json_is_array(*out);
+    size_t i;
+    json_t *x;
+    json_array_foreach(*out, i, x) ok = ok && json_is_string(json_object_get(x, "arn"));
+    if (ok) return TR_OK;
+    json_decref(*out);
+    *out = NULL;
+    BAIL(TR_E_VALIDATION, "%.300s: its notes are not a prepared snapshot's", path);
 }

@@ -460,6 +460,7 @@ static void quick_denial(const struct az_target *t, struct az_access *out)
 static bool gsv_possible_indexed(const struct az_node *n, const struct az_target *t,
                                  const unsigned char *may)
 {
+    if (n->deferred) return false;   /* load_candidates loaded every node that may */
     if (!n->id || n->id->root) return true;
     for (size_t k = 0; k < n->ngsv_pols; k++)
         if (may[n->gsv_pols[k]]) return true;
@@ -736,10 +737,34 @@ static void reach(const struct az_graph *g, const struct az_access *acc, size_t 
     ans->npath = 1;
 }
 
+/* A graph with deferred identities (az_graph_build_facts): load those of
+ * the nodes the prefilter could not deny for t -- every one without
+ * quick; else those whose facts may allow GetSecretValue on the secret,
+ * those the resource policy may allow it to, and roles a named session
+ * is of -- and make the gsv index again over them.  The nodes left
+ * deferred are the ones gsv_possible would deny. */
+static TR_RESULT load_candidates(struct az_graph *g, const struct az_target *t, bool quick)
+{
+    for (size_t i = 0; i < g->nn; i++) {
+        const struct az_node *n = &g->n[i];
+        if (!n->deferred) continue;
+        bool need = !quick || az_facts_may(n, "gsv", t->s.arn) || has_session(n, t);
+        if (!need && t->rp) {
+            struct eval_principal who;
+            iam_eval_principal(&n->who, &who);
+            need = policy_may_allow(t->rp, &who, "secretsmanager:GetSecretValue", t->s.arn);
+        }
+        if (need) GUARD(az_graph_load(g, i));
+    }
+    return az_graph_reindex(g);
+}
+
 TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
                      const struct az_target *t, bool quick, struct az_access *acc,
                      struct az_answer *ans)
 {
+    GUARD(load_candidates(g, t, quick));
+
     size_t *queue = calloc(g->nn + 1, sizeof *queue);
     size_t *prev = calloc(g->nn + 1, sizeof *prev);
     size_t *depth = calloc(g->nn + 1, sizeof *depth);

@@ -202,6 +202,13 @@ int cli_open_snapshots(const char *const *files, size_t n, const char *only_secr
             return 2;
         }
         prepared = true;
+        /* One secret: its principals' identities loaded as the answer
+         * needs them (docs/SNAPSHOTS.md, "Principal facts"). */
+        if (only_secret && tr_failed(snapshot_prepared_facts(d->st, files[i], &ss->facts))) {
+            (void)die("snapshot");
+            cli_close_snapshots(d, ss);
+            return 2;
+        }
     }
     if (prepared) {
         /* Prepared: its stubs carry each snapshot's Organizations member. */
@@ -246,6 +253,7 @@ void cli_close_snapshots(struct data_dir *d, struct snapset *ss)
     d->st = NULL;
     for (size_t i = 0; ss && i < ss->n; i++) snapshot_free(&ss->s[i]);
     if (ss) snapshot_orgs_free(ss->orgs);
+    if (ss) json_decref(ss->facts);
     free(ss);
 }
 

@@ -868,7 +868,10 @@ int cmd_who_can(int argc, char **argv)
     /* --explain lists every role the principal can assume and each
      * step's own decision: the whole graph, full decisions.  Otherwise the
      * edges a reader's path needs, and quick denials. */
-    r = az_graph_build_opts(&env, accts, nids, !explain, &g);
+    if (!explain && g_snaps && g_snaps->facts)
+        r = az_graph_build_facts(&env, accts, nids, g_snaps->facts, &g);
+    else
+        r = az_graph_build_opts(&env, accts, nids, !explain, &g);
     free(accts);
     free(ids);
     if (tr_failed(r)) { rc = die("principals"); goto out; }

@@ -23,6 +23,13 @@
  *    or deleted, federated and service principals, NotPrincipal (refused
  *    in a trust policy, so the role is assumable by no one), Deny
  *    statements, another held account and one the store does not hold.
+ *    The same edges again from a graph whose identities are deferred to
+ *    the principal facts (az_graph_build_facts), which loads none itself.
+ *  - az_principal_facts (facts.c, a prepared snapshot's "facts"): for
+ *    every user and role, "assume" and "gsv" present exactly when the
+ *    graph's own tests say "may", and covering every role and secret ARN
+ *    an identity policy may allow (NotAction, NotResource, Deny, policy
+ *    variables, wildcards); "escalate" as asking each action.
  *  - policy_mentions_key (the KMS memo's guard): conditions and variables
  *    reading kms:EncryptionContext*, in any case; other keys do not.
  */
@@ -39,6 +46,7 @@
 #include "analyze/analyze.h"
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
+#include "iam/identity.h"
 #include "iam/policy.h"
 #include "store/store.h"
 
@@ -298,6 +306,22 @@ static const struct az_edge *edge(const struct az_graph *g, const char *from, co
     return NULL;
 }
 
+/* g has every edge of all, with the same condition, session and
+ * evidence, and no other. */
+static void same_edges(const struct az_graph *g, const struct az_graph *all)
+{
+    for (size_t i = 0; i < all->ne; i++) {
+        const struct az_edge *a = &all->e[i];
+        const struct az_edge *x = edge(g, all->n[a->from].arn, all->n[a->to].arn);
+        if (!x) fail_msg("missing: %s -> %s", all->n[a->from].arn, all->n[a->to].arn);
+        assert_int_equal(x->conditional, a->conditional);
+        assert_int_equal(x->public_trust, a->public_trust);
+        assert_string_equal(x->session, a->session);
+        assert_string_equal(x->evidence, a->evidence);
+    }
+    assert_int_equal(g->ne, all->ne);
+}
+
 static void test_trust_index(void **state)
 {
     (void)state;
@@ -353,16 +377,26 @@ static void test_trust_index(void **state)
     assert_int_equal(idx.nn, all.nn);
     /* Every edge of trying every node is the index's, with the same
      * condition, session and evidence; and no other. */
-    for (size_t i = 0; i < all.ne; i++) {
-        const struct az_edge *a = &all.e[i];
-        const struct az_edge *x = edge(&idx, all.n[a->from].arn, all.n[a->to].arn);
-        if (!x) fail_msg("the index misses %s -> %s", all.n[a->from].arn, all.n[a->to].arn);
-        assert_int_equal(x->conditional, a->conditional);
-        assert_int_equal(x->public_trust, a->public_trust);
-        assert_string_equal(x->session, a->session);
-        assert_string_equal(x->evidence, a->evidence);
+    same_edges(&idx, &all);
+    /* With the identities deferred to the principal facts (a prepared
+     * snapshot's): nothing loaded by the build, the same edges after. */
+    const char *held[] = { ACCT, ACCT2 };
+    json_t *facts = NULL;
+    ok(az_principal_facts(ENV.st, held, 2, &facts));
+    struct az_graph lazy;
+    ok(az_graph_build_facts(&ENV, accts, 1, facts, &lazy));
+    json_decref(facts);                          /* the graph keeps its own reference */
+    size_t deferred = 0, people = 0;
+    for (size_t i = 0; i < lazy.nn; i++) {
+        deferred += lazy.n[i].deferred;
+        people += lazy.n[i].kind == AZ_USER || lazy.n[i].kind == AZ_ROLE;
+        if (lazy.n[i].deferred) assert_null(lazy.n[i].id);
     }
-    assert_int_equal(idx.ne, all.ne);
+    assert_int_equal(deferred, people);
+    ok(az_graph_edges_all(&lazy));
+    assert_int_equal(lazy.nn, all.nn);
+    same_edges(&lazy, &all);
+    az_graph_free(&lazy);
     /* And the cases themselves (so the comparison is not of two empty
      * graphs). */
     assert_non_null(edge(&idx, U("no-policy"), R("by-user")));
@@ -437,6 +471,103 @@ static void test_out_order(void **state)
     }
 }
 
+/* ---- the principal facts of a prepared snapshot ---------------------------- */
+
+/* Does facts value v ("*" or an array of heads) cover resource r? */
+static bool covers(const json_t *v, const char *r)
+{
+    if (json_is_string(v)) return strcmp(json_string_value(v), "*") == 0;
+    size_t i;
+    json_t *h;
+    json_array_foreach(v, i, h) {
+        const char *s = json_string_value(h);
+        if (s && strncmp(r, s, strlen(s)) == 0) return true;
+    }
+    return false;
+}
+
+/* Whether any identity policy of n may allow action on r (NULL: any). */
+static bool node_may(const struct az_node *n, const char *action, const char *r)
+{
+    for (size_t k = 0; k < n->id->nidentity; k++)
+        if (policy_may_allow(n->id->identity[k].p, NULL, action, r)) return true;
+    return false;
+}
+
+static void test_facts(void **state)
+{
+    (void)state;
+    static const char *const more[] = {
+        DOC(ALLOW("sts:AssumeRole", R("app-*"))),
+        DOC(ALLOW("sts:AssumeRole", R("ops")) "," DENY("sts:AssumeRole", R("ops"))),
+        DOC("{'Effect':'Allow','NotAction':'iam:*','Resource':'" R("x*") "'}"),
+        DOC("{'Effect':'Allow','Action':'sts:Assume*','NotResource':'" R("app-1") "'}"),
+        DOC(ALLOW("sts:AssumeRole", "arn:aws:iam::*:role/cross-?")),
+        DOC(ALLOW("sts:AssumeRole", R("${aws:username}"))),
+        DOC(ALLOW("iam:PutUserPolicy", U("*"))),
+        DOC(ALLOW("kms:CreateGrant", "*") "," ALLOW("sts:AssumeRole", R("ops"))),
+        DOC(DENY("*", "*")),
+        DOC("{'Effect':'Allow','NotAction':'sts:AssumeRole','Resource':'*'}"),
+    };
+    char name[32], id[32];
+    for (size_t i = 0; i < NELEM(POLICIES) + NELEM(more); i++) {
+        const char *pol = i < NELEM(POLICIES) ? POLICIES[i] : more[i - NELEM(POLICIES)];
+        snprintf(name, sizeof name, "u%zu", i);
+        snprintf(id, sizeof id, "AIDAFACTSTEST%07zu", i);
+        put_user(ACCT, name, id, pol);
+        /* A role with the same policy, in a chain: each trusts the one before. */
+        snprintf(name, sizeof name, "app-%zu", i);
+        snprintf(id, sizeof id, "AROAFACTSTEST%07zu", i);
+        char trust[128];
+        snprintf(trust, sizeof trust, "arn:aws:iam::%s:role/app-%zu", ACCT, i ? i - 1 : 0);
+        char tdoc[512];
+        snprintf(tdoc, sizeof tdoc, "{'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':"
+                 "{'AWS':'%s'},'Action':'sts:AssumeRole'}]}", trust);
+        put_role(ACCT, name, id, tdoc, pol);
+    }
+    put_user(ACCT, "none", "AIDAFACTSTESTNONE001", NULL);
+    const char *accts[] = { ACCT };
+    json_t *facts = NULL;
+    ok(az_principal_facts(ENV.st, accts, 1, &facts));
+    struct az_graph g;
+    ok(az_graph_build_opts(&ENV, accts, 1, true, &g));
+    const char *assume_to[] = { R("app-1"), R("app-12"), R("ops"), R("x"), R("y"), R("none"),
+                                "arn:aws:iam::" ACCT2 ":role/cross-1", R("u3") };
+    size_t seen = 0, heads = 0, any = 0, esc = 0;
+    for (size_t i = 0; i < g.nn; i++) {
+        const struct az_node *n = &g.n[i];
+        if (n->kind != AZ_USER && n->kind != AZ_ROLE) continue;
+        const json_t *f = NULL, *x;
+        size_t j;
+        json_array_foreach(facts, j, x)
+            if (strcmp(json_string_value(json_object_get(x, "arn")), n->arn) == 0) f = x;
+        if (!f) fail_msg("%s: no facts", n->arn);
+        seen++;
+        const json_t *as = json_object_get(f, "assume"), *gsv = json_object_get(f, "gsv");
+        /* Present exactly when the graph's own tests say "may". */
+        if ((as != NULL) != n->may_assume) fail_msg("%s: assume %d, graph %d", n->arn, as != NULL, n->may_assume);
+        if ((gsv != NULL) != (n->ngsv_pols > 0)) fail_msg("%s: gsv %d, graph %zu", n->arn, gsv != NULL, n->ngsv_pols);
+        for (size_t k = 0; k < NELEM(assume_to); k++)
+            if (node_may(n, "sts:AssumeRole", assume_to[k]) && !covers(as, assume_to[k]))
+                fail_msg("%s may assume %s, which its facts do not cover", n->arn, assume_to[k]);
+        for (size_t k = 0; k < NELEM(RESOURCES); k++)
+            if (node_may(n, GSV, RESOURCES[k]) && !covers(gsv, RESOURCES[k]))
+                fail_msg("%s may read %s, which its facts do not cover", n->arn, RESOURCES[k]);
+        bool want = false;
+        for (size_t a = 0; AZ_ESCALATION_ACTIONS[a]; a++) want |= node_may(n, AZ_ESCALATION_ACTIONS[a], NULL);
+        assert_int_equal(json_is_true(json_object_get(f, "escalate")), want);
+        heads += json_is_array(as) + json_is_array(gsv);
+        any += json_is_string(as) + json_is_string(gsv);
+        esc += want;
+    }
+    /* Every user and role has facts, and the comparison saw each shape. */
+    assert_int_equal(seen, json_array_size(facts));
+    assert_int_equal(seen, 2 * (NELEM(POLICIES) + NELEM(more)) + 1);
+    assert_true(heads > 4 && any > 4 && esc > 2 && esc < seen);
+    json_decref(facts);
+    az_graph_free(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +577,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gsv_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trust_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_facts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,6 +106,30 @@ static void prepared_holds_the_snapshots(void **state)
     ent_rec_free(&e);
     tr_result r = st[0]->tag_set(st, "arn:aws:iam::111111111111:role/ci-deploy", "k", "v");
     assert_true(tr_failed(r));
+    /* The principal facts: one entry per user and role of both accounts. */
+    json_t *facts = NULL;
+    assert_true(tr_ok(snapshot_prepared_facts(st, p, &facts)));
+    size_t want = 0;
+    for (int a = 0; a < 2; a++)
+        for (int k = 0; k < 2; k++) {
+            struct ent_rec *v = NULL;
+            size_t nv = 0;
+            assert_true(tr_ok(st[0]->ent_list(st, k ? "role" : "user", s[a].account, NULL, NULL, 1000, &v, &nv)));
+            want += nv;
+            ent_list_free(v, nv);
+        }
+    assert_true(want > 0);
+    assert_int_equal(json_array_size(facts), want);
+    bool found = false;
+    size_t fi;
+    json_t *x;
+    json_array_foreach(facts, fi, x) {
+        assert_true(json_is_boolean(json_object_get(x, "escalate")));
+        if (strcmp(json_string_value(json_object_get(x, "arn")), "arn:aws:iam::111111111111:role/ci-deploy") == 0)
+            found = true;
+    }
+    assert_true(found);
+    json_decref(facts);
     for (size_t i = 0; i < n; i++) snapshot_free(&s[i]);
     st[0]->close(st);
 
@@ -182,13 +206,32 @@ static void what_is_not_prepared_is_refused(void **state)
     const char *files[1] = { FIXTURE_A };
     assert_true(tr_ok(snapshot_prepare(files, 1, p)));
     assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE tresor_saved_note SET v = '{\"version\": 2, \"sources\": [], "
+    assert_int_equal(sqlite3_exec(db, "UPDATE tresor_saved_note SET v = '{\"version\": 3, \"sources\": [], "
                                   "\"snapshots\": [{\"name\": 5}]}' WHERE k = 'prepared'", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     assert_true(tr_failed(snapshot_prepared_open(p, false, &st, s, 2, &n)));
     assert_null(st);
     assert_non_null(strstr(tr_last_error()->message, "its notes are not a prepared snapshot's"));
+    /* Facts that are not a list: refused when read. */
+    path_of(p, "facts.db");
+    assert_true(tr_ok(snapshot_prepare(files, 1, p)));
+    static const char *const bad[] = { "{}", "[{\"escalate\": true}]", "[5]" };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "UPDATE tresor_saved_note SET v = '%s' WHERE k = 'facts'", bad[k]);  /* fits */
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        assert_true(tr_ok(snapshot_prepared_open(p, false, &st, s, 2, &n)));
+        json_t *facts = NULL;
+        assert_true(tr_failed(snapshot_prepared_facts(st, p, &facts)));
+        assert_null(facts);
+        assert_non_null(strstr(tr_last_error()->message, "its notes are not a prepared snapshot's"));
+        for (size_t i = 0; i < n; i++) snapshot_free(&s[i]);
+        st[0]->close(st);
+    }
+    path_of(p, "tamper.db");
     assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "UPDATE tresor_saved_note SET v = 'not json' WHERE k = 'prepared'", NULL,
                                   NULL, NULL), SQLITE_OK);
