@@ -501,7 +501,10 @@ static unsigned write_domain(enum sql_q id, const struct sql_arg *a, size_t na)
     if (at >= na || a[at].kind == ARG_INT || a[at].kind == ARG_BLOB) return STORE_DOM_ALL;
     size_t len = 0;
     const char *arn = sql_arg_text(&a[at], &len);
-    return arn_domain(arn, len);
+    unsigned dom = arn_domain(arn, len);
+    /* A secret's tags: its own domain too (domains.h). */
+    if ((id == Q_TAG_SET || id == Q_TAG_DEL) && dom == STORE_DOM_SECRETS) dom |= STORE_DOM_SECRET_TAGS;
+    return dom;
 }
 
 /* A write (in this thread's transaction, or on its own); *changes, when

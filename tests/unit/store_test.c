@@ -2677,6 +2677,62 @@ static uint64_t cache_hits(const char *name)
     return 0;
 }
 
+/* The alias cache (kms/cache.c, "kms-aliases"): a second lookup of an
+ * alias is a hit; an alias moved to another key, or deleted, is read
+ * again at once (KMS writes move its generation); an alias that is not
+ * there is never cached; a secret's write leaves a cached alias alone.
+ * Fails on the old code, which had no such cache. */
+static void test_alias_cache(void **state)
+{
+    struct fx *f = *state;
+    store_t st = f->st;
+    struct key_fx x, y;
+    struct alias_rec a;
+    const char *id = "1234abcd-12ab-34cd-56ef-1234567890ad";
+    const char *id2 = "1234abcd-12ab-34cd-56ef-1234567890ae";
+    const char *sarn = "arn:aws:secretsmanager:" REGION ":" ACCT ":secret:a-AbCdEf";
+
+    (*st)->refresh(st);
+    for (int i = 0; i < 200 && !cache_gen_known((*st)->generation(st)); i++) usleep(10 * 1000);
+    mk_key(&x, id, ACCT, REGION);
+    OK(CALL(st, key_put, &x.k));
+    mk_key(&y, id2, ACCT, REGION);
+    OK(CALL(st, key_put, &y.k));
+    put_alias(st, ACCT, REGION, "alias/aws/secretsmanager", id);
+    cache_enable(true);
+    uint64_t hits = cache_hits("kms-aliases");
+    OK(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a));
+    assert_string_equal(a.target_key_id, id);
+    OK(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a));
+    assert_string_equal(a.target_key_id, id);
+    assert_int_equal(cache_hits("kms-aliases"), hits + 1);
+
+    /* A secret's tag: not KMS, still a hit. */
+    OK(CALL(st, tag_set, sarn, "k", "v"));
+    OK(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a));
+    assert_int_equal(cache_hits("kms-aliases"), hits + 2);
+
+    /* Moved to another key: read again. */
+    memset(&a, 0, sizeof a);
+    snprintf(a.account_id, sizeof a.account_id, "%s", ACCT);
+    snprintf(a.region, sizeof a.region, "%s", REGION);
+    snprintf(a.name, sizeof a.name, "%s", "alias/aws/secretsmanager");
+    snprintf(a.target_key_id, sizeof a.target_key_id, "%s", id2);
+    a.created = a.updated = 1700000200;
+    OK(CALL(st, alias_update, &a));
+    OK(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a));
+    assert_string_equal(a.target_key_id, id2);
+    assert_int_equal(cache_hits("kms-aliases"), hits + 2);
+
+    /* Deleted: not found, and an absent alias stays uncached. */
+    OK(CALL(st, alias_delete, ACCT, REGION, "alias/aws/secretsmanager"));
+    FAILS(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a), TR_E_STORE_NOT_FOUND);
+    FAILS(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a), TR_E_STORE_NOT_FOUND);
+    FAILS(kms_cached_alias_get(st, ACCT, REGION, "alias/none", &a), TR_E_STORE_NOT_FOUND);
+    assert_int_equal(cache_hits("kms-aliases"), hits + 2);
+    cache_enable(false);
+}
+
 /* Whether the generation of the domains `dom` moved since *g; *g becomes
  * the current one. */
 static bool dom_moved(store_t st, unsigned dom, struct cache_gen *g)
@@ -2747,10 +2803,29 @@ static void test_generation_domains(void **state)
     assert_false(dom_moved(st, STORE_DOM_IAM, &gi));
     assert_false(dom_moved(st, STORE_DOM_KMS, &gk));
 
+    /* A secret's tags move SECRET_TAGS with SECRETS; its record and
+     * versions leave SECRET_TAGS alone, so its cached tags stay. */
+    struct cache_gen gt = CACHE_GEN_NONE;
+    (void)dom_moved(st, STORE_DOM_SECRET_TAGS, &gt);
+    OK(TX(st, tx_begin));
+    OK(CALL(st, rel_put, &r));
+    OK(CALL(st, rel_member_set, "secret-ver", sarn, "v1", "stages", "[]"));
+    OK(CALL(st, ent_update, &e));
+    OK(TX(st, tx_commit));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    assert_false(dom_moved(st, STORE_DOM_SECRET_TAGS, &gt));
+    OK(CALL(st, tag_set, sarn, "k2", "v"));
+    assert_true(dom_moved(st, STORE_DOM_SECRET_TAGS, &gt));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    OK(CALL(st, tag_delete, sarn, "k2"));
+    assert_true(dom_moved(st, STORE_DOM_SECRET_TAGS, &gt));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+
     /* A key's tags are KMS: the cached key is read again. */
     OK(CALL(st, tag_set, x.k.arn, "k", "v"));
     assert_true(dom_moved(st, STORE_DOM_KMS, &gk));
     assert_false(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    assert_false(dom_moved(st, STORE_DOM_SECRET_TAGS, &gt));
     assert_false(dom_moved(st, STORE_DOM_IAM, &gi));
     hits = cache_hits("kms-keys");
     OK(kms_cached_key_get(st, id, REGION, &got));
@@ -3723,6 +3798,7 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_pg_migration_lock, setup_pg_empty, teardown),
         cmocka_unit_test_setup_teardown(test_pg_schema_too_new, setup_pg_empty, teardown),
         cmocka_unit_test_setup_teardown(test_generation_domains, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_alias_cache, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_two_nodes, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_domains_across_nodes, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_write_lock, setup_pg, teardown),
@@ -3817,6 +3893,7 @@ int main(void)
         cmocka_unit_test(test_db_path),
         cmocka_unit_test_setup_teardown(test_generation_and_key_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation_domains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alias_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_sees_other_processes, setup, teardown),
         cmocka_unit_test(test_generation_unique_per_store),
     };
