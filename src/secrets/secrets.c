@@ -787,14 +787,15 @@ static TR_RESULT stub_save(store_t st, const struct secret *s, const struct secr
     return r;
 }
 
-TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secret_version *v)
+/* The stored doc of v (not a stub), malloc'd into *out. */
+static TR_RESULT version_text(const struct secret_version *v, char **out)
 {
-    if (v->stub) return stub_save(st, s, v);
     json_t *d = v->doc ? json_deep_copy(v->doc) : json_object();
     json_t *stages = NULL;
     char *text = NULL;
     tr_result r = TR_OK;
 
+    *out = NULL;
     if (!d) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = sm_stages_json(v, &stages);
     if (tr_failed(r)) goto fail;
@@ -809,25 +810,62 @@ TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secre
     if (tr_ok(r)) r = sm_set(d, "binary", json_boolean(v->binary));
     if (tr_failed(r)) goto fail;
     text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    struct rel_rec rel = { .from = s->arn, .to = v->id, .doc = text, .created = (int64_t)v->created };
-    STR_SET(rel.kind, SM_VER_KIND);
-    r = st[0]->rel_put(st, &rel);
+    if (!text) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
 fail:
-    free(text);
     json_decref(stages);
     json_decref(d);
+    if (tr_ok(r)) *out = text;
     return r;
 }
 
+TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secret_version *v)
+{
+    char *text = NULL;
+    if (v->stub) return stub_save(st, s, v);
+    GUARD(version_text(v, &text));
+    struct rel_rec rel = { .from = s->arn, .to = v->id, .doc = text, .created = (int64_t)v->created };
+    STR_SET(rel.kind, SM_VER_KIND);
+    tr_result r = st[0]->rel_put(st, &rel);
+    free(text);
+    return r;
+}
+
+TR_RESULT sm_stubs_save(store_t st, const struct secret *s, const struct secret_version *a,
+                        const struct secret_version *b)
+{
+    json_t *ja = NULL, *jb = NULL;
+    char *ta = NULL, *tb = NULL;
+    ENSURE(a->stub && b->stub, TR_E_INTERNAL);
+    tr_result r = sm_stages_json(a, &ja);
+    if (tr_ok(r)) r = sm_stages_json(b, &jb);
+    if (tr_ok(r)) {
+        ta = json_dumps(ja, JSON_COMPACT);
+        tb = json_dumps(jb, JSON_COMPACT);
+        if (!ta || !tb) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    if (tr_ok(r)) r = st[0]->rel_member_set_pair(st, SM_VER_KIND, s->arn, "stages", a->id, ta, b->id, tb);
+    free(ta);
+    free(tb);
+    json_decref(ja);
+    json_decref(jb);
+    return r;
+}
+
+/* The version's row and its place in the creation order: one statement. */
 TR_RESULT sm_version_insert(store_t st, const struct secret *s, const struct secret_version *v)
 {
     char key[SEQ_KEY_MAX];
-    GUARD(sm_version_save(st, s, v));
+    char *text = NULL;
+    ENSURE(!v->stub, TR_E_INTERNAL);
     GUARD(seq_key(v, key));
-    struct rel_rec rel = { .from = s->arn, .to = key, .doc = "", .created = (int64_t)v->created };
-    STR_SET(rel.kind, SM_SEQ_KIND);
-    return st[0]->rel_put(st, &rel);
+    GUARD(version_text(v, &text));
+    struct rel_rec ver = { .from = s->arn, .to = v->id, .doc = text, .created = (int64_t)v->created };
+    struct rel_rec seq = { .from = s->arn, .to = key, .doc = "", .created = (int64_t)v->created };
+    STR_SET(ver.kind, SM_VER_KIND);
+    STR_SET(seq.kind, SM_SEQ_KIND);
+    tr_result r = st[0]->rel_put_pair(st, &ver, &seq);
+    free(text);
+    return r;
 }
 
 TR_RESULT sm_version_delete(store_t st, const struct secret *s, const struct secret_version *v)

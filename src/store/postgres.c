@@ -194,6 +194,11 @@ static const char *const own_sql[Q__COUNT] = {
     [Q_REL_MEMBER_SET] = "UPDATE relations SET doc = "
         "jsonb_set(CAST(doc AS jsonb), ARRAY[CAST(?4 AS text)], CAST(CAST(?5 AS text) AS jsonb))::text "
         "WHERE kind = ?1 AND src = ?2 AND dst = ?3",
+    /* The same member of two relations (to ?3 and ?6), each its value. */
+    [Q_REL_MEMBER_SET_PAIR] = "UPDATE relations SET doc = "
+        "jsonb_set(CAST(doc AS jsonb), ARRAY[CAST(?4 AS text)], "
+        "CAST(CASE dst WHEN CAST(?3 AS text) THEN CAST(?5 AS text) ELSE CAST(?7 AS text) END AS jsonb))::text "
+        "WHERE kind = ?1 AND src = ?2 AND dst IN (?3, ?6)",
 };
 
 /* Statement id's SQL text (with ?N parameters). */

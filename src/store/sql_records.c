@@ -141,6 +141,12 @@ const char *const sql_text[SQL_Q__COUNT] = {
     [Q_REL_PUT] = "INSERT INTO relations (" REL_COLS ") VALUES (?1, ?2, ?3, ?4, ?5) "
         "ON CONFLICT (kind, src, dst) DO UPDATE SET doc = excluded.doc, "
         "created = excluded.created",
+    /* Two rows in one statement (a new secret version and its place in
+     * the creation order): one round trip. */
+    [Q_REL_PUT_PAIR] = "INSERT INTO relations (" REL_COLS ") VALUES (?1, ?2, ?3, ?4, ?5), "
+        "(?6, ?7, ?8, ?9, ?10) "
+        "ON CONFLICT (kind, src, dst) DO UPDATE SET doc = excluded.doc, "
+        "created = excluded.created",
     [Q_REL_GET] = "SELECT " REL_COLS " FROM relations "
         "WHERE kind = ?1 AND src = ?2 AND dst = ?3",
     [Q_REL_DEL] = "DELETE FROM relations WHERE kind = ?1 AND src = ?2 AND dst = ?3",
@@ -156,6 +162,7 @@ const char *const sql_text[SQL_Q__COUNT] = {
     [Q_AK_TOMB_EXPIRED] = NULL,
     [Q_REL_MEMBER_GET] = NULL,
     [Q_REL_MEMBER_SET] = NULL,
+    [Q_REL_MEMBER_SET_PAIR] = NULL,
 };
 
 const char *sql_own_text(const char *const *own, size_t own_n, int id)
@@ -494,7 +501,11 @@ static unsigned write_domain(enum sql_q id, const struct sql_arg *a, size_t na)
     case Q_TAG_SET: case Q_TAG_DEL: at = 0; break;                /* (arn, key, ...) */
     case Q_ENT_PUT: at = 4; break;                                /* (kind, account, name, id, arn, ...) */
     case Q_ENT_UPDATE: case Q_ENT_DEL: at = 1; break;             /* (kind, arn, ...) */
-    case Q_REL_PUT: case Q_REL_DEL: case Q_REL_MEMBER_SET: at = 1; break; /* (kind, from, ...) */
+    case Q_REL_PUT: case Q_REL_DEL: case Q_REL_MEMBER_SET: case Q_REL_MEMBER_SET_PAIR:
+        at = 1; break;                                            /* (kind, from, ...) */
+    case Q_REL_PUT_PAIR:                                          /* two rows: both froms */
+        if (na != 10) return STORE_DOM_ALL;
+        return write_domain(Q_REL_PUT, a, 5) | write_domain(Q_REL_PUT, a + 5, 5);
     default:
         return STORE_DOM_ALL;
     }
@@ -890,6 +901,19 @@ static TR_RESULT rec_rel_put(store_t st, const struct rel_rec *r)
                                          INT(r->created)), NULL);
 }
 
+static TR_RESULT rec_rel_put_pair(store_t st, const struct rel_rec *a, const struct rel_rec *b)
+{
+    ENSURE_REF(a);
+    ENSURE_REF(b);
+    /* The same row twice would be an error of PostgreSQL's upsert. */
+    ENSURE(strcmp(a->kind, b->kind) != 0 || strcmp(a->from ? a->from : "", b->from ? b->from : "") != 0 ||
+               strcmp(a->to ? a->to : "", b->to ? b->to : "") != 0, TR_E_INTERNAL);
+    return run_write(st, Q_REL_PUT_PAIR,
+                     ARGS(CHARS(a->kind), TEXT(a->from), TEXT(a->to), TEXT(a->doc), INT(a->created),
+                          CHARS(b->kind), TEXT(b->from), TEXT(b->to), TEXT(b->doc), INT(b->created)),
+                     NULL);
+}
+
 static TR_RESULT rec_rel_get(store_t st, const char *kind, const char *from, const char *to,
                             struct rel_rec *out)
 {
@@ -918,6 +942,20 @@ static TR_RESULT rec_rel_member_set(store_t st, const char *kind, const char *fr
     ENSURE(member_name_ok(member), TR_E_INTERNAL);
     return run_change(st, Q_REL_MEMBER_SET,
                       ARGS(NEED(kind), NEED(from), NEED(to), NEED(member), NEED(json)));
+}
+
+static TR_RESULT rec_rel_member_set_pair(store_t st, const char *kind, const char *from,
+                                         const char *member, const char *to1, const char *json1,
+                                         const char *to2, const char *json2)
+{
+    int changes = 0;
+    ENSURE(member_name_ok(member), TR_E_INTERNAL);
+    ENSURE(to1 && to2 && strcmp(to1, to2) != 0, TR_E_INTERNAL);
+    GUARD(run_write(st, Q_REL_MEMBER_SET_PAIR,
+                    ARGS(NEED(kind), NEED(from), NEED(to1), NEED(member), NEED(json1), NEED(to2),
+                         NEED(json2)), &changes));
+    ENSURE(changes == 2, TR_E_STORE_NOT_FOUND);
+    return TR_OK;
 }
 
 static TR_RESULT rec_rel_delete(store_t st, const char *kind, const char *from, const char *to)
@@ -1105,6 +1143,8 @@ static TR_RESULT fwd_self_check(store_t st, void (*problem)(void *arg, const cha
     .rel_get = rec_rel_get, \
     .rel_member_get = rec_rel_member_get, \
     .rel_member_set = rec_rel_member_set, \
+    .rel_put_pair = rec_rel_put_pair, \
+    .rel_member_set_pair = rec_rel_member_set_pair, \
     .rel_delete = rec_rel_delete, \
     .rel_list_from = rec_rel_list_from, \
     .rel_list_to = rec_rel_list_to, \

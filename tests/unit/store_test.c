@@ -1955,13 +1955,19 @@ static void assert_json_text(const char *text, const char *want)
     json_decref(b);
 }
 
-static void assert_rel_doc(store_t st, const char *from, const char *to, const char *want)
+static void assert_rel_doc_at(store_t st, const char *from, const char *to, const char *want,
+                              int64_t created)
 {
     struct rel_rec got;
     OK(CALL(st, rel_get, "sm-ver", from, to, &got));
     assert_json_text(got.doc, want);
-    assert_int_equal(got.created, 42);
+    assert_int_equal(got.created, created);
     rel_rec_free(&got);
+}
+
+static void assert_rel_doc(store_t st, const char *from, const char *to, const char *want)
+{
+    assert_rel_doc_at(st, from, to, want, 42);
 }
 
 static void test_rel_member(void **state)
@@ -2066,6 +2072,65 @@ static void test_rel_member(void **state)
     assert_rel_doc(st, arn, "v1", "{\"stages\":[],\"ct\":\"\xc3\xa9\\\"\\\\\\n\xc3\xa9\","
                    "\"created\":1765000000.5,\"seq\":7.0,\"obj\":{\"a\":1,\"b\":{\"c\":[]}},"
                    "\"nul\":null,\"binary\":null,\"added_one\":{\"a\":\"b\"}}");
+}
+
+/* rel_put_pair and rel_member_set_pair: two rows in one statement each,
+ * as two rel_put / rel_member_set calls would leave them; a pair that
+ * names one row twice is refused; a pair set with one row missing is
+ * not found and, rolled back, changes nothing.  Fails on the old code
+ * (no such calls). */
+static void test_rel_pairs(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    const char *arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:p-AbCdEf";
+    struct rel_rec a = { .from = (char *)arn, .to = (char *)"v1",
+                         .doc = (char *)"{\"stages\":[\"AWSCURRENT\"],\"ct\":\"x\"}", .created = 42 };
+    struct rel_rec b = { .from = (char *)arn, .to = (char *)"00000000000000000001|v1",
+                         .doc = (char *)"", .created = 43 };
+    struct rel_rec c = { .from = (char *)arn, .to = (char *)"v2",
+                         .doc = (char *)"{\"stages\":[\"AWSPREVIOUS\"],\"ct\":\"y\"}", .created = 44 };
+    struct rel_rec got;
+    snprintf(a.kind, sizeof a.kind, "sm-ver");
+    snprintf(b.kind, sizeof b.kind, "sm-seq");
+    snprintf(c.kind, sizeof c.kind, "sm-ver");
+
+    OK(CALL(st, rel_put_pair, &a, &b));
+    OK(CALL(st, rel_get, "sm-ver", arn, "v1", &got));
+    assert_json_text(got.doc, a.doc);
+    assert_int_equal(got.created, 42);
+    rel_rec_free(&got);
+    OK(CALL(st, rel_get, "sm-seq", arn, "00000000000000000001|v1", &got));
+    assert_string_equal(got.doc, "");
+    assert_int_equal(got.created, 43);
+    rel_rec_free(&got);
+    /* Again: an upsert, as rel_put is. */
+    a.doc = (char *)"{\"stages\":[\"AWSCURRENT\"],\"ct\":\"z\"}";
+    OK(CALL(st, rel_put_pair, &a, &c));
+    assert_rel_doc_at(st, arn, "v1", a.doc, 42);
+    assert_rel_doc_at(st, arn, "v2", c.doc, 44);
+    /* One row twice: refused before anything runs. */
+    FAILS(CALL(st, rel_put_pair, &a, &a), TR_E_INTERNAL);
+
+    /* Each row its own value; the other members stay. */
+    OK(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v1", "[\"AWSPREVIOUS\"]", "v2", "[]"));
+    assert_rel_doc_at(st, arn, "v1", "{\"stages\":[\"AWSPREVIOUS\"],\"ct\":\"z\"}", 42);
+    assert_rel_doc_at(st, arn, "v2", "{\"stages\":[],\"ct\":\"y\"}", 44);
+    OK(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v2", "[\"A\",\"B\"]", "v1", "[\"C\"]"));
+    assert_rel_doc_at(st, arn, "v1", "{\"stages\":[\"C\"],\"ct\":\"z\"}", 42);
+    assert_rel_doc_at(st, arn, "v2", "{\"stages\":[\"A\",\"B\"],\"ct\":\"y\"}", 44);
+    /* One of the two missing: not found; rolled back, nothing changed. */
+    OK(TX(st, tx_begin));
+    FAILS(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v1", "[]", "v9", "[]"),
+          TR_E_STORE_NOT_FOUND);
+    (*st)->tx_rollback(st);
+    assert_rel_doc_at(st, arn, "v1", "{\"stages\":[\"C\"],\"ct\":\"z\"}", 42);
+    /* The same row twice, a bad member name, a value that is not JSON. */
+    FAILS(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v1", "[]", "v1", "[]"), TR_E_INTERNAL);
+    FAILS(CALL(st, rel_member_set_pair, "sm-ver", arn, "a.b", "v1", "[]", "v2", "[]"), TR_E_INTERNAL);
+    OK(TX(st, tx_begin));
+    assert_true(tr_failed(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v1", "[", "v2", "[]")));
+    (*st)->tx_rollback(st);
+    assert_rel_doc_at(st, arn, "v2", "{\"stages\":[\"A\",\"B\"],\"ct\":\"y\"}", 44);
 }
 
 /* The class implements every call of store.h (a NULL slot would crash the
@@ -3789,6 +3854,7 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_entities, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_relations, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_rel_member, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_rel_pairs, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_class_is_complete, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup_pg, teardown),
@@ -3877,6 +3943,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rel_member, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rel_pairs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_class_is_complete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
