@@ -194,6 +194,9 @@ static const char *const own_sql[Q__COUNT] = {
     [Q_REL_MEMBER_SET] = "UPDATE relations SET doc = "
         "jsonb_set(CAST(doc AS jsonb), ARRAY[CAST(?4 AS text)], CAST(CAST(?5 AS text) AS jsonb))::text "
         "WHERE kind = ?1 AND src = ?2 AND dst = ?3",
+    [Q_REL_MEMBER_GET_PAIR] = "SELECT kind, src, dst, "
+        "coalesce((CAST(doc AS jsonb) -> CAST(?4 AS text))::text, 'null'), created "
+        "FROM relations WHERE kind = ?1 AND src = ?2 AND dst IN (?3, ?5) ORDER BY dst",
     /* The same member of two relations (to ?3 and ?6), each its value. */
     [Q_REL_MEMBER_SET_PAIR] = "UPDATE relations SET doc = "
         "jsonb_set(CAST(doc AS jsonb), ARRAY[CAST(?4 AS text)], "

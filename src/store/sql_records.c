@@ -163,6 +163,7 @@ const char *const sql_text[SQL_Q__COUNT] = {
     [Q_REL_MEMBER_GET] = NULL,
     [Q_REL_MEMBER_SET] = NULL,
     [Q_REL_MEMBER_SET_PAIR] = NULL,
+    [Q_REL_MEMBER_GET_PAIR] = NULL,
 };
 
 const char *sql_own_text(const char *const *own, size_t own_n, int id)
@@ -936,6 +937,15 @@ static TR_RESULT rec_rel_member_get(store_t st, const char *kind, const char *fr
                    ARGS(NEED(kind), NEED(from), NEED(to), NEED(member)), out);
 }
 
+static TR_RESULT rec_rel_member_get_pair(store_t st, const char *kind, const char *from,
+                                         const char *member, const char *to1, const char *to2,
+                                         struct rel_rec **out, size_t *n)
+{
+    ENSURE(member_name_ok(member), TR_E_INTERNAL);
+    return run_list(st, Q_REL_MEMBER_GET_PAIR, &REL,
+                    ARGS(NEED(kind), NEED(from), NEED(to1), NEED(member), NEED(to2)), (void **)out, n);
+}
+
 static TR_RESULT rec_rel_member_set(store_t st, const char *kind, const char *from, const char *to,
                                     const char *member, const char *json)
 {
@@ -1143,6 +1153,7 @@ static TR_RESULT fwd_self_check(store_t st, void (*problem)(void *arg, const cha
     .rel_get = rec_rel_get, \
     .rel_member_get = rec_rel_member_get, \
     .rel_member_set = rec_rel_member_set, \
+    .rel_member_get_pair = rec_rel_member_get_pair, \
     .rel_put_pair = rec_rel_put_pair, \
     .rel_member_set_pair = rec_rel_member_set_pair, \
     .rel_delete = rec_rel_delete, \

@@ -191,6 +191,8 @@ static const char *const own_sql[Q__COUNT] = {
         "FROM relations WHERE kind = ?1 AND src = ?2 AND dst = ?3",
     [Q_REL_MEMBER_SET] = "UPDATE relations SET doc = json_set(doc, '$.' || ?4, json(?5)) "
         "WHERE kind = ?1 AND src = ?2 AND dst = ?3",
+    [Q_REL_MEMBER_GET_PAIR] = "SELECT kind, src, dst, coalesce(doc -> ('$.' || ?4), 'null'), created "
+        "FROM relations WHERE kind = ?1 AND src = ?2 AND dst IN (?3, ?5) ORDER BY dst",
     /* The same member of two relations (to ?3 and ?6), each its value. */
     [Q_REL_MEMBER_SET_PAIR] = "UPDATE relations SET doc = "
         "json_set(doc, '$.' || ?4, json(CASE dst WHEN ?3 THEN ?5 ELSE ?7 END)) "

@@ -2074,7 +2074,8 @@ static void test_rel_member(void **state)
                    "\"nul\":null,\"binary\":null,\"added_one\":{\"a\":\"b\"}}");
 }
 
-/* rel_put_pair and rel_member_set_pair: two rows in one statement each,
+/* rel_put_pair, rel_member_get_pair and rel_member_set_pair: two rows in
+ * one statement each,
  * as two rel_put / rel_member_set calls would leave them; a pair that
  * names one row twice is refused; a pair set with one row missing is
  * not found and, rolled back, changes nothing.  Fails on the old code
@@ -2118,6 +2119,32 @@ static void test_rel_pairs(void **state)
     OK(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v2", "[\"A\",\"B\"]", "v1", "[\"C\"]"));
     assert_rel_doc_at(st, arn, "v1", "{\"stages\":[\"C\"],\"ct\":\"z\"}", 42);
     assert_rel_doc_at(st, arn, "v2", "{\"stages\":[\"A\",\"B\"],\"ct\":\"y\"}", 44);
+    /* Both read in one statement, ordered by to; a missing one is left
+     * out; the same one twice is one row. */
+    struct rel_rec *rows = NULL;
+    size_t n = 0;
+    OK(CALL(st, rel_member_get_pair, "sm-ver", arn, "stages", "v2", "v1", &rows, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].to, "v1");
+    assert_json_text(rows[0].doc, "[\"C\"]");
+    assert_int_equal(rows[0].created, 42);
+    assert_string_equal(rows[1].to, "v2");
+    assert_json_text(rows[1].doc, "[\"A\",\"B\"]");
+    rel_list_free(rows, n);
+    OK(CALL(st, rel_member_get_pair, "sm-ver", arn, "ct", "v9", "v2", &rows, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].to, "v2");
+    assert_string_equal(rows[0].doc, "\"y\"");
+    rel_list_free(rows, n);
+    OK(CALL(st, rel_member_get_pair, "sm-ver", arn, "missing", "v1", "v1", &rows, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].doc, "null");
+    rel_list_free(rows, n);
+    OK(CALL(st, rel_member_get_pair, "sm-seq", arn, "stages", "v1", "v2", &rows, &n));
+    assert_int_equal(n, 0);
+    assert_null(rows);
+    FAILS(CALL(st, rel_member_get_pair, "sm-ver", arn, "a.b", "v1", "v2", &rows, &n), TR_E_INTERNAL);
+
     /* One of the two missing: not found; rolled back, nothing changed. */
     OK(TX(st, tx_begin));
     FAILS(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v1", "[]", "v9", "[]"),
