@@ -909,6 +909,10 @@ static TR_RESULT rec_rel_put_pair(store_t st, const struct rel_rec *a, const str
     /* The same row twice would be an error of PostgreSQL's upsert. */
     ENSURE(strcmp(a->kind, b->kind) != 0 || strcmp(a->from ? a->from : "", b->from ? b->from : "") != 0 ||
                strcmp(a->to ? a->to : "", b->to ? b->to : "") != 0, TR_E_INTERNAL);
+    if (drv(st)->pairs_apart) {
+        GUARD(rec_rel_put(st, a));
+        return rec_rel_put(st, b);
+    }
     return run_write(st, Q_REL_PUT_PAIR,
                      ARGS(CHARS(a->kind), TEXT(a->from), TEXT(a->to), TEXT(a->doc), INT(a->created),
                           CHARS(b->kind), TEXT(b->from), TEXT(b->to), TEXT(b->doc), INT(b->created)),
@@ -937,11 +941,43 @@ static TR_RESULT rec_rel_member_get(store_t st, const char *kind, const char *fr
                    ARGS(NEED(kind), NEED(from), NEED(to), NEED(member)), out);
 }
 
+/* rel_member_get_pair as two reads (pairs_apart): the rows found,
+ * ordered by to, one when to1 == to2. */
+static TR_RESULT member_get_apart(store_t st, const char *kind, const char *from, const char *member,
+                                  const char *to1, const char *to2, struct rel_rec **out, size_t *n)
+{
+    const char *to[2] = { to1, to2 };
+    ENSURE(to1 && to2, TR_E_INTERNAL);
+    if (strcmp(to1, to2) > 0) { to[0] = to2; to[1] = to1; }
+    size_t want = strcmp(to1, to2) == 0 ? 1 : 2;
+    struct rel_rec *v = calloc(2, sizeof *v);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    tr_result r = TR_OK;
+    size_t got = 0;
+    for (size_t i = 0; i < want && tr_ok(r); i++) {
+        r = rec_rel_member_get(st, kind, from, to[i], member, &v[got]);
+        if (tr_ok(r)) got++;
+        else if (tr_code(r) == TR_E_STORE_NOT_FOUND) { tr_clear_error(); r = TR_OK; }
+    }
+    if (tr_failed(r) || got == 0) {
+        rel_list_free(v, got);
+        return r;
+    }
+    *out = v;
+    *n = got;
+    return TR_OK;
+}
+
 static TR_RESULT rec_rel_member_get_pair(store_t st, const char *kind, const char *from,
                                          const char *member, const char *to1, const char *to2,
                                          struct rel_rec **out, size_t *n)
 {
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
     ENSURE(member_name_ok(member), TR_E_INTERNAL);
+    if (drv(st)->pairs_apart) return member_get_apart(st, kind, from, member, to1, to2, out, n);
     return run_list(st, Q_REL_MEMBER_GET_PAIR, &REL,
                     ARGS(NEED(kind), NEED(from), NEED(to1), NEED(member), NEED(to2)), (void **)out, n);
 }
@@ -961,6 +997,10 @@ static TR_RESULT rec_rel_member_set_pair(store_t st, const char *kind, const cha
     int changes = 0;
     ENSURE(member_name_ok(member), TR_E_INTERNAL);
     ENSURE(to1 && to2 && strcmp(to1, to2) != 0, TR_E_INTERNAL);
+    if (drv(st)->pairs_apart) {
+        GUARD(rec_rel_member_set(st, kind, from, to1, member, json1));
+        return rec_rel_member_set(st, kind, from, to2, member, json2);
+    }
     GUARD(run_write(st, Q_REL_MEMBER_SET_PAIR,
                     ARGS(NEED(kind), NEED(from), NEED(to1), NEED(member), NEED(json1), NEED(to2),
                          NEED(json2)), &changes));

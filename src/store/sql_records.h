@@ -216,6 +216,11 @@ struct sql_driver {
     TR_RESULT (*tx_commit_ticket)(store_t st, uint64_t *ticket);
     int (*sync_notify)(store_t st, struct gsync_waiter *w);
     bool (*sync_cancel)(store_t st, struct gsync_waiter *w);
+    /* Run the pair calls (rel_put_pair, rel_member_get_pair,
+     * rel_member_set_pair) as two statements each: a backend in the
+     * process (SQLite) has no round trip to save, and its two plain
+     * statements cost less than one with IN, ORDER BY and CASE. */
+    bool pairs_apart;
     TR_RESULT (*self_check)(store_t st, void (*problem)(void *arg, const char *text), void *arg,
                             int *schema_version);
 };
