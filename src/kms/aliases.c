@@ -365,7 +365,7 @@ TR_RESULT kms_managed_key(struct req_ctx *rc, const char *service, struct key_re
     memset(out, 0, sizeof *out);
     ENSURE(strcmp(service, "secretsmanager") == 0, TR_E_INTERNAL);
     snprintf(name, sizeof name, RESERVED_PREFIX "%s", service);     /* fits: "secretsmanager", checked above */
-    r = rc->st[0]->alias_get(rc->st, rc->who.account_id, rc->region, name, &a);
+    r = kms_cached_alias_get(rc->st, rc->who.account_id, rc->region, name, &a);
     if (tr_ok(r)) return kms_key_lookup(rc->st, a.target_key_id, a.region, out);
     if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
 

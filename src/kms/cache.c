@@ -23,6 +23,12 @@
  * same generation.  Entries are per thread, so a hit takes no lock; a
  * thread's entries are freed when it exits.
  *
+ * Aliases ("kms-aliases", by account, region and name, 16 per thread):
+ * what an alias names, for the request path's lookups by alias
+ * (kms_resolve, and the aws/secretsmanager alias every CreateSecret and
+ * PutSecretValue of a secret under the managed key resolves).  Valid under
+ * the same generation (aliases are KMS data); only an alias found is kept.
+ *
  * Secrets: unwrapped material lives in the entry's locked memory (secmem:
  * locked, not dumped), wiped when the entry is dropped or replaced and
  * when the thread exits.  Callers get copies in their own secret buffers.
@@ -312,4 +318,33 @@ void kms_cached_material_put(store_t st, const char *key_id, uint32_t version, c
     }
     memcpy(mat + at * KMS_MATERIAL_LEN, m->data, KMS_MATERIAL_LEN);
     e->mat_version[at] = version;
+}
+
+/* ---- aliases ---------------------------------------------------------------- */
+
+static struct cache_class kms_aliases =
+    CACHE_CLASS("kms-aliases", CACHE_BY_GENERATION, .slots = 16, .value_size = sizeof(struct alias_rec));
+
+TR_RESULT kms_cached_alias_get(store_t st, const char *account, const char *region, const char *name,
+                               struct alias_rec *out)
+{
+    struct cache_key k;
+    struct cache_gen gen = cache_enabled() ? st[0]->generation_of(st, STORE_DOM_KMS) : CACHE_GEN_NONE;
+    memset(out, 0, sizeof *out);
+    ENSURE_REF(account);
+    ENSURE_REF(region);
+    ENSURE_REF(name);
+    cache_key_init(&k);
+    cache_key_str(&k, account);
+    cache_key_str(&k, region);
+    cache_key_str(&k, name);
+    const struct alias_rec *hit = cache_get(&kms_aliases, &k, gen);
+    if (hit) {
+        *out = *hit;
+        return TR_OK;
+    }
+    GUARD(st[0]->alias_get(st, account, region, name, out));
+    struct alias_rec *v = cache_put(&kms_aliases, &k, gen);
+    if (v) *v = *out;
+    return TR_OK;
 }

@@ -72,6 +72,10 @@ TR_RESULT kms_cached_key_policy(store_t st, const struct key_rec *k, const char 
  * with their strings (release with free(); values are never NULL). */
 TR_RESULT kms_cached_key_attrs(store_t st, const struct key_rec *k, struct alias_rec **aliases,
                                size_t *naliases, struct tag_rec **tags, size_t *ntags);
+/* alias_get through the cache: the alias `name` of (account, region),
+ * TR_E_STORE_NOT_FOUND (never cached) when there is none. */
+TR_RESULT kms_cached_alias_get(store_t st, const char *account, const char *region, const char *name,
+                               struct alias_rec *out);
 /* Unwrapped material `version` of key_id into out (a secret buf), when
  * cached: true.  _put caches what kms_material_load unwrapped. */
 bool kms_cached_material_get(store_t st, const char *key_id, uint32_t version, struct buf *out);

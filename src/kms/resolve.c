@@ -143,7 +143,7 @@ static TR_RESULT get_alias_in(struct req_ctx *rc, const char *region, const char
 {
     struct alias_rec a;
     memset(&a, 0, sizeof a);
-    tr_result r = rc->st[0]->alias_get(rc->st, account, region, name, &a);
+    tr_result r = kms_cached_alias_get(rc->st, account, region, name, &a);
     if (tr_failed(r)) {
         if (tr_code(r) == TR_E_STORE_NOT_FOUND)
             BAIL(TR_E_KMS_NOT_FOUND, "Alias arn:aws:kms:%s:%s:%s is not found.",

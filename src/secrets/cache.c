@@ -94,7 +94,11 @@ void sm_cache_put(const struct req_ctx *rc, const char *secret_id, struct cache_
 
 /* ---- tags ------------------------------------------------------------------
  * The tags of a secret ARN (secretsmanager:ResourceTag/<k> in every
- * authorization, Tags in DescribeSecret), kept the same way. */
+ * authorization, Tags in DescribeSecret), kept the same way but under the
+ * generation of the secrets' tags alone (STORE_DOM_SECRET_TAGS,
+ * store/domains.h): only a tag write moves it, so the tags stay cached
+ * across the writes of a secret's versions and the authorization of a
+ * PutSecretValue reads them from here, not the store. */
 struct tc_value {
     struct tag_rec *tags;
     size_t n;
@@ -133,7 +137,7 @@ static TR_RESULT tags_copy(const struct tag_rec *from, size_t n, struct tag_rec 
 TR_RESULT sm_cached_tags(store_t st, const char *arn, struct tag_rec **out, size_t *n)
 {
     struct cache_key k;
-    struct cache_gen gen = cache_enabled() ? st[0]->generation_of(st, STORE_DOM_SECRETS) : CACHE_GEN_NONE;
+    struct cache_gen gen = cache_enabled() ? st[0]->generation_of(st, STORE_DOM_SECRET_TAGS) : CACHE_GEN_NONE;
     *out = NULL;
     *n = 0;
     cache_key_init(&k);

@@ -506,25 +506,16 @@ static TR_RESULT order_rewrite(store_t st, const struct secret *s)
     return r;
 }
 
-/* A labeled version as a stub: its id and its stages, read from the
- * store without the rest of its doc.  *found false when it is gone. */
-static TR_RESULT load_stub(store_t st, const struct secret *s, const char *id,
-                           struct secret_version *v, bool *found)
+/* v as the stub of version `id` whose stored stages are the JSON text
+ * `stages`.  On failure v may hold its id (the caller counts it, so that
+ * the secret's free releases it). */
+static TR_RESULT stub_from(const char *id, const char *stages, struct secret_version *v)
 {
-    struct rel_rec rel;
     json_error_t jerr;
-    *found = false;
     memset(v, 0, sizeof *v);
-    tr_result r = st[0]->rel_member_get(st, SM_VER_KIND, s->arn, id, "stages", &rel);
-    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) {
-        tr_clear_error();
-        return TR_OK;
-    }
-    GUARD(r);
-    json_t *a = json_loads(rel.doc, JSON_DECODE_ANY, &jerr);
-    rel_rec_free(&rel);
+    json_t *a = json_loads(stages ? stages : "", JSON_DECODE_ANY, &jerr);
     v->stub = true;
-    r = dup_into(&v->id, id);
+    tr_result r = dup_into(&v->id, id);
     if (tr_ok(r) && json_array_size(a) > 0) {
         v->stages = calloc(json_array_size(a), sizeof *v->stages);
         if (!v->stages) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
@@ -536,8 +527,68 @@ static TR_RESULT load_stub(store_t st, const struct secret *s, const char *id,
         if (tr_ok(r)) v->nstages++;
     }
     json_decref(a);
+    return r;
+}
+
+/* A labeled version as a stub: its id and its stages, read from the
+ * store without the rest of its doc.  *found false when it is gone. */
+static TR_RESULT load_stub(store_t st, const struct secret *s, const char *id,
+                           struct secret_version *v, bool *found)
+{
+    struct rel_rec rel;
+    *found = false;
+    memset(v, 0, sizeof *v);
+    tr_result r = st[0]->rel_member_get(st, SM_VER_KIND, s->arn, id, "stages", &rel);
+    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) {
+        tr_clear_error();
+        return TR_OK;
+    }
+    GUARD(r);
+    r = stub_from(id, rel.doc, v);
+    rel_rec_free(&rel);
     *found = tr_ok(r);
     return r;
+}
+
+/* The stubs of the two versions ids[0], ids[1] (neither held yet) in one
+ * read, appended to s->versions (room for both); one that is gone is
+ * not added, and the caller's walk of the index finds it missing. */
+static TR_RESULT load_stub_pair(store_t st, struct secret *s, const char *const *ids)
+{
+    struct rel_rec *rows = NULL;
+    size_t n = 0;
+    GUARD(st[0]->rel_member_get_pair(st, SM_VER_KIND, s->arn, "stages", ids[0], ids[1], &rows, &n));
+    tr_result r = TR_OK;
+    for (size_t i = 0; i < n && i < 2 && tr_ok(r); i++) {
+        struct secret_version *v = &s->versions[s->nversions];
+        r = stub_from(rows[i].to, rows[i].doc, v);
+        if (v->id) s->nversions++;
+    }
+    rel_list_free(rows, n);
+    return r;
+}
+
+/* The versions the index names that are not held yet: when there are
+ * exactly two (AWSCURRENT's and AWSPREVIOUS's, the usual case), read
+ * their stubs in one statement.  Anything odd (a version id that is not
+ * a string, more versions) is left to the caller's walk, one by one. */
+static TR_RESULT prefetch_stubs(store_t st, struct secret *s, json_t *labels)
+{
+    const char *want[2] = { NULL, NULL }, *label;
+    size_t nwant = 0;
+    json_t *id;
+    json_object_foreach(labels, label, id) {   /* label: the iteration's, unused */
+        const char *vid = json_string_value(id);
+        if (!vid) return TR_OK;                     /* the walk refuses the index */
+        if (sm_version_by_id(s, vid)) continue;
+        if ((nwant > 0 && strcmp(want[0], vid) == 0) || (nwant > 1 && strcmp(want[1], vid) == 0))
+            continue;
+        if (nwant == 2) return TR_OK;               /* more than two: one by one */
+        want[nwant++] = vid;
+    }
+    (void)label;
+    if (nwant != 2) return TR_OK;
+    return load_stub_pair(st, s, want);
 }
 
 /* Load version_id in full and the versions the index names as stubs;
@@ -567,6 +618,7 @@ static TR_RESULT load_indexed(store_t st, struct secret *s, const char *version_
         }
         GUARD(r);
     }
+    GUARD(prefetch_stubs(st, s, labels));
     json_object_foreach(labels, label, id) {
         if (!json_is_string(id)) return TR_OK;
         struct secret_version *v = sm_version_by_id(s, json_string_value(id));
@@ -787,14 +839,15 @@ static TR_RESULT stub_save(store_t st, const struct secret *s, const struct secr
     return r;
 }
 
-TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secret_version *v)
+/* The stored doc of v (not a stub), malloc'd into *out. */
+static TR_RESULT version_text(const struct secret_version *v, char **out)
 {
-    if (v->stub) return stub_save(st, s, v);
     json_t *d = v->doc ? json_deep_copy(v->doc) : json_object();
     json_t *stages = NULL;
     char *text = NULL;
     tr_result r = TR_OK;
 
+    *out = NULL;
     if (!d) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
     r = sm_stages_json(v, &stages);
     if (tr_failed(r)) goto fail;
@@ -809,25 +862,62 @@ TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secre
     if (tr_ok(r)) r = sm_set(d, "binary", json_boolean(v->binary));
     if (tr_failed(r)) goto fail;
     text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    struct rel_rec rel = { .from = s->arn, .to = v->id, .doc = text, .created = (int64_t)v->created };
-    STR_SET(rel.kind, SM_VER_KIND);
-    r = st[0]->rel_put(st, &rel);
+    if (!text) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
 fail:
-    free(text);
     json_decref(stages);
     json_decref(d);
+    if (tr_ok(r)) *out = text;
     return r;
 }
 
+TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secret_version *v)
+{
+    char *text = NULL;
+    if (v->stub) return stub_save(st, s, v);
+    GUARD(version_text(v, &text));
+    struct rel_rec rel = { .from = s->arn, .to = v->id, .doc = text, .created = (int64_t)v->created };
+    STR_SET(rel.kind, SM_VER_KIND);
+    tr_result r = st[0]->rel_put(st, &rel);
+    free(text);
+    return r;
+}
+
+TR_RESULT sm_stubs_save(store_t st, const struct secret *s, const struct secret_version *a,
+                        const struct secret_version *b)
+{
+    json_t *ja = NULL, *jb = NULL;
+    char *ta = NULL, *tb = NULL;
+    ENSURE(a->stub && b->stub, TR_E_INTERNAL);
+    tr_result r = sm_stages_json(a, &ja);
+    if (tr_ok(r)) r = sm_stages_json(b, &jb);
+    if (tr_ok(r)) {
+        ta = json_dumps(ja, JSON_COMPACT);
+        tb = json_dumps(jb, JSON_COMPACT);
+        if (!ta || !tb) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    if (tr_ok(r)) r = st[0]->rel_member_set_pair(st, SM_VER_KIND, s->arn, "stages", a->id, ta, b->id, tb);
+    free(ta);
+    free(tb);
+    json_decref(ja);
+    json_decref(jb);
+    return r;
+}
+
+/* The version's row and its place in the creation order: one statement. */
 TR_RESULT sm_version_insert(store_t st, const struct secret *s, const struct secret_version *v)
 {
     char key[SEQ_KEY_MAX];
-    GUARD(sm_version_save(st, s, v));
+    char *text = NULL;
+    ENSURE(!v->stub, TR_E_INTERNAL);
     GUARD(seq_key(v, key));
-    struct rel_rec rel = { .from = s->arn, .to = key, .doc = "", .created = (int64_t)v->created };
-    STR_SET(rel.kind, SM_SEQ_KIND);
-    return st[0]->rel_put(st, &rel);
+    GUARD(version_text(v, &text));
+    struct rel_rec ver = { .from = s->arn, .to = v->id, .doc = text, .created = (int64_t)v->created };
+    struct rel_rec seq = { .from = s->arn, .to = key, .doc = "", .created = (int64_t)v->created };
+    STR_SET(ver.kind, SM_VER_KIND);
+    STR_SET(seq.kind, SM_SEQ_KIND);
+    tr_result r = st[0]->rel_put_pair(st, &ver, &seq);
+    free(text);
+    return r;
 }
 
 TR_RESULT sm_version_delete(store_t st, const struct secret *s, const struct secret_version *v)

@@ -174,7 +174,11 @@ TR_RESULT sm_load_entity(store_t st, const struct ent_rec *e, struct secret *out
 TR_RESULT sm_save(store_t st, const struct secret *s, bool insert);
 /* Insert or replace one version's relation. */
 TR_RESULT sm_version_save(store_t st, const struct secret *s, const struct secret_version *v);
-/* A new version: its relation and its place in the creation order. */
+/* Two stubs' stages (sm_version_save of each) in one store call. */
+TR_RESULT sm_stubs_save(store_t st, const struct secret *s, const struct secret_version *a,
+                        const struct secret_version *b);
+/* A new version: its relation and its place in the creation order, in
+ * one store call (rel_put_pair). */
 TR_RESULT sm_version_insert(store_t st, const struct secret *s, const struct secret_version *v);
 /* Remove a version: its relation and its place in the creation order. */
 TR_RESULT sm_version_delete(store_t st, const struct secret *s, const struct secret_version *v);

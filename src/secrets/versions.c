@@ -61,9 +61,21 @@ static void mark(bool *changed, const struct secret *s, const struct secret_vers
     changed[v - s->versions] = true;
 }
 
+/* Save the changed versions but skip.  Two stubs -- what a new AWSCURRENT
+ * changes of a secret read through its index: the old current (now
+ * AWSPREVIOUS) and the old AWSPREVIOUS (no label) -- go in one store
+ * call, one statement; every other version on its own. */
 static TR_RESULT save_changed(store_t st, const struct secret *s, const bool *changed,
                               const struct secret_version *skip)
 {
+    const struct secret_version *stub[2];
+    size_t nstub = 0, nother = 0;
+    for (size_t i = 0; i < s->nversions; i++) {
+        if (!changed[i] || &s->versions[i] == skip) continue;
+        if (s->versions[i].stub && nstub < 2) stub[nstub++] = &s->versions[i];
+        else nother++;
+    }
+    if (nstub == 2 && nother == 0) return sm_stubs_save(st, s, stub[0], stub[1]);
     for (size_t i = 0; i < s->nversions; i++)
         if (changed[i] && &s->versions[i] != skip) GUARD(sm_version_save(st, s, &s->versions[i]));
     return TR_OK;

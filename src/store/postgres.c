@@ -194,6 +194,14 @@ static const char *const own_sql[Q__COUNT] = {
     [Q_REL_MEMBER_SET] = "UPDATE relations SET doc = "
         "jsonb_set(CAST(doc AS jsonb), ARRAY[CAST(?4 AS text)], CAST(CAST(?5 AS text) AS jsonb))::text "
         "WHERE kind = ?1 AND src = ?2 AND dst = ?3",
+    [Q_REL_MEMBER_GET_PAIR] = "SELECT kind, src, dst, "
+        "coalesce((CAST(doc AS jsonb) -> CAST(?4 AS text))::text, 'null'), created "
+        "FROM relations WHERE kind = ?1 AND src = ?2 AND dst IN (?3, ?5) ORDER BY dst",
+    /* The same member of two relations (to ?3 and ?6), each its value. */
+    [Q_REL_MEMBER_SET_PAIR] = "UPDATE relations SET doc = "
+        "jsonb_set(CAST(doc AS jsonb), ARRAY[CAST(?4 AS text)], "
+        "CAST(CASE dst WHEN CAST(?3 AS text) THEN CAST(?5 AS text) ELSE CAST(?7 AS text) END AS jsonb))::text "
+        "WHERE kind = ?1 AND src = ?2 AND dst IN (?3, ?6)",
 };
 
 /* Statement id's SQL text (with ?N parameters). */
@@ -519,6 +527,13 @@ static bool gen_check(struct store_pg *s, PGconn *db)
     return true;
 }
 
+/* In a notification's mask, beside the domains: the sender counts the
+ * secrets' tags apart (STORE_DOM_SECRET_TAGS).  A mask without it is an
+ * older node's, whose SECRETS covered the tags too: read as both, so that
+ * its tag change reaches the tags cache here.  (An older node reads a
+ * mask with it as garbled, and moves every domain: right, only slower.) */
+#define NOTIFY_TAGS_APART 0x100u
+
 /* The domains a notification's payload names ("NODE N D", D the mask
  * in hex, store/domains.h): every domain when it has none or is
  * garbled (an older node's "NODE N", a stray NOTIFY).  *n: N, when the
@@ -537,8 +552,10 @@ static unsigned notified_domains(const char *rest, int64_t *n, bool *has_n)
     }
     if (*e2 != ' ') return STORE_DOM_ALL;
     unsigned long m = strtoul(e2 + 1, &e3, 16);
-    if (errno || e3 == e2 + 1 || *e3 || m > STORE_DOM_ALL) return STORE_DOM_ALL;
-    return (unsigned)m;
+    if (errno || e3 == e2 + 1 || *e3 || (m & ~(unsigned long)(STORE_DOM_ALL | NOTIFY_TAGS_APART)))
+        return STORE_DOM_ALL;
+    if (!(m & NOTIFY_TAGS_APART) && (m & STORE_DOM_SECRETS)) m |= STORE_DOM_SECRET_TAGS;
+    return (unsigned)m & STORE_DOM_ALL;
 }
 
 /* The notifications db has received: each from another node ("NODE N D",
@@ -1216,7 +1233,7 @@ static TR_RESULT tx_close(struct conn *c, uint64_t *seq)
     /* fits: 180 + 16 hex digits + a mask */
     snprintf(sql, sizeof sql, "WITH g AS (UPDATE tresor_generation SET n = n + 1 RETURNING n) "
              "SELECT n, pg_notify('" GEN_CHANNEL "', '%016" PRIx64 " ' || n || ' %x') FROM g; COMMIT",
-             c->s->node, c->link.touched & STORE_DOM_ALL);
+             c->s->node, (c->link.touched & STORE_DOM_ALL) | NOTIFY_TAGS_APART);
     exec_multi(c->db, sql, res, 2);
     PGresult *bad = first_failed(res, 2, &at);
     if (bad) {

@@ -141,6 +141,12 @@ const char *const sql_text[SQL_Q__COUNT] = {
     [Q_REL_PUT] = "INSERT INTO relations (" REL_COLS ") VALUES (?1, ?2, ?3, ?4, ?5) "
         "ON CONFLICT (kind, src, dst) DO UPDATE SET doc = excluded.doc, "
         "created = excluded.created",
+    /* Two rows in one statement (a new secret version and its place in
+     * the creation order): one round trip. */
+    [Q_REL_PUT_PAIR] = "INSERT INTO relations (" REL_COLS ") VALUES (?1, ?2, ?3, ?4, ?5), "
+        "(?6, ?7, ?8, ?9, ?10) "
+        "ON CONFLICT (kind, src, dst) DO UPDATE SET doc = excluded.doc, "
+        "created = excluded.created",
     [Q_REL_GET] = "SELECT " REL_COLS " FROM relations "
         "WHERE kind = ?1 AND src = ?2 AND dst = ?3",
     [Q_REL_DEL] = "DELETE FROM relations WHERE kind = ?1 AND src = ?2 AND dst = ?3",
@@ -156,6 +162,8 @@ const char *const sql_text[SQL_Q__COUNT] = {
     [Q_AK_TOMB_EXPIRED] = NULL,
     [Q_REL_MEMBER_GET] = NULL,
     [Q_REL_MEMBER_SET] = NULL,
+    [Q_REL_MEMBER_SET_PAIR] = NULL,
+    [Q_REL_MEMBER_GET_PAIR] = NULL,
 };
 
 const char *sql_own_text(const char *const *own, size_t own_n, int id)
@@ -494,14 +502,21 @@ static unsigned write_domain(enum sql_q id, const struct sql_arg *a, size_t na)
     case Q_TAG_SET: case Q_TAG_DEL: at = 0; break;                /* (arn, key, ...) */
     case Q_ENT_PUT: at = 4; break;                                /* (kind, account, name, id, arn, ...) */
     case Q_ENT_UPDATE: case Q_ENT_DEL: at = 1; break;             /* (kind, arn, ...) */
-    case Q_REL_PUT: case Q_REL_DEL: case Q_REL_MEMBER_SET: at = 1; break; /* (kind, from, ...) */
+    case Q_REL_PUT: case Q_REL_DEL: case Q_REL_MEMBER_SET: case Q_REL_MEMBER_SET_PAIR:
+        at = 1; break;                                            /* (kind, from, ...) */
+    case Q_REL_PUT_PAIR:                                          /* two rows: both froms */
+        if (na != 10) return STORE_DOM_ALL;
+        return write_domain(Q_REL_PUT, a, 5) | write_domain(Q_REL_PUT, a + 5, 5);
     default:
         return STORE_DOM_ALL;
     }
     if (at >= na || a[at].kind == ARG_INT || a[at].kind == ARG_BLOB) return STORE_DOM_ALL;
     size_t len = 0;
     const char *arn = sql_arg_text(&a[at], &len);
-    return arn_domain(arn, len);
+    unsigned dom = arn_domain(arn, len);
+    /* A secret's tags: its own domain too (domains.h). */
+    if ((id == Q_TAG_SET || id == Q_TAG_DEL) && dom == STORE_DOM_SECRETS) dom |= STORE_DOM_SECRET_TAGS;
+    return dom;
 }
 
 /* A write (in this thread's transaction, or on its own); *changes, when
@@ -887,6 +902,23 @@ static TR_RESULT rec_rel_put(store_t st, const struct rel_rec *r)
                                          INT(r->created)), NULL);
 }
 
+static TR_RESULT rec_rel_put_pair(store_t st, const struct rel_rec *a, const struct rel_rec *b)
+{
+    ENSURE_REF(a);
+    ENSURE_REF(b);
+    /* The same row twice would be an error of PostgreSQL's upsert. */
+    ENSURE(strcmp(a->kind, b->kind) != 0 || strcmp(a->from ? a->from : "", b->from ? b->from : "") != 0 ||
+               strcmp(a->to ? a->to : "", b->to ? b->to : "") != 0, TR_E_INTERNAL);
+    if (drv(st)->pairs_apart) {
+        GUARD(rec_rel_put(st, a));
+        return rec_rel_put(st, b);
+    }
+    return run_write(st, Q_REL_PUT_PAIR,
+                     ARGS(CHARS(a->kind), TEXT(a->from), TEXT(a->to), TEXT(a->doc), INT(a->created),
+                          CHARS(b->kind), TEXT(b->from), TEXT(b->to), TEXT(b->doc), INT(b->created)),
+                     NULL);
+}
+
 static TR_RESULT rec_rel_get(store_t st, const char *kind, const char *from, const char *to,
                             struct rel_rec *out)
 {
@@ -909,12 +941,71 @@ static TR_RESULT rec_rel_member_get(store_t st, const char *kind, const char *fr
                    ARGS(NEED(kind), NEED(from), NEED(to), NEED(member)), out);
 }
 
+/* rel_member_get_pair as two reads (pairs_apart): the rows found,
+ * ordered by to, one when to1 == to2. */
+static TR_RESULT member_get_apart(store_t st, const char *kind, const char *from, const char *member,
+                                  const char *to1, const char *to2, struct rel_rec **out, size_t *n)
+{
+    const char *to[2] = { to1, to2 };
+    ENSURE(to1 && to2, TR_E_INTERNAL);
+    if (strcmp(to1, to2) > 0) { to[0] = to2; to[1] = to1; }
+    size_t want = strcmp(to1, to2) == 0 ? 1 : 2;
+    struct rel_rec *v = calloc(2, sizeof *v);
+    ENSURE(v != NULL, TR_E_INTERNAL);
+    tr_result r = TR_OK;
+    size_t got = 0;
+    for (size_t i = 0; i < want && tr_ok(r); i++) {
+        r = rec_rel_member_get(st, kind, from, to[i], member, &v[got]);
+        if (tr_ok(r)) got++;
+        else if (tr_code(r) == TR_E_STORE_NOT_FOUND) { tr_clear_error(); r = TR_OK; }
+    }
+    if (tr_failed(r) || got == 0) {
+        rel_list_free(v, got);
+        return r;
+    }
+    *out = v;
+    *n = got;
+    return TR_OK;
+}
+
+static TR_RESULT rec_rel_member_get_pair(store_t st, const char *kind, const char *from,
+                                         const char *member, const char *to1, const char *to2,
+                                         struct rel_rec **out, size_t *n)
+{
+    ENSURE_REF(out);
+    ENSURE_REF(n);
+    *out = NULL;
+    *n = 0;
+    ENSURE(member_name_ok(member), TR_E_INTERNAL);
+    if (drv(st)->pairs_apart) return member_get_apart(st, kind, from, member, to1, to2, out, n);
+    return run_list(st, Q_REL_MEMBER_GET_PAIR, &REL,
+                    ARGS(NEED(kind), NEED(from), NEED(to1), NEED(member), NEED(to2)), (void **)out, n);
+}
+
 static TR_RESULT rec_rel_member_set(store_t st, const char *kind, const char *from, const char *to,
                                     const char *member, const char *json)
 {
     ENSURE(member_name_ok(member), TR_E_INTERNAL);
     return run_change(st, Q_REL_MEMBER_SET,
                       ARGS(NEED(kind), NEED(from), NEED(to), NEED(member), NEED(json)));
+}
+
+static TR_RESULT rec_rel_member_set_pair(store_t st, const char *kind, const char *from,
+                                         const char *member, const char *to1, const char *json1,
+                                         const char *to2, const char *json2)
+{
+    int changes = 0;
+    ENSURE(member_name_ok(member), TR_E_INTERNAL);
+    ENSURE(to1 && to2 && strcmp(to1, to2) != 0, TR_E_INTERNAL);
+    if (drv(st)->pairs_apart) {
+        GUARD(rec_rel_member_set(st, kind, from, to1, member, json1));
+        return rec_rel_member_set(st, kind, from, to2, member, json2);
+    }
+    GUARD(run_write(st, Q_REL_MEMBER_SET_PAIR,
+                    ARGS(NEED(kind), NEED(from), NEED(to1), NEED(member), NEED(json1), NEED(to2),
+                         NEED(json2)), &changes));
+    ENSURE(changes == 2, TR_E_STORE_NOT_FOUND);
+    return TR_OK;
 }
 
 static TR_RESULT rec_rel_delete(store_t st, const char *kind, const char *from, const char *to)
@@ -1102,6 +1193,9 @@ static TR_RESULT fwd_self_check(store_t st, void (*problem)(void *arg, const cha
     .rel_get = rec_rel_get, \
     .rel_member_get = rec_rel_member_get, \
     .rel_member_set = rec_rel_member_set, \
+    .rel_member_get_pair = rec_rel_member_get_pair, \
+    .rel_put_pair = rec_rel_put_pair, \
+    .rel_member_set_pair = rec_rel_member_set_pair, \
     .rel_delete = rec_rel_delete, \
     .rel_list_from = rec_rel_list_from, \
     .rel_list_to = rec_rel_list_to, \

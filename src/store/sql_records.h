@@ -50,7 +50,8 @@ enum sql_q {
     Q_TAG_SET, Q_TAG_DEL, Q_TAG_LIST,
     Q_ENT_PUT, Q_ENT_UPDATE, Q_ENT_GET, Q_ENT_GET_ARN, Q_ENT_GET_ID, Q_ENT_DEL, Q_ENT_LIST,
     Q_REL_PUT, Q_REL_GET, Q_REL_DEL, Q_REL_LIST_FROM, Q_REL_LIST_TO, Q_REL_LIST_KIND,
-    Q_REL_MEMBER_GET, Q_REL_MEMBER_SET,
+    Q_REL_MEMBER_GET, Q_REL_MEMBER_SET, Q_REL_PUT_PAIR, Q_REL_MEMBER_SET_PAIR,
+    Q_REL_MEMBER_GET_PAIR,
     SQL_Q__COUNT
 };
 
@@ -215,6 +216,11 @@ struct sql_driver {
     TR_RESULT (*tx_commit_ticket)(store_t st, uint64_t *ticket);
     int (*sync_notify)(store_t st, struct gsync_waiter *w);
     bool (*sync_cancel)(store_t st, struct gsync_waiter *w);
+    /* Run the pair calls (rel_put_pair, rel_member_get_pair,
+     * rel_member_set_pair) as two statements each: a backend in the
+     * process (SQLite) has no round trip to save, and its two plain
+     * statements cost less than one with IN, ORDER BY and CASE. */
+    bool pairs_apart;
     TR_RESULT (*self_check)(store_t st, void (*problem)(void *arg, const char *text), void *arg,
                             int *schema_version);
 };

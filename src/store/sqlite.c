@@ -202,6 +202,8 @@ static const char *const own_sql[Q__COUNT] = {
         "FROM relations WHERE kind = ?1 AND src = ?2 AND dst = ?3",
     [Q_REL_MEMBER_SET] = "UPDATE relations SET doc = json_set(doc, '$.' || ?4, json(?5)) "
         "WHERE kind = ?1 AND src = ?2 AND dst = ?3",
+    /* Q_REL_MEMBER_GET_PAIR, Q_REL_MEMBER_SET_PAIR: never run here (the
+     * driver's pairs_apart). */
 };
 
 /* Statement id's SQL text. */
@@ -1092,7 +1094,7 @@ static const struct sql_driver sqlite_driver = {
     .refresh = sq_refresh, .tx_begin = sq_tx_begin, .tx_commit = sq_tx_commit,
     .tx_rollback = sq_tx_rollback, .sync_barrier = sq_sync_barrier, .self_check = sq_self_check,
     .tx_commit_ticket = sq_tx_commit_ticket, .sync_notify = sq_sync_notify,
-    .sync_cancel = sq_sync_cancel,
+    .sync_cancel = sq_sync_cancel, .pairs_apart = true,
 };
 
 /* The group sync of a file store: fdatasync of the -wal file (see the

@@ -332,6 +332,22 @@ struct store_class {
      * such relation. */
     TR_RESULT (*rel_member_set)(const struct store_class **st, const char *kind, const char *from,
                                 const char *to, const char *member, const char *json);
+    /* rel_member_get of two relations of one kind and `from` in one
+     * statement: the rows found (0, 1 or 2; one when to1 == to2), ordered
+     * by to, as a list (rel_list_free). */
+    TR_RESULT (*rel_member_get_pair)(const struct store_class **st, const char *kind,
+                                     const char *from, const char *member, const char *to1,
+                                     const char *to2, struct rel_rec **out, size_t *n);
+    /* rel_put of two relations (not the same one) in one statement. */
+    TR_RESULT (*rel_put_pair)(const struct store_class **st, const struct rel_rec *a,
+                              const struct rel_rec *b);
+    /* rel_member_set of the same member of two relations of one kind and
+     * `from` (to1 != to2), each to its own JSON text, in one statement;
+     * TR_E_STORE_NOT_FOUND unless both are there (the one that is may be
+     * set all the same: call it in a transaction, rolled back on failure). */
+    TR_RESULT (*rel_member_set_pair)(const struct store_class **st, const char *kind,
+                                     const char *from, const char *member, const char *to1,
+                                     const char *json1, const char *to2, const char *json2);
     TR_RESULT (*rel_delete)(const struct store_class **st, const char *kind, const char *from,
                             const char *to);
     /* Relations of a kind from `from` (ordered by to), after `after`, at most limit. */

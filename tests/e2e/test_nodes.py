@@ -43,8 +43,8 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tresor_e2e import (ACCOUNT, REGION, STORE, allow, deny, make_role, make_user, policy_doc, psql_bin,
-                        raises_aws, scaled, unique)
+from tresor_e2e import (ACCOUNT, REGION, STORE, allow, denied_msg, deny, make_role, make_user, policy_doc,
+                        psql_bin, raises_aws, scaled, unique)
 
 pytestmark = pytest.mark.skipif(STORE != "postgres",
                                 reason="needs a PostgreSQL cluster (make e2e-pg: TRESOR_E2E_STORE=postgres)")
@@ -279,6 +279,56 @@ def test_secret_writes_on_b_keep_a_policy_change_on_a_seen(pg_nodes):
         within_bound(kms_closed)
         a.client("kms", keeper.access_key, keeper.secret_key).put_key_policy(
             KeyId=key["KeyId"], PolicyName="default", Policy=opened, BypassPolicyLockoutSafetyCheck=True)
+
+
+def test_tag_change_on_a_is_enforced_on_b_between_its_writes(pg_nodes):
+    """A secret's tags are cached under their own domain (SECRET_TAGS,
+    docs/internals/CACHES.md "Domains"), which a new version does not
+    move, so that a PutSecretValue's authorization reads them from the
+    cache.  A tag change must still move it: on the node that made it at
+    once, and on the other within the bound.  A user may write the secret
+    only while it is tagged env=dev; B keeps writing it (its tags cached
+    across its own writes); A untags it: B's next write is denied (exact
+    message) within the bound; A tags it again: allowed again.  Then the
+    same on A alone, with no wait."""
+    a, b = pg_nodes(2)
+    root_a = a.root_user
+    arn = a.sm().create_secret(Name=unique("tagged"), SecretString="v0",
+                               Tags=[{"Key": "env", "Value": "dev"}])["ARN"]
+    pol = {"Effect": "Allow", "Action": ["secretsmanager:PutSecretValue", "kms:GenerateDataKey",
+                                         "kms:Decrypt"], "Resource": "*",
+           "Condition": {"StringEquals": {"secretsmanager:ResourceTag/env": "dev"}}}
+    kms_ok = {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}
+    u = make_user(root_a, policy=policy_doc(pol, kms_ok))
+    usm_a = a.client("secretsmanager", u.access_key, u.secret_key)
+    usm_b = b.client("secretsmanager", u.access_key, u.secret_key)
+    msg = denied_msg(u.arn, "secretsmanager:PutSecretValue", arn)
+    delays = []
+    for i in range(4):
+        within_bound(lambda: usm_b.put_secret_value(SecretId=arn, SecretString=f"a{i}"))
+        usm_b.put_secret_value(SecretId=arn, SecretString=f"b{i}")       # tags cached on B
+        a.sm().untag_resource(SecretId=arn, TagKeys=["env"])
+
+        def denied():
+            with raises_aws("AccessDeniedException", msg):
+                usm_b.put_secret_value(SecretId=arn, SecretString=f"c{i}")
+        _, d = within_bound(denied)
+        delays.append(d)
+        a.sm().tag_resource(SecretId=arn, Tags=[{"Key": "env", "Value": "dev"}])
+    print(f"\ntag change A -> enforced on B: max {max(delays) * 1000:.1f} ms over {len(delays)}")
+
+    # On the node that made the change: at once, between its own writes.
+    for i in range(3):
+        usm_a.put_secret_value(SecretId=arn, SecretString=f"d{i}")
+        usm_a.put_secret_value(SecretId=arn, SecretString=f"e{i}")
+        a.sm().tag_resource(SecretId=arn, Tags=[{"Key": "env", "Value": "prod"}])
+        with raises_aws("AccessDeniedException", msg):
+            usm_a.put_secret_value(SecretId=arn, SecretString=f"f{i}")
+        a.sm().tag_resource(SecretId=arn, Tags=[{"Key": "env", "Value": "dev"}])
+    cur = a.sm().get_secret_value(SecretId=arn)
+    assert cur["SecretString"] == "e2"
+    prev = a.sm().get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")
+    assert prev["SecretString"] == "d2"
 
 
 def test_propagation_delay(pg_nodes):

@@ -710,7 +710,7 @@ static void test_pruning(void **state)
 
 static const struct store_class *real_store;
 static struct store_class counting_store;
-static size_t rows_read, rows_written;
+static size_t rows_read, rows_written, pair_calls;   /* pair_calls: two rows in one call */
 
 static TR_RESULT count_rel_get(store_t st, const char *kind, const char *from, const char *to,
                                struct rel_rec *out)
@@ -750,6 +750,32 @@ static TR_RESULT count_rel_put(store_t st, const struct rel_rec *rel)
     return real_store->rel_put(st, rel);
 }
 
+static TR_RESULT count_rel_member_get_pair(store_t st, const char *kind, const char *from,
+                                           const char *member, const char *to1, const char *to2,
+                                           struct rel_rec **out, size_t *n)
+{
+    tr_result r = real_store->rel_member_get_pair(st, kind, from, member, to1, to2, out, n);
+    if (tr_ok(r)) rows_read += *n;
+    pair_calls++;
+    return r;
+}
+
+static TR_RESULT count_rel_put_pair(store_t st, const struct rel_rec *a, const struct rel_rec *b)
+{
+    rows_written += 2;
+    pair_calls++;
+    return real_store->rel_put_pair(st, a, b);
+}
+
+static TR_RESULT count_rel_member_set_pair(store_t st, const char *kind, const char *from,
+                                           const char *member, const char *to1, const char *json1,
+                                           const char *to2, const char *json2)
+{
+    rows_written += 2;
+    pair_calls++;
+    return real_store->rel_member_set_pair(st, kind, from, member, to1, json1, to2, json2);
+}
+
 static TR_RESULT count_rel_delete(store_t st, const char *kind, const char *from, const char *to)
 {
     rows_written++;
@@ -767,8 +793,11 @@ static void put_counted(const char *id, int token, size_t *read, size_t *written
     counting_store.rel_member_get = count_rel_member_get;
     counting_store.rel_member_set = count_rel_member_set;
     counting_store.rel_put = count_rel_put;
+    counting_store.rel_put_pair = count_rel_put_pair;
+    counting_store.rel_member_get_pair = count_rel_member_get_pair;
+    counting_store.rel_member_set_pair = count_rel_member_set_pair;
     counting_store.rel_delete = count_rel_delete;
-    rows_read = rows_written = 0;
+    rows_read = rows_written = pair_calls = 0;
     *st = &counting_store;
     put(id, "v", token, NULL);
     *st = real_store;
@@ -842,6 +871,13 @@ static void test_version_index_rows(void **state)
     create(0, "few", "v", 1);
     put("few", "v", 2, NULL);
     put_counted("few", 3, &few_read, &few_written);
+    /* The two labeled versions read in one call, their label moves in
+     * another, the new version and its place in a third (one statement
+     * each). */
+    assert_int_equal(pair_calls, 3);
+    labels_eq("few", 1, "[]");
+    labels_eq("few", 2, "[\"AWSPREVIOUS\"]");
+    labels_eq("few", 3, "[\"AWSCURRENT\"]");
 
     create(1, "many", "v", 1001);
     put("many", "keep", 1002, "[\"KEEP\"]");

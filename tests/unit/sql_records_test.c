@@ -30,8 +30,8 @@ static void test_texts(void **state)
         assert_null(strchr(sql_text[id], '$'));      /* ?N only: PostgreSQL rewrites each '?' */
     }
     /* BEGIN, BEGIN for reads, the accounts' order (2), the tombstones (2),
-     * one member of a relation's doc (2). */
-    assert_int_equal(own_only, 8);
+     * one member of a relation's doc (2), of two relations' docs (2). */
+    assert_int_equal(own_only, 10);
     assert_null(sql_text[Q_BEGIN]);
     assert_string_equal(sql_text[Q_COMMIT], "COMMIT");
 

@@ -1993,13 +1993,19 @@ static void assert_json_text(const char *text, const char *want)
     json_decref(b);
 }
 
-static void assert_rel_doc(store_t st, const char *from, const char *to, const char *want)
+static void assert_rel_doc_at(store_t st, const char *from, const char *to, const char *want,
+                              int64_t created)
 {
     struct rel_rec got;
     OK(CALL(st, rel_get, "sm-ver", from, to, &got));
     assert_json_text(got.doc, want);
-    assert_int_equal(got.created, 42);
+    assert_int_equal(got.created, created);
     rel_rec_free(&got);
+}
+
+static void assert_rel_doc(store_t st, const char *from, const char *to, const char *want)
+{
+    assert_rel_doc_at(st, from, to, want, 42);
 }
 
 static void test_rel_member(void **state)
@@ -2104,6 +2110,92 @@ static void test_rel_member(void **state)
     assert_rel_doc(st, arn, "v1", "{\"stages\":[],\"ct\":\"\xc3\xa9\\\"\\\\\\n\xc3\xa9\","
                    "\"created\":1765000000.5,\"seq\":7.0,\"obj\":{\"a\":1,\"b\":{\"c\":[]}},"
                    "\"nul\":null,\"binary\":null,\"added_one\":{\"a\":\"b\"}}");
+}
+
+/* rel_put_pair, rel_member_get_pair and rel_member_set_pair: two rows in
+ * one statement each,
+ * as two rel_put / rel_member_set calls would leave them; a pair that
+ * names one row twice is refused; a pair set with one row missing is
+ * not found and, rolled back, changes nothing.  Fails on the old code
+ * (no such calls). */
+static void test_rel_pairs(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    const char *arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:p-AbCdEf";
+    struct rel_rec a = { .from = (char *)arn, .to = (char *)"v1",
+                         .doc = (char *)"{\"stages\":[\"AWSCURRENT\"],\"ct\":\"x\"}", .created = 42 };
+    struct rel_rec b = { .from = (char *)arn, .to = (char *)"00000000000000000001|v1",
+                         .doc = (char *)"", .created = 43 };
+    struct rel_rec c = { .from = (char *)arn, .to = (char *)"v2",
+                         .doc = (char *)"{\"stages\":[\"AWSPREVIOUS\"],\"ct\":\"y\"}", .created = 44 };
+    struct rel_rec got;
+    snprintf(a.kind, sizeof a.kind, "sm-ver");
+    snprintf(b.kind, sizeof b.kind, "sm-seq");
+    snprintf(c.kind, sizeof c.kind, "sm-ver");
+
+    OK(CALL(st, rel_put_pair, &a, &b));
+    OK(CALL(st, rel_get, "sm-ver", arn, "v1", &got));
+    assert_json_text(got.doc, a.doc);
+    assert_int_equal(got.created, 42);
+    rel_rec_free(&got);
+    OK(CALL(st, rel_get, "sm-seq", arn, "00000000000000000001|v1", &got));
+    assert_string_equal(got.doc, "");
+    assert_int_equal(got.created, 43);
+    rel_rec_free(&got);
+    /* Again: an upsert, as rel_put is. */
+    a.doc = (char *)"{\"stages\":[\"AWSCURRENT\"],\"ct\":\"z\"}";
+    OK(CALL(st, rel_put_pair, &a, &c));
+    assert_rel_doc_at(st, arn, "v1", a.doc, 42);
+    assert_rel_doc_at(st, arn, "v2", c.doc, 44);
+    /* One row twice: refused before anything runs. */
+    FAILS(CALL(st, rel_put_pair, &a, &a), TR_E_INTERNAL);
+
+    /* Each row its own value; the other members stay. */
+    OK(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v1", "[\"AWSPREVIOUS\"]", "v2", "[]"));
+    assert_rel_doc_at(st, arn, "v1", "{\"stages\":[\"AWSPREVIOUS\"],\"ct\":\"z\"}", 42);
+    assert_rel_doc_at(st, arn, "v2", "{\"stages\":[],\"ct\":\"y\"}", 44);
+    OK(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v2", "[\"A\",\"B\"]", "v1", "[\"C\"]"));
+    assert_rel_doc_at(st, arn, "v1", "{\"stages\":[\"C\"],\"ct\":\"z\"}", 42);
+    assert_rel_doc_at(st, arn, "v2", "{\"stages\":[\"A\",\"B\"],\"ct\":\"y\"}", 44);
+    /* Both read in one statement, ordered by to; a missing one is left
+     * out; the same one twice is one row. */
+    struct rel_rec *rows = NULL;
+    size_t n = 0;
+    OK(CALL(st, rel_member_get_pair, "sm-ver", arn, "stages", "v2", "v1", &rows, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].to, "v1");
+    assert_json_text(rows[0].doc, "[\"C\"]");
+    assert_int_equal(rows[0].created, 42);
+    assert_string_equal(rows[1].to, "v2");
+    assert_json_text(rows[1].doc, "[\"A\",\"B\"]");
+    rel_list_free(rows, n);
+    OK(CALL(st, rel_member_get_pair, "sm-ver", arn, "ct", "v9", "v2", &rows, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].to, "v2");
+    assert_string_equal(rows[0].doc, "\"y\"");
+    rel_list_free(rows, n);
+    OK(CALL(st, rel_member_get_pair, "sm-ver", arn, "missing", "v1", "v1", &rows, &n));
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].doc, "null");
+    rel_list_free(rows, n);
+    OK(CALL(st, rel_member_get_pair, "sm-seq", arn, "stages", "v1", "v2", &rows, &n));
+    assert_int_equal(n, 0);
+    assert_null(rows);
+    FAILS(CALL(st, rel_member_get_pair, "sm-ver", arn, "a.b", "v1", "v2", &rows, &n), TR_E_INTERNAL);
+
+    /* One of the two missing: not found; rolled back, nothing changed. */
+    OK(TX(st, tx_begin));
+    FAILS(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v1", "[]", "v9", "[]"),
+          TR_E_STORE_NOT_FOUND);
+    (*st)->tx_rollback(st);
+    assert_rel_doc_at(st, arn, "v1", "{\"stages\":[\"C\"],\"ct\":\"z\"}", 42);
+    /* The same row twice, a bad member name, a value that is not JSON. */
+    FAILS(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v1", "[]", "v1", "[]"), TR_E_INTERNAL);
+    FAILS(CALL(st, rel_member_set_pair, "sm-ver", arn, "a.b", "v1", "[]", "v2", "[]"), TR_E_INTERNAL);
+    OK(TX(st, tx_begin));
+    assert_true(tr_failed(CALL(st, rel_member_set_pair, "sm-ver", arn, "stages", "v1", "[", "v2", "[]")));
+    (*st)->tx_rollback(st);
+    assert_rel_doc_at(st, arn, "v2", "{\"stages\":[\"A\",\"B\"],\"ct\":\"y\"}", 44);
 }
 
 /* The class implements every call of store.h (a NULL slot would crash the
@@ -2715,6 +2807,62 @@ static uint64_t cache_hits(const char *name)
     return 0;
 }
 
+/* The alias cache (kms/cache.c, "kms-aliases"): a second lookup of an
+ * alias is a hit; an alias moved to another key, or deleted, is read
+ * again at once (KMS writes move its generation); an alias that is not
+ * there is never cached; a secret's write leaves a cached alias alone.
+ * Fails on the old code, which had no such cache. */
+static void test_alias_cache(void **state)
+{
+    struct fx *f = *state;
+    store_t st = f->st;
+    struct key_fx x, y;
+    struct alias_rec a;
+    const char *id = "1234abcd-12ab-34cd-56ef-1234567890ad";
+    const char *id2 = "1234abcd-12ab-34cd-56ef-1234567890ae";
+    const char *sarn = "arn:aws:secretsmanager:" REGION ":" ACCT ":secret:a-AbCdEf";
+
+    (*st)->refresh(st);
+    for (int i = 0; i < 200 && !cache_gen_known((*st)->generation(st)); i++) usleep(10 * 1000);
+    mk_key(&x, id, ACCT, REGION);
+    OK(CALL(st, key_put, &x.k));
+    mk_key(&y, id2, ACCT, REGION);
+    OK(CALL(st, key_put, &y.k));
+    put_alias(st, ACCT, REGION, "alias/aws/secretsmanager", id);
+    cache_enable(true);
+    uint64_t hits = cache_hits("kms-aliases");
+    OK(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a));
+    assert_string_equal(a.target_key_id, id);
+    OK(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a));
+    assert_string_equal(a.target_key_id, id);
+    assert_int_equal(cache_hits("kms-aliases"), hits + 1);
+
+    /* A secret's tag: not KMS, still a hit. */
+    OK(CALL(st, tag_set, sarn, "k", "v"));
+    OK(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a));
+    assert_int_equal(cache_hits("kms-aliases"), hits + 2);
+
+    /* Moved to another key: read again. */
+    memset(&a, 0, sizeof a);
+    snprintf(a.account_id, sizeof a.account_id, "%s", ACCT);
+    snprintf(a.region, sizeof a.region, "%s", REGION);
+    snprintf(a.name, sizeof a.name, "%s", "alias/aws/secretsmanager");
+    snprintf(a.target_key_id, sizeof a.target_key_id, "%s", id2);
+    a.created = a.updated = 1700000200;
+    OK(CALL(st, alias_update, &a));
+    OK(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a));
+    assert_string_equal(a.target_key_id, id2);
+    assert_int_equal(cache_hits("kms-aliases"), hits + 2);
+
+    /* Deleted: not found, and an absent alias stays uncached. */
+    OK(CALL(st, alias_delete, ACCT, REGION, "alias/aws/secretsmanager"));
+    FAILS(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a), TR_E_STORE_NOT_FOUND);
+    FAILS(kms_cached_alias_get(st, ACCT, REGION, "alias/aws/secretsmanager", &a), TR_E_STORE_NOT_FOUND);
+    FAILS(kms_cached_alias_get(st, ACCT, REGION, "alias/none", &a), TR_E_STORE_NOT_FOUND);
+    assert_int_equal(cache_hits("kms-aliases"), hits + 2);
+    cache_enable(false);
+}
+
 /* Whether the generation of the domains `dom` moved since *g; *g becomes
  * the current one. */
 static bool dom_moved(store_t st, unsigned dom, struct cache_gen *g)
@@ -2785,10 +2933,29 @@ static void test_generation_domains(void **state)
     assert_false(dom_moved(st, STORE_DOM_IAM, &gi));
     assert_false(dom_moved(st, STORE_DOM_KMS, &gk));
 
+    /* A secret's tags move SECRET_TAGS with SECRETS; its record and
+     * versions leave SECRET_TAGS alone, so its cached tags stay. */
+    struct cache_gen gt = CACHE_GEN_NONE;
+    (void)dom_moved(st, STORE_DOM_SECRET_TAGS, &gt);
+    OK(TX(st, tx_begin));
+    OK(CALL(st, rel_put, &r));
+    OK(CALL(st, rel_member_set, "secret-ver", sarn, "v1", "stages", "[]"));
+    OK(CALL(st, ent_update, &e));
+    OK(TX(st, tx_commit));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    assert_false(dom_moved(st, STORE_DOM_SECRET_TAGS, &gt));
+    OK(CALL(st, tag_set, sarn, "k2", "v"));
+    assert_true(dom_moved(st, STORE_DOM_SECRET_TAGS, &gt));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    OK(CALL(st, tag_delete, sarn, "k2"));
+    assert_true(dom_moved(st, STORE_DOM_SECRET_TAGS, &gt));
+    assert_true(dom_moved(st, STORE_DOM_SECRETS, &gs));
+
     /* A key's tags are KMS: the cached key is read again. */
     OK(CALL(st, tag_set, x.k.arn, "k", "v"));
     assert_true(dom_moved(st, STORE_DOM_KMS, &gk));
     assert_false(dom_moved(st, STORE_DOM_SECRETS, &gs));
+    assert_false(dom_moved(st, STORE_DOM_SECRET_TAGS, &gt));
     assert_false(dom_moved(st, STORE_DOM_IAM, &gi));
     hits = cache_hits("kms-keys");
     OK(kms_cached_key_get(st, id, REGION, &got));
@@ -3313,9 +3480,45 @@ static void test_pg_domains_across_nodes(void **state)
     }
     assert_true(clean);
 
+    /* B's secret write leaves A's tags of secrets alone (its mask says
+     * it counts them apart); a SECRETS mask without that mark (a node
+     * from before SECRET_TAGS, whose SECRETS covered the tags) moves them.
+     * Fails without the mark: an older node's tag change would stay
+     * cached here. */
+    char sql[160], v[32];
+    bool kept = false;
+    for (int t = 0; t < 5 && !kept; t++) {
+        struct ent_rec e = { .kind = "secret", .account_id = ACCT, .name = (char *)"n0", .id = (char *)"n0",
+                             .arn = (char *)sarn, .path = (char *)"/", .doc = (char *)"{}", .created = 1 };
+        usleep(250 * 1000);
+        struct cache_gen gt = (*f->st)->generation_of(f->st, STORE_DOM_SECRET_TAGS);
+        struct cache_gen gs = (*f->st)->generation_of(f->st, STORE_DOM_SECRETS);
+        OK(CALL(b, ent_update, &e));
+        bool moved = false;
+        for (int i = 0; i < 200 && !moved; i++) {
+            struct cache_gen g = (*f->st)->generation_of(f->st, STORE_DOM_SECRETS);
+            moved = cache_gen_known(g) && !cache_gen_same(g, gs);
+            if (!moved) usleep(10 * 1000);
+        }
+        assert_true(moved);
+        usleep(150 * 1000);
+        kept = cache_gen_same((*f->st)->generation_of(f->st, STORE_DOM_SECRET_TAGS), gt);
+    }
+    assert_true(kept);
+    struct cache_gen gt = (*f->st)->generation_of(f->st, STORE_DOM_SECRET_TAGS);
+    assert_true(pg_exec(f->url, "SELECT n FROM tresor_generation", v, sizeof v));
+    snprintf(sql, sizeof sql, "SELECT pg_notify('tresor_generation', '0123456789abcdef %s 4')", v);
+    assert_true(pg_exec(f->url, sql, NULL, 0));
+    bool tags_moved = false;
+    for (int i = 0; i < 200 && !tags_moved; i++) {
+        struct cache_gen g = (*f->st)->generation_of(f->st, STORE_DOM_SECRET_TAGS);
+        tags_moved = cache_gen_known(g) && !cache_gen_same(g, gt);
+        if (!tags_moved) usleep(10 * 1000);
+    }
+    assert_true(tags_moved);
+
     /* A notification without domains (an older node's) moves every one. */
     struct cache_gen gk = (*f->st)->generation_of(f->st, STORE_DOM_KMS);
-    char sql[160], v[32];
     assert_true(pg_exec(f->url, "SELECT n FROM tresor_generation", v, sizeof v));
     snprintf(sql, sizeof sql, "SELECT pg_notify('tresor_generation', '0123456789abcdef %s')", v);
     assert_true(pg_exec(f->url, sql, NULL, 0));             /* the row's own number: no poll doubts it */
@@ -3791,6 +3994,7 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_entities, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_relations, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_rel_member, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_rel_pairs, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_class_is_complete, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup_pg, teardown),
@@ -3800,6 +4004,7 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_pg_migration_lock, setup_pg_empty, teardown),
         cmocka_unit_test_setup_teardown(test_pg_schema_too_new, setup_pg_empty, teardown),
         cmocka_unit_test_setup_teardown(test_generation_domains, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_alias_cache, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_two_nodes, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_domains_across_nodes, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_pg_write_lock, setup_pg, teardown),
@@ -3879,6 +4084,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rel_member, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rel_pairs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_class_is_complete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
@@ -3895,6 +4101,7 @@ int main(void)
         cmocka_unit_test(test_db_path),
         cmocka_unit_test_setup_teardown(test_generation_and_key_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation_domains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alias_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_sees_other_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_counter_cut_short, setup, teardown),
         cmocka_unit_test(test_generation_unique_per_store),
