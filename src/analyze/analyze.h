@@ -304,9 +304,16 @@ TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
                          const struct az_target *t, const struct az_answer *ans,
                          struct az_escalation **out, size_t *n);
 
-/* The actions az_escalations asks of a principal's own identity policies
- * (NULL-terminated; facts.c keeps the list, escalate.c asks them). */
-extern const char *const AZ_ESCALATION_ACTIONS[];
+/* The actions az_escalations asks about, from escalate_actions.def (the
+ * one list): AZ_ESCALATION_ACTIONS[AZ_ESC_<id>] is row <id>'s action, and
+ * [AZ_NESC] is NULL.  escalate.c's checks name no action of their own, and
+ * a prepared snapshot's "escalate" fact (facts.c) asks every row. */
+enum az_esc_action {
+#define ESC(id, action) AZ_ESC_##id,
+#include "analyze/escalate_actions.def"
+    AZ_NESC
+};
+extern const char *const AZ_ESCALATION_ACTIONS[AZ_NESC + 1];
 
 /* facts.c: the facts building the graph asks of each user's and role's
  * identity policies in `accounts` (held by st), as a JSON array of

@@ -30,6 +30,10 @@
  * it for a caller of another account whatever the policies say); and a
  * secret or key pending deletion gives no entries: no permission change
  * makes it readable.
+ *
+ * The actions are escalate_actions.def's rows, named here only by index
+ * (ACT): a prepared snapshot's "escalate" fact asks the same rows, so a
+ * deferred principal is loaded for every check that could list it.
  */
 #include "analyze/analyze.h"
 
@@ -43,6 +47,13 @@
 #include "kms/kms.h"
 #include "op/clock.h"
 #include "secrets/authz.h"
+
+const char *const AZ_ESCALATION_ACTIONS[AZ_NESC + 1] = {
+#define ESC(id, action) [AZ_ESC_##id] = action,
+#include "analyze/escalate_actions.def"
+    [AZ_NESC] = NULL,
+};
+#define ACT(id) AZ_ESCALATION_ACTIONS[AZ_ESC_##id]
 
 /* Unknown in a principal's own call (who_can.c's UNKNOWN_CALL). */
 static const char *const UNKNOWN[] = {
@@ -177,7 +188,7 @@ static TR_RESULT other_version_reads(const struct server_env *env, const struct 
         policy_unref(alt);
         json_decref(d);
     }
-    if (found) r = push(out, n, i, "iam:SetDefaultPolicyVersion", arn, ev);
+    if (found) r = push(out, n, i, ACT(SET_DEFAULT_POLICY_VERSION), arn, ev);
     if (found && tr_ok(r)) mark_conditional(*out, *n, cond);
     rel_list_free(v, nv);
     free(saved);
@@ -201,9 +212,9 @@ static TR_RESULT own_policies(const struct server_env *env, struct req_ctx *rc,
         bool seen = false;
         for (size_t j = 0; j < k && j < id->nidentity && !seen; j++)
             seen = id->identity[j].name && strcmp(id->identity[j].name, arn) == 0;
-        if (!is_managed_arn(arn) || seen || !id_may(p, "iam:CreatePolicyVersion", arn)) continue;
-        GUARD(iam_allows(rc, "iam:CreatePolicyVersion", arn, p->account, &ok, &cond, ev, sizeof ev));
-        if (ok) GUARD(push(out, n, i, "iam:CreatePolicyVersion", arn, ev));
+        if (!is_managed_arn(arn) || seen || !id_may(p, ACT(CREATE_POLICY_VERSION), arn)) continue;
+        GUARD(iam_allows(rc, ACT(CREATE_POLICY_VERSION), arn, p->account, &ok, &cond, ev, sizeof ev));
+        if (ok) GUARD(push(out, n, i, ACT(CREATE_POLICY_VERSION), arn, ev));
         if (ok) mark_conditional(*out, *n, cond);
     }
     for (size_t k = 0; k < id->nidentity; k++) {
@@ -211,13 +222,12 @@ static TR_RESULT own_policies(const struct server_env *env, struct req_ctx *rc,
         bool seen = false;
         for (size_t j = 0; j < k && !seen; j++)
             seen = id->identity[j].name && strcmp(id->identity[j].name, arn) == 0;
-        if (!is_managed_arn(arn) || seen || !id_may(p, "iam:SetDefaultPolicyVersion", arn)) continue;
-        GUARD(iam_allows(rc, "iam:SetDefaultPolicyVersion", arn, p->account, &ok, &cond, ev, sizeof ev));
+        if (!is_managed_arn(arn) || seen || !id_may(p, ACT(SET_DEFAULT_POLICY_VERSION), arn)) continue;
+        GUARD(iam_allows(rc, ACT(SET_DEFAULT_POLICY_VERSION), arn, p->account, &ok, &cond, ev, sizeof ev));
         if (ok) GUARD(other_version_reads(env, t, p, i, k, ev, cond, out, n));
     }
     if (!id->has_boundary) return TR_OK;
-    const char *act = p->kind == AZ_USER ? "iam:DeleteUserPermissionsBoundary"
-                                         : "iam:DeleteRolePermissionsBoundary";
+    const char *act = p->kind == AZ_USER ? ACT(DELETE_USER_BOUNDARY) : ACT(DELETE_ROLE_BOUNDARY);
     if (!id_may(p, act, p->arn)) return TR_OK;
     GUARD(iam_allows(rc, act, p->arn, p->account, &ok, &cond, ev, sizeof ev));
     if (!ok) return TR_OK;
@@ -238,7 +248,7 @@ static TR_RESULT own_policies(const struct server_env *env, struct req_ctx *rc,
 static TR_RESULT own_groups(const struct server_env *env, struct req_ctx *rc, struct az_node *p,
                             size_t i, struct az_escalation **out, size_t *n)
 {
-    static const char *const acts[] = { "iam:PutGroupPolicy", "iam:AttachGroupPolicy" };
+    const char *const acts[] = { ACT(PUT_GROUP_POLICY), ACT(ATTACH_GROUP_POLICY) };
     struct rel_rec *groups = NULL;
     size_t ng = 0;
     char ev[AZ_EV_MAX];
@@ -280,14 +290,14 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
     struct eval_principal who = ep_of(p), direct = who;
     direct.account = "";         /* matches no account principal */
 
-    const char *prp = "secretsmanager:PutResourcePolicy";
+    const char *prp = ACT(PUT_RESOURCE_POLICY);
     if (id_may(p, prp, t->s.arn) || (t->rp && policy_may_allow(t->rp, &who, prp, t->s.arn))) {
         r = sm_authorize_explain(&rc, prp, &t->s, unknown, NUNKNOWN, &res, ev, sizeof ev);
         if (tr_ok(r) && res.decision == DECISION_ALLOW) r = push(out, n, i, prp, t->s.arn, ev);
         if (tr_ok(r) && res.decision == DECISION_ALLOW) mark_conditional(*out, *n, res.conditional);
     }
     if (tr_ok(r) && t->have_key && strcmp(t->key.key_manager, "AWS") != 0) {
-        const char *acts[] = { "kms:PutKeyPolicy", "kms:CreateGrant" };
+        const char *acts[] = { ACT(PUT_KEY_POLICY), ACT(CREATE_GRANT) };
         STR_SET(rc.service, "kms");
         /* kms:PutKeyPolicy is not a cross-account call: only a caller of
          * the key's account may make it. */
@@ -308,8 +318,8 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
         }
     }
     if (tr_ok(r) && (p->kind == AZ_USER || p->kind == AZ_ROLE)) {
-        const char *acts[2] = { "iam:PutUserPolicy", "iam:AttachUserPolicy" };
-        if (p->kind == AZ_ROLE) { acts[0] = "iam:PutRolePolicy"; acts[1] = "iam:AttachRolePolicy"; }
+        const char *acts[2] = { ACT(PUT_USER_POLICY), ACT(ATTACH_USER_POLICY) };
+        if (p->kind == AZ_ROLE) { acts[0] = ACT(PUT_ROLE_POLICY); acts[1] = ACT(ATTACH_ROLE_POLICY); }
         for (int k = 0; k < 2 && tr_ok(r); k++) {
             if (!id_may(p, acts[k], p->arn)) continue;
             r = iam_allows(&rc, acts[k], p->arn, p->account, &ok, &cond, ev, sizeof ev);
@@ -320,12 +330,12 @@ static TR_RESULT one(const struct server_env *env, struct az_graph *g,
     if (tr_ok(r) && p->kind == AZ_USER) r = own_groups(env, &rc, p, i, out, n);
     if (tr_ok(r) && (p->kind == AZ_USER || p->kind == AZ_ROLE) && p->id)
         r = own_policies(env, &rc, t, p, i, out, n);
-    bool may_ak = id_may(p, "iam:CreateAccessKey", NULL);
-    bool may_tp = id_may(p, "iam:UpdateAssumeRolePolicy", NULL);
+    bool may_ak = id_may(p, ACT(CREATE_ACCESS_KEY), NULL);
+    bool may_tp = id_may(p, ACT(UPDATE_ASSUME_ROLE_POLICY), NULL);
     for (size_t u = 0; tr_ok(r) && (may_ak || may_tp) && u < g->nn; u++) {
         if (u == i || !ans[u].can || ans[u].npath != 1) continue;
-        const char *act = g->n[u].kind == AZ_USER && may_ak ? "iam:CreateAccessKey"
-                        : g->n[u].kind == AZ_ROLE && may_tp ? "iam:UpdateAssumeRolePolicy" : NULL;
+        const char *act = g->n[u].kind == AZ_USER && may_ak ? ACT(CREATE_ACCESS_KEY)
+                        : g->n[u].kind == AZ_ROLE && may_tp ? ACT(UPDATE_ASSUME_ROLE_POLICY) : NULL;
         if (!act || !id_may(p, act, g->n[u].arn)) continue;
         r = iam_allows(&rc, act, g->n[u].arn, g->n[u].account, &ok, &cond, ev, sizeof ev);
         if (tr_ok(r) && ok) r = push(out, n, i, act, g->n[u].arn, ev);
@@ -399,10 +409,10 @@ static bool deferred_may(const struct az_node *n, const struct az_target *t)
     if (json_is_true(json_object_get(n->facts, "escalate"))) return true;
     struct eval_principal who = ep_of(n), direct = who;
     direct.account = "";
-    if (t->rp && policy_may_allow(t->rp, &who, "secretsmanager:PutResourcePolicy", t->s.arn)) return true;
+    if (t->rp && policy_may_allow(t->rp, &who, ACT(PUT_RESOURCE_POLICY), t->s.arn)) return true;
     if (!t->have_key || strcmp(t->key.key_manager, "AWS") == 0) return false;
-    return policy_may_allow(t->kp, &direct, "kms:PutKeyPolicy", t->key.arn) ||
-           policy_may_allow(t->kp, &direct, "kms:CreateGrant", t->key.arn);
+    return policy_may_allow(t->kp, &direct, ACT(PUT_KEY_POLICY), t->key.arn) ||
+           policy_may_allow(t->kp, &direct, ACT(CREATE_GRANT), t->key.arn);
 }
 
 TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,

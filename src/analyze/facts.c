@@ -9,8 +9,8 @@
  *               its trust-policy candidates);
  *   "gsv"       the same for secretsmanager:GetSecretValue (graph.c's
  *               gsv_index, by principal instead of by policy);
- *   "escalate"  whether any of the actions az_escalations asks of a
- *               principal's own identity (AZ_ESCALATION_ACTIONS) may be
+ *   "escalate"  whether any of the actions az_escalations asks about
+ *               (AZ_ESCALATION_ACTIONS, escalate_actions.def) may be
  *               allowed on some resource.
  *
  * Heads are policy_may_allow_heads': the literal text of a resource
@@ -29,15 +29,6 @@
 #include "core/array.h"
 #include "iam/identity.h"
 #include "iam/principals.h"
-
-const char *const AZ_ESCALATION_ACTIONS[] = {
-    "secretsmanager:PutResourcePolicy", "kms:PutKeyPolicy", "kms:CreateGrant",
-    "iam:PutUserPolicy", "iam:AttachUserPolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy",
-    "iam:PutGroupPolicy", "iam:AttachGroupPolicy", "iam:CreatePolicyVersion",
-    "iam:SetDefaultPolicyVersion", "iam:DeleteUserPermissionsBoundary",
-    "iam:DeleteRolePermissionsBoundary", "iam:CreateAccessKey", "iam:UpdateAssumeRolePolicy",
-    NULL,
-};
 
 struct heads {
     char **v;

@@ -19,7 +19,10 @@
  * the permission, its target and the allowing statements), and twins for
  * which it is missing, scoped to another resource, explicitly denied or
  * outside a permissions boundary (not listed).  The principals that can
- * assume a role holding such a permission are listed "via" it.
+ * assume a role holding such a permission are listed "via" it.  Every
+ * action listed by any of them is a row of escalate_actions.def (the list
+ * a prepared snapshot's "escalate" fact asks), and the table itself is
+ * whole: one distinct "service:Action" per row, NULL after the last.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -318,6 +321,12 @@ static void analyze(const char *secret_arn, struct run *x)
     assert_non_null(x->ans);
     ok(az_who_can(&ENV, &x->g, &x->t, true, x->acc, x->ans));
     ok(az_escalations(&ENV, &x->g, &x->t, x->ans, &x->e, &x->n));
+    /* Whatever is listed is an action the "escalate" fact asks. */
+    for (size_t k = 0; k < x->n; k++) {
+        size_t a = 0;
+        while (a < AZ_NESC && strcmp(AZ_ESCALATION_ACTIONS[a], x->e[k].action) != 0) a++;
+        if (a == AZ_NESC) fail_msg("%s is listed but not in AZ_ESCALATION_ACTIONS", x->e[k].action);
+    }
 }
 
 /* analyze() with the secret's resource policy replaced by rp (a stored
@@ -670,6 +679,30 @@ static void test_session_of(void **state)
     /* Not a session of it: refused, the output untouched by a guess. */
     assert_true(tr_failed(az_as_session(&n, "arn:aws:sts::" ACCT ":assumed-role/cd/job-1", &s)));
     tr_clear_error();
+}
+
+/* escalate_actions.def made into the table: AZ_NESC distinct actions of
+ * the three services the checks call, each "service:Action", then NULL. */
+static void test_esc_actions_table(void **state)
+{
+    (void)state;
+    static const char *const svc[] = { "iam:", "kms:", "secretsmanager:" };
+    assert_true(AZ_NESC > 0);
+    assert_null(AZ_ESCALATION_ACTIONS[AZ_NESC]);
+    for (size_t a = 0; a < AZ_NESC; a++) {
+        const char *s = AZ_ESCALATION_ACTIONS[a];
+        assert_non_null(s);
+        size_t k = 0;
+        while (k < sizeof svc / sizeof *svc && strncmp(s, svc[k], strlen(svc[k])) != 0) k++;
+        if (k == sizeof svc / sizeof *svc) fail_msg("row %zu: %s is no iam/kms/secretsmanager action", a, s);
+        const char *name = s + strlen(svc[k]);
+        assert_true(*name >= 'A' && *name <= 'Z' && !strpbrk(name, ":*? "));
+        for (size_t b = 0; b < a; b++)
+            if (strcmp(AZ_ESCALATION_ACTIONS[b], s) == 0) fail_msg("rows %zu and %zu: %s", b, a, s);
+    }
+    /* The named indexes are the rows' (two spot checks of the X-macro). */
+    assert_string_equal(AZ_ESCALATION_ACTIONS[AZ_ESC_PUT_RESOURCE_POLICY], "secretsmanager:PutResourcePolicy");
+    assert_string_equal(AZ_ESCALATION_ACTIONS[AZ_ESC_UPDATE_ASSUME_ROLE_POLICY], "iam:UpdateAssumeRolePolicy");
 }
 
 static void test_esc_put_resource_policy(void **state)
@@ -1216,6 +1249,7 @@ int main(void)
         cmocka_unit_test(test_stranger_principal),
         cmocka_unit_test(test_session_of),
         cmocka_unit_test_setup_teardown(test_foreign_named_arns, setup, teardown),
+        cmocka_unit_test(test_esc_actions_table),
         cmocka_unit_test_setup_teardown(test_esc_put_resource_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_key_policy_and_grant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_user_policies, setup, teardown),
