@@ -12,7 +12,8 @@
  * system's CA store (libcurl's default bundle), to which the certificates
  * of --oidc-ca-file are added in CURLOPT_SSL_CTX_FUNCTION (CURLOPT_CAINFO
  * would replace the system's store instead of adding to it).  https only,
- * redirects too (at most 3); each request connects within 3 s and is
+ * redirects too (at most 3, checked against --oidc-allowed-issuers
+ * when it is given); each request connects within 3 s and is
  * done within 5 s; at most 64 KiB of discovery document and 1 MiB of JWKS;
  * only 200 OK.  Proxies: libcurl's default, the https_proxy and no_proxy
  * environment variables.
@@ -35,9 +36,13 @@
  * server fetch from a host the operator did not name.  Entries are
  * issuer URLs (equal but for one trailing slash) or host patterns
  * (HOST, HOST:PORT, *.DOMAIN: one or more labels under DOMAIN; no PORT
- * means 443; hosts compared without case).  The issuer's jwks_uri and
- * redirects are not checked against it: they are the admitted issuer's
- * word.
+ * means 443; hosts compared without case).  The list also bounds where
+ * an admitted issuer can send the server (oidc_remote_allowed_fetch): its
+ * discovery document's jwks_uri, and every redirect, must be on a host
+ * the list admits (a pattern, or the host and port of an issuer URL).
+ * With a list libcurl follows no redirect itself: http_get reads each
+ * 3xx's target (CURLINFO_REDIRECT_URL), checks it, and follows at most
+ * OIDC_MAX_REDIRS of them within the one transfer's time limit.
  *
  * Callers get a deep copy of the cached document: no json_t is shared
  * between threads.  Issuers and URLs come from tokens and issuers: they
@@ -336,6 +341,55 @@ bool oidc_remote_allowed_match(const char *list, const char *issuer)
     }
 }
 
+/* The host and port of an https URL as libcurl reads it (port "443" when
+ * none is given), freed with curl_free; false when it does not parse. */
+static bool url_host_port(const char *url, char **host, char **port)
+{
+    *host = *port = NULL;
+    CURLU *u = curl_url();
+    if (!u) return false;
+    bool ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+    curl_url_cleanup(u);
+    if (!ok) {
+        curl_free(*host);
+        curl_free(*port);
+        *host = *port = NULL;
+    }
+    return ok;
+}
+
+bool oidc_remote_allowed_fetch(const char *list, const char *url)
+{
+    if (!list) return true;
+    char *host, *port;
+    if (!https_url(url, true) || !url_host_port(url, &host, &port)) return false;
+    char auth[OIDC_REMOTE_URL_MAX + 16];        /* "https://HOST:PORT", what entry_admits reads */
+    int w = snprintf(auth, sizeof auth, "https://%s:%s", host, port);
+    bool ok = false;
+    for (const char *p = list; w > 0 && (size_t)w < sizeof auth;) {
+        size_t n = strcspn(p, ",");
+        if (n > 8 && n <= OIDC_REMOTE_URL_MAX && strncmp(p, "https://", 8) == 0) {   /* its host and port */
+            char one[OIDC_REMOTE_URL_MAX + 1], *eh, *ep;
+            memcpy(one, p, n);
+            one[n] = '\0';
+            if (url_host_port(one, &eh, &ep)) {
+                ok = strcasecmp(eh, host) == 0 && strcmp(ep, port) == 0;
+                curl_free(eh);
+                curl_free(ep);
+            }
+        } else if (n) {
+            ok = entry_admits(p, n, auth);
+        }
+        if (ok || !p[n]) break;
+        p += n + 1;
+    }
+    curl_free(host);
+    curl_free(port);
+    return ok;
+}
+
 int oidc_remote_set_allowed(const char *list, char *why, size_t why_len)
 {
     free(g.allowed);
@@ -508,7 +562,8 @@ static int http_get(const char *issuer, const char *url, size_t max, struct body
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    bool manual = g.allowed != NULL;    /* each redirect checked against the list, below */
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, manual ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, OIDC_MAX_REDIRS);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -521,12 +576,43 @@ static int http_get(const char *issuer, const char *url, size_t max, struct body
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "tresor-oidc");
     if (g.ca) curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, add_private_ca);
-    CURLcode cr = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    CURLcode cr;
+    char next[OIDC_REMOTE_URL_MAX + 1];
+    bool redirect_refused = false;
+    for (long hops = 0;; hops++) {
+        cr = curl_easy_perform(h);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        char *loc = NULL;
+        if (!manual || cr != CURLE_OK || status < 300 || status > 399 ||
+            curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) != CURLE_OK || !loc)
+            break;              /* a 3xx without a Location stays a status other than 200 */
+        redirect_refused = hops == OIDC_MAX_REDIRS || strlen(loc) > OIDC_REMOTE_URL_MAX ||
+                           !oidc_remote_allowed_fetch(g.allowed, loc);
+        if (hops == OIDC_MAX_REDIRS) {
+            snprintf(why, why_len, "%s: more than %ld redirects", url, OIDC_MAX_REDIRS);   /* cut: a message */
+            break;
+        }
+        if (redirect_refused) {
+            /* cut: a message */
+            snprintf(why, why_len, "%s: redirected to %s, which --oidc-allowed-issuers does not admit", url, loc);
+            break;
+        }
+        memcpy(next, loc, strlen(loc) + 1);     /* loc is the handle's until the next transfer */
+        curl_off_t spent_us = 0;
+        curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &spent_us);
+        total_ms -= (long)(spent_us / 1000);    /* one time limit for all the hops */
+        if (total_ms < 1) total_ms = 1;
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms);
+        curl_easy_setopt(h, CURLOPT_URL, next);
+        buf_reset(&bd->b);                      /* the 3xx's own body */
+        bd->too_big = false;
+    }
     char eurl[512], eiss[512];
     esc(url, eurl, sizeof eurl);
     esc(issuer, eiss, sizeof eiss);
-    if (bd->too_big || cr == CURLE_FILESIZE_EXCEEDED) {
+    if (redirect_refused) {
+        /* why says which */
+    } else if (bd->too_big || cr == CURLE_FILESIZE_EXCEEDED) {
         snprintf(why, why_len, "%s: the response is larger than %zu bytes", url, max);   /* cut: a message */
     } else if (cr != CURLE_OK) {
         snprintf(why, why_len, "%s: %s", url, curl_err[0] ? curl_err : curl_easy_strerror(cr));   /* cut: a message */
@@ -578,6 +664,12 @@ static int fetch(const char *issuer, json_t **jwks, long *ttl, char *why, size_t
     int rc = oidc_remote_parse_discovery((const char *)bd.b.data, bd.b.len, issuer, jwks_uri, sizeof jwks_uri,
                                          why, why_len);
     buf_free(&bd.b);
+    if (rc == 0 && !oidc_remote_allowed_fetch(g.allowed, jwks_uri)) {
+        char euri[128];         /* a long jwks_uri cut */
+        esc(jwks_uri, euri, sizeof euri);
+        snprintf(why, why_len, "its jwks_uri %s is on a host --oidc-allowed-issuers does not admit", euri);   /* cut: */
+        rc = -1;
+    }
     if (rc == 0) rc = http_get(issuer, jwks_uri, OIDC_REMOTE_JWKS_MAX, &bd, ttl, why, why_len);
     else rc = -2;
     if (rc == 0) {

@@ -74,6 +74,11 @@ void oidc_remote_set_timeouts(long connect_ms, long total_ms);
 int oidc_remote_allowed_check(const char *list, char *why, size_t why_len);
 /* `list` (checked, or NULL: anything) admits `issuer`. */
 bool oidc_remote_allowed_match(const char *list, const char *issuer);
+/* `list` (checked, or NULL: anything) lets the server fetch `url`, a
+ * jwks_uri or a redirect's target: an https URL without user info on a
+ * host a pattern of the list admits, or on the host and port of one of
+ * its issuer URLs (any path). */
+bool oidc_remote_allowed_fetch(const char *list, const char *url);
 /* Fetches made since init (successful or not), for tests and metrics. */
 unsigned long oidc_remote_fetches(void);
 

@@ -251,6 +251,13 @@ def scenarios(o):
     o.add("nokeys").jwks_body = b'{"nokeys": []}'
     o.add("nostore", cache_control="no-store")
     o.add("nocc", cache_control=None)
+    # --oidc-allowed-issuers localhost:PORT: 127.0.0.1 is another host (whose
+    # name the certificate does not hold either: only the list's refusal
+    # names the list)
+    o.add("jwksaway").jwks_uri = f"https://127.0.0.1:{o.port}/ok/jwks"
+    o.add("redirectaway").jwks_redirect = f"https://127.0.0.1:{o.port}/ok/jwks"
+    o.add("redirectok").jwks_redirect = f"https://{o.host}:{o.port}/ok/jwks"
+    o.add("redirectloop").jwks_redirect = f"https://{o.host}:{o.port}/redirectloop/jwks"
 
 
 def main(argv):

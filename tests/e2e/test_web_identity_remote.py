@@ -6,7 +6,9 @@ discovery document and JWKS; tokens signed with its keys assume a role and
 read a secret; the keys are fetched once and then come from the cache; a
 token signed with a rotated key makes one more fetch; an issuer no OIDC
 provider names is never fetched from; an issuer whose certificate the CA
-file does not vouch for gives IDPCommunicationError.
+file does not vouch for gives IDPCommunicationError; with
+--oidc-allowed-issuers, an issuer off the list is never fetched from, and
+an admitted one's jwks_uri or redirect to a host off the list is refused.
 """
 
 import json
@@ -188,6 +190,31 @@ def test_allowed_host_pattern_from_environment(tmp_path_factory):
         with raises_aws("IDPCommunicationError", KEY_MSG):
             assume(e, "ci", o.token("ci", {"sub": SUB, "aud": AUD}))
         assert len(o.requests) == before
+    finally:
+        close(e)
+
+
+def test_allowed_issuer_cannot_send_the_server_elsewhere(tmp_path_factory):
+    """With a list, an admitted issuer's jwks_uri on another host, or a
+    redirect of its jwks_uri to another host, is refused like an issuer
+    off the list: IDPCommunicationError, the reason in the log, and no
+    request to the other host (127.0.0.1 is not localhost to the list)."""
+    e = allow_env(tmp_path_factory, "allow-jwks", lambda o: (
+        ["--oidc-allowed-issuers", f"localhost:{o.port}"], None))
+    o = e["issuer"]
+    try:
+        o.issuers["ci"].jwks_uri = f"https://127.0.0.1:{o.port}/ci/jwks"
+        o.issuers["other"].jwks_redirect = f"https://127.0.0.1:{o.port}/ci/jwks"
+        for n in ("ci", "other"):
+            with raises_aws("IDPCommunicationError", KEY_MSG):
+                assume(e, n, o.token(n, {"sub": SUB, "aud": AUD}))
+        assert o.count("/ci/.well-known/openid-configuration") == 1
+        assert o.count("/ci/jwks") == 0
+        assert o.count("/other/jwks") == 1
+        log_has(e["srv"], r"refusing its keys: its jwks_uri https://127\.0\.0\.1:\d+/ci/jwks is on a host "
+                r"--oidc-allowed-issuers does not admit")
+        log_has(e["srv"], r"/other/jwks: redirected to https://127\.0\.0\.1:\d+/ci/jwks, which "
+                r"--oidc-allowed-issuers does not admit")
     finally:
         close(e)
 

@@ -11,7 +11,9 @@
  * over 1 MiB, a JWKS that is not JSON or has no keys, max-age honoured
  * (the server counts requests), no-store, refresh rate-limited, a failure
  * not retried within the gap, one fetch for many threads, and the stale
- * copy kept (then dropped) once the server is gone.  Time passes through
+ * copy kept (then dropped) once the server is gone; with
+ * --oidc-allowed-issuers, a jwks_uri or a redirect on a host off the list
+ * refused, a redirect within it followed, at most 3 redirects.  Time passes through
  * the cache's clock hook, never by waiting.
  */
 #include <setjmp.h>
@@ -355,6 +357,63 @@ static void test_stale_copy_kept(void **state)
     get_fails(issuer("localhost", "ok"), "/ok/.well-known/openid-configuration");
 }
 
+/* --oidc-allowed-issuers localhost:PORT, set as `tresor serve` does. */
+static void allow_localhost(void)
+{
+    char list[64], why[256];
+    int n = snprintf(list, sizeof list, "localhost:%d", port);
+    assert_true(n > 0 && (size_t)n < sizeof list);
+    if (oidc_remote_set_allowed(list, why, sizeof why) != 0) fail_msg("%s", why);
+}
+
+static void test_allowed_jwks_uri_elsewhere_refused(void **state)
+{
+    (void)state;
+    allow_localhost();
+    int before = count("/ok/jwks");
+    get_fails(issuer("localhost", "jwksaway"),
+              "its jwks_uri https://127.0.0.1:");
+    get_fails(issuer("localhost", "jwksaway"), "is on a host --oidc-allowed-issuers does not admit");
+    assert_int_equal(count("/jwksaway/.well-known/openid-configuration"), 1);   /* the second: too soon */
+    assert_int_equal(count("/ok/jwks"), before);
+}
+
+static void test_allowed_redirect_elsewhere_refused(void **state)
+{
+    (void)state;
+    allow_localhost();
+    int before = count("/ok/jwks");
+    get_fails(issuer("localhost", "redirectaway"), "/redirectaway/jwks: redirected to https://127.0.0.1:");
+    get_fails(issuer("localhost", "redirectaway"), "which --oidc-allowed-issuers does not admit");
+    assert_int_equal(count("/redirectaway/jwks"), 1);
+    assert_int_equal(count("/ok/jwks"), before);
+}
+
+static void test_allowed_redirect_to_http_refused(void **state)
+{
+    (void)state;
+    allow_localhost();
+    get_fails(issuer("localhost", "redirect"), "which --oidc-allowed-issuers does not admit");
+}
+
+static void test_allowed_redirect_within_followed(void **state)
+{
+    (void)state;
+    allow_localhost();
+    int before = count("/ok/jwks");
+    get_ok("redirectok", 0);
+    assert_int_equal(count("/redirectok/jwks"), 1);
+    assert_int_equal(count("/ok/jwks"), before + 1);
+}
+
+static void test_allowed_redirects_at_most_3(void **state)
+{
+    (void)state;
+    allow_localhost();
+    get_fails(issuer("localhost", "redirectloop"), "/redirectloop/jwks: more than 3 redirects");
+    assert_int_equal(count("/redirectloop/jwks"), 4);      /* the first request, then 3 redirects */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +431,12 @@ int main(void)
         cmocka_unit_test_setup(test_no_store, fresh),
         cmocka_unit_test_setup(test_refresh_rate_limited, fresh),
         cmocka_unit_test_setup(test_one_fetch_for_many_threads, fresh),
+        cmocka_unit_test_setup(test_allowed_jwks_uri_elsewhere_refused, fresh),
+        cmocka_unit_test_setup(test_allowed_redirect_elsewhere_refused, fresh),
+        cmocka_unit_test_setup(test_allowed_redirect_to_http_refused, fresh),
+        cmocka_unit_test_setup(test_allowed_redirect_within_followed, fresh),
+        cmocka_unit_test_setup(test_allowed_redirects_at_most_3, fresh),
+        /* last: it stops the server */
         cmocka_unit_test_setup(test_stale_copy_kept, fresh),
     };
     return cmocka_run_group_tests(tests, start_server, cleanup);

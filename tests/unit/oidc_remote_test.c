@@ -272,6 +272,37 @@ static void test_allowed_list(void **state)
     assert_true(oidc_remote_allowed_match(NULL, "https://anything.example"));
 }
 
+/* What the list lets the server fetch besides the issuer: a jwks_uri or a
+ * redirect's target, on a host a pattern admits or on an issuer URL's
+ * host and port, whatever the path. */
+static void test_allowed_fetch(void **state)
+{
+    (void)state;
+    const char *list = "https://idp.example.com/t1/,*.corp.example,localhost:8443,https://Keys.Example.net:8443/a";
+    const struct { const char *url; bool ok; } cases[] = {
+        { "https://idp.example.com/other/jwks", true },  /* an issuer URL's host, any path */
+        { "https://IDP.example.com:443/k?x=1", true },
+        { "https://idp.example.com:8443/k", false },     /* ... and its port */
+        { "https://keys.example.net:8443/jwks", true },
+        { "https://keys.example.net/jwks", false },
+        { "https://a.corp.example/jwks", true },
+        { "https://corp.example/jwks", false },
+        { "https://localhost:8443/x", true },
+        { "https://localhost/x", false },
+        { "https://127.0.0.1:8443/x", false },
+        { "https://169.254.169.254/latest/meta-data", false },
+        { "https://idp.example.com@169.254.169.254/", false },   /* user info: never */
+        { "http://idp.example.com/jwks", false },
+        { "https://idp.example.com.evil/jwks", false },
+        { "not a url", false },
+        { NULL, false },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (oidc_remote_allowed_fetch(list, cases[i].url) != cases[i].ok)
+            fail_msg("%s: expected %s", cases[i].url ? cases[i].url : "(null)", cases[i].ok ? "admitted" : "refused");
+    assert_true(oidc_remote_allowed_fetch(NULL, "http://anything.example/"));   /* no list: as before */
+}
+
 /* An issuer the allow-list does not admit is refused before the cache or
  * the network: no fetch is counted, and why names the list. */
 static void test_allowed_refused_without_request(void **state)
@@ -302,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_ca_file),
         cmocka_unit_test(test_refused_without_request),
         cmocka_unit_test(test_allowed_list),
+        cmocka_unit_test(test_allowed_fetch),
         cmocka_unit_test(test_allowed_refused_without_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
