@@ -157,10 +157,20 @@ $(BUILD)/tests/diff_eval: tests/differential/diff_eval.c $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS)
 
 # E2E_PATHS: what pytest collects (make valgrind's shards pass a file list).
+# E2E_JOBS: pytest-xdist workers for the end-to-end runs (e2e, e2e-tls,
+# e2e-pg, and so asan's and valgrind's); 1 runs them serially in one
+# process.  Files are dealt whole to the workers (--dist loadfile: a
+# module's servers stay on its worker); the tests that need the machine to
+# themselves take a lock that keeps the other workers waiting
+# (tests/e2e/conftest.py, QUIET_FILES).  Most tests wait more than they
+# compute (server start-ups, fsync, subprocesses), so the default is one
+# worker more than there are cores.
+E2E_JOBS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+E2E_XDIST = $(if $(filter-out 0 1,$(E2E_JOBS)),-n $(E2E_JOBS) --dist loadfile,-p no:xdist)
 E2E_PATHS ?= tests/e2e
 e2e: $(BUILD)/tresor $(BUILD)/tests/diff_eval
 	TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor TRESOR_DIFF_EVAL=$(CURDIR)/$(BUILD)/tests/diff_eval \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider $(E2E_PATHS) $(PYTEST_ARGS)
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(E2E_XDIST) $(E2E_PATHS) $(PYTEST_ARGS)
 
 # The suites of the three data-plane services again with every server over
 # TLS (tests/e2e/tresor_e2e.py, TRESOR_E2E_TLS): e2e-tls; make test runs it.
@@ -168,7 +178,7 @@ TLS_E2E_FILES ?= tests/e2e/test_kms_keys.py tests/e2e/test_kms_crypto.py tests/e
                  tests/e2e/test_sts.py
 e2e-tls: $(BUILD)/tresor
 	TRESOR_E2E_TLS=1 TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider $(TLS_E2E_FILES) $(PYTEST_ARGS)
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(E2E_XDIST) $(TLS_E2E_FILES) $(PYTEST_ARGS)
 
 # The same suites with the store in PostgreSQL: a throwaway cluster
 # (scripts/pg-test-cluster) in a temporary directory, stopped and removed
@@ -182,7 +192,7 @@ unit-pg: $(BUILD)/tests/store_test
 e2e-pg: $(BUILD)/tresor $(BUILD)/tests/diff_eval
 	@$(PG_RUN) TRESOR_E2E_STORE=postgres TRESOR_E2E_PG=$$url TRESOR_BIN=$(CURDIR)/$(BUILD)/tresor \
 	  TRESOR_DIFF_EVAL=$(CURDIR)/$(BUILD)/tests/diff_eval \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(E2E_XDIST) tests/e2e $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) all
@@ -247,6 +257,13 @@ VALGRIND_E2E_ENV ?= TRESOR_WHO_CAN_SEEDS=3 TRESOR_CRASH_ROUNDS=3 TRESOR_CRASH_IN
 # consecutive commits cover every file, and `make valgrind` with no shard
 # (run by hand before a release) covers all of them at once.
 VALGRIND_SHARD ?=
+# The unit binaries run E2E_JOBS at a time under memcheck (scripts/run-unit
+# TRESOR_UNIT_JOBS), the slowest first so that none is left alone at the
+# end: oidc_remote_net_test waits minutes on its stalled and slow test
+# issuers.
+VALGRIND_UNIT_SLOW ?= oidc_remote_net_test
+VALGRIND_UNIT_FIRST = $(foreach n,$(VALGRIND_UNIT_SLOW),$(filter %/$(n),$(UNIT_BINS)))
+VALGRIND_UNIT_ORDER = $(VALGRIND_UNIT_FIRST) $(filter-out $(VALGRIND_UNIT_FIRST),$(UNIT_BINS))
 VALGRIND_E2E_PATHS = $(if $(VALGRIND_SHARD),$(shell scripts/valgrind-shard $(VALGRIND_SHARD)),tests/e2e)
 VALGRIND := valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect \
             --errors-for-leak-kinds=definite,indirect --error-exitcode=97 --num-callers=40 \
@@ -258,7 +275,7 @@ valgrind: deps
 	$(MAKE) $(UNIT_BINS)
 	@mkdir -p $(BUILD)/valgrind
 	TRESOR_UNIT_WRAPPER="$(VALGRIND) --log-file=$(CURDIR)/$(BUILD)/valgrind/{name}.log" \
-	  scripts/run-unit $(UNIT_BINS)
+	  TRESOR_UNIT_JOBS=$(E2E_JOBS) scripts/run-unit $(VALGRIND_UNIT_ORDER)
 	TRESOR_SERVER_WRAPPER="$(VALGRIND) --log-file={log}" $(VALGRIND_E2E_ENV) \
 	  $(MAKE) e2e E2E_PATHS="$(VALGRIND_E2E_PATHS)" \
 	  PYTEST_ARGS="--basetemp=$(CURDIR)/$(BUILD)/valgrind/e2e $(VALGRIND_DESELECT) $(PYTEST_ARGS)"

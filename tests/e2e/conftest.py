@@ -16,12 +16,23 @@ conftest.py -- fixtures for the tresor end-to-end suite.
   account_b       a Caller for account B's root user (444455556666), made on
                   authz_server with `tresor account create`
 
+Parallel runs (pytest-xdist, make e2e E2E_JOBS=N: --dist loadfile, so a
+module's fixtures stay on one worker): every test holds a shared lock on a
+file of the run, and a test that needs the machine to itself (QUIET_FILES
+below, or @pytest.mark.quiet) holds it exclusively, so it runs while no
+other worker runs a test.  A worker's wrapper logs (valgrind) are checked
+on the worker and its verdict sent to the controller, which fails the run.
+
 On teardown every server gets SIGTERM and must exit 0.  When a test fails,
 the stdout/stderr tails of the running servers are attached to the report.
 Under TRESOR_SERVER_WRAPPER (valgrind), the session fails at its end if the
 log of any tresor process reports errors or leaks, including processes no
 test waited for.  Nothing starts at import time.
 """
+
+import collections
+import fcntl
+import os
 
 import pytest
 
@@ -106,6 +117,53 @@ def account_b(authz_server):
     return authz_server.create_account(ACCOUNT_B)
 
 
+# The files whose tests need no other test running beside them, under
+# xdist: what they check would fail, or stop meaning anything, with other
+# servers competing for the two cores or the PostgreSQL cluster.
+QUIET_FILES = {
+    # crashes, pauses and restarts the PostgreSQL cluster every server uses
+    "test_pg_crash.py", "test_pg_restart.py", "test_pg_reconnect.py",
+    # syncs per write: needs writes to arrive within one 30 ms sync
+    "test_group_commit.py",
+    # a node's view of another's write within the staleness bound (+ slack)
+    "test_nodes.py",
+    # SIGKILL at every file call under strace, a filling disk
+    "test_crash_safety.py",
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "quiet: under xdist, run while no other worker runs a test (conftest.py)")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_lock(request, tmp_path_factory):
+    """Shared for every test, exclusive for a quiet one.  The gate lock
+    stops new shared holders while a quiet test waits (no starvation).  The
+    lock files are in the run's base temporary directory, whose
+    subdirectories are the workers' (xdist), so one run shares them."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    path = tmp_path_factory.getbasetemp().parent / "tresor-e2e-quiet.lock"
+    quiet = (request.node.get_closest_marker("quiet") is not None
+             or request.node.path.name in QUIET_FILES)
+    gate_fd = os.open(f"{path}.gate", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(gate_fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if quiet else fcntl.LOCK_SH)
+        finally:
+            if not quiet:
+                fcntl.flock(gate_fd, fcntl.LOCK_UN)
+        yield
+    finally:
+        os.close(fd)        # closing releases the locks
+        os.close(gate_fd)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -115,13 +173,20 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append((f"tresor[{srv.name}] logs", srv.log_tail()))
 
 
+# The summaries' figures from the xdist workers (the controller runs no test).
+_WORKER_MATRIX = collections.Counter()
+_WORKER_DIFFERENTIAL = []
+
+
 def _bad_input_summary(terminalreporter):
     """The size of the bad-input matrix (bad_input.py), when it ran."""
     import sys
     mod = sys.modules.get("bad_input")
-    if mod is None or not mod.MATRIX:
+    counts = collections.Counter(_WORKER_MATRIX)
+    if mod is not None:
+        counts.update(mod.MATRIX)
+    if not counts:
         return
-    counts = mod.MATRIX
     tr = terminalreporter
     tr.section("bad-input matrix")
     served = {(s, o) for s, o, k in counts if k != "unserved" and s != "protocol"}
@@ -142,13 +207,45 @@ def _bad_input_summary(terminalreporter):
 
 
 _WRAPPER_REPORT = []
+_WORKER_WRAPPER = [0, []]   # xdist controller: the workers' (process count, bad logs)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    out = getattr(node, "workeroutput", {})
+    if "tresor_wrapper_logs" in out:
+        _WORKER_WRAPPER[0] += out["tresor_wrapper_logs"]
+        _WORKER_WRAPPER[1] += out["tresor_wrapper_bad"]
+    for s, o, k, v in out.get("tresor_matrix", []):
+        _WORKER_MATRIX[(s, o, k)] += v
+    _WORKER_DIFFERENTIAL.extend(out.get("tresor_differential", []))
+
+
+def _send_summaries(workeroutput):
+    """An xdist worker: the figures of the terminal summaries, to the controller."""
+    import sys
+    mod = sys.modules.get("bad_input")
+    if mod is not None:
+        workeroutput["tresor_matrix"] = [[s, o, k, v] for (s, o, k), v in mod.MATRIX.items()]
+    mod = sys.modules.get("test_differential")
+    if mod is not None:
+        workeroutput["tresor_differential"] = list(mod.REPORT)
 
 
 def pytest_sessionfinish(session, exitstatus):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        _send_summaries(workeroutput)
     if not WRAPPER:
         return
-    bad = [log for log in WRAPPER_LOGS if wrapper_problems(log) is not None]
-    _WRAPPER_REPORT[:] = [f"{len(WRAPPER_LOGS)} tresor processes under the wrapper, "
+    bad = [str(log) for log in WRAPPER_LOGS if wrapper_problems(log) is not None]
+    if workeroutput is not None:    # an xdist worker: its exit status is not the run's
+        workeroutput["tresor_wrapper_logs"] = len(WRAPPER_LOGS)
+        workeroutput["tresor_wrapper_bad"] = bad
+        return
+    count = len(WRAPPER_LOGS) + _WORKER_WRAPPER[0]
+    bad += _WORKER_WRAPPER[1]
+    _WRAPPER_REPORT[:] = [f"{count} tresor processes under the wrapper, "
                           f"{len(bad)} with errors or leaks"] + [f"  {log}" for log in bad]
     if bad:
         session.exitstatus = 1
@@ -158,10 +255,11 @@ def _differential_summary(terminalreporter):
     """The differential test's figures (test_differential.py), when it ran."""
     import sys
     mod = sys.modules.get("test_differential")
-    if mod is None or not mod.REPORT:
+    lines = _WORKER_DIFFERENTIAL + (mod.REPORT if mod is not None else [])
+    if not lines:
         return
     terminalreporter.section("differential")
-    for line in mod.REPORT:
+    for line in lines:
         terminalreporter.write_line(line)
 
 

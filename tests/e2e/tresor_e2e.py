@@ -366,6 +366,10 @@ def tls_material():
     return _TLS_DIR / "ca.pem", _TLS_DIR / "server.pem", _TLS_DIR / "server.key"
 
 
+class PortTaken(AssertionError):
+    """tresor serve could not listen on the port free_port() gave."""
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -622,6 +626,17 @@ class TresorServer:
             pytest.fail(f"tresor binary not found or not executable: {binary} "
                         "(build it with `make`, or set TRESOR_BIN)", pytrace=False)
         assert self.proc is None, "server already running"
+        for attempt in range(3):
+            try:
+                return self._start_once(env_extra, use_env_config, timeout, host, args, sealed)
+            except PortTaken:
+                # The free port was taken before tresor bound it (another
+                # server or a client's connection, more likely with
+                # parallel workers): a new port, nothing touched yet.
+                if attempt == 2:
+                    raise
+
+    def _start_once(self, env_extra, use_env_config, timeout, host, args, sealed):
         self.port = free_port()
         self.starts += 1
         self.stdout_path = self.log_dir / f"stdout.{self.starts}.log"
@@ -678,6 +693,9 @@ class TresorServer:
                 rc = self.proc.returncode
                 self.proc = None
                 assert_wrapper_clean(self.wrapper_log, f"tresor[{self.name}]")
+                err = self.stderr_path.read_text(errors="replace")
+                if rc == 1 and re.search(r"cannot listen on \S+: Address already in use", err):
+                    raise PortTaken(f"tresor[{self.name}]: port {self.port} taken\n{self.log_tail()}")
                 raise AssertionError(
                     f"tresor exited with {rc} during start-up\n{self.log_tail()}")
             try:
