@@ -247,7 +247,6 @@ static int what_can_provider(const struct server_env *env, const char *provider,
     }
     rc = graph_of_store(env, &ids, &nids, &g);
     if (rc != 0) goto out;
-    rc = 2;
     acc = calloc(g.nn + 1, sizeof *acc);
     all = calloc(g.nn + 1, sizeof *all);
     secrets = json_array();
