@@ -279,6 +279,69 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* A measurement aid, compiled in only with -DTRESOR_PG_PHASES (make
+ * EXTRA_CFLAGS=-DTRESOR_PG_PHASES; bench/README.md, "What bounds a
+ * PostgreSQL write"): the microseconds of each phase of a write
+ * transaction, kept in memory and printed as count, mean, p50, p99 on
+ * stderr when the store closes.  Off in every normal build. */
+#ifdef TRESOR_PG_PHASES
+enum { PH_GATE, PH_BEGIN, PH_STMT, PH_COMMIT, PH_HELD, PH_OFF_RT, PH_FLUSH, PH_WAIT, PH_N };
+static const char *const ph_name[PH_N] = {
+    "gate wait", "BEGIN+lock round trip", "statement round trip", "COMMIT round trip",
+    "gate+lock held", "held, not in a round trip", "flush round", "commit's flush wait",
+};
+#define PH_CAP (1u << 20)
+static int64_t *ph_v[PH_N];
+static atomic_uint ph_n[PH_N];
+static _Thread_local int64_t ph_held_t0, ph_rt;
+static atomic_uint ph_ids[Q__COUNT];        /* statements run inside write transactions, by id */
+static const char *qsql(int id);
+
+static void ph_add(int ph, int64_t us)
+{
+    if (ph == PH_BEGIN || ph == PH_STMT || ph == PH_COMMIT) ph_rt += us;
+    if (ph == PH_BEGIN) ph_rt = us;
+    if (!ph_v[ph]) return;
+    unsigned i = atomic_fetch_add(&ph_n[ph], 1);
+    if (i < PH_CAP) ph_v[ph][i] = us;
+}
+
+static int ph_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void ph_init(void)
+{
+    for (int i = 0; i < PH_N; i++)
+        if (!ph_v[i]) ph_v[i] = calloc(PH_CAP, sizeof(int64_t));
+}
+
+static void ph_report(void)
+{
+    for (int i = 0; i < PH_N; i++) {
+        unsigned n = atomic_load(&ph_n[i]);
+        if (n > PH_CAP) n = PH_CAP;
+        if (!ph_v[i] || !n) continue;
+        qsort(ph_v[i], n, sizeof(int64_t), ph_cmp);
+        int64_t sum = 0;
+        for (unsigned k = 0; k < n; k++) sum += ph_v[i][k];
+        fprintf(stderr, "tresor: pg phase: %-22s n %8u mean %7" PRId64 " p50 %7" PRId64 " p99 %7" PRId64
+                " us\n", ph_name[i], n, sum / n, ph_v[i][n / 2], ph_v[i][(size_t)n * 99 / 100]);
+    }
+    for (int id = 0; id < Q__COUNT; id++) {
+        unsigned n = atomic_load(&ph_ids[id]);
+        if (n) fprintf(stderr, "tresor: pg phase: statement %8u x %.100s\n", n, qsql(id));
+    }
+}
+#define PH_T0(v) int64_t v = mono_us()
+#define PH_ADD(ph, t0) ph_add((ph), mono_us() - (t0))
+#else
+#define PH_T0(v) ((void)0)
+#define PH_ADD(ph, t0) ((void)0)
+#endif
+
 /* Log a PostgreSQL failure: its message and the SQL text, never a value. */
 static void pg_log(PGconn *db, const PGresult *res, const char *what)
 {
@@ -805,7 +868,9 @@ static int pg_flush(void *arg)
     if (!s->flush_db || PQstatus(s->flush_db) != CONNECTION_OK) {
         (void)flush_connect(s);
     } else {
+        PH_T0(ph_t0);
         PGresult *res = PQexec(s->flush_db, "SELECT pg_logical_emit_message(true, 'tresor_flush', '')");
+        PH_ADD(PH_FLUSH, ph_t0);
         bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
         if (!ok) pg_log(s->flush_db, res, "flush round");
         PQclear(res);
@@ -1066,7 +1131,14 @@ static TR_RESULT q_run(struct conn *c, int id, const struct sql_arg *a, size_t n
         c->link.touched |= dom;
     }
     snprintf(name, sizeof name, "q%d", id);     /* fits: 1 + an int */
+    PH_T0(ph_t0);
     PGresult *res = PQexecPrepared(c->db, name, (int)na, p.v, p.len, p.fmt, 0);
+#ifdef TRESOR_PG_PHASES
+    if (c->link.writing) {
+        PH_ADD(PH_STMT, ph_t0);
+        if (id >= 0 && id < Q__COUNT) atomic_fetch_add(&ph_ids[id], 1);
+    }
+#endif
     ExecStatusType rs = PQresultStatus(res);
     if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
         r = PG_FAIL(c->db, res, qsql(id));
@@ -1162,7 +1234,9 @@ static TR_RESULT tx_begin_locked(struct conn *c, bool *began)
              c->s->grouped ? "off" : "on", LOCK_WAIT, LOCK_WRITE);
     c->link.touched = 0;
     bool noted = rd_note(c->s);
+    PH_T0(ph_t0);
     exec_multi(c->db, sql, res, 5);
+    PH_ADD(PH_BEGIN, ph_t0);
     *began = PQresultStatus(res[0]) == PGRES_COMMAND_OK;
     if (!*began) rd_unnote(c->s, noted);     /* no transaction: nothing it read can reach a reply */
     c->in_tx = *began;
@@ -1187,7 +1261,12 @@ static TR_RESULT tx_open(struct conn **cp)
         fprintf(stderr, "tresor: store: tx_begin inside a transaction\n");
         BAIL0(TR_E_INTERNAL);
     }
+    PH_T0(ph_t0);
     GUARD(gate_enter(&c->s->gate));
+    PH_ADD(PH_GATE, ph_t0);
+#ifdef TRESOR_PG_PHASES
+    ph_held_t0 = mono_us();
+#endif
     c->link.writing = true;
     tr_result r = tx_begin_locked(c, &began);
     if (tr_failed(r) && !began && PQstatus(c->db) != CONNECTION_OK) {
@@ -1234,7 +1313,13 @@ static TR_RESULT tx_close(struct conn *c, uint64_t *seq)
     snprintf(sql, sizeof sql, "WITH g AS (UPDATE tresor_generation SET n = n + 1 RETURNING n) "
              "SELECT n, pg_notify('" GEN_CHANNEL "', '%016" PRIx64 " ' || n || ' %x') FROM g; COMMIT",
              c->s->node, (c->link.touched & STORE_DOM_ALL) | NOTIFY_TAGS_APART);
+    PH_T0(ph_t0);
     exec_multi(c->db, sql, res, 2);
+    PH_ADD(PH_COMMIT, ph_t0);
+    PH_ADD(PH_HELD, ph_held_t0);
+#ifdef TRESOR_PG_PHASES
+    ph_add(PH_OFF_RT, mono_us() - ph_held_t0 - ph_rt);
+#endif
     PGresult *bad = first_failed(res, 2, &at);
     if (bad) {
         tr_result r = PG_FAIL(c->db, bad, at == 0 ? "UPDATE tresor_generation" : "COMMIT");
@@ -1452,7 +1537,10 @@ static TR_RESULT pg_tx_commit(store_t st)
     uint64_t seq = 0;
     uint_fast64_t ep = 0;
     GUARD(commit_point(st, &seq, &ep));
-    return seq ? flush_wait(self(st), seq, ep) : TR_OK;
+    PH_T0(ph_t0);
+    tr_result r = seq ? flush_wait(self(st), seq, ep) : TR_OK;
+    PH_ADD(PH_WAIT, ph_t0);
+    return r;
 }
 
 /* The commit without the wait for its flush round: *ticket numbers it
@@ -1653,6 +1741,9 @@ static void pg_close(store_t st)
 {
     if (!st) return;
     struct store_pg *s = self(st);
+#ifdef TRESOR_PG_PHASES
+    ph_report();
+#endif
     if (s->listening) {
         atomic_store(&s->stop, true);
         pthread_join(s->listener, NULL);    /* within GEN_POLL_MS */
@@ -1736,6 +1827,9 @@ TR_RESULT store_pg_open_with(const char *conninfo, enum store_pg_mode mode, cons
     tr_result r = TR_OK;
     struct store_pg *s = NULL;
     PGconn *db = NULL;
+#ifdef TRESOR_PG_PHASES
+    ph_init();
+#endif
     bool mu = false, cv = false, gate = false, key = false;
     pthread_condattr_t ca;
 
