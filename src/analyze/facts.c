@@ -142,7 +142,7 @@ static TR_RESULT facts_of(store_t st, struct iam_load_memo *memo, const struct e
     struct identity id = { 0 };
     json_t *assume = NULL, *gsv = NULL;
     *out = NULL;
-    GUARD(iam_principal_from_arn(st, arn, &who));
+    GUARD(iam_principal_from_ent(e, NULL, &who));
     GUARD(iam_identity_load_memo(st, &who, memo, &id));
     tr_result r = heads_of(&id, "sts:AssumeRole", &assume);
     if (tr_ok(r)) r = heads_of(&id, "secretsmanager:GetSecretValue", &gsv);

@@ -30,7 +30,11 @@
  * principal facts (az_graph_build_facts) also defers each user's and
  * role's identity: what the indexes above ask of it -- may it allow
  * sts:AssumeRole on this role, GetSecretValue on this secret -- the facts
- * answer conservatively, and az_graph_load loads it when they say "may".
+ * answer conservatively, and az_graph_load loads it when they say "may";
+ * and each role's trust policy, whose accounts the facts name, is compiled
+ * only when the edges into that role are needed (az_graph_trust).  Every
+ * user's and role's caller comes from the record the listing read
+ * (iam_principal_from_ent), not from a second read of the store.
  */
 #include "analyze/analyze.h"
 
@@ -1053,6 +1057,8 @@ static TR_RESULT build(const struct server_env *env, const char *const *accounts
             r = list_all(st, kinds[k], a, &v, &nv);
             for (size_t j = 0; tr_ok(r) && j < nv; j++) {
                 r = add_node(g, k ? AZ_ROLE : AZ_USER, v[j].arn, a);
+                /* How it calls, from the record just listed (no second read). */
+                if (tr_ok(r)) r = iam_principal_from_ent(&v[j], NULL, &g->n[g->nn - 1].who);
                 bool done = false;
                 if (tr_ok(r) && k && by_arn)
                     r = role_trust_deferred(by_arn, &v[j], &g->n[g->nn - 1], &todo, &done);
@@ -1082,7 +1088,7 @@ static TR_RESULT build(const struct server_env *env, const char *const *accounts
             r = load_anyone(n);
             continue;
         }
-        r = iam_principal_from_arn(st, n->arn, &n->who);
+        if (n->kind == AZ_ROOT) r = iam_principal_from_arn(st, n->arn, &n->who);
         /* With the facts: its identity when an answer needs it. */
         const json_t *f = by_arn && (n->kind == AZ_USER || n->kind == AZ_ROLE) ? json_object_get(by_arn, n->arn)
                                                                                : NULL;
