@@ -48,6 +48,9 @@ struct az_node {
     bool may_assume;             /* some identity statement may allow sts:AssumeRole */
     struct policy *trust;        /* a role's compiled trust policy, or NULL */
     char *trust_doc;             /* ... and its text (federated.c reads its statements) */
+    char *trust_ids;             /* trust_lazy: its stored binding (trust_ids), or NULL */
+    bool trust_lazy;             /* trust not compiled yet (az_graph_build_facts: the facts
+                                    name the accounts it names); az_graph_trust compiles it */
     size_t *gsv_pols;            /* indices in az_graph.gsv_pol of its identity policies
                                     that may allow GetSecretValue somewhere */
     size_t ngsv_pols;
@@ -163,6 +166,11 @@ TR_RESULT az_graph_build_facts(const struct server_env *env, const char *const *
                                size_t naccounts, json_t *facts, struct az_graph *g);
 /* Load node i's identity side if it is deferred. */
 TR_RESULT az_graph_load(struct az_graph *g, size_t i);
+/* Compile role node i's trust policy if it is deferred (trust_lazy). */
+TR_RESULT az_graph_trust(struct az_graph *g, size_t i);
+/* The account a principal string names ("123456789012",
+ * "arn:aws:iam::123456789012:...", "arn:aws:sts::..."): false if none. */
+bool az_principal_account(const char *p, char out[ACCOUNT_ID_LEN + 1]);
 /* Whether deferred node n's facts say an identity policy may allow
  * `which` ("assume": sts:AssumeRole, "gsv": GetSecretValue) on resource
  * (a head of its facts starts it, or any resource may do). */

@@ -11,7 +11,14 @@
  *               gsv_index, by principal instead of by policy);
  *   "escalate"  whether any of the actions az_escalations asks about
  *               (AZ_ESCALATION_ACTIONS, escalate_actions.def) may be
- *               allowed on some resource.
+ *               allowed on some resource;
+ *   "trust_accounts"  a role's: the accounts its trust policy names
+ *               (graph.c's az_principal_account of each AWS principal,
+ *               in the order it names them, each once), so that the graph
+ *               knows which accounts to add without compiling every trust
+ *               policy; absent when the role has none or it does not
+ *               compile (the graph then compiles it at once, and warns as
+ *               without facts).
  *
  * Heads are policy_may_allow_heads': the literal text of a resource
  * pattern up to its first wildcard.  Whenever a policy could apply to an
@@ -81,14 +88,61 @@ static TR_RESULT heads_of(const struct identity *id, const char *action, json_t 
     return r;
 }
 
-/* One principal's facts: {"arn", "assume"?, "gsv"?, "escalate"}. */
-static TR_RESULT facts_of(store_t st, struct iam_load_memo *memo, const char *arn, json_t **out)
+struct accts {
+    json_t *v;
+};
+
+static TR_RESULT on_trust_principal(void *arg, const char *p)
 {
+    struct accts *c = arg;
+    char a[ACCOUNT_ID_LEN + 1];
+    if (!az_principal_account(p, a)) return TR_OK;
+    size_t i;
+    json_t *x;
+    json_array_foreach(c->v, i, x)
+        if (strcmp(json_string_value(x), a) == 0) return TR_OK;
+    ENSURE(json_array_append_new(c->v, json_string(a)) == 0, TR_E_INTERNAL);
+    return TR_OK;
+}
+
+/* Role e's "trust_accounts" into f, when it has a trust policy that
+ * compiles (checked without the warning a stored one that does not
+ * compile logs: the answer's graph compiles that one and warns). */
+static TR_RESULT trust_facts(const struct ent_rec *e, json_t *f)
+{
+    json_t *doc = json_loads(e->doc ? e->doc : "{}", 0, NULL);
+    const char *text = json_string_value(json_object_get(doc, "trust"));
+    const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
+    struct policy *p = NULL;
+    struct accts c = { 0 };
+    tr_result r = text ? policy_cache_get_bound(text, strlen(text), POLICY_TRUST, ids, &p) : TR_OK;
+    if (tr_failed(r) && tr_code(r) == TR_E_POLICY_MALFORMED) {
+        tr_clear_error();
+        r = TR_OK;
+    } else if (tr_ok(r) && p) {
+        c.v = json_array();
+        r = c.v ? policy_each_aws_principal(p, on_trust_principal, &c)
+                : tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        if (tr_ok(r) && json_object_set(f, "trust_accounts", c.v) != 0)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    json_decref(c.v);
+    policy_unref(p);
+    json_decref(doc);
+    return r;
+}
+
+/* One principal's facts: {"arn", "assume"?, "gsv"?, "escalate",
+ * "trust_accounts"?}. */
+static TR_RESULT facts_of(store_t st, struct iam_load_memo *memo, const struct ent_rec *e, bool role,
+                          json_t **out)
+{
+    const char *arn = e->arn;
     struct principal who;
     struct identity id = { 0 };
     json_t *assume = NULL, *gsv = NULL;
     *out = NULL;
-    GUARD(iam_principal_from_arn(st, arn, &who));
+    GUARD(iam_principal_from_ent(e, NULL, &who));
     GUARD(iam_identity_load_memo(st, &who, memo, &id));
     tr_result r = heads_of(&id, "sts:AssumeRole", &assume);
     if (tr_ok(r)) r = heads_of(&id, "secretsmanager:GetSecretValue", &gsv);
@@ -102,6 +156,7 @@ static TR_RESULT facts_of(store_t st, struct iam_load_memo *memo, const char *ar
             (gsv && json_object_set(*out, "gsv", gsv) != 0))
             r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     }
+    if (tr_ok(r) && role) r = trust_facts(e, *out);
     json_decref(assume);
     json_decref(gsv);
     iam_identity_free(&id);
@@ -125,7 +180,7 @@ TR_RESULT az_principal_facts(store_t st, const char *const *accounts, size_t nac
             r = st[0]->ent_list(st, kinds[k], accounts[a], NULL, NULL, 100000, &v, &nv);
             for (size_t j = 0; tr_ok(r) && j < nv; j++) {
                 json_t *f = NULL;
-                r = facts_of(st, memo, v[j].arn, &f);
+                r = facts_of(st, memo, &v[j], k == 1, &f);
                 if (tr_ok(r) && json_array_append_new(all, f) != 0)
                     r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
             }

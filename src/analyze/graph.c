@@ -30,7 +30,11 @@
  * principal facts (az_graph_build_facts) also defers each user's and
  * role's identity: what the indexes above ask of it -- may it allow
  * sts:AssumeRole on this role, GetSecretValue on this secret -- the facts
- * answer conservatively, and az_graph_load loads it when they say "may".
+ * answer conservatively, and az_graph_load loads it when they say "may";
+ * and each role's trust policy, whose accounts the facts name, is compiled
+ * only when the edges into that role are needed (az_graph_trust).  Every
+ * user's and role's caller comes from the record the listing read
+ * (iam_principal_from_ent), not from a second read of the store.
  */
 #include "analyze/analyze.h"
 
@@ -223,6 +227,7 @@ void az_graph_free(struct az_graph *g)
         }
         policy_unref(g->n[i].trust);
         free(g->n[i].trust_doc);
+        free(g->n[i].trust_ids);
         free(g->n[i].gsv_pols);
     }
     json_decref(g->facts);
@@ -253,7 +258,7 @@ static bool digits12(const char *s, size_t len)
 
 /* The account a principal string names: "123456789012",
  * "arn:aws:iam::123456789012:...", "arn:aws:sts::123456789012:...". */
-static bool principal_account(const char *p, char out[ACCOUNT_ID_LEN + 1])
+bool az_principal_account(const char *p, char out[ACCOUNT_ID_LEN + 1])
 {
     if (digits12(p, strlen(p))) {
         memcpy(out, p, ACCOUNT_ID_LEN + 1);
@@ -282,25 +287,82 @@ static TR_RESULT acct_add(struct acct_set *s, const char *id)
 static TR_RESULT on_principal(void *arg, const char *p)
 {
     char a[ACCOUNT_ID_LEN + 1];
-    if (principal_account(p, a)) return acct_add(arg, a);
+    if (az_principal_account(p, a)) return acct_add(arg, a);
     return TR_OK;
+}
+
+/* Role entity e's stored trust policy text and binding (each NULL when
+ * absent; free() them). */
+static TR_RESULT role_trust_text(const struct ent_rec *e, char **text_out, char **ids_out)
+{
+    *text_out = *ids_out = NULL;
+    json_t *doc = json_loads(e->doc ? e->doc : "{}", 0, NULL);
+    const char *text = json_string_value(json_object_get(doc, "trust"));
+    const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
+    tr_result r = TR_OK;
+    if ((text && !(*text_out = strdup(text))) || (ids && !(*ids_out = strdup(ids))))
+        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    json_decref(doc);
+    if (tr_failed(r)) {
+        free(*text_out);
+        free(*ids_out);
+        *text_out = *ids_out = NULL;
+    }
+    return r;
 }
 
 /* The compiled trust policy of role entity e (NULL when it has none),
  * and its text (*text: NULL when none; free() it). */
 static TR_RESULT role_trust(const struct ent_rec *e, struct policy **out, char **text_out)
 {
+    char *ids = NULL;
     *out = NULL;
-    *text_out = NULL;
-    json_t *doc = json_loads(e->doc ? e->doc : "{}", 0, NULL);
-    const char *text = json_string_value(json_object_get(doc, "trust"));
-    const char *ids = json_string_value(json_object_get(doc, "trust_ids"));
+    GUARD(role_trust_text(e, text_out, &ids));
     tr_result r = TR_OK;
-    if (text) r = policy_cache_get_stored(text, strlen(text), POLICY_TRUST, ids, e->arn, out);
-    if (text && tr_ok(r) && !(*text_out = strdup(text)))
-        r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
-    json_decref(doc);
+    if (*text_out)
+        r = policy_cache_get_stored(*text_out, strlen(*text_out), POLICY_TRUST, ids, e->arn, out);
+    free(ids);
+    if (tr_failed(r)) {
+        free(*text_out);
+        *text_out = NULL;
+    }
     return r;
+}
+
+TR_RESULT az_graph_trust(struct az_graph *g, size_t i)
+{
+    struct az_node *n = &g->n[i];
+    if (!n->trust_lazy) return TR_OK;
+    GUARD(policy_cache_get_stored(n->trust_doc, strlen(n->trust_doc), POLICY_TRUST, n->trust_ids,
+                                  n->arn, &n->trust));
+    n->trust_lazy = false;
+    free(n->trust_ids);
+    n->trust_ids = NULL;
+    return TR_OK;
+}
+
+/* A role whose facts name the accounts of its trust policy
+ * ("trust_accounts": it compiled when the snapshot was prepared): those
+ * accounts to todo, its text kept and compiled when an answer needs the
+ * edges into it (az_graph_trust).  *done: false when the facts do not
+ * say (no entry, no trust policy, one that did not compile): the caller
+ * compiles it now, as without facts. */
+static TR_RESULT role_trust_deferred(const json_t *by_arn, const struct ent_rec *e, struct az_node *n,
+                                     struct acct_set *todo, bool *done)
+{
+    const json_t *accts = json_object_get(json_object_get(by_arn, e->arn), "trust_accounts"), *x;
+    *done = false;
+    if (!json_is_array(accts)) return TR_OK;
+    GUARD(role_trust_text(e, &n->trust_doc, &n->trust_ids));
+    if (!n->trust_doc) return TR_OK;       /* prepared from another store: compile as without */
+    size_t i;
+    json_array_foreach(accts, i, x) {
+        const char *a = json_string_value(x);
+        ENSURE(a && digits12(a, strlen(a)), TR_E_INTERNAL);   /* snapshot_prepared_facts checked */
+        GUARD(acct_add(todo, a));
+    }
+    n->trust_lazy = *done = true;
+    return TR_OK;
 }
 
 static TR_RESULT list_all(store_t st, const char *kind, const char *account, struct ent_rec **out,
@@ -552,7 +614,7 @@ static TR_RESULT on_cand_arn(void *arg, const char *p)
 {
     struct cand_arns *c = arg;
     char a[ACCOUNT_ID_LEN + 1];
-    if (!principal_account(p, a) || strcmp(a, c->account) != 0) return TR_OK;
+    if (!az_principal_account(p, a) || strcmp(a, c->account) != 0) return TR_OK;
     if (digits12(p, strlen(p)) || strcmp(p + strlen(p) - 5, ":root") == 0) return TR_OK;
     return strs_add_unique(&c->v, &c->n, &c->cap, p);
 }
@@ -802,7 +864,7 @@ static TR_RESULT on_trust_principal(void *arg, const char *p, const char *bound_
     const char *id = bound_id && *bound_id ? bound_id : strncmp(p, "arn:", 4) != 0 ? p : NULL;
     if (id) cand_by_id(c, id);
     bool everyone = strcmp(p, "*") == 0;
-    bool account = !everyone && principal_account(p, a) &&
+    bool account = !everyone && az_principal_account(p, a) &&
                    (digits12(p, strlen(p)) || strcmp(p + strlen(p) - 5, ":root") == 0);
     for (size_t i = 0; i < g->nn && (everyone || account); i++) {
         const struct az_node *n = &g->n[i];
@@ -828,7 +890,7 @@ static TR_RESULT on_trust_principal(void *arg, const char *p, const char *bound_
             if (az_session_of(&g->n[k], p, &name)) cand_add(c, k);
         }
         /* An ARN of an account the store does not hold: its node. */
-        if (i == SIZE_MAX && principal_account(p, a)) {
+        if (i == SIZE_MAX && az_principal_account(p, a)) {
             char root[sizeof "arn:aws:iam:::root" + ACCOUNT_ID_LEN];
             snprintf(root, sizeof root, "arn:aws:iam::%s:root", a);   /* fits: sized for it */
             i = az_graph_find(g, root);
@@ -850,6 +912,7 @@ TR_RESULT az_graph_edges_into(struct az_graph *g, size_t role)
     struct az_node *r = &g->n[role];
     if (r->into_done || r->kind != AZ_ROLE) return TR_OK;
     r->into_done = true;
+    GUARD(az_graph_trust(g, role));
     if (!r->trust) return TR_OK;
     if (g->nstamp < g->nn) {
         size_t *v = realloc(g->stamp, g->nn * sizeof *v);
@@ -970,6 +1033,11 @@ static TR_RESULT build(const struct server_env *env, const char *const *accounts
     tr_result r = TR_OK;
 
     memset(g, 0, sizeof *g);
+    if (facts) {
+        by_arn = facts_by_arn(facts);
+        if (!by_arn) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
+        g->facts = json_incref(facts);
+    }
     for (size_t i = 0; i < naccounts && tr_ok(r); i++) r = acct_add(&todo, accounts[i]);
     /* todo grows while it is walked: trust policies name more accounts. */
     for (size_t i = 0; tr_ok(r) && i < todo.n; i++) {
@@ -989,7 +1057,12 @@ static TR_RESULT build(const struct server_env *env, const char *const *accounts
             r = list_all(st, kinds[k], a, &v, &nv);
             for (size_t j = 0; tr_ok(r) && j < nv; j++) {
                 r = add_node(g, k ? AZ_ROLE : AZ_USER, v[j].arn, a);
-                if (tr_ok(r) && k) {
+                /* How it calls, from the record just listed (no second read). */
+                if (tr_ok(r)) r = iam_principal_from_ent(&v[j], NULL, &g->n[g->nn - 1].who);
+                bool done = false;
+                if (tr_ok(r) && k && by_arn)
+                    r = role_trust_deferred(by_arn, &v[j], &g->n[g->nn - 1], &todo, &done);
+                if (tr_ok(r) && k && !done) {
                     struct policy *p = NULL;
                     r = role_trust(&v[j], &p, &g->n[g->nn - 1].trust_doc);
                     g->n[g->nn - 1].trust = p;     /* kept for the edges into it */
@@ -1008,11 +1081,6 @@ static TR_RESULT build(const struct server_env *env, const char *const *accounts
      * managed and group policies they share once for all). */
     memo = iam_load_memo_new();
     if (!memo) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-    if (facts) {
-        by_arn = facts_by_arn(facts);
-        if (!by_arn) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-        g->facts = json_incref(facts);
-    }
     for (size_t i = 0; i < g->nn && tr_ok(r); i++) {
         struct az_node *n = &g->n[i];
         if (n->kind == AZ_FOREIGN) continue;
@@ -1020,7 +1088,7 @@ static TR_RESULT build(const struct server_env *env, const char *const *accounts
             r = load_anyone(n);
             continue;
         }
-        r = iam_principal_from_arn(st, n->arn, &n->who);
+        if (n->kind == AZ_ROOT) r = iam_principal_from_arn(st, n->arn, &n->who);
         /* With the facts: its identity when an answer needs it. */
         const json_t *f = by_arn && (n->kind == AZ_USER || n->kind == AZ_ROLE) ? json_object_get(by_arn, n->arn)
                                                                                : NULL;

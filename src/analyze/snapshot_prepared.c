@@ -22,7 +22,10 @@
  *               role's identity policies (az_principal_facts, facts.c),
  *               so that an answer can tell the principals it needs
  *               without loading all of them; read only when asked
- *               (snapshot_prepared_facts).  Version 3 added it.
+ *               (snapshot_prepared_facts).  Version 3 added it;
+ *               version 4 each role's "trust_accounts" (the accounts
+ *               its trust policy names, so an answer compiles only the
+ *               trust policies of the roles it walks).
  *
  * A source file that has changed since (its size or modification time
  * differs and then its SHA-256 does) makes the prepared file stale: it is
@@ -44,7 +47,7 @@
 #include "core/str.h"
 #include "crypto/hash.h"
 
-#define PREPARED_VERSION 3
+#define PREPARED_VERSION 4
 #define NOTE_HEAD "prepared"
 #define NOTE_SECRETS "secrets"
 #define NOTE_FACTS "facts"
@@ -361,7 +364,16 @@ TR_RESULT snapshot_prepared_facts(store_t st, const char *path, json_t **out)
     bool ok = json_is_array(*out);
     size_t i;
     json_t *x;
-    json_array_foreach(*out, i, x) ok = ok && json_is_string(json_object_get(x, "arn"));
+    json_array_foreach(*out, i, x) {
+        ok = ok && json_is_string(json_object_get(x, "arn"));
+        const json_t *ta = json_object_get(x, "trust_accounts"), *a;
+        size_t j;
+        if (ta && !json_is_array(ta)) ok = false;
+        json_array_foreach(ta, j, a) {
+            const char *s = json_string_value(a);
+            ok = ok && s && strlen(s) == ACCOUNT_ID_LEN && strspn(s, "0123456789") == ACCOUNT_ID_LEN;
+        }
+    }
     if (ok) return TR_OK;
     json_decref(*out);
     *out = NULL;

@@ -127,22 +127,13 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
         break;
     case AK_USER:
         r = lookup(st[0]->ent_get_arn(st, "user", arn, &e), &found);
-        if (tr_failed(r) || !found) break;
-        out->type = PRINCIPAL_USER;
-        r = str_copy(out->arn, sizeof out->arn, e.arn, "user ARN");
-        if (tr_ok(r)) r = str_copy(out->id, sizeof out->id, e.id, "user id");
+        if (tr_ok(r) && found) r = iam_principal_from_ent(&e, NULL, out);
         break;
     case AK_ROLE:
     case AK_SESSION:
         if (kind == AK_ROLE) r = lookup(st[0]->ent_get_arn(st, "role", arn, &e), &found);
         else r = lookup(st[0]->ent_get(st, "role", pa.account, pa.role_name, &e), &found);
-        if (tr_failed(r) || !found) break;
-        out->type = PRINCIPAL_ROLE_SESSION;
-        const char *sess = kind == AK_ROLE ? "simulated" : pa.session;
-        r = str_format(out->arn, sizeof out->arn, "session ARN", "arn:aws:sts::%s:assumed-role/%s/%s",
-                       pa.account, e.name, sess);
-        if (tr_ok(r)) r = str_format(out->id, sizeof out->id, "session id", "%s:%s", e.id, sess);
-        if (tr_ok(r)) r = str_copy(out->role_arn, sizeof out->role_arn, e.arn, "role ARN");
+        if (tr_ok(r) && found) r = iam_principal_from_ent(&e, kind == AK_ROLE ? "simulated" : pa.session, out);
         break;
     default:
         break;
@@ -154,6 +145,26 @@ TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *
         BAIL(TR_E_IAM_NO_SUCH_ENTITY, "The principal %.512s does not exist.", arn);
     }
     return str_copy(out->account_id, sizeof out->account_id, pa.account, "account id");
+}
+
+TR_RESULT iam_principal_from_ent(const struct ent_rec *e, const char *session, struct principal *out)
+{
+    memset(out, 0, sizeof *out);
+    bool user = strcmp(e->kind, "user") == 0;
+    ENSURE(user || strcmp(e->kind, "role") == 0, TR_E_INTERNAL);
+    if (user) {
+        out->type = PRINCIPAL_USER;
+        GUARD(str_copy(out->arn, sizeof out->arn, e->arn, "user ARN"));
+        GUARD(str_copy(out->id, sizeof out->id, e->id, "user id"));
+    } else {
+        const char *sess = session ? session : "simulated";
+        out->type = PRINCIPAL_ROLE_SESSION;
+        GUARD(str_format(out->arn, sizeof out->arn, "session ARN", "arn:aws:sts::%s:assumed-role/%s/%s",
+                         e->account_id, e->name, sess));
+        GUARD(str_format(out->id, sizeof out->id, "session id", "%s:%s", e->id, sess));
+        GUARD(str_copy(out->role_arn, sizeof out->role_arn, e->arn, "role ARN"));
+    }
+    return str_copy(out->account_id, sizeof out->account_id, e->account_id, "account id");
 }
 
 TR_RESULT iam_principal_from_access_key(store_t st, const char *akid, struct principal *out)

@@ -20,6 +20,10 @@
  *   arn:aws:sts::A:assumed-role/R/S  a session S of existing role R.
  * Anything else: TR_E_IAM_NO_SUCH_ENTITY with a message naming the ARN. */
 TR_RESULT iam_principal_from_arn(store_t st, const char *arn, struct principal *out);
+/* The same from a user or role record already read (ent_list, ent_get):
+ * a user as itself, a role as its session `session` ("simulated" for the
+ * role ARN), without reading the store again. */
+TR_RESULT iam_principal_from_ent(const struct ent_rec *e, const char *session, struct principal *out);
 
 /* The principal access key `akid` authenticates, as a request signed with
  * it would be (`tresor policy simulate --access-key-id`): type, account,

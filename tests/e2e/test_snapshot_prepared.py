@@ -405,8 +405,9 @@ def test_prepared_by_another_version_is_refused(tmp_path):
                             f"version {v}, this build's is {schema}): prepare it again with this one (tresor "
                             "snapshot prepare)\n"), r.stderr
     f = tmp_path / "format.db"
-    # 2: the format before the principal facts (docs/SNAPSHOTS.md); 0: none.
-    for v in (2, 0):
+    # 3: the facts without the roles' trust accounts; 2: the format before
+    # the principal facts (docs/SNAPSHOTS.md); 0: none.
+    for v in (3, 2, 0):
         shutil.copy(p, f)
         db = sqlite3.connect(str(f))
         (head,) = db.execute("SELECT v FROM tresor_saved_note WHERE k = 'prepared'").fetchone()
@@ -415,13 +416,17 @@ def test_prepared_by_another_version_is_refused(tmp_path):
         db.execute("UPDATE tresor_saved_note SET v = ? WHERE k = 'prepared'", (json.dumps(doc),))
         if v == 2:
             db.execute("DELETE FROM tresor_saved_note WHERE k = 'facts'")
+        if v == 3:
+            (facts,) = db.execute("SELECT v FROM tresor_saved_note WHERE k = 'facts'").fetchone()
+            facts = [{k: x for k, x in e.items() if k != "trust_accounts"} for e in json.loads(facts)]
+            db.execute("UPDATE tresor_saved_note SET v = ? WHERE k = 'facts'", (json.dumps(facts),))
         db.commit()
         db.close()
         for cmd in (["who-can-decrypt", "app/db"], ["who-can-decrypt", "--all"], ["what-can-decrypt", CAROL]):
             r = run(tmp_path, *cmd, "--snapshot", f)
             assert (r.returncode, r.stdout) == (2, "")
             assert r.stderr == (f"tresor: snapshot: {f}: prepared by a tresor of another version (prepared format "
-                                f"{v}, this build's is 3): prepare it again with this one (tresor snapshot "
+                                f"{v}, this build's is 4): prepare it again with this one (tresor snapshot "
                                 "prepare)\n"), r.stderr
     # Prepared again: answered.
     prepare(tmp_path, f, A)

@@ -125,8 +125,16 @@ static void prepared_holds_the_snapshots(void **state)
     json_t *x;
     json_array_foreach(facts, fi, x) {
         assert_true(json_is_boolean(json_object_get(x, "escalate")));
-        if (strcmp(json_string_value(json_object_get(x, "arn")), "arn:aws:iam::111111111111:role/ci-deploy") == 0)
+        if (strcmp(json_string_value(json_object_get(x, "arn")), "arn:aws:iam::111111111111:role/ci-deploy") == 0) {
+            /* Its trust policy names 222222222222's root: that account,
+             * so the graph adds it without compiling the policy. */
+            const json_t *ta = json_object_get(x, "trust_accounts");
+            assert_int_equal(json_array_size(ta), 1);
+            assert_string_equal(json_string_value(json_array_get(ta, 0)), "222222222222");
             found = true;
+        } else if (strstr(json_string_value(json_object_get(x, "arn")), ":user/")) {
+            assert_null(json_object_get(x, "trust_accounts"));     /* roles only */
+        }
     }
     assert_true(found);
     json_decref(facts);
@@ -206,7 +214,7 @@ static void what_is_not_prepared_is_refused(void **state)
     const char *files[1] = { FIXTURE_A };
     assert_true(tr_ok(snapshot_prepare(files, 1, p)));
     assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE tresor_saved_note SET v = '{\"version\": 3, \"sources\": [], "
+    assert_int_equal(sqlite3_exec(db, "UPDATE tresor_saved_note SET v = '{\"version\": 4, \"sources\": [], "
                                   "\"snapshots\": [{\"name\": 5}]}' WHERE k = 'prepared'", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -216,7 +224,14 @@ static void what_is_not_prepared_is_refused(void **state)
     /* Facts that are not a list: refused when read. */
     path_of(p, "facts.db");
     assert_true(tr_ok(snapshot_prepare(files, 1, p)));
-    static const char *const bad[] = { "{}", "[{\"escalate\": true}]", "[5]" };
+    static const char *const bad[] = {
+        "{}", "[{\"escalate\": true}]", "[5]",
+        /* A role's trust accounts: a list of 12-digit account ids. */
+        "[{\"arn\": \"x\", \"trust_accounts\": \"222222222222\"}]",
+        "[{\"arn\": \"x\", \"trust_accounts\": [5]}]",
+        "[{\"arn\": \"x\", \"trust_accounts\": [\"22222222222\"]}]",
+        "[{\"arn\": \"x\", \"trust_accounts\": [\"22222222222x\"]}]",
+    };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         char sql[128];
         snprintf(sql, sizeof sql, "UPDATE tresor_saved_note SET v = '%s' WHERE k = 'facts'", bad[k]);  /* fits */
