@@ -224,6 +224,77 @@ static TR_RESULT provider_one(const struct az_graph *g, const struct az_target *
     return r;
 }
 
+/* Every secret of the accounts ids[0..nids), decided on graph g (acc,
+ * all: sized for it) and handed to `one` with its answers.  0, or the
+ * exit status after saying what failed. */
+typedef TR_RESULT (*secret_fn)(void *ctx, const struct az_target *t);
+
+static int each_secret(const struct server_env *env, char (*ids)[ACCOUNT_ID_LEN + 1], size_t nids,
+                       struct az_graph *g, struct az_access *acc, struct az_answer *all,
+                       secret_fn one, void *ctx)
+{
+    store_t st = env->st;
+    for (size_t a = 0; a < nids; a++) {
+        struct ent_rec *v = NULL;
+        size_t nv = 0;
+        if (tr_failed(st[0]->ent_list(st, "secret", ids[a], NULL, NULL, 100000, &v, &nv)))
+            return die("secrets");
+        for (size_t i = 0; i < nv; i++) {
+            struct az_target t;
+            if (tr_failed(az_target_from_ent(env, &v[i], &t))) {
+                ent_list_free(v, nv);
+                return die("secret");
+            }
+            tr_result r = az_who_can(env, g, &t, true, acc, all);
+            bool analysed = tr_ok(r);
+            if (analysed) r = one(ctx, &t);
+            az_target_free(&t);
+            if (tr_failed(r)) {
+                ent_list_free(v, nv);
+                return die(analysed ? "writing the answer" : "analysis");
+            }
+        }
+        ent_list_free(v, nv);
+    }
+    return 0;
+}
+
+/* what_can_provider's per-secret step. */
+struct provider_run {
+    const struct az_graph *g;
+    const struct az_answer *all;
+    const char *provider;
+    enum az_format f;
+    json_t *secrets;
+    size_t count;
+};
+
+static TR_RESULT provider_step(void *ctx, const struct az_target *t)
+{
+    struct provider_run *p = ctx;
+    return provider_one(p->g, t, p->all, p->provider, p->f, p->secrets, &p->count);
+}
+
+/* what_can's per-secret step: the principal's answer, and the snapshot
+ * gaps that touch the secret. */
+struct principal_run {
+    const struct az_graph *g;
+    const struct az_access *acc;
+    const struct az_answer *mine;
+    enum az_format f;
+    FILE *pf;
+    unsigned char *seen;
+    size_t count;
+};
+
+static TR_RESULT principal_step(void *ctx, const struct az_target *t)
+{
+    struct principal_run *p = ctx;
+    tr_result r = az_report_principal_one(p->g, t, p->acc, p->mine, p->f, p->pf, &p->count);
+    gaps_mark(t, p->seen);
+    return r;
+}
+
 /* what-can-decrypt PROVIDER_ARN: every secret of the store that tokens of
  * the provider can read, the union over the roles whose trust policy
  * admits them (az_federated: each with the statement and its conditions,
@@ -232,7 +303,6 @@ static TR_RESULT provider_one(const struct az_graph *g, const struct az_target *
  * "federatedReaders"}]}.  The html page is for principals: refused. */
 static int what_can_provider(const struct server_env *env, const char *provider, enum az_format f)
 {
-    store_t st = env->st;
     char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
     size_t nids = 0, count = 0;
     struct az_graph g = { 0 };
@@ -255,32 +325,10 @@ static int what_can_provider(const struct server_env *env, const char *provider,
         goto out;
     }
     if (f == AZ_TEXT) printf("secrets that tokens of %s can read, through the roles that trust it:\n\n", provider);
-    for (size_t a = 0; a < nids; a++) {
-        struct ent_rec *v = NULL;
-        size_t nv = 0;
-        if (tr_failed(st[0]->ent_list(st, "secret", ids[a], NULL, NULL, 100000, &v, &nv))) {
-            rc = die("secrets");
-            goto out;
-        }
-        for (size_t i = 0; i < nv; i++) {
-            struct az_target t;
-            if (tr_failed(az_target_from_ent(env, &v[i], &t))) {
-                ent_list_free(v, nv);
-                rc = die("secret");
-                goto out;
-            }
-            tr_result r = az_who_can(env, &g, &t, true, acc, all);
-            bool analysed = tr_ok(r);
-            if (analysed) r = provider_one(&g, &t, all, provider, f, secrets, &count);
-            az_target_free(&t);
-            if (tr_failed(r)) {
-                ent_list_free(v, nv);
-                rc = die(analysed ? "writing the answer" : "analysis");
-                goto out;
-            }
-        }
-        ent_list_free(v, nv);
-    }
+    struct provider_run run = { .g = &g, .all = all, .provider = provider, .f = f, .secrets = secrets };
+    rc = each_secret(env, ids, nids, &g, acc, all, provider_step, &run);
+    if (rc != 0) goto out;
+    count = run.count;
     if (f == AZ_JSON) {
         json_t *o = json_pack("{s:s, s:O}", "provider", provider, "secrets", secrets);
         char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -306,7 +354,6 @@ out:
 
 static int what_can(const struct server_env *env, const char *principal, enum az_format f)
 {
-    store_t st = env->st;
     char (*ids)[ACCOUNT_ID_LEN + 1] = NULL;
     size_t nids = 0, count = 0, npaths = 0;
     struct az_graph g = { 0 };
@@ -339,33 +386,11 @@ static int what_can(const struct server_env *env, const char *principal, enum az
         rc = die("writing the answer");
         goto out;
     }
-    for (size_t a = 0; a < nids; a++) {
-        struct ent_rec *v = NULL;
-        size_t nv = 0;
-        if (tr_failed(st[0]->ent_list(st, "secret", ids[a], NULL, NULL, 100000, &v, &nv))) {
-            rc = die("secrets");
-            goto out;
-        }
-        for (size_t i = 0; i < nv; i++) {
-            struct az_target t;
-            if (tr_failed(az_target_from_ent(env, &v[i], &t))) {
-                ent_list_free(v, nv);
-                rc = die("secret");
-                goto out;
-            }
-            tr_result r = az_who_can(env, &g, &t, true, acc, all);
-            bool analysed = tr_ok(r);
-            if (analysed) r = az_report_principal_one(&g, &t, acc, &all[node], f, pf, &count);
-            gaps_mark(&t, seen);
-            az_target_free(&t);
-            if (tr_failed(r)) {
-                ent_list_free(v, nv);
-                rc = die(analysed ? "writing the answer" : "analysis");
-                goto out;
-            }
-        }
-        ent_list_free(v, nv);
-    }
+    struct principal_run run = { .g = &g, .acc = acc, .mine = &all[node], .f = f, .pf = pf, .seen = seen };
+    rc = each_secret(env, ids, nids, &g, acc, all, principal_step, &run);
+    if (rc != 0) goto out;
+    rc = 2;
+    count = run.count;
     if (pf && fclose(pf) != 0) {
         pf = NULL;
         goto out;
