@@ -317,11 +317,15 @@ TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,
  * [AZ_NESC] is NULL.  escalate.c's checks name no action of their own, and
  * a prepared snapshot's "escalate" fact (facts.c) asks every row. */
 enum az_esc_action {
-#define ESC(id, action) AZ_ESC_##id,
+#define ESC(id, action, where) AZ_ESC_##id,
 #include "analyze/escalate_actions.def"
     AZ_NESC
 };
 extern const char *const AZ_ESCALATION_ACTIONS[AZ_NESC + 1];
+/* A row's `where`: the policies besides the principal's own its check
+ * consults (escalate_actions.def); AZ_ESCALATION_WHERE[AZ_ESC_<id>]. */
+enum az_esc_where { AZ_ESC_IDENTITY, AZ_ESC_SECRET_RP, AZ_ESC_KEY_POLICY };
+extern const enum az_esc_where AZ_ESCALATION_WHERE[AZ_NESC];
 
 /* facts.c: the facts building the graph asks of each user's and role's
  * identity policies in `accounts` (held by st), as a JSON array of

@@ -49,9 +49,13 @@
 #include "secrets/authz.h"
 
 const char *const AZ_ESCALATION_ACTIONS[AZ_NESC + 1] = {
-#define ESC(id, action) [AZ_ESC_##id] = action,
+#define ESC(id, action, where) [AZ_ESC_##id] = action,
 #include "analyze/escalate_actions.def"
     [AZ_NESC] = NULL,
+};
+const enum az_esc_where AZ_ESCALATION_WHERE[AZ_NESC] = {
+#define ESC(id, action, where) [AZ_ESC_##id] = where,
+#include "analyze/escalate_actions.def"
 };
 #define ACT(id) AZ_ESCALATION_ACTIONS[AZ_ESC_##id]
 
@@ -401,18 +405,26 @@ fail:
 
 /* Could `one` find anything for deferred node n (az_graph_build_facts)?
  * Its every check asks id_may of an AZ_ESCALATION_ACTIONS action, which
- * its facts answer ("escalate"), but two: the resource policy allowing it
- * secretsmanager:PutResourcePolicy, and the key policy allowing it a KMS
- * action as itself.  false: it holds none (so it is not loaded). */
+ * its facts answer ("escalate"); the rows whose check also consults the
+ * secret's resource policy or the key policy (their `where`,
+ * escalate_actions.def) ask that policy here, the principal as itself.
+ * false: it holds none (so it is not loaded). */
 static bool deferred_may(const struct az_node *n, const struct az_target *t)
 {
     if (json_is_true(json_object_get(n->facts, "escalate"))) return true;
     struct eval_principal who = ep_of(n), direct = who;
     direct.account = "";
-    if (t->rp && policy_may_allow(t->rp, &who, ACT(PUT_RESOURCE_POLICY), t->s.arn)) return true;
-    if (!t->have_key || strcmp(t->key.key_manager, "AWS") == 0) return false;
-    return policy_may_allow(t->kp, &direct, ACT(PUT_KEY_POLICY), t->key.arn) ||
-           policy_may_allow(t->kp, &direct, ACT(CREATE_GRANT), t->key.arn);
+    bool customer_key = t->have_key && strcmp(t->key.key_manager, "AWS") != 0;
+    for (size_t a = 0; a < AZ_NESC; a++) {
+        const char *act = AZ_ESCALATION_ACTIONS[a];
+        if (AZ_ESCALATION_WHERE[a] == AZ_ESC_SECRET_RP && t->rp &&
+            policy_may_allow(t->rp, &who, act, t->s.arn))
+            return true;
+        if (AZ_ESCALATION_WHERE[a] == AZ_ESC_KEY_POLICY && customer_key &&
+            policy_may_allow(t->kp, &direct, act, t->key.arn))
+            return true;
+    }
+    return false;
 }
 
 TR_RESULT az_escalations(const struct server_env *env, struct az_graph *g,

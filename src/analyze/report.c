@@ -265,6 +265,7 @@ static void dot_str(const char *s, size_t max)
 _Static_assert(LABEL_MAX >= ACCOUNT_ID_LEN + sizeof " role/" + PRINCIPAL_ARN_MAX, "a node label fits");
 _Static_assert(LABEL_MAX >= sizeof "secret " + SM_NAME_MAX, "a secret label fits");
 _Static_assert(LABEL_MAX >= sizeof "key " + sizeof ((struct alias_rec *)0)->name, "a key label fits");
+_Static_assert(LABEL_MAX >= sizeof "oidc-provider/" + PRINCIPAL_ARN_MAX, "a provider label fits");
 
 static void dot_node_label(const struct az_node *n, const char *home, char out[LABEL_MAX])
 {
@@ -324,6 +325,41 @@ static void dot_key_label(const struct az_graph *g, const struct az_target *t, c
         snprintf(out, LABEL_MAX, "key %.8s", t->key.key_id);  /* fits: 12 characters */
 }
 
+/* The federated readers (federated.c), as the text and JSON list them: a
+ * node per OpenID Connect provider (a diamond, dashed when the store no
+ * longer holds it; "any issuer" for "Principal": "*") and an edge
+ * AssumeRoleWithWebIdentity to each role it reads through, the trust
+ * statement and its conditions in the tooltip (dashed when the role's
+ * answer is conditional). */
+#define DOT_ANY_ISSUER "tokens of any issuer"
+
+static void dot_federated(const struct az_graph *g, const struct az_answer *ans)
+{
+    struct az_fed *fed = NULL;
+    size_t nfed = 0;
+    char label[LABEL_MAX], line[2048];
+    if (tr_failed(az_federated(g, ans, &fed, &nfed))) {
+        tr_clear_error();
+        printf("  /* federated readers: not decided (out of memory) */\n");
+        return;
+    }
+    for (size_t i = 0; i < nfed; i++) {
+        bool any = strcmp(fed[i].provider, "*") == 0;
+        const char *id = any ? DOT_ANY_ISSUER : fed[i].provider;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) seen = strcmp(fed[j].provider, fed[i].provider) == 0;
+        if (!seen) {
+            if (any) snprintf(label, sizeof label, "any issuer");       /* fits: a literal */
+            else     /* fits: an issuer is shorter than a principal ARN (asserted above) */
+                snprintf(label, sizeof label, "oidc-provider/%s", fed[i].issuer);
+            dot_node(id, label, fed[i].provider_exists ? "shape=diamond" : "shape=diamond, style=dashed");
+        }
+        az_federated_words(g, &fed[i], line, sizeof line);
+        dot_edge(id, g->n[fed[i].role].arn, "AssumeRoleWithWebIdentity", line, fed[i].conditional, "");
+    }
+    az_federated_free(fed, nfed);
+}
+
 /* Graphviz: the principals that can read, the roles on their paths, the
  * secret and the key, with short labels (full ARNs in tooltips: the
  * labels alone made drawings thousands of points wide); edges labeled
@@ -372,6 +408,7 @@ static void report_dot(const struct az_graph *g, const struct az_target *t,
             dot_edge(g->n[q].arn, t->key.arn, step, acc[q].kms_ev, false, "color=gray");
         }
     }
+    dot_federated(g, ans);
     printf("}\n");
 fail:
     free(edge_done);

@@ -14,7 +14,8 @@
  * carry the Secrets Manager request's id.
  *
  * The hot path: each successful operation calls kms_usage_note, which
- * updates one entry of an in-memory table -- 32 stripes of 128 slots,
+ * updates one entry of an in-memory table (store/last_use.c, shared with
+ * GetAccessKeyLastUsed) -- 32 stripes of 128 slots,
  * each stripe under its own mutex, an entry found by a hash of the key
  * ARN's key id within a window of 8 slots -- and writes nothing to the
  * store.  The table is bounded: when a window is full of other keys'
@@ -52,8 +53,6 @@
 #include "kms/kms.h"
 
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,15 +61,18 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "iam/arn.h"
+#include "store/last_use.h"
 
 #define LU_STRIPES 32          /* power of two */
 #define LU_SLOTS   128         /* per stripe, power of two */
 #define LU_WINDOW  8           /* slots probed from a key's home slot */
 #define LU_ARN_MAX 160         /* a key ARN: arn:aws:kms:<region>:<account>:key/<id> */
 
-#define USAGE_KIND "kms-key-usage"
 #define START_KIND "kms-usage-start"
 #define START_ARN  "tresor:kms:usage-tracking-start"
+
+_Static_assert(sizeof(struct kms_usage) <= LAST_USE_REC_MAX, "struct kms_usage fits a last_use record");
+_Static_assert(LU_ARN_MAX <= LAST_USE_KEY_MAX, "a key ARN fits a last_use key");
 
 /* The operations GetKeyLastUsage reports (KeyLastUsageTrackingOperation),
  * which are also the static strings an entry points to. */
@@ -79,28 +81,6 @@ static const char *const USAGE_OPS[] = {
     "GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext", "GenerateMac",
     "ReEncrypt", "Sign", "Verify", "VerifyMac", NULL,
 };
-
-struct lu_entry {
-    uint32_t hash;
-    const char *op;            /* NULL: a free slot */
-    int64_t ts;
-    char request_id[37];
-    char arn[LU_ARN_MAX];
-};
-
-struct lu_stripe {
-    pthread_mutex_t mu;
-    struct lu_entry e[LU_SLOTS];
-};
-
-static struct lu_stripe table[LU_STRIPES];
-static pthread_once_t table_once = PTHREAD_ONCE_INIT;
-static atomic_uint_fast64_t dropped;
-
-static void table_init(void)
-{
-    for (size_t i = 0; i < LU_STRIPES; i++) pthread_mutex_init(&table[i].mu, NULL);
-}
 
 const char *kms_usage_op_name(const char *op)
 {
@@ -125,177 +105,37 @@ static uint32_t arn_hash(const char *arn, size_t n)
     return (uint32_t)(h >> 32);
 }
 
-static struct lu_stripe *stripe_of(uint32_t h)
+/* A stored record's doc -> *rec; false when it is not one (then ignored). */
+static bool usage_parse(const char *doc, void *rec, int64_t *ts)
 {
-    return &table[(h >> 24) & (LU_STRIPES - 1)];
-}
-
-/* The slot of arn in s (its lock held), or NULL. */
-static struct lu_entry *find(struct lu_stripe *s, uint32_t h, const char *arn)
-{
-    for (size_t i = 0; i < LU_WINDOW; i++) {
-        struct lu_entry *e = &s->e[(h + i) & (LU_SLOTS - 1)];
-        if (e->op && e->hash == h && strcmp(e->arn, arn) == 0) return e;
-    }
-    return NULL;
-}
-
-void kms_usage_note_arn(const char *arn, const char *op, int64_t ts, const char *request_id)
-{
-    size_t n = strlen(arn);
-    if (NEVER(n >= LU_ARN_MAX) || NEVER(op == NULL)) return;
-    pthread_once(&table_once, table_init);
-    uint32_t h = arn_hash(arn, n);
-    struct lu_stripe *s = stripe_of(h);
-    pthread_mutex_lock(&s->mu);
-    struct lu_entry *hit = NULL, *free_slot = NULL, *oldest = NULL;
-    for (size_t i = 0; i < LU_WINDOW; i++) {
-        struct lu_entry *e = &s->e[(h + i) & (LU_SLOTS - 1)];
-        if (!e->op) {
-            if (!free_slot) free_slot = e;
-        } else if (e->hash == h && strcmp(e->arn, arn) == 0) {
-            hit = e;
-            break;
-        } else if (!oldest || e->ts < oldest->ts) {
-            oldest = e;
-        }
-    }
-    if (hit) {
-        /* Newest wins; of two in the same second, the later call. */
-        if (ts >= hit->ts) {
-            hit->op = op;
-            hit->ts = ts;
-            memcpy(hit->request_id, request_id, sizeof hit->request_id - 1);
-        }
-    } else {
-        struct lu_entry *e = free_slot ? free_slot : oldest;
-        if (!free_slot) atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
-        e->hash = h;
-        e->op = op;
-        e->ts = ts;
-        memcpy(e->request_id, request_id, sizeof e->request_id - 1);
-        memcpy(e->arn, arn, n + 1);
-    }
-    pthread_mutex_unlock(&s->mu);
-}
-
-void kms_usage_note(const struct req_ctx *rc, const struct key_rec *k, const char *op)
-{
-    if (!k->arn || !op) return;
-    kms_usage_note_arn(k->arn, op, rc->now, rc->request_id);
-}
-
-bool kms_usage_peek(const char *arn, struct kms_usage *out)
-{
-    size_t n = strlen(arn);
-    bool found = false;
-    memset(out, 0, sizeof *out);
-    if (n >= LU_ARN_MAX) return false;
-    pthread_once(&table_once, table_init);
-    uint32_t h = arn_hash(arn, n);
-    struct lu_stripe *s = stripe_of(h);
-    pthread_mutex_lock(&s->mu);
-    struct lu_entry *e = find(s, h, arn);
-    if (e) {
-        out->op = e->op;
-        out->ts = e->ts;
-        memcpy(out->request_id, e->request_id, sizeof out->request_id);
-        found = true;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return found;
-}
-
-/* Take arn's entry out of the table when it still says exactly u (it was
- * written; a newer use stays for the next flush).  NULL u: whatever it
- * says. */
-static void take_out(const char *arn, const struct kms_usage *u)
-{
-    size_t n = strlen(arn);
-    if (n >= LU_ARN_MAX) return;
-    pthread_once(&table_once, table_init);
-    uint32_t h = arn_hash(arn, n);
-    struct lu_stripe *s = stripe_of(h);
-    pthread_mutex_lock(&s->mu);
-    struct lu_entry *e = find(s, h, arn);
-    if (e && (!u || (e->op == u->op && e->ts == u->ts &&
-                     strcmp(e->request_id, u->request_id) == 0)))
-        memset(e, 0, sizeof *e);
-    pthread_mutex_unlock(&s->mu);
-}
-
-size_t kms_usage_pending(void)
-{
-    size_t n = 0;
-    pthread_once(&table_once, table_init);
-    for (size_t i = 0; i < LU_STRIPES; i++) {
-        pthread_mutex_lock(&table[i].mu);
-        for (size_t j = 0; j < LU_SLOTS; j++) n += table[i].e[j].op != NULL;
-        pthread_mutex_unlock(&table[i].mu);
-    }
-    return n;
-}
-
-uint64_t kms_usage_dropped(void)
-{
-    return atomic_load_explicit(&dropped, memory_order_relaxed);
-}
-
-void kms_usage_reset(void)
-{
-    pthread_once(&table_once, table_init);
-    for (size_t i = 0; i < LU_STRIPES; i++) {
-        pthread_mutex_lock(&table[i].mu);
-        memset(table[i].e, 0, sizeof table[i].e);
-        pthread_mutex_unlock(&table[i].mu);
-    }
-    atomic_store_explicit(&dropped, 0, memory_order_relaxed);
-}
-
-/* ---- the store ---------------------------------------------------------- */
-
-/* A stored record's doc -> *out; false when it is not one (then ignored). */
-static bool usage_parse(const char *doc, struct kms_usage *out)
-{
+    struct kms_usage *out = rec;
     json_error_t err;
     json_t *d = json_loads(doc, 0, &err);
     bool ok = false;
     memset(out, 0, sizeof *out);
     if (json_is_object(d)) {
-        json_t *op = json_object_get(d, "Operation"), *ts = json_object_get(d, "Timestamp");
+        json_t *op = json_object_get(d, "Operation"), *t = json_object_get(d, "Timestamp");
         json_t *id = json_object_get(d, "KmsRequestId");
         out->op = kms_usage_op_name(json_string_value(op));
-        if (out->op && json_is_integer(ts) && json_is_string(id) &&
+        if (out->op && json_is_integer(t) && json_is_string(id) &&
             strlen(json_string_value(id)) < sizeof out->request_id) {
-            out->ts = json_integer_value(ts);
+            out->ts = *ts = json_integer_value(t);
             memcpy(out->request_id, json_string_value(id), strlen(json_string_value(id)) + 1);
             ok = true;
         }
     }
     json_decref(d);
-    if (!ok) memset(out, 0, sizeof *out);
     return ok;
 }
 
-/* The stored record of arn into *out; *found false when none or not one
- * (*exists: whether there is a row, even one that is not a record). */
-static TR_RESULT stored_get(store_t st, const char *arn, struct kms_usage *out, bool *found,
-                            bool *exists)
+static char *usage_dump(const void *rec, int64_t ts)
 {
-    struct ent_rec e;
-    memset(&e, 0, sizeof e);
-    *found = *exists = false;
-    memset(out, 0, sizeof *out);
-    tr_result r = st[0]->ent_get_arn(st, USAGE_KIND, arn, &e);
-    if (tr_failed(r)) {
-        if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
-        tr_clear_error();
-        return TR_OK;
-    }
-    *exists = true;
-    *found = usage_parse(e.doc, out);
-    ent_rec_free(&e);
-    return TR_OK;
+    const struct kms_usage *u = rec;
+    json_t *d = json_pack("{s:s, s:I, s:s, s:s}", "Operation", u->op, "Timestamp", (json_int_t)ts,
+                          "KmsRequestId", u->request_id, "CloudTrailEventId", u->request_id);
+    char *doc = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(d);
+    return doc;
 }
 
 /* The region, account and key id of a key ARN (arn_split), into
@@ -318,120 +158,94 @@ static bool arn_parts(const char *arn, char *region, char *account, char *key_id
     return true;
 }
 
-/* Write u as arn's record unless the store has a newer one, inside the
- * caller's transaction; nothing for a key that no longer exists. */
-static TR_RESULT stored_put(store_t st, const char *arn, const struct kms_usage *u)
+/* The key of arn still exists (the same ARN): its account. */
+static TR_RESULT usage_owner(store_t st, const char *arn, char account[ACCOUNT_ID_LEN + 1], bool *exists)
 {
-    char region[REGION_MAX], account[ACCOUNT_ID_LEN + 1], key_id[37], path[] = "/";
-    struct kms_usage old;
+    char region[REGION_MAX], key_id[37];
     struct key_rec k;
-    bool found, exists;
-    tr_result r;
 
+    *exists = false;
     if (!arn_parts(arn, region, account, key_id)) return TR_OK;
     memset(&k, 0, sizeof k);
-    r = st[0]->key_get(st, key_id, region, &k);
+    tr_result r = st[0]->key_get(st, key_id, region, &k);
     if (tr_failed(r)) {
         if (tr_code(r) != TR_E_STORE_NOT_FOUND) return r;
         tr_clear_error();
-        return TR_OK;                          /* deleted: its use goes with it */
+        return TR_OK;
     }
-    bool same = k.arn && strcmp(k.arn, arn) == 0;
+    *exists = k.arn && strcmp(k.arn, arn) == 0;
     key_rec_free(&k);
-    if (!same) return TR_OK;
-    GUARD(stored_get(st, arn, &old, &found, &exists));
-    if (found && old.ts > u->ts) return TR_OK;  /* another node's newer use */
-
-    json_t *d = json_pack("{s:s, s:I, s:s, s:s}", "Operation", u->op, "Timestamp", (json_int_t)u->ts,
-                          "KmsRequestId", u->request_id, "CloudTrailEventId", u->request_id);
-    char *doc = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(d);
-    ENSURE(doc != NULL, TR_E_INTERNAL);
-    char *a = (char *)(uintptr_t)arn;
-    struct ent_rec e = { .name = a, .id = a, .arn = a, .path = path, .doc = doc, .created = u->ts };
-    STR_SET(e.kind, USAGE_KIND);
-    STR_COPY_ARRAY(e.account_id, account);
-    r = exists ? st[0]->ent_update(st, &e) : st[0]->ent_put(st, &e);
-    free(doc);
-    return r;
+    return TR_OK;
 }
 
-/* One stripe's entries, copied out under its lock. */
-static size_t stripe_copy(struct lu_stripe *s, struct lu_entry *out)
+static const struct last_use_kind usage_kind = {
+    .ent_kind = "kms-key-usage",
+    .full_msg = "kms: the key usage",
+    .rec_size = sizeof(struct kms_usage),
+    .key_max = LU_ARN_MAX,
+    .hash = arn_hash,
+    .parse = usage_parse,
+    .dump = usage_dump,
+    .owner = usage_owner,
+};
+
+LAST_USE_TABLE(table, &usage_kind, LU_STRIPES, LU_SLOTS, LU_WINDOW);
+
+void kms_usage_note_arn(const char *arn, const char *op, int64_t ts, const char *request_id)
 {
-    size_t n = 0;
-    pthread_mutex_lock(&s->mu);
-    for (size_t j = 0; j < LU_SLOTS; j++)
-        if (s->e[j].op) out[n++] = s->e[j];
-    pthread_mutex_unlock(&s->mu);
-    return n;
+    struct kms_usage u;
+    if (NEVER(strlen(arn) >= LU_ARN_MAX) || NEVER(op == NULL)) return;
+    memset(&u, 0, sizeof u);
+    u.op = op;
+    u.ts = ts;
+    memcpy(u.request_id, request_id, strnlen(request_id, sizeof u.request_id - 1));
+    (void)last_use_note(&table, arn, ts, &u);
 }
+
+void kms_usage_note(const struct req_ctx *rc, const struct key_rec *k, const char *op)
+{
+    if (!k->arn || !op) return;
+    kms_usage_note_arn(k->arn, op, rc->now, rc->request_id);
+}
+
+bool kms_usage_peek(const char *arn, struct kms_usage *out)
+{
+    return last_use_peek(&table, arn, out);
+}
+
+size_t kms_usage_pending(void)
+{
+    return last_use_pending(&table);
+}
+
+uint64_t kms_usage_dropped(void)
+{
+    return last_use_dropped(&table);
+}
+
+void kms_usage_reset(void)
+{
+    last_use_reset(&table);
+}
+
+/* ---- the store ---------------------------------------------------------- */
 
 TR_RESULT kms_usage_flush(store_t st, size_t *written)
 {
-    struct lu_entry *batch = malloc(sizeof (struct lu_entry) * LU_SLOTS);
-    tr_result first = TR_OK;
-
-    *written = 0;
-    ENSURE(batch != NULL, TR_E_INTERNAL);
-    pthread_once(&table_once, table_init);
-    /* Flushes run on one thread (maintenance, then the shutdown). */
-    static uint64_t reported;
-    uint64_t lost = kms_usage_dropped();
-    if (lost < reported) reported = 0;             /* reset since */
-    if (lost > reported)
-        log_msg("warn", "kms: the key usage table was full: %" PRIu64 " use%s of keys dropped since "
-                "the last pass (more than %d keys used in one maintenance period)", lost - reported,
-                lost - reported == 1 ? "" : "s", LU_STRIPES * LU_SLOTS);
-    reported = lost;
-    for (size_t i = 0; i < LU_STRIPES; i++) {
-        size_t n = stripe_copy(&table[i], batch);
-        if (n == 0) continue;
-        tr_result r = st[0]->tx_begin(st);
-        for (size_t j = 0; j < n && tr_ok(r); j++) {
-            struct kms_usage u = { .op = batch[j].op, .ts = batch[j].ts };
-            memcpy(u.request_id, batch[j].request_id, sizeof u.request_id);
-            r = stored_put(st, batch[j].arn, &u);
-        }
-        if (tr_ok(r)) r = st[0]->tx_commit(st);
-        if (tr_failed(r)) {
-            st[0]->tx_rollback(st);
-            if (tr_ok(first)) first = r;
-            continue;                          /* kept for the next pass */
-        }
-        for (size_t j = 0; j < n; j++) {
-            struct kms_usage u = { .op = batch[j].op, .ts = batch[j].ts };
-            memcpy(u.request_id, batch[j].request_id, sizeof u.request_id);
-            take_out(batch[j].arn, &u);
-        }
-        *written += n;
-    }
-    free(batch);
-    return first;
+    return last_use_flush(&table, st, written);
 }
 
 TR_RESULT kms_usage_get(store_t st, const struct key_rec *k, struct kms_usage *out)
 {
-    struct kms_usage mem, stored;
-    bool found, exists;
+    bool found;
     memset(out, 0, sizeof *out);
     ENSURE_REF(k->arn);
-    bool in_mem = kms_usage_peek(k->arn, &mem);
-    GUARD(stored_get(st, k->arn, &stored, &found, &exists));
-    if (in_mem && (!found || mem.ts >= stored.ts)) *out = mem;
-    else if (found) *out = stored;
-    return TR_OK;
+    return last_use_get(&table, st, k->arn, out, &found);
 }
 
 TR_RESULT kms_usage_forget(store_t st, const char *key_arn)
 {
-    take_out(key_arn, NULL);
-    tr_result r = st[0]->ent_delete(st, USAGE_KIND, key_arn);
-    if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) {
-        tr_clear_error();
-        r = TR_OK;
-    }
-    return r;
+    return last_use_forget(&table, st, key_arn);
 }
 
 TR_RESULT kms_usage_tracking_start(store_t st, int64_t now, int64_t *start)

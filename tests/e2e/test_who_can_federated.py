@@ -157,6 +157,11 @@ def test_public_web_identity_trust_is_flagged(authz_server, root, scenario):
             {"kind": "federated", "provider": "*", "issuer": "*", "role": role("any-idp"),
              "statement": "0", "conditions": [], "anyToken": True, "providerExists": True,
              "conditional": False}]
+        dot = run(authz_server, scenario, "dot")
+        assert '  "tokens of any issuer" [label="any issuer", tooltip="tokens of any issuer", shape=diamond];\n' in dot
+        assert (f'  "tokens of any issuer" -> "{role("any-idp")}" [label="AssumeRoleWithWebIdentity", '
+                'tooltip="tokens of any issuer (\\"Principal\\": \\"*\\") can read, through role any-idp '
+                '(statement 0)"];\n') in dot
     finally:
         root.iam.delete_role_policy(RoleName="any-idp", PolicyName="inline")
         root.iam.delete_role(RoleName="any-idp")
@@ -296,3 +301,27 @@ def test_what_can_decrypt_a_provider(authz_server, scenario):
                                 "--format", "html")
     assert (h.returncode, h.stdout) == (2, "")
     assert h.stderr == "tresor what-can-decrypt: an OpenID Connect provider's answer is text or json\n"
+
+
+def test_dot_draws_federated_readers(authz_server, scenario):
+    """--format dot: a node for each provider (dashed when the store no
+    longer holds it) and an AssumeRoleWithWebIdentity edge to each role it
+    reads through -- the same (provider, role) pairs as the JSON's
+    federatedReaders, the statement in the edge's tooltip."""
+    import re
+    want = json.loads(run(authz_server, scenario, "json"))["federatedReaders"]
+    dot = run(authz_server, scenario, "dot")
+    edges = re.findall(r'^  "([^"]+)" -> "([^"]+)" \[label="AssumeRoleWithWebIdentity", tooltip="([^"]*)"(.*)\];$',
+                       dot, re.M)
+    assert sorted((p, r) for p, r, _, _ in edges) == sorted((f["provider"], f["role"]) for f in want)
+    assert len(want) == 4
+    for p, r, tip, _ in edges:
+        f = next(x for x in want if (x["provider"], x["role"]) == (p, r))
+        assert f"(statement {f['statement']})" in tip and f["issuer"] in tip
+        assert re.search(rf'^  "{re.escape(r)}" \[label="role/{r.rsplit("/", 1)[1]}"', dot, re.M), r
+    for host in (GH, K8S, GONE):
+        attrs = "shape=diamond, style=dashed" if host == GONE else "shape=diamond"
+        assert (f'  "{parn(host)}" [label="oidc-provider/{host}", tooltip="{parn(host)}", {attrs}];\n'
+                in dot)
+    assert dot.count(f'  "{parn(GH)}" [label=') == 1          # one node, two roles
+    assert dot.rstrip().endswith("}")

@@ -275,6 +275,14 @@ def scene(srv, root):
 
 
 @pytest.fixture(scope="module")
+def other_secret(srv, root):
+    """A second secret of the account, under the default key, that none of
+    the scenario's users reads: --all has two sections, one without alice,
+    whichever tests ran before."""
+    return root.client("secretsmanager").create_secret(Name=unique("html/other"), SecretString="v")["ARN"]
+
+
+@pytest.fixture(scope="module")
 def page_file(srv, scene, tmp_path_factory):
     """The page of the scenario's secret, written to a file."""
     p = who_can(srv, scene["secret"])
@@ -464,10 +472,10 @@ def test_snapshot_answer_page(tmp_path):
     assert "conditional" in foreign["classes"]
 
 
-def test_all_secrets_one_page(srv, scene, tmp_path):
+def test_all_secrets_one_page(srv, scene, other_secret, tmp_path):
     """--all: one page, a collapsed section per secret of the account and
     region (the data blocks are --all --format json's answers); the filter
-    hides the sections with no matching reader."""
+    hides the sections with no matching reader (other_secret's)."""
     p = srv.run_tresor("who-can-decrypt", "--all", "--data-dir", srv.data_dir, "--format", "html",
                        timeout=120)
     assert p.returncode == 0, p.stderr
@@ -492,6 +500,8 @@ def test_all_secrets_one_page(srv, scene, tmp_path):
     visible = [s for s in dom.sections if not s["hidden"]]
     has_alice = [a for a in answers if any(x["principal"] == alice for x in a["principals"])]
     assert len(visible) == len(has_alice) >= 1
+    assert len(visible) < len(answers)
+    assert other_secret not in [a["secret"]["arn"] for a in has_alice]
     assert all(a["secret"]["name"] in s["text"] for a, s in zip(has_alice, visible))
     assert all("1 of" in s["text"] for s in visible)
 
