@@ -1,7 +1,6 @@
 # tresor -- build, test, run.
 #
-#   make            build/tresor (release flags, -O2 -g); every source compiled once
-#                   more for the sanitizer build's format-truncation warnings
+#   make            build/tresor (release flags, -O2 -g)
 #   make test       install deps, build, unit tests (cmocka), end-to-end tests (pytest)
 #   make asan       the same test suite against an ASan + UBSan build (build-asan/)
 #   make valgrind   unit tests and end-to-end tests (every tresor process) under
@@ -82,35 +81,7 @@ PYTHON := /usr/bin/python3
 
 .PHONY: all test unit unit-bins e2e e2e-tls e2e-pg unit-pg asan valgrind valgrind-costs wipecheck run deps check-src clean bench bench-analyze bench-snapshot \
         fuzz scan coverage check-hardening
-# -Wformat-truncation (level 1, on with -Wall) decides whether an
-# snprintf may cut from the value ranges the optimiser knows.  The
-# sanitizer build checks every signed sum (-fsanitize=undefined includes
-# signed-integer-overflow), and at -O1 those checked sums hide the ranges
-# (a loop counter might be negative: "flag-%d" may need 11 digits), so it
-# warned where -O2 proves the output fits, and code that built here broke
-# the ASan build.  The release build therefore compiles each source and
-# unit test once more that way, for its warnings only (-Werror: they
-# fail the build; no object is kept; a stamp in $(BUILD)/warn/ per file,
-# redone when the file's object or test is).
-ifeq ($(CONF),release)
-  WARN_CFLAGS := $(filter-out $(OPT) $(HARDEN),$(CFLAGS)) -O1 -fsanitize=signed-integer-overflow
-  WARN_SRC := $(SRCS:%.c=$(BUILD)/warn/%.ok)
-  WARN_UNIT := $(UNIT_SRCS:%.c=$(BUILD)/warn/%.ok)
-endif
-
-all: $(BUILD)/tresor $(WARN_SRC)
-
-$(BUILD)/warn/src/%.ok: src/%.c $(BUILD)/obj/src/%.o
-	@mkdir -p $(dir $@)
-	@echo "  WARN    $<"
-	$(Q)$(CC) $(WARN_CFLAGS) -c -o /dev/null $<
-	@touch $@
-
-$(BUILD)/warn/tests/unit/%.ok: tests/unit/%.c $(BUILD)/tests/%
-	@mkdir -p $(dir $@)
-	@echo "  WARN    $<"
-	$(Q)$(CC) $(WARN_CFLAGS) $(UNIT_CFLAGS) -Itests/unit -DTR_TESTDATA_DIR='"$(CURDIR)/tests/data"' -c -o /dev/null $<
-	@touch $@
+all: $(BUILD)/tresor
 
 # V=1 shows the full commands.
 Q := $(if $(V),,@)
@@ -174,10 +145,10 @@ $(BUILD)/tests/authz_table_test: src/iam/authz_table.def
 deps:
 	@scripts/install-deps
 
-unit: $(UNIT_BINS) $(WARN_UNIT)
+unit: $(UNIT_BINS)
 	@scripts/run-unit $(UNIT_BINS)
 
-unit-bins: $(UNIT_BINS) $(WARN_UNIT)
+unit-bins: $(UNIT_BINS)
 
 # tresor's side of the differential test (tests/differential/README.md).
 $(BUILD)/tests/diff_eval: tests/differential/diff_eval.c $(LIB_OBJS)
