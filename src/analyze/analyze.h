@@ -48,7 +48,8 @@ struct az_node {
     bool may_assume;             /* some identity statement may allow sts:AssumeRole */
     struct policy *trust;        /* a role's compiled trust policy, or NULL */
     char *trust_doc;             /* ... and its text (federated.c reads its statements) */
-    char *trust_ids;             /* trust_lazy: its stored binding (trust_ids), or NULL */
+    char *role_doc;              /* trust_lazy: its entity document ("trust", "trust_ids"),
+                                    read by az_graph_trust */
     bool trust_lazy;             /* trust not compiled yet (az_graph_build_facts: the facts
                                     name the accounts it names); az_graph_trust compiles it */
     size_t *gsv_pols;            /* indices in az_graph.gsv_pol of its identity policies
