@@ -332,6 +332,18 @@ extern const char *const AZ_ESCALATION_ACTIONS[AZ_NESC + 1];
  * (an array in byte order, or "*" for any resource; absent: never
  * allowed), "escalate" whether one of AZ_ESCALATION_ACTIONS may be. */
 TR_RESULT az_principal_facts(store_t st, const char *const *accounts, size_t naccounts, json_t **out);
+/* The facts as a prepared snapshot holds them (since prepared format 5),
+ * in fewer bytes to parse: {"heads": [...], "accounts": [...],
+ * "principals": [[k, "rest", escalate, assume, gsv, trust_accounts],
+ * ...]}.  Each string of "heads" (every head, sorted, once) and
+ * "accounts" (every trust account, sorted, once), and each principal's
+ * ARN, is front coded: [k, "rest"] is the first k bytes of the one before
+ * it followed by rest.  escalate is 0 or 1; assume and gsv 0 (absent), "*"
+ * or the indices of their heads; trust_accounts 0 (absent) or the indices
+ * of its accounts, in its order.  az_facts_unpack gives back
+ * az_principal_facts' array (TR_E_VALIDATION when packed is not one). */
+TR_RESULT az_facts_pack(const json_t *facts, json_t **out);
+TR_RESULT az_facts_unpack(const json_t *packed, json_t **out);
 
 /* federated.c: the federated readers (docs/WHO_CAN_DECRYPT.md,
  * "Federated readers"): tokens of an OpenID Connect provider that a
