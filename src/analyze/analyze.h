@@ -48,7 +48,8 @@ struct az_node {
     bool may_assume;             /* some identity statement may allow sts:AssumeRole */
     struct policy *trust;        /* a role's compiled trust policy, or NULL */
     char *trust_doc;             /* ... and its text (federated.c reads its statements) */
-    char *trust_ids;             /* trust_lazy: its stored binding (trust_ids), or NULL */
+    char *role_doc;              /* trust_lazy: its entity document ("trust", "trust_ids"),
+                                    read by az_graph_trust */
     bool trust_lazy;             /* trust not compiled yet (az_graph_build_facts: the facts
                                     name the accounts it names); az_graph_trust compiles it */
     size_t *gsv_pols;            /* indices in az_graph.gsv_pol of its identity policies
@@ -335,6 +336,18 @@ extern const enum az_esc_where AZ_ESCALATION_WHERE[AZ_NESC];
  * (an array in byte order, or "*" for any resource; absent: never
  * allowed), "escalate" whether one of AZ_ESCALATION_ACTIONS may be. */
 TR_RESULT az_principal_facts(store_t st, const char *const *accounts, size_t naccounts, json_t **out);
+/* The facts as a prepared snapshot holds them (since prepared format 5),
+ * in fewer bytes to parse: {"heads": [...], "accounts": [...],
+ * "principals": [[k, "rest", escalate, assume, gsv, trust_accounts],
+ * ...]}.  Each string of "heads" (every head, sorted, once) and
+ * "accounts" (every trust account, sorted, once), and each principal's
+ * ARN, is front coded: [k, "rest"] is the first k bytes of the one before
+ * it followed by rest.  escalate is 0 or 1; assume and gsv 0 (absent), "*"
+ * or the indices of their heads; trust_accounts 0 (absent) or the indices
+ * of its accounts, in its order.  az_facts_unpack gives back
+ * az_principal_facts' array (TR_E_VALIDATION when packed is not one). */
+TR_RESULT az_facts_pack(const json_t *facts, json_t **out);
+TR_RESULT az_facts_unpack(const json_t *packed, json_t **out);
 
 /* federated.c: the federated readers (docs/WHO_CAN_DECRYPT.md,
  * "Federated readers"): tokens of an OpenID Connect provider that a

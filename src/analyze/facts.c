@@ -195,3 +195,203 @@ TR_RESULT az_principal_facts(store_t st, const char *const *accounts, size_t nac
     *out = all;
     return r;
 }
+
+/* ---- the prepared file's layout (az_facts_pack) ------------------------------ */
+
+/* How many leading bytes s shares with prev, backed off to the start of a
+ * UTF-8 character (so that the rest is a string of its own). */
+static size_t shared_prefix(const char *prev, const char *s)
+{
+    size_t k = 0;
+    while (prev[k] && prev[k] == s[k]) k++;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    return k;
+}
+
+/* [k, "rest"]: s written against prev (front coding). */
+static json_t *front_coded(const char *prev, const char *s)
+{
+    size_t k = shared_prefix(prev, s);
+    return json_pack("[I,s]", (json_int_t)k, s + k);
+}
+
+/* strs (distinct, sorted) as front-coded entries. */
+static json_t *front_coded_list(char **strs, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, front_coded(i ? strs[i - 1] : "", strs[i])) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a;
+}
+
+static size_t index_of(char *const *sorted, size_t n, const char *s)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(sorted[mid], s) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* v ("*" or an array of strings) as "*" or the indices of its strings in
+ * the sorted list; 0 when absent. */
+static json_t *as_indices(const json_t *v, char *const *sorted, size_t n)
+{
+    if (!v) return json_integer(0);
+    if (!json_is_array(v)) return json_string("*");
+    json_t *a = json_array(), *x;
+    size_t i;
+    json_array_foreach(v, i, x)
+        if (!a || json_array_append_new(a, json_integer((json_int_t)index_of(sorted, n,
+                                                                               json_string_value(x)))) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* Every string of the arrays fields[] of each entry, distinct and sorted. */
+static TR_RESULT strings_of(const json_t *facts, const char *const *fields, struct heads *h)
+{
+    size_t i, j;
+    json_t *f, *x;
+    json_array_foreach(facts, i, f)
+        for (size_t k = 0; fields[k]; k++)
+            json_array_foreach(json_object_get(f, fields[k]), j, x) {
+                ENSURE(json_is_string(x), TR_E_INTERNAL);
+                ENSURE(tr_ok(strs_add_unique(&h->v, &h->n, &h->cap, json_string_value(x))), TR_E_INTERNAL);
+            }
+    if (h->n > 1) qsort(h->v, h->n, sizeof *h->v, cmp_str);
+    return TR_OK;
+}
+
+TR_RESULT az_facts_pack(const json_t *facts, json_t **out)
+{
+    static const char *const head_fields[] = { "assume", "gsv", NULL };
+    static const char *const acct_fields[] = { "trust_accounts", NULL };
+    struct heads heads = { 0 }, accts = { 0 };
+    json_t *principals = json_array(), *f;
+    const char *prev = "";
+    size_t i;
+    *out = NULL;
+    tr_result r = principals ? strings_of(facts, head_fields, &heads) : tr_fail_at(__FILE__, __LINE__,
+                                                                                     TR_E_INTERNAL, NULL);
+    if (tr_ok(r)) r = strings_of(facts, acct_fields, &accts);
+    json_array_foreach(facts, i, f) {
+        if (tr_failed(r)) break;
+        const char *arn = json_string_value(json_object_get(f, "arn"));
+        json_t *p = arn ? front_coded(prev, arn) : NULL;
+        if (!p || json_array_append_new(p, json_integer(json_is_true(json_object_get(f, "escalate")))) != 0 ||
+            json_array_append_new(p, as_indices(json_object_get(f, "assume"), heads.v, heads.n)) != 0 ||
+            json_array_append_new(p, as_indices(json_object_get(f, "gsv"), heads.v, heads.n)) != 0 ||
+            json_array_append_new(p, as_indices(json_object_get(f, "trust_accounts"), accts.v, accts.n)) != 0 ||
+            json_array_append_new(principals, p) != 0)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+        prev = arn;
+    }
+    if (tr_ok(r)) {
+        *out = json_pack("{s:o,s:o,s:O}", "heads", front_coded_list(heads.v, heads.n), "accounts",
+                         front_coded_list(accts.v, accts.n), "principals", principals);
+        if (!*out) r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
+    }
+    json_decref(principals);
+    strs_free(heads.v, heads.n);
+    strs_free(accts.v, accts.n);
+    return r;
+}
+
+/* Decode the front-coded k and rest against prev (prevlen bytes) into
+ * buf; false when they are not one. */
+static bool front_decoded(const json_t *k, const json_t *rest, const char *prev, size_t prevlen, char *buf,
+                          size_t cap)
+{
+    if (!json_is_integer(k) || !json_is_string(rest)) return false;
+    json_int_t n = json_integer_value(k);
+    size_t rl = json_string_length(rest);
+    if (n < 0 || (size_t)n > prevlen || (size_t)n + rl >= cap || strlen(json_string_value(rest)) != rl)
+        return false;
+    memmove(buf, prev, (size_t)n);
+    memcpy(buf + n, json_string_value(rest), rl + 1);
+    return true;
+}
+
+/* The strings of a front-coded list, as JSON strings (shared by every
+ * entry that names them). */
+static json_t *front_decoded_list(const json_t *list)
+{
+    json_t *a = json_is_array(list) ? json_array() : NULL, *e, *prev = NULL;
+    size_t i;
+    json_array_foreach(list, i, e) {
+        json_t *k = json_array_get(e, 0), *rest = json_array_get(e, 1);
+        size_t plen = prev ? json_string_length(prev) : 0;
+        char *cur = json_array_size(e) == 2 && json_is_string(rest) ? malloc(plen + json_string_length(rest) + 1)
+                                                                     : NULL;
+        bool ok = a && cur && front_decoded(k, rest, prev ? json_string_value(prev) : "", plen, cur,
+                                            plen + json_string_length(rest) + 1);
+        json_t *x = ok ? json_string(cur) : NULL;
+        free(cur);
+        if (!x || json_array_append_new(a, x) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+        prev = x;
+    }
+    return a;
+}
+
+/* Set o's `key` from packed v (0, "*" or indices in strs). */
+static bool unpack_field(json_t *o, const char *key, const json_t *v, const json_t *strs, bool any_ok)
+{
+    if (json_is_integer(v) && json_integer_value(v) == 0) return true;
+    if (any_ok && json_is_string(v) && strcmp(json_string_value(v), "*") == 0)
+        return json_object_set_new(o, key, json_string("*")) == 0;
+    if (!json_is_array(v)) return false;
+    json_t *a = json_array(), *x;
+    size_t i;
+    bool ok = a != NULL;
+    json_array_foreach(v, i, x) {
+        json_int_t k = json_integer_value(x);
+        ok = ok && json_is_integer(x) && k >= 0 && (size_t)k < json_array_size(strs) &&
+             json_array_append(a, json_array_get(strs, (size_t)k)) == 0;
+    }
+    ok = ok && json_object_set_new(o, key, a) == 0;
+    if (!ok) json_decref(a);
+    return ok;
+}
+
+TR_RESULT az_facts_unpack(const json_t *packed, json_t **out)
+{
+    json_t *heads = front_decoded_list(json_object_get(packed, "heads"));
+    json_t *accts = front_decoded_list(json_object_get(packed, "accounts"));
+    json_t *principals = json_object_get(packed, "principals"), *all = json_array(), *p;
+    char prev[PRINCIPAL_ARN_MAX] = "", arn[PRINCIPAL_ARN_MAX];
+    bool ok = heads && accts && all && json_is_array(principals);
+    size_t i;
+    *out = NULL;
+    json_array_foreach(principals, i, p) {
+        if (!ok) break;
+        json_t *esc = json_array_get(p, 2);
+        ok = json_array_size(p) == 6 && json_is_integer(esc) &&
+             front_decoded(json_array_get(p, 0), json_array_get(p, 1), prev, strlen(prev), arn, sizeof arn);
+        json_t *o = ok ? json_pack("{s:s,s:b}", "arn", arn, "escalate", json_integer_value(esc) != 0) : NULL;
+        ok = o && unpack_field(o, "assume", json_array_get(p, 3), heads, true) &&
+             unpack_field(o, "gsv", json_array_get(p, 4), heads, true) &&
+             unpack_field(o, "trust_accounts", json_array_get(p, 5), accts, false) &&
+             json_array_append(all, o) == 0;
+        json_decref(o);
+        if (ok) memcpy(prev, arn, strlen(arn) + 1);
+    }
+    json_decref(heads);
+    json_decref(accts);
+    if (!ok) {
+        json_decref(all);
+        BAIL0(TR_E_VALIDATION);
+    }
+    *out = all;
+    return TR_OK;
+}

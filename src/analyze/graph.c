@@ -31,8 +31,9 @@
  * role's identity: what the indexes above ask of it -- may it allow
  * sts:AssumeRole on this role, GetSecretValue on this secret -- the facts
  * answer conservatively, and az_graph_load loads it when they say "may";
- * and each role's trust policy, whose accounts the facts name, is compiled
- * only when the edges into that role are needed (az_graph_trust).  Every
+ * and each role's trust policy, whose accounts the facts name, is read
+ * from its entity document and compiled only when the edges into that
+ * role are needed (az_graph_trust).  Every
  * user's and role's caller comes from the record the listing read
  * (iam_principal_from_ent), not from a second read of the store.
  */
@@ -227,7 +228,7 @@ void az_graph_free(struct az_graph *g)
         }
         policy_unref(g->n[i].trust);
         free(g->n[i].trust_doc);
-        free(g->n[i].trust_ids);
+        free(g->n[i].role_doc);
         free(g->n[i].gsv_pols);
     }
     json_decref(g->facts);
@@ -333,34 +334,36 @@ TR_RESULT az_graph_trust(struct az_graph *g, size_t i)
 {
     struct az_node *n = &g->n[i];
     if (!n->trust_lazy) return TR_OK;
-    GUARD(policy_cache_get_stored(n->trust_doc, strlen(n->trust_doc), POLICY_TRUST, n->trust_ids,
-                                  n->arn, &n->trust));
+    /* Its entity document is read only now: most roles are never walked. */
+    const struct ent_rec e = { .arn = n->arn, .doc = n->role_doc };
+    GUARD(role_trust(&e, &n->trust, &n->trust_doc));
     n->trust_lazy = false;
-    free(n->trust_ids);
-    n->trust_ids = NULL;
+    free(n->role_doc);
+    n->role_doc = NULL;
     return TR_OK;
 }
 
 /* A role whose facts name the accounts of its trust policy
  * ("trust_accounts": it compiled when the snapshot was prepared): those
- * accounts to todo, its text kept and compiled when an answer needs the
- * edges into it (az_graph_trust).  *done: false when the facts do not
+ * accounts to todo, and e's entity document taken (e->doc NULL after):
+ * its trust policy is read from it and compiled only when an answer needs
+ * the edges into it (az_graph_trust).  *done: false when the facts do not
  * say (no entry, no trust policy, one that did not compile): the caller
  * compiles it now, as without facts. */
-static TR_RESULT role_trust_deferred(const json_t *by_arn, const struct ent_rec *e, struct az_node *n,
+static TR_RESULT role_trust_deferred(const json_t *by_arn, struct ent_rec *e, struct az_node *n,
                                      struct acct_set *todo, bool *done)
 {
     const json_t *accts = json_object_get(json_object_get(by_arn, e->arn), "trust_accounts"), *x;
     *done = false;
-    if (!json_is_array(accts)) return TR_OK;
-    GUARD(role_trust_text(e, &n->trust_doc, &n->trust_ids));
-    if (!n->trust_doc) return TR_OK;       /* prepared from another store: compile as without */
+    if (!json_is_array(accts) || !e->doc) return TR_OK;
     size_t i;
     json_array_foreach(accts, i, x) {
         const char *a = json_string_value(x);
         ENSURE(a && digits12(a, strlen(a)), TR_E_INTERNAL);   /* snapshot_prepared_facts checked */
         GUARD(acct_add(todo, a));
     }
+    n->role_doc = e->doc;                  /* taken: parsed when compiled (az_graph_trust) */
+    e->doc = NULL;
     n->trust_lazy = *done = true;
     return TR_OK;
 }

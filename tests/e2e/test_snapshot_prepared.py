@@ -405,9 +405,10 @@ def test_prepared_by_another_version_is_refused(tmp_path):
                             f"version {v}, this build's is {schema}): prepare it again with this one (tresor "
                             "snapshot prepare)\n"), r.stderr
     f = tmp_path / "format.db"
-    # 3: the facts without the roles' trust accounts; 2: the format before
-    # the principal facts (docs/SNAPSHOTS.md); 0: none.
-    for v in (3, 2, 0):
+    # 4: the facts as one array of objects, not packed; 3: the same without
+    # the roles' trust accounts; 2: the format before the principal facts
+    # (docs/SNAPSHOTS.md); 0: none.
+    for v in (4, 3, 2, 0):
         shutil.copy(p, f)
         db = sqlite3.connect(str(f))
         (head,) = db.execute("SELECT v FROM tresor_saved_note WHERE k = 'prepared'").fetchone()
@@ -416,9 +417,11 @@ def test_prepared_by_another_version_is_refused(tmp_path):
         db.execute("UPDATE tresor_saved_note SET v = ? WHERE k = 'prepared'", (json.dumps(doc),))
         if v == 2:
             db.execute("DELETE FROM tresor_saved_note WHERE k = 'facts'")
-        if v == 3:
+        if v in (4, 3):
             (facts,) = db.execute("SELECT v FROM tresor_saved_note WHERE k = 'facts'").fetchone()
-            facts = [{k: x for k, x in e.items() if k != "trust_accounts"} for e in json.loads(facts)]
+            facts = unpack_facts(json.loads(facts))
+            if v == 3:
+                facts = [{k: x for k, x in e.items() if k != "trust_accounts"} for e in facts]
             db.execute("UPDATE tresor_saved_note SET v = ? WHERE k = 'facts'", (json.dumps(facts),))
         db.commit()
         db.close()
@@ -426,9 +429,79 @@ def test_prepared_by_another_version_is_refused(tmp_path):
             r = run(tmp_path, *cmd, "--snapshot", f)
             assert (r.returncode, r.stdout) == (2, "")
             assert r.stderr == (f"tresor: snapshot: {f}: prepared by a tresor of another version (prepared format "
-                                f"{v}, this build's is 4): prepare it again with this one (tresor snapshot "
+                                f"{v}, this build's is 5): prepare it again with this one (tresor snapshot "
                                 "prepare)\n"), r.stderr
     # Prepared again: answered.
     prepare(tmp_path, f, A)
     r = run(tmp_path, "who-can-decrypt", "app/db", "--snapshot", f)
     assert (r.returncode, r.stdout) == (0, good.stdout)
+
+
+def unpack_facts(packed):
+    """The facts note of a prepared file (format 5, docs/SNAPSHOTS.md
+    "Principal facts") as the array of objects it packs."""
+    def front(entries):
+        out, prev = [], b""
+        for k, rest in entries:
+            assert 0 <= k <= len(prev)
+            prev = prev[:k] + rest.encode()
+            out.append(prev.decode())
+        return out
+    heads, accounts = front(packed["heads"]), front(packed["accounts"])
+    assert heads == sorted(set(heads), key=str.encode) and accounts == sorted(set(accounts))
+    facts, prev = [], b""
+    for k, rest, esc, assume, gsv, trust in packed["principals"]:
+        prev = prev[:k] + rest.encode()
+        e = {"arn": prev.decode(), "escalate": esc == 1}
+        for key, v, strs in (("assume", assume, heads), ("gsv", gsv, heads), ("trust_accounts", trust, accounts)):
+            if v != 0:
+                e[key] = v if v == "*" else [strs[i] for i in v]
+        facts.append(e)
+    return facts
+
+
+def test_packed_facts_tampered_are_refused(tmp_path):
+    """The packed principal facts (prepared format 5) name every user and
+    role of the snapshot; a note that does not decode -- an index or a
+    front-coding length out of range, an entry of the wrong shape, a trust
+    account that is not one -- is refused (exit 2), never answered from."""
+    import shutil
+    import sqlite3
+    p = prepare(tmp_path, tmp_path / "a.db", A)
+    db = sqlite3.connect(str(p))
+    (text,) = db.execute("SELECT v FROM tresor_saved_note WHERE k = 'facts'").fetchone()
+    db.close()
+    packed = json.loads(text)
+    facts = unpack_facts(packed)
+    with open(A) as fh:
+        pages = json.load(fh)["GetAccountAuthorizationDetails"]
+    listed = {x["Arn"] for page in pages for k in ("UserDetailList", "RoleDetailList") for x in page[k]}
+    assert [e["arn"] for e in facts] and {e["arn"] for e in facts} == listed
+    assert any("trust_accounts" in e for e in facts) and any("gsv" in e for e in facts)
+
+    def tampered(change):
+        d = json.loads(text)
+        change(d)
+        return d
+
+    n = len(packed["heads"])
+    cases = {
+        "head index": tampered(lambda d: d["principals"][0].__setitem__(4, [n])),
+        "negative index": tampered(lambda d: d["principals"][0].__setitem__(4, [-1])),
+        "prefix too long": tampered(lambda d: d["principals"][1].__setitem__(0, 999)),
+        "short entry": tampered(lambda d: d["principals"][0].pop()),
+        "head entry": tampered(lambda d: d["heads"].__setitem__(0, ["x"])),
+        "not an account": tampered(lambda d: d["accounts"].__setitem__(0, [0, "12345"])),
+        "no principals": tampered(lambda d: d.pop("principals")),
+        "any for trust": tampered(lambda d: [e.__setitem__(5, "*") for e in d["principals"]]),
+    }
+    for why, doc in cases.items():
+        f = tmp_path / "t.db"
+        shutil.copy(p, f)
+        db = sqlite3.connect(str(f))
+        db.execute("UPDATE tresor_saved_note SET v = ? WHERE k = 'facts'", (json.dumps(doc),))
+        db.commit()
+        db.close()
+        r = run(tmp_path, "who-can-decrypt", "app/db", "--snapshot", f)
+        assert (r.returncode, r.stdout) == (2, ""), why
+        assert r.stderr == f"tresor: snapshot: {f}: its notes are not a prepared snapshot's\n", (why, r.stderr)

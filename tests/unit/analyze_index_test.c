@@ -564,8 +564,65 @@ static void test_facts(void **state)
     assert_int_equal(seen, json_array_size(facts));
     assert_int_equal(seen, 2 * (NELEM(POLICIES) + NELEM(more)) + 1);
     assert_true(heads > 4 && any > 4 && esc > 2 && esc < seen);
+    /* As a prepared file holds them: packed, and back the same. */
+    json_t *packed = NULL, *back = NULL;
+    ok(az_facts_pack(facts, &packed));
+    ok(az_facts_unpack(packed, &back));
+    assert_true(json_equal(facts, back));
+    json_decref(packed);
+    json_decref(back);
     json_decref(facts);
     az_graph_free(&g);
+}
+
+/* Packing shares prefixes only at character boundaries (each string it
+ * writes is UTF-8 of its own), keeps a trust account list's order, and
+ * what does not unpack is refused, whole. */
+static void test_facts_packed(void **state)
+{
+    (void)state;
+    char text[] = "[{'arn':'arn:aws:iam::1:user/\u00e9a','escalate':true,'gsv':'*',"
+                  "'assume':['arn:aws:iam::1:role/\u00e9a','arn:aws:iam::1:role/\u00e8b']},"
+                  "{'arn':'arn:aws:iam::1:user/\u00e8b','escalate':false,"
+                  "'gsv':['arn:aws:secretsmanager:us-east-1:1:secret:\u00e9']},"
+                  "{'arn':'arn:aws:iam::1:role/r','escalate':false,"
+                  "'trust_accounts':['222222222222','111111111111']}]";
+    for (char *c = text; *c; c++)
+        if (*c == '\'') *c = '"';
+    json_t *facts = json_loads(text, 0, NULL);
+    assert_non_null(facts);
+    json_t *packed = NULL, *back = NULL;
+    ok(az_facts_pack(facts, &packed));
+    ok(az_facts_unpack(packed, &back));
+    assert_true(json_equal(facts, back));
+    json_decref(back);
+    /* The second ARN shares "arn:aws:iam::1:user/" and the first byte of
+     * neither accented letter (both start with 0xC3). */
+    const json_t *p1 = json_array_get(json_object_get(packed, "principals"), 1);
+    assert_int_equal(json_integer_value(json_array_get(p1, 0)), strlen("arn:aws:iam::1:user/"));
+    static const char *const bad[] = {
+        "{'heads':[],'accounts':[],'principals':[[0,'a',0,[0],0,0]]}",        /* no such head */
+        "{'heads':[[0,'h']],'accounts':[],'principals':[[0,'a',0,[-1],0,0]]}",
+        "{'heads':[[1,'h']],'accounts':[],'principals':[]}",                  /* longer than the one before */
+        "{'heads':[],'accounts':[],'principals':[[0,'a',0,0,0]]}",            /* short */
+        "{'heads':[],'accounts':[],'principals':[[0,'a',0,0,0,'*']]}",        /* "*" trust accounts */
+        "{'heads':[],'accounts':[],'principals':[['0','a',0,0,0,0]]}",
+        "{'heads':[],'accounts':[]}",
+        "[]",
+    };
+    for (size_t i = 0; i < NELEM(bad); i++) {
+        char b[256];
+        snprintf(b, sizeof b, "%s", bad[i]);
+        for (char *c = b; *c; c++)
+            if (*c == '\'') *c = '"';
+        json_t *doc = json_loads(b, 0, NULL), *out = packed;   /* set to NULL on failure */
+        assert_non_null(doc);
+        assert_int_equal(tr_code(az_facts_unpack(doc, &out)), TR_E_VALIDATION);
+        assert_null(out);
+        json_decref(doc);
+    }
+    json_decref(packed);
+    json_decref(facts);
 }
 
 int main(void)
@@ -578,6 +635,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trust_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_facts, setup, teardown),
+        cmocka_unit_test(test_facts_packed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
