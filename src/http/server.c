@@ -552,18 +552,6 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct http_response
     return ret;
 }
 
-static void source_ip(struct MHD_Connection *c, char *out, size_t n)
-{
-    out[0] = '\0';
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr) return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
-}
-
 /* ---- suspension: a reply held until its commit is durable ----------------
  *
  * A write's commit under group commit is written at once and made
@@ -764,9 +752,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* The source IP as formatted when the connection opened (peer_name);
      * formatted here only if that connection's record could not be made. */
     const struct conn_info *ci_rq = conn_info_of(c);
-    char ip_buf[INET6_ADDRSTRLEN];
+    char ip_buf[INET6_ADDRSTRLEN], peer_buf[PEER_MAX];
     const char *ip = ci_rq ? ci_rq->ip : ip_buf;
-    if (!ci_rq) source_ip(c, ip_buf, sizeof ip_buf);
+    if (!ci_rq) peer_name(c, peer_buf, ip_buf);
     struct http_request rq = {
         .method = method, .path = url, .query = q,
         .headers = headers, .nheaders = col.n,
