@@ -130,6 +130,7 @@ struct conn_info {
     struct conn_info *prev, *next;
     int fd;
     char peer[PEER_MAX];
+    char ip[INET6_ADDRSTRLEN];          /* the peer's address alone (a request's source IP) */
     unsigned lines;                     /* request lines MHD parsed */
     unsigned requests;                  /* requests that reached on_request */
     bool busy;                          /* a request line parsed, its request not over */
@@ -313,25 +314,28 @@ fail:
     BAIL(TR_E_INTERNAL, "cannot listen on %s: %s", listen_at, strerror(err));
 }
 
-/* The peer of connection c as "addr:port" ("[addr]:port" for IPv6). */
-static void peer_name(struct MHD_Connection *c, char out[PEER_MAX])
+/* The peer of connection c as "addr:port" ("[addr]:port" for IPv6) into
+ * out, and its address alone into ip ("" when unknown).  Once per
+ * connection: formatting the address cost ~1.7 k instructions, which each
+ * request paid when on_request formatted it (bench/README.md). */
+static void peer_name(struct MHD_Connection *c, char out[PEER_MAX], char ip[INET6_ADDRSTRLEN])
 {
-    char ip[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
     out[0] = '\0';
+    ip[0] = '\0';
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (!ci || !ci->client_addr) return;
     const struct sockaddr *sa = ci->client_addr;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+        if (!inet_ntop(AF_INET, &v4->sin_addr, ip, INET6_ADDRSTRLEN)) ip[0] = '\0';
         port = ntohs(v4->sin_port);
-        snprintf(out, PEER_MAX, "%s:%u", ip, port);        /* fits: PEER_MAX is sized for it */
+        snprintf(out, PEER_MAX, "%s:%u", ip[0] ? ip : "?", port);        /* fits: PEER_MAX is sized for it */
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+        if (!inet_ntop(AF_INET6, &v6->sin6_addr, ip, INET6_ADDRSTRLEN)) ip[0] = '\0';
         port = ntohs(v6->sin6_port);
-        snprintf(out, PEER_MAX, "[%s]:%u", ip, port);      /* fits: PEER_MAX is sized for it */
+        snprintf(out, PEER_MAX, "[%s]:%u", ip[0] ? ip : "?", port);      /* fits: PEER_MAX is sized for it */
     }
 }
 
@@ -370,7 +374,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (info && ci) {
             info->fd = ci->connect_fd;
-            peer_name(c, info->peer);
+            peer_name(c, info->peer, info->ip);
             if (srv->tls) info->tls_gen = tls_generation(srv->tls);
             pthread_mutex_lock(&srv->lock);
             info->next = srv->conns.next;
@@ -546,18 +550,6 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct http_response
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;
-}
-
-static void source_ip(struct MHD_Connection *c, char *out, size_t n)
-{
-    out[0] = '\0';
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr) return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
 /* ---- suspension: a reply held until its commit is durable ----------------
@@ -757,8 +749,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     size_t head = strlen(method) + 1 + strlen(url) + (query.len ? 1 + query.len : 0) + 1 +
                   strlen(version) + 2 + col.head + 2;
 
-    char ip[INET6_ADDRSTRLEN];
-    source_ip(c, ip, sizeof ip);
+    /* The source IP as formatted when the connection opened (peer_name);
+     * formatted here only if that connection's record could not be made. */
+    const struct conn_info *ci_rq = conn_info_of(c);
+    char ip_buf[INET6_ADDRSTRLEN], peer_buf[PEER_MAX];
+    const char *ip = ci_rq ? ci_rq->ip : ip_buf;
+    if (!ci_rq) peer_name(c, peer_buf, ip_buf);
     struct http_request rq = {
         .method = method, .path = url, .query = q,
         .headers = headers, .nheaders = col.n,

@@ -41,6 +41,30 @@ def audited(tresor_factory, tmp_path):
     return srv
 
 
+def test_source_of_every_request_on_one_connection(audited):
+    """The source address is formatted once per connection (src/http/server.c
+    peer_name) and every request on that keep-alive connection, first or
+    later, is recorded with it -- as is each request of a second client."""
+    srv = audited
+    import http.client
+    conn = http.client.HTTPConnection(srv.endpoint.split("//", 1)[1], timeout=10)
+    for _ in range(3):        # unsigned: refused and logged, the connection kept
+        conn.request("GET", "/?Action=ListUsers&Version=2010-05-08")
+        r = conn.getresponse()
+        assert r.status == 403 and b"<Code>MissingAuthenticationToken</Code>" in r.read()
+    conn.close()
+    kms = srv.kms()
+    for _ in range(3):
+        kms.list_keys()
+    srv.client("kms", srv.access_key, srv.secret_key).list_keys()
+    srv.stop_clean()
+    recs = [r for r in lines(srv.audit_path) if r["type"] == "request"]
+    unsigned = [r for r in recs if r["error"] == "MissingAuthenticationToken"]
+    listed = [r for r in recs if r["operation"] == "TrentService.ListKeys"]
+    assert len(unsigned) == 3 and len(listed) == 4
+    assert [r["source"] for r in unsigned + listed] == ["127.0.0.1"] * 7
+
+
 def test_record_fields_hmac_and_no_plaintext(audited):
     srv = audited
     root = srv.root_user

@@ -967,6 +967,40 @@ static void test_malformed_authorization(void **state)
     vec_free(&v);
 }
 
+/* The signature's digits: every byte value (but NUL) in its last place
+ * and in its first is accepted exactly when it is a hex digit of either
+ * case, and an uppercase digit is kept lowercased. */
+static void test_signature_every_byte(void **state)
+{
+    (void)state;
+    static const char pre[] = "AWS4-HMAC-SHA256 " GOOD_CRED ", SignedHeaders=host;x-amz-date, Signature=";
+    for (unsigned c = 1; c < 256; c++) {
+        for (int pos = 0; pos < 2; pos++) {
+            char authz[sizeof pre + 64];
+            char sig[65];
+            memcpy(sig, GOOD_SIG, 65);
+            sig[pos ? 63 : 0] = (char)c;
+            snprintf(authz, sizeof authz, "%s%s", pre, sig);
+            struct vec_req v;
+            load_case("v4/get-vanilla/header-signed-request.txt", &v);
+            vec_set_header(&v, "Authorization", authz);
+            struct sigv4_auth a;
+            bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+            tr_result r = sigv4_parse(&v.rq, &a);
+            if (hex) {
+                ASSERT_OK(r);
+                char want = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : (char)c;
+                assert_int_equal(a.signature[pos ? 63 : 0], want);
+            } else {
+                if (tr_code(r) != TR_E_INCOMPLETE_SIGNATURE)
+                    print_error("byte 0x%02x at %d: got %d '%s'\n", c, pos, tr_code(r), last_msg());
+                assert_int_equal(tr_code(r), TR_E_INCOMPLETE_SIGNATURE);
+            }
+            vec_free(&v);
+        }
+    }
+}
+
 static void test_malformed_presigned(void **state)
 {
     (void)state;
@@ -1571,6 +1605,7 @@ int main(void)
         cmocka_unit_test(test_unsigned_x_amz_headers),
         cmocka_unit_test(test_missing_auth),
         cmocka_unit_test(test_malformed_authorization),
+        cmocka_unit_test(test_signature_every_byte),
         cmocka_unit_test(test_malformed_presigned),
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_signing_key_known_answer),
