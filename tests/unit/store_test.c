@@ -2137,10 +2137,10 @@ static void test_rel_prune_order(void **state)
     store_t st = ((struct fx *)*state)->st;
     const char *arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:q-AbCdEf";
     const char *other = "arn:aws:secretsmanager:us-east-1:111122223333:secret:r-AbCdEf";
-    char seq[7][40];
+    char seq[7][48];
     int deleted = -1;
     for (int i = 0; i < 7; i++) {
-        char item[8];
+        char item[16];
         snprintf(item, sizeof item, "v%d", i + 1);
         snprintf(seq[i], sizeof seq[i], "%020d|%s", i + 1, item);
         put_rel(st, "sm-seq", arn, seq[i]);
