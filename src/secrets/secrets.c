@@ -28,7 +28,8 @@
  *    it did (the first new version writes it);
  *  - one "secret-seq" relation per version, from the secret ARN to
  *    "<seq as 20 digits>|<version id>" (doc ""): the versions in creation
- *    order, read oldest first through the primary key to prune;
+ *    order, pruned oldest first through the primary key in one statement
+ *    (rel_prune_order, versions.c);
  *    sm_version_insert and sm_version_delete keep it with the versions;
  *  - sm_load_labeled reads the version the token names in full and each
  *    labeled version as a stub: its "stages" member alone (rel_member_get),

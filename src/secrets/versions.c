@@ -145,43 +145,30 @@ static void version_drop(struct secret *s, size_t i)
 }
 
 /* Pruning a secret that holds only its labeled versions (secrets.c, "The
- * version index"): walk the creation order oldest first; a version not
- * held is unlabeled, a held one is unlabeled when it has no label left.
- * The walk reads at most one row per labeled version beyond those it
- * deletes.  *short_ set when the order ran out first (it disagrees with
- * the count): the caller then prunes from every version. */
+ * version index"): one statement deletes the oldest versions in the
+ * creation order that are none of those in memory -- every labeled one,
+ * and the new one -- with their places (rel_prune_order).  *short_ set
+ * when that cannot be the answer: more versions in memory than the
+ * statement keeps, or fewer rows deleted than the count asks (the order
+ * disagrees with the count, or the versions that could go are the ones
+ * in memory, such as an unlabeled new one): the caller then prunes from
+ * every version, which sees what this deleted. */
 static TR_RESULT prune_in_order(store_t st, struct secret *s, bool *short_)
 {
-    char after[20 + 1 + SM_TOKEN_MAX + 1] = "";
+    const char *keep[STORE_PRUNE_KEEP_MAX];
+    int deleted = 0;
     *short_ = false;
-    while (s->nall > SM_MAX_VERSIONS) {
-        struct rel_rec *rows = NULL;
-        size_t n = 0;
-        size_t want = (size_t)(s->nall - SM_MAX_VERSIONS) + s->nversions;
-        GUARD(st[0]->rel_list_from(st, SM_SEQ_KIND, s->arn, *after ? after : NULL, want, &rows, &n));
-        tr_result r = TR_OK;
-        if (n == 0) *short_ = true;
-        for (size_t i = 0; i < n && tr_ok(r) && s->nall > SM_MAX_VERSIONS; i++) {
-            const char *bar = strchr(rows[i].to, '|');
-            r = str_copy(after, sizeof after, rows[i].to, "a version's place");
-            if (tr_failed(r) || !bar) continue;
-            struct secret_version *v = sm_version_by_id(s, bar + 1);
-            if (v && v->nstages > 0) continue;
-            r = st[0]->rel_delete(st, SM_VER_KIND, s->arn, bar + 1);
-            if (tr_ok(r)) r = st[0]->rel_delete(st, SM_SEQ_KIND, s->arn, rows[i].to);
-            if (tr_failed(r) && tr_code(r) == TR_E_STORE_NOT_FOUND) {
-                tr_clear_error();          /* the order names a version that is gone */
-                r = TR_OK;
-                *short_ = true;
-                break;
-            }
-            if (tr_ok(r) && v) version_drop(s, (size_t)(v - s->versions));
-            s->nall--;
-        }
-        rel_list_free(rows, n);
-        GUARD(r);
-        if (*short_) break;
+    if (s->nall <= SM_MAX_VERSIONS) return TR_OK;
+    if (s->nversions > STORE_PRUNE_KEEP_MAX) {
+        *short_ = true;
+        return TR_OK;
     }
+    for (size_t i = 0; i < s->nversions; i++) keep[i] = s->versions[i].id;
+    size_t want = (size_t)(s->nall - SM_MAX_VERSIONS);
+    GUARD(st[0]->rel_prune_order(st, SM_SEQ_KIND, SM_VER_KIND, s->arn, want, keep, s->nversions,
+                                 &deleted));
+    s->nall -= deleted / 2;
+    if (deleted < 0 || (size_t)deleted != 2 * want) *short_ = true;
     return TR_OK;
 }
 

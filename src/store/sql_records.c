@@ -156,6 +156,19 @@ const char *const sql_text[SQL_Q__COUNT] = {
         "WHERE kind = ?1 AND dst = ?2 ORDER BY src",
     [Q_REL_LIST_KIND] = "SELECT " REL_COLS " FROM relations "
         "WHERE kind = ?1 AND (src > ?2 OR (src = ?2 AND dst > ?3)) ORDER BY src, dst LIMIT ?4",
+    /* rel_prune_order: the first ?4 rows of the order (kind ?1) whose
+     * item is none of ?5..?20 ("" where there are fewer to keep: no item
+     * is ""), and the item rows (kind ?3) they name.  gone is read once,
+     * before the delete (MATERIALIZED: SQLite could otherwise read it
+     * again per use); doomed names each row by its key, so that both
+     * backends find the rows through an index one by one (PostgreSQL
+     * scanned every row of the `from` for an OR of the two kinds). */
+    [Q_REL_PRUNE_ORDER] = "WITH gone AS MATERIALIZED (SELECT dst FROM relations "
+        "WHERE kind = ?1 AND src = ?2 AND substr(dst, 22) NOT IN (?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) ORDER BY dst LIMIT ?4), "
+        "doomed AS MATERIALIZED (SELECT CAST(?1 AS text) AS k, dst AS d FROM gone "
+        "UNION ALL SELECT CAST(?3 AS text), substr(dst, 22) FROM gone) "
+        "DELETE FROM relations WHERE src = ?2 AND (kind, dst) IN (SELECT k, d FROM doomed)",
     [Q_ACCOUNT_FIRST] = NULL,
     [Q_ACCOUNT_LIST] = NULL,
     [Q_AK_TOMB] = NULL,
@@ -503,6 +516,7 @@ static unsigned write_domain(enum sql_q id, const struct sql_arg *a, size_t na)
     case Q_ENT_PUT: at = 4; break;                                /* (kind, account, name, id, arn, ...) */
     case Q_ENT_UPDATE: case Q_ENT_DEL: at = 1; break;             /* (kind, arn, ...) */
     case Q_REL_PUT: case Q_REL_DEL: case Q_REL_MEMBER_SET: case Q_REL_MEMBER_SET_PAIR:
+    case Q_REL_PRUNE_ORDER:
         at = 1; break;                                            /* (kind, from, ...) */
     case Q_REL_PUT_PAIR:                                          /* two rows: both froms */
         if (na != 10) return STORE_DOM_ALL;
@@ -1013,6 +1027,23 @@ static TR_RESULT rec_rel_delete(store_t st, const char *kind, const char *from, 
     return run_change(st, Q_REL_DEL, ARGS(NEED(kind), NEED(from), NEED(to)));
 }
 
+static TR_RESULT rec_rel_prune_order(store_t st, const char *order_kind, const char *item_kind,
+                                    const char *from, size_t count, const char *const *keep, size_t nkeep,
+                                    int *deleted)
+{
+    struct sql_arg a[4 + STORE_PRUNE_KEEP_MAX];
+    ENSURE_REF(deleted);
+    *deleted = 0;
+    ENSURE(nkeep <= STORE_PRUNE_KEEP_MAX && (nkeep == 0 || keep != NULL), TR_E_INTERNAL);
+    if (count == 0) return TR_OK;
+    a[0] = NEED(order_kind);
+    a[1] = NEED(from);
+    a[2] = NEED(item_kind);
+    a[3] = LIMIT(count);
+    for (size_t i = 0; i < STORE_PRUNE_KEEP_MAX; i++) a[4 + i] = i < nkeep ? NEED(keep[i]) : TEXT(NULL);
+    return run_write(st, Q_REL_PRUNE_ORDER, a, sizeof a / sizeof a[0], deleted);
+}
+
 static TR_RESULT rec_rel_list_from(store_t st, const char *kind, const char *from,
                                   const char *after, size_t limit, struct rel_rec **out,
                                   size_t *n)
@@ -1197,6 +1228,7 @@ static TR_RESULT fwd_self_check(store_t st, void (*problem)(void *arg, const cha
     .rel_put_pair = rec_rel_put_pair, \
     .rel_member_set_pair = rec_rel_member_set_pair, \
     .rel_delete = rec_rel_delete, \
+    .rel_prune_order = rec_rel_prune_order, \
     .rel_list_from = rec_rel_list_from, \
     .rel_list_to = rec_rel_list_to, \
     .key_list_all = rec_key_list_all, \

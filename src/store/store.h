@@ -41,6 +41,8 @@
 #include "store/group_sync.h"
 
 #define ACCOUNT_ID_LEN 12
+/* The most items rel_prune_order keeps (its statement's parameters). */
+#define STORE_PRUNE_KEEP_MAX 16
 
 struct account_rec {
     char id[ACCOUNT_ID_LEN + 1];
@@ -350,6 +352,16 @@ struct store_class {
                                      const char *json1, const char *to2, const char *json2);
     TR_RESULT (*rel_delete)(const struct store_class **st, const char *kind, const char *from,
                             const char *to);
+    /* Prune a creation order in one statement (a secret's versions past
+     * the limit): delete the first `count` relations, ordered by `to`, of
+     * kind order_kind from `from` whose item -- `to` past its first 21
+     * characters, a 20-character key and '|' -- is none of keep[0..nkeep)
+     * (nkeep <= STORE_PRUNE_KEEP_MAX), and with each the relation of kind
+     * item_kind from `from` to its item.  *deleted: the relations deleted,
+     * of both kinds (2 x count when every one had its item). */
+    TR_RESULT (*rel_prune_order)(const struct store_class **st, const char *order_kind,
+                                 const char *item_kind, const char *from, size_t count,
+                                 const char *const *keep, size_t nkeep, int *deleted);
     /* Relations of a kind from `from` (ordered by to), after `after`, at most limit. */
     TR_RESULT (*rel_list_from)(const struct store_class **st, const char *kind, const char *from,
                                const char *after, size_t limit, struct rel_rec **out, size_t *n);

@@ -782,6 +782,18 @@ static TR_RESULT count_rel_delete(store_t st, const char *kind, const char *from
     return real_store->rel_delete(st, kind, from, to);
 }
 
+static size_t prune_calls;
+
+static TR_RESULT count_rel_prune_order(store_t st, const char *order_kind, const char *item_kind,
+                                       const char *from, size_t count, const char *const *keep,
+                                       size_t nkeep, int *deleted)
+{
+    tr_result r = real_store->rel_prune_order(st, order_kind, item_kind, from, count, keep, nkeep, deleted);
+    if (tr_ok(r)) rows_written += (size_t)*deleted;
+    prune_calls++;
+    return r;
+}
+
 /* PutSecretValue of version `token` on `id`, counting relation rows. */
 static void put_counted(const char *id, int token, size_t *read, size_t *written)
 {
@@ -797,7 +809,8 @@ static void put_counted(const char *id, int token, size_t *read, size_t *written
     counting_store.rel_member_get_pair = count_rel_member_get_pair;
     counting_store.rel_member_set_pair = count_rel_member_set_pair;
     counting_store.rel_delete = count_rel_delete;
-    rows_read = rows_written = pair_calls = 0;
+    counting_store.rel_prune_order = count_rel_prune_order;
+    rows_read = rows_written = pair_calls = prune_calls = 0;
     *st = &counting_store;
     put(id, "v", token, NULL);
     *st = real_store;
@@ -883,17 +896,19 @@ static void test_version_index_rows(void **state)
     put("many", "keep", 1002, "[\"KEEP\"]");
     for (int i = 1003; i <= 1100; i++) put("many", "v", i, NULL);
     put_counted("many", 1101, &read_101, &written_101);          /* prunes one */
+    assert_int_equal(prune_calls, 1);   /* one statement, no walk of the order */
     for (int i = 1102; i <= 1130; i++) put("many", "v", i, NULL);
     put_counted("many", 1131, &read_130, &written_130);
+    assert_int_equal(prune_calls, 1);
     print_message("rows read/written by one PutSecretValue: 3 versions %zu/%zu, "
                   "101 versions %zu/%zu, 130 versions %zu/%zu\n", few_read, few_written,
                   read_101, written_101, read_130, written_130);
     /* The same work at 101 and at 130 versions... */
     assert_int_equal(read_130, read_101);
     assert_int_equal(written_130, written_101);
-    /* ...and a few rows more than a secret of 3: KEEP's version, the walk
-     * of the creation order, the pruned version and its place. */
-    assert_true(read_101 <= few_read + 6);
+    /* ...and a few rows more than a secret of 3: KEEP's version, the
+     * pruned version and its place. */
+    assert_true(read_101 <= few_read + 2);
     assert_true(written_101 <= few_written + 2);
 
     /* The result is what loading every version gives: 100 versions, KEEP
@@ -901,6 +916,28 @@ static void test_version_index_rows(void **state)
     versions_start("many", 1002, 1033, 1131);
     labels_eq("many", 1130, "[\"AWSPREVIOUS\"]");
     labels_eq("many", 1131, "[\"AWSCURRENT\"]");
+}
+
+/* Past the limit with more labeled versions than the one statement of
+ * the prune keeps: it prunes from every version instead, with the same
+ * result -- the labeled ones kept, the oldest unlabeled ones gone. */
+static void test_version_prune_many_labeled(void **state)
+{
+    (void)state;
+    char labels[32];
+    const char *arn = create(0, "lab", "v", 1);
+    for (int i = 2; i <= 19; i++) {
+        snprintf(labels, sizeof labels, "[\"L%d\"]", i);
+        put("lab", "l", i, labels);
+    }
+    for (int i = 20; i <= 105; i++) put("lab", "v", i, NULL);
+    /* 1 lost AWSPREVIOUS at 21 and went first, then 20, 21, ... */
+    versions_start("lab", 2, 3, 105);
+    labels_eq("lab", 19, "[\"L19\"]");
+    labels_eq("lab", 104, "[\"AWSPREVIOUS\"]");
+    labels_eq("lab", 105, "[\"AWSCURRENT\"]");
+    assert_int_equal(rel_count(SM_VER_KIND, arn), 100);
+    assert_int_equal(rel_count(SM_SEQ_KIND, arn), 100);
 }
 
 /* Two secrets driven alike, one of them with its index taken away (or
@@ -1603,6 +1640,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_index_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version_prune_many_labeled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_index_repair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_change_disabled, setup, teardown),

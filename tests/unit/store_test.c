@@ -2112,6 +2112,71 @@ static void test_rel_member(void **state)
                    "\"nul\":null,\"binary\":null,\"added_one\":{\"a\":\"b\"}}");
 }
 
+static void put_rel(store_t st, const char *kind, const char *from, const char *to)
+{
+    struct rel_rec r = { .from = (char *)from, .to = (char *)to, .doc = (char *)"{}", .created = 1 };
+    snprintf(r.kind, sizeof r.kind, "%s", kind);
+    OK(CALL(st, rel_put, &r));
+}
+
+static bool has_rel(store_t st, const char *kind, const char *from, const char *to)
+{
+    struct rel_rec got;
+    tr_result r = CALL(st, rel_get, kind, from, to, &got);
+    if (tr_ok(r)) rel_rec_free(&got);
+    else tr_clear_error();
+    return tr_ok(r);
+}
+
+/* rel_prune_order: the first `count` of the order, by `to`, whose item is
+ * not kept go with their items, in one statement; another `from` is left
+ * alone; an order row without its item counts one.  Fails on the old code
+ * (no such call). */
+static void test_rel_prune_order(void **state)
+{
+    store_t st = ((struct fx *)*state)->st;
+    const char *arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:q-AbCdEf";
+    const char *other = "arn:aws:secretsmanager:us-east-1:111122223333:secret:r-AbCdEf";
+    char seq[7][48];
+    int deleted = -1;
+    for (int i = 0; i < 7; i++) {
+        char item[16];
+        snprintf(item, sizeof item, "v%d", i + 1);
+        snprintf(seq[i], sizeof seq[i], "%020d|%s", i + 1, item);
+        put_rel(st, "sm-seq", arn, seq[i]);
+        if (i < 6) put_rel(st, "sm-ver", arn, item);       /* v7's order row has no item */
+        put_rel(st, "sm-seq", other, seq[i]);
+        put_rel(st, "sm-ver", other, item);
+    }
+    const char *keep[STORE_PRUNE_KEEP_MAX + 1] = { "v3", "v1" };
+
+    OK(CALL(st, rel_prune_order, "sm-seq", "sm-ver", arn, 2, keep, 2, &deleted));
+    assert_int_equal(deleted, 4);
+    assert_true(has_rel(st, "sm-ver", arn, "v1") && has_rel(st, "sm-seq", arn, seq[0]));
+    assert_false(has_rel(st, "sm-ver", arn, "v2") || has_rel(st, "sm-seq", arn, seq[1]));
+    assert_true(has_rel(st, "sm-ver", arn, "v3") && has_rel(st, "sm-seq", arn, seq[2]));
+    assert_false(has_rel(st, "sm-ver", arn, "v4") || has_rel(st, "sm-seq", arn, seq[3]));
+    assert_true(has_rel(st, "sm-ver", arn, "v5") && has_rel(st, "sm-seq", arn, seq[4]));
+    assert_true(has_rel(st, "sm-ver", other, "v2") && has_rel(st, "sm-seq", other, seq[1]));
+
+    /* Nothing asked: nothing done; too many to keep: refused. */
+    OK(CALL(st, rel_prune_order, "sm-seq", "sm-ver", arn, 0, keep, 2, &deleted));
+    assert_int_equal(deleted, 0);
+    for (int i = 0; i <= STORE_PRUNE_KEEP_MAX; i++) keep[i] = "v1";
+    FAILS(CALL(st, rel_prune_order, "sm-seq", "sm-ver", arn, 1, keep, STORE_PRUNE_KEEP_MAX + 1, &deleted),
+          TR_E_INTERNAL);
+    assert_true(has_rel(st, "sm-ver", arn, "v3"));
+
+    /* More asked than there are: the rest go; the itemless row counts one. */
+    keep[0] = "v5";
+    OK(CALL(st, rel_prune_order, "sm-seq", "sm-ver", arn, 10, keep, 1, &deleted));
+    assert_int_equal(deleted, 7);
+    assert_true(has_rel(st, "sm-ver", arn, "v5") && has_rel(st, "sm-seq", arn, seq[4]));
+    assert_false(has_rel(st, "sm-ver", arn, "v1") || has_rel(st, "sm-ver", arn, "v3")
+                 || has_rel(st, "sm-ver", arn, "v6") || has_rel(st, "sm-seq", arn, seq[6]));
+    for (int i = 0; i < 7; i++) assert_true(has_rel(st, "sm-seq", other, seq[i]));
+}
+
 /* rel_put_pair, rel_member_get_pair and rel_member_set_pair: two rows in
  * one statement each,
  * as two rel_put / rel_member_set calls would leave them; a pair that
@@ -3995,6 +4060,7 @@ static int run_pg_tests(void)
         cmocka_unit_test_setup_teardown(test_relations, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_rel_member, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_rel_pairs, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_rel_prune_order, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_class_is_complete, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup_pg, teardown),
@@ -4085,6 +4151,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rel_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rel_pairs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rel_prune_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_class_is_complete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
