@@ -376,16 +376,56 @@ TR_RESULT json_dump_buf(const json_t *v, size_t flags, struct buf *out)
 
 /* ---- writing an object without a tree ------------------------------------ */
 
+/* Whether the 8 bytes of v hold one below 0x20, one of 0x80 or above, a
+ * '"' or a '\\' (bit-twiddling "hasless" and "haszero": exact as a yes/no
+ * for the word, which is all that is asked). */
+static bool word_needs_care(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+    uint64_t below = (v - ones * 0x20) & ~v;
+    uint64_t quote = (q - ones) & ~q, slash = (bs - ones) & ~bs;
+    return ((below | quote | slash) & highs) != 0 || (v & highs) != 0;
+}
+
+/* The length of the longest prefix of p[0, n) that json_w_escape writes as
+ * it is: printable ASCII other than '"' and '\\' (so well-formed UTF-8
+ * too), scanned 8 bytes at a time. */
+static size_t plain_prefix(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, sizeof v);
+        if (word_needs_care(v)) break;
+    }
+    while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\') i++;
+    return i;
+}
+
 TR_RESULT json_w_escape(struct buf *b, const char *s, size_t n)
 {
     static const char hexd[] = "0123456789ABCDEF";   /* jansson: "\\u%04X" */
     const uint8_t *p = (const uint8_t *)s;
     ENSURE(b != NULL && (s != NULL || n == 0), TR_E_INTERNAL);
-    ENSURE(utf8_valid(p, n), TR_E_INTERNAL);
+    /* The usual string (an ARN, a name, a version id, most secrets): plain
+     * ASCII throughout, written with its quotes in one copy. */
+    size_t plain = plain_prefix(p, n);
+    if (plain == n) {
+        GUARD(buf_reserve(b, n + 2));
+        uint8_t *d = b->data + b->len;
+        d[0] = '"';
+        if (n) memcpy(d + 1, p, n);
+        d[n + 1] = '"';
+        b->len += (uint32_t)(n + 2);
+        return TR_OK;
+    }
+    /* The prefix is ASCII, so whole characters: only the rest is checked. */
+    ENSURE(utf8_valid(p + plain, n - plain), TR_E_INTERNAL);
     uint32_t start = b->len;
     tr_result r = buf_append(b, "\"", 1);
     size_t run = 0;                     /* bytes of p[run, i) still to append as they are */
-    for (size_t i = 0; tr_ok(r) && i < n; i++) {
+    for (size_t i = plain; tr_ok(r) && i < n; i++) {
         uint8_t c = p[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         char e[6] = { '\\', 0 };
@@ -426,12 +466,17 @@ void json_w_begin(struct json_w *w, struct buf *b)
 static bool w_name(struct json_w *w, const char *name)
 {
     if (tr_failed(w->r)) return false;
-    if (!w->first) w->r = buf_append(w->b, ",", 1);
+    size_t n = strlen(name), sep = w->first ? 0 : 1;
+    w->r = buf_reserve(w->b, sep + n + 3);            /* [,]"name": */
+    if (tr_failed(w->r)) return false;
+    uint8_t *d = w->b->data + w->b->len;
+    if (sep) *d++ = ',';
+    *d++ = '"';
+    memcpy(d, name, n);
+    memcpy(d + n, "\":", 2);
+    w->b->len += (uint32_t)(sep + n + 3);
     w->first = false;
-    if (tr_ok(w->r)) w->r = buf_append(w->b, "\"", 1);
-    if (tr_ok(w->r)) w->r = buf_append_str(w->b, name);
-    if (tr_ok(w->r)) w->r = buf_append(w->b, "\":", 2);
-    return tr_ok(w->r);
+    return true;
 }
 
 void json_w_str(struct json_w *w, const char *name, const char *s, size_t n)

@@ -111,6 +111,58 @@ static size_t random_text(char *out, size_t n, unsigned *seed)
     return len;
 }
 
+/* The plain-ASCII fast path scans 8 bytes at a time: each byte that needs
+ * care (a control character, '"', '\\', the start of a multi-byte
+ * character) at every position of strings of every length up to 40, in
+ * and across the 8-byte words, and the bytes either side of the plain
+ * range (0x1f, 0x20, 0x7e, 0x7f, 0x80), against jansson. */
+static void test_escape_word_boundaries(void **state)
+{
+    (void)state;
+    static const char *const special[] = { "\x1f", " ", "~", "\x7f", "\"", "\\", "\n",
+                                           "\x01", "\xc3\xa9", "\xe2\x82\xac",
+                                           "\xf0\x9f\x94\x91", "/" };
+    char text[64];
+    for (size_t len = 0; len <= 40; len++) {
+        memset(text, 'k', len);
+        same_as_jansson(text, len);
+        for (size_t at = 0; at < len; at++) {
+            for (size_t k = 0; k < sizeof special / sizeof special[0]; k++) {
+                size_t sl = strlen(special[k]);
+                if (at + sl > len) continue;
+                memset(text, 'k', len);
+                memcpy(text + at, special[k], sl);
+                same_as_jansson(text, len);
+            }
+        }
+    }
+}
+
+/* Malformed UTF-8 after a long plain prefix (the fast path's scan stops
+ * there and the rest is checked): refused, nothing appended; and a plain
+ * string that does not fit: refused, nothing appended. */
+static void test_escape_plain_then_invalid(void **state)
+{
+    (void)state;
+    static const char *const bad[] = { "abcdefghijklmnopq\xff", "abcdefgh\x80",
+                                       "abcdefghijklmno\xc3", "abcdefg\xed\xa0\x80xyz" };
+    struct buf b = BUF_SECRET(1024);
+    assert_true(tr_ok(buf_append_str(&b, "keep")));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(tr_code(json_w_escape(&b, bad[i], strlen(bad[i]))), TR_E_INTERNAL);
+        assert_int_equal(b.len, 4);
+    }
+    struct buf small = BUF_SECRET(12);
+    assert_true(tr_ok(buf_append_str(&small, "xy")));
+    assert_true(tr_failed(json_w_escape(&small, "plain ascii", 11)));   /* 2 + 13 > 12 */
+    assert_int_equal(small.len, 2);
+    assert_true(tr_ok(json_w_escape(&small, "plain ", 6)));
+    assert_int_equal(small.len, 10);
+    assert_memory_equal(small.data, "xy\"plain \"", 10);
+    buf_free(&small);
+    buf_free(&b);
+}
+
 static void test_escape_random(void **state)
 {
     (void)state;
@@ -274,6 +326,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape_every_ascii_byte),
         cmocka_unit_test(test_escape_non_ascii),
+        cmocka_unit_test(test_escape_word_boundaries),
+        cmocka_unit_test(test_escape_plain_then_invalid),
         cmocka_unit_test(test_escape_random),
         cmocka_unit_test(test_escape_invalid_utf8),
         cmocka_unit_test(test_object_like_the_tree),
