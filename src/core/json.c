@@ -503,6 +503,42 @@ void json_w_strs(struct json_w *w, const char *name, char *const *s, size_t n)
     if (tr_ok(w->r)) w->r = buf_append(w->b, "]", 1);
 }
 
+/* "%.17g" of t, for 1e9 <= t < 9999999999 with a fraction (the AWS dates
+ * of this era, in seconds with milliseconds), without printf: 10 integer
+ * digits, so 7 fraction digits, rounded to nearest with ties to even as
+ * glibc rounds the exact binary value, trailing zeros dropped.  t is at
+ * least 2^29, so its fraction is a whole number of 2^-23 and exact in F;
+ * F * 10^7 < 2^47.  False (nothing written) outside that range. */
+static bool date_digits(double t, char out[40], int *len)
+{
+    if (!(t >= 1e9 && t < 9999999999.0)) return false;
+    uint64_t ip = (uint64_t)t;
+    uint64_t f = (uint64_t)((t - (double)ip) * 8388608.0);      /* t - ip: exact */
+    uint64_t x = f * 10000000u, q = x >> 23, rem = x & 0x7fffff;
+    if (rem > 0x400000 || (rem == 0x400000 && (q & 1))) q++;
+    if (q == 10000000u) { ip++; q = 0; }
+    int k = 0;
+    char d[24];
+    int nd = 0;
+    do { d[nd++] = (char)('0' + ip % 10); ip /= 10; } while (ip);
+    while (nd) out[k++] = d[--nd];
+    if (q) {
+        char fr[7];
+        for (int i = 6; i >= 0; i--) { fr[i] = (char)('0' + q % 10); q /= 10; }
+        int last = 6;
+        while (fr[last] == '0') last--;
+        out[k++] = '.';
+        memcpy(out + k, fr, (size_t)last + 1);
+        k += last + 1;
+    } else {
+        memcpy(out + k, ".0", 2);                               /* jansson's ".0" */
+        k += 2;
+    }
+    out[k] = '\0';
+    *len = k;
+    return true;
+}
+
 void json_w_num(struct json_w *w, const char *name, double t)
 {
     char num[40];
@@ -510,6 +546,8 @@ void json_w_num(struct json_w *w, const char *name, double t)
     if (!w_name(w, name)) return;
     if (t > -9e18 && t < 9e18 && t == (double)(int64_t)t) {
         k = snprintf(num, sizeof num, "%" PRId64, (int64_t)t);
+    } else if (date_digits(t, num, &k)) {
+        /* written */
     } else {
         /* jansson's jsonp_dtostr: "%.17g", ".0" when there is neither a
          * dot nor an exponent, and the exponent without '+' or leading

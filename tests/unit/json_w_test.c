@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,58 @@ static void test_object_like_the_tree(void **state)
     for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) one_reply("v", 1, NULL, 0, 3, dates[i]);
 }
 
+/* json_w_num of t is jansson's dump of the number as the tree has it
+ * (json_set_time: an integer when whole, else a real), byte for byte. */
+static void num_same_as_jansson(double t)
+{
+    struct buf ours = BUF_INIT(256), theirs = BUF_INIT(256);
+    json_t *o = t == (double)(int64_t)t ? json_pack("{s:I}", "D", (json_int_t)t)
+                                        : json_pack("{s:f}", "D", t);
+    dump(o, &theirs);
+    json_decref(o);
+    struct json_w w;
+    json_w_begin(&w, &ours);
+    json_w_num(&w, "D", t);
+    assert_true(tr_ok(json_w_end(&w)));
+    if (ours.len != theirs.len || memcmp(ours.data, theirs.data, ours.len) != 0)
+        print_error("%.17g: ours %.*s theirs %.*s\n", t, (int)ours.len, (const char *)ours.data,
+                    (int)theirs.len, (const char *)theirs.data);
+    assert_int_equal(ours.len, theirs.len);
+    assert_memory_equal(ours.data, theirs.data, ours.len);
+    buf_free(&ours);
+    buf_free(&theirs);
+}
+
+/* Dates in seconds (the printf-free path for 1e9 <= t < 9999999999 with a
+ * fraction) against jansson: milliseconds, random doubles, the exact ties
+ * of the 7th fraction digit (odd/256: rounded to even), the neighbours of
+ * whole seconds and of the range's ends (which fall back to printf). */
+static void test_num_dates(void **state)
+{
+    (void)state;
+    unsigned seed = 77;
+    for (int i = 0; i < 20000; i++) {
+        double base = 1e9 + (double)rand_r(&seed) * 4.0;
+        num_same_as_jansson(base + (double)(rand_r(&seed) % 1000) / 1000.0);
+        num_same_as_jansson(base + (double)rand_r(&seed) / (double)RAND_MAX);
+        num_same_as_jansson(1e9 + (double)rand_r(&seed) / (double)RAND_MAX * 8999999999.0);
+    }
+    for (int odd = 1; odd < 256; odd += 2) {
+        num_same_as_jansson(1733600000.0 + odd / 256.0);
+        num_same_as_jansson(1000000000.0 + odd / 256.0);
+        num_same_as_jansson(9999999998.0 + odd / 256.0);
+    }
+    static const double edges[] = { 1e9, 999999999.5, 1000000000.0000001, 9999999999.0,
+                                    9999999998.9999995, 9999999999.5, 1733600000.9999999,
+                                    1733600000.0000001, 1073741824.0000001, 1073741823.9999999,
+                                    -1733600000.5, 2147483648.25, 4294967296.75, 8589934592.125 };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        num_same_as_jansson(edges[i]);
+        num_same_as_jansson(nextafter(edges[i], 0));
+        num_same_as_jansson(nextafter(edges[i], 1e300));
+    }
+}
+
 /* Any failure -- malformed text midway, the buffer's cap -- wipes and
  * drops everything the writer appended, and sticks. */
 static void test_failure_drops_everything(void **state)
@@ -329,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_escape_word_boundaries),
         cmocka_unit_test(test_escape_plain_then_invalid),
         cmocka_unit_test(test_escape_random),
+        cmocka_unit_test(test_num_dates),
         cmocka_unit_test(test_escape_invalid_utf8),
         cmocka_unit_test(test_object_like_the_tree),
         cmocka_unit_test(test_failure_drops_everything),
