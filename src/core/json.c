@@ -388,6 +388,14 @@ static bool word_needs_care(uint64_t v)
     return ((below | quote | slash) & highs) != 0 || (v & highs) != 0;
 }
 
+/* What json_w_escape adds to byte c: 0 (written as it is), 1 ('"', '\\'
+ * and the control characters with a short escape), 5 (\u00XX). */
+static size_t escape_extra(uint8_t c)
+{
+    if (c >= 0x20) return c == '"' || c == '\\' ? 1 : 0;
+    return c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t' ? 1 : 5;
+}
+
 /* The length of the longest prefix of p[0, n) that json_w_escape writes as
  * it is: printable ASCII other than '"' and '\\' (so well-formed UTF-8
  * too), scanned 8 bytes at a time. */
@@ -420,38 +428,42 @@ TR_RESULT json_w_escape(struct buf *b, const char *s, size_t n)
         b->len += (uint32_t)(n + 2);
         return TR_OK;
     }
-    /* The prefix is ASCII, so whole characters: only the rest is checked. */
+    /* The prefix is ASCII, so whole characters: only the rest is checked.
+     * Then two passes: the escaped length, one reserve, and the bytes
+     * written in place (nothing is written when the reserve fails). */
     ENSURE(utf8_valid(p + plain, n - plain), TR_E_INTERNAL);
-    uint32_t start = b->len;
-    tr_result r = buf_append(b, "\"", 1);
-    size_t run = 0;                     /* bytes of p[run, i) still to append as they are */
-    for (size_t i = plain; tr_ok(r) && i < n; i++) {
+    size_t extra = 0;
+    for (size_t i = plain; i < n; i++) extra += escape_extra(p[i]);
+    GUARD(buf_reserve(b, n + extra + 2));
+    uint8_t *d = b->data + b->len;
+    *d++ = '"';
+    memcpy(d, p, plain);
+    d += plain;
+    for (size_t i = plain; i < n; i++) {
         uint8_t c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        char e[6] = { '\\', 0 };
-        size_t en = 2;
-        switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        default:
-            memcpy(e + 1, "u00", 3);
-            e[4] = hexd[c >> 4];
-            e[5] = hexd[c & 15];
-            en = 6;
+        if (escape_extra(c) == 0) {
+            *d++ = c;
+            continue;
         }
-        r = buf_append(b, p + run, i - run);
-        if (tr_ok(r)) r = buf_append(b, e, en);
-        run = i + 1;
+        *d++ = '\\';
+        switch (c) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '\b': *d++ = 'b'; break;
+        case '\f': *d++ = 'f'; break;
+        case '\n': *d++ = 'n'; break;
+        case '\r': *d++ = 'r'; break;
+        case '\t': *d++ = 't'; break;
+        default:
+            memcpy(d, "u00", 3);
+            d[3] = (uint8_t)hexd[c >> 4];
+            d[4] = (uint8_t)hexd[c & 15];
+            d += 5;
+        }
     }
-    if (tr_ok(r)) r = buf_append(b, p + run, n - run);
-    if (tr_ok(r)) r = buf_append(b, "\"", 1);
-    if (tr_failed(r)) buf_truncate(b, start);
-    return r;
+    *d = '"';
+    b->len += (uint32_t)(n + extra + 2);
+    return TR_OK;
 }
 
 void json_w_begin(struct json_w *w, struct buf *b)

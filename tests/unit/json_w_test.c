@@ -141,7 +141,8 @@ static void test_escape_word_boundaries(void **state)
 
 /* Malformed UTF-8 after a long plain prefix (the fast path's scan stops
  * there and the rest is checked): refused, nothing appended; and a plain
- * string that does not fit: refused, nothing appended. */
+ * string, or one with escapes, that does not fit: refused, nothing
+ * appended. */
 static void test_escape_plain_then_invalid(void **state)
 {
     (void)state;
@@ -156,6 +157,8 @@ static void test_escape_plain_then_invalid(void **state)
     struct buf small = BUF_SECRET(12);
     assert_true(tr_ok(buf_append_str(&small, "xy")));
     assert_true(tr_failed(json_w_escape(&small, "plain ascii", 11)));   /* 2 + 13 > 12 */
+    assert_int_equal(small.len, 2);
+    assert_true(tr_failed(json_w_escape(&small, "q\"\x01", 3)));   /* 2 + 11 > 12 */
     assert_int_equal(small.len, 2);
     assert_true(tr_ok(json_w_escape(&small, "plain ", 6)));
     assert_int_equal(small.len, 10);
