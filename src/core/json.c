@@ -376,42 +376,94 @@ TR_RESULT json_dump_buf(const json_t *v, size_t flags, struct buf *out)
 
 /* ---- writing an object without a tree ------------------------------------ */
 
+/* Whether the 8 bytes of v hold one below 0x20, one of 0x80 or above, a
+ * '"' or a '\\' (bit-twiddling "hasless" and "haszero": exact as a yes/no
+ * for the word, which is all that is asked). */
+static bool word_needs_care(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+    uint64_t below = (v - ones * 0x20) & ~v;
+    uint64_t quote = (q - ones) & ~q, slash = (bs - ones) & ~bs;
+    return ((below | quote | slash) & highs) != 0 || (v & highs) != 0;
+}
+
+/* What json_w_escape adds to byte c: 0 (written as it is), 1 ('"', '\\'
+ * and the control characters with a short escape), 5 (\u00XX). */
+static size_t escape_extra(uint8_t c)
+{
+    if (c >= 0x20) return c == '"' || c == '\\' ? 1 : 0;
+    return c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t' ? 1 : 5;
+}
+
+/* The length of the longest prefix of p[0, n) that json_w_escape writes as
+ * it is: printable ASCII other than '"' and '\\' (so well-formed UTF-8
+ * too), scanned 8 bytes at a time. */
+static size_t plain_prefix(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, sizeof v);
+        if (word_needs_care(v)) break;
+    }
+    while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\') i++;
+    return i;
+}
+
 TR_RESULT json_w_escape(struct buf *b, const char *s, size_t n)
 {
     static const char hexd[] = "0123456789ABCDEF";   /* jansson: "\\u%04X" */
     const uint8_t *p = (const uint8_t *)s;
     ENSURE(b != NULL && (s != NULL || n == 0), TR_E_INTERNAL);
-    ENSURE(utf8_valid(p, n), TR_E_INTERNAL);
-    uint32_t start = b->len;
-    tr_result r = buf_append(b, "\"", 1);
-    size_t run = 0;                     /* bytes of p[run, i) still to append as they are */
-    for (size_t i = 0; tr_ok(r) && i < n; i++) {
-        uint8_t c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        char e[6] = { '\\', 0 };
-        size_t en = 2;
-        switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        default:
-            memcpy(e + 1, "u00", 3);
-            e[4] = hexd[c >> 4];
-            e[5] = hexd[c & 15];
-            en = 6;
-        }
-        r = buf_append(b, p + run, i - run);
-        if (tr_ok(r)) r = buf_append(b, e, en);
-        run = i + 1;
+    /* The usual string (an ARN, a name, a version id, most secrets): plain
+     * ASCII throughout, written with its quotes in one copy. */
+    size_t plain = plain_prefix(p, n);
+    if (plain == n) {
+        GUARD(buf_reserve(b, n + 2));
+        uint8_t *d = b->data + b->len;
+        d[0] = '"';
+        if (n) memcpy(d + 1, p, n);
+        d[n + 1] = '"';
+        b->len += (uint32_t)(n + 2);
+        return TR_OK;
     }
-    if (tr_ok(r)) r = buf_append(b, p + run, n - run);
-    if (tr_ok(r)) r = buf_append(b, "\"", 1);
-    if (tr_failed(r)) buf_truncate(b, start);
-    return r;
+    /* The prefix is ASCII, so whole characters: only the rest is checked.
+     * Then two passes: the escaped length, one reserve, and the bytes
+     * written in place (nothing is written when the reserve fails). */
+    ENSURE(utf8_valid(p + plain, n - plain), TR_E_INTERNAL);
+    size_t extra = 0;
+    for (size_t i = plain; i < n; i++) extra += escape_extra(p[i]);
+    GUARD(buf_reserve(b, n + extra + 2));
+    uint8_t *d = b->data + b->len;
+    *d++ = '"';
+    memcpy(d, p, plain);
+    d += plain;
+    for (size_t i = plain; i < n; i++) {
+        uint8_t c = p[i];
+        if (escape_extra(c) == 0) {
+            *d++ = c;
+            continue;
+        }
+        *d++ = '\\';
+        switch (c) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '\b': *d++ = 'b'; break;
+        case '\f': *d++ = 'f'; break;
+        case '\n': *d++ = 'n'; break;
+        case '\r': *d++ = 'r'; break;
+        case '\t': *d++ = 't'; break;
+        default:
+            memcpy(d, "u00", 3);
+            d[3] = (uint8_t)hexd[c >> 4];
+            d[4] = (uint8_t)hexd[c & 15];
+            d += 5;
+        }
+    }
+    *d = '"';
+    b->len += (uint32_t)(n + extra + 2);
+    return TR_OK;
 }
 
 void json_w_begin(struct json_w *w, struct buf *b)
@@ -426,12 +478,17 @@ void json_w_begin(struct json_w *w, struct buf *b)
 static bool w_name(struct json_w *w, const char *name)
 {
     if (tr_failed(w->r)) return false;
-    if (!w->first) w->r = buf_append(w->b, ",", 1);
+    size_t n = strlen(name), sep = w->first ? 0 : 1;
+    w->r = buf_reserve(w->b, sep + n + 3);            /* [,]"name": */
+    if (tr_failed(w->r)) return false;
+    uint8_t *d = w->b->data + w->b->len;
+    if (sep) *d++ = ',';
+    *d++ = '"';
+    memcpy(d, name, n);
+    memcpy(d + n, "\":", 2);
+    w->b->len += (uint32_t)(sep + n + 3);
     w->first = false;
-    if (tr_ok(w->r)) w->r = buf_append(w->b, "\"", 1);
-    if (tr_ok(w->r)) w->r = buf_append_str(w->b, name);
-    if (tr_ok(w->r)) w->r = buf_append(w->b, "\":", 2);
-    return tr_ok(w->r);
+    return true;
 }
 
 void json_w_str(struct json_w *w, const char *name, const char *s, size_t n)
@@ -458,6 +515,42 @@ void json_w_strs(struct json_w *w, const char *name, char *const *s, size_t n)
     if (tr_ok(w->r)) w->r = buf_append(w->b, "]", 1);
 }
 
+/* "%.17g" of t, for 1e9 <= t < 9999999999 with a fraction (the AWS dates
+ * of this era, in seconds with milliseconds), without printf: 10 integer
+ * digits, so 7 fraction digits, rounded to nearest with ties to even as
+ * glibc rounds the exact binary value, trailing zeros dropped.  t is at
+ * least 2^29, so its fraction is a whole number of 2^-23 and exact in F;
+ * F * 10^7 < 2^47.  False (nothing written) outside that range. */
+static bool date_digits(double t, char out[40], int *len)
+{
+    if (!(t >= 1e9 && t < 9999999999.0)) return false;
+    uint64_t ip = (uint64_t)t;
+    uint64_t f = (uint64_t)((t - (double)ip) * 8388608.0);      /* t - ip: exact */
+    uint64_t x = f * 10000000u, q = x >> 23, rem = x & 0x7fffff;
+    if (rem > 0x400000 || (rem == 0x400000 && (q & 1))) q++;
+    if (q == 10000000u) { ip++; q = 0; }
+    int k = 0;
+    char d[24];
+    int nd = 0;
+    do { d[nd++] = (char)('0' + ip % 10); ip /= 10; } while (ip);
+    while (nd) out[k++] = d[--nd];
+    if (q) {
+        char fr[7];
+        for (int i = 6; i >= 0; i--) { fr[i] = (char)('0' + q % 10); q /= 10; }
+        int last = 6;
+        while (fr[last] == '0') last--;
+        out[k++] = '.';
+        memcpy(out + k, fr, (size_t)last + 1);
+        k += last + 1;
+    } else {
+        memcpy(out + k, ".0", 2);                               /* jansson's ".0" */
+        k += 2;
+    }
+    out[k] = '\0';
+    *len = k;
+    return true;
+}
+
 void json_w_num(struct json_w *w, const char *name, double t)
 {
     char num[40];
@@ -465,6 +558,8 @@ void json_w_num(struct json_w *w, const char *name, double t)
     if (!w_name(w, name)) return;
     if (t > -9e18 && t < 9e18 && t == (double)(int64_t)t) {
         k = snprintf(num, sizeof num, "%" PRId64, (int64_t)t);
+    } else if (date_digits(t, num, &k)) {
+        /* written */
     } else {
         /* jansson's jsonp_dtostr: "%.17g", ".0" when there is neither a
          * dot nor an exponent, and the exponent without '+' or leading

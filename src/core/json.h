@@ -112,7 +112,8 @@ void json_w_b64(struct json_w *w, const char *name, const uint8_t *p, size_t n);
 /* "name": [the n NUL-terminated strings s[0..n)] */
 void json_w_strs(struct json_w *w, const char *name, char *const *s, size_t n);
 /* "name": t as an integer when it is whole, else as jansson writes a real
- * ("%.17g", with ".0" when that reads as an integer). */
+ * ("%.17g", with ".0" when that reads as an integer; a date in seconds
+ * between 1e9 and 9999999999 without printf, to the same bytes). */
 void json_w_num(struct json_w *w, const char *name, double t);
 TR_RESULT json_w_end(struct json_w *w);
 /* Append the JSON string literal of [s, s + n), quotes included, as

@@ -137,6 +137,14 @@ static TR_RESULT ctx_global(struct ctx_builder *cb, const char *key, const char 
     return ctx_put_own(cb, key, &value, 1, false, false, false, true, CTX_KEY_BORROWED);
 }
 
+/* The same with a value of rc or id (iam_ctx_init's contract: both outlive
+ * the builder's use), pointed at, not copied. */
+static TR_RESULT ctx_global_ref(struct ctx_builder *cb, const char *key, const char *value)
+{
+    return ctx_put_own(cb, key, &value, 1, false, false, false, true,
+                       CTX_KEY_BORROWED | CTX_VALUE_BORROWED);
+}
+
 /* The same with a value that is a string literal too ("true", "User"). */
 static TR_RESULT ctx_global_lit(struct ctx_builder *cb, const char *key, const char *value)
 {
@@ -266,11 +274,11 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
     char num[32];
     tr_result r;
 
-    r = ctx_global(cb, "aws:PrincipalArn", session && who->role_arn[0] ? who->role_arn : who->arn);
-    if (tr_ok(r)) r = ctx_global(cb, "aws:PrincipalAccount", who->account_id);
-    if (tr_ok(r)) r = ctx_global(cb, "aws:userid", who->id);
+    r = ctx_global_ref(cb, "aws:PrincipalArn", session && who->role_arn[0] ? who->role_arn : who->arn);
+    if (tr_ok(r)) r = ctx_global_ref(cb, "aws:PrincipalAccount", who->account_id);
+    if (tr_ok(r)) r = ctx_global_ref(cb, "aws:userid", who->id);
     if (tr_ok(r) && who->type == PRINCIPAL_USER && id && id->username)
-        r = ctx_global(cb, "aws:username", id->username);
+        r = ctx_global_ref(cb, "aws:username", id->username);
     if (tr_ok(r))
         r = ctx_global_lit(cb, "aws:PrincipalType", who->type == PRINCIPAL_ROOT ? "Account"
                                                  : session ? "AssumedRole" : "User");
@@ -278,18 +286,20 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
         r = iam_ctx_add_tag(cb, "aws:PrincipalTag/", id->tag_keys[i], id->tag_values[i]);
     /* Not on service-to-service calls (docs/AUTHORIZATION.md 1.2, 5.3). */
     if (tr_ok(r) && rc->source_ip && *rc->source_ip && !rc->via_service)
-        r = ctx_global(cb, "aws:SourceIp", rc->source_ip);
+        r = ctx_global_ref(cb, "aws:SourceIp", rc->source_ip);
     if (tr_ok(r)) r = ctx_global_lit(cb, "aws:SecureTransport", rc->secure_transport ? "true" : "false");
     iso8601(rc->now, num);
     if (tr_ok(r)) r = ctx_global(cb, "aws:CurrentTime", num);
     if (tr_ok(r)) r = ctx_global(cb, "aws:EpochTime", decimal(rc->now, num));
-    if (tr_ok(r) && rc->region[0]) r = ctx_global(cb, "aws:RequestedRegion", rc->region);
+    if (tr_ok(r) && rc->region[0]) r = ctx_global_ref(cb, "aws:RequestedRegion", rc->region);
     if (tr_ok(r)) r = ctx_global_lit(cb, "aws:ViaAWSService", rc->via_service ? "true" : "false");
     /* Callers are never AWS service principals. */
     if (tr_ok(r)) r = ctx_global_lit(cb, "aws:PrincipalIsAWSService", "false");
     char ua[96];
-    if (tr_ok(r)) r = ctx_global(cb, "aws:UserAgent", user_agent(rc, ua));
-    if (tr_ok(r) && rc->referer && !rc->via_service) r = ctx_global(cb, "aws:referer", rc->referer);
+    if (tr_ok(r))
+        r = rc->via_service ? ctx_global(cb, "aws:UserAgent", user_agent(rc, ua))
+                            : ctx_global_ref(cb, "aws:UserAgent", user_agent(rc, ua));
+    if (tr_ok(r) && rc->referer && !rc->via_service) r = ctx_global_ref(cb, "aws:referer", rc->referer);
     if (tr_ok(r) && id && id->token_issued) {
         iso8601(id->token_issued, num);
         r = ctx_global(cb, "aws:TokenIssueTime", num);
@@ -299,9 +309,9 @@ TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const s
     if (tr_ok(r) && id && (id->token_issued || rc->via_service))
         r = ctx_global_lit(cb, "aws:MultiFactorAuthPresent", id->mfa ? "true" : "false");
     if (tr_ok(r) && id && id->source_identity)
-        r = ctx_global(cb, "aws:SourceIdentity", id->source_identity);
+        r = ctx_global_ref(cb, "aws:SourceIdentity", id->source_identity);
     if (tr_ok(r) && id && id->federated_provider)
-        r = ctx_global(cb, "aws:FederatedProvider", id->federated_provider);
+        r = ctx_global_ref(cb, "aws:FederatedProvider", id->federated_provider);
     if (tr_failed(r)) iam_ctx_free(cb);
     else cb->nglobal = cb->n;
     return r;

@@ -41,7 +41,13 @@ struct ctx_builder {
  * for those and service-to-service calls, aws:SourceIdentity for a role
  * session that has one, aws:FederatedProvider for a session of
  * AssumeRoleWithWebIdentity).  iam_authorize adds aws:ResourceAccount.  The
- * list, with each key's presence, is src/iam/authz_table.def's GLOBAL rows. */
+ * list, with each key's presence, is src/iam/authz_table.def's GLOBAL rows.
+ * The values that are strings of rc and id (the principal's ARN, account
+ * and id, the user name, SourceIp, the region, the User-Agent, referer,
+ * SourceIdentity, FederatedProvider) are pointed at, not copied: rc and id
+ * must outlive the builder's use (iam_authorize frees it before it
+ * returns); the values made here (the times, a service's User-Agent) are
+ * copied. */
 TR_RESULT iam_ctx_init(struct ctx_builder *cb, const struct req_ctx *rc, const struct identity *id);
 /* Make cb an empty builder (as zeroing it would, without touching the
  * arrays).  Do not use on a builder that holds strings: iam_ctx_free. */

@@ -404,7 +404,11 @@ static TR_RESULT evaluate(struct req_ctx *rc, const char *action, const struct k
          * (docs/AUTHORIZATION.md 2.9), grants included. */
         GUARD(kms_cached_key_policy(rc->st, k, text, &pol));
     }
-    GUARD(str_format(name, sizeof name, "the key policy's name", "key-policy:%s", k->arn));
+    /* "key-policy:<ARN>", without printf (every KMS authorization) */
+    static const char prefix[] = "key-policy:";
+    memcpy(name, prefix, sizeof prefix - 1);
+    GUARD(str_copy(name + sizeof prefix - 1, sizeof name - (sizeof prefix - 1), k->arn,
+                   "the key policy's name"));
     np = (struct named_policy){ .p = pol, .name = name };
     struct authz_req ar = {
         .action = action,

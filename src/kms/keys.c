@@ -70,6 +70,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cache.h"
 #include "core/hex.h"
 #include "core/json.h"
 #include "core/secmem.h"
@@ -182,16 +183,43 @@ TR_RESULT kms_material_load(store_t st, const struct keyring *kr, const char *ke
     return TR_OK;
 }
 
+/* KeyMaterialId is a pure function of (key id, version) -- public, never
+ * stale -- and every Decrypt and GenerateDataKey reply carries one: each
+ * thread keeps the last ones it computed (CACHES.md, `key-material-ids`),
+ * addressed by the digest's input text, which is also the content. */
+struct mid_cached {
+    char id[65];
+};
+
+static struct cache_class mid_cache = CACHE_CLASS("key-material-ids", CACHE_BY_CONTENT,
+                                                  .slots = 16,
+                                                  .value_size = sizeof(struct mid_cached));
+
 TR_RESULT kms_material_id(const char *key_id, uint32_t version, char out[65])
 {
     /* Public and stable: a digest of the key id and the version, never of
      * the material itself. */
     char s[96];
     uint8_t d[SHA256_LEN];
+    struct cache_key k;
     int n = snprintf(s, sizeof s, "tresor-key-material:%s:%u", key_id, (unsigned)version);
     ENSURE(n > 0 && (size_t)n < sizeof s, TR_E_INTERNAL);
+    bool cached = cache_enabled();
+    if (cached) {
+        cache_key_init(&k);
+        cache_key_bytes(&k, s, (size_t)n);
+        const struct mid_cached *c = cache_get_by_content(&mid_cache, &k, s, (size_t)n);
+        if (c) {
+            memcpy(out, c->id, sizeof c->id);
+            return TR_OK;
+        }
+    }
     GUARD(sha256(s, (size_t)n, d));
     hex_encode(d, sizeof d, out);
+    if (cached) {
+        struct mid_cached *c = cache_put_by_content(&mid_cache, &k, s, (size_t)n);
+        if (c) memcpy(c->id, out, sizeof c->id);
+    }
     return TR_OK;
 }
 

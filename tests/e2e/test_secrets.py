@@ -212,6 +212,29 @@ def test_create_secret_binary(sm):
     assert got["VersionStages"] == ["AWSCURRENT"]
 
 
+def test_reads_interleaved_across_secrets_and_versions(sm):
+    """Each server thread keeps the encryption context of the version it
+    last opened: reads that hop between secrets and versions, and back,
+    each get their own value, and a version id that is another secret's
+    is still refused."""
+    secrets = []
+    for i in range(3):
+        resp = create(sm, f"first-{i}")
+        second = sm.put_secret_value(SecretId=resp["ARN"], SecretString=f"second-{i}")
+        secrets.append((resp["ARN"], resp["VersionId"], second["VersionId"], i))
+    for _ in range(4):
+        for arn, v1, v2, i in secrets + secrets[::-1]:
+            assert sm.get_secret_value(SecretId=arn)["SecretString"] == f"second-{i}"
+            got = sm.get_secret_value(SecretId=arn, VersionId=v1)
+            assert got["SecretString"] == f"first-{i}" and got["VersionId"] == v1
+            assert sm.get_secret_value(SecretId=arn, VersionId=v2)["SecretString"] == f"second-{i}"
+    arn0, other = secrets[0][0], secrets[1][1]
+    with raises_aws("ResourceNotFoundException",
+                    "Secrets Manager can't find the specified secret value for VersionId: "
+                    + other):
+        sm.get_secret_value(SecretId=arn0, VersionId=other)
+
+
 def test_two_secrets_never_share_an_arn_suffix(sm):
     a, b = create(sm), create(sm)
     assert SECRET_ARN_RE.match(a["ARN"]).group("suffix") != \

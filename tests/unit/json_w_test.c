@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,61 @@ static size_t random_text(char *out, size_t n, unsigned *seed)
         }
     }
     return len;
+}
+
+/* The plain-ASCII fast path scans 8 bytes at a time: each byte that needs
+ * care (a control character, '"', '\\', the start of a multi-byte
+ * character) at every position of strings of every length up to 40, in
+ * and across the 8-byte words, and the bytes either side of the plain
+ * range (0x1f, 0x20, 0x7e, 0x7f, 0x80), against jansson. */
+static void test_escape_word_boundaries(void **state)
+{
+    (void)state;
+    static const char *const special[] = { "\x1f", " ", "~", "\x7f", "\"", "\\", "\n",
+                                           "\x01", "\xc3\xa9", "\xe2\x82\xac",
+                                           "\xf0\x9f\x94\x91", "/" };
+    char text[64];
+    for (size_t len = 0; len <= 40; len++) {
+        memset(text, 'k', len);
+        same_as_jansson(text, len);
+        for (size_t at = 0; at < len; at++) {
+            for (size_t k = 0; k < sizeof special / sizeof special[0]; k++) {
+                size_t sl = strlen(special[k]);
+                if (at + sl > len) continue;
+                memset(text, 'k', len);
+                memcpy(text + at, special[k], sl);
+                same_as_jansson(text, len);
+            }
+        }
+    }
+}
+
+/* Malformed UTF-8 after a long plain prefix (the fast path's scan stops
+ * there and the rest is checked): refused, nothing appended; and a plain
+ * string, or one with escapes, that does not fit: refused, nothing
+ * appended. */
+static void test_escape_plain_then_invalid(void **state)
+{
+    (void)state;
+    static const char *const bad[] = { "abcdefghijklmnopq\xff", "abcdefgh\x80",
+                                       "abcdefghijklmno\xc3", "abcdefg\xed\xa0\x80xyz" };
+    struct buf b = BUF_SECRET(1024);
+    assert_true(tr_ok(buf_append_str(&b, "keep")));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(tr_code(json_w_escape(&b, bad[i], strlen(bad[i]))), TR_E_INTERNAL);
+        assert_int_equal(b.len, 4);
+    }
+    struct buf small = BUF_SECRET(12);
+    assert_true(tr_ok(buf_append_str(&small, "xy")));
+    assert_true(tr_failed(json_w_escape(&small, "plain ascii", 11)));   /* 2 + 13 > 12 */
+    assert_int_equal(small.len, 2);
+    assert_true(tr_failed(json_w_escape(&small, "q\"\x01", 3)));   /* 2 + 11 > 12 */
+    assert_int_equal(small.len, 2);
+    assert_true(tr_ok(json_w_escape(&small, "plain ", 6)));
+    assert_int_equal(small.len, 10);
+    assert_memory_equal(small.data, "xy\"plain \"", 10);
+    buf_free(&small);
+    buf_free(&b);
 }
 
 static void test_escape_random(void **state)
@@ -218,6 +274,58 @@ static void test_object_like_the_tree(void **state)
     for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) one_reply("v", 1, NULL, 0, 3, dates[i]);
 }
 
+/* json_w_num of t is jansson's dump of the number as the tree has it
+ * (json_set_time: an integer when whole, else a real), byte for byte. */
+static void num_same_as_jansson(double t)
+{
+    struct buf ours = BUF_INIT(256), theirs = BUF_INIT(256);
+    json_t *o = t == (double)(int64_t)t ? json_pack("{s:I}", "D", (json_int_t)t)
+                                        : json_pack("{s:f}", "D", t);
+    dump(o, &theirs);
+    json_decref(o);
+    struct json_w w;
+    json_w_begin(&w, &ours);
+    json_w_num(&w, "D", t);
+    assert_true(tr_ok(json_w_end(&w)));
+    if (ours.len != theirs.len || memcmp(ours.data, theirs.data, ours.len) != 0)
+        print_error("%.17g: ours %.*s theirs %.*s\n", t, (int)ours.len, (const char *)ours.data,
+                    (int)theirs.len, (const char *)theirs.data);
+    assert_int_equal(ours.len, theirs.len);
+    assert_memory_equal(ours.data, theirs.data, ours.len);
+    buf_free(&ours);
+    buf_free(&theirs);
+}
+
+/* Dates in seconds (the printf-free path for 1e9 <= t < 9999999999 with a
+ * fraction) against jansson: milliseconds, random doubles, the exact ties
+ * of the 7th fraction digit (odd/256: rounded to even), the neighbours of
+ * whole seconds and of the range's ends (which fall back to printf). */
+static void test_num_dates(void **state)
+{
+    (void)state;
+    unsigned seed = 77;
+    for (int i = 0; i < 20000; i++) {
+        double base = 1e9 + (double)rand_r(&seed) * 4.0;
+        num_same_as_jansson(base + (double)(rand_r(&seed) % 1000) / 1000.0);
+        num_same_as_jansson(base + (double)rand_r(&seed) / (double)RAND_MAX);
+        num_same_as_jansson(1e9 + (double)rand_r(&seed) / (double)RAND_MAX * 8999999999.0);
+    }
+    for (int odd = 1; odd < 256; odd += 2) {
+        num_same_as_jansson(1733600000.0 + odd / 256.0);
+        num_same_as_jansson(1000000000.0 + odd / 256.0);
+        num_same_as_jansson(9999999998.0 + odd / 256.0);
+    }
+    static const double edges[] = { 1e9, 999999999.5, 1000000000.0000001, 9999999999.0,
+                                    9999999998.9999995, 9999999999.5, 1733600000.9999999,
+                                    1733600000.0000001, 1073741824.0000001, 1073741823.9999999,
+                                    -1733600000.5, 2147483648.25, 4294967296.75, 8589934592.125 };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        num_same_as_jansson(edges[i]);
+        num_same_as_jansson(nextafter(edges[i], 0));
+        num_same_as_jansson(nextafter(edges[i], 1e300));
+    }
+}
+
 /* Any failure -- malformed text midway, the buffer's cap -- wipes and
  * drops everything the writer appended, and sticks. */
 static void test_failure_drops_everything(void **state)
@@ -274,7 +382,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape_every_ascii_byte),
         cmocka_unit_test(test_escape_non_ascii),
+        cmocka_unit_test(test_escape_word_boundaries),
+        cmocka_unit_test(test_escape_plain_then_invalid),
         cmocka_unit_test(test_escape_random),
+        cmocka_unit_test(test_num_dates),
         cmocka_unit_test(test_escape_invalid_utf8),
         cmocka_unit_test(test_object_like_the_tree),
         cmocka_unit_test(test_failure_drops_everything),

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cache.h"
 #include "core/json.h"
 #include "crypto/hash.h"
 #include "crypto/keyring.h"
@@ -2646,11 +2647,62 @@ static void test_grant_principal_match(void **state)
     assert_int_equal(kms_grant_principal_match(u.arn, "AIDABOB0000000000002", &u), KG_NONE);
 }
 
+/* The misses so far of the "key-material-ids" cache class. */
+static uint64_t material_id_misses(void)
+{
+    struct cache_stats st[CACHE_CLASSES_MAX];
+    size_t n = cache_stats(st, CACHE_CLASSES_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(st[i].name, "key-material-ids") == 0) return st[i].misses;
+    return 0;
+}
+
+/* KeyMaterialId: SHA-256 of "tresor-key-material:<key id>:<version>", in
+ * lowercase hex, the same with the cache on and off; the second ask is no
+ * miss; more (key, version) pairs than the class has slots all stay right,
+ * and so does a pair met again after eviction or the seal's wipe. */
+static void test_material_id_cache(void **state)
+{
+    (void)state;
+    static const char *const ids[] = { "1234abcd-12ab-34cd-56ef-1234567890ab",
+                                       "mrk-1234abcd12ab34cd56ef1234567890ab" };
+    char want[65], got[65], text[96];
+    uint8_t d[SHA256_LEN];
+    cache_enable(true);
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < 2; i++) {
+            for (uint32_t v = 1; v <= 40; v++) {
+                snprintf(text, sizeof text, "tresor-key-material:%s:%u", ids[i], (unsigned)v);
+                assert_true(tr_ok(sha256(text, strlen(text), d)));
+                for (size_t j = 0; j < sizeof d; j++)
+                    snprintf(want + 2 * j, 3, "%02x", d[j]);
+                uint64_t m0 = material_id_misses();
+                assert_true(tr_ok(kms_material_id(ids[i], v, got)));
+                assert_string_equal(got, want);
+                memset(got, 0, sizeof got);
+                assert_true(tr_ok(kms_material_id(ids[i], v, got)));    /* now a hit */
+                assert_string_equal(got, want);
+                assert_true(material_id_misses() <= m0 + 1);
+                assert_true(tr_ok(kms_material_id(ids[i], v, got)));
+                assert_true(material_id_misses() <= m0 + 1);
+            }
+        }
+        if (round == 1) cache_wipe_all_threads();
+    }
+    cache_enable(false);
+    assert_true(tr_ok(kms_material_id(ids[0], 7, got)));
+    snprintf(text, sizeof text, "tresor-key-material:%s:7", ids[0]);
+    assert_true(tr_ok(sha256(text, strlen(text), d)));
+    for (size_t j = 0; j < sizeof d; j++) snprintf(want + 2 * j, 3, "%02x", d[j]);
+    assert_string_equal(got, want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grant_principal_match),
         cmocka_unit_test(test_reply_with_time),
+        cmocka_unit_test(test_material_id_cache),
         cmocka_unit_test_setup_teardown(test_ops_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_describe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found_messages, setup, teardown),
