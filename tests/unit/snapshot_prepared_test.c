@@ -214,7 +214,7 @@ static void what_is_not_prepared_is_refused(void **state)
     const char *files[1] = { FIXTURE_A };
     assert_true(tr_ok(snapshot_prepare(files, 1, p)));
     assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE tresor_saved_note SET v = '{\"version\": 4, \"sources\": [], "
+    assert_int_equal(sqlite3_exec(db, "UPDATE tresor_saved_note SET v = '{\"version\": 5, \"sources\": [], "
                                   "\"snapshots\": [{\"name\": 5}]}' WHERE k = 'prepared'", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
