@@ -430,6 +430,7 @@ struct all_run {
     struct az_access *acc;      /* sized for the graph, cap nodes */
     struct az_answer *ans;
     size_t cap;
+    struct buf out;             /* JSON: one secret's answer, reused (az_report_json_buf) */
 };
 
 /* The answer of secret i, printed.  0, or the exit status after saying
@@ -447,6 +448,10 @@ static TR_RESULT add_named(struct az_graph *g, const struct az_target *t)
         }
     return TR_OK;
 }
+
+/* One secret's JSON answer at most: every principal of the store with a
+ * path of AZ_MAX_HOPS steps (a few KB each) stays far below it. */
+#define ALL_OUT_MAX (1u << 30)
 
 static int all_one(struct all_run *run, size_t i)
 {
@@ -470,12 +475,17 @@ static int all_one(struct all_run *run, size_t i)
     if (tr_ok(r)) r = az_who_can(env, g, &t, true, run->acc, run->ans);
     bool analysed = tr_ok(r);
     if (tr_ok(r) && f == AZ_JSON) {
-        json_t *o = az_report_json(g, &t, run->acc, run->ans);
-        add_gaps(o, &t);
-        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        if (s) printf("%s\n%s", i ? "," : "", s);
-        free(s);
-        json_decref(o);
+        /* Written straight, not through a tree: the bytes json_dumps
+         * (JSON_COMPACT | JSON_PRESERVE_ORDER) of az_report_json plus
+         * add_gaps's member would print. */
+        json_t *gaps = gaps_json(&t);
+        buf_truncate(&run->out, 0);
+        r = buf_append(&run->out, ",\n", 2);
+        if (tr_ok(r)) r = az_report_json_buf(g, &t, run->acc, run->ans, gaps, &run->out);
+        json_decref(gaps);
+        size_t skip = i ? 0 : 1;        /* the first answer has no "," before it */
+        if (tr_ok(r) && fwrite(run->out.data + skip, 1, run->out.len - skip, stdout) != run->out.len - skip)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     }
     if (tr_ok(r) && f == AZ_HTML) {
         json_t *o = az_report_json(g, &t, run->acc, run->ans);
@@ -660,10 +670,11 @@ static int all_secrets(const struct server_env *env, const char *account, const 
         json_decref(acct);
         json_decref(reg);
     }
-    struct all_run run = { .env = env, .g = &g, .v = v, .nv = nv, .f = f };
+    struct all_run run = { .env = env, .g = &g, .v = v, .nv = nv, .f = f, .out = BUF_INIT(ALL_OUT_MAX) };
     rc = g_threads > 1 && g_snaps && nv > ALL_BATCH ? all_parallel(&run, g_threads) : all_range(&run, 0, nv, 1);
     free(run.acc);
     free(run.ans);
+    buf_free(&run.out);
     if (rc != 0) goto out;
     if (f == AZ_HTML && tr_failed(az_html_end(stdout))) { rc = die("writing the answer"); goto out; }
     if (f == AZ_JSON) printf("]}\n");
