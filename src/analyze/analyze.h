@@ -256,6 +256,9 @@ TR_RESULT az_accounts(store_t st, char *const *extra, size_t nextra,
 /* One principal's own access (no assume-role). */
 struct az_access {
     bool gsv, kms, ok, conditional;
+    bool unasked;                /* holds the prefilter's denial (who_can.c quick_denial and
+                                    nothing else), which is the same for every secret: --all
+                                    leaves it as it is rather than write ~2 KB again */
     enum decision gsv_decision;
     const char *kms_source;      /* "key-policy", "grant", "managed-key" (the key policy of
                                     aws/secretsmanager), "" */

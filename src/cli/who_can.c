@@ -523,13 +523,20 @@ struct wbuf {
     int fd;
     pid_t pid;
     char *d;
-    size_t n, cap;
+    size_t off, n, cap;         /* d[off, n): read, not printed yet */
     bool eof;
 };
 
-/* Read what worker w has written (up to 1 MiB).  false: a read failed. */
+/* Read what worker w has written (up to 1 MiB).  false: a read failed.
+ * What was printed is dropped here, when room is wanted, not after each
+ * batch: a worker ahead of its turn leaves many batches in d. */
 static bool wbuf_fill(struct wbuf *w)
 {
+    if (w->off && w->cap - w->n < (1 << 20)) {
+        memmove(w->d, w->d + w->off, w->n - w->off);
+        w->n -= w->off;
+        w->off = 0;
+    }
     if (w->cap - w->n < (1 << 20)) {
         size_t ncap = w->cap * 2 + (2 << 20);
         char *d = realloc(w->d, ncap);
@@ -601,11 +608,13 @@ static int all_parallel(struct all_run *run, long nworkers)
     }
     while (rc == 0 && b < nb) {
         struct wbuf *cur = &w[b % nw];
-        char *z = cur->n ? memchr(cur->d, '\0', cur->n) : NULL;
-        size_t upto = z ? (size_t)(z - cur->d) : cur->n, used = upto + (z != NULL);
-        if (upto && fwrite(cur->d, 1, upto, stdout) != upto) rc = 1;
-        if (used) memmove(cur->d, cur->d + used, cur->n - used);
-        cur->n -= used;
+        char *at = cur->d + cur->off;
+        size_t have = cur->n - cur->off;
+        char *z = have ? memchr(at, '\0', have) : NULL;
+        size_t upto = z ? (size_t)(z - at) : have, used = upto + (z != NULL);
+        if (upto && fwrite(at, 1, upto, stdout) != upto) rc = 1;
+        cur->off += used;
+        if (cur->off == cur->n) cur->off = cur->n = 0;
         if (z) {
             b++;
             continue;
