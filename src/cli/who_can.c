@@ -563,6 +563,7 @@ static bool wbuf_fill(struct wbuf *w)
  * memory or prepared store: no file lock, no server connection to share
  * across the fork). */
 #define MAX_WORKERS 64
+#define READ_AHEAD (32u << 20)  /* bytes held of a worker ahead of its turn */
 static int all_parallel(struct all_run *run, long nworkers)
 {
     struct wbuf w[MAX_WORKERS];
@@ -623,8 +624,14 @@ static int all_parallel(struct all_run *run, long nworkers)
             rc = 2;             /* the worker stopped early: it said why */
             break;
         }
+        /* A worker ahead of its turn is read up to READ_AHEAD, then left
+         * to wait on its pipe: unbounded, the parent held hundreds of MB
+         * once the workers outran the reader of the output. */
         struct pollfd pf[MAX_WORKERS];
-        for (k = 0; k < nw; k++) pf[k] = (struct pollfd){ .fd = w[k].eof ? -1 : w[k].fd, .events = POLLIN };
+        for (k = 0; k < nw; k++) {
+            bool full = k != b % nw && w[k].n - w[k].off >= READ_AHEAD;
+            pf[k] = (struct pollfd){ .fd = w[k].eof || full ? -1 : w[k].fd, .events = POLLIN };
+        }
         if (poll(pf, nw, -1) < 0 && errno != EINTR) rc = 2;
         for (k = 0; rc == 0 && k < nw; k++)
             if (pf[k].revents && !wbuf_fill(&w[k])) rc = 2;
