@@ -257,6 +257,9 @@ TR_RESULT az_accounts(store_t st, char *const *extra, size_t nextra,
 /* One principal's own access (no assume-role). */
 struct az_access {
     bool gsv, kms, ok, conditional;
+    bool unasked;                /* holds the prefilter's denial (who_can.c quick_denial and
+                                    nothing else), which is the same for every secret: --all
+                                    leaves it as it is rather than write ~2 KB again */
     enum decision gsv_decision;
     const char *kms_source;      /* "key-policy", "grant", "managed-key" (the key policy of
                                     aws/secretsmanager), "" */
@@ -386,6 +389,16 @@ void az_report_escalations(const struct az_graph *g, const struct az_escalation 
 /* The JSON object az_report prints (--all gathers them). */
 json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
                        const struct az_access *acc, const struct az_answer *ans);
+/* The same object, with "gaps" (a list of strings, or NULL for none)
+ * last, appended to out as json_dumps(JSON_COMPACT | JSON_PRESERVE_ORDER)
+ * of az_report_json's tree would write it, byte for byte, with no tree
+ * built (--all writes millions of them).  Where jansson refuses to make a
+ * value (text that is not UTF-8: json_pack fails), the member or element
+ * it would have held is left out, as the tree leaves it out.  On failure
+ * (out of memory, out's cap) out is as it was. */
+TR_RESULT az_report_json_buf(const struct az_graph *g, const struct az_target *t,
+                             const struct az_access *acc, const struct az_answer *ans,
+                             const json_t *gaps, struct buf *out);
 /* what-can-decrypt, streamed one secret at a time so that memory follows
  * the answer, not principals x secrets: _begin prints the head; _one, for
  * a secret t that node's answer a can read (nothing otherwise), prints

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "analyze/report_html.h"
+#include "core/json.h"
+#include "core/utf8.h"
 #include "kms/kms.h"
 
 static const char *kind_word(enum az_kind k)
@@ -208,6 +210,272 @@ json_t *az_report_json(const struct az_graph *g, const struct az_target *t,
         json_object_set_new(o, "federatedReaders", farr);
     }
     return o;
+}
+
+/* ---- the same object without a tree (az_report_json_buf) ----------------
+ * --all writes one such object per secret (~120 KB at account scale, 2.4
+ * GB in all): building the jansson tree and dumping it cost more than
+ * deciding the answer.  These write the bytes jansson's compact dump of
+ * az_report_json's tree would write: members in the tree's order,
+ * separators "," and ":" with no spaces, strings escaped by json_w_escape
+ * (core/json.h: jansson's escaping).  Where json_pack or json_string
+ * would fail on a string (NULL, or not UTF-8) the tree lacks the member or
+ * element: so does the writer (jw_ok decides before anything is written).
+ * The first failure of the buffer sticks in w->r. */
+struct jw {
+    struct buf *b;
+    tr_result r;
+};
+
+static void jw_raw(struct jw *w, const char *p, size_t n)
+{
+    struct buf *b = w->b;
+    if (tr_failed(w->r)) return;
+    if (b->cap && (size_t)b->cap - b->len > n && b->len + n <= b->max) {
+        memcpy(b->data + b->len, p, n);     /* the usual case: it fits */
+        b->len += (uint32_t)n;
+        return;
+    }
+    w->r = buf_append(b, p, n);
+}
+#define JW_LIT(w, lit) jw_raw((w), (lit), sizeof (lit) - 1)
+
+/* Would jansson make a string of s? */
+static bool jw_ok(const char *s)
+{
+    return s && utf8_valid((const uint8_t *)s, strlen(s));
+}
+
+/* A string already known to be jw_ok. */
+static void jw_str(struct jw *w, const char *s)
+{
+    if (tr_ok(w->r)) w->r = json_w_escape(w->b, s, strlen(s));
+}
+
+/* ,"name": (sep: the separator before it, "" for the first member) */
+static void jw_key(struct jw *w, const char *sep, const char *name)
+{
+    jw_raw(w, sep, strlen(sep));
+    jw_raw(w, "\"", 1);
+    jw_raw(w, name, strlen(name));
+    JW_LIT(w, "\":");
+}
+
+static void jw_kstr(struct jw *w, const char *sep, const char *name, const char *s)
+{
+    jw_key(w, sep, name);
+    jw_str(w, s);
+}
+
+static void jw_kbool(struct jw *w, const char *name, bool v)
+{
+    jw_key(w, ",", name);
+    if (v) JW_LIT(w, "true");
+    else JW_LIT(w, "false");
+}
+
+/* An element of an array: "," before all but the first (*n counts them). */
+static void jw_elem(struct jw *w, size_t *n)
+{
+    if ((*n)++) jw_raw(w, ",", 1);
+}
+
+/* path_json's array. */
+static void jw_path(struct jw *w, const struct az_graph *g, const struct az_access *acc,
+                    const struct az_answer *a)
+{
+    size_t n = 0, q = a->path[a->npath - 1];
+    const struct az_access *x = &acc[q];
+    const char *qarn = g->n[q].arn;
+    jw_raw(w, "[", 1);
+    for (size_t i = 0; i + 1 < a->npath; i++) {
+        const struct az_edge *e = &g->e[a->edges[i]];
+        const char *from = g->n[e->from].arn, *to = g->n[e->to].arn;
+        if (!jw_ok(from) || !jw_ok(to) || !jw_ok(e->evidence)) continue;
+        jw_elem(w, &n);
+        JW_LIT(w, "{\"step\":\"sts:AssumeRole\"");
+        jw_kstr(w, ",", "principal", from);
+        jw_kstr(w, ",", "role", to);
+        jw_kstr(w, ",", "evidence", e->evidence);
+        jw_kbool(w, "conditional", e->conditional);
+        if (e->session[0] && jw_ok(e->session)) jw_kstr(w, ",", "asSession", e->session);
+        jw_raw(w, "}", 1);
+    }
+    bool sess = x->session[0] && jw_ok(x->session);
+    if (jw_ok(qarn) && jw_ok(x->gsv_ev)) {
+        jw_elem(w, &n);
+        JW_LIT(w, "{\"step\":\"secretsmanager:GetSecretValue\"");
+        jw_kstr(w, ",", "principal", qarn);
+        jw_kstr(w, ",", "evidence", x->gsv_ev);
+        jw_kbool(w, "allowed", x->gsv);
+        if (sess) jw_kstr(w, ",", "asSession", x->session);
+        jw_raw(w, "}", 1);
+    }
+    if (jw_ok(qarn) && jw_ok(x->kms_source) && jw_ok(x->kms_ev)) {
+        jw_elem(w, &n);
+        JW_LIT(w, "{\"step\":\"kms:Decrypt\"");
+        jw_kstr(w, ",", "principal", qarn);
+        jw_kstr(w, ",", "source", x->kms_source);
+        jw_kstr(w, ",", "evidence", x->kms_ev);
+        jw_kbool(w, "allowed", x->kms);
+        if (x->grant_id[0] && jw_ok(x->grant_id)) jw_kstr(w, ",", "grantId", x->grant_id);
+        if (sess) jw_kstr(w, ",", "asSession", x->session);
+        jw_raw(w, "}", 1);
+    }
+    jw_raw(w, "]", 1);
+}
+
+/* A "s?" member of target_json: the string, or null for NULL. */
+static void jw_kstr_or_null(struct jw *w, const char *name, const char *s)
+{
+    jw_key(w, ",", name);
+    if (s) jw_str(w, s);
+    else JW_LIT(w, "null");
+}
+
+/* target_json's object as the first member, "secret": ...; false (and
+ * nothing written) when json_pack would fail. */
+static bool jw_target(struct jw *w, const struct az_target *t)
+{
+    const char *key_arn = t->have_key ? t->key.arn : NULL;
+    const char *state = t->have_key ? t->key.key_state : NULL;
+    const char *why = t->live ? NULL : t->why_not_live;
+    if (!jw_ok(t->s.arn) || !jw_ok(t->s.name) || !jw_ok(t->s.account) ||
+        (t->version_id && !jw_ok(t->version_id)) || (key_arn && !jw_ok(key_arn)) ||
+        (state && !jw_ok(state)) || (why && !jw_ok(why)))
+        return false;
+    jw_key(w, "", "secret");
+    jw_kstr(w, "{", "arn", t->s.arn);
+    jw_kstr(w, ",", "name", t->s.name);
+    jw_kstr(w, ",", "account", t->s.account);
+    jw_kstr_or_null(w, "versionId", t->version_id);
+    jw_kstr_or_null(w, "keyArn", key_arn);
+    jw_kstr_or_null(w, "keyState", state);
+    jw_kbool(w, "live", t->live);
+    jw_kstr_or_null(w, "notLiveBecause", why);
+    jw_raw(w, "}", 1);
+    return true;
+}
+
+/* One reader of az_report_json's "principals" (nothing when json_pack
+ * would fail). */
+static void jw_reader(struct jw *w, const struct az_graph *g, const struct az_access *acc,
+                      const struct az_answer *a, size_t i, size_t *n)
+{
+    size_t q = a->path[a->npath - 1];
+    const struct az_node *nd = &g->n[i];
+    if (!jw_ok(nd->arn) || !jw_ok(nd->account) || !jw_ok(acc[q].kms_source)) return;
+    jw_elem(w, n);
+    jw_kstr(w, "{", "principal", nd->arn);
+    jw_kstr(w, ",", "type", kind_word(nd->kind));
+    jw_kstr(w, ",", "account", nd->account);
+    jw_kstr(w, ",", "access", a->npath > 1 ? "via-role" : "direct");
+    jw_kbool(w, "conditional", a->conditional);
+    jw_kstr(w, ",", "keyPermission", acc[q].kms_source);
+    jw_key(w, ",", "path");
+    jw_path(w, g, acc, a);
+    if (nd->kind == AZ_FOREIGN && g->uncollected) jw_kbool(w, "collected", false);
+    /* Readers only as a session a policy or grant names. */
+    size_t ns = 0;
+    for (size_t k = 0; k + 1 < a->npath; k++) {
+        const char *s = g->e[a->edges[k]].session;
+        if (!s[0] || !jw_ok(s)) continue;
+        if (ns == 0) jw_key(w, ",", "asSessions");
+        jw_raw(w, ns++ ? "," : "[", 1);
+        jw_str(w, s);
+    }
+    if (acc[q].session[0] && jw_ok(acc[q].session)) {
+        if (ns == 0) jw_key(w, ",", "asSessions");
+        jw_raw(w, ns++ ? "," : "[", 1);
+        jw_str(w, acc[q].session);
+    }
+    if (ns) jw_raw(w, "]", 1);
+    jw_raw(w, "}", 1);
+}
+
+/* A value of federatedReaders (az_federated_json; nothing when json_pack
+ * would fail). */
+static void jw_fed(struct jw *w, const struct az_graph *g, const struct az_fed *f, size_t *n)
+{
+    const char *role = g->n[f->role].arn;
+    if (!jw_ok(f->provider) || !jw_ok(f->issuer) || !jw_ok(role) || !jw_ok(f->statement) ||
+        !f->conditions)
+        return;
+    jw_elem(w, n);
+    JW_LIT(w, "{\"kind\":\"federated\"");
+    jw_kstr(w, ",", "provider", f->provider);
+    jw_kstr(w, ",", "issuer", f->issuer);
+    jw_kstr(w, ",", "role", role);
+    jw_kstr(w, ",", "statement", f->statement);
+    jw_key(w, ",", "conditions");
+    if (tr_ok(w->r))
+        w->r = json_dump_buf(f->conditions, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY, w->b);
+    jw_kbool(w, "anyToken", f->any_token);
+    jw_kbool(w, "providerExists", f->provider_exists);
+    jw_kbool(w, "conditional", f->conditional);
+    jw_raw(w, "}", 1);
+}
+
+TR_RESULT az_report_json_buf(const struct az_graph *g, const struct az_target *t,
+                             const struct az_access *acc, const struct az_answer *ans,
+                             const json_t *gaps, struct buf *out)
+{
+    ENSURE(g && t && acc && ans && out, TR_E_INTERNAL);
+    struct jw w = { .b = out, .r = TR_OK };
+    uint32_t start = out->len;
+    size_t n = 0;
+    char num[24];
+    jw_raw(&w, "{", 1);
+    const char *sep = jw_target(&w, t) ? "," : "";
+    jw_key(&w, sep, "principals");
+    jw_raw(&w, "[", 1);
+    for (size_t i = 0; i < g->nn; i++)
+        if (ans[i].can) jw_reader(&w, g, acc, &ans[i], i, &n);
+    JW_LIT(&w, "]");
+    jw_key(&w, ",", "publicTrust");
+    jw_raw(&w, "[", 1);
+    n = 0;
+    for (size_t i = 0; i < g->nn; i++)
+        if (public_role(g, ans, i) && jw_ok(g->n[i].arn)) {
+            jw_elem(&w, &n);
+            jw_str(&w, g->n[i].arn);
+        }
+    jw_raw(&w, "]", 1);
+    snprintf(num, sizeof num, "%d", AZ_MAX_HOPS);      /* fits: a small int */
+    jw_key(&w, ",", "maxHops");
+    jw_raw(&w, num, strlen(num));
+    jw_key(&w, ",", "chainsCut");
+    jw_raw(&w, "[", 1);
+    n = 0;
+    for (size_t i = 0; i < g->nn; i++) {
+        if (ans[i].can || ans[i].cut_at == SIZE_MAX) continue;
+        if (!jw_ok(g->n[i].arn) || !jw_ok(g->n[ans[i].cut_at].arn)) continue;
+        jw_elem(&w, &n);
+        jw_kstr(&w, "{", "principal", g->n[i].arn);
+        jw_kstr(&w, ",", "role", g->n[ans[i].cut_at].arn);
+        jw_raw(&w, "}", 1);
+    }
+    jw_raw(&w, "]", 1);
+    bool everyone = false;
+    for (size_t i = 0; i < t->nnamed; i++) everyone |= strcmp(t->named[i], "*") == 0;
+    jw_kbool(&w, "everyoneNamed", everyone);
+    jw_key(&w, ",", "federatedReaders");
+    jw_raw(&w, "[", 1);
+    struct az_fed *fed = NULL;
+    size_t nfed = 0;
+    n = 0;
+    if (tr_ok(az_federated(g, ans, &fed, &nfed)))
+        for (size_t i = 0; i < nfed; i++) jw_fed(&w, g, &fed[i], &n);
+    az_federated_free(fed, nfed);
+    jw_raw(&w, "]", 1);
+    if (gaps) {
+        jw_key(&w, ",", "gaps");
+        if (tr_ok(w.r))
+            w.r = json_dump_buf(gaps, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY, out);
+    }
+    jw_raw(&w, "}", 1);
+    if (tr_failed(w.r)) buf_truncate(out, start);
+    return w.r;
 }
 
 /* The federated readers (federated.c), after the table: one line each,

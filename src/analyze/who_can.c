@@ -568,7 +568,7 @@ static TR_RESULT decide_in(const struct server_env *env, struct az_graph *g, siz
 
     /* Not memset: the evidence buffers are large and --all decides every
      * principal for every secret; an empty string is enough. */
-    out->gsv = out->kms = out->ok = out->conditional = false;
+    out->gsv = out->kms = out->ok = out->conditional = out->unasked = false;
     out->gsv_decision = DECISION_IMPLICIT_DENY;
     out->gsv_ev[0] = out->kms_ev[0] = out->grant_id[0] = '\0';
     out->kms_source = "";
@@ -800,12 +800,19 @@ TR_RESULT az_who_can(const struct server_env *env, struct az_graph *g,
                      : quick && g->n[i].kind != AZ_FOREIGN && !gsv_possible_indexed(&g->n[i], t, may) &&
                        !has_session(&g->n[i], t)) {
             struct az_access *a = &acc[i];
-            a->session[0] = '\0';
-            a->gsv = a->kms = a->ok = a->conditional = false;
-            a->gsv_decision = DECISION_IMPLICIT_DENY;
-            a->kms_ev[0] = a->grant_id[0] = '\0';
-            a->kms_source = "";
-            quick_denial(t, a);
+            /* Denied unasked for the secret before too: nothing to write
+             * (the denial does not name the secret).  At account scale most
+             * principals are, and writing each one's evidence again was
+             * most of this function's time. */
+            if (!a->unasked) {
+                a->unasked = true;
+                a->session[0] = '\0';
+                a->gsv = a->kms = a->ok = a->conditional = false;
+                a->gsv_decision = DECISION_IMPLICIT_DENY;
+                a->kms_ev[0] = a->grant_id[0] = '\0';
+                a->kms_source = "";
+                quick_denial(t, a);
+            }
         } else {
             r = decide_in(env, g, i, &g->n[i], t, quick, &acc[i]);
             if (tr_failed(r)) goto fail;

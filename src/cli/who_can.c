@@ -430,6 +430,7 @@ struct all_run {
     struct az_access *acc;      /* sized for the graph, cap nodes */
     struct az_answer *ans;
     size_t cap;
+    struct buf out;             /* JSON: one secret's answer, reused (az_report_json_buf) */
 };
 
 /* The answer of secret i, printed.  0, or the exit status after saying
@@ -447,6 +448,10 @@ static TR_RESULT add_named(struct az_graph *g, const struct az_target *t)
         }
     return TR_OK;
 }
+
+/* One secret's JSON answer at most: every principal of the store with a
+ * path of AZ_MAX_HOPS steps (a few KB each) stays far below it. */
+#define ALL_OUT_MAX (1u << 30)
 
 static int all_one(struct all_run *run, size_t i)
 {
@@ -470,12 +475,17 @@ static int all_one(struct all_run *run, size_t i)
     if (tr_ok(r)) r = az_who_can(env, g, &t, true, run->acc, run->ans);
     bool analysed = tr_ok(r);
     if (tr_ok(r) && f == AZ_JSON) {
-        json_t *o = az_report_json(g, &t, run->acc, run->ans);
-        add_gaps(o, &t);
-        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        if (s) printf("%s\n%s", i ? "," : "", s);
-        free(s);
-        json_decref(o);
+        /* Written straight, not through a tree: the bytes json_dumps
+         * (JSON_COMPACT | JSON_PRESERVE_ORDER) of az_report_json plus
+         * add_gaps's member would print. */
+        json_t *gaps = gaps_json(&t);
+        buf_truncate(&run->out, 0);
+        r = buf_append(&run->out, ",\n", 2);
+        if (tr_ok(r)) r = az_report_json_buf(g, &t, run->acc, run->ans, gaps, &run->out);
+        json_decref(gaps);
+        size_t skip = i ? 0 : 1;        /* the first answer has no "," before it */
+        if (tr_ok(r) && fwrite(run->out.data + skip, 1, run->out.len - skip, stdout) != run->out.len - skip)
+            r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL);
     }
     if (tr_ok(r) && f == AZ_HTML) {
         json_t *o = az_report_json(g, &t, run->acc, run->ans);
@@ -513,13 +523,20 @@ struct wbuf {
     int fd;
     pid_t pid;
     char *d;
-    size_t n, cap;
+    size_t off, n, cap;         /* d[off, n): read, not printed yet */
     bool eof;
 };
 
-/* Read what worker w has written (up to 1 MiB).  false: a read failed. */
+/* Read what worker w has written (up to 1 MiB).  false: a read failed.
+ * What was printed is dropped here, when room is wanted, not after each
+ * batch: a worker ahead of its turn leaves many batches in d. */
 static bool wbuf_fill(struct wbuf *w)
 {
+    if (w->off && w->cap - w->n < (1 << 20)) {
+        memmove(w->d, w->d + w->off, w->n - w->off);
+        w->n -= w->off;
+        w->off = 0;
+    }
     if (w->cap - w->n < (1 << 20)) {
         size_t ncap = w->cap * 2 + (2 << 20);
         char *d = realloc(w->d, ncap);
@@ -546,6 +563,7 @@ static bool wbuf_fill(struct wbuf *w)
  * memory or prepared store: no file lock, no server connection to share
  * across the fork). */
 #define MAX_WORKERS 64
+#define READ_AHEAD (32u << 20)  /* bytes held of a worker ahead of its turn */
 static int all_parallel(struct all_run *run, long nworkers)
 {
     struct wbuf w[MAX_WORKERS];
@@ -591,11 +609,13 @@ static int all_parallel(struct all_run *run, long nworkers)
     }
     while (rc == 0 && b < nb) {
         struct wbuf *cur = &w[b % nw];
-        char *z = cur->n ? memchr(cur->d, '\0', cur->n) : NULL;
-        size_t upto = z ? (size_t)(z - cur->d) : cur->n, used = upto + (z != NULL);
-        if (upto && fwrite(cur->d, 1, upto, stdout) != upto) rc = 1;
-        if (used) memmove(cur->d, cur->d + used, cur->n - used);
-        cur->n -= used;
+        char *at = cur->d + cur->off;
+        size_t have = cur->n - cur->off;
+        char *z = have ? memchr(at, '\0', have) : NULL;
+        size_t upto = z ? (size_t)(z - at) : have, used = upto + (z != NULL);
+        if (upto && fwrite(at, 1, upto, stdout) != upto) rc = 1;
+        cur->off += used;
+        if (cur->off == cur->n) cur->off = cur->n = 0;
         if (z) {
             b++;
             continue;
@@ -604,8 +624,14 @@ static int all_parallel(struct all_run *run, long nworkers)
             rc = 2;             /* the worker stopped early: it said why */
             break;
         }
+        /* A worker ahead of its turn is read up to READ_AHEAD, then left
+         * to wait on its pipe: unbounded, the parent held hundreds of MB
+         * once the workers outran the reader of the output. */
         struct pollfd pf[MAX_WORKERS];
-        for (k = 0; k < nw; k++) pf[k] = (struct pollfd){ .fd = w[k].eof ? -1 : w[k].fd, .events = POLLIN };
+        for (k = 0; k < nw; k++) {
+            bool full = k != b % nw && w[k].n - w[k].off >= READ_AHEAD;
+            pf[k] = (struct pollfd){ .fd = w[k].eof || full ? -1 : w[k].fd, .events = POLLIN };
+        }
         if (poll(pf, nw, -1) < 0 && errno != EINTR) rc = 2;
         for (k = 0; rc == 0 && k < nw; k++)
             if (pf[k].revents && !wbuf_fill(&w[k])) rc = 2;
@@ -660,10 +686,11 @@ static int all_secrets(const struct server_env *env, const char *account, const 
         json_decref(acct);
         json_decref(reg);
     }
-    struct all_run run = { .env = env, .g = &g, .v = v, .nv = nv, .f = f };
+    struct all_run run = { .env = env, .g = &g, .v = v, .nv = nv, .f = f, .out = BUF_INIT(ALL_OUT_MAX) };
     rc = g_threads > 1 && g_snaps && nv > ALL_BATCH ? all_parallel(&run, g_threads) : all_range(&run, 0, nv, 1);
     free(run.acc);
     free(run.ans);
+    buf_free(&run.out);
     if (rc != 0) goto out;
     if (f == AZ_HTML && tr_failed(az_html_end(stdout))) { rc = die("writing the answer"); goto out; }
     if (f == AZ_JSON) printf("]}\n");

@@ -46,6 +46,10 @@ bool utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        if (s[i] < 0x80) {      /* ASCII, nearly all text here: no decoding */
+            i++;
+            continue;
+        }
         size_t k = utf8_seq(s + i, n - i);
         if (k == 0) return false;
         i += k;

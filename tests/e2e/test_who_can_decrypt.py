@@ -234,6 +234,20 @@ def test_hand_written_scenario(srv, root, account_b):
              for x in json.loads(p.stdout)["secrets"]}
     for s in (s1, s2, s3):
         assert every[s] == {q["principal"] for q in who_can(srv, s)["principals"]}
+    # ... each written compactly, one a line, byte for byte the one-secret
+    # answer (less its "canGainAccess") in jansson's compact form.
+    lines = p.stdout.split("\n")
+    assert lines[0] == '{"account": "%s", "region": "us-east-1", "secrets": [' % ACCOUNT
+    assert lines[-1] == "" and lines[-2].endswith("]}")
+    written = {}
+    for line in lines[1:-1]:
+        text = line[:-2] if line.endswith("]}") else line[:-1] if line.endswith(",") else line
+        written[json.loads(text)["secret"]["arn"]] = text
+    assert set(written) == set(every)
+    for s in (s1, s2, s3):
+        one = who_can(srv, s)
+        del one["canGainAccess"]
+        assert written[s] == json.dumps(one, separators=(",", ":"), ensure_ascii=False)
 
     # --format dot: the principals, the role on the path, the secret, the key.
     p = srv.run_tresor("who-can-decrypt", s1, "--data-dir", srv.data_dir, "--format", "dot")

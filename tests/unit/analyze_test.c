@@ -463,6 +463,62 @@ static void target(void)
     make_secret("other", KEY2, SECRET2, sizeof SECRET2);
 }
 
+/* One az_access array through several secrets, as --all keeps it: a
+ * principal the prefilter denies keeps its denial unwritten (unasked)
+ * until a secret it may read, and every decision equals the one made
+ * into a fresh array -- whichever the secret before. */
+static void assert_same_access(const struct az_graph *g, const struct az_access *a,
+                               const struct az_access *b)
+{
+    for (size_t i = 0; i < g->nn; i++) {
+        assert_int_equal(a[i].gsv, b[i].gsv);
+        assert_int_equal(a[i].kms, b[i].kms);
+        assert_int_equal(a[i].ok, b[i].ok);
+        assert_int_equal(a[i].conditional, b[i].conditional);
+        assert_int_equal(a[i].gsv_decision, b[i].gsv_decision);
+        assert_string_equal(a[i].kms_source, b[i].kms_source);
+        assert_string_equal(a[i].gsv_ev, b[i].gsv_ev);
+        assert_string_equal(a[i].kms_ev, b[i].kms_ev);
+        assert_string_equal(a[i].grant_id, b[i].grant_id);
+        assert_string_equal(a[i].session, b[i].session);
+    }
+}
+
+static void test_access_kept_across_secrets(void **state)
+{
+    (void)state;
+    target();
+    put_user(ACCT, "reads-esc", "AIDAKEPT0000000000001",
+             DOC(ALLOW("secretsmanager:GetSecretValue", SM("esc-s")) "," ALLOW("kms:Decrypt", "*")));
+    put_user(ACCT, "reads-other", "AIDAKEPT0000000000002",
+             DOC(ALLOW("secretsmanager:GetSecretValue", SM("other")) "," ALLOW("kms:Decrypt", "*")));
+    struct run a, b;
+    analyze(SECRET, &a);
+    analyze(SECRET2, &b);
+    assert_int_equal(a.g.nn, b.g.nn);
+    const char *order[] = { SECRET2, SECRET, SECRET2, SECRET };
+    struct az_access *kept = calloc(a.g.nn + 1, sizeof *kept);
+    struct az_answer *ans = calloc(a.g.nn + 1, sizeof *ans);
+    assert_non_null(kept);
+    assert_non_null(ans);
+    size_t unasked = 0;
+    for (size_t k = 0; k < 4; k++) {
+        struct az_target t;
+        ok(az_target_load(&ENV, order[k], ACCT, "us-east-1", &t));
+        ok(az_who_can(&ENV, &a.g, &t, true, kept, ans));
+        assert_same_access(&a.g, kept, order[k] == SECRET ? a.acc : b.acc);
+        for (size_t i = 0; i < a.g.nn; i++) unasked += kept[i].unasked;
+        az_target_free(&t);
+    }
+    assert_true(unasked > 0);           /* the shortcut was taken */
+    size_t esc = az_graph_find(&a.g, "arn:aws:iam::" ACCT ":user/reads-esc");
+    assert_true(esc != SIZE_MAX && a.acc[esc].ok && !b.acc[esc].ok && b.acc[esc].unasked);
+    free(kept);
+    free(ans);
+    run_free(&a);
+    run_free(&b);
+}
+
 /* secretsmanager:PutResourcePolicy on the secret: allowed by the identity
  * policy, or by the secret's resource policy naming the user; not when it
  * is scoped to another secret, denied explicitly, or outside a boundary. */
@@ -1260,6 +1316,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_esc_set_default_policy_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_delete_boundary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_esc_via_role, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_kept_across_secrets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
