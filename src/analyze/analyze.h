@@ -38,6 +38,30 @@ enum az_kind { AZ_ROOT, AZ_USER, AZ_ROLE, AZ_FOREIGN, AZ_ANYONE };
 
 struct identity;
 
+/* A principal's facts (facts.c, az_facts_unpack), as the graph reads
+ * them.  One list of heads or accounts: */
+struct az_heads {
+    bool present;                /* false: no statement may allow it (trust_accounts: not said) */
+    bool any;                    /* "*": any resource may do */
+    const char *const *v;        /* else its n entries (heads in byte order; accounts in
+                                    the trust policy's) */
+    size_t n;
+};
+struct az_fact {
+    char *arn;
+    struct az_heads assume, gsv, trust_accounts;
+    bool escalate;
+    size_t order;                /* its place in the packed list */
+};
+/* Every principal's, sorted by ARN (az_facts_find); the strings owned. */
+struct az_facts {
+    struct az_fact *v;
+    size_t n;
+    char **strs;                 /* the heads, then the accounts */
+    size_t nstrs;
+    const char **refs;           /* the lists' entries */
+};
+
 struct az_node {
     enum az_kind kind;
     char arn[PRINCIPAL_ARN_MAX]; /* root, user or role ARN; arn:aws:iam::X:root when foreign */
@@ -57,7 +81,7 @@ struct az_node {
     size_t ngsv_pols;
     bool deferred;               /* its identity side not loaded yet (az_graph_build_facts):
                                     `facts` says what it may allow; az_graph_load loads it */
-    const json_t *facts;         /* deferred: its entry of the prepared snapshot's facts */
+    const struct az_fact *facts; /* deferred: its entry of the prepared snapshot's facts */
     bool into_done;              /* the edges into this role are computed */
     signed char reads_ec;        /* its identity side reads kms:EncryptionContext*:
                                     1 yes, -1 no, 0 not yet asked (who_can.c's memo) */
@@ -126,7 +150,8 @@ struct az_graph {
     size_t *by_id;               /* user and role nodes sorted by unique id (graph.c's
                                     trust-policy index) */
     size_t nby_id;
-    json_t *facts;               /* az_graph_build_facts: the facts the deferred nodes read */
+    const struct az_facts *facts; /* az_graph_build_facts: the facts the deferred nodes read
+                                     (the caller's: they outlive the graph) */
     struct iam_load_memo *memo;  /* ... and the memo their identities load through */
     bool gsv_stale;              /* a node was loaded since the gsv index was made */
     struct az_kms_memo *kms_memo; /* who_can.c: KMS decisions per (node, key, region) that
@@ -157,14 +182,14 @@ TR_RESULT az_graph_build(const struct server_env *env, const char *const *accoun
 TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *accounts,
                               size_t naccounts, bool lazy, struct az_graph *g);
 /* The same, lazy, with the identities of the users and roles that have
- * an entry in `facts` (az_principal_facts' array, as a prepared snapshot
- * holds it; the graph keeps a reference) deferred: each is loaded
+ * an entry in `facts` (as a prepared snapshot holds them, az_facts_unpack;
+ * the caller's, freed after the graph) deferred: each is loaded
  * (az_graph_load) only when an answer needs it -- a GetSecretValue
  * candidate for the secret (az_who_can), a candidate to assume a role
  * whose edges are needed, one that may hold an escalation action
  * (az_escalations).  The answers are those of az_graph_build_opts. */
 TR_RESULT az_graph_build_facts(const struct server_env *env, const char *const *accounts,
-                               size_t naccounts, json_t *facts, struct az_graph *g);
+                               size_t naccounts, const struct az_facts *facts, struct az_graph *g);
 /* Load node i's identity side if it is deferred. */
 TR_RESULT az_graph_load(struct az_graph *g, size_t i);
 /* Compile role node i's trust policy if it is deferred (trust_lazy). */
@@ -347,10 +372,16 @@ TR_RESULT az_principal_facts(store_t st, const char *const *accounts, size_t nac
  * ARN, is front coded: [k, "rest"] is the first k bytes of the one before
  * it followed by rest.  escalate is 0 or 1; assume and gsv 0 (absent), "*"
  * or the indices of their heads; trust_accounts 0 (absent) or the indices
- * of its accounts, in its order.  az_facts_unpack gives back
- * az_principal_facts' array (TR_E_VALIDATION when packed is not one). */
+ * of its accounts, in its order.  az_facts_unpack gives back what
+ * az_principal_facts' array says, as C structures the graph reads
+ * (TR_E_VALIDATION when packed is not one, or a trust account is not 12
+ * digits). */
 TR_RESULT az_facts_pack(const json_t *facts, json_t **out);
-TR_RESULT az_facts_unpack(const json_t *packed, json_t **out);
+TR_RESULT az_facts_unpack(const json_t *packed, struct az_facts **out);
+void az_facts_free(struct az_facts *f);
+/* The entry of f for arn (the last of the packed order when it names arn
+ * twice), or NULL. */
+const struct az_fact *az_facts_find(const struct az_facts *f, const char *arn);
 
 /* federated.c: the federated readers (docs/WHO_CAN_DECRYPT.md,
  * "Federated readers"): tokens of an OpenID Connect provider that a

@@ -411,7 +411,7 @@ fail:
  * false: it holds none (so it is not loaded). */
 static bool deferred_may(const struct az_node *n, const struct az_target *t)
 {
-    if (json_is_true(json_object_get(n->facts, "escalate"))) return true;
+    if (n->facts->escalate) return true;
     struct eval_principal who = ep_of(n), direct = who;
     direct.account = "";
     bool customer_key = t->have_key && strcmp(t->key.key_manager, "AWS") != 0;

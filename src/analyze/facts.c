@@ -320,78 +320,126 @@ static bool front_decoded(const json_t *k, const json_t *rest, const char *prev,
     return true;
 }
 
-/* The strings of a front-coded list, as JSON strings (shared by every
- * entry that names them). */
-static json_t *front_decoded_list(const json_t *list)
+/* Decode a front-coded list into l->strs from l->nstrs on; false when it
+ * is not one. */
+static bool front_decoded_list(const json_t *list, struct az_facts *l)
 {
-    json_t *a = json_is_array(list) ? json_array() : NULL, *e, *prev = NULL;
+    const json_t *e;
+    const char *prev = "";
     size_t i;
+    if (!json_is_array(list)) return false;
     json_array_foreach(list, i, e) {
-        json_t *k = json_array_get(e, 0), *rest = json_array_get(e, 1);
-        size_t plen = prev ? json_string_length(prev) : 0;
-        char *cur = json_array_size(e) == 2 && json_is_string(rest) ? malloc(plen + json_string_length(rest) + 1)
-                                                                     : NULL;
-        bool ok = a && cur && front_decoded(k, rest, prev ? json_string_value(prev) : "", plen, cur,
-                                            plen + json_string_length(rest) + 1);
-        json_t *x = ok ? json_string(cur) : NULL;
-        free(cur);
-        if (!x || json_array_append_new(a, x) != 0) {
-            json_decref(a);
-            return NULL;
+        const json_t *rest = json_array_get(e, 1);
+        size_t plen = strlen(prev), cap = json_is_string(rest) ? plen + json_string_length(rest) + 1 : 0;
+        char *cur = json_array_size(e) == 2 && cap ? malloc(cap) : NULL;
+        if (!cur || !front_decoded(json_array_get(e, 0), rest, prev, plen, cur, cap)) {
+            free(cur);
+            return false;
         }
-        prev = x;
+        l->strs[l->nstrs++] = cur;
+        prev = cur;
     }
-    return a;
+    return true;
 }
 
-/* Set o's `key` from packed v (0, "*" or indices in strs). */
-static bool unpack_field(json_t *o, const char *key, const json_t *v, const json_t *strs, bool any_ok)
+/* Set h from packed v (0, "*" or indices of the n strings at strs), its
+ * entries taken from *refs on. */
+static bool unpack_field(struct az_heads *h, const json_t *v, char *const *strs, size_t n, bool any_ok,
+                         const char ***refs)
 {
     if (json_is_integer(v) && json_integer_value(v) == 0) return true;
-    if (any_ok && json_is_string(v) && strcmp(json_string_value(v), "*") == 0)
-        return json_object_set_new(o, key, json_string("*")) == 0;
+    h->present = true;
+    if (any_ok && json_is_string(v) && strcmp(json_string_value(v), "*") == 0) return h->any = true;
     if (!json_is_array(v)) return false;
-    json_t *a = json_array(), *x;
+    const json_t *x;
     size_t i;
-    bool ok = a != NULL;
+    h->v = *refs;
     json_array_foreach(v, i, x) {
         json_int_t k = json_integer_value(x);
-        ok = ok && json_is_integer(x) && k >= 0 && (size_t)k < json_array_size(strs) &&
-             json_array_append(a, json_array_get(strs, (size_t)k)) == 0;
+        if (!json_is_integer(x) || k < 0 || (size_t)k >= n) return false;
+        (*refs)[h->n++] = strs[k];
     }
-    ok = ok && json_object_set_new(o, key, a) == 0;
-    if (!ok) json_decref(a);
-    return ok;
+    *refs += h->n;
+    return true;
 }
 
-TR_RESULT az_facts_unpack(const json_t *packed, json_t **out)
+static int cmp_fact(const void *a, const void *b)
 {
-    json_t *heads = front_decoded_list(json_object_get(packed, "heads"));
-    json_t *accts = front_decoded_list(json_object_get(packed, "accounts"));
-    json_t *principals = json_object_get(packed, "principals"), *all = json_array(), *p;
+    const struct az_fact *x = a, *y = b;
+    int c = strcmp(x->arn, y->arn);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+void az_facts_free(struct az_facts *f)
+{
+    if (!f) return;
+    for (size_t i = 0; i < f->n; i++) free(f->v[i].arn);
+    for (size_t i = 0; i < f->nstrs; i++) free(f->strs[i]);
+    free(f->v);
+    free(f->strs);
+    free(f->refs);
+    free(f);
+}
+
+TR_RESULT az_facts_unpack(const json_t *packed, struct az_facts **out)
+{
+    const json_t *heads = json_object_get(packed, "heads"), *accts = json_object_get(packed, "accounts");
+    const json_t *principals = json_object_get(packed, "principals"), *p;
     char prev[PRINCIPAL_ARN_MAX] = "", arn[PRINCIPAL_ARN_MAX];
-    bool ok = heads && accts && all && json_is_array(principals);
-    size_t i;
+    size_t i, nrefs = 0;
     *out = NULL;
+    struct az_facts *f = calloc(1, sizeof *f);
+    json_array_foreach(principals, i, p)
+        for (size_t k = 3; k < 6; k++) nrefs += json_array_size(json_array_get(p, k));
+    bool ok = f && json_is_array(heads) && json_is_array(accts) && json_is_array(principals);
+    if (ok) {
+        f->strs = calloc(json_array_size(heads) + json_array_size(accts) + 1, sizeof *f->strs);
+        f->refs = calloc(nrefs + 1, sizeof *f->refs);
+        f->v = calloc(json_array_size(principals) + 1, sizeof *f->v);
+        ok = f->strs && f->refs && f->v && front_decoded_list(heads, f);
+    }
+    size_t nheads = ok ? f->nstrs : 0;
+    ok = ok && front_decoded_list(accts, f);
+    const char **refs = ok ? f->refs : NULL;
     json_array_foreach(principals, i, p) {
         if (!ok) break;
-        json_t *esc = json_array_get(p, 2);
+        struct az_fact *x = &f->v[f->n];
+        const json_t *esc = json_array_get(p, 2);
         ok = json_array_size(p) == 6 && json_is_integer(esc) &&
-             front_decoded(json_array_get(p, 0), json_array_get(p, 1), prev, strlen(prev), arn, sizeof arn);
-        json_t *o = ok ? json_pack("{s:s,s:b}", "arn", arn, "escalate", json_integer_value(esc) != 0) : NULL;
-        ok = o && unpack_field(o, "assume", json_array_get(p, 3), heads, true) &&
-             unpack_field(o, "gsv", json_array_get(p, 4), heads, true) &&
-             unpack_field(o, "trust_accounts", json_array_get(p, 5), accts, false) &&
-             json_array_append(all, o) == 0;
-        json_decref(o);
+             front_decoded(json_array_get(p, 0), json_array_get(p, 1), prev, strlen(prev), arn, sizeof arn) &&
+             (x->arn = strdup(arn)) != NULL;
+        if (!ok) break;
+        f->n++;
+        x->order = i;
+        x->escalate = json_integer_value(esc) != 0;
+        ok = unpack_field(&x->assume, json_array_get(p, 3), f->strs, nheads, true, &refs) &&
+             unpack_field(&x->gsv, json_array_get(p, 4), f->strs, nheads, true, &refs) &&
+             unpack_field(&x->trust_accounts, json_array_get(p, 5), f->strs + nheads, f->nstrs - nheads, false,
+                          &refs);
+        for (size_t k = 0; ok && k < x->trust_accounts.n; k++) {
+            const char *a = x->trust_accounts.v[k];
+            ok = strlen(a) == ACCOUNT_ID_LEN && strspn(a, "0123456789") == ACCOUNT_ID_LEN;
+        }
         if (ok) memcpy(prev, arn, strlen(arn) + 1);
     }
-    json_decref(heads);
-    json_decref(accts);
     if (!ok) {
-        json_decref(all);
+        az_facts_free(f);
         BAIL0(TR_E_VALIDATION);
     }
-    *out = all;
+    qsort(f->v, f->n, sizeof *f->v, cmp_fact);
+    *out = f;
     return TR_OK;
+}
+
+const struct az_fact *az_facts_find(const struct az_facts *f, const char *arn)
+{
+    size_t lo = 0, hi = f ? f->n : 0;
+    while (lo < hi) {                          /* the first entry not before arn */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(f->v[mid].arn, arn) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == (f ? f->n : 0) || strcmp(f->v[lo].arn, arn) != 0) return NULL;
+    while (lo + 1 < f->n && strcmp(f->v[lo + 1].arn, arn) == 0) lo++;   /* the last one named wins */
+    return &f->v[lo];
 }

@@ -231,7 +231,6 @@ void az_graph_free(struct az_graph *g)
         free(g->n[i].role_doc);
         free(g->n[i].gsv_pols);
     }
-    json_decref(g->facts);
     iam_load_memo_free(g->memo);
     free(g->stamp);
     free(g->by_arn);
@@ -350,16 +349,15 @@ TR_RESULT az_graph_trust(struct az_graph *g, size_t i)
  * the edges into it (az_graph_trust).  *done: false when the facts do not
  * say (no entry, no trust policy, one that did not compile): the caller
  * compiles it now, as without facts. */
-static TR_RESULT role_trust_deferred(const json_t *by_arn, struct ent_rec *e, struct az_node *n,
+static TR_RESULT role_trust_deferred(const struct az_facts *facts, struct ent_rec *e, struct az_node *n,
                                      struct acct_set *todo, bool *done)
 {
-    const json_t *accts = json_object_get(json_object_get(by_arn, e->arn), "trust_accounts"), *x;
+    const struct az_fact *f = az_facts_find(facts, e->arn);
     *done = false;
-    if (!json_is_array(accts) || !e->doc) return TR_OK;
-    size_t i;
-    json_array_foreach(accts, i, x) {
-        const char *a = json_string_value(x);
-        ENSURE(a && digits12(a, strlen(a)), TR_E_INTERNAL);   /* snapshot_prepared_facts checked */
+    if (!f || !f->trust_accounts.present || !e->doc) return TR_OK;
+    for (size_t i = 0; i < f->trust_accounts.n; i++) {
+        const char *a = f->trust_accounts.v[i];
+        ENSURE(a && digits12(a, strlen(a)), TR_E_INTERNAL);   /* az_facts_unpack checked */
         GUARD(acct_add(todo, a));
     }
     n->role_doc = e->doc;                  /* taken: parsed when compiled (az_graph_trust) */
@@ -948,7 +946,7 @@ TR_RESULT az_graph_edges_all(struct az_graph *g)
 }
 
 static TR_RESULT build(const struct server_env *env, const char *const *accounts, size_t naccounts,
-                       bool lazy, json_t *facts, struct az_graph *g);
+                       bool lazy, const struct az_facts *facts, struct az_graph *g);
 
 TR_RESULT az_graph_build(const struct server_env *env, const char *const *accounts,
                          size_t naccounts, struct az_graph *g)
@@ -963,36 +961,18 @@ TR_RESULT az_graph_build_opts(const struct server_env *env, const char *const *a
 }
 
 TR_RESULT az_graph_build_facts(const struct server_env *env, const char *const *accounts,
-                               size_t naccounts, json_t *facts, struct az_graph *g)
+                               size_t naccounts, const struct az_facts *facts, struct az_graph *g)
 {
     return build(env, accounts, naccounts, true, facts, g);
 }
 
-/* The facts by ARN: an object keyed by each entry's "arn". */
-static json_t *facts_by_arn(json_t *facts)
-{
-    json_t *o = json_object(), *x;
-    size_t i;
-    json_array_foreach(facts, i, x) {
-        const char *arn = json_string_value(json_object_get(x, "arn"));
-        if (!o || !arn || !json_is_object(x) || json_object_set(o, arn, x) != 0) {
-            json_decref(o);
-            return NULL;
-        }
-    }
-    return o;
-}
-
 bool az_facts_may(const struct az_node *n, const char *which, const char *resource)
 {
-    const json_t *v = json_object_get(n->facts, which), *h;
-    if (!v) return false;
-    if (!json_is_array(v)) return true;      /* "*", or anything else: may */
-    size_t i;
-    json_array_foreach(v, i, h) {
-        const char *s = json_string_value(h);
-        if (!s || strncmp(resource, s, strlen(s)) == 0) return true;
-    }
+    const struct az_heads *h = strcmp(which, "assume") == 0 ? &n->facts->assume : &n->facts->gsv;
+    if (!h->present) return false;
+    if (h->any) return true;
+    for (size_t i = 0; i < h->n; i++)
+        if (strncmp(resource, h->v[i], strlen(h->v[i])) == 0) return true;
     return false;
 }
 
@@ -1025,9 +1005,8 @@ TR_RESULT az_graph_reindex(struct az_graph *g)
 }
 
 static TR_RESULT build(const struct server_env *env, const char *const *accounts, size_t naccounts,
-                       bool lazy, json_t *facts, struct az_graph *g)
+                       bool lazy, const struct az_facts *facts, struct az_graph *g)
 {
-    json_t *by_arn = NULL;
     store_t st = env->st;
     struct acct_set todo = { 0 };
     struct ent_rec *v = NULL;
@@ -1036,11 +1015,7 @@ static TR_RESULT build(const struct server_env *env, const char *const *accounts
     tr_result r = TR_OK;
 
     memset(g, 0, sizeof *g);
-    if (facts) {
-        by_arn = facts_by_arn(facts);
-        if (!by_arn) { r = tr_fail_at(__FILE__, __LINE__, TR_E_INTERNAL, NULL); goto fail; }
-        g->facts = json_incref(facts);
-    }
+    g->facts = facts;
     for (size_t i = 0; i < naccounts && tr_ok(r); i++) r = acct_add(&todo, accounts[i]);
     /* todo grows while it is walked: trust policies name more accounts. */
     for (size_t i = 0; tr_ok(r) && i < todo.n; i++) {
@@ -1063,8 +1038,8 @@ static TR_RESULT build(const struct server_env *env, const char *const *accounts
                 /* How it calls, from the record just listed (no second read). */
                 if (tr_ok(r)) r = iam_principal_from_ent(&v[j], NULL, &g->n[g->nn - 1].who);
                 bool done = false;
-                if (tr_ok(r) && k && by_arn)
-                    r = role_trust_deferred(by_arn, &v[j], &g->n[g->nn - 1], &todo, &done);
+                if (tr_ok(r) && k && facts)
+                    r = role_trust_deferred(facts, &v[j], &g->n[g->nn - 1], &todo, &done);
                 if (tr_ok(r) && k && !done) {
                     struct policy *p = NULL;
                     r = role_trust(&v[j], &p, &g->n[g->nn - 1].trust_doc);
@@ -1093,12 +1068,11 @@ static TR_RESULT build(const struct server_env *env, const char *const *accounts
         }
         if (n->kind == AZ_ROOT) r = iam_principal_from_arn(st, n->arn, &n->who);
         /* With the facts: its identity when an answer needs it. */
-        const json_t *f = by_arn && (n->kind == AZ_USER || n->kind == AZ_ROLE) ? json_object_get(by_arn, n->arn)
-                                                                               : NULL;
+        const struct az_fact *f = n->kind == AZ_USER || n->kind == AZ_ROLE ? az_facts_find(facts, n->arn) : NULL;
         if (tr_ok(r) && f) {
             n->deferred = true;
             n->facts = f;
-            n->may_assume = json_object_get(f, "assume") != NULL;
+            n->may_assume = f->assume.present;
         } else if (tr_ok(r)) {
             r = load_identity(st, memo, n);
         }
@@ -1113,7 +1087,6 @@ static TR_RESULT build(const struct server_env *env, const char *const *accounts
     g->lazy = lazy;
     if (!lazy) r = az_graph_edges_all(g);
 fail:
-    json_decref(by_arn);
     if (tr_ok(r) && facts) g->memo = memo;      /* the deferred nodes load through it */
     else iam_load_memo_free(memo);
     free(todo.id);

@@ -103,10 +103,11 @@ TR_RESULT snapshot_store_load(store_t st, const struct snapshot *s, size_t n, co
  * or TR_E_STORE_IO when out cannot be written. */
 TR_RESULT snapshot_prepare(const char *const *files, size_t n, const char *out);
 /* The "facts" note of a prepared snapshot st opened from path
- * (az_principal_facts, docs/SNAPSHOTS.md "Principal facts"): a JSON array,
- * json_decref it.  TR_E_VALIDATION when the note is missing or not one
- * of objects with an "arn". */
-TR_RESULT snapshot_prepared_facts(store_t st, const char *path, json_t **out);
+ * (az_principal_facts, docs/SNAPSHOTS.md "Principal facts"), unpacked
+ * (az_facts_unpack): az_facts_free it.  TR_E_VALIDATION when the note is
+ * missing or not one. */
+struct az_facts;
+TR_RESULT snapshot_prepared_facts(store_t st, const char *path, struct az_facts **out);
 /* Whether the file at path is an SQLite database (so, to the analysis, a
  * prepared snapshot rather than a JSON one). */
 bool snapshot_is_prepared(const char *path);

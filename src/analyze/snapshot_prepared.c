@@ -363,7 +363,7 @@ TR_RESULT snapshot_prepared_open(const char *path, bool with_secrets, store_t *s
     return r;
 }
 
-TR_RESULT snapshot_prepared_facts(store_t st, const char *path, json_t **out)
+TR_RESULT snapshot_prepared_facts(store_t st, const char *path, struct az_facts **out)
 {
     json_t *packed = NULL;
     *out = NULL;
@@ -371,21 +371,5 @@ TR_RESULT snapshot_prepared_facts(store_t st, const char *path, json_t **out)
     tr_result r = az_facts_unpack(packed, out);
     json_decref(packed);
     if (tr_failed(r)) BAIL(TR_E_VALIDATION, "%.300s: its notes are not a prepared snapshot's", path);
-    bool ok = json_is_array(*out);
-    size_t i;
-    json_t *x;
-    json_array_foreach(*out, i, x) {
-        ok = ok && json_is_string(json_object_get(x, "arn"));
-        const json_t *ta = json_object_get(x, "trust_accounts"), *a;
-        size_t j;
-        if (ta && !json_is_array(ta)) ok = false;
-        json_array_foreach(ta, j, a) {
-            const char *s = json_string_value(a);
-            ok = ok && s && strlen(s) == ACCOUNT_ID_LEN && strspn(s, "0123456789") == ACCOUNT_ID_LEN;
-        }
-    }
-    if (ok) return TR_OK;
-    json_decref(*out);
-    *out = NULL;
-    BAIL(TR_E_VALIDATION, "%.300s: its notes are not a prepared snapshot's", path);
+    return TR_OK;
 }

@@ -60,7 +60,7 @@ struct snapset {
     size_t n;
     struct snapshot_orgs *orgs;     /* their SCPs and RCPs (snapshot_orgs.h), or NULL:
                                        the answers' server_env.orgs */
-    json_t *facts;                  /* one secret from a prepared snapshot: its principal
+    struct az_facts *facts;         /* one secret from a prepared snapshot: its principal
                                        facts (az_graph_build_facts), else NULL */
 };
 /* The Organizations table of ss for a server_env (NULL: none). */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analyze/analyze.h"
 #include "analyze/snapshot.h"
 #include "core/log.h"
 #include "crypto/hash.h"
@@ -253,7 +254,7 @@ void cli_close_snapshots(struct data_dir *d, struct snapset *ss)
     d->st = NULL;
     for (size_t i = 0; ss && i < ss->n; i++) snapshot_free(&ss->s[i]);
     if (ss) snapshot_orgs_free(ss->orgs);
-    if (ss) json_decref(ss->facts);
+    if (ss) az_facts_free(ss->facts);
     free(ss);
 }
 

@@ -21,6 +21,7 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "core/array.h"
+#include "core/json.h"
 #include "crypto/hash.h"
 #include "iam/authz.h"
 #include "op/clock.h"
@@ -861,6 +862,8 @@ int cmd_who_can(int argc, char **argv)
     struct data_dir dd = { 0 };
     struct snapset *snaps = NULL;
     if (nsnap > 0) {
+        /* Snapshots hold no secret: their JSON is freed unwiped. */
+        json_use_plain_allocator();
         if (cli_open_snapshots(snap_files, nsnap, what || all ? NULL : secret, &dd, &snaps)) return 2;
     } else if (open_data_dir(data_dir, store, false, &dd)) {
         return 2;

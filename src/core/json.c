@@ -340,6 +340,11 @@ void json_use_wiping_allocator(void)
     json_set_alloc_funcs(malloc, json_wiping_release);
 }
 
+void json_use_plain_allocator(void)
+{
+    json_set_alloc_funcs(malloc, free);
+}
+
 /* jansson hands a reply over in many small pieces (each key, quote, comma
  * and string run: ~50 for a GetSecretValue), so the piece that fits --
  * nearly all of them once the buffer has grown -- is copied in place;

@@ -78,6 +78,12 @@ TR_RESULT json_set_blob(json_t *obj, const char *name, const uint8_t *p, size_t 
  * reply documents carry plaintext and data keys (base64) through jansson.
  * Call once, before the first jansson allocation. */
 void json_use_wiping_allocator(void);
+/* Make jansson free its blocks with plain free(), unwiped: only for a
+ * process that from then on holds no secret in JSON -- who-can-decrypt
+ * answering from snapshots, whose files and in-memory store carry no
+ * secret value and no key material (docs/SNAPSHOTS.md), only names, ids
+ * and policies.  Call while the process has one thread. */
+void json_use_plain_allocator(void);
 /* The block free() of the wiping allocator (exposed for the unit tests). */
 void json_wiping_release(void *p);
 /* Serialize v (json_dump_callback flags) straight into out, with no

@@ -131,6 +131,27 @@ static void test_json_wiping_allocator(void **state)
         assert_true(COUNT(JSON) >= before + 4);   /* object, two strings' values, the direct block */
 }
 
+/* The plain allocator (who-can-decrypt from snapshots) frees through
+ * free(), no wipe counted; the wiping one is back after it. */
+static void test_json_plain_allocator(void **state)
+{
+    (void)state;
+    json_malloc_t m = NULL;
+    json_free_t f = NULL;
+    json_use_plain_allocator();
+    json_get_alloc_funcs(&m, &f);
+    assert_ptr_equal(m, malloc);
+    assert_ptr_equal(f, free);
+    unsigned long long before = COUNT(JSON);
+    json_t *o = json_pack("{s:s}", "PolicyName", "not-secret");
+    assert_non_null(o);
+    json_decref(o);
+    assert_int_equal(COUNT(JSON), before);
+    json_use_wiping_allocator();
+    json_get_alloc_funcs(&m, &f);
+    assert_ptr_equal(f, json_wiping_release);
+}
+
 /* json_dump_buf reserves a reply's usual size at once and copies the
  * pieces that fit in place: what it writes is the same whatever the
  * buffer's state -- empty, holding bytes already, grown past the
@@ -350,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_secret_buf_checked),
         cmocka_unit_test(test_plain_buf_not_checked),
         cmocka_unit_test(test_json_wiping_allocator),
+        cmocka_unit_test(test_json_plain_allocator),
         cmocka_unit_test(test_json_dump_buf_growth),
         cmocka_unit_test(test_json_dump_buf_overflow),
         cmocka_unit_test(test_reply_free_callback),
