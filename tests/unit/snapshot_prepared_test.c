@@ -24,6 +24,7 @@
 
 #include <sqlite3.h>
 
+#include "analyze/analyze.h"
 #include "analyze/snapshot.h"
 #include "core/errors.h"
 #include "crypto/hash.h"
@@ -107,7 +108,7 @@ static void prepared_holds_the_snapshots(void **state)
     tr_result r = st[0]->tag_set(st, "arn:aws:iam::111111111111:role/ci-deploy", "k", "v");
     assert_true(tr_failed(r));
     /* The principal facts: one entry per user and role of both accounts. */
-    json_t *facts = NULL;
+    struct az_facts *facts = NULL;
     assert_true(tr_ok(snapshot_prepared_facts(st, p, &facts)));
     size_t want = 0;
     for (int a = 0; a < 2; a++)
@@ -119,25 +120,23 @@ static void prepared_holds_the_snapshots(void **state)
             ent_list_free(v, nv);
         }
     assert_true(want > 0);
-    assert_int_equal(json_array_size(facts), want);
+    assert_int_equal(facts->n, want);
     bool found = false;
-    size_t fi;
-    json_t *x;
-    json_array_foreach(facts, fi, x) {
-        assert_true(json_is_boolean(json_object_get(x, "escalate")));
-        if (strcmp(json_string_value(json_object_get(x, "arn")), "arn:aws:iam::111111111111:role/ci-deploy") == 0) {
+    for (size_t fi = 0; fi < facts->n; fi++) {
+        const struct az_fact *x = &facts->v[fi];
+        if (strcmp(x->arn, "arn:aws:iam::111111111111:role/ci-deploy") == 0) {
             /* Its trust policy names 222222222222's root: that account,
              * so the graph adds it without compiling the policy. */
-            const json_t *ta = json_object_get(x, "trust_accounts");
-            assert_int_equal(json_array_size(ta), 1);
-            assert_string_equal(json_string_value(json_array_get(ta, 0)), "222222222222");
+            assert_true(x->trust_accounts.present);
+            assert_int_equal(x->trust_accounts.n, 1);
+            assert_string_equal(x->trust_accounts.v[0], "222222222222");
             found = true;
-        } else if (strstr(json_string_value(json_object_get(x, "arn")), ":user/")) {
-            assert_null(json_object_get(x, "trust_accounts"));     /* roles only */
+        } else if (strstr(x->arn, ":user/")) {
+            assert_false(x->trust_accounts.present);     /* roles only */
         }
     }
     assert_true(found);
-    json_decref(facts);
+    az_facts_free(facts);
     for (size_t i = 0; i < n; i++) snapshot_free(&s[i]);
     st[0]->close(st);
 
@@ -239,7 +238,7 @@ static void what_is_not_prepared_is_refused(void **state)
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
         assert_true(tr_ok(snapshot_prepared_open(p, false, &st, s, 2, &n)));
-        json_t *facts = NULL;
+        struct az_facts *facts = NULL;
         assert_true(tr_failed(snapshot_prepared_facts(st, p, &facts)));
         assert_null(facts);
         assert_non_null(strstr(tr_last_error()->message, "its notes are not a prepared snapshot's"));
