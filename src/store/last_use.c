@@ -93,6 +93,10 @@ bool last_use_note(struct last_use_table *t, const char *key, int64_t ts, const 
         }
     } else {
         struct last_use_entry *e = free_slot ? free_slot : oldest;
+        if (!e) {                       /* a window of no slots: nothing is kept */
+            pthread_mutex_unlock(&s->mu);
+            return false;
+        }
         if (!free_slot) atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
         memset(e, 0, sizeof *e);
         e->used = true;

@@ -68,7 +68,8 @@ struct last_use_table {
                                           .s = name##_stripes, .entries = name##_entries }
 
 /* Record key's use rec at ts unless the table holds a newer one; a full
- * window drops its oldest entry (counted).  false: key refused (too long). */
+ * window drops its oldest entry (counted).  false: key refused (too long),
+ * or a table without slots. */
 bool last_use_note(struct last_use_table *t, const char *key, int64_t ts, const void *rec);
 /* This node's unwritten record of key into *rec (zeroed when none). */
 bool last_use_peek(struct last_use_table *t, const char *key, void *rec);
