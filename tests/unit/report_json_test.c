@@ -67,9 +67,10 @@ static void build(struct fix *f, uint32_t seed)
     for (size_t i = 0; i < NN; i++) {
         struct az_node *n = &f->n[i];
         n->kind = i == 0 ? AZ_ROOT : i < 4 ? AZ_USER : i < 9 ? AZ_ROLE : i < 11 ? AZ_FOREIGN : AZ_ANYONE;
-        snprintf(n->account, sizeof n->account, "%s", n->kind == AZ_FOREIGN ? "999988887777" : "111122223333");
+        const char *account = n->kind == AZ_FOREIGN ? "999988887777" : "111122223333";
+        snprintf(n->account, sizeof n->account, "%s", account);
         if (n->kind == AZ_ROOT || n->kind == AZ_FOREIGN)
-            snprintf(n->arn, sizeof n->arn, "arn:aws:iam::%s:root", n->account);
+            snprintf(n->arn, sizeof n->arn, "arn:aws:iam::%s:root", account);
         else if (n->kind == AZ_ANYONE)
             snprintf(n->arn, sizeof n->arn, "*");
         else
@@ -85,8 +86,9 @@ static void build(struct fix *f, uint32_t seed)
         e->conditional = rnd(3) == 0;
         e->public_trust = f->n[e->from].kind == AZ_ANYONE && rnd(2);
         if (rnd(4) == 0) snprintf(e->session, sizeof e->session, "sess%zu", k);
-        snprintf(e->evidence, sizeof e->evidence, "trust policy of %s: statement %zu allows %s",
-                 f->n[e->to].arn, k, f->n[e->from].arn);
+        int w = snprintf(e->evidence, sizeof e->evidence, "trust policy of %s: statement %zu allows %s",
+                         f->n[e->to].arn, k, f->n[e->from].arn);
+        assert_true(w > 0 && (size_t)w < sizeof e->evidence);
         e->next_in = f->n[e->to].first_in;
         f->n[e->to].first_in = k;
         e->next_out = SIZE_MAX;
