@@ -229,14 +229,7 @@ struct jw {
 
 static void jw_raw(struct jw *w, const char *p, size_t n)
 {
-    struct buf *b = w->b;
-    if (tr_failed(w->r)) return;
-    if (b->cap && (size_t)b->cap - b->len > n && b->len + n <= b->max) {
-        memcpy(b->data + b->len, p, n);     /* the usual case: it fits */
-        b->len += (uint32_t)n;
-        return;
-    }
-    w->r = buf_append(b, p, n);
+    if (tr_ok(w->r)) w->r = buf_append(w->b, p, n);
 }
 #define JW_LIT(w, lit) jw_raw((w), (lit), sizeof (lit) - 1)
 

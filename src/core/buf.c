@@ -57,8 +57,9 @@ TR_RESULT buf_reserve(struct buf *b, size_t extra)
     return TR_OK;
 }
 
-TR_RESULT buf_append(struct buf *b, const void *p, size_t n)
+TR_RESULT buf_append_grow(struct buf *b, const void *p, size_t n)
 {
+    ENSURE_REF(b);
     if (n == 0) return TR_OK;
     GUARD(buf_reserve(b, n));
     memcpy(b->data + b->len, p, n);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/result.h"
 
@@ -38,7 +39,20 @@ static inline struct buf buf_view(const void *p, size_t n)
 bool buf_validate(const struct buf *b);
 /* Make room for `extra` more bytes; TR_E_VALIDATION past max. */
 TR_RESULT buf_reserve(struct buf *b, size_t extra);
-TR_RESULT buf_append(struct buf *b, const void *p, size_t n);
+/* Append [p, p + n).  The usual case -- it fits the block as it is -- is
+ * copied here, inline (a reply or an answer is written in many small
+ * pieces); growing, the cap and the wipe of a secret buffer's old block
+ * are buf_append_grow's. */
+TR_RESULT buf_append_grow(struct buf *b, const void *p, size_t n);
+static inline TR_RESULT buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (b && b->cap && (size_t)b->cap - b->len > n && b->len + n <= b->max) {
+        if (n) memcpy(b->data + b->len, p, n);
+        b->len += (uint32_t)n;
+        return TR_OK;
+    }
+    return buf_append_grow(b, p, n);
+}
 TR_RESULT buf_append_str(struct buf *b, const char *s);
 TR_RESULT buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

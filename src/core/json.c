@@ -346,18 +346,11 @@ void json_use_plain_allocator(void)
 }
 
 /* jansson hands a reply over in many small pieces (each key, quote, comma
- * and string run: ~50 for a GetSecretValue), so the piece that fits --
- * nearly all of them once the buffer has grown -- is copied in place;
- * growing, the cap and the wipe of the old block stay buf_append's. */
+ * and string run: ~50 for a GetSecretValue); buf_append copies the piece
+ * that fits in place. */
 static int dump_append(const char *p, size_t n, void *out)
 {
-    struct buf *b = out;
-    if (b->cap && (size_t)b->cap - b->len > n && b->len + n <= b->max) {
-        memcpy(b->data + b->len, p, n);
-        b->len += (uint32_t)n;
-        return 0;
-    }
-    return tr_ok(buf_append(b, p, n)) ? 0 : -1;
+    return tr_ok(buf_append(out, p, n)) ? 0 : -1;
 }
 
 /* A reply's usual size, reserved at once: growing 64 -> 128 -> 256 -> 512
